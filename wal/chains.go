@@ -1,0 +1,63 @@
+package wal
+
+import "sort"
+
+// chainPoint is the chain hash of the entry ending at LastOp.
+type chainPoint struct {
+	LastOp uint64
+	Chain  [32]byte
+}
+
+// chainRing keeps the most recent recentChainCountMax chain points, in op order.
+type chainRing struct {
+	points []chainPoint // circular, allocated once at capacity
+	start  int          // index of the oldest point
+	count  int
+}
+
+func (r *chainRing) at(i int) *chainPoint { return &r.points[(r.start+i)%len(r.points)] }
+
+func (r *chainRing) push(p chainPoint) {
+	if r.points == nil {
+		r.points = make([]chainPoint, recentChainCountMax)
+	}
+	if r.count > 0 && p.LastOp <= r.at(r.count-1).LastOp {
+		panic("wal: chain points out of order")
+	}
+	if r.count == len(r.points) {
+		r.start = (r.start + 1) % len(r.points)
+		r.count--
+	}
+	*r.at(r.count) = p
+	r.count++
+}
+
+// last returns the newest point.
+func (r *chainRing) last() (chainPoint, bool) {
+	if r.count == 0 {
+		return chainPoint{}, false
+	}
+	return *r.at(r.count - 1), true
+}
+
+// find returns the chain of the entry ending exactly at op, if it is in the ring.
+func (r *chainRing) find(op uint64) ([32]byte, bool) {
+	i := sort.Search(r.count, func(i int) bool { return r.at(i).LastOp >= op })
+	if i < r.count && r.at(i).LastOp == op {
+		return r.at(i).Chain, true
+	}
+	return [32]byte{}, false
+}
+
+// covers reports whether op is within the ring's range, so that a miss means "not an
+// entry boundary" rather than "too old".
+func (r *chainRing) covers(op uint64) bool {
+	return r.count > 0 && op >= r.at(0).LastOp
+}
+
+// dropAfter removes the points with LastOp > op.
+func (r *chainRing) dropAfter(op uint64) {
+	for r.count > 0 && r.at(r.count-1).LastOp > op {
+		r.count--
+	}
+}

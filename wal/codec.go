@@ -1,0 +1,133 @@
+package wal
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/klauspost/compress/s2"
+	"github.com/klauspost/compress/zstd"
+)
+
+// Codec names a body encoding. In Options it selects the compression; in an entry header
+// it records how the stored body is encoded (CodecAuto never appears on disk, so an
+// all-zero header never names a valid codec).
+type Codec uint8
+
+const (
+	// CodecAuto (the default) compresses with s2 and keeps the result only when it pays
+	// (see compressSavingsDivisor). s2 was chosen by measurement, see doc.go.
+	CodecAuto Codec = iota
+	// CodecNone stores every body raw.
+	CodecNone
+	// CodecS2 is s2 block compression (github.com/klauspost/compress/s2).
+	CodecS2
+	// CodecZstd is zstd at its fastest level; better ratio, ~3x the CPU of s2.
+	CodecZstd
+)
+
+func (c Codec) String() string {
+	switch c {
+	case CodecAuto:
+		return "auto"
+	case CodecNone:
+		return "none"
+	case CodecS2:
+		return "s2"
+	case CodecZstd:
+		return "zstd"
+	}
+	return fmt.Sprintf("codec(%d)", uint8(c))
+}
+
+// stored reports whether c may appear in an entry header.
+func (c Codec) stored() bool { return c == CodecNone || c == CodecS2 || c == CodecZstd }
+
+// zstd encoders and decoders are costly to build and safe for concurrent EncodeAll and
+// DecodeAll, so the package builds one of each on first use.
+var (
+	zstdEncoder = sync.OnceValue(func() *zstd.Encoder {
+		e, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest),
+			zstd.WithEncoderConcurrency(EncoderCountDefault), zstd.WithLowerEncoderMem(true))
+		if err != nil {
+			panic(err) // only invalid options fail, which is a bug
+		}
+		return e
+	})
+	zstdDecoder = sync.OnceValue(func() *zstd.Decoder {
+		d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(EncoderCountDefault),
+			zstd.WithDecoderMaxMemory(EntryBodyBytesMax))
+		if err != nil {
+			panic(err)
+		}
+		return d
+	})
+)
+
+// compressBound is the capacity a destination needs so that compressing raw bytes never
+// allocates.
+func compressBound(rawBytes int) int { return s2.MaxEncodedLen(rawBytes) }
+
+// compress encodes raw with the option codec into dst (capacity at least
+// compressBound(len(raw))) and returns the bytes to store and their codec: raw itself and
+// CodecNone when compressing does not pay.
+func compress(option Codec, dst, raw []byte) ([]byte, Codec) {
+	if option == CodecNone || len(raw) < compressBytesMin {
+		return raw, CodecNone
+	}
+	var out []byte
+	codec := CodecS2
+	switch option {
+	case CodecAuto, CodecS2:
+		out = s2.Encode(dst[:cap(dst)], raw)
+	case CodecZstd:
+		out = zstdEncoder().EncodeAll(raw, dst[:0])
+		codec = CodecZstd
+	default:
+		panic("wal: compress with invalid codec " + option.String())
+	}
+	if len(out) > len(raw)-len(raw)/compressSavingsDivisor {
+		return raw, CodecNone
+	}
+	return out, codec
+}
+
+// decompress decodes a stored body into dst (grown if needed) and checks that it has
+// exactly rawBytes bytes. Errors mean the body is corrupt.
+func decompress(dst, stored []byte, codec Codec, rawBytes int) ([]byte, error) {
+	if rawBytes > EntryBodyBytesMax {
+		return nil, fmt.Errorf("raw length %d above the maximum", rawBytes)
+	}
+	switch codec {
+	case CodecNone:
+		if len(stored) != rawBytes {
+			return nil, fmt.Errorf("raw body of %d bytes, header says %d", len(stored), rawBytes)
+		}
+		return stored, nil
+	case CodecS2:
+		n, err := s2.DecodedLen(stored)
+		if err != nil {
+			return nil, fmt.Errorf("s2: %w", err)
+		}
+		if n != rawBytes {
+			return nil, fmt.Errorf("s2 body decodes to %d bytes, header says %d", n, rawBytes)
+		}
+		if cap(dst) < n {
+			dst = make([]byte, n, EntryBodyBytesMax)
+		}
+		out, err := s2.Decode(dst[:n], stored)
+		if err != nil {
+			return nil, fmt.Errorf("s2: %w", err)
+		}
+		return out, nil
+	case CodecZstd:
+		out, err := zstdDecoder().DecodeAll(stored, dst[:0])
+		if err != nil {
+			return nil, fmt.Errorf("zstd: %w", err)
+		}
+		if len(out) != rawBytes {
+			return nil, fmt.Errorf("zstd body decodes to %d bytes, header says %d", len(out), rawBytes)
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("unknown codec %d", codec)
+}

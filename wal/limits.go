@@ -1,0 +1,97 @@
+package wal
+
+import "time"
+
+// Bounds of the write-ahead log. Each is a named constant with the reason for its value;
+// Options.validate checks every configurable one at Open.
+const (
+	// EntryBodyBytesMax bounds one entry's raw body. The largest sequencer batch is 8189
+	// records of 128 bytes (1,048,192 bytes) plus its framing; 2 MiB leaves room for a
+	// batch of larger records without letting one entry dominate a segment.
+	EntryBodyBytesMax = 2 << 20
+
+	// SegmentBytesDefault is the size of a segment file. 64 MiB holds ~300 full batches
+	// after s2 compression (~215 KB each) or ~32 uncompressed ones, so rolling over
+	// (one extra fdatasync) happens at most every few hundred milliseconds at full speed,
+	// while recovery re-reads at most 64 MiB of tail per segment (~30 ms of SHA-256).
+	SegmentBytesDefault = 64 << 20
+
+	// segmentBytesMin is the smallest segment that holds the largest possible entry: an
+	// entry never spans segments, and stored bytes never exceed raw bytes (a body that does
+	// not shrink is stored raw).
+	segmentBytesMin = segmentHeaderSize + entryHeaderSize + EntryBodyBytesMax
+
+	// segmentBytesMax keeps offsets inside a segment below 2^32, because the entry header
+	// stores the synced offset in 32 bits, and bounds the work of scanning one segment.
+	segmentBytesMax = 1 << 30
+
+	// PipelineDepthDefault is how many entries Append may queue ahead of the disk. At
+	// ~0.3 ms per 1 MiB write+fdatasync and ~0.5 ms to compress and hash a full batch, 8
+	// slots let two encoders and one write overlap with room to spare, and bound the
+	// pipeline's memory to 8 × ~4.5 MiB for full-size bodies.
+	PipelineDepthDefault = 8
+
+	// pipelineDepthMax bounds the memory the pipeline may hold (64 × ~4.5 MiB) and the
+	// number of iovecs in one group write (well under IOV_MAX, 1024).
+	pipelineDepthMax = 64
+
+	// EncoderCountDefault is how many goroutines compress and hash large bodies. Two is
+	// enough on this 2-core machine: one full batch costs ~0.63 ms of CPU (s2 0.53 ms,
+	// SHA-256 of the stored bytes 0.1 ms) against ~0.3 ms of write+fdatasync, so two
+	// encoders keep the disk busy while the sequencer keeps its core.
+	EncoderCountDefault = 2
+
+	// encoderCountMax bounds the goroutines Open starts.
+	encoderCountMax = 16
+
+	// encodeInlineBytesMax is the body size up to which the writer goroutine compresses
+	// and hashes the entry itself: 64 KiB costs ~35 µs, about one cross-core hand-off
+	// (~20 µs on this VM), so handing small bodies to an encoder would only add latency.
+	encodeInlineBytesMax = 64 << 10
+
+	// compressBytesMin is the raw size below which a body is stored raw without trying:
+	// a body of one or two records saves a few dozen bytes at best.
+	compressBytesMin = 256
+
+	// compressSavingsDivisor: a compressed body is kept only if it saves at least
+	// 1/compressSavingsDivisor of the raw size; otherwise decompressing on every read
+	// costs more than the bytes saved.
+	compressSavingsDivisor = 8
+
+	// SyncIntervalDefault is the fdatasync period under SyncInterval: 2 ms bounds the loss
+	// window to a few batches while cutting syncs by an order of magnitude under load.
+	SyncIntervalDefault = 2 * time.Millisecond
+
+	// syncIntervalMax bounds the loss window an operator can configure.
+	syncIntervalMax = time.Second
+
+	// readBufferBytes is the window a segment reader keeps: it must hold one whole entry
+	// (header plus the largest stored body) and is large enough that reading a segment
+	// costs few syscalls.
+	readBufferBytes = 4 << 20
+
+	// zeroFillChunkBytes is the write size used to zero-fill a new segment: large enough
+	// for few syscalls, small enough to stay in cache.
+	zeroFillChunkBytes = 1 << 20
+
+	// recentChainCountMax is how many (op, chain) pairs ChainAt answers from memory. A
+	// demoted primary looks for the last op it shares with the new primary, which is at
+	// most a pipeline or a replication window behind; 4096 entries (160 KiB) covers it,
+	// and older ops are found by scanning segment headers.
+	recentChainCountMax = 4096
+
+	// snapshotBufferBytes is the write and read buffer size for snapshot files.
+	snapshotBufferBytes = 1 << 20
+)
+
+// Relations between the constants, checked at compile time: each line fails to build
+// (constant underflow) if the relation breaks.
+const (
+	_ uint = readBufferBytes - (entryHeaderSize + EntryBodyBytesMax) // a window holds an entry
+	_ uint = SegmentBytesDefault - segmentBytesMin                   // the default is usable
+	_ uint = segmentBytesMax - SegmentBytesDefault                   // and allowed
+	_ uint = pipelineDepthMax - PipelineDepthDefault
+	_ uint = encoderCountMax - EncoderCountDefault
+	_ uint = EntryBodyBytesMax - encodeInlineBytesMax
+	_ uint = 1<<32 - 1 - segmentBytesMax // synced offsets fit in 32 bits
+)

@@ -1,0 +1,134 @@
+package wal
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"sync"
+)
+
+// logReader is the per-call state of Read, pooled so that a replication catch-up calling
+// Read in a loop does not allocate its 4 MiB window each time.
+type logReader struct {
+	scanner      scanner
+	decompressed []byte // decompression buffer, EntryBodyBytesMax capacity
+	entry        Entry
+	link         chainLink // the last entry read, to check continuity
+}
+
+var logReaders = sync.Pool{New: func() any { return new(logReader) }}
+
+// Read calls fn with every entry whose LastOp > afterOp, in order, up to Durable() as it
+// was when Read started. The first entry may straddle afterOp: it is passed whole and the
+// caller skips the ops it has. e and e.Body are valid only during fn. Read checks header
+// and body checksums and the op and chain continuity of what it reads; it may run at any
+// time, including concurrently with Append (replication catch-up). It returns fn's error,
+// ErrCompacted if ops after afterOp were retired, or an error wrapping ErrCorrupt.
+func (l *Log) Read(afterOp uint64, fn func(e *Entry) error) error {
+	durable := l.Durable()
+	if afterOp >= durable {
+		return nil
+	}
+	r := logReaders.Get().(*logReader)
+	defer logReaders.Put(r)
+	r.link = chainLink{}
+	r.scanner.verifyChain, r.scanner.checkTail = invariantsEnabled, false
+	next := afterOp // every op up to next has been read or skipped
+	for next < durable {
+		info, ok := l.segmentAfter(next)
+		if !ok || info.FirstOp > next+1 {
+			return fmt.Errorf("%w: op %d (first op in the log: %d)", ErrCompacted, next+1, l.FirstOp())
+		}
+		last, err := r.readSegment(info, afterOp, durable, fn)
+		if err != nil {
+			return err
+		}
+		if last <= next {
+			return fmt.Errorf("%w: %s: no entry after op %d although the index says up to %d",
+				ErrCorrupt, info.Path, next, info.LastOp)
+		}
+		next = last
+	}
+	return nil
+}
+
+// segmentAfter returns the oldest segment holding an op after op.
+func (l *Log) segmentAfter(op uint64) (segmentInfo, bool) {
+	l.segmentsMutex.Lock()
+	defer l.segmentsMutex.Unlock()
+	for _, info := range l.segments {
+		if info.Entries > 0 && info.LastOp > op {
+			return info, true
+		}
+	}
+	return segmentInfo{}, false
+}
+
+// readSegment passes the segment's entries after afterOp and up to durable to fn, and
+// returns the last op it went through.
+func (r *logReader) readSegment(info segmentInfo, afterOp, durable uint64,
+	fn func(e *Entry) error) (uint64, error) {
+	file, fileBytes, header, problem, err := openSegment(segmentFile{info.Number, info.Path})
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, fmt.Errorf("%w: segment %d was retired during the read", ErrCompacted, info.Number)
+	}
+	if err != nil {
+		return 0, err
+	}
+	defer file.Close()
+	if problem != nil {
+		return 0, segmentError(info, problem)
+	}
+	r.scanner.reset(file, fileBytes, &header)
+	var scanned scannedEntry
+	last := uint64(0)
+	for last < durable {
+		done, problem, err := r.scanner.next(&scanned)
+		if err != nil || done {
+			return last, err
+		}
+		if problem == nil {
+			if reason := r.link.check(&scanned.Header); reason != "" {
+				problem = &scanProblem{headerInvalid, scanned.Offset, reason}
+			}
+		}
+		if problem != nil {
+			return last, segmentError(info, problem)
+		}
+		h := &scanned.Header
+		r.link.advance(h)
+		last = h.LastOp()
+		if last <= afterOp {
+			continue
+		}
+		if err := r.deliver(info, &scanned, fn); err != nil {
+			return last, err
+		}
+	}
+	return last, nil
+}
+
+// deliver decompresses an entry and passes it to fn.
+func (r *logReader) deliver(info segmentInfo, scanned *scannedEntry, fn func(e *Entry) error) error {
+	h := &scanned.Header
+	if r.decompressed == nil && h.Codec != CodecNone {
+		r.decompressed = make([]byte, 0, EntryBodyBytesMax)
+	}
+	body, err := decompress(r.decompressed, scanned.Stored, h.Codec, int(h.RawBytes))
+	if err != nil {
+		return &PositionError{Path: info.Path, Segment: info.Number, Offset: scanned.Offset,
+			Op: h.FirstOp, Reason: err.Error(), Err: ErrCorrupt}
+	}
+	r.entry = Entry{Epoch: h.Epoch, FirstOp: h.FirstOp, Count: h.Count,
+		Timestamp: h.Timestamp, Body: body}
+	return fn(&r.entry)
+}
+
+func segmentError(info segmentInfo, problem *scanProblem) error {
+	sentinel := ErrCorrupt
+	if problem.Kind == headerVersion {
+		sentinel = ErrVersion
+	}
+	return &PositionError{Path: info.Path, Segment: info.Number, Offset: problem.Offset,
+		Reason: problem.Reason, Err: sentinel}
+}

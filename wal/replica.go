@@ -1,0 +1,364 @@
+package wal
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+)
+
+// LastChain is the chain hash of the last entry appended (zero if the log is empty). If
+// that entry is still being compressed it waits until the writer has sealed it (well
+// under a millisecond); after an I/O failure it returns the last sealed chain.
+func (l *Log) LastChain() [32]byte {
+	target := l.lastOp.Load()
+	l.chainsMutex.Lock()
+	defer l.chainsMutex.Unlock()
+	for {
+		last, ok := l.chains.last()
+		if !ok || last.LastOp >= target || l.Err() != nil {
+			return last.Chain
+		}
+		l.chainsCond.Wait()
+	}
+}
+
+// ChainAt returns the chain hash of the entry whose last op is op, if the log holds such
+// an entry and it has been sealed. A demoted primary compares it with the new primary's
+// to find the last op they share.
+func (l *Log) ChainAt(op uint64) ([32]byte, bool) {
+	l.chainsMutex.Lock()
+	chain, found := l.chains.find(op)
+	covered := l.chains.covers(op)
+	l.chainsMutex.Unlock()
+	if found || covered {
+		return chain, found
+	}
+	info, ok := l.segmentHolding(op)
+	if !ok {
+		return [32]byte{}, false
+	}
+	err := l.scanHeadersOf(info, func(h *entryHeader, _ int64) bool {
+		if h.LastOp() == op {
+			chain, found = h.Chain, true
+		}
+		return h.LastOp() < op
+	})
+	return chain, found && err == nil
+}
+
+// segmentHolding returns the index entry of the segment whose entries include op.
+func (l *Log) segmentHolding(op uint64) (segmentInfo, bool) {
+	l.segmentsMutex.Lock()
+	defer l.segmentsMutex.Unlock()
+	for _, info := range l.segments {
+		if info.Entries > 0 && info.FirstOp <= op && op <= info.LastOp {
+			return info, true
+		}
+	}
+	return segmentInfo{}, false
+}
+
+// AppendStored appends an entry received from a primary in its exact stored form (header
+// and stored body, as given to the primary's observer). It checks the header checksum,
+// the body checksum, the entry's own chain hash, and that the entry continues this log
+// (op, previous chain, epoch, timestamp); then it appends the bytes verbatim except for
+// this log's local fields (segment number, synced offset, header checksum), which the
+// chain does not cover, so both logs keep identical chain hashes. Errors wrap ErrCorrupt,
+// ErrVersion or ErrDiscontinuity. Appending goroutine only.
+func (l *Log) AppendStored(stored []byte) error {
+	if l.closed.Load() {
+		return ErrClosed
+	}
+	if err := l.Err(); err != nil {
+		return err
+	}
+	h, err := validateStored(stored)
+	if err != nil {
+		return err
+	}
+	if l.appender.chainPending {
+		l.appender.link.Chain = l.LastChain()
+		l.appender.chainPending = false
+	}
+	if reason := l.appender.startCheck(&h); reason != "" {
+		return fmt.Errorf("%w: op %d: %s", ErrDiscontinuity, h.FirstOp, reason)
+	}
+	s := l.acquireSlot()
+	s.entry = Entry{Epoch: h.Epoch, FirstOp: h.FirstOp, Count: h.Count, Timestamp: h.Timestamp}
+	s.verbatim, s.offloaded = true, false
+	s.buffer = grow(s.buffer, len(stored))
+	copy(s.buffer, stored)
+	s.out = s.buffer
+	l.handOver(false)
+	l.appender.link.advance(&h)
+	l.lastOp.Store(h.LastOp())
+	return nil
+}
+
+// startCheck is chainLink.check plus the rule for an empty log without a base: the first
+// entry is op 1 on a zero previous chain.
+func (a *appenderState) startCheck(h *entryHeader) string {
+	if !a.link.Known && (h.FirstOp != 1 || h.PreviousChain != [32]byte{}) {
+		return "first entry of an empty log must be op 1 (StartAfter sets another base)"
+	}
+	return a.link.check(h)
+}
+
+// validateStored checks a stored entry on its own: header, body checksum, chain hash.
+func validateStored(stored []byte) (entryHeader, error) {
+	var h entryHeader
+	if len(stored) < entryHeaderSize {
+		return h, fmt.Errorf("%w: stored entry of %d bytes", ErrCorrupt, len(stored))
+	}
+	kind, reason := decodeEntryHeader(stored, &h)
+	switch kind {
+	case headerValid:
+	case headerVersion:
+		return h, fmt.Errorf("%w: %s", ErrVersion, reason)
+	default:
+		return h, fmt.Errorf("%w: %s", ErrCorrupt, reason)
+	}
+	body := stored[entryHeaderSize:]
+	if len(body) != int(h.StoredBytes) {
+		return h, fmt.Errorf("%w: op %d: %d body bytes, header says %d",
+			ErrCorrupt, h.FirstOp, len(body), h.StoredBytes)
+	}
+	if crc32c(body) != h.BodyCRC {
+		return h, fmt.Errorf("%w: op %d: body checksum mismatch", ErrCorrupt, h.FirstOp)
+	}
+	digest := sha256.Sum256(body)
+	if chainHash(stored, &digest) != h.Chain {
+		return h, fmt.Errorf("%w: op %d: chain hash does not match the entry", ErrCorrupt, h.FirstOp)
+	}
+	return h, nil
+}
+
+// DecodeStored validates a stored entry (as AppendStored does, without the continuity
+// check) and returns it as an Entry with its body decompressed into buffer (grown if
+// needed; the Body may alias stored or buffer). A standby uses it to apply what it
+// appends.
+func DecodeStored(stored, buffer []byte) (Entry, EntryMeta, error) {
+	h, err := validateStored(stored)
+	if err != nil {
+		return Entry{}, EntryMeta{}, err
+	}
+	body, err := decompress(buffer, stored[entryHeaderSize:], h.Codec, int(h.RawBytes))
+	if err != nil {
+		return Entry{}, EntryMeta{}, fmt.Errorf("%w: op %d: %v", ErrCorrupt, h.FirstOp, err)
+	}
+	entry := Entry{Epoch: h.Epoch, FirstOp: h.FirstOp, Count: h.Count, Timestamp: h.Timestamp,
+		Body: body}
+	meta := EntryMeta{Epoch: h.Epoch, FirstOp: h.FirstOp, Count: h.Count,
+		Timestamp: h.Timestamp, Segment: h.Segment, Codec: h.Codec,
+		StoredBytes: h.StoredBytes, RawBytes: h.RawBytes, Chain: h.Chain}
+	return entry, meta, nil
+}
+
+// StartAfter sets the base of an empty log: the next entry must be op+1 and link to
+// chain. A standby or a node restored from a snapshot at op uses it (with the snapshot's
+// Chain) so that its log continues the primary's chain. The base is not persisted until
+// an entry is written. Appending goroutine only.
+func (l *Log) StartAfter(op uint64, chain [32]byte) error {
+	if l.closed.Load() {
+		return ErrClosed
+	}
+	if l.appender.link.Known {
+		return fmt.Errorf("%w: StartAfter on a log that is not empty (last op %d)",
+			ErrNotBoundary, l.appender.link.LastOp)
+	}
+	reply := l.request(controlRequest{kind: controlStartAfter, op: op, chain: chain})
+	if reply.err != nil {
+		return reply.err
+	}
+	l.appender.link, l.appender.chainPending = reply.link, false
+	l.lastOp.Store(op)
+	return nil
+}
+
+// TruncateAfter discards every entry with FirstOp > op and makes the result durable
+// before returning. op must be the last op of an entry (or the op before the first
+// entry, which empties the log); otherwise it returns ErrNotBoundary. A demoted primary
+// uses it to discard its divergent suffix. Durable drops to op if it was above.
+// Appending goroutine only; Read callers must not rely on entries above op meanwhile.
+func (l *Log) TruncateAfter(op uint64) error {
+	if l.closed.Load() {
+		return ErrClosed
+	}
+	l.maintenanceMutex.Lock()
+	reply := l.request(controlRequest{kind: controlTruncate, op: op})
+	l.maintenanceMutex.Unlock()
+	if reply.err != nil {
+		return reply.err
+	}
+	l.appender.link, l.appender.chainPending = reply.link, false
+	l.lastOp.Store(reply.link.LastOp)
+	return nil
+}
+
+// truncateOnWriter does TruncateAfter's work on the writer goroutine, after every queued
+// entry is written.
+func (l *Log) truncateOnWriter(op uint64) controlReply {
+	w := &l.writer
+	if err := l.Err(); err != nil {
+		return controlReply{link: w.link, err: err}
+	}
+	if op == w.link.LastOp {
+		l.syncAndPublish()
+		return controlReply{link: w.link, err: l.Err()}
+	}
+	if op > w.link.LastOp {
+		return controlReply{link: w.link, err: fmt.Errorf("%w: op %d is after the last op %d",
+			ErrNotBoundary, op, w.link.LastOp)}
+	}
+	cut, err := l.findCut(op)
+	if err != nil {
+		return controlReply{link: w.link, err: err}
+	}
+	if err := l.cutSegments(cut); err != nil {
+		l.fail(err)
+		return controlReply{link: w.link, err: err}
+	}
+	w.link = cut.link
+	l.chainsMutex.Lock()
+	l.chains.dropAfter(op)
+	l.chainsMutex.Unlock()
+	if l.durable.Load() > op {
+		l.durable.Store(op)
+	}
+	l.publishDurable(op)
+	return controlReply{link: w.link}
+}
+
+// truncation says where TruncateAfter cuts.
+type truncation struct {
+	index   int       // index in l.segments of the segment cut
+	offset  int64     // offset of the first byte discarded
+	entries int       // entries kept in the segment cut
+	firstOp uint64    // first op kept in the segment cut (0 if none)
+	link    chainLink // the last entry kept (or the base before the first entry)
+}
+
+// findCut locates the end of the entry whose last op is op.
+func (l *Log) findCut(op uint64) (truncation, error) {
+	l.segmentsMutex.Lock()
+	segments := append([]segmentInfo(nil), l.segments...)
+	l.segmentsMutex.Unlock()
+	for i, info := range segments {
+		if info.Entries == 0 || op+1 < info.FirstOp || op > info.LastOp {
+			continue
+		}
+		cut := truncation{index: i, offset: segmentHeaderSize}
+		found := op+1 == info.FirstOp
+		err := l.scanHeadersOf(info, func(h *entryHeader, offset int64) bool {
+			if found {
+				if cut.entries == 0 && !cut.link.Known {
+					// Cutting before the segment's first entry: the base is its previous
+					// chain; epoch and timestamp of the previous entry are unknown.
+					cut.link = chainLink{Known: true, LastOp: op, Chain: h.PreviousChain}
+				}
+				return false
+			}
+			cut.entries++
+			if cut.firstOp == 0 {
+				cut.firstOp = h.FirstOp
+			}
+			cut.offset = offset + entryHeaderSize + int64(h.StoredBytes)
+			cut.link.advance(h)
+			found = h.LastOp() == op
+			return h.LastOp() < op
+		})
+		if err != nil {
+			return cut, err
+		}
+		if !found || cut.link.LastOp != op {
+			return cut, fmt.Errorf("%w: op %d is inside an entry", ErrNotBoundary, op)
+		}
+		return cut, nil
+	}
+	return truncation{}, fmt.Errorf("%w: op %d is not in the log (first op %d)",
+		ErrCompacted, op, l.FirstOp())
+}
+
+// scanHeadersOf is scanHeaders for a known segment, with entry offsets.
+func (l *Log) scanHeadersOf(info segmentInfo, fn func(h *entryHeader, offset int64) bool) error {
+	file, fileBytes, header, problem, err := openSegment(segmentFile{info.Number, info.Path})
+	if err != nil {
+		return err
+	}
+	defer file.Close()
+	if problem != nil {
+		return fmt.Errorf("%w: %s: %s", ErrCorrupt, info.Path, problem.Reason)
+	}
+	var s scanner
+	s.reset(file, fileBytes, &header)
+	var entry scannedEntry
+	for {
+		done, problem, err := s.next(&entry)
+		if err != nil || done {
+			return err
+		}
+		if problem != nil {
+			return fmt.Errorf("%w: %s offset %d: %s", ErrCorrupt, info.Path, problem.Offset, problem.Reason)
+		}
+		if !fn(&entry.Header, entry.Offset) {
+			return nil
+		}
+	}
+}
+
+// cutSegments applies a truncation on disk and in the index: later segments are deleted
+// newest first (a crash leaves a shorter log, never a gap), the outstanding prepared
+// segment is dropped, then the cut segment is rewritten atomically and reopened as the
+// active segment, and the next segment is prepared again.
+func (l *Log) cutSegments(cut truncation) error {
+	w := &l.writer
+	if w.file != nil {
+		w.file.Close()
+		w.file = nil
+	}
+	p := <-l.prepared
+	if p.file != nil {
+		p.file.Close()
+		if err := os.Remove(p.path); err != nil {
+			return err
+		}
+	}
+	l.segmentsMutex.Lock()
+	later := append([]segmentInfo(nil), l.segments[cut.index+1:]...)
+	l.segmentsMutex.Unlock()
+	for i := len(later) - 1; i >= 0; i-- {
+		if err := os.Remove(later[i].Path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	if err := syncDirectory(l.options.Dir); err != nil {
+		return err
+	}
+	l.segmentsMutex.Lock()
+	l.segments = l.segments[:cut.index+1]
+	info := &l.segments[cut.index]
+	info.Entries, info.EndOffset = cut.entries, cut.offset
+	info.FirstOp, info.LastOp = cut.firstOp, 0
+	if cut.entries > 0 {
+		info.LastOp = cut.link.LastOp
+	}
+	path, number, bytes := info.Path, info.Number, info.Bytes
+	l.segmentsMutex.Unlock()
+	var filler zeroFiller
+	if err := filler.rewriteSegment(path, cut.offset, false); err != nil {
+		return err
+	}
+	file, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	w.file, w.number, w.segmentBytes = file, number, bytes
+	w.offset, w.syncedOffset, w.unsynced = cut.offset, cut.offset, false
+	w.writtenOp = cut.link.LastOp
+	l.prepareRequests <- number + 1
+	return nil
+}
+
+var _ io.Closer = (*Log)(nil)

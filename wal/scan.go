@@ -1,0 +1,285 @@
+package wal
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"io"
+	"os"
+)
+
+// segmentReader serves windows of a segment file from one buffer, so that scanning a
+// segment costs one read per few MiB whatever the entry sizes.
+type segmentReader struct {
+	file   io.ReaderAt
+	size   int64  // readable bytes in file
+	buffer []byte // readBufferBytes, allocated on first use and reused
+	start  int64  // file offset of buffer[0]
+	length int    // valid bytes in buffer
+}
+
+func (r *segmentReader) reset(file io.ReaderAt, size int64) {
+	r.file, r.size, r.start, r.length = file, size, 0, 0
+	if r.buffer == nil {
+		r.buffer = make([]byte, readBufferBytes)
+	}
+}
+
+// window returns file bytes [offset, offset+n), fewer if the file ends first. The slice is
+// valid until the next call. n must not exceed readBufferBytes.
+func (r *segmentReader) window(offset int64, n int) ([]byte, error) {
+	if n > len(r.buffer) {
+		panic("wal: segment window larger than the read buffer")
+	}
+	if offset >= r.start && offset+int64(n) <= r.start+int64(r.length) {
+		from := int(offset - r.start)
+		return r.buffer[from : from+n], nil
+	}
+	if offset >= r.size {
+		return nil, nil
+	}
+	want := min(int64(len(r.buffer)), r.size-offset)
+	read, err := r.file.ReadAt(r.buffer[:want], offset)
+	if err != nil && err != io.EOF {
+		r.length = 0
+		return nil, err
+	}
+	r.start, r.length = offset, read
+	return r.buffer[:min(n, read)], nil
+}
+
+// scannedEntry is one entry found by a scanner. Stored aliases the reader's buffer.
+type scannedEntry struct {
+	Offset int64
+	Header entryHeader
+	Stored []byte // stored body, valid until the next scan call
+}
+
+// scanProblem is why a scan stopped before the end of a segment.
+type scanProblem struct {
+	Kind   headerProblem // headerTorn, headerVersion or headerInvalid
+	Offset int64
+	Reason string
+}
+
+// scanner walks the entries of one segment and validates each on its own: header,
+// position, body checksum and, if verifyChain, the entry's own chain hash. Linking an
+// entry to the previous one is the caller's job (chainLink).
+type scanner struct {
+	reader      segmentReader
+	number      uint64 // segment number every entry must carry
+	size        int64  // segment size from its header
+	offset      int64  // offset of the next entry
+	verifyChain bool   // recompute SHA-256 chain hashes (Open, Verify), not Read
+	checkTail   bool   // at a zero header, check that the rest of the segment is zero
+}
+
+func (s *scanner) reset(file io.ReaderAt, fileSize int64, header *segmentHeader) {
+	s.reader.reset(file, min(fileSize, header.Bytes))
+	s.number, s.size, s.offset = header.Number, header.Bytes, segmentHeaderSize
+}
+
+// next scans the entry at s.offset. It returns done at the clean end of the segment, a
+// problem if the entry is bad, or an I/O error.
+func (s *scanner) next(e *scannedEntry) (done bool, problem *scanProblem, err error) {
+	offset := s.offset
+	window, err := s.reader.window(offset, entryHeaderSize)
+	if err != nil {
+		return false, nil, err
+	}
+	if len(window) < entryHeaderSize {
+		if offset+entryHeaderSize > s.size {
+			return true, nil, nil // no room left for an entry: the segment is full
+		}
+		return false, &scanProblem{headerTorn, offset, "segment file ends inside an entry header"}, nil
+	}
+	kind, reason := decodeEntryHeader(window, &e.Header)
+	switch kind {
+	case headerZero:
+		return s.nextZero(offset)
+	case headerValid:
+	default:
+		return false, &scanProblem{kind, offset, reason}, nil
+	}
+	h := &e.Header
+	end := offset + entryHeaderSize + int64(h.StoredBytes)
+	if reason := s.checkPosition(h, offset, end); reason != "" {
+		return false, &scanProblem{headerInvalid, offset, reason}, nil
+	}
+	window, err = s.reader.window(offset, int(end-offset))
+	if err != nil {
+		return false, nil, err
+	}
+	if int64(len(window)) < end-offset {
+		return false, &scanProblem{headerTorn, offset, "segment file ends inside an entry body"}, nil
+	}
+	body := window[entryHeaderSize:]
+	if crc32c(body) != h.BodyCRC {
+		return false, &scanProblem{headerTorn, offset, "entry body checksum mismatch"}, nil
+	}
+	if s.verifyChain {
+		digest := sha256.Sum256(body)
+		if chainHash(window, &digest) != h.Chain {
+			return false, &scanProblem{headerInvalid, offset, "chain hash does not match the entry"}, nil
+		}
+	}
+	e.Offset, e.Stored, s.offset = offset, body, end
+	return false, nil, nil
+}
+
+// checkPosition checks the header fields that depend on where the entry lies.
+func (s *scanner) checkPosition(h *entryHeader, offset, end int64) string {
+	switch {
+	case h.Segment != s.number:
+		return "entry written for segment " + itoaU(h.Segment)
+	case int64(h.SyncedOffset) < segmentHeaderSize || int64(h.SyncedOffset) > offset:
+		return "synced offset outside the written part of the segment"
+	case end > s.size:
+		return "entry runs past the end of the segment"
+	}
+	return ""
+}
+
+// nextZero handles a zero header: the clean end of the segment if everything after it is
+// zero too (the preallocated tail), a problem otherwise.
+func (s *scanner) nextZero(offset int64) (bool, *scanProblem, error) {
+	if !s.checkTail {
+		return true, nil, nil
+	}
+	for from := offset; from < s.size; {
+		n := min(s.size-from, readBufferBytes)
+		window, err := s.reader.window(from, int(n))
+		if err != nil {
+			return false, nil, err
+		}
+		if !isZero(window) {
+			return false, &scanProblem{headerTorn, offset, "zero entry header followed by non-zero bytes"}, nil
+		}
+		if int64(len(window)) < n {
+			return false, &scanProblem{headerTorn, offset, "segment file shorter than its header says"}, nil
+		}
+		from += n
+	}
+	return true, nil, nil
+}
+
+// tornEvidence looks at a segment after a bad entry at offset and says whether that
+// entry cannot be a torn write: some later entry of this segment with a valid header says
+// the segment was synced past offset, so the bad bytes were durable before and are
+// damage, not an interrupted write. It also returns where the non-zero bytes end, to
+// report how much a truncation discards.
+func tornEvidence(file io.ReaderAt, fileSize int64, header *segmentHeader, offset int64) (bool, int64, error) {
+	var magic [4]byte
+	binary.LittleEndian.PutUint32(magic[:], entryMagic)
+	buffer := make([]byte, readBufferBytes)
+	size := min(fileSize, header.Bytes)
+	nonZeroEnd := offset
+	for from := offset; from < size; {
+		read, err := file.ReadAt(buffer[:min(int64(len(buffer)), size-from)], from)
+		if err != nil && err != io.EOF {
+			return false, 0, err
+		}
+		chunk := buffer[:read]
+		if last := lastNonZero(chunk); last >= 0 {
+			nonZeroEnd = from + int64(last) + 1
+		}
+		for i := 0; ; {
+			j := bytes.Index(chunk[i:], magic[:])
+			if j < 0 || i+j+entryHeaderSize > len(chunk) {
+				break
+			}
+			i += j
+			var h entryHeader
+			kind, _ := decodeEntryHeader(chunk[i:], &h)
+			if from+int64(i) > offset && kind == headerValid && h.Segment == header.Number &&
+				int64(h.SyncedOffset) > offset {
+				return true, nonZeroEnd, nil
+			}
+			i++
+		}
+		if read < len(buffer) {
+			break
+		}
+		// Overlap by one header so that a header straddling two chunks is seen whole.
+		from += int64(read) - entryHeaderSize
+	}
+	return false, nonZeroEnd, nil
+}
+
+func lastNonZero(b []byte) int {
+	for end := len(b); end > 0; {
+		from := max(0, end-len(zeroPage))
+		if !isZero(b[from:end]) {
+			for i := end - 1; i >= from; i-- {
+				if b[i] != 0 {
+					return i
+				}
+			}
+		}
+		end = from
+	}
+	return -1
+}
+
+// chainLink checks that each entry continues the previous one: contiguous ops, the
+// previous chain hash, non-decreasing epoch and increasing timestamp.
+type chainLink struct {
+	Known     bool // false before the first entry: nothing to link to
+	LastOp    uint64
+	Epoch     uint64
+	Timestamp uint64
+	Chain     [32]byte
+}
+
+// check returns why h does not continue the link, or "".
+func (k *chainLink) check(h *entryHeader) string {
+	if !k.Known {
+		return ""
+	}
+	switch {
+	case h.FirstOp != k.LastOp+1:
+		return "entry starts at op " + itoaU(h.FirstOp) + ", expected " + itoaU(k.LastOp+1) +
+			" (duplicated, reordered or foreign entry)"
+	case h.PreviousChain != k.Chain:
+		return "previous chain hash does not match the previous entry (entry from another log)"
+	case h.Epoch < k.Epoch:
+		return "epoch goes backwards"
+	case h.Timestamp <= k.Timestamp:
+		return "timestamp does not increase"
+	}
+	return ""
+}
+
+func (k *chainLink) advance(h *entryHeader) {
+	*k = chainLink{true, h.LastOp(), h.Epoch, h.Timestamp, h.Chain}
+}
+
+// openSegment opens a segment file and validates its header against its name.
+func openSegment(file segmentFile) (*os.File, int64, segmentHeader, *scanProblem, error) {
+	var header segmentHeader
+	f, err := os.Open(file.Path)
+	if err != nil {
+		return nil, 0, header, nil, err
+	}
+	info, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, header, nil, err
+	}
+	var b [segmentHeaderSize]byte
+	if _, err := f.ReadAt(b[:], 0); err != nil {
+		return f, info.Size(), header, &scanProblem{headerInvalid, 0, "segment file shorter than its header"}, nil
+	}
+	reason, sentinel := decodeSegmentHeader(b[:], &header)
+	if sentinel == ErrVersion {
+		return f, info.Size(), header, &scanProblem{headerVersion, 0, reason}, nil
+	}
+	if sentinel != nil {
+		return f, info.Size(), header, &scanProblem{headerInvalid, 0, reason}, nil
+	}
+	if header.Number != file.Number {
+		reason = "segment header says number " + itoaU(header.Number)
+		return f, info.Size(), header, &scanProblem{headerInvalid, 0, reason}, nil
+	}
+	return f, info.Size(), header, nil, nil
+}
