@@ -30,7 +30,7 @@ func (s *segmentScan) positionError() *PositionError {
 		sentinel = ErrVersion
 	}
 	return &PositionError{Path: s.File.Path, Segment: s.File.Number, Offset: s.Problem.Offset,
-		Reason: s.Problem.Reason, Err: sentinel}
+		Op: s.Problem.Op, Reason: s.Problem.Reason, Err: sentinel}
 }
 
 // scanVisitor is called for every valid, linked entry in log order. Returning an error
@@ -88,10 +88,13 @@ func scanSegment(s *scanner, scan *segmentScan, link *chainLink, visit scanVisit
 		}
 		if problem == nil {
 			if reason := link.check(&entry.Header); reason != "" {
-				problem = &scanProblem{headerInvalid, entry.Offset, reason}
+				problem = &scanProblem{Kind: headerInvalid, Offset: entry.Offset, Reason: reason, Op: entry.Header.FirstOp}
 			}
 		}
 		if problem != nil {
+			if problem.Op == 0 && link.Known {
+				problem.Op = link.LastOp + 1
+			}
 			scan.Problem = problem
 			return nil
 		}

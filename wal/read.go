@@ -89,7 +89,7 @@ func (r *logReader) readSegment(info segmentInfo, afterOp, durable uint64,
 		}
 		if problem == nil {
 			if reason := r.link.check(&scanned.Header); reason != "" {
-				problem = &scanProblem{headerInvalid, scanned.Offset, reason}
+				problem = &scanProblem{Kind: headerInvalid, Offset: scanned.Offset, Reason: reason, Op: scanned.Header.FirstOp}
 			}
 		}
 		if problem != nil {
@@ -130,5 +130,5 @@ func segmentError(info segmentInfo, problem *scanProblem) error {
 		sentinel = ErrVersion
 	}
 	return &PositionError{Path: info.Path, Segment: info.Number, Offset: problem.Offset,
-		Reason: problem.Reason, Err: sentinel}
+		Op: problem.Op, Reason: problem.Reason, Err: sentinel}
 }

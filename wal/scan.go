@@ -60,6 +60,7 @@ type scanProblem struct {
 	Kind   headerProblem // headerTorn, headerVersion or headerInvalid
 	Offset int64
 	Reason string
+	Op     uint64 // the entry's first op if its header decoded, else the op expected there
 }
 
 // scanner walks the entries of one segment and validates each on its own: header,
@@ -91,7 +92,7 @@ func (s *scanner) next(e *scannedEntry) (done bool, problem *scanProblem, err er
 		if offset+entryHeaderSize > s.size {
 			return true, nil, nil // no room left for an entry: the segment is full
 		}
-		return false, &scanProblem{headerTorn, offset, "segment file ends inside an entry header"}, nil
+		return false, &scanProblem{Kind: headerTorn, Offset: offset, Reason: "segment file ends inside an entry header"}, nil
 	}
 	kind, reason := decodeEntryHeader(window, &e.Header)
 	switch kind {
@@ -99,28 +100,28 @@ func (s *scanner) next(e *scannedEntry) (done bool, problem *scanProblem, err er
 		return s.nextZero(offset)
 	case headerValid:
 	default:
-		return false, &scanProblem{kind, offset, reason}, nil
+		return false, &scanProblem{Kind: kind, Offset: offset, Reason: reason}, nil
 	}
 	h := &e.Header
 	end := offset + entryHeaderSize + int64(h.StoredBytes)
 	if reason := s.checkPosition(h, offset, end); reason != "" {
-		return false, &scanProblem{headerInvalid, offset, reason}, nil
+		return false, &scanProblem{Kind: headerInvalid, Offset: offset, Reason: reason, Op: h.FirstOp}, nil
 	}
 	window, err = s.reader.window(offset, int(end-offset))
 	if err != nil {
 		return false, nil, err
 	}
 	if int64(len(window)) < end-offset {
-		return false, &scanProblem{headerTorn, offset, "segment file ends inside an entry body"}, nil
+		return false, &scanProblem{Kind: headerTorn, Offset: offset, Reason: "segment file ends inside an entry body", Op: h.FirstOp}, nil
 	}
 	body := window[entryHeaderSize:]
 	if crc32c(body) != h.BodyCRC {
-		return false, &scanProblem{headerTorn, offset, "entry body checksum mismatch"}, nil
+		return false, &scanProblem{Kind: headerTorn, Offset: offset, Reason: "entry body checksum mismatch", Op: h.FirstOp}, nil
 	}
 	if s.verifyChain {
 		digest := sha256.Sum256(body)
 		if chainHash(window, &digest) != h.Chain {
-			return false, &scanProblem{headerInvalid, offset, "chain hash does not match the entry"}, nil
+			return false, &scanProblem{Kind: headerInvalid, Offset: offset, Reason: "chain hash does not match the entry", Op: h.FirstOp}, nil
 		}
 	}
 	e.Offset, e.Stored, s.offset = offset, body, end
@@ -153,10 +154,10 @@ func (s *scanner) nextZero(offset int64) (bool, *scanProblem, error) {
 			return false, nil, err
 		}
 		if !isZero(window) {
-			return false, &scanProblem{headerTorn, offset, "zero entry header followed by non-zero bytes"}, nil
+			return false, &scanProblem{Kind: headerTorn, Offset: offset, Reason: "zero entry header followed by non-zero bytes"}, nil
 		}
 		if int64(len(window)) < n {
-			return false, &scanProblem{headerTorn, offset, "segment file shorter than its header says"}, nil
+			return false, &scanProblem{Kind: headerTorn, Offset: offset, Reason: "segment file shorter than its header says"}, nil
 		}
 		from += n
 	}
@@ -268,18 +269,18 @@ func openSegment(file segmentFile) (*os.File, int64, segmentHeader, *scanProblem
 	}
 	var b [segmentHeaderSize]byte
 	if _, err := f.ReadAt(b[:], 0); err != nil {
-		return f, info.Size(), header, &scanProblem{headerInvalid, 0, "segment file shorter than its header"}, nil
+		return f, info.Size(), header, &scanProblem{Kind: headerInvalid, Offset: 0, Reason: "segment file shorter than its header"}, nil
 	}
 	reason, sentinel := decodeSegmentHeader(b[:], &header)
 	if sentinel == ErrVersion {
-		return f, info.Size(), header, &scanProblem{headerVersion, 0, reason}, nil
+		return f, info.Size(), header, &scanProblem{Kind: headerVersion, Offset: 0, Reason: reason}, nil
 	}
 	if sentinel != nil {
-		return f, info.Size(), header, &scanProblem{headerInvalid, 0, reason}, nil
+		return f, info.Size(), header, &scanProblem{Kind: headerInvalid, Offset: 0, Reason: reason}, nil
 	}
 	if header.Number != file.Number {
 		reason = "segment header says number " + itoaU(header.Number)
-		return f, info.Size(), header, &scanProblem{headerInvalid, 0, reason}, nil
+		return f, info.Size(), header, &scanProblem{Kind: headerInvalid, Offset: 0, Reason: reason}, nil
 	}
 	return f, info.Size(), header, nil, nil
 }

@@ -1,0 +1,410 @@
+package wal
+
+import (
+	"bufio"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/klauspost/compress/s2"
+)
+
+// Snapshot header offsets. Disk format: never change them.
+const (
+	snapshotOffsetMagic       = 0  // [8] snapshotMagic
+	snapshotOffsetVersion     = 8  // u32 formatVersion
+	snapshotOffsetHeaderCRC   = 12 // u32 CRC32C of the header with this field zero
+	snapshotOffsetCodec       = 16 // u8 Codec of the body stream
+	snapshotOffsetReserved    = 17 // [3] zero
+	snapshotOffsetBodyCRC     = 20 // u32 CRC32C of the stored body
+	snapshotOffsetOp          = 24 // u64
+	snapshotOffsetEpoch       = 32 // u64
+	snapshotOffsetTimestamp   = 40 // u64
+	snapshotOffsetRawBytes    = 48 // u64 state bytes before compression
+	snapshotOffsetStoredBytes = 56 // u64 body bytes in the file
+	snapshotOffsetDigest      = 64 // [32] core's state digest at op
+	snapshotOffsetChain       = 96 // [32] the log's chain hash at op
+	snapshotHeaderSize        = 128
+)
+
+const (
+	snapshotMagic  = "SQSNAPSH"
+	snapshotPrefix = "snapshot-"
+	snapshotSuffix = ".snap"
+)
+
+// SnapshotMeta identifies the state a snapshot holds: the core's state right after
+// applying op.
+type SnapshotMeta struct {
+	Op        uint64   // last op applied
+	Epoch     uint64   // epoch of the entry holding op
+	Timestamp uint64   // timestamp of the entry holding op
+	Digest    [32]byte // core's state digest at Op
+	Chain     [32]byte // the log's chain hash at Op (ties the snapshot to the history)
+}
+
+// MarshalJSON writes the hashes in hex.
+func (m SnapshotMeta) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Op        uint64 `json:"op"`
+		Epoch     uint64 `json:"epoch"`
+		Timestamp uint64 `json:"timestamp_ns"`
+		Digest    string `json:"digest"`
+		Chain     string `json:"chain"`
+	}{m.Op, m.Epoch, m.Timestamp, hex.EncodeToString(m.Digest[:]), hex.EncodeToString(m.Chain[:])})
+}
+
+// SnapshotInfo describes a snapshot file. A damaged file has Err set (and Meta.Op from
+// its name only).
+type SnapshotInfo struct {
+	Path        string       `json:"path"`
+	Meta        SnapshotMeta `json:"meta"`
+	Codec       Codec        `json:"-"`
+	CodecName   string       `json:"codec"`
+	RawBytes    int64        `json:"raw_bytes"`
+	StoredBytes int64        `json:"stored_bytes"`
+	Err         error        `json:"-"`
+	Problem     string       `json:"error,omitempty"` // Err as text, for JSON
+}
+
+func snapshotName(op uint64) string {
+	return fmt.Sprintf("%s%020d%s", snapshotPrefix, op, snapshotSuffix)
+}
+
+// WriteSnapshot writes state as a snapshot at meta.Op into dir: the body streamed through
+// s2 (one goroutine, so a background snapshot leaves the other core to the sequencer),
+// checksummed, into a temporary file that is then synced, renamed and the directory
+// synced, so that a snapshot file with its final name is always complete. It must not run
+// concurrently with PruneSnapshots on the same directory.
+func WriteSnapshot(dir string, meta SnapshotMeta, state io.WriterTo) (SnapshotInfo, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return SnapshotInfo{}, err
+	}
+	final := filepath.Join(dir, snapshotName(meta.Op))
+	temporary := final + temporarySuffix
+	file, err := os.OpenFile(temporary, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return SnapshotInfo{}, err
+	}
+	info, err := writeSnapshotFile(file, meta, state)
+	if closeErr := file.Close(); err == nil {
+		err = closeErr
+	}
+	if err == nil {
+		err = os.Rename(temporary, final)
+	}
+	if err == nil {
+		err = syncDirectory(dir)
+	}
+	if err != nil {
+		os.Remove(temporary)
+		return SnapshotInfo{}, err
+	}
+	info.Path = final
+	return info, nil
+}
+
+// writeSnapshotFile streams the body after room for the header, then writes the header
+// and fsyncs.
+func writeSnapshotFile(file *os.File, meta SnapshotMeta, state io.WriterTo) (SnapshotInfo, error) {
+	buffered := bufio.NewWriterSize(io.NewOffsetWriter(file, snapshotHeaderSize), snapshotBufferBytes)
+	stored := &checksumWriter{w: buffered, crc: crc32.New(castagnoli)}
+	encoder := s2.NewWriter(stored, s2.WriterConcurrency(1))
+	raw := &countingWriter{w: encoder}
+	if _, err := state.WriteTo(raw); err != nil {
+		return SnapshotInfo{}, err
+	}
+	if err := encoder.Close(); err != nil {
+		return SnapshotInfo{}, err
+	}
+	if err := buffered.Flush(); err != nil {
+		return SnapshotInfo{}, err
+	}
+	info := SnapshotInfo{Meta: meta, Codec: CodecS2, CodecName: CodecS2.String(),
+		RawBytes: raw.n, StoredBytes: stored.n}
+	var header [snapshotHeaderSize]byte
+	encodeSnapshotHeader(header[:], &info, stored.crc.Sum32())
+	if _, err := file.WriteAt(header[:], 0); err != nil {
+		return SnapshotInfo{}, err
+	}
+	return info, file.Sync()
+}
+
+func encodeSnapshotHeader(b []byte, info *SnapshotInfo, bodyCRC uint32) {
+	le := binary.LittleEndian
+	clear(b[:snapshotHeaderSize])
+	copy(b[snapshotOffsetMagic:], snapshotMagic)
+	le.PutUint32(b[snapshotOffsetVersion:], formatVersion)
+	b[snapshotOffsetCodec] = byte(info.Codec)
+	le.PutUint32(b[snapshotOffsetBodyCRC:], bodyCRC)
+	le.PutUint64(b[snapshotOffsetOp:], info.Meta.Op)
+	le.PutUint64(b[snapshotOffsetEpoch:], info.Meta.Epoch)
+	le.PutUint64(b[snapshotOffsetTimestamp:], info.Meta.Timestamp)
+	le.PutUint64(b[snapshotOffsetRawBytes:], uint64(info.RawBytes))
+	le.PutUint64(b[snapshotOffsetStoredBytes:], uint64(info.StoredBytes))
+	copy(b[snapshotOffsetDigest:], info.Meta.Digest[:])
+	copy(b[snapshotOffsetChain:], info.Meta.Chain[:])
+	le.PutUint32(b[snapshotOffsetHeaderCRC:], headerCRC(b[:snapshotHeaderSize], snapshotOffsetHeaderCRC))
+}
+
+// decodeSnapshotHeader validates a snapshot header; fileBytes is the file's size, which
+// must be the header plus the stored body. It returns the body checksum.
+func decodeSnapshotHeader(b []byte, fileBytes int64, info *SnapshotInfo) (uint32, error) {
+	le := binary.LittleEndian
+	switch {
+	case len(b) < snapshotHeaderSize:
+		return 0, fmt.Errorf("%w: file shorter than a snapshot header", ErrSnapshotCorrupt)
+	case string(b[:8]) != snapshotMagic:
+		return 0, fmt.Errorf("%w: bad snapshot magic", ErrSnapshotCorrupt)
+	case headerCRC(b[:snapshotHeaderSize], snapshotOffsetHeaderCRC) != le.Uint32(b[snapshotOffsetHeaderCRC:]):
+		return 0, fmt.Errorf("%w: snapshot header checksum mismatch", ErrSnapshotCorrupt)
+	case le.Uint32(b[snapshotOffsetVersion:]) != formatVersion:
+		return 0, fmt.Errorf("%w: snapshot format version %d", ErrVersion, le.Uint32(b[snapshotOffsetVersion:]))
+	case !isZero(b[snapshotOffsetReserved:snapshotOffsetBodyCRC]):
+		return 0, fmt.Errorf("%w: reserved snapshot header bytes not zero", ErrSnapshotCorrupt)
+	}
+	info.Codec = Codec(b[snapshotOffsetCodec])
+	info.CodecName = info.Codec.String()
+	info.Meta.Op = le.Uint64(b[snapshotOffsetOp:])
+	info.Meta.Epoch = le.Uint64(b[snapshotOffsetEpoch:])
+	info.Meta.Timestamp = le.Uint64(b[snapshotOffsetTimestamp:])
+	info.RawBytes = int64(le.Uint64(b[snapshotOffsetRawBytes:]))
+	info.StoredBytes = int64(le.Uint64(b[snapshotOffsetStoredBytes:]))
+	copy(info.Meta.Digest[:], b[snapshotOffsetDigest:snapshotOffsetChain])
+	copy(info.Meta.Chain[:], b[snapshotOffsetChain:snapshotHeaderSize])
+	switch {
+	case info.Codec != CodecS2 && info.Codec != CodecNone:
+		return 0, fmt.Errorf("%w: snapshot codec %v", ErrSnapshotCorrupt, info.Codec)
+	case info.StoredBytes < 0 || info.RawBytes < 0:
+		return 0, fmt.Errorf("%w: negative snapshot length", ErrSnapshotCorrupt)
+	case fileBytes != snapshotHeaderSize+info.StoredBytes:
+		return 0, fmt.Errorf("%w: file has %d bytes, header says %d", ErrSnapshotCorrupt,
+			fileBytes, snapshotHeaderSize+info.StoredBytes)
+	}
+	return le.Uint32(b[snapshotOffsetBodyCRC:]), nil
+}
+
+// readSnapshotHeader opens a snapshot and validates its header.
+func readSnapshotHeader(path string) (*os.File, SnapshotInfo, uint32, error) {
+	info := SnapshotInfo{Path: path}
+	file, err := os.Open(path)
+	if err != nil {
+		return nil, info, 0, err
+	}
+	stat, err := file.Stat()
+	if err != nil {
+		file.Close()
+		return nil, info, 0, err
+	}
+	var b [snapshotHeaderSize]byte
+	n, _ := io.ReadFull(file, b[:])
+	bodyCRC, err := decodeSnapshotHeader(b[:n], stat.Size(), &info)
+	if err != nil {
+		file.Close()
+		return nil, info, 0, fmt.Errorf("%s: %w", path, err)
+	}
+	return file, info, bodyCRC, nil
+}
+
+// OpenSnapshot opens a snapshot and returns its meta and a reader of the state. The reader
+// returns an error wrapping ErrSnapshotCorrupt at or before EOF if the body's checksum,
+// framing or length is wrong, so a caller decoding while reading learns the state is bad
+// and falls back to an older snapshot. Close the reader.
+func OpenSnapshot(path string) (SnapshotMeta, io.ReadCloser, error) {
+	file, info, bodyCRC, err := readSnapshotHeader(path)
+	if err != nil {
+		return SnapshotMeta{}, nil, err
+	}
+	body := &checkedReader{r: io.NewSectionReader(file, snapshotHeaderSize, info.StoredBytes),
+		crc: crc32.New(castagnoli), want: bodyCRC, path: path}
+	r := &snapshotReader{file: file, body: body, rawBytes: info.RawBytes, path: path}
+	r.decoded = bufio.NewReaderSize(body, snapshotBufferBytes)
+	if info.Codec == CodecS2 {
+		r.decoded = s2.NewReader(r.decoded)
+	}
+	return info.Meta, r, nil
+}
+
+// checkedReader reads the stored body and, at its end, turns EOF into an error if the
+// checksum does not match.
+type checkedReader struct {
+	r    io.Reader
+	crc  hash.Hash32
+	want uint32
+	path string
+	done bool // EOF reached with a matching checksum
+}
+
+func (c *checkedReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.crc.Write(p[:n])
+	if err == io.EOF {
+		if c.crc.Sum32() != c.want {
+			return n, fmt.Errorf("%w: %s: body checksum mismatch", ErrSnapshotCorrupt, c.path)
+		}
+		c.done = true
+	}
+	return n, err
+}
+
+// snapshotReader returns the decoded state and checks, at EOF, that the whole stored body
+// was read with a valid checksum and that the state has its recorded length.
+type snapshotReader struct {
+	file     *os.File
+	body     *checkedReader
+	decoded  io.Reader
+	rawBytes int64
+	read     int64
+	path     string
+}
+
+func (r *snapshotReader) Read(p []byte) (int, error) {
+	n, err := r.decoded.Read(p)
+	r.read += int64(n)
+	switch {
+	case err == nil:
+		if r.read > r.rawBytes {
+			return n, fmt.Errorf("%w: %s: state longer than recorded", ErrSnapshotCorrupt, r.path)
+		}
+		return n, nil
+	case err != io.EOF:
+		if errors.Is(err, ErrSnapshotCorrupt) {
+			return n, err
+		}
+		return n, fmt.Errorf("%w: %s: %v", ErrSnapshotCorrupt, r.path, err)
+	case !r.body.done:
+		// The decoder stopped before the stored body ended: drain it to check the sum.
+		if _, drainErr := io.Copy(io.Discard, r.body); drainErr != nil {
+			return n, drainErr
+		}
+		if !r.body.done {
+			return n, fmt.Errorf("%w: %s: trailing bytes after the state", ErrSnapshotCorrupt, r.path)
+		}
+	}
+	if r.read != r.rawBytes {
+		return n, fmt.Errorf("%w: %s: state has %d bytes, header says %d", ErrSnapshotCorrupt,
+			r.path, r.read, r.rawBytes)
+	}
+	return n, io.EOF
+}
+
+func (r *snapshotReader) Close() error { return r.file.Close() }
+
+// ListSnapshots returns the snapshots in dir, newest first, each with a validated header.
+// Damaged files are listed with Err set rather than dropped, so that an operator sees
+// them; callers skip them. A missing directory has no snapshots.
+func ListSnapshots(dir string) ([]SnapshotInfo, error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var infos []SnapshotInfo
+	for _, entry := range entries {
+		op, ok := parseSnapshotName(entry.Name())
+		if !ok {
+			continue
+		}
+		path := filepath.Join(dir, entry.Name())
+		file, info, _, err := readSnapshotHeader(path)
+		if err == nil {
+			file.Close()
+			if info.Meta.Op != op {
+				err = fmt.Errorf("%w: %s: header says op %d", ErrSnapshotCorrupt, path, info.Meta.Op)
+			}
+		}
+		if err != nil {
+			info = SnapshotInfo{Path: path, Meta: SnapshotMeta{Op: op}, Err: err, Problem: err.Error()}
+		}
+		infos = append(infos, info)
+	}
+	slices.SortFunc(infos, func(a, b SnapshotInfo) int { return compareUint64(b.Meta.Op, a.Meta.Op) })
+	return infos, nil
+}
+
+func parseSnapshotName(name string) (uint64, bool) {
+	digits, ok := strings.CutPrefix(name, snapshotPrefix)
+	if !ok {
+		return 0, false
+	}
+	digits, ok = strings.CutSuffix(digits, snapshotSuffix)
+	if !ok || len(digits) != 20 {
+		return 0, false
+	}
+	op, err := strconv.ParseUint(digits, 10, 64)
+	return op, err == nil
+}
+
+// PruneSnapshots keeps the newest keep valid snapshots and deletes everything older,
+// damaged files included, plus temporary files left by interrupted writes. keep must be
+// at least 1. It must not run concurrently with WriteSnapshot on the same directory.
+func PruneSnapshots(dir string, keep int) error {
+	if keep < 1 {
+		return fmt.Errorf("wal: PruneSnapshots keep %d: at least one snapshot must stay", keep)
+	}
+	infos, err := ListSnapshots(dir)
+	if err != nil {
+		return err
+	}
+	valid := 0
+	for _, info := range infos {
+		if valid >= keep {
+			if err := os.Remove(info.Path); err != nil {
+				return err
+			}
+		} else if info.Err == nil {
+			valid++
+		}
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, entry := range entries {
+		if strings.HasPrefix(entry.Name(), snapshotPrefix) &&
+			strings.HasSuffix(entry.Name(), snapshotSuffix+temporarySuffix) {
+			if err := os.Remove(filepath.Join(dir, entry.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	return syncDirectory(dir)
+}
+
+// countingWriter counts bytes on their way to w.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// checksumWriter counts and checksums bytes on their way to w.
+type checksumWriter struct {
+	w   io.Writer
+	crc hash.Hash32
+	n   int64
+}
+
+func (c *checksumWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.crc.Write(p[:n])
+	c.n += int64(n)
+	return n, err
+}
