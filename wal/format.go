@@ -93,9 +93,8 @@ func crc32c(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
 // headerCRC is the CRC32C of a header with its 4-byte checksum field at crcOffset taken as
 // zero.
 func headerCRC(b []byte, crcOffset int) uint32 {
-	var zero [4]byte
 	crc := crc32.Update(0, castagnoli, b[:crcOffset])
-	crc = crc32.Update(crc, castagnoli, zero[:])
+	crc = crc32.Update(crc, castagnoli, zeroPage[:4]) // a local array would escape
 	return crc32.Update(crc, castagnoli, b[crcOffset+4:])
 }
 

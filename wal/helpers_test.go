@@ -153,3 +153,5 @@ func openTest(t testing.TB, dir string, modify ...func(*Options)) *Log {
 	}
 	return l
 }
+
+func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, seed)) }

@@ -22,7 +22,7 @@ type Entry struct {
 }
 
 // LastOp is the entry's last op.
-func (e *Entry) LastOp() uint64 { return e.FirstOp + uint64(e.Count) - 1 }
+func (e Entry) LastOp() uint64 { return e.FirstOp + uint64(e.Count) - 1 }
 
 // EntryMeta describes an entry as written, for the observer (replication).
 type EntryMeta struct {
@@ -151,6 +151,7 @@ type Log struct {
 	failure       atomic.Pointer[error]
 	observer      atomic.Pointer[func(stored []byte, meta EntryMeta)]
 	closed        atomic.Bool
+	stats         stats // counters, written by the writer
 
 	// maintenanceMutex serialises Retire and TruncateAfter, which both reshape the
 	// segment index. Lock order: maintenanceMutex, then segmentsMutex, then chainsMutex.
@@ -325,4 +326,26 @@ func (l *Log) Close() error {
 		return err
 	}
 	return reply.err
+}
+
+// Stats are cumulative counters of the writer, for monitoring and tests.
+type Stats struct {
+	Entries     uint64 `json:"entries"`      // entries written
+	Groups      uint64 `json:"groups"`       // group commits (one pwritev per segment touched)
+	Syncs       uint64 `json:"syncs"`        // fdatasync calls
+	Rolls       uint64 `json:"rolls"`        // segment switches
+	StoredBytes uint64 `json:"stored_bytes"` // entry bytes written, headers included
+	RawBytes    uint64 `json:"raw_bytes"`    // raw body bytes of the entries written
+}
+
+// stats holds Stats as atomics so any goroutine may read them.
+type stats struct {
+	entries, groups, syncs, rolls, storedBytes, rawBytes atomic.Uint64
+}
+
+// Stats returns the writer's counters. Any goroutine.
+func (l *Log) Stats() Stats {
+	s := &l.stats
+	return Stats{Entries: s.entries.Load(), Groups: s.groups.Load(), Syncs: s.syncs.Load(),
+		Rolls: s.rolls.Load(), StoredBytes: s.storedBytes.Load(), RawBytes: s.rawBytes.Load()}
 }

@@ -94,6 +94,7 @@ func (l *Log) writeAvailable() {
 		count := l.collectGroup(w.consumed, end)
 		if l.Err() == nil {
 			l.writeGroup(w.consumed, count)
+			l.stats.groups.Add(1)
 		}
 		w.consumed += count
 		p.consumed.Store(w.consumed)
@@ -224,6 +225,13 @@ func (l *Log) flushWrite() bool {
 		}
 	}
 	first := l.pipeline.slot(w.writeFirst).meta.FirstOp
+	raw := uint64(0)
+	for i := range count {
+		raw += uint64(l.pipeline.slot(w.writeFirst + uint64(i)).meta.RawBytes)
+	}
+	l.stats.rawBytes.Add(raw)
+	l.stats.entries.Add(uint64(count))
+	l.stats.storedBytes.Add(uint64(w.bufferedSize))
 	w.offset += w.bufferedSize
 	w.buffers, w.bufferedSize = w.buffers[:0], 0
 	w.unsynced, w.writtenOp = true, w.link.LastOp
@@ -266,6 +274,7 @@ func (l *Log) roll() bool {
 		panic("wal: prepared segment " + itoaU(p.number) + " does not follow " + itoaU(w.number))
 	}
 	l.prepareRequests <- p.number + 1 // never blocks: one request at a time
+	l.stats.rolls.Add(1)
 	w.file, w.number, w.segmentBytes = p.file, p.number, p.bytes
 	w.offset, w.syncedOffset = segmentHeaderSize, segmentHeaderSize
 	l.segmentsMutex.Lock()
@@ -309,6 +318,7 @@ func (l *Log) syncAndPublish() bool {
 		l.fail(err)
 		return false
 	}
+	l.stats.syncs.Add(1)
 	w.unsynced, w.syncedOffset, w.lastSync = false, w.offset, time.Now()
 	l.publishDurable(w.writtenOp)
 	return true
