@@ -151,7 +151,7 @@ func TestTruncateAfter(t *testing.T) {
 	if _, readLast := readAll(t, l, 0); readLast != cut {
 		t.Fatalf("reads up to %d after truncation at %d", readLast, cut)
 	}
-	if _, ok := l.ChainAt(entryFor(cut+1).LastOp()); ok {
+	if _, ok := l.ChainAt(entryFor(cut + 1).LastOp()); ok {
 		t.Fatal("ChainAt answers for a truncated op")
 	}
 	last = appendEntries(t, l, 300)
