@@ -1,0 +1,50 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+// exitUsage is the exit code for bad flags or arguments, so scripts can tell a usage
+// error (2) from a failed run (1).
+const exitUsage = 2
+
+// usageError marks an error as the user's (bad flag or argument).
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func main() {
+	root := newRootCommand()
+	if err := root.Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "sequent:", err)
+		var usage usageError
+		if errors.As(err, &usage) {
+			os.Exit(exitUsage)
+		}
+		os.Exit(1)
+	}
+}
+
+func newRootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "sequent",
+		Short: "Sequent: an in-memory ledger and matching core with a durable, replicated log",
+		Long: `Sequent is a low-latency in-memory double-entry ledger and order-matching core.
+Every accepted command is written to a checksummed, hash-chained write-ahead log (and to a
+hot standby) before its reply leaves.
+
+Start a server on embedded defaults with 'sequent serve'; see each subcommand's --help.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return usageError{fmt.Errorf("%w (see '%s --help')", err, cmd.CommandPath())}
+	})
+	root.AddCommand(newVersionCommand(), newServeCommand())
+	return root
+}

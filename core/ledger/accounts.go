@@ -1,0 +1,176 @@
+package ledger
+
+import (
+	"fmt"
+
+	"sequent/core/model"
+)
+
+// CreateAccounts applies a batch of account creations. Event i is evaluated at timestamp
+// firstTimestamp+i, which becomes the account's timestamp when it is created. results
+// receives one result per event.
+//
+// Linked chains are atomic; see chainRunner. An account that already exists with the same
+// fields answers exists with its original timestamp, and counts as a success inside a
+// chain, so that retrying a whole chain that succeeded answers exists for every event.
+func (l *Ledger) CreateAccounts(firstTimestamp uint64, events []model.Account,
+	results []model.EventResult) {
+	checkBatch(firstTimestamp, len(events), len(results))
+	runner := chainRunner{ledger: l, count: len(events)}
+	for i := range events {
+		event := &events[i]
+		timestamp := firstTimestamp + uint64(i)
+		linked := event.Flags&model.AccountLinked != 0
+		status, resultTimestamp := runner.before(i, linked), timestamp
+		if status == model.StatusOK {
+			status, resultTimestamp = l.createAccount(event, timestamp)
+		}
+		results[i] = model.EventResult{Timestamp: resultTimestamp, Status: status}
+		from, to := runner.after(i, linked, status)
+		for j := from; j < to; j++ {
+			results[j] = model.EventResult{Timestamp: firstTimestamp + uint64(j),
+				Status: model.StatusLinkedEventFailed}
+		}
+	}
+}
+
+// checkBatch asserts what the caller guarantees about every batch.
+func checkBatch(firstTimestamp uint64, eventCount int, resultCount int) {
+	if eventCount > model.EventsPerRequestMax {
+		panic(fmt.Sprintf("ledger: batch of %d events", eventCount))
+	}
+	if resultCount < eventCount {
+		panic("ledger: results shorter than events")
+	}
+	if firstTimestamp == 0 || firstTimestamp > timestampMax-uint64(eventCount) {
+		panic(fmt.Sprintf("ledger: batch timestamp %d out of range", firstTimestamp))
+	}
+}
+
+// chainRunner implements linked chains for one batch. A chain is a run of events whose
+// linked flag is set, ended by the first event without it (which belongs to the chain).
+// It succeeds or fails as a whole: on the first failure, every change of the chain so far
+// is undone, the failing event keeps its own status, the chain's earlier events and the
+// rest of the chain get linked_event_failed, and the rest is not evaluated. A chain still
+// open at the end of the batch fails with linked_event_chain_open on its last event.
+type chainRunner struct {
+	ledger *Ledger
+	count  int  // Events in the batch.
+	start  int  // First event of the open chain (meaningful while open).
+	open   bool // A chain is open.
+	broken bool // The open chain failed; its remaining events are not evaluated.
+}
+
+// before returns StatusOK when event i should be evaluated, or the status it gets
+// without evaluation.
+func (c *chainRunner) before(i int, linked bool) model.Status {
+	if !c.open && linked {
+		c.open, c.broken, c.start = true, false, i
+		c.ledger.undo.begin()
+	}
+	switch {
+	case c.open && c.broken:
+		return model.StatusLinkedEventFailed
+	case linked && i == c.count-1:
+		return model.StatusLinkedEventChainOpen
+	}
+	return model.StatusOK
+}
+
+// after records event i's outcome. When it breaks the open chain, it returns the chain's
+// earlier events [from, to) for the caller to mark linked_event_failed; otherwise an empty
+// range.
+func (c *chainRunner) after(i int, linked bool, status model.Status) (from, to int) {
+	failed := status != model.StatusOK && status != model.StatusExists
+	if c.open && failed && !c.broken {
+		c.broken = true
+		c.ledger.undoRollback()
+		from, to = c.start, i
+	}
+	if c.open && (!linked || i == c.count-1) {
+		if !c.broken {
+			c.ledger.undoCommit()
+		}
+		c.open, c.broken = false, false
+	}
+	return from, to
+}
+
+// createAccount validates and applies one account creation, in the documented precedence
+// order (doc.go). It returns the status and the timestamp to report.
+func (l *Ledger) createAccount(a *model.Account, timestamp uint64) (model.Status, uint64) {
+	switch {
+	case a.Timestamp != 0:
+		return model.StatusTimestampMustBeZero, timestamp
+	case a.Reserved != 0:
+		return model.StatusReservedField, timestamp
+	case a.Flags&^model.AccountFlagsKnown != 0:
+		return model.StatusReservedFlag, timestamp
+	case a.ID.IsZero():
+		return model.StatusIDMustNotBeZero, timestamp
+	case a.ID.IsMax():
+		return model.StatusIDMustNotBeIntMax, timestamp
+	}
+	if l.accountIndex.needsGrowth() {
+		l.growAccountIndex()
+	}
+	hash := hashID(a.ID, l.accountIndex.seed)
+	existing, position, found := l.probeAccount(hash, a.ID)
+	if found {
+		e := l.accounts.at(existing)
+		return accountExists(a, e), e.Timestamp
+	}
+	if status := validateNewAccount(a); status != model.StatusOK {
+		return status, timestamp
+	}
+	if l.accounts.count >= l.config.AccountsMax {
+		return model.StatusAccountsLimitReached, timestamp
+	}
+	index, record := l.accounts.push()
+	*record = *a
+	record.Timestamp = timestamp
+	l.accountIndex.insertAt(position, hash, index)
+	l.undo.push(undoRecord{kind: undoAccountCreated, index: index})
+	return model.StatusOK, timestamp
+}
+
+// accountExists compares a retried creation with the stored account. The closed flag is
+// left out: a closing transfer may have set it since.
+func accountExists(a *model.Account, e *model.Account) model.Status {
+	switch {
+	case (a.Flags^e.Flags)&^model.AccountClosed != 0:
+		return model.StatusExistsWithDifferentFlags
+	case a.UserData128 != e.UserData128:
+		return model.StatusExistsWithDifferentUserData128
+	case a.UserData64 != e.UserData64:
+		return model.StatusExistsWithDifferentUserData64
+	case a.UserData32 != e.UserData32:
+		return model.StatusExistsWithDifferentUserData32
+	case a.Ledger != e.Ledger:
+		return model.StatusExistsWithDifferentLedger
+	case a.Code != e.Code:
+		return model.StatusExistsWithDifferentCode
+	}
+	return model.StatusExists
+}
+
+func validateNewAccount(a *model.Account) model.Status {
+	bothLimits := model.AccountDebitsMustNotExceedCredits | model.AccountCreditsMustNotExceedDebits
+	switch {
+	case a.Flags&bothLimits == bothLimits:
+		return model.StatusFlagsAreMutuallyExclusive
+	case !a.DebitsPending.IsZero():
+		return model.StatusDebitsPendingMustBeZero
+	case !a.DebitsPosted.IsZero():
+		return model.StatusDebitsPostedMustBeZero
+	case !a.CreditsPending.IsZero():
+		return model.StatusCreditsPendingMustBeZero
+	case !a.CreditsPosted.IsZero():
+		return model.StatusCreditsPostedMustBeZero
+	case a.Ledger == 0:
+		return model.StatusLedgerMustNotBeZero
+	case a.Code == 0:
+		return model.StatusCodeMustNotBeZero
+	}
+	return model.StatusOK
+}

@@ -1,0 +1,125 @@
+package ledger
+
+import (
+	"math/rand/v2"
+	"runtime"
+	"testing"
+
+	"sequent/core/model"
+)
+
+// benchAccountCount is the benchmark scale: one million accounts.
+const benchAccountCount = 1_000_000
+
+// newBenchLedger creates a ledger holding accountCount accounts with ids 1..accountCount
+// on ledger 1, sized for transferCapacity transfers.
+func newBenchLedger(tb testing.TB, accountCount uint32, transferCapacity uint32) (*Ledger, uint64) {
+	tb.Helper()
+	l := New(Config{AccountsCapacity: accountCount, TransfersCapacity: transferCapacity,
+		HashSeed: 42})
+	timestamp := uint64(1)
+	events := make([]model.Account, model.EventsPerRequestMax)
+	results := make([]model.EventResult, model.EventsPerRequestMax)
+	for next := uint32(0); next < accountCount; {
+		count := min(uint32(len(events)), accountCount-next)
+		for i := range events[:count] {
+			events[i] = model.Account{ID: model.U128(uint64(next) + uint64(i) + 1), Ledger: 1,
+				Code: 1}
+		}
+		l.CreateAccounts(timestamp, events[:count], results)
+		for i := range results[:count] {
+			if results[i].Status != model.StatusOK {
+				tb.Fatalf("account %d: %s", next+uint32(i), results[i].Status)
+			}
+		}
+		timestamp += uint64(count)
+		next += count
+	}
+	return l, timestamp
+}
+
+// BenchmarkCreateTransfers measures the ledger alone: 1,000,000 accounts, batches of 8189
+// single-phase transfers between uniformly random accounts, fresh sequential ids. One op is
+// one batch; transfers/s is the figure to read.
+func BenchmarkCreateTransfers(b *testing.B) {
+	l, timestamp := newBenchLedger(b, benchAccountCount, 1<<24)
+	random := rand.New(rand.NewPCG(1, 2))
+	const poolBatches = 16
+	pool := make([][]model.Transfer, poolBatches)
+	for p := range pool {
+		pool[p] = make([]model.Transfer, model.EventsPerRequestMax)
+		for i := range pool[p] {
+			debit := random.Uint64N(benchAccountCount) + 1
+			credit := random.Uint64N(benchAccountCount-1) + 1
+			if credit >= debit {
+				credit++
+			}
+			pool[p][i] = model.Transfer{DebitAccountID: model.U128(debit),
+				CreditAccountID: model.U128(credit), Amount: model.U128(1 + random.Uint64N(1000)),
+				Ledger: 1, Code: 1}
+		}
+	}
+	results := make([]model.TransferResult, model.EventsPerRequestMax)
+	nextID := uint64(1)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for n := 0; n < b.N; n++ {
+		batch := pool[n%poolBatches]
+		for i := range batch {
+			batch[i].ID = model.U128(nextID)
+			nextID++
+		}
+		l.CreateTransfers(timestamp, batch, results)
+		timestamp += uint64(len(batch))
+	}
+	b.StopTimer()
+	for i := range results {
+		if results[i].Status != model.StatusOK {
+			b.Fatalf("transfer %d: %s", i, results[i].Status)
+		}
+	}
+	transfers := float64(b.N) * model.EventsPerRequestMax
+	b.ReportMetric(transfers/b.Elapsed().Seconds(), "transfers/s")
+	b.ReportMetric(b.Elapsed().Seconds()*1e9/transfers, "ns/transfer")
+}
+
+// BenchmarkMemory measures the heap bytes per account and per stored transfer, indexes
+// included, with 1,000,000 accounts and 10,000,000 transfers (b.N is ignored beyond 1).
+func BenchmarkMemory(b *testing.B) {
+	for n := 0; n < b.N; n++ {
+		before := heapBytes()
+		l, timestamp := newBenchLedger(b, benchAccountCount, 0)
+		afterAccounts := heapBytes()
+		const transferCount = 10_000_000
+		random := rand.New(rand.NewPCG(3, 4))
+		batch := make([]model.Transfer, model.EventsPerRequestMax)
+		results := make([]model.TransferResult, model.EventsPerRequestMax)
+		for created := 0; created < transferCount; {
+			count := min(len(batch), transferCount-created)
+			for i := range batch[:count] {
+				debit := random.Uint64N(benchAccountCount/2) + 1
+				batch[i] = model.Transfer{ID: model.U128(uint64(created + i + 1)),
+					DebitAccountID: model.U128(debit), CreditAccountID: model.U128(debit + 1),
+					Amount: model.U128(1), Ledger: 1, Code: 1}
+			}
+			l.CreateTransfers(timestamp, batch[:count], results)
+			timestamp += uint64(count)
+			created += count
+		}
+		afterTransfers := heapBytes()
+		b.ReportMetric(float64(afterAccounts-before)/benchAccountCount, "B/account")
+		b.ReportMetric(float64(afterTransfers-afterAccounts)/transferCount, "B/transfer")
+		accountBytes, transferBytes := l.MemoryBytes()
+		b.ReportMetric(float64(accountBytes)/benchAccountCount, "held-B/account")
+		b.ReportMetric(float64(transferBytes)/transferCount, "held-B/transfer")
+		runtime.KeepAlive(l)
+	}
+}
+
+func heapBytes() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var stats runtime.MemStats
+	runtime.ReadMemStats(&stats)
+	return stats.HeapAlloc
+}

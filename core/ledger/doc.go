@@ -1,0 +1,94 @@
+// Package ledger is Sequent's double-entry ledger: accounts, transfers, two-phase
+// (pending → post or void, with timeouts), linked chains, idempotent retries and balance
+// history, modelled on TigerBeetle's public data model (our own code).
+//
+// # Ownership and determinism
+//
+// One goroutine (a shard's sequencer) owns a Ledger and calls every method. Nothing here
+// reads a clock, starts a goroutine or does I/O: every batch carries its timestamp. The same
+// batches with the same timestamps give byte-identical state (Digest) and results.
+//
+// # Storage
+//
+// Records live in chunked arrays of 65,536 (they never move; growth allocates one chunk at
+// a time) and are found through open-addressing id tables whose 8-byte slots hold a hash
+// tag and the record index. Per account: the 128-byte record, a 4-byte index of its newest
+// transfer and ~16 bytes of table. Per transfer: the 128-byte record, 8 bytes of backward
+// links (one per account), 1 byte of pending status and 16-32 bytes of table.
+// create_transfers resolves every id of a batch in a prefetch phase before applying the
+// events in order (see CreateTransfers).
+//
+// # Invariants (checked by tests after every batch, and by Restore)
+//
+//   - For every ledger: Σ debits_posted = Σ credits_posted and Σ debits_pending =
+//     Σ credits_pending over its accounts.
+//   - No account breaks its balance flags; pending + posted never overflows 128 bits.
+//   - A transfer id is applied at most once, ever; an id that failed for a transient reason
+//     (Status.Transient) answers id_already_failed forever.
+//
+// # Linked chains
+//
+// A chain is a run of events with the linked flag, ended by the first event without it.
+// It is atomic: on the first failure every change of the chain is undone, the failing
+// event keeps its status and all other events of the chain get linked_event_failed (events
+// after the failure are not evaluated). A batch ending inside a chain fails the chain with
+// linked_event_chain_open on its last event. exists counts as success inside a chain, so a
+// retried chain that had succeeded answers exists for each event. A transient failure is
+// remembered even when its chain is rolled back.
+//
+// # Precedence of create_accounts results (first that applies wins)
+//
+//	linked_event_failed, linked_event_chain_open (chain handling, above)
+//	timestamp_must_be_zero, reserved_field, reserved_flag,
+//	id_must_not_be_zero, id_must_not_be_int_max,
+//	exists_with_different_flags (the closed bit is not compared), _user_data_128,
+//	_user_data_64, _user_data_32, _ledger, _code, exists,
+//	flags_are_mutually_exclusive (both balance limits), debits_pending_must_be_zero,
+//	debits_posted_must_be_zero, credits_pending_must_be_zero, credits_posted_must_be_zero,
+//	ledger_must_not_be_zero, code_must_not_be_zero, accounts_limit_reached
+//
+// # Precedence of create_transfers results
+//
+//	linked_event_failed, linked_event_chain_open
+//	timestamp_must_be_zero, reserved_flag, id_must_not_be_zero, id_must_not_be_int_max
+//	exists_with_different_flags, _pending_id, _timeout, _debit_account_id,
+//	_credit_account_id, _amount, _user_data_128, _user_data_64, _user_data_32, _ledger,
+//	_code, exists            (for a post/void, zero fields of the retry match anything)
+//	id_already_failed
+//
+// then for a single-phase or pending transfer:
+//
+//	debit_account_id_must_not_be_zero, _int_max, credit_account_id_must_not_be_zero,
+//	_int_max, accounts_must_be_different, pending_id_must_be_zero,
+//	timeout_reserved_for_pending_transfer, closing_transfer_must_be_pending,
+//	ledger_must_not_be_zero, code_must_not_be_zero,
+//	debit_account_not_found, credit_account_not_found,
+//	accounts_must_have_the_same_ledger, transfer_must_have_the_same_ledger_as_accounts,
+//	debit_account_already_closed, credit_account_already_closed,
+//	(balancing flags clamp the amount here)
+//	overflows_debits_pending, overflows_credits_pending (pending only),
+//	overflows_debits_posted, overflows_credits_posted, overflows_debits, overflows_credits,
+//	overflows_timeout, exceeds_credits, exceeds_debits, transfers_limit_reached
+//
+// or for a post or void of a pending transfer:
+//
+//	flags_are_mutually_exclusive (post with void, or with pending, balancing or closing),
+//	pending_id_must_not_be_zero, pending_id_must_not_be_int_max,
+//	pending_id_must_be_different, timeout_reserved_for_pending_transfer,
+//	pending_transfer_not_found, pending_transfer_not_pending,
+//	pending_transfer_has_different_debit_account_id, _credit_account_id, _ledger, _code,
+//	exceeds_pending_transfer_amount (post above the pending amount),
+//	pending_transfer_has_different_amount (void with an amount other than 0, the pending
+//	amount or 2^128-1), pending_transfer_already_posted, pending_transfer_already_voided,
+//	pending_transfer_expired (swept, or overdue at this timestamp),
+//	debit_account_already_closed, credit_account_already_closed (post only; the transfer
+//	that closed an account may still be posted), overflows_debits_posted,
+//	overflows_credits_posted, transfers_limit_reached
+//
+// # Differences from TigerBeetle worth knowing
+//
+// No imported events (their flag bits are reserved). exists does not break a linked chain.
+// A void's amount may be 0, the pending amount or 2^128-1. Capacity limits answer
+// accounts_limit_reached and transfers_limit_reached. Expiry releases pending amounts but
+// writes no balance-history entry.
+package ledger

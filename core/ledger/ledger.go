@@ -1,0 +1,257 @@
+package ledger
+
+import (
+	"fmt"
+
+	"sequent/core/model"
+)
+
+// Config sizes a Ledger. The zero value works: limits take their defaults and tables
+// start small and grow. Set the capacities to the expected sizes so that tables never
+// have to double (a pause proportional to their size) on the hot path.
+type Config struct {
+	AccountsMax       uint32 // Most accounts; beyond, accounts_limit_reached. 0 = default.
+	TransfersMax      uint32 // Most stored transfers; beyond, transfers_limit_reached.
+	AccountsCapacity  uint32 // Accounts to size the tables and storage for up front.
+	TransfersCapacity uint32 // Transfers to size the tables and storage for up front.
+	// HashSeed seeds the id tables. Any value gives the same results (the layout is never
+	// observable); a per-process random seed keeps crafted ids from clustering.
+	HashSeed uint64
+}
+
+func (c *Config) withDefaults() Config {
+	result := *c
+	if result.AccountsMax == 0 || result.AccountsMax > recordCountMax {
+		result.AccountsMax = AccountsMaxDefault
+	}
+	if result.TransfersMax == 0 || result.TransfersMax > recordCountMax {
+		result.TransfersMax = TransfersMaxDefault
+	}
+	return result
+}
+
+// pendingStatus is the state of a pending transfer (meaningless for other transfers).
+type pendingStatus uint8
+
+const (
+	pendingNone    pendingStatus = 0 // Not a pending transfer.
+	pendingActive  pendingStatus = 1 // Reserved, awaiting post, void or expiry.
+	pendingPosted  pendingStatus = 2
+	pendingVoided  pendingStatus = 3
+	pendingExpired pendingStatus = 4
+)
+
+// transferLinks threads each transfer into two singly linked lists, newest first: the
+// debit account's transfers and the credit account's transfers. Backward links only,
+// because appending then touches nothing but the account's newest-transfer index and the
+// new transfer itself: forward links would cost a random read-modify-write of the old
+// tail on every transfer. Oldest-first queries walk backward with a bounded ring (see
+// query.go).
+type transferLinks struct {
+	debitPrevious  uint32 // Previous transfer of the debit account, or indexNone.
+	creditPrevious uint32 // Previous transfer of the credit account, or indexNone.
+}
+
+// historyRecord is one balance-history entry of an account with the history flag: its
+// balances right after a transfer. Records of one account are linked newest first.
+type historyRecord struct {
+	balance  model.AccountBalance
+	account  uint32 // Account index.
+	transfer uint32 // Index of the transfer that produced these balances.
+	previous uint32 // Previous record of the same account, or indexNone.
+}
+
+// expiryItem is a pending transfer with a timeout, ordered by deadline then creation.
+type expiryItem struct {
+	deadline uint64 // Timestamp (ns) at or after which the transfer expires.
+	transfer uint32 // Transfer index; the tie-break (indexes follow timestamps).
+}
+
+// newestTransfer returns the index of the account's newest transfer, or indexNone.
+//
+// In memory, an account's reserved field (always zero on the wire: creation refuses
+// anything else) holds that index plus one, so that appending a transfer touches the
+// cache line the balance update touches anyway instead of a separate array (one cache miss
+// less per account at a million accounts). Every path that hands an account out clears it
+// (exportAccount), and the pair of assertions in tests checks that none leaks.
+func newestTransfer(a *model.Account) uint32 { return a.Reserved - 1 }
+
+// setNewestTransfer records index (or indexNone) as the account's newest transfer.
+func setNewestTransfer(a *model.Account, index uint32) { a.Reserved = index + 1 }
+
+// exportAccount returns a copy of a stored account as the wire sees it.
+func exportAccount(a *model.Account) model.Account {
+	result := *a
+	result.Reserved = 0
+	return result
+}
+
+// Ledger is the double-entry state: accounts, transfers, pending transfers, their expiry,
+// balance history and remembered transient failures.
+//
+// Ownership: one goroutine (the shard's sequencer) owns a Ledger and calls every method.
+// The only exception is a SnapshotView, which reads immutable parts from another
+// goroutine (see snapshot.go).
+type Ledger struct {
+	config Config
+
+	accounts     chunked[model.Account]
+	accountIndex idTable
+
+	transfers     chunked[model.Transfer]
+	transferLinks chunked[transferLinks]
+	pending       chunked[pendingStatus]
+	transferIndex idTable
+
+	// failed remembers ids of transfers that failed for a transient reason, in the order
+	// they failed (the order is state: snapshots keep it), with failedIndex to find them.
+	failed      chunked[model.Uint128]
+	failedIndex idTable
+
+	history     chunked[historyRecord]
+	historyLast map[uint32]uint32 // Account index → its newest history record.
+
+	expiry expiryHeap
+
+	// Scratch state of the batch being applied (reused, never shared).
+	batch     batchScratch
+	undo      undoLog
+	queryRing []uint32 // Oldest-first query window; EventsPerRequestMax entries.
+}
+
+// New returns an empty ledger.
+func New(config Config) *Ledger {
+	c := config.withDefaults()
+	l := &Ledger{
+		config:        c,
+		accountIndex:  newIDTable(c.AccountsCapacity, c.HashSeed),
+		transferIndex: newIDTable(c.TransfersCapacity, c.HashSeed^0x5bd1e995),
+		failedIndex:   newIDTable(0, c.HashSeed^0x27d4eb2f),
+		historyLast:   map[uint32]uint32{},
+	}
+	l.accounts.reserve(c.AccountsCapacity)
+	l.transfers.reserve(c.TransfersCapacity)
+	l.transferLinks.reserve(c.TransfersCapacity)
+	l.pending.reserve(c.TransfersCapacity)
+	l.batch.init()
+	l.queryRing = make([]uint32, model.EventsPerRequestMax)
+	l.undo.init()
+	return l
+}
+
+// AccountCount returns the number of accounts.
+func (l *Ledger) AccountCount() uint32 { return l.accounts.count }
+
+// TransferCount returns the number of stored transfers.
+func (l *Ledger) TransferCount() uint32 { return l.transfers.count }
+
+// findAccount returns the index of the account with the id.
+func (l *Ledger) findAccount(id model.Uint128) (uint32, bool) {
+	hash := hashID(id, l.accountIndex.seed)
+	index, _, found := l.probeAccount(hash, id)
+	return index, found
+}
+
+// probeAccount looks id up and, when missing, returns the empty slot where it belongs.
+func (l *Ledger) probeAccount(hash uint64, id model.Uint128) (uint32, uint64, bool) {
+	t := &l.accountIndex
+	tag := tagOf(hash)
+	for position := hash & t.mask; ; position = (position + 1) & t.mask {
+		slot := t.slots[position]
+		if slot == 0 {
+			return indexNone, position, false
+		}
+		if slot&^0xffffffff == tag {
+			index := uint32(slot) - 1
+			if l.accounts.at(index).ID == id {
+				return index, position, true
+			}
+		}
+	}
+}
+
+// findTransfer returns the index of the transfer with the id.
+func (l *Ledger) findTransfer(id model.Uint128) (uint32, bool) {
+	hash := hashID(id, l.transferIndex.seed)
+	index, _, found := l.probeTransfer(hash, id)
+	return index, found
+}
+
+func (l *Ledger) probeTransfer(hash uint64, id model.Uint128) (uint32, uint64, bool) {
+	t := &l.transferIndex
+	tag := tagOf(hash)
+	for position := hash & t.mask; ; position = (position + 1) & t.mask {
+		slot := t.slots[position]
+		if slot == 0 {
+			return indexNone, position, false
+		}
+		if slot&^0xffffffff == tag {
+			index := uint32(slot) - 1
+			if l.transfers.at(index).ID == id {
+				return index, position, true
+			}
+		}
+	}
+}
+
+func (l *Ledger) probeFailed(hash uint64, id model.Uint128) (uint64, bool) {
+	t := &l.failedIndex
+	tag := tagOf(hash)
+	for position := hash & t.mask; ; position = (position + 1) & t.mask {
+		slot := t.slots[position]
+		if slot == 0 {
+			return position, false
+		}
+		if slot&^0xffffffff == tag && *l.failed.at(uint32(slot) - 1) == id {
+			return position, true
+		}
+	}
+}
+
+// hasFailed reports whether the transfer id failed earlier for a transient reason.
+func (l *Ledger) hasFailed(id model.Uint128) bool {
+	if l.failedIndex.count == 0 {
+		return false
+	}
+	_, found := l.probeFailed(hashID(id, l.failedIndex.seed), id)
+	return found
+}
+
+// rememberFailed records a transient failure of id. It is never undone (not even by a
+// linked chain's rollback): the reported outcome must stay the outcome.
+func (l *Ledger) rememberFailed(id model.Uint128) {
+	if l.failedIndex.needsGrowth() {
+		l.failedIndex.grow(func(index uint32) uint64 {
+			return hashID(*l.failed.at(index), l.failedIndex.seed)
+		})
+	}
+	hash := hashID(id, l.failedIndex.seed)
+	position, found := l.probeFailed(hash, id)
+	if found {
+		panic(fmt.Sprintf("ledger: transfer %s remembered as failed twice", id))
+	}
+	index, record := l.failed.push()
+	*record = id
+	l.failedIndex.insertAt(position, hash, index)
+}
+
+func (l *Ledger) growAccountIndex() {
+	l.accountIndex.grow(func(index uint32) uint64 {
+		return hashID(l.accounts.at(index).ID, l.accountIndex.seed)
+	})
+}
+
+func (l *Ledger) growTransferIndex() {
+	l.transferIndex.grow(func(index uint32) uint64 {
+		return hashID(l.transfers.at(index).ID, l.transferIndex.seed)
+	})
+}
+
+// MemoryBytes returns the bytes held by the ledger's storage and indexes (chunks are
+// counted whole, including unused tails, so this is what the process really holds).
+func (l *Ledger) MemoryBytes() (accountBytes, transferBytes uint64) {
+	accountBytes = l.accounts.bytes(model.AccountSize) + l.accountIndex.bytes()
+	transferBytes = l.transfers.bytes(model.TransferSize) + l.transferLinks.bytes(8) +
+		l.pending.bytes(1) + l.transferIndex.bytes()
+	return accountBytes, transferBytes
+}

@@ -1,0 +1,421 @@
+package ledger
+
+import (
+	"bytes"
+	"testing"
+
+	"pgregory.net/rapid"
+
+	"sequent/core/model"
+)
+
+// The property test drives the real ledger and the naive reference with the same random
+// batches and requires identical statuses, identical stored records and the double-entry
+// invariants after every batch. Ids and amounts come from small ranges so that collisions,
+// retries, overdrafts, chains and overflows all happen often.
+
+// genAccount draws an account creation that is usually valid.
+func genAccount(t *rapid.T, label string) model.Account {
+	flags := rapid.SampledFrom([]uint16{0, 0, 0, model.AccountLinked,
+		model.AccountDebitsMustNotExceedCredits, model.AccountCreditsMustNotExceedDebits,
+		model.AccountHistory, model.AccountClosed, 1 << 4,
+		model.AccountDebitsMustNotExceedCredits | model.AccountCreditsMustNotExceedDebits,
+	}).Draw(t, label+".flags")
+	return model.Account{
+		ID:         model.U128(rapid.Uint64Range(0, 12).Draw(t, label+".id")),
+		UserData64: rapid.Uint64Range(0, 1).Draw(t, label+".user_data_64"),
+		Ledger:     rapid.Uint32Range(0, 2).Draw(t, label+".ledger"),
+		Code:       uint16(rapid.Uint32Range(0, 2).Draw(t, label+".code")),
+		Flags:      flags,
+	}
+}
+
+var amountChoices = []model.Uint128{model.U128(0), model.U128(1), model.U128(5),
+	model.U128(100), model.Uint128Max, {Lo: 0, Hi: 1 << 63}}
+
+// genTransfer draws a transfer of any mode. Most are well formed (rapid favours small
+// values, so validity is built in and faults are injected one at a time, rarely), so that
+// balances, limits, two-phase, chains and retries are exercised, not only validation.
+func genTransfer(t *rapid.T, label string) model.Transfer {
+	mode := rapid.IntRange(0, 9).Draw(t, label+".mode")
+	transfer := model.Transfer{
+		ID:              model.U128(rapid.Uint64Range(1, 400).Draw(t, label+".id")),
+		DebitAccountID:  model.U128(rapid.Uint64Range(1, 8).Draw(t, label+".debit")),
+		CreditAccountID: model.U128(rapid.Uint64Range(1, 7).Draw(t, label+".credit")),
+		Amount:          model.U128(rapid.Uint64Range(1, 120).Draw(t, label+".amount")),
+		Ledger:          1,
+		Code:            1,
+		UserData64:      rapid.Uint64Range(0, 2).Draw(t, label+".user_data_64"),
+		UserData32:      rapid.Uint32Range(0, 1).Draw(t, label+".user_data_32"),
+	}
+	if transfer.CreditAccountID.Lo >= transfer.DebitAccountID.Lo {
+		transfer.CreditAccountID.Lo++ // Different accounts, both in 1..8 (ledger 1).
+	}
+	if rapid.IntRange(0, 7).Draw(t, label+".ledger_two") == 0 {
+		// Accounts 9 and 10 are on ledger 2.
+		transfer.DebitAccountID.Lo, transfer.CreditAccountID.Lo = 9, 10
+		transfer.Ledger = 2
+	}
+	switch mode {
+	case 0, 1:
+		transfer.Flags = model.TransferPending
+		transfer.Timeout = rapid.Uint32Range(0, 2).Draw(t, label+".timeout")
+	case 2, 3:
+		transfer.Flags = rapid.SampledFrom([]uint16{model.TransferPostPending,
+			model.TransferVoidPending}).Draw(t, label+".resolution")
+		transfer.PendingID = model.U128(rapid.Uint64Range(1, 40).Draw(t, label+".pending"))
+		transfer.Amount = rapid.SampledFrom([]model.Uint128{model.U128(0), model.U128(3),
+			model.U128(60), model.Uint128Max}).Draw(t, label+".resolution_amount")
+		if rapid.Bool().Draw(t, label+".inherit") {
+			transfer.DebitAccountID, transfer.CreditAccountID = model.Uint128{}, model.Uint128{}
+			transfer.Ledger, transfer.Code = 0, 0
+		}
+	case 4:
+		transfer.Amount = rapid.SampledFrom([]model.Uint128{model.U128(100), model.U128(600),
+			model.Uint128Max}).Draw(t, label+".special_amount")
+		transfer.Flags = rapid.SampledFrom([]uint16{model.TransferBalancingDebit,
+			model.TransferBalancingCredit, model.TransferPending | model.TransferClosingDebit,
+			model.TransferPending | model.TransferClosingCredit,
+		}).Draw(t, label+".special")
+		if transfer.Flags&model.TransferPending != 0 {
+			transfer.Timeout = rapid.Uint32Range(0, 2).Draw(t, label+".closing_timeout")
+		}
+	}
+	if rapid.IntRange(0, 7).Draw(t, label+".linked") == 0 {
+		transfer.Flags |= model.TransferLinked
+	}
+	if rapid.IntRange(0, 9).Draw(t, label+".faulty") == 0 {
+		injectFault(t, label, &transfer)
+	}
+	return transfer
+}
+
+// alterRetry sometimes changes one field of a resent transfer, so that retries answer
+// exists_with_different_* as well as exists (and zero fields of a post or void, which
+// inherit, are exercised).
+func alterRetry(t *rapid.T, transfer *model.Transfer) {
+	switch rapid.IntRange(0, 7).Draw(t, "alter") {
+	case 0:
+		transfer.Amount = model.Uint128Max
+	case 1:
+		transfer.Amount = transfer.Amount.MustSub(transfer.Amount.Min(model.U128(1)))
+	case 2:
+		transfer.UserData64++
+	case 3:
+		transfer.Code = 0
+	case 4:
+		transfer.DebitAccountID = model.Uint128{}
+	}
+}
+
+// injectFault breaks one thing about a transfer.
+func injectFault(t *rapid.T, label string, transfer *model.Transfer) {
+	switch rapid.IntRange(0, 9).Draw(t, label+".fault") {
+	case 0:
+		transfer.ID = rapid.SampledFrom([]model.Uint128{{}, model.Uint128Max}).Draw(t, label+".bad_id")
+	case 1:
+		transfer.DebitAccountID = model.U128(rapid.Uint64Range(0, 14).Draw(t, label+".bad_debit"))
+	case 2:
+		transfer.CreditAccountID = transfer.DebitAccountID
+	case 3:
+		transfer.Ledger = rapid.Uint32Range(0, 3).Draw(t, label+".bad_ledger")
+	case 4:
+		transfer.Code = 0
+	case 5:
+		transfer.Flags |= rapid.SampledFrom([]uint16{1 << 9, model.TransferPending,
+			model.TransferPostPending, model.TransferClosingDebit}).Draw(t, label+".bad_flag")
+	case 6:
+		transfer.Amount = rapid.SampledFrom(amountChoices).Draw(t, label+".big_amount")
+	case 7:
+		transfer.Timeout = 1
+	case 8:
+		transfer.PendingID = model.U128(rapid.Uint64Range(0, 40).Draw(t, label+".bad_pending"))
+	case 9:
+		transfer.Timestamp = 1
+	}
+}
+
+func TestLedgerMatchesReference(t *testing.T) {
+	defer func() {
+		for _, status := range []model.Status{model.StatusOK, model.StatusExists,
+			model.StatusLinkedEventFailed, model.StatusExceedsCredits,
+			model.StatusPendingTransferAlreadyPosted, model.StatusIDAlreadyFailed} {
+			if !t.Failed() && propertyStatusCounts[status] == 0 {
+				t.Errorf("the generator never produced %s", status)
+			}
+		}
+	}()
+	rapid.Check(t, func(t *rapid.T) {
+		seed := rapid.Uint64().Draw(t, "seed")
+		l := New(Config{HashSeed: seed})
+		reference := newReferenceLedger()
+		timestamp := uint64(1_000_000_000)
+		// A base of valid accounts on two ledgers, so that most transfers get past the
+		// lookups and exercise balances, limits, history and closing.
+		base := make([]model.Account, 10)
+		for i := range base {
+			base[i] = model.Account{ID: model.U128(uint64(i + 1)), Ledger: 1 + uint32(i/8),
+				Code: 1, Flags: rapid.SampledFrom([]uint16{0, 0, model.AccountHistory,
+					model.AccountDebitsMustNotExceedCredits,
+					model.AccountCreditsMustNotExceedDebits | model.AccountHistory,
+				}).Draw(t, "base.flags")}
+		}
+		base[0].Flags = 0 // The funding source.
+		l.CreateAccounts(timestamp, base, make([]model.EventResult, len(base)))
+		reference.createAccounts(timestamp, base)
+		timestamp += uint64(len(base))
+		// Fund accounts 2..8 so that balancing transfers and balance limits have room.
+		funding := make([]model.Transfer, 7)
+		for i := range funding {
+			funding[i] = model.Transfer{ID: model.U128(1000 + uint64(i)),
+				DebitAccountID: model.U128(1), CreditAccountID: model.U128(uint64(i + 2)),
+				Amount: model.U128(500), Ledger: 1, Code: 1}
+		}
+		l.CreateTransfers(timestamp, funding, make([]model.TransferResult, len(funding)))
+		reference.createTransfers(timestamp, funding)
+		timestamp += uint64(len(funding))
+		var submitted []model.Transfer // For retries: earlier transfers, resent verbatim.
+		var pendingIDs []model.Uint128 // Ids of pending transfers submitted, to aim posts at.
+		statusCounts := map[model.Status]int{}
+		defer func() { recordStatusCounts(statusCounts) }()
+		batchCount := rapid.IntRange(4, 16).Draw(t, "batches")
+		for batch := 0; batch < batchCount; batch++ {
+			// Time jumps by up to three seconds, so timeouts of 1-2 s expire.
+			timestamp += rapid.Uint64Range(1, 3*nanosecondsPerSecond).Draw(t, "advance")
+			expired := l.Expire(timestamp, nil)
+			if want := reference.expire(timestamp, ExpiriesPerPulseMax); expired != want {
+				t.Fatalf("batch %d: expired %d, reference %d", batch, expired, want)
+			}
+			if rapid.IntRange(0, 2).Draw(t, "kind") == 0 {
+				events := rapid.SliceOfN(rapid.Custom(func(t *rapid.T) model.Account {
+					return genAccount(t, "account")
+				}), 1, 8).Draw(t, "accounts")
+				results := make([]model.EventResult, len(events))
+				l.CreateAccounts(timestamp, events, results)
+				want := reference.createAccounts(timestamp, events)
+				for i := range events {
+					if results[i].Status != want[i] {
+						t.Fatalf("batch %d account %d %+v: %s, reference %s", batch, i,
+							events[i], results[i].Status, want[i])
+					}
+				}
+			} else {
+				events := rapid.SliceOfN(rapid.Custom(func(t *rapid.T) model.Transfer {
+					return genTransfer(t, "transfer")
+				}), 1, 12).Draw(t, "transfers")
+				for i := range events {
+					if len(submitted) > 0 && rapid.IntRange(0, 4).Draw(t, "retry") == 0 {
+						events[i] = rapid.SampledFrom(submitted).Draw(t, "retried")
+						alterRetry(t, &events[i])
+					}
+					resolving := events[i].Flags&(model.TransferPostPending|
+						model.TransferVoidPending) != 0
+					if resolving && len(pendingIDs) > 0 && rapid.IntRange(0, 2).Draw(t, "aim") > 0 {
+						events[i].PendingID = rapid.SampledFrom(pendingIDs).Draw(t, "pending_id")
+					}
+					if events[i].Flags&model.TransferPending != 0 {
+						pendingIDs = append(pendingIDs, events[i].ID)
+					}
+				}
+				submitted = append(submitted, events...)
+				results := make([]model.TransferResult, len(events))
+				l.CreateTransfers(timestamp, events, results)
+				want := reference.createTransfers(timestamp, events)
+				for i := range events {
+					statusCounts[results[i].Status]++
+					if results[i].Status != want[i] {
+						t.Fatalf("batch %d transfer %d %+v: %s, reference %s", batch, i,
+							events[i], results[i].Status, want[i])
+					}
+				}
+				checkResultBalances(t, l, events, results)
+			}
+			timestamp += model.EventsPerRequestMax
+			compareWithReference(t, l, reference)
+			compareQuery(t, l, reference)
+			if err := CheckInvariants(l.Accounts()); err != nil {
+				t.Fatalf("batch %d: %v", batch, err)
+			}
+		}
+	})
+}
+
+// checkResultBalances requires the balances reported with a created transfer to be the
+// accounts' balances right after it; here only the last created event of each account can
+// be compared with the final state, so compare those.
+func checkResultBalances(t *rapid.T, l *Ledger, events []model.Transfer,
+	results []model.TransferResult) {
+	last := map[model.Uint128]model.Balance{}
+	for i := range events {
+		if results[i].Status != model.StatusOK {
+			continue
+		}
+		stored, _ := l.findTransfer(events[i].ID)
+		record := l.transfers.at(stored)
+		last[record.DebitAccountID] = results[i].DebitAccount
+		last[record.CreditAccountID] = results[i].CreditAccount
+	}
+	for id, balance := range last {
+		index, _ := l.findAccount(id)
+		if got := l.accounts.at(index).Balance(); got != balance {
+			t.Fatalf("account %s: result balances %+v, stored %+v", id, balance, got)
+		}
+	}
+}
+
+// compareWithReference requires the same accounts, transfers (in order), pending statuses
+// and balance histories in both ledgers.
+func compareWithReference(t *rapid.T, l *Ledger, r *referenceLedger) {
+	if int(l.AccountCount()) != len(r.accounts) || int(l.TransferCount()) != len(r.order) {
+		t.Fatalf("counts: %d accounts, %d transfers; reference %d, %d", l.AccountCount(),
+			l.TransferCount(), len(r.accounts), len(r.order))
+	}
+	for account := range l.Accounts() {
+		if want := r.accounts[account.ID]; *account != want {
+			t.Fatalf("account %s:\n got %+v\nwant %+v", account.ID, *account, want)
+		}
+		if account.Flags&model.AccountHistory != 0 {
+			filter := model.AccountFilter{AccountID: account.ID, Limit: model.EventsPerRequestMax,
+				Flags: model.FilterDebits | model.FilterCredits}
+			history, status := l.GetAccountBalances(&filter, nil)
+			want := r.history[account.ID]
+			if status != model.StatusOK || len(history) != len(want) {
+				t.Fatalf("history of %s: %s, %d entries, want %d", account.ID, status,
+					len(history), len(want))
+			}
+			for i := range want {
+				if history[i] != want[i] {
+					t.Fatalf("history of %s entry %d: %+v, want %+v", account.ID, i,
+						history[i], want[i])
+				}
+			}
+		}
+	}
+	for i, id := range r.order {
+		got := *l.transfers.at(uint32(i))
+		if want := r.transfers[id]; got != want {
+			t.Fatalf("transfer %d:\n got %+v\nwant %+v", i, got, want)
+		}
+		if got, want := *l.pending.at(uint32(i)), r.status[id]; got != want {
+			t.Fatalf("transfer %s pending status %d, want %d", id, got, want)
+		}
+	}
+	for id := range r.failed {
+		if !l.hasFailed(id) {
+			t.Fatalf("transfer %s: failure not remembered", id)
+		}
+	}
+	if l.failed.count != uint32(len(r.failed)) {
+		t.Fatalf("%d remembered failures, reference %d", l.failed.count, len(r.failed))
+	}
+}
+
+// TestSnapshotRoundTripProperty restores random ledgers from their snapshot and requires
+// the same digest, a re-encoding that is byte for byte the same, and identical behaviour
+// afterwards (a restored ledger answers the next batch as the original does).
+func TestSnapshotRoundTripProperty(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		l := New(Config{HashSeed: rapid.Uint64().Draw(t, "seed")})
+		timestamp := uint64(1_000_000_000)
+		accounts := make([]model.Account, 12)
+		for i := range accounts {
+			accounts[i] = model.Account{ID: model.U128(uint64(i + 1)), Ledger: 1, Code: 1,
+				Flags: rapid.SampledFrom([]uint16{0, model.AccountHistory}).Draw(t, "flags")}
+		}
+		l.CreateAccounts(timestamp, accounts, make([]model.EventResult, len(accounts)))
+		for batch := 0; batch < rapid.IntRange(1, 6).Draw(t, "batches"); batch++ {
+			timestamp += 2 * nanosecondsPerSecond
+			l.Expire(timestamp, nil)
+			events := rapid.SliceOfN(rapid.Custom(func(t *rapid.T) model.Transfer {
+				return genTransfer(t, "transfer")
+			}), 1, 12).Draw(t, "transfers")
+			l.CreateTransfers(timestamp, events, make([]model.TransferResult, len(events)))
+		}
+		var encoded bytes.Buffer
+		if _, err := l.Snapshot().WriteTo(&encoded); err != nil {
+			t.Fatal(err)
+		}
+		restored, err := Restore(Config{HashSeed: 7}, bytes.NewReader(encoded.Bytes()))
+		if err != nil {
+			t.Fatalf("restore: %v", err)
+		}
+		if restored.Digest() != l.Digest() {
+			t.Fatalf("digest differs after restore")
+		}
+		var again bytes.Buffer
+		if _, err := restored.Snapshot().WriteTo(&again); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(encoded.Bytes(), again.Bytes()) {
+			t.Fatalf("re-encoding differs")
+		}
+		timestamp += 5 * nanosecondsPerSecond
+		next := rapid.SliceOfN(rapid.Custom(func(t *rapid.T) model.Transfer {
+			return genTransfer(t, "next")
+		}), 1, 12).Draw(t, "next")
+		resultsOriginal := make([]model.TransferResult, len(next))
+		resultsRestored := make([]model.TransferResult, len(next))
+		if l.Expire(timestamp, nil) != restored.Expire(timestamp, nil) {
+			t.Fatalf("expiry differs after restore")
+		}
+		l.CreateTransfers(timestamp, next, resultsOriginal)
+		restored.CreateTransfers(timestamp, next, resultsRestored)
+		for i := range next {
+			if resultsOriginal[i] != resultsRestored[i] {
+				t.Fatalf("event %d: %+v after restore, %+v before", i, resultsRestored[i],
+					resultsOriginal[i])
+			}
+		}
+		if restored.Digest() != l.Digest() {
+			t.Fatalf("digest differs after the next batch")
+		}
+	})
+}
+
+// compareQuery runs one random get_account_transfers filter against the naive answer.
+func compareQuery(t *rapid.T, l *Ledger, r *referenceLedger) {
+	var timestamps []uint64
+	for _, id := range r.order {
+		timestamps = append(timestamps, r.transfers[id].Timestamp)
+	}
+	pick := func(label string) uint64 {
+		if len(timestamps) == 0 || rapid.Bool().Draw(t, label+".none") {
+			return 0
+		}
+		return rapid.SampledFrom(timestamps).Draw(t, label) + rapid.Uint64Range(0, 1).Draw(t,
+			label+".shift") - 0
+	}
+	filter := model.AccountFilter{
+		AccountID:    model.U128(rapid.Uint64Range(1, 13).Draw(t, "query.account")),
+		UserData64:   rapid.Uint64Range(0, 2).Draw(t, "query.user_data_64"),
+		Code:         uint16(rapid.Uint32Range(0, 1).Draw(t, "query.code")),
+		TimestampMin: pick("query.min"),
+		TimestampMax: pick("query.max"),
+		Limit:        rapid.Uint32Range(0, 6).Draw(t, "query.limit"),
+		Flags:        rapid.Uint32Range(0, 8).Draw(t, "query.flags"),
+	}
+	got, status := l.GetAccountTransfers(&filter, nil)
+	want, wantStatus := r.accountTransfers(filter)
+	if status != wantStatus {
+		t.Fatalf("query %+v: %s, reference %s", filter, status, wantStatus)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("query %+v: %d transfers, reference %d", filter, len(got), len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("query %+v result %d: %s, reference %s", filter, i, got[i].ID, want[i].ID)
+		}
+	}
+}
+
+// propertyStatusCounts tallies the statuses the property test produced, so a test can
+// check the generator still reaches the interesting outcomes (a property test whose
+// events all fail validation would prove little).
+var propertyStatusCounts = map[model.Status]int{}
+
+func recordStatusCounts(counts map[model.Status]int) {
+	for status, count := range counts {
+		propertyStatusCounts[status] += count
+	}
+}

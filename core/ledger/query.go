@@ -1,0 +1,170 @@
+package ledger
+
+import "sequent/core/model"
+
+// LookupAccounts appends to out the accounts found for ids, in the order of ids; missing
+// ids are skipped, as in TigerBeetle.
+func (l *Ledger) LookupAccounts(ids []model.Uint128, out []model.Account) []model.Account {
+	for _, id := range ids {
+		if index, found := l.findAccount(id); found {
+			out = append(out, exportAccount(l.accounts.at(index)))
+		}
+	}
+	return out
+}
+
+// LookupTransfers appends to out the transfers found for ids, in the order of ids.
+func (l *Ledger) LookupTransfers(ids []model.Uint128, out []model.Transfer) []model.Transfer {
+	for _, id := range ids {
+		if index, found := l.findTransfer(id); found {
+			out = append(out, *l.transfers.at(index))
+		}
+	}
+	return out
+}
+
+// validateFilter checks an AccountFilter and returns the account's index.
+func (l *Ledger) validateFilter(f *model.AccountFilter) (uint32, model.Status) {
+	switch {
+	case f.ReservedNonZero:
+		return indexNone, model.StatusReservedField
+	case f.Flags&^model.FilterFlagsKnown != 0:
+		return indexNone, model.StatusInvalidFilter
+	case f.Flags&(model.FilterDebits|model.FilterCredits) == 0:
+		return indexNone, model.StatusInvalidFilter
+	case f.Limit == 0 || f.Limit > model.EventsPerRequestMax:
+		return indexNone, model.StatusInvalidFilter
+	case f.TimestampMax != 0 && f.TimestampMin > f.TimestampMax:
+		return indexNone, model.StatusInvalidFilter
+	}
+	index, found := l.findAccount(f.AccountID)
+	if !found {
+		return indexNone, model.StatusAccountNotFound
+	}
+	return index, model.StatusOK
+}
+
+// filterWalk walks one account's transfers (or history records) newest first and collects
+// the indexes that match, honouring the limit and the direction. next returns, for the
+// current element, its timestamp, whether it matches the filter's other criteria, and the
+// previous element. Work is proportional to the account's elements newer than
+// TimestampMin (the lists are in timestamp order, so the walk stops below it); memory is
+// bounded by the limit.
+func (l *Ledger) filterWalk(f *model.AccountFilter, start uint32,
+	next func(element uint32) (timestamp uint64, match bool, previous uint32)) []uint32 {
+	ring := l.queryRing[:f.Limit]
+	count := 0 // Matches seen; when oldest-first, the ring keeps the last Limit of them.
+	for element := start; element != indexNone; {
+		timestamp, match, previous := next(element)
+		if timestamp < f.TimestampMin {
+			break
+		}
+		if match && (f.TimestampMax == 0 || timestamp <= f.TimestampMax) {
+			ring[count%len(ring)] = element
+			count++
+			if f.Flags&model.FilterReversed != 0 && count == len(ring) {
+				break
+			}
+		}
+		element = previous
+	}
+	if f.Flags&model.FilterReversed != 0 {
+		return ring[:count]
+	}
+	// Oldest first: the ring holds the min(count, Limit) oldest matches, newest-first in
+	// ring order ending at (count-1)%Limit. Rotate and reverse in place.
+	kept := min(count, len(ring))
+	ordered := ring[:kept]
+	if count > len(ring) {
+		rotateLeft(ordered, count%len(ring))
+	}
+	for i, j := 0, kept-1; i < j; i, j = i+1, j-1 {
+		ordered[i], ordered[j] = ordered[j], ordered[i]
+	}
+	return ordered
+}
+
+// rotateLeft rotates s left by k positions in place (three reversals).
+func rotateLeft(s []uint32, k int) {
+	reverse := func(part []uint32) {
+		for i, j := 0, len(part)-1; i < j; i, j = i+1, j-1 {
+			part[i], part[j] = part[j], part[i]
+		}
+	}
+	reverse(s[:k])
+	reverse(s[k:])
+	reverse(s)
+}
+
+// transferMatches applies the filter's side and user-data criteria to a transfer of the
+// account and returns the previous transfer in the account's list.
+func transferMatches(f *model.AccountFilter, t *model.Transfer, links *transferLinks) (bool,
+	uint32) {
+	debitSide := t.DebitAccountID == f.AccountID
+	previous := links.creditPrevious
+	if debitSide {
+		previous = links.debitPrevious
+	}
+	switch {
+	case debitSide && f.Flags&model.FilterDebits == 0:
+		return false, previous
+	case !debitSide && f.Flags&model.FilterCredits == 0:
+		return false, previous
+	case !f.UserData128.IsZero() && f.UserData128 != t.UserData128:
+		return false, previous
+	case f.UserData64 != 0 && f.UserData64 != t.UserData64:
+		return false, previous
+	case f.UserData32 != 0 && f.UserData32 != t.UserData32:
+		return false, previous
+	case f.Code != 0 && f.Code != t.Code:
+		return false, previous
+	}
+	return true, previous
+}
+
+// GetAccountTransfers appends to out the account's transfers that match the filter:
+// oldest first, or newest first with FilterReversed, at most Limit.
+func (l *Ledger) GetAccountTransfers(f *model.AccountFilter, out []model.Transfer) (
+	[]model.Transfer, model.Status) {
+	accountIndex, status := l.validateFilter(f)
+	if status != model.StatusOK {
+		return out, status
+	}
+	matches := l.filterWalk(f, newestTransfer(l.accounts.at(accountIndex)),
+		func(element uint32) (uint64, bool, uint32) {
+			t := l.transfers.at(element)
+			match, previous := transferMatches(f, t, l.transferLinks.at(element))
+			return t.Timestamp, match, previous
+		})
+	for _, element := range matches {
+		out = append(out, *l.transfers.at(element))
+	}
+	return out, model.StatusOK
+}
+
+// GetAccountBalances appends to out the account's balance history entries whose transfer
+// matches the filter. The account must have the history flag.
+func (l *Ledger) GetAccountBalances(f *model.AccountFilter, out []model.AccountBalance) (
+	[]model.AccountBalance, model.Status) {
+	accountIndex, status := l.validateFilter(f)
+	if status != model.StatusOK {
+		return out, status
+	}
+	if l.accounts.at(accountIndex).Flags&model.AccountHistory == 0 {
+		return out, model.StatusAccountHistoryNotEnabled
+	}
+	start, ok := l.historyLast[accountIndex]
+	if !ok {
+		return out, model.StatusOK
+	}
+	matches := l.filterWalk(f, start, func(element uint32) (uint64, bool, uint32) {
+		record := l.history.at(element)
+		t := l.transfers.at(record.transfer)
+		match, _ := transferMatches(f, t, l.transferLinks.at(record.transfer))
+		return record.balance.Timestamp, match, record.previous
+	})
+	for _, element := range matches {
+		out = append(out, l.history.at(element).balance)
+	}
+	return out, model.StatusOK
+}

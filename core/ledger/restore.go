@@ -1,0 +1,215 @@
+package ledger
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io"
+
+	"sequent/core/model"
+)
+
+// Restore builds a ledger from a snapshot written by SnapshotView.WriteTo. The input is
+// treated as untrusted: every count, index, id and status is checked, derived structures
+// are rebuilt, and the balance invariants are verified, so a damaged snapshot yields an
+// error wrapping ErrSnapshotInvalid, never a panic or a silently wrong ledger.
+func Restore(config Config, r io.Reader) (*Ledger, error) {
+	var header [snapshotHeaderSize]byte
+	if _, err := io.ReadFull(r, header[:]); err != nil {
+		return nil, fmt.Errorf("%w: header: %v", ErrSnapshotInvalid, err)
+	}
+	if string(header[0:8]) != snapshotMagic {
+		return nil, fmt.Errorf("%w: bad magic", ErrSnapshotInvalid)
+	}
+	if version := binary.LittleEndian.Uint32(header[8:]); version != snapshotVersion {
+		return nil, fmt.Errorf("%w: version %d, want %d", ErrSnapshotInvalid, version,
+			snapshotVersion)
+	}
+	accountCount := binary.LittleEndian.Uint32(header[12:])
+	transferCount := binary.LittleEndian.Uint32(header[16:])
+	failedCount := binary.LittleEndian.Uint32(header[20:])
+	historyCount := binary.LittleEndian.Uint32(header[24:])
+	if binary.LittleEndian.Uint32(header[28:]) != 0 {
+		return nil, fmt.Errorf("%w: reserved header bytes", ErrSnapshotInvalid)
+	}
+	c := config.withDefaults()
+	if accountCount > c.AccountsMax || transferCount > c.TransfersMax ||
+		failedCount > recordCountMax || historyCount > recordCountMax {
+		return nil, fmt.Errorf("%w: counts %d/%d/%d/%d exceed limits", ErrSnapshotInvalid,
+			accountCount, transferCount, failedCount, historyCount)
+	}
+	// Size the tables from the counts, but only up to restoreCapacityMax: the counts are
+	// untrusted until the records behind them have been read, and a forged header must
+	// not make us allocate gigabytes. Beyond it, storage grows as records arrive.
+	config.AccountsCapacity = max(config.AccountsCapacity, min(accountCount, restoreCapacityMax))
+	config.TransfersCapacity = max(config.TransfersCapacity,
+		min(transferCount, restoreCapacityMax))
+	l := New(config)
+	steps := []func() error{
+		func() error { return l.restoreAccounts(r, accountCount) },
+		func() error { return l.restoreTransfers(r, transferCount) },
+		func() error { return l.restorePending(r, transferCount) },
+		func() error { return l.restoreFailed(r, failedCount) },
+		func() error { return l.restoreHistory(r, historyCount) },
+		l.checkInvariants,
+	}
+	for _, step := range steps {
+		if err := step(); err != nil {
+			return nil, err
+		}
+	}
+	return l, nil
+}
+
+// readRecords reads count records of size bytes, calling decode for each.
+func readRecords(r io.Reader, count uint32, size int, decode func(i uint32, b []byte) error) error {
+	buffer := make([]byte, snapshotBufferBytes-snapshotBufferBytes%size)
+	perBlock := uint32(len(buffer) / size)
+	for i := uint32(0); i < count; {
+		n := min(perBlock, count-i)
+		block := buffer[:int(n)*size]
+		if _, err := io.ReadFull(r, block); err != nil {
+			return fmt.Errorf("%w: truncated at record %d: %v", ErrSnapshotInvalid, i, err)
+		}
+		for j := uint32(0); j < n; j++ {
+			if err := decode(i+j, block[int(j)*size:int(j+1)*size]); err != nil {
+				return err
+			}
+		}
+		i += n
+	}
+	return nil
+}
+
+func (l *Ledger) restoreAccounts(r io.Reader, count uint32) error {
+	var previous uint64
+	return readRecords(r, count, model.AccountSize, func(i uint32, b []byte) error {
+		var a model.Account
+		a.Decode(b)
+		if a.ID.IsZero() || a.ID.IsMax() || a.Timestamp <= previous || a.Timestamp > timestampMax ||
+			a.Reserved != 0 || a.Flags&^model.AccountFlagsKnown != 0 || a.Ledger == 0 {
+			return fmt.Errorf("%w: account %d is not valid", ErrSnapshotInvalid, i)
+		}
+		previous = a.Timestamp
+		hash := hashID(a.ID, l.accountIndex.seed)
+		if l.accountIndex.needsGrowth() {
+			l.growAccountIndex()
+		}
+		_, position, found := l.probeAccount(hash, a.ID)
+		if found {
+			return fmt.Errorf("%w: account id %s twice", ErrSnapshotInvalid, a.ID)
+		}
+		index, record := l.accounts.push()
+		*record = a // Reserved is 0, which newestTransfer reads as "none".
+		l.accountIndex.insertAt(position, hash, index)
+		return nil
+	})
+}
+
+func (l *Ledger) restoreTransfers(r io.Reader, count uint32) error {
+	var previous uint64
+	return readRecords(r, count, model.TransferSize, func(i uint32, b []byte) error {
+		var t model.Transfer
+		t.Decode(b)
+		debitIndex, debitFound := l.findAccount(t.DebitAccountID)
+		creditIndex, creditFound := l.findAccount(t.CreditAccountID)
+		if t.ID.IsZero() || t.ID.IsMax() || t.Timestamp <= previous || t.Timestamp > timestampMax ||
+			!debitFound || !creditFound || debitIndex == creditIndex ||
+			t.Flags&^model.TransferFlagsKnown != 0 {
+			return fmt.Errorf("%w: transfer %d is not valid", ErrSnapshotInvalid, i)
+		}
+		previous = t.Timestamp
+		if l.transferIndex.needsGrowth() {
+			l.growTransferIndex()
+		}
+		hash := hashID(t.ID, l.transferIndex.seed)
+		_, position, found := l.probeTransfer(hash, t.ID)
+		if found {
+			return fmt.Errorf("%w: transfer id %s twice", ErrSnapshotInvalid, t.ID)
+		}
+		_, record := l.appendTransfer(hash, position, debitIndex, creditIndex)
+		*record = t
+		return nil
+	})
+}
+
+func (l *Ledger) restorePending(r io.Reader, count uint32) error {
+	return readRecords(r, count, 1, func(i uint32, b []byte) error {
+		status := pendingStatus(b[0])
+		isPending := l.transfers.at(i).Flags&model.TransferPending != 0
+		if status > pendingExpired || (status == pendingNone) == isPending {
+			return fmt.Errorf("%w: pending status %d of transfer %d", ErrSnapshotInvalid, status, i)
+		}
+		*l.pending.at(i) = status
+		t := l.transfers.at(i)
+		if status == pendingActive && t.Timeout != 0 {
+			if uint64(t.Timeout)*nanosecondsPerSecond > timestampMax-t.Timestamp {
+				return fmt.Errorf("%w: timeout of transfer %d overflows", ErrSnapshotInvalid, i)
+			}
+			l.expiry.push(expiryItem{deadline: pendingDeadline(t), transfer: i})
+		}
+		return nil
+	})
+}
+
+func (l *Ledger) restoreFailed(r io.Reader, count uint32) error {
+	return readRecords(r, count, model.IDSize, func(i uint32, b []byte) error {
+		id := model.Uint128LE(b)
+		if id.IsZero() || id.IsMax() || l.hasFailed(id) {
+			return fmt.Errorf("%w: failed id %d", ErrSnapshotInvalid, i)
+		}
+		if _, found := l.findTransfer(id); found {
+			return fmt.Errorf("%w: failed id %s is also a transfer", ErrSnapshotInvalid, id)
+		}
+		l.rememberFailed(id)
+		return nil
+	})
+}
+
+func (l *Ledger) restoreHistory(r io.Reader, count uint32) error {
+	return readRecords(r, count, historyRecordSize, func(i uint32, b []byte) error {
+		var balance model.Balance
+		balance.Decode(b[0:64])
+		timestamp := binary.LittleEndian.Uint64(b[64:])
+		account := binary.LittleEndian.Uint32(b[72:])
+		transfer := binary.LittleEndian.Uint32(b[76:])
+		if account >= l.accounts.count || transfer >= l.transfers.count ||
+			l.accounts.at(account).Flags&model.AccountHistory == 0 ||
+			l.transfers.at(transfer).Timestamp != timestamp {
+			return fmt.Errorf("%w: history record %d", ErrSnapshotInvalid, i)
+		}
+		index, record := l.history.push()
+		record.balance = model.AccountBalance{Balance: balance, Timestamp: timestamp}
+		record.account, record.transfer, record.previous = account, transfer, indexNone
+		if last, ok := l.historyLast[account]; ok {
+			record.previous = last
+		}
+		l.historyLast[account] = index
+		return nil
+	})
+}
+
+// checkInvariants verifies, per ledger, that debits equal credits (posted and pending), and
+// that every account respects its balance flags.
+func (l *Ledger) checkInvariants() error {
+	if err := CheckInvariants(l.accountsInOrder()); err != nil {
+		return fmt.Errorf("%w: %v", ErrSnapshotInvalid, err)
+	}
+	return nil
+}
+
+// accountsInOrder iterates the accounts in creation order.
+func (l *Ledger) accountsInOrder() func(yield func(*model.Account) bool) {
+	return func(yield func(*model.Account) bool) {
+		for i := uint32(0); i < l.accounts.count; i++ {
+			account := exportAccount(l.accounts.at(i))
+			if !yield(&account) {
+				return
+			}
+		}
+	}
+}
+
+// Accounts iterates copies of every account in creation order (for checks and tools).
+func (l *Ledger) Accounts() func(yield func(*model.Account) bool) {
+	return l.accountsInOrder()
+}

@@ -1,0 +1,159 @@
+package ledger
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	"sequent/core/model"
+)
+
+// Snapshot format of the ledger section (little-endian; the caller frames, compresses and
+// checksums the whole file):
+//
+//	header   magic "SQLEDGER" (8) | version u32 | accounts u32 | transfers u32 |
+//	         failed u32 | history u32 | reserved u32 (zero)           = 32 bytes
+//	accounts  accounts × 128-byte Account records, in creation order
+//	transfers transfers × 128-byte Transfer records, in creation order
+//	pending   transfers × 1 byte: pending status of each transfer
+//	failed    failed × 16-byte ids, in the order they failed
+//	history   history × 80 bytes: 4 balances (64) | timestamp u64 | account index u32 |
+//	          transfer index u32
+//
+// Everything else (id tables, list links, the expiry heap) is derived and rebuilt on load,
+// so the format stays small and independent of hash seeds.
+const (
+	snapshotMagic       = "SQLEDGER"
+	snapshotVersion     = 1
+	snapshotHeaderSize  = 32
+	historyRecordSize   = 80
+	snapshotBufferBytes = 1 << 16 // Encode buffer: 512 records per write.
+)
+
+// ErrSnapshotInvalid reports a ledger snapshot that cannot be loaded.
+var ErrSnapshotInvalid = errors.New("ledger: invalid snapshot")
+
+// SnapshotView is the ledger's state frozen at one moment, to be written from another
+// goroutine while the sequencer goes on. Taking it (Ledger.Snapshot) copies only what can
+// still change (account balances and flags, pending statuses): stored transfers, failed ids
+// and history records are immutable below the counts captured here (undo only pops records
+// created after the view was taken), so the view shares their chunks.
+type SnapshotView struct {
+	accounts       []model.Account
+	pending        []pendingStatus
+	transferChunks [][]model.Transfer
+	transferCount  uint32
+	failedChunks   [][]model.Uint128
+	failedCount    uint32
+	historyChunks  [][]historyRecord
+	historyCount   uint32
+}
+
+// Snapshot captures the state. It must be called between batches (no open chain). Its
+// cost is a copy of the accounts (128 bytes each) and one byte per transfer.
+func (l *Ledger) Snapshot() *SnapshotView {
+	if l.undo.active {
+		panic("ledger: Snapshot inside a linked chain")
+	}
+	view := &SnapshotView{
+		accounts:       make([]model.Account, l.accounts.count),
+		pending:        make([]pendingStatus, l.pending.count),
+		transferChunks: l.transfers.chunkList(),
+		transferCount:  l.transfers.count,
+		failedChunks:   l.failed.chunkList(),
+		failedCount:    l.failed.count,
+		historyChunks:  l.history.chunkList(),
+		historyCount:   l.history.count,
+	}
+	copyChunks(view.accounts, l.accounts.chunks)
+	copyChunks(view.pending, l.pending.chunks)
+	return view
+}
+
+func copyChunks[T any](target []T, chunks [][]T) {
+	for offset, chunk := 0, 0; offset < len(target); chunk++ {
+		offset += copy(target[offset:], chunks[chunk])
+	}
+}
+
+// WriteTo writes the view in the snapshot format. Safe to call from any goroutine.
+func (v *SnapshotView) WriteTo(w io.Writer) (int64, error) {
+	writer := countingWriter{w: bufio.NewWriterSize(w, snapshotBufferBytes)}
+	var header [snapshotHeaderSize]byte
+	copy(header[0:8], snapshotMagic)
+	binary.LittleEndian.PutUint32(header[8:], snapshotVersion)
+	binary.LittleEndian.PutUint32(header[12:], uint32(len(v.accounts)))
+	binary.LittleEndian.PutUint32(header[16:], v.transferCount)
+	binary.LittleEndian.PutUint32(header[20:], v.failedCount)
+	binary.LittleEndian.PutUint32(header[24:], v.historyCount)
+	writer.write(header[:])
+	var record [model.TransferSize]byte
+	for i := range v.accounts {
+		v.accounts[i].Reserved = 0 // The view's own copy: clear the in-memory link.
+		v.accounts[i].Encode(record[:])
+		writer.write(record[:])
+	}
+	for i := uint32(0); i < v.transferCount; i++ {
+		v.transferChunks[i>>chunkShift][i&chunkMask].Encode(record[:])
+		writer.write(record[:])
+	}
+	for offset := 0; offset < len(v.pending); {
+		block := record[:min(len(record), len(v.pending)-offset)]
+		for i := range block {
+			block[i] = byte(v.pending[offset+i])
+		}
+		writer.write(block)
+		offset += len(block)
+	}
+	for i := uint32(0); i < v.failedCount; i++ {
+		v.failedChunks[i>>chunkShift][i&chunkMask].PutLE(record[:16])
+		writer.write(record[:16])
+	}
+	for i := uint32(0); i < v.historyCount; i++ {
+		h := &v.historyChunks[i>>chunkShift][i&chunkMask]
+		h.balance.Balance.Encode(record[:64])
+		binary.LittleEndian.PutUint64(record[64:], h.balance.Timestamp)
+		binary.LittleEndian.PutUint32(record[72:], h.account)
+		binary.LittleEndian.PutUint32(record[76:], h.transfer)
+		writer.write(record[:historyRecordSize])
+	}
+	return writer.flush()
+}
+
+// countingWriter wraps a bufio.Writer, keeping the first error and the byte count.
+type countingWriter struct {
+	w     *bufio.Writer
+	count int64
+	err   error
+}
+
+func (c *countingWriter) write(b []byte) {
+	if c.err != nil {
+		return
+	}
+	n, err := c.w.Write(b)
+	c.count += int64(n)
+	c.err = err
+}
+
+func (c *countingWriter) flush() (int64, error) {
+	if c.err == nil {
+		c.err = c.w.Flush()
+	}
+	return c.count, c.err
+}
+
+// Digest returns the SHA-256 of the ledger's snapshot encoding: two ledgers have the same
+// digest exactly when they hold the same state. It costs a full encoding (O(state)).
+func (l *Ledger) Digest() [32]byte {
+	hash := sha256.New()
+	if _, err := l.Snapshot().WriteTo(hash); err != nil {
+		panic(fmt.Sprintf("ledger: digest: %v", err)) // A hash never fails to write.
+	}
+	var digest [32]byte
+	copy(digest[:], hash.Sum(nil))
+	return digest
+}

@@ -1,0 +1,360 @@
+package ledger
+
+import (
+	"sequent/core/model"
+)
+
+// batchScratch holds what the prefetch pass computed for each event of the batch being
+// applied. Sized for the largest batch at init; never grows.
+type batchScratch struct {
+	transferHash []uint64 // Hash of the transfer id.
+	debitHash    []uint64 // Hash of the debit account id.
+	creditHash   []uint64 // Hash of the credit account id.
+	debitIndex   []uint32 // Debit account index, or indexNone.
+	creditIndex  []uint32 // Credit account index, or indexNone.
+	sink         uint64   // Keeps the prefetch loads from being optimized away.
+}
+
+func (s *batchScratch) init() {
+	s.transferHash = make([]uint64, model.EventsPerRequestMax)
+	s.debitHash = make([]uint64, model.EventsPerRequestMax)
+	s.creditHash = make([]uint64, model.EventsPerRequestMax)
+	s.debitIndex = make([]uint32, model.EventsPerRequestMax)
+	s.creditIndex = make([]uint32, model.EventsPerRequestMax)
+}
+
+// CreateTransfers applies a batch of transfers. Event i is evaluated at timestamp
+// firstTimestamp+i, which becomes the transfer's timestamp when it is created. results
+// receives one result per event; a created transfer's result carries both accounts'
+// balances right after it.
+//
+// The batch runs in blocks of prefetchBlockEvents, each in two phases. The prefetch phase
+// hashes every id and resolves every account of the block in tight loops whose iterations
+// do not depend on each other, so the CPU overlaps the cache misses of many events (with a
+// million accounts nearly every lookup misses the cache; one at a time they would cost
+// ~100 ns each). The apply phase then runs the events strictly in order against lines the
+// prefetch left in L2. Accounts cannot be created inside a transfers batch, so resolved
+// account indexes stay valid for the batch; transfer lookups are redone in order because
+// earlier events of the batch add transfers.
+func (l *Ledger) CreateTransfers(firstTimestamp uint64, events []model.Transfer,
+	results []model.TransferResult) {
+	checkBatch(firstTimestamp, len(events), len(results))
+	runner := chainRunner{ledger: l, count: len(events)}
+	for blockStart := 0; blockStart < len(events); blockStart += prefetchBlockEvents {
+		blockEnd := min(blockStart+prefetchBlockEvents, len(events))
+		l.prefetchTransfers(events[blockStart:blockEnd], blockStart)
+		for i := blockStart; i < blockEnd; i++ {
+			event := &events[i]
+			timestamp := firstTimestamp + uint64(i)
+			linked := event.Flags&model.TransferLinked != 0
+			result := &results[i]
+			*result = model.TransferResult{}
+			result.Timestamp = timestamp
+			result.Status = runner.before(i, linked)
+			if result.Status == model.StatusOK {
+				result.Status = l.createTransfer(event, timestamp, i, result)
+			}
+			from, to := runner.after(i, linked, result.Status)
+			for j := from; j < to; j++ {
+				results[j] = model.TransferResult{}
+				results[j].Timestamp = firstTimestamp + uint64(j)
+				results[j].Status = model.StatusLinkedEventFailed
+			}
+		}
+	}
+}
+
+// prefetchTransfers fills l.batch for a block of events whose first has index offset in
+// the batch (see CreateTransfers). Each pass is a tight loop whose iterations are
+// independent, so the cache misses of a whole block overlap:
+//
+//  1. hash the three ids of every event (compute only);
+//  2. load the home slot of each hash (misses overlap);
+//  3. walk each account's probe run by tag to its candidate index (slots now cached);
+//  4. load both cache lines of each candidate record and its newest-transfer index
+//     (misses overlap);
+//  5. confirm each candidate by comparing the full id (cached), falling back to a full
+//     probe on a tag collision.
+func (l *Ledger) prefetchTransfers(events []model.Transfer, offset int) {
+	s := &l.batch
+	accountTable, transferTable := &l.accountIndex, &l.transferIndex
+	end := offset + len(events)
+	debitHash, creditHash := s.debitHash[offset:end], s.creditHash[offset:end]
+	transferHash := s.transferHash[offset:end]
+	for i := range events {
+		debitHash[i] = hashID(events[i].DebitAccountID, accountTable.seed)
+		creditHash[i] = hashID(events[i].CreditAccountID, accountTable.seed)
+		transferHash[i] = hashID(events[i].ID, transferTable.seed)
+	}
+	sink := s.sink
+	for i := range events {
+		sink += accountTable.slots[debitHash[i]&accountTable.mask] +
+			accountTable.slots[creditHash[i]&accountTable.mask] +
+			transferTable.slots[transferHash[i]&transferTable.mask]
+	}
+	debitIndex, creditIndex := s.debitIndex[offset:end], s.creditIndex[offset:end]
+	for i := range events {
+		debitIndex[i] = accountTable.candidate(debitHash[i])
+		creditIndex[i] = accountTable.candidate(creditHash[i])
+	}
+	accountCount := l.accounts.count
+	for i := range events {
+		if debit := debitIndex[i]; debit < accountCount {
+			record := l.accounts.at(debit)
+			sink += record.ID.Lo + uint64(record.Flags)
+		}
+		if credit := creditIndex[i]; credit < accountCount {
+			record := l.accounts.at(credit)
+			sink += record.ID.Lo + uint64(record.Flags)
+		}
+	}
+	s.sink = sink
+	for i := range events {
+		debitIndex[i] = l.confirmAccount(debitIndex[i], debitHash[i], events[i].DebitAccountID)
+		creditIndex[i] = l.confirmAccount(creditIndex[i], creditHash[i],
+			events[i].CreditAccountID)
+	}
+}
+
+// confirmAccount checks a candidate index from idTable.candidate against the full id.
+func (l *Ledger) confirmAccount(candidate uint32, hash uint64, id model.Uint128) uint32 {
+	if candidate == indexNone {
+		return indexNone // The probe run ended without a matching tag: not present.
+	}
+	if l.accounts.at(candidate).ID == id {
+		return candidate
+	}
+	index, _, _ := l.probeAccount(hash, id) // A 32-bit tag collision: rare.
+	return index
+}
+
+// createTransfer evaluates one transfer in the documented precedence order (doc.go) and
+// applies it when every check passes. It remembers the id of a transient failure.
+func (l *Ledger) createTransfer(t *model.Transfer, timestamp uint64, event int,
+	result *model.TransferResult) model.Status {
+	switch {
+	case t.Timestamp != 0:
+		return model.StatusTimestampMustBeZero
+	case t.Flags&^model.TransferFlagsKnown != 0:
+		return model.StatusReservedFlag
+	case t.ID.IsZero():
+		return model.StatusIDMustNotBeZero
+	case t.ID.IsMax():
+		return model.StatusIDMustNotBeIntMax
+	}
+	if l.transferIndex.needsGrowth() {
+		l.growTransferIndex()
+	}
+	hash := l.batch.transferHash[event]
+	existing, position, found := l.probeTransfer(hash, t.ID)
+	if found {
+		e := l.transfers.at(existing)
+		result.Timestamp = e.Timestamp
+		return l.transferExists(t, e)
+	}
+	if l.hasFailed(t.ID) {
+		return model.StatusIDAlreadyFailed
+	}
+	var status model.Status
+	if t.Flags&(model.TransferPostPending|model.TransferVoidPending) != 0 {
+		status = l.postOrVoidTransfer(t, timestamp, hash, position, result)
+	} else {
+		status = l.singleOrPendingTransfer(t, timestamp, event, hash, position, result)
+	}
+	if status.Transient() {
+		l.rememberFailed(t.ID)
+	}
+	return status
+}
+
+// validateTransfer holds the static checks of a single-phase or pending transfer.
+func validateTransfer(t *model.Transfer) model.Status {
+	closing := model.TransferClosingDebit | model.TransferClosingCredit
+	switch {
+	case t.DebitAccountID.IsZero():
+		return model.StatusDebitAccountIDMustNotBeZero
+	case t.DebitAccountID.IsMax():
+		return model.StatusDebitAccountIDMustNotBeIntMax
+	case t.CreditAccountID.IsZero():
+		return model.StatusCreditAccountIDMustNotBeZero
+	case t.CreditAccountID.IsMax():
+		return model.StatusCreditAccountIDMustNotBeIntMax
+	case t.DebitAccountID == t.CreditAccountID:
+		return model.StatusAccountsMustBeDifferent
+	case !t.PendingID.IsZero():
+		return model.StatusPendingIDMustBeZero
+	case t.Flags&model.TransferPending == 0 && t.Timeout != 0:
+		return model.StatusTimeoutReservedForPendingTransfer
+	case t.Flags&model.TransferPending == 0 && t.Flags&closing != 0:
+		return model.StatusClosingTransferMustBePending
+	case t.Ledger == 0:
+		return model.StatusLedgerMustNotBeZero
+	case t.Code == 0:
+		return model.StatusCodeMustNotBeZero
+	}
+	return model.StatusOK
+}
+
+// singleOrPendingTransfer checks and applies a transfer that is not a post or void.
+func (l *Ledger) singleOrPendingTransfer(t *model.Transfer, timestamp uint64, event int,
+	hash uint64, position uint64, result *model.TransferResult) model.Status {
+	if status := validateTransfer(t); status != model.StatusOK {
+		return status
+	}
+	debitIndex, creditIndex := l.batch.debitIndex[event], l.batch.creditIndex[event]
+	if debitIndex == indexNone {
+		return model.StatusDebitAccountNotFound
+	}
+	if creditIndex == indexNone {
+		return model.StatusCreditAccountNotFound
+	}
+	debit, credit := l.accounts.at(debitIndex), l.accounts.at(creditIndex)
+	switch {
+	case debit.Ledger != credit.Ledger:
+		return model.StatusAccountsMustHaveTheSameLedger
+	case t.Ledger != debit.Ledger:
+		return model.StatusTransferMustHaveTheSameLedgerAsAccount
+	case debit.Flags&model.AccountClosed != 0:
+		return model.StatusDebitAccountAlreadyClosed
+	case credit.Flags&model.AccountClosed != 0:
+		return model.StatusCreditAccountAlreadyClosed
+	}
+	amount := balancedAmount(t, debit, credit)
+	pending := t.Flags&model.TransferPending != 0
+	if status := checkAmount(amount, pending, debit, credit); status != model.StatusOK {
+		return status
+	}
+	var deadline uint64
+	if pending && t.Timeout != 0 {
+		deadline = timestamp + uint64(t.Timeout)*nanosecondsPerSecond
+		if deadline > timestampMax {
+			return model.StatusOverflowsTimeout
+		}
+	}
+	if status := checkLimits(amount, debit, credit); status != model.StatusOK {
+		return status
+	}
+	if l.transfers.count >= l.config.TransfersMax {
+		return model.StatusTransfersLimitReached
+	}
+	l.saveAccountState(debitIndex, debit)
+	l.saveAccountState(creditIndex, credit)
+	if pending {
+		debit.DebitsPending = debit.DebitsPending.MustAdd(amount)
+		credit.CreditsPending = credit.CreditsPending.MustAdd(amount)
+	} else {
+		debit.DebitsPosted = debit.DebitsPosted.MustAdd(amount)
+		credit.CreditsPosted = credit.CreditsPosted.MustAdd(amount)
+	}
+	if t.Flags&model.TransferClosingDebit != 0 {
+		debit.Flags |= model.AccountClosed
+	}
+	if t.Flags&model.TransferClosingCredit != 0 {
+		credit.Flags |= model.AccountClosed
+	}
+	index, record := l.appendTransfer(hash, position, debitIndex, creditIndex)
+	*record = *t
+	record.Amount, record.Timestamp = amount, timestamp
+	if pending {
+		*l.pending.at(index) = pendingActive
+		if deadline != 0 {
+			l.registerExpiry(expiryItem{deadline: deadline, transfer: index})
+		}
+	}
+	l.recordHistory(debitIndex, debit, index, timestamp)
+	l.recordHistory(creditIndex, credit, index, timestamp)
+	result.DebitAccount, result.CreditAccount = debit.Balance(), credit.Balance()
+	return model.StatusOK
+}
+
+// balancedAmount clamps a balancing transfer's amount to what keeps the balancing side
+// from exceeding its counterpart (the flag works whatever the account's limit flags).
+func balancedAmount(t *model.Transfer, debit, credit *model.Account) model.Uint128 {
+	amount := t.Amount
+	if t.Flags&model.TransferBalancingDebit != 0 {
+		debits := debit.DebitsPosted.MustAdd(debit.DebitsPending)
+		amount = amount.Min(debit.CreditsPosted.SaturatingSub(debits))
+	}
+	if t.Flags&model.TransferBalancingCredit != 0 {
+		credits := credit.CreditsPosted.MustAdd(credit.CreditsPending)
+		amount = amount.Min(credit.DebitsPosted.SaturatingSub(credits))
+	}
+	return amount
+}
+
+// checkAmount refuses any amount that would overflow a balance. It also keeps the
+// invariant that pending + posted never overflows on either side, which the other
+// arithmetic relies on (MustAdd).
+func checkAmount(amount model.Uint128, pending bool, debit, credit *model.Account) model.Status {
+	if pending {
+		if amount.AddOverflows(debit.DebitsPending) {
+			return model.StatusOverflowsDebitsPending
+		}
+		if amount.AddOverflows(credit.CreditsPending) {
+			return model.StatusOverflowsCreditsPending
+		}
+	}
+	switch {
+	case amount.AddOverflows(debit.DebitsPosted):
+		return model.StatusOverflowsDebitsPosted
+	case amount.AddOverflows(credit.CreditsPosted):
+		return model.StatusOverflowsCreditsPosted
+	case amount.AddOverflows(debit.DebitsPending.MustAdd(debit.DebitsPosted)):
+		return model.StatusOverflowsDebits
+	case amount.AddOverflows(credit.CreditsPending.MustAdd(credit.CreditsPosted)):
+		return model.StatusOverflowsCredits
+	}
+	return model.StatusOK
+}
+
+// checkLimits applies the accounts' balance flags. Pending amounts count against the
+// limit, so a pending transfer can never be posted into an overdraft.
+func checkLimits(amount model.Uint128, debit, credit *model.Account) model.Status {
+	if debit.Flags&model.AccountDebitsMustNotExceedCredits != 0 {
+		debits := debit.DebitsPending.MustAdd(debit.DebitsPosted).MustAdd(amount)
+		if debit.CreditsPosted.Less(debits) {
+			return model.StatusExceedsCredits
+		}
+	}
+	if credit.Flags&model.AccountCreditsMustNotExceedDebits != 0 {
+		credits := credit.CreditsPending.MustAdd(credit.CreditsPosted).MustAdd(amount)
+		if credit.DebitsPosted.Less(credits) {
+			return model.StatusExceedsDebits
+		}
+	}
+	return model.StatusOK
+}
+
+// appendTransfer stores a new transfer (whose fields the caller fills), indexes it and
+// links it into both accounts' lists.
+func (l *Ledger) appendTransfer(hash uint64, position uint64, debitIndex uint32,
+	creditIndex uint32) (uint32, *model.Transfer) {
+	index, record := l.transfers.push()
+	_, links := l.transferLinks.push()
+	_, status := l.pending.push()
+	*status = pendingNone
+	l.transferIndex.insertAt(position, hash, index)
+	debit, credit := l.accounts.at(debitIndex), l.accounts.at(creditIndex)
+	links.debitPrevious, links.creditPrevious = newestTransfer(debit), newestTransfer(credit)
+	setNewestTransfer(debit, index)
+	setNewestTransfer(credit, index)
+	l.undo.push(undoRecord{kind: undoTransferCreated, index: index})
+	return index, record
+}
+
+// recordHistory appends a balance-history entry when the account has the history flag.
+func (l *Ledger) recordHistory(accountIndex uint32, account *model.Account, transfer uint32,
+	timestamp uint64) {
+	if account.Flags&model.AccountHistory == 0 {
+		return
+	}
+	index, record := l.history.push()
+	record.balance = model.AccountBalance{Balance: account.Balance(), Timestamp: timestamp}
+	record.account, record.transfer = accountIndex, transfer
+	record.previous = indexNone
+	if last, ok := l.historyLast[accountIndex]; ok {
+		record.previous = last
+	}
+	l.historyLast[accountIndex] = index
+	l.undo.push(undoRecord{kind: undoHistoryCreated, index: index})
+}

@@ -1,0 +1,172 @@
+package ledger
+
+import (
+	"sequent/core/model"
+)
+
+// undoKind names what an undo record reverts.
+type undoKind uint8
+
+const (
+	undoAccountCreated  undoKind = iota + 1 // Pop the newest account.
+	undoAccountState                        // Restore an account's balances and flags.
+	undoTransferCreated                     // Pop the newest transfer.
+	undoPendingStatus                       // Restore a pending transfer's status.
+	undoHistoryCreated                      // Pop the newest history record.
+)
+
+// undoRecord is one reversible change made by an event inside an open linked chain.
+type undoRecord struct {
+	kind    undoKind
+	status  pendingStatus // undoPendingStatus: the previous status.
+	flags   uint16        // undoAccountState: the previous flags.
+	index   uint32        // The account, transfer or history record concerned.
+	balance model.Balance // undoAccountState: the previous balances.
+}
+
+// undoLog records the changes of the open linked chain so that a failure anywhere in the
+// chain can revert all of it. Events outside a chain write no undo records. Expiry
+// registrations of a chain are held back until the chain commits, because the expiry
+// heap cannot remove arbitrary items cheaply.
+type undoLog struct {
+	records  []undoRecord // Capacity fixed at init; never grows.
+	expiries []expiryItem // Held-back expiry registrations of the open chain.
+	active   bool         // Inside an open chain.
+}
+
+func (u *undoLog) init() {
+	u.records = make([]undoRecord, 0, model.EventsPerRequestMax*undoRecordsPerEventMax)
+	u.expiries = make([]expiryItem, 0, model.EventsPerRequestMax)
+}
+
+func (u *undoLog) begin() {
+	if u.active || len(u.records) != 0 || len(u.expiries) != 0 {
+		panic("ledger: undo log begin while a chain is open")
+	}
+	u.active = true
+}
+
+func (u *undoLog) push(record undoRecord) {
+	if !u.active {
+		return
+	}
+	if len(u.records) == cap(u.records) {
+		panic("ledger: undo log overflow")
+	}
+	u.records = append(u.records, record)
+}
+
+// commit ends the chain, keeping its changes.
+func (l *Ledger) undoCommit() {
+	u := &l.undo
+	if !u.active {
+		panic("ledger: undo commit without a chain")
+	}
+	for _, item := range u.expiries {
+		l.expiry.push(item)
+	}
+	u.records = u.records[:0]
+	u.expiries = u.expiries[:0]
+	u.active = false
+}
+
+// rollback reverts every change of the open chain, newest first, and ends the chain.
+func (l *Ledger) undoRollback() {
+	u := &l.undo
+	if !u.active {
+		panic("ledger: undo rollback without a chain")
+	}
+	for i := len(u.records) - 1; i >= 0; i-- {
+		record := &u.records[i]
+		switch record.kind {
+		case undoAccountCreated:
+			l.popAccount(record.index)
+		case undoAccountState:
+			account := l.accounts.at(record.index)
+			account.DebitsPending = record.balance.DebitsPending
+			account.DebitsPosted = record.balance.DebitsPosted
+			account.CreditsPending = record.balance.CreditsPending
+			account.CreditsPosted = record.balance.CreditsPosted
+			account.Flags = record.flags
+		case undoTransferCreated:
+			l.popTransfer(record.index)
+		case undoPendingStatus:
+			*l.pending.at(record.index) = record.status
+		case undoHistoryCreated:
+			l.popHistory(record.index)
+		default:
+			panic("ledger: unknown undo record")
+		}
+	}
+	u.records = u.records[:0]
+	u.expiries = u.expiries[:0]
+	u.active = false
+}
+
+// registerExpiry schedules a pending transfer's expiry, held back inside a chain.
+func (l *Ledger) registerExpiry(item expiryItem) {
+	if l.undo.active {
+		l.undo.expiries = append(l.undo.expiries, item)
+		return
+	}
+	l.expiry.push(item)
+}
+
+// saveAccountState records an account's mutable state before a change, inside a chain.
+func (l *Ledger) saveAccountState(index uint32, account *model.Account) {
+	if !l.undo.active {
+		return
+	}
+	l.undo.push(undoRecord{kind: undoAccountState, index: index, flags: account.Flags,
+		balance: account.Balance()})
+}
+
+func (l *Ledger) popAccount(index uint32) {
+	if index != l.accounts.count-1 {
+		panic("ledger: undo of an account that is not the newest")
+	}
+	account := l.accounts.at(index)
+	l.accountIndex.remove(hashID(account.ID, l.accountIndex.seed), index)
+	l.accounts.pop()
+}
+
+// popTransfer removes the newest transfer, which is also the newest in both of its
+// accounts' lists.
+func (l *Ledger) popTransfer(index uint32) {
+	if index != l.transfers.count-1 {
+		panic("ledger: undo of a transfer that is not the newest")
+	}
+	transfer := l.transfers.at(index)
+	links := l.transferLinks.at(index)
+	debitIndex, debitFound := l.findAccount(transfer.DebitAccountID)
+	creditIndex, creditFound := l.findAccount(transfer.CreditAccountID)
+	if !debitFound || !creditFound {
+		panic("ledger: undo of a transfer whose accounts are missing")
+	}
+	debit, credit := l.accounts.at(debitIndex), l.accounts.at(creditIndex)
+	if newestTransfer(debit) != index || newestTransfer(credit) != index {
+		panic("ledger: undo of a transfer that is not its accounts' newest")
+	}
+	setNewestTransfer(debit, links.debitPrevious)
+	setNewestTransfer(credit, links.creditPrevious)
+	l.transferIndex.remove(hashID(transfer.ID, l.transferIndex.seed), index)
+	l.transfers.pop()
+	l.transferLinks.pop()
+	l.pending.pop()
+}
+
+func (l *Ledger) popHistory(index uint32) {
+	if index != l.history.count-1 {
+		panic("ledger: undo of a history record that is not the newest")
+	}
+	record := l.history.at(index)
+	if l.historyLast[record.account] != index {
+		panic("ledger: undo of a history record that is not the account's newest")
+	}
+	if record.previous == indexNone {
+		delete(l.historyLast, record.account)
+	} else {
+		l.historyLast[record.account] = record.previous
+	}
+	l.history.pop()
+}

@@ -1,0 +1,106 @@
+package model
+
+import "strconv"
+
+// Operation names what a request asks for. Numbers are stable wire values.
+//
+//	1..19  ledger
+//	20..39 matching (operation_match.go)
+//	60..79 internal: written to the log by the server itself, never sent by clients
+type Operation uint8
+
+// Ledger operations.
+const (
+	OperationCreateAccounts      Operation = 1 // Events: Account. Results: EventResult.
+	OperationCreateTransfers     Operation = 2 // Events: Transfer. Results: EventResult.
+	OperationLookupAccounts      Operation = 3 // Events: 16-byte id. Results: Account found.
+	OperationLookupTransfers     Operation = 4 // Events: 16-byte id. Results: Transfer found.
+	OperationGetAccountTransfers Operation = 5 // Event: one AccountFilter. Results: Transfer.
+	OperationGetAccountBalances  Operation = 6 // Event: one AccountFilter. Results: AccountBalance.
+)
+
+// Internal operations: the sequencer writes these into the log; a client may not send them.
+const (
+	// OperationPulse carries no events. It exists so that time advances in the log when no
+	// client writes: pending transfers and orders expire when an entry's timestamp passes
+	// their deadline.
+	OperationPulse Operation = 60
+	// OperationSnapshot marks the op at which every replica takes a snapshot.
+	OperationSnapshot Operation = 61
+	// OperationAudit records an administrative action (who, what, when) in the log.
+	OperationAudit Operation = 62
+)
+
+// OperationInfo describes the shape of an operation's request and reply bodies.
+type OperationInfo struct {
+	Name           string // Stable snake_case name.
+	EventSize      int    // Bytes per request event; 0 = no events.
+	ResultSize     int    // Bytes per reply record; 0 = variable.
+	Write          bool   // Changes state: goes through the log and the session table.
+	Query          bool   // Exactly one filter event; results are records found.
+	Internal       bool   // Written by the server only.
+	EventsMax      int    // Most events in one request.
+	ResultsMax     int    // Most records in one reply.
+	Matching       bool   // Belongs to the matching engine.
+	BalancesResult bool   // Results may carry post-transfer balances (request flag).
+}
+
+var operationInfos = map[Operation]OperationInfo{}
+
+func registerOperation(operation Operation, info OperationInfo) {
+	if _, exists := operationInfos[operation]; exists {
+		panic("model: operation registered twice: " + info.Name)
+	}
+	operationInfos[operation] = info
+}
+
+func init() {
+	registerOperation(OperationCreateAccounts, OperationInfo{Name: "create_accounts",
+		EventSize: AccountSize, ResultSize: EventResultSize, Write: true,
+		EventsMax: EventsPerRequestMax, ResultsMax: EventsPerRequestMax})
+	registerOperation(OperationCreateTransfers, OperationInfo{Name: "create_transfers",
+		EventSize: TransferSize, ResultSize: EventResultSize, Write: true,
+		EventsMax: EventsPerRequestMax, ResultsMax: EventsPerRequestMax, BalancesResult: true})
+	registerOperation(OperationLookupAccounts, OperationInfo{Name: "lookup_accounts",
+		EventSize: IDSize, ResultSize: AccountSize,
+		EventsMax: EventsPerRequestMax, ResultsMax: EventsPerRequestMax})
+	registerOperation(OperationLookupTransfers, OperationInfo{Name: "lookup_transfers",
+		EventSize: IDSize, ResultSize: TransferSize,
+		EventsMax: EventsPerRequestMax, ResultsMax: EventsPerRequestMax})
+	registerOperation(OperationGetAccountTransfers, OperationInfo{Name: "get_account_transfers",
+		EventSize: AccountFilterSize, ResultSize: TransferSize, Query: true,
+		EventsMax: 1, ResultsMax: EventsPerRequestMax})
+	registerOperation(OperationGetAccountBalances, OperationInfo{Name: "get_account_balances",
+		EventSize: AccountFilterSize, ResultSize: AccountBalanceSize, Query: true,
+		EventsMax: 1, ResultsMax: EventsPerRequestMax})
+	registerOperation(OperationPulse, OperationInfo{Name: "pulse", Write: true, Internal: true})
+	registerOperation(OperationSnapshot, OperationInfo{Name: "snapshot", Write: true,
+		Internal: true})
+	registerOperation(OperationAudit, OperationInfo{Name: "audit", EventSize: 1, Write: true,
+		Internal: true, EventsMax: AuditBytesMax})
+}
+
+// Info returns the operation's description and whether it is defined.
+func (o Operation) Info() (OperationInfo, bool) {
+	info, ok := operationInfos[o]
+	return info, ok
+}
+
+// String returns the operation's stable name.
+func (o Operation) String() string {
+	if info, ok := operationInfos[o]; ok {
+		return info.Name
+	}
+	return "operation_" + strconv.Itoa(int(o))
+}
+
+// Operations returns every defined operation in numeric order.
+func Operations() []Operation {
+	var operations []Operation
+	for operation := 0; operation < 256; operation++ {
+		if _, ok := operationInfos[Operation(operation)]; ok {
+			operations = append(operations, Operation(operation))
+		}
+	}
+	return operations
+}
