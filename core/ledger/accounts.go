@@ -110,6 +110,11 @@ func (l *Ledger) createAccount(a *model.Account, timestamp uint64) (model.Status
 		return model.StatusIDMustNotBeZero, timestamp
 	case a.ID.IsMax():
 		return model.StatusIDMustNotBeIntMax, timestamp
+	case model.IsSystemID(a.ID) != l.system:
+		if !l.system {
+			return model.StatusIDReserved, timestamp
+		}
+		panic(fmt.Sprintf("ledger: system account %s outside the system range", a.ID))
 	}
 	if l.accountIndex.needsGrowth() {
 		l.growAccountIndex()

@@ -40,7 +40,7 @@
 //
 //	linked_event_failed, linked_event_chain_open (chain handling, above)
 //	timestamp_must_be_zero, reserved_field, reserved_flag,
-//	id_must_not_be_zero, id_must_not_be_int_max,
+//	id_must_not_be_zero, id_must_not_be_int_max, id_reserved (bit 127 set: system range),
 //	exists_with_different_flags (the closed bit is not compared), _user_data_128,
 //	_user_data_64, _user_data_32, _ledger, _code, exists,
 //	flags_are_mutually_exclusive (both balance limits), debits_pending_must_be_zero,
@@ -50,7 +50,8 @@
 // # Precedence of create_transfers results
 //
 //	linked_event_failed, linked_event_chain_open
-//	timestamp_must_be_zero, reserved_flag, id_must_not_be_zero, id_must_not_be_int_max
+//	timestamp_must_be_zero, reserved_flag, id_must_not_be_zero, id_must_not_be_int_max,
+//	id_reserved (the id, either account id or the pending id in the system range)
 //	exists_with_different_flags, _pending_id, _timeout, _debit_account_id,
 //	_credit_account_id, _amount, _user_data_128, _user_data_64, _user_data_32, _ledger,
 //	_code, exists            (for a post/void, zero fields of the retry match anything)
@@ -84,6 +85,14 @@
 //	debit_account_already_closed, credit_account_already_closed (post only; the transfer
 //	that closed an account may still be posted), overflows_debits_posted,
 //	overflows_credits_posted, transfers_limit_reached
+//
+// # System ids
+//
+// Ids with bit 127 set (model.IsSystemID) belong to Sequent itself: the matching engine's
+// escrow and fee accounts, its holds and its settlements, created through
+// CreateSystemAccounts and CreateSystemTransfers. Client events may neither use such an id
+// nor touch such an account or pending transfer (id_reserved), so no client can debit an
+// escrow account or void someone else's order hold.
 //
 // # Differences from TigerBeetle worth knowing
 //

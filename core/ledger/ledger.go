@@ -113,6 +113,10 @@ type Ledger struct {
 
 	expiry expiryHeap
 
+	// system is set while a CreateSystem* call runs: Sequent's own events, whose ids lie
+	// in the system range (model.IsSystemID) that client events may not use.
+	system bool
+
 	// Scratch state of the batch being applied (reused, never shared).
 	batch     batchScratch
 	undo      undoLog

@@ -775,3 +775,36 @@ func TestDeterminismAcrossSeeds(t *testing.T) {
 		}
 	}
 }
+
+func TestSystemIDs(t *testing.T) {
+	f := newFixture(t)
+	escrow := model.Uint128{Lo: 1, Hi: 1 << 63}
+	f.accounts(model.StatusIDReserved, model.Account{ID: escrow, Ledger: 1, Code: 1})
+	results := make([]model.EventResult, 1)
+	f.ledger.CreateSystemAccounts(f.timestamp, []model.Account{{ID: escrow, Ledger: 1, Code: 1}},
+		results)
+	if results[0].Status != model.StatusOK {
+		t.Fatalf("system account: %s", results[0].Status)
+	}
+	hold := model.Uint128{Lo: 2, Hi: 1 << 63}
+	system := make([]model.TransferResult, 1)
+	f.ledger.CreateSystemTransfers(f.timestamp, []model.Transfer{{ID: hold,
+		DebitAccountID: model.U128(1), CreditAccountID: escrow, Amount: model.U128(5), Ledger: 1,
+		Code: 1, Flags: model.TransferPending}}, system)
+	if system[0].Status != model.StatusOK {
+		t.Fatalf("system hold: %s", system[0].Status)
+	}
+	f.expect(model.StatusIDReserved, with(transfer(7, 1, 2, 1), func(t *model.Transfer) {
+		t.ID = model.Uint128{Lo: 3, Hi: 1 << 63}
+	}))
+	f.expect(model.StatusIDReserved, with(transfer(7, 1, 2, 1), func(t *model.Transfer) {
+		t.DebitAccountID = escrow
+	}))
+	f.expect(model.StatusIDReserved, with(transfer(7, 1, 2, 1), func(t *model.Transfer) {
+		t.CreditAccountID = escrow
+	}))
+	f.expect(model.StatusIDReserved, with(void(7, 0), func(t *model.Transfer) { t.PendingID = hold }))
+	if b := f.balance(1); b.DebitsPending != model.U128(5) {
+		t.Fatalf("the hold was touched: %+v", b)
+	}
+}

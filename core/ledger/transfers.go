@@ -1,6 +1,8 @@
 package ledger
 
 import (
+	"fmt"
+
 	"sequent/core/model"
 )
 
@@ -62,6 +64,26 @@ func (l *Ledger) CreateTransfers(firstTimestamp uint64, events []model.Transfer,
 			}
 		}
 	}
+}
+
+// CreateSystemTransfers is CreateTransfers for Sequent's own transfers (the matching
+// engine's holds and settlements): their ids must lie in the system range, and they may
+// touch system accounts and resolve system pending transfers, which client transfers may
+// not (id_reserved).
+func (l *Ledger) CreateSystemTransfers(firstTimestamp uint64, events []model.Transfer,
+	results []model.TransferResult) {
+	l.system = true
+	defer func() { l.system = false }()
+	l.CreateTransfers(firstTimestamp, events, results)
+}
+
+// CreateSystemAccounts is CreateAccounts for Sequent's own accounts (escrow, fees),
+// whose ids must lie in the system range.
+func (l *Ledger) CreateSystemAccounts(firstTimestamp uint64, events []model.Account,
+	results []model.EventResult) {
+	l.system = true
+	defer func() { l.system = false }()
+	l.CreateAccounts(firstTimestamp, events, results)
 }
 
 // prefetchTransfers fills l.batch for a block of events whose first has index offset in
@@ -141,6 +163,12 @@ func (l *Ledger) createTransfer(t *model.Transfer, timestamp uint64, event int,
 		return model.StatusIDMustNotBeZero
 	case t.ID.IsMax():
 		return model.StatusIDMustNotBeIntMax
+	case !l.system && (model.IsSystemID(t.ID) || model.IsSystemID(t.DebitAccountID) ||
+		model.IsSystemID(t.CreditAccountID) || model.IsSystemID(t.PendingID)):
+		// Clients may not create, touch or resolve Sequent's own accounts and transfers.
+		return model.StatusIDReserved
+	case l.system && !model.IsSystemID(t.ID):
+		panic(fmt.Sprintf("ledger: system transfer %s outside the system range", t.ID))
 	}
 	if l.transferIndex.needsGrowth() {
 		l.growTransferIndex()

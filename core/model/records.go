@@ -19,6 +19,13 @@ const (
 	EventResultBalancesSize = EventResultSize + 2*BalanceSize
 )
 
+// IsSystemID reports whether an id lies in the range reserved for Sequent's own accounts
+// and transfers (bit 127 set; 2^128-1 excepted, it is invalid everywhere). The matching
+// engine's escrow accounts, holds and settlements live there, so they can never collide
+// with a client's ids; clients get id_reserved for such ids. Time-based ids (48-bit
+// millisecond timestamp in the high bits) stay clear of it for millennia.
+func IsSystemID(id Uint128) bool { return id.Hi>>63 == 1 && !id.IsMax() }
+
 // Account field offsets within the 128-byte record (wire format: never change).
 //
 //	 0 id               16 debits_pending   32 debits_posted   48 credits_pending

@@ -88,7 +88,8 @@ const (
 	StatusAccountNotFound                        Status = 67 // Queries: no such account.
 	StatusAccountHistoryNotEnabled               Status = 68 // Balance history without the flag.
 	StatusInvalidFilter                          Status = 69 // Bad limit, flags or time range.
-	ledgerStatusEnd                              Status = 70
+	StatusIDReserved                             Status = 70 // Bit 127 set: Sequent's own ids.
+	ledgerStatusEnd                              Status = 71
 )
 
 var ledgerStatusNames = [ledgerStatusEnd]string{
@@ -162,6 +163,7 @@ var ledgerStatusNames = [ledgerStatusEnd]string{
 	StatusAccountNotFound:                        "account_not_found",
 	StatusAccountHistoryNotEnabled:               "account_history_not_enabled",
 	StatusInvalidFilter:                          "invalid_filter",
+	StatusIDReserved:                             "id_reserved",
 }
 
 // statusNameTables lets each area of the enum register its names in its own file.
