@@ -1,0 +1,181 @@
+package wal
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// snapshotLog builds a log and takes a sumReplayer snapshot after the entries whose
+// index is in at (1-based count of entries appended), as the server does on a snapshot
+// entry. It returns the log (open), the snapshot directory and the snapshot ops.
+func snapshotLog(t *testing.T, entries int, at ...int) (*Log, string, []uint64) {
+	t.Helper()
+	l := openTest(t, t.TempDir())
+	snapshots := t.TempDir()
+	var state sumReplayer
+	var ops []uint64
+	for i := 1; i <= entries; i++ {
+		e := entryFor(l.LastOp() + 1)
+		if err := l.Append(e); err != nil {
+			t.Fatal(err)
+		}
+		state.Apply(&e)
+		for _, a := range at {
+			if a != i {
+				continue
+			}
+			waitDurable(t, l, e.LastOp())
+			chain, ok := l.ChainAt(e.LastOp())
+			if !ok {
+				t.Fatal("no chain at a durable entry")
+			}
+			meta := SnapshotMeta{Op: e.LastOp(), Epoch: e.Epoch, Timestamp: e.Timestamp,
+				Digest: state.Digest(), Chain: chain}
+			if _, err := WriteSnapshot(snapshots, meta, &state); err != nil {
+				t.Fatal(err)
+			}
+			ops = append(ops, e.LastOp())
+		}
+	}
+	waitDurable(t, l, l.LastOp())
+	return l, snapshots, ops
+}
+
+// TestVerify replays a log with snapshots: from the empty state while the log starts at
+// op 1 (every snapshot's digest checked), then from the oldest snapshot the log still
+// continues after Retire.
+func TestVerify(t *testing.T) {
+	l, snapshots, ops := snapshotLog(t, 1200, 100, 700, 1100)
+	dir := l.options.Dir
+	report, err := Verify(dir, snapshots, &sumReplayer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if report.ReplayStart != "empty state" || len(report.SnapshotsChecked) != 3 ||
+		report.LastOp != l.LastOp() || report.EntriesApplied != 1200 {
+		t.Fatalf("report:\n%s", report.String())
+	}
+	if _, err := l.Retire(ops[1], ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	report, err = Verify(dir, snapshots, &sumReplayer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if report.ReplayStartOp == 0 || report.ReplayStartOp > ops[1] ||
+		len(report.SnapshotsSkipped) == 0 || report.FirstOp == 1 {
+		t.Fatalf("report after retire:\n%s", report.String())
+	}
+	t.Logf("\n%s", report.String())
+}
+
+// TestVerifyDetects plants problems Verify must report with their position: a snapshot
+// whose digest differs from the replay, a snapshot beyond the end of the log (entries
+// lost), a snapshot inside an entry, and a torn tail.
+func TestVerifyDetects(t *testing.T) {
+	t.Run("digest mismatch", func(t *testing.T) {
+		l, snapshots, ops := snapshotLog(t, 300, 100, 200)
+		l.Close()
+		wrong := sumReplayer{ops: ops[1], sum: 12345}
+		chain := chainOf(t, l, ops[1])
+		meta := SnapshotMeta{Op: ops[1], Digest: wrong.Digest(), Chain: chain}
+		if _, err := WriteSnapshot(snapshots, meta, &wrong); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Verify(l.options.Dir, snapshots, &sumReplayer{})
+		if !errors.Is(err, ErrDigestMismatch) || !strings.Contains(err.Error(), fmt.Sprintf("at op %d", ops[1])) {
+			t.Fatalf("planted digest mismatch: %v", err)
+		}
+		if !strings.Contains(err.Error(), "segment ") || !strings.Contains(err.Error(), "offset ") {
+			t.Fatalf("error does not name the position: %v", err)
+		}
+	})
+	t.Run("snapshot beyond the log", func(t *testing.T) {
+		l, snapshots, _ := snapshotLog(t, 50, 10)
+		l.Close()
+		ahead := sumReplayer{ops: 1}
+		meta := SnapshotMeta{Op: l.LastOp() + 10, Digest: ahead.Digest()}
+		if _, err := WriteSnapshot(snapshots, meta, &ahead); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Verify(l.options.Dir, snapshots, &sumReplayer{}); !errors.Is(err, ErrCorrupt) ||
+			!strings.Contains(err.Error(), "beyond the log") {
+			t.Fatalf("snapshot beyond the log: %v", err)
+		}
+	})
+	t.Run("snapshot inside an entry", func(t *testing.T) {
+		l, snapshots, ops := snapshotLog(t, 50, 10)
+		l.Close()
+		inside := ops[0] + 2 // entryFor(ops[0]+1) has 1 + op%7 >= 3 ops when op%7 >= 2
+		if entryFor(ops[0]+1).Count < 3 {
+			inside = entryFor(ops[0]+1).LastOp() + 2
+		}
+		state := sumReplayer{}
+		meta := SnapshotMeta{Op: inside, Digest: state.Digest()}
+		if _, err := WriteSnapshot(snapshots, meta, &state); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Verify(l.options.Dir, snapshots, &sumReplayer{}); !errors.Is(err, ErrCorrupt) ||
+			!strings.Contains(err.Error(), "inside entry") {
+			t.Fatalf("snapshot inside an entry: %v", err)
+		}
+	})
+	t.Run("torn tail", func(t *testing.T) {
+		d := buildDamageLog(t, 1)
+		e := d.entries[len(d.entries)-1]
+		flipByte(t, e.path, e.offset+entryHeaderSize)
+		_, err := Verify(d.dir, "", &sumReplayer{})
+		where := fmt.Sprintf("segment %d offset %d", e.segment, e.offset)
+		if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), where) {
+			t.Fatalf("torn tail: %v", err)
+		}
+	})
+}
+
+func chainOf(t *testing.T, l *Log, op uint64) [32]byte {
+	t.Helper()
+	chain, ok := l.ChainAt(op)
+	if !ok {
+		t.Fatalf("no chain at op %d", op)
+	}
+	return chain
+}
+
+// TestInspect checks the report's totals against what was appended, and that it lists
+// snapshots and problems.
+func TestInspect(t *testing.T) {
+	l, snapshots, _ := snapshotLog(t, 800, 400)
+	dir := l.options.Dir
+	stats := l.Stats()
+	l.Close()
+	report, err := Inspect(dir, snapshots)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if report.Entries != 800 || report.FirstOp != 1 || report.LastOp != l.LastOp() ||
+		uint64(report.RawBytes) != stats.RawBytes || len(report.Snapshots) != 1 ||
+		report.CompressionRatio <= 1 || len(report.Problems) != 0 {
+		t.Fatalf("report:\n%s", report.String())
+	}
+	codecs := 0
+	for _, s := range report.Segments {
+		codecs += s.Codecs["s2"] + s.Codecs["none"]
+	}
+	if codecs != 800 {
+		t.Fatalf("codec counts add up to %d", codecs)
+	}
+	text := report.String()
+	if !strings.Contains(text, "ratio") || !strings.Contains(text, "snapshots") {
+		t.Fatalf("text form:\n%s", text)
+	}
+	t.Logf("\n%s", text)
+	flipByte(t, report.Segments[0].Path, segmentHeaderSize+entryHeaderSize+3)
+	if report, err = Inspect(dir, snapshots); err != nil || len(report.Problems) != 1 {
+		t.Fatalf("damage not listed: %v %v", err, report.Problems)
+	}
+}
