@@ -1,0 +1,86 @@
+package shard
+
+import (
+	"sequent/core/model"
+)
+
+// Request is one client request handed to a shard by the network layer. Submit copies
+// it (header and body) into the shard's bounded input ring before returning, so the
+// caller may reuse Body at once (gnet's peeked bytes must not outlive the callback).
+type Request struct {
+	Connection uint64          // Network layer's handle for the reply; opaque to the shard.
+	Client     uint64          // Authenticated client id.
+	Session    uint64          // Client-chosen session id (exactly-once scope).
+	Number     uint64          // Per-session request number, from 1.
+	Operation  model.Operation // What to do.
+	Flags      uint8           // Request flags (RequestFlag*).
+	Body       []byte          // Fixed-size records of the operation's event size.
+}
+
+// Request flags.
+const (
+	// RequestFlagReplyBalances asks create_transfers for 144-byte results carrying both
+	// accounts' balances right after each created transfer (16-byte results otherwise).
+	RequestFlagReplyBalances uint8 = 1 << 0
+)
+
+// Reply is the answer to one request, handed to the Replier in release order.
+type Reply struct {
+	Connection uint64          // As given in the Request.
+	Client     uint64          // As given in the Request.
+	Session    uint64          // As given in the Request.
+	Number     uint64          // As given in the Request.
+	Operation  model.Operation // As given in the Request.
+	Status     model.Status    // Request-level status; per-event statuses are in Body.
+	Op         uint64          // Log position of a write (0 for reads).
+	Duplicate  bool            // A retried request answered from the session's cache.
+	Body       []byte          // Result records; valid only during the Replier call.
+}
+
+// Report is one execution report (matching engine) for the client that owns the order.
+type Report struct {
+	Client   uint64 // Owner of the order: deliver to this client's subscribed sessions.
+	Sequence uint64 // Per-client report sequence number, from 1, for replay after reconnect.
+	Body     []byte // The encoded report record; valid only during the Replier call.
+}
+
+// Replier receives released replies and reports. The shard calls it from its own
+// goroutine, in log order, after the entries behind them are durable (and acknowledged
+// by the standby in sync mode). Implementations must not block: copy what is kept and
+// hand it to the connection's writer.
+type Replier interface {
+	Deliver(replies []Reply)
+	DeliverReports(reports []Report)
+}
+
+// Submitter is what the network layer calls. Submit never blocks: it answers StatusOK
+// (the request is queued; its reply will come through the Replier), StatusBusy (the input
+// ring is full: nothing was queued), StatusShuttingDown or StatusNotPrimary. A request
+// with an invalid shape (unknown or internal operation, body not a whole number of
+// events, too many events) is refused with its status without being queued.
+type Submitter interface {
+	Submit(request *Request) model.Status
+}
+
+// ReportReplayer answers a reconnecting client that asks for its execution reports from
+// a sequence number on. The shard retains a bounded window of recent reports per client;
+// fn receives them in order (bodies valid only during the call). It returns the oldest
+// sequence still retained, so the caller can tell the client when the window has moved
+// past what it asked for.
+type ReportReplayer interface {
+	ReplayReports(client uint64, fromSequence uint64, fn func(reports []Report)) (oldest uint64)
+}
+
+// SessionCloser is told when an authenticated session ends (logout, disconnect or
+// silence). When cancelOrders is set (the session asked for cancel-on-disconnect), the
+// shard logs an internal request that cancels the client's open orders.
+type SessionCloser interface {
+	SessionClosed(client uint64, session uint64, cancelOrders bool)
+}
+
+// Backend is everything the network layer needs from a shard.
+type Backend interface {
+	Submitter
+	ReportReplayer
+	SessionCloser
+}
