@@ -135,6 +135,11 @@ func (x Uint128) PutLE(b []byte) {
 	binary.LittleEndian.PutUint64(b[8:16], x.Hi)
 }
 
+// Append appends x's 16 little-endian bytes to b (for building id lists).
+func (x Uint128) Append(b []byte) []byte {
+	return binary.LittleEndian.AppendUint64(binary.LittleEndian.AppendUint64(b, x.Lo), x.Hi)
+}
+
 // Uint128LE reads a little-endian Uint128 from b[0:16].
 func Uint128LE(b []byte) Uint128 {
 	_ = b[15]

@@ -1,0 +1,244 @@
+package core
+
+import (
+	"fmt"
+
+	"sequent/core/ledger"
+	"sequent/core/model"
+)
+
+// Config sizes a Machine. The zero value works.
+type Config struct {
+	Ledger               ledger.Config
+	SessionsMax          int // Session table size; 0 = SessionsMaxDefault.
+	SessionReplyBytesMax int // Cached reply bytes per session; 0 = default.
+}
+
+func (c Config) withDefaults() Config {
+	if c.SessionsMax <= 0 {
+		c.SessionsMax = SessionsMaxDefault
+	}
+	if c.SessionReplyBytesMax <= 0 {
+		c.SessionReplyBytesMax = SessionReplyBytesMaxDefault
+	}
+	c.SessionReplyBytesMax = max(c.SessionReplyBytesMax, replyBytesMax)
+	return c
+}
+
+// Entry is one log entry as the machine sees it.
+type Entry struct {
+	FirstOp   uint64 // Op number of the entry's first request; ops are contiguous.
+	Timestamp uint64 // Sequencer timestamp (ns), strictly increasing along the log.
+	Body      []byte // Requests (see request.go).
+}
+
+// Reply is the outcome of one request of an entry, in order. Body bytes live in the
+// Output that holds the reply.
+type Reply struct {
+	Op        uint64 // Log position.
+	Client    uint64
+	Session   uint64
+	Number    uint64
+	Operation model.Operation
+	Status    model.Status // Request-level status.
+	Duplicate bool         // Answered from the session's cache, not applied again.
+	bodyStart int
+	bodyEnd   int
+}
+
+// Output receives what Apply or Query produce. Reuse one per in-flight entry: Reset
+// keeps its buffers, so the steady state allocates nothing.
+type Output struct {
+	Replies []Reply
+	body    []byte
+}
+
+// Reset empties the output, keeping its capacity.
+func (o *Output) Reset() {
+	o.Replies = o.Replies[:0]
+	o.body = o.body[:0]
+}
+
+// Body returns a reply's body.
+func (o *Output) Body(r *Reply) []byte { return o.body[r.bodyStart:r.bodyEnd] }
+
+// Machine is Sequent's deterministic state machine: the ledger and the session table,
+// behind Apply (log entries) and Query (reads). One goroutine owns it.
+type Machine struct {
+	config   Config
+	ledger   *ledger.Ledger
+	sessions sessionTable
+	clock    uint64 // Last timestamp given to an event or object.
+	opLast   uint64 // Op of the last request applied.
+
+	// Decode and result buffers, sized for the largest request at init.
+	accounts        []model.Account
+	transfers       []model.Transfer
+	ids             []model.Uint128
+	accountResults  []model.EventResult
+	transferResults []model.TransferResult
+	foundAccounts   []model.Account
+	foundTransfers  []model.Transfer
+	balances        []model.AccountBalance
+}
+
+// New returns an empty machine.
+func New(config Config) *Machine {
+	c := config.withDefaults()
+	return newMachine(c, ledger.New(c.Ledger))
+}
+
+func newMachine(c Config, l *ledger.Ledger) *Machine {
+	const events = model.EventsPerRequestMax
+	return &Machine{
+		config:          c,
+		ledger:          l,
+		sessions:        newSessionTable(c.SessionsMax),
+		accounts:        make([]model.Account, events),
+		transfers:       make([]model.Transfer, events),
+		ids:             make([]model.Uint128, events),
+		accountResults:  make([]model.EventResult, events),
+		transferResults: make([]model.TransferResult, events),
+		foundAccounts:   make([]model.Account, 0, events),
+		foundTransfers:  make([]model.Transfer, 0, events),
+		balances:        make([]model.AccountBalance, 0, events),
+	}
+}
+
+// Ledger returns the machine's ledger, for read-only inspection by tests and tools on the
+// owning goroutine.
+func (m *Machine) Ledger() *ledger.Ledger { return m.ledger }
+
+// OpLast returns the op of the last request applied.
+func (m *Machine) OpLast() uint64 { return m.opLast }
+
+// Clock returns the last timestamp the machine handed out.
+func (m *Machine) Clock() uint64 { return m.clock }
+
+// NextDeadline returns the earliest time at which a pulse entry could expire something.
+func (m *Machine) NextDeadline() (uint64, bool) { return m.ledger.NextDeadline() }
+
+// Apply applies one log entry and appends one Reply per request to out. It returns an
+// error only for an entry that does not parse or breaks op continuity, which the sequencer
+// never writes: the caller must treat it as a damaged log, not as a client's mistake.
+func (m *Machine) Apply(entry *Entry, out *Output) error {
+	if entry.FirstOp != m.opLast+1 {
+		return fmt.Errorf("%w: entry starts at op %d, expected %d", ErrMalformedEntry,
+			entry.FirstOp, m.opLast+1)
+	}
+	if entry.Timestamp == 0 {
+		return fmt.Errorf("%w: entry at op %d has no timestamp", ErrMalformedEntry, entry.FirstOp)
+	}
+	if _, err := CountRequests(entry.Body); err != nil {
+		return err
+	}
+	// Time only moves forward; every event and object gets its own timestamp after this.
+	m.clock = max(m.clock, entry.Timestamp-1)
+	m.ledger.Expire(m.clock+1, nil)
+	body := entry.Body
+	var request Request
+	for op := entry.FirstOp; len(body) > 0; op++ {
+		body, _ = nextRequest(body, &request)
+		m.opLast = op
+		m.applyRequest(op, &request, out)
+	}
+	return nil
+}
+
+// applyRequest applies one request of an entry, answering retries from the session.
+func (m *Machine) applyRequest(op uint64, request *Request, out *Output) {
+	reply := Reply{Op: op, Client: request.Client, Session: request.Session,
+		Number: request.Number, Operation: request.Operation, bodyStart: len(out.body)}
+	internal := request.Client == 0
+	reply.Status = CheckShape(request.Operation, request.Flags, request.Body, internal)
+	if reply.Status != model.StatusOK || internal || request.Number == 0 {
+		if reply.Status == model.StatusOK && !internal {
+			reply.Status = model.StatusInvalidBody // Client requests are numbered from 1.
+		}
+		m.finishReply(&reply, out)
+		return
+	}
+	s := m.sessions.lookup(sessionKey{request.Client, request.Session}, true)
+	applied, tooOld := s.classify(request.Number)
+	switch {
+	case tooOld:
+		reply.Status = model.StatusRequestTooOld
+	case applied:
+		m.answerDuplicate(s, &reply, out)
+		return
+	default:
+		reply.Status = m.dispatch(request, out)
+		s.markApplied(request.Number, op)
+		s.cache(request.Number, op, reply.Status, out.body[reply.bodyStart:],
+			m.config.SessionReplyBytesMax)
+	}
+	m.finishReply(&reply, out)
+}
+
+// answerDuplicate answers a retried request with the cached reply (or request_too_old
+// when the reply was evicted: the request was applied, but its answer is gone).
+func (m *Machine) answerDuplicate(s *session, reply *Reply, out *Output) {
+	cached, ok := s.find(reply.Number)
+	if !ok {
+		reply.Status = model.StatusRequestTooOld
+		m.finishReply(reply, out)
+		return
+	}
+	reply.Duplicate, reply.Status, reply.Op = true, cached.status, cached.op
+	out.body = append(out.body, s.body(cached)...)
+	m.finishReply(reply, out)
+}
+
+// finishReply closes a reply whose body runs from reply.bodyStart to the end of out.body.
+func (m *Machine) finishReply(reply *Reply, out *Output) {
+	reply.bodyEnd = len(out.body)
+	out.Replies = append(out.Replies, *reply)
+}
+
+// Query answers a read-only request without logging it. The caller must release the
+// reply only once every entry applied before it is durable.
+func (m *Machine) Query(request *Request, out *Output) {
+	reply := Reply{Client: request.Client, Session: request.Session, Number: request.Number,
+		Operation: request.Operation, bodyStart: len(out.body)}
+	reply.Status = CheckShape(request.Operation, request.Flags, request.Body, false)
+	if info, _ := request.Operation.Info(); reply.Status == model.StatusOK && info.Write {
+		reply.Status = model.StatusUnknownOperation // Writes go through the log.
+	}
+	if reply.Status == model.StatusOK {
+		reply.Status = m.dispatch(request, out)
+	}
+	m.finishReply(&reply, out)
+}
+
+// dispatch runs a well-shaped request and appends its result records to out.body.
+func (m *Machine) dispatch(request *Request, out *Output) model.Status {
+	switch request.Operation {
+	case model.OperationCreateAccounts:
+		return m.createAccounts(request.Body, out)
+	case model.OperationCreateTransfers:
+		return m.createTransfers(request.Body, request.Flags, out)
+	case model.OperationLookupAccounts:
+		return m.lookupAccounts(request.Body, out)
+	case model.OperationLookupTransfers:
+		return m.lookupTransfers(request.Body, out)
+	case model.OperationGetAccountTransfers:
+		return m.getAccountTransfers(request.Body, out)
+	case model.OperationGetAccountBalances:
+		return m.getAccountBalances(request.Body, out)
+	}
+	return model.StatusUnknownOperation
+}
+
+// nextTimestamps reserves count timestamps and returns the first.
+func (m *Machine) nextTimestamps(count int) uint64 {
+	first := m.clock + 1
+	m.clock += uint64(count)
+	return first
+}
+
+// grow extends out.body by size bytes and returns the new tail.
+func grow(out *Output, size int) []byte {
+	start := len(out.body)
+	out.body = append(out.body, make([]byte, size)...)
+	return out.body[start:]
+}

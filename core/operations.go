@@ -1,0 +1,91 @@
+package core
+
+import (
+	"sequent/core/model"
+)
+
+// The functions here decode a request's events, call the ledger and encode the results.
+// Shapes were checked before (CheckShape): bodies are whole numbers of events.
+
+func (m *Machine) createAccounts(body []byte, out *Output) model.Status {
+	count := len(body) / model.AccountSize
+	events, results := m.accounts[:count], m.accountResults[:count]
+	for i := range events {
+		events[i].Decode(body[i*model.AccountSize:])
+	}
+	m.ledger.CreateAccounts(m.nextTimestamps(count), events, results)
+	encoded := grow(out, count*model.EventResultSize)
+	for i := range results {
+		results[i].Encode(encoded[i*model.EventResultSize:])
+	}
+	return model.StatusOK
+}
+
+func (m *Machine) createTransfers(body []byte, flags uint8, out *Output) model.Status {
+	count := len(body) / model.TransferSize
+	events, results := m.transfers[:count], m.transferResults[:count]
+	for i := range events {
+		events[i].Decode(body[i*model.TransferSize:])
+	}
+	m.ledger.CreateTransfers(m.nextTimestamps(count), events, results)
+	if flags&RequestFlagReplyBalances != 0 {
+		encoded := grow(out, count*model.EventResultBalancesSize)
+		for i := range results {
+			results[i].EncodeWithBalances(encoded[i*model.EventResultBalancesSize:])
+		}
+		return model.StatusOK
+	}
+	encoded := grow(out, count*model.EventResultSize)
+	for i := range results {
+		results[i].EventResult.Encode(encoded[i*model.EventResultSize:])
+	}
+	return model.StatusOK
+}
+
+func (m *Machine) decodeIDs(body []byte) []model.Uint128 {
+	ids := m.ids[:len(body)/model.IDSize]
+	for i := range ids {
+		ids[i] = model.Uint128LE(body[i*model.IDSize:])
+	}
+	return ids
+}
+
+func (m *Machine) lookupAccounts(body []byte, out *Output) model.Status {
+	found := m.ledger.LookupAccounts(m.decodeIDs(body), m.foundAccounts[:0])
+	encoded := grow(out, len(found)*model.AccountSize)
+	for i := range found {
+		found[i].Encode(encoded[i*model.AccountSize:])
+	}
+	return model.StatusOK
+}
+
+func (m *Machine) lookupTransfers(body []byte, out *Output) model.Status {
+	found := m.ledger.LookupTransfers(m.decodeIDs(body), m.foundTransfers[:0])
+	encoded := grow(out, len(found)*model.TransferSize)
+	for i := range found {
+		found[i].Encode(encoded[i*model.TransferSize:])
+	}
+	return model.StatusOK
+}
+
+func (m *Machine) getAccountTransfers(body []byte, out *Output) model.Status {
+	var filter model.AccountFilter
+	filter.Decode(body)
+	found, status := m.ledger.GetAccountTransfers(&filter, m.foundTransfers[:0])
+	encoded := grow(out, len(found)*model.TransferSize)
+	for i := range found {
+		found[i].Encode(encoded[i*model.TransferSize:])
+	}
+	return status
+}
+
+func (m *Machine) getAccountBalances(body []byte, out *Output) model.Status {
+	var filter model.AccountFilter
+	filter.Decode(body)
+	found, status := m.ledger.GetAccountBalances(&filter, m.balances[:0])
+	encoded := grow(out, len(found)*model.AccountBalanceSize)
+	for i := range found {
+		found[i].Encode(encoded[i*model.AccountBalanceSize:])
+	}
+	return status
+}

@@ -1,0 +1,224 @@
+package core
+
+import (
+	"fmt"
+
+	"sequent/core/model"
+)
+
+// sessionKey identifies a session: the authenticated client and the session id the client
+// chose. Keying by both means no client can read or disturb another client's sessions.
+type sessionKey struct {
+	client  uint64
+	session uint64
+}
+
+// cachedReply is one reply kept for retries.
+type cachedReply struct {
+	number uint64       // Request number.
+	op     uint64       // Log position where it was applied.
+	status model.Status // Request-level status.
+	start  int          // Body offset in the session's ring.
+	length int          // Body length.
+}
+
+// session is one session's exactly-once state. Request numbers above highest are new.
+// Within the window below it, a bit says whether the number was applied: if so the
+// retry gets the cached reply (or request_too_old if the reply was evicted); if not, the
+// request is applied now (it was refused before reaching the log, e.g. busy). Below the
+// window, request_too_old.
+type session struct {
+	key     sessionKey
+	highest uint64                   // Highest request number applied.
+	applied [sessionWindow / 64]uint64 // Bit number%sessionWindow: applied.
+	lastOp  uint64                   // Op of the latest request applied (eviction order).
+	replies [sessionWindow]cachedReply
+	first   int    // Index of the oldest cached reply in replies.
+	count   int    // Cached replies.
+	bytes   int    // Bytes of cached bodies.
+	ring    []byte // Reply bodies; grows by doubling up to twice the configured maximum.
+	head    int    // Next free byte in ring (bodies are stored contiguously, wrapping).
+}
+
+func (s *session) bit(number uint64) (word int, mask uint64) {
+	index := number % sessionWindow
+	return int(index / 64), 1 << (index % 64)
+}
+
+// classify says what to do with a request number.
+func (s *session) classify(number uint64) (applied bool, tooOld bool) {
+	if number > s.highest {
+		return false, false
+	}
+	if s.highest-number >= sessionWindow {
+		return false, true
+	}
+	word, mask := s.bit(number)
+	return s.applied[word]&mask != 0, false
+}
+
+// markApplied records number as applied, sliding the window when it is the new highest.
+func (s *session) markApplied(number uint64, op uint64) {
+	if number > s.highest {
+		if number-s.highest >= sessionWindow {
+			s.applied = [sessionWindow / 64]uint64{}
+		} else {
+			for n := s.highest + 1; n <= number; n++ {
+				word, mask := s.bit(n)
+				s.applied[word] &^= mask
+			}
+		}
+		s.highest = number
+	}
+	word, mask := s.bit(number)
+	s.applied[word] |= mask
+	s.lastOp = op
+}
+
+// find returns the cached reply for number.
+func (s *session) find(number uint64) (*cachedReply, bool) {
+	for i := 0; i < s.count; i++ {
+		reply := &s.replies[(s.first+i)%sessionWindow]
+		if reply.number == number {
+			return reply, true
+		}
+	}
+	return nil, false
+}
+
+// body returns a cached reply's body.
+func (s *session) body(reply *cachedReply) []byte {
+	return s.ring[reply.start : reply.start+reply.length]
+}
+
+// cache keeps a copy of a reply. Which replies stay cached is a logical rule that
+// depends only on the sequence of replies, so every replica (and a machine restored from a
+// snapshot) keeps exactly the same ones: at most sessionWindow replies and at most
+// bytesMax bytes of bodies, evicting the oldest first; a body larger than bytesMax is not
+// cached (its retry answers request_too_old).
+//
+// Physically, bodies live in a byte ring in the order they were cached. While the live
+// bytes do not wrap they are [tail, head) and the free space is [head, end) and
+// [0, tail); once they wrap, the free space is [head, tail). A body never wraps: if it
+// does not fit after head it goes to 0. When a body does not fit, the ring grows
+// (compacting); at 2×bytesMax a body always fits (see placeBody), so placement never
+// evicts anything the logical rule keeps.
+func (s *session) cache(number uint64, op uint64, status model.Status, body []byte,
+	bytesMax int) {
+	if len(body) > bytesMax {
+		return
+	}
+	for s.count == sessionWindow || s.bytes+len(body) > bytesMax {
+		s.evictOldest()
+	}
+	start, fits := s.placeBody(len(body))
+	for !fits {
+		s.growRing(bytesMax, len(body))
+		start, fits = s.placeBody(len(body))
+	}
+	copy(s.ring[start:], body)
+	s.head = start + len(body)
+	s.bytes += len(body)
+	s.replies[(s.first+s.count)%sessionWindow] = cachedReply{number: number, op: op,
+		status: status, start: start, length: len(body)}
+	s.count++
+}
+
+// placeBody returns where length bytes fit in the ring, if they do.
+//
+// Why 2×bytesMax always suffices, with L live bytes and L+length <= bytesMax: unwrapped,
+// if the body does not fit after head then head > size-length, so tail = head-L >
+// size-bytesMax = bytesMax >= length and [0, length) is free. Wrapped, the gap left at
+// the end started above size-bytesMax = bytesMax, and the free run [head, tail) is that
+// gap's start minus L, more than bytesMax-L >= length.
+func (s *session) placeBody(length int) (int, bool) {
+	if s.count == 0 {
+		s.head = 0
+		return 0, length <= len(s.ring)
+	}
+	tail := s.replies[s.first].start
+	if s.head > tail || (s.head == tail && s.replies[s.first].length == 0) {
+		if len(s.ring)-s.head >= length {
+			return s.head, true
+		}
+		return 0, tail >= length
+	}
+	return s.head, tail-s.head >= length
+}
+
+func (s *session) evictOldest() {
+	s.bytes -= s.replies[s.first].length
+	s.first = (s.first + 1) % sessionWindow
+	s.count--
+}
+
+// growRing doubles the ring (at least enough for need bytes more, at most 2×bytesMax) and
+// compacts the cached bodies to its start in cache order.
+func (s *session) growRing(bytesMax int, need int) {
+	size := min(max(2*len(s.ring), 4096, 2*(s.bytes+need)), 2*bytesMax)
+	if size <= len(s.ring) {
+		panic(fmt.Sprintf("core: reply ring of %d bytes cannot grow for %d more (%d live)",
+			len(s.ring), need, s.bytes))
+	}
+	grown := make([]byte, size)
+	offset := 0
+	for i := 0; i < s.count; i++ {
+		reply := &s.replies[(s.first+i)%sessionWindow]
+		copy(grown[offset:], s.body(reply))
+		reply.start = offset
+		offset += reply.length
+	}
+	s.ring, s.head = grown, offset
+}
+
+// sessionTable holds the sessions in creation order (which is what snapshots record), with
+// a map to find them. The map is never iterated.
+type sessionTable struct {
+	sessions []*session
+	index    map[sessionKey]int
+	max      int
+}
+
+func newSessionTable(max int) sessionTable {
+	return sessionTable{index: map[sessionKey]int{}, max: max}
+}
+
+// lookup returns the session for key, creating it (and evicting the least recently used
+// session when the table is full) when create is set.
+func (t *sessionTable) lookup(key sessionKey, create bool) *session {
+	if position, ok := t.index[key]; ok {
+		return t.sessions[position]
+	}
+	if !create {
+		return nil
+	}
+	if len(t.sessions) >= t.max {
+		t.evictLeastRecent()
+	}
+	s := &session{key: key}
+	t.index[key] = len(t.sessions)
+	t.sessions = append(t.sessions, s)
+	return s
+}
+
+// evictLeastRecent removes the session whose latest applied request is oldest (ties: the
+// older session). Deterministic: it depends only on the log.
+func (t *sessionTable) evictLeastRecent() {
+	victim := 0
+	for i, s := range t.sessions {
+		if s.lastOp < t.sessions[victim].lastOp {
+			victim = i
+		}
+	}
+	delete(t.index, t.sessions[victim].key)
+	last := len(t.sessions) - 1
+	if victim != last {
+		t.sessions[victim] = t.sessions[last]
+		t.index[t.sessions[victim].key] = victim
+	}
+	t.sessions = t.sessions[:last]
+	if len(t.sessions) != len(t.index) {
+		panic(fmt.Sprintf("core: session table has %d sessions and %d index entries",
+			len(t.sessions), len(t.index)))
+	}
+}

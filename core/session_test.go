@@ -1,0 +1,101 @@
+package core
+
+import (
+	"bytes"
+	"testing"
+
+	"pgregory.net/rapid"
+
+	"sequent/core/model"
+)
+
+// TestReplyRingAgainstNaiveList caches random reply sizes and checks, after each, that the
+// ring holds exactly what a naive list with the same logical rule holds (at most
+// sessionWindow replies and bytesMax bytes, oldest evicted first), with intact bodies.
+func TestReplyRingAgainstNaiveList(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		bytesMax := rapid.IntRange(1, 5000).Draw(t, "bytes_max")
+		type naiveReply struct {
+			number uint64
+			body   []byte
+		}
+		var naive []naiveReply
+		s := &session{}
+		steps := rapid.IntRange(1, 600).Draw(t, "steps")
+		for number := uint64(1); number <= uint64(steps); number++ {
+			size := rapid.IntRange(0, bytesMax+10).Draw(t, "size")
+			body := bytes.Repeat([]byte{byte(number)}, size)
+			s.cache(number, number, model.StatusOK, body, bytesMax)
+			if size <= bytesMax {
+				naive = append(naive, naiveReply{number, body})
+				total := 0
+				for _, r := range naive {
+					total += len(r.body)
+				}
+				for len(naive) > sessionWindow || total > bytesMax {
+					total -= len(naive[0].body)
+					naive = naive[1:]
+				}
+			}
+			if s.count != len(naive) {
+				t.Fatalf("after %d: %d cached, naive %d", number, s.count, len(naive))
+			}
+			for _, r := range naive {
+				cached, ok := s.find(r.number)
+				if !ok || !bytes.Equal(s.body(cached), r.body) {
+					t.Fatalf("after %d: reply %d lost or corrupted", number, r.number)
+				}
+			}
+			if len(s.ring) > 2*bytesMax && len(s.ring) > 4096 {
+				t.Fatalf("ring of %d bytes for a bound of %d", len(s.ring), bytesMax)
+			}
+		}
+	})
+}
+
+// FuzzApply feeds arbitrary entry bodies to a machine: it must reject or apply them,
+// never panic, and two machines must agree.
+func FuzzApply(f *testing.F) {
+	valid := AppendRequest(nil, &Request{Client: 7, Session: 1, Number: 1,
+		Operation: model.OperationCreateAccounts, Body: accountsBody(1, 2)})
+	valid = AppendRequest(valid, &Request{Client: 7, Session: 1, Number: 2,
+		Operation: model.OperationCreateTransfers, Body: transfersBody(simpleTransfer(3, 1, 2, 4))})
+	f.Add(valid)
+	f.Add(valid[:40])
+	f.Add(AppendRequest(nil, &Request{Client: 0, Operation: model.OperationPulse}))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		a, b := New(Config{}), New(Config{Ledger: ledgerConfigSeed(9)})
+		entry := Entry{FirstOp: 1, Timestamp: 1_000, Body: body}
+		errA, errB := a.Apply(&entry, &Output{}), b.Apply(&entry, &Output{})
+		if (errA == nil) != (errB == nil) || a.Digest() != b.Digest() {
+			t.Fatal("machines disagree")
+		}
+	})
+}
+
+// FuzzRestore feeds arbitrary bytes to Restore: errors are fine, panics are not, and a
+// successful restore re-encodes to a prefix of its input.
+func FuzzRestore(f *testing.F) {
+	h := newHarness(&testing.T{}, Config{})
+	h.apply(Request{Client: 7, Session: 1, Number: 1, Operation: model.OperationCreateAccounts,
+		Body: accountsBody(1, 2)})
+	var snapshot bytes.Buffer
+	if _, err := h.machine.Snapshot().WriteTo(&snapshot); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(snapshot.Bytes())
+	f.Add(snapshot.Bytes()[:50])
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, err := Restore(Config{}, bytes.NewReader(data))
+		if err != nil {
+			return
+		}
+		var again bytes.Buffer
+		if _, err := m.Snapshot().WriteTo(&again); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.HasPrefix(data, again.Bytes()) {
+			t.Fatal("restored machine does not re-encode to its input")
+		}
+	})
+}

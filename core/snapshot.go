@@ -1,0 +1,193 @@
+package core
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	"sequent/core/ledger"
+	"sequent/core/model"
+)
+
+// Machine snapshot format (little-endian), followed by the ledger section
+// (core/ledger/snapshot.go):
+//
+//	header   magic "SQMACHIN" (8) | version u32 | sessions u32 | clock u64 | op u64 = 32
+//	session  client u64 | session u64 | highest u64 | last op u64 | applied 4×u64 |
+//	         replies u32 | reserved u32 (zero)                              = 72 bytes
+//	  reply  number u64 | op u64 | status u32 | length u32 | body (length bytes)
+//
+// Sessions appear in table order, replies oldest first.
+const (
+	machineSnapshotMagic   = "SQMACHIN"
+	machineSnapshotVersion = 1
+	machineHeaderSize      = 32
+	sessionHeaderSize      = 72
+	cachedReplyHeaderSize  = 24
+)
+
+// ErrSnapshotInvalid reports a machine snapshot that cannot be loaded.
+var ErrSnapshotInvalid = errors.New("core: invalid snapshot")
+
+// Snapshot is the machine's state at one op, ready to be written from another goroutine.
+type Snapshot struct {
+	Op        uint64 // Last op applied.
+	Timestamp uint64 // The machine's clock.
+	header    []byte // Machine header and sessions, encoded on the sequencer.
+	ledger    *ledger.SnapshotView
+}
+
+// Snapshot captures the state between entries. Its cost on the sequencer is encoding the
+// session table and copying the accounts (see ledger.Snapshot).
+func (m *Machine) Snapshot() *Snapshot {
+	header := make([]byte, machineHeaderSize, machineHeaderSize+len(m.sessions.sessions)*
+		sessionHeaderSize)
+	copy(header, machineSnapshotMagic)
+	binary.LittleEndian.PutUint32(header[8:], machineSnapshotVersion)
+	binary.LittleEndian.PutUint32(header[12:], uint32(len(m.sessions.sessions)))
+	binary.LittleEndian.PutUint64(header[16:], m.clock)
+	binary.LittleEndian.PutUint64(header[24:], m.opLast)
+	for _, s := range m.sessions.sessions {
+		header = appendSession(header, s)
+	}
+	return &Snapshot{Op: m.opLast, Timestamp: m.clock, header: header,
+		ledger: m.ledger.Snapshot()}
+}
+
+func appendSession(b []byte, s *session) []byte {
+	var fixed [sessionHeaderSize]byte
+	binary.LittleEndian.PutUint64(fixed[0:], s.key.client)
+	binary.LittleEndian.PutUint64(fixed[8:], s.key.session)
+	binary.LittleEndian.PutUint64(fixed[16:], s.highest)
+	binary.LittleEndian.PutUint64(fixed[24:], s.lastOp)
+	for i, word := range s.applied {
+		binary.LittleEndian.PutUint64(fixed[32+8*i:], word)
+	}
+	binary.LittleEndian.PutUint32(fixed[64:], uint32(s.count))
+	b = append(b, fixed[:]...)
+	for i := 0; i < s.count; i++ {
+		reply := &s.replies[(s.first+i)%sessionWindow]
+		var replyHeader [cachedReplyHeaderSize]byte
+		binary.LittleEndian.PutUint64(replyHeader[0:], reply.number)
+		binary.LittleEndian.PutUint64(replyHeader[8:], reply.op)
+		binary.LittleEndian.PutUint32(replyHeader[16:], uint32(reply.status))
+		binary.LittleEndian.PutUint32(replyHeader[20:], uint32(reply.length))
+		b = append(b, replyHeader[:]...)
+		b = append(b, s.body(reply)...)
+	}
+	return b
+}
+
+// WriteTo writes the snapshot. Safe from any goroutine.
+func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
+	written, err := w.Write(s.header)
+	if err != nil {
+		return int64(written), err
+	}
+	ledgerWritten, err := s.ledger.WriteTo(w)
+	return int64(written) + ledgerWritten, err
+}
+
+// Digest returns the SHA-256 of the snapshot encoding: equal digests mean equal state.
+func (s *Snapshot) Digest() [32]byte {
+	hash := sha256.New()
+	if _, err := s.WriteTo(hash); err != nil {
+		panic(fmt.Sprintf("core: digest: %v", err)) // A hash never fails to write.
+	}
+	var digest [32]byte
+	copy(digest[:], hash.Sum(nil))
+	return digest
+}
+
+// Digest returns the digest of the machine's current state (O(state)).
+func (m *Machine) Digest() [32]byte { return m.Snapshot().Digest() }
+
+// Restore builds a machine from a snapshot. The input is untrusted: anything malformed is
+// an error wrapping ErrSnapshotInvalid (or ledger.ErrSnapshotInvalid), never a panic.
+func Restore(config Config, r io.Reader) (*Machine, error) {
+	c := config.withDefaults()
+	reader := bufio.NewReaderSize(r, 1<<16)
+	var header [machineHeaderSize]byte
+	if _, err := io.ReadFull(reader, header[:]); err != nil {
+		return nil, fmt.Errorf("%w: header: %v", ErrSnapshotInvalid, err)
+	}
+	if string(header[:8]) != machineSnapshotMagic {
+		return nil, fmt.Errorf("%w: bad magic", ErrSnapshotInvalid)
+	}
+	if version := binary.LittleEndian.Uint32(header[8:]); version != machineSnapshotVersion {
+		return nil, fmt.Errorf("%w: version %d, want %d", ErrSnapshotInvalid, version,
+			machineSnapshotVersion)
+	}
+	sessionCount := binary.LittleEndian.Uint32(header[12:])
+	if int64(sessionCount) > int64(c.SessionsMax) {
+		return nil, fmt.Errorf("%w: %d sessions, limit %d", ErrSnapshotInvalid, sessionCount,
+			c.SessionsMax)
+	}
+	sessions := newSessionTable(c.SessionsMax)
+	for i := uint32(0); i < sessionCount; i++ {
+		s, err := readSession(reader, c.SessionReplyBytesMax)
+		if err != nil {
+			return nil, fmt.Errorf("%w: session %d: %v", ErrSnapshotInvalid, i, err)
+		}
+		if _, duplicate := sessions.index[s.key]; duplicate {
+			return nil, fmt.Errorf("%w: session %d appears twice", ErrSnapshotInvalid, i)
+		}
+		sessions.index[s.key] = len(sessions.sessions)
+		sessions.sessions = append(sessions.sessions, s)
+	}
+	l, err := ledger.Restore(c.Ledger, reader)
+	if err != nil {
+		return nil, err
+	}
+	m := newMachine(c, l)
+	m.sessions = sessions
+	m.clock = binary.LittleEndian.Uint64(header[16:])
+	m.opLast = binary.LittleEndian.Uint64(header[24:])
+	return m, nil
+}
+
+func readSession(r io.Reader, bytesMax int) (*session, error) {
+	var fixed [sessionHeaderSize]byte
+	if _, err := io.ReadFull(r, fixed[:]); err != nil {
+		return nil, err
+	}
+	s := &session{key: sessionKey{binary.LittleEndian.Uint64(fixed[0:]),
+		binary.LittleEndian.Uint64(fixed[8:])}}
+	s.highest = binary.LittleEndian.Uint64(fixed[16:])
+	s.lastOp = binary.LittleEndian.Uint64(fixed[24:])
+	for i := range s.applied {
+		s.applied[i] = binary.LittleEndian.Uint64(fixed[32+8*i:])
+	}
+	count := binary.LittleEndian.Uint32(fixed[64:])
+	if count > sessionWindow || binary.LittleEndian.Uint32(fixed[68:]) != 0 || s.key.client == 0 {
+		return nil, fmt.Errorf("%d cached replies or bad header", count)
+	}
+	for i := uint32(0); i < count; i++ {
+		var replyHeader [cachedReplyHeaderSize]byte
+		if _, err := io.ReadFull(r, replyHeader[:]); err != nil {
+			return nil, err
+		}
+		length := binary.LittleEndian.Uint32(replyHeader[20:])
+		if int64(length) > int64(replyBytesMax) {
+			return nil, fmt.Errorf("cached reply of %d bytes", length)
+		}
+		body := make([]byte, length)
+		if _, err := io.ReadFull(r, body); err != nil {
+			return nil, err
+		}
+		number := binary.LittleEndian.Uint64(replyHeader[0:])
+		if applied, tooOld := s.classify(number); !applied || tooOld {
+			return nil, fmt.Errorf("cached reply %d is not an applied request", number)
+		}
+		s.cache(number, binary.LittleEndian.Uint64(replyHeader[8:]),
+			model.Status(binary.LittleEndian.Uint32(replyHeader[16:])), body, bytesMax)
+	}
+	if uint32(s.count) != count {
+		return nil, fmt.Errorf("%d cached replies do not fit %d bytes: configuration differs",
+			count, bytesMax)
+	}
+	return s, nil
+}
