@@ -29,9 +29,9 @@ type cachedReply struct {
 // window, request_too_old.
 type session struct {
 	key     sessionKey
-	highest uint64                   // Highest request number applied.
+	highest uint64                     // Highest request number applied.
 	applied [sessionWindow / 64]uint64 // Bit number%sessionWindow: applied.
-	lastOp  uint64                   // Op of the latest request applied (eviction order).
+	lastOp  uint64                     // Op of the latest request applied (eviction order).
 	replies [sessionWindow]cachedReply
 	first   int    // Index of the oldest cached reply in replies.
 	count   int    // Cached replies.
