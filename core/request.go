@@ -89,6 +89,16 @@ func nextRequest(body []byte, r *Request) ([]byte, error) {
 	return body[end:], nil
 }
 
+// DecodeRequest decodes an encoded single request (as AppendRequest wrote it). The body
+// aliases encoded.
+func DecodeRequest(encoded []byte, r *Request) error {
+	rest, err := nextRequest(encoded, r)
+	if err == nil && len(rest) != 0 {
+		err = fmt.Errorf("%w: %d bytes after the request", ErrMalformedEntry, len(rest))
+	}
+	return err
+}
+
 // CountRequests returns how many requests an entry body holds, or an error if it does
 // not parse.
 func CountRequests(body []byte) (int, error) {

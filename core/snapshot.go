@@ -142,6 +142,14 @@ func Restore(config Config, r io.Reader) (*Machine, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The stream must end here. Reading to its end also surfaces a checksum failure that a
+	// verifying reader (wal.OpenSnapshot) reports only at EOF.
+	if _, err := reader.ReadByte(); err != io.EOF {
+		if err == nil {
+			err = errors.New("bytes after the state")
+		}
+		return nil, fmt.Errorf("%w: %v", ErrSnapshotInvalid, err)
+	}
 	m := newMachine(c, l)
 	m.sessions = sessions
 	m.clock = binary.LittleEndian.Uint64(header[16:])

@@ -1,0 +1,39 @@
+package shard
+
+import (
+	"time"
+
+	"sequent/core"
+	"sequent/core/model"
+)
+
+// Bounds of the shard runtime.
+const (
+	// RingBytesDefault is the input ring (64 MiB): enough for ~60 maximal requests or
+	// ~400,000 one-transfer requests to wait while the sequencer works. Past it, Submit
+	// answers busy at once; nothing queues without bound.
+	RingBytesDefault = 64 << 20
+
+	// RingRequestsDefault bounds queued requests regardless of size.
+	RingRequestsDefault = 1 << 16
+
+	// EntryBytesMaxDefault bounds one entry body: two maximal requests (2 × ~1 MiB), so a
+	// full entry of 16,378 transfers costs one write and one fdatasync.
+	EntryBytesMaxDefault = 2 * (core.RequestHeaderSize + model.RequestBodyBytesMax)
+
+	// InFlightEntriesMaxDefault bounds entries applied but not yet durable: with ~0.35 ms
+	// per group commit and entries of up to 2 MiB, 64 in flight cover a slow disk hiccup
+	// without letting memory for parked replies grow without bound (64 × ~2.4 MiB worst).
+	InFlightEntriesMaxDefault = 64
+
+	// SnapshotMinimumIntervalDefault spaces snapshot requests: each costs a background
+	// pass over the whole state, so they are taken every few seconds at most.
+	SnapshotMinimumIntervalDefault = 10 * time.Second
+
+	// SnapshotsKeptDefault keeps the newest two snapshots, so a damaged newest one still
+	// leaves an older one to start from.
+	SnapshotsKeptDefault = 2
+
+	// PulseIntervalDefault is how often an idle sequencer checks for due expiries.
+	PulseIntervalDefault = 100 * time.Millisecond
+)

@@ -1,0 +1,134 @@
+package shard
+
+import (
+	"sync"
+
+	"sequent/core"
+	"sequent/core/model"
+)
+
+// inputRing is the shard's bounded input queue: many producers (network event loops),
+// one consumer (the sequencer). Requests are stored already encoded in the log's entry
+// format (core.AppendRequest), in a byte ring, with a metadata ring beside it.
+//
+// The mutex is held only to reserve space and to publish or take metadata, never while a
+// large body is copied: a producer reserves its region, copies outside the lock, then
+// publishes; the consumer takes published metadata, copies outside the lock, then frees.
+// A producer finding no room gets busy at once; nobody ever waits for room.
+//
+// Positions are absolute byte counters (never wrapping in practice: 2^64 bytes); the
+// region of a request never wraps around the end of the buffer: if it does not fit
+// before the end, the tail of the buffer is skipped.
+type inputRing struct {
+	mutex     sync.Mutex
+	buffer    []byte        // Capacity: a power of two.
+	metadata  []requestMeta // Capacity: a power of two.
+	head      uint64        // Next byte to reserve.
+	tail      uint64        // First byte still in use.
+	published uint64        // Metadata records published (written).
+	reserved  uint64        // Metadata records reserved.
+	taken     uint64        // Metadata records taken by the consumer.
+	closed    bool          // No more submissions.
+}
+
+// requestMeta describes one queued request.
+type requestMeta struct {
+	connection uint64
+	start      uint64 // Absolute byte position of the encoded request.
+	end        uint64 // Absolute position after it (including any skipped tail before it).
+	length     uint32 // Encoded bytes.
+	write      bool   // Goes through the log (else a query).
+	ready      bool   // Published by its producer.
+}
+
+func newInputRing(bytes int, requests int) *inputRing {
+	return &inputRing{buffer: make([]byte, bytes), metadata: make([]requestMeta, requests)}
+}
+
+// push copies a request into the ring. It returns StatusBusy when there is no room and
+// StatusShuttingDown once closed.
+func (r *inputRing) push(request *Request, write bool) model.Status {
+	length := core.EncodedRequestSize(len(request.Body))
+	size := uint64(len(r.buffer))
+	r.mutex.Lock()
+	if r.closed {
+		r.mutex.Unlock()
+		return model.StatusShuttingDown
+	}
+	start := r.head
+	if offset := start % size; offset+uint64(length) > size {
+		start += size - offset // Skip the tail: a request never wraps.
+	}
+	end := start + uint64(length)
+	if end-r.tail > size || r.reserved-r.taken == uint64(len(r.metadata)) {
+		r.mutex.Unlock()
+		return model.StatusBusy
+	}
+	r.head = end
+	slot := r.reserved
+	r.reserved++
+	r.metadata[slot%uint64(len(r.metadata))] = requestMeta{connection: request.Connection,
+		start: start, end: end, length: uint32(length), write: write}
+	r.mutex.Unlock()
+
+	offset := start % size
+	encoded := core.AppendRequest(r.buffer[offset:offset:offset+uint64(length)], &core.Request{
+		Client: request.Client, Session: request.Session, Number: request.Number,
+		Operation: request.Operation, Flags: request.Flags, Body: request.Body})
+	if len(encoded) != length {
+		panic("shard: encoded request length differs from its reservation")
+	}
+
+	r.mutex.Lock()
+	r.metadata[slot%uint64(len(r.metadata))].ready = true
+	for r.published < r.reserved && r.metadata[r.published%uint64(len(r.metadata))].ready {
+		r.published++
+	}
+	r.mutex.Unlock()
+	return model.StatusOK
+}
+
+// take returns up to limit published requests (in order) and whether the ring is closed.
+// The caller reads their bytes with bytes() and must call release with the last one.
+func (r *inputRing) take(into []requestMeta, limit int, bytesMax int) ([]requestMeta, bool) {
+	r.mutex.Lock()
+	defer r.mutex.Unlock()
+	total := 0
+	for r.taken < r.published && len(into) < limit {
+		meta := r.metadata[r.taken%uint64(len(r.metadata))]
+		if len(into) > 0 && total+int(meta.length) > bytesMax {
+			break
+		}
+		total += int(meta.length)
+		into = append(into, meta)
+		r.taken++
+	}
+	return into, r.closed && r.taken == r.reserved
+}
+
+// bytes returns the encoded request of meta.
+func (r *inputRing) bytes(meta *requestMeta) []byte {
+	offset := meta.start % uint64(len(r.buffer))
+	return r.buffer[offset : offset+uint64(meta.length)]
+}
+
+// release frees the ring space up to and including meta.
+func (r *inputRing) release(meta *requestMeta) {
+	r.mutex.Lock()
+	r.tail = meta.end
+	r.mutex.Unlock()
+}
+
+// close refuses further submissions; queued requests are still taken.
+func (r *inputRing) close() {
+	r.mutex.Lock()
+	r.closed = true
+	r.mutex.Unlock()
+}
+
+// depth returns the queued request count, for stats.
+func (r *inputRing) depth() int {
+	r.mutex.Lock()
+	defer r.mutex.Unlock()
+	return int(r.reserved - r.taken)
+}

@@ -1,0 +1,234 @@
+package shard
+
+import (
+	"fmt"
+	"time"
+
+	"sequent/core"
+	"sequent/core/model"
+	"sequent/wal"
+)
+
+// run is the sequencer goroutine: drain, sequence, log, apply, park, release, wait.
+func (s *Shard) run() {
+	defer close(s.done)
+	pulse := time.NewTicker(s.config.PulseInterval)
+	defer pulse.Stop()
+	var acknowledged <-chan struct{}
+	if s.config.Acknowledger != nil {
+		acknowledged = s.config.Acknowledger.AcknowledgedNotify()
+	}
+	stop := s.stop
+	for {
+		drained, closed, err := s.turn()
+		if err == nil && !closed && s.snapshotDue() && len(s.parked) < s.config.InFlightEntriesMax {
+			err = s.writeSnapshotRequest()
+		}
+		if err == nil {
+			err = s.release()
+		}
+		if err != nil {
+			s.fail(err)
+			s.abandon()
+			return
+		}
+		if closed && len(s.parked) == 0 {
+			return
+		}
+		if drained && len(s.parked) < s.config.InFlightEntriesMax {
+			continue // More input may be waiting: go round without sleeping.
+		}
+		select {
+		case <-s.wake:
+		case <-s.log.DurableNotify():
+		case <-acknowledged:
+		case <-pulse.C:
+			if err := s.pulseIfDue(); err != nil {
+				s.fail(err)
+				s.abandon()
+				return
+			}
+		case <-stop:
+			stop = nil // Closed for good: from now on, wait for durability, not for it.
+		}
+	}
+}
+
+// turn takes what the ring holds (as much as fits one entry and the in-flight bound),
+// writes one entry for the writes, applies it, answers the queries, and parks the replies.
+// It reports whether it took anything and whether the ring is closed and empty.
+func (s *Shard) turn() (drained bool, closed bool, err error) {
+	if len(s.parked) >= s.config.InFlightEntriesMax {
+		_, closed = s.ring.take(nil, 0, 0)
+		return false, closed, nil
+	}
+	s.taken, closed = s.ring.take(s.taken[:0], s.config.RingRequests, s.config.EntryBytesMax)
+	if len(s.taken) == 0 {
+		return false, closed, nil
+	}
+	s.entry, s.queries = s.entry[:0], s.queries[:0]
+	slot := s.acquire()
+	writes := 0
+	for i := range s.taken {
+		meta := &s.taken[i]
+		if !meta.write {
+			s.queries = append(s.queries, *meta)
+			continue
+		}
+		s.entry = append(s.entry, s.ring.bytes(meta)...)
+		slot.connections = append(slot.connections, meta.connection)
+		writes++
+	}
+	if writes > 0 {
+		if err := s.appendAndApply(writes, slot); err != nil {
+			return true, closed, err
+		}
+	}
+	s.answerQueries(slot)
+	s.ring.release(&s.taken[len(s.taken)-1])
+	slot.op = s.opLast
+	s.parked = append(s.parked, slot)
+	return true, closed, nil
+}
+
+// appendAndApply writes the entry to the log and applies it to the machine.
+func (s *Shard) appendAndApply(count int, slot *parked) error {
+	s.timestamp = max(s.timestamp+1, s.config.Clock())
+	entry := core.Entry{FirstOp: s.opLast + 1, Timestamp: s.timestamp, Body: s.entry}
+	err := s.log.Append(wal.Entry{Epoch: s.config.Epoch, FirstOp: entry.FirstOp,
+		Count: uint32(count), Timestamp: entry.Timestamp, Body: entry.Body})
+	if err != nil {
+		return fmt.Errorf("shard: log append at op %d: %w", entry.FirstOp, err)
+	}
+	if err := s.machine.Apply(&entry, &slot.output); err != nil {
+		return fmt.Errorf("shard: apply at op %d: %w", entry.FirstOp, err)
+	}
+	s.opLast += uint64(count)
+	s.snapshotIfRequested(&entry, &slot.output)
+	if s.config.OnApplied != nil {
+		s.config.OnApplied(&entry, s.machine)
+	}
+	s.count(func(stats *Stats) {
+		stats.Entries++
+		stats.Requests += uint64(count)
+		stats.EntryBytes += uint64(len(entry.Body))
+		stats.OpLast = s.opLast
+	})
+	return nil
+}
+
+// answerQueries runs the turn's reads against the state after the entry. That is
+// linearizable: each read arrived before the turn ended, so every write applied in the
+// turn was concurrent with it; and the reply waits for the same release as the entry.
+func (s *Shard) answerQueries(slot *parked) {
+	var request core.Request
+	for i := range s.queries {
+		meta := &s.queries[i]
+		decodeRequest(s.ring.bytes(meta), &request)
+		s.machine.Query(&request, &slot.output)
+		slot.connections = append(slot.connections, meta.connection)
+	}
+	s.count(func(stats *Stats) { stats.Queries += uint64(len(s.queries)) })
+}
+
+// pulseIfDue writes a pulse entry when a pending transfer's deadline has passed and no
+// client wrote since: expiry happens at entry timestamps, so time must reach the log.
+func (s *Shard) pulseIfDue() error {
+	deadline, ok := s.machine.NextDeadline()
+	if !ok || deadline > s.config.Clock() || len(s.parked) >= s.config.InFlightEntriesMax {
+		return nil
+	}
+	slot := s.acquire()
+	s.entry = core.AppendRequest(s.entry[:0], &core.Request{Operation: model.OperationPulse})
+	slot.connections = append(slot.connections, 0)
+	if err := s.appendAndApply(1, slot); err != nil {
+		return err
+	}
+	slot.op = s.opLast
+	s.parked = append(s.parked, slot)
+	return nil
+}
+
+// released returns the highest op whose replies may leave.
+func (s *Shard) released() uint64 {
+	durable := s.log.Durable()
+	if s.config.Acknowledger != nil {
+		durable = min(durable, s.config.Acknowledger.Acknowledged())
+	}
+	return durable
+}
+
+// release delivers, in order, every parked output whose op is durable.
+func (s *Shard) release() error {
+	if err := s.log.Err(); err != nil {
+		return fmt.Errorf("shard: log failed: %w", err)
+	}
+	released := s.released()
+	count := 0
+	for count < len(s.parked) && s.parked[count].op <= released {
+		s.deliver(s.parked[count])
+		count++
+	}
+	if count == 0 {
+		return nil
+	}
+	s.parked = append(s.parked[:0], s.parked[count:]...)
+	return nil
+}
+
+// deliver hands one parked output's replies to the replier and recycles the slot.
+func (s *Shard) deliver(slot *parked) {
+	slot.replies = slot.replies[:0]
+	for i := range slot.output.Replies {
+		reply := &slot.output.Replies[i]
+		connection := slot.connections[i]
+		if connection == 0 {
+			continue // Internal request: nobody to answer.
+		}
+		body := slot.output.Body(reply)
+		if reply.Status == model.StatusInternalError {
+			body = nil
+		}
+		slot.replies = append(slot.replies, Reply{Connection: connection, Client: reply.Client,
+			Session: reply.Session, Number: reply.Number, Operation: reply.Operation,
+			Status: reply.Status, Op: reply.Op, Duplicate: reply.Duplicate, Body: body})
+	}
+	if len(slot.replies) > 0 && s.replier != nil {
+		s.replier.Deliver(slot.replies)
+	}
+	s.count(func(stats *Stats) { stats.Released = slot.op })
+	s.recycle(slot)
+}
+
+func (s *Shard) acquire() *parked {
+	last := len(s.free) - 1
+	slot := s.free[last]
+	s.free = s.free[:last]
+	slot.output.Reset()
+	slot.connections = slot.connections[:0]
+	return slot
+}
+
+func (s *Shard) recycle(slot *parked) { s.free = append(s.free, slot) }
+
+// abandon answers everything still parked or queued with internal_error after a fatal
+// log failure: those requests may or may not be durable, and the client must not take
+// silence for an answer. (Their retries, after a restart, answer from the session cache
+// if they were durable.)
+func (s *Shard) abandon() {
+	s.ring.close()
+	for _, slot := range s.parked {
+		for i := range slot.output.Replies {
+			slot.output.Replies[i].Status = model.StatusInternalError
+		}
+		s.deliver(slot)
+	}
+	s.parked = s.parked[:0]
+}
+
+// decodeRequest decodes an encoded request taken from the ring, which Submit wrote.
+func decodeRequest(encoded []byte, request *core.Request) {
+	if err := core.DecodeRequest(encoded, request); err != nil {
+		panic(fmt.Sprintf("shard: ring holds a malformed request: %v", err))
+	}
+}

@@ -1,0 +1,218 @@
+package shard
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"sequent/core"
+	"sequent/core/model"
+	"sequent/wal"
+)
+
+// Config configures a shard. Zero values take the named defaults.
+type Config struct {
+	Epoch              uint64 // Epoch written into every entry.
+	RingBytes          int    // Input ring bytes; default RingBytesDefault.
+	RingRequests       int    // Input ring requests; default RingRequestsDefault.
+	EntryBytesMax      int    // Most bytes in one entry body; default EntryBytesMaxDefault.
+	InFlightEntriesMax int    // Entries applied but not yet released; default 64.
+	// Clock returns the wall clock in ns; the sequencer stamps max(previous+1, Clock()).
+	Clock func() uint64
+	// PulseInterval is how often, with no traffic, the sequencer checks whether a pulse
+	// entry is due (to expire pending transfers on time). Default 100 ms.
+	PulseInterval time.Duration
+	// Acknowledger, when set, joins the release condition: replies wait for both the local
+	// log and the standby's acknowledgement (sync replication).
+	Acknowledger Acknowledger
+	// OnApplied, when set, is called on the sequencer goroutine after each entry is
+	// applied.
+	OnApplied func(entry *core.Entry, machine *core.Machine)
+	// Snapshots, when set, turns on snapshots (see SnapshotConfig).
+	Snapshots *SnapshotConfig
+	Logger    *slog.Logger
+}
+
+// Acknowledger is a second durability source, such as a standby in sync mode.
+type Acknowledger interface {
+	Acknowledged() uint64                // Highest op acknowledged.
+	AcknowledgedNotify() <-chan struct{} // Signalled when Acknowledged advances.
+}
+
+func (c Config) withDefaults() Config {
+	if c.RingBytes <= 0 {
+		c.RingBytes = RingBytesDefault
+	}
+	if c.RingRequests <= 0 {
+		c.RingRequests = RingRequestsDefault
+	}
+	if c.EntryBytesMax <= 0 {
+		c.EntryBytesMax = EntryBytesMaxDefault
+	}
+	if c.InFlightEntriesMax <= 0 {
+		c.InFlightEntriesMax = InFlightEntriesMaxDefault
+	}
+	if c.Clock == nil {
+		c.Clock = func() uint64 { return uint64(time.Now().UnixNano()) }
+	}
+	if c.PulseInterval <= 0 {
+		c.PulseInterval = PulseIntervalDefault
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Snapshots != nil {
+		snapshots := *c.Snapshots
+		if snapshots.MinimumInterval <= 0 {
+			snapshots.MinimumInterval = SnapshotMinimumIntervalDefault
+		}
+		if snapshots.Keep <= 0 {
+			snapshots.Keep = SnapshotsKeptDefault
+		}
+		c.Snapshots = &snapshots
+	}
+	return c
+}
+
+// parked is an applied entry (or a batch of reads) whose replies wait for durability.
+type parked struct {
+	op          uint64      // Release when durable (and acknowledged) >= op.
+	output      core.Output // Replies and bodies.
+	connections []uint64    // Connection of each reply, in order.
+	replies     []Reply     // Reusable delivery slice.
+}
+
+// Shard is one shard's runtime. Submit may be called from any goroutine; everything else
+// of the sequencer (machine, entry buffer, parked outputs) belongs to its goroutine.
+type Shard struct {
+	config  Config
+	machine *core.Machine // Owned by the sequencer goroutine.
+	log     wal.Appender
+	replier Replier
+	ring    *inputRing
+	wake    chan struct{} // Capacity 1: input arrived.
+	stop    chan struct{}
+	done    chan struct{}
+	err     atomic.Pointer[error]
+
+	snapshots   *snapshotter  // Nil when snapshots are off.
+	snapshotNow chan struct{} // Capacity 1: an admin asked for a snapshot.
+
+	// Sequencer state.
+	opLast     uint64
+	timestamp  uint64
+	entry      []byte        // Entry body being built.
+	taken      []requestMeta // Requests taken from the ring this turn.
+	queries    []requestMeta // Queries of this turn, answered after the entry.
+	parked     []*parked     // In release order.
+	free       []*parked     // Recycled parked slots.
+	stats      Stats
+	statsMutex sync.Mutex
+	closeOnce  sync.Once
+}
+
+// New returns a shard around a recovered machine and an open log whose last op is the
+// machine's. Start begins sequencing.
+func New(config Config, machine *core.Machine, log wal.Appender) (*Shard, error) {
+	c := config.withDefaults()
+	if log.LastOp() != machine.OpLast() {
+		return nil, fmt.Errorf("shard: log ends at op %d but the machine is at op %d",
+			log.LastOp(), machine.OpLast())
+	}
+	if c.EntryBytesMax < core.EncodedRequestSize(model.RequestBodyBytesMax) ||
+		c.EntryBytesMax > wal.EntryBodyBytesMax {
+		return nil, fmt.Errorf("shard: EntryBytesMax %d outside [%d, %d]", c.EntryBytesMax,
+			core.EncodedRequestSize(model.RequestBodyBytesMax), wal.EntryBodyBytesMax)
+	}
+	if c.RingBytes < 2*c.EntryBytesMax {
+		return nil, fmt.Errorf("shard: RingBytes %d below twice EntryBytesMax", c.RingBytes)
+	}
+	s := &Shard{
+		config:    c,
+		machine:   machine,
+		log:       log,
+		ring:      newInputRing(c.RingBytes, c.RingRequests),
+		wake:      make(chan struct{}, 1),
+		stop:      make(chan struct{}),
+		done:      make(chan struct{}),
+		opLast:    machine.OpLast(),
+		timestamp: machine.Clock(),
+		entry:     make([]byte, 0, c.EntryBytesMax),
+	}
+	s.snapshotNow = make(chan struct{}, 1)
+	if c.Snapshots != nil {
+		if c.Snapshots.Dir == "" {
+			return nil, fmt.Errorf("shard: snapshots need a directory")
+		}
+		s.snapshots = &snapshotter{config: *c.Snapshots, busy: make(chan struct{}, 1),
+			lastRequestOp: machine.OpLast(), lastRequest: time.Now()}
+	}
+	for range c.InFlightEntriesMax + 1 {
+		s.free = append(s.free, &parked{})
+	}
+	return s, nil
+}
+
+// Start runs the sequencer, delivering replies to replier.
+func (s *Shard) Start(replier Replier) {
+	s.replier = replier
+	go s.run()
+}
+
+var _ Submitter = (*Shard)(nil)
+
+// Submit queues a request (see Submitter). It never blocks.
+func (s *Shard) Submit(request *Request) model.Status {
+	info, _ := request.Operation.Info()
+	if status := core.CheckShape(request.Operation, request.Flags, request.Body, false); status != model.StatusOK {
+		return status
+	}
+	if request.Number == 0 && info.Write {
+		return model.StatusInvalidBody
+	}
+	if err := s.err.Load(); err != nil {
+		return model.StatusInternalError
+	}
+	status := s.ring.push(request, info.Write)
+	if status == model.StatusOK {
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+	} else if status == model.StatusBusy {
+		s.count(func(stats *Stats) { stats.BusyReplies++ })
+	}
+	return status
+}
+
+// Err returns the error that stopped the sequencer, if any.
+func (s *Shard) Err() error {
+	if err := s.err.Load(); err != nil {
+		return *err
+	}
+	return nil
+}
+
+// Close stops accepting requests, sequences and releases what was queued, and stops.
+func (s *Shard) Close() error {
+	s.closeOnce.Do(func() {
+		s.ring.close()
+		close(s.stop)
+	})
+	<-s.done
+	return s.Err()
+}
+
+// Done is closed when the sequencer has stopped.
+func (s *Shard) Done() <-chan struct{} { return s.done }
+
+func (s *Shard) fail(err error) {
+	s.err.CompareAndSwap(nil, &err)
+	s.config.Logger.Error("shard: sequencer stopped", "error", err)
+}
+
+// errStopped ends the sequencer loop after a clean close.
+var errStopped = errors.New("shard: stopped")

@@ -1,0 +1,368 @@
+package shard
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"sequent/core"
+	"sequent/core/model"
+	"sequent/wal"
+)
+
+// recordingReplier collects replies and lets tests wait for them.
+type recordingReplier struct {
+	mutex   sync.Mutex
+	replies []Reply
+	bodies  [][]byte
+	arrived chan struct{}
+}
+
+func newRecordingReplier() *recordingReplier {
+	return &recordingReplier{arrived: make(chan struct{}, 1)}
+}
+
+func (r *recordingReplier) Deliver(replies []Reply) {
+	r.mutex.Lock()
+	for _, reply := range replies {
+		r.bodies = append(r.bodies, append([]byte(nil), reply.Body...))
+		reply.Body = nil
+		r.replies = append(r.replies, reply)
+	}
+	r.mutex.Unlock()
+	select {
+	case r.arrived <- struct{}{}:
+	default:
+	}
+}
+
+func (r *recordingReplier) DeliverReports([]Report) {}
+
+func (r *recordingReplier) count() int {
+	r.mutex.Lock()
+	defer r.mutex.Unlock()
+	return len(r.replies)
+}
+
+// waitFor waits (bounded) until n replies arrived.
+func (r *recordingReplier) waitFor(t *testing.T, n int) []Reply {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for r.count() < n {
+		select {
+		case <-r.arrived:
+		case <-deadline:
+			t.Fatalf("%d replies after 10 s, want %d", r.count(), n)
+		}
+	}
+	r.mutex.Lock()
+	defer r.mutex.Unlock()
+	return append([]Reply(nil), r.replies...)
+}
+
+func accountsBody(ids ...uint64) []byte {
+	body := make([]byte, len(ids)*model.AccountSize)
+	for i, id := range ids {
+		account := model.Account{ID: model.U128(id), Ledger: 1, Code: 1}
+		account.Encode(body[i*model.AccountSize:])
+	}
+	return body
+}
+
+func transferBody(id, debit, credit, amount uint64, flags uint16, timeout uint32) []byte {
+	body := make([]byte, model.TransferSize)
+	t := model.Transfer{ID: model.U128(id), DebitAccountID: model.U128(debit),
+		CreditAccountID: model.U128(credit), Amount: model.U128(amount), Ledger: 1, Code: 1,
+		Flags: flags, Timeout: timeout}
+	t.Encode(body)
+	return body
+}
+
+func startShard(t *testing.T, config Config, log wal.Appender) (*Shard, *recordingReplier) {
+	t.Helper()
+	machine := core.New(core.Config{})
+	s, err := New(config, machine, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replier := newRecordingReplier()
+	s.Start(replier)
+	t.Cleanup(func() { s.Close() })
+	return s, replier
+}
+
+// TestRepliesWaitForDurability holds the log's durability and checks that no reply (not
+// even a read's) leaves before the entry behind it is durable, and that all leave in order
+// once it is.
+func TestRepliesWaitForDurability(t *testing.T) {
+	log := wal.NewMemoryLog()
+	log.Hold()
+	s, replier := startShard(t, Config{}, log)
+	if status := s.Submit(&Request{Connection: 1, Client: 7, Session: 1, Number: 1,
+		Operation: model.OperationCreateAccounts, Body: accountsBody(1, 2)}); status != model.StatusOK {
+		t.Fatalf("submit: %s", status)
+	}
+	if status := s.Submit(&Request{Connection: 2, Client: 8, Session: 1, Number: 1,
+		Operation: model.OperationLookupAccounts, Body: model.U128(1).Append(nil)}); status != model.StatusOK {
+		t.Fatalf("submit lookup: %s", status)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for log.LastOp() < 1 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond) // Give a wrong implementation time to leak a reply.
+	if replier.count() != 0 {
+		t.Fatal("a reply left before its entry was durable")
+	}
+	log.Release()
+	replies := replier.waitFor(t, 2)
+	if replies[0].Connection != 1 || replies[0].Op != 1 || replies[1].Connection != 2 {
+		t.Fatalf("replies out of order: %+v", replies)
+	}
+	var found model.Account
+	found.Decode(replier.bodies[1])
+	if found.ID != model.U128(1) {
+		t.Fatal("the read did not see the write that preceded it")
+	}
+}
+
+// TestBusyWhenRingFull fills a tiny ring while the sequencer cannot drain it (durability
+// held and one in-flight entry allowed) and expects busy at once, nothing lost.
+func TestBusyWhenRingFull(t *testing.T) {
+	log := wal.NewMemoryLog()
+	log.Hold()
+	config := Config{RingBytes: 2 * EntryBytesMaxDefault, RingRequests: 4, InFlightEntriesMax: 1}
+	s, replier := startShard(t, config, log)
+	accepted, busy := 0, 0
+	for number := uint64(1); number <= 50; number++ {
+		switch s.Submit(&Request{Connection: 1, Client: 7, Session: 1, Number: number,
+			Operation: model.OperationCreateAccounts, Body: accountsBody(number)}) {
+		case model.StatusOK:
+			accepted++
+		case model.StatusBusy:
+			busy++
+		default:
+			t.Fatal("unexpected status")
+		}
+		if number == 1 {
+			for log.LastOp() == 0 {
+				time.Sleep(time.Millisecond) // Let the first entry park.
+			}
+		}
+	}
+	if busy == 0 || accepted > 1+config.RingRequests {
+		t.Fatalf("accepted %d, busy %d", accepted, busy)
+	}
+	if s.Stats().BusyReplies != uint64(busy) {
+		t.Fatalf("busy counter %d, want %d", s.Stats().BusyReplies, busy)
+	}
+	log.Release()
+	replier.waitFor(t, accepted)
+}
+
+// TestShutdownReleasesQueued closes the shard with requests queued: every accepted request
+// is answered, later submissions are refused.
+func TestShutdownReleasesQueued(t *testing.T) {
+	log := wal.NewMemoryLog()
+	s, replier := startShard(t, Config{}, log)
+	for number := uint64(1); number <= 100; number++ {
+		if status := s.Submit(&Request{Connection: 1, Client: 7, Session: 1, Number: number,
+			Operation: model.OperationCreateAccounts, Body: accountsBody(number)}); status != model.StatusOK {
+			t.Fatalf("submit %d: %s", number, status)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if replier.count() != 100 {
+		t.Fatalf("%d replies after close", replier.count())
+	}
+	if status := s.Submit(&Request{Connection: 1, Client: 7, Session: 1, Number: 101,
+		Operation: model.OperationCreateAccounts, Body: accountsBody(101)}); status != model.StatusShuttingDown {
+		t.Fatalf("after close: %s", status)
+	}
+}
+
+// TestLogFailureAnswersInternalError injects a failed fsync: parked requests are answered
+// internal_error (never silence, never ok) and the shard stops.
+func TestLogFailureAnswersInternalError(t *testing.T) {
+	log := wal.NewMemoryLog()
+	log.Hold()
+	s, replier := startShard(t, Config{}, log)
+	s.Submit(&Request{Connection: 1, Client: 7, Session: 1, Number: 1,
+		Operation: model.OperationCreateAccounts, Body: accountsBody(1)})
+	for log.LastOp() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	log.Fail(errors.New("fdatasync: EIO"))
+	replies := replier.waitFor(t, 1)
+	if replies[0].Status != model.StatusInternalError {
+		t.Fatalf("status %s", replies[0].Status)
+	}
+	<-s.Done()
+	if s.Err() == nil {
+		t.Fatal("the shard did not report the log failure")
+	}
+}
+
+// TestPulseExpiresWithoutTraffic: a pending transfer with a 1 s timeout expires although
+// no client writes after it, because the sequencer writes a pulse entry.
+func TestPulseExpiresWithoutTraffic(t *testing.T) {
+	log := wal.NewMemoryLog()
+	now := uint64(1_000_000_000_000)
+	var clockMutex sync.Mutex
+	clock := func() uint64 {
+		clockMutex.Lock()
+		defer clockMutex.Unlock()
+		return now
+	}
+	s, replier := startShard(t, Config{Clock: clock, PulseInterval: time.Millisecond}, log)
+	s.Submit(&Request{Connection: 1, Client: 7, Session: 1, Number: 1,
+		Operation: model.OperationCreateAccounts, Body: accountsBody(1, 2)})
+	s.Submit(&Request{Connection: 1, Client: 7, Session: 1, Number: 2,
+		Operation: model.OperationCreateTransfers,
+		Body: transferBody(10, 1, 2, 5, model.TransferPending, 1)})
+	replier.waitFor(t, 2)
+	clockMutex.Lock()
+	now += 2_000_000_000
+	clockMutex.Unlock()
+	deadline := time.Now().Add(10 * time.Second)
+	for log.LastOp() < 3 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	s.Submit(&Request{Connection: 1, Client: 7, Session: 1, Number: 3,
+		Operation: model.OperationLookupAccounts, Body: model.U128(1).Append(nil)})
+	replier.waitFor(t, 3)
+	var account model.Account
+	account.Decode(replier.bodies[2])
+	if !account.DebitsPending.IsZero() {
+		t.Fatalf("pending amount not released: %+v", account)
+	}
+}
+
+// TestRecoverReplaysTheLog runs traffic through a shard, then rebuilds a machine from the
+// log alone and from a snapshot plus the log: both must equal the live machine.
+func TestRecoverReplaysTheLog(t *testing.T) {
+	dir := t.TempDir()
+	log, err := wal.Open(wal.Options{Dir: dir + "/log"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	written := make(chan SnapshotResult, 4)
+	config := Config{Snapshots: &SnapshotConfig{Dir: dir + "/snapshots",
+		OnWritten: func(r SnapshotResult) { written <- r }}}
+	s, replier := startShard(t, config, log)
+	submitted := 0
+	submit := func(request Request) {
+		request.Connection, request.Client, request.Session = 1, 7, 1
+		submitted++
+		request.Number = uint64(submitted)
+		if status := s.Submit(&request); status != model.StatusOK {
+			t.Fatalf("submit: %s", status)
+		}
+	}
+	submit(Request{Operation: model.OperationCreateAccounts, Body: accountsBody(1, 2, 3)})
+	for i := uint64(0); i < 20; i++ {
+		submit(Request{Operation: model.OperationCreateTransfers,
+			Body: transferBody(100+i, 1+i%3, 1+(i+1)%3, i+1, 0, 0)})
+		if i == 10 {
+			replier.waitFor(t, submitted)
+			s.RequestSnapshot()
+			s.Submit(&Request{Connection: 1, Client: 7, Session: 1, Number: 999,
+				Operation: model.OperationLookupAccounts, Body: model.U128(1).Append(nil)})
+			submitted++
+			select {
+			case result := <-written:
+				if result.Err != nil {
+					t.Fatalf("snapshot: %v", result.Err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("no snapshot within 10 s")
+			}
+		}
+	}
+	replier.waitFor(t, submitted)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	live := s.machine.Digest()
+	fromLog, reportLog, err := Recover(core.Config{}, log, "", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromSnapshot, report, err := Recover(core.Config{}, log, dir+"/snapshots", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if report.SnapshotPath == "" || report.ReplayedEntries >= reportLog.ReplayedEntries {
+		t.Fatalf("snapshot not used: %+v", report)
+	}
+	if fromLog.Digest() != live || fromSnapshot.Digest() != live {
+		t.Fatal("recovered state differs from the live state")
+	}
+}
+
+func TestSubmitRefusesBadShapes(t *testing.T) {
+	s, _ := startShard(t, Config{}, wal.NewMemoryLog())
+	cases := []struct {
+		request Request
+		status  model.Status
+	}{
+		{Request{Client: 7, Session: 1, Number: 1, Operation: model.OperationPulse}, model.StatusUnknownOperation},
+		{Request{Client: 7, Session: 1, Number: 1, Operation: 200}, model.StatusUnknownOperation},
+		{Request{Client: 7, Session: 1, Number: 1, Operation: model.OperationCreateAccounts,
+			Body: make([]byte, 5)}, model.StatusInvalidBody},
+		{Request{Client: 7, Session: 1, Number: 0, Operation: model.OperationCreateAccounts,
+			Body: accountsBody(1)}, model.StatusInvalidBody},
+		{Request{Client: 7, Session: 1, Number: 1, Operation: model.OperationCreateAccounts,
+			Body: make([]byte, (model.EventsPerRequestMax+1)*model.AccountSize)}, model.StatusTooManyEvents},
+	}
+	for i, c := range cases {
+		if status := s.Submit(&c.request); status != c.status {
+			t.Fatalf("case %d: %s, want %s", i, status, c.status)
+		}
+	}
+}
+
+// TestConcurrentSubmitters hammers Submit from several goroutines (run with -race) and
+// checks every accepted request is answered exactly once.
+func TestConcurrentSubmitters(t *testing.T) {
+	s, replier := startShard(t, Config{}, wal.NewMemoryLog())
+	const producers, perProducer = 4, 500
+	var accepted sync.WaitGroup
+	var acceptedCount sync.Mutex
+	total := 0
+	for p := 0; p < producers; p++ {
+		accepted.Add(1)
+		go func(p int) {
+			defer accepted.Done()
+			for n := 1; n <= perProducer; n++ {
+				request := Request{Connection: uint64(p + 1), Client: uint64(p + 1), Session: 1,
+					Number: uint64(n), Operation: model.OperationCreateAccounts,
+					Body: accountsBody(uint64(p*perProducer + n))}
+				for s.Submit(&request) == model.StatusBusy {
+					time.Sleep(time.Microsecond)
+				}
+				acceptedCount.Lock()
+				total++
+				acceptedCount.Unlock()
+			}
+		}(p)
+	}
+	accepted.Wait()
+	replies := replier.waitFor(t, total)
+	seen := map[string]bool{}
+	for _, reply := range replies {
+		key := fmt.Sprint(reply.Client, reply.Number)
+		if seen[key] {
+			t.Fatalf("request %s answered twice", key)
+		}
+		seen[key] = true
+	}
+	if len(seen) != producers*perProducer {
+		t.Fatalf("%d distinct replies", len(seen))
+	}
+}

@@ -1,0 +1,34 @@
+package shard
+
+import "time"
+
+// Stats are the shard's counters, published for the admin API (read with Stats()).
+type Stats struct {
+	Entries     uint64 // Entries written.
+	Requests    uint64 // Write requests sequenced.
+	Queries     uint64 // Read requests answered.
+	EntryBytes  uint64 // Entry body bytes written.
+	BusyReplies uint64 // Submissions refused because the ring was full.
+	OpLast      uint64 // Last op applied.
+	Released    uint64 // Last op whose replies were released.
+	RingDepth   int    // Requests waiting in the input ring (filled in by Stats()).
+
+	Snapshots         uint64        // Snapshots taken (or skipped).
+	SnapshotErrors    uint64        // Snapshots that failed to write.
+	SnapshotPauseLast time.Duration // Sequencer pause of the latest snapshot capture.
+}
+
+// Stats returns a copy of the counters.
+func (s *Shard) Stats() Stats {
+	s.statsMutex.Lock()
+	stats := s.stats
+	s.statsMutex.Unlock()
+	stats.RingDepth = s.ring.depth()
+	return stats
+}
+
+func (s *Shard) count(update func(stats *Stats)) {
+	s.statsMutex.Lock()
+	update(&s.stats)
+	s.statsMutex.Unlock()
+}
