@@ -32,6 +32,8 @@ const (
 	// idTableLoadMax is the load factor (in 1/256ths) above which the table doubles. At 1/2,
 	// linear probing averages about 1.5 probes for a hit and 2.5 for a miss.
 	idTableLoadMax = 128
+	// idTableGroupMask selects the id bits that pick a slot within a cache line of eight.
+	idTableGroupMask = 7
 	// idTableSlotsMin is the smallest table (8 KiB), so tiny ledgers stay tiny.
 	idTableSlotsMin = 1024
 )
@@ -47,12 +49,18 @@ func newIDTable(capacity uint32, seed uint64) idTable {
 }
 
 // hashID mixes both halves of the id with the seed (a multiply-fold in the style of
-// wyhash): cheap, and good enough that sequential and time-based ids spread evenly.
+// wyhash) and then keeps the id's three low bits as the slot's three low bits, so ids that
+// differ only there (consecutive or time-based ids, the recommended kind) share one
+// 64-byte line of slots: eight transfers cost one cache miss instead of eight. The tag
+// (high 32 bits) still depends on all bits, so siblings never share a tag. Groups of eight
+// are spread by the seeded mix, so clustering stays that of random linear probing.
 func hashID(id model.Uint128, seed uint64) uint64 {
-	hi, lo := bits.Mul64(id.Lo^seed^0xa0761d6478bd642f, id.Hi^0xe7037ed1a0b428db)
+	low := id.Lo & idTableGroupMask
+	hi, lo := bits.Mul64((id.Lo>>3)^seed^0xa0761d6478bd642f, id.Hi^0xe7037ed1a0b428db)
 	h := hi ^ lo
 	hi, lo = bits.Mul64(h^0x8ebc6af09c88c6e3, seed^0x589965cc75374cc3)
-	return hi ^ lo
+	h = hi ^ lo
+	return (h &^ idTableGroupMask) ^ (low * 0x9e3779b97f4a7c15 &^ 0xffffffff) | low
 }
 
 func tagOf(hash uint64) uint64 { return hash >> 32 << 32 }
