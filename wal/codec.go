@@ -1,6 +1,8 @@
 package wal
 
 import (
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -19,7 +21,8 @@ const (
 	CodecAuto Codec = iota
 	// CodecNone stores every body raw.
 	CodecNone
-	// CodecS2 is s2 block compression (github.com/klauspost/compress/s2).
+	// CodecS2 is s2 block compression (github.com/klauspost/compress/s2) in blocks of
+	// s2BlockBytes, each prefixed by its length.
 	CodecS2
 	// CodecZstd is zstd at its fastest level; better ratio, ~3x the CPU of s2.
 	CodecZstd
@@ -64,8 +67,64 @@ var (
 )
 
 // compressBound is the capacity a destination needs so that compressing raw bytes never
-// allocates.
-func compressBound(rawBytes int) int { return s2.MaxEncodedLen(rawBytes) }
+// allocates: every s2 block at its worst plus its length prefix (which also covers
+// zstd's worst case, a few bytes per 128 KiB over the raw size).
+func compressBound(rawBytes int) int {
+	blocks := (rawBytes + s2BlockBytes - 1) / s2BlockBytes
+	return blocks * (s2BlockLengthBytes + s2.MaxEncodedLen(s2BlockBytes))
+}
+
+// s2BlockLengthBytes is the size of the length prefix of each s2 block in a stored body.
+const s2BlockLengthBytes = 4
+
+// compressS2 encodes raw as a sequence of s2 blocks of s2BlockBytes raw bytes (the last
+// one shorter), each preceded by its encoded length (u32 little-endian). dst must have
+// capacity compressBound(len(raw)); the result is a prefix of it.
+func compressS2(dst, raw []byte) []byte {
+	out := dst[:0]
+	for from := 0; from < len(raw); from += s2BlockBytes {
+		block := raw[from:min(from+s2BlockBytes, len(raw))]
+		start := len(out) + s2BlockLengthBytes
+		encoded := s2.Encode(out[start:start+s2.MaxEncodedLen(len(block))], block)
+		binary.LittleEndian.PutUint32(out[start-s2BlockLengthBytes:start], uint32(len(encoded)))
+		out = out[:start+len(encoded)]
+	}
+	return out
+}
+
+// decompressS2 decodes what compressS2 wrote into dst[:rawBytes] (dst has that
+// capacity), checking every length on the way: the bytes may be hostile.
+func decompressS2(dst, stored []byte, rawBytes int) ([]byte, error) {
+	dst = dst[:rawBytes]
+	written := 0
+	for len(stored) > 0 {
+		if len(stored) < s2BlockLengthBytes {
+			return nil, errors.New("s2: truncated block length")
+		}
+		n := binary.LittleEndian.Uint32(stored)
+		stored = stored[s2BlockLengthBytes:]
+		if uint64(n) > uint64(len(stored)) {
+			return nil, errors.New("s2: block runs past the body")
+		}
+		block := stored[:n]
+		stored = stored[n:]
+		decoded, err := s2.DecodedLen(block)
+		if err != nil {
+			return nil, fmt.Errorf("s2: %w", err)
+		}
+		if decoded > s2BlockBytes || decoded > rawBytes-written {
+			return nil, fmt.Errorf("s2 block of %d bytes exceeds the block or body size", decoded)
+		}
+		if _, err := s2.Decode(dst[written:written+decoded], block); err != nil {
+			return nil, fmt.Errorf("s2: %w", err)
+		}
+		written += decoded
+	}
+	if written != rawBytes {
+		return nil, fmt.Errorf("s2 body decodes to %d bytes, header says %d", written, rawBytes)
+	}
+	return dst, nil
+}
 
 // compress encodes raw with the option codec into dst (capacity at least
 // compressBound(len(raw))) and returns the bytes to store and their codec: raw itself and
@@ -78,7 +137,7 @@ func compress(option Codec, dst, raw []byte) ([]byte, Codec) {
 	codec := CodecS2
 	switch option {
 	case CodecAuto, CodecS2:
-		out = s2.Encode(dst[:cap(dst)], raw)
+		out = compressS2(dst, raw)
 	case CodecZstd:
 		out = zstdEncoder().EncodeAll(raw, dst[:0])
 		codec = CodecZstd
@@ -104,21 +163,10 @@ func decompress(dst, stored []byte, codec Codec, rawBytes int) ([]byte, error) {
 		}
 		return stored, nil
 	case CodecS2:
-		n, err := s2.DecodedLen(stored)
-		if err != nil {
-			return nil, fmt.Errorf("s2: %w", err)
+		if cap(dst) < rawBytes {
+			dst = make([]byte, rawBytes, EntryBodyBytesMax)
 		}
-		if n != rawBytes {
-			return nil, fmt.Errorf("s2 body decodes to %d bytes, header says %d", n, rawBytes)
-		}
-		if cap(dst) < n {
-			dst = make([]byte, n, EntryBodyBytesMax)
-		}
-		out, err := s2.Decode(dst[:n], stored)
-		if err != nil {
-			return nil, fmt.Errorf("s2: %w", err)
-		}
-		return out, nil
+		return decompressS2(dst, stored, rawBytes)
 	case CodecZstd:
 		out, err := zstdDecoder().DecodeAll(stored, dst[:0])
 		if err != nil {

@@ -155,3 +155,5 @@ func openTest(t testing.TB, dir string, modify ...func(*Options)) *Log {
 }
 
 func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, seed)) }
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
