@@ -1,5 +1,7 @@
 package ledger
 
+import "sequent/core/internal/hugepage"
+
 // chunked is an append-mostly array of T stored in fixed-size chunks, so that growth never
 // copies (records never move, and a snapshot can keep reading old chunks while the
 // sequencer appends) and never allocates more than one chunk at a time.
@@ -81,6 +83,7 @@ func (c *chunked[T]) reserve(count uint32) {
 	}
 	for uint64(len(c.chunks))*chunkRecordCount < uint64(count) {
 		chunk := make([]T, chunkRecordCount)
+		hugepage.Advise(chunk)
 		clear(chunk)
 		c.chunks = append(c.chunks, chunk)
 	}

@@ -3,6 +3,7 @@ package ledger
 import (
 	"math/bits"
 
+	"sequent/core/internal/hugepage"
 	"sequent/core/model"
 )
 
@@ -44,6 +45,7 @@ func newIDTable(capacity uint32, seed uint64) idTable {
 		slots *= 2
 	}
 	table := idTable{slots: make([]uint64, slots), mask: slots - 1, seed: seed}
+	hugepage.Advise(table.slots)
 	clear(table.slots) // Touch every page now rather than fault them in on the hot path.
 	return table
 }
@@ -119,6 +121,7 @@ func (t *idTable) remove(hash uint64, index uint32) {
 func (t *idTable) grow(hashOf func(index uint32) uint64) {
 	old := t.slots
 	t.slots = make([]uint64, 2*len(old))
+	hugepage.Advise(t.slots)
 	t.mask = uint64(len(t.slots) - 1)
 	for _, slot := range old {
 		if slot == 0 {

@@ -1,0 +1,6 @@
+//go:build !linux
+
+package hugepage
+
+// Advise does nothing where the platform offers no huge-page advice.
+func Advise[T any](s []T) {}
