@@ -100,7 +100,8 @@ func BenchmarkAppendLatency(b *testing.B) {
 	for i := range b.N {
 		op := uint64(i + 1)
 		start := time.Now()
-		if err := l.Append(Entry{Epoch: 1, FirstOp: op, Count: 1, Timestamp: op, Body: body}); err != nil {
+		e := Entry{Epoch: 1, FirstOp: op, Count: 1, Timestamp: op, Body: body}
+		if err := l.Append(e); err != nil {
 			b.Fatal(err)
 		}
 		for l.Durable() < op {
@@ -199,7 +200,8 @@ func BenchmarkAppendVsRaw(b *testing.B) {
 }
 
 // preallocatedFile creates a file of size bytes, zero-filled or fallocated, synced.
-func preallocatedFile(b *testing.B, dir, name string, size int64, fallocate bool) (*os.File, int64) {
+func preallocatedFile(b *testing.B, dir, name string, size int64,
+	fallocate bool) (*os.File, int64) {
 	b.Helper()
 	file, err := os.OpenFile(filepath.Join(dir, name), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
@@ -275,7 +277,8 @@ func BenchmarkRead(b *testing.B) {
 			}
 			for i, body := range benchBodies(entries) {
 				op := uint64(i + 1)
-				if err := l.Append(Entry{Epoch: 1, FirstOp: op, Count: 1, Timestamp: op, Body: body}); err != nil {
+				e := Entry{Epoch: 1, FirstOp: op, Count: 1, Timestamp: op, Body: body}
+				if err := l.Append(e); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -307,6 +310,7 @@ func BenchmarkRead(b *testing.B) {
 func BenchmarkCodecs(b *testing.B) {
 	bodies := benchBodies(8)
 	decoder, _ := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1))
+	zstdDecode := func(d, s []byte) ([]byte, error) { return decoder.DecodeAll(s, d[:0]) }
 	codecs := []struct {
 		name   string
 		encode func(dst, src []byte) []byte
@@ -317,8 +321,8 @@ func BenchmarkCodecs(b *testing.B) {
 		}},
 		{"s2-one-block", func(d, s []byte) []byte { return s2.Encode(d, s) }, s2.Decode},
 		{"s2-better-one-block", func(d, s []byte) []byte { return s2.EncodeBetter(d, s) }, s2.Decode},
-		{"zstd-fastest", zstdEncode(zstd.SpeedFastest), func(d, s []byte) ([]byte, error) { return decoder.DecodeAll(s, d[:0]) }},
-		{"zstd-default", zstdEncode(zstd.SpeedDefault), func(d, s []byte) ([]byte, error) { return decoder.DecodeAll(s, d[:0]) }},
+		{"zstd-fastest", zstdEncode(zstd.SpeedFastest), zstdDecode},
+		{"zstd-default", zstdEncode(zstd.SpeedDefault), zstdDecode},
 	}
 	for _, c := range codecs {
 		compressed := make([]byte, compressBound(len(bodies[0])))

@@ -97,7 +97,8 @@ func TestCrashLoop(t *testing.T) {
 // waitForKill returns when the child should be killed: after a random delay from its
 // start if early, else once it reported op target durable plus a random delay; it
 // returns the highest durable op seen.
-func waitForKill(t *testing.T, reports <-chan string, early bool, target, delayMicroseconds uint64) uint64 {
+func waitForKill(t *testing.T, reports <-chan string, early bool,
+	target, delayMicroseconds uint64) uint64 {
 	t.Helper()
 	reported := uint64(0)
 	if early {

@@ -115,152 +115,173 @@ func damageCases() []damageCase {
 	last := func(d *damageLog) damageEntry { return d.entries[len(d.entries)-1] }
 	tailMiddle := func(d *damageLog) damageEntry { return d.inSegment(3)[1] }
 	return []damageCase{
-		{"header flip mid-log", func(t *testing.T, d *damageLog) (uint64, int64, uint64) {
-			e := middle(d)
-			flipByte(t, e.path, e.offset+entryOffsetFirstOp)
-			return e.segment, e.offset, 0
-		}, ErrCorrupt, false},
-		{"body flip mid-log", func(t *testing.T, d *damageLog) (uint64, int64, uint64) {
-			e := middle(d)
-			flipByte(t, e.path, e.offset+entryHeaderSize+1000)
-			return e.segment, e.offset, 0
-		}, ErrCorrupt, false},
-		{"body flip in the last segment before synced entries", func(t *testing.T, d *damageLog) (uint64, int64, uint64) {
-			e := tailMiddle(d)
-			flipByte(t, e.path, e.offset+entryHeaderSize+5)
-			return e.segment, e.offset, 0
-		}, ErrCorrupt, false},
-		{"header flip of the last entry (torn tail)", func(t *testing.T, d *damageLog) (uint64, int64, uint64) {
-			e := last(d)
-			flipByte(t, e.path, e.offset+entryOffsetTimestamp)
-			return e.segment, e.offset, e.header.FirstOp - 1
-		}, nil, false},
-		{"body flip of the last entry (torn tail)", func(t *testing.T, d *damageLog) (uint64, int64, uint64) {
-			e := last(d)
-			flipByte(t, e.path, e.offset+d.size()-1)
-			return e.segment, e.offset, e.header.FirstOp - 1
-		}, nil, false},
-		{"last segment file truncated inside its last entry", func(t *testing.T, d *damageLog) (uint64, int64, uint64) {
-			e := last(d)
-			if err := os.Truncate(e.path, e.offset+d.size()/2); err != nil {
-				t.Fatal(err)
-			}
-			return e.segment, e.offset, e.header.FirstOp - 1
-		}, nil, false},
-		{"middle segment file truncated", func(t *testing.T, d *damageLog) (uint64, int64, uint64) {
-			e := middle(d)
-			if err := os.Truncate(e.path, e.offset+100); err != nil {
-				t.Fatal(err)
-			}
-			return e.segment, e.offset, 0
-		}, ErrCorrupt, false},
-		{"zeroed entry mid-log", func(t *testing.T, d *damageLog) (uint64, int64, uint64) {
-			e := middle(d)
-			zeroRange(t, e.path, e.offset, e.offset+d.size())
-			return e.segment, e.offset, 0
-		}, ErrCorrupt, false},
-		{"zeroed entry in the last segment before synced entries", func(t *testing.T, d *damageLog) (uint64, int64, uint64) {
-			e := tailMiddle(d)
-			zeroRange(t, e.path, e.offset, e.offset+d.size())
-			return e.segment, e.offset, 0
-		}, ErrCorrupt, false},
-		{"zeroed header of the last entry (torn tail)", func(t *testing.T, d *damageLog) (uint64, int64, uint64) {
-			e := last(d)
-			zeroRange(t, e.path, e.offset, e.offset+entryHeaderSize)
-			return e.segment, e.offset, e.header.FirstOp - 1
-		}, nil, false},
-		{"zeroed last entry (indistinguishable from a shorter log)", func(t *testing.T, d *damageLog) (uint64, int64, uint64) {
-			e := last(d)
-			zeroRange(t, e.path, e.offset, e.offset+d.size())
-			return e.segment, e.offset, e.header.FirstOp - 1
-		}, nil, true},
-		{"zeroed whole middle segment body", func(t *testing.T, d *damageLog) (uint64, int64, uint64) {
-			stat, err := os.Stat(d.segmentPath(2))
-			if err != nil {
-				t.Fatal(err)
-			}
-			zeroRange(t, d.segmentPath(2), segmentHeaderSize, stat.Size())
-			return 2, segmentHeaderSize, 0
-		}, ErrCorrupt, false},
-		{"duplicated entry", func(t *testing.T, d *damageLog) (uint64, int64, uint64) {
-			a, b := d.inSegment(2)[0], d.inSegment(2)[1]
-			modify(t, a.path, func(f []byte) []byte {
-				copy(f[b.offset:b.offset+d.size()], f[a.offset:a.offset+d.size()])
-				return f
-			})
-			return b.segment, b.offset, 0
-		}, ErrCorrupt, false},
-		{"duplicated last entry", func(t *testing.T, d *damageLog) (uint64, int64, uint64) {
-			entries := d.inSegment(3)
-			a, b := entries[len(entries)-2], entries[len(entries)-1]
-			modify(t, a.path, func(f []byte) []byte {
-				copy(f[b.offset:b.offset+d.size()], f[a.offset:a.offset+d.size()])
-				return f
-			})
-			return b.segment, b.offset, 0
-		}, ErrCorrupt, false},
-		{"reordered entries", func(t *testing.T, d *damageLog) (uint64, int64, uint64) {
-			a, b := d.inSegment(3)[0], d.inSegment(3)[1]
-			modify(t, a.path, func(f []byte) []byte {
-				first := append([]byte(nil), f[a.offset:a.offset+d.size()]...)
-				copy(f[a.offset:], f[b.offset:b.offset+d.size()])
-				copy(f[b.offset:], first)
-				return f
-			})
-			return a.segment, a.offset, 0
-		}, ErrCorrupt, false},
-		{"segment from another log", func(t *testing.T, d *damageLog) (uint64, int64, uint64) {
-			other := buildDamageLog(t, 99)
-			b, err := os.ReadFile(other.segmentPath(2))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(d.segmentPath(2), b, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			return 2, segmentHeaderSize, 0
-		}, ErrCorrupt, false},
-		{"missing middle segment", func(t *testing.T, d *damageLog) (uint64, int64, uint64) {
-			if err := os.Remove(d.segmentPath(2)); err != nil {
-				t.Fatal(err)
-			}
-			return 3, 0, 0
-		}, ErrMissingSegment, false},
-		{"wrong segment version", func(t *testing.T, d *damageLog) (uint64, int64, uint64) {
-			modify(t, d.segmentPath(2), func(b []byte) []byte {
-				binary.LittleEndian.PutUint32(b[segmentOffsetVersion:], formatVersion+1)
-				binary.LittleEndian.PutUint32(b[segmentOffsetHeaderCRC:],
-					headerCRC(b[:segmentHeaderSize], segmentOffsetHeaderCRC))
-				return b
-			})
-			return 2, 0, 0
-		}, ErrVersion, false},
-		{"wrong entry version", func(t *testing.T, d *damageLog) (uint64, int64, uint64) {
-			e := middle(d)
-			modify(t, e.path, func(b []byte) []byte {
-				h := b[e.offset : e.offset+entryHeaderSize]
-				binary.LittleEndian.PutUint16(h[entryOffsetVersion:], formatVersion+1)
-				binary.LittleEndian.PutUint32(h[entryOffsetHeaderCRC:], headerCRC(h, entryOffsetHeaderCRC))
-				return b
-			})
-			return e.segment, e.offset, 0
-		}, ErrVersion, false},
-		{"segment header flip", func(t *testing.T, d *damageLog) (uint64, int64, uint64) {
-			flipByte(t, d.segmentPath(3), segmentOffsetNumber)
-			return 3, 0, 0
-		}, ErrCorrupt, false},
-		{"edited body with recomputed checksums (tampering)", func(t *testing.T, d *damageLog) (uint64, int64, uint64) {
-			e := middle(d)
-			modify(t, e.path, func(b []byte) []byte {
-				body := b[e.offset+entryHeaderSize : e.offset+d.size()]
-				body[10] ^= 1
-				h := b[e.offset : e.offset+entryHeaderSize]
-				binary.LittleEndian.PutUint32(h[entryOffsetBodyCRC:], crc32c(body))
-				binary.LittleEndian.PutUint32(h[entryOffsetHeaderCRC:], headerCRC(h, entryOffsetHeaderCRC))
-				return b
-			})
-			return e.segment, e.offset, 0
-		}, ErrCorrupt, false},
+		{"header flip mid-log",
+			func(t *testing.T, d *damageLog) (uint64, int64, uint64) {
+				e := middle(d)
+				flipByte(t, e.path, e.offset+entryOffsetFirstOp)
+				return e.segment, e.offset, 0
+			}, ErrCorrupt, false},
+		{"body flip mid-log",
+			func(t *testing.T, d *damageLog) (uint64, int64, uint64) {
+				e := middle(d)
+				flipByte(t, e.path, e.offset+entryHeaderSize+1000)
+				return e.segment, e.offset, 0
+			}, ErrCorrupt, false},
+		{"body flip in the last segment before synced entries",
+			func(t *testing.T, d *damageLog) (uint64, int64, uint64) {
+				e := tailMiddle(d)
+				flipByte(t, e.path, e.offset+entryHeaderSize+5)
+				return e.segment, e.offset, 0
+			}, ErrCorrupt, false},
+		{"header flip of the last entry (torn tail)",
+			func(t *testing.T, d *damageLog) (uint64, int64, uint64) {
+				e := last(d)
+				flipByte(t, e.path, e.offset+entryOffsetTimestamp)
+				return e.segment, e.offset, e.header.FirstOp - 1
+			}, nil, false},
+		{"body flip of the last entry (torn tail)",
+			func(t *testing.T, d *damageLog) (uint64, int64, uint64) {
+				e := last(d)
+				flipByte(t, e.path, e.offset+d.size()-1)
+				return e.segment, e.offset, e.header.FirstOp - 1
+			}, nil, false},
+		{"last segment file truncated inside its last entry",
+			func(t *testing.T, d *damageLog) (uint64, int64, uint64) {
+				e := last(d)
+				if err := os.Truncate(e.path, e.offset+d.size()/2); err != nil {
+					t.Fatal(err)
+				}
+				return e.segment, e.offset, e.header.FirstOp - 1
+			}, nil, false},
+		{"middle segment file truncated",
+			func(t *testing.T, d *damageLog) (uint64, int64, uint64) {
+				e := middle(d)
+				if err := os.Truncate(e.path, e.offset+100); err != nil {
+					t.Fatal(err)
+				}
+				return e.segment, e.offset, 0
+			}, ErrCorrupt, false},
+		{"zeroed entry mid-log",
+			func(t *testing.T, d *damageLog) (uint64, int64, uint64) {
+				e := middle(d)
+				zeroRange(t, e.path, e.offset, e.offset+d.size())
+				return e.segment, e.offset, 0
+			}, ErrCorrupt, false},
+		{"zeroed entry in the last segment before synced entries",
+			func(t *testing.T, d *damageLog) (uint64, int64, uint64) {
+				e := tailMiddle(d)
+				zeroRange(t, e.path, e.offset, e.offset+d.size())
+				return e.segment, e.offset, 0
+			}, ErrCorrupt, false},
+		{"zeroed header of the last entry (torn tail)",
+			func(t *testing.T, d *damageLog) (uint64, int64, uint64) {
+				e := last(d)
+				zeroRange(t, e.path, e.offset, e.offset+entryHeaderSize)
+				return e.segment, e.offset, e.header.FirstOp - 1
+			}, nil, false},
+		{"zeroed last entry (indistinguishable from a shorter log)",
+			func(t *testing.T, d *damageLog) (uint64, int64, uint64) {
+				e := last(d)
+				zeroRange(t, e.path, e.offset, e.offset+d.size())
+				return e.segment, e.offset, e.header.FirstOp - 1
+			}, nil, true},
+		{"zeroed whole middle segment body",
+			func(t *testing.T, d *damageLog) (uint64, int64, uint64) {
+				stat, err := os.Stat(d.segmentPath(2))
+				if err != nil {
+					t.Fatal(err)
+				}
+				zeroRange(t, d.segmentPath(2), segmentHeaderSize, stat.Size())
+				return 2, segmentHeaderSize, 0
+			}, ErrCorrupt, false},
+		{"duplicated entry",
+			func(t *testing.T, d *damageLog) (uint64, int64, uint64) {
+				a, b := d.inSegment(2)[0], d.inSegment(2)[1]
+				modify(t, a.path, func(f []byte) []byte {
+					copy(f[b.offset:b.offset+d.size()], f[a.offset:a.offset+d.size()])
+					return f
+				})
+				return b.segment, b.offset, 0
+			}, ErrCorrupt, false},
+		{"duplicated last entry",
+			func(t *testing.T, d *damageLog) (uint64, int64, uint64) {
+				entries := d.inSegment(3)
+				a, b := entries[len(entries)-2], entries[len(entries)-1]
+				modify(t, a.path, func(f []byte) []byte {
+					copy(f[b.offset:b.offset+d.size()], f[a.offset:a.offset+d.size()])
+					return f
+				})
+				return b.segment, b.offset, 0
+			}, ErrCorrupt, false},
+		{"reordered entries",
+			func(t *testing.T, d *damageLog) (uint64, int64, uint64) {
+				a, b := d.inSegment(3)[0], d.inSegment(3)[1]
+				modify(t, a.path, func(f []byte) []byte {
+					first := append([]byte(nil), f[a.offset:a.offset+d.size()]...)
+					copy(f[a.offset:], f[b.offset:b.offset+d.size()])
+					copy(f[b.offset:], first)
+					return f
+				})
+				return a.segment, a.offset, 0
+			}, ErrCorrupt, false},
+		{"segment from another log",
+			func(t *testing.T, d *damageLog) (uint64, int64, uint64) {
+				other := buildDamageLog(t, 99)
+				b, err := os.ReadFile(other.segmentPath(2))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(d.segmentPath(2), b, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return 2, segmentHeaderSize, 0
+			}, ErrCorrupt, false},
+		{"missing middle segment",
+			func(t *testing.T, d *damageLog) (uint64, int64, uint64) {
+				if err := os.Remove(d.segmentPath(2)); err != nil {
+					t.Fatal(err)
+				}
+				return 3, 0, 0
+			}, ErrMissingSegment, false},
+		{"wrong segment version",
+			func(t *testing.T, d *damageLog) (uint64, int64, uint64) {
+				modify(t, d.segmentPath(2), func(b []byte) []byte {
+					binary.LittleEndian.PutUint32(b[segmentOffsetVersion:], formatVersion+1)
+					binary.LittleEndian.PutUint32(b[segmentOffsetHeaderCRC:],
+						headerCRC(b[:segmentHeaderSize], segmentOffsetHeaderCRC))
+					return b
+				})
+				return 2, 0, 0
+			}, ErrVersion, false},
+		{"wrong entry version",
+			func(t *testing.T, d *damageLog) (uint64, int64, uint64) {
+				e := middle(d)
+				modify(t, e.path, func(b []byte) []byte {
+					h := b[e.offset : e.offset+entryHeaderSize]
+					binary.LittleEndian.PutUint16(h[entryOffsetVersion:], formatVersion+1)
+					binary.LittleEndian.PutUint32(h[entryOffsetHeaderCRC:], headerCRC(h, entryOffsetHeaderCRC))
+					return b
+				})
+				return e.segment, e.offset, 0
+			}, ErrVersion, false},
+		{"segment header flip",
+			func(t *testing.T, d *damageLog) (uint64, int64, uint64) {
+				flipByte(t, d.segmentPath(3), segmentOffsetNumber)
+				return 3, 0, 0
+			}, ErrCorrupt, false},
+		{"edited body with recomputed checksums (tampering)",
+			func(t *testing.T, d *damageLog) (uint64, int64, uint64) {
+				e := middle(d)
+				modify(t, e.path, func(b []byte) []byte {
+					body := b[e.offset+entryHeaderSize : e.offset+d.size()]
+					body[10] ^= 1
+					h := b[e.offset : e.offset+entryHeaderSize]
+					binary.LittleEndian.PutUint32(h[entryOffsetBodyCRC:], crc32c(body))
+					binary.LittleEndian.PutUint32(h[entryOffsetHeaderCRC:], headerCRC(h, entryOffsetHeaderCRC))
+					return b
+				})
+				return e.segment, e.offset, 0
+			}, ErrCorrupt, false},
 	}
 }
 

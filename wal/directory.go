@@ -69,17 +69,17 @@ func scanDirectory(dir string, visit scanVisitor) ([]segmentScan, error) {
 
 // scanSegment scans one segment into scan, linking its entries to link.
 func scanSegment(s *scanner, scan *segmentScan, link *chainLink, visit scanVisitor) error {
-	file, fileBytes, header, problem, err := openSegment(scan.File)
+	opened, err := openSegment(scan.File)
 	if err != nil {
 		return err
 	}
-	defer file.Close()
-	scan.FileBytes, scan.Header, scan.EndOffset = fileBytes, header, segmentHeaderSize
-	if problem != nil {
-		scan.Problem = problem
+	defer opened.file.Close()
+	scan.FileBytes, scan.Header, scan.EndOffset = opened.fileBytes, opened.header, segmentHeaderSize
+	if opened.problem != nil {
+		scan.Problem = opened.problem
 		return nil
 	}
-	s.reset(file, fileBytes, &header)
+	s.start(&opened)
 	var entry scannedEntry
 	for {
 		done, problem, err := s.next(&entry)
@@ -88,7 +88,7 @@ func scanSegment(s *scanner, scan *segmentScan, link *chainLink, visit scanVisit
 		}
 		if problem == nil {
 			if reason := link.check(&entry.Header); reason != "" {
-				problem = &scanProblem{Kind: headerInvalid, Offset: entry.Offset, Reason: reason, Op: entry.Header.FirstOp}
+				problem = invalidAt(&entry.Header, entry.Offset, reason)
 			}
 		}
 		if problem != nil {

@@ -1,4 +1,178 @@
-// Package wal will own the write-ahead log of sequencer batches, snapshots and recovery.
+// Package wal is Sequent's write-ahead log of sequencer batches, its snapshot files, the
+// recovery that reads them back, and the library behind `sequent wal inspect|verify`.
 //
-// Not built yet: this package is a placeholder until the write-ahead log issue lands.
+// # Role
+//
+// The shard sequencer appends one Entry per batch of commands (op numbers, timestamp,
+// epoch, and the raw body, opaque to wal). The log compresses, checksums, hash-chains and
+// writes entries with group commit, and publishes Durable, the highest op on disk. The
+// sequencer applies a batch before it is durable but releases no reply before Durable
+// covers it (core/doc.go). Start-up is: newest valid snapshot (ListSnapshots,
+// OpenSnapshot; fall back to an older one if reading fails), then Open and Read from the
+// snapshot's op, applying each entry. A standby writes the primary's entries verbatim
+// with AppendStored, so both logs carry the same chain hashes.
+//
+// # Threading
+//
+//	appending goroutine (the sequencer, or the standby's receiver) — exactly one:
+//	    Append, AppendStored, StartAfter, TruncateAfter, Close
+//	any goroutine:
+//	    Durable, DurableNotify, Err, LastOp, FirstOp, LastChain, ChainAt, Stats,
+//	    Read (replication catch-up runs it concurrently with Append), Retire
+//	background goroutines owned by the Log:
+//	    encoders (EncoderCount): compress + CRC32C + SHA-256 of large bodies
+//	    writer (one): seals entries in order (chain hash, header), one pwritev per group,
+//	        fdatasync per policy, publishes Durable, calls the observer, serves
+//	        TruncateAfter/StartAfter/Close; it alone touches the active segment file
+//	    preparer (one): creates and zero-fills the next segment ahead of time
+//
+// Append copies the body into a slot of a ring of PipelineDepth slots and returns; it
+// blocks only when the ring is full. Bodies over 64 KiB go to an encoder, smaller ones are
+// encoded by the writer itself (a hand-off would cost more than the work). The writer
+// takes the oldest slot (waiting for its encoder if needed) plus every later slot already
+// encoded: that is one group commit, one write and one fdatasync. Slot buffers grow to the
+// largest entry seen and are reused: the steady state allocates nothing (a test checks).
+//
+// Locks: maintenanceMutex (Retire, TruncateAfter), then segmentsMutex (segment index),
+// then chainsMutex (recent chain hashes). Never held across file I/O except open(2).
+//
+// # Durability rules
+//
+//   - Durable only advances after fdatasync returned (SyncEvery, SyncInterval), or after
+//     the write (SyncNone, benchmarks only, logged loudly at Open).
+//   - A failed write or fdatasync is sticky (Err): the log writes nothing more and Durable
+//     never advances again. A failed fsync is never retried: the kernel may have dropped
+//     the dirty pages and a retry could report success for lost data ("fsyncgate").
+//   - A segment is fdatasynced before the first write to the next one, so a segment
+//     followed by a non-empty segment is always complete: only the last can be torn.
+//   - Segment and snapshot files get their final name only when complete and synced
+//     (temporary file, fsync, rename, directory fsync).
+//   - Open fdatasyncs the active segment before publishing Durable: entries recovered from
+//     a crashed process's page cache were not necessarily on disk yet.
+//
+// # Directory layout
+//
+//	DIR/LOCK                             flock held by the process that has the log open
+//	DIR/00000000000000000001.wal         segments, numbered from 1, fixed size, preallocated
+//	DIR/00000000000000000002.wal         (the last one is usually the prepared, empty next)
+//	DIR/*.wal.tmp                        a segment being prepared or rewritten; deleted at Open
+//	DIR/*.wal.corrupt                    originals kept aside by Options.TruncateCorrupt
+//	SNAPDIR/snapshot-00000000000001234567.snap   a snapshot at op 1234567
+//	SNAPDIR/snapshot-*.snap.tmp          a snapshot being written (never listed)
+//
+// # Segment header (128 bytes at offset 0, little-endian)
+//
+//	 0       8       12      16              24              32              40
+//	+-------+-------+-------+---------------+---------------+---------------+----
+//	| magic |version|hdr crc| segment number| segment bytes | created (ns)  | 88 reserved
+//	|SQWALSEG  u32  |  u32  |      u64      |      u64      |      u64      | zero bytes
+//	+-------+-------+-------+---------------+---------------+---------------+----
+//
+// The header checksum is CRC32C of the 128 bytes with its own field zero. The number must
+// equal the file name's. Entries follow from offset 128; the rest of the file is zeros.
+//
+// # Entry header (128 bytes, then the stored body; an entry never spans segments)
+//
+//	  0      4     6     7     8         12        16                24
+//	+------+-----+-----+-----+---------+---------+-----------------+-----------------+
+//	|magic |vers.|codec|rsvd |hdr crc  |count    |epoch            |segment number * |
+//	|"SQWE"| u16 | u8  |  0  |u32      |u32      |u64              |u64              |
+//	+------+-----+-----+-----+---------+---------+-----------------+-----------------+
+//	 32                40                48        52        56        60        64
+//	+-----------------+-----------------+---------+---------+---------+---------+
+//	|first op         |timestamp (ns)   |stored   |raw      |body crc |synced   |
+//	|u64              |u64              |bytes u32|bytes u32|u32      |offset *u32
+//	+-----------------+-----------------+---------+---------+---------+---------+
+//	 64                                  96                                  128
+//	+-----------------------------------+-----------------------------------+
+//	| previous entry's chain hash [32]  | this entry's chain hash [32]      |
+//	+-----------------------------------+-----------------------------------+
+//
+// Fields marked * are local to this log (not chained). In detail:
+//
+//   - header crc: CRC32C of the 128 bytes with this field zero. body crc: CRC32C
+//     (Castagnoli, SSE4.2) of the stored body, checked before any decompression.
+//   - codec: 1 raw, 2 s2, 3 zstd (0 never appears, so zeros never decode). s2 bodies are
+//     blocks of 64 KiB raw, each preceded by its compressed length (u32).
+//   - synced offset: how far this segment was known durable when the entry was written.
+//     Recovery uses it to tell a torn write from damage (below).
+//   - chain hash = SHA-256(header bytes 0..95 with the fields marked * and the header crc
+//     zeroed ‖ SHA-256(stored body)). Bytes 64..95 are the previous chain, so the hash
+//     commits to the whole history: editing any entry, even with recomputed CRCs, breaks
+//     its own hash or its successor's link. The local fields (*) are left out so that a
+//     standby, which numbers its own segments, has the same chain as the primary. The
+//     body is hashed separately so that encoders hash bodies in parallel and the writer
+//     only chains 128-byte blocks in order.
+//
+// # Snapshot file (128-byte header, then the state as an s2 stream)
+//
+//	 0        8       12      16    17       20       24       32       40
+//	+--------+-------+-------+-----+--------+--------+--------+--------+---------+
+//	| magic  |version|hdr crc|codec|rsvd(3) |body crc|op      |epoch   |timestamp|
+//	|SQSNAPSH  u32   |  u32  | u8  |  zero  |  u32   |u64     |u64     |u64      |
+//	+--------+-------+-------+-----+--------+--------+--------+--------+---------+
+//	 48        56         64                    96                    128
+//	+---------+----------+---------------------+---------------------+
+//	|raw bytes|stored    | state digest [32]   | log chain at op [32]|
+//	|u64      |bytes u64 | (core's)            |                     |
+//	+---------+----------+---------------------+---------------------+
+//
+// The body crc is CRC32C of the stored stream; the s2 stream also checks each chunk. The
+// file size must be 128 + stored bytes. The reader from OpenSnapshot returns
+// ErrSnapshotCorrupt at or before EOF when anything does not match.
+//
+// # Recovery (Open)
+//
+// Every segment is scanned: segment header, each entry's header checksum, fields, body
+// checksum and chain hash, and the link to the previous entry (op continuity, previous
+// chain, epoch not decreasing, timestamp increasing). Then:
+//
+//   - Clean end: an all-zero header followed only by zeros (the preallocated tail).
+//   - Torn tail: the first problem is in the last segment holding data, is a
+//     checksum-level failure (bad magic or header checksum, body checksum, zero header
+//     followed by data, file cut short), and no later entry of that segment carries a
+//     synced offset beyond it (which would prove the bad bytes had been synced before).
+//     The segment is rewritten without the tail (atomically: copy, fsync, rename) and a
+//     warning names the segment, offset and bytes discarded. Nothing discarded had been
+//     published durable.
+//   - Damage, anything else: a checksum or chain failure before the tail, a valid entry
+//     that does not link (duplicated, reordered, from another log), a gap in segment
+//     numbers (ErrMissingSegment), an unknown version (ErrVersion), an empty segment
+//     before a non-empty one. Open fails with a *PositionError naming segment, offset and
+//     op, wrapping ErrCorrupt, ErrVersion or ErrMissingSegment, unless
+//     Options.TruncateCorrupt, which cuts the log there and keeps the originals as
+//     *.wal.corrupt.
+//
+// A zeroed suffix of the last segment is indistinguishable from a shorter log; Verify
+// reports it when a snapshot lies beyond the log's end, and the server should compare
+// LastOp with its newest snapshot's op at start-up.
+//
+// # Measurements (this 2-vCPU VM, shared and noisy: compare ratios within one run)
+//
+// Compression, on full batches of 8189 transfer records (sequential ids, random accounts
+// among 1M, small amounts), `go test ./wal -run '^$' -bench Codecs -benchtime 300x`:
+//
+//	codec                 compress     decompress   ratio
+//	s2, 64 KiB blocks     2.49 GB/s    5.5 GB/s     5.05   <- CodecAuto
+//	s2, one 1 MiB block   1.89 GB/s    4.2 GB/s     4.90
+//	zstd fastest          0.59 GB/s    2.9 GB/s     8.39
+//	zstd default          0.57 GB/s    2.7 GB/s     8.88
+//
+// s2 was chosen: zstd stores 1.7x fewer bytes but costs 4x the CPU, and at full speed the
+// log is CPU-bound (compression and SHA-256), not disk-bound. A body is stored raw when it
+// is under 256 bytes or compression saves less than 1/8.
+//
+// Preallocation, 1 MiB write+fdatasync into fresh space,
+// `go test ./wal -run '^$' -bench Preallocation -benchtime 640x`: zero-filled p50 0.30 ms,
+// fallocated 0.48 ms (writing converts unwritten extents: a journal commit per sync),
+// appending 0.55 ms. Segments are zero-filled in the background.
+//
+// Append of full batches with SyncEvery against the disk's raw write+fdatasync of the
+// same bytes, interleaved so that both see the same load,
+// `go test ./wal -run '^$' -bench AppendVsRaw -benchtime 4096x -count 5`: see the issue
+// note for the figures; the log reaches 1.7 to 2.7 GB/s of raw bytes (13 to 21 M
+// transfers/s), 0.55 to 0.97 of raw depending on the run, limited by CPU: per full batch
+// s2 takes ~0.42 ms and SHA-256 ~0.1 ms of one core, write+fdatasync ~0.3 ms of disk.
+// One small entry, Append to Durable: p50 ~0.1 ms (BenchmarkAppendLatency). Read with
+// decompression and checksums from the page cache: ~30 M transfers/s (BenchmarkRead).
 package wal

@@ -98,6 +98,16 @@ func headerCRC(b []byte, crcOffset int) uint32 {
 	return crc32.Update(crc, castagnoli, b[crcOffset+4:])
 }
 
+// putHeaderCRC stores a header's checksum in its field at crcOffset.
+func putHeaderCRC(header []byte, crcOffset int) {
+	binary.LittleEndian.PutUint32(header[crcOffset:], headerCRC(header, crcOffset))
+}
+
+// headerCRCValid reports whether a header's checksum field matches its bytes.
+func headerCRCValid(header []byte, crcOffset int) bool {
+	return headerCRC(header, crcOffset) == binary.LittleEndian.Uint32(header[crcOffset:])
+}
+
 // encode writes the header into b[0:128], computing the header checksum.
 func (h *entryHeader) encode(b []byte) {
 	_ = b[entryHeaderSize-1]
@@ -117,7 +127,7 @@ func (h *entryHeader) encode(b []byte) {
 	le.PutUint32(b[entryOffsetSyncedOffset:], h.SyncedOffset)
 	copy(b[entryOffsetPreviousChain:], h.PreviousChain[:])
 	copy(b[entryOffsetChain:], h.Chain[:])
-	le.PutUint32(b[entryOffsetHeaderCRC:], headerCRC(b[:entryHeaderSize], entryOffsetHeaderCRC))
+	putHeaderCRC(b[:entryHeaderSize], entryOffsetHeaderCRC)
 }
 
 // headerProblem classifies why a header does not decode.
@@ -144,7 +154,7 @@ func decodeEntryHeader(b []byte, h *entryHeader) (headerProblem, string) {
 		return headerTorn, "bad entry magic"
 	}
 	h.HeaderCRC = le.Uint32(b[entryOffsetHeaderCRC:])
-	if headerCRC(b[:entryHeaderSize], entryOffsetHeaderCRC) != h.HeaderCRC {
+	if !headerCRCValid(b[:entryHeaderSize], entryOffsetHeaderCRC) {
 		return headerTorn, "entry header checksum mismatch"
 	}
 	h.Version = le.Uint16(b[entryOffsetVersion:])
@@ -217,7 +227,7 @@ func restamp(header []byte, segment uint64, syncedOffset uint32) {
 	le := binary.LittleEndian
 	le.PutUint64(header[entryOffsetSegment:], segment)
 	le.PutUint32(header[entryOffsetSyncedOffset:], syncedOffset)
-	le.PutUint32(header[entryOffsetHeaderCRC:], headerCRC(header[:entryHeaderSize], entryOffsetHeaderCRC))
+	putHeaderCRC(header[:entryHeaderSize], entryOffsetHeaderCRC)
 }
 
 // segmentHeader is the decoded segment header.
@@ -236,7 +246,7 @@ func (s *segmentHeader) encode(b []byte) {
 	le.PutUint64(b[segmentOffsetNumber:], s.Number)
 	le.PutUint64(b[segmentOffsetBytes:], uint64(s.Bytes))
 	le.PutUint64(b[segmentOffsetCreated:], s.CreatedNs)
-	le.PutUint32(b[segmentOffsetHeaderCRC:], headerCRC(b[:segmentHeaderSize], segmentOffsetHeaderCRC))
+	putHeaderCRC(b[:segmentHeaderSize], segmentOffsetHeaderCRC)
 }
 
 // decodeSegmentHeader validates b[0:128]. On failure it returns the reason and ErrCorrupt
@@ -247,7 +257,7 @@ func decodeSegmentHeader(b []byte, s *segmentHeader) (string, error) {
 	if string(b[segmentOffsetMagic:segmentOffsetMagic+8]) != segmentMagic {
 		return "bad segment magic", ErrCorrupt
 	}
-	if headerCRC(b[:segmentHeaderSize], segmentOffsetHeaderCRC) != le.Uint32(b[segmentOffsetHeaderCRC:]) {
+	if !headerCRCValid(b[:segmentHeaderSize], segmentOffsetHeaderCRC) {
 		return "segment header checksum mismatch", ErrCorrupt
 	}
 	if version := le.Uint32(b[segmentOffsetVersion:]); version != formatVersion {

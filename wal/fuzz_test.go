@@ -27,7 +27,8 @@ func seedLog(t testing.TB) (stored [][]byte, segment []byte) {
 	bodies := [][]byte{[]byte("one"), transfersBody(newRand(1), 1, 8), bytes.Repeat([]byte("ab"), 300)}
 	for i, body := range bodies {
 		op := uint64(i + 1)
-		if err := l.Append(Entry{Epoch: 1, FirstOp: op, Count: 1, Timestamp: op, Body: body}); err != nil {
+		e := Entry{Epoch: 1, FirstOp: op, Count: 1, Timestamp: op, Body: body}
+		if err := l.Append(e); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -81,7 +82,8 @@ func saveCorpus(t testing.TB, name string, seeds ...[]any) {
 				fmt.Fprintf(&b, "uint16(%d)\n", v)
 			}
 		}
-		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed-%d", i)), b.Bytes(), 0o644); err != nil {
+		name := filepath.Join(dir, fmt.Sprintf("seed-%d", i))
+		if err := os.WriteFile(name, b.Bytes(), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -133,7 +135,7 @@ func scanAll(data []byte, bufferBytes int) string {
 		s.reader.buffer = largeWindow // allocating 4 MiB per input would slow the fuzzer
 	}
 	s.verifyChain, s.checkTail = true, true
-	s.reset(bytes.NewReader(data), int64(len(data)), &header)
+	s.startAt(bytes.NewReader(data), int64(len(data)), &header)
 	var out bytes.Buffer
 	var entry scannedEntry
 	var link chainLink
@@ -145,13 +147,15 @@ func scanAll(data []byte, bufferBytes int) string {
 		case done:
 			return out.String() + "end"
 		case problem != nil:
-			evidence, nonZeroEnd, err := tornEvidence(bytes.NewReader(data), int64(len(data)), &header, problem.Offset)
+			evidence, nonZeroEnd, err := tornEvidence(bytes.NewReader(data), int64(len(data)),
+				&header, problem.Offset)
 			return out.String() + fmt.Sprintf("problem %d at %d: %s (%v %d %v)", problem.Kind,
 				problem.Offset, problem.Reason, evidence, nonZeroEnd, err)
 		}
 		reason := link.check(&entry.Header)
 		link.advance(&entry.Header)
-		fmt.Fprintf(&out, "entry %d ops %d..%d %q; ", entry.Offset, entry.Header.FirstOp, entry.Header.LastOp(), reason)
+		fmt.Fprintf(&out, "entry %d ops %d..%d %q; ", entry.Offset, entry.Header.FirstOp,
+			entry.Header.LastOp(), reason)
 	}
 }
 
@@ -163,7 +167,8 @@ func FuzzSegmentScan(f *testing.F) {
 	_, segment := seedLog(f)
 	f.Add(segment, uint16(200))
 	f.Add(segment[segmentHeaderSize:], uint16(1000))
-	saveCorpus(f, "FuzzSegmentScan", []any{segment, uint16(200)}, []any{segment[segmentHeaderSize:], uint16(1000)})
+	saveCorpus(f, "FuzzSegmentScan", []any{segment, uint16(200)},
+		[]any{segment[segmentHeaderSize:], uint16(1000)})
 	f.Fuzz(func(t *testing.T, data []byte, bufferBytes uint16) {
 		if !bytes.HasPrefix(data, []byte(segmentMagic)) {
 			var header [segmentHeaderSize]byte

@@ -21,7 +21,8 @@ func TestMemoryLog(t *testing.T) {
 		t.Fatal("durability advanced while held")
 	}
 	count := 0
-	if err := m.Read(0, func(e *Entry) error { checkEntry(t, e); count++; return nil }); err != nil || count != 3 {
+	err := m.Read(0, func(e *Entry) error { checkEntry(t, e); count++; return nil })
+	if err != nil || count != 3 {
 		t.Fatalf("read %d entries while held (%v), want the 3 durable ones", count, err)
 	}
 	if entryFor(last+1).Count < 2 {

@@ -1,9 +1,7 @@
 package wal
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
 	"sync"
 )
 
@@ -68,48 +66,27 @@ func (l *Log) segmentAfter(op uint64) (segmentInfo, bool) {
 // returns the last op it went through.
 func (r *logReader) readSegment(info segmentInfo, afterOp, durable uint64,
 	fn func(e *Entry) error) (uint64, error) {
-	file, fileBytes, header, problem, err := openSegment(segmentFile{info.Number, info.Path})
-	if errors.Is(err, fs.ErrNotExist) {
-		return 0, fmt.Errorf("%w: segment %d was retired during the read", ErrCompacted, info.Number)
-	}
-	if err != nil {
-		return 0, err
-	}
-	defer file.Close()
-	if problem != nil {
-		return 0, segmentError(info, problem)
-	}
-	r.scanner.reset(file, fileBytes, &header)
-	var scanned scannedEntry
 	last := uint64(0)
-	for last < durable {
-		done, problem, err := r.scanner.next(&scanned)
-		if err != nil || done {
-			return last, err
-		}
-		if problem == nil {
-			if reason := r.link.check(&scanned.Header); reason != "" {
-				problem = &scanProblem{Kind: headerInvalid, Offset: scanned.Offset, Reason: reason, Op: scanned.Header.FirstOp}
-			}
-		}
-		if problem != nil {
-			return last, segmentError(info, problem)
-		}
+	err := walkSegment(info, &r.scanner, func(scanned *scannedEntry) (bool, error) {
 		h := &scanned.Header
+		if reason := r.link.check(h); reason != "" {
+			return false, segmentError(info, invalidAt(h, scanned.Offset, reason))
+		}
 		r.link.advance(h)
 		last = h.LastOp()
-		if last <= afterOp {
-			continue
+		if last > afterOp {
+			if err := r.deliver(info, scanned, fn); err != nil {
+				return false, err
+			}
 		}
-		if err := r.deliver(info, &scanned, fn); err != nil {
-			return last, err
-		}
-	}
-	return last, nil
+		return last < durable, nil
+	})
+	return last, err
 }
 
 // deliver decompresses an entry and passes it to fn.
-func (r *logReader) deliver(info segmentInfo, scanned *scannedEntry, fn func(e *Entry) error) error {
+func (r *logReader) deliver(info segmentInfo, scanned *scannedEntry,
+	fn func(e *Entry) error) error {
 	h := &scanned.Header
 	if r.decompressed == nil && h.Codec != CodecNone {
 		r.decompressed = make([]byte, 0, EntryBodyBytesMax)
@@ -122,13 +99,4 @@ func (r *logReader) deliver(info segmentInfo, scanned *scannedEntry, fn func(e *
 	r.entry = Entry{Epoch: h.Epoch, FirstOp: h.FirstOp, Count: h.Count,
 		Timestamp: h.Timestamp, Body: body}
 	return fn(&r.entry)
-}
-
-func segmentError(info segmentInfo, problem *scanProblem) error {
-	sentinel := ErrCorrupt
-	if problem.Kind == headerVersion {
-		sentinel = ErrVersion
-	}
-	return &PositionError{Path: info.Path, Segment: info.Number, Offset: problem.Offset,
-		Op: problem.Op, Reason: problem.Reason, Err: sentinel}
 }

@@ -94,7 +94,8 @@ func scanDamage(scans []segmentScan, i, tail int) *PositionError {
 }
 
 // truncateTornTail cuts the tail segment at its torn entry and logs what was discarded.
-func truncateTornTail(logger loggerLike, scans []segmentScan, i int, nonZeroEnd int64) ([]segmentScan, error) {
+func truncateTornTail(logger loggerLike, scans []segmentScan, i int,
+	nonZeroEnd int64) ([]segmentScan, error) {
 	scan := &scans[i]
 	offset := scan.Problem.Offset
 	var filler zeroFiller
@@ -111,7 +112,8 @@ func truncateTornTail(logger loggerLike, scans []segmentScan, i int, nonZeroEnd 
 // truncateDamage applies Options.TruncateCorrupt: the log is cut at the damage, the
 // damaged segment is rewritten without it, and every later non-empty segment is moved
 // aside; the originals are kept as *.corrupt for the operator.
-func truncateDamage(logger loggerLike, scans []segmentScan, i int, damage *PositionError) ([]segmentScan, error) {
+func truncateDamage(logger loggerLike, scans []segmentScan, i int,
+	damage *PositionError) ([]segmentScan, error) {
 	keep := i + 1
 	scan := &scans[i]
 	switch {

@@ -281,31 +281,14 @@ func (l *Log) findCut(op uint64) (truncation, error) {
 		ErrCompacted, op, l.FirstOp())
 }
 
-// scanHeadersOf is scanHeaders for a known segment, with entry offsets.
+// scanHeadersOf calls fn with the header and offset of each entry of a segment of the
+// index, from its start, while fn returns true. For ops older than the chain ring, and
+// for TruncateAfter; neither is on a hot path, so the 4 MiB window is not pooled.
 func (l *Log) scanHeadersOf(info segmentInfo, fn func(h *entryHeader, offset int64) bool) error {
-	file, fileBytes, header, problem, err := openSegment(segmentFile{info.Number, info.Path})
-	if err != nil {
-		return err
-	}
-	defer file.Close()
-	if problem != nil {
-		return fmt.Errorf("%w: %s: %s", ErrCorrupt, info.Path, problem.Reason)
-	}
 	var s scanner
-	s.reset(file, fileBytes, &header)
-	var entry scannedEntry
-	for {
-		done, problem, err := s.next(&entry)
-		if err != nil || done {
-			return err
-		}
-		if problem != nil {
-			return fmt.Errorf("%w: %s offset %d: %s", ErrCorrupt, info.Path, problem.Offset, problem.Reason)
-		}
-		if !fn(&entry.Header, entry.Offset) {
-			return nil
-		}
-	}
+	return walkSegment(info, &s, func(e *scannedEntry) (bool, error) {
+		return fn(&e.Header, e.Offset), nil
+	})
 }
 
 // cutSegments applies a truncation on disk and in the index: later segments are deleted

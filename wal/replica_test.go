@@ -184,7 +184,8 @@ func TestChainAt(t *testing.T) {
 	defer l.Close()
 	small := make([]byte, 16)
 	for op := uint64(1); op <= recentChainCountMax+500; op++ {
-		if err := l.Append(Entry{Epoch: 1, FirstOp: op, Count: 1, Timestamp: op, Body: small}); err != nil {
+		e := Entry{Epoch: 1, FirstOp: op, Count: 1, Timestamp: op, Body: small}
+		if err := l.Append(e); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -226,7 +227,8 @@ func TestStartAfter(t *testing.T) {
 	if err := l.StartAfter(5, chain); err == nil {
 		t.Fatal("StartAfter twice")
 	}
-	if err := l.Append(Entry{Epoch: 2, FirstOp: 101, Count: 2, Timestamp: 9, Body: []byte("x")}); err != nil {
+	e := Entry{Epoch: 2, FirstOp: 101, Count: 2, Timestamp: 9, Body: []byte("x")}
+	if err := l.Append(e); err != nil {
 		t.Fatal(err)
 	}
 	waitDurable(t, l, 102)

@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"io"
+	"io/fs"
 	"os"
 )
 
@@ -64,6 +67,24 @@ type scanProblem struct {
 	Op     uint64 // the entry's first op if its header decoded, else the op expected there
 }
 
+// tornAt and invalidAt build the problems of an entry at offset (h nil if its header did
+// not decode).
+func tornAt(h *entryHeader, offset int64, reason string) *scanProblem {
+	return problemAt(headerTorn, h, offset, reason)
+}
+
+func invalidAt(h *entryHeader, offset int64, reason string) *scanProblem {
+	return problemAt(headerInvalid, h, offset, reason)
+}
+
+func problemAt(kind headerProblem, h *entryHeader, offset int64, reason string) *scanProblem {
+	p := &scanProblem{Kind: kind, Offset: offset, Reason: reason}
+	if h != nil {
+		p.Op = h.FirstOp
+	}
+	return p
+}
+
 // scanner walks the entries of one segment and validates each on its own: header,
 // position, body checksum and, if verifyChain, the entry's own chain hash. Linking an
 // entry to the previous one is the caller's job (chainLink).
@@ -76,7 +97,12 @@ type scanner struct {
 	checkTail   bool   // at a zero header, check that the rest of the segment is zero
 }
 
-func (s *scanner) reset(file io.ReaderAt, fileSize int64, header *segmentHeader) {
+// start prepares the scanner for a segment.
+func (s *scanner) start(opened *openedSegment) {
+	s.startAt(opened.file, opened.fileBytes, &opened.header)
+}
+
+func (s *scanner) startAt(file io.ReaderAt, fileSize int64, header *segmentHeader) {
 	s.reader.reset(file, min(fileSize, header.Bytes))
 	s.number, s.size, s.offset = header.Number, header.Bytes, segmentHeaderSize
 }
@@ -93,7 +119,7 @@ func (s *scanner) next(e *scannedEntry) (done bool, problem *scanProblem, err er
 		if offset+entryHeaderSize > s.size {
 			return true, nil, nil // no room left for an entry: the segment is full
 		}
-		return false, &scanProblem{Kind: headerTorn, Offset: offset, Reason: "segment file ends inside an entry header"}, nil
+		return false, tornAt(nil, offset, "segment file ends inside an entry header"), nil
 	}
 	kind, reason := decodeEntryHeader(window, &e.Header)
 	switch kind {
@@ -106,23 +132,23 @@ func (s *scanner) next(e *scannedEntry) (done bool, problem *scanProblem, err er
 	h := &e.Header
 	end := offset + entryHeaderSize + int64(h.StoredBytes)
 	if reason := s.checkPosition(h, offset, end); reason != "" {
-		return false, &scanProblem{Kind: headerInvalid, Offset: offset, Reason: reason, Op: h.FirstOp}, nil
+		return false, invalidAt(h, offset, reason), nil
 	}
 	window, err = s.reader.window(offset, int(end-offset))
 	if err != nil {
 		return false, nil, err
 	}
 	if int64(len(window)) < end-offset {
-		return false, &scanProblem{Kind: headerTorn, Offset: offset, Reason: "segment file ends inside an entry body", Op: h.FirstOp}, nil
+		return false, tornAt(h, offset, "segment file ends inside an entry body"), nil
 	}
 	body := window[entryHeaderSize:]
 	if crc32c(body) != h.BodyCRC {
-		return false, &scanProblem{Kind: headerTorn, Offset: offset, Reason: "entry body checksum mismatch", Op: h.FirstOp}, nil
+		return false, tornAt(h, offset, "entry body checksum mismatch"), nil
 	}
 	if s.verifyChain {
 		digest := sha256.Sum256(body)
 		if chainHash(window, &digest) != h.Chain {
-			return false, &scanProblem{Kind: headerInvalid, Offset: offset, Reason: "chain hash does not match the entry", Op: h.FirstOp}, nil
+			return false, invalidAt(h, offset, "chain hash does not match the entry"), nil
 		}
 	}
 	e.Offset, e.Stored, s.offset = offset, body, end
@@ -155,10 +181,10 @@ func (s *scanner) nextZero(offset int64) (bool, *scanProblem, error) {
 			return false, nil, err
 		}
 		if !isZero(window) {
-			return false, &scanProblem{Kind: headerTorn, Offset: offset, Reason: "zero entry header followed by non-zero bytes"}, nil
+			return false, tornAt(nil, offset, "zero entry header followed by non-zero bytes"), nil
 		}
 		if int64(len(window)) < n {
-			return false, &scanProblem{Kind: headerTorn, Offset: offset, Reason: "segment file shorter than its header says"}, nil
+			return false, tornAt(nil, offset, "segment file shorter than its header says"), nil
 		}
 		from += n
 	}
@@ -170,7 +196,8 @@ func (s *scanner) nextZero(offset int64) (bool, *scanProblem, error) {
 // the segment was synced past offset, so the bad bytes were durable before and are
 // damage, not an interrupted write. It also returns where the non-zero bytes end, to
 // report how much a truncation discards.
-func tornEvidence(file io.ReaderAt, fileSize int64, header *segmentHeader, offset int64) (bool, int64, error) {
+func tornEvidence(file io.ReaderAt, fileSize int64, header *segmentHeader,
+	offset int64) (bool, int64, error) {
 	var magic [4]byte
 	binary.LittleEndian.PutUint32(magic[:], entryMagic)
 	size := min(fileSize, header.Bytes)
@@ -256,32 +283,84 @@ func (k *chainLink) advance(h *entryHeader) {
 	*k = chainLink{true, h.LastOp(), h.Epoch, h.Timestamp, h.Chain}
 }
 
-// openSegment opens a segment file and validates its header against its name.
-func openSegment(file segmentFile) (*os.File, int64, segmentHeader, *scanProblem, error) {
-	var header segmentHeader
+// openedSegment is a segment file open for reading, with its header.
+type openedSegment struct {
+	file      *os.File
+	fileBytes int64
+	header    segmentHeader
+	problem   *scanProblem // the header is bad: nothing else can be read
+}
+
+// openSegment opens a segment file and validates its header against its name. A missing
+// file is ErrCompacted: segments in the index disappear only through Retire.
+func openSegment(file segmentFile) (openedSegment, error) {
 	f, err := os.Open(file.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return openedSegment{}, fmt.Errorf("%w: segment %d is gone: %v", ErrCompacted, file.Number, err)
+	}
 	if err != nil {
-		return nil, 0, header, nil, err
+		return openedSegment{}, err
 	}
 	info, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, 0, header, nil, err
+		return openedSegment{}, err
 	}
+	s := openedSegment{file: f, fileBytes: info.Size()}
+	s.problem = s.readHeader(file.Number)
+	return s, nil
+}
+
+func (s *openedSegment) readHeader(number uint64) *scanProblem {
 	var b [segmentHeaderSize]byte
-	if _, err := f.ReadAt(b[:], 0); err != nil {
-		return f, info.Size(), header, &scanProblem{Kind: headerInvalid, Offset: 0, Reason: "segment file shorter than its header"}, nil
+	if _, err := s.file.ReadAt(b[:], 0); err != nil {
+		return invalidAt(nil, 0, "segment file shorter than its header")
 	}
-	reason, sentinel := decodeSegmentHeader(b[:], &header)
-	if sentinel == ErrVersion {
-		return f, info.Size(), header, &scanProblem{Kind: headerVersion, Offset: 0, Reason: reason}, nil
+	reason, sentinel := decodeSegmentHeader(b[:], &s.header)
+	switch {
+	case sentinel == ErrVersion:
+		return problemAt(headerVersion, nil, 0, reason)
+	case sentinel != nil:
+		return invalidAt(nil, 0, reason)
+	case s.header.Number != number:
+		return invalidAt(nil, 0, "segment header says number "+itoaU(s.header.Number))
 	}
-	if sentinel != nil {
-		return f, info.Size(), header, &scanProblem{Kind: headerInvalid, Offset: 0, Reason: reason}, nil
+	return nil
+}
+
+// walkSegment scans a segment of the index with s and calls fn for each valid entry until
+// fn returns false or an error. A bad entry ends the walk with a *PositionError.
+func walkSegment(info segmentInfo, s *scanner, fn func(e *scannedEntry) (bool, error)) error {
+	opened, err := openSegment(segmentFile{info.Number, info.Path})
+	if err != nil {
+		return err
 	}
-	if header.Number != file.Number {
-		reason = "segment header says number " + itoaU(header.Number)
-		return f, info.Size(), header, &scanProblem{Kind: headerInvalid, Offset: 0, Reason: reason}, nil
+	defer opened.file.Close()
+	if opened.problem != nil {
+		return segmentError(info, opened.problem)
 	}
-	return f, info.Size(), header, nil, nil
+	s.start(&opened)
+	var entry scannedEntry
+	for {
+		done, problem, err := s.next(&entry)
+		switch {
+		case err != nil || done:
+			return err
+		case problem != nil:
+			return segmentError(info, problem)
+		}
+		if more, err := fn(&entry); err != nil || !more {
+			return err
+		}
+	}
+}
+
+// segmentError describes a problem found in a segment of the index.
+func segmentError(info segmentInfo, problem *scanProblem) error {
+	sentinel := ErrCorrupt
+	if problem.Kind == headerVersion {
+		sentinel = ErrVersion
+	}
+	return &PositionError{Path: info.Path, Segment: info.Number, Offset: problem.Offset,
+		Op: problem.Op, Reason: problem.Reason, Err: sentinel}
 }

@@ -106,7 +106,8 @@ func (z *zeroFiller) fill(file *os.File, from, to int64) error {
 // the temporary name: use the returned path). Zero-filling rather than fallocate was chosen by
 // measurement (doc.go): writing into fallocated space converts unwritten extents, which
 // costs a journal commit on every fdatasync.
-func (z *zeroFiller) prepareSegment(dir string, number uint64, bytes int64) (*os.File, string, error) {
+func (z *zeroFiller) prepareSegment(dir string, number uint64,
+	bytes int64) (*os.File, string, error) {
 	final := filepath.Join(dir, segmentName(number))
 	temporary := final + temporarySuffix
 	file, err := os.OpenFile(temporary, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
@@ -130,7 +131,8 @@ func (z *zeroFiller) prepareSegment(dir string, number uint64, bytes int64) (*os
 
 // writeSegment writes a segment header, then prefix (entries copied from an older file,
 // or nothing), then zeros up to bytes, and fsyncs the file.
-func (z *zeroFiller) writeSegment(file *os.File, number uint64, bytes int64, prefix io.Reader) error {
+func (z *zeroFiller) writeSegment(file *os.File, number uint64, bytes int64,
+	prefix io.Reader) error {
 	var header [segmentHeaderSize]byte
 	s := segmentHeader{Number: number, Bytes: bytes, CreatedNs: uint64(time.Now().UnixNano())}
 	s.encode(header[:])

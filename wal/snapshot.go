@@ -154,7 +154,7 @@ func encodeSnapshotHeader(b []byte, info *SnapshotInfo, bodyCRC uint32) {
 	le.PutUint64(b[snapshotOffsetStoredBytes:], uint64(info.StoredBytes))
 	copy(b[snapshotOffsetDigest:], info.Meta.Digest[:])
 	copy(b[snapshotOffsetChain:], info.Meta.Chain[:])
-	le.PutUint32(b[snapshotOffsetHeaderCRC:], headerCRC(b[:snapshotHeaderSize], snapshotOffsetHeaderCRC))
+	putHeaderCRC(b[:snapshotHeaderSize], snapshotOffsetHeaderCRC)
 }
 
 // decodeSnapshotHeader validates a snapshot header; fileBytes is the file's size, which
@@ -166,10 +166,11 @@ func decodeSnapshotHeader(b []byte, fileBytes int64, info *SnapshotInfo) (uint32
 		return 0, fmt.Errorf("%w: file shorter than a snapshot header", ErrSnapshotCorrupt)
 	case string(b[:8]) != snapshotMagic:
 		return 0, fmt.Errorf("%w: bad snapshot magic", ErrSnapshotCorrupt)
-	case headerCRC(b[:snapshotHeaderSize], snapshotOffsetHeaderCRC) != le.Uint32(b[snapshotOffsetHeaderCRC:]):
+	case !headerCRCValid(b[:snapshotHeaderSize], snapshotOffsetHeaderCRC):
 		return 0, fmt.Errorf("%w: snapshot header checksum mismatch", ErrSnapshotCorrupt)
 	case le.Uint32(b[snapshotOffsetVersion:]) != formatVersion:
-		return 0, fmt.Errorf("%w: snapshot format version %d", ErrVersion, le.Uint32(b[snapshotOffsetVersion:]))
+		version := le.Uint32(b[snapshotOffsetVersion:])
+		return 0, fmt.Errorf("%w: snapshot format version %d", ErrVersion, version)
 	case !isZero(b[snapshotOffsetReserved:snapshotOffsetBodyCRC]):
 		return 0, fmt.Errorf("%w: reserved snapshot header bytes not zero", ErrSnapshotCorrupt)
 	}

@@ -102,7 +102,8 @@ func TestSnapshotDamageFallsBack(t *testing.T) {
 	if _, _, err := readSnapshot(t, path(20)); !errors.Is(err, ErrSnapshotCorrupt) {
 		t.Fatalf("read of a damaged body: %v", err)
 	}
-	if _, state, err := readSnapshot(t, path(10)); err != nil || !bytes.Equal(state, makeState(10, 1<<20)) {
+	_, state, err := readSnapshot(t, path(10))
+	if err != nil || !bytes.Equal(state, makeState(10, 1<<20)) {
 		t.Fatalf("fallback snapshot: %v", err)
 	}
 	// A truncated file is refused by its header's length.

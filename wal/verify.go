@@ -134,7 +134,8 @@ func (v *verifier) visit(scan *segmentScan, e *scannedEntry) error {
 		if h.Codec != CodecNone {
 			v.body = body
 		}
-		entry := Entry{Epoch: h.Epoch, FirstOp: h.FirstOp, Count: h.Count, Timestamp: h.Timestamp, Body: body}
+		entry := Entry{Epoch: h.Epoch, FirstOp: h.FirstOp, Count: h.Count,
+			Timestamp: h.Timestamp, Body: body}
 		if err := v.replayer.Apply(&entry); err != nil {
 			return &PositionError{Path: scan.File.Path, Segment: scan.File.Number, Offset: e.Offset,
 				Op: h.FirstOp, Reason: "apply: " + err.Error(), Err: ErrCorrupt}
@@ -212,7 +213,8 @@ func (v *verifier) checkSnapshots(scan *segmentScan, e *scannedEntry) error {
 				s.Meta.Op, h.FirstOp, h.LastOp())
 			return where
 		case s.Meta.Chain != h.Chain:
-			where.Reason = fmt.Sprintf("snapshot %s chain differs from the log's at op %d", s.Path, s.Meta.Op)
+			where.Reason = fmt.Sprintf("snapshot %s chain differs from the log's at op %d",
+				s.Path, s.Meta.Op)
 			return where
 		}
 		if s.Meta.Op > v.base {

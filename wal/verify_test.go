@@ -88,7 +88,8 @@ func TestVerifyDetects(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err := Verify(l.options.Dir, snapshots, &sumReplayer{})
-		if !errors.Is(err, ErrDigestMismatch) || !strings.Contains(err.Error(), fmt.Sprintf("at op %d", ops[1])) {
+		atOp := fmt.Sprintf("at op %d", ops[1])
+		if !errors.Is(err, ErrDigestMismatch) || !strings.Contains(err.Error(), atOp) {
 			t.Fatalf("planted digest mismatch: %v", err)
 		}
 		if !strings.Contains(err.Error(), "segment ") || !strings.Contains(err.Error(), "offset ") {
