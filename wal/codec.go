@@ -42,6 +42,9 @@ func (c Codec) String() string {
 	return fmt.Sprintf("codec(%d)", uint8(c))
 }
 
+// MarshalText makes JSON reports show the codec's name.
+func (c Codec) MarshalText() ([]byte, error) { return []byte(c.String()), nil }
+
 // stored reports whether c may appear in an entry header.
 func (c Codec) stored() bool { return c == CodecNone || c == CodecS2 || c == CodecZstd }
 

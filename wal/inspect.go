@@ -48,6 +48,8 @@ type SegmentReport struct {
 // Inspect describes the segments of dir and the snapshots of snapshotDir (if not empty)
 // without changing anything. Damage does not make it fail: it is listed in Problems
 // (Verify is the checker). It returns an error only if the directories cannot be read.
+// It takes no lock: on a log open in another process, the entries being written may
+// show as a problem at the tail.
 func Inspect(dir, snapshotDir string) (Report, error) {
 	report := Report{Dir: dir, SnapshotDir: snapshotDir}
 	codecs := map[uint64]map[string]int{}

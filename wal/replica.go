@@ -223,6 +223,10 @@ func (l *Log) truncateOnWriter(op uint64) controlReply {
 	w.link = cut.link
 	l.chainsMutex.Lock()
 	l.chains.dropAfter(op)
+	if last, ok := l.chains.last(); !ok || last.LastOp < op {
+		// Emptied the log, or cut below the ring: LastChain must still answer.
+		l.chains.push(chainPoint{LastOp: op, Chain: cut.link.Chain})
+	}
 	l.chainsMutex.Unlock()
 	if l.durable.Load() > op {
 		l.durable.Store(op)

@@ -170,7 +170,7 @@ func TestTruncateAfter(t *testing.T) {
 	if err := l.TruncateAfter(0); err != nil {
 		t.Fatalf("truncate everything: %v", err)
 	}
-	if l.LastOp() != 0 || l.FirstOp() != 0 {
+	if l.LastOp() != 0 || l.FirstOp() != 0 || l.LastChain() != [32]byte{} {
 		t.Fatalf("emptied log: first %d last %d", l.FirstOp(), l.LastOp())
 	}
 	appendEntries(t, l, 3)
@@ -208,6 +208,13 @@ func TestChainAt(t *testing.T) {
 	}
 	if l.LastChain() != want[recentChainCountMax+500] {
 		t.Fatal("LastChain differs from the chain on disk")
+	}
+	// Cutting below the ring's range must leave LastChain and ChainAt right.
+	if err := l.TruncateAfter(250); err != nil {
+		t.Fatal(err)
+	}
+	if chain, ok := l.ChainAt(250); l.LastChain() != want[250] || !ok || chain != want[250] {
+		t.Fatal("chain after truncating below the ring")
 	}
 }
 

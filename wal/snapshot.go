@@ -69,8 +69,7 @@ func (m SnapshotMeta) MarshalJSON() ([]byte, error) {
 type SnapshotInfo struct {
 	Path        string       `json:"path"`
 	Meta        SnapshotMeta `json:"meta"`
-	Codec       Codec        `json:"-"`
-	CodecName   string       `json:"codec"`
+	Codec       Codec        `json:"codec"`
 	RawBytes    int64        `json:"raw_bytes"`
 	StoredBytes int64        `json:"stored_bytes"`
 	Err         error        `json:"-"`
@@ -130,8 +129,7 @@ func writeSnapshotFile(file *os.File, meta SnapshotMeta, state io.WriterTo) (Sna
 	if err := buffered.Flush(); err != nil {
 		return SnapshotInfo{}, err
 	}
-	info := SnapshotInfo{Meta: meta, Codec: CodecS2, CodecName: CodecS2.String(),
-		RawBytes: raw.n, StoredBytes: stored.n}
+	info := SnapshotInfo{Meta: meta, Codec: CodecS2, RawBytes: raw.n, StoredBytes: stored.n}
 	var header [snapshotHeaderSize]byte
 	encodeSnapshotHeader(header[:], &info, stored.crc.Sum32())
 	if _, err := file.WriteAt(header[:], 0); err != nil {
@@ -175,7 +173,6 @@ func decodeSnapshotHeader(b []byte, fileBytes int64, info *SnapshotInfo) (uint32
 		return 0, fmt.Errorf("%w: reserved snapshot header bytes not zero", ErrSnapshotCorrupt)
 	}
 	info.Codec = Codec(b[snapshotOffsetCodec])
-	info.CodecName = info.Codec.String()
 	info.Meta.Op = le.Uint64(b[snapshotOffsetOp:])
 	info.Meta.Epoch = le.Uint64(b[snapshotOffsetEpoch:])
 	info.Meta.Timestamp = le.Uint64(b[snapshotOffsetTimestamp:])
