@@ -14,12 +14,15 @@ func (s *Shard) run() {
 	defer close(s.done)
 	pulse := time.NewTicker(s.config.PulseInterval)
 	defer pulse.Stop()
-	var acknowledged <-chan struct{}
-	if s.config.Acknowledger != nil {
-		acknowledged = s.config.Acknowledger.AcknowledgedNotify()
-	}
 	stop := s.stop
 	for {
+		select { // Replicated entries first, so reads cannot starve them.
+		case entry := <-s.stored:
+			if !s.replicate(entry) {
+				return
+			}
+		default:
+		}
 		drained, closed, err := s.turn()
 		if err == nil && !closed && s.snapshotDue() && len(s.parked) < s.config.InFlightEntriesMax {
 			err = s.writeSnapshotRequest()
@@ -38,8 +41,16 @@ func (s *Shard) run() {
 		if drained && len(s.parked) < s.config.InFlightEntriesMax {
 			continue // More input may be waiting: go round without sleeping.
 		}
+		var acknowledged <-chan struct{}
+		if box := s.acknowledger.Load(); box != nil {
+			acknowledged = box.AcknowledgedNotify()
+		}
 		select {
 		case <-s.wake:
+		case entry := <-s.stored:
+			if !s.replicate(entry) {
+				return
+			}
 		case <-s.log.DurableNotify():
 		case <-acknowledged:
 		case <-pulse.C:
@@ -52,6 +63,18 @@ func (s *Shard) run() {
 			stop = nil // Closed for good: from now on, wait for durability, not for it.
 		}
 	}
+}
+
+// replicate applies one replicated entry and reports whether the sequencer may go on.
+func (s *Shard) replicate(entry storedEntry) bool {
+	err := s.applyStored(entry)
+	entry.done <- err
+	if err != nil {
+		s.fail(err)
+		s.abandon()
+		return false
+	}
+	return true
 }
 
 // turn takes what the ring holds (as much as fits one entry and the in-flight bound),
@@ -95,7 +118,7 @@ func (s *Shard) turn() (drained bool, closed bool, err error) {
 func (s *Shard) appendAndApply(count int, slot *parked) error {
 	s.timestamp = max(s.timestamp+1, s.config.Clock())
 	entry := core.Entry{FirstOp: s.opLast + 1, Timestamp: s.timestamp, Body: s.entry}
-	err := s.log.Append(wal.Entry{Epoch: s.config.Epoch, FirstOp: entry.FirstOp,
+	err := s.log.Append(wal.Entry{Epoch: s.Epoch(), FirstOp: entry.FirstOp,
 		Count: uint32(count), Timestamp: entry.Timestamp, Body: entry.Body})
 	if err != nil {
 		return fmt.Errorf("shard: log append at op %d: %w", entry.FirstOp, err)
@@ -135,7 +158,7 @@ func (s *Shard) answerQueries(slot *parked) {
 // client wrote since: expiry happens at entry timestamps, so time must reach the log.
 func (s *Shard) pulseIfDue() error {
 	deadline, ok := s.machine.NextDeadline()
-	if !ok || deadline > s.config.Clock() || len(s.parked) >= s.config.InFlightEntriesMax {
+	if !ok || s.Role() != RolePrimary || deadline > s.config.Clock() || len(s.parked) >= s.config.InFlightEntriesMax {
 		return nil
 	}
 	slot := s.acquire()
@@ -152,8 +175,8 @@ func (s *Shard) pulseIfDue() error {
 // released returns the highest op whose replies may leave.
 func (s *Shard) released() uint64 {
 	durable := s.log.Durable()
-	if s.config.Acknowledger != nil {
-		durable = min(durable, s.config.Acknowledger.Acknowledged())
+	if box := s.acknowledger.Load(); box != nil && s.Role() != RoleStandby {
+		durable = min(durable, box.Acknowledged())
 	}
 	return durable
 }

@@ -15,7 +15,8 @@ import (
 
 // Config configures a shard. Zero values take the named defaults.
 type Config struct {
-	Epoch              uint64 // Epoch written into every entry.
+	Epoch              uint64 // Epoch written into every entry (until a promotion).
+	Role               Role   // Initial role; RolePrimary by default.
 	RingBytes          int    // Input ring bytes; default RingBytesDefault.
 	RingRequests       int    // Input ring requests; default RingRequestsDefault.
 	EntryBytesMax      int    // Most bytes in one entry body; default EntryBytesMaxDefault.
@@ -25,9 +26,6 @@ type Config struct {
 	// PulseInterval is how often, with no traffic, the sequencer checks whether a pulse
 	// entry is due (to expire pending transfers on time). Default 100 ms.
 	PulseInterval time.Duration
-	// Acknowledger, when set, joins the release condition: replies wait for both the local
-	// log and the standby's acknowledgement (sync replication).
-	Acknowledger Acknowledger
 	// OnApplied, when set, is called on the sequencer goroutine after each entry is
 	// applied.
 	OnApplied func(entry *core.Entry, machine *core.Machine)
@@ -40,6 +38,19 @@ type Config struct {
 type Acknowledger interface {
 	Acknowledged() uint64                // Highest op acknowledged.
 	AcknowledgedNotify() <-chan struct{} // Signalled when Acknowledged advances.
+}
+
+type acknowledgerBox struct{ Acknowledger }
+
+// SetAcknowledger makes replies wait for a standby's acknowledgement as well as the local
+// log (nil: local log only). Safe from any goroutine; takes effect at the next release.
+func (s *Shard) SetAcknowledger(a Acknowledger) {
+	if a == nil {
+		s.acknowledger.Store(nil)
+	} else {
+		s.acknowledger.Store(&acknowledgerBox{a})
+	}
+	s.wakeUp()
 }
 
 func (c Config) withDefaults() Config {
@@ -101,6 +112,11 @@ type Shard struct {
 	snapshots   *snapshotter  // Nil when snapshots are off.
 	snapshotNow chan struct{} // Capacity 1: an admin asked for a snapshot.
 
+	roles        roleState
+	acknowledger atomic.Pointer[acknowledgerBox] // Nil: release on local durability.
+	stored       chan storedEntry                // Replicated entries (standby).
+	storedBuffer []byte                          // Decompression buffer for them.
+
 	// Sequencer state.
 	opLast     uint64
 	timestamp  uint64
@@ -143,6 +159,10 @@ func New(config Config, machine *core.Machine, log wal.Appender) (*Shard, error)
 		entry:     make([]byte, 0, c.EntryBytesMax),
 	}
 	s.snapshotNow = make(chan struct{}, 1)
+	s.stored = make(chan storedEntry)
+	s.storedBuffer = make([]byte, 0, wal.EntryBodyBytesMax)
+	s.roles.role.Store(int32(c.Role))
+	s.roles.epoch.Store(c.Epoch)
 	if c.Snapshots != nil {
 		if c.Snapshots.Dir == "" {
 			return nil, fmt.Errorf("shard: snapshots need a directory")
@@ -172,6 +192,9 @@ func (s *Shard) Submit(request *Request) model.Status {
 	}
 	if request.Number == 0 && info.Write {
 		return model.StatusInvalidBody
+	}
+	if status := s.admit(info.Write); status != model.StatusOK {
+		return status
 	}
 	if err := s.err.Load(); err != nil {
 		return model.StatusInternalError

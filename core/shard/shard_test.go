@@ -223,7 +223,7 @@ func TestPulseExpiresWithoutTraffic(t *testing.T) {
 		Operation: model.OperationCreateAccounts, Body: accountsBody(1, 2)})
 	s.Submit(&Request{Connection: 1, Client: 7, Session: 1, Number: 2,
 		Operation: model.OperationCreateTransfers,
-		Body: transferBody(10, 1, 2, 5, model.TransferPending, 1)})
+		Body:      transferBody(10, 1, 2, 5, model.TransferPending, 1)})
 	replier.waitFor(t, 2)
 	clockMutex.Lock()
 	now += 2_000_000_000
@@ -364,5 +364,84 @@ func TestConcurrentSubmitters(t *testing.T) {
 	}
 	if len(seen) != producers*perProducer {
 		t.Fatalf("%d distinct replies", len(seen))
+	}
+}
+
+// TestStandbyFollowsAndPromotes streams a primary's stored entries into a standby shard:
+// the standby's state follows, its client writes get not_primary while reads work, and
+// after promotion it takes writes at the new epoch on top of the replicated history.
+func TestStandbyFollowsAndPromotes(t *testing.T) {
+	dir := t.TempDir()
+	primaryLog, err := wal.Open(wal.Options{Dir: dir + "/primary"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer primaryLog.Close()
+	standbyLog, err := wal.Open(wal.Options{Dir: dir + "/standby"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer standbyLog.Close()
+	shipped := make(chan []byte, 1024)
+	primaryLog.SetObserver(func(stored []byte, _ wal.EntryMeta) {
+		shipped <- append([]byte(nil), stored...)
+	})
+	primary, primaryReplies := startShard(t, Config{Epoch: 1}, primaryLog)
+	standby, standbyReplies := startShard(t, Config{Epoch: 1, Role: RoleStandby}, standbyLog)
+	standby.SetPrimaryAddress("127.0.0.1:7400")
+	go func() {
+		for stored := range shipped {
+			if err := standby.Replicate(stored); err != nil {
+				return
+			}
+		}
+	}()
+	primary.Submit(&Request{Connection: 1, Client: 7, Session: 1, Number: 1,
+		Operation: model.OperationCreateAccounts, Body: accountsBody(1, 2)})
+	primary.Submit(&Request{Connection: 1, Client: 7, Session: 1, Number: 2,
+		Operation: model.OperationCreateTransfers, Body: transferBody(10, 1, 2, 5, 0, 0)})
+	primaryReplies.waitFor(t, 2)
+	deadline := time.Now().Add(10 * time.Second)
+	for standbyLog.Durable() < 2 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if status := standby.Submit(&Request{Connection: 2, Client: 7, Session: 1, Number: 3,
+		Operation: model.OperationCreateAccounts, Body: accountsBody(3)}); status != model.StatusNotPrimary {
+		t.Fatalf("write on a standby: %s", status)
+	}
+	standby.Submit(&Request{Connection: 2, Client: 7, Session: 9, Number: 1,
+		Operation: model.OperationLookupAccounts, Body: model.U128(2).Append(nil)})
+	standbyReplies.waitFor(t, 1)
+	var account model.Account
+	account.Decode(standbyReplies.bodies[0])
+	if account.CreditsPosted != model.U128(5) {
+		t.Fatalf("standby state does not follow: %+v", account)
+	}
+	// The primary dies; the standby is promoted and takes writes at epoch 2.
+	primary.Close()
+	close(shipped)
+	if err := standby.Promote(2); err != nil {
+		t.Fatal(err)
+	}
+	if status := standby.Submit(&Request{Connection: 2, Client: 7, Session: 1, Number: 3,
+		Operation: model.OperationCreateTransfers, Body: transferBody(11, 2, 1, 1, 0, 0)}); status != model.StatusOK {
+		t.Fatalf("write after promotion: %s", status)
+	}
+	// A retry of request 2 (already applied on the old primary) is answered from the
+	// replicated session cache, not applied again.
+	standby.Submit(&Request{Connection: 2, Client: 7, Session: 1, Number: 2,
+		Operation: model.OperationCreateTransfers, Body: transferBody(10, 1, 2, 5, 0, 0)})
+	replies := standbyReplies.waitFor(t, 3)
+	if replies[1].Status != model.StatusOK || !replies[2].Duplicate {
+		t.Fatalf("after promotion: %+v", replies)
+	}
+	if standby.machine.Ledger().TransferCount() != 2 || standby.Epoch() != 2 {
+		t.Fatalf("%d transfers at epoch %d", standby.machine.Ledger().TransferCount(), standby.Epoch())
+	}
+	standby.Fence(3, "127.0.0.1:9999")
+	if status := standby.Submit(&Request{Connection: 2, Client: 7, Session: 9, Number: 2,
+		Operation: model.OperationLookupAccounts, Body: model.U128(2).Append(nil)}); status != model.StatusNotPrimary ||
+		standby.PrimaryAddress() != "127.0.0.1:9999" {
+		t.Fatalf("fenced shard answered %s", status)
 	}
 }

@@ -71,7 +71,7 @@ func (s *Shard) RequestSnapshot() {
 
 // snapshotDue says whether the primary should write a snapshot request now.
 func (s *Shard) snapshotDue() bool {
-	if s.snapshots == nil {
+	if s.snapshots == nil || s.Role() != RolePrimary {
 		return false
 	}
 	select {
@@ -127,7 +127,7 @@ func (s *Shard) snapshotIfRequested(entry *core.Entry, output *core.Output) {
 	start := time.Now()
 	view := s.machine.Snapshot()
 	pause := time.Since(start)
-	meta := wal.SnapshotMeta{Op: op, Epoch: s.config.Epoch, Timestamp: entry.Timestamp}
+	meta := wal.SnapshotMeta{Op: op, Epoch: s.Epoch(), Timestamp: entry.Timestamp}
 	go s.writeSnapshot(view, meta, pause)
 }
 

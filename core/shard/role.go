@@ -1,0 +1,191 @@
+package shard
+
+import (
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"sequent/core"
+	"sequent/core/model"
+	"sequent/wal"
+)
+
+// Role is what a shard does with writes.
+type Role int32
+
+const (
+	// RolePrimary sequences client writes into the log.
+	RolePrimary Role = iota
+	// RoleStandby applies entries streamed from the primary (Replicate) and answers
+	// reads; client writes get not_primary.
+	RoleStandby
+	// RoleFenced has seen a higher epoch: it refuses every request with not_primary, so a
+	// deposed primary can neither acknowledge a write nor serve a stale read.
+	RoleFenced
+)
+
+func (r Role) String() string {
+	switch r {
+	case RolePrimary:
+		return "primary"
+	case RoleStandby:
+		return "standby"
+	case RoleFenced:
+		return "fenced"
+	}
+	return fmt.Sprintf("role(%d)", int32(r))
+}
+
+// roleState is the part of the shard that other goroutines may change.
+type roleState struct {
+	role    atomic.Int32
+	epoch   atomic.Uint64
+	primary atomic.Pointer[string] // Client address of the primary, for redirects.
+}
+
+// Role returns the shard's current role.
+func (s *Shard) Role() Role { return Role(s.roles.role.Load()) }
+
+// Epoch returns the epoch the shard writes (primary) or last saw (standby).
+func (s *Shard) Epoch() uint64 { return s.roles.epoch.Load() }
+
+// PrimaryAddress returns the client address of the current primary as last learned
+// ("" if unknown), for not_primary redirects.
+func (s *Shard) PrimaryAddress() string {
+	if address := s.roles.primary.Load(); address != nil {
+		return *address
+	}
+	return ""
+}
+
+// SetPrimaryAddress records where the primary is, for redirects.
+func (s *Shard) SetPrimaryAddress(address string) { s.roles.primary.Store(&address) }
+
+// Promote turns a standby into the primary of a new, higher epoch. Entries it writes
+// from now on carry that epoch. The caller persists the epoch first (see replication):
+// a node must never write an entry of an epoch it could forget.
+func (s *Shard) Promote(epoch uint64) error {
+	if epoch <= s.Epoch() {
+		return fmt.Errorf("shard: promotion to epoch %d, already at %d", epoch, s.Epoch())
+	}
+	if !s.roles.role.CompareAndSwap(int32(RoleStandby), int32(RolePrimary)) {
+		return fmt.Errorf("shard: promotion of a %s shard", s.Role())
+	}
+	s.roles.epoch.Store(epoch)
+	s.SetPrimaryAddress("")
+	s.wakeUp()
+	return nil
+}
+
+// Fence makes the shard refuse everything from now on, because a node of a higher epoch
+// is primary (at primaryAddress). It never reverts: a fenced node rejoins by restarting
+// as a standby.
+func (s *Shard) Fence(epoch uint64, primaryAddress string) {
+	if epoch <= s.Epoch() && s.Role() == RolePrimary {
+		return // Not a newer epoch: ignore.
+	}
+	s.roles.role.Store(int32(RoleFenced))
+	s.SetPrimaryAddress(primaryAddress)
+	s.config.Logger.Warn("shard: fenced by a higher epoch", "epoch", epoch,
+		"our_epoch", s.Epoch(), "primary", primaryAddress)
+}
+
+// admit decides a request's fate by role: nil means go on.
+func (s *Shard) admit(write bool) model.Status {
+	switch s.Role() {
+	case RolePrimary:
+		return model.StatusOK
+	case RoleStandby:
+		if write {
+			return model.StatusNotPrimary
+		}
+		return model.StatusOK
+	}
+	return model.StatusNotPrimary
+}
+
+// storedEntry is an entry streamed from the primary, in the log's stored form.
+type storedEntry struct {
+	bytes []byte
+	done  chan error // Receives the outcome of appending and applying it.
+}
+
+// storedAppender is what a standby needs from its log beyond Appender.
+type storedAppender interface {
+	AppendStored(stored []byte) error
+}
+
+// ErrNotStandby is returned by Replicate on a shard that is not a standby.
+var ErrNotStandby = errors.New("shard: not a standby")
+
+// Replicate hands one entry streamed from the primary (its exact stored bytes, as the
+// primary's log observer saw them) to the standby's sequencer, which appends it to the
+// standby's log (checking checksums and the chain), applies it, and parks the replies to
+// reads queued behind it. It blocks until the entry is applied (bounded: the sequencer
+// takes one at a time), so the replication stream has backpressure. The caller keeps
+// ownership of stored.
+func (s *Shard) Replicate(stored []byte) error {
+	if s.Role() != RoleStandby {
+		return ErrNotStandby
+	}
+	entry := storedEntry{bytes: stored, done: make(chan error, 1)}
+	select {
+	case s.stored <- entry:
+	case <-s.done:
+		return errStopped
+	}
+	select {
+	case err := <-entry.done:
+		return err
+	case <-s.done:
+		return errStopped
+	}
+}
+
+// applyStored appends and applies one replicated entry on the sequencer goroutine.
+func (s *Shard) applyStored(entry storedEntry) error {
+	appender, ok := s.log.(storedAppender)
+	if !ok {
+		return fmt.Errorf("shard: the log cannot append replicated entries")
+	}
+	if err := appender.AppendStored(entry.bytes); err != nil {
+		return fmt.Errorf("shard: replicated entry: %w", err)
+	}
+	// The body may alias entry.bytes (stored raw) or storedBuffer; either way it is only
+	// read during this call. storedBuffer is never replaced by the caller's memory.
+	decoded, meta, err := wal.DecodeStored(entry.bytes, s.storedBuffer)
+	if err != nil {
+		return fmt.Errorf("shard: replicated entry: %w", err)
+	}
+	if meta.Epoch > s.Epoch() {
+		s.roles.epoch.Store(meta.Epoch)
+	}
+	slot := s.acquire()
+	coreEntry := core.Entry{FirstOp: decoded.FirstOp, Timestamp: decoded.Timestamp, Body: decoded.Body}
+	if err := s.machine.Apply(&coreEntry, &slot.output); err != nil {
+		s.recycle(slot)
+		return fmt.Errorf("shard: apply replicated entry at op %d: %w", decoded.FirstOp, err)
+	}
+	s.opLast = decoded.LastOp()
+	s.timestamp = max(s.timestamp, decoded.Timestamp)
+	for range slot.output.Replies {
+		slot.connections = append(slot.connections, 0) // Nobody here asked for these.
+	}
+	s.snapshotIfRequested(&coreEntry, &slot.output)
+	slot.op = s.opLast
+	s.parked = append(s.parked, slot)
+	s.count(func(stats *Stats) {
+		stats.Entries++
+		stats.Requests += uint64(decoded.Count)
+		stats.EntryBytes += uint64(len(decoded.Body))
+		stats.OpLast = s.opLast
+	})
+	return nil
+}
+
+func (s *Shard) wakeUp() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
