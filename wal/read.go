@@ -10,6 +10,7 @@ import (
 type logReader struct {
 	scanner      scanner
 	decompressed []byte // decompression buffer, EntryBodyBytesMax capacity
+	stored       []byte // ReadStored's buffer for header + stored body
 	entry        Entry
 	link         chainLink // the last entry read, to check continuity
 }
@@ -23,12 +24,42 @@ var logReaders = sync.Pool{New: func() any { return new(logReader) }}
 // time, including concurrently with Append (replication catch-up). It returns fn's error,
 // ErrCompacted if ops after afterOp were retired, or an error wrapping ErrCorrupt.
 func (l *Log) Read(afterOp uint64, fn func(e *Entry) error) error {
+	r := logReaders.Get().(*logReader)
+	defer logReaders.Put(r)
+	return l.readEntries(r, afterOp, func(info segmentInfo, scanned *scannedEntry) error {
+		return r.deliver(info, scanned, fn)
+	})
+}
+
+// ReadStored is Read for replication: fn receives each entry in its exact stored form
+// (header and stored body, what AppendStored takes and the observer sees), without
+// decompressing it. stored is valid only during fn.
+func (l *Log) ReadStored(afterOp uint64, fn func(stored []byte, meta EntryMeta) error) error {
+	r := logReaders.Get().(*logReader)
+	defer logReaders.Put(r)
+	return l.readEntries(r, afterOp, func(info segmentInfo, scanned *scannedEntry) error {
+		h := &scanned.Header
+		size := entryHeaderSize + len(scanned.Stored)
+		if cap(r.stored) < size {
+			r.stored = make([]byte, 0, max(size, entryHeaderSize+EntryBodyBytesMax))
+		}
+		stored := r.stored[:size]
+		h.encode(stored[:entryHeaderSize])
+		copy(stored[entryHeaderSize:], scanned.Stored)
+		return fn(stored, EntryMeta{Epoch: h.Epoch, FirstOp: h.FirstOp, Count: h.Count,
+			Timestamp: h.Timestamp, Segment: h.Segment, Offset: scanned.Offset, Codec: h.Codec,
+			StoredBytes: h.StoredBytes, RawBytes: h.RawBytes, Chain: h.Chain})
+	})
+}
+
+// readEntries walks the entries after afterOp up to Durable() as it was at the start,
+// checking continuity, and hands each to deliver.
+func (l *Log) readEntries(r *logReader, afterOp uint64,
+	deliver func(info segmentInfo, scanned *scannedEntry) error) error {
 	durable := l.Durable()
 	if afterOp >= durable {
 		return nil
 	}
-	r := logReaders.Get().(*logReader)
-	defer logReaders.Put(r)
 	r.link = chainLink{}
 	r.scanner.verifyChain, r.scanner.checkTail = invariantsEnabled, false
 	next := afterOp // every op up to next has been read or skipped
@@ -37,7 +68,7 @@ func (l *Log) Read(afterOp uint64, fn func(e *Entry) error) error {
 		if !ok || info.FirstOp > next+1 {
 			return fmt.Errorf("%w: op %d (first op in the log: %d)", ErrCompacted, next+1, l.FirstOp())
 		}
-		last, err := r.readSegment(info, afterOp, durable, fn)
+		last, err := r.readSegment(info, afterOp, durable, deliver)
 		if err != nil {
 			return err
 		}
@@ -65,7 +96,7 @@ func (l *Log) segmentAfter(op uint64) (segmentInfo, bool) {
 // readSegment passes the segment's entries after afterOp and up to durable to fn, and
 // returns the last op it went through.
 func (r *logReader) readSegment(info segmentInfo, afterOp, durable uint64,
-	fn func(e *Entry) error) (uint64, error) {
+	deliver func(info segmentInfo, scanned *scannedEntry) error) (uint64, error) {
 	last := uint64(0)
 	err := walkSegment(info, &r.scanner, func(scanned *scannedEntry) (bool, error) {
 		h := &scanned.Header
@@ -75,7 +106,7 @@ func (r *logReader) readSegment(info segmentInfo, afterOp, durable uint64,
 		r.link.advance(h)
 		last = h.LastOp()
 		if last > afterOp {
-			if err := r.deliver(info, scanned, fn); err != nil {
+			if err := deliver(info, scanned); err != nil {
 				return false, err
 			}
 		}
