@@ -64,3 +64,22 @@ func TestReadStoredFeedsAppendStored(t *testing.T) {
 		t.Fatalf("ReadStored after op %d started at op %d", middle, firstSeen)
 	}
 }
+
+func TestRecentChains(t *testing.T) {
+	l := openTest(t, t.TempDir())
+	last := appendEntries(t, l, 10)
+	waitDurable(t, l, last)
+	points := l.RecentChains(4)
+	if len(points) != 4 || points[0].LastOp != last || points[0].Chain != l.LastChain() {
+		t.Fatalf("recent chains %+v", points)
+	}
+	for _, point := range points {
+		chain, ok := l.ChainAt(point.LastOp)
+		if !ok || chain != point.Chain || point.LastOp > last {
+			t.Fatalf("point %+v does not match ChainAt", point)
+		}
+	}
+	if points[1].LastOp >= points[0].LastOp {
+		t.Fatal("not newest first")
+	}
+}
