@@ -148,6 +148,9 @@ type Log struct {
 	lastOp        atomic.Uint64 // last op appended; written by the appender only
 	durable       atomic.Uint64 // highest durable op; written by the writer only
 	durableNotify chan struct{} // capacity 1, non-blocking send when durable advances
+	// durableSubscribers are further capacity-1 channels signalled like durableNotify
+	// (SubscribeDurable), for a second reader such as the replication ack sender.
+	durableSubscribers atomic.Pointer[[]chan struct{}]
 	failure       atomic.Pointer[error]
 	observer      atomic.Pointer[func(stored []byte, meta EntryMeta)]
 	closed        atomic.Bool
@@ -288,6 +291,14 @@ func (l *Log) publishDurable(op uint64) {
 	select {
 	case l.durableNotify <- struct{}{}:
 	default:
+	}
+	if subscribers := l.durableSubscribers.Load(); subscribers != nil {
+		for _, subscriber := range *subscribers {
+			select {
+			case subscriber <- struct{}{}:
+			default:
+			}
+		}
 	}
 }
 

@@ -83,3 +83,15 @@ func TestRecentChains(t *testing.T) {
 		t.Fatal("not newest first")
 	}
 }
+
+func TestSubscribeDurable(t *testing.T) {
+	l := openTest(t, t.TempDir())
+	subscription := l.SubscribeDurable()
+	last := appendEntries(t, l, 3)
+	waitDurable(t, l, last)
+	select {
+	case <-subscription:
+	default:
+		t.Fatal("a subscriber was not signalled when Durable advanced")
+	}
+}
