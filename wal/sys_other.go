@@ -3,6 +3,7 @@
 package wal
 
 import (
+	"errors"
 	"os"
 	"syscall"
 )
@@ -21,3 +22,6 @@ func writeVector(file *os.File, buffers [][]byte, offset int64, _ []syscall.Iove
 
 // syncData falls back to fsync where fdatasync is not available.
 func syncData(file *os.File) error { return file.Sync() }
+
+// fallocate is not available here; only BenchmarkPreallocation uses it.
+func fallocate(*os.File, int64) error { return errors.ErrUnsupported }
