@@ -1,0 +1,429 @@
+package client
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/semaphore"
+
+	"sequent/core/model"
+	"sequent/netio/wire"
+)
+
+// Client is a connection to a Sequent server: one session, many outstanding requests.
+// All methods are safe for concurrent use. See doc.go for reconnects and exactly-once.
+type Client struct {
+	config  Config
+	session uint64
+	log     *slog.Logger
+
+	window      *semaphore.Weighted // Requests in flight (InflightMax).
+	windowBytes *semaphore.Weighted // Expected reply bytes in flight (InflightBytesMax).
+
+	mu           sync.Mutex
+	conn         net.Conn         // Current connection; nil while reconnecting.
+	generation   uint64           // Bumped for every connection.
+	next         uint64           // Next request number.
+	pending      map[uint64]*Call // Sent (or to send) and not answered, by number.
+	outbox       [][]byte         // Frames waiting for the writer, in order.
+	spare        [][]byte         // The writer's other outbox array.
+	writing      bool             // A goroutine is writing the outbox.
+	closed       bool             // Close was called or a fatal error happened.
+	fatal        error            // Why the client stopped, when not by Close.
+	primary      string           // Address from the last not_primary, tried first.
+	subscription *subscription    // Report subscription, resumed on reconnect.
+	logoutSeen   chan struct{}    // Closed when the server acknowledges a logout.
+	heartbeat    time.Duration    // Heartbeat interval in force.
+	silence      time.Duration    // Silence timeout in force.
+	permissions  uint32           // From LoginAccepted.
+	epoch        uint64           // From LoginAccepted.
+
+	lastWrite atomic.Int64 // Unix ns of the last write.
+	lastRead  atomic.Int64 // Unix ns of the last read.
+	lost      chan struct{}
+	stop      chan struct{}
+	done      sync.WaitGroup
+}
+
+// Dial connects to the first reachable address, logs in and returns the client. ctx
+// bounds this first connection only; later reconnects happen in the background.
+func Dial(ctx context.Context, config Config) (*Client, error) {
+	if err := config.Validate(); err != nil {
+		return nil, err
+	}
+	config = config.withDefaults()
+	config.Addresses = slices.Clone(config.Addresses)
+	config.Secret = slices.Clone(config.Secret)
+	c := &Client{
+		config:      config,
+		session:     config.Session,
+		log:         config.Logger,
+		window:      semaphore.NewWeighted(int64(config.InflightMax)),
+		windowBytes: semaphore.NewWeighted(int64(config.InflightBytesMax)),
+		next:        config.FirstNumber,
+		pending:     make(map[uint64]*Call),
+		lost:        make(chan struct{}, 1),
+		stop:        make(chan struct{}),
+		logoutSeen:  make(chan struct{}),
+	}
+	for c.session == 0 {
+		var random [8]byte
+		_, _ = rand.Read(random[:])
+		c.session = binary.LittleEndian.Uint64(random[:])
+	}
+	established, err := c.connectAny(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.install(established)
+	c.mu.Unlock()
+	c.done.Add(2)
+	go c.maintain()
+	go c.beat()
+	return c, nil
+}
+
+// Session returns the session id (reuse it to resume after a restart of this process).
+func (c *Client) Session() uint64 { return c.session }
+
+// Permissions returns the wire.Permission* bits the server granted at the last login.
+func (c *Client) Permissions() uint32 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.permissions
+}
+
+// NextNumber returns the number the next request will get.
+func (c *Client) NextNumber() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.next
+}
+
+// Reply is the answer to one request.
+type Reply struct {
+	Operation model.Operation
+	Number    uint64       // The request number.
+	Status    model.Status // Request-level status (StatusOK: see per-event results).
+	Op        uint64       // Log position of a write.
+	Duplicate bool         // Answered from the server's cache (the request was a retry).
+	Body      []byte       // Result records (owned by the caller).
+}
+
+// Call is one request in flight (see Go).
+type Call struct {
+	Operation model.Operation
+	Number    uint64
+	Reply     Reply      // Valid once Done has delivered the call and Err is nil.
+	Err       error      // Set when the call failed.
+	Done      chan *Call // Receives the call when it completes (buffered).
+
+	client      *Client
+	frame       []byte // The encoded request, resent as is after a reconnect.
+	weightBytes int64  // Reserved in windowBytes.
+	busyRetries int
+	finished    atomic.Bool
+}
+
+// expectedReplyBytes estimates a reply's size from the operation's shape, for the
+// window: fixed results per event, a full result set for queries.
+func expectedReplyBytes(operation model.Operation, flags uint8, bodyLength int) int64 {
+	info, ok := operation.Info()
+	if !ok || info.EventSize == 0 {
+		return wire.HeaderSize
+	}
+	resultSize := info.ResultSize
+	if info.BalancesResult && flags&requestFlagReplyBalances != 0 {
+		resultSize = model.EventResultBalancesSize
+	}
+	results := bodyLength / info.EventSize
+	if info.Query {
+		results = info.ResultsMax
+	}
+	return int64(wire.HeaderSize + results*resultSize)
+}
+
+// requestFlagReplyBalances mirrors shard.RequestFlagReplyBalances (the wire value),
+// without importing server packages.
+const requestFlagReplyBalances uint8 = 1 << 0
+
+// Go sends a request without waiting and returns its Call; the call is delivered on
+// done (or on a new channel when done is nil) when the reply arrives or it fails. It
+// blocks only while the pipelining window is full, until ctx is done. Body is copied.
+func (c *Client) Go(ctx context.Context, operation model.Operation, flags uint8,
+	body []byte, done chan *Call) *Call {
+	if done == nil {
+		done = make(chan *Call, 1)
+	}
+	call := &Call{Operation: operation, Done: done, client: c}
+	if len(body) > model.RequestBodyBytesMax {
+		call.fail(fmt.Errorf("client: request body of %d bytes, more than %d", len(body),
+			model.RequestBodyBytesMax))
+		return call
+	}
+	weightBytes := min(expectedReplyBytes(operation, flags, len(body)),
+		int64(c.config.InflightBytesMax))
+	if err := c.window.Acquire(ctx, 1); err != nil {
+		call.fail(err)
+		return call
+	}
+	if err := c.windowBytes.Acquire(ctx, weightBytes); err != nil {
+		c.window.Release(1)
+		call.fail(err)
+		return call
+	}
+	call.weightBytes = weightBytes
+	c.mu.Lock()
+	if c.closed {
+		err := c.closedError()
+		c.mu.Unlock()
+		call.fail(err)
+		return call
+	}
+	call.Number = c.next
+	c.next++
+	call.frame = wire.AppendFrame(make([]byte, 0, wire.HeaderSize+len(body)),
+		&wire.Frame{Kind: wire.KindRequest, Operation: operation, Flags: flags,
+			Session: c.session, Number: call.Number}, body)
+	c.pending[call.Number] = call
+	c.outbox = append(c.outbox, call.frame)
+	c.writeLocked()
+	c.mu.Unlock()
+	return call
+}
+
+// Do sends a request and waits for its reply or ctx. A reply with a non-ok request
+// status is returned with a *StatusError. When ctx ends first the outcome is unknown: the
+// request may still be applied (once).
+func (c *Client) Do(ctx context.Context, operation model.Operation, flags uint8,
+	body []byte) (*Reply, error) {
+	call := c.Go(ctx, operation, flags, body, nil)
+	return call.Wait(ctx)
+}
+
+// Wait waits for the call to complete or ctx to end (then the call is abandoned).
+func (call *Call) Wait(ctx context.Context) (*Reply, error) {
+	select {
+	case <-call.Done:
+	case <-ctx.Done():
+		if call.client != nil {
+			call.client.abandon(call, ctx.Err())
+		}
+		<-call.Done
+	}
+	if call.Err != nil {
+		return nil, call.Err
+	}
+	if call.Reply.Status != model.StatusOK {
+		return &call.Reply, &StatusError{Operation: call.Operation, Number: call.Number,
+			Status: call.Reply.Status, Primary: primaryOf(&call.Reply)}
+	}
+	return &call.Reply, nil
+}
+
+func primaryOf(reply *Reply) string {
+	if reply.Status == model.StatusNotPrimary {
+		return string(reply.Body)
+	}
+	return ""
+}
+
+// abandon gives up on a call whose caller stopped waiting.
+func (c *Client) abandon(call *Call, err error) {
+	c.mu.Lock()
+	if c.pending[call.Number] == call {
+		delete(c.pending, call.Number)
+	}
+	c.mu.Unlock()
+	call.fail(err)
+}
+
+// fail completes the call with an error (once).
+func (call *Call) fail(err error) {
+	if !call.finished.CompareAndSwap(false, true) {
+		return
+	}
+	call.Err = err
+	call.release()
+	call.Done <- call
+}
+
+// succeed completes the call with its reply (once).
+func (call *Call) succeed(reply Reply) {
+	if !call.finished.CompareAndSwap(false, true) {
+		return
+	}
+	call.Reply = reply
+	call.release()
+	call.Done <- call
+}
+
+func (call *Call) release() {
+	if call.weightBytes > 0 {
+		call.client.windowBytes.Release(call.weightBytes)
+		call.client.window.Release(1)
+		call.weightBytes = 0
+	}
+}
+
+// writeLocked writes the outbox unless another goroutine is already doing so; whoever
+// writes takes everything queued meanwhile, so concurrent callers share syscalls.
+// Called and returns with mu held; mu is released during each write.
+func (c *Client) writeLocked() {
+	if c.writing {
+		return
+	}
+	c.writing = true
+	for len(c.outbox) > 0 && c.conn != nil {
+		conn, generation := c.conn, c.generation
+		buffers := c.outbox
+		c.outbox = c.spare[:0]
+		deadline := time.Now().Add(c.silence)
+		c.mu.Unlock()
+		_ = conn.SetWriteDeadline(deadline)
+		batch := net.Buffers(buffers)
+		_, err := batch.WriteTo(conn)
+		c.lastWrite.Store(time.Now().UnixNano())
+		c.mu.Lock()
+		clear(buffers)
+		c.spare = buffers[:0]
+		if err != nil {
+			c.lostLocked(generation, err)
+		}
+	}
+	c.writing = false
+}
+
+// lostLocked drops connection generation (if still current) and wakes the reconnector.
+// Pending calls stay pending: they are resent, with their numbers, on the next
+// connection.
+func (c *Client) lostLocked(generation uint64, err error) {
+	if c.generation != generation || c.conn == nil {
+		return
+	}
+	_ = c.conn.Close()
+	c.conn = nil
+	c.outbox = c.outbox[:0]
+	if !c.closed {
+		c.log.Warn("client: connection lost", "error", err, "pending", len(c.pending))
+	}
+	select {
+	case c.lost <- struct{}{}:
+	default:
+	}
+}
+
+func (c *Client) closedError() error {
+	if c.fatal != nil {
+		return c.fatal
+	}
+	return ErrClosed
+}
+
+// Close logs out (waiting briefly for the acknowledgement), closes the connection and
+// fails calls still pending with ErrClosed. Wait for your replies before closing.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	if c.closed && c.fatal == nil {
+		c.mu.Unlock()
+		return nil
+	}
+	wasClosed := c.closed
+	c.closed = true
+	if c.conn != nil && !wasClosed {
+		c.outbox = append(c.outbox, wire.AppendFrame(nil,
+			&wire.Frame{Kind: wire.KindLogout, Session: c.session}, nil))
+		c.writeLocked()
+	}
+	c.mu.Unlock()
+	if !wasClosed {
+		select {
+		case <-c.logoutSeen:
+		case <-time.After(logoutWait):
+		}
+	}
+	c.shutdown(ErrClosed)
+	return nil
+}
+
+// shutdown stops the goroutines, closes the connection and fails pending calls.
+func (c *Client) shutdown(err error) {
+	c.mu.Lock()
+	c.closed = true
+	if c.conn != nil {
+		_ = c.conn.Close()
+		c.conn = nil
+	}
+	calls := make([]*Call, 0, len(c.pending))
+	for number, call := range c.pending {
+		calls = append(calls, call)
+		delete(c.pending, number)
+	}
+	select {
+	case <-c.stop:
+	default:
+		close(c.stop)
+	}
+	c.mu.Unlock()
+	for _, call := range calls {
+		call.fail(err)
+	}
+	c.done.Wait()
+}
+
+// failFatal stops the client after an error that a reconnect cannot cure (credentials
+// refused, key revoked, a protocol error).
+func (c *Client) failFatal(err error) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	c.fatal = err
+	c.mu.Unlock()
+	c.log.Error("client: stopping", "error", err)
+	go c.shutdown(err)
+}
+
+var errSilence = errors.New("client: server silent beyond the silence timeout")
+
+// beat sends heartbeats after HeartbeatInterval without writing, and drops a connection
+// silent for SilenceTimeout (the reconnector then resumes the session).
+func (c *Client) beat() {
+	defer c.done.Done()
+	c.mu.Lock()
+	interval := c.heartbeat
+	c.mu.Unlock()
+	ticker := time.NewTicker(max(interval/4, time.Millisecond))
+	defer ticker.Stop()
+	heartbeat := wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindHeartbeat}, nil)
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-ticker.C:
+		}
+		now := time.Now().UnixNano()
+		c.mu.Lock()
+		if c.conn != nil {
+			if now-c.lastRead.Load() > int64(c.silence) {
+				c.lostLocked(c.generation, errSilence)
+			} else if now-c.lastWrite.Load() >= int64(c.heartbeat) {
+				c.outbox = append(c.outbox, heartbeat)
+				c.writeLocked()
+			}
+		}
+		c.mu.Unlock()
+	}
+}

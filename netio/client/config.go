@@ -1,0 +1,148 @@
+package client
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"sequent/core/model"
+)
+
+// Defaults and bounds of the client.
+const (
+	// InflightMaxDefault bounds requests sent and not yet answered: enough to keep a
+	// loopback link busy with small requests (256 × ~60 µs round trip ≈ 4 M/s ceiling).
+	InflightMaxDefault = 256
+	// InflightBytesMaxDefault bounds the reply bytes those requests may bring back, below
+	// the server's default per-connection bound (4 MiB), so a pipelining client is never
+	// cut off as a slow consumer. A request that alone needs more is still sent (alone).
+	InflightBytesMaxDefault = 3 << 20
+	// DialTimeoutDefault bounds one TCP connect plus login.
+	DialTimeoutDefault = 2 * time.Second
+	// ReconnectDelayMin and ReconnectDelayMax bound the backoff between reconnect rounds.
+	ReconnectDelayMin = 10 * time.Millisecond
+	ReconnectDelayMax = time.Second
+	// BusyRetryDelayDefault is the first wait before resending a request answered busy;
+	// it doubles per retry up to busyRetryDelayMax.
+	BusyRetryDelayDefault = time.Millisecond
+	busyRetryDelayMax     = 100 * time.Millisecond
+	// logoutWait bounds how long Close waits for the server's logout acknowledgement.
+	logoutWait = 500 * time.Millisecond
+)
+
+// Config configures a Client.
+type Config struct {
+	// Addresses are the servers to try, in order (host:port). A not_primary reply moves
+	// the named primary to the front.
+	Addresses []string
+	Client    uint64 // Client id from the keys file.
+	Key       uint32 // Key id.
+	Secret    []byte // The key's secret (raw bytes, not hex).
+	// Session is the session id; 0 picks a random one. Reusing a session id after a
+	// restart of the client resumes exactly-once numbering only if Number is also set.
+	Session uint64
+	// FirstNumber is the first request number to use (default 1). A client that resumes
+	// a session after its own restart sets it above every number it used before.
+	FirstNumber uint64
+	// CancelOnDisconnect asks the server to cancel this client's open orders whenever the
+	// session's connection ends.
+	CancelOnDisconnect bool
+	// DialTimeout bounds one connect plus login (default DialTimeoutDefault).
+	DialTimeout time.Duration
+	// HeartbeatInterval and SilenceTimeout default to the values the server announces.
+	HeartbeatInterval time.Duration
+	SilenceTimeout    time.Duration
+	// InflightMax and InflightBytesMax bound pipelining (defaults above).
+	InflightMax      int
+	InflightBytesMax int
+	// BusyRetryDelay is the first delay before a busy request is resent with its number
+	// (default BusyRetryDelayDefault); negative returns busy replies to the caller.
+	BusyRetryDelay time.Duration
+	// Logger receives reconnects and errors (nil discards).
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.DialTimeout == 0 {
+		c.DialTimeout = DialTimeoutDefault
+	}
+	if c.InflightMax == 0 {
+		c.InflightMax = InflightMaxDefault
+	}
+	if c.InflightBytesMax == 0 {
+		c.InflightBytesMax = InflightBytesMaxDefault
+	}
+	if c.BusyRetryDelay == 0 {
+		c.BusyRetryDelay = BusyRetryDelayDefault
+	}
+	if c.FirstNumber == 0 {
+		c.FirstNumber = 1
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Validate reports the first unusable setting.
+func (c Config) Validate() error {
+	switch {
+	case len(c.Addresses) == 0:
+		return errors.New("client: no server addresses")
+	case c.Client == 0:
+		return errors.New("client: client id 0")
+	case c.Key == 0:
+		return errors.New("client: key id 0")
+	case len(c.Secret) == 0:
+		return errors.New("client: empty secret")
+	case c.InflightMax < 0 || c.InflightBytesMax < 0:
+		return errors.New("client: negative inflight bounds")
+	case c.SilenceTimeout != 0 && c.SilenceTimeout <= c.HeartbeatInterval:
+		return fmt.Errorf("client: SilenceTimeout %s must exceed HeartbeatInterval %s",
+			c.SilenceTimeout, c.HeartbeatInterval)
+	}
+	return nil
+}
+
+// Errors.
+var (
+	// ErrClosed is returned for calls on a closed client and for calls still pending
+	// when Close ran.
+	ErrClosed = errors.New("client: closed")
+	// ErrUnreachable is returned by Dial when no address accepted a connection and login.
+	ErrUnreachable = errors.New("client: no server reachable")
+	// ErrChainTooLong is returned by the batching helpers for a linked chain longer than
+	// one request can carry (model.EventsPerRequestMax events).
+	ErrChainTooLong = errors.New("client: linked chain longer than one request")
+)
+
+// StatusError is a request-level status other than ok (busy when retries are off,
+// permission_denied, not_primary without a reachable primary, ...). Per-event statuses
+// are in the results, not here.
+type StatusError struct {
+	Operation model.Operation
+	Number    uint64       // Request number.
+	Status    model.Status // The request-level status.
+	Primary   string       // For not_primary: the primary's address, if known.
+}
+
+func (e *StatusError) Error() string {
+	text := fmt.Sprintf("client: %s request %d: %s (%d)", e.Operation, e.Number, e.Status,
+		uint32(e.Status))
+	if e.Primary != "" {
+		text += "; primary is " + e.Primary
+	}
+	return text
+}
+
+// ServerError is an error frame from the server (login refused, protocol error, ...).
+type ServerError struct {
+	Code    uint32 // A wire.ErrorCode.
+	Name    string // Its stable name.
+	Message string // The server's explanation.
+}
+
+func (e *ServerError) Error() string {
+	return fmt.Sprintf("client: server error %s (%d): %s", e.Name, e.Code, e.Message)
+}

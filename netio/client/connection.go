@@ -1,0 +1,342 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"time"
+
+	"sequent/core/model"
+	"sequent/netio/wire"
+)
+
+// established is a connection that has logged in.
+type established struct {
+	conn     net.Conn
+	decoder  *wire.Decoder
+	accepted wire.LoginAccepted
+	address  string
+	timers   wire.Challenge
+}
+
+// connectAny tries the redirect target first, then each address in order, and returns
+// the first connection that logs in. A login refusal that a retry cannot cure (unknown
+// key, bad signature) is returned at once as a *ServerError.
+func (c *Client) connectAny(ctx context.Context) (*established, error) {
+	c.mu.Lock()
+	addresses := slices.Clone(c.config.Addresses)
+	if c.primary != "" {
+		addresses = append([]string{c.primary}, addresses...)
+	}
+	c.mu.Unlock()
+	var errs []error
+	for _, address := range addresses {
+		e, err := c.connect(ctx, address)
+		if err == nil {
+			return e, nil
+		}
+		var serverError *ServerError
+		if errors.As(err, &serverError) && !wire.ErrorCode(serverError.Code).Retryable() {
+			return nil, err
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", address, err))
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, fmt.Errorf("%w: %w", ErrUnreachable, errors.Join(errs...))
+}
+
+// connect dials one address and runs the login handshake: read the challenge, sign its
+// nonce, send the login, read the acceptance (or the error frame).
+func (c *Client) connect(ctx context.Context, address string) (*established, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.config.DialTimeout)
+	defer cancel()
+	dialer := net.Dialer{}
+	conn, err := dialer.DialContext(ctx, "tcp", address)
+	if err != nil {
+		return nil, err
+	}
+	deadline, _ := ctx.Deadline()
+	_ = conn.SetDeadline(deadline)
+	e := &established{conn: conn, decoder: &wire.Decoder{}, address: address}
+	if err := c.login(e); err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	_ = conn.SetDeadline(time.Time{})
+	return e, nil
+}
+
+func (c *Client) login(e *established) error {
+	frame, err := readFrame(e.conn, e.decoder)
+	if err != nil {
+		return err
+	}
+	if frame.Kind == wire.KindError {
+		return serverError(&frame)
+	}
+	if frame.Kind != wire.KindChallenge {
+		return fmt.Errorf("client: expected a challenge, got %s", frame.Kind)
+	}
+	e.timers.Decode(frame.Body)
+	login := wire.Login{Client: c.config.Client, Key: c.config.Key}
+	if c.config.CancelOnDisconnect {
+		login.Options |= wire.LoginCancelOnDisconnect
+	}
+	login.Signature = wire.Sign(c.config.Secret, &e.timers.Nonce, login.Client, login.Key,
+		login.Options, c.session)
+	body := make([]byte, wire.LoginSize)
+	login.Encode(body)
+	if _, err := e.conn.Write(wire.AppendFrame(nil,
+		&wire.Frame{Kind: wire.KindLogin, Session: c.session}, body)); err != nil {
+		return err
+	}
+	frame, err = readFrame(e.conn, e.decoder)
+	if err != nil {
+		return err
+	}
+	switch frame.Kind {
+	case wire.KindError:
+		return serverError(&frame)
+	case wire.KindLoginAccepted:
+		e.accepted.Decode(frame.Body)
+		return nil
+	}
+	return fmt.Errorf("client: expected login_accepted, got %s", frame.Kind)
+}
+
+// readFrame reads until the decoder yields one frame (used during the handshake only).
+func readFrame(conn net.Conn, decoder *wire.Decoder) (wire.Frame, error) {
+	for {
+		frame, ok, err := decoder.Next()
+		if err != nil {
+			return wire.Frame{}, err
+		}
+		if ok {
+			return frame, nil
+		}
+		if _, err := decoder.ReadFrom(conn); err != nil {
+			if frame, ok, _ := decoder.Next(); ok {
+				return frame, nil
+			}
+			return wire.Frame{}, err
+		}
+	}
+}
+
+func serverError(frame *wire.Frame) *ServerError {
+	code := wire.ErrorCode(frame.Status)
+	return &ServerError{Code: frame.Status, Name: code.String(), Message: string(frame.Body)}
+}
+
+// install makes e the current connection: it queues every pending request (in number
+// order, with the original numbers), the resumed subscription, and starts the reader.
+// Called with mu held.
+func (c *Client) install(e *established) {
+	c.generation++
+	c.conn = e.conn
+	c.permissions, c.epoch = e.accepted.Permissions, e.accepted.Epoch
+	c.heartbeat = c.config.HeartbeatInterval
+	if c.heartbeat == 0 {
+		c.heartbeat = time.Duration(e.timers.HeartbeatIntervalMs) * time.Millisecond
+	}
+	c.silence = c.config.SilenceTimeout
+	if c.silence == 0 {
+		c.silence = time.Duration(e.timers.SilenceTimeoutMs) * time.Millisecond
+	}
+	c.heartbeat = max(c.heartbeat, time.Millisecond)
+	c.silence = max(c.silence, 2*c.heartbeat)
+	now := time.Now().UnixNano()
+	c.lastRead.Store(now)
+	c.lastWrite.Store(now)
+	numbers := make([]uint64, 0, len(c.pending))
+	for number := range c.pending {
+		numbers = append(numbers, number)
+	}
+	slices.Sort(numbers)
+	c.outbox = c.outbox[:0]
+	if c.subscription != nil {
+		c.outbox = append(c.outbox, c.subscription.frame(c.session))
+	}
+	for _, number := range numbers {
+		c.outbox = append(c.outbox, c.pending[number].frame)
+	}
+	if len(numbers) > 0 {
+		c.log.Info("client: resending", "requests", len(numbers), "address", e.address)
+	}
+	c.done.Add(1)
+	go c.read(e.conn, e.decoder, c.generation)
+	c.writeLocked()
+}
+
+// maintain reconnects after a lost connection, with backoff, until Close.
+func (c *Client) maintain() {
+	defer c.done.Done()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-c.lost:
+		}
+		delay := ReconnectDelayMin
+		for {
+			ctx, cancel := context.WithCancel(context.Background())
+			go func() {
+				select {
+				case <-c.stop:
+					cancel()
+				case <-ctx.Done():
+				}
+			}()
+			e, err := c.connectAny(ctx)
+			cancel()
+			if err == nil {
+				c.mu.Lock()
+				if c.closed {
+					c.mu.Unlock()
+					_ = e.conn.Close()
+					return
+				}
+				c.install(e)
+				c.mu.Unlock()
+				c.log.Info("client: reconnected", "address", e.address)
+				break
+			}
+			var refused *ServerError
+			if errors.As(err, &refused) && !wire.ErrorCode(refused.Code).Retryable() {
+				c.failFatal(refused)
+				return
+			}
+			c.log.Warn("client: reconnect failed", "error", err, "retry_in", delay)
+			select {
+			case <-c.stop:
+				return
+			case <-time.After(delay):
+			}
+			delay = min(2*delay, ReconnectDelayMax)
+		}
+	}
+}
+
+// read is the connection's reader goroutine: it decodes frames and completes calls.
+func (c *Client) read(conn net.Conn, decoder *wire.Decoder, generation uint64) {
+	defer c.done.Done()
+	for {
+		for {
+			frame, ok, err := decoder.Next()
+			if err != nil {
+				c.readFailed(generation, err)
+				return
+			}
+			if !ok {
+				break
+			}
+			if err := c.handle(&frame, generation); err != nil {
+				c.readFailed(generation, err)
+				return
+			}
+		}
+		if _, err := decoder.ReadFrom(conn); err != nil {
+			for {
+				frame, ok, _ := decoder.Next()
+				if !ok {
+					break
+				}
+				_ = c.handle(&frame, generation)
+			}
+			c.readFailed(generation, err)
+			return
+		}
+		c.lastRead.Store(time.Now().UnixNano())
+	}
+}
+
+func (c *Client) readFailed(generation uint64, err error) {
+	c.mu.Lock()
+	c.lostLocked(generation, err)
+	c.mu.Unlock()
+}
+
+// handle acts on one frame from the server.
+func (c *Client) handle(frame *wire.Frame, generation uint64) error {
+	switch frame.Kind {
+	case wire.KindReply:
+		c.complete(frame, generation)
+	case wire.KindHeartbeat:
+	case wire.KindReport:
+		c.report(frame)
+	case wire.KindSubscribed:
+		c.subscribed(frame)
+	case wire.KindLogout:
+		c.mu.Lock()
+		select {
+		case <-c.logoutSeen:
+		default:
+			close(c.logoutSeen)
+		}
+		c.mu.Unlock()
+	case wire.KindError:
+		refused := serverError(frame)
+		if !wire.ErrorCode(frame.Status).Retryable() {
+			c.failFatal(refused)
+		}
+		return refused
+	default:
+		return fmt.Errorf("client: unexpected %s frame from the server", frame.Kind)
+	}
+	return nil
+}
+
+// complete matches a reply to its pending call. busy is retried (same number) after a
+// backoff unless retries are off; not_primary switches to the named primary and resends.
+func (c *Client) complete(frame *wire.Frame, generation uint64) {
+	status := model.Status(frame.Status)
+	c.mu.Lock()
+	call := c.pending[frame.Number]
+	if call == nil {
+		c.mu.Unlock()
+		return // Abandoned, or a second answer to a resent request.
+	}
+	switch {
+	case status == model.StatusBusy && c.config.BusyRetryDelay > 0:
+		c.retryLocked(call)
+		c.mu.Unlock()
+		return
+	case status == model.StatusNotPrimary && len(frame.Body) > 0 &&
+		string(frame.Body) != c.currentAddressLocked():
+		c.primary = string(frame.Body)
+		c.lostLocked(generation, fmt.Errorf("client: not primary, following %s", c.primary))
+		c.mu.Unlock()
+		return
+	}
+	delete(c.pending, frame.Number)
+	c.mu.Unlock()
+	call.succeed(Reply{Operation: frame.Operation, Number: frame.Number, Status: status,
+		Op: frame.Aux, Duplicate: frame.Flags&wire.ReplyFlagDuplicate != 0,
+		Body: slices.Clone(frame.Body)})
+}
+
+func (c *Client) currentAddressLocked() string {
+	if c.conn == nil {
+		return ""
+	}
+	return c.conn.RemoteAddr().String()
+}
+
+// retryLocked resends a busy call after an exponential backoff, keeping its number.
+func (c *Client) retryLocked(call *Call) {
+	delay := min(c.config.BusyRetryDelay<<min(call.busyRetries, 16), busyRetryDelayMax)
+	call.busyRetries++
+	time.AfterFunc(delay, func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.pending[call.Number] != call || c.closed {
+			return
+		}
+		c.outbox = append(c.outbox, call.frame)
+		c.writeLocked()
+	})
+}

@@ -1,0 +1,222 @@
+package client
+
+import (
+	"context"
+	"fmt"
+
+	"sequent/core/model"
+)
+
+// chunks splits count events into runs of at most model.EventsPerRequestMax, never
+// cutting a linked chain (linked(i) reports whether event i links to the next): a chain
+// is atomic only inside one request.
+func chunks(count int, linked func(i int) bool) ([][2]int, error) {
+	var runs [][2]int
+	for start := 0; start < count; {
+		end := min(start+model.EventsPerRequestMax, count)
+		if end < count {
+			cut := end
+			for cut > start && linked(cut-1) {
+				cut--
+			}
+			if cut == start {
+				return nil, ErrChainTooLong
+			}
+			end = cut
+		}
+		runs = append(runs, [2]int{start, end})
+		start = end
+	}
+	return runs, nil
+}
+
+// batch sends one request per run (all pipelined) and waits for every reply in order,
+// calling collect with each reply's body. The first error is returned after all replies
+// are in, so no request is left unaccounted for.
+func (c *Client) batch(ctx context.Context, operation model.Operation, flags uint8,
+	runs [][2]int, encode func(run [2]int) []byte, collect func(reply *Reply)) error {
+	calls := make([]*Call, len(runs))
+	for i, run := range runs {
+		calls[i] = c.Go(ctx, operation, flags, encode(run), nil)
+	}
+	var first error
+	for _, call := range calls {
+		reply, err := call.Wait(ctx)
+		if err != nil {
+			if first == nil {
+				first = err
+			}
+			continue
+		}
+		if first == nil {
+			collect(reply)
+		}
+	}
+	return first
+}
+
+// CreateAccounts creates accounts, in requests of up to model.EventsPerRequestMax
+// events (linked chains are kept whole), and returns one result per account.
+func (c *Client) CreateAccounts(ctx context.Context, accounts []model.Account) (
+	[]model.EventResult, error) {
+	runs, err := chunks(len(accounts), func(i int) bool {
+		return accounts[i].Flags&model.AccountLinked != 0
+	})
+	if err != nil {
+		return nil, err
+	}
+	results := make([]model.EventResult, 0, len(accounts))
+	err = c.batch(ctx, model.OperationCreateAccounts, 0, runs, func(run [2]int) []byte {
+		body := make([]byte, (run[1]-run[0])*model.AccountSize)
+		for i := run[0]; i < run[1]; i++ {
+			accounts[i].Encode(body[(i-run[0])*model.AccountSize:])
+		}
+		return body
+	}, func(reply *Reply) { results = appendEventResults(results, reply.Body) })
+	if err == nil && len(results) != len(accounts) {
+		err = fmt.Errorf("client: %d results for %d accounts", len(results), len(accounts))
+	}
+	return results, err
+}
+
+// CreateTransfers creates transfers in requests of up to model.EventsPerRequestMax
+// events (linked chains kept whole) and returns one result per transfer.
+func (c *Client) CreateTransfers(ctx context.Context, transfers []model.Transfer) (
+	[]model.EventResult, error) {
+	results := make([]model.EventResult, 0, len(transfers))
+	err := c.createTransfers(ctx, transfers, 0, func(reply *Reply) {
+		results = appendEventResults(results, reply.Body)
+	})
+	if err == nil && len(results) != len(transfers) {
+		err = fmt.Errorf("client: %d results for %d transfers", len(results), len(transfers))
+	}
+	return results, err
+}
+
+// CreateTransfersWithBalances is CreateTransfers with each result carrying both
+// accounts' balances right after the transfer.
+func (c *Client) CreateTransfersWithBalances(ctx context.Context,
+	transfers []model.Transfer) ([]model.TransferResult, error) {
+	results := make([]model.TransferResult, 0, len(transfers))
+	err := c.createTransfers(ctx, transfers, requestFlagReplyBalances, func(reply *Reply) {
+		for offset := 0; offset+model.EventResultBalancesSize <= len(reply.Body); offset +=
+			model.EventResultBalancesSize {
+			var result model.TransferResult
+			result.DecodeWithBalances(reply.Body[offset:])
+			results = append(results, result)
+		}
+	})
+	if err == nil && len(results) != len(transfers) {
+		err = fmt.Errorf("client: %d results for %d transfers", len(results), len(transfers))
+	}
+	return results, err
+}
+
+func (c *Client) createTransfers(ctx context.Context, transfers []model.Transfer,
+	flags uint8, collect func(reply *Reply)) error {
+	runs, err := chunks(len(transfers), func(i int) bool {
+		return transfers[i].Flags&model.TransferLinked != 0
+	})
+	if err != nil {
+		return err
+	}
+	return c.batch(ctx, model.OperationCreateTransfers, flags, runs, func(run [2]int) []byte {
+		body := make([]byte, (run[1]-run[0])*model.TransferSize)
+		for i := run[0]; i < run[1]; i++ {
+			transfers[i].Encode(body[(i-run[0])*model.TransferSize:])
+		}
+		return body
+	}, collect)
+}
+
+func appendEventResults(results []model.EventResult, body []byte) []model.EventResult {
+	for offset := 0; offset+model.EventResultSize <= len(body); offset += model.EventResultSize {
+		var result model.EventResult
+		result.Decode(body[offset:])
+		results = append(results, result)
+	}
+	return results
+}
+
+// LookupAccounts returns the accounts found, in the order of ids (missing ids are
+// skipped), batching ids into requests as needed.
+func (c *Client) LookupAccounts(ctx context.Context, ids []model.Uint128) (
+	[]model.Account, error) {
+	var accounts []model.Account
+	err := c.lookup(ctx, model.OperationLookupAccounts, ids, func(reply *Reply) {
+		for offset := 0; offset+model.AccountSize <= len(reply.Body); offset +=
+			model.AccountSize {
+			var account model.Account
+			account.Decode(reply.Body[offset:])
+			accounts = append(accounts, account)
+		}
+	})
+	return accounts, err
+}
+
+// LookupTransfers returns the transfers found, in the order of ids.
+func (c *Client) LookupTransfers(ctx context.Context, ids []model.Uint128) (
+	[]model.Transfer, error) {
+	var transfers []model.Transfer
+	err := c.lookup(ctx, model.OperationLookupTransfers, ids, func(reply *Reply) {
+		transfers = appendTransfers(transfers, reply.Body)
+	})
+	return transfers, err
+}
+
+func (c *Client) lookup(ctx context.Context, operation model.Operation,
+	ids []model.Uint128, collect func(reply *Reply)) error {
+	runs, _ := chunks(len(ids), func(int) bool { return false })
+	return c.batch(ctx, operation, 0, runs, func(run [2]int) []byte {
+		body := make([]byte, (run[1]-run[0])*model.IDSize)
+		for i := run[0]; i < run[1]; i++ {
+			ids[i].PutLE(body[(i-run[0])*model.IDSize:])
+		}
+		return body
+	}, collect)
+}
+
+func appendTransfers(transfers []model.Transfer, body []byte) []model.Transfer {
+	for offset := 0; offset+model.TransferSize <= len(body); offset += model.TransferSize {
+		var transfer model.Transfer
+		transfer.Decode(body[offset:])
+		transfers = append(transfers, transfer)
+	}
+	return transfers
+}
+
+// GetAccountTransfers returns the account's transfers matching filter. A request-level
+// failure (account_not_found, invalid_filter, ...) is a *StatusError.
+func (c *Client) GetAccountTransfers(ctx context.Context, filter model.AccountFilter) (
+	[]model.Transfer, error) {
+	reply, err := c.query(ctx, model.OperationGetAccountTransfers, &filter)
+	if err != nil {
+		return nil, err
+	}
+	return appendTransfers(nil, reply.Body), nil
+}
+
+// GetAccountBalances returns the account's balance history entries matching filter (the
+// account needs the history flag).
+func (c *Client) GetAccountBalances(ctx context.Context, filter model.AccountFilter) (
+	[]model.AccountBalance, error) {
+	reply, err := c.query(ctx, model.OperationGetAccountBalances, &filter)
+	if err != nil {
+		return nil, err
+	}
+	var balances []model.AccountBalance
+	for offset := 0; offset+model.AccountBalanceSize <= len(reply.Body); offset +=
+		model.AccountBalanceSize {
+		var balance model.AccountBalance
+		balance.Decode(reply.Body[offset:])
+		balances = append(balances, balance)
+	}
+	return balances, nil
+}
+
+func (c *Client) query(ctx context.Context, operation model.Operation,
+	filter *model.AccountFilter) (*Reply, error) {
+	body := make([]byte, model.AccountFilterSize)
+	filter.Encode(body)
+	return c.Do(ctx, operation, 0, body)
+}

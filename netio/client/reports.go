@@ -1,0 +1,130 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"slices"
+
+	"sequent/core/model"
+	"sequent/netio/wire"
+)
+
+// Report is one execution report: its per-client sequence and the encoded record
+// (decode it with the matching engine's record type from core/model).
+type Report struct {
+	Sequence uint64
+	Body     []byte // Owned by the handler.
+}
+
+// Subscribed describes a completed subscription (or its resumption after a reconnect).
+type Subscribed struct {
+	// OldestSequence is the oldest report the server still retained; if it is above the
+	// sequence asked for, the reports in between are lost to replay.
+	OldestSequence uint64
+	// ReplayedThrough is the last sequence sent during the replay (0 if none).
+	ReplayedThrough uint64
+}
+
+// subscription is the client's report subscription; its handler runs on the reader
+// goroutine, in sequence order, with duplicates (after a reconnect) removed.
+type subscription struct {
+	handler  func(Report)
+	lastSeen uint64          // Highest sequence handed to the handler.
+	live     bool            // From 0: no replay was asked for.
+	ready    chan Subscribed // Receives the first Subscribed (buffered).
+	status   chan error      // Receives a refusal of the first subscription (buffered).
+}
+
+// frame is the subscribe frame that resumes the subscription after lastSeen.
+func (s *subscription) frame(session uint64) []byte {
+	from := s.lastSeen + 1
+	if s.live && s.lastSeen == 0 {
+		from = 0
+	}
+	body := make([]byte, wire.SubscribeSize)
+	(&wire.Subscribe{FromSequence: from}).Encode(body)
+	return wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindSubscribe, Session: session},
+		body)
+}
+
+// ErrSubscribed is returned by Subscribe on a client that already has a subscription.
+var ErrSubscribed = errors.New("client: already subscribed")
+
+// Subscribe starts delivery of this client's execution reports to handler, replaying the
+// retained ones from fromSequence on (0: live reports only). It returns once the replay
+// is complete. After a reconnect the subscription resumes by itself after the last
+// sequence handled, so the handler sees each report once, in order. The handler runs on
+// the connection's reader goroutine: keep it short.
+func (c *Client) Subscribe(ctx context.Context, fromSequence uint64,
+	handler func(Report)) (Subscribed, error) {
+	s := &subscription{handler: handler, live: fromSequence == 0,
+		ready: make(chan Subscribed, 1), status: make(chan error, 1)}
+	if fromSequence > 0 {
+		s.lastSeen = fromSequence - 1
+	}
+	c.mu.Lock()
+	if c.subscription != nil {
+		c.mu.Unlock()
+		return Subscribed{}, ErrSubscribed
+	}
+	if c.closed {
+		err := c.closedError()
+		c.mu.Unlock()
+		return Subscribed{}, err
+	}
+	c.subscription = s
+	c.outbox = append(c.outbox, s.frame(c.session))
+	c.writeLocked()
+	c.mu.Unlock()
+	select {
+	case subscribed := <-s.ready:
+		return subscribed, nil
+	case err := <-s.status:
+		return Subscribed{}, err
+	case <-ctx.Done():
+		return Subscribed{}, ctx.Err()
+	}
+}
+
+// report hands one report to the handler unless it was already handled.
+func (c *Client) report(frame *wire.Frame) {
+	c.mu.Lock()
+	s := c.subscription
+	if s == nil || frame.Aux <= s.lastSeen {
+		c.mu.Unlock()
+		return
+	}
+	s.lastSeen = frame.Aux
+	c.mu.Unlock()
+	s.handler(Report{Sequence: frame.Aux, Body: slices.Clone(frame.Body)})
+}
+
+// subscribed completes a (re)subscription. A busy answer (the server's replay slots were
+// all taken) is retried on the next reconnect, or reported to the first Subscribe.
+func (c *Client) subscribed(frame *wire.Frame) {
+	c.mu.Lock()
+	s := c.subscription
+	c.mu.Unlock()
+	if s == nil {
+		return
+	}
+	if status := model.Status(frame.Status); status != model.StatusOK {
+		select {
+		case s.status <- &StatusError{Status: status}:
+		default:
+		}
+		c.mu.Lock()
+		if c.subscription == s {
+			c.subscription = nil
+		}
+		c.mu.Unlock()
+		return
+	}
+	var body wire.Subscribed
+	body.Decode(frame.Body)
+	select {
+	case s.ready <- Subscribed{OldestSequence: body.OldestSequence,
+		ReplayedThrough: body.ReplayedThrough}:
+	default:
+	}
+}

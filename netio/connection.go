@@ -1,0 +1,125 @@
+package netio
+
+import (
+	"net"
+	"sync"
+	"sync/atomic"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"sequent/core/shard"
+	"sequent/netio/wire"
+)
+
+// phase is where a connection is in the session protocol. Owned by its event loop.
+type phase uint8
+
+const (
+	phaseChallenged phase = iota // Challenge sent; waiting for the login.
+	phaseActive                  // Logged in: requests are served.
+	phaseClosing                 // An error frame or logout is out; nothing more is read.
+)
+
+// connection is the per-connection state, stored with SetContext in OnOpen and found by
+// Deliver through the connection table.
+type connection struct {
+	// Set in OnOpen before the connection is published; read-only afterwards, so any
+	// goroutine may read them.
+	id     uint64    // Table slot (low 32 bits) and generation (high 32 bits).
+	conn   gnet.Conn // The gnet connection (AsyncWrite and Close are safe anywhere).
+	remote net.Addr  // Peer address (copied: gnet's may not be read off the loop).
+	opened int64     // Clock reading (ns) when the connection opened.
+
+	// Owned by the connection's event loop.
+	phase     phase
+	nonce     [wire.NonceSize]byte // Login challenge; single-use (phase leaves challenged).
+	client    *Client              // Client as of login (permissions are re-read per request).
+	session   uint64               // Session id of the login.
+	key       uint32               // Key id of the login.
+	options   uint32               // wire.Login* options of the login.
+	request   shard.Request        // Reused for every Submit (Submit copies it).
+	immediate []byte               // Frames to write at the end of this OnTraffic.
+
+	// Written on the loop, read by the ticker and the shard goroutine.
+	active       atomic.Bool  // Logged in and not closing: replies and reports are sent.
+	closing      atomic.Bool  // A close is under way: send nothing more.
+	received     atomic.Int64 // Clock (ns) of the last bytes received.
+	sent         atomic.Int64 // Clock (ns) of the last bytes queued for sending.
+	queuedBytes  atomic.Int64 // Bytes handed to AsyncWrite and not yet run by the loop.
+	bufferedSeen atomic.Int64 // gnet's outbound buffer as last seen on the loop.
+
+	// Report subscription. mu guards reports; it is taken by the shard goroutine
+	// (DeliverReports) and the replay goroutine, never by an event loop.
+	mu      sync.Mutex
+	reports reportState
+}
+
+// connectionTable maps connection ids to connections without locks: event loops publish
+// and retract entries with atomic operations, and the shard goroutine looks them up with
+// one atomic load. A connection id is generation<<32 | slot; the generation makes an id
+// never match a later connection that reuses the slot.
+type connectionTable struct {
+	slots      []atomic.Pointer[connection] // ConnectionsMax slots, allocated at start.
+	hint       atomic.Uint32                // Where the next search for a free slot starts.
+	generation atomic.Uint32                // Last generation handed out.
+	count      atomic.Int64                 // Slots in use.
+}
+
+func newConnectionTable(slotCount int) *connectionTable {
+	return &connectionTable{slots: make([]atomic.Pointer[connection], slotCount)}
+}
+
+// insert finds a free slot for c, sets c.id and publishes c. It returns false when every
+// slot is taken. Each probe is one compare-and-swap; at most two passes over the slots
+// are made (a slot freed behind a racing search is found on the second pass).
+func (t *connectionTable) insert(c *connection) bool {
+	if t.count.Add(1) > int64(len(t.slots)) {
+		t.count.Add(-1)
+		return false
+	}
+	generation := t.generation.Add(1)
+	if generation == 0 {
+		generation = t.generation.Add(1)
+	}
+	start := t.hint.Load()
+	for probe := 0; probe < 2*len(t.slots); probe++ {
+		slot := (int(start) + probe) % len(t.slots)
+		if t.slots[slot].Load() != nil {
+			continue
+		}
+		c.id = uint64(generation)<<32 | uint64(slot)
+		if t.slots[slot].CompareAndSwap(nil, c) {
+			t.hint.Store(uint32((slot + 1) % len(t.slots)))
+			return true
+		}
+	}
+	t.count.Add(-1)
+	return false
+}
+
+// remove retracts c; a no-op if c is not (or no longer) in its slot.
+func (t *connectionTable) remove(c *connection) {
+	slot := int(uint32(c.id))
+	if t.slots[slot].CompareAndSwap(c, nil) {
+		t.count.Add(-1)
+	}
+}
+
+// find returns the connection with id, or nil when it has closed.
+func (t *connectionTable) find(id uint64) *connection {
+	slot := uint32(id)
+	if int(slot) >= len(t.slots) {
+		return nil
+	}
+	c := t.slots[slot].Load()
+	if c == nil || c.id != id {
+		return nil
+	}
+	return c
+}
+
+// sessionKey identifies a session: the authenticated client and its chosen session id.
+type sessionKey struct {
+	client  uint64
+	session uint64
+}

@@ -1,0 +1,157 @@
+package netio
+
+import (
+	"slices"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"sequent/core/model"
+	"sequent/core/shard"
+	"sequent/netio/wire"
+)
+
+// The Server is the shard's Replier.
+var _ shard.Replier = (*Server)(nil)
+
+// outbound is a buffer of encoded frames for one connection, lent to AsyncWrite: gnet
+// keeps the slice until the loop runs the write, and the callback gives it back to the
+// pool. Buffers are never shared between connections or reused while lent.
+type outbound struct {
+	server  *Server
+	conn    *connection
+	buffer  []byte
+	written gnet.AsyncCallback // o.afterWrite, bound once so lending allocates nothing.
+}
+
+func newOutbound(s *Server) *outbound {
+	o := &outbound{server: s}
+	o.written = o.afterWrite
+	return o
+}
+
+// appendFrame appends a frame whose body is copied from body.
+func (o *outbound) appendFrame(frame *wire.Frame, body []byte) {
+	start := len(o.buffer)
+	o.buffer = slices.Grow(o.buffer, wire.HeaderSize+len(body))
+	o.buffer = o.buffer[:start+wire.HeaderSize+len(body)]
+	copy(o.buffer[start+wire.HeaderSize:], body)
+	wire.PutFrame(o.buffer[start:], frame, len(body))
+}
+
+// afterWrite runs on the connection's loop once gnet has written (or buffered) the bytes.
+// It records what the socket did not take and closes a connection beyond the bound:
+// OutboundBuffered is exact here, on the loop.
+func (o *outbound) afterWrite(c gnet.Conn, err error) error {
+	s, conn := o.server, o.conn
+	conn.queuedBytes.Add(-int64(len(o.buffer)))
+	if err == nil {
+		buffered := c.OutboundBuffered()
+		conn.bufferedSeen.Store(int64(buffered))
+		if buffered > s.config.OutboundBytesMax {
+			s.slowConsumer(conn, buffered)
+		}
+	}
+	s.recycle(o)
+	return nil
+}
+
+func (s *Server) takeOutbound(conn *connection) *outbound {
+	o := s.outbound.Get().(*outbound)
+	o.conn = conn
+	return o
+}
+
+func (s *Server) recycle(o *outbound) {
+	o.conn = nil
+	if cap(o.buffer) > outboundPooledBytesMax {
+		o.buffer = nil
+	}
+	o.buffer = o.buffer[:0]
+	s.outbound.Put(o)
+}
+
+// send lends o's frames to the connection's loop with one AsyncWrite. Bytes already
+// lent and not yet written plus these must stay within OutboundBytesMax (the loop's own
+// check in afterWrite covers what the socket has not taken); beyond it the connection is
+// a slow consumer and is closed. send takes ownership of o.
+func (s *Server) send(conn *connection, o *outbound) {
+	length := int64(len(o.buffer))
+	if length == 0 || !conn.active.Load() {
+		s.recycle(o)
+		return
+	}
+	if queued := conn.queuedBytes.Add(length); queued > int64(s.config.OutboundBytesMax) {
+		conn.queuedBytes.Add(-length)
+		s.slowConsumer(conn, int(queued))
+		s.recycle(o)
+		return
+	}
+	conn.sent.Store(s.now())
+	s.counters.bytesQueued.Add(uint64(length))
+	if err := conn.conn.AsyncWrite(o.buffer, o.written); err != nil {
+		conn.queuedBytes.Add(-length) // The engine is stopping: the callback never runs.
+		s.recycle(o)
+	}
+}
+
+// deliverScratch groups one Deliver call's frames by connection, so that each
+// connection gets one write per call.
+type deliverScratch struct {
+	batches []*outbound
+	index   map[uint64]int // Connection id → index in batches.
+}
+
+func (d *deliverScratch) batchFor(s *Server, conn *connection) *outbound {
+	if i, ok := d.index[conn.id]; ok {
+		return d.batches[i]
+	}
+	o := s.takeOutbound(conn)
+	d.index[conn.id] = len(d.batches)
+	d.batches = append(d.batches, o)
+	return o
+}
+
+// flush sends every batch and returns the scratch to its pool.
+func (s *Server) flush(d *deliverScratch) {
+	for i, o := range d.batches {
+		s.send(o.conn, o)
+		d.batches[i] = nil
+	}
+	d.batches = d.batches[:0]
+	clear(d.index)
+	s.scratch.Put(d)
+}
+
+// Deliver implements shard.Replier. It is called from a shard's goroutine with replies in
+// release order; bodies are copied before it returns. Replies for connections that have
+// closed are dropped: the client resends after reconnecting and gets the cached answer.
+func (s *Server) Deliver(replies []shard.Reply) {
+	scratch := s.scratch.Get().(*deliverScratch)
+	dropped := 0
+	for i := range replies {
+		reply := &replies[i]
+		if len(reply.Body) > wire.BodyBytesMax {
+			panic("netio: reply body above model.ReplyBodyBytesMax") // A shard bug.
+		}
+		conn := s.table.find(reply.Connection)
+		if conn == nil || !conn.active.Load() {
+			dropped++
+			continue
+		}
+		frame := wire.Frame{Kind: wire.KindReply, Operation: reply.Operation,
+			Status: uint32(reply.Status), Session: reply.Session, Number: reply.Number,
+			Aux: reply.Op}
+		if reply.Duplicate {
+			frame.Flags |= wire.ReplyFlagDuplicate
+		}
+		body := reply.Body
+		if reply.Status == model.StatusNotPrimary && len(body) == 0 {
+			body = s.redirect(reply.Status)
+		}
+		scratch.batchFor(s, conn).appendFrame(&frame, body)
+	}
+	s.counters.repliesSent.Add(uint64(len(replies) - dropped))
+	s.counters.repliesDropped.Add(uint64(dropped))
+	s.flush(scratch)
+	s.requestsDone(len(replies))
+}

@@ -1,0 +1,507 @@
+package netio
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"sequent/core/model"
+	"sequent/netio/wire"
+)
+
+// eventHandler is the gnet event handler. Its only field is read-only; everything that
+// changes lives in the per-connection state (loop-owned or atomic) or in Server atomics,
+// so several loops may run it at once.
+type eventHandler struct {
+	gnet.BuiltinEventEngine
+	server *Server
+}
+
+// OnBoot records the engine and the bound address, then lets Start return.
+func (h *eventHandler) OnBoot(engine gnet.Engine) gnet.Action {
+	s := h.server
+	s.engine = engine
+	address, err := boundAddress(engine)
+	if err != nil {
+		address = s.config.Address
+	}
+	s.address = address
+	close(s.booted)
+	return gnet.None
+}
+
+// OnOpen admits the connection, publishes it in the table and sends the challenge.
+func (h *eventHandler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
+	s := h.server
+	now := s.now()
+	conn := &connection{conn: c, remote: copyAddress(c.RemoteAddr()), opened: now}
+	conn.received.Store(now)
+	conn.sent.Store(now)
+	refusal := wire.ErrorCode(0)
+	switch {
+	case s.draining.Load():
+		refusal = wire.ErrorShuttingDown
+	case s.config.Admission != nil:
+		refusal = s.config.Admission.AdmitConnection(conn.remote)
+	}
+	if refusal == 0 && !s.table.insert(conn) {
+		refusal = wire.ErrorConnectionLimit
+	}
+	if refusal != 0 {
+		s.counters.connectionsRefused.Add(1)
+		s.log.log(slog.LevelWarn, "netio: connection refused",
+			slog.String("remote", addressString(conn.remote)),
+			slog.String("code", refusal.String()))
+		return errorFrame(nil, refusal, 0, 0, "connection refused: "+refusal.String()),
+			gnet.Close
+	}
+	s.counters.connectionsAccepted.Add(1)
+	if _, err := rand.Read(conn.nonce[:]); err != nil {
+		panic("netio: crypto/rand failed: " + err.Error()) // Never fails on Linux.
+	}
+	c.SetContext(conn)
+	challenge := wire.Challenge{Nonce: conn.nonce,
+		HeartbeatIntervalMs: uint32(s.config.HeartbeatInterval / time.Millisecond),
+		SilenceTimeoutMs:    uint32(s.config.SilenceTimeout / time.Millisecond)}
+	body := make([]byte, wire.ChallengeSize)
+	challenge.Encode(body)
+	return wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindChallenge}, body), gnet.None
+}
+
+// OnTraffic drains every complete frame (gnet fires no new event for bytes left
+// buffered), answers what can be answered at once with a single write, and enforces the
+// outbound bound.
+func (h *eventHandler) OnTraffic(c gnet.Conn) gnet.Action {
+	s := h.server
+	conn, _ := c.Context().(*connection)
+	if conn == nil || conn.closing.Load() {
+		// Closing: what the peer sends now is not read. Discard with an explicit count
+		// (never 0, which would mean "everything" and is what we want only when > 0).
+		if buffered := c.InboundBuffered(); buffered > 0 {
+			_, _ = c.Discard(buffered)
+		}
+		return gnet.None
+	}
+	conn.received.Store(s.now())
+	action := s.drainFrames(conn, c)
+	if len(conn.immediate) > 0 {
+		_, _ = c.Write(conn.immediate) // Copies what the socket does not take.
+		conn.immediate = conn.immediate[:0]
+		conn.sent.Store(s.now())
+	}
+	if action != gnet.None {
+		return action
+	}
+	buffered := c.OutboundBuffered()
+	conn.bufferedSeen.Store(int64(buffered))
+	if buffered > s.config.OutboundBytesMax {
+		s.slowConsumer(conn, buffered)
+		return gnet.Close
+	}
+	return gnet.None
+}
+
+// inboundBuffer is the part of gnet.Conn that drainFrames reads (a seam for the fuzz
+// test, which feeds frames split at arbitrary points).
+type inboundBuffer interface {
+	InboundBuffered() int
+	Peek(n int) ([]byte, error)
+	Discard(n int) (int, error)
+}
+
+var _ inboundBuffer = gnet.Conn(nil)
+
+// drainFrames handles each complete frame in the inbound buffer, in order. It copies
+// nothing it keeps: the frame bytes are used (and Submit copies the request) before the
+// Discard that releases them.
+func (s *Server) drainFrames(conn *connection, c inboundBuffer) gnet.Action {
+	var bytesReceived int
+	defer func() { s.counters.bytesReceived.Add(uint64(bytesReceived)) }()
+	for {
+		buffered := c.InboundBuffered()
+		if buffered < wire.HeaderSize {
+			return gnet.None
+		}
+		head, err := c.Peek(wire.HeaderSize)
+		if err != nil {
+			return gnet.None
+		}
+		frame, err := wire.DecodeHeader(head)
+		if err != nil {
+			return s.fail(conn, wire.CodeOf(err), 0, err.Error())
+		}
+		size := frame.FrameSize() // At least HeaderSize: never 0 (gnet pitfall 2).
+		if buffered < size {
+			return gnet.None
+		}
+		whole, err := c.Peek(size)
+		if err != nil {
+			return gnet.None
+		}
+		if err := wire.CheckChecksum(whole); err != nil {
+			return s.fail(conn, wire.ErrorBadChecksum, frame.Number, err.Error())
+		}
+		frame.Body = whole[wire.HeaderSize:]
+		action := s.handleFrame(conn, &frame)
+		frame.Body = nil
+		_, _ = c.Discard(size)
+		bytesReceived += size
+		if action != gnet.None {
+			return action
+		}
+	}
+}
+
+// handleFrame dispatches one checked frame from a client.
+func (s *Server) handleFrame(conn *connection, frame *wire.Frame) gnet.Action {
+	switch frame.Kind {
+	case wire.KindHeartbeat:
+		return gnet.None
+	case wire.KindRequest:
+		return s.handleRequest(conn, frame)
+	case wire.KindLogin:
+		return s.handleLogin(conn, frame)
+	case wire.KindSubscribe:
+		return s.handleSubscribe(conn, frame)
+	case wire.KindLogout:
+		if conn.phase != phaseActive {
+			return s.fail(conn, wire.ErrorUnexpectedFrame, 0, "logout before login")
+		}
+		conn.immediate = wire.AppendFrame(conn.immediate,
+			&wire.Frame{Kind: wire.KindLogout, Session: conn.session}, nil)
+		conn.phase = phaseClosing
+		conn.active.Store(false)
+		conn.closing.Store(true)
+		return gnet.Close
+	}
+	return s.fail(conn, wire.ErrorUnexpectedFrame, frame.Number,
+		"a client may not send "+frame.Kind.String())
+}
+
+// handleLogin checks a login against the challenge and the keys in force. Whatever the
+// outcome, the nonce is spent: a second login on the connection fails.
+func (s *Server) handleLogin(conn *connection, frame *wire.Frame) gnet.Action {
+	if conn.phase != phaseChallenged {
+		return s.loginFailed(conn, wire.ErrorLoginNonceUsed, 0, "login nonce already used")
+	}
+	conn.phase = phaseClosing // Until the login succeeds; the nonce is spent either way.
+	var login wire.Login
+	login.Decode(frame.Body)
+	if frame.Session == 0 || login.Options&^wire.LoginOptionsKnown != 0 {
+		return s.loginFailed(conn, wire.ErrorLoginBadOptions, login.Client,
+			"session 0 or undefined login options")
+	}
+	client, ok := s.config.Keys.Client(login.Client)
+	var secret []byte
+	if ok {
+		secret, ok = client.Secret(login.Key)
+	}
+	if !ok {
+		return s.loginFailed(conn, wire.ErrorLoginUnknownKey, login.Client,
+			"unknown client or key id")
+	}
+	expected := wire.Sign(secret, &conn.nonce, login.Client, login.Key, login.Options,
+		frame.Session)
+	if !hmac.Equal(expected[:], login.Signature[:]) {
+		return s.loginFailed(conn, wire.ErrorLoginBadSignature, login.Client,
+			"signature does not verify")
+	}
+	if s.config.Admission != nil {
+		if refusal := s.config.Admission.AdmitLogin(client, conn.remote); refusal != 0 {
+			return s.loginFailed(conn, refusal, login.Client, "login not admitted")
+		}
+	}
+	conn.phase = phaseActive
+	conn.client, conn.session, conn.key, conn.options = client, frame.Session, login.Key,
+		login.Options
+	key := sessionKey{client: client.ID, session: frame.Session}
+	if previous, loaded := s.sessions.Swap(key, conn); loaded && previous != conn {
+		s.closeAsync(previous.(*connection), wire.ErrorSessionTakenOver,
+			"another connection logged in to this session")
+	}
+	conn.active.Store(true)
+	s.counters.loginsAccepted.Add(1)
+	s.log.log(slog.LevelInfo, "netio: login", slog.Uint64("client", client.ID),
+		slog.Uint64("session", frame.Session), slog.Uint64("key", uint64(login.Key)),
+		slog.String("remote", addressString(conn.remote)))
+	accepted := wire.LoginAccepted{Client: client.ID, Permissions: client.Permissions,
+		Options: login.Options}
+	if s.config.Epoch != nil {
+		accepted.Epoch = s.config.Epoch()
+	}
+	var body [wire.LoginAcceptedSize]byte
+	accepted.Encode(body[:])
+	conn.immediate = wire.AppendFrame(conn.immediate,
+		&wire.Frame{Kind: wire.KindLoginAccepted, Session: frame.Session}, body[:])
+	return gnet.None
+}
+
+func (s *Server) loginFailed(conn *connection, code wire.ErrorCode, client uint64,
+	message string) gnet.Action {
+	s.counters.loginsRejected.Add(1)
+	s.log.log(slog.LevelWarn, "netio: login rejected", slog.String("code", code.String()),
+		slog.Uint64("client", client), slog.String("remote", addressString(conn.remote)))
+	return s.fail(conn, code, 0, message)
+}
+
+// handleRequest checks a request (session, number, operation, permission, shape,
+// admission) and submits it. Anything refused is answered at once with its status.
+func (s *Server) handleRequest(conn *connection, frame *wire.Frame) gnet.Action {
+	switch {
+	case conn.phase != phaseActive:
+		return s.fail(conn, wire.ErrorUnexpectedFrame, frame.Number, "request before login")
+	case frame.Session != conn.session:
+		return s.fail(conn, wire.ErrorSessionMismatch, frame.Number,
+			"frame session differs from the login's")
+	case frame.Number == 0:
+		return s.fail(conn, wire.ErrorBadRequestNumber, 0, "request numbers start at 1")
+	}
+	info, known := frame.Operation.Info()
+	if !known || info.Internal {
+		return s.fail(conn, wire.ErrorUnknownOperation, frame.Number,
+			"unknown operation "+frame.Operation.String())
+	}
+	client, ok := s.config.Keys.Client(conn.client.ID)
+	if ok {
+		_, ok = client.Secret(conn.key)
+	}
+	if !ok {
+		return s.fail(conn, wire.ErrorKeyRevoked, frame.Number,
+			"the session's key was removed from the keys file")
+	}
+	status := s.admitRequest(client, &info, frame)
+	if status == model.StatusOK {
+		status = s.submit(conn, client, frame)
+	}
+	if status != model.StatusOK {
+		s.refuse(conn, frame, status)
+	}
+	return gnet.None
+}
+
+// admitRequest returns the status that refuses a request before submission, or ok.
+func (s *Server) admitRequest(client *Client, info *model.OperationInfo,
+	frame *wire.Frame) model.Status {
+	length := len(frame.Body)
+	events := 0
+	switch {
+	case !client.Allows(frame.Operation):
+		return model.StatusPermissionDenied
+	case info.EventSize == 0 && length != 0:
+		return model.StatusInvalidBody
+	case info.EventSize == 0:
+	case length%info.EventSize != 0:
+		return model.StatusInvalidBody
+	case length == 0:
+		return model.StatusEmptyRequest
+	case length/info.EventSize > info.EventsMax:
+		return model.StatusTooManyEvents
+	default:
+		events = length / info.EventSize
+	}
+	if s.config.Admission != nil {
+		return s.config.Admission.AdmitRequest(client, frame.Operation, events)
+	}
+	return model.StatusOK
+}
+
+// submit hands the request to the backend. The inflight count is raised before draining
+// is read so that Shutdown, which sets draining before reading the count, either sees
+// this request or makes it refuse.
+func (s *Server) submit(conn *connection, client *Client, frame *wire.Frame) model.Status {
+	s.inflight.Add(1)
+	if s.draining.Load() {
+		s.requestsDone(1)
+		return model.StatusShuttingDown
+	}
+	conn.request.Connection = conn.id
+	conn.request.Client = client.ID
+	conn.request.Session = conn.session
+	conn.request.Number = frame.Number
+	conn.request.Operation = frame.Operation
+	conn.request.Flags = frame.Flags
+	conn.request.Body = frame.Body
+	status := s.backend.Submit(&conn.request)
+	conn.request.Body = nil // The peeked bytes must not outlive this callback.
+	if status != model.StatusOK {
+		s.requestsDone(1)
+		return status
+	}
+	s.counters.requestsSubmitted.Add(1)
+	return model.StatusOK
+}
+
+// refuse answers a request at once with a non-ok status (and the primary's address for
+// not_primary).
+func (s *Server) refuse(conn *connection, frame *wire.Frame, status model.Status) {
+	s.counters.requestsRefused.Add(1)
+	if status == model.StatusBusy {
+		s.counters.busyReplies.Add(1)
+	}
+	reply := wire.Frame{Kind: wire.KindReply, Operation: frame.Operation,
+		Status: uint32(status), Session: conn.session, Number: frame.Number}
+	conn.immediate = wire.AppendFrame(conn.immediate, &reply, s.redirect(status))
+}
+
+// redirect returns the body of a reply with this status: the primary's address for
+// not_primary, nothing otherwise.
+func (s *Server) redirect(status model.Status) []byte {
+	if status != model.StatusNotPrimary || s.config.PrimaryAddress == nil {
+		return nil
+	}
+	address := s.config.PrimaryAddress()
+	if len(address) > wire.AddressBytesMax {
+		return nil
+	}
+	return []byte(address)
+}
+
+// fail queues an error frame and marks the connection closing; the caller returns
+// gnet.Close, and gnet flushes the frame before closing the socket.
+func (s *Server) fail(conn *connection, code wire.ErrorCode, number uint64,
+	message string) gnet.Action {
+	if code != wire.ErrorLoginUnknownKey && code != wire.ErrorLoginBadSignature &&
+		code != wire.ErrorLoginNonceUsed && code != wire.ErrorLoginBadOptions {
+		s.counters.protocolErrors.Add(1)
+		s.log.log(slog.LevelWarn, "netio: protocol error, closing",
+			slog.String("code", code.String()), slog.String("detail", message),
+			slog.String("remote", addressString(conn.remote)))
+	}
+	conn.immediate = errorFrame(conn.immediate, code, conn.session, number, message)
+	conn.phase = phaseClosing
+	conn.active.Store(false)
+	conn.closing.Store(true)
+	return gnet.Close
+}
+
+// errorFrame appends an error frame with a message cut to the protocol's bound.
+func errorFrame(dst []byte, code wire.ErrorCode, session uint64, number uint64,
+	message string) []byte {
+	if len(message) > wire.ErrorTextBytesMax {
+		message = message[:wire.ErrorTextBytesMax]
+	}
+	return wire.AppendFrame(dst, &wire.Frame{Kind: wire.KindError, Status: uint32(code),
+		Session: session, Number: number}, []byte(message))
+}
+
+// OnClose retracts the connection everywhere, ends its session with the backend, and
+// tells a peer that stopped sending inside a frame why its last bytes were ignored.
+func (h *eventHandler) OnClose(c gnet.Conn, _ error) gnet.Action {
+	s := h.server
+	conn, _ := c.Context().(*connection)
+	if conn == nil {
+		return gnet.None
+	}
+	truncated := !conn.closing.Load() && c.InboundBuffered() > 0
+	conn.active.Store(false)
+	conn.closing.Store(true)
+	if truncated {
+		s.counters.protocolErrors.Add(1)
+		_, _ = c.Write(errorFrame(nil, wire.ErrorTruncatedFrame, conn.session, 0,
+			"the connection ended inside a frame"))
+	}
+	s.table.remove(conn)
+	if conn.client != nil {
+		s.sessions.CompareAndDelete(sessionKey{client: conn.client.ID, session: conn.session},
+			conn)
+		s.unsubscribe(conn)
+		s.backend.SessionClosed(conn.client.ID, conn.session,
+			conn.options&wire.LoginCancelOnDisconnect != 0)
+		if s.config.Admission != nil {
+			s.config.Admission.LoginEnded(conn.client, conn.remote)
+		}
+	}
+	return gnet.None
+}
+
+// OnTick runs on gnet's ticker goroutine, not on a loop: it reads atomics only and acts
+// through AsyncWrite and Close, which are safe from any goroutine.
+func (h *eventHandler) OnTick() (time.Duration, gnet.Action) {
+	h.server.tick()
+	return h.server.config.tickInterval(), gnet.None
+}
+
+// tick sends heartbeats to connections idle for HeartbeatInterval and closes those
+// silent for SilenceTimeout or not logged in within LoginTimeout.
+func (s *Server) tick() {
+	now := s.now()
+	heartbeat := int64(s.config.HeartbeatInterval)
+	for i := range s.table.slots {
+		conn := s.table.slots[i].Load()
+		if conn == nil || conn.closing.Load() {
+			continue
+		}
+		if !conn.active.Load() {
+			if now-conn.opened > int64(s.config.LoginTimeout) {
+				s.counters.silenceTimeouts.Add(1)
+				s.closeAsync(conn, wire.ErrorLoginTimeout, "no login within the timeout")
+			}
+			continue
+		}
+		if now-conn.received.Load() > int64(s.config.SilenceTimeout) {
+			s.counters.silenceTimeouts.Add(1)
+			s.closeAsync(conn, wire.ErrorSilenceTimeout, "nothing received within the timeout")
+			continue
+		}
+		if now-conn.sent.Load() >= heartbeat {
+			conn.sent.Store(now)
+			_ = conn.conn.AsyncWrite(s.heartbeat, nil) // Shared, never modified.
+		}
+	}
+}
+
+// closeAsync sends an error frame and closes the connection, from any goroutine. Only
+// the first close of a connection does anything.
+func (s *Server) closeAsync(conn *connection, code wire.ErrorCode, message string) {
+	if !conn.closing.CompareAndSwap(false, true) {
+		return
+	}
+	conn.active.Store(false)
+	s.log.log(slog.LevelInfo, "netio: closing connection", slog.String("code", code.String()),
+		slog.String("detail", message), slog.String("remote", addressString(conn.remote)))
+	frame := errorFrame(nil, code, 0, 0, message)
+	if err := conn.conn.AsyncWrite(frame, closeAfterWrite); err != nil {
+		_ = conn.conn.Close()
+	}
+}
+
+// closeAfterWrite runs on the loop once the error frame is written (or has failed).
+func closeAfterWrite(c gnet.Conn, _ error) error { return c.Close() }
+
+// slowConsumer closes a connection whose unsent bytes exceed the bound. Nothing more is
+// queued for it, not even an error frame: its buffers are what is full.
+func (s *Server) slowConsumer(conn *connection, unsent int) {
+	conn.active.Store(false)
+	if !conn.closing.CompareAndSwap(false, true) {
+		return
+	}
+	s.counters.slowConsumers.Add(1)
+	s.log.log(slog.LevelWarn, "netio: slow consumer, closing",
+		slog.Int("unsent_bytes", unsent), slog.Int("bound", s.config.OutboundBytesMax),
+		slog.String("remote", addressString(conn.remote)))
+	_ = conn.conn.Close()
+}
+
+// copyAddress returns a copy of a gnet address, which may be recycled after close.
+func copyAddress(address net.Addr) net.Addr {
+	switch a := address.(type) {
+	case *net.TCPAddr:
+		return &net.TCPAddr{IP: append(net.IP(nil), a.IP...), Port: a.Port,
+			Zone: strings.Clone(a.Zone)}
+	case nil:
+		return &net.TCPAddr{}
+	}
+	return address
+}
+
+func addressString(address net.Addr) string {
+	if address == nil {
+		return ""
+	}
+	return address.String()
+}

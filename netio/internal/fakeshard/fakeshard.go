@@ -1,0 +1,274 @@
+// Package fakeshard is an in-memory shard.Backend for netio's tests: one goroutine (the
+// "shard goroutine") drains a bounded channel of copied requests, applies them to a
+// ledger.Ledger with exactly-once deduplication per (client, session, number) like the
+// real state machine, and replies through the Replier in batches. It also counts how many
+// times each request was applied, so tests can prove a retry was not applied twice, and
+// retains execution reports for replay.
+//
+// It stands in for core/shard until a test needs the real sequencer; it has no log and no
+// durability.
+package fakeshard
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"sequent/core/ledger"
+	"sequent/core/model"
+	"sequent/core/shard"
+)
+
+// Limits of the fake.
+const (
+	RingRequestsDefault = 1024 // Input channel capacity.
+	batchRequestsMax    = 256  // Requests applied per Deliver call at most.
+	reportsRetainedMax  = 4096 // Reports kept per client for replay.
+)
+
+// Config configures a Backend.
+type Config struct {
+	RingRequests int // Input capacity; a full ring answers busy. Default RingRequestsDefault.
+}
+
+type requestKey struct {
+	client, session, number uint64
+}
+
+type sessionKey struct {
+	client, session uint64
+}
+
+type cachedReply struct {
+	status model.Status
+	op     uint64
+	body   []byte
+}
+
+// SessionEnd records one SessionClosed call.
+type SessionEnd struct {
+	Client, Session uint64
+	CancelOrders    bool
+}
+
+// Backend is the fake. Submit, ReplayReports, SessionClosed and the test controls are
+// safe from any goroutine.
+type Backend struct {
+	ring    chan shard.Request // Copied requests.
+	control chan func()        // Work run on the shard goroutine (pause, reports).
+	stop    chan struct{}
+	done    chan struct{}
+	replier shard.Replier
+
+	notPrimary atomic.Bool
+
+	// Shard goroutine only.
+	ledger    *ledger.Ledger
+	paused    bool
+	timestamp uint64
+	op        uint64
+	cache     map[requestKey]cachedReply
+	sequences map[uint64]uint64 // Client → last report sequence.
+
+	mu           sync.Mutex // Guards the fields below (read by tests and ReplayReports).
+	applications map[requestKey]int
+	retained     map[uint64][]shard.Report
+	sessionEnds  []SessionEnd
+	submitted    int
+}
+
+var _ shard.Backend = (*Backend)(nil)
+
+// New returns a stopped fake; Start it with the Replier.
+func New(config Config) *Backend {
+	if config.RingRequests <= 0 {
+		config.RingRequests = RingRequestsDefault
+	}
+	return &Backend{
+		ring:         make(chan shard.Request, config.RingRequests),
+		control:      make(chan func(), 16),
+		stop:         make(chan struct{}),
+		done:         make(chan struct{}),
+		ledger:       ledger.New(ledger.Config{}),
+		timestamp:    1 << 60,
+		cache:        make(map[requestKey]cachedReply),
+		sequences:    make(map[uint64]uint64),
+		applications: make(map[requestKey]int),
+		retained:     make(map[uint64][]shard.Report),
+	}
+}
+
+// Start runs the shard goroutine, replying to replier.
+func (b *Backend) Start(replier shard.Replier) {
+	b.replier = replier
+	go b.run()
+}
+
+// Close stops the shard goroutine (queued requests are dropped).
+func (b *Backend) Close() {
+	close(b.stop)
+	<-b.done
+}
+
+// Submit copies the request into the ring, or answers busy when it is full.
+func (b *Backend) Submit(request *shard.Request) model.Status {
+	if b.notPrimary.Load() {
+		return model.StatusNotPrimary
+	}
+	copied := *request
+	copied.Body = append([]byte(nil), request.Body...)
+	select {
+	case b.ring <- copied:
+		b.mu.Lock()
+		b.submitted++
+		b.mu.Unlock()
+		return model.StatusOK
+	default:
+		return model.StatusBusy
+	}
+}
+
+// SetNotPrimary makes Submit answer not_primary.
+func (b *Backend) SetNotPrimary(on bool) { b.notPrimary.Store(on) }
+
+// Pause stops applying requests (they queue until the ring is full); Resume restarts.
+// Both return once the shard goroutine has taken them in.
+func (b *Backend) Pause()  { b.do(func() { b.paused = true }) }
+func (b *Backend) Resume() { b.do(func() { b.paused = false }) }
+
+// Report emits an execution report for client from the shard goroutine (assigning the
+// next sequence) and returns that sequence.
+func (b *Backend) Report(client uint64, body []byte) uint64 {
+	var sequence uint64
+	b.do(func() {
+		b.sequences[client]++
+		sequence = b.sequences[client]
+		report := shard.Report{Client: client, Sequence: sequence,
+			Body: append([]byte(nil), body...)}
+		b.mu.Lock()
+		kept := append(b.retained[client], report)
+		if len(kept) > reportsRetainedMax {
+			kept = kept[len(kept)-reportsRetainedMax:]
+		}
+		b.retained[client] = kept
+		b.mu.Unlock()
+		b.replier.DeliverReports([]shard.Report{report})
+	})
+	return sequence
+}
+
+// do runs fn on the shard goroutine and waits for it.
+func (b *Backend) do(fn func()) {
+	finished := make(chan struct{})
+	b.control <- func() { fn(); close(finished) }
+	<-finished
+}
+
+// ReplayReports implements shard.ReportReplayer from the retained window.
+func (b *Backend) ReplayReports(client uint64, fromSequence uint64,
+	fn func(reports []shard.Report)) uint64 {
+	b.mu.Lock()
+	kept := b.retained[client]
+	var selected []shard.Report
+	for _, report := range kept {
+		if report.Sequence >= fromSequence {
+			selected = append(selected, report)
+		}
+	}
+	oldest := uint64(0)
+	if len(kept) > 0 {
+		oldest = kept[0].Sequence
+	}
+	b.mu.Unlock()
+	if len(selected) > 0 {
+		fn(selected)
+	}
+	return oldest
+}
+
+// SessionClosed implements shard.SessionCloser by recording the call.
+func (b *Backend) SessionClosed(client uint64, session uint64, cancelOrders bool) {
+	b.mu.Lock()
+	b.sessionEnds = append(b.sessionEnds, SessionEnd{client, session, cancelOrders})
+	b.mu.Unlock()
+}
+
+// SessionEnds returns the SessionClosed calls so far.
+func (b *Backend) SessionEnds() []SessionEnd {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]SessionEnd(nil), b.sessionEnds...)
+}
+
+// Applications returns how many times the request was applied (0 or 1 for writes).
+func (b *Backend) Applications(client, session, number uint64) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.applications[requestKey{client, session, number}]
+}
+
+// Submitted returns how many requests Submit accepted.
+func (b *Backend) Submitted() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.submitted
+}
+
+func (b *Backend) run() {
+	defer close(b.done)
+	batch := make([]shard.Request, 0, batchRequestsMax)
+	replies := make([]shard.Reply, 0, batchRequestsMax)
+	for {
+		ring := b.ring
+		if b.paused {
+			ring = nil
+		}
+		select {
+		case <-b.stop:
+			return
+		case fn := <-b.control:
+			fn()
+			continue
+		case request := <-ring:
+			batch = append(batch[:0], request)
+		}
+		for len(batch) < batchRequestsMax {
+			select {
+			case request := <-b.ring:
+				batch = append(batch, request)
+				continue
+			default:
+			}
+			break
+		}
+		replies = replies[:0]
+		for i := range batch {
+			replies = append(replies, b.apply(&batch[i]))
+		}
+		b.replier.Deliver(replies)
+	}
+}
+
+// apply answers one request, from the cache for a write already applied.
+func (b *Backend) apply(request *shard.Request) shard.Reply {
+	reply := shard.Reply{Connection: request.Connection, Client: request.Client,
+		Session: request.Session, Number: request.Number, Operation: request.Operation}
+	key := requestKey{request.Client, request.Session, request.Number}
+	info, _ := request.Operation.Info()
+	if info.Write {
+		if cached, ok := b.cache[key]; ok {
+			reply.Status, reply.Op, reply.Body, reply.Duplicate = cached.status, cached.op,
+				cached.body, true
+			return reply
+		}
+	}
+	b.mu.Lock()
+	b.applications[key]++
+	b.mu.Unlock()
+	reply.Status, reply.Body = b.execute(request)
+	if info.Write {
+		b.op++
+		reply.Op = b.op
+		b.cache[key] = cachedReply{status: reply.Status, op: reply.Op, body: reply.Body}
+	}
+	return reply
+}

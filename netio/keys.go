@@ -1,0 +1,441 @@
+package netio
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	"sequent/core/model"
+	"sequent/netio/wire"
+)
+
+// Keys file limits.
+const (
+	// KeysPerClientMax is two so that a key can be rotated without downtime: add the new
+	// key, move the client over, remove the old key, reload each time.
+	KeysPerClientMax = 2
+	// SecretBytesMin is 16 bytes (128 bits): below that an HMAC key is guessable.
+	SecretBytesMin = 16
+	// SecretBytesMax is 64 bytes, SHA-256's block size; longer keys are hashed by HMAC
+	// anyway and add nothing.
+	SecretBytesMax = 64
+	// keysFileBytesMax bounds the file read at start and on reload (about 10,000 clients).
+	keysFileBytesMax = 4 << 20
+	// KeysFileVersion is the format version this package reads and writes.
+	KeysFileVersion = 1
+)
+
+// KeysFile is the JSON document of a keys file:
+//
+//	{
+//	  "version": 1,
+//	  "clients": [
+//	    {
+//	      "id": 1,
+//	      "name": "desk-a",
+//	      "permissions": ["read", "transfer", "trade"],
+//	      "keys": [
+//	        {"id": 1, "secret": "<32 to 128 hex digits>"},
+//	        {"id": 2, "secret": "<the next key during a rotation>"}
+//	      ],
+//	      "limits": {"requests_per_second": 0, "events_per_second": 0, "connections_max": 0},
+//	      "allowed_networks": ["10.0.0.0/8"]
+//	    }
+//	  ]
+//	}
+//
+// Unknown fields are refused so that a typo cannot silently weaken a setting. The file
+// holds secrets: keep it mode 0600.
+type KeysFile struct {
+	Version int              `json:"version"` // KeysFileVersion.
+	Clients []KeysFileClient `json:"clients"` // Every client allowed to log in.
+}
+
+// KeysFileClient is one client of a keys file.
+type KeysFileClient struct {
+	ID          uint64        `json:"id"`          // Client id, not 0, unique in the file.
+	Name        string        `json:"name"`        // For logs and operators.
+	Permissions []string      `json:"permissions"` // "read", "transfer", "trade", "admin".
+	Keys        []KeysFileKey `json:"keys"`        // 1 or 2 keys (2 during rotation).
+	// Limits are read and validated now and enforced by an Admission hook later.
+	Limits ClientLimits `json:"limits,omitzero"`
+	// AllowedNetworks (CIDR) lists where the client may connect from; empty: anywhere.
+	// Read and validated now, enforced by an Admission hook later.
+	AllowedNetworks []string `json:"allowed_networks,omitempty"`
+}
+
+// KeysFileKey is one secret of a client.
+type KeysFileKey struct {
+	ID     uint32 `json:"id"`     // Key id, not 0, unique within the client.
+	Secret string `json:"secret"` // Hex, SecretBytesMin..SecretBytesMax bytes.
+}
+
+// ClientLimits are a client's configured limits; zero means unlimited.
+type ClientLimits struct {
+	RequestsPerSecond float64 `json:"requests_per_second,omitempty"`
+	EventsPerSecond   float64 `json:"events_per_second,omitempty"`
+	ConnectionsMax    int     `json:"connections_max,omitempty"`
+}
+
+// Client is one client as loaded from the keys file. Values are immutable: a reload
+// builds new ones, so a *Client may be kept and read from any goroutine.
+type Client struct {
+	ID              uint64
+	Name            string
+	Permissions     uint32 // wire.Permission* bits.
+	Limits          ClientLimits
+	AllowedNetworks []netip.Prefix
+	keys            [KeysPerClientMax]clientKey
+	keyCount        int
+}
+
+type clientKey struct {
+	id     uint32
+	secret []byte
+}
+
+// Secret returns the secret of key id and whether the client has that key.
+func (c *Client) Secret(key uint32) ([]byte, bool) {
+	for i := 0; i < c.keyCount; i++ {
+		if c.keys[i].id == key {
+			return c.keys[i].secret, true
+		}
+	}
+	return nil, false
+}
+
+// Allows reports whether the client may send operation (assumed defined and external).
+func (c *Client) Allows(operation model.Operation) bool {
+	if c.Permissions&wire.PermissionAdmin != 0 {
+		return true
+	}
+	required := RequiredPermission(operation)
+	if required == wire.PermissionRead {
+		return c.Permissions != 0 // Every permission includes reading.
+	}
+	return c.Permissions&required != 0
+}
+
+// adminOperations need the admin permission whatever their shape: creating instruments
+// changes what every trader can do. Names are matched so that operations registered later
+// (the matching engine's) need no change here.
+var adminOperations = map[string]bool{"create_instruments": true}
+
+// RequiredPermission returns the permission bit an operation needs: admin for the
+// administrative ones, read for lookups and queries, trade for matching writes and
+// transfer for ledger writes.
+func RequiredPermission(operation model.Operation) uint32 {
+	info, _ := operation.Info()
+	switch {
+	case adminOperations[info.Name] || info.Internal:
+		return wire.PermissionAdmin
+	case !info.Write:
+		return wire.PermissionRead
+	case info.Matching:
+		return wire.PermissionTrade
+	}
+	return wire.PermissionTransfer
+}
+
+var permissionNames = map[string]uint32{
+	"read":     wire.PermissionRead,
+	"transfer": wire.PermissionTransfer,
+	"trade":    wire.PermissionTrade,
+	"admin":    wire.PermissionAdmin,
+}
+
+// PermissionNames returns the names of the bits set in permissions, in bit order.
+func PermissionNames(permissions uint32) []string {
+	var names []string
+	for _, name := range []string{"read", "transfer", "trade", "admin"} {
+		if permissions&permissionNames[name] != 0 {
+			names = append(names, name)
+		}
+	}
+	return names
+}
+
+// keySet is one loaded keys file.
+type keySet struct {
+	clients map[uint64]*Client
+}
+
+// Keyring holds the current keys. Lookups are lock-free (an atomic pointer to an
+// immutable set), so event loops may call them; Reload swaps in a new set atomically.
+type Keyring struct {
+	path     string                 // File to reload from; "" for an in-memory keyring.
+	current  atomic.Pointer[keySet] // The set in force.
+	reloadMu sync.Mutex             // Serializes Reload and Replace (never on a loop).
+}
+
+// Errors of keys files.
+var (
+	// ErrKeysFile wraps every problem with a keys file's content.
+	ErrKeysFile = errors.New("netio: keys file")
+	// ErrKeysFileExists is returned by GenerateDevKeys when the file already exists.
+	ErrKeysFileExists = errors.New("netio: keys file already exists")
+)
+
+// LoadKeys reads and validates a keys file.
+func LoadKeys(path string) (*Keyring, error) {
+	k := &Keyring{path: path}
+	if err := k.Reload(); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// NewKeyring builds an in-memory keyring (no file; Reload is an error, Replace works).
+func NewKeyring(file KeysFile) (*Keyring, error) {
+	k := &Keyring{}
+	if err := k.Replace(file); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// Reload re-reads the keys file. On any error the keys in force are kept and the error
+// says why. New logins see the new keys at once; a logged-in session whose client or key
+// is gone is closed (key_revoked) at its next request, and permission changes apply to
+// the next request.
+func (k *Keyring) Reload() error {
+	if k.path == "" {
+		return errors.New("netio: keyring has no file to reload")
+	}
+	data, err := readFileBounded(k.path, keysFileBytesMax)
+	if err != nil {
+		return fmt.Errorf("netio: read keys file: %w", err)
+	}
+	file, err := ParseKeysFile(data)
+	if err != nil {
+		return fmt.Errorf("%s: %w", k.path, err)
+	}
+	return k.Replace(file)
+}
+
+// Replace validates file and puts it in force.
+func (k *Keyring) Replace(file KeysFile) error {
+	set, err := buildKeySet(file)
+	if err != nil {
+		return err
+	}
+	k.reloadMu.Lock()
+	defer k.reloadMu.Unlock()
+	k.current.Store(set)
+	return nil
+}
+
+// Client returns the client with that id from the keys in force.
+func (k *Keyring) Client(id uint64) (*Client, bool) {
+	client, ok := k.current.Load().clients[id]
+	return client, ok
+}
+
+// Clients returns the clients in force, ordered by id.
+func (k *Keyring) Clients() []*Client {
+	set := k.current.Load()
+	clients := make([]*Client, 0, len(set.clients))
+	for _, client := range set.clients {
+		clients = append(clients, client)
+	}
+	sort.Slice(clients, func(i, j int) bool { return clients[i].ID < clients[j].ID })
+	return clients
+}
+
+// ParseKeysFile decodes and validates the JSON of a keys file.
+func ParseKeysFile(data []byte) (KeysFile, error) {
+	decoder := json.NewDecoder(bytes.NewReader(data))
+	decoder.DisallowUnknownFields()
+	var file KeysFile
+	if err := decoder.Decode(&file); err != nil {
+		return KeysFile{}, fmt.Errorf("%w: %v", ErrKeysFile, err)
+	}
+	if _, err := buildKeySet(file); err != nil {
+		return KeysFile{}, err
+	}
+	return file, nil
+}
+
+func buildKeySet(file KeysFile) (*keySet, error) {
+	if file.Version != KeysFileVersion {
+		return nil, fmt.Errorf("%w: version %d, want %d", ErrKeysFile, file.Version,
+			KeysFileVersion)
+	}
+	set := &keySet{clients: make(map[uint64]*Client, len(file.Clients))}
+	for i := range file.Clients {
+		client, err := buildClient(&file.Clients[i])
+		if err != nil {
+			return nil, fmt.Errorf("%w: client %d (%q): %v", ErrKeysFile, file.Clients[i].ID,
+				file.Clients[i].Name, err)
+		}
+		if _, exists := set.clients[client.ID]; exists {
+			return nil, fmt.Errorf("%w: client id %d appears twice", ErrKeysFile, client.ID)
+		}
+		set.clients[client.ID] = client
+	}
+	return set, nil
+}
+
+func buildClient(entry *KeysFileClient) (*Client, error) {
+	client := &Client{ID: entry.ID, Name: entry.Name, Limits: entry.Limits}
+	if entry.ID == 0 {
+		return nil, errors.New("id must not be 0")
+	}
+	for _, name := range entry.Permissions {
+		bit, ok := permissionNames[name]
+		if !ok {
+			return nil, fmt.Errorf("unknown permission %q (want read, transfer, trade, admin)",
+				name)
+		}
+		client.Permissions |= bit
+	}
+	if client.Permissions == 0 {
+		return nil, errors.New("no permissions")
+	}
+	if len(entry.Keys) < 1 || len(entry.Keys) > KeysPerClientMax {
+		return nil, fmt.Errorf("%d keys, want 1..%d", len(entry.Keys), KeysPerClientMax)
+	}
+	for _, key := range entry.Keys {
+		secret, err := hex.DecodeString(key.Secret)
+		switch {
+		case key.ID == 0:
+			return nil, errors.New("key id must not be 0")
+		case err != nil:
+			return nil, fmt.Errorf("key %d: secret is not hex: %v", key.ID, err)
+		case len(secret) < SecretBytesMin || len(secret) > SecretBytesMax:
+			return nil, fmt.Errorf("key %d: secret of %d bytes, want %d..%d", key.ID,
+				len(secret), SecretBytesMin, SecretBytesMax)
+		}
+		if _, exists := client.Secret(key.ID); exists {
+			return nil, fmt.Errorf("key id %d appears twice", key.ID)
+		}
+		client.keys[client.keyCount] = clientKey{id: key.ID, secret: secret}
+		client.keyCount++
+	}
+	if entry.Limits.RequestsPerSecond < 0 || entry.Limits.EventsPerSecond < 0 ||
+		entry.Limits.ConnectionsMax < 0 {
+		return nil, errors.New("limits must not be negative")
+	}
+	for _, network := range entry.AllowedNetworks {
+		prefix, err := netip.ParsePrefix(network)
+		if err != nil {
+			return nil, fmt.Errorf("allowed network %q: %v", network, err)
+		}
+		client.AllowedNetworks = append(client.AllowedNetworks, prefix.Masked())
+	}
+	return client, nil
+}
+
+func readFileBounded(path string, bytesMax int64) ([]byte, error) {
+	file, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer file.Close()
+	info, err := file.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if info.Size() > bytesMax {
+		return nil, fmt.Errorf("%d bytes, more than %d", info.Size(), bytesMax)
+	}
+	data := make([]byte, info.Size())
+	_, err = file.ReadAt(data, 0)
+	if info.Size() == 0 {
+		err = nil
+	}
+	return data, err
+}
+
+// DevKey is the credential GenerateDevKeys created.
+type DevKey struct {
+	Client uint64 // Client id (1).
+	Key    uint32 // Key id (1).
+	Secret string // Hex secret (32 random bytes).
+}
+
+// GenerateDevKeys creates a keys file at path holding one development client (id 1,
+// name "dev", every permission) with a fresh random 32-byte secret, written with mode
+// 0600 and never overwriting an existing file (ErrKeysFileExists). The caller shows the
+// returned credential once and warns that it is for development only.
+func GenerateDevKeys(path string) (DevKey, error) {
+	var secret [32]byte
+	if _, err := rand.Read(secret[:]); err != nil {
+		return DevKey{}, fmt.Errorf("netio: random secret: %w", err)
+	}
+	dev := DevKey{Client: 1, Key: 1, Secret: hex.EncodeToString(secret[:])}
+	file := KeysFile{Version: KeysFileVersion, Clients: []KeysFileClient{{
+		ID: dev.Client, Name: "dev", Permissions: []string{"read", "transfer", "trade", "admin"},
+		Keys: []KeysFileKey{{ID: dev.Key, Secret: dev.Secret}},
+	}}}
+	if err := WriteKeysFile(path, file, false); err != nil {
+		return DevKey{}, err
+	}
+	return dev, nil
+}
+
+// WriteKeysFile validates file and writes it to path with mode 0600. With overwrite
+// false an existing file is left alone (ErrKeysFileExists); with overwrite true the file
+// is replaced atomically (written beside it, synced, renamed), so a concurrent Reload
+// sees the old or the new file, never a torn one.
+func WriteKeysFile(path string, file KeysFile, overwrite bool) error {
+	if _, err := buildKeySet(file); err != nil {
+		return err
+	}
+	data, err := json.MarshalIndent(file, "", "  ")
+	if err != nil {
+		return fmt.Errorf("netio: encode keys file: %w", err)
+	}
+	data = append(data, '\n')
+	if !overwrite {
+		handle, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("%w: %s", ErrKeysFileExists, path)
+		}
+		if err != nil {
+			return fmt.Errorf("netio: create keys file: %w", err)
+		}
+		return writeAndClose(handle, data)
+	}
+	temporary, err := os.CreateTemp(filepath.Dir(path), ".keys-*.json")
+	if err != nil {
+		return fmt.Errorf("netio: write keys file: %w", err)
+	}
+	if err := temporary.Chmod(0o600); err != nil {
+		temporary.Close()
+		os.Remove(temporary.Name())
+		return fmt.Errorf("netio: write keys file: %w", err)
+	}
+	if err := writeAndClose(temporary, data); err != nil {
+		os.Remove(temporary.Name())
+		return err
+	}
+	if err := os.Rename(temporary.Name(), path); err != nil {
+		os.Remove(temporary.Name())
+		return fmt.Errorf("netio: write keys file: %w", err)
+	}
+	return nil
+}
+
+func writeAndClose(file *os.File, data []byte) error {
+	_, err := file.Write(data)
+	if err == nil {
+		err = file.Sync()
+	}
+	if closeErr := file.Close(); err == nil {
+		err = closeErr
+	}
+	if err != nil {
+		return fmt.Errorf("netio: write keys file: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,64 @@
+package netio
+
+import (
+	"time"
+
+	"sequent/netio/wire"
+)
+
+// Bounds of the network layer. Each is a default that Config may lower or raise within
+// what Validate accepts; the rationale is the arithmetic beside it.
+const (
+	// OutboundBytesMaxDefault bounds the bytes queued for one connection and not yet
+	// accepted by its socket. The largest reply is 1.18 MB (8189 results with balances),
+	// so 4 MiB lets a client keep three of the largest replies in flight; a client that
+	// stops reading costs at most this plus its kernel socket buffer before it is cut off.
+	// 1024 connections × 4 MiB = 4 GiB is the worst case, reached only if every client
+	// stalls with full pipelines at once.
+	OutboundBytesMaxDefault = 4 << 20
+	// outboundBytesMaxLeast is one largest reply frame: a smaller bound would cut off
+	// every client that asks for one.
+	outboundBytesMaxLeast = wire.HeaderSize + wire.BodyBytesMax
+
+	// ConnectionsMaxDefault bounds open connections (logged in or not). The connection
+	// table is allocated at start with this many slots (8 bytes each).
+	ConnectionsMaxDefault = 1024
+	// connectionsMaxLimit keeps connection ids (slot in the low 32 bits) well formed.
+	connectionsMaxLimit = 1 << 20
+
+	// HeartbeatIntervalDefault: each side sends a heartbeat after one second without
+	// sending anything, as SoupBinTCP does.
+	HeartbeatIntervalDefault = time.Second
+	// SilenceTimeoutDefault: the server closes a connection after 15 s without receiving
+	// anything: fifteen missed heartbeats, SoupBinTCP's customary dead-peer timeout.
+	SilenceTimeoutDefault = 15 * time.Second
+	// LoginTimeoutDefault: a connection must log in within 5 s of its challenge, so idle
+	// unauthenticated sockets cannot hold connection slots.
+	LoginTimeoutDefault = 5 * time.Second
+
+	// ReadBufferBytesDefault is gnet's per-loop read buffer: 1 MiB lets one read take a
+	// whole largest request (1,048,192 bytes + header) in one syscall.
+	ReadBufferBytesDefault = 1 << 20
+	// WriteBufferBytesDefault is gnet's static per-connection outbound ring before its
+	// elastic overflow list: 64 KiB holds ~1000 small replies.
+	WriteBufferBytesDefault = 64 << 10
+
+	// reportReplaysConcurrentMax bounds goroutines serving report replays at once; a
+	// subscription beyond it is answered busy. Replays are rare (a reconnect), and each
+	// holds a window of retained reports in flight.
+	reportReplaysConcurrentMax = 16
+
+	// logQueueLength bounds log records waiting for the logging goroutine. Event loops
+	// never wait for the logger: when the queue is full the record is dropped and counted.
+	logQueueLength = 1024
+
+	// tickIntervalMax is the ticker's longest period: heartbeats go out at most 100 ms
+	// late, a tenth of the default interval.
+	tickIntervalMax = 100 * time.Millisecond
+	// tickIntervalMin keeps tests with tiny heartbeat intervals from spinning.
+	tickIntervalMin = 5 * time.Millisecond
+
+	// outboundPooledBytesMax: buffers larger than this are not kept in the reply pool, so
+	// one huge reply does not pin its memory forever.
+	outboundPooledBytesMax = 2 << 20
+)

@@ -1,0 +1,194 @@
+package netio
+
+import (
+	"log/slog"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"sequent/core/model"
+	"sequent/core/shard"
+	"sequent/netio/wire"
+)
+
+// reportState is a connection's execution report subscription, guarded by
+// connection.mu.
+type reportState struct {
+	subscribed   bool     // A subscription was made (one per connection).
+	replaying    bool     // The replay goroutine is sending retained reports.
+	session      uint64   // The subscriber's session (frames carry it).
+	lastSent     uint64   // Highest sequence sent; reports at or below it are skipped.
+	pending      []report // Live reports that arrived during the replay.
+	pendingBytes int      // Their body bytes, bounded by OutboundBytesMax.
+}
+
+// report is a live report kept while a replay runs (its body copied).
+type report struct {
+	sequence uint64
+	body     []byte
+}
+
+// subscriberList is the set of connections subscribed to one client's reports, as an
+// immutable slice behind an atomic pointer: DeliverReports reads it with one load; loops
+// and replay goroutines replace it by compare-and-swap.
+type subscriberList struct {
+	connections atomicSlice
+}
+
+func (s *Server) subscribersOf(client uint64) *subscriberList {
+	if list, ok := s.subscribers.Load(client); ok {
+		return list.(*subscriberList)
+	}
+	list, _ := s.subscribers.LoadOrStore(client, &subscriberList{})
+	return list.(*subscriberList)
+}
+
+// handleSubscribe starts a report subscription. Without a replay (from 0) it is live at
+// once; with one, a goroutine serves the replay (the backend's ReplayReports may take
+// locks the loop must not wait on) and live reports are held until it is done.
+func (s *Server) handleSubscribe(conn *connection, frame *wire.Frame) gnet.Action {
+	if conn.phase != phaseActive {
+		return s.fail(conn, wire.ErrorUnexpectedFrame, 0, "subscribe before login")
+	}
+	var subscribe wire.Subscribe
+	subscribe.Decode(frame.Body)
+	// The loop takes mu only here, before the connection is published to subscribers:
+	// no other goroutine can hold it yet, so this never waits.
+	conn.mu.Lock()
+	already := conn.reports.subscribed
+	conn.mu.Unlock()
+	if already {
+		return s.fail(conn, wire.ErrorUnexpectedFrame, 0, "already subscribed")
+	}
+	from := subscribe.FromSequence
+	if from > 0 {
+		select {
+		case s.replaySlots <- struct{}{}:
+		default:
+			conn.immediate = wire.AppendFrame(conn.immediate, &wire.Frame{
+				Kind: wire.KindSubscribed, Status: uint32(model.StatusBusy),
+				Session: conn.session}, make([]byte, wire.SubscribedSize))
+			return gnet.None
+		}
+	}
+	conn.mu.Lock()
+	conn.reports = reportState{subscribed: true, replaying: from > 0, session: conn.session}
+	if from > 0 {
+		conn.reports.lastSent = from - 1
+	}
+	conn.mu.Unlock()
+	s.subscribersOf(conn.client.ID).connections.add(conn)
+	if from == 0 {
+		var body [wire.SubscribedSize]byte
+		conn.immediate = wire.AppendFrame(conn.immediate,
+			&wire.Frame{Kind: wire.KindSubscribed, Session: conn.session}, body[:])
+		return gnet.None
+	}
+	go s.replay(conn, conn.client.ID, from)
+	return gnet.None
+}
+
+// replay runs on its own goroutine: it sends the retained reports from `from` on, then
+// the live reports held meanwhile, then the Subscribed frame, and switches the
+// subscription to live delivery, all in sequence order without duplicates.
+func (s *Server) replay(conn *connection, client uint64, from uint64) {
+	defer func() { <-s.replaySlots }()
+	var replayedThrough uint64
+	oldest := s.backend.ReplayReports(client, from, func(reports []shard.Report) {
+		o := s.takeOutbound(conn)
+		conn.mu.Lock()
+		for i := range reports {
+			if reports[i].Sequence > conn.reports.lastSent {
+				s.appendReport(o, conn, &reports[i])
+				conn.reports.lastSent = reports[i].Sequence
+				replayedThrough = reports[i].Sequence
+			}
+		}
+		conn.mu.Unlock()
+		s.send(conn, o)
+	})
+	o := s.takeOutbound(conn)
+	conn.mu.Lock()
+	defer conn.mu.Unlock()
+	for _, held := range conn.reports.pending {
+		if held.sequence > conn.reports.lastSent {
+			s.appendReport(o, conn, &shard.Report{Client: client, Sequence: held.sequence,
+				Body: held.body})
+			conn.reports.lastSent = held.sequence
+		}
+	}
+	conn.reports.pending, conn.reports.pendingBytes = nil, 0
+	conn.reports.replaying = false
+	var body [wire.SubscribedSize]byte
+	subscribed := wire.Subscribed{OldestSequence: oldest, ReplayedThrough: replayedThrough}
+	subscribed.Encode(body[:])
+	o.appendFrame(&wire.Frame{Kind: wire.KindSubscribed, Session: conn.reports.session},
+		body[:])
+	// Sent under mu, so that DeliverReports (which waits for mu) queues its reports after
+	// these: AsyncWrites to one connection run in the order they were queued.
+	s.send(conn, o)
+}
+
+func (s *Server) appendReport(o *outbound, conn *connection, r *shard.Report) {
+	if len(r.Body) > wire.ReportBodyBytesMax {
+		panic("netio: report body above wire.ReportBodyBytesMax") // A shard bug.
+	}
+	o.appendFrame(&wire.Frame{Kind: wire.KindReport, Session: conn.reports.session,
+		Aux: r.Sequence}, r.Body)
+	s.counters.reportsSent.Add(1)
+}
+
+// unsubscribe removes a closing connection from its client's subscribers (loop).
+func (s *Server) unsubscribe(conn *connection) {
+	if list, ok := s.subscribers.Load(conn.client.ID); ok {
+		list.(*subscriberList).connections.remove(conn)
+	}
+}
+
+// DeliverReports implements shard.Replier: each report goes to every connection
+// subscribed to its client, one write per connection per call. Reports at or below a
+// connection's last sent sequence are skipped (a replay already sent them).
+func (s *Server) DeliverReports(reports []shard.Report) {
+	scratch := s.scratch.Get().(*deliverScratch)
+	for i := range reports {
+		r := &reports[i]
+		list, ok := s.subscribers.Load(r.Client)
+		if !ok {
+			continue
+		}
+		for _, conn := range list.(*subscriberList).connections.load() {
+			if !conn.active.Load() {
+				continue
+			}
+			conn.mu.Lock()
+			s.deliverReport(scratch, conn, r)
+			conn.mu.Unlock()
+		}
+	}
+	s.flush(scratch)
+}
+
+// deliverReport queues or holds one report for one connection; conn.mu is held.
+func (s *Server) deliverReport(scratch *deliverScratch, conn *connection, r *shard.Report) {
+	state := &conn.reports
+	switch {
+	case r.Sequence <= state.lastSent:
+	case state.replaying:
+		state.pendingBytes += len(r.Body)
+		if state.pendingBytes > s.config.OutboundBytesMax {
+			s.slowConsumer(conn, state.pendingBytes)
+			state.pending, state.pendingBytes = nil, 0
+			return
+		}
+		state.pending = append(state.pending,
+			report{sequence: r.Sequence, body: append([]byte(nil), r.Body...)})
+	default:
+		s.appendReport(scratch.batchFor(s, conn), conn, r)
+		state.lastSent = r.Sequence
+	}
+}
+
+// logSubscription notes a subscription in the log (debug level).
+func (s *Server) logSubscription(conn *connection, from uint64) {
+	s.log.log(slog.LevelDebug, "netio: subscribe", slog.Uint64("from", from),
+		slog.String("remote", addressString(conn.remote)))
+}

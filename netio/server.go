@@ -1,0 +1,305 @@
+package netio
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"sequent/core/shard"
+	"sequent/netio/wire"
+)
+
+var timeNow = time.Now
+
+// Errors of the server lifecycle.
+var (
+	// ErrNoBackend is returned by Start when no backend was given.
+	ErrNoBackend = errors.New("netio: server has no backend")
+	// ErrStarted is returned by Start on a server that was already started.
+	ErrStarted = errors.New("netio: server already started")
+)
+
+// Server is Sequent's binary protocol server. It accepts connections on gnet event loops,
+// authenticates sessions, submits requests to a shard.Backend and delivers the backend's
+// replies and execution reports (it implements shard.Replier). See doc.go for the
+// threading model.
+type Server struct {
+	config  Config        // With defaults applied; read-only after NewServer.
+	backend shard.Backend // Set before Start; read-only afterwards.
+	log     *asyncLogger  // Connection-level events; never blocks its callers.
+	table   *connectionTable
+
+	sessions    sync.Map // sessionKey → *connection: the connection holding each session.
+	subscribers sync.Map // client id → *subscriberList: connections subscribed to reports.
+
+	replaySlots chan struct{} // Semaphore: report replays under way.
+	outbound    sync.Pool     // *outbound: reply buffers lent to AsyncWrite.
+	scratch     sync.Pool     // *deliverScratch: per-Deliver grouping by connection.
+	heartbeat   []byte        // The server's heartbeat frame (immutable, shared).
+
+	started  time.Time     // Origin of the connection clocks (monotonic).
+	engine   gnet.Engine   // Set in OnBoot, before booted is closed.
+	address  string        // Bound host:port, set in OnBoot.
+	booted   chan struct{} // Closed when the listener is up.
+	done     chan struct{} // Closed when gnet.Run has returned.
+	runErr   error         // gnet.Run's result, readable once done is closed.
+	starting atomic.Bool   // Start was called.
+	stopping atomic.Bool   // Shutdown was called.
+
+	draining    atomic.Bool   // New requests are answered shutting_down.
+	inflight    atomic.Int64  // Requests submitted whose reply has not been delivered.
+	drained     chan struct{} // Closed when draining and inflight reaches zero.
+	drainedOnce sync.Once
+
+	counters counters
+}
+
+// NewServer checks config and returns a server ready to Start. backend may be nil here
+// and given with SetBackend before Start, for wiring orders where the shard needs the
+// server's Replier first.
+func NewServer(config Config, backend shard.Backend) (*Server, error) {
+	if err := config.Validate(); err != nil {
+		return nil, err
+	}
+	config = config.withDefaults()
+	s := &Server{
+		config:      config,
+		backend:     backend,
+		table:       newConnectionTable(config.ConnectionsMax),
+		replaySlots: make(chan struct{}, reportReplaysConcurrentMax),
+		heartbeat:   wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindHeartbeat}, nil),
+		started:     time.Now(),
+		booted:      make(chan struct{}),
+		done:        make(chan struct{}),
+		drained:     make(chan struct{}),
+	}
+	s.outbound.New = func() any { return newOutbound(s) }
+	s.scratch.New = func() any { return &deliverScratch{index: make(map[uint64]int)} }
+	return s, nil
+}
+
+// SetBackend gives the server its backend; call it before Start.
+func (s *Server) SetBackend(backend shard.Backend) {
+	if s.starting.Load() {
+		panic("netio: SetBackend after Start")
+	}
+	s.backend = backend
+}
+
+// Replier returns the server as the shard's Replier.
+func (s *Server) Replier() shard.Replier { return s }
+
+// Keys returns the keyring the server authenticates with (reload it to rotate keys).
+func (s *Server) Keys() *Keyring { return s.config.Keys }
+
+// now reads the connection clock: monotonic nanoseconds since the server was made.
+func (s *Server) now() int64 { return int64(time.Since(s.started)) }
+
+// Start binds the listener and serves in the background. It returns once the listener is
+// up (Address is then valid) or binding failed.
+func (s *Server) Start() error {
+	if s.backend == nil {
+		return ErrNoBackend
+	}
+	if !s.starting.CompareAndSwap(false, true) {
+		return ErrStarted
+	}
+	s.log = newAsyncLogger(s.config.Logger)
+	handler := &eventHandler{server: s}
+	go func() {
+		s.runErr = gnet.Run(handler, "tcp://"+s.config.Address, s.gnetOptions()...)
+		close(s.done)
+	}()
+	select {
+	case <-s.booted:
+		s.log.log(slog.LevelInfo, "netio: listening", slog.String("address", s.address),
+			slog.Int("event_loops", s.config.EventLoops))
+		return nil
+	case <-s.done:
+		s.log.close()
+		return fmt.Errorf("netio: listen on %s: %w", s.config.Address, s.runErr)
+	}
+}
+
+// gnetOptions passes every option that matters explicitly rather than relying on gnet's
+// defaults (style.md, gnet pitfall 10).
+func (s *Server) gnetOptions() []gnet.Option {
+	return []gnet.Option{
+		gnet.WithMulticore(s.config.EventLoops > 1),
+		gnet.WithNumEventLoop(s.config.EventLoops),
+		gnet.WithLoadBalancing(gnet.RoundRobin),
+		gnet.WithReadBufferCap(s.config.ReadBufferBytes),
+		gnet.WithWriteBufferCap(s.config.WriteBufferBytes),
+		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+		gnet.WithTicker(true),
+		gnet.WithLockOSThread(false),
+		gnet.WithReuseAddr(true),
+		gnet.WithReusePort(false),
+		gnet.WithEdgeTriggeredIO(false),
+		gnet.WithTCPKeepAlive(0),
+		gnet.WithLogger(gnetLogger{logger: s.log}),
+	}
+}
+
+// Run starts the server and blocks until it stops.
+func (s *Server) Run() error {
+	if err := s.Start(); err != nil {
+		return err
+	}
+	return s.Wait()
+}
+
+// Wait blocks until the server has stopped and returns why.
+func (s *Server) Wait() error {
+	<-s.done
+	return s.runErr
+}
+
+// Address returns the bound host:port (valid after Start).
+func (s *Server) Address() string { return s.address }
+
+// Shutdown stops the server: new requests are answered shutting_down at once, requests
+// already submitted get their replies (until ctx expires), then the listener and every
+// connection close (sessions end as on disconnect) and the event loops stop. Call it
+// before stopping the backend, so that the last replies can still be delivered.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if !s.starting.Load() {
+		return nil
+	}
+	if !s.stopping.CompareAndSwap(false, true) {
+		select {
+		case <-s.done:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	s.draining.Store(true)
+	if s.inflight.Load() > 0 {
+		select {
+		case <-s.drained:
+		case <-ctx.Done():
+		}
+	}
+	err := s.engine.Stop(ctx)
+	select {
+	case <-s.done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	s.log.log(slog.LevelInfo, "netio: stopped", slog.String("address", s.address))
+	s.log.close()
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("netio: stop: %w", err)
+	}
+	return nil
+}
+
+// requestsDone accounts for submitted requests whose replies were delivered (or whose
+// submission failed), and signals Shutdown when the last one is in.
+func (s *Server) requestsDone(count int) {
+	if s.inflight.Add(-int64(count)) <= 0 && s.draining.Load() {
+		s.drainedOnce.Do(func() { close(s.drained) })
+	}
+}
+
+// boundAddress reads the listener's address from a duplicate of its descriptor.
+func boundAddress(engine gnet.Engine) (string, error) {
+	fd, err := engine.Dup()
+	if err != nil {
+		return "", err
+	}
+	defer syscall.Close(fd)
+	sockaddr, err := syscall.Getsockname(fd)
+	if err != nil {
+		return "", err
+	}
+	switch address := sockaddr.(type) {
+	case *syscall.SockaddrInet4:
+		return net.JoinHostPort(net.IP(address.Addr[:]).String(), strconv.Itoa(address.Port)),
+			nil
+	case *syscall.SockaddrInet6:
+		return net.JoinHostPort(net.IP(address.Addr[:]).String(), strconv.Itoa(address.Port)),
+			nil
+	}
+	return "", fmt.Errorf("netio: unexpected listener address %T", sockaddr)
+}
+
+// counters are the server's statistics; every field is updated atomically.
+type counters struct {
+	connectionsAccepted atomic.Uint64
+	connectionsRefused  atomic.Uint64
+	loginsAccepted      atomic.Uint64
+	loginsRejected      atomic.Uint64
+	requestsSubmitted   atomic.Uint64
+	requestsRefused     atomic.Uint64
+	busyReplies         atomic.Uint64
+	protocolErrors      atomic.Uint64
+	slowConsumers       atomic.Uint64
+	silenceTimeouts     atomic.Uint64
+	repliesSent         atomic.Uint64
+	repliesDropped      atomic.Uint64
+	reportsSent         atomic.Uint64
+	bytesReceived       atomic.Uint64
+	bytesQueued         atomic.Uint64
+}
+
+// Stats is a snapshot of the server's counters (monotonic since start, except
+// ConnectionsOpen and RequestsInflight).
+type Stats struct {
+	ConnectionsOpen     int64  // Connections in the table now.
+	ConnectionsAccepted uint64 // Connections admitted since start.
+	ConnectionsRefused  uint64 // Connections refused (limit, admission, shutting down).
+	LoginsAccepted      uint64
+	LoginsRejected      uint64 // Unknown key, bad signature, reused nonce, bad options.
+	RequestsSubmitted   uint64 // Requests the backend accepted.
+	RequestsRefused     uint64 // Requests answered at once with a non-ok status.
+	BusyReplies         uint64 // Of those, answered busy.
+	RequestsInflight    int64  // Submitted, reply not yet delivered.
+	ProtocolErrors      uint64 // Error frames sent for malformed or unexpected frames.
+	SlowConsumers       uint64 // Connections closed for exceeding OutboundBytesMax.
+	SilenceTimeouts     uint64 // Connections closed for silence or missing login.
+	RepliesSent         uint64 // Replies from the backend queued to a connection.
+	RepliesDropped      uint64 // Replies whose connection had gone.
+	ReportsSent         uint64 // Execution reports queued to a connection.
+	BytesReceived       uint64 // Bytes of complete frames received.
+	BytesQueued         uint64 // Bytes of replies and reports queued for sending.
+	LogRecordsDropped   uint64 // Log records dropped because the log queue was full.
+}
+
+// Stats returns a snapshot of the counters. Safe from any goroutine.
+func (s *Server) Stats() Stats {
+	c := &s.counters
+	stats := Stats{
+		ConnectionsOpen:     s.table.count.Load(),
+		ConnectionsAccepted: c.connectionsAccepted.Load(),
+		ConnectionsRefused:  c.connectionsRefused.Load(),
+		LoginsAccepted:      c.loginsAccepted.Load(),
+		LoginsRejected:      c.loginsRejected.Load(),
+		RequestsSubmitted:   c.requestsSubmitted.Load(),
+		RequestsRefused:     c.requestsRefused.Load(),
+		BusyReplies:         c.busyReplies.Load(),
+		RequestsInflight:    s.inflight.Load(),
+		ProtocolErrors:      c.protocolErrors.Load(),
+		SlowConsumers:       c.slowConsumers.Load(),
+		SilenceTimeouts:     c.silenceTimeouts.Load(),
+		RepliesSent:         c.repliesSent.Load(),
+		RepliesDropped:      c.repliesDropped.Load(),
+		ReportsSent:         c.reportsSent.Load(),
+		BytesReceived:       c.bytesReceived.Load(),
+		BytesQueued:         c.bytesQueued.Load(),
+	}
+	if s.log != nil {
+		stats.LogRecordsDropped = s.log.dropped.Load()
+	}
+	return stats
+}

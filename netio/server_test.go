@@ -1,0 +1,292 @@
+package netio_test
+
+import (
+	"encoding/binary"
+	"errors"
+	"testing"
+
+	"sequent/core/model"
+	"sequent/netio/client"
+	"sequent/netio/wire"
+)
+
+// TestLedgerOperations drives every ledger operation through the Go client and the
+// server to the fake shard and checks the typed results, so the whole request and reply
+// path (framing, batching, decoding) is exercised once end to end.
+func TestLedgerOperations(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	c := h.dial(nil)
+	ctx := background(t)
+	history := account(2)
+	history.Flags = model.AccountHistory
+	results, err := c.CreateAccounts(ctx, []model.Account{account(1), history, account(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if results[0].Status != model.StatusOK || results[1].Status != model.StatusOK ||
+		results[2].Status != model.StatusExists {
+		t.Fatalf("create accounts: %+v", results)
+	}
+	pending := transfer(11, 1, 2, 40)
+	pending.Flags = model.TransferPending
+	post := model.Transfer{ID: model.U128(12), PendingID: model.U128(11),
+		Amount: model.U128(25), Flags: model.TransferPostPending}
+	transfers, err := c.CreateTransfersWithBalances(ctx, []model.Transfer{
+		transfer(10, 1, 2, 100), pending, post, transfer(13, 1, 99, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []model.Status{model.StatusOK, model.StatusOK, model.StatusOK,
+		model.StatusCreditAccountNotFound}
+	for i := range want {
+		if transfers[i].Status != want[i] {
+			t.Fatalf("transfer %d: %s, want %s", i, transfers[i].Status, want[i])
+		}
+	}
+	if got := transfers[2].CreditAccount.CreditsPosted; got != model.U128(125) {
+		t.Fatalf("credit account credits posted %s after post, want 125", got)
+	}
+	accounts, err := c.LookupAccounts(ctx, []model.Uint128{model.U128(2), model.U128(77)})
+	if err != nil || len(accounts) != 1 || accounts[0].CreditsPosted != model.U128(125) {
+		t.Fatalf("lookup accounts: %v %+v", err, accounts)
+	}
+	found, err := c.LookupTransfers(ctx, []model.Uint128{model.U128(10), model.U128(12)})
+	if err != nil || len(found) != 2 || found[1].PendingID != model.U128(11) {
+		t.Fatalf("lookup transfers: %v %+v", err, found)
+	}
+	filter := model.AccountFilter{AccountID: model.U128(2), Limit: 10,
+		Flags: model.FilterDebits | model.FilterCredits}
+	listed, err := c.GetAccountTransfers(ctx, filter)
+	if err != nil || len(listed) != 3 {
+		t.Fatalf("account transfers: %v, %d transfers", err, len(listed))
+	}
+	balances, err := c.GetAccountBalances(ctx, filter)
+	if err != nil || len(balances) != 3 || balances[2].CreditsPosted != model.U128(125) {
+		t.Fatalf("balance history: %v %+v", err, balances)
+	}
+	filter.AccountID = model.U128(404)
+	_, err = c.GetAccountTransfers(ctx, filter)
+	var statusError *client.StatusError
+	if !errors.As(err, &statusError) || statusError.Status != model.StatusAccountNotFound {
+		t.Fatalf("unknown account: %v", err)
+	}
+}
+
+// TestBatchingSplitsRequests creates more transfers than one request holds and checks
+// the client split them (without cutting a linked chain) and every result came back.
+func TestBatchingSplitsRequests(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	c := h.dial(nil)
+	ctx := background(t)
+	if _, err := c.CreateAccounts(ctx, []model.Account{account(1), account(2)}); err != nil {
+		t.Fatal(err)
+	}
+	count := model.EventsPerRequestMax + 100
+	transfers := make([]model.Transfer, count)
+	for i := range transfers {
+		transfers[i] = transfer(uint64(1000+i), 1, 2, 1)
+	}
+	// A linked chain straddling the first request boundary must move whole to the second.
+	for i := model.EventsPerRequestMax - 3; i < model.EventsPerRequestMax+2; i++ {
+		transfers[i].Flags = model.TransferLinked
+	}
+	first := c.NextNumber()
+	results, err := c.CreateTransfers(ctx, transfers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, result := range results {
+		if result.Status != model.StatusOK {
+			t.Fatalf("transfer %d: %s", i, result.Status)
+		}
+	}
+	if requests := c.NextNumber() - first; requests != 2 {
+		t.Fatalf("%d requests, want 2", requests)
+	}
+	accounts, err := c.LookupAccounts(ctx, []model.Uint128{model.U128(2)})
+	if err != nil || accounts[0].CreditsPosted != model.U128(uint64(count)) {
+		t.Fatalf("credits posted: %v %+v", err, accounts)
+	}
+}
+
+// TestLoginFailures shows that a wrong credential gets a clear error frame, the
+// connection is closed and nothing sent after the login is applied.
+func TestLoginFailures(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	cases := []struct {
+		name    string
+		client  uint64
+		key     uint32
+		secret  []byte
+		session uint64
+		options uint32
+		want    wire.ErrorCode
+	}{
+		{"unknown client", 99, 1, secretOne, 1, 0, wire.ErrorLoginUnknownKey},
+		{"unknown key", clientAll, 7, secretOne, 1, 0, wire.ErrorLoginUnknownKey},
+		{"wrong secret", clientAll, 1, secretTwo, 1, 0, wire.ErrorLoginBadSignature},
+		{"other client's secret", clientReader, 1, secretOne, 1, 0,
+			wire.ErrorLoginBadSignature},
+		{"session zero", clientAll, 1, secretOne, 0, 0, wire.ErrorLoginBadOptions},
+		{"unknown option", clientAll, 1, secretOne, 1, 1 << 7, wire.ErrorLoginBadOptions},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := dialRaw(t, h.server.Address())
+			login := r.loginFrame(c.client, c.key, c.secret, c.session, c.options)
+			request := requestFrame(c.session, 1, model.OperationCreateAccounts,
+				encodeAccounts(account(1)))
+			r.write(append(login, request...))
+			r.expectError(c.want)
+		})
+	}
+	if submitted := h.backend.Submitted(); submitted != 0 {
+		t.Fatalf("%d requests reached the backend after failed logins", submitted)
+	}
+	if rejected := h.server.Stats().LoginsRejected; rejected != uint64(len(cases)) {
+		t.Fatalf("%d logins counted as rejected, want %d", rejected, len(cases))
+	}
+}
+
+// TestLoginNonceSingleUse shows a nonce signs one login only: a second login on the same
+// connection fails, and a login captured from one connection fails on another (its
+// nonce differs).
+func TestLoginNonceSingleUse(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	first := dialRaw(t, h.server.Address())
+	captured := first.loginFrame(clientAll, 1, secretOne, 5, 0)
+	first.write(captured)
+	if frame := first.next(); frame.Kind != wire.KindLoginAccepted {
+		t.Fatalf("first login: %s", frame.Kind)
+	}
+	first.write(captured)
+	first.expectError(wire.ErrorLoginNonceUsed)
+
+	second := dialRaw(t, h.server.Address())
+	second.write(captured)
+	second.expectError(wire.ErrorLoginBadSignature)
+}
+
+// TestPermissionDenied shows a client without the needed permission gets a
+// permission_denied reply and keeps its connection (it can still read).
+func TestPermissionDenied(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	reader := dialRaw(t, h.server.Address())
+	reader.login(clientReader, 1, secretReader, 1)
+	reader.write(requestFrame(1, 1, model.OperationCreateAccounts, encodeAccounts(account(1))))
+	if reply := reader.next(); reply.Kind != wire.KindReply ||
+		model.Status(reply.Status) != model.StatusPermissionDenied || reply.Number != 1 {
+		t.Fatalf("reader create: %s %s", reply.Kind, model.Status(reply.Status))
+	}
+	reader.write(requestFrame(1, 2, model.OperationLookupAccounts, encodeIDs(1)))
+	if reply := reader.next(); model.Status(reply.Status) != model.StatusOK ||
+		reply.Number != 2 {
+		t.Fatalf("reader lookup: %s", model.Status(reply.Status))
+	}
+	trader := dialRaw(t, h.server.Address())
+	trader.login(clientTrader, 1, secretTrader, 1)
+	trader.write(requestFrame(1, 1, model.OperationCreateTransfers,
+		encodeTransfers(transfer(1, 1, 2, 1))))
+	if reply := trader.next(); model.Status(reply.Status) != model.StatusPermissionDenied {
+		t.Fatalf("trader transfer: %s", model.Status(reply.Status))
+	}
+	if submitted := h.backend.Submitted(); submitted != 1 {
+		t.Fatalf("%d requests submitted, want 1 (the lookup)", submitted)
+	}
+}
+
+// TestRequestShape checks the request-level refusals that keep the connection open:
+// body not a whole number of events, empty, too many events.
+func TestRequestShape(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	r := dialRaw(t, h.server.Address())
+	r.login(clientAll, 1, secretOne, 1)
+	cases := []struct {
+		body []byte
+		want model.Status
+	}{
+		{make([]byte, 100), model.StatusInvalidBody},
+		{nil, model.StatusEmptyRequest},
+		{make([]byte, (model.EventsPerRequestMax+1)*model.IDSize), model.StatusTooManyEvents},
+	}
+	for i, c := range cases {
+		r.write(requestFrame(1, uint64(i+1), model.OperationLookupAccounts, c.body))
+		if reply := r.next(); model.Status(reply.Status) != c.want {
+			t.Fatalf("case %d: %s, want %s", i, model.Status(reply.Status), c.want)
+		}
+	}
+	// A query takes exactly one filter.
+	r.write(requestFrame(1, 9, model.OperationGetAccountTransfers,
+		make([]byte, 2*model.AccountFilterSize)))
+	if reply := r.next(); model.Status(reply.Status) != model.StatusTooManyEvents {
+		t.Fatalf("two filters: %s", model.Status(reply.Status))
+	}
+	if h.backend.Submitted() != 0 {
+		t.Fatal("a misshapen request reached the backend")
+	}
+}
+
+// TestBadInputIsolated sends each kind of malformed or misplaced frame on its own
+// connection while a client on another connection keeps working: each bad connection
+// gets the matching error frame and is closed, and the good one is served throughout.
+func TestBadInputIsolated(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	good := h.dial(nil)
+	ctx := background(t)
+	request := requestFrame(1, 1, model.OperationLookupAccounts, encodeIDs(1))
+	corrupt := func(mutate func(b []byte)) []byte {
+		b := append([]byte(nil), request...)
+		mutate(b)
+		return b
+	}
+	oversize := corrupt(func(b []byte) {
+		binary.LittleEndian.PutUint32(b[8:], model.RequestBodyBytesMax+1)
+	})
+	cases := []struct {
+		name   string
+		login  bool
+		send   []byte
+		close  bool // Half-close after sending.
+		want   wire.ErrorCode
+	}{
+		{"bad magic", true, corrupt(func(b []byte) { b[0] = 'X' }), false, wire.ErrorBadMagic},
+		{"bad version", true, corrupt(func(b []byte) { b[4] = 9 }), false,
+			wire.ErrorBadVersion},
+		{"bad checksum", true, corrupt(func(b []byte) { b[len(b)-1] ^= 1 }), false,
+			wire.ErrorBadChecksum},
+		{"oversized", true, oversize, false, wire.ErrorFrameTooLarge},
+		{"unknown kind", true, corrupt(func(b []byte) { b[5] = 99 }), false,
+			wire.ErrorUnknownKind},
+		{"unknown operation", true, requestFrame(1, 1, 19, encodeIDs(1)), false,
+			wire.ErrorUnknownOperation},
+		{"internal operation", true, requestFrame(1, 1, model.OperationPulse, nil), false,
+			wire.ErrorUnknownOperation},
+		{"session mismatch", true, requestFrame(2, 1, model.OperationLookupAccounts,
+			encodeIDs(1)), false, wire.ErrorSessionMismatch},
+		{"number zero", true, requestFrame(1, 0, model.OperationLookupAccounts,
+			encodeIDs(1)), false, wire.ErrorBadRequestNumber},
+		{"request before login", false, request, false, wire.ErrorUnexpectedFrame},
+		{"server frame", true, wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindReply}, nil),
+			false, wire.ErrorUnexpectedFrame},
+		{"truncated", true, request[:len(request)-3], true, wire.ErrorTruncatedFrame},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			bad := dialRaw(t, h.server.Address())
+			if c.login {
+				bad.login(clientAll, 1, secretOne, 1)
+			}
+			bad.write(c.send)
+			if c.close {
+				_ = bad.conn.(interface{ CloseWrite() error }).CloseWrite()
+			}
+			bad.expectError(c.want)
+			if _, err := good.LookupAccounts(ctx, []model.Uint128{model.U128(1)}); err != nil {
+				t.Fatalf("good connection after %s: %v", c.name, err)
+			}
+		})
+	}
+	if errors := h.server.Stats().ProtocolErrors; errors != uint64(len(cases)) {
+		t.Fatalf("%d protocol errors counted, want %d", errors, len(cases))
+	}
+}
