@@ -12,7 +12,7 @@ import (
 // record is dropped and counted: losing a log line is better than stalling every
 // connection of a loop.
 type asyncLogger struct {
-	logger  *slog.Logger    // The caller's logger; nil discards everything.
+	logger  *slog.Logger     // The caller's logger; nil discards everything.
 	queue   chan slog.Record // Bounded (logQueueLength); drained by run.
 	dropped atomic.Uint64    // Records dropped because the queue was full.
 	done    chan struct{}    // Closed when run returns.

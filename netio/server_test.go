@@ -243,11 +243,11 @@ func TestBadInputIsolated(t *testing.T) {
 		binary.LittleEndian.PutUint32(b[8:], model.RequestBodyBytesMax+1)
 	})
 	cases := []struct {
-		name   string
-		login  bool
-		send   []byte
-		close  bool // Half-close after sending.
-		want   wire.ErrorCode
+		name  string
+		login bool
+		send  []byte
+		close bool // Half-close after sending.
+		want  wire.ErrorCode
 	}{
 		{"bad magic", true, corrupt(func(b []byte) { b[0] = 'X' }), false, wire.ErrorBadMagic},
 		{"bad version", true, corrupt(func(b []byte) { b[4] = 9 }), false,
