@@ -2,24 +2,18 @@ package wal
 
 import "sort"
 
-// chainPoint is the chain hash of the entry ending at LastOp.
-type chainPoint struct {
-	LastOp uint64
-	Chain  [32]byte
-}
-
 // chainRing keeps the most recent recentChainCountMax chain points, in op order.
 type chainRing struct {
-	points []chainPoint // circular, allocated once at capacity
+	points []ChainPoint // circular, allocated once at capacity
 	start  int          // index of the oldest point
 	count  int
 }
 
-func (r *chainRing) at(i int) *chainPoint { return &r.points[(r.start+i)%len(r.points)] }
+func (r *chainRing) at(i int) *ChainPoint { return &r.points[(r.start+i)%len(r.points)] }
 
-func (r *chainRing) push(p chainPoint) {
+func (r *chainRing) push(p ChainPoint) {
 	if r.points == nil {
-		r.points = make([]chainPoint, recentChainCountMax)
+		r.points = make([]ChainPoint, recentChainCountMax)
 	}
 	if r.count > 0 && p.LastOp <= r.at(r.count-1).LastOp {
 		panic("wal: chain points out of order")
@@ -33,9 +27,9 @@ func (r *chainRing) push(p chainPoint) {
 }
 
 // last returns the newest point.
-func (r *chainRing) last() (chainPoint, bool) {
+func (r *chainRing) last() (ChainPoint, bool) {
 	if r.count == 0 {
-		return chainPoint{}, false
+		return ChainPoint{}, false
 	}
 	return *r.at(r.count - 1), true
 }

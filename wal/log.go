@@ -151,10 +151,10 @@ type Log struct {
 	// durableSubscribers are further capacity-1 channels signalled like durableNotify
 	// (SubscribeDurable), for a second reader such as the replication ack sender.
 	durableSubscribers atomic.Pointer[[]chan struct{}]
-	failure       atomic.Pointer[error]
-	observer      atomic.Pointer[func(stored []byte, meta EntryMeta)]
-	closed        atomic.Bool
-	stats         stats // counters, written by the writer
+	failure            atomic.Pointer[error]
+	observer           atomic.Pointer[func(stored []byte, meta EntryMeta)]
+	closed             atomic.Bool
+	stats              stats // counters, written by the writer
 
 	// maintenanceMutex serialises Retire and TruncateAfter, which both reshape the
 	// segment index. Lock order: maintenanceMutex, then segmentsMutex, then chainsMutex.

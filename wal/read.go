@@ -10,7 +10,6 @@ import (
 type logReader struct {
 	scanner      scanner
 	decompressed []byte // decompression buffer, EntryBodyBytesMax capacity
-	stored       []byte // ReadStored's buffer for header + stored body
 	entry        Entry
 	link         chainLink // the last entry read, to check continuity
 }
@@ -39,14 +38,7 @@ func (l *Log) ReadStored(afterOp uint64, fn func(stored []byte, meta EntryMeta) 
 	defer logReaders.Put(r)
 	return l.readEntries(r, afterOp, func(info segmentInfo, scanned *scannedEntry) error {
 		h := &scanned.Header
-		size := entryHeaderSize + len(scanned.Stored)
-		if cap(r.stored) < size {
-			r.stored = make([]byte, 0, max(size, entryHeaderSize+EntryBodyBytesMax))
-		}
-		stored := r.stored[:size]
-		h.encode(stored[:entryHeaderSize])
-		copy(stored[entryHeaderSize:], scanned.Stored)
-		return fn(stored, EntryMeta{Epoch: h.Epoch, FirstOp: h.FirstOp, Count: h.Count,
+		return fn(scanned.Bytes, EntryMeta{Epoch: h.Epoch, FirstOp: h.FirstOp, Count: h.Count,
 			Timestamp: h.Timestamp, Segment: h.Segment, Offset: scanned.Offset, Codec: h.Codec,
 			StoredBytes: h.StoredBytes, RawBytes: h.RawBytes, Chain: h.Chain})
 	})

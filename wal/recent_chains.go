@@ -16,8 +16,7 @@ func (l *Log) RecentChains(count int) []ChainPoint {
 	count = min(count, l.chains.count)
 	points := make([]ChainPoint, 0, count)
 	for i := l.chains.count - 1; i >= l.chains.count-count; i-- {
-		point := l.chains.at(i)
-		points = append(points, ChainPoint{LastOp: point.LastOp, Chain: point.Chain})
+		points = append(points, *l.chains.at(i))
 	}
 	return points
 }

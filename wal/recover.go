@@ -30,7 +30,7 @@ func recoverDirectory(options Options) (*recoveredState, error) {
 		if last, ok := state.chains.last(); ok && e.Header.LastOp() <= last.LastOp {
 			state.chains = chainRing{} // a damaged directory; the ring is only a cache
 		}
-		state.chains.push(chainPoint{LastOp: e.Header.LastOp(), Chain: e.Header.Chain})
+		state.chains.push(ChainPoint{LastOp: e.Header.LastOp(), Chain: e.Header.Chain})
 		return nil
 	})
 	if err != nil {
@@ -163,7 +163,7 @@ func (s *recoveredState) build(options Options, scans []segmentScan) error {
 	s.chains.dropAfter(s.link.LastOp) // points of entries a repair discarded
 	if last, ok := s.chains.last(); s.link.Known && (!ok || last.LastOp != s.link.LastOp) {
 		s.chains = chainRing{}
-		s.chains.push(chainPoint{LastOp: s.link.LastOp, Chain: s.link.Chain})
+		s.chains.push(ChainPoint{LastOp: s.link.LastOp, Chain: s.link.Chain})
 	}
 	var filler zeroFiller
 	if len(s.segments) == 0 {

@@ -225,7 +225,7 @@ func (l *Log) truncateOnWriter(op uint64) controlReply {
 	l.chains.dropAfter(op)
 	if last, ok := l.chains.last(); !ok || last.LastOp < op {
 		// Emptied the log, or cut below the ring: LastChain must still answer.
-		l.chains.push(chainPoint{LastOp: op, Chain: cut.link.Chain})
+		l.chains.push(ChainPoint{LastOp: op, Chain: cut.link.Chain})
 	}
 	l.chainsMutex.Unlock()
 	if l.durable.Load() > op {

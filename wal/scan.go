@@ -56,7 +56,8 @@ func (r *segmentReader) window(offset int64, n int) ([]byte, error) {
 type scannedEntry struct {
 	Offset int64
 	Header entryHeader
-	Stored []byte // stored body, valid until the next scan call
+	Bytes  []byte // header and stored body as on disk, valid until the next scan call
+	Stored []byte // the stored body: Bytes after the header
 }
 
 // scanProblem is why a scan stopped before the end of a segment.
@@ -151,7 +152,7 @@ func (s *scanner) next(e *scannedEntry) (done bool, problem *scanProblem, err er
 			return false, invalidAt(h, offset, "chain hash does not match the entry"), nil
 		}
 	}
-	e.Offset, e.Stored, s.offset = offset, body, end
+	e.Offset, e.Bytes, e.Stored, s.offset = offset, window, body, end
 	return false, nil, nil
 }
 

@@ -190,7 +190,7 @@ func (l *Log) seal(s *slot, offset int64) {
 		Timestamp: h.Timestamp, Segment: h.Segment, Offset: offset, Codec: h.Codec,
 		StoredBytes: h.StoredBytes, RawBytes: h.RawBytes, Chain: h.Chain}
 	l.chainsMutex.Lock()
-	l.chains.push(chainPoint{LastOp: h.LastOp(), Chain: h.Chain})
+	l.chains.push(ChainPoint{LastOp: h.LastOp(), Chain: h.Chain})
 	l.chainsMutex.Unlock()
 }
 
@@ -346,7 +346,7 @@ func (l *Log) serveControl(r *controlRequest) controlReply {
 		}
 		w.link = chainLink{Known: true, LastOp: r.op, Chain: r.chain}
 		l.chainsMutex.Lock()
-		l.chains.push(chainPoint{LastOp: r.op, Chain: r.chain})
+		l.chains.push(ChainPoint{LastOp: r.op, Chain: r.chain})
 		l.chainsCond.Broadcast()
 		l.chainsMutex.Unlock()
 		l.publishDurable(r.op)
