@@ -3,6 +3,7 @@ package wal
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"sync"
@@ -130,7 +131,10 @@ type Appender interface {
 	LastOp() uint64
 }
 
-var _ Appender = (*Log)(nil)
+var (
+	_ Appender  = (*Log)(nil)
+	_ io.Closer = (*Log)(nil)
+)
 
 // Log is an open write-ahead log. See doc.go for the threading model: Append,
 // AppendStored, StartAfter, TruncateAfter and Close belong to one appending goroutine;

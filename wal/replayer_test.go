@@ -6,6 +6,11 @@ import (
 	"io"
 )
 
+var (
+	_ Replayer    = (*sumReplayer)(nil)
+	_ io.WriterTo = (*sumReplayer)(nil)
+)
+
 // sumReplayer is a toy state machine: its state is the number of ops applied and the sum
 // of all body bytes. Deterministic, cheap, and sensitive to any change of a body.
 type sumReplayer struct {

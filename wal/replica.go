@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 )
 
@@ -347,5 +346,3 @@ func (l *Log) cutSegments(cut truncation) error {
 	l.prepareRequests <- number + 1
 	return nil
 }
-
-var _ io.Closer = (*Log)(nil)
