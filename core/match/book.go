@@ -1,0 +1,287 @@
+package match
+
+import (
+	"fmt"
+
+	"sequent/core/model"
+)
+
+// level is one price of one side of a book: a FIFO of resting orders (time priority),
+// a node of the side's AVL tree keyed by price (O(log levels) access), and a link in the
+// side's list of levels from best to worst (O(1) best price and next level while
+// matching). Levels live in Engine.levels and are recycled through a free list.
+type level struct {
+	price      uint64 // Quote units per lot.
+	quantity   model.Uint128 // Sum of the orders' leaves (base units; may pass 2^64).
+	orderCount uint32 // Orders in the FIFO.
+	head       uint32 // Oldest order (first to trade), or indexNone.
+	tail       uint32 // Newest order, or indexNone.
+	left       uint32 // AVL child with lower prices, or indexNone.
+	right      uint32 // AVL child with higher prices, or indexNone.
+	height     int32  // AVL height of the subtree (a leaf is 1).
+	better     uint32 // Next better level of the side (toward the best), or indexNone.
+	worse      uint32 // Next worse level, or indexNone.
+	dirtyEpoch uint64 // Market data: the command epoch that last marked it changed.
+}
+
+// bookSide is one side of an instrument's book.
+type bookSide struct {
+	root  uint32     // AVL root, or indexNone.
+	best  uint32     // Best level (highest bid, lowest ask), or indexNone.
+	count uint32     // Levels.
+	side  model.Side // SideBuy (bids) or SideSell (asks).
+}
+
+func newBookSide(side model.Side) bookSide {
+	return bookSide{root: indexNone, best: indexNone, side: side}
+}
+
+// crosses reports whether a resting level at levelPrice trades with an incoming order of
+// the other side whose limit is limit: an incoming buy takes asks at or below its limit,
+// an incoming sell takes bids at or above it.
+func crosses(incoming model.Side, levelPrice uint64, limit uint64) bool {
+	if incoming == model.SideBuy {
+		return levelPrice <= limit
+	}
+	return levelPrice >= limit
+}
+
+// levelFind returns the level of the side at price, or indexNone (O(log levels)).
+func (e *Engine) levelFind(side *bookSide, price uint64) uint32 {
+	node := side.root
+	for node != indexNone {
+		n := &e.levels[node]
+		switch {
+		case price < n.price:
+			node = n.left
+		case price > n.price:
+			node = n.right
+		default:
+			return node
+		}
+	}
+	return indexNone
+}
+
+// levelInsert creates the level for price, which must be absent, links it into the tree
+// and the best-to-worst list, and returns it.
+func (e *Engine) levelInsert(side *bookSide, price uint64) uint32 {
+	lower, higher := e.levelNeighbours(side, price)
+	index := e.levelAllocate(price)
+	side.root = e.avlInsert(side.root, index)
+	side.count++
+	better, worse := lower, higher // Asks: lower prices are better.
+	if side.side == model.SideBuy {
+		better, worse = higher, lower
+	}
+	n := &e.levels[index]
+	n.better, n.worse = better, worse
+	if better == indexNone {
+		side.best = index
+	} else {
+		e.levels[better].worse = index
+	}
+	if worse != indexNone {
+		e.levels[worse].better = index
+	}
+	return index
+}
+
+// levelNeighbours returns the levels with the nearest lower and higher prices.
+func (e *Engine) levelNeighbours(side *bookSide, price uint64) (lower, higher uint32) {
+	lower, higher = indexNone, indexNone
+	for node := side.root; node != indexNone; {
+		n := &e.levels[node]
+		switch {
+		case price < n.price:
+			higher, node = node, n.left
+		case price > n.price:
+			lower, node = node, n.right
+		default:
+			panic(fmt.Sprintf("match: level %d inserted twice", price))
+		}
+	}
+	return lower, higher
+}
+
+// levelRemove unlinks an empty level from the tree and the list and frees it.
+func (e *Engine) levelRemove(side *bookSide, index uint32) {
+	n := &e.levels[index]
+	if n.orderCount != 0 || !n.quantity.IsZero() || n.head != indexNone {
+		panic("match: removing a level that still holds orders")
+	}
+	better, worse := n.better, n.worse
+	if better == indexNone {
+		side.best = worse
+	} else {
+		e.levels[better].worse = worse
+	}
+	if worse != indexNone {
+		e.levels[worse].better = better
+	}
+	side.root = e.avlDelete(side.root, n.price)
+	side.count--
+	e.levelFree = append(e.levelFree, index)
+}
+
+// levelAllocate takes a level from the free list (or grows the pool) and resets it.
+func (e *Engine) levelAllocate(price uint64) uint32 {
+	var index uint32
+	if count := len(e.levelFree); count > 0 {
+		index = e.levelFree[count-1]
+		e.levelFree = e.levelFree[:count-1]
+	} else {
+		if len(e.levels) >= indexCountMax {
+			panic("match: level pool exhausted")
+		}
+		index = uint32(len(e.levels))
+		e.levels = append(e.levels, level{})
+	}
+	e.levels[index] = level{price: price, head: indexNone, tail: indexNone,
+		left: indexNone, right: indexNone, height: 1, better: indexNone, worse: indexNone}
+	return index
+}
+
+func (e *Engine) avlHeight(node uint32) int32 {
+	if node == indexNone {
+		return 0
+	}
+	return e.levels[node].height
+}
+
+func (e *Engine) avlUpdate(node uint32) {
+	n := &e.levels[node]
+	n.height = 1 + max(e.avlHeight(n.left), e.avlHeight(n.right))
+	if n.height > avlHeightMax {
+		panic("match: AVL tree taller than its bound")
+	}
+}
+
+func (e *Engine) avlRotateRight(node uint32) uint32 {
+	pivot := e.levels[node].left
+	e.levels[node].left = e.levels[pivot].right
+	e.levels[pivot].right = node
+	e.avlUpdate(node)
+	e.avlUpdate(pivot)
+	return pivot
+}
+
+func (e *Engine) avlRotateLeft(node uint32) uint32 {
+	pivot := e.levels[node].right
+	e.levels[node].right = e.levels[pivot].left
+	e.levels[pivot].left = node
+	e.avlUpdate(node)
+	e.avlUpdate(pivot)
+	return pivot
+}
+
+// avlBalance restores the AVL property at node (children already balanced) and returns
+// the subtree's new root.
+func (e *Engine) avlBalance(node uint32) uint32 {
+	e.avlUpdate(node)
+	n := &e.levels[node]
+	balance := e.avlHeight(n.left) - e.avlHeight(n.right)
+	if balance > 1 {
+		left := &e.levels[n.left]
+		if e.avlHeight(left.left) < e.avlHeight(left.right) {
+			n.left = e.avlRotateLeft(n.left)
+		}
+		return e.avlRotateRight(node)
+	}
+	if balance < -1 {
+		right := &e.levels[n.right]
+		if e.avlHeight(right.right) < e.avlHeight(right.left) {
+			n.right = e.avlRotateRight(n.right)
+		}
+		return e.avlRotateLeft(node)
+	}
+	return node
+}
+
+// avlInsert inserts the node index into the subtree at node; recursion depth is bounded
+// by avlHeightMax.
+func (e *Engine) avlInsert(node uint32, index uint32) uint32 {
+	if node == indexNone {
+		return index
+	}
+	if e.levels[index].price < e.levels[node].price {
+		e.levels[node].left = e.avlInsert(e.levels[node].left, index)
+	} else {
+		e.levels[node].right = e.avlInsert(e.levels[node].right, index)
+	}
+	return e.avlBalance(node)
+}
+
+// avlDelete removes the node with price from the subtree at node.
+func (e *Engine) avlDelete(node uint32, price uint64) uint32 {
+	if node == indexNone {
+		panic(fmt.Sprintf("match: level %d missing from its tree", price))
+	}
+	n := &e.levels[node]
+	switch {
+	case price < n.price:
+		n.left = e.avlDelete(n.left, price)
+	case price > n.price:
+		n.right = e.avlDelete(n.right, price)
+	default:
+		if n.left == indexNone {
+			return n.right
+		}
+		if n.right == indexNone {
+			return n.left
+		}
+		successor := n.right
+		for e.levels[successor].left != indexNone {
+			successor = e.levels[successor].left
+		}
+		right := e.avlDeleteMin(n.right)
+		e.levels[successor].left, e.levels[successor].right = n.left, right
+		return e.avlBalance(successor)
+	}
+	return e.avlBalance(node)
+}
+
+// avlDeleteMin removes the lowest node of the subtree at node and returns its new root.
+func (e *Engine) avlDeleteMin(node uint32) uint32 {
+	n := &e.levels[node]
+	if n.left == indexNone {
+		return n.right
+	}
+	n.left = e.avlDeleteMin(n.left)
+	return e.avlBalance(node)
+}
+
+// levelAppend puts a resting order at the back of its level's queue.
+func (e *Engine) levelAppend(levelIndex uint32, slot uint32) {
+	l := &e.levels[levelIndex]
+	o := &e.orders[slot]
+	o.level, o.levelPrevious, o.levelNext = levelIndex, l.tail, indexNone
+	if l.tail == indexNone {
+		l.head = slot
+	} else {
+		e.orders[l.tail].levelNext = slot
+	}
+	l.tail = slot
+	l.orderCount++
+	l.quantity = l.quantity.MustAdd(model.U128(o.leaves))
+}
+
+// levelUnlink takes an order out of its level's queue (O(1)), keeping the level even when
+// it becomes empty.
+func (e *Engine) levelUnlink(slot uint32) {
+	o := &e.orders[slot]
+	l := &e.levels[o.level]
+	if o.levelPrevious == indexNone {
+		l.head = o.levelNext
+	} else {
+		e.orders[o.levelPrevious].levelNext = o.levelNext
+	}
+	if o.levelNext == indexNone {
+		l.tail = o.levelPrevious
+	} else {
+		e.orders[o.levelNext].levelPrevious = o.levelPrevious
+	}
+	l.orderCount--
+	l.quantity = l.quantity.MustSub(model.U128(o.leaves))
+	o.level, o.levelPrevious, o.levelNext = indexNone, indexNone, indexNone
+}

@@ -1,0 +1,156 @@
+// Package match is Sequent's matching engine: order books between two ledgers (assets)
+// whose trades settle as ledger transfers in the same step, with the ledger's
+// determinism, result codes and fixed-size records.
+//
+// # Role and ownership
+//
+// An Engine shares the shard's ledger.Ledger with the rest of the state machine (package
+// core) and is owned, like it, by the shard's sequencer goroutine, which calls every
+// method. Nothing here reads a clock, starts a goroutine, does I/O, uses floats or ranges
+// over a map. Time arrives as a clock: a pointer to the last timestamp used on the
+// machine. Each order command takes the next timestamp for itself, and every ledger batch
+// the engine issues takes one per event after it, so every ledger object's timestamp is
+// unique and increasing. The only method meant for another goroutine is
+// SnapshotView.WriteTo.
+//
+// Write methods apply the events of one client request in order, on behalf of the
+// authenticated client: CreateInstruments, PlaceOrders, CancelOrders, ReplaceOrders,
+// MassCancel; CancelAllForClient (cancel-on-disconnect, an internal request) and Expire
+// (at the start of every log entry). Each event gets one fixed-size result; execution
+// reports (to the owner of each order concerned) and market data go to a Sink as they
+// happen. Queries are read-only: LookupInstruments, LookupOrders, AccountOrders, Depth.
+//
+// # Units
+//
+// Quantities are in base-ledger amount units and are multiples of the instrument's lot
+// size. Prices are in quote-ledger amount units per lot and are multiples of its tick
+// size. A fill of quantity q at price p moves q base units one way and p × q / lot quote
+// units (its notional, exact) the other way. All arithmetic is on integers; products are
+// 128-bit (model.Uint128).
+//
+// # Funds
+//
+// Creating an instrument creates two system accounts (ids in the ledger's system range,
+// derived from the instrument id; see settle.go): the base escrow and the quote escrow,
+// whose debits may never exceed their credits.
+//
+//   - Placing an order holds what it needs as a pending system transfer from the trader's
+//     paying account to the escrow: a limit buy its reserve price (default: its price) ×
+//     quantity / lot in quote, a market buy its budget, a sell its quantity in base. A
+//     hold the ledger refuses (exceeds_credits) rejects the order: insufficient_funds.
+//   - Each matching step settles as one linked chain: the holds of the orders it ends
+//     without trading are voided; the taker's hold is posted for what it pays (posting
+//     less than the hold releases the rest, as in TigerBeetle) and each maker's for what
+//     it pays; an order with quantity left gets a new hold for it; then the escrows pay
+//     each side what it receives, minus its fee, and the fees to the instrument's fee
+//     accounts. Holds are posted before the escrows pay out, so escrows never dip.
+//   - Cancel, expiry and the unfilled rest of IOC, FOK and market orders void what
+//     remains held.
+//
+// So after every command an escrow's pending credits equal the sum of its instrument's
+// open holds, and its posted credits equal its posted debits (CheckInvariants).
+//
+// # Fees
+//
+// Each side pays its fee (maker or taker basis points of the instrument) in what it
+// receives: a buyer in base, a seller in quote. Per fill, fee = floor(received ×
+// basis points / 10,000); the trader gets received − fee and the fee account gets fee.
+// Rounding down favours the trader by less than one unit per fill; no unit is created
+// or destroyed. The taker's fees of one step are summed (each rounded per fill) and paid
+// in one transfer. If a fee account refuses a fee (it was closed), fees are waived for
+// the rest of that command.
+//
+// # Matching
+//
+// Price-time priority: the best price first, and within a price the order that has
+// waited longest. Trades happen at the resting (maker) order's price. The book never
+// rests crossed: an incoming order trades while it crosses, then rests (GTC, post-only)
+// or ends (IOC, FOK, market). Post-only orders that would cross are rejected. Market
+// orders are always bounded: a worst price (Price), and for buys a quote budget. FOK
+// executes completely in one step or not at all (no fill, no self-trade cancel).
+//
+// A step is planned on the unchanged book, settled in the ledger, then applied. If the
+// ledger refuses an event of the chain (a resting order's account was closed since it
+// rested, say), it undoes the whole chain; the engine cancels the culprit (reason
+// canceled_account) or waives fees, and plans again. A step has at most FillsPerStepMax
+// fills; a larger order continues in further steps, each consistent on its own.
+//
+// Self-trade prevention applies between orders of the same client and trading account:
+// cancel newest (the incoming order's rest; the default), cancel oldest (the resting
+// order, then matching goes on) or cancel both, chosen by the incoming order.
+//
+// Cancel-replace keeps the order id. Reducing the quantity at the same price keeps time
+// priority; changing the price or raising the quantity loses it (the order goes to the
+// back of its new level, trading first if the new price crosses). A replace voids and
+// re-creates the hold (one linked chain) only when the amount needed changes; a refused
+// new hold leaves the order unchanged. A resting good-till-time order expires when an
+// entry's timestamp reaches its deadline (Expire); an overdue order that Expire has not
+// swept yet never trades: matching cancels it as expired.
+//
+// # Idempotency
+//
+// Every order command carries a client order id, unique per (client, trading account).
+// The outcome of the most recent ClientOrderIDsMax commands is remembered: a resend with
+// the same key answers the original result and changes nothing (no new reports); the
+// same key with another kind of command answers client_order_id_reused. A command whose
+// key itself is invalid (zero) is not remembered.
+//
+// # Precedence of place_orders results (first that applies wins)
+//
+//	client_order_id_must_not_be_zero, account_must_not_be_zero, (resend: original result)
+//	timestamp_must_be_zero, reserved_field, instrument_not_found, side_invalid,
+//	order_type_invalid, time_in_force_invalid (unknown, or GTC/post-only for a market
+//	order), self_trade_mode_invalid, price_must_not_be_zero, price_not_on_tick,
+//	quantity_not_on_lot, quantity_below_minimum, quantity_above_maximum,
+//	reserve_price_invalid, budget_invalid, expire_timestamp_invalid,
+//	account_id_reserved, base_account_not_found, base_account_ledger_invalid,
+//	quote_account_not_found, quote_account_ledger_invalid, account_closed,
+//	account_flags_invalid (credits limit on the receiving account),
+//	orders_limit_reached (resting kinds), post_only_would_cross,
+//	insufficient_funds, account_closed, hold_amount_overflow (the ledger's answer to the
+//	hold)
+//
+// cancel_orders: the key checks, then order_not_found (not open, not the caller's, or an
+// unknown original client order id). replace_orders: the key checks, reserved_field,
+// order_not_found (also when overdue), price_must_not_be_zero, price_not_on_tick,
+// quantity_not_on_lot, quantity_below_minimum, quantity_above_maximum (of the new total),
+// replace_quantity_invalid (not above the filled quantity), reserve_price_invalid,
+// post_only_would_cross, then the new hold's refusal. mass_cancel: the key checks,
+// reserved_field, side_invalid, instrument_not_found. create_instruments:
+// timestamp_must_be_zero, reserved_field, reserved_flag_instrument,
+// instrument_id_must_not_be_zero, instrument_exists_with_differences, exists,
+// instruments_limit_reached, ledger_must_not_be_zero, ledgers_must_be_different,
+// tick_size_must_not_be_zero, lot_size_must_not_be_zero, quantity_limits_invalid,
+// fee_invalid, fee_account_invalid, accounts_limit_reached.
+//
+// # Data structures
+//
+// Orders live in a pool (slice of structs recycled through a free list; indexes, not
+// pointers). Each side of a book is an AVL tree of price levels (O(log levels) access,
+// levels pooled too) threaded into a best-to-worst list (O(1) best price and next level
+// while matching); each level is an intrusive FIFO of orders (O(1) cancel). An open
+// addressing hash index (8-byte slots: tag and index; see table.go) maps order ids to
+// slots, (client, account) to the list of the account's open orders, and client order
+// ids to the ring of remembered outcomes. Good-till-time orders sit in an indexed binary
+// heap by (deadline, order id). Ledger batches, plans and outputs use scratch buffers
+// allocated in New. Every size is bounded by a named constant or Config field
+// (limits.go); pools grow only when the high-water mark rises, so the steady state
+// allocates nothing.
+//
+// # Invariants (CheckInvariants; run after every command in tests and by Restore)
+//
+//   - Books: levels strictly ordered, tree and list agree, queues consistent, never
+//     crossed; every open order is indexed and listed exactly once.
+//   - Funds: every open order holds exactly holdRequired through a pending system
+//     transfer to its escrow; every escrow's pending credits equal the sum of its open
+//     holds and its posted debits equal its posted credits; the ledger's own invariants
+//     hold (ledger.CheckInvariants).
+//
+// # Snapshots
+//
+// Snapshot copies the open orders, instruments and idempotency window (O(open orders));
+// SnapshotView.WriteTo encodes them from any goroutine (format in snapshot.go). Restore
+// checks untrusted input completely and rebuilds every derived structure. Digest hashes
+// the encoding. Layouts of pools and hash tables are never observable, so a restored
+// engine continues exactly as the original would have.
+package match

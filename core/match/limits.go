@@ -1,0 +1,82 @@
+package match
+
+import "sequent/core/model"
+
+// Bounds of the engine. Every loop, table and queue in the package is bounded by one of
+// these or by a Config field that defaults to one of these.
+const (
+	// InstrumentsMaxDefault bounds instruments unless Config says otherwise. A shard holds
+	// the books of the accounts it owns; a thousand books per shard is far more than one
+	// core can keep hot, and each costs only a few hundred bytes when empty.
+	InstrumentsMaxDefault = 1024
+
+	// OrdersMaxDefault bounds open (resting) orders unless Config says otherwise: 2^20
+	// orders at ~200 bytes each plus ~16 bytes of index is ~220 MiB, the most this machine
+	// class should give one shard's books. Exchange-core's own target is 4M orders over
+	// 100K books on a much larger machine.
+	OrdersMaxDefault = 1 << 20
+
+	// ClientOrderIDsMaxDefault is the idempotency window: the results of the most recent
+	// this-many order commands are remembered, so a resend within the window answers the
+	// original result. At 1 M commands/s that is about a second of history; clients that
+	// retry later than the session layer's own exactly-once window are told by the
+	// session table, not here. ~64 bytes per entry (ring + index).
+	ClientOrderIDsMaxDefault = 1 << 20
+
+	// FillsPerStepMax bounds the fills settled by one ledger chain (one "step" of an
+	// order's matching). A fill costs at most four chain events (maker post, maker
+	// re-hold, maker proceeds, maker fee), the taker four more, and every planned cancel
+	// one: 1024 fills + 1024 cancels + 4 stay below the ledger's 8,189 events per batch.
+	// An order that needs more fills continues in a further step (each step leaves the
+	// ledger and the book consistent); a fill-or-kill may not, so it is refused with
+	// too_many_fills.
+	FillsPerStepMax = 1024
+
+	// CancelsPerStepMax bounds the resting orders one step cancels while matching (self-
+	// trade prevention and overdue good-till-time orders), for the same reason.
+	CancelsPerStepMax = 1024
+
+	// chainEventsMax is the most ledger events one step issues (see FillsPerStepMax).
+	chainEventsMax = 4*FillsPerStepMax + CancelsPerStepMax + 4
+
+	// voidsPerBatchMax bounds the holds voided by one ledger call when many orders end
+	// at once (mass cancel, cancel-on-disconnect, expiry): one ledger batch.
+	voidsPerBatchMax = model.EventsPerRequestMax
+
+	// ExpiriesPerPulseMax bounds the good-till-time orders expired by one call to Expire,
+	// so that one log entry's work stays bounded; the rest expire on the next entries
+	// (and an overdue order never trades: matching cancels it as expired instead).
+	ExpiriesPerPulseMax = model.EventsPerRequestMax
+
+	// FeeBasisPointsMax is the largest fee: 10,000 basis points is the whole amount.
+	FeeBasisPointsMax = basisPointsPerUnit
+
+	// basisPointsPerUnit converts basis points to a fraction.
+	basisPointsPerUnit = 10_000
+
+	// marketDataDirtyMax bounds the price levels remembered as changed before they are
+	// published; a step touches at most FillsPerStepMax + CancelsPerStepMax + 2 levels, a
+	// mass cancel flushes when it reaches the bound.
+	marketDataDirtyMax = FillsPerStepMax + CancelsPerStepMax + 2
+
+	// indexNone marks "no element" in 32-bit index links.
+	indexNone = ^uint32(0)
+
+	// indexCountMax bounds every pool: indexes are 32-bit, and indexNone and index+1
+	// (stored in table slots) must not overflow.
+	indexCountMax = 1<<31 - 1
+
+	// indexTableSlotsMin is the smallest hash index (8 KiB), so small engines stay small.
+	indexTableSlotsMin = 1024
+
+	// avlHeightMax bounds the AVL tree's height: an AVL tree of height h holds at least
+	// Fib(h+2)-1 nodes, and 2^31 levels need fewer than 46.
+	avlHeightMax = 46
+
+	// timestampMax is the largest valid timestamp, as in the ledger (2^63-1).
+	timestampMax = 1<<63 - 1
+
+	// restoreCapacityMax bounds what Restore preallocates on the word of a snapshot header
+	// before the records behind the counts have been read.
+	restoreCapacityMax = 1 << 16
+)

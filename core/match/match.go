@@ -1,0 +1,286 @@
+package match
+
+import (
+	"fmt"
+
+	"sequent/core/model"
+)
+
+// matchTaker matches the incoming order in slot (a new order, or a replaced order taken
+// out of its level) step by step, then rests what is left or ends it. Each step is
+// planned on the unchanged book, settled in the ledger as one linked chain, and only then
+// applied to the book, so the ledger and the book never disagree.
+func (e *Engine) matchTaker(clock *uint64, taker uint32, now uint64, sink Sink) {
+	p := &e.scratch.plan
+	for attempts := 0; e.orders[taker].leaves > 0; attempts++ {
+		if attempts > 2*FillsPerStepMax+CancelsPerStepMax+2 {
+			panic("match: matching did not converge")
+		}
+		e.planMatch(taker, now)
+		if p.empty() {
+			break
+		}
+		t := &e.orders[taker]
+		if t.timeInForce == model.FillOrKill &&
+			(p.quantity < t.leaves || p.more || p.takerCancel != model.StatusOK) {
+			reason := model.StatusCanceledFillOrKill
+			if p.more {
+				reason = model.StatusTooManyFills
+			}
+			e.takerEnd(clock, taker, reason, now, sink)
+			return
+		}
+		if !e.stepSettle(clock, taker) {
+			if e.scratch.takerRefused {
+				e.takerEnd(clock, taker, model.StatusCanceledAccount, now, sink)
+				return
+			}
+			continue // A maker or the fee account was refused: plan again without it.
+		}
+		e.stepApply(taker, now, sink)
+		e.marketDataFlush(now, sink)
+		if p.takerCancel != model.StatusOK {
+			e.takerEnd(clock, taker, p.takerCancel, now, sink)
+			return
+		}
+		if !p.more {
+			break
+		}
+	}
+	e.takerFinish(clock, taker, now, sink)
+}
+
+// takerRests reports whether the order rests when it has quantity left.
+func takerRests(t *order) bool {
+	return t.orderType == model.OrderLimit &&
+		(t.timeInForce == model.GoodTillCancel || t.timeInForce == model.PostOnly)
+}
+
+// takerFinish ends matching: a filled order is done, a resting kind rests, and the rest of
+// any other order is canceled.
+func (e *Engine) takerFinish(clock *uint64, taker uint32, now uint64, sink Sink) {
+	t := &e.orders[taker]
+	switch {
+	case t.leaves == 0:
+		if t.holdSequence != 0 {
+			panic("match: a filled order still holds funds")
+		}
+		e.orderClose(taker)
+	case takerRests(t):
+		e.orderRest(taker)
+	case t.orderType == model.OrderMarket && t.side == model.SideBuy && e.budgetSpent(t):
+		e.takerEnd(clock, taker, model.StatusCanceledBudget, now, sink)
+	default:
+		e.takerEnd(clock, taker, model.StatusCanceledUnfilled, now, sink)
+	}
+}
+
+// budgetSpent reports whether a market buy's budget cannot pay one lot at its worst price
+// (the best price it could still get), which is why it stopped.
+func (e *Engine) budgetSpent(t *order) bool {
+	lots, _ := t.budget.DivMod64(t.price)
+	return lots.IsZero()
+}
+
+// takerEnd cancels the rest of an order: it voids the order's hold if it still has one,
+// reports the cancel with its reason, and frees the order (closing it if it was open).
+func (e *Engine) takerEnd(clock *uint64, slot uint32, reason model.Status, now uint64,
+	sink Sink) {
+	o := &e.orders[slot]
+	if o.holdSequence != 0 && !e.settlementDisabled {
+		e.scratch.chain.reset()
+		e.chainAdd(voidTransfer(o.holdSequence), slot)
+		if failed := e.chainSubmit(clock, false); failed >= 0 {
+			panic(fmt.Sprintf("match: the ledger refused to void a hold: %s",
+				e.scratch.chain.results[failed].Status))
+		}
+	}
+	o.holdSequence, o.holdAmount = 0, model.Uint128{}
+	e.report(o, model.ReportCanceled, reason, o.clientOrderID, now, sink)
+	e.orderClose(slot)
+	e.marketDataFlush(now, sink)
+}
+
+// takerKeepsHold reports whether the taker still needs a hold after the planned step:
+// it has quantity left and will rest or match again.
+func takerKeepsHold(t *order, p *plan) bool {
+	if t.leaves == p.quantity || p.takerCancel != model.StatusOK {
+		return false
+	}
+	return takerRests(t) || (p.more && !p.budgetSpent)
+}
+
+// stepSettle settles the planned step in the ledger as one linked chain. It returns false
+// when the ledger refused an event (and undid the chain); it then records the culprit: a
+// maker (refused, to be canceled when planning again), the fee account (fees are waived
+// for the rest of the command) or the taker.
+func (e *Engine) stepSettle(clock *uint64, taker uint32) bool {
+	if e.settlementDisabled {
+		e.stepSettleDisabled(taker)
+		return true
+	}
+	e.scratch.chain.reset()
+	e.chainStep(taker)
+	failed := e.chainSubmit(clock, true)
+	if failed < 0 {
+		return true
+	}
+	owner := e.scratch.chain.owners[failed]
+	switch {
+	case owner == ownerFee:
+		if e.scratch.feesWaived {
+			panic("match: the ledger refused a fee with fees waived")
+		}
+		e.scratch.feesWaived = true
+	case owner == taker:
+		e.scratch.takerRefused = true
+	default:
+		if e.refused(owner) {
+			panic("match: the ledger refused a settlement of a canceled order")
+		}
+		e.scratch.refused = append(e.scratch.refused, owner)
+	}
+	return false
+}
+
+// stepSettleDisabled stands in for the ledger when settlement is off (benchmarks).
+func (e *Engine) stepSettleDisabled(taker uint32) {
+	p := &e.scratch.plan
+	for i := range p.fills {
+		if !p.fills[i].makerDone {
+			p.fills[i].holdSequence = 1
+		}
+	}
+	p.holdSequence = 0
+	if takerKeepsHold(&e.orders[taker], p) {
+		p.holdSequence = 1
+	}
+}
+
+// chainStep builds the step's ledger chain. Order matters: holds are posted into the
+// escrows before the escrows pay out (escrows may never go below zero), and a hold is
+// re-created for an order's remaining quantity only after its old hold was posted (which
+// released the rest of it).
+func (e *Engine) chainStep(taker uint32) {
+	p := &e.scratch.plan
+	t := &e.orders[taker]
+	for i := range p.cancels {
+		slot := p.cancels[i].slot
+		e.chainAdd(voidTransfer(e.orders[slot].holdSequence), slot)
+	}
+	keep := takerKeepsHold(t, p)
+	p.holdSequence, p.holdAmount = t.holdSequence, t.holdAmount
+	if p.quantity > 0 {
+		e.chainAdd(postTransfer(t.holdSequence, paidBy(t.side, p.quantity, p.notional)), taker)
+		p.holdSequence, p.holdAmount = 0, model.Uint128{}
+	} else if !keep {
+		e.chainAdd(voidTransfer(t.holdSequence), taker)
+		p.holdSequence, p.holdAmount = 0, model.Uint128{}
+	}
+	e.chainMakers()
+	e.chainTakerProceeds(taker)
+	if p.quantity > 0 && keep {
+		after := *t
+		after.leaves -= p.quantity
+		if after.orderType == model.OrderMarket && after.side == model.SideBuy {
+			after.budget = after.budget.MustSub(p.notional)
+		}
+		amount := holdRequired(&after, e.instruments[t.instrument].record.LotSize)
+		p.holdSequence = e.chainAdd(e.holdTransfer(t, amount), taker)
+		p.holdAmount = amount
+	}
+}
+
+// chainMakers adds, for every fill, the maker's post and re-hold, then every maker's
+// proceeds and fee.
+func (e *Engine) chainMakers() {
+	p := &e.scratch.plan
+	for i := range p.fills {
+		f := &p.fills[i]
+		m := &e.orders[f.maker]
+		e.chainAdd(postTransfer(m.holdSequence, paidBy(m.side, f.quantity, f.notional)), f.maker)
+		if !f.makerDone {
+			after := *m
+			after.leaves -= f.quantity
+			f.holdAmount = holdRequired(&after, e.instruments[m.instrument].record.LotSize)
+			f.holdSequence = e.chainAdd(e.holdTransfer(m, f.holdAmount), f.maker)
+		}
+	}
+	for i := range p.fills {
+		f := &p.fills[i]
+		m := &e.orders[f.maker]
+		tradeID := e.nextTradeID + uint64(i)
+		received := receivedBy(m.side, f.quantity, f.notional)
+		e.chainPay(m, f.maker, received, f.makerFee, tradeID)
+	}
+}
+
+// chainTakerProceeds adds what the taker receives for the whole step, and its fees.
+func (e *Engine) chainTakerProceeds(taker uint32) {
+	p := &e.scratch.plan
+	if p.quantity == 0 {
+		return
+	}
+	t := &e.orders[taker]
+	e.chainPay(t, taker, receivedBy(t.side, p.quantity, p.notional), p.takerFee, 0)
+}
+
+// chainPay adds the payout of received minus fee to the order's owner and of the fee to
+// the fee account, skipping zero amounts.
+func (e *Engine) chainPay(o *order, slot uint32, received, fee model.Uint128, tradeID uint64) {
+	if net := received.MustSub(fee); !net.IsZero() {
+		e.chainAdd(e.payTransfer(o, net, false, tradeID), slot)
+	}
+	if !fee.IsZero() {
+		e.chainAdd(e.payTransfer(o, fee, true, tradeID), ownerFee)
+	}
+}
+
+// stepApply applies a settled step to the book and reports it: planned cancels first,
+// then each fill (maker, then taker report, then the trade print).
+func (e *Engine) stepApply(taker uint32, now uint64, sink Sink) {
+	p := &e.scratch.plan
+	for i := range p.cancels {
+		c := &p.cancels[i]
+		o := &e.orders[c.slot]
+		o.holdSequence, o.holdAmount = 0, model.Uint128{}
+		kind := model.ReportCanceled
+		if c.reason == model.StatusExpired {
+			kind = model.ReportExpired
+		}
+		e.report(o, kind, c.reason, o.clientOrderID, now, sink)
+		e.orderClose(c.slot)
+	}
+	for i := range p.fills {
+		e.fillApply(taker, &p.fills[i], now, sink)
+	}
+	t := &e.orders[taker]
+	t.holdSequence, t.holdAmount = p.holdSequence, p.holdAmount
+	e.scratch.refused = e.scratch.refused[:0]
+}
+
+// fillApply applies one settled fill to the maker, the taker and the book.
+func (e *Engine) fillApply(taker uint32, f *planFill, now uint64, sink Sink) {
+	t, m := &e.orders[taker], &e.orders[f.maker]
+	tradeID := e.nextTradeID
+	e.nextTradeID++
+	l := &e.levels[m.level]
+	l.quantity = l.quantity.MustSub(model.U128(f.quantity))
+	e.marketDataMark(m.instrument, m.side, m.level)
+	m.leaves -= f.quantity
+	m.filled += f.quantity
+	t.leaves -= f.quantity
+	t.filled += f.quantity
+	if t.orderType == model.OrderMarket && t.side == model.SideBuy {
+		t.budget = t.budget.MustSub(f.notional)
+	}
+	e.reportFill(m, t.id, tradeID, f, model.LiquidityMaker, f.makerFee, now, sink)
+	e.reportFill(t, m.id, tradeID, f, model.LiquidityTaker, f.takerFee, now, sink)
+	e.tradePrint(t, f, tradeID)
+	if f.makerDone {
+		m.holdSequence, m.holdAmount = 0, model.Uint128{}
+		e.orderClose(f.maker)
+		return
+	}
+	m.holdSequence, m.holdAmount = f.holdSequence, f.holdAmount
+}

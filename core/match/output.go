@@ -1,0 +1,188 @@
+package match
+
+import (
+	"slices"
+
+	"sequent/core/model"
+)
+
+// scratch is the state of the command being applied, reused from one command to the next
+// (allocated once in New, never grown on the hot path).
+type scratch struct {
+	chain        chain
+	plan         plan
+	refused      []uint32 // Makers whose settlement the ledger refused this step.
+	feesWaived   bool     // The fee account refused a fee: no fees for this command.
+	takerRefused bool     // The ledger refused the taker's own settlement.
+	ending       []endItem
+	dirty        []dirtyLevel
+	trades       []tradePrint
+	epoch        uint64 // Command counter, for marking changed levels once.
+	accounts     []model.Account
+	ids          []model.Uint128
+	sortAccounts []uint64 // CancelAllForClient: the client's trading accounts.
+	report       model.ExecutionReport
+	update       model.MarketDataUpdate
+}
+
+func (s *scratch) init() {
+	s.chain.init()
+	s.plan.fills = make([]planFill, 0, FillsPerStepMax)
+	s.plan.cancels = make([]planCancel, 0, CancelsPerStepMax)
+	s.refused = make([]uint32, 0, FillsPerStepMax+CancelsPerStepMax)
+	s.ending = make([]endItem, 0, voidsPerBatchMax)
+	s.dirty = make([]dirtyLevel, 0, marketDataDirtyMax+voidsPerBatchMax)
+	s.trades = make([]tradePrint, 0, FillsPerStepMax)
+	s.accounts = make([]model.Account, 0, 2)
+	s.ids = make([]model.Uint128, 1)
+}
+
+// commandBegin resets the per-command scratch state.
+func (e *Engine) commandBegin() {
+	s := &e.scratch
+	s.epoch++
+	s.refused = s.refused[:0]
+	s.feesWaived, s.takerRefused = false, false
+	if len(s.dirty) != 0 || len(s.trades) != 0 || len(s.ending) != 0 {
+		panic("match: outputs of the previous command were not flushed")
+	}
+}
+
+// report sends an execution report about order o.
+func (e *Engine) report(o *order, kind model.ReportKind, status model.Status,
+	clientOrderID uint64, now uint64, sink Sink) {
+	r := &e.scratch.report
+	*r = model.ExecutionReport{OrderID: o.id, ClientOrderID: clientOrderID, Client: o.client,
+		Account: o.account, Instrument: e.instruments[o.instrument].record.ID,
+		Status: status, Kind: kind, Side: o.side, Type: o.orderType, Price: o.price,
+		Quantity: o.leaves + o.filled, LeavesQuantity: o.leaves, FilledQuantity: o.filled,
+		Timestamp: now}
+	sink.Report(r)
+}
+
+// reportFill sends the report of one side of a fill.
+func (e *Engine) reportFill(o *order, contraOrderID uint64, tradeID uint64, f *planFill,
+	liquidity model.Liquidity, fee model.Uint128, now uint64, sink Sink) {
+	r := &e.scratch.report
+	*r = model.ExecutionReport{OrderID: o.id, ClientOrderID: o.clientOrderID, Client: o.client,
+		Account: o.account, Instrument: e.instruments[o.instrument].record.ID,
+		Kind: model.ReportFill, Side: o.side, Liquidity: liquidity, Type: o.orderType,
+		TradeID: tradeID, ContraOrderID: contraOrderID, Price: f.price, Quantity: f.quantity,
+		LeavesQuantity: o.leaves, FilledQuantity: o.filled, Fee: fee, Timestamp: now}
+	sink.Report(r)
+}
+
+// reportRejected reports a refused command to its sender.
+func (e *Engine) reportRejected(client, account, clientOrderID, orderID uint64,
+	instrumentID uint32, status model.Status, now uint64, sink Sink) {
+	r := &e.scratch.report
+	*r = model.ExecutionReport{OrderID: orderID, ClientOrderID: clientOrderID, Client: client,
+		Account: account, Instrument: instrumentID, Status: status,
+		Kind: model.ReportRejected, Timestamp: now}
+	sink.Report(r)
+}
+
+// dirtyLevel is a price level changed by the current command, to publish.
+type dirtyLevel struct {
+	instrument uint32
+	side       model.Side
+	price      uint64
+}
+
+// tradePrint is a trade to publish.
+type tradePrint struct {
+	instrument uint32
+	side       model.Side // The taker's.
+	price      uint64
+	quantity   uint64
+	tradeID    uint64
+}
+
+// marketDataMark remembers that a level changed (once per command, unless the level is
+// removed and created again, which flush coalesces).
+func (e *Engine) marketDataMark(instrumentIndex uint32, side model.Side, levelIndex uint32) {
+	l := &e.levels[levelIndex]
+	if l.dirtyEpoch == e.scratch.epoch {
+		return
+	}
+	l.dirtyEpoch = e.scratch.epoch
+	if len(e.scratch.dirty) == cap(e.scratch.dirty) {
+		panic("match: more changed levels than one step can make")
+	}
+	e.scratch.dirty = append(e.scratch.dirty, dirtyLevel{instrument: instrumentIndex,
+		side: side, price: l.price})
+}
+
+// tradePrint remembers a trade to publish.
+func (e *Engine) tradePrint(t *order, f *planFill, tradeID uint64) {
+	e.scratch.trades = append(e.scratch.trades, tradePrint{instrument: t.instrument,
+		side: t.side, price: f.price, quantity: f.quantity, tradeID: tradeID})
+}
+
+// marketDataFlush publishes the remembered trades (in execution order) and the changed
+// levels (by instrument, side and price, each once, with its state now), each carrying
+// the instrument's top of book now. It starts a new marking epoch.
+func (e *Engine) marketDataFlush(now uint64, sink Sink) {
+	s := &e.scratch
+	for i := range s.trades {
+		trade := &s.trades[i]
+		u := e.marketDataUpdate(trade.instrument, now)
+		u.Kind, u.Side, u.Price, u.Quantity, u.TradeID = model.MarketDataTrade, trade.side,
+			trade.price, model.U128(trade.quantity), trade.tradeID
+		sink.MarketData(u)
+	}
+	s.trades = s.trades[:0]
+	if len(s.dirty) == 0 {
+		return
+	}
+	slices.SortFunc(s.dirty, compareDirty)
+	for i := range s.dirty {
+		d := &s.dirty[i]
+		if i > 0 && compareDirty(s.dirty[i-1], *d) == 0 {
+			continue
+		}
+		u := e.marketDataUpdate(d.instrument, now)
+		u.Kind, u.Side, u.Price = model.MarketDataLevel, d.side, d.price
+		x := &e.instruments[d.instrument]
+		if levelIndex := e.levelFind(x.side(d.side), d.price); levelIndex != indexNone {
+			u.Quantity = e.levels[levelIndex].quantity
+			u.OrderCount = e.levels[levelIndex].orderCount
+		}
+		sink.MarketData(u)
+	}
+	s.dirty = s.dirty[:0]
+	s.epoch++
+}
+
+func compareDirty(a, b dirtyLevel) int {
+	switch {
+	case a.instrument != b.instrument:
+		return int(a.instrument) - int(b.instrument)
+	case a.side != b.side:
+		return int(a.side) - int(b.side)
+	case a.price < b.price:
+		return -1
+	case a.price > b.price:
+		return 1
+	}
+	return 0
+}
+
+// marketDataUpdate fills the scratch update's common fields: the next sequence number
+// of the instrument, the timestamp and the top of book.
+func (e *Engine) marketDataUpdate(instrumentIndex uint32, now uint64) *model.MarketDataUpdate {
+	x := &e.instruments[instrumentIndex]
+	x.marketDataSequence++
+	u := &e.scratch.update
+	*u = model.MarketDataUpdate{Sequence: x.marketDataSequence, Timestamp: now,
+		Instrument: x.record.ID}
+	if best := x.bids.best; best != indexNone {
+		l := &e.levels[best]
+		u.BidPrice, u.BidQuantity, u.BidOrderCount = l.price, l.quantity, l.orderCount
+	}
+	if best := x.asks.best; best != indexNone {
+		l := &e.levels[best]
+		u.AskPrice, u.AskQuantity, u.AskOrderCount = l.price, l.quantity, l.orderCount
+	}
+	return u
+}

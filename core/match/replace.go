@@ -1,0 +1,142 @@
+package match
+
+import (
+	"fmt"
+
+	"sequent/core/model"
+)
+
+// ReplaceOrders applies a batch of cancel-replaces owned by client. An order keeps its id
+// and its filled quantity; reducing the quantity at the same price keeps its time
+// priority, a new price or a larger quantity sends it to the back of its (new) level and,
+// if the new price crosses, it trades first as a taker. Its hold is replaced (void and
+// new hold, atomically) only when the amount it needs changes: a sell's hold depends on
+// its quantity only, a buy's on its reserve price and quantity.
+func (e *Engine) ReplaceOrders(clock *uint64, client uint64, events []model.OrderReplace,
+	results []model.OrderResult, sink Sink) {
+	checkBatch(len(events), len(results))
+	for i := range events {
+		e.commandBegin()
+		now := takeTimestamp(clock)
+		results[i] = e.replaceOrder(clock, client, &events[i], now, sink)
+	}
+}
+
+func (e *Engine) replaceOrder(clock *uint64, client uint64, r *model.OrderReplace, now uint64,
+	sink Sink) model.OrderResult {
+	if status := checkKey(r.ClientOrderID, r.Account); status != model.StatusOK {
+		e.reportRejected(client, r.Account, r.ClientOrderID, r.OrderID, 0, status, now, sink)
+		return model.OrderResult{OrderID: r.OrderID, Timestamp: now, Status: status}
+	}
+	if entry, found := e.window.find(client, r.Account, r.ClientOrderID); found {
+		return resend(entry, commandReplace)
+	}
+	slot, status := e.validateReplace(client, r, now)
+	if status == model.StatusOK {
+		status = e.replaceHold(clock, slot, r)
+	}
+	if status != model.StatusOK {
+		orderID, instrumentID := r.OrderID, uint32(0)
+		if slot != indexNone {
+			orderID = e.orders[slot].id
+			instrumentID = e.instruments[e.orders[slot].instrument].record.ID
+		}
+		return e.commandRejected(client, r.Account, r.ClientOrderID, orderID, instrumentID,
+			commandReplace, status, now, sink)
+	}
+	o := &e.orders[slot]
+	orderID := o.id
+	e.window.remember(windowEntry{client: client, account: r.Account,
+		clientOrderID: r.ClientOrderID, orderID: orderID, timestamp: now,
+		status: model.StatusOK, kind: commandReplace})
+	leaves := r.Quantity - o.filled
+	if r.Price == o.price && leaves <= o.leaves {
+		// Same price, same or smaller quantity: the order keeps its place.
+		l := &e.levels[o.level]
+		l.quantity = l.quantity.MustSub(model.U128(o.leaves - leaves))
+		e.marketDataMark(o.instrument, o.side, o.level)
+		o.leaves, o.clientOrderID = leaves, r.ClientOrderID
+		o.reservePrice = replacedReservePrice(o, r)
+		e.report(o, model.ReportReplaced, model.StatusOK, r.ClientOrderID, now, sink)
+		e.marketDataFlush(now, sink)
+		return model.OrderResult{OrderID: orderID, Timestamp: now, Status: model.StatusOK}
+	}
+	e.orderUnrest(slot)
+	o.price, o.leaves, o.clientOrderID = r.Price, leaves, r.ClientOrderID
+	o.reservePrice, o.timestamp = replacedReservePrice(o, r), now
+	e.report(o, model.ReportReplaced, model.StatusOK, r.ClientOrderID, now, sink)
+	e.matchTaker(clock, slot, now, sink)
+	e.marketDataFlush(now, sink)
+	return model.OrderResult{OrderID: orderID, Timestamp: now, Status: model.StatusOK}
+}
+
+// replacedReservePrice returns a buy's reserve price after a replace: the replace's, or
+// its new price when the replace leaves it 0. Sells have none.
+func replacedReservePrice(o *order, r *model.OrderReplace) uint64 {
+	if o.side != model.SideBuy {
+		return 0
+	}
+	if r.ReservePrice == 0 {
+		return r.Price
+	}
+	return r.ReservePrice
+}
+
+// validateReplace finds the order and checks the replace in the documented precedence
+// order. It returns the order's slot (indexNone when not found).
+func (e *Engine) validateReplace(client uint64, r *model.OrderReplace, now uint64) (uint32,
+	model.Status) {
+	if r.Reserved != 0 {
+		return indexNone, model.StatusReservedField
+	}
+	slot, found := e.findOwnedOrder(client, r.Account, r.OrderID, r.OriginalClientOrderID)
+	if !found {
+		return indexNone, model.StatusOrderNotFound
+	}
+	o := &e.orders[slot]
+	x := &e.instruments[o.instrument].record
+	if o.expireTimestamp != 0 && o.expireTimestamp <= now {
+		return indexNone, model.StatusOrderNotFound // Overdue: expired, if not yet swept.
+	}
+	if status := validatePriceQuantity(x, r.Price, r.Quantity); status != model.StatusOK {
+		return slot, status
+	}
+	switch {
+	case r.Quantity <= o.filled:
+		return slot, model.StatusReplaceQuantityInvalid
+	case r.ReservePrice != 0 && (o.side != model.SideBuy || r.ReservePrice < r.Price ||
+		r.ReservePrice%x.TickSize != 0):
+		return slot, model.StatusReservePriceInvalid
+	case o.timeInForce == model.PostOnly && e.wouldCross(o.instrument, o.side, r.Price):
+		return slot, model.StatusPostOnlyWouldCross
+	}
+	return slot, model.StatusOK
+}
+
+// replaceHold replaces the order's hold when the amount the replaced order needs differs
+// from its current hold: a linked chain voids the old hold and creates the new one, so
+// that a refused new hold (insufficient funds) leaves the order and its hold unchanged.
+func (e *Engine) replaceHold(clock *uint64, slot uint32, r *model.OrderReplace) model.Status {
+	o := &e.orders[slot]
+	after := *o
+	after.leaves = r.Quantity - o.filled
+	after.reservePrice = replacedReservePrice(o, r)
+	amount := holdRequired(&after, e.instruments[o.instrument].record.LotSize)
+	if amount == o.holdAmount || e.settlementDisabled {
+		o.holdAmount = amount
+		return model.StatusOK
+	}
+	e.scratch.chain.reset()
+	e.chainAdd(voidTransfer(o.holdSequence), slot)
+	sequence := e.chainAdd(e.holdTransfer(o, amount), slot)
+	failed := e.chainSubmit(clock, true)
+	if failed < 0 {
+		o.holdSequence, o.holdAmount = sequence, amount
+		return model.StatusOK
+	}
+	if failed == 0 {
+		panic(fmt.Sprintf("match: the ledger refused to void a hold: %s",
+			e.scratch.chain.results[0].Status))
+	}
+	return holdRefusal(e.scratch.chain.results[failed].Status)
+}

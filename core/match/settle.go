@@ -1,0 +1,229 @@
+package match
+
+import (
+	"fmt"
+
+	"sequent/core/model"
+)
+
+// System ids. Every account and transfer the engine creates lies in the ledger's system
+// range (bit 127 set), under the engine's own domain byte, with a kind byte below it:
+//
+//	bits 127     1 (system range)
+//	bits 112-119 0x6d ('m', the matching engine's domain)
+//	bits 104-111 kind: 1 base escrow, 2 quote escrow, 3 transfer
+//	bits 0-63    instrument id (escrows) or transfer sequence (transfers)
+//
+// Escrow ids derive from the instrument id, which is unique; transfer ids from a
+// sequence that only increases (a rolled-back chain's ids are never reused, because the
+// ledger remembers ids that failed for transient reasons). So ids never collide.
+const (
+	systemIDHigh          = 1<<63 | 0x6d<<48
+	systemKindEscrowBase  = 1 << 40
+	systemKindEscrowQuote = 2 << 40
+	systemKindTransfer    = 3 << 40
+)
+
+// Ledger codes of the engine's accounts and transfers (posts and voids inherit the hold's).
+const (
+	AccountCodeEscrow    uint16 = 0x6d01 // Instrument escrow accounts.
+	TransferCodeHold     uint16 = 0x6d10 // Pending trader → escrow: an order's hold.
+	TransferCodeProceeds uint16 = 0x6d11 // Escrow → trader: what a fill pays out.
+	TransferCodeFee      uint16 = 0x6d12 // Escrow → fee account.
+)
+
+func escrowID(kind uint64, instrumentID uint32) model.Uint128 {
+	return model.Uint128{Hi: systemIDHigh | kind, Lo: uint64(instrumentID)}
+}
+
+func transferID(sequence uint64) model.Uint128 {
+	return model.Uint128{Hi: systemIDHigh | systemKindTransfer, Lo: sequence}
+}
+
+// Owners of chain events that are not orders (see chain.owners).
+const (
+	ownerFee = indexNone - 1 // A fee transfer: the instrument's fee account refused it.
+)
+
+// chain is the ledger batch being built for one step: the events, and for each the order
+// slot whose funds it moves (or ownerFee), so that a refused event names its culprit.
+type chain struct {
+	events  []model.Transfer
+	owners  []uint32
+	results []model.TransferResult
+}
+
+func (c *chain) init() {
+	size := max(chainEventsMax, voidsPerBatchMax)
+	c.events = make([]model.Transfer, 0, size)
+	c.owners = make([]uint32, 0, size)
+	c.results = make([]model.TransferResult, size)
+}
+
+func (c *chain) reset() {
+	c.events = c.events[:0]
+	c.owners = c.owners[:0]
+}
+
+// add appends a transfer owned by owner, giving it the next system transfer id, and
+// returns that id's sequence.
+func (e *Engine) chainAdd(t model.Transfer, owner uint32) uint64 {
+	c := &e.scratch.chain
+	if len(c.events) == cap(c.events) {
+		panic("match: ledger chain longer than its bound")
+	}
+	sequence := e.nextTransferSequence
+	e.nextTransferSequence++
+	t.ID = transferID(sequence)
+	c.events = append(c.events, t)
+	c.owners = append(c.owners, owner)
+	return sequence
+}
+
+// chainSubmit applies the chain to the ledger, as one linked chain when linked (all or
+// nothing) or as independent events. It consumes one timestamp per event. It returns -1
+// when every event succeeded, or the index of the event that failed (for a linked chain,
+// the ledger has then undone all of it).
+func (e *Engine) chainSubmit(clock *uint64, linked bool) int {
+	c := &e.scratch.chain
+	count := len(c.events)
+	if count == 0 {
+		return -1
+	}
+	if linked {
+		for i := 0; i < count-1; i++ {
+			c.events[i].Flags |= model.TransferLinked
+		}
+	}
+	first := *clock + 1
+	if first > timestampMax-uint64(count) {
+		panic(fmt.Sprintf("match: clock %d out of range", *clock))
+	}
+	*clock += uint64(count)
+	results := c.results[:count]
+	e.ledger.CreateSystemTransfers(first, c.events, results)
+	for i := range results {
+		status := results[i].Status
+		if status != model.StatusOK && status != model.StatusLinkedEventFailed {
+			return i
+		}
+		if status == model.StatusLinkedEventFailed && !linked {
+			panic("match: linked_event_failed outside a chain")
+		}
+	}
+	return -1
+}
+
+// holdTransfer returns the pending transfer that holds amount for an order: from the
+// trader's paying account (quote for a buy, base for a sell) to the instrument's escrow.
+func (e *Engine) holdTransfer(o *order, amount model.Uint128) model.Transfer {
+	x := &e.instruments[o.instrument]
+	t := model.Transfer{Amount: amount, Code: TransferCodeHold, Flags: model.TransferPending,
+		UserData128: model.U128(o.id), UserData32: x.record.ID}
+	if o.side == model.SideBuy {
+		t.DebitAccountID, t.CreditAccountID, t.Ledger = o.quoteAccountID, x.escrowQuote,
+			x.record.QuoteLedger
+	} else {
+		t.DebitAccountID, t.CreditAccountID, t.Ledger = o.baseAccountID, x.escrowBase,
+			x.record.BaseLedger
+	}
+	return t
+}
+
+// postTransfer posts amount of a hold; the ledger releases the rest of the hold.
+func postTransfer(holdSequence uint64, amount model.Uint128) model.Transfer {
+	return model.Transfer{PendingID: transferID(holdSequence), Amount: amount,
+		Flags: model.TransferPostPending}
+}
+
+// voidTransfer releases a whole hold.
+func voidTransfer(holdSequence uint64) model.Transfer {
+	return model.Transfer{PendingID: transferID(holdSequence), Flags: model.TransferVoidPending}
+}
+
+// payTransfer pays amount of the asset an order receives (base for a buy, quote for a
+// sell) out of the escrow, to the trader or, for a fee, to the fee account.
+func (e *Engine) payTransfer(o *order, amount model.Uint128, fee bool,
+	tradeID uint64) model.Transfer {
+	x := &e.instruments[o.instrument]
+	t := model.Transfer{Amount: amount, Code: TransferCodeProceeds,
+		UserData128: model.U128(o.id), UserData64: tradeID, UserData32: x.record.ID}
+	if o.side == model.SideBuy {
+		t.DebitAccountID, t.CreditAccountID, t.Ledger = x.escrowBase, o.baseAccountID,
+			x.record.BaseLedger
+		if fee {
+			t.CreditAccountID = x.record.FeeBaseAccountID
+		}
+	} else {
+		t.DebitAccountID, t.CreditAccountID, t.Ledger = x.escrowQuote, o.quoteAccountID,
+			x.record.QuoteLedger
+		if fee {
+			t.CreditAccountID = x.record.FeeQuoteAccountID
+		}
+	}
+	if fee {
+		t.Code = TransferCodeFee
+	}
+	return t
+}
+
+// holdCreate places the hold an order needs (holdRequired) as its own ledger event. It
+// returns StatusOK, or the reason the ledger refused it.
+func (e *Engine) holdCreate(clock *uint64, slot uint32) model.Status {
+	o := &e.orders[slot]
+	x := &e.instruments[o.instrument]
+	amount := holdRequired(o, x.record.LotSize)
+	if e.settlementDisabled {
+		o.holdSequence, o.holdAmount = 1, amount
+		return model.StatusOK
+	}
+	e.scratch.chain.reset()
+	sequence := e.chainAdd(e.holdTransfer(o, amount), slot)
+	if failed := e.chainSubmit(clock, false); failed >= 0 {
+		return holdRefusal(e.scratch.chain.results[failed].Status)
+	}
+	o.holdSequence, o.holdAmount = sequence, amount
+	return model.StatusOK
+}
+
+// holdRefusal maps the ledger's refusal of a new hold to the order's status. The
+// engine checked everything else before (accounts exist on the right ledgers and are
+// open), so any other refusal is a bug.
+func holdRefusal(status model.Status) model.Status {
+	switch status {
+	case model.StatusExceedsCredits:
+		return model.StatusInsufficientFunds
+	case model.StatusDebitAccountAlreadyClosed:
+		return model.StatusAccountClosed
+	case model.StatusOverflowsDebitsPending, model.StatusOverflowsCreditsPending,
+		model.StatusOverflowsDebitsPosted, model.StatusOverflowsCreditsPosted,
+		model.StatusOverflowsDebits, model.StatusOverflowsCredits:
+		return model.StatusHoldAmountOverflow
+	}
+	panic(fmt.Sprintf("match: the ledger refused a hold: %s", status))
+}
+
+// feeOf returns the fee on amount at basisPoints, rounded down:
+// floor(amount × basisPoints / 10,000), computed without overflow as
+// q × basisPoints + floor(r × basisPoints / 10,000) where amount = q × 10,000 + r.
+// The fee never exceeds the amount (basisPoints ≤ 10,000), and amount − fee goes to the
+// trader, so no unit is created or destroyed: rounding favours the trader by less than
+// one unit per fill.
+func feeOf(amount model.Uint128, basisPoints uint16) model.Uint128 {
+	if basisPoints == 0 || amount.IsZero() {
+		return model.Uint128{}
+	}
+	quotient, remainder := amount.DivMod64(basisPointsPerUnit)
+	whole, overflow := quotient.Mul64(uint64(basisPoints))
+	if overflow {
+		panic("match: fee overflow") // whole ≤ amount: impossible.
+	}
+	return whole.MustAdd(model.U128(remainder * uint64(basisPoints) / basisPointsPerUnit))
+}
+
+// notionalOf returns price × quantity / lotSize: the quote units a fill moves. Exact:
+// quantity is a multiple of the lot size, and the product of two u64 fits 128 bits.
+func notionalOf(price uint64, quantity uint64, lotSize uint64) model.Uint128 {
+	notional, _ := model.U128(price).Mul64(quantity / lotSize)
+	return notional
+}
