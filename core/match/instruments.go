@@ -115,7 +115,7 @@ func (e *Engine) createEscrows(clock *uint64, x *model.Instrument) model.Status 
 	}
 	accounts := [2]model.Account{
 		{ID: escrowID(systemKindEscrowBase, x.ID), Ledger: x.BaseLedger,
-			Code: AccountCodeEscrow,
+			Code:  AccountCodeEscrow,
 			Flags: model.AccountDebitsMustNotExceedCredits | model.AccountLinked},
 		{ID: escrowID(systemKindEscrowQuote, x.ID), Ledger: x.QuoteLedger,
 			Code: AccountCodeEscrow, Flags: model.AccountDebitsMustNotExceedCredits},

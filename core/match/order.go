@@ -25,13 +25,13 @@ type order struct {
 	selfTrade     model.SelfTradeMode
 	heapIndex     uint32 // Position in the expiry heap, or indexNone.
 
-	tradingAccount  uint32 // Entry in Engine.accounts while resting, else indexNone.
-	accountPrevious uint32 // Older order of the trading account, or indexNone.
-	accountNext     uint32 // Newer order of the trading account, or indexNone.
-	clientOrderID   uint64 // Of the command that placed or last replaced the order.
-	reservePrice    uint64 // Limit buys: the price the hold is computed at (≥ price).
-	expireTimestamp uint64 // Deadline of a good-till-time order, or 0.
-	timestamp       uint64 // When it took its place in the queue (time priority).
+	tradingAccount  uint32        // Entry in Engine.accounts while resting, else indexNone.
+	accountPrevious uint32        // Older order of the trading account, or indexNone.
+	accountNext     uint32        // Newer order of the trading account, or indexNone.
+	clientOrderID   uint64        // Of the command that placed or last replaced the order.
+	reservePrice    uint64        // Limit buys: the price the hold is computed at (≥ price).
+	expireTimestamp uint64        // Deadline of a good-till-time order, or 0.
+	timestamp       uint64        // When it took its place in the queue (time priority).
 	budget          model.Uint128 // Market buys: quote still allowed to spend.
 	holdSequence    uint64        // System transfer sequence of its current hold; 0 = none.
 	holdAmount      model.Uint128 // Amount of its current hold.

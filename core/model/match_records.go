@@ -105,11 +105,11 @@ const (
 
 // Instrument field offsets within the 128-byte record (wire format: never change).
 //
-//	  0 id (u32)          4 base_ledger (u32)   8 quote_ledger (u32)
-//	 12 maker_fee_basis_points (u16)  14 taker_fee_basis_points (u16)
-//	 16 tick_size        24 lot_size          32 quantity_min       40 quantity_max
-//	 48 fee_base_account_id (u128)            64 fee_quote_account_id (u128)
-//	 80 user_data_64     88 flags (u16)       90 reserved (30)     120 timestamp
+//	 0 id (u32)          4 base_ledger (u32)   8 quote_ledger (u32)
+//	12 maker_fee_basis_points (u16)  14 taker_fee_basis_points (u16)
+//	16 tick_size        24 lot_size          32 quantity_min       40 quantity_max
+//	48 fee_base_account_id (u128)            64 fee_quote_account_id (u128)
+//	80 user_data_64     88 flags (u16)       90 reserved (30)     120 timestamp
 const (
 	instrumentOffsetID                  = 0
 	instrumentOffsetBaseLedger          = 4
@@ -480,11 +480,11 @@ func (r *MassCancelResult) Decode(b []byte) {
 
 // ExecutionReport field offsets within the 128-byte record (wire format: never change).
 //
-//	  0 order_id          8 client_order_id   16 client            24 account
-//	 32 instrument (u32) 36 status (u32)     40 kind (u8) 41 side (u8) 42 liquidity (u8)
-//	 43 type (u8)        44 reserved (u32)   48 trade_id          56 contra_order_id
-//	 64 price            72 quantity         80 leaves_quantity   88 filled_quantity
-//	 96 fee (u128)      112 timestamp       120 reserved (u64)
+//	 0 order_id          8 client_order_id   16 client            24 account
+//	32 instrument (u32) 36 status (u32)     40 kind (u8) 41 side (u8) 42 liquidity (u8)
+//	43 type (u8)        44 reserved (u32)   48 trade_id          56 contra_order_id
+//	64 price            72 quantity         80 leaves_quantity   88 filled_quantity
+//	96 fee (u128)      112 timestamp       120 reserved (u64)
 const (
 	reportOffsetOrderID        = 0
 	reportOffsetClientOrderID  = 8
