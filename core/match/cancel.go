@@ -95,10 +95,12 @@ func (e *Engine) cancelOrder(clock *uint64, client uint64, c *model.OrderCancel,
 }
 
 // findOwnedOrder returns the open order of (client, account) named by its id or, when
-// the id is 0, by the client order id of the command that placed or last replaced it.
+// the id is 0, by the client order id of the command that placed or last replaced it (as
+// in FIX, a client order id superseded by a replace no longer names the order).
 func (e *Engine) findOwnedOrder(client, account, orderID, originalClientOrderID uint64) (
 	uint32, bool) {
-	if orderID == 0 {
+	byClientOrderID := orderID == 0
+	if byClientOrderID {
 		entry, found := e.window.find(client, account, originalClientOrderID)
 		if !found || entry.status != model.StatusOK ||
 			(entry.kind != commandPlace && entry.kind != commandReplace) {
@@ -107,7 +109,12 @@ func (e *Engine) findOwnedOrder(client, account, orderID, originalClientOrderID 
 		orderID = entry.orderID
 	}
 	slot, _, found := e.findOrder(orderID)
-	if !found || e.orders[slot].client != client || e.orders[slot].account != account {
+	if !found {
+		return indexNone, false
+	}
+	o := &e.orders[slot]
+	if o.client != client || o.account != account ||
+		(byClientOrderID && o.clientOrderID != originalClientOrderID) {
 		return indexNone, false
 	}
 	return slot, true
