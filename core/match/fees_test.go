@@ -22,9 +22,9 @@ func TestFeeFormula(t *testing.T) {
 		basisPoints uint16
 		fee         model.Uint128
 	}{
-		{model.U128(86_415), 10, model.U128(86)},  // 86.415
-		{model.U128(9_999), 1, model.U128(0)},     // 0.9999
-		{model.U128(10_000), 1, model.U128(1)},    // exactly 1
+		{model.U128(86_415), 10, model.U128(86)},   // 86.415
+		{model.U128(9_999), 1, model.U128(0)},      // 0.9999
+		{model.U128(10_000), 1, model.U128(1)},     // exactly 1
 		{model.U128(123), 10_000, model.U128(123)}, // the whole amount
 		{model.U128(123), 0, model.U128(0)},
 		{model.Uint128Max, 10_000, model.Uint128Max},
