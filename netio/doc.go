@@ -1,6 +1,67 @@
-// Package netio will own Sequent's binary TCP protocol (on gnet v2): frame codec,
-// sessions and authentication, the gnet event loops that copy requests into a shard's
-// input ring, the reply path, and the Go client. See PROTOCOL.md once it lands.
+// Package netio is Sequent's binary TCP server, built on gnet v2: it accepts client
+// connections, authenticates sessions against a keys file (HMAC-SHA256 over a server
+// nonce), checks each request's shape and the client's permission, hands requests to a
+// shard (shard.Backend) and delivers the shard's replies and execution reports back to
+// the right connections (it implements shard.Replier). The byte format lives in
+// netio/wire, the Go client in netio/client, and the complete protocol specification in
+// PROTOCOL.md.
 //
-// Not built yet: this package is a placeholder until the network issue lands.
+// # Wiring
+//
+//	keys, _ := netio.LoadKeys(path)                 // or GenerateDevKeys on first start
+//	server, _ := netio.NewServer(netio.Config{Address: "127.0.0.1:7400", Keys: keys}, shard)
+//	shard.Start(server)                              // the server is the shard's Replier
+//	_ = server.Start()                               // listening; server.Address() is bound
+//	...
+//	_ = keys.Reload()                                // on SIGHUP
+//	_ = server.Shutdown(ctx)                         // drain, then close; then stop the shard
+//
+// # Threading model
+//
+// Four kinds of goroutine touch the server, each with its own territory:
+//
+//   - gnet event loops (Config.EventLoops of them) run OnOpen, OnTraffic and OnClose and
+//     AsyncWrite callbacks. A connection belongs to one loop; its loop-owned state
+//     (phase, login, the reusable shard.Request, the buffer of immediate answers) is
+//     touched by no one else. A loop never blocks: it decodes, authenticates, calls
+//     Backend.Submit (which copies and never blocks), appends immediate answers and writes
+//     them with one Write at the end of OnTraffic.
+//   - the shard's goroutine calls Deliver and DeliverReports. It finds connections through
+//     the lock-free connection table (one atomic load), copies reply bodies into pooled
+//     buffers, and hands each connection one AsyncWrite per call. It never touches a
+//     loop-owned field.
+//   - gnet's ticker goroutine runs OnTick (it is not an event loop): it reads per-connection
+//     atomics and sends heartbeats or closes silent connections through AsyncWrite and
+//     Close, which gnet makes safe from any goroutine.
+//   - report replay goroutines (at most reportReplaysConcurrentMax) serve subscriptions
+//     that ask for retained reports, because Backend.ReplayReports may wait on the shard.
+//
+// Shared state is atomic or immutable: the connection table (atomic pointers), the session
+// and subscriber maps (sync.Map of values replaced by compare-and-swap), the keyring (an
+// atomic pointer to an immutable set), the counters. The one mutex, connection.mu, guards
+// a connection's report subscription between the shard goroutine and a replay goroutine;
+// an event loop takes it only before the connection is published as a subscriber, when no
+// one else can hold it. The logger runs on its own goroutine behind a bounded queue, so no
+// callback waits for a log handler.
+//
+// # Invariants
+//
+//   - Peeked bytes never outlive the frame they belong to: each frame is handled (and
+//     Submit copies it) before the Discard that releases it; Peek and Discard are always
+//     called with a length of at least wire.HeaderSize (never 0, which gnet reads as
+//     "everything").
+//   - Every complete frame in the inbound buffer is handled in the OnTraffic call that
+//     sees it.
+//   - A malformed frame gets an error frame and closes its own connection only; no client
+//     input can stop the engine.
+//   - Unsent bytes per connection stay within Config.OutboundBytesMax in gnet's buffer plus
+//     Config.OutboundBytesMax lent to AsyncWrite; beyond either, the connection is closed
+//     as a slow consumer with a logged reason.
+//   - A buffer lent to AsyncWrite is not reused until its callback has run.
+//   - Every submitted request is counted in flight until its reply is delivered, so
+//     Shutdown can let the last replies out before closing connections.
+//   - A login spends its connection's nonce whatever the outcome; a connection logs in at
+//     most once.
+//
+// Backend.SessionClosed is called from the event loop (OnClose) and must not block.
 package netio

@@ -11,6 +11,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 
 	"sequent/core/model"
+	"sequent/core/shard"
 	"sequent/netio/wire"
 )
 
@@ -160,6 +161,17 @@ func (s *Server) drainFrames(conn *connection, c inboundBuffer) gnet.Action {
 // handleFrame dispatches one checked frame from a client.
 func (s *Server) handleFrame(conn *connection, frame *wire.Frame) gnet.Action {
 	switch frame.Kind {
+	case wire.KindHeartbeat, wire.KindRequest, wire.KindLogin, wire.KindSubscribe,
+		wire.KindLogout:
+		if !clientFrameReservedZero(frame) {
+			return s.fail(conn, wire.ErrorReservedNotZero, frame.Number,
+				"header fields unused by a "+frame.Kind.String()+" frame must be zero")
+		}
+	default:
+		return s.fail(conn, wire.ErrorUnexpectedFrame, frame.Number,
+			"a client may not send "+frame.Kind.String())
+	}
+	switch frame.Kind {
 	case wire.KindHeartbeat:
 		return gnet.None
 	case wire.KindRequest:
@@ -179,8 +191,17 @@ func (s *Server) handleFrame(conn *connection, frame *wire.Frame) gnet.Action {
 		conn.closing.Store(true)
 		return gnet.Close
 	}
-	return s.fail(conn, wire.ErrorUnexpectedFrame, frame.Number,
-		"a client may not send "+frame.Kind.String())
+	return gnet.None // Unreachable: the kinds were checked above.
+}
+
+// clientFrameReservedZero reports whether the header fields a client frame does not use
+// are zero: status and aux always; operation, flags and number outside requests.
+func clientFrameReservedZero(frame *wire.Frame) bool {
+	if frame.Status != 0 || frame.Aux != 0 {
+		return false
+	}
+	return frame.Kind == wire.KindRequest ||
+		(frame.Operation == 0 && frame.Flags == 0 && frame.Number == 0)
 }
 
 // handleLogin checks a login against the challenge and the keys in force. Whatever the
@@ -284,6 +305,10 @@ func (s *Server) handleRequest(conn *connection, frame *wire.Frame) gnet.Action 
 	return gnet.None
 }
 
+// requestFlagsKnown is every defined request flag (shard.RequestFlag*); other bits make
+// the request invalid_body, as the state machine would answer.
+const requestFlagsKnown = shard.RequestFlagReplyBalances
+
 // admitRequest returns the status that refuses a request before submission, or ok.
 func (s *Server) admitRequest(client *Client, info *model.OperationInfo,
 	frame *wire.Frame) model.Status {
@@ -292,6 +317,8 @@ func (s *Server) admitRequest(client *Client, info *model.OperationInfo,
 	switch {
 	case !client.Allows(frame.Operation):
 		return model.StatusPermissionDenied
+	case frame.Flags&^requestFlagsKnown != 0:
+		return model.StatusInvalidBody
 	case info.EventSize == 0 && length != 0:
 		return model.StatusInvalidBody
 	case info.EventSize == 0:

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"sequent/core/model"
+	"sequent/netio"
 	"sequent/netio/client"
 	"sequent/netio/wire"
 )
@@ -289,4 +290,95 @@ func TestBadInputIsolated(t *testing.T) {
 	if errors := h.server.Stats().ProtocolErrors; errors != uint64(len(cases)) {
 		t.Fatalf("%d protocol errors counted, want %d", errors, len(cases))
 	}
+}
+
+// TestSlowReaderCutOff: a client that pipelines large lookups and never reads is
+// disconnected once its unsent replies pass OutboundBytesMax, while another client on
+// the same server keeps being served before, during and after.
+func TestSlowReaderCutOff(t *testing.T) {
+	const outboundBytesMax = 2 << 20
+	h := newHarness(t, harnessOptions{config: func(c *netio.Config) {
+		c.OutboundBytesMax = outboundBytesMax
+	}})
+	good := h.dial(nil)
+	ctx := background(t)
+	ids := make([]uint64, model.EventsPerRequestMax)
+	accounts := make([]model.Account, len(ids))
+	for i := range ids {
+		ids[i] = uint64(i + 1)
+		accounts[i] = account(ids[i])
+	}
+	if _, err := good.CreateAccounts(ctx, accounts); err != nil {
+		t.Fatal(err)
+	}
+	slow := dialRaw(t, h.server.Address())
+	slow.login(clientAll, 1, secretOne, 1)
+	// Each reply is 8189 accounts (1 MiB); 48 of them far exceed the bound plus what
+	// the kernel's socket buffers can hold.
+	const requests = 48
+	lookup := encodeIDs(ids...)
+	var burst []byte
+	for number := uint64(1); number <= requests; number++ {
+		burst = append(burst, requestFrame(1, number, model.OperationLookupAccounts, lookup)...)
+	}
+	slow.write(burst)
+	waitFor(t, "the slow consumer cut", func() bool {
+		if _, err := good.LookupAccounts(ctx, []model.Uint128{model.U128(1)}); err != nil {
+			t.Fatalf("good client while the slow one fills up: %v", err)
+		}
+		return h.server.Stats().SlowConsumers == 1
+	})
+	replies := 0
+	for {
+		frame, err := slow.nextAny()
+		if err != nil {
+			break
+		}
+		if frame.Kind == wire.KindReply {
+			replies++
+		}
+	}
+	if replies >= requests {
+		t.Fatalf("the slow reader got all %d replies", replies)
+	}
+	found, err := good.LookupAccounts(ctx, []model.Uint128{model.U128(7)})
+	if err != nil || len(found) != 1 {
+		t.Fatalf("good client after the cut: %v", err)
+	}
+}
+
+// TestReservedHeaderFields: header fields a client frame does not use must be zero, and
+// undefined request flags make the request invalid (the connection stays).
+func TestReservedHeaderFields(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	cases := []wire.Frame{
+		{Kind: wire.KindRequest, Operation: model.OperationLookupAccounts, Session: 1,
+			Number: 1, Aux: 5},
+		{Kind: wire.KindRequest, Operation: model.OperationLookupAccounts, Session: 1,
+			Number: 1, Status: 5},
+		{Kind: wire.KindHeartbeat, Number: 3},
+		{Kind: wire.KindLogout, Session: 1, Operation: 2},
+	}
+	for i, frame := range cases {
+		r := dialRaw(t, h.server.Address())
+		r.login(clientAll, 1, secretOne, 1)
+		r.write(wire.AppendFrame(nil, &frame, encodeIDs(1)[:bodyLengthOf(frame.Kind)]))
+		r.expectError(wire.ErrorReservedNotZero)
+		_ = i
+	}
+	r := dialRaw(t, h.server.Address())
+	r.login(clientAll, 1, secretOne, 1)
+	r.write(wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindRequest,
+		Operation: model.OperationLookupAccounts, Session: 1, Number: 1, Flags: 1 << 3},
+		encodeIDs(1)))
+	if reply := r.next(); model.Status(reply.Status) != model.StatusInvalidBody {
+		t.Fatalf("undefined flag: %s", model.Status(reply.Status))
+	}
+}
+
+func bodyLengthOf(kind wire.Kind) int {
+	if kind == wire.KindRequest {
+		return model.IDSize
+	}
+	return 0
 }

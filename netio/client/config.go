@@ -12,8 +12,10 @@ import (
 // Defaults and bounds of the client.
 const (
 	// InflightMaxDefault bounds requests sent and not yet answered: enough to keep a
-	// loopback link busy with small requests (256 × ~60 µs round trip ≈ 4 M/s ceiling).
-	InflightMaxDefault = 256
+	// loopback link busy with small requests (128 per ~60 µs round trip ≈ 2 M/s), and
+	// below the server's exactly-once window of 256 request numbers, so a resent request
+	// is never too old to be recognised.
+	InflightMaxDefault = 128
 	// InflightBytesMaxDefault bounds the reply bytes those requests may bring back, below
 	// the server's default per-connection bound (4 MiB), so a pipelining client is never
 	// cut off as a slow consumer. A request that alone needs more is still sent (alone).

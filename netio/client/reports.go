@@ -128,3 +128,12 @@ func (c *Client) subscribed(frame *wire.Frame) {
 	default:
 	}
 }
+
+// ExecutionReport decodes the report's body; ok is false if it is not one.
+func (r Report) ExecutionReport() (report model.ExecutionReport, ok bool) {
+	if len(r.Body) != model.ExecutionReportSize {
+		return model.ExecutionReport{}, false
+	}
+	report.Decode(r.Body)
+	return report, true
+}

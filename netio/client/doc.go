@@ -1,0 +1,49 @@
+// Package client is the Go client of Sequent's binary protocol (../PROTOCOL.md). It
+// imports only core/model and netio/wire, so load generators and applications link no
+// server code.
+//
+//	c, err := client.Dial(ctx, client.Config{
+//		Addresses: []string{"10.0.0.1:7400", "10.0.0.2:7400"},
+//		Client:    1, Key: 1, Secret: secret,
+//	})
+//	results, err := c.CreateTransfers(ctx, transfers) // split into 8189-event requests
+//	defer c.Close()
+//
+// # Pipelining
+//
+// One Client is one session on one connection, safe for concurrent use. Requests are
+// numbered in the order they are issued and written without waiting for earlier replies
+// (Go returns a Call at once; Do waits). Concurrent callers share write syscalls: whoever
+// finds the writer idle writes everything queued. The window is bounded by InflightMax
+// requests and by InflightBytesMax of expected reply bytes, so the server never has to
+// cut the client off as a slow consumer and resent numbers stay inside the server's
+// exactly-once window.
+//
+// # Reconnects and exactly-once
+//
+// When the connection fails (or goes silent past the silence timeout, or the server
+// answers not_primary naming another address), a background goroutine reconnects —
+// trying the primary named by the last not_primary first, then Addresses in order, with
+// backoff — logs in with the same session id and resends every request still waiting
+// for a reply, in number order, with its original number. The server applies each
+// number at most once and answers resends of applied requests from its cache (Reply.
+// Duplicate). Requests answered busy are resent with their number after a short backoff
+// (BusyRetryDelay). Callers see one reply per request, whatever happened underneath.
+//
+// A login refused for its credentials, a revoked key or a protocol error stops the client:
+// pending and later calls fail with the *ServerError.
+//
+// # Context deadlines
+//
+// Go and Do take a context: it bounds the wait for window space and for the reply. When it
+// ends first, the call fails with the context's error and is abandoned; the request may
+// still be applied, once (ledger ids make a retry with a new request safe: an identical
+// object answers exists).
+//
+// # Results
+//
+// Request-level outcomes other than ok come back as *StatusError (with the model.Status);
+// per-event outcomes are in the typed results (model.EventResult per event, in order).
+// Execution reports arrive through Subscribe, in sequence order, once each, resumed after
+// reconnects.
+package client
