@@ -17,9 +17,6 @@ func (e *Engine) matchTaker(clock *uint64, taker uint32, now uint64, sink Sink) 
 			panic("match: matching did not converge")
 		}
 		e.planMatch(taker, now)
-		if p.empty() {
-			break
-		}
 		t := &e.orders[taker]
 		if t.timeInForce == model.FillOrKill &&
 			(p.quantity < t.leaves || p.more || p.takerCancel != model.StatusOK) {
@@ -29,6 +26,9 @@ func (e *Engine) matchTaker(clock *uint64, taker uint32, now uint64, sink Sink) 
 			}
 			e.takerEnd(clock, taker, reason, now, sink)
 			return
+		}
+		if p.empty() {
+			break
 		}
 		if !e.stepSettle(clock, taker) {
 			if e.scratch.takerRefused {

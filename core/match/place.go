@@ -97,6 +97,7 @@ func (e *Engine) placeOrder(clock *uint64, client uint64, event *model.Order, no
 	}
 	o := &e.orders[slot]
 	orderID := o.id
+	e.nextOrderID++
 	e.window.remember(windowEntry{client: client, account: event.Account,
 		clientOrderID: event.ClientOrderID, orderID: orderID, timestamp: now,
 		status: model.StatusOK, kind: commandPlace})
@@ -123,11 +124,11 @@ func (e *Engine) wouldCross(instrumentIndex uint32, side model.Side, price uint6
 }
 
 // orderInit fills a fresh slot from a validated place event and gives it the next id.
+
 func (e *Engine) orderInit(slot uint32, client uint64, event *model.Order,
 	instrumentIndex uint32, now uint64) {
 	o := &e.orders[slot]
-	o.id = e.nextOrderID
-	e.nextOrderID++
+	o.id = e.nextOrderID // Taken for good (nextOrderID++) only once the hold is placed.
 	o.price, o.leaves, o.instrument = event.Price, event.Quantity, instrumentIndex
 	o.client, o.account, o.clientOrderID = client, event.Account, event.ClientOrderID
 	o.side, o.orderType, o.timeInForce = event.Side, event.Type, event.TimeInForce
