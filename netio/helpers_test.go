@@ -16,7 +16,7 @@ import (
 	"sequent/core/model"
 	"sequent/netio"
 	"sequent/netio/client"
-	"sequent/netio/internal/fakeshard"
+	"sequent/netio/fakeshard"
 	"sequent/netio/wire"
 )
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"strings"
 	"time"
 
 	"sequent/core/model"
@@ -31,7 +32,8 @@ func (c *Client) connectAny(ctx context.Context) (*established, error) {
 		addresses = append([]string{c.primary}, addresses...)
 	}
 	c.mu.Unlock()
-	var errs []error
+	var reasons []string
+	var last error
 	for _, address := range addresses {
 		e, err := c.connect(ctx, address)
 		if err == nil {
@@ -41,12 +43,14 @@ func (c *Client) connectAny(ctx context.Context) (*established, error) {
 		if errors.As(err, &serverError) && !wire.ErrorCode(serverError.Code).Retryable() {
 			return nil, err
 		}
-		errs = append(errs, fmt.Errorf("%s: %w", address, err))
+		reasons = append(reasons, fmt.Sprintf("%s: %v", address, err))
+		last = err
 		if ctx.Err() != nil {
 			break
 		}
 	}
-	return nil, fmt.Errorf("%w: %w", ErrUnreachable, errors.Join(errs...))
+	// One line, so that a command-line tool can print it as is.
+	return nil, fmt.Errorf("%w (%s): %w", ErrUnreachable, strings.Join(reasons, "; "), last)
 }
 
 // connect dials one address and runs the login handshake: read the challenge, sign its

@@ -266,3 +266,11 @@ func sameHeader(a, b Frame) bool {
 		a.Status == b.Status && a.Session == b.Session && a.Number == b.Number &&
 		a.Aux == b.Aux && a.BodyLength == b.BodyLength
 }
+
+// TestChecksumAlgorithm pins the CRC as PROTOCOL.md states it: CRC-32C, whose check value
+// over "123456789" is 0xE3069283.
+func TestChecksumAlgorithm(t *testing.T) {
+	if got := checksum([]byte("1234"), []byte("56789")); got != 0xE3069283 {
+		t.Fatalf("CRC32C check value %#x", got)
+	}
+}

@@ -1,12 +1,13 @@
-// Package fakeshard is an in-memory shard.Backend for netio's tests: one goroutine (the
+// Package fakeshard is an in-memory shard.Backend for tests of netio and of programs
+// built on it (the sequent CLI, load generators): one goroutine (the
 // "shard goroutine") drains a bounded channel of copied requests, applies them to a
 // ledger.Ledger with exactly-once deduplication per (client, session, number) like the
 // real state machine, and replies through the Replier in batches. It also counts how many
 // times each request was applied, so tests can prove a retry was not applied twice, and
 // retains execution reports for replay.
 //
-// It stands in for core/shard until a test needs the real sequencer; it has no log and no
-// durability.
+// It is a test double: no log, no durability, allocations on every request. Use
+// core/shard for anything real.
 package fakeshard
 
 import (
