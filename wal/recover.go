@@ -27,8 +27,10 @@ func recoverDirectory(options Options) (*recoveredState, error) {
 	}
 	state := &recoveredState{}
 	scans, err := scanDirectory(options.Dir, func(_ *segmentScan, e *scannedEntry) error {
-		if last, ok := state.chains.last(); ok && e.Header.LastOp() <= last.LastOp {
-			state.chains = chainRing{} // a damaged directory; the ring is only a cache
+		h := &e.Header
+		if last, ok := state.chains.last(); ok &&
+			(h.FirstOp != last.LastOp+1 || h.PreviousChain != last.Chain) {
+			state.chains = chainRing{} // after damage: the ring holds one linked run
 		}
 		state.chains.push(ChainPoint{LastOp: e.Header.LastOp(), Chain: e.Header.Chain})
 		return nil
@@ -161,9 +163,10 @@ func (s *recoveredState) build(options Options, scans []segmentScan) error {
 		s.segments = append(s.segments, info)
 	}
 	s.chains.dropAfter(s.link.LastOp) // points of entries a repair discarded
-	if last, ok := s.chains.last(); s.link.Known && (!ok || last.LastOp != s.link.LastOp) {
+	tip := ChainPoint{LastOp: s.link.LastOp, Chain: s.link.Chain}
+	if last, ok := s.chains.last(); s.link.Known && (!ok || last != tip) {
 		s.chains = chainRing{}
-		s.chains.push(ChainPoint{LastOp: s.link.LastOp, Chain: s.link.Chain})
+		s.chains.push(tip)
 	}
 	var filler zeroFiller
 	if len(s.segments) == 0 {

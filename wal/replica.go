@@ -253,29 +253,27 @@ func (l *Log) findCut(op uint64) (truncation, error) {
 			continue
 		}
 		cut := truncation{index: i, offset: segmentHeaderSize}
-		found := op+1 == info.FirstOp
 		err := l.scanHeadersOf(info, func(h *entryHeader, offset int64) bool {
-			if found {
-				if cut.entries == 0 && !cut.link.Known {
-					// Cutting before the segment's first entry: the base is its previous
-					// chain; epoch and timestamp of the previous entry are unknown.
+			if h.FirstOp > op { // the first entry to discard
+				if cut.entries == 0 {
+					// Emptying the log: the base is this entry's previous chain; the
+					// previous entry's epoch and timestamp are unknown.
 					cut.link = chainLink{Known: true, LastOp: op, Chain: h.PreviousChain}
 				}
 				return false
 			}
-			cut.entries++
-			if cut.firstOp == 0 {
+			if cut.entries == 0 {
 				cut.firstOp = h.FirstOp
 			}
+			cut.entries++
 			cut.offset = offset + entryHeaderSize + int64(h.StoredBytes)
 			cut.link.advance(h)
-			found = h.LastOp() == op
-			return h.LastOp() < op
+			return true
 		})
 		if err != nil {
 			return cut, err
 		}
-		if !found || cut.link.LastOp != op {
+		if !cut.link.Known || cut.link.LastOp != op {
 			return cut, fmt.Errorf("%w: op %d is inside an entry", ErrNotBoundary, op)
 		}
 		return cut, nil
