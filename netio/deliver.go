@@ -48,7 +48,8 @@ func (o *outbound) afterWrite(c gnet.Conn, err error) error {
 		buffered := c.OutboundBuffered()
 		conn.bufferedSeen.Store(int64(buffered))
 		if buffered > s.config.OutboundBytesMax {
-			s.slowConsumer(conn, buffered)
+			s.slowConsumer(conn, buffered, c)
+			_ = c.Close()
 		}
 	}
 	s.recycle(o)
@@ -82,7 +83,7 @@ func (s *Server) send(conn *connection, o *outbound) {
 	}
 	if queued := conn.queuedBytes.Add(length); queued > int64(s.config.OutboundBytesMax) {
 		conn.queuedBytes.Add(-length)
-		s.slowConsumer(conn, int(queued))
+		s.slowConsumer(conn, int(queued), nil)
 		s.recycle(o)
 		return
 	}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -101,7 +102,7 @@ func (h *eventHandler) OnTraffic(c gnet.Conn) gnet.Action {
 	buffered := c.OutboundBuffered()
 	conn.bufferedSeen.Store(int64(buffered))
 	if buffered > s.config.OutboundBytesMax {
-		s.slowConsumer(conn, buffered)
+		s.slowConsumer(conn, buffered, c)
 		return gnet.Close
 	}
 	return gnet.None
@@ -434,11 +435,14 @@ func (h *eventHandler) OnClose(c gnet.Conn, _ error) gnet.Action {
 	}
 	s.table.remove(conn)
 	if conn.client != nil {
-		s.sessions.CompareAndDelete(sessionKey{client: conn.client.ID, session: conn.session},
-			conn)
 		s.unsubscribe(conn)
-		s.backend.SessionClosed(conn.client.ID, conn.session,
-			conn.options&wire.LoginCancelOnDisconnect != 0)
+		// A session taken over by another connection has not ended: only the connection
+		// still holding it reports the end (and may cancel orders).
+		if s.sessions.CompareAndDelete(sessionKey{client: conn.client.ID,
+			session: conn.session}, conn) {
+			s.backend.SessionClosed(conn.client.ID, conn.session,
+				conn.options&wire.LoginCancelOnDisconnect != 0)
+		}
 		if s.config.Admission != nil {
 			s.config.Admission.LoginEnded(conn.client, conn.remote)
 		}
@@ -501,8 +505,16 @@ func (s *Server) closeAsync(conn *connection, code wire.ErrorCode, message strin
 func closeAfterWrite(c gnet.Conn, _ error) error { return c.Close() }
 
 // slowConsumer closes a connection whose unsent bytes exceed the bound. Nothing more is
-// queued for it, not even an error frame: its buffers are what is full.
-func (s *Server) slowConsumer(conn *connection, unsent int) {
+// queued for it, not even an error frame: its buffers are what is full. onLoop is the
+// connection when the caller runs on its event loop (and then returns gnet.Close or
+// closes it itself), nil from any other goroutine.
+//
+// The connection is aborted rather than closed gracefully: gnet's close flushes the
+// outbound buffer in a loop that only stops on a full socket, so a peer that keeps reading
+// a trickle would hold the event loop (and every connection on it) for as long as it takes
+// to drain megabytes. Shutting the socket for writing first makes that flush fail at once,
+// and linger 0 discards what the kernel still holds.
+func (s *Server) slowConsumer(conn *connection, unsent int, onLoop gnet.Conn) {
 	conn.active.Store(false)
 	if !conn.closing.CompareAndSwap(false, true) {
 		return
@@ -511,7 +523,31 @@ func (s *Server) slowConsumer(conn *connection, unsent int) {
 	s.log.log(slog.LevelWarn, "netio: slow consumer, closing",
 		slog.Int("unsent_bytes", unsent), slog.Int("bound", s.config.OutboundBytesMax),
 		slog.String("remote", addressString(conn.remote)))
-	_ = conn.conn.Close()
+	if onLoop != nil {
+		abort(onLoop)
+		return
+	}
+	// Run the abort on the connection's loop: there gnet knows whether the descriptor is
+	// still this connection's (an empty AsyncWrite fails with an error once it is closed).
+	if err := conn.conn.AsyncWrite(nil, abortAfterWrite); err != nil {
+		_ = conn.conn.Close()
+	}
+}
+
+// abort stops all sending on an open connection; call it on the connection's loop.
+func abort(c gnet.Conn) {
+	_ = c.SetLinger(0)
+	_ = syscall.Shutdown(c.Fd(), syscall.SHUT_WR)
+}
+
+// abortAfterWrite runs on the loop after an empty AsyncWrite: err is nil only if the
+// connection is still open.
+func abortAfterWrite(c gnet.Conn, err error) error {
+	if err != nil {
+		return nil
+	}
+	abort(c)
+	return c.Close()
 }
 
 // copyAddress returns a copy of a gnet address, which may be recycled after close.

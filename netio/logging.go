@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 )
 
@@ -12,25 +13,44 @@ import (
 // record is dropped and counted: losing a log line is better than stalling every
 // connection of a loop.
 type asyncLogger struct {
-	logger  *slog.Logger     // The caller's logger; nil discards everything.
-	queue   chan slog.Record // Bounded (logQueueLength); drained by run.
-	dropped atomic.Uint64    // Records dropped because the queue was full.
-	done    chan struct{}    // Closed when run returns.
+	logger *slog.Logger     // The caller's logger; nil discards everything.
+	queue  chan slog.Record // Bounded (logQueueLength); never closed, so a late log
+	// call (a Deliver racing Shutdown) cannot panic: it is queued and never handled.
+	dropped atomic.Uint64 // Records dropped because the queue was full.
+	stop    chan struct{} // Closed by close: handle what is queued, then return.
+	done    chan struct{} // Closed when run returns.
+	once    sync.Once
 }
 
 func newAsyncLogger(logger *slog.Logger) *asyncLogger {
 	l := &asyncLogger{logger: logger, queue: make(chan slog.Record, logQueueLength),
-		done: make(chan struct{})}
+		stop: make(chan struct{}), done: make(chan struct{})}
 	go l.run()
 	return l
 }
 
 func (l *asyncLogger) run() {
 	defer close(l.done)
-	for record := range l.queue {
-		if l.logger != nil {
-			_ = l.logger.Handler().Handle(context.Background(), record)
+	for {
+		select {
+		case record := <-l.queue:
+			l.handle(record)
+		case <-l.stop:
+			for {
+				select {
+				case record := <-l.queue:
+					l.handle(record)
+				default:
+					return
+				}
+			}
 		}
+	}
+}
+
+func (l *asyncLogger) handle(record slog.Record) {
+	if l.logger != nil {
+		_ = l.logger.Handler().Handle(context.Background(), record)
 	}
 }
 
@@ -52,9 +72,9 @@ func (l *asyncLogger) log(level slog.Level, message string, attrs ...slog.Attr) 
 	}
 }
 
-// close stops the goroutine after it has handled what is queued. No log call may follow.
+// close handles what is queued and stops the goroutine. Safe to call more than once.
 func (l *asyncLogger) close() {
-	close(l.queue)
+	l.once.Do(func() { close(l.stop) })
 	<-l.done
 }
 

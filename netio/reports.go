@@ -175,7 +175,7 @@ func (s *Server) deliverReport(scratch *deliverScratch, conn *connection, r *sha
 	case state.replaying:
 		state.pendingBytes += len(r.Body)
 		if state.pendingBytes > s.config.OutboundBytesMax {
-			s.slowConsumer(conn, state.pendingBytes)
+			s.slowConsumer(conn, state.pendingBytes, nil)
 			state.pending, state.pendingBytes = nil, 0
 			return
 		}

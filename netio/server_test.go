@@ -3,11 +3,14 @@ package netio_test
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"net"
 	"testing"
 
 	"sequent/core/model"
 	"sequent/netio"
 	"sequent/netio/client"
+	"sequent/netio/fakeshard"
 	"sequent/netio/wire"
 )
 
@@ -292,14 +295,23 @@ func TestBadInputIsolated(t *testing.T) {
 	}
 }
 
-// TestSlowReaderCutOff: a client that pipelines large lookups and never reads is
+// TestSlowReaderCutOff: a client that pipelines large lookups and does not read is
 // disconnected once its unsent replies pass OutboundBytesMax, while another client on
-// the same server keeps being served before, during and after.
+// the same server keeps being served before, during and after (also while the slow one
+// then reads a trickle: the cut must not let it hold the event loop). Two shapes: all
+// replies in one Deliver call (caught before the write) and one reply per call (caught
+// by the loop when gnet's buffer passes the bound).
 func TestSlowReaderCutOff(t *testing.T) {
+	for _, batch := range []int{0, 1} {
+		t.Run(fmt.Sprintf("batch_%d", batch), func(t *testing.T) { testSlowReader(t, batch) })
+	}
+}
+
+func testSlowReader(t *testing.T, batch int) {
 	const outboundBytesMax = 2 << 20
 	h := newHarness(t, harnessOptions{config: func(c *netio.Config) {
 		c.OutboundBytesMax = outboundBytesMax
-	}})
+	}, backend: fakeshard.Config{BatchRequestsMax: batch}})
 	good := h.dial(nil)
 	ctx := background(t)
 	ids := make([]uint64, model.EventsPerRequestMax)
@@ -312,10 +324,15 @@ func TestSlowReaderCutOff(t *testing.T) {
 		t.Fatal(err)
 	}
 	slow := dialRaw(t, h.server.Address())
+	// A small receive buffer keeps the kernel from absorbing much: the server's socket
+	// send buffer (at most 4 MiB here) and gnet's buffer fill instead.
+	if err := slow.conn.(*net.TCPConn).SetReadBuffer(8 << 10); err != nil {
+		t.Fatal(err)
+	}
 	slow.login(clientAll, 1, secretOne, 1)
-	// Each reply is 8189 accounts (1 MiB); 48 of them far exceed the bound plus what
-	// the kernel's socket buffers can hold.
-	const requests = 48
+	// Each reply is 8189 accounts (1 MiB); 24 of them are four times the bound plus
+	// what the kernel's socket buffers can hold.
+	const requests = 24
 	lookup := encodeIDs(ids...)
 	var burst []byte
 	for number := uint64(1); number <= requests; number++ {

@@ -124,13 +124,16 @@ type Reply struct {
 type Call struct {
 	Operation model.Operation
 	Number    uint64
-	Reply     Reply      // Valid once Done has delivered the call and Err is nil.
-	Err       error      // Set when the call failed.
-	Done      chan *Call // Receives the call when it completes (buffered).
+	Reply     Reply // Valid once the call is complete and Err is nil.
+	Err       error // Set when the call failed.
+	// Done, if not nil, receives the call when it completes. It must have room: a full
+	// channel loses the notification (the reader never blocks on it); Wait still works.
+	Done chan *Call
 
 	client      *Client
-	frame       []byte // The encoded request, resent as is after a reconnect.
-	weightBytes int64  // Reserved in windowBytes.
+	complete    chan struct{} // Closed when the call completes.
+	frame       []byte        // The encoded request, resent as is after a reconnect.
+	weightBytes int64         // Reserved in windowBytes.
 	busyRetries int
 	finished    atomic.Bool
 }
@@ -157,15 +160,13 @@ func expectedReplyBytes(operation model.Operation, flags uint8, bodyLength int) 
 // without importing server packages.
 const requestFlagReplyBalances uint8 = 1 << 0
 
-// Go sends a request without waiting and returns its Call; the call is delivered on
-// done (or on a new channel when done is nil) when the reply arrives or it fails. It
-// blocks only while the pipelining window is full, until ctx is done. Body is copied.
+// Go sends a request without waiting and returns its Call. When the reply arrives or
+// the call fails, the call is sent on done (if not nil; give it room) and Wait returns.
+// Go blocks only while the pipelining window is full, until ctx is done. Body is copied.
 func (c *Client) Go(ctx context.Context, operation model.Operation, flags uint8,
 	body []byte, done chan *Call) *Call {
-	if done == nil {
-		done = make(chan *Call, 1)
-	}
-	call := &Call{Operation: operation, Done: done, client: c}
+	call := &Call{Operation: operation, Done: done, client: c,
+		complete: make(chan struct{})}
 	if len(body) > model.RequestBodyBytesMax {
 		call.fail(fmt.Errorf("client: request body of %d bytes, more than %d", len(body),
 			model.RequestBodyBytesMax))
@@ -211,15 +212,14 @@ func (c *Client) Do(ctx context.Context, operation model.Operation, flags uint8,
 	return call.Wait(ctx)
 }
 
-// Wait waits for the call to complete or ctx to end (then the call is abandoned).
+// Wait waits for the call to complete or ctx to end (then the call is abandoned), and
+// returns the reply, or a *StatusError for a request-level status other than ok.
 func (call *Call) Wait(ctx context.Context) (*Reply, error) {
 	select {
-	case <-call.Done:
+	case <-call.complete:
 	case <-ctx.Done():
-		if call.client != nil {
-			call.client.abandon(call, ctx.Err())
-		}
-		<-call.Done
+		call.client.abandon(call, ctx.Err())
+		<-call.complete
 	}
 	if call.Err != nil {
 		return nil, call.Err
@@ -255,7 +255,7 @@ func (call *Call) fail(err error) {
 	}
 	call.Err = err
 	call.release()
-	call.Done <- call
+	call.notify()
 }
 
 // succeed completes the call with its reply (once).
@@ -265,7 +265,17 @@ func (call *Call) succeed(reply Reply) {
 	}
 	call.Reply = reply
 	call.release()
-	call.Done <- call
+	call.notify()
+}
+
+func (call *Call) notify() {
+	close(call.complete)
+	if call.Done != nil {
+		select {
+		case call.Done <- call:
+		default:
+		}
+	}
 }
 
 func (call *Call) release() {
@@ -314,9 +324,10 @@ func (c *Client) lostLocked(generation uint64, err error) {
 	_ = c.conn.Close()
 	c.conn = nil
 	c.outbox = c.outbox[:0]
-	if !c.closed {
-		c.log.Warn("client: connection lost", "error", err, "pending", len(c.pending))
+	if c.closed {
+		return // Closing: no reconnect.
 	}
+	c.log.Warn("client: connection lost", "error", err, "pending", len(c.pending))
 	select {
 	case c.lost <- struct{}{}:
 	default:

@@ -21,14 +21,17 @@ import (
 
 // Limits of the fake.
 const (
-	RingRequestsDefault = 1024 // Input channel capacity.
-	batchRequestsMax    = 256  // Requests applied per Deliver call at most.
-	reportsRetainedMax  = 4096 // Reports kept per client for replay.
+	RingRequestsDefault     = 1024 // Input channel capacity.
+	batchRequestsMaxDefault = 256  // Requests applied per Deliver call at most.
+	reportsRetainedMax      = 4096 // Reports kept per client for replay.
 )
 
 // Config configures a Backend.
 type Config struct {
 	RingRequests int // Input capacity; a full ring answers busy. Default RingRequestsDefault.
+	// BatchRequestsMax bounds the requests applied (and replies delivered) per Deliver
+	// call; default 256. 1 delivers every reply in its own call.
+	BatchRequestsMax int
 }
 
 type requestKey struct {
@@ -55,6 +58,7 @@ type SessionEnd struct {
 // safe from any goroutine.
 type Backend struct {
 	ring    chan shard.Request // Copied requests.
+	batch   int                // Requests per Deliver call at most.
 	control chan func()        // Work run on the shard goroutine (pause, reports).
 	stop    chan struct{}
 	done    chan struct{}
@@ -84,8 +88,12 @@ func New(config Config) *Backend {
 	if config.RingRequests <= 0 {
 		config.RingRequests = RingRequestsDefault
 	}
+	if config.BatchRequestsMax <= 0 {
+		config.BatchRequestsMax = batchRequestsMaxDefault
+	}
 	return &Backend{
 		ring:         make(chan shard.Request, config.RingRequests),
+		batch:        config.BatchRequestsMax,
 		control:      make(chan func(), 16),
 		stop:         make(chan struct{}),
 		done:         make(chan struct{}),
@@ -216,8 +224,8 @@ func (b *Backend) Submitted() int {
 
 func (b *Backend) run() {
 	defer close(b.done)
-	batch := make([]shard.Request, 0, batchRequestsMax)
-	replies := make([]shard.Reply, 0, batchRequestsMax)
+	batch := make([]shard.Request, 0, b.batch)
+	replies := make([]shard.Reply, 0, b.batch)
 	for {
 		ring := b.ring
 		if b.paused {
@@ -232,7 +240,7 @@ func (b *Backend) run() {
 		case request := <-ring:
 			batch = append(batch[:0], request)
 		}
-		for len(batch) < batchRequestsMax {
+		for len(batch) < b.batch {
 			select {
 			case request := <-b.ring:
 				batch = append(batch, request)
