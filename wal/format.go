@@ -290,4 +290,4 @@ func isZero(b []byte) bool {
 	return true
 }
 
-func itoaU(v uint64) string { return strconv.FormatUint(v, 10) }
+func decimal(v uint64) string { return strconv.FormatUint(v, 10) }

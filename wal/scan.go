@@ -160,7 +160,7 @@ func (s *scanner) next(e *scannedEntry) (done bool, problem *scanProblem, err er
 func (s *scanner) checkPosition(h *entryHeader, offset, end int64) string {
 	switch {
 	case h.Segment != s.number:
-		return "entry written for segment " + itoaU(h.Segment)
+		return "entry written for segment " + decimal(h.Segment)
 	case int64(h.SyncedOffset) < segmentHeaderSize || int64(h.SyncedOffset) > offset:
 		return "synced offset outside the written part of the segment"
 	case end > s.size:
@@ -268,7 +268,7 @@ func (k *chainLink) check(h *entryHeader) string {
 	}
 	switch {
 	case h.FirstOp != k.LastOp+1:
-		return "entry starts at op " + itoaU(h.FirstOp) + ", expected " + itoaU(k.LastOp+1) +
+		return "entry starts at op " + decimal(h.FirstOp) + ", expected " + decimal(k.LastOp+1) +
 			" (duplicated, reordered or foreign entry)"
 	case h.PreviousChain != k.Chain:
 		return "previous chain hash does not match the previous entry (entry from another log)"
@@ -324,7 +324,7 @@ func (s *openedSegment) readHeader(number uint64) *scanProblem {
 	case sentinel != nil:
 		return invalidAt(nil, 0, reason)
 	case s.header.Number != number:
-		return invalidAt(nil, 0, "segment header says number "+itoaU(s.header.Number))
+		return invalidAt(nil, 0, "segment header says number "+decimal(s.header.Number))
 	}
 	return nil
 }

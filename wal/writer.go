@@ -271,7 +271,7 @@ func (l *Log) roll() bool {
 		return false
 	}
 	if p.number != w.number+1 {
-		panic("wal: prepared segment " + itoaU(p.number) + " does not follow " + itoaU(w.number))
+		panic("wal: prepared segment " + decimal(p.number) + " does not follow " + decimal(w.number))
 	}
 	l.prepareRequests <- p.number + 1 // never blocks: one request at a time
 	l.stats.rolls.Add(1)
