@@ -183,11 +183,8 @@ func (e *Engine) accountUnlink(slot uint32) {
 func (e *Engine) orderRest(slot uint32) {
 	o := &e.orders[slot]
 	x := &e.instruments[o.instrument]
-	side := x.side(o.side)
-	levelIndex := e.levelFind(side, o.price)
-	if levelIndex == indexNone {
-		levelIndex = e.levelInsert(side, o.price)
-	}
+	levelIndex := e.levelForPrice(x.side(o.side), o.price, e.scratch.restHint)
+	e.scratch.restHint = indexNone
 	e.levelAppend(levelIndex, slot)
 	e.marketDataMark(o.instrument, o.side, levelIndex)
 	if o.tradingAccount == indexNone {
@@ -201,16 +198,25 @@ func (e *Engine) orderRest(slot uint32) {
 }
 
 // orderUnrest takes an open order out of its level (removing the level when empty),
-// leaving it open otherwise (replace uses it before re-resting the order).
-func (e *Engine) orderUnrest(slot uint32) {
+// leaving it open otherwise (replace uses it before re-resting the order). It returns a
+// level of the same side near where the order was (or indexNone), as a hint for resting
+// the order again.
+func (e *Engine) orderUnrest(slot uint32) uint32 {
 	o := &e.orders[slot]
 	levelIndex := o.level
 	x := &e.instruments[o.instrument]
 	e.marketDataMark(o.instrument, o.side, levelIndex)
 	e.levelUnlink(slot)
-	if e.levels[levelIndex].orderCount == 0 {
+	l := &e.levels[levelIndex]
+	hint := levelIndex
+	if l.orderCount == 0 {
+		hint = l.better
+		if hint == indexNone {
+			hint = l.worse
+		}
 		e.levelRemove(x.side(o.side), levelIndex)
 	}
+	return hint
 }
 
 // orderClose removes an open order from every structure and frees its slot. Its hold

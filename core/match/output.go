@@ -21,6 +21,7 @@ type scratch struct {
 	accounts     []model.Account
 	ids          []model.Uint128
 	sortAccounts []uint64 // CancelAllForClient: the client's trading accounts.
+	restHint     uint32   // A level near where the next resting order goes, or indexNone.
 	report       model.ExecutionReport
 	update       model.MarketDataUpdate
 }
@@ -35,6 +36,7 @@ func (s *scratch) init() {
 	s.trades = make([]tradePrint, 0, FillsPerStepMax)
 	s.accounts = make([]model.Account, 0, 2)
 	s.ids = make([]model.Uint128, 1)
+	s.restHint = indexNone
 }
 
 // commandBegin resets the per-command scratch state.
@@ -43,6 +45,7 @@ func (e *Engine) commandBegin() {
 	s.epoch++
 	s.refused = s.refused[:0]
 	s.feesWaived, s.takerRefused = false, false
+	s.restHint = indexNone
 	if len(s.dirty) != 0 || len(s.trades) != 0 || len(s.ending) != 0 {
 		panic("match: outputs of the previous command were not flushed")
 	}
@@ -87,6 +90,7 @@ type dirtyLevel struct {
 	instrument uint32
 	side       model.Side
 	price      uint64
+	level      uint32 // The level, or indexNone once it was removed.
 }
 
 // tradePrint is a trade to publish.
@@ -109,8 +113,9 @@ func (e *Engine) marketDataMark(instrumentIndex uint32, side model.Side, levelIn
 	if len(e.scratch.dirty) == cap(e.scratch.dirty) {
 		panic("match: more changed levels than one step can make")
 	}
+	l.dirtyPosition = uint32(len(e.scratch.dirty))
 	e.scratch.dirty = append(e.scratch.dirty, dirtyLevel{instrument: instrumentIndex,
-		side: side, price: l.price})
+		side: side, price: l.price, level: levelIndex})
 }
 
 // tradePrint remembers a trade to publish.
@@ -120,7 +125,8 @@ func (e *Engine) tradePrint(t *order, f *planFill, tradeID uint64) {
 }
 
 // marketDataFlush publishes the remembered trades (in execution order) and the changed
-// levels (by instrument, side and price, each once, with its state now), each carrying
+// levels (by instrument, side and price, each once, with its state now; no tree lookups:
+// entries point at their level, or say it is gone), each carrying
 // the instrument's top of book now. It starts a new marking epoch.
 func (e *Engine) marketDataFlush(now uint64, sink Sink) {
 	s := &e.scratch
@@ -135,16 +141,22 @@ func (e *Engine) marketDataFlush(now uint64, sink Sink) {
 	if len(s.dirty) == 0 {
 		return
 	}
-	slices.SortFunc(s.dirty, compareDirty)
-	for i := range s.dirty {
+	if len(s.dirty) > 1 {
+		slices.SortFunc(s.dirty, compareDirty)
+	}
+	for i := 0; i < len(s.dirty); {
+		// A run of entries of one price: a level removed and created again in the same
+		// command has two; publish the one that exists now, if any.
 		d := &s.dirty[i]
-		if i > 0 && compareDirty(s.dirty[i-1], *d) == 0 {
-			continue
+		levelIndex := indexNone
+		for ; i < len(s.dirty) && compareDirty(s.dirty[i], *d) == 0; i++ {
+			if s.dirty[i].level != indexNone {
+				levelIndex = s.dirty[i].level
+			}
 		}
 		u := e.marketDataUpdate(d.instrument, now)
 		u.Kind, u.Side, u.Price = model.MarketDataLevel, d.side, d.price
-		x := &e.instruments[d.instrument]
-		if levelIndex := e.levelFind(x.side(d.side), d.price); levelIndex != indexNone {
+		if levelIndex != indexNone {
 			u.Quantity = e.levels[levelIndex].quantity
 			u.OrderCount = e.levels[levelIndex].orderCount
 		}

@@ -61,7 +61,9 @@ func (e *Engine) replaceOrder(clock *uint64, client uint64, r *model.OrderReplac
 		e.marketDataFlush(now, sink)
 		return model.OrderResult{OrderID: orderID, Timestamp: now, Status: model.StatusOK}
 	}
-	e.orderUnrest(slot)
+	// The hint stays valid while the order matches: matching removes levels of the other
+	// side only, and creates none.
+	e.scratch.restHint = e.orderUnrest(slot)
 	o.price, o.leaves, o.clientOrderID = r.Price, leaves, r.ClientOrderID
 	o.reservePrice, o.timestamp = replacedReservePrice(o, r), now
 	e.report(o, model.ReportReplaced, model.StatusOK, r.ClientOrderID, now, sink)

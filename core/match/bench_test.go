@@ -1,0 +1,346 @@
+package match
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"sequent/core/ledger"
+	"sequent/core/model"
+)
+
+// The benchmark follows exchange-core's published mix: one instrument, 1,000 active
+// accounts, ~1,000 resting orders over a few hundred price levels, and a command stream of
+// about 9% GTC, 3% IOC, 6% cancel and 82% move (cancel-replace to a new price).
+const (
+	benchTraders       = 1000
+	benchRestingOrders = 1000
+	benchSpreadTicks   = 300     // Passive orders rest up to this many ticks from the top.
+	benchCenterPrice   = 100_000 // Quote units per lot (tick 1, lot 1).
+	benchFunds         = 1 << 60 // Per trader and ledger: never short.
+)
+
+// benchKind is a command of the stream.
+type benchKind uint8
+
+const (
+	benchGTC benchKind = iota
+	benchIOC
+	benchCancel
+	benchMove
+)
+
+// benchCommand is one command of the stream, compact (the stream holds millions).
+type benchCommand struct {
+	kind     benchKind
+	side     model.Side
+	trader   uint32
+	orderID  uint64 // Cancel and move.
+	price    uint64
+	quantity uint64 // Place: the order's; move: the order's total (unchanged).
+}
+
+// benchVariant is one way of running the same stream.
+type benchVariant struct {
+	name         string
+	settlement   bool // Holds and settlement in the ledger.
+	reservePrice bool // Bids hold at a reserve price far above the market.
+}
+
+// BenchmarkMatching measures whole commands: validation, idempotency window, matching,
+// the ledger chains (holds, posts, re-holds, proceeds, fees: every transfer of a real
+// run), reports and market data to a sink that drops them. One op is one command; the
+// command stream is generated beforehand by a dry run (so the timed loop only applies
+// it) and is valid throughout: every cancel and move names an open order.
+//
+//   - settled: every order holds exactly what it needs; a bid moved to a new price voids
+//     its hold and holds again (two ledger transfers), an ask's hold does not change.
+//   - settled-reserve-price: bids carry a reserve price above the market (as exchange-
+//     core's GTC bids may), so moves within it need no new hold.
+//   - book-only: the same stream with the ledger switched off, to show the split.
+func BenchmarkMatching(b *testing.B) {
+	for _, variant := range []benchVariant{
+		{name: "settled", settlement: true},
+		{name: "settled-reserve-price", settlement: true, reservePrice: true},
+		{name: "book-only"},
+	} {
+		b.Run(variant.name, func(b *testing.B) { benchmarkMatching(b, variant) })
+	}
+}
+
+func benchmarkMatching(b *testing.B, variant benchVariant) {
+	commands := benchStream(b, b.N, variant)
+	bench := newBench(b, variant, uint32(3*b.N+1_000_000))
+	transfers := bench.ledger.TransferCount()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range commands {
+		bench.apply(&commands[i], &bench.sink)
+	}
+	b.StopTimer()
+	if bench.failures != 0 {
+		b.Fatalf("%d commands failed", bench.failures)
+	}
+	if err := bench.engine.CheckInvariants(); err != nil {
+		b.Fatalf("invariants: %v", err)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "orders/s")
+	b.ReportMetric(float64(bench.ledger.TransferCount()-transfers)/float64(b.N), "transfers/op")
+	b.ReportMetric(float64(bench.sink.trades)/float64(b.N), "trades/op")
+}
+
+// bench is an engine with the benchmark's instrument, traders and resting book.
+type bench struct {
+	ledger   *ledger.Ledger
+	engine   *Engine
+	variant  benchVariant
+	clock    uint64
+	sink     benchSink
+	keys     []uint64 // Next client order id per trader.
+	order    [1]model.Order
+	replace  [1]model.OrderReplace
+	cancel   [1]model.OrderCancel
+	results  [1]model.OrderResult
+	failures int
+}
+
+// benchSink counts what it is given and keeps nothing.
+type benchSink struct {
+	reports, updates, trades int
+}
+
+func (s *benchSink) Report(r *model.ExecutionReport) {
+	s.reports++
+	if r.Kind == model.ReportFill && r.Liquidity == model.LiquidityTaker {
+		s.trades++
+	}
+}
+
+func (s *benchSink) MarketData(*model.MarketDataUpdate) { s.updates++ }
+
+// newBench creates the ledger (sized for transfersCapacity), the engine, the instrument,
+// the funded traders and the initial resting book.
+func newBench(tb testing.TB, variant benchVariant, transfersCapacity uint32) *bench {
+	l := ledger.New(ledger.Config{AccountsCapacity: 2*benchTraders + 16,
+		TransfersCapacity: transfersCapacity, HashSeed: 1})
+	e := New(l, Config{OrdersCapacity: 4 * benchRestingOrders,
+		ClientOrderIDsCapacity: ClientOrderIDsMaxDefault, HashSeed: 2})
+	e.settlementDisabled = !variant.settlement
+	bench := &bench{ledger: l, engine: e, variant: variant, clock: 1,
+		keys: make([]uint64, benchTraders+1)}
+	accounts := make([]model.Account, 0, 2*benchTraders+2)
+	accounts = append(accounts,
+		model.Account{ID: model.U128(bankBaseID), Ledger: testBaseLedger, Code: 1},
+		model.Account{ID: model.U128(bankQuoteID), Ledger: testQuoteLedger, Code: 1})
+	limit := model.AccountDebitsMustNotExceedCredits
+	for n := uint64(1); n <= benchTraders; n++ {
+		accounts = append(accounts,
+			model.Account{ID: traderBase(n), Ledger: testBaseLedger, Code: 3, Flags: limit},
+			model.Account{ID: traderQuote(n), Ledger: testQuoteLedger, Code: 3, Flags: limit})
+	}
+	l.CreateAccounts(bench.clock+1, accounts, make([]model.EventResult, len(accounts)))
+	bench.clock += uint64(len(accounts))
+	deposits := make([]model.Transfer, 0, 2*benchTraders)
+	for n := uint64(1); n <= benchTraders; n++ {
+		deposits = append(deposits,
+			model.Transfer{ID: model.U128(2 * n), DebitAccountID: model.U128(bankBaseID),
+				CreditAccountID: traderBase(n), Amount: model.U128(benchFunds),
+				Ledger: testBaseLedger, Code: 1},
+			model.Transfer{ID: model.U128(2*n + 1), DebitAccountID: model.U128(bankQuoteID),
+				CreditAccountID: traderQuote(n), Amount: model.U128(benchFunds),
+				Ledger: testQuoteLedger, Code: 1})
+	}
+	l.CreateTransfers(bench.clock+1, deposits, make([]model.TransferResult, len(deposits)))
+	bench.clock += uint64(len(deposits))
+	x := model.Instrument{ID: testInstrument, BaseLedger: testBaseLedger,
+		QuoteLedger: testQuoteLedger, TickSize: 1, LotSize: 1, QuantityMin: 1,
+		QuantityMax: 1_000, MakerFeeBasisPoints: 1, TakerFeeBasisPoints: 2,
+		FeeBaseAccountID: model.U128(bankBaseID), FeeQuoteAccountID: model.U128(bankQuoteID)}
+	results := make([]model.EventResult, 1)
+	e.CreateInstruments(&bench.clock, []model.Instrument{x}, results)
+	if results[0].Status != model.StatusOK {
+		tb.Fatalf("instrument: %s", results[0].Status)
+	}
+	for _, c := range benchInitialBook() {
+		bench.apply(&c, &bench.sink)
+	}
+	if bench.failures != 0 || e.OpenOrderCount() != benchRestingOrders {
+		tb.Fatalf("initial book: %d failures, %d orders", bench.failures, e.OpenOrderCount())
+	}
+	return bench
+}
+
+// benchInitialBook returns the GTC orders of the initial book: bids and asks alternating,
+// spread over benchSpreadTicks on each side of the center.
+func benchInitialBook() []benchCommand {
+	random := rand.New(rand.NewPCG(7, 8))
+	commands := make([]benchCommand, benchRestingOrders)
+	for i := range commands {
+		c := &commands[i]
+		c.kind, c.trader = benchGTC, uint32(1+random.IntN(benchTraders))
+		c.quantity = uint64(1 + random.IntN(10))
+		offset := uint64(1 + random.IntN(benchSpreadTicks))
+		if i%2 == 0 {
+			c.side, c.price = model.SideBuy, benchCenterPrice-offset
+		} else {
+			c.side, c.price = model.SideSell, benchCenterPrice+offset
+		}
+	}
+	return commands
+}
+
+// apply sends one command to the engine as a one-event request.
+func (bench *bench) apply(c *benchCommand, sink Sink) {
+	client := uint64(c.trader)
+	bench.keys[c.trader]++
+	key := bench.keys[c.trader]
+	e := bench.engine
+	switch c.kind {
+	case benchGTC, benchIOC:
+		o := &bench.order[0]
+		*o = model.Order{ClientOrderID: key, Account: 1, BaseAccountID: traderBase(client),
+			QuoteAccountID: traderQuote(client), Price: c.price, Quantity: c.quantity,
+			Instrument: testInstrument, Side: c.side, Type: model.OrderLimit,
+			TimeInForce: model.GoodTillCancel}
+		if c.kind == benchIOC {
+			o.TimeInForce = model.ImmediateOrCancel
+		}
+		if bench.variant.reservePrice && c.side == model.SideBuy && c.kind == benchGTC {
+			o.ReservePrice = 2 * benchCenterPrice
+		}
+		e.PlaceOrders(&bench.clock, client, bench.order[:], bench.results[:], sink)
+	case benchCancel:
+		bench.cancel[0] = model.OrderCancel{ClientOrderID: key, Account: 1, OrderID: c.orderID}
+		e.CancelOrders(&bench.clock, client, bench.cancel[:], bench.results[:], sink)
+	case benchMove:
+		r := &bench.replace[0]
+		*r = model.OrderReplace{ClientOrderID: key, Account: 1, OrderID: c.orderID,
+			Price: c.price, Quantity: c.quantity}
+		if bench.variant.reservePrice && c.side == model.SideBuy {
+			r.ReservePrice = 2 * benchCenterPrice
+		}
+		e.ReplaceOrders(&bench.clock, client, bench.replace[:], bench.results[:], sink)
+	}
+	if bench.results[0].Status != model.StatusOK {
+		bench.failures++ // Counted, not reported here: this runs inside the timed loop.
+	}
+}
+
+// benchLive is an open order as the stream generator tracks it.
+type benchLive struct {
+	id, price, total uint64
+	trader           uint32
+	side             model.Side
+}
+
+// benchTracker follows the dry run's reports to know which orders are open.
+type benchTracker struct {
+	live     []benchLive
+	position map[uint64]int // Order id → index in live.
+	pending  benchLive      // The order being placed (added when accepted).
+}
+
+func (t *benchTracker) Report(r *model.ExecutionReport) {
+	switch r.Kind {
+	case model.ReportAccepted:
+		t.pending.id, t.pending.total = r.OrderID, r.Quantity
+		t.position[r.OrderID] = len(t.live)
+		t.live = append(t.live, t.pending)
+	case model.ReportReplaced:
+		t.live[t.position[r.OrderID]].price = r.Price
+	}
+	if r.LeavesQuantity == 0 || r.Kind == model.ReportCanceled || r.Kind == model.ReportExpired {
+		if index, found := t.position[r.OrderID]; found {
+			last := len(t.live) - 1
+			t.live[index] = t.live[last]
+			t.position[t.live[index].id] = index
+			t.live = t.live[:last]
+			delete(t.position, r.OrderID)
+		}
+	}
+}
+
+func (t *benchTracker) MarketData(*model.MarketDataUpdate) {}
+
+// benchStream generates count commands by a dry run on an engine without settlement
+// (funds never run short, so holds do not change what the stream does).
+func benchStream(tb testing.TB, count int, variant benchVariant) []benchCommand {
+	dry := newBench(tb, benchVariant{reservePrice: variant.reservePrice}, 0)
+	tracker := &benchTracker{position: map[uint64]int{}}
+	for slot := range dry.engine.orders {
+		if o := &dry.engine.orders[slot]; o.level != indexNone {
+			tracker.position[o.id] = len(tracker.live)
+			tracker.live = append(tracker.live, benchLive{id: o.id, price: o.price,
+				total: o.leaves + o.filled, trader: uint32(o.client), side: o.side})
+		}
+	}
+	random := rand.New(rand.NewPCG(1, 2))
+	commands := make([]benchCommand, count)
+	for i := range commands {
+		c := &commands[i]
+		benchDraw(random, dry.engine, tracker, c)
+		if c.kind == benchGTC || c.kind == benchIOC {
+			tracker.pending = benchLive{price: c.price, trader: c.trader, side: c.side}
+		}
+		dry.apply(c, tracker)
+	}
+	if dry.failures != 0 {
+		tb.Fatalf("dry run: %d commands failed", dry.failures)
+	}
+	return commands
+}
+
+// benchDraw draws the next command: 9% GTC (passive while the book is below its target
+// size, else aggressive), 3% IOC (aggressive), 6% cancel, 82% move by 1-3 ticks without
+// crossing.
+func benchDraw(random *rand.Rand, e *Engine, tracker *benchTracker, c *benchCommand) {
+	x := &e.instruments[0]
+	bestBid, bestAsk := uint64(benchCenterPrice-1), uint64(benchCenterPrice+1)
+	if x.bids.best != indexNone {
+		bestBid = e.levels[x.bids.best].price
+	}
+	if x.asks.best != indexNone {
+		bestAsk = e.levels[x.asks.best].price
+	}
+	roll := random.IntN(100)
+	if len(tracker.live) == 0 {
+		roll = 0
+	}
+	switch {
+	case roll < 12:
+		*c = benchCommand{kind: benchGTC, side: model.Side(1 + random.IntN(2)),
+			trader: uint32(1 + random.IntN(benchTraders)), quantity: uint64(1 + random.IntN(10))}
+		aggressive := roll >= 9 || len(tracker.live) >= benchRestingOrders
+		if roll >= 9 {
+			c.kind, c.quantity = benchIOC, uint64(1+random.IntN(20))
+		}
+		offset := uint64(random.IntN(3))
+		switch {
+		case aggressive && c.side == model.SideBuy:
+			c.price = bestAsk + offset
+		case aggressive:
+			c.price = bestBid - offset
+		case c.side == model.SideBuy:
+			c.price = bestAsk - 1 - uint64(random.IntN(benchSpreadTicks))
+		default:
+			c.price = bestBid + 1 + uint64(random.IntN(benchSpreadTicks))
+		}
+	case roll < 18:
+		o := tracker.live[random.IntN(len(tracker.live))]
+		*c = benchCommand{kind: benchCancel, trader: o.trader, orderID: o.id, side: o.side}
+	default:
+		o := tracker.live[random.IntN(len(tracker.live))]
+		*c = benchCommand{kind: benchMove, trader: o.trader, orderID: o.id, side: o.side,
+			quantity: o.total, price: o.price}
+		step := uint64(1 + random.IntN(3))
+		if random.IntN(2) == 0 {
+			c.price += step
+		} else if c.price > step {
+			c.price -= step
+		}
+		if c.side == model.SideBuy {
+			c.price = min(c.price, bestAsk-1)
+		} else {
+			c.price = max(c.price, bestBid+1)
+		}
+	}
+}
