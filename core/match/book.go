@@ -11,18 +11,18 @@ import (
 // side's list of levels from best to worst (O(1) best price and next level while
 // matching). Levels live in Engine.levels and are recycled through a free list.
 type level struct {
-	price      uint64        // Quote units per lot.
-	quantity   model.Uint128 // Sum of the orders' leaves (base units; may pass 2^64).
-	orderCount uint32        // Orders in the FIFO.
-	head       uint32        // Oldest order (first to trade), or indexNone.
-	tail       uint32        // Newest order, or indexNone.
-	left       uint32        // AVL child with lower prices, or indexNone.
-	right      uint32        // AVL child with higher prices, or indexNone.
-	height     int32         // AVL height of the subtree (a leaf is 1).
-	better     uint32        // Next better level of the side (toward the best), or indexNone.
-	worse      uint32        // Next worse level, or indexNone.
-	dirtyEpoch    uint64 // Market data: the command epoch that last marked it changed.
-	dirtyPosition uint32 // Its entry in scratch.dirty while dirtyEpoch is current.
+	price         uint64        // Quote units per lot.
+	quantity      model.Uint128 // Sum of the orders' leaves (base units; may pass 2^64).
+	orderCount    uint32        // Orders in the FIFO.
+	head          uint32        // Oldest order (first to trade), or indexNone.
+	tail          uint32        // Newest order, or indexNone.
+	left          uint32        // AVL child with lower prices, or indexNone.
+	right         uint32        // AVL child with higher prices, or indexNone.
+	height        int32         // AVL height of the subtree (a leaf is 1).
+	better        uint32        // Next better level of the side (toward the best), or indexNone.
+	worse         uint32        // Next worse level, or indexNone.
+	dirtyEpoch    uint64        // Market data: the command epoch that last marked it changed.
+	dirtyPosition uint32        // Its entry in scratch.dirty while dirtyEpoch is current.
 }
 
 // bookSide is one side of an instrument's book.
