@@ -1,5 +1,52 @@
-// Package replication will own the primary-to-standby log stream, acknowledgements,
-// epochs, fencing, promotion and rejoin.
+// Package replication keeps a hot standby: the primary streams its log entries (in their
+// exact stored form) to one standby, which appends them to its own log, applies them to
+// its own state machine (queryable read-only), and acknowledges the highest op it has
+// durably written. In sync mode (the default) the primary's shard releases a reply only
+// when both its own log and the standby's acknowledgement cover it, so losing the primary
+// loses no acknowledged write.
 //
-// Not built yet: this package is a placeholder until the hot-standby issue lands.
+// # Epochs and fencing
+//
+// Every entry and every frame carries the writer's epoch. Promotion (Node.Promote)
+// persists epoch+1 before the node writes anything, then switches its shard to primary.
+// A node that learns of a higher epoch (a fence frame from the new primary, or a standby
+// that already follows a newer primary) stops serving at once and answers not_primary
+// with the new primary's address. An old primary that was dead when its standby was
+// promoted cannot acknowledge anything when it comes back: in sync mode it needs a standby
+// acknowledgement, and the promoted node will never give it one.
+//
+// # Rejoin and catch-up
+//
+// A standby starts with a handshake: it proves the shared key (HMAC-SHA256 over the
+// primary's single-use nonce) and sends its last op and the chain hashes of its newest
+// entries. The primary answers with a plan: stream after the newest op both logs share;
+// truncate the standby's divergent suffix first (a demoted primary's unacknowledged
+// entries); or start over from the primary's newest snapshot when the log the standby
+// needs was retired. The plan is carried out before the standby recovers its state, so
+// the divergent suffix never reaches its machine.
+//
+// # Divergence detection
+//
+// Both replicas snapshot at the same ops (the request travels through the log); the
+// primary sends its snapshot digests, and a standby whose digest differs stops with a
+// loud error (ErrDigestMismatch) rather than drift silently.
+//
+// # Automatic failover
+//
+// Two nodes alone never promote themselves: promotion is an operator's (or the drill's)
+// decision through Node.Promote, exposed as `sequent admin promote` and the admin HTTP
+// endpoint.
+//
+// # Goroutines
+//
+// Primary: an accept loop, one sender per attached standby (owns the connection writer)
+// plus its ack reader, and a degradation watchdog; the log's writer goroutine feeds the
+// sender's bounded live queue through the observer. Standby: the follow loop (reads
+// frames, hands entries to the shard's sequencer through shard.Replicate) and an ack
+// sender woken by the log's durable subscription.
+//
+// # Link frames
+//
+// A 32-byte header (magic "SQRP", version, type, epoch, body length, CRC32C over header
+// and body) and a body, described in frame.go and messages.go.
 package replication

@@ -34,6 +34,9 @@ const (
 	// leaves an older one to start from.
 	SnapshotsKeptDefault = 2
 
+	// CloseTimeoutDefault bounds the wait for releases at shutdown.
+	CloseTimeoutDefault = 5 * time.Second
+
 	// PulseIntervalDefault is how often an idle sequencer checks for due expiries.
 	PulseIntervalDefault = 100 * time.Millisecond
 )

@@ -29,6 +29,10 @@ type RecoveryReport struct {
 	OpLast           uint64        // Op the machine ends at.
 }
 
+// ErrLogBehindSnapshot reports a log that ends before the newest snapshot: its tail was
+// lost, and recovery refuses to start rather than go back in time.
+var ErrLogBehindSnapshot = errors.New("shard: the log ends before the newest snapshot")
+
 // ErrNoUsableState reports that the log starts after op 1 and no snapshot covers the gap.
 var ErrNoUsableState = errors.New("shard: no usable snapshot for a log that starts after op 1")
 
@@ -90,6 +94,13 @@ func loadSnapshot(config core.Config, log LogReader, dir string, logger *slog.Lo
 		if snapshots, err = wal.ListSnapshots(dir); err != nil {
 			return nil, fmt.Errorf("shard: list snapshots: %w", err)
 		}
+	}
+	if len(snapshots) > 0 && snapshots[0].Err == nil && snapshots[0].Meta.Op > log.LastOp() {
+		// Snapshots are written only after their op is durable, so the log lost its tail
+		// (zeroed or removed): starting from an older state would silently drop
+		// acknowledged writes that the snapshot holds.
+		return nil, fmt.Errorf("%w: newest snapshot %s is at op %d, the log ends at op %d",
+			ErrLogBehindSnapshot, snapshots[0].Path, snapshots[0].Meta.Op, log.LastOp())
 	}
 	for _, info := range snapshots {
 		machine, err := restoreSnapshot(config, log, info)

@@ -15,6 +15,7 @@ func (s *Shard) run() {
 	pulse := time.NewTicker(s.config.PulseInterval)
 	defer pulse.Stop()
 	stop := s.stop
+	var closing <-chan time.Time // Armed at close: bounds the wait for releases.
 	for {
 		select { // Replicated entries first, so reads cannot starve them.
 		case entry := <-s.stored:
@@ -37,6 +38,9 @@ func (s *Shard) run() {
 		}
 		if closed && len(s.parked) == 0 {
 			return
+		}
+		if closed && closing == nil {
+			closing = time.After(s.config.CloseTimeout)
 		}
 		if drained && len(s.parked) < s.config.InFlightEntriesMax {
 			continue // More input may be waiting: go round without sleeping.
@@ -61,6 +65,9 @@ func (s *Shard) run() {
 			}
 		case <-stop:
 			stop = nil // Closed for good: from now on, wait for durability, not for it.
+		case <-closing:
+			s.abandonWith(model.StatusShuttingDown)
+			return
 		}
 	}
 }
@@ -209,7 +216,7 @@ func (s *Shard) deliver(slot *parked) {
 			continue // Internal request: nobody to answer.
 		}
 		body := slot.output.Body(reply)
-		if reply.Status == model.StatusInternalError {
+		if reply.Status == model.StatusInternalError || reply.Status == model.StatusShuttingDown {
 			body = nil
 		}
 		slot.replies = append(slot.replies, Reply{Connection: connection, Client: reply.Client,
@@ -234,15 +241,20 @@ func (s *Shard) acquire() *parked {
 
 func (s *Shard) recycle(slot *parked) { s.free = append(s.free, slot) }
 
-// abandon answers everything still parked or queued with internal_error after a fatal
-// log failure: those requests may or may not be durable, and the client must not take
-// silence for an answer. (Their retries, after a restart, answer from the session cache
-// if they were durable.)
-func (s *Shard) abandon() {
+// abandon answers everything still parked with internal_error after a fatal log failure:
+// those requests may or may not be durable, and the client must not take silence for an
+// answer. (Their retries, after a restart, answer from the session cache if they were
+// durable.)
+func (s *Shard) abandon() { s.abandonWith(model.StatusInternalError) }
+
+// abandonWith answers every parked request with status and no body: its outcome is
+// unknown here (not released: maybe not durable, maybe not acknowledged by the standby),
+// so the client must retry, and exactly-once retries make that safe.
+func (s *Shard) abandonWith(status model.Status) {
 	s.ring.close()
 	for _, slot := range s.parked {
 		for i := range slot.output.Replies {
-			slot.output.Replies[i].Status = model.StatusInternalError
+			slot.output.Replies[i].Status = status
 		}
 		s.deliver(slot)
 	}

@@ -23,6 +23,10 @@ type Config struct {
 	InFlightEntriesMax int    // Entries applied but not yet released; default 64.
 	// Clock returns the wall clock in ns; the sequencer stamps max(previous+1, Clock()).
 	Clock func() uint64
+	// CloseTimeout bounds how long Close waits for queued replies to be released (local
+	// fsync, standby acknowledgement); what is still waiting then is answered
+	// shutting_down (outcome unknown: retry). Default 5 s.
+	CloseTimeout time.Duration
 	// PulseInterval is how often, with no traffic, the sequencer checks whether a pulse
 	// entry is due (to expire pending transfers on time). Default 100 ms.
 	PulseInterval time.Duration
@@ -68,6 +72,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Clock == nil {
 		c.Clock = func() uint64 { return uint64(time.Now().UnixNano()) }
+	}
+	if c.CloseTimeout <= 0 {
+		c.CloseTimeout = CloseTimeoutDefault
 	}
 	if c.PulseInterval <= 0 {
 		c.PulseInterval = PulseIntervalDefault

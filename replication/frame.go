@@ -1,0 +1,154 @@
+package replication
+
+import (
+	"bufio"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+)
+
+// Frame header (wire format: never change), little-endian:
+//
+//	 0 magic u32 "SQRP"   4 version u16   6 type u8   7 flags u8 (zero)
+//	 8 epoch u64 (the sender's)          16 body length u32
+//	20 CRC32C u32 over the header (this field zero) and the body
+//	24 reserved u64 (zero)               32 body ...
+const (
+	frameMagic      = 0x50525153 // "SQRP"
+	frameVersion    = 1
+	frameHeaderSize = 32
+
+	frameOffsetMagic    = 0
+	frameOffsetVersion  = 4
+	frameOffsetType     = 6
+	frameOffsetFlags    = 7
+	frameOffsetEpoch    = 8
+	frameOffsetLength   = 16
+	frameOffsetCRC      = 20
+	frameOffsetReserved = 24
+)
+
+// frameType names a replication frame.
+type frameType uint8
+
+const (
+	frameChallenge     frameType = 1  // primary → peer: nonce[32] | primary last op u64
+	frameHello         frameType = 2  // standby → primary: mac[32] | last op u64 | points
+	frameWelcome       frameType = 3  // primary → standby: plan | op | chain | address
+	frameSnapshotChunk frameType = 4  // primary → standby: offset u64 | last u8 | bytes
+	frameEntry         frameType = 5  // primary → standby: one stored log entry
+	frameAck           frameType = 6  // standby → primary: durable op u64
+	frameHeartbeat     frameType = 7  // both: last op u64 | durable op u64
+	frameDigest        frameType = 8  // primary → standby: op u64 | digest[32]
+	frameFence         frameType = 9  // new primary → old: mac[32] | address
+	frameError         frameType = 10 // either: text; the connection closes after it
+)
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+// frame is one decoded frame; body aliases the reader's buffer until the next read.
+type frame struct {
+	kind  frameType
+	epoch uint64
+	body  []byte
+}
+
+// Errors of the link.
+var (
+	// ErrFrame reports a frame that failed its checks (magic, version, length, CRC).
+	ErrFrame = errors.New("replication: bad frame")
+	// ErrUnauthenticated reports a peer whose HMAC does not verify.
+	ErrUnauthenticated = errors.New("replication: peer failed authentication")
+	// ErrDiverged reports a log that cannot continue the primary's.
+	ErrDiverged = errors.New("replication: logs diverged")
+	// ErrDigestMismatch reports a standby whose state digest differs from the primary's at
+	// the same op: the replicas have diverged, which must never happen silently.
+	ErrDigestMismatch = errors.New("replication: state digest differs from the primary's")
+)
+
+// writeFrame writes one frame to w (the caller flushes).
+func writeFrame(w *bufio.Writer, kind frameType, epoch uint64, body []byte) error {
+	if len(body) > frameBodyBytesMax {
+		return fmt.Errorf("replication: frame body of %d bytes", len(body))
+	}
+	var header [frameHeaderSize]byte
+	binary.LittleEndian.PutUint32(header[frameOffsetMagic:], frameMagic)
+	binary.LittleEndian.PutUint16(header[frameOffsetVersion:], frameVersion)
+	header[frameOffsetType] = byte(kind)
+	binary.LittleEndian.PutUint64(header[frameOffsetEpoch:], epoch)
+	binary.LittleEndian.PutUint32(header[frameOffsetLength:], uint32(len(body)))
+	crc := crc32.Update(crc32.Checksum(header[:], crcTable), crcTable, body)
+	binary.LittleEndian.PutUint32(header[frameOffsetCRC:], crc)
+	if _, err := w.Write(header[:]); err != nil {
+		return err
+	}
+	_, err := w.Write(body)
+	return err
+}
+
+// frameReader reads frames into one reused buffer.
+type frameReader struct {
+	r      *bufio.Reader
+	buffer []byte
+}
+
+func newFrameReader(r io.Reader) *frameReader {
+	return &frameReader{r: bufio.NewReaderSize(r, 1<<16)}
+}
+
+// read reads and checks one frame.
+func (f *frameReader) read() (frame, error) {
+	var header [frameHeaderSize]byte
+	if _, err := io.ReadFull(f.r, header[:]); err != nil {
+		return frame{}, err
+	}
+	length := binary.LittleEndian.Uint32(header[frameOffsetLength:])
+	switch {
+	case binary.LittleEndian.Uint32(header[frameOffsetMagic:]) != frameMagic:
+		return frame{}, fmt.Errorf("%w: magic", ErrFrame)
+	case binary.LittleEndian.Uint16(header[frameOffsetVersion:]) != frameVersion:
+		return frame{}, fmt.Errorf("%w: version %d", ErrFrame,
+			binary.LittleEndian.Uint16(header[frameOffsetVersion:]))
+	case header[frameOffsetFlags] != 0 || binary.LittleEndian.Uint64(header[frameOffsetReserved:]) != 0:
+		return frame{}, fmt.Errorf("%w: reserved bits", ErrFrame)
+	case length > frameBodyBytesMax:
+		return frame{}, fmt.Errorf("%w: body of %d bytes", ErrFrame, length)
+	}
+	if cap(f.buffer) < int(length) {
+		f.buffer = make([]byte, length, max(int(length), 64<<10))
+	}
+	body := f.buffer[:length]
+	if _, err := io.ReadFull(f.r, body); err != nil {
+		return frame{}, err
+	}
+	want := binary.LittleEndian.Uint32(header[frameOffsetCRC:])
+	binary.LittleEndian.PutUint32(header[frameOffsetCRC:], 0)
+	if crc32.Update(crc32.Checksum(header[:], crcTable), crcTable, body) != want {
+		return frame{}, fmt.Errorf("%w: CRC", ErrFrame)
+	}
+	return frame{kind: frameType(header[frameOffsetType]), epoch: binary.LittleEndian.Uint64(
+		header[frameOffsetEpoch:]), body: body}, nil
+}
+
+// mac authenticates a handshake message: HMAC-SHA256 over a domain label, the frame type,
+// the primary's single-use nonce, the sender's epoch and the payload.
+func mac(key []byte, kind frameType, nonce []byte, epoch uint64, payload []byte) []byte {
+	h := hmac.New(sha256.New, key)
+	h.Write([]byte("sequent-replication-v1"))
+	h.Write([]byte{byte(kind)})
+	h.Write(nonce)
+	var epochBytes [8]byte
+	binary.LittleEndian.PutUint64(epochBytes[:], epoch)
+	h.Write(epochBytes[:])
+	h.Write(payload)
+	return h.Sum(nil)
+}
+
+// verifyMAC checks a MAC in constant time.
+func verifyMAC(key []byte, kind frameType, nonce []byte, epoch uint64, payload, got []byte) bool {
+	return hmac.Equal(mac(key, kind, nonce, epoch, payload), got)
+}

@@ -1,0 +1,42 @@
+package replication
+
+import (
+	"time"
+
+	"sequent/wal"
+)
+
+// Bounds and timings of the replication link.
+const (
+	// frameBodyBytesMax bounds a frame body: one stored entry (header + at most a raw body,
+	// since a body that does not compress is stored raw) with room to spare.
+	frameBodyBytesMax = wal.EntryBodyBytesMax + 64<<10
+
+	// recentChainsMax is how many recent entry boundaries a rejoining standby sends. A
+	// divergent suffix is at most what an old primary wrote without a standby
+	// acknowledgement: the shard's in-flight bound (64 entries) in sync mode.
+	recentChainsMax = 256
+
+	// liveQueueBytesMax bounds entries queued for a standby between the log's writer and
+	// the network. Beyond it the standby is lagging: the queue is dropped and the sender
+	// catches up from the log instead, so a slow standby costs memory never past this.
+	liveQueueBytesMax = 64 << 20
+
+	// snapshotChunkBytes is the size of snapshot chunks sent to a standby far behind.
+	snapshotChunkBytes = 1 << 20
+
+	// handshakeTimeout bounds each handshake step.
+	handshakeTimeout = 5 * time.Second
+
+	// heartbeatInterval: a side that sent nothing for this long sends a heartbeat.
+	heartbeatInterval = time.Second
+
+	// silenceTimeout: a side that heard nothing for this long drops the connection.
+	silenceTimeout = 5 * time.Second
+
+	// reconnectDelayMax caps the standby's reconnection back-off.
+	reconnectDelayMax = 2 * time.Second
+
+	// digestsRememberedMax bounds the snapshot digests a standby keeps for comparison.
+	digestsRememberedMax = 16
+)

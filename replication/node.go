@@ -1,0 +1,422 @@
+package replication
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"sequent/core"
+	"sequent/core/shard"
+	"sequent/wal"
+)
+
+// NodeConfig describes one Sequent node: its data directory, its log and shard settings,
+// and its place in a primary/standby pair.
+type NodeConfig struct {
+	LogDir        string                // Write-ahead log directory.
+	SnapshotDir   string                // Snapshot directory.
+	EpochPath     string                // File holding the persisted epoch.
+	Machine       core.Config           // State machine sizing.
+	WAL           wal.Options           // Log options (Dir is LogDir).
+	Shard         shard.Config          // Shard options (Epoch and Role are the node's).
+	Snapshots     *shard.SnapshotConfig // Snapshot policy (Dir is SnapshotDir); nil = off.
+	Listen        string                // Replication listen address ("" = no replication).
+	StandbyOf     string                // Start as the standby of this replication address.
+	Peer          string                // The other node's replication address, fenced on promotion.
+	Mode          Mode                  // Sync (default) or async.
+	DegradeAfter  time.Duration         // See PrimaryConfig.
+	Key           []byte                // Replication secret (required with Listen or StandbyOf).
+	ClientAddress string                // This node's client address, for redirects.
+	Logger        *slog.Logger
+}
+
+// Node is a running Sequent node: log, recovered machine, shard, and replication.
+type Node struct {
+	config   NodeConfig
+	log      *wal.Log
+	shard    *shard.Shard
+	listener net.Listener
+	recovery shard.RecoveryReport
+
+	mutex       sync.Mutex // Serializes role changes (Promote, Close).
+	primary     *Primary   // Set while primary with replication.
+	link        *Link      // Standby's first link, from the startup handshake.
+	standbyStop chan struct{}
+	standbyDone chan struct{}
+	standby     StandbyStats
+	digests     *digestBook
+	failure     error
+}
+
+// OpenNode opens the log, persists or learns the epoch, (as a standby) aligns the log with
+// the primary's, recovers the machine and builds the shard. Start sets it running.
+func OpenNode(config NodeConfig) (*Node, error) {
+	if config.Logger == nil {
+		config.Logger = slog.Default()
+	}
+	if (config.Listen != "" || config.StandbyOf != "") && len(config.Key) == 0 {
+		return nil, errors.New("replication: a replication key is required")
+	}
+	n := &Node{config: config}
+	n.digests = newDigestBook(func(err error) { n.fail(err) })
+	epoch, err := LoadEpoch(config.EpochPath)
+	if err != nil {
+		return nil, err
+	}
+	options := config.WAL
+	options.Dir, options.Logger = config.LogDir, config.Logger
+	if n.log, err = wal.Open(options); err != nil {
+		return nil, err
+	}
+	role := shard.RolePrimary
+	if config.StandbyOf != "" {
+		role = shard.RoleStandby
+		if epoch, err = n.alignWithPrimary(epoch); err != nil {
+			n.log.Close()
+			return nil, err
+		}
+	} else if epoch == 0 {
+		epoch = 1
+	}
+	if err := StoreEpoch(config.EpochPath, epoch); err != nil {
+		n.log.Close()
+		return nil, err
+	}
+	if err := n.build(epoch, role); err != nil {
+		n.log.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
+// build recovers the machine and creates the shard and the replication listener.
+func (n *Node) build(epoch uint64, role shard.Role) error {
+	machine, report, err := shard.Recover(n.config.Machine, n.log, n.config.SnapshotDir,
+		n.config.Logger, nil)
+	if err != nil {
+		return err
+	}
+	n.recovery = report
+	config := n.config.Shard
+	config.Epoch, config.Role, config.Logger = epoch, role, n.config.Logger
+	if n.config.Snapshots != nil {
+		snapshots := *n.config.Snapshots
+		snapshots.Dir = n.config.SnapshotDir
+		user := snapshots.OnWritten
+		snapshots.OnWritten = func(result shard.SnapshotResult) {
+			n.snapshotWritten(result)
+			if user != nil {
+				user(result)
+			}
+		}
+		config.Snapshots = &snapshots
+	}
+	if n.shard, err = shard.New(config, machine, n.log); err != nil {
+		return err
+	}
+	if role == shard.RoleStandby && n.link != nil {
+		n.shard.SetPrimaryAddress(n.link.Welcome.address)
+	}
+	if n.config.Listen != "" {
+		if n.listener, err = net.Listen("tcp", n.config.Listen); err != nil {
+			return fmt.Errorf("replication: listen on %s: %w", n.config.Listen, err)
+		}
+	}
+	return nil
+}
+
+// snapshotWritten pairs snapshot digests with the other replica's.
+func (n *Node) snapshotWritten(result shard.SnapshotResult) {
+	if result.Err != nil || result.Superseded {
+		return
+	}
+	n.mutex.Lock()
+	primary := n.primary
+	n.mutex.Unlock()
+	if primary != nil {
+		primary.SendDigest(result.Meta.Op, result.Meta.Digest)
+	} else if n.shard.Role() == shard.RoleStandby {
+		n.digests.standby(result.Meta.Op, result.Meta.Digest)
+	}
+}
+
+// alignWithPrimary connects to the primary (retrying until it answers) and carries out
+// its plan on the local log before anything is recovered from it: discard a divergent
+// suffix, or start over from the primary's snapshot. It returns the epoch to follow.
+func (n *Node) alignWithPrimary(epoch uint64) (uint64, error) {
+	config := StandbyConfig{Address: n.config.StandbyOf, Key: n.config.Key, Log: n.log,
+		Logger: n.config.Logger}
+	for delay := 50 * time.Millisecond; ; delay = min(2*delay, reconnectDelayMax) {
+		link, err := Dial(config, epoch)
+		if err == nil {
+			n.link = link
+			break
+		}
+		if errors.Is(err, ErrUnauthenticated) {
+			return 0, err
+		}
+		n.config.Logger.Warn("replication: primary not reachable yet", "address",
+			n.config.StandbyOf, "error", err)
+		time.Sleep(delay)
+	}
+	w := n.link.Welcome
+	n.config.Logger.Info("replication: following primary", "address", n.config.StandbyOf,
+		"plan", w.plan.String(), "op", w.op, "primary_epoch", n.link.PrimaryEpoch)
+	switch w.plan {
+	case planTruncate:
+		if err := n.log.TruncateAfter(w.op); err != nil {
+			return 0, err
+		}
+		if err := removeSnapshotsAfter(n.config.SnapshotDir, w.op); err != nil {
+			return 0, err
+		}
+	case planSnapshot:
+		if err := n.startOverFromSnapshot(w); err != nil {
+			return 0, err
+		}
+	}
+	return max(epoch, n.link.PrimaryEpoch), nil
+}
+
+// startOverFromSnapshot receives the primary's snapshot and restarts the local log right
+// after it; the old log is kept aside, never deleted.
+func (n *Node) startOverFromSnapshot(w welcome) error {
+	if err := removeSnapshotsAfter(n.config.SnapshotDir, 0); err != nil {
+		return err
+	}
+	if _, err := n.link.ReceiveSnapshot(n.config.SnapshotDir); err != nil {
+		return err
+	}
+	if err := n.log.Close(); err != nil {
+		return err
+	}
+	aside := fmt.Sprintf("%s.replaced-%d", n.config.LogDir, time.Now().UnixNano())
+	if err := os.Rename(n.config.LogDir, aside); err != nil {
+		return err
+	}
+	n.config.Logger.Warn("replication: local log replaced by the primary's snapshot",
+		"kept_at", aside, "snapshot_op", w.op)
+	options := n.config.WAL
+	options.Dir, options.Logger = n.config.LogDir, n.config.Logger
+	log, err := wal.Open(options)
+	if err != nil {
+		return err
+	}
+	n.log, n.link.config.Log = log, log
+	return log.StartAfter(w.op, w.chain)
+}
+
+// removeSnapshotsAfter deletes snapshots of ops above op (op 0: all of them): they hold
+// state the primary does not have.
+func removeSnapshotsAfter(dir string, op uint64) error {
+	snapshots, err := wal.ListSnapshots(dir)
+	if err != nil {
+		return err
+	}
+	for _, info := range snapshots {
+		if op == 0 || info.Meta.Op > op {
+			if err := os.Remove(info.Path); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Shard returns the node's shard (the backend for the network layer).
+func (n *Node) Shard() *shard.Shard { return n.shard }
+
+// Log returns the node's log.
+func (n *Node) Log() *wal.Log { return n.log }
+
+// Recovery returns how the state was rebuilt at startup.
+func (n *Node) Recovery() shard.RecoveryReport { return n.recovery }
+
+// Start runs the shard (replies go to replier) and replication.
+func (n *Node) Start(replier shard.Replier) {
+	n.shard.Start(replier)
+	n.mutex.Lock()
+	defer n.mutex.Unlock()
+	if n.shard.Role() == shard.RoleStandby {
+		n.standbyStop, n.standbyDone = make(chan struct{}), make(chan struct{})
+		go n.follow()
+		return
+	}
+	if n.listener != nil {
+		n.startPrimary(n.config.DegradeAfter, false)
+	}
+}
+
+// startPrimary begins serving standbys. alone starts it released from its standby
+// (promotion: there is none yet) until one attaches and catches up.
+func (n *Node) startPrimary(degradeAfter time.Duration, alone bool) {
+	n.primary = StartPrimary(PrimaryConfig{Listener: n.listener, Key: n.config.Key, Log: n.log,
+		Shard: n.shard, SnapshotDir: n.config.SnapshotDir, Mode: n.config.Mode,
+		DegradeAfter: degradeAfter, ClientAddress: n.config.ClientAddress,
+		Logger: n.config.Logger})
+	if alone && n.config.Mode == ModeSync {
+		n.primary.degraded.Store(true)
+		n.primary.stats.degradations.Add(1)
+		n.config.Logger.Warn("replication: promoted without a standby: releasing on local " +
+			"durability until a standby attaches and catches up")
+	}
+	n.shard.SetAcknowledger(n.primary)
+}
+
+// follow streams from the primary, reconnecting with back-off, until stopped or until
+// the primary asks for a resync (which needs a restart).
+func (n *Node) follow() {
+	defer close(n.standbyDone)
+	link := n.link
+	config := link.config
+	for delay := 50 * time.Millisecond; ; {
+		if link != nil {
+			n.standby.connected.Store(true)
+			err := link.Stream(n.shard.Replicate, n.digests, n.standbyStop, &n.standby)
+			n.standby.connected.Store(false)
+			link.Close()
+			if n.stopping() {
+				return
+			}
+			if errors.Is(err, ErrDigestMismatch) {
+				n.fail(err)
+				return
+			}
+			n.config.Logger.Warn("replication: stream from the primary ended", "error", err)
+			delay = 50 * time.Millisecond
+		}
+		select {
+		case <-n.standbyStop:
+			return
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, reconnectDelayMax)
+		var err error
+		link, err = Dial(config, n.shard.Epoch())
+		if err != nil {
+			link = nil
+			continue
+		}
+		if link.Welcome.plan != planStream || link.Welcome.op != n.log.LastOp() {
+			link.Close()
+			n.fail(fmt.Errorf("%w (plan %s at op %d, local log at op %d)", ErrResyncNeeded,
+				link.Welcome.plan, link.Welcome.op, n.log.LastOp()))
+			return
+		}
+		n.shard.SetPrimaryAddress(link.Welcome.address)
+	}
+}
+
+func (n *Node) stopping() bool {
+	select {
+	case <-n.standbyStop:
+		return true
+	default:
+		return false
+	}
+}
+
+// fail records a fatal replication problem loudly; the standby stops following.
+func (n *Node) fail(err error) {
+	n.mutex.Lock()
+	if n.failure == nil {
+		n.failure = err
+	}
+	n.mutex.Unlock()
+	n.config.Logger.Error("replication: STANDBY STOPPED", "error", err)
+}
+
+// Err returns the fatal replication problem, if any.
+func (n *Node) Err() error {
+	n.mutex.Lock()
+	defer n.mutex.Unlock()
+	return n.failure
+}
+
+// Promote makes this standby the primary of a new epoch: it stops following, persists
+// the epoch, switches the shard, starts serving a future standby, and fences the old
+// primary if it can be reached. It returns the new epoch.
+func (n *Node) Promote() (uint64, error) {
+	n.mutex.Lock()
+	defer n.mutex.Unlock()
+	if n.shard.Role() != shard.RoleStandby {
+		return 0, fmt.Errorf("replication: cannot promote a %s", n.shard.Role())
+	}
+	if n.standbyStop != nil {
+		close(n.standbyStop)
+		n.mutex.Unlock()
+		<-n.standbyDone
+		n.mutex.Lock()
+	}
+	epoch := n.shard.Epoch() + 1
+	if err := StoreEpoch(n.config.EpochPath, epoch); err != nil {
+		return 0, err
+	}
+	if err := n.shard.Promote(epoch); err != nil {
+		return 0, err
+	}
+	if n.listener != nil {
+		n.startPrimary(n.config.DegradeAfter, true)
+	}
+	n.config.Logger.Warn("replication: PROMOTED to primary", "epoch", epoch, "op", n.log.LastOp())
+	go n.fencePeer(epoch)
+	return epoch, nil
+}
+
+// fencePeer tells the old primary, if it is alive, that a higher epoch exists. Best
+// effort: a dead or partitioned old primary cannot acknowledge writes anyway, because its
+// standby (this node) no longer acknowledges them.
+func (n *Node) fencePeer(epoch uint64) {
+	peer := n.config.Peer
+	if peer == "" {
+		peer = n.config.StandbyOf
+	}
+	if peer == "" {
+		return
+	}
+	conn, err := net.DialTimeout("tcp", peer, handshakeTimeout)
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(handshakeTimeout))
+	challenge, err := newFrameReader(conn).read()
+	if err != nil || challenge.kind != frameChallenge || len(challenge.body) < nonceSize {
+		return
+	}
+	payload := []byte(n.config.ClientAddress)
+	body := append(mac(n.config.Key, frameFence, challenge.body[:nonceSize], epoch, payload),
+		payload...)
+	writer := bufio.NewWriter(conn)
+	if writeFrame(writer, frameFence, epoch, body) == nil && writer.Flush() == nil {
+		n.config.Logger.Info("replication: fenced the old primary", "address", peer)
+	}
+}
+
+// Close stops replication and the shard (which releases what it can), then the log.
+func (n *Node) Close() error {
+	n.mutex.Lock()
+	if n.standbyStop != nil && !n.stopping() {
+		close(n.standbyStop)
+	}
+	standbyDone, primary := n.standbyDone, n.primary
+	n.mutex.Unlock()
+	if standbyDone != nil {
+		<-standbyDone
+	}
+	err := n.shard.Close()
+	if primary != nil {
+		primary.Close()
+	} else if n.listener != nil {
+		n.listener.Close()
+	}
+	if n.link != nil {
+		n.link.Close()
+	}
+	return errors.Join(err, n.log.Close())
+}

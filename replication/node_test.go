@@ -1,0 +1,334 @@
+package replication
+
+import (
+	"log/slog"
+	"net"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"sequent/core/model"
+	"sequent/core/shard"
+	"sequent/wal"
+)
+
+var testKey = []byte("replication test key")
+
+// collector gathers replies per connection id.
+type collector struct {
+	mutex   sync.Mutex
+	replies map[uint64]shard.Reply
+	bodies  map[uint64][]byte
+}
+
+func newCollector() *collector {
+	return &collector{replies: map[uint64]shard.Reply{}, bodies: map[uint64][]byte{}}
+}
+
+func (c *collector) Deliver(replies []shard.Reply) {
+	c.mutex.Lock()
+	defer c.mutex.Unlock()
+	for _, reply := range replies {
+		c.bodies[reply.Connection] = append([]byte(nil), reply.Body...)
+		reply.Body = nil
+		c.replies[reply.Connection] = reply
+	}
+}
+
+func (c *collector) DeliverReports([]shard.Report) {}
+
+func (c *collector) get(connection uint64) (shard.Reply, []byte, bool) {
+	c.mutex.Lock()
+	defer c.mutex.Unlock()
+	reply, ok := c.replies[connection]
+	return reply, c.bodies[connection], ok
+}
+
+// wait waits (bounded) for the reply on a connection id.
+func (c *collector) wait(t *testing.T, connection uint64) (shard.Reply, []byte) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if reply, body, ok := c.get(connection); ok {
+			return reply, body
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatalf("no reply on connection %d within 10 s", connection)
+	return shard.Reply{}, nil
+}
+
+func freeAddress(t *testing.T) string {
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer listener.Close()
+	return listener.Addr().String()
+}
+
+type testNode struct {
+	*Node
+	replies *collector
+	dir     string
+	config  NodeConfig
+}
+
+func nodeConfig(dir, listen, standbyOf string) NodeConfig {
+	return NodeConfig{LogDir: filepath.Join(dir, "log"), SnapshotDir: filepath.Join(dir, "snapshots"),
+		EpochPath: filepath.Join(dir, "epoch"), Listen: listen, StandbyOf: standbyOf, Key: testKey,
+		ClientAddress: "client-" + listen, Snapshots: &shard.SnapshotConfig{},
+		Shard: shard.Config{CloseTimeout: 200 * time.Millisecond}, Logger: testLogger}
+}
+
+func startNode(t *testing.T, config NodeConfig) *testNode {
+	t.Helper()
+	node, err := OpenNode(config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &testNode{Node: node, replies: newCollector(), config: config}
+	node.Start(n.replies)
+	return n
+}
+
+func accounts(ids ...uint64) []byte {
+	body := make([]byte, len(ids)*model.AccountSize)
+	for i, id := range ids {
+		account := model.Account{ID: model.U128(id), Ledger: 1, Code: 1}
+		account.Encode(body[i*model.AccountSize:])
+	}
+	return body
+}
+
+func transfer(id, debit, credit, amount uint64) []byte {
+	body := make([]byte, model.TransferSize)
+	t := model.Transfer{ID: model.U128(id), DebitAccountID: model.U128(debit),
+		CreditAccountID: model.U128(credit), Amount: model.U128(amount), Ledger: 1, Code: 1}
+	t.Encode(body)
+	return body
+}
+
+// submit sends one request on its own connection id and returns that id.
+func (n *testNode) submit(t *testing.T, connection, number uint64, operation model.Operation,
+	body []byte) {
+	t.Helper()
+	status := n.Shard().Submit(&shard.Request{Connection: connection, Client: 7, Session: 1,
+		Number: number, Operation: operation, Body: body})
+	if status != model.StatusOK {
+		t.Fatalf("submit %d: %s", number, status)
+	}
+}
+
+func waitFor(t *testing.T, what string, condition func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !condition() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// TestSyncReplicationAndFailover: replies wait for the standby; the standby's state
+// follows; after the primary dies, the promoted standby answers a retry from the
+// replicated session cache and takes new writes; the old primary, restarted, cannot
+// acknowledge anything and rejoins as a standby.
+func TestSyncReplicationAndFailover(t *testing.T) {
+	primaryDir, standbyDir := t.TempDir(), t.TempDir()
+	primaryAddress, standbyAddress := freeAddress(t), freeAddress(t)
+	primary := startNode(t, nodeConfig(primaryDir, primaryAddress, ""))
+	primary.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
+	time.Sleep(100 * time.Millisecond)
+	if _, _, ok := primary.replies.get(1); ok {
+		t.Fatal("a reply left before any standby acknowledged it (sync mode)")
+	}
+	standbyConfig := nodeConfig(standbyDir, standbyAddress, primaryAddress)
+	standbyConfig.Peer = primaryAddress
+	standby := startNode(t, standbyConfig)
+	primary.replies.wait(t, 1)
+	for i := uint64(0); i < 20; i++ {
+		primary.submit(t, 10+i, 2+i, model.OperationCreateTransfers, transfer(100+i, 1, 2, 1))
+	}
+	last, _ := primary.replies.wait(t, 29)
+	waitFor(t, "the standby to apply everything", func() bool {
+		return standby.Log().Durable() >= last.Op
+	})
+	if got, want := standby.Shard().Epoch(), uint64(1); got != want {
+		t.Fatalf("standby epoch %d", got)
+	}
+	// The primary dies (closed without a goodbye); the standby is promoted.
+	primary.Close()
+	epoch, err := standby.Promote()
+	if err != nil || epoch != 2 {
+		t.Fatalf("promote: %d %v", epoch, err)
+	}
+	standby.submit(t, 100, 21, model.OperationCreateTransfers, transfer(100+19, 1, 2, 1))
+	retry, _ := standby.replies.wait(t, 100)
+	if !retry.Duplicate {
+		t.Fatal("a retry of an acknowledged request was applied again after failover")
+	}
+	standby.submit(t, 101, 22, model.OperationCreateTransfers, transfer(500, 2, 1, 3))
+	if reply, _ := standby.replies.wait(t, 101); reply.Status != model.StatusOK {
+		t.Fatalf("write on the new primary: %s", reply.Status)
+	}
+	// The old primary comes back as the standby of the new one.
+	rejoinConfig := nodeConfig(primaryDir, primaryAddress, standbyAddress)
+	rejoined := startNode(t, rejoinConfig)
+	defer rejoined.Close()
+	defer standby.Close()
+	waitFor(t, "the old primary to catch up", func() bool {
+		return rejoined.Log().Durable() >= standby.Log().LastOp()
+	})
+	if rejoined.Shard().Role() != shard.RoleStandby || rejoined.Shard().Epoch() != 2 {
+		t.Fatalf("rejoined as %s at epoch %d", rejoined.Shard().Role(), rejoined.Shard().Epoch())
+	}
+	if status := rejoined.Shard().Submit(&shard.Request{Connection: 1, Client: 7, Session: 2,
+		Number: 1, Operation: model.OperationCreateAccounts, Body: accounts(9)}); status != model.StatusNotPrimary {
+		t.Fatalf("write on the rejoined old primary: %s", status)
+	}
+}
+
+// TestRejoinTruncatesDivergentSuffix: a primary writes entries its standby never
+// acknowledges (the standby was stopped), the standby is promoted, and when the old
+// primary rejoins, its divergent suffix is discarded and its state equals the new
+// primary's.
+func TestRejoinTruncatesDivergentSuffix(t *testing.T) {
+	primaryDir, standbyDir := t.TempDir(), t.TempDir()
+	primaryAddress, standbyAddress := freeAddress(t), freeAddress(t)
+	primary := startNode(t, nodeConfig(primaryDir, primaryAddress, ""))
+	standby := startNode(t, nodeConfig(standbyDir, standbyAddress, primaryAddress))
+	primary.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
+	primary.replies.wait(t, 1)
+	standby.Close() // The standby stops; the primary goes on alone...
+	waitFor(t, "the primary to notice", func() bool { return primary.primary.current.Load() == nil })
+	primary.submit(t, 2, 2, model.OperationCreateTransfers, transfer(10, 1, 2, 50))
+	waitFor(t, "the unacknowledged entry to be written", func() bool { return primary.Log().Durable() >= 2 })
+	if _, _, ok := primary.replies.get(2); ok {
+		t.Fatal("sync mode released a reply the standby never acknowledged")
+	}
+	primary.Close() // ...and dies with entry 2 unacknowledged.
+	// The standby restarts, is promoted, and writes something else at op 2.
+	restarted := startNode(t, nodeConfig(standbyDir, standbyAddress, ""))
+	restarted.Close()
+	standbyConfig := nodeConfig(standbyDir, standbyAddress, "")
+	standbyConfig.DegradeAfter = time.Millisecond // Alone: release on local durability.
+	newPrimary := startNode(t, standbyConfig)
+	defer newPrimary.Close()
+	newPrimary.submit(t, 3, 3, model.OperationCreateTransfers, transfer(11, 2, 1, 7))
+	newPrimary.replies.wait(t, 3)
+	old := startNode(t, nodeConfig(primaryDir, primaryAddress, standbyAddress))
+	defer old.Close()
+	waitFor(t, "the old primary to follow", func() bool {
+		return old.Log().Durable() >= newPrimary.Log().LastOp()
+	})
+	var oldDigest, newDigest [32]byte
+	waitFor(t, "digests", func() bool {
+		oldDigest = digestOf(t, old.Node)
+		newDigest = digestOf(t, newPrimary.Node)
+		return oldDigest == newDigest
+	})
+	if old.Log().LastChain() != newPrimary.Log().LastChain() {
+		t.Fatal("chains differ after rejoin")
+	}
+}
+
+// digestOf asks the node's shard for a snapshot-free digest through a lookup-free path:
+// it recovers a machine from the node's log (the log is the state).
+func digestOf(t *testing.T, n *Node) [32]byte {
+	machine, _, err := shard.Recover(n.config.Machine, n.Log(), "", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return machine.Digest()
+}
+
+// TestStandbyFarBehindGetsSnapshot: the primary retired the log a new standby needs, so
+// the standby starts from the primary's snapshot and then streams.
+func TestStandbyFarBehindGetsSnapshot(t *testing.T) {
+	primaryDir, standbyDir := t.TempDir(), t.TempDir()
+	primaryAddress := freeAddress(t)
+	config := nodeConfig(primaryDir, primaryAddress, "")
+	config.Mode = ModeAsync
+	config.WAL = wal.Options{SegmentBytes: 5 << 19, Compression: wal.CodecNone}
+	written := make(chan shard.SnapshotResult, 4)
+	config.Snapshots = &shard.SnapshotConfig{RetireLog: true, Keep: 1,
+		OnWritten: func(r shard.SnapshotResult) { written <- r }}
+	primary := startNode(t, config)
+	defer primary.Close()
+	primary.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
+	for i := uint64(0); i < 60; i++ { // 60 requests of 1,000 transfers: ~8 MB, 3 segments.
+		var body []byte
+		for j := uint64(0); j < 1000; j++ {
+			body = append(body, transfer(1000+i*1000+j, 1, 2, 1)...)
+		}
+		primary.submit(t, 10+i, 2+i, model.OperationCreateTransfers, body)
+		primary.replies.wait(t, 10+i)
+	}
+	primary.Shard().RequestSnapshot()
+	select {
+	case result := <-written:
+		if result.Err != nil {
+			t.Fatal(result.Err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no snapshot")
+	}
+	if primary.Log().FirstOp() <= 1 {
+		t.Fatalf("the log was not retired (first op %d)", primary.Log().FirstOp())
+	}
+	primary.submit(t, 5000, 62, model.OperationCreateTransfers, transfer(9, 2, 1, 5))
+	primary.replies.wait(t, 5000)
+	standby := startNode(t, nodeConfig(standbyDir, freeAddress(t), primaryAddress))
+	defer standby.Close()
+	waitFor(t, "the standby to catch up", func() bool {
+		return standby.Log().Durable() >= primary.Log().LastOp()
+	})
+	if digestOfStandby(t, standby.Node) != primary.Node.shardDigest(t) {
+		t.Fatal("standby state differs from the primary's after a snapshot catch-up")
+	}
+}
+
+func digestOfStandby(t *testing.T, n *Node) [32]byte {
+	machine, report, err := shard.Recover(n.config.Machine, n.Log(), n.config.SnapshotDir, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if report.SnapshotPath == "" {
+		t.Fatal("the standby did not start from a snapshot")
+	}
+	return machine.Digest()
+}
+
+func (n *Node) shardDigest(t *testing.T) [32]byte {
+	machine, _, err := shard.Recover(n.config.Machine, n.Log(), n.config.SnapshotDir, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return machine.Digest()
+}
+
+func TestWrongKeyIsRefused(t *testing.T) {
+	primaryAddress := freeAddress(t)
+	primary := startNode(t, nodeConfig(t.TempDir(), primaryAddress, ""))
+	defer primary.Close()
+	config := nodeConfig(t.TempDir(), "", primaryAddress)
+	config.Key = []byte("not the key")
+	log, err := wal.Open(wal.Options{Dir: config.LogDir, Logger: config.Logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	_, err = Dial(StandbyConfig{Address: primaryAddress, Key: config.Key, Log: log}, 0)
+	if err == nil {
+		t.Fatal("a standby with the wrong key was accepted")
+	}
+	if primary.primary.current.Load() != nil {
+		t.Fatal("a session was attached for an unauthenticated peer")
+	}
+
+}
+
+var testLogger = slog.New(slog.DiscardHandler)

@@ -1,0 +1,423 @@
+package replication
+
+import (
+	"bufio"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"sequent/core/shard"
+	"sequent/wal"
+)
+
+// Mode is the replication mode.
+type Mode uint8
+
+const (
+	// ModeSync (the default) releases a reply only once the standby has durably written
+	// its entry, so losing the primary loses no acknowledged write.
+	ModeSync Mode = iota
+	// ModeAsync releases replies on the primary's own durability; the standby trails. Loss
+	// window: whatever the standby had not yet written when the primary is lost (bounded by
+	// its lag: see Stats.LagOps).
+	ModeAsync
+)
+
+func (m Mode) String() string {
+	if m == ModeAsync {
+		return "async"
+	}
+	return "sync"
+}
+
+// PrimaryConfig configures the primary's end of replication.
+type PrimaryConfig struct {
+	Listener      net.Listener  // Where standbys (and fencing peers) connect.
+	Key           []byte        // Shared replication secret.
+	Log           *wal.Log      // The primary's log.
+	Shard         *shard.Shard  // The primary's shard (epoch, fencing).
+	SnapshotDir   string        // Snapshots to send a standby that is too far behind.
+	Mode          Mode          // Sync (default) or async.
+	DegradeAfter  time.Duration // Sync: release without the standby after it is gone this long; 0 = never.
+	ClientAddress string        // This node's client address, for redirects.
+	Logger        *slog.Logger
+}
+
+// Primary streams the log to one standby and tracks its acknowledgements. It implements
+// shard.Acknowledger for the shard's release condition.
+type Primary struct {
+	config    PrimaryConfig
+	acked     atomic.Uint64 // Highest op the standby has durably written.
+	ackNotify chan struct{} // Capacity 1.
+	degraded  atomic.Bool   // Sync mode released without the standby (see DegradeAfter).
+	goneSince atomic.Int64  // Unix ns since when no standby is attached; 0 when attached.
+	current   atomic.Pointer[primarySession]
+	sessions  sync.WaitGroup
+	closed    chan struct{}
+	closeOnce sync.Once
+	stats     primaryCounters
+}
+
+type primaryCounters struct {
+	entriesSent   atomic.Uint64
+	bytesSent     atomic.Uint64
+	lastSentOp    atomic.Uint64
+	lastContactNs atomic.Int64
+	sessions      atomic.Uint64
+	degradations  atomic.Uint64
+	overflows     atomic.Uint64
+}
+
+var _ shard.Acknowledger = (*Primary)(nil)
+
+// StartPrimary starts accepting standbys.
+func StartPrimary(config PrimaryConfig) *Primary {
+	if config.Logger == nil {
+		config.Logger = slog.Default()
+	}
+	p := &Primary{config: config, ackNotify: make(chan struct{}, 1), closed: make(chan struct{})}
+	p.goneSince.Store(time.Now().UnixNano())
+	p.acked.Store(config.Log.Durable()) // Nothing needs acknowledging from before.
+	config.Log.SetObserver(p.observe)
+	p.sessions.Add(2)
+	go p.accept()
+	go p.watchDegradation()
+	return p
+}
+
+// Acknowledged returns the highest op replies may wait for (math.MaxUint64 when they
+// need not wait: async mode, or sync mode degraded).
+func (p *Primary) Acknowledged() uint64 {
+	if p.config.Mode == ModeAsync || p.degraded.Load() {
+		return math.MaxUint64
+	}
+	return p.acked.Load()
+}
+
+// AcknowledgedNotify is signalled when Acknowledged advances.
+func (p *Primary) AcknowledgedNotify() <-chan struct{} { return p.ackNotify }
+
+// Close stops accepting and ends the current session.
+func (p *Primary) Close() error {
+	p.closeOnce.Do(func() {
+		close(p.closed)
+		p.config.Listener.Close()
+		if s := p.current.Load(); s != nil {
+			s.conn.Close()
+		}
+		p.config.Log.SetObserver(nil)
+	})
+	p.sessions.Wait()
+	return nil
+}
+
+func (p *Primary) signal() {
+	select {
+	case p.ackNotify <- struct{}{}:
+	default:
+	}
+}
+
+// observe runs on the log's writer goroutine for every entry written: it queues a copy
+// for the live session, if any (never blocking: past the queue's bound the session
+// falls back to reading the log).
+func (p *Primary) observe(stored []byte, meta wal.EntryMeta) {
+	if s := p.current.Load(); s != nil {
+		if !s.queue.push(stored, meta) {
+			p.stats.overflows.Add(1)
+		}
+	}
+}
+
+func (p *Primary) accept() {
+	defer p.sessions.Done()
+	for {
+		conn, err := p.config.Listener.Accept()
+		if err != nil {
+			select {
+			case <-p.closed:
+				return
+			default:
+			}
+			p.config.Logger.Warn("replication: accept failed", "error", err)
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		p.sessions.Add(1)
+		go func() {
+			defer p.sessions.Done()
+			p.serve(conn)
+		}()
+	}
+}
+
+// serve runs one connection: the challenge, then either a fence or a standby session.
+func (p *Primary) serve(conn net.Conn) {
+	defer conn.Close()
+	reader := newFrameReader(conn)
+	writer := bufio.NewWriterSize(conn, 1<<16)
+	nonce := make([]byte, nonceSize)
+	if _, err := rand.Read(nonce); err != nil {
+		p.config.Logger.Error("replication: no randomness for a nonce", "error", err)
+		return
+	}
+	conn.SetDeadline(time.Now().Add(handshakeTimeout))
+	epoch := p.config.Shard.Epoch()
+	challenge := append(append([]byte(nil), nonce...), encodeUint64s(p.config.Log.LastOp())...)
+	if writeFrame(writer, frameChallenge, epoch, challenge) != nil || writer.Flush() != nil {
+		return
+	}
+	first, err := reader.read()
+	if err != nil {
+		return
+	}
+	switch first.kind {
+	case frameFence:
+		p.handleFence(first, nonce)
+	case frameHello:
+		if err := p.handleHello(conn, reader, writer, first, nonce); err != nil {
+			p.config.Logger.Warn("replication: standby session ended", "peer",
+				conn.RemoteAddr().String(), "error", err)
+			writeFrame(writer, frameError, p.config.Shard.Epoch(), []byte(err.Error()))
+			writer.Flush()
+		}
+	default:
+		p.config.Logger.Warn("replication: unexpected first frame", "type", first.kind)
+	}
+}
+
+// handleFence accepts a fence from a node of a higher epoch: this node stops serving.
+func (p *Primary) handleFence(f frame, nonce []byte) {
+	if len(f.body) < 32 {
+		return
+	}
+	address := string(f.body[32:])
+	if !verifyMAC(p.config.Key, frameFence, nonce, f.epoch, f.body[32:], f.body[:32]) {
+		p.config.Logger.Warn("replication: fence with a bad signature ignored")
+		return
+	}
+	if f.epoch > p.config.Shard.Epoch() {
+		p.config.Shard.Fence(f.epoch, address)
+	}
+}
+
+// handleHello authenticates a standby, plans its catch-up and streams to it.
+func (p *Primary) handleHello(conn net.Conn, reader *frameReader, writer *bufio.Writer,
+	f frame, nonce []byte) error {
+	if len(f.body) < 32 || !verifyMAC(p.config.Key, frameHello, nonce, f.epoch, f.body[32:],
+		f.body[:32]) {
+		return ErrUnauthenticated
+	}
+	h, err := decodeHello(f.body[32:])
+	if err != nil {
+		return err
+	}
+	if f.epoch > p.config.Shard.Epoch() {
+		// The standby has followed a newer primary: we are the stale one.
+		p.config.Shard.Fence(f.epoch, "")
+		return fmt.Errorf("standby is at epoch %d, we are at %d: fenced", f.epoch,
+			p.config.Shard.Epoch())
+	}
+	session := &primarySession{conn: conn, writer: writer, wake: make(chan struct{}, 1),
+		digests: make(chan [40]byte, digestsRememberedMax)}
+	if !p.current.CompareAndSwap(nil, session) {
+		return errors.New("a standby is already attached")
+	}
+	defer p.detach(session)
+	w, err := p.plan(&h)
+	if err != nil {
+		return err
+	}
+	conn.SetDeadline(time.Time{})
+	if err := writeFrame(writer, frameWelcome, p.config.Shard.Epoch(), w.encode()); err != nil {
+		return err
+	}
+	if w.plan == planSnapshot {
+		if err := p.sendSnapshot(writer, w.op); err != nil {
+			return err
+		}
+	}
+	p.config.Logger.Info("replication: standby attached", "peer", conn.RemoteAddr().String(),
+		"plan", w.plan.String(), "op", w.op, "standby_last_op", h.lastOp)
+	p.stats.sessions.Add(1)
+	p.goneSince.Store(0)
+	p.acked.Store(max(p.acked.Load(), min(w.op, p.config.Log.Durable())))
+	go p.readAcks(session, reader)
+	return p.stream(session, w.op)
+}
+
+// plan decides how a standby continues: stream after the newest entry boundary both logs
+// share; truncate the standby's divergent suffix first; or start it over from a snapshot
+// when the log it needs was retired or nothing matches.
+func (p *Primary) plan(h *hello) (welcome, error) {
+	log := p.config.Log
+	w := welcome{address: p.config.ClientAddress}
+	common, found := uint64(0), h.lastOp == 0
+	for _, point := range h.points {
+		if chain, ok := log.ChainAt(point.LastOp); ok && chain == point.Chain {
+			common, found = point.LastOp, true
+			break
+		}
+	}
+	if found && (log.FirstOp() == 0 || common+1 >= log.FirstOp()) {
+		w.op = common
+		w.chain, _ = log.ChainAt(common)
+		w.plan = planStream
+		if common < h.lastOp {
+			w.plan = planTruncate
+		}
+		return w, nil
+	}
+	snapshots, err := wal.ListSnapshots(p.config.SnapshotDir)
+	if err != nil {
+		return w, err
+	}
+	for _, info := range snapshots {
+		if info.Err == nil && info.Meta.Op <= log.LastOp() && info.Meta.Op+1 >= log.FirstOp() {
+			w.plan, w.op, w.chain = planSnapshot, info.Meta.Op, info.Meta.Chain
+			return w, nil
+		}
+	}
+	return w, fmt.Errorf("%w: standby at op %d shares no entry with this log (ops %d..%d) "+
+		"and no snapshot bridges the gap", ErrDiverged, h.lastOp, log.FirstOp(), log.LastOp())
+}
+
+// sendSnapshot streams the snapshot file at op, chunk by chunk.
+func (p *Primary) sendSnapshot(writer *bufio.Writer, op uint64) error {
+	snapshots, err := wal.ListSnapshots(p.config.SnapshotDir)
+	if err != nil {
+		return err
+	}
+	path := ""
+	for _, info := range snapshots {
+		if info.Meta.Op == op && info.Err == nil {
+			path = info.Path
+		}
+	}
+	file, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer file.Close()
+	chunk := make([]byte, 16+snapshotChunkBytes)
+	for offset := uint64(0); ; {
+		n, err := io.ReadFull(file, chunk[16:])
+		last := err == io.EOF || err == io.ErrUnexpectedEOF
+		if err != nil && !last {
+			return err
+		}
+		copy(chunk[0:8], encodeUint64s(offset))
+		chunk[8] = 0
+		if last {
+			chunk[8] = 1
+		}
+		if err := writeFrame(writer, frameSnapshotChunk, p.config.Shard.Epoch(),
+			chunk[:16+n]); err != nil {
+			return err
+		}
+		offset += uint64(n)
+		if last {
+			return writer.Flush()
+		}
+	}
+}
+
+// detach ends a session.
+func (p *Primary) detach(s *primarySession) {
+	s.conn.Close()
+	p.current.CompareAndSwap(s, nil)
+	p.goneSince.Store(time.Now().UnixNano())
+	p.config.Logger.Warn("replication: standby detached", "acknowledged", p.acked.Load(),
+		"last_op", p.config.Log.LastOp())
+}
+
+// readAcks reads the standby's frames: acknowledgements and heartbeats.
+func (p *Primary) readAcks(s *primarySession, reader *frameReader) {
+	for {
+		s.conn.SetReadDeadline(time.Now().Add(silenceTimeout))
+		f, err := reader.read()
+		if err != nil {
+			s.conn.Close() // The sender notices and ends the session.
+			return
+		}
+		p.stats.lastContactNs.Store(time.Now().UnixNano())
+		switch f.kind {
+		case frameAck:
+			values, err := decodeUint64s(f.body, 1)
+			if err != nil {
+				s.conn.Close()
+				return
+			}
+			op := min(values[0], s.sentOp.Load()) // Never trust an ack beyond what was sent.
+			for {
+				current := p.acked.Load()
+				if op <= current || p.acked.CompareAndSwap(current, op) {
+					break
+				}
+			}
+			p.signal()
+		case frameHeartbeat:
+		case frameError:
+			p.config.Logger.Warn("replication: standby reported an error", "error", string(f.body))
+			s.conn.Close()
+			return
+		}
+	}
+}
+
+// SendDigest queues the primary's state digest at a snapshot op for the standby to
+// compare with its own (snapshots hook it up). Never blocks.
+func (p *Primary) SendDigest(op uint64, digest [32]byte) {
+	s := p.current.Load()
+	if s == nil {
+		return
+	}
+	var notice [40]byte
+	copy(notice[:8], encodeUint64s(op))
+	copy(notice[8:], digest[:])
+	select {
+	case s.digests <- notice:
+		s.wakeUp()
+	default:
+	}
+}
+
+// watchDegradation implements DegradeAfter: in sync mode, after the standby has been gone
+// that long, replies are released on local durability (a documented loss window) until
+// a standby is attached again.
+func (p *Primary) watchDegradation() {
+	defer p.sessions.Done()
+	ticker := time.NewTicker(100 * time.Millisecond)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-p.closed:
+			return
+		case <-ticker.C:
+		}
+		if p.config.Mode != ModeSync || p.config.DegradeAfter <= 0 {
+			continue
+		}
+		gone := p.goneSince.Load()
+		switch {
+		case gone != 0 && !p.degraded.Load() &&
+			time.Since(time.Unix(0, gone)) >= p.config.DegradeAfter:
+			p.degraded.Store(true)
+			p.stats.degradations.Add(1)
+			p.config.Logger.Warn("replication: standby gone, degraded to async: acknowledged "+
+				"writes may be lost if this node fails now", "gone_for", time.Since(time.Unix(0, gone)))
+			p.signal()
+		case gone == 0 && p.degraded.Load() && p.acked.Load() >= p.config.Log.Durable():
+			p.degraded.Store(false)
+			p.config.Logger.Info("replication: standby caught up, back to sync")
+		}
+	}
+}
