@@ -197,9 +197,17 @@ func examples() string {
 		"Signed message (56 bytes): `"+hex.EncodeToString(message)+"`.",
 		"HMAC-SHA256: `"+hex.EncodeToString(login.Signature[:])+"`.")
 
+	requestExamples(example, session)
+	return b.String()
+}
+
+// requestExamples renders the session's first request, its reply, a busy reply and an
+// error frame.
+func requestExamples(example func(title string, frame []byte, notes ...string),
+	session uint64) {
 	accepted := wire.LoginAccepted{Client: 1, Permissions: wire.PermissionRead |
 		wire.PermissionTransfer}
-	body = make([]byte, wire.LoginAcceptedSize)
+	body := make([]byte, wire.LoginAcceptedSize)
 	accepted.Encode(body)
 	example("Login accepted", wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindLoginAccepted,
 		Session: session}, body), "Client 1, permissions read|transfer (3), epoch 0.")
@@ -234,7 +242,6 @@ func examples() string {
 		Status: uint32(wire.ErrorBadChecksum), Session: session}, []byte(message2)),
 		"Error code 1003 in the status field, message text as the body; the server "+
 			"closes the connection after it.")
-	return b.String()
 }
 
 // hexDump formats b as offset, 16 bytes of hex per line.

@@ -208,16 +208,22 @@ func parseFlagNames(cmd *cobra.Command, text string, names map[string]uint16) (u
 }
 
 var accountFlagNames = map[string]uint16{
-	"linked": model.AccountLinked, "debits-must-not-exceed-credits": model.AccountDebitsMustNotExceedCredits,
+	"linked":                         model.AccountLinked,
+	"debits-must-not-exceed-credits": model.AccountDebitsMustNotExceedCredits,
 	"credits-must-not-exceed-debits": model.AccountCreditsMustNotExceedDebits,
-	"history":                        model.AccountHistory, "closed": model.AccountClosed,
+	"history":                        model.AccountHistory,
+	"closed":                         model.AccountClosed,
 }
 
 var transferFlagNames = map[string]uint16{
-	"linked": model.TransferLinked, "pending": model.TransferPending,
-	"post-pending": model.TransferPostPending, "void-pending": model.TransferVoidPending,
-	"balancing-debit": model.TransferBalancingDebit, "balancing-credit": model.TransferBalancingCredit,
-	"closing-debit": model.TransferClosingDebit, "closing-credit": model.TransferClosingCredit,
+	"linked":           model.TransferLinked,
+	"pending":          model.TransferPending,
+	"post-pending":     model.TransferPostPending,
+	"void-pending":     model.TransferVoidPending,
+	"balancing-debit":  model.TransferBalancingDebit,
+	"balancing-credit": model.TransferBalancingCredit,
+	"closing-debit":    model.TransferClosingDebit,
+	"closing-credit":   model.TransferClosingCredit,
 }
 
 // userData are the three user data fields shared by accounts and transfers.
@@ -242,7 +248,8 @@ func newCreateAccountsCommand(options *clientOptions) *cobra.Command {
 		Use:   "create-accounts ID...",
 		Short: "Create accounts with the given ids (one request; linked with --flags linked)",
 		Example: `  sequent client create-accounts 1 2 --ledger 1 --code 10
-  sequent client create-accounts 3 --ledger 1 --code 10 --flags history,debits-must-not-exceed-credits`,
+  sequent client create-accounts 3 --ledger 1 --code 10 \
+      --flags history,debits-must-not-exceed-credits`,
 		Args: minimumArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			flags, err := parseFlagNames(cmd, flagText, accountFlagNames)
@@ -716,10 +723,14 @@ func minimumArgs(count int) cobra.PositionalArgs {
 }
 
 var (
-	sideNames  = map[string]model.Side{"buy": model.SideBuy, "sell": model.SideSell}
-	typeNames  = map[string]model.OrderType{"limit": model.OrderLimit, "market": model.OrderMarket}
-	tifNames   = map[string]model.TimeInForce{"gtc": model.GoodTillCancel, "ioc": model.ImmediateOrCancel, "fok": model.FillOrKill, "post-only": model.PostOnly}
-	tradeNames = map[string]model.SelfTradeMode{"default": model.SelfTradeDefault, "cancel-newest": model.SelfTradeCancelNewest, "cancel-oldest": model.SelfTradeCancelOldest, "cancel-both": model.SelfTradeCancelBoth}
+	sideNames = map[string]model.Side{"buy": model.SideBuy, "sell": model.SideSell}
+	typeNames = map[string]model.OrderType{"limit": model.OrderLimit,
+		"market": model.OrderMarket}
+	tifNames = map[string]model.TimeInForce{"gtc": model.GoodTillCancel,
+		"ioc": model.ImmediateOrCancel, "fok": model.FillOrKill, "post-only": model.PostOnly}
+	tradeNames = map[string]model.SelfTradeMode{"default": model.SelfTradeDefault,
+		"cancel-newest": model.SelfTradeCancelNewest,
+		"cancel-oldest": model.SelfTradeCancelOldest, "cancel-both": model.SelfTradeCancelBoth}
 )
 
 func pick[T any](cmd *cobra.Command, flag, text string, names map[string]T) (T, error) {
