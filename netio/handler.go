@@ -94,6 +94,9 @@ func (h *eventHandler) OnTraffic(c gnet.Conn) gnet.Action {
 	if len(conn.immediate) > 0 {
 		_, _ = c.Write(conn.immediate) // Copies what the socket does not take.
 		conn.immediate = conn.immediate[:0]
+		if cap(conn.immediate) > immediateBytesRetainedMax {
+			conn.immediate = nil // A burst of refusals; do not keep its buffer.
+		}
 		conn.sent.Store(s.now())
 	}
 	if action != gnet.None {

@@ -58,6 +58,10 @@ const (
 	// tickIntervalMin keeps tests with tiny heartbeat intervals from spinning.
 	tickIntervalMin = 5 * time.Millisecond
 
+	// immediateBytesRetainedMax: a connection keeps its buffer of immediate answers
+	// between reads up to this size (a thousand 64-byte answers).
+	immediateBytesRetainedMax = 64 << 10
+
 	// outboundPooledBytesMax: buffers larger than this are not kept in the reply pool, so
 	// one huge reply does not pin its memory forever.
 	outboundPooledBytesMax = 2 << 20

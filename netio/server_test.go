@@ -445,3 +445,20 @@ func TestConcurrentClientsSeveralLoops(t *testing.T) {
 		t.Fatalf("credits posted %v %+v", err, accounts)
 	}
 }
+
+// TestClientProtocolErrorFailsOneCall: a request the server rejects with an error frame
+// (an undefined operation) fails that call with the *ServerError; the client reconnects
+// and its other requests still succeed.
+func TestClientProtocolErrorFailsOneCall(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	c := h.dial(nil)
+	ctx := background(t)
+	_, err := c.Do(ctx, 19, 0, encodeIDs(1))
+	var serverError *client.ServerError
+	if !errors.As(err, &serverError) || serverError.Name != "unknown_operation" {
+		t.Fatalf("undefined operation: %v", err)
+	}
+	if _, err := c.LookupAccounts(ctx, []model.Uint128{model.U128(1)}); err != nil {
+		t.Fatalf("after the protocol error: %v", err)
+	}
+}

@@ -284,14 +284,45 @@ func (c *Client) handle(frame *wire.Frame, generation uint64) error {
 		c.mu.Unlock()
 	case wire.KindError:
 		refused := serverError(frame)
-		if !wire.ErrorCode(frame.Status).Retryable() {
+		code := wire.ErrorCode(frame.Status)
+		switch {
+		case sessionFatal(code):
 			c.failFatal(refused)
+		case !code.Retryable() && !c.failCall(frame.Number, refused):
+			c.failFatal(refused) // A protocol error not tied to one request.
 		}
+		// The server closes the connection; the reconnect resends the other requests.
 		return refused
 	default:
 		return fmt.Errorf("client: unexpected %s frame from the server", frame.Kind)
 	}
 	return nil
+}
+
+// sessionFatal reports error codes that end the session whatever request caused them.
+func sessionFatal(code wire.ErrorCode) bool {
+	switch code {
+	case wire.ErrorLoginUnknownKey, wire.ErrorLoginBadSignature, wire.ErrorLoginNonceUsed,
+		wire.ErrorLoginBadOptions, wire.ErrorKeyRevoked, wire.ErrorConnectionRefused:
+		return true
+	}
+	return false
+}
+
+// failCall fails the pending request a protocol error names (so that it is not resent
+// into the same error) and reports whether there was one.
+func (c *Client) failCall(number uint64, err error) bool {
+	c.mu.Lock()
+	call := c.pending[number]
+	if call != nil {
+		delete(c.pending, number)
+	}
+	c.mu.Unlock()
+	if call == nil {
+		return false
+	}
+	call.fail(err)
+	return true
 }
 
 // complete matches a reply to its pending call. busy is retried (same number) after a
