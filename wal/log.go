@@ -158,7 +158,8 @@ type Log struct {
 	failure            atomic.Pointer[error]
 	observer           atomic.Pointer[func(stored []byte, meta EntryMeta)]
 	closed             atomic.Bool
-	stats              stats // counters, written by the writer
+	stats              stats     // counters, written by the writer
+	latencies          latencies // write and fdatasync durations, recorded by the writer
 
 	// maintenanceMutex serialises Retire and TruncateAfter, which both reshape the
 	// segment index. Lock order: maintenanceMutex, then segmentsMutex, then chainsMutex.

@@ -214,10 +214,12 @@ func (l *Log) flushWrite() bool {
 		return true
 	}
 	count := len(w.buffers)
+	started := time.Now()
 	if err := writeVector(w.file, w.buffers, w.offset, w.iovecs); err != nil {
 		l.fail(err)
 		return false
 	}
+	l.latencies.record(&l.latencies.write, time.Since(started))
 	if observer := l.observer.Load(); observer != nil {
 		for i := range count {
 			s := l.pipeline.slot(w.writeFirst + uint64(i))
@@ -314,10 +316,12 @@ func (l *Log) syncAndPublish() bool {
 	if !w.unsynced {
 		return true
 	}
+	started := time.Now()
 	if err := syncData(w.file); err != nil {
 		l.fail(err)
 		return false
 	}
+	l.latencies.record(&l.latencies.sync, time.Since(started))
 	l.stats.syncs.Add(1)
 	w.unsynced, w.syncedOffset, w.lastSync = false, w.offset, time.Now()
 	l.publishDurable(w.writtenOp)

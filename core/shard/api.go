@@ -8,7 +8,7 @@ import (
 // it (header and body) into the shard's bounded input ring before returning, so the
 // caller may reuse Body at once (gnet's peeked bytes must not outlive the callback).
 type Request struct {
-	Connection uint64          // Network layer's handle for the reply; opaque to the shard.
+	Connection uint64          // Network layer handle for the reply (below 1<<63); opaque to the shard.
 	Client     uint64          // Authenticated client id.
 	Session    uint64          // Client-chosen session id (exactly-once scope).
 	Number     uint64          // Per-session request number, from 1.

@@ -38,6 +38,7 @@ type requestMeta struct {
 	end        uint64 // Absolute position after it (including any skipped tail before it).
 	length     uint32 // Encoded bytes.
 	write      bool   // Goes through the log (else a query).
+	received   int64  // Monotonic ns when queued (for latency).
 	ready      bool   // Published by its producer.
 }
 
@@ -68,7 +69,7 @@ func (r *inputRing) push(request *Request, write bool) model.Status {
 	slot := r.reserved
 	r.reserved++
 	r.metadata[slot%uint64(len(r.metadata))] = requestMeta{connection: request.Connection,
-		start: start, end: end, length: uint32(length), write: write}
+		start: start, end: end, length: uint32(length), write: write, received: monotonicNow()}
 	r.mutex.Unlock()
 
 	offset := start % size

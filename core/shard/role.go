@@ -169,7 +169,7 @@ func (s *Shard) applyStored(entry storedEntry) error {
 	s.opLast = decoded.LastOp()
 	s.timestamp = max(s.timestamp, decoded.Timestamp)
 	for range slot.output.Replies {
-		slot.connections = append(slot.connections, 0) // Nobody here asked for these.
+		slot.origins = append(slot.origins, origin{}) // Nobody here asked for these.
 	}
 	s.snapshotIfRequested(&coreEntry, &slot.output)
 	slot.op = s.opLast

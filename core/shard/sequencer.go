@@ -106,7 +106,7 @@ func (s *Shard) turn() (drained bool, closed bool, err error) {
 			continue
 		}
 		s.entry = append(s.entry, s.ring.bytes(meta)...)
-		slot.connections = append(slot.connections, meta.connection)
+		slot.origins = append(slot.origins, origin{connection: meta.connection, received: meta.received})
 		writes++
 	}
 	if writes > 0 {
@@ -156,7 +156,7 @@ func (s *Shard) answerQueries(slot *parked) {
 		meta := &s.queries[i]
 		decodeRequest(s.ring.bytes(meta), &request)
 		s.machine.Query(&request, &slot.output)
-		slot.connections = append(slot.connections, meta.connection)
+		slot.origins = append(slot.origins, origin{connection: meta.connection, received: meta.received})
 	}
 	s.count(func(stats *Stats) { stats.Queries += uint64(len(s.queries)) })
 }
@@ -170,7 +170,7 @@ func (s *Shard) pulseIfDue() error {
 	}
 	slot := s.acquire()
 	s.entry = core.AppendRequest(s.entry[:0], &core.Request{Operation: model.OperationPulse})
-	slot.connections = append(slot.connections, 0)
+	slot.origins = append(slot.origins, origin{})
 	if err := s.appendAndApply(1, slot); err != nil {
 		return err
 	}
@@ -209,12 +209,20 @@ func (s *Shard) release() error {
 // deliver hands one parked output's replies to the replier and recycles the slot.
 func (s *Shard) deliver(slot *parked) {
 	slot.replies = slot.replies[:0]
+	now := monotonicNow()
+	s.latencies.lock()
 	for i := range slot.output.Replies {
 		reply := &slot.output.Replies[i]
-		connection := slot.connections[i]
-		if connection == 0 {
-			continue // Internal request: nobody to answer.
+		from := slot.origins[i]
+		if from.connection == 0 {
+			continue // Internal or replicated request: nobody to answer.
 		}
+		s.latencies.record(reply.Operation, reply.Status, now-from.received)
+		if from.connection >= internalConnectionBase {
+			s.waiters.answer(from.connection, reply.Status)
+			continue
+		}
+		connection := from.connection
 		body := slot.output.Body(reply)
 		if reply.Status == model.StatusInternalError || reply.Status == model.StatusShuttingDown {
 			body = nil
@@ -223,6 +231,7 @@ func (s *Shard) deliver(slot *parked) {
 			Session: reply.Session, Number: reply.Number, Operation: reply.Operation,
 			Status: reply.Status, Op: reply.Op, Duplicate: reply.Duplicate, Body: body})
 	}
+	s.latencies.unlock()
 	if len(slot.replies) > 0 && s.replier != nil {
 		s.replier.Deliver(slot.replies)
 	}
@@ -235,7 +244,7 @@ func (s *Shard) acquire() *parked {
 	slot := s.free[last]
 	s.free = s.free[:last]
 	slot.output.Reset()
-	slot.connections = slot.connections[:0]
+	slot.origins = slot.origins[:0]
 	return slot
 }
 

@@ -97,10 +97,16 @@ func (c Config) withDefaults() Config {
 
 // parked is an applied entry (or a batch of reads) whose replies wait for durability.
 type parked struct {
-	op          uint64      // Release when durable (and acknowledged) >= op.
-	output      core.Output // Replies and bodies.
-	connections []uint64    // Connection of each reply, in order.
-	replies     []Reply     // Reusable delivery slice.
+	op      uint64      // Release when durable (and acknowledged) >= op.
+	output  core.Output // Replies and bodies.
+	origins []origin    // Who asked, for each reply, in order.
+	replies []Reply     // Reusable delivery slice.
+}
+
+// origin is who asked for a reply and when the request arrived.
+type origin struct {
+	connection uint64 // 0: nobody (internal or replicated); >= internalConnectionBase: a waiter.
+	received   int64  // Monotonic ns (since process start) when Submit queued it.
 }
 
 // Shard is one shard's runtime. Submit may be called from any goroutine; everything else
@@ -119,6 +125,8 @@ type Shard struct {
 	snapshots   *snapshotter  // Nil when snapshots are off.
 	snapshotNow chan struct{} // Capacity 1: an admin asked for a snapshot.
 
+	latencies    latencyRecorder
+	waiters      waiters
 	roles        roleState
 	acknowledger atomic.Pointer[acknowledgerBox] // Nil: release on local durability.
 	stored       chan storedEntry                // Replicated entries (standby).

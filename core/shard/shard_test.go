@@ -445,3 +445,34 @@ func TestStandbyFollowsAndPromotes(t *testing.T) {
 		t.Fatalf("fenced shard answered %s", status)
 	}
 }
+
+// TestAuditIsDurableBeforeReturning writes an audit record and finds it in the log, and
+// checks that latencies and statuses are counted for released requests.
+func TestAuditIsDurableBeforeReturning(t *testing.T) {
+	log := wal.NewMemoryLog()
+	s, replier := startShard(t, Config{}, log)
+	if err := s.Audit([]byte(`{"who":"ops","action":"promote"}`), 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	log.Read(0, func(e *wal.Entry) error {
+		var request core.Request
+		if core.DecodeRequest(e.Body, &request) == nil && request.Operation == model.OperationAudit {
+			found = string(request.Body) == `{"who":"ops","action":"promote"}`
+		}
+		return nil
+	})
+	if !found {
+		t.Fatal("the audit record is not in the log")
+	}
+	if err := s.Audit(nil, time.Second); err == nil {
+		t.Fatal("an empty audit record was accepted")
+	}
+	s.Submit(&Request{Connection: 1, Client: 7, Session: 1, Number: 1,
+		Operation: model.OperationCreateAccounts, Body: accountsBody(1)})
+	replier.waitFor(t, 1)
+	latencies, statuses := s.Latencies()
+	if latencies["create_accounts"].Count != 1 || statuses["ok"] != 2 {
+		t.Fatalf("latencies %+v, statuses %+v", latencies, statuses)
+	}
+}

@@ -91,7 +91,7 @@ func (s *Shard) snapshotDue() bool {
 func (s *Shard) writeSnapshotRequest() error {
 	slot := s.acquire()
 	s.entry = core.AppendRequest(s.entry[:0], &core.Request{Operation: model.OperationSnapshot})
-	slot.connections = append(slot.connections, 0)
+	slot.origins = append(slot.origins, origin{})
 	s.snapshots.requested = false
 	s.snapshots.lastRequestOp, s.snapshots.lastRequest = s.opLast+1, time.Now()
 	if err := s.appendAndApply(1, slot); err != nil {

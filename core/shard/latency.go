@@ -1,0 +1,90 @@
+package shard
+
+import (
+	"sync"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"sequent/core/model"
+)
+
+// processStart anchors monotonicNow: time.Since reads the monotonic clock.
+var processStart = time.Now()
+
+// monotonicNow returns nanoseconds since the process started, from the monotonic clock.
+func monotonicNow() int64 { return int64(time.Since(processStart)) }
+
+// Latency histograms: microseconds from 1 µs to 60 s at 2 significant digits (1% error),
+// about 20 KiB each.
+const (
+	latencyMicrosecondsMin   = 1
+	latencyMicrosecondsMax   = 60_000_000
+	latencySignificantDigits = 2
+)
+
+// latencyRecorder keeps, per operation, the time from Submit to release of every request
+// (what a client waits for, minus the network), and counts result statuses. The
+// sequencer records (holding the mutex once per release); Latencies reads.
+type latencyRecorder struct {
+	mutex      sync.Mutex
+	operations [256]*hdrhistogram.Histogram // Lazily created per operation.
+	statuses   map[model.Status]uint64      // Request-level statuses released.
+}
+
+func (r *latencyRecorder) lock()   { r.mutex.Lock() }
+func (r *latencyRecorder) unlock() { r.mutex.Unlock() }
+
+// record adds one release. The caller holds the lock.
+func (r *latencyRecorder) record(operation model.Operation, status model.Status, nanoseconds int64) {
+	histogram := r.operations[operation]
+	if histogram == nil {
+		histogram = hdrhistogram.New(latencyMicrosecondsMin, latencyMicrosecondsMax,
+			latencySignificantDigits)
+		r.operations[operation] = histogram
+	}
+	microseconds := min(max(nanoseconds/1000, latencyMicrosecondsMin), latencyMicrosecondsMax)
+	histogram.RecordValue(microseconds) // In range by construction.
+	if r.statuses == nil {
+		r.statuses = map[model.Status]uint64{}
+	}
+	r.statuses[status]++
+}
+
+// LatencySummary is a latency distribution in microseconds.
+type LatencySummary struct {
+	Count int64 `json:"count"`
+	P50   int64 `json:"p50"`
+	P90   int64 `json:"p90"`
+	P99   int64 `json:"p99"`
+	P999  int64 `json:"p999"`
+	P9999 int64 `json:"p9999"`
+	Max   int64 `json:"max"`
+}
+
+// Summarize returns a histogram's quantiles.
+func Summarize(h *hdrhistogram.Histogram) LatencySummary {
+	return LatencySummary{Count: h.TotalCount(), P50: h.ValueAtQuantile(50),
+		P90: h.ValueAtQuantile(90), P99: h.ValueAtQuantile(99), P999: h.ValueAtQuantile(99.9),
+		P9999: h.ValueAtQuantile(99.99), Max: h.Max()}
+}
+
+// Latencies returns, per operation name, the distribution of Submit-to-release latency
+// since the shard started, and the count of each request-level status released. Any
+// goroutine.
+func (s *Shard) Latencies() (map[string]LatencySummary, map[string]uint64) {
+	r := &s.latencies
+	r.lock()
+	defer r.unlock()
+	latencies := map[string]LatencySummary{}
+	for operation, histogram := range r.operations {
+		if histogram != nil {
+			latencies[model.Operation(operation).String()] = Summarize(histogram)
+		}
+	}
+	statuses := map[string]uint64{}
+	for status, count := range r.statuses {
+		statuses[status.String()] = count
+	}
+	return latencies, statuses
+}

@@ -1,0 +1,59 @@
+package wal
+
+import (
+	"sync"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// Write and fdatasync durations in microseconds, 1 µs to 60 s, 2 significant digits.
+const (
+	latencyMicrosecondsMin   = 1
+	latencyMicrosecondsMax   = 60_000_000
+	latencySignificantDigits = 2
+)
+
+// latencies records the writer's write (pwritev) and fdatasync durations. The writer
+// records under the mutex (once per group commit); Latencies reads.
+type latencies struct {
+	mutex sync.Mutex
+	write *hdrhistogram.Histogram
+	sync  *hdrhistogram.Histogram
+}
+
+func (l *latencies) record(histogram **hdrhistogram.Histogram, duration time.Duration) {
+	l.mutex.Lock()
+	defer l.mutex.Unlock()
+	if *histogram == nil {
+		*histogram = hdrhistogram.New(latencyMicrosecondsMin, latencyMicrosecondsMax,
+			latencySignificantDigits)
+	}
+	microseconds := min(max(duration.Microseconds(), latencyMicrosecondsMin), latencyMicrosecondsMax)
+	(*histogram).RecordValue(microseconds)
+}
+
+// LatencyQuantiles is a duration distribution in microseconds.
+type LatencyQuantiles struct {
+	Count int64 `json:"count"`
+	P50   int64 `json:"p50_us"`
+	P99   int64 `json:"p99_us"`
+	P999  int64 `json:"p999_us"`
+	Max   int64 `json:"max_us"`
+}
+
+func quantilesOf(h *hdrhistogram.Histogram) LatencyQuantiles {
+	if h == nil {
+		return LatencyQuantiles{}
+	}
+	return LatencyQuantiles{Count: h.TotalCount(), P50: h.ValueAtQuantile(50),
+		P99: h.ValueAtQuantile(99), P999: h.ValueAtQuantile(99.9), Max: h.Max()}
+}
+
+// Latencies returns the distributions of group-commit write and fdatasync durations since
+// Open. Any goroutine.
+func (l *Log) Latencies() (write, sync LatencyQuantiles) {
+	l.latencies.mutex.Lock()
+	defer l.latencies.mutex.Unlock()
+	return quantilesOf(l.latencies.write), quantilesOf(l.latencies.sync)
+}
