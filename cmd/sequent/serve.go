@@ -1,67 +1,271 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
+	"sequent/core"
 	"sequent/core/ledger"
-	"sequent/core/model"
+	"sequent/core/shard"
+	"sequent/netio"
+	"sequent/replication"
+	"sequent/tools"
+	"sequent/wal"
 )
 
-// newServeCommand returns `sequent serve`. The network server is not built yet: for now
-// it runs the ledger in-process on a small scripted workload and prints what happened.
-func newServeCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:   "serve",
-		Short: "Run the server (for now: the ledger in-process, no network yet)",
-		Long: `Run the Sequent server.
-
-NOT BUILT YET: the binary protocol server lands with the network issue. Until then this
-command runs the ledger core in-process: it creates two accounts, moves money between them
-(single-phase, pending and post), prints every result and the state digest, and exits.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return serveDemo(cmd)
-		},
-	}
+// serveOptions are `sequent serve`'s settings (flags, or SEQUENT_* environment variables).
+type serveOptions struct {
+	data              string
+	address           string
+	advertise         string
+	keys              string
+	sync              string
+	syncInterval      time.Duration
+	snapshotEvery     uint64
+	accountsCapacity  uint32
+	transfersCapacity uint32
+	eventLoops        int
+	logLevel          string
+	replicationListen string
+	standbyOf         string
+	peer              string
+	replicationMode   string
+	degradeAfter      time.Duration
+	replicationKey    string
+	truncateCorrupt   bool
 }
 
-func serveDemo(cmd *cobra.Command) error {
-	out := cmd.OutOrStdout()
-	fmt.Fprintln(out, "sequent serve: network server not built yet; running the ledger in-process")
-	l := ledger.New(ledger.Config{})
-	timestamp := uint64(time.Now().UnixNano())
-	accounts := []model.Account{
-		{ID: model.U128(1), Ledger: 1, Code: 1},
-		{ID: model.U128(2), Ledger: 1, Code: 1, Flags: model.AccountDebitsMustNotExceedCredits},
+func newServeCommand() *cobra.Command {
+	var o serveOptions
+	command := &cobra.Command{
+		Use:   "serve",
+		Short: "Run a Sequent node: binary protocol server, log, state machine, replication",
+		Long: `Run a Sequent node.
+
+With no flags it works out of the box: data in ./sequent-data, the binary protocol on
+127.0.0.1:7400, fdatasync on every group commit. On first start, if no keys file exists,
+a development key is generated into the data directory and printed once.
+
+Every flag can also be set with an environment variable: SEQUENT_ followed by the flag
+name in capitals with dashes as underscores (for example SEQUENT_DATA, SEQUENT_ADDR,
+SEQUENT_STANDBY_OF). Flags win over the environment.
+
+Replication: give a primary --replication-listen (and a --replication-key); start a
+standby with --standby-of PRIMARY_REPLICATION_ADDRESS, its own --replication-listen and
+the same key. Promote a standby with 'sequent admin promote'.
+
+SIGINT/SIGTERM stop accepting, release what can be released, sync and exit; SIGHUP
+reloads the keys file.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := applyEnvironment(cmd); err != nil {
+				return usageError{err}
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return runServe(ctx, &o, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
 	}
-	accountResults := make([]model.EventResult, len(accounts))
-	l.CreateAccounts(timestamp, accounts, accountResults)
-	for i, result := range accountResults {
-		fmt.Fprintf(out, "create account %s: %s\n", accounts[i].ID, result.Status)
+	flags := command.Flags()
+	flags.StringVar(&o.data, "data", "./sequent-data", "data directory (log, snapshots, epoch, generated keys)")
+	flags.StringVar(&o.address, "addr", "127.0.0.1:7400", "binary protocol listen address")
+	flags.StringVar(&o.advertise, "advertise", "", "client address other nodes send in not_primary redirects (default: --addr)")
+	flags.StringVar(&o.keys, "keys", "", "keys file (default: DATA/keys.json, generated with a development key if missing)")
+	flags.StringVar(&o.sync, "sync", "every", "log sync policy: every (fdatasync each group commit), interval, none (benchmarks only)")
+	flags.DurationVar(&o.syncInterval, "sync-interval", 0, "with --sync interval: the sync period (default 2ms)")
+	flags.Uint64Var(&o.snapshotEvery, "snapshot-every", 5_000_000, "ops between snapshots (0: only on demand)")
+	flags.Uint32Var(&o.accountsCapacity, "accounts-capacity", 1<<18, "accounts to preallocate for (more still fit)")
+	flags.Uint32Var(&o.transfersCapacity, "transfers-capacity", 1<<21, "transfers to preallocate for (more still fit)")
+	flags.IntVar(&o.eventLoops, "event-loops", 1, "gnet event loops for the binary protocol")
+	flags.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	flags.StringVar(&o.replicationListen, "replication-listen", "", "replication listen address (enables replication)")
+	flags.StringVar(&o.standbyOf, "standby-of", "", "start as the standby of this primary's replication address")
+	flags.StringVar(&o.peer, "peer", "", "the other node's replication address, fenced on promotion (default: --standby-of)")
+	flags.StringVar(&o.replicationMode, "replication-mode", "sync", "sync (replies wait for the standby) or async")
+	flags.DurationVar(&o.degradeAfter, "replication-degrade-after", 0, "sync mode: release without the standby once it has been gone this long (0: never; acknowledged writes may then be lost)")
+	flags.StringVar(&o.replicationKey, "replication-key", "", "shared secret of the replication link (required with replication)")
+	flags.BoolVar(&o.truncateCorrupt, "wal-truncate-corrupt", false, "DANGER: cut the log at the first damaged entry instead of refusing to start")
+	return command
+}
+
+// applyEnvironment sets every flag not given on the command line from its SEQUENT_*
+// environment variable.
+func applyEnvironment(cmd *cobra.Command) error {
+	var problems []error
+	cmd.Flags().VisitAll(func(flag *pflag.Flag) {
+		if flag.Changed {
+			return
+		}
+		name := "SEQUENT_" + strings.ToUpper(strings.ReplaceAll(flag.Name, "-", "_"))
+		if value, ok := os.LookupEnv(name); ok {
+			if err := flag.Value.Set(value); err != nil {
+				problems = append(problems, fmt.Errorf("%s=%q: %w", name, value, err))
+			}
+		}
+	})
+	return errors.Join(problems...)
+}
+
+func runServe(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) error {
+	logger, _, err := newLogger(o.logLevel, stderr)
+	if err != nil {
+		return usageError{err}
 	}
-	timestamp += uint64(len(accounts))
-	transfers := []model.Transfer{
-		{ID: model.U128(10), DebitAccountID: model.U128(1), CreditAccountID: model.U128(2),
-			Amount: model.U128(100), Ledger: 1, Code: 1},
-		{ID: model.U128(11), DebitAccountID: model.U128(2), CreditAccountID: model.U128(1),
-			Amount: model.U128(500), Ledger: 1, Code: 1},
-		{ID: model.U128(12), DebitAccountID: model.U128(2), CreditAccountID: model.U128(1),
-			Amount: model.U128(40), Ledger: 1, Code: 1, Flags: model.TransferPending},
-		{ID: model.U128(13), PendingID: model.U128(12), Amount: model.U128(25),
-			Flags: model.TransferPostPending},
+	if err := os.MkdirAll(o.data, 0o755); err != nil {
+		return err
 	}
-	transferResults := make([]model.TransferResult, len(transfers))
-	l.CreateTransfers(timestamp, transfers, transferResults)
-	for i, result := range transferResults {
-		fmt.Fprintf(out, "create transfer %s: %s\n", transfers[i].ID, result.Status)
+	keyring, err := loadOrGenerateKeys(o, stdout)
+	if err != nil {
+		return err
 	}
-	for account := range l.Accounts() {
-		fmt.Fprintf(out, "account %s: debits posted %s, credits posted %s\n", account.ID,
-			account.DebitsPosted, account.CreditsPosted)
+	nodeConfig, err := o.nodeConfig(logger)
+	if err != nil {
+		return usageError{err}
 	}
-	fmt.Fprintf(out, "state digest %x\n", l.Digest())
-	return nil
+	node, err := replication.OpenNode(nodeConfig)
+	if err != nil {
+		return err
+	}
+	s := node.Shard()
+	server, err := netio.NewServer(netio.Config{Address: o.address, Keys: keyring,
+		Logger: logger, EventLoops: o.eventLoops, PrimaryAddress: s.PrimaryAddress,
+		Epoch: s.Epoch}, s)
+	if err != nil {
+		node.Close()
+		return err
+	}
+	if err := server.Start(); err != nil {
+		node.Close()
+		return err
+	}
+	node.Start(server.Replier())
+	printStartup(stdout, o, node, server.Address())
+	return waitAndStop(ctx, node, server, keyring, logger)
+}
+
+// waitAndStop serves until a signal, reloading keys on SIGHUP, then stops in order:
+// refuse new requests, release what can be, close the log.
+func waitAndStop(ctx context.Context, node *replication.Node, server *netio.Server,
+	keyring *netio.Keyring, logger *slog.Logger) error {
+	hangup := make(chan os.Signal, 1)
+	signal.Notify(hangup, syscall.SIGHUP)
+	defer signal.Stop(hangup)
+	for {
+		select {
+		case <-hangup:
+			if err := keyring.Reload(); err != nil {
+				logger.Error("sequent: keys reload failed; keeping the old keys", "error", err)
+			} else {
+				logger.Info("sequent: keys reloaded")
+			}
+			continue
+		case <-node.Shard().Done():
+			logger.Error("sequent: the shard stopped", "error", node.Shard().Err())
+		case <-ctx.Done():
+			logger.Info("sequent: shutting down")
+		}
+		break
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	serverErr := server.Shutdown(shutdown)
+	nodeErr := node.Close()
+	return errors.Join(serverErr, nodeErr, node.Shard().Err())
+}
+
+// nodeConfig translates the options into the node's configuration.
+func (o *serveOptions) nodeConfig(logger *slog.Logger) (replication.NodeConfig, error) {
+	policy, err := parseSyncPolicy(o.sync)
+	if err != nil {
+		return replication.NodeConfig{}, err
+	}
+	mode := replication.ModeSync
+	switch o.replicationMode {
+	case "sync":
+	case "async":
+		mode = replication.ModeAsync
+	default:
+		return replication.NodeConfig{}, fmt.Errorf("--replication-mode %q: want sync or async", o.replicationMode)
+	}
+	if (o.replicationListen != "" || o.standbyOf != "") && o.replicationKey == "" {
+		return replication.NodeConfig{}, errors.New("replication needs --replication-key (or SEQUENT_REPLICATION_KEY)")
+	}
+	advertise := o.advertise
+	if advertise == "" {
+		advertise = o.address
+	}
+	return replication.NodeConfig{
+		LogDir: tools.LogDir(o.data), SnapshotDir: tools.SnapshotDir(o.data),
+		EpochPath: filepath.Join(o.data, tools.EpochFileName),
+		Machine: core.Config{Ledger: ledger.Config{AccountsCapacity: o.accountsCapacity,
+			TransfersCapacity: o.transfersCapacity, HashSeed: randomSeed()}},
+		WAL: wal.Options{Sync: policy, SyncInterval: o.syncInterval,
+			TruncateCorrupt: o.truncateCorrupt},
+		Snapshots:     &shard.SnapshotConfig{EveryOps: o.snapshotEvery, RetireLog: true},
+		Listen:        o.replicationListen,
+		StandbyOf:     o.standbyOf,
+		Peer:          o.peer,
+		Mode:          mode,
+		DegradeAfter:  o.degradeAfter,
+		Key:           []byte(o.replicationKey),
+		ClientAddress: advertise,
+		Logger:        logger,
+	}, nil
+}
+
+func parseSyncPolicy(text string) (wal.SyncPolicy, error) {
+	switch text {
+	case "every":
+		return wal.SyncEvery, nil
+	case "interval":
+		return wal.SyncInterval, nil
+	case "none":
+		return wal.SyncNone, nil
+	}
+	return 0, fmt.Errorf("--sync %q: want every, interval or none", text)
+}
+
+// loadOrGenerateKeys loads the keys file, generating a development one on first start.
+func loadOrGenerateKeys(o *serveOptions, stdout io.Writer) (*netio.Keyring, error) {
+	path := o.keys
+	if path == "" {
+		path = tools.KeysPath(o.data)
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			dev, err := netio.GenerateDevKeys(path)
+			if err != nil {
+				return nil, err
+			}
+			fmt.Fprintf(stdout, "WARNING: generated a DEVELOPMENT key in %s (shown once; do not use in production):\n"+
+				"  client id %d, key id %d, secret %s\n", path, dev.Client, dev.Key, dev.Secret)
+		}
+	}
+	return netio.LoadKeys(path)
+}
+
+func printStartup(stdout io.Writer, o *serveOptions, node *replication.Node, address string) {
+	recovery := node.Recovery()
+	status := node.Status()
+	from := "empty state"
+	if recovery.SnapshotPath != "" {
+		from = fmt.Sprintf("snapshot at op %d (%s)", recovery.SnapshotOp, recovery.SnapshotPath)
+	}
+	fmt.Fprintf(stdout, "sequent serve: %s at epoch %d, binary protocol on %s, data in %s\n",
+		status.Role, status.Epoch, address, o.data)
+	fmt.Fprintf(stdout, "sequent serve: recovered op %d from %s + %d log entries in %v\n",
+		recovery.OpLast, from, recovery.ReplayedEntries, recovery.Replay.Round(time.Millisecond))
+	if o.sync == "none" {
+		fmt.Fprintln(stdout, "sequent serve: WARNING: --sync none: NOTHING IS FSYNCED, a crash loses acknowledged writes (benchmarks only)")
+	}
 }
