@@ -154,7 +154,8 @@ func (h *harness) balance(id model.Uint128) (posted, pending uint64) {
 }
 
 // limitOrder returns a limit GTC order of trader n (client n, account 1).
-func limitOrder(n uint64, clientOrderID uint64, side model.Side, price, quantity uint64) model.Order {
+func limitOrder(n uint64, clientOrderID uint64, side model.Side, price,
+	quantity uint64) model.Order {
 	return model.Order{ClientOrderID: clientOrderID, Account: 1, BaseAccountID: traderBase(n),
 		QuoteAccountID: traderQuote(n), Price: price, Quantity: quantity,
 		Instrument: testInstrument, Side: side, Type: model.OrderLimit,
@@ -210,8 +211,8 @@ func (h *harness) check() {
 func (h *harness) book(side model.Side) [][3]uint64 {
 	x := &h.e.instruments[0]
 	var result [][3]uint64
-	for levelIndex := x.side(side).best; levelIndex != indexNone; levelIndex = h.e.levels[levelIndex].worse {
-		for slot := h.e.levels[levelIndex].head; slot != indexNone; slot = h.e.orders[slot].levelNext {
+	for level := x.side(side).best; level != indexNone; level = h.e.levels[level].worse {
+		for slot := h.e.levels[level].head; slot != indexNone; slot = h.e.orders[slot].levelNext {
 			o := &h.e.orders[slot]
 			result = append(result, [3]uint64{o.id, o.price, o.leaves})
 		}

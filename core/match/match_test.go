@@ -49,6 +49,108 @@ func expectEqual[T any](t *testing.T, what string, got, want T) {
 	}
 }
 
+// matchingWant is what one case of TestMatchingOrderTypes expects.
+type matchingWant struct {
+	status   model.Status
+	trades   []trade
+	canceled [][2]uint64
+	bids     [][3]uint64
+	asks     [][3]uint64
+}
+
+// matchingCase is one incoming order of TestMatchingOrderTypes.
+type matchingCase struct {
+	name  string
+	order model.Order
+	want  matchingWant
+}
+
+// limitCases are the limit-order cases of TestMatchingOrderTypes.
+func limitCases() []matchingCase {
+	restingBids := [][3]uint64{{1, 100, 40}, {2, 95, 20}}
+	restingAsks := [][3]uint64{{3, 110, 30}, {4, 110, 20}, {5, 120, 50}}
+	tif := func(o model.Order, tif model.TimeInForce) model.Order {
+		o.TimeInForce = tif
+		return o
+	}
+	return []matchingCase{
+		{"limit buy rests below the asks", limitOrder(3, 1, model.SideBuy, 105, 30),
+			matchingWant{bids: [][3]uint64{{6, 105, 30}, {1, 100, 40}, {2, 95, 20}}, asks: restingAsks}},
+		{"limit buy fills across orders and levels, rest rests",
+			limitOrder(3, 1, model.SideBuy, 120, 110),
+			matchingWant{trades: []trade{{3, 6, 110, 30}, {4, 6, 110, 20}, {5, 6, 120, 50}},
+				bids: [][3]uint64{{6, 120, 10}, {1, 100, 40}, {2, 95, 20}}}},
+		{"limit sell partially fills the best bid",
+			limitOrder(3, 1, model.SideSell, 100, 10),
+			matchingWant{trades: []trade{{1, 6, 100, 10}}, bids: [][3]uint64{{1, 100, 30}, {2, 95, 20}},
+				asks: restingAsks}},
+		{"limit sell stops at its limit and rests",
+			limitOrder(3, 1, model.SideSell, 100, 50),
+			matchingWant{trades: []trade{{1, 6, 100, 40}}, bids: [][3]uint64{{2, 95, 20}},
+				asks: append([][3]uint64{{6, 100, 10}}, restingAsks...)}},
+		{"IOC fills what crosses, cancels the rest",
+			tif(limitOrder(3, 1, model.SideBuy, 110, 60), model.ImmediateOrCancel),
+			matchingWant{trades: []trade{{3, 6, 110, 30}, {4, 6, 110, 20}},
+				canceled: [][2]uint64{{6, uint64(model.StatusCanceledUnfilled)}},
+				bids:     restingBids, asks: [][3]uint64{{5, 120, 50}}}},
+		{"IOC that crosses nothing is canceled",
+			tif(limitOrder(3, 1, model.SideBuy, 105, 10), model.ImmediateOrCancel),
+			matchingWant{canceled: [][2]uint64{{6, uint64(model.StatusCanceledUnfilled)}},
+				bids: restingBids, asks: restingAsks}},
+		{"FOK that exactly fills",
+			tif(limitOrder(3, 1, model.SideBuy, 120, 100), model.FillOrKill),
+			matchingWant{trades: []trade{{3, 6, 110, 30}, {4, 6, 110, 20}, {5, 6, 120, 50}},
+				bids: restingBids}},
+		{"FOK that cannot fill does nothing",
+			tif(limitOrder(3, 1, model.SideBuy, 120, 110), model.FillOrKill),
+			matchingWant{canceled: [][2]uint64{{6, uint64(model.StatusCanceledFillOrKill)}},
+				bids: restingBids, asks: restingAsks}},
+		{"post-only that would cross is rejected",
+			tif(limitOrder(3, 1, model.SideBuy, 110, 10), model.PostOnly),
+			matchingWant{status: model.StatusPostOnlyWouldCross, bids: restingBids, asks: restingAsks}},
+		{"post-only that does not cross rests",
+			tif(limitOrder(3, 1, model.SideSell, 105, 10), model.PostOnly),
+			matchingWant{bids: restingBids, asks: append([][3]uint64{{6, 105, 10}}, restingAsks...)}},
+	}
+}
+
+// marketCases are the market-order cases of TestMatchingOrderTypes.
+func marketCases() []matchingCase {
+	restingBids := [][3]uint64{{1, 100, 40}, {2, 95, 20}}
+	restingAsks := [][3]uint64{{3, 110, 30}, {4, 110, 20}, {5, 120, 50}}
+	market := func(o model.Order, tif model.TimeInForce, budget uint64) model.Order {
+		o.Type, o.TimeInForce, o.Budget = model.OrderMarket, tif, model.U128(budget)
+		return o
+	}
+	return []matchingCase{
+		{"market sell down to its worst price",
+			market(limitOrder(3, 1, model.SideSell, 95, 70), model.ImmediateOrCancel, 0),
+			matchingWant{trades: []trade{{1, 6, 100, 40}, {2, 6, 95, 20}},
+				canceled: [][2]uint64{{6, uint64(model.StatusCanceledUnfilled)}},
+				asks:     restingAsks}},
+		{"market buy stops when its budget is spent",
+			// 3 lots at 110 = 330, 2 at 110 = 220: 550 spent; 45 left buys no lot at 120.
+			market(limitOrder(3, 1, model.SideBuy, 200, 100), model.ImmediateOrCancel, 595),
+			matchingWant{trades: []trade{{3, 6, 110, 30}, {4, 6, 110, 20}},
+				canceled: [][2]uint64{{6, uint64(model.StatusCanceledBudget)}},
+				bids:     restingBids, asks: [][3]uint64{{5, 120, 50}}}},
+		{"market buy whose budget ends inside an order",
+			// 3 lots at 110 = 330, then 110 left buys one lot of order 4.
+			market(limitOrder(3, 1, model.SideBuy, 200, 100), model.ImmediateOrCancel, 440),
+			matchingWant{trades: []trade{{3, 6, 110, 30}, {4, 6, 110, 10}},
+				canceled: [][2]uint64{{6, uint64(model.StatusCanceledBudget)}},
+				bids:     restingBids, asks: [][3]uint64{{4, 110, 10}, {5, 120, 50}}}},
+		{"market FOK within budget",
+			market(limitOrder(3, 1, model.SideBuy, 110, 50), model.FillOrKill, 550),
+			matchingWant{trades: []trade{{3, 6, 110, 30}, {4, 6, 110, 20}}, bids: restingBids,
+				asks: [][3]uint64{{5, 120, 50}}}},
+		{"market FOK beyond budget does nothing",
+			market(limitOrder(3, 1, model.SideBuy, 110, 50), model.FillOrKill, 549),
+			matchingWant{canceled: [][2]uint64{{6, uint64(model.StatusCanceledFillOrKill)}},
+				bids: restingBids, asks: restingAsks}},
+	}
+}
+
 // TestMatchingOrderTypes places a resting book, then one incoming order per case, and
 // checks the trades, the cancels, the final book and the incoming order's result. Each
 // case runs on a fresh engine; the harness checks every invariant (book, holds, escrows,
@@ -59,92 +161,7 @@ func expectEqual[T any](t *testing.T, what string, got, want T) {
 //	asks  110 × 30 (id 3), 110 × 20 (id 4), 120 × 50 (id 5)
 //	bids  100 × 40 (id 1),  95 × 20 (id 2)
 func TestMatchingOrderTypes(t *testing.T) {
-	type want struct {
-		status   model.Status
-		trades   []trade
-		canceled [][2]uint64
-		bids     [][3]uint64
-		asks     [][3]uint64
-	}
-	restingBids := [][3]uint64{{1, 100, 40}, {2, 95, 20}}
-	restingAsks := [][3]uint64{{3, 110, 30}, {4, 110, 20}, {5, 120, 50}}
-	market := func(o model.Order, tif model.TimeInForce, budget uint64) model.Order {
-		o.Type, o.TimeInForce, o.Budget = model.OrderMarket, tif, model.U128(budget)
-		return o
-	}
-	tif := func(o model.Order, tif model.TimeInForce) model.Order {
-		o.TimeInForce = tif
-		return o
-	}
-	cases := []struct {
-		name  string
-		order model.Order
-		want  want
-	}{
-		{"limit buy rests below the asks", limitOrder(3, 1, model.SideBuy, 105, 30),
-			want{bids: [][3]uint64{{6, 105, 30}, {1, 100, 40}, {2, 95, 20}}, asks: restingAsks}},
-		{"limit buy fills across orders and levels, rest rests",
-			limitOrder(3, 1, model.SideBuy, 120, 110),
-			want{trades: []trade{{3, 6, 110, 30}, {4, 6, 110, 20}, {5, 6, 120, 50}},
-				bids: [][3]uint64{{6, 120, 10}, {1, 100, 40}, {2, 95, 20}}}},
-		{"limit sell partially fills the best bid",
-			limitOrder(3, 1, model.SideSell, 100, 10),
-			want{trades: []trade{{1, 6, 100, 10}}, bids: [][3]uint64{{1, 100, 30}, {2, 95, 20}},
-				asks: restingAsks}},
-		{"limit sell stops at its limit and rests",
-			limitOrder(3, 1, model.SideSell, 100, 50),
-			want{trades: []trade{{1, 6, 100, 40}}, bids: [][3]uint64{{2, 95, 20}},
-				asks: append([][3]uint64{{6, 100, 10}}, restingAsks...)}},
-		{"IOC fills what crosses, cancels the rest",
-			tif(limitOrder(3, 1, model.SideBuy, 110, 60), model.ImmediateOrCancel),
-			want{trades: []trade{{3, 6, 110, 30}, {4, 6, 110, 20}},
-				canceled: [][2]uint64{{6, uint64(model.StatusCanceledUnfilled)}},
-				bids:     restingBids, asks: [][3]uint64{{5, 120, 50}}}},
-		{"IOC that crosses nothing is canceled",
-			tif(limitOrder(3, 1, model.SideBuy, 105, 10), model.ImmediateOrCancel),
-			want{canceled: [][2]uint64{{6, uint64(model.StatusCanceledUnfilled)}},
-				bids: restingBids, asks: restingAsks}},
-		{"FOK that exactly fills",
-			tif(limitOrder(3, 1, model.SideBuy, 120, 100), model.FillOrKill),
-			want{trades: []trade{{3, 6, 110, 30}, {4, 6, 110, 20}, {5, 6, 120, 50}},
-				bids: restingBids}},
-		{"FOK that cannot fill does nothing",
-			tif(limitOrder(3, 1, model.SideBuy, 120, 110), model.FillOrKill),
-			want{canceled: [][2]uint64{{6, uint64(model.StatusCanceledFillOrKill)}},
-				bids: restingBids, asks: restingAsks}},
-		{"post-only that would cross is rejected",
-			tif(limitOrder(3, 1, model.SideBuy, 110, 10), model.PostOnly),
-			want{status: model.StatusPostOnlyWouldCross, bids: restingBids, asks: restingAsks}},
-		{"post-only that does not cross rests",
-			tif(limitOrder(3, 1, model.SideSell, 105, 10), model.PostOnly),
-			want{bids: restingBids, asks: append([][3]uint64{{6, 105, 10}}, restingAsks...)}},
-		{"market sell down to its worst price",
-			market(limitOrder(3, 1, model.SideSell, 95, 70), model.ImmediateOrCancel, 0),
-			want{trades: []trade{{1, 6, 100, 40}, {2, 6, 95, 20}},
-				canceled: [][2]uint64{{6, uint64(model.StatusCanceledUnfilled)}},
-				asks:     restingAsks}},
-		{"market buy stops when its budget is spent",
-			// 3 lots at 110 = 330, 2 at 110 = 220: 550 spent; 45 left buys no lot at 120.
-			market(limitOrder(3, 1, model.SideBuy, 200, 100), model.ImmediateOrCancel, 595),
-			want{trades: []trade{{3, 6, 110, 30}, {4, 6, 110, 20}},
-				canceled: [][2]uint64{{6, uint64(model.StatusCanceledBudget)}},
-				bids:     restingBids, asks: [][3]uint64{{5, 120, 50}}}},
-		{"market buy whose budget ends inside an order",
-			// 3 lots at 110 = 330, then 110 left buys one lot of order 4.
-			market(limitOrder(3, 1, model.SideBuy, 200, 100), model.ImmediateOrCancel, 440),
-			want{trades: []trade{{3, 6, 110, 30}, {4, 6, 110, 10}},
-				canceled: [][2]uint64{{6, uint64(model.StatusCanceledBudget)}},
-				bids:     restingBids, asks: [][3]uint64{{4, 110, 10}, {5, 120, 50}}}},
-		{"market FOK within budget",
-			market(limitOrder(3, 1, model.SideBuy, 110, 50), model.FillOrKill, 550),
-			want{trades: []trade{{3, 6, 110, 30}, {4, 6, 110, 20}}, bids: restingBids,
-				asks: [][3]uint64{{5, 120, 50}}}},
-		{"market FOK beyond budget does nothing",
-			market(limitOrder(3, 1, model.SideBuy, 110, 50), model.FillOrKill, 549),
-			want{canceled: [][2]uint64{{6, uint64(model.StatusCanceledFillOrKill)}},
-				bids: restingBids, asks: restingAsks}},
-	}
-	for _, c := range cases {
+	for _, c := range append(limitCases(), marketCases()...) {
 		t.Run(c.name, func(t *testing.T) {
 			h := newRestingBook(t)
 			result := h.place(3, c.order)[0]

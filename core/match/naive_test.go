@@ -378,7 +378,8 @@ func (n *naive) replace(client uint64, r *model.OrderReplace, now uint64) model.
 	if o.side == model.SideBuy {
 		after.reserve = r.Price
 	}
-	if n.hold(&after) != n.hold(o) && n.hold(&after) > n.available(o.trader, paysLedger(o.side))+n.hold(o) {
+	available := n.available(o.trader, paysLedger(o.side)) + n.hold(o)
+	if n.hold(&after) != n.hold(o) && n.hold(&after) > available {
 		return reject(o.id, model.StatusInsufficientFunds)
 	}
 	result := n.remember(client, r.Account, r.ClientOrderID, commandReplace,

@@ -50,7 +50,9 @@ func TestPlaceValidation(t *testing.T) {
 		{model.StatusBaseAccountNotFound, func(o *model.Order) { o.BaseAccountID = model.U128(5) }},
 		{model.StatusBaseAccountLedgerInvalid, func(o *model.Order) { o.BaseAccountID = traderQuote(1) }},
 		{model.StatusQuoteAccountNotFound, func(o *model.Order) { o.QuoteAccountID = model.U128(5) }},
-		{model.StatusQuoteAccountLedgerInvalid, func(o *model.Order) { o.QuoteAccountID = traderBase(1) }},
+		{model.StatusQuoteAccountLedgerInvalid, func(o *model.Order) {
+			o.QuoteAccountID = traderBase(1)
+		}},
 		{model.StatusAccountFlagsInvalid, func(o *model.Order) { o.BaseAccountID = limited.ID }},
 		{model.StatusInsufficientFunds, func(o *model.Order) { o.Quantity = 1000 }},
 	}
@@ -69,7 +71,10 @@ func TestPlaceValidation(t *testing.T) {
 	}
 	expectEqual(t, "open orders", h.e.OpenOrderCount(), uint32(0))
 	h.expectIdle(1)
-	// The open-order limit applies to orders that could rest.
+}
+
+// TestOrdersLimit: the open-order limit applies to orders that could rest only.
+func TestOrdersLimit(t *testing.T) {
 	small := newHarness(t, Config{OrdersMax: 1}, testInstrumentRecord())
 	small.trader(1, 1000, 1000)
 	small.placeOK(1, limitOrder(1, 1, model.SideBuy, 10, 10))
@@ -109,7 +114,9 @@ func TestInstrumentValidation(t *testing.T) {
 			*x = feeInstrument()
 			x.ID, x.FeeBaseAccountID = 9, model.U128(feeQuoteID)
 		}},
-		{model.StatusFeeAccountInvalid, func(x *model.Instrument) { x.FeeQuoteAccountID = model.U128(1) }},
+		{model.StatusFeeAccountInvalid, func(x *model.Instrument) {
+			x.FeeQuoteAccountID = model.U128(1)
+		}},
 	}
 	for i, c := range cases {
 		x := testInstrumentRecord()
