@@ -30,8 +30,10 @@
 // Duplicate). Requests answered busy are resent with their number after a short backoff
 // (BusyRetryDelay). Callers see one reply per request, whatever happened underneath.
 //
-// A login refused for its credentials, a revoked key or a protocol error stops the client:
-// pending and later calls fail with the *ServerError.
+// A login refused for its credentials, a revoked key, or a protocol error not tied to one
+// request stops the client: pending and later calls fail with the *ServerError. A
+// protocol error naming one request (an undefined operation, say) fails that call only;
+// the client reconnects and resends the others.
 //
 // # Context deadlines
 //
