@@ -37,6 +37,7 @@ func (s *scratch) init() {
 	s.accounts = make([]model.Account, 0, 2)
 	s.ids = make([]model.Uint128, 1)
 	s.restHint = indexNone
+	s.epoch = 1 // Never the zero dirtyEpoch of a fresh level.
 }
 
 // commandBegin resets the per-command scratch state.
