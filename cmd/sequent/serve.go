@@ -45,6 +45,8 @@ type serveOptions struct {
 	degradeAfter      time.Duration
 	replicationKey    string
 	truncateCorrupt   bool
+	ringBytes         int
+	inFlightEntries   int
 }
 
 func newServeCommand() *cobra.Command {
@@ -96,6 +98,8 @@ reloads the keys file.`,
 	flags.StringVar(&o.replicationMode, "replication-mode", "sync", "sync (replies wait for the standby) or async")
 	flags.DurationVar(&o.degradeAfter, "replication-degrade-after", 0, "sync mode: release without the standby once it has been gone this long (0: never; acknowledged writes may then be lost)")
 	flags.StringVar(&o.replicationKey, "replication-key", "", "shared secret of the replication link (required with replication)")
+	flags.IntVar(&o.ringBytes, "input-ring-bytes", shard.RingBytesDefault, "tuning: bytes of requests queued before the server answers busy")
+	flags.IntVar(&o.inFlightEntries, "in-flight-entries", shard.InFlightEntriesMaxDefault, "tuning: log entries applied but not yet durable before the sequencer waits")
 	flags.BoolVar(&o.truncateCorrupt, "wal-truncate-corrupt", false, "DANGER: cut the log at the first damaged entry instead of refusing to start")
 	return command
 }
@@ -213,6 +217,7 @@ func (o *serveOptions) nodeConfig(logger *slog.Logger) (replication.NodeConfig, 
 			TransfersCapacity: o.transfersCapacity, HashSeed: randomSeed()}},
 		WAL: wal.Options{Sync: policy, SyncInterval: o.syncInterval,
 			TruncateCorrupt: o.truncateCorrupt},
+		Shard:         shard.Config{RingBytes: o.ringBytes, InFlightEntriesMax: o.inFlightEntries},
 		Snapshots:     &shard.SnapshotConfig{EveryOps: o.snapshotEvery, RetireLog: true},
 		Listen:        o.replicationListen,
 		StandbyOf:     o.standbyOf,

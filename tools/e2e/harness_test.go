@@ -1,0 +1,197 @@
+// Package e2e runs Sequent as real server processes on 127.0.0.1 with random free ports
+// and drives them through the public Go client. Every test is bounded in time and count
+// and stops its processes by itself.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"sequent/netio"
+	"sequent/netio/client"
+)
+
+// binary is the sequent executable built once for all tests.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "sequent-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "sequent")
+	build := exec.Command("go", "build", "-o", binary, "sequent/cmd/sequent")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: building the server:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// freePort returns a loopback address with a port that was free a moment ago.
+func freePort(t testing.TB) string {
+	t.Helper()
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer listener.Close()
+	return listener.Addr().String()
+}
+
+// server is one sequent serve process.
+type server struct {
+	t       testing.TB
+	data    string
+	address string
+	args    []string
+	command *exec.Cmd
+	output  *lockedBuffer
+	exited  chan struct{}
+}
+
+// lockedBuffer collects a process's output for failure messages.
+type lockedBuffer struct {
+	mutex sync.Mutex
+	bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mutex.Lock()
+	defer b.mutex.Unlock()
+	return b.Buffer.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mutex.Lock()
+	defer b.mutex.Unlock()
+	return b.Buffer.String()
+}
+
+// startServer starts `sequent serve` on data with extra flags and waits until it
+// accepts connections.
+func startServer(t testing.TB, data string, address string, extra ...string) *server {
+	t.Helper()
+	s := &server{t: t, data: data, address: address,
+		args: append([]string{"serve", "--data", data, "--addr", address}, extra...)}
+	s.start()
+	t.Cleanup(func() { s.kill() })
+	return s
+}
+
+func (s *server) start() {
+	s.t.Helper()
+	s.output = &lockedBuffer{}
+	s.command = exec.Command(binary, s.args...)
+	s.command.Stdout, s.command.Stderr = s.output, s.output
+	s.exited = make(chan struct{})
+	if err := s.command.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	go func() {
+		s.command.Wait()
+		close(s.exited)
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		conn, err := net.DialTimeout("tcp", s.address, 100*time.Millisecond)
+		if err == nil {
+			conn.Close()
+			return
+		}
+		select {
+		case <-s.exited:
+			s.t.Fatalf("server exited at start:\n%s", s.output.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("server not listening after 30 s:\n%s", s.output.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// kill sends SIGKILL (a crash) and waits for the process to end.
+func (s *server) kill() {
+	if s.command == nil || s.command.Process == nil {
+		return
+	}
+	s.command.Process.Signal(syscall.SIGKILL)
+	<-s.exited
+}
+
+// stop sends SIGTERM (a clean shutdown) and waits, bounded.
+func (s *server) stop() {
+	s.t.Helper()
+	s.command.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.exited:
+	case <-time.After(30 * time.Second):
+		s.kill()
+		s.t.Fatalf("server did not stop within 30 s:\n%s", s.output.String())
+	}
+}
+
+// restart starts the process again on the same data and address.
+func (s *server) restart() { s.start() }
+
+// credentials reads the development key the server generated in its data directory.
+func credentials(t testing.TB, data string) (uint64, uint32, []byte) {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(data, "keys.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var file netio.KeysFile
+	if err := json.Unmarshal(raw, &file); err != nil {
+		t.Fatal(err)
+	}
+	secret, err := hex.DecodeString(file.Clients[0].Keys[0].Secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return file.Clients[0].ID, file.Clients[0].Keys[0].ID, secret
+}
+
+// dial connects a client to the given servers with the data directory's dev key.
+func dial(t testing.TB, data string, session uint64, addresses ...string) *client.Client {
+	t.Helper()
+	id, key, secret := credentials(t, data)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, client.Config{Addresses: addresses, Client: id, Key: key,
+		Secret: secret, Session: session})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// run executes the sequent binary with arguments and returns its output.
+func run(t testing.TB, args ...string) (string, error) {
+	t.Helper()
+	command := exec.Command(binary, args...)
+	output, err := command.CombinedOutput()
+	return strings.TrimSpace(string(output)), err
+}
+
+func context30s() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), 30*time.Second)
+}
