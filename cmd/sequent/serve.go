@@ -123,24 +123,43 @@ func applyEnvironment(cmd *cobra.Command) error {
 }
 
 func runServe(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) error {
+	running, err := startNode(o, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	printStartup(stdout, o, running.node, running.server.Address())
+	return running.waitAndStop(ctx)
+}
+
+// runningNode is a started node with its protocol server: what `serve` runs, and what
+// `bench --embedded` runs in-process.
+type runningNode struct {
+	node    *replication.Node
+	server  *netio.Server
+	keyring *netio.Keyring
+	logger  *slog.Logger
+}
+
+// startNode opens the node (recovering it) and starts serving. Stop it with stop().
+func startNode(o *serveOptions, stdout, stderr io.Writer) (*runningNode, error) {
 	logger, _, err := newLogger(o.logLevel, stderr)
 	if err != nil {
-		return usageError{err}
+		return nil, usageError{err}
 	}
 	if err := os.MkdirAll(o.data, 0o755); err != nil {
-		return err
+		return nil, err
 	}
 	keyring, err := loadOrGenerateKeys(o, stdout)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	nodeConfig, err := o.nodeConfig(logger)
 	if err != nil {
-		return usageError{err}
+		return nil, usageError{err}
 	}
 	node, err := replication.OpenNode(nodeConfig)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	s := node.Shard()
 	server, err := netio.NewServer(netio.Config{Address: o.address, Keys: keyring,
@@ -148,45 +167,46 @@ func runServe(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) er
 		Epoch: s.Epoch}, s)
 	if err != nil {
 		node.Close()
-		return err
+		return nil, err
 	}
 	if err := server.Start(); err != nil {
 		node.Close()
-		return err
+		return nil, err
 	}
 	node.Start(server.Replier())
-	printStartup(stdout, o, node, server.Address())
-	return waitAndStop(ctx, node, server, keyring, logger)
+	return &runningNode{node: node, server: server, keyring: keyring, logger: logger}, nil
 }
 
-// waitAndStop serves until a signal, reloading keys on SIGHUP, then stops in order:
-// refuse new requests, release what can be, close the log.
-func waitAndStop(ctx context.Context, node *replication.Node, server *netio.Server,
-	keyring *netio.Keyring, logger *slog.Logger) error {
+// waitAndStop serves until a signal, reloading keys on SIGHUP, then stops.
+func (r *runningNode) waitAndStop(ctx context.Context) error {
 	hangup := make(chan os.Signal, 1)
 	signal.Notify(hangup, syscall.SIGHUP)
 	defer signal.Stop(hangup)
 	for {
 		select {
 		case <-hangup:
-			if err := keyring.Reload(); err != nil {
-				logger.Error("sequent: keys reload failed; keeping the old keys", "error", err)
+			if err := r.keyring.Reload(); err != nil {
+				r.logger.Error("sequent: keys reload failed; keeping the old keys", "error", err)
 			} else {
-				logger.Info("sequent: keys reloaded")
+				r.logger.Info("sequent: keys reloaded")
 			}
 			continue
-		case <-node.Shard().Done():
-			logger.Error("sequent: the shard stopped", "error", node.Shard().Err())
+		case <-r.node.Shard().Done():
+			r.logger.Error("sequent: the shard stopped", "error", r.node.Shard().Err())
 		case <-ctx.Done():
-			logger.Info("sequent: shutting down")
+			r.logger.Info("sequent: shutting down")
 		}
-		break
+		return r.stop()
 	}
+}
+
+// stop stops in order: refuse new requests, release what can be, close the log.
+func (r *runningNode) stop() error {
 	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	serverErr := server.Shutdown(shutdown)
-	nodeErr := node.Close()
-	return errors.Join(serverErr, nodeErr, node.Shard().Err())
+	serverErr := r.server.Shutdown(shutdown)
+	nodeErr := r.node.Close()
+	return errors.Join(serverErr, nodeErr, r.node.Shard().Err())
 }
 
 // nodeConfig translates the options into the node's configuration.
