@@ -365,3 +365,24 @@ func benchDraw(random *rand.Rand, e *Engine, tracker *benchTracker, c *benchComm
 		}
 	}
 }
+
+// TestSteadyStateAllocatesNothing runs the benchmark's stream (settled, exact holds) on a
+// warmed-up engine and fails if the measured part allocates at all: pools, tables, ledger
+// storage and scratch buffers must all have been sized up front.
+func TestSteadyStateAllocatesNothing(t *testing.T) {
+	const warm, measured = 20_000, 20_000
+	variant := benchVariant{name: "settled", settlement: true}
+	commands := benchStream(t, warm+measured, variant)
+	bench := newBench(t, variant, 4*(warm+measured))
+	next := 0
+	allocations := testing.AllocsPerRun(1, func() {
+		end := next + warm
+		for ; next < end; next++ {
+			bench.apply(&commands[next], &bench.sink)
+		}
+	})
+	if allocations != 0 || bench.failures != 0 {
+		t.Fatalf("%v allocations over %d commands (%d failed)", allocations, measured,
+			bench.failures)
+	}
+}

@@ -126,6 +126,12 @@ func (e *Engine) stepSettle(clock *uint64, taker uint32) bool {
 		return true
 	}
 	owner := e.scratch.chain.owners[failed]
+	event, status := &e.scratch.chain.events[failed], e.scratch.chain.results[failed].Status
+	if model.IsSystemID(event.DebitAccountID) && status == model.StatusExceedsCredits {
+		// An escrow paying out more than the holds posted into it: a bug, not a trader's
+		// account problem, so it must not be blamed on (and cancel) an order.
+		panic(fmt.Sprintf("match: escrow %s short by a payout", event.DebitAccountID))
+	}
 	switch {
 	case owner == ownerFee:
 		if e.scratch.feesWaived {

@@ -49,14 +49,13 @@ const (
 	StatusAccountIDReserved         Status = 147 // A system id used as a trading account.
 
 	// Book and order state.
-	StatusOrdersLimitReached       Status = 150
-	StatusPostOnlyWouldCross       Status = 151
-	StatusOrderNotFound            Status = 152 // Not open, or not the caller's.
-	StatusReplaceQuantityInvalid   Status = 153 // Off lot, above max, or not above filled.
-	StatusInvalidFilterMatch       Status = 154 // Bad query filter (limit, levels).
-	StatusHoldAmountOverflow       Status = 155 // Price × lots does not fit the ledger.
-	StatusTooManyFills             Status = 156 // A fill-or-kill needing more fills than one step.
-	StatusClientOrderIDWindowEmpty Status = 157 // Original client order id unknown.
+	StatusOrdersLimitReached     Status = 150
+	StatusPostOnlyWouldCross     Status = 151
+	StatusOrderNotFound          Status = 152 // Not open, or not the caller's.
+	StatusReplaceQuantityInvalid Status = 153 // The new total is not above the filled part.
+	StatusInvalidFilterMatch     Status = 154 // Bad query filter (limit, levels).
+	StatusHoldAmountOverflow     Status = 155 // Price × lots does not fit the ledger.
+	StatusTooManyFills           Status = 156 // A fill-or-kill needing more fills than one step.
 
 	// Reasons in execution reports (kind canceled or expired).
 	StatusCanceledByClient   Status = 170
@@ -115,7 +114,6 @@ var matchStatusNames = [matchStatusEnd - matchStatusStart]string{
 	StatusInvalidFilterMatch - matchStatusStart:              "invalid_filter_match",
 	StatusHoldAmountOverflow - matchStatusStart:              "hold_amount_overflow",
 	StatusTooManyFills - matchStatusStart:                    "too_many_fills",
-	StatusClientOrderIDWindowEmpty - matchStatusStart:        "client_order_id_window_empty",
 	StatusCanceledByClient - matchStatusStart:                "canceled_by_client",
 	StatusCanceledMass - matchStatusStart:                    "canceled_mass",
 	StatusCanceledDisconnect - matchStatusStart:              "canceled_disconnect",
