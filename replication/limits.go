@@ -37,6 +37,16 @@ const (
 	// reconnectDelayMax caps the standby's reconnection back-off.
 	reconnectDelayMax = 2 * time.Second
 
+	// LeaseDurationDefault is the witness lease: the primary renews every quarter of it,
+	// and a standby may take over once the primary has been silent for a whole lease, so
+	// automatic failover completes in about one to two leases.
+	LeaseDurationDefault = time.Second
+
+	// leaseSafetyPercent shortens the time a primary counts on its lease (from when the
+	// renewal was sent), so that it fences itself before the witness, whose clock may run a
+	// little faster, considers the lease expired.
+	leaseSafetyPercent = 80
+
 	// digestsRememberedMax bounds the snapshot digests a standby keeps for comparison.
 	digestsRememberedMax = 16
 )

@@ -32,6 +32,12 @@ type NodeConfig struct {
 	DegradeAfter  time.Duration         // See PrimaryConfig.
 	Key           []byte                // Replication secret (required with Listen or StandbyOf).
 	ClientAddress string                // This node's client address, for redirects.
+	// Witness, when set, is the lease service that makes automatic failover safe: the
+	// primary renews a lease and fences itself when it cannot; a standby whose primary is
+	// silent for longer than the lease asks for the lease and promotes itself if granted.
+	Witness       string
+	NodeName      string        // Name of this node at the witness (default ClientAddress).
+	LeaseDuration time.Duration // Lease length (default LeaseDurationDefault).
 	Logger        *slog.Logger
 }
 
@@ -51,6 +57,8 @@ type Node struct {
 	standby     StandbyStats
 	digests     *digestBook
 	failure     error
+	leaseStop   chan struct{} // Closes the lease goroutine (primary with a witness).
+	watchStop   chan struct{} // Closes the failover watch (standby with a witness).
 }
 
 // OpenNode opens the log, persists or learns the epoch, (as a standby) aligns the log with
@@ -58,6 +66,12 @@ type Node struct {
 func OpenNode(config NodeConfig) (*Node, error) {
 	if config.Logger == nil {
 		config.Logger = slog.Default()
+	}
+	if config.NodeName == "" {
+		config.NodeName = config.ClientAddress
+	}
+	if config.LeaseDuration <= 0 {
+		config.LeaseDuration = LeaseDurationDefault
 	}
 	if (config.Listen != "" || config.StandbyOf != "") && len(config.Key) == 0 {
 		return nil, errors.New("replication: a replication key is required")
@@ -245,10 +259,18 @@ func (n *Node) Start(replier shard.Replier) {
 	if n.shard.Role() == shard.RoleStandby {
 		n.standbyStop, n.standbyDone = make(chan struct{}), make(chan struct{})
 		go n.follow()
+		if n.config.Witness != "" {
+			n.watchStop = make(chan struct{})
+			go n.watchPrimary(n.watchStop)
+		}
 		return
 	}
 	if n.listener != nil {
 		n.startPrimary(n.config.DegradeAfter, false)
+	}
+	if n.config.Witness != "" {
+		n.leaseStop = make(chan struct{})
+		go n.holdLease(n.leaseStop)
 	}
 }
 
@@ -340,20 +362,42 @@ func (n *Node) Err() error {
 
 // Promote makes this standby the primary of a new epoch: it stops following, persists
 // the epoch, switches the shard, starts serving a future standby, and fences the old
-// primary if it can be reached. It returns the new epoch.
+// primary if it can be reached. With a witness configured it first takes the lease, and
+// refuses while the old primary still holds it. It returns the new epoch.
 func (n *Node) Promote() (uint64, error) {
 	n.mutex.Lock()
 	defer n.mutex.Unlock()
 	if n.shard.Role() != shard.RoleStandby {
 		return 0, fmt.Errorf("replication: cannot promote a %s", n.shard.Role())
 	}
-	if n.standbyStop != nil {
+	epoch := n.shard.Epoch() + 1
+	if n.config.Witness != "" {
+		answer, err := askWitness(n.config.Witness, n.config.Key, leaseAcquire,
+			n.config.NodeName, n.shard.Epoch(), handshakeTimeout)
+		if err != nil {
+			return 0, fmt.Errorf("replication: witness: %w", err)
+		}
+		if !answer.granted {
+			return 0, fmt.Errorf("replication: the witness lease is held by %s for %v more: "+
+				"the primary may be alive", answer.holder, answer.valid)
+		}
+		epoch = max(epoch, answer.epoch)
+	}
+	return n.promoteLocked(epoch)
+}
+
+// promoteLocked carries out a promotion to epoch; the caller holds the mutex.
+func (n *Node) promoteLocked(epoch uint64) (uint64, error) {
+	if n.standbyStop != nil && !n.stopping() {
 		close(n.standbyStop)
 		n.mutex.Unlock()
 		<-n.standbyDone
 		n.mutex.Lock()
 	}
-	epoch := n.shard.Epoch() + 1
+	if n.watchStop != nil {
+		close(n.watchStop)
+		n.watchStop = nil
+	}
 	if err := StoreEpoch(n.config.EpochPath, epoch); err != nil {
 		return 0, err
 	}
@@ -364,6 +408,10 @@ func (n *Node) Promote() (uint64, error) {
 		n.startPrimary(n.config.DegradeAfter, true)
 	}
 	n.config.Logger.Warn("replication: PROMOTED to primary", "epoch", epoch, "op", n.log.LastOp())
+	if n.config.Witness != "" {
+		n.leaseStop = make(chan struct{})
+		go n.holdLease(n.leaseStop)
+	}
 	go n.fencePeer(epoch)
 	return epoch, nil
 }
@@ -405,6 +453,14 @@ func (n *Node) Close() error {
 		close(n.standbyStop)
 	}
 	standbyDone, primary := n.standbyDone, n.primary
+	if n.leaseStop != nil {
+		close(n.leaseStop)
+		n.leaseStop = nil
+	}
+	if n.watchStop != nil {
+		close(n.watchStop)
+		n.watchStop = nil
+	}
 	n.mutex.Unlock()
 	if standbyDone != nil {
 		<-standbyDone

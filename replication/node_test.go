@@ -332,3 +332,46 @@ func TestWrongKeyIsRefused(t *testing.T) {
 }
 
 var testLogger = slog.New(slog.DiscardHandler)
+
+// TestAutomaticFailoverWithWitness: with a witness, killing the primary lets the standby
+// take the lease and promote itself; the old primary, if it comes back as primary, finds
+// the lease taken and fences itself instead of acknowledging anything.
+func TestAutomaticFailoverWithWitness(t *testing.T) {
+	witnessListener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	witness := StartWitness(WitnessConfig{Listener: witnessListener, Key: testKey,
+		LeaseDuration: 400 * time.Millisecond, Logger: testLogger})
+	defer witness.Close()
+	primaryDir, standbyDir := t.TempDir(), t.TempDir()
+	primaryAddress, standbyAddress := freeAddress(t), freeAddress(t)
+	withWitness := func(c NodeConfig, name string) NodeConfig {
+		c.Witness, c.NodeName, c.LeaseDuration = witnessListener.Addr().String(), name,
+			400*time.Millisecond
+		return c
+	}
+	primary := startNode(t, withWitness(nodeConfig(primaryDir, primaryAddress, ""), "a"))
+	standby := startNode(t, withWitness(nodeConfig(standbyDir, standbyAddress, primaryAddress), "b"))
+	defer standby.Close()
+	primary.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
+	primary.replies.wait(t, 1)
+	time.Sleep(time.Second) // Several renewals: no failover while the primary lives.
+	if standby.Shard().Role() != shard.RoleStandby {
+		t.Fatal("the standby promoted itself while the primary was alive")
+	}
+	killed := time.Now()
+	primary.Close()
+	waitFor(t, "automatic promotion", func() bool { return standby.Shard().Role() == shard.RolePrimary })
+	t.Logf("automatic failover took %v", time.Since(killed))
+	standby.submit(t, 2, 2, model.OperationCreateTransfers, transfer(10, 1, 2, 5))
+	if reply, _ := standby.replies.wait(t, 2); reply.Status != model.StatusOK {
+		t.Fatalf("write after automatic failover: %s", reply.Status)
+	}
+	// The old primary restarts as a primary (an operator mistake): it must fence itself.
+	stale := startNode(t, withWitness(nodeConfig(primaryDir, primaryAddress, ""), "a"))
+	defer stale.Close()
+	waitFor(t, "the stale primary to fence itself", func() bool {
+		return stale.Shard().Role() == shard.RoleFenced
+	})
+}

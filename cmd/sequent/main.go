@@ -45,6 +45,7 @@ Start a server on embedded defaults with 'sequent serve'; see each subcommand's 
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return usageError{fmt.Errorf("%w (see '%s --help')", err, cmd.CommandPath())}
 	})
-	root.AddCommand(newVersionCommand(), newServeCommand(), newClientCommand(), newWalCommand())
+	root.AddCommand(newVersionCommand(), newServeCommand(), newClientCommand(), newWalCommand(),
+		newWitnessCommand())
 	return root
 }

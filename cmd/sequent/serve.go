@@ -47,6 +47,9 @@ type serveOptions struct {
 	truncateCorrupt   bool
 	ringBytes         int
 	inFlightEntries   int
+	witness           string
+	nodeName          string
+	lease             time.Duration
 }
 
 func newServeCommand() *cobra.Command {
@@ -98,6 +101,9 @@ reloads the keys file.`,
 	flags.StringVar(&o.replicationMode, "replication-mode", "sync", "sync (replies wait for the standby) or async")
 	flags.DurationVar(&o.degradeAfter, "replication-degrade-after", 0, "sync mode: release without the standby once it has been gone this long (0: never; acknowledged writes may then be lost)")
 	flags.StringVar(&o.replicationKey, "replication-key", "", "shared secret of the replication link (required with replication)")
+	flags.StringVar(&o.witness, "witness", "", "lease witness address: enables automatic failover (see 'sequent witness')")
+	flags.StringVar(&o.nodeName, "node-name", "", "this node's name at the witness (default: --advertise)")
+	flags.DurationVar(&o.lease, "lease", replication.LeaseDurationDefault, "witness lease duration")
 	flags.IntVar(&o.ringBytes, "input-ring-bytes", shard.RingBytesDefault, "tuning: bytes of requests queued before the server answers busy")
 	flags.IntVar(&o.inFlightEntries, "in-flight-entries", shard.InFlightEntriesMaxDefault, "tuning: log entries applied but not yet durable before the sequencer waits")
 	flags.BoolVar(&o.truncateCorrupt, "wal-truncate-corrupt", false, "DANGER: cut the log at the first damaged entry instead of refusing to start")
@@ -246,6 +252,9 @@ func (o *serveOptions) nodeConfig(logger *slog.Logger) (replication.NodeConfig, 
 		DegradeAfter:  o.degradeAfter,
 		Key:           []byte(o.replicationKey),
 		ClientAddress: advertise,
+		Witness:       o.witness,
+		NodeName:      o.nodeName,
+		LeaseDuration: o.lease,
 		Logger:        logger,
 	}, nil
 }

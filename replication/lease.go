@@ -1,0 +1,70 @@
+package replication
+
+import (
+	"time"
+
+	"sequent/core/shard"
+)
+
+// holdLease renews the primary's witness lease every quarter of its duration. If no
+// renewal succeeds before the last granted lease (counted from when its request was sent,
+// shortened by a safety margin for clock rates) runs out, the primary fences itself: a
+// standby may be promoted from then on, and two primaries must never both acknowledge.
+func (n *Node) holdLease(stop <-chan struct{}) {
+	interval := n.config.LeaseDuration / 4
+	validUntil := time.Now().Add(n.config.LeaseDuration * leaseSafetyPercent / 100)
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	for {
+		sent := time.Now()
+		answer, err := askWitness(n.config.Witness, n.config.Key, leaseRenew,
+			n.config.NodeName, n.shard.Epoch(), interval)
+		switch {
+		case err == nil && answer.granted:
+			validUntil = sent.Add(answer.valid * leaseSafetyPercent / 100)
+		case err == nil:
+			n.config.Logger.Error("replication: the witness gave the lease to another node: fencing",
+				"holder", answer.holder, "epoch", answer.epoch)
+			n.shard.Fence(max(answer.epoch, n.shard.Epoch()+1), "")
+			return
+		case time.Now().After(validUntil):
+			n.config.Logger.Error("replication: witness unreachable and the lease ran out: fencing",
+				"error", err)
+			n.shard.Fence(n.shard.Epoch()+1, "")
+			return
+		}
+		select {
+		case <-stop:
+			return
+		case <-ticker.C:
+		}
+	}
+}
+
+// watchPrimary promotes this standby automatically once it has lost its primary (the
+// stream broke and reconnecting fails, or the primary went silent past silenceTimeout)
+// and the witness grants it the lease. The witness grants only after the primary's lease
+// expired, which the primary lets happen only by fencing itself or by being gone, so the
+// standby never becomes a second acknowledging primary. Failover therefore takes about
+// one lease after the primary's last renewal.
+func (n *Node) watchPrimary(stop <-chan struct{}) {
+	ticker := time.NewTicker(n.config.LeaseDuration / 4)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-ticker.C:
+		}
+		if n.standby.connected.Load() || n.shard.Role() != shard.RoleStandby {
+			continue
+		}
+		epoch, err := n.Promote()
+		if err != nil {
+			n.config.Logger.Debug("replication: automatic failover not possible yet", "error", err)
+			continue
+		}
+		n.config.Logger.Warn("replication: AUTOMATIC FAILOVER: promoted", "epoch", epoch)
+		return
+	}
+}

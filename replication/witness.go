@@ -1,0 +1,187 @@
+package replication
+
+import (
+	"bufio"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+)
+
+// The witness is the third party that makes automatic failover safe with two nodes: it
+// holds one lease. The primary keeps renewing it and fences itself when it cannot; the
+// standby may promote itself only when the witness grants it the lease, which it does
+// only after the primary's lease has expired (plus a margin for clock rates). Two nodes
+// alone never promote themselves.
+//
+// Lease frames (on the replication frame format, after the usual challenge):
+//
+//	request  mac[32] | kind u8 | reserved[7] | epoch u64 | node length u16 | node
+//	reply    granted u8 | reserved[7] | holder epoch u64 | valid ms u64 | holder length u16 | holder
+const (
+	frameLeaseRequest frameType = 11
+	frameLeaseReply   frameType = 12
+
+	leaseRenew   = 1 // The holder extends its lease.
+	leaseAcquire = 2 // A node asks for the lease (granted only if free or expired).
+)
+
+// WitnessConfig configures the witness process.
+type WitnessConfig struct {
+	Listener      net.Listener
+	Key           []byte
+	LeaseDuration time.Duration // How long a grant lasts; default 1 s.
+	Logger        *slog.Logger
+}
+
+// Witness grants the single lease.
+type Witness struct {
+	config  WitnessConfig
+	mutex   sync.Mutex
+	holder  string
+	epoch   uint64
+	expires time.Time // Local monotonic time.
+	done    chan struct{}
+}
+
+// StartWitness serves lease requests until Close.
+func StartWitness(config WitnessConfig) *Witness {
+	if config.LeaseDuration <= 0 {
+		config.LeaseDuration = LeaseDurationDefault
+	}
+	if config.Logger == nil {
+		config.Logger = slog.Default()
+	}
+	w := &Witness{config: config, done: make(chan struct{})}
+	go w.accept()
+	return w
+}
+
+// Close stops the witness.
+func (w *Witness) Close() error {
+	err := w.config.Listener.Close()
+	<-w.done
+	return err
+}
+
+func (w *Witness) accept() {
+	defer close(w.done)
+	for {
+		conn, err := w.config.Listener.Accept()
+		if err != nil {
+			return
+		}
+		go w.serve(conn)
+	}
+}
+
+func (w *Witness) serve(conn net.Conn) {
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(handshakeTimeout))
+	reader, writer := newFrameReader(conn), bufio.NewWriter(conn)
+	nonce := make([]byte, nonceSize)
+	if _, err := rand.Read(nonce); err != nil {
+		return
+	}
+	if writeFrame(writer, frameChallenge, 0, append(nonce, encodeUint64s(0)...)) != nil ||
+		writer.Flush() != nil {
+		return
+	}
+	f, err := reader.read()
+	if err != nil || f.kind != frameLeaseRequest || len(f.body) < 50 ||
+		!verifyMAC(w.config.Key, frameLeaseRequest, nonce, f.epoch, f.body[32:], f.body[:32]) {
+		return
+	}
+	kind := f.body[32]
+	epoch := binary.LittleEndian.Uint64(f.body[40:])
+	nodeLength := int(binary.LittleEndian.Uint16(f.body[48:]))
+	if len(f.body) != 50+nodeLength {
+		return
+	}
+	granted, holder, holderEpoch, valid := w.decide(kind, string(f.body[50:]), epoch)
+	reply := make([]byte, 26, 26+len(holder))
+	if granted {
+		reply[0] = 1
+	}
+	binary.LittleEndian.PutUint64(reply[8:], holderEpoch)
+	binary.LittleEndian.PutUint64(reply[16:], uint64(valid.Milliseconds()))
+	binary.LittleEndian.PutUint16(reply[24:], uint16(len(holder)))
+	reply = append(reply, holder...)
+	writeFrame(writer, frameLeaseReply, holderEpoch, reply)
+	writer.Flush()
+}
+
+// decide applies the lease rules. A renewal succeeds for the holder at its epoch (or a
+// newer one). An acquisition succeeds when nobody holds a live lease; the grant raises
+// the epoch above everything seen, which the new holder must promote to.
+func (w *Witness) decide(kind byte, node string, epoch uint64) (bool, string, uint64, time.Duration) {
+	w.mutex.Lock()
+	defer w.mutex.Unlock()
+	now := time.Now()
+	live := w.holder != "" && now.Before(w.expires)
+	switch {
+	case kind == leaseRenew && (w.holder == node || !live) && epoch >= w.epoch:
+		if w.holder != node {
+			w.config.Logger.Info("witness: lease taken by renewal", "node", node, "epoch", epoch)
+		}
+		w.holder, w.epoch, w.expires = node, epoch, now.Add(w.config.LeaseDuration)
+		return true, node, epoch, w.config.LeaseDuration
+	case kind == leaseAcquire && !live:
+		w.epoch = max(w.epoch, epoch) + 1
+		w.holder, w.expires = node, now.Add(w.config.LeaseDuration)
+		w.config.Logger.Warn("witness: lease granted for failover", "node", node, "epoch", w.epoch)
+		return true, node, w.epoch, w.config.LeaseDuration
+	}
+	return false, w.holder, w.epoch, w.expires.Sub(now)
+}
+
+// leaseAnswer is the witness's answer to a lease request.
+type leaseAnswer struct {
+	granted bool
+	holder  string
+	epoch   uint64
+	valid   time.Duration
+}
+
+// askWitness sends one lease request.
+func askWitness(address string, key []byte, kind byte, node string, epoch uint64,
+	timeout time.Duration) (leaseAnswer, error) {
+	conn, err := net.DialTimeout("tcp", address, timeout)
+	if err != nil {
+		return leaseAnswer{}, err
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(timeout))
+	reader, writer := newFrameReader(conn), bufio.NewWriter(conn)
+	challenge, err := reader.read()
+	if err != nil || challenge.kind != frameChallenge || len(challenge.body) < nonceSize {
+		return leaseAnswer{}, fmt.Errorf("replication: witness challenge: %v", err)
+	}
+	payload := make([]byte, 18, 18+len(node))
+	payload[0] = kind
+	binary.LittleEndian.PutUint64(payload[8:], epoch)
+	binary.LittleEndian.PutUint16(payload[16:], uint16(len(node)))
+	payload = append(payload, node...)
+	body := append(mac(key, frameLeaseRequest, challenge.body[:nonceSize], epoch, payload), payload...)
+	if err := writeFrame(writer, frameLeaseRequest, epoch, body); err != nil {
+		return leaseAnswer{}, err
+	}
+	if err := writer.Flush(); err != nil {
+		return leaseAnswer{}, err
+	}
+	reply, err := reader.read()
+	if err != nil {
+		return leaseAnswer{}, err
+	}
+	if reply.kind != frameLeaseReply || len(reply.body) < 26 ||
+		len(reply.body) != 26+int(binary.LittleEndian.Uint16(reply.body[24:])) {
+		return leaseAnswer{}, errors.New("replication: malformed witness reply")
+	}
+	return leaseAnswer{granted: reply.body[0] == 1, holder: string(reply.body[26:]),
+		epoch: binary.LittleEndian.Uint64(reply.body[8:]),
+		valid: time.Duration(binary.LittleEndian.Uint64(reply.body[16:])) * time.Millisecond}, nil
+}
