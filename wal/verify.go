@@ -19,16 +19,19 @@ type Replayer interface {
 
 // VerifyReport is what Verify checked.
 type VerifyReport struct {
-	Dir              string          `json:"dir"`
-	SnapshotDir      string          `json:"snapshot_dir,omitempty"`
-	Segments         int             `json:"segments"`
-	Entries          int64           `json:"entries"`
-	FirstOp          uint64          `json:"first_op"`
-	LastOp           uint64          `json:"last_op"`
-	LastChain        string          `json:"last_chain"`
-	ReplayStart      string          `json:"replay_start"` // "empty state" or a snapshot path
-	ReplayStartOp    uint64          `json:"replay_start_op"`
-	EntriesApplied   int64           `json:"entries_applied"`
+	Dir            string `json:"dir"`
+	SnapshotDir    string `json:"snapshot_dir,omitempty"`
+	Segments       int    `json:"segments"`
+	Entries        int64  `json:"entries"`
+	FirstOp        uint64 `json:"first_op"`
+	LastOp         uint64 `json:"last_op"`
+	LastChain      string `json:"last_chain"`
+	ReplayStart    string `json:"replay_start"` // "empty state" or a snapshot path
+	ReplayStartOp  uint64 `json:"replay_start_op"`
+	EntriesApplied int64  `json:"entries_applied"`
+	// FinalDigest is the replayed state's digest at LastOp: two replicas whose logs verify
+	// to the same final digest hold the same state.
+	FinalDigest      string          `json:"final_digest"`
 	SnapshotsChecked []SnapshotCheck `json:"snapshots_checked"`
 	SnapshotsSkipped []SnapshotCheck `json:"snapshots_skipped,omitempty"`
 }
@@ -45,8 +48,8 @@ func (r *VerifyReport) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "log %s: %d segments, %d entries, ops %d..%d, last chain %s\n", r.Dir,
 		r.Segments, r.Entries, r.FirstOp, r.LastOp, r.LastChain)
-	fmt.Fprintf(&b, "replayed %d entries from %s (op %d)\n", r.EntriesApplied, r.ReplayStart,
-		r.ReplayStartOp)
+	fmt.Fprintf(&b, "replayed %d entries from %s (op %d); final state digest %s\n",
+		r.EntriesApplied, r.ReplayStart, r.ReplayStartOp, r.FinalDigest)
 	for _, c := range r.SnapshotsChecked {
 		fmt.Fprintf(&b, "  snapshot op %-12d %s  %s\n", c.Op, c.Result, c.Path)
 	}
@@ -234,6 +237,8 @@ func (v *verifier) checkSnapshots(scan *segmentScan, e *scannedEntry) error {
 // finish reports snapshots the log does not reach: their ops are missing from the log.
 func (v *verifier) finish() error {
 	v.report.LastChain = hex.EncodeToString(v.chain[:])
+	digest := v.replayer.Digest()
+	v.report.FinalDigest = hex.EncodeToString(digest[:])
 	if !v.started && len(v.snapshots) > 0 {
 		return fmt.Errorf("%w: the log is empty but snapshots exist (newest at op %d)",
 			ErrCorrupt, v.snapshots[len(v.snapshots)-1].Meta.Op)
