@@ -1,6 +1,10 @@
 package match
 
-import "math/bits"
+import (
+	"math/bits"
+
+	"sequent/core/internal/hugepage"
+)
 
 // indexTable maps keys to dense 32-bit indexes into a pool that holds the keys. It is an
 // open-addressing table with linear probing whose 8-byte slots hold a 32-bit tag (the
@@ -26,7 +30,8 @@ func newIndexTable(capacity uint32) indexTable {
 		slots *= 2
 	}
 	table := indexTable{slots: make([]uint64, slots), mask: slots - 1}
-	clear(table.slots) // Touch every page now rather than fault them in on the hot path.
+	hugepage.Advise(table.slots) // Random access: huge pages spare the TLB misses.
+	clear(table.slots)           // Touch every page now rather than fault them in later.
 	return table
 }
 
@@ -84,6 +89,7 @@ func (t *indexTable) remove(position uint64) {
 func (t *indexTable) grow() {
 	old := t.slots
 	t.slots = make([]uint64, 2*len(old))
+	hugepage.Advise(t.slots)
 	t.mask = uint64(len(t.slots) - 1)
 	for _, slot := range old {
 		if slot == 0 {

@@ -1,6 +1,9 @@
 package match
 
-import "sequent/core/model"
+import (
+	"sequent/core/internal/hugepage"
+	"sequent/core/model"
+)
 
 // commandKind names an order command in the idempotency window.
 type commandKind uint8
@@ -33,17 +36,25 @@ type clientOrderWindow struct {
 	max     uint32        // Entries remembered (Config.ClientOrderIDsMax).
 	index   indexTable    // Key → position in entries.
 	seed    uint64
-	sink    uint64 // Keeps prefetchNext's load from being optimized away.
 }
 
 func (w *clientOrderWindow) init(entriesMax uint32, capacity uint32, seed uint64) {
 	w.max, w.seed = entriesMax, seed
 	w.entries = make([]windowEntry, 0, capacity)
+	hugepage.Advise(w.entries[:capacity])
+	clear(w.entries[:capacity]) // Fault the pages in now, not on the hot path.
 	w.index = newIndexTable(capacity)
 }
 
+// tag hashes a key. Clients number their orders consecutively, so the three low bits of
+// the client order id are kept as the tag's (hence the slot's) low bits, and only the
+// rest is mixed: the eight consecutive ids of one account share one 64-byte line of
+// slots, so an account's recent commands (found, inserted, and a window later
+// forgotten) cost about one cache miss per eight instead of one each. The tag still
+// differs between those siblings, and groups are spread by the seeded mix.
 func (w *clientOrderWindow) tag(client, account, clientOrderID uint64) uint32 {
-	return tagOf(hash192(client, account, clientOrderID, w.seed))
+	group := tagOf(hash192(client, account, clientOrderID>>3, w.seed))
+	return group&^7 | uint32(clientOrderID&7)
 }
 
 // find returns the remembered outcome of the command with the key.
@@ -72,19 +83,8 @@ func (w *clientOrderWindow) remember(entry windowEntry) {
 		w.forget(position)
 		w.entries[position] = entry
 		w.oldest = (w.oldest + 1) % w.max
-		w.prefetchNext()
 	}
 	w.index.insert(w.tag(entry.client, entry.account, entry.clientOrderID), position)
-}
-
-// prefetchNext loads the index slot of the entry the next command will forget. With a
-// large window that slot is almost never cached (its key was inserted a window ago, at a
-// random place), so forgetting it costs a memory access; loaded now, the access overlaps
-// with the rest of this command instead of stalling the next one.
-func (w *clientOrderWindow) prefetchNext() {
-	next := &w.entries[w.oldest]
-	home := uint64(w.tag(next.client, next.account, next.clientOrderID)) & w.index.mask
-	w.sink += w.index.slots[home]
 }
 
 // forget removes the entry at position from the index.
