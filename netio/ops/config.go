@@ -1,0 +1,181 @@
+package ops
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strings"
+)
+
+// Config configures the operators' HTTP server. The zero value (plus Sources) serves
+// plain HTTP on AddressDefault to anyone who can reach loopback, with every admin
+// request refused.
+type Config struct {
+	// Address is where to listen ("host:port"; port 0 picks a free one, see
+	// Server.Address). Default AddressDefault.
+	Address string
+	// TLSCertFile and TLSKeyFile, both set, make the server speak HTTPS only (TLS 1.2
+	// or newer) with this PEM certificate chain and key; both empty: plain HTTP. They
+	// are read once, by New.
+	TLSCertFile, TLSKeyFile string
+	// AllowCIDRs lists the networks ("10.0.0.0/8", "::1/128"; a bare address means that
+	// one host) that may use the server; any other peer gets 403 before any handler
+	// runs. Empty: every peer may. The peer is the TCP peer: forwarding headers
+	// (X-Forwarded-For) are never trusted.
+	AllowCIDRs []string
+	// Tokens checks an admin bearer token and names who holds it. It must compare in
+	// constant time (TokenChecker does) and be safe from any goroutine. Nil: every
+	// admin request is refused.
+	Tokens func(token string) (who string, ok bool)
+	// Logger receives request refusals (rate-limited), admin actions and server errors.
+	// Nil: slog.Default().
+	Logger *slog.Logger
+}
+
+// Sources are the callbacks the server calls. Each must be cheap and safe from any
+// goroutine: they read values that the shards, logs and replication publish, or hand a
+// request to the goroutine that owns the state. No handler touches core state itself.
+type Sources struct {
+	// Snapshot returns everything /metrics, /healthz, /readyz and /v1/status show.
+	// Required. Called once per request (and once per scrape).
+	Snapshot func() Snapshot
+	// Audit records an admin action (AuditRecord.Encode gives its bytes) before it
+	// runs, e.g. as an audit entry in the write-ahead log. Required. When it fails, the
+	// action does not run and the caller gets 503 saying why (fail closed).
+	Audit func(record AuditRecord) error
+	// Promote makes this standby the primary and returns the new epoch. An error
+	// wrapping ErrRefused (already primary, say) answers 409; another answers 500.
+	Promote func() (epoch uint64, err error)
+	// SnapshotNow asks for a state snapshot now.
+	SnapshotNow func() error
+	// ReloadKeys rereads the keys file.
+	ReloadKeys func() error
+	// SetLogLevel sets the process's log level to "debug", "info", "warn" or "error"
+	// (already checked to be one of them).
+	SetLogLevel func(level string) error
+}
+
+// Errors returned by New and by Sources callbacks.
+var (
+	// ErrConfig is wrapped by every error New returns for a bad Config or Sources.
+	ErrConfig = errors.New("ops: bad configuration")
+	// ErrRefused is for Sources callbacks to wrap when the action is refused for a reason
+	// the operator must address (promoting a node that is already primary): the caller
+	// gets 409 and the message rather than 500.
+	ErrRefused = errors.New("ops: action refused")
+)
+
+// Log levels accepted by /v1/admin/log-level, as Sources.SetLogLevel receives them.
+var logLevels = [...]string{"debug", "info", "warn", "error"}
+
+// validate checks a config and its sources and returns the parsed allow-list.
+func validate(config *Config, sources *Sources) ([]netip.Prefix, error) {
+	if sources.Snapshot == nil {
+		return nil, fmt.Errorf("%w: Sources.Snapshot is required", ErrConfig)
+	}
+	if sources.Audit == nil {
+		return nil, fmt.Errorf("%w: Sources.Audit is required (admin actions are audited)",
+			ErrConfig)
+	}
+	if (config.TLSCertFile == "") != (config.TLSKeyFile == "") {
+		return nil, fmt.Errorf("%w: TLS needs both a certificate and a key file", ErrConfig)
+	}
+	if len(config.AllowCIDRs) > allowCIDRsMax {
+		return nil, fmt.Errorf("%w: %d allowed networks, at most %d", ErrConfig,
+			len(config.AllowCIDRs), allowCIDRsMax)
+	}
+	return ParseAllowCIDRs(config.AllowCIDRs)
+}
+
+// ParseAllowCIDRs parses an allow-list: each entry a CIDR prefix ("10.0.0.0/8") or a bare
+// address (one host). IPv4-mapped IPv6 forms are unmapped, so "::ffff:10.0.0.0/104" and
+// "10.0.0.0/8" mean the same. Host bits must be zero, so a typo cannot silently widen or
+// narrow a network.
+func ParseAllowCIDRs(entries []string) ([]netip.Prefix, error) {
+	prefixes := make([]netip.Prefix, 0, len(entries))
+	for _, entry := range entries {
+		entry = strings.TrimSpace(entry)
+		prefix, err := parseAllowCIDR(entry)
+		if err != nil {
+			return nil, fmt.Errorf("%w: allowed network %q: %v", ErrConfig, entry, err)
+		}
+		prefixes = append(prefixes, prefix)
+	}
+	return prefixes, nil
+}
+
+func parseAllowCIDR(entry string) (netip.Prefix, error) {
+	if !strings.Contains(entry, "/") {
+		address, err := netip.ParseAddr(entry)
+		if err != nil {
+			return netip.Prefix{}, err
+		}
+		if address.Zone() != "" {
+			return netip.Prefix{}, errors.New("zones are not allowed")
+		}
+		address = address.Unmap()
+		return netip.PrefixFrom(address, address.BitLen()), nil
+	}
+	prefix, err := netip.ParsePrefix(entry)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	if prefix.Masked() != prefix {
+		return netip.Prefix{}, fmt.Errorf("host bits set (did you mean %s?)", prefix.Masked())
+	}
+	if address := prefix.Addr(); address.Is4In6() {
+		if prefix.Bits() < 96 {
+			return netip.Prefix{}, errors.New("IPv4-mapped prefix shorter than /96")
+		}
+		prefix = netip.PrefixFrom(address.Unmap(), prefix.Bits()-96)
+	}
+	return prefix, nil
+}
+
+// allowed reports whether a peer address is in the allow-list (empty: everyone is).
+func allowed(prefixes []netip.Prefix, address netip.Addr) bool {
+	if len(prefixes) == 0 {
+		return true
+	}
+	address = address.Unmap().WithZone("")
+	for _, prefix := range prefixes {
+		if prefix.Contains(address) {
+			return true
+		}
+	}
+	return false
+}
+
+// TokenChecker returns a Config.Tokens for a fixed set of tokens (name → token). It
+// compares SHA-256 digests of the candidate and of every token in constant time and
+// visits every token whatever matches, so neither the time taken nor an early exit tells
+// an attacker how much of a token was right or how long the tokens are. Empty tokens are
+// never accepted.
+func TokenChecker(tokens map[string]string) func(token string) (string, bool) {
+	type entry struct {
+		who    string
+		digest [sha256.Size]byte
+	}
+	entries := make([]entry, 0, len(tokens))
+	for who, token := range tokens {
+		if token != "" {
+			entries = append(entries, entry{who: who, digest: sha256.Sum256([]byte(token))})
+		}
+	}
+	return func(token string) (string, bool) {
+		candidate := sha256.Sum256([]byte(token))
+		found := -1
+		for i := range entries {
+			if subtle.ConstantTimeCompare(candidate[:], entries[i].digest[:]) == 1 {
+				found = i
+			}
+		}
+		if found < 0 || token == "" {
+			return "", false
+		}
+		return entries[found].who, true
+	}
+}

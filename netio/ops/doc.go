@@ -1,0 +1,87 @@
+// Package ops is Sequent's operators' HTTP server, built on fasthttp: Prometheus
+// metrics, health and readiness probes, a JSON status page, and the admin actions
+// (promote, snapshot now, reload keys, set the log level), each behind a bearer token and
+// recorded as an audit record before it runs.
+//
+// # Wiring
+//
+//	server, err := ops.New(ops.Config{
+//		Address:    "127.0.0.1:7401",
+//		AllowCIDRs: []string{"10.0.0.0/8"},            // Empty: anyone who can connect.
+//		Tokens:     ops.TokenChecker(adminTokens),      // name → token, from the keys file.
+//		Logger:     logger,
+//	}, ops.Sources{
+//		Snapshot:    node.OpsSnapshot,                  // Reads published stats only.
+//		Audit:       node.AppendAudit,                  // Audit entry in the log; error: nothing runs.
+//		Promote:     node.Promote,
+//		SnapshotNow: node.SnapshotNow,
+//		ReloadKeys:  keys.Reload,
+//		SetLogLevel: setLevel,
+//	})
+//	err = server.Start()                               // Bound: server.Address().
+//	...
+//	err = server.Shutdown(ctx)
+//
+// # Endpoints
+//
+//	GET  /metrics               Prometheus text exposition (sequent_*, go_*, process_*).
+//	GET  /healthz               200 {"status":"ok"}; 503 {"status":"unhealthy","problems":[…]}.
+//	GET  /readyz                200 {"status":"ready","role":"primary"} when the node takes
+//	                            writes; 503 {"status":"not_ready","role":…,"reasons":[…]}.
+//	GET  /v1/status             200: every Snapshot field plus healthy, ready, not_ready.
+//	POST /v1/admin/promote      {"ok":true,"action":"promote","epoch":N}
+//	POST /v1/admin/snapshot     {"ok":true,"action":"snapshot"}
+//	POST /v1/admin/reload-keys  {"ok":true,"action":"reload-keys"}
+//	POST /v1/admin/log-level    ?level=debug|info|warn|error, or the body {"level":"…"}
+//	                            (Content-Type: application/json); {"ok":true,…,"level":"…"}
+//
+// Every error is {"ok":false,"code":…,"error":…} with a Code* constant: 403
+// address_not_allowed for a peer outside Config.AllowCIDRs (checked before anything
+// else), 404, 405 (with Allow), 401 unauthorized without a bearer token, 403 forbidden
+// with a token Config.Tokens does not accept, 400 for arguments that are not exactly what
+// the endpoint takes, 501 for an action the wiring does not provide, 409 busy or refused,
+// 503 audit_failed, 500 action_failed, 504 timeout.
+//
+// An admin request goes: allow-list → token (401/403; logged, rate-limited, counted,
+// never audited, since nothing changed) → arguments (400) → one action at a time (409
+// busy) → Sources.Audit (503 and nothing done if it fails: fail closed) → the action.
+// The handler waits at most actionTimeout for audit plus action; past that it answers
+// 504 and the action finishes in the background, holding the one-action slot.
+//
+// # Metrics
+//
+// Metric values are read from one Snapshot per scrape by a collector that keeps nothing
+// (prometheus.NewConstMetric and NewConstSummary), so the exposition shows exactly the
+// counters the shards, logs, replication and network server publish; latency summaries
+// carry the p50/p90/p99/p99.9 of the caller's HdrHistograms (converted from µs to
+// seconds) and a …_max_seconds gauge. The server's own counters (requests, refusals,
+// admin outcomes) are ordinary counters, and the Go runtime and process collectors are
+// registered too. Metric names are sequent_<subsystem>_<name>_<unit>[_total]; every one
+// has HELP text; metrics_test.go lints the exposition with promlint.
+//
+// # Threading model
+//
+// fasthttp runs each connection's requests on a worker goroutine (at most
+// connectionsMax at once). A handler reads Sources.Snapshot (the caller's cheap,
+// goroutine-safe copy of published stats) and writes a response; it touches no core
+// state. An admin action runs Sources.Audit and the action on a goroutine of its own
+// (at most one at a time, tracked so Shutdown can wait for it), so a slow action cannot
+// hold a handler beyond actionTimeout. The Server's own state is immutable after New
+// except: the listener (mutex), the one-action flag (atomic), the refusal log limiter
+// (its mutex) and the Prometheus counters (atomic). No lock is held while calling a
+// Source.
+//
+// # Invariants
+//
+//   - Nothing from a fasthttp.RequestCtx outlives its handler: the token, level, path and
+//     remote address are copied into strings before they are kept or passed on.
+//   - The allow-list is checked before any endpoint, and it checks the TCP peer only.
+//   - No admin action runs without its audit record written first; a refused request
+//     (bad address, no or wrong token, bad arguments) runs nothing.
+//   - Tokens are compared in constant time (TokenChecker compares SHA-256 digests with
+//     crypto/subtle and visits every token).
+//   - Every read and write has a deadline (readTimeout, writeTimeout, idleTimeout), the
+//     request line and headers are bounded by headerBytesMax and bodies by
+//     requestBodyBytesMax (fasthttp answers 413 beyond), connections by connectionsMax.
+//   - An encoded AuditRecord is at most model.AuditBytesMax bytes, whatever its fields.
+package ops

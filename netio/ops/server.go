@@ -1,0 +1,358 @@
+package ops
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
+	"github.com/valyala/fasthttp"
+)
+
+// Paths of the endpoints.
+const (
+	PathMetrics    = "/metrics"
+	PathHealth     = "/healthz"
+	PathReady      = "/readyz"
+	PathStatus     = "/v1/status"
+	PathPromote    = "/v1/admin/" + ActionPromote
+	PathSnapshot   = "/v1/admin/" + ActionSnapshot
+	PathReloadKeys = "/v1/admin/" + ActionReloadKeys
+	PathLogLevel   = "/v1/admin/" + ActionLogLevel
+)
+
+const (
+	contentTypeJSON = "application/json"
+	allowRead       = "GET, HEAD"
+	allowAdmin      = "POST"
+)
+
+// ErrStarted is returned by Start on a server that was already started.
+var ErrStarted = errors.New("ops: server already started")
+
+// Server is the operators' HTTP server. Create it with New, then Start; Shutdown stops
+// it. Its methods are safe from any goroutine.
+type Server struct {
+	config   Config           // Immutable after New.
+	sources  Sources          // Immutable after New.
+	allow    []netip.Prefix   // Parsed Config.AllowCIDRs; immutable.
+	logger   *slog.Logger     // Never nil.
+	tls      *tls.Config      // Nil: plain HTTP. Immutable.
+	http     *fasthttp.Server // Its fields are set by New and never changed.
+	registry *prometheus.Registry
+	metrics  *httpMetrics   // Atomic counters.
+	refusals refusalLimiter // Has its own mutex.
+	timeout  atomic.Int64   // Admin action wait in ns (actionTimeout; tests shorten it).
+	acting   atomic.Bool    // An admin action (audit + action) is running.
+	actions  sync.WaitGroup // Admin action goroutines; Shutdown waits for them.
+
+	mutex    sync.Mutex   // Guards listener and served.
+	listener net.Listener // Nil until Start.
+	served   chan error   // Receives Serve's result; nil until Start.
+}
+
+// New checks the configuration, loads the TLS certificate if any and builds the server.
+// It does not listen (Start does).
+func New(config Config, sources Sources) (*Server, error) {
+	allow, err := validate(&config, &sources)
+	if err != nil {
+		return nil, err
+	}
+	if config.Address == "" {
+		config.Address = AddressDefault
+	}
+	s := &Server{config: config, sources: sources, allow: allow, logger: config.Logger}
+	s.timeout.Store(int64(actionTimeout))
+	if s.logger == nil {
+		s.logger = slog.Default()
+	}
+	if config.TLSCertFile != "" {
+		certificate, err := tls.LoadX509KeyPair(config.TLSCertFile, config.TLSKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("%w: TLS certificate: %v", ErrConfig, err)
+		}
+		s.tls = &tls.Config{Certificates: []tls.Certificate{certificate},
+			MinVersion: tls.VersionTLS12}
+	}
+	s.registry, s.metrics, err = newRegistry(sources.Snapshot)
+	if err != nil {
+		return nil, fmt.Errorf("ops: metrics registry: %w", err)
+	}
+	s.http = &fasthttp.Server{
+		Handler:               s.handle,
+		ErrorHandler:          s.handleError,
+		Name:                  "",
+		NoDefaultServerHeader: true, // Do not advertise the software to scanners.
+		Concurrency:           connectionsMax,
+		ReadBufferSize:        headerBytesMax,
+		WriteBufferSize:       headerBytesMax,
+		MaxRequestBodySize:    requestBodyBytesMax,
+		ReadTimeout:           readTimeout,
+		WriteTimeout:          writeTimeout,
+		IdleTimeout:           idleTimeout,
+		CloseOnShutdown:       true,
+		SecureErrorLogMessage: true,
+		Logger:                fasthttpLogger{s.logger},
+	}
+	return s, nil
+}
+
+// Start listens on Config.Address and serves in the background. When it returns nil the
+// listener is bound (Address names it), so a client may connect at once.
+func (s *Server) Start() error {
+	s.mutex.Lock()
+	defer s.mutex.Unlock()
+	if s.listener != nil {
+		return ErrStarted
+	}
+	listener, err := net.Listen("tcp", s.config.Address)
+	if err != nil {
+		return fmt.Errorf("ops: listen: %w", err)
+	}
+	s.listener = listener
+	s.served = make(chan error, 1)
+	served := listener
+	if s.tls != nil {
+		served = tls.NewListener(listener, s.tls)
+	}
+	go func() { s.served <- s.http.Serve(served) }()
+	s.logger.Info("ops: serving", "address", listener.Addr().String(), "tls", s.tls != nil,
+		"allowed_networks", len(s.allow))
+	return nil
+}
+
+// Address returns the address the server listens on once started (with the port the
+// system picked for port 0), else Config.Address.
+func (s *Server) Address() string {
+	s.mutex.Lock()
+	defer s.mutex.Unlock()
+	if s.listener != nil {
+		return s.listener.Addr().String()
+	}
+	return s.config.Address
+}
+
+// Shutdown stops listening, lets requests in progress finish, closes connections and
+// waits for a running admin action, all within ctx. A server never started returns nil.
+// If ctx ends first, Shutdown returns its error and what remains ends on its own (every
+// wait is bounded by the read, write and action timeouts).
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mutex.Lock()
+	served := s.served
+	s.mutex.Unlock()
+	if served == nil {
+		return nil
+	}
+	if err := s.http.ShutdownWithContext(ctx); err != nil {
+		return fmt.Errorf("ops: shutdown: %w", err)
+	}
+	select {
+	case err := <-served:
+		served <- err // Keep the result for a second Shutdown.
+		if err != nil {
+			return fmt.Errorf("ops: serve: %w", err)
+		}
+	case <-ctx.Done():
+		return fmt.Errorf("ops: shutdown: %w", ctx.Err())
+	}
+	actionsDone := make(chan struct{})
+	go func() { s.actions.Wait(); close(actionsDone) }()
+	select {
+	case <-actionsDone:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("ops: shutdown: admin action still running: %w", ctx.Err())
+	}
+}
+
+// handle is every request's entry: the allow-list first, then the endpoint.
+func (s *Server) handle(ctx *fasthttp.RequestCtx) {
+	endpoint := "other"
+	defer func() {
+		s.metrics.requests.WithLabelValues(endpoint,
+			strconv.Itoa(ctx.Response.StatusCode())).Inc()
+	}()
+	if address, ok := peerAddress(ctx); !ok || !allowed(s.allow, address) {
+		s.refuse(ctx, "address_not_allowed", truncate(string(ctx.Path()), 128))
+		reply(ctx, fasthttp.StatusForbidden, Reply{Code: CodeAddressNotAllowed,
+			Error: "this address may not use the operators' server"})
+		return
+	}
+	switch path := string(ctx.Path()); path {
+	case PathMetrics, PathHealth, PathReady, PathStatus:
+		endpoint = path
+		if !ctx.IsGet() && !ctx.IsHead() {
+			methodNotAllowed(ctx, allowRead)
+			return
+		}
+		s.handleRead(ctx, path)
+	case PathPromote, PathSnapshot, PathReloadKeys, PathLogLevel:
+		endpoint = path
+		if !ctx.IsPost() {
+			methodNotAllowed(ctx, allowAdmin)
+			return
+		}
+		s.handleAdmin(ctx, path[len("/v1/admin/"):])
+	default:
+		reply(ctx, fasthttp.StatusNotFound, Reply{Code: CodeNotFound, Error: "no such endpoint"})
+	}
+}
+
+// handleError answers a request fasthttp could not read (too large, too slow, malformed),
+// in the same JSON shape as every other error; a disallowed peer still gets 403.
+func (s *Server) handleError(ctx *fasthttp.RequestCtx, err error) {
+	if address, ok := peerAddress(ctx); !ok || !allowed(s.allow, address) {
+		s.refuse(ctx, "address_not_allowed", "")
+		reply(ctx, fasthttp.StatusForbidden, Reply{Code: CodeAddressNotAllowed,
+			Error: "this address may not use the operators' server"})
+		return
+	}
+	var small *fasthttp.ErrSmallBuffer
+	var network *net.OpError
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		reply(ctx, fasthttp.StatusRequestEntityTooLarge, Reply{Code: CodeTooLarge,
+			Error: "request body over " + strconv.Itoa(requestBodyBytesMax) + " bytes"})
+	case errors.As(err, &small):
+		reply(ctx, fasthttp.StatusRequestHeaderFieldsTooLarge, Reply{Code: CodeTooLarge,
+			Error: "request headers over " + strconv.Itoa(headerBytesMax) + " bytes"})
+	case errors.As(err, &network) && network.Timeout():
+		reply(ctx, fasthttp.StatusRequestTimeout, Reply{Code: CodeRequestTimeout,
+			Error: "request not received in time"})
+	default:
+		reply(ctx, fasthttp.StatusBadRequest, Reply{Code: CodeBadRequest,
+			Error: "malformed request"})
+	}
+}
+
+// handleRead serves the read-only endpoints from one snapshot.
+func (s *Server) handleRead(ctx *fasthttp.RequestCtx, path string) {
+	if path == PathMetrics {
+		s.handleMetrics(ctx)
+		return
+	}
+	snapshot := s.sources.Snapshot()
+	switch path {
+	case PathHealth:
+		body := health(&snapshot)
+		writeJSON(ctx, statusFor(body.Status == HealthOK), body)
+	case PathReady:
+		body := readiness(&snapshot)
+		writeJSON(ctx, statusFor(body.Status == ReadinessReady), body)
+	case PathStatus:
+		writeJSON(ctx, fasthttp.StatusOK, status(&snapshot))
+	}
+}
+
+func statusFor(good bool) int {
+	if good {
+		return fasthttp.StatusOK
+	}
+	return fasthttp.StatusServiceUnavailable
+}
+
+// handleMetrics writes the Prometheus text exposition. A series the registry cannot
+// gather (a label value that is not UTF-8, a duplicate) is left out and logged; the rest
+// is still served, so one bad value cannot blind monitoring.
+func (s *Server) handleMetrics(ctx *fasthttp.RequestCtx) {
+	families, err := s.registry.Gather()
+	if err != nil {
+		s.logger.Warn("ops: metrics gathered with errors", "error", err.Error())
+	}
+	ctx.SetContentType(string(expfmt.NewFormat(expfmt.TypeTextPlain)))
+	ctx.SetStatusCode(fasthttp.StatusOK)
+	for _, family := range families {
+		if _, err := expfmt.MetricFamilyToText(ctx, family); err != nil {
+			s.logger.Error("ops: metrics encoding", "error", err.Error())
+			reply(ctx, fasthttp.StatusInternalServerError, Reply{Code: CodeInternal,
+				Error: "metrics encoding failed"})
+			return
+		}
+	}
+}
+
+// peerAddress returns the TCP peer's address (never a forwarded one).
+func peerAddress(ctx *fasthttp.RequestCtx) (netip.Addr, bool) {
+	if tcp, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
+		address, ok := netip.AddrFromSlice(tcp.IP)
+		return address, ok
+	}
+	addressPort, err := netip.ParseAddrPort(ctx.RemoteAddr().String())
+	return addressPort.Addr(), err == nil
+}
+
+func methodNotAllowed(ctx *fasthttp.RequestCtx, allow string) {
+	ctx.Response.Header.Set(fasthttp.HeaderAllow, allow)
+	reply(ctx, fasthttp.StatusMethodNotAllowed, Reply{Code: CodeMethodNotAllowed,
+		Error: "method not allowed; use " + allow})
+}
+
+// writeJSON writes a JSON body. The values are plain structs of strings and numbers, so
+// marshaling cannot fail unless a float is not finite, which is the caller's bug made
+// visible as a 500.
+func writeJSON(ctx *fasthttp.RequestCtx, statusCode int, body any) {
+	data, err := json.Marshal(body)
+	if err != nil {
+		ctx.SetStatusCode(fasthttp.StatusInternalServerError)
+		ctx.SetContentType(contentTypeJSON)
+		ctx.SetBodyString(`{"ok":false,"code":"internal","error":"encoding the response failed"}`)
+		return
+	}
+	ctx.SetStatusCode(statusCode)
+	ctx.SetContentType(contentTypeJSON)
+	ctx.SetBody(data)
+}
+
+// refuse logs a refused request, at most refusalLogsPerSecondMax a second, and counts it.
+func (s *Server) refuse(ctx *fasthttp.RequestCtx, reason, path string) {
+	s.metrics.refusals.WithLabelValues(reason).Inc()
+	log, suppressed := s.refusals.allow(time.Now())
+	if !log {
+		return
+	}
+	s.logger.Warn("ops: request refused", "reason", reason, "remote",
+		ctx.RemoteAddr().String(), "path", path, "suppressed_before", suppressed)
+}
+
+// refusalLimiter spaces refusal log lines: at most refusalLogsPerSecondMax per second,
+// counting those it suppresses.
+type refusalLimiter struct {
+	mutex       sync.Mutex
+	windowStart time.Time // Start of the current one-second window.
+	logged      int       // Lines logged in the current window.
+	suppressed  uint64    // Lines suppressed since the last line logged.
+}
+
+// allow reports whether to log a refusal now, and how many were suppressed before it.
+func (l *refusalLimiter) allow(now time.Time) (bool, uint64) {
+	l.mutex.Lock()
+	defer l.mutex.Unlock()
+	if now.Sub(l.windowStart) >= time.Second {
+		l.windowStart, l.logged = now, 0
+	}
+	if l.logged >= refusalLogsPerSecondMax {
+		l.suppressed++
+		return false, 0
+	}
+	l.logged++
+	suppressed := l.suppressed
+	l.suppressed = 0
+	return true, suppressed
+}
+
+// fasthttpLogger sends fasthttp's own messages (connection errors) to the slog logger.
+type fasthttpLogger struct{ logger *slog.Logger }
+
+func (l fasthttpLogger) Printf(format string, args ...any) {
+	l.logger.Warn("ops: http: " + fmt.Sprintf(format, args...))
+}

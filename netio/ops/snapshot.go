@@ -1,0 +1,234 @@
+package ops
+
+// Snapshot is everything /metrics, /healthz, /readyz and /v1/status show, copied at one
+// moment from the values that the shards, the logs, replication and the network server
+// publish. Sources.Snapshot builds one per request; the server only reads it. The JSON
+// names are /v1/status's field names; units are the last word of each name.
+type Snapshot struct {
+	// Version is the build version ("sequent v1.2.3 (revision …)").
+	Version string `json:"version"`
+	// UptimeSeconds is the time since the process started.
+	UptimeSeconds float64 `json:"uptime_seconds"`
+	// Role is what the node does with writes: RolePrimary, RoleStandby or RoleFenced.
+	Role string `json:"role"`
+	// Epoch is the node's current replication epoch (raised by every promotion).
+	Epoch uint64 `json:"epoch"`
+	// PrimaryAddress is the client address of the primary, as a standby or fenced node
+	// knows it (what clients are redirected to); empty on the primary.
+	PrimaryAddress string `json:"primary_address,omitempty"`
+	// DataDirectory is the path of the node's data directory.
+	DataDirectory string `json:"data_directory"`
+	// DataDirectoryUsageBytes is the size of the files in the data directory (logs,
+	// snapshots, keys).
+	DataDirectoryUsageBytes uint64 `json:"data_directory_usage_bytes"`
+	// Shards are the node's shards, each with its own sequencer and log (one for now).
+	Shards []ShardStats `json:"shards"`
+	// Replication is the state of the link to the standby (on a primary) or to the
+	// primary (on a standby).
+	Replication ReplicationStats `json:"replication"`
+	// Network is the binary protocol server's counters.
+	Network NetworkStats `json:"network"`
+	// RequestLatencyUs is the latency of requests by operation name ("create_transfers"),
+	// from arrival at the server to the reply leaving, in microseconds.
+	RequestLatencyUs map[string]Quantiles `json:"request_latency_us"`
+	// Problems are the conditions an operator must look at; any makes /healthz answer
+	// 503. Empty when all is well.
+	Problems []Problem `json:"problems"`
+}
+
+// Role names, as Snapshot.Role carries them (shard.Role's String).
+const (
+	RolePrimary = "primary" // Sequences client writes into the log.
+	RoleStandby = "standby" // Applies entries streamed from the primary; refuses writes.
+	RoleFenced  = "fenced"  // Has seen a higher epoch; refuses every request.
+)
+
+// Replication modes, as ReplicationStats.Mode carries them.
+const (
+	ModeNone  = "none"  // No replication configured (a single node).
+	ModeSync  = "sync"  // A reply waits for the standby's acknowledgement.
+	ModeAsync = "async" // A reply waits only for the local sync.
+)
+
+// ShardStats is one shard's counters and positions.
+type ShardStats struct {
+	// ID is the shard's number (0 for the only shard).
+	ID uint32 `json:"id"`
+	// OpsApplied counts ops (requests) applied to the core since the process started.
+	OpsApplied uint64 `json:"ops_applied"`
+	// Entries counts log entries the sequencer wrote (one per batch).
+	Entries uint64 `json:"entries"`
+	// Requests counts write requests sequenced.
+	Requests uint64 `json:"requests"`
+	// Queries counts read requests answered.
+	Queries uint64 `json:"queries"`
+	// BusyReplies counts submissions refused at once because the input ring was full.
+	BusyReplies uint64 `json:"busy_replies"`
+	// RingDepth is the number of requests waiting in the input ring now.
+	RingDepth uint64 `json:"ring_depth"`
+	// AppliedOp is the last op applied to the core.
+	AppliedOp uint64 `json:"applied_op"`
+	// DurableOp is the last op the log has synced to disk.
+	DurableOp uint64 `json:"durable_op"`
+	// ReleasedOp is the last op whose replies have been released to clients.
+	ReleasedOp uint64 `json:"released_op"`
+	// Snapshots counts state snapshots taken.
+	Snapshots uint64 `json:"snapshots"`
+	// SnapshotErrors counts snapshots that failed to write.
+	SnapshotErrors uint64 `json:"snapshot_errors"`
+	// Operations counts requests by operation name ("create_transfers", "place_order").
+	Operations map[string]uint64 `json:"operations"`
+	// Results counts event results by result code name ("ok", "exceeds_credits").
+	Results map[string]uint64 `json:"results"`
+	// BatchRequests is the distribution of requests per log entry (batch size).
+	BatchRequests Quantiles `json:"batch_requests"`
+	// Log is the shard's write-ahead log.
+	Log LogStats `json:"log"`
+}
+
+// LogStats is one write-ahead log's state and counters.
+type LogStats struct {
+	// Open is true while the log accepts appends.
+	Open bool `json:"open"`
+	// Failure is the error that stopped the log (a failed write or sync); empty while
+	// the log is healthy.
+	Failure string `json:"failure,omitempty"`
+	// Entries counts entries written.
+	Entries uint64 `json:"entries"`
+	// Groups counts group commits (one vectored write per segment touched).
+	Groups uint64 `json:"groups"`
+	// Syncs counts fdatasync calls.
+	Syncs uint64 `json:"syncs"`
+	// Rolls counts switches to a new segment.
+	Rolls uint64 `json:"rolls"`
+	// StoredBytes counts entry bytes written, headers included, after compression.
+	StoredBytes uint64 `json:"stored_bytes"`
+	// RawBytes counts entry body bytes before compression.
+	RawBytes uint64 `json:"raw_bytes"`
+	// WriteLatencyUs is the latency of one group commit's write, in microseconds.
+	WriteLatencyUs Quantiles `json:"write_latency_us"`
+	// SyncLatencyUs is the latency of one fdatasync, in microseconds.
+	SyncLatencyUs Quantiles `json:"sync_latency_us"`
+}
+
+// ReplicationStats is the state of replication, seen from this node.
+type ReplicationStats struct {
+	// Mode is ModeNone, ModeSync or ModeAsync.
+	Mode string `json:"mode"`
+	// StandbyAttached is true on a primary while a standby is connected and streaming.
+	StandbyAttached bool `json:"standby_attached"`
+	// PrimaryConnected is true on a standby while it is connected to its primary.
+	PrimaryConnected bool `json:"primary_connected"`
+	// AcknowledgedOp is the last op the standby has acknowledged as durable (on a
+	// standby: the last op it has acknowledged).
+	AcknowledgedOp uint64 `json:"acknowledged_op"`
+	// LagOps is how many ops the standby is behind the primary's log.
+	LagOps uint64 `json:"lag_ops"`
+	// LagBytes is how many stored log bytes the standby is behind.
+	LagBytes uint64 `json:"lag_bytes"`
+	// LagMs is the time since the other side was last heard from, in milliseconds.
+	LagMs uint64 `json:"lag_ms"`
+	// Degraded is true while a sync-mode primary has stopped waiting for its standby
+	// (degraded to async after the configured timeout).
+	Degraded bool `json:"degraded"`
+	// Degradations counts switches from sync to degraded since the process started.
+	Degradations uint64 `json:"degradations"`
+	// EntriesSent counts log entries sent to the standby.
+	EntriesSent uint64 `json:"entries_sent"`
+	// BytesSent counts log bytes sent to the standby.
+	BytesSent uint64 `json:"bytes_sent"`
+	// Failure is the error that stopped replication; empty while it runs.
+	Failure string `json:"failure,omitempty"`
+}
+
+// NetworkStats is the binary protocol server's counters.
+type NetworkStats struct {
+	// ConnectionsOpen is the number of client connections open now.
+	ConnectionsOpen uint64 `json:"connections_open"`
+	// ConnectionsAccepted counts connections admitted since the process started.
+	ConnectionsAccepted uint64 `json:"connections_accepted"`
+	// ConnectionsRefused counts connections refused (limits, allow-list, shutdown).
+	ConnectionsRefused uint64 `json:"connections_refused"`
+	// LoginsAccepted counts successful logins.
+	LoginsAccepted uint64 `json:"logins_accepted"`
+	// LoginsRejected counts refused logins (unknown key, bad signature, reused nonce,
+	// too many attempts).
+	LoginsRejected uint64 `json:"logins_rejected"`
+	// BytesReceived counts bytes of complete frames received from clients.
+	BytesReceived uint64 `json:"bytes_received"`
+	// BytesSent counts bytes of replies and reports queued to clients.
+	BytesSent uint64 `json:"bytes_sent"`
+	// BusyReplies counts requests answered busy (the shard's ring was full).
+	BusyReplies uint64 `json:"busy_replies"`
+	// RateLimitedReplies counts requests answered rate_limited (a client's limit).
+	RateLimitedReplies uint64 `json:"rate_limited_replies"`
+	// ProtocolErrors counts error frames sent for malformed or unexpected frames.
+	ProtocolErrors uint64 `json:"protocol_errors"`
+	// SlowConsumers counts connections closed for not reading their replies.
+	SlowConsumers uint64 `json:"slow_consumers"`
+	// RequestsInflight is the number of requests submitted whose reply has not left.
+	RequestsInflight uint64 `json:"requests_inflight"`
+}
+
+// Quantiles summarizes a distribution kept in an HdrHistogram. The unit is the one named
+// by the field that holds it (microseconds for a …Us field, requests for BatchRequests).
+type Quantiles struct {
+	// Count is the number of values recorded.
+	Count uint64 `json:"count"`
+	// Sum is the total of the values recorded (mean × count).
+	Sum float64 `json:"sum"`
+	// P50 is the median.
+	P50 float64 `json:"p50"`
+	// P90 is the 90th percentile.
+	P90 float64 `json:"p90"`
+	// P99 is the 99th percentile.
+	P99 float64 `json:"p99"`
+	// P999 is the 99.9th percentile.
+	P999 float64 `json:"p999"`
+	// Max is the largest value recorded.
+	Max float64 `json:"max"`
+}
+
+// Problem is one condition that makes /healthz answer 503, or one reason /readyz does.
+type Problem struct {
+	// Code names the condition: a Problem* or Ready* constant.
+	Code string `json:"code"`
+	// Detail says more (the error, the shard, the figure); may be empty.
+	Detail string `json:"detail,omitempty"`
+}
+
+// Problem codes for Snapshot.Problems. The wiring lists the ones that hold; each needs an
+// operator. Codes are stable: alerts match on them.
+const (
+	// ProblemLogFailed: a log write or sync failed; the shard stopped taking writes.
+	ProblemLogFailed = "log_failed"
+	// ProblemDiskSpaceLow: the data directory's file system is nearly full.
+	ProblemDiskSpaceLow = "disk_space_low"
+	// ProblemSnapshotFailed: the latest snapshot failed to write.
+	ProblemSnapshotFailed = "snapshot_failed"
+	// ProblemReplicationFailed: replication stopped with an error.
+	ProblemReplicationFailed = "replication_failed"
+	// ProblemReplicationDegraded: a sync-mode primary stopped waiting for its standby.
+	ProblemReplicationDegraded = "replication_degraded"
+	// ProblemDivergence: the standby's state digest differs from the primary's.
+	ProblemDivergence = "divergence"
+	// ProblemFenced: the node saw a higher epoch and refuses writes until it rejoins.
+	ProblemFenced = "fenced"
+	// ProblemNetworkStopped: the binary protocol server is not accepting connections.
+	ProblemNetworkStopped = "network_stopped"
+)
+
+// Readiness reasons: why /readyz answers 503 (the server derives them from a Snapshot).
+const (
+	// ReadyNotPrimary: the node is a standby or fenced; it does not take writes.
+	ReadyNotPrimary = "not_primary"
+	// ReadyNoShards: the snapshot lists no shard (the node is still starting).
+	ReadyNoShards = "no_shards"
+	// ReadyLogNotOpen: a shard's log is not open.
+	ReadyLogNotOpen = "log_not_open"
+	// ReadyLogFailed: a shard's log has failed.
+	ReadyLogFailed = "log_failed"
+	// ReadyStandbyNotAcknowledging: in sync mode, no standby is attached, or the
+	// primary has degraded to async: writes are not replicated as configured.
+	ReadyStandbyNotAcknowledging = "standby_not_acknowledging"
+)
