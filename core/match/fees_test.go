@@ -116,6 +116,35 @@ func TestMarketData(t *testing.T) {
 	})
 }
 
+// TestMarketDataOfMoves: a move publishes the old level's new total (0 when it is gone)
+// and the new one's, in price order, whether the level is re-priced in place (the order
+// was alone and nothing lies between) or the order changes levels.
+func TestMarketDataOfMoves(t *testing.T) {
+	h := newRestingBook(t)
+	levels := func() [][3]uint64 {
+		var result [][3]uint64
+		for _, u := range h.sink.updates {
+			result = append(result, [3]uint64{uint64(u.Side), u.Price, u.Quantity.Lo})
+		}
+		h.sink.reset()
+		return result
+	}
+	buy := uint64(model.SideBuy)
+	// Alone at 100, with no better bid and 95 below: re-priced in place to 105.
+	h.replace(2, model.OrderReplace{ClientOrderID: 10, Account: 1, OrderID: 1, Price: 105,
+		Quantity: 40})
+	expectEqual(t, "in place", levels(), [][3]uint64{{buy, 100, 0}, {buy, 105, 40}})
+	// Past its neighbour at 95: a new level at 90, and 105 gone.
+	h.replace(2, model.OrderReplace{ClientOrderID: 11, Account: 1, OrderID: 1, Price: 90,
+		Quantity: 30})
+	expectEqual(t, "new level", levels(), [][3]uint64{{buy, 90, 30}, {buy, 105, 0}})
+	// Onto an existing level: 95 now holds both.
+	h.replace(2, model.OrderReplace{ClientOrderID: 12, Account: 1, OrderID: 1, Price: 95,
+		Quantity: 30})
+	expectEqual(t, "joins a level", levels(), [][3]uint64{{buy, 90, 0}, {buy, 95, 50}})
+	expectEqual(t, "bids", h.book(model.SideBuy), [][3]uint64{{2, 95, 20}, {1, 95, 30}})
+}
+
 // TestQueries covers lookup_orders (own orders only), get_account_orders (paging and
 // filters) and get_depth.
 func TestQueries(t *testing.T) {

@@ -119,6 +119,15 @@ func (e *Engine) marketDataMark(instrumentIndex uint32, side model.Side, levelIn
 		side: side, price: l.price, level: levelIndex})
 }
 
+// marketDataGone remembers that the level at price no longer exists.
+func (e *Engine) marketDataGone(instrumentIndex uint32, side model.Side, price uint64) {
+	if len(e.scratch.dirty) == cap(e.scratch.dirty) {
+		panic("match: more changed levels than one step can make")
+	}
+	e.scratch.dirty = append(e.scratch.dirty, dirtyLevel{instrument: instrumentIndex,
+		side: side, price: price, level: indexNone})
+}
+
 // tradePrint remembers a trade to publish.
 func (e *Engine) tradePrint(t *order, f *planFill, tradeID uint64) {
 	e.scratch.trades = append(e.scratch.trades, tradePrint{instrument: t.instrument,

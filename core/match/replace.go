@@ -61,6 +61,13 @@ func (e *Engine) replaceOrder(clock *uint64, client uint64, r *model.OrderReplac
 		e.marketDataFlush(now, sink)
 		return model.OrderResult{OrderID: orderID, Timestamp: now, Status: model.StatusOK}
 	}
+	if e.repriceAlone(slot, r.Price, leaves) {
+		o.leaves, o.clientOrderID = leaves, r.ClientOrderID
+		o.reservePrice, o.timestamp = replacedReservePrice(o, r), now
+		e.report(o, model.ReportReplaced, model.StatusOK, r.ClientOrderID, now, sink)
+		e.marketDataFlush(now, sink)
+		return model.OrderResult{OrderID: orderID, Timestamp: now, Status: model.StatusOK}
+	}
 	// The hint stays valid while the order matches: matching removes levels of the other
 	// side only, and creates none.
 	e.scratch.restHint = e.orderUnrest(slot)
@@ -141,4 +148,33 @@ func (e *Engine) replaceHold(clock *uint64, slot uint32, r *model.OrderReplace) 
 			e.scratch.chain.results[0].Status))
 	}
 	return holdRefusal(e.scratch.chain.results[failed].Status)
+}
+
+// repriceAlone moves an order that is alone at its level to a new price that does not
+// cross the book and lies strictly between the level's neighbours, by changing the
+// level's price in place: the tree's order and the list are unchanged, so the level need
+// not be removed and created again (two tree walks with rebalancing). The order, alone,
+// keeps no priority over anyone. It reports whether it applied.
+func (e *Engine) repriceAlone(slot uint32, price uint64, leaves uint64) bool {
+	o := &e.orders[slot]
+	l := &e.levels[o.level]
+	if l.orderCount != 1 || e.wouldCross(o.instrument, o.side, price) {
+		return false
+	}
+	isBetter := func(a, b uint64) bool { return a != b && (a > b) == (o.side == model.SideBuy) }
+	if l.better != indexNone && !isBetter(e.levels[l.better].price, price) ||
+		l.worse != indexNone && !isBetter(price, e.levels[l.worse].price) {
+		return false
+	}
+	// Publish the old price as gone and the new one as changed.
+	if l.dirtyEpoch == e.scratch.epoch {
+		e.scratch.dirty[l.dirtyPosition].level = indexNone
+	} else {
+		e.marketDataGone(o.instrument, o.side, l.price)
+	}
+	l.dirtyEpoch = 0
+	l.price, o.price = price, price
+	l.quantity = model.U128(leaves)
+	e.marketDataMark(o.instrument, o.side, o.level)
+	return true
 }
