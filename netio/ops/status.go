@@ -101,7 +101,8 @@ func readiness(snapshot *Snapshot) Readiness {
 	return Readiness{Status: ReadinessNotReady, Role: snapshot.Role, Reasons: reasons}
 }
 
-// status builds /v1/status's body from a snapshot.
+// status builds /v1/status's body from a snapshot. Lists and maps are never null, so a
+// script can index them without checking.
 func status(snapshot *Snapshot) Status {
 	reasons := NotReadyReasons(snapshot)
 	if reasons == nil {
@@ -112,8 +113,19 @@ func status(snapshot *Snapshot) Status {
 	if result.Problems == nil {
 		result.Problems = []Problem{}
 	}
-	if result.Shards == nil {
-		result.Shards = []ShardStats{}
+	if result.RequestLatencyUs == nil {
+		result.RequestLatencyUs = map[string]Quantiles{}
+	}
+	// Copy the shards before filling in empty maps, so the caller's snapshot (which may
+	// share them with whatever built it) is never written.
+	result.Shards = append([]ShardStats{}, snapshot.Shards...)
+	for i := range result.Shards {
+		if result.Shards[i].Operations == nil {
+			result.Shards[i].Operations = map[string]uint64{}
+		}
+		if result.Shards[i].Results == nil {
+			result.Shards[i].Results = map[string]uint64{}
+		}
 	}
 	return result
 }

@@ -102,7 +102,8 @@ func TestReady(t *testing.T) {
 
 // TestStatus checks /v1/status: the snapshot's fields at the top level with their
 // documented names, plus healthy, ready and not_ready, for a ready primary and for a
-// standby with a problem.
+// standby with a problem; absent maps come out as {} (not null) without the caller's
+// snapshot being written.
 func TestStatus(t *testing.T) {
 	fake := newFakeSources()
 	server := startServer(t, Config{}, fake.sources())
@@ -145,10 +146,20 @@ func TestStatus(t *testing.T) {
 	snapshot := primarySnapshot()
 	snapshot.Role, snapshot.PrimaryAddress = RoleStandby, "10.0.0.1:7400"
 	snapshot.Problems = []Problem{{Code: ProblemDivergence, Detail: "digest at op 100"}}
+	snapshot.RequestLatencyUs, snapshot.Shards[0].Operations = nil, nil
 	fake.setSnapshot(snapshot)
 	body = Status{}
-	if err := json.Unmarshal(get(t, server, PathStatus).body, &body); err != nil {
+	result = get(t, server, PathStatus)
+	if err := json.Unmarshal(result.body, &body); err != nil {
 		t.Fatal(err)
+	}
+	for _, want := range []string{`"request_latency_us":{}`, `"operations":{}`} {
+		if !strings.Contains(string(result.body), want) {
+			t.Errorf("status has no %s: %s", want, result.body)
+		}
+	}
+	if snapshot.Shards[0].Operations != nil {
+		t.Errorf("status wrote into the caller's snapshot")
 	}
 	if body.Healthy || body.Ready || len(body.NotReady) != 1 ||
 		body.NotReady[0].Code != ReadyNotPrimary || body.PrimaryAddress != "10.0.0.1:7400" ||
