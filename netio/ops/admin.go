@@ -283,9 +283,10 @@ func plainAction(action func() error) func() (Reply, error) {
 }
 
 // runAction writes the audit record and then runs the action, on a goroutine of its own,
-// and waits at most s.timeout (actionTimeout) for both. One admin action runs at a time; a request that
-// arrives meanwhile gets 409 busy. The goroutine holds the slot until the action returns,
-// even after its handler has given up waiting, so a stuck action cannot pile up others.
+// and waits at most s.timeout (actionTimeout) for both. One admin action runs at a time:
+// a request that arrives meanwhile gets 409 busy. The goroutine holds the slot until the
+// action returns, even after its handler has given up waiting, so a stuck action cannot
+// pile up others.
 func (s *Server) runAction(record AuditRecord, run func() (Reply, error)) actionResult {
 	if !s.acting.CompareAndSwap(false, true) {
 		return actionResult{fasthttp.StatusConflict, Reply{Code: CodeBusy,

@@ -97,6 +97,66 @@ func near(got, want float64) bool {
 	return math.Abs(got-want) <= 1e-12*math.Max(1, math.Abs(want))
 }
 
+// primarySeries are series of primarySnapshot and their values in base units.
+var primarySeries = []struct {
+	name   string
+	labels []string
+	want   float64
+}{
+	{"sequent_build_info", []string{"version", "sequent test"}, 1},
+	{"sequent_uptime_seconds", nil, 12.5},
+	{"sequent_epoch", nil, 3},
+	{"sequent_role", []string{"role", "primary"}, 1},
+	{"sequent_role", []string{"role", "standby"}, 0},
+	{"sequent_healthy", nil, 1},
+	{"sequent_ready", nil, 1},
+	{"sequent_data_directory_usage_bytes", nil, 1 << 30},
+	{"sequent_shard_ops_applied_total", []string{"shard", "0"}, 1001},
+	{"sequent_shard_entries_total", []string{"shard", "0"}, 101},
+	{"sequent_shard_requests_total", []string{"shard", "0"}, 1234},
+	{"sequent_shard_queries_total", []string{"shard", "0"}, 55},
+	{"sequent_shard_busy_replies_total", []string{"shard", "0"}, 6},
+	{"sequent_shard_ring_requests", []string{"shard", "0"}, 17},
+	{"sequent_shard_applied_op", []string{"shard", "0"}, 2001},
+	{"sequent_shard_durable_op", []string{"shard", "0"}, 1999},
+	{"sequent_shard_released_op", []string{"shard", "0"}, 1998},
+	{"sequent_shard_snapshot_errors_total", []string{"shard", "0"}, 1},
+	{"sequent_shard_operation_requests_total",
+		[]string{"shard", "0", "operation", "create_transfers"}, 900},
+	{"sequent_shard_results_total", []string{"shard", "0", "result", "exceeds_credits"}, 20},
+	{"sequent_shard_batch_requests", []string{"shard", "0", "quantile", "0.99"}, 120},
+	{"sequent_shard_batch_requests_count", []string{"shard", "0"}, 101},
+	{"sequent_shard_batch_max_requests", []string{"shard", "0"}, 800},
+	{"sequent_wal_open", []string{"shard", "0"}, 1},
+	{"sequent_wal_syncs_total", []string{"shard", "0"}, 98},
+	{"sequent_wal_stored_bytes_total", []string{"shard", "0"}, 40000},
+	{"sequent_wal_raw_bytes_total", []string{"shard", "0"}, 120000},
+	{"sequent_wal_sync_latency_seconds", []string{"shard", "0", "quantile", "0.99"},
+		420e-6},
+	{"sequent_wal_sync_latency_seconds_sum", []string{"shard", "0"}, 19600e-6},
+	{"sequent_wal_write_latency_max_seconds", []string{"shard", "0"}, 1500e-6},
+	{"sequent_replication_mode", []string{"mode", "sync"}, 1},
+	{"sequent_replication_mode", []string{"mode", "none"}, 0},
+	{"sequent_replication_standby_attached", nil, 1},
+	{"sequent_replication_acknowledged_op", nil, 1990},
+	{"sequent_replication_lag_ops", nil, 11},
+	{"sequent_replication_lag_bytes", nil, 4096},
+	{"sequent_replication_lag_seconds", nil, 1.5},
+	{"sequent_replication_degradations_total", nil, 2},
+	{"sequent_network_connections", nil, 4},
+	{"sequent_network_logins_rejected_total", nil, 5},
+	{"sequent_network_received_bytes_total", nil, 7777},
+	{"sequent_network_sent_bytes_total", nil, 8888},
+	{"sequent_network_busy_replies_total", nil, 9},
+	{"sequent_network_rate_limited_replies_total", nil, 10},
+	{"sequent_request_latency_seconds",
+		[]string{"operation", "create_transfers", "quantile", "0.999"}, 3000e-6},
+	{"sequent_request_latency_seconds_count", []string{"operation", "create_transfers"},
+		900},
+	{"sequent_request_latency_max_seconds", []string{"operation", "create_transfers"},
+		9000e-6},
+}
+
 // TestMetricsReflectSnapshot scrapes a server whose snapshot has a distinct value in
 // every field and checks series from each part (node, shard, log, replication, network,
 // latency, states), converted to base units; then moves some counters and checks that a
@@ -105,65 +165,7 @@ func TestMetricsReflectSnapshot(t *testing.T) {
 	fake := newFakeSources()
 	server := startServer(t, Config{}, fake.sources())
 	families := scrape(t, server)
-	checks := []struct {
-		name   string
-		labels []string
-		want   float64
-	}{
-		{"sequent_build_info", []string{"version", "sequent test"}, 1},
-		{"sequent_uptime_seconds", nil, 12.5},
-		{"sequent_epoch", nil, 3},
-		{"sequent_role", []string{"role", "primary"}, 1},
-		{"sequent_role", []string{"role", "standby"}, 0},
-		{"sequent_healthy", nil, 1},
-		{"sequent_ready", nil, 1},
-		{"sequent_data_directory_usage_bytes", nil, 1 << 30},
-		{"sequent_shard_ops_applied_total", []string{"shard", "0"}, 1001},
-		{"sequent_shard_entries_total", []string{"shard", "0"}, 101},
-		{"sequent_shard_requests_total", []string{"shard", "0"}, 1234},
-		{"sequent_shard_queries_total", []string{"shard", "0"}, 55},
-		{"sequent_shard_busy_replies_total", []string{"shard", "0"}, 6},
-		{"sequent_shard_ring_requests", []string{"shard", "0"}, 17},
-		{"sequent_shard_applied_op", []string{"shard", "0"}, 2001},
-		{"sequent_shard_durable_op", []string{"shard", "0"}, 1999},
-		{"sequent_shard_released_op", []string{"shard", "0"}, 1998},
-		{"sequent_shard_snapshot_errors_total", []string{"shard", "0"}, 1},
-		{"sequent_shard_operation_requests_total",
-			[]string{"shard", "0", "operation", "create_transfers"}, 900},
-		{"sequent_shard_results_total", []string{"shard", "0", "result", "exceeds_credits"}, 20},
-		{"sequent_shard_batch_requests", []string{"shard", "0", "quantile", "0.99"}, 120},
-		{"sequent_shard_batch_requests_count", []string{"shard", "0"}, 101},
-		{"sequent_shard_batch_max_requests", []string{"shard", "0"}, 800},
-		{"sequent_wal_open", []string{"shard", "0"}, 1},
-		{"sequent_wal_syncs_total", []string{"shard", "0"}, 98},
-		{"sequent_wal_stored_bytes_total", []string{"shard", "0"}, 40000},
-		{"sequent_wal_raw_bytes_total", []string{"shard", "0"}, 120000},
-		{"sequent_wal_sync_latency_seconds", []string{"shard", "0", "quantile", "0.99"},
-			420e-6},
-		{"sequent_wal_sync_latency_seconds_sum", []string{"shard", "0"}, 19600e-6},
-		{"sequent_wal_write_latency_max_seconds", []string{"shard", "0"}, 1500e-6},
-		{"sequent_replication_mode", []string{"mode", "sync"}, 1},
-		{"sequent_replication_mode", []string{"mode", "none"}, 0},
-		{"sequent_replication_standby_attached", nil, 1},
-		{"sequent_replication_acknowledged_op", nil, 1990},
-		{"sequent_replication_lag_ops", nil, 11},
-		{"sequent_replication_lag_bytes", nil, 4096},
-		{"sequent_replication_lag_seconds", nil, 1.5},
-		{"sequent_replication_degradations_total", nil, 2},
-		{"sequent_network_connections", nil, 4},
-		{"sequent_network_logins_rejected_total", nil, 5},
-		{"sequent_network_received_bytes_total", nil, 7777},
-		{"sequent_network_sent_bytes_total", nil, 8888},
-		{"sequent_network_busy_replies_total", nil, 9},
-		{"sequent_network_rate_limited_replies_total", nil, 10},
-		{"sequent_request_latency_seconds",
-			[]string{"operation", "create_transfers", "quantile", "0.999"}, 3000e-6},
-		{"sequent_request_latency_seconds_count", []string{"operation", "create_transfers"},
-			900},
-		{"sequent_request_latency_max_seconds", []string{"operation", "create_transfers"},
-			9000e-6},
-	}
-	for _, check := range checks {
+	for _, check := range primarySeries {
 		if got := value(t, families, check.name, check.labels...); !near(got, check.want) {
 			t.Errorf("%s%v = %v, want %v", check.name, check.labels, got, check.want)
 		}

@@ -38,8 +38,8 @@ func TestHealth(t *testing.T) {
 	if result.code != 503 || !reflect.DeepEqual(body, want) {
 		t.Errorf("with problems: %d %+v, want 503 %+v", result.code, body, want)
 	}
-	if head := call(t, nil, "HEAD", "http://"+server.Address()+PathHealth, "", nil, nil); head.code != 503 ||
-		len(head.body) != 0 {
+	head := call(t, nil, "HEAD", "http://"+server.Address()+PathHealth, "", nil, nil)
+	if head.code != 503 || len(head.body) != 0 {
 		t.Errorf("HEAD: %d %q", head.code, head.body)
 	}
 }
