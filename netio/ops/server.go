@@ -211,6 +211,10 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 // handleError answers a request fasthttp could not read (too large, too slow, malformed),
 // in the same JSON shape as every other error; a disallowed peer still gets 403.
 func (s *Server) handleError(ctx *fasthttp.RequestCtx, err error) {
+	defer func() {
+		s.metrics.requests.WithLabelValues("other",
+			strconv.Itoa(ctx.Response.StatusCode())).Inc()
+	}()
 	if address, ok := peerAddress(ctx); !ok || !allowed(s.allow, address) {
 		s.refuse(ctx, "address_not_allowed", "")
 		reply(ctx, fasthttp.StatusForbidden, Reply{Code: CodeAddressNotAllowed,
