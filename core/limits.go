@@ -23,6 +23,10 @@ const (
 	// requests; a typical session holds a few KiB.
 	SessionReplyBytesMaxDefault = 2 << 20
 
+	// reportClientsMax bounds the clients a snapshot may list report sequences for (a
+	// sanity bound on untrusted input: clients come from the keys file).
+	reportClientsMax = 1 << 24
+
 	// replyBytesMax bounds one request's reply body.
 	replyBytesMax = model.ReplyBodyBytesMax
 )

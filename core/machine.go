@@ -4,12 +4,14 @@ import (
 	"fmt"
 
 	"sequent/core/ledger"
+	"sequent/core/match"
 	"sequent/core/model"
 )
 
 // Config sizes a Machine. The zero value works.
 type Config struct {
 	Ledger               ledger.Config
+	Match                match.Config
 	SessionsMax          int // Session table size; 0 = SessionsMaxDefault.
 	SessionReplyBytesMax int // Cached reply bytes per session; 0 = default.
 }
@@ -46,17 +48,32 @@ type Reply struct {
 	bodyEnd   int
 }
 
+// Report is one execution report for the client that owns the order, with that client's
+// next report sequence number. Its record lives in the Output.
+type Report struct {
+	Client   uint64 // Owner of the order.
+	Sequence uint64 // Per-client sequence number, from 1, part of the machine's state.
+	start    int
+}
+
 // Output receives what Apply or Query produce. Reuse one per in-flight entry: Reset
 // keeps its buffers, so the steady state allocates nothing.
 type Output struct {
-	Replies []Reply
-	body    []byte
+	Replies    []Reply
+	Reports    []Report
+	body       []byte
+	reportBody []byte
 }
 
 // Reset empties the output, keeping its capacity.
 func (o *Output) Reset() {
-	o.Replies = o.Replies[:0]
-	o.body = o.body[:0]
+	o.Replies, o.Reports = o.Replies[:0], o.Reports[:0]
+	o.body, o.reportBody = o.body[:0], o.reportBody[:0]
+}
+
+// ReportBody returns a report's encoded ExecutionReport record.
+func (o *Output) ReportBody(r *Report) []byte {
+	return o.reportBody[r.start : r.start+model.ExecutionReportSize]
 }
 
 // Body returns a reply's body.
@@ -67,9 +84,16 @@ func (o *Output) Body(r *Reply) []byte { return o.body[r.bodyStart:r.bodyEnd] }
 type Machine struct {
 	config   Config
 	ledger   *ledger.Ledger
+	match    *match.Engine
 	sessions sessionTable
-	clock    uint64 // Last timestamp given to an event or object.
-	opLast   uint64 // Op of the last request applied.
+	// reportSequences is each client's last execution report sequence number. The map is
+	// read and written by client id only; snapshots encode it sorted by id.
+	reportSequences   map[uint64]uint64
+	sinkOutput        *Output // The output reports go to during Apply.
+	marketDataUpdates uint64  // Market data updates produced (no feed yet).
+	matchBuffers      matchBuffers
+	clock             uint64 // Last timestamp given to an event or object.
+	opLast            uint64 // Op of the last request applied.
 
 	// Decode and result buffers, sized for the largest request at init.
 	accounts        []model.Account
@@ -85,14 +109,17 @@ type Machine struct {
 // New returns an empty machine.
 func New(config Config) *Machine {
 	c := config.withDefaults()
-	return newMachine(c, ledger.New(c.Ledger))
+	l := ledger.New(c.Ledger)
+	return newMachine(c, l, match.New(l, c.Match))
 }
 
-func newMachine(c Config, l *ledger.Ledger) *Machine {
+func newMachine(c Config, l *ledger.Ledger, engine *match.Engine) *Machine {
 	const events = model.EventsPerRequestMax
 	return &Machine{
 		config:          c,
 		ledger:          l,
+		match:           engine,
+		reportSequences: map[uint64]uint64{},
 		sessions:        newSessionTable(c.SessionsMax),
 		accounts:        make([]model.Account, events),
 		transfers:       make([]model.Transfer, events),
@@ -115,8 +142,22 @@ func (m *Machine) OpLast() uint64 { return m.opLast }
 // Clock returns the last timestamp the machine handed out.
 func (m *Machine) Clock() uint64 { return m.clock }
 
-// NextDeadline returns the earliest time at which a pulse entry could expire something.
-func (m *Machine) NextDeadline() (uint64, bool) { return m.ledger.NextDeadline() }
+// Match returns the machine's matching engine (read-only use on the owning goroutine).
+func (m *Machine) Match() *match.Engine { return m.match }
+
+// NextDeadline returns the earliest time at which a pulse entry could expire something
+// (a pending transfer or a good-till-time order).
+func (m *Machine) NextDeadline() (uint64, bool) {
+	ledgerDeadline, ledgerOK := m.ledger.NextDeadline()
+	matchDeadline, matchOK := m.match.NextDeadline()
+	switch {
+	case ledgerOK && matchOK:
+		return min(ledgerDeadline, matchDeadline), true
+	case matchOK:
+		return matchDeadline, true
+	}
+	return ledgerDeadline, ledgerOK
+}
 
 // Apply applies one log entry and appends one Reply per request to out. It returns an
 // error only for an entry that does not parse or breaks op continuity, which the sequencer
@@ -134,7 +175,11 @@ func (m *Machine) Apply(entry *Entry, out *Output) error {
 	}
 	// Time only moves forward; every event and object gets its own timestamp after this.
 	m.clock = max(m.clock, entry.Timestamp-1)
-	m.ledger.Expire(m.clock+1, nil)
+	m.sinkOutput = out
+	defer func() { m.sinkOutput = nil }()
+	now := m.clock + 1
+	m.ledger.Expire(now, nil)
+	m.match.Expire(&m.clock, now, m)
 	body := entry.Body
 	var request Request
 	for op := entry.FirstOp; len(body) > 0; op++ {
@@ -151,6 +196,9 @@ func (m *Machine) applyRequest(op uint64, request *Request, out *Output) {
 		Number: request.Number, Operation: request.Operation, bodyStart: len(out.body)}
 	internal := request.Client == 0
 	reply.Status = CheckShape(request.Operation, request.Flags, request.Body, internal)
+	if reply.Status == model.StatusOK && internal {
+		reply.Status = m.dispatchInternal(request)
+	}
 	if reply.Status != model.StatusOK || internal || request.Number == 0 {
 		if reply.Status == model.StatusOK && !internal {
 			reply.Status = model.StatusInvalidBody // Client requests are numbered from 1.
@@ -226,7 +274,19 @@ func (m *Machine) dispatch(request *Request, out *Output) model.Status {
 	case model.OperationGetAccountBalances:
 		return m.getAccountBalances(request.Body, out)
 	}
-	return model.StatusUnknownOperation
+	status, _ := m.dispatchMatch(request, out)
+	return status
+}
+
+// dispatchInternal runs the server's own requests. Pulses only move time (expiry ran at
+// the start of the entry); snapshot requests and audit records change no state (the shard
+// acts on the former; the latter are the audit trail by being in the log).
+func (m *Machine) dispatchInternal(request *Request) model.Status {
+	if request.Operation == model.OperationCancelSession {
+		status, _ := m.dispatchMatch(request, nil)
+		return status
+	}
+	return model.StatusOK
 }
 
 // nextTimestamps reserves count timestamps and returns the first.

@@ -7,23 +7,26 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"sequent/core/ledger"
+	"sequent/core/match"
 	"sequent/core/model"
 )
 
 // Machine snapshot format (little-endian), followed by the ledger section
-// (core/ledger/snapshot.go):
+// (core/ledger/snapshot.go) and the matching section (core/match/snapshot.go):
 //
 //	header   magic "SQMACHIN" (8) | version u32 | sessions u32 | clock u64 | op u64 = 32
 //	session  client u64 | session u64 | highest u64 | last op u64 | applied 4×u64 |
 //	         replies u32 | reserved u32 (zero)                              = 72 bytes
 //	  reply  number u64 | op u64 | status u32 | length u32 | body (length bytes)
+//	reports  count u64 | (client u64, last report sequence u64) × count, by client id
 //
 // Sessions appear in table order, replies oldest first.
 const (
 	machineSnapshotMagic   = "SQMACHIN"
-	machineSnapshotVersion = 1
+	machineSnapshotVersion = 2
 	machineHeaderSize      = 32
 	sessionHeaderSize      = 72
 	cachedReplyHeaderSize  = 24
@@ -36,8 +39,9 @@ var ErrSnapshotInvalid = errors.New("core: invalid snapshot")
 type Snapshot struct {
 	Op        uint64 // Last op applied.
 	Timestamp uint64 // The machine's clock.
-	header    []byte // Machine header and sessions, encoded on the sequencer.
+	header    []byte // Machine header, sessions and report sequences, encoded on the sequencer.
 	ledger    *ledger.SnapshotView
+	match     *match.SnapshotView
 }
 
 // Snapshot captures the state between entries. Its cost on the sequencer is encoding the
@@ -53,8 +57,18 @@ func (m *Machine) Snapshot() *Snapshot {
 	for _, s := range m.sessions.sessions {
 		header = appendSession(header, s)
 	}
+	clients := make([]uint64, 0, len(m.reportSequences))
+	for client := range m.reportSequences {
+		clients = append(clients, client)
+	}
+	slices.Sort(clients) // The map's order must not show.
+	header = binary.LittleEndian.AppendUint64(header, uint64(len(clients)))
+	for _, client := range clients {
+		header = binary.LittleEndian.AppendUint64(header, client)
+		header = binary.LittleEndian.AppendUint64(header, m.reportSequences[client])
+	}
 	return &Snapshot{Op: m.opLast, Timestamp: m.clock, header: header,
-		ledger: m.ledger.Snapshot()}
+		ledger: m.ledger.Snapshot(), match: m.match.Snapshot()}
 }
 
 func appendSession(b []byte, s *session) []byte {
@@ -88,7 +102,11 @@ func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 		return int64(written), err
 	}
 	ledgerWritten, err := s.ledger.WriteTo(w)
-	return int64(written) + ledgerWritten, err
+	if err != nil {
+		return int64(written) + ledgerWritten, err
+	}
+	matchWritten, err := s.match.WriteTo(w)
+	return int64(written) + ledgerWritten + matchWritten, err
 }
 
 // Digest returns the SHA-256 of the snapshot encoding: equal digests mean equal state.
@@ -138,7 +156,15 @@ func Restore(config Config, r io.Reader) (*Machine, error) {
 		sessions.index[s.key] = len(sessions.sessions)
 		sessions.sessions = append(sessions.sessions, s)
 	}
+	reportSequences, err := readReportSequences(reader)
+	if err != nil {
+		return nil, fmt.Errorf("%w: report sequences: %v", ErrSnapshotInvalid, err)
+	}
 	l, err := ledger.Restore(c.Ledger, reader)
+	if err != nil {
+		return nil, err
+	}
+	engine, err := match.Restore(l, c.Match, reader)
 	if err != nil {
 		return nil, err
 	}
@@ -150,11 +176,38 @@ func Restore(config Config, r io.Reader) (*Machine, error) {
 		}
 		return nil, fmt.Errorf("%w: %v", ErrSnapshotInvalid, err)
 	}
-	m := newMachine(c, l)
-	m.sessions = sessions
+	m := newMachine(c, l, engine)
+	m.sessions, m.reportSequences = sessions, reportSequences
 	m.clock = binary.LittleEndian.Uint64(header[16:])
 	m.opLast = binary.LittleEndian.Uint64(header[24:])
 	return m, nil
+}
+
+// readReportSequences reads the per-client report sequence numbers (sorted, unique).
+func readReportSequences(r io.Reader) (map[uint64]uint64, error) {
+	var count [8]byte
+	if _, err := io.ReadFull(r, count[:]); err != nil {
+		return nil, err
+	}
+	n := binary.LittleEndian.Uint64(count[:])
+	if n > reportClientsMax {
+		return nil, fmt.Errorf("%d clients", n)
+	}
+	sequences := make(map[uint64]uint64, n)
+	previous := uint64(0)
+	for i := uint64(0); i < n; i++ {
+		var pair [16]byte
+		if _, err := io.ReadFull(r, pair[:]); err != nil {
+			return nil, err
+		}
+		client := binary.LittleEndian.Uint64(pair[0:])
+		if client <= previous {
+			return nil, fmt.Errorf("client %d out of order", client)
+		}
+		previous = client
+		sequences[client] = binary.LittleEndian.Uint64(pair[8:])
+	}
+	return sequences, nil
 }
 
 func readSession(r io.Reader, bytesMax int) (*session, error) {

@@ -110,14 +110,16 @@ func OpenNode(config NodeConfig) (*Node, error) {
 
 // build recovers the machine and creates the shard and the replication listener.
 func (n *Node) build(epoch uint64, role shard.Role) error {
+	reports := shard.NewReportStore()
 	machine, report, err := shard.Recover(n.config.Machine, n.log, n.config.SnapshotDir,
-		n.config.Logger, nil)
+		n.config.Logger, func(_ *core.Entry, output *core.Output) { reports.Add(output) })
 	if err != nil {
 		return err
 	}
 	n.recovery = report
 	config := n.config.Shard
 	config.Epoch, config.Role, config.Logger = epoch, role, n.config.Logger
+	config.Reports = reports
 	if n.config.Snapshots != nil {
 		snapshots := *n.config.Snapshots
 		snapshots.Dir = n.config.SnapshotDir

@@ -189,7 +189,9 @@ func (l *Ledger) createTransfer(t *model.Transfer, timestamp uint64, event int,
 	} else {
 		status = l.singleOrPendingTransfer(t, timestamp, event, hash, position, result)
 	}
-	if status.Transient() {
+	if status.Transient() && !l.system {
+		// System transfers (the matching engine's holds) are never retried by a client, so
+		// remembering their failures would only grow memory without bound.
 		l.rememberFailed(t.ID)
 	}
 	return status

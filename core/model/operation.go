@@ -29,6 +29,9 @@ const (
 	OperationSnapshot Operation = 61
 	// OperationAudit records an administrative action (who, what, when) in the log.
 	OperationAudit Operation = 62
+	// OperationCancelSession cancels every open order of a client whose session asked for
+	// cancel-on-disconnect and whose connection ended. Event: the client id (u64).
+	OperationCancelSession Operation = 63
 )
 
 // OperationInfo describes the shape of an operation's request and reply bodies.
@@ -78,6 +81,8 @@ func init() {
 		Internal: true})
 	registerOperation(OperationAudit, OperationInfo{Name: "audit", EventSize: 1, Write: true,
 		Internal: true, EventsMax: AuditBytesMax})
+	registerOperation(OperationCancelSession, OperationInfo{Name: "cancel_session",
+		EventSize: 8, Write: true, Internal: true, EventsMax: 1, Matching: true})
 }
 
 // Info returns the operation's description and whether it is defined.

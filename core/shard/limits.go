@@ -34,6 +34,17 @@ const (
 	// leaves an older one to start from.
 	SnapshotsKeptDefault = 2
 
+	// reportsKeptPerClient is how many recent execution reports a client can ask to be
+	// replayed after a reconnect (128 bytes each: 512 KiB per client with reports).
+	reportsKeptPerClient = 4096
+
+	// reportReplayBatch is how many reports a replay hands over at once.
+	reportReplayBatch = 256
+
+	// cancelSessionRetryTime bounds the retries of a cancel-on-disconnect entry when the
+	// input ring is full.
+	cancelSessionRetryTime = 5 * time.Second
+
 	// CloseTimeoutDefault bounds the wait for releases at shutdown.
 	CloseTimeoutDefault = 5 * time.Second
 

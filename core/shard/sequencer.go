@@ -235,6 +235,7 @@ func (s *Shard) deliver(slot *parked) {
 	if len(slot.replies) > 0 && s.replier != nil {
 		s.replier.Deliver(slot.replies)
 	}
+	s.deliverReports(slot)
 	s.count(func(stats *Stats) { stats.Released = slot.op })
 	s.recycle(slot)
 }
@@ -265,6 +266,7 @@ func (s *Shard) abandonWith(status model.Status) {
 		for i := range slot.output.Replies {
 			slot.output.Replies[i].Status = status
 		}
+		slot.output.Reports = slot.output.Reports[:0] // Not released: never shown.
 		s.deliver(slot)
 	}
 	s.parked = s.parked[:0]

@@ -35,7 +35,10 @@ type Config struct {
 	OnApplied func(entry *core.Entry, machine *core.Machine)
 	// Snapshots, when set, turns on snapshots (see SnapshotConfig).
 	Snapshots *SnapshotConfig
-	Logger    *slog.Logger
+	// Reports retains execution reports for replay; nil: a new empty store (pass the one
+	// Recover filled so that reports from before a restart can be replayed).
+	Reports *ReportStore
+	Logger  *slog.Logger
 }
 
 // Acknowledger is a second durability source, such as a standby in sync mode.
@@ -100,6 +103,7 @@ type parked struct {
 	op      uint64      // Release when durable (and acknowledged) >= op.
 	output  core.Output // Replies and bodies.
 	origins []origin    // Who asked, for each reply, in order.
+	reports []Report    // Reusable report delivery slice.
 	replies []Reply     // Reusable delivery slice.
 }
 
@@ -125,6 +129,7 @@ type Shard struct {
 	snapshots   *snapshotter  // Nil when snapshots are off.
 	snapshotNow chan struct{} // Capacity 1: an admin asked for a snapshot.
 
+	reports      *ReportStore
 	latencies    latencyRecorder
 	waiters      waiters
 	roles        roleState
@@ -174,6 +179,10 @@ func New(config Config, machine *core.Machine, log wal.Appender) (*Shard, error)
 		entry:     make([]byte, 0, c.EntryBytesMax),
 	}
 	s.snapshotNow = make(chan struct{}, 1)
+	s.reports = c.Reports
+	if s.reports == nil {
+		s.reports = NewReportStore()
+	}
 	s.stored = make(chan storedEntry)
 	s.storedBuffer = make([]byte, 0, wal.EntryBodyBytesMax)
 	s.roles.role.Store(int32(c.Role))

@@ -1,0 +1,111 @@
+package core
+
+import (
+	"bytes"
+	"encoding/binary"
+	"testing"
+
+	"sequent/core/model"
+)
+
+func encodeRecords[T interface{ Encode([]byte) }](size int, records ...T) []byte {
+	body := make([]byte, len(records)*size)
+	for i := range records {
+		records[i].Encode(body[i*size:])
+	}
+	return body
+}
+
+// TestMatchingThroughTheMachine places crossing orders through Apply: the trade settles in
+// the ledger in the same entry, both owners get execution reports with their own
+// sequence numbers, a retried place answers from the session cache, the state survives a
+// snapshot, and a cancel_session entry cancels the client's open orders.
+func TestMatchingThroughTheMachine(t *testing.T) {
+	h := newHarness(t, Config{})
+	limit := model.AccountDebitsMustNotExceedCredits
+	accounts := []*model.Account{
+		{ID: model.U128(1), Ledger: 1, Code: 1}, {ID: model.U128(2), Ledger: 2, Code: 1},
+		{ID: model.U128(11), Ledger: 1, Code: 2, Flags: limit},
+		{ID: model.U128(12), Ledger: 2, Code: 2, Flags: limit},
+		{ID: model.U128(21), Ledger: 1, Code: 2, Flags: limit},
+		{ID: model.U128(22), Ledger: 2, Code: 2, Flags: limit}}
+	h.apply(Request{Client: 9, Session: 1, Number: 1, Operation: model.OperationCreateAccounts,
+		Body: encodeRecords(model.AccountSize, accounts...)})
+	funding := []*model.Transfer{
+		{ID: model.U128(100), DebitAccountID: model.U128(1), CreditAccountID: model.U128(11),
+			Amount: model.U128(1000), Ledger: 1, Code: 1},
+		{ID: model.U128(101), DebitAccountID: model.U128(2), CreditAccountID: model.U128(22),
+			Amount: model.U128(100_000), Ledger: 2, Code: 1}}
+	h.apply(Request{Client: 9, Session: 1, Number: 2, Operation: model.OperationCreateTransfers,
+		Body: encodeRecords(model.TransferSize, funding...)})
+	instrument := &model.Instrument{ID: 5, BaseLedger: 1, QuoteLedger: 2, TickSize: 1,
+		LotSize: 1, QuantityMin: 1, QuantityMax: 1000}
+	out := h.apply(Request{Client: 9, Session: 1, Number: 3,
+		Operation: model.OperationCreateInstruments, Body: encodeRecords(model.InstrumentSize, instrument)})
+	if statuses := eventStatuses(t, out.Body(&out.Replies[0])); statuses[0] != model.StatusOK {
+		t.Fatalf("instrument: %v", statuses)
+	}
+	sell := &model.Order{ClientOrderID: 1, Account: 1, BaseAccountID: model.U128(11),
+		QuoteAccountID: model.U128(12), Price: 50, Quantity: 10, Instrument: 5,
+		Side: model.SideSell, Type: model.OrderLimit, TimeInForce: model.GoodTillCancel}
+	buy := &model.Order{ClientOrderID: 1, Account: 2, BaseAccountID: model.U128(21),
+		QuoteAccountID: model.U128(22), Price: 50, Quantity: 4, Instrument: 5,
+		Side: model.SideBuy, Type: model.OrderLimit, TimeInForce: model.GoodTillCancel}
+	h.apply(Request{Client: 7, Session: 1, Number: 1, Operation: model.OperationPlaceOrders,
+		Body: encodeRecords(model.OrderSize, sell)})
+	buyBody := encodeRecords(model.OrderSize, buy)
+	out = h.apply(Request{Client: 8, Session: 1, Number: 1, Operation: model.OperationPlaceOrders,
+		Body: buyBody})
+	var result model.OrderResult
+	result.Decode(out.Body(&out.Replies[0]))
+	if result.Status != model.StatusOK {
+		t.Fatalf("buy: %s", result.Status)
+	}
+	fills := map[uint64]int{}
+	for i := range out.Reports {
+		var report model.ExecutionReport
+		report.Decode(out.ReportBody(&out.Reports[i]))
+		if report.Client != out.Reports[i].Client {
+			t.Fatal("report routed to the wrong client")
+		}
+		if report.Kind == model.ReportFill {
+			fills[report.Client]++
+			if report.Quantity != 4 || report.Price != 50 {
+				t.Fatalf("fill %+v", report)
+			}
+		}
+	}
+	if fills[7] != 1 || fills[8] != 1 {
+		t.Fatalf("fills per client: %v", fills)
+	}
+	seller := h.machine.Ledger().LookupAccounts([]model.Uint128{model.U128(12)}, nil)[0]
+	if seller.CreditsPosted != model.U128(200) {
+		t.Fatalf("seller's quote account: %+v", seller)
+	}
+	retry := h.apply(Request{Client: 8, Session: 1, Number: 1, Operation: model.OperationPlaceOrders,
+		Body: buyBody})
+	if !retry.Replies[0].Duplicate || len(retry.Reports) != 0 {
+		t.Fatalf("retried place: %+v with %d reports", retry.Replies[0], len(retry.Reports))
+	}
+	var snapshot bytes.Buffer
+	if _, err := h.machine.Snapshot().WriteTo(&snapshot); err != nil {
+		t.Fatal(err)
+	}
+	restored, err := Restore(Config{}, bytes.NewReader(snapshot.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if restored.Digest() != h.machine.Digest() {
+		t.Fatal("digest differs after restore")
+	}
+	client := make([]byte, 8)
+	binary.LittleEndian.PutUint64(client, 7)
+	out = h.apply(Request{Operation: model.OperationCancelSession, Body: client})
+	if out.Replies[0].Status != model.StatusOK || h.machine.Match().OpenOrderCount() != 0 {
+		t.Fatalf("cancel_session: %s, %d open orders", out.Replies[0].Status,
+			h.machine.Match().OpenOrderCount())
+	}
+	if len(out.Reports) == 0 || out.Reports[0].Sequence != 3 {
+		t.Fatalf("client 7's cancel report: %+v", out.Reports)
+	}
+}
