@@ -2,6 +2,7 @@ package core
 
 import (
 	"fmt"
+	"sync/atomic"
 
 	"sequent/core/ledger"
 	"sequent/core/match"
@@ -91,9 +92,12 @@ type Machine struct {
 	reportSequences   map[uint64]uint64
 	sinkOutput        *Output // The output reports go to during Apply.
 	marketDataUpdates uint64  // Market data updates produced (no feed yet).
-	matchBuffers      matchBuffers
-	clock             uint64 // Last timestamp given to an event or object.
-	opLast            uint64 // Op of the last request applied.
+	// eventStatuses counts the per-event results of create and order operations by
+	// status, for the admin API (atomics: read from other goroutines; never state).
+	eventStatuses [eventStatusSlots]atomic.Uint64
+	matchBuffers  matchBuffers
+	clock         uint64 // Last timestamp given to an event or object.
+	opLast        uint64 // Op of the last request applied.
 
 	// Decode and result buffers, sized for the largest request at init.
 	accounts        []model.Account
@@ -276,6 +280,25 @@ func (m *Machine) dispatch(request *Request, out *Output) model.Status {
 	}
 	status, _ := m.dispatchMatch(request, out)
 	return status
+}
+
+// countStatus counts one event result for EventStatusCounts.
+func (m *Machine) countStatus(status model.Status) {
+	if status < eventStatusSlots {
+		m.eventStatuses[status].Add(1)
+	}
+}
+
+// EventStatusCounts returns how many events ended with each status (created, exists,
+// exceeds_credits...) since the machine was built. Any goroutine.
+func (m *Machine) EventStatusCounts() map[string]uint64 {
+	counts := map[string]uint64{}
+	for status := range m.eventStatuses {
+		if count := m.eventStatuses[status].Load(); count > 0 {
+			counts[model.Status(status).String()] = count
+		}
+	}
+	return counts
 }
 
 // dispatchInternal runs the server's own requests. Pulses only move time (expiry ran at

@@ -17,6 +17,7 @@ func (m *Machine) createAccounts(body []byte, out *Output) model.Status {
 	encoded := grow(out, count*model.EventResultSize)
 	for i := range results {
 		results[i].Encode(encoded[i*model.EventResultSize:])
+		m.countStatus(results[i].Status)
 	}
 	return model.StatusOK
 }
@@ -32,12 +33,14 @@ func (m *Machine) createTransfers(body []byte, flags uint8, out *Output) model.S
 		encoded := grow(out, count*model.EventResultBalancesSize)
 		for i := range results {
 			results[i].EncodeWithBalances(encoded[i*model.EventResultBalancesSize:])
+			m.countStatus(results[i].Status)
 		}
 		return model.StatusOK
 	}
 	encoded := grow(out, count*model.EventResultSize)
 	for i := range results {
 		results[i].EventResult.Encode(encoded[i*model.EventResultSize:])
+		m.countStatus(results[i].Status)
 	}
 	return model.StatusOK
 }

@@ -64,7 +64,7 @@ func (m *Machine) dispatchMatch(request *Request, out *Output) (model.Status, bo
 		}
 		results := sized(&m.matchBuffers.results, len(events))
 		m.match.PlaceOrders(&m.clock, request.Client, events, results, m)
-		return encodeOrderResults(results, out), true
+		return m.encodeOrderResults(results, out), true
 	case model.OperationCancelOrders:
 		events := sized(&m.matchBuffers.cancels, len(body)/model.OrderCancelSize)
 		for i := range events {
@@ -72,7 +72,7 @@ func (m *Machine) dispatchMatch(request *Request, out *Output) (model.Status, bo
 		}
 		results := sized(&m.matchBuffers.results, len(events))
 		m.match.CancelOrders(&m.clock, request.Client, events, results, m)
-		return encodeOrderResults(results, out), true
+		return m.encodeOrderResults(results, out), true
 	case model.OperationReplaceOrders:
 		events := sized(&m.matchBuffers.replaces, len(body)/model.OrderReplaceSize)
 		for i := range events {
@@ -80,7 +80,7 @@ func (m *Machine) dispatchMatch(request *Request, out *Output) (model.Status, bo
 		}
 		results := sized(&m.matchBuffers.results, len(events))
 		m.match.ReplaceOrders(&m.clock, request.Client, events, results, m)
-		return encodeOrderResults(results, out), true
+		return m.encodeOrderResults(results, out), true
 	case model.OperationMassCancel:
 		return m.massCancel(request.Client, body, out), true
 	case model.OperationCancelSession:
@@ -118,10 +118,11 @@ func (m *Machine) massCancel(client uint64, body []byte, out *Output) model.Stat
 	return model.StatusOK
 }
 
-func encodeOrderResults(results []model.OrderResult, out *Output) model.Status {
+func (m *Machine) encodeOrderResults(results []model.OrderResult, out *Output) model.Status {
 	encoded := grow(out, len(results)*model.OrderResultSize)
 	for i := range results {
 		results[i].Encode(encoded[i*model.OrderResultSize:])
+		m.countStatus(results[i].Status)
 	}
 	return model.StatusOK
 }

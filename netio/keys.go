@@ -30,6 +30,9 @@ const (
 	SecretBytesMax = 64
 	// keysFileBytesMax bounds the file read at start and on reload (about 10,000 clients).
 	keysFileBytesMax = 4 << 20
+	// AdminTokenBytesMin is 16 random bytes (128 bits): admin tokens are bearer tokens,
+	// and only the HTTP refusal counter slows a guesser down.
+	AdminTokenBytesMin = 16
 	// KeysFileVersion is the format version this package reads and writes.
 	KeysFileVersion = 1
 )
@@ -58,6 +61,15 @@ const (
 type KeysFile struct {
 	Version int              `json:"version"` // KeysFileVersion.
 	Clients []KeysFileClient `json:"clients"` // Every client allowed to log in.
+	// AdminTokens are the bearer tokens of the HTTP admin API (promote, snapshot, reload
+	// keys, log level), each with the name audit records show.
+	AdminTokens []KeysFileAdminToken `json:"admin_tokens,omitempty"`
+}
+
+// KeysFileAdminToken is one operator's admin bearer token.
+type KeysFileAdminToken struct {
+	Name  string `json:"name"`  // Who: written into the audit record of each action.
+	Token string `json:"token"` // Hex, AdminTokenBytesMin..SecretBytesMax bytes of randomness.
 }
 
 // KeysFileClient is one client of a keys file.
@@ -166,7 +178,8 @@ func PermissionNames(permissions uint32) []string {
 
 // keySet is one loaded keys file.
 type keySet struct {
-	clients map[uint64]*Client
+	clients     map[uint64]*Client
+	adminTokens map[string]string // Name → token (validated hex).
 }
 
 // Keyring holds the current keys. Lookups are lock-free (an atomic pointer to an
@@ -282,8 +295,27 @@ func buildKeySet(file KeysFile) (*keySet, error) {
 		}
 		set.clients[client.ID] = client
 	}
+	set.adminTokens = make(map[string]string, len(file.AdminTokens))
+	for _, token := range file.AdminTokens {
+		raw, err := hex.DecodeString(token.Token)
+		switch {
+		case token.Name == "":
+			return nil, fmt.Errorf("%w: an admin token without a name", ErrKeysFile)
+		case err != nil || len(raw) < AdminTokenBytesMin || len(raw) > SecretBytesMax:
+			return nil, fmt.Errorf("%w: admin token %q: want %d..%d hex bytes", ErrKeysFile,
+				token.Name, AdminTokenBytesMin, SecretBytesMax)
+		}
+		if _, exists := set.adminTokens[token.Name]; exists {
+			return nil, fmt.Errorf("%w: admin token name %q appears twice", ErrKeysFile, token.Name)
+		}
+		set.adminTokens[token.Name] = token.Token
+	}
 	return set, nil
 }
+
+// AdminTokens returns the admin tokens in force (name → token), for the HTTP server's
+// token check; reloading the keys file changes them.
+func (k *Keyring) AdminTokens() map[string]string { return k.current.Load().adminTokens }
 
 func buildClient(entry *KeysFileClient) (*Client, error) {
 	client := &Client{ID: entry.ID, Name: entry.Name, Limits: entry.Limits}
@@ -358,9 +390,10 @@ func readFileBounded(path string, bytesMax int64) ([]byte, error) {
 
 // DevKey is the credential GenerateDevKeys created.
 type DevKey struct {
-	Client uint64 // Client id (1).
-	Key    uint32 // Key id (1).
-	Secret string // Hex secret (32 random bytes).
+	Client     uint64 // Client id (1).
+	Key        uint32 // Key id (1).
+	Secret     string // Hex secret (32 random bytes).
+	AdminToken string // Hex admin bearer token (32 random bytes), named "dev".
 }
 
 // GenerateDevKeys creates a keys file at path holding one development client (id 1,
@@ -372,11 +405,16 @@ func GenerateDevKeys(path string) (DevKey, error) {
 	if _, err := rand.Read(secret[:]); err != nil {
 		return DevKey{}, fmt.Errorf("netio: random secret: %w", err)
 	}
-	dev := DevKey{Client: 1, Key: 1, Secret: hex.EncodeToString(secret[:])}
+	var token [32]byte
+	if _, err := rand.Read(token[:]); err != nil {
+		return DevKey{}, fmt.Errorf("netio: random token: %w", err)
+	}
+	dev := DevKey{Client: 1, Key: 1, Secret: hex.EncodeToString(secret[:]),
+		AdminToken: hex.EncodeToString(token[:])}
 	file := KeysFile{Version: KeysFileVersion, Clients: []KeysFileClient{{
 		ID: dev.Client, Name: "dev", Permissions: []string{"read", "transfer", "trade", "admin"},
 		Keys: []KeysFileKey{{ID: dev.Key, Secret: dev.Secret}},
-	}}}
+	}}, AdminTokens: []KeysFileAdminToken{{Name: "dev", Token: dev.AdminToken}}}
 	if err := WriteKeysFile(path, file, false); err != nil {
 		return DevKey{}, err
 	}

@@ -20,6 +20,7 @@ import (
 	"sequent/core/ledger"
 	"sequent/core/shard"
 	"sequent/netio"
+	"sequent/netio/ops"
 	"sequent/replication"
 	"sequent/tools"
 	"sequent/wal"
@@ -50,6 +51,10 @@ type serveOptions struct {
 	witness           string
 	nodeName          string
 	lease             time.Duration
+	http              string
+	httpTLSCert       string
+	httpTLSKey        string
+	httpAllow         []string
 }
 
 func newServeCommand() *cobra.Command {
@@ -101,6 +106,10 @@ reloads the keys file.`,
 	flags.StringVar(&o.replicationMode, "replication-mode", "sync", "sync (replies wait for the standby) or async")
 	flags.DurationVar(&o.degradeAfter, "replication-degrade-after", 0, "sync mode: release without the standby once it has been gone this long (0: never; acknowledged writes may then be lost)")
 	flags.StringVar(&o.replicationKey, "replication-key", "", "shared secret of the replication link (required with replication)")
+	flags.StringVar(&o.http, "http", "127.0.0.1:7401", "HTTP address of metrics, health, status and admin (\"\" to disable)")
+	flags.StringVar(&o.httpTLSCert, "http-tls-cert", "", "TLS certificate file for the HTTP server (with --http-tls-key)")
+	flags.StringVar(&o.httpTLSKey, "http-tls-key", "", "TLS key file for the HTTP server")
+	flags.StringSliceVar(&o.httpAllow, "http-allow", nil, "CIDRs allowed to reach the HTTP server (default: anyone who can connect)")
 	flags.StringVar(&o.witness, "witness", "", "lease witness address: enables automatic failover (see 'sequent witness')")
 	flags.StringVar(&o.nodeName, "node-name", "", "this node's name at the witness (default: --advertise)")
 	flags.DurationVar(&o.lease, "lease", replication.LeaseDurationDefault, "witness lease duration")
@@ -133,7 +142,12 @@ func runServe(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	printStartup(stdout, o, running.node, running.server.Address())
+	if o.http != "" {
+		if running.ops, err = startOps(o, running); err != nil {
+			return errors.Join(err, running.stop())
+		}
+	}
+	printStartup(stdout, o, running)
 	return running.waitAndStop(ctx)
 }
 
@@ -142,13 +156,15 @@ func runServe(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) er
 type runningNode struct {
 	node    *replication.Node
 	server  *netio.Server
+	ops     *ops.Server // Nil when --http is "".
 	keyring *netio.Keyring
 	logger  *slog.Logger
+	opsState
 }
 
 // startNode opens the node (recovering it) and starts serving. Stop it with stop().
 func startNode(o *serveOptions, stdout, stderr io.Writer) (*runningNode, error) {
-	logger, _, err := newLogger(o.logLevel, stderr)
+	logger, level, err := newLogger(o.logLevel, stderr)
 	if err != nil {
 		return nil, usageError{err}
 	}
@@ -180,7 +196,9 @@ func startNode(o *serveOptions, stdout, stderr io.Writer) (*runningNode, error) 
 		return nil, err
 	}
 	node.Start(server.Replier())
-	return &runningNode{node: node, server: server, keyring: keyring, logger: logger}, nil
+	return &runningNode{node: node, server: server, keyring: keyring, logger: logger,
+		opsState: opsState{data: o.data, started: time.Now(), level: level,
+			replicationMode: o.replicationMode}}, nil
 }
 
 // waitAndStop serves until a signal, reloading keys on SIGHUP, then stops.
@@ -210,9 +228,13 @@ func (r *runningNode) waitAndStop(ctx context.Context) error {
 func (r *runningNode) stop() error {
 	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	var opsErr error
+	if r.ops != nil {
+		opsErr = r.ops.Shutdown(shutdown)
+	}
 	serverErr := r.server.Shutdown(shutdown)
 	nodeErr := r.node.Close()
-	return errors.Join(serverErr, nodeErr, r.node.Shard().Err())
+	return errors.Join(opsErr, serverErr, nodeErr, r.node.Shard().Err())
 }
 
 // nodeConfig translates the options into the node's configuration.
@@ -282,13 +304,15 @@ func loadOrGenerateKeys(o *serveOptions, stdout io.Writer) (*netio.Keyring, erro
 				return nil, err
 			}
 			fmt.Fprintf(stdout, "WARNING: generated a DEVELOPMENT key in %s (shown once; do not use in production):\n"+
-				"  client id %d, key id %d, secret %s\n", path, dev.Client, dev.Key, dev.Secret)
+				"  client id %d, key id %d, secret %s\n  admin token %s\n", path, dev.Client,
+				dev.Key, dev.Secret, dev.AdminToken)
 		}
 	}
 	return netio.LoadKeys(path)
 }
 
-func printStartup(stdout io.Writer, o *serveOptions, node *replication.Node, address string) {
+func printStartup(stdout io.Writer, o *serveOptions, r *runningNode) {
+	node, address := r.node, r.server.Address()
 	recovery := node.Recovery()
 	status := node.Status()
 	from := "empty state"
@@ -299,6 +323,10 @@ func printStartup(stdout io.Writer, o *serveOptions, node *replication.Node, add
 		status.Role, status.Epoch, address, o.data)
 	fmt.Fprintf(stdout, "sequent serve: recovered op %d from %s + %d log entries in %v\n",
 		recovery.OpLast, from, recovery.ReplayedEntries, recovery.Replay.Round(time.Millisecond))
+	if r.ops != nil {
+		fmt.Fprintf(stdout, "sequent serve: metrics, health, status and admin on http://%s\n",
+			r.ops.Address())
+	}
 	if o.sync == "none" {
 		fmt.Fprintln(stdout, "sequent serve: WARNING: --sync none: NOTHING IS FSYNCED, a crash loses acknowledged writes (benchmarks only)")
 	}

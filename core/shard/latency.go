@@ -21,6 +21,8 @@ const (
 	latencyMicrosecondsMin   = 1
 	latencyMicrosecondsMax   = 60_000_000
 	latencySignificantDigits = 2
+	// batchRequestsMax bounds the batch-size histogram (requests per entry).
+	batchRequestsMax = 1 << 20
 )
 
 // latencyRecorder keeps, per operation, the time from Submit to release of every request
@@ -30,7 +32,31 @@ type latencyRecorder struct {
 	mutex      sync.Mutex
 	operations [256]*hdrhistogram.Histogram // Lazily created per operation.
 	statuses   map[model.Status]uint64      // Request-level statuses released.
+	batches    *hdrhistogram.Histogram      // Requests per log entry.
 }
+
+// recordBatch adds one entry's request count.
+func (r *latencyRecorder) recordBatch(requests int) {
+	r.mutex.Lock()
+	defer r.mutex.Unlock()
+	if r.batches == nil {
+		r.batches = hdrhistogram.New(1, batchRequestsMax, latencySignificantDigits)
+	}
+	r.batches.RecordValue(min(int64(requests), batchRequestsMax))
+}
+
+// BatchRequests returns the distribution of requests per log entry since start.
+func (s *Shard) BatchRequests() LatencySummary {
+	s.latencies.lock()
+	defer s.latencies.unlock()
+	if s.latencies.batches == nil {
+		return LatencySummary{}
+	}
+	return Summarize(s.latencies.batches)
+}
+
+// EventStatusCounts returns per-event result counts by status name. Any goroutine.
+func (s *Shard) EventStatusCounts() map[string]uint64 { return s.machine.EventStatusCounts() }
 
 func (r *latencyRecorder) lock()   { r.mutex.Lock() }
 func (r *latencyRecorder) unlock() { r.mutex.Unlock() }

@@ -134,6 +134,7 @@ func (s *Shard) appendAndApply(count int, slot *parked) error {
 		return fmt.Errorf("shard: apply at op %d: %w", entry.FirstOp, err)
 	}
 	s.opLast += uint64(count)
+	s.latencies.recordBatch(count)
 	s.snapshotIfRequested(&entry, &slot.output)
 	if s.config.OnApplied != nil {
 		s.config.OnApplied(&entry, s.machine)

@@ -1,0 +1,229 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"sequent/core/shard"
+	"sequent/netio/ops"
+	"sequent/replication"
+)
+
+// auditFileName is where a node that cannot write to its log (a standby) keeps the audit
+// records of admin actions, one JSON object per line, fsynced.
+const auditFileName = "audit-local.jsonl"
+
+// auditTimeout bounds waiting for an audit record to become durable.
+const auditTimeout = 5 * time.Second
+
+// dataUsageCacheTime bounds how often the data directory is walked for its size.
+const dataUsageCacheTime = 10 * time.Second
+
+// startOps starts the HTTP operations server for a running node.
+func startOps(o *serveOptions, r *runningNode) (*ops.Server, error) {
+	if _, err := ops.ParseAllowCIDRs(o.httpAllow); err != nil {
+		return nil, usageError{err}
+	}
+	sources := ops.Sources{
+		Snapshot: r.opsSnapshot,
+		Audit:    r.audit,
+		Promote: func() (uint64, error) {
+			epoch, err := r.node.Promote()
+			if err != nil {
+				return 0, fmt.Errorf("%w: %v", ops.ErrRefused, err)
+			}
+			record := ops.AuditRecord{Who: "sequent", Action: "promoted",
+				Detail: fmt.Sprintf("epoch %d", epoch), TimeUnixNs: time.Now().UnixNano()}
+			if err := r.audit(record); err != nil {
+				r.logger.Warn("sequent: promotion not audited in the log", "error", err)
+			}
+			return epoch, nil
+		},
+		SnapshotNow: func() error {
+			if r.node.Shard().Role() != shard.RolePrimary {
+				return fmt.Errorf("%w: snapshots are requested on the primary", ops.ErrRefused)
+			}
+			r.node.Shard().RequestSnapshot()
+			return nil
+		},
+		ReloadKeys:  r.keyring.Reload,
+		SetLogLevel: func(level string) error { return setLogLevel(r.level, level) },
+	}
+	server, err := ops.New(ops.Config{Address: o.http, TLSCertFile: o.httpTLSCert,
+		TLSKeyFile: o.httpTLSKey, AllowCIDRs: o.httpAllow, Logger: r.logger,
+		Tokens: func(token string) (string, bool) {
+			return ops.TokenChecker(r.keyring.AdminTokens())(token)
+		}}, sources)
+	if err != nil {
+		return nil, err
+	}
+	return server, server.Start()
+}
+
+// audit records an admin action before it is carried out: in the log on a primary (the
+// tamper-evident audit trail), else in a local fsynced file (a standby cannot write its
+// log; the promotion itself is audited in the log right after).
+func (r *runningNode) audit(record ops.AuditRecord) error {
+	encoded := record.Encode()
+	if r.node.Shard().Role() == shard.RolePrimary {
+		return r.node.Shard().Audit(encoded, auditTimeout)
+	}
+	r.auditMutex.Lock()
+	defer r.auditMutex.Unlock()
+	file, err := os.OpenFile(filepath.Join(r.data, auditFileName),
+		os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = file.Write(append(encoded, '\n'))
+	if err == nil {
+		err = file.Sync()
+	}
+	return errors.Join(err, file.Close())
+}
+
+// opsSnapshot gathers what the HTTP server shows from the published stats of the shard,
+// the log, replication and the network server. Nothing here touches core state.
+func (r *runningNode) opsSnapshot() ops.Snapshot {
+	s := r.node.Shard()
+	status := r.node.Status()
+	stats := s.Stats()
+	latencies, _ := s.Latencies()
+	snapshot := ops.Snapshot{Version: versionString(),
+		UptimeSeconds: time.Since(r.started).Seconds(), Role: status.Role, Epoch: status.Epoch,
+		PrimaryAddress: status.PrimaryAt, DataDirectory: r.data,
+		DataDirectoryUsageBytes: r.dataUsage(), RequestLatencyUs: map[string]ops.Quantiles{},
+		Problems: []ops.Problem{}}
+	operations := map[string]uint64{}
+	for name, summary := range latencies {
+		snapshot.RequestLatencyUs[name] = quantiles(summary)
+		operations[name] = uint64(summary.Count)
+	}
+	shardStats := ops.ShardStats{OpsApplied: stats.OpLast, Entries: stats.Entries,
+		Requests: stats.Requests, Queries: stats.Queries, BusyReplies: stats.BusyReplies,
+		RingDepth: uint64(stats.RingDepth), AppliedOp: stats.OpLast,
+		DurableOp: r.node.Log().Durable(), ReleasedOp: stats.Released,
+		Snapshots: stats.Snapshots, SnapshotErrors: stats.SnapshotErrors,
+		Operations: operations, Results: s.EventStatusCounts(),
+		BatchRequests: quantiles(s.BatchRequests()), Log: r.logStats()}
+	snapshot.Shards = []ops.ShardStats{shardStats}
+	snapshot.Replication = replicationStats(&status, r.replicationMode)
+	snapshot.Network = r.networkStats()
+	snapshot.Problems = problems(&snapshot, s, &status, stats)
+	return snapshot
+}
+
+func quantiles(s shard.LatencySummary) ops.Quantiles {
+	return ops.Quantiles{Count: uint64(s.Count), P50: float64(s.P50), P90: float64(s.P90),
+		P99: float64(s.P99), P999: float64(s.P999), Max: float64(s.Max)}
+}
+
+func (r *runningNode) logStats() ops.LogStats {
+	log := r.node.Log()
+	stats := log.Stats()
+	write, sync := log.Latencies()
+	result := ops.LogStats{Open: log.Err() == nil, Entries: stats.Entries, Groups: stats.Groups,
+		Syncs: stats.Syncs, Rolls: stats.Rolls, StoredBytes: stats.StoredBytes,
+		RawBytes: stats.RawBytes,
+		WriteLatencyUs: ops.Quantiles{Count: uint64(write.Count), P50: float64(write.P50),
+			P99: float64(write.P99), P999: float64(write.P999), Max: float64(write.Max)},
+		SyncLatencyUs: ops.Quantiles{Count: uint64(sync.Count), P50: float64(sync.P50),
+			P99: float64(sync.P99), P999: float64(sync.P999), Max: float64(sync.Max)}}
+	if err := log.Err(); err != nil {
+		result.Failure = err.Error()
+	}
+	return result
+}
+
+func replicationStats(status *replication.NodeStatus, mode string) ops.ReplicationStats {
+	result := ops.ReplicationStats{Mode: ops.ModeNone, Failure: status.Failure}
+	if status.Replicated {
+		result.Mode = mode
+	}
+	if p := status.Primary; p != nil {
+		result.StandbyAttached, result.AcknowledgedOp, result.LagOps = p.Attached,
+			p.AcknowledgedOp, p.LagOps
+		result.LagMs, result.Degraded, result.Degradations = uint64(max(p.LagMs, 0)),
+			p.Degraded, p.Degradations
+		result.EntriesSent, result.BytesSent = p.EntriesSent, p.BytesSent
+	}
+	if s := status.Standby; s != nil {
+		result.PrimaryConnected, result.AcknowledgedOp, result.LagOps = s.Connected,
+			s.AcknowledgedOp, s.LagOps
+		result.LagMs = uint64(max(s.LastHeardMs, 0))
+	}
+	return result
+}
+
+func (r *runningNode) networkStats() ops.NetworkStats {
+	n := r.server.Stats()
+	return ops.NetworkStats{ConnectionsOpen: uint64(max(n.ConnectionsOpen, 0)),
+		ConnectionsAccepted: n.ConnectionsAccepted, ConnectionsRefused: n.ConnectionsRefused,
+		LoginsAccepted: n.LoginsAccepted, LoginsRejected: n.LoginsRejected,
+		BytesReceived: n.BytesReceived, BytesSent: n.BytesQueued, BusyReplies: n.BusyReplies,
+		ProtocolErrors: n.ProtocolErrors, SlowConsumers: n.SlowConsumers,
+		RequestsInflight: uint64(max(n.RequestsInflight, 0))}
+}
+
+// problems lists the conditions an operator must look at.
+func problems(snapshot *ops.Snapshot, s *shard.Shard, status *replication.NodeStatus,
+	stats shard.Stats) []ops.Problem {
+	var list []ops.Problem
+	if failure := snapshot.Shards[0].Log.Failure; failure != "" {
+		list = append(list, ops.Problem{Code: ops.ProblemLogFailed, Detail: failure})
+	} else if err := s.Err(); err != nil {
+		list = append(list, ops.Problem{Code: ops.ProblemLogFailed, Detail: err.Error()})
+	}
+	if status.Failure != "" {
+		list = append(list, ops.Problem{Code: ops.ProblemReplicationFailed, Detail: status.Failure})
+	}
+	if snapshot.Replication.Degraded {
+		list = append(list, ops.Problem{Code: ops.ProblemReplicationDegraded})
+	}
+	if status.Role == ops.RoleFenced {
+		list = append(list, ops.Problem{Code: ops.ProblemFenced, Detail: status.PrimaryAt})
+	}
+	if stats.SnapshotErrors > 0 {
+		list = append(list, ops.Problem{Code: ops.ProblemSnapshotFailed,
+			Detail: fmt.Sprintf("%d snapshots failed", stats.SnapshotErrors)})
+	}
+	return list
+}
+
+// dataUsage returns the data directory's size, walked at most every dataUsageCacheTime.
+func (r *runningNode) dataUsage() uint64 {
+	r.usageMutex.Lock()
+	defer r.usageMutex.Unlock()
+	if time.Since(r.usageAt) < dataUsageCacheTime {
+		return r.usageBytes
+	}
+	var total uint64
+	filepath.WalkDir(r.data, func(_ string, entry fs.DirEntry, err error) error {
+		if err == nil && !entry.IsDir() {
+			if info, err := entry.Info(); err == nil {
+				total += uint64(info.Size())
+			}
+		}
+		return nil
+	})
+	r.usageBytes, r.usageAt = total, time.Now()
+	return total
+}
+
+// opsState is the part of runningNode the HTTP side uses.
+type opsState struct {
+	data            string
+	started         time.Time
+	level           *slog.LevelVar
+	replicationMode string
+	auditMutex      sync.Mutex
+	usageMutex      sync.Mutex
+	usageAt         time.Time
+	usageBytes      uint64
+}
