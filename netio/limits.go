@@ -65,4 +65,11 @@ const (
 	// outboundPooledBytesMax: buffers larger than this are not kept in the reply pool, so
 	// one huge reply does not pin its memory forever.
 	outboundPooledBytesMax = 2 << 20
+
+	// LoginAttemptsPerMinuteDefault bounds new connections per remote address per
+	// minute: generous for reconnecting clients, slow for a password-guessing script.
+	LoginAttemptsPerMinuteDefault = 120
+
+	// attemptAddressesMax bounds the addresses tracked by the attempt limit.
+	attemptAddressesMax = 1 << 16
 )

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -55,6 +56,8 @@ type serveOptions struct {
 	httpTLSCert       string
 	httpTLSKey        string
 	httpAllow         []string
+	allow             []string
+	loginAttempts     int
 }
 
 func newServeCommand() *cobra.Command {
@@ -106,6 +109,8 @@ reloads the keys file.`,
 	flags.StringVar(&o.replicationMode, "replication-mode", "sync", "sync (replies wait for the standby) or async")
 	flags.DurationVar(&o.degradeAfter, "replication-degrade-after", 0, "sync mode: release without the standby once it has been gone this long (0: never; acknowledged writes may then be lost)")
 	flags.StringVar(&o.replicationKey, "replication-key", "", "shared secret of the replication link (required with replication)")
+	flags.StringSliceVar(&o.allow, "allow", nil, "CIDRs allowed to connect to the binary port (default: anyone who can connect)")
+	flags.IntVar(&o.loginAttempts, "login-attempts-per-minute", netio.LoginAttemptsPerMinuteDefault, "new connections (login attempts) allowed per remote address per minute")
 	flags.StringVar(&o.http, "http", "127.0.0.1:7401", "HTTP address of metrics, health, status and admin (\"\" to disable)")
 	flags.StringVar(&o.httpTLSCert, "http-tls-cert", "", "TLS certificate file for the HTTP server (with --http-tls-key)")
 	flags.StringVar(&o.httpTLSKey, "http-tls-key", "", "TLS key file for the HTTP server")
@@ -179,14 +184,20 @@ func startNode(o *serveOptions, stdout, stderr io.Writer) (*runningNode, error) 
 	if err != nil {
 		return nil, usageError{err}
 	}
+	allow, err := parsePrefixes(o.allow)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("--allow: %w", err)}
+	}
 	node, err := replication.OpenNode(nodeConfig)
 	if err != nil {
 		return nil, err
 	}
 	s := node.Shard()
+	controls := netio.NewControls(netio.ControlsConfig{AllowedNetworks: allow,
+		LoginAttemptsPerMinute: o.loginAttempts})
 	server, err := netio.NewServer(netio.Config{Address: o.address, Keys: keyring,
 		Logger: logger, EventLoops: o.eventLoops, PrimaryAddress: s.PrimaryAddress,
-		Epoch: s.Epoch}, s)
+		Epoch: s.Epoch, Admission: controls}, s)
 	if err != nil {
 		node.Close()
 		return nil, err
@@ -279,6 +290,23 @@ func (o *serveOptions) nodeConfig(logger *slog.Logger) (replication.NodeConfig, 
 		LeaseDuration: o.lease,
 		Logger:        logger,
 	}, nil
+}
+
+// parsePrefixes parses CIDRs (a bare address means just that address).
+func parsePrefixes(texts []string) ([]netip.Prefix, error) {
+	var prefixes []netip.Prefix
+	for _, text := range texts {
+		prefix, err := netip.ParsePrefix(text)
+		if err != nil {
+			address, addressErr := netip.ParseAddr(text)
+			if addressErr != nil {
+				return nil, err
+			}
+			prefix = netip.PrefixFrom(address, address.BitLen())
+		}
+		prefixes = append(prefixes, prefix.Masked())
+	}
+	return prefixes, nil
 }
 
 func parseSyncPolicy(text string) (wal.SyncPolicy, error) {

@@ -38,8 +38,9 @@ const (
 	ErrorShuttingDown      ErrorCode = 1023 // The server is stopping.
 	ErrorSlowConsumer      ErrorCode = 1024 // Unsent replies exceeded the per-connection bound.
 	ErrorInternal          ErrorCode = 1025 // A server fault.
+	ErrorTooManyAttempts   ErrorCode = 1026 // Too many connections from this address this minute.
 	errorCodeStart         ErrorCode = 1001
-	errorCodeEnd           ErrorCode = 1026
+	errorCodeEnd           ErrorCode = 1027
 )
 
 var errorCodeNames = [errorCodeEnd - errorCodeStart]string{
@@ -68,6 +69,7 @@ var errorCodeNames = [errorCodeEnd - errorCodeStart]string{
 	ErrorShuttingDown - errorCodeStart:      "shutting_down",
 	ErrorSlowConsumer - errorCodeStart:      "slow_consumer",
 	ErrorInternal - errorCodeStart:          "internal",
+	ErrorTooManyAttempts - errorCodeStart:   "too_many_attempts",
 }
 
 // Known reports whether c is a defined error code.

@@ -195,3 +195,6 @@ func run(t testing.TB, args ...string) (string, error) {
 func context30s() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), 30*time.Second)
 }
+
+// syscallHangup is SIGHUP (reload keys).
+func syscallHangup() os.Signal { return syscall.SIGHUP }

@@ -22,12 +22,7 @@ type rawConnection struct {
 
 func dialRaw(t *testing.T, address string) *rawConnection {
 	t.Helper()
-	conn, err := net.DialTimeout("tcp", address, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	r := &rawConnection{t: t, conn: conn}
+	r := connectRaw(t, address)
 	frame, err := r.read()
 	if err != nil || frame.Kind != wire.KindChallenge {
 		t.Fatalf("challenge: %v %v", frame.Kind, err)
@@ -36,6 +31,17 @@ func dialRaw(t *testing.T, address string) *rawConnection {
 	challenge.Decode(frame.Body)
 	r.nonce = challenge.Nonce
 	return r
+}
+
+// connectRaw connects without reading the challenge.
+func connectRaw(t *testing.T, address string) *rawConnection {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", address, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return &rawConnection{t: t, conn: conn}
 }
 
 func (r *rawConnection) login(data string, session uint64) {
