@@ -1,5 +1,62 @@
-// Package bench will own `sequent bench`: a load generator that speaks the public
-// protocol only, with HdrHistogram latencies and reports.
+// Package bench is `sequent bench`: a load generator that speaks the public protocol
+// only (netio/client and core/model; no server internals), measures every latency into
+// HdrHistograms and checks the ledger's invariant over its own accounts at the end.
 //
-// Not built yet: this package is a placeholder until the bench issue lands.
+// # What a run does
+//
+//  1. Opens Config.Connections sessions (one client.Client each).
+//  2. Creates what the workload needs, idempotently (create answers created or exists):
+//     the transfer workloads' accounts; for orders an instrument, one base and one
+//     quote account per trader and their funding from two issuers. Ids derive from the
+//     seed, so a rerun with the same seed reuses them; transfer ids and client order ids
+//     also derive from the run id, so reruns never collide. It then reads every account's
+//     balances.
+//  3. Runs the load for the warm-up plus Duration (or until Count measured requests):
+//     closed loop (each connection keeps Inflight requests outstanding and sends the next
+//     as soon as one completes) or open loop (requests are due on a fixed grid at Rate
+//     requests/s over all connections; each request's latency runs from the time it was
+//     due, not from when it could be sent, so a stalled server shows up in every request
+//     that waited — no coordinated omission). A due request that finds the window full
+//     waits and is sent late; due requests never sent by the end are counted
+//     (requests_unsent), not hidden.
+//  4. Settles what is left: requests without a reply are looked up by id, open orders are
+//     mass-canceled. Then it reads every account back and checks, per ledger over the
+//     bench's accounts, Σ debits = Σ credits (posted and pending), and for the transfer
+//     workloads that each account moved by exactly what the transfers the server
+//     reported created add up to. Any mismatch makes Report.InvariantOK false.
+//
+// # Workloads (Config.Mix, chosen per request by weight)
+//
+//   - single: single-phase transfers between two accounts picked uniformly, by Zipf
+//     rank, or from a hot set (Config.Choice).
+//   - two-phase: each event creates a pending transfer or, half the time when one is
+//     waiting, resolves the oldest created one: post or void, 50/50.
+//   - linked: chains of 2 to 4 linked transfers filling the request (all-or-nothing).
+//   - orders: one instrument, exchange-core's mix: 9% GTC (passive within 300 ticks of
+//     the center while the connection's book is below its share of ~1,000 resting
+//     orders, else small and crossing), 3% IOC (small, crossing), 6% cancel, 82% move
+//     (cancel-replace by 1 to 3 ticks; one in 200 crosses). A request carries Events
+//     commands of one kind (fewer cancels or moves when fewer orders are open).
+//
+// Every per-event result code and every request-level status is counted.
+//
+// # Threading
+//
+// One worker goroutine per connection owns everything about its requests (slots, the
+// random source, pending transfers, open orders); its client's reader goroutine only
+// hands completed calls back over a channel with room for every call in flight. A
+// worker records each measured completion into its interval sample under its own mutex;
+// the collector goroutine swaps that sample out once a second (and at the end of the
+// warm-up), merges it into the run's total, writes the interval log and prints the
+// progress line. Expected balances are shared atomics. Run returns after every worker
+// and the collector have stopped; nothing outlives it. Every queue, slot array and
+// buffer is bounded (limits.go).
+//
+// # Outputs
+//
+// Run returns a Result: the Report (JSON field names are the README's reference) and
+// the total per-request and per-event histograms. WriteText prints the report for
+// people, WritePlot draws the latency-by-percentile chart as SVG, and Config.IntervalLog
+// receives an HdrHistogram interval log (one untagged per-request histogram and one
+// "events" histogram per second; values in ns).
 package bench

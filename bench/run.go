@@ -1,0 +1,180 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"sequent/netio/client"
+)
+
+// ErrUnreachable is returned (wrapped) by Run when a connection could not be opened or
+// its login was refused.
+var ErrUnreachable = errors.New("bench: cannot connect")
+
+// Result is a finished run: the report and the latency histograms behind it.
+type Result struct {
+	Report         Report
+	RequestLatency *hdrhistogram.Histogram // Per completed request, ns.
+	EventLatency   *hdrhistogram.Histogram // The same, weighted by events per request.
+	IntervalLogErr error                   // The first failed write to Config.IntervalLog.
+}
+
+// run is the state shared by one run's goroutines. Everything is set before the
+// workers start and read-only afterwards, except remaining and the atomics of expected.
+type run struct {
+	config       Config
+	ids          idSpace
+	zipf         *zipfTable        // ChoiceZipf with skew < 1.
+	expected     *expectedBalances // Transfer workloads: the balances' expected movement.
+	start        time.Time         // Start of the load (run time 0).
+	warmupEndNs  int64             // Run time at which measuring starts.
+	endNs        int64             // Run time at which sending stops (MaxInt64: by count).
+	nsPerRequest float64           // Open loop: intended spacing over all connections.
+	remaining    atomic.Int64      // Count mode: measured requests still to send.
+}
+
+func newRun(config Config) *run {
+	r := &run{config: config, ids: newIDSpace(config.Seed, config.RunID)}
+	if config.Choice == ChoiceZipf && config.ZipfSkew < 1 {
+		r.zipf = newZipfTable(config.Accounts, config.ZipfSkew)
+	}
+	if config.Mix.hasTransfers() {
+		r.expected = newExpectedBalances(config.Accounts)
+	}
+	r.warmupEndNs = int64(config.Warmup)
+	r.endNs = math.MaxInt64
+	if config.Duration > 0 {
+		r.endNs = r.warmupEndNs + int64(config.Duration)
+	}
+	if config.Rate > 0 {
+		r.nsPerRequest = float64(time.Second) / config.Rate
+	}
+	r.remaining.Store(int64(min(config.Count, math.MaxInt64)))
+	return r
+}
+
+// since returns the run time: nanoseconds since the load started (monotonic).
+func (r *run) since() int64 { return int64(time.Since(r.start)) }
+
+func (r *run) openLoop() bool { return r.config.Rate > 0 }
+
+// intended returns the run time at which the connection's k-th request is due: the
+// connections interleave on one grid of spacing 1/Rate.
+func (r *run) intended(connection int, k int64) int64 {
+	position := float64(k)*float64(r.config.Connections) + float64(connection)
+	return int64(position * r.nsPerRequest)
+}
+
+// gridIndexAt returns the first k whose intended time is at or after atNs.
+func (r *run) gridIndexAt(connection int, atNs int64) int64 {
+	if atNs <= 0 {
+		return 0
+	}
+	estimate := (float64(atNs)/r.nsPerRequest - float64(connection)) /
+		float64(r.config.Connections)
+	k := max(int64(estimate)-1, 0)
+	for r.intended(connection, k) < atNs {
+		k++
+	}
+	for k > 0 && r.intended(connection, k-1) >= atNs {
+		k--
+	}
+	return k
+}
+
+// claim takes one measured request from the count (always true without a count).
+func (r *run) claim() bool {
+	return r.config.Count == 0 || r.remaining.Add(-1) >= 0
+}
+
+// Run connects, creates what the workload needs (idempotently), runs the load, checks the
+// ledger invariant over the bench's accounts and returns the result. Dial failures wrap
+// ErrUnreachable; a run whose invariant check fails still returns its result, with
+// Report.InvariantOK false and nil error. ctx interrupts the load (the run then reports
+// what was done).
+func Run(ctx context.Context, config Config) (*Result, error) {
+	config = config.WithDefaults()
+	if err := config.Validate(); err != nil {
+		return nil, err
+	}
+	r := newRun(config)
+	clients, err := dialAll(ctx, &config)
+	if err != nil {
+		return nil, err
+	}
+	defer closeAll(clients)
+	setupContext, cancel := context.WithTimeout(ctx, verifyTimeout)
+	before, err := r.setup(setupContext, clients[0])
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("bench: setup: %w", err)
+	}
+	statusBefore := fetchStatus(ctx, config.StatusAddress)
+	loadBefore := readLoadAverage()
+	config.hooks.run(config.hooks.beforeLoad)
+	workers, collected := r.load(ctx, clients)
+	config.hooks.run(config.hooks.afterLoad)
+	total := collected.total
+	report := r.report(workers, total)
+	report.LoadAverage = loadAverages(loadBefore, readLoadAverage())
+	verifyContext, cancel := context.WithTimeout(context.WithoutCancel(ctx), verifyTimeout)
+	defer cancel()
+	report.Invariant = r.verify(verifyContext, clients, workers, before)
+	report.InvariantOK = report.Invariant.OK
+	report.ServerStatus = serverStatus(config.StatusAddress, statusBefore,
+		fetchStatus(verifyContext, config.StatusAddress))
+	return &Result{Report: report, RequestLatency: total.requestLatency,
+		EventLatency: total.eventLatency, IntervalLogErr: collected.logErr}, nil
+}
+
+// dialAll opens one client per connection (sessions are independent).
+func dialAll(ctx context.Context, config *Config) ([]*client.Client, error) {
+	clients := make([]*client.Client, 0, config.Connections)
+	for range config.Connections {
+		c, err := client.Dial(ctx, client.Config{Addresses: config.Addresses,
+			Client: config.Client, Key: config.Key, Secret: config.Secret,
+			InflightMax: max(config.Inflight, 1), Logger: config.Logger})
+		if err != nil {
+			closeAll(clients)
+			return nil, fmt.Errorf("%w: %w", ErrUnreachable, err)
+		}
+		clients = append(clients, c)
+	}
+	return clients, nil
+}
+
+func closeAll(clients []*client.Client) {
+	var group sync.WaitGroup
+	for _, c := range clients {
+		group.Go(func() { _ = c.Close() })
+	}
+	group.Wait()
+}
+
+// load runs one worker per connection and the collector, and returns the workers (for
+// their leftovers) and the measured total once every worker has finished.
+func (r *run) load(ctx context.Context, clients []*client.Client) ([]*worker, *collector) {
+	workers := make([]*worker, len(clients))
+	for i, c := range clients {
+		workers[i] = newWorker(i, r, c)
+	}
+	collector := newCollector(r, workers)
+	r.start = time.Now()
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	go collector.loop(stop, stopped)
+	var group sync.WaitGroup
+	for _, w := range workers {
+		group.Go(func() { w.loop(ctx) })
+	}
+	group.Wait()
+	close(stop)
+	<-stopped
+	return workers, collector
+}

@@ -1,0 +1,366 @@
+package bench
+
+import (
+	"context"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"sequent/core/model"
+	"sequent/netio/client"
+)
+
+// worker drives one connection: it builds requests, sends them (closed or open loop),
+// and settles their replies. Everything except interval (guarded by mu, swapped by the
+// collector) belongs to the worker's goroutine until loop returns.
+type worker struct {
+	index   int
+	run     *run
+	client  *client.Client
+	random  *rand.Rand
+	chooser chooser
+
+	body        []byte                 // Encoding buffer; client.Go copies it.
+	slots       []slot                 // One per request in flight.
+	free        []int32                // Free slots.
+	calls       map[*client.Call]int32 // Call → slot.
+	done        chan *client.Call      // Completions (room for every call in flight).
+	outstanding int                    // Calls sent and not yet settled.
+
+	sequence uint64        // Transfers of this connection so far (ids).
+	pending  pendingQueue  // Created pending transfers awaiting post or void.
+	orders   *orderState   // The order workload's state (nil without orders).
+	grid     int64         // Open loop: index of the next request on this connection's grid.
+	unsent   uint64        // Open loop: measured requests due by the end and never sent.
+	unknown  []eventMeta   // Transfers of write requests whose outcome is unknown.
+	overflow bool          // unknown overflowed: some outcomes cannot be accounted for.
+	failure  error         // The first request that failed without a reply.
+	stopped  bool          // No more requests will be sent.
+	abandons int           // Requests abandoned at the drain deadline.
+	timer    *time.Timer   // Wakes the loop for the next send or the end.
+	mu       sync.Mutex    // Guards interval.
+	interval *sample       // What this connection measured since the collector's last swap.
+	kinds    kindSelection // Picks each request's workload.
+}
+
+// slot is one request in flight.
+type slot struct {
+	kind       Kind
+	command    command     // KindOrders: the order command.
+	intendedNs int64       // Run time the request was due (open loop) or sent (closed).
+	measured   bool        // Sent after the warm-up.
+	events     int         // Events in the request.
+	meta       []eventMeta // Per event, what the generator needs to settle it.
+}
+
+// eventMeta is what one event did, to settle its result.
+type eventMeta struct {
+	id        model.Uint128 // Transfers: the transfer's id.
+	pendingID model.Uint128 // Post and void: the pending transfer.
+	amount    uint64        // Transfers: the amount. Orders: the price.
+	quantity  uint64        // Orders: the quantity.
+	orderID   uint64        // Cancel and move: the order.
+	debit     uint32        // Transfers: the debit account. Orders: the trader.
+	credit    uint32        // Transfers: the credit account.
+	effect    effect        // Transfers: what the transfer does to balances.
+	side      model.Side    // Orders: the side.
+}
+
+func newWorker(index int, r *run, c *client.Client) *worker {
+	config := &r.config
+	random := rand.New(rand.NewPCG(config.Seed, mix64(config.RunID)^uint64(index)))
+	w := &worker{index: index, run: r, client: c, random: random,
+		chooser: newChooser(config, r.zipf, random),
+		slots:   make([]slot, config.Inflight), free: make([]int32, 0, config.Inflight),
+		calls: make(map[*client.Call]int32, config.Inflight),
+		done:  make(chan *client.Call, config.Inflight), interval: newSample(),
+		kinds: newKindSelection(config.Mix)}
+	w.body = make([]byte, config.Events*w.eventBytesMax())
+	for i := range w.slots {
+		w.slots[i].meta = make([]eventMeta, config.Events)
+		w.free = append(w.free, int32(i))
+	}
+	if config.Mix.Has(KindTwoPhase) {
+		w.pending = newPendingQueue(pendingQueueMax)
+	}
+	if config.Mix.Has(KindOrders) {
+		w.orders = newOrderState(index, config)
+	}
+	return w
+}
+
+func (w *worker) eventBytesMax() int {
+	if w.run.config.Mix.hasTransfers() {
+		return model.TransferSize
+	}
+	return model.OrderSize
+}
+
+// loop sends and settles until the load stops and every reply is in (or the drain
+// deadline passes).
+func (w *worker) loop(ctx context.Context) {
+	w.timer = time.NewTimer(time.Hour)
+	defer w.timer.Stop()
+	canceled := ctx.Done()
+	var deadline *time.Timer // The drain deadline, from the moment sending stops.
+	defer func() {
+		if deadline != nil {
+			deadline.Stop()
+		}
+	}()
+	var drain <-chan time.Time
+	for {
+		if !w.stopped {
+			w.sendDue(ctx)
+		}
+		if w.stopped && deadline == nil {
+			deadline = time.NewTimer(w.run.config.DrainTimeout)
+			drain, canceled = deadline.C, nil
+		}
+		if w.stopped && w.outstanding == 0 {
+			return
+		}
+		select {
+		case call := <-w.done:
+			w.complete(call)
+		case <-w.timer.C:
+		case <-canceled:
+			w.stop(false)
+		case <-drain:
+			w.abandonAll()
+			return
+		}
+	}
+}
+
+// sendDue sends every request that is due, as the window allows, and arms the timer for
+// the next one (open loop) or for the end. An open loop still sends, after the end time,
+// the requests due before it while the window has room (the timer may wake a little
+// late); once the window is full after the end, the rest count as unsent.
+func (w *worker) sendDue(ctx context.Context) {
+	r := w.run
+	for !w.stopped {
+		now := r.since()
+		if ctx.Err() != nil {
+			w.stop(false)
+			return
+		}
+		if w.outstanding == len(w.slots) {
+			if now >= r.endNs {
+				w.stop(true)
+				return
+			}
+			w.timer.Reset(time.Duration(min(r.endNs-now, int64(time.Hour))))
+			return
+		}
+		intended := now
+		if r.openLoop() {
+			intended = r.intended(w.index, w.grid)
+			if intended >= r.endNs {
+				w.stop(false)
+				return
+			}
+			if intended > now {
+				w.timer.Reset(time.Duration(intended - now))
+				return
+			}
+		} else if now >= r.endNs {
+			w.stop(false)
+			return
+		}
+		measured := intended >= r.warmupEndNs
+		if measured && !r.claim() {
+			w.stop(false)
+			return
+		}
+		w.grid++
+		w.send(ctx, intended, measured)
+	}
+}
+
+// stop ends sending; atEnd says the run's end time stopped it, so an open loop counts
+// the measured requests that were due and never sent.
+func (w *worker) stop(atEnd bool) {
+	if w.stopped {
+		return
+	}
+	w.stopped = true
+	r := w.run
+	if atEnd && r.openLoop() {
+		first := max(w.grid, r.gridIndexAt(w.index, r.warmupEndNs))
+		if last := r.gridIndexAt(w.index, r.endNs); last > first {
+			w.unsent = uint64(last - first)
+		}
+	}
+}
+
+// send builds the next request into a free slot and sends it.
+func (w *worker) send(ctx context.Context, intendedNs int64, measured bool) {
+	index := w.free[len(w.free)-1]
+	w.free = w.free[:len(w.free)-1]
+	s := &w.slots[index]
+	s.kind = w.kinds.draw(w.random)
+	s.measured = measured
+	operation, body := w.build(s)
+	w.mu.Lock()
+	if measured {
+		w.interval.requestsSent++
+		w.interval.eventsSent += uint64(s.events)
+	} else {
+		w.interval.warmRequests++
+		w.interval.warmEvents += uint64(s.events)
+	}
+	w.mu.Unlock()
+	s.intendedNs = intendedNs
+	if !w.run.openLoop() {
+		s.intendedNs = w.run.since() // Closed loop: from the moment it is sent.
+	}
+	call := w.client.Go(ctx, operation, 0, body, w.done)
+	w.calls[call] = index
+	w.outstanding++
+}
+
+// build fills the slot's events for its workload and returns the request.
+func (w *worker) build(s *slot) (model.Operation, []byte) {
+	switch s.kind {
+	case KindTwoPhase:
+		return model.OperationCreateTransfers, w.buildTwoPhase(s)
+	case KindLinked:
+		return model.OperationCreateTransfers, w.buildLinked(s)
+	case KindOrders:
+		return w.buildOrders(s)
+	}
+	return model.OperationCreateTransfers, w.buildSingle(s)
+}
+
+// complete settles one finished call and frees its slot.
+func (w *worker) complete(call *client.Call) {
+	index, ok := w.calls[call]
+	if !ok {
+		return // Already settled (abandoned at the drain deadline).
+	}
+	delete(w.calls, call)
+	s := &w.slots[index]
+	nowNs := w.run.since()
+	w.mu.Lock()
+	var tally *sample
+	if s.measured {
+		tally = w.interval
+	}
+	if w.settle(call, s, tally) && tally != nil {
+		tally.recordLatency(nowNs-s.intendedNs, s.events)
+		tally.lastCompletionNs = max(tally.lastCompletionNs, nowNs)
+	}
+	w.mu.Unlock()
+	w.free = append(w.free, index)
+	w.outstanding--
+}
+
+// settle applies a finished request's outcome and tallies it into t (nil for warm-up
+// requests); it reports whether the request completed (a reply with status ok).
+func (w *worker) settle(call *client.Call, s *slot, t *sample) bool {
+	if call.Err != nil {
+		if t != nil {
+			t.requestsFailed++
+			t.noReply++
+		}
+		if w.failure == nil {
+			w.failure = call.Err
+		}
+		w.stop(false) // The connection is unusable or the run was interrupted.
+		w.outcomeUnknown(s)
+		return false
+	}
+	reply := &call.Reply
+	if t != nil {
+		t.requestStatuses[statusSlot(reply.Status)]++
+	}
+	if reply.Status != model.StatusOK {
+		if t != nil {
+			t.requestsFailed++
+		}
+		w.refused(s) // Refused at once: nothing was applied.
+		return false
+	}
+	settled := false
+	if s.kind == KindOrders {
+		settled = w.settleOrders(reply.Body, s, t)
+	} else {
+		settled = w.settleTransfers(reply.Body, s, t)
+	}
+	if t == nil {
+		return settled
+	}
+	if !settled {
+		t.requestsFailed++
+		t.malformed++
+		return false
+	}
+	t.requestsCompleted++
+	t.eventsCompleted += uint64(s.events)
+	t.kinds[s.kind]++
+	return true
+}
+
+// outcomeUnknown remembers the transfers of a request that may or may not have been
+// applied, for the final lookup.
+func (w *worker) outcomeUnknown(s *slot) {
+	if s.kind == KindOrders {
+		w.orders.release(s)
+		return
+	}
+	if len(w.unknown)+s.events > unknownEventsMax {
+		w.overflow = true
+		return
+	}
+	w.unknown = append(w.unknown, s.meta[:s.events]...)
+}
+
+// refused handles a request the server refused as a whole (not applied).
+func (w *worker) refused(s *slot) {
+	if s.kind == KindOrders {
+		w.orders.release(s)
+	}
+	// Pending transfers taken for a post or void stay pending: still accounted for.
+}
+
+// abandonAll gives up on every call still outstanding at the drain deadline: each fails
+// with context.Canceled and its outcome becomes unknown.
+func (w *worker) abandonAll() {
+	expired, cancel := context.WithCancel(context.Background())
+	cancel()
+	calls := make([]*client.Call, 0, len(w.calls))
+	for call := range w.calls {
+		calls = append(calls, call)
+	}
+	for _, call := range calls {
+		_, _ = call.Wait(expired)
+		w.abandons++
+		w.complete(call)
+	}
+}
+
+// kindSelection draws a workload per request in proportion to the mix's weights.
+type kindSelection struct {
+	cumulative [kindCount]uint64
+	total      uint64
+}
+
+func newKindSelection(mix Mix) kindSelection {
+	var k kindSelection
+	for kind, weight := range mix {
+		k.total += uint64(weight)
+		k.cumulative[kind] = k.total
+	}
+	return k
+}
+
+func (k *kindSelection) draw(random *rand.Rand) Kind {
+	roll := random.Uint64N(k.total)
+	for kind, bound := range k.cumulative {
+		if roll < bound {
+			return Kind(kind)
+		}
+	}
+	return KindSingle // Unreachable: roll < total = the last bound.
+}

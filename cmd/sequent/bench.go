@@ -1,0 +1,376 @@
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"sequent/bench"
+	"sequent/core/shard"
+	"sequent/netio"
+	"sequent/tools"
+)
+
+// benchOptions are `sequent bench`'s flags.
+type benchOptions struct {
+	credentials  clientOptions // --addr, --client-id, --key-id, --secret, --keys.
+	embedded     bool
+	sync         string
+	transfers    uint32
+	connections  int
+	inflight     int
+	events       int
+	accounts     int
+	choice       string
+	zipfSkew     float64
+	hotAccounts  int
+	hotFraction  float64
+	mix          string
+	duration     time.Duration
+	warmup       time.Duration
+	count        uint64
+	rate         float64
+	seed         uint64
+	runID        uint64
+	drainTimeout time.Duration
+	asJSON       bool
+	hlog         string
+	plot         string
+	http         string
+	quiet        bool
+}
+
+// Defaults of `sequent bench`.
+const (
+	benchConnectionsDefault = 2
+	benchInflightDefault    = 4
+	benchEventsDefault      = 8189
+	benchDurationDefault    = 10 * time.Second
+	benchWarmupDefault      = 2 * time.Second
+	benchHTTPDefault        = "127.0.0.1:7401"
+)
+
+func newBenchCommand() *cobra.Command {
+	o := &benchOptions{}
+	command := &cobra.Command{
+		Use:   "bench",
+		Short: "Load-test a server (or an embedded one) and report throughput and latency",
+		Long: `Drive a Sequent server with transfers or orders over the binary protocol and report
+events/s, requests/s, latency percentiles (HdrHistogram; per request and per event) and a
+count of every result code. At the end it reads its accounts back and checks the ledger
+invariant over them; a mismatch exits 1.
+
+Closed loop by default (each connection keeps --inflight requests outstanding); with
+--rate, an open loop at that many requests/s over all connections, each latency measured
+from the request's intended send time (no coordinated omission).
+
+--embedded starts a server in this process (temporary data directory, free loopback port,
+generated key; removed at the end), so one command gives a number on a fresh machine.
+Otherwise credentials come from flags, SEQUENT_* variables or the keys file, as for
+'sequent client'.
+
+Workloads (--mix, weights per request): single, two-phase (pending, then post or void),
+linked (chains of 2-4), orders (one instrument, exchange-core's mix: 9% GTC, 3% IOC,
+6% cancel, 82% move). Accounts, traders and the instrument derive from --seed and are
+created idempotently; transfer and order ids also derive from --run-id (default: the
+clock), so reruns never collide.
+
+Exit codes: 0 done and the invariant holds; 1 the invariant check failed or the run
+could not set up; 2 bad flags or no server reachable.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usage(cmd, "unexpected argument %q: bench takes flags only", args[0])
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return runBench(ctx, cmd, o)
+		},
+	}
+	o.addFlags(command)
+	return command
+}
+
+func (o *benchOptions) addFlags(command *cobra.Command) {
+	flags := command.Flags()
+	c := &o.credentials
+	flags.StringVar(&c.addresses, "addr", envOr("SEQUENT_ADDR", "127.0.0.1:7400"),
+		"server addresses to try, comma-separated (SEQUENT_ADDR)")
+	flags.Uint64Var(&c.clientID, "client-id", envUint("SEQUENT_CLIENT_ID"),
+		"client id (SEQUENT_CLIENT_ID; default: the keys file's only client)")
+	flags.Uint32Var(&c.keyID, "key-id", uint32(envUint("SEQUENT_KEY_ID")),
+		"key id (SEQUENT_KEY_ID; default: the client's newest key)")
+	flags.StringVar(&c.secret, "secret", os.Getenv("SEQUENT_SECRET"),
+		"the key's secret in hex (SEQUENT_SECRET; default: from the keys file)")
+	flags.StringVar(&c.keys, "keys", envOr("SEQUENT_KEYS", tools.KeysPath("sequent-data")),
+		"keys file to read the secret from (SEQUENT_KEYS)")
+	flags.BoolVar(&o.embedded, "embedded", false,
+		"start a server in this process (temporary data dir, loopback, generated key)")
+	flags.StringVar(&o.sync, "sync", "every",
+		"--embedded: log sync policy (every, interval, none)")
+	flags.Uint32Var(&o.transfers, "transfers-capacity", 1<<21,
+		"--embedded: transfers to preallocate for, as 'sequent serve' (growing past it "+
+			"stalls the server)")
+	flags.IntVar(&o.connections, "connections", benchConnectionsDefault,
+		"connections (one session each)")
+	flags.IntVar(&o.inflight, "inflight", benchInflightDefault,
+		"requests outstanding per connection (closed loop: always; open loop: at most)")
+	flags.IntVar(&o.events, "events", benchEventsDefault, "events per request (1 to 8189)")
+	flags.IntVar(&o.accounts, "accounts", 0,
+		"ledger accounts, or traders for orders (default 10000; 1000 for orders only)")
+	flags.StringVar(&o.choice, "account-choice", "uniform",
+		"how transfers pick accounts: uniform, zipf or hot")
+	flags.Float64Var(&o.zipfSkew, "zipf-skew", 0.99, "zipf: exponent (0 < s < 1, or s > 1)")
+	flags.IntVar(&o.hotAccounts, "hot-accounts", 100, "hot: number of hot accounts")
+	flags.Float64Var(&o.hotFraction, "hot-fraction", 0.9,
+		"hot: share of picks among the hot accounts")
+	flags.StringVar(&o.mix, "mix", "single",
+		"workloads and weights, e.g. single=70,two-phase=20,linked=10 or orders")
+	flags.DurationVar(&o.duration, "duration", benchDurationDefault,
+		"measured load time, after --warmup (with --count: 0 unless given)")
+	flags.DurationVar(&o.warmup, "warmup", benchWarmupDefault,
+		"load before measuring (not counted)")
+	flags.Uint64Var(&o.count, "count", 0,
+		"stop after this many measured requests (0: run for --duration)")
+	flags.Float64Var(&o.rate, "rate", 0,
+		"open loop: requests/s over all connections (0: closed loop)")
+	flags.Uint64Var(&o.seed, "seed", 1,
+		"random seed; also names the accounts and the instrument")
+	flags.Uint64Var(&o.runID, "run-id", 0,
+		"makes transfer and order ids unique (0: from the clock)")
+	flags.DurationVar(&o.drainTimeout, "drain-timeout", bench.DrainTimeoutDefault,
+		"wait this long for outstanding replies at the end")
+	flags.BoolVar(&o.asJSON, "json", false, "print the report as one JSON object")
+	flags.StringVar(&o.hlog, "hlog", "", "write an HdrHistogram interval log to this file")
+	flags.StringVar(&o.plot, "plot", "",
+		"write a latency-by-percentile chart to this .svg file")
+	flags.StringVar(&o.http, "http", benchHTTPDefault,
+		"server's HTTP status endpoint, read before and after if it answers (\"\": off; "+
+			"--embedded: its own, on a free port)")
+	flags.BoolVar(&o.quiet, "quiet", false, "no progress line on stderr")
+}
+
+// runBench resolves the target, runs the load and prints the report.
+func runBench(ctx context.Context, cmd *cobra.Command, o *benchOptions) error {
+	config, err := o.config(cmd)
+	if err != nil {
+		return err
+	}
+	stderr := cmd.ErrOrStderr()
+	if o.embedded {
+		embedded, err := startEmbedded(o, &config, stderr)
+		if err != nil {
+			return err
+		}
+		defer embedded.close()
+	} else if err := o.resolveCredentials(cmd, &config); err != nil {
+		return err
+	}
+	closeLog, err := o.openIntervalLog(cmd, &config)
+	if err != nil {
+		return err
+	}
+	result, err := bench.Run(ctx, config)
+	logErr := closeLog()
+	if errors.Is(err, bench.ErrUnreachable) {
+		return usageError{err}
+	}
+	if err != nil {
+		return err
+	}
+	if o.embedded {
+		result.Report.Config.Target = fmt.Sprintf("embedded server (%s, --sync %s)",
+			result.Report.Config.Target, o.sync)
+	}
+	return o.output(cmd, result, errors.Join(result.IntervalLogErr, logErr))
+}
+
+// config builds the bench configuration from the flags (usage errors exit 2).
+func (o *benchOptions) config(cmd *cobra.Command) (bench.Config, error) {
+	mix, err := bench.ParseMix(o.mix)
+	if err != nil {
+		return bench.Config{}, usage(cmd, "--mix: %v", err)
+	}
+	choice, err := bench.ParseChoice(o.choice)
+	if err != nil {
+		return bench.Config{}, usage(cmd, "--account-choice: %v", err)
+	}
+	if o.plot != "" && strings.ToLower(filepath.Ext(o.plot)) != ".svg" {
+		return bench.Config{}, usage(cmd, "--plot %q: the chart is SVG: name it *.svg", o.plot)
+	}
+	if o.embedded && o.credentials.secret != "" {
+		return bench.Config{}, usage(cmd, "--embedded generates its own key: drop --secret")
+	}
+	duration := o.duration
+	if o.count > 0 && !cmd.Flags().Changed("duration") {
+		duration = 0
+	}
+	runID := o.runID
+	if runID == 0 {
+		runID = uint64(time.Now().UnixNano())
+	}
+	statusAddress := o.http // --embedded: replaced by its own HTTP server's address.
+	config := bench.Config{Connections: o.connections, Inflight: o.inflight, Events: o.events,
+		Accounts: o.accounts, Choice: choice, ZipfSkew: o.zipfSkew, HotAccounts: o.hotAccounts,
+		HotFraction: o.hotFraction, Mix: mix, Duration: duration, Warmup: o.warmup,
+		Count: o.count, Rate: o.rate, Seed: o.seed, RunID: runID,
+		DrainTimeout: o.drainTimeout, StatusAddress: statusAddress,
+		Addresses: []string{"embedded"}, Client: 1, Key: 1, Secret: []byte{1}}
+	if !o.quiet {
+		config.Progress = cmd.ErrOrStderr()
+	}
+	config.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(),
+		&slog.HandlerOptions{Level: slog.LevelWarn}))
+	config = config.WithDefaults()
+	if err := config.Validate(); err != nil {
+		return bench.Config{}, usage(cmd, "%v", err)
+	}
+	return config, nil
+}
+
+// resolveCredentials fills the target and credentials from the client flags.
+func (o *benchOptions) resolveCredentials(cmd *cobra.Command, config *bench.Config) error {
+	clientID, keyID, secret, err := o.credentials.credentials(cmd)
+	if err != nil {
+		return err
+	}
+	config.Addresses = config.Addresses[:0]
+	for _, address := range strings.Split(o.credentials.addresses, ",") {
+		if address = strings.TrimSpace(address); address != "" {
+			config.Addresses = append(config.Addresses, address)
+		}
+	}
+	if len(config.Addresses) == 0 {
+		return usage(cmd, "--addr is empty")
+	}
+	config.Client, config.Key, config.Secret = clientID, keyID, secret
+	return nil
+}
+
+// openIntervalLog opens --hlog and returns its closer (a no-op without it).
+func (o *benchOptions) openIntervalLog(cmd *cobra.Command, config *bench.Config) (
+	func() error, error) {
+	if o.hlog == "" {
+		return func() error { return nil }, nil
+	}
+	file, err := os.Create(o.hlog)
+	if err != nil {
+		return nil, usage(cmd, "--hlog: %v", err)
+	}
+	config.IntervalLog = file
+	return file.Close, nil
+}
+
+// output prints the report, writes the plot and turns a failed invariant into exit 1.
+func (o *benchOptions) output(cmd *cobra.Command, result *bench.Result, logErr error) error {
+	stdout := cmd.OutOrStdout()
+	if o.asJSON {
+		encoder := json.NewEncoder(stdout)
+		encoder.SetIndent("", "  ")
+		if err := encoder.Encode(&result.Report); err != nil {
+			return err
+		}
+	} else {
+		bench.WriteText(stdout, &result.Report)
+	}
+	var problems []error
+	if logErr != nil {
+		problems = append(problems, fmt.Errorf("--hlog %s: %w", o.hlog, logErr))
+	}
+	if o.plot != "" {
+		if err := writePlotFile(o.plot, result); err != nil {
+			problems = append(problems, fmt.Errorf("--plot %s: %w", o.plot, err))
+		}
+	}
+	if !result.Report.InvariantOK {
+		first := "see the report"
+		if problems := result.Report.Invariant.Problems; len(problems) > 0 {
+			first = problems[0]
+		}
+		problems = append(problems, fmt.Errorf("invariant check failed (%d problems; first: %s)",
+			result.Report.Invariant.ProblemCount, first))
+	}
+	return errors.Join(problems...)
+}
+
+func writePlotFile(path string, result *bench.Result) error {
+	file, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := bench.WritePlot(file, result); err != nil {
+		_ = file.Close()
+		return err
+	}
+	return file.Close()
+}
+
+// embeddedServer is a node started in this process for --embedded.
+type embeddedServer struct {
+	node *runningNode
+	dir  string
+}
+
+// startEmbedded starts a node on a free loopback port with a temporary data directory
+// and a generated development key, and points config at it. Its log goes to stderr at
+// warn level (nothing on stdout, which --json keeps for the report).
+func startEmbedded(o *benchOptions, config *bench.Config, stderr io.Writer) (
+	*embeddedServer, error) {
+	if _, err := parseSyncPolicy(o.sync); err != nil {
+		return nil, usageError{fmt.Errorf("--sync: %w", err)}
+	}
+	dir, err := os.MkdirTemp("", "sequent-bench-")
+	if err != nil {
+		return nil, err
+	}
+	dev, err := netio.GenerateDevKeys(tools.KeysPath(dir))
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
+	secret, _ := hex.DecodeString(dev.Secret) // GenerateDevKeys writes valid hex.
+	node, err := startNode(&serveOptions{data: dir, address: "127.0.0.1:0", sync: o.sync,
+		snapshotEvery: 5_000_000, accountsCapacity: max(1<<18, 2*uint32(config.Accounts)+64),
+		transfersCapacity: o.transfers, eventLoops: 1, logLevel: "warn",
+		replicationMode: "sync", ringBytes: shard.RingBytesDefault,
+		inFlightEntries: shard.InFlightEntriesMaxDefault}, io.Discard, stderr)
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, fmt.Errorf("embedded server: %w", err)
+	}
+	embedded := &embeddedServer{node: node, dir: dir}
+	if config.StatusAddress != "" {
+		// Its own status endpoint, on a free port unless --http names one.
+		address := "127.0.0.1:0"
+		if o.http != benchHTTPDefault {
+			address = o.http
+		}
+		if node.ops, err = startOps(&serveOptions{http: address}, node); err != nil {
+			embedded.close()
+			return nil, fmt.Errorf("embedded server: --http: %w", err)
+		}
+		config.StatusAddress = node.ops.Address()
+	}
+	config.Addresses = []string{node.server.Address()}
+	config.Client, config.Key, config.Secret = dev.Client, dev.Key, secret
+	return embedded, nil
+}
+
+func (e *embeddedServer) close() {
+	_ = e.node.stop()
+	_ = os.RemoveAll(e.dir)
+}
