@@ -168,4 +168,9 @@ func TestFormatting(t *testing.T) {
 	if percentileLabel(4) != "99.99%" || percentileLabel(1) != "90%" {
 		t.Fatal("percentile labels")
 	}
+	if tickLabel(10_000_000) != "10 ms" || tickLabel(200_000) != "200 µs" ||
+		tickLabel(1_000_000_000) != "1 s" {
+		t.Fatalf("tick labels %s %s %s", tickLabel(10_000_000), tickLabel(200_000),
+			tickLabel(1_000_000_000))
+	}
 }
