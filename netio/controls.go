@@ -139,7 +139,9 @@ func (c *Controls) forgetOldAttempts(now time.Time) {
 	}
 }
 
-// AdmitLogin applies the client's own networks and its connection limit.
+// AdmitLogin applies the client's own networks and its connection limit. A login that
+// proved its key gives its attempt back: the attempt limit is there to slow down guessing,
+// not clients that reconnect often (through a failover, say).
 func (c *Controls) AdmitLogin(client *Client, remote net.Addr) wire.ErrorCode {
 	address, ok := addressOf(remote)
 	if !ok || !allowed(address, client.AllowedNetworks) {
@@ -147,6 +149,9 @@ func (c *Controls) AdmitLogin(client *Client, remote net.Addr) wire.ErrorCode {
 	}
 	c.mutex.Lock()
 	defer c.mutex.Unlock()
+	if window := c.attempts[address]; window != nil && window.count > 0 {
+		window.count--
+	}
 	control := c.control(client.ID)
 	if limit := client.Limits.ConnectionsMax; limit > 0 && control.connections >= limit {
 		return wire.ErrorConnectionLimit

@@ -25,6 +25,12 @@ func TestControls(t *testing.T) {
 			t.Fatalf("attempt %d: %s", i, code)
 		}
 	}
+	// A successful login gives its attempt back; failed ones (no AdmitLogin) do not.
+	controls.AdmitLogin(&Client{ID: 99}, inside)
+	controls.LoginEnded(&Client{ID: 99}, inside)
+	if code := controls.AdmitConnection(inside); code != 0 {
+		t.Fatalf("attempt after a successful login: %s", code)
+	}
 	if code := controls.AdmitConnection(inside); code != wire.ErrorTooManyAttempts {
 		t.Fatalf("fourth attempt in a minute: %s", code)
 	}

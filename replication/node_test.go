@@ -375,3 +375,34 @@ func TestAutomaticFailoverWithWitness(t *testing.T) {
 		return stale.Shard().Role() == shard.RoleFenced
 	})
 }
+
+// TestPromotedPrimaryReturnsToSync: a promoted node starts alone (released on local
+// durability); once its new standby has caught up it must wait for acknowledgements
+// again, even with DegradeAfter zero (never degrade on its own).
+func TestPromotedPrimaryReturnsToSync(t *testing.T) {
+	primaryAddress, standbyAddress := freeAddress(t), freeAddress(t)
+	primary := startNode(t, nodeConfig(t.TempDir(), primaryAddress, ""))
+	standby := startNode(t, nodeConfig(t.TempDir(), standbyAddress, primaryAddress))
+	defer standby.Close()
+	primary.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
+	primary.replies.wait(t, 1)
+	primary.Close()
+	if _, err := standby.Promote(); err != nil {
+		t.Fatal(err)
+	}
+	if !standby.primary.degraded.Load() {
+		t.Fatal("a node promoted without a standby is not released from waiting for one")
+	}
+	rejoined := startNode(t, nodeConfig(t.TempDir(), primaryAddress, standbyAddress))
+	defer rejoined.Close()
+	waitFor(t, "sync mode after the new standby caught up", func() bool {
+		return !standby.primary.degraded.Load()
+	})
+	rejoined.Close() // The standby is gone: replies must wait again.
+	waitFor(t, "the primary to notice", func() bool { return standby.primary.current.Load() == nil })
+	standby.submit(t, 2, 2, model.OperationCreateTransfers, transfer(10, 1, 2, 5))
+	time.Sleep(200 * time.Millisecond)
+	if _, _, ok := standby.replies.get(2); ok {
+		t.Fatal("a reply left without a standby acknowledgement in sync mode")
+	}
+}

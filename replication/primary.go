@@ -59,6 +59,10 @@ type Primary struct {
 	ackNotify chan struct{} // Capacity 1.
 	degraded  atomic.Bool   // Sync mode released without the standby (see DegradeAfter).
 	goneSince atomic.Int64  // Unix ns since when no standby is attached; 0 when attached.
+	// caughtUpAt is the log's last op when the current standby attached: once it has
+	// acknowledged that far, everything released while degraded is on the standby too,
+	// and sync mode resumes.
+	caughtUpAt atomic.Uint64
 	current   atomic.Pointer[primarySession]
 	sessions  sync.WaitGroup
 	closed    chan struct{}
@@ -248,6 +252,7 @@ func (p *Primary) handleHello(conn net.Conn, reader *frameReader, writer *bufio.
 	p.config.Logger.Info("replication: standby attached", "peer", conn.RemoteAddr().String(),
 		"plan", w.plan.String(), "op", w.op, "standby_last_op", h.lastOp)
 	p.stats.sessions.Add(1)
+	p.caughtUpAt.Store(p.config.Log.LastOp())
 	p.goneSince.Store(0)
 	p.acked.Store(max(p.acked.Load(), min(w.op, p.config.Log.Durable())))
 	go p.readAcks(session, reader)
@@ -403,21 +408,26 @@ func (p *Primary) watchDegradation() {
 			return
 		case <-ticker.C:
 		}
-		if p.config.Mode != ModeSync || p.config.DegradeAfter <= 0 {
+		if p.config.Mode != ModeSync {
 			continue
 		}
 		gone := p.goneSince.Load()
 		switch {
-		case gone != 0 && !p.degraded.Load() &&
+		case gone != 0 && !p.degraded.Load() && p.config.DegradeAfter > 0 &&
 			time.Since(time.Unix(0, gone)) >= p.config.DegradeAfter:
 			p.degraded.Store(true)
 			p.stats.degradations.Add(1)
 			p.config.Logger.Warn("replication: standby gone, degraded to async: acknowledged "+
 				"writes may be lost if this node fails now", "gone_for", time.Since(time.Unix(0, gone)))
 			p.signal()
-		case gone == 0 && p.degraded.Load() && p.acked.Load() >= p.config.Log.Durable():
+		case gone == 0 && p.degraded.Load() && p.acked.Load() >= p.caughtUpAt.Load():
+			// Everything released while degraded was written by the log no later than the
+			// attach and is now acknowledged; releases wait for the standby again. (Under
+			// load the acknowledgement never catches the moving end of the log, so waiting
+			// for acked >= Durable() would keep the primary degraded for good.)
 			p.degraded.Store(false)
-			p.config.Logger.Info("replication: standby caught up, back to sync")
+			p.config.Logger.Info("replication: standby caught up, back to sync",
+				"acknowledged", p.acked.Load())
 		}
 	}
 }

@@ -1,0 +1,222 @@
+package drill
+
+import (
+	"context"
+	cryptorand "crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"sequent/core/model"
+	"sequent/netio"
+	"sequent/netio/client"
+	"sequent/replication"
+)
+
+// Config configures a drill.
+type Config struct {
+	Binary       string        // The sequent executable to run the nodes with.
+	Directory    string        // Where the nodes' data and logs go (created).
+	Cycles       int           // Failovers to perform.
+	Automatic    bool          // Failover by the witness instead of `admin promote`.
+	Seed         uint64        // Drives the kill moments.
+	Workers      int           // Concurrent batches of load.
+	BatchSize    int           // Transfers per batch.
+	Accounts     int           // Accounts the load moves money between.
+	KillAfterMin time.Duration // Each cycle kills the primary after a random time in
+	KillAfterMax time.Duration // [KillAfterMin, KillAfterMax] of load.
+	Progress     io.Writer     // One line per cycle (nil: quiet).
+}
+
+// Cycle is one failover.
+type Cycle struct {
+	Cycle        int     `json:"cycle"`
+	Killed       string  `json:"killed"`      // The node SIGKILLed (the primary).
+	Promoted     string  `json:"promoted"`    // The node that took over.
+	Epoch        uint64  `json:"epoch"`       // The new primary's epoch.
+	RTOMs        float64 `json:"rto_ms"`      // Kill → first acknowledged write after it.
+	CatchUpMs    float64 `json:"catch_up_ms"` // Old primary restart → caught up as standby.
+	Acknowledged int     `json:"acknowledged_so_far"`
+}
+
+// Distribution summarizes durations in milliseconds.
+type Distribution struct {
+	P50 float64 `json:"p50"`
+	Max float64 `json:"max"`
+}
+
+// Report is the drill's outcome.
+type Report struct {
+	Mode         string         `json:"mode"`
+	Cycles       int            `json:"cycles"`
+	CycleReports []Cycle        `json:"cycle_reports"`
+	Sent         int            `json:"sent"`         // Transfers sent.
+	Acknowledged int            `json:"acknowledged"` // Transfers whose reply arrived.
+	Lost         int            `json:"lost"`         // Acknowledged but missing afterwards.
+	Duplicated   int            `json:"duplicated"`   // Accounts whose balances show a transfer applied twice.
+	Refused      map[string]int `json:"refused"`      // Event statuses other than created/exists.
+	RTOMs        Distribution   `json:"rto_ms"`
+	CatchUpMs    Distribution   `json:"catch_up_ms"`
+	DigestsEqual bool           `json:"digests_equal"` // Both replicas replay to one state.
+	FinalDigest  string         `json:"final_digest"`
+	OK           bool           `json:"ok"`
+	Directory    string         `json:"directory"`
+	Problems     []string       `json:"problems,omitempty"`
+}
+
+// drill is one run's state.
+type drill struct {
+	config  Config
+	nodes   [2]*node
+	primary int // Index of the current primary.
+	token   string
+	load    *load
+	witness *replication.Witness
+	random  *rand.Rand
+	report  Report
+	kills   []string // When each primary was killed, for diagnostics.
+}
+
+// Run performs the drill: start a primary and a standby as separate processes, drive
+// transfer load through the Go client, and for each cycle SIGKILL the primary, promote the
+// standby (or let the witness do it), measure the recovery time, restart the old primary
+// as the new standby and measure its catch-up; then check that nothing acknowledged was
+// lost or applied twice and that both replicas hold the same state.
+func Run(ctx context.Context, config Config) (Report, error) {
+	d := &drill{config: config, random: rand.New(rand.NewPCG(config.Seed, config.Seed^0x5eed))}
+	d.report = Report{Mode: map[bool]string{false: "manual", true: "automatic"}[config.Automatic],
+		Cycles: config.Cycles, Refused: map[string]int{}, Directory: config.Directory}
+	if err := d.setUp(ctx); err != nil {
+		d.tearDown()
+		return d.report, err
+	}
+	defer d.tearDown()
+	d.load.start(config.Workers)
+	for cycle := 1; cycle <= config.Cycles; cycle++ {
+		if err := d.cycle(ctx, cycle); err != nil {
+			d.load.halt()
+			return d.report, fmt.Errorf("cycle %d: %w", cycle, err)
+		}
+	}
+	time.Sleep(config.KillAfterMin) // Some load on the final pair too.
+	d.load.halt()
+	if err := d.check(ctx); err != nil {
+		return d.report, err
+	}
+	return d.report, nil
+}
+
+// setUp writes the shared keys, starts the witness (automatic mode), the primary and the
+// standby, and creates the accounts.
+func (d *drill) setUp(ctx context.Context) error {
+	if err := os.MkdirAll(d.config.Directory, 0o755); err != nil {
+		return err
+	}
+	secret, replicationKey, token := randomHex(32), randomHex(32), randomHex(32)
+	d.token = token
+	keys := filepath.Join(d.config.Directory, "keys.json")
+	file := netio.KeysFile{Version: netio.KeysFileVersion, Clients: []netio.KeysFileClient{{
+		ID: 1, Name: "drill", Permissions: []string{"read", "transfer"},
+		Keys: []netio.KeysFileKey{{ID: 1, Secret: secret}}}},
+		AdminTokens: []netio.KeysFileAdminToken{{Name: "drill", Token: token}}}
+	if err := netio.WriteKeysFile(keys, file, true); err != nil {
+		return err
+	}
+	witnessAddress, err := d.startWitness(replicationKey)
+	if err != nil {
+		return err
+	}
+	for i, name := range []string{"a", "b"} {
+		if d.nodes[i], err = newNode(name, d.config.Binary, d.config.Directory, keys,
+			replicationKey, witnessAddress); err != nil {
+			return err
+		}
+	}
+	if err := d.nodes[0].start(""); err != nil {
+		return err
+	}
+	if err := d.nodes[1].start(d.nodes[0].replication); err != nil {
+		return err
+	}
+	waitContext, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	if err := d.nodes[0].waitFor(waitContext, "a standby", func(s status) bool {
+		return s.Role == "primary" && s.Replication.StandbyAttached
+	}); err != nil {
+		return err
+	}
+	return d.connect(ctx, secret)
+}
+
+func (d *drill) startWitness(key string) (string, error) {
+	if !d.config.Automatic {
+		return "", nil
+	}
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	d.witness = replication.StartWitness(replication.WitnessConfig{Listener: listener,
+		Key: []byte(key), LeaseDuration: 500 * time.Millisecond})
+	return listener.Addr().String(), nil
+}
+
+// connect opens the load's client session (both nodes listed: it follows the primary)
+// and creates the accounts.
+func (d *drill) connect(ctx context.Context, secret string) error {
+	raw, _ := hex.DecodeString(secret)
+	dialContext, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	c, err := client.Dial(dialContext, client.Config{Client: 1, Key: 1, Secret: raw,
+		Addresses: []string{d.nodes[0].client, d.nodes[1].client}})
+	if err != nil {
+		return err
+	}
+	accounts := make([]model.Account, d.config.Accounts)
+	for i := range accounts {
+		accounts[i] = model.Account{ID: model.U128(uint64(i + 1)), Ledger: 1, Code: 1}
+	}
+	results, err := c.CreateAccounts(dialContext, accounts)
+	if err != nil {
+		return err
+	}
+	for _, result := range results {
+		if result.Status != model.StatusOK && result.Status != model.StatusExists {
+			return fmt.Errorf("creating accounts: %s", result.Status)
+		}
+	}
+	d.load = newLoad(c, uint64(d.config.Accounts), d.config.BatchSize, 1_000_000)
+	return nil
+}
+
+func randomHex(bytes int) string {
+	b := make([]byte, bytes)
+	if _, err := cryptoRead(b); err != nil {
+		panic("drill: no randomness: " + err.Error())
+	}
+	return hex.EncodeToString(b)
+}
+
+var cryptoRead = cryptorand.Read
+
+func (d *drill) tearDown() {
+	for _, n := range d.nodes {
+		if n != nil {
+			n.stop(stopTimeout)
+		}
+	}
+	if d.load != nil {
+		d.load.client.Close()
+	}
+	if d.witness != nil {
+		d.witness.Close()
+	}
+}
+
+var errNoProgress = errors.New("no acknowledged write after the failover")

@@ -1,0 +1,199 @@
+package drill
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// node is one `sequent serve` process of the pair, with its fixed addresses and data.
+type node struct {
+	name        string
+	binary      string
+	data        string
+	client      string // Binary protocol address.
+	http        string // Operations HTTP address.
+	replication string // Replication listen address.
+	keys        string
+	key         string // Replication key.
+	witness     string // Witness address ("" in manual mode).
+	logPath     string
+	command     *exec.Cmd
+	exited      chan struct{}
+}
+
+// freeAddress returns a loopback address whose port was free a moment ago.
+func freeAddress() (string, error) {
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer listener.Close()
+	return listener.Addr().String(), nil
+}
+
+func newNode(name, binary, directory, keys, key, witness string) (*node, error) {
+	n := &node{name: name, binary: binary, data: filepath.Join(directory, name), keys: keys,
+		key: key, witness: witness, logPath: filepath.Join(directory, name+".log")}
+	var err error
+	for _, address := range []*string{&n.client, &n.http, &n.replication} {
+		if *address, err = freeAddress(); err != nil {
+			return nil, err
+		}
+	}
+	return n, nil
+}
+
+// start runs the process: as primary when standbyOf is "", else as its standby.
+func (n *node) start(standbyOf string) error {
+	args := []string{"serve", "--data", n.data, "--addr", n.client, "--http", n.http,
+		"--keys", n.keys, "--replication-listen", n.replication, "--replication-key", n.key,
+		"--node-name", n.name, "--snapshot-every", "20000", "--accounts-capacity", "1024",
+		"--transfers-capacity", "1048576"}
+	if standbyOf != "" {
+		args = append(args, "--standby-of", standbyOf, "--peer", standbyOf)
+	}
+	if n.witness != "" {
+		args = append(args, "--witness", n.witness, "--lease", "500ms")
+	}
+	logFile, err := os.OpenFile(n.logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(logFile, "\n=== %s: sequent %s\n", time.Now().Format(time.RFC3339Nano),
+		strings.Join(args, " "))
+	n.command = exec.Command(n.binary, args...)
+	n.command.Stdout, n.command.Stderr = logFile, logFile
+	n.exited = make(chan struct{})
+	if err := n.command.Start(); err != nil {
+		logFile.Close()
+		return err
+	}
+	go func() {
+		n.command.Wait()
+		logFile.Close()
+		close(n.exited)
+	}()
+	return nil
+}
+
+// kill sends SIGKILL and waits for the process to end.
+func (n *node) kill() {
+	if n.command == nil || n.command.Process == nil {
+		return
+	}
+	n.command.Process.Signal(syscall.SIGKILL)
+	<-n.exited
+}
+
+// stop sends SIGTERM and waits (bounded), killing it past the bound.
+func (n *node) stop(bound time.Duration) {
+	if n.command == nil || n.command.Process == nil {
+		return
+	}
+	n.command.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-n.exited:
+	case <-time.After(bound):
+		n.kill()
+	}
+}
+
+func (n *node) running() bool {
+	if n.exited == nil {
+		return false
+	}
+	select {
+	case <-n.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// status is the part of /v1/status the drill reads.
+type status struct {
+	Role   string `json:"role"`
+	Epoch  uint64 `json:"epoch"`
+	Shards []struct {
+		AppliedOp uint64 `json:"applied_op"`
+		DurableOp uint64 `json:"durable_op"`
+	} `json:"shards"`
+	Replication struct {
+		StandbyAttached  bool `json:"standby_attached"`
+		PrimaryConnected bool `json:"primary_connected"`
+	} `json:"replication"`
+}
+
+func (s *status) durableOp() uint64 {
+	if len(s.Shards) == 0 {
+		return 0
+	}
+	return s.Shards[0].DurableOp
+}
+
+var httpClient = &http.Client{Timeout: 2 * time.Second}
+
+// status fetches the node's /v1/status.
+func (n *node) status(ctx context.Context) (status, error) {
+	request, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+n.http+"/v1/status", nil)
+	if err != nil {
+		return status{}, err
+	}
+	response, err := httpClient.Do(request)
+	if err != nil {
+		return status{}, err
+	}
+	defer response.Body.Close()
+	var s status
+	if err := json.NewDecoder(io.LimitReader(response.Body, 1<<20)).Decode(&s); err != nil {
+		return status{}, err
+	}
+	return s, nil
+}
+
+// promote asks the node to become primary through the admin API.
+func (n *node) promote(ctx context.Context, token string) error {
+	request, err := http.NewRequestWithContext(ctx, http.MethodPost,
+		"http://"+n.http+"/v1/admin/promote", nil)
+	if err != nil {
+		return err
+	}
+	request.Header.Set("Authorization", "Bearer "+token)
+	response, err := httpClient.Do(request)
+	if err != nil {
+		return err
+	}
+	defer response.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(response.Body, 4096))
+	if response.StatusCode != http.StatusOK {
+		return fmt.Errorf("promote %s: HTTP %d: %s", n.name, response.StatusCode, body)
+	}
+	return nil
+}
+
+// waitFor polls condition against the node's status until it holds or ctx ends.
+func (n *node) waitFor(ctx context.Context, what string, condition func(s status) bool) error {
+	for {
+		if s, err := n.status(ctx); err == nil && condition(s) {
+			return nil
+		}
+		if !n.running() && n.command != nil {
+			return fmt.Errorf("%s exited while waiting for %s (see %s)", n.name, what, n.logPath)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: timed out waiting for %s (see %s)", n.name, what, n.logPath)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
