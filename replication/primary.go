@@ -63,11 +63,11 @@ type Primary struct {
 	// acknowledged that far, everything released while degraded is on the standby too,
 	// and sync mode resumes.
 	caughtUpAt atomic.Uint64
-	current   atomic.Pointer[primarySession]
-	sessions  sync.WaitGroup
-	closed    chan struct{}
-	closeOnce sync.Once
-	stats     primaryCounters
+	current    atomic.Pointer[primarySession]
+	sessions   sync.WaitGroup
+	closed     chan struct{}
+	closeOnce  sync.Once
+	stats      primaryCounters
 }
 
 type primaryCounters struct {
