@@ -33,9 +33,24 @@
 //
 // # Automatic failover
 //
-// Two nodes alone never promote themselves: promotion is an operator's (or the drill's)
-// decision through Node.Promote, exposed as `sequent admin promote` and the admin HTTP
-// endpoint.
+// Two nodes alone never promote themselves. Manual promotion (Node.Promote, exposed as
+// `sequent admin promote` and POST /v1/admin/promote) is always available. Automatic
+// failover needs the witness (`sequent witness`, witness.go): the primary renews a lease
+// every quarter lease and fences itself if it cannot renew before its lease (shortened by
+// a safety margin) runs out, or finds the lease held by another node; a standby that has
+// lost its primary asks for the lease and promotes itself only if the witness grants it,
+// which it does only once the primary's lease has expired. Failover then takes about one
+// lease (500 ms in the drill). A manual promotion with a witness configured also takes the
+// lease, and is refused while the primary still holds it.
+//
+// # Sync mode, degradation and promotion
+//
+// A primary with no standby attached waits for one (replies are not released) unless
+// DegradeAfter is set: then, after that long, it releases on local durability (a loss
+// window, logged, counted, and shown by /readyz) until a standby attaches and has
+// acknowledged everything written before it attached. A node promoted after its primary
+// died starts in that degraded state (there is no standby yet) and returns to sync the
+// same way when the old primary rejoins.
 //
 // # Goroutines
 //
