@@ -109,6 +109,10 @@ func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 	return int64(written) + ledgerWritten + matchWritten, err
 }
 
+// Release hands the snapshot's copy buffers back to the machine's ledger for the next
+// snapshot (it must not be used afterwards). Safe from any goroutine.
+func (s *Snapshot) Release() { s.ledger.Release() }
+
 // Digest returns the SHA-256 of the snapshot encoding: equal digests mean equal state.
 func (s *Snapshot) Digest() [32]byte {
 	hash := sha256.New()

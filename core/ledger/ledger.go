@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"fmt"
+	"sync/atomic"
 
 	"sequent/core/model"
 )
@@ -121,6 +122,11 @@ type Ledger struct {
 	batch     batchScratch
 	undo      undoLog
 	queryRing []uint32 // Oldest-first query window; EventsPerRequestMax entries.
+
+	// spareAccounts and sparePending are the copy buffers of the last snapshot view,
+	// handed back by SnapshotView.Release (from the snapshot writer's goroutine).
+	spareAccounts atomic.Pointer[[]model.Account]
+	sparePending  atomic.Pointer[[]pendingStatus]
 }
 
 // New returns an empty ledger.

@@ -135,6 +135,7 @@ func (s *Shard) snapshotIfRequested(entry *core.Entry, output *core.Output) {
 // never run ahead of the log), digest the state, write the file, prune and retire.
 func (s *Shard) writeSnapshot(view *core.Snapshot, meta wal.SnapshotMeta, pause time.Duration) {
 	defer func() { <-s.snapshots.busy }()
+	defer view.Release()
 	result := SnapshotResult{Meta: meta, Pause: pause}
 	start := time.Now()
 	for s.log.Durable() < meta.Op && s.log.Err() == nil {
