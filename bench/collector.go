@@ -78,8 +78,12 @@ func (c *collector) collect(print bool) {
 		c.spare = taken
 	}
 	c.total.merge(c.interval)
-	if nowNs > c.run.warmupEndNs {
-		c.writeLogInterval(max(c.lastNs, c.run.warmupEndNs), nowNs)
+	from := max(c.lastNs, c.run.warmupEndNs)
+	// An interval of under a millisecond right at the warm-up's end holds nothing: skip
+	// it rather than log a zero-length interval.
+	empty := c.interval.requestLatency.TotalCount() == 0 && nowNs-from < int64(time.Millisecond)
+	if nowNs > c.run.warmupEndNs && !empty {
+		c.writeLogInterval(from, nowNs)
 	}
 	if print {
 		c.printProgress(nowNs)

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"errors"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -181,5 +182,27 @@ func TestUnreachable(t *testing.T) {
 	_, err := Run(context.Background(), config)
 	if !errors.Is(err, ErrUnreachable) {
 		t.Fatalf("error %v, want ErrUnreachable", err)
+	}
+}
+
+// TestNoGoroutineLeak: once Run returns, every goroutine it started (workers, the
+// collector, the clients') is gone: a second run leaves as many goroutines as the first. The wait is a guard against exiting goroutines still
+// being scheduled, not a timing assertion.
+func TestNoGoroutineLeak(t *testing.T) {
+	h := newHarness(t, lieNone)
+	config := h.config()
+	config.Mix, _ = ParseMix("single=1,two-phase=1,linked=1")
+	runOrFail(t, config) // The server's own goroutines are all up after a first run.
+	baseline := runtime.NumGoroutine()
+	config.RunID++
+	runOrFail(t, config)
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > baseline && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if count := runtime.NumGoroutine(); count > baseline {
+		stacks := make([]byte, 1<<16)
+		t.Fatalf("%d goroutines after the run, %d before:\n%s", count, baseline,
+			stacks[:runtime.Stack(stacks, true)])
 	}
 }
