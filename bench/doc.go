@@ -38,7 +38,10 @@
 //     (cancel-replace by 1 to 3 ticks; one in 200 crosses). A request carries Events
 //     commands of one kind (fewer cancels or moves when fewer orders are open).
 //
-// Every per-event result code and every request-level status is counted.
+// Every per-event result code and every request-level status is counted. A request's
+// latency ends when its worker takes the reply off its channel (at most one request build
+// after it arrived); each event's latency is its request's, so the per-event histogram
+// is the per-request one weighted by events per request.
 //
 // # Threading
 //

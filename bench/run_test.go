@@ -186,8 +186,9 @@ func TestUnreachable(t *testing.T) {
 }
 
 // TestNoGoroutineLeak: once Run returns, every goroutine it started (workers, the
-// collector, the clients') is gone: a second run leaves as many goroutines as the first. The wait is a guard against exiting goroutines still
-// being scheduled, not a timing assertion.
+// collector, the clients') is gone: a second run leaves as many goroutines as the first.
+// The wait is a guard against exiting goroutines still being scheduled, not a timing
+// assertion.
 func TestNoGoroutineLeak(t *testing.T) {
 	h := newHarness(t, lieNone)
 	config := h.config()

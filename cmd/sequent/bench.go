@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -59,7 +60,10 @@ const (
 	benchEventsDefault      = 8189
 	benchDurationDefault    = 10 * time.Second
 	benchWarmupDefault      = 2 * time.Second
-	benchHTTPDefault        = "127.0.0.1:7401"
+	benchHTTPPortDefault    = "7401"
+	// benchHTTPAuto marks --http as not given: the target's host on port 7401, or the
+	// embedded server's own endpoint.
+	benchHTTPAuto = "auto"
 )
 
 func newBenchCommand() *cobra.Command {
@@ -158,9 +162,9 @@ func (o *benchOptions) addFlags(command *cobra.Command) {
 	flags.StringVar(&o.hlog, "hlog", "", "write an HdrHistogram interval log to this file")
 	flags.StringVar(&o.plot, "plot", "",
 		"write a latency-by-percentile chart to this .svg file")
-	flags.StringVar(&o.http, "http", benchHTTPDefault,
-		"server's HTTP status endpoint, read before and after if it answers (\"\": off; "+
-			"--embedded: its own, on a free port)")
+	flags.StringVar(&o.http, "http", "",
+		"server's HTTP status endpoint, read before and after if it answers (default: "+
+			"the --addr host, port 7401; --embedded: its own, on a free port; \"\": off)")
 	flags.BoolVar(&o.quiet, "quiet", false, "no progress line on stderr")
 }
 
@@ -223,7 +227,10 @@ func (o *benchOptions) config(cmd *cobra.Command) (bench.Config, error) {
 	if runID == 0 {
 		runID = uint64(time.Now().UnixNano())
 	}
-	statusAddress := o.http // --embedded: replaced by its own HTTP server's address.
+	statusAddress := o.http
+	if !cmd.Flags().Changed("http") {
+		statusAddress = benchHTTPAuto // Resolved once the target is known.
+	}
 	config := bench.Config{Connections: o.connections, Inflight: o.inflight, Events: o.events,
 		Accounts: o.accounts, Choice: choice, ZipfSkew: o.zipfSkew, HotAccounts: o.hotAccounts,
 		HotFraction: o.hotFraction, Mix: mix, Duration: duration, Warmup: o.warmup,
@@ -258,6 +265,13 @@ func (o *benchOptions) resolveCredentials(cmd *cobra.Command, config *bench.Conf
 		return usage(cmd, "--addr is empty")
 	}
 	config.Client, config.Key, config.Secret = clientID, keyID, secret
+	if config.StatusAddress == benchHTTPAuto {
+		// The status endpoint of the server under test: its host, the default port.
+		config.StatusAddress = ""
+		if host, _, err := net.SplitHostPort(config.Addresses[0]); err == nil {
+			config.StatusAddress = net.JoinHostPort(host, benchHTTPPortDefault)
+		}
+	}
 	return nil
 }
 
@@ -355,9 +369,9 @@ func startEmbedded(o *benchOptions, config *bench.Config, stderr io.Writer) (
 	embedded := &embeddedServer{node: node, dir: dir}
 	if config.StatusAddress != "" {
 		// Its own status endpoint, on a free port unless --http names one.
-		address := "127.0.0.1:0"
-		if o.http != benchHTTPDefault {
-			address = o.http
+		address := o.http
+		if config.StatusAddress == benchHTTPAuto {
+			address = "127.0.0.1:0"
 		}
 		if node.ops, err = startOps(&serveOptions{http: address}, node); err != nil {
 			embedded.close()
