@@ -213,6 +213,15 @@ func (o *benchOptions) config(cmd *cobra.Command) (bench.Config, error) {
 	if err != nil {
 		return bench.Config{}, usage(cmd, "--account-choice: %v", err)
 	}
+	for _, flag := range []struct {
+		name  string
+		value int
+	}{{"connections", o.connections}, {"inflight", o.inflight}, {"events", o.events}} {
+		if flag.value < 1 { // The library reads 0 as "default": the command does not.
+			return bench.Config{}, usage(cmd, "--%s %d: want at least 1", flag.name,
+				flag.value)
+		}
+	}
 	if o.plot != "" && strings.ToLower(filepath.Ext(o.plot)) != ".svg" {
 		return bench.Config{}, usage(cmd, "--plot %q: the chart is SVG: name it *.svg", o.plot)
 	}

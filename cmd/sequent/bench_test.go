@@ -39,29 +39,36 @@ func checkUsageError(t *testing.T, err error, args []string) {
 	}
 }
 
-// TestBenchBadFlags: each bad flag or value is a usage error, on one line, before
-// anything connects.
+// TestBenchBadFlags: each bad flag or value is a usage error, on one line, naming the
+// problem, before anything connects.
 func TestBenchBadFlags(t *testing.T) {
-	for _, args := range [][]string{
-		{"--nope"},
-		{"--connections", "0"},
-		{"--connections", "x"},
-		{"--events", "9000"},
-		{"--inflight", "1000"},
-		{"--mix", "bogus"},
-		{"--mix", "linked", "--events", "1"},
-		{"--account-choice", "random"},
-		{"--account-choice", "zipf", "--zipf-skew", "1"},
-		{"--rate", "-5"},
-		{"--plot", "chart.png"},
-		{"--duration", "0s"},
-		{"--embedded", "--sync", "sometimes"},
-		{"--secret", "zz", "--client-id", "1", "--key-id", "1"},
-		{"--keys", "/nonexistent/keys.json"},
-		{"extra-argument"},
+	for _, test := range []struct {
+		args []string
+		word string // In the message.
+	}{
+		{[]string{"--nope"}, "unknown flag"},
+		{[]string{"--connections", "0"}, "--connections"},
+		{[]string{"--connections", "x"}, "connections"},
+		{[]string{"--inflight", "0"}, "--inflight"},
+		{[]string{"--events", "9000"}, "events"},
+		{[]string{"--inflight", "1000"}, "inflight"},
+		{[]string{"--mix", "bogus"}, "bogus"},
+		{[]string{"--mix", "linked", "--events", "1"}, "linked"},
+		{[]string{"--account-choice", "random"}, "random"},
+		{[]string{"--account-choice", "zipf", "--zipf-skew", "1"}, "zipf"},
+		{[]string{"--rate", "-5"}, "rate"},
+		{[]string{"--plot", "chart.png"}, "SVG"},
+		{[]string{"--duration", "0s"}, "duration"},
+		{[]string{"--embedded", "--sync", "sometimes"}, "sometimes"},
+		{[]string{"--secret", "zz", "--client-id", "1", "--key-id", "1"}, "hex"},
+		{[]string{"--keys", "/nonexistent/keys.json"}, "credentials"},
+		{[]string{"extra-argument"}, "extra-argument"},
 	} {
-		_, _, err := runBenchCommand(t, args...)
-		checkUsageError(t, err, args)
+		_, _, err := runBenchCommand(t, test.args...)
+		checkUsageError(t, err, test.args)
+		if !strings.Contains(err.Error(), test.word) {
+			t.Errorf("%v: %q does not mention %q", test.args, err, test.word)
+		}
 	}
 }
 
