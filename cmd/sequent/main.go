@@ -46,6 +46,6 @@ Start a server on embedded defaults with 'sequent serve'; see each subcommand's 
 		return usageError{fmt.Errorf("%w (see '%s --help')", err, cmd.CommandPath())}
 	})
 	root.AddCommand(newVersionCommand(), newServeCommand(), newClientCommand(), newWalCommand(),
-		newWitnessCommand(), newAdminCommand(), newDrillCommand())
+		newWitnessCommand(), newAdminCommand(), newDrillCommand(), newBenchCommand())
 	return root
 }
