@@ -116,9 +116,7 @@ func (l *Ledger) createAccount(a *model.Account, timestamp uint64) (model.Status
 		}
 		panic(fmt.Sprintf("ledger: system account %s outside the system range", a.ID))
 	}
-	if l.accountIndex.needsGrowth() {
-		l.growAccountIndex()
-	}
+	l.accountIndex.prepareInsert()
 	hash := hashID(a.ID, l.accountIndex.seed)
 	existing, position, found := l.probeAccount(hash, a.ID)
 	if found {

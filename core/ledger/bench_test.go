@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"testing"
+	"time"
 
 	"sequent/core/model"
 )
@@ -161,4 +162,41 @@ func BenchmarkSnapshotCapture(b *testing.B) {
 		view.Release()
 	}
 	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "pause-ms")
+}
+
+// BenchmarkGrowth measures the worst single batch while the ledger grows far past its
+// preallocated capacity (2,097,152 transfers, the server's default) to 33.5 million
+// transfers: storage appends chunks and the id index doubles four times. The figure to
+// read is batch-max-ms (a stall here stalls every client); transfers/s includes growth.
+// b.N is ignored beyond 1.
+func BenchmarkGrowth(b *testing.B) {
+	const transfersTotal = 1 << 25
+	for n := 0; n < b.N; n++ {
+		l, timestamp := newBenchLedger(b, 10_000, 1<<21)
+		batch := make([]model.Transfer, model.EventsPerRequestMax)
+		results := make([]model.TransferResult, model.EventsPerRequestMax)
+		random := rand.New(rand.NewPCG(3, 4))
+		var batchMax, total time.Duration
+		nextID := uint64(1)
+		for nextID < transfersTotal {
+			for i := range batch {
+				debit := random.Uint64N(10_000) + 1
+				batch[i] = model.Transfer{ID: model.U128(nextID), DebitAccountID: model.U128(debit),
+					CreditAccountID: model.U128(debit%10_000 + 1), Amount: model.U128(1),
+					Ledger: 1, Code: 1}
+				nextID++
+			}
+			start := time.Now()
+			l.CreateTransfers(timestamp, batch, results)
+			elapsed := time.Since(start)
+			total += elapsed
+			batchMax = max(batchMax, elapsed)
+			timestamp += uint64(len(batch))
+			if results[0].Status != model.StatusOK {
+				b.Fatalf("transfer: %s", results[0].Status)
+			}
+		}
+		b.ReportMetric(float64(batchMax.Microseconds())/1000, "batch-max-ms")
+		b.ReportMetric(float64(nextID-1)/total.Seconds(), "transfers/s")
+	}
 }

@@ -8,35 +8,76 @@ import (
 )
 
 // idTable maps 128-bit ids to dense record indexes. It is an open-addressing table with
-// linear probing whose slots hold only a 32-bit hash tag and the record index, 8 bytes per
-// slot: the full id lives in the record, which the caller reads anyway, so a hit costs one
-// slot read plus the record read the caller needed regardless.
+// linear probing whose 8-byte slots hold a 32-bit tag and the record index: the full id
+// lives in the record, which the caller reads anyway, so a hit costs one slot read plus
+// the record read the caller needed regardless.
 //
-// Slot encoding: 0 is empty; otherwise the high 32 bits are the tag (the hash's high bits)
-// and the low 32 bits are index+1.
+// Slot encoding: 0 is empty; otherwise the high 32 bits are the tag (the high half of the
+// id's hash) and the low 32 bits are index+1. A key's home position is its tag masked to
+// the table size, so a slot alone says where its key belongs in a table of any size:
+// growing never reads a record.
 //
-// The table never deletes except to undo the most recent inserts in reverse order (linked
-// chain rollback). Removing keys in exact reverse insertion order restores the previous
-// table bit for bit, because a later key's probe run can only pass over earlier keys, never
-// the other way round. That is why no tombstones are needed.
+// Growth is incremental, so that no insert ever waits for a whole table to be rehashed
+// or faulted in (at tens of millions of keys either took a second or more): from a load
+// of three eighths, the next table (twice the size) is allocated and every insert faults
+// in a few of its pages; when the load passes one half it takes over, empty, beside the
+// old one; every later insert moves
+// migrationSlotsPerInsert of the old slots across, and lookups search the new table, then
+// the old one, until the old one is drained. Keys are deleted only to undo a linked
+// chain's inserts; a deleted slot becomes a tombstone (probe runs pass over it) so that
+// other keys' runs stay intact; tombstones are dropped when their table is migrated.
 //
-// Layout is not observable: lookups answer the same whatever the seed, so the seed may be
-// chosen per process (which keeps crafted ids from forming long probe runs).
+// Layout is not observable: lookups answer the same whatever the seed or the migration
+// progress, so the seed may be chosen per process (which keeps crafted ids from forming
+// long probe runs).
 type idTable struct {
 	slots []uint64 // Power-of-two length; owned by the sequencer goroutine.
 	mask  uint64   // len(slots) - 1.
-	count uint32   // Keys stored.
+	count uint32   // Keys stored (in either table).
 	seed  uint64   // Hash seed.
+
+	old      []uint64 // The table being drained into slots, or nil.
+	oldMask  uint64   // len(old) - 1.
+	migrated uint64   // Old positions below this have been moved.
+
+	tombstones uint32 // Tombstones in slots (they count against the load).
+
+	// next is the table that slots will grow into, allocated early and faulted in a few
+	// slots per insert (see prepareInsert), or nil; nextTouched slots of it are faulted in.
+	// It is allocated once the keys (and tombstones) exceed prepareFrom.
+	next        []uint64
+	nextTouched uint64
+	prepareFrom uint64
 }
 
+// tombstone marks a deleted slot: a tag of all ones with an index part of zero, which no
+// live slot has (a live index part is index+1, never zero).
+const tombstone = uint64(0xffffffff) << 32
+
+// live reports whether a slot holds a key (neither empty nor a tombstone).
+func live(slot uint64) bool { return uint32(slot) != 0 }
+
 const (
-	// idTableLoadMax is the load factor (in 1/256ths) above which the table doubles. At 1/2,
+	// idTableLoadMax is the load factor (in 1/256ths) above which the table grows. At 1/2,
 	// linear probing averages about 1.5 probes for a hit and 2.5 for a miss.
 	idTableLoadMax = 128
-	// idTableGroupMask selects the id bits that pick a slot within a cache line of eight.
-	idTableGroupMask = 7
 	// idTableSlotsMin is the smallest table (8 KiB), so tiny ledgers stay tiny.
 	idTableSlotsMin = 1024
+	// idTableGroupMask selects the id bits that pick a slot within a cache line of eight.
+	idTableGroupMask = 7
+	// migrationSlotsPerInsert is how many old slots each insert moves while growing. The
+	// new table holds twice the old one's slots, so it reaches its own growth point after
+	// as many inserts as the old table has slots; moving 8 per insert drains the old table
+	// in an eighth of that, even if chains (which do not migrate) take many inserts.
+	migrationSlotsPerInsert = 8
+	// idTablePrepareLoad is the load (in 1/256ths) from which the next table is allocated
+	// and faulted in, unless the table was sized for a capacity above it (then preparing
+	// starts when the capacity is exceeded). Ids hash uniformly, so inserts into a fresh
+	// table touch every one of its pages within a batch or two: left to fault in on
+	// demand, a gigabyte table stalled one batch for over a second (BenchmarkGrowth).
+	// Each insert while preparing faults in an equal share of what is left of the next
+	// table before the growth point: from this load, 16 slots (128 bytes) per insert.
+	idTablePrepareLoad = 96
 )
 
 func newIDTable(capacity uint32, seed uint64) idTable {
@@ -44,47 +85,73 @@ func newIDTable(capacity uint32, seed uint64) idTable {
 	for slots*idTableLoadMax/256 < uint64(capacity) {
 		slots *= 2
 	}
-	table := idTable{slots: make([]uint64, slots), mask: slots - 1, seed: seed}
-	hugepage.Advise(table.slots)
-	clear(table.slots) // Touch every page now rather than fault them in on the hot path.
-	return table
+	// A ledger that stays within the capacity it was given never allocates a second table.
+	prepareFrom := max(uint64(capacity), slots*idTablePrepareLoad/256)
+	return idTable{slots: allocateSlots(slots, true), mask: slots - 1, seed: seed,
+		prepareFrom: prepareFrom}
+}
+
+// allocateSlots returns a zeroed slot array. With touch, every page is faulted in now, as
+// suits a table sized up front (at startup, not on the hot path). A table allocated to
+// grow into is not touched: faulting in a gigabyte at once stalled one batch for over a
+// second (BenchmarkGrowth), while left alone its pages fault in one at a time as inserts
+// and migration reach them.
+func allocateSlots(count uint64, touch bool) []uint64 {
+	slots := make([]uint64, count)
+	hugepage.Advise(slots)
+	if touch {
+		clear(slots)
+	}
+	return slots
 }
 
 // hashID mixes both halves of the id with the seed (a multiply-fold in the style of
-// wyhash) and then keeps the id's three low bits as the slot's three low bits, so ids that
-// differ only there (consecutive or time-based ids, the recommended kind) share one
-// 64-byte line of slots: eight transfers cost one cache miss instead of eight. The tag
-// (high 32 bits) still depends on all bits, so siblings never share a tag. Groups of eight
-// are spread by the seeded mix, so clustering stays that of random linear probing.
+// wyhash). The result's high half is the tag, and the tag's low bits are the home
+// position. The id's three low bits replace the tag's, so ids that differ only there
+// (consecutive or time-based ids, the recommended kind) share one 64-byte line of slots:
+// eight transfers cost one cache miss instead of eight, and they still have distinct tags.
+// Groups of eight are spread by the seeded mix, so clustering stays that of random linear
+// probing.
 func hashID(id model.Uint128, seed uint64) uint64 {
-	low := id.Lo & idTableGroupMask
 	hi, lo := bits.Mul64((id.Lo>>3)^seed^0xa0761d6478bd642f, id.Hi^0xe7037ed1a0b428db)
 	h := hi ^ lo
 	hi, lo = bits.Mul64(h^0x8ebc6af09c88c6e3, seed^0x589965cc75374cc3)
 	h = hi ^ lo
-	return (h &^ idTableGroupMask) ^ (low * 0x9e3779b97f4a7c15 &^ 0xffffffff) | low
+	return h&^(idTableGroupMask<<32) | (id.Lo&idTableGroupMask)<<32
 }
 
 func tagOf(hash uint64) uint64 { return hash >> 32 << 32 }
 
-// candidate returns the index in the first slot of hash's probe run whose tag matches,
-// or indexNone when the run ends first. The caller confirms it against the full id: a
-// different id with the same 32-bit tag is possible, if rare.
+// home returns the hash's home position in a table with the given mask.
+func home(hash uint64, mask uint64) uint64 { return hash >> 32 & mask }
+
+// candidate returns the index in the first slot of hash's probe run in the new table
+// whose tag matches, or indexNone when the run ends first. The caller confirms it against
+// the full id, and (while growing) looks in the old table when it finds nothing.
 func (t *idTable) candidate(hash uint64) uint32 {
+	index, _ := t.nextCandidate(home(hash, t.mask), hash)
+	return index
+}
+
+// nextCandidate scans the new table's run from position for a live slot with hash's tag
+// and returns its index and position; at the end of the run it returns indexNone and the
+// empty slot's position. It is the hot path's probe loop: callers confirm each candidate
+// against the full id inline (a closure would cost an indirect call per probe).
+func (t *idTable) nextCandidate(position uint64, hash uint64) (uint32, uint64) {
 	tag := tagOf(hash)
-	for position := hash & t.mask; ; position = (position + 1) & t.mask {
+	for ; ; position = (position + 1) & t.mask {
 		slot := t.slots[position]
 		if slot == 0 {
-			return indexNone
+			return indexNone, position
 		}
-		if slot&^0xffffffff == tag {
-			return uint32(slot) - 1
+		if live(slot) && slot&^0xffffffff == tag {
+			return uint32(slot) - 1, position
 		}
 	}
 }
 
 // insertAt stores index at position, which must be the empty slot that ended a failed
-// probe for the same hash. It reports whether the table must grow before the next insert.
+// probe of the new table for the same hash.
 func (t *idTable) insertAt(position uint64, hash uint64, index uint32) {
 	if t.slots[position] != 0 {
 		panic("ledger: idTable insert into a used slot")
@@ -93,49 +160,144 @@ func (t *idTable) insertAt(position uint64, hash uint64, index uint32) {
 	t.count++
 }
 
-// needsGrowth reports whether one more key would exceed the load limit.
-func (t *idTable) needsGrowth() bool {
-	return uint64(t.count+1)*256 > uint64(len(t.slots))*idTableLoadMax
-}
-
-// remove clears the slot holding index for hash. Only for undoing the latest inserts in
-// reverse order (see the type comment).
-func (t *idTable) remove(hash uint64, index uint32) {
-	want := tagOf(hash) | uint64(index+1)
-	for position := hash & t.mask; ; position = (position + 1) & t.mask {
-		slot := t.slots[position]
-		if slot == 0 {
-			panic("ledger: idTable remove of a missing key")
-		}
-		if slot == want {
-			t.slots[position] = 0
-			t.count--
-			return
-		}
+// prepareInsert runs before each insert: it moves some old slots across while growing,
+// faults in a share of the next table while preparing to grow, and switches to the next
+// table when one more key would exceed the load limit (tombstones count).
+func (t *idTable) prepareInsert() {
+	if t.old == nil && t.next == nil && uint64(t.count+t.tombstones) < t.prepareFrom {
+		return // The common case, inlined at every insert.
 	}
+	t.prepareGrowth()
 }
 
-// grow doubles the table and reinserts every key; hashOf returns the hash of the record
-// at an index. This stalls for a time proportional to the count: size the table with
-// Config capacities to avoid it on a hot path.
-func (t *idTable) grow(hashOf func(index uint32) uint64) {
-	old := t.slots
-	t.slots = make([]uint64, 2*len(old))
-	hugepage.Advise(t.slots)
-	t.mask = uint64(len(t.slots) - 1)
-	for _, slot := range old {
-		if slot == 0 {
-			continue
+// prepareGrowth is prepareInsert's work while preparing or growing.
+func (t *idTable) prepareGrowth() {
+	if t.old != nil {
+		t.migrate(migrationSlotsPerInsert)
+	}
+	used := uint64(t.count+t.tombstones) + 1
+	growAt := uint64(len(t.slots)) * idTableLoadMax / 256
+	if t.next == nil && used > t.prepareFrom {
+		t.next = allocateSlots(2*uint64(len(t.slots)), false)
+		t.nextTouched = 0
+	}
+	if used <= growAt {
+		if t.next != nil {
+			untouched, insertsLeft := uint64(len(t.next))-t.nextTouched, growAt-used+1
+			t.touchNext((untouched + insertsLeft - 1) / insertsLeft)
 		}
-		index := uint32(slot) - 1
-		hash := hashOf(index)
-		position := hash & t.mask
+		return
+	}
+	if t.old != nil {
+		t.migrate(uint64(len(t.old))) // Unreachable at 8 per insert; kept for safety.
+	}
+	if t.next == nil { // Only if prepareFrom was at the growth point.
+		t.next = allocateSlots(2*uint64(len(t.slots)), false)
+		t.nextTouched = 0
+	}
+	t.touchNext(uint64(len(t.next))) // Done already, but for a table without preparation.
+	t.old, t.oldMask, t.migrated = t.slots, t.mask, 0
+	t.slots, t.next = t.next, nil
+	t.mask = uint64(len(t.slots) - 1)
+	t.tombstones = 0
+	t.prepareFrom = uint64(len(t.slots)) * idTablePrepareLoad / 256
+}
+
+// touchNext faults in up to budget more slots of the next table by writing the zero they
+// already hold: the write, not the value, makes the kernel back the page.
+func (t *idTable) touchNext(budget uint64) {
+	end := min(t.nextTouched+budget, uint64(len(t.next)))
+	clear(t.next[t.nextTouched:end])
+	t.nextTouched = end
+}
+
+// migrate moves up to budget old slots into the new table.
+func (t *idTable) migrate(budget uint64) {
+	end := min(t.migrated+budget, uint64(len(t.old)))
+	for ; t.migrated < end; t.migrated++ {
+		slot := t.old[t.migrated]
+		if !live(slot) {
+			continue // Empty, or a tombstone: dropped.
+		}
+		position := slot >> 32 & t.mask
 		for t.slots[position] != 0 {
 			position = (position + 1) & t.mask
 		}
 		t.slots[position] = slot
 	}
+	if t.migrated == uint64(len(t.old)) {
+		t.old, t.oldMask, t.migrated = nil, 0, 0
+	}
+}
+
+// remove deletes the key index for hash (undo of a linked chain's insert), leaving a
+// tombstone in each table that holds it: the new one, and the old one while growing (a key
+// inserted before growth started may have been copied already, or not yet).
+func (t *idTable) remove(hash uint64, index uint32) {
+	removed := t.tombstoneIn(t.slots, t.mask, hash, index)
+	if removed {
+		t.tombstones++
+	}
+	if t.old != nil && t.tombstoneIn(t.old, t.oldMask, hash, index) {
+		removed = true
+	}
+	if !removed {
+		panic("ledger: idTable remove of a missing key")
+	}
+	t.count--
+}
+
+func (t *idTable) tombstoneIn(slots []uint64, mask uint64, hash uint64, index uint32) bool {
+	want := tagOf(hash) | uint64(index+1)
+	for position := home(hash, mask); ; position = (position + 1) & mask {
+		switch slots[position] {
+		case 0:
+			return false
+		case want:
+			slots[position] = tombstone
+			return true
+		}
+	}
+}
+
+// probe looks for hash in one table, confirming tag matches with match; when absent it
+// returns the empty slot where the key belongs.
+func probe(slots []uint64, mask uint64, hash uint64, match func(index uint32) bool) (uint32,
+	uint64, bool) {
+	tag := tagOf(hash)
+	for position := home(hash, mask); ; position = (position + 1) & mask {
+		slot := slots[position]
+		if slot == 0 {
+			return indexNone, position, false
+		}
+		if live(slot) && slot&^0xffffffff == tag && match(uint32(slot)-1) {
+			return uint32(slot) - 1, position, true
+		}
+	}
+}
+
+// lookup finds hash in the new table, then (while growing) in the old one. When absent,
+// the position is the new table's insertion slot. Ledger.probeAccount and probeTransfer
+// inline the new table's half of this and call lookupOld themselves.
+func (t *idTable) lookup(hash uint64, match func(index uint32) bool) (uint32, uint64, bool) {
+	index, position, found := probe(t.slots, t.mask, hash, match)
+	if found {
+		return index, position, true
+	}
+	return t.lookupOld(hash, position, match)
+}
+
+// lookupOld finishes a lookup that missed in the new table, whose insertion slot is
+// position: it searches the old table while one is being drained.
+func (t *idTable) lookupOld(hash uint64, position uint64, match func(index uint32) bool) (
+	uint32, uint64, bool) {
+	if t.old != nil {
+		if index, _, found := probe(t.old, t.oldMask, hash, match); found {
+			return index, position, true
+		}
+	}
+	return indexNone, position, false
 }
 
 // bytes returns the memory held by the table.
-func (t *idTable) bytes() uint64 { return uint64(len(t.slots)) * 8 }
+func (t *idTable) bytes() uint64 { return uint64(len(t.slots)+len(t.old)+len(t.next)) * 8 }

@@ -165,19 +165,16 @@ func (l *Ledger) findAccount(id model.Uint128) (uint32, bool) {
 // probeAccount looks id up and, when missing, returns the empty slot where it belongs.
 func (l *Ledger) probeAccount(hash uint64, id model.Uint128) (uint32, uint64, bool) {
 	t := &l.accountIndex
-	tag := tagOf(hash)
-	for position := hash & t.mask; ; position = (position + 1) & t.mask {
-		slot := t.slots[position]
-		if slot == 0 {
-			return indexNone, position, false
-		}
-		if slot&^0xffffffff == tag {
-			index := uint32(slot) - 1
-			if l.accounts.at(index).ID == id {
-				return index, position, true
-			}
-		}
+	index, position := t.nextCandidate(home(hash, t.mask), hash)
+	for index != indexNone && l.accounts.at(index).ID != id {
+		index, position = t.nextCandidate((position+1)&t.mask, hash)
 	}
+	if index != indexNone {
+		return index, position, true
+	}
+	return t.lookupOld(hash, position, func(index uint32) bool {
+		return l.accounts.at(index).ID == id
+	})
 }
 
 // findTransfer returns the index of the transfer with the id.
@@ -187,35 +184,26 @@ func (l *Ledger) findTransfer(id model.Uint128) (uint32, bool) {
 	return index, found
 }
 
+// probeTransfer is probeAccount for transfers.
 func (l *Ledger) probeTransfer(hash uint64, id model.Uint128) (uint32, uint64, bool) {
 	t := &l.transferIndex
-	tag := tagOf(hash)
-	for position := hash & t.mask; ; position = (position + 1) & t.mask {
-		slot := t.slots[position]
-		if slot == 0 {
-			return indexNone, position, false
-		}
-		if slot&^0xffffffff == tag {
-			index := uint32(slot) - 1
-			if l.transfers.at(index).ID == id {
-				return index, position, true
-			}
-		}
+	index, position := t.nextCandidate(home(hash, t.mask), hash)
+	for index != indexNone && l.transfers.at(index).ID != id {
+		index, position = t.nextCandidate((position+1)&t.mask, hash)
 	}
+	if index != indexNone {
+		return index, position, true
+	}
+	return t.lookupOld(hash, position, func(index uint32) bool {
+		return l.transfers.at(index).ID == id
+	})
 }
 
 func (l *Ledger) probeFailed(hash uint64, id model.Uint128) (uint64, bool) {
-	t := &l.failedIndex
-	tag := tagOf(hash)
-	for position := hash & t.mask; ; position = (position + 1) & t.mask {
-		slot := t.slots[position]
-		if slot == 0 {
-			return position, false
-		}
-		if slot&^0xffffffff == tag && *l.failed.at(uint32(slot) - 1) == id {
-			return position, true
-		}
-	}
+	_, position, found := l.failedIndex.lookup(hash, func(index uint32) bool {
+		return *l.failed.at(index) == id
+	})
+	return position, found
 }
 
 // hasFailed reports whether the transfer id failed earlier for a transient reason.
@@ -230,11 +218,7 @@ func (l *Ledger) hasFailed(id model.Uint128) bool {
 // rememberFailed records a transient failure of id. It is never undone (not even by a
 // linked chain's rollback): the reported outcome must stay the outcome.
 func (l *Ledger) rememberFailed(id model.Uint128) {
-	if l.failedIndex.needsGrowth() {
-		l.failedIndex.grow(func(index uint32) uint64 {
-			return hashID(*l.failed.at(index), l.failedIndex.seed)
-		})
-	}
+	l.failedIndex.prepareInsert()
 	hash := hashID(id, l.failedIndex.seed)
 	position, found := l.probeFailed(hash, id)
 	if found {
@@ -243,18 +227,6 @@ func (l *Ledger) rememberFailed(id model.Uint128) {
 	index, record := l.failed.push()
 	*record = id
 	l.failedIndex.insertAt(position, hash, index)
-}
-
-func (l *Ledger) growAccountIndex() {
-	l.accountIndex.grow(func(index uint32) uint64 {
-		return hashID(l.accounts.at(index).ID, l.accountIndex.seed)
-	})
-}
-
-func (l *Ledger) growTransferIndex() {
-	l.transferIndex.grow(func(index uint32) uint64 {
-		return hashID(l.transfers.at(index).ID, l.transferIndex.seed)
-	})
 }
 
 // MemoryBytes returns the bytes held by the ledger's storage and indexes (chunks are

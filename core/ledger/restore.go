@@ -91,9 +91,7 @@ func (l *Ledger) restoreAccounts(r io.Reader, count uint32) error {
 		}
 		previous = a.Timestamp
 		hash := hashID(a.ID, l.accountIndex.seed)
-		if l.accountIndex.needsGrowth() {
-			l.growAccountIndex()
-		}
+		l.accountIndex.prepareInsert()
 		_, position, found := l.probeAccount(hash, a.ID)
 		if found {
 			return fmt.Errorf("%w: account id %s twice", ErrSnapshotInvalid, a.ID)
@@ -118,9 +116,7 @@ func (l *Ledger) restoreTransfers(r io.Reader, count uint32) error {
 			return fmt.Errorf("%w: transfer %d is not valid", ErrSnapshotInvalid, i)
 		}
 		previous = t.Timestamp
-		if l.transferIndex.needsGrowth() {
-			l.growTransferIndex()
-		}
+		l.transferIndex.prepareInsert()
 		hash := hashID(t.ID, l.transferIndex.seed)
 		_, position, found := l.probeTransfer(hash, t.ID)
 		if found {

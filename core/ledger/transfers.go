@@ -110,9 +110,9 @@ func (l *Ledger) prefetchTransfers(events []model.Transfer, offset int) {
 	}
 	sink := s.sink
 	for i := range events {
-		sink += accountTable.slots[debitHash[i]&accountTable.mask] +
-			accountTable.slots[creditHash[i]&accountTable.mask] +
-			transferTable.slots[transferHash[i]&transferTable.mask]
+		sink += accountTable.slots[home(debitHash[i], accountTable.mask)] +
+			accountTable.slots[home(creditHash[i], accountTable.mask)] +
+			transferTable.slots[home(transferHash[i], transferTable.mask)]
 	}
 	debitIndex, creditIndex := s.debitIndex[offset:end], s.creditIndex[offset:end]
 	for i := range events {
@@ -140,10 +140,10 @@ func (l *Ledger) prefetchTransfers(events []model.Transfer, offset int) {
 
 // confirmAccount checks a candidate index from idTable.candidate against the full id.
 func (l *Ledger) confirmAccount(candidate uint32, hash uint64, id model.Uint128) uint32 {
-	if candidate == indexNone {
+	if candidate == indexNone && l.accountIndex.old == nil {
 		return indexNone // The probe run ended without a matching tag: not present.
 	}
-	if l.accounts.at(candidate).ID == id {
+	if candidate != indexNone && l.accounts.at(candidate).ID == id {
 		return candidate
 	}
 	index, _, _ := l.probeAccount(hash, id) // A 32-bit tag collision: rare.
@@ -170,9 +170,7 @@ func (l *Ledger) createTransfer(t *model.Transfer, timestamp uint64, event int,
 	case l.system && !model.IsSystemID(t.ID):
 		panic(fmt.Sprintf("ledger: system transfer %s outside the system range", t.ID))
 	}
-	if l.transferIndex.needsGrowth() {
-		l.growTransferIndex()
-	}
+	l.transferIndex.prepareInsert()
 	hash := l.batch.transferHash[event]
 	existing, position, found := l.probeTransfer(hash, t.ID)
 	if found {

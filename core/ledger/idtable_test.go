@@ -1,0 +1,156 @@
+package ledger
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"sequent/core/model"
+)
+
+// idTableModel drives an idTable the way the ledger does (records in a dense array, undo
+// pops the newest) and checks every answer against a map.
+type idTableModel struct {
+	t         *testing.T
+	table     idTable
+	ids       []model.Uint128          // Record index → id, like the ledger's record arrays.
+	indexOf   map[model.Uint128]uint32 // The naive model.
+	grewCount int
+}
+
+func newIDTableModel(t *testing.T, seed uint64) *idTableModel {
+	return &idTableModel{t: t, table: newIDTable(0, seed), indexOf: map[model.Uint128]uint32{}}
+}
+
+func (m *idTableModel) lookup(id model.Uint128) (uint32, uint64, bool) {
+	return m.table.lookup(hashID(id, m.table.seed), func(index uint32) bool {
+		return m.ids[index] == id
+	})
+}
+
+// insert adds id unless present, as createTransfer does; it reports whether it was added.
+func (m *idTableModel) insert(id model.Uint128) bool {
+	prepared, slotsBefore := m.table.next != nil, len(m.table.slots)
+	m.table.prepareInsert()
+	if len(m.table.slots) != slotsBefore {
+		if !prepared {
+			m.t.Fatalf("grew from %d slots without preparing the next table", slotsBefore)
+		}
+		m.grewCount++
+	}
+	index, position, found := m.lookup(id)
+	want, inModel := m.indexOf[id]
+	if found != inModel || (found && index != want) {
+		m.t.Fatalf("lookup(%s) before insert = (%d, %v), model (%d, %v)", id, index, found,
+			want, inModel)
+	}
+	if found {
+		return false
+	}
+	index = uint32(len(m.ids))
+	m.ids = append(m.ids, id)
+	m.table.insertAt(position, hashID(id, m.table.seed), index)
+	m.indexOf[id] = index
+	return true
+}
+
+// popNewest removes the newest record, as a linked chain's undo does.
+func (m *idTableModel) popNewest() {
+	index := uint32(len(m.ids) - 1)
+	id := m.ids[index]
+	m.table.remove(hashID(id, m.table.seed), index)
+	m.ids = m.ids[:index]
+	delete(m.indexOf, id)
+}
+
+// check looks up every stored id and a sample of absent ones.
+func (m *idTableModel) check(random *rand.Rand) {
+	if int(m.table.count) != len(m.indexOf) {
+		m.t.Fatalf("count %d, model %d", m.table.count, len(m.indexOf))
+	}
+	for id, want := range m.indexOf {
+		index, _, found := m.lookup(id)
+		if !found || index != want {
+			m.t.Fatalf("lookup(%s) = (%d, %v), want (%d, true)", id, index, found, want)
+		}
+		candidate := m.table.candidate(hashID(id, m.table.seed))
+		if m.table.old == nil && candidate == indexNone {
+			m.t.Fatalf("candidate(%s) found nothing with no migration under way", id)
+		}
+	}
+	for range 64 {
+		id := model.Uint128{Lo: random.Uint64(), Hi: random.Uint64() | 1<<62}
+		if _, _, found := m.lookup(id); found {
+			m.t.Fatalf("lookup(%s) found an id never inserted", id)
+		}
+	}
+}
+
+// TestIDTableGrowthAndUndo grows tables from the minimum size through several doublings
+// while chains of inserts are undone, including chains that straddle the start and end of
+// a migration, and checks every key after every step of a migration.
+func TestIDTableGrowthAndUndo(t *testing.T) {
+	for _, seed := range []uint64{1, 2, 0xdeadbeef} {
+		random := rand.New(rand.NewPCG(seed, 7))
+		m := newIDTableModel(t, seed)
+		nextSequential := uint64(1)
+		sawMigration, undoneDuringMigration := false, 0
+		for step := 0; len(m.ids) < 40_000; step++ {
+			// A chain of up to 20 inserts: sequential ids (the recommended kind, which share
+			// cache lines) mixed with random ones and retries of stored ids.
+			chainStart := len(m.ids)
+			for range random.IntN(20) + 1 {
+				var id model.Uint128
+				switch random.IntN(4) {
+				case 0:
+					id = model.Uint128{Lo: random.Uint64(), Hi: random.Uint64() >> 2}
+				case 1:
+					if len(m.ids) > 0 {
+						id = m.ids[random.IntN(len(m.ids))]
+						break
+					}
+					fallthrough
+				default:
+					id = model.U128(nextSequential)
+					nextSequential++
+				}
+				m.insert(id)
+			}
+			if m.table.old != nil {
+				sawMigration = true
+			}
+			if random.IntN(3) == 0 { // Roll the chain back.
+				if m.table.old != nil {
+					undoneDuringMigration++
+				}
+				for len(m.ids) > chainStart {
+					m.popNewest()
+				}
+			}
+			if m.table.old != nil || step%64 == 0 {
+				m.check(random)
+			}
+		}
+		m.check(random)
+		if !sawMigration || undoneDuringMigration == 0 {
+			t.Fatalf("seed %d: the run never undid a chain during a migration", seed)
+		}
+		if m.grewCount < 5 || len(m.table.slots) < 65536 {
+			t.Fatalf("seed %d: table of %d slots for %d keys: it did not grow", seed,
+				len(m.table.slots), len(m.ids))
+		}
+	}
+}
+
+// TestIDTableCapacityPreallocates checks that a table sized for its capacity never grows.
+func TestIDTableCapacityPreallocates(t *testing.T) {
+	m := newIDTableModel(t, 3)
+	m.table = newIDTable(100_000, 3)
+	slots := len(m.table.slots)
+	for i := range uint64(100_000) {
+		m.insert(model.U128(i + 1))
+	}
+	if len(m.table.slots) != slots || m.table.old != nil {
+		t.Fatalf("table grew from %d to %d slots below its capacity", slots, len(m.table.slots))
+	}
+	m.check(rand.New(rand.NewPCG(3, 3)))
+}
