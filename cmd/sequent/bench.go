@@ -127,8 +127,8 @@ func (o *benchOptions) addFlags(command *cobra.Command) {
 	flags.StringVar(&o.sync, "sync", "every",
 		"--embedded: log sync policy (every, interval, none)")
 	flags.Uint32Var(&o.transfers, "transfers-capacity", 1<<21,
-		"--embedded: transfers to preallocate for, as 'sequent serve' (growing past it "+
-			"stalls the server)")
+		"--embedded: transfers to preallocate for, as 'sequent serve' (more still fit; "+
+			"growth costs some throughput while it runs)")
 	flags.IntVar(&o.connections, "connections", benchConnectionsDefault,
 		"connections (one session each)")
 	flags.IntVar(&o.inflight, "inflight", benchInflightDefault,
