@@ -148,6 +148,7 @@ type Shard struct {
 	stats      Stats
 	statsMutex sync.Mutex
 	closeOnce  sync.Once
+	startOnce  sync.Once // Start runs the sequencer at most once; Close after no Start ends it.
 }
 
 // New returns a shard around a recovered machine and an open log whose last op is the
@@ -202,8 +203,10 @@ func New(config Config, machine *core.Machine, log wal.Appender) (*Shard, error)
 
 // Start runs the sequencer, delivering replies to replier.
 func (s *Shard) Start(replier Replier) {
-	s.replier = replier
-	go s.run()
+	s.startOnce.Do(func() {
+		s.replier = replier
+		go s.run()
+	})
 }
 
 var _ Submitter = (*Shard)(nil)
@@ -249,6 +252,9 @@ func (s *Shard) Close() error {
 		s.ring.close()
 		close(s.stop)
 	})
+	// A shard that was never started (its server failed to start) has no sequencer to
+	// close done; starting it now would sequence nothing, so mark it stopped instead.
+	s.startOnce.Do(func() { close(s.done) })
 	<-s.done
 	return s.Err()
 }

@@ -185,6 +185,31 @@ func TestShutdownReleasesQueued(t *testing.T) {
 	}
 }
 
+// TestCloseWithoutStart checks that a shard whose server never started (say, its address
+// was taken) closes instead of waiting forever for a sequencer that does not exist, and
+// that a Start after Close does not revive it.
+func TestCloseWithoutStart(t *testing.T) {
+	s, err := New(Config{}, core.New(core.Config{}), wal.NewMemoryLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close of a shard never started still waiting after 10 s")
+	}
+	s.Start(newRecordingReplier())
+	if status := s.Submit(&Request{Connection: 1, Client: 7, Session: 1, Number: 1,
+		Operation: model.OperationCreateAccounts, Body: accountsBody(1)}); status != model.StatusShuttingDown {
+		t.Fatalf("submit after close: %s", status)
+	}
+}
+
 // TestLogFailureAnswersInternalError injects a failed fsync: parked requests are answered
 // internal_error (never silence, never ok) and the shard stops.
 func TestLogFailureAnswersInternalError(t *testing.T) {

@@ -1,6 +1,9 @@
 package e2e
 
 import (
+	"net"
+	"os/exec"
+	"strings"
 	"testing"
 
 	"sequent/core/model"
@@ -135,5 +138,38 @@ func TestRetryAcrossRestart(t *testing.T) {
 	accounts, err := resumed.LookupAccounts(ctx, []model.Uint128{model.U128(1)})
 	if err != nil || accounts[0].DebitsPosted != model.U128(25) {
 		t.Fatalf("applied twice? %v %+v", err, accounts)
+	}
+}
+
+// TestAddressInUse checks that serve exits with an error naming the problem, rather than
+// hanging, when its binary-protocol or HTTP address is taken.
+func TestAddressInUse(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	for _, test := range []struct {
+		name string
+		args []string
+	}{
+		{"binary port", []string{"--addr", taken.Addr().String(), "--http", ""}},
+		{"http port", []string{"--addr", freePort(t), "--http", taken.Addr().String()}},
+	} {
+		t.Run(test.name, func(t *testing.T) {
+			ctx, cancel := context30s()
+			defer cancel()
+			args := append([]string{"serve", "--data", t.TempDir()}, test.args...)
+			output, err := exec.CommandContext(ctx, binary, args...).CombinedOutput()
+			if ctx.Err() != nil {
+				t.Fatalf("serve still running after 30 s with its address taken:\n%s", output)
+			}
+			if err == nil {
+				t.Fatalf("serve exited 0 with its address taken:\n%s", output)
+			}
+			if !strings.Contains(string(output), "address already in use") {
+				t.Fatalf("error does not name the problem:\n%s", output)
+			}
+		})
 	}
 }
