@@ -78,10 +78,10 @@ type KeysFileClient struct {
 	Name        string        `json:"name"`        // For logs and operators.
 	Permissions []string      `json:"permissions"` // "read", "transfer", "trade", "admin".
 	Keys        []KeysFileKey `json:"keys"`        // 1 or 2 keys (2 during rotation).
-	// Limits are read and validated now and enforced by an Admission hook later.
+	// Limits are enforced by the server's Admission hook (Controls); zero: unlimited.
 	Limits ClientLimits `json:"limits,omitzero"`
 	// AllowedNetworks (CIDR) lists where the client may connect from; empty: anywhere.
-	// Read and validated now, enforced by an Admission hook later.
+	// Enforced at login by the Admission hook (Controls).
 	AllowedNetworks []string `json:"allowed_networks,omitempty"`
 }
 

@@ -34,8 +34,8 @@ duplicated or diverged.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if config.Cycles < 1 || config.Workers < 1 || config.BatchSize < 1 ||
-				config.BatchSize > 8189 || config.Accounts < 2 {
-				return usageError{errors.New("--cycles, --workers, --accounts (≥2) and --batch (1..8189) must be positive")}
+				config.BatchSize > 8189 || config.Accounts < 2 || config.Rate < 0 {
+				return usageError{errors.New("--cycles, --workers, --accounts (≥2) and --batch (1..8189) must be positive, --rate not negative")}
 			}
 			binary, err := os.Executable()
 			if err != nil {
@@ -71,6 +71,8 @@ duplicated or diverged.`,
 	flags.Uint64Var(&config.Seed, "seed", uint64(time.Now().UnixNano()), "random seed (kill moments)")
 	flags.IntVar(&config.Workers, "workers", 2, "concurrent load batches")
 	flags.IntVar(&config.BatchSize, "batch", 50, "transfers per batch")
+	flags.Float64Var(&config.Rate, "rate", drill.RateDefault,
+		"most transfers per second the load sends (0: as fast as replies allow; both nodes keep every transfer)")
 	flags.IntVar(&config.Accounts, "accounts", 16, "accounts the load moves money between")
 	flags.DurationVar(&config.KillAfterMin, "kill-after-min", 500*time.Millisecond, "least load time before each kill")
 	flags.DurationVar(&config.KillAfterMax, "kill-after-max", 1500*time.Millisecond, "most load time before each kill")

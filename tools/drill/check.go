@@ -37,49 +37,72 @@ func (d *drill) check(ctx context.Context) error {
 func (d *drill) checkTransfers(ctx context.Context) error {
 	l := d.load
 	r := &d.report
-	r.Sent, r.Acknowledged = len(l.sent), len(l.acknowledged)
+	r.Sent, r.Acknowledged = int(l.sentCount), l.ackedCount
 	for status, count := range l.refused {
 		r.Refused[status.String()] = count
 	}
-	ids := make([]model.Uint128, 0, len(l.sent))
-	for id := range l.sent {
-		ids = append(ids, model.U128(id))
-	}
-	stored := map[uint64]model.Transfer{}
-	for start := 0; start < len(ids); start += model.EventsPerRequestMax {
-		found, err := l.client.LookupTransfers(ctx, ids[start:min(start+model.EventsPerRequestMax, len(ids))])
+	// Read every id handed out back in lookup-sized runs, streaming: each stored transfer
+	// must be the one the drill sent, it counts toward its accounts' expected balances,
+	// and an acknowledged id that is not stored is lost.
+	debits, credits := map[uint64]uint64{}, map[uint64]uint64{}
+	ids := make([]model.Uint128, 0, model.EventsPerRequestMax)
+	var lostIDs []uint64
+	lostCount, mismatched, firstMismatch := 0, 0, ""
+	for first := l.firstID + 1; first <= l.nextID; first += model.EventsPerRequestMax {
+		last := min(first+model.EventsPerRequestMax-1, l.nextID)
+		ids = ids[:0]
+		for id := first; id <= last; id++ {
+			ids = append(ids, model.U128(id))
+		}
+		found, err := l.client.LookupTransfers(ctx, ids)
 		if err != nil {
 			return err
 		}
-		for _, t := range found {
-			stored[t.ID.Lo] = t
+		next := 0 // Lookups answer in request order, omitting ids not found.
+		for id := first; id <= last; id++ {
+			if next < len(found) && found[next].ID.Lo == id {
+				stored, want := found[next], l.transferFor(id)
+				next++
+				stored.Timestamp = 0
+				if stored != want {
+					if mismatched == 0 {
+						firstMismatch = fmt.Sprintf("transfer %d stored as %+v, sent as %+v", id,
+							stored, want)
+					}
+					mismatched++
+				}
+				debits[stored.DebitAccountID.Lo] += stored.Amount.Lo
+				credits[stored.CreditAccountID.Lo] += stored.Amount.Lo
+				continue
+			}
+			if l.isAcknowledged(id) {
+				lostCount++
+				if len(lostIDs) < lostIDsShownMax {
+					lostIDs = append(lostIDs, id)
+				}
+			}
+		}
+		if next != len(found) {
+			return fmt.Errorf("lookup of transfers %d..%d answered out of order", first, last)
 		}
 	}
-	var lostIDs []uint64
-	for id := range l.acknowledged {
-		if _, ok := stored[id]; !ok {
-			r.Lost++
-			lostIDs = append(lostIDs, id)
-		}
+	r.Lost = lostCount
+	if mismatched > 0 {
+		r.Problems = append(r.Problems, fmt.Sprintf("%d stored transfers differ from what "+
+			"was sent; the first: %s", mismatched, firstMismatch))
 	}
-	if len(lostIDs) > 0 {
-		slices.Sort(lostIDs)
+	if lostCount > 0 {
 		r.Problems = append(r.Problems, fmt.Sprintf(
-			"%d acknowledged transfers missing, ids %d..%d, acknowledged at %s (kills at %v)",
-			len(lostIDs), lostIDs[0], lostIDs[len(lostIDs)-1],
-			l.acknowledged[lostIDs[0]].Format("15:04:05.000000"), d.kills))
+			"%d acknowledged transfers missing, first ids %v, the first acknowledged at %s "+
+				"(kills at %v)", lostCount, lostIDs,
+			l.acknowledgedAt(lostIDs[0]).Format("15:04:05.000000"), d.kills))
 	}
-	return d.checkBalances(ctx, stored)
+	return d.checkBalances(ctx, debits, credits)
 }
 
 // checkBalances compares each account's posted balances with the sum of the stored
 // transfers touching it: a transfer applied twice would show as a difference.
-func (d *drill) checkBalances(ctx context.Context, stored map[uint64]model.Transfer) error {
-	debits, credits := map[uint64]uint64{}, map[uint64]uint64{}
-	for _, t := range stored {
-		debits[t.DebitAccountID.Lo] += t.Amount.Lo
-		credits[t.CreditAccountID.Lo] += t.Amount.Lo
-	}
+func (d *drill) checkBalances(ctx context.Context, debits, credits map[uint64]uint64) error {
 	ids := make([]model.Uint128, d.config.Accounts)
 	for i := range ids {
 		ids[i] = model.U128(uint64(i + 1))
@@ -135,7 +158,7 @@ func (d *drill) summarize() {
 	}
 	d.report.RTOMs, d.report.CatchUpMs = distribution(rto), distribution(catchUp)
 	d.report.OK = d.report.Lost == 0 && d.report.Duplicated == 0 && d.report.DigestsEqual &&
-		len(d.report.CycleReports) == d.config.Cycles
+		len(d.report.CycleReports) == d.config.Cycles && len(d.report.Problems) == 0
 }
 
 func distribution(values []float64) Distribution {

@@ -28,6 +28,7 @@ type Config struct {
 	Seed         uint64        // Drives the kill moments.
 	Workers      int           // Concurrent batches of load.
 	BatchSize    int           // Transfers per batch.
+	Rate         float64       // Most transfers per second sent (0: as fast as replies allow).
 	Accounts     int           // Accounts the load moves money between.
 	KillAfterMin time.Duration // Each cycle kills the primary after a random time in
 	KillAfterMax time.Duration // [KillAfterMin, KillAfterMax] of load.
@@ -191,7 +192,8 @@ func (d *drill) connect(ctx context.Context, secret string) error {
 			return fmt.Errorf("creating accounts: %s", result.Status)
 		}
 	}
-	d.load = newLoad(c, uint64(d.config.Accounts), d.config.BatchSize, 1_000_000)
+	d.load = newLoad(c, uint64(d.config.Accounts), d.config.BatchSize, 1_000_000,
+		d.config.Rate)
 	return nil
 }
 

@@ -12,4 +12,10 @@ const (
 	batchTimeout = 90 * time.Second
 	// stopTimeout bounds a clean stop before SIGKILL.
 	stopTimeout = 15 * time.Second
+	// lostIDsShownMax bounds the lost ids a report names (the count is always exact).
+	lostIDsShownMax = 16
+	// RateDefault is the default load in transfers/s: enough to keep batches in flight at
+	// every kill, small enough that a 100-cycle drill's state (both nodes hold every
+	// transfer, and each rejoin reloads it) stays a few gigabytes.
+	RateDefault = 20_000
 )
