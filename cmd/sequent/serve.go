@@ -36,6 +36,9 @@ type serveOptions struct {
 	sync              string
 	syncInterval      time.Duration
 	snapshotEvery     uint64
+	snapshotsKept     int
+	walArchive        string
+	walKeepAll        bool
 	accountsCapacity  uint32
 	transfersCapacity uint32
 	eventLoops        int
@@ -99,6 +102,9 @@ reloads the keys file.`,
 	flags.StringVar(&o.sync, "sync", "every", "log sync policy: every (fdatasync each group commit), interval, none (benchmarks only)")
 	flags.DurationVar(&o.syncInterval, "sync-interval", 0, "with --sync interval: the sync period (default 2ms)")
 	flags.Uint64Var(&o.snapshotEvery, "snapshot-every", 5_000_000, "ops between snapshots (0: only on demand)")
+	flags.IntVar(&o.snapshotsKept, "snapshots-keep", 2, "snapshot files kept (older ones are deleted)")
+	flags.StringVar(&o.walArchive, "wal-archive", "", "move log segments fully covered by the oldest kept snapshot here instead of deleting them")
+	flags.BoolVar(&o.walKeepAll, "wal-keep-all", false, "never retire log segments (the log grows without bound)")
 	flags.Uint32Var(&o.accountsCapacity, "accounts-capacity", 1<<18, "accounts to preallocate for (more still fit)")
 	flags.Uint32Var(&o.transfersCapacity, "transfers-capacity", 1<<21, "transfers to preallocate for (more still fit)")
 	flags.IntVar(&o.eventLoops, "event-loops", 1, "gnet event loops for the binary protocol")
@@ -262,6 +268,13 @@ func (o *serveOptions) nodeConfig(logger *slog.Logger) (replication.NodeConfig, 
 	default:
 		return replication.NodeConfig{}, fmt.Errorf("--replication-mode %q: want sync or async", o.replicationMode)
 	}
+	if o.snapshotsKept < 1 {
+		return replication.NodeConfig{}, fmt.Errorf("--snapshots-keep %d: keep at least 1",
+			o.snapshotsKept)
+	}
+	if o.walArchive != "" && o.walKeepAll {
+		return replication.NodeConfig{}, errors.New("--wal-archive and --wal-keep-all exclude each other")
+	}
 	if (o.replicationListen != "" || o.standbyOf != "") && o.replicationKey == "" {
 		return replication.NodeConfig{}, errors.New("replication needs --replication-key (or SEQUENT_REPLICATION_KEY)")
 	}
@@ -276,8 +289,9 @@ func (o *serveOptions) nodeConfig(logger *slog.Logger) (replication.NodeConfig, 
 			TransfersCapacity: o.transfersCapacity, HashSeed: randomSeed()}},
 		WAL: wal.Options{Sync: policy, SyncInterval: o.syncInterval,
 			TruncateCorrupt: o.truncateCorrupt},
-		Shard:         shard.Config{RingBytes: o.ringBytes, InFlightEntriesMax: o.inFlightEntries},
-		Snapshots:     &shard.SnapshotConfig{EveryOps: o.snapshotEvery, RetireLog: true},
+		Shard: shard.Config{RingBytes: o.ringBytes, InFlightEntriesMax: o.inFlightEntries},
+		Snapshots: &shard.SnapshotConfig{EveryOps: o.snapshotEvery, Keep: o.snapshotsKept,
+			RetireLog: !o.walKeepAll, ArchiveDir: o.walArchive},
 		Listen:        o.replicationListen,
 		StandbyOf:     o.standbyOf,
 		Peer:          o.peer,
