@@ -89,9 +89,13 @@ func reuse[T any](spare *atomic.Pointer[[]T], count int) []T {
 // Release hands the view's copy buffers back to its ledger for the next snapshot. The
 // view must not be used afterwards. Safe from any goroutine.
 func (v *SnapshotView) Release() {
-	v.owner.spareAccounts.Store(&v.accounts)
-	v.owner.sparePending.Store(&v.pending)
+	// Publish fresh variables, not pointers to the view's fields: clearing the fields
+	// after storing their addresses would hand the next Snapshot nil buffers (and race
+	// with it).
+	accounts, pending := v.accounts, v.pending
 	v.accounts, v.pending = nil, nil
+	v.owner.spareAccounts.Store(&accounts)
+	v.owner.sparePending.Store(&pending)
 }
 
 func copyChunks[T any](target []T, chunks [][]T) {
