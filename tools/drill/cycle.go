@@ -2,6 +2,7 @@ package drill
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -22,7 +23,12 @@ func (d *drill) cycle(ctx context.Context, number int) error {
 	bounded, cancel := context.WithTimeout(ctx, failoverTimeout)
 	defer cancel()
 	if !d.config.Automatic {
-		if err := retry(bounded, func() error { return next.promote(bounded, d.token) }); err != nil {
+		if err := retry(bounded, func() error {
+			if !next.running() {
+				return errStop{fmt.Errorf("%s, the standby to promote, is not running", next.name)}
+			}
+			return next.promote(bounded, d.token)
+		}); err != nil {
 			return err
 		}
 	}
@@ -88,6 +94,10 @@ func retry(ctx context.Context, action func() error) error {
 		if err == nil {
 			return nil
 		}
+		var stop errStop
+		if errors.As(err, &stop) {
+			return stop.err
+		}
 		select {
 		case <-ctx.Done():
 			return err
@@ -95,5 +105,10 @@ func retry(ctx context.Context, action func() error) error {
 		}
 	}
 }
+
+// errStop ends a retry at once: retrying cannot help.
+type errStop struct{ err error }
+
+func (e errStop) Error() string { return e.err.Error() }
 
 func milliseconds(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"sequent/core/model"
@@ -102,15 +103,35 @@ func Run(ctx context.Context, config Config) (Report, error) {
 	for cycle := 1; cycle <= config.Cycles; cycle++ {
 		if err := d.cycle(ctx, cycle); err != nil {
 			d.load.halt()
-			return d.report, fmt.Errorf("cycle %d: %w", cycle, err)
+			return d.report, fmt.Errorf("cycle %d: %w%s", cycle, err, d.logTails())
 		}
 	}
 	time.Sleep(config.KillAfterMin) // Some load on the final pair too.
 	d.load.halt()
 	if err := d.check(ctx); err != nil {
-		return d.report, err
+		return d.report, fmt.Errorf("%w%s", err, d.logTails())
 	}
 	return d.report, nil
+}
+
+// logTails returns the last lines of each node's log, so that a failed drill says what
+// the nodes said even when its directory is removed afterwards.
+func (d *drill) logTails() string {
+	var tails strings.Builder
+	for _, n := range d.nodes {
+		if n == nil {
+			continue
+		}
+		raw, err := os.ReadFile(n.logPath)
+		if err != nil {
+			continue
+		}
+		lines := strings.Split(strings.TrimRight(string(raw), "\n"), "\n")
+		lines = lines[max(0, len(lines)-logTailLines):]
+		fmt.Fprintf(&tails, "\n--- last %d lines of %s:\n%s", len(lines), n.logPath,
+			strings.Join(lines, "\n"))
+	}
+	return tails.String()
 }
 
 // setUp writes the shared keys, starts the witness (automatic mode), the primary and the

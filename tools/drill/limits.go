@@ -12,6 +12,8 @@ const (
 	batchTimeout = 90 * time.Second
 	// stopTimeout bounds a clean stop before SIGKILL.
 	stopTimeout = 15 * time.Second
+	// logTailLines is how many lines of each node's log a failed drill's error quotes.
+	logTailLines = 25
 	// lostIDsShownMax bounds the lost ids a report names (the count is always exact).
 	lostIDsShownMax = 16
 	// RateDefault is the default load in transfers/s: enough to keep batches in flight at

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"flag"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -46,13 +47,16 @@ func TestDrill(t *testing.T) {
 	}
 }
 
-// firstJSONObject returns the output from its first '{' (the drill prints progress lines
-// on stderr, which run() merges).
+// firstJSONObject returns the first JSON object in the output (the drill prints progress
+// lines and errors on stderr, which run() merges around it).
 func firstJSONObject(output string) string {
-	for i, r := range output {
-		if r == '{' {
-			return output[i:]
-		}
+	start := strings.IndexByte(output, '{')
+	if start < 0 {
+		return output
 	}
-	return output
+	var object json.RawMessage
+	if err := json.NewDecoder(strings.NewReader(output[start:])).Decode(&object); err != nil {
+		return output[start:]
+	}
+	return string(object)
 }
