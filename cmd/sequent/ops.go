@@ -55,8 +55,9 @@ func startOps(o *serveOptions, r *runningNode) (*ops.Server, error) {
 		ReloadKeys:  r.keyring.Reload,
 		SetLogLevel: func(level string) error { return setLogLevel(r.level, level) },
 	}
-	server, err := ops.New(ops.Config{Address: o.http, TLSCertFile: o.httpTLSCert,
-		TLSKeyFile: o.httpTLSKey, AllowCIDRs: o.httpAllow, Logger: r.logger,
+	server, err := ops.New(ops.Config{Address: o.http, Listener: o.httpListener,
+		TLSCertFile: o.httpTLSCert,
+		TLSKeyFile:  o.httpTLSKey, AllowCIDRs: o.httpAllow, Logger: r.logger,
 		Tokens: func(token string) (string, bool) {
 			return ops.TokenChecker(r.keyring.AdminTokens())(token)
 		}}, sources)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -59,6 +60,7 @@ type serveOptions struct {
 	httpTLSCert       string
 	httpTLSKey        string
 	httpAllow         []string
+	httpListener      net.Listener // Bound by runServe before the node starts; nil: listen on http.
 	allow             []string
 	loginAttempts     int
 }
@@ -149,12 +151,25 @@ func applyEnvironment(cmd *cobra.Command) error {
 }
 
 func runServe(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) error {
+	if o.http != "" {
+		// Bind the HTTP port before anything starts: a taken port must fail the start
+		// before the node serves or a standby attaches to its primary, not after.
+		listener, err := net.Listen("tcp", o.http)
+		if err != nil {
+			return fmt.Errorf("ops: listen: %w", err)
+		}
+		o.httpListener = listener
+	}
 	running, err := startNode(o, stdout, stderr)
 	if err != nil {
+		if o.httpListener != nil {
+			o.httpListener.Close()
+		}
 		return err
 	}
 	if o.http != "" {
 		if running.ops, err = startOps(o, running); err != nil {
+			o.httpListener.Close()
 			return errors.Join(err, running.stop())
 		}
 	}

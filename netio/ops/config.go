@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"strings"
 )
@@ -33,6 +34,11 @@ type Config struct {
 	// Logger receives request refusals (rate-limited), admin actions and server errors.
 	// Nil: slog.Default().
 	Logger *slog.Logger
+	// Listener, when set, is an already bound listener to serve on instead of listening
+	// on Address, so that a process can bind all its ports before it starts anything
+	// (a port conflict then fails the start before a standby has attached, say). The
+	// server closes it on Shutdown.
+	Listener net.Listener
 }
 
 // Sources are the callbacks the server calls. Each must be cheap and safe from any

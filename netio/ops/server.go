@@ -115,9 +115,12 @@ func (s *Server) Start() error {
 	if s.listener != nil {
 		return ErrStarted
 	}
-	listener, err := net.Listen("tcp", s.config.Address)
-	if err != nil {
-		return fmt.Errorf("ops: listen: %w", err)
+	listener := s.config.Listener
+	if listener == nil {
+		var err error
+		if listener, err = net.Listen("tcp", s.config.Address); err != nil {
+			return fmt.Errorf("ops: listen: %w", err)
+		}
 	}
 	s.listener = listener
 	s.served = make(chan error, 1)

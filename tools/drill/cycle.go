@@ -44,7 +44,7 @@ func (d *drill) cycle(ctx context.Context, number int) error {
 		return err
 	}
 	restart := time.Now()
-	if err := old.start(next.replication); err != nil {
+	if err := old.startServing(bounded, next.replication); err != nil {
 		return err
 	}
 	target, err := next.status(bounded)

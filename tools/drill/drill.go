@@ -160,14 +160,14 @@ func (d *drill) setUp(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := d.nodes[0].start(""); err != nil {
-		return err
-	}
-	if err := d.nodes[1].start(d.nodes[0].replication); err != nil {
-		return err
-	}
 	waitContext, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
+	if err := d.nodes[0].startServing(waitContext, ""); err != nil {
+		return err
+	}
+	if err := d.nodes[1].startServing(waitContext, d.nodes[0].replication); err != nil {
+		return err
+	}
 	if err := d.nodes[0].waitFor(waitContext, "a standby", func(s status) bool {
 		return s.Role == "primary" && s.Replication.StandbyAttached
 	}); err != nil {

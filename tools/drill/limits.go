@@ -14,6 +14,10 @@ const (
 	stopTimeout = 15 * time.Second
 	// logTailLines is how many lines of each node's log a failed drill's error quotes.
 	logTailLines = 25
+	// startAttemptsMax bounds restarts of a node whose port was taken at start, and
+	// startRetryDelay spaces them.
+	startAttemptsMax = 5
+	startRetryDelay  = 500 * time.Millisecond
 	// lostIDsShownMax bounds the lost ids a report names (the count is always exact).
 	lostIDsShownMax = 16
 	// RateDefault is the default load in transfers/s: enough to keep batches in flight at

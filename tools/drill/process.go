@@ -86,6 +86,43 @@ func (n *node) start(standbyOf string) error {
 	return nil
 }
 
+// startServing starts the process and waits until its HTTP port answers. A process that
+// exits first because a port of its was taken in the meantime (another process's
+// outgoing connection can land on a port this node used before its restart) is started
+// again, a bounded number of times; any other early exit is an error.
+func (n *node) startServing(ctx context.Context, standbyOf string) error {
+	for attempt := 1; ; attempt++ {
+		if err := n.start(standbyOf); err != nil {
+			return err
+		}
+		err := n.waitFor(ctx, "its HTTP port to answer", func(status) bool { return true })
+		if err == nil {
+			return nil
+		}
+		if n.running() || attempt == startAttemptsMax || !n.logSays("address already in use") {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(startRetryDelay):
+		}
+	}
+}
+
+// logSays reports whether the node's log contains text since its latest start.
+func (n *node) logSays(text string) bool {
+	raw, err := os.ReadFile(n.logPath)
+	if err != nil {
+		return false
+	}
+	latest := string(raw)
+	if i := strings.LastIndex(latest, "\n=== "); i >= 0 {
+		latest = latest[i:]
+	}
+	return strings.Contains(latest, text)
+}
+
 // kill sends SIGKILL and waits for the process to end.
 func (n *node) kill() {
 	if n.command == nil || n.command.Process == nil {
