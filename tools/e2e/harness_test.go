@@ -97,6 +97,25 @@ func startServer(t testing.TB, data string, address string, extra ...string) *se
 
 func (s *server) start() {
 	s.t.Helper()
+	// A port this server used before a restart can be taken meanwhile by another
+	// process's outgoing connection (ports come from one range); that ends soon, so a
+	// start that fails for that reason alone is tried again, a bounded number of times.
+	for attempt := 1; ; attempt++ {
+		if s.startOnce(attempt == startAttemptsMax) {
+			return
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// startAttemptsMax bounds the starts of a server whose port was taken.
+const startAttemptsMax = 5
+
+// startOnce starts the process and waits until it accepts connections. It reports false
+// when the process exited because an address was in use and last is false; any other
+// failure fails the test.
+func (s *server) startOnce(last bool) bool {
+	s.t.Helper()
 	s.output = &lockedBuffer{}
 	s.command = exec.Command(binary, s.args...)
 	s.command.Stdout, s.command.Stderr = s.output, s.output
@@ -113,10 +132,14 @@ func (s *server) start() {
 		conn, err := net.DialTimeout("tcp", s.address, 100*time.Millisecond)
 		if err == nil {
 			conn.Close()
-			return
+			return true
 		}
 		select {
 		case <-s.exited:
+			if !last && strings.Contains(s.output.String(), "address already in use") {
+				s.t.Logf("server could not bind, trying again:\n%s", s.output.String())
+				return false
+			}
 			s.t.Fatalf("server exited at start:\n%s", s.output.String())
 		default:
 		}
