@@ -6,6 +6,7 @@ import (
 
 	"pgregory.net/rapid"
 
+	"sequent/core/ledger"
 	"sequent/core/model"
 )
 
@@ -85,8 +86,11 @@ func FuzzRestore(f *testing.F) {
 	}
 	f.Add(snapshot.Bytes())
 	f.Add(snapshot.Bytes()[:50])
+	// Small ledger maxima, so that a mutated header claiming millions of records is
+	// refused instead of preallocated (~1 s per such input starves the fuzzer).
+	limits := Config{Ledger: ledger.Config{AccountsMax: 1 << 12, TransfersMax: 1 << 12}}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		m, err := Restore(Config{}, bytes.NewReader(data))
+		m, err := Restore(limits, bytes.NewReader(data))
 		if err != nil {
 			return
 		}
