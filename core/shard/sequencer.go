@@ -65,6 +65,11 @@ func (s *Shard) run() {
 			}
 		case <-stop:
 			stop = nil // Closed for good: from now on, wait for durability, not for it.
+			// Arm the bound here too: with the in-flight window full of entries that never
+			// become durable, the ring is never drained, so "closed" is never seen.
+			if closing == nil {
+				closing = time.After(s.config.CloseTimeout)
+			}
 		case <-closing:
 			s.abandonWith(model.StatusShuttingDown)
 			return

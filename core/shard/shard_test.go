@@ -501,3 +501,39 @@ func TestAuditIsDurableBeforeReturning(t *testing.T) {
 		t.Fatalf("latencies %+v, statuses %+v", latencies, statuses)
 	}
 }
+
+// TestCloseIsBoundedWhenInFlightIsFull: with the in-flight window full of entries that
+// never become durable (a sync standby that vanished looks the same) and more requests
+// queued behind them, Close still returns after CloseTimeout, answering the parked
+// requests shutting_down. It used to wait forever: the close timer was armed only once
+// the ring was empty, and a full window stops the ring from being drained.
+func TestCloseIsBoundedWhenInFlightIsFull(t *testing.T) {
+	log := wal.NewMemoryLog()
+	log.Hold()
+	config := Config{InFlightEntriesMax: 1, CloseTimeout: 100 * time.Millisecond}
+	s, replier := startShard(t, config, log)
+	submit := func(number uint64) {
+		if status := s.Submit(&Request{Connection: 1, Client: 7, Session: 1, Number: number,
+			Operation: model.OperationCreateAccounts, Body: accountsBody(number)}); status != model.StatusOK {
+			t.Fatalf("submit %d: %s", number, status)
+		}
+	}
+	submit(1)
+	for log.LastOp() == 0 {
+		time.Sleep(time.Millisecond) // Let the first entry park and fill the window.
+	}
+	for number := uint64(2); number <= 5; number++ {
+		submit(number) // Queued in the ring behind the full window.
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close still waiting 10 s after a 100 ms close timeout")
+	}
+	replies := replier.waitFor(t, 1)
+	if replies[0].Status != model.StatusShuttingDown {
+		t.Fatalf("the parked request was answered %s, want shutting_down", replies[0].Status)
+	}
+}
