@@ -5,6 +5,14 @@
 // when both its own log and the standby's acknowledgement cover it, so losing the primary
 // loses no acknowledged write.
 //
+// # Link security
+//
+// Every connection proves the shared key first (HMAC-SHA256 over the acceptor's
+// single-use nonce). With TLS (NodeConfig.TLS, tls.go) the link is also mutual TLS 1.3:
+// each node presents one certificate and trusts one CA in both of its parts (acceptor and
+// dialer), a refused certificate is ErrUnauthenticated (not retried), and the HMAC still
+// runs inside TLS. The witness link is HMAC-only.
+//
 // # Epochs and fencing
 //
 // Every entry and every frame carries the writer's epoch. Promotion (Node.Promote)

@@ -2,6 +2,7 @@ package replication
 
 import (
 	"bufio"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -31,6 +32,7 @@ type NodeConfig struct {
 	Mode          Mode                  // Sync (default) or async.
 	DegradeAfter  time.Duration         // See PrimaryConfig.
 	Key           []byte                // Replication secret (required with Listen or StandbyOf).
+	TLS           *TLS                  // Mutual TLS on the replication link; nil = plain TCP.
 	ClientAddress string                // This node's client address, for redirects.
 	// Witness, when set, is the lease service that makes automatic failover safe: the
 	// primary renews a lease and fences itself when it cannot; a standby whose primary is
@@ -142,6 +144,9 @@ func (n *Node) build(epoch uint64, role shard.Role) error {
 		if n.listener, err = net.Listen("tcp", n.config.Listen); err != nil {
 			return fmt.Errorf("replication: listen on %s: %w", n.config.Listen, err)
 		}
+		if n.config.TLS != nil {
+			n.listener = tls.NewListener(n.listener, n.config.TLS.Server)
+		}
 	}
 	return nil
 }
@@ -165,7 +170,7 @@ func (n *Node) snapshotWritten(result shard.SnapshotResult) {
 // its plan on the local log before anything is recovered from it: discard a divergent
 // suffix, or start over from the primary's snapshot. It returns the epoch to follow.
 func (n *Node) alignWithPrimary(epoch uint64) (uint64, error) {
-	config := StandbyConfig{Address: n.config.StandbyOf, Key: n.config.Key, Log: n.log,
+	config := StandbyConfig{Address: n.config.StandbyOf, Key: n.config.Key, TLS: n.clientTLS(), Log: n.log,
 		Logger: n.config.Logger}
 	for delay := 50 * time.Millisecond; ; delay = min(2*delay, reconnectDelayMax) {
 		link, err := Dial(config, epoch)
@@ -429,8 +434,10 @@ func (n *Node) fencePeer(epoch uint64) {
 	if peer == "" {
 		return
 	}
-	conn, err := net.DialTimeout("tcp", peer, handshakeTimeout)
+	conn, err := dialLink(peer, n.clientTLS(), handshakeTimeout)
 	if err != nil {
+		n.config.Logger.Info("replication: the old primary cannot be fenced (it is probably down)",
+			"address", peer, "error", err)
 		return
 	}
 	defer conn.Close()
@@ -477,4 +484,12 @@ func (n *Node) Close() error {
 		n.link.Close()
 	}
 	return errors.Join(err, n.log.Close())
+}
+
+// clientTLS is the TLS configuration for dialing the peer (nil: plain TCP).
+func (n *Node) clientTLS() *tls.Config {
+	if n.config.TLS == nil {
+		return nil
+	}
+	return n.config.TLS.Client
 }

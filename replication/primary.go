@@ -3,6 +3,7 @@ package replication
 import (
 	"bufio"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -174,6 +175,15 @@ func (p *Primary) serve(conn net.Conn) {
 		return
 	}
 	conn.SetDeadline(time.Now().Add(handshakeTimeout))
+	if secured, ok := conn.(*tls.Conn); ok {
+		// Handshake now rather than on the first write, so that a refused certificate is
+		// logged as what it is.
+		if err := secured.Handshake(); err != nil {
+			p.config.Logger.Warn("replication: TLS handshake failed", "peer",
+				conn.RemoteAddr().String(), "error", err)
+			return
+		}
+	}
 	epoch := p.config.Shard.Epoch()
 	challenge := append(append([]byte(nil), nonce...), encodeUint64s(p.config.Log.LastOp())...)
 	if writeFrame(writer, frameChallenge, epoch, challenge) != nil || writer.Flush() != nil {

@@ -2,6 +2,7 @@ package replication
 
 import (
 	"bufio"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,9 +18,10 @@ import (
 
 // StandbyConfig configures the standby's end of replication.
 type StandbyConfig struct {
-	Address string   // The primary's replication address.
-	Key     []byte   // Shared replication secret.
-	Log     *wal.Log // The standby's own log.
+	Address string      // The primary's replication address.
+	Key     []byte      // Shared replication secret.
+	TLS     *tls.Config // Dial over TLS with this configuration; nil = plain TCP.
+	Log     *wal.Log    // The standby's own log.
 	Logger  *slog.Logger
 }
 
@@ -44,7 +46,7 @@ func Dial(config StandbyConfig, epoch uint64) (*Link, error) {
 	if config.Logger == nil {
 		config.Logger = slog.Default()
 	}
-	conn, err := net.DialTimeout("tcp", config.Address, handshakeTimeout)
+	conn, err := dialLink(config.Address, config.TLS, handshakeTimeout)
 	if err != nil {
 		return nil, err
 	}
@@ -61,6 +63,11 @@ func (l *Link) handshake(epoch uint64) error {
 	l.conn.SetDeadline(time.Now().Add(handshakeTimeout))
 	challenge, err := l.reader.read()
 	if err != nil {
+		if tlsRefused(err) {
+			// With TLS 1.3 the server judges our certificate after our side of the
+			// handshake is done: its refusal arrives here, at the first read.
+			return fmt.Errorf("%w: TLS: %v", ErrUnauthenticated, err)
+		}
 		return err
 	}
 	if challenge.kind != frameChallenge || len(challenge.body) != nonceSize+8 {

@@ -3,26 +3,18 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"sequent/netio/ops"
+	"sequent/tools/testcert"
 )
 
 const adminTestToken = "admin-test-token-0123456789"
@@ -206,10 +198,10 @@ func TestAdminCommandFailures(t *testing.T) {
 // TestAdminCommandTLS talks HTTPS to a server with a certificate made here: --ca trusts
 // it, --insecure skips the check, and without either the handshake fails (exit 2).
 func TestAdminCommandTLS(t *testing.T) {
-	certFile, keyFile := adminTestCertificate(t)
-	_, address := startAdminTestServer(t, certFile, keyFile)
+	files := testcert.NewAuthority(t, "sequent admin test CA").IssueFiles(t)
+	_, address := startAdminTestServer(t, files.Certificate, files.Key)
 	for _, args := range [][]string{
-		{"promote", "--http", address, "--ca", certFile, "--token", adminTestToken},
+		{"promote", "--http", address, "--ca", files.Authority, "--token", adminTestToken},
 		{"promote", "--http", "https://" + address, "--insecure", "--token", adminTestToken},
 	} {
 		if out, err := runAdmin(t, args...); err != nil || !strings.Contains(out, "epoch 5") {
@@ -220,40 +212,4 @@ func TestAdminCommandTLS(t *testing.T) {
 	if err == nil || !isUsage(err) || !strings.Contains(err.Error(), "certificate") {
 		t.Errorf("untrusted certificate: %v", err)
 	}
-}
-
-// adminTestCertificate writes a self-signed certificate for 127.0.0.1 (its own CA) and
-// its key, and returns the two paths.
-func adminTestCertificate(t *testing.T) (string, string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	template := &x509.Certificate{SerialNumber: big.NewInt(1),
-		Subject:   pkix.Name{CommonName: "sequent admin test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, IsCA: true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, template, template, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	directory := t.TempDir()
-	certFile, keyFile := filepath.Join(directory, "cert.pem"), filepath.Join(directory, "key.pem")
-	write := func(path, kind string, data []byte) {
-		if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: kind, Bytes: data}),
-			0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write(certFile, "CERTIFICATE", der)
-	write(keyFile, "EC PRIVATE KEY", keyDER)
-	return certFile, keyFile
 }

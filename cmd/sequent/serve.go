@@ -50,6 +50,7 @@ type serveOptions struct {
 	replicationMode   string
 	degradeAfter      time.Duration
 	replicationKey    string
+	replicationTLS    [3]string // Certificate, key and CA files of the replication link.
 	truncateCorrupt   bool
 	ringBytes         int
 	inFlightEntries   int
@@ -82,7 +83,10 @@ SEQUENT_STANDBY_OF). Flags win over the environment.
 
 Replication: give a primary --replication-listen (and a --replication-key); start a
 standby with --standby-of PRIMARY_REPLICATION_ADDRESS, its own --replication-listen and
-the same key. Promote a standby with 'sequent admin promote'.
+the same key. Promote a standby with 'sequent admin promote'. The link is authenticated
+with the key; to encrypt it as well and verify both ends' certificates, give both nodes
+--replication-tls-cert, --replication-tls-key and --replication-tls-ca (one CA for both;
+each certificate must name the address the other node dials, e.g. an IP SAN).
 
 SIGINT/SIGTERM stop accepting, release what can be released, sync and exit; SIGHUP
 reloads the keys file.`,
@@ -117,6 +121,9 @@ reloads the keys file.`,
 	flags.StringVar(&o.replicationMode, "replication-mode", "sync", "sync (replies wait for the standby) or async")
 	flags.DurationVar(&o.degradeAfter, "replication-degrade-after", 0, "sync mode: release without the standby once it has been gone this long (0: never; acknowledged writes may then be lost)")
 	flags.StringVar(&o.replicationKey, "replication-key", "", "shared secret of the replication link (required with replication)")
+	flags.StringVar(&o.replicationTLS[0], "replication-tls-cert", "", "mutual TLS on the replication link: this node's certificate (PEM; with --replication-tls-key and --replication-tls-ca)")
+	flags.StringVar(&o.replicationTLS[1], "replication-tls-key", "", "mutual TLS on the replication link: this node's private key (PEM)")
+	flags.StringVar(&o.replicationTLS[2], "replication-tls-ca", "", "mutual TLS on the replication link: CA certificate(s) that signed both nodes' certificates (PEM)")
 	flags.StringSliceVar(&o.allow, "allow", nil, "CIDRs allowed to connect to the binary port (default: anyone who can connect)")
 	flags.IntVar(&o.loginAttempts, "login-attempts-per-minute", netio.LoginAttemptsPerMinuteDefault, "new connections (login attempts) allowed per remote address per minute")
 	flags.StringVar(&o.http, "http", "127.0.0.1:7401", "HTTP address of metrics, health, status and admin (\"\" to disable)")
@@ -293,6 +300,19 @@ func (o *serveOptions) nodeConfig(logger *slog.Logger) (replication.NodeConfig, 
 	if (o.replicationListen != "" || o.standbyOf != "") && o.replicationKey == "" {
 		return replication.NodeConfig{}, errors.New("replication needs --replication-key (or SEQUENT_REPLICATION_KEY)")
 	}
+	var replicationTLS *replication.TLS
+	switch given := countNonEmpty(o.replicationTLS[:]); {
+	case given == 3 && o.replicationListen == "" && o.standbyOf == "":
+		return replication.NodeConfig{}, errors.New("--replication-tls-* without replication (--replication-listen or --standby-of)")
+	case given == 3:
+		var err error
+		if replicationTLS, err = replication.LoadTLS(o.replicationTLS[0], o.replicationTLS[1],
+			o.replicationTLS[2]); err != nil {
+			return replication.NodeConfig{}, err
+		}
+	case given != 0:
+		return replication.NodeConfig{}, errors.New("replication TLS needs all three of --replication-tls-cert, --replication-tls-key and --replication-tls-ca")
+	}
 	advertise := o.advertise
 	if advertise == "" {
 		advertise = o.address
@@ -313,6 +333,7 @@ func (o *serveOptions) nodeConfig(logger *slog.Logger) (replication.NodeConfig, 
 		Mode:          mode,
 		DegradeAfter:  o.degradeAfter,
 		Key:           []byte(o.replicationKey),
+		TLS:           replicationTLS,
 		ClientAddress: advertise,
 		Witness:       o.witness,
 		NodeName:      o.nodeName,
@@ -387,4 +408,15 @@ func printStartup(stdout io.Writer, o *serveOptions, r *runningNode) {
 	if o.sync == "none" {
 		fmt.Fprintln(stdout, "sequent serve: WARNING: --sync none: NOTHING IS FSYNCED, a crash loses acknowledged writes (benchmarks only)")
 	}
+}
+
+// countNonEmpty counts the non-empty strings.
+func countNonEmpty(texts []string) int {
+	count := 0
+	for _, text := range texts {
+		if text != "" {
+			count++
+		}
+	}
+	return count
 }

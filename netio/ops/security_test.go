@@ -2,26 +2,19 @@ package ops
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"sequent/tools/testcert"
 
 	"github.com/valyala/fasthttp"
 )
@@ -199,7 +192,9 @@ func TestBearerToken(t *testing.T) {
 // trip (status and an admin action) with a client that trusts it; a client that does not
 // trust it, and plain HTTP to the TLS port, both fail.
 func TestTLS(t *testing.T) {
-	certFile, keyFile, pool := selfSignedCertificate(t)
+	authority := testcert.NewAuthority(t, "sequent ops test CA")
+	files, pool := authority.IssueFiles(t), authority.Pool()
+	certFile, keyFile := files.Certificate, files.Key
 	fake := newFakeSources()
 	server := startServer(t, Config{TLSCertFile: certFile, TLSKeyFile: keyFile,
 		Tokens: TokenChecker(testTokens)}, fake.sources())
@@ -227,45 +222,6 @@ func TestTLS(t *testing.T) {
 			t.Errorf("plain HTTP served on the TLS port")
 		}
 	}
-}
-
-// selfSignedCertificate writes a fresh ECDSA certificate for 127.0.0.1 and its key to the
-// test's directory and returns their paths and a pool that trusts it.
-func selfSignedCertificate(t *testing.T) (string, string, *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	template := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "sequent test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, IsCA: true,
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, template, template, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	directory := t.TempDir()
-	certFile, keyFile := filepath.Join(directory, "cert.pem"), filepath.Join(directory, "key.pem")
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	if err := os.WriteFile(certFile, certPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
-	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(certPEM)
-	return certFile, keyFile, pool
 }
 
 // TestRequestBounds: headers over headerBytesMax answer 431 in the usual JSON shape.
