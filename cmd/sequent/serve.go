@@ -89,7 +89,8 @@ with the key; to encrypt it as well and verify both ends' certificates, give bot
 each certificate must name the address the other node dials, e.g. an IP SAN).
 
 SIGINT/SIGTERM stop accepting, release what can be released, sync and exit; SIGHUP
-reloads the keys file.`,
+rereads the keys file and the HTTP TLS certificate and key (a failed reload keeps the
+old ones and logs why).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := applyEnvironment(cmd); err != nil {
@@ -252,6 +253,14 @@ func (r *runningNode) waitAndStop(ctx context.Context) error {
 				r.logger.Error("sequent: keys reload failed; keeping the old keys", "error", err)
 			} else {
 				r.logger.Info("sequent: keys reloaded")
+			}
+			if r.ops != nil && r.ops.TLSEnabled() {
+				if err := r.ops.ReloadCertificate(); err != nil {
+					r.logger.Error("sequent: HTTP certificate reload failed; keeping the old one",
+						"error", err)
+				} else {
+					r.logger.Info("sequent: HTTP certificate reloaded")
+				}
 			}
 			continue
 		case <-r.node.Shard().Done():

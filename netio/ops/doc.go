@@ -48,6 +48,13 @@
 // The handler waits at most actionTimeout for audit plus action; past that it answers
 // 504 and the action finishes in the background, holding the one-action slot.
 //
+// # TLS
+//
+// With Config.TLSCertFile and TLSKeyFile the server speaks only HTTPS (TLS 1.2 or later).
+// Every handshake takes the certificate current at that moment, so ReloadCertificate
+// (serve calls it on SIGHUP) renews it without a restart; a failed reload keeps the old
+// pair.
+//
 // # Metrics
 //
 // Metric values are read from one Snapshot per scrape by a collector that keeps nothing

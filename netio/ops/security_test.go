@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -221,6 +222,62 @@ func TestTLS(t *testing.T) {
 		if response.StatusCode == 200 {
 			t.Errorf("plain HTTP served on the TLS port")
 		}
+	}
+}
+
+// TestCertificateReload: after the certificate files are replaced and ReloadCertificate
+// runs, new connections get the new certificate (a client trusting only the new CA
+// connects, one trusting only the old CA does not); a reload from broken files fails and
+// keeps the current certificate.
+func TestCertificateReload(t *testing.T) {
+	old, renewed := testcert.NewAuthority(t, "old CA"), testcert.NewAuthority(t, "new CA")
+	files := old.IssueFiles(t)
+	server := startServer(t, Config{TLSCertFile: files.Certificate, TLSKeyFile: files.Key,
+		Tokens: TokenChecker(testTokens)}, newFakeSources().sources())
+	url := "https://" + server.Address() + PathHealth
+	trusting := func(authority *testcert.Authority) *http.Client {
+		// No keep-alive: every request is a new handshake.
+		return &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{
+			DisableKeepAlives: true,
+			TLSClientConfig:   &tls.Config{RootCAs: authority.Pool(), MinVersion: tls.VersionTLS12}}}
+	}
+	get := func(client *http.Client) error {
+		response, err := client.Get(url)
+		if err == nil {
+			response.Body.Close()
+		}
+		return err
+	}
+	if err := get(trusting(old)); err != nil {
+		t.Fatalf("before the reload: %v", err)
+	}
+	next := renewed.IssueFiles(t)
+	for from, to := range map[string]string{next.Certificate: files.Certificate, next.Key: files.Key} {
+		data, err := os.ReadFile(from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(to, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := server.ReloadCertificate(); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	if err := get(trusting(renewed)); err != nil {
+		t.Fatalf("after the reload, a client trusting the new CA: %v", err)
+	}
+	if err := get(trusting(old)); err == nil {
+		t.Fatal("after the reload, the old certificate is still served")
+	}
+	if err := os.WriteFile(files.Key, []byte("not a key"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := server.ReloadCertificate(); err == nil {
+		t.Fatal("a reload from a broken key file succeeded")
+	}
+	if err := get(trusting(renewed)); err != nil {
+		t.Fatalf("a failed reload dropped the working certificate: %v", err)
 	}
 }
 

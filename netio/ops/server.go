@@ -43,18 +43,20 @@ var ErrStarted = errors.New("ops: server already started")
 // Server is the operators' HTTP server. Create it with New, then Start; Shutdown stops
 // it. Its methods are safe from any goroutine.
 type Server struct {
-	config   Config           // Immutable after New.
-	sources  Sources          // Immutable after New.
-	allow    []netip.Prefix   // Parsed Config.AllowCIDRs; immutable.
-	logger   *slog.Logger     // Never nil.
-	tls      *tls.Config      // Nil: plain HTTP. Immutable.
-	http     *fasthttp.Server // Its fields are set by New and never changed.
-	registry *prometheus.Registry
-	metrics  *httpMetrics   // Atomic counters.
-	refusals refusalLimiter // Has its own mutex.
-	timeout  atomic.Int64   // Admin action wait in ns (actionTimeout; tests shorten it).
-	acting   atomic.Bool    // An admin action (audit + action) is running.
-	actions  sync.WaitGroup // Admin action goroutines; Shutdown waits for them.
+	config  Config         // Immutable after New.
+	sources Sources        // Immutable after New.
+	allow   []netip.Prefix // Parsed Config.AllowCIDRs; immutable.
+	logger  *slog.Logger   // Never nil.
+	tls     *tls.Config    // Nil: plain HTTP. Immutable (the certificate is not).
+	// certificate is the pair TLS handshakes present; ReloadCertificate replaces it.
+	certificate atomic.Pointer[tls.Certificate]
+	http        *fasthttp.Server // Its fields are set by New and never changed.
+	registry    *prometheus.Registry
+	metrics     *httpMetrics   // Atomic counters.
+	refusals    refusalLimiter // Has its own mutex.
+	timeout     atomic.Int64   // Admin action wait in ns (actionTimeout; tests shorten it).
+	acting      atomic.Bool    // An admin action (audit + action) is running.
+	actions     sync.WaitGroup // Admin action goroutines; Shutdown waits for them.
 
 	mutex    sync.Mutex   // Guards listener and served.
 	listener net.Listener // Nil until Start.
@@ -77,12 +79,14 @@ func New(config Config, sources Sources) (*Server, error) {
 		s.logger = slog.Default()
 	}
 	if config.TLSCertFile != "" {
-		certificate, err := tls.LoadX509KeyPair(config.TLSCertFile, config.TLSKeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("%w: TLS certificate: %v", ErrConfig, err)
+		if err := s.ReloadCertificate(); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrConfig, err)
 		}
-		s.tls = &tls.Config{Certificates: []tls.Certificate{certificate},
-			MinVersion: tls.VersionTLS12}
+		// Each handshake takes the current certificate, so a reload needs no restart.
+		s.tls = &tls.Config{MinVersion: tls.VersionTLS12,
+			GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+				return s.certificate.Load(), nil
+			}}
 	}
 	s.registry, s.metrics, err = newRegistry(sources.Snapshot)
 	if err != nil {
@@ -363,3 +367,21 @@ type fasthttpLogger struct{ logger *slog.Logger }
 func (l fasthttpLogger) Printf(format string, args ...any) {
 	l.logger.Warn("ops: http: " + fmt.Sprintf(format, args...))
 }
+
+// ReloadCertificate rereads the TLS certificate and key files; later handshakes use the
+// new pair, connections already open keep theirs. On error the old pair stays in use.
+// Without TLS it does nothing.
+func (s *Server) ReloadCertificate() error {
+	if s.config.TLSCertFile == "" {
+		return nil
+	}
+	certificate, err := tls.LoadX509KeyPair(s.config.TLSCertFile, s.config.TLSKeyFile)
+	if err != nil {
+		return fmt.Errorf("ops: TLS certificate: %w", err)
+	}
+	s.certificate.Store(&certificate)
+	return nil
+}
+
+// TLSEnabled reports whether the server speaks HTTPS.
+func (s *Server) TLSEnabled() bool { return s.tls != nil }
