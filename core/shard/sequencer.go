@@ -2,6 +2,7 @@ package shard
 
 import (
 	"fmt"
+	"math"
 	"time"
 
 	"sequent/core"
@@ -276,6 +277,39 @@ func (s *Shard) abandonWith(status model.Status) {
 		s.deliver(slot)
 	}
 	s.parked = s.parked[:0]
+	s.answerQueued(status)
+}
+
+// answerQueued answers, with status and no body, the requests still in the ring: they
+// were never sequenced, so nothing of them was applied, and no caller is left waiting on
+// silence (a client retries; exactly-once makes that safe). The ring is closed, so nothing
+// new arrives.
+func (s *Shard) answerQueued(status model.Status) {
+	var request core.Request
+	for {
+		s.taken, _ = s.ring.take(s.taken[:0], s.config.RingRequests, math.MaxInt)
+		if len(s.taken) == 0 {
+			return
+		}
+		replies := make([]Reply, 0, len(s.taken))
+		for i := range s.taken {
+			meta := &s.taken[i]
+			decodeRequest(s.ring.bytes(meta), &request)
+			switch {
+			case meta.connection == 0:
+			case meta.connection >= internalConnectionBase:
+				s.waiters.answer(meta.connection, status)
+			default:
+				replies = append(replies, Reply{Connection: meta.connection,
+					Client: request.Client, Session: request.Session, Number: request.Number,
+					Operation: request.Operation, Status: status})
+			}
+		}
+		s.ring.release(&s.taken[len(s.taken)-1])
+		if len(replies) > 0 && s.replier != nil {
+			s.replier.Deliver(replies)
+		}
+	}
 }
 
 // decodeRequest decodes an encoded request taken from the ring, which Submit wrote.

@@ -504,8 +504,8 @@ func TestAuditIsDurableBeforeReturning(t *testing.T) {
 
 // TestCloseIsBoundedWhenInFlightIsFull: with the in-flight window full of entries that
 // never become durable (a sync standby that vanished looks the same) and more requests
-// queued behind them, Close still returns after CloseTimeout, answering the parked
-// requests shutting_down. It used to wait forever: the close timer was armed only once
+// queued behind them, Close still returns after CloseTimeout, answering the parked and the
+// queued requests shutting_down. It used to wait forever: the close timer was armed only once
 // the ring was empty, and a full window stops the ring from being drained.
 func TestCloseIsBoundedWhenInFlightIsFull(t *testing.T) {
 	log := wal.NewMemoryLog()
@@ -532,8 +532,13 @@ func TestCloseIsBoundedWhenInFlightIsFull(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Close still waiting 10 s after a 100 ms close timeout")
 	}
-	replies := replier.waitFor(t, 1)
-	if replies[0].Status != model.StatusShuttingDown {
-		t.Fatalf("the parked request was answered %s, want shutting_down", replies[0].Status)
+	// The parked request (outcome unknown) and the queued ones (never applied) are all
+	// answered shutting_down, in order.
+	replies := replier.waitFor(t, 5)
+	for i, reply := range replies {
+		if reply.Number != uint64(i+1) || reply.Status != model.StatusShuttingDown {
+			t.Fatalf("reply %d: number %d status %s, want %d shutting_down", i, reply.Number,
+				reply.Status, i+1)
+		}
 	}
 }
