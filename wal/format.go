@@ -269,7 +269,7 @@ func decodeSegmentHeader(b []byte, s *segmentHeader) (string, error) {
 	s.Number = le.Uint64(b[segmentOffsetNumber:])
 	s.Bytes = int64(le.Uint64(b[segmentOffsetBytes:]))
 	s.CreatedNs = le.Uint64(b[segmentOffsetCreated:])
-	if s.Bytes < segmentHeaderSize+entryHeaderSize || s.Bytes > segmentBytesMax {
+	if s.Bytes < segmentHeaderSize+entryHeaderSize || s.Bytes > SegmentBytesMax {
 		return "segment size out of range", ErrCorrupt
 	}
 	return "", nil

@@ -13,7 +13,7 @@ import (
 
 // testSegmentBytes is the smallest segment size allowed, so that tests roll segments
 // after a few MiB.
-const testSegmentBytes = segmentBytesMin + 64<<10
+const testSegmentBytes = SegmentBytesMin + 64<<10
 
 // transfersBody encodes count realistic transfer records: sequential ids from firstID,
 // random accounts among 1M, small amounts; what the sequencer logs for create_transfers.

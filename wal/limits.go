@@ -16,14 +16,14 @@ const (
 	// while recovery re-reads at most 64 MiB of tail per segment (~30 ms of SHA-256).
 	SegmentBytesDefault = 64 << 20
 
-	// segmentBytesMin is the smallest segment that holds the largest possible entry: an
+	// SegmentBytesMin is the smallest segment that holds the largest possible entry: an
 	// entry never spans segments, and stored bytes never exceed raw bytes (a body that does
 	// not shrink is stored raw).
-	segmentBytesMin = segmentHeaderSize + entryHeaderSize + EntryBodyBytesMax
+	SegmentBytesMin = segmentHeaderSize + entryHeaderSize + EntryBodyBytesMax
 
-	// segmentBytesMax keeps offsets inside a segment below 2^32, because the entry header
+	// SegmentBytesMax keeps offsets inside a segment below 2^32, because the entry header
 	// stores the synced offset in 32 bits, and bounds the work of scanning one segment.
-	segmentBytesMax = 1 << 30
+	SegmentBytesMax = 1 << 30
 
 	// PipelineDepthDefault is how many entries Append may queue ahead of the disk. Full
 	// batches cost ~0.5 ms of CPU each to compress and hash against ~0.3 ms of
@@ -96,10 +96,10 @@ const (
 // (constant underflow) if the relation breaks.
 const (
 	_ uint = readBufferBytes - (entryHeaderSize + EntryBodyBytesMax) // a window holds an entry
-	_ uint = SegmentBytesDefault - segmentBytesMin                   // the default is usable
-	_ uint = segmentBytesMax - SegmentBytesDefault                   // and allowed
+	_ uint = SegmentBytesDefault - SegmentBytesMin                   // the default is usable
+	_ uint = SegmentBytesMax - SegmentBytesDefault                   // and allowed
 	_ uint = pipelineDepthMax - PipelineDepthDefault
 	_ uint = encoderCountMax - EncoderCountDefault
 	_ uint = EntryBodyBytesMax - encodeInlineBytesMax
-	_ uint = 1<<32 - 1 - segmentBytesMax // synced offsets fit in 32 bits
+	_ uint = 1<<32 - 1 - SegmentBytesMax // synced offsets fit in 32 bits
 )

@@ -95,9 +95,9 @@ func (o Options) withDefaults() (Options, error) {
 		o.Logger = slog.Default()
 	}
 	switch {
-	case o.SegmentBytes < segmentBytesMin || o.SegmentBytes > segmentBytesMax:
+	case o.SegmentBytes < SegmentBytesMin || o.SegmentBytes > SegmentBytesMax:
 		return o, fmt.Errorf("wal: SegmentBytes %d outside [%d, %d]",
-			o.SegmentBytes, segmentBytesMin, segmentBytesMax)
+			o.SegmentBytes, SegmentBytesMin, SegmentBytesMax)
 	case o.Sync > SyncNone:
 		return o, fmt.Errorf("wal: unknown sync policy %d", o.Sync)
 	case o.SyncInterval < 0 || o.SyncInterval > syncIntervalMax:

@@ -39,6 +39,7 @@ type serveOptions struct {
 	snapshotEvery     uint64
 	snapshotsKept     int
 	walArchive        string
+	walSegmentBytes   int64
 	walKeepAll        bool
 	accountsCapacity  uint32
 	transfersCapacity uint32
@@ -112,6 +113,7 @@ old ones and logs why).`,
 	flags.IntVar(&o.snapshotsKept, "snapshots-keep", 2, "snapshot files kept (older ones are deleted)")
 	flags.StringVar(&o.walArchive, "wal-archive", "", "move log segments fully covered by the oldest kept snapshot here instead of deleting them")
 	flags.BoolVar(&o.walKeepAll, "wal-keep-all", false, "never retire log segments (the log grows without bound)")
+	flags.Int64Var(&o.walSegmentBytes, "wal-segment-bytes", wal.SegmentBytesDefault, fmt.Sprintf("tuning: size of each preallocated log segment file, from %d (one largest entry) to %d; applies to segments created from now on", wal.SegmentBytesMin, wal.SegmentBytesMax))
 	flags.Uint32Var(&o.accountsCapacity, "accounts-capacity", 1<<18, "accounts to preallocate for (more still fit)")
 	flags.Uint32Var(&o.transfersCapacity, "transfers-capacity", 1<<21, "transfers to preallocate for (more still fit)")
 	flags.IntVar(&o.eventLoops, "event-loops", 1, "gnet event loops for the binary protocol")
@@ -332,7 +334,7 @@ func (o *serveOptions) nodeConfig(logger *slog.Logger) (replication.NodeConfig, 
 		Machine: core.Config{Ledger: ledger.Config{AccountsCapacity: o.accountsCapacity,
 			TransfersCapacity: o.transfersCapacity, HashSeed: randomSeed()}},
 		WAL: wal.Options{Sync: policy, SyncInterval: o.syncInterval,
-			TruncateCorrupt: o.truncateCorrupt},
+			TruncateCorrupt: o.truncateCorrupt, SegmentBytes: o.walSegmentBytes},
 		Shard: shard.Config{RingBytes: o.ringBytes, InFlightEntriesMax: o.inFlightEntries},
 		Snapshots: &shard.SnapshotConfig{EveryOps: o.snapshotEvery, Keep: o.snapshotsKept,
 			RetireLog: !o.walKeepAll, ArchiveDir: o.walArchive},
