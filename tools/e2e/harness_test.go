@@ -66,22 +66,25 @@ type server struct {
 	exited  chan struct{}
 }
 
-// lockedBuffer collects a process's output for failure messages.
+// lockedBuffer collects a process's output for failure messages and for tests that read
+// it while the process runs. The buffer is a named field, not embedded: embedding would
+// promote bytes.Buffer's ReadFrom, which io.Copy (used by os/exec) prefers to Write, and
+// which would bypass the lock.
 type lockedBuffer struct {
-	mutex sync.Mutex
-	bytes.Buffer
+	mutex  sync.Mutex
+	buffer bytes.Buffer
 }
 
 func (b *lockedBuffer) Write(p []byte) (int, error) {
 	b.mutex.Lock()
 	defer b.mutex.Unlock()
-	return b.Buffer.Write(p)
+	return b.buffer.Write(p)
 }
 
 func (b *lockedBuffer) String() string {
 	b.mutex.Lock()
 	defer b.mutex.Unlock()
-	return b.Buffer.String()
+	return b.buffer.String()
 }
 
 // startServer starts `sequent serve` on data with extra flags and waits until it

@@ -1,0 +1,225 @@
+package e2e
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"sequent/core/model"
+	"sequent/netio/client"
+	"sequent/tools"
+)
+
+// promote asks the node behind httpAddress to become primary (admin API).
+func promote(t *testing.T, httpAddress, token string) {
+	t.Helper()
+	request, _ := http.NewRequest(http.MethodPost, "http://"+httpAddress+"/v1/admin/promote", nil)
+	request.Header.Set("Authorization", "Bearer "+token)
+	response, err := (&http.Client{Timeout: 20 * time.Second}).Do(request)
+	if err != nil {
+		t.Fatalf("promote: %v", err)
+	}
+	response.Body.Close()
+	if response.StatusCode != http.StatusOK {
+		t.Fatalf("promote: HTTP %d", response.StatusCode)
+	}
+}
+
+// eventually polls condition every 20 ms for up to 20 s.
+func eventually(t *testing.T, what string, condition func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !condition() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// debitsPosted reads account 1's posted debits through c (0 on any error).
+func debitsPosted(c *client.Client) uint64 {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	accounts, err := c.LookupAccounts(ctx, []model.Uint128{model.U128(1)})
+	if err != nil || len(accounts) != 1 {
+		return 0
+	}
+	return accounts[0].DebitsPosted.Lo
+}
+
+// transferExists looks a transfer id up through c.
+func transferExists(t *testing.T, c *client.Client, id uint64) bool {
+	t.Helper()
+	ctx, cancel := context30s()
+	defer cancel()
+	found, err := c.LookupTransfers(ctx, []model.Uint128{model.U128(id)})
+	if err != nil {
+		t.Fatalf("lookup transfer %d: %v", id, err)
+	}
+	return len(found) == 1
+}
+
+// TestFailoverWithProcesses runs a primary and a sync standby as separate processes and
+// checks, in order: (1) every acknowledged transfer survives a SIGKILL of the primary
+// and a promotion of the standby; (2) the old primary, restarted as a primary, cannot
+// acknowledge a write (its sync mode needs a standby the promoted node will never be);
+// (3) restarted as the standby of the new primary, it discards that unacknowledged,
+// divergent write and converges on the new primary's state.
+func TestFailoverWithProcesses(t *testing.T) {
+	dir := t.TempDir()
+	keys := filepath.Join(dir, "keys.json")
+	secret := strings.Repeat("44", 32)
+	token := writeKeys(t, keys, keyClient(1, secret, "read", "transfer"))
+	aReplication, bReplication, bHTTP := freePort(t), freePort(t), freePort(t)
+	common := []string{"--keys", keys, "--replication-key", replicationTestKey}
+	a := startServer(t, filepath.Join(dir, "a"), freePort(t), append([]string{"--http", "",
+		"--replication-listen", aReplication, "--peer", bReplication}, common...)...)
+	b := startServer(t, filepath.Join(dir, "b"), freePort(t), append([]string{"--http", bHTTP,
+		"--replication-listen", bReplication, "--standby-of", aReplication}, common...)...)
+
+	// (1) Acknowledged writes survive.
+	primary, err := dialWith(t, a.address, 1, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context30s()
+	defer cancel()
+	if _, err := primary.CreateAccounts(ctx, []model.Account{account(1, 0), account(2, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	const acknowledged = 40
+	for i := range uint64(acknowledged) {
+		results, err := primary.CreateTransfers(ctx, []model.Transfer{transfer(100+i, 1, 2, 1)})
+		if err != nil || results[0].Status != model.StatusOK {
+			t.Fatalf("transfer %d: %v %+v", 100+i, err, results)
+		}
+	}
+	primary.Close()
+	a.kill()
+	promote(t, bHTTP, token)
+	newPrimary, err := dialWith(t, b.address, 1, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer newPrimary.Close()
+	if got := debitsPosted(newPrimary); got != acknowledged {
+		t.Fatalf("after failover account 1 has %d posted debits, want %d", got, acknowledged)
+	}
+
+	// (2) The old primary comes back believing it is primary: it must not acknowledge.
+	a.restart()
+	stale, err := dialWith(t, a.address, 1, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, stop := context.WithTimeout(context.Background(), 2*time.Second)
+	results, err := stale.CreateTransfers(short, []model.Transfer{transfer(900, 1, 2, 5)})
+	stop()
+	if err == nil && len(results) == 1 && results[0].Status == model.StatusOK {
+		t.Fatal("the old primary acknowledged a write after the standby was promoted")
+	}
+	stale.Close()
+	if transferExists(t, newPrimary, 900) {
+		t.Fatal("the old primary's unacknowledged write reached the new primary")
+	}
+
+	// (3) It rejoins as a standby: its divergent write is discarded.
+	a.kill()
+	a.args = append([]string{"serve", "--data", a.data, "--addr", a.address, "--http", "",
+		"--replication-listen", aReplication, "--standby-of", bReplication}, common...)
+	a.restart()
+	results, err = newPrimary.CreateTransfers(ctx, []model.Transfer{transfer(901, 1, 2, 3)})
+	if err != nil || results[0].Status != model.StatusOK {
+		t.Fatalf("write on the new primary after the rejoin: %v %+v", err, results)
+	}
+	rejoined, err := dialWith(t, a.address, 1, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rejoined.Close()
+	eventually(t, "the rejoined node to reach the new primary's state", func() bool {
+		return debitsPosted(rejoined) == acknowledged+3
+	})
+	if transferExists(t, rejoined, 900) {
+		t.Fatal("the rejoined node kept its divergent, unacknowledged write")
+	}
+	if !strings.Contains(a.output.String(), "plan=truncate") {
+		t.Fatalf("the rejoin did not truncate a divergent suffix:\n%s", a.output.String())
+	}
+}
+
+// TestFarBehindStandbyCatchesUpFromSnapshot: the primary has retired the log segments a
+// new standby would need (small segments, a snapshot through the admin API), so the
+// standby starts from the primary's snapshot, then streams, and serves the same state.
+func TestFarBehindStandbyCatchesUpFromSnapshot(t *testing.T) {
+	dir := t.TempDir()
+	keys := filepath.Join(dir, "keys.json")
+	secret := strings.Repeat("55", 32)
+	token := writeKeys(t, keys, keyClient(1, secret, "read", "transfer"))
+	aData, aReplication, aHTTP := filepath.Join(dir, "a"), freePort(t), freePort(t)
+	common := []string{"--keys", keys, "--replication-key", replicationTestKey}
+	a := startServer(t, aData, freePort(t), append([]string{"--http", aHTTP,
+		"--replication-listen", aReplication, "--replication-mode", "async",
+		"--wal-segment-bytes", "2097408", "--snapshots-keep", "1"}, common...)...)
+	primary, err := dialWith(t, a.address, 1, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer primary.Close()
+	ctx, cancel := context30s()
+	defer cancel()
+	if _, err := primary.CreateAccounts(ctx, []model.Account{account(1, 0), account(2, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	// ~20 MB of transfers: several 2 MiB segments even after compression.
+	const requests, perRequest = 20, 8189
+	batch := make([]model.Transfer, perRequest)
+	for r := range uint64(requests) {
+		for i := range batch {
+			batch[i] = transfer(1000+r*perRequest+uint64(i), 1, 2, 1)
+			batch[i].UserData64 = (r*perRequest + uint64(i)) * 0x9e3779b97f4a7c15 // Less compressible.
+		}
+		if _, err := primary.CreateTransfers(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	firstSegment := filepath.Join(tools.LogDir(aData), "00000000000000000001.wal")
+	if _, err := os.Stat(firstSegment); err != nil {
+		t.Fatalf("the first segment should exist before the snapshot: %v", err)
+	}
+	request, _ := http.NewRequest(http.MethodPost, "http://"+aHTTP+"/v1/admin/snapshot", nil)
+	request.Header.Set("Authorization", "Bearer "+token)
+	response, err := (&http.Client{Timeout: 20 * time.Second}).Do(request)
+	if err != nil || response.StatusCode != http.StatusOK {
+		t.Fatalf("snapshot: %v %v", err, response)
+	}
+	response.Body.Close()
+	eventually(t, "the primary to retire its first segment", func() bool {
+		_, err := os.Stat(firstSegment)
+		return os.IsNotExist(err)
+	})
+	results, err := primary.CreateTransfers(ctx, []model.Transfer{transfer(9, 2, 1, 7)})
+	if err != nil || results[0].Status != model.StatusOK {
+		t.Fatalf("write after the snapshot: %v %+v", err, results)
+	}
+	b := startServer(t, filepath.Join(dir, "b"), freePort(t), append([]string{"--http", "",
+		"--replication-listen", freePort(t), "--standby-of", aReplication}, common...)...)
+	standby, err := dialWith(t, b.address, 1, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer standby.Close()
+	want := uint64(requests * perRequest)
+	eventually(t, "the standby to catch up", func() bool { return debitsPosted(standby) == want })
+	if !transferExists(t, standby, 9) {
+		t.Fatal("the standby lacks the write made after the snapshot")
+	}
+	if !strings.Contains(b.output.String(), "plan=snapshot") {
+		t.Fatalf("the standby did not start from the primary's snapshot:\n%s", b.output.String())
+	}
+}
