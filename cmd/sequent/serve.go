@@ -124,7 +124,7 @@ old ones and logs why).`,
 	flags.StringVar(&o.replicationMode, "replication-mode", "sync", "sync (replies wait for the standby) or async")
 	flags.DurationVar(&o.degradeAfter, "replication-degrade-after", 0, "sync mode: release without the standby once it has been gone this long (0: never; acknowledged writes may then be lost)")
 	flags.StringVar(&o.replicationKey, "replication-key", "", "shared secret of the replication link (required with replication)")
-	flags.StringVar(&o.replicationTLS[0], "replication-tls-cert", "", "mutual TLS on the replication link: this node's certificate (PEM; with --replication-tls-key and --replication-tls-ca)")
+	flags.StringVar(&o.replicationTLS[0], "replication-tls-cert", "", "mutual TLS on the replication link: this node's certificate (PEM; with --replication-tls-key and --replication-tls-ca; needs the serverAuth and clientAuth key usages, and the address peers dial as a SAN)")
 	flags.StringVar(&o.replicationTLS[1], "replication-tls-key", "", "mutual TLS on the replication link: this node's private key (PEM)")
 	flags.StringVar(&o.replicationTLS[2], "replication-tls-ca", "", "mutual TLS on the replication link: CA certificate(s) that signed both nodes' certificates (PEM)")
 	flags.StringSliceVar(&o.allow, "allow", nil, "CIDRs allowed to connect to the binary port (default: anyone who can connect)")

@@ -3,6 +3,7 @@ package shard
 import (
 	"fmt"
 	"math"
+	"runtime"
 	"time"
 
 	"sequent/core"
@@ -117,6 +118,10 @@ func (s *Shard) turn() (drained bool, closed bool, err error) {
 	}
 	if writes > 0 {
 		if err := s.appendAndApply(writes, slot); err != nil {
+			// These requests left the ring but will never be parked: keep them so that
+			// abandon answers them (their bytes stay in the ring, which is not released).
+			s.recycle(slot)
+			s.failedTurn = append(s.failedTurn[:0], s.taken...)
 			return true, closed, err
 		}
 	}
@@ -277,38 +282,55 @@ func (s *Shard) abandonWith(status model.Status) {
 		s.deliver(slot)
 	}
 	s.parked = s.parked[:0]
+	s.answerRequests(s.failedTurn, status)
+	s.failedTurn = s.failedTurn[:0]
 	s.answerQueued(status)
 }
 
 // answerQueued answers, with status and no body, the requests still in the ring: they
 // were never sequenced, so nothing of them was applied, and no caller is left waiting on
-// silence (a client retries; exactly-once makes that safe). The ring is closed, so nothing
-// new arrives.
+// silence (a client retries; exactly-once makes that safe). The ring is closed, so it
+// only has to wait for producers that reserved room before the close and are still
+// copying their request in; they never block in between, so the wait is short.
 func (s *Shard) answerQueued(status model.Status) {
-	var request core.Request
 	for {
-		s.taken, _ = s.ring.take(s.taken[:0], s.config.RingRequests, math.MaxInt)
-		if len(s.taken) == 0 {
+		var done bool
+		s.taken, done = s.ring.take(s.taken[:0], s.config.RingRequests, math.MaxInt)
+		if len(s.taken) > 0 {
+			s.answerRequests(s.taken, status)
+			s.ring.release(&s.taken[len(s.taken)-1])
+		}
+		if done {
 			return
 		}
-		replies := make([]Reply, 0, len(s.taken))
-		for i := range s.taken {
-			meta := &s.taken[i]
-			decodeRequest(s.ring.bytes(meta), &request)
-			switch {
-			case meta.connection == 0:
-			case meta.connection >= internalConnectionBase:
-				s.waiters.answer(meta.connection, status)
-			default:
-				replies = append(replies, Reply{Connection: meta.connection,
-					Client: request.Client, Session: request.Session, Number: request.Number,
-					Operation: request.Operation, Status: status})
-			}
+		if len(s.taken) == 0 {
+			runtime.Gosched() // A producer between reserve and publish.
 		}
-		s.ring.release(&s.taken[len(s.taken)-1])
-		if len(replies) > 0 && s.replier != nil {
-			s.replier.Deliver(replies)
+	}
+}
+
+// answerRequests answers requests taken from the ring with status and no body.
+func (s *Shard) answerRequests(metas []requestMeta, status model.Status) {
+	if len(metas) == 0 {
+		return
+	}
+	var request core.Request
+	replies := make([]Reply, 0, len(metas))
+	for i := range metas {
+		meta := &metas[i]
+		decodeRequest(s.ring.bytes(meta), &request)
+		switch {
+		case meta.connection == 0:
+		case meta.connection >= internalConnectionBase:
+			s.waiters.answer(meta.connection, status)
+		default:
+			replies = append(replies, Reply{Connection: meta.connection,
+				Client: request.Client, Session: request.Session, Number: request.Number,
+				Operation: request.Operation, Status: status})
 		}
+	}
+	if len(replies) > 0 && s.replier != nil {
+		s.replier.Deliver(replies)
 	}
 }
 

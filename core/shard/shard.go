@@ -23,9 +23,9 @@ type Config struct {
 	InFlightEntriesMax int    // Entries applied but not yet released; default 64.
 	// Clock returns the wall clock in ns; the sequencer stamps max(previous+1, Clock()).
 	Clock func() uint64
-	// CloseTimeout bounds how long Close waits for queued replies to be released (local
-	// fsync, standby acknowledgement); what is still waiting then is answered
-	// shutting_down (outcome unknown: retry). Default 5 s.
+	// CloseTimeout bounds how long Close waits, counted from the Close call, for queued
+	// replies to be released (local fsync, standby acknowledgement); what is still
+	// waiting then is answered shutting_down (outcome unknown: retry). Default 5 s.
 	CloseTimeout time.Duration
 	// PulseInterval is how often, with no traffic, the sequencer checks whether a pulse
 	// entry is due (to expire pending transfers on time). Default 100 ms.
@@ -142,6 +142,7 @@ type Shard struct {
 	timestamp  uint64
 	entry      []byte        // Entry body being built.
 	taken      []requestMeta // Requests taken from the ring this turn.
+	failedTurn []requestMeta // Requests of a turn whose append failed: abandon answers them.
 	queries    []requestMeta // Queries of this turn, answered after the entry.
 	parked     []*parked     // In release order.
 	free       []*parked     // Recycled parked slots.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -541,4 +542,92 @@ func TestCloseIsBoundedWhenInFlightIsFull(t *testing.T) {
 				reply.Status, i+1)
 		}
 	}
+}
+
+// TestFailedAppendAnswersItsTurn: when the log refuses an append, the requests of that
+// turn (already taken from the ring, never parked) are answered internal_error, after
+// the parked ones, rather than left without an answer.
+func TestFailedAppendAnswersItsTurn(t *testing.T) {
+	log := wal.NewMemoryLog()
+	log.Hold()
+	// No pulse: only a submission wakes the sequencer, so the failure is met by the append.
+	s, replier := startShard(t, Config{PulseInterval: time.Hour}, log)
+	submit := func(connection uint64) {
+		if status := s.Submit(&Request{Connection: connection, Client: 7 + connection,
+			Session: 1, Number: 1, Operation: model.OperationCreateAccounts,
+			Body: accountsBody(connection)}); status != model.StatusOK {
+			t.Fatalf("submit on connection %d: %s", connection, status)
+		}
+	}
+	submit(1)
+	for log.LastOp() == 0 {
+		time.Sleep(time.Millisecond) // Parked, waiting for durability.
+	}
+	log.Fail(errors.New("no space left on device"))
+	submit(2) // Its turn's append fails.
+	<-s.Done()
+	replies := replier.waitFor(t, 2)
+	for i, reply := range replies {
+		if reply.Connection != uint64(i+1) || reply.Status != model.StatusInternalError {
+			t.Fatalf("reply %d: connection %d status %s, want connection %d internal_error", i,
+				reply.Connection, reply.Status, i+1)
+		}
+	}
+}
+
+// TestEveryAcceptedRequestIsAnsweredOnFailure: producers keep submitting 1 MB requests
+// while the log fails; every request Submit accepted gets exactly one answer, including
+// those whose producer reserved ring space before the ring closed and finished copying
+// after (answerQueued waits for them).
+func TestEveryAcceptedRequestIsAnsweredOnFailure(t *testing.T) {
+	ids := make([]uint64, 8000)
+	for i := range ids {
+		ids[i] = uint64(i + 1)
+	}
+	body := accountsBody(ids...) // ~1 MB: a long copy between reserve and publish.
+	const rounds, producers = 20, 4
+	for round := range rounds {
+		log := &failingErr{MemoryLog: wal.NewMemoryLog()}
+		log.Hold()
+		s, replier := startShard(t, Config{}, log)
+		var accepted atomic.Int64
+		var group sync.WaitGroup
+		for producer := range uint64(producers) {
+			group.Go(func() {
+				for number := uint64(1); ; number++ {
+					switch s.Submit(&Request{Connection: producer + 1, Client: 100 + producer,
+						Session: 1, Number: number, Operation: model.OperationCreateAccounts,
+						Body: body}) {
+					case model.StatusOK:
+						accepted.Add(1)
+					case model.StatusBusy:
+					default:
+						return // Shutting down: the ring is closed.
+					}
+				}
+			})
+		}
+		time.Sleep(2 * time.Millisecond)
+		log.failed.Store(true) // Seen by the sequencer's next release check.
+		s.wakeUp()
+		<-s.Done()
+		group.Wait()
+		if got, want := replier.count(), int(accepted.Load()); got != want {
+			t.Fatalf("round %d: %d requests accepted, %d answered", round, want, got)
+		}
+	}
+}
+
+// failingErr is a MemoryLog whose Err turns non-nil on demand while Append still works,
+// so that the sequencer meets the failure in its release check.
+type failingErr struct {
+	*wal.MemoryLog
+	failed atomic.Bool
+}
+
+func (f *failingErr) Err() error {
+	if f.failed.Load() {
+		return errors.New("fsync failed")
+	}
+	return nil
 }
