@@ -6,4 +6,23 @@
 //
 // Unlike the rest of core/, this package owns goroutines and reads the clock; it reaches
 // the disk and the network only through small interfaces (wal.Appender, Replier).
+//
+// # Every accepted request is answered once
+//
+// Submit either refuses a request at once (busy, shutting_down, a bad shape) or accepts
+// it, and an accepted request gets exactly one reply, in log order per shard: its result
+// once durable; or, when the shard stops, shutting_down (Close: after CloseTimeout,
+// counted from the Close call) or internal_error (a log failure). That holds wherever the
+// request is at that moment: parked after its entry was written, in the turn whose append
+// failed, or still in the ring (including one whose producer was copying it in when the
+// ring closed). A non-ok stop status means "outcome unknown" for a written request and
+// "not applied" for one still queued; either way the client retries, and exactly-once
+// sessions make the retry safe.
+//
+// # Goroutines
+//
+// Producers (the network event loops, admin actions) call Submit concurrently; the ring
+// serialises them with a mutex held only to reserve and to publish, never while copying.
+// The sequencer goroutine owns everything else: the machine, the parked replies, the
+// timestamps, and the calls into the Replier.
 package shard
