@@ -25,7 +25,7 @@ const (
 type connection struct {
 	// Set in OnOpen before the connection is published; read-only afterwards, so any
 	// goroutine may read them.
-	id     uint64    // Table slot (low 32 bits) and generation (high 32 bits).
+	id     uint64    // Table slot (low 32 bits) and generation (the 31 bits above).
 	conn   gnet.Conn // The gnet connection (AsyncWrite and Close are safe anywhere).
 	remote net.Addr  // Peer address (copied: gnet's may not be read off the loop).
 	opened int64     // Clock reading (ns) when the connection opened.
@@ -54,6 +54,12 @@ type connection struct {
 	reports reportState
 }
 
+// connectionGenerationMask keeps generations to 31 bits, so that generation<<32 | slot
+// stays below shard.ConnectionIDLimit (2^63) for ever: the counter wraps, skipping 0.
+// (With 32 bits, from the 2^31-th connection on every reply went to the shard's internal
+// waiters instead of the client.)
+const connectionGenerationMask = 1<<31 - 1
+
 // connectionTable maps connection ids to connections without locks: event loops publish
 // and retract entries with atomic operations, and the shard goroutine looks them up with
 // one atomic load. A connection id is generation<<32 | slot; the generation makes an id
@@ -77,9 +83,9 @@ func (t *connectionTable) insert(c *connection) bool {
 		t.count.Add(-1)
 		return false
 	}
-	generation := t.generation.Add(1)
-	if generation == 0 {
-		generation = t.generation.Add(1)
+	generation := t.generation.Add(1) & connectionGenerationMask
+	for generation == 0 {
+		generation = t.generation.Add(1) & connectionGenerationMask
 	}
 	start := t.hint.Load()
 	for probe := 0; probe < 2*len(t.slots); probe++ {

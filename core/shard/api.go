@@ -4,11 +4,15 @@ import (
 	"sequent/core/model"
 )
 
+// ConnectionIDLimit bounds Request.Connection: ids at or above it are the shard's own
+// (requests it makes itself and waits on), and Submit refuses them.
+const ConnectionIDLimit uint64 = 1 << 63
+
 // Request is one client request handed to a shard by the network layer. Submit copies
 // it (header and body) into the shard's bounded input ring before returning, so the
 // caller may reuse Body at once (gnet's peeked bytes must not outlive the callback).
 type Request struct {
-	Connection uint64          // Network layer handle for the reply (below 1<<63); opaque to the shard.
+	Connection uint64          // Network layer handle for the reply (below ConnectionIDLimit); opaque to the shard.
 	Client     uint64          // Authenticated client id.
 	Session    uint64          // Client-chosen session id (exactly-once scope).
 	Number     uint64          // Per-session request number, from 1.

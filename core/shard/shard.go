@@ -221,6 +221,10 @@ func (s *Shard) Submit(request *Request) model.Status {
 	if request.Number == 0 && info.Write {
 		return model.StatusInvalidBody
 	}
+	if request.Connection >= ConnectionIDLimit {
+		// A network layer bug: the reply would go to an internal waiter, not the client.
+		return model.StatusInternalError
+	}
 	if status := s.admit(info.Write); status != model.StatusOK {
 		return status
 	}

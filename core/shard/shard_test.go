@@ -345,6 +345,8 @@ func TestSubmitRefusesBadShapes(t *testing.T) {
 			Body: accountsBody(1)}, model.StatusInvalidBody},
 		{Request{Client: 7, Session: 1, Number: 1, Operation: model.OperationCreateAccounts,
 			Body: make([]byte, (model.EventsPerRequestMax+1)*model.AccountSize)}, model.StatusTooManyEvents},
+		{Request{Connection: ConnectionIDLimit, Client: 7, Session: 1, Number: 1,
+			Operation: model.OperationCreateAccounts, Body: accountsBody(1)}, model.StatusInternalError},
 	}
 	for i, c := range cases {
 		if status := s.Submit(&c.request); status != c.status {

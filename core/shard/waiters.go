@@ -10,7 +10,7 @@ import (
 
 // internalConnectionBase starts the connection ids the shard uses for its own requests
 // that someone waits on (audit records): the network layer's ids stay below it.
-const internalConnectionBase = 1 << 63
+const internalConnectionBase = ConnectionIDLimit
 
 // waiters maps internal connection ids to the callers waiting for their release.
 type waiters struct {
