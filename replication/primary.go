@@ -90,7 +90,10 @@ func StartPrimary(config PrimaryConfig) *Primary {
 	}
 	p := &Primary{config: config, ackNotify: make(chan struct{}, 1), closed: make(chan struct{})}
 	p.goneSince.Store(time.Now().UnixNano())
-	p.acked.Store(config.Log.Durable()) // Nothing needs acknowledging from before.
+	// acked starts at 0: entries already in the log (a restarted primary's last writes)
+	// may never have reached the standby, so nothing counts as acknowledged until a
+	// standby says what it has durably written. (A promoted node starts degraded, which
+	// releases without acknowledgements until its new standby has caught up.)
 	config.Log.SetObserver(p.observe)
 	p.sessions.Add(2)
 	go p.accept()
@@ -264,7 +267,10 @@ func (p *Primary) handleHello(conn net.Conn, reader *frameReader, writer *bufio.
 	p.stats.sessions.Add(1)
 	p.caughtUpAt.Store(p.config.Log.LastOp())
 	p.goneSince.Store(0)
-	p.acked.Store(max(p.acked.Load(), min(w.op, p.config.Log.Durable())))
+	// No acknowledgement is inferred from the hello: the standby's last op may not be
+	// durable on its disk yet. Its first ack, sent as soon as it streams, says what is;
+	// sentOp is set first so that this ack is not clamped away.
+	session.sentOp.Store(w.op)
 	go p.readAcks(session, reader)
 	return p.stream(session, w.op)
 }
@@ -365,24 +371,36 @@ func (p *Primary) readAcks(s *primarySession, reader *frameReader) {
 		}
 		p.stats.lastContactNs.Store(time.Now().UnixNano())
 		switch f.kind {
-		case frameAck:
-			values, err := decodeUint64s(f.body, 1)
+		case frameAck, frameHeartbeat:
+			// An ack carries the standby's durable op; a heartbeat carries its last and
+			// its durable op, so a lost or early ack is made good within a heartbeat.
+			count, index := 1, 0
+			if f.kind == frameHeartbeat {
+				count, index = 2, 1
+			}
+			values, err := decodeUint64s(f.body, count)
 			if err != nil {
 				s.conn.Close()
 				return
 			}
-			op := min(values[0], s.sentOp.Load()) // Never trust an ack beyond what was sent.
-			for {
-				current := p.acked.Load()
-				if op <= current || p.acked.CompareAndSwap(current, op) {
-					break
-				}
-			}
-			p.signal()
-		case frameHeartbeat:
+			p.acknowledge(min(values[index], s.sentOp.Load())) // Never beyond what was sent.
 		case frameError:
 			p.config.Logger.Warn("replication: standby reported an error", "error", string(f.body))
 			s.conn.Close()
+			return
+		}
+	}
+}
+
+// acknowledge raises acked to op (never lowers it) and wakes the shard.
+func (p *Primary) acknowledge(op uint64) {
+	for {
+		current := p.acked.Load()
+		if op <= current {
+			return
+		}
+		if p.acked.CompareAndSwap(current, op) {
+			p.signal()
 			return
 		}
 	}

@@ -238,6 +238,15 @@ func (l *Link) acknowledge(done <-chan struct{}, stats *StandbyStats) error {
 	defer heartbeat.Stop()
 	acknowledged := uint64(0)
 	for {
+		// First at once (the primary infers nothing from the hello), then whenever the
+		// log's durable position moves.
+		if op := l.config.Log.Durable(); op > acknowledged {
+			if err := l.send(frameAck, encodeUint64s(op)); err != nil {
+				return err
+			}
+			acknowledged = op
+			stats.acknowledged.Store(op)
+		}
 		select {
 		case <-done:
 			return nil
@@ -247,13 +256,6 @@ func (l *Link) acknowledge(done <-chan struct{}, stats *StandbyStats) error {
 				l.config.Log.Durable())); err != nil {
 				return err
 			}
-		}
-		if op := l.config.Log.Durable(); op > acknowledged {
-			if err := l.send(frameAck, encodeUint64s(op)); err != nil {
-				return err
-			}
-			acknowledged = op
-			stats.acknowledged.Store(op)
 		}
 	}
 }

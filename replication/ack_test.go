@@ -1,0 +1,76 @@
+package replication
+
+import (
+	"testing"
+	"time"
+
+	"sequent/core/model"
+	"sequent/core/shard"
+	"sequent/wal"
+)
+
+// TestRestartedPrimaryWaitsForTheStandby: a sync primary writes an entry its standby
+// never acknowledged and restarts. It must not serve a read of that entry (which would
+// tell a client the write exists while a failover could still lose it) until a standby
+// has acknowledged it; once the standby is back, the read is served.
+func TestRestartedPrimaryWaitsForTheStandby(t *testing.T) {
+	primaryDir, standbyDir := t.TempDir(), t.TempDir()
+	primaryAddress, standbyAddress := freeAddress(t), freeAddress(t)
+	primary := startNode(t, nodeConfig(primaryDir, primaryAddress, ""))
+	standby := startNode(t, nodeConfig(standbyDir, standbyAddress, primaryAddress))
+	primary.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
+	primary.replies.wait(t, 1)
+	standby.Close()
+	waitFor(t, "the standby to detach", func() bool { return primary.primary.current.Load() == nil })
+	primary.submit(t, 2, 2, model.OperationCreateTransfers, transfer(10, 1, 2, 50))
+	waitFor(t, "the local write", func() bool { return primary.Log().Durable() >= 2 })
+	primary.Close()
+
+	restarted := startNode(t, nodeConfig(primaryDir, primaryAddress, ""))
+	defer restarted.Close()
+	if status := restarted.Shard().Submit(&shard.Request{Connection: 3, Client: 8, Session: 1,
+		Number: 1, Operation: model.OperationLookupTransfers,
+		Body: model.U128(10).Append(nil)}); status != model.StatusOK {
+		t.Fatal(status)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if reply, body, ok := restarted.replies.get(3); ok {
+		t.Fatalf("a read of an unacknowledged entry was served with no standby (%s, %d bytes)",
+			reply.Status, len(body))
+	}
+	back := startNode(t, nodeConfig(standbyDir, standbyAddress, primaryAddress))
+	defer back.Close()
+	if reply, _ := restarted.replies.wait(t, 3); reply.Status != model.StatusOK {
+		t.Fatalf("the read once the standby is back: %s", reply.Status)
+	}
+}
+
+// TestReconnectWaitsForStandbyDurability: a standby that has appended an entry but not
+// yet synced it reconnects; the primary must not count that entry as acknowledged from
+// the standby's hello, only from its acks of what is durable.
+func TestReconnectWaitsForStandbyDurability(t *testing.T) {
+	primaryAddress := freeAddress(t)
+	primary := startNode(t, nodeConfig(t.TempDir(), primaryAddress, ""))
+	defer primary.Close()
+	config := nodeConfig(t.TempDir(), freeAddress(t), primaryAddress)
+	config.WAL = wal.Options{Sync: wal.SyncInterval, SyncInterval: time.Second}
+	standby := startNode(t, config)
+	defer standby.Close()
+	primary.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
+	primary.replies.wait(t, 1) // Synced by the standby's first interval or its start.
+	primary.submit(t, 2, 2, model.OperationCreateTransfers, transfer(10, 1, 2, 50))
+	waitFor(t, "the standby to append", func() bool { return standby.Log().LastOp() >= 2 })
+	if standby.Log().Durable() >= 2 {
+		t.Skip("the standby synced before the blip; the window did not open")
+	}
+	primary.primary.current.Load().conn.Close() // A network blip.
+	primary.submit(t, 3, 3, model.OperationCreateTransfers, transfer(11, 1, 2, 5))
+	waitFor(t, "reply 2 or the standby's sync", func() bool {
+		_, _, ok := primary.replies.get(2)
+		return ok || standby.Log().Durable() >= 2
+	})
+	if reply, _, ok := primary.replies.get(2); ok && standby.Log().Durable() < reply.Op {
+		t.Fatalf("reply for op %d released while the standby is durable only to op %d",
+			reply.Op, standby.Log().Durable())
+	}
+}
