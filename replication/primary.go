@@ -237,6 +237,9 @@ func (p *Primary) handleHello(conn net.Conn, reader *frameReader, writer *bufio.
 	if err != nil {
 		return err
 	}
+	if p.config.Shard.Role() != shard.RolePrimary {
+		return errFenced
+	}
 	if f.epoch > p.config.Shard.Epoch() {
 		// The standby has followed a newer primary: we are the stale one.
 		p.config.Shard.Fence(f.epoch, "")

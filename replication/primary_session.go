@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"sequent/core/shard"
 	"sequent/wal"
 )
 
@@ -74,6 +75,9 @@ func (q *liveQueue) take() []queuedEntry {
 // errSessionClosed ends a stream when the connection is gone.
 var errSessionClosed = errors.New("replication: session closed")
 
+// errFenced ends a standby session, or refuses one, on a primary that has fenced itself.
+var errFenced = errors.New("replication: this primary is fenced")
+
 // stream sends every entry after op, first from the log, then live from the queue,
 // falling back to the log whenever the queue has a gap (entries written before the
 // session attached, or dropped by an overflow); plus digests and heartbeats.
@@ -106,6 +110,11 @@ func (p *Primary) stream(s *primarySession, op uint64) error {
 		case <-s.wake:
 		case <-retry:
 		case <-heartbeat.C:
+			if p.config.Shard.Role() != shard.RolePrimary {
+				// Fenced (lease lost, or a higher epoch seen): let the standby go, so that
+				// it sees its primary lost and can take over (with the witness's lease).
+				return errFenced
+			}
 			body := encodeUint64s(p.config.Log.LastOp(), p.config.Log.Durable())
 			if err := writeFrame(s.writer, frameHeartbeat, p.config.Shard.Epoch(), body); err != nil {
 				return err

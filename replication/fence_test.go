@@ -1,0 +1,101 @@
+package replication
+
+import (
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"sequent/core/model"
+	"sequent/core/shard"
+)
+
+// silencingProxy forwards TCP connections to a target until silenced; from then on it
+// accepts new connections and never answers them (a witness that hangs).
+type silencingProxy struct {
+	listener net.Listener
+	silent   atomic.Bool
+	mutex    sync.Mutex
+	conns    []net.Conn
+}
+
+func newSilencingProxy(t *testing.T, target string) *silencingProxy {
+	t.Helper()
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &silencingProxy{listener: listener}
+	go func() {
+		for {
+			conn, err := listener.Accept()
+			if err != nil {
+				return
+			}
+			p.mutex.Lock()
+			p.conns = append(p.conns, conn)
+			p.mutex.Unlock()
+			if p.silent.Load() {
+				continue // Held open, never answered.
+			}
+			go func() {
+				upstream, err := net.Dial("tcp", target)
+				if err != nil {
+					conn.Close()
+					return
+				}
+				go io.Copy(upstream, conn)
+				io.Copy(conn, upstream)
+				conn.Close()
+				upstream.Close()
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		listener.Close()
+		p.mutex.Lock()
+		for _, conn := range p.conns {
+			conn.Close()
+		}
+		p.mutex.Unlock()
+	})
+	return p
+}
+
+// TestFencedPrimaryReleasesItsStandby: only the primary loses the witness, so it fences
+// itself when its lease runs out. It must then let its standby go (and refuse it back),
+// so that the standby sees its primary lost, takes the expired lease and promotes itself;
+// otherwise no node would ever serve writes again.
+func TestFencedPrimaryReleasesItsStandby(t *testing.T) {
+	witnessListener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lease := 400 * time.Millisecond
+	witness := StartWitness(WitnessConfig{Listener: witnessListener, Key: testKey,
+		LeaseDuration: lease, Logger: testLogger})
+	defer witness.Close()
+	proxy := newSilencingProxy(t, witnessListener.Addr().String())
+	withWitness := func(c NodeConfig, name, address string) NodeConfig {
+		c.Witness, c.NodeName, c.LeaseDuration = address, name, lease
+		return c
+	}
+	primaryAddress := freeAddress(t)
+	primary := startNode(t, withWitness(nodeConfig(t.TempDir(), primaryAddress, ""), "a",
+		proxy.listener.Addr().String()))
+	defer primary.Close()
+	standby := startNode(t, withWitness(nodeConfig(t.TempDir(), freeAddress(t), primaryAddress),
+		"b", witnessListener.Addr().String()))
+	defer standby.Close()
+	primary.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
+	primary.replies.wait(t, 1)
+	proxy.silent.Store(true)
+	waitFor(t, "the primary to fence itself", func() bool {
+		return primary.Shard().Role() == shard.RoleFenced
+	})
+	waitFor(t, "the standby to take over", func() bool {
+		return standby.Shard().Role() == shard.RolePrimary
+	})
+}
