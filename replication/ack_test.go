@@ -1,6 +1,7 @@
 package replication
 
 import (
+	"runtime"
 	"testing"
 	"time"
 
@@ -72,5 +73,57 @@ func TestReconnectWaitsForStandbyDurability(t *testing.T) {
 	if reply, _, ok := primary.replies.get(2); ok && standby.Log().Durable() < reply.Op {
 		t.Fatalf("reply for op %d released while the standby is durable only to op %d",
 			reply.Op, standby.Log().Durable())
+	}
+}
+
+// TestBackToSyncReportsTheLossWindow: a degraded primary under steady load gets a standby
+// and goes back to waiting for it. Replies it released alone after the standby attached
+// may not be acknowledged yet at the switch; until they are, the primary must still
+// report itself degraded (the loss window /readyz and the metric show). Sampled in the
+// order degraded, released, acknowledged: whenever it reports not degraded, every
+// released reply must be acknowledged.
+func TestBackToSyncReportsTheLossWindow(t *testing.T) {
+	primaryAddress := freeAddress(t)
+	config := nodeConfig(t.TempDir(), primaryAddress, "")
+	config.DegradeAfter = time.Millisecond
+	primary := startNode(t, config)
+	defer primary.Close()
+	primary.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
+	primary.replies.wait(t, 1)
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() { // Steady load, so that the log's end keeps moving.
+		defer close(done)
+		for i := uint64(0); ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			primary.Shard().Submit(&shard.Request{Connection: 1000 + i, Client: 7, Session: 1,
+				Number: 2 + i, Operation: model.OperationCreateTransfers,
+				Body: transfer(10+i, 1, 2, 1)})
+			time.Sleep(200 * time.Microsecond)
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	time.Sleep(300 * time.Millisecond)
+	standby := startNode(t, nodeConfig(t.TempDir(), freeAddress(t), primaryAddress))
+	defer standby.Close()
+	// Spin rather than poll every few ms: the window right after the switch is short.
+	for deadline := time.Now().Add(10 * time.Second); primary.primary.degraded.Load(); {
+		if time.Now().After(deadline) {
+			t.Fatal("releases never went back to waiting for the standby")
+		}
+		runtime.Gosched()
+	}
+	for deadline := time.Now().Add(500 * time.Millisecond); time.Now().Before(deadline); {
+		degraded := primary.primary.Degraded()
+		released := primary.Shard().Stats().Released
+		acknowledged := primary.primary.acked.Load()
+		if !degraded && released > acknowledged {
+			t.Fatalf("reported in sync with replies released up to op %d but only op %d "+
+				"acknowledged by the standby", released, acknowledged)
+		}
+		runtime.Gosched()
 	}
 }

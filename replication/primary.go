@@ -64,6 +64,11 @@ type Primary struct {
 	// acknowledged that far, everything released while degraded is on the standby too,
 	// and sync mode resumes.
 	caughtUpAt atomic.Uint64
+	// lossWindowUntil is the local durable op when releases last went back to waiting
+	// for the standby: replies up to it may have been released alone (after the standby
+	// attached, before the switch), so the loss window stays reported until the standby
+	// has acknowledged that far.
+	lossWindowUntil atomic.Uint64
 	current    atomic.Pointer[primarySession]
 	sessions   sync.WaitGroup
 	closed     chan struct{}
@@ -108,6 +113,13 @@ func (p *Primary) Acknowledged() uint64 {
 		return math.MaxUint64
 	}
 	return p.acked.Load()
+}
+
+// Degraded reports whether acknowledged writes may exist on this node only: releases
+// are not waiting for the standby (DegradeAfter, or a fresh promotion), or replies
+// released that way are not all acknowledged yet.
+func (p *Primary) Degraded() bool {
+	return p.degraded.Load() || p.acked.Load() < p.lossWindowUntil.Load()
 }
 
 // AcknowledgedNotify is signalled when Acknowledged advances.
@@ -452,10 +464,14 @@ func (p *Primary) watchDegradation() {
 				"writes may be lost if this node fails now", "gone_for", time.Since(time.Unix(0, gone)))
 			p.signal()
 		case gone == 0 && p.degraded.Load() && p.acked.Load() >= p.caughtUpAt.Load():
-			// Everything released while degraded was written by the log no later than the
-			// attach and is now acknowledged; releases wait for the standby again. (Under
-			// load the acknowledgement never catches the moving end of the log, so waiting
-			// for acked >= Durable() would keep the primary degraded for good.)
+			// The standby has everything written before it attached; from now on releases
+			// wait for it again. (Under load the acknowledgement never catches the moving
+			// end of the log, so waiting for acked >= Durable() before switching would keep
+			// the primary degraded for good.) Replies released alone between the attach
+			// and this switch are covered once acked passes lossWindowUntil; until then
+			// Degraded() still reports the loss window. Stored before degraded is cleared,
+			// so a reader never sees neither.
+			p.lossWindowUntil.Store(p.config.Log.Durable())
 			p.degraded.Store(false)
 			p.config.Logger.Info("replication: standby caught up, back to sync",
 				"acknowledged", p.acked.Load())

@@ -205,7 +205,7 @@ type PrimaryStats struct {
 func (p *Primary) Stats() PrimaryStats {
 	acked, last := p.acked.Load(), p.config.Log.LastOp()
 	stats := PrimaryStats{Mode: p.config.Mode.String(), Attached: p.current.Load() != nil,
-		Degraded: p.degraded.Load(), AcknowledgedOp: acked, SentOp: p.stats.lastSentOp.Load(),
+		Degraded: p.Degraded(), AcknowledgedOp: acked, SentOp: p.stats.lastSentOp.Load(),
 		EntriesSent: p.stats.entriesSent.Load(), BytesSent: p.stats.bytesSent.Load(),
 		Sessions: p.stats.sessions.Load(), Degradations: p.stats.degradations.Load(),
 		QueueOverflows: p.stats.overflows.Load()}
