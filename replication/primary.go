@@ -69,11 +69,11 @@ type Primary struct {
 	// attached, before the switch), so the loss window stays reported until the standby
 	// has acknowledged that far.
 	lossWindowUntil atomic.Uint64
-	current    atomic.Pointer[primarySession]
-	sessions   sync.WaitGroup
-	closed     chan struct{}
-	closeOnce  sync.Once
-	stats      primaryCounters
+	current         atomic.Pointer[primarySession]
+	sessions        sync.WaitGroup
+	closed          chan struct{}
+	closeOnce       sync.Once
+	stats           primaryCounters
 }
 
 type primaryCounters struct {
