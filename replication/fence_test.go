@@ -99,3 +99,41 @@ func TestFencedPrimaryReleasesItsStandby(t *testing.T) {
 		return standby.Shard().Role() == shard.RolePrimary
 	})
 }
+
+// TestPrimaryFencesBeforeTheWitnessLeaseExpires: the witness stops answering (it hangs,
+// it does not refuse). The primary must have fenced itself by the time the witness
+// considers its lease expired, since a standby may be granted the lease from then on.
+func TestPrimaryFencesBeforeTheWitnessLeaseExpires(t *testing.T) {
+	witnessListener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lease := 400 * time.Millisecond
+	witness := StartWitness(WitnessConfig{Listener: witnessListener, Key: testKey,
+		LeaseDuration: lease, Logger: testLogger})
+	defer witness.Close()
+	proxy := newSilencingProxy(t, witnessListener.Addr().String())
+	config := nodeConfig(t.TempDir(), freeAddress(t), "")
+	config.Witness, config.NodeName, config.LeaseDuration = proxy.listener.Addr().String(), "a", lease
+	primary := startNode(t, config)
+	defer primary.Close()
+	waitFor(t, "the primary to hold the lease", func() bool {
+		witness.mutex.Lock()
+		defer witness.mutex.Unlock()
+		return witness.holder == "a"
+	})
+	time.Sleep(lease) // A few renewals.
+	proxy.silent.Store(true)
+	for {
+		witness.mutex.Lock()
+		expires := witness.expires
+		witness.mutex.Unlock()
+		if time.Now().After(expires) {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if role := primary.Shard().Role(); role != shard.RoleFenced {
+		t.Fatalf("the witness's lease expired while the old primary was still %s", role)
+	}
+}

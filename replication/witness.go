@@ -149,13 +149,13 @@ type leaseAnswer struct {
 
 // askWitness sends one lease request.
 func askWitness(address string, key []byte, kind byte, node string, epoch uint64,
-	timeout time.Duration) (leaseAnswer, error) {
-	conn, err := net.DialTimeout("tcp", address, timeout)
+	deadline time.Time) (leaseAnswer, error) {
+	conn, err := (&net.Dialer{Deadline: deadline}).Dial("tcp", address)
 	if err != nil {
 		return leaseAnswer{}, err
 	}
 	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(timeout))
+	conn.SetDeadline(deadline) // One bound for dial, request and reply together.
 	reader, writer := newFrameReader(conn), bufio.NewWriter(conn)
 	challenge, err := reader.read()
 	if err != nil || challenge.kind != frameChallenge || len(challenge.body) < nonceSize {
