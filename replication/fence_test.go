@@ -137,3 +137,46 @@ func TestPrimaryFencesBeforeTheWitnessLeaseExpires(t *testing.T) {
 		t.Fatalf("the witness's lease expired while the old primary was still %s", role)
 	}
 }
+
+// TestRestartedWitnessWaitsOneLease: a witness keeps its lease in memory, so a restarted
+// one cannot know that a primary still counts on a lease granted before the restart. It
+// must refuse acquisitions (failover) for one lease, while the holder's renewal is
+// granted at once.
+func TestRestartedWitnessWaitsOneLease(t *testing.T) {
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lease := 300 * time.Millisecond
+	started := time.Now()
+	witness := StartWitness(WitnessConfig{Listener: listener, Key: testKey,
+		LeaseDuration: lease, Logger: testLogger})
+	defer witness.Close()
+	address := listener.Addr().String()
+	ask := func(kind byte, node string) leaseAnswer {
+		t.Helper()
+		answer, err := askWitness(address, testKey, kind, node, 1, time.Now().Add(5*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return answer
+	}
+	if answer := ask(leaseAcquire, "standby"); answer.granted {
+		t.Fatal("a restarted witness granted a failover lease at once")
+	}
+	if answer := ask(leaseRenew, "primary"); !answer.granted {
+		t.Fatal("a restarted witness refused the holder's renewal")
+	}
+	time.Sleep(time.Until(started.Add(lease - 100*time.Millisecond)))
+	if answer := ask(leaseRenew, "primary"); !answer.granted {
+		t.Fatal("the holder's second renewal was refused")
+	}
+	time.Sleep(time.Until(started.Add(lease + 50*time.Millisecond)))
+	if answer := ask(leaseAcquire, "standby"); answer.granted {
+		t.Fatal("a lease renewed moments ago was granted to another node")
+	}
+	time.Sleep(lease + 50*time.Millisecond) // The primary stopped renewing.
+	if answer := ask(leaseAcquire, "standby"); !answer.granted {
+		t.Fatal("an expired lease was not granted after the start-up wait")
+	}
+}

@@ -45,7 +45,12 @@ type Witness struct {
 	holder  string
 	epoch   uint64
 	expires time.Time // Local monotonic time.
-	done    chan struct{}
+	// acquireAfter is one lease after start: the witness keeps its lease in memory, so
+	// after a restart it cannot know whether a primary still counts on a lease granted
+	// before; it grants nothing for failover until any such lease has run out. (The
+	// holder's renewals are accepted at once.)
+	acquireAfter time.Time
+	done         chan struct{}
 }
 
 // StartWitness serves lease requests until Close.
@@ -56,7 +61,8 @@ func StartWitness(config WitnessConfig) *Witness {
 	if config.Logger == nil {
 		config.Logger = slog.Default()
 	}
-	w := &Witness{config: config, done: make(chan struct{})}
+	w := &Witness{config: config, done: make(chan struct{}),
+		acquireAfter: time.Now().Add(config.LeaseDuration)}
 	go w.accept()
 	return w
 }
@@ -130,13 +136,17 @@ func (w *Witness) decide(kind byte, node string, epoch uint64) (bool, string, ui
 		}
 		w.holder, w.epoch, w.expires = node, epoch, now.Add(w.config.LeaseDuration)
 		return true, node, epoch, w.config.LeaseDuration
-	case kind == leaseAcquire && !live:
+	case kind == leaseAcquire && !live && now.After(w.acquireAfter):
 		w.epoch = max(w.epoch, epoch) + 1
 		w.holder, w.expires = node, now.Add(w.config.LeaseDuration)
 		w.config.Logger.Warn("witness: lease granted for failover", "node", node, "epoch", w.epoch)
 		return true, node, w.epoch, w.config.LeaseDuration
 	}
-	return false, w.holder, w.epoch, w.expires.Sub(now)
+	wait := w.expires.Sub(now)
+	if kind == leaseAcquire {
+		wait = max(wait, w.acquireAfter.Sub(now))
+	}
+	return false, w.holder, w.epoch, wait
 }
 
 // leaseAnswer is the witness's answer to a lease request.
