@@ -234,6 +234,7 @@ func (l *Link) handle(f frame, apply func(stored []byte) error, book *digestBook
 // acknowledge sends the standby log's durable op whenever it advances, and heartbeats.
 func (l *Link) acknowledge(done <-chan struct{}, stats *StandbyStats) error {
 	durable := l.config.Log.SubscribeDurable()
+	defer l.config.Log.UnsubscribeDurable(durable)
 	heartbeat := time.NewTicker(heartbeatInterval)
 	defer heartbeat.Stop()
 	acknowledged := uint64(0)

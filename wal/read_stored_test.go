@@ -95,3 +95,30 @@ func TestSubscribeDurable(t *testing.T) {
 		t.Fatal("a subscriber was not signalled when Durable advanced")
 	}
 }
+
+// TestUnsubscribeDurable: an unsubscribed channel is no longer signalled and no longer
+// held; the other subscriptions keep working.
+func TestUnsubscribeDurable(t *testing.T) {
+	l := openTest(t, t.TempDir())
+	kept := l.SubscribeDurable()
+	for range 100 { // A standby link reconnecting 100 times.
+		l.UnsubscribeDurable(l.SubscribeDurable())
+	}
+	gone := l.SubscribeDurable()
+	l.UnsubscribeDurable(gone)
+	if held := len(*l.durableSubscribers.Load()); held != 1 {
+		t.Fatalf("%d subscriptions held, want 1", held)
+	}
+	last := appendEntries(t, l, 2)
+	waitDurable(t, l, last)
+	select {
+	case <-kept:
+	default:
+		t.Fatal("the remaining subscriber was not signalled")
+	}
+	select {
+	case <-gone:
+		t.Fatal("an unsubscribed channel was signalled")
+	default:
+	}
+}
