@@ -126,8 +126,11 @@ type Admission interface {
 	// client gets an error frame with that code and the connection closes.
 	AdmitConnection(remote net.Addr) (refusal wire.ErrorCode)
 	// AdmitLogin is called after a login's signature verified. A non-zero code refuses it
-	// as above. Each admitted login is later matched by one LoginEnded.
-	AdmitLogin(client *Client, remote net.Addr) (refusal wire.ErrorCode)
+	// as above. Each admitted login is later matched by one LoginEnded. takeover is true
+	// when the login resumes a session another open connection holds (that connection is
+	// closed as taken over): a reconnecting client must not be locked out by its own
+	// half-open socket, so connection limits do not refuse a takeover.
+	AdmitLogin(client *Client, remote net.Addr, takeover bool) (refusal wire.ErrorCode)
 	// LoginEnded is called when an admitted session's connection closes.
 	LoginEnded(client *Client, remote net.Addr)
 	// AdmitRequest is called for every well-formed request before it is submitted. A

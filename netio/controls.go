@@ -142,7 +142,7 @@ func (c *Controls) forgetOldAttempts(now time.Time) {
 // AdmitLogin applies the client's own networks and its connection limit. A login that
 // proved its key gives its attempt back: the attempt limit is there to slow down guessing,
 // not clients that reconnect often (through a failover, say).
-func (c *Controls) AdmitLogin(client *Client, remote net.Addr) wire.ErrorCode {
+func (c *Controls) AdmitLogin(client *Client, remote net.Addr, takeover bool) wire.ErrorCode {
 	address, ok := addressOf(remote)
 	if !ok || !allowed(address, client.AllowedNetworks) {
 		return wire.ErrorConnectionRefused
@@ -153,7 +153,9 @@ func (c *Controls) AdmitLogin(client *Client, remote net.Addr) wire.ErrorCode {
 		window.count--
 	}
 	control := c.control(client.ID)
-	if limit := client.Limits.ConnectionsMax; limit > 0 && control.connections >= limit {
+	// A takeover is counted too (the connection it replaces uncounts itself as it closes),
+	// so the count may exceed the limit by one for that moment.
+	if limit := client.Limits.ConnectionsMax; limit > 0 && control.connections >= limit && !takeover {
 		return wire.ErrorConnectionLimit
 	}
 	control.connections++

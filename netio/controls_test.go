@@ -26,7 +26,7 @@ func TestControls(t *testing.T) {
 		}
 	}
 	// A successful login gives its attempt back; failed ones (no AdmitLogin) do not.
-	controls.AdmitLogin(&Client{ID: 99}, inside)
+	controls.AdmitLogin(&Client{ID: 99}, inside, false)
 	controls.LoginEnded(&Client{ID: 99}, inside)
 	if code := controls.AdmitConnection(inside); code != 0 {
 		t.Fatalf("attempt after a successful login: %s", code)
@@ -40,17 +40,17 @@ func TestControls(t *testing.T) {
 	}
 	client := &Client{ID: 7, Limits: ClientLimits{ConnectionsMax: 1, RequestsPerSecond: 2,
 		EventsPerSecond: 100}, AllowedNetworks: []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16")}}
-	if code := controls.AdmitLogin(client, &net.TCPAddr{IP: net.ParseIP("10.2.0.1")}); code != wire.ErrorConnectionRefused {
+	if code := controls.AdmitLogin(client, &net.TCPAddr{IP: net.ParseIP("10.2.0.1")}, false); code != wire.ErrorConnectionRefused {
 		t.Fatalf("login outside the client's networks: %s", code)
 	}
-	if code := controls.AdmitLogin(client, inside); code != 0 {
+	if code := controls.AdmitLogin(client, inside, false); code != 0 {
 		t.Fatalf("first login: %s", code)
 	}
-	if code := controls.AdmitLogin(client, inside); code != wire.ErrorConnectionLimit {
+	if code := controls.AdmitLogin(client, inside, false); code != wire.ErrorConnectionLimit {
 		t.Fatalf("second connection of a one-connection client: %s", code)
 	}
 	controls.LoginEnded(client, inside)
-	if code := controls.AdmitLogin(client, inside); code != 0 {
+	if code := controls.AdmitLogin(client, inside, false); code != 0 {
 		t.Fatalf("login after the first ended: %s", code)
 	}
 	statuses := []model.Status{}

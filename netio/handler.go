@@ -236,15 +236,16 @@ func (s *Server) handleLogin(conn *connection, frame *wire.Frame) gnet.Action {
 		return s.loginFailed(conn, wire.ErrorLoginBadSignature, login.Client,
 			"signature does not verify")
 	}
+	key := sessionKey{client: client.ID, session: frame.Session}
 	if s.config.Admission != nil {
-		if refusal := s.config.Admission.AdmitLogin(client, conn.remote); refusal != 0 {
+		_, takeover := s.sessions.Load(key)
+		if refusal := s.config.Admission.AdmitLogin(client, conn.remote, takeover); refusal != 0 {
 			return s.loginFailed(conn, refusal, login.Client, "login not admitted")
 		}
 	}
 	conn.phase = phaseActive
 	conn.client, conn.session, conn.key, conn.options = client, frame.Session, login.Key,
 		login.Options
-	key := sessionKey{client: client.ID, session: frame.Session}
 	if previous, loaded := s.sessions.Swap(key, conn); loaded && previous != conn {
 		s.closeAsync(previous.(*connection), wire.ErrorSessionTakenOver,
 			"another connection logged in to this session")

@@ -370,6 +370,42 @@ func TestSessionTakeover(t *testing.T) {
 	}
 }
 
+// TestTakeoverWithinTheClientConnectionLimit: a client allowed one connection resumes
+// its session from a new connection while the old socket still looks open (a network
+// blip): the login is a takeover, not a second connection, so it is admitted, the old
+// connection is closed as taken over, and a third, different session is still refused.
+func TestTakeoverWithinTheClientConnectionLimit(t *testing.T) {
+	file := testKeysFile()
+	file.Clients[0].Limits.ConnectionsMax = 1
+	keys, err := netio.NewKeyring(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, harnessOptions{keys: keys, config: func(c *netio.Config) {
+		c.Admission = netio.NewControls(netio.ControlsConfig{})
+	}})
+	old := dialRaw(t, h.server.Address())
+	old.login(clientAll, 1, secretOne, 9)
+	resumed := dialRaw(t, h.server.Address())
+	resumed.write(resumed.loginFrame(clientAll, 1, secretOne, 9, 0))
+	if frame := resumed.next(); frame.Kind != wire.KindLoginAccepted {
+		t.Fatalf("resuming the session: %s %s, want login_accepted", frame.Kind,
+			wire.ErrorCode(frame.Status))
+	}
+	old.expectError(wire.ErrorSessionTakenOver)
+	resumed.write(requestFrame(9, 1, model.OperationLookupAccounts, encodeIDs(1)))
+	if reply := resumed.next(); model.Status(reply.Status) != model.StatusOK {
+		t.Fatalf("after the takeover: %s", model.Status(reply.Status))
+	}
+	other := dialRaw(t, h.server.Address())
+	other.write(other.loginFrame(clientAll, 1, secretOne, 10, 0))
+	if frame := other.next(); frame.Kind != wire.KindError ||
+		wire.ErrorCode(frame.Status) != wire.ErrorConnectionLimit {
+		t.Fatalf("a second session of a one-connection client: %s %s", frame.Kind,
+			wire.ErrorCode(frame.Status))
+	}
+}
+
 // TestConnectionLimit: beyond ConnectionsMax a connection is refused with an error
 // frame; when one closes, a new one is admitted.
 func TestConnectionLimit(t *testing.T) {
