@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"time"
 
 	"sequent/core/model"
 	"sequent/netio/wire"
@@ -33,7 +34,19 @@ type subscription struct {
 	live     bool            // From 0: no replay was asked for.
 	ready    chan Subscribed // Receives the first Subscribed (buffered).
 	status   chan error      // Receives a refusal of the first subscription (buffered).
+	// established is set once the server accepted the subscription (guarded by the
+	// client's mutex): later refusals are of a resumption after a reconnect, which
+	// nobody is waiting on, so they are retried rather than reported.
+	established bool
+	retryDelay  time.Duration // Next wait before resubscribing after a busy answer.
 }
+
+// Resubscription back-off after a busy answer (the server's replay slots were taken,
+// typically right after a failover when every client reconnects at once).
+const (
+	resubscribeDelayFirst = 50 * time.Millisecond
+	resubscribeDelayMax   = 2 * time.Second
+)
 
 // frame is the subscribe frame that resumes the subscription after lastSeen.
 func (s *subscription) frame(session uint64) []byte {
@@ -99,16 +112,27 @@ func (c *Client) report(frame *wire.Frame) {
 	s.handler(Report{Sequence: frame.Aux, Body: slices.Clone(frame.Body)})
 }
 
-// subscribed completes a (re)subscription. A busy answer (the server's replay slots were
-// all taken) is retried on the next reconnect, or reported to the first Subscribe.
+// subscribed completes a (re)subscription. A refusal of the first Subscribe is reported
+// to it and ends the subscription. A refused resumption after a reconnect is retried
+// after a back-off when busy (the server's replay slots were all taken); any other
+// refusal ends the subscription with an error in the log, never silently.
 func (c *Client) subscribed(frame *wire.Frame) {
 	c.mu.Lock()
 	s := c.subscription
+	established := s != nil && s.established
 	c.mu.Unlock()
 	if s == nil {
 		return
 	}
 	if status := model.Status(frame.Status); status != model.StatusOK {
+		if established && status == model.StatusBusy {
+			c.resubscribeLater(s)
+			return
+		}
+		if established {
+			c.log.Error("client: report subscription refused after a reconnect; reports stop",
+				"status", status.String())
+		}
 		select {
 		case s.status <- &StatusError{Status: status}:
 		default:
@@ -120,6 +144,9 @@ func (c *Client) subscribed(frame *wire.Frame) {
 		c.mu.Unlock()
 		return
 	}
+	c.mu.Lock()
+	s.established, s.retryDelay = true, 0
+	c.mu.Unlock()
 	var body wire.Subscribed
 	body.Decode(frame.Body)
 	select {
@@ -136,4 +163,25 @@ func (r Report) ExecutionReport() (report model.ExecutionReport, ok bool) {
 	}
 	report.Decode(r.Body)
 	return report, true
+}
+
+// resubscribeLater sends the resumption of s again, on the same connection, after a
+// growing delay, unless the subscription, the client or the connection has ended.
+func (c *Client) resubscribeLater(s *subscription) {
+	c.mu.Lock()
+	s.retryDelay = min(max(2*s.retryDelay, resubscribeDelayFirst), resubscribeDelayMax)
+	delay, generation := s.retryDelay, c.generation
+	c.mu.Unlock()
+	c.log.Warn("client: report resubscription busy; retrying", "delay", delay)
+	time.AfterFunc(delay, func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		// A reconnect meanwhile has resent it already, and a second subscribe on one
+		// connection is a protocol error.
+		if c.subscription != s || c.closed || c.generation != generation {
+			return
+		}
+		c.outbox = append(c.outbox, s.frame(c.session))
+		c.writeLocked()
+	})
 }

@@ -1,0 +1,106 @@
+package netio_test
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"sequent/core/shard"
+	"sequent/netio"
+	"sequent/netio/client"
+	"sequent/netio/fakeshard"
+	"sequent/netio/wire"
+)
+
+// slowReplays is a fake shard whose report replays can be made to wait, so that the
+// server's replay slots can be held.
+type slowReplays struct {
+	*fakeshard.Backend
+	hold    atomic.Bool
+	release chan struct{}
+	once    sync.Once
+}
+
+func (b *slowReplays) ReplayReports(client uint64, from uint64, fn func([]shard.Report)) uint64 {
+	if b.hold.Load() {
+		<-b.release
+	}
+	return b.Backend.ReplayReports(client, from, fn)
+}
+
+func (b *slowReplays) releaseAll() {
+	b.hold.Store(false)
+	b.once.Do(func() { close(b.release) })
+}
+
+// TestResubscribeRetriedWhenBusy: after a reconnect the client resumes its report
+// subscription; when the server answers busy (every replay slot taken, as when many
+// clients reconnect after a failover), the client retries with a back-off instead of
+// dropping the subscription silently, and reports flow again once a slot is free.
+func TestResubscribeRetriedWhenBusy(t *testing.T) {
+	keys, err := netio.NewKeyring(testKeysFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	backend := &slowReplays{Backend: fakeshard.New(fakeshard.Config{}),
+		release: make(chan struct{})}
+	server, err := netio.NewServer(netio.Config{Address: "127.0.0.1:0", Keys: keys,
+		Logger: testLogger()}, backend)
+	if err != nil {
+		t.Fatal(err)
+	}
+	backend.Start(server)
+	if err := server.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		backend.releaseAll()
+		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+		defer cancel()
+		server.Shutdown(ctx)
+		backend.Close()
+	})
+	p := newProxy(t, server.Address())
+	ctx := background(t)
+	c, err := client.Dial(ctx, client.Config{Addresses: []string{p.address()},
+		Client: clientAll, Key: 1, Secret: secretOne, Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	backend.Report(clientAll, []byte{1})
+	got := make(chan uint64, 16)
+	if _, err := c.Subscribe(ctx, 1, func(r client.Report) { got <- r.Sequence }); err != nil {
+		t.Fatal(err)
+	}
+	if sequence := <-got; sequence != 1 {
+		t.Fatalf("first report %d, want 1", sequence)
+	}
+	// Other sessions take every replay slot and keep it.
+	backend.hold.Store(true)
+	for i := range uint64(netio.ReportReplaysConcurrentMax) {
+		r := dialRaw(t, server.Address())
+		r.login(clientAll, 1, secretOne, 1000+i)
+		body := make([]byte, wire.SubscribeSize)
+		(&wire.Subscribe{FromSequence: 1}).Encode(body)
+		r.write(wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindSubscribe, Session: 1000 + i},
+			body))
+	}
+	time.Sleep(100 * time.Millisecond) // Every replay started and waits.
+	logins := server.Stats().LoginsAccepted
+	p.cut() // The client reconnects and resubscribes: busy.
+	waitFor(t, "the reconnect", func() bool { return server.Stats().LoginsAccepted > logins })
+	time.Sleep(200 * time.Millisecond) // Busy answered, a retry or two refused.
+	backend.releaseAll()
+	backend.Report(clientAll, []byte{2})
+	select {
+	case sequence := <-got:
+		if sequence != 2 {
+			t.Fatalf("report %d, want 2", sequence)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("report 2 never arrived: the busy resubscription was not retried")
+	}
+}
