@@ -140,6 +140,13 @@ func (s *Server) drainFrames(conn *connection, c inboundBuffer) gnet.Action {
 		if err != nil {
 			return s.fail(conn, wire.CodeOf(err), 0, err.Error())
 		}
+		if conn.phase == phaseChallenged && frame.Kind != wire.KindLogin &&
+			frame.Kind != wire.KindHeartbeat {
+			// Refused from the header alone: a stranger must not make the server buffer
+			// a 1 MiB body per connection before it has proved who it is.
+			return s.fail(conn, wire.ErrorUnexpectedFrame, frame.Number,
+				frame.Kind.String()+" before login")
+		}
 		size := frame.FrameSize() // At least HeaderSize: never 0 (gnet pitfall 2).
 		if buffered < size {
 			return gnet.None

@@ -271,6 +271,11 @@ func TestBadInputIsolated(t *testing.T) {
 		{"number zero", true, requestFrame(1, 0, model.OperationLookupAccounts,
 			encodeIDs(1)), false, wire.ErrorBadRequestNumber},
 		{"request before login", false, request, false, wire.ErrorUnexpectedFrame},
+		// Only the header of a request claiming a 1 MiB body: refused without waiting
+		// for (or buffering) the body.
+		{"large request header before login", false, requestFrame(1, 1,
+			model.OperationCreateTransfers, make([]byte, 8189*model.TransferSize))[:wire.HeaderSize],
+			false, wire.ErrorUnexpectedFrame},
 		{"server frame", true, wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindReply}, nil),
 			false, wire.ErrorUnexpectedFrame},
 		{"truncated", true, request[:len(request)-3], true, wire.ErrorTruncatedFrame},
