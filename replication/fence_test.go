@@ -180,3 +180,46 @@ func TestRestartedWitnessWaitsOneLease(t *testing.T) {
 		t.Fatal("an expired lease was not granted after the start-up wait")
 	}
 }
+
+// TestStandbyStartsWithoutItsPrimary: a standby restarted while its primary is down
+// starts from its own log after PrimaryWaitAtStart (it used to wait for ever, and so
+// could never be promoted), serves what it has, and can be promoted; an acknowledged
+// write is still there.
+func TestStandbyStartsWithoutItsPrimary(t *testing.T) {
+	primaryAddress, standbyAddress := freeAddress(t), freeAddress(t)
+	primary := startNode(t, nodeConfig(t.TempDir(), primaryAddress, ""))
+	standbyDir := t.TempDir()
+	standby := startNode(t, nodeConfig(standbyDir, standbyAddress, primaryAddress))
+	primary.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
+	primary.submit(t, 2, 2, model.OperationCreateTransfers, transfer(10, 1, 2, 50))
+	if reply, _ := primary.replies.wait(t, 2); reply.Status != model.StatusOK {
+		t.Fatalf("transfer: %s", reply.Status)
+	}
+	standby.Close()
+	primary.Close() // Both down; only the standby comes back.
+	config := nodeConfig(standbyDir, standbyAddress, primaryAddress)
+	config.PrimaryWaitAtStart = 300 * time.Millisecond
+	opened := make(chan *testNode, 1)
+	go func() { opened <- startNode(t, config) }()
+	var restarted *testNode
+	select {
+	case restarted = <-opened:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a standby whose primary is down did not start within 10 s")
+	}
+	defer restarted.Close()
+	if role := restarted.Shard().Role(); role != shard.RoleStandby {
+		t.Fatalf("started as %s, want standby", role)
+	}
+	if _, err := restarted.Promote(); err != nil {
+		t.Fatalf("promote: %v", err)
+	}
+	restarted.submit(t, 3, 2, model.OperationCreateTransfers, transfer(10, 1, 2, 50))
+	if reply, _ := restarted.replies.wait(t, 3); !reply.Duplicate {
+		t.Fatalf("the acknowledged transfer is missing after the promotion: %+v", reply)
+	}
+	restarted.submit(t, 4, 3, model.OperationCreateTransfers, transfer(11, 2, 1, 5))
+	if reply, _ := restarted.replies.wait(t, 4); reply.Status != model.StatusOK || reply.Duplicate {
+		t.Fatalf("a new write on the promoted node: %+v", reply)
+	}
+}

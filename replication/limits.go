@@ -37,6 +37,12 @@ const (
 	// reconnectDelayMax caps the standby's reconnection back-off.
 	reconnectDelayMax = 2 * time.Second
 
+	// PrimaryWaitAtStartDefault is how long a standby with a log of its own waits at
+	// start for its primary before it starts from that log alone (still a standby, still
+	// reconnecting, and now promotable). A standby with an empty log waits for ever: it
+	// has nothing that could take over.
+	PrimaryWaitAtStartDefault = 10 * time.Second
+
 	// LeaseDurationDefault is the witness lease: the primary renews every quarter of it,
 	// and a standby may take over once the primary has been silent for a whole lease, so
 	// automatic failover completes in about one to two leases.

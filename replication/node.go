@@ -40,7 +40,10 @@ type NodeConfig struct {
 	Witness       string
 	NodeName      string        // Name of this node at the witness (default ClientAddress).
 	LeaseDuration time.Duration // Lease length (default LeaseDurationDefault).
-	Logger        *slog.Logger
+	// PrimaryWaitAtStart bounds the wait for the primary when a standby with a non-empty
+	// log starts (default PrimaryWaitAtStartDefault); see that constant.
+	PrimaryWaitAtStart time.Duration
+	Logger             *slog.Logger
 }
 
 // Node is a running Sequent node: log, recovered machine, shard, and replication.
@@ -74,6 +77,9 @@ func OpenNode(config NodeConfig) (*Node, error) {
 	}
 	if config.LeaseDuration <= 0 {
 		config.LeaseDuration = LeaseDurationDefault
+	}
+	if config.PrimaryWaitAtStart <= 0 {
+		config.PrimaryWaitAtStart = PrimaryWaitAtStartDefault
 	}
 	if (config.Listen != "" || config.StandbyOf != "") && len(config.Key) == 0 {
 		return nil, errors.New("replication: a replication key is required")
@@ -166,12 +172,16 @@ func (n *Node) snapshotWritten(result shard.SnapshotResult) {
 	}
 }
 
-// alignWithPrimary connects to the primary (retrying until it answers) and carries out
-// its plan on the local log before anything is recovered from it: discard a divergent
-// suffix, or start over from the primary's snapshot. It returns the epoch to follow.
+// alignWithPrimary connects to the primary (retrying) and carries out its plan on the
+// local log before anything is recovered from it: discard a divergent suffix, or start
+// over from the primary's snapshot. It returns the epoch to follow. A standby with a log
+// of its own stops waiting after PrimaryWaitAtStart and starts from that log unaligned
+// (n.link stays nil): it keeps reconnecting, and it can be promoted if the primary is
+// lost for good (everything it acknowledged is in that log). Should the primary come
+// back asking for a truncation, the standby stops with ErrResyncNeeded (a restart aligns).
 func (n *Node) alignWithPrimary(epoch uint64) (uint64, error) {
-	config := StandbyConfig{Address: n.config.StandbyOf, Key: n.config.Key, TLS: n.clientTLS(), Log: n.log,
-		Logger: n.config.Logger}
+	config := n.standbyConfig()
+	giveUp := time.Now().Add(n.config.PrimaryWaitAtStart)
 	for delay := 50 * time.Millisecond; ; delay = min(2*delay, reconnectDelayMax) {
 		link, err := Dial(config, epoch)
 		if err == nil {
@@ -180,6 +190,13 @@ func (n *Node) alignWithPrimary(epoch uint64) (uint64, error) {
 		}
 		if errors.Is(err, ErrUnauthenticated) {
 			return 0, err
+		}
+		if n.log.LastOp() > 0 && time.Now().After(giveUp) {
+			n.config.Logger.Warn("replication: primary unreachable at start; starting as a "+
+				"standby from the local log (still reconnecting; promote this node if the "+
+				"primary is lost)", "address", n.config.StandbyOf, "local_last_op",
+				n.log.LastOp(), "error", err)
+			return epoch, nil
 		}
 		n.config.Logger.Warn("replication: primary not reachable yet", "address",
 			n.config.StandbyOf, "error", err)
@@ -301,8 +318,8 @@ func (n *Node) startPrimary(degradeAfter time.Duration, alone bool) {
 // the primary asks for a resync (which needs a restart).
 func (n *Node) follow() {
 	defer close(n.standbyDone)
-	link := n.link
-	config := link.config
+	link := n.link // Nil when the node started without reaching its primary.
+	config := n.standbyConfig()
 	for delay := 50 * time.Millisecond; ; {
 		if link != nil {
 			n.standby.connected.Store(true)
@@ -492,4 +509,10 @@ func (n *Node) clientTLS() *tls.Config {
 		return nil
 	}
 	return n.config.TLS.Client
+}
+
+// standbyConfig is how this node dials its primary.
+func (n *Node) standbyConfig() StandbyConfig {
+	return StandbyConfig{Address: n.config.StandbyOf, Key: n.config.Key, TLS: n.clientTLS(),
+		Log: n.log, Logger: n.config.Logger}
 }
