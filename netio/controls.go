@@ -52,8 +52,9 @@ type tokenBucket struct {
 	last   time.Time
 }
 
-// take tries to take amount tokens at rate per second; a zero rate is unlimited.
-func (b *tokenBucket) take(now time.Time, rate float64, amount float64) bool {
+// has refills the bucket to now and reports whether amount tokens are there (at rate
+// per second; a zero rate is unlimited). It takes nothing: see take.
+func (b *tokenBucket) has(now time.Time, rate float64, amount float64) bool {
 	if rate <= 0 {
 		return true
 	}
@@ -63,11 +64,14 @@ func (b *tokenBucket) take(now time.Time, rate float64, amount float64) bool {
 		b.tokens = min(rate, b.tokens+now.Sub(b.last).Seconds()*rate)
 	}
 	b.last = now
-	if b.tokens < amount {
-		return false
+	return b.tokens >= amount
+}
+
+// take takes amount tokens, which has just reported present.
+func (b *tokenBucket) take(rate float64, amount float64) {
+	if rate > 0 {
+		b.tokens -= amount
 	}
-	b.tokens -= amount
-	return true
 }
 
 // NewControls returns controls with the given configuration.
@@ -182,12 +186,14 @@ func (c *Controls) AdmitRequest(client *Client, operation model.Operation, event
 	c.mutex.Lock()
 	defer c.mutex.Unlock()
 	control := c.control(client.ID)
-	if !control.requests.take(now, limits.RequestsPerSecond, 1) {
+	// Both checked before either is spent: a request refused for its events does not
+	// cost a request token.
+	if !control.requests.has(now, limits.RequestsPerSecond, 1) ||
+		!control.events.has(now, limits.EventsPerSecond, float64(events)) {
 		return model.StatusRateLimited
 	}
-	if !control.events.take(now, limits.EventsPerSecond, float64(events)) {
-		return model.StatusRateLimited
-	}
+	control.requests.take(limits.RequestsPerSecond, 1)
+	control.events.take(limits.EventsPerSecond, float64(events))
 	return model.StatusOK
 }
 

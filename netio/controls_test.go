@@ -69,3 +69,24 @@ func TestControls(t *testing.T) {
 		t.Fatalf("50 events after a second: %s", status)
 	}
 }
+
+// TestRefusedEventsCostNoRequestToken: a request refused for its events leaves the
+// client's request budget untouched (both buckets are checked before either is spent).
+func TestRefusedEventsCostNoRequestToken(t *testing.T) {
+	now := time.Unix(1000, 0)
+	controls := NewControls(ControlsConfig{Now: func() time.Time { return now }})
+	client := &Client{ID: 7, Limits: ClientLimits{RequestsPerSecond: 2, EventsPerSecond: 100}}
+	for i := range 3 {
+		if status := controls.AdmitRequest(client, model.OperationCreateTransfers, 500); status != model.StatusRateLimited {
+			t.Fatalf("refused request %d: %s", i, status)
+		}
+	}
+	for i := range 2 {
+		if status := controls.AdmitRequest(client, model.OperationCreateTransfers, 10); status != model.StatusOK {
+			t.Fatalf("request %d within both budgets: %s", i, status)
+		}
+	}
+	if status := controls.AdmitRequest(client, model.OperationCreateTransfers, 10); status != model.StatusRateLimited {
+		t.Fatalf("third request at 2/s: %s", status)
+	}
+}
