@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"sequent/core/model"
+	"sequent/core/shard"
 	"sequent/netio"
 	"sequent/netio/client"
 	"sequent/netio/fakeshard"
@@ -62,6 +63,9 @@ type harnessOptions struct {
 	config  func(*netio.Config)
 	backend fakeshard.Config
 	keys    *netio.Keyring
+	// wrap, if set, gives the server a backend built around the fake shard (to make
+	// one of its calls misbehave); the fake shard still runs and delivers.
+	wrap func(*fakeshard.Backend) shard.Backend
 }
 
 func testLogger() *slog.Logger {
@@ -86,7 +90,11 @@ func newHarness(t testing.TB, options harnessOptions) *harness {
 		options.config(&config)
 	}
 	backend := fakeshard.New(options.backend)
-	server, err := netio.NewServer(config, backend)
+	var served shard.Backend = backend
+	if options.wrap != nil {
+		served = options.wrap(backend)
+	}
+	server, err := netio.NewServer(config, served)
 	if err != nil {
 		t.Fatal(err)
 	}

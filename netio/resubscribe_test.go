@@ -1,7 +1,6 @@
 package netio_test
 
 import (
-	"context"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -40,28 +39,13 @@ func (b *slowReplays) releaseAll() {
 // clients reconnect after a failover), the client retries with a back-off instead of
 // dropping the subscription silently, and reports flow again once a slot is free.
 func TestResubscribeRetriedWhenBusy(t *testing.T) {
-	keys, err := netio.NewKeyring(testKeysFile())
-	if err != nil {
-		t.Fatal(err)
-	}
-	backend := &slowReplays{Backend: fakeshard.New(fakeshard.Config{}),
-		release: make(chan struct{})}
-	server, err := netio.NewServer(netio.Config{Address: "127.0.0.1:0", Keys: keys,
-		Logger: testLogger()}, backend)
-	if err != nil {
-		t.Fatal(err)
-	}
-	backend.Start(server)
-	if err := server.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		backend.releaseAll()
-		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
-		defer cancel()
-		server.Shutdown(ctx)
-		backend.Close()
-	})
+	var backend *slowReplays
+	h := newHarness(t, harnessOptions{wrap: func(fake *fakeshard.Backend) shard.Backend {
+		backend = &slowReplays{Backend: fake, release: make(chan struct{})}
+		return backend
+	}})
+	t.Cleanup(backend.releaseAll) // Before the harness's shutdown, which waits for replays.
+	server := h.server
 	p := newProxy(t, server.Address())
 	ctx := background(t)
 	c, err := client.Dial(ctx, client.Config{Addresses: []string{p.address()},

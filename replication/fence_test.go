@@ -64,30 +64,40 @@ func newSilencingProxy(t *testing.T, target string) *silencingProxy {
 	return p
 }
 
+// startTestWitness starts a witness on a free loopback port with the given lease; it is
+// closed when the test ends.
+func startTestWitness(t *testing.T, lease time.Duration) (*Witness, string) {
+	t.Helper()
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	witness := StartWitness(WitnessConfig{Listener: listener, Key: testKey,
+		LeaseDuration: lease, Logger: testLogger})
+	t.Cleanup(func() { witness.Close() })
+	return witness, listener.Addr().String()
+}
+
+// withWitness makes config a node named name that uses the witness at address.
+func withWitness(config NodeConfig, name, address string, lease time.Duration) NodeConfig {
+	config.Witness, config.NodeName, config.LeaseDuration = address, name, lease
+	return config
+}
+
 // TestFencedPrimaryReleasesItsStandby: only the primary loses the witness, so it fences
 // itself when its lease runs out. It must then let its standby go (and refuse it back),
 // so that the standby sees its primary lost, takes the expired lease and promotes itself;
 // otherwise no node would ever serve writes again.
 func TestFencedPrimaryReleasesItsStandby(t *testing.T) {
-	witnessListener, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	lease := 400 * time.Millisecond
-	witness := StartWitness(WitnessConfig{Listener: witnessListener, Key: testKey,
-		LeaseDuration: lease, Logger: testLogger})
-	defer witness.Close()
-	proxy := newSilencingProxy(t, witnessListener.Addr().String())
-	withWitness := func(c NodeConfig, name, address string) NodeConfig {
-		c.Witness, c.NodeName, c.LeaseDuration = address, name, lease
-		return c
-	}
+	_, witnessAddress := startTestWitness(t, lease)
+	proxy := newSilencingProxy(t, witnessAddress)
 	primaryAddress := freeAddress(t)
 	primary := startNode(t, withWitness(nodeConfig(t.TempDir(), primaryAddress, ""), "a",
-		proxy.listener.Addr().String()))
+		proxy.listener.Addr().String(), lease))
 	defer primary.Close()
 	standby := startNode(t, withWitness(nodeConfig(t.TempDir(), freeAddress(t), primaryAddress),
-		"b", witnessListener.Addr().String()))
+		"b", witnessAddress, lease))
 	defer standby.Close()
 	primary.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
 	primary.replies.wait(t, 1)
@@ -104,18 +114,11 @@ func TestFencedPrimaryReleasesItsStandby(t *testing.T) {
 // it does not refuse). The primary must have fenced itself by the time the witness
 // considers its lease expired, since a standby may be granted the lease from then on.
 func TestPrimaryFencesBeforeTheWitnessLeaseExpires(t *testing.T) {
-	witnessListener, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	lease := 400 * time.Millisecond
-	witness := StartWitness(WitnessConfig{Listener: witnessListener, Key: testKey,
-		LeaseDuration: lease, Logger: testLogger})
-	defer witness.Close()
-	proxy := newSilencingProxy(t, witnessListener.Addr().String())
-	config := nodeConfig(t.TempDir(), freeAddress(t), "")
-	config.Witness, config.NodeName, config.LeaseDuration = proxy.listener.Addr().String(), "a", lease
-	primary := startNode(t, config)
+	witness, witnessAddress := startTestWitness(t, lease)
+	proxy := newSilencingProxy(t, witnessAddress)
+	primary := startNode(t, withWitness(nodeConfig(t.TempDir(), freeAddress(t), ""), "a",
+		proxy.listener.Addr().String(), lease))
 	defer primary.Close()
 	waitFor(t, "the primary to hold the lease", func() bool {
 		witness.mutex.Lock()
@@ -143,16 +146,9 @@ func TestPrimaryFencesBeforeTheWitnessLeaseExpires(t *testing.T) {
 // must refuse acquisitions (failover) for one lease, while the holder's renewal is
 // granted at once.
 func TestRestartedWitnessWaitsOneLease(t *testing.T) {
-	listener, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	lease := 300 * time.Millisecond
 	started := time.Now()
-	witness := StartWitness(WitnessConfig{Listener: listener, Key: testKey,
-		LeaseDuration: lease, Logger: testLogger})
-	defer witness.Close()
-	address := listener.Addr().String()
+	_, address := startTestWitness(t, lease)
 	ask := func(kind byte, node string) leaseAnswer {
 		t.Helper()
 		answer, err := askWitness(address, testKey, kind, node, 1, time.Now().Add(5*time.Second))

@@ -337,22 +337,14 @@ var testLogger = slog.New(slog.DiscardHandler)
 // take the lease and promote itself; the old primary, if it comes back as primary, finds
 // the lease taken and fences itself instead of acknowledging anything.
 func TestAutomaticFailoverWithWitness(t *testing.T) {
-	witnessListener, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	witness := StartWitness(WitnessConfig{Listener: witnessListener, Key: testKey,
-		LeaseDuration: 400 * time.Millisecond, Logger: testLogger})
-	defer witness.Close()
+	lease := 400 * time.Millisecond
+	_, witnessAddress := startTestWitness(t, lease)
 	primaryDir, standbyDir := t.TempDir(), t.TempDir()
 	primaryAddress, standbyAddress := freeAddress(t), freeAddress(t)
-	withWitness := func(c NodeConfig, name string) NodeConfig {
-		c.Witness, c.NodeName, c.LeaseDuration = witnessListener.Addr().String(), name,
-			400*time.Millisecond
-		return c
-	}
-	primary := startNode(t, withWitness(nodeConfig(primaryDir, primaryAddress, ""), "a"))
-	standby := startNode(t, withWitness(nodeConfig(standbyDir, standbyAddress, primaryAddress), "b"))
+	primary := startNode(t, withWitness(nodeConfig(primaryDir, primaryAddress, ""), "a",
+		witnessAddress, lease))
+	standby := startNode(t, withWitness(nodeConfig(standbyDir, standbyAddress, primaryAddress), "b",
+		witnessAddress, lease))
 	defer standby.Close()
 	primary.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
 	primary.replies.wait(t, 1)
@@ -369,7 +361,8 @@ func TestAutomaticFailoverWithWitness(t *testing.T) {
 		t.Fatalf("write after automatic failover: %s", reply.Status)
 	}
 	// The old primary restarts as a primary (an operator mistake): it must fence itself.
-	stale := startNode(t, withWitness(nodeConfig(primaryDir, primaryAddress, ""), "a"))
+	stale := startNode(t, withWitness(nodeConfig(primaryDir, primaryAddress, ""), "a",
+		witnessAddress, lease))
 	defer stale.Close()
 	waitFor(t, "the stale primary to fence itself", func() bool {
 		return stale.Shard().Role() == shard.RoleFenced

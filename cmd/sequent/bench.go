@@ -111,17 +111,7 @@ could not set up; 2 bad flags or no server reachable.`,
 
 func (o *benchOptions) addFlags(command *cobra.Command) {
 	flags := command.Flags()
-	c := &o.credentials
-	flags.StringVar(&c.addresses, "addr", envOr("SEQUENT_ADDR", "127.0.0.1:7400"),
-		"server addresses to try, comma-separated (SEQUENT_ADDR)")
-	flags.Uint64Var(&c.clientID, "client-id", envUint("SEQUENT_CLIENT_ID"),
-		"client id (SEQUENT_CLIENT_ID; default: the keys file's only client)")
-	flags.Uint32Var(&c.keyID, "key-id", uint32(envUint("SEQUENT_KEY_ID")),
-		"key id (SEQUENT_KEY_ID; default: the client's newest key)")
-	flags.StringVar(&c.secret, "secret", os.Getenv("SEQUENT_SECRET"),
-		"the key's secret in hex (SEQUENT_SECRET; default: from the keys file)")
-	flags.StringVar(&c.keys, "keys", envOr("SEQUENT_KEYS", tools.KeysPath("sequent-data")),
-		"keys file to read the secret from (SEQUENT_KEYS)")
+	o.credentials.addConnectionFlags(flags)
 	flags.BoolVar(&o.embedded, "embedded", false,
 		"start a server in this process (temporary data dir, loopback, generated key)")
 	flags.StringVar(&o.sync, "sync", "every",

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"sequent/core/model"
 	"sequent/netio"
@@ -52,16 +53,7 @@ Exit codes: 0 all events applied (or already existed); 1 a request or an event w
 refused (the status is printed); 2 bad flags or no server reachable.`,
 	}
 	flags := command.PersistentFlags()
-	flags.StringVar(&options.addresses, "addr", envOr("SEQUENT_ADDR", "127.0.0.1:7400"),
-		"server addresses to try, comma-separated (SEQUENT_ADDR)")
-	flags.Uint64Var(&options.clientID, "client-id", envUint("SEQUENT_CLIENT_ID"),
-		"client id (SEQUENT_CLIENT_ID; default: the keys file's only client)")
-	flags.Uint32Var(&options.keyID, "key-id", uint32(envUint("SEQUENT_KEY_ID")),
-		"key id (SEQUENT_KEY_ID; default: the client's newest key)")
-	flags.StringVar(&options.secret, "secret", os.Getenv("SEQUENT_SECRET"),
-		"the key's secret in hex (SEQUENT_SECRET; default: from the keys file)")
-	flags.StringVar(&options.keys, "keys", envOr("SEQUENT_KEYS", tools.KeysPath("sequent-data")),
-		"keys file to read the secret from (SEQUENT_KEYS)")
+	options.addConnectionFlags(flags)
 	flags.DurationVar(&options.timeout, "timeout", 10*time.Second,
 		"give up after this long (connect and request)")
 	flags.BoolVar(&options.asJSON, "json", false, "print JSON instead of text")
@@ -96,6 +88,22 @@ func envUint(name string) uint64 {
 func usage(cmd *cobra.Command, format string, args ...any) error {
 	return usageError{fmt.Errorf(format+" (see '%s --help')",
 		append(args, cmd.CommandPath())...)}
+}
+
+// addConnectionFlags defines where and as whom to connect: --addr, --client-id, --key-id,
+// --secret and --keys, each defaulting to its SEQUENT_* variable (shared by client and
+// bench).
+func (o *clientOptions) addConnectionFlags(flags *pflag.FlagSet) {
+	flags.StringVar(&o.addresses, "addr", envOr("SEQUENT_ADDR", "127.0.0.1:7400"),
+		"server addresses to try, comma-separated (SEQUENT_ADDR)")
+	flags.Uint64Var(&o.clientID, "client-id", envUint("SEQUENT_CLIENT_ID"),
+		"client id (SEQUENT_CLIENT_ID; default: the keys file's only client)")
+	flags.Uint32Var(&o.keyID, "key-id", uint32(envUint("SEQUENT_KEY_ID")),
+		"key id (SEQUENT_KEY_ID; default: the client's newest key)")
+	flags.StringVar(&o.secret, "secret", os.Getenv("SEQUENT_SECRET"),
+		"the key's secret in hex (SEQUENT_SECRET; default: from the keys file)")
+	flags.StringVar(&o.keys, "keys", envOr("SEQUENT_KEYS", tools.KeysPath("sequent-data")),
+		"keys file to read the secret from (SEQUENT_KEYS)")
 }
 
 // credentials resolves the client id, key id and secret from flags, environment and the

@@ -103,21 +103,8 @@ func BenchmarkMemory(b *testing.B) {
 		l, timestamp := newBenchLedger(b, benchAccountCount, 0)
 		afterAccounts := heapBytes()
 		const transferCount = 10_000_000
-		random := rand.New(rand.NewPCG(3, 4))
-		batch := make([]model.Transfer, model.EventsPerRequestMax)
-		results := make([]model.TransferResult, model.EventsPerRequestMax)
-		for created := 0; created < transferCount; {
-			count := min(len(batch), transferCount-created)
-			for i := range batch[:count] {
-				debit := random.Uint64N(benchAccountCount/2) + 1
-				batch[i] = model.Transfer{ID: model.U128(uint64(created + i + 1)),
-					DebitAccountID: model.U128(debit), CreditAccountID: model.U128(debit + 1),
-					Amount: model.U128(1), Ledger: 1, Code: 1}
-			}
-			l.CreateTransfers(timestamp, batch[:count], results)
-			timestamp += uint64(count)
-			created += count
-		}
+		createBenchTransfers(l, timestamp, transferCount, benchAccountCount/2,
+			rand.New(rand.NewPCG(3, 4)))
 		afterTransfers := heapBytes()
 		b.ReportMetric(float64(afterAccounts-before)/benchAccountCount, "B/account")
 		b.ReportMetric(float64(afterTransfers-afterAccounts)/transferCount, "B/transfer")
@@ -126,6 +113,27 @@ func BenchmarkMemory(b *testing.B) {
 		b.ReportMetric(float64(transferBytes)/transferCount, "held-B/transfer")
 		runtime.KeepAlive(l)
 	}
+}
+
+// createBenchTransfers creates count transfers (ids 1..count) of 1 unit from a random
+// account in 1..debitMax to the next one, in full batches, and returns the next timestamp.
+func createBenchTransfers(l *Ledger, timestamp uint64, count int, debitMax uint64,
+	random *rand.Rand) uint64 {
+	batch := make([]model.Transfer, model.EventsPerRequestMax)
+	results := make([]model.TransferResult, model.EventsPerRequestMax)
+	for created := 0; created < count; {
+		n := min(len(batch), count-created)
+		for i := range batch[:n] {
+			debit := random.Uint64N(debitMax) + 1
+			batch[i] = model.Transfer{ID: model.U128(uint64(created + i + 1)),
+				DebitAccountID: model.U128(debit), CreditAccountID: model.U128(debit + 1),
+				Amount: model.U128(1), Ledger: 1, Code: 1}
+		}
+		l.CreateTransfers(timestamp, batch[:n], results)
+		timestamp += uint64(n)
+		created += n
+	}
+	return timestamp
 }
 
 func heapBytes() uint64 {
@@ -141,21 +149,8 @@ func heapBytes() uint64 {
 // another goroutine) at 1,000,000 accounts and 10,000,000 transfers. One op is one capture.
 func BenchmarkSnapshotCapture(b *testing.B) {
 	l, timestamp := newBenchLedger(b, benchAccountCount, 10_000_000)
-	batch := make([]model.Transfer, model.EventsPerRequestMax)
-	results := make([]model.TransferResult, model.EventsPerRequestMax)
-	random := rand.New(rand.NewPCG(5, 6))
-	for created := 0; created < 10_000_000; {
-		count := min(len(batch), 10_000_000-created)
-		for i := range batch[:count] {
-			debit := random.Uint64N(benchAccountCount-1) + 1
-			batch[i] = model.Transfer{ID: model.U128(uint64(created + i + 1)),
-				DebitAccountID: model.U128(debit), CreditAccountID: model.U128(debit + 1),
-				Amount: model.U128(1), Ledger: 1, Code: 1}
-		}
-		l.CreateTransfers(timestamp, batch[:count], results)
-		timestamp += uint64(count)
-		created += count
-	}
+	createBenchTransfers(l, timestamp, 10_000_000, benchAccountCount-1,
+		rand.New(rand.NewPCG(5, 6)))
 	b.ResetTimer()
 	for n := 0; n < b.N; n++ {
 		view := l.Snapshot() // The writer would run here, then give the buffers back.

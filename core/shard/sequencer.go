@@ -230,8 +230,7 @@ func (s *Shard) deliver(slot *parked) {
 			continue // Internal or replicated request: nobody to answer.
 		}
 		s.latencies.record(reply.Operation, reply.Status, now-from.received)
-		if from.connection >= internalConnectionBase {
-			s.waiters.answer(from.connection, reply.Status)
+		if !s.forClient(from.connection, reply.Status) {
 			continue
 		}
 		connection := from.connection
@@ -309,6 +308,20 @@ func (s *Shard) answerQueued(status model.Status) {
 	}
 }
 
+// forClient routes the answer to a request by its connection id: false for nobody (0:
+// internal or replicated) and for the shard's own waiters (answered here with status);
+// true for a network connection, whose reply the caller builds.
+func (s *Shard) forClient(connection uint64, status model.Status) bool {
+	switch {
+	case connection == 0:
+		return false
+	case connection >= internalConnectionBase:
+		s.waiters.answer(connection, status)
+		return false
+	}
+	return true
+}
+
 // answerRequests answers requests taken from the ring with status and no body.
 func (s *Shard) answerRequests(metas []requestMeta, status model.Status) {
 	if len(metas) == 0 {
@@ -318,16 +331,13 @@ func (s *Shard) answerRequests(metas []requestMeta, status model.Status) {
 	replies := make([]Reply, 0, len(metas))
 	for i := range metas {
 		meta := &metas[i]
-		decodeRequest(s.ring.bytes(meta), &request)
-		switch {
-		case meta.connection == 0:
-		case meta.connection >= internalConnectionBase:
-			s.waiters.answer(meta.connection, status)
-		default:
-			replies = append(replies, Reply{Connection: meta.connection,
-				Client: request.Client, Session: request.Session, Number: request.Number,
-				Operation: request.Operation, Status: status})
+		if !s.forClient(meta.connection, status) {
+			continue
 		}
+		decodeRequest(s.ring.bytes(meta), &request)
+		replies = append(replies, Reply{Connection: meta.connection, Client: request.Client,
+			Session: request.Session, Number: request.Number, Operation: request.Operation,
+			Status: status})
 	}
 	if len(replies) > 0 && s.replier != nil {
 		s.replier.Deliver(replies)

@@ -29,18 +29,6 @@ func promote(t *testing.T, httpAddress, token string) {
 	}
 }
 
-// eventually polls condition every 20 ms for up to 20 s.
-func eventually(t *testing.T, what string, condition func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !condition() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // debitsPosted reads account 1's posted debits through c (0 on any error).
 func debitsPosted(c *client.Client) uint64 {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -210,6 +210,18 @@ func dial(t testing.TB, data string, session uint64, addresses ...string) *clien
 	return c
 }
 
+// eventually polls condition every 20 ms for up to 20 s.
+func eventually(t *testing.T, what string, condition func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !condition() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // run executes the sequent binary with arguments and returns its output.
 func run(t testing.TB, args ...string) (string, error) {
 	t.Helper()

@@ -48,17 +48,9 @@ func TestReplicationOverTLS(t *testing.T) {
 	}
 	// The standby serves clients with the keys file of its own data directory.
 	reader := dial(t, standbyData, 2, standby.address)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		accounts, err := reader.LookupAccounts(ctx, []model.Uint128{model.U128(1)})
-		if err == nil && len(accounts) == 1 && accounts[0].DebitsPosted == model.U128(7) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the standby does not show the transfer after 10 s: %v %+v", err, accounts)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	eventually(t, "the standby to show the transfer", func() bool {
+		return debitsPosted(reader) == 7
+	})
 
 	stranger := testcert.NewAuthority(t, "another CA").IssueFiles(t)
 	stranger.Authority = authority.IssueFiles(t).Authority // Trusts the primary, is not trusted.
