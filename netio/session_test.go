@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -267,6 +269,55 @@ func TestNotPrimaryRedirect(t *testing.T) {
 	}
 	if primary.backend.Submitted() != 1 {
 		t.Fatal("the request did not reach the primary")
+	}
+}
+
+// TestRedirectLoopBacksOff: two nodes that are both not primary and name each other
+// (an election in progress, a stale address) do not make the client reconnect and log in
+// as fast as loopback allows. The first redirect is followed at once; later consecutive
+// ones wait 10, 20, 40, 80, 160 ms, so the seventh login cannot come earlier than 310 ms
+// after the first (without the backoff it came within a few ms). When one node becomes
+// primary the waiting request succeeds there.
+func TestRedirectLoopBacksOff(t *testing.T) {
+	var secondAddress atomic.Pointer[string]
+	first := newHarness(t, harnessOptions{config: func(c *netio.Config) {
+		c.PrimaryAddress = func() string { return *secondAddress.Load() }
+	}})
+	second := newHarness(t, harnessOptions{config: func(c *netio.Config) {
+		c.PrimaryAddress = func() string { return first.server.Address() }
+	}})
+	address := second.server.Address()
+	secondAddress.Store(&address)
+	first.backend.SetNotPrimary(true)
+	second.backend.SetNotPrimary(true)
+	logins := func() uint64 {
+		return first.server.Stats().LoginsAccepted + second.server.Stats().LoginsAccepted
+	}
+	start := time.Now() // Before the first login, so the bound below is conservative.
+	c := first.dial(nil)
+	result := make(chan error, 1)
+	go func() {
+		results, err := c.CreateAccounts(background(t), []model.Account{account(1)})
+		if err == nil && results[0].Status != model.StatusOK {
+			err = fmt.Errorf("create: %+v", results)
+		}
+		result <- err
+	}()
+	waitFor(t, "seven logins", func() bool { return logins() >= 7 })
+	if elapsed := time.Since(start); elapsed < 310*time.Millisecond {
+		t.Fatalf("seven logins within %v: redirects are followed without backoff", elapsed)
+	}
+	first.backend.SetNotPrimary(false)
+	select {
+	case err := <-result:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(waitLimit):
+		t.Fatal("the request never reached the node that became primary")
+	}
+	if first.backend.Submitted()+second.backend.Submitted() != 1 {
+		t.Fatal("the request was applied more than once, or not at all")
 	}
 }
 

@@ -66,7 +66,11 @@
 // plus its ack reader, and a degradation watchdog; the log's writer goroutine feeds the
 // sender's bounded live queue through the observer. Standby: the follow loop (reads
 // frames, hands entries to the shard's sequencer through shard.Replicate) and an ack
-// sender woken by the log's durable subscription.
+// sender woken by the log's durable subscription. With a witness: the lease renewer
+// (primary) or the failover watch (standby); after a promotion, one fencing attempt.
+// Node's mutex serializes role changes; Node.Close marks the node closed under it (a
+// promotion waiting for the follower to stop then gives up with ErrNodeClosed) and
+// waits for every one of these goroutines before closing the shard and the log.
 //
 // # Link frames
 //

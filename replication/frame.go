@@ -68,6 +68,9 @@ var (
 	// ErrDigestMismatch reports a standby whose state digest differs from the primary's at
 	// the same op: the replicas have diverged, which must never happen silently.
 	ErrDigestMismatch = errors.New("replication: state digest differs from the primary's")
+	// ErrNodeClosed refuses a promotion asked for (or still under way) when the node is
+	// closing: a closed node must not persist a new epoch or start holding a lease.
+	ErrNodeClosed = errors.New("replication: the node is closed")
 )
 
 // writeFrame writes one frame to w (the caller flushes).

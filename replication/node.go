@@ -64,6 +64,25 @@ type Node struct {
 	failure     error
 	leaseStop   chan struct{} // Closes the lease goroutine (primary with a witness).
 	watchStop   chan struct{} // Closes the failover watch (standby with a witness).
+	closed      bool          // Close has begun: no promotion, no new goroutine.
+	// background counts the lease, failover-watch and fencing goroutines; Close waits
+	// for them, so none outlives the node (a leaked lease goroutine would go on renewing
+	// the witness lease and block the other node's automatic failover).
+	background sync.WaitGroup
+}
+
+// testHookPromotionUnlocked, when set by a test, runs while a promotion has released the
+// mutex to wait for the follower to stop: the window in which Close can run.
+var testHookPromotionUnlocked func()
+
+// goBackground runs f on a goroutine that Close waits for; the caller holds the mutex
+// and has checked that the node is not closed.
+func (n *Node) goBackground(f func()) {
+	n.background.Add(1)
+	go func() {
+		defer n.background.Done()
+		f()
+	}()
 }
 
 // OpenNode opens the log, persists or learns the epoch, (as a standby) aligns the log with
@@ -285,7 +304,8 @@ func (n *Node) Start(replier shard.Replier) {
 		go n.follow()
 		if n.config.Witness != "" {
 			n.watchStop = make(chan struct{})
-			go n.watchPrimary(n.watchStop)
+			stop := n.watchStop
+			n.goBackground(func() { n.watchPrimary(stop) })
 		}
 		return
 	}
@@ -294,7 +314,8 @@ func (n *Node) Start(replier shard.Replier) {
 	}
 	if n.config.Witness != "" {
 		n.leaseStop = make(chan struct{})
-		go n.holdLease(n.leaseStop)
+		stop := n.leaseStop
+		n.goBackground(func() { n.holdLease(stop) })
 	}
 }
 
@@ -391,6 +412,9 @@ func (n *Node) Err() error {
 func (n *Node) Promote() (uint64, error) {
 	n.mutex.Lock()
 	defer n.mutex.Unlock()
+	if n.closed {
+		return 0, ErrNodeClosed
+	}
 	if n.shard.Role() != shard.RoleStandby {
 		return 0, fmt.Errorf("replication: cannot promote a %s", n.shard.Role())
 	}
@@ -416,7 +440,15 @@ func (n *Node) promoteLocked(epoch uint64) (uint64, error) {
 		close(n.standbyStop)
 		n.mutex.Unlock()
 		<-n.standbyDone
+		if testHookPromotionUnlocked != nil {
+			testHookPromotionUnlocked()
+		}
 		n.mutex.Lock()
+	}
+	if n.closed {
+		// Close ran while the mutex was released: nothing has changed yet, and nothing
+		// may (the shard and the listener are being closed).
+		return 0, ErrNodeClosed
 	}
 	if n.watchStop != nil {
 		close(n.watchStop)
@@ -434,9 +466,10 @@ func (n *Node) promoteLocked(epoch uint64) (uint64, error) {
 	n.config.Logger.Warn("replication: PROMOTED to primary", "epoch", epoch, "op", n.log.LastOp())
 	if n.config.Witness != "" {
 		n.leaseStop = make(chan struct{})
-		go n.holdLease(n.leaseStop)
+		stop := n.leaseStop
+		n.goBackground(func() { n.holdLease(stop) })
 	}
-	go n.fencePeer(epoch)
+	n.goBackground(func() { n.fencePeer(epoch) })
 	return epoch, nil
 }
 
@@ -472,9 +505,12 @@ func (n *Node) fencePeer(epoch uint64) {
 	}
 }
 
-// Close stops replication and the shard (which releases what it can), then the log.
+// Close stops replication and the shard (which releases what it can), then the log. A
+// promotion under way is abandoned (ErrNodeClosed) and the lease, failover-watch and
+// fencing goroutines are waited for (each is bounded by a network timeout).
 func (n *Node) Close() error {
 	n.mutex.Lock()
+	n.closed = true
 	if n.standbyStop != nil && !n.stopping() {
 		close(n.standbyStop)
 	}
@@ -491,6 +527,7 @@ func (n *Node) Close() error {
 	if standbyDone != nil {
 		<-standbyDone
 	}
+	n.background.Wait()
 	err := n.shard.Close()
 	if primary != nil {
 		primary.Close()

@@ -1,6 +1,7 @@
 package replication
 
 import (
+	"errors"
 	"log/slog"
 	"net"
 	"path/filepath"
@@ -397,5 +398,53 @@ func TestPromotedPrimaryReturnsToSync(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	if _, _, ok := standby.replies.get(2); ok {
 		t.Fatal("a reply left without a standby acknowledgement in sync mode")
+	}
+}
+
+// TestCloseDuringPromotion: a node closed while a promotion waits for its follower to
+// stop abandons the promotion (ErrNodeClosed) instead of persisting a new epoch and
+// starting a primary on a closing shard; a promotion asked for after Close is refused.
+func TestCloseDuringPromotion(t *testing.T) {
+	primaryAddress := freeAddress(t)
+	primary := startNode(t, nodeConfig(t.TempDir(), primaryAddress, ""))
+	defer primary.Close()
+	standbyConfig := nodeConfig(t.TempDir(), freeAddress(t), primaryAddress)
+	standby := startNode(t, standbyConfig)
+	waitFor(t, "the standby to connect", func() bool { return standby.standby.connected.Load() })
+
+	paused, resume := make(chan struct{}), make(chan struct{})
+	testHookPromotionUnlocked = func() {
+		close(paused)
+		<-resume
+	}
+	defer func() { testHookPromotionUnlocked = nil }()
+	promoted := make(chan error, 1)
+	go func() {
+		_, err := standby.Promote()
+		promoted <- err
+	}()
+	<-paused
+	closed := make(chan error, 1)
+	go func() { closed <- standby.Close() }()
+	waitFor(t, "Close to begin", func() bool {
+		standby.mutex.Lock()
+		defer standby.mutex.Unlock()
+		return standby.closed
+	})
+	close(resume)
+	if err := <-promoted; !errors.Is(err, ErrNodeClosed) {
+		t.Fatalf("promotion during Close: %v, want ErrNodeClosed", err)
+	}
+	if err := <-closed; err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	if epoch, err := LoadEpoch(standbyConfig.EpochPath); err != nil || epoch != 1 {
+		t.Fatalf("persisted epoch %d (%v), want 1: a closed node raised it", epoch, err)
+	}
+	if role := standby.Shard().Role(); role != shard.RoleStandby {
+		t.Fatalf("closed node became %s", role)
+	}
+	if _, err := standby.Promote(); !errors.Is(err, ErrNodeClosed) {
+		t.Fatalf("promotion after Close: %v, want ErrNodeClosed", err)
 	}
 }

@@ -3,6 +3,7 @@ package wal
 import (
 	"bytes"
 	"testing"
+	"time"
 )
 
 // TestReadStoredFeedsAppendStored copies a log through ReadStored and AppendStored (what
@@ -10,9 +11,11 @@ import (
 // and reading from the middle starts at the right entry.
 func TestReadStoredFeedsAppendStored(t *testing.T) {
 	source := openTest(t, t.TempDir())
+	defer source.Close() // Stops its goroutines before the temporary directory goes.
 	last := appendEntries(t, source, 40)
 	waitDurable(t, source, last)
 	target := openTest(t, t.TempDir())
+	defer target.Close() // Stops its goroutines before the temporary directory goes.
 	err := source.ReadStored(0, func(stored []byte, meta EntryMeta) error {
 		if meta.FirstOp == 0 || len(stored) != entryHeaderSize+int(meta.StoredBytes) {
 			t.Fatalf("meta %+v for %d stored bytes", meta, len(stored))
@@ -67,6 +70,7 @@ func TestReadStoredFeedsAppendStored(t *testing.T) {
 
 func TestRecentChains(t *testing.T) {
 	l := openTest(t, t.TempDir())
+	defer l.Close() // Stops its goroutines before the temporary directory goes.
 	last := appendEntries(t, l, 10)
 	waitDurable(t, l, last)
 	points := l.RecentChains(4)
@@ -86,6 +90,7 @@ func TestRecentChains(t *testing.T) {
 
 func TestSubscribeDurable(t *testing.T) {
 	l := openTest(t, t.TempDir())
+	defer l.Close() // Stops its goroutines before the temporary directory goes.
 	subscription := l.SubscribeDurable()
 	last := appendEntries(t, l, 3)
 	waitDurable(t, l, last)
@@ -100,6 +105,7 @@ func TestSubscribeDurable(t *testing.T) {
 // held; the other subscriptions keep working.
 func TestUnsubscribeDurable(t *testing.T) {
 	l := openTest(t, t.TempDir())
+	defer l.Close() // Stops its goroutines before the temporary directory goes.
 	kept := l.SubscribeDurable()
 	for range 100 { // A standby link reconnecting 100 times.
 		l.UnsubscribeDurable(l.SubscribeDurable())
@@ -111,9 +117,11 @@ func TestUnsubscribeDurable(t *testing.T) {
 	}
 	last := appendEntries(t, l, 2)
 	waitDurable(t, l, last)
+	// Durable is published before the subscribers are signalled, so wait for the signal
+	// (bounded) rather than expecting it the moment Durable has moved.
 	select {
 	case <-kept:
-	default:
+	case <-time.After(10 * time.Second):
 		t.Fatal("the remaining subscriber was not signalled")
 	}
 	select {

@@ -40,6 +40,7 @@ type Client struct {
 	closed       bool             // Close was called or a fatal error happened.
 	fatal        error            // Why the client stopped, when not by Close.
 	primary      string           // Address from the last not_primary, tried first.
+	redirects    int              // not_primary redirects followed since the last other reply.
 	subscription *subscription    // Report subscription, resumed on reconnect.
 	logoutSeen   chan struct{}    // Closed when the server acknowledges a logout.
 	heartbeat    time.Duration    // Heartbeat interval in force.

@@ -185,6 +185,9 @@ func (c *Client) maintain() {
 			return
 		case <-c.lost:
 		}
+		if !c.waitBeforeFollowing() {
+			return
+		}
 		delay := ReconnectDelayMin
 		for {
 			ctx, cancel := context.WithCancel(context.Background())
@@ -222,6 +225,30 @@ func (c *Client) maintain() {
 			}
 			delay = min(2*delay, ReconnectDelayMax)
 		}
+	}
+}
+
+// waitBeforeFollowing delays a reconnect that follows the second and later consecutive
+// not_primary redirects (no other reply in between), doubling from ReconnectDelayMin up
+// to ReconnectDelayMax. The first redirect is followed at once, so a failover costs no
+// extra latency; but two nodes that name each other during an election (or a stale
+// address) would otherwise be reconnected to and logged in to as fast as loopback
+// allows. It reports false when the client is closed while waiting.
+func (c *Client) waitBeforeFollowing() bool {
+	c.mu.Lock()
+	redirects := c.redirects
+	c.mu.Unlock()
+	if redirects < 2 {
+		return true
+	}
+	delay := min(ReconnectDelayMin<<min(redirects-2, 16), ReconnectDelayMax)
+	c.log.Warn("client: redirected again, waiting before following", "redirects", redirects,
+		"wait", delay)
+	select {
+	case <-c.stop:
+		return false
+	case <-time.After(delay):
+		return true
 	}
 }
 
@@ -343,10 +370,12 @@ func (c *Client) complete(frame *wire.Frame, generation uint64) {
 	case status == model.StatusNotPrimary && len(frame.Body) > 0 &&
 		string(frame.Body) != c.currentAddressLocked():
 		c.primary = string(frame.Body)
+		c.redirects++
 		c.lostLocked(generation, fmt.Errorf("client: not primary, following %s", c.primary))
 		c.mu.Unlock()
 		return
 	}
+	c.redirects = 0
 	delete(c.pending, frame.Number)
 	c.mu.Unlock()
 	call.succeed(Reply{Operation: frame.Operation, Number: frame.Number, Status: status,

@@ -25,7 +25,9 @@
 // answers not_primary naming another address), a background goroutine reconnects —
 // trying the primary named by the last not_primary first, then Addresses in order, with
 // backoff — logs in with the same session id and resends every request still waiting
-// for a reply, in number order, with its original number. The server applies each
+// for a reply, in number order, with its original number. A first not_primary redirect
+// is followed at once; consecutive ones with no other reply in between wait with backoff
+// too, so two nodes naming each other are not hammered. The server applies each
 // number at most once and answers resends of applied requests from its cache (Reply.
 // Duplicate). Requests answered busy are resent with their number after a short backoff
 // (BusyRetryDelay). Callers see one reply per request, whatever happened underneath.
