@@ -275,8 +275,8 @@ func TestNotPrimaryRedirect(t *testing.T) {
 // TestRedirectLoopBacksOff: two nodes that are both not primary and name each other
 // (an election in progress, a stale address) do not make the client reconnect and log in
 // as fast as loopback allows. The first redirect is followed at once; later consecutive
-// ones wait 1, 2, 4 … 256 ms, so the eleventh login cannot come earlier than 511 ms
-// after the first (without the backoff it came within a few ms). When one node becomes
+// ones wait 1, 2, 4, 8, 16, 32, 50, 50, 50 ms, so the eleventh login cannot come earlier
+// than 213 ms after the first (without the backoff it came within a few ms). When one node becomes
 // primary the waiting request succeeds there.
 func TestRedirectLoopBacksOff(t *testing.T) {
 	var secondAddress atomic.Pointer[string]
@@ -304,7 +304,7 @@ func TestRedirectLoopBacksOff(t *testing.T) {
 		result <- err
 	}()
 	waitFor(t, "eleven logins", func() bool { return logins() >= 11 })
-	if elapsed := time.Since(start); elapsed < 511*time.Millisecond {
+	if elapsed := time.Since(start); elapsed < 213*time.Millisecond {
 		t.Fatalf("eleven logins within %v: redirects are followed without backoff", elapsed)
 	}
 	first.backend.SetNotPrimary(false)

@@ -230,7 +230,7 @@ func (c *Client) maintain() {
 
 // waitBeforeFollowing delays a reconnect that follows the second and later consecutive
 // not_primary redirects (no other reply in between), doubling from RedirectDelayMin up
-// to ReconnectDelayMax. The first redirect is followed at once, so a failover costs no
+// to RedirectDelayMax. The first redirect is followed at once, so a failover costs no
 // extra latency; but two nodes that name each other during an election (or a stale
 // address) would otherwise be reconnected to and logged in to as fast as loopback
 // allows. It reports false when the client is closed while waiting.
@@ -241,7 +241,7 @@ func (c *Client) waitBeforeFollowing() bool {
 	if redirects < 2 {
 		return true
 	}
-	delay := min(RedirectDelayMin<<min(redirects-2, 16), ReconnectDelayMax)
+	delay := min(RedirectDelayMin<<min(redirects-2, 16), RedirectDelayMax)
 	c.log.Warn("client: redirected again, waiting before following", "redirects", redirects,
 		"wait", delay)
 	select {
