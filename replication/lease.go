@@ -30,7 +30,7 @@ func (n *Node) holdLease(stop <-chan struct{}) {
 		if validUntil.Before(deadline) {
 			deadline = validUntil
 		}
-		answer, err := askWitness(n.config.Witness, n.config.Key, leaseRenew,
+		answer, err := askWitness(n.config.Witness, n.clientTLS(), n.config.Key, leaseRenew,
 			n.config.NodeName, n.shard.Epoch(), deadline)
 		switch {
 		case err == nil && answer.granted:

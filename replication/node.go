@@ -420,7 +420,7 @@ func (n *Node) Promote() (uint64, error) {
 	}
 	epoch := n.shard.Epoch() + 1
 	if n.config.Witness != "" {
-		answer, err := askWitness(n.config.Witness, n.config.Key, leaseAcquire,
+		answer, err := askWitness(n.config.Witness, n.clientTLS(), n.config.Key, leaseAcquire,
 			n.config.NodeName, n.shard.Epoch(), time.Now().Add(handshakeTimeout))
 		if err != nil {
 			return 0, fmt.Errorf("replication: witness: %w", err)

@@ -11,9 +11,10 @@ import (
 )
 
 // TLS secures the replication link with mutual TLS. Every node of a pair plays both
-// parts: it accepts (as primary: standbys and fence calls) and it dials (as standby, and
-// when fencing its peer), so each node has one certificate and trusts one CA, and both
-// directions verify the other end. TLS adds confidentiality and peer identity to what the
+// parts: it accepts (as primary: standbys and fence calls) and it dials (as standby, when
+// fencing its peer, and to the witness), so each node has one certificate and trusts one
+// CA, and both directions verify the other end. A witness given TLS serves its leases
+// over it (server side) and requires the nodes' certificates. TLS adds confidentiality and peer identity to what the
 // link already has: the HMAC over the shared replication key still runs inside it, so a
 // holder of a certificate but not of the key is refused as before.
 type TLS struct {
@@ -55,7 +56,13 @@ func NewTLS(certificate tls.Certificate, authorities *x509.CertPool) *TLS {
 // TLS handshake completes within timeout, so that a refused certificate surfaces here as
 // ErrUnauthenticated rather than as a confusing frame error later.
 func dialLink(address string, clientTLS *tls.Config, timeout time.Duration) (net.Conn, error) {
-	dialer := &net.Dialer{Timeout: timeout}
+	return dialLinkBy(address, clientTLS, time.Now().Add(timeout))
+}
+
+// dialLinkBy is dialLink with a deadline instead of a timeout (the witness calls bound
+// dial, request and reply together).
+func dialLinkBy(address string, clientTLS *tls.Config, deadline time.Time) (net.Conn, error) {
+	dialer := &net.Dialer{Deadline: deadline}
 	if clientTLS == nil {
 		return dialer.Dial("tcp", address)
 	}

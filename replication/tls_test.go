@@ -3,7 +3,9 @@ package replication
 import (
 	"crypto/tls"
 	"errors"
+	"net"
 	"testing"
+	"time"
 
 	"sequent/core/model"
 	"sequent/core/shard"
@@ -82,5 +84,47 @@ func TestReplicationTLSRefusesStrangers(t *testing.T) {
 		if primary.primary.current.Load() != nil {
 			t.Fatalf("%s: a session was attached", c.name)
 		}
+	}
+}
+
+// TestWitnessOverTLS: a witness given TLS grants leases to nodes that present a
+// certificate from the shared CA, refuses a stranger's certificate as unauthenticated and
+// a plain connection outright, and a TLS primary keeps renewing its lease through it for
+// several leases (it would fence itself if its renewals went out in plain TCP).
+func TestWitnessOverTLS(t *testing.T) {
+	authority, stranger := testcert.NewAuthority(t, "sequent test CA"), testcert.NewAuthority(t, "other CA")
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lease := 300 * time.Millisecond
+	witness := StartWitness(WitnessConfig{Listener: listener, Key: testKey, LeaseDuration: lease,
+		TLS: NewTLS(authority.Issue(t), authority.Pool()), Logger: testLogger})
+	defer witness.Close()
+	address := listener.Addr().String()
+	ask := func(clientTLS *tls.Config) (leaseAnswer, error) {
+		return askWitness(address, clientTLS, testKey, leaseRenew, "probe", 1,
+			time.Now().Add(5*time.Second))
+	}
+	if answer, err := ask(NewTLS(authority.Issue(t), authority.Pool()).Client); err != nil || !answer.granted {
+		t.Fatalf("a node with the CA's certificate: %+v %v", answer, err)
+	}
+	if _, err := ask(NewTLS(stranger.Issue(t), authority.Pool()).Client); !errors.Is(err, ErrUnauthenticated) {
+		t.Fatalf("a stranger's certificate: %v, want ErrUnauthenticated", err)
+	}
+	// Plain TCP: each side waits for the other to speak first, until the deadline.
+	if _, err := askWitness(address, nil, testKey, leaseRenew, "probe", 1,
+		time.Now().Add(300*time.Millisecond)); err == nil {
+		t.Fatal("a plain connection got an answer from a TLS witness")
+	}
+	time.Sleep(lease + 50*time.Millisecond) // The probe's lease runs out.
+
+	config := withWitness(nodeConfig(t.TempDir(), freeAddress(t), ""), "a", address, lease)
+	config.TLS = NewTLS(authority.Issue(t), authority.Pool())
+	primary := startNode(t, config)
+	defer primary.Close()
+	time.Sleep(4 * lease) // Long enough for an unrenewed lease to fence it.
+	if role := primary.Shard().Role(); role != shard.RolePrimary {
+		t.Fatalf("the TLS primary is %s after four leases: its renewals did not reach the witness", role)
 	}
 }

@@ -3,6 +3,7 @@ package replication
 import (
 	"bufio"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -33,6 +34,7 @@ const (
 // WitnessConfig configures the witness process.
 type WitnessConfig struct {
 	Listener      net.Listener
+	TLS           *TLS // Optional: serve over mutual TLS (the nodes need the same CA).
 	Key           []byte
 	LeaseDuration time.Duration // How long a grant lasts; default 1 s.
 	Logger        *slog.Logger
@@ -60,6 +62,10 @@ func StartWitness(config WitnessConfig) *Witness {
 	}
 	if config.Logger == nil {
 		config.Logger = slog.Default()
+	}
+	if config.TLS != nil {
+		// The handshake runs on the first write (the challenge), under serve's deadline.
+		config.Listener = tls.NewListener(config.Listener, config.TLS.Server)
 	}
 	w := &Witness{config: config, done: make(chan struct{}),
 		acquireAfter: time.Now().Add(config.LeaseDuration)}
@@ -157,10 +163,10 @@ type leaseAnswer struct {
 	valid   time.Duration
 }
 
-// askWitness sends one lease request.
-func askWitness(address string, key []byte, kind byte, node string, epoch uint64,
-	deadline time.Time) (leaseAnswer, error) {
-	conn, err := (&net.Dialer{Deadline: deadline}).Dial("tcp", address)
+// askWitness sends one lease request (over TLS when clientTLS is set).
+func askWitness(address string, clientTLS *tls.Config, key []byte, kind byte, node string,
+	epoch uint64, deadline time.Time) (leaseAnswer, error) {
+	conn, err := dialLinkBy(address, clientTLS, deadline)
 	if err != nil {
 		return leaseAnswer{}, err
 	}
@@ -168,6 +174,11 @@ func askWitness(address string, key []byte, kind byte, node string, epoch uint64
 	conn.SetDeadline(deadline) // One bound for dial, request and reply together.
 	reader, writer := newFrameReader(conn), bufio.NewWriter(conn)
 	challenge, err := reader.read()
+	if err != nil && tlsRefused(err) {
+		// TLS 1.3: the witness judges our certificate after our side of the handshake,
+		// so its refusal arrives at this first read.
+		return leaseAnswer{}, fmt.Errorf("%w: witness TLS: %v", ErrUnauthenticated, err)
+	}
 	if err != nil || challenge.kind != frameChallenge || len(challenge.body) < nonceSize {
 		return leaseAnswer{}, fmt.Errorf("replication: witness challenge: %v", err)
 	}

@@ -124,9 +124,7 @@ old ones and logs why).`,
 	flags.StringVar(&o.replicationMode, "replication-mode", "sync", "sync (replies wait for the standby) or async")
 	flags.DurationVar(&o.degradeAfter, "replication-degrade-after", 0, "sync mode: release without the standby once it has been gone this long (0: never; acknowledged writes may then be lost)")
 	flags.StringVar(&o.replicationKey, "replication-key", "", "shared secret of the replication link (required with replication)")
-	flags.StringVar(&o.replicationTLS[0], "replication-tls-cert", "", "mutual TLS on the replication link: this node's certificate (PEM; with --replication-tls-key and --replication-tls-ca; needs the serverAuth and clientAuth key usages, and the address peers dial as a SAN)")
-	flags.StringVar(&o.replicationTLS[1], "replication-tls-key", "", "mutual TLS on the replication link: this node's private key (PEM)")
-	flags.StringVar(&o.replicationTLS[2], "replication-tls-ca", "", "mutual TLS on the replication link: CA certificate(s) that signed both nodes' certificates (PEM)")
+	addReplicationTLSFlags(flags, &o.replicationTLS, "this node's")
 	flags.StringSliceVar(&o.allow, "allow", nil, "CIDRs allowed to connect to the binary port (default: anyone who can connect)")
 	flags.IntVar(&o.loginAttempts, "login-attempts-per-minute", netio.LoginAttemptsPerMinuteDefault, "new connections (login attempts) allowed per remote address per minute")
 	flags.StringVar(&o.http, "http", "127.0.0.1:7401", "HTTP address of metrics, health, status and admin (\"\" to disable)")
@@ -311,18 +309,12 @@ func (o *serveOptions) nodeConfig(logger *slog.Logger) (replication.NodeConfig, 
 	if (o.replicationListen != "" || o.standbyOf != "") && o.replicationKey == "" {
 		return replication.NodeConfig{}, errors.New("replication needs --replication-key (or SEQUENT_REPLICATION_KEY)")
 	}
-	var replicationTLS *replication.TLS
-	switch given := countNonEmpty(o.replicationTLS[:]); {
-	case given == 3 && o.replicationListen == "" && o.standbyOf == "":
+	replicationTLS, err := loadReplicationTLS(o.replicationTLS)
+	if err != nil {
+		return replication.NodeConfig{}, err
+	}
+	if replicationTLS != nil && o.replicationListen == "" && o.standbyOf == "" {
 		return replication.NodeConfig{}, errors.New("--replication-tls-* without replication (--replication-listen or --standby-of)")
-	case given == 3:
-		var err error
-		if replicationTLS, err = replication.LoadTLS(o.replicationTLS[0], o.replicationTLS[1],
-			o.replicationTLS[2]); err != nil {
-			return replication.NodeConfig{}, err
-		}
-	case given != 0:
-		return replication.NodeConfig{}, errors.New("replication TLS needs all three of --replication-tls-cert, --replication-tls-key and --replication-tls-ca")
 	}
 	advertise := o.advertise
 	if advertise == "" {
@@ -430,4 +422,25 @@ func countNonEmpty(texts []string) int {
 		}
 	}
 	return count
+}
+
+// addReplicationTLSFlags defines the three replication TLS flags (serve and witness share
+// them: the witness link uses the replication link's TLS). whose names the certificate's
+// owner in the help text.
+func addReplicationTLSFlags(flags *pflag.FlagSet, files *[3]string, whose string) {
+	flags.StringVar(&files[0], "replication-tls-cert", "", "mutual TLS on the replication and witness links: "+whose+" certificate (PEM; with --replication-tls-key and --replication-tls-ca; needs the serverAuth and clientAuth key usages, and the address peers dial as a SAN)")
+	flags.StringVar(&files[1], "replication-tls-key", "", "mutual TLS on the replication and witness links: "+whose+" private key (PEM)")
+	flags.StringVar(&files[2], "replication-tls-ca", "", "mutual TLS on the replication and witness links: CA certificate(s) that signed the nodes' and the witness's certificates (PEM)")
+}
+
+// loadReplicationTLS loads the TLS settings from the certificate, key and CA files: nil
+// when none is given, an error when only some are.
+func loadReplicationTLS(files [3]string) (*replication.TLS, error) {
+	switch countNonEmpty(files[:]) {
+	case 0:
+		return nil, nil
+	case 3:
+		return replication.LoadTLS(files[0], files[1], files[2])
+	}
+	return nil, errors.New("replication TLS needs all three of --replication-tls-cert, --replication-tls-key and --replication-tls-ca")
 }
