@@ -32,8 +32,8 @@ that renews first holds the lease again.
 
 Requests are authenticated with the replication key. When the nodes run with
 --replication-tls-*, they also speak TLS to the witness: give the witness the same three
-flags (its own certificate, signed by the same CA), or the primary's renewals fail and it
-fences itself.`,
+flags (its own certificate, signed by the same CA and naming the address the nodes dial),
+or the primary's renewals fail and it fences itself.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := applyEnvironment(cmd); err != nil {
