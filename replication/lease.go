@@ -1,6 +1,7 @@
 package replication
 
 import (
+	"errors"
 	"time"
 
 	"sequent/core/shard"
@@ -63,6 +64,7 @@ func (n *Node) holdLease(stop <-chan struct{}) {
 func (n *Node) watchPrimary(stop <-chan struct{}) {
 	ticker := time.NewTicker(n.config.LeaseDuration / 4)
 	defer ticker.Stop()
+	refusalLogged := false
 	for {
 		select {
 		case <-stop:
@@ -73,6 +75,14 @@ func (n *Node) watchPrimary(stop <-chan struct{}) {
 			continue
 		}
 		epoch, err := n.Promote()
+		if errors.Is(err, ErrUnauthenticated) && !refusalLogged {
+			// Not a matter of waiting: the witness refuses this node (a TLS mismatch), so
+			// automatic failover cannot happen until that is fixed. Said once, loudly.
+			n.config.Logger.Error("replication: the witness refuses this node: automatic failover is impossible",
+				"error", err)
+			refusalLogged = true
+			continue
+		}
 		if err != nil {
 			n.config.Logger.Debug("replication: automatic failover not possible yet", "error", err)
 			continue

@@ -507,7 +507,9 @@ func (n *Node) fencePeer(epoch uint64) {
 
 // Close stops replication and the shard (which releases what it can), then the log. A
 // promotion under way is abandoned (ErrNodeClosed) and the lease, failover-watch and
-// fencing goroutines are waited for (each is bounded by a network timeout).
+// fencing goroutines are waited for. Each is bounded by a network timeout: right after a
+// promotion, the fence call to an unreachable old primary can hold Close for up to
+// handshakeTimeout.
 func (n *Node) Close() error {
 	n.mutex.Lock()
 	n.closed = true

@@ -94,6 +94,15 @@ func (w *Witness) accept() {
 func (w *Witness) serve(conn net.Conn) {
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(handshakeTimeout))
+	if secure, ok := conn.(*tls.Conn); ok {
+		// Handshake explicitly so that a refused node is logged here; otherwise the
+		// failure would surface only as a failed write of the challenge.
+		if err := secure.Handshake(); err != nil {
+			w.config.Logger.Warn("replication: witness TLS handshake failed", "peer",
+				conn.RemoteAddr().String(), "error", err)
+			return
+		}
+	}
 	reader, writer := newFrameReader(conn), bufio.NewWriter(conn)
 	nonce := make([]byte, nonceSize)
 	if _, err := rand.Read(nonce); err != nil {

@@ -309,12 +309,12 @@ func (o *serveOptions) nodeConfig(logger *slog.Logger) (replication.NodeConfig, 
 	if (o.replicationListen != "" || o.standbyOf != "") && o.replicationKey == "" {
 		return replication.NodeConfig{}, errors.New("replication needs --replication-key (or SEQUENT_REPLICATION_KEY)")
 	}
+	if countNonEmpty(o.replicationTLS[:]) > 0 && o.replicationListen == "" && o.standbyOf == "" {
+		return replication.NodeConfig{}, errors.New("--replication-tls-* without replication (--replication-listen or --standby-of)")
+	}
 	replicationTLS, err := loadReplicationTLS(o.replicationTLS)
 	if err != nil {
 		return replication.NodeConfig{}, err
-	}
-	if replicationTLS != nil && o.replicationListen == "" && o.standbyOf == "" {
-		return replication.NodeConfig{}, errors.New("--replication-tls-* without replication (--replication-listen or --standby-of)")
 	}
 	advertise := o.advertise
 	if advertise == "" {

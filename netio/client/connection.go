@@ -233,12 +233,14 @@ func (c *Client) maintain() {
 // to RedirectDelayMax. The first redirect is followed at once, so a failover costs no
 // extra latency; but two nodes that name each other during an election (or a stale
 // address) would otherwise be reconnected to and logged in to as fast as loopback
-// allows. It reports false when the client is closed while waiting.
+// allows. A connection lost for another reason reconnects at once as before. It reports
+// false when the client is closed while waiting.
 func (c *Client) waitBeforeFollowing() bool {
 	c.mu.Lock()
-	redirects := c.redirects
+	redirects, redirected := c.redirects, c.redirectedLoss
+	c.redirectedLoss = false
 	c.mu.Unlock()
-	if redirects < 2 {
+	if !redirected || redirects < 2 {
 		return true
 	}
 	delay := min(RedirectDelayMin<<min(redirects-2, 16), RedirectDelayMax)
@@ -364,14 +366,21 @@ func (c *Client) complete(frame *wire.Frame, generation uint64) {
 	}
 	switch {
 	case status == model.StatusBusy && c.config.BusyRetryDelay > 0:
+		c.redirects = 0 // Only a primary answers busy: the redirects led somewhere.
 		c.retryLocked(call)
 		c.mu.Unlock()
 		return
 	case status == model.StatusNotPrimary && len(frame.Body) > 0 &&
 		string(frame.Body) != c.currentAddressLocked():
 		c.primary = string(frame.Body)
-		c.redirects++
-		c.lostLocked(generation, fmt.Errorf("client: not primary, following %s", c.primary))
+		if c.generation == generation && c.conn != nil {
+			// One redirect per connection it ends: pipelined requests all come back
+			// not_primary from the same node, and the reader still handles the replies
+			// it has decoded after this one closed the connection.
+			c.redirects++
+			c.redirectedLoss = true
+			c.lostLocked(generation, fmt.Errorf("client: not primary, following %s", c.primary))
+		}
 		c.mu.Unlock()
 		return
 	}
