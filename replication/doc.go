@@ -21,7 +21,10 @@
 // that already follows a newer primary) stops serving at once and answers not_primary
 // with the new primary's address. An old primary that was dead when its standby was
 // promoted cannot acknowledge anything when it comes back: in sync mode it needs a standby
-// acknowledgement, and the promoted node will never give it one.
+// acknowledgement, and the promoted node will never give it one. The promoted node also
+// keeps re-sending its fence every fenceRetryInterval until the old node rejoins as its
+// standby, so one restarted as a primary is fenced soon after it starts (which matters
+// with DegradeAfter, where it would otherwise acknowledge alone after that delay).
 //
 // # Rejoin and catch-up
 //

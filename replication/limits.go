@@ -28,6 +28,11 @@ const (
 	// handshakeTimeout bounds each handshake step.
 	handshakeTimeout = 5 * time.Second
 
+	// fenceRetryInterval: a promoted node that could not fence its old primary tries
+	// again this often until it succeeds or the old node rejoins as its standby. It bounds
+	// how long an old primary restarted as a primary serves before it is fenced.
+	fenceRetryInterval = time.Second
+
 	// heartbeatInterval: a side that sent nothing for this long sends a heartbeat.
 	heartbeatInterval = time.Second
 

@@ -65,6 +65,8 @@ type Node struct {
 	leaseStop   chan struct{} // Closes the lease goroutine (primary with a witness).
 	watchStop   chan struct{} // Closes the failover watch (standby with a witness).
 	closed      bool          // Close has begun: no promotion, no new goroutine.
+	// backgroundStop is closed by Close: it ends the waits of the fence retries.
+	backgroundStop chan struct{}
 	// background counts the lease, failover-watch and fencing goroutines; Close waits
 	// for them, so none outlives the node (a leaked lease goroutine would go on renewing
 	// the witness lease and block the other node's automatic failover).
@@ -103,7 +105,7 @@ func OpenNode(config NodeConfig) (*Node, error) {
 	if (config.Listen != "" || config.StandbyOf != "") && len(config.Key) == 0 {
 		return nil, errors.New("replication: a replication key is required")
 	}
-	n := &Node{config: config}
+	n := &Node{config: config, backgroundStop: make(chan struct{})}
 	n.digests = newDigestBook(func(err error) { n.fail(err) })
 	epoch, err := LoadEpoch(config.EpochPath)
 	if err != nil {
@@ -473,9 +475,13 @@ func (n *Node) promoteLocked(epoch uint64) (uint64, error) {
 	return epoch, nil
 }
 
-// fencePeer tells the old primary, if it is alive, that a higher epoch exists. Best
-// effort: a dead or partitioned old primary cannot acknowledge writes anyway, because its
-// standby (this node) no longer acknowledges them.
+// fencePeer tells the old primary that a higher epoch exists, and keeps telling it every
+// fenceRetryInterval while it cannot be reached — until it is fenced, rejoins as this
+// node's standby, this node stops being the primary of epoch, or Close. A dead old
+// primary cannot acknowledge anything, but one restarted later *as a primary* (a process
+// supervisor replaying its usual command line, say) would keep its old epoch and, with
+// DegradeAfter and no witness, acknowledge writes alone after that delay: the retries
+// fence it about a second after it comes back.
 func (n *Node) fencePeer(epoch uint64) {
 	peer := n.config.Peer
 	if peer == "" {
@@ -484,25 +490,62 @@ func (n *Node) fencePeer(epoch uint64) {
 	if peer == "" {
 		return
 	}
+	for attempt := 0; ; attempt++ {
+		err := n.fencePeerOnce(peer, epoch)
+		if err == nil {
+			n.config.Logger.Info("replication: fenced the old primary", "address", peer)
+			return
+		}
+		if attempt == 0 {
+			n.config.Logger.Info("replication: the old primary cannot be fenced (it is probably down); "+
+				"retrying until it rejoins as a standby", "address", peer, "every",
+				fenceRetryInterval, "error", err)
+		}
+		select {
+		case <-n.backgroundStop:
+			return
+		case <-time.After(fenceRetryInterval):
+		}
+		if n.shard.Role() != shard.RolePrimary || n.shard.Epoch() != epoch || n.peerFollows() {
+			return
+		}
+	}
+}
+
+// peerFollows reports whether a standby session is attached to this node (the old
+// primary has rejoined: nothing to fence any more).
+func (n *Node) peerFollows() bool {
+	n.mutex.Lock()
+	primary := n.primary
+	n.mutex.Unlock()
+	return primary != nil && primary.current.Load() != nil
+}
+
+// fencePeerOnce makes one fence call: dial, read the challenge, send the signed fence.
+// A node that is not serving as a primary (a standby, a process not yet listening)
+// sends no challenge: the call fails after handshakeTimeout at most.
+func (n *Node) fencePeerOnce(peer string, epoch uint64) error {
 	conn, err := dialLink(peer, n.clientTLS(), handshakeTimeout)
 	if err != nil {
-		n.config.Logger.Info("replication: the old primary cannot be fenced (it is probably down)",
-			"address", peer, "error", err)
-		return
+		return err
 	}
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(handshakeTimeout))
 	challenge, err := newFrameReader(conn).read()
-	if err != nil || challenge.kind != frameChallenge || len(challenge.body) < nonceSize {
-		return
+	if err != nil {
+		return err
+	}
+	if challenge.kind != frameChallenge || len(challenge.body) < nonceSize {
+		return fmt.Errorf("replication: fence: unexpected first frame %d", challenge.kind)
 	}
 	payload := []byte(n.config.ClientAddress)
 	body := append(mac(n.config.Key, frameFence, challenge.body[:nonceSize], epoch, payload),
 		payload...)
 	writer := bufio.NewWriter(conn)
-	if writeFrame(writer, frameFence, epoch, body) == nil && writer.Flush() == nil {
-		n.config.Logger.Info("replication: fenced the old primary", "address", peer)
+	if err := writeFrame(writer, frameFence, epoch, body); err != nil {
+		return err
 	}
+	return writer.Flush()
 }
 
 // Close stops replication and the shard (which releases what it can), then the log. A
@@ -512,7 +555,10 @@ func (n *Node) fencePeer(epoch uint64) {
 // handshakeTimeout.
 func (n *Node) Close() error {
 	n.mutex.Lock()
-	n.closed = true
+	if !n.closed {
+		n.closed = true
+		close(n.backgroundStop)
+	}
 	if n.standbyStop != nil && !n.stopping() {
 		close(n.standbyStop)
 	}

@@ -448,3 +448,36 @@ func TestCloseDuringPromotion(t *testing.T) {
 		t.Fatalf("promotion after Close: %v, want ErrNodeClosed", err)
 	}
 }
+
+// TestPromotedNodeFencesRestartedOldPrimary: the old primary is down when its standby is
+// promoted, so the first fence call fails. Restarted later as a primary (its usual command
+// line), it keeps its old epoch and, with DegradeAfter, would acknowledge writes alone
+// once that delay passed. The promoted node keeps retrying the fence, so the restarted
+// node is fenced and redirects writes to the new primary.
+func TestPromotedNodeFencesRestartedOldPrimary(t *testing.T) {
+	primaryDir := t.TempDir()
+	primaryAddress, standbyAddress := freeAddress(t), freeAddress(t)
+	primaryConfig := nodeConfig(primaryDir, primaryAddress, "")
+	primary := startNode(t, primaryConfig)
+	standby := startNode(t, nodeConfig(t.TempDir(), standbyAddress, primaryAddress))
+	defer standby.Close()
+	primary.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
+	primary.replies.wait(t, 1)
+	primary.Close()
+	if _, err := standby.Promote(); err != nil {
+		t.Fatal(err)
+	}
+	primaryConfig.DegradeAfter = time.Minute // Long: the fence must come first.
+	restarted := startNode(t, primaryConfig)
+	defer restarted.Close()
+	waitFor(t, "the restarted old primary to be fenced", func() bool {
+		return restarted.Shard().Role() == shard.RoleFenced
+	})
+	if status := restarted.Shard().Submit(&shard.Request{Connection: 2, Client: 7, Session: 2,
+		Number: 1, Operation: model.OperationCreateAccounts, Body: accounts(3)}); status != model.StatusNotPrimary {
+		t.Fatalf("write on the fenced old primary: %s", status)
+	}
+	if got, want := restarted.Shard().PrimaryAddress(), standby.config.ClientAddress; got != want {
+		t.Fatalf("the fenced node redirects to %q, want the new primary %q", got, want)
+	}
+}

@@ -53,10 +53,11 @@ func transferExists(t *testing.T, c *client.Client, id uint64) bool {
 }
 
 // TestFailoverWithProcesses runs a primary and a sync standby as separate processes and
-// checks, in order: (1) every acknowledged transfer survives a SIGKILL of the primary
-// and a promotion of the standby; (2) the old primary, restarted as a primary, cannot
-// acknowledge a write (its sync mode needs a standby the promoted node will never be);
-// (3) restarted as the standby of the new primary, it discards that unacknowledged,
+// checks, in order: (1) every acknowledged transfer survives SIGKILLs and a promotion;
+// (2) a write the primary logged but could not acknowledge (its standby was down) is not
+// on the promoted node; (3) the old primary, restarted as a primary with its old command
+// line, is fenced by the promoted node and redirects a client's write there, where it
+// is applied once; (4) restarted as the standby of the new primary, it discards its
 // divergent write and converges on the new primary's state.
 func TestFailoverWithProcesses(t *testing.T) {
 	dir := t.TempDir()
@@ -87,8 +88,20 @@ func TestFailoverWithProcesses(t *testing.T) {
 			t.Fatalf("transfer %d: %v %+v", 100+i, err, results)
 		}
 	}
+
+	// (2) The standby dies; the primary logs a write it cannot acknowledge, then dies too.
+	b.kill()
+	short, stop := context.WithTimeout(context.Background(), time.Second)
+	results, err := primary.CreateTransfers(short, []model.Transfer{transfer(900, 1, 2, 5)})
+	stop()
+	if err == nil && len(results) == 1 && results[0].Status == model.StatusOK {
+		t.Fatal("a sync primary acknowledged a write with its standby down")
+	}
 	primary.Close()
 	a.kill()
+	// The standby comes back while its primary is down: it waits PrimaryWaitAtStart (10 s),
+	// starts from its own log, and is promoted.
+	b.restart()
 	promote(t, bHTTP, token)
 	newPrimary, err := dialWith(t, b.address, 1, secret)
 	if err != nil {
@@ -98,30 +111,36 @@ func TestFailoverWithProcesses(t *testing.T) {
 	if got := debitsPosted(newPrimary); got != acknowledged {
 		t.Fatalf("after failover account 1 has %d posted debits, want %d", got, acknowledged)
 	}
-
-	// (2) The old primary comes back believing it is primary: it must not acknowledge.
-	a.restart()
-	stale, err := dialWith(t, a.address, 1, secret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	short, stop := context.WithTimeout(context.Background(), 2*time.Second)
-	results, err := stale.CreateTransfers(short, []model.Transfer{transfer(900, 1, 2, 5)})
-	stop()
-	if err == nil && len(results) == 1 && results[0].Status == model.StatusOK {
-		t.Fatal("the old primary acknowledged a write after the standby was promoted")
-	}
-	stale.Close()
 	if transferExists(t, newPrimary, 900) {
 		t.Fatal("the old primary's unacknowledged write reached the new primary")
 	}
 
-	// (3) It rejoins as a standby: its divergent write is discarded.
+	// (3) The old primary comes back believing it is primary: the promoted node, still
+	// trying to fence it, does so; a client's write to it is redirected and applied once.
+	a.restart()
+	eventually(t, "the promoted node to fence the restarted old primary", func() bool {
+		return strings.Contains(a.output.String(), "fenced by a higher epoch")
+	})
+	stale, err := dialWith(t, a.address, 1, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	results, err = stale.CreateTransfers(ctx, []model.Transfer{transfer(901, 1, 2, 3)})
+	stale.Close()
+	if err != nil || results[0].Status != model.StatusOK {
+		t.Fatalf("write through the fenced old primary: %v %+v", err, results)
+	}
+	if got := debitsPosted(newPrimary); got != acknowledged+3 {
+		t.Fatalf("after the redirected write the new primary has %d posted debits, want %d",
+			got, acknowledged+3)
+	}
+
+	// (4) It rejoins as a standby: its divergent write is discarded.
 	a.kill()
 	a.args = append([]string{"serve", "--data", a.data, "--addr", a.address, "--http", "",
 		"--replication-listen", aReplication, "--standby-of", bReplication}, common...)
 	a.restart()
-	results, err = newPrimary.CreateTransfers(ctx, []model.Transfer{transfer(901, 1, 2, 3)})
+	results, err = newPrimary.CreateTransfers(ctx, []model.Transfer{transfer(902, 1, 2, 4)})
 	if err != nil || results[0].Status != model.StatusOK {
 		t.Fatalf("write on the new primary after the rejoin: %v %+v", err, results)
 	}
@@ -131,7 +150,7 @@ func TestFailoverWithProcesses(t *testing.T) {
 	}
 	defer rejoined.Close()
 	eventually(t, "the rejoined node to reach the new primary's state", func() bool {
-		return debitsPosted(rejoined) == acknowledged+3
+		return debitsPosted(rejoined) == acknowledged+3+4
 	})
 	if transferExists(t, rejoined, 900) {
 		t.Fatal("the rejoined node kept its divergent, unacknowledged write")
