@@ -15,19 +15,14 @@ import (
 // tell a client the write exists while a failover could still lose it) until a standby
 // has acknowledged it; once the standby is back, the read is served.
 func TestRestartedPrimaryWaitsForTheStandby(t *testing.T) {
-	primaryDir, standbyDir := t.TempDir(), t.TempDir()
-	primaryAddress, standbyAddress := freeAddress(t), freeAddress(t)
-	primary := startNode(t, nodeConfig(primaryDir, primaryAddress, ""))
-	standby := startNode(t, nodeConfig(standbyDir, standbyAddress, primaryAddress))
-	primary.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
-	primary.replies.wait(t, 1)
+	primary, standby := startSyncPair(t, t.TempDir(), t.TempDir())
 	standby.Close()
 	waitFor(t, "the standby to detach", func() bool { return primary.primary.current.Load() == nil })
 	primary.submit(t, 2, 2, model.OperationCreateTransfers, transfer(10, 1, 2, 50))
 	waitFor(t, "the local write", func() bool { return primary.Log().Durable() >= 2 })
 	primary.Close()
 
-	restarted := startNode(t, nodeConfig(primaryDir, primaryAddress, ""))
+	restarted := startNode(t, primary.config)
 	defer restarted.Close()
 	if status := restarted.Shard().Submit(&shard.Request{Connection: 3, Client: 8, Session: 1,
 		Number: 1, Operation: model.OperationLookupTransfers,
@@ -39,7 +34,7 @@ func TestRestartedPrimaryWaitsForTheStandby(t *testing.T) {
 		t.Fatalf("a read of an unacknowledged entry was served with no standby (%s, %d bytes)",
 			reply.Status, len(body))
 	}
-	back := startNode(t, nodeConfig(standbyDir, standbyAddress, primaryAddress))
+	back := startNode(t, standby.config)
 	defer back.Close()
 	if reply, _ := restarted.replies.wait(t, 3); reply.Status != model.StatusOK {
 		t.Fatalf("the read once the standby is back: %s", reply.Status)

@@ -94,6 +94,19 @@ func startNode(t *testing.T, config NodeConfig) *testNode {
 	return n
 }
 
+// startSyncPair starts a primary in primaryDir and its sync standby in standbyDir on
+// fresh loopback addresses (their configs hold the addresses), and has the primary
+// create accounts 1 and 2, acknowledged, so both nodes hold them. The caller closes both.
+func startSyncPair(t *testing.T, primaryDir, standbyDir string) (primary, standby *testNode) {
+	t.Helper()
+	primaryAddress := freeAddress(t)
+	primary = startNode(t, nodeConfig(primaryDir, primaryAddress, ""))
+	standby = startNode(t, nodeConfig(standbyDir, freeAddress(t), primaryAddress))
+	primary.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
+	primary.replies.wait(t, 1)
+	return primary, standby
+}
+
 func accounts(ids ...uint64) []byte {
 	body := make([]byte, len(ids)*model.AccountSize)
 	for i, id := range ids {
@@ -198,11 +211,8 @@ func TestSyncReplicationAndFailover(t *testing.T) {
 // primary's.
 func TestRejoinTruncatesDivergentSuffix(t *testing.T) {
 	primaryDir, standbyDir := t.TempDir(), t.TempDir()
-	primaryAddress, standbyAddress := freeAddress(t), freeAddress(t)
-	primary := startNode(t, nodeConfig(primaryDir, primaryAddress, ""))
-	standby := startNode(t, nodeConfig(standbyDir, standbyAddress, primaryAddress))
-	primary.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
-	primary.replies.wait(t, 1)
+	primary, standby := startSyncPair(t, primaryDir, standbyDir)
+	primaryAddress, standbyAddress := primary.config.Listen, standby.config.Listen
 	standby.Close() // The standby stops; the primary goes on alone...
 	waitFor(t, "the primary to notice", func() bool { return primary.primary.current.Load() == nil })
 	primary.submit(t, 2, 2, model.OperationCreateTransfers, transfer(10, 1, 2, 50))
@@ -374,12 +384,8 @@ func TestAutomaticFailoverWithWitness(t *testing.T) {
 // durability); once its new standby has caught up it must wait for acknowledgements
 // again, even with DegradeAfter zero (never degrade on its own).
 func TestPromotedPrimaryReturnsToSync(t *testing.T) {
-	primaryAddress, standbyAddress := freeAddress(t), freeAddress(t)
-	primary := startNode(t, nodeConfig(t.TempDir(), primaryAddress, ""))
-	standby := startNode(t, nodeConfig(t.TempDir(), standbyAddress, primaryAddress))
+	primary, standby := startSyncPair(t, t.TempDir(), t.TempDir())
 	defer standby.Close()
-	primary.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
-	primary.replies.wait(t, 1)
 	primary.Close()
 	if _, err := standby.Promote(); err != nil {
 		t.Fatal(err)
@@ -387,7 +393,7 @@ func TestPromotedPrimaryReturnsToSync(t *testing.T) {
 	if !standby.primary.degraded.Load() {
 		t.Fatal("a node promoted without a standby is not released from waiting for one")
 	}
-	rejoined := startNode(t, nodeConfig(t.TempDir(), primaryAddress, standbyAddress))
+	rejoined := startNode(t, nodeConfig(t.TempDir(), primary.config.Listen, standby.config.Listen))
 	defer rejoined.Close()
 	waitFor(t, "sync mode after the new standby caught up", func() bool {
 		return !standby.primary.degraded.Load()
@@ -455,19 +461,14 @@ func TestCloseDuringPromotion(t *testing.T) {
 // once that delay passed. The promoted node keeps retrying the fence, so the restarted
 // node is fenced and redirects writes to the new primary.
 func TestPromotedNodeFencesRestartedOldPrimary(t *testing.T) {
-	primaryDir := t.TempDir()
-	primaryAddress, standbyAddress := freeAddress(t), freeAddress(t)
-	primaryConfig := nodeConfig(primaryDir, primaryAddress, "")
-	primary := startNode(t, primaryConfig)
-	standby := startNode(t, nodeConfig(t.TempDir(), standbyAddress, primaryAddress))
+	primary, standby := startSyncPair(t, t.TempDir(), t.TempDir())
 	defer standby.Close()
-	primary.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
-	primary.replies.wait(t, 1)
 	primary.Close()
 	if _, err := standby.Promote(); err != nil {
 		t.Fatal(err)
 	}
-	primaryConfig.DegradeAfter = time.Minute // Long: the fence must come first.
+	primaryConfig := primary.config          // Its usual command line...
+	primaryConfig.DegradeAfter = time.Minute // ...with a long delay: the fence must come first.
 	restarted := startNode(t, primaryConfig)
 	defer restarted.Close()
 	waitFor(t, "the restarted old primary to be fenced", func() bool {

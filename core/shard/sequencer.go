@@ -315,7 +315,7 @@ func (s *Shard) forClient(connection uint64, status model.Status) bool {
 	switch {
 	case connection == 0:
 		return false
-	case connection >= internalConnectionBase:
+	case connection >= ConnectionIDLimit:
 		s.waiters.answer(connection, status)
 		return false
 	}

@@ -109,7 +109,7 @@ type parked struct {
 
 // origin is who asked for a reply and when the request arrived.
 type origin struct {
-	connection uint64 // 0: nobody (internal or replicated); >= internalConnectionBase: a waiter.
+	connection uint64 // 0: nobody (internal or replicated); >= ConnectionIDLimit: a waiter.
 	received   int64  // Monotonic ns (since process start) when Submit queued it.
 }
 

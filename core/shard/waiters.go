@@ -8,11 +8,9 @@ import (
 	"sequent/core/model"
 )
 
-// internalConnectionBase starts the connection ids the shard uses for its own requests
-// that someone waits on (audit records): the network layer's ids stay below it.
-const internalConnectionBase = ConnectionIDLimit
-
-// waiters maps internal connection ids to the callers waiting for their release.
+// waiters maps internal connection ids to the callers waiting for their release. The
+// shard's own requests (audit records) take ids from ConnectionIDLimit up, above every
+// network connection id.
 type waiters struct {
 	mutex   sync.Mutex
 	next    uint64
@@ -26,7 +24,7 @@ func (w *waiters) add() (uint64, chan model.Status) {
 		w.pending = map[uint64]chan model.Status{}
 	}
 	w.next++
-	id := internalConnectionBase + w.next
+	id := ConnectionIDLimit + w.next
 	answer := make(chan model.Status, 1)
 	w.pending[id] = answer
 	return id, answer

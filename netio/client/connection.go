@@ -243,7 +243,7 @@ func (c *Client) waitBeforeFollowing() bool {
 	if !redirected || redirects < 2 {
 		return true
 	}
-	delay := min(RedirectDelayMin<<min(redirects-2, 16), RedirectDelayMax)
+	delay := doubling(RedirectDelayMin, RedirectDelayMax, redirects-2)
 	c.log.Warn("client: redirected again, waiting before following", "redirects", redirects,
 		"wait", delay)
 	select {
@@ -399,9 +399,15 @@ func (c *Client) currentAddressLocked() string {
 	return c.conn.RemoteAddr().String()
 }
 
+// doubling is the wait before retry number step (from 0) of an exponential back-off:
+// first, doubled per step, never above limit.
+func doubling(first, limit time.Duration, step int) time.Duration {
+	return min(first<<min(step, 16), limit)
+}
+
 // retryLocked resends a busy call after an exponential backoff, keeping its number.
 func (c *Client) retryLocked(call *Call) {
-	delay := min(c.config.BusyRetryDelay<<min(call.busyRetries, 16), busyRetryDelayMax)
+	delay := doubling(c.config.BusyRetryDelay, busyRetryDelayMax, call.busyRetries)
 	call.busyRetries++
 	time.AfterFunc(delay, func() {
 		c.mu.Lock()
