@@ -2,10 +2,20 @@ package replication
 
 import (
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"sequent/core/shard"
 )
+
+// leaseCounters count a primary's witness lease renewals, since the process started
+// (they survive a promotion and a fence). Written by the lease goroutine; any goroutine
+// reads them.
+type leaseCounters struct {
+	renewals atomic.Uint64 // Renewals the witness granted.
+	failures atomic.Uint64 // Renewals that got no answer (witness unreachable or slow).
+	lost     atomic.Uint64 // Leases lost: ran out, or the witness gave them to the other node.
+}
 
 // holdLease renews the primary's witness lease every quarter of its duration. If no
 // renewal succeeds before the last granted lease (counted from when its request was sent,
@@ -23,6 +33,7 @@ func (n *Node) holdLease(stop <-chan struct{}) {
 	for {
 		if !time.Now().Before(validUntil) {
 			n.config.Logger.Error("replication: witness unreachable and the lease ran out: fencing")
+			n.lease.lost.Add(1)
 			n.shard.Fence(n.shard.Epoch()+1, "")
 			return
 		}
@@ -37,12 +48,15 @@ func (n *Node) holdLease(stop <-chan struct{}) {
 		case err == nil && answer.granted:
 			validUntil = sent.Add(answer.valid * leaseSafetyPercent / 100)
 			expiry.Reset(time.Until(validUntil))
+			n.lease.renewals.Add(1)
 		case err == nil:
 			n.config.Logger.Error("replication: the witness gave the lease to another node: fencing",
 				"holder", answer.holder, "epoch", answer.epoch)
+			n.lease.lost.Add(1)
 			n.shard.Fence(max(answer.epoch, n.shard.Epoch()+1), "")
 			return
 		default:
+			n.lease.failures.Add(1)
 			n.config.Logger.Warn("replication: lease renewal failed", "error", err,
 				"lease_left", time.Until(validUntil))
 		}

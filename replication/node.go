@@ -60,6 +60,7 @@ type Node struct {
 	standbyStop chan struct{}
 	standbyDone chan struct{}
 	standby     StandbyStats
+	lease       leaseCounters // Witness lease renewals, for NodeStatus.
 	digests     *digestBook
 	failure     error
 	leaseStop   chan struct{} // Closes the lease goroutine (primary with a witness).

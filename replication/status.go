@@ -13,6 +13,18 @@ type NodeStatus struct {
 	Standby    *StandbyStatus `json:"replication_standby,omitempty"`
 	Failure    string         `json:"failure,omitempty"`
 	Replicated bool           `json:"replicated"`
+	// Lease counts this node's witness lease renewals as a primary since the process
+	// started (all zero without a witness).
+	Lease LeaseStats `json:"lease"`
+}
+
+// LeaseStats counts a primary's witness lease renewals. A few failures in a row are
+// survivable (renewals come every quarter lease); repeated failures or losses mean the
+// witness link flaps and the pair is close to (or in) an automatic failover.
+type LeaseStats struct {
+	Renewals        uint64 `json:"renewals"`         // Granted by the witness.
+	RenewalFailures uint64 `json:"renewal_failures"` // No answer in time.
+	Losses          uint64 `json:"losses"`           // Ran out or went to the other node: fenced.
 }
 
 // StandbyStatus describes replication from a standby's side.
@@ -34,7 +46,9 @@ func (n *Node) Status() NodeStatus {
 	n.mutex.Unlock()
 	status := NodeStatus{Role: n.shard.Role().String(), Epoch: n.shard.Epoch(),
 		PrimaryAt: n.shard.PrimaryAddress(), LastOp: n.log.LastOp(), DurableOp: n.log.Durable(),
-		Replicated: n.config.Listen != "" || n.config.StandbyOf != ""}
+		Replicated: n.config.Listen != "" || n.config.StandbyOf != "",
+		Lease: LeaseStats{Renewals: n.lease.renewals.Load(),
+			RenewalFailures: n.lease.failures.Load(), Losses: n.lease.lost.Load()}}
 	if failure != nil {
 		status.Failure = failure.Error()
 	}

@@ -37,9 +37,12 @@ func (l *latencies) record(histogram **hdrhistogram.Histogram, duration time.Dur
 type LatencyQuantiles struct {
 	Count int64 `json:"count"`
 	P50   int64 `json:"p50_us"`
+	P90   int64 `json:"p90_us"`
 	P99   int64 `json:"p99_us"`
 	P999  int64 `json:"p999_us"`
 	Max   int64 `json:"max_us"`
+	// Mean is the mean duration (Mean × Count is the total, a Prometheus summary's sum).
+	Mean float64 `json:"mean_us"`
 }
 
 func quantilesOf(h *hdrhistogram.Histogram) LatencyQuantiles {
@@ -47,7 +50,8 @@ func quantilesOf(h *hdrhistogram.Histogram) LatencyQuantiles {
 		return LatencyQuantiles{}
 	}
 	return LatencyQuantiles{Count: h.TotalCount(), P50: h.ValueAtQuantile(50),
-		P99: h.ValueAtQuantile(99), P999: h.ValueAtQuantile(99.9), Max: h.Max()}
+		P90: h.ValueAtQuantile(90), P99: h.ValueAtQuantile(99), P999: h.ValueAtQuantile(99.9),
+		Max: h.Max(), Mean: h.Mean()}
 }
 
 // Latencies returns the distributions of group-commit write and fdatasync durations since

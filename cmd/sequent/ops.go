@@ -10,9 +10,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"sequent/core/model"
 	"sequent/core/shard"
 	"sequent/netio/ops"
 	"sequent/replication"
+	"sequent/wal"
 )
 
 // auditFileName is where a node that cannot write to its log (a standby) keeps the audit
@@ -54,6 +58,12 @@ func startOps(o *serveOptions, r *runningNode) (*ops.Server, error) {
 		},
 		ReloadKeys:  r.keyring.Reload,
 		SetLogLevel: func(level string) error { return setLogLevel(r.level, level) },
+		Console: ops.ConsoleSources{
+			LatencyHistograms: func() map[string]*hdrhistogram.Snapshot {
+				return r.node.Shard().LatencyHistograms()
+			},
+			Depth: r.depth,
+		},
 	}
 	server, err := ops.New(ops.Config{Address: o.http, Listener: o.httpListener,
 		TLSCertFile: o.httpTLSCert,
@@ -89,6 +99,28 @@ func (r *runningNode) audit(record ops.AuditRecord) error {
 	return errors.Join(err, file.Close())
 }
 
+// depthTimeout bounds the console's wait for an order book read: the sequencer answers
+// reads every turn (microseconds to a few ms); longer means it is stuck or far behind.
+const depthTimeout = 2 * time.Second
+
+// depth reads an instrument's book for the console through the shard, like a client's
+// get_depth.
+func (r *runningNode) depth(instrument, levels uint32) ([]model.DepthLevel, model.Status,
+	error) {
+	filter := model.DepthFilter{Instrument: instrument, Levels: levels}
+	body := make([]byte, model.DepthFilterSize)
+	filter.Encode(body)
+	status, reply, err := r.node.Shard().Query(model.OperationGetDepth, body, depthTimeout)
+	if err != nil || status != model.StatusOK {
+		return nil, status, err
+	}
+	found := make([]model.DepthLevel, len(reply)/model.DepthLevelSize)
+	for i := range found {
+		found[i].Decode(reply[i*model.DepthLevelSize:])
+	}
+	return found, status, nil
+}
+
 // opsSnapshot gathers what the HTTP server shows from the published stats of the shard,
 // the log, replication and the network server. Nothing here touches core state.
 func (r *runningNode) opsSnapshot() ops.Snapshot {
@@ -99,8 +131,9 @@ func (r *runningNode) opsSnapshot() ops.Snapshot {
 	snapshot := ops.Snapshot{Version: versionString(),
 		UptimeSeconds: time.Since(r.started).Seconds(), Role: status.Role, Epoch: status.Epoch,
 		PrimaryAddress: status.PrimaryAt, DataDirectory: r.data,
-		DataDirectoryUsageBytes: r.dataUsage(), RequestLatencyUs: map[string]ops.Quantiles{},
-		Problems: []ops.Problem{}}
+		RequestLatencyUs: map[string]ops.Quantiles{}, Problems: []ops.Problem{}}
+	snapshot.DataDirectoryUsageBytes, snapshot.DataDirectoryAvailableBytes,
+		snapshot.DataDirectoryFilesystemBytes = r.dataUsage()
 	operations := map[string]uint64{}
 	for name, summary := range latencies {
 		snapshot.RequestLatencyUs[name] = quantiles(summary)
@@ -120,9 +153,19 @@ func (r *runningNode) opsSnapshot() ops.Snapshot {
 	return snapshot
 }
 
+// quantiles converts a shard summary; the sum (which a Prometheus summary needs for a
+// windowed mean) is mean × count.
 func quantiles(s shard.LatencySummary) ops.Quantiles {
-	return ops.Quantiles{Count: uint64(s.Count), P50: float64(s.P50), P90: float64(s.P90),
-		P99: float64(s.P99), P999: float64(s.P999), Max: float64(s.Max)}
+	return ops.Quantiles{Count: uint64(s.Count), Sum: s.Mean * float64(s.Count),
+		P50: float64(s.P50), P90: float64(s.P90), P99: float64(s.P99), P999: float64(s.P999),
+		Max: float64(s.Max)}
+}
+
+// logQuantiles converts a log latency summary the same way.
+func logQuantiles(q wal.LatencyQuantiles) ops.Quantiles {
+	return ops.Quantiles{Count: uint64(q.Count), Sum: q.Mean * float64(q.Count),
+		P50: float64(q.P50), P90: float64(q.P90), P99: float64(q.P99), P999: float64(q.P999),
+		Max: float64(q.Max)}
 }
 
 func (r *runningNode) logStats() ops.LogStats {
@@ -131,11 +174,8 @@ func (r *runningNode) logStats() ops.LogStats {
 	write, sync := log.Latencies()
 	result := ops.LogStats{Open: log.Err() == nil, Entries: stats.Entries, Groups: stats.Groups,
 		Syncs: stats.Syncs, Rolls: stats.Rolls, StoredBytes: stats.StoredBytes,
-		RawBytes: stats.RawBytes,
-		WriteLatencyUs: ops.Quantiles{Count: uint64(write.Count), P50: float64(write.P50),
-			P99: float64(write.P99), P999: float64(write.P999), Max: float64(write.Max)},
-		SyncLatencyUs: ops.Quantiles{Count: uint64(sync.Count), P50: float64(sync.P50),
-			P99: float64(sync.P99), P999: float64(sync.P999), Max: float64(sync.Max)}}
+		RawBytes: stats.RawBytes, WriteLatencyUs: logQuantiles(write),
+		SyncLatencyUs: logQuantiles(sync)}
 	if err := log.Err(); err != nil {
 		result.Failure = err.Error()
 	}
@@ -143,7 +183,9 @@ func (r *runningNode) logStats() ops.LogStats {
 }
 
 func replicationStats(status *replication.NodeStatus, mode string) ops.ReplicationStats {
-	result := ops.ReplicationStats{Mode: ops.ModeNone, Failure: status.Failure}
+	result := ops.ReplicationStats{Mode: ops.ModeNone, Failure: status.Failure,
+		LeaseRenewals: status.Lease.Renewals, LeaseRenewalFailures: status.Lease.RenewalFailures,
+		LeaseLosses: status.Lease.Losses}
 	if status.Replicated {
 		result.Mode = mode
 	}
@@ -197,13 +239,15 @@ func problems(snapshot *ops.Snapshot, s *shard.Shard, status *replication.NodeSt
 	return list
 }
 
-// dataUsage returns the data directory's size, walked at most every dataUsageCacheTime.
-func (r *runningNode) dataUsage() uint64 {
+// dataUsage returns the data directory's size and the space left and the size of its
+// file system, measured at most every dataUsageCacheTime.
+func (r *runningNode) dataUsage() (usage, available, filesystem uint64) {
 	r.usageMutex.Lock()
 	defer r.usageMutex.Unlock()
 	if time.Since(r.usageAt) < dataUsageCacheTime {
-		return r.usageBytes
+		return r.usageBytes, r.availableBytes, r.filesystemBytes
 	}
+	r.availableBytes, r.filesystemBytes = filesystemSpace(r.data)
 	var total uint64
 	filepath.WalkDir(r.data, func(_ string, entry fs.DirEntry, err error) error {
 		if err == nil && !entry.IsDir() {
@@ -214,7 +258,7 @@ func (r *runningNode) dataUsage() uint64 {
 		return nil
 	})
 	r.usageBytes, r.usageAt = total, time.Now()
-	return total
+	return total, r.availableBytes, r.filesystemBytes
 }
 
 // opsState is the part of runningNode the HTTP side uses.
@@ -227,4 +271,6 @@ type opsState struct {
 	usageMutex      sync.Mutex
 	usageAt         time.Time
 	usageBytes      uint64
+	availableBytes  uint64
+	filesystemBytes uint64
 }

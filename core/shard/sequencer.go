@@ -230,13 +230,13 @@ func (s *Shard) deliver(slot *parked) {
 			continue // Internal or replicated request: nobody to answer.
 		}
 		s.latencies.record(reply.Operation, reply.Status, now-from.received)
-		if !s.forClient(from.connection, reply.Status) {
-			continue
-		}
 		connection := from.connection
 		body := slot.output.Body(reply)
 		if reply.Status == model.StatusInternalError || reply.Status == model.StatusShuttingDown {
 			body = nil
+		}
+		if !s.forClient(connection, reply.Status, body) {
+			continue
 		}
 		slot.replies = append(slot.replies, Reply{Connection: connection, Client: reply.Client,
 			Session: reply.Session, Number: reply.Number, Operation: reply.Operation,
@@ -309,14 +309,14 @@ func (s *Shard) answerQueued(status model.Status) {
 }
 
 // forClient routes the answer to a request by its connection id: false for nobody (0:
-// internal or replicated) and for the shard's own waiters (answered here with status);
-// true for a network connection, whose reply the caller builds.
-func (s *Shard) forClient(connection uint64, status model.Status) bool {
+// internal or replicated) and for the shard's own waiters (answered here with status
+// and a copy of body); true for a network connection, whose reply the caller builds.
+func (s *Shard) forClient(connection uint64, status model.Status, body []byte) bool {
 	switch {
 	case connection == 0:
 		return false
 	case connection >= ConnectionIDLimit:
-		s.waiters.answer(connection, status)
+		s.waiters.answer(connection, status, body)
 		return false
 	}
 	return true
@@ -331,7 +331,7 @@ func (s *Shard) answerRequests(metas []requestMeta, status model.Status) {
 	replies := make([]Reply, 0, len(metas))
 	for i := range metas {
 		meta := &metas[i]
-		if !s.forClient(meta.connection, status) {
+		if !s.forClient(meta.connection, status, nil) {
 			continue
 		}
 		decodeRequest(s.ring.bytes(meta), &request)

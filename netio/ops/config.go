@@ -62,6 +62,8 @@ type Sources struct {
 	// SetLogLevel sets the process's log level to "debug", "info", "warn" or "error"
 	// (already checked to be one of them).
 	SetLogLevel func(level string) error
+	// Console feeds the live console's latency chart and order book (console.go).
+	Console ConsoleSources
 }
 
 // Errors returned by New and by Sources callbacks.

@@ -87,6 +87,7 @@ func primarySnapshot() Snapshot {
 	return Snapshot{
 		Version: "sequent test", UptimeSeconds: 12.5, Role: RolePrimary, Epoch: 3,
 		DataDirectory: "/data", DataDirectoryUsageBytes: 1 << 30,
+		DataDirectoryAvailableBytes: 3 << 30, DataDirectoryFilesystemBytes: 10 << 30,
 		Shards: []ShardStats{{
 			ID: 0, OpsApplied: 1001, Entries: 101, Requests: 1234, Queries: 55,
 			BusyReplies: 6, RingDepth: 17, AppliedOp: 2001, DurableOp: 1999, ReleasedOp: 1998,
@@ -104,7 +105,8 @@ func primarySnapshot() Snapshot {
 		}},
 		Replication: ReplicationStats{Mode: ModeSync, StandbyAttached: true,
 			AcknowledgedOp: 1990, LagOps: 11, LagBytes: 4096, LagMs: 1500, Degradations: 2,
-			EntriesSent: 100, BytesSent: 39000},
+			EntriesSent: 100, BytesSent: 39000, LeaseRenewals: 400, LeaseRenewalFailures: 7,
+			LeaseLosses: 1},
 		Network: NetworkStats{ConnectionsOpen: 4, ConnectionsAccepted: 40,
 			ConnectionsRefused: 3, LoginsAccepted: 38, LoginsRejected: 5, BytesReceived: 7777,
 			BytesSent: 8888, BusyReplies: 9, RateLimitedReplies: 10, ProtocolErrors: 11,

@@ -138,6 +138,12 @@ func nodeDefinitions() []metricDefinition[Snapshot] {
 		gauge("sequent_data_directory_usage_bytes",
 			"Size of the files in the data directory (logs, snapshots, keys).", noLabels,
 			func(s *Snapshot) float64 { return float64(s.DataDirectoryUsageBytes) }),
+		gauge("sequent_data_directory_available_bytes",
+			"Space left for the node on the data directory's file system (0: unknown).",
+			noLabels, func(s *Snapshot) float64 { return float64(s.DataDirectoryAvailableBytes) }),
+		gauge("sequent_data_directory_filesystem_size_bytes",
+			"Size of the data directory's file system (0: unknown).", noLabels,
+			func(s *Snapshot) float64 { return float64(s.DataDirectoryFilesystemBytes) }),
 	}
 }
 
@@ -174,6 +180,15 @@ func replicationDefinitions() []metricDefinition[ReplicationStats] {
 			func(s *r) float64 { return float64(s.EntriesSent) }),
 		counter("sequent_replication_sent_bytes_total", "Log bytes sent to the standby.",
 			noLabels, func(s *r) float64 { return float64(s.BytesSent) }),
+		counter("sequent_replication_lease_renewals_total",
+			"Witness lease renewals granted to this node as a primary.", noLabels,
+			func(s *r) float64 { return float64(s.LeaseRenewals) }),
+		counter("sequent_replication_lease_renewal_failures_total",
+			"Witness lease renewals that got no answer in time (witness unreachable or slow).",
+			noLabels, func(s *r) float64 { return float64(s.LeaseRenewalFailures) }),
+		counter("sequent_replication_lease_losses_total",
+			"Witness leases this node lost as a primary (ran out or went to the other node); "+
+				"each fenced it.", noLabels, func(s *r) float64 { return float64(s.LeaseLosses) }),
 	}
 }
 

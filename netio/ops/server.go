@@ -57,6 +57,7 @@ type Server struct {
 	timeout     atomic.Int64   // Admin action wait in ns (actionTimeout; tests shorten it).
 	acting      atomic.Bool    // An admin action (audit + action) is running.
 	actions     sync.WaitGroup // Admin action goroutines; Shutdown waits for them.
+	console     *console       // The live console's sampler and cache (console.go).
 
 	mutex    sync.Mutex   // Guards listener and served.
 	listener net.Listener // Nil until Start.
@@ -73,7 +74,8 @@ func New(config Config, sources Sources) (*Server, error) {
 	if config.Address == "" {
 		config.Address = AddressDefault
 	}
-	s := &Server{config: config, sources: sources, allow: allow, logger: config.Logger}
+	s := &Server{config: config, sources: sources, allow: allow, logger: config.Logger,
+		console: newConsole(sources.Console)}
 	s.timeout.Store(int64(actionTimeout))
 	if s.logger == nil {
 		s.logger = slog.Default()
@@ -133,6 +135,7 @@ func (s *Server) Start() error {
 		served = tls.NewListener(listener, s.tls)
 	}
 	go func() { s.served <- s.http.Serve(served) }()
+	s.console.start()
 	s.logger.Info("ops: serving", "address", listener.Addr().String(), "tls", s.tls != nil,
 		"allowed_networks", len(s.allow))
 	return nil
@@ -160,6 +163,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if served == nil {
 		return nil
 	}
+	s.console.stop()
 	if err := s.http.ShutdownWithContext(ctx); err != nil {
 		return fmt.Errorf("ops: shutdown: %w", err)
 	}
@@ -211,7 +215,11 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		}
 		s.handleAdmin(ctx, path[len("/v1/admin/"):])
 	default:
-		reply(ctx, fasthttp.StatusNotFound, Reply{Code: CodeNotFound, Error: "no such endpoint"})
+		if endpoint = s.handleConsole(ctx, path); endpoint == "" {
+			endpoint = "other"
+			reply(ctx, fasthttp.StatusNotFound, Reply{Code: CodeNotFound,
+				Error: "no such endpoint"})
+		}
 	}
 }
 

@@ -21,6 +21,11 @@ type Snapshot struct {
 	// DataDirectoryUsageBytes is the size of the files in the data directory (logs,
 	// snapshots, keys).
 	DataDirectoryUsageBytes uint64 `json:"data_directory_usage_bytes"`
+	// DataDirectoryAvailableBytes is the space left on the data directory's file system
+	// for an unprivileged process (what the log's next segment can use); 0: unknown.
+	DataDirectoryAvailableBytes uint64 `json:"data_directory_available_bytes"`
+	// DataDirectoryFilesystemBytes is the size of that file system; 0: unknown.
+	DataDirectoryFilesystemBytes uint64 `json:"data_directory_filesystem_bytes"`
 	// Shards are the node's shards, each with its own sequencer and log (one for now).
 	Shards []ShardStats `json:"shards"`
 	// Replication is the state of the link to the standby (on a primary) or to the
@@ -139,6 +144,15 @@ type ReplicationStats struct {
 	BytesSent uint64 `json:"bytes_sent"`
 	// Failure is the error that stopped replication; empty while it runs.
 	Failure string `json:"failure,omitempty"`
+	// LeaseRenewals counts the witness lease renewals granted to this node as a primary
+	// (0 without a witness).
+	LeaseRenewals uint64 `json:"lease_renewals"`
+	// LeaseRenewalFailures counts renewals that got no answer in time (the witness
+	// unreachable or slow); the primary fences itself if none succeeds within a lease.
+	LeaseRenewalFailures uint64 `json:"lease_renewal_failures"`
+	// LeaseLosses counts leases this node lost (ran out, or given to the other node):
+	// each one fenced it.
+	LeaseLosses uint64 `json:"lease_losses"`
 }
 
 // NetworkStats is the binary protocol server's counters.
