@@ -39,3 +39,22 @@ func TestRoundTrip(t *testing.T) {
 		t.Fatalf("after more appends read up to %d, want %d", readLast, last)
 	}
 }
+
+// TestLatencies checks the write and sync distributions after some group commits: every
+// quantile is set and ordered, and the mean (a Prometheus summary's sum is mean × count)
+// lies between the smallest and the largest value.
+func TestLatencies(t *testing.T) {
+	l := openTest(t, t.TempDir())
+	defer l.Close()
+	waitDurable(t, l, appendEntries(t, l, 50))
+	write, sync := l.Latencies()
+	for name, q := range map[string]LatencyQuantiles{"write": write, "sync": sync} {
+		if q.Count == 0 || q.P50 <= 0 || q.P90 < q.P50 || q.P99 < q.P90 || q.P999 < q.P99 ||
+			q.Max < q.P999 {
+			t.Errorf("%s quantiles not set or not ordered: %+v", name, q)
+		}
+		if q.Mean < 1 || q.Mean > float64(q.Max) {
+			t.Errorf("%s mean %v outside [1, %d]", name, q.Mean, q.Max)
+		}
+	}
+}

@@ -229,8 +229,12 @@ func (s *Shard) deliver(slot *parked) {
 		if from.connection == 0 {
 			continue // Internal or replicated request: nobody to answer.
 		}
-		s.latencies.record(reply.Operation, reply.Status, now-from.received)
 		connection := from.connection
+		if connection < ConnectionIDLimit {
+			// Client traffic only: the shard's own requests (audit records, the console's
+			// reads) would show as operations nobody sent.
+			s.latencies.record(reply.Operation, reply.Status, now-from.received)
+		}
 		body := slot.output.Body(reply)
 		if reply.Status == model.StatusInternalError || reply.Status == model.StatusShuttingDown {
 			body = nil

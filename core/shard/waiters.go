@@ -97,8 +97,9 @@ var ErrQueryTimeout = errors.New("shard: internal read not answered in time")
 // the process itself — the operators' console — and returns the reply's status and a
 // copy of its body. It goes through the input ring like a client's read, so it sees the
 // state the sequencer has applied and is answered in the same release order; a full
-// ring answers busy at once, a fenced node not_primary. It waits at most timeout.
-// Any goroutine.
+// ring answers busy at once, a fenced node not_primary. It waits at most timeout. It
+// is not client traffic, so it is left out of Latencies (and so of the per-operation
+// metrics), as audit records are. Any goroutine.
 func (s *Shard) Query(operation model.Operation, body []byte, timeout time.Duration,
 ) (model.Status, []byte, error) {
 	if info, ok := operation.Info(); !ok || info.Write || info.Internal {

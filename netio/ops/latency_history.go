@@ -14,6 +14,8 @@ import (
 type LatencyHistory struct {
 	// IntervalSeconds is the length of each sample's interval.
 	IntervalSeconds float64 `json:"interval_seconds"`
+	// WindowSeconds is the time the samples cover once the history is full.
+	WindowSeconds float64 `json:"window_seconds"`
 	// Samples are the intervals, oldest first; at most latencySamplesMax.
 	Samples []LatencySample `json:"samples"`
 }
@@ -106,7 +108,8 @@ func (h *latencyHistory) history() LatencyHistory {
 	samples := make([]LatencySample, 0, len(h.samples))
 	samples = append(samples, h.samples[h.next:]...)
 	samples = append(samples, h.samples[:h.next]...)
-	return LatencyHistory{IntervalSeconds: latencySampleInterval.Seconds(), Samples: samples}
+	return LatencyHistory{IntervalSeconds: latencySampleInterval.Seconds(),
+		WindowSeconds: latencySampleInterval.Seconds() * latencySamplesMax, Samples: samples}
 }
 
 // intervalSample merges, over every operation, the counts current has beyond previous
