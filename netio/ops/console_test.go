@@ -1,0 +1,304 @@
+package ops
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"reflect"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"sequent/core/model"
+)
+
+// TestConsoleAssets serves the page and its two assets with their content types and the
+// security headers (scripts and styles from this server only, never framed), answers
+// HEAD without a body, refuses other methods with 405, and answers 404 for other names
+// under /console/. Every file the page references is served.
+func TestConsoleAssets(t *testing.T) {
+	server := startServer(t, Config{}, newFakeSources().sources())
+	page := get(t, server, PathConsole)
+	if page.code != 200 || !strings.HasPrefix(page.header.Get("Content-Type"), "text/html") {
+		t.Fatalf("page: %d %s", page.code, page.header.Get("Content-Type"))
+	}
+	for _, reference := range []string{`src="/console/console.js"`, `href="/console/console.css"`} {
+		if !strings.Contains(string(page.body), reference) {
+			t.Errorf("page does not reference %s", reference)
+		}
+	}
+	for path, contentType := range map[string]string{
+		PathConsole:                         "text/html",
+		consoleAssetsPrefix + "console.js":  "text/javascript",
+		consoleAssetsPrefix + "console.css": "text/css",
+	} {
+		result := get(t, server, path)
+		if result.code != 200 || len(result.body) < 100 ||
+			!strings.HasPrefix(result.header.Get("Content-Type"), contentType) {
+			t.Errorf("%s: %d, %d bytes, %s", path, result.code, len(result.body),
+				result.header.Get("Content-Type"))
+		}
+		for _, header := range consoleSecurityHeaders {
+			if got := result.header.Get(header[0]); got != header[1] {
+				t.Errorf("%s: %s = %q", path, header[0], got)
+			}
+		}
+		head := call(t, nil, http.MethodHead, "http://"+server.Address()+path, "", nil, nil)
+		if head.code != 200 || len(head.body) != 0 {
+			t.Errorf("HEAD %s: %d, %d bytes", path, head.code, len(head.body))
+		}
+		posted := post(t, server, path, "")
+		if posted.code != 405 || posted.header.Get("Allow") != allowRead {
+			t.Errorf("POST %s: %d, Allow %q", path, posted.code, posted.header.Get("Allow"))
+		}
+	}
+	if script := get(t, server, consoleAssetsPrefix+"console.js"); strings.Contains(string(script.body), "innerHTML") {
+		t.Error("console.js uses innerHTML: server text must only be set with textContent")
+	}
+	for _, path := range []string{consoleAssetsPrefix + "index.html", consoleAssetsPrefix,
+		consoleAssetsPrefix + "../console.go", "/index.html"} {
+		if result := get(t, server, path); result.code != 404 {
+			t.Errorf("%s: %d, want 404", path, result.code)
+		}
+	}
+}
+
+// TestConsoleAllowList checks that the page and the console's endpoints are behind the
+// same allow-list as every other endpoint (and, like the status endpoints, need no
+// token).
+func TestConsoleAllowList(t *testing.T) {
+	sources := newFakeSources().sources()
+	sources.Console = fakeConsoleSources(nil)
+	closed := startServer(t, Config{AllowCIDRs: []string{"10.0.0.0/8"}}, sources)
+	open := startServer(t, Config{AllowCIDRs: []string{"127.0.0.0/8"}}, sources)
+	for _, path := range []string{PathConsole, consoleAssetsPrefix + "console.js", PathLatency,
+		PathDepth + "?instrument=7"} {
+		if result := get(t, closed, path); result.code != 403 ||
+			result.reply(t).Code != CodeAddressNotAllowed {
+			t.Errorf("%s from outside the allow-list: %d %s", path, result.code, result.body)
+		}
+		if result := get(t, open, path); result.code != 200 {
+			t.Errorf("%s from inside the allow-list: %d %s", path, result.code, result.body)
+		}
+	}
+}
+
+// fakeConsoleSources serves a fixed book for instrument 7 (unknown elsewhere) and
+// histograms that move by what next adds each call. It counts depth reads.
+func fakeConsoleSources(reads *atomic.Int64) ConsoleSources {
+	histogram := hdrhistogram.New(1, 60_000_000, 2)
+	var mutex sync.Mutex // Two servers may share these sources.
+	return ConsoleSources{
+		LatencyHistograms: func() map[string]*hdrhistogram.Snapshot {
+			mutex.Lock()
+			defer mutex.Unlock()
+			histogram.RecordValue(100)
+			return map[string]*hdrhistogram.Snapshot{"create_transfers": histogram.Export()}
+		},
+		Depth: func(instrument, levels uint32) ([]model.DepthLevel, model.Status, error) {
+			if reads != nil {
+				reads.Add(1)
+			}
+			switch instrument {
+			case 7:
+				return []model.DepthLevel{
+					{Price: 100, Quantity: model.U128(5), OrderCount: 2, Side: model.SideBuy},
+					{Price: 99, Quantity: model.Uint128{Hi: 1, Lo: 0}, OrderCount: 1,
+						Side: model.SideBuy},
+					{Price: 1<<63 + 1, Quantity: model.U128(3), OrderCount: 1,
+						Side: model.SideSell},
+				}[:min(int(levels)*2, 3)], model.StatusOK, nil
+			case 8:
+				return nil, model.StatusNotPrimary, nil
+			case 9:
+				return nil, 0, errors.New("not answered in time")
+			}
+			return nil, model.StatusInstrumentNotFound, nil
+		},
+	}
+}
+
+// TestDepth checks /v1/depth: the book split by side with exact decimal prices and
+// quantities (beyond 2^53), each error mapped to its status and code, and arguments that
+// are not exactly instrument and levels refused with 400.
+func TestDepth(t *testing.T) {
+	var reads atomic.Int64
+	sources := newFakeSources().sources()
+	sources.Console = fakeConsoleSources(&reads)
+	server := startServer(t, Config{}, sources)
+	result := get(t, server, PathDepth+"?instrument=7")
+	var depth Depth
+	if err := json.Unmarshal(result.body, &depth); err != nil || result.code != 200 {
+		t.Fatalf("%d %s: %v", result.code, result.body, err)
+	}
+	want := Depth{Instrument: 7,
+		Bids: []DepthLevel{{Price: "100", Quantity: "5", Orders: 2},
+			{Price: "99", Quantity: "18446744073709551616", Orders: 1}},
+		Asks: []DepthLevel{{Price: "9223372036854775809", Quantity: "3", Orders: 1}}}
+	if !reflect.DeepEqual(depth, want) {
+		t.Errorf("depth %+v, want %+v", depth, want)
+	}
+	for _, c := range []struct {
+		query string
+		code  int
+		reply string
+	}{
+		{"?instrument=5", 404, CodeInstrumentNotFound},
+		{"?instrument=8", 503, CodeUnavailable},
+		{"?instrument=9", 504, CodeTimeout},
+		{"", 400, CodeBadRequest},
+		{"?instrument=0", 400, CodeBadRequest},
+		{"?instrument=-1", 400, CodeBadRequest},
+		{"?instrument=4294967296", 400, CodeBadRequest},
+		{"?instrument=7&levels=0", 400, CodeBadRequest},
+		{"?instrument=7&levels=51", 400, CodeBadRequest},
+		{"?instrument=7&instrument=8", 400, CodeBadRequest},
+		{"?instrument=7&side=buy", 400, CodeBadRequest},
+		{"?levels=3", 400, CodeBadRequest},
+	} {
+		result := get(t, server, PathDepth+c.query)
+		if result.code != c.code || result.reply(t).Code != c.reply {
+			t.Errorf("%q: %d %s, want %d %s", c.query, result.code, result.body, c.code, c.reply)
+		}
+	}
+	if result := get(t, server, PathDepth+"?instrument=7&levels=1"); result.code != 200 ||
+		!strings.Contains(string(result.body), `"asks":[]`) {
+		t.Errorf("levels=1: %d %s", result.code, result.body)
+	}
+	without := startServer(t, Config{}, newFakeSources().sources())
+	for _, path := range []string{PathDepth + "?instrument=7", PathLatency} {
+		if result := get(t, without, path); result.code != 501 ||
+			result.reply(t).Code != CodeNotImplemented {
+			t.Errorf("%s without a source: %d %s", path, result.code, result.body)
+		}
+	}
+}
+
+// TestDepthCache checks that repeated /v1/depth requests within depthCacheTime cost the
+// node one read, and that another instrument, or the same one later, reads again.
+func TestDepthCache(t *testing.T) {
+	var reads atomic.Int64
+	sources := newFakeSources().sources()
+	sources.Console = fakeConsoleSources(&reads)
+	server := startServer(t, Config{}, sources)
+	first := get(t, server, PathDepth+"?instrument=7")
+	start := time.Now()
+	for range 5 {
+		if again := get(t, server, PathDepth+"?instrument=7"); string(again.body) != string(first.body) {
+			t.Fatalf("cached answer differs: %s", again.body)
+		}
+	}
+	if time.Since(start) < depthCacheTime && reads.Load() != 1 {
+		t.Errorf("%d reads for 6 requests within the cache time, want 1", reads.Load())
+	}
+	before := reads.Load()
+	get(t, server, PathDepth+"?instrument=5")
+	if reads.Load() != before+1 {
+		t.Errorf("another instrument was answered from the cache")
+	}
+	time.Sleep(depthCacheTime)
+	get(t, server, PathDepth+"?instrument=5")
+	if reads.Load() != before+2 {
+		t.Errorf("an answer older than the cache time was reused")
+	}
+}
+
+// TestLatencyHistory feeds the history cumulative histograms and checks each sample holds
+// only its interval's latencies, over every operation, with an operation that appears
+// later counted whole, and that the ring keeps the newest latencySamplesMax in order.
+func TestLatencyHistory(t *testing.T) {
+	transfers := hdrhistogram.New(1, 60_000_000, 2)
+	lookups := hdrhistogram.New(1, 60_000_000, 2)
+	current := map[string]*hdrhistogram.Histogram{"create_transfers": transfers}
+	history := newLatencyHistory(func() map[string]*hdrhistogram.Snapshot {
+		snapshots := map[string]*hdrhistogram.Snapshot{}
+		for name, histogram := range current {
+			snapshots[name] = histogram.Export()
+		}
+		return snapshots
+	})
+	record := func(histogram *hdrhistogram.Histogram, value int64, count int) {
+		for range count {
+			histogram.RecordValue(value)
+		}
+	}
+	at := time.Unix(1000, 0)
+	record(transfers, 50_000, 1000) // Before the baseline: never in a sample.
+	history.sample(at)
+	if got := history.history().Samples; len(got) != 0 {
+		t.Fatalf("the baseline made a sample: %+v", got)
+	}
+	record(transfers, 100, 99)
+	record(transfers, 10_000, 1)
+	history.sample(at.Add(2 * time.Second))
+	current["lookup_accounts"] = lookups
+	record(lookups, 20, 300) // A new operation: all of it is in this interval.
+	history.sample(at.Add(4 * time.Second))
+	history.sample(at.Add(6 * time.Second)) // Nothing happened.
+	samples := history.history().Samples
+	if len(samples) != 3 {
+		t.Fatalf("%d samples, want 3", len(samples))
+	}
+	first, second, third := samples[0], samples[1], samples[2]
+	if first.TimeUnixMs != 1_002_000 || first.Requests != 100 || !within(first.P50Us, 100) ||
+		!within(first.P99Us, 100) || !within(first.MaxUs, 10_000) {
+		t.Errorf("first interval %+v: want 100 requests, p50 and p99 100 µs, max 10 ms", first)
+	}
+	if second.Requests != 300 || !within(second.P50Us, 20) || !within(second.MaxUs, 20) {
+		t.Errorf("second interval %+v: want the 300 new lookups at 20 µs", second)
+	}
+	if third.Requests != 0 || third.P50Us != 0 || third.MaxUs != 0 {
+		t.Errorf("quiet interval %+v: want nothing", third)
+	}
+	for i := range latencySamplesMax + 5 {
+		history.sample(at.Add(time.Duration(8+2*i) * time.Second))
+	}
+	samples = history.history().Samples
+	if len(samples) != latencySamplesMax {
+		t.Fatalf("%d samples kept, want %d", len(samples), latencySamplesMax)
+	}
+	for i := 1; i < len(samples); i++ {
+		if samples[i].TimeUnixMs-samples[i-1].TimeUnixMs != 2000 {
+			t.Fatalf("samples out of order at %d: %d then %d", i, samples[i-1].TimeUnixMs,
+				samples[i].TimeUnixMs)
+		}
+	}
+	if last := samples[len(samples)-1].TimeUnixMs; last != at.Add(time.Duration(8+2*(latencySamplesMax+4))*time.Second).UnixMilli() {
+		t.Errorf("newest sample at %d", last)
+	}
+}
+
+// within reports whether an HdrHistogram value (2 significant digits) is want.
+func within(got, want int64) bool {
+	return got >= want*99/100 && got <= want*101/100+1
+}
+
+// TestLatencyEndpoint checks /v1/latency on a running server: the sampler runs from
+// Start (the fake's histograms grow by one request per call, so samples appear), and
+// Shutdown stops it.
+func TestLatencyEndpoint(t *testing.T) {
+	sources := newFakeSources().sources()
+	sources.Console = fakeConsoleSources(nil)
+	server := startServer(t, Config{}, sources)
+	var history LatencyHistory
+	deadline := time.Now().Add(20 * time.Second)
+	for len(history.Samples) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no latency sample after 20 s")
+		}
+		time.Sleep(100 * time.Millisecond)
+		result := get(t, server, PathLatency)
+		if err := json.Unmarshal(result.body, &history); err != nil || result.code != 200 {
+			t.Fatalf("%d %s: %v", result.code, result.body, err)
+		}
+	}
+	if history.IntervalSeconds != latencySampleInterval.Seconds() ||
+		history.WindowSeconds != latencySampleInterval.Seconds()*latencySamplesMax ||
+		history.Samples[0].Requests != 1 || !within(history.Samples[0].P50Us, 100) {
+		t.Errorf("history %+v", history)
+	}
+}
