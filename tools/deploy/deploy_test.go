@@ -234,7 +234,7 @@ func TestDashboardCoversTheIssue(t *testing.T) {
 		"sequent_replication_lag_ops", "sequent_replication_lag_bytes",
 		"sequent_replication_lag_seconds", "sequent_replication_degraded", // Replication.
 		"sequent_network_connections", "sequent_network_connections_refused_total",
-		"sequent_http_refusals_total", // Connections and refusals.
+		"sequent_http_refusals_total",                                          // Connections and refusals.
 		"sequent_shard_snapshots_total", "sequent_shard_snapshot_errors_total", // Snapshots.
 	} {
 		if !used[name] {
