@@ -228,12 +228,12 @@
 
   // ----- latency chart -----
 
-  const chart = { width: 720, height: 220, left: 56, right: 10, top: 10, bottom: 24 };
+  const chart = { width: 1000, height: 240, left: 60, right: 16, top: 10, bottom: 24 };
   const series = [
-    { key: 'p50_us', className: 'line-p50', id: 'latency-p50' },
-    { key: 'p99_us', className: 'line-p99', id: 'latency-p99' },
-    { key: 'p999_us', className: 'line-p999', id: 'latency-p999' },
-    { key: 'max_us', className: 'line-max', id: 'latency-max' },
+    { key: 'max_us', name: 'max' },
+    { key: 'p999_us', name: 'p999' },
+    { key: 'p99_us', name: 'p99' },
+    { key: 'p50_us', name: 'p50' },
   ];
 
   function svg(name, attributes, text) {
@@ -293,12 +293,17 @@
       nodes.push(svg('text', { class: 'axis-label', x: x(ms), y: chart.height - 6, 'text-anchor': 'middle' },
         minutesAgo === 0 ? 'now' : '-' + minutesAgo + ' min'));
     }
+    // Lines join the samples; a dot marks each one, so a lone sample (or one between
+    // quiet intervals) still shows.
     series.forEach(function (line) {
       const points = withRequests.map(function (s) {
-        return x(s.time_unix_ms).toFixed(1) + ',' + y(s[line.key]).toFixed(1);
+        return [x(s.time_unix_ms).toFixed(1), y(s[line.key]).toFixed(1)];
       });
-      nodes.push(svg('polyline', { id: line.id, class: 'line ' + line.className,
-        points: points.join(' '), 'data-points': points.length }));
+      nodes.push(svg('polyline', { id: 'latency-' + line.name, class: 'line line-' + line.name,
+        points: points.map(function (p) { return p.join(','); }).join(' '), 'data-points': points.length }));
+      points.forEach(function (p) {
+        nodes.push(svg('circle', { class: 'dot dot-' + line.name, cx: p[0], cy: p[1], r: 2.5 }));
+      });
     });
     if (!withRequests.length) {
       nodes.push(svg('text', { class: 'empty', x: chart.left + plotWidth / 2, y: chart.top + plotHeight / 2,
