@@ -93,7 +93,7 @@ var consoleFiles embed.FS
 
 // consoleAssets maps each served path to its embedded file.
 var consoleAssets = map[string]string{
-	PathConsole:                        "console/index.html",
+	PathConsole:                         "console/index.html",
 	consoleAssetsPrefix + "console.js":  "console/console.js",
 	consoleAssetsPrefix + "console.css": "console/console.css",
 }
