@@ -34,6 +34,23 @@
 //	POST /v1/admin/reload-keys  {"ok":true,"action":"reload-keys"}
 //	POST /v1/admin/log-level    ?level=debug|info|warn|error, or the body {"level":"…"}
 //	                            (Content-Type: application/json); {"ok":true,…,"level":"…"}
+//	GET  /                      the live console (console/index.html; /console/*.js, .css)
+//	GET  /v1/latency            200 LatencyHistory: request latency percentiles of each
+//	                            2 s interval over the last 5 minutes; 501 without a source.
+//	GET  /v1/depth?instrument=N[&levels=K]   200 Depth: an order book's best levels;
+//	                            404 instrument_not_found, 503 unavailable, 504 timeout.
+//
+// # Live console
+//
+// GET / serves a read-only page (HTML, CSS and JavaScript embedded with go:embed; no
+// build step, nothing loaded from elsewhere, a Content-Security-Policy that allows only
+// this server) that polls /v1/status, /v1/latency and /v1/depth and shows role, epoch,
+// shard positions, replication, connections, a latency chart and an order book. Like the
+// other read endpoints it needs no token; the allow-list applies to it as to everything
+// (the page shows order book depth: allow only operators' networks). /v1/latency comes
+// from a sampler goroutine (Start to Shutdown) that copies the shard's cumulative
+// histograms every latencySampleInterval and keeps the differences; /v1/depth is one
+// read through the shard's ring (ConsoleSources.Depth), cached for depthCacheTime.
 //
 // Every error is {"ok":false,"code":…,"error":…} with a Code* constant: 403
 // address_not_allowed for a peer outside Config.AllowCIDRs (checked before anything
@@ -75,8 +92,9 @@
 // (at most one at a time, tracked so Shutdown can wait for it), so a slow action cannot
 // hold a handler beyond actionTimeout. The Server's own state is immutable after New
 // except: the listener (mutex), the one-action flag (atomic), the refusal log limiter
-// (its mutex) and the Prometheus counters (atomic). No lock is held while calling a
-// Source.
+// (its mutex), the Prometheus counters (atomic), the console's latency samples (their
+// mutex; the sampler goroutine alone writes them) and its depth cache (its mutex). No
+// lock is held while calling a Source.
 //
 // # Invariants
 //
