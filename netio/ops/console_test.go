@@ -122,14 +122,19 @@ func fakeConsoleSources(reads *atomic.Int64) ConsoleSources {
 	}
 }
 
+// startConsoleServer runs a server whose console sources are fakeConsoleSources(reads).
+func startConsoleServer(t *testing.T, reads *atomic.Int64) *Server {
+	t.Helper()
+	sources := newFakeSources().sources()
+	sources.Console = fakeConsoleSources(reads)
+	return startServer(t, Config{}, sources)
+}
+
 // TestDepth checks /v1/depth: the book split by side with exact decimal prices and
 // quantities (beyond 2^53), each error mapped to its status and code, and arguments that
 // are not exactly instrument and levels refused with 400.
 func TestDepth(t *testing.T) {
-	var reads atomic.Int64
-	sources := newFakeSources().sources()
-	sources.Console = fakeConsoleSources(&reads)
-	server := startServer(t, Config{}, sources)
+	server := startConsoleServer(t, nil)
 	result := get(t, server, PathDepth+"?instrument=7")
 	var depth Depth
 	if err := json.Unmarshal(result.body, &depth); err != nil || result.code != 200 {
@@ -182,9 +187,7 @@ func TestDepth(t *testing.T) {
 // node one read, and that another instrument, or the same one later, reads again.
 func TestDepthCache(t *testing.T) {
 	var reads atomic.Int64
-	sources := newFakeSources().sources()
-	sources.Console = fakeConsoleSources(&reads)
-	server := startServer(t, Config{}, sources)
+	server := startConsoleServer(t, &reads)
 	first := get(t, server, PathDepth+"?instrument=7")
 	start := time.Now()
 	for range 5 {
@@ -281,9 +284,7 @@ func within(got, want int64) bool {
 // Start (the fake's histograms grow by one request per call, so samples appear), and
 // Shutdown stops it.
 func TestLatencyEndpoint(t *testing.T) {
-	sources := newFakeSources().sources()
-	sources.Console = fakeConsoleSources(nil)
-	server := startServer(t, Config{}, sources)
+	server := startConsoleServer(t, nil)
 	var history LatencyHistory
 	deadline := time.Now().Add(20 * time.Second)
 	for len(history.Samples) == 0 {
