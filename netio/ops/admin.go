@@ -296,8 +296,11 @@ func (s *Server) runAction(record AuditRecord, run func() (Reply, error)) action
 	s.actions.Add(1)
 	go func() {
 		defer s.actions.Done()
-		defer s.acting.Store(false)
-		results <- s.audited(record, run)
+		result := s.audited(record, run)
+		// Free the slot before handing the result over: a client that sends its next
+		// action as soon as this one is answered must not find it busy.
+		s.acting.Store(false)
+		results <- result
 	}()
 	timeout := time.Duration(s.timeout.Load())
 	timer := time.NewTimer(timeout)
