@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+	dto "github.com/prometheus/client_model/go"
 
 	"sequent/core/model"
 )
@@ -301,5 +303,56 @@ func TestLatencyEndpoint(t *testing.T) {
 		history.WindowSeconds != latencySampleInterval.Seconds()*latencySamplesMax ||
 		history.Samples[0].Requests != 1 || !within(history.Samples[0].P50Us, 100) {
 		t.Errorf("history %+v", history)
+	}
+}
+
+// TestRequestDurationHistogram checks sequent_request_duration_seconds against known
+// latencies: each value lands in the first bucket at or above it (never below), the
+// counts are cumulative, values beyond the last bound only in the count, and the sum is
+// the values' total in seconds.
+func TestRequestDurationHistogram(t *testing.T) {
+	histogram := hdrhistogram.New(1, 60_000_000, 2)
+	for _, value := range []struct{ microseconds, count int64 }{
+		{40, 10}, {100, 5}, {3_000, 3}, {700_000, 1}, {30_000_000, 1}} {
+		for range value.count {
+			histogram.RecordValue(value.microseconds)
+		}
+	}
+	sources := newFakeSources().sources()
+	sources.Console.LatencyHistograms = func() map[string]*hdrhistogram.Snapshot {
+		return map[string]*hdrhistogram.Snapshot{"create_transfers": histogram.Export()}
+	}
+	server := startServer(t, Config{}, sources)
+	family, ok := scrape(t, server)["sequent_request_duration_seconds"]
+	if !ok || len(family.Metric) != 1 {
+		t.Fatalf("no single sequent_request_duration_seconds series: %v", family)
+	}
+	problems, err := promlint.NewWithMetricFamilies([]*dto.MetricFamily{family}).Lint()
+	if err != nil || len(problems) > 0 {
+		t.Errorf("promlint: %v %v", problems, err)
+	}
+	got := family.Metric[0].GetHistogram()
+	if got.GetSampleCount() != 20 {
+		t.Errorf("count %d, want 20", got.GetSampleCount())
+	}
+	wantSum := (10*40 + 5*100 + 3*3_000 + 700_000 + 30_000_000) * 1e-6
+	if sum := got.GetSampleSum(); sum < wantSum*0.99 || sum > wantSum*1.01 {
+		t.Errorf("sum %v, want %v within 1%%", sum, wantSum)
+	}
+	// 40 µs ≤ 50 µs; 100 µs is on the 100 µs bound (le is inclusive); 3 ms ≤ 5 ms;
+	// 700 ms ≤ 1 s; 30 s is beyond 10 s: only in the count.
+	want := map[float64]uint64{50e-6: 10, 100e-6: 15, 250e-6: 15, 2.5e-3: 15, 5e-3: 18,
+		500e-3: 18, 1: 19, 10: 19}
+	for _, bucket := range got.GetBucket() {
+		if count, ok := want[bucket.GetUpperBound()]; ok && bucket.GetCumulativeCount() != count {
+			t.Errorf("le=%v: %d, want %d", bucket.GetUpperBound(), bucket.GetCumulativeCount(), count)
+		}
+		delete(want, bucket.GetUpperBound())
+	}
+	if len(want) > 0 {
+		t.Errorf("buckets missing: %v", want)
+	}
+	if _, ok := scrape(t, startServer(t, Config{}, newFakeSources().sources()))["sequent_request_duration_seconds"]; ok {
+		t.Error("a histogram served without a source")
 	}
 }

@@ -78,7 +78,9 @@
 // (prometheus.NewConstMetric and NewConstSummary), so the exposition shows exactly the
 // counters the shards, logs, replication and network server publish; latency summaries
 // carry the p50/p90/p99/p99.9 of the caller's HdrHistograms (converted from µs to
-// seconds) and a …_max_seconds gauge. The server's own counters (requests, refusals,
+// seconds) and a …_max_seconds gauge. With ConsoleSources.LatencyHistograms, request
+// latency is also a histogram (sequent_request_duration_seconds, latency_metric.go) whose
+// buckets give windowed percentiles, which quantiles since start cannot. The server's own counters (requests, refusals,
 // admin outcomes) are ordinary counters, and the Go runtime and process collectors are
 // registered too. Metric names are sequent_<subsystem>_<name>_<unit>[_total]; every one
 // has HELP text; metrics_test.go lints the exposition with promlint.

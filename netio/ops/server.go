@@ -91,6 +91,9 @@ func New(config Config, sources Sources) (*Server, error) {
 			}}
 	}
 	s.registry, s.metrics, err = newRegistry(sources.Snapshot)
+	if err == nil && sources.Console.LatencyHistograms != nil {
+		err = s.registry.Register(newLatencyHistogramCollector(sources.Console.LatencyHistograms))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("ops: metrics registry: %w", err)
 	}

@@ -227,7 +227,8 @@ func TestDashboardCoversTheIssue(t *testing.T) {
 	}
 	for _, name := range []string{
 		"sequent_shard_operation_requests_total", "sequent_shard_results_total", // Throughput.
-		"sequent_request_latency_seconds", "sequent_request_latency_seconds_sum", // Latency.
+		"sequent_request_duration_seconds_bucket", "sequent_request_latency_seconds",
+		"sequent_request_latency_seconds_sum",                               // Latency.
 		"sequent_shard_ring_requests", "sequent_network_busy_replies_total", // Backpressure.
 		"sequent_wal_write_latency_seconds_sum", "sequent_wal_sync_latency_seconds_sum",
 		"sequent_wal_stored_bytes_total", // Log.
