@@ -3,6 +3,7 @@ package ops
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"reflect"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/valyala/fasthttp"
 
 	"sequent/core/model"
 )
@@ -355,4 +357,31 @@ func TestRequestDurationHistogram(t *testing.T) {
 	if _, ok := scrape(t, startServer(t, Config{}, newFakeSources().sources()))["sequent_request_duration_seconds"]; ok {
 		t.Error("a histogram served without a source")
 	}
+}
+
+// FuzzDepthArguments feeds arbitrary query strings to /v1/depth's argument parser: it
+// never panics, whatever it accepts is in range, and the canonical form of an accepted
+// query parses to the same values.
+func FuzzDepthArguments(f *testing.F) {
+	for _, seed := range []string{"instrument=7", "instrument=7&levels=50", "levels=3",
+		"instrument=0", "instrument=7&instrument=8", "instrument=%37", "instrument=+7",
+		"instrument=4294967295&levels=1", "instrument=7&levels=", "&&instrument=7&", ""} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, query string) {
+		var args fasthttp.Args
+		args.Parse(query)
+		instrument, levels, err := depthArguments(&args)
+		if err != nil {
+			return
+		}
+		if instrument < 1 || levels < 1 || levels > depthLevelsMax {
+			t.Fatalf("%q: accepted instrument %d levels %d", query, instrument, levels)
+		}
+		var again fasthttp.Args
+		again.Parse(fmt.Sprintf("instrument=%d&levels=%d", instrument, levels))
+		if i, l, err := depthArguments(&again); err != nil || i != instrument || l != levels {
+			t.Fatalf("%q: canonical form gives %d %d %v", query, i, l, err)
+		}
+	})
 }
