@@ -277,6 +277,8 @@ func (m *Machine) dispatch(request *Request, out *Output) model.Status {
 		return m.getAccountTransfers(request.Body, out)
 	case model.OperationGetAccountBalances:
 		return m.getAccountBalances(request.Body, out)
+	case model.OperationGetLedgerTotals:
+		return m.getLedgerTotals(request.Body, out)
 	}
 	status, _ := m.dispatchMatch(request, out)
 	return status

@@ -5,7 +5,7 @@ import "strconv"
 // Operation names what a request asks for. Numbers are stable wire values.
 //
 //	1..19  ledger
-//	20..39 matching (operation_match.go)
+//	20..39 matching (operation_match.go); 36..39 of them clearing (totals.go)
 //	60..79 internal: written to the log by the server itself, never sent by clients
 type Operation uint8
 

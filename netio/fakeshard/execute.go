@@ -47,6 +47,15 @@ func (b *Backend) execute(request *shard.Request) (model.Status, []byte) {
 			found[i].Encode(out[i*model.AccountBalanceSize:])
 		}
 		return status, out
+	case model.OperationGetLedgerTotals:
+		var filter model.LedgerFilter
+		filter.Decode(body)
+		found, status := b.ledger.LedgerTotals(&filter, nil)
+		out := make([]byte, len(found)*model.LedgerTotalsSize)
+		for i := range found {
+			found[i].Encode(out[i*model.LedgerTotalsSize:])
+		}
+		return status, out
 	}
 	return model.StatusUnknownOperation, nil
 }

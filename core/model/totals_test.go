@@ -1,0 +1,63 @@
+package model
+
+import (
+	"math/big"
+	"testing"
+
+	"pgregory.net/rapid"
+)
+
+// TestWideSumAgainstBigInt adds random values (up to the largest) and compares with
+// math/big, so the carry into High is exercised.
+func TestWideSumAgainstBigInt(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		var sum WideSum
+		want := new(big.Int)
+		for range rapid.IntRange(0, 20).Draw(t, "count") {
+			value := genUint128(t, "value")
+			sum.Add(value)
+			want.Add(want, value.Big())
+		}
+		if sum.Big().Cmp(want) != 0 || sum.String() != want.String() {
+			t.Fatalf("sum %s, want %s", sum, want)
+		}
+	})
+}
+
+// TestLedgerRecordsRoundTrip encodes and decodes LedgerFilter and LedgerTotals, and checks
+// the reserved bytes of LedgerTotals are written as zeros over a dirty buffer.
+func TestLedgerRecordsRoundTrip(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		filter := LedgerFilter{LedgerMin: rapid.Uint32().Draw(t, "min"),
+			LedgerMax: rapid.Uint32().Draw(t, "max"), Limit: rapid.Uint32().Draw(t, "limit"),
+			Reserved: rapid.Uint32().Draw(t, "reserved")}
+		var filterBytes [LedgerFilterSize]byte
+		filter.Encode(filterBytes[:])
+		var filterBack LedgerFilter
+		filterBack.Decode(filterBytes[:])
+		if filterBack != filter {
+			t.Fatalf("filter %+v came back as %+v", filter, filterBack)
+		}
+		wide := func(label string) WideSum {
+			return WideSum{Low: genUint128(t, label), High: rapid.Uint64().Draw(t, label+".high")}
+		}
+		totals := LedgerTotals{Ledger: rapid.Uint32().Draw(t, "ledger"),
+			Accounts: rapid.Uint64().Draw(t, "accounts"), DebitsPending: wide("dp"),
+			DebitsPosted: wide("dq"), CreditsPending: wide("cp"), CreditsPosted: wide("cq")}
+		var totalsBytes [LedgerTotalsSize]byte
+		for i := range totalsBytes {
+			totalsBytes[i] = 0xff
+		}
+		totals.Encode(totalsBytes[:])
+		for _, offset := range []int{4, 5, 6, 7, 112, 120, 127} {
+			if totalsBytes[offset] != 0 {
+				t.Fatalf("reserved byte %d is %d", offset, totalsBytes[offset])
+			}
+		}
+		var totalsBack LedgerTotals
+		totalsBack.Decode(totalsBytes[:])
+		if totalsBack != totals {
+			t.Fatalf("totals %s came back as %s", &totals, &totalsBack)
+		}
+	})
+}
