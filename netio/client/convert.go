@@ -107,15 +107,20 @@ func allDigits(text string) bool {
 }
 
 // String formats the rate as a decimal with exactly Places decimals.
-func (r Rate) String() string {
-	digits := strconv.FormatUint(r.Mantissa, 10)
-	if r.Places == 0 {
+func (r Rate) String() string { return FormatDecimal(model.U128(r.Mantissa), r.Places) }
+
+// FormatDecimal writes value / 10^places as a decimal with exactly places decimals:
+// (12345, 2) is "123.45", (5, 3) is "0.005". Amounts in minor units print in major units
+// this way, given their ledger's scale.
+func FormatDecimal(value model.Uint128, places uint8) string {
+	digits := value.String()
+	if places == 0 {
 		return digits
 	}
-	if pad := int(r.Places) + 1 - len(digits); pad > 0 {
+	if pad := int(places) + 1 - len(digits); pad > 0 {
 		digits = strings.Repeat("0", pad) + digits
 	}
-	point := len(digits) - int(r.Places)
+	point := len(digits) - int(places)
 	return digits[:point] + "." + digits[point:]
 }
 

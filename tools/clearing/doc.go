@@ -1,0 +1,25 @@
+// Package clearing is where money leaves Sequent: the pieces behind `sequent client
+// convert`, `sequent settle` and the operators' settlement endpoint, on top of the
+// ledger's public operations.
+//
+//   - Conversion between ledgers is a linked chain of two transfers through the
+//     operator's liquidity accounts; the arithmetic and the chain are in the Go client
+//     (netio/client: Conversion, Client.Convert), so any application can book one. This
+//     package holds its property test against the ledger and the crash test's model.
+//   - Ledgers is the registry of each ledger's currency name and scale (a JSON file).
+//   - Net computes the net position with a partner's settlement accounts over a window,
+//     per ledger, with the transfers behind it; NettingReport.SettlementTransfers books
+//     the settlement as pending transfers to post on the partner's confirmation.
+//   - Reader is how all of it reads the ledger: the public queries, through the Go client
+//     (a primary or a read-only standby) or the server's in-process read path — never
+//     by opening a node's files. ForEachTransfer pages an account's transfers in a window;
+//     AllLedgerTotals pages the trial balance.
+//
+// Reconciliation against a partner's statement is package tools/reconcile.
+//
+// # Threading
+//
+// Nothing here starts goroutines or keeps state between calls: each function runs on its
+// caller's goroutine with the Reader it is given (which must be safe for that use; the Go
+// client is).
+package clearing

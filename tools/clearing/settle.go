@@ -1,0 +1,408 @@
+package clearing
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"sequent/core/model"
+	"sequent/netio/client"
+)
+
+// Settlement netting: the net position with a partner over a window, per ledger.
+//
+// The partner has one settlement account per ledger (or several). A transfer that
+// credits such an account moves value to the partner: Sequent owes it that value (the
+// partner pays the merchant out, say). A transfer that debits it moves value back. So per
+// ledger, over the window:
+//
+//	net = Σ posted credits to the partner's accounts − Σ posted debits from them
+//	net > 0: payable (we owe the partner); net < 0: receivable (the partner owes us)
+//
+// "Posted" counts single-phase transfers and posts of pending transfers (the amount
+// posted) whose timestamp is in the window. A pending transfer made in the window is not
+// posted: it is in flight at the cut-off unless a post or void in the window resolved it,
+// or its timeout had passed by then (the ledger refuses to post it after its deadline).
+// Voids move nothing. Booked settlements (Booking) are transfers like any other: once one
+// is posted, the next window's net includes it, so a settled position reads zero.
+
+// NettingQuery asks for the net position with a partner.
+type NettingQuery struct {
+	Partners []model.Uint128 // The partner's settlement accounts.
+	Window   Window          // Window.Until is the cut-off.
+	ListMax  int             // Most transfers listed in the report (all are counted).
+}
+
+// Bounds of one netting query.
+const (
+	// PartnersMax bounds the settlement accounts of one query.
+	PartnersMax = 64
+	// NettingTransfersMax bounds the transfers one query reads (it keeps the unresolved
+	// pending ones until the end): past it the query fails with ErrWindowTooLarge and a
+	// narrower window is needed.
+	NettingTransfersMax = 20_000_000
+	// ListMaxDefault is the default of NettingQuery.ListMax for the commands.
+	ListMaxDefault = 10_000
+)
+
+// Errors of Net.
+var (
+	ErrNettingQuery   = errors.New("clearing: bad netting query")
+	ErrWindowTooLarge = errors.New("clearing: window holds too many transfers")
+)
+
+// NettingReport is the answer: one position per ledger, and the transfers behind them.
+type NettingReport struct {
+	Partners         []string         `json:"partners"`
+	From             uint64           `json:"from_ns"`
+	Until            uint64           `json:"until_ns"`
+	FromTime         string           `json:"from"`
+	UntilTime        string           `json:"until"`
+	Positions        []Position       `json:"positions"`
+	TransfersCounted int              `json:"transfers_counted"`
+	Transfers        []NettedTransfer `json:"transfers"`
+	Truncated        bool             `json:"transfers_truncated"` // More were counted than listed.
+}
+
+// Position is the net position on one ledger.
+type Position struct {
+	Ledger          uint32        `json:"ledger"`
+	Currency        string        `json:"currency"`
+	Accounts        []string      `json:"accounts"`
+	CreditsPosted   model.WideSum `json:"credits_posted"`
+	DebitsPosted    model.WideSum `json:"debits_posted"`
+	Net             string        `json:"net"`                 // Signed, minor units.
+	NetMajor        string        `json:"net_major,omitempty"` // Signed, major units (scale known).
+	Direction       string        `json:"direction"`           // payable, receivable or flat.
+	InFlightCredits model.WideSum `json:"in_flight_credits"`   // Pending at the cut-off.
+	InFlightDebits  model.WideSum `json:"in_flight_debits"`
+	Transfers       int           `json:"transfers"`
+
+	negative  bool          // Net < 0.
+	magnitude model.WideSum // |Net|.
+}
+
+// Directions of a position.
+const (
+	DirectionPayable    = "payable"    // We owe the partner.
+	DirectionReceivable = "receivable" // The partner owes us.
+	DirectionFlat       = "flat"
+)
+
+// NettedTransfer is one transfer behind a position, as seen from the partner's account.
+type NettedTransfer struct {
+	ID          string `json:"id"`
+	Account     string `json:"account"` // The partner's account.
+	Ledger      uint32 `json:"ledger"`
+	Side        string `json:"side"` // credit or debit (of the partner's account).
+	Amount      string `json:"amount"`
+	Timestamp   uint64 `json:"timestamp"`
+	Kind        string `json:"kind"` // single, pending, post or void.
+	PendingID   string `json:"pending_id,omitempty"`
+	State       string `json:"state"` // posted, in_flight, resolved, expired or voided.
+	Settlement  bool   `json:"settlement,omitempty"`
+	UserData128 string `json:"user_data_128,omitempty"`
+}
+
+// Net computes the net position with the partner's accounts over the window.
+func Net(ctx context.Context, reader Reader, ledgers *Ledgers, query NettingQuery) (
+	*NettingReport, error) {
+	if err := query.validate(); err != nil {
+		return nil, err
+	}
+	n := newNetter(query)
+	for _, account := range query.Partners {
+		err := ForEachTransfer(ctx, reader, account, query.Window,
+			func(page []model.Transfer) error { return n.addPage(account, page) })
+		if err != nil {
+			return nil, err
+		}
+		n.finishAccount()
+	}
+	return n.report(ledgers), nil
+}
+
+func (q *NettingQuery) validate() error {
+	problem := ""
+	switch {
+	case len(q.Partners) == 0:
+		problem = "name at least one partner settlement account"
+	case len(q.Partners) > PartnersMax:
+		problem = fmt.Sprintf("%d partner accounts, at most %d", len(q.Partners), PartnersMax)
+	case q.Window.Until == 0:
+		problem = "a cut-off (until) is required"
+	case q.Window.From > q.Window.Until:
+		problem = "the window starts after its cut-off"
+	case q.ListMax < 0:
+		problem = "negative transfer list size"
+	}
+	for i, account := range q.Partners {
+		if account.IsZero() || slices.Contains(q.Partners[:i], account) {
+			problem = fmt.Sprintf("partner account %s is 0 or listed twice", account)
+		}
+	}
+	if problem != "" {
+		return fmt.Errorf("%w: %s", ErrNettingQuery, problem)
+	}
+	return nil
+}
+
+// netter accumulates positions over the pages of each partner account.
+type netter struct {
+	query     NettingQuery
+	positions map[uint32]*Position
+	accounts  map[uint32][]model.Uint128 // Partner accounts seen per ledger.
+	counted   int
+	listed    []NettedTransfer
+	// unresolved holds the account's pending transfers of the window not yet posted or
+	// voided, with their place in listed (-1 when not listed).
+	unresolved map[model.Uint128]pendingSeen
+}
+
+type pendingSeen struct {
+	transfer model.Transfer
+	credit   bool
+	listed   int
+}
+
+func newNetter(query NettingQuery) *netter {
+	return &netter{query: query, positions: map[uint32]*Position{},
+		accounts: map[uint32][]model.Uint128{}, unresolved: map[model.Uint128]pendingSeen{}}
+}
+
+func (n *netter) position(ledger uint32, account model.Uint128) *Position {
+	p := n.positions[ledger]
+	if p == nil {
+		p = &Position{Ledger: ledger}
+		n.positions[ledger] = p
+	}
+	if !slices.Contains(n.accounts[ledger], account) {
+		n.accounts[ledger] = append(n.accounts[ledger], account)
+	}
+	return p
+}
+
+func (n *netter) addPage(account model.Uint128, page []model.Transfer) error {
+	for i := range page {
+		if n.counted++; n.counted > NettingTransfersMax {
+			return fmt.Errorf("%w: more than %d; narrow the window", ErrWindowTooLarge,
+				NettingTransfersMax)
+		}
+		n.add(account, &page[i])
+	}
+	return nil
+}
+
+// add counts one transfer of the partner's account.
+func (n *netter) add(account model.Uint128, t *model.Transfer) {
+	credit := t.CreditAccountID == account
+	p := n.position(t.Ledger, account)
+	p.Transfers++
+	line := n.list(account, t, credit)
+	switch {
+	case t.Flags&model.TransferPending != 0:
+		n.unresolved[t.ID] = pendingSeen{transfer: *t, credit: credit, listed: line}
+		n.setState(line, "in_flight") // Until a resolution or the cut-off says otherwise.
+	case t.Flags&model.TransferVoidPending != 0:
+		n.resolve(t.PendingID)
+		n.setState(line, "voided")
+	default: // Single-phase, or a post (its amount is what was posted).
+		if t.Flags&model.TransferPostPending != 0 {
+			n.resolve(t.PendingID)
+		}
+		addSide(&p.CreditsPosted, &p.DebitsPosted, credit, t.Amount)
+		n.setState(line, "posted")
+	}
+}
+
+// resolve marks a pending transfer of the window as posted or voided in the window.
+func (n *netter) resolve(pendingID model.Uint128) {
+	if seen, ok := n.unresolved[pendingID]; ok {
+		delete(n.unresolved, pendingID)
+		n.setState(seen.listed, "resolved")
+	}
+}
+
+// finishAccount decides, at the cut-off, the account's pending transfers still open:
+// in flight, or expired (deadline at or before the cut-off).
+func (n *netter) finishAccount() {
+	for _, seen := range n.unresolved {
+		t := &seen.transfer
+		deadline := t.Timestamp + uint64(t.Timeout)*1_000_000_000
+		if t.Timeout != 0 && deadline <= n.query.Window.Until {
+			n.setState(seen.listed, "expired")
+			continue
+		}
+		p := n.positions[t.Ledger]
+		addSide(&p.InFlightCredits, &p.InFlightDebits, seen.credit, t.Amount)
+	}
+	clear(n.unresolved)
+}
+
+func addSide(credits, debits *model.WideSum, credit bool, amount model.Uint128) {
+	if credit {
+		credits.Add(amount)
+	} else {
+		debits.Add(amount)
+	}
+}
+
+// list appends the transfer to the listing if there is room, and returns its index or -1.
+func (n *netter) list(account model.Uint128, t *model.Transfer, credit bool) int {
+	if len(n.listed) >= n.query.ListMax {
+		return -1
+	}
+	line := NettedTransfer{ID: t.ID.String(), Account: account.String(), Ledger: t.Ledger,
+		Side: "debit", Amount: t.Amount.String(), Timestamp: t.Timestamp, Kind: "single",
+		Settlement: uint8(t.UserData32>>24) == client.ClearingKindSettlement}
+	if credit {
+		line.Side = "credit"
+	}
+	switch {
+	case t.Flags&model.TransferPending != 0:
+		line.Kind = "pending"
+	case t.Flags&model.TransferPostPending != 0:
+		line.Kind = "post"
+	case t.Flags&model.TransferVoidPending != 0:
+		line.Kind = "void"
+	}
+	if !t.PendingID.IsZero() {
+		line.PendingID = t.PendingID.String()
+	}
+	if !t.UserData128.IsZero() {
+		line.UserData128 = t.UserData128.String()
+	}
+	n.listed = append(n.listed, line)
+	return len(n.listed) - 1
+}
+
+func (n *netter) setState(line int, state string) {
+	if line >= 0 {
+		n.listed[line].State = state
+	}
+}
+
+// report orders the positions by ledger and computes each net.
+func (n *netter) report(ledgers *Ledgers) *NettingReport {
+	r := &NettingReport{From: n.query.Window.From, Until: n.query.Window.Until,
+		FromTime: FormatTime(n.query.Window.From), UntilTime: FormatTime(n.query.Window.Until),
+		TransfersCounted: n.counted, Transfers: n.listed,
+		Truncated: n.counted > len(n.listed), Positions: []Position{}}
+	if r.Transfers == nil {
+		r.Transfers = []NettedTransfer{}
+	}
+	for _, account := range n.query.Partners {
+		r.Partners = append(r.Partners, account.String())
+	}
+	for _, p := range n.positions {
+		for _, account := range n.accounts[p.Ledger] {
+			p.Accounts = append(p.Accounts, account.String())
+		}
+		p.Currency = ledgers.Name(p.Ledger)
+		p.negative, p.magnitude = signedDifference(p.CreditsPosted, p.DebitsPosted)
+		p.Net, p.Direction = signedString(p.negative, p.magnitude.String()), DirectionFlat
+		if info, ok := ledgers.Ledger(p.Ledger); ok && p.magnitude.High == 0 {
+			p.NetMajor = signedString(p.negative, FormatAmount(p.magnitude.Low, info.Scale))
+		}
+		switch {
+		case p.magnitude == (model.WideSum{}):
+		case p.negative:
+			p.Direction = DirectionReceivable
+		default:
+			p.Direction = DirectionPayable
+		}
+		r.Positions = append(r.Positions, *p)
+	}
+	slices.SortFunc(r.Positions, func(a, b Position) int { return cmp.Compare(a.Ledger, b.Ledger) })
+	return r
+}
+
+// signedDifference returns |a − b| and whether a < b.
+func signedDifference(a, b model.WideSum) (negative bool, magnitude model.WideSum) {
+	if wideLess(a, b) {
+		return true, wideSub(b, a)
+	}
+	return false, wideSub(a, b)
+}
+
+func wideLess(a, b model.WideSum) bool {
+	return a.High < b.High || (a.High == b.High && a.Low.Less(b.Low))
+}
+
+// wideSub returns a − b for a ≥ b.
+func wideSub(a, b model.WideSum) model.WideSum {
+	low, borrow := a.Low.Sub(b.Low)
+	high := a.High - b.High
+	if borrow {
+		high--
+	}
+	return model.WideSum{Low: low, High: high}
+}
+
+func signedString(negative bool, magnitude string) string {
+	if negative && magnitude != "0" {
+		return "-" + magnitude
+	}
+	return magnitude
+}
+
+// Booking says how to book the settlement of a report's positions: per ledger with a
+// non-zero net, one pending transfer of |net| between the partner's account and the
+// operator's settlement account (Via) on that ledger — payable: partner → Via (the
+// liability is paid out); receivable: Via → partner. It stays pending until the partner
+// confirms (post it) or disputes (void it), so the ledger shows what is in flight.
+type Booking struct {
+	Via       map[uint32]model.Uint128 // The operator's settlement account per ledger.
+	FirstID   model.Uint128            // Ids FirstID, FirstID+1, … in ascending ledger order.
+	Code      uint16                   // Transfer code; not 0.
+	Timeout   uint32                   // Seconds until an unconfirmed settlement expires; 0 never.
+	Reference model.Uint128            // user_data_128; 0: the cut-off timestamp.
+}
+
+// ErrBooking is wrapped by the errors of SettlementTransfers.
+var ErrBooking = errors.New("clearing: cannot book the settlement")
+
+// SettlementTransfers returns the pending transfers that settle the report's positions.
+// Their user data: user_data_128 the reference, user_data_64 the cut-off timestamp,
+// user_data_32 kind ClearingKindSettlement in its top byte.
+func (r *NettingReport) SettlementTransfers(b Booking) ([]model.Transfer, error) {
+	if b.FirstID.IsZero() || b.Code == 0 {
+		return nil, fmt.Errorf("%w: an id and a code are required", ErrBooking)
+	}
+	reference := b.Reference
+	if reference.IsZero() {
+		reference = model.U128(r.Until)
+	}
+	var transfers []model.Transfer
+	id := b.FirstID
+	for _, p := range r.Positions {
+		if p.Direction == DirectionFlat {
+			continue
+		}
+		via, ok := b.Via[p.Ledger]
+		switch {
+		case !ok:
+			return nil, fmt.Errorf("%w: no settlement account given for ledger %d", ErrBooking,
+				p.Ledger)
+		case len(p.Accounts) != 1:
+			return nil, fmt.Errorf("%w: ledger %d has %d partner accounts; book one at a time",
+				ErrBooking, p.Ledger, len(p.Accounts))
+		case p.magnitude.High != 0:
+			return nil, fmt.Errorf("%w: ledger %d's net does not fit one transfer", ErrBooking,
+				p.Ledger)
+		}
+		partner, _ := model.ParseUint128(p.Accounts[0])
+		t := model.Transfer{ID: id, DebitAccountID: partner, CreditAccountID: via,
+			Amount: p.magnitude.Low, UserData128: reference, UserData64: r.Until,
+			UserData32: uint32(client.ClearingKindSettlement) << 24, Timeout: b.Timeout,
+			Ledger: p.Ledger, Code: b.Code, Flags: model.TransferPending}
+		if p.negative {
+			t.DebitAccountID, t.CreditAccountID = via, partner
+		}
+		transfers = append(transfers, t)
+		id = id.MustAdd(model.U128(1))
+	}
+	return transfers, nil
+}
