@@ -143,9 +143,9 @@ func (h *conversionHarness) conversion(t *rapid.T, source uint32) []model.Transf
 		return nil
 	}
 	c := client.Conversion{SourceTransferID: h.id(), TargetTransferID: h.id(),
-		Payer:            user(source, rapid.IntRange(0, 2).Draw(t, "payer")),
-		Payee:            user(target, rapid.IntRange(0, 2).Draw(t, "payee")),
-		SourceLiquidity:  liquidity(source), TargetLiquidity: liquidity(target),
+		Payer:           user(source, rapid.IntRange(0, 2).Draw(t, "payer")),
+		Payee:           user(target, rapid.IntRange(0, 2).Draw(t, "payee")),
+		SourceLiquidity: liquidity(source), TargetLiquidity: liquidity(target),
 		SourceLedger: source, TargetLedger: target, SourceScale: conversionScales[source],
 		TargetScale: conversionScales[target], QuoteID: h.id(), Code: 9,
 		Rate: client.Rate{Mantissa: rapid.Uint64Range(1, 5_000_000).Draw(t, "mantissa"),
