@@ -61,11 +61,7 @@ func (r RawReader) GetAccountTransfers(ctx context.Context, filter model.Account
 // server: callers look up a few accounts).
 func (r RawReader) LookupAccounts(ctx context.Context, ids []model.Uint128) (
 	[]model.Account, error) {
-	body := make([]byte, 0, len(ids)*model.IDSize)
-	for _, id := range ids {
-		body = id.Append(body)
-	}
-	result, err := r.query(ctx, model.OperationLookupAccounts, body)
+	result, err := r.query(ctx, model.OperationLookupAccounts, encodeIDs(ids))
 	if err != nil {
 		return nil, err
 	}
@@ -74,6 +70,28 @@ func (r RawReader) LookupAccounts(ctx context.Context, ids []model.Uint128) (
 		accounts[i].Decode(result[i*model.AccountSize:])
 	}
 	return accounts, nil
+}
+
+// LookupTransfers implements Reader (at most one request's worth of ids).
+func (r RawReader) LookupTransfers(ctx context.Context, ids []model.Uint128) (
+	[]model.Transfer, error) {
+	result, err := r.query(ctx, model.OperationLookupTransfers, encodeIDs(ids))
+	if err != nil {
+		return nil, err
+	}
+	transfers := make([]model.Transfer, len(result)/model.TransferSize)
+	for i := range transfers {
+		transfers[i].Decode(result[i*model.TransferSize:])
+	}
+	return transfers, nil
+}
+
+func encodeIDs(ids []model.Uint128) []byte {
+	body := make([]byte, 0, len(ids)*model.IDSize)
+	for _, id := range ids {
+		body = id.Append(body)
+	}
+	return body
 }
 
 // LedgerTotals implements Reader.
@@ -113,6 +131,12 @@ func (m MemoryReader) GetAccountTransfers(_ context.Context, filter model.Accoun
 func (m MemoryReader) LookupAccounts(_ context.Context, ids []model.Uint128) (
 	[]model.Account, error) {
 	return m.Ledger.LookupAccounts(ids, nil), nil
+}
+
+// LookupTransfers implements Reader.
+func (m MemoryReader) LookupTransfers(_ context.Context, ids []model.Uint128) (
+	[]model.Transfer, error) {
+	return m.Ledger.LookupTransfers(ids, nil), nil
 }
 
 // LedgerTotals implements Reader.

@@ -20,6 +20,7 @@ import (
 type Reader interface {
 	GetAccountTransfers(ctx context.Context, filter model.AccountFilter) ([]model.Transfer, error)
 	LookupAccounts(ctx context.Context, ids []model.Uint128) ([]model.Account, error)
+	LookupTransfers(ctx context.Context, ids []model.Uint128) ([]model.Transfer, error)
 	LedgerTotals(ctx context.Context, filter model.LedgerFilter) ([]model.LedgerTotals, error)
 }
 

@@ -1,0 +1,263 @@
+package reconcile
+
+import (
+	"fmt"
+	"strings"
+
+	"sequent/core/model"
+	"sequent/tools/clearing"
+)
+
+// The merge walks both sides in reference order, one reference at a time, and decides
+// that reference's payments and lines:
+//
+//  1. Our records are folded into payments (a pending transfer with its post or void).
+//  2. Pairs that agree on everything stated (amount, direction, currency, status) are
+//     matched first, so a duplicate line with a wrong amount is the duplicate, not the
+//     original.
+//  3. The rest are paired in order (statement line order, our time order) and each field
+//     that differs is one difference: amount (amount or direction), currency, status.
+//  4. What is left on one side: if the other side has nothing under the reference, the
+//     first is missing on the other side and any more are duplicates; otherwise all are
+//     duplicates of that side.
+//
+// A reference's entries are held in memory while it is decided, at most groupEntriesMax
+// per side (a reference shared by more is refused: match by another field). Our payments
+// without a reference (key 0) cannot be matched: each is missing_theirs.
+
+// groupEntriesMax bounds the entries of one reference on one side.
+const groupEntriesMax = 65_536
+
+type merger struct {
+	theirs, ours iterator
+	sink         *sink
+	summary      *Summary
+	ledgers      *clearing.Ledgers
+	account      clearing.LedgerInfo
+	// Lookahead: the next entry of each side (valid while its flag is set).
+	theirsNext, oursNext   entry
+	theirsValid, oursValid bool
+	theirsGroup            []entry
+	oursGroup              []entry
+	payments               []payment
+	theirsPaired           []bool // Scratch of pair, reused across references.
+	oursPaired             []bool
+}
+
+// resetFlags returns flags resized to count, all false, reusing its array.
+func resetFlags(flags []bool, count int) []bool {
+	flags = flags[:0]
+	for range count {
+		flags = append(flags, false)
+	}
+	return flags
+}
+
+func (m *merger) run() error {
+	var err error
+	if m.theirsValid, err = m.advance(m.theirs, &m.theirsNext); err != nil {
+		return err
+	}
+	if m.oursValid, err = m.advance(m.ours, &m.oursNext); err != nil {
+		return err
+	}
+	for m.theirsValid || m.oursValid {
+		key := m.nextKey()
+		if m.theirsGroup, err = m.collect(m.theirs, &m.theirsNext, &m.theirsValid, key,
+			m.theirsGroup[:0]); err != nil {
+			return err
+		}
+		if m.oursGroup, err = m.collect(m.ours, &m.oursNext, &m.oursValid, key,
+			m.oursGroup[:0]); err != nil {
+			return err
+		}
+		m.decide(key)
+	}
+	return nil
+}
+
+func (m *merger) advance(side iterator, next *entry) (bool, error) {
+	e, ok, err := side.next()
+	if ok {
+		*next = *e
+	}
+	return ok, err
+}
+
+// nextKey is the smaller of the two sides' next references.
+func (m *merger) nextKey() model.Uint128 {
+	switch {
+	case !m.oursValid:
+		return m.theirsNext.key
+	case !m.theirsValid:
+		return m.oursNext.key
+	}
+	return minKey(m.theirsNext.key, m.oursNext.key)
+}
+
+func minKey(a, b model.Uint128) model.Uint128 {
+	if b.Less(a) {
+		return b
+	}
+	return a
+}
+
+// collect appends one side's entries under key to group.
+func (m *merger) collect(side iterator, next *entry, valid *bool, key model.Uint128,
+	group []entry) ([]entry, error) {
+	for *valid && next.key == key {
+		if len(group) == groupEntriesMax {
+			return nil, fmt.Errorf("reconcile: reference %s is on more than %d entries of one "+
+				"side; match by another field", key, groupEntriesMax)
+		}
+		group = append(group, *next)
+		var err error
+		if *valid, err = m.advance(side, next); err != nil {
+			return nil, err
+		}
+	}
+	return group, nil
+}
+
+// decide reports one reference.
+func (m *merger) decide(key model.Uint128) {
+	m.payments = fold(m.oursGroup, m.payments[:0])
+	kept := 0
+	for i := range m.payments {
+		if m.payments[i].orphan {
+			m.summary.ResolutionsBeforeWindow++
+			continue
+		}
+		m.payments[kept] = m.payments[i]
+		kept++
+	}
+	ours := m.payments[:kept]
+	m.summary.OurPayments += len(ours)
+	if key.IsZero() {
+		for i := range ours {
+			m.summary.Unreferenced++
+			m.sink.add(Difference{Kind: KindMissingTheirs, TransferID: ours[i].origin.String(),
+				Ours: m.describe(&ours[i].entry), Detail: "no reference on our transfer"})
+		}
+		return
+	}
+	m.pair(key, m.theirsGroup, ours)
+}
+
+// pair matches a reference's lines with its payments (steps 2 to 4 above).
+func (m *merger) pair(key model.Uint128, theirs []entry, ours []payment) {
+	m.theirsPaired = resetFlags(m.theirsPaired, len(theirs))
+	m.oursPaired = resetFlags(m.oursPaired, len(ours))
+	theirsPaired, oursPaired := m.theirsPaired, m.oursPaired
+	for i := range theirs {
+		for j := range ours {
+			if !oursPaired[j] && agree(&theirs[i], &ours[j].entry) {
+				theirsPaired[i], oursPaired[j] = true, true
+				m.summary.Matched++
+				break
+			}
+		}
+	}
+	j := 0
+	for i := range theirs {
+		if theirsPaired[i] {
+			continue
+		}
+		for j < len(ours) && oursPaired[j] {
+			j++
+		}
+		if j == len(ours) {
+			break
+		}
+		theirsPaired[i], oursPaired[j] = true, true
+		m.compare(key, &theirs[i], &ours[j].entry)
+	}
+	m.leftovers(key, theirs, ours, theirsPaired, oursPaired)
+}
+
+// agree reports whether a line and a payment agree on everything the line states.
+func agree(theirs, ours *entry) bool {
+	return theirs.amount == ours.amount && theirs.side == ours.side &&
+		(theirs.ledger == 0 || theirs.ledger == ours.ledger) &&
+		(theirs.status == 0 || theirs.status == ours.status)
+}
+
+// compare reports each field in which a paired line and payment differ.
+func (m *merger) compare(key model.Uint128, theirs, ours *entry) {
+	if agree(theirs, ours) {
+		m.summary.Matched++ // Cannot happen after step 2, but would be no difference.
+		return
+	}
+	m.summary.MatchedWithProblem++
+	base := Difference{Reference: key.String(), Line: theirs.order,
+		TransferID: ours.origin.String()}
+	if theirs.amount != ours.amount || theirs.side != ours.side {
+		d := base
+		d.Kind, d.Ours, d.Theirs = KindAmount, m.signed(ours), m.signed(theirs)
+		m.sink.add(d)
+	}
+	if theirs.ledger != 0 && theirs.ledger != ours.ledger {
+		d := base
+		d.Kind, d.Ours, d.Theirs = KindCurrency, m.ledgers.Name(ours.ledger),
+			m.ledgers.Name(theirs.ledger)
+		m.sink.add(d)
+	}
+	if theirs.status != 0 && theirs.status != ours.status {
+		d := base
+		d.Kind, d.Ours, d.Theirs = KindStatus, statusNames[ours.status],
+			statusNames[theirs.status]
+		m.sink.add(d)
+	}
+}
+
+// leftovers reports what was not paired (step 4 above).
+func (m *merger) leftovers(key model.Uint128, theirs []entry, ours []payment,
+	theirsPaired, oursPaired []bool) {
+	first := len(ours) == 0 // The first leftover line is missing on our side.
+	for i := range theirs {
+		if theirsPaired[i] {
+			continue
+		}
+		d := Difference{Kind: KindDuplicateTheirs, Reference: key.String(),
+			Line: theirs[i].order, Theirs: m.describe(&theirs[i])}
+		if first {
+			d.Kind, first = KindMissingOurs, false
+		}
+		m.sink.add(d)
+	}
+	first = len(theirs) == 0
+	for j := range ours {
+		if oursPaired[j] {
+			continue
+		}
+		d := Difference{Kind: KindDuplicateOurs, Reference: key.String(),
+			TransferID: ours[j].origin.String(), Ours: m.describe(&ours[j].entry)}
+		if first {
+			d.Kind, first = KindMissingTheirs, false
+		}
+		m.sink.add(d)
+	}
+}
+
+// signed writes an entry's amount with its direction: credits positive, debits negative,
+// in minor units.
+func (m *merger) signed(e *entry) string {
+	if e.side == sideDebit {
+		return "-" + e.amount.String()
+	}
+	return e.amount.String()
+}
+
+// describe summarises an entry: signed amount, currency and status (what is stated).
+func (m *merger) describe(e *entry) string {
+	parts := []string{m.signed(e)}
+	ledger := e.ledger
+	if ledger == 0 {
+		ledger = m.account.Ledger
+	}
+	parts = append(parts, m.ledgers.Name(ledger))
+	if e.status != 0 {
+		parts = append(parts, statusNames[e.status])
+	}
+	return strings.Join(parts, " ")
+}

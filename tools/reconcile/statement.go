@@ -1,0 +1,463 @@
+package reconcile
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/csv"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"sequent/core/model"
+	"sequent/tools/clearing"
+)
+
+// Statement formats.
+const (
+	FormatCSV        = "csv"
+	FormatJSONLines  = "jsonl"
+	AmountUnitMajor  = "major" // Decimals in the currency's major unit ("12.34").
+	AmountUnitMinor  = "minor" // Integers in minor units ("1234").
+	lineBytesMax     = 1 << 20 // Longest statement line accepted (JSON lines).
+	statementColumns = 64      // Most columns resolved by name (a header longer is fine).
+)
+
+// Statement fields and their default column names.
+const (
+	FieldReference = "reference" // Required: the payment's reference (see ReferenceKey).
+	FieldAmount    = "amount"    // Required: signed unless a direction column is mapped.
+	FieldCurrency  = "currency"  // Optional: a name in the ledger registry, or a ledger number.
+	FieldStatus    = "status"    // Optional: a word mapped by Mapping.Statuses.
+	FieldDirection = "direction" // Optional: credit or debit (words mapped by Directions).
+)
+
+var fields = []string{FieldReference, FieldAmount, FieldCurrency, FieldStatus, FieldDirection}
+
+// Mapping says how to read a partner's statement. The zero value reads a CSV file with a
+// header naming the columns reference, amount and optionally currency, status and
+// direction, amounts in major units.
+type Mapping struct {
+	Format   string // FormatCSV or FormatJSONLines; "": by extension (.jsonl, .ndjson: JSON lines).
+	Comma    rune   // CSV separator; 0: ','.
+	NoHeader bool   // CSV without a header line: Columns name 1-based column numbers.
+	// Columns maps a field to the statement's column name (a JSON lines key), or with
+	// NoHeader to its number. Fields left out use their own name; with NoHeader,
+	// reference and amount must be given.
+	Columns    map[string]string
+	AmountUnit string // AmountUnitMajor (default) or AmountUnitMinor.
+	// Statuses maps statement words (any case) to posted, pending, voided or expired, on
+	// top of the defaults (settled, completed, paid … → posted; processing, authorized …
+	// → pending; cancelled, reversed, failed … → voided).
+	Statuses map[string]string
+	// Directions maps words to credit or debit on top of the defaults (credit, cr, c, in
+	// → credit; debit, dr, d, out → debit). The direction is the reconciled account's.
+	Directions map[string]string
+	// Invert flips every line's direction: for a statement written from the partner's
+	// side, where its credit is the account's debit.
+	Invert bool
+	// HashReferences maps references that are neither numbers nor UUIDs to a key by
+	// SHA-256 (see ReferenceKey) instead of refusing them.
+	HashReferences bool
+}
+
+var defaultStatuses = map[string]uint8{
+	"posted": statusPosted, "settled": statusPosted, "completed": statusPosted,
+	"complete": statusPosted, "success": statusPosted, "succeeded": statusPosted,
+	"successful": statusPosted, "booked": statusPosted, "paid": statusPosted,
+	"cleared": statusPosted, "executed": statusPosted,
+	"pending": statusPending, "processing": statusPending, "in_progress": statusPending,
+	"authorized": statusPending, "authorised": statusPending, "open": statusPending,
+	"held":   statusPending,
+	"voided": statusVoided, "void": statusVoided, "cancelled": statusVoided,
+	"canceled": statusVoided, "reversed": statusVoided, "failed": statusVoided,
+	"rejected": statusVoided, "declined": statusVoided,
+	"expired": statusExpired,
+}
+
+var defaultDirections = map[string]uint8{"credit": sideCredit, "cr": sideCredit,
+	"c": sideCredit, "in": sideCredit, "debit": sideDebit, "dr": sideDebit, "d": sideDebit,
+	"out": sideDebit}
+
+// ErrMapping is wrapped by errors in a Mapping (found before any line is read).
+var ErrMapping = errors.New("reconcile: bad statement mapping")
+
+// ReferenceKey turns a statement's reference into the 128-bit key it is matched by: a
+// decimal number; 0x and 32 hex digits at most; or a UUID (its 16 bytes, big-endian). With
+// hash, any other text becomes the first 16 bytes of its SHA-256 (big-endian); an
+// application that books transfers with such references stores the same key in the
+// transfer's user data. A key of 0 is not a reference.
+func ReferenceKey(text string, hash bool) (model.Uint128, error) {
+	text = strings.TrimSpace(text)
+	if text == "" {
+		return model.Uint128{}, errors.New("no reference")
+	}
+	if key, ok := parseNumericReference(text); ok {
+		if key.IsZero() {
+			return key, errors.New("reference 0")
+		}
+		return key, nil
+	}
+	if !hash {
+		return model.Uint128{}, fmt.Errorf("reference %q is not a number, 0x-hex or a UUID", text)
+	}
+	digest := sha256.Sum256([]byte(text))
+	return bigEndianKey(digest[:16]), nil
+}
+
+func parseNumericReference(text string) (model.Uint128, bool) {
+	if isDecimal(text) {
+		key, err := clearing.ParseUnits(text)
+		return key, err == nil
+	}
+	hexDigits := ""
+	switch {
+	case len(text) > 2 && (text[:2] == "0x" || text[:2] == "0X"):
+		hexDigits = text[2:]
+	case len(text) == 36 && text[8] == '-' && text[13] == '-' && text[18] == '-' &&
+		text[23] == '-':
+		hexDigits = text[:8] + text[9:13] + text[14:18] + text[19:23] + text[24:]
+	default:
+		return model.Uint128{}, false
+	}
+	if len(hexDigits) == 0 || len(hexDigits) > 32 {
+		return model.Uint128{}, false
+	}
+	var padded [32]byte
+	copy(padded[32-len(hexDigits):], hexDigits)
+	for i := 0; i < 32-len(hexDigits); i++ {
+		padded[i] = '0'
+	}
+	var raw [16]byte
+	if _, err := hex.Decode(raw[:], padded[:]); err != nil {
+		return model.Uint128{}, false
+	}
+	return bigEndianKey(raw[:]), true
+}
+
+func bigEndianKey(b []byte) model.Uint128 {
+	var key model.Uint128
+	for i := 0; i < 8; i++ {
+		key.Hi = key.Hi<<8 | uint64(b[i])
+		key.Lo = key.Lo<<8 | uint64(b[8+i])
+	}
+	return key
+}
+
+func isDecimal(text string) bool {
+	for i := 0; i < len(text); i++ {
+		if text[i] < '0' || text[i] > '9' {
+			return false
+		}
+	}
+	return text != ""
+}
+
+// statement reads a statement's lines as entries.
+type statement struct {
+	mapping    Mapping
+	ledgers    *clearing.Ledgers
+	account    clearing.LedgerInfo // The reconciled account's ledger (and scale).
+	statuses   map[string]uint8
+	directions map[string]uint8
+	columns    [5]int    // Per field (order of fields): CSV column index, -1 if not mapped.
+	keys       [5]string // Per field: JSON lines key, "" if not mapped.
+	csv        *csv.Reader
+	lines      *bufio.Scanner
+	json       map[string]json.RawMessage
+	record     [5]string // The current line's fields.
+	line       uint64
+}
+
+// openStatement checks the mapping and reads the CSV header, if any.
+func openStatement(input io.Reader, path string, mapping Mapping, ledgers *clearing.Ledgers,
+	account clearing.LedgerInfo) (*statement, error) {
+	s := &statement{mapping: mapping, ledgers: ledgers, account: account,
+		statuses: map[string]uint8{}, directions: map[string]uint8{}}
+	if err := s.configure(path); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMapping, err)
+	}
+	if s.mapping.Format == FormatJSONLines {
+		for i := range s.columns {
+			s.columns[i] = -1 // Fields are found by key, line by line.
+		}
+		s.lines = bufio.NewScanner(input)
+		s.lines.Buffer(make([]byte, 64<<10), lineBytesMax)
+		s.json = map[string]json.RawMessage{}
+		return s, nil
+	}
+	s.csv = csv.NewReader(bufio.NewReaderSize(input, 1<<20))
+	s.csv.Comma, s.csv.ReuseRecord, s.csv.FieldsPerRecord = s.mapping.Comma, true, -1
+	if s.mapping.Comma == 0 {
+		s.csv.Comma = ','
+	}
+	if err := s.resolveColumns(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// configure fills the defaults and the word maps and checks the mapping.
+func (s *statement) configure(path string) error {
+	m := &s.mapping
+	if m.Format == "" {
+		m.Format = FormatCSV
+		if extension := strings.ToLower(filepath.Ext(path)); extension == ".jsonl" ||
+			extension == ".ndjson" {
+			m.Format = FormatJSONLines
+		}
+	}
+	if m.AmountUnit == "" {
+		m.AmountUnit = AmountUnitMajor
+	}
+	switch {
+	case m.Format != FormatCSV && m.Format != FormatJSONLines:
+		return fmt.Errorf("format %q: want csv or jsonl", m.Format)
+	case m.AmountUnit != AmountUnitMajor && m.AmountUnit != AmountUnitMinor:
+		return fmt.Errorf("amount unit %q: want major or minor", m.AmountUnit)
+	case m.NoHeader && m.Format != FormatCSV:
+		return errors.New("no header applies to CSV only")
+	}
+	for field := range m.Columns {
+		if !contains(fields, field) {
+			return fmt.Errorf("unknown field %q (fields: %s)", field, strings.Join(fields, ", "))
+		}
+	}
+	if err := mergeWords(s.statuses, defaultStatuses, m.Statuses, statusNames[1:]); err != nil {
+		return fmt.Errorf("status map: %w", err)
+	}
+	if err := mergeWords(s.directions, defaultDirections, m.Directions,
+		[]string{"credit", "debit"}); err != nil {
+		return fmt.Errorf("direction map: %w", err)
+	}
+	return nil
+}
+
+// mergeWords fills target with the defaults, then the user's words (word → one of names;
+// names[i] is value i+1).
+func mergeWords(target, defaults map[string]uint8, user map[string]string,
+	names []string) error {
+	for word, value := range defaults {
+		target[word] = value
+	}
+	for word, name := range user {
+		index := indexOf(names, strings.ToLower(name))
+		if index < 0 {
+			return fmt.Errorf("%q → %q: want one of %s", word, name, strings.Join(names, ", "))
+		}
+		target[strings.ToLower(strings.TrimSpace(word))] = uint8(index + 1)
+	}
+	return nil
+}
+
+// resolveColumns finds each field's column: by header name, or by number.
+func (s *statement) resolveColumns() error {
+	var header []string
+	if !s.mapping.NoHeader {
+		record, err := s.csv.Read()
+		if err != nil {
+			return fmt.Errorf("reconcile: statement header: %w", err)
+		}
+		header = append(header, record...)
+		s.line = 1
+	}
+	for i, field := range fields {
+		s.columns[i] = -1
+		column, given := s.mapping.Columns[field]
+		if !given {
+			column = field
+		}
+		if s.mapping.NoHeader {
+			if !given {
+				continue
+			}
+			number, err := strconv.Atoi(column)
+			if err != nil || number < 1 || number > statementColumns {
+				return fmt.Errorf("%w: field %s: column %q is not a number from 1 to %d",
+					ErrMapping, field, column, statementColumns)
+			}
+			s.columns[i] = number - 1
+			continue
+		}
+		s.columns[i] = indexOf(header, column)
+		if s.columns[i] < 0 && given {
+			return fmt.Errorf("%w: field %s: no column %q in the header", ErrMapping, field,
+				column)
+		}
+	}
+	if s.columns[0] < 0 || s.columns[1] < 0 {
+		return fmt.Errorf("%w: the statement needs a reference and an amount column", ErrMapping)
+	}
+	return nil
+}
+
+// next reads the next line into e. It returns ok false at the end; a line that cannot be
+// read is reported as problem (e is then not valid) and reading goes on; err is an I/O
+// or format error that stops everything.
+func (s *statement) next(e *entry) (line uint64, problem string, ok bool, err error) {
+	if s.csv != nil {
+		ok, err = s.nextCSV()
+	} else {
+		ok, err = s.nextJSON()
+	}
+	if !ok || err != nil {
+		return s.line, "", ok, err
+	}
+	return s.line, s.parse(e), true, nil
+}
+
+func (s *statement) nextCSV() (bool, error) {
+	record, err := s.csv.Read()
+	var parseError *csv.ParseError
+	switch {
+	case errors.Is(err, io.EOF):
+		return false, nil
+	case errors.As(err, &parseError) && errors.Is(parseError.Err, csv.ErrFieldCount):
+	case err != nil:
+		return false, fmt.Errorf("reconcile: statement: %w", err)
+	}
+	line, _ := s.csv.FieldPos(0)
+	s.line = uint64(line)
+	for i, column := range s.columns {
+		s.record[i] = ""
+		if column >= 0 && column < len(record) {
+			s.record[i] = record[column]
+		}
+	}
+	return true, nil
+}
+
+func (s *statement) nextJSON() (bool, error) {
+	for s.lines.Scan() {
+		s.line++
+		text := bytes.TrimSpace(s.lines.Bytes())
+		if len(text) == 0 {
+			continue // Blank lines are not records.
+		}
+		clear(s.json)
+		if err := json.Unmarshal(text, &s.json); err != nil {
+			s.record = [5]string{"\x00" + err.Error()}
+			return true, nil
+		}
+		for i, field := range fields {
+			s.record[i] = jsonText(s.json[s.key(i, field)])
+		}
+		return true, nil
+	}
+	if err := s.lines.Err(); err != nil {
+		return false, fmt.Errorf("reconcile: statement line %d: %w", s.line+1, err)
+	}
+	return false, nil
+}
+
+func (s *statement) key(i int, field string) string {
+	if s.keys[i] == "" {
+		s.keys[i] = field
+		if column, given := s.mapping.Columns[field]; given {
+			s.keys[i] = column
+		}
+	}
+	return s.keys[i]
+}
+
+// jsonText returns a JSON value as text: a string's contents, a number's literal.
+func jsonText(raw json.RawMessage) string {
+	if len(raw) == 0 || string(raw) == "null" {
+		return ""
+	}
+	if raw[0] != '"' {
+		return string(raw)
+	}
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw[1 : len(raw)-1])
+	}
+	var text string
+	if json.Unmarshal(raw, &text) != nil {
+		return ""
+	}
+	return text
+}
+
+// parse turns the current line's fields into an entry, or says why it cannot.
+func (s *statement) parse(e *entry) string {
+	reference, amount, currency, status, direction := s.record[0], s.record[1],
+		s.record[2], s.record[3], s.record[4]
+	if strings.HasPrefix(reference, "\x00") {
+		return "not JSON: " + reference[1:]
+	}
+	key, err := ReferenceKey(reference, s.mapping.HashReferences)
+	if err != nil {
+		return err.Error()
+	}
+	*e = entry{key: key, order: s.line}
+	info := s.account
+	if s.columns[2] >= 0 || (s.json != nil && currency != "") {
+		resolved, ok := s.ledgers.Resolve(currency)
+		if !ok {
+			return fmt.Sprintf("unknown currency %q (add it to the ledger registry)", currency)
+		}
+		info, e.ledger = resolved, resolved.Ledger
+		if _, known := s.ledgers.Ledger(info.Ledger); !known && s.mapping.AmountUnit == AmountUnitMajor {
+			return fmt.Sprintf("currency %q: its scale is unknown (add it to the ledger registry)",
+				currency)
+		}
+	}
+	if problem := s.parseAmount(e, amount, direction, info.Scale); problem != "" {
+		return problem
+	}
+	if status != "" {
+		if e.status = s.statuses[strings.ToLower(strings.TrimSpace(status))]; e.status == 0 {
+			return fmt.Sprintf("unknown status %q (map it with the status map)", status)
+		}
+	} else if s.columns[3] >= 0 {
+		return "no status"
+	}
+	return ""
+}
+
+func (s *statement) parseAmount(e *entry, amount, direction string, scale uint8) string {
+	amount = strings.TrimSpace(amount)
+	negative := strings.HasPrefix(amount, "-")
+	amount = strings.TrimPrefix(strings.TrimPrefix(amount, "-"), "+")
+	if s.mapping.AmountUnit == AmountUnitMinor {
+		scale = 0
+	}
+	value, err := clearing.ParseAmount(amount, scale)
+	if err != nil {
+		return err.Error()
+	}
+	e.amount, e.side = value, sideCredit
+	if negative {
+		e.side = sideDebit
+	}
+	if direction != "" || s.columns[4] >= 0 {
+		side := s.directions[strings.ToLower(strings.TrimSpace(direction))]
+		switch {
+		case side == 0:
+			return fmt.Sprintf("unknown direction %q (map it with the direction map)", direction)
+		case negative:
+			return "a negative amount with a direction column"
+		}
+		e.side = side
+	}
+	if s.mapping.Invert {
+		e.side = sideCredit + sideDebit - e.side
+	}
+	return ""
+}
+
+func indexOf(list []string, value string) int {
+	for i, item := range list {
+		if item == value {
+			return i
+		}
+	}
+	return -1
+}
+
+func contains(list []string, value string) bool { return indexOf(list, value) >= 0 }
