@@ -313,7 +313,7 @@ func outcome(t testing.TB, w *world, statement string, mapping Mapping, runEntri
 	report, err := Run(context.Background(), Options{Reader: clearing.MemoryReader{Ledger: w.ledger},
 		Ledgers: testLedgers(t), Account: partner, Statement: statement, Mapping: mapping,
 		RunEntries: runEntries, JSON: &jsonOutput, CSV: &csvOutput,
-		Window:     clearing.Window{Until: w.timestamp + 100*second}})
+		Window: clearing.Window{Until: w.timestamp + 100*second}})
 	if err != nil {
 		t.Fatal(err)
 	}
