@@ -25,9 +25,10 @@ var logReaders = sync.Pool{New: func() any { return new(logReader) }}
 func (l *Log) Read(afterOp uint64, fn func(e *Entry) error) error {
 	r := logReaders.Get().(*logReader)
 	defer logReaders.Put(r)
-	return l.readEntries(r, afterOp, func(info segmentInfo, scanned *scannedEntry) error {
-		return r.deliver(info, scanned, fn)
-	})
+	return l.readEntries(r, afterOp, invariantsEnabled,
+		func(info segmentInfo, scanned *scannedEntry) error {
+			return r.deliver(info, scanned, fn)
+		})
 }
 
 // ReadStored is Read for replication: fn receives each entry in its exact stored form
@@ -36,24 +37,27 @@ func (l *Log) Read(afterOp uint64, fn func(e *Entry) error) error {
 func (l *Log) ReadStored(afterOp uint64, fn func(stored []byte, meta EntryMeta) error) error {
 	r := logReaders.Get().(*logReader)
 	defer logReaders.Put(r)
-	return l.readEntries(r, afterOp, func(info segmentInfo, scanned *scannedEntry) error {
-		h := &scanned.Header
-		return fn(scanned.Bytes, EntryMeta{Epoch: h.Epoch, FirstOp: h.FirstOp, Count: h.Count,
-			Timestamp: h.Timestamp, Segment: h.Segment, Offset: scanned.Offset, Codec: h.Codec,
-			StoredBytes: h.StoredBytes, RawBytes: h.RawBytes, Chain: h.Chain})
-	})
+	return l.readEntries(r, afterOp, invariantsEnabled,
+		func(info segmentInfo, scanned *scannedEntry) error {
+			h := &scanned.Header
+			return fn(scanned.Bytes, EntryMeta{Epoch: h.Epoch, FirstOp: h.FirstOp,
+				Count: h.Count, Timestamp: h.Timestamp, Segment: h.Segment,
+				Offset: scanned.Offset, Codec: h.Codec, StoredBytes: h.StoredBytes,
+				RawBytes: h.RawBytes, Chain: h.Chain})
+		})
 }
 
 // readEntries walks the entries after afterOp up to Durable() as it was at the start,
-// checking continuity, and hands each to deliver.
-func (l *Log) readEntries(r *logReader, afterOp uint64,
+// checking continuity (and with verifyChain each entry's own chain hash), and hands each
+// to deliver.
+func (l *Log) readEntries(r *logReader, afterOp uint64, verifyChain bool,
 	deliver func(info segmentInfo, scanned *scannedEntry) error) error {
 	durable := l.Durable()
 	if afterOp >= durable {
 		return nil
 	}
 	r.link = chainLink{}
-	r.scanner.verifyChain, r.scanner.checkTail = invariantsEnabled, false
+	r.scanner.verifyChain, r.scanner.checkTail = verifyChain, false
 	next := afterOp // every op up to next has been read or skipped
 	for next < durable {
 		info, ok := l.segmentAfter(next)
