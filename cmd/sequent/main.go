@@ -46,6 +46,7 @@ Start a server on embedded defaults with 'sequent serve'; see each subcommand's 
 		return usageError{fmt.Errorf("%w (see '%s --help')", err, cmd.CommandPath())}
 	})
 	root.AddCommand(newVersionCommand(), newServeCommand(), newClientCommand(), newWalCommand(),
-		newWitnessCommand(), newAdminCommand(), newDrillCommand(), newBenchCommand())
+		newWitnessCommand(), newAdminCommand(), newDrillCommand(), newBenchCommand(),
+		newSettleCommand(), newReconcileCommand())
 	return root
 }

@@ -16,6 +16,7 @@ import (
 	"sequent/core/shard"
 	"sequent/netio/ops"
 	"sequent/replication"
+	"sequent/tools/clearing"
 	"sequent/wal"
 )
 
@@ -65,6 +66,11 @@ func startOps(o *serveOptions, r *runningNode) (*ops.Server, error) {
 			Depth: r.depth,
 		},
 	}
+	ledgers, err := clearing.LoadLedgers(o.ledgers)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("--ledgers: %w", err)}
+	}
+	r.clearingSources(&sources, ledgers)
 	server, err := ops.New(ops.Config{Address: o.http, Listener: o.httpListener,
 		TLSCertFile: o.httpTLSCert,
 		TLSKeyFile:  o.httpTLSKey, AllowCIDRs: o.httpAllow, Logger: r.logger,

@@ -65,6 +65,7 @@ type serveOptions struct {
 	httpListener      net.Listener // Bound by runServe before the node starts; nil: listen on http.
 	allow             []string
 	loginAttempts     int
+	ledgers           string // Ledger registry for the clearing endpoints (names, scales).
 }
 
 func newServeCommand() *cobra.Command {
@@ -131,6 +132,7 @@ old ones and logs why).`,
 	flags.StringVar(&o.httpTLSCert, "http-tls-cert", "", "TLS certificate file for the HTTP server (with --http-tls-key)")
 	flags.StringVar(&o.httpTLSKey, "http-tls-key", "", "TLS key file for the HTTP server")
 	flags.StringSliceVar(&o.httpAllow, "http-allow", nil, "CIDRs allowed to reach the HTTP server (default: anyone who can connect)")
+	flags.StringVar(&o.ledgers, "ledgers", "", "ledger registry (JSON: each ledger's currency name and scale) for the settlement endpoint's amounts")
 	flags.StringVar(&o.witness, "witness", "", "lease witness address: enables automatic failover (see 'sequent witness')")
 	flags.StringVar(&o.nodeName, "node-name", "", "this node's name at the witness (default: --advertise)")
 	flags.DurationVar(&o.lease, "lease", replication.LeaseDurationDefault, "witness lease duration")

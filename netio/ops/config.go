@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
@@ -64,6 +65,11 @@ type Sources struct {
 	SetLogLevel func(level string) error
 	// Console feeds the live console's latency chart and order book (console.go).
 	Console ConsoleSources
+	// Settlement answers GET /v1/settlement with a JSON-marshalable report (tools/
+	// clearing's NettingReport). Errors wrapping ErrBadQuery answer 400. Nil: 501.
+	Settlement func(ctx context.Context, query SettlementQuery) (any, error)
+	// VerifyChain answers GET /v1/audit/chain (a wal.ChainCheck). Nil: 501.
+	VerifyChain func(ctx context.Context, query ChainQuery) (any, error)
 }
 
 // Errors returned by New and by Sources callbacks.

@@ -29,6 +29,12 @@
 //	GET  /readyz                200 {"status":"ready","role":"primary"} when the node takes
 //	                            writes; 503 {"status":"not_ready","role":…,"reasons":[…]}.
 //	GET  /v1/status             200: every Snapshot field plus healthy, ready, not_ready.
+//	GET  /v1/settlement         ?partner=ID(&partner=ID…)&until=T(&from=T)(&transfers=N):
+//	                            the net position with a partner per ledger and the
+//	                            transfers behind it (Sources.Settlement; see clearing.go).
+//	GET  /v1/audit/chain        ?from=T&until=T(&anchor_op=N): the log's hash chain
+//	                            verified over the retained log up to the window's end
+//	                            (Sources.VerifyChain).
 //	POST /v1/admin/promote      {"ok":true,"action":"promote","epoch":N}
 //	POST /v1/admin/snapshot     {"ok":true,"action":"snapshot"}
 //	POST /v1/admin/reload-keys  {"ok":true,"action":"reload-keys"}
@@ -58,6 +64,9 @@
 // with a token Config.Tokens does not accept, 400 for arguments that are not exactly what
 // the endpoint takes, 501 for an action the wiring does not provide, 409 busy or refused,
 // 503 audit_failed, 500 action_failed, 504 timeout.
+//
+// The two clearing reads are allow-listed like the other reads (no token) and run one at
+// a time (409 busy), each bounded by clearingTimeout (504).
 //
 // An admin request goes: allow-list → token (401/403; logged, rate-limited, counted,
 // never audited, since nothing changed) → arguments (400) → one action at a time (409

@@ -35,6 +35,7 @@ const (
 	contentTypeJSON = "application/json"
 	allowRead       = "GET, HEAD"
 	allowAdmin      = "POST"
+	allowClearing   = "GET"
 )
 
 // ErrStarted is returned by Start on a server that was already started.
@@ -56,6 +57,7 @@ type Server struct {
 	refusals    refusalLimiter // Has its own mutex.
 	timeout     atomic.Int64   // Admin action wait in ns (actionTimeout; tests shorten it).
 	acting      atomic.Bool    // An admin action (audit + action) is running.
+	reading     atomic.Bool    // A clearing read (settlement or chain check) is running.
 	actions     sync.WaitGroup // Admin action goroutines; Shutdown waits for them.
 	console     *console       // The live console's sampler and cache (console.go).
 
@@ -210,6 +212,13 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 			return
 		}
 		s.handleRead(ctx, path)
+	case PathSettlement, PathChain:
+		endpoint = path
+		if !ctx.IsGet() {
+			methodNotAllowed(ctx, allowClearing)
+			return
+		}
+		s.handleClearing(ctx, path)
 	case PathPromote, PathSnapshot, PathReloadKeys, PathLogLevel:
 		endpoint = path
 		if !ctx.IsPost() {

@@ -78,7 +78,10 @@ type Position struct {
 	Direction       string        `json:"direction"`           // payable, receivable or flat.
 	InFlightCredits model.WideSum `json:"in_flight_credits"`   // Pending at the cut-off.
 	InFlightDebits  model.WideSum `json:"in_flight_debits"`
-	Transfers       int           `json:"transfers"`
+	// SettlementInFlight is the part of the in-flight amounts that are booked
+	// settlements not yet confirmed: Booking refuses to book the ledger again meanwhile.
+	SettlementInFlight model.WideSum `json:"settlement_in_flight"`
+	Transfers          int           `json:"transfers"`
 
 	negative  bool          // Net < 0.
 	magnitude model.WideSum // |Net|.
@@ -237,8 +240,16 @@ func (n *netter) finishAccount() {
 		}
 		p := n.positions[t.Ledger]
 		addSide(&p.InFlightCredits, &p.InFlightDebits, seen.credit, t.Amount)
+		if isSettlement(t) {
+			p.SettlementInFlight.Add(t.Amount)
+		}
 	}
 	clear(n.unresolved)
+}
+
+// isSettlement reports whether a transfer was booked by Booking (by its kind byte).
+func isSettlement(t *model.Transfer) bool {
+	return uint8(t.UserData32>>24) == client.ClearingKindSettlement
 }
 
 func addSide(credits, debits *model.WideSum, credit bool, amount model.Uint128) {
@@ -256,7 +267,7 @@ func (n *netter) list(account model.Uint128, t *model.Transfer, credit bool) int
 	}
 	line := NettedTransfer{ID: t.ID.String(), Account: account.String(), Ledger: t.Ledger,
 		Side: "debit", Amount: t.Amount.String(), Timestamp: t.Timestamp, Kind: "single",
-		Settlement: uint8(t.UserData32>>24) == client.ClearingKindSettlement}
+		Settlement: isSettlement(t)}
 	if credit {
 		line.Side = "credit"
 	}
@@ -389,6 +400,9 @@ func (r *NettingReport) SettlementTransfers(b Booking) ([]model.Transfer, error)
 		case len(p.Accounts) != 1:
 			return nil, fmt.Errorf("%w: ledger %d has %d partner accounts; book one at a time",
 				ErrBooking, p.Ledger, len(p.Accounts))
+		case p.SettlementInFlight != (model.WideSum{}):
+			return nil, fmt.Errorf("%w: ledger %d has a settlement of %s in flight: post or "+
+				"void it first", ErrBooking, p.Ledger, p.SettlementInFlight)
 		case p.magnitude.High != 0:
 			return nil, fmt.Errorf("%w: ledger %d's net does not fit one transfer", ErrBooking,
 				p.Ledger)

@@ -178,8 +178,15 @@ func TestSettlementBooking(t *testing.T) {
 	b.at(300*second, settlements...)
 	query.Window = Window{From: 201 * second, Until: 400 * second}
 	next, _ := Net(context.Background(), MemoryReader{b.ledger}, ledgers, query)
-	if next.Positions[0].InFlightDebits != wide(137) || next.Positions[1].InFlightCredits != wide(80) {
+	if next.Positions[0].InFlightDebits != wide(137) || next.Positions[1].InFlightCredits != wide(80) ||
+		next.Positions[0].SettlementInFlight != wide(137) {
 		t.Fatalf("booked settlements not in flight: %+v", next.Positions)
+	}
+	query.Window = Window{From: 100 * second, Until: 300 * second}
+	again, _ := Net(context.Background(), MemoryReader{b.ledger}, ledgers, query)
+	booking.FirstID = model.U128(700)
+	if _, err := again.SettlementTransfers(booking); !errors.Is(err, ErrBooking) {
+		t.Fatalf("booked a second settlement while one is in flight: %v", err)
 	}
 	b.at(301*second, resolve(600, 500, postAll, false), resolve(601, 501, postAll, false))
 	query.Window = Window{From: 100 * second, Until: 400 * second}

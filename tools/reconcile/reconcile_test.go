@@ -412,3 +412,31 @@ func TestCleanStatementMatches(t *testing.T) {
 		}
 	}
 }
+
+// TestOutputsOptional runs with each output left out (the command passes only those asked
+// for): the report must be the same, and the CSV alone must list every difference.
+func TestOutputsOptional(t *testing.T) {
+	random := rand.New(rand.NewPCG(3, 4))
+	w := newWorld(t)
+	for i := range 20 {
+		w.pay(random, model.U128(uint64(700+i)))
+	}
+	plan := w.plant(random, 1)
+	path := writeStatement(t, formats[0], plan.lines)
+	for _, withCSV := range []bool{false, true} {
+		var csvOutput bytes.Buffer
+		options := Options{Reader: clearing.MemoryReader{Ledger: w.ledger},
+			Ledgers: testLedgers(t), Account: partner, Statement: path,
+			Mapping: formats[0].mapping, Window: clearing.Window{Until: w.timestamp + second}}
+		if withCSV {
+			options.CSV = &csvOutput
+		}
+		report, err := Run(context.Background(), options)
+		if err != nil || report.OK || report.Summary.Total() != len(plan.expected) {
+			t.Fatalf("csv %v: %v, %+v", withCSV, err, report)
+		}
+		if rows := strings.Count(csvOutput.String(), "\n"); withCSV && rows != len(plan.expected)+1 {
+			t.Fatalf("%d CSV lines for %d differences", rows, len(plan.expected))
+		}
+	}
+}

@@ -78,11 +78,11 @@ type sink struct {
 // CSVHeader is the first line of the differences CSV.
 var CSVHeader = []string{"kind", "reference", "line", "transfer_id", "ours", "theirs", "detail"}
 
-func newSink(summary *Summary, firstMax int, jsonOutput, csvOutput io.Writer) *sink {
-	s := &sink{summary: summary, firstMax: firstMax}
-	if jsonOutput != nil {
-		s.json = bufio.NewWriterSize(jsonOutput, 64<<10)
-	}
+// newSink returns a sink writing to jsonOutput (the report's buffered JSON document, or
+// nil) and csvOutput (or nil).
+func newSink(summary *Summary, firstMax int, jsonOutput *bufio.Writer,
+	csvOutput io.Writer) *sink {
+	s := &sink{summary: summary, firstMax: firstMax, json: jsonOutput}
 	if csvOutput != nil {
 		s.csv = csv.NewWriter(csvOutput)
 		s.err = s.csv.Write(CSVHeader)

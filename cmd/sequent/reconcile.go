@@ -1,0 +1,271 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"sequent/netio/client"
+	"sequent/tools/clearing"
+	"sequent/tools/reconcile"
+)
+
+// errNotReconciled makes `sequent reconcile` exit 1 after printing its report.
+var errNotReconciled = errors.New("differences found (see the report)")
+
+// reconcileOptions are `sequent reconcile`'s flags.
+type reconcileOptions struct {
+	connection     clientOptions
+	statement      string
+	account        string
+	from, until    string
+	matchBy        string
+	format         string
+	delimiter      string
+	noHeader       bool
+	columns        []string
+	amountUnit     string
+	statuses       []string
+	directions     []string
+	invert         bool
+	hashReferences bool
+	ledgers        string
+	jsonPath       string
+	csvPath        string
+	http           []string
+	anchor         string
+	noTrialBalance bool
+	memoryEntries  int
+	temporary      string
+}
+
+func newReconcileCommand() *cobra.Command {
+	o := &reconcileOptions{}
+	cmd := &cobra.Command{
+		Use:   "reconcile",
+		Short: "Match a partner's statement with Sequent's transfers; trial balance and hash-chain check for the auditor",
+		Long: `Reconcile a partner's statement with the transfers of one account, and check the
+ledger itself, into one report.
+
+Statement section (with --statement and --account): each statement line is matched with
+the account's transfers in the window by reference — the partner's id in the transfer's
+user data (--match-by user_data_128, the default, or user_data_64), or Sequent's transfer
+id (--match-by id). A pending transfer and its post or void are one payment, whose status
+at the cut-off is posted, pending, voided or expired. Reported: matched; missing_ours (on
+the statement only); missing_theirs (in Sequent only); amount (or direction), currency or
+status differs; duplicate_ours, duplicate_theirs; unreadable statement lines.
+
+Statement formats: CSV (a header line naming the columns; --no-header to give column
+numbers instead) or JSON lines (.jsonl, .ndjson). Fields and default column names:
+reference (required: a decimal number, 0x-hex or a UUID; --hash-references for other
+text), amount (required; signed unless a direction column exists; major units, or
+--amount-unit minor), currency (a name in --ledgers or a ledger number; without it, the
+account's ledger is assumed and not compared), status (settled, completed, paid … =
+posted; processing, authorized … = pending; cancelled, reversed, failed … = voided;
+expired; add words with --status-map word=status), direction (credit/debit, cr/dr, c/d,
+in/out; --direction-map word=credit). Rename columns with --column field=name.
+--invert reads a statement written from the partner's side (its credit is our debit).
+
+Checks: the trial balance of every ledger (Σ debits = Σ credits, posted and pending;
+get_ledger_totals; --no-trial-balance to skip) and, with --http, the log's hash chain
+verified by each node over the window (GET /v1/audit/chain; give the primary and the
+standby to compare their chains, and --chain-anchor OP:HASH from an earlier report to pin
+history). Without --statement only the checks run.
+
+Everything is read through the public protocol with an operator's key (a read-only
+standby works) and the operators' HTTP endpoints: no node's files are opened. Memory is
+bounded: each side sorts on disk beyond --memory-entries entries.
+
+Outputs: a summary on stdout; --json FILE (the whole report, differences included) and
+--csv FILE (the differences). Exit codes: 0 everything matches and every check passed;
+1 differences or a failed check; 2 bad flags, or the reconciliation could not run.`,
+		Example: `  sequent reconcile --statement partner-2026-05-01.csv --account 50 \
+      --from 2026-05-01 --until 2026-05-02 --ledgers ledgers.json \
+      --json report.json --csv differences.csv --http 10.0.0.1:7401 --http 10.0.0.2:7401
+  sequent reconcile --statement s.csv --account 50 --no-header \
+      --column reference=3 --column amount=5 --amount-unit minor --invert`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd) },
+	}
+	flags := cmd.Flags()
+	o.connection.addConnectionFlags(flags)
+	flags.DurationVar(&o.connection.timeout, "timeout", 10*time.Minute, "give up after this long")
+	flags.StringVar(&o.statement, "statement", "", "the partner's statement (CSV or JSON lines)")
+	flags.StringVar(&o.account, "account", "", "the account the statement is about")
+	flags.StringVar(&o.from, "from", "", "start of the window (default: the beginning)")
+	flags.StringVar(&o.until, "until", "", "end of the window, the cut-off (default: now)")
+	flags.StringVar(&o.matchBy, "match-by", reconcile.MatchByUserData128, "what a statement's reference is: user_data_128, user_data_64 or id")
+	flags.StringVar(&o.format, "format", "", "csv or jsonl (default: by extension)")
+	flags.StringVar(&o.delimiter, "delimiter", ",", "CSV field separator (one character; \\t for tab)")
+	flags.BoolVar(&o.noHeader, "no-header", false, "the CSV has no header line: --column gives column numbers")
+	flags.StringArrayVar(&o.columns, "column", nil, "field=column: reference, amount, currency, status or direction (repeat)")
+	flags.StringVar(&o.amountUnit, "amount-unit", reconcile.AmountUnitMajor, "major (decimals) or minor (integers)")
+	flags.StringArrayVar(&o.statuses, "status-map", nil, "word=posted|pending|voided|expired (repeat)")
+	flags.StringArrayVar(&o.directions, "direction-map", nil, "word=credit|debit (repeat)")
+	flags.BoolVar(&o.invert, "invert", false, "the statement is written from the partner's side")
+	flags.BoolVar(&o.hashReferences, "hash-references", false, "match text references by SHA-256 (see tools/reconcile.ReferenceKey)")
+	flags.StringVar(&o.ledgers, "ledgers", os.Getenv("SEQUENT_LEDGERS"), "ledger registry file (currency names and scales; SEQUENT_LEDGERS)")
+	flags.StringVar(&o.jsonPath, "json", "", "write the full report as JSON to this file (- for stdout)")
+	flags.StringVar(&o.csvPath, "csv", "", "write the differences as CSV to this file")
+	flags.StringArrayVar(&o.http, "http", nil, "operators' HTTP address of a node whose log chain to verify (repeat: primary and standby)")
+	flags.StringVar(&o.anchor, "chain-anchor", "", "OP:HASH from an earlier report: the chain at OP must still be HASH")
+	flags.BoolVar(&o.noTrialBalance, "no-trial-balance", false, "skip the trial balance")
+	flags.IntVar(&o.memoryEntries, "memory-entries", reconcile.RunEntriesDefault, "entries each side sorts in memory before spilling to disk (64 bytes each)")
+	flags.StringVar(&o.temporary, "temp-dir", "", "where sort runs go (default: the system's temporary directory)")
+	return cmd
+}
+
+func (o *reconcileOptions) run(cmd *cobra.Command) error {
+	options, closeOutputs, err := o.options(cmd)
+	if err != nil {
+		return err
+	}
+	defer closeOutputs()
+	return o.connection.run(cmd, func(ctx context.Context, c *client.Client) error {
+		options.Reader = c
+		if !o.noTrialBalance {
+			options.Checks = append(options.Checks,
+				reconcile.TrialBalance{Reader: c, Ledgers: options.Ledgers})
+		}
+		if len(o.http) > 0 {
+			chain, err := o.chainCheck(cmd, options.Window)
+			if err != nil {
+				return err
+			}
+			options.Checks = append(options.Checks, chain)
+		}
+		report, err := reconcile.Run(ctx, options)
+		if err != nil {
+			// Exit 2 whatever the cause: the reconciliation did not run, which a script
+			// must not read as "differences found" (1).
+			return usageError{err}
+		}
+		if o.jsonPath != "-" {
+			report.Text(cmd.OutOrStdout())
+		}
+		if !report.OK {
+			return errNotReconciled
+		}
+		return nil
+	})
+}
+
+// options translates the flags; closeOutputs closes the output files.
+func (o *reconcileOptions) options(cmd *cobra.Command) (reconcile.Options, func(), error) {
+	options := reconcile.Options{MatchBy: o.matchBy, Statement: o.statement,
+		RunEntries: o.memoryEntries, TempDirectory: o.temporary}
+	closeOutputs := func() {}
+	var err error
+	if options.Ledgers, err = clearing.LoadLedgers(o.ledgers); err != nil {
+		return options, closeOutputs, usage(cmd, "--ledgers: %v", err)
+	}
+	if o.statement != "" || o.account != "" {
+		if options.Account, err = parseID(cmd, "account", o.account); err != nil {
+			return options, closeOutputs, err
+		}
+	}
+	if o.statement == "" && o.account == "" && len(o.http) == 0 && o.noTrialBalance {
+		return options, closeOutputs, usage(cmd, "nothing to do: give --statement and "+
+			"--account, or keep the trial balance, or --http")
+	}
+	if o.memoryEntries < 1024 {
+		return options, closeOutputs, usage(cmd, "--memory-entries %d: at least 1024", o.memoryEntries)
+	}
+	from, until, err := parseWindow(o.from, o.until, time.Now())
+	if err != nil {
+		return options, closeOutputs, usage(cmd, "%v", err)
+	}
+	options.Window = clearing.Window{From: from, Until: until}
+	if options.Mapping, err = o.mapping(cmd); err != nil {
+		return options, closeOutputs, err
+	}
+	return o.openOutputs(cmd, options)
+}
+
+// mapping builds the statement mapping from the flags.
+func (o *reconcileOptions) mapping(cmd *cobra.Command) (reconcile.Mapping, error) {
+	m := reconcile.Mapping{Format: o.format, NoHeader: o.noHeader, AmountUnit: o.amountUnit,
+		Invert: o.invert, HashReferences: o.hashReferences}
+	delimiter := strings.ReplaceAll(o.delimiter, `\t`, "\t")
+	if len([]rune(delimiter)) != 1 {
+		return m, usage(cmd, "--delimiter %q: one character", o.delimiter)
+	}
+	m.Comma = []rune(delimiter)[0]
+	var err error
+	if m.Columns, err = pairs(cmd, "column", o.columns); err != nil {
+		return m, err
+	}
+	if m.Statuses, err = pairs(cmd, "status-map", o.statuses); err != nil {
+		return m, err
+	}
+	m.Directions, err = pairs(cmd, "direction-map", o.directions)
+	return m, err
+}
+
+// pairs parses repeated key=value flags.
+func pairs(cmd *cobra.Command, flag string, values []string) (map[string]string, error) {
+	result := map[string]string{}
+	for _, value := range values {
+		key, item, ok := strings.Cut(value, "=")
+		if !ok || key == "" {
+			return nil, usage(cmd, "--%s %q: want key=value", flag, value)
+		}
+		result[key] = item
+	}
+	return result, nil
+}
+
+// openOutputs opens the JSON and CSV files.
+func (o *reconcileOptions) openOutputs(cmd *cobra.Command, options reconcile.Options) (
+	reconcile.Options, func(), error) {
+	var files []*os.File
+	closeOutputs := func() {
+		for _, file := range files {
+			file.Close()
+		}
+	}
+	for _, output := range []struct {
+		path string
+		csv  bool
+	}{{o.jsonPath, false}, {o.csvPath, true}} {
+		if output.path == "" {
+			continue
+		}
+		if output.path == "-" && !output.csv {
+			options.JSON = cmd.OutOrStdout()
+			continue
+		}
+		file, err := os.Create(output.path)
+		if err != nil {
+			closeOutputs()
+			return options, func() {}, usage(cmd, "%v", err)
+		}
+		files = append(files, file)
+		if output.csv {
+			options.CSV = file
+		} else {
+			options.JSON = file
+		}
+	}
+	return options, closeOutputs, nil
+}
+
+// chainCheck builds the chain section from --http and --chain-anchor.
+func (o *reconcileOptions) chainCheck(cmd *cobra.Command, window clearing.Window) (
+	reconcile.Check, error) {
+	check := reconcile.ChainCheck{Addresses: o.http, From: window.From, Until: window.Until}
+	if o.anchor != "" {
+		op, hash, ok := strings.Cut(o.anchor, ":")
+		number, err := strconv.ParseUint(op, 10, 64)
+		if !ok || err != nil || number == 0 || len(hash) != 64 {
+			return nil, usage(cmd, "--chain-anchor %q: want OP:HASH (64 hex digits)", o.anchor)
+		}
+		check.AnchorOp, check.AnchorChain = number, strings.ToLower(hash)
+	}
+	return check, nil
+}

@@ -1,0 +1,221 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"sequent/core/model"
+	"sequent/netio/client"
+	"sequent/tools/clearing"
+)
+
+// settleOptions are `sequent settle`'s flags.
+type settleOptions struct {
+	connection clientOptions
+	partners   []string
+	from       string
+	until      string
+	transfers  int
+	ledgers    string
+	book       bool
+	via        []string
+	firstID    string
+	code       uint16
+	timeout    uint32
+	reference  string
+}
+
+func newSettleCommand() *cobra.Command {
+	o := &settleOptions{}
+	cmd := &cobra.Command{
+		Use:   "settle --partner ACCOUNT --until TIME",
+		Short: "Net position with a partner's settlement accounts over a window, per ledger (optionally book the settlement)",
+		Long: `Compute the net position with a partner over a window: per ledger, the posted
+credits to the partner's settlement accounts minus the posted debits from them (positive:
+payable, we owe the partner; negative: receivable), the pending transfers still in flight
+at the cut-off, and the list of transfers behind it. It reads through the public protocol
+(run it against a read-only standby to keep the load off the primary), with an
+operator's key.
+
+With --book, the settlement itself is booked as one pending transfer per ledger with a
+position, between the partner's account and the operator's settlement account (--via):
+payable, partner → via; receivable, via → partner. It stays pending — visible as in
+flight — until the partner confirms (sequent client post --pending-id ID) or disputes it
+(sequent client void --pending-id ID).
+
+Times: RFC 3339, a date (midnight UTC), nanoseconds since 1970, or now. The window is
+inclusive at both ends. The operators' HTTP endpoint GET /v1/settlement answers the same.
+
+Exit codes: 0 done; 1 a booking was refused; 2 bad flags or no server reachable.`,
+		Example: `  sequent settle --partner 50 --partner 60 --from 2026-05-01 --until 2026-05-02 --ledgers ledgers.json
+  sequent settle --partner 50 --until now --book --via 90 --settlement-id 9000 --code 7`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd) },
+	}
+	flags := cmd.Flags()
+	o.connection.addConnectionFlags(flags)
+	flags.DurationVar(&o.connection.timeout, "timeout", time.Minute, "give up after this long")
+	flags.BoolVar(&o.connection.asJSON, "json", false, "print the report as JSON")
+	flags.StringSliceVar(&o.partners, "partner", nil, "the partner's settlement account (repeat, or comma-separate, for several)")
+	flags.StringVar(&o.from, "from", "", "start of the window (default: the beginning)")
+	flags.StringVar(&o.until, "until", "", "the cut-off (required)")
+	flags.IntVar(&o.transfers, "transfers", clearing.ListMaxDefault, "most transfers listed (all are counted)")
+	flags.StringVar(&o.ledgers, "ledgers", os.Getenv("SEQUENT_LEDGERS"), "ledger registry file (currency names and scales; SEQUENT_LEDGERS)")
+	flags.BoolVar(&o.book, "book", false, "book the settlement as pending transfers")
+	flags.StringSliceVar(&o.via, "via", nil, "with --book: the operator's settlement account on each ledger (repeat)")
+	flags.StringVar(&o.firstID, "settlement-id", "0", "with --book: id of the first settlement transfer (then +1 per ledger)")
+	flags.Uint16Var(&o.code, "code", 0, "with --book: transfer code of the settlements")
+	flags.Uint32Var(&o.timeout, "timeout-seconds", 0, "with --book: unconfirmed settlements expire after this long (0: never)")
+	flags.StringVar(&o.reference, "reference", "0", "with --book: user_data_128 of the settlements (default: the cut-off timestamp)")
+	return cmd
+}
+
+func (o *settleOptions) run(cmd *cobra.Command) error {
+	query, ledgers, err := o.query(cmd)
+	if err != nil {
+		return err
+	}
+	return o.connection.run(cmd, func(ctx context.Context, c *client.Client) error {
+		report, err := clearing.Net(ctx, c, ledgers, query)
+		if err != nil {
+			return err
+		}
+		var booked []model.Transfer
+		var results []model.EventResult
+		if o.book {
+			if booked, results, err = o.bookSettlements(cmd, ctx, c, report); err != nil {
+				return err
+			}
+		}
+		return o.print(cmd, report, ledgers, booked, results)
+	})
+}
+
+func (o *settleOptions) query(cmd *cobra.Command) (clearing.NettingQuery, *clearing.Ledgers,
+	error) {
+	ledgers, err := clearing.LoadLedgers(o.ledgers)
+	if err != nil {
+		return clearing.NettingQuery{}, nil, usage(cmd, "--ledgers: %v", err)
+	}
+	if o.until == "" || len(o.partners) == 0 {
+		return clearing.NettingQuery{}, nil, usage(cmd, "--partner and --until are required")
+	}
+	query := clearing.NettingQuery{ListMax: o.transfers}
+	for _, text := range o.partners {
+		account, err := parseID(cmd, "partner", text)
+		if err != nil {
+			return query, nil, err
+		}
+		query.Partners = append(query.Partners, account)
+	}
+	from, until, err := parseWindow(o.from, o.until, time.Now())
+	if err != nil {
+		return query, nil, usage(cmd, "%v", err)
+	}
+	query.Window = clearing.Window{From: from, Until: until}
+	return query, ledgers, nil
+}
+
+// bookSettlements books the report's settlements as pending transfers.
+func (o *settleOptions) bookSettlements(cmd *cobra.Command, ctx context.Context,
+	c *client.Client, report *clearing.NettingReport) ([]model.Transfer,
+	[]model.EventResult, error) {
+	booking := clearing.Booking{Via: map[uint32]model.Uint128{}, Code: o.code,
+		Timeout: o.timeout}
+	var err error
+	if booking.FirstID, err = parseID(cmd, "settlement-id", o.firstID); err != nil {
+		return nil, nil, err
+	}
+	if booking.Reference, err = parseID(cmd, "reference", o.reference); err != nil {
+		return nil, nil, err
+	}
+	var viaIDs []model.Uint128
+	for _, text := range o.via {
+		id, err := parseID(cmd, "via", text)
+		if err != nil {
+			return nil, nil, err
+		}
+		viaIDs = append(viaIDs, id)
+	}
+	accounts, err := c.LookupAccounts(ctx, viaIDs)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(accounts) != len(viaIDs) {
+		return nil, nil, usage(cmd, "--via: %d of %d accounts exist", len(accounts), len(viaIDs))
+	}
+	for _, account := range accounts {
+		booking.Via[account.Ledger] = account.ID
+	}
+	transfers, err := report.SettlementTransfers(booking)
+	if err != nil {
+		return nil, nil, usage(cmd, "%v", err)
+	}
+	if len(transfers) == 0 {
+		return nil, nil, nil
+	}
+	results, err := c.CreateTransfers(ctx, transfers)
+	return transfers, results, err
+}
+
+// settleJSON is `settle --json` output: the report and what was booked.
+type settleJSON struct {
+	*clearing.NettingReport
+	Booked []resultJSON `json:"booked,omitempty"`
+}
+
+func (o *settleOptions) print(cmd *cobra.Command, report *clearing.NettingReport,
+	ledgers *clearing.Ledgers, booked []model.Transfer, results []model.EventResult) error {
+	out := settleJSON{NettingReport: report}
+	failed := false
+	for i, result := range results {
+		out.Booked = append(out.Booked, resultJSON{ID: booked[i].ID.String(),
+			Status: result.Status.String(), Code: uint32(result.Status),
+			Timestamp: result.Timestamp})
+		failed = failed || (result.Status != model.StatusOK && result.Status != model.StatusExists)
+	}
+	if o.connection.asJSON {
+		if err := writeJSON(cmd.OutOrStdout(), out); err != nil {
+			return err
+		}
+	} else {
+		printNetting(cmd.OutOrStdout(), report)
+		for i, result := range results {
+			fmt.Fprintf(cmd.OutOrStdout(), "settlement %s (ledger %d, %s %s → %s): %s\n",
+				booked[i].ID, booked[i].Ledger, booked[i].Amount, booked[i].DebitAccountID,
+				booked[i].CreditAccountID, describeStatus(result.Status))
+		}
+	}
+	if failed {
+		return errEventsFailed
+	}
+	return nil
+}
+
+func printNetting(w io.Writer, r *clearing.NettingReport) {
+	from := r.FromTime
+	if from == "" {
+		from = "(start)"
+	}
+	fmt.Fprintf(w, "settlement with partner accounts %v, %s … %s: %d transfers\n", r.Partners,
+		from, r.UntilTime, r.TransfersCounted)
+	for _, p := range r.Positions {
+		major := ""
+		if p.NetMajor != "" {
+			major = " (" + p.NetMajor + " " + p.Currency + ")"
+		}
+		fmt.Fprintf(w, "  ledger %d %s: net %s%s %s; posted credits %s, debits %s; in flight "+
+			"credits %s, debits %s; %d transfers\n", p.Ledger, p.Currency, p.Net, major,
+			p.Direction, p.CreditsPosted, p.DebitsPosted, p.InFlightCredits, p.InFlightDebits,
+			p.Transfers)
+	}
+	if r.Truncated {
+		fmt.Fprintf(w, "  (--json lists the transfers: %d of %d now; raise --transfers)\n",
+			len(r.Transfers), r.TransfersCounted)
+	}
+}

@@ -1,0 +1,176 @@
+package ops
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// The clearing read endpoints: settlement netting and the log's chain check. Like the
+// other read endpoints they are GET, behind the allow-list only (no bearer token), and
+// change nothing; unlike them they read business data (the settlement listing shows
+// transfers), so --http-allow should name the operators' and auditors' networks. Each runs
+// one at a time (a second concurrent request is 409 busy): both walk a lot of data, and
+// the settlement read runs on the shard's sequencer.
+
+// Paths of the clearing endpoints.
+const (
+	PathSettlement = "/v1/settlement"
+	PathChain      = "/v1/audit/chain"
+)
+
+// SettlementQuery is GET /v1/settlement's query string, as given: partner (repeated: the
+// partner's settlement account ids), until (required) and from (RFC 3339, a date, ns
+// since 1970, or now), transfers (how many transfers to list; all are counted).
+type SettlementQuery struct {
+	Partners  []string
+	From      string
+	Until     string
+	Transfers int
+}
+
+// ChainQuery is GET /v1/audit/chain's query string: from and until (as above; until
+// empty: up to the durable end), anchor_op (0: none): the op whose chain hash to return.
+type ChainQuery struct {
+	From     string
+	Until    string
+	AnchorOp uint64
+}
+
+// ErrBadQuery is for the clearing Sources to wrap when the query's values are wrong (an
+// unknown account, a bad time): the caller gets 400 and the message.
+var ErrBadQuery = errors.New("ops: bad query")
+
+// Bounds of the clearing endpoints.
+const (
+	// clearingTimeout bounds one clearing request: a settlement over millions of
+	// transfers or a chain check over gigabytes of log take seconds, not minutes; past
+	// it the caller gets 504 (narrow the window).
+	clearingTimeout = 60 * time.Second
+	// settlementTransfersMax bounds the transfers listed in one settlement response
+	// (about 300 bytes each: 30 MB at most; the default is 10,000).
+	settlementTransfersMax     = 100_000
+	settlementTransfersDefault = 10_000
+	// partnersMax bounds the partner parameters (the netting refuses more as well).
+	partnersMax = 64
+)
+
+// handleClearing serves the clearing endpoints.
+func (s *Server) handleClearing(ctx *fasthttp.RequestCtx, path string) {
+	var run func(context.Context) (any, error)
+	var err error
+	switch path {
+	case PathSettlement:
+		run, err = s.settlementRequest(ctx)
+	case PathChain:
+		run, err = s.chainRequest(ctx)
+	}
+	if err != nil {
+		reply(ctx, fasthttp.StatusBadRequest, Reply{Code: CodeBadRequest, Error: err.Error()})
+		return
+	}
+	if run == nil {
+		reply(ctx, fasthttp.StatusNotImplemented, Reply{Code: CodeNotImplemented,
+			Error: "this node does not offer " + path})
+		return
+	}
+	if !s.reading.CompareAndSwap(false, true) {
+		reply(ctx, fasthttp.StatusConflict, Reply{Code: CodeBusy,
+			Error: "another settlement or chain request is running; try again"})
+		return
+	}
+	defer s.reading.Store(false)
+	deadline, cancel := context.WithTimeout(context.Background(), clearingTimeout)
+	defer cancel()
+	result, err := run(deadline)
+	switch {
+	case err == nil:
+		writeJSON(ctx, fasthttp.StatusOK, result)
+	case errors.Is(err, ErrBadQuery):
+		reply(ctx, fasthttp.StatusBadRequest, Reply{Code: CodeBadRequest, Error: err.Error()})
+	case errors.Is(err, ErrRefused):
+		reply(ctx, fasthttp.StatusConflict, Reply{Code: CodeRefused, Error: err.Error()})
+	case errors.Is(err, context.DeadlineExceeded):
+		reply(ctx, fasthttp.StatusGatewayTimeout, Reply{Code: CodeTimeout,
+			Error: "not done within " + clearingTimeout.String() + "; narrow the window"})
+	default:
+		reply(ctx, fasthttp.StatusInternalServerError, Reply{Code: CodeActionFailed,
+			Error: err.Error()})
+	}
+}
+
+// settlementRequest parses GET /v1/settlement's arguments.
+func (s *Server) settlementRequest(ctx *fasthttp.RequestCtx) (
+	func(context.Context) (any, error), error) {
+	arguments := ctx.QueryArgs()
+	query := SettlementQuery{From: string(arguments.Peek("from")),
+		Until: string(arguments.Peek("until")), Transfers: settlementTransfersDefault}
+	for _, partner := range arguments.PeekMulti("partner") {
+		query.Partners = append(query.Partners, string(partner))
+	}
+	if err := onlyArguments(arguments, "partner", "from", "until", "transfers"); err != nil {
+		return nil, err
+	}
+	switch {
+	case len(query.Partners) == 0 || len(query.Partners) > partnersMax:
+		return nil, errors.New("give 1 to " + strconv.Itoa(partnersMax) + " partner accounts")
+	case query.Until == "":
+		return nil, errors.New("until (the cut-off) is required")
+	}
+	if text := arguments.Peek("transfers"); text != nil {
+		count, err := strconv.Atoi(string(text))
+		if err != nil || count < 0 || count > settlementTransfersMax {
+			return nil, errors.New("transfers: a number from 0 to " +
+				strconv.Itoa(settlementTransfersMax))
+		}
+		query.Transfers = count
+	}
+	if s.sources.Settlement == nil {
+		return nil, nil
+	}
+	return func(c context.Context) (any, error) { return s.sources.Settlement(c, query) }, nil
+}
+
+// chainRequest parses GET /v1/audit/chain's arguments.
+func (s *Server) chainRequest(ctx *fasthttp.RequestCtx) (
+	func(context.Context) (any, error), error) {
+	arguments := ctx.QueryArgs()
+	if err := onlyArguments(arguments, "from", "until", "anchor_op"); err != nil {
+		return nil, err
+	}
+	query := ChainQuery{From: string(arguments.Peek("from")),
+		Until: string(arguments.Peek("until"))}
+	if text := arguments.Peek("anchor_op"); text != nil {
+		op, err := strconv.ParseUint(string(text), 10, 64)
+		if err != nil {
+			return nil, errors.New("anchor_op: an op number")
+		}
+		query.AnchorOp = op
+	}
+	if s.sources.VerifyChain == nil {
+		return nil, nil
+	}
+	return func(c context.Context) (any, error) { return s.sources.VerifyChain(c, query) }, nil
+}
+
+// onlyArguments refuses query parameters other than the names given.
+func onlyArguments(arguments *fasthttp.Args, names ...string) error {
+	var unknown string
+	arguments.VisitAll(func(key, _ []byte) {
+		for _, name := range names {
+			if string(key) == name {
+				return
+			}
+		}
+		if unknown == "" {
+			unknown = truncate(string(key), 64)
+		}
+	})
+	if unknown != "" {
+		return errors.New("unknown parameter " + strconv.Quote(unknown))
+	}
+	return nil
+}

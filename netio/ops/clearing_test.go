@@ -1,0 +1,121 @@
+package ops
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestClearingEndpoints covers every outcome of the settlement and chain endpoints: the
+// query handed to the source, 200 with its result, 400 for bad arguments (found by the
+// handler or by the source), 405, 409 while another runs, 409 refused, 500, 501 without
+// a source, and the allow-list.
+func TestClearingEndpoints(t *testing.T) {
+	var mutex sync.Mutex
+	var settlements []SettlementQuery
+	var chains []ChainQuery
+	var sourceErr error
+	release := make(chan struct{})
+	blocking := false
+	sources := newFakeSources().sources()
+	sources.Settlement = func(ctx context.Context, query SettlementQuery) (any, error) {
+		mutex.Lock()
+		settlements = append(settlements, query)
+		err, block := sourceErr, blocking
+		mutex.Unlock()
+		if block {
+			<-release
+		}
+		return map[string]any{"positions": len(query.Partners)}, err
+	}
+	sources.VerifyChain = func(ctx context.Context, query ChainQuery) (any, error) {
+		mutex.Lock()
+		defer mutex.Unlock()
+		chains = append(chains, query)
+		return map[string]any{"ok": true, "anchor_op": query.AnchorOp}, sourceErr
+	}
+	server := startServer(t, Config{}, sources)
+
+	ok := get(t, server, PathSettlement+"?partner=5&partner=6&until=now&from=2026-01-01&transfers=3")
+	if ok.code != http.StatusOK || !strings.Contains(string(ok.body), `"positions":2`) ||
+		fmt.Sprint(settlements) != "[{[5 6] 2026-01-01 now 3}]" {
+		t.Fatalf("settlement: %d %s, queries %v", ok.code, ok.body, settlements)
+	}
+	chain := get(t, server, PathChain+"?until=now&anchor_op=42")
+	if chain.code != http.StatusOK || fmt.Sprint(chains) != "[{ now 42}]" {
+		t.Fatalf("chain: %d %s, queries %v", chain.code, chain.body, chains)
+	}
+	for _, c := range []struct {
+		path string
+		code int
+		want string
+	}{
+		{PathSettlement + "?until=now", http.StatusBadRequest, CodeBadRequest},
+		{PathSettlement + "?partner=1", http.StatusBadRequest, CodeBadRequest},
+		{PathSettlement + "?partner=1&until=now&transfers=-1", http.StatusBadRequest, CodeBadRequest},
+		{PathSettlement + "?partner=1&until=now&transfers=100001", http.StatusBadRequest, CodeBadRequest},
+		{PathSettlement + "?partner=1&until=now&colour=red", http.StatusBadRequest, CodeBadRequest},
+		{PathChain + "?anchor_op=x", http.StatusBadRequest, CodeBadRequest},
+		{PathChain + "?limit=1", http.StatusBadRequest, CodeBadRequest},
+	} {
+		if r := get(t, server, c.path); r.code != c.code || r.reply(t).Code != c.want {
+			t.Errorf("%s: %d %s", c.path, r.code, r.body)
+		}
+	}
+	if r := post(t, server, PathChain, ""); r.code != http.StatusMethodNotAllowed ||
+		r.header.Get("Allow") != "GET" {
+		t.Errorf("POST: %d %v", r.code, r.header)
+	}
+	for err, want := range map[error][2]any{
+		fmt.Errorf("%w: no account 9", ErrBadQuery): {http.StatusBadRequest, CodeBadRequest},
+		fmt.Errorf("%w: fenced", ErrRefused):        {http.StatusConflict, CodeRefused},
+		errTest:                                     {http.StatusInternalServerError, CodeActionFailed},
+	} {
+		mutex.Lock()
+		sourceErr = err
+		mutex.Unlock()
+		r := get(t, server, PathChain)
+		if r.code != want[0] || r.reply(t).Code != want[1] {
+			t.Errorf("source error %v: %d %s", err, r.code, r.body)
+		}
+	}
+	mutex.Lock()
+	sourceErr, blocking = nil, true
+	mutex.Unlock()
+	first := make(chan response, 1)
+	go func() { first <- get(t, server, PathSettlement+"?partner=1&until=now") }()
+	for {
+		mutex.Lock()
+		started := len(settlements) == 2
+		mutex.Unlock()
+		if started {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if r := get(t, server, PathChain); r.code != http.StatusConflict || r.reply(t).Code != CodeBusy {
+		t.Errorf("concurrent: %d %s", r.code, r.body)
+	}
+	close(release)
+	if r := <-first; r.code != http.StatusOK {
+		t.Errorf("first: %d %s", r.code, r.body)
+	}
+
+	bare := startServer(t, Config{}, newFakeSources().sources())
+	if r := get(t, bare, PathChain); r.code != http.StatusNotImplemented {
+		t.Errorf("no source: %d %s", r.code, r.body)
+	}
+	closed := startServer(t, Config{AllowCIDRs: []string{"10.0.0.0/8"}}, sources)
+	if r := get(t, closed, PathSettlement+"?partner=1&until=now"); r.code != http.StatusForbidden {
+		t.Errorf("allow-list: %d %s", r.code, r.body)
+	}
+	var decoded map[string]any
+	if json.Unmarshal(ok.body, &decoded) != nil {
+		t.Errorf("settlement body is not JSON: %s", ok.body)
+	}
+}

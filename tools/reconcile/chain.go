@@ -1,0 +1,183 @@
+package reconcile
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"sequent/wal"
+)
+
+// ChainCheck is the tamper-evidence section: each node named verifies its own log's hash
+// chain over the window, server side (GET /v1/audit/chain on the operators' HTTP port),
+// and the nodes must agree on the chain at a common op; with an anchor (the op and chain
+// hash of an earlier report), the chain there must be unchanged.
+//
+// Why server side: the node has its log open and reads it concurrently with its writer,
+// as replication catch-up does; an auditor's tool reading another machine's files while it
+// runs would race the writer and need access to that disk. Why more than one node: a
+// chain verified on one disk proves internal consistency only (someone with that disk
+// could rewrite history, chain included); a standby's log has the same chain hashes entry
+// for entry and sits on another disk, and an anchor kept from an earlier report pins
+// history that an attacker cannot recompute.
+type ChainCheck struct {
+	Addresses   []string // host:port (http) or a URL (https://host:port) of each node.
+	From, Until uint64   // The window (log timestamps; Until 0: the durable end).
+	AnchorOp    uint64   // 0: no anchor.
+	AnchorChain string   // Hex chain hash expected at AnchorOp.
+	Client      *http.Client
+}
+
+var _ Check = ChainCheck{}
+
+// chainRequestTimeout bounds one chain request: longer than the server's own bound
+// (ops.clearingTimeout, 60 s), so the server's 504 arrives rather than a client timeout.
+const chainRequestTimeout = 70 * time.Second
+
+// ChainNode is one node's answer in the report.
+type ChainNode struct {
+	Address string         `json:"address"`
+	Check   wal.ChainCheck `json:"check"`
+}
+
+// Name implements Check.
+func (ChainCheck) Name() string { return "chain" }
+
+// Run implements Check.
+func (c ChainCheck) Run(ctx context.Context) (Section, error) {
+	if len(c.Addresses) == 0 {
+		return Section{}, fmt.Errorf("no node to ask (give the operators' HTTP address)")
+	}
+	nodes := make([]ChainNode, len(c.Addresses))
+	for i, address := range c.Addresses {
+		check, err := c.ask(ctx, address, c.AnchorOp)
+		if err != nil {
+			return Section{}, err
+		}
+		nodes[i] = ChainNode{Address: address, Check: check}
+	}
+	section := Section{OK: true, Details: nodes}
+	for _, node := range nodes {
+		section.Problems = append(section.Problems, c.problems(&node)...)
+	}
+	if len(nodes) > 1 {
+		problems, err := c.agree(ctx, nodes)
+		if err != nil {
+			return Section{}, err
+		}
+		section.Problems = append(section.Problems, problems...)
+	}
+	first := &nodes[0].Check
+	section.OK = len(section.Problems) == 0
+	section.Summary = fmt.Sprintf("%d node(s); ops %d..%d verified (%d entries, %d in the "+
+		"window), chain at op %d: %s", len(nodes), first.VerifiedFromOp, first.VerifiedToOp,
+		first.Entries, first.WindowEntries, first.VerifiedToOp, first.ChainLast)
+	return section, nil
+}
+
+// problems lists one node's findings.
+func (c ChainCheck) problems(node *ChainNode) []string {
+	var problems []string
+	check := &node.Check
+	if !check.OK {
+		problems = append(problems, node.Address+": "+check.Problem)
+	}
+	if check.Truncated {
+		problems = append(problems, fmt.Sprintf("%s: verified only up to op %d before the "+
+			"server's time limit; narrow the window", node.Address, check.VerifiedToOp))
+	}
+	if !check.WindowCovered {
+		problems = append(problems, fmt.Sprintf("%s: the log before op %d was retired, so "+
+			"the window is not fully covered: start the window later, or verify the archived "+
+			"segments with 'sequent wal verify'", node.Address, check.RetainedFromOp))
+	}
+	if c.AnchorOp != 0 && !strings.EqualFold(check.AnchorChain, c.AnchorChain) {
+		found := check.AnchorChain
+		if found == "" {
+			found = "no entry ends there in the retained log"
+		}
+		problems = append(problems, fmt.Sprintf("%s: the chain at anchor op %d is %s, the "+
+			"anchor says %s", node.Address, c.AnchorOp, found, c.AnchorChain))
+	}
+	return problems
+}
+
+// agree compares the nodes' chains at the lowest op all of them verified to, asking again
+// the nodes that verified beyond it for their chain there.
+func (c ChainCheck) agree(ctx context.Context, nodes []ChainNode) ([]string, error) {
+	common := nodes[0].Check.VerifiedToOp
+	for _, node := range nodes[1:] {
+		common = min(common, node.Check.VerifiedToOp)
+	}
+	chains := make([]string, len(nodes))
+	for i, node := range nodes {
+		chains[i] = node.Check.ChainLast
+		if node.Check.VerifiedToOp != common {
+			check, err := c.ask(ctx, node.Address, common)
+			if err != nil {
+				return nil, err
+			}
+			chains[i] = check.AnchorChain
+		}
+	}
+	var problems []string
+	for i := 1; i < len(nodes); i++ {
+		if chains[i] == "" || chains[i] != chains[0] {
+			problems = append(problems, fmt.Sprintf("%s and %s disagree on the chain at op %d: "+
+				"%s vs %s", nodes[0].Address, nodes[i].Address, common, chains[0], chains[i]))
+		}
+	}
+	return problems, nil
+}
+
+// ask runs one node's chain check.
+func (c ChainCheck) ask(ctx context.Context, address string, anchorOp uint64) (
+	wal.ChainCheck, error) {
+	base := address
+	if !strings.Contains(base, "://") {
+		base = "http://" + base
+	}
+	query := url.Values{}
+	query.Set("from", strconv.FormatUint(c.From, 10))
+	if c.Until != 0 {
+		query.Set("until", strconv.FormatUint(c.Until, 10))
+	}
+	if anchorOp != 0 {
+		query.Set("anchor_op", strconv.FormatUint(anchorOp, 10))
+	}
+	ctx, cancel := context.WithTimeout(ctx, chainRequestTimeout)
+	defer cancel()
+	request, err := http.NewRequestWithContext(ctx, http.MethodGet,
+		strings.TrimRight(base, "/")+"/v1/audit/chain?"+query.Encode(), nil)
+	if err != nil {
+		return wal.ChainCheck{}, fmt.Errorf("chain check at %s: %w", address, err)
+	}
+	client := c.Client
+	if client == nil {
+		client = http.DefaultClient
+	}
+	response, err := client.Do(request)
+	if err != nil {
+		return wal.ChainCheck{}, fmt.Errorf("chain check at %s: %w", address, err)
+	}
+	defer response.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(response.Body, 1<<20))
+	if err != nil {
+		return wal.ChainCheck{}, fmt.Errorf("chain check at %s: %w", address, err)
+	}
+	if response.StatusCode != http.StatusOK {
+		return wal.ChainCheck{}, fmt.Errorf("chain check at %s: HTTP %d: %s", address,
+			response.StatusCode, strings.TrimSpace(string(body)))
+	}
+	var check wal.ChainCheck
+	if err := json.Unmarshal(body, &check); err != nil {
+		return wal.ChainCheck{}, fmt.Errorf("chain check at %s: %w", address, err)
+	}
+	return check, nil
+}
