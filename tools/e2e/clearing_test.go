@@ -2,9 +2,17 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
+	"io"
 	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -246,5 +254,233 @@ func (l *conversionLoad) checkAccounts(t *testing.T, ctx context.Context,
 	totals, err := l.client.LedgerTotals(ctx, model.LedgerFilter{Limit: 10})
 	if err != nil || len(totals) != 2 || !totals[0].Balanced() || !totals[1].Balanced() {
 		t.Fatalf("trial balance: %v %v", err, totals)
+	}
+}
+
+// exitCode runs the sequent binary and returns its output and exit code.
+func exitCode(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	output, err := run(t, args...)
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		return output, 0
+	case errors.As(err, &exit):
+		return output, exit.ExitCode()
+	}
+	t.Fatalf("sequent %v: %v", args, err)
+	return "", 0
+}
+
+// TestClearingCommands drives convert, settle and reconcile as an operator would, through
+// the binary, against a primary and its sync standby: conversion on the primary; the
+// reconciliation read from the standby (a read-only follower) with the chain verified by
+// both nodes, which must agree; a clean statement exits 0, one with a difference of each
+// kind exits 1 listing exactly those, a wrong chain anchor exits 1; the settlement from
+// the command and from the standby's HTTP endpoint agree, and a booked settlement shows in
+// flight.
+func TestClearingCommands(t *testing.T) {
+	primaryReplication := freePort(t)
+	primaryData, standbyData := t.TempDir(), t.TempDir()
+	primaryHTTP, standbyHTTP := freePort(t), freePort(t)
+	primary := startServer(t, primaryData, freePort(t), "--http", primaryHTTP,
+		"--replication-listen", primaryReplication, "--replication-key", replicationTestKey)
+	standby := startServer(t, standbyData, freePort(t), "--http", standbyHTTP,
+		"--replication-listen", freePort(t), "--standby-of", primaryReplication,
+		"--replication-key", replicationTestKey)
+	ledgers := filepath.Join(t.TempDir(), "ledgers.json")
+	os.WriteFile(ledgers, []byte(`{"ledgers":[{"ledger":1,"name":"USD","scale":2},`+
+		`{"ledger":2,"name":"EUR","scale":2}]}`), 0o600)
+	onPrimary := []string{"--addr", primary.address, "--keys", filepath.Join(primaryData, "keys.json")}
+	onStandby := []string{"--addr", standby.address, "--keys", filepath.Join(standbyData, "keys.json")}
+	c := dial(t, primaryData, 1, primary.address)
+	bookPayments(t, c)
+
+	output, code := exitCode(t, append([]string{"client", "convert", "--id", "900", "--payer",
+		"1", "--payee", "2", "--source-liquidity", "90", "--target-liquidity", "91",
+		"--source-ledger", "1", "--target-ledger", "2", "--rate", "0.5", "--quote-id", "44",
+		"--code", "5", "--amount", "1001", "--ledgers", ledgers, "--json"}, onPrimary...)...)
+	if code != 0 || !strings.Contains(output, `"target_amount": "500"`) ||
+		!strings.Contains(output, `"remainder": "5/10"`) {
+		t.Fatalf("convert: exit %d\n%s", code, output)
+	}
+	reader := dial(t, standbyData, 2, standby.address)
+	eventually(t, "the standby to apply the conversion", func() bool {
+		return transferExists(t, reader, 901)
+	})
+
+	reconcileArgs := func(statement, report string, extra ...string) []string {
+		return append(append([]string{"reconcile", "--statement", statement, "--account", "50",
+			"--ledgers", ledgers, "--json", report, "--http", primaryHTTP, "--http",
+			standbyHTTP}, onStandby...), extra...)
+	}
+	directory := t.TempDir()
+	clean := filepath.Join(directory, "clean.csv")
+	os.WriteFile(clean, []byte(cleanStatement), 0o600)
+	report := filepath.Join(directory, "clean.json")
+	if output, code := exitCode(t, reconcileArgs(clean, report)...); code != 0 {
+		t.Fatalf("clean statement: exit %d\n%s", code, output)
+	}
+	checkReport(t, report, true, nil)
+
+	planted := filepath.Join(directory, "planted.csv")
+	os.WriteFile(planted, []byte(plantedStatement), 0o600)
+	report = filepath.Join(directory, "planted.json")
+	if output, code := exitCode(t, reconcileArgs(planted, report)...); code != 1 {
+		t.Fatalf("planted statement: exit %d\n%s", code, output)
+	}
+	checkReport(t, report, false, []string{"amount:1002", "currency:1003", "duplicate_ours:1008",
+		"duplicate_theirs:1004", "missing_ours:1999", "missing_theirs:1005", "status:1010",
+		"unreadable:"})
+
+	anchor := "1:" + strings.Repeat("ab", 32)
+	output, code = exitCode(t, reconcileArgs(clean, filepath.Join(directory, "anchor.json"),
+		"--chain-anchor", anchor)...)
+	if code != 1 || !strings.Contains(output, "anchor op 1") {
+		t.Fatalf("wrong anchor: exit %d\n%s", code, output)
+	}
+	checkSettlement(t, onPrimary, onStandby, ledgers, standbyHTTP, reader)
+}
+
+// bookPayments creates the accounts and the partner account's payments the statements
+// describe: 1 (customer), 50 (partner), 90 (operator) on USD; 2, 91 on EUR.
+func bookPayments(t *testing.T, c *client.Client) {
+	ctx, cancel := context30s()
+	defer cancel()
+	accounts := []model.Account{{ID: model.U128(1), Ledger: 1, Code: 1},
+		{ID: model.U128(50), Ledger: 1, Code: 2}, {ID: model.U128(90), Ledger: 1, Code: 3},
+		{ID: model.U128(2), Ledger: 2, Code: 1}, {ID: model.U128(91), Ledger: 2, Code: 3}}
+	if _, err := c.CreateAccounts(ctx, accounts); err != nil {
+		t.Fatal(err)
+	}
+	payment := func(id, debit, credit, amount, reference uint64, flags uint16) model.Transfer {
+		transfer := transferOn(id, debit, credit, amount, 1)
+		transfer.UserData128, transfer.Flags = model.U128(reference), flags
+		return transfer
+	}
+	transfers := []model.Transfer{
+		payment(10, 1, 50, 1_000, 1001, 0), payment(11, 1, 50, 2_000, 1002, 0),
+		payment(12, 1, 50, 3_000, 1003, 0), payment(13, 1, 50, 4_000, 1004, 0),
+		payment(14, 1, 50, 5_000, 1005, 0), payment(15, 50, 1, 600, 1006, 0),
+		payment(16, 1, 50, 700, 1007, model.TransferPending),
+		payment(17, 1, 50, 800, 1008, 0), payment(18, 1, 50, 808, 1008, 0),
+		payment(19, 1, 50, 900, 1010, model.TransferPending),
+		{ID: model.U128(20), PendingID: model.U128(19), Amount: model.U128(450),
+			Flags: model.TransferPostPending},
+		transferOn(21, 2, 91, 100_000, 2), // EUR liquidity for the conversion.
+	}
+	results, err := c.CreateTransfers(ctx, transfers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, result := range results {
+		if result.Status != model.StatusOK {
+			t.Fatalf("payment %d: %s", i, result.Status)
+		}
+	}
+}
+
+// cleanStatement describes bookPayments' payments exactly (the partner's own words for
+// statuses, mixed case currencies, signed amounts).
+const cleanStatement = `reference,amount,currency,status
+1001,10.00,USD,settled
+1002,20.00,usd,settled
+1003,30.00,USD,COMPLETED
+1004,40.00,USD,settled
+1005,50.00,USD,settled
+1006,-6.00,USD,settled
+1007,7.00,USD,pending
+1008,8.00,USD,settled
+1008,8.08,USD,settled
+1010,4.50,USD,settled
+`
+
+// plantedStatement has one difference of each kind: 1002 amount, 1003 currency, 1004
+// listed twice, 1005 left out, 1008 once for two payments, 1010 status, 1999 unknown to
+// Sequent, and an unreadable line.
+const plantedStatement = `reference,amount,currency,status
+1001,10.00,USD,settled
+1002,20.01,USD,settled
+1003,30.00,EUR,settled
+1004,40.00,USD,settled
+1004,40.00,USD,settled
+1006,-6.00,USD,settled
+1007,7.00,USD,pending
+1008,8.00,USD,settled
+1010,4.50,USD,pending
+1999,1.00,USD,settled
+1011,ten,USD,settled
+`
+
+// checkReport reads a reconcile JSON report: its verdict, both checks passing, and the
+// differences as kind:reference, sorted.
+func checkReport(t *testing.T, path string, ok bool, differences []string) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var report struct {
+		OK          bool `json:"ok"`
+		Differences []struct {
+			Kind      string `json:"kind"`
+			Reference string `json:"reference"`
+		} `json:"differences"`
+		Checks []struct {
+			Name    string `json:"name"`
+			OK      bool   `json:"ok"`
+			Details json.RawMessage
+		} `json:"checks"`
+	}
+	if err := json.Unmarshal(data, &report); err != nil {
+		t.Fatalf("report: %v\n%s", err, data)
+	}
+	var got []string
+	for _, d := range report.Differences {
+		got = append(got, d.Kind+":"+d.Reference)
+	}
+	slices.Sort(got)
+	if report.OK != ok || !slices.Equal(got, differences) || len(report.Checks) != 2 ||
+		!report.Checks[0].OK || !report.Checks[1].OK || report.Checks[1].Name != "chain" ||
+		strings.Count(string(report.Checks[1].Details), `"address"`) != 2 {
+		t.Fatalf("report ok %v, differences %v, checks %+v; want ok %v, %v", report.OK, got,
+			report.Checks, ok, differences)
+	}
+}
+
+// checkSettlement nets the partner's account from the command (on the standby) and the
+// standby's HTTP endpoint, books the settlement on the primary and sees it in flight.
+func checkSettlement(t *testing.T, onPrimary, onStandby []string, ledgers, standbyHTTP string,
+	reader *client.Client) {
+	t.Helper()
+	// Credits 10+20+30+40+50+8+8.08+4.50 (post) = 170.58 USD; debits 6.00: net 164.58.
+	settle := append([]string{"settle", "--partner", "50", "--until", "now", "--ledgers",
+		ledgers, "--json"}, onStandby...)
+	output, code := exitCode(t, settle...)
+	if code != 0 || !strings.Contains(output, `"net": "16458"`) ||
+		!strings.Contains(output, `"net_major": "164.58"`) ||
+		!strings.Contains(output, `"in_flight_credits": "700"`) {
+		t.Fatalf("settle: exit %d\n%s", code, output)
+	}
+	response, err := http.Get("http://" + standbyHTTP + "/v1/settlement?partner=50&until=now")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(response.Body)
+	response.Body.Close()
+	if response.StatusCode != http.StatusOK || !strings.Contains(string(body), `"net":"16458"`) {
+		t.Fatalf("GET /v1/settlement: %d %s", response.StatusCode, body)
+	}
+	output, code = exitCode(t, append([]string{"settle", "--partner", "50", "--until", "now",
+		"--book", "--via", "90", "--settlement-id", "5000", "--code", "7"}, onPrimary...)...)
+	if code != 0 || !strings.Contains(output, "settlement 5000") {
+		t.Fatalf("settle --book: exit %d\n%s", code, output)
+	}
+	eventually(t, "the standby to apply the settlement", func() bool {
+		return transferExists(t, reader, 5000)
+	})
+	output, code = exitCode(t, settle...)
+	if code != 0 || !strings.Contains(output, `"settlement_in_flight": "16458"`) {
+		t.Fatalf("settle after booking: exit %d\n%s", code, output)
 	}
 }
