@@ -130,7 +130,7 @@ func (l *Ledger) GetAccountTransfers(f *model.AccountFilter, out []model.Transfe
 	if status != model.StatusOK {
 		return out, status
 	}
-	matches := l.filterWalk(f, newestTransfer(l.accounts.at(accountIndex)),
+	matches := l.filterWalk(f, l.transferWalkStart(f, l.accounts.at(accountIndex)),
 		func(element uint32) (uint64, bool, uint32) {
 			t := l.transfers.at(element)
 			match, previous := transferMatches(f, t, l.transferLinks.at(element))

@@ -42,20 +42,22 @@ func (w Window) Contains(timestamp uint64) bool {
 const pageTransfersMax = model.EventsPerRequestMax
 
 // ForEachTransfer calls fn with every transfer of the account (debited or credited) whose
-// timestamp is in the window, oldest first, one page at a time (a page is only valid
-// during fn). It pages get_account_transfers by timestamp: the next page starts just after
-// the last timestamp seen (an account's transfers have distinct timestamps), so a
-// transfer is never seen twice nor skipped, and transfers created while it pages, which
-// are newer, are seen only if they fall in the window.
+// timestamp is in the window, newest first, one page at a time (a page is only valid
+// during fn). It pages get_account_transfers newest first, the next page bounded by the
+// last timestamp seen minus one (an account's transfers have distinct timestamps), so a
+// transfer is never seen twice nor skipped; transfers created while it pages are newer
+// than the first page's bound only if Until is 0, and then they may or may not be seen.
 //
-// Cost on the server: the ledger walks an account's list from its newest transfer back to
-// the page's lower bound, so paging an account with n transfers newer than From reads
-// about n²/(2 × 8189) list entries in all (README, Clearing: the figure at 1,000,000).
+// Cost on the server: each page starts where the previous one ended (the ledger finds the
+// account's transfer just below the bound by binary search: ledger.transferWalkStart), so
+// the whole read is linear in the transfers read. Paging oldest first instead would walk
+// from the newest transfer down to each page's lower bound: n²/(2 × 8189) steps in all,
+// 4.8 s of the sequencer for 1,000,000 transfers (README, Clearing).
 func ForEachTransfer(ctx context.Context, reader Reader, account model.Uint128, window Window,
 	fn func(page []model.Transfer) error) error {
 	filter := model.AccountFilter{AccountID: account, TimestampMin: window.From,
 		TimestampMax: window.Until, Limit: pageTransfersMax,
-		Flags: model.FilterDebits | model.FilterCredits}
+		Flags: model.FilterDebits | model.FilterCredits | model.FilterReversed}
 	for {
 		page, err := reader.GetAccountTransfers(ctx, filter)
 		if err != nil {
@@ -68,11 +70,10 @@ func ForEachTransfer(ctx context.Context, reader Reader, account model.Uint128, 
 			return err
 		}
 		last := page[len(page)-1].Timestamp
-		if len(page) < pageTransfersMax || last == math.MaxUint64 ||
-			(window.Until != 0 && last >= window.Until) {
+		if len(page) < pageTransfersMax || last <= max(window.From, 1) {
 			return nil
 		}
-		filter.TimestampMin = last + 1
+		filter.TimestampMax = last - 1
 	}
 }
 

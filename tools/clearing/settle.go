@@ -152,27 +152,23 @@ func (q *NettingQuery) validate() error {
 	return nil
 }
 
-// netter accumulates positions over the pages of each partner account.
+// netter accumulates positions over the pages of each partner account. Pages come newest
+// first, so a post or void is seen before the pending transfer it resolves.
 type netter struct {
 	query     NettingQuery
 	positions map[uint32]*Position
 	accounts  map[uint32][]model.Uint128 // Partner accounts seen per ledger.
 	counted   int
 	listed    []NettedTransfer
-	// unresolved holds the account's pending transfers of the window not yet posted or
-	// voided, with their place in listed (-1 when not listed).
-	unresolved map[model.Uint128]pendingSeen
-}
-
-type pendingSeen struct {
-	transfer model.Transfer
-	credit   bool
-	listed   int
+	// resolved holds the pending ids that a post or void of the account's window
+	// resolved, until the pending transfer itself is seen (or the account ends: then it
+	// was made before the window).
+	resolved map[model.Uint128]bool
 }
 
 func newNetter(query NettingQuery) *netter {
 	return &netter{query: query, positions: map[uint32]*Position{},
-		accounts: map[uint32][]model.Uint128{}, unresolved: map[model.Uint128]pendingSeen{}}
+		accounts: map[uint32][]model.Uint128{}, resolved: map[model.Uint128]bool{}}
 }
 
 func (n *netter) position(ledger uint32, account model.Uint128) *Position {
@@ -206,46 +202,40 @@ func (n *netter) add(account model.Uint128, t *model.Transfer) {
 	line := n.list(account, t, credit)
 	switch {
 	case t.Flags&model.TransferPending != 0:
-		n.unresolved[t.ID] = pendingSeen{transfer: *t, credit: credit, listed: line}
-		n.setState(line, "in_flight") // Until a resolution or the cut-off says otherwise.
+		n.setState(line, n.pendingState(p, t, credit))
 	case t.Flags&model.TransferVoidPending != 0:
-		n.resolve(t.PendingID)
+		n.resolved[t.PendingID] = true
 		n.setState(line, "voided")
 	default: // Single-phase, or a post (its amount is what was posted).
 		if t.Flags&model.TransferPostPending != 0 {
-			n.resolve(t.PendingID)
+			n.resolved[t.PendingID] = true
 		}
 		addSide(&p.CreditsPosted, &p.DebitsPosted, credit, t.Amount)
 		n.setState(line, "posted")
 	}
 }
 
-// resolve marks a pending transfer of the window as posted or voided in the window.
-func (n *netter) resolve(pendingID model.Uint128) {
-	if seen, ok := n.unresolved[pendingID]; ok {
-		delete(n.unresolved, pendingID)
-		n.setState(seen.listed, "resolved")
+// pendingState decides a pending transfer of the window at the cut-off: resolved (posted
+// or voided in the window, already counted through its post), expired (its deadline at or
+// before the cut-off), or in flight.
+func (n *netter) pendingState(p *Position, t *model.Transfer, credit bool) string {
+	if n.resolved[t.ID] {
+		delete(n.resolved, t.ID)
+		return "resolved"
 	}
+	deadline := t.Timestamp + uint64(t.Timeout)*1_000_000_000
+	if t.Timeout != 0 && deadline <= n.query.Window.Until {
+		return "expired"
+	}
+	addSide(&p.InFlightCredits, &p.InFlightDebits, credit, t.Amount)
+	if isSettlement(t) {
+		p.SettlementInFlight.Add(t.Amount)
+	}
+	return "in_flight"
 }
 
-// finishAccount decides, at the cut-off, the account's pending transfers still open:
-// in flight, or expired (deadline at or before the cut-off).
-func (n *netter) finishAccount() {
-	for _, seen := range n.unresolved {
-		t := &seen.transfer
-		deadline := t.Timestamp + uint64(t.Timeout)*1_000_000_000
-		if t.Timeout != 0 && deadline <= n.query.Window.Until {
-			n.setState(seen.listed, "expired")
-			continue
-		}
-		p := n.positions[t.Ledger]
-		addSide(&p.InFlightCredits, &p.InFlightDebits, seen.credit, t.Amount)
-		if isSettlement(t) {
-			p.SettlementInFlight.Add(t.Amount)
-		}
-	}
-	clear(n.unresolved)
-}
+// finishAccount forgets the resolutions of pending transfers made before the window.
+func (n *netter) finishAccount() { clear(n.resolved) }
 
 // isSettlement reports whether a transfer was booked by Booking (by its kind byte).
 func isSettlement(t *model.Transfer) bool {

@@ -1,10 +1,12 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -12,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -482,5 +485,73 @@ func checkSettlement(t *testing.T, onPrimary, onStandby []string, ledgers, stand
 	output, code = exitCode(t, settle...)
 	if code != 0 || !strings.Contains(output, `"settlement_in_flight": "16458"`) {
 		t.Fatalf("settle after booking: exit %d\n%s", code, output)
+	}
+}
+
+var reconcileLines = flag.Int("e2e.reconcilelines", 0,
+	"TestReconcileLarge: payments on one account and statement lines (0: skip; the README's "+
+		"figure uses 1000000)")
+
+// TestReconcileLarge is the speed figure's run, opt-in (-e2e.reconcilelines N): N payments
+// on one account of a real server, a clean N-line statement, and `sequent reconcile`
+// under /usr/bin/time -v, which must exit 0 having matched N payments; the elapsed time
+// and peak RSS are logged (not asserted: the machine is shared).
+func TestReconcileLarge(t *testing.T) {
+	if *reconcileLines == 0 {
+		t.Skip("opt-in: -e2e.reconcilelines N")
+	}
+	if _, err := os.Stat("/usr/bin/time"); err != nil {
+		t.Skip("needs /usr/bin/time")
+	}
+	data := t.TempDir()
+	address := freePort(t)
+	startServer(t, data, address, "--http", "", "--transfers-capacity",
+		strconv.Itoa(*reconcileLines+1000))
+	c := dial(t, data, 1, address)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	if _, err := c.CreateAccounts(ctx, []model.Account{{ID: model.U128(1), Ledger: 1, Code: 1},
+		{ID: model.U128(50), Ledger: 1, Code: 2}}); err != nil {
+		t.Fatal(err)
+	}
+	statement := filepath.Join(t.TempDir(), "statement.csv")
+	file, err := os.Create(statement)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writer := bufio.NewWriterSize(file, 1<<20)
+	writer.WriteString("reference,amount,currency,status\n")
+	random := rand.New(rand.NewPCG(5, 5))
+	batch := make([]model.Transfer, 0, model.EventsPerRequestMax)
+	for i := range *reconcileLines {
+		amount := 1 + random.Uint64N(10_000_000)
+		reference := 1_000_000_000 + uint64(i)*7919%10_000_000_007 // Not in time order.
+		transfer := transferOn(uint64(10+i), 1, 50, amount, 1)
+		transfer.UserData128 = model.U128(reference)
+		batch = append(batch, transfer)
+		fmt.Fprintf(writer, "%d,%d.%02d,USD,settled\n", reference, amount/100, amount%100)
+		if len(batch) == cap(batch) || i == *reconcileLines-1 {
+			if _, err := c.CreateTransfers(ctx, batch); err != nil {
+				t.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+	writer.Flush()
+	file.Close()
+	ledgers := filepath.Join(t.TempDir(), "ledgers.json")
+	os.WriteFile(ledgers, []byte(`{"ledgers":[{"ledger":1,"name":"USD","scale":2}]}`), 0o600)
+	args := []string{"-v", binary, "reconcile", "--addr", address, "--keys",
+		filepath.Join(data, "keys.json"), "--statement", statement, "--account", "50",
+		"--ledgers", ledgers, "--no-trial-balance"}
+	output, err := exec.Command("/usr/bin/time", args...).CombinedOutput()
+	if err != nil || !strings.Contains(string(output), fmt.Sprintf("matched: %d;", *reconcileLines)) {
+		t.Fatalf("reconcile: %v\n%s", err, output)
+	}
+	for _, line := range strings.Split(string(output), "\n") {
+		if strings.Contains(line, "Elapsed (wall clock)") || strings.Contains(line, "Maximum resident") ||
+			strings.Contains(line, "statement ") || strings.Contains(line, "matched:") {
+			t.Log(strings.TrimSpace(line))
+		}
 	}
 }
