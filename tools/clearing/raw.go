@@ -47,14 +47,19 @@ func (r RawReader) GetAccountTransfers(ctx context.Context, filter model.Account
 	body := make([]byte, model.AccountFilterSize)
 	filter.Encode(body)
 	result, err := r.query(ctx, model.OperationGetAccountTransfers, body)
-	if err != nil {
-		return nil, err
+	return decodeTransfers(result), err
+}
+
+// decodeTransfers decodes a reply body of transfer records (nil for nil).
+func decodeTransfers(result []byte) []model.Transfer {
+	if result == nil {
+		return nil
 	}
 	transfers := make([]model.Transfer, len(result)/model.TransferSize)
 	for i := range transfers {
 		transfers[i].Decode(result[i*model.TransferSize:])
 	}
-	return transfers, nil
+	return transfers
 }
 
 // LookupAccounts implements Reader (ids beyond one request's worth are refused by the
@@ -76,14 +81,7 @@ func (r RawReader) LookupAccounts(ctx context.Context, ids []model.Uint128) (
 func (r RawReader) LookupTransfers(ctx context.Context, ids []model.Uint128) (
 	[]model.Transfer, error) {
 	result, err := r.query(ctx, model.OperationLookupTransfers, encodeIDs(ids))
-	if err != nil {
-		return nil, err
-	}
-	transfers := make([]model.Transfer, len(result)/model.TransferSize)
-	for i := range transfers {
-		transfers[i].Decode(result[i*model.TransferSize:])
-	}
-	return transfers, nil
+	return decodeTransfers(result), err
 }
 
 func encodeIDs(ids []model.Uint128) []byte {

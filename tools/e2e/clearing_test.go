@@ -78,19 +78,8 @@ func TestConversionsSurviveCrashes(t *testing.T) {
 		t.Fatalf("funding: %v %+v", err, results)
 	}
 	load := &conversionLoad{client: c, nextID: 1_000}
-	random := rand.New(rand.NewPCG(17, 17))
-	for cycle := 0; cycle < *conversionCycles; cycle++ {
-		load.run(2)
-		time.Sleep(time.Duration(30+random.IntN(150)) * time.Millisecond)
-		s.kill()
-		s.restart()
-		load.wait()
-		if load.err != nil {
-			t.Fatalf("cycle %d: %v", cycle, load.err)
-		}
-	}
-	load.run(1)
-	load.wait()
+	crashLoop(t, s, *conversionCycles, rand.New(rand.NewPCG(17, 17)), load.run,
+		func() error { load.wait(); return load.err })
 	ctx, cancelCheck := context30s()
 	defer cancelCheck()
 	load.check(t, ctx, funding)

@@ -38,25 +38,35 @@ func TestCrashLoop(t *testing.T) {
 	}
 	cancel()
 	load := newLoad(c, accountCount)
-	random := rand.New(rand.NewPCG(7, 7))
-	for cycle := 0; cycle < *crashCycles; cycle++ {
-		load.run(2)
-		time.Sleep(time.Duration(20+random.IntN(200)) * time.Millisecond)
-		s.kill()
-		s.restart()
-		load.wait()
-		if load.err != nil {
-			t.Fatalf("cycle %d: %v", cycle, load.err)
-		}
-	}
-	load.run(1)
-	load.wait()
+	crashLoop(t, s, *crashCycles, rand.New(rand.NewPCG(7, 7)), load.run,
+		func() error { load.wait(); return load.err })
 	ctx, cancel := context30s()
 	defer cancel()
 	checkExactlyOnce(t, ctx, c, load, accountCount)
 	s.stop()
 	if output, err := run(t, "wal", "verify", data); err != nil {
 		t.Fatalf("wal verify after %d crashes: %v\n%s", *crashCycles, err, output)
+	}
+}
+
+// crashLoop runs cycles of: start the load (run(2): two workers), let it go on for a
+// random 20-220 ms, SIGKILL the server and restart it, wait for the load (its error fails
+// the test); then one last round with the server up.
+func crashLoop(t *testing.T, s *server, cycles int, random *rand.Rand, run func(workers int),
+	wait func() error) {
+	t.Helper()
+	for cycle := 0; cycle < cycles; cycle++ {
+		run(2)
+		time.Sleep(time.Duration(20+random.IntN(200)) * time.Millisecond)
+		s.kill()
+		s.restart()
+		if err := wait(); err != nil {
+			t.Fatalf("cycle %d: %v", cycle, err)
+		}
+	}
+	run(1)
+	if err := wait(); err != nil {
+		t.Fatalf("after the crashes: %v", err)
 	}
 }
 

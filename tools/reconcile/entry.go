@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"cmp"
 	"encoding/binary"
 
 	"sequent/core/model"
@@ -79,15 +80,5 @@ func byKey(a, b *entry) int {
 	if c := a.origin.Cmp(b.origin); c != 0 {
 		return c
 	}
-	return compareUint64(a.order, b.order)
-}
-
-func compareUint64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
+	return cmp.Compare(a.order, b.order)
 }

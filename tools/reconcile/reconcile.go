@@ -58,10 +58,10 @@ func Run(ctx context.Context, options Options) (*Report, error) {
 	}
 	info, _ := o.Ledgers.Ledger(accounts[0].Ledger)
 	info.Ledger = accounts[0].Ledger
-	report := &Report{Account: o.Account.String(), Ledger: info.Ledger,
+	report := &Report{ReportHead: ReportHead{Account: o.Account.String(), Ledger: info.Ledger,
 		Currency: o.Ledgers.Name(info.Ledger), From: clearing.FormatTime(o.Window.From),
 		Until: clearing.FormatTime(o.Window.Until), MatchBy: o.MatchBy,
-		Statement: o.Statement}
+		Statement: o.Statement}}
 	var jsonOutput *bufio.Writer
 	if o.JSON != nil {
 		jsonOutput = bufio.NewWriterSize(o.JSON, 64<<10)

@@ -126,33 +126,30 @@ func (s *sink) writeJSON(d *Difference) {
 
 // Report is the whole reconciliation: the statement section and every check.
 type Report struct {
-	Account   string    `json:"account"`
-	Ledger    uint32    `json:"ledger"`
-	Currency  string    `json:"currency"`
-	From      string    `json:"from"`
-	Until     string    `json:"until"`
-	MatchBy   string    `json:"match_by"`
-	Statement string    `json:"statement,omitempty"`
-	Summary   *Summary  `json:"summary,omitempty"`
-	Checks    []Section `json:"checks"`
-	OK        bool      `json:"ok"` // No difference and every check passed.
+	ReportHead
+	Summary *Summary  `json:"summary,omitempty"`
+	Checks  []Section `json:"checks"`
+	OK      bool      `json:"ok"` // No difference and every check passed.
 
 	// FirstDifferences holds the first differences found, for the text report.
 	FirstDifferences []Difference `json:"-"`
 }
 
+// ReportHead is what a report knows before the first difference: the JSON document
+// starts with it, then streams the differences, then ends with the rest of Report.
+type ReportHead struct {
+	Account   string `json:"account"`
+	Ledger    uint32 `json:"ledger"`
+	Currency  string `json:"currency"`
+	From      string `json:"from"`
+	Until     string `json:"until"`
+	MatchBy   string `json:"match_by"`
+	Statement string `json:"statement,omitempty"`
+}
+
 // writeJSONHead starts the JSON document: everything known before the differences.
 func (r *Report) writeJSONHead(w *bufio.Writer) error {
-	head := struct {
-		Account   string `json:"account"`
-		Ledger    uint32 `json:"ledger"`
-		Currency  string `json:"currency"`
-		From      string `json:"from"`
-		Until     string `json:"until"`
-		MatchBy   string `json:"match_by"`
-		Statement string `json:"statement,omitempty"`
-	}{r.Account, r.Ledger, r.Currency, r.From, r.Until, r.MatchBy, r.Statement}
-	encoded, err := json.Marshal(head)
+	encoded, err := json.Marshal(r.ReportHead)
 	if err != nil {
 		return err
 	}
