@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"cmp"
 	"slices"
 
 	"sequent/core/model"
@@ -11,9 +12,9 @@ import (
 // filter.Limit ledgers. Statuses: reserved_field (reserved bytes set), invalid_filter
 // (limit 0 or above EventsPerRequestMax, or LedgerMax below LedgerMin).
 //
-// It reads every account once (about a millisecond per 100,000 accounts on the sequencer,
-// which no write waits behind for longer than one query), in creation order, and keeps
-// one small record per ledger seen; the result is sorted, so it does not depend on the
+// It reads every account once, in creation order, on the sequencer: about 25 ms of CPU
+// per million accounts here (BenchmarkLedgerTotals), which every request behind it waits
+// for; an audit query, not one to poll. The result is sorted, so it does not depend on the
 // order of a map.
 func (l *Ledger) LedgerTotals(filter *model.LedgerFilter, out []model.LedgerTotals) (
 	[]model.LedgerTotals, model.Status) {
@@ -25,27 +26,62 @@ func (l *Ledger) LedgerTotals(filter *model.LedgerFilter, out []model.LedgerTota
 	case filter.LedgerMax != 0 && filter.LedgerMax < filter.LedgerMin:
 		return out, model.StatusInvalidFilter
 	}
-	perLedger := map[uint32]*model.LedgerTotals{}
+	var sums ledgerSums
 	for i := uint32(0); i < l.accounts.count; i++ {
 		account := l.accounts.at(i)
 		if account.Ledger < filter.LedgerMin ||
 			(filter.LedgerMax != 0 && account.Ledger > filter.LedgerMax) {
 			continue
 		}
-		totals := perLedger[account.Ledger]
-		if totals == nil {
-			totals = &model.LedgerTotals{Ledger: account.Ledger}
-			perLedger[account.Ledger] = totals
-		}
-		totals.Add(account)
+		sums.of(account.Ledger).Add(account)
 	}
-	ledgers := make([]uint32, 0, len(perLedger))
-	for ledger := range perLedger {
-		ledgers = append(ledgers, ledger)
-	}
-	slices.Sort(ledgers)
-	for _, ledger := range ledgers[:min(len(ledgers), int(filter.Limit))] {
-		out = append(out, *perLedger[ledger])
+	for _, totals := range sums.sorted()[:min(sums.count(), int(filter.Limit))] {
+		out = append(out, *totals)
 	}
 	return out, model.StatusOK
+}
+
+// ledgerDirectMax is how many low ledger numbers ledgerSums finds by index (most ledgers
+// are small numbers); others go through a map.
+const ledgerDirectMax = 256
+
+// ledgerSums holds the running totals per ledger of one LedgerTotals call.
+type ledgerSums struct {
+	direct [ledgerDirectMax]*model.LedgerTotals
+	other  map[uint32]*model.LedgerTotals
+	all    []*model.LedgerTotals
+}
+
+func (s *ledgerSums) of(ledger uint32) *model.LedgerTotals {
+	if ledger < ledgerDirectMax {
+		if s.direct[ledger] == nil {
+			s.direct[ledger] = s.add(ledger)
+		}
+		return s.direct[ledger]
+	}
+	totals := s.other[ledger]
+	if totals == nil {
+		if s.other == nil {
+			s.other = map[uint32]*model.LedgerTotals{}
+		}
+		totals = s.add(ledger)
+		s.other[ledger] = totals
+	}
+	return totals
+}
+
+func (s *ledgerSums) add(ledger uint32) *model.LedgerTotals {
+	totals := &model.LedgerTotals{Ledger: ledger}
+	s.all = append(s.all, totals)
+	return totals
+}
+
+func (s *ledgerSums) count() int { return len(s.all) }
+
+// sorted returns the totals by ascending ledger.
+func (s *ledgerSums) sorted() []*model.LedgerTotals {
+	slices.SortFunc(s.all, func(a, b *model.LedgerTotals) int {
+		return cmp.Compare(a.Ledger, b.Ledger)
+	})
+	return s.all
 }
