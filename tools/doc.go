@@ -1,7 +1,8 @@
 // Package tools holds operator tools that combine other packages: the data directory
-// layout shared by the server and the offline tools, the replayer that `sequent wal
-// verify` drives through the log, and (as they land) the failover drill and
-// reconciliation.
+// layout shared by the server and the offline tools, and the replayer that `sequent wal
+// verify` drives through the log. Its subpackages are the failover drill (drill),
+// clearing (clearing: ledger registry, settlement netting), reconciliation (reconcile),
+// the operators' kit (deploy) and the end-to-end tests (e2e).
 //
 // Nothing here runs on the server's hot path.
 package tools

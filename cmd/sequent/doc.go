@@ -1,5 +1,6 @@
-// Command sequent is Sequent's single binary: the server, its client, the load generator,
-// the log tools and the failover drill, each a subcommand (see `sequent --help`).
+// Command sequent is Sequent's single binary: the server, its client (with currency
+// conversion), the load generator, the log tools, the failover drill, settlement netting
+// and reconciliation, each a subcommand (see `sequent --help`).
 //
 // This package only parses flags and environment variables, wires packages together and
 // prints; anything worth testing lives in a package.

@@ -123,7 +123,9 @@ func transferMatches(f *model.AccountFilter, t *model.Transfer, links *transferL
 }
 
 // GetAccountTransfers appends to out the account's transfers that match the filter:
-// oldest first, or newest first with FilterReversed, at most Limit.
+// oldest first, or newest first with FilterReversed, at most Limit. The walk starts at the
+// account's newest transfer at or below TimestampMax (transferWalkStart), so a client that
+// pages newest first pays for each page only.
 func (l *Ledger) GetAccountTransfers(f *model.AccountFilter, out []model.Transfer) (
 	[]model.Transfer, model.Status) {
 	accountIndex, status := l.validateFilter(f)

@@ -44,6 +44,13 @@
 // still be applied, once (ledger ids make a retry with a new request safe: an identical
 // object answers exists).
 //
+// # Clearing
+//
+// Convert books a currency conversion between two ledgers as one linked chain of two
+// transfers through the operator's liquidity accounts (convert.go: the exact arithmetic,
+// the rounding rule and the user data layout); Conversion.Plan computes the chain without
+// sending it. LedgerTotals reads the trial balance (get_ledger_totals).
+//
 // # Results
 //
 // Request-level outcomes other than ok come back as *StatusError (with the model.Status);
