@@ -102,58 +102,71 @@ func (s *Server) handleClearing(ctx *fasthttp.RequestCtx, path string) {
 	}
 }
 
-// settlementRequest parses GET /v1/settlement's arguments.
+// settlementRequest parses GET /v1/settlement's arguments and returns the call to make
+// (nil without a source).
 func (s *Server) settlementRequest(ctx *fasthttp.RequestCtx) (
 	func(context.Context) (any, error), error) {
-	arguments := ctx.QueryArgs()
+	query, err := settlementArguments(ctx.QueryArgs())
+	if err != nil || s.sources.Settlement == nil {
+		return nil, err
+	}
+	return func(c context.Context) (any, error) { return s.sources.Settlement(c, query) }, nil
+}
+
+// settlementArguments checks the shape of the settlement query; the values (accounts,
+// times) are the source's to parse.
+func settlementArguments(arguments *fasthttp.Args) (SettlementQuery, error) {
 	query := SettlementQuery{From: string(arguments.Peek("from")),
 		Until: string(arguments.Peek("until")), Transfers: settlementTransfersDefault}
 	for _, partner := range arguments.PeekMulti("partner") {
 		query.Partners = append(query.Partners, string(partner))
 	}
 	if err := onlyArguments(arguments, "partner", "from", "until", "transfers"); err != nil {
-		return nil, err
+		return query, err
 	}
 	switch {
 	case len(query.Partners) == 0 || len(query.Partners) > partnersMax:
-		return nil, errors.New("give 1 to " + strconv.Itoa(partnersMax) + " partner accounts")
+		return query, errors.New("give 1 to " + strconv.Itoa(partnersMax) + " partner accounts")
 	case query.Until == "":
-		return nil, errors.New("until (the cut-off) is required")
+		return query, errors.New("until (the cut-off) is required")
 	}
 	if text := arguments.Peek("transfers"); text != nil {
 		count, err := strconv.Atoi(string(text))
 		if err != nil || count < 0 || count > settlementTransfersMax {
-			return nil, errors.New("transfers: a number from 0 to " +
+			return query, errors.New("transfers: a number from 0 to " +
 				strconv.Itoa(settlementTransfersMax))
 		}
 		query.Transfers = count
 	}
-	if s.sources.Settlement == nil {
-		return nil, nil
-	}
-	return func(c context.Context) (any, error) { return s.sources.Settlement(c, query) }, nil
+	return query, nil
 }
 
-// chainRequest parses GET /v1/audit/chain's arguments.
+// chainRequest parses GET /v1/audit/chain's arguments and returns the call to make (nil
+// without a source).
 func (s *Server) chainRequest(ctx *fasthttp.RequestCtx) (
 	func(context.Context) (any, error), error) {
-	arguments := ctx.QueryArgs()
-	if err := onlyArguments(arguments, "from", "until", "anchor_op"); err != nil {
+	query, err := chainArguments(ctx.QueryArgs())
+	if err != nil || s.sources.VerifyChain == nil {
 		return nil, err
 	}
+	return func(c context.Context) (any, error) { return s.sources.VerifyChain(c, query) }, nil
+}
+
+// chainArguments checks the chain query.
+func chainArguments(arguments *fasthttp.Args) (ChainQuery, error) {
 	query := ChainQuery{From: string(arguments.Peek("from")),
 		Until: string(arguments.Peek("until"))}
+	if err := onlyArguments(arguments, "from", "until", "anchor_op"); err != nil {
+		return query, err
+	}
 	if text := arguments.Peek("anchor_op"); text != nil {
 		op, err := strconv.ParseUint(string(text), 10, 64)
 		if err != nil {
-			return nil, errors.New("anchor_op: an op number")
+			return query, errors.New("anchor_op: an op number")
 		}
 		query.AnchorOp = op
 	}
-	if s.sources.VerifyChain == nil {
-		return nil, nil
-	}
-	return func(c context.Context) (any, error) { return s.sources.VerifyChain(c, query) }, nil
+	return query, nil
 }
 
 // onlyArguments refuses query parameters other than the names given.

@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 // TestClearingEndpoints covers every outcome of the settlement and chain endpoints: the
@@ -118,4 +121,32 @@ func TestClearingEndpoints(t *testing.T) {
 	if json.Unmarshal(ok.body, &decoded) != nil {
 		t.Errorf("settlement body is not JSON: %s", ok.body)
 	}
+}
+
+// FuzzClearingArguments parses arbitrary query strings as both clearing endpoints' do:
+// never a panic, and what is accepted is within bounds.
+func FuzzClearingArguments(f *testing.F) {
+	for _, seed := range []string{"partner=5&until=now", "partner=1&partner=2&from=x&until=y&transfers=7",
+		"partner=&until=", "transfers=-1", "anchor_op=18446744073709551615", "until=now&anchor_op=1",
+		"partner=1&until=now&transfers=100000", "%zz=1", ""} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		var arguments fasthttp.Args
+		arguments.Parse(text)
+		if query, err := settlementArguments(&arguments); err == nil &&
+			(len(query.Partners) == 0 || len(query.Partners) > partnersMax || query.Until == "" ||
+				query.Transfers < 0 || query.Transfers > settlementTransfersMax) {
+			t.Fatalf("%q: accepted %+v", text, query)
+		}
+		if query, err := chainArguments(&arguments); err == nil && arguments.Has("anchor_op") {
+			digits := strings.TrimLeft(string(arguments.Peek("anchor_op")), "0")
+			if digits == "" {
+				digits = "0"
+			}
+			if strconv.FormatUint(query.AnchorOp, 10) != digits {
+				t.Fatalf("%q: anchor %d", text, query.AnchorOp)
+			}
+		}
+	})
 }
