@@ -45,8 +45,9 @@ const pageTransfersMax = model.EventsPerRequestMax
 // timestamp is in the window, newest first, one page at a time (a page is only valid
 // during fn). It pages get_account_transfers newest first, the next page bounded by the
 // last timestamp seen minus one (an account's transfers have distinct timestamps), so a
-// transfer is never seen twice nor skipped; transfers created while it pages are newer
-// than the first page's bound only if Until is 0, and then they may or may not be seen.
+// transfer is never seen twice nor skipped. Transfers created while it pages are above
+// every later page's bound, so they are seen only if the first page (bounded by Until, or
+// by nothing when Until is 0) already held them.
 //
 // Cost on the server: each page starts where the previous one ended (the ledger finds the
 // account's transfer just below the bound by binary search: ledger.transferWalkStart), so
