@@ -223,8 +223,7 @@ func (n *netter) pendingState(p *Position, t *model.Transfer, credit bool) strin
 		delete(n.resolved, t.ID)
 		return "resolved"
 	}
-	deadline := t.Timestamp + uint64(t.Timeout)*1_000_000_000
-	if t.Timeout != 0 && deadline <= n.query.Window.Until {
+	if ExpiredBy(t, n.query.Window.Until) {
 		return "expired"
 	}
 	addSide(&p.InFlightCredits, &p.InFlightDebits, credit, t.Amount)
@@ -236,6 +235,17 @@ func (n *netter) pendingState(p *Position, t *model.Transfer, credit bool) strin
 
 // finishAccount forgets the resolutions of pending transfers made before the window.
 func (n *netter) finishAccount() { clear(n.resolved) }
+
+// ExpiredBy reports whether a pending transfer's timeout has passed by the cut-off: its
+// deadline (timestamp + timeout) is at or before it, after which the ledger refuses to post
+// it and expires it at the next entry.
+func ExpiredBy(t *model.Transfer, cutoff uint64) bool {
+	deadline := t.Timestamp + uint64(t.Timeout)*nanosecondsPerSecond
+	return t.Timeout != 0 && deadline <= cutoff
+}
+
+// nanosecondsPerSecond converts a transfer's timeout (seconds) to log time.
+const nanosecondsPerSecond = 1_000_000_000
 
 // isSettlement reports whether a transfer was booked by Booking (by its kind byte).
 func isSettlement(t *model.Transfer) bool {

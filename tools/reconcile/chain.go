@@ -40,6 +40,9 @@ var _ Check = ChainCheck{}
 // (ops.clearingTimeout, 60 s), so the server's 504 arrives rather than a client timeout.
 const chainRequestTimeout = 70 * time.Second
 
+// chainResponseBytesMax bounds a chain check's response (a few hundred bytes normally).
+const chainResponseBytesMax = 1 << 20
+
 // ChainNode is one node's answer in the report.
 type ChainNode struct {
 	Address string         `json:"address"`
@@ -167,7 +170,7 @@ func (c ChainCheck) ask(ctx context.Context, address string, anchorOp uint64) (
 		return wal.ChainCheck{}, fmt.Errorf("chain check at %s: %w", address, err)
 	}
 	defer response.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(response.Body, 1<<20))
+	body, err := io.ReadAll(io.LimitReader(response.Body, chainResponseBytesMax))
 	if err != nil {
 		return wal.ChainCheck{}, fmt.Errorf("chain check at %s: %w", address, err)
 	}

@@ -68,8 +68,7 @@ func (o *oursSource) entryOf(t *model.Transfer, pendingKeys map[model.Uint128]mo
 	switch {
 	case t.Flags&model.TransferPending != 0:
 		e.kind = kindPending
-		deadline := t.Timestamp + uint64(t.Timeout)*1_000_000_000
-		if t.Timeout != 0 && deadline <= o.cutoff {
+		if clearing.ExpiredBy(t, o.cutoff) {
 			e.kind = kindPendingExpired
 		}
 	case t.Flags&model.TransferPostPending != 0:

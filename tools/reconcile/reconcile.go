@@ -37,6 +37,12 @@ type Options struct {
 	FirstDifferencesMax int
 }
 
+// Defaults and sizes of a run.
+const (
+	firstDifferencesDefault = 20       // Differences the text report shows.
+	outputBufferBytes       = 64 << 10 // The JSON output's buffer.
+)
+
 // ErrOptions is wrapped by errors in Options.
 var ErrOptions = errors.New("reconcile: bad options")
 
@@ -64,7 +70,7 @@ func Run(ctx context.Context, options Options) (*Report, error) {
 		Statement: o.Statement}}
 	var jsonOutput *bufio.Writer
 	if o.JSON != nil {
-		jsonOutput = bufio.NewWriterSize(o.JSON, 64<<10)
+		jsonOutput = bufio.NewWriterSize(o.JSON, outputBufferBytes)
 		if err := report.writeJSONHead(jsonOutput); err != nil {
 			return nil, err
 		}
@@ -99,7 +105,7 @@ func (o Options) withDefaults() (Options, error) {
 		o.Now = time.Now()
 	}
 	if o.FirstDifferencesMax == 0 {
-		o.FirstDifferencesMax = 20
+		o.FirstDifferencesMax = firstDifferencesDefault
 	}
 	if o.Window.Until == 0 {
 		o.Window.Until = uint64(o.Now.UnixNano())

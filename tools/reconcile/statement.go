@@ -22,10 +22,12 @@ import (
 const (
 	FormatCSV        = "csv"
 	FormatJSONLines  = "jsonl"
-	AmountUnitMajor  = "major" // Decimals in the currency's major unit ("12.34").
-	AmountUnitMinor  = "minor" // Integers in minor units ("1234").
-	lineBytesMax     = 1 << 20 // Longest statement line accepted (JSON lines).
-	statementColumns = 64      // Most columns resolved by name (a header longer is fine).
+	AmountUnitMajor  = "major"  // Decimals in the currency's major unit ("12.34").
+	AmountUnitMinor  = "minor"  // Integers in minor units ("1234").
+	lineBytesMax     = 1 << 20  // Longest statement line accepted (JSON lines).
+	lineBytesFirst   = 64 << 10 // The JSON lines scanner's first buffer (it grows to lineBytesMax).
+	readBufferBytes  = 1 << 20  // The statement file's read buffer.
+	statementColumns = 64       // Most columns resolved by name (a header longer is fine).
 )
 
 // Statement fields and their default column names.
@@ -187,11 +189,11 @@ func openStatement(input io.Reader, path string, mapping Mapping, ledgers *clear
 			s.columns[i] = -1 // Fields are found by key, line by line.
 		}
 		s.lines = bufio.NewScanner(input)
-		s.lines.Buffer(make([]byte, 64<<10), lineBytesMax)
+		s.lines.Buffer(make([]byte, lineBytesFirst), lineBytesMax)
 		s.json = map[string]json.RawMessage{}
 		return s, nil
 	}
-	s.csv = csv.NewReader(bufio.NewReaderSize(input, 1<<20))
+	s.csv = csv.NewReader(bufio.NewReaderSize(input, readBufferBytes))
 	s.csv.Comma, s.csv.ReuseRecord, s.csv.FieldsPerRecord = s.mapping.Comma, true, -1
 	if s.mapping.Comma == 0 {
 		s.csv.Comma = ','
