@@ -184,6 +184,7 @@ func openStatement(input io.Reader, path string, mapping Mapping, ledgers *clear
 	if err := s.configure(path); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMapping, err)
 	}
+	input = skipByteOrderMark(input)
 	if s.mapping.Format == FormatJSONLines {
 		for i := range s.columns {
 			s.columns[i] = -1 // Fields are found by key, line by line.
@@ -193,7 +194,7 @@ func openStatement(input io.Reader, path string, mapping Mapping, ledgers *clear
 		s.json = map[string]json.RawMessage{}
 		return s, nil
 	}
-	s.csv = csv.NewReader(bufio.NewReaderSize(input, readBufferBytes))
+	s.csv = csv.NewReader(input)
 	s.csv.Comma, s.csv.ReuseRecord, s.csv.FieldsPerRecord = s.mapping.Comma, true, -1
 	if s.mapping.Comma == 0 {
 		s.csv.Comma = ','
@@ -202,6 +203,16 @@ func openStatement(input io.Reader, path string, mapping Mapping, ledgers *clear
 		return nil, err
 	}
 	return s, nil
+}
+
+// skipByteOrderMark returns a buffered reader past a UTF-8 byte order mark, which
+// spreadsheet exports put at the start of CSV files.
+func skipByteOrderMark(input io.Reader) *bufio.Reader {
+	buffered := bufio.NewReaderSize(input, readBufferBytes)
+	if start, _ := buffered.Peek(3); bytes.Equal(start, []byte("\xef\xbb\xbf")) {
+		buffered.Discard(3)
+	}
+	return buffered
 }
 
 // configure fills the defaults and the word maps and checks the mapping.
@@ -404,10 +415,11 @@ func (s *statement) parse(e *entry) string {
 			return fmt.Sprintf("unknown currency %q (add it to the ledger registry)", currency)
 		}
 		info, e.ledger = resolved, resolved.Ledger
-		if _, known := s.ledgers.Ledger(info.Ledger); !known && s.mapping.AmountUnit == AmountUnitMajor {
-			return fmt.Sprintf("currency %q: its scale is unknown (add it to the ledger registry)",
-				currency)
-		}
+	}
+	if _, known := s.ledgers.Ledger(info.Ledger); !known && s.mapping.AmountUnit == AmountUnitMajor {
+		return fmt.Sprintf("ledger %d (currency %q): its scale is unknown, so a decimal amount "+
+			"cannot be read (add it to the ledger registry, or use minor units)", info.Ledger,
+			currency)
 	}
 	if problem := s.parseAmount(e, amount, direction, info.Scale); problem != "" {
 		return problem

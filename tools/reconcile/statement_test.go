@@ -81,6 +81,7 @@ func TestStatementLines(t *testing.T) {
 		{"4,1.234,USD,posted,credit", "decimals", entry{}},
 		{"5,1,GBP,posted,credit", "unknown currency", entry{}},
 		{"6,1,9,posted,credit", "scale is unknown", entry{}},
+		{"6,1,,posted,credit", "unknown currency", entry{}},
 		{"7,1,USD,lost,credit", "unknown status", entry{}},
 		{"8,1,USD,,credit", "no status", entry{}},
 		{"9,1,USD,posted,sideways", "unknown direction", entry{}},
@@ -210,6 +211,31 @@ func sortEntries(entries []entry) {
 	for i := 1; i < len(entries); i++ { // Insertion sort: the naive model.
 		for j := i; j > 0 && byKey(&entries[j], &entries[j-1]) < 0; j-- {
 			entries[j], entries[j-1] = entries[j-1], entries[j]
+		}
+	}
+}
+
+// TestStatementByteOrderMark: a CSV exported with a UTF-8 byte order mark reads like one
+// without; an account whose ledger has no scale cannot read decimal amounts (each line
+// says so) but reads minor units.
+func TestStatementByteOrderMark(t *testing.T) {
+	entries, problems, err := readAll(t, "\xef\xbb\xbfreference,amount\n5,1.25\n", "s.csv",
+		Mapping{})
+	if err != nil || len(entries) != 1 || problems[0] != "" || entries[0].amount != model.U128(125) {
+		t.Fatalf("%+v %q %v", entries, problems, err)
+	}
+	ledgers, _ := clearing.NewLedgers(nil)
+	for _, unit := range []string{AmountUnitMajor, AmountUnitMinor} {
+		s, err := openStatement(strings.NewReader("reference,amount\n5,125\n"), "s.csv",
+			Mapping{AmountUnit: unit}, ledgers, clearing.LedgerInfo{Ledger: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e entry
+		_, problem, _, _ := s.next(&e)
+		if (unit == AmountUnitMajor) != strings.Contains(problem, "scale is unknown") ||
+			(unit == AmountUnitMinor && e.amount != model.U128(125)) {
+			t.Errorf("%s: %q %+v", unit, problem, e)
 		}
 	}
 }
