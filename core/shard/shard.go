@@ -185,6 +185,9 @@ func New(config Config, machine *core.Machine, log wal.Appender) (*Shard, error)
 	if s.reports == nil {
 		s.reports = NewReportStore()
 	}
+	// The recovered machine's op is applied, durable (the log holds it) and released
+	// (nothing about it is pending): report it until the first new entry moves them.
+	s.stats.OpLast, s.stats.Released = machine.OpLast(), machine.OpLast()
 	s.stored = make(chan storedEntry)
 	s.storedBuffer = make([]byte, 0, wal.EntryBodyBytesMax)
 	s.roles.role.Store(int32(c.Role))
