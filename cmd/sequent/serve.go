@@ -243,7 +243,10 @@ func startNode(o *serveOptions, stdout, stderr io.Writer) (*runningNode, error) 
 			replicationMode: o.replicationMode}}, nil
 }
 
-// waitAndStop serves until a signal, reloading keys on SIGHUP, then stops.
+// waitAndStop serves until a signal, reloading keys on SIGHUP, then stops. A failed log
+// does not stop the process: the shard goes on refusing writes (log_unavailable) and the
+// operators' HTTP shows log_failed until an operator restarts the node (core/shard's
+// doc.go says why it is not resumed in process).
 func (r *runningNode) waitAndStop(ctx context.Context) error {
 	hangup := make(chan os.Signal, 1)
 	signal.Notify(hangup, syscall.SIGHUP)
@@ -265,8 +268,6 @@ func (r *runningNode) waitAndStop(ctx context.Context) error {
 				}
 			}
 			continue
-		case <-r.node.Shard().Done():
-			r.logger.Error("sequent: the shard stopped", "error", r.node.Shard().Err())
 		case <-ctx.Done():
 			r.logger.Info("sequent: shutting down")
 		}

@@ -125,6 +125,9 @@ type Shard struct {
 	stop    chan struct{}
 	done    chan struct{}
 	err     atomic.Pointer[error]
+	// readsSafe is set, before err, when the log fails while every applied entry had been
+	// released: the state then holds nothing of unknown outcome, and reads go on.
+	readsSafe atomic.Bool
 
 	snapshots   *snapshotter  // Nil when snapshots are off.
 	snapshotNow chan struct{} // Capacity 1: an admin asked for a snapshot.
@@ -142,7 +145,9 @@ type Shard struct {
 	timestamp  uint64
 	entry      []byte        // Entry body being built.
 	taken      []requestMeta // Requests taken from the ring this turn.
-	failedTurn []requestMeta // Requests of a turn whose append failed: abandon answers them.
+	failedTurn []requestMeta // Requests of a turn whose append failed: answered on failure.
+	refused    []requestMeta // Scratch: the writes of a turn the log had no room for.
+	releasedOp uint64        // Op of the last parked output released (sequencer's own).
 	queries    []requestMeta // Queries of this turn, answered after the entry.
 	parked     []*parked     // In release order.
 	free       []*parked     // Recycled parked slots.
@@ -188,6 +193,7 @@ func New(config Config, machine *core.Machine, log wal.Appender) (*Shard, error)
 	// The recovered machine's op is applied, durable (the log holds it) and released
 	// (nothing about it is pending): report it until the first new entry moves them.
 	s.stats.OpLast, s.stats.Released = machine.OpLast(), machine.OpLast()
+	s.releasedOp = machine.OpLast()
 	s.stored = make(chan storedEntry)
 	s.storedBuffer = make([]byte, 0, wal.EntryBodyBytesMax)
 	s.roles.role.Store(int32(c.Role))
@@ -231,8 +237,8 @@ func (s *Shard) Submit(request *Request) model.Status {
 	if status := s.admit(info.Write); status != model.StatusOK {
 		return status
 	}
-	if err := s.err.Load(); err != nil {
-		return model.StatusInternalError
+	if s.err.Load() != nil && (info.Write || !s.readsSafe.Load()) {
+		return model.StatusLogUnavailable // The log failed: nothing can be written.
 	}
 	status := s.ring.push(request, info.Write)
 	if status == model.StatusOK {
@@ -246,7 +252,8 @@ func (s *Shard) Submit(request *Request) model.Status {
 	return status
 }
 
-// Err returns the error that stopped the sequencer, if any.
+// Err returns the log failure the shard is serving with (or the error that stopped the
+// sequencer), if any.
 func (s *Shard) Err() error {
 	if err := s.err.Load(); err != nil {
 		return *err
@@ -267,12 +274,14 @@ func (s *Shard) Close() error {
 	return s.Err()
 }
 
-// Done is closed when the sequencer has stopped.
+// Done is closed when the sequencer has stopped, which happens only after Close: a shard
+// whose log failed keeps answering (see doc.go) until then.
 func (s *Shard) Done() <-chan struct{} { return s.done }
 
 func (s *Shard) fail(err error) {
 	s.err.CompareAndSwap(nil, &err)
-	s.config.Logger.Error("shard: sequencer stopped", "error", err)
+	s.config.Logger.Error("shard: LOG FAILED: writes are refused (log_unavailable) until "+
+		"the node is restarted; fix the cause (disk, file system) first", "error", err)
 }
 
 // errStopped ends the sequencer loop after a clean close.

@@ -69,8 +69,9 @@ type Config struct {
 	// InflightMax and InflightBytesMax bound pipelining (defaults above).
 	InflightMax      int
 	InflightBytesMax int
-	// BusyRetryDelay is the first delay before a busy request is resent with its number
-	// (default BusyRetryDelayDefault); negative returns busy replies to the caller.
+	// BusyRetryDelay is the first delay before a request answered busy, log_unavailable
+	// or outcome_unknown is resent with its number (default BusyRetryDelayDefault; it
+	// doubles per resend up to 100 ms); negative returns those replies to the caller.
 	BusyRetryDelay time.Duration
 	// Logger receives reconnects and errors (nil discards).
 	Logger *slog.Logger
