@@ -147,7 +147,8 @@ func (r *runningNode) opsSnapshot() ops.Snapshot {
 	}
 	shardStats := ops.ShardStats{OpsApplied: stats.OpLast, Entries: stats.Entries,
 		Requests: stats.Requests, Queries: stats.Queries, BusyReplies: stats.BusyReplies,
-		RingDepth: uint64(stats.RingDepth), AppliedOp: stats.OpLast,
+		LogFullRefusals: stats.LogFullRefusals,
+		RingDepth:       uint64(stats.RingDepth), AppliedOp: stats.OpLast,
 		DurableOp: r.node.Log().Durable(), ReleasedOp: stats.Released,
 		Snapshots: stats.Snapshots, SnapshotErrors: stats.SnapshotErrors,
 		Operations: operations, Results: s.EventStatusCounts(),
@@ -185,6 +186,11 @@ func (r *runningNode) logStats() ops.LogStats {
 	if err := log.Err(); err != nil {
 		result.Failure = err.Error()
 	}
+	if err := log.PrepareErr(); err != nil {
+		result.NextSegmentFailure = err.Error()
+	}
+	result.FreeBytes, _ = log.FreeBytes() // 0 where it cannot be measured.
+	result.FreeBytesWarning = r.freeBytesWarning
 	return result
 }
 
@@ -228,6 +234,11 @@ func problems(snapshot *ops.Snapshot, s *shard.Shard, status *replication.NodeSt
 		list = append(list, ops.Problem{Code: ops.ProblemLogFailed, Detail: failure})
 	} else if err := s.Err(); err != nil {
 		list = append(list, ops.Problem{Code: ops.ProblemLogFailed, Detail: err.Error()})
+	}
+	if log := &snapshot.Shards[0].Log; log.FreeBytes < log.FreeBytesWarning {
+		list = append(list, ops.Problem{Code: ops.ProblemDiskSpaceLow,
+			Detail: fmt.Sprintf("%d bytes free on the log's file system, warning below %d",
+				log.FreeBytes, log.FreeBytesWarning)})
 	}
 	if status.Failure != "" {
 		list = append(list, ops.Problem{Code: ops.ProblemReplicationFailed, Detail: status.Failure})
@@ -273,10 +284,13 @@ type opsState struct {
 	started         time.Time
 	level           *slog.LevelVar
 	replicationMode string
-	auditMutex      sync.Mutex
-	usageMutex      sync.Mutex
-	usageAt         time.Time
-	usageBytes      uint64
-	availableBytes  uint64
-	filesystemBytes uint64
+	// freeBytesWarning: below this many free bytes on the log's file system, the node
+	// reports disk_space_low (0: never).
+	freeBytesWarning uint64
+	auditMutex       sync.Mutex
+	usageMutex       sync.Mutex
+	usageAt          time.Time
+	usageBytes       uint64
+	availableBytes   uint64
+	filesystemBytes  uint64
 }
