@@ -1,6 +1,7 @@
 package replication
 
 import (
+	"context"
 	"io"
 	"net"
 	"sync"
@@ -151,7 +152,7 @@ func TestRestartedWitnessWaitsOneLease(t *testing.T) {
 	_, address := startTestWitness(t, lease)
 	ask := func(kind byte, node string) leaseAnswer {
 		t.Helper()
-		answer, err := askWitness(address, nil, testKey, kind, node, 1, time.Now().Add(5*time.Second))
+		answer, err := askWitness(context.Background(), address, nil, testKey, kind, node, 1, time.Now().Add(5*time.Second))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -356,7 +356,7 @@ func startEmbedded(o *benchOptions, config *bench.Config, stderr io.Writer) (
 		return nil, err
 	}
 	secret, _ := hex.DecodeString(dev.Secret) // GenerateDevKeys writes valid hex.
-	node, err := startNode(&serveOptions{data: dir, address: "127.0.0.1:0", sync: o.sync,
+	node, err := startNode(context.Background(), &serveOptions{data: dir, address: "127.0.0.1:0", sync: o.sync,
 		snapshotEvery: 5_000_000, snapshotsKept: 2, accountsCapacity: max(1<<18, 2*uint32(config.Accounts)+64),
 		transfersCapacity: o.transfers, eventLoops: 1, logLevel: "warn",
 		replicationMode: "sync", ringBytes: shard.RingBytesDefault,

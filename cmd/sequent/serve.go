@@ -177,7 +177,7 @@ func runServe(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) er
 		}
 		o.httpListener = listener
 	}
-	running, err := startNode(o, stdout, stderr)
+	running, err := startNode(ctx, o, stdout, stderr)
 	if err != nil {
 		if o.httpListener != nil {
 			o.httpListener.Close()
@@ -205,8 +205,9 @@ type runningNode struct {
 	opsState
 }
 
-// startNode opens the node (recovering it) and starts serving. Stop it with stop().
-func startNode(o *serveOptions, stdout, stderr io.Writer) (*runningNode, error) {
+// startNode opens the node (recovering it) and starts serving. Stop it with stop(). ctx
+// ends a standby's wait for its primary at start (a shutdown signal).
+func startNode(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) (*runningNode, error) {
 	logger, level, err := newLogger(o.logLevel, stderr)
 	if err != nil {
 		return nil, usageError{err}
@@ -226,7 +227,7 @@ func startNode(o *serveOptions, stdout, stderr io.Writer) (*runningNode, error) 
 	if err != nil {
 		return nil, usageError{fmt.Errorf("--allow: %w", err)}
 	}
-	node, err := replication.OpenNode(nodeConfig)
+	node, err := replication.OpenNode(ctx, nodeConfig)
 	if err != nil {
 		return nil, err
 	}
