@@ -109,7 +109,20 @@ old ones and logs why).`,
 			return runServe(ctx, &o, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
-	flags := command.Flags()
+	addServeFlags(command.Flags(), &o)
+	return command
+}
+
+// defaultServeOptions returns serve's settings as its flags default them (for callers
+// that run a node in process, such as bench --embedded, and for tests).
+func defaultServeOptions() serveOptions {
+	var o serveOptions
+	addServeFlags(pflag.NewFlagSet("serve", pflag.ContinueOnError), &o)
+	return o
+}
+
+// addServeFlags defines serve's flags on flags, bound to o.
+func addServeFlags(flags *pflag.FlagSet, o *serveOptions) {
 	flags.StringVar(&o.data, "data", "./sequent-data", "data directory (log, snapshots, epoch, generated keys)")
 	flags.StringVar(&o.address, "addr", "127.0.0.1:7400", "binary protocol listen address")
 	flags.StringVar(&o.advertise, "advertise", "", "client address other nodes send in not_primary redirects (default: --addr)")
@@ -146,7 +159,6 @@ old ones and logs why).`,
 	flags.IntVar(&o.ringBytes, "input-ring-bytes", shard.RingBytesDefault, "tuning: bytes of requests queued before the server answers busy")
 	flags.IntVar(&o.inFlightEntries, "in-flight-entries", shard.InFlightEntriesMaxDefault, "tuning: log entries applied but not yet durable before the sequencer waits")
 	flags.BoolVar(&o.truncateCorrupt, "wal-truncate-corrupt", false, "DANGER: cut the log at the first damaged entry instead of refusing to start")
-	return command
 }
 
 // applyEnvironment sets every flag not given on the command line from its SEQUENT_*
@@ -212,16 +224,16 @@ func startNode(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) (
 	if err != nil {
 		return nil, usageError{err}
 	}
+	nodeConfig, err := o.nodeConfig(logger) // Flags first: nothing is created on a usage error.
+	if err != nil {
+		return nil, usageError{err}
+	}
 	if err := os.MkdirAll(o.data, 0o755); err != nil {
 		return nil, err
 	}
 	keyring, err := loadOrGenerateKeys(o, stdout)
 	if err != nil {
 		return nil, err
-	}
-	nodeConfig, err := o.nodeConfig(logger)
-	if err != nil {
-		return nil, usageError{err}
 	}
 	allow, err := parsePrefixes(o.allow)
 	if err != nil {
@@ -296,32 +308,16 @@ func (r *runningNode) stop() error {
 	return errors.Join(opsErr, serverErr, nodeErr, r.node.Shard().Err())
 }
 
-// nodeConfig translates the options into the node's configuration.
+// nodeConfig checks the options (validate) and translates them into the node's
+// configuration.
 func (o *serveOptions) nodeConfig(logger *slog.Logger) (replication.NodeConfig, error) {
-	policy, err := parseSyncPolicy(o.sync)
-	if err != nil {
+	if err := o.validate(); err != nil {
 		return replication.NodeConfig{}, err
 	}
+	policy, _ := parseSyncPolicy(o.sync) // Checked by validate.
 	mode := replication.ModeSync
-	switch o.replicationMode {
-	case "sync":
-	case "async":
+	if o.replicationMode == "async" {
 		mode = replication.ModeAsync
-	default:
-		return replication.NodeConfig{}, fmt.Errorf("--replication-mode %q: want sync or async", o.replicationMode)
-	}
-	if o.snapshotsKept < 1 {
-		return replication.NodeConfig{}, fmt.Errorf("--snapshots-keep %d: keep at least 1",
-			o.snapshotsKept)
-	}
-	if o.walArchive != "" && o.walKeepAll {
-		return replication.NodeConfig{}, errors.New("--wal-archive and --wal-keep-all exclude each other")
-	}
-	if (o.replicationListen != "" || o.standbyOf != "") && o.replicationKey == "" {
-		return replication.NodeConfig{}, errors.New("replication needs --replication-key (or SEQUENT_REPLICATION_KEY)")
-	}
-	if countNonEmpty(o.replicationTLS[:]) > 0 && o.replicationListen == "" && o.standbyOf == "" {
-		return replication.NodeConfig{}, errors.New("--replication-tls-* without replication (--replication-listen or --standby-of)")
 	}
 	replicationTLS, err := loadReplicationTLS(o.replicationTLS)
 	if err != nil {

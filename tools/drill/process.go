@@ -57,13 +57,13 @@ func newNode(name, binary, directory, keys, key, witness string) (*node, error) 
 func (n *node) start(standbyOf string) error {
 	args := []string{"serve", "--data", n.data, "--addr", n.client, "--http", n.http,
 		"--keys", n.keys, "--replication-listen", n.replication, "--replication-key", n.key,
-		"--node-name", n.name, "--snapshot-every", "20000", "--accounts-capacity", "1024",
+		"--snapshot-every", "20000", "--accounts-capacity", "1024",
 		"--transfers-capacity", "1048576"}
 	if standbyOf != "" {
 		args = append(args, "--standby-of", standbyOf, "--peer", standbyOf)
 	}
 	if n.witness != "" {
-		args = append(args, "--witness", n.witness, "--lease", "500ms")
+		args = append(args, "--witness", n.witness, "--node-name", n.name, "--lease", "500ms")
 	}
 	logFile, err := os.OpenFile(n.logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
