@@ -7,9 +7,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
+	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -186,21 +189,44 @@ type keySet struct {
 // immutable set), so event loops may call them; Reload swaps in a new set atomically.
 type Keyring struct {
 	path     string                 // File to reload from; "" for an in-memory keyring.
+	options  KeysOptions            // How the file is read; immutable.
 	current  atomic.Pointer[keySet] // The set in force.
 	reloadMu sync.Mutex             // Serializes Reload and Replace (never on a loop).
 }
+
+// KeysOptions adjust how LoadKeysWith reads a keys file.
+type KeysOptions struct {
+	// AllowOpenMode accepts a keys file that its group or others may read or write,
+	// with a loud warning at every load. By default such a file is refused: it holds every
+	// client's secret and the admin tokens, and must be mode 0600 (or stricter).
+	AllowOpenMode bool
+	// Logger receives that warning (nil: slog.Default()).
+	Logger *slog.Logger
+}
+
+// keysFileOpenBits are the permission bits a keys file must not have: any access for
+// its group or for others.
+const keysFileOpenBits fs.FileMode = 0o077
 
 // Errors of keys files.
 var (
 	// ErrKeysFile wraps every problem with a keys file's content.
 	ErrKeysFile = errors.New("netio: keys file")
+	// ErrKeysFileMode refuses a keys file whose group or others may access it.
+	ErrKeysFileMode = errors.New("netio: keys file mode too open")
 	// ErrKeysFileExists is returned by GenerateDevKeys when the file already exists.
 	ErrKeysFileExists = errors.New("netio: keys file already exists")
 )
 
-// LoadKeys reads and validates a keys file.
-func LoadKeys(path string) (*Keyring, error) {
-	k := &Keyring{path: path}
+// LoadKeys reads and validates a keys file, refusing one its group or others may access.
+func LoadKeys(path string) (*Keyring, error) { return LoadKeysWith(path, KeysOptions{}) }
+
+// LoadKeysWith is LoadKeys with options; Reload keeps them.
+func LoadKeysWith(path string, options KeysOptions) (*Keyring, error) {
+	if options.Logger == nil {
+		options.Logger = slog.Default()
+	}
+	k := &Keyring{path: path, options: options}
 	if err := k.Reload(); err != nil {
 		return nil, err
 	}
@@ -224,6 +250,9 @@ func (k *Keyring) Reload() error {
 	if k.path == "" {
 		return errors.New("netio: keyring has no file to reload")
 	}
+	if err := k.checkMode(); err != nil {
+		return err
+	}
 	data, err := readFileBounded(k.path, keysFileBytesMax)
 	if err != nil {
 		return fmt.Errorf("netio: read keys file: %w", err)
@@ -233,6 +262,28 @@ func (k *Keyring) Reload() error {
 		return fmt.Errorf("%s: %w", k.path, err)
 	}
 	return k.Replace(file)
+}
+
+// checkMode refuses a keys file its group or others may access (or warns, with
+// AllowOpenMode). Windows has no such bits: nothing to check there.
+func (k *Keyring) checkMode() error {
+	info, err := os.Stat(k.path)
+	if err != nil {
+		return fmt.Errorf("netio: read keys file: %w", err)
+	}
+	mode := info.Mode().Perm()
+	if runtime.GOOS == "windows" || mode&keysFileOpenBits == 0 {
+		return nil
+	}
+	if !k.options.AllowOpenMode {
+		return fmt.Errorf("%w: %s has mode %04o: its group or others may access the clients' "+
+			"secrets; chmod 600 it (or allow it explicitly: serve --keys-allow-open-mode)",
+			ErrKeysFileMode, k.path, mode)
+	}
+	k.options.Logger.Warn("netio: KEYS FILE READABLE BY OTHERS: its group or others may "+
+		"access the clients' secrets and the admin tokens (allowed by --keys-allow-open-mode); "+
+		"chmod 600 it", "path", k.path, "mode", fmt.Sprintf("%04o", mode))
+	return nil
 }
 
 // Replace validates file and puts it in force.

@@ -39,6 +39,7 @@ type serveOptions struct {
 	address           string
 	advertise         string
 	keys              string
+	keysAllowOpenMode bool
 	sync              string
 	syncInterval      time.Duration
 	snapshotEvery     uint64
@@ -126,7 +127,8 @@ func addServeFlags(flags *pflag.FlagSet, o *serveOptions) {
 	flags.StringVar(&o.data, "data", "./sequent-data", "data directory (log, snapshots, epoch, generated keys)")
 	flags.StringVar(&o.address, "addr", "127.0.0.1:7400", "binary protocol listen address")
 	flags.StringVar(&o.advertise, "advertise", "", "client address other nodes send in not_primary redirects (default: --addr)")
-	flags.StringVar(&o.keys, "keys", "", "keys file (default: DATA/keys.json, generated with a development key if missing)")
+	flags.StringVar(&o.keys, "keys", "", "keys file, mode 0600 (default: DATA/keys.json, generated with a development key if missing)")
+	flags.BoolVar(&o.keysAllowOpenMode, "keys-allow-open-mode", false, "accept a keys file its group or others may read (logged loudly at every load); refused otherwise")
 	flags.StringVar(&o.sync, "sync", "every", "log sync policy: every (fdatasync each group commit), interval, none (benchmarks only)")
 	flags.DurationVar(&o.syncInterval, "sync-interval", 0, "with --sync interval: the sync period (default 2ms)")
 	flags.Uint64Var(&o.snapshotEvery, "snapshot-every", 5_000_000, "ops between snapshots (0: only on demand)")
@@ -231,7 +233,7 @@ func startNode(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) (
 	if err := os.MkdirAll(o.data, 0o755); err != nil {
 		return nil, err
 	}
-	keyring, err := loadOrGenerateKeys(o, stdout)
+	keyring, err := loadOrGenerateKeys(o, stdout, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -381,8 +383,9 @@ func parseSyncPolicy(text string) (wal.SyncPolicy, error) {
 	return 0, fmt.Errorf("--sync %q: want every, interval or none", text)
 }
 
-// loadOrGenerateKeys loads the keys file, generating a development one on first start.
-func loadOrGenerateKeys(o *serveOptions, stdout io.Writer) (*netio.Keyring, error) {
+// loadOrGenerateKeys loads the keys file, generating a development one on first start. A
+// keys file its group or others may access is refused unless --keys-allow-open-mode.
+func loadOrGenerateKeys(o *serveOptions, stdout io.Writer, logger *slog.Logger) (*netio.Keyring, error) {
 	path := o.keys
 	if path == "" {
 		path = tools.KeysPath(o.data)
@@ -396,7 +399,8 @@ func loadOrGenerateKeys(o *serveOptions, stdout io.Writer) (*netio.Keyring, erro
 				dev.Key, dev.Secret, dev.AdminToken)
 		}
 	}
-	return netio.LoadKeys(path)
+	return netio.LoadKeysWith(path, netio.KeysOptions{AllowOpenMode: o.keysAllowOpenMode,
+		Logger: logger})
 }
 
 func printStartup(stdout io.Writer, o *serveOptions, r *runningNode) {
