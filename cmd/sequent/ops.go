@@ -30,8 +30,9 @@ const auditTimeout = 5 * time.Second
 // dataUsageCacheTime bounds how often the data directory is walked for its size.
 const dataUsageCacheTime = 10 * time.Second
 
-// startOps starts the HTTP operations server for a running node.
-func startOps(o *serveOptions, r *runningNode) (*ops.Server, error) {
+// startOps starts the HTTP operations server for a running node. adjust, if any, changes
+// the server's configuration first (a benchmark turns the per-address limits off).
+func startOps(o *serveOptions, r *runningNode, adjust ...func(*ops.Config)) (*ops.Server, error) {
 	if _, err := ops.ParseAllowCIDRs(o.httpAllow); err != nil {
 		return nil, usageError{err}
 	}
@@ -71,12 +72,16 @@ func startOps(o *serveOptions, r *runningNode) (*ops.Server, error) {
 		return nil, usageError{fmt.Errorf("--ledgers: %w", err)}
 	}
 	r.clearingSources(&sources, ledgers)
-	server, err := ops.New(ops.Config{Address: o.http, Listener: o.httpListener,
+	config := ops.Config{Address: o.http, Listener: o.httpListener,
 		TLSCertFile: o.httpTLSCert,
 		TLSKeyFile:  o.httpTLSKey, AllowCIDRs: o.httpAllow, Logger: r.logger,
 		Tokens: func(token string) (string, bool) {
 			return ops.TokenChecker(r.keyring.AdminTokens())(token)
-		}}, sources)
+		}}
+	for _, change := range adjust {
+		change(&config)
+	}
+	server, err := ops.New(config, sources)
 	if err != nil {
 		return nil, err
 	}

@@ -254,7 +254,7 @@ func (n *node) waitFor(ctx context.Context, what string, condition func(s status
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("%s: timed out waiting for %s (see %s)", n.name, what, n.logPath)
-		case <-time.After(10 * time.Millisecond):
+		case <-time.After(statusPollInterval):
 		}
 	}
 }
