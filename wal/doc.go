@@ -44,7 +44,7 @@
 //   - A full file system is not a failure: the next segment cannot be prepared, so
 //     Append refuses entries that might not fit in the active one with ErrLogFull (no
 //     side effect), and takes them again once a preparation succeeds (room.go;
-//     PrepareErr, FreeBytes). The writer never rolls without a prepared segment.
+//     PrepareErr). The writer never rolls without a prepared segment.
 //   - A failed write or fdatasync is sticky (Err): the log writes nothing more and Durable
 //     never advances again. A failed fsync is never retried: the kernel may have dropped
 //     the dirty pages and a retry could report success for lost data ("fsyncgate").

@@ -109,10 +109,6 @@ func (l *Log) PrepareErr() error {
 	return nil
 }
 
-// FreeBytes returns the bytes still available to this process on the file system that
-// holds the log (statfs). Any goroutine; one system call.
-func (l *Log) FreeBytes() (uint64, error) { return freeBytes(l.options.Dir) }
-
 // runPreparer creates each requested segment ahead of time so that a roll never waits
 // for zero-filling. A failed attempt is retried every prepareRetryInterval; a request for
 // segment 0 (abandonPreparation) makes it drop the segment it is working on.

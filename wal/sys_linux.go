@@ -72,13 +72,3 @@ func syncData(file *os.File) error {
 func fallocate(file *os.File, size int64) error {
 	return syscall.Fallocate(int(file.Fd()), 0, 0, size)
 }
-
-// freeBytes returns the bytes an unprivileged writer may still use on the file system
-// holding path (statfs(2): available blocks times the block size).
-func freeBytes(path string) (uint64, error) {
-	var stat syscall.Statfs_t
-	if err := syscall.Statfs(path, &stat); err != nil {
-		return 0, &os.PathError{Op: "statfs", Path: path, Err: err}
-	}
-	return stat.Bavail * uint64(stat.Bsize), nil
-}

@@ -25,6 +25,3 @@ func syncData(file *os.File) error { return file.Sync() }
 
 // fallocate is not available here; only BenchmarkPreallocation uses it.
 func fallocate(*os.File, int64) error { return errors.ErrUnsupported }
-
-// freeBytes is not measured here.
-func freeBytes(string) (uint64, error) { return 0, errors.ErrUnsupported }

@@ -161,7 +161,7 @@ func (r *runningNode) opsSnapshot() ops.Snapshot {
 	snapshot.Shards = []ops.ShardStats{shardStats}
 	snapshot.Replication = replicationStats(&status, r.replicationMode)
 	snapshot.Network = r.networkStats()
-	snapshot.Problems = problems(&snapshot, s, &status, stats)
+	snapshot.Problems = problems(&snapshot, s, &status, stats, r.freeBytesWarning)
 	return snapshot
 }
 
@@ -194,8 +194,6 @@ func (r *runningNode) logStats() ops.LogStats {
 	if err := log.PrepareErr(); err != nil {
 		result.NextSegmentFailure = err.Error()
 	}
-	result.FreeBytes, _ = log.FreeBytes() // 0 where it cannot be measured.
-	result.FreeBytesWarning = r.freeBytesWarning
 	return result
 }
 
@@ -231,19 +229,20 @@ func (r *runningNode) networkStats() ops.NetworkStats {
 		RequestsInflight: uint64(max(n.RequestsInflight, 0))}
 }
 
-// problems lists the conditions an operator must look at.
+// problems lists the conditions an operator must look at. freeBytesWarning is
+// --data-free-bytes-warn (0: never).
 func problems(snapshot *ops.Snapshot, s *shard.Shard, status *replication.NodeStatus,
-	stats shard.Stats) []ops.Problem {
+	stats shard.Stats, freeBytesWarning uint64) []ops.Problem {
 	var list []ops.Problem
 	if failure := snapshot.Shards[0].Log.Failure; failure != "" {
 		list = append(list, ops.Problem{Code: ops.ProblemLogFailed, Detail: failure})
 	} else if err := s.Err(); err != nil {
 		list = append(list, ops.Problem{Code: ops.ProblemLogFailed, Detail: err.Error()})
 	}
-	if log := &snapshot.Shards[0].Log; log.FreeBytes < log.FreeBytesWarning {
+	if available := snapshot.DataDirectoryAvailableBytes; available != 0 && available < freeBytesWarning {
 		list = append(list, ops.Problem{Code: ops.ProblemDiskSpaceLow,
-			Detail: fmt.Sprintf("%d bytes free on the log's file system, warning below %d",
-				log.FreeBytes, log.FreeBytesWarning)})
+			Detail: fmt.Sprintf("%d bytes left on the data directory's file system, warning below %d",
+				available, freeBytesWarning)})
 	}
 	if status.Failure != "" {
 		list = append(list, ops.Problem{Code: ops.ProblemReplicationFailed, Detail: status.Failure})
@@ -289,8 +288,8 @@ type opsState struct {
 	started         time.Time
 	level           *slog.LevelVar
 	replicationMode string
-	// freeBytesWarning: below this many free bytes on the log's file system, the node
-	// reports disk_space_low (0: never).
+	// freeBytesWarning: below this many bytes left on the data directory's file system,
+	// the node reports disk_space_low (0: never).
 	freeBytesWarning uint64
 	auditMutex       sync.Mutex
 	usageMutex       sync.Mutex

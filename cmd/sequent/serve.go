@@ -28,10 +28,10 @@ import (
 	"sequent/wal"
 )
 
-// walFreeBytesWarnDefault is --wal-free-bytes-warn's default: 1 GiB is sixteen default
+// dataFreeBytesWarnDefault is --data-free-bytes-warn's default: 1 GiB is sixteen default
 // segments, minutes of writing even at full speed, time enough for an operator to act
 // before writes are refused.
-const walFreeBytesWarnDefault = 1 << 30
+const dataFreeBytesWarnDefault = 1 << 30
 
 // serveOptions are `sequent serve`'s settings (flags, or SEQUENT_* environment variables).
 type serveOptions struct {
@@ -47,7 +47,7 @@ type serveOptions struct {
 	walArchive        string
 	walSegmentBytes   int64
 	walKeepAll        bool
-	walFreeBytesWarn  int64
+	dataFreeBytesWarn int64
 	accountsCapacity  uint32
 	transfersCapacity uint32
 	eventLoops        int
@@ -135,7 +135,7 @@ func addServeFlags(flags *pflag.FlagSet, o *serveOptions) {
 	flags.IntVar(&o.snapshotsKept, "snapshots-keep", 2, "snapshot files kept (older ones are deleted)")
 	flags.StringVar(&o.walArchive, "wal-archive", "", "move log segments fully covered by the oldest kept snapshot here instead of deleting them")
 	flags.BoolVar(&o.walKeepAll, "wal-keep-all", false, "never retire log segments (the log grows without bound)")
-	flags.Int64Var(&o.walFreeBytesWarn, "wal-free-bytes-warn", walFreeBytesWarnDefault, "report the problem disk_space_low (/healthz 503) when the log's file system has fewer free bytes than this (0: never); writes are refused with log_unavailable once the next log segment cannot be created")
+	flags.Int64Var(&o.dataFreeBytesWarn, "data-free-bytes-warn", dataFreeBytesWarnDefault, "report the problem disk_space_low (/healthz 503) when the data directory's file system has fewer bytes left than this (0: never); writes are refused with log_unavailable once the next log segment cannot be created")
 	flags.Int64Var(&o.walSegmentBytes, "wal-segment-bytes", wal.SegmentBytesDefault, fmt.Sprintf("tuning: size of each preallocated log segment file, from %d (one largest entry) to %d; applies to segments created from now on", wal.SegmentBytesMin, wal.SegmentBytesMax))
 	flags.Uint32Var(&o.accountsCapacity, "accounts-capacity", 1<<18, "accounts to preallocate for (more still fit)")
 	flags.Uint32Var(&o.transfersCapacity, "transfers-capacity", 1<<21, "transfers to preallocate for (more still fit)")
@@ -262,7 +262,7 @@ func startNode(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) (
 	node.Start(server.Replier())
 	return &runningNode{node: node, server: server, keyring: keyring, logger: logger,
 		opsState: opsState{data: o.data, started: time.Now(), level: level,
-			replicationMode: o.replicationMode, freeBytesWarning: uint64(o.walFreeBytesWarn)}}, nil
+			replicationMode: o.replicationMode, freeBytesWarning: uint64(o.dataFreeBytesWarn)}}, nil
 }
 
 // waitAndStop serves until a signal, reloading keys on SIGHUP, then stops. A failed log

@@ -179,7 +179,7 @@ func TestServeRefusesMeaninglessFlags(t *testing.T) {
 		}, "--sync-interval -1ms"},
 		{"sync unknown", func(o *serveOptions) { o.sync = "sometimes" }, "--sync \"sometimes\""},
 		{"segment too small", func(o *serveOptions) { o.walSegmentBytes = 4096 }, "--wal-segment-bytes 4096"},
-		{"free bytes negative", func(o *serveOptions) { o.walFreeBytesWarn = -1 }, "--wal-free-bytes-warn -1"},
+		{"free bytes negative", func(o *serveOptions) { o.dataFreeBytesWarn = -1 }, "--data-free-bytes-warn -1"},
 		{"event loops 0", func(o *serveOptions) { o.eventLoops = 0 }, "--event-loops 0"},
 		{"ring 0", func(o *serveOptions) { o.ringBytes = 0 }, "--input-ring-bytes 0"},
 		{"in flight 0", func(o *serveOptions) { o.inFlightEntries = 0 }, "--in-flight-entries 0"},

@@ -72,8 +72,8 @@ func (o *serveOptions) validateLog(problem func(string, ...any)) {
 		problem("--wal-segment-bytes %d: want %d to %d", o.walSegmentBytes, wal.SegmentBytesMin,
 			wal.SegmentBytesMax)
 	}
-	if o.walFreeBytesWarn < 0 {
-		problem("--wal-free-bytes-warn %d: want 0 (never) or more", o.walFreeBytesWarn)
+	if o.dataFreeBytesWarn < 0 {
+		problem("--data-free-bytes-warn %d: want 0 (never) or more", o.dataFreeBytesWarn)
 	}
 	if o.ringBytes < 1 || o.inFlightEntries < 1 {
 		problem("--input-ring-bytes %d and --in-flight-entries %d: both must be positive",

@@ -122,7 +122,6 @@ var primarySeries = []struct {
 	{"sequent_shard_busy_replies_total", []string{"shard", "0"}, 6},
 	{"sequent_shard_ring_requests", []string{"shard", "0"}, 17},
 	{"sequent_shard_log_full_refusals_total", []string{"shard", "0"}, 4},
-	{"sequent_wal_free_bytes", []string{"shard", "0"}, 5 << 30},
 	{"sequent_wal_next_segment_failed", []string{"shard", "0"}, 0},
 	{"sequent_shard_applied_op", []string{"shard", "0"}, 2001},
 	{"sequent_shard_durable_op", []string{"shard", "0"}, 1999},

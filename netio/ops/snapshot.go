@@ -105,11 +105,6 @@ type LogStats struct {
 	// system), while that lasts: once the active segment is full, writes are refused
 	// with log_unavailable until a preparation succeeds (retried every second).
 	NextSegmentFailure string `json:"next_segment_failure,omitempty"`
-	// FreeBytes is the space left for this process on the log's file system.
-	FreeBytes uint64 `json:"free_bytes"`
-	// FreeBytesWarning is the threshold below which FreeBytes is reported as the problem
-	// disk_space_low (0: never).
-	FreeBytesWarning uint64 `json:"free_bytes_warning"`
 	// Entries counts entries written.
 	Entries uint64 `json:"entries"`
 	// Groups counts group commits (one vectored write per segment touched).
@@ -230,8 +225,8 @@ type Problem struct {
 const (
 	// ProblemLogFailed: a log write or sync failed; the shard stopped taking writes.
 	ProblemLogFailed = "log_failed"
-	// ProblemDiskSpaceLow: the log's file system has less free space than the warning
-	// threshold (serve's --wal-free-bytes-warn).
+	// ProblemDiskSpaceLow: the data directory's file system has less space left than the
+	// warning threshold (serve's --data-free-bytes-warn).
 	ProblemDiskSpaceLow = "disk_space_low"
 	// ProblemSnapshotFailed: the latest snapshot failed to write.
 	ProblemSnapshotFailed = "snapshot_failed"
