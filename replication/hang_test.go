@@ -3,10 +3,8 @@ package replication
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"math"
-	"net"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -16,96 +14,6 @@ import (
 	"sequent/core/model"
 	"sequent/core/shard"
 )
-
-// freezingProxy forwards TCP connections to a target until frozen; from then on it acts
-// like a stopped process (SIGSTOP) at the far end: connections stay open, nothing more
-// is forwarded either way, new connections are accepted and never answered. It keeps
-// reading both sides while frozen (and drops the bytes) so that it notices when one of
-// them closes, and counts the connections it accepted.
-type freezingProxy struct {
-	listener net.Listener
-	target   string
-	frozen   atomic.Bool
-	accepted atomic.Int64
-	// onTargetClosed, when set, runs when the target side of a connection closes.
-	onTargetClosed atomic.Pointer[func()]
-	targetClosed   atomic.Bool
-	mutex          sync.Mutex
-	conns          []net.Conn
-}
-
-func newFreezingProxy(t *testing.T, target string) *freezingProxy {
-	t.Helper()
-	listener, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &freezingProxy{listener: listener, target: target}
-	go p.accept()
-	t.Cleanup(func() {
-		listener.Close()
-		p.mutex.Lock()
-		for _, conn := range p.conns {
-			conn.Close()
-		}
-		p.mutex.Unlock()
-	})
-	return p
-}
-
-func (p *freezingProxy) address() string { return p.listener.Addr().String() }
-
-func (p *freezingProxy) keep(conn net.Conn) {
-	p.mutex.Lock()
-	p.conns = append(p.conns, conn)
-	p.mutex.Unlock()
-}
-
-func (p *freezingProxy) accept() {
-	for {
-		conn, err := p.listener.Accept()
-		if err != nil {
-			return
-		}
-		p.accepted.Add(1)
-		p.keep(conn)
-		if p.frozen.Load() {
-			go io.Copy(io.Discard, conn) // Held open, never answered.
-			continue
-		}
-		upstream, err := net.Dial("tcp", p.target)
-		if err != nil {
-			conn.Close()
-			continue
-		}
-		p.keep(upstream)
-		go p.pipe(conn, upstream, false)
-		go p.pipe(upstream, conn, true)
-	}
-}
-
-// pipe copies from to to until from closes, dropping the bytes while frozen.
-func (p *freezingProxy) pipe(from, to net.Conn, fromTarget bool) {
-	buffer := make([]byte, 64<<10)
-	for {
-		n, err := from.Read(buffer)
-		if n > 0 && !p.frozen.Load() {
-			to.Write(buffer[:n])
-		}
-		if err != nil {
-			if fromTarget {
-				p.targetClosed.Store(true)
-				if hook := p.onTargetClosed.Load(); hook != nil {
-					(*hook)()
-				}
-			}
-			if !p.frozen.Load() {
-				to.Close()
-			}
-			return
-		}
-	}
-}
 
 // TestStandbyReplacesAHungPrimaryWithinALease: the primary hangs (its replication link
 // and its witness link stop answering but stay open, as for a stopped process). The
@@ -117,10 +25,10 @@ func (p *freezingProxy) pipe(from, to net.Conn, fromTarget bool) {
 func TestStandbyReplacesAHungPrimaryWithinALease(t *testing.T) {
 	lease := 400 * time.Millisecond
 	_, witnessAddress := startTestWitness(t, lease)
-	witnessLink := newSilencingProxy(t, witnessAddress)
+	witnessLink := newFreezingProxy(t, witnessAddress)
 	primaryAddress := freeAddress(t)
 	primary := startNode(t, withWitness(nodeConfig(t.TempDir(), primaryAddress, ""), "a",
-		witnessLink.listener.Addr().String(), lease))
+		witnessLink.address(), lease))
 	defer primary.Close()
 	replicationLink := newFreezingProxy(t, primaryAddress)
 	standbyConfig := withWitness(nodeConfig(t.TempDir(), freeAddress(t),
@@ -134,7 +42,7 @@ func TestStandbyReplacesAHungPrimaryWithinALease(t *testing.T) {
 	primary.replies.wait(t, 1)
 	dials := replicationLink.accepted.Load()
 	replicationLink.frozen.Store(true)
-	witnessLink.silent.Store(true)
+	witnessLink.frozen.Store(true)
 	waitFor(t, "the standby to take over", func() bool {
 		return standby.Shard().Role() == shard.RolePrimary
 	})
@@ -182,19 +90,30 @@ func TestExpiredLeaseReleasesNothingAlone(t *testing.T) {
 	}
 }
 
+// startPairThroughProxy starts a sync primary (with degradeAfter) and a standby that
+// reaches it through a freezingProxy, has the primary create accounts 1 and 2
+// (acknowledged), and closes both when the test ends.
+func startPairThroughProxy(t *testing.T, degradeAfter time.Duration) (*testNode, *freezingProxy) {
+	t.Helper()
+	primaryAddress := freeAddress(t)
+	config := nodeConfig(t.TempDir(), primaryAddress, "")
+	config.DegradeAfter = degradeAfter
+	primary := startNode(t, config)
+	t.Cleanup(func() { primary.Close() })
+	link := newFreezingProxy(t, primaryAddress)
+	standby := startNode(t, nodeConfig(t.TempDir(), freeAddress(t), link.address()))
+	t.Cleanup(func() { standby.Close() })
+	primary.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
+	primary.replies.wait(t, 1)
+	return primary, link
+}
+
 // TestHungStandbyIsNotAttached: the standby hangs (its connection stays open, nothing
 // comes from it). The primary must stop counting it as attached (readiness) within
 // standbySilenceMax, while the connection is still open: it used to count it attached
 // until the 5 s silence timeout dropped the connection.
 func TestHungStandbyIsNotAttached(t *testing.T) {
-	primaryAddress := freeAddress(t)
-	primary := startNode(t, nodeConfig(t.TempDir(), primaryAddress, ""))
-	defer primary.Close()
-	link := newFreezingProxy(t, primaryAddress)
-	standby := startNode(t, nodeConfig(t.TempDir(), freeAddress(t), link.address()))
-	defer standby.Close()
-	primary.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
-	primary.replies.wait(t, 1)
+	primary, link := startPairThroughProxy(t, 0)
 	waitFor(t, "the standby to count as attached", func() bool {
 		return primary.Status().Primary.Attached
 	})
@@ -213,16 +132,7 @@ func TestHungStandbyIsNotAttached(t *testing.T) {
 // re-attaches and catches up) and releases the waiting write. Degradation must come
 // first: when the connection is dropped, the primary has already degraded.
 func TestHungStandbyDegradesAfterDegradeAfter(t *testing.T) {
-	primaryAddress := freeAddress(t)
-	config := nodeConfig(t.TempDir(), primaryAddress, "")
-	config.DegradeAfter = 300 * time.Millisecond
-	primary := startNode(t, config)
-	defer primary.Close()
-	link := newFreezingProxy(t, primaryAddress)
-	standby := startNode(t, nodeConfig(t.TempDir(), freeAddress(t), link.address()))
-	defer standby.Close()
-	primary.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
-	primary.replies.wait(t, 1)
+	primary, link := startPairThroughProxy(t, 300*time.Millisecond)
 	var degradedAtDrop atomic.Int32 // 0: not dropped yet; 1: degraded by then; 2: not.
 	hook := func() {
 		if primary.Status().Primary.Degraded {
