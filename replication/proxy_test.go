@@ -64,15 +64,20 @@ func (p *freezingProxy) accept() {
 			go io.Copy(io.Discard, conn) // Held open, never answered.
 			continue
 		}
-		upstream, err := net.Dial("tcp", p.target)
-		if err != nil {
-			conn.Close()
-			continue
-		}
-		p.keep(upstream)
-		go p.pipe(conn, upstream, false)
-		go p.pipe(upstream, conn, true)
+		go p.forward(conn)
 	}
+}
+
+// forward connects conn to the target and copies both ways.
+func (p *freezingProxy) forward(conn net.Conn) {
+	upstream, err := net.Dial("tcp", p.target)
+	if err != nil {
+		conn.Close()
+		return
+	}
+	p.keep(upstream)
+	go p.pipe(conn, upstream, false)
+	p.pipe(upstream, conn, true)
 }
 
 // pipe copies from to to until from closes, dropping the bytes while frozen.
