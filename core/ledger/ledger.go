@@ -114,6 +114,11 @@ type Ledger struct {
 
 	expiry expiryHeap
 
+	// own records each account's owner and the grants in force; actor is the client the
+	// current batch or query runs for (access.go).
+	own   ownership
+	actor actor
+
 	// system is set while a CreateSystem* call runs: Sequent's own events, whose ids lie
 	// in the system range (model.IsSystemID) that client events may not use.
 	system bool
@@ -140,6 +145,9 @@ func New(config Config) *Ledger {
 		historyLast:   map[uint32]uint32{},
 	}
 	l.accounts.reserve(c.AccountsCapacity)
+	l.own.owners.reserve(c.AccountsCapacity)
+	l.own.init()
+	l.actAs(0)
 	l.transfers.reserve(c.TransfersCapacity)
 	l.transferLinks.reserve(c.TransfersCapacity)
 	l.pending.reserve(c.TransfersCapacity)
