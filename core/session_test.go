@@ -26,7 +26,7 @@ func TestReplyRingAgainstNaiveList(t *testing.T) {
 		for number := uint64(1); number <= uint64(steps); number++ {
 			size := rapid.IntRange(0, bytesMax+10).Draw(t, "size")
 			body := bytes.Repeat([]byte{byte(number)}, size)
-			s.cache(number, number, model.StatusOK, body, bytesMax)
+			s.cache(number, number, model.StatusOK, number, body, bytesMax)
 			if size <= bytesMax {
 				naive = append(naive, naiveReply{number, body})
 				total := 0
