@@ -315,7 +315,7 @@ func TestSnapshotReplayEquivalence(t *testing.T) {
 	entry := Entry{FirstOp: restored.OpLast() + 1, Timestamp: h.timestamp + 5_000_000}
 	entry.Body = AppendRequest(nil, &Request{Client: 7, Session: 1, Number: 2,
 		Operation: model.OperationCreateTransfers,
-		Body: transfersBody(simpleTransfer(10, 1, 2, 5), pendingTransfer)})
+		Body:      transfersBody(simpleTransfer(10, 1, 2, 5), pendingTransfer)})
 	entry.Body = AppendRequest(entry.Body, &Request{Client: 7, Session: 1, Number: 2,
 		Operation: model.OperationCreateTransfers, Body: transfersBody(simpleTransfer(10, 1, 2, 5))})
 	if err := restored.Apply(&entry, retry); err != nil || !retry.Replies[0].Duplicate {
