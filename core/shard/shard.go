@@ -126,6 +126,7 @@ type Shard struct {
 	done    chan struct{}
 	err     atomic.Pointer[error]
 
+	grants      grantsState   // The keys file's grant table, on its way to the log.
 	snapshots   *snapshotter  // Nil when snapshots are off.
 	snapshotNow chan struct{} // Capacity 1: an admin asked for a snapshot.
 

@@ -700,3 +700,107 @@ func TestQueryAnswersInternalReads(t *testing.T) {
 		t.Fatalf("fenced: %s, %v", status, err)
 	}
 }
+
+// TestGrantsReachTheLog: the grant table given to a primary is logged before the requests
+// it sequences next, and decides them; an unchanged table is not logged again; a standby
+// keeps its table until it is promoted, then logs it before its first write.
+func TestGrantsReachTheLog(t *testing.T) {
+	dir := t.TempDir()
+	primaryLog, err := wal.Open(wal.Options{Dir: dir + "/primary"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer primaryLog.Close()
+	standbyLog, err := wal.Open(wal.Options{Dir: dir + "/standby"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer standbyLog.Close()
+	shipped := make(chan []byte, 1024)
+	primaryLog.SetObserver(func(stored []byte, _ wal.EntryMeta) {
+		shipped <- append([]byte(nil), stored...)
+	})
+	// Client 8 may debit client 7's accounts on ledger 1 under the primary's keys file;
+	// the standby's keys file also lets client 9.
+	primaryTable := model.AppendGrants(nil, []model.Grant{
+		{Client: 8, Scopes: model.ScopeTransfer, Ledger: 1}})
+	standbyTable := model.AppendGrants(nil, []model.Grant{
+		{Client: 8, Scopes: model.ScopeTransfer, Ledger: 1},
+		{Client: 9, Scopes: model.ScopeTransfer, Ledger: 1}})
+	primary, err := New(Config{Epoch: 1}, core.New(core.Config{}), primaryLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := primary.SetGrants(model.AppendGrants(nil, []model.Grant{{Client: 0}})); err == nil {
+		t.Fatal("an invalid table was accepted")
+	}
+	if err := primary.SetGrants(primaryTable); err != nil {
+		t.Fatal(err)
+	}
+	primaryReplies := newRecordingReplier()
+	primary.Start(primaryReplies)
+	defer primary.Close()
+	standby, standbyReplies := startShard(t, Config{Epoch: 1, Role: RoleStandby}, standbyLog)
+	if err := standby.SetGrants(standbyTable); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for stored := range shipped {
+			if err := standby.Replicate(stored); err != nil {
+				return
+			}
+		}
+	}()
+	statusOf := func(body []byte) model.Status {
+		var result model.EventResult
+		result.Decode(body)
+		return result.Status
+	}
+	primary.Submit(&Request{Connection: 1, Client: 7, Session: 1, Number: 1,
+		Operation: model.OperationCreateAccounts, Body: accountsBody(1, 2)})
+	primary.Submit(&Request{Connection: 1, Client: 8, Session: 1, Number: 1,
+		Operation: model.OperationCreateTransfers, Body: transferBody(10, 1, 2, 5, 0, 0)})
+	primary.Submit(&Request{Connection: 1, Client: 9, Session: 1, Number: 1,
+		Operation: model.OperationCreateTransfers, Body: transferBody(11, 1, 2, 5, 0, 0)})
+	primaryReplies.waitFor(t, 3)
+	if statusOf(primaryReplies.bodies[1]) != model.StatusOK ||
+		statusOf(primaryReplies.bodies[2]) != model.StatusDebitAccountNotOwned {
+		t.Fatalf("grants of the primary: %s, %s", statusOf(primaryReplies.bodies[1]),
+			statusOf(primaryReplies.bodies[2]))
+	}
+	logged := primaryLog.LastOp()
+	if logged != 4 { // set_grants, then the three requests.
+		t.Fatalf("primary log ends at op %d, want 4", logged)
+	}
+	if err := primary.SetGrants(primaryTable); err != nil { // A reload, unchanged.
+		t.Fatal(err)
+	}
+	primary.Submit(&Request{Connection: 1, Client: 7, Session: 1, Number: 2,
+		Operation: model.OperationLookupAccounts, Body: model.U128(1).Append(nil)})
+	primaryReplies.waitFor(t, 4)
+	if primaryLog.LastOp() != logged {
+		t.Fatalf("an unchanged table was logged again (log at op %d)", primaryLog.LastOp())
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for standbyLog.Durable() < logged && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if standbyLog.LastOp() != logged {
+		t.Fatalf("the standby wrote entries of its own: log at op %d", standbyLog.LastOp())
+	}
+	primary.Close()
+	close(shipped)
+	if err := standby.Promote(2); err != nil {
+		t.Fatal(err)
+	}
+	standby.Submit(&Request{Connection: 2, Client: 9, Session: 1, Number: 2,
+		Operation: model.OperationCreateTransfers, Body: transferBody(12, 1, 2, 5, 0, 0)})
+	standbyReplies.waitFor(t, 1)
+	if status := statusOf(standbyReplies.bodies[0]); status != model.StatusOK {
+		t.Fatalf("after promotion the standby's table should decide: %s", status)
+	}
+	if standbyLog.LastOp() != logged+2 {
+		t.Fatalf("standby log at op %d, want the table and the transfer after op %d",
+			standbyLog.LastOp(), logged)
+	}
+}
