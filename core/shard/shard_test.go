@@ -105,7 +105,7 @@ func TestRepliesWaitForDurability(t *testing.T) {
 		Operation: model.OperationCreateAccounts, Body: accountsBody(1, 2)}); status != model.StatusOK {
 		t.Fatalf("submit: %s", status)
 	}
-	if status := s.Submit(&Request{Connection: 2, Client: 8, Session: 1, Number: 1,
+	if status := s.Submit(&Request{Connection: 2, Client: 7, Session: 2, Number: 1,
 		Operation: model.OperationLookupAccounts, Body: model.U128(1).Append(nil)}); status != model.StatusOK {
 		t.Fatalf("submit lookup: %s", status)
 	}
