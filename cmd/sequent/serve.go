@@ -77,7 +77,9 @@ func newServeCommand() *cobra.Command {
 
 With no flags it works out of the box: data in ./sequent-data, the binary protocol on
 127.0.0.1:7400, fdatasync on every group commit. On first start, if no keys file exists,
-a development key is generated into the data directory and printed once.
+a development key is generated into the data directory and printed once; it has every
+permission and the operator scope (it sees and moves every account). Other clients own
+the accounts they create and reach others' only through grants in the keys file.
 
 Every flag can also be set with an environment variable: SEQUENT_ followed by the flag
 name in capitals with dashes as underscores (for example SEQUENT_DATA, SEQUENT_ADDR,
@@ -224,6 +226,12 @@ func startNode(o *serveOptions, stdout, stderr io.Writer) (*runningNode, error) 
 		return nil, err
 	}
 	s := node.Shard()
+	// The keys file's grants reach the core through the log: the primary writes them
+	// before the first request it sequences (a standby when it is promoted).
+	if err := s.SetGrants(keyring.GrantsBody()); err != nil {
+		node.Close()
+		return nil, err
+	}
 	controls := netio.NewControls(netio.ControlsConfig{AllowedNetworks: allow,
 		LoginAttemptsPerMinute: o.loginAttempts})
 	server, err := netio.NewServer(netio.Config{Address: o.address, Keys: keyring,
@@ -251,7 +259,7 @@ func (r *runningNode) waitAndStop(ctx context.Context) error {
 	for {
 		select {
 		case <-hangup:
-			if err := r.keyring.Reload(); err != nil {
+			if err := r.reloadKeys(); err != nil {
 				r.logger.Error("sequent: keys reload failed; keeping the old keys", "error", err)
 			} else {
 				r.logger.Info("sequent: keys reloaded")
@@ -272,6 +280,15 @@ func (r *runningNode) waitAndStop(ctx context.Context) error {
 		}
 		return r.stop()
 	}
+}
+
+// reloadKeys rereads the keys file (logins and permissions change at once) and hands its
+// grant table to the shard, which logs it before the next requests it sequences.
+func (r *runningNode) reloadKeys() error {
+	if err := r.keyring.Reload(); err != nil {
+		return err
+	}
+	return r.node.Shard().SetGrants(r.keyring.GrantsBody())
 }
 
 // stop stops in order: refuse new requests, release what can be, close the log.
@@ -387,8 +404,8 @@ func loadOrGenerateKeys(o *serveOptions, stdout io.Writer) (*netio.Keyring, erro
 				return nil, err
 			}
 			fmt.Fprintf(stdout, "WARNING: generated a DEVELOPMENT key in %s (shown once; do not use in production):\n"+
-				"  client id %d, key id %d, secret %s\n  admin token %s\n", path, dev.Client,
-				dev.Key, dev.Secret, dev.AdminToken)
+				"  client id %d (every permission, operator scope), key id %d, secret %s\n"+
+				"  admin token %s\n", path, dev.Client, dev.Key, dev.Secret, dev.AdminToken)
 		}
 	}
 	return netio.LoadKeys(path)
