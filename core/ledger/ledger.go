@@ -240,7 +240,8 @@ func (l *Ledger) rememberFailed(id model.Uint128) {
 // MemoryBytes returns the bytes held by the ledger's storage and indexes (chunks are
 // counted whole, including unused tails, so this is what the process really holds).
 func (l *Ledger) MemoryBytes() (accountBytes, transferBytes uint64) {
-	accountBytes = l.accounts.bytes(model.AccountSize) + l.accountIndex.bytes()
+	accountBytes = l.accounts.bytes(model.AccountSize) + l.accountIndex.bytes() +
+		l.own.owners.bytes(4)
 	transferBytes = l.transfers.bytes(model.TransferSize) + l.transferLinks.bytes(8) +
 		l.pending.bytes(1) + l.transferIndex.bytes()
 	return accountBytes, transferBytes

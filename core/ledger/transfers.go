@@ -315,7 +315,11 @@ func (l *Ledger) singleOrPendingTransfer(t *model.Transfer, timestamp uint64, ev
 	l.recordHistory(debitIndex, debit, index, timestamp)
 	l.recordHistory(creditIndex, credit, index, timestamp)
 	result.DebitAccount, result.CreditAccount = debit.Balance(), credit.Balance()
-	l.maskUnreadable(result, debitIndex, creditIndex)
+	// The debit account passed checkOwnership (transfer includes read): only the credit
+	// account's balances may have to be hidden.
+	if !l.actor.all && !l.allowed(model.ScopeRead, creditIndex) {
+		result.CreditAccount = model.Balance{}
+	}
 	return model.StatusOK
 }
 
