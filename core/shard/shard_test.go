@@ -399,31 +399,11 @@ func TestConcurrentSubmitters(t *testing.T) {
 // the standby's state follows, its client writes get not_primary while reads work, and
 // after promotion it takes writes at the new epoch on top of the replicated history.
 func TestStandbyFollowsAndPromotes(t *testing.T) {
-	dir := t.TempDir()
-	primaryLog, err := wal.Open(wal.Options{Dir: dir + "/primary"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer primaryLog.Close()
-	standbyLog, err := wal.Open(wal.Options{Dir: dir + "/standby"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer standbyLog.Close()
-	shipped := make(chan []byte, 1024)
-	primaryLog.SetObserver(func(stored []byte, _ wal.EntryMeta) {
-		shipped <- append([]byte(nil), stored...)
-	})
+	primaryLog, standbyLog, shipped := replicatedLogs(t)
 	primary, primaryReplies := startShard(t, Config{Epoch: 1}, primaryLog)
 	standby, standbyReplies := startShard(t, Config{Epoch: 1, Role: RoleStandby}, standbyLog)
 	standby.SetPrimaryAddress("127.0.0.1:7400")
-	go func() {
-		for stored := range shipped {
-			if err := standby.Replicate(stored); err != nil {
-				return
-			}
-		}
-	}()
+	go follow(standby, shipped)
 	primary.Submit(&Request{Connection: 1, Client: 7, Session: 1, Number: 1,
 		Operation: model.OperationCreateAccounts, Body: accountsBody(1, 2)})
 	primary.Submit(&Request{Connection: 1, Client: 7, Session: 1, Number: 2,
@@ -471,6 +451,37 @@ func TestStandbyFollowsAndPromotes(t *testing.T) {
 		Operation: model.OperationLookupAccounts, Body: model.U128(2).Append(nil)}); status != model.StatusNotPrimary ||
 		standby.PrimaryAddress() != "127.0.0.1:9999" {
 		t.Fatalf("fenced shard answered %s", status)
+	}
+}
+
+// replicatedLogs opens a primary's and a standby's log; shipped receives every entry
+// the primary stores, as replication would send it. Close shipped to stop follow.
+func replicatedLogs(t *testing.T) (primaryLog, standbyLog *wal.Log, shipped chan []byte) {
+	t.Helper()
+	dir := t.TempDir()
+	primaryLog, err := wal.Open(wal.Options{Dir: dir + "/primary"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { primaryLog.Close() })
+	standbyLog, err = wal.Open(wal.Options{Dir: dir + "/standby"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { standbyLog.Close() })
+	shipped = make(chan []byte, 1024)
+	primaryLog.SetObserver(func(stored []byte, _ wal.EntryMeta) {
+		shipped <- append([]byte(nil), stored...)
+	})
+	return primaryLog, standbyLog, shipped
+}
+
+// follow applies shipped entries to the standby until shipped is closed or one fails.
+func follow(standby *Shard, shipped <-chan []byte) {
+	for stored := range shipped {
+		if err := standby.Replicate(stored); err != nil {
+			return
+		}
 	}
 }
 
@@ -705,21 +716,7 @@ func TestQueryAnswersInternalReads(t *testing.T) {
 // it sequences next, and decides them; an unchanged table is not logged again; a standby
 // keeps its table until it is promoted, then logs it before its first write.
 func TestGrantsReachTheLog(t *testing.T) {
-	dir := t.TempDir()
-	primaryLog, err := wal.Open(wal.Options{Dir: dir + "/primary"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer primaryLog.Close()
-	standbyLog, err := wal.Open(wal.Options{Dir: dir + "/standby"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer standbyLog.Close()
-	shipped := make(chan []byte, 1024)
-	primaryLog.SetObserver(func(stored []byte, _ wal.EntryMeta) {
-		shipped <- append([]byte(nil), stored...)
-	})
+	primaryLog, standbyLog, shipped := replicatedLogs(t)
 	// Client 8 may debit client 7's accounts on ledger 1 under the primary's keys file;
 	// the standby's keys file also lets client 9.
 	primaryTable := model.AppendGrants(nil, []model.Grant{
@@ -744,13 +741,7 @@ func TestGrantsReachTheLog(t *testing.T) {
 	if err := standby.SetGrants(standbyTable); err != nil {
 		t.Fatal(err)
 	}
-	go func() {
-		for stored := range shipped {
-			if err := standby.Replicate(stored); err != nil {
-				return
-			}
-		}
-	}()
+	go follow(standby, shipped)
 	statusOf := func(body []byte) model.Status {
 		var result model.EventResult
 		result.Decode(body)

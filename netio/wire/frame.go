@@ -207,20 +207,21 @@ func checksum(headerPrefix []byte, body []byte) uint32 {
 // returns the extended slice; f.Body and f.BodyLength are ignored (body is used). It
 // panics if body is longer than the kind allows, which is a caller bug.
 func AppendFrame(dst []byte, f *Frame, body []byte) []byte {
-	start := len(dst)
-	dst = append(dst, make([]byte, HeaderSize)...)
-	dst = append(dst, body...)
-	PutFrame(dst[start:], f, len(body))
-	return dst
+	return appendFrame(dst, f, body, PutFrame)
 }
 
 // AppendFrameUnchecked is AppendFrame with 0 in the checksum field, for a session that
 // negotiated LoginUncheckedFrames (frames after the login only).
 func AppendFrameUnchecked(dst []byte, f *Frame, body []byte) []byte {
+	return appendFrame(dst, f, body, putHeader)
+}
+
+// appendFrame appends a header-sized gap and body to dst, then lets put fill the header.
+func appendFrame(dst []byte, f *Frame, body []byte, put func([]byte, *Frame, int)) []byte {
 	start := len(dst)
 	dst = append(dst, make([]byte, HeaderSize)...)
 	dst = append(dst, body...)
-	putHeader(dst[start:], f, len(body))
+	put(dst[start:], f, len(body))
 	return dst
 }
 
