@@ -31,7 +31,8 @@ func (m *Machine) createTransfers(client uint64, body []byte, flags uint8,
 	for i := range events {
 		events[i].Decode(body[i*model.TransferSize:])
 	}
-	m.ledger.CreateTransfersAs(client, m.nextTimestamps(count), events, results)
+	balances := flags&RequestFlagReplyBalances != 0
+	m.ledger.CreateTransfersAs(client, balances, m.nextTimestamps(count), events, results)
 	if flags&RequestFlagReplyBalances != 0 {
 		encoded := grow(out, count*model.EventResultBalancesSize)
 		for i := range results {

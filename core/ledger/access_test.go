@@ -57,7 +57,7 @@ func ownershipFixture(t *testing.T) *fixture {
 func (f *fixture) as(client uint64, want model.Status, event model.Transfer) model.TransferResult {
 	f.t.Helper()
 	results := make([]model.TransferResult, 1)
-	f.ledger.CreateTransfersAs(client, f.timestamp, []model.Transfer{event}, results)
+	f.ledger.CreateTransfersAs(client, true, f.timestamp, []model.Transfer{event}, results)
 	f.timestamp++
 	if results[0].Status != want {
 		f.t.Fatalf("client %d transfer %+v: %s, want %s", client, event, results[0].Status, want)

@@ -118,6 +118,8 @@ type Ledger struct {
 	// current batch or query runs for (access.go).
 	own   ownership
 	actor actor
+	// resultBalances says whether the batch's results carry balances (CreateTransfersAs).
+	resultBalances bool
 
 	// system is set while a CreateSystem* call runs: Sequent's own events, whose ids lie
 	// in the system range (model.IsSystemID) that client events may not use.

@@ -65,8 +65,10 @@ func (l *Ledger) postOrVoidTransfer(t *model.Transfer, timestamp uint64, hash ui
 	record.Amount, record.Timestamp = amount, timestamp
 	l.recordHistory(debitIndex, debit, index, timestamp)
 	l.recordHistory(creditIndex, credit, index, timestamp)
-	result.DebitAccount, result.CreditAccount = debit.Balance(), credit.Balance()
-	l.maskUnreadable(result, debitIndex, creditIndex)
+	if l.resultBalances {
+		result.DebitAccount, result.CreditAccount = debit.Balance(), credit.Balance()
+		l.maskUnreadable(result, debitIndex, creditIndex)
+	}
 	return model.StatusOK
 }
 

@@ -264,7 +264,7 @@ func TestLedgerMatchesReference(t *testing.T) {
 				}
 				submitted = append(submitted, events...)
 				results := make([]model.TransferResult, len(events))
-				l.CreateTransfersAs(client, timestamp, events, results)
+				l.CreateTransfersAs(client, true, timestamp, events, results)
 				want := reference.createTransfers(timestamp, events)
 				for i := range events {
 					statusCounts[results[i].Status]++
