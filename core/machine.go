@@ -301,7 +301,7 @@ func (m *Machine) dispatch(request *Request, out *Output) model.Status {
 	case model.OperationGetAccountBalances:
 		return m.getAccountBalances(request.Client, request.Body, out)
 	case model.OperationGetLedgerTotals:
-		return m.getLedgerTotals(request.Body, out)
+		return m.getLedgerTotals(request.Client, request.Body, out)
 	}
 	status, _ := m.dispatchMatch(request, out)
 	return status

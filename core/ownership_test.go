@@ -186,6 +186,13 @@ func TestOwnershipMatrix(t *testing.T) {
 				model.OrderReplaceSize, &model.OrderReplace{ClientOrderID: 52, Account: 1,
 					OrderID: order, Price: 500, Quantity: 5}))
 		}, []uint64{owner}, model.StatusOrderNotFound},
+		{"get_ledger_totals of the owner's ledger 2", nil, func(h *harness, client, _ uint64) model.Status {
+			// Ledger 2 holds the owner's account 3 and the operator's bank 101: whoever
+			// may read neither gets no totals for it.
+			return h.found(client, model.OperationGetLedgerTotals, encodeRecords(
+				model.LedgerFilterSize, &model.LedgerFilter{LedgerMin: 2, LedgerMax: 2, Limit: 1}),
+				model.LedgerTotalsSize)
+		}, []uint64{owner, matrixReader, matrixPayer, matrixTrader, operator}, notVisible},
 		{"lookup_orders", nil, func(h *harness, client, order uint64) model.Status {
 			return h.found(client, model.OperationLookupOrders,
 				binary.LittleEndian.AppendUint64(nil, order), model.OrderStateSize)

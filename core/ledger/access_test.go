@@ -259,3 +259,42 @@ func TestSetGrantsRefusesInvalidTables(t *testing.T) {
 	}
 	f.as(carol, model.StatusOK, transfer(800, 2, 1, 1)) // The old table still holds.
 }
+
+// TestOwnershipOfLedgerTotals: a client's trial balance covers only the accounts it may
+// read; the system and operators see the whole ledger.
+func TestOwnershipOfLedgerTotals(t *testing.T) {
+	f := ownershipFixture(t)
+	filter := model.LedgerFilter{Limit: 10}
+	accountsIn := func(client uint64) map[uint32]uint64 {
+		found, status := f.ledger.LedgerTotalsAs(client, &filter, nil)
+		if status != model.StatusOK {
+			t.Fatalf("client %d: %s", client, status)
+		}
+		counts := map[uint32]uint64{}
+		for _, totals := range found {
+			counts[totals.Ledger] = totals.Accounts
+		}
+		return counts
+	}
+	for _, c := range []struct {
+		client uint64
+		want   map[uint32]uint64
+	}{
+		{0, map[uint32]uint64{1: 5, 2: 1}},      // Everything: 1, 2, 3, 4, 9 and 7.
+		{olivia, map[uint32]uint64{1: 5, 2: 1}}, // The operator too.
+		{alice, map[uint32]uint64{1: 2, 2: 1}},  // Her 1, 2 and 7.
+		{bob, map[uint32]uint64{1: 2}},          // His 3 and 4.
+		{carol, map[uint32]uint64{1: 3, 2: 1}},  // 2 (transfer), 3 and 4 (read), 7 (trade).
+		{99, map[uint32]uint64{}},               // Nothing.
+	} {
+		got := accountsIn(c.client)
+		if len(got) != len(c.want) {
+			t.Fatalf("client %d: ledgers %v, want %v", c.client, got, c.want)
+		}
+		for ledger, count := range c.want {
+			if got[ledger] != count {
+				t.Fatalf("client %d: ledgers %v, want %v", c.client, got, c.want)
+			}
+		}
+	}
+}

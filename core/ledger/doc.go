@@ -123,9 +123,10 @@
 //     caller may not see (it may read neither account) answers the same, before any field
 //     is compared, so that no field of someone else's transfer can be tested for.
 //   - Reads. An account the caller may not read is answered as if it did not exist:
-//     lookups skip it, queries answer account_not_found. A transfer is visible when the
-//     caller may read its debit or its credit account. A created transfer's result shows
-//     the balances only of the accounts the caller may read (zeros otherwise).
+//     lookups skip it, queries answer account_not_found, ledger totals leave it out of
+//     the sums. A transfer is visible when the caller may read its debit or its credit
+//     account. A created transfer's result shows the balances only of the accounts the
+//     caller may read (zeros otherwise).
 //   - The new refusals are transient (Status.Transient): a grant may come later, so a
 //     refused id answers id_already_failed from then on, as for a missing account.
 //
