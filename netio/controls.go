@@ -208,7 +208,10 @@ func (c *Controls) AdmitLoginAttempt(remote net.Addr, client uint64, known bool)
 	return 0, 0
 }
 
-// LoginFailed counts a failed login against its (address, client) bucket.
+// LoginFailed counts a failed login against its (address, client) bucket. With the
+// table full of live windows (attemptAddressesMax pairs failed within the minute) a new
+// pair goes uncounted: whoever can fill it from that many addresses and client ids could
+// try as many logins anyway, and refusing every untracked pair would lock everyone out.
 func (c *Controls) LoginFailed(remote net.Addr, client uint64, known bool) {
 	address, ok := addressOf(remote)
 	if !ok {
