@@ -29,8 +29,13 @@ func TestMatchingThroughTheMachine(t *testing.T) {
 		{ID: model.U128(12), Ledger: 2, Code: 2, Flags: limit},
 		{ID: model.U128(21), Ledger: 1, Code: 2, Flags: limit},
 		{ID: model.U128(22), Ledger: 2, Code: 2, Flags: limit}}
+	// The banks (1, 2) are client 9's; each trader owns the accounts it trades from.
 	h.apply(Request{Client: 9, Session: 1, Number: 1, Operation: model.OperationCreateAccounts,
-		Body: encodeRecords(model.AccountSize, accounts...)})
+		Body: encodeRecords(model.AccountSize, accounts[:2]...)},
+		Request{Client: 7, Session: 9, Number: 1, Operation: model.OperationCreateAccounts,
+			Body: encodeRecords(model.AccountSize, accounts[2:4]...)},
+		Request{Client: 8, Session: 9, Number: 1, Operation: model.OperationCreateAccounts,
+			Body: encodeRecords(model.AccountSize, accounts[4:]...)})
 	funding := []*model.Transfer{
 		{ID: model.U128(100), DebitAccountID: model.U128(1), CreditAccountID: model.U128(11),
 			Amount: model.U128(1000), Ledger: 1, Code: 1},

@@ -58,7 +58,7 @@ func startOps(o *serveOptions, r *runningNode, adjust ...func(*ops.Config)) (*op
 			r.node.Shard().RequestSnapshot()
 			return nil
 		},
-		ReloadKeys:  r.keyring.Reload,
+		ReloadKeys:  r.reloadKeys,
 		SetLogLevel: func(level string) error { return setLogLevel(r.level, level) },
 		Console: ops.ConsoleSources{
 			LatencyHistograms: func() map[string]*hdrhistogram.Snapshot {

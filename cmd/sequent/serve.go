@@ -84,7 +84,9 @@ func newServeCommand() *cobra.Command {
 
 With no flags it works out of the box: data in ./sequent-data, the binary protocol on
 127.0.0.1:7400, fdatasync on every group commit. On first start, if no keys file exists,
-a development key is generated into the data directory and printed once.
+a development key is generated into the data directory and printed once; it has every
+permission and the operator scope (it sees and moves every account). Other clients own
+the accounts they create and reach others' only through grants in the keys file.
 
 Every flag can also be set with an environment variable: SEQUENT_ followed by the flag
 name in capitals with dashes as underscores (for example SEQUENT_DATA, SEQUENT_ADDR,
@@ -149,7 +151,7 @@ func addServeFlags(flags *pflag.FlagSet, o *serveOptions) {
 	flags.StringVar(&o.replicationKey, "replication-key", "", "shared secret of the replication link (required with replication)")
 	addReplicationTLSFlags(flags, &o.replicationTLS, "this node's")
 	flags.StringSliceVar(&o.allow, "allow", nil, "CIDRs allowed to connect to the binary port (default: anyone who can connect)")
-	flags.IntVar(&o.loginAttempts, "login-attempts-per-minute", netio.LoginAttemptsPerMinuteDefault, "new connections (login attempts) allowed per remote address per minute")
+	flags.IntVar(&o.loginAttempts, "login-attempts-per-minute", netio.LoginAttemptsPerMinuteDefault, "failed logins allowed per minute per (remote address, client id), and connections without a login per remote address")
 	flags.StringVar(&o.http, "http", "127.0.0.1:7401", "HTTP address of metrics, health, status and admin (\"\" to disable)")
 	flags.StringVar(&o.httpTLSCert, "http-tls-cert", "", "TLS certificate file for the HTTP server (with --http-tls-key)")
 	flags.StringVar(&o.httpTLSKey, "http-tls-key", "", "TLS key file for the HTTP server")
@@ -246,6 +248,12 @@ func startNode(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) (
 		return nil, err
 	}
 	s := node.Shard()
+	// The keys file's grants reach the core through the log: the primary writes them
+	// before the first request it sequences (a standby when it is promoted).
+	if err := s.SetGrants(keyring.GrantsBody()); err != nil {
+		node.Close()
+		return nil, err
+	}
 	controls := netio.NewControls(netio.ControlsConfig{AllowedNetworks: allow,
 		LoginAttemptsPerMinute: o.loginAttempts})
 	server, err := netio.NewServer(netio.Config{Address: o.address, Keys: keyring,
@@ -276,7 +284,7 @@ func (r *runningNode) waitAndStop(ctx context.Context) error {
 	for {
 		select {
 		case <-hangup:
-			if err := r.keyring.Reload(); err != nil {
+			if err := r.reloadKeys(); err != nil {
 				r.logger.Error("sequent: keys reload failed; keeping the old keys", "error", err)
 			} else {
 				r.logger.Info("sequent: keys reloaded")
@@ -295,6 +303,15 @@ func (r *runningNode) waitAndStop(ctx context.Context) error {
 		}
 		return r.stop()
 	}
+}
+
+// reloadKeys rereads the keys file (logins and permissions change at once) and hands its
+// grant table to the shard, which logs it before the next requests it sequences.
+func (r *runningNode) reloadKeys() error {
+	if err := r.keyring.Reload(); err != nil {
+		return err
+	}
+	return r.node.Shard().SetGrants(r.keyring.GrantsBody())
 }
 
 // stop stops in order: refuse new requests, release what can be, close the log.
@@ -395,8 +412,8 @@ func loadOrGenerateKeys(o *serveOptions, stdout io.Writer, logger *slog.Logger) 
 				return nil, err
 			}
 			fmt.Fprintf(stdout, "WARNING: generated a DEVELOPMENT key in %s (shown once; do not use in production):\n"+
-				"  client id %d, key id %d, secret %s\n  admin token %s\n", path, dev.Client,
-				dev.Key, dev.Secret, dev.AdminToken)
+				"  client id %d (every permission, operator scope), key id %d, secret %s\n"+
+				"  admin token %s\n", path, dev.Client, dev.Key, dev.Secret, dev.AdminToken)
 		}
 	}
 	return netio.LoadKeysWith(path, netio.KeysOptions{AllowOpenMode: o.keysAllowOpenMode,

@@ -14,8 +14,14 @@ import (
 const benchAccountCount = 1_000_000
 
 // newBenchLedger creates a ledger holding accountCount accounts with ids 1..accountCount
-// on ledger 1, sized for transferCapacity transfers.
+// on ledger 1, sized for transferCapacity transfers, owned by the system.
 func newBenchLedger(tb testing.TB, accountCount uint32, transferCapacity uint32) (*Ledger, uint64) {
+	return newOwnedBenchLedger(tb, accountCount, transferCapacity, 0)
+}
+
+// newOwnedBenchLedger is newBenchLedger with the accounts created by owner.
+func newOwnedBenchLedger(tb testing.TB, accountCount uint32, transferCapacity uint32,
+	owner uint64) (*Ledger, uint64) {
 	tb.Helper()
 	l := New(Config{AccountsCapacity: accountCount, TransfersCapacity: transferCapacity,
 		HashSeed: 42})
@@ -28,7 +34,7 @@ func newBenchLedger(tb testing.TB, accountCount uint32, transferCapacity uint32)
 			events[i] = model.Account{ID: model.U128(uint64(next) + uint64(i) + 1), Ledger: 1,
 				Code: 1}
 		}
-		l.CreateAccounts(timestamp, events[:count], results)
+		l.CreateAccountsAs(owner, timestamp, events[:count], results)
 		for i := range results[:count] {
 			if results[i].Status != model.StatusOK {
 				tb.Fatalf("account %d: %s", next+uint32(i), results[i].Status)
@@ -45,16 +51,39 @@ func newBenchLedger(tb testing.TB, accountCount uint32, transferCapacity uint32)
 // preallocated. One op is one batch; transfers/s is the figure to read. The scale
 // is accounts=1000000; accounts=1000 keeps every account in cache, which isolates the
 // compute cost from the memory cost.
+//
+// The third level is who sends the batch (package doc, "Ownership"): as=system skips the
+// ownership checks (the system and operators), as=owner is a client debiting its own
+// accounts (the owner compare on every debit and balance mask; the usual client path),
+// as=grantee a client debiting another's accounts through a transfer grant (the grant
+// scan, after a failed owner compare, on every event). Every variant asks for balances
+// in the results, as the system path always did (so that the credit account's owner is
+// read to hide its balances); a client request without the balances flag skips that.
 func BenchmarkCreateTransfers(b *testing.B) {
 	for _, accountCount := range []uint32{1_000, benchAccountCount} {
-		b.Run(fmt.Sprintf("accounts=%d", accountCount), func(b *testing.B) {
-			benchmarkCreateTransfers(b, accountCount)
-		})
+		for _, as := range []string{"system", "owner", "grantee"} {
+			b.Run(fmt.Sprintf("accounts=%d/as=%s", accountCount, as), func(b *testing.B) {
+				benchmarkCreateTransfers(b, accountCount, as)
+			})
+		}
 	}
 }
 
-func benchmarkCreateTransfers(b *testing.B, accountCount uint32) {
-	l, timestamp := newBenchLedger(b, accountCount, 1<<24)
+func benchmarkCreateTransfers(b *testing.B, accountCount uint32, as string) {
+	const owner, grantee = 7, 8
+	client, accountOwner := uint64(0), uint64(0)
+	switch as {
+	case "owner":
+		client, accountOwner = owner, owner
+	case "grantee":
+		client, accountOwner = grantee, owner
+	}
+	l, timestamp := newOwnedBenchLedger(b, accountCount, 1<<24, accountOwner)
+	if err := l.SetGrants([]model.Grant{
+		{Client: grantee, Scopes: model.ScopeRead, Ledger: 2},
+		{Client: grantee, Scopes: model.ScopeTransfer, Ledger: 1}}); err != nil {
+		b.Fatal(err)
+	}
 	random := rand.New(rand.NewPCG(1, 2))
 	const poolBatches = 16
 	pool := make([][]model.Transfer, poolBatches)
@@ -81,7 +110,7 @@ func benchmarkCreateTransfers(b *testing.B, accountCount uint32) {
 			batch[i].ID = model.U128(nextID)
 			nextID++
 		}
-		l.CreateTransfers(timestamp, batch, results)
+		l.CreateTransfersAs(client, true, timestamp, batch, results)
 		timestamp += uint64(len(batch))
 	}
 	b.StopTimer()

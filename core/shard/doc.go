@@ -34,6 +34,14 @@
 // after Close; Err reports the failure. The log is never resumed in process: an operator
 // fixes the cause and restarts, and recovery decides what the log holds.
 //
+// # The server's own entries
+//
+// Besides client requests the primary writes internal requests of its own: pulses (time
+// moves, so pending transfers and orders expire), snapshot markers, audit records,
+// cancel_session (cancel-on-disconnect) and set_grants (the keys file's grant table,
+// logged before the requests it decides: at start, after a reload, after a promotion;
+// grants.go). Replicas apply them like any entry.
+//
 // # Goroutines
 //
 // Producers (the network event loops, admin actions) call Submit concurrently; the ring

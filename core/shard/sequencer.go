@@ -99,6 +99,13 @@ func (s *Shard) turn() (drained bool, closed bool, err error) {
 		_, closed = s.ring.take(nil, 0, 0)
 		return false, closed, nil
 	}
+	// A new grant table goes first, so that the requests taken below are decided by it.
+	if err := s.writeGrantsIfDue(); err != nil {
+		return false, false, err
+	}
+	if len(s.parked) >= s.config.InFlightEntriesMax {
+		return false, false, nil
+	}
 	s.taken, closed = s.ring.take(s.taken[:0], s.config.RingRequests, s.config.EntryBytesMax)
 	if len(s.taken) == 0 {
 		return false, closed, nil

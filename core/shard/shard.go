@@ -129,6 +129,7 @@ type Shard struct {
 	// released: the state then holds nothing of unknown outcome, and reads go on.
 	readsSafe atomic.Bool
 
+	grants      grantsState   // The keys file's grant table, on its way to the log.
 	snapshots   *snapshotter  // Nil when snapshots are off.
 	snapshotNow chan struct{} // Capacity 1: an admin asked for a snapshot.
 

@@ -105,7 +105,7 @@ func TestRepliesWaitForDurability(t *testing.T) {
 		Operation: model.OperationCreateAccounts, Body: accountsBody(1, 2)}); status != model.StatusOK {
 		t.Fatalf("submit: %s", status)
 	}
-	if status := s.Submit(&Request{Connection: 2, Client: 8, Session: 1, Number: 1,
+	if status := s.Submit(&Request{Connection: 2, Client: 7, Session: 2, Number: 1,
 		Operation: model.OperationLookupAccounts, Body: model.U128(1).Append(nil)}); status != model.StatusOK {
 		t.Fatalf("submit lookup: %s", status)
 	}
@@ -526,31 +526,11 @@ func TestConcurrentSubmitters(t *testing.T) {
 // the standby's state follows, its client writes get not_primary while reads work, and
 // after promotion it takes writes at the new epoch on top of the replicated history.
 func TestStandbyFollowsAndPromotes(t *testing.T) {
-	dir := t.TempDir()
-	primaryLog, err := wal.Open(wal.Options{Dir: dir + "/primary"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer primaryLog.Close()
-	standbyLog, err := wal.Open(wal.Options{Dir: dir + "/standby"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer standbyLog.Close()
-	shipped := make(chan []byte, 1024)
-	primaryLog.SetObserver(func(stored []byte, _ wal.EntryMeta) {
-		shipped <- append([]byte(nil), stored...)
-	})
+	primaryLog, standbyLog, shipped := replicatedLogs(t)
 	primary, primaryReplies := startShard(t, Config{Epoch: 1}, primaryLog)
 	standby, standbyReplies := startShard(t, Config{Epoch: 1, Role: RoleStandby}, standbyLog)
 	standby.SetPrimaryAddress("127.0.0.1:7400")
-	go func() {
-		for stored := range shipped {
-			if err := standby.Replicate(stored); err != nil {
-				return
-			}
-		}
-	}()
+	go follow(standby, shipped)
 	primary.Submit(&Request{Connection: 1, Client: 7, Session: 1, Number: 1,
 		Operation: model.OperationCreateAccounts, Body: accountsBody(1, 2)})
 	primary.Submit(&Request{Connection: 1, Client: 7, Session: 1, Number: 2,
@@ -598,6 +578,37 @@ func TestStandbyFollowsAndPromotes(t *testing.T) {
 		Operation: model.OperationLookupAccounts, Body: model.U128(2).Append(nil)}); status != model.StatusNotPrimary ||
 		standby.PrimaryAddress() != "127.0.0.1:9999" {
 		t.Fatalf("fenced shard answered %s", status)
+	}
+}
+
+// replicatedLogs opens a primary's and a standby's log; shipped receives every entry
+// the primary stores, as replication would send it. Close shipped to stop follow.
+func replicatedLogs(t *testing.T) (primaryLog, standbyLog *wal.Log, shipped chan []byte) {
+	t.Helper()
+	dir := t.TempDir()
+	primaryLog, err := wal.Open(wal.Options{Dir: dir + "/primary"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { primaryLog.Close() })
+	standbyLog, err = wal.Open(wal.Options{Dir: dir + "/standby"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { standbyLog.Close() })
+	shipped = make(chan []byte, 1024)
+	primaryLog.SetObserver(func(stored []byte, _ wal.EntryMeta) {
+		shipped <- append([]byte(nil), stored...)
+	})
+	return primaryLog, standbyLog, shipped
+}
+
+// follow applies shipped entries to the standby until shipped is closed or one fails.
+func follow(standby *Shard, shipped <-chan []byte) {
+	for stored := range shipped {
+		if err := standby.Replicate(stored); err != nil {
+			return
+		}
 	}
 }
 
@@ -853,5 +864,86 @@ func TestStatsStartAtTheRecoveredOp(t *testing.T) {
 	if stats.OpLast != 1 || stats.Released != 1 {
 		t.Fatalf("after recovery: applied op %d, released op %d; want 1 and 1", stats.OpLast,
 			stats.Released)
+// TestGrantsReachTheLog: the grant table given to a primary is logged before the requests
+// it sequences next, and decides them; an unchanged table is not logged again; a standby
+// keeps its table until it is promoted, then logs it before its first write.
+func TestGrantsReachTheLog(t *testing.T) {
+	primaryLog, standbyLog, shipped := replicatedLogs(t)
+	// Client 8 may debit client 7's accounts on ledger 1 under the primary's keys file;
+	// the standby's keys file also lets client 9.
+	primaryTable := model.AppendGrants(nil, []model.Grant{
+		{Client: 8, Scopes: model.ScopeTransfer, Ledger: 1}})
+	standbyTable := model.AppendGrants(nil, []model.Grant{
+		{Client: 8, Scopes: model.ScopeTransfer, Ledger: 1},
+		{Client: 9, Scopes: model.ScopeTransfer, Ledger: 1}})
+	primary, err := New(Config{Epoch: 1}, core.New(core.Config{}), primaryLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := primary.SetGrants(model.AppendGrants(nil, []model.Grant{{Client: 0}})); err == nil {
+		t.Fatal("an invalid table was accepted")
+	}
+	if err := primary.SetGrants(primaryTable); err != nil {
+		t.Fatal(err)
+	}
+	primaryReplies := newRecordingReplier()
+	primary.Start(primaryReplies)
+	defer primary.Close()
+	standby, standbyReplies := startShard(t, Config{Epoch: 1, Role: RoleStandby}, standbyLog)
+	if err := standby.SetGrants(standbyTable); err != nil {
+		t.Fatal(err)
+	}
+	go follow(standby, shipped)
+	statusOf := func(body []byte) model.Status {
+		var result model.EventResult
+		result.Decode(body)
+		return result.Status
+	}
+	primary.Submit(&Request{Connection: 1, Client: 7, Session: 1, Number: 1,
+		Operation: model.OperationCreateAccounts, Body: accountsBody(1, 2)})
+	primary.Submit(&Request{Connection: 1, Client: 8, Session: 1, Number: 1,
+		Operation: model.OperationCreateTransfers, Body: transferBody(10, 1, 2, 5, 0, 0)})
+	primary.Submit(&Request{Connection: 1, Client: 9, Session: 1, Number: 1,
+		Operation: model.OperationCreateTransfers, Body: transferBody(11, 1, 2, 5, 0, 0)})
+	primaryReplies.waitFor(t, 3)
+	if statusOf(primaryReplies.bodies[1]) != model.StatusOK ||
+		statusOf(primaryReplies.bodies[2]) != model.StatusDebitAccountNotOwned {
+		t.Fatalf("grants of the primary: %s, %s", statusOf(primaryReplies.bodies[1]),
+			statusOf(primaryReplies.bodies[2]))
+	}
+	logged := primaryLog.LastOp()
+	if logged != 4 { // set_grants, then the three requests.
+		t.Fatalf("primary log ends at op %d, want 4", logged)
+	}
+	if err := primary.SetGrants(primaryTable); err != nil { // A reload, unchanged.
+		t.Fatal(err)
+	}
+	primary.Submit(&Request{Connection: 1, Client: 7, Session: 1, Number: 2,
+		Operation: model.OperationLookupAccounts, Body: model.U128(1).Append(nil)})
+	primaryReplies.waitFor(t, 4)
+	if primaryLog.LastOp() != logged {
+		t.Fatalf("an unchanged table was logged again (log at op %d)", primaryLog.LastOp())
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for standbyLog.Durable() < logged && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if standbyLog.LastOp() != logged {
+		t.Fatalf("the standby wrote entries of its own: log at op %d", standbyLog.LastOp())
+	}
+	primary.Close()
+	close(shipped)
+	if err := standby.Promote(2); err != nil {
+		t.Fatal(err)
+	}
+	standby.Submit(&Request{Connection: 2, Client: 9, Session: 1, Number: 2,
+		Operation: model.OperationCreateTransfers, Body: transferBody(12, 1, 2, 5, 0, 0)})
+	standbyReplies.waitFor(t, 1)
+	if status := statusOf(standbyReplies.bodies[0]); status != model.StatusOK {
+		t.Fatalf("after promotion the standby's table should decide: %s", status)
+	}
+	if standbyLog.LastOp() != logged+2 {
+		t.Fatalf("standby log at op %d, want the table and the transfer after op %d",
+			standbyLog.LastOp(), logged)
 	}
 }

@@ -90,6 +90,9 @@ func (c *Client) login(e *established) error {
 	if c.config.CancelOnDisconnect {
 		login.Options |= wire.LoginCancelOnDisconnect
 	}
+	if c.config.UncheckedFrames {
+		login.Options |= wire.LoginUncheckedFrames
+	}
 	login.Signature = wire.Sign(c.config.Secret, &e.timers.Nonce, login.Client, login.Key,
 		login.Options, c.session)
 	body := make([]byte, wire.LoginSize)
@@ -133,7 +136,11 @@ func readFrame(conn net.Conn, decoder *wire.Decoder) (wire.Frame, error) {
 
 func serverError(frame *wire.Frame) *ServerError {
 	code := wire.ErrorCode(frame.Status)
-	return &ServerError{Code: frame.Status, Name: code.String(), Message: string(frame.Body)}
+	refused := &ServerError{Code: frame.Status, Name: code.String(), Message: string(frame.Body)}
+	if code.Retry() == wire.RetryLater {
+		refused.RetryAfter = min(time.Duration(frame.Aux)*time.Millisecond, RetryAfterMax)
+	}
+	return refused
 }
 
 // install makes e the current connection: it queues every pending request (in number
@@ -217,11 +224,15 @@ func (c *Client) maintain() {
 				c.failFatal(refused)
 				return
 			}
-			c.log.Warn("client: reconnect failed", "error", err, "retry_in", delay)
+			wait := delay
+			if refused != nil {
+				wait = max(wait, refused.RetryAfter) // too_many_attempts: wait as asked.
+			}
+			c.log.Warn("client: reconnect failed", "error", err, "retry_in", wait)
 			select {
 			case <-c.stop:
 				return
-			case <-time.After(delay):
+			case <-time.After(wait):
 			}
 			delay = min(2*delay, ReconnectDelayMax)
 		}
