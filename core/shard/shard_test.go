@@ -282,7 +282,8 @@ func TestLogFailureReleasesWhatIsDurable(t *testing.T) {
 
 // TestLogFailureKeepsServingSafeReads: the log fails while nothing is in flight, so the
 // state holds only released writes: reads are still answered (from that state), writes
-// are refused with log_unavailable, and Close ends the shard.
+// are refused with log_unavailable, and Close ends the shard. The reader is the account's
+// owner (another client would not see it).
 func TestLogFailureKeepsServingSafeReads(t *testing.T) {
 	log := &failingErr{MemoryLog: wal.NewMemoryLog()}
 	s, replier := startShard(t, Config{PulseInterval: time.Hour}, log)
@@ -296,7 +297,7 @@ func TestLogFailureKeepsServingSafeReads(t *testing.T) {
 		Operation: model.OperationCreateAccounts, Body: accountsBody(2)}); status != model.StatusLogUnavailable {
 		t.Fatalf("write after the failure: %s, want log_unavailable", status)
 	}
-	if status := s.Submit(&Request{Connection: 3, Client: 9, Session: 1, Number: 1,
+	if status := s.Submit(&Request{Connection: 3, Client: 7, Session: 2, Number: 1,
 		Operation: model.OperationLookupAccounts, Body: model.U128(1).Append(nil)}); status != model.StatusOK {
 		t.Fatalf("read after the failure: %s, want it queued", status)
 	}
@@ -864,6 +865,9 @@ func TestStatsStartAtTheRecoveredOp(t *testing.T) {
 	if stats.OpLast != 1 || stats.Released != 1 {
 		t.Fatalf("after recovery: applied op %d, released op %d; want 1 and 1", stats.OpLast,
 			stats.Released)
+	}
+}
+
 // TestGrantsReachTheLog: the grant table given to a primary is logged before the requests
 // it sequences next, and decides them; an unchanged table is not logged again; a standby
 // keeps its table until it is promoted, then logs it before its first write.
