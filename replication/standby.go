@@ -124,32 +124,10 @@ func (l *Link) ReceiveSnapshot(dir string) (string, error) {
 		return "", err
 	}
 	final := filepath.Join(dir, fmt.Sprintf("snapshot-%020d.snap", l.Welcome.op))
-	temporary := final + ".receiving"
-	file, err := os.Create(temporary)
-	if err != nil {
+	if err := wal.WriteFileDurably(final, 0o644, l.copySnapshot); err != nil {
 		return "", err
 	}
-	defer os.Remove(temporary)
-	if err := l.copySnapshot(file); err != nil {
-		file.Close()
-		return "", err
-	}
-	if err := file.Sync(); err != nil {
-		file.Close()
-		return "", err
-	}
-	if err := file.Close(); err != nil {
-		return "", err
-	}
-	if err := os.Rename(temporary, final); err != nil {
-		return "", err
-	}
-	directory, err := os.Open(dir)
-	if err != nil {
-		return "", err
-	}
-	defer directory.Close()
-	return final, directory.Sync()
+	return final, nil
 }
 
 func (l *Link) copySnapshot(file *os.File) error {
