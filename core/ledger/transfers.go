@@ -246,6 +246,10 @@ func transferHeaderStatus(t *model.Transfer, system bool) model.Status {
 	return model.StatusOK
 }
 
+// CheckTransferHeader answers the first checks of a client's transfer (timestamp,
+// reserved flags, the id, system ids), in precedence order.
+func CheckTransferHeader(t *model.Transfer) model.Status { return transferHeaderStatus(t, false) }
+
 // CheckNewTransfer evaluates a client's single-phase or pending transfer up to, and not
 // including, its account checks, in the documented precedence: the header, whether the
 // id exists (exists, exists_with_different_*; the stored transfer's timestamp is
