@@ -1,8 +1,6 @@
 package core
 
 import (
-	"fmt"
-
 	"sequent/core/model"
 	"sequent/core/saga"
 )
@@ -92,33 +90,30 @@ func (m *Machine) createAccountsPlaced(client uint64, events []model.Account,
 }
 
 // applySagaSteps applies the events of a saga_credit, saga_finish or saga_forget request.
-// The router writes these requests; their shape was checked, and a malformed record is a
-// damaged log, not a client's mistake.
+// The router writes these requests; a record with reserved bits set (which it never
+// writes) is skipped, deterministically, so that no log content can make Apply panic.
 func (m *Machine) applySagaSteps(request *Request, out *Output) model.Status {
 	body := request.Body
 	switch request.Operation {
 	case model.OperationSagaCredit:
 		for ; len(body) > 0; body = body[model.SagaCreditSize:] {
 			var credit saga.Credit
-			if !credit.Decode(body) {
-				panic(fmt.Sprintf("core: malformed saga_credit at op %d", m.opLast))
+			if credit.Decode(body) {
+				m.sagas.ApplyCredit(m.ledger, &m.clock, &credit, &out.Messages)
 			}
-			m.sagas.ApplyCredit(m.ledger, &m.clock, &credit, &out.Messages)
 		}
 	case model.OperationSagaFinish:
 		for ; len(body) > 0; body = body[model.SagaDecisionSize:] {
 			var decision saga.Decision
-			if !decision.Decode(body) {
-				panic(fmt.Sprintf("core: malformed saga_finish at op %d", m.opLast))
+			if decision.Decode(body) {
+				m.sagas.ApplyFinish(m.ledger, &m.clock, &decision, &out.Messages)
 			}
-			m.sagas.ApplyFinish(m.ledger, &m.clock, &decision, &out.Messages)
 		}
 	case model.OperationSagaForget:
 		var forget saga.Forget
-		if !forget.Decode(body) {
-			panic(fmt.Sprintf("core: malformed saga_forget at op %d", m.opLast))
+		if forget.Decode(body) {
+			m.sagas.ApplyForget(&forget)
 		}
-		m.sagas.ApplyForget(&forget)
 	}
 	return model.StatusOK
 }

@@ -366,16 +366,12 @@ func (b *Book) ApplyFinish(l *ledger.Ledger, clock *uint64, d *Decision, message
 		return
 	}
 	r := b.at(d.Sequence)
-	if r.phase != PhaseRunning || d.From != r.credit {
-		return
+	if r.phase != PhaseRunning || d.From != r.credit || r.reserved.Less(d.Amount) {
+		return // A copy (or a decision no credit shard makes: more than reserved).
 	}
 	timestamp := next(clock)
 	resolution := model.Transfer{PendingID: r.original.ID}
 	if d.Status == model.StatusOK {
-		if r.reserved.Less(d.Amount) {
-			panic(fmt.Sprintf("saga: %d/%d credited %s of %s reserved", b.self, d.Sequence,
-				d.Amount, r.reserved))
-		}
 		resolution.ID, resolution.Amount = PostTransferID(r.credit, d.Sequence), d.Amount
 		resolution.Flags = model.TransferPostPending
 	} else {
