@@ -33,9 +33,9 @@ const (
 	machineSnapshotMagic          = "SQMACHIN"
 	machineSnapshotVersion        = 4
 	machineSnapshotVersionNoSagas = 3
-	machineHeaderSize      = 32
-	sessionHeaderSize      = 72
-	cachedReplyHeaderSize  = 32
+	machineHeaderSize             = 32
+	sessionHeaderSize             = 72
+	cachedReplyHeaderSize         = 32
 )
 
 // ErrSnapshotInvalid reports a machine snapshot that cannot be loaded.
