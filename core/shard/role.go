@@ -167,6 +167,10 @@ func (s *Shard) applyStored(entry storedEntry) error {
 		return fmt.Errorf("shard: apply replicated entry at op %d: %w", decoded.FirstOp, err)
 	}
 	s.opLast = decoded.LastOp()
+	if s.machine.OpLast() != s.opLast {
+		panic(fmt.Sprintf("shard: replicated entry ends at op %d, the machine at op %d",
+			s.opLast, s.machine.OpLast())) // Op continuity.
+	}
 	s.timestamp = max(s.timestamp, decoded.Timestamp)
 	for range slot.output.Replies {
 		slot.origins = append(slot.origins, origin{}) // Nobody here asked for these.

@@ -15,6 +15,7 @@ import (
 // run is the sequencer goroutine: drain, sequence, log, apply, park, release, wait.
 func (s *Shard) run() {
 	defer close(s.done)
+	defer s.checkAllAnswered()
 	pulse := time.NewTicker(s.config.PulseInterval)
 	defer pulse.Stop()
 	stop := s.stop
@@ -110,6 +111,7 @@ func (s *Shard) turn() (drained bool, closed bool, err error) {
 	if len(s.taken) == 0 {
 		return false, closed, nil
 	}
+	s.answers.taken(s.taken)
 	s.entry, s.queries = s.entry[:0], s.queries[:0]
 	slot := s.acquire()
 	writes := 0
@@ -120,7 +122,8 @@ func (s *Shard) turn() (drained bool, closed bool, err error) {
 			continue
 		}
 		s.entry = append(s.entry, s.ring.bytes(meta)...)
-		slot.origins = append(slot.origins, origin{connection: meta.connection, received: meta.received})
+		slot.origins = append(slot.origins, origin{connection: meta.connection,
+			received: meta.received, ticket: meta.ticket})
 		writes++
 	}
 	if writes > 0 {
@@ -175,6 +178,13 @@ func (s *Shard) appendAndApply(count int, slot *parked) error {
 		return fmt.Errorf("shard: apply at op %d: %w", entry.FirstOp, err)
 	}
 	s.opLast += uint64(count)
+	if s.machine.OpLast() != s.opLast || len(slot.output.Replies) != len(slot.origins) {
+		// Op continuity: the entry's requests got exactly the ops the log was told, and
+		// one reply each.
+		panic(fmt.Sprintf("shard: entry at op %d: machine at op %d, expected %d; %d replies "+
+			"for %d requests", entry.FirstOp, s.machine.OpLast(), s.opLast,
+			len(slot.output.Replies), len(slot.origins)))
+	}
 	s.latencies.recordBatch(count)
 	s.snapshotIfRequested(&entry, &slot.output)
 	if s.config.OnApplied != nil {
@@ -198,7 +208,8 @@ func (s *Shard) answerQueries(slot *parked) {
 		meta := &s.queries[i]
 		decodeRequest(s.ring.bytes(meta), &request)
 		s.machine.Query(&request, &slot.output)
-		slot.origins = append(slot.origins, origin{connection: meta.connection, received: meta.received})
+		slot.origins = append(slot.origins, origin{connection: meta.connection,
+			received: meta.received, ticket: meta.ticket})
 	}
 	s.count(func(stats *Stats) { stats.Queries += uint64(len(s.queries)) })
 }
@@ -258,6 +269,11 @@ func (s *Shard) release() error {
 
 // deliver hands one parked output's replies to the replier and recycles the slot.
 func (s *Shard) deliver(slot *parked) {
+	if slot.op < s.releasedOp || len(slot.origins) != len(slot.output.Replies) {
+		panic(fmt.Sprintf("shard: release of op %d after op %d, or %d replies for %d "+
+			"requests", slot.op, s.releasedOp, len(slot.output.Replies), len(slot.origins)))
+	}
+	s.releasedOp = slot.op
 	slot.replies = slot.replies[:0]
 	now := monotonicNow()
 	s.latencies.lock()
@@ -267,6 +283,7 @@ func (s *Shard) deliver(slot *parked) {
 		if from.connection == 0 {
 			continue // Internal or replicated request: nobody to answer.
 		}
+		s.answers.answer(from.ticket)
 		connection := from.connection
 		if connection < ConnectionIDLimit {
 			// Client traffic only: the shard's own requests (audit records, the console's
@@ -289,6 +306,9 @@ func (s *Shard) deliver(slot *parked) {
 		s.replier.Deliver(slot.replies)
 	}
 	s.deliverReports(slot)
+	if s.config.OnRelease != nil {
+		s.config.OnRelease(&slot.output)
+	}
 	s.recycle(slot)
 }
 
@@ -322,6 +342,7 @@ func (s *Shard) answerParked(status model.Status) {
 			slot.output.Replies[i].Status = status
 		}
 		slot.output.Reports = slot.output.Reports[:0] // Not released: never shown.
+		slot.output.Messages = slot.output.Messages[:0]
 		s.deliver(slot)
 	}
 	s.parked = s.parked[:0]
@@ -336,6 +357,7 @@ func (s *Shard) answerQueued(status model.Status) {
 	for {
 		var done bool
 		s.taken, done = s.ring.take(s.taken[:0], s.config.RingRequests, math.MaxInt)
+		s.answers.taken(s.taken)
 		if len(s.taken) > 0 {
 			s.answerRequests(s.taken, status)
 			s.ring.release(&s.taken[len(s.taken)-1])
@@ -372,6 +394,9 @@ func (s *Shard) answerRequests(metas []requestMeta, status model.Status) {
 	replies := make([]Reply, 0, len(metas))
 	for i := range metas {
 		meta := &metas[i]
+		if meta.connection != 0 {
+			s.answers.answer(meta.ticket)
+		}
 		if !s.forClient(meta.connection, status, nil) {
 			continue
 		}

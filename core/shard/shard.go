@@ -33,6 +33,12 @@ type Config struct {
 	// OnApplied, when set, is called on the sequencer goroutine after each entry is
 	// applied.
 	OnApplied func(entry *core.Entry, machine *core.Machine)
+	// OnRelease, when set, is called on the sequencer goroutine with the output of each
+	// released entry (or batch of reads), after its replies and reports went to the
+	// Replier: the saga messages in output.Messages may leave now (the entry is durable and,
+	// in sync mode, acknowledged). A standby releases its replicated entries too; what to
+	// do with their messages is the caller's business. output is valid only during the call.
+	OnRelease func(output *core.Output)
 	// Snapshots, when set, turns on snapshots (see SnapshotConfig).
 	Snapshots *SnapshotConfig
 	// Reports retains execution reports for replay; nil: a new empty store (pass the one
@@ -111,6 +117,7 @@ type parked struct {
 type origin struct {
 	connection uint64 // 0: nobody (internal or replicated); >= ConnectionIDLimit: a waiter.
 	received   int64  // Monotonic ns (since process start) when Submit queued it.
+	ticket     uint64 // The request's ring ticket (answerCheck).
 }
 
 // Shard is one shard's runtime. Submit may be called from any goroutine; everything else
@@ -152,6 +159,8 @@ type Shard struct {
 	queries    []requestMeta // Queries of this turn, answered after the entry.
 	parked     []*parked     // In release order.
 	free       []*parked     // Recycled parked slots.
+	releasedOp uint64      // Op of the last output released (never decreases).
+	answers    answerCheck // Every accepted request answered once.
 	stats      Stats
 	statsMutex sync.Mutex
 	closeOnce  sync.Once
@@ -231,6 +240,27 @@ func (s *Shard) Submit(request *Request) model.Status {
 	if request.Number == 0 && info.Write {
 		return model.StatusInvalidBody
 	}
+	return s.submit(request, info)
+}
+
+// SubmitInternal queues one of the server's own requests: an internal operation with
+// client 0 and number 0 (the node router's saga steps and its reads of saga state). Like
+// Submit it never blocks and answers at once with busy, not_primary, shutting_down or a
+// bad shape; an accepted request's reply reaches the Replier like a client's, unless its
+// Connection is 0 (nobody waits for it).
+func (s *Shard) SubmitInternal(request *Request) model.Status {
+	info, _ := request.Operation.Info()
+	if status := core.CheckShape(request.Operation, request.Flags, request.Body, true); status != model.StatusOK {
+		return status
+	}
+	if request.Client != 0 || request.Number != 0 {
+		return model.StatusInvalidBody
+	}
+	return s.submit(request, info)
+}
+
+// submit queues a request whose shape was checked.
+func (s *Shard) submit(request *Request, info model.OperationInfo) model.Status {
 	if request.Connection >= ConnectionIDLimit {
 		// A network layer bug: the reply would go to an internal waiter, not the client.
 		return model.StatusInternalError
