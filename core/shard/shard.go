@@ -159,8 +159,8 @@ type Shard struct {
 	queries    []requestMeta // Queries of this turn, answered after the entry.
 	parked     []*parked     // In release order.
 	free       []*parked     // Recycled parked slots.
-	releasedOp uint64      // Op of the last output released (never decreases).
-	answers    answerCheck // Every accepted request answered once.
+	releasedOp uint64        // Op of the last output released (never decreases).
+	answers    answerCheck   // Every accepted request answered once.
 	stats      Stats
 	statsMutex sync.Mutex
 	closeOnce  sync.Once
