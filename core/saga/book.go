@@ -394,7 +394,7 @@ func (b *Book) ApplyFinish(l *ledger.Ledger, clock *uint64, d *Decision, message
 	r.phase = PhaseFinal
 	b.finishRunning()
 	*messages = append(*messages, Message{Kind: MessageFinished, To: b.self,
-		Finished: Finished{ID: r.original.ID, Result: r.result}})
+		Finished: Finished{ID: r.original.ID, Sequence: d.Sequence, Result: r.result}})
 }
 
 // finishRunning updates the running list after a saga became final: finals leave the

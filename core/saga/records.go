@@ -194,6 +194,7 @@ const (
 	MessageCredit   MessageKind = 1 // Debit shard → credit shard: apply step 2 (Credit).
 	MessageDecision MessageKind = 2 // Credit shard → debit shard: apply step 3 (Decision).
 	MessageFinished MessageKind = 3 // Debit shard → router: the saga's final result.
+	MessageForget   MessageKind = 4 // Router → credit shard: forget decisions (Forget).
 )
 
 // Message is what applying a step implies for another shard or for the router. It is not
@@ -206,10 +207,12 @@ type Message struct {
 	Credit   Credit
 	Decision Decision
 	Finished Finished
+	Forget   Forget
 }
 
 // Finished is a saga's final result, for the router waiting to answer its client.
 type Finished struct {
-	ID     model.Uint128        // The client's transfer id.
-	Result model.TransferResult // Final: the status and balances the client gets.
+	ID       model.Uint128        // The client's transfer id.
+	Sequence uint64               // The saga's number on its debit shard.
+	Result   model.TransferResult // Final: the status and balances the client gets.
 }
