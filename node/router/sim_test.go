@@ -255,7 +255,7 @@ func newSimulation(t *testing.T, seed uint64, shards int) *simulation {
 		placement: shardmap.Hashed(shards), now: 1_000_000 * simMillisecond,
 		finals: map[[2]uint64]finalReply{}, expected: map[model.Uint128]*model.Balance{},
 		limited: map[model.Uint128]bool{}, ledgerOf: map[model.Uint128]uint32{},
-		outcomes: map[model.Status]int{},
+		outcomes:    map[model.Status]int{},
 		busyPercent: 5, sagaTimeout: 60 * simMillisecond}
 	for i := range shards {
 		config := core.Config{Shard: core.ShardConfig{Map: sim.placement, Index: uint16(i)}}
