@@ -154,7 +154,9 @@
 //   - Idempotency: the transfer id X is the id of step 1 on A, so A's ledger keeps it
 //     unique among A's transfers; a retry of X (any session) gets exists,
 //     exists_with_different_*, id_already_failed or the same failure, as a local transfer
-//     would. Transfer ids are unique per shard, not across shards (no global index): a
+//     would. One difference: once the credit shard refused X, the id stays taken, so a
+//     retry with other fields gets id_already_failed (after a transient refusal or a
+//     timeout) or the same code, where a local transfer would be evaluated again. Transfer ids are unique per shard, not across shards (no global index): a
 //     client must not reuse an id for a transfer whose debit account is on another shard.
 //   - Visibility: lookup_transfers(X) finds a cross-shard transfer once it is posted, as the
 //     client created it (debit a, credit b, the amount credited); get_account_transfers

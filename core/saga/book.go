@@ -238,10 +238,17 @@ func (b *Book) localStatus(l *ledger.Ledger, t *model.Transfer, status model.Sta
 	return model.StatusOverflowsDebits
 }
 
-// retry answers a transfer whose id started a saga here: as a local transfer's retry
-// would be answered (exists_with_different_*, exists, id_already_failed, the same
-// failure), or saga_in_flight_retry while the saga runs.
+// retry answers a transfer whose id started a saga here as a retry of a local transfer
+// would be answered: a failed one gets id_already_failed after a transient failure (or a
+// timeout) and the same status otherwise, whatever the retry's fields (the id is taken on
+// this shard, so the transfer cannot be evaluated again); a created one exists or
+// exists_with_different_*; while the saga runs, a different transfer is told so at once
+// and an identical one gets saga_in_flight_retry.
 func (b *Book) retry(r *record, t *model.Transfer, result *model.TransferResult) model.Status {
+	if r.phase == PhaseFinal && r.result.Status != model.StatusOK {
+		result.Timestamp = r.result.Timestamp
+		return RetryStatus(r.result.Status)
+	}
 	result.Timestamp = r.original.Timestamp
 	if status := ledger.CompareTransfers(t, b.comparable(r)); status != model.StatusExists {
 		return status
@@ -249,11 +256,7 @@ func (b *Book) retry(r *record, t *model.Transfer, result *model.TransferResult)
 	if r.phase == PhaseRunning {
 		return model.StatusSagaInFlightRetry
 	}
-	status := RetryStatus(r.result.Status)
-	if status != model.StatusExists {
-		result.Timestamp = r.result.Timestamp
-	}
-	return status
+	return model.StatusExists
 }
 
 // comparable returns the stored transfer a retry is compared with: the client's, whose
@@ -284,8 +287,8 @@ func RetryStatus(final model.Status) model.Status {
 }
 
 // FixRetries corrects the results of local transfers whose id is a saga's: the ledger
-// compared them with step 1 (a pending transfer into a settlement account), a local
-// transfer with that id must be compared with the client's original instead.
+// compared them with step 1 (a pending transfer into a settlement account); they are
+// answered as retries of the client's original instead (see retry).
 func (b *Book) FixRetries(events []model.Transfer, results []model.TransferResult) {
 	if b.count == 0 {
 		return
@@ -295,7 +298,7 @@ func (b *Book) FixRetries(events []model.Transfer, results []model.TransferResul
 			continue
 		}
 		if sequence, ok := b.byID[events[i].ID]; ok {
-			results[i].Status = ledger.CompareTransfers(&events[i], b.comparable(b.at(sequence)))
+			results[i].Status = b.retry(b.at(sequence), &events[i], &results[i])
 		}
 	}
 }

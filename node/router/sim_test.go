@@ -225,8 +225,14 @@ type finalReply struct {
 	body   []byte
 }
 
+// fataler is what the simulation reports failures to (a *testing.T, or a *rapid.T).
+type fataler interface {
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+}
+
 type simulation struct {
-	t           *testing.T
+	t           fataler
 	rng         *rand.Rand
 	placement   *shardmap.Map
 	shards      []*simShard
@@ -309,7 +315,9 @@ func (sim *simulation) clientReply(reply shard.Reply) {
 		sim.t.Fatalf("step %d: request %d of client %d answered %s", sim.steps, reply.Number,
 			reply.Client, reply.Status)
 	}
-	sim.checkNoProvisional(reply)
+	if client.inFlight != nil && client.inFlight.number == reply.Number {
+		sim.checkNoProvisional(reply, client.inFlight.flags)
+	}
 	key := [2]uint64{reply.Client, reply.Number}
 	if first, seen := sim.finals[key]; seen {
 		if first.status != reply.Status || !bytes.Equal(first.body, reply.Body) {
@@ -328,11 +336,15 @@ func (sim *simulation) clientReply(reply shard.Reply) {
 }
 
 // checkNoProvisional fails if a saga's provisional result reached a client.
-func (sim *simulation) checkNoProvisional(reply shard.Reply) {
+func (sim *simulation) checkNoProvisional(reply shard.Reply, flags uint8) {
 	if reply.Operation != model.OperationCreateTransfers {
 		return
 	}
-	for offset := 0; offset < len(reply.Body); offset += model.EventResultSize {
+	size := model.EventResultSize
+	if flags&core.RequestFlagReplyBalances != 0 {
+		size = model.EventResultBalancesSize
+	}
+	for offset := 0; offset < len(reply.Body); offset += size {
 		if status := eventStatus(reply.Body[offset:]); status.Provisional() {
 			sim.t.Fatalf("step %d: a client got %s", sim.steps, status)
 		}
