@@ -58,7 +58,10 @@
 // A request whose events all belong to one shard (no cross-shard transfer) is passed
 // through unchanged: same connection id, no bookkeeping. Otherwise it is split into one
 // part per shard, each part carrying that shard's events in their original order under
-// the request's own (client, session, number).
+// the request's own (client, session, number). Events of one shard apply in their order;
+// events on different shards, and the later steps of a saga, in no set order relative to
+// each other (a local transfer on the credit shard may come before the saga's credit, so
+// the balances a result reports are those right after its own step).
 //
 // # Exactly-once for split requests
 //

@@ -390,6 +390,39 @@ func (r *Router) Released(shardIndex uint16, messages []saga.Message) {
 	r.perform(outgoing, replies)
 }
 
+// Abandon answers every request still open (parts outstanding, or waiting for a saga)
+// with status and no body: an outcome-unknown status such as shutting_down, when the node
+// stops. The client retries; exactly-once makes that safe. Later replies to these
+// requests are ignored.
+func (r *Router) Abandon(status model.Status) {
+	r.mutex.Lock()
+	var open []*request
+	for _, entry := range r.pending {
+		if entry.kind == pendingPart {
+			open = append(open, entry.part.request)
+		}
+	}
+	for _, key := range r.waitOrder {
+		if w := r.waits[key]; w != nil {
+			for _, waiter := range w.waiters {
+				open = append(open, waiter.request)
+			}
+		}
+	}
+	for _, pt := range r.busy {
+		open = append(open, pt.request)
+	}
+	for _, req := range open {
+		if !req.done {
+			req.reply.Status = worse(req.reply.Status, status)
+			r.finish(req)
+		}
+	}
+	outgoing, replies := r.takeEffects()
+	r.mutex.Unlock()
+	r.perform(outgoing, replies)
+}
+
 // ShardRestarted tells the router that a shard lost what it had not released (a crash
 // and recovery, in tests and in a future with shards on several machines): its
 // outstanding parts are answered internal_error (outcome unknown: the client retries), and
