@@ -132,6 +132,8 @@ type Machine struct {
 	balances        []model.AccountBalance
 	crossShard      []bool   // Per transfer of the batch: starts a saga.
 	creditShard     []uint16 // Per transfer of the batch: its credit account's shard.
+	sagaCredits     []saga.Credit
+	sagaDecisions   []saga.Decision
 }
 
 // New returns an empty machine.

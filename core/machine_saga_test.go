@@ -384,7 +384,8 @@ func TestSagaLookupAndOutbox(t *testing.T) {
 	if outbox := p.shards[0].machine.Sagas().Outbox(0, nil); len(outbox) != model.SagaOutboxSummarySize {
 		t.Fatal("a final saga is still in the outbox")
 	}
-	states := p.shards[0].machine.Sagas().Lookup([]model.Uint128{model.U128(7), model.U128(8)}, nil)
+	states := p.shards[0].machine.Sagas().Lookup(p.shards[0].machine.Ledger(),
+		[]model.Uint128{model.U128(7), model.U128(8)}, nil)
 	var state saga.State
 	state.Decode(states)
 	if state.Phase != saga.PhaseFinal || state.Result.Status != model.StatusOK {

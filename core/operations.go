@@ -38,7 +38,7 @@ func (m *Machine) createTransfers(client uint64, body []byte, flags uint8,
 	balances := flags&RequestFlagReplyBalances != 0
 	if !m.createTransfersSharded(client, balances, events, results, out) {
 		m.ledger.CreateTransfersAs(client, balances, m.nextTimestamps(count), events, results)
-		m.sagas.FixRetries(events, results)
+		m.sagas.FixRetries(m.ledger, events, results)
 	}
 	if flags&RequestFlagReplyBalances != 0 {
 		encoded := grow(out, count*model.EventResultBalancesSize)
@@ -74,7 +74,8 @@ func (m *Machine) lookupAccounts(client uint64, body []byte, out *Output) model.
 }
 
 func (m *Machine) lookupTransfers(client uint64, body []byte, out *Output) model.Status {
-	found := m.sagas.View(m.ledger.LookupTransfersAs(client, m.decodeIDs(body), m.foundTransfers[:0]))
+	found := m.sagas.View(m.ledger, m.ledger.LookupTransfersAs(client, m.decodeIDs(body),
+		m.foundTransfers[:0]))
 	encoded := grow(out, len(found)*model.TransferSize)
 	for i := range found {
 		found[i].Encode(encoded[i*model.TransferSize:])

@@ -37,14 +37,18 @@ func (m *Machine) createTransfersSharded(client uint64, balances bool, events []
 		if end > start {
 			m.ledger.CreateTransfersAs(client, balances, first+uint64(start), events[start:end],
 				results[start:end])
-			m.sagas.FixRetries(events[start:end], results[start:end])
+			m.sagas.FixRetries(m.ledger, events[start:end], results[start:end])
 		}
-		if end < len(events) {
-			chained := end > 0 && events[end-1].Flags&model.TransferLinked != 0
-			m.sagas.Start(m.ledger, &events[end], credit[end], first+uint64(end), chained,
-				&results[end], &out.Messages)
+		if end == len(events) {
+			break
+		}
+		start = end
+		for end < len(events) && cross[end] {
 			end++
 		}
+		chained := start > 0 && events[start-1].Flags&model.TransferLinked != 0
+		m.sagas.StartRun(m.ledger, events[start:end], credit[start:end], first+uint64(start),
+			chained, results[start:end], &out.Messages)
 		start = end
 	}
 	return true
@@ -96,19 +100,25 @@ func (m *Machine) applySagaSteps(request *Request, out *Output) model.Status {
 	body := request.Body
 	switch request.Operation {
 	case model.OperationSagaCredit:
+		credits := m.sagaCredits[:0]
 		for ; len(body) > 0; body = body[model.SagaCreditSize:] {
 			var credit saga.Credit
 			if credit.Decode(body) {
-				m.sagas.ApplyCredit(m.ledger, &m.clock, &credit, &out.Messages)
+				credits = append(credits, credit)
 			}
 		}
+		m.sagaCredits = credits
+		m.sagas.ApplyCredits(m.ledger, &m.clock, credits, &out.Messages)
 	case model.OperationSagaFinish:
+		decisions := m.sagaDecisions[:0]
 		for ; len(body) > 0; body = body[model.SagaDecisionSize:] {
 			var decision saga.Decision
 			if decision.Decode(body) {
-				m.sagas.ApplyFinish(m.ledger, &m.clock, &decision, &out.Messages)
+				decisions = append(decisions, decision)
 			}
 		}
+		m.sagaDecisions = decisions
+		m.sagas.ApplyFinishes(m.ledger, &m.clock, decisions, &out.Messages)
 	case model.OperationSagaForget:
 		var forget saga.Forget
 		if forget.Decode(body) {
@@ -122,7 +132,7 @@ func (m *Machine) applySagaSteps(request *Request, out *Output) model.Status {
 func (m *Machine) queryInternal(request *Request, out *Output) model.Status {
 	switch request.Operation {
 	case model.OperationSagaLookup:
-		out.body = m.sagas.Lookup(m.decodeIDs(request.Body), out.body)
+		out.body = m.sagas.Lookup(m.ledger, m.decodeIDs(request.Body), out.body)
 		return model.StatusOK
 	case model.OperationSagaOutbox:
 		after := model.Uint128LE(request.Body).Lo

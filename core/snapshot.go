@@ -185,6 +185,9 @@ func Restore(config Config, r io.Reader) (*Machine, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := sagas.Index(l); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrSnapshotInvalid, err)
+	}
 	// The stream must end here. Reading to its end also surfaces a checksum failure that a
 	// verifying reader (wal.OpenSnapshot) reports only at EOF.
 	if _, err := reader.ReadByte(); err != io.EOF {

@@ -270,6 +270,10 @@ func (l *Ledger) CheckNewTransfer(t *model.Transfer) (model.Status, uint64) {
 	return validateTransfer(t), 0
 }
 
+// ValidateTransfer answers the static checks of a single-phase or pending transfer (from
+// debit_account_id_must_not_be_zero to code_must_not_be_zero), in precedence order.
+func ValidateTransfer(t *model.Transfer) model.Status { return validateTransfer(t) }
+
 // validateTransfer holds the static checks of a single-phase or pending transfer.
 func validateTransfer(t *model.Transfer) model.Status {
 	closing := model.TransferClosingDebit | model.TransferClosingCredit

@@ -2,6 +2,7 @@ package saga
 
 import (
 	"fmt"
+	"slices"
 
 	"sequent/core/ledger"
 	"sequent/core/model"
@@ -38,32 +39,49 @@ type Book struct {
 
 	chunks  [][]record
 	count   uint64                   // Sagas started; saga n is at index n-1.
-	byID    map[model.Uint128]uint64 // Client transfer id → sequence. Never iterated.
+	// stepIndexes[s-1] is the ledger's storage index of saga s's step 1 (which holds the
+	// client's id). Both grow with the log, so a binary search finds a saga by its id
+	// through the ledger's own index: no hash table of ours on the hot path.
+	stepIndexes []uint32
 	running []uint64                 // Sequences of running sagas, ascending (finals removed lazily).
 	runs    uint64                   // Running sagas.
 
-	decided    [][]Decision            // Per debit shard, in the order decided.
-	decisions  map[decisionKey]int     // → index in decided[from]. Never iterated.
-	watermarks []uint64                // Per debit shard: credits below are forgotten.
+	decided    []window                // Per debit shard: its sagas' decisions, by sequence.
+	missing    []model.Uint128         // Settlement accounts this batch could not create.
 	transfers  [1]model.Transfer       // Scratch for one-event ledger calls.
 	results    [1]model.TransferResult //
 	accounts   [1]model.Account        //
 	ids        [1]model.Uint128        //
 	found      []model.Transfer        //
 	foundAccts []model.Account         //
+	batch      batchScratch            // Scratch for the batched steps.
 }
 
-type decisionKey struct {
-	from     uint16
-	sequence uint64
+// batchScratch holds, per event of a batched step, what the step computed.
+type batchScratch struct {
+	steps     []model.Transfer       // The ledger events of the step.
+	results   []model.TransferResult // Their results.
+	passing   []bool                 // Step 1: the event goes to the ledger.
+	indexes   []uint32               // Step 1: the ledger index of each created step.
+	slots     []uint64               // Step 2: the sequence of the Credit's saga.
+	positions []int                  // Step 2: the decision's place among the ledger events.
+	kinds     []creditKind           // Step 2: what to do with the Credit.
+	records   []*record              // Step 3: the saga each decision finishes.
+}
+
+// sized returns s with length n, allocating the largest batch's capacity once.
+func sized[T any](s *[]T, n int) []T {
+	if cap(*s) < n {
+		*s = make([]T, max(n, model.EventsPerRequestMax))
+	}
+	return (*s)[:n]
 }
 
 // New returns an empty book for shard self of a map (shardmap.Single() for an unsharded
 // machine).
 func New(placement *shardmap.Map, self uint16) *Book {
-	return &Book{placement: placement, self: self, byID: map[model.Uint128]uint64{},
-		decided: make([][]Decision, placement.Shards), decisions: map[decisionKey]int{},
-		watermarks: make([]uint64, placement.Shards), found: make([]model.Transfer, 0, 1),
+	return &Book{placement: placement, self: self,
+		decided: make([]window, placement.Shards), found: make([]model.Transfer, 0, 1),
 		foundAccts: make([]model.Account, 0, 1)}
 }
 
@@ -75,6 +93,34 @@ func (b *Book) Self() uint16 { return b.self }
 
 // Sharded reports whether transfers can cross shards at all.
 func (b *Book) Sharded() bool { return b.placement.Shards > 1 }
+
+// sequenceOf finds the saga whose step 1 holds a transfer id.
+func (b *Book) sequenceOf(l *ledger.Ledger, id model.Uint128) (uint64, bool) {
+	if b.count == 0 {
+		return 0, false
+	}
+	index, ok := l.TransferIndex(id)
+	if !ok {
+		return 0, false
+	}
+	position, found := slices.BinarySearch(b.stepIndexes, index)
+	return uint64(position) + 1, found
+}
+
+// Index finds, after a restore, where the ledger stores each saga's step 1; it fails when
+// a saga's step is missing or out of order (the saga section and the ledger disagree).
+func (b *Book) Index(l *ledger.Ledger) error {
+	b.stepIndexes = make([]uint32, 0, b.count)
+	for sequence := uint64(1); sequence <= b.count; sequence++ {
+		index, ok := l.TransferIndex(b.at(sequence).original.ID)
+		if !ok || (sequence > 1 && index <= b.stepIndexes[sequence-2]) {
+			return fmt.Errorf("%w: saga %d has no step 1 in the ledger, or one out of order",
+				ErrSnapshotInvalid, sequence)
+		}
+		b.stepIndexes = append(b.stepIndexes, index)
+	}
+	return nil
+}
 
 func (b *Book) at(sequence uint64) *record {
 	index := sequence - 1
@@ -112,10 +158,19 @@ func (b *Book) Cross(t *model.Transfer) (credit uint16, cross bool) {
 // Start then refuses the transfer with accounts_limit_reached.
 func (b *Book) EnsureSettlements(l *ledger.Ledger, clock *uint64, events []model.Transfer,
 	cross []bool, credit []uint16) {
+	b.missing = b.missing[:0]
+	var last model.Uint128
 	for i := range events {
-		if cross[i] {
-			b.ensureSettlement(l, clock, SettlementAccountID(b.self, credit[i], events[i].Ledger),
-				events[i].Ledger)
+		if !cross[i] {
+			continue
+		}
+		id := SettlementAccountID(b.self, credit[i], events[i].Ledger)
+		if id == last {
+			continue // Runs of transfers to one shard share their settlement account.
+		}
+		last = id
+		if !b.ensureSettlement(l, clock, id, events[i].Ledger) && events[i].Ledger != 0 {
+			b.missing = append(b.missing, id)
 		}
 	}
 }
@@ -142,51 +197,112 @@ func (b *Book) ensureSettlement(l *ledger.Ledger, clock *uint64, id model.Uint12
 	panic(fmt.Sprintf("saga: the ledger refused settlement account %s: %s", id, results[0].Status))
 }
 
-// Start applies step 1 of a cross-shard transfer t (Cross said so) at timestamp, as
-// event of a create_transfers request; chained says the previous event of the request
-// was linked (so t would end a chain). The result is final when the debit side refuses,
-// else saga_in_flight (or, for an identical retry of a running saga,
-// saga_in_flight_retry); a started saga emits its Credit message.
-func (b *Book) Start(l *ledger.Ledger, t *model.Transfer, credit uint16, timestamp uint64,
-	chained bool, result *model.TransferResult, messages *[]Message) {
-	*result = model.TransferResult{}
-	result.Timestamp = timestamp
-	result.Status = b.start(l, t, credit, timestamp, chained, result, messages)
+// StartRun applies step 1 to a run of consecutive cross-shard transfers of a
+// create_transfers request: events[i], whose credit account is on shard credits[i], at
+// timestamp first+i; chained says the event before the run was linked (the run's first
+// transfer would end a chain). A result is final when the debit side refuses, else
+// saga_in_flight (or saga_in_flight_retry for an identical retry of a running saga); each
+// started saga emits its Credit. The transfers that pass the per-event checks go to the
+// ledger in as few calls as their timestamps allow.
+func (b *Book) StartRun(l *ledger.Ledger, events []model.Transfer, credits []uint16,
+	first uint64, chained bool, results []model.TransferResult, messages *[]Message) {
+	steps := sized(&b.batch.steps, len(events))
+	stepResults := sized(&b.batch.results, len(events))
+	passing := sized(&b.batch.passing, len(events))
+	for i := range events {
+		results[i] = model.TransferResult{}
+		results[i].Timestamp = first + uint64(i)
+		status := b.precheck(l, &events[i], credits[i], chained && i == 0, &results[i])
+		results[i].Status, passing[i] = status, status == model.StatusOK
+		if passing[i] {
+			steps[i] = events[i]
+			steps[i].CreditAccountID = SettlementAccountID(b.self, credits[i], events[i].Ledger)
+			steps[i].Flags = model.TransferPending | events[i].Flags&model.TransferBalancingDebit
+		}
+	}
+	indexes := sized(&b.batch.indexes, len(events))
+	for start := 0; start < len(events); {
+		end := start
+		for end < len(events) && passing[end] {
+			end++
+		}
+		if end > start {
+			next := l.TransferCount() // Each created step is stored next, in order.
+			l.CreateSagaTransfers(first+uint64(start), steps[start:end], stepResults[start:end])
+			for i := start; i < end; i++ {
+				if stepResults[i].Status == model.StatusOK {
+					indexes[i], next = next, next+1
+				}
+			}
+		}
+		start = end + 1
+	}
+	for i := range events {
+		if passing[i] {
+			results[i].Status = b.started(l, &events[i], credits[i], first+uint64(i),
+				stepResults[i].Status, indexes[i], &results[i], messages)
+		}
+	}
 }
 
-func (b *Book) start(l *ledger.Ledger, t *model.Transfer, credit uint16, timestamp uint64,
-	chained bool, result *model.TransferResult, messages *[]Message) model.Status {
+// precheck runs the checks of a cross-shard transfer that precede its ledger call, in
+// the ledger's precedence: the header, then validation and what cross-shard transfers
+// refuse, answered only after the exists checks (which otherwise happen in the ledger).
+func (b *Book) precheck(l *ledger.Ledger, t *model.Transfer, credit uint16, chained bool,
+	result *model.TransferResult) model.Status {
 	if status := ledger.CheckTransferHeader(t); status != model.StatusOK {
 		return status
 	}
-	if sequence, ok := b.byID[t.ID]; ok {
+	refused := model.StatusOK
+	switch {
+	case ledger.ValidateTransfer(t) != model.StatusOK:
+		refused = model.StatusInvalidBody // Whatever CheckNewTransfer answers below.
+	case t.Flags&model.TransferPending != 0:
+		refused = model.StatusPendingTransferSpansShards
+	case t.Flags&model.TransferLinked != 0 || chained:
+		refused = model.StatusLinkedChainSpansShards
+	case b.count >= SagasMax:
+		refused = model.StatusTransfersLimitReached
+	case len(b.missing) > 0 && slices.Contains(b.missing,
+		SettlementAccountID(b.self, credit, t.Ledger)):
+		refused = model.StatusAccountsLimitReached
+	}
+	if refused == model.StatusOK {
+		// The exists and failed checks happen in the ledger call; a retry of a saga shows
+		// there, as its step 1 holds the id (see started).
+		return model.StatusOK
+	}
+	// A refusal is answered only after the checks that precede it: exists (a saga's
+	// original, or whatever holds the id), failed before.
+	if sequence, ok := b.sequenceOf(l, t.ID); ok {
 		return b.retry(b.at(sequence), t, result)
 	}
 	status, existing := l.CheckNewTransfer(t)
-	switch {
-	case status != model.StatusOK:
+	if status != model.StatusOK {
 		if existing != 0 {
 			result.Timestamp = existing // exists or exists_with_different_*.
 		}
 		return status
-	case t.Flags&model.TransferPending != 0:
-		return model.StatusPendingTransferSpansShards
-	case t.Flags&model.TransferLinked != 0 || chained:
-		return model.StatusLinkedChainSpansShards
-	case b.count >= SagasMax:
-		return model.StatusTransfersLimitReached
 	}
-	settlement := SettlementAccountID(b.self, credit, t.Ledger)
-	b.ids[0] = settlement
-	if b.foundAccts = l.LookupAccounts(b.ids[:], b.foundAccts[:0]); len(b.foundAccts) == 0 {
-		return model.StatusAccountsLimitReached // EnsureSettlements could not create it.
-	}
-	step := *t
-	step.CreditAccountID = settlement
-	step.Flags = model.TransferPending | t.Flags&model.TransferBalancingDebit
-	b.transfers[0] = step
-	l.CreateSagaTransfers(timestamp, b.transfers[:], b.results[:])
-	if status := b.results[0].Status; status != model.StatusOK {
+	return refused
+}
+
+// started finishes step 1 of one transfer after its ledger call: a created step starts
+// the saga; an id found taken is answered as a retry (of a saga started earlier in this
+// run, or of whatever holds the id); any other refusal as a local transfer's.
+func (b *Book) started(l *ledger.Ledger, t *model.Transfer, credit uint16, timestamp uint64,
+	status model.Status, index uint32, result *model.TransferResult,
+	messages *[]Message) model.Status {
+	switch {
+	case status == model.StatusOK:
+	case status == model.StatusExists || existsWithDifference(status):
+		if sequence, ok := b.sequenceOf(l, t.ID); ok {
+			return b.retry(b.at(sequence), t, result)
+		}
+		status, existing := l.CheckNewTransfer(t)
+		result.Timestamp = existing
+		return status
+	default:
 		return b.localStatus(l, t, status)
 	}
 	reserved := t.Amount
@@ -197,7 +313,7 @@ func (b *Book) start(l *ledger.Ledger, t *model.Transfer, credit uint16, timesta
 	original.Timestamp = timestamp
 	sequence := b.push(record{original: original, reserved: reserved, credit: credit,
 		phase: PhaseRunning})
-	b.byID[t.ID] = sequence
+	b.stepIndexes = append(b.stepIndexes, index)
 	b.running = append(b.running, sequence)
 	b.runs++
 	*messages = append(*messages, Message{Kind: MessageCredit, To: credit,
@@ -289,7 +405,8 @@ func RetryStatus(final model.Status) model.Status {
 // FixRetries corrects the results of local transfers whose id is a saga's: the ledger
 // compared them with step 1 (a pending transfer into a settlement account); they are
 // answered as retries of the client's original instead (see retry).
-func (b *Book) FixRetries(events []model.Transfer, results []model.TransferResult) {
+func (b *Book) FixRetries(l *ledger.Ledger, events []model.Transfer,
+	results []model.TransferResult) {
 	if b.count == 0 {
 		return
 	}
@@ -297,7 +414,7 @@ func (b *Book) FixRetries(events []model.Transfer, results []model.TransferResul
 		if !existsWithDifference(results[i].Status) {
 			continue
 		}
-		if sequence, ok := b.byID[events[i].ID]; ok {
+		if sequence, ok := b.sequenceOf(l, events[i].ID); ok {
 			results[i].Status = b.retry(b.at(sequence), &events[i], &results[i])
 		}
 	}
@@ -308,88 +425,198 @@ func existsWithDifference(s model.Status) bool {
 		s >= model.StatusExistsWithDifferentDebitAccountID && s <= model.StatusExistsWithDifferentTimeout
 }
 
-// ApplyCredit applies step 2 on the credit shard (saga_credit), once per saga: a copy of a
-// Credit already decided gets the recorded Decision again, one below the debit shard's
-// watermark (its saga is final) is ignored, and a malformed one (not addressed here) too.
-func (b *Book) ApplyCredit(l *ledger.Ledger, clock *uint64, c *Credit, messages *[]Message) {
-	if c.To != b.self || c.From == b.self || c.From >= b.placement.Shards ||
-		c.Sequence < b.watermarks[c.From] || c.Sequence == 0 {
-		return
+// creditKind is what step 2 does with one Credit of a batch.
+type creditKind uint8
+
+const (
+	creditIgnore    creditKind = iota // Malformed, or below its debit shard's watermark.
+	creditDecided                     // Decided before (or earlier in the batch): answer again.
+	creditAbort                       // Decide "refused: saga_timed_out".
+	creditMissing                     // The settlement account cannot be created.
+	creditTransfer                    // Credit through the ledger.
+)
+
+// ApplyCredits applies step 2 on the credit shard (one saga_credit request), once per
+// saga: a copy of a Credit already decided (even earlier in the batch) gets the recorded
+// Decision again, one below its debit shard's watermark (its saga is final) is ignored, as
+// is a malformed one. New credits go to the ledger in as few calls as possible.
+func (b *Book) ApplyCredits(l *ledger.Ledger, clock *uint64, credits []Credit, messages *[]Message) {
+	kinds := sized(&b.batch.kinds, len(credits))
+	slots := sized(&b.batch.slots, len(credits))
+	var ensured model.Uint128 // Credits of one pair and ledger come in runs.
+	for i := range credits {
+		kinds[i], slots[i] = b.classifyCredit(&credits[i])
+		if kinds[i] != creditTransfer {
+			continue
+		}
+		settlement := SettlementAccountID(credits[i].From, b.self, credits[i].Transfer.Ledger)
+		if settlement == ensured {
+			continue
+		}
+		if !b.ensureSettlement(l, clock, settlement, credits[i].Transfer.Ledger) {
+			kinds[i] = creditMissing
+			continue
+		}
+		ensured = settlement
 	}
-	key := decisionKey{c.From, c.Sequence}
-	if index, ok := b.decisions[key]; ok {
-		*messages = append(*messages, Message{Kind: MessageDecision, To: c.From,
-			Decision: b.decided[c.From][index]})
-		return
+	steps := sized(&b.batch.steps, len(credits))
+	results := sized(&b.batch.results, len(credits))
+	positions := sized(&b.batch.positions, len(credits))
+	first, count := *clock+1, 0 // One timestamp per decision taken, in order.
+	for i := range credits {
+		if kinds[i] < creditAbort {
+			continue
+		}
+		d, _ := b.decided[credits[i].From].find(slots[i])
+		d.Timestamp = first + uint64(count)
+		steps[count] = model.Transfer{} // No ledger event (abort, missing account).
+		if kinds[i] == creditTransfer {
+			steps[count] = b.creditTransfer(&credits[i])
+		}
+		positions[i] = count
+		count++
 	}
-	d := Decision{Sequence: c.Sequence, From: b.self, To: c.From}
-	settlement := SettlementAccountID(c.From, b.self, c.Transfer.Ledger)
-	switch {
-	case c.Abort:
-		d.Status, d.Timestamp = model.StatusSagaTimedOut, next(clock)
-	case !b.ensureSettlement(l, clock, settlement, c.Transfer.Ledger):
-		d.Status, d.Timestamp = model.StatusAccountsLimitReached, next(clock)
-	default:
-		d.Timestamp = next(clock)
-		b.credit2(l, c, settlement, &d)
+	*clock += uint64(count)
+	for start := 0; start < count; {
+		end := start
+		for end < count && !steps[end].ID.IsZero() {
+			end++
+		}
+		if end > start {
+			l.CreateSystemTransfers(first+uint64(start), steps[start:end], results[start:end])
+		}
+		start = end + 1
 	}
-	b.decisions[key] = len(b.decided[c.From])
-	b.decided[c.From] = append(b.decided[c.From], d)
-	*messages = append(*messages, Message{Kind: MessageDecision, To: c.From, Decision: d})
+	b.decide(l, credits, kinds, slots, positions, steps, results, messages)
 }
 
-// credit2 is step 2's transfer: from the pair's settlement account to the client's
+// classifyCredit decides what step 2 does with a Credit and, for a new one, reserves its
+// decision's slot (so that a copy later in the batch finds it).
+func (b *Book) classifyCredit(c *Credit) (creditKind, uint64) {
+	if c.To != b.self || c.From == b.self || c.From >= b.placement.Shards ||
+		!b.decided[c.From].fits(c.Sequence) || c.Sequence == 0 {
+		return creditIgnore, 0 // Malformed, forgotten, or beyond the window (see WindowSpanMax).
+	}
+	w := &b.decided[c.From]
+	if _, ok := w.find(c.Sequence); ok {
+		return creditDecided, c.Sequence
+	}
+	d := w.add(c.Sequence)
+	d.From, d.To = b.self, c.From
+	if c.Abort {
+		return creditAbort, c.Sequence
+	}
+	return creditTransfer, c.Sequence
+}
+
+// creditTransfer is step 2's transfer: from the pair's settlement account to the client's
 // credit account, with the client's code, user data and balancing_credit flag.
-func (b *Book) credit2(l *ledger.Ledger, c *Credit, settlement model.Uint128, d *Decision) {
+func (b *Book) creditTransfer(c *Credit) model.Transfer {
 	t := &c.Transfer
-	id := CreditTransferID(c.From, c.Sequence)
-	b.transfers[0] = model.Transfer{ID: id, DebitAccountID: settlement,
+	return model.Transfer{ID: CreditTransferID(c.From, c.Sequence),
+		DebitAccountID: SettlementAccountID(c.From, b.self, t.Ledger),
 		CreditAccountID: t.CreditAccountID, Amount: t.Amount, UserData128: t.UserData128,
 		UserData64: t.UserData64, UserData32: t.UserData32, Ledger: t.Ledger, Code: t.Code,
 		Flags: t.Flags & model.TransferBalancingCredit}
-	l.CreateSystemTransfers(d.Timestamp, b.transfers[:], b.results[:])
-	d.Status = b.results[0].Status
-	switch d.Status {
-	case model.StatusOK:
-		d.Credit = b.results[0].CreditAccount
-		d.Amount = t.Amount
-		if t.Flags&model.TransferBalancingCredit != 0 {
-			d.Amount = b.storedAmount(l, id)
+}
+
+// decide records the batch's decisions from the ledger's results and emits one Decision
+// per Credit (copies included), in order.
+func (b *Book) decide(l *ledger.Ledger, credits []Credit, kinds []creditKind,
+	sequences []uint64, positions []int, steps []model.Transfer,
+	results []model.TransferResult, messages *[]Message) {
+	for i := range credits {
+		c := &credits[i]
+		if kinds[i] == creditIgnore {
+			continue
 		}
-	case model.StatusExists, model.StatusIDAlreadyFailed:
-		panic(fmt.Sprintf("saga: credit %s of saga %d/%d applied twice", id, c.From, c.Sequence))
+		d, _ := b.decided[c.From].find(sequences[i])
+		if kinds[i] != creditDecided {
+			switch kinds[i] {
+			case creditAbort:
+				d.Status = model.StatusSagaTimedOut
+			case creditMissing:
+				d.Status = model.StatusAccountsLimitReached
+			case creditTransfer:
+				b.credited(l, c, d, &steps[positions[i]], &results[positions[i]])
+			}
+		}
+		*messages = append(*messages, Message{Kind: MessageDecision, To: c.From, Decision: *d})
 	}
 }
 
-// ApplyFinish applies step 3 on the debit shard (saga_finish): the saga posts step 1 with
-// the amount credited, or voids it, and becomes final. A decision for a saga that is not
-// running (a copy) is ignored.
-func (b *Book) ApplyFinish(l *ledger.Ledger, clock *uint64, d *Decision, messages *[]Message) {
-	if d.To != b.self || d.Sequence == 0 || d.Sequence > b.count {
+// credited fills a decision from step 2's ledger result.
+func (b *Book) credited(l *ledger.Ledger, c *Credit, d *Decision, step *model.Transfer,
+	result *model.TransferResult) {
+	d.Status = result.Status
+	switch d.Status {
+	case model.StatusOK:
+		d.Credit, d.Amount = result.CreditAccount, step.Amount
+		if step.Flags&model.TransferBalancingCredit != 0 {
+			d.Amount = b.storedAmount(l, step.ID)
+		}
+	case model.StatusExists, model.StatusIDAlreadyFailed:
+		panic(fmt.Sprintf("saga: credit %s of saga %d/%d applied twice", step.ID, c.From,
+			c.Sequence))
+	}
+}
+
+// ApplyFinishes applies step 3 on the debit shard (one saga_finish request): each saga
+// still running posts step 1 with the amount credited, or voids it, and becomes final. A
+// decision for a saga that is not running (a copy, even one earlier in the batch) is
+// ignored. The resolutions go to the ledger in one call.
+func (b *Book) ApplyFinishes(l *ledger.Ledger, clock *uint64, decisions []Decision,
+	messages *[]Message) {
+	steps := sized(&b.batch.steps, len(decisions))
+	results := sized(&b.batch.results, len(decisions))
+	records := sized(&b.batch.records, len(decisions))
+	count := 0
+	for i := range decisions {
+		d := &decisions[i]
+		if d.To != b.self || d.Sequence == 0 || d.Sequence > b.count {
+			continue
+		}
+		r := b.at(d.Sequence)
+		if r.phase != PhaseRunning || d.From != r.credit || r.reserved.Less(d.Amount) {
+			continue // A copy (or a decision no credit shard makes: more than reserved).
+		}
+		r.phase = phaseFinishing // A copy later in the batch is ignored.
+		steps[count] = model.Transfer{PendingID: r.original.ID}
+		if d.Status == model.StatusOK {
+			steps[count].ID, steps[count].Amount = PostTransferID(r.credit, d.Sequence), d.Amount
+			steps[count].Flags = model.TransferPostPending
+		} else {
+			steps[count].ID = VoidTransferID(r.credit, d.Sequence)
+			steps[count].Flags = model.TransferVoidPending
+		}
+		records[count] = r
+		decisions[count], count = *d, count+1 // Compact: decisions[:count] are applied.
+	}
+	if count == 0 {
 		return
 	}
-	r := b.at(d.Sequence)
-	if r.phase != PhaseRunning || d.From != r.credit || r.reserved.Less(d.Amount) {
-		return // A copy (or a decision no credit shard makes: more than reserved).
+	first := *clock + 1
+	*clock += uint64(count)
+	l.CreateSagaTransfers(first, steps[:count], results[:count])
+	for i := range count {
+		b.finished(records[i], &decisions[i], first+uint64(i), &results[i], messages)
 	}
-	timestamp := next(clock)
-	resolution := model.Transfer{PendingID: r.original.ID}
-	if d.Status == model.StatusOK {
-		resolution.ID, resolution.Amount = PostTransferID(r.credit, d.Sequence), d.Amount
-		resolution.Flags = model.TransferPostPending
-	} else {
-		resolution.ID, resolution.Flags = VoidTransferID(r.credit, d.Sequence), model.TransferVoidPending
-	}
-	b.transfers[0] = resolution
-	l.CreateSagaTransfers(timestamp, b.transfers[:], b.results[:])
-	if status := b.results[0].Status; status != model.StatusOK {
-		panic(fmt.Sprintf("saga: step 3 of %d/%d refused: %s", b.self, d.Sequence, status))
+}
+
+// phaseFinishing marks, within one ApplyFinishes, a saga whose step 3 is on its way.
+const phaseFinishing Phase = 3
+
+// finished makes a saga final after its step 3.
+func (b *Book) finished(r *record, d *Decision, timestamp uint64, result *model.TransferResult,
+	messages *[]Message) {
+	if result.Status != model.StatusOK {
+		panic(fmt.Sprintf("saga: step 3 of %d/%d refused: %s", b.self, d.Sequence, result.Status))
 	}
 	if d.Status == model.StatusOK {
 		r.moved = d.Amount
 		r.result = model.TransferResult{EventResult: model.EventResult{
 			Timestamp: r.original.Timestamp, Status: model.StatusOK},
-			DebitAccount: b.results[0].DebitAccount, CreditAccount: d.Credit}
+			DebitAccount: result.DebitAccount, CreditAccount: d.Credit}
 	} else {
 		r.result = model.TransferResult{EventResult: model.EventResult{Timestamp: timestamp,
 			Status: d.Status}}
@@ -422,29 +649,18 @@ func (b *Book) finishRunning() {
 // shard has made every saga below final and durable, so it asks for none of them again.
 // Later copies of their Credits are ignored.
 func (b *Book) ApplyForget(f *Forget) {
-	if f.From == b.self || f.From >= b.placement.Shards || f.Below <= b.watermarks[f.From] {
+	if f.From == b.self || f.From >= b.placement.Shards || f.Below <= b.decided[f.From].base {
 		return
 	}
-	b.watermarks[f.From] = f.Below
-	kept := b.decided[f.From][:0]
-	for _, d := range b.decided[f.From] {
-		key := decisionKey{f.From, d.Sequence}
-		if d.Sequence < f.Below {
-			delete(b.decisions, key)
-			continue
-		}
-		b.decisions[key] = len(kept)
-		kept = append(kept, d)
-	}
-	b.decided[f.From] = kept
+	b.decided[f.From].forget(f.Below)
 }
 
 // Lookup appends one State record per id to out (saga_lookup).
-func (b *Book) Lookup(ids []model.Uint128, out []byte) []byte {
+func (b *Book) Lookup(l *ledger.Ledger, ids []model.Uint128, out []byte) []byte {
 	var record [model.SagaStateSize]byte
 	for _, id := range ids {
 		state := State{ID: id}
-		if sequence, ok := b.byID[id]; ok {
+		if sequence, ok := b.sequenceOf(l, id); ok {
 			r := b.at(sequence)
 			state.Phase = r.phase
 			if r.phase == PhaseFinal {
@@ -496,14 +712,14 @@ func (b *Book) Outbox(after uint64, out []byte) []byte {
 // crediting a settlement account) becomes the client's transfer as created once the saga
 // posted it, and disappears otherwise (running, or voided: a failed transfer is not
 // stored). It returns the shortened slice.
-func (b *Book) View(found []model.Transfer) []model.Transfer {
+func (b *Book) View(l *ledger.Ledger, found []model.Transfer) []model.Transfer {
 	kept := found[:0]
 	for _, t := range found {
 		if _, _, _, step := SettlementAccount(t.CreditAccountID); !step || model.IsSystemID(t.ID) {
 			kept = append(kept, t)
 			continue
 		}
-		sequence, ok := b.byID[t.ID]
+		sequence, ok := b.sequenceOf(l, t.ID)
 		if !ok {
 			kept = append(kept, t) // A settlement transfer of another kind: not a step 1.
 			continue
@@ -531,4 +747,10 @@ func (b *Book) Running(fn func(c *Credit)) {
 }
 
 // Decisions returns how many decisions this shard keeps for debit shards.
-func (b *Book) Decisions() int { return len(b.decisions) }
+func (b *Book) Decisions() int {
+	count := 0
+	for i := range b.decided {
+		count += b.decided[i].count
+	}
+	return count
+}

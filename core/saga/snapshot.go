@@ -20,7 +20,7 @@ import (
 //	then, for each debit shard 0..shards-1:
 //	         watermark u64 | decisions u64, then that many Decision records (128 bytes)
 //
-// Sagas appear in sequence order, decisions in the order they were taken.
+// Sagas and decisions appear in sequence order.
 const (
 	snapshotMagic      = "SQSAGAS1"
 	snapshotHeaderSize = 32
@@ -47,12 +47,13 @@ func (b *Book) AppendSnapshot(out []byte) []byte {
 	}
 	var decision [model.SagaDecisionSize]byte
 	for from := range b.decided {
-		out = le.AppendUint64(out, b.watermarks[from])
-		out = le.AppendUint64(out, uint64(len(b.decided[from])))
-		for i := range b.decided[from] {
-			b.decided[from][i].Encode(decision[:])
+		w := &b.decided[from]
+		out = le.AppendUint64(out, w.base)
+		out = le.AppendUint64(out, uint64(w.count))
+		w.each(func(d *Decision) {
+			d.Encode(decision[:])
 			out = append(out, decision[:]...)
-		}
+		})
 	}
 	return out
 }
@@ -95,7 +96,7 @@ func decodeRecord(b []byte, r *record) error {
 }
 
 // ReadSnapshot reads a book's section written by AppendSnapshot for shard self of
-// placement. The input is untrusted: anything malformed, or a section of another shard or
+// placement. Call Index once the ledger is restored. The input is untrusted: anything malformed, or a section of another shard or
 // map, is an error wrapping ErrSnapshotInvalid.
 func ReadSnapshot(r io.Reader, placement *shardmap.Map, self uint16) (*Book, error) {
 	bad := func(format string, args ...any) (*Book, error) {
@@ -131,11 +132,7 @@ func ReadSnapshot(r io.Reader, placement *shardmap.Map, self uint16) (*Book, err
 		if stored.credit == self || stored.credit >= placement.Shards {
 			return bad("saga %d: credit shard %d", sequence, stored.credit)
 		}
-		if _, duplicate := b.byID[stored.original.ID]; duplicate {
-			return bad("saga %d: transfer id %s twice", sequence, stored.original.ID)
-		}
-		b.push(stored)
-		b.byID[stored.original.ID] = sequence
+		b.push(stored) // Index, once the ledger is restored, finds each saga's step.
 		if stored.phase == PhaseRunning {
 			b.running = append(b.running, sequence)
 			b.runs++
@@ -154,28 +151,26 @@ func (b *Book) readDecisions(r io.Reader, from uint16) error {
 	if _, err := io.ReadFull(r, counts[:]); err != nil {
 		return err
 	}
-	b.watermarks[from] = binary.LittleEndian.Uint64(counts[0:])
+	w := &b.decided[from]
+	w.base = binary.LittleEndian.Uint64(counts[0:])
+	w.first = w.base - w.base%windowPage
 	count := binary.LittleEndian.Uint64(counts[8:])
-	if count > SagasMax || (from == b.self && (count != 0 || b.watermarks[from] != 0)) {
+	if count > SagasMax || (from == b.self && (count != 0 || w.base != 0)) {
 		return fmt.Errorf("%d decisions", count)
 	}
 	var record [model.SagaDecisionSize]byte
+	previous := uint64(0)
 	for i := uint64(0); i < count; i++ {
 		if _, err := io.ReadFull(r, record[:]); err != nil {
 			return err
 		}
 		var d Decision
-		key := decisionKey{from, 0}
 		if !d.Decode(record[:]) || d.From != b.self || d.To != from ||
-			d.Sequence < b.watermarks[from] || d.Sequence == 0 {
-			return fmt.Errorf("decision %d malformed", i)
+			!w.fits(d.Sequence) || d.Sequence <= previous {
+			return fmt.Errorf("decision %d malformed or out of order", i)
 		}
-		key.sequence = d.Sequence
-		if _, duplicate := b.decisions[key]; duplicate {
-			return fmt.Errorf("decision for saga %d twice", d.Sequence)
-		}
-		b.decisions[key] = len(b.decided[from])
-		b.decided[from] = append(b.decided[from], d)
+		previous = d.Sequence
+		*w.add(d.Sequence) = d
 	}
 	return nil
 }
