@@ -37,14 +37,14 @@ type Book struct {
 	placement *shardmap.Map
 	self      uint16
 
-	chunks  [][]record
-	count   uint64                   // Sagas started; saga n is at index n-1.
+	chunks [][]record
+	count  uint64 // Sagas started; saga n is at index n-1.
 	// stepIndexes[s-1] is the ledger's storage index of saga s's step 1 (which holds the
 	// client's id). Both grow with the log, so a binary search finds a saga by its id
 	// through the ledger's own index: no hash table of ours on the hot path.
 	stepIndexes []uint32
-	running []uint64                 // Sequences of running sagas, ascending (finals removed lazily).
-	runs    uint64                   // Running sagas.
+	running     []uint64 // Sequences of running sagas, ascending (finals removed lazily).
+	runs        uint64   // Running sagas.
 
 	decided    []window                // Per debit shard: its sagas' decisions, by sequence.
 	missing    []model.Uint128         // Settlement accounts this batch could not create.
@@ -429,11 +429,11 @@ func existsWithDifference(s model.Status) bool {
 type creditKind uint8
 
 const (
-	creditIgnore    creditKind = iota // Malformed, or below its debit shard's watermark.
-	creditDecided                     // Decided before (or earlier in the batch): answer again.
-	creditAbort                       // Decide "refused: saga_timed_out".
-	creditMissing                     // The settlement account cannot be created.
-	creditTransfer                    // Credit through the ledger.
+	creditIgnore   creditKind = iota // Malformed, or below its debit shard's watermark.
+	creditDecided                    // Decided before (or earlier in the batch): answer again.
+	creditAbort                      // Decide "refused: saga_timed_out".
+	creditMissing                    // The settlement account cannot be created.
+	creditTransfer                   // Credit through the ledger.
 )
 
 // ApplyCredits applies step 2 on the credit shard (one saga_credit request), once per
@@ -514,7 +514,7 @@ func (b *Book) classifyCredit(c *Credit) (creditKind, uint64) {
 func (b *Book) creditTransfer(c *Credit) model.Transfer {
 	t := &c.Transfer
 	return model.Transfer{ID: CreditTransferID(c.From, c.Sequence),
-		DebitAccountID: SettlementAccountID(c.From, b.self, t.Ledger),
+		DebitAccountID:  SettlementAccountID(c.From, b.self, t.Ledger),
 		CreditAccountID: t.CreditAccountID, Amount: t.Amount, UserData128: t.UserData128,
 		UserData64: t.UserData64, UserData32: t.UserData32, Ledger: t.Ledger, Code: t.Code,
 		Flags: t.Flags & model.TransferBalancingCredit}
