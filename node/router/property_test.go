@@ -235,10 +235,8 @@ func TestSagaPropertyAgainstOneLedger(t *testing.T) {
 				}
 			}
 		}
-		for _, pair := range sim.pairs() {
-			if pair.debitCredits != pair.creditDebits || !pair.debitPending.IsZero() {
-				rt.Fatalf("settlement pair %+v does not net to zero", pair)
-			}
+		if err := sim.reconcile().Check(true); err != nil {
+			rt.Fatalf("after the transfers: %v", err)
 		}
 	})
 }

@@ -12,6 +12,7 @@ import (
 	"sequent/core/saga"
 	"sequent/core/shard"
 	"sequent/core/shardmap"
+	"sequent/node/reconcile"
 )
 
 // The simulation runs a node's shards, router, transport and clients in one goroutine,
@@ -549,66 +550,19 @@ func (sim *simulation) crashNode() {
 // checkInvariants runs after every step: per ledger, Σ debits = Σ credits over all
 // shards (posted and pending); and for every settlement pair, the credit shard never
 // debited more than the debit shard reserved (credits pending + posted), nor the debit
-// shard posted more than the credit shard debited.
+// shard posted more than the credit shard debited (reconcile.Check).
 func (sim *simulation) checkInvariants() {
-	type sums struct{ debitsPosted, creditsPosted, debitsPending, creditsPending model.Uint128 }
-	perLedger := map[uint32]*sums{}
-	for _, s := range sim.shards {
-		for account := range s.machine.Ledger().Accounts() {
-			total := perLedger[account.Ledger]
-			if total == nil {
-				total = &sums{}
-				perLedger[account.Ledger] = total
-			}
-			total.debitsPosted = total.debitsPosted.MustAdd(account.DebitsPosted)
-			total.creditsPosted = total.creditsPosted.MustAdd(account.CreditsPosted)
-			total.debitsPending = total.debitsPending.MustAdd(account.DebitsPending)
-			total.creditsPending = total.creditsPending.MustAdd(account.CreditsPending)
-		}
-	}
-	for ledger, total := range perLedger {
-		if total.debitsPosted != total.creditsPosted || total.debitsPending != total.creditsPending {
-			sim.t.Fatalf("step %d: ledger %d unbalanced across shards: %+v", sim.steps, ledger, total)
-		}
-	}
-	for _, pair := range sim.pairs() {
-		if pair.creditDebits.Cmp(pair.debitCredits.MustAdd(pair.debitPending)) > 0 ||
-			pair.debitCredits.Cmp(pair.creditDebits) > 0 {
-			sim.t.Fatalf("step %d: settlement %d→%d ledger %d: debit shard credited %s "+
-				"(+%s pending), credit shard debited %s", sim.steps, pair.from, pair.to,
-				pair.ledger, pair.debitCredits, pair.debitPending, pair.creditDebits)
-		}
+	if err := sim.reconcile().Check(false); err != nil {
+		sim.t.Fatalf("step %d: %v", sim.steps, err)
 	}
 }
 
-type settlementPair struct {
-	from, to                   uint16
-	ledger                     uint32
-	debitCredits, debitPending model.Uint128 // On the debit shard.
-	creditDebits               model.Uint128 // On the credit shard.
-}
-
-func (sim *simulation) pairs() []settlementPair {
-	var pairs []settlementPair
-	lookup := func(shard int, id model.Uint128) model.Account {
-		found := sim.shards[shard].machine.Ledger().LookupAccounts([]model.Uint128{id}, nil)
-		if len(found) == 0 {
-			return model.Account{}
-		}
-		return found[0]
+func (sim *simulation) reconcile() *reconcile.Reconciliation {
+	machines := make([]*core.Machine, len(sim.shards))
+	for i, s := range sim.shards {
+		machines[i] = s.machine
 	}
-	for from := range sim.shards {
-		for to := range sim.shards {
-			for ledger := uint32(1); ledger <= 2 && from != to; ledger++ {
-				id := saga.SettlementAccountID(uint16(from), uint16(to), ledger)
-				a, b := lookup(from, id), lookup(to, id)
-				pairs = append(pairs, settlementPair{from: uint16(from), to: uint16(to),
-					ledger: ledger, debitCredits: a.CreditsPosted, debitPending: a.CreditsPending,
-					creditDebits: b.DebitsPosted})
-			}
-		}
-	}
-	return pairs
+	return reconcile.Compute(machines)
 }
 
 // quiesce runs without faults until every request is answered, every saga final and
@@ -683,11 +637,8 @@ func (sim *simulation) checkFinal() {
 			}
 		}
 	}
-	for _, pair := range sim.pairs() {
-		if pair.debitCredits != pair.creditDebits || !pair.debitPending.IsZero() {
-			sim.t.Fatalf("settlement %d→%d ledger %d does not net to zero: %+v", pair.from,
-				pair.to, pair.ledger, pair)
-		}
+	if err := sim.reconcile().Check(true); err != nil {
+		sim.t.Fatalf("after the quiet period: %v", err)
 	}
 }
 

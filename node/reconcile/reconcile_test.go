@@ -1,0 +1,102 @@
+package reconcile
+
+import (
+	"strings"
+	"testing"
+
+	"sequent/core"
+	"sequent/core/model"
+	"sequent/core/saga"
+	"sequent/core/shardmap"
+)
+
+var twoShards = &shardmap.Map{Shards: 2, Placement: shardmap.PlacementRange,
+	Ranges: []shardmap.RangeEntry{{Start: model.U128(0), Shard: 0},
+		{Start: model.U128(100), Shard: 1}}}
+
+type node struct {
+	t        *testing.T
+	machines []*core.Machine
+	ops      []uint64
+	number   uint64
+}
+
+func newNode(t *testing.T) *node {
+	n := &node{t: t, ops: make([]uint64, 2)}
+	for i := range 2 {
+		n.machines = append(n.machines, core.New(core.Config{Shard: core.ShardConfig{
+			Map: twoShards, Index: uint16(i)}}))
+	}
+	return n
+}
+
+// apply applies one request on a shard and returns the messages it produced.
+func (n *node) apply(shard int, client uint64, operation model.Operation, body []byte) []saga.Message {
+	n.t.Helper()
+	number := uint64(0)
+	if client != 0 {
+		n.number++
+		number = n.number
+	}
+	out := &core.Output{}
+	entry := core.Entry{FirstOp: n.ops[shard] + 1, Timestamp: 1_000_000 + n.number*1000 + n.ops[shard],
+		Body: core.AppendRequest(nil, &core.Request{Client: client, Session: 1, Number: number,
+			Operation: operation, Body: body})}
+	if err := n.machines[shard].Apply(&entry, out); err != nil {
+		n.t.Fatal(err)
+	}
+	n.ops[shard]++
+	return out.Messages
+}
+
+func (n *node) account(shard int, id uint64) {
+	body := make([]byte, model.AccountSize)
+	(&model.Account{ID: model.U128(id), Ledger: 1, Code: 1}).Encode(body)
+	n.apply(shard, 1, model.OperationCreateAccounts, body)
+}
+
+func credit(c saga.Credit) []byte {
+	body := make([]byte, model.SagaCreditSize)
+	c.Encode(body)
+	return body
+}
+
+func TestReconcile(t *testing.T) {
+	n := newNode(t)
+	n.account(0, 1)
+	n.account(1, 100)
+	transfer := make([]byte, model.TransferSize)
+	(&model.Transfer{ID: model.U128(7), DebitAccountID: model.U128(1),
+		CreditAccountID: model.U128(100), Amount: model.U128(30), Ledger: 1, Code: 1}).Encode(transfer)
+	step1 := n.apply(0, 1, model.OperationCreateTransfers, transfer)
+	r := Compute(n.machines)
+	if err := r.Check(false); err != nil {
+		t.Fatalf("after step 1: %v", err)
+	}
+	if err := r.Check(true); err == nil || len(r.Running) != 1 || r.Running[0].Transfer != model.U128(7) {
+		t.Fatalf("a running saga passed the quiet check: %v, %+v", err, r.Running)
+	}
+	decision := n.apply(1, 0, model.OperationSagaCredit, credit(step1[0].Credit))
+	if err := Compute(n.machines).Check(false); err != nil {
+		t.Fatalf("after step 2: %v", err)
+	}
+	body := make([]byte, model.SagaDecisionSize)
+	decision[0].Decision.Encode(body)
+	n.apply(0, 0, model.OperationSagaFinish, body)
+	r = Compute(n.machines)
+	if err := r.Check(true); err != nil {
+		t.Fatalf("after step 3: %v", err)
+	}
+	if len(r.Pairs) != 1 || r.Pairs[0].Credited != model.U128(30) || r.Pairs[0].Debited != model.U128(30) ||
+		len(r.Ledgers) != 1 || r.Ledgers[0].DebitsPosted != model.U128(60) {
+		t.Fatalf("reconciliation %+v", r)
+	}
+	// A credit shard paying out a saga its debit shard never reserved (a forged message)
+	// breaks the pair's invariant.
+	forged := step1[0].Credit
+	forged.Sequence = 2
+	n.apply(1, 0, model.OperationSagaCredit, credit(forged))
+	if err := Compute(n.machines).Check(false); err == nil || !strings.Contains(err.Error(), "settlement") {
+		t.Fatalf("a credit without a reservation passed: %v", err)
+	}
+}
