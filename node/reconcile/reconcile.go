@@ -17,7 +17,7 @@ import (
 
 // LedgerTotals are one ledger's sums over every account of every shard.
 type LedgerTotals struct {
-	Ledger                                                    uint32
+	Ledger                                                     uint32
 	DebitsPosted, CreditsPosted, DebitsPending, CreditsPending model.Uint128
 }
 
