@@ -10,9 +10,7 @@ import (
 )
 
 // twoShards places ids below 100 on shard 0 and the rest on shard 1.
-var twoShards = &shardmap.Map{Shards: 2, Placement: shardmap.PlacementRange,
-	Ranges: []shardmap.RangeEntry{{Start: model.U128(0), Shard: 0},
-		{Start: model.U128(100), Shard: 1}}}
+var twoShards = shardmap.ByRange(model.U128(0), model.U128(100))
 
 // pair is two machines of one node and the messages between them, moved by hand.
 type pair struct {

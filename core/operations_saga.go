@@ -100,25 +100,11 @@ func (m *Machine) applySagaSteps(request *Request, out *Output) model.Status {
 	body := request.Body
 	switch request.Operation {
 	case model.OperationSagaCredit:
-		credits := m.sagaCredits[:0]
-		for ; len(body) > 0; body = body[model.SagaCreditSize:] {
-			var credit saga.Credit
-			if credit.Decode(body) {
-				credits = append(credits, credit)
-			}
-		}
-		m.sagaCredits = credits
-		m.sagas.ApplyCredits(m.ledger, &m.clock, credits, &out.Messages)
+		m.sagaCredits = decodeRecords(m.sagaCredits, body, model.SagaCreditSize)
+		m.sagas.ApplyCredits(m.ledger, &m.clock, m.sagaCredits, &out.Messages)
 	case model.OperationSagaFinish:
-		decisions := m.sagaDecisions[:0]
-		for ; len(body) > 0; body = body[model.SagaDecisionSize:] {
-			var decision saga.Decision
-			if decision.Decode(body) {
-				decisions = append(decisions, decision)
-			}
-		}
-		m.sagaDecisions = decisions
-		m.sagas.ApplyFinishes(m.ledger, &m.clock, decisions, &out.Messages)
+		m.sagaDecisions = decodeRecords(m.sagaDecisions, body, model.SagaDecisionSize)
+		m.sagas.ApplyFinishes(m.ledger, &m.clock, m.sagaDecisions, &out.Messages)
 	case model.OperationSagaForget:
 		var forget saga.Forget
 		if forget.Decode(body) {
@@ -126,6 +112,22 @@ func (m *Machine) applySagaSteps(request *Request, out *Output) model.Status {
 		}
 	}
 	return model.StatusOK
+}
+
+// decodeRecords decodes the fixed-size records of a body into records (reused), skipping
+// the malformed ones.
+func decodeRecords[R any, P interface {
+	*R
+	Decode(b []byte) bool
+}](records []R, body []byte, size int) []R {
+	records = records[:0]
+	for ; len(body) > 0; body = body[size:] {
+		var record R
+		if P(&record).Decode(body) {
+			records = append(records, record)
+		}
+	}
+	return records
 }
 
 // queryInternal answers the router's reads of saga state.

@@ -14,9 +14,7 @@ import (
 )
 
 // twoShards places ids below 100 on shard 0 and the rest on shard 1.
-var twoShards = &shardmap.Map{Shards: 2, Placement: shardmap.PlacementRange,
-	Ranges: []shardmap.RangeEntry{{Start: model.U128(0), Shard: 0},
-		{Start: model.U128(100), Shard: 1}}}
+var twoShards = shardmap.ByRange(model.U128(0), model.U128(100))
 
 // releasedMessages records what OnRelease saw.
 type releasedMessages struct {
@@ -59,14 +57,7 @@ func startShardZero(t *testing.T, log wal.Appender, released *releasedMessages) 
 	*recordingReplier) {
 	t.Helper()
 	machine := core.New(core.Config{Shard: core.ShardConfig{Map: twoShards, Index: 0}})
-	s, err := New(Config{OnRelease: released.hook}, machine, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	replier := newRecordingReplier()
-	s.Start(replier)
-	t.Cleanup(func() { s.Close() })
-	return s, replier
+	return startShardOf(t, Config{OnRelease: released.hook}, machine, log)
 }
 
 // A saga's Credit message leaves through OnRelease only once the entry that started the

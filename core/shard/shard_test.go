@@ -83,7 +83,13 @@ func transferBody(id, debit, credit, amount uint64, flags uint16, timeout uint32
 
 func startShard(t *testing.T, config Config, log wal.Appender) (*Shard, *recordingReplier) {
 	t.Helper()
-	machine := core.New(core.Config{})
+	return startShardOf(t, config, core.New(core.Config{}), log)
+}
+
+// startShardOf starts a shard around a given machine.
+func startShardOf(t *testing.T, config Config, machine *core.Machine, log wal.Appender) (*Shard,
+	*recordingReplier) {
+	t.Helper()
 	s, err := New(config, machine, log)
 	if err != nil {
 		t.Fatal(err)

@@ -79,6 +79,16 @@ func Single() *Map { return &Map{Shards: 1, Placement: PlacementHash} }
 // on shard 0.
 func Hashed(shards int) *Map { return &Map{Shards: uint16(shards), Placement: PlacementHash} }
 
+// ByRange returns a map placing the ids from starts[i] up to starts[i+1] on shard i
+// (starts[0] must be 0), and every instrument on shard 0.
+func ByRange(starts ...model.Uint128) *Map {
+	m := &Map{Shards: uint16(len(starts)), Placement: PlacementRange}
+	for i, start := range starts {
+		m.Ranges = append(m.Ranges, RangeEntry{Start: start, Shard: uint16(i)})
+	}
+	return m
+}
+
 // ErrInvalid reports a map that breaks the rules of the package doc.
 var ErrInvalid = errors.New("shardmap: invalid map")
 

@@ -10,9 +10,7 @@ import (
 	"sequent/core/shardmap"
 )
 
-var twoShards = &shardmap.Map{Shards: 2, Placement: shardmap.PlacementRange,
-	Ranges: []shardmap.RangeEntry{{Start: model.U128(0), Shard: 0},
-		{Start: model.U128(100), Shard: 1}}}
+var twoShards = shardmap.ByRange(model.U128(0), model.U128(100))
 
 type node struct {
 	t        *testing.T
