@@ -7,6 +7,7 @@ import (
 	"sequent/core/ledger"
 	"sequent/core/model"
 	"sequent/core/shardmap"
+	"sequent/internal/invariants"
 )
 
 // Bounds of a Book.
@@ -308,6 +309,11 @@ func (b *Book) started(l *ledger.Ledger, t *model.Transfer, credit uint16, times
 	reserved := t.Amount
 	if t.Flags&model.TransferBalancingDebit != 0 {
 		reserved = b.storedAmount(l, t.ID)
+	}
+	if invariants.Enabled {
+		if stored, ok := l.TransferIndex(t.ID); !ok || stored != index {
+			panic(fmt.Sprintf("saga: step 1 of %s stored at %d, expected %d", t.ID, stored, index))
+		}
 	}
 	original := *t
 	original.Timestamp = timestamp
