@@ -61,7 +61,7 @@ func TestRecordsRoundTrip(t *testing.T) {
 			t.Fatal("a reserved decision byte passed")
 		}
 		s := State{ID: u128("state"), Phase: PhaseFinal, Result: model.TransferResult{
-			EventResult: model.EventResult{Timestamp: 5, Status: model.StatusExceedsDebits},
+			EventResult:  model.EventResult{Timestamp: 5, Status: model.StatusExceedsDebits},
 			DebitAccount: model.Balance{DebitsPosted: u128("debit")}}}
 		var sb [model.SagaStateSize]byte
 		s.Encode(sb[:])
