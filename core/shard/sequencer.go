@@ -285,9 +285,9 @@ func (s *Shard) deliver(slot *parked) {
 		}
 		s.answers.answer(from.ticket)
 		connection := from.connection
-		if connection < ConnectionIDLimit {
+		if connection < ConnectionIDLimit && reply.Client != 0 {
 			// Client traffic only: the shard's own requests (audit records, the console's
-			// reads) would show as operations nobody sent.
+			// reads, a node router's saga steps) would show as operations nobody sent.
 			s.latencies.record(reply.Operation, reply.Status, now-from.received)
 		}
 		body := slot.output.Body(reply)
