@@ -305,9 +305,12 @@ func (m *Machine) finishReply(reply *Reply, out *Output) {
 func (m *Machine) Query(request *Request, out *Output) {
 	reply := Reply{Client: request.Client, Session: request.Session, Number: request.Number,
 		Operation: request.Operation, bodyStart: len(out.body)}
-	internal := request.Client == 0 // The router's reads of saga state.
+	// The server's own reads come with client 0: a node router's of saga state (internal
+	// operations), the operators' console's (client operations).
+	info, _ := request.Operation.Info()
+	internal := request.Client == 0 && info.Internal
 	reply.Status = CheckShape(request.Operation, request.Flags, request.Body, internal)
-	if info, _ := request.Operation.Info(); reply.Status == model.StatusOK && info.Write {
+	if reply.Status == model.StatusOK && info.Write {
 		reply.Status = model.StatusUnknownOperation // Writes go through the log.
 	}
 	if reply.Status == model.StatusOK && internal {

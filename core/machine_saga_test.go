@@ -476,3 +476,26 @@ func idBody(id uint64) []byte {
 	model.U128(id).PutLE(body)
 	return body
 }
+
+// Reads with client 0 are the server's own: internal operations (a router's saga reads)
+// and client operations (the operators' console) are both answered; a client asking an
+// internal operation is refused.
+func TestQueryInternalReads(t *testing.T) {
+	p := newPair(t)
+	p.accounts(map[uint64]uint16{1: 0})
+	query := func(client uint64, operation model.Operation, body []byte) model.Status {
+		out := &Output{}
+		p.shards[0].machine.Query(&Request{Client: client, Operation: operation, Body: body}, out)
+		return out.Replies[0].Status
+	}
+	outbox := make([]byte, model.SagaOutboxQuerySize)
+	if status := query(0, model.OperationSagaOutbox, outbox); status != model.StatusOK {
+		t.Fatalf("saga_outbox from the server: %s", status)
+	}
+	if status := query(0, model.OperationLookupAccounts, idBody(1)); status != model.StatusOK {
+		t.Fatalf("lookup_accounts from the server: %s", status)
+	}
+	if status := query(7, model.OperationSagaOutbox, outbox); status != model.StatusUnknownOperation {
+		t.Fatalf("saga_outbox from a client: %s", status)
+	}
+}
