@@ -121,10 +121,11 @@ func decodeRecords[R any, P interface {
 	Decode(b []byte) bool
 }](records []R, body []byte, size int) []R {
 	records = records[:0]
+	var zero R
 	for ; len(body) > 0; body = body[size:] {
-		var record R
-		if P(&record).Decode(body) {
-			records = append(records, record)
+		records = append(records, zero) // Decoded in place: a local would escape.
+		if !P(&records[len(records)-1]).Decode(body) {
+			records = records[:len(records)-1]
 		}
 	}
 	return records
