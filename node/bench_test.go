@@ -19,7 +19,7 @@ import (
 // shared and noisy: use ratios of medians over -count runs).
 
 const (
-	benchBatch            = 1_000  // Transfers per entry.
+	benchBatch = 1_000 // Transfers per entry.
 	// benchAccountsTotal accounts are spread over the shards (hash placement): the same
 	// data whatever the shard count, so that the comparison measures the shards, not a
 	// working set that grows with them.
@@ -65,7 +65,6 @@ func newBenchShards(tb testing.TB, shards int) []*benchShard {
 	}
 	return result
 }
-
 
 // apply applies one entry of one client request.
 func (s *benchShard) apply(tb testing.TB, operation model.Operation, client uint64, body []byte) {
