@@ -196,6 +196,19 @@ func TestNodeSplitsAndSettles(t *testing.T) {
 		accounts[2].DebitsPosted != (model.Uint128{}) {
 		t.Fatalf("balances: %+v", accounts)
 	}
+	// The trial balance sums every shard: 4 accounts and the settlement account on each
+	// shard; debits 12 + 3 + 7 (the settlement account on shard 1) = 22 = credits.
+	filter := make([]byte, model.LedgerFilterSize)
+	(&model.LedgerFilter{Limit: 10}).Encode(filter)
+	reply = tn.call(4, 0, model.OperationGetLedgerTotals, 0, filter)
+	var totals model.LedgerTotals
+	if len(reply.Body) != model.LedgerTotalsSize {
+		t.Fatalf("totals: %d bytes", len(reply.Body))
+	}
+	totals.Decode(reply.Body)
+	if totals.Accounts != 6 || !totals.Balanced() || totals.DebitsPosted.Low != model.U128(22) {
+		t.Fatalf("totals %+v", totals)
+	}
 }
 
 func equalStatuses(a, b []model.Status) bool {

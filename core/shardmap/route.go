@@ -50,8 +50,8 @@ func (m *Map) EventTarget(operation model.Operation, event []byte) Target {
 			return everyShard
 		}
 		return at(m.AccountShard(model.Uint128LE(event), 0))
-	case model.OperationLookupTransfers:
-		return everyShard
+	case model.OperationLookupTransfers, model.OperationGetLedgerTotals:
+		return everyShard // Transfer ids say nothing about placement; totals are per shard.
 	case model.OperationGetAccountTransfers, model.OperationGetAccountBalances:
 		if !m.PlacesByID() {
 			return everyShard

@@ -117,6 +117,8 @@ func TestEventTarget(t *testing.T) {
 		{"lookup orders, books on two shards", ranges, model.OperationLookupOrders,
 			make([]byte, model.OrderIDSize), Target{Status: model.StatusInstrumentShardUnknown}},
 		{"shard map", ranges, model.OperationGetShardMap, nil, local(0)},
+		{"ledger totals: every shard", ranges, model.OperationGetLedgerTotals,
+			make([]byte, model.LedgerFilterSize), Target{Every: true}},
 	}
 	for _, test := range tests {
 		if err := test.m.Validate(); err != nil {
