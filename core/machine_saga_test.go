@@ -17,10 +17,11 @@ type pair struct {
 	t      *testing.T
 	shards [2]*harness
 	number uint64
+	actor  uint64 // The client of the requests p.client sends (session 1).
 }
 
 func newPair(t *testing.T) *pair {
-	p := &pair{t: t}
+	p := &pair{t: t, actor: 1}
 	for i := range p.shards {
 		p.shards[i] = newHarness(t, Config{Shard: ShardConfig{Map: twoShards, Index: uint16(i)}})
 	}
@@ -45,7 +46,7 @@ func (p *pair) accounts(flags map[uint64]uint16) {
 func (p *pair) client(shard int, operation model.Operation, flags uint8, body []byte) *Output {
 	p.t.Helper()
 	p.number++
-	return p.shards[shard].apply(Request{Client: 1, Session: 1, Number: p.number,
+	return p.shards[shard].apply(Request{Client: p.actor, Session: 1, Number: p.number,
 		Operation: operation, Flags: flags, Body: body})
 }
 

@@ -47,7 +47,7 @@ func (m *Machine) createTransfersSharded(client uint64, balances bool, events []
 			end++
 		}
 		chained := start > 0 && events[start-1].Flags&model.TransferLinked != 0
-		m.sagas.StartRun(m.ledger, events[start:end], credit[start:end], first+uint64(start),
+		m.sagas.StartRun(m.ledger, client, events[start:end], credit[start:end], first+uint64(start),
 			chained, results[start:end], &out.Messages)
 		start = end
 	}

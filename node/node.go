@@ -167,7 +167,7 @@ func (n *Node) Close() error {
 		group.Go(func() { errs[index] = s.Close() })
 	}
 	group.Wait()
-	n.router.Abandon(model.StatusShuttingDown)
+	n.router.Abandon()
 	n.once.Do(func() { close(n.stop) })
 	if n.started.Load() {
 		<-n.done

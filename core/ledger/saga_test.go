@@ -101,7 +101,7 @@ func TestSagaStepOneRemembersTransientFailures(t *testing.T) {
 	if status := f.saga(step)[0].Status; status != model.StatusExceedsCredits {
 		t.Fatalf("step 1 over the limit: %s", status)
 	}
-	if status, _ := f.ledger.CheckNewTransfer(&model.Transfer{ID: model.U128(50),
+	if status, _ := f.ledger.CheckNewTransfer(0, &model.Transfer{ID: model.U128(50),
 		DebitAccountID: model.U128(3), CreditAccountID: model.U128(99), Amount: model.U128(1),
 		Ledger: 1, Code: 1}); status != model.StatusIDAlreadyFailed {
 		t.Fatalf("retry: %s, want id_already_failed", status)
@@ -133,7 +133,7 @@ func TestCheckNewTransfer(t *testing.T) {
 		}), model.StatusTimeoutReservedForPendingTransfer},
 	}
 	for _, test := range tests {
-		if status, _ := f.ledger.CheckNewTransfer(&test.event); status != test.want {
+		if status, _ := f.ledger.CheckNewTransfer(0, &test.event); status != test.want {
 			t.Errorf("%s: %s, want %s", test.name, status, test.want)
 		}
 	}

@@ -98,9 +98,20 @@ func (l *Ledger) CreateSystemTransfers(firstTimestamp uint64, events []model.Tra
 // happen (the limit is exceeded by at most the sagas in flight).
 func (l *Ledger) CreateSagaTransfers(firstTimestamp uint64, events []model.Transfer,
 	results []model.TransferResult) {
+	l.CreateSagaTransfersAs(0, firstTimestamp, events, results)
+}
+
+// CreateSagaTransfersAs is CreateSagaTransfers on behalf of client: step 1 of a
+// cross-shard transfer is the client's own debit, so the client must be allowed to debit
+// the debit account (debit_account_not_owned) and may see the transfer only when it may
+// read it (an id taken by a transfer it may not see answers exists_with_different_owner),
+// as for a local transfer; the settlement account it pays into is Sequent's, and paying
+// into it needs no right. Results carry balances (the saga keeps them).
+func (l *Ledger) CreateSagaTransfersAs(client uint64, firstTimestamp uint64,
+	events []model.Transfer, results []model.TransferResult) {
 	l.system, l.saga = true, true
 	defer func() { l.system, l.saga = false, false }()
-	l.CreateTransfers(firstTimestamp, events, results)
+	l.CreateTransfersAs(client, true, firstTimestamp, events, results)
 }
 
 // CreateSystemAccounts is CreateAccounts for Sequent's own accounts (escrow, fees),
@@ -250,18 +261,23 @@ func transferHeaderStatus(t *model.Transfer, system bool) model.Status {
 // reserved flags, the id, system ids), in precedence order.
 func CheckTransferHeader(t *model.Transfer) model.Status { return transferHeaderStatus(t, false) }
 
-// CheckNewTransfer evaluates a client's single-phase or pending transfer up to, and not
+// CheckNewTransfer evaluates client's single-phase or pending transfer up to, and not
 // including, its account checks, in the documented precedence: the header, whether the
-// id exists (exists, exists_with_different_*; the stored transfer's timestamp is
-// returned), whether it failed before (id_already_failed), and the static validation.
-// It changes nothing. The cross-shard path (core) uses it so that a transfer whose credit
-// account lives on another shard gets the same codes as a local one.
-func (l *Ledger) CheckNewTransfer(t *model.Transfer) (model.Status, uint64) {
+// id exists (exists, exists_with_different_*, or exists_with_different_owner for a
+// transfer client may not see; the stored transfer's timestamp is returned), whether it
+// failed before (id_already_failed), and the static validation. It changes nothing. The
+// cross-shard path (core) uses it so that a transfer whose credit account lives on
+// another shard gets the same codes as a local one.
+func (l *Ledger) CheckNewTransfer(client uint64, t *model.Transfer) (model.Status, uint64) {
 	if status := transferHeaderStatus(t, false); status != model.StatusOK {
 		return status, 0
 	}
 	if index, found := l.findTransfer(t.ID); found {
 		e := l.transfers.at(index)
+		l.actAs(client)
+		if !l.transferVisible(e) {
+			return model.StatusExistsWithDifferentOwner, e.Timestamp
+		}
 		return l.transferExists(t, e), e.Timestamp
 	}
 	if l.hasFailed(t.ID) {

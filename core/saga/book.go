@@ -27,6 +27,7 @@ type record struct {
 	reserved model.Uint128        // What step 1 reserved (balancing_debit may lower it).
 	moved    model.Uint128        // What was posted (final and created).
 	result   model.TransferResult // The final result (PhaseFinal).
+	client   uint64               // Who sent it (step 2 checks and masks on its behalf).
 	credit   uint16               // Credit shard.
 	phase    Phase
 }
@@ -198,22 +199,24 @@ func (b *Book) ensureSettlement(l *ledger.Ledger, clock *uint64, id model.Uint12
 	panic(fmt.Sprintf("saga: the ledger refused settlement account %s: %s", id, results[0].Status))
 }
 
-// StartRun applies step 1 to a run of consecutive cross-shard transfers of a
-// create_transfers request: events[i], whose credit account is on shard credits[i], at
+// StartRun applies step 1, on behalf of client (doc.go, "Ownership"), to a run of
+// consecutive cross-shard transfers of a create_transfers request: events[i], whose
+// credit account is on shard credits[i], at
 // timestamp first+i; chained says the event before the run was linked (the run's first
 // transfer would end a chain). A result is final when the debit side refuses, else
 // saga_in_flight (or saga_in_flight_retry for an identical retry of a running saga); each
 // started saga emits its Credit. The transfers that pass the per-event checks go to the
 // ledger in as few calls as their timestamps allow.
-func (b *Book) StartRun(l *ledger.Ledger, events []model.Transfer, credits []uint16,
-	first uint64, chained bool, results []model.TransferResult, messages *[]Message) {
+func (b *Book) StartRun(l *ledger.Ledger, client uint64, events []model.Transfer,
+	credits []uint16, first uint64, chained bool, results []model.TransferResult,
+	messages *[]Message) {
 	steps := sized(&b.batch.steps, len(events))
 	stepResults := sized(&b.batch.results, len(events))
 	passing := sized(&b.batch.passing, len(events))
 	for i := range events {
 		results[i] = model.TransferResult{}
 		results[i].Timestamp = first + uint64(i)
-		status := b.precheck(l, &events[i], credits[i], chained && i == 0, &results[i])
+		status := b.precheck(l, client, &events[i], credits[i], chained && i == 0, &results[i])
 		results[i].Status, passing[i] = status, status == model.StatusOK
 		if passing[i] {
 			steps[i] = events[i]
@@ -229,7 +232,8 @@ func (b *Book) StartRun(l *ledger.Ledger, events []model.Transfer, credits []uin
 		}
 		if end > start {
 			next := l.TransferCount() // Each created step is stored next, in order.
-			l.CreateSagaTransfers(first+uint64(start), steps[start:end], stepResults[start:end])
+			l.CreateSagaTransfersAs(client, first+uint64(start), steps[start:end],
+				stepResults[start:end])
 			for i := start; i < end; i++ {
 				if stepResults[i].Status == model.StatusOK {
 					indexes[i], next = next, next+1
@@ -240,7 +244,7 @@ func (b *Book) StartRun(l *ledger.Ledger, events []model.Transfer, credits []uin
 	}
 	for i := range events {
 		if passing[i] {
-			results[i].Status = b.started(l, &events[i], credits[i], first+uint64(i),
+			results[i].Status = b.started(l, client, &events[i], credits[i], first+uint64(i),
 				stepResults[i].Status, indexes[i], &results[i], messages)
 		}
 	}
@@ -249,8 +253,8 @@ func (b *Book) StartRun(l *ledger.Ledger, events []model.Transfer, credits []uin
 // precheck runs the checks of a cross-shard transfer that precede its ledger call, in
 // the ledger's precedence: the header, then validation and what cross-shard transfers
 // refuse, answered only after the exists checks (which otherwise happen in the ledger).
-func (b *Book) precheck(l *ledger.Ledger, t *model.Transfer, credit uint16, chained bool,
-	result *model.TransferResult) model.Status {
+func (b *Book) precheck(l *ledger.Ledger, client uint64, t *model.Transfer, credit uint16,
+	chained bool, result *model.TransferResult) model.Status {
 	if status := ledger.CheckTransferHeader(t); status != model.StatusOK {
 		return status
 	}
@@ -276,9 +280,9 @@ func (b *Book) precheck(l *ledger.Ledger, t *model.Transfer, credit uint16, chai
 	// A refusal is answered only after the checks that precede it: exists (a saga's
 	// original, or whatever holds the id), failed before.
 	if sequence, ok := b.sequenceOf(l, t.ID); ok {
-		return b.retry(b.at(sequence), t, result)
+		return b.retryAs(l, client, b.at(sequence), t, result)
 	}
-	status, existing := l.CheckNewTransfer(t)
+	status, existing := l.CheckNewTransfer(client, t)
 	if status != model.StatusOK {
 		if existing != 0 {
 			result.Timestamp = existing // exists or exists_with_different_*.
@@ -291,16 +295,16 @@ func (b *Book) precheck(l *ledger.Ledger, t *model.Transfer, credit uint16, chai
 // started finishes step 1 of one transfer after its ledger call: a created step starts
 // the saga; an id found taken is answered as a retry (of a saga started earlier in this
 // run, or of whatever holds the id); any other refusal as a local transfer's.
-func (b *Book) started(l *ledger.Ledger, t *model.Transfer, credit uint16, timestamp uint64,
-	status model.Status, index uint32, result *model.TransferResult,
+func (b *Book) started(l *ledger.Ledger, client uint64, t *model.Transfer, credit uint16,
+	timestamp uint64, status model.Status, index uint32, result *model.TransferResult,
 	messages *[]Message) model.Status {
 	switch {
 	case status == model.StatusOK:
 	case status == model.StatusExists || existsWithDifference(status):
 		if sequence, ok := b.sequenceOf(l, t.ID); ok {
-			return b.retry(b.at(sequence), t, result)
+			return b.retryAs(l, client, b.at(sequence), t, result)
 		}
-		status, existing := l.CheckNewTransfer(t)
+		status, existing := l.CheckNewTransfer(client, t)
 		result.Timestamp = existing
 		return status
 	default:
@@ -317,8 +321,8 @@ func (b *Book) started(l *ledger.Ledger, t *model.Transfer, credit uint16, times
 	}
 	original := *t
 	original.Timestamp = timestamp
-	sequence := b.push(record{original: original, reserved: reserved, credit: credit,
-		phase: PhaseRunning})
+	sequence := b.push(record{original: original, reserved: reserved, client: client,
+		credit: credit, phase: PhaseRunning})
 	b.stepIndexes = append(b.stepIndexes, index)
 	b.running = append(b.running, sequence)
 	b.runs++
@@ -332,7 +336,8 @@ func (b *Book) credit(sequence uint64) Credit {
 	r := b.at(sequence)
 	transfer := r.original
 	transfer.Amount = r.reserved
-	return Credit{Transfer: transfer, Sequence: sequence, From: b.self, To: r.credit}
+	return Credit{Transfer: transfer, Sequence: sequence, From: b.self, To: r.credit,
+		Client: r.client}
 }
 
 // storedAmount returns the amount of a transfer the ledger just stored.
@@ -358,6 +363,18 @@ func (b *Book) localStatus(l *ledger.Ledger, t *model.Transfer, status model.Sta
 		return model.StatusOverflowsDebitsPosted
 	}
 	return model.StatusOverflowsDebits
+}
+
+// retryAs is retry for client, who gets exists_with_different_owner, and nothing of the
+// saga, when it may not see the transfer (ledger doc, "Ownership": it may read neither
+// account; here, the debit account of step 1).
+func (b *Book) retryAs(l *ledger.Ledger, client uint64, r *record, t *model.Transfer,
+	result *model.TransferResult) model.Status {
+	if !l.TransferVisibleAs(client, r.original.ID) {
+		result.Timestamp = r.original.Timestamp
+		return model.StatusExistsWithDifferentOwner
+	}
+	return b.retry(r, t, result)
 }
 
 // retry answers a transfer whose id started a saga here as a retry of a local transfer
@@ -439,6 +456,7 @@ const (
 	creditDecided                    // Decided before (or earlier in the batch): answer again.
 	creditAbort                      // Decide "refused: saga_timed_out".
 	creditMissing                    // The settlement account cannot be created.
+	creditNotOwned                   // Balancing into an account the client may not move.
 	creditTransfer                   // Credit through the ledger.
 )
 
@@ -451,7 +469,7 @@ func (b *Book) ApplyCredits(l *ledger.Ledger, clock *uint64, credits []Credit, m
 	slots := sized(&b.batch.slots, len(credits))
 	var ensured model.Uint128 // Credits of one pair and ledger come in runs.
 	for i := range credits {
-		kinds[i], slots[i] = b.classifyCredit(&credits[i])
+		kinds[i], slots[i] = b.classifyCredit(l, &credits[i])
 		if kinds[i] != creditTransfer {
 			continue
 		}
@@ -498,7 +516,7 @@ func (b *Book) ApplyCredits(l *ledger.Ledger, clock *uint64, credits []Credit, m
 
 // classifyCredit decides what step 2 does with a Credit and, for a new one, reserves its
 // decision's slot (so that a copy later in the batch finds it).
-func (b *Book) classifyCredit(c *Credit) (creditKind, uint64) {
+func (b *Book) classifyCredit(l *ledger.Ledger, c *Credit) (creditKind, uint64) {
 	if c.To != b.self || c.From == b.self || c.From >= b.placement.Shards ||
 		!b.decided[c.From].fits(c.Sequence) || c.Sequence == 0 {
 		return creditIgnore, 0 // Malformed, forgotten, or beyond the window (see WindowSpanMax).
@@ -511,6 +529,15 @@ func (b *Book) classifyCredit(c *Credit) (creditKind, uint64) {
 	d.From, d.To = b.self, c.From
 	if c.Abort {
 		return creditAbort, c.Sequence
+	}
+	if c.Transfer.Flags&model.TransferBalancingCredit != 0 {
+		// Clamping the amount to the credit account's balance acts on that account: the
+		// client needs a transfer right over it, as for a local transfer (ledger doc,
+		// "Ownership"), checked right after the account is found to exist.
+		if _, found, allowed := l.AccountAs(c.Client, model.ScopeTransfer,
+			c.Transfer.CreditAccountID); found && !allowed {
+			return creditNotOwned, c.Sequence
+		}
 	}
 	return creditTransfer, c.Sequence
 }
@@ -543,6 +570,8 @@ func (b *Book) decide(l *ledger.Ledger, credits []Credit, kinds []creditKind,
 				d.Status = model.StatusSagaTimedOut
 			case creditMissing:
 				d.Status = model.StatusAccountsLimitReached
+			case creditNotOwned:
+				d.Status = model.StatusCreditAccountNotOwned
 			case creditTransfer:
 				b.credited(l, c, d, &steps[positions[i]], &results[positions[i]])
 			}
@@ -560,6 +589,12 @@ func (b *Book) credited(l *ledger.Ledger, c *Credit, d *Decision, step *model.Tr
 		d.Credit, d.Amount = result.CreditAccount, step.Amount
 		if step.Flags&model.TransferBalancingCredit != 0 {
 			d.Amount = b.storedAmount(l, step.ID)
+		}
+		// Paying into an account must not reveal what it holds: the client sees its
+		// balances only when it may read it (ledger doc, "Ownership").
+		if _, _, readable := l.AccountAs(c.Client, model.ScopeRead,
+			step.CreditAccountID); !readable {
+			d.Credit = model.Balance{}
 		}
 	case model.StatusExists, model.StatusIDAlreadyFailed:
 		panic(fmt.Sprintf("saga: credit %s of saga %d/%d applied twice", step.ID, c.From,

@@ -41,7 +41,8 @@
 // # Records (little-endian; the bodies of the saga operations, 90..94)
 //
 //	Credit (160):   transfer 128 (the client's, amount = v1, timestamp = step 1's) |
-//	                seq u64 | from u16 | to u16 | flags u16 (bit 0 abort) | 18 zero
+//	                seq u64 | from u16 | to u16 | flags u16 (bit 0 abort) | 2 zero |
+//	                client u64 (who sent the transfer) | 8 zero
 //	Decision (128): seq u64 | from u16 (credit shard) | to u16 | status u32 |
 //	                amount u128 | credit balances 64 | timestamp u64 | 24 zero
 //	Forget (16):    from u16 (debit shard) | 6 zero | below u64

@@ -14,6 +14,7 @@ type Credit struct {
 	From     uint16         // Debit shard.
 	To       uint16         // Credit shard.
 	Abort    bool           // Decide "refused: saga_timed_out" unless decided already.
+	Client   uint64         // Who sent the transfer: step 2 checks and masks on its behalf.
 }
 
 const creditFlagAbort = 1 << 0
@@ -31,7 +32,9 @@ func (c *Credit) Encode(b []byte) {
 		flags |= creditFlagAbort
 	}
 	le.PutUint16(b[140:], flags)
-	clear(b[142:model.SagaCreditSize])
+	clear(b[142:144])
+	le.PutUint64(b[144:], c.Client)
+	clear(b[152:model.SagaCreditSize])
 }
 
 // Decode reads the record from b[0:160]; ok is false when a reserved bit is set.
@@ -43,7 +46,9 @@ func (c *Credit) Decode(b []byte) (ok bool) {
 	c.From, c.To = le.Uint16(b[136:]), le.Uint16(b[138:])
 	flags := le.Uint16(b[140:])
 	c.Abort = flags&creditFlagAbort != 0
-	return flags&^creditFlagAbort == 0 && allZero(b[142:model.SagaCreditSize])
+	c.Client = le.Uint64(b[144:])
+	return flags&^creditFlagAbort == 0 && allZero(b[142:144]) &&
+		allZero(b[152:model.SagaCreditSize])
 }
 
 // Decision is step 3's request: the credit shard's decision, sent to the debit shard.

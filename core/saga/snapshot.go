@@ -16,7 +16,7 @@ import (
 //	         sagas u64 | reserved u64 (zero)                                  = 32 bytes
 //	saga     client's transfer 128 | reserved u128 | moved u128 | credit shard u16 |
 //	         phase u8 | 5 zero | final status u32 | 4 zero | final timestamp u64 |
-//	         debit balances 64 | credit balances 64                           = 320 bytes
+//	         debit balances 64 | credit balances 64 | client u64              = 320 bytes
 //	then, for each debit shard 0..shards-1:
 //	         watermark u64 | decisions u64, then that many Decision records (128 bytes)
 //
@@ -70,6 +70,7 @@ func encodeRecord(b []byte, r *record) {
 	le.PutUint64(b[176:], r.result.Timestamp)
 	r.result.DebitAccount.Encode(b[184:])
 	r.result.CreditAccount.Encode(b[248:])
+	le.PutUint64(b[312:], r.client)
 }
 
 func decodeRecord(b []byte, r *record) error {
@@ -83,7 +84,8 @@ func decodeRecord(b []byte, r *record) error {
 	r.result.Timestamp = le.Uint64(b[176:])
 	r.result.DebitAccount.Decode(b[184:])
 	r.result.CreditAccount.Decode(b[248:])
-	if !allZero(b[163:168]) || !allZero(b[172:176]) || !allZero(b[312:snapshotRecordSize]) {
+	r.client = le.Uint64(b[312:])
+	if !allZero(b[163:168]) || !allZero(b[172:176]) {
 		return errors.New("reserved bytes")
 	}
 	if r.phase != PhaseRunning && r.phase != PhaseFinal {

@@ -108,7 +108,7 @@ func TestOnReleaseDropsAbandonedMessages(t *testing.T) {
 	}
 	log.Fail(errFailed)
 	replies := replier.waitFor(t, 2)
-	if replies[1].Status != model.StatusInternalError {
+	if replies[1].Status != model.StatusOutcomeUnknown {
 		t.Fatalf("status %s after a log failure", replies[1].Status)
 	}
 	if messages := released.waitFor(t, 2); len(messages) != 0 {

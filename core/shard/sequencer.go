@@ -253,8 +253,7 @@ func (s *Shard) release() error {
 	released := s.released()
 	count := 0
 	for count < len(s.parked) && s.parked[count].op <= released {
-		s.releasedOp = s.parked[count].op
-		s.deliver(s.parked[count])
+		s.deliver(s.parked[count]) // Sets releasedOp.
 		count++
 	}
 	if count > 0 {

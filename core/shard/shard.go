@@ -155,11 +155,10 @@ type Shard struct {
 	taken      []requestMeta // Requests taken from the ring this turn.
 	failedTurn []requestMeta // Requests of a turn whose append failed: answered on failure.
 	refused    []requestMeta // Scratch: the writes of a turn the log had no room for.
-	releasedOp uint64        // Op of the last parked output released (sequencer's own).
 	queries    []requestMeta // Queries of this turn, answered after the entry.
 	parked     []*parked     // In release order.
 	free       []*parked     // Recycled parked slots.
-	releasedOp uint64        // Op of the last output released (never decreases).
+	releasedOp uint64        // Op of the last output released (never decreases; sequencer's own).
 	answers    answerCheck   // Every accepted request answered once.
 	stats      Stats
 	statsMutex sync.Mutex

@@ -17,12 +17,13 @@ func (r *Router) partAnswered(pt *part, status model.Status, duplicate bool, op 
 		return
 	}
 	req.outstanding--
-	pt.status = status
+	pt.status, pt.answered = status, true
 	if status >= sessionStatusFirst {
-		// The request's outcome is unknown or refused: answer it now, without a body; the
-		// client retries it, and the parts already applied answer from their caches.
-		req.reply.Status = worse(req.reply.Status, status)
-		r.finish(req)
+		// A part refused or of unknown outcome: the request is answered as a whole, without
+		// a body, once every part has answered (mergedStatus says with what); the client
+		// retries it, and the parts already applied answer from their caches.
+		req.failed = true
+		r.maybeFinish(req)
 		return
 	}
 	req.reply.Duplicate = req.reply.Duplicate && duplicate
@@ -40,17 +41,65 @@ func (r *Router) partAnswered(pt *part, status model.Status, duplicate bool, op 
 // not_primary, internal_error...); below, a query's own result (account_not_found).
 const sessionStatusFirst model.Status = 200
 
-// statusRank orders request-level statuses by how much they tell the client: an unknown
-// outcome first (it must retry), then a refusal of the request as a whole.
+// mergedStatus is the status of a split request some part of which was not answered ok,
+// once every part has answered (or been abandoned). The rule: never say "not applied"
+// (log_unavailable, busy, not_primary, shutting_down, internal_error) about a write some
+// part of which was or may have been applied.
+//
+//  1. A part of unknown outcome (outcome_unknown: its shard's log failed after sequencing
+//     it; or abandoned when the node stopped), or a write whose parts disagree (some
+//     applied, some refused): outcome_unknown. The client resends the request with the same
+//     number until a definite answer comes; each shard answers its part from its session
+//     cache or applies it now, once (PROTOCOL.md §7).
+//  2. request_too_old, then request_number_reused: the client must look the ids up (or
+//     fix its numbering); resending would not help.
+//  3. Every part refused as a whole: the most telling refusal (shutting_down, not_primary,
+//     log_unavailable, internal_error, then the rest), which then holds for the whole.
+//
+// Reads apply nothing: they get rule 3 (a read part is never of unknown outcome).
+func mergedStatus(req *request) model.Status {
+	applied, refused, unknown := false, model.StatusOK, false
+	for _, pt := range req.parts {
+		switch {
+		case !pt.answered || pt.status == model.StatusOutcomeUnknown:
+			unknown = true
+		case pt.status < sessionStatusFirst:
+			applied = true // ok, or a query's own result.
+		default:
+			refused = worse(refused, pt.status)
+		}
+	}
+	switch {
+	case req.write && (unknown || (applied && !definite(refused))):
+		return model.StatusOutcomeUnknown
+	case refused != model.StatusOK:
+		return refused
+	}
+	return model.StatusShuttingDown // A read abandoned: nothing applied, ask again.
+}
+
+// definite reports whether a part's refusal holds for the whole request even when other
+// parts were applied (rule 2 of mergedStatus).
+func definite(status model.Status) bool {
+	return status == model.StatusRequestTooOld || status == model.StatusRequestNumberReused
+}
+
+// statusRank orders part refusals by how much they tell the client.
 func statusRank(status model.Status) int {
 	switch status {
 	case model.StatusOK:
 		return 0
-	case model.StatusInternalError, model.StatusShuttingDown:
-		return 4
-	case model.StatusNotPrimary:
-		return 3
 	case model.StatusRequestTooOld:
+		return 7
+	case model.StatusRequestNumberReused:
+		return 6
+	case model.StatusShuttingDown:
+		return 5
+	case model.StatusNotPrimary:
+		return 4
+	case model.StatusLogUnavailable:
+		return 3
+	case model.StatusInternalError:
 		return 2
 	}
 	return 1
@@ -169,7 +218,7 @@ func (r *Router) resolve(shardIndex uint16, id model.Uint128, result *model.Tran
 }
 
 func (r *Router) maybeFinish(req *request) {
-	if !req.done && req.outstanding == 0 && req.waiting == 0 {
+	if !req.done && req.outstanding == 0 && (req.failed || req.waiting == 0) {
 		r.finish(req)
 	}
 }
@@ -178,6 +227,9 @@ func (r *Router) maybeFinish(req *request) {
 func (r *Router) finish(req *request) {
 	req.done = true
 	reply := req.reply
+	if req.failed {
+		reply.Status = mergedStatus(req)
+	}
 	if reply.Status == model.StatusOK {
 		switch req.kind {
 		case kindPerEvent:

@@ -129,8 +129,10 @@ type request struct {
 	eventSize   int
 	keySize     int
 	parts       []*part
-	outstanding int // Parts not answered yet.
-	waiting     int // Events waiting for a saga's result.
+	outstanding int  // Parts not answered yet.
+	waiting     int  // Events waiting for a saga's result.
+	write       bool // The operation is a write (applied, logged).
+	failed      bool // A part was refused or its outcome is unknown (mergedStatus).
 	done        bool
 }
 
@@ -142,6 +144,7 @@ type part struct {
 	connection uint64
 	reply      []byte // kindLookup, kindQuery: the part's reply body.
 	status     model.Status
+	answered   bool
 }
 
 // New returns a router.
@@ -209,7 +212,8 @@ func (r *Router) Submit(request *shard.Request) model.Status {
 func (r *Router) start(client *shard.Request, p *plan, info model.OperationInfo) model.Status {
 	req := &request{reply: shard.Reply{Connection: client.Connection, Client: client.Client,
 		Session: client.Session, Number: client.Number, Operation: client.Operation,
-		Duplicate: true}, flags: client.Flags, kind: p.kind, eventSize: info.EventSize}
+		Duplicate: true}, flags: client.Flags, kind: p.kind, eventSize: info.EventSize,
+		write: info.Write}
 	events := len(client.Body) / info.EventSize
 	switch req.kind {
 	case kindPerEvent:
@@ -390,11 +394,11 @@ func (r *Router) Released(shardIndex uint16, messages []saga.Message) {
 	r.perform(outgoing, replies)
 }
 
-// Abandon answers every request still open (parts outstanding, or waiting for a saga)
-// with status and no body: an outcome-unknown status such as shutting_down, when the node
-// stops. The client retries; exactly-once makes that safe. Later replies to these
-// requests are ignored.
-func (r *Router) Abandon(status model.Status) {
+// Abandon answers every request still open (parts outstanding, or waiting for a saga),
+// when the node stops, without a body: a write outcome_unknown (its parts may be applied,
+// now or at the restart), a read shutting_down. The client retries; exactly-once makes
+// that safe. Later replies to these requests are ignored.
+func (r *Router) Abandon() {
 	r.mutex.Lock()
 	var open []*request
 	for _, entry := range r.pending {
@@ -414,7 +418,7 @@ func (r *Router) Abandon(status model.Status) {
 	}
 	for _, req := range open {
 		if !req.done {
-			req.reply.Status = worse(req.reply.Status, status)
+			req.failed = true
 			r.finish(req)
 		}
 	}
@@ -425,8 +429,8 @@ func (r *Router) Abandon(status model.Status) {
 
 // ShardRestarted tells the router that a shard lost what it had not released (a crash
 // and recovery, in tests and in a future with shards on several machines): its
-// outstanding parts are answered internal_error (outcome unknown: the client retries), and
-// its outbox and saga results are asked for again.
+// outstanding parts are answered outcome_unknown (the client retries), and its outbox and
+// saga results are asked for again.
 func (r *Router) ShardRestarted(shardIndex uint16) {
 	r.mutex.Lock()
 	var lost []uint64
@@ -440,7 +444,7 @@ func (r *Router) ShardRestarted(shardIndex uint16) {
 		entry := r.pending[connection]
 		delete(r.pending, connection)
 		if entry.kind == pendingPart {
-			r.partAnswered(entry.part, model.StatusInternalError, false, 0, nil)
+			r.partAnswered(entry.part, model.StatusOutcomeUnknown, false, 0, nil)
 		}
 	}
 	r.polls[shardIndex] = poll{}

@@ -247,6 +247,7 @@ type simulation struct {
 	finals      map[[2]uint64]finalReply // (client, number) → the first final answer.
 	expected    map[model.Uint128]*model.Balance
 	accounts    []model.Uint128 // Every account created (fixed set).
+	ownerOf     map[model.Uint128]uint64
 	limited     map[model.Uint128]bool
 	ledgerOf    map[model.Uint128]uint32
 	transferID  uint64
@@ -262,6 +263,7 @@ func newSimulation(t *testing.T, seed uint64, shards int) *simulation {
 		placement: shardmap.Hashed(shards), now: 1_000_000 * simMillisecond,
 		finals: map[[2]uint64]finalReply{}, expected: map[model.Uint128]*model.Balance{},
 		limited: map[model.Uint128]bool{}, ledgerOf: map[model.Uint128]uint32{},
+		ownerOf:     map[model.Uint128]uint64{},
 		outcomes:    map[model.Status]int{},
 		busyPercent: 5, sagaTimeout: 60 * simMillisecond}
 	for i := range shards {
@@ -306,7 +308,7 @@ func (sim *simulation) clientReply(reply shard.Reply) {
 	current := client.inFlight != nil && client.inFlight.connection == reply.Connection
 	switch reply.Status {
 	case model.StatusBusy, model.StatusInternalError, model.StatusShuttingDown,
-		model.StatusNotPrimary:
+		model.StatusNotPrimary, model.StatusOutcomeUnknown, model.StatusLogUnavailable:
 		if current {
 			client.inFlight.due = true
 		}
@@ -328,7 +330,7 @@ func (sim *simulation) clientReply(reply shard.Reply) {
 	} else {
 		sim.finals[key] = finalReply{reply.Status, reply.Body}
 		if client.inFlight != nil && client.inFlight.number == reply.Number {
-			sim.account(client.inFlight, reply.Body)
+			sim.account(client.id, client.inFlight, reply.Body)
 		}
 	}
 	if client.inFlight != nil && client.inFlight.number == reply.Number {
@@ -353,9 +355,9 @@ func (sim *simulation) checkNoProvisional(reply shard.Reply, flags uint8) {
 }
 
 // account applies a final answer to the expected balances.
-func (sim *simulation) account(a *attempt, body []byte) {
+func (sim *simulation) account(client uint64, a *attempt, body []byte) {
 	if a.operation == model.OperationLookupAccounts {
-		sim.checkLookup(a, body)
+		sim.checkLookup(client, a, body)
 		return
 	}
 	for i, t := range a.transfers {
@@ -370,12 +372,13 @@ func (sim *simulation) account(a *attempt, body []byte) {
 	}
 }
 
-// checkLookup checks a split lookup's merge: the accounts that exist, in the order asked.
-func (sim *simulation) checkLookup(a *attempt, body []byte) {
+// checkLookup checks a split lookup's merge: the accounts that exist and the client owns
+// (it sees no other), in the order asked.
+func (sim *simulation) checkLookup(client uint64, a *attempt, body []byte) {
 	var want []model.Uint128
 	for offset := 0; offset < len(a.body); offset += model.IDSize {
 		id := model.Uint128LE(a.body[offset:])
-		if _, ok := sim.expected[id]; ok {
+		if _, ok := sim.expected[id]; ok && sim.ownerOf[id] == client {
 			want = append(want, id)
 		}
 	}
@@ -390,10 +393,10 @@ func (sim *simulation) checkLookup(a *attempt, body []byte) {
 	}
 }
 
-// setup creates the accounts (through the router: split requests) and funds the limited
-// ones, without faults.
+// setup creates the accounts (through the router: split requests; account i belongs to
+// client i mod 4), without faults.
 func (sim *simulation) setup(accounts int) {
-	var body []byte
+	bodies := make([][]byte, len(sim.clients))
 	for i := range accounts {
 		id := model.U128(uint64(1000 + i))
 		flags := uint16(0)
@@ -405,21 +408,42 @@ func (sim *simulation) setup(accounts int) {
 		}
 		ledger := uint32(1 + i%2)
 		account := model.Account{ID: id, Ledger: ledger, Code: 1, Flags: flags}
-		body = append(body, make([]byte, model.AccountSize)...)
+		owner := i % len(sim.clients)
+		body := append(bodies[owner], make([]byte, model.AccountSize)...)
 		account.Encode(body[len(body)-model.AccountSize:])
+		bodies[owner] = body
+		sim.ownerOf[id] = sim.clients[owner].id
 		sim.accounts = append(sim.accounts, id)
 		sim.expected[id] = &model.Balance{}
 		sim.limited[id] = flags&model.AccountDebitsMustNotExceedCredits != 0
 		sim.ledgerOf[id] = ledger
 	}
-	sim.request(sim.clients[0], model.OperationCreateAccounts, 0, body, nil)
-	sim.quiesce()
-	if sim.finals[[2]uint64{1, 1}].status != model.StatusOK {
-		sim.t.Fatal("setup: accounts not created")
+	for i, client := range sim.clients {
+		if len(bodies[i]) > 0 {
+			sim.request(client, model.OperationCreateAccounts, 0, bodies[i], nil)
+		}
 	}
-	for offset := 0; offset < len(sim.finals[[2]uint64{1, 1}].body); offset += model.EventResultSize {
-		if status := eventStatus(sim.finals[[2]uint64{1, 1}].body[offset:]); status != model.StatusOK {
-			sim.t.Fatalf("setup: account %d: %s", offset/model.EventResultSize, status)
+	sim.quiesce()
+	for i, client := range sim.clients {
+		final := sim.finals[[2]uint64{client.id, 1}]
+		if len(bodies[i]) > 0 && final.status != model.StatusOK {
+			sim.t.Fatalf("setup: accounts of client %d not created", client.id)
+		}
+		for offset := 0; offset < len(final.body); offset += model.EventResultSize {
+			if status := eventStatus(final.body[offset:]); status != model.StatusOK {
+				sim.t.Fatalf("setup: account %d of client %d: %s", offset/model.EventResultSize,
+					client.id, status)
+			}
+		}
+	}
+}
+
+// ownAccount picks one of the client's accounts.
+func (sim *simulation) ownAccount(client *simClient) model.Uint128 {
+	for {
+		id := sim.accounts[sim.rng.IntN(len(sim.accounts))]
+		if sim.ownerOf[id] == client.id {
+			return id
 		}
 	}
 }
@@ -452,7 +476,11 @@ func (sim *simulation) newRequest(client *simClient) {
 	var transfers []model.Transfer
 	for range 1 + sim.rng.IntN(4) {
 		sim.transferID++
-		debit := sim.accounts[sim.rng.IntN(len(sim.accounts))]
+		debit := sim.ownAccount(client)
+		if sim.rng.IntN(20) == 0 {
+			// Someone else's (debit_account_not_owned, unless it is the client's own).
+			debit = sim.accounts[sim.rng.IntN(len(sim.accounts))]
+		}
 		credit := sim.accounts[sim.rng.IntN(len(sim.accounts))]
 		if sim.rng.IntN(12) == 0 {
 			credit = model.U128(uint64(9000 + sim.rng.IntN(50))) // Missing: refused by its shard.
@@ -655,7 +683,7 @@ func TestSimulation(t *testing.T) {
 		// The faults must have reached every outcome of a saga, or the run proved little.
 		for _, status := range []model.Status{model.StatusOK, model.StatusSagaTimedOut,
 			model.StatusCreditAccountNotFound, model.StatusExceedsDebits,
-			model.StatusExceedsCredits} {
+			model.StatusExceedsCredits, model.StatusDebitAccountNotOwned} {
 			if outcomes[status] == 0 && !t.Failed() {
 				t.Errorf("no transfer ended %s in %d seeds: %v", status, *simSeeds, outcomes)
 			}
