@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"sync/atomic"
 
-	"sequent/internal/invariants"
+	"sequent/core/invariants"
 )
 
 // pipeline is the bounded ring of slots between the appending goroutine and the writer.

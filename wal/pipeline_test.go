@@ -3,7 +3,7 @@ package wal
 import (
 	"testing"
 
-	"sequent/internal/invariants"
+	"sequent/core/invariants"
 )
 
 // TestGroupCommit holds the writer inside its first group (the observer blocks until

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"sync"
 
-	"sequent/internal/invariants"
+	"sequent/core/invariants"
 )
 
 // logReader is the per-call state of Read, pooled so that a replication catch-up calling

@@ -5,7 +5,7 @@ import (
 	"syscall"
 	"time"
 
-	"sequent/internal/invariants"
+	"sequent/core/invariants"
 )
 
 // writerState is owned by the writer goroutine (and by Open before it starts).

@@ -19,8 +19,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"sequent/bench"
+	"sequent/core/node"
 	"sequent/netio"
-	"sequent/tools"
 )
 
 // benchOptions are `sequent bench`'s flags.
@@ -349,7 +349,7 @@ func startEmbedded(o *benchOptions, config *bench.Config, stderr io.Writer) (
 	if err != nil {
 		return nil, err
 	}
-	dev, err := netio.GenerateDevKeys(tools.KeysPath(dir))
+	dev, err := netio.GenerateDevKeys(node.Layout{Dir: dir}.KeysPath())
 	if err != nil {
 		_ = os.RemoveAll(dir)
 		return nil, err

@@ -10,7 +10,6 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -20,11 +19,11 @@ import (
 
 	"sequent/core"
 	"sequent/core/ledger"
+	"sequent/core/node"
 	"sequent/core/shard"
 	"sequent/netio"
 	"sequent/netio/ops"
 	"sequent/replication"
-	"sequent/tools"
 	"sequent/wal"
 )
 
@@ -347,8 +346,8 @@ func (o *serveOptions) nodeConfig(logger *slog.Logger) (replication.NodeConfig, 
 		advertise = o.address
 	}
 	return replication.NodeConfig{
-		LogDir: tools.LogDir(o.data), SnapshotDir: tools.SnapshotDir(o.data),
-		EpochPath: filepath.Join(o.data, tools.EpochFileName),
+		LogDir: node.Layout{Dir: o.data}.LogDir(0), SnapshotDir: node.Layout{Dir: o.data}.SnapshotDir(0),
+		EpochPath: node.Layout{Dir: o.data}.EpochPath(),
 		Machine: core.Config{Ledger: ledger.Config{AccountsCapacity: o.accountsCapacity,
 			TransfersCapacity: o.transfersCapacity, HashSeed: randomSeed()}},
 		WAL: wal.Options{Sync: policy, SyncInterval: o.syncInterval,
@@ -405,7 +404,7 @@ func parseSyncPolicy(text string) (wal.SyncPolicy, error) {
 func loadOrGenerateKeys(o *serveOptions, stdout io.Writer, logger *slog.Logger) (*netio.Keyring, error) {
 	path := o.keys
 	if path == "" {
-		path = tools.KeysPath(o.data)
+		path = node.Layout{Dir: o.data}.KeysPath()
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 			dev, err := netio.GenerateDevKeys(path)
 			if err != nil {

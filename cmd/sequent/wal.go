@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"sequent/core/node"
 	"sequent/tools"
 	"sequent/wal"
 )
@@ -24,7 +25,7 @@ segment with its entries, op range, epochs, stored and raw sizes, compression ra
 time span, and every snapshot. It reads only; run it on a stopped server or a copy.`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			report, err := wal.Inspect(tools.LogDir(args[0]), tools.SnapshotDir(args[0]))
+			report, err := wal.Inspect(node.Layout{Dir: args[0]}.LogDir(0), node.Layout{Dir: args[0]}.SnapshotDir(0))
 			if err != nil {
 				return err
 			}
@@ -42,7 +43,7 @@ decoding, restored digest). Exits non-zero with a message naming the segment, of
 op of the first problem.`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			report, err := wal.Verify(tools.LogDir(args[0]), tools.SnapshotDir(args[0]),
+			report, err := wal.Verify(node.Layout{Dir: args[0]}.LogDir(0), node.Layout{Dir: args[0]}.SnapshotDir(0),
 				&tools.MachineReplayer{})
 			if err != nil {
 				return err

@@ -4,10 +4,10 @@ import (
 	"fmt"
 	"slices"
 
+	"sequent/core/invariants"
 	"sequent/core/ledger"
 	"sequent/core/model"
 	"sequent/core/shardmap"
-	"sequent/internal/invariants"
 )
 
 // Bounds of a Book.

@@ -3,7 +3,7 @@ package shard
 import (
 	"fmt"
 
-	"sequent/internal/invariants"
+	"sequent/core/invariants"
 )
 
 // answerCheck asserts the promise of the package doc: every accepted request (one queued

@@ -6,10 +6,10 @@ import (
 	"time"
 
 	"sequent/core"
+	"sequent/core/invariants"
 	"sequent/core/model"
 	"sequent/core/saga"
 	"sequent/core/shardmap"
-	"sequent/internal/invariants"
 	"sequent/wal"
 )
 

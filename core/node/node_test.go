@@ -317,21 +317,45 @@ func TestNodeRefusesPartsOfAnotherShardOrMap(t *testing.T) {
 }
 
 func TestRecordShardMap(t *testing.T) {
-	dir := t.TempDir()
-	if err := RecordShardMap(dir, twoShards); err != nil {
+	layout := Layout{Dir: t.TempDir()}
+	if err := layout.RecordShardMap(twoShards); err != nil {
 		t.Fatal(err)
 	}
-	if err := RecordShardMap(dir, twoShards); err != nil {
+	if err := layout.RecordShardMap(twoShards); err != nil {
 		t.Fatalf("the same map again: %v", err)
 	}
-	if err := RecordShardMap(dir, shardmap.Hashed(2)); !errors.Is(err, ErrShardMapMismatch) {
+	if err := layout.RecordShardMap(shardmap.Hashed(2)); !errors.Is(err, ErrShardMapMismatch) {
 		t.Fatalf("another map: %v", err)
 	}
-	path := filepath.Join(dir, ShardMapFileName)
-	recorded, _ := os.ReadFile(path)
+	recorded, _ := os.ReadFile(layout.ShardMapPath())
 	recorded[20] ^= 1
-	os.WriteFile(path, recorded, 0o644)
-	if err := RecordShardMap(dir, twoShards); err == nil || errors.Is(err, ErrShardMapMismatch) {
+	os.WriteFile(layout.ShardMapPath(), recorded, 0o644)
+	if err := layout.RecordShardMap(twoShards); err == nil || errors.Is(err, ErrShardMapMismatch) {
 		t.Fatalf("a damaged record: %v", err)
+	}
+}
+
+// A directory with a log but no map was created before shards: it holds one shard, and
+// only the one-shard map may open it (which it then records).
+func TestShardMapOfAnOlderDirectory(t *testing.T) {
+	layout := Layout{Dir: t.TempDir()}
+	if err := os.MkdirAll(layout.LogDir(0), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(layout.LogDir(0), "00000000000000000001.wal"), []byte{0},
+		0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := layout.RecordShardMap(twoShards); !errors.Is(err, ErrShardMapMismatch) {
+		t.Fatalf("two shards over an unsharded directory: %v", err)
+	}
+	if err := layout.RecordShardMap(shardmap.Single()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(layout.ShardMapPath()); err != nil {
+		t.Fatalf("the one-shard map was not recorded: %v", err)
+	}
+	if got := layout.LogDir(1); got != filepath.Join(layout.Dir, "shard-1", "log") {
+		t.Fatalf("shard 1's log in %s", got)
 	}
 }

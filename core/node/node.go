@@ -10,10 +10,10 @@ import (
 
 	"sequent/core"
 	"sequent/core/model"
+	"sequent/core/node/router"
 	"sequent/core/saga"
 	"sequent/core/shard"
 	"sequent/core/shardmap"
-	"sequent/node/router"
 	"sequent/wal"
 )
 

@@ -9,10 +9,10 @@ import (
 
 	"sequent/core"
 	"sequent/core/model"
+	"sequent/core/node/reconcile"
 	"sequent/core/saga"
 	"sequent/core/shard"
 	"sequent/core/shardmap"
-	"sequent/node/reconcile"
 )
 
 // The simulation runs a node's shards, router, transport and clients in one goroutine,

@@ -3,5 +3,8 @@
 // that `go test -race` and `go test -tags invariants` check what production builds only
 // assume. Cheap assertions stay on everywhere; only those whose cost shows on a hot path
 // test Enabled. CI runs the race detector (which turns this on) on the packages with
-// concurrency; phase 2 of issue 13 adds a `-tags invariants` run of the rest.
+// concurrency and a `-tags invariants` run of the core packages.
+//
+// It lives in core/ because the core's packages are its main users, and it imports
+// nothing, so that wal (which must not depend on core's types) may use it too.
 package invariants
