@@ -7,7 +7,7 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 
-	"sequent/core/shard"
+	"sequent/core/backend"
 	"sequent/netio/wire"
 )
 
@@ -37,7 +37,7 @@ type connection struct {
 	session   uint64               // Session id of the login.
 	key       uint32               // Key id of the login.
 	options   uint32               // wire.Login* options of the login.
-	request   shard.Request        // Reused for every Submit (Submit copies it).
+	request   backend.Request      // Reused for every Submit (Submit copies it).
 	immediate []byte               // Frames to write at the end of this OnTraffic.
 
 	// Written on the loop, read by the ticker and the shard goroutine.
@@ -55,7 +55,7 @@ type connection struct {
 }
 
 // connectionGenerationMask keeps generations to 31 bits, so that generation<<32 | slot
-// stays below shard.ConnectionIDLimit (2^63) for ever: the counter wraps, skipping 0.
+// stays below backend.ConnectionIDLimit (2^63) for ever: the counter wraps, skipping 0.
 // (With 32 bits, from the 2^31-th connection on every reply went to the shard's internal
 // waiters instead of the client.)
 const connectionGenerationMask = 1<<31 - 1

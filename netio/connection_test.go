@@ -3,11 +3,11 @@ package netio
 import (
 	"testing"
 
-	"sequent/core/shard"
+	"sequent/core/backend"
 )
 
 // TestConnectionIDsStayBelowTheShardLimit inserts connections across the generation
-// counter's wrap: every id stays below shard.ConnectionIDLimit (above it the shard would
+// counter's wrap: every id stays below backend.ConnectionIDLimit (above it the shard would
 // hand the reply to an internal waiter, and the client would never hear back), ids stay
 // distinct, and generation 0 is never used.
 func TestConnectionIDsStayBelowTheShardLimit(t *testing.T) {
@@ -21,7 +21,7 @@ func TestConnectionIDsStayBelowTheShardLimit(t *testing.T) {
 				t.Fatal("insert refused with free slots")
 			}
 			generation := c.id >> 32
-			if c.id >= shard.ConnectionIDLimit || generation == 0 {
+			if c.id >= backend.ConnectionIDLimit || generation == 0 {
 				t.Fatalf("connection id %#x (generation %d) after generation %d", c.id,
 					generation, start)
 			}

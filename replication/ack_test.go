@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"sequent/core/backend"
 	"sequent/core/model"
-	"sequent/core/shard"
 	"sequent/wal"
 )
 
@@ -24,7 +24,7 @@ func TestRestartedPrimaryWaitsForTheStandby(t *testing.T) {
 
 	restarted := startNode(t, primary.config)
 	defer restarted.Close()
-	if status := restarted.Shard().Submit(&shard.Request{Connection: 3, Client: 8, Session: 1,
+	if status := restarted.Shard().Submit(&backend.Request{Connection: 3, Client: 8, Session: 1,
 		Number: 1, Operation: model.OperationLookupTransfers,
 		Body: model.U128(10).Append(nil)}); status != model.StatusOK {
 		t.Fatal(status)
@@ -94,7 +94,7 @@ func TestBackToSyncReportsTheLossWindow(t *testing.T) {
 				return
 			default:
 			}
-			primary.Shard().Submit(&shard.Request{Connection: 1000 + i, Client: 7, Session: 1,
+			primary.Shard().Submit(&backend.Request{Connection: 1000 + i, Client: 7, Session: 1,
 				Number: 2 + i, Operation: model.OperationCreateTransfers,
 				Body: transfer(10+i, 1, 2, 1)})
 			time.Sleep(200 * time.Microsecond)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"sequent/core"
+	"sequent/core/backend"
 	"sequent/core/shard"
 	"sequent/wal"
 )
@@ -324,7 +325,7 @@ func (n *Node) Log() *wal.Log { return n.log }
 func (n *Node) Recovery() shard.RecoveryReport { return n.recovery }
 
 // Start runs the shard (replies go to replier) and replication.
-func (n *Node) Start(replier shard.Replier) {
+func (n *Node) Start(replier backend.Replier) {
 	n.shard.Start(replier)
 	n.mutex.Lock()
 	defer n.mutex.Unlock()

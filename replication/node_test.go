@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"sequent/core/backend"
 	"sequent/core/model"
 	"sequent/core/shard"
 	"sequent/wal"
@@ -20,15 +21,15 @@ var testKey = []byte("replication test key")
 // collector gathers replies per connection id.
 type collector struct {
 	mutex   sync.Mutex
-	replies map[uint64]shard.Reply
+	replies map[uint64]backend.Reply
 	bodies  map[uint64][]byte
 }
 
 func newCollector() *collector {
-	return &collector{replies: map[uint64]shard.Reply{}, bodies: map[uint64][]byte{}}
+	return &collector{replies: map[uint64]backend.Reply{}, bodies: map[uint64][]byte{}}
 }
 
-func (c *collector) Deliver(replies []shard.Reply) {
+func (c *collector) Deliver(replies []backend.Reply) {
 	c.mutex.Lock()
 	defer c.mutex.Unlock()
 	for _, reply := range replies {
@@ -38,9 +39,9 @@ func (c *collector) Deliver(replies []shard.Reply) {
 	}
 }
 
-func (c *collector) DeliverReports([]shard.Report) {}
+func (c *collector) DeliverReports([]backend.Report) {}
 
-func (c *collector) get(connection uint64) (shard.Reply, []byte, bool) {
+func (c *collector) get(connection uint64) (backend.Reply, []byte, bool) {
 	c.mutex.Lock()
 	defer c.mutex.Unlock()
 	reply, ok := c.replies[connection]
@@ -48,7 +49,7 @@ func (c *collector) get(connection uint64) (shard.Reply, []byte, bool) {
 }
 
 // wait waits (bounded) for the reply on a connection id.
-func (c *collector) wait(t *testing.T, connection uint64) (shard.Reply, []byte) {
+func (c *collector) wait(t *testing.T, connection uint64) (backend.Reply, []byte) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
@@ -58,7 +59,7 @@ func (c *collector) wait(t *testing.T, connection uint64) (shard.Reply, []byte) 
 		time.Sleep(time.Millisecond)
 	}
 	t.Fatalf("no reply on connection %d within 10 s", connection)
-	return shard.Reply{}, nil
+	return backend.Reply{}, nil
 }
 
 func freeAddress(t *testing.T) string {
@@ -129,7 +130,7 @@ func transfer(id, debit, credit, amount uint64) []byte {
 func (n *testNode) submit(t *testing.T, connection, number uint64, operation model.Operation,
 	body []byte) {
 	t.Helper()
-	status := n.Shard().Submit(&shard.Request{Connection: connection, Client: 7, Session: 1,
+	status := n.Shard().Submit(&backend.Request{Connection: connection, Client: 7, Session: 1,
 		Number: number, Operation: operation, Body: body})
 	if status != model.StatusOK {
 		t.Fatalf("submit %d: %s", number, status)
@@ -200,7 +201,7 @@ func TestSyncReplicationAndFailover(t *testing.T) {
 	if rejoined.Shard().Role() != shard.RoleStandby || rejoined.Shard().Epoch() != 2 {
 		t.Fatalf("rejoined as %s at epoch %d", rejoined.Shard().Role(), rejoined.Shard().Epoch())
 	}
-	if status := rejoined.Shard().Submit(&shard.Request{Connection: 1, Client: 7, Session: 2,
+	if status := rejoined.Shard().Submit(&backend.Request{Connection: 1, Client: 7, Session: 2,
 		Number: 1, Operation: model.OperationCreateAccounts, Body: accounts(9)}); status != model.StatusNotPrimary {
 		t.Fatalf("write on the rejoined old primary: %s", status)
 	}
@@ -475,7 +476,7 @@ func TestPromotedNodeFencesRestartedOldPrimary(t *testing.T) {
 	waitFor(t, "the restarted old primary to be fenced", func() bool {
 		return restarted.Shard().Role() == shard.RoleFenced
 	})
-	if status := restarted.Shard().Submit(&shard.Request{Connection: 2, Client: 7, Session: 2,
+	if status := restarted.Shard().Submit(&backend.Request{Connection: 2, Client: 7, Session: 2,
 		Number: 1, Operation: model.OperationCreateAccounts, Body: accounts(3)}); status != model.StatusNotPrimary {
 		t.Fatalf("write on the fenced old primary: %s", status)
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"sequent/core/backend"
 	"sequent/core/model"
 	"sequent/core/shard"
 	"sequent/tools/testcert"
@@ -41,7 +42,7 @@ func TestReplicationOverTLS(t *testing.T) {
 		t.Fatalf("promote: %v", err)
 	}
 	waitFor(t, "the old primary to be fenced", func() bool {
-		return primary.Shard().Submit(&shard.Request{Connection: 3, Client: 7, Session: 1,
+		return primary.Shard().Submit(&backend.Request{Connection: 3, Client: 7, Session: 1,
 			Number: 3, Operation: model.OperationCreateAccounts,
 			Body: accounts(3)}) == model.StatusNotPrimary
 	})

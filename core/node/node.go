@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"sequent/core"
+	"sequent/core/backend"
 	"sequent/core/model"
 	"sequent/core/node/router"
 	"sequent/core/saga"
@@ -47,12 +48,12 @@ type Part struct {
 }
 
 // Node is N shards, their router and the in-process transport between them. Submit,
-// ReplayReports and SessionClosed make it the network layer's shard.Backend.
+// ReplayReports and SessionClosed make it the network layer's backend.Backend.
 type Node struct {
 	config  Config
 	shards  []*shard.Shard
 	router  *router.Router
-	replier shard.Replier
+	replier backend.Replier
 	wake    chan struct{}
 	stop    chan struct{}
 	done    chan struct{}
@@ -60,11 +61,11 @@ type Node struct {
 	started atomic.Bool
 }
 
-var _ shard.Backend = (*Node)(nil)
+var _ backend.Backend = (*Node)(nil)
 
 // New builds a node over recovered parts, one per shard of the map, in shard order.
 // replier receives the replies to client requests (and execution reports).
-func New(config Config, parts []Part, replier shard.Replier) (*Node, error) {
+func New(config Config, parts []Part, replier backend.Replier) (*Node, error) {
 	if config.Map == nil || replier == nil {
 		return nil, errors.New("node: a map and a replier are required")
 	}
@@ -175,8 +176,8 @@ func (n *Node) Close() error {
 	return errors.Join(errs...)
 }
 
-// Submit implements shard.Submitter through the router.
-func (n *Node) Submit(request *shard.Request) model.Status { return n.router.Submit(request) }
+// Submit implements backend.Submitter through the router.
+func (n *Node) Submit(request *backend.Request) model.Status { return n.router.Submit(request) }
 
 // SessionClosed tells every shard (each cancels the client's orders it holds when asked).
 func (n *Node) SessionClosed(client uint64, session uint64, cancelOrders bool) {
@@ -189,7 +190,7 @@ func (n *Node) SessionClosed(client uint64, session uint64, cancelOrders bool) {
 // Report sequences are per shard: with instruments on several shards this covers only the
 // default instrument shard's (phase 2: per-shard report streams).
 func (n *Node) ReplayReports(client uint64, fromSequence uint64,
-	fn func(reports []shard.Report)) uint64 {
+	fn func(reports []backend.Report)) uint64 {
 	shardIndex, _ := n.config.Map.InstrumentsShard()
 	return n.shards[shardIndex].ReplayReports(client, fromSequence, fn)
 }
@@ -203,11 +204,11 @@ func (n *Node) Router() *router.Router { return n.router }
 // shardPort lets the router submit to the node's shards.
 type shardPort struct{ node *Node }
 
-func (p shardPort) Submit(index uint16, request *shard.Request) model.Status {
+func (p shardPort) Submit(index uint16, request *backend.Request) model.Status {
 	return p.node.shards[index].Submit(request)
 }
 
-func (p shardPort) SubmitInternal(index uint16, request *shard.Request) model.Status {
+func (p shardPort) SubmitInternal(index uint16, request *backend.Request) model.Status {
 	return p.node.shards[index].SubmitInternal(request)
 }
 
@@ -224,9 +225,9 @@ type shardReplier struct {
 	index uint16
 }
 
-func (r shardReplier) Deliver(replies []shard.Reply) { r.node.router.Deliver(r.index, replies) }
+func (r shardReplier) Deliver(replies []backend.Reply) { r.node.router.Deliver(r.index, replies) }
 
-func (r shardReplier) DeliverReports(reports []shard.Report) {
+func (r shardReplier) DeliverReports(reports []backend.Report) {
 	r.node.replier.DeliverReports(reports)
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"sequent/core"
+	"sequent/core/backend"
 	"sequent/core/model"
 	"sequent/core/shard"
 	"sequent/core/shardmap"
@@ -22,15 +23,15 @@ var twoShards = shardmap.ByRange(model.U128(0), model.U128(100))
 // clientReplies records the replies a node delivers to clients, by connection.
 type clientReplies struct {
 	mutex   sync.Mutex
-	replies map[uint64][]shard.Reply
+	replies map[uint64][]backend.Reply
 	arrived chan struct{}
 }
 
 func newClientReplies() *clientReplies {
-	return &clientReplies{replies: map[uint64][]shard.Reply{}, arrived: make(chan struct{}, 1)}
+	return &clientReplies{replies: map[uint64][]backend.Reply{}, arrived: make(chan struct{}, 1)}
 }
 
-func (c *clientReplies) Deliver(replies []shard.Reply) {
+func (c *clientReplies) Deliver(replies []backend.Reply) {
 	c.mutex.Lock()
 	for _, reply := range replies {
 		reply.Body = bytes.Clone(reply.Body)
@@ -43,10 +44,10 @@ func (c *clientReplies) Deliver(replies []shard.Reply) {
 	}
 }
 
-func (c *clientReplies) DeliverReports([]shard.Report) {}
+func (c *clientReplies) DeliverReports([]backend.Report) {}
 
 // waitFor waits (bounded) for the reply on a connection; exactly one must come.
-func (c *clientReplies) waitFor(t *testing.T, connection uint64) shard.Reply {
+func (c *clientReplies) waitFor(t *testing.T, connection uint64) backend.Reply {
 	t.Helper()
 	deadline := time.After(20 * time.Second)
 	for {
@@ -108,9 +109,9 @@ func newTestNode(t *testing.T) *testNode {
 
 // call submits a request and waits for its reply.
 func (tn *testNode) call(connection, number uint64, operation model.Operation, flags uint8,
-	body []byte) shard.Reply {
+	body []byte) backend.Reply {
 	tn.t.Helper()
-	if status := tn.node.Submit(&shard.Request{Connection: connection, Client: 1, Session: 1,
+	if status := tn.node.Submit(&backend.Request{Connection: connection, Client: 1, Session: 1,
 		Number: number, Operation: operation, Flags: flags, Body: body}); status != model.StatusOK {
 		tn.t.Fatalf("submit %s: %s", operation, status)
 	}
@@ -255,7 +256,7 @@ func TestNodeRestartMidSaga(t *testing.T) {
 	tn.call(1, 1, model.OperationCreateAccounts, 0, accountsBody(1, 100))
 	logs[1].Hold() // The credit shard's entries are written but never durable.
 	body := transfersBody([4]uint64{10, 1, 100, 5})
-	if status := tn.node.Submit(&shard.Request{Connection: 2, Client: 1, Session: 1, Number: 2,
+	if status := tn.node.Submit(&backend.Request{Connection: 2, Client: 1, Session: 1, Number: 2,
 		Operation: model.OperationCreateTransfers, Body: body}); status != model.StatusOK {
 		t.Fatal(status)
 	}

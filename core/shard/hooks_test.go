@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"sequent/core"
+	"sequent/core/backend"
 	"sequent/core/invariants"
 	"sequent/core/model"
 	"sequent/core/saga"
@@ -66,13 +67,13 @@ func TestOnReleaseWaitsForDurability(t *testing.T) {
 	log := wal.NewMemoryLog()
 	released := &releasedMessages{}
 	s, replier := startShardZero(t, log, released)
-	if status := s.Submit(&Request{Connection: 1, Client: 7, Session: 1, Number: 1,
+	if status := s.Submit(&backend.Request{Connection: 1, Client: 7, Session: 1, Number: 1,
 		Operation: model.OperationCreateAccounts, Body: accountsBody(1)}); status != model.StatusOK {
 		t.Fatalf("submit: %s", status)
 	}
 	replier.waitFor(t, 1)
 	log.Hold()
-	if status := s.Submit(&Request{Connection: 1, Client: 7, Session: 1, Number: 2,
+	if status := s.Submit(&backend.Request{Connection: 1, Client: 7, Session: 1, Number: 2,
 		Operation: model.OperationCreateTransfers, Body: transferBody(9, 1, 150, 5, 0, 0)}); status != model.StatusOK {
 		t.Fatalf("submit: %s", status)
 	}
@@ -97,11 +98,11 @@ func TestOnReleaseDropsAbandonedMessages(t *testing.T) {
 	log := wal.NewMemoryLog()
 	released := &releasedMessages{}
 	s, replier := startShardZero(t, log, released)
-	s.Submit(&Request{Connection: 1, Client: 7, Session: 1, Number: 1,
+	s.Submit(&backend.Request{Connection: 1, Client: 7, Session: 1, Number: 1,
 		Operation: model.OperationCreateAccounts, Body: accountsBody(1)})
 	replier.waitFor(t, 1)
 	log.Hold()
-	s.Submit(&Request{Connection: 1, Client: 7, Session: 1, Number: 2,
+	s.Submit(&backend.Request{Connection: 1, Client: 7, Session: 1, Number: 2,
 		Operation: model.OperationCreateTransfers, Body: transferBody(9, 1, 150, 5, 0, 0)})
 	for log.LastOp() < 2 {
 		time.Sleep(time.Millisecond)
@@ -131,16 +132,16 @@ func TestSubmitInternal(t *testing.T) {
 	saga.EncodeOutboxQuery(query, 0)
 	refusals := []struct {
 		name    string
-		request Request
+		request backend.Request
 		want    model.Status
 	}{
-		{"client operation", Request{Operation: model.OperationCreateAccounts,
+		{"client operation", backend.Request{Operation: model.OperationCreateAccounts,
 			Body: accountsBody(1)}, model.StatusUnknownOperation},
-		{"a client id", Request{Client: 7, Operation: model.OperationSagaOutbox, Body: query},
+		{"a client id", backend.Request{Client: 7, Operation: model.OperationSagaOutbox, Body: query},
 			model.StatusInvalidBody},
-		{"a request number", Request{Number: 1, Operation: model.OperationSagaOutbox, Body: query},
+		{"a request number", backend.Request{Number: 1, Operation: model.OperationSagaOutbox, Body: query},
 			model.StatusInvalidBody},
-		{"bad shape", Request{Operation: model.OperationSagaOutbox, Body: query[:8]},
+		{"bad shape", backend.Request{Operation: model.OperationSagaOutbox, Body: query[:8]},
 			model.StatusInvalidBody},
 	}
 	for _, test := range refusals {
@@ -148,11 +149,11 @@ func TestSubmitInternal(t *testing.T) {
 			t.Errorf("%s: %s, want %s", test.name, status, test.want)
 		}
 	}
-	if status := s.Submit(&Request{Connection: 1, Client: 7, Session: 1, Number: 1,
+	if status := s.Submit(&backend.Request{Connection: 1, Client: 7, Session: 1, Number: 1,
 		Operation: model.OperationSagaOutbox, Body: query}); status != model.StatusUnknownOperation {
 		t.Fatalf("a client's internal operation: %s", status)
 	}
-	if status := s.SubmitInternal(&Request{Connection: 5, Operation: model.OperationSagaOutbox,
+	if status := s.SubmitInternal(&backend.Request{Connection: 5, Operation: model.OperationSagaOutbox,
 		Body: query}); status != model.StatusOK {
 		t.Fatalf("saga_outbox: %s", status)
 	}

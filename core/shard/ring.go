@@ -4,6 +4,7 @@ import (
 	"sync"
 
 	"sequent/core"
+	"sequent/core/backend"
 	"sequent/core/model"
 )
 
@@ -50,7 +51,7 @@ func newInputRing(bytes int, requests int) *inputRing {
 
 // push copies a request into the ring. It returns StatusBusy when there is no room and
 // StatusShuttingDown once closed.
-func (r *inputRing) push(request *Request, write bool) model.Status {
+func (r *inputRing) push(request *backend.Request, write bool) model.Status {
 	length := core.EncodedRequestSize(len(request.Body))
 	size := uint64(len(r.buffer))
 	r.mutex.Lock()

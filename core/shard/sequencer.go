@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"sequent/core"
+	"sequent/core/backend"
 	"sequent/core/model"
 	"sequent/wal"
 )
@@ -284,7 +285,7 @@ func (s *Shard) deliver(slot *parked) {
 		}
 		s.answers.answer(from.ticket)
 		connection := from.connection
-		if connection < ConnectionIDLimit && reply.Client != 0 {
+		if connection < backend.ConnectionIDLimit && reply.Client != 0 {
 			// Client traffic only: the shard's own requests (audit records, the console's
 			// reads, a node router's saga steps) would show as operations nobody sent.
 			s.latencies.record(reply.Operation, reply.Status, now-from.received)
@@ -296,7 +297,7 @@ func (s *Shard) deliver(slot *parked) {
 		if !s.forClient(connection, reply.Status, body) {
 			continue
 		}
-		slot.replies = append(slot.replies, Reply{Connection: connection, Client: reply.Client,
+		slot.replies = append(slot.replies, backend.Reply{Connection: connection, Client: reply.Client,
 			Session: reply.Session, Number: reply.Number, Operation: reply.Operation,
 			Status: reply.Status, Op: reply.Op, Duplicate: reply.Duplicate, Body: body})
 	}
@@ -377,7 +378,7 @@ func (s *Shard) forClient(connection uint64, status model.Status, body []byte) b
 	switch {
 	case connection == 0:
 		return false
-	case connection >= ConnectionIDLimit:
+	case connection >= backend.ConnectionIDLimit:
 		s.waiters.answer(connection, status, body)
 		return false
 	}
@@ -390,7 +391,7 @@ func (s *Shard) answerRequests(metas []requestMeta, status model.Status) {
 		return
 	}
 	var request core.Request
-	replies := make([]Reply, 0, len(metas))
+	replies := make([]backend.Reply, 0, len(metas))
 	for i := range metas {
 		meta := &metas[i]
 		if meta.connection != 0 {
@@ -400,7 +401,7 @@ func (s *Shard) answerRequests(metas []requestMeta, status model.Status) {
 			continue
 		}
 		decodeRequest(s.ring.bytes(meta), &request)
-		replies = append(replies, Reply{Connection: meta.connection, Client: request.Client,
+		replies = append(replies, backend.Reply{Connection: meta.connection, Client: request.Client,
 			Session: request.Session, Number: request.Number, Operation: request.Operation,
 			Status: status})
 	}

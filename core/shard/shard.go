@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"sequent/core"
+	"sequent/core/backend"
 	"sequent/core/model"
 	"sequent/wal"
 )
@@ -106,11 +107,11 @@ func (c Config) withDefaults() Config {
 
 // parked is an applied entry (or a batch of reads) whose replies wait for durability.
 type parked struct {
-	op      uint64      // Release when durable (and acknowledged) >= op.
-	output  core.Output // Replies and bodies.
-	origins []origin    // Who asked, for each reply, in order.
-	reports []Report    // Reusable report delivery slice.
-	replies []Reply     // Reusable delivery slice.
+	op      uint64           // Release when durable (and acknowledged) >= op.
+	output  core.Output      // Replies and bodies.
+	origins []origin         // Who asked, for each reply, in order.
+	reports []backend.Report // Reusable report delivery slice.
+	replies []backend.Reply  // Reusable delivery slice.
 }
 
 // origin is who asked for a reply and when the request arrived.
@@ -126,7 +127,7 @@ type Shard struct {
 	config  Config
 	machine *core.Machine // Owned by the sequencer goroutine.
 	log     wal.Appender
-	replier Replier
+	replier backend.Replier
 	ring    *inputRing
 	wake    chan struct{} // Capacity 1: input arrived.
 	stop    chan struct{}
@@ -221,17 +222,17 @@ func New(config Config, machine *core.Machine, log wal.Appender) (*Shard, error)
 }
 
 // Start runs the sequencer, delivering replies to replier.
-func (s *Shard) Start(replier Replier) {
+func (s *Shard) Start(replier backend.Replier) {
 	s.startOnce.Do(func() {
 		s.replier = replier
 		go s.run()
 	})
 }
 
-var _ Submitter = (*Shard)(nil)
+var _ backend.Submitter = (*Shard)(nil)
 
 // Submit queues a request (see Submitter). It never blocks.
-func (s *Shard) Submit(request *Request) model.Status {
+func (s *Shard) Submit(request *backend.Request) model.Status {
 	info, _ := request.Operation.Info()
 	if status := core.CheckShape(request.Operation, request.Flags, request.Body, false); status != model.StatusOK {
 		return status
@@ -247,7 +248,7 @@ func (s *Shard) Submit(request *Request) model.Status {
 // Submit it never blocks and answers at once with busy, not_primary, shutting_down or a
 // bad shape; an accepted request's reply reaches the Replier like a client's, unless its
 // Connection is 0 (nobody waits for it).
-func (s *Shard) SubmitInternal(request *Request) model.Status {
+func (s *Shard) SubmitInternal(request *backend.Request) model.Status {
 	info, _ := request.Operation.Info()
 	if status := core.CheckShape(request.Operation, request.Flags, request.Body, true); status != model.StatusOK {
 		return status
@@ -259,8 +260,8 @@ func (s *Shard) SubmitInternal(request *Request) model.Status {
 }
 
 // submit queues a request whose shape was checked.
-func (s *Shard) submit(request *Request, info model.OperationInfo) model.Status {
-	if request.Connection >= ConnectionIDLimit {
+func (s *Shard) submit(request *backend.Request, info model.OperationInfo) model.Status {
+	if request.Connection >= backend.ConnectionIDLimit {
 		// A network layer bug: the reply would go to an internal waiter, not the client.
 		return model.StatusInternalError
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"sequent/core"
+	"sequent/core/backend"
 	"sequent/core/model"
 )
 
@@ -33,7 +34,7 @@ func (w *waiters) add() (uint64, chan waiterAnswer) {
 		w.pending = map[uint64]chan waiterAnswer{}
 	}
 	w.next++
-	id := ConnectionIDLimit + w.next
+	id := backend.ConnectionIDLimit + w.next
 	answer := make(chan waiterAnswer, 1)
 	w.pending[id] = answer
 	return id, answer
@@ -69,7 +70,7 @@ func (s *Shard) Audit(record []byte, timeout time.Duration) error {
 		return fmt.Errorf("shard: audit records are written by the primary; this is a %s", s.Role())
 	}
 	id, answer := s.waiters.add()
-	status := s.ring.push(&Request{Connection: id, Operation: model.OperationAudit,
+	status := s.ring.push(&backend.Request{Connection: id, Operation: model.OperationAudit,
 		Body: record}, true)
 	if status != model.StatusOK {
 		s.waiters.forget(id)
@@ -112,7 +113,7 @@ func (s *Shard) Query(operation model.Operation, body []byte, timeout time.Durat
 		return status, nil, nil
 	}
 	id, answer := s.waiters.add()
-	status := s.ring.push(&Request{Connection: id, Operation: operation, Body: body}, false)
+	status := s.ring.push(&backend.Request{Connection: id, Operation: operation, Body: body}, false)
 	if status != model.StatusOK {
 		s.waiters.forget(id)
 		if status == model.StatusBusy {

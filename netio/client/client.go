@@ -158,7 +158,7 @@ func expectedReplyBytes(operation model.Operation, flags uint8, bodyLength int) 
 	return int64(wire.HeaderSize + results*resultSize)
 }
 
-// requestFlagReplyBalances mirrors shard.RequestFlagReplyBalances (the wire value),
+// requestFlagReplyBalances mirrors backend.RequestFlagReplyBalances (the wire value),
 // without importing server packages.
 const requestFlagReplyBalances uint8 = 1 << 0
 

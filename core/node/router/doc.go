@@ -7,7 +7,7 @@
 //
 // A Router has no goroutines and reads no clock: time arrives with Tick. It talks to the
 // shards through Shards (Submit, SubmitInternal: never blocking), to other shards' routers
-// through Transport, and to clients through a shard.Replier. The shards call Deliver with
+// through Transport, and to clients through a backend.Replier. The shards call Deliver with
 // their released replies and Released with their released saga messages, in that order
 // for each entry. Everything runs under one mutex; the Router calls Transport.Send and
 // Replier.Deliver only after unlocking (so an in-process transport may call Receive back

@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"slices"
 
+	"sequent/core/backend"
 	"sequent/core/model"
 	"sequent/core/saga"
-	"sequent/core/shard"
 )
 
 // partAnswered records a part's reply (or a refusal standing for it).
@@ -166,7 +166,7 @@ func (r *Router) lookup(shardIndex uint16, ids []model.Uint128) {
 			id.PutLE(body[i*model.IDSize:])
 		}
 		connection := r.nextConnection()
-		status := r.config.Shards.SubmitInternal(shardIndex, &shard.Request{
+		status := r.config.Shards.SubmitInternal(shardIndex, &backend.Request{
 			Connection: connection, Operation: model.OperationSagaLookup, Body: body})
 		if status == model.StatusOK {
 			r.pending[connection] = pendingEntry{kind: pendingLookup, shard: shardIndex, ids: batch}
@@ -175,7 +175,7 @@ func (r *Router) lookup(shardIndex uint16, ids []model.Uint128) {
 }
 
 // lookupAnswered resolves the waits whose saga is final.
-func (r *Router) lookupAnswered(shardIndex uint16, ids []model.Uint128, reply *shard.Reply) {
+func (r *Router) lookupAnswered(shardIndex uint16, ids []model.Uint128, reply *backend.Reply) {
 	if reply.Status != model.StatusOK || len(reply.Body) != len(ids)*model.SagaStateSize {
 		return // Asked again at a later Tick.
 	}

@@ -6,9 +6,9 @@ import (
 	"sync"
 
 	"sequent/core"
+	"sequent/core/backend"
 	"sequent/core/model"
 	"sequent/core/saga"
-	"sequent/core/shard"
 	"sequent/core/shardmap"
 )
 
@@ -30,8 +30,8 @@ const (
 // Shards is what the router needs from the node's shards. Neither call blocks: a shard
 // answers at once with ok (queued; the reply comes through Deliver) or a refusal.
 type Shards interface {
-	Submit(shard uint16, request *shard.Request) model.Status
-	SubmitInternal(shard uint16, request *shard.Request) model.Status
+	Submit(shard uint16, request *backend.Request) model.Status
+	SubmitInternal(shard uint16, request *backend.Request) model.Status
 }
 
 // Transport carries saga messages to the routers of their destination shards. It may
@@ -47,7 +47,7 @@ type Config struct {
 	Map       *shardmap.Map
 	Shards    Shards
 	Transport Transport
-	Replier   shard.Replier // Receives the replies to client requests.
+	Replier   backend.Replier // Receives the replies to client requests.
 	// Wake, when set, is called when replies wait for Flush (requests the router answered
 	// within Submit, which must not call the Replier from the caller's goroutine).
 	Wake            func()
@@ -73,8 +73,8 @@ type Router struct {
 
 	// Effects, carried out after unlocking.
 	outgoing []saga.Message
-	replies  []shard.Reply
-	deferred []shard.Reply // Answered within Submit: delivered by Flush.
+	replies  []backend.Reply
+	deferred []backend.Reply // Answered within Submit: delivered by Flush.
 }
 
 type pendingKind uint8
@@ -120,7 +120,7 @@ type poll struct {
 
 // request is a client request split into parts.
 type request struct {
-	reply       shard.Reply // Header of the merged reply (no body yet).
+	reply       backend.Reply // Header of the merged reply (no body yet).
 	flags       uint8
 	kind        requestKind
 	resultSize  int    // kindPerEvent: bytes per result.
@@ -175,10 +175,10 @@ func New(config Config) (*Router, error) {
 	return r, nil
 }
 
-// Submit takes a client request (shard.Submitter semantics: never blocks; ok means its
+// Submit takes a client request (backend.Submitter semantics: never blocks; ok means its
 // reply will come through the Replier). A request for one shard without a cross-shard
 // transfer goes through unchanged; any other is split.
-func (r *Router) Submit(request *shard.Request) model.Status {
+func (r *Router) Submit(request *backend.Request) model.Status {
 	if request.Connection == 0 || request.Connection >= ClientConnectionLimit {
 		return model.StatusInternalError // A network layer bug: the reply could not be routed.
 	}
@@ -209,8 +209,8 @@ func (r *Router) Submit(request *shard.Request) model.Status {
 // start builds a split request and submits its parts in order. If the first part is
 // refused nothing was queued and the refusal is the answer; a later refusal (busy) is
 // retried at each Tick, because part of the request is already on its way.
-func (r *Router) start(client *shard.Request, p *plan, info model.OperationInfo) model.Status {
-	req := &request{reply: shard.Reply{Connection: client.Connection, Client: client.Client,
+func (r *Router) start(client *backend.Request, p *plan, info model.OperationInfo) model.Status {
+	req := &request{reply: backend.Reply{Connection: client.Connection, Client: client.Client,
 		Session: client.Session, Number: client.Number, Operation: client.Operation,
 		Duplicate: true}, flags: client.Flags, kind: p.kind, eventSize: info.EventSize,
 		write: info.Write}
@@ -281,7 +281,7 @@ func keySize(operation model.Operation) int {
 func (r *Router) submitPart(pt *part) model.Status {
 	req := pt.request
 	pt.connection = r.nextConnection()
-	status := r.config.Shards.Submit(pt.shard, &shard.Request{Connection: pt.connection,
+	status := r.config.Shards.Submit(pt.shard, &backend.Request{Connection: pt.connection,
 		Client: req.reply.Client, Session: req.reply.Session, Number: req.reply.Number,
 		Operation: req.reply.Operation, Flags: req.flags, Body: pt.body})
 	if status == model.StatusOK {
@@ -297,7 +297,7 @@ func (r *Router) nextConnection() uint64 {
 
 // Deliver takes a shard's released replies (the shard's Replier calls it, in release
 // order). Replies to pass-through requests go on to the client at once, without the lock.
-func (r *Router) Deliver(shardIndex uint16, replies []shard.Reply) {
+func (r *Router) Deliver(shardIndex uint16, replies []backend.Reply) {
 	own := 0
 	for i := range replies {
 		if replies[i].Connection >= ClientConnectionLimit {
@@ -308,7 +308,7 @@ func (r *Router) Deliver(shardIndex uint16, replies []shard.Reply) {
 		r.config.Replier.Deliver(replies)
 		return
 	}
-	clients := make([]shard.Reply, 0, len(replies)-own)
+	clients := make([]backend.Reply, 0, len(replies)-own)
 	r.mutex.Lock()
 	for i := range replies {
 		reply := &replies[i]
@@ -327,7 +327,7 @@ func (r *Router) Deliver(shardIndex uint16, replies []shard.Reply) {
 }
 
 // routerReply handles the reply to one of the router's own requests.
-func (r *Router) routerReply(shardIndex uint16, reply *shard.Reply) {
+func (r *Router) routerReply(shardIndex uint16, reply *backend.Reply) {
 	entry, ok := r.pending[reply.Connection]
 	if !ok {
 		return
@@ -344,14 +344,14 @@ func (r *Router) routerReply(shardIndex uint16, reply *shard.Reply) {
 }
 
 // takeEffects hands over the effects gathered under the lock.
-func (r *Router) takeEffects() ([]saga.Message, []shard.Reply) {
+func (r *Router) takeEffects() ([]saga.Message, []backend.Reply) {
 	outgoing, replies := r.outgoing, r.replies
 	r.outgoing, r.replies = nil, nil
 	return outgoing, replies
 }
 
 // perform carries out effects; never under the lock.
-func (r *Router) perform(outgoing []saga.Message, replies []shard.Reply) {
+func (r *Router) perform(outgoing []saga.Message, replies []backend.Reply) {
 	if len(replies) > 0 {
 		r.config.Replier.Deliver(replies)
 	}

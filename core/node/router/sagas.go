@@ -1,9 +1,9 @@
 package router
 
 import (
+	"sequent/core/backend"
 	"sequent/core/model"
 	"sequent/core/saga"
-	"sequent/core/shard"
 )
 
 // Receive takes saga messages from the transport and writes them into their destination
@@ -27,7 +27,7 @@ func (r *Router) Receive(messages []saga.Message) {
 		}
 		body := make([]byte, model.SagaForgetSize)
 		message.Forget.Encode(body)
-		r.config.Shards.SubmitInternal(message.To, &shard.Request{
+		r.config.Shards.SubmitInternal(message.To, &backend.Request{
 			Operation: model.OperationSagaForget, Body: body})
 	}
 }
@@ -40,7 +40,7 @@ func (r *Router) receiveKind(destination uint16, messages []saga.Message, kind s
 	var body []byte
 	flush := func() {
 		if len(body) > 0 {
-			r.config.Shards.SubmitInternal(destination, &shard.Request{Operation: operation, Body: body})
+			r.config.Shards.SubmitInternal(destination, &backend.Request{Operation: operation, Body: body})
 			body = nil
 		}
 	}
@@ -105,7 +105,7 @@ func (r *Router) poll(shardIndex uint16, after uint64) {
 	body := make([]byte, model.SagaOutboxQuerySize)
 	saga.EncodeOutboxQuery(body, after)
 	connection := r.nextConnection()
-	status := r.config.Shards.SubmitInternal(shardIndex, &shard.Request{Connection: connection,
+	status := r.config.Shards.SubmitInternal(shardIndex, &backend.Request{Connection: connection,
 		Operation: model.OperationSagaOutbox, Body: body})
 	p := &r.polls[shardIndex]
 	p.last = r.now
@@ -118,7 +118,7 @@ func (r *Router) poll(shardIndex uint16, after uint64) {
 // pollAnswered sends again the Credits not sent lately (as aborts for sagas past the
 // timeout), reads the next page if this one was full, and sends the debit shard's
 // watermark to the other shards when it moved.
-func (r *Router) pollAnswered(shardIndex uint16, reply *shard.Reply) {
+func (r *Router) pollAnswered(shardIndex uint16, reply *backend.Reply) {
 	p := &r.polls[shardIndex]
 	p.inFlight = false
 	body := reply.Body

@@ -8,10 +8,10 @@ import (
 	"testing"
 
 	"sequent/core"
+	"sequent/core/backend"
 	"sequent/core/model"
 	"sequent/core/node/reconcile"
 	"sequent/core/saga"
-	"sequent/core/shard"
 	"sequent/core/shardmap"
 )
 
@@ -29,7 +29,7 @@ type simShard struct {
 	machine   *core.Machine
 	log       []core.Entry // Appended entries, with private bodies.
 	durable   int          // Entries durable (a prefix of log).
-	queue     []shard.Request
+	queue     []backend.Request
 	parked    []simParked
 	timestamp uint64
 	snapshot  []byte // Last snapshot (taken when everything was durable).
@@ -39,13 +39,13 @@ type simShard struct {
 
 type simParked struct {
 	op       uint64
-	replies  []shard.Reply
+	replies  []backend.Reply
 	messages []saga.Message
 }
 
 func (s *simShard) opLast() uint64 { return s.machine.OpLast() }
 
-func (s *simShard) submit(request *shard.Request, internal bool) model.Status {
+func (s *simShard) submit(request *backend.Request, internal bool) model.Status {
 	if s.sim.faults && s.sim.rng.IntN(100) < s.sim.busyPercent {
 		return model.StatusBusy
 	}
@@ -65,7 +65,7 @@ func (s *simShard) turn() {
 	taken := s.queue[:n]
 	s.queue = slices.Clone(s.queue[n:])
 	var body []byte
-	var writes, reads []shard.Request
+	var writes, reads []backend.Request
 	for _, request := range taken {
 		if info, _ := request.Operation.Info(); info.Write {
 			writes = append(writes, request)
@@ -96,7 +96,7 @@ func (s *simShard) turn() {
 		if request.Connection == 0 {
 			continue
 		}
-		parked.replies = append(parked.replies, shard.Reply{Connection: request.Connection,
+		parked.replies = append(parked.replies, backend.Reply{Connection: request.Connection,
 			Client: reply.Client, Session: reply.Session, Number: reply.Number,
 			Operation: reply.Operation, Status: reply.Status, Op: reply.Op,
 			Duplicate: reply.Duplicate, Body: bytes.Clone(output.Body(reply))})
@@ -175,11 +175,11 @@ func (s *simShard) crash() {
 // simShards routes the router's submissions to the simulated shards.
 type simShards struct{ sim *simulation }
 
-func (s simShards) Submit(index uint16, request *shard.Request) model.Status {
+func (s simShards) Submit(index uint16, request *backend.Request) model.Status {
 	return s.sim.shards[index].submit(request, false)
 }
 
-func (s simShards) SubmitInternal(index uint16, request *shard.Request) model.Status {
+func (s simShards) SubmitInternal(index uint16, request *backend.Request) model.Status {
 	return s.sim.shards[index].submit(request, true)
 }
 
@@ -193,14 +193,14 @@ func (t simTransport) Send(messages []saga.Message) {
 // simReplier hands client replies to the simulated clients.
 type simReplier struct{ sim *simulation }
 
-func (r simReplier) Deliver(replies []shard.Reply) {
+func (r simReplier) Deliver(replies []backend.Reply) {
 	for _, reply := range replies {
 		reply.Body = bytes.Clone(reply.Body)
 		r.sim.clientReply(reply)
 	}
 }
 
-func (r simReplier) DeliverReports([]shard.Report) {}
+func (r simReplier) DeliverReports([]backend.Report) {}
 
 // simClient sends one request at a time and retries it until it gets a final answer.
 type simClient struct {
@@ -293,7 +293,7 @@ func (sim *simulation) submit(client *simClient) {
 	a := client.inFlight
 	sim.connection++
 	a.connection, a.sentAt, a.due = sim.connection, sim.now, false
-	status := sim.router.Submit(&shard.Request{Connection: a.connection, Client: client.id,
+	status := sim.router.Submit(&backend.Request{Connection: a.connection, Client: client.id,
 		Session: 1, Number: a.number, Operation: a.operation, Flags: a.flags, Body: a.body})
 	sim.router.Flush()
 	if status != model.StatusOK {
@@ -303,7 +303,7 @@ func (sim *simulation) submit(client *simClient) {
 
 // clientReply takes a reply: a final one is checked against any earlier final answer to
 // the same request and accounted once; an outcome-unknown one makes the client resend.
-func (sim *simulation) clientReply(reply shard.Reply) {
+func (sim *simulation) clientReply(reply backend.Reply) {
 	client := sim.clients[reply.Client-1]
 	current := client.inFlight != nil && client.inFlight.connection == reply.Connection
 	switch reply.Status {
@@ -339,7 +339,7 @@ func (sim *simulation) clientReply(reply shard.Reply) {
 }
 
 // checkNoProvisional fails if a saga's provisional result reached a client.
-func (sim *simulation) checkNoProvisional(reply shard.Reply, flags uint8) {
+func (sim *simulation) checkNoProvisional(reply backend.Reply, flags uint8) {
 	if reply.Operation != model.OperationCreateTransfers {
 		return
 	}

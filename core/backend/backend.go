@@ -1,8 +1,6 @@
-package shard
+package backend
 
-import (
-	"sequent/core/model"
-)
+import "sequent/core/model"
 
 // ConnectionIDLimit bounds Request.Connection: ids at or above it are the shard's own
 // (requests it makes itself and waits on), and Submit refuses them.
