@@ -54,11 +54,12 @@ type connection struct {
 	reports reportState
 }
 
-// connectionGenerationMask keeps generations to 31 bits, so that generation<<32 | slot
-// stays below backend.ConnectionIDLimit (2^63) for ever: the counter wraps, skipping 0.
-// (With 32 bits, from the 2^31-th connection on every reply went to the shard's internal
-// waiters instead of the client.)
-const connectionGenerationMask = 1<<31 - 1
+// connectionGenerationMask keeps generations to 30 bits, so that generation<<32 | slot
+// stays below backend.ClientConnectionLimit (2^62) for ever: the counter wraps, skipping
+// 0. (With 32 bits, from the 2^31-th connection on every reply went to the shard's
+// internal waiters instead of the client; with 31, a sharded node's router would have
+// taken replies from the 2^30-th connection on for its own.)
+const connectionGenerationMask = 1<<30 - 1
 
 // connectionTable maps connection ids to connections without locks: event loops publish
 // and retract entries with atomic operations, and the shard goroutine looks them up with

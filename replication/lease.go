@@ -61,7 +61,7 @@ func (n *Node) holdLease(stop <-chan struct{}) {
 		if !time.Now().Before(validUntil) {
 			n.config.Logger.Error("replication: witness unreachable and the lease ran out: fencing")
 			n.lease.lost.Add(1)
-			n.shard.Fence(n.shard.Epoch()+1, "")
+			n.fence(n.Epoch()+1, "")
 			return
 		}
 		sent := time.Now()
@@ -70,7 +70,7 @@ func (n *Node) holdLease(stop <-chan struct{}) {
 			deadline = validUntil
 		}
 		answer, err := askWitness(n.lifetime, n.config.Witness, n.clientTLS(), n.config.Key,
-			leaseRenew, n.config.NodeName, n.shard.Epoch(), deadline)
+			leaseRenew, n.config.NodeName, n.Epoch(), deadline)
 		switch {
 		case err == nil && answer.granted:
 			validUntil = leaseValidFrom(sent, answer.valid)
@@ -81,7 +81,7 @@ func (n *Node) holdLease(stop <-chan struct{}) {
 			n.config.Logger.Error("replication: the witness gave the lease to another node: fencing",
 				"holder", answer.holder, "epoch", answer.epoch)
 			n.lease.lost.Add(1)
-			n.shard.Fence(max(answer.epoch, n.shard.Epoch()+1), "")
+			n.fence(max(answer.epoch, n.Epoch()+1), "")
 			return
 		default:
 			n.lease.failures.Add(1)
@@ -121,7 +121,7 @@ func (n *Node) watchPrimary(stop <-chan struct{}) {
 			return
 		case <-ticker.C:
 		}
-		if n.shard.Role() != shard.RoleStandby || n.primaryHeardWithin(n.config.LeaseDuration) {
+		if n.Role() != shard.RoleStandby || n.primaryHeardWithin(n.config.LeaseDuration) {
 			continue
 		}
 		epoch, err := n.Promote()
@@ -142,10 +142,15 @@ func (n *Node) watchPrimary(stop <-chan struct{}) {
 	}
 }
 
-// primaryHeardWithin reports whether the standby is connected to its primary and has
-// received a frame from it within the last window.
+// primaryHeardWithin reports whether any of the standby's links to its primary is up and
+// brought a frame within the last window: the primary process is alive (a single link
+// that breaks is reconnected; the whole node fails over only when the primary is silent
+// on all of them).
 func (n *Node) primaryHeardWithin(window time.Duration) bool {
-	heard := n.standby.lastHeard.Load()
-	return n.standby.connected.Load() && heard != 0 &&
-		time.Since(time.Unix(0, heard)) < window
+	for _, g := range n.groups {
+		if g.heardWithin(window) {
+			return true
+		}
+	}
+	return false
 }

@@ -78,8 +78,12 @@ type testNode struct {
 	config  NodeConfig
 }
 
+// primary0 returns shard 0's Primary (nil unless serving as a replicated primary).
+func (n *testNode) primary0() *Primary { return n.groups[0].primary.Load() }
+
 func nodeConfig(dir, listen, standbyOf string) NodeConfig {
-	return NodeConfig{LogDir: filepath.Join(dir, "log"), SnapshotDir: filepath.Join(dir, "snapshots"),
+	return NodeConfig{Groups: []GroupConfig{{LogDir: filepath.Join(dir, "log"),
+		SnapshotDir: filepath.Join(dir, "snapshots")}},
 		EpochPath: filepath.Join(dir, "epoch"), Listen: listen, StandbyOf: standbyOf, Key: testKey,
 		ClientAddress: "client-" + listen, Snapshots: &shard.SnapshotConfig{},
 		Shard: shard.Config{CloseTimeout: 200 * time.Millisecond}, Logger: testLogger}
@@ -92,7 +96,7 @@ func startNode(t *testing.T, config NodeConfig) *testNode {
 		t.Fatal(err)
 	}
 	n := &testNode{Node: node, replies: newCollector(), config: config}
-	node.Start(n.replies)
+	node.Start([]shard.Outputs{shard.RepliesOnly(n.replies)})
 	return n
 }
 
@@ -216,7 +220,7 @@ func TestRejoinTruncatesDivergentSuffix(t *testing.T) {
 	primary, standby := startSyncPair(t, primaryDir, standbyDir)
 	primaryAddress, standbyAddress := primary.config.Listen, standby.config.Listen
 	standby.Close() // The standby stops; the primary goes on alone...
-	waitFor(t, "the primary to notice", func() bool { return primary.primary.current.Load() == nil })
+	waitFor(t, "the primary to notice", func() bool { return primary.primary0().current.Load() == nil })
 	primary.submit(t, 2, 2, model.OperationCreateTransfers, transfer(10, 1, 2, 50))
 	waitFor(t, "the unacknowledged entry to be written", func() bool { return primary.Log().Durable() >= 2 })
 	if _, _, ok := primary.replies.get(2); ok {
@@ -251,7 +255,7 @@ func TestRejoinTruncatesDivergentSuffix(t *testing.T) {
 // digestOf asks the node's shard for a snapshot-free digest through a lookup-free path:
 // it recovers a machine from the node's log (the log is the state).
 func digestOf(t *testing.T, n *Node) [32]byte {
-	machine, _, err := shard.Recover(n.config.Machine, n.Log(), "", nil, nil)
+	machine, _, err := shard.Recover(n.config.Groups[0].Machine, n.Log(), "", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,7 +309,7 @@ func TestStandbyFarBehindGetsSnapshot(t *testing.T) {
 }
 
 func digestOfStandby(t *testing.T, n *Node) [32]byte {
-	machine, report, err := shard.Recover(n.config.Machine, n.Log(), n.config.SnapshotDir, nil, nil)
+	machine, report, err := shard.Recover(n.config.Groups[0].Machine, n.Log(), n.config.Groups[0].SnapshotDir, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -316,7 +320,7 @@ func digestOfStandby(t *testing.T, n *Node) [32]byte {
 }
 
 func (n *Node) shardDigest(t *testing.T) [32]byte {
-	machine, _, err := shard.Recover(n.config.Machine, n.Log(), n.config.SnapshotDir, nil, nil)
+	machine, _, err := shard.Recover(n.config.Groups[0].Machine, n.Log(), n.config.Groups[0].SnapshotDir, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -329,7 +333,7 @@ func TestWrongKeyIsRefused(t *testing.T) {
 	defer primary.Close()
 	config := nodeConfig(t.TempDir(), "", primaryAddress)
 	config.Key = []byte("not the key")
-	log, err := wal.Open(wal.Options{Dir: config.LogDir, Logger: config.Logger})
+	log, err := wal.Open(wal.Options{Dir: config.Groups[0].LogDir, Logger: config.Logger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -338,7 +342,7 @@ func TestWrongKeyIsRefused(t *testing.T) {
 	if err == nil {
 		t.Fatal("a standby with the wrong key was accepted")
 	}
-	if primary.primary.current.Load() != nil {
+	if primary.primary0().current.Load() != nil {
 		t.Fatal("a session was attached for an unauthenticated peer")
 	}
 
@@ -392,16 +396,16 @@ func TestPromotedPrimaryReturnsToSync(t *testing.T) {
 	if _, err := standby.Promote(); err != nil {
 		t.Fatal(err)
 	}
-	if !standby.primary.degraded.Load() {
+	if !standby.primary0().degraded.Load() {
 		t.Fatal("a node promoted without a standby is not released from waiting for one")
 	}
 	rejoined := startNode(t, nodeConfig(t.TempDir(), primary.config.Listen, standby.config.Listen))
 	defer rejoined.Close()
 	waitFor(t, "sync mode after the new standby caught up", func() bool {
-		return !standby.primary.degraded.Load()
+		return !standby.primary0().degraded.Load()
 	})
 	rejoined.Close() // The standby is gone: replies must wait again.
-	waitFor(t, "the primary to notice", func() bool { return standby.primary.current.Load() == nil })
+	waitFor(t, "the primary to notice", func() bool { return standby.primary0().current.Load() == nil })
 	standby.submit(t, 2, 2, model.OperationCreateTransfers, transfer(10, 1, 2, 5))
 	time.Sleep(200 * time.Millisecond)
 	if _, _, ok := standby.replies.get(2); ok {
@@ -418,7 +422,7 @@ func TestCloseDuringPromotion(t *testing.T) {
 	defer primary.Close()
 	standbyConfig := nodeConfig(t.TempDir(), freeAddress(t), primaryAddress)
 	standby := startNode(t, standbyConfig)
-	waitFor(t, "the standby to connect", func() bool { return standby.standby.connected.Load() })
+	waitFor(t, "the standby to connect", func() bool { return standby.groups[0].standby.connected.Load() })
 
 	paused, resume := make(chan struct{}), make(chan struct{})
 	testHookPromotionUnlocked = func() {

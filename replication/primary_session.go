@@ -78,6 +78,9 @@ var errSessionClosed = errors.New("replication: session closed")
 // errFenced ends a standby session, or refuses one, on a primary that has fenced itself.
 var errFenced = errors.New("replication: this primary is fenced")
 
+// errShardMap refuses a standby whose shard map differs (frameRefused, refusedShardMap).
+var errShardMap = errors.New("replication: shard map mismatch")
+
 // stream sends every entry after op, first from the log, then live from the queue,
 // falling back to the log whenever the queue has a gap (entries written before the
 // session attached, or dropped by an overflow); plus digests and heartbeats.

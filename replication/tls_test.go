@@ -83,7 +83,7 @@ func TestReplicationTLSRefusesStrangers(t *testing.T) {
 		if c.unauthenticated && !errors.Is(err, ErrUnauthenticated) {
 			t.Fatalf("%s: error %v does not wrap ErrUnauthenticated", c.name, err)
 		}
-		if primary.primary.current.Load() != nil {
+		if primary.primary0().current.Load() != nil {
 			t.Fatalf("%s: a session was attached", c.name)
 		}
 	}

@@ -6,6 +6,12 @@ import "sequent/core/model"
 // (requests it makes itself and waits on), and Submit refuses them.
 const ConnectionIDLimit uint64 = 1 << 63
 
+// ClientConnectionLimit bounds the connection ids a network layer gives its clients'
+// requests: a node of several shards passes a client's id through to the shard that
+// serves the request, and numbers its own requests to its shards (the parts of a split
+// request, saga steps and reads) from here up.
+const ClientConnectionLimit uint64 = 1 << 62
+
 // Request is one client request handed to a shard by the network layer. Submit copies
 // it (header and body) into the shard's bounded input ring before returning, so the
 // caller may reuse Body at once (gnet's peeked bytes must not outlive the callback).

@@ -15,7 +15,6 @@ import (
 	"sequent/core/saga"
 	"sequent/core/shard"
 	"sequent/core/shardmap"
-	"sequent/wal"
 )
 
 // TickIntervalDefault is how often the node moves the router's time: busy parts are
@@ -25,35 +24,38 @@ const TickIntervalDefault = 5 * time.Millisecond
 // Config assembles a node. Map is required.
 type Config struct {
 	Map *shardmap.Map
-	// Shard configures every shard (Epoch, Role, ring sizes, snapshots...). The node sets
-	// OnRelease itself; a Snapshots directory must differ per shard, so Snapshots, when
-	// set, is given per shard by SnapshotDirs.
-	Shard        shard.Config
-	SnapshotDirs []string // Per shard, when Shard.Snapshots is set.
 	// Router timings (nanoseconds; zero: the router's defaults).
 	SagaResendAfter uint64
 	SagaTimeout     uint64
 	OutboxInterval  uint64
 	TickInterval    time.Duration // Default TickIntervalDefault.
-	// Clock returns the wall clock in nanoseconds (the shards' timestamps use the same).
+	// Clock returns the wall clock in nanoseconds (the router's time; the shards stamp
+	// their entries with their own clock, the wall clock by default).
 	Clock  func() uint64
 	Logger *slog.Logger
 }
 
-// Part is one shard's recovered state: its machine (built for its index of the map) and
-// its open log, whose last op is the machine's.
-type Part struct {
-	Machine *core.Machine
-	Log     wal.Appender
+// Groups is the node's shard groups, which the node runs: replication.Node is the real
+// one (a log and a replication role per shard, one epoch), Local the unreplicated one over
+// given machines and logs (tests, benchmarks, the in-process tools).
+type Groups interface {
+	// Shards returns the shards, one per shard of the map, in shard order.
+	Shards() []*shard.Shard
+	// Start runs every shard (shard i's released output going to outputs[i]) and
+	// whatever else the groups run (replication).
+	Start(outputs []shard.Outputs)
+	// Close stops the shards (each answers what it still holds) and the rest.
+	Close() error
 }
 
 // Node is N shards, their router and the in-process transport between them. Submit,
 // ReplayReports and SessionClosed make it the network layer's backend.Backend.
 type Node struct {
 	config  Config
+	groups  Groups
 	shards  []*shard.Shard
 	router  *router.Router
-	replier backend.Replier
+	replier backend.Replier // The clients' (the network layer's), from Start.
 	wake    chan struct{}
 	stop    chan struct{}
 	done    chan struct{}
@@ -63,20 +65,17 @@ type Node struct {
 
 var _ backend.Backend = (*Node)(nil)
 
-// New builds a node over recovered parts, one per shard of the map, in shard order.
-// replier receives the replies to client requests (and execution reports).
-func New(config Config, parts []Part, replier backend.Replier) (*Node, error) {
-	if config.Map == nil || replier == nil {
-		return nil, errors.New("node: a map and a replier are required")
+// New builds a node over its shard groups; Start runs it.
+func New(config Config, groups Groups) (*Node, error) {
+	if config.Map == nil || groups == nil {
+		return nil, errors.New("node: a map and the groups are required")
 	}
 	if err := config.Map.Validate(); err != nil {
 		return nil, err
 	}
-	if len(parts) != int(config.Map.Shards) {
-		return nil, fmt.Errorf("node: %d parts for %d shards", len(parts), config.Map.Shards)
-	}
-	if config.Shard.Snapshots != nil && len(config.SnapshotDirs) != len(parts) {
-		return nil, errors.New("node: snapshots need one directory per shard")
+	shards := groups.Shards()
+	if len(shards) != int(config.Map.Shards) {
+		return nil, fmt.Errorf("node: %d shards for a map of %d", len(shards), config.Map.Shards)
 	}
 	if config.TickInterval <= 0 {
 		config.TickInterval = TickIntervalDefault
@@ -87,50 +86,34 @@ func New(config Config, parts []Part, replier backend.Replier) (*Node, error) {
 	if config.Logger == nil {
 		config.Logger = slog.Default()
 	}
-	n := &Node{config: config, replier: replier, wake: make(chan struct{}, 1),
-		stop: make(chan struct{}), done: make(chan struct{})}
+	n := &Node{config: config, groups: groups, shards: shards,
+		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	var err error
 	n.router, err = router.New(router.Config{Map: config.Map, Shards: shardPort{n},
-		Transport: inProcess{n}, Replier: replier, Wake: n.signal,
+		Transport: inProcess{n}, Replier: clients{n}, Wake: n.signal,
 		SagaResendAfter: config.SagaResendAfter, SagaTimeout: config.SagaTimeout,
 		OutboxInterval: config.OutboxInterval})
 	if err != nil {
 		return nil, err
 	}
-	for index, part := range parts {
-		book := part.Machine.Sagas()
-		if book.Self() != uint16(index) || !book.Map().Equal(config.Map) {
-			return nil, fmt.Errorf("node: part %d holds the machine of shard %d of %s, "+
-				"not of shard %d of %s", index, book.Self(), book.Map(), index, config.Map)
-		}
-		shardConfig := config.Shard
-		shardConfig.Clock = config.Clock
-		if shardConfig.Snapshots != nil {
-			snapshots := *shardConfig.Snapshots
-			snapshots.Dir = config.SnapshotDirs[index]
-			shardConfig.Snapshots = &snapshots
-		}
-		shardIndex := uint16(index)
-		shardConfig.OnRelease = func(output *core.Output) {
-			n.router.Released(shardIndex, output.Messages)
-		}
-		s, err := shard.New(shardConfig, part.Machine, part.Log)
-		if err != nil {
-			return nil, fmt.Errorf("node: shard %d: %w", index, err)
-		}
-		n.shards = append(n.shards, s)
-	}
 	return n, nil
 }
 
-// Start runs every shard's sequencer and the node's ticker.
-func (n *Node) Start() {
+// Start runs the groups (every shard's sequencer, replication) and the node's ticker;
+// replier (required) receives the replies to client requests and execution reports.
+func (n *Node) Start(replier backend.Replier) {
+	if replier == nil {
+		panic("node: Start without a replier")
+	}
 	if n.started.Swap(true) {
 		return
 	}
-	for index, s := range n.shards {
-		s.Start(shardReplier{node: n, index: uint16(index)})
+	n.replier = replier
+	outputs := make([]shard.Outputs, len(n.shards))
+	for index := range outputs {
+		outputs[index] = shardOutputs{node: n, index: uint16(index)}
 	}
+	n.groups.Start(outputs)
 	go n.tick()
 }
 
@@ -159,21 +142,16 @@ func (n *Node) signal() {
 	}
 }
 
-// Close stops the shards (each answers what it still holds), answers the split requests
-// still open (waiting for a saga, say) with shutting_down, and stops the ticker.
+// Close stops the groups (each shard answers what it still holds), answers the split
+// requests still open (waiting for a saga, say: Router.Abandon), and stops the ticker.
 func (n *Node) Close() error {
-	errs := make([]error, len(n.shards))
-	var group sync.WaitGroup
-	for index, s := range n.shards {
-		group.Go(func() { errs[index] = s.Close() })
-	}
-	group.Wait()
+	err := n.groups.Close()
 	n.router.Abandon()
 	n.once.Do(func() { close(n.stop) })
 	if n.started.Load() {
 		<-n.done
 	}
-	return errors.Join(errs...)
+	return err
 }
 
 // Submit implements backend.Submitter through the router.
@@ -198,6 +176,9 @@ func (n *Node) ReplayReports(client uint64, fromSequence uint64,
 // Shards returns the node's shards, in index order (for status and operations).
 func (n *Node) Shards() []*shard.Shard { return n.shards }
 
+// Map returns the node's shard map.
+func (n *Node) Map() *shardmap.Map { return n.config.Map }
+
 // Router returns the node's router.
 func (n *Node) Router() *router.Router { return n.router }
 
@@ -218,17 +199,32 @@ type inProcess struct{ node *Node }
 
 func (t inProcess) Send(messages []saga.Message) { t.node.router.Receive(messages) }
 
-// shardReplier passes a shard's released replies to the router (which forwards clients'
-// at once) and its execution reports to the client replier.
-type shardReplier struct {
+// clients passes the router's replies to the clients' replier (set by Start, before any
+// shard runs).
+type clients struct{ node *Node }
+
+func (c clients) Deliver(replies []backend.Reply) { c.node.replier.Deliver(replies) }
+
+func (c clients) DeliverReports(reports []backend.Report) {
+	c.node.replier.DeliverReports(reports)
+}
+
+// shardOutputs passes a shard's released replies to the router (which forwards clients'
+// at once), its execution reports to the client replier, and its saga messages to the
+// router (which sends them on).
+type shardOutputs struct {
 	node  *Node
 	index uint16
 }
 
-func (r shardReplier) Deliver(replies []backend.Reply) { r.node.router.Deliver(r.index, replies) }
+func (o shardOutputs) Deliver(replies []backend.Reply) { o.node.router.Deliver(o.index, replies) }
 
-func (r shardReplier) DeliverReports(reports []backend.Report) {
-	r.node.replier.DeliverReports(reports)
+func (o shardOutputs) DeliverReports(reports []backend.Report) {
+	o.node.replier.DeliverReports(reports)
+}
+
+func (o shardOutputs) Released(messages []saga.Message) {
+	o.node.router.Released(o.index, messages)
 }
 
 // Recover rebuilds every shard's machine from its newest usable snapshot and its log, all

@@ -84,14 +84,18 @@ func startNode(t *testing.T, machines []*core.Machine, logs []*wal.MemoryLog) *t
 	for i := range machines {
 		parts[i] = Part{Machine: machines[i], Log: logs[i]}
 	}
-	node, err := New(Config{Map: twoShards, Shard: shard.Config{CloseTimeout: 300 * time.Millisecond},
+	local, err := NewLocal(twoShards, shard.Config{CloseTimeout: 300 * time.Millisecond}, parts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	node, err := New(Config{Map: twoShards,
 		SagaResendAfter: uint64(20 * time.Millisecond), OutboxInterval: uint64(10 * time.Millisecond),
-		TickInterval: time.Millisecond}, parts, tn.replies)
+		TickInterval: time.Millisecond}, local)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tn.node = node
-	node.Start()
+	node.Start(tn.replies)
 	return tn
 }
 
@@ -307,12 +311,12 @@ func TestNodeRefusesPartsOfAnotherShardOrMap(t *testing.T) {
 		core.New(core.Config{Shard: core.ShardConfig{Map: twoShards, Index: 1}}),
 		core.New(core.Config{Shard: core.ShardConfig{Map: twoShards, Index: 0}}),
 	}
-	parts := []Part{{machines[0], wal.NewMemoryLog()}, {machines[1], wal.NewMemoryLog()}}
-	if _, err := New(Config{Map: twoShards}, parts, newClientReplies()); err == nil {
+	parts := []Part{{Machine: machines[0], Log: wal.NewMemoryLog()},
+		{Machine: machines[1], Log: wal.NewMemoryLog()}}
+	if _, err := NewLocal(twoShards, shard.Config{}, parts); err == nil {
 		t.Fatal("parts in the wrong order were accepted")
 	}
-	if _, err := New(Config{Map: shardmap.Hashed(2)}, []Part{parts[1], parts[0]},
-		newClientReplies()); err == nil {
+	if _, err := NewLocal(shardmap.Hashed(2), shard.Config{}, []Part{parts[1], parts[0]}); err == nil {
 		t.Fatal("machines of another map were accepted")
 	}
 }

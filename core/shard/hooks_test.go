@@ -17,61 +17,68 @@ import (
 // twoShards places ids below 100 on shard 0 and the rest on shard 1.
 var twoShards = shardmap.ByRange(model.U128(0), model.U128(100))
 
-// releasedMessages records what OnRelease saw.
+// releasedMessages records the saga messages a shard released (Outputs.Released) and,
+// through its recordingReplier, the replies.
 type releasedMessages struct {
+	*recordingReplier
 	mutex    sync.Mutex
 	messages []saga.Message
-	calls    int
 }
 
-func (r *releasedMessages) hook(output *core.Output) {
+func newReleasedMessages() *releasedMessages {
+	return &releasedMessages{recordingReplier: newRecordingReplier()}
+}
+
+func (r *releasedMessages) Released(messages []saga.Message) {
 	r.mutex.Lock()
 	defer r.mutex.Unlock()
-	r.calls++
-	r.messages = append(r.messages, output.Messages...)
+	r.messages = append(r.messages, messages...)
 }
 
-func (r *releasedMessages) snapshot() (int, []saga.Message) {
+func (r *releasedMessages) snapshot() []saga.Message {
 	r.mutex.Lock()
 	defer r.mutex.Unlock()
-	return r.calls, append([]saga.Message(nil), r.messages...)
+	return append([]saga.Message(nil), r.messages...)
 }
 
-// waitFor waits (bounded) until OnRelease was called calls times; the Replier hears of
-// an entry just before OnRelease does.
-func (r *releasedMessages) waitFor(t *testing.T, calls int) []saga.Message {
+// afterOutputs waits until everything the shard released before now has reached r: a
+// read's reply comes through the same sequencer goroutine after every earlier entry's
+// replies and messages.
+func (r *releasedMessages) afterOutputs(t *testing.T, s *Shard) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		seen, messages := r.snapshot()
-		if seen >= calls {
-			return messages
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("OnRelease called %d times in 10 s, want %d", seen, calls)
-		}
-		time.Sleep(time.Millisecond)
+	before := r.count()
+	body := make([]byte, model.IDSize)
+	model.U128(1).PutLE(body)
+	if status := s.Submit(&backend.Request{Connection: 99, Client: 7,
+		Operation: model.OperationLookupAccounts, Body: body}); status != model.StatusOK {
+		t.Fatalf("barrier read: %s", status)
 	}
+	r.waitFor(t, before+1)
 }
 
-func startShardZero(t *testing.T, log wal.Appender, released *releasedMessages) (*Shard,
-	*recordingReplier) {
+func startShardZero(t *testing.T, log Log) (*Shard, *releasedMessages) {
 	t.Helper()
 	machine := core.New(core.Config{Shard: core.ShardConfig{Map: twoShards, Index: 0}})
-	return startShardOf(t, Config{OnRelease: released.hook}, machine, log)
+	s, err := New(Config{}, machine, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	outputs := newReleasedMessages()
+	s.Start(outputs)
+	t.Cleanup(func() { s.Close() })
+	return s, outputs
 }
 
-// A saga's Credit message leaves through OnRelease only once the entry that started the
-// saga is durable, like the client's reply.
-func TestOnReleaseWaitsForDurability(t *testing.T) {
+// A saga's Credit message leaves through Outputs.Released only once the entry that
+// started the saga is durable, like the client's reply, and after that reply.
+func TestReleasedWaitsForDurability(t *testing.T) {
 	log := wal.NewMemoryLog()
-	released := &releasedMessages{}
-	s, replier := startShardZero(t, log, released)
+	s, released := startShardZero(t, log)
 	if status := s.Submit(&backend.Request{Connection: 1, Client: 7, Session: 1, Number: 1,
 		Operation: model.OperationCreateAccounts, Body: accountsBody(1)}); status != model.StatusOK {
 		t.Fatalf("submit: %s", status)
 	}
-	replier.waitFor(t, 1)
+	released.waitFor(t, 1)
 	log.Hold()
 	if status := s.Submit(&backend.Request{Connection: 1, Client: 7, Session: 1, Number: 2,
 		Operation: model.OperationCreateTransfers, Body: transferBody(9, 1, 150, 5, 0, 0)}); status != model.StatusOK {
@@ -81,12 +88,13 @@ func TestOnReleaseWaitsForDurability(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	time.Sleep(20 * time.Millisecond) // Room for a wrong implementation to leak.
-	if _, messages := released.snapshot(); len(messages) != 0 {
+	if messages := released.snapshot(); len(messages) != 0 {
 		t.Fatal("a saga message left before its entry was durable")
 	}
 	log.Release()
-	replier.waitFor(t, 2)
-	messages := released.waitFor(t, 2) // The accounts entry and the transfer's.
+	released.waitFor(t, 2)
+	released.afterOutputs(t, s)
+	messages := released.snapshot()
 	if len(messages) != 1 || messages[0].Kind != saga.MessageCredit || messages[0].To != 1 ||
 		messages[0].Credit.Transfer.ID != model.U128(9) {
 		t.Fatalf("released messages %+v", messages)
@@ -94,13 +102,12 @@ func TestOnReleaseWaitsForDurability(t *testing.T) {
 }
 
 // Messages of entries abandoned after a log failure never leave.
-func TestOnReleaseDropsAbandonedMessages(t *testing.T) {
+func TestReleasedDropsAbandonedMessages(t *testing.T) {
 	log := wal.NewMemoryLog()
-	released := &releasedMessages{}
-	s, replier := startShardZero(t, log, released)
+	s, released := startShardZero(t, log)
 	s.Submit(&backend.Request{Connection: 1, Client: 7, Session: 1, Number: 1,
 		Operation: model.OperationCreateAccounts, Body: accountsBody(1)})
-	replier.waitFor(t, 1)
+	released.waitFor(t, 1)
 	log.Hold()
 	s.Submit(&backend.Request{Connection: 1, Client: 7, Session: 1, Number: 2,
 		Operation: model.OperationCreateTransfers, Body: transferBody(9, 1, 150, 5, 0, 0)})
@@ -108,11 +115,12 @@ func TestOnReleaseDropsAbandonedMessages(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	log.Fail(errFailed)
-	replies := replier.waitFor(t, 2)
+	replies := released.waitFor(t, 2)
 	if replies[1].Status != model.StatusOutcomeUnknown {
 		t.Fatalf("status %s after a log failure", replies[1].Status)
 	}
-	if messages := released.waitFor(t, 2); len(messages) != 0 {
+	s.Close() // Its sequencer has stopped: whatever it would release has been.
+	if messages := released.snapshot(); len(messages) != 0 {
 		t.Fatalf("an abandoned entry released %+v", messages)
 	}
 }
@@ -126,8 +134,7 @@ var errFailed error = failedError{}
 // SubmitInternal takes internal operations only, from client 0, and their replies reach
 // the Replier with their bodies.
 func TestSubmitInternal(t *testing.T) {
-	released := &releasedMessages{}
-	s, replier := startShardZero(t, wal.NewMemoryLog(), released)
+	s, replier := startShardZero(t, wal.NewMemoryLog())
 	query := make([]byte, model.SagaOutboxQuerySize)
 	saga.EncodeOutboxQuery(query, 0)
 	refusals := []struct {

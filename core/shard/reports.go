@@ -119,14 +119,11 @@ func (s *Shard) deliverReports(slot *parked) {
 		return
 	}
 	s.reports.Add(&slot.output)
-	if s.replier == nil {
-		return
-	}
 	slot.reports = slot.reports[:0]
 	for i := range slot.output.Reports {
 		report := &slot.output.Reports[i]
 		slot.reports = append(slot.reports, backend.Report{Client: report.Client,
 			Sequence: report.Sequence, Body: slot.output.ReportBody(report)})
 	}
-	s.replier.DeliverReports(slot.reports)
+	s.outputs.DeliverReports(slot.reports)
 }

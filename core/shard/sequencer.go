@@ -50,8 +50,8 @@ func (s *Shard) run() {
 			continue // More input may be waiting: go round without sleeping.
 		}
 		var acknowledged <-chan struct{}
-		if box := s.acknowledger.Load(); box != nil {
-			acknowledged = box.AcknowledgedNotify()
+		if s.config.Acknowledger != nil {
+			acknowledged = s.config.Acknowledger.AcknowledgedNotify()
 		}
 		select {
 		case <-s.wake:
@@ -240,8 +240,8 @@ func (s *Shard) pulseIfDue() error {
 // released returns the highest op whose replies may leave.
 func (s *Shard) released() uint64 {
 	durable := s.log.Durable()
-	if box := s.acknowledger.Load(); box != nil && s.Role() != RoleStandby {
-		durable = min(durable, box.Acknowledged())
+	if s.config.Acknowledger != nil && s.Role() != RoleStandby {
+		durable = min(durable, s.config.Acknowledger.Acknowledged())
 	}
 	return durable
 }
@@ -302,12 +302,12 @@ func (s *Shard) deliver(slot *parked) {
 			Status: reply.Status, Op: reply.Op, Duplicate: reply.Duplicate, Body: body})
 	}
 	s.latencies.unlock()
-	if len(slot.replies) > 0 && s.replier != nil {
-		s.replier.Deliver(slot.replies)
+	if len(slot.replies) > 0 {
+		s.outputs.Deliver(slot.replies)
 	}
 	s.deliverReports(slot)
-	if s.config.OnRelease != nil {
-		s.config.OnRelease(&slot.output)
+	if len(slot.output.Messages) > 0 {
+		s.outputs.Released(slot.output.Messages)
 	}
 	s.recycle(slot)
 }
@@ -405,8 +405,8 @@ func (s *Shard) answerRequests(metas []requestMeta, status model.Status) {
 			Session: request.Session, Number: request.Number, Operation: request.Operation,
 			Status: status})
 	}
-	if len(replies) > 0 && s.replier != nil {
-		s.replier.Deliver(replies)
+	if len(replies) > 0 {
+		s.outputs.Deliver(replies)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"sequent/core"
 	"sequent/core/backend"
 	"sequent/core/model"
+	"sequent/core/saga"
 	"sequent/wal"
 )
 
@@ -34,12 +35,10 @@ type Config struct {
 	// OnApplied, when set, is called on the sequencer goroutine after each entry is
 	// applied.
 	OnApplied func(entry *core.Entry, machine *core.Machine)
-	// OnRelease, when set, is called on the sequencer goroutine with the output of each
-	// released entry (or batch of reads), after its replies and reports went to the
-	// Replier: the saga messages in output.Messages may leave now (the entry is durable and,
-	// in sync mode, acknowledged). A standby releases its replicated entries too; what to
-	// do with their messages is the caller's business. output is valid only during the call.
-	OnRelease func(output *core.Output)
+	// Acknowledger, when set, is a second durability source that replies wait for (a
+	// replication group: the standby's acknowledgements in sync mode). Nil: the local log
+	// only. It is fixed for the shard's life; what it answers may change (a promotion).
+	Acknowledger Acknowledger
 	// Snapshots, when set, turns on snapshots (see SnapshotConfig).
 	Snapshots *SnapshotConfig
 	// Reports retains execution reports for replay; nil: a new empty store (pass the one
@@ -54,17 +53,42 @@ type Acknowledger interface {
 	AcknowledgedNotify() <-chan struct{} // Signalled when Acknowledged advances.
 }
 
-type acknowledgerBox struct{ Acknowledger }
+// Log is what a shard needs from its write-ahead log: wal.Log, or wal.MemoryLog in tests.
+type Log interface {
+	wal.Appender
+	// AppendStored appends a replicated entry in its stored form (a standby).
+	AppendStored(stored []byte) error
+	// ChainAt returns the chain hash at an entry boundary (a snapshot records it).
+	ChainAt(op uint64) ([32]byte, bool)
+	// Retire drops (or archives) the segments a snapshot covers.
+	Retire(coveredOp uint64, archiveDir string) (int, error)
+}
 
-// SetAcknowledger makes replies wait for a standby's acknowledgement as well as the local
-// log (nil: local log only). Safe from any goroutine; takes effect at the next release.
-func (s *Shard) SetAcknowledger(a Acknowledger) {
-	if a == nil {
-		s.acknowledger.Store(nil)
-	} else {
-		s.acknowledger.Store(&acknowledgerBox{a})
+var (
+	_ Log = (*wal.Log)(nil)
+	_ Log = (*wal.MemoryLog)(nil)
+)
+
+// Outputs is where a shard's released output goes: replies and execution reports to the
+// Replier, then the saga messages of the same entry to Released (a node's router; they
+// may leave now: the entry is durable and, in sync mode, acknowledged). A standby
+// releases its replicated entries too. Both run on the sequencer goroutine and must not
+// block; what they receive is valid only during the call.
+type Outputs interface {
+	backend.Replier
+	Released(messages []saga.Message)
+}
+
+// RepliesOnly makes a Replier the Outputs of a shard of an unsharded machine, which
+// never emits saga messages.
+func RepliesOnly(replier backend.Replier) Outputs { return repliesOnly{replier} }
+
+type repliesOnly struct{ backend.Replier }
+
+func (r repliesOnly) Released(messages []saga.Message) {
+	if len(messages) > 0 {
+		panic("shard: saga messages released to a replier-only output")
 	}
-	s.wakeUp()
 }
 
 func (c Config) withDefaults() Config {
@@ -126,8 +150,8 @@ type origin struct {
 type Shard struct {
 	config  Config
 	machine *core.Machine // Owned by the sequencer goroutine.
-	log     wal.Appender
-	replier backend.Replier
+	log     Log
+	outputs Outputs // From Start.
 	ring    *inputRing
 	wake    chan struct{} // Capacity 1: input arrived.
 	stop    chan struct{}
@@ -145,9 +169,8 @@ type Shard struct {
 	latencies    latencyRecorder
 	waiters      waiters
 	roles        roleState
-	acknowledger atomic.Pointer[acknowledgerBox] // Nil: release on local durability.
-	stored       chan storedEntry                // Replicated entries (standby).
-	storedBuffer []byte                          // Decompression buffer for them.
+	stored       chan storedEntry // Replicated entries (standby).
+	storedBuffer []byte           // Decompression buffer for them.
 
 	// Sequencer state.
 	opLast     uint64
@@ -169,7 +192,7 @@ type Shard struct {
 
 // New returns a shard around a recovered machine and an open log whose last op is the
 // machine's. Start begins sequencing.
-func New(config Config, machine *core.Machine, log wal.Appender) (*Shard, error) {
+func New(config Config, machine *core.Machine, log Log) (*Shard, error) {
 	c := config.withDefaults()
 	if log.LastOp() != machine.OpLast() {
 		return nil, fmt.Errorf("shard: log ends at op %d but the machine is at op %d",
@@ -221,10 +244,14 @@ func New(config Config, machine *core.Machine, log wal.Appender) (*Shard, error)
 	return s, nil
 }
 
-// Start runs the sequencer, delivering replies to replier.
-func (s *Shard) Start(replier backend.Replier) {
+// Start runs the sequencer, delivering released output to outputs (required; wrap a
+// plain Replier with RepliesOnly).
+func (s *Shard) Start(outputs Outputs) {
+	if outputs == nil {
+		panic("shard: Start without outputs")
+	}
 	s.startOnce.Do(func() {
-		s.replier = replier
+		s.outputs = outputs
 		go s.run()
 	})
 }

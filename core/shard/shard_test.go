@@ -82,13 +82,13 @@ func transferBody(id, debit, credit, amount uint64, flags uint16, timeout uint32
 	return body
 }
 
-func startShard(t *testing.T, config Config, log wal.Appender) (*Shard, *recordingReplier) {
+func startShard(t *testing.T, config Config, log Log) (*Shard, *recordingReplier) {
 	t.Helper()
 	return startShardOf(t, config, core.New(core.Config{}), log)
 }
 
 // startShardOf starts a shard around a given machine.
-func startShardOf(t *testing.T, config Config, machine *core.Machine, log wal.Appender) (*Shard,
+func startShardOf(t *testing.T, config Config, machine *core.Machine, log Log) (*Shard,
 	*recordingReplier) {
 	t.Helper()
 	s, err := New(config, machine, log)
@@ -96,7 +96,7 @@ func startShardOf(t *testing.T, config Config, machine *core.Machine, log wal.Ap
 		t.Fatal(err)
 	}
 	replier := newRecordingReplier()
-	s.Start(replier)
+	s.Start(RepliesOnly(replier))
 	t.Cleanup(func() { s.Close() })
 	return s, replier
 }
@@ -211,7 +211,7 @@ func TestCloseWithoutStart(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Close of a shard never started still waiting after 10 s")
 	}
-	s.Start(newRecordingReplier())
+	s.Start(RepliesOnly(newRecordingReplier()))
 	if status := s.Submit(&backend.Request{Connection: 1, Client: 7, Session: 1, Number: 1,
 		Operation: model.OperationCreateAccounts, Body: accountsBody(1)}); status != model.StatusShuttingDown {
 		t.Fatalf("submit after close: %s", status)
@@ -898,7 +898,7 @@ func TestGrantsReachTheLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	primaryReplies := newRecordingReplier()
-	primary.Start(primaryReplies)
+	primary.Start(RepliesOnly(primaryReplies))
 	defer primary.Close()
 	standby, standbyReplies := startShard(t, Config{Epoch: 1, Role: RoleStandby}, standbyLog)
 	if err := standby.SetGrants(standbyTable); err != nil {

@@ -40,11 +40,6 @@ type SnapshotResult struct {
 }
 
 // snapshotLog is what snapshots need from the log beyond Appender.
-type snapshotLog interface {
-	ChainAt(op uint64) ([32]byte, bool)
-	Retire(coveredOp uint64, archiveDir string) (int, error)
-}
-
 // snapshotter belongs to the sequencer, except the writer goroutine it starts.
 type snapshotter struct {
 	config        SnapshotConfig
@@ -145,9 +140,7 @@ func (s *Shard) writeSnapshot(view *core.Snapshot, meta wal.SnapshotMeta, pause 
 			return
 		}
 	}
-	if logWithChains, ok := s.log.(snapshotLog); ok {
-		result.Meta.Chain, _ = logWithChains.ChainAt(meta.Op)
-	}
+	result.Meta.Chain, _ = s.log.ChainAt(meta.Op)
 	result.Meta.Digest = view.Digest()
 	info, err := wal.WriteSnapshot(s.snapshots.config.Dir, result.Meta, view)
 	result.Err, result.Path, result.Bytes, result.Stored = err, info.Path, info.RawBytes,
@@ -172,10 +165,8 @@ func (s *Shard) pruneAndRetire() error {
 		return err
 	}
 	oldest := snapshots[len(snapshots)-1].Meta.Op
-	if logWithRetire, ok := s.log.(snapshotLog); ok {
-		if _, err := logWithRetire.Retire(oldest, config.ArchiveDir); err != nil {
-			return fmt.Errorf("shard: retire log up to op %d: %w", oldest, err)
-		}
+	if _, err := s.log.Retire(oldest, config.ArchiveDir); err != nil {
+		return fmt.Errorf("shard: retire log up to op %d: %w", oldest, err)
 	}
 	return nil
 }

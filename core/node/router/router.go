@@ -12,9 +12,10 @@ import (
 	"sequent/core/shardmap"
 )
 
-// ClientConnectionLimit bounds the connection ids of client requests; the router's own
-// requests (parts, saga lookups, outbox polls) use the ids above it.
-const ClientConnectionLimit uint64 = 1 << 62
+// ClientConnectionLimit bounds the connection ids of client requests
+// (backend.ClientConnectionLimit); the router's own requests (parts, saga lookups, outbox
+// polls) use the ids above it.
+const ClientConnectionLimit = backend.ClientConnectionLimit
 
 // Defaults (nanoseconds).
 const (
