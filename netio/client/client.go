@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"sequent/core/model"
+	"sequent/core/shardmap"
 	"sequent/netio/wire"
 )
 
@@ -48,6 +49,7 @@ type Client struct {
 	silence        time.Duration    // Silence timeout in force.
 	permissions    uint32           // From LoginAccepted.
 	epoch          uint64           // From LoginAccepted.
+	shardMap       *shardmap.Map    // The server's, once asked (ShardMap).
 
 	lastWrite atomic.Int64 // Unix ns of the last write.
 	lastRead  atomic.Int64 // Unix ns of the last read.
