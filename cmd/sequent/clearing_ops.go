@@ -36,6 +36,17 @@ func (r *runningNode) clearingSources(sources *ops.Sources, ledgers *clearing.Le
 		}
 		return r.groups.Log().VerifyChain(from, until, query.AnchorOp, deadline)
 	}
+	sources.Reconcile = func(ctx context.Context) (any, error) {
+		timeout := time.Minute
+		if deadline, ok := ctx.Deadline(); ok {
+			timeout = time.Until(deadline)
+		}
+		reconciliation, err := r.node.Reconcile(timeout)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ops.ErrRefused, err)
+		}
+		return reconciliation.Report(uint64(time.Now().UnixNano())), nil
+	}
 }
 
 // shardQuery runs one read through the shard's internal read path (the console's too),

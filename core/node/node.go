@@ -11,6 +11,7 @@ import (
 	"sequent/core"
 	"sequent/core/backend"
 	"sequent/core/model"
+	"sequent/core/node/reconcile"
 	"sequent/core/node/router"
 	"sequent/core/saga"
 	"sequent/core/shard"
@@ -257,4 +258,23 @@ func Recover(placement *shardmap.Map, config core.Config, logs []shard.LogReader
 		return nil, err
 	}
 	return machines, nil
+}
+
+// Reconcile reconciles the running node (reconcile.Gather over every shard's internal
+// read path, each read waiting at most timeout).
+func (n *Node) Reconcile(timeout time.Duration) (*reconcile.Reconciliation, error) {
+	return reconcile.Gather(shardReads{n.shards, timeout})
+}
+
+// shardReads is reconcile.Reader over the node's shards.
+type shardReads struct {
+	shards  []*shard.Shard
+	timeout time.Duration
+}
+
+func (r shardReads) Shards() int { return len(r.shards) }
+
+func (r shardReads) Query(index int, operation model.Operation, body []byte) (model.Status,
+	[]byte, error) {
+	return r.shards[index].Query(operation, body, r.timeout)
 }

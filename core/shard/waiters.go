@@ -94,19 +94,21 @@ func (s *Shard) Audit(record []byte, timeout time.Duration) error {
 // ErrQueryTimeout is returned by Query when the answer did not come within its timeout.
 var ErrQueryTimeout = errors.New("shard: internal read not answered in time")
 
-// Query runs one read (a query operation such as get_depth, with its request body) for
-// the process itself — the operators' console — and returns the reply's status and a
-// copy of its body. It goes through the input ring like a client's read, so it sees the
+// Query runs one read (a query operation such as get_depth, with its request body; or
+// an internal read of saga state, saga_outbox or saga_lookup) for the process itself —
+// the operators' console, the node's reconciliation — as the system, and returns the
+// reply's status and a copy of its body. It goes through the input ring like a client's read, so it sees the
 // state the sequencer has applied and is answered in the same release order; a full
 // ring answers busy at once, a fenced node not_primary. It waits at most timeout. It
 // is not client traffic, so it is left out of Latencies (and so of the per-operation
 // metrics), as audit records are. Any goroutine.
 func (s *Shard) Query(operation model.Operation, body []byte, timeout time.Duration,
 ) (model.Status, []byte, error) {
-	if info, ok := operation.Info(); !ok || info.Write || info.Internal {
-		return 0, nil, fmt.Errorf("shard: %s is not a client read", operation)
+	info, ok := operation.Info()
+	if !ok || info.Write {
+		return 0, nil, fmt.Errorf("shard: %s is not a read", operation)
 	}
-	if status := core.CheckShape(operation, 0, body, false); status != model.StatusOK {
+	if status := core.CheckShape(operation, 0, body, info.Internal); status != model.StatusOK {
 		return status, nil, nil
 	}
 	if status := s.admit(false); status != model.StatusOK {
