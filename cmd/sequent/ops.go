@@ -147,7 +147,13 @@ func (r *runningNode) opsSnapshot() ops.Snapshot {
 	snapshot.DataDirectoryUsageBytes, snapshot.DataDirectoryAvailableBytes,
 		snapshot.DataDirectoryFilesystemBytes = r.dataUsage()
 	for _, group := range r.groups.Groups() {
-		snapshot.Shards = append(snapshot.Shards, r.shardStats(group, snapshot.RequestLatencyUs))
+		stats := r.shardStats(group, snapshot.RequestLatencyUs)
+		if replication := status.Groups[group.Index()]; replication.Primary != nil {
+			stats.ReplicationAcknowledgedOp = replication.Primary.AcknowledgedOp
+		} else if replication.Standby != nil {
+			stats.ReplicationAcknowledgedOp = replication.Standby.AcknowledgedOp
+		}
+		snapshot.Shards = append(snapshot.Shards, stats)
 	}
 	snapshot.Replication = replicationStats(&status, r.replicationMode)
 	snapshot.Network = r.networkStats()
