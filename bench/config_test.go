@@ -95,7 +95,7 @@ func TestChooserShapes(t *testing.T) {
 		if config.Choice == ChoiceZipf && config.ZipfSkew < 1 {
 			table = newZipfTable(accounts, config.ZipfSkew)
 		}
-		c := newChooser(&config, table, rand.New(rand.NewPCG(1, 2)))
+		c := newChooser(&config, table, rand.New(rand.NewPCG(1, 2)), nil)
 		low := 0 // Draws among the first 10 accounts.
 		for range draws {
 			debit, credit := c.pair()
