@@ -45,11 +45,19 @@ func (m *Machine) Report(report *model.ExecutionReport) {
 	report.Encode(out.reportBody[start:])
 	out.Reports = append(out.Reports, Report{Client: report.Client,
 		Sequence: m.reportSequences[report.Client], start: start})
+	out.Events.AppendOrder(report)
 }
 
-// MarketData implements match.Sink. There is no public market-data feed yet: updates are
-// counted, not kept.
-func (m *Machine) MarketData(update *model.MarketDataUpdate) { m.marketDataUpdates++ }
+// MarketData implements match.Sink: the update, stamped with the op of the request that
+// caused it, becomes an event of the output (published by the market-data feed).
+func (m *Machine) MarketData(update *model.MarketDataUpdate) {
+	out := m.sinkOutput
+	if out == nil {
+		panic("core: market data outside Apply")
+	}
+	update.Op = out.Events.Op()
+	out.Events.AppendMarketData(update)
+}
 
 // dispatchMatch runs a matching operation; the bool says whether it was one.
 func (m *Machine) dispatchMatch(request *Request, out *Output) (model.Status, bool) {

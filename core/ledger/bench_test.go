@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"sequent/core/event"
 	"sequent/core/model"
 )
 
@@ -44,17 +45,31 @@ func newBenchLedger(tb testing.TB, accountCount uint32, transferCapacity uint32)
 // transfers between uniformly random accounts, fresh sequential ids, storage
 // preallocated. One op is one batch; transfers/s is the figure to read. The scale
 // is accounts=1000000; accounts=1000 keeps every account in cache, which isolates the
-// compute cost from the memory cost.
+// compute cost from the memory cost. events=on also records every transfer as an event
+// (as the state machine always does, for the outbound streams); events=off measures the
+// ledger without it, in the same run.
 func BenchmarkCreateTransfers(b *testing.B) {
 	for _, accountCount := range []uint32{1_000, benchAccountCount} {
-		b.Run(fmt.Sprintf("accounts=%d", accountCount), func(b *testing.B) {
-			benchmarkCreateTransfers(b, accountCount)
-		})
+		for _, events := range []bool{false, true} {
+			name := fmt.Sprintf("accounts=%d/events=%s", accountCount, onOff(events))
+			b.Run(name, func(b *testing.B) { benchmarkCreateTransfers(b, accountCount, events) })
+		}
 	}
 }
 
-func benchmarkCreateTransfers(b *testing.B, accountCount uint32) {
+func onOff(on bool) string {
+	if on {
+		return "on"
+	}
+	return "off"
+}
+
+func benchmarkCreateTransfers(b *testing.B, accountCount uint32, events bool) {
 	l, timestamp := newBenchLedger(b, accountCount, 1<<24)
+	var buffer event.Buffer
+	if events {
+		l.SetEvents(&buffer)
+	}
 	random := rand.New(rand.NewPCG(1, 2))
 	const poolBatches = 16
 	pool := make([][]model.Transfer, poolBatches)
@@ -81,10 +96,14 @@ func benchmarkCreateTransfers(b *testing.B, accountCount uint32) {
 			batch[i].ID = model.U128(nextID)
 			nextID++
 		}
+		buffer.Reset()
 		l.CreateTransfers(timestamp, batch, results)
 		timestamp += uint64(len(batch))
 	}
 	b.StopTimer()
+	if events && buffer.Len() != len(pool[0]) {
+		b.Fatalf("%d events for a batch of %d", buffer.Len(), len(pool[0]))
+	}
 	for i := range results {
 		if results[i].Status != model.StatusOK {
 			b.Fatalf("transfer %d: %s", i, results[i].Status)

@@ -3,6 +3,7 @@ package ledger
 import (
 	"fmt"
 
+	"sequent/core/event"
 	"sequent/core/model"
 )
 
@@ -55,6 +56,9 @@ func (l *Ledger) CreateTransfers(firstTimestamp uint64, events []model.Transfer,
 			result.Status = runner.before(i, linked)
 			if result.Status == model.StatusOK {
 				result.Status = l.createTransfer(event, timestamp, i, result)
+				if result.Status == model.StatusOK && l.events != nil {
+					l.transferEvent(event.Flags, result)
+				}
 			}
 			from, to := runner.after(i, linked, result.Status)
 			for j := from; j < to; j++ {
@@ -64,6 +68,19 @@ func (l *Ledger) CreateTransfers(firstTimestamp uint64, events []model.Transfer,
 			}
 		}
 	}
+}
+
+// transferEvent records the transfer just created (the newest stored) as an event.
+func (l *Ledger) transferEvent(flags uint16, result *model.TransferResult) {
+	kind := event.KindTransferCreated
+	switch {
+	case flags&model.TransferPostPending != 0:
+		kind = event.KindTransferPosted
+	case flags&model.TransferVoidPending != 0:
+		kind = event.KindTransferVoided
+	}
+	l.events.AppendTransfer(kind, l.transfers.at(l.transfers.count-1), result.DebitAccount,
+		result.CreditAccount)
 }
 
 // CreateSystemTransfers is CreateTransfers for Sequent's own transfers (the matching

@@ -597,7 +597,7 @@ func (r *ExecutionReport) Decode(b []byte) {
 //	 22 reserved (u16)   24 price            32 quantity (u128)  48 order_count (u32)
 //	 52 reserved (u32)   56 trade_id         64 bid_price        72 bid_quantity (u128)
 //	 88 ask_price        96 ask_quantity (u128)                  112 bid_order_count (u32)
-//	116 ask_order_count (u32)               120 reserved (u64)
+//	116 ask_order_count (u32)               120 op (u64)
 const (
 	marketDataOffsetSequence      = 0
 	marketDataOffsetTimestamp     = 8
@@ -616,7 +616,7 @@ const (
 	marketDataOffsetAskQuantity   = 96
 	marketDataOffsetBidOrderCount = 112
 	marketDataOffsetAskOrderCount = 116
-	marketDataOffsetReserved3     = 120
+	marketDataOffsetOp            = 120
 )
 
 // MarketDataUpdate is one public change of an instrument: a trade, or a price level's new
@@ -642,7 +642,7 @@ type MarketDataUpdate struct {
 	AskQuantity   Uint128
 	BidOrderCount uint32
 	AskOrderCount uint32
-	Reserved3     uint64
+	Op            uint64 // Log op of the request that caused the update.
 }
 
 const (
@@ -670,7 +670,7 @@ func (m *MarketDataUpdate) Encode(b []byte) {
 	m.AskQuantity.PutLE(b[marketDataOffsetAskQuantity:])
 	binary.LittleEndian.PutUint32(b[marketDataOffsetBidOrderCount:], m.BidOrderCount)
 	binary.LittleEndian.PutUint32(b[marketDataOffsetAskOrderCount:], m.AskOrderCount)
-	binary.LittleEndian.PutUint64(b[marketDataOffsetReserved3:], m.Reserved3)
+	binary.LittleEndian.PutUint64(b[marketDataOffsetOp:], m.Op)
 }
 
 // Decode reads the update from b[0:128].
@@ -693,7 +693,7 @@ func (m *MarketDataUpdate) Decode(b []byte) {
 	m.AskQuantity = Uint128LE(b[marketDataOffsetAskQuantity:])
 	m.BidOrderCount = binary.LittleEndian.Uint32(b[marketDataOffsetBidOrderCount:])
 	m.AskOrderCount = binary.LittleEndian.Uint32(b[marketDataOffsetAskOrderCount:])
-	m.Reserved3 = binary.LittleEndian.Uint64(b[marketDataOffsetReserved3:])
+	m.Op = binary.LittleEndian.Uint64(b[marketDataOffsetOp:])
 }
 
 // OrderState field offsets within the 128-byte record (wire and snapshot format).
