@@ -144,6 +144,7 @@ func (s *Shard) appendAndApply(count int, slot *parked) error {
 	if err := s.machine.Apply(&entry, &slot.output); err != nil {
 		return fmt.Errorf("shard: apply at op %d: %w", entry.FirstOp, err)
 	}
+	slot.firstOp, slot.stamp = entry.FirstOp, entry.Timestamp
 	s.opLast += uint64(count)
 	s.latencies.recordBatch(count)
 	s.snapshotIfRequested(&entry, &slot.output)
@@ -180,6 +181,11 @@ func (s *Shard) pulseIfDue() error {
 	if !ok || s.Role() != RolePrimary || deadline > s.config.Clock() || len(s.parked) >= s.config.InFlightEntriesMax {
 		return nil
 	}
+	return s.writePulse()
+}
+
+// writePulse logs and applies a pulse entry (it only moves time).
+func (s *Shard) writePulse() error {
 	slot := s.acquire()
 	s.entry = core.AppendRequest(s.entry[:0], &core.Request{Operation: model.OperationPulse})
 	slot.origins = append(slot.origins, origin{})
@@ -211,10 +217,13 @@ func (s *Shard) release() error {
 		s.deliver(s.parked[count])
 		count++
 	}
-	if count == 0 {
-		return nil
-	}
 	s.parked = append(s.parked[:0], s.parked[count:]...)
+	if len(s.parked) == 0 && min(released, s.opLast) > s.releasedOp.Load() {
+		// Nothing waits: every applied op is released, including entries recovered from
+		// the log at start, which no slot carries (their release is what tells the
+		// consumers they are committed: on the standby too, in sync mode).
+		s.releasedOp.Store(min(released, s.opLast))
+	}
 	return nil
 }
 
@@ -251,8 +260,40 @@ func (s *Shard) deliver(slot *parked) {
 		s.replier.Deliver(slot.replies)
 	}
 	s.deliverReports(slot)
+	s.consume(slot)
+	s.releasedOp.Store(slot.op)
 	s.count(func(stats *Stats) { stats.Released = slot.op })
 	s.recycle(slot)
+}
+
+// consume hands a released entry's events to every consumer, in log order.
+func (s *Shard) consume(slot *parked) {
+	if slot.firstOp == 0 || len(s.config.Consumers) == 0 {
+		return // Reads only, or abandoned (never released).
+	}
+	s.ready = Ready{FirstOp: slot.firstOp, LastOp: slot.op, Timestamp: slot.stamp,
+		Events: &slot.output.Events}
+	for _, consumer := range s.config.Consumers {
+		consumer.Consume(&s.ready)
+	}
+	s.ready.Events = nil
+}
+
+// Released returns the last op whose outputs were released. Any goroutine.
+func (s *Shard) Released() uint64 { return s.releasedOp.Load() }
+
+// ConsumerStats returns each consumer's progress and lag behind the release.
+func (s *Shard) ConsumerStats() []ConsumerStats {
+	released := s.Released()
+	stats := make([]ConsumerStats, 0, len(s.config.Consumers))
+	for _, consumer := range s.config.Consumers {
+		c := consumer.ConsumerStats()
+		if released > c.HandledOp {
+			c.LagOps = released - c.HandledOp
+		}
+		stats = append(stats, c)
+	}
+	return stats
 }
 
 func (s *Shard) acquire() *parked {
@@ -261,6 +302,7 @@ func (s *Shard) acquire() *parked {
 	s.free = s.free[:last]
 	slot.output.Reset()
 	slot.origins = slot.origins[:0]
+	slot.firstOp, slot.stamp = 0, 0
 	return slot
 }
 
@@ -282,6 +324,7 @@ func (s *Shard) abandonWith(status model.Status) {
 			slot.output.Replies[i].Status = status
 		}
 		slot.output.Reports = slot.output.Reports[:0] // Not released: never shown.
+		slot.firstOp = 0                              // Nor are its events.
 		s.deliver(slot)
 	}
 	s.parked = s.parked[:0]

@@ -38,7 +38,16 @@ type Config struct {
 	// Reports retains execution reports for replay; nil: a new empty store (pass the one
 	// Recover filled so that reports from before a restart can be replayed).
 	Reports *ReportStore
-	Logger  *slog.Logger
+	// Consumers receive every released entry's events, in log order (see Consumer).
+	Consumers []Consumer
+	// LogHolds keep the log a consumer still needs from being retired (see LogHold),
+	// within LogHoldBytesMax.
+	LogHolds []LogHold
+	// LogHoldBytesMax bounds the log kept for holds: when the segments after a hold's
+	// snapshot exceed it, retention ignores that hold (the consumer then reports the gap).
+	// Default LogHoldBytesMaxDefault.
+	LogHoldBytesMax int64
+	Logger          *slog.Logger
 }
 
 // Acknowledger is a second durability source, such as a standby in sync mode.
@@ -85,6 +94,9 @@ func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.LogHoldBytesMax <= 0 {
+		c.LogHoldBytesMax = LogHoldBytesMaxDefault
+	}
 	if c.Snapshots != nil {
 		snapshots := *c.Snapshots
 		if snapshots.MinimumInterval <= 0 {
@@ -101,6 +113,8 @@ func (c Config) withDefaults() Config {
 // parked is an applied entry (or a batch of reads) whose replies wait for durability.
 type parked struct {
 	op      uint64      // Release when durable (and acknowledged) >= op.
+	firstOp uint64      // First op of the entry (0: reads only, or abandoned).
+	stamp   uint64      // The entry's timestamp.
 	output  core.Output // Replies and bodies.
 	origins []origin    // Who asked, for each reply, in order.
 	reports []Report    // Reusable report delivery slice.
@@ -146,6 +160,8 @@ type Shard struct {
 	queries    []requestMeta // Queries of this turn, answered after the entry.
 	parked     []*parked     // In release order.
 	free       []*parked     // Recycled parked slots.
+	releasedOp atomic.Uint64 // Last op whose outputs were released.
+	ready      Ready         // Reused for every Consume call.
 	stats      Stats
 	statsMutex sync.Mutex
 	closeOnce  sync.Once
