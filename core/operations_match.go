@@ -173,6 +173,8 @@ func (m *Machine) queryMatch(request *Request, out *Output) (model.Status, bool)
 			levels[i].Encode(encoded[i*model.DepthLevelSize:])
 		}
 		return status, true
+	case model.OperationGetBook:
+		return m.getBook(body, out), true
 	}
 	return model.StatusUnknownOperation, false
 }
@@ -183,4 +185,31 @@ func encodeOrderStates(found []model.OrderState, status model.Status, out *Outpu
 		found[i].Encode(encoded[i*model.OrderStateSize:])
 	}
 	return status
+}
+
+// getBook answers the market-data snapshot: a BookHeader with the instrument's sequence
+// and the last op applied, then the depth (bids best first, then asks best first).
+func (m *Machine) getBook(body []byte, out *Output) model.Status {
+	var filter model.DepthFilter
+	filter.Decode(body)
+	levels, status := m.match.Depth(&filter, m.matchBuffers.depth[:0])
+	m.matchBuffers.depth = levels[:0]
+	if status != model.StatusOK {
+		return status
+	}
+	header := model.BookHeader{Op: m.opLast, Instrument: filter.Instrument}
+	header.Sequence, _ = m.match.MarketDataSequence(filter.Instrument)
+	for i := range levels {
+		if levels[i].Side == model.SideBuy {
+			header.BidCount++
+		} else {
+			header.AskCount++
+		}
+	}
+	encoded := grow(out, (1+len(levels))*model.DepthLevelSize)
+	header.Encode(encoded)
+	for i := range levels {
+		levels[i].Encode(encoded[(1+i)*model.DepthLevelSize:])
+	}
+	return model.StatusOK
 }

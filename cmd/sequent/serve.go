@@ -228,11 +228,14 @@ func startNode(o *serveOptions, stdout, stderr io.Writer) (*runningNode, error) 
 		LoginAttemptsPerMinute: o.loginAttempts})
 	server, err := netio.NewServer(netio.Config{Address: o.address, Keys: keyring,
 		Logger: logger, EventLoops: o.eventLoops, PrimaryAddress: s.PrimaryAddress,
-		Epoch: s.Epoch, Admission: controls}, s)
+		Epoch: s.Epoch, Admission: controls,
+		MarketData: netio.MarketDataConfig{StartOp: node.Recovery().OpLast + 1,
+			Serving: func() bool { return s.Role() == shard.RolePrimary }}}, s)
 	if err != nil {
 		node.Close()
 		return nil, err
 	}
+	s.AddConsumer(server.MarketData(), nil)
 	if err := server.Start(); err != nil {
 		node.Close()
 		return nil, err

@@ -904,3 +904,39 @@ func (d *DepthLevel) Decode(b []byte) {
 	d.Side = Side(b[28])
 	copy(d.Reserved[:], b[29:DepthLevelSize])
 }
+
+// BookHeader is the first result of get_book (the market-data snapshot), in a
+// DepthLevel-sized record; BidCount bid levels then AskCount ask levels follow, best
+// first. Sequence is the instrument's market-data sequence the book reflects: apply the
+// updates with a higher sequence to it.
+//
+//	0 sequence u64   8 op u64   16 instrument u32   20 bid_count u32   24 ask_count u32
+//	28 reserved u32
+type BookHeader struct {
+	Sequence   uint64 // Last market-data sequence of the instrument included in the book.
+	Op         uint64 // Last op applied when the book was read.
+	Instrument uint32
+	BidCount   uint32
+	AskCount   uint32
+}
+
+// Encode writes the header into b[0:32].
+func (h *BookHeader) Encode(b []byte) {
+	_ = b[DepthLevelSize-1]
+	binary.LittleEndian.PutUint64(b[0:], h.Sequence)
+	binary.LittleEndian.PutUint64(b[8:], h.Op)
+	binary.LittleEndian.PutUint32(b[16:], h.Instrument)
+	binary.LittleEndian.PutUint32(b[20:], h.BidCount)
+	binary.LittleEndian.PutUint32(b[24:], h.AskCount)
+	binary.LittleEndian.PutUint32(b[28:], 0)
+}
+
+// Decode reads the header from b[0:32].
+func (h *BookHeader) Decode(b []byte) {
+	_ = b[DepthLevelSize-1]
+	h.Sequence = binary.LittleEndian.Uint64(b[0:])
+	h.Op = binary.LittleEndian.Uint64(b[8:])
+	h.Instrument = binary.LittleEndian.Uint32(b[16:])
+	h.BidCount = binary.LittleEndian.Uint32(b[20:])
+	h.AskCount = binary.LittleEndian.Uint32(b[24:])
+}

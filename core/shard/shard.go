@@ -165,7 +165,8 @@ type Shard struct {
 	stats      Stats
 	statsMutex sync.Mutex
 	closeOnce  sync.Once
-	startOnce  sync.Once // Start runs the sequencer at most once; Close after no Start ends it.
+	started    atomic.Bool // Start ran: the consumer list is fixed.
+	startOnce  sync.Once   // Start runs the sequencer at most once; Close after no Start ends it.
 }
 
 // New returns a shard around a recovered machine and an open log whose last op is the
@@ -218,10 +219,23 @@ func New(config Config, machine *core.Machine, log wal.Appender) (*Shard, error)
 	return s, nil
 }
 
+// AddConsumer adds an outbound stream fed from the release (see Consumer), with its log
+// hold when it has one. Call it before Start: the consumer list is the sequencer's.
+func (s *Shard) AddConsumer(consumer Consumer, hold LogHold) {
+	if s.started.Load() {
+		panic("shard: AddConsumer after Start")
+	}
+	s.config.Consumers = append(s.config.Consumers, consumer)
+	if hold != nil {
+		s.config.LogHolds = append(s.config.LogHolds, hold)
+	}
+}
+
 // Start runs the sequencer, delivering replies to replier.
 func (s *Shard) Start(replier Replier) {
 	s.startOnce.Do(func() {
 		s.replier = replier
+		s.started.Store(true)
 		go s.run()
 	})
 }
