@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"sequent/core/model"
 	"sequent/netio/wire"
@@ -32,7 +33,8 @@ type marketDataSubscription struct {
 	lastOp      uint64            // Op of the last update handed to the handler.
 	// waiters are the SubscribeMarketData calls waiting for their answer, per instrument
 	// (answers to resumptions after a reconnect, which nobody waits for, find none).
-	waiters map[uint32][]chan MarketDataSubscribed
+	waiters    map[uint32][]chan MarketDataSubscribed
+	retryDelay time.Duration // Next wait before resending a refused resumption.
 }
 
 // frames are the md_subscribe frames that resume every subscribed instrument from the
@@ -127,13 +129,24 @@ func (c *Client) marketDataFrame(frame *wire.Frame) {
 	case wire.KindMarketDataSubscribed:
 		answer := MarketDataSubscribed{Status: model.Status(frame.Status)}
 		answer.MarketDataSubscribed.Decode(frame.Body)
-		s.handler(MarketDataEvent{Subscribed: &answer})
 		c.mu.Lock()
-		if waiting := s.waiters[answer.Instrument]; len(waiting) > 0 {
+		if answer.Status == model.StatusOK {
+			s.retryDelay = 0
+		}
+		waiting := s.waiters[answer.Instrument]
+		if len(waiting) > 0 {
 			waiting[0] <- answer // Capacity 1, used once.
 			s.waiters[answer.Instrument] = waiting[1:]
 		}
 		c.mu.Unlock()
+		if len(waiting) == 0 && (answer.Status == model.StatusBusy ||
+			answer.Status == model.StatusNotPrimary) {
+			// A resumption after a reconnect, refused for now (typically: reconnected to
+			// the standby before its promotion completed). Retry on this connection.
+			c.resumeMarketDataLater(s, answer.Instrument)
+			return
+		}
+		s.handler(MarketDataEvent{Subscribed: &answer})
 	}
 }
 
@@ -159,4 +172,24 @@ func (c *Client) GetBook(ctx context.Context, instrument uint32, levels uint32) 
 		depth[i].Decode(reply.Body[(i+1)*model.DepthLevelSize:])
 	}
 	return header, depth, nil
+}
+
+// resumeMarketDataLater resends the resumption of one instrument's subscription after a
+// growing delay, unless the client, the connection or the subscription changed.
+func (c *Client) resumeMarketDataLater(s *marketDataSubscription, instrument uint32) {
+	c.mu.Lock()
+	s.retryDelay = min(max(2*s.retryDelay, resubscribeDelayFirst), resubscribeDelayMax)
+	delay, generation := s.retryDelay, c.generation
+	c.mu.Unlock()
+	time.AfterFunc(delay, func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		channels, subscribed := s.instruments[instrument]
+		if c.marketData != s || c.closed || c.generation != generation || !subscribed {
+			return
+		}
+		c.outbox = append(c.outbox, marketDataSubscribeFrame(c.session, instrument, channels,
+			s.lastOp))
+		c.writeLocked()
+	})
 }
