@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"sequent/capture"
 	"sequent/core"
 	"sequent/core/ledger"
 	"sequent/core/shard"
@@ -66,6 +67,7 @@ type serveOptions struct {
 	allow             []string
 	loginAttempts     int
 	ledgers           string // Ledger registry for the clearing endpoints (names, scales).
+	capture           captureOptions
 }
 
 func newServeCommand() *cobra.Command {
@@ -139,6 +141,7 @@ old ones and logs why).`,
 	flags.IntVar(&o.ringBytes, "input-ring-bytes", shard.RingBytesDefault, "tuning: bytes of requests queued before the server answers busy")
 	flags.IntVar(&o.inFlightEntries, "in-flight-entries", shard.InFlightEntriesMaxDefault, "tuning: log entries applied but not yet durable before the sequencer waits")
 	flags.BoolVar(&o.truncateCorrupt, "wal-truncate-corrupt", false, "DANGER: cut the log at the first damaged entry instead of refusing to start")
+	addCaptureFlags(flags, &o.capture)
 	return command
 }
 
@@ -192,7 +195,8 @@ func runServe(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) er
 type runningNode struct {
 	node    *replication.Node
 	server  *netio.Server
-	ops     *ops.Server // Nil when --http is "".
+	ops     *ops.Server      // Nil when --http is "".
+	capture *capture.Capture // Nil without --cdc-nats.
 	keyring *netio.Keyring
 	logger  *slog.Logger
 	opsState
@@ -236,12 +240,14 @@ func startNode(o *serveOptions, stdout, stderr io.Writer) (*runningNode, error) 
 		return nil, err
 	}
 	s.AddConsumer(server.MarketData(), nil)
+	captured := o.capture.start(node, nodeConfig, logger)
 	if err := server.Start(); err != nil {
 		node.Close()
 		return nil, err
 	}
 	node.Start(server.Replier())
-	return &runningNode{node: node, server: server, keyring: keyring, logger: logger,
+	return &runningNode{node: node, server: server, capture: captured, keyring: keyring,
+		logger: logger,
 		opsState: opsState{data: o.data, started: time.Now(), level: level,
 			replicationMode: o.replicationMode}}, nil
 }
@@ -286,6 +292,9 @@ func (r *runningNode) stop() error {
 		opsErr = r.ops.Shutdown(shutdown)
 	}
 	serverErr := r.server.Shutdown(shutdown)
+	if r.capture != nil {
+		r.capture.Close() // What it has not published stays in the log for the next start.
+	}
 	nodeErr := r.node.Close()
 	return errors.Join(opsErr, serverErr, nodeErr, r.node.Shard().Err())
 }
@@ -332,7 +341,8 @@ func (o *serveOptions) nodeConfig(logger *slog.Logger) (replication.NodeConfig, 
 			TransfersCapacity: o.transfersCapacity, HashSeed: randomSeed()}},
 		WAL: wal.Options{Sync: policy, SyncInterval: o.syncInterval,
 			TruncateCorrupt: o.truncateCorrupt, SegmentBytes: o.walSegmentBytes},
-		Shard: shard.Config{RingBytes: o.ringBytes, InFlightEntriesMax: o.inFlightEntries},
+		Shard: shard.Config{RingBytes: o.ringBytes, InFlightEntriesMax: o.inFlightEntries,
+			LogHoldBytesMax: o.capture.retainBytes},
 		Snapshots: &shard.SnapshotConfig{EveryOps: o.snapshotEvery, Keep: o.snapshotsKept,
 			RetireLog: !o.walKeepAll, ArchiveDir: o.walArchive},
 		Listen:        o.replicationListen,

@@ -1,0 +1,488 @@
+package capture
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"sequent/core"
+	"sequent/core/event"
+	"sequent/core/shard"
+	"sequent/wal"
+)
+
+// Config configures change capture for one shard. Zero values take the defaults in
+// limits.go.
+type Config struct {
+	URL           string // NATS server URL(s), comma-separated.
+	Stream        string // Stream base name; the shard's stream is <Stream>_<shard>.
+	SubjectPrefix string // Subjects are <prefix>.<shard>.… (see appendSubject).
+	Shard         uint32 // The shard captured (0 while a process is one shard).
+	// Duplicates is the stream's duplicate window (set when capture creates the stream).
+	Duplicates time.Duration
+	// QueueEventsMax bounds the events waiting between the release and the publisher;
+	// past it capture falls behind and rebuilds the missed events from the log.
+	QueueEventsMax int
+	// BatchMax bounds the messages published before waiting for their acknowledgements.
+	BatchMax int
+	// LagWarning: a capture lagging longer than this is reported as a problem (healthz).
+	LagWarning time.Duration
+
+	// To rebuild events it missed: the shard's log, snapshots and machine configuration.
+	Log         *wal.Log
+	SnapshotDir string
+	Machine     core.Config
+	// Released returns the shard's released op: nothing beyond it is ever published.
+	Released func() uint64
+	// Serving reports whether this node publishes (the primary). A standby only watches
+	// the stream, to hold the log its successor as primary will need.
+	Serving func() bool
+	Logger  *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	c.Stream = defaultTo(c.Stream, StreamDefault)
+	c.SubjectPrefix = defaultTo(c.SubjectPrefix, SubjectPrefixDefault)
+	c.Duplicates = defaultTo(c.Duplicates, DuplicatesDefault)
+	c.QueueEventsMax = defaultTo(c.QueueEventsMax, QueueEventsMaxDefault)
+	c.BatchMax = defaultTo(c.BatchMax, BatchMaxDefault)
+	c.LagWarning = defaultTo(c.LagWarning, LagWarningDefault)
+	if c.Serving == nil {
+		c.Serving = func() bool { return true }
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+func defaultTo[T comparable](value, fallback T) T {
+	var zero T
+	if value == zero {
+		return fallback
+	}
+	return value
+}
+
+// position names an event: the last one the stream holds.
+type position struct {
+	op    uint64
+	index uint32
+}
+
+// after reports whether event e comes after p.
+func (p position) after(e *event.Event) bool {
+	return e.Op > p.op || (e.Op == p.op && e.Index > p.index)
+}
+
+// Capture publishes every committed event of a shard to a JetStream stream, exactly
+// once and in op order. It is a shard.Consumer (fed from the release) and a
+// shard.LogHold (the log it may need to rebuild what it missed is kept).
+//
+// Goroutines: Consume runs on the shard's sequencer and only copies into a bounded
+// queue; one publisher goroutine does everything else (NATS, catch-up); Stats and
+// HeldOp are safe anywhere.
+type Capture struct {
+	config Config
+	stream string
+
+	mutex   sync.Mutex
+	queue   *event.Buffer // Released events waiting for the publisher.
+	spare   *event.Buffer
+	lost    bool   // The queue dropped events: the publisher must rebuild from the log.
+	joining bool   // The publisher rebuilds: the next ready accepted sets joinOp.
+	joinOp  uint64 // First op of the live stream after a rebuild (0: not yet known).
+
+	wake chan struct{}
+	stop chan struct{}
+	done chan struct{}
+
+	// Published position and counters (publisher writes; anyone reads).
+	publishedOp    atomic.Uint64
+	publishedIndex atomic.Uint32
+	streamSequence atomic.Uint64
+	published      atomic.Uint64
+	rebuilds       atomic.Uint64
+	gaps           atomic.Uint64
+	fellBehind     atomic.Uint64
+	connected      atomic.Bool
+	positionKnown  atomic.Bool
+	caughtUpAt     atomic.Int64 // Unix ns when published last reached released.
+	lastError      atomic.Pointer[string]
+
+	// Publisher-owned.
+	js         jetstream.JetStream
+	connection *nats.Conn
+	at         position // Last event the stream holds.
+	message    []byte
+	subject    []byte
+	id         []byte
+}
+
+var (
+	_ shard.Consumer = (*Capture)(nil)
+	_ shard.LogHold  = (*Capture)(nil)
+)
+
+// New returns a capture; Start runs its publisher.
+func New(config Config) *Capture {
+	config = config.withDefaults()
+	c := &Capture{config: config, stream: fmt.Sprintf("%s_%d", config.Stream, config.Shard),
+		queue: &event.Buffer{}, spare: &event.Buffer{}, lost: true,
+		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	c.caughtUpAt.Store(time.Now().UnixNano())
+	return c
+}
+
+// StreamName returns the shard's stream name.
+func (c *Capture) StreamName() string { return c.stream }
+
+// Start runs the publisher until Close.
+func (c *Capture) Start() { go c.run() }
+
+// Close stops the publisher (what it has not published stays in the log: the next
+// start rebuilds it).
+func (c *Capture) Close() {
+	close(c.stop)
+	<-c.done
+}
+
+// Consume copies a released entry's events into the queue (sequencer goroutine; never
+// blocks). When the queue is full, or while the publisher rebuilds from the log, the
+// events are dropped: the publisher will rebuild them.
+func (c *Capture) Consume(ready *shard.Ready) {
+	c.mutex.Lock()
+	if c.joining {
+		c.joining, c.joinOp, c.lost = false, ready.FirstOp, false
+	}
+	if !c.lost && c.queue.Len()+ready.Events.Len() > c.config.QueueEventsMax {
+		c.lost = true
+		c.fellBehind.Add(1)
+	}
+	if c.lost {
+		c.mutex.Unlock()
+		return
+	}
+	for i := range ready.Events.Events {
+		c.queue.AppendFrom(ready.Events, &ready.Events.Events[i])
+	}
+	queued := ready.Events.Len() > 0
+	c.mutex.Unlock()
+	if queued {
+		select {
+		case c.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// ConsumerStats implements shard.Consumer.
+func (c *Capture) ConsumerStats() shard.ConsumerStats {
+	c.mutex.Lock()
+	buffered := c.queue.Len()
+	c.mutex.Unlock()
+	return shard.ConsumerStats{Name: "capture", HandledOp: c.publishedOp.Load(),
+		Buffered: buffered, BufferMax: c.config.QueueEventsMax, FellBehind: c.fellBehind.Load()}
+}
+
+// HeldOp implements shard.LogHold: the log after the last op the stream holds must stay
+// (until it is known, all of it).
+func (c *Capture) HeldOp() (uint64, bool) {
+	if !c.positionKnown.Load() || c.publishedOp.Load() == 0 {
+		return 0, true
+	}
+	// A rebuild starts from a snapshot before the position's op (see restore).
+	return c.publishedOp.Load() - 1, true
+}
+
+// Stats are the capture's counters for /v1/status and the metrics.
+type Stats struct {
+	Stream         string  `json:"stream"`
+	URL            string  `json:"url"`
+	Connected      bool    `json:"connected"`
+	Publishing     bool    `json:"publishing"` // This node is the primary.
+	PublishedOp    uint64  `json:"published_op"`
+	PublishedIndex uint32  `json:"published_index"`
+	StreamSequence uint64  `json:"stream_sequence"`
+	LagOps         uint64  `json:"lag_ops"`     // Released op minus PublishedOp.
+	LagSeconds     float64 `json:"lag_seconds"` // Since capture last held everything released.
+	Lagging        bool    `json:"lagging"`     // LagSeconds is past the warning threshold.
+	Published      uint64  `json:"published"`
+	Rebuilds       uint64  `json:"rebuilds"` // Catch-ups from the log.
+	Gaps           uint64  `json:"gaps"`     // Events lost for good (capture_gap messages).
+	FellBehind     uint64  `json:"fell_behind"`
+	LastError      string  `json:"last_error,omitempty"`
+}
+
+// Stats returns the counters. Any goroutine.
+func (c *Capture) Stats() Stats {
+	released := c.config.Released()
+	published := c.publishedOp.Load()
+	stats := Stats{Stream: c.stream, URL: c.config.URL, Connected: c.connected.Load(),
+		Publishing: c.config.Serving(), PublishedOp: published,
+		PublishedIndex: c.publishedIndex.Load(), StreamSequence: c.streamSequence.Load(),
+		Published: c.published.Load(), Rebuilds: c.rebuilds.Load(), Gaps: c.gaps.Load(),
+		FellBehind: c.fellBehind.Load()}
+	if released > published && stats.Publishing {
+		stats.LagOps = released - published
+		stats.LagSeconds = time.Since(time.Unix(0, c.caughtUpAt.Load())).Seconds()
+		stats.Lagging = stats.LagSeconds > c.config.LagWarning.Seconds()
+	}
+	if text := c.lastError.Load(); text != nil {
+		stats.LastError = *text
+	}
+	return stats
+}
+
+// run is the publisher: sessions with NATS until Close, each starting from the last
+// event the stream holds.
+func (c *Capture) run() {
+	defer close(c.done)
+	delay := reconnectDelayMin
+	for {
+		err := c.session()
+		c.disconnect()
+		if errors.Is(err, errStopped) {
+			return
+		}
+		if err != nil {
+			text := err.Error()
+			c.lastError.Store(&text)
+			c.config.Logger.Warn("capture: session ended; retrying", "stream", c.stream,
+				"error", err, "retry_in", delay)
+		}
+		select {
+		case <-c.stop:
+			return
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, reconnectDelayMax)
+		if err == nil {
+			delay = reconnectDelayMin
+		}
+	}
+}
+
+var errStopped = errors.New("capture: stopped")
+
+// session connects, finds where the stream ends, and publishes until an error: the
+// events it missed are rebuilt from the log, then the live queue follows.
+func (c *Capture) session() error {
+	if err := c.connect(); err != nil {
+		return err
+	}
+	for !c.config.Serving() {
+		if err := c.readPosition(); err != nil {
+			return err
+		}
+		select {
+		case <-c.stop:
+			return errStopped
+		case <-time.After(standbyPollInterval):
+		}
+	}
+	if err := c.readPosition(); err != nil {
+		return err
+	}
+	if err := c.rebuild(); err != nil {
+		return err
+	}
+	return c.live()
+}
+
+func (c *Capture) connect() error {
+	connection, err := nats.Connect(c.config.URL, nats.Name("sequent capture "+c.stream),
+		nats.MaxReconnects(0), nats.Timeout(natsTimeout))
+	if err != nil {
+		return fmt.Errorf("capture: connect to %s: %w", c.config.URL, err)
+	}
+	js, err := jetstream.New(connection, jetstream.WithPublishAsyncMaxPending(c.config.BatchMax))
+	if err != nil {
+		connection.Close()
+		return err
+	}
+	c.connection, c.js = connection, js
+	ctx, cancel := context.WithTimeout(context.Background(), natsTimeout)
+	defer cancel()
+	_, err = js.Stream(ctx, c.stream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		_, err = js.CreateStream(ctx, jetstream.StreamConfig{Name: c.stream,
+			Subjects: []string{fmt.Sprintf("%s.%d.>", c.config.SubjectPrefix, c.config.Shard)},
+			Storage:  jetstream.FileStorage, Duplicates: c.config.Duplicates,
+			Retention: jetstream.LimitsPolicy, Discard: jetstream.DiscardOld})
+	}
+	if err != nil {
+		return fmt.Errorf("capture: stream %s: %w", c.stream, err)
+	}
+	c.connected.Store(true)
+	return nil
+}
+
+func (c *Capture) disconnect() {
+	if c.connection != nil {
+		c.connection.Close()
+		c.connection, c.js = nil, nil
+	}
+	c.connected.Store(false)
+}
+
+// readPosition reads the stream's last message: the event it names is where publishing
+// resumes (its id is shard:op:index; a gap marker's shard:op:gap stands for "everything
+// of op").
+func (c *Capture) readPosition() error {
+	ctx, cancel := context.WithTimeout(context.Background(), natsTimeout)
+	defer cancel()
+	stream, err := c.js.Stream(ctx, c.stream)
+	if err != nil {
+		return err
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		return err
+	}
+	at, sequence := position{}, info.State.LastSeq
+	if sequence > 0 {
+		message, err := stream.GetMsg(ctx, sequence)
+		if err != nil {
+			return err
+		}
+		if at, err = parseMessageID(message.Header.Get(jetstream.MsgIDHeader)); err != nil {
+			return fmt.Errorf("capture: the last message of %s: %w", c.stream, err)
+		}
+	}
+	c.setPosition(at, sequence)
+	return nil
+}
+
+func (c *Capture) setPosition(at position, sequence uint64) {
+	c.at = at
+	c.publishedOp.Store(at.op)
+	c.publishedIndex.Store(at.index)
+	c.streamSequence.Store(sequence)
+	c.positionKnown.Store(true)
+	if at.op >= c.config.Released() {
+		c.caughtUpAt.Store(time.Now().UnixNano())
+	}
+}
+
+// parseMessageID reads shard:op:index (or shard:op:gap).
+func parseMessageID(id string) (position, error) {
+	parts := strings.Split(id, ":")
+	if len(parts) != 3 {
+		return position{}, fmt.Errorf("message id %q is not shard:op:index", id)
+	}
+	op, err := strconv.ParseUint(parts[1], 10, 64)
+	if err != nil {
+		return position{}, fmt.Errorf("message id %q: %w", id, err)
+	}
+	if parts[2] == "gap" {
+		return position{op: op, index: math.MaxUint32}, nil
+	}
+	index, err := strconv.ParseUint(parts[2], 10, 32)
+	if err != nil {
+		return position{}, fmt.Errorf("message id %q: %w", id, err)
+	}
+	return position{op: op, index: uint32(index)}, nil
+}
+
+// live publishes the queued events until an error, a loss (rebuild) or a demotion.
+func (c *Capture) live() error {
+	for {
+		c.mutex.Lock()
+		batch, lost := c.queue, c.lost
+		c.queue, c.spare = c.spare, batch
+		c.queue.Reset()
+		c.mutex.Unlock()
+		if err := c.publish(batch); err != nil {
+			return err
+		}
+		if lost || !c.config.Serving() {
+			return nil // A new session rebuilds from the log (or watches, as a standby).
+		}
+		if c.at.op >= c.config.Released() {
+			c.caughtUpAt.Store(time.Now().UnixNano())
+		}
+		select {
+		case <-c.stop:
+			return errStopped
+		case <-c.wake:
+		case <-time.After(livePollInterval):
+		}
+	}
+}
+
+// publish publishes the events of buffer after the stream's position, in windows of
+// BatchMax, each message expecting the stream's previous sequence: a concurrent writer,
+// or a stream that lost messages, fails the publish and the next session starts from
+// what the stream really holds.
+func (c *Capture) publish(buffer *event.Buffer) error {
+	events := buffer.Events
+	for start := 0; start < len(events); {
+		futures := make([]jetstream.PubAckFuture, 0, c.config.BatchMax)
+		last := make([]position, 0, c.config.BatchMax)
+		expected := c.streamSequence.Load()
+		end := start
+		for ; end < len(events) && len(futures) < c.config.BatchMax; end++ {
+			e := &events[end]
+			if !c.at.after(e) {
+				continue // Already in the stream (a replay overlaps what was published).
+			}
+			future, err := c.publishOne(buffer, e, expected+uint64(len(futures)))
+			if err != nil {
+				return err
+			}
+			futures = append(futures, future)
+			last = append(last, position{op: e.Op, index: e.Index})
+		}
+		if err := c.await(futures, last, expected); err != nil {
+			return err
+		}
+		start = end
+	}
+	return nil
+}
+
+func (c *Capture) publishOne(buffer *event.Buffer, e *event.Event, expected uint64) (
+	jetstream.PubAckFuture, error) {
+	c.message = appendEvent(c.message[:0], c.config.Shard, buffer, e)
+	c.subject = appendSubject(c.subject[:0], c.config.SubjectPrefix, c.config.Shard, buffer, e)
+	c.id = appendMessageID(c.id[:0], c.config.Shard, e)
+	message := &nats.Msg{Subject: string(c.subject), Data: append([]byte(nil), c.message...),
+		Header: nats.Header{}}
+	return c.js.PublishMsgAsync(message, jetstream.WithMsgID(string(c.id)),
+		jetstream.WithExpectLastSequence(expected))
+}
+
+// await waits for a window's acknowledgements in order and advances the position.
+func (c *Capture) await(futures []jetstream.PubAckFuture, last []position, base uint64) error {
+	timeout := time.After(publishAckTimeout)
+	for i, future := range futures {
+		select {
+		case ack := <-future.Ok():
+			if ack.Duplicate || ack.Sequence != base+uint64(i)+1 {
+				return fmt.Errorf("capture: %s answered sequence %d (duplicate %v), expected %d: "+
+					"resynchronizing", c.stream, ack.Sequence, ack.Duplicate, base+uint64(i)+1)
+			}
+			c.setPosition(last[i], ack.Sequence)
+			c.published.Add(1)
+		case err := <-future.Err():
+			return fmt.Errorf("capture: publish to %s: %w", c.stream, err)
+		case <-timeout:
+			return fmt.Errorf("capture: no acknowledgement from %s within %s", c.stream,
+				publishAckTimeout)
+		case <-c.stop:
+			return errStopped
+		}
+	}
+	return nil
+}

@@ -1,0 +1,28 @@
+package capture
+
+import "time"
+
+// Defaults and bounds of change capture.
+const (
+	// StreamDefault is the stream base name; shard N publishes to SEQUENT_N.
+	StreamDefault = "SEQUENT"
+	// SubjectPrefixDefault starts every subject.
+	SubjectPrefixDefault = "sequent"
+	// DuplicatesDefault is JetStream's own default duplicate window (2 minutes): a
+	// message id seen within it is stored once.
+	DuplicatesDefault = 2 * time.Minute
+	// QueueEventsMaxDefault bounds the events between the release and the publisher
+	// (about 300 MiB of payload at worst). Past it capture rebuilds from the log.
+	QueueEventsMaxDefault = 1 << 20
+	// BatchMaxDefault bounds the messages published before waiting for their acks.
+	BatchMaxDefault = 4096
+	// LagWarningDefault: lagging longer than this is a /healthz problem.
+	LagWarningDefault = 10 * time.Second
+
+	reconnectDelayMin   = 100 * time.Millisecond
+	reconnectDelayMax   = 5 * time.Second
+	natsTimeout         = 5 * time.Second
+	publishAckTimeout   = 10 * time.Second
+	standbyPollInterval = time.Second
+	livePollInterval    = 100 * time.Millisecond
+)

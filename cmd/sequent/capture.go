@@ -1,0 +1,46 @@
+package main
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"sequent/capture"
+	"sequent/core/shard"
+	"sequent/replication"
+)
+
+// captureOptions are serve's change-capture flags.
+type captureOptions struct {
+	url           string
+	stream        string
+	subjectPrefix string
+	lagWarning    time.Duration
+	retainBytes   int64
+}
+
+func addCaptureFlags(flags *pflag.FlagSet, o *captureOptions) {
+	flags.StringVar(&o.url, "cdc-nats", "", "publish every committed event to NATS JetStream at this URL (change data capture; \"\": off)")
+	flags.StringVar(&o.stream, "cdc-stream", capture.StreamDefault, "JetStream stream base name: shard N publishes to NAME_N (created if missing: file storage, 2 min duplicate window)")
+	flags.StringVar(&o.subjectPrefix, "cdc-subject-prefix", capture.SubjectPrefixDefault, "first token of every capture subject")
+	flags.DurationVar(&o.lagWarning, "cdc-lag-warning", capture.LagWarningDefault, "capture lagging longer than this is a /healthz problem")
+	flags.Int64Var(&o.retainBytes, "cdc-retain-bytes", shard.LogHoldBytesMaxDefault, "log kept for a lagging capture; beyond it segments are retired anyway and capture publishes a capture_gap message")
+}
+
+// start creates the node's capture (nil when --cdc-nats is empty) and hooks it to the
+// shard's release; it publishes only while the node is primary.
+func (o *captureOptions) start(node *replication.Node, config replication.NodeConfig,
+	logger *slog.Logger) *capture.Capture {
+	if o.url == "" {
+		return nil
+	}
+	s := node.Shard()
+	c := capture.New(capture.Config{URL: o.url, Stream: o.stream, SubjectPrefix: o.subjectPrefix,
+		LagWarning: o.lagWarning, Log: node.Log(), SnapshotDir: config.SnapshotDir,
+		Machine: config.Machine, Released: s.Released,
+		Serving: func() bool { return s.Role() == shard.RolePrimary }, Logger: logger})
+	s.AddConsumer(c, c)
+	c.Start()
+	return c
+}
