@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"io"
 	"net"
+	"net/http"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -120,10 +122,10 @@ func TestCaptureExactlyOnce(t *testing.T) {
 	keys := filepath.Join(dir, "keys.json")
 	secret := strings.Repeat("66", 32)
 	token := writeKeys(t, keys, keyClient(1, secret, "read", "transfer"))
-	aReplication, bReplication, bHTTP := freePort(t), freePort(t), freePort(t)
+	aReplication, bReplication, aHTTP, bHTTP := freePort(t), freePort(t), freePort(t), freePort(t)
 	common := []string{"--keys", keys, "--replication-key", replicationTestKey,
-		"--cdc-nats", natsURL}
-	a := startServer(t, filepath.Join(dir, "a"), freePort(t), append([]string{"--http", "",
+		"--cdc-nats", natsURL, "--cdc-lag-warning", "500ms"}
+	a := startServer(t, filepath.Join(dir, "a"), freePort(t), append([]string{"--http", aHTTP,
 		"--replication-listen", aReplication, "--peer", bReplication}, common...)...)
 	b := startServer(t, filepath.Join(dir, "b"), freePort(t), append([]string{"--http", bHTTP,
 		"--replication-listen", bReplication, "--standby-of", aReplication}, common...)...)
@@ -156,6 +158,16 @@ func TestCaptureExactlyOnce(t *testing.T) {
 	server.Shutdown() // (a) JetStream goes away mid-stream; Sequent keeps serving.
 	server.WaitForShutdown()
 	write(40)
+	eventually(t, "/healthz to report the capture lagging", func() bool {
+		response, err := http.Get("http://" + aHTTP + "/healthz")
+		if err != nil {
+			return false
+		}
+		defer response.Body.Close()
+		body, _ := io.ReadAll(response.Body)
+		return response.StatusCode == http.StatusServiceUnavailable &&
+			strings.Contains(string(body), "capture_lagging")
+	})
 	server = startNATS(t, filepath.Join(dir, "nats"), natsAddress)
 	write(40)
 
