@@ -295,7 +295,15 @@ func (m *marketData) fanOut(batch []model.MarketDataUpdate) {
 func (m *marketData) fanOutTo(s *marketDataSubscriber, batch []model.MarketDataUpdate) {
 	unsent := int(s.conn.queuedBytes.Load() + s.conn.bufferedSeen.Load())
 	if s.staleFromOp != 0 && unsent > m.config.SubscriberBytesMax/2 {
-		return // Still draining: nothing until it can take the notice and what follows.
+		// Still draining: nothing until it can take the notice and what follows. gnet's
+		// buffer is only seen after a write, so probe it with a heartbeat (harmless
+		// anywhere in the stream) when nothing else is on its way.
+		if s.conn.queuedBytes.Load() == 0 {
+			probe := m.server.takeOutbound(s.conn)
+			probe.buffer = append(probe.buffer, m.server.heartbeat...)
+			m.server.send(s.conn, probe)
+		}
+		return
 	}
 	if unsent > m.config.SubscriberBytesMax {
 		for i := range batch {
@@ -311,9 +319,16 @@ func (m *marketData) fanOutTo(s *marketDataSubscriber, batch []model.MarketDataU
 		m.appendStale(s)
 	}
 	for i := range batch {
-		if s.wants(&batch[i]) {
-			m.appendUpdate(s, &batch[i])
+		if !s.wants(&batch[i]) {
+			continue
 		}
+		if unsent+len(s.output.buffer) > m.config.SubscriberBytesMax {
+			// This write alone would take it past its bound: the rest is dropped for it,
+			// and it is told so once it has drained.
+			s.staleFromOp = batch[i].Op
+			break
+		}
+		m.appendUpdate(s, &batch[i])
 	}
 	m.send(s)
 }
