@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/hex"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -151,5 +152,11 @@ func TestMarketDataAcrossPromotion(t *testing.T) {
 	}
 	if followed.sequence < 30 {
 		t.Fatalf("sequence %d after 60 orders", followed.sequence)
+	}
+	// The terminal view builds the same book.
+	output, err := run(t, "client", "md", "--addr", b.address, "--keys", keys, "--instrument", "5",
+		"--once")
+	if err != nil || !strings.Contains(output, fmt.Sprintf("sequence %d ", followed.sequence)) {
+		t.Fatalf("sequent client md --once: %v\n%s", err, output)
 	}
 }
