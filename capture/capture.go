@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -74,6 +75,12 @@ func defaultTo[T comparable](value, fallback T) T {
 	return value
 }
 
+// release is when the queue's events up to end (exclusive) were released.
+type release struct {
+	end int
+	at  int64 // Unix ns.
+}
+
 // position names an event: the last one the stream holds.
 type position struct {
 	op    uint64
@@ -96,12 +103,18 @@ type Capture struct {
 	config Config
 	stream string
 
-	mutex   sync.Mutex
-	queue   *event.Buffer // Released events waiting for the publisher.
-	spare   *event.Buffer
-	lost    bool   // The queue dropped events: the publisher must rebuild from the log.
-	joining bool   // The publisher rebuilds: the next ready accepted sets joinOp.
-	joinOp  uint64 // First op of the live stream after a rebuild (0: not yet known).
+	mutex sync.Mutex
+	queue *event.Buffer // Released events waiting for the publisher.
+	spare *event.Buffer
+	// released are the release times of the queued entries (for the lag histogram):
+	// releases[i] covers the queue's events up to end.
+	releases      []release
+	spareReleases []release
+	lagMutex      sync.Mutex
+	lag           *hdrhistogram.Histogram // Release → stored in the stream, live events, ns.
+	lost          bool                    // The queue dropped events: the publisher must rebuild from the log.
+	joining       bool                    // The publisher rebuilds: the next ready accepted sets joinOp.
+	joinOp        uint64                  // First op of the live stream after a rebuild (0: not yet known).
 
 	wake chan struct{}
 	stop chan struct{}
@@ -139,6 +152,7 @@ func New(config Config) *Capture {
 	config = config.withDefaults()
 	c := &Capture{config: config, stream: fmt.Sprintf("%s_%d", config.Stream, config.Shard),
 		queue: &event.Buffer{}, spare: &event.Buffer{}, lost: true,
+		lag:  hdrhistogram.New(1_000, int64(time.Hour), 2),
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	c.caughtUpAt.Store(time.Now().UnixNano())
 	return c
@@ -177,6 +191,9 @@ func (c *Capture) Consume(ready *shard.Ready) {
 		c.queue.AppendFrom(ready.Events, &ready.Events.Events[i])
 	}
 	queued := ready.Events.Len() > 0
+	if queued {
+		c.releases = append(c.releases, release{end: c.queue.Len(), at: time.Now().UnixNano()})
+	}
 	c.mutex.Unlock()
 	if queued {
 		select {
@@ -399,13 +416,15 @@ func parseMessageID(id string) (position, error) {
 func (c *Capture) live() error {
 	for {
 		c.mutex.Lock()
-		batch, lost := c.queue, c.lost
+		batch, lost, releases := c.queue, c.lost, c.releases
 		c.queue, c.spare = c.spare, batch
+		c.releases, c.spareReleases = c.spareReleases[:0], releases
 		c.queue.Reset()
 		c.mutex.Unlock()
 		if err := c.publish(batch); err != nil {
 			return err
 		}
+		c.recordLag(releases)
 		if lost || !c.config.Serving() {
 			return nil // A new session rebuilds from the log (or watches, as a standby).
 		}
@@ -419,6 +438,29 @@ func (c *Capture) live() error {
 		case <-time.After(livePollInterval):
 		}
 	}
+}
+
+// recordLag records, for each entry of a batch just published, the time from its release
+// to now (its events are all stored in the stream).
+func (c *Capture) recordLag(releases []release) {
+	now := time.Now().UnixNano()
+	c.lagMutex.Lock()
+	for _, r := range releases {
+		_ = c.lag.RecordValue(min(max(now-r.at, 1_000), int64(time.Hour)))
+	}
+	c.lagMutex.Unlock()
+}
+
+// LagQuantiles returns the release → stored latency of live events at the given
+// percentiles, in seconds, and how many entries were measured. Any goroutine.
+func (c *Capture) LagQuantiles(percentiles ...float64) ([]float64, int64) {
+	c.lagMutex.Lock()
+	defer c.lagMutex.Unlock()
+	values := make([]float64, len(percentiles))
+	for i, p := range percentiles {
+		values[i] = float64(c.lag.ValueAtQuantile(p)) / 1e9
+	}
+	return values, c.lag.TotalCount()
 }
 
 // publish publishes the events of buffer after the stream's position, in windows of

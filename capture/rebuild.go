@@ -30,6 +30,7 @@ func (c *Capture) rebuild() error {
 	}
 	c.mutex.Lock()
 	c.queue.Reset()
+	c.releases = c.releases[:0]
 	c.lost, c.joining, c.joinOp = true, true, 0
 	c.mutex.Unlock()
 	tail := c.config.Log.Follow(machine.OpLast(), wal.TailOptions{})

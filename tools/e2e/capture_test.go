@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"path/filepath"
 	"strconv"
@@ -21,25 +20,12 @@ import (
 	"sequent/capture"
 	"sequent/core/model"
 	"sequent/netio/client"
+	"sequent/tools/natstest"
 )
 
-// startNATS runs a real nats-server with JetStream (file storage in dir) inside the test
-// binary, on address, so the capture tests need nothing installed.
+// startNATS runs a real nats-server with JetStream inside the test binary.
 func startNATS(t *testing.T, dir, address string) *natsserver.Server {
-	t.Helper()
-	host, portText, _ := net.SplitHostPort(address)
-	port, _ := strconv.Atoi(portText)
-	server, err := natsserver.NewServer(&natsserver.Options{Host: host, Port: port,
-		JetStream: true, StoreDir: dir, NoSigs: true, NoLog: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	server.Start()
-	if !server.ReadyForConnections(20 * time.Second) {
-		t.Fatal("nats-server did not start")
-	}
-	t.Cleanup(server.Shutdown)
-	return server
+	return natstest.Start(t, dir, address)
 }
 
 // streamEvents reads every message of the stream, in stream order.

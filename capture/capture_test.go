@@ -1,0 +1,207 @@
+package capture
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"sequent/core"
+	"sequent/core/event"
+	"sequent/core/model"
+	"sequent/core/shard"
+	"sequent/tools/natstest"
+	"sequent/wal"
+)
+
+// TestEventJSONMatchesSchema encodes one event of each family and decodes it with the
+// documented types, refusing unknown fields: names, decimal strings (a u128 above 2^64
+// included) and the subject.
+func TestEventJSONMatchesSchema(t *testing.T) {
+	var buffer event.Buffer
+	buffer.BeginOp(42)
+	big := model.Uint128{Lo: 5, Hi: 3} // 3·2^64 + 5
+	buffer.AppendAccount(&model.Account{ID: model.U128(7), Ledger: 1, Code: 2, Timestamp: 9})
+	buffer.AppendTransfer(event.KindTransferPosted, &model.Transfer{ID: big,
+		DebitAccountID: model.U128(7), CreditAccountID: model.U128(8), Amount: model.U128(100),
+		PendingID: model.U128(3), Ledger: 1, Code: 1, Timestamp: 11},
+		model.Balance{DebitsPosted: model.U128(100)}, model.Balance{CreditsPosted: model.U128(100)})
+	buffer.AppendOrder(&model.ExecutionReport{OrderID: 1, Client: 4, Account: 2, Instrument: 5,
+		Kind: model.ReportFill, Status: model.StatusOK, Fee: model.U128(3), Timestamp: 12})
+	buffer.AppendMarketData(&model.MarketDataUpdate{Sequence: 6, Instrument: 5,
+		Kind: model.MarketDataTrade, Price: 50, Quantity: model.U128(2), Op: 42})
+	subjects := []string{"sequent.0.ledger.1.account_created.7.7",
+		"sequent.0.ledger.1.transfer_posted.7.8",
+		"sequent.0.order.5.order_filled.4.2", "sequent.0.market.5.trade"}
+	for i := range buffer.Events {
+		e := &buffer.Events[i]
+		var decoded EventJSON
+		decoder := json.NewDecoder(bytes.NewReader(appendEvent(nil, 0, &buffer, e)))
+		decoder.DisallowUnknownFields()
+		if err := decoder.Decode(&decoded); err != nil {
+			t.Fatalf("%s: %v", e.Kind, err)
+		}
+		if decoded.ID != fmt.Sprintf("0:42:%d", i) || decoded.Op != 42 ||
+			decoded.Kind != e.Kind.String() || decoded.Schema != SchemaVersion {
+			t.Fatalf("%s: header %+v", e.Kind, decoded)
+		}
+		if subject := string(appendSubject(nil, "sequent", 0, &buffer, e)); subject != subjects[i] {
+			t.Fatalf("%s: subject %q, want %q", e.Kind, subject, subjects[i])
+		}
+	}
+	var transfer EventJSON
+	if err := json.Unmarshal(appendEvent(nil, 0, &buffer, &buffer.Events[1]), &transfer); err != nil {
+		t.Fatal(err)
+	}
+	if transfer.Transfer.ID != "55340232221128654853" || transfer.Transfer.PendingID != "3" ||
+		transfer.DebitBalance.DebitsPosted != "100" || transfer.Timestamp != 11 {
+		t.Fatalf("transfer payload %+v %+v", transfer.Transfer, transfer.DebitBalance)
+	}
+}
+
+// captureRig is a real shard (log on disk, machine) whose capture publishes to an
+// embedded nats-server.
+type captureRig struct {
+	t       testing.TB
+	shard   *shard.Shard
+	log     *wal.Log
+	capture *Capture
+	url     string
+	number  atomic.Uint64
+}
+
+type nullReplier struct{ replies atomic.Uint64 }
+
+func (r *nullReplier) Deliver(replies []shard.Reply)   { r.replies.Add(uint64(len(replies))) }
+func (r *nullReplier) DeliverReports(_ []shard.Report) {}
+
+func newCaptureRig(t testing.TB, queueEventsMax int) *captureRig {
+	t.Helper()
+	dir := t.TempDir()
+	nats := natstest.Start(t, dir+"/nats", "127.0.0.1:0")
+	log, err := wal.Open(wal.Options{Dir: dir + "/log"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	machine := core.New(core.Config{})
+	s, err := shard.New(shard.Config{}, machine, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := New(Config{URL: nats.ClientURL(), Log: log, Machine: core.Config{},
+		Released: s.Released, QueueEventsMax: queueEventsMax})
+	s.AddConsumer(c, c)
+	c.Start()
+	s.Start(&nullReplier{})
+	t.Cleanup(func() {
+		s.Close()
+		c.Close()
+		log.Close()
+	})
+	return &captureRig{t: t, shard: s, log: log, capture: c, url: nats.ClientURL()}
+}
+
+// submit queues one request, retrying while the ring is full.
+func (r *captureRig) submit(operation model.Operation, body []byte) {
+	number := r.number.Add(1)
+	for {
+		status := r.shard.Submit(&shard.Request{Connection: 1, Client: 7, Session: 1,
+			Number: number, Operation: operation, Body: body})
+		if status == model.StatusOK {
+			return
+		}
+		if status != model.StatusBusy {
+			r.t.Fatalf("submit: %s", status)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// transfers submits count requests of perRequest transfers between accounts 1 and 2.
+func (r *captureRig) transfers(firstID uint64, count, perRequest int) {
+	body := make([]byte, perRequest*model.TransferSize)
+	id := firstID
+	for range count {
+		for i := range perRequest {
+			(&model.Transfer{ID: model.U128(id), DebitAccountID: model.U128(1),
+				CreditAccountID: model.U128(2), Amount: model.U128(1), Ledger: 1, Code: 1,
+				UserData64: id}).Encode(body[i*model.TransferSize:])
+			id++
+		}
+		r.submit(model.OperationCreateTransfers, body)
+	}
+}
+
+func (r *captureRig) accounts() {
+	body := make([]byte, 2*model.AccountSize)
+	(&model.Account{ID: model.U128(1), Ledger: 1, Code: 1}).Encode(body)
+	(&model.Account{ID: model.U128(2), Ledger: 1, Code: 1}).Encode(body[model.AccountSize:])
+	r.submit(model.OperationCreateAccounts, body)
+}
+
+// waitPublished waits until the stream holds count messages (a hang is the test
+// binary's timeout, not a timing assertion).
+func (r *captureRig) waitPublished(count uint64) {
+	for r.capture.Stats().StreamSequence < count {
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestCaptureRebuildsWhatItDropped gives capture a queue of 16 events, far too small for
+// the load, so it keeps falling behind and rebuilding the missed events from the log
+// with its own machine: the stream still holds every event exactly once, in op order,
+// with the payloads the live machine produced.
+func TestCaptureRebuildsWhatItDropped(t *testing.T) {
+	rig := newCaptureRig(t, 16)
+	rig.accounts()
+	rig.waitPublished(2) // Live now: what follows overflows the queue.
+	const requests, perRequest = 60, 20
+	rig.transfers(1, requests, perRequest)
+	rig.waitPublished(2 + requests*perRequest)
+	stats := rig.capture.Stats()
+	if stats.FellBehind == 0 || stats.Rebuilds < 2 {
+		t.Fatalf("the queue never overflowed (%+v): the test did not exercise the rebuild", stats)
+	}
+	connection, err := nats.Connect(rig.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer connection.Close()
+	js, _ := jetstream.New(connection)
+	stream, err := js.Stream(context.Background(), rig.capture.StreamName())
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	previous := position{}
+	for sequence := uint64(1); sequence <= stats.StreamSequence; sequence++ {
+		message, err := stream.GetMsg(context.Background(), sequence)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e EventJSON
+		if err := json.Unmarshal(message.Data, &e); err != nil {
+			t.Fatal(err)
+		}
+		at := position{op: e.Op, index: e.Index}
+		if sequence > 1 && !previous.after(&event.Event{Op: at.op, Index: at.index}) {
+			t.Fatalf("message %d (%s) does not follow %+v", sequence, e.ID, previous)
+		}
+		previous = at
+		if e.Kind == "transfer_created" {
+			if seen[e.Transfer.ID] || e.Transfer.UserData64 == 0 {
+				t.Fatalf("transfer %s twice or without its payload", e.Transfer.ID)
+			}
+			seen[e.Transfer.ID] = true
+		}
+	}
+	if len(seen) != requests*perRequest {
+		t.Fatalf("%d transfers captured, want %d", len(seen), requests*perRequest)
+	}
+}
