@@ -136,7 +136,10 @@ type Capture struct {
 	// Publisher-owned.
 	js         jetstream.JetStream
 	connection *nats.Conn
-	at         position // Last event the stream holds.
+	at         position     // Last event the stream holds.
+	sent       position     // Last event published (acknowledged or in flight).
+	expected   uint64       // The stream's last sequence once everything in flight is stored.
+	inflight   []pendingAck // Published, not yet acknowledged, oldest first.
 	message    []byte
 	subject    []byte
 	id         []byte
@@ -311,6 +314,7 @@ func (c *Capture) session() error {
 	if err := c.readPosition(); err != nil {
 		return err
 	}
+	c.sent, c.expected, c.inflight = c.at, c.streamSequence.Load(), c.inflight[:0]
 	if err := c.rebuild(); err != nil {
 		return err
 	}
@@ -323,7 +327,9 @@ func (c *Capture) connect() error {
 	if err != nil {
 		return fmt.Errorf("capture: connect to %s: %w", c.config.URL, err)
 	}
-	js, err := jetstream.New(connection, jetstream.WithPublishAsyncMaxPending(c.config.BatchMax))
+	// The in-flight window (BatchMax) is bounded here too, so the client never stalls on
+	// its own pending limit; the stall wait only guards against a bug.
+	js, err := jetstream.New(connection, jetstream.WithPublishAsyncMaxPending(c.config.BatchMax+1))
 	if err != nil {
 		connection.Close()
 		return err
@@ -421,34 +427,56 @@ func (c *Capture) live() error {
 		c.releases, c.spareReleases = c.spareReleases[:0], releases
 		c.queue.Reset()
 		c.mutex.Unlock()
-		if err := c.publish(batch); err != nil {
+		if err := c.publish(batch, releases); err != nil {
 			return err
 		}
-		c.recordLag(releases)
 		if lost || !c.config.Serving() {
+			if err := c.awaitAll(); err != nil {
+				return err
+			}
 			return nil // A new session rebuilds from the log (or watches, as a standby).
+		}
+		if err := c.waitLive(); err != nil {
+			return err
+		}
+	}
+}
+
+// waitLive waits for more events while collecting acknowledgements as they come, so the
+// pipeline stays full under load and the position is current when idle.
+func (c *Capture) waitLive() error {
+	for {
+		c.mutex.Lock()
+		more := c.queue.Len() > 0
+		c.mutex.Unlock()
+		if more {
+			return nil
 		}
 		if c.at.op >= c.config.Released() {
 			c.caughtUpAt.Store(time.Now().UnixNano())
+		}
+		var acknowledged <-chan *jetstream.PubAck
+		var failed <-chan error
+		if len(c.inflight) > 0 {
+			acknowledged, failed = c.inflight[0].future.Ok(), c.inflight[0].future.Err()
 		}
 		select {
 		case <-c.stop:
 			return errStopped
 		case <-c.wake:
+			return nil
+		case ack := <-acknowledged:
+			if err := c.acknowledged(ack); err != nil {
+				return err
+			}
+		case err := <-failed:
+			return fmt.Errorf("capture: publish to %s: %w", c.stream, err)
 		case <-time.After(livePollInterval):
+			if len(c.inflight) > 0 {
+				return c.awaitOne() // Bounded by publishAckTimeout.
+			}
 		}
 	}
-}
-
-// recordLag records, for each entry of a batch just published, the time from its release
-// to now (its events are all stored in the stream).
-func (c *Capture) recordLag(releases []release) {
-	now := time.Now().UnixNano()
-	c.lagMutex.Lock()
-	for _, r := range releases {
-		_ = c.lag.RecordValue(min(max(now-r.at, 1_000), int64(time.Hour)))
-	}
-	c.lagMutex.Unlock()
 }
 
 // LagQuantiles returns the release → stored latency of live events at the given
@@ -463,33 +491,44 @@ func (c *Capture) LagQuantiles(percentiles ...float64) ([]float64, int64) {
 	return values, c.lag.TotalCount()
 }
 
-// publish publishes the events of buffer after the stream's position, in windows of
-// BatchMax, each message expecting the stream's previous sequence: a concurrent writer,
-// or a stream that lost messages, fails the publish and the next session starts from
-// what the stream really holds.
-func (c *Capture) publish(buffer *event.Buffer) error {
-	events := buffer.Events
-	for start := 0; start < len(events); {
-		futures := make([]jetstream.PubAckFuture, 0, c.config.BatchMax)
-		last := make([]position, 0, c.config.BatchMax)
-		expected := c.streamSequence.Load()
-		end := start
-		for ; end < len(events) && len(futures) < c.config.BatchMax; end++ {
-			e := &events[end]
-			if !c.at.after(e) {
-				continue // Already in the stream (a replay overlaps what was published).
-			}
-			future, err := c.publishOne(buffer, e, expected+uint64(len(futures)))
-			if err != nil {
-				return err
-			}
-			futures = append(futures, future)
-			last = append(last, position{op: e.Op, index: e.Index})
+// pendingAck is a message published and not yet acknowledged.
+type pendingAck struct {
+	future   jetstream.PubAckFuture
+	at       position
+	expected uint64 // The stream's last sequence it expects (it gets expected+1).
+	released int64  // Unix ns the entry it ends was released (0: not an entry's last).
+}
+
+// publish publishes the events of buffer after the last one sent, pipelined: at most
+// BatchMax wait for their acknowledgement. Each expects the stream's previous sequence,
+// so a concurrent writer, or a stream that lost messages, fails the publish and the next
+// session starts from what the stream really holds. releases (may be nil) mark the
+// entries' ends, for the lag histogram.
+func (c *Capture) publish(buffer *event.Buffer, releases []release) error {
+	for i := range buffer.Events {
+		e := &buffer.Events[i]
+		for len(releases) > 0 && releases[0].end <= i {
+			releases = releases[1:]
 		}
-		if err := c.await(futures, last, expected); err != nil {
+		if !c.sent.after(e) {
+			continue // Already in the stream (a replay overlaps what was published).
+		}
+		future, err := c.publishOne(buffer, e, c.expected)
+		if err != nil {
 			return err
 		}
-		start = end
+		p := pendingAck{future: future, at: position{op: e.Op, index: e.Index},
+			expected: c.expected}
+		if len(releases) > 0 && releases[0].end == i+1 {
+			p.released = releases[0].at
+		}
+		c.inflight = append(c.inflight, p)
+		c.sent, c.expected = p.at, c.expected+1
+		if len(c.inflight) >= c.config.BatchMax {
+			if err := c.awaitOne(); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
@@ -502,29 +541,55 @@ func (c *Capture) publishOne(buffer *event.Buffer, e *event.Event, expected uint
 	message := &nats.Msg{Subject: string(c.subject), Data: append([]byte(nil), c.message...),
 		Header: nats.Header{}}
 	return c.js.PublishMsgAsync(message, jetstream.WithMsgID(string(c.id)),
-		jetstream.WithExpectLastSequence(expected))
+		jetstream.WithExpectLastSequence(expected), jetstream.WithStallWait(publishAckTimeout))
 }
 
-// await waits for a window's acknowledgements in order and advances the position.
-func (c *Capture) await(futures []jetstream.PubAckFuture, last []position, base uint64) error {
-	timeout := time.After(publishAckTimeout)
-	for i, future := range futures {
-		select {
-		case ack := <-future.Ok():
-			if ack.Duplicate || ack.Sequence != base+uint64(i)+1 {
-				return fmt.Errorf("capture: %s answered sequence %d (duplicate %v), expected %d: "+
-					"resynchronizing", c.stream, ack.Sequence, ack.Duplicate, base+uint64(i)+1)
-			}
-			c.setPosition(last[i], ack.Sequence)
-			c.published.Add(1)
-		case err := <-future.Err():
-			return fmt.Errorf("capture: publish to %s: %w", c.stream, err)
-		case <-timeout:
-			return fmt.Errorf("capture: no acknowledgement from %s within %s", c.stream,
-				publishAckTimeout)
-		case <-c.stop:
-			return errStopped
+// awaitAll waits for every message in flight.
+func (c *Capture) awaitAll() error {
+	for len(c.inflight) > 0 {
+		if err := c.awaitOne(); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// awaitOne waits for the oldest message in flight and advances the position.
+func (c *Capture) awaitOne() error {
+	p := &c.inflight[0]
+	select {
+	case ack := <-p.future.Ok():
+		return c.acknowledged(ack)
+	case err := <-p.future.Err():
+		return fmt.Errorf("capture: publish to %s: %w", c.stream, err)
+	case <-time.After(publishAckTimeout):
+		return fmt.Errorf("capture: no acknowledgement from %s within %s", c.stream,
+			publishAckTimeout)
+	case <-c.stop:
+		return errStopped
+	}
+}
+
+// acknowledged settles the oldest message in flight with its acknowledgement.
+func (c *Capture) acknowledged(ack *jetstream.PubAck) error {
+	p := c.inflight[0]
+	c.inflight = c.inflight[1:]
+	if ack.Duplicate || ack.Sequence != p.expected+1 {
+		return fmt.Errorf("capture: %s answered sequence %d (duplicate %v), expected %d: "+
+			"resynchronizing", c.stream, ack.Sequence, ack.Duplicate, p.expected+1)
+	}
+	c.setPosition(p.at, ack.Sequence)
+	c.published.Add(1)
+	if p.released != 0 {
+		c.recordLag(p.released)
+	}
+	return nil
+}
+
+// recordLag records one entry's release → stored time.
+func (c *Capture) recordLag(released int64) {
+	lag := time.Now().UnixNano() - released
+	c.lagMutex.Lock()
+	_ = c.lag.RecordValue(min(max(lag, 1_000), int64(time.Hour)))
+	c.lagMutex.Unlock()
 }

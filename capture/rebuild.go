@@ -39,7 +39,7 @@ func (c *Capture) rebuild() error {
 	for {
 		joinOp := c.joined()
 		if joinOp != 0 && machine.OpLast()+1 >= joinOp {
-			return nil // The live queue holds everything from here on.
+			return c.awaitAll() // The live queue holds everything from here on.
 		}
 		released := c.config.Released()
 		_, err := tail.Drain(func(stored []byte, meta wal.EntryMeta) error {
@@ -50,6 +50,9 @@ func (c *Capture) rebuild() error {
 			return c.replay(machine, &output, stored)
 		})
 		if err != nil && !errors.Is(err, errCaughtUp) {
+			return err
+		}
+		if err := c.awaitAll(); err != nil { // Caught up for now: settle the position.
 			return err
 		}
 		select {
@@ -80,7 +83,7 @@ func (c *Capture) replay(machine *core.Machine, output *core.Output, stored []by
 		Body: entry.Body}, output); err != nil {
 		return fmt.Errorf("capture: rebuild at op %d: %w", entry.FirstOp, err)
 	}
-	return c.publish(&output.Events)
+	return c.publish(&output.Events, nil)
 }
 
 // restore returns a machine at or before the stream's position: the newest usable
@@ -142,12 +145,16 @@ func (c *Capture) publishGap(op uint64) error {
 	body := fmt.Sprintf(`{"schema":%d,"id":%q,"shard":%d,"op":%d,"kind":"capture_gap",`+
 		`"from_op":%d,"to_op":%d}`, SchemaVersion, id, c.config.Shard, op, c.at.op+1, op)
 	subject := fmt.Sprintf("%s.%d.capture.gap", c.config.SubjectPrefix, c.config.Shard)
-	expected := c.streamSequence.Load()
+	if err := c.awaitAll(); err != nil {
+		return err
+	}
 	future, err := c.js.PublishMsgAsync(&nats.Msg{Subject: subject, Data: []byte(body)},
-		jetstream.WithMsgID(id), jetstream.WithExpectLastSequence(expected))
+		jetstream.WithMsgID(id), jetstream.WithExpectLastSequence(c.expected))
 	if err != nil {
 		return err
 	}
-	return c.await([]jetstream.PubAckFuture{future}, []position{{op: op, index: math.MaxUint32}},
-		expected)
+	gap := position{op: op, index: math.MaxUint32}
+	c.inflight = append(c.inflight, pendingAck{future: future, at: gap, expected: c.expected})
+	c.sent, c.expected = gap, c.expected+1
+	return c.awaitAll()
 }
