@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -84,7 +85,15 @@ func (r *nullReplier) DeliverReports(_ []shard.Report) {}
 func newCaptureRig(t testing.TB, queueEventsMax int) *captureRig {
 	t.Helper()
 	dir := t.TempDir()
-	nats := natstest.Start(t, dir+"/nats", "127.0.0.1:0")
+	// Benchmarks may target an external nats-server (to compare with `nats bench` on the
+	// same server): SEQUENT_BENCH_NATS_URL. Each rig then uses a stream of its own.
+	url, stream, prefix := os.Getenv("SEQUENT_BENCH_NATS_URL"), "", ""
+	if url == "" {
+		url = natstest.Start(t, dir+"/nats", "127.0.0.1:0").ClientURL()
+	} else {
+		unique := time.Now().UnixNano()
+		stream, prefix = fmt.Sprintf("BENCH%d", unique), fmt.Sprintf("bench%d", unique)
+	}
 	log, err := wal.Open(wal.Options{Dir: dir + "/log"})
 	if err != nil {
 		t.Fatal(err)
@@ -94,7 +103,7 @@ func newCaptureRig(t testing.TB, queueEventsMax int) *captureRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := New(Config{URL: nats.ClientURL(), Log: log, Machine: core.Config{},
+	c := New(Config{URL: url, Stream: stream, SubjectPrefix: prefix, Log: log, Machine: core.Config{},
 		Released: s.Released, QueueEventsMax: queueEventsMax})
 	s.AddConsumer(c, c)
 	c.Start()
@@ -104,7 +113,7 @@ func newCaptureRig(t testing.TB, queueEventsMax int) *captureRig {
 		c.Close()
 		log.Close()
 	})
-	return &captureRig{t: t, shard: s, log: log, capture: c, url: nats.ClientURL()}
+	return &captureRig{t: t, shard: s, log: log, capture: c, url: url}
 }
 
 // submit queues one request, retrying while the ring is full.
@@ -145,10 +154,15 @@ func (r *captureRig) accounts() {
 	r.submit(model.OperationCreateAccounts, body)
 }
 
-// waitPublished waits until the stream holds count messages (a hang is the test
-// binary's timeout, not a timing assertion).
+// waitPublished waits until the stream holds count messages. The bound is a guard
+// against a hang (reported with the capture's state), not a timing assertion.
 func (r *captureRig) waitPublished(count uint64) {
+	deadline := time.Now().Add(2 * time.Minute)
 	for r.capture.Stats().StreamSequence < count {
+		if time.Now().After(deadline) {
+			r.t.Fatalf("the stream holds %d of %d messages: %+v", r.capture.Stats().StreamSequence,
+				count, r.capture.Stats())
+		}
 		time.Sleep(time.Millisecond)
 	}
 }
