@@ -14,6 +14,10 @@
 //     panics are for bugs.
 //   - Every bound is a named constant (see limits.go in each package).
 //
+// Apply also fills Output.Events with the entry's committed changes (package event),
+// named by op and index, for the outbound streams; they are as deterministic as the
+// state (TestEventsReplayIdentically).
+//
 // Ordering rule (as in etcd raft's Ready): the caller may apply an entry before it is
 // durable, but must not release any reply of that entry, nor of any later read, before the
 // entry is durable (and acknowledged by the standby in sync mode).

@@ -35,6 +35,9 @@
 //     Close, which gnet makes safe from any goroutine.
 //   - report replay goroutines (at most reportReplaysConcurrentMax) serve subscriptions
 //     that ask for retained reports, because Backend.ReplayReports may wait on the shard.
+//   - the market-data publisher (marketdata.go) owns the feed's history and subscribers:
+//     the shard's sequencer only copies updates into its bounded queue (Consume), event
+//     loops only queue subscription changes to it, and it alone writes md_* frames.
 //
 // Shared state is atomic or immutable: the connection table (atomic pointers), the session
 // and subscriber maps (sync.Map of values replaced by compare-and-swap), the keyring (an
