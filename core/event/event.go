@@ -139,8 +139,16 @@ func (b *Buffer) AppendAccount(account *model.Account) {
 
 // AppendTransfer records a transfer event of kind (created, posted, voided, expired).
 func (b *Buffer) AppendTransfer(kind Kind, transfer *model.Transfer, debit, credit model.Balance) {
-	b.Transfers = append(b.Transfers, Transfer{Transfer: *transfer, Debit: debit, Credit: credit})
-	b.push(kind, len(b.Transfers)-1)
+	// Filled in place: appending a composite literal would build it, then copy 256 bytes.
+	position := len(b.Transfers)
+	if position == cap(b.Transfers) {
+		b.Transfers = append(b.Transfers, Transfer{})
+	} else {
+		b.Transfers = b.Transfers[:position+1]
+	}
+	t := &b.Transfers[position]
+	t.Transfer, t.Debit, t.Credit = *transfer, debit, credit
+	b.push(kind, position)
 }
 
 // AppendOrder records an order's execution report; a rejection changes nothing and is

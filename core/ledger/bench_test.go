@@ -214,3 +214,58 @@ func BenchmarkGrowth(b *testing.B) {
 		b.ReportMetric(float64(nextID-1)/total.Seconds(), "transfers/s")
 	}
 }
+
+// BenchmarkEventsCost measures what recording events costs the ledger, robustly on a
+// shared machine: each op applies one batch of 8,189 transfers without events and one
+// with, alternating, timing each, so both halves see the same noise. It reports both
+// ns/transfer and their ratio (events-cost-%).
+//
+//	go test ./core/ledger -run '^$' -bench EventsCost -benchtime 200x -count 3
+func BenchmarkEventsCost(b *testing.B) {
+	for _, accountCount := range []uint32{1_000, benchAccountCount} {
+		b.Run(fmt.Sprintf("accounts=%d", accountCount), func(b *testing.B) {
+			benchmarkEventsCost(b, accountCount)
+		})
+	}
+}
+
+func benchmarkEventsCost(b *testing.B, accountCount uint32) {
+	l, timestamp := newBenchLedger(b, accountCount, 1<<25)
+	random := rand.New(rand.NewPCG(5, 6))
+	batch := make([]model.Transfer, model.EventsPerRequestMax)
+	results := make([]model.TransferResult, model.EventsPerRequestMax)
+	var buffer event.Buffer
+	nextID := uint64(1)
+	var spent [2]time.Duration
+	apply := func(events bool) {
+		for i := range batch {
+			debit := random.Uint64N(uint64(accountCount)) + 1
+			credit := debit%uint64(accountCount) + 1
+			batch[i] = model.Transfer{ID: model.U128(nextID), DebitAccountID: model.U128(debit),
+				CreditAccountID: model.U128(credit), Amount: model.U128(1), Ledger: 1, Code: 1}
+			nextID++
+		}
+		index := 0
+		if events {
+			index = 1
+			buffer.Reset()
+			l.SetEvents(&buffer)
+		}
+		start := time.Now()
+		l.CreateTransfers(timestamp, batch, results)
+		spent[index] += time.Since(start)
+		l.SetEvents(nil)
+		timestamp += uint64(len(batch))
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for n := 0; n < b.N; n++ {
+		apply(n%2 == 1)
+		apply(n%2 == 0)
+	}
+	b.StopTimer()
+	transfers := float64(b.N) * model.EventsPerRequestMax
+	b.ReportMetric(float64(spent[0].Nanoseconds())/transfers, "ns/transfer-off")
+	b.ReportMetric(float64(spent[1].Nanoseconds())/transfers, "ns/transfer-on")
+	b.ReportMetric(100*(float64(spent[1])/float64(spent[0])-1), "events-cost-%")
+}

@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"testing"
+	"time"
 
 	"sequent/core/event"
 	"sequent/core/ledger"
@@ -406,4 +407,52 @@ func TestSteadyStateAllocatesNothing(t *testing.T) {
 		t.Fatalf("%v allocations over %d commands (%d failed)", allocations, measured,
 			bench.failures)
 	}
+}
+
+// BenchmarkMatchingEventsCost measures what recording events (ledger transfers,
+// reports, market data) costs the settled matching benchmark, robustly on a shared
+// machine: the command stream alternates, 1,000 commands at a time, between events off
+// and on, timing each, so both see the same noise.
+//
+//	go test ./core/match -run '^$' -bench MatchingEventsCost -benchtime 1000000x -count 3
+func BenchmarkMatchingEventsCost(b *testing.B) {
+	variant := benchVariant{name: "settled", settlement: true}
+	commands := benchStream(b, b.N, variant)
+	bench := newBench(b, variant, uint32(3*b.N+1_000_000))
+	var events event.Buffer
+	var spent [2]time.Duration
+	const run = 1000
+	runtime.GC()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for start := 0; start < len(commands); start += run {
+		on := (start/run)%2 == 1
+		bench.sink.events = nil
+		bench.ledger.SetEvents(nil)
+		if on {
+			bench.sink.events = &events
+			bench.ledger.SetEvents(&events)
+		}
+		began := time.Now()
+		for i := start; i < min(start+run, len(commands)); i++ {
+			events.Reset()
+			bench.apply(&commands[i], &bench.sink)
+		}
+		spent[boolIndex(on)] += time.Since(began)
+	}
+	b.StopTimer()
+	if bench.failures != 0 {
+		b.Fatalf("%d commands failed", bench.failures)
+	}
+	half := float64(b.N) / 2
+	b.ReportMetric(float64(spent[0].Nanoseconds())/half, "ns/order-off")
+	b.ReportMetric(float64(spent[1].Nanoseconds())/half, "ns/order-on")
+	b.ReportMetric(100*(float64(spent[1])/float64(spent[0])-1), "events-cost-%")
+}
+
+func boolIndex(on bool) int {
+	if on {
+		return 1
+	}
+	return 0
 }
