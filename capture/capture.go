@@ -404,6 +404,9 @@ func parseMessageID(id string) (position, error) {
 	if len(parts) != 3 {
 		return position{}, fmt.Errorf("message id %q is not shard:op:index", id)
 	}
+	if _, err := strconv.ParseUint(parts[0], 10, 32); err != nil {
+		return position{}, fmt.Errorf("message id %q: shard: %w", id, err)
+	}
 	op, err := strconv.ParseUint(parts[1], 10, 64)
 	if err != nil {
 		return position{}, fmt.Errorf("message id %q: %w", id, err)

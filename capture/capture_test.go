@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -218,4 +220,29 @@ func TestCaptureRebuildsWhatItDropped(t *testing.T) {
 	if len(seen) != requests*perRequest {
 		t.Fatalf("%d transfers captured, want %d", len(seen), requests*perRequest)
 	}
+}
+
+// FuzzParseMessageID: the id of the stream's last message (read back from NATS, so not
+// trusted) either parses to a position that formats back to it, or is refused; it never
+// panics.
+func FuzzParseMessageID(f *testing.F) {
+	for _, seed := range []string{"0:42:3", "0:7:gap", "", ":::", "0:18446744073709551615:4294967295",
+		"0:1:-1", "x:1:2"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, id string) {
+		at, err := parseMessageID(id)
+		if err != nil {
+			return
+		}
+		if at.index == math.MaxUint32 && strings.HasSuffix(id, ":gap") {
+			return
+		}
+		shard := id[:strings.IndexByte(id, ':')]
+		formatted := fmt.Sprintf("%s:%d:%d", shard, at.op, at.index)
+		if again, err := parseMessageID(formatted); err != nil || again != at {
+			t.Fatalf("%q parsed to %+v, which does not round-trip (%q: %+v %v)", id, at,
+				formatted, again, err)
+		}
+	})
 }
