@@ -30,7 +30,7 @@ func TestEventJSONMatchesSchema(t *testing.T) {
 	var buffer event.Buffer
 	buffer.BeginOp(42)
 	big := model.Uint128{Lo: 5, Hi: 3} // 3·2^64 + 5
-	buffer.AppendAccount(&model.Account{ID: model.U128(7), Ledger: 1, Code: 2, Timestamp: 9})
+	buffer.AppendAccount(&model.Account{ID: model.U128(7), Ledger: 1, Code: 2, Timestamp: 9}, 5)
 	buffer.AppendTransfer(event.KindTransferPosted, &model.Transfer{ID: big,
 		DebitAccountID: model.U128(7), CreditAccountID: model.U128(8), Amount: model.U128(100),
 		PendingID: model.U128(3), Ledger: 1, Code: 1, Timestamp: 11},

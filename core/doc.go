@@ -14,9 +14,28 @@
 //     panics are for bugs.
 //   - Every bound is a named constant (see limits.go in each package).
 //
+// Ownership is decided here, not in the network layer: every logged request carries the
+// authenticated client id (Request.Client, set by the network layer from the session,
+// never by the client), the ledger records which client created each account, and the
+// grant table from the keys file reaches the machine as a logged internal request
+// (model.OperationSetGrants, written by the primary at start, after each keys reload
+// and after a promotion). Every input of an ownership decision is therefore in the log,
+// and a replay, a restored snapshot and the standby decide exactly as the primary did.
+// The rules are in package ledger ("Ownership") and package match ("Ownership"); the
+// network layer still checks the coarse permissions (read, transfer, trade, admin),
+// which say which operations a client may send, not on whose money.
+//
+// Exactly-once: the session table remembers, with each cached reply, a 64-bit digest of
+// the request (operation, flags, body; requestDigest). A resent number with the same
+// digest gets the cached reply (duplicate); with another digest it is refused with
+// request_number_reused, so that a client that reuses a number by mistake learns it
+// instead of receiving another request's reply.
+//
 // Apply also fills Output.Events with the entry's committed changes (package event),
 // named by op and index, for the outbound streams; they are as deterministic as the
-// state (TestEventsReplayIdentically).
+// state (TestEventsReplayIdentically). Refusals (ownership ones included) change nothing
+// and produce no event; set_grants changes no account, transfer or order and produces
+// none either (package event, "What is not an event").
 //
 // Ordering rule (as in etcd raft's Ready): the caller may apply an entry before it is
 // durable, but must not release any reply of that entry, nor of any later read, before the

@@ -15,6 +15,7 @@ type flatEvent struct {
 	Index    uint32
 	Kind     event.Kind
 	Account  model.Account
+	Owner    uint64
 	Transfer event.Transfer
 	Order    model.ExecutionReport
 	Market   model.MarketDataUpdate
@@ -29,7 +30,7 @@ func flatten(out *Output) []flatEvent {
 		f := flatEvent{Op: e.Op, Index: e.Index, Kind: e.Kind}
 		switch {
 		case e.Kind == event.KindAccountCreated:
-			f.Account = *b.Account(e)
+			f.Account, f.Owner = *b.Account(e), b.AccountOwner(e)
 		case e.Kind.Ledger():
 			f.Transfer = *b.Transfer(e)
 		case e.Kind.Order():
@@ -141,8 +142,7 @@ func TestEventsReplayIdentically(t *testing.T) {
 	h := newHarness(t, Config{})
 	var live [][]flatEvent
 	record := func(out *Output) { live = append(live, flatten(out)) }
-	record(h.apply(Request{Client: 9, Session: 1, Number: 1, Operation: model.OperationCreateAccounts,
-		Body: encodeRecords(model.AccountSize, tradingAccounts()...)}))
+	record(h.apply(tradingAccountRequests()...))
 	record(h.apply(Request{Client: 9, Session: 1, Number: 2, Operation: model.OperationCreateTransfers,
 		Body: encodeRecords(model.TransferSize, tradingFunds()...)}))
 	record(h.apply(Request{Client: 9, Session: 1, Number: 3, Operation: model.OperationCreateInstruments,
@@ -245,5 +245,55 @@ func TestApplyEventsAllocateNothing(t *testing.T) {
 	}
 	if out.Events.Len() != 64 {
 		t.Fatalf("%d events for 64 transfers", out.Events.Len())
+	}
+}
+
+// TestEventsIgnoreWhoAsked: an event is the committed change itself, the same whoever sent
+// the request (account_created names the account's owner, the client that created it). A
+// client paying into another client's account gets a result whose credit
+// balances are hidden (it may not read them), and none at all without the balances flag;
+// the events carry both accounts' true balances either way. A refusal of the ownership
+// rules changes nothing and produces no event, and neither does set_grants (it changes
+// no account, transfer or order; package event, "What is not an event").
+func TestEventsIgnoreWhoAsked(t *testing.T) {
+	h := newHarness(t, Config{})
+	for client := uint64(7); client <= 8; client++ {
+		out := h.apply(Request{Client: client, Session: 1, Number: 1,
+			Operation: model.OperationCreateAccounts, Body: accountsBody(client - 6)})
+		if out.Events.Len() != 1 || out.Events.AccountOwner(&out.Events.Events[0]) != client {
+			t.Fatalf("account of client %d: %d events, owners %v", client, out.Events.Len(),
+				out.Events.AccountOwners)
+		}
+	}
+	grants := h.apply(Request{Operation: model.OperationSetGrants, Body: model.AppendGrants(nil,
+		[]model.Grant{{Client: 9, Scopes: model.ScopeRead, Ledger: 1}})})
+	if grants.Replies[0].Status != model.StatusOK || grants.Events.Len() != 0 {
+		t.Fatalf("set_grants: %s with %d events", grants.Replies[0].Status, grants.Events.Len())
+	}
+	for number, flags := range []uint8{RequestFlagReplyBalances, 0} {
+		out := h.apply(Request{Client: 8, Session: 1, Number: uint64(2 + number), Flags: flags,
+			Operation: model.OperationCreateTransfers,
+			Body:      transfersBody(simpleTransfer(uint64(10+number), 2, 1, 5))})
+		if flags != 0 {
+			var result model.TransferResult
+			result.DecodeWithBalances(out.Body(&out.Replies[0]))
+			if result.Status != model.StatusOK || !result.CreditAccount.CreditsPosted.IsZero() ||
+				result.DebitAccount.DebitsPosted != model.U128(5) {
+				t.Fatalf("the payer's result: %+v (the payee's balances must be hidden)", result)
+			}
+		}
+		events := flatten(out)
+		posted := model.U128(uint64(5 * (number + 1)))
+		if len(events) != 1 || events[0].Transfer.Credit.CreditsPosted != posted ||
+			events[0].Transfer.Debit.DebitsPosted != posted {
+			t.Fatalf("flags %d: events %+v; want both balances after the transfer (%s)", flags,
+				events, posted)
+		}
+	}
+	refused := h.apply(Request{Client: 8, Session: 1, Number: 4,
+		Operation: model.OperationCreateTransfers, Body: transfersBody(simpleTransfer(20, 1, 2, 5))})
+	if statuses := eventStatuses(t, refused.Body(&refused.Replies[0])); statuses[0] !=
+		model.StatusDebitAccountNotOwned || refused.Events.Len() != 0 {
+		t.Fatalf("debiting another's account: %v with %d events", statuses, refused.Events.Len())
 	}
 }

@@ -22,8 +22,7 @@ func encodeRecords[T interface{ Encode([]byte) }](size int, records ...T) []byte
 // snapshot, and a cancel_session entry cancels the client's open orders.
 func TestMatchingThroughTheMachine(t *testing.T) {
 	h := newHarness(t, Config{})
-	h.apply(Request{Client: 9, Session: 1, Number: 1, Operation: model.OperationCreateAccounts,
-		Body: encodeRecords(model.AccountSize, tradingAccounts()...)})
+	h.apply(tradingAccountRequests()...)
 	h.apply(Request{Client: 9, Session: 1, Number: 2, Operation: model.OperationCreateTransfers,
 		Body: encodeRecords(model.TransferSize, tradingFunds()...)})
 	out := h.apply(Request{Client: 9, Session: 1, Number: 3,
@@ -90,6 +89,20 @@ func TestMatchingThroughTheMachine(t *testing.T) {
 	if len(out.Reports) == 0 || out.Reports[0].Sequence != 3 {
 		t.Fatalf("client 7's cancel report: %+v", out.Reports)
 	}
+}
+
+// tradingAccountRequests create the trading accounts, each by its owner: the banks (1,
+// 2) are client 9's; each trader owns the accounts it trades from (client 7: 11, 12;
+// client 8: 21, 22).
+func tradingAccountRequests() []Request {
+	accounts := tradingAccounts()
+	return []Request{
+		{Client: 9, Session: 1, Number: 1, Operation: model.OperationCreateAccounts,
+			Body: encodeRecords(model.AccountSize, accounts[:2]...)},
+		{Client: 7, Session: 9, Number: 1, Operation: model.OperationCreateAccounts,
+			Body: encodeRecords(model.AccountSize, accounts[2:4]...)},
+		{Client: 8, Session: 9, Number: 1, Operation: model.OperationCreateAccounts,
+			Body: encodeRecords(model.AccountSize, accounts[4:]...)}}
 }
 
 // tradingAccounts are two issuers (ledgers 1 and 2) and two traders' base and quote

@@ -141,22 +141,41 @@ func TestExactlyOnce(t *testing.T) {
 		t.Fatalf("late request retried: %+v", again.Replies[0])
 	}
 	// Another session of the same client, and another client with the same session id,
-	// have their own numbering.
+	// have their own numbering. (Client 8 pays from its own account: it owns 3.)
+	h.apply(Request{Client: 8, Session: 9, Number: 1, Operation: model.OperationCreateAccounts,
+		Body: accountsBody(3)})
+	h.apply(Request{Client: 7, Session: 1, Number: 6, Operation: model.OperationCreateTransfers,
+		Body: transfersBody(simpleTransfer(16, 1, 3, 10))})
 	other := h.apply(
 		Request{Client: 7, Session: 2, Number: 5, Operation: model.OperationCreateTransfers,
 			Body: transfersBody(simpleTransfer(12, 1, 2, 1))},
 		Request{Client: 8, Session: 1, Number: 5, Operation: model.OperationCreateTransfers,
-			Body: transfersBody(simpleTransfer(13, 1, 2, 1))})
-	if other.Replies[0].Duplicate || other.Replies[1].Duplicate {
+			Body: transfersBody(simpleTransfer(13, 3, 2, 1))})
+	if other.Replies[0].Duplicate || other.Replies[1].Duplicate ||
+		eventStatuses(t, other.Body(&other.Replies[1]))[0] != model.StatusOK {
 		t.Fatal("sessions of different keys were confused")
+	}
+	// A number applied before, resent with another body, is a client bug: refused, not
+	// answered with the original's reply, and not applied.
+	reused := h.apply(Request{Client: 7, Session: 1, Number: 5,
+		Operation: model.OperationCreateTransfers, Body: transfersBody(simpleTransfer(17, 1, 2, 5))})
+	if reused.Replies[0].Status != model.StatusRequestNumberReused || reused.Replies[0].Duplicate ||
+		reused.Replies[0].Op != 0 || len(reused.Body(&reused.Replies[0])) != 0 {
+		t.Fatalf("reused number: %+v", reused.Replies[0])
+	}
+	flagged := h.apply(Request{Client: 7, Session: 1, Number: 5, Flags: RequestFlagReplyBalances,
+		Operation: model.OperationCreateTransfers, Body: transfersBody(simpleTransfer(10, 1, 2, 5))})
+	if flagged.Replies[0].Status != model.StatusRequestNumberReused {
+		t.Fatalf("reused number with other flags: %+v", flagged.Replies[0])
 	}
 	// Far beyond the window, an old number is refused rather than applied.
 	h.apply(Request{Client: 7, Session: 1, Number: 5 + sessionWindow,
 		Operation: model.OperationCreateTransfers, Body: transfersBody(simpleTransfer(14, 1, 2, 1))})
 	old := h.apply(Request{Client: 7, Session: 1, Number: 4,
 		Operation: model.OperationCreateTransfers, Body: transfersBody(simpleTransfer(15, 1, 2, 1))})
-	if old.Replies[0].Status != model.StatusRequestTooOld || h.machine.Ledger().TransferCount() != 5 {
-		t.Fatalf("too old: %s with %d transfers", old.Replies[0].Status,
+	if old.Replies[0].Status != model.StatusRequestTooOld || old.Replies[0].Op != 0 ||
+		h.machine.Ledger().TransferCount() != 6 {
+		t.Fatalf("too old: %+v with %d transfers", old.Replies[0],
 			h.machine.Ledger().TransferCount())
 	}
 }
@@ -168,22 +187,23 @@ func TestReplyCacheEviction(t *testing.T) {
 	h.apply(Request{Client: 7, Session: 1, Number: 1, Operation: model.OperationCreateAccounts,
 		Body: accountsBody(1, 2)})
 	const eventsPerRequest = 4000 // 64,000-byte replies; the bound is raised to 1,179,216.
+	bodies := map[uint64][]byte{}
 	for number := uint64(2); number <= 40; number++ {
 		transfers := make([]model.Transfer, eventsPerRequest)
 		for i := range transfers {
 			transfers[i] = simpleTransfer(number*eventsPerRequest+uint64(i), 1, 2, 1)
 		}
+		bodies[number] = transfersBody(transfers...)
 		h.apply(Request{Client: 7, Session: 1, Number: number,
-			Operation: model.OperationCreateTransfers, Body: transfersBody(transfers...)})
+			Operation: model.OperationCreateTransfers, Body: bodies[number]})
 	}
-	retryBody := transfersBody(simpleTransfer(1, 1, 2, 1)) // The content is not compared.
 	newest := h.apply(Request{Client: 7, Session: 1, Number: 40,
-		Operation: model.OperationCreateTransfers, Body: retryBody})
+		Operation: model.OperationCreateTransfers, Body: bodies[40]})
 	if !newest.Replies[0].Duplicate || len(newest.Body(&newest.Replies[0])) != 64_000 {
 		t.Fatalf("newest reply not cached: %+v", newest.Replies[0])
 	}
 	oldest := h.apply(Request{Client: 7, Session: 1, Number: 2,
-		Operation: model.OperationCreateTransfers, Body: retryBody})
+		Operation: model.OperationCreateTransfers, Body: bodies[2]})
 	if oldest.Replies[0].Status != model.StatusRequestTooOld {
 		t.Fatalf("evicted reply: %s", oldest.Replies[0].Status)
 	}
@@ -227,10 +247,13 @@ func TestShapeChecks(t *testing.T) {
 		Request{Client: 0, Operation: model.OperationPulse},
 		Request{Client: 7, Session: 1, Number: 5, Operation: model.OperationCreateAccounts,
 			Flags: 0x80, Body: accountsBody(1)},
+		// The balances flag means something for create_transfers only.
+		Request{Client: 7, Session: 1, Number: 6, Operation: model.OperationCreateAccounts,
+			Flags: RequestFlagReplyBalances, Body: accountsBody(1)},
 	)
 	want := []model.Status{model.StatusInvalidBody, model.StatusUnknownOperation,
 		model.StatusUnknownOperation, model.StatusInvalidBody, model.StatusEmptyRequest,
-		model.StatusOK, model.StatusInvalidBody}
+		model.StatusOK, model.StatusInvalidBody, model.StatusInvalidBody}
 	for i, reply := range out.Replies {
 		if reply.Status != want[i] {
 			t.Fatalf("request %d: %s, want %s", i, reply.Status, want[i])
@@ -293,9 +316,16 @@ func TestSnapshotReplayEquivalence(t *testing.T) {
 	retry := &Output{}
 	entry := Entry{FirstOp: restored.OpLast() + 1, Timestamp: h.timestamp + 5_000_000}
 	entry.Body = AppendRequest(nil, &Request{Client: 7, Session: 1, Number: 2,
+		Operation: model.OperationCreateTransfers,
+		Body:      transfersBody(simpleTransfer(10, 1, 2, 5), pendingTransfer)})
+	entry.Body = AppendRequest(entry.Body, &Request{Client: 7, Session: 1, Number: 2,
 		Operation: model.OperationCreateTransfers, Body: transfersBody(simpleTransfer(10, 1, 2, 5))})
 	if err := restored.Apply(&entry, retry); err != nil || !retry.Replies[0].Duplicate {
 		t.Fatalf("retry after restore: %v %+v", err, retry.Replies)
+	}
+	// The request digests are state: after a restore a changed body is still caught.
+	if retry.Replies[1].Status != model.StatusRequestNumberReused {
+		t.Fatalf("changed retry after restore: %+v", retry.Replies[1])
 	}
 }
 

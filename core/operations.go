@@ -4,16 +4,18 @@ import (
 	"sequent/core/model"
 )
 
-// The functions here decode a request's events, call the ledger and encode the results.
-// Shapes were checked before (CheckShape): bodies are whole numbers of events.
+// The functions here decode a request's events, call the ledger on behalf of the
+// request's authenticated client (which decides ownership: package ledger, "Ownership")
+// and encode the results. Shapes were checked before (CheckShape): bodies are whole
+// numbers of events.
 
-func (m *Machine) createAccounts(body []byte, out *Output) model.Status {
+func (m *Machine) createAccounts(client uint64, body []byte, out *Output) model.Status {
 	count := len(body) / model.AccountSize
 	events, results := m.accounts[:count], m.accountResults[:count]
 	for i := range events {
 		events[i].Decode(body[i*model.AccountSize:])
 	}
-	m.ledger.CreateAccounts(m.nextTimestamps(count), events, results)
+	m.ledger.CreateAccountsAs(client, m.nextTimestamps(count), events, results)
 	encoded := grow(out, count*model.EventResultSize)
 	for i := range results {
 		results[i].Encode(encoded[i*model.EventResultSize:])
@@ -22,13 +24,15 @@ func (m *Machine) createAccounts(body []byte, out *Output) model.Status {
 	return model.StatusOK
 }
 
-func (m *Machine) createTransfers(body []byte, flags uint8, out *Output) model.Status {
+func (m *Machine) createTransfers(client uint64, body []byte, flags uint8,
+	out *Output) model.Status {
 	count := len(body) / model.TransferSize
 	events, results := m.transfers[:count], m.transferResults[:count]
 	for i := range events {
 		events[i].Decode(body[i*model.TransferSize:])
 	}
-	m.ledger.CreateTransfers(m.nextTimestamps(count), events, results)
+	balances := flags&RequestFlagReplyBalances != 0
+	m.ledger.CreateTransfersAs(client, balances, m.nextTimestamps(count), events, results)
 	if flags&RequestFlagReplyBalances != 0 {
 		encoded := grow(out, count*model.EventResultBalancesSize)
 		for i := range results {
@@ -53,8 +57,8 @@ func (m *Machine) decodeIDs(body []byte) []model.Uint128 {
 	return ids
 }
 
-func (m *Machine) lookupAccounts(body []byte, out *Output) model.Status {
-	found := m.ledger.LookupAccounts(m.decodeIDs(body), m.foundAccounts[:0])
+func (m *Machine) lookupAccounts(client uint64, body []byte, out *Output) model.Status {
+	found := m.ledger.LookupAccountsAs(client, m.decodeIDs(body), m.foundAccounts[:0])
 	encoded := grow(out, len(found)*model.AccountSize)
 	for i := range found {
 		found[i].Encode(encoded[i*model.AccountSize:])
@@ -62,8 +66,8 @@ func (m *Machine) lookupAccounts(body []byte, out *Output) model.Status {
 	return model.StatusOK
 }
 
-func (m *Machine) lookupTransfers(body []byte, out *Output) model.Status {
-	found := m.ledger.LookupTransfers(m.decodeIDs(body), m.foundTransfers[:0])
+func (m *Machine) lookupTransfers(client uint64, body []byte, out *Output) model.Status {
+	found := m.ledger.LookupTransfersAs(client, m.decodeIDs(body), m.foundTransfers[:0])
 	encoded := grow(out, len(found)*model.TransferSize)
 	for i := range found {
 		found[i].Encode(encoded[i*model.TransferSize:])
@@ -71,10 +75,10 @@ func (m *Machine) lookupTransfers(body []byte, out *Output) model.Status {
 	return model.StatusOK
 }
 
-func (m *Machine) getAccountTransfers(body []byte, out *Output) model.Status {
+func (m *Machine) getAccountTransfers(client uint64, body []byte, out *Output) model.Status {
 	var filter model.AccountFilter
 	filter.Decode(body)
-	found, status := m.ledger.GetAccountTransfers(&filter, m.foundTransfers[:0])
+	found, status := m.ledger.GetAccountTransfersAs(client, &filter, m.foundTransfers[:0])
 	encoded := grow(out, len(found)*model.TransferSize)
 	for i := range found {
 		found[i].Encode(encoded[i*model.TransferSize:])
@@ -82,10 +86,10 @@ func (m *Machine) getAccountTransfers(body []byte, out *Output) model.Status {
 	return status
 }
 
-func (m *Machine) getAccountBalances(body []byte, out *Output) model.Status {
+func (m *Machine) getAccountBalances(client uint64, body []byte, out *Output) model.Status {
 	var filter model.AccountFilter
 	filter.Decode(body)
-	found, status := m.ledger.GetAccountBalances(&filter, m.balances[:0])
+	found, status := m.ledger.GetAccountBalancesAs(client, &filter, m.balances[:0])
 	encoded := grow(out, len(found)*model.AccountBalanceSize)
 	for i := range found {
 		found[i].Encode(encoded[i*model.AccountBalanceSize:])

@@ -126,6 +126,8 @@ func CheckShape(operation model.Operation, flags uint8, body []byte, internal bo
 		return model.StatusUnknownOperation
 	case flags&^requestFlagsKnown != 0:
 		return model.StatusInvalidBody
+	case flags&RequestFlagReplyBalances != 0 && !info.BalancesResult:
+		return model.StatusInvalidBody // The flag means something for create_transfers only.
 	case info.EventSize == 0 && len(body) != 0:
 		return model.StatusInvalidBody
 	case info.EventSize == 0:

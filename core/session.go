@@ -18,6 +18,7 @@ type cachedReply struct {
 	number uint64       // Request number.
 	op     uint64       // Log position where it was applied.
 	status model.Status // Request-level status.
+	digest uint64       // requestDigest of the request: a resend must match it.
 	start  int          // Body offset in the session's ring.
 	length int          // Body length.
 }
@@ -103,8 +104,8 @@ func (s *session) body(reply *cachedReply) []byte {
 // does not fit after head it goes to 0. When a body does not fit, the ring grows
 // (compacting); at 2×bytesMax a body always fits (see placeBody), so placement never
 // evicts anything the logical rule keeps.
-func (s *session) cache(number uint64, op uint64, status model.Status, body []byte,
-	bytesMax int) {
+func (s *session) cache(number uint64, op uint64, status model.Status, digest uint64,
+	body []byte, bytesMax int) {
 	if len(body) > bytesMax {
 		return
 	}
@@ -120,7 +121,7 @@ func (s *session) cache(number uint64, op uint64, status model.Status, body []by
 	s.head = start + len(body)
 	s.bytes += len(body)
 	s.replies[(s.first+s.count)%sessionWindow] = cachedReply{number: number, op: op,
-		status: status, start: start, length: len(body)}
+		status: status, digest: digest, start: start, length: len(body)}
 	s.count++
 }
 

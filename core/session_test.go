@@ -26,7 +26,7 @@ func TestReplyRingAgainstNaiveList(t *testing.T) {
 		for number := uint64(1); number <= uint64(steps); number++ {
 			size := rapid.IntRange(0, bytesMax+10).Draw(t, "size")
 			body := bytes.Repeat([]byte{byte(number)}, size)
-			s.cache(number, number, model.StatusOK, body, bytesMax)
+			s.cache(number, number, model.StatusOK, number, body, bytesMax)
 			if size <= bytesMax {
 				naive = append(naive, naiveReply{number, body})
 				total := 0
@@ -64,6 +64,11 @@ func FuzzApply(f *testing.F) {
 	f.Add(valid)
 	f.Add(valid[:40])
 	f.Add(AppendRequest(nil, &Request{Client: 0, Operation: model.OperationPulse}))
+	// A grant table, then another client moving client 7's money (refused, then allowed).
+	grants := AppendRequest(nil, &Request{Operation: model.OperationSetGrants,
+		Body: model.AppendGrants(nil, []model.Grant{{Client: 8, Scopes: model.ScopeTransfer}})})
+	f.Add(AppendRequest(append(valid, grants...), &Request{Client: 8, Session: 1, Number: 1,
+		Operation: model.OperationCreateTransfers, Body: transfersBody(simpleTransfer(5, 1, 2, 1))}))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		a, b := New(Config{}), New(Config{Ledger: ledgerConfigSeed(9)})
 		entry := Entry{FirstOp: 1, Timestamp: 1_000, Body: body}

@@ -20,16 +20,18 @@ import (
 //	header   magic "SQMACHIN" (8) | version u32 | sessions u32 | clock u64 | op u64 = 32
 //	session  client u64 | session u64 | highest u64 | last op u64 | applied 4×u64 |
 //	         replies u32 | reserved u32 (zero)                              = 72 bytes
-//	  reply  number u64 | op u64 | status u32 | length u32 | body (length bytes)
+//	  reply  number u64 | op u64 | status u32 | length u32 | request digest u64 |
+//	         body (length bytes)
 //	reports  count u64 | (client u64, last report sequence u64) × count, by client id
 //
-// Sessions appear in table order, replies oldest first.
+// Sessions appear in table order, replies oldest first. Version 3 added the request
+// digest of cached replies (older versions are refused).
 const (
 	machineSnapshotMagic   = "SQMACHIN"
-	machineSnapshotVersion = 2
+	machineSnapshotVersion = 3
 	machineHeaderSize      = 32
 	sessionHeaderSize      = 72
-	cachedReplyHeaderSize  = 24
+	cachedReplyHeaderSize  = 32
 )
 
 // ErrSnapshotInvalid reports a machine snapshot that cannot be loaded.
@@ -89,6 +91,7 @@ func appendSession(b []byte, s *session) []byte {
 		binary.LittleEndian.PutUint64(replyHeader[8:], reply.op)
 		binary.LittleEndian.PutUint32(replyHeader[16:], uint32(reply.status))
 		binary.LittleEndian.PutUint32(replyHeader[20:], uint32(reply.length))
+		binary.LittleEndian.PutUint64(replyHeader[24:], reply.digest)
 		b = append(b, replyHeader[:]...)
 		b = append(b, s.body(reply)...)
 	}
@@ -248,7 +251,8 @@ func readSession(r io.Reader, bytesMax int) (*session, error) {
 			return nil, fmt.Errorf("cached reply %d is not an applied request", number)
 		}
 		s.cache(number, binary.LittleEndian.Uint64(replyHeader[8:]),
-			model.Status(binary.LittleEndian.Uint32(replyHeader[16:])), body, bytesMax)
+			model.Status(binary.LittleEndian.Uint32(replyHeader[16:])),
+			binary.LittleEndian.Uint64(replyHeader[24:]), body, bytesMax)
 	}
 	if uint32(s.count) != count {
 		return nil, fmt.Errorf("%d cached replies do not fit %d bytes: configuration differs",

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"sequent/core/model"
+	"sequent/netio/client"
 )
 
 // BenchmarkRoundTrip measures the network layer over loopback against the fake shard
@@ -17,9 +18,13 @@ import (
 //   - one_transfer: one connection, one transfer per request, closed loop (latency).
 //   - batch_8189: four goroutines on one connection, 8189 transfers per request,
 //     pipelined (throughput; transfers/s is the figure).
+//   - batch_8189_unchecked: the same on a session that negotiated unchecked frames
+//     (login option bit 1): neither the client computes nor the server verifies the
+//     request frames' CRC32C; replies keep theirs. Compare with batch_8189 in one run.
 func BenchmarkRoundTrip(b *testing.B) {
 	b.Run("one_transfer", benchmarkOneTransfer)
-	b.Run("batch_8189", benchmarkBatch)
+	b.Run("batch_8189", func(b *testing.B) { benchmarkBatch(b, false) })
+	b.Run("batch_8189_unchecked", func(b *testing.B) { benchmarkBatch(b, true) })
 }
 
 func benchmarkOneTransfer(b *testing.B) {
@@ -48,10 +53,10 @@ func benchmarkOneTransfer(b *testing.B) {
 	}
 }
 
-func benchmarkBatch(b *testing.B) {
+func benchmarkBatch(b *testing.B, unchecked bool) {
 	{
 		h := newHarness(b, harnessOptions{})
-		c := h.dial(nil)
+		c := h.dial(func(config *client.Config) { config.UncheckedFrames = unchecked })
 		ctx := context.Background()
 		if _, err := c.CreateAccounts(ctx, []model.Account{account(1), account(2)}); err != nil {
 			b.Fatal(err)

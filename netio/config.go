@@ -125,8 +125,17 @@ func (c Config) tickInterval() time.Duration {
 // must never block (no I/O, no waiting on locks held for long).
 type Admission interface {
 	// AdmitConnection is called when a connection opens. A non-zero code refuses it: the
-	// client gets an error frame with that code and the connection closes.
-	AdmitConnection(remote net.Addr) (refusal wire.ErrorCode)
+	// client gets an error frame with that code (and retryAfter, when not zero, in its
+	// aux field, in milliseconds) and the connection closes.
+	AdmitConnection(remote net.Addr) (refusal wire.ErrorCode, retryAfter time.Duration)
+	// AdmitLoginAttempt is called when a login frame arrives, before its key is looked
+	// up, with the client id it names and whether the keys file knows that client. A
+	// non-zero code refuses it as above, without checking the key.
+	AdmitLoginAttempt(remote net.Addr, client uint64, known bool) (refusal wire.ErrorCode,
+		retryAfter time.Duration)
+	// LoginFailed is called when an attempt AdmitLoginAttempt let through fails (bad
+	// options, unknown key, bad signature).
+	LoginFailed(remote net.Addr, client uint64, known bool)
 	// AdmitLogin is called after a login's signature verified. A non-zero code refuses it
 	// as above. Each admitted login is later matched by one LoginEnded. takeover is true
 	// when the login resumes a session another open connection holds (that connection is

@@ -15,21 +15,46 @@ type ControlsConfig struct {
 	// AllowedNetworks lists where connections may come from; empty: anywhere. A client's
 	// own allowed_networks (keys file) narrow it further at login.
 	AllowedNetworks []netip.Prefix
-	// LoginAttemptsPerMinute bounds new connections (each may try one login) per remote
-	// address per minute; 0: LoginAttemptsPerMinuteDefault.
+	// LoginAttemptsPerMinute bounds, per minute, the failed logins per (remote address,
+	// client id named in the login), and the connections per remote address that close
+	// or stall without sending a login; 0: LoginAttemptsPerMinuteDefault.
 	LoginAttemptsPerMinute int
 	// Now is the clock (tests replace it); nil: time.Now.
 	Now func() time.Time
 }
 
-// Controls implements Admission: the binary port's allow-list, per-address login attempt
-// limit, and per-client connection limits and rate limits from the keys file. It is
-// called from every event loop, so its state sits behind short mutexes and nothing blocks.
+// Controls implements Admission: the binary port's allow-list, the login attempt limits,
+// and per-client connection limits and rate limits from the keys file. It is called from
+// every event loop, so its state sits behind short mutexes and nothing blocks.
+//
+// Login attempts are limited in two ways, each LoginAttemptsPerMinute per minute:
+//
+//   - per remote address, connections that have not sent a login (yet): a connection is
+//     counted when it opens and given back when its login arrives, so what the limit
+//     catches is a flood of connections that never log in (they would be anonymous:
+//     there is nothing else to key them on);
+//   - per (remote address, client id the login names), failed logins (unknown key, bad
+//     signature, bad options). Logins naming a client the keys file does not know share
+//     the bucket of client 0.
+//
+// So a flood of wrong keys from one address locks out that address only for the client
+// id it names: other clients on the same address (behind one NAT, on one host) keep
+// logging in. A locked (address, client) is refused before its key is checked, even with
+// the right key — otherwise the limit would not slow a guesser down — and the refusal
+// (too_many_attempts) says how long until the minute is over.
 type Controls struct {
 	config   ControlsConfig
 	mutex    sync.Mutex
-	attempts map[netip.Addr]*attemptWindow // Connections per address in the current minute.
+	attempts map[netip.Addr]*attemptWindow // Connections without a login, per address.
+	failures map[attemptKey]*attemptWindow // Failed logins per (address, client).
 	clients  map[uint64]*clientControl     // Per client: connections and token buckets.
+}
+
+// attemptKey is the bucket of failed logins: where from, and for which client (0 for a
+// client id the keys file does not know).
+type attemptKey struct {
+	address netip.Addr
+	client  uint64
 }
 
 var _ Admission = (*Controls)(nil)
@@ -83,7 +108,7 @@ func NewControls(config ControlsConfig) *Controls {
 		config.Now = time.Now
 	}
 	return &Controls{config: config, attempts: map[netip.Addr]*attemptWindow{},
-		clients: map[uint64]*clientControl{}}
+		failures: map[attemptKey]*attemptWindow{}, clients: map[uint64]*clientControl{}}
 }
 
 func addressOf(remote net.Addr) (netip.Addr, bool) {
@@ -107,45 +132,103 @@ func allowed(address netip.Addr, networks []netip.Prefix) bool {
 	return false
 }
 
-// AdmitConnection applies the allow-list and the per-address attempt limit.
-func (c *Controls) AdmitConnection(remote net.Addr) wire.ErrorCode {
+// AdmitConnection applies the allow-list and counts the connection against its
+// address's limit of connections without a login.
+func (c *Controls) AdmitConnection(remote net.Addr) (wire.ErrorCode, time.Duration) {
 	address, ok := addressOf(remote)
 	if !ok || !allowed(address, c.config.AllowedNetworks) {
-		return wire.ErrorConnectionRefused
+		return wire.ErrorConnectionRefused, 0
 	}
 	now := c.config.Now()
 	c.mutex.Lock()
 	defer c.mutex.Unlock()
-	window := c.attempts[address]
-	if window == nil || now.Sub(window.start) >= time.Minute {
-		if len(c.attempts) >= attemptAddressesMax {
-			c.forgetOldAttempts(now)
-		}
-		if len(c.attempts) >= attemptAddressesMax {
-			return wire.ErrorTooManyAttempts // Bounded memory beats a forgetful limit.
-		}
-		window = &attemptWindow{start: now}
-		c.attempts[address] = window
+	window, full := current(c.attempts, address, now)
+	if full {
+		return wire.ErrorTooManyAttempts, time.Minute // Bounded memory beats a forgetful limit.
 	}
 	window.count++
 	if window.count > c.config.LoginAttemptsPerMinute {
-		return wire.ErrorTooManyAttempts
+		return wire.ErrorTooManyAttempts, window.left(now)
 	}
-	return 0
+	return 0, 0
 }
 
-// forgetOldAttempts drops windows older than a minute. The caller holds the mutex.
-func (c *Controls) forgetOldAttempts(now time.Time) {
-	for address, window := range c.attempts {
-		if now.Sub(window.start) >= time.Minute {
-			delete(c.attempts, address)
+// current returns the window of key in windows, starting a new one when there is none or
+// the old one is over. full reports that the map is at its bound even after forgetting
+// finished windows. The caller holds the mutex.
+func current[K comparable](windows map[K]*attemptWindow, key K, now time.Time) (
+	window *attemptWindow, full bool) {
+	window = windows[key]
+	if window != nil && now.Sub(window.start) < time.Minute {
+		return window, false
+	}
+	if window == nil && len(windows) >= attemptAddressesMax {
+		for old, w := range windows {
+			if now.Sub(w.start) >= time.Minute {
+				delete(windows, old)
+			}
+		}
+		if len(windows) >= attemptAddressesMax {
+			return nil, true
 		}
 	}
+	window = &attemptWindow{start: now}
+	windows[key] = window
+	return window, false
 }
 
-// AdmitLogin applies the client's own networks and its connection limit. A login that
-// proved its key gives its attempt back: the attempt limit is there to slow down guessing,
-// not clients that reconnect often (through a failover, say).
+// left returns how long until the window is over (at least a millisecond).
+func (w *attemptWindow) left(now time.Time) time.Duration {
+	return max(w.start.Add(time.Minute).Sub(now), time.Millisecond)
+}
+
+// AdmitLoginAttempt gives the connection's count back to its address (it did send a
+// login) and refuses the attempt if its (address, client) bucket already holds the
+// minute's failed logins.
+func (c *Controls) AdmitLoginAttempt(remote net.Addr, client uint64, known bool) (
+	wire.ErrorCode, time.Duration) {
+	address, ok := addressOf(remote)
+	if !ok {
+		return wire.ErrorConnectionRefused, 0
+	}
+	if !known {
+		client = 0
+	}
+	now := c.config.Now()
+	c.mutex.Lock()
+	defer c.mutex.Unlock()
+	if window := c.attempts[address]; window != nil && window.count > 0 {
+		window.count--
+	}
+	window := c.failures[attemptKey{address, client}]
+	if window != nil && now.Sub(window.start) < time.Minute &&
+		window.count >= c.config.LoginAttemptsPerMinute {
+		return wire.ErrorTooManyAttempts, window.left(now)
+	}
+	return 0, 0
+}
+
+// LoginFailed counts a failed login against its (address, client) bucket. With the
+// table full of live windows (attemptAddressesMax pairs failed within the minute) a new
+// pair goes uncounted: whoever can fill it from that many addresses and client ids could
+// try as many logins anyway, and refusing every untracked pair would lock everyone out.
+func (c *Controls) LoginFailed(remote net.Addr, client uint64, known bool) {
+	address, ok := addressOf(remote)
+	if !ok {
+		return
+	}
+	if !known {
+		client = 0
+	}
+	now := c.config.Now()
+	c.mutex.Lock()
+	defer c.mutex.Unlock()
+	if window, full := current(c.failures, attemptKey{address, client}, now); !full {
+		window.count++
+	}
+}
+
+// AdmitLogin applies the client's own networks and its connection limit.
 func (c *Controls) AdmitLogin(client *Client, remote net.Addr, takeover bool) wire.ErrorCode {
 	address, ok := addressOf(remote)
 	if !ok || !allowed(address, client.AllowedNetworks) {
@@ -153,9 +236,6 @@ func (c *Controls) AdmitLogin(client *Client, remote net.Addr, takeover bool) wi
 	}
 	c.mutex.Lock()
 	defer c.mutex.Unlock()
-	if window := c.attempts[address]; window != nil && window.count > 0 {
-		window.count--
-	}
 	control := c.control(client.ID)
 	// A takeover is counted too (the connection it replaces uncounts itself as it closes),
 	// so the count may exceed the limit by one for that moment.

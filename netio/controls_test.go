@@ -17,26 +17,29 @@ func TestControls(t *testing.T) {
 		LoginAttemptsPerMinute: 3, Now: func() time.Time { return now }})
 	inside := &net.TCPAddr{IP: net.ParseIP("10.1.2.3"), Port: 5000}
 	outside := &net.TCPAddr{IP: net.ParseIP("192.168.1.1"), Port: 5000}
-	if code := controls.AdmitConnection(outside); code != wire.ErrorConnectionRefused {
+	if code, _ := controls.AdmitConnection(outside); code != wire.ErrorConnectionRefused {
 		t.Fatalf("address outside the allow-list: %s", code)
 	}
 	for i := 0; i < 3; i++ {
-		if code := controls.AdmitConnection(inside); code != 0 {
-			t.Fatalf("attempt %d: %s", i, code)
+		if code, _ := controls.AdmitConnection(inside); code != 0 {
+			t.Fatalf("connection %d: %s", i, code)
 		}
 	}
-	// A successful login gives its attempt back; failed ones (no AdmitLogin) do not.
-	controls.AdmitLogin(&Client{ID: 99}, inside, false)
-	controls.LoginEnded(&Client{ID: 99}, inside)
-	if code := controls.AdmitConnection(inside); code != 0 {
-		t.Fatalf("attempt after a successful login: %s", code)
+	// A connection that sends a login gives its count back, whatever the login's fate.
+	if code, _ := controls.AdmitLoginAttempt(inside, 99, true); code != 0 {
+		t.Fatalf("login attempt: %s", code)
 	}
-	if code := controls.AdmitConnection(inside); code != wire.ErrorTooManyAttempts {
-		t.Fatalf("fourth attempt in a minute: %s", code)
+	if code, _ := controls.AdmitConnection(inside); code != 0 {
+		t.Fatalf("connection after a login attempt: %s", code)
 	}
-	now = now.Add(time.Minute)
-	if code := controls.AdmitConnection(inside); code != 0 {
-		t.Fatalf("attempt a minute later: %s", code)
+	now = now.Add(20 * time.Second)
+	code, retry := controls.AdmitConnection(inside)
+	if code != wire.ErrorTooManyAttempts || retry != 40*time.Second {
+		t.Fatalf("fourth silent connection in a minute: %s, retry after %v", code, retry)
+	}
+	now = now.Add(40 * time.Second)
+	if code, _ := controls.AdmitConnection(inside); code != 0 {
+		t.Fatalf("connection a minute later: %s", code)
 	}
 	client := &Client{ID: 7, Limits: ClientLimits{ConnectionsMax: 1, RequestsPerSecond: 2,
 		EventsPerSecond: 100}, AllowedNetworks: []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16")}}
@@ -88,5 +91,59 @@ func TestRefusedEventsCostNoRequestToken(t *testing.T) {
 	}
 	if status := controls.AdmitRequest(client, model.OperationCreateTransfers, 10); status != model.StatusRateLimited {
 		t.Fatalf("third request at 2/s: %s", status)
+	}
+}
+
+// TestWrongKeyFloodLocksOutOnlyItsClient: failed logins are limited per (address, client
+// id named): a flood of wrong keys for one client from an address refuses that client
+// there for the rest of the minute (even with the right key: the check comes before the
+// key), while another client on the same address, and the same client elsewhere, log in.
+func TestWrongKeyFloodLocksOutOnlyItsClient(t *testing.T) {
+	now := time.Unix(1000, 0)
+	controls := NewControls(ControlsConfig{LoginAttemptsPerMinute: 3,
+		Now: func() time.Time { return now }})
+	shared := &net.TCPAddr{IP: net.ParseIP("10.0.0.1"), Port: 1}
+	elsewhere := &net.TCPAddr{IP: net.ParseIP("10.0.0.2"), Port: 1}
+	const flooded, neighbour, stranger = 7, 8, 1 << 40
+	for i := range 10 {
+		if code, _ := controls.AdmitConnection(shared); code != 0 {
+			t.Fatalf("connection %d: %s", i, code)
+		}
+		code, _ := controls.AdmitLoginAttempt(shared, flooded, true)
+		if i < 3 && code != 0 {
+			t.Fatalf("failed login %d refused early: %s", i, code)
+		}
+		if code == 0 {
+			controls.LoginFailed(shared, flooded, true)
+		}
+	}
+	now = now.Add(15 * time.Second)
+	if code, retry := controls.AdmitLoginAttempt(shared, flooded, true); code != wire.ErrorTooManyAttempts ||
+		retry != 45*time.Second {
+		t.Fatalf("the flooded client: %s, retry after %v", code, retry)
+	}
+	if code, _ := controls.AdmitConnection(shared); code != 0 {
+		t.Fatalf("a new connection from the flooding address: %s", code)
+	}
+	if code, _ := controls.AdmitLoginAttempt(shared, neighbour, true); code != 0 {
+		t.Fatalf("another client on the same address is locked out: %s", code)
+	}
+	if code, _ := controls.AdmitLoginAttempt(elsewhere, flooded, true); code != 0 {
+		t.Fatalf("the flooded client from another address is locked out: %s", code)
+	}
+	// Client ids the keys file does not know share one bucket per address.
+	for range 3 {
+		controls.AdmitLoginAttempt(shared, stranger, false)
+		controls.LoginFailed(shared, stranger, false)
+	}
+	if code, _ := controls.AdmitLoginAttempt(shared, stranger+1, false); code != wire.ErrorTooManyAttempts {
+		t.Fatalf("unknown client ids from a flooding address: %s", code)
+	}
+	if code, _ := controls.AdmitLoginAttempt(shared, neighbour, true); code != 0 {
+		t.Fatalf("a known client after unknown ones: %s", code)
+	}
+	now = now.Add(45 * time.Second)
+	if code, _ := controls.AdmitLoginAttempt(shared, flooded, true); code != 0 {
+		t.Fatalf("the flooded client after the minute: %s", code)
 	}
 }

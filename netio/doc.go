@@ -6,6 +6,15 @@
 // netio/wire, the Go client in netio/client, and the complete protocol specification in
 // PROTOCOL.md.
 //
+// What netio does not decide: which accounts and orders a client may touch. That is
+// ownership, decided by the deterministic core from logged inputs (package core): netio
+// stamps each request with the session's authenticated client id (never a field the
+// client sends), and hands the keys file's grants over as an encoded table
+// (Keyring.GrantsBody), which the shard writes into the log. netio checks the coarse
+// permissions (read, transfer, trade, admin) and the admission controls (Controls:
+// allow-lists, login limits per address and per (address, client), connection and rate
+// limits).
+//
 // # Wiring
 //
 //	keys, _ := netio.LoadKeys(path)                 // or GenerateDevKeys on first start

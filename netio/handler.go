@@ -44,12 +44,12 @@ func (h *eventHandler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	conn := &connection{conn: c, remote: copyAddress(c.RemoteAddr()), opened: now}
 	conn.received.Store(now)
 	conn.sent.Store(now)
-	refusal := wire.ErrorCode(0)
+	refusal, retryAfter := wire.ErrorCode(0), time.Duration(0)
 	switch {
 	case s.draining.Load():
 		refusal = wire.ErrorShuttingDown
 	case s.config.Admission != nil:
-		refusal = s.config.Admission.AdmitConnection(conn.remote)
+		refusal, retryAfter = s.config.Admission.AdmitConnection(conn.remote)
 	}
 	if refusal == 0 && !s.table.insert(conn) {
 		refusal = wire.ErrorConnectionLimit
@@ -59,7 +59,8 @@ func (h *eventHandler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		s.log.log(slog.LevelWarn, "netio: connection refused",
 			slog.String("remote", addressString(conn.remote)),
 			slog.String("code", refusal.String()))
-		return errorFrame(nil, refusal, 0, 0, "connection refused: "+refusal.String()),
+		return appendError(nil, &wire.Frame{Kind: wire.KindError, Status: uint32(refusal),
+				Aux: retryAfterAux(retryAfter)}, "connection refused: "+refusal.String()),
 			gnet.Close
 	}
 	s.counters.connectionsAccepted.Add(1)
@@ -155,8 +156,11 @@ func (s *Server) drainFrames(conn *connection, c inboundBuffer) gnet.Action {
 		if err != nil {
 			return gnet.None
 		}
-		if err := wire.CheckChecksum(whole); err != nil {
-			return s.fail(conn, wire.ErrorBadChecksum, frame.Number, err.Error())
+		unchecked := conn.phase == phaseActive && conn.options&wire.LoginUncheckedFrames != 0
+		if !unchecked {
+			if err := wire.CheckChecksum(whole); err != nil {
+				return s.fail(conn, wire.ErrorBadChecksum, frame.Number, err.Error())
+			}
 		}
 		frame.Body = whole[wire.HeaderSize:]
 		action := s.handleFrame(conn, &frame)
@@ -218,38 +222,51 @@ func clientFrameReservedZero(frame *wire.Frame) bool {
 }
 
 // handleLogin checks a login against the challenge and the keys in force. Whatever the
-// outcome, the nonce is spent: a second login on the connection fails.
+// outcome, the nonce is spent: a second login on the connection fails. The order of the
+// checks is PROTOCOL.md's (section 5).
 func (s *Server) handleLogin(conn *connection, frame *wire.Frame) gnet.Action {
 	if conn.phase != phaseChallenged {
-		return s.loginFailed(conn, wire.ErrorLoginNonceUsed, 0, "login nonce already used")
+		return s.loginFailed(conn, wire.ErrorLoginNonceUsed, 0, 0, "login nonce already used")
 	}
 	conn.phase = phaseClosing // Until the login succeeds; the nonce is spent either way.
 	var login wire.Login
 	login.Decode(frame.Body)
-	if frame.Session == 0 || login.Options&^wire.LoginOptionsKnown != 0 {
-		return s.loginFailed(conn, wire.ErrorLoginBadOptions, login.Client,
-			"session 0 or undefined login options")
+	client, known := s.config.Keys.Client(login.Client)
+	if s.config.Admission != nil {
+		refusal, retryAfter := s.config.Admission.AdmitLoginAttempt(conn.remote, login.Client, known)
+		if refusal != 0 {
+			return s.loginFailed(conn, refusal, login.Client, retryAfter,
+				"too many failed logins for this client from this address: retry after the "+
+					"delay in aux (ms)")
+		}
 	}
-	client, ok := s.config.Keys.Client(login.Client)
+	failed := func(code wire.ErrorCode, message string) gnet.Action {
+		if s.config.Admission != nil {
+			s.config.Admission.LoginFailed(conn.remote, login.Client, known)
+		}
+		return s.loginFailed(conn, code, login.Client, 0, message)
+	}
+	if frame.Session == 0 || login.Options&^wire.LoginOptionsKnown != 0 {
+		return failed(wire.ErrorLoginBadOptions, "session 0 or undefined login options")
+	}
 	var secret []byte
+	ok := known
 	if ok {
 		secret, ok = client.Secret(login.Key)
 	}
 	if !ok {
-		return s.loginFailed(conn, wire.ErrorLoginUnknownKey, login.Client,
-			"unknown client or key id")
+		return failed(wire.ErrorLoginUnknownKey, "unknown client or key id")
 	}
 	expected := wire.Sign(secret, &conn.nonce, login.Client, login.Key, login.Options,
 		frame.Session)
 	if !hmac.Equal(expected[:], login.Signature[:]) {
-		return s.loginFailed(conn, wire.ErrorLoginBadSignature, login.Client,
-			"signature does not verify")
+		return failed(wire.ErrorLoginBadSignature, "signature does not verify")
 	}
 	key := sessionKey{client: client.ID, session: frame.Session}
 	if s.config.Admission != nil {
 		_, takeover := s.sessions.Load(key)
 		if refusal := s.config.Admission.AdmitLogin(client, conn.remote, takeover); refusal != 0 {
-			return s.loginFailed(conn, refusal, login.Client, "login not admitted")
+			return s.loginFailed(conn, refusal, login.Client, 0, "login not admitted")
 		}
 	}
 	conn.phase = phaseActive
@@ -276,12 +293,15 @@ func (s *Server) handleLogin(conn *connection, frame *wire.Frame) gnet.Action {
 	return gnet.None
 }
 
+// loginFailed refuses a login with an error frame (retryAfter, when not zero, goes into
+// its aux field in milliseconds) and closes the connection.
 func (s *Server) loginFailed(conn *connection, code wire.ErrorCode, client uint64,
-	message string) gnet.Action {
+	retryAfter time.Duration, message string) gnet.Action {
 	s.counters.loginsRejected.Add(1)
 	s.log.log(slog.LevelWarn, "netio: login rejected", slog.String("code", code.String()),
 		slog.Uint64("client", client), slog.String("remote", addressString(conn.remote)))
-	return s.fail(conn, code, 0, message)
+	return s.failWith(conn, &wire.Frame{Kind: wire.KindError, Status: uint32(code),
+		Session: conn.session, Aux: retryAfterAux(retryAfter)}, message)
 }
 
 // handleRequest checks a request (session, number, operation, permission, shape,
@@ -333,6 +353,8 @@ func (s *Server) admitRequest(client *Client, info *model.OperationInfo,
 		return model.StatusPermissionDenied
 	case frame.Flags&^requestFlagsKnown != 0:
 		return model.StatusInvalidBody
+	case frame.Flags&shard.RequestFlagReplyBalances != 0 && !info.BalancesResult:
+		return model.StatusInvalidBody // Balances mean something for create_transfers only.
 	case info.EventSize == 0 && length != 0:
 		return model.StatusInvalidBody
 	case info.EventSize == 0:
@@ -406,6 +428,13 @@ func (s *Server) redirect(status model.Status) []byte {
 // gnet.Close, and gnet flushes the frame before closing the socket.
 func (s *Server) fail(conn *connection, code wire.ErrorCode, number uint64,
 	message string) gnet.Action {
+	return s.failWith(conn, &wire.Frame{Kind: wire.KindError, Status: uint32(code),
+		Session: conn.session, Number: number}, message)
+}
+
+// failWith is fail with the error frame's header given.
+func (s *Server) failWith(conn *connection, frame *wire.Frame, message string) gnet.Action {
+	code := wire.ErrorCode(frame.Status)
 	if code != wire.ErrorLoginUnknownKey && code != wire.ErrorLoginBadSignature &&
 		code != wire.ErrorLoginNonceUsed && code != wire.ErrorLoginBadOptions {
 		s.counters.protocolErrors.Add(1)
@@ -413,7 +442,7 @@ func (s *Server) fail(conn *connection, code wire.ErrorCode, number uint64,
 			slog.String("code", code.String()), slog.String("detail", message),
 			slog.String("remote", addressString(conn.remote)))
 	}
-	conn.immediate = errorFrame(conn.immediate, code, conn.session, number, message)
+	conn.immediate = appendError(conn.immediate, frame, message)
 	conn.phase = phaseClosing
 	conn.active.Store(false)
 	conn.closing.Store(true)
@@ -423,11 +452,22 @@ func (s *Server) fail(conn *connection, code wire.ErrorCode, number uint64,
 // errorFrame appends an error frame with a message cut to the protocol's bound.
 func errorFrame(dst []byte, code wire.ErrorCode, session uint64, number uint64,
 	message string) []byte {
+	return appendError(dst, &wire.Frame{Kind: wire.KindError, Status: uint32(code),
+		Session: session, Number: number}, message)
+}
+
+// appendError appends the error frame with a message cut to the protocol's bound.
+func appendError(dst []byte, frame *wire.Frame, message string) []byte {
 	if len(message) > wire.ErrorTextBytesMax {
 		message = message[:wire.ErrorTextBytesMax]
 	}
-	return wire.AppendFrame(dst, &wire.Frame{Kind: wire.KindError, Status: uint32(code),
-		Session: session, Number: number}, []byte(message))
+	return wire.AppendFrame(dst, frame, []byte(message))
+}
+
+// retryAfterAux is an error frame's aux for a retry delay: whole milliseconds, rounded
+// up, so that a client that waits exactly that long is never early.
+func retryAfterAux(retryAfter time.Duration) uint64 {
+	return uint64((retryAfter + time.Millisecond - 1) / time.Millisecond)
 }
 
 // OnClose retracts the connection everywhere, ends its session with the backend, and

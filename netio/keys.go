@@ -7,10 +7,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
+	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -51,13 +55,21 @@ const (
 //	        {"id": 2, "secret": "<the next key during a rotation>"}
 //	      ],
 //	      "limits": {"requests_per_second": 0, "events_per_second": 0, "connections_max": 0},
-//	      "allowed_networks": ["10.0.0.0/8"]
+//	      "allowed_networks": ["10.0.0.0/8"],
+//	      "grants": [
+//	        {"scopes": ["transfer"], "ledger": 2},
+//	        {"scopes": ["read"], "accounts": "1000-1999"}
+//	      ]
 //	    }
 //	  ]
 //	}
 //
 // Unknown fields are refused so that a typo cannot silently weaken a setting. The file
 // holds secrets: keep it mode 0600.
+//
+// A client owns the accounts it creates; "grants" extend its reach to accounts of other
+// clients (see KeysFileGrant). {"scopes": ["operator"]} lets a client see and move
+// everything: that is the single-tenant setting, and the development key has it.
 type KeysFile struct {
 	Version int              `json:"version"` // KeysFileVersion.
 	Clients []KeysFileClient `json:"clients"` // Every client allowed to log in.
@@ -83,6 +95,21 @@ type KeysFileClient struct {
 	// AllowedNetworks (CIDR) lists where the client may connect from; empty: anywhere.
 	// Enforced at login by the Admission hook (Controls).
 	AllowedNetworks []string `json:"allowed_networks,omitempty"`
+	// Grants give the client access to accounts it does not own (it owns those it
+	// created). Enforced by the core, which receives the table through the log.
+	Grants []KeysFileGrant `json:"grants,omitempty"`
+}
+
+// KeysFileGrant is one grant of a client (model.Grant): scopes over the accounts of one
+// ledger (0 or absent: every ledger) whose ids are in a range (absent: every id).
+type KeysFileGrant struct {
+	// Scopes: "read" (see), "transfer" (debit; post or void pending transfers), "trade"
+	// (fund orders and receive fills), "operator" (everything, every client's orders
+	// included; only without ledger and accounts). Transfer and trade include read.
+	Scopes []string `json:"scopes"`
+	Ledger uint32   `json:"ledger,omitempty"`
+	// Accounts is one decimal account id ("42") or an inclusive range ("1000-1999").
+	Accounts string `json:"accounts,omitempty"`
 }
 
 // KeysFileKey is one secret of a client.
@@ -106,6 +133,7 @@ type Client struct {
 	Permissions     uint32 // wire.Permission* bits.
 	Limits          ClientLimits
 	AllowedNetworks []netip.Prefix
+	Grants          []model.Grant // In keys file order.
 	keys            [KeysPerClientMax]clientKey
 	keyCount        int
 }
@@ -180,27 +208,51 @@ func PermissionNames(permissions uint32) []string {
 type keySet struct {
 	clients     map[uint64]*Client
 	adminTokens map[string]string // Name → token (validated hex).
+	grants      []byte            // The set_grants body: every client's grants, by client id.
 }
 
 // Keyring holds the current keys. Lookups are lock-free (an atomic pointer to an
 // immutable set), so event loops may call them; Reload swaps in a new set atomically.
 type Keyring struct {
 	path     string                 // File to reload from; "" for an in-memory keyring.
+	options  KeysOptions            // How the file is read; immutable.
 	current  atomic.Pointer[keySet] // The set in force.
 	reloadMu sync.Mutex             // Serializes Reload and Replace (never on a loop).
 }
+
+// KeysOptions adjust how LoadKeysWith reads a keys file.
+type KeysOptions struct {
+	// AllowOpenMode accepts a keys file that its group or others may read or write,
+	// with a loud warning at every load. By default such a file is refused: it holds every
+	// client's secret and the admin tokens, and must be mode 0600 (or stricter).
+	AllowOpenMode bool
+	// Logger receives that warning (nil: slog.Default()).
+	Logger *slog.Logger
+}
+
+// keysFileOpenBits are the permission bits a keys file must not have: any access for
+// its group or for others.
+const keysFileOpenBits fs.FileMode = 0o077
 
 // Errors of keys files.
 var (
 	// ErrKeysFile wraps every problem with a keys file's content.
 	ErrKeysFile = errors.New("netio: keys file")
+	// ErrKeysFileMode refuses a keys file whose group or others may access it.
+	ErrKeysFileMode = errors.New("netio: keys file mode too open")
 	// ErrKeysFileExists is returned by GenerateDevKeys when the file already exists.
 	ErrKeysFileExists = errors.New("netio: keys file already exists")
 )
 
-// LoadKeys reads and validates a keys file.
-func LoadKeys(path string) (*Keyring, error) {
-	k := &Keyring{path: path}
+// LoadKeys reads and validates a keys file, refusing one its group or others may access.
+func LoadKeys(path string) (*Keyring, error) { return LoadKeysWith(path, KeysOptions{}) }
+
+// LoadKeysWith is LoadKeys with options; Reload keeps them.
+func LoadKeysWith(path string, options KeysOptions) (*Keyring, error) {
+	if options.Logger == nil {
+		options.Logger = slog.Default()
+	}
+	k := &Keyring{path: path, options: options}
 	if err := k.Reload(); err != nil {
 		return nil, err
 	}
@@ -224,6 +276,9 @@ func (k *Keyring) Reload() error {
 	if k.path == "" {
 		return errors.New("netio: keyring has no file to reload")
 	}
+	if err := k.checkMode(); err != nil {
+		return err
+	}
 	data, err := readFileBounded(k.path, keysFileBytesMax)
 	if err != nil {
 		return fmt.Errorf("netio: read keys file: %w", err)
@@ -233,6 +288,28 @@ func (k *Keyring) Reload() error {
 		return fmt.Errorf("%s: %w", k.path, err)
 	}
 	return k.Replace(file)
+}
+
+// checkMode refuses a keys file its group or others may access (or warns, with
+// AllowOpenMode). Windows has no such bits: nothing to check there.
+func (k *Keyring) checkMode() error {
+	info, err := os.Stat(k.path)
+	if err != nil {
+		return fmt.Errorf("netio: read keys file: %w", err)
+	}
+	mode := info.Mode().Perm()
+	if runtime.GOOS == "windows" || mode&keysFileOpenBits == 0 {
+		return nil
+	}
+	if !k.options.AllowOpenMode {
+		return fmt.Errorf("%w: %s has mode %04o: its group or others may access the clients' "+
+			"secrets; chmod 600 it (or allow it explicitly: serve --keys-allow-open-mode)",
+			ErrKeysFileMode, k.path, mode)
+	}
+	k.options.Logger.Warn("netio: KEYS FILE READABLE BY OTHERS: its group or others may "+
+		"access the clients' secrets and the admin tokens (allowed by --keys-allow-open-mode); "+
+		"chmod 600 it", "path", k.path, "mode", fmt.Sprintf("%04o", mode))
+	return nil
 }
 
 // Replace validates file and puts it in force.
@@ -310,8 +387,26 @@ func buildKeySet(file KeysFile) (*keySet, error) {
 		}
 		set.adminTokens[token.Name] = token.Token
 	}
+	ids := make([]uint64, 0, len(set.clients))
+	for id := range set.clients {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	var grants []model.Grant
+	for _, id := range ids {
+		grants = append(grants, set.clients[id].Grants...)
+	}
+	if err := model.ValidateGrants(grants); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrKeysFile, err)
+	}
+	set.grants = model.AppendGrants(nil, grants)
 	return set, nil
 }
+
+// GrantsBody returns the grant table of the keys in force, encoded as the body of the
+// internal set_grants request (clients by id, each client's grants in file order): what
+// the server hands to its shard at start and after every reload.
+func (k *Keyring) GrantsBody() []byte { return k.current.Load().grants }
 
 // AdminTokens returns the admin tokens in force (name → token), for the HTTP server's
 // token check; reloading the keys file changes them.
@@ -364,7 +459,46 @@ func buildClient(entry *KeysFileClient) (*Client, error) {
 		}
 		client.AllowedNetworks = append(client.AllowedNetworks, prefix.Masked())
 	}
+	for i := range entry.Grants {
+		grant, err := buildGrant(entry.ID, &entry.Grants[i])
+		if err != nil {
+			return nil, fmt.Errorf("grant %d: %v", i, err)
+		}
+		client.Grants = append(client.Grants, grant)
+	}
 	return client, nil
+}
+
+var scopeNames = map[string]model.Scope{"read": model.ScopeRead,
+	"transfer": model.ScopeTransfer, "trade": model.ScopeTrade, "operator": model.ScopeOperator}
+
+// buildGrant translates a keys file grant and checks it (model.Grant.Validate).
+func buildGrant(client uint64, entry *KeysFileGrant) (model.Grant, error) {
+	grant := model.Grant{Client: client, Ledger: entry.Ledger}
+	for _, name := range entry.Scopes {
+		scope, ok := scopeNames[name]
+		if !ok {
+			return grant, fmt.Errorf("unknown scope %q (want read, transfer, trade, operator)", name)
+		}
+		grant.Scopes |= scope
+	}
+	if entry.Accounts != "" {
+		first, last, ranged := strings.Cut(entry.Accounts, "-")
+		var err error
+		if grant.First, err = model.ParseUint128(strings.TrimSpace(first)); err != nil {
+			return grant, fmt.Errorf("accounts %q: %v", entry.Accounts, err)
+		}
+		grant.Last = grant.First
+		if ranged {
+			if grant.Last, err = model.ParseUint128(strings.TrimSpace(last)); err != nil {
+				return grant, fmt.Errorf("accounts %q: %v", entry.Accounts, err)
+			}
+		}
+		if grant.First.IsZero() {
+			return grant, fmt.Errorf("accounts %q: account ids start at 1", entry.Accounts)
+		}
+	}
+	return grant, grant.Validate()
 }
 
 func readFileBounded(path string, bytesMax int64) ([]byte, error) {
@@ -397,9 +531,10 @@ type DevKey struct {
 }
 
 // GenerateDevKeys creates a keys file at path holding one development client (id 1,
-// name "dev", every permission) with a fresh random 32-byte secret, written with mode
-// 0600 and never overwriting an existing file (ErrKeysFileExists). The caller shows the
-// returned credential once and warns that it is for development only.
+// name "dev", every permission and the operator scope, so that it sees and moves every
+// account as a single-tenant setup expects) with a fresh random 32-byte secret, written
+// with mode 0600 and never overwriting an existing file (ErrKeysFileExists). The caller
+// shows the returned credential once and warns that it is for development only.
 func GenerateDevKeys(path string) (DevKey, error) {
 	var secret [32]byte
 	if _, err := rand.Read(secret[:]); err != nil {
@@ -413,7 +548,8 @@ func GenerateDevKeys(path string) (DevKey, error) {
 		AdminToken: hex.EncodeToString(token[:])}
 	file := KeysFile{Version: KeysFileVersion, Clients: []KeysFileClient{{
 		ID: dev.Client, Name: "dev", Permissions: []string{"read", "transfer", "trade", "admin"},
-		Keys: []KeysFileKey{{ID: dev.Key, Secret: dev.Secret}},
+		Keys:   []KeysFileKey{{ID: dev.Key, Secret: dev.Secret}},
+		Grants: []KeysFileGrant{{Scopes: []string{"operator"}}},
 	}}, AdminTokens: []KeysFileAdminToken{{Name: "dev", Token: dev.AdminToken}}}
 	if err := WriteKeysFile(path, file, false); err != nil {
 		return DevKey{}, err

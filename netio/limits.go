@@ -66,11 +66,14 @@ const (
 	// one huge reply does not pin its memory forever.
 	outboundPooledBytesMax = 2 << 20
 
-	// LoginAttemptsPerMinuteDefault bounds new connections per remote address per
-	// minute: generous for reconnecting clients, slow for a password-guessing script.
+	// LoginAttemptsPerMinuteDefault bounds, per minute, failed logins per (remote
+	// address, client id) and connections that never log in per remote address (see
+	// Controls): generous for clients that reconnect often (a successful login costs
+	// nothing), slow for a guessing script.
 	LoginAttemptsPerMinuteDefault = 120
 
-	// attemptAddressesMax bounds the addresses tracked by the attempt limit.
+	// attemptAddressesMax bounds the entries each attempt limit tracks (addresses, and
+	// (address, client) pairs); when full, new ones are refused until a minute passes.
 	attemptAddressesMax = 1 << 16
 
 	// MarketDataQueueUpdatesMaxDefault bounds the updates between the sequencer and the

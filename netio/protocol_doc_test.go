@@ -145,8 +145,11 @@ func errorCodesTable() string {
 	b.WriteString("| code | name | reconnect and resume? |\n|---:|---|---|\n")
 	for _, code := range wire.ErrorCodes() {
 		retry := "no: fix the client or its credentials"
-		if code.Retryable() {
+		switch code.Retry() {
+		case wire.RetryNow:
 			retry = "yes"
+		case wire.RetryLater:
+			retry = "yes, after the delay in `aux` (ms)"
 		}
 		fmt.Fprintf(&b, "| %d | `%s` | %s |\n", code, code, retry)
 	}

@@ -1,12 +1,14 @@
 package netio_test
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"sequent/core/model"
 	"sequent/netio"
@@ -150,6 +152,77 @@ func TestLoginFailures(t *testing.T) {
 	}
 	if rejected := h.server.Stats().LoginsRejected; rejected != uint64(len(cases)) {
 		t.Fatalf("%d logins counted as rejected, want %d", rejected, len(cases))
+	}
+}
+
+// TestLoginLockoutIsPerClient: with the server's controls on, a flood of wrong keys for
+// one client from an address makes that client's next login there answer
+// too_many_attempts with the wait in aux (up to a minute, in ms), even with the right
+// key; another client logging in from the same address is not affected. (Before, the
+// limit counted connections per address, and the flood locked every client out.)
+func TestLoginLockoutIsPerClient(t *testing.T) {
+	h := newHarness(t, harnessOptions{config: func(c *netio.Config) {
+		c.Admission = netio.NewControls(netio.ControlsConfig{LoginAttemptsPerMinute: 3})
+	}})
+	for range 5 {
+		r := dialRaw(t, h.server.Address())
+		r.write(r.loginFrame(clientAll, 1, secretTwo, 1, 0)) // The wrong secret.
+		frame := r.next()
+		if frame.Kind != wire.KindError {
+			t.Fatalf("wrong key: %s", frame.Kind)
+		}
+	}
+	locked := dialRaw(t, h.server.Address())
+	locked.write(locked.loginFrame(clientAll, 1, secretOne, 1, 0)) // The right one.
+	frame := locked.next()
+	if frame.Kind != wire.KindError || wire.ErrorCode(frame.Status) != wire.ErrorTooManyAttempts ||
+		frame.Aux == 0 || frame.Aux > 60_000 {
+		t.Fatalf("locked client: %s %s, retry after %d ms", frame.Kind,
+			wire.ErrorCode(frame.Status), frame.Aux)
+	}
+	neighbour := dialRaw(t, h.server.Address())
+	neighbour.login(clientReader, 1, secretReader, 1)
+	// The Go client reads the wait: its reconnect loop sleeps that long, not its back-off.
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	_, err := client.Dial(ctx, client.Config{Addresses: []string{h.server.Address()},
+		Client: clientAll, Key: 1, Secret: secretOne, Logger: testLogger()})
+	var refused *client.ServerError
+	if !errors.As(err, &refused) || refused.RetryAfter <= 0 || refused.RetryAfter > time.Minute {
+		t.Fatalf("dial of the locked client: %v", err)
+	}
+}
+
+// TestUncheckedFrames: with login option bit 1 the server does not verify the checksum
+// of the frames a client sends after its login (0 there is fine); without it, the same
+// frame is a bad_checksum; the login frame itself is always verified. The Go client
+// negotiates it with Config.UncheckedFrames.
+func TestUncheckedFrames(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	unchecked := wire.AppendFrameUnchecked(nil, &wire.Frame{Kind: wire.KindRequest,
+		Operation: model.OperationLookupAccounts, Session: 1, Number: 1}, encodeIDs(1))
+	r := dialRaw(t, h.server.Address())
+	r.write(r.loginFrame(clientAll, 1, secretOne, 1, wire.LoginUncheckedFrames))
+	if frame := r.next(); frame.Kind != wire.KindLoginAccepted {
+		t.Fatalf("login with the option: %s", frame.Kind)
+	}
+	r.write(unchecked)
+	if reply := r.next(); reply.Kind != wire.KindReply || model.Status(reply.Status) != model.StatusOK {
+		t.Fatalf("unchecked request: %s %s", reply.Kind, model.Status(reply.Status))
+	}
+	checked := dialRaw(t, h.server.Address())
+	checked.login(clientAll, 1, secretOne, 2)
+	checked.write(wire.AppendFrameUnchecked(nil, &wire.Frame{Kind: wire.KindRequest,
+		Operation: model.OperationLookupAccounts, Session: 2, Number: 1}, encodeIDs(1)))
+	checked.expectError(wire.ErrorBadChecksum)
+	early := dialRaw(t, h.server.Address())
+	login := early.loginFrame(clientAll, 1, secretOne, 3, wire.LoginUncheckedFrames)
+	login[wire.HeaderSize] ^= 1 // The login frame is checked before its options are known.
+	early.write(login)
+	early.expectError(wire.ErrorBadChecksum)
+	c := h.dial(func(config *client.Config) { config.UncheckedFrames = true })
+	if _, err := c.LookupAccounts(background(t), []model.Uint128{model.U128(1)}); err != nil {
+		t.Fatalf("Go client with unchecked frames: %v", err)
 	}
 }
 
@@ -396,6 +469,14 @@ func TestReservedHeaderFields(t *testing.T) {
 		encodeIDs(1)))
 	if reply := r.next(); model.Status(reply.Status) != model.StatusInvalidBody {
 		t.Fatalf("undefined flag: %s", model.Status(reply.Status))
+	}
+	// Flag bit 0 (balances) is defined for create_transfers only; elsewhere it would be
+	// silently meaningless, so it is refused.
+	r.write(wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindRequest,
+		Operation: model.OperationLookupAccounts, Session: 1, Number: 2, Flags: 1},
+		encodeIDs(1)))
+	if reply := r.next(); model.Status(reply.Status) != model.StatusInvalidBody {
+		t.Fatalf("balances flag on a lookup: %s", model.Status(reply.Status))
 	}
 }
 

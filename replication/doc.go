@@ -8,7 +8,8 @@
 // # Link security
 //
 // Every connection proves the shared key first (HMAC-SHA256 over the acceptor's
-// single-use nonce). With TLS (NodeConfig.TLS, tls.go) the link is also mutual TLS 1.3:
+// single-use nonce); a primary refuses a standby whose key differs with a refusal frame,
+// which the standby takes as ErrUnauthenticated (fatal, never retried). With TLS (NodeConfig.TLS, tls.go) the link is also mutual TLS 1.3:
 // each node presents one certificate and trusts one CA in both of its parts (acceptor and
 // dialer), a refused certificate is ErrUnauthenticated (not retried), and the HMAC still
 // runs inside TLS. The witness link is HMAC-only.
@@ -54,12 +55,32 @@
 // lease (500 ms in the drill). A manual promotion with a witness configured also takes the
 // lease, and is refused while the primary still holds it.
 //
+// # A primary that hangs
+//
+// A stopped process (SIGSTOP, a VM paused, a stuck disk) keeps its connections open, so
+// nothing breaks to say it is gone. The standby does not wait for its stream's silence
+// timeout: it asks the witness as soon as it has heard nothing from its primary for a
+// whole lease (the primary heartbeats every quarter lease), and every wait of the
+// follower (stream, dial, handshake, back-off) ends at once on promotion, so a hung
+// primary is replaced in about one lease, as a dead one is. When the hung primary
+// resumes, its lease has expired: its release path (leaseClock, checked by
+// Primary.Acknowledged) releases nothing on its own durability from the moment the lease
+// ran out, whatever order its goroutines resume in, and the lease goroutine fences it;
+// what the standby had acknowledged is on the new primary too. Without a witness, the
+// promoted node's fence retries reach it about a second after it resumes.
+//
 // # Sync mode, degradation and promotion
 //
-// A primary with no standby attached waits for one (replies are not released) unless
-// DegradeAfter is set: then, after that long, it releases on local durability (a loss
-// window, logged, counted, and shown by /readyz) until a standby attaches and has
-// acknowledged everything written before it attached. A node promoted after its primary
+// A primary with no standby acknowledging waits for one (replies are not released)
+// unless DegradeAfter is set: then, after that long, it releases on local durability (a
+// loss window, logged, counted, and shown by /healthz) until a standby attaches and has
+// acknowledged everything written before it attached. "Acknowledging" is about frames
+// actually arriving, since a hung standby keeps its connection open: the standby sends
+// its positions every standbyHeartbeatInterval, and one not heard from for
+// standbySilenceMax, or whose acknowledgement does not advance for that long while
+// entries wait for it, is not counted as attached (Stats.Attached, readiness) and the
+// DegradeAfter clock runs from then; on degrading, the primary drops its connection so
+// that it re-attaches and catches up like any returning standby. A node promoted after its primary
 // died starts in that degraded state (there is no standby yet) and returns to sync the
 // same way when the old primary rejoins.
 //
@@ -71,9 +92,12 @@
 // frames, hands entries to the shard's sequencer through shard.Replicate) and an ack
 // sender woken by the log's durable subscription. With a witness: the lease renewer
 // (primary) or the failover watch (standby); after a promotion, one fencing attempt.
-// Node's mutex serializes role changes; Node.Close marks the node closed under it (a
-// promotion waiting for the follower to stop then gives up with ErrNodeClosed) and
-// waits for every one of these goroutines before closing the shard and the log.
+// Node's mutex serializes role changes; Node.Close first ends the node's lifetime
+// context, which every network wait watches (dials, handshakes, witness and fence calls,
+// even a promotion's witness call made under the mutex), then marks the node closed
+// under the mutex (a promotion waiting for the follower to stop then gives up with
+// ErrNodeClosed) and waits for every one of these goroutines before closing the shard
+// and the log. OpenNode's context ends a standby's wait for its primary at start.
 //
 // # Link frames
 //

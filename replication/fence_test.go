@@ -1,68 +1,14 @@
 package replication
 
 import (
-	"io"
+	"context"
 	"net"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"sequent/core/model"
 	"sequent/core/shard"
 )
-
-// silencingProxy forwards TCP connections to a target until silenced; from then on it
-// accepts new connections and never answers them (a witness that hangs).
-type silencingProxy struct {
-	listener net.Listener
-	silent   atomic.Bool
-	mutex    sync.Mutex
-	conns    []net.Conn
-}
-
-func newSilencingProxy(t *testing.T, target string) *silencingProxy {
-	t.Helper()
-	listener, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &silencingProxy{listener: listener}
-	go func() {
-		for {
-			conn, err := listener.Accept()
-			if err != nil {
-				return
-			}
-			p.mutex.Lock()
-			p.conns = append(p.conns, conn)
-			p.mutex.Unlock()
-			if p.silent.Load() {
-				continue // Held open, never answered.
-			}
-			go func() {
-				upstream, err := net.Dial("tcp", target)
-				if err != nil {
-					conn.Close()
-					return
-				}
-				go io.Copy(upstream, conn)
-				io.Copy(conn, upstream)
-				conn.Close()
-				upstream.Close()
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		listener.Close()
-		p.mutex.Lock()
-		for _, conn := range p.conns {
-			conn.Close()
-		}
-		p.mutex.Unlock()
-	})
-	return p
-}
 
 // startTestWitness starts a witness on a free loopback port with the given lease; it is
 // closed when the test ends.
@@ -91,17 +37,17 @@ func withWitness(config NodeConfig, name, address string, lease time.Duration) N
 func TestFencedPrimaryReleasesItsStandby(t *testing.T) {
 	lease := 400 * time.Millisecond
 	_, witnessAddress := startTestWitness(t, lease)
-	proxy := newSilencingProxy(t, witnessAddress)
+	proxy := newFreezingProxy(t, witnessAddress)
 	primaryAddress := freeAddress(t)
 	primary := startNode(t, withWitness(nodeConfig(t.TempDir(), primaryAddress, ""), "a",
-		proxy.listener.Addr().String(), lease))
+		proxy.address(), lease))
 	defer primary.Close()
 	standby := startNode(t, withWitness(nodeConfig(t.TempDir(), freeAddress(t), primaryAddress),
 		"b", witnessAddress, lease))
 	defer standby.Close()
 	primary.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
 	primary.replies.wait(t, 1)
-	proxy.silent.Store(true)
+	proxy.frozen.Store(true)
 	waitFor(t, "the primary to fence itself", func() bool {
 		return primary.Shard().Role() == shard.RoleFenced
 	})
@@ -116,9 +62,9 @@ func TestFencedPrimaryReleasesItsStandby(t *testing.T) {
 func TestPrimaryFencesBeforeTheWitnessLeaseExpires(t *testing.T) {
 	lease := 400 * time.Millisecond
 	witness, witnessAddress := startTestWitness(t, lease)
-	proxy := newSilencingProxy(t, witnessAddress)
+	proxy := newFreezingProxy(t, witnessAddress)
 	primary := startNode(t, withWitness(nodeConfig(t.TempDir(), freeAddress(t), ""), "a",
-		proxy.listener.Addr().String(), lease))
+		proxy.address(), lease))
 	defer primary.Close()
 	waitFor(t, "the primary to hold the lease", func() bool {
 		witness.mutex.Lock()
@@ -126,7 +72,7 @@ func TestPrimaryFencesBeforeTheWitnessLeaseExpires(t *testing.T) {
 		return witness.holder == "a"
 	})
 	time.Sleep(lease) // A few renewals.
-	proxy.silent.Store(true)
+	proxy.frozen.Store(true)
 	for {
 		witness.mutex.Lock()
 		expires := witness.expires
@@ -151,7 +97,7 @@ func TestRestartedWitnessWaitsOneLease(t *testing.T) {
 	_, address := startTestWitness(t, lease)
 	ask := func(kind byte, node string) leaseAnswer {
 		t.Helper()
-		answer, err := askWitness(address, nil, testKey, kind, node, 1, time.Now().Add(5*time.Second))
+		answer, err := askWitness(context.Background(), address, nil, testKey, kind, node, 1, time.Now().Add(5*time.Second))
 		if err != nil {
 			t.Fatal(err)
 		}

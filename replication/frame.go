@@ -46,7 +46,28 @@ const (
 	frameDigest        frameType = 8  // primary → standby: op u64 | digest[32]
 	frameFence         frameType = 9  // new primary → old: mac[32] | address
 	frameError         frameType = 10 // either: text; the connection closes after it
+	// frameRefused (13; 11 and 12 are the witness's) is the primary's answer to a hello it
+	// refuses for a reason no retry can cure: code u8 | text. The connection closes
+	// after it.
+	frameRefused frameType = 13
 )
+
+// Refusal codes of frameRefused.
+const (
+	refusedUnauthenticated = 1 // The hello's HMAC does not verify: the keys differ.
+)
+
+// encodeRefusal is a frameRefused body.
+func encodeRefusal(code byte, text string) []byte { return append([]byte{code}, text...) }
+
+// decodeRefusal turns a frameRefused body into the error it stands for.
+func decodeRefusal(body []byte) error {
+	if len(body) > 0 && body[0] == refusedUnauthenticated {
+		return fmt.Errorf("%w: the primary refused this node's replication key (%s)",
+			ErrUnauthenticated, body[1:])
+	}
+	return fmt.Errorf("%w: refusal %x", ErrFrame, body)
+}
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 

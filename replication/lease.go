@@ -17,15 +17,42 @@ type leaseCounters struct {
 	lost     atomic.Uint64 // Leases lost: ran out, or the witness gave them to the other node.
 }
 
+// leaseClock is how long the primary may count on its witness lease: until a monotonic
+// instant, written by the lease goroutine and read by the release path (Primary.
+// Acknowledged), which must not release on local durability past it. A nil clock (no
+// witness) is always valid.
+type leaseClock struct {
+	untilNs atomic.Int64 // Monotonic ns since leaseClockBase.
+}
+
+// leaseClockBase anchors leaseClock readings on the monotonic clock.
+var leaseClockBase = time.Now()
+
+// set records the instant the lease runs out.
+func (c *leaseClock) set(until time.Time) { c.untilNs.Store(int64(until.Sub(leaseClockBase))) }
+
+// valid reports whether the lease still holds now.
+func (c *leaseClock) valid() bool {
+	return c == nil || int64(time.Since(leaseClockBase)) < c.untilNs.Load()
+}
+
+// leaseValidFrom is how long a lease granted for valid, asked for at sent, may be counted
+// on: shortened by the safety margin for clock rates.
+func leaseValidFrom(sent time.Time, valid time.Duration) time.Time {
+	return sent.Add(valid * leaseSafetyPercent / 100)
+}
+
 // holdLease renews the primary's witness lease every quarter of its duration. If no
 // renewal succeeds before the last granted lease (counted from when its request was sent,
 // shortened by a safety margin for clock rates) runs out, the primary fences itself: a
 // standby may be promoted from then on, and two primaries must never both acknowledge.
 // The fence runs on time even while the witness hangs: each request is bounded by the
 // lease time left, and the wait between requests ends when the lease does.
+// n.leaseClock mirrors validUntil for the release path, which closes on time even if this goroutine
+// runs late (a process stopped and resumed).
 func (n *Node) holdLease(stop <-chan struct{}) {
 	interval := n.config.LeaseDuration / 4
-	validUntil := time.Now().Add(n.config.LeaseDuration * leaseSafetyPercent / 100)
+	validUntil := n.leaseClock.until()
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
 	expiry := time.NewTimer(time.Until(validUntil))
@@ -42,11 +69,12 @@ func (n *Node) holdLease(stop <-chan struct{}) {
 		if validUntil.Before(deadline) {
 			deadline = validUntil
 		}
-		answer, err := askWitness(n.config.Witness, n.clientTLS(), n.config.Key, leaseRenew,
-			n.config.NodeName, n.shard.Epoch(), deadline)
+		answer, err := askWitness(n.lifetime, n.config.Witness, n.clientTLS(), n.config.Key,
+			leaseRenew, n.config.NodeName, n.shard.Epoch(), deadline)
 		switch {
 		case err == nil && answer.granted:
-			validUntil = sent.Add(answer.valid * leaseSafetyPercent / 100)
+			validUntil = leaseValidFrom(sent, answer.valid)
+			n.leaseClock.set(validUntil)
 			expiry.Reset(time.Until(validUntil))
 			n.lease.renewals.Add(1)
 		case err == nil:
@@ -69,12 +97,20 @@ func (n *Node) holdLease(stop <-chan struct{}) {
 	}
 }
 
-// watchPrimary promotes this standby automatically once it has lost its primary (the
-// stream broke and reconnecting fails, or the primary went silent past silenceTimeout)
-// and the witness grants it the lease. The witness grants only after the primary's lease
-// expired, which the primary lets happen only by fencing itself or by being gone, so the
-// standby never becomes a second acknowledging primary. Failover therefore takes about
-// one lease after the primary's last renewal.
+// until returns the instant the lease runs out.
+func (c *leaseClock) until() time.Time {
+	return leaseClockBase.Add(time.Duration(c.untilNs.Load()))
+}
+
+// watchPrimary promotes this standby automatically once it has lost its primary: nothing
+// heard from it for a whole lease (it died, it hangs, or the link is down; a hung
+// process keeps its connection open, so waiting for the connection to break would add
+// silenceTimeout) and the witness grants the lease. The witness grants only after the
+// primary's lease expired, which the primary lets happen only by fencing itself or by
+// being gone (or stopped: then it finds its lease expired when it resumes, and releases
+// nothing on its own, see leaseClock), so the standby never becomes a second
+// acknowledging primary. Failover therefore takes about one lease after the primary's
+// last renewal, plus up to a quarter lease for this loop's tick.
 func (n *Node) watchPrimary(stop <-chan struct{}) {
 	ticker := time.NewTicker(n.config.LeaseDuration / 4)
 	defer ticker.Stop()
@@ -85,7 +121,7 @@ func (n *Node) watchPrimary(stop <-chan struct{}) {
 			return
 		case <-ticker.C:
 		}
-		if n.standby.connected.Load() || n.shard.Role() != shard.RoleStandby {
+		if n.shard.Role() != shard.RoleStandby || n.primaryHeardWithin(n.config.LeaseDuration) {
 			continue
 		}
 		epoch, err := n.Promote()
@@ -104,4 +140,12 @@ func (n *Node) watchPrimary(stop <-chan struct{}) {
 		n.config.Logger.Warn("replication: AUTOMATIC FAILOVER: promoted", "epoch", epoch)
 		return
 	}
+}
+
+// primaryHeardWithin reports whether the standby is connected to its primary and has
+// received a frame from it within the last window.
+func (n *Node) primaryHeardWithin(window time.Duration) bool {
+	heard := n.standby.lastHeard.Load()
+	return n.standby.connected.Load() && heard != 0 &&
+		time.Since(time.Unix(0, heard)) < window
 }

@@ -13,15 +13,15 @@ import (
 func TestLeaseCounters(t *testing.T) {
 	lease := 400 * time.Millisecond
 	_, witnessAddress := startTestWitness(t, lease)
-	proxy := newSilencingProxy(t, witnessAddress)
+	proxy := newFreezingProxy(t, witnessAddress)
 	primary := startNode(t, withWitness(nodeConfig(t.TempDir(), freeAddress(t), ""), "a",
-		proxy.listener.Addr().String(), lease))
+		proxy.address(), lease))
 	defer primary.Close()
 	waitFor(t, "two granted renewals", func() bool { return primary.Status().Lease.Renewals >= 2 })
 	if counts := primary.Status().Lease; counts.RenewalFailures != 0 || counts.Losses != 0 {
 		t.Fatalf("failures or losses with a healthy witness: %+v", counts)
 	}
-	proxy.silent.Store(true)
+	proxy.frozen.Store(true)
 	waitFor(t, "the primary to fence itself", func() bool {
 		return primary.Shard().Role() == shard.RoleFenced
 	})

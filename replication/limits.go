@@ -33,10 +33,29 @@ const (
 	// how long an old primary restarted as a primary serves before it is fenced.
 	fenceRetryInterval = time.Second
 
-	// heartbeatInterval: a side that sent nothing for this long sends a heartbeat.
+	// heartbeatInterval: the primary's sender sends a heartbeat this often (with a
+	// witness, a quarter lease if that is shorter: a standby takes a primary silent for a
+	// whole lease for lost).
 	heartbeatInterval = time.Second
 
-	// silenceTimeout: a side that heard nothing for this long drops the connection.
+	// standbyHeartbeatInterval: the standby sends its log positions this often, so that
+	// its primary can tell within standbySilenceMax that it has stopped (a stopped or hung
+	// process keeps its connections open). Four 48-byte frames a second cost nothing.
+	standbyHeartbeatInterval = 250 * time.Millisecond
+
+	// standbySilenceMax: a standby not heard from for this long (four heartbeats), or
+	// whose acknowledgement has not advanced for this long while entries wait for it, is
+	// not acknowledging: it is not counted as attached (readiness), and the DegradeAfter
+	// clock runs from when it went quiet.
+	standbySilenceMax = 4 * standbyHeartbeatInterval
+
+	// degradationCheckInterval: how often the primary looks at its standby's state for
+	// DegradeAfter; it bounds how late a degradation is.
+	degradationCheckInterval = 100 * time.Millisecond
+
+	// silenceTimeout: a side that heard nothing for this long drops the connection. (With
+	// a witness, a standby asks for the lease as soon as its primary has been silent for a
+	// lease, without waiting for this.)
 	silenceTimeout = 5 * time.Second
 
 	// reconnectDelayMax caps the standby's reconnection back-off.

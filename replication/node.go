@@ -2,6 +2,7 @@ package replication
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -54,20 +55,28 @@ type Node struct {
 	listener net.Listener
 	recovery shard.RecoveryReport
 
-	mutex       sync.Mutex // Serializes role changes (Promote, Close).
-	primary     *Primary   // Set while primary with replication.
-	link        *Link      // Standby's first link, from the startup handshake.
-	standbyStop chan struct{}
-	standbyDone chan struct{}
-	standby     StandbyStats
-	lease       leaseCounters // Witness lease renewals, for NodeStatus.
-	digests     *digestBook
-	failure     error
-	leaseStop   chan struct{} // Closes the lease goroutine (primary with a witness).
-	watchStop   chan struct{} // Closes the failover watch (standby with a witness).
-	closed      bool          // Close has begun: no promotion, no new goroutine.
-	// backgroundStop is closed by Close: it ends the waits of the fence retries.
-	backgroundStop chan struct{}
+	mutex   sync.Mutex // Serializes role changes (Promote, Close).
+	primary *Primary   // Set while primary with replication.
+	link    *Link      // Standby's first link, from the startup handshake.
+	// following ends the standby's follower (promotion, Close); standbyDone is closed
+	// when the follower has returned.
+	following     context.Context
+	stopFollowing context.CancelFunc
+	standbyDone   chan struct{}
+	standby       StandbyStats
+	lease         leaseCounters // Witness lease renewals, for NodeStatus.
+	digests       *digestBook
+	failure       error
+	leaseStop     chan struct{} // Closes the lease goroutine (primary with a witness).
+	watchStop     chan struct{} // Closes the failover watch (standby with a witness).
+	closed        bool          // Close has begun: no promotion, no new goroutine.
+	// leaseClock is the primary's witness lease, for the release path (nil: no witness).
+	leaseClock *leaseClock
+	// lifetime ends when Close begins, before Close takes the mutex: every network wait
+	// (witness calls, fence calls, dials) watches it, so Close never waits for a peer that
+	// hangs, not even behind a promotion that holds the mutex.
+	lifetime    context.Context
+	endLifetime context.CancelFunc
 	// background counts the lease, failover-watch and fencing goroutines; Close waits
 	// for them, so none outlives the node (a leaked lease goroutine would go on renewing
 	// the witness lease and block the other node's automatic failover).
@@ -89,8 +98,10 @@ func (n *Node) goBackground(f func()) {
 }
 
 // OpenNode opens the log, persists or learns the epoch, (as a standby) aligns the log with
-// the primary's, recovers the machine and builds the shard. Start sets it running.
-func OpenNode(config NodeConfig) (*Node, error) {
+// the primary's, recovers the machine and builds the shard. Start sets it running. A
+// standby waits at start for its primary (see alignWithPrimary); ctx ends that wait (a
+// shutdown signal), and OpenNode then returns ctx's error.
+func OpenNode(ctx context.Context, config NodeConfig) (*Node, error) {
 	if config.Logger == nil {
 		config.Logger = slog.Default()
 	}
@@ -106,7 +117,11 @@ func OpenNode(config NodeConfig) (*Node, error) {
 	if (config.Listen != "" || config.StandbyOf != "") && len(config.Key) == 0 {
 		return nil, errors.New("replication: a replication key is required")
 	}
-	n := &Node{config: config, backgroundStop: make(chan struct{})}
+	n := &Node{config: config}
+	n.lifetime, n.endLifetime = context.WithCancel(context.Background())
+	if config.Witness != "" {
+		n.leaseClock = &leaseClock{}
+	}
 	n.digests = newDigestBook(func(err error) { n.fail(err) })
 	epoch, err := LoadEpoch(config.EpochPath)
 	if err != nil {
@@ -120,7 +135,7 @@ func OpenNode(config NodeConfig) (*Node, error) {
 	role := shard.RolePrimary
 	if config.StandbyOf != "" {
 		role = shard.RoleStandby
-		if epoch, err = n.alignWithPrimary(epoch); err != nil {
+		if epoch, err = n.alignWithPrimary(ctx, epoch); err != nil {
 			n.log.Close()
 			return nil, err
 		}
@@ -201,17 +216,23 @@ func (n *Node) snapshotWritten(result shard.SnapshotResult) {
 // (n.link stays nil): it keeps reconnecting, and it can be promoted if the primary is
 // lost for good (everything it acknowledged is in that log). Should the primary come
 // back asking for a truncation, the standby stops with ErrResyncNeeded (a restart aligns).
-func (n *Node) alignWithPrimary(epoch uint64) (uint64, error) {
+// A primary that refuses this node's key or certificate is an error at once (no retry
+// can cure it), and the wait ends when ctx does.
+func (n *Node) alignWithPrimary(ctx context.Context, epoch uint64) (uint64, error) {
 	config := n.standbyConfig()
 	giveUp := time.Now().Add(n.config.PrimaryWaitAtStart)
 	for delay := 50 * time.Millisecond; ; delay = min(2*delay, reconnectDelayMax) {
-		link, err := Dial(config, epoch)
+		link, err := Dial(ctx, config, epoch)
 		if err == nil {
 			n.link = link
 			break
 		}
 		if errors.Is(err, ErrUnauthenticated) {
 			return 0, err
+		}
+		if ctx.Err() != nil {
+			return 0, fmt.Errorf("replication: stopped while waiting for the primary at %s: %w",
+				n.config.StandbyOf, ctx.Err())
 		}
 		if n.log.LastOp() > 0 && time.Now().After(giveUp) {
 			n.config.Logger.Warn("replication: primary unreachable at start; starting as a "+
@@ -222,7 +243,12 @@ func (n *Node) alignWithPrimary(epoch uint64) (uint64, error) {
 		}
 		n.config.Logger.Warn("replication: primary not reachable yet", "address",
 			n.config.StandbyOf, "error", err)
-		time.Sleep(delay)
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("replication: stopped while waiting for the primary at %s: %w",
+				n.config.StandbyOf, ctx.Err())
+		case <-time.After(delay):
+		}
 	}
 	w := n.link.Welcome
 	n.config.Logger.Info("replication: following primary", "address", n.config.StandbyOf,
@@ -303,7 +329,8 @@ func (n *Node) Start(replier shard.Replier) {
 	n.mutex.Lock()
 	defer n.mutex.Unlock()
 	if n.shard.Role() == shard.RoleStandby {
-		n.standbyStop, n.standbyDone = make(chan struct{}), make(chan struct{})
+		n.following, n.stopFollowing = context.WithCancel(n.lifetime)
+		n.standbyDone = make(chan struct{})
 		go n.follow()
 		if n.config.Witness != "" {
 			n.watchStop = make(chan struct{})
@@ -311,6 +338,11 @@ func (n *Node) Start(replier shard.Replier) {
 			n.goBackground(func() { n.watchPrimary(stop) })
 		}
 		return
+	}
+	if n.leaseClock != nil {
+		// Counted on from now, as the lease goroutine does until its first renewal
+		// answers (at once: it asks before its first wait).
+		n.leaseClock.set(leaseValidFrom(time.Now(), n.config.LeaseDuration))
 	}
 	if n.listener != nil {
 		n.startPrimary(n.config.DegradeAfter, false)
@@ -325,10 +357,14 @@ func (n *Node) Start(replier shard.Replier) {
 // startPrimary begins serving standbys. alone starts it released from its standby
 // (promotion: there is none yet) until one attaches and catches up.
 func (n *Node) startPrimary(degradeAfter time.Duration, alone bool) {
+	heartbeat := heartbeatInterval
+	if n.config.Witness != "" {
+		heartbeat = min(heartbeat, n.config.LeaseDuration/4)
+	}
 	n.primary = StartPrimary(PrimaryConfig{Listener: n.listener, Key: n.config.Key, Log: n.log,
 		Shard: n.shard, SnapshotDir: n.config.SnapshotDir, Mode: n.config.Mode,
 		DegradeAfter: degradeAfter, ClientAddress: n.config.ClientAddress,
-		Logger: n.config.Logger})
+		HeartbeatInterval: heartbeat, Lease: n.leaseClock, Logger: n.config.Logger})
 	if alone && n.config.Mode == ModeSync {
 		n.primary.degraded.Store(true)
 		n.primary.stats.degradations.Add(1)
@@ -338,16 +374,18 @@ func (n *Node) startPrimary(degradeAfter time.Duration, alone bool) {
 	n.shard.SetAcknowledger(n.primary)
 }
 
-// follow streams from the primary, reconnecting with back-off, until stopped or until
-// the primary asks for a resync (which needs a restart).
+// follow streams from the primary, reconnecting with back-off, until stopped, or until
+// something no reconnection cures: the primary asks for a resync (which needs a
+// restart), refuses this node's key or certificate, or the local log fails.
 func (n *Node) follow() {
 	defer close(n.standbyDone)
 	link := n.link // Nil when the node started without reaching its primary.
 	config := n.standbyConfig()
 	for delay := 50 * time.Millisecond; ; {
 		if link != nil {
+			n.standby.lastHeard.Store(time.Now().UnixNano())
 			n.standby.connected.Store(true)
-			err := link.Stream(n.shard.Replicate, n.digests, n.standbyStop, &n.standby)
+			err := link.Stream(n.shard.Replicate, n.digests, n.following.Done(), &n.standby)
 			n.standby.connected.Store(false)
 			link.Close()
 			if n.stopping() {
@@ -357,17 +395,25 @@ func (n *Node) follow() {
 				n.fail(err)
 				return
 			}
-			n.config.Logger.Warn("replication: stream from the primary ended", "error", err)
+			if shardErr := n.shard.Err(); shardErr != nil {
+				n.fail(fmt.Errorf("replication: the local log failed: %w", shardErr))
+				return
+			}
+			n.config.Logger.Warn(streamEndedMessage, "error", err)
 			delay = 50 * time.Millisecond
 		}
 		select {
-		case <-n.standbyStop:
+		case <-n.following.Done():
 			return
 		case <-time.After(delay):
 		}
 		delay = min(2*delay, reconnectDelayMax)
 		var err error
-		link, err = Dial(config, n.shard.Epoch())
+		link, err = Dial(n.following, config, n.shard.Epoch())
+		if errors.Is(err, ErrUnauthenticated) {
+			n.fail(err) // The primary's key or certificate changed: waiting cannot help.
+			return
+		}
 		if err != nil {
 			link = nil
 			continue
@@ -382,14 +428,10 @@ func (n *Node) follow() {
 	}
 }
 
-func (n *Node) stopping() bool {
-	select {
-	case <-n.standbyStop:
-		return true
-	default:
-		return false
-	}
-}
+func (n *Node) stopping() bool { return n.following.Err() != nil }
+
+// streamEndedMessage is logged when the stream from the primary ends by itself.
+const streamEndedMessage = "replication: stream from the primary ended"
 
 // fail records a fatal replication problem loudly; the standby stops following.
 func (n *Node) fail(err error) {
@@ -423,8 +465,9 @@ func (n *Node) Promote() (uint64, error) {
 	}
 	epoch := n.shard.Epoch() + 1
 	if n.config.Witness != "" {
-		answer, err := askWitness(n.config.Witness, n.clientTLS(), n.config.Key, leaseAcquire,
-			n.config.NodeName, n.shard.Epoch(), time.Now().Add(handshakeTimeout))
+		sent := time.Now()
+		answer, err := askWitness(n.lifetime, n.config.Witness, n.clientTLS(), n.config.Key,
+			leaseAcquire, n.config.NodeName, n.shard.Epoch(), sent.Add(handshakeTimeout))
 		if err != nil {
 			return 0, fmt.Errorf("replication: witness: %w", err)
 		}
@@ -433,14 +476,15 @@ func (n *Node) Promote() (uint64, error) {
 				"the primary may be alive", answer.holder, answer.valid)
 		}
 		epoch = max(epoch, answer.epoch)
+		n.leaseClock.set(leaseValidFrom(sent, answer.valid))
 	}
 	return n.promoteLocked(epoch)
 }
 
 // promoteLocked carries out a promotion to epoch; the caller holds the mutex.
 func (n *Node) promoteLocked(epoch uint64) (uint64, error) {
-	if n.standbyStop != nil && !n.stopping() {
-		close(n.standbyStop)
+	if n.stopFollowing != nil && !n.stopping() {
+		n.stopFollowing()
 		n.mutex.Unlock()
 		<-n.standbyDone
 		if testHookPromotionUnlocked != nil {
@@ -503,7 +547,7 @@ func (n *Node) fencePeer(epoch uint64) {
 				fenceRetryInterval, "error", err)
 		}
 		select {
-		case <-n.backgroundStop:
+		case <-n.lifetime.Done():
 			return
 		case <-time.After(fenceRetryInterval):
 		}
@@ -523,14 +567,16 @@ func (n *Node) peerFollows() bool {
 }
 
 // fencePeerOnce makes one fence call: dial, read the challenge, send the signed fence.
-// A node that is not serving as a primary (a standby, a process not yet listening)
-// sends no challenge: the call fails after handshakeTimeout at most.
+// A node that is not serving as a primary (a standby, a process not yet listening, a
+// stopped one) sends no challenge: the call fails after handshakeTimeout at most, or at
+// once when Close begins.
 func (n *Node) fencePeerOnce(peer string, epoch uint64) error {
-	conn, err := dialLink(peer, n.clientTLS(), handshakeTimeout)
+	conn, err := dialLink(n.lifetime, peer, n.clientTLS(), handshakeTimeout)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
+	defer closeWhenDone(n.lifetime, conn)()
 	conn.SetDeadline(time.Now().Add(handshakeTimeout))
 	challenge, err := newFrameReader(conn).read()
 	if err != nil {
@@ -551,17 +597,14 @@ func (n *Node) fencePeerOnce(peer string, epoch uint64) error {
 
 // Close stops replication and the shard (which releases what it can), then the log. A
 // promotion under way is abandoned (ErrNodeClosed) and the lease, failover-watch and
-// fencing goroutines are waited for. Each is bounded by a network timeout: right after a
-// promotion, the fence call to an unreachable old primary can hold Close for up to
-// handshakeTimeout.
+// fencing goroutines are waited for; none waits for a peer past the start of Close
+// (every network wait watches n.lifetime).
 func (n *Node) Close() error {
+	n.endLifetime()
 	n.mutex.Lock()
-	if !n.closed {
-		n.closed = true
-		close(n.backgroundStop)
-	}
-	if n.standbyStop != nil && !n.stopping() {
-		close(n.standbyStop)
+	n.closed = true
+	if n.stopFollowing != nil {
+		n.stopFollowing()
 	}
 	standbyDone, primary := n.standbyDone, n.primary
 	if n.leaseStop != nil {

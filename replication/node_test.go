@@ -1,6 +1,7 @@
 package replication
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net"
@@ -85,7 +86,7 @@ func nodeConfig(dir, listen, standbyOf string) NodeConfig {
 
 func startNode(t *testing.T, config NodeConfig) *testNode {
 	t.Helper()
-	node, err := OpenNode(config)
+	node, err := OpenNode(context.Background(), config)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -332,7 +333,7 @@ func TestWrongKeyIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer log.Close()
-	_, err = Dial(StandbyConfig{Address: primaryAddress, Key: config.Key, Log: log}, 0)
+	_, err = Dial(context.Background(), StandbyConfig{Address: primaryAddress, Key: config.Key, Log: log}, 0)
 	if err == nil {
 		t.Fatal("a standby with the wrong key was accepted")
 	}

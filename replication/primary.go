@@ -49,7 +49,17 @@ type PrimaryConfig struct {
 	Mode          Mode          // Sync (default) or async.
 	DegradeAfter  time.Duration // Sync: release without the standby after it is gone this long; 0 = never.
 	ClientAddress string        // This node's client address, for redirects.
-	Logger        *slog.Logger
+	// HeartbeatInterval: the sender sends a heartbeat this often (default
+	// heartbeatInterval); with a witness, at most a quarter lease, so that a standby can
+	// tell a silent primary within one lease.
+	HeartbeatInterval time.Duration
+	// Lease, when set (a witness is configured), gates releasing on local durability
+	// (async mode, or sync degraded): nothing is released that way once the lease has run
+	// out, even before the lease goroutine has fenced the node (a process stopped and
+	// resumed runs its goroutines in any order). Standby-acknowledged entries are on the
+	// standby, so they are released whatever the lease.
+	Lease  *leaseClock
+	Logger *slog.Logger
 }
 
 // Primary streams the log to one standby and tracks its acknowledgements. It implements
@@ -60,6 +70,11 @@ type Primary struct {
 	ackNotify chan struct{} // Capacity 1.
 	degraded  atomic.Bool   // Sync mode released without the standby (see DegradeAfter).
 	goneSince atomic.Int64  // Unix ns since when no standby is attached; 0 when attached.
+	// waitingSince is when entries sent to the standby started waiting for its
+	// acknowledgement, or when it last advanced while some still wait (Unix ns); 0 when
+	// nothing waits. With lastContactNs it tells a standby that acknowledges from one that
+	// is attached but hung (see standbyQuietSince).
+	waitingSince atomic.Int64
 	// caughtUpAt is the log's last op when the current standby attached: once it has
 	// acknowledged that far, everything released while degraded is on the standby too,
 	// and sync mode resumes.
@@ -93,6 +108,9 @@ func StartPrimary(config PrimaryConfig) *Primary {
 	if config.Logger == nil {
 		config.Logger = slog.Default()
 	}
+	if config.HeartbeatInterval <= 0 {
+		config.HeartbeatInterval = heartbeatInterval
+	}
 	p := &Primary{config: config, ackNotify: make(chan struct{}, 1), closed: make(chan struct{})}
 	p.goneSince.Store(time.Now().UnixNano())
 	// acked starts at 0: entries already in the log (a restarted primary's last writes)
@@ -106,9 +124,9 @@ func StartPrimary(config PrimaryConfig) *Primary {
 }
 
 // Acknowledged returns the highest op replies may wait for (math.MaxUint64 when they
-// need not wait: async mode, or sync mode degraded).
+// need not wait: async mode, or sync mode degraded, while the witness lease holds).
 func (p *Primary) Acknowledged() uint64 {
-	if p.config.Mode == ModeAsync || p.degraded.Load() {
+	if (p.config.Mode == ModeAsync || p.degraded.Load()) && p.config.Lease.valid() {
 		return math.MaxUint64
 	}
 	return p.acked.Load()
@@ -202,7 +220,13 @@ func (p *Primary) serve(conn net.Conn) {
 		if err := p.handleHello(conn, reader, writer, first, nonce); err != nil {
 			p.config.Logger.Warn("replication: standby session ended", "peer",
 				conn.RemoteAddr().String(), "error", err)
-			writeFrame(writer, frameError, p.config.Shard.Epoch(), []byte(err.Error()))
+			if errors.Is(err, ErrUnauthenticated) {
+				// Said as a refusal the standby stops on, not as a text it retries after.
+				writeFrame(writer, frameRefused, p.config.Shard.Epoch(),
+					encodeRefusal(refusedUnauthenticated, "replication key mismatch"))
+			} else {
+				writeFrame(writer, frameError, p.config.Shard.Epoch(), []byte(err.Error()))
+			}
 			writer.Flush()
 		}
 	default:
@@ -268,6 +292,8 @@ func (p *Primary) handleHello(conn net.Conn, reader *frameReader, writer *bufio.
 		"plan", w.plan.String(), "op", w.op, "standby_last_op", h.lastOp)
 	p.stats.sessions.Add(1)
 	p.caughtUpAt.Store(p.config.Log.LastOp())
+	p.stats.lastContactNs.Store(time.Now().UnixNano())
+	p.waitingSince.Store(0)
 	p.goneSince.Store(0)
 	// No acknowledgement is inferred from the hello: the standby's last op may not be
 	// durable on its disk yet. Its first ack, sent as soon as it streams, says what is;
@@ -385,7 +411,8 @@ func (p *Primary) readAcks(s *primarySession, reader *frameReader) {
 				s.conn.Close()
 				return
 			}
-			p.acknowledge(min(values[index], s.sentOp.Load())) // Never beyond what was sent.
+			sent := s.sentOp.Load()
+			p.acknowledge(min(values[index], sent), sent) // Never beyond what was sent.
 		case frameError:
 			p.config.Logger.Warn("replication: standby reported an error", "error", string(f.body))
 			s.conn.Close()
@@ -394,18 +421,42 @@ func (p *Primary) readAcks(s *primarySession, reader *frameReader) {
 	}
 }
 
-// acknowledge raises acked to op (never lowers it) and wakes the shard.
-func (p *Primary) acknowledge(op uint64) {
+// acknowledge raises acked to op (never lowers it), restarts the wait clock, and wakes
+// the shard. sent is the last op sent to the standby.
+func (p *Primary) acknowledge(op, sent uint64) {
 	for {
 		current := p.acked.Load()
 		if op <= current {
 			return
 		}
 		if p.acked.CompareAndSwap(current, op) {
+			if op >= sent {
+				p.waitingSince.Store(0) // Nothing waits any more.
+			} else {
+				p.waitingSince.Store(time.Now().UnixNano()) // Progress: the rest wait from now.
+			}
 			p.signal()
 			return
 		}
 	}
+}
+
+// standbyQuietSince returns since when (Unix ns) the standby has not been acknowledging,
+// or 0 if it is: no standby attached (since it left), not heard from for
+// standbySilenceMax (a stopped process keeps its connection open: since it was last
+// heard), or entries waiting for its acknowledgement for standbySilenceMax with no
+// progress (heartbeats, but a stuck disk: since the wait began). now is Unix ns.
+func (p *Primary) standbyQuietSince(now int64) int64 {
+	if p.current.Load() == nil {
+		return p.goneSince.Load()
+	}
+	if contact := p.stats.lastContactNs.Load(); now-contact > int64(standbySilenceMax) {
+		return contact
+	}
+	if waiting := p.waitingSince.Load(); waiting != 0 && now-waiting > int64(standbySilenceMax) {
+		return waiting
+	}
+	return 0
 }
 
 // SendDigest queues the primary's state digest at a snapshot op for the standby to
@@ -425,12 +476,14 @@ func (p *Primary) SendDigest(op uint64, digest [32]byte) {
 	}
 }
 
-// watchDegradation implements DegradeAfter: in sync mode, after the standby has been gone
-// that long, replies are released on local durability (a documented loss window) until
-// a standby is attached again.
+// watchDegradation implements DegradeAfter: in sync mode, once the standby has not been
+// acknowledging for that long (gone, or attached but silent or stalled: see
+// standbyQuietSince), replies are released on local durability (a documented loss
+// window). A standby still attached then is disconnected, so that it re-attaches through
+// the handshake and catches up like any returning standby, after which sync resumes.
 func (p *Primary) watchDegradation() {
 	defer p.sessions.Done()
-	ticker := time.NewTicker(100 * time.Millisecond)
+	ticker := time.NewTicker(degradationCheckInterval)
 	defer ticker.Stop()
 	for {
 		select {
@@ -441,16 +494,14 @@ func (p *Primary) watchDegradation() {
 		if p.config.Mode != ModeSync {
 			continue
 		}
-		gone := p.goneSince.Load()
+		now := time.Now().UnixNano()
+		quiet := p.standbyQuietSince(now)
 		switch {
-		case gone != 0 && !p.degraded.Load() && p.config.DegradeAfter > 0 &&
-			time.Since(time.Unix(0, gone)) >= p.config.DegradeAfter:
-			p.degraded.Store(true)
-			p.stats.degradations.Add(1)
-			p.config.Logger.Warn("replication: standby gone, degraded to async: acknowledged "+
-				"writes may be lost if this node fails now", "gone_for", time.Since(time.Unix(0, gone)))
-			p.signal()
-		case gone == 0 && p.degraded.Load() && p.acked.Load() >= p.caughtUpAt.Load():
+		case quiet != 0 && !p.degraded.Load() && p.config.DegradeAfter > 0 &&
+			now-quiet >= int64(p.config.DegradeAfter):
+			p.degrade(time.Duration(now - quiet))
+		case p.current.Load() != nil && quiet == 0 && p.degraded.Load() &&
+			p.acked.Load() >= p.caughtUpAt.Load():
 			// The standby has everything written before it attached; from now on releases
 			// wait for it again. (Under load the acknowledgement never catches the moving
 			// end of the log, so waiting for acked >= Durable() before switching would keep
@@ -464,4 +515,16 @@ func (p *Primary) watchDegradation() {
 				"acknowledged", p.acked.Load())
 		}
 	}
+}
+
+// degrade starts releasing on local durability and lets a silent standby go.
+func (p *Primary) degrade(quietFor time.Duration) {
+	p.degraded.Store(true)
+	p.stats.degradations.Add(1)
+	p.config.Logger.Warn("replication: standby not acknowledging, degraded to async: "+
+		"acknowledged writes may be lost if this node fails now", "quiet_for", quietFor)
+	if s := p.current.Load(); s != nil {
+		s.conn.Close() // The sender and the ack reader end; the standby re-attaches.
+	}
+	p.signal()
 }

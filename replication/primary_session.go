@@ -50,7 +50,7 @@ func (p *Primary) stream(s *primarySession, op uint64) error {
 		tail.Close()
 	}()
 	s.sentOp.Store(op)
-	heartbeat := time.NewTicker(heartbeatInterval)
+	heartbeat := time.NewTicker(p.config.HeartbeatInterval)
 	defer heartbeat.Stop()
 	for {
 		gap, err := tail.Drain(func(stored []byte, meta wal.EntryMeta) error {
@@ -103,6 +103,11 @@ func (p *Primary) sendEntry(s *primarySession, stored []byte, firstOp, lastOp ui
 	if err := writeFrame(s.writer, frameEntry, p.config.Shard.Epoch(), stored); err != nil {
 		return err
 	}
+	if p.acked.Load() >= sent {
+		// Nothing was waiting for the standby: the wait starts now. (The CAS keeps an
+		// earlier start; a race with the ack reader can only restart the clock late.)
+		p.waitingSince.CompareAndSwap(0, time.Now().UnixNano())
+	}
 	s.sentOp.Store(lastOp)
 	p.stats.entriesSent.Add(1)
 	p.stats.bytesSent.Add(uint64(len(stored)))
@@ -142,7 +147,8 @@ type PrimaryStats struct {
 // Stats returns a snapshot of the counters. Any goroutine.
 func (p *Primary) Stats() PrimaryStats {
 	acked, last := p.acked.Load(), p.config.Log.LastOp()
-	stats := PrimaryStats{Mode: p.config.Mode.String(), Attached: p.current.Load() != nil,
+	stats := PrimaryStats{Mode: p.config.Mode.String(),
+		Attached: p.standbyQuietSince(time.Now().UnixNano()) == 0,
 		Degraded: p.Degraded(), AcknowledgedOp: acked, SentOp: p.stats.lastSentOp.Load(),
 		EntriesSent: p.stats.entriesSent.Load(), BytesSent: p.stats.bytesSent.Load(),
 		Sessions: p.stats.sessions.Load(), Degradations: p.stats.degradations.Load(),

@@ -2,6 +2,7 @@ package replication
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -41,18 +42,26 @@ type Link struct {
 var ErrResyncNeeded = errors.New("replication: the primary asks for a resync; restart the standby")
 
 // Dial connects to the primary, proves the shared key, and learns the plan: how the
-// standby's log continues the primary's. epoch is the standby's current epoch.
-func Dial(config StandbyConfig, epoch uint64) (*Link, error) {
+// standby's log continues the primary's. epoch is the standby's current epoch. It gives
+// up as soon as ctx ends (a primary that hangs accepts the connection but never answers:
+// without that, a promotion or a shutdown would wait for handshakeTimeout). A primary
+// that refuses the key is ErrUnauthenticated: no retry can cure it.
+func Dial(ctx context.Context, config StandbyConfig, epoch uint64) (*Link, error) {
 	if config.Logger == nil {
 		config.Logger = slog.Default()
 	}
-	conn, err := dialLink(config.Address, config.TLS, handshakeTimeout)
+	conn, err := dialLink(ctx, config.Address, config.TLS, handshakeTimeout)
 	if err != nil {
 		return nil, err
 	}
 	link := &Link{config: config, conn: conn, reader: newFrameReader(conn),
 		writer: bufio.NewWriterSize(conn, 1<<16)}
-	if err := link.handshake(epoch); err != nil {
+	release := closeWhenDone(ctx, conn)
+	err = link.handshake(epoch)
+	if !release() || ctx.Err() != nil {
+		err = errors.Join(err, ctx.Err())
+	}
+	if err != nil {
 		conn.Close()
 		return nil, err
 	}
@@ -89,6 +98,8 @@ func (l *Link) handshake(epoch uint64) error {
 	}
 	switch answer.kind {
 	case frameWelcome:
+	case frameRefused:
+		return decodeRefusal(answer.body)
 	case frameError:
 		return fmt.Errorf("replication: primary refused: %s", answer.body)
 	default:
@@ -235,7 +246,7 @@ func (l *Link) handle(f frame, apply func(stored []byte) error, book *digestBook
 func (l *Link) acknowledge(done <-chan struct{}, stats *StandbyStats) error {
 	durable := l.config.Log.SubscribeDurable()
 	defer l.config.Log.UnsubscribeDurable(durable)
-	heartbeat := time.NewTicker(heartbeatInterval)
+	heartbeat := time.NewTicker(standbyHeartbeatInterval)
 	defer heartbeat.Stop()
 	acknowledged := uint64(0)
 	for {

@@ -1,6 +1,7 @@
 package replication
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -54,17 +55,22 @@ func NewTLS(certificate tls.Certificate, authorities *x509.CertPool) *TLS {
 
 // dialLink opens a replication connection to address, over TLS when clientTLS is set. The
 // TLS handshake completes within timeout, so that a refused certificate surfaces here as
-// ErrUnauthenticated rather than as a confusing frame error later.
-func dialLink(address string, clientTLS *tls.Config, timeout time.Duration) (net.Conn, error) {
-	return dialLinkBy(address, clientTLS, time.Now().Add(timeout))
+// ErrUnauthenticated rather than as a confusing frame error later. It gives up at once
+// when ctx ends.
+func dialLink(ctx context.Context, address string, clientTLS *tls.Config,
+	timeout time.Duration) (net.Conn, error) {
+	return dialLinkBy(ctx, address, clientTLS, time.Now().Add(timeout))
 }
 
 // dialLinkBy is dialLink with a deadline instead of a timeout (the witness calls bound
 // dial, request and reply together).
-func dialLinkBy(address string, clientTLS *tls.Config, deadline time.Time) (net.Conn, error) {
-	dialer := &net.Dialer{Deadline: deadline}
+func dialLinkBy(ctx context.Context, address string, clientTLS *tls.Config,
+	deadline time.Time) (net.Conn, error) {
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	dialer := &net.Dialer{}
 	if clientTLS == nil {
-		return dialer.Dial("tcp", address)
+		return dialer.DialContext(ctx, "tcp", address)
 	}
 	config := clientTLS
 	if config.ServerName == "" {
@@ -75,7 +81,7 @@ func dialLinkBy(address string, clientTLS *tls.Config, deadline time.Time) (net.
 		config = config.Clone()
 		config.ServerName = host
 	}
-	conn, err := (&tls.Dialer{NetDialer: dialer, Config: config}).Dial("tcp", address)
+	conn, err := (&tls.Dialer{NetDialer: dialer, Config: config}).DialContext(ctx, "tcp", address)
 	if err != nil {
 		if tlsRefused(err) {
 			return nil, fmt.Errorf("%w: TLS: %v", ErrUnauthenticated, err)
@@ -83,6 +89,13 @@ func dialLinkBy(address string, clientTLS *tls.Config, deadline time.Time) (net.
 		return nil, err
 	}
 	return conn, nil
+}
+
+// closeWhenDone closes conn as soon as ctx ends, so that a read or write blocked on a
+// peer that hangs (a stopped process keeps its connections open) returns at once. Call
+// the returned function when the exchange is over: from then on ctx no longer matters.
+func closeWhenDone(ctx context.Context, conn net.Conn) (release func() bool) {
+	return context.AfterFunc(ctx, func() { conn.Close() })
 }
 
 // tlsRefused tells a TLS failure that no retry can fix (a certificate not trusted, a peer

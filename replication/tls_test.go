@@ -1,6 +1,7 @@
 package replication
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"net"
@@ -72,7 +73,7 @@ func TestReplicationTLSRefusesStrangers(t *testing.T) {
 		{"no TLS", nil, false},
 	}
 	for _, c := range cases {
-		link, err := Dial(StandbyConfig{Address: primaryAddress, Key: testKey, TLS: c.tls,
+		link, err := Dial(context.Background(), StandbyConfig{Address: primaryAddress, Key: testKey, TLS: c.tls,
 			Log: log, Logger: testLogger}, 0)
 		if err == nil {
 			link.Close()
@@ -103,7 +104,7 @@ func TestWitnessOverTLS(t *testing.T) {
 	defer witness.Close()
 	address := listener.Addr().String()
 	ask := func(clientTLS *tls.Config) (leaseAnswer, error) {
-		return askWitness(address, clientTLS, testKey, leaseRenew, "probe", 1,
+		return askWitness(context.Background(), address, clientTLS, testKey, leaseRenew, "probe", 1,
 			time.Now().Add(5*time.Second))
 	}
 	if answer, err := ask(NewTLS(authority.Issue(t), authority.Pool()).Client); err != nil || !answer.granted {
@@ -113,7 +114,7 @@ func TestWitnessOverTLS(t *testing.T) {
 		t.Fatalf("a stranger's certificate: %v, want ErrUnauthenticated", err)
 	}
 	// Plain TCP: each side waits for the other to speak first, until the deadline.
-	if _, err := askWitness(address, nil, testKey, leaseRenew, "probe", 1,
+	if _, err := askWitness(context.Background(), address, nil, testKey, leaseRenew, "probe", 1,
 		time.Now().Add(300*time.Millisecond)); err == nil {
 		t.Fatal("a plain connection got an answer from a TLS witness")
 	}

@@ -2,6 +2,7 @@ package replication
 
 import (
 	"bufio"
+	"context"
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/binary"
@@ -172,14 +173,16 @@ type leaseAnswer struct {
 	valid   time.Duration
 }
 
-// askWitness sends one lease request (over TLS when clientTLS is set).
-func askWitness(address string, clientTLS *tls.Config, key []byte, kind byte, node string,
-	epoch uint64, deadline time.Time) (leaseAnswer, error) {
-	conn, err := dialLinkBy(address, clientTLS, deadline)
+// askWitness sends one lease request (over TLS when clientTLS is set), giving up at
+// deadline or as soon as ctx ends.
+func askWitness(ctx context.Context, address string, clientTLS *tls.Config, key []byte,
+	kind byte, node string, epoch uint64, deadline time.Time) (leaseAnswer, error) {
+	conn, err := dialLinkBy(ctx, address, clientTLS, deadline)
 	if err != nil {
 		return leaseAnswer{}, err
 	}
 	defer conn.Close()
+	defer closeWhenDone(ctx, conn)()
 	conn.SetDeadline(deadline) // One bound for dial, request and reply together.
 	reader, writer := newFrameReader(conn), bufio.NewWriter(conn)
 	challenge, err := reader.read()

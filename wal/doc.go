@@ -25,7 +25,8 @@
 //	    writer (one): seals entries in order (chain hash, header), one pwritev per group,
 //	        fdatasync per policy, publishes Durable, calls the observer, serves
 //	        TruncateAfter/StartAfter/Close; it alone touches the active segment file
-//	    preparer (one): creates and zero-fills the next segment ahead of time
+//	    preparer (one): creates and zero-fills the next segment ahead of time, retrying
+//	        every second after a failure (a full file system), see room.go
 //
 // Append copies the body into a slot of a ring of PipelineDepth slots and returns; it
 // blocks only when the ring is full. Bodies over 64 KiB go to an encoder, smaller ones are
@@ -52,6 +53,10 @@
 //
 //   - Durable only advances after fdatasync returned (SyncEvery, SyncInterval), or after
 //     the write (SyncNone, benchmarks only, logged loudly at Open).
+//   - A full file system is not a failure: the next segment cannot be prepared, so
+//     Append refuses entries that might not fit in the active one with ErrLogFull (no
+//     side effect), and takes them again once a preparation succeeds (room.go;
+//     PrepareErr). The writer never rolls without a prepared segment.
 //   - A failed write or fdatasync is sticky (Err): the log writes nothing more and Durable
 //     never advances again. A failed fsync is never retried: the kernel may have dropped
 //     the dirty pages and a retry could report success for lost data ("fsyncgate").

@@ -20,6 +20,13 @@ var (
 	// ErrMissingSegment is returned when segment numbers have a gap.
 	ErrMissingSegment = errors.New("wal: missing segment")
 
+	// ErrLogFull is returned by Append and AppendStored when the entry might not fit: the
+	// active segment has no room left for it and the next segment could not be prepared
+	// (the file system is full). It is not sticky and has no side effect: nothing was
+	// queued, the log has not failed, and it takes entries again as soon as a segment can
+	// be prepared (the preparer retries). See PrepareErr.
+	ErrLogFull = errors.New("wal: log full: no room left in the active segment and the next cannot be prepared")
+
 	// ErrClosed is returned by operations on a closed log.
 	ErrClosed = errors.New("wal: log closed")
 

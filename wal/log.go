@@ -181,8 +181,9 @@ type Log struct {
 	chains      chainRing
 
 	control         chan controlRequest  // appender → writer: truncate, start, close
-	prepareRequests chan uint64          // writer → preparer: segment number to create
+	prepareRequests chan uint64          // writer → preparer: segment number to create (0: abandon)
 	prepared        chan preparedSegment // preparer → writer, capacity 1
+	room            room                 // space accounting for a full disk (room.go)
 	goroutines      sync.WaitGroup       // writer and preparer
 	encoders        sync.WaitGroup       // encoder goroutines
 }

@@ -8,7 +8,8 @@ import (
 
 // MemoryLog is an in-memory Appender for tests of the layers above wal: entries are kept
 // in memory and are durable at once, unless the test holds durability (Hold) and
-// releases it later (Release, ReleaseTo), or injects a failure (Fail). It checks the
+// releases it later (Release, ReleaseTo), injects a failure (Fail) or a full disk
+// (SetFull: Append answers ErrLogFull without failing). It checks the
 // same Append invariants as Log. Read works as on Log. Safe for one appending goroutine
 // plus any number of readers.
 type MemoryLog struct {
@@ -17,6 +18,7 @@ type MemoryLog struct {
 	link    chainLink // the last entry, for the Append invariants
 	holding bool      // durability held by the test
 	failure error     // sticky error from Fail
+	full    bool      // SetFull: Append refuses with ErrLogFull
 	closed  bool
 	lastOp  atomic.Uint64
 	durable atomic.Uint64
@@ -37,6 +39,8 @@ func (m *MemoryLog) Append(e Entry) error {
 		return ErrClosed
 	case m.failure != nil:
 		return m.failure
+	case m.full:
+		return ErrLogFull
 	}
 	assertContinues(&m.link, &e)
 	e.Body = append([]byte(nil), e.Body...)
@@ -96,6 +100,32 @@ func (m *MemoryLog) Fail(err error) {
 	if m.failure == nil {
 		m.failure = err
 	}
+	m.mutex.Unlock()
+}
+
+// FailAfter makes entries up to op durable and then err the sticky error, in one step
+// (as a writer whose last fdatasync covered op and whose next write failed): a reader
+// never sees op durable without the failure. op must be the last op of an appended entry.
+func (m *MemoryLog) FailAfter(op uint64, err error) error {
+	m.mutex.Lock()
+	defer m.mutex.Unlock()
+	for i := range m.entries {
+		if m.entries[i].LastOp() == op {
+			m.advance(op)
+			if m.failure == nil {
+				m.failure = err
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: op %d", ErrNotBoundary, op)
+}
+
+// SetFull makes Append refuse every entry with ErrLogFull (true), as Log does when its
+// disk is full, or take entries again (false). Nothing else changes.
+func (m *MemoryLog) SetFull(full bool) {
+	m.mutex.Lock()
+	m.full = full
 	m.mutex.Unlock()
 }
 

@@ -24,17 +24,18 @@ type pipeline struct {
 // slot is one queued entry. Between the appender's hand-over and the writer's release it
 // belongs to the encoder (if offloaded, until done is signalled) and then the writer.
 type slot struct {
-	entry      Entry  // metadata of the entry; Body is nil (the body is in buffer)
-	verbatim   bool   // from AppendStored: buffer holds a complete stored entry
-	offloaded  bool   // compressed and hashed by an encoder goroutine
-	buffer     []byte // entryHeaderSize bytes of header room, then the raw body
-	compressed []byte // entryHeaderSize bytes of header room, then the compressed body
-	out        []byte // header and stored body as written: a prefix of buffer or compressed
-	codec      Codec
-	bodyCRC    uint32
-	digest     [32]byte      // SHA-256 of the stored body
-	meta       EntryMeta     // set when sealed, for the observer
-	done       chan struct{} // capacity 1: encoder → writer, "encoded"
+	entry         Entry  // metadata of the entry; Body is nil (the body is in buffer)
+	reservedBytes int64  // room reserved for it (room.go), given back once written
+	verbatim      bool   // from AppendStored: buffer holds a complete stored entry
+	offloaded     bool   // compressed and hashed by an encoder goroutine
+	buffer        []byte // entryHeaderSize bytes of header room, then the raw body
+	compressed    []byte // entryHeaderSize bytes of header room, then the compressed body
+	out           []byte // header and stored body as written: a prefix of buffer or compressed
+	codec         Codec
+	bodyCRC       uint32
+	digest        [32]byte      // SHA-256 of the stored body
+	meta          EntryMeta     // set when sealed, for the observer
+	done          chan struct{} // capacity 1: encoder → writer, "encoded"
 }
 
 func (p *pipeline) init(depth int) {
@@ -59,7 +60,9 @@ type appenderState struct {
 }
 
 // Append queues e for writing and returns without waiting for the disk; it blocks only
-// while PipelineDepth entries are queued. The body is copied. e must continue the log:
+// while PipelineDepth entries are queued, or while the next segment is being prepared and
+// e might not fit before it. It returns ErrLogFull, queuing nothing, when e might not fit
+// and the next segment cannot be prepared (room.go). The body is copied. e must continue the log:
 // FirstOp == LastOp()+1 (1 on an empty log), Count >= 1, Epoch not below the previous
 // one, Timestamp above the previous one, Body at most EntryBodyBytesMax; anything else
 // is a bug in the caller and panics. Appending goroutine only.
@@ -71,7 +74,12 @@ func (l *Log) Append(e Entry) error {
 		return err
 	}
 	assertContinues(&l.appender.link, &e)
+	reserved := int64(entryHeaderSize + len(e.Body))
+	if err := l.reserve(reserved); err != nil {
+		return err
+	}
 	s := l.acquireSlot()
+	s.reservedBytes = reserved
 	s.entry = Entry{Epoch: e.Epoch, FirstOp: e.FirstOp, Count: e.Count, Timestamp: e.Timestamp}
 	s.verbatim = false
 	s.offloaded = len(e.Body) > encodeInlineBytesMax

@@ -215,6 +215,8 @@ func newLog(options Options, lock *os.File, state *recoveredState) *Log {
 		prepareRequests: make(chan uint64, 1),
 		prepared:        make(chan preparedSegment, 1),
 	}
+	l.room.changed = make(chan struct{}, 1)
+	l.room.prepareAbandonment = make(chan struct{}, 1)
 	l.pipeline.init(options.PipelineDepth)
 	l.chainsCond.L = &l.chainsMutex
 	l.appender.link = state.link
@@ -244,7 +246,9 @@ func (l *Log) start(state *recoveredState) error {
 	w.timer = time.NewTimer(time.Hour)
 	w.timer.Stop()
 	w.iovecs = make([]syscall.Iovec, 0, l.options.PipelineDepth)
+	l.publishActiveFree()
 	if state.prepared != nil {
+		l.room.preparedFreeBytes.Store(state.preparedBytes - segmentHeaderSize)
 		l.prepared <- preparedSegment{number: active.Number + 1, file: state.prepared,
 			path: state.preparedPath, bytes: state.preparedBytes}
 	} else {
@@ -266,17 +270,4 @@ type preparedSegment struct {
 	file   *os.File
 	path   string
 	bytes  int64
-	err    error
-}
-
-// runPreparer creates each requested segment ahead of time so that a roll never waits
-// for zero-filling.
-func (l *Log) runPreparer() {
-	defer l.goroutines.Done()
-	var filler zeroFiller
-	for number := range l.prepareRequests {
-		file, path, err := filler.prepareSegment(l.options.Dir, number, l.options.SegmentBytes)
-		l.prepared <- preparedSegment{number: number, file: file, path: path,
-			bytes: l.options.SegmentBytes, err: err}
-	}
 }

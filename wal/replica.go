@@ -65,7 +65,7 @@ func (l *Log) segmentHolding(op uint64) (segmentInfo, bool) {
 // (op, previous chain, epoch, timestamp); then it appends the bytes verbatim except for
 // this log's local fields (segment number, synced offset, header checksum), which the
 // chain does not cover, so both logs keep identical chain hashes. Errors wrap ErrCorrupt,
-// ErrVersion or ErrDiscontinuity. Appending goroutine only.
+// ErrVersion or ErrDiscontinuity; ErrLogFull as for Append. Appending goroutine only.
 func (l *Log) AppendStored(stored []byte) error {
 	if l.closed.Load() {
 		return ErrClosed
@@ -84,7 +84,11 @@ func (l *Log) AppendStored(stored []byte) error {
 	if reason := l.appender.startCheck(&h); reason != "" {
 		return fmt.Errorf("%w: op %d: %s", ErrDiscontinuity, h.FirstOp, reason)
 	}
+	if err := l.reserve(int64(len(stored))); err != nil {
+		return err
+	}
 	s := l.acquireSlot()
+	s.reservedBytes = int64(len(stored))
 	s.entry = Entry{Epoch: h.Epoch, FirstOp: h.FirstOp, Count: h.Count, Timestamp: h.Timestamp}
 	s.verbatim, s.offloaded = true, false
 	s.buffer = grow(s.buffer, len(stored))
@@ -302,12 +306,8 @@ func (l *Log) cutSegments(cut truncation) error {
 		w.file.Close()
 		w.file = nil
 	}
-	p := <-l.prepared
-	if p.file != nil {
-		p.file.Close()
-		if err := os.Remove(p.path); err != nil {
-			return err
-		}
+	if err := l.abandonPreparation(); err != nil {
+		return err
 	}
 	l.segmentsMutex.Lock()
 	later := append([]segmentInfo(nil), l.segments[cut.index+1:]...)
@@ -341,6 +341,7 @@ func (l *Log) cutSegments(cut truncation) error {
 	w.file, w.number, w.segmentBytes = file, number, bytes
 	w.offset, w.syncedOffset, w.unsynced = cut.offset, cut.offset, false
 	w.writtenOp = cut.link.LastOp
+	l.publishActiveFree()
 	l.prepareRequests <- number + 1
 	return nil
 }

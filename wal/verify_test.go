@@ -96,6 +96,21 @@ func TestVerifyDetects(t *testing.T) {
 			t.Fatalf("error does not name the position: %v", err)
 		}
 	})
+	t.Run("snapshot body flipped", func(t *testing.T) {
+		// The header (digest, chain) still matches the replay; only the body is damaged,
+		// which serve would refuse when loading it. Verify used to pass it.
+		l, snapshots, ops := snapshotLog(t, 300, 100, 200)
+		l.Close()
+		infos, err := ListSnapshots(snapshots)
+		if err != nil || len(infos) != 2 || infos[0].Meta.Op != ops[1] {
+			t.Fatalf("snapshots: %v %+v", err, infos)
+		}
+		flipByte(t, infos[0].Path, snapshotHeaderSize+1)
+		_, err = Verify(l.options.Dir, snapshots, &sumReplayer{})
+		if !errors.Is(err, ErrSnapshotCorrupt) || !strings.Contains(err.Error(), infos[0].Path) {
+			t.Fatalf("flipped snapshot body: %v", err)
+		}
+	})
 	t.Run("snapshot beyond the log", func(t *testing.T) {
 		l, snapshots, _ := snapshotLog(t, 50, 10)
 		l.Close()

@@ -97,7 +97,8 @@ func (l *Log) writeAvailable() {
 			l.stats.groups.Add(1)
 		}
 		w.consumed += count
-		p.consumed.Store(w.consumed)
+		p.consumed.Store(w.consumed) // After publishActiveFree (flushWrite): see room.
+		l.signalRoom()
 		select {
 		case p.freed <- struct{}{}:
 		default:
@@ -243,6 +244,7 @@ func (l *Log) flushWrite() bool {
 	l.stats.entries.Add(uint64(count))
 	l.stats.storedBytes.Add(uint64(w.bufferedSize))
 	w.offset += w.bufferedSize
+	l.publishActiveFree()
 	w.buffers, w.bufferedSize = w.buffers[:0], 0
 	w.unsynced, w.writtenOp = true, w.link.LastOp
 	l.segmentsMutex.Lock()
@@ -271,15 +273,9 @@ func (l *Log) roll() bool {
 		l.logger.Warn("wal: closing a full segment", "segment", w.number, "error", err)
 	}
 	w.file = nil
-	started := time.Now()
+	// Append reserved room only with a prepared segment ready (room.go), so it is here.
 	p := <-l.prepared
-	if waited := time.Since(started); waited > time.Millisecond {
-		l.logger.Warn("wal: segment preparation fell behind", "segment", p.number, "waited", waited)
-	}
-	if p.err != nil {
-		l.fail(p.err)
-		return false
-	}
+	l.room.preparedFreeBytes.Store(0)
 	if p.number != w.number+1 {
 		panic("wal: prepared segment " + decimal(p.number) + " does not follow " + decimal(w.number))
 	}
@@ -287,6 +283,7 @@ func (l *Log) roll() bool {
 	l.stats.rolls.Add(1)
 	w.file, w.number, w.segmentBytes = p.file, p.number, p.bytes
 	w.offset, w.syncedOffset = segmentHeaderSize, segmentHeaderSize
+	l.publishActiveFree()
 	l.segmentsMutex.Lock()
 	l.segments = append(l.segments, segmentInfo{Number: p.number, Path: p.path,
 		Bytes: p.bytes, EndOffset: segmentHeaderSize})

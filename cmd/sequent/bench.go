@@ -19,7 +19,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"sequent/bench"
-	"sequent/core/shard"
 	"sequent/netio"
 	"sequent/tools"
 )
@@ -360,11 +359,11 @@ func startEmbedded(o *benchOptions, config *bench.Config, stderr io.Writer) (
 		return nil, err
 	}
 	secret, _ := hex.DecodeString(dev.Secret) // GenerateDevKeys writes valid hex.
-	node, err := startNode(&serveOptions{data: dir, address: "127.0.0.1:0", sync: o.sync,
-		snapshotEvery: 5_000_000, snapshotsKept: 2, accountsCapacity: max(1<<18, 2*uint32(config.Accounts)+64),
-		transfersCapacity: o.transfers, eventLoops: 1, logLevel: "warn",
-		replicationMode: "sync", ringBytes: shard.RingBytesDefault,
-		inFlightEntries: shard.InFlightEntriesMaxDefault}, io.Discard, stderr)
+	options := defaultServeOptions()
+	options.data, options.address, options.sync, options.logLevel = dir, "127.0.0.1:0", o.sync, "warn"
+	options.accountsCapacity = max(1<<18, 2*uint32(config.Accounts)+64)
+	options.transfersCapacity = o.transfers
+	node, err := startNode(context.Background(), &options, io.Discard, stderr)
 	if err != nil {
 		_ = os.RemoveAll(dir)
 		return nil, fmt.Errorf("embedded server: %w", err)

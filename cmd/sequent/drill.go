@@ -15,15 +15,18 @@ import (
 func newDrillCommand() *cobra.Command {
 	var config drill.Config
 	var keep, asJSON bool
+	var fault string
 	command := &cobra.Command{
 		Use:   "drill",
 		Short: "Failover drill: kill the primary under load, fail over, rejoin, check nothing was lost",
 		Long: `Run a failover drill on this machine. It starts a primary and a standby as separate
 'sequent serve' processes on 127.0.0.1 (random free ports, sync replication), drives
 transfer load through the Go client, and for each cycle: SIGKILLs the primary at a
-random moment, promotes the standby ('sequent admin promote' over HTTP) or, with
---automatic, lets a witness do it, keeps the load going, restarts the old primary as the
-new standby and waits for it to catch up.
+random moment (with --fault stop: SIGSTOPs it, a hung process), promotes the standby
+('sequent admin promote' over HTTP) or, with --automatic, lets a witness do it, keeps the
+load going, (SIGCONTs a stopped primary and checks that it finds itself fenced without
+having acknowledged anything alone,) restarts the old primary as the new standby and
+waits for it to catch up.
 
 Afterwards it checks that every transfer whose reply was received is present, that none
 was applied twice (each account's balances equal the sum of its stored transfers), and
@@ -36,6 +39,10 @@ duplicated or diverged.`,
 			if config.Cycles < 1 || config.Workers < 1 || config.BatchSize < 1 ||
 				config.BatchSize > 8189 || config.Accounts < 2 || config.Rate < 0 {
 				return usageError{errors.New("--cycles, --workers, --accounts (≥2) and --batch (1..8189) must be positive, --rate not negative")}
+			}
+			var err error
+			if config.Fault, err = drill.ParseFault(fault); err != nil {
+				return usageError{fmt.Errorf("--fault: %w", err)}
 			}
 			binary, err := os.Executable()
 			if err != nil {
@@ -68,6 +75,7 @@ duplicated or diverged.`,
 	flags := command.Flags()
 	flags.IntVar(&config.Cycles, "cycles", 3, "failovers to perform")
 	flags.BoolVar(&config.Automatic, "automatic", false, "fail over through a witness instead of 'admin promote'")
+	flags.StringVar(&fault, "fault", string(drill.FaultKill), "what happens to the primary: kill (SIGKILL) or stop (SIGSTOP, SIGCONT once the standby has taken over: a hung process)")
 	flags.Uint64Var(&config.Seed, "seed", uint64(time.Now().UnixNano()), "random seed (kill moments)")
 	flags.IntVar(&config.Workers, "workers", 2, "concurrent load batches")
 	flags.IntVar(&config.BatchSize, "batch", 50, "transfers per batch")
@@ -89,11 +97,12 @@ func printDrill(cmd *cobra.Command, report drill.Report, asJSON bool) error {
 		encoder.SetIndent("", "  ")
 		return encoder.Encode(report)
 	}
-	fmt.Fprintf(out, "drill (%s): %d of %d cycles, %d transfers sent, %d acknowledged, %d lost, %d duplicated\n",
-		report.Mode, len(report.CycleReports), report.Cycles, report.Sent, report.Acknowledged,
-		report.Lost, report.Duplicated)
-	fmt.Fprintf(out, "RTO p50 %.0f ms, max %.0f ms; catch-up p50 %.0f ms, max %.0f ms\n",
-		report.RTOMs.P50, report.RTOMs.Max, report.CatchUpMs.P50, report.CatchUpMs.Max)
+	fmt.Fprintf(out, "drill (%s, fault %s): %d of %d cycles, %d transfers sent, %d acknowledged, %d lost, %d duplicated\n",
+		report.Mode, report.Fault, len(report.CycleReports), report.Cycles, report.Sent,
+		report.Acknowledged, report.Lost, report.Duplicated)
+	fmt.Fprintf(out, "RTO p50 %.0f ms, max %.0f ms; promoted p50 %.0f ms, max %.0f ms; catch-up p50 %.0f ms, max %.0f ms\n",
+		report.RTOMs.P50, report.RTOMs.Max, report.PromotedMs.P50, report.PromotedMs.Max,
+		report.CatchUpMs.P50, report.CatchUpMs.Max)
 	fmt.Fprintf(out, "replicas equal: %v (digest %s)\n", report.DigestsEqual, report.FinalDigest)
 	for _, problem := range report.Problems {
 		fmt.Fprintln(out, "problem:", problem)

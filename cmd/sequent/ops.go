@@ -30,8 +30,9 @@ const auditTimeout = 5 * time.Second
 // dataUsageCacheTime bounds how often the data directory is walked for its size.
 const dataUsageCacheTime = 10 * time.Second
 
-// startOps starts the HTTP operations server for a running node.
-func startOps(o *serveOptions, r *runningNode) (*ops.Server, error) {
+// startOps starts the HTTP operations server for a running node. adjust, if any, changes
+// the server's configuration first (a benchmark turns the per-address limits off).
+func startOps(o *serveOptions, r *runningNode, adjust ...func(*ops.Config)) (*ops.Server, error) {
 	if _, err := ops.ParseAllowCIDRs(o.httpAllow); err != nil {
 		return nil, usageError{err}
 	}
@@ -57,7 +58,7 @@ func startOps(o *serveOptions, r *runningNode) (*ops.Server, error) {
 			r.node.Shard().RequestSnapshot()
 			return nil
 		},
-		ReloadKeys:  r.keyring.Reload,
+		ReloadKeys:  r.reloadKeys,
 		SetLogLevel: func(level string) error { return setLogLevel(r.level, level) },
 		Console: ops.ConsoleSources{
 			LatencyHistograms: func() map[string]*hdrhistogram.Snapshot {
@@ -71,12 +72,16 @@ func startOps(o *serveOptions, r *runningNode) (*ops.Server, error) {
 		return nil, usageError{fmt.Errorf("--ledgers: %w", err)}
 	}
 	r.clearingSources(&sources, ledgers)
-	server, err := ops.New(ops.Config{Address: o.http, Listener: o.httpListener,
+	config := ops.Config{Address: o.http, Listener: o.httpListener,
 		TLSCertFile: o.httpTLSCert,
 		TLSKeyFile:  o.httpTLSKey, AllowCIDRs: o.httpAllow, Logger: r.logger,
 		Tokens: func(token string) (string, bool) {
 			return ops.TokenChecker(r.keyring.AdminTokens())(token)
-		}}, sources)
+		}}
+	for _, change := range adjust {
+		change(&config)
+	}
+	server, err := ops.New(config, sources)
 	if err != nil {
 		return nil, err
 	}
@@ -147,7 +152,8 @@ func (r *runningNode) opsSnapshot() ops.Snapshot {
 	}
 	shardStats := ops.ShardStats{OpsApplied: stats.OpLast, Entries: stats.Entries,
 		Requests: stats.Requests, Queries: stats.Queries, BusyReplies: stats.BusyReplies,
-		RingDepth: uint64(stats.RingDepth), AppliedOp: stats.OpLast,
+		LogFullRefusals: stats.LogFullRefusals,
+		RingDepth:       uint64(stats.RingDepth), AppliedOp: stats.OpLast,
 		DurableOp: r.node.Log().Durable(), ReleasedOp: stats.Released,
 		Snapshots: stats.Snapshots, SnapshotErrors: stats.SnapshotErrors,
 		Operations: operations, Results: s.EventStatusCounts(),
@@ -155,7 +161,7 @@ func (r *runningNode) opsSnapshot() ops.Snapshot {
 	snapshot.Shards = []ops.ShardStats{shardStats}
 	snapshot.Replication = replicationStats(&status, r.replicationMode)
 	snapshot.Network = r.networkStats()
-	snapshot.Problems = problems(&snapshot, s, &status, stats)
+	snapshot.Problems = problems(&snapshot, s, &status, stats, r.freeBytesWarning)
 	r.streamsSnapshot(&snapshot)
 	return snapshot
 }
@@ -209,6 +215,9 @@ func (r *runningNode) logStats() ops.LogStats {
 	if err := log.Err(); err != nil {
 		result.Failure = err.Error()
 	}
+	if err := log.PrepareErr(); err != nil {
+		result.NextSegmentFailure = err.Error()
+	}
 	return result
 }
 
@@ -244,14 +253,20 @@ func (r *runningNode) networkStats() ops.NetworkStats {
 		RequestsInflight: uint64(max(n.RequestsInflight, 0))}
 }
 
-// problems lists the conditions an operator must look at.
+// problems lists the conditions an operator must look at. freeBytesWarning is
+// --data-free-bytes-warn (0: never).
 func problems(snapshot *ops.Snapshot, s *shard.Shard, status *replication.NodeStatus,
-	stats shard.Stats) []ops.Problem {
+	stats shard.Stats, freeBytesWarning uint64) []ops.Problem {
 	var list []ops.Problem
 	if failure := snapshot.Shards[0].Log.Failure; failure != "" {
 		list = append(list, ops.Problem{Code: ops.ProblemLogFailed, Detail: failure})
 	} else if err := s.Err(); err != nil {
 		list = append(list, ops.Problem{Code: ops.ProblemLogFailed, Detail: err.Error()})
+	}
+	if available := snapshot.DataDirectoryAvailableBytes; available != 0 && available < freeBytesWarning {
+		list = append(list, ops.Problem{Code: ops.ProblemDiskSpaceLow,
+			Detail: fmt.Sprintf("%d bytes left on the data directory's file system, warning below %d",
+				available, freeBytesWarning)})
 	}
 	if status.Failure != "" {
 		list = append(list, ops.Problem{Code: ops.ProblemReplicationFailed, Detail: status.Failure})
@@ -297,10 +312,13 @@ type opsState struct {
 	started         time.Time
 	level           *slog.LevelVar
 	replicationMode string
-	auditMutex      sync.Mutex
-	usageMutex      sync.Mutex
-	usageAt         time.Time
-	usageBytes      uint64
-	availableBytes  uint64
-	filesystemBytes uint64
+	// freeBytesWarning: below this many bytes left on the data directory's file system,
+	// the node reports disk_space_low (0: never).
+	freeBytesWarning uint64
+	auditMutex       sync.Mutex
+	usageMutex       sync.Mutex
+	usageAt          time.Time
+	usageBytes       uint64
+	availableBytes   uint64
+	filesystemBytes  uint64
 }

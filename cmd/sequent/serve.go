@@ -29,12 +29,18 @@ import (
 	"sequent/wal"
 )
 
+// dataFreeBytesWarnDefault is --data-free-bytes-warn's default: 1 GiB is sixteen default
+// segments, minutes of writing even at full speed, time enough for an operator to act
+// before writes are refused.
+const dataFreeBytesWarnDefault = 1 << 30
+
 // serveOptions are `sequent serve`'s settings (flags, or SEQUENT_* environment variables).
 type serveOptions struct {
 	data              string
 	address           string
 	advertise         string
 	keys              string
+	keysAllowOpenMode bool
 	sync              string
 	syncInterval      time.Duration
 	snapshotEvery     uint64
@@ -42,6 +48,7 @@ type serveOptions struct {
 	walArchive        string
 	walSegmentBytes   int64
 	walKeepAll        bool
+	dataFreeBytesWarn int64
 	accountsCapacity  uint32
 	transfersCapacity uint32
 	eventLoops        int
@@ -79,7 +86,9 @@ func newServeCommand() *cobra.Command {
 
 With no flags it works out of the box: data in ./sequent-data, the binary protocol on
 127.0.0.1:7400, fdatasync on every group commit. On first start, if no keys file exists,
-a development key is generated into the data directory and printed once.
+a development key is generated into the data directory and printed once; it has every
+permission and the operator scope (it sees and moves every account). Other clients own
+the accounts they create and reach others' only through grants in the keys file.
 
 Every flag can also be set with an environment variable: SEQUENT_ followed by the flag
 name in capitals with dashes as underscores (for example SEQUENT_DATA, SEQUENT_ADDR,
@@ -105,17 +114,32 @@ old ones and logs why).`,
 			return runServe(ctx, &o, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
-	flags := command.Flags()
+	addServeFlags(command.Flags(), &o)
+	return command
+}
+
+// defaultServeOptions returns serve's settings as its flags default them (for callers
+// that run a node in process, such as bench --embedded, and for tests).
+func defaultServeOptions() serveOptions {
+	var o serveOptions
+	addServeFlags(pflag.NewFlagSet("serve", pflag.ContinueOnError), &o)
+	return o
+}
+
+// addServeFlags defines serve's flags on flags, bound to o.
+func addServeFlags(flags *pflag.FlagSet, o *serveOptions) {
 	flags.StringVar(&o.data, "data", "./sequent-data", "data directory (log, snapshots, epoch, generated keys)")
 	flags.StringVar(&o.address, "addr", "127.0.0.1:7400", "binary protocol listen address")
 	flags.StringVar(&o.advertise, "advertise", "", "client address other nodes send in not_primary redirects (default: --addr)")
-	flags.StringVar(&o.keys, "keys", "", "keys file (default: DATA/keys.json, generated with a development key if missing)")
+	flags.StringVar(&o.keys, "keys", "", "keys file, mode 0600 (default: DATA/keys.json, generated with a development key if missing)")
+	flags.BoolVar(&o.keysAllowOpenMode, "keys-allow-open-mode", false, "accept a keys file its group or others may read (logged loudly at every load); refused otherwise")
 	flags.StringVar(&o.sync, "sync", "every", "log sync policy: every (fdatasync each group commit), interval, none (benchmarks only)")
 	flags.DurationVar(&o.syncInterval, "sync-interval", 0, "with --sync interval: the sync period (default 2ms)")
 	flags.Uint64Var(&o.snapshotEvery, "snapshot-every", 5_000_000, "ops between snapshots (0: only on demand)")
 	flags.IntVar(&o.snapshotsKept, "snapshots-keep", 2, "snapshot files kept (older ones are deleted)")
 	flags.StringVar(&o.walArchive, "wal-archive", "", "move log segments fully covered by the oldest kept snapshot here instead of deleting them")
 	flags.BoolVar(&o.walKeepAll, "wal-keep-all", false, "never retire log segments (the log grows without bound)")
+	flags.Int64Var(&o.dataFreeBytesWarn, "data-free-bytes-warn", dataFreeBytesWarnDefault, "report the problem disk_space_low (/healthz 503) when the data directory's file system has fewer bytes left than this (0: never); writes are refused with log_unavailable once the next log segment cannot be created")
 	flags.Int64Var(&o.walSegmentBytes, "wal-segment-bytes", wal.SegmentBytesDefault, fmt.Sprintf("tuning: size of each preallocated log segment file, from %d (one largest entry) to %d; applies to segments created from now on", wal.SegmentBytesMin, wal.SegmentBytesMax))
 	flags.Uint32Var(&o.accountsCapacity, "accounts-capacity", 1<<18, "accounts to preallocate for (more still fit)")
 	flags.Uint32Var(&o.transfersCapacity, "transfers-capacity", 1<<21, "transfers to preallocate for (more still fit)")
@@ -129,7 +153,7 @@ old ones and logs why).`,
 	flags.StringVar(&o.replicationKey, "replication-key", "", "shared secret of the replication link (required with replication)")
 	addReplicationTLSFlags(flags, &o.replicationTLS, "this node's")
 	flags.StringSliceVar(&o.allow, "allow", nil, "CIDRs allowed to connect to the binary port (default: anyone who can connect)")
-	flags.IntVar(&o.loginAttempts, "login-attempts-per-minute", netio.LoginAttemptsPerMinuteDefault, "new connections (login attempts) allowed per remote address per minute")
+	flags.IntVar(&o.loginAttempts, "login-attempts-per-minute", netio.LoginAttemptsPerMinuteDefault, "failed logins allowed per minute per (remote address, client id), and connections without a login per remote address")
 	flags.StringVar(&o.http, "http", "127.0.0.1:7401", "HTTP address of metrics, health, status and admin (\"\" to disable)")
 	flags.StringVar(&o.httpTLSCert, "http-tls-cert", "", "TLS certificate file for the HTTP server (with --http-tls-key)")
 	flags.StringVar(&o.httpTLSKey, "http-tls-key", "", "TLS key file for the HTTP server")
@@ -142,7 +166,6 @@ old ones and logs why).`,
 	flags.IntVar(&o.inFlightEntries, "in-flight-entries", shard.InFlightEntriesMaxDefault, "tuning: log entries applied but not yet durable before the sequencer waits")
 	flags.BoolVar(&o.truncateCorrupt, "wal-truncate-corrupt", false, "DANGER: cut the log at the first damaged entry instead of refusing to start")
 	addCaptureFlags(flags, &o.capture)
-	return command
 }
 
 // applyEnvironment sets every flag not given on the command line from its SEQUENT_*
@@ -173,7 +196,7 @@ func runServe(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) er
 		}
 		o.httpListener = listener
 	}
-	running, err := startNode(o, stdout, stderr)
+	running, err := startNode(ctx, o, stdout, stderr)
 	if err != nil {
 		if o.httpListener != nil {
 			o.httpListener.Close()
@@ -202,32 +225,39 @@ type runningNode struct {
 	opsState
 }
 
-// startNode opens the node (recovering it) and starts serving. Stop it with stop().
-func startNode(o *serveOptions, stdout, stderr io.Writer) (*runningNode, error) {
+// startNode opens the node (recovering it) and starts serving. Stop it with stop(). ctx
+// ends a standby's wait for its primary at start (a shutdown signal).
+func startNode(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) (*runningNode, error) {
 	logger, level, err := newLogger(o.logLevel, stderr)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	nodeConfig, err := o.nodeConfig(logger) // Flags first: nothing is created on a usage error.
 	if err != nil {
 		return nil, usageError{err}
 	}
 	if err := os.MkdirAll(o.data, 0o755); err != nil {
 		return nil, err
 	}
-	keyring, err := loadOrGenerateKeys(o, stdout)
+	keyring, err := loadOrGenerateKeys(o, stdout, logger)
 	if err != nil {
 		return nil, err
-	}
-	nodeConfig, err := o.nodeConfig(logger)
-	if err != nil {
-		return nil, usageError{err}
 	}
 	allow, err := parsePrefixes(o.allow)
 	if err != nil {
 		return nil, usageError{fmt.Errorf("--allow: %w", err)}
 	}
-	node, err := replication.OpenNode(nodeConfig)
+	node, err := replication.OpenNode(ctx, nodeConfig)
 	if err != nil {
 		return nil, err
 	}
 	s := node.Shard()
+	// The keys file's grants reach the core through the log: the primary writes them
+	// before the first request it sequences (a standby when it is promoted).
+	if err := s.SetGrants(keyring.GrantsBody()); err != nil {
+		node.Close()
+		return nil, err
+	}
 	controls := netio.NewControls(netio.ControlsConfig{AllowedNetworks: allow,
 		LoginAttemptsPerMinute: o.loginAttempts})
 	server, err := netio.NewServer(netio.Config{Address: o.address, Keys: keyring,
@@ -249,10 +279,13 @@ func startNode(o *serveOptions, stdout, stderr io.Writer) (*runningNode, error) 
 	return &runningNode{node: node, server: server, capture: captured, keyring: keyring,
 		logger: logger,
 		opsState: opsState{data: o.data, started: time.Now(), level: level,
-			replicationMode: o.replicationMode}}, nil
+			replicationMode: o.replicationMode, freeBytesWarning: uint64(o.dataFreeBytesWarn)}}, nil
 }
 
-// waitAndStop serves until a signal, reloading keys on SIGHUP, then stops.
+// waitAndStop serves until a signal, reloading keys on SIGHUP, then stops. A failed log
+// does not stop the process: the shard goes on refusing writes (log_unavailable) and the
+// operators' HTTP shows log_failed until an operator restarts the node (core/shard's
+// doc.go says why it is not resumed in process).
 func (r *runningNode) waitAndStop(ctx context.Context) error {
 	hangup := make(chan os.Signal, 1)
 	signal.Notify(hangup, syscall.SIGHUP)
@@ -260,7 +293,7 @@ func (r *runningNode) waitAndStop(ctx context.Context) error {
 	for {
 		select {
 		case <-hangup:
-			if err := r.keyring.Reload(); err != nil {
+			if err := r.reloadKeys(); err != nil {
 				r.logger.Error("sequent: keys reload failed; keeping the old keys", "error", err)
 			} else {
 				r.logger.Info("sequent: keys reloaded")
@@ -274,13 +307,20 @@ func (r *runningNode) waitAndStop(ctx context.Context) error {
 				}
 			}
 			continue
-		case <-r.node.Shard().Done():
-			r.logger.Error("sequent: the shard stopped", "error", r.node.Shard().Err())
 		case <-ctx.Done():
 			r.logger.Info("sequent: shutting down")
 		}
 		return r.stop()
 	}
+}
+
+// reloadKeys rereads the keys file (logins and permissions change at once) and hands its
+// grant table to the shard, which logs it before the next requests it sequences.
+func (r *runningNode) reloadKeys() error {
+	if err := r.keyring.Reload(); err != nil {
+		return err
+	}
+	return r.node.Shard().SetGrants(r.keyring.GrantsBody())
 }
 
 // stop stops in order: refuse new requests, release what can be, close the log.
@@ -299,32 +339,16 @@ func (r *runningNode) stop() error {
 	return errors.Join(opsErr, serverErr, nodeErr, r.node.Shard().Err())
 }
 
-// nodeConfig translates the options into the node's configuration.
+// nodeConfig checks the options (validate) and translates them into the node's
+// configuration.
 func (o *serveOptions) nodeConfig(logger *slog.Logger) (replication.NodeConfig, error) {
-	policy, err := parseSyncPolicy(o.sync)
-	if err != nil {
+	if err := o.validate(); err != nil {
 		return replication.NodeConfig{}, err
 	}
+	policy, _ := parseSyncPolicy(o.sync) // Checked by validate.
 	mode := replication.ModeSync
-	switch o.replicationMode {
-	case "sync":
-	case "async":
+	if o.replicationMode == "async" {
 		mode = replication.ModeAsync
-	default:
-		return replication.NodeConfig{}, fmt.Errorf("--replication-mode %q: want sync or async", o.replicationMode)
-	}
-	if o.snapshotsKept < 1 {
-		return replication.NodeConfig{}, fmt.Errorf("--snapshots-keep %d: keep at least 1",
-			o.snapshotsKept)
-	}
-	if o.walArchive != "" && o.walKeepAll {
-		return replication.NodeConfig{}, errors.New("--wal-archive and --wal-keep-all exclude each other")
-	}
-	if (o.replicationListen != "" || o.standbyOf != "") && o.replicationKey == "" {
-		return replication.NodeConfig{}, errors.New("replication needs --replication-key (or SEQUENT_REPLICATION_KEY)")
-	}
-	if countNonEmpty(o.replicationTLS[:]) > 0 && o.replicationListen == "" && o.standbyOf == "" {
-		return replication.NodeConfig{}, errors.New("--replication-tls-* without replication (--replication-listen or --standby-of)")
 	}
 	replicationTLS, err := loadReplicationTLS(o.replicationTLS)
 	if err != nil {
@@ -389,8 +413,9 @@ func parseSyncPolicy(text string) (wal.SyncPolicy, error) {
 	return 0, fmt.Errorf("--sync %q: want every, interval or none", text)
 }
 
-// loadOrGenerateKeys loads the keys file, generating a development one on first start.
-func loadOrGenerateKeys(o *serveOptions, stdout io.Writer) (*netio.Keyring, error) {
+// loadOrGenerateKeys loads the keys file, generating a development one on first start. A
+// keys file its group or others may access is refused unless --keys-allow-open-mode.
+func loadOrGenerateKeys(o *serveOptions, stdout io.Writer, logger *slog.Logger) (*netio.Keyring, error) {
 	path := o.keys
 	if path == "" {
 		path = tools.KeysPath(o.data)
@@ -400,11 +425,12 @@ func loadOrGenerateKeys(o *serveOptions, stdout io.Writer) (*netio.Keyring, erro
 				return nil, err
 			}
 			fmt.Fprintf(stdout, "WARNING: generated a DEVELOPMENT key in %s (shown once; do not use in production):\n"+
-				"  client id %d, key id %d, secret %s\n  admin token %s\n", path, dev.Client,
-				dev.Key, dev.Secret, dev.AdminToken)
+				"  client id %d (every permission, operator scope), key id %d, secret %s\n"+
+				"  admin token %s\n", path, dev.Client, dev.Key, dev.Secret, dev.AdminToken)
 		}
 	}
-	return netio.LoadKeys(path)
+	return netio.LoadKeysWith(path, netio.KeysOptions{AllowOpenMode: o.keysAllowOpenMode,
+		Logger: logger})
 }
 
 func printStartup(stdout io.Writer, o *serveOptions, r *runningNode) {

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"sequent/tools/testcert"
 )
@@ -12,8 +13,9 @@ import (
 // node's configuration, and that contradictory or useless values are refused.
 func TestServeRetentionFlags(t *testing.T) {
 	base := func() *serveOptions {
-		return &serveOptions{data: t.TempDir(), sync: "every", replicationMode: "sync",
-			snapshotEvery: 1000, snapshotsKept: 2}
+		o := defaultServeOptions()
+		o.data, o.snapshotEvery = t.TempDir(), 1000
+		return &o
 	}
 	logger := slog.New(slog.DiscardHandler)
 
@@ -65,9 +67,10 @@ func TestServeReplicationTLSFlags(t *testing.T) {
 	files := testcert.NewAuthority(t, "serve test CA").IssueFiles(t)
 	logger := slog.New(slog.DiscardHandler)
 	base := func() *serveOptions {
-		return &serveOptions{data: t.TempDir(), sync: "every", replicationMode: "sync",
-			snapshotsKept: 2, replicationListen: "127.0.0.1:0", replicationKey: "k",
-			replicationTLS: [3]string{files.Certificate, files.Key, files.Authority}}
+		o := defaultServeOptions()
+		o.data, o.replicationListen, o.replicationKey = t.TempDir(), "127.0.0.1:0", "k"
+		o.replicationTLS = [3]string{files.Certificate, files.Key, files.Authority}
+		return &o
 	}
 	config, err := base().nodeConfig(logger)
 	if err != nil || config.TLS == nil || config.TLS.Server == nil || config.TLS.Client == nil {
@@ -89,12 +92,111 @@ func TestServeReplicationTLSFlags(t *testing.T) {
 		{"missing CA file", func(o *serveOptions) { o.replicationTLS[2] = files.Authority + ".missing" },
 			"CA"},
 		{"key is not a CA", func(o *serveOptions) { o.replicationTLS[2] = files.Key }, "no PEM certificate"},
-		{"without replication", func(o *serveOptions) { o.replicationListen = "" }, "without replication"},
+		{"without replication", func(o *serveOptions) { o.replicationListen, o.replicationKey = "", "" },
+			"without replication"},
 	} {
 		o := base()
 		test.change(o)
 		if _, err := o.nodeConfig(logger); err == nil || !strings.Contains(err.Error(), test.want) {
 			t.Errorf("%s: error %v, want one naming %q", test.name, err, test.want)
+		}
+	}
+}
+
+// TestServeRefusesMeaninglessFlags: every flag that only matters with another one, or
+// outside its range, is refused at start with a message naming it (they used to be
+// accepted silently: --witness without replication fenced itself after one lease and
+// stayed up "fenced"). The defaults, and each flag used as intended, pass.
+func TestServeRefusesMeaninglessFlags(t *testing.T) {
+	logger := slog.New(slog.DiscardHandler)
+	base := func() *serveOptions {
+		o := defaultServeOptions()
+		o.data = t.TempDir()
+		return &o
+	}
+	replicated := func(o *serveOptions) {
+		o.replicationListen, o.replicationKey = "127.0.0.1:0", "k"
+	}
+	for _, good := range []struct {
+		name   string
+		change func(o *serveOptions)
+	}{
+		{"defaults", func(*serveOptions) {}},
+		{"witness with replication", func(o *serveOptions) {
+			replicated(o)
+			o.witness, o.nodeName, o.lease = "127.0.0.1:9", "a", 500*time.Millisecond
+		}},
+		{"degrade with sync replication", func(o *serveOptions) {
+			replicated(o)
+			o.degradeAfter = time.Second
+		}},
+		{"async standby", func(o *serveOptions) {
+			o.standbyOf, o.replicationKey, o.replicationMode = "127.0.0.1:9", "k", "async"
+		}},
+		{"sync interval", func(o *serveOptions) { o.sync, o.syncInterval = "interval", time.Millisecond }},
+	} {
+		o := base()
+		good.change(o)
+		if _, err := o.nodeConfig(logger); err != nil {
+			t.Errorf("%s: refused: %v", good.name, err)
+		}
+	}
+	for _, bad := range []struct {
+		name   string
+		change func(o *serveOptions)
+		want   string
+	}{
+		{"witness alone", func(o *serveOptions) { o.witness = "127.0.0.1:9" }, "--witness without replication"},
+		{"degrade alone", func(o *serveOptions) { o.degradeAfter = time.Second },
+			"--replication-degrade-after without replication"},
+		{"degrade negative", func(o *serveOptions) { replicated(o); o.degradeAfter = -time.Second },
+			"--replication-degrade-after -1s"},
+		{"degrade async", func(o *serveOptions) {
+			replicated(o)
+			o.degradeAfter, o.replicationMode = time.Second, "async"
+		}, "async never waits"},
+		{"login attempts -1", func(o *serveOptions) { o.loginAttempts = -1 },
+			"--login-attempts-per-minute -1"},
+		{"login attempts 0", func(o *serveOptions) { o.loginAttempts = 0 },
+			"--login-attempts-per-minute 0"},
+		{"async alone", func(o *serveOptions) { o.replicationMode = "async" }, "async without replication"},
+		{"mode unknown", func(o *serveOptions) { o.replicationMode = "semi" }, "want sync or async"},
+		{"key alone", func(o *serveOptions) { o.replicationKey = "k" }, "--replication-key without replication"},
+		{"replication without key", func(o *serveOptions) { o.replicationListen = "127.0.0.1:0" },
+			"needs --replication-key"},
+		{"peer alone", func(o *serveOptions) { o.peer = "127.0.0.1:9" }, "--peer without replication"},
+		{"standby of itself", func(o *serveOptions) {
+			replicated(o)
+			o.standbyOf = o.replicationListen
+		}, "own --replication-listen"},
+		{"node name alone", func(o *serveOptions) { o.nodeName = "a" }, "--node-name without --witness"},
+		{"lease alone", func(o *serveOptions) { o.lease = 2 * time.Second }, "--lease without --witness"},
+		{"lease tiny", func(o *serveOptions) { o.lease = time.Millisecond }, "--lease 1ms"},
+		{"sync interval without interval", func(o *serveOptions) { o.syncInterval = time.Millisecond },
+			"--sync-interval without --sync interval"},
+		{"sync interval negative", func(o *serveOptions) {
+			o.sync, o.syncInterval = "interval", -time.Millisecond
+		}, "--sync-interval -1ms"},
+		{"sync unknown", func(o *serveOptions) { o.sync = "sometimes" }, "--sync \"sometimes\""},
+		{"segment too small", func(o *serveOptions) { o.walSegmentBytes = 4096 }, "--wal-segment-bytes 4096"},
+		{"free bytes negative", func(o *serveOptions) { o.dataFreeBytesWarn = -1 }, "--data-free-bytes-warn -1"},
+		{"event loops 0", func(o *serveOptions) { o.eventLoops = 0 }, "--event-loops 0"},
+		{"ring 0", func(o *serveOptions) { o.ringBytes = 0 }, "--input-ring-bytes 0"},
+		{"in flight 0", func(o *serveOptions) { o.inFlightEntries = 0 }, "--in-flight-entries 0"},
+		{"http tls without http", func(o *serveOptions) {
+			o.http, o.httpTLSCert, o.httpTLSKey = "", "c", "k"
+		}, "need --http"},
+		{"http allow without http", func(o *serveOptions) { o.http, o.httpAllow = "", []string{"10.0.0.0/8"} },
+			"need --http"},
+		{"http cert without key", func(o *serveOptions) { o.httpTLSCert = "c" }, "go together"},
+		{"no address", func(o *serveOptions) { o.address = "" }, "--addr"},
+		{"bad advertise", func(o *serveOptions) { o.advertise = "nohost" }, "--advertise"},
+		{"no data", func(o *serveOptions) { o.data = "" }, "--data is empty"},
+	} {
+		o := base()
+		bad.change(o)
+		if _, err := o.nodeConfig(logger); err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("%s: error %v, want one naming %q", bad.name, err, bad.want)
 		}
 	}
 }

@@ -37,8 +37,9 @@ time span, and every snapshot. It reads only; run it on a stopped server or a co
 		Long: `Verify a data directory offline: every checksum, the hash chain that links the
 entries, the op sequence, and a replay of the log through the state machine from the
 oldest usable snapshot (or from op 1), whose state digest must equal every later
-snapshot's. Exits non-zero with a message naming the segment, offset and op of the
-first problem.`,
+snapshot's; every snapshot is also loaded as 'serve' would load it (body checksums,
+decoding, restored digest). Exits non-zero with a message naming the segment, offset and
+op of the first problem.`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			report, err := wal.Verify(tools.LogDir(args[0]), tools.SnapshotDir(args[0]),

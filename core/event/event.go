@@ -94,13 +94,16 @@ type Transfer struct {
 // state. Payloads are held by value in one slice per family: appending copies a record,
 // never encodes it (that is left to the consumers, off the sequencer).
 type Buffer struct {
-	Events     []Event
-	Accounts   []model.Account
-	Transfers  []Transfer
-	Orders     []model.ExecutionReport
-	MarketData []model.MarketDataUpdate
-	op         uint64 // Op the next event belongs to.
-	opStart    int    // len(Events) when op began: Index = len(Events) - opStart.
+	Events   []Event
+	Accounts []model.Account
+	// AccountOwners[i] is the client that created Accounts[i] (0: the system), the owner
+	// the ledger records for it (package ledger, "Ownership").
+	AccountOwners []uint64
+	Transfers     []Transfer
+	Orders        []model.ExecutionReport
+	MarketData    []model.MarketDataUpdate
+	op            uint64 // Op the next event belongs to.
+	opStart       int    // len(Events) when op began: Index = len(Events) - opStart.
 }
 
 // Mark is a position in a Buffer, to undo the events of a linked chain that failed.
@@ -109,7 +112,7 @@ type Mark struct{ events, accounts, transfers int }
 // Reset empties the buffer, keeping its capacity.
 func (b *Buffer) Reset() {
 	b.Events, b.Accounts, b.Transfers = b.Events[:0], b.Accounts[:0], b.Transfers[:0]
-	b.Orders, b.MarketData = b.Orders[:0], b.MarketData[:0]
+	b.AccountOwners, b.Orders, b.MarketData = b.AccountOwners[:0], b.Orders[:0], b.MarketData[:0]
 	b.op, b.opStart = 0, 0
 }
 
@@ -131,9 +134,11 @@ func (b *Buffer) push(kind Kind, position int) {
 		Kind: kind, position: uint32(position)})
 }
 
-// AppendAccount records a created account (a copy of it).
-func (b *Buffer) AppendAccount(account *model.Account) {
+// AppendAccount records a created account (a copy of it) and its owner, the client
+// whose request created it (0: the system).
+func (b *Buffer) AppendAccount(account *model.Account, owner uint64) {
 	b.Accounts = append(b.Accounts, *account)
+	b.AccountOwners = append(b.AccountOwners, owner)
 	b.push(KindAccountCreated, len(b.Accounts)-1)
 }
 
@@ -204,10 +209,14 @@ func (b *Buffer) Truncate(m Mark) {
 	}
 	b.Events, b.Accounts, b.Transfers = b.Events[:m.events], b.Accounts[:m.accounts],
 		b.Transfers[:m.transfers]
+	b.AccountOwners = b.AccountOwners[:m.accounts]
 }
 
 // Account returns the payload of an account event.
 func (b *Buffer) Account(e *Event) *model.Account { return &b.Accounts[e.position] }
+
+// AccountOwner returns the owner of an account event's account (0: the system).
+func (b *Buffer) AccountOwner(e *Event) uint64 { return b.AccountOwners[e.position] }
 
 // Transfer returns the payload of a transfer event.
 func (b *Buffer) Transfer(e *Event) *Transfer { return &b.Transfers[e.position] }
@@ -227,6 +236,7 @@ func (b *Buffer) AppendFrom(source *Buffer, e *Event) {
 	switch {
 	case e.Kind == KindAccountCreated:
 		b.Accounts = append(b.Accounts, source.Accounts[e.position])
+		b.AccountOwners = append(b.AccountOwners, source.AccountOwners[e.position])
 		position = len(b.Accounts) - 1
 	case e.Kind.Ledger():
 		b.Transfers = append(b.Transfers, source.Transfers[e.position])

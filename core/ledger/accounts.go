@@ -7,16 +7,25 @@ import (
 	"sequent/core/model"
 )
 
-// CreateAccounts applies a batch of account creations. Event i is evaluated at timestamp
-// firstTimestamp+i, which becomes the account's timestamp when it is created. results
-// receives one result per event.
-//
-// Linked chains are atomic; see chainRunner. An account that already exists with the same
-// fields answers exists with its original timestamp, and counts as a success inside a
-// chain, so that retrying a whole chain that succeeded answers exists for every event.
+// CreateAccounts is CreateAccountsAs for the system (client 0): the accounts belong to
+// no client, and only the system and operators may use them.
 func (l *Ledger) CreateAccounts(firstTimestamp uint64, events []model.Account,
 	results []model.EventResult) {
+	l.CreateAccountsAs(0, firstTimestamp, events, results)
+}
+
+// CreateAccountsAs applies a batch of account creations on behalf of client, who owns
+// the accounts created. Event i is evaluated at timestamp firstTimestamp+i, which becomes
+// the account's timestamp when it is created. results receives one result per event.
+//
+// Linked chains are atomic; see chainRunner. An account that already exists with the same
+// fields and the same owner answers exists with its original timestamp, and counts as a
+// success inside a chain, so that retrying a whole chain that succeeded answers exists
+// for every event. Another client's account answers exists_with_different_owner.
+func (l *Ledger) CreateAccountsAs(client uint64, firstTimestamp uint64,
+	events []model.Account, results []model.EventResult) {
 	checkBatch(firstTimestamp, len(events), len(results))
+	l.actAs(client)
 	runner := chainRunner{ledger: l, count: len(events)}
 	for i := range events {
 		event := &events[i]
@@ -29,7 +38,7 @@ func (l *Ledger) CreateAccounts(firstTimestamp uint64, events []model.Account,
 		results[i] = model.EventResult{Timestamp: resultTimestamp, Status: status}
 		if status == model.StatusOK && l.events != nil {
 			account := exportAccount(l.accounts.at(l.accounts.count - 1))
-			l.events.AppendAccount(&account)
+			l.events.AppendAccount(&account, client)
 		}
 		from, to := runner.after(i, linked, status)
 		for j := from; j < to; j++ {
@@ -129,6 +138,10 @@ func (l *Ledger) createAccount(a *model.Account, timestamp uint64) (model.Status
 	existing, position, found := l.probeAccount(hash, a.ID)
 	if found {
 		e := l.accounts.at(existing)
+		if !l.ownedByActor(existing) {
+			// Not a retry of the caller's own creation: compare nothing, reveal nothing.
+			return model.StatusExistsWithDifferentOwner, e.Timestamp
+		}
 		return accountExists(a, e), e.Timestamp
 	}
 	if status := validateNewAccount(a); status != model.StatusOK {
@@ -141,6 +154,7 @@ func (l *Ledger) createAccount(a *model.Account, timestamp uint64) (model.Status
 	*record = *a
 	record.Timestamp = timestamp
 	l.accountIndex.insertAt(position, hash, index)
+	l.pushOwner(index)
 	l.undo.push(undoRecord{kind: undoAccountCreated, index: index})
 	return model.StatusOK, timestamp
 }

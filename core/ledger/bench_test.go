@@ -15,8 +15,14 @@ import (
 const benchAccountCount = 1_000_000
 
 // newBenchLedger creates a ledger holding accountCount accounts with ids 1..accountCount
-// on ledger 1, sized for transferCapacity transfers.
+// on ledger 1, sized for transferCapacity transfers, owned by the system.
 func newBenchLedger(tb testing.TB, accountCount uint32, transferCapacity uint32) (*Ledger, uint64) {
+	return newOwnedBenchLedger(tb, accountCount, transferCapacity, 0)
+}
+
+// newOwnedBenchLedger is newBenchLedger with the accounts created by owner.
+func newOwnedBenchLedger(tb testing.TB, accountCount uint32, transferCapacity uint32,
+	owner uint64) (*Ledger, uint64) {
 	tb.Helper()
 	l := New(Config{AccountsCapacity: accountCount, TransfersCapacity: transferCapacity,
 		HashSeed: 42})
@@ -29,7 +35,7 @@ func newBenchLedger(tb testing.TB, accountCount uint32, transferCapacity uint32)
 			events[i] = model.Account{ID: model.U128(uint64(next) + uint64(i) + 1), Ledger: 1,
 				Code: 1}
 		}
-		l.CreateAccounts(timestamp, events[:count], results)
+		l.CreateAccountsAs(owner, timestamp, events[:count], results)
 		for i := range results[:count] {
 			if results[i].Status != model.StatusOK {
 				tb.Fatalf("account %d: %s", next+uint32(i), results[i].Status)
@@ -45,14 +51,28 @@ func newBenchLedger(tb testing.TB, accountCount uint32, transferCapacity uint32)
 // transfers between uniformly random accounts, fresh sequential ids, storage
 // preallocated. One op is one batch; transfers/s is the figure to read. The scale
 // is accounts=1000000; accounts=1000 keeps every account in cache, which isolates the
-// compute cost from the memory cost. events=on also records every transfer as an event
-// (as the state machine always does, for the outbound streams); events=off measures the
-// ledger without it, in the same run.
+// compute cost from the memory cost.
+//
+// The third level is who sends the batch (package doc, "Ownership"): as=system skips the
+// ownership checks (the system and operators), as=owner is a client debiting its own
+// accounts (the owner compare on every debit and balance mask; the usual client path),
+// as=grantee a client debiting another's accounts through a transfer grant (the grant
+// scan, after a failed owner compare, on every event). Every variant asks for balances
+// in the results, as the system path always did (so that the credit account's owner is
+// read to hide its balances); a client request without the balances flag skips that.
+//
+// The fourth: events=on also records every transfer as an event (as the state machine
+// always does, for the outbound streams); events=off measures the ledger without it, in
+// the same run (BenchmarkEventsCost measures that difference more robustly).
 func BenchmarkCreateTransfers(b *testing.B) {
 	for _, accountCount := range []uint32{1_000, benchAccountCount} {
-		for _, events := range []bool{false, true} {
-			name := fmt.Sprintf("accounts=%d/events=%s", accountCount, onOff(events))
-			b.Run(name, func(b *testing.B) { benchmarkCreateTransfers(b, accountCount, events) })
+		for _, as := range []string{"system", "owner", "grantee"} {
+			for _, events := range []bool{false, true} {
+				name := fmt.Sprintf("accounts=%d/as=%s/events=%s", accountCount, as, onOff(events))
+				b.Run(name, func(b *testing.B) {
+					benchmarkCreateTransfers(b, accountCount, as, events)
+				})
+			}
 		}
 	}
 }
@@ -64,8 +84,21 @@ func onOff(on bool) string {
 	return "off"
 }
 
-func benchmarkCreateTransfers(b *testing.B, accountCount uint32, events bool) {
-	l, timestamp := newBenchLedger(b, accountCount, 1<<24)
+func benchmarkCreateTransfers(b *testing.B, accountCount uint32, as string, events bool) {
+	const owner, grantee = 7, 8
+	client, accountOwner := uint64(0), uint64(0)
+	switch as {
+	case "owner":
+		client, accountOwner = owner, owner
+	case "grantee":
+		client, accountOwner = grantee, owner
+	}
+	l, timestamp := newOwnedBenchLedger(b, accountCount, 1<<24, accountOwner)
+	if err := l.SetGrants([]model.Grant{
+		{Client: grantee, Scopes: model.ScopeRead, Ledger: 2},
+		{Client: grantee, Scopes: model.ScopeTransfer, Ledger: 1}}); err != nil {
+		b.Fatal(err)
+	}
 	var buffer event.Buffer
 	if events {
 		l.SetEvents(&buffer)
@@ -97,7 +130,7 @@ func benchmarkCreateTransfers(b *testing.B, accountCount uint32, events bool) {
 			nextID++
 		}
 		buffer.Reset()
-		l.CreateTransfers(timestamp, batch, results)
+		l.CreateTransfersAs(client, true, timestamp, batch, results)
 		timestamp += uint64(len(batch))
 	}
 	b.StopTimer()

@@ -45,6 +45,7 @@
 //	linked_event_failed, linked_event_chain_open (chain handling, above)
 //	timestamp_must_be_zero, reserved_field, reserved_flag,
 //	id_must_not_be_zero, id_must_not_be_int_max, id_reserved (bit 127 set: system range),
+//	exists_with_different_owner (another client created it: nothing else is compared),
 //	exists_with_different_flags (the closed bit is not compared), _user_data_128,
 //	_user_data_64, _user_data_32, _ledger, _code, exists,
 //	flags_are_mutually_exclusive (both balance limits), debits_pending_must_be_zero,
@@ -56,6 +57,8 @@
 //	linked_event_failed, linked_event_chain_open
 //	timestamp_must_be_zero, reserved_flag, id_must_not_be_zero, id_must_not_be_int_max,
 //	id_reserved (the id, either account id or the pending id in the system range)
+//	exists_with_different_owner (the caller may read neither account of the existing
+//	transfer: nothing else is compared)
 //	exists_with_different_flags, _pending_id, _timeout, _debit_account_id,
 //	_credit_account_id, _amount, _user_data_128, _user_data_64, _user_data_32, _ledger,
 //	_code, exists            (for a post/void, zero fields of the retry match anything)
@@ -68,6 +71,8 @@
 //	timeout_reserved_for_pending_transfer, closing_transfer_must_be_pending,
 //	ledger_must_not_be_zero, code_must_not_be_zero,
 //	debit_account_not_found, credit_account_not_found,
+//	debit_account_not_owned, credit_account_not_owned (closing_credit or
+//	balancing_credit only),
 //	accounts_must_have_the_same_ledger, transfer_must_have_the_same_ledger_as_accounts,
 //	debit_account_already_closed, credit_account_already_closed,
 //	(balancing flags clamp the amount here)
@@ -80,7 +85,7 @@
 //	flags_are_mutually_exclusive (post with void, or with pending, balancing or closing),
 //	pending_id_must_not_be_zero, pending_id_must_not_be_int_max,
 //	pending_id_must_be_different, timeout_reserved_for_pending_transfer,
-//	pending_transfer_not_found, pending_transfer_not_pending,
+//	pending_transfer_not_found, pending_transfer_not_owned, pending_transfer_not_pending,
 //	pending_transfer_has_different_debit_account_id, _credit_account_id, _ledger, _code,
 //	exceeds_pending_transfer_amount (post above the pending amount),
 //	pending_transfer_has_different_amount (void with an amount other than 0, the pending
@@ -89,6 +94,56 @@
 //	debit_account_already_closed, credit_account_already_closed (post only; the transfer
 //	that closed an account may still be posted), overflows_debits_posted,
 //	overflows_credits_posted, transfers_limit_reached
+//
+// # Ownership
+//
+// Any authenticated client may call the ledger's operations (the network layer checks
+// the coarse permissions: read, transfer, trade, admin); which money it may touch is
+// decided here, from inputs that are in the log, so a replay and the standby decide alike.
+//
+//   - Owners. Every account records the client whose request created it
+//     (CreateAccountsAs; the "As" functions take the authenticated client id from the
+//     logged request). The system, client 0, owns the matching engine's accounts and
+//     whatever is created through the functions without "As" (tests, tools).
+//   - Grants. SetGrants puts a table from the keys file in force (logged as the internal
+//     set_grants request; see package core). A grant gives one client scopes (read,
+//     transfer, trade) over the accounts of a ledger and/or an id range; a grant with the
+//     operator scope covers everything, every client's orders included. An owner has
+//     every scope over its own accounts; transfer and trade include read.
+//   - Transfers. A client may debit only accounts it owns or holds a transfer grant on
+//     (debit_account_not_owned). Paying into any existing account needs no right over it
+//     (paying someone is not touching their money), except a closing_credit or
+//     balancing_credit transfer, which closes the credit account or clamps the amount to
+//     its balance (credit_account_not_owned). A post or void needs a transfer right over
+//     either account of the pending transfer (pending_transfer_not_owned): the payer
+//     reserved the funds, and the payee was promised them; a post moves no more than was
+//     reserved, to no one but the payee, and a void only gives the payer its funds back.
+//   - Ids. A create_accounts event whose id is another client's account answers
+//     exists_with_different_owner (exists means "you created this"); a transfer id the
+//     caller may not see (it may read neither account) answers the same, before any field
+//     is compared, so that no field of someone else's transfer can be tested for.
+//   - Reads. An account the caller may not read is answered as if it did not exist:
+//     lookups skip it, queries answer account_not_found, ledger totals leave it out of
+//     the sums. A transfer is visible when the caller may read its debit or its credit
+//     account. A created transfer's result shows the balances only of the accounts the
+//     caller may read (zeros otherwise).
+//   - The new refusals are transient (Status.Transient): a grant may come later, so a
+//     refused id answers id_already_failed from then on, as for a missing account.
+//
+// Why reads say "not found" rather than a code of their own: a lookup carries no status
+// per id, so skipping is the only answer it can give, and queries answer alike so that
+// one rule holds for every read ("you see only what you may see"). Existence itself is
+// not secret in Sequent — any client may pay into an existing account, and the answer
+// to that (credit_account_not_found or not) tells whether it exists — so the write
+// refusals name the reason (debit_account_not_owned and the like) for the client's sake,
+// after the existence checks; but balances, history and fields are never shown.
+//
+// The owner is a side table indexed like the accounts (a 4-byte index into a
+// dictionary of client ids; the 128-byte record is a wire format that clients rely on,
+// and its reserved field already holds the newest-transfer link), snapshotted as the
+// client id and part of the digest. The debit account's owner is prefetched with the
+// record in the prefetch phase, so the check costs one compare on the hot path; a grant
+// is scanned (at most model.GrantsPerClientMax) only when the caller is not the owner.
 //
 // # System ids
 //

@@ -111,6 +111,12 @@ func FuzzRestore(f *testing.F) {
 	f.Add(encoded.Bytes())
 	f.Add(encoded.Bytes()[:40])
 	f.Add([]byte("SQLEDGER"))
+	owned := ownershipFixture(&testing.T{}) // Several owners and a grant table.
+	encoded.Reset()
+	if _, err := owned.ledger.Snapshot().WriteTo(&encoded); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(encoded.Bytes())
 	// Small maxima: with the defaults a mutated header may claim millions of records and
 	// Restore rightly preallocates up to restoreCapacityMax of them (~0.7 GiB) before it
 	// finds the records missing. One such input takes about a second, which starves the

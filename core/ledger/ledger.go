@@ -115,6 +115,13 @@ type Ledger struct {
 
 	expiry expiryHeap
 
+	// own records each account's owner and the grants in force; actor is the client the
+	// current batch or query runs for (access.go).
+	own   ownership
+	actor actor
+	// resultBalances says whether the batch's results carry balances (CreateTransfersAs).
+	resultBalances bool
+
 	// events, when set, receives every committed change (see SetEvents).
 	events *event.Buffer
 
@@ -144,6 +151,9 @@ func New(config Config) *Ledger {
 		historyLast:   map[uint32]uint32{},
 	}
 	l.accounts.reserve(c.AccountsCapacity)
+	l.own.owners.reserve(c.AccountsCapacity)
+	l.own.init()
+	l.actAs(0)
 	l.transfers.reserve(c.TransfersCapacity)
 	l.transferLinks.reserve(c.TransfersCapacity)
 	l.pending.reserve(c.TransfersCapacity)
@@ -236,7 +246,8 @@ func (l *Ledger) rememberFailed(id model.Uint128) {
 // MemoryBytes returns the bytes held by the ledger's storage and indexes (chunks are
 // counted whole, including unused tails, so this is what the process really holds).
 func (l *Ledger) MemoryBytes() (accountBytes, transferBytes uint64) {
-	accountBytes = l.accounts.bytes(model.AccountSize) + l.accountIndex.bytes()
+	accountBytes = l.accounts.bytes(model.AccountSize) + l.accountIndex.bytes() +
+		l.own.owners.bytes(4)
 	transferBytes = l.transfers.bytes(model.TransferSize) + l.transferLinks.bytes(8) +
 		l.pending.bytes(1) + l.transferIndex.bytes()
 	return accountBytes, transferBytes

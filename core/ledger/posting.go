@@ -18,14 +18,21 @@ func (l *Ledger) postOrVoidTransfer(t *model.Transfer, timestamp uint64, hash ui
 		return model.StatusPendingTransferNotFound
 	}
 	p := l.transfers.at(pendingIndex)
-	amount, status := l.checkAgainstPending(t, p, pendingIndex, timestamp)
-	if status != model.StatusOK {
-		return status
-	}
 	debitIndex, debitFound := l.findAccount(p.DebitAccountID)
 	creditIndex, creditFound := l.findAccount(p.CreditAccountID)
 	if !debitFound || !creditFound {
 		panic(fmt.Sprintf("ledger: accounts of pending transfer %s are missing", p.ID))
+	}
+	// The payer (who may debit the debit account) and the payee (who may move the credit
+	// account) may post or void: a post moves no more than the payer reserved, to no one
+	// but the payee; a void gives the payer its reservation back. Anyone else is refused
+	// before any field of the pending transfer is compared, so none leaks.
+	if !l.allowed(model.ScopeTransfer, debitIndex) && !l.allowed(model.ScopeTransfer, creditIndex) {
+		return model.StatusPendingTransferNotOwned
+	}
+	amount, status := l.checkAgainstPending(t, p, pendingIndex, timestamp)
+	if status != model.StatusOK {
+		return status
 	}
 	debit, credit := l.accounts.at(debitIndex), l.accounts.at(creditIndex)
 	post := t.Flags&model.TransferPostPending != 0
@@ -58,7 +65,11 @@ func (l *Ledger) postOrVoidTransfer(t *model.Transfer, timestamp uint64, hash ui
 	record.Amount, record.Timestamp = amount, timestamp
 	l.recordHistory(debitIndex, debit, index, timestamp)
 	l.recordHistory(creditIndex, credit, index, timestamp)
-	result.DebitAccount, result.CreditAccount = debit.Balance(), credit.Balance()
+	l.transferEvent(record, debit, credit)
+	if l.resultBalances {
+		result.DebitAccount, result.CreditAccount = debit.Balance(), credit.Balance()
+		l.maskUnreadable(result, debitIndex, creditIndex)
+	}
 	return model.StatusOK
 }
 

@@ -140,7 +140,9 @@ func TestLedgerMatchesReference(t *testing.T) {
 	defer func() {
 		for _, status := range []model.Status{model.StatusOK, model.StatusExists,
 			model.StatusLinkedEventFailed, model.StatusExceedsCredits,
-			model.StatusPendingTransferAlreadyPosted, model.StatusIDAlreadyFailed} {
+			model.StatusPendingTransferAlreadyPosted, model.StatusIDAlreadyFailed,
+			model.StatusDebitAccountNotOwned, model.StatusCreditAccountNotOwned,
+			model.StatusPendingTransferNotOwned, model.StatusExistsWithDifferentOwner} {
 			if !t.Failed() && propertyStatusCounts[status] == 0 {
 				t.Errorf("the generator never produced %s", status)
 			}
@@ -162,9 +164,25 @@ func TestLedgerMatchesReference(t *testing.T) {
 				}).Draw(t, "base.flags")}
 		}
 		base[0].Flags = 0 // The funding source.
-		l.CreateAccounts(timestamp, base, make([]model.EventResult, len(base)))
-		reference.createAccounts(timestamp, base)
-		timestamp += uint64(len(base))
+		// Owners: accounts 1-4 belong to client 1, 5-8 to client 2, 9-10 to the system;
+		// the grants give clients 1-3 some of the others' and client 4 everything, so
+		// that ownership refusals, grants and visibility all take part.
+		for _, part := range []struct {
+			first, end int
+			owner      uint64
+		}{{0, 4, 1}, {4, 8, 2}, {8, 10, 0}} {
+			span, owner := base[part.first:part.end], part.owner
+			l.CreateAccountsAs(owner, timestamp, span, make([]model.EventResult, len(span)))
+			reference.client = owner
+			reference.createAccounts(timestamp, span)
+			timestamp += uint64(len(span))
+		}
+		grants := propertyGrants()
+		if err := l.SetGrants(grants); err != nil {
+			t.Fatal(err)
+		}
+		reference.grants = grants
+		reference.client = 0
 		// Fund accounts 2..8 so that balancing transfers and balance limits have room.
 		funding := make([]model.Transfer, 7)
 		for i := range funding {
@@ -193,12 +211,16 @@ func TestLedgerMatchesReference(t *testing.T) {
 			if want := reference.expire(timestamp, ExpiriesPerPulseMax); expired != want {
 				t.Fatalf("batch %d: expired %d, reference %d", batch, expired, want)
 			}
+			// Half the batches run as the system or an operator (everything allowed, so
+			// the ledger's other rules get most of the traffic), half as clients 1-3.
+			client := rapid.SampledFrom([]uint64{0, 0, 4, 1, 2, 3}).Draw(t, "client")
+			reference.client = client
 			if rapid.IntRange(0, 2).Draw(t, "kind") == 0 {
 				events := rapid.SliceOfN(rapid.Custom(func(t *rapid.T) model.Account {
 					return genAccount(t, "account")
 				}), 1, 8).Draw(t, "accounts")
 				results := make([]model.EventResult, len(events))
-				l.CreateAccounts(timestamp, events, results)
+				l.CreateAccountsAs(client, timestamp, events, results)
 				want := reference.createAccounts(timestamp, events)
 				for i := range events {
 					if results[i].Status != want[i] {
@@ -242,7 +264,7 @@ func TestLedgerMatchesReference(t *testing.T) {
 				}
 				submitted = append(submitted, events...)
 				results := make([]model.TransferResult, len(events))
-				l.CreateTransfers(timestamp, events, results)
+				l.CreateTransfersAs(client, true, timestamp, events, results)
 				want := reference.createTransfers(timestamp, events)
 				for i := range events {
 					statusCounts[results[i].Status]++
@@ -259,10 +281,11 @@ func TestLedgerMatchesReference(t *testing.T) {
 							events[i], results[i].Status, want[i])
 					}
 				}
-				checkResultBalances(t, l, events, results)
+				checkResultBalances(t, l, reference, events, results)
 			}
 			timestamp += model.EventsPerRequestMax
 			compareWithReference(t, l, reference)
+			reference.client = rapid.SampledFrom([]uint64{0, 1, 2, 3, 4}).Draw(t, "reader")
 			compareQuery(t, l, reference)
 			if err := CheckInvariants(l.Accounts()); err != nil {
 				t.Fatalf("batch %d: %v", batch, err)
@@ -271,10 +294,24 @@ func TestLedgerMatchesReference(t *testing.T) {
 	})
 }
 
+// propertyGrants is the grant table of the property test: client 1 may debit accounts
+// 5 and 6, client 2 may read accounts 1-3 and trade (not transfer) on ledger 2, client 3
+// may debit anything on ledger 2, client 4 is an operator.
+func propertyGrants() []model.Grant {
+	return []model.Grant{
+		{Client: 1, Scopes: model.ScopeTransfer, First: model.U128(5), Last: model.U128(6)},
+		{Client: 2, Scopes: model.ScopeRead, First: model.U128(1), Last: model.U128(3)},
+		{Client: 2, Scopes: model.ScopeTrade, Ledger: 2},
+		{Client: 3, Scopes: model.ScopeTransfer, Ledger: 2},
+		{Client: 4, Scopes: model.ScopeOperator},
+	}
+}
+
 // checkResultBalances requires the balances reported with a created transfer to be the
-// accounts' balances right after it; here only the last created event of each account can
-// be compared with the final state, so compare those.
-func checkResultBalances(t *rapid.T, l *Ledger, events []model.Transfer,
+// accounts' balances right after it, or zero for an account the client may not read;
+// here only the last created event of each account can be compared with the final
+// state, so compare those.
+func checkResultBalances(t *rapid.T, l *Ledger, r *referenceLedger, events []model.Transfer,
 	results []model.TransferResult) {
 	last := map[model.Uint128]model.Balance{}
 	for i := range events {
@@ -283,8 +320,22 @@ func checkResultBalances(t *rapid.T, l *Ledger, events []model.Transfer,
 		}
 		stored, _ := l.findTransfer(events[i].ID)
 		record := l.transfers.at(stored)
-		last[record.DebitAccountID] = results[i].DebitAccount
-		last[record.CreditAccountID] = results[i].CreditAccount
+		sides := [2]struct {
+			id      model.Uint128
+			balance model.Balance
+		}{{record.DebitAccountID, results[i].DebitAccount},
+			{record.CreditAccountID, results[i].CreditAccount}}
+		for _, side := range sides {
+			id, balance := side.id, side.balance
+			if !r.may(model.ScopeRead, id) {
+				if balance != (model.Balance{}) {
+					t.Fatalf("transfer %s shows the balances of account %s to client %d",
+						record.ID, id, r.client)
+				}
+				continue
+			}
+			last[id] = balance
+		}
 	}
 	for id, balance := range last {
 		index, _ := l.findAccount(id)
@@ -425,7 +476,7 @@ func compareQuery(t *rapid.T, l *Ledger, r *referenceLedger) {
 		Limit:        rapid.Uint32Range(0, 6).Draw(t, "query.limit"),
 		Flags:        rapid.Uint32Range(0, 8).Draw(t, "query.flags"),
 	}
-	got, status := l.GetAccountTransfers(&filter, nil)
+	got, status := l.GetAccountTransfersAs(r.client, &filter, nil)
 	want, wantStatus := r.accountTransfers(filter)
 	if status != wantStatus {
 		t.Fatalf("query %+v: %s, reference %s", filter, status, wantStatus)

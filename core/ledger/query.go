@@ -2,21 +2,41 @@ package ledger
 
 import "sequent/core/model"
 
-// LookupAccounts appends to out the accounts found for ids, in the order of ids; missing
-// ids are skipped, as in TigerBeetle.
+// Reads on behalf of a client show only what it may read (doc.go, "Ownership"): an
+// account it may not read is answered as if it did not exist, and a transfer is shown
+// when the client may read its debit or its credit account. The functions without "As"
+// read as the system, which sees everything.
+
+// LookupAccounts is LookupAccountsAs for the system.
 func (l *Ledger) LookupAccounts(ids []model.Uint128, out []model.Account) []model.Account {
+	return l.LookupAccountsAs(0, ids, out)
+}
+
+// LookupAccountsAs appends to out the accounts found for ids that client may read, in the
+// order of ids; the others are skipped, as missing ids are in TigerBeetle.
+func (l *Ledger) LookupAccountsAs(client uint64, ids []model.Uint128,
+	out []model.Account) []model.Account {
+	l.actAs(client)
 	for _, id := range ids {
-		if index, found := l.findAccount(id); found {
+		if index, found := l.findAccount(id); found && l.allowed(model.ScopeRead, index) {
 			out = append(out, exportAccount(l.accounts.at(index)))
 		}
 	}
 	return out
 }
 
-// LookupTransfers appends to out the transfers found for ids, in the order of ids.
+// LookupTransfers is LookupTransfersAs for the system.
 func (l *Ledger) LookupTransfers(ids []model.Uint128, out []model.Transfer) []model.Transfer {
+	return l.LookupTransfersAs(0, ids, out)
+}
+
+// LookupTransfersAs appends to out the transfers found for ids that client may read, in
+// the order of ids.
+func (l *Ledger) LookupTransfersAs(client uint64, ids []model.Uint128,
+	out []model.Transfer) []model.Transfer {
+	l.actAs(client)
 	for _, id := range ids {
-		if index, found := l.findTransfer(id); found {
+		if index, found := l.findTransfer(id); found && l.transferVisible(l.transfers.at(index)) {
 			out = append(out, *l.transfers.at(index))
 		}
 	}
@@ -38,7 +58,7 @@ func (l *Ledger) validateFilter(f *model.AccountFilter) (uint32, model.Status) {
 		return indexNone, model.StatusInvalidFilter
 	}
 	index, found := l.findAccount(f.AccountID)
-	if !found {
+	if !found || !l.allowed(model.ScopeRead, index) {
 		return indexNone, model.StatusAccountNotFound
 	}
 	return index, model.StatusOK
@@ -122,12 +142,20 @@ func transferMatches(f *model.AccountFilter, t *model.Transfer, links *transferL
 	return true, previous
 }
 
-// GetAccountTransfers appends to out the account's transfers that match the filter:
-// oldest first, or newest first with FilterReversed, at most Limit. The walk starts at the
-// account's newest transfer at or below TimestampMax (transferWalkStart), so a client that
-// pages newest first pays for each page only.
+// GetAccountTransfers is GetAccountTransfersAs for the system.
 func (l *Ledger) GetAccountTransfers(f *model.AccountFilter, out []model.Transfer) (
 	[]model.Transfer, model.Status) {
+	return l.GetAccountTransfersAs(0, f, out)
+}
+
+// GetAccountTransfersAs appends to out the account's transfers that match the filter:
+// oldest first, or newest first with FilterReversed, at most Limit. The walk starts at the
+// account's newest transfer at or below TimestampMax (transferWalkStart), so a client that
+// pages newest first pays for each page only. An account client may not read answers
+// account_not_found.
+func (l *Ledger) GetAccountTransfersAs(client uint64, f *model.AccountFilter,
+	out []model.Transfer) ([]model.Transfer, model.Status) {
+	l.actAs(client)
 	accountIndex, status := l.validateFilter(f)
 	if status != model.StatusOK {
 		return out, status
@@ -144,10 +172,18 @@ func (l *Ledger) GetAccountTransfers(f *model.AccountFilter, out []model.Transfe
 	return out, model.StatusOK
 }
 
-// GetAccountBalances appends to out the account's balance history entries whose transfer
-// matches the filter. The account must have the history flag.
+// GetAccountBalances is GetAccountBalancesAs for the system.
 func (l *Ledger) GetAccountBalances(f *model.AccountFilter, out []model.AccountBalance) (
 	[]model.AccountBalance, model.Status) {
+	return l.GetAccountBalancesAs(0, f, out)
+}
+
+// GetAccountBalancesAs appends to out the account's balance history entries whose
+// transfer matches the filter. The account must have the history flag; an account client
+// may not read answers account_not_found.
+func (l *Ledger) GetAccountBalancesAs(client uint64, f *model.AccountFilter,
+	out []model.AccountBalance) ([]model.AccountBalance, model.Status) {
+	l.actAs(client)
 	accountIndex, status := l.validateFilter(f)
 	if status != model.StatusOK {
 		return out, status

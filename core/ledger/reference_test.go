@@ -17,6 +17,9 @@ type referenceLedger struct {
 	status    map[model.Uint128]pendingStatus
 	failed    map[model.Uint128]bool
 	history   map[model.Uint128][]model.AccountBalance
+	owners    map[model.Uint128]uint64 // Account id → the client that created it.
+	grants    []model.Grant
+	client    uint64 // The client the current batch runs for (0: the system).
 }
 
 func newReferenceLedger() *referenceLedger {
@@ -26,7 +29,29 @@ func newReferenceLedger() *referenceLedger {
 		status:    map[model.Uint128]pendingStatus{},
 		failed:    map[model.Uint128]bool{},
 		history:   map[model.Uint128][]model.AccountBalance{},
+		owners:    map[model.Uint128]uint64{},
 	}
+}
+
+// may reports whether the current client may use the account with scope: the system,
+// an operator, the owner, or a client with a grant that covers it.
+func (r *referenceLedger) may(scope model.Scope, id model.Uint128) bool {
+	if r.client == 0 || r.owners[id] == r.client {
+		return true
+	}
+	account := r.accounts[id]
+	for _, g := range r.grants {
+		if g.Client != r.client {
+			continue
+		}
+		if g.Scopes&model.ScopeOperator != 0 {
+			return true
+		}
+		if g.Allows(scope) && g.Covers(id, account.Ledger) {
+			return true
+		}
+	}
+	return false
 }
 
 func (r *referenceLedger) clone() *referenceLedger {
@@ -41,6 +66,9 @@ func (r *referenceLedger) clone() *referenceLedger {
 		status:    maps.Clone(r.status),
 		failed:    maps.Clone(r.failed),
 		history:   history,
+		owners:    maps.Clone(r.owners),
+		grants:    r.grants,
+		client:    r.client,
 	}
 }
 
@@ -112,6 +140,9 @@ func (r *referenceLedger) createAccount(a model.Account, timestamp uint64) model
 		return model.StatusIDMustNotBeIntMax
 	}
 	if e, ok := r.accounts[a.ID]; ok {
+		if r.owners[a.ID] != r.client {
+			return model.StatusExistsWithDifferentOwner
+		}
 		return accountExists(&a, &e)
 	}
 	if status := validateNewAccount(&a); status != model.StatusOK {
@@ -119,6 +150,7 @@ func (r *referenceLedger) createAccount(a model.Account, timestamp uint64) model
 	}
 	a.Timestamp = timestamp
 	r.accounts[a.ID] = a
+	r.owners[a.ID] = r.client
 	return model.StatusOK
 }
 
@@ -146,6 +178,9 @@ func (r *referenceLedger) createTransfer(t model.Transfer, timestamp uint64) mod
 		return model.StatusIDMustNotBeIntMax
 	}
 	if e, ok := r.transfers[t.ID]; ok {
+		if !r.may(model.ScopeRead, e.DebitAccountID) && !r.may(model.ScopeRead, e.CreditAccountID) {
+			return model.StatusExistsWithDifferentOwner
+		}
 		return r.exists(t, e)
 	}
 	if r.failed[t.ID] {
@@ -164,6 +199,13 @@ func (r *referenceLedger) createTransfer(t model.Transfer, timestamp uint64) mod
 	credit, creditFound := r.accounts[t.CreditAccountID]
 	if !creditFound {
 		return model.StatusCreditAccountNotFound
+	}
+	if !r.may(model.ScopeTransfer, debit.ID) {
+		return model.StatusDebitAccountNotOwned
+	}
+	if t.Flags&(model.TransferClosingCredit|model.TransferBalancingCredit) != 0 &&
+		!r.may(model.ScopeTransfer, credit.ID) {
+		return model.StatusCreditAccountNotOwned
 	}
 	switch {
 	case debit.Ledger != credit.Ledger:
@@ -238,6 +280,9 @@ func (r *referenceLedger) postOrVoid(t model.Transfer, timestamp uint64) model.S
 	p, found := r.transfers[t.PendingID]
 	if !found {
 		return model.StatusPendingTransferNotFound
+	}
+	if !r.may(model.ScopeTransfer, p.DebitAccountID) && !r.may(model.ScopeTransfer, p.CreditAccountID) {
+		return model.StatusPendingTransferNotOwned
 	}
 	switch {
 	case p.Flags&model.TransferPending == 0:
@@ -414,7 +459,7 @@ func (r *referenceLedger) accountTransfers(f model.AccountFilter) ([]model.Trans
 		f.TimestampMax != 0 && f.TimestampMin > f.TimestampMax:
 		return nil, model.StatusInvalidFilter
 	}
-	if _, ok := r.accounts[f.AccountID]; !ok {
+	if _, ok := r.accounts[f.AccountID]; !ok || !r.may(model.ScopeRead, f.AccountID) {
 		return nil, model.StatusAccountNotFound
 	}
 	var matches []model.Transfer

@@ -28,14 +28,13 @@ func Restore(config Config, r io.Reader) (*Ledger, error) {
 	transferCount := binary.LittleEndian.Uint32(header[16:])
 	failedCount := binary.LittleEndian.Uint32(header[20:])
 	historyCount := binary.LittleEndian.Uint32(header[24:])
-	if binary.LittleEndian.Uint32(header[28:]) != 0 {
-		return nil, fmt.Errorf("%w: reserved header bytes", ErrSnapshotInvalid)
-	}
+	grantCount := binary.LittleEndian.Uint32(header[28:])
 	c := config.withDefaults()
 	if accountCount > c.AccountsMax || transferCount > c.TransfersMax ||
-		failedCount > recordCountMax || historyCount > recordCountMax {
-		return nil, fmt.Errorf("%w: counts %d/%d/%d/%d exceed limits", ErrSnapshotInvalid,
-			accountCount, transferCount, failedCount, historyCount)
+		failedCount > recordCountMax || historyCount > recordCountMax ||
+		grantCount > model.GrantsMax {
+		return nil, fmt.Errorf("%w: counts %d/%d/%d/%d/%d exceed limits", ErrSnapshotInvalid,
+			accountCount, transferCount, failedCount, historyCount, grantCount)
 	}
 	// Size the tables from the counts, but only up to restoreCapacityMax: the counts are
 	// untrusted until the records behind them have been read, and a forged header must
@@ -46,10 +45,12 @@ func Restore(config Config, r io.Reader) (*Ledger, error) {
 	l := New(config)
 	steps := []func() error{
 		func() error { return l.restoreAccounts(r, accountCount) },
+		func() error { return l.restoreOwners(r, accountCount) },
 		func() error { return l.restoreTransfers(r, transferCount) },
 		func() error { return l.restorePending(r, transferCount) },
 		func() error { return l.restoreFailed(r, failedCount) },
 		func() error { return l.restoreHistory(r, historyCount) },
+		func() error { return l.restoreGrants(r, grantCount) },
 		l.checkInvariants,
 	}
 	for _, step := range steps {
@@ -112,6 +113,47 @@ func (l *Ledger) restoreAccounts(r io.Reader, count uint32) error {
 		l.accountIndex.insertAt(position, hash, index)
 		return nil
 	})
+}
+
+// restoreOwners reads each account's owner (any client id; 0 is the system). Runs of
+// accounts of one owner are common, so the previous owner's index is reused without a
+// map lookup.
+func (l *Ledger) restoreOwners(r io.Reader, count uint32) error {
+	previousClient, previousIndex := uint64(0), uint32(0)
+	return readRecords(r, count, 8, func(i uint32, b []byte) error {
+		index, owner := l.own.owners.push()
+		if index != i {
+			return fmt.Errorf("%w: owner %d out of step", ErrSnapshotInvalid, i)
+		}
+		if client := binary.LittleEndian.Uint64(b); client != previousClient {
+			previousClient, previousIndex = client, l.own.ownerIndex(client, true)
+		}
+		*owner = previousIndex
+		return nil
+	})
+}
+
+// restoreGrants reads the grant table and puts it in force, if valid.
+func (l *Ledger) restoreGrants(r io.Reader, count uint32) error {
+	grants := make([]model.Grant, 0, count)
+	err := readRecords(r, count, model.GrantSize, func(i uint32, b []byte) error {
+		var g model.Grant
+		if !g.Decode(b) {
+			return fmt.Errorf("%w: grant %d: reserved bytes", ErrSnapshotInvalid, i)
+		}
+		if i > 0 && g.Client < grants[i-1].Client {
+			return fmt.Errorf("%w: grant %d out of order", ErrSnapshotInvalid, i)
+		}
+		grants = append(grants, g)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := l.SetGrants(grants); err != nil {
+		return fmt.Errorf("%w: %v", ErrSnapshotInvalid, err)
+	}
+	return nil
 }
 
 // restoreTransfers reads the transfers in blocks of prefetchBlockEvents and resolves each

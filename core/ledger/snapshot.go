@@ -16,19 +16,24 @@ import (
 // checksums the whole file):
 //
 //	header   magic "SQLEDGER" (8) | version u32 | accounts u32 | transfers u32 |
-//	         failed u32 | history u32 | reserved u32 (zero)           = 32 bytes
+//	         failed u32 | history u32 | grants u32                    = 32 bytes
 //	accounts  accounts × 128-byte Account records, in creation order
+//	owners    accounts × u64: the client that created each account (0: the system)
 //	transfers transfers × 128-byte Transfer records, in creation order
 //	pending   transfers × 1 byte: pending status of each transfer
 //	failed    failed × 16-byte ids, in the order they failed
 //	history   history × 80 bytes: 4 balances (64) | timestamp u64 | account index u32 |
 //	          transfer index u32
+//	grants    grants × 48-byte model.Grant records, in table order (by client)
+//
+// Version 2 added the owners and the grants (version 1 files are refused: their accounts
+// have no recorded owner).
 //
 // Everything else (id tables, list links, the expiry heap) is derived and rebuilt on load,
 // so the format stays small and independent of hash seeds.
 const (
 	snapshotMagic       = "SQLEDGER"
-	snapshotVersion     = 1
+	snapshotVersion     = 2
 	snapshotHeaderSize  = 32
 	historyRecordSize   = 80
 	snapshotBufferBytes = 1 << 16 // Encode buffer: 512 records per write.
@@ -52,6 +57,9 @@ type SnapshotView struct {
 	failedCount    uint32
 	historyChunks  [][]historyRecord
 	historyCount   uint32
+	ownerChunks    [][]uint32 // Per account: index into ownerClients.
+	ownerClients   []uint64   // A prefix of the owner dictionary (entries never change).
+	grants         []model.Grant
 }
 
 // Snapshot captures the state. It must be called between batches (no open chain). Its
@@ -70,6 +78,9 @@ func (l *Ledger) Snapshot() *SnapshotView {
 		failedCount:    l.failed.count,
 		historyChunks:  l.history.chunkList(),
 		historyCount:   l.history.count,
+		ownerChunks:    l.own.owners.chunkList(),
+		ownerClients:   l.own.clients[:len(l.own.clients):len(l.own.clients)],
+		grants:         l.own.grants, // Replaced whole by SetGrants, never modified.
 	}
 	copyChunks(view.accounts, l.accounts.chunks)
 	copyChunks(view.pending, l.pending.chunks)
@@ -114,12 +125,18 @@ func (v *SnapshotView) WriteTo(w io.Writer) (int64, error) {
 	binary.LittleEndian.PutUint32(header[16:], v.transferCount)
 	binary.LittleEndian.PutUint32(header[20:], v.failedCount)
 	binary.LittleEndian.PutUint32(header[24:], v.historyCount)
+	binary.LittleEndian.PutUint32(header[28:], uint32(len(v.grants)))
 	writer.write(header[:])
 	var record [model.TransferSize]byte
 	for i := range v.accounts {
 		v.accounts[i].Reserved = 0 // The view's own copy: clear the in-memory link.
 		v.accounts[i].Encode(record[:])
 		writer.write(record[:])
+	}
+	for i := range uint32(len(v.accounts)) {
+		owner := v.ownerClients[v.ownerChunks[i>>chunkShift][i&chunkMask]]
+		binary.LittleEndian.PutUint64(record[:8], owner)
+		writer.write(record[:8])
 	}
 	for i := uint32(0); i < v.transferCount; i++ {
 		v.transferChunks[i>>chunkShift][i&chunkMask].Encode(record[:])
@@ -144,6 +161,10 @@ func (v *SnapshotView) WriteTo(w io.Writer) (int64, error) {
 		binary.LittleEndian.PutUint32(record[72:], h.account)
 		binary.LittleEndian.PutUint32(record[76:], h.transfer)
 		writer.write(record[:historyRecordSize])
+	}
+	for i := range v.grants {
+		v.grants[i].Encode(record[:model.GrantSize])
+		writer.write(record[:model.GrantSize])
 	}
 	return writer.flush()
 }

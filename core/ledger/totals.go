@@ -18,6 +18,16 @@ import (
 // order of a map.
 func (l *Ledger) LedgerTotals(filter *model.LedgerFilter, out []model.LedgerTotals) (
 	[]model.LedgerTotals, model.Status) {
+	return l.LedgerTotalsAs(0, filter, out)
+}
+
+// LedgerTotalsAs is LedgerTotals over the accounts client may read (doc.go,
+// "Ownership"): the system and operators get the whole trial balance, any other client
+// the totals of its own accounts and of those its grants let it read (a ledger where it
+// may read none is not listed). Others' balances never reach the sums.
+func (l *Ledger) LedgerTotalsAs(client uint64, filter *model.LedgerFilter,
+	out []model.LedgerTotals) ([]model.LedgerTotals, model.Status) {
+	l.actAs(client)
 	switch {
 	case filter.Reserved != 0:
 		return out, model.StatusReservedField
@@ -30,7 +40,8 @@ func (l *Ledger) LedgerTotals(filter *model.LedgerFilter, out []model.LedgerTota
 	for i := uint32(0); i < l.accounts.count; i++ {
 		account := l.accounts.at(i)
 		if account.Ledger < filter.LedgerMin ||
-			(filter.LedgerMax != 0 && account.Ledger > filter.LedgerMax) {
+			(filter.LedgerMax != 0 && account.Ledger > filter.LedgerMax) ||
+			!l.allowed(model.ScopeRead, i) {
 			continue
 		}
 		sums.of(account.Ledger).Add(account)

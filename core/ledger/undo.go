@@ -128,6 +128,7 @@ func (l *Ledger) popAccount(index uint32) {
 	account := l.accounts.at(index)
 	l.accountIndex.remove(hashID(account.ID, l.accountIndex.seed), index)
 	l.accounts.pop()
+	l.own.owners.pop()
 }
 
 // popTransfer removes the newest transfer, which is also the newest in both of its

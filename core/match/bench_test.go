@@ -153,18 +153,21 @@ func newBench(tb testing.TB, variant benchVariant, transfersCapacity uint32) *be
 	e.settlementDisabled = !variant.settlement
 	bench := &bench{ledger: l, engine: e, variant: variant, clock: 1,
 		keys: make([]uint64, benchTraders+1)}
-	accounts := make([]model.Account, 0, 2*benchTraders+2)
-	accounts = append(accounts,
-		model.Account{ID: model.U128(bankBaseID), Ledger: testBaseLedger, Code: 1},
-		model.Account{ID: model.U128(bankQuoteID), Ledger: testQuoteLedger, Code: 1})
+	banks := []model.Account{
+		{ID: model.U128(bankBaseID), Ledger: testBaseLedger, Code: 1},
+		{ID: model.U128(bankQuoteID), Ledger: testQuoteLedger, Code: 1}}
+	l.CreateAccounts(bench.clock+1, banks, make([]model.EventResult, len(banks)))
+	bench.clock += uint64(len(banks))
 	limit := model.AccountDebitsMustNotExceedCredits
 	for n := uint64(1); n <= benchTraders; n++ {
-		accounts = append(accounts,
-			model.Account{ID: traderBase(n), Ledger: testBaseLedger, Code: 3, Flags: limit},
-			model.Account{ID: traderQuote(n), Ledger: testQuoteLedger, Code: 3, Flags: limit})
+		// Each trader's accounts belong to the client that trades them, so the ownership
+		// check on every order takes its usual (owner) path.
+		accounts := []model.Account{
+			{ID: traderBase(n), Ledger: testBaseLedger, Code: 3, Flags: limit},
+			{ID: traderQuote(n), Ledger: testQuoteLedger, Code: 3, Flags: limit}}
+		l.CreateAccountsAs(n, bench.clock+1, accounts, make([]model.EventResult, len(accounts)))
+		bench.clock += uint64(len(accounts))
 	}
-	l.CreateAccounts(bench.clock+1, accounts, make([]model.EventResult, len(accounts)))
-	bench.clock += uint64(len(accounts))
 	deposits := make([]model.Transfer, 0, 2*benchTraders)
 	for n := uint64(1); n <= benchTraders; n++ {
 		deposits = append(deposits,

@@ -77,20 +77,24 @@ func (e *Engine) cancelOrder(clock *uint64, client uint64, c *model.OrderCancel,
 		e.reportRejected(client, c.Account, c.ClientOrderID, c.OrderID, 0, status, now, sink)
 		return model.OrderResult{OrderID: c.OrderID, Timestamp: now, Status: status}
 	}
+	digest := cancelDigest(c)
 	if entry, found := e.window.find(client, c.Account, c.ClientOrderID); found {
-		return resend(entry, commandCancel)
+		return resend(entry, commandCancel, digest)
 	}
 	slot, found := e.findOwnedOrder(client, c.Account, c.OrderID, c.OriginalClientOrderID)
+	if !found && c.OrderID != 0 && e.ledger.IsOperator(client) {
+		slot, _, found = e.findOrder(c.OrderID) // An operator cancels any order by its id.
+	}
 	if !found {
 		return e.commandRejected(client, c.Account, c.ClientOrderID, c.OrderID, 0,
-			commandCancel, model.StatusOrderNotFound, now, sink)
+			commandCancel, digest, model.StatusOrderNotFound, now, sink)
 	}
 	orderID := e.orders[slot].id
 	e.endQueue(slot, model.StatusCanceledByClient, c.ClientOrderID)
 	e.endQueueFlush(clock, now, sink)
 	e.window.remember(windowEntry{client: client, account: c.Account,
 		clientOrderID: c.ClientOrderID, orderID: orderID, timestamp: now,
-		status: model.StatusOK, kind: commandCancel})
+		status: model.StatusOK, kind: commandCancel, digest: digest})
 	return model.OrderResult{OrderID: orderID, Timestamp: now, Status: model.StatusOK}
 }
 
@@ -136,9 +140,10 @@ func (e *Engine) MassCancel(clock *uint64, client uint64, events []model.MassCan
 func (e *Engine) massCancel(clock *uint64, client uint64, m *model.MassCancel, now uint64,
 	sink Sink) model.MassCancelResult {
 	status := checkKey(m.ClientOrderID, m.Account)
+	digest := massCancelDigest(m)
 	if status == model.StatusOK {
 		if entry, found := e.window.find(client, m.Account, m.ClientOrderID); found {
-			result := resend(entry, commandMassCancel)
+			result := resend(entry, commandMassCancel, digest)
 			return model.MassCancelResult{Timestamp: result.Timestamp, Status: result.Status,
 				CanceledCount: uint32(result.OrderID)}
 		}
@@ -152,7 +157,7 @@ func (e *Engine) massCancel(clock *uint64, client uint64, m *model.MassCancel, n
 		if m.ClientOrderID != 0 && m.Account != 0 {
 			e.window.remember(windowEntry{client: client, account: m.Account,
 				clientOrderID: m.ClientOrderID, timestamp: now, status: status,
-				kind: commandMassCancel})
+				kind: commandMassCancel, digest: digest})
 		}
 		return model.MassCancelResult{Timestamp: now, Status: status}
 	}
@@ -160,7 +165,7 @@ func (e *Engine) massCancel(clock *uint64, client uint64, m *model.MassCancel, n
 		model.StatusCanceledMass, m.ClientOrderID, now, sink)
 	e.window.remember(windowEntry{client: client, account: m.Account,
 		clientOrderID: m.ClientOrderID, orderID: uint64(count), timestamp: now,
-		status: model.StatusOK, kind: commandMassCancel})
+		status: model.StatusOK, kind: commandMassCancel, digest: digest})
 	return model.MassCancelResult{Timestamp: now, Status: model.StatusOK, CanceledCount: count}
 }
 

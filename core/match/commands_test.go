@@ -138,6 +138,7 @@ func TestExpiry(t *testing.T) {
 	past := limitOrder(1, 3, model.SideSell, 110, 10)
 	past.ExpireTimestamp = h.clock
 	expectEqual(t, "past deadline", h.place(1, past)[0].Status, model.StatusExpireTimestampInvalid)
+	past.ClientOrderID = 4 // Key 3 with other fields would be client_order_id_exists_with_different_fields.
 	past.ExpireTimestamp, past.TimeInForce = deadline, model.ImmediateOrCancel
 	expectEqual(t, "deadline on IOC", h.place(1, past)[0].Status, model.StatusExpireTimestampInvalid)
 	next, ok := h.e.NextDeadline()

@@ -90,28 +90,50 @@
 // # Idempotency
 //
 // Every order command carries a client order id, unique per (client, trading account).
-// The outcome of the most recent ClientOrderIDsMax commands is remembered: a resend with
-// the same key answers the original result and changes nothing (no new reports); the
-// same key with another kind of command answers client_order_id_reused. A command whose
-// key itself is invalid (zero) is not remembered.
+// The outcome of the most recent ClientOrderIDsMax commands is remembered, with a 64-bit
+// digest of the command's other fields (every field of the event but the key: window.go):
+// a resend with the same key, kind and fields answers the original result and changes
+// nothing (no new reports); the same key with another kind of command answers
+// client_order_id_reused, with the same kind but any other field different
+// client_order_id_exists_with_different_fields (a mistake, not a resend: nothing is
+// placed, and the client can tell). A command whose key itself is invalid (zero) is not
+// remembered. Keys are compared only within the window: a key older than
+// ClientOrderIDsMax commands is new again.
+//
+// # Ownership
+//
+// Orders belong to the client that placed them (the authenticated client id of the
+// request). An order's two ledger accounts must both be ones the client may trade from:
+// its own (it created them) or covered by a trade grant (ledger.Ledger.AccountAs; see
+// package ledger, "Ownership"), else base_account_not_owned or quote_account_not_owned —
+// the paying account is held, the receiving one is paid into, and an order must not be a
+// way round the ledger's rules. Cancel, replace, mass cancel and the order queries see
+// only the caller's own orders: another client's order is order_not_found (as if it were
+// not open: order ids are sequential and public, whether an order rests is not), except
+// for an operator, which may cancel any order by its id and look any order up (reports
+// still go to the order's owner). A grant withdrawn later does not cancel resting
+// orders; their owner (or an operator) cancels them.
 //
 // # Precedence of place_orders results (first that applies wins)
 //
-//	client_order_id_must_not_be_zero, account_must_not_be_zero, (resend: original result)
+//	client_order_id_must_not_be_zero, account_must_not_be_zero, (key in the window:
+//	client_order_id_reused, client_order_id_exists_with_different_fields, or the original
+//	result)
 //	timestamp_must_be_zero, reserved_field, instrument_not_found, side_invalid,
 //	order_type_invalid, time_in_force_invalid (unknown, or GTC/post-only for a market
 //	order), self_trade_mode_invalid, price_must_not_be_zero, price_not_on_tick,
 //	quantity_not_on_lot, quantity_below_minimum, quantity_above_maximum,
 //	reserve_price_invalid, budget_invalid, expire_timestamp_invalid,
-//	account_id_reserved, base_account_not_found, base_account_ledger_invalid,
-//	quote_account_not_found, quote_account_ledger_invalid, account_closed,
+//	account_id_reserved, base_account_not_found, base_account_not_owned,
+//	base_account_ledger_invalid, quote_account_not_found, quote_account_not_owned,
+//	quote_account_ledger_invalid, account_closed,
 //	account_flags_invalid (credits limit on the receiving account),
 //	orders_limit_reached (resting kinds), post_only_would_cross,
 //	insufficient_funds, account_closed, hold_amount_overflow (the ledger's answer to the
 //	hold)
 //
-// cancel_orders: the key checks, then order_not_found (not open, not the caller's, or an
-// unknown original client order id). replace_orders: the key checks, reserved_field,
+// cancel_orders: the key checks, then order_not_found (not open, not the caller's and
+// the caller no operator, or an unknown original client order id). replace_orders: the key checks, reserved_field,
 // order_not_found (also when overdue), price_must_not_be_zero, price_not_on_tick,
 // quantity_not_on_lot, quantity_below_minimum, quantity_above_maximum (of the new total),
 // replace_quantity_invalid (not above the filled quantity), reserve_price_invalid,

@@ -103,13 +103,22 @@ func (h *harness) createAccounts(accounts ...model.Account) {
 func traderBase(n uint64) model.Uint128  { return model.U128(1000 + n) }
 func traderQuote(n uint64) model.Uint128 { return model.U128(2000 + n) }
 
-// trader creates trader n's two accounts and deposits base and quote from the banks.
+// trader creates trader n's two accounts, owned by client n (the client that trades from
+// them), and deposits base and quote from the banks.
 func (h *harness) trader(n uint64, base, quote uint64) {
 	h.t.Helper()
 	limit := model.AccountDebitsMustNotExceedCredits
-	h.createAccounts(
-		model.Account{ID: traderBase(n), Ledger: testBaseLedger, Code: 3, Flags: limit},
-		model.Account{ID: traderQuote(n), Ledger: testQuoteLedger, Code: 3, Flags: limit})
+	accounts := []model.Account{
+		{ID: traderBase(n), Ledger: testBaseLedger, Code: 3, Flags: limit},
+		{ID: traderQuote(n), Ledger: testQuoteLedger, Code: 3, Flags: limit}}
+	results := make([]model.EventResult, len(accounts))
+	h.l.CreateAccountsAs(n, h.clock+1, accounts, results)
+	h.clock += uint64(len(accounts))
+	for i := range results {
+		if results[i].Status != model.StatusOK {
+			h.t.Fatalf("account %s: %s", accounts[i].ID, results[i].Status)
+		}
+	}
 	h.deposit(n, base, quote)
 }
 

@@ -28,11 +28,16 @@ func checkKey(clientOrderID, account uint64) model.Status {
 }
 
 // resend answers a command whose key is in the window with the original outcome, unless
-// the key was used by another kind of command.
-func resend(entry *windowEntry, kind commandKind) model.OrderResult {
-	if entry.kind != kind {
+// the key was used by another kind of command, or by a command of this kind with other
+// fields (a mistake, not a resend: the command is refused and changes nothing).
+func resend(entry *windowEntry, kind commandKind, digest uint64) model.OrderResult {
+	switch {
+	case entry.kind != kind:
 		return model.OrderResult{Timestamp: entry.timestamp,
 			Status: model.StatusClientOrderIDReused}
+	case entry.digest != digest:
+		return model.OrderResult{Timestamp: entry.timestamp,
+			Status: model.StatusClientOrderIDExistsWithDifferentFields}
 	}
 	return model.OrderResult{OrderID: entry.orderID, Timestamp: entry.timestamp,
 		Status: entry.status}
@@ -40,11 +45,11 @@ func resend(entry *windowEntry, kind commandKind) model.OrderResult {
 
 // commandRejected remembers and reports a refused command with a valid key.
 func (e *Engine) commandRejected(client, account, clientOrderID, orderID uint64,
-	instrumentID uint32, kind commandKind, status model.Status, now uint64,
+	instrumentID uint32, kind commandKind, digest uint64, status model.Status, now uint64,
 	sink Sink) model.OrderResult {
 	e.window.remember(windowEntry{client: client, account: account,
 		clientOrderID: clientOrderID, orderID: orderID, timestamp: now, status: status,
-		kind: kind})
+		kind: kind, digest: digest})
 	e.reportRejected(client, account, clientOrderID, orderID, instrumentID, status, now, sink)
 	return model.OrderResult{OrderID: orderID, Timestamp: now, Status: status}
 }
@@ -70,12 +75,13 @@ func (e *Engine) placeOrder(clock *uint64, client uint64, event *model.Order, no
 			status, now, sink)
 		return model.OrderResult{Timestamp: now, Status: status}
 	}
+	digest := placeDigest(event)
 	if entry, found := e.window.find(client, event.Account, event.ClientOrderID); found {
-		return resend(entry, commandPlace)
+		return resend(entry, commandPlace, digest)
 	}
 	instrumentIndex, status := e.validateOrder(event, now)
 	if status == model.StatusOK {
-		status = e.validateFunding(&e.instruments[instrumentIndex], event)
+		status = e.validateFunding(client, &e.instruments[instrumentIndex], event)
 	}
 	if status == model.StatusOK && takerRestsKind(event) && e.openCount >= e.config.OrdersMax {
 		status = model.StatusOrdersLimitReached
@@ -86,21 +92,21 @@ func (e *Engine) placeOrder(clock *uint64, client uint64, event *model.Order, no
 	}
 	if status != model.StatusOK {
 		return e.commandRejected(client, event.Account, event.ClientOrderID, 0,
-			event.Instrument, commandPlace, status, now, sink)
+			event.Instrument, commandPlace, digest, status, now, sink)
 	}
 	slot := e.orderAllocate()
 	e.orderInit(slot, client, event, instrumentIndex, now)
 	if status := e.holdCreate(clock, slot); status != model.StatusOK {
 		e.orderRelease(slot)
 		return e.commandRejected(client, event.Account, event.ClientOrderID, 0,
-			event.Instrument, commandPlace, status, now, sink)
+			event.Instrument, commandPlace, digest, status, now, sink)
 	}
 	o := &e.orders[slot]
 	orderID := o.id
 	e.nextOrderID++
 	e.window.remember(windowEntry{client: client, account: event.Account,
 		clientOrderID: event.ClientOrderID, orderID: orderID, timestamp: now,
-		status: model.StatusOK, kind: commandPlace})
+		status: model.StatusOK, kind: commandPlace, digest: digest})
 	e.report(o, model.ReportAccepted, model.StatusOK, o.clientOrderID, now, sink)
 	e.matchTaker(clock, slot, now, sink)
 	e.marketDataFlush(now, sink)
@@ -204,29 +210,35 @@ func validatePriceQuantity(x *model.Instrument, price, quantity uint64) model.St
 	return model.StatusOK
 }
 
-// validateFunding checks the order's two ledger accounts: they exist on the instrument's
-// ledgers, are open, and the receiving one accepts credits (no credits limit, which a
-// payout could break). Whether the paying one can afford the hold is the ledger's answer
-// when the hold is created.
-func (e *Engine) validateFunding(x *instrument, o *model.Order) model.Status {
+// validateFunding checks the order's two ledger accounts: they exist, the client may
+// trade from both (it owns them or holds a trade grant: the paying one is held, the
+// receiving one is paid into, and an order must not be a way round either rule), they
+// are on the instrument's ledgers, are open, and the receiving one accepts credits (no
+// credits limit, which a payout could break). Whether the paying one can afford the hold
+// is the ledger's answer when the hold is created.
+func (e *Engine) validateFunding(client uint64, x *instrument, o *model.Order) model.Status {
 	if e.settlementDisabled {
 		return model.StatusOK
 	}
 	if model.IsSystemID(o.BaseAccountID) || model.IsSystemID(o.QuoteAccountID) {
 		return model.StatusAccountIDReserved
 	}
-	base, found := e.lookupAccount(o.BaseAccountID)
+	base, found, allowed := e.ledger.AccountAs(client, model.ScopeTrade, o.BaseAccountID)
 	switch {
 	case !found:
 		return model.StatusBaseAccountNotFound
+	case !allowed:
+		return model.StatusBaseAccountNotOwned
 	case base.Ledger != x.record.BaseLedger:
 		return model.StatusBaseAccountLedgerInvalid
 	}
 	baseFlags := base.Flags
-	quote, found := e.lookupAccount(o.QuoteAccountID)
+	quote, found, allowed := e.ledger.AccountAs(client, model.ScopeTrade, o.QuoteAccountID)
 	switch {
 	case !found:
 		return model.StatusQuoteAccountNotFound
+	case !allowed:
+		return model.StatusQuoteAccountNotOwned
 	case quote.Ledger != x.record.QuoteLedger:
 		return model.StatusQuoteAccountLedgerInvalid
 	case (baseFlags|quote.Flags)&model.AccountClosed != 0:

@@ -16,11 +16,13 @@ func (e *Engine) LookupInstruments(ids []uint32, out []model.Instrument) []model
 }
 
 // LookupOrders appends to out the open orders of client found for ids, in the order of
-// ids. Orders that are not open, or belong to another client, are skipped.
+// ids. Orders that are not open, or belong to another client, are skipped (an operator
+// sees every client's).
 func (e *Engine) LookupOrders(client uint64, ids []uint64,
 	out []model.OrderState) []model.OrderState {
+	operator := e.ledger.IsOperator(client)
 	for _, id := range ids {
-		if slot, _, found := e.findOrder(id); found && e.orders[slot].client == client {
+		if slot, _, found := e.findOrder(id); found && (operator || e.orders[slot].client == client) {
 			out = append(out, e.orderState(slot))
 		}
 	}

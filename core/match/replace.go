@@ -28,8 +28,9 @@ func (e *Engine) replaceOrder(clock *uint64, client uint64, r *model.OrderReplac
 		e.reportRejected(client, r.Account, r.ClientOrderID, r.OrderID, 0, status, now, sink)
 		return model.OrderResult{OrderID: r.OrderID, Timestamp: now, Status: status}
 	}
+	digest := replaceDigest(r)
 	if entry, found := e.window.find(client, r.Account, r.ClientOrderID); found {
-		return resend(entry, commandReplace)
+		return resend(entry, commandReplace, digest)
 	}
 	slot, status := e.validateReplace(client, r, now)
 	if status == model.StatusOK {
@@ -42,13 +43,13 @@ func (e *Engine) replaceOrder(clock *uint64, client uint64, r *model.OrderReplac
 			instrumentID = e.instruments[e.orders[slot].instrument].record.ID
 		}
 		return e.commandRejected(client, r.Account, r.ClientOrderID, orderID, instrumentID,
-			commandReplace, status, now, sink)
+			commandReplace, digest, status, now, sink)
 	}
 	o := &e.orders[slot]
 	orderID := o.id
 	e.window.remember(windowEntry{client: client, account: r.Account,
 		clientOrderID: r.ClientOrderID, orderID: orderID, timestamp: now,
-		status: model.StatusOK, kind: commandReplace})
+		status: model.StatusOK, kind: commandReplace, digest: digest})
 	leaves := r.Quantity - o.filled
 	if r.Price == o.price && leaves <= o.leaves {
 		// Same price, same or smaller quantity: the order keeps its place.

@@ -252,7 +252,8 @@ func (s *restorer) window(count uint32) error {
 			orderID:       binary.LittleEndian.Uint64(b[24:]),
 			timestamp:     binary.LittleEndian.Uint64(b[32:]),
 			status:        model.Status(binary.LittleEndian.Uint32(b[40:])),
-			kind:          commandKind(b[44])}
+			kind:          commandKind(b[44]),
+			digest:        binary.LittleEndian.Uint64(b[48:])}
 		switch {
 		case entry.account == 0, entry.clientOrderID == 0, entry.timestamp == 0,
 			entry.kind == 0 || entry.kind >= commandKindEnd, !entry.status.Known(),

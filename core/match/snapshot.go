@@ -23,19 +23,22 @@ import (
 //	orders       orders × 144: OrderState record (128) | hold sequence u64 | reserved u64;
 //	             in book order: instruments in creation order, bids best to worst, then
 //	             asks best to worst, each level oldest first
-//	window       entries × 48: client | account | client order id | order id (or count)
-//	             | timestamp | status u32 | kind u8 | reserved (3); oldest first
+//	window       entries × 56: client | account | client order id | order id (or count)
+//	             | timestamp | status u32 | kind u8 | reserved (3) | fields digest u64;
+//	             oldest first
+//
+// Version 2 added the fields digest of window entries (version 1 files are refused).
 //
 // Everything else (levels, trees, hash indexes, trading-account lists, the expiry heap,
 // hold amounts, escrow ids) is derived and rebuilt on load, so the format stays small and
 // independent of hash seeds and pool layouts.
 const (
 	snapshotMagic           = "SQMATCH1"
-	snapshotVersion         = 1
+	snapshotVersion         = 2
 	snapshotHeaderSize      = 64
 	snapshotInstrumentSize  = model.InstrumentSize + 16
 	snapshotOrderSize       = model.OrderStateSize + 16
-	snapshotWindowEntrySize = 48
+	snapshotWindowEntrySize = 56
 	snapshotBufferBytes     = 1 << 16
 )
 
@@ -128,6 +131,7 @@ func encodeWindowEntry(entry *windowEntry, b []byte) {
 	binary.LittleEndian.PutUint32(b[40:], uint32(entry.status))
 	b[44] = byte(entry.kind)
 	clear(b[45:48])
+	binary.LittleEndian.PutUint64(b[48:], entry.digest)
 }
 
 // countingWriter wraps a bufio.Writer, keeping the first error and the byte count.

@@ -116,7 +116,7 @@ func TestRestoreRefusesDamage(t *testing.T) {
 			copy(b[firstOrder+snapshotOrderSize:], first)
 			return b
 		}},
-		{"window entry kind", func(b []byte) []byte { b[len(b)-4] = 9; return b }},
+		{"window entry kind", func(b []byte) []byte { b[len(b)-12] = 9; return b }},
 	}
 	for _, d := range damages {
 		damaged := d.damage(append([]byte(nil), good...))

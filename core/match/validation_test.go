@@ -14,7 +14,8 @@ func TestPlaceValidation(t *testing.T) {
 	h.trader(1, 1000, 1000)
 	limited := model.Account{ID: model.U128(77), Ledger: testBaseLedger, Code: 3,
 		Flags: model.AccountCreditsMustNotExceedDebits}
-	h.createAccounts(limited)
+	h.l.CreateAccountsAs(1, h.clock+1, []model.Account{limited}, make([]model.EventResult, 1))
+	h.clock++
 	cases := []struct {
 		status model.Status
 		change func(o *model.Order)
@@ -48,8 +49,12 @@ func TestPlaceValidation(t *testing.T) {
 			o.BaseAccountID = model.Uint128{Hi: 1 << 63, Lo: 1}
 		}},
 		{model.StatusBaseAccountNotFound, func(o *model.Order) { o.BaseAccountID = model.U128(5) }},
+		// Ownership comes before the ledger checks, so a stranger's account's ledger
+		// stays unknown: the bank's quote account is on the wrong ledger too.
+		{model.StatusBaseAccountNotOwned, func(o *model.Order) { o.BaseAccountID = model.U128(bankQuoteID) }},
 		{model.StatusBaseAccountLedgerInvalid, func(o *model.Order) { o.BaseAccountID = traderQuote(1) }},
 		{model.StatusQuoteAccountNotFound, func(o *model.Order) { o.QuoteAccountID = model.U128(5) }},
+		{model.StatusQuoteAccountNotOwned, func(o *model.Order) { o.QuoteAccountID = model.U128(bankQuoteID) }},
 		{model.StatusQuoteAccountLedgerInvalid, func(o *model.Order) {
 			o.QuoteAccountID = traderBase(1)
 		}},

@@ -167,7 +167,8 @@ func TestStatusNamesAreUniqueAndStable(t *testing.T) {
 	}
 	// A few numbers are part of the wire contract; they must never change.
 	pinned := map[Status]string{0: "ok", 1: "linked_event_failed", 14: "exists",
-		41: "debit_account_not_found", 65: "exceeds_credits", 200: "busy", 201: "not_primary"}
+		41: "debit_account_not_found", 65: "exceeds_credits", 200: "busy", 201: "not_primary",
+		212: "internal_error", 220: "outcome_unknown", 221: "log_unavailable"}
 	for status, name := range pinned {
 		if status.String() != name {
 			t.Fatalf("status %d is %q, want %q", status, status.String(), name)

@@ -32,6 +32,11 @@ const (
 	// OperationCancelSession cancels every open order of a client whose session asked for
 	// cancel-on-disconnect and whose connection ended. Event: the client id (u64).
 	OperationCancelSession Operation = 63
+	// OperationSetGrants replaces the table of access grants (the keys file's "grants")
+	// that the core consults when a client touches accounts it does not own. The primary
+	// writes it at start, after every keys reload and after a promotion, so every replica
+	// and every replay decides ownership from the same table. Body: model.AppendGrants.
+	OperationSetGrants Operation = 64
 )
 
 // OperationInfo describes the shape of an operation's request and reply bodies.
@@ -83,6 +88,8 @@ func init() {
 		Internal: true, EventsMax: AuditBytesMax})
 	registerOperation(OperationCancelSession, OperationInfo{Name: "cancel_session",
 		EventSize: 8, Write: true, Internal: true, EventsMax: 1, Matching: true})
+	registerOperation(OperationSetGrants, OperationInfo{Name: "set_grants", EventSize: 1,
+		Write: true, Internal: true, EventsMax: GrantsBodyBytesMax})
 }
 
 // Info returns the operation's description and whether it is defined.

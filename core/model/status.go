@@ -89,7 +89,13 @@ const (
 	StatusAccountHistoryNotEnabled               Status = 68 // Balance history without the flag.
 	StatusInvalidFilter                          Status = 69 // Bad limit, flags or time range.
 	StatusIDReserved                             Status = 70 // Bit 127 set: Sequent's own ids.
-	ledgerStatusEnd                              Status = 71
+
+	// Ownership (package ledger, "Ownership"): a client acting on money that is not its own.
+	StatusExistsWithDifferentOwner Status = 71 // The id is another client's account, or a transfer the caller may not see.
+	StatusDebitAccountNotOwned     Status = 72 // The caller may not debit the debit account.
+	StatusCreditAccountNotOwned    Status = 73 // Closing or balancing acts on a credit account the caller may not move.
+	StatusPendingTransferNotOwned  Status = 74 // The caller may move neither account of the pending transfer.
+	ledgerStatusEnd                Status = 75
 )
 
 var ledgerStatusNames = [ledgerStatusEnd]string{
@@ -164,6 +170,10 @@ var ledgerStatusNames = [ledgerStatusEnd]string{
 	StatusAccountHistoryNotEnabled:               "account_history_not_enabled",
 	StatusInvalidFilter:                          "invalid_filter",
 	StatusIDReserved:                             "id_reserved",
+	StatusExistsWithDifferentOwner:               "exists_with_different_owner",
+	StatusDebitAccountNotOwned:                   "debit_account_not_owned",
+	StatusCreditAccountNotOwned:                  "credit_account_not_owned",
+	StatusPendingTransferNotOwned:                "pending_transfer_not_owned",
 }
 
 // statusNameTables lets each area of the enum register its names in its own file.
@@ -196,14 +206,17 @@ func (s Status) Known() bool {
 }
 
 // Transient reports whether a create_transfers failure depends on state that may change
-// (a missing account, a balance limit, a closed account). The ledger remembers the id of a
+// (a missing account, a balance limit, a closed account, a grant not yet given). The
+// ledger remembers the id of a
 // transfer that failed this way, so a retry with the same id answers id_already_failed
 // instead of succeeding later: a retry must never change a reported outcome.
 func (s Status) Transient() bool {
 	switch s {
 	case StatusDebitAccountNotFound, StatusCreditAccountNotFound,
 		StatusPendingTransferNotFound, StatusExceedsCredits, StatusExceedsDebits,
-		StatusDebitAccountAlreadyClosed, StatusCreditAccountAlreadyClosed:
+		StatusDebitAccountAlreadyClosed, StatusCreditAccountAlreadyClosed,
+		StatusDebitAccountNotOwned, StatusCreditAccountNotOwned,
+		StatusPendingTransferNotOwned:
 		return true
 	}
 	return false

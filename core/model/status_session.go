@@ -16,24 +16,29 @@ const (
 	StatusSessionLimit     Status = 210 // Too many sessions or connections.
 	StatusEmptyRequest     Status = 211 // A request with no events.
 	StatusInternalError    Status = 212 // A server fault; the request was not applied.
-	sessionStatusStart     Status = 200
-	sessionStatusEnd       Status = 213
+	// StatusRequestNumberReused: a request number already applied in this session came
+	// again with another operation, other flags or another body. It is not applied and
+	// the original's reply is not sent: the client reused a number by mistake.
+	StatusRequestNumberReused Status = 213
+	sessionStatusStart        Status = 200
+	sessionStatusEnd          Status = 214
 )
 
 var sessionStatusNames = [sessionStatusEnd - sessionStatusStart]string{
-	StatusBusy - sessionStatusStart:             "busy",
-	StatusNotPrimary - sessionStatusStart:       "not_primary",
-	StatusRateLimited - sessionStatusStart:      "rate_limited",
-	StatusUnauthenticated - sessionStatusStart:  "unauthenticated",
-	StatusPermissionDenied - sessionStatusStart: "permission_denied",
-	StatusUnknownOperation - sessionStatusStart: "unknown_operation",
-	StatusInvalidBody - sessionStatusStart:      "invalid_body",
-	StatusTooManyEvents - sessionStatusStart:    "too_many_events",
-	StatusRequestTooOld - sessionStatusStart:    "request_too_old",
-	StatusShuttingDown - sessionStatusStart:     "shutting_down",
-	StatusSessionLimit - sessionStatusStart:     "session_limit",
-	StatusEmptyRequest - sessionStatusStart:     "empty_request",
-	StatusInternalError - sessionStatusStart:    "internal_error",
+	StatusBusy - sessionStatusStart:                "busy",
+	StatusNotPrimary - sessionStatusStart:          "not_primary",
+	StatusRateLimited - sessionStatusStart:         "rate_limited",
+	StatusUnauthenticated - sessionStatusStart:     "unauthenticated",
+	StatusPermissionDenied - sessionStatusStart:    "permission_denied",
+	StatusUnknownOperation - sessionStatusStart:    "unknown_operation",
+	StatusInvalidBody - sessionStatusStart:         "invalid_body",
+	StatusTooManyEvents - sessionStatusStart:       "too_many_events",
+	StatusRequestTooOld - sessionStatusStart:       "request_too_old",
+	StatusShuttingDown - sessionStatusStart:        "shutting_down",
+	StatusSessionLimit - sessionStatusStart:        "session_limit",
+	StatusEmptyRequest - sessionStatusStart:        "empty_request",
+	StatusInternalError - sessionStatusStart:       "internal_error",
+	StatusRequestNumberReused - sessionStatusStart: "request_number_reused",
 }
 
 func init() {
@@ -41,6 +46,7 @@ func init() {
 		if s < sessionStatusStart || s >= sessionStatusEnd {
 			return "", false
 		}
-		return sessionStatusNames[s-sessionStatusStart], true
+		name := sessionStatusNames[s-sessionStatusStart]
+		return name, name != ""
 	})
 }

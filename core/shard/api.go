@@ -60,7 +60,8 @@ type Replier interface {
 
 // Submitter is what the network layer calls. Submit never blocks: it answers StatusOK
 // (the request is queued; its reply will come through the Replier), StatusBusy (the input
-// ring is full: nothing was queued), StatusShuttingDown or StatusNotPrimary. A request
+// ring is full: nothing was queued), StatusShuttingDown, StatusNotPrimary or
+// StatusLogUnavailable (the log has failed: nothing was queued). A request
 // with an invalid shape (unknown or internal operation, body not a whole number of
 // events, too many events) is refused with its status without being queued.
 type Submitter interface {

@@ -9,15 +9,38 @@
 //
 // # Every accepted request is answered once
 //
-// Submit either refuses a request at once (busy, shutting_down, a bad shape) or accepts
-// it, and an accepted request gets exactly one reply, in log order per shard: its result
-// once durable; or, when the shard stops, shutting_down (Close: after CloseTimeout,
-// counted from the Close call) or internal_error (a log failure). That holds wherever the
-// request is at that moment: parked after its entry was written, in the turn whose append
-// failed, or still in the ring (including one whose producer was copying it in when the
-// ring closed). A non-ok stop status means "outcome unknown" for a written request and
-// "not applied" for one still queued; either way the client retries, and exactly-once
-// sessions make the retry safe.
+// Submit either refuses a request at once (busy, shutting_down, log_unavailable, a bad
+// shape) or accepts it, and an accepted request gets exactly one reply, in log order per
+// shard: its result once durable; or, when the shard stops, shutting_down (Close: after
+// CloseTimeout, counted from the Close call); or, when the log fails, outcome_unknown (its
+// entry was written but not confirmed durable: it may be applied at the restart) or
+// log_unavailable (it was never appended: not applied). That holds wherever the request
+// is at that moment: parked after its entry was written, in the turn whose append failed,
+// or still in the ring (including one whose producer was copying it in when the ring
+// closed). shutting_down means "outcome unknown" for a written request and "not applied"
+// for one still queued; either way the client resends with the same number, and
+// exactly-once sessions make the resend safe.
+//
+// # A failed or full log
+//
+// A full log (wal.ErrLogFull: the disk has no room for the next segment) is not a failure:
+// the turn's writes are answered log_unavailable, nothing of them appended or applied,
+// and writes go through again once the log has room. A failed log (a sticky I/O error)
+// is final for this process, which stays up to say so: release first hands out every
+// reply the log had made durable (and the standby acknowledged) before failing, the rest
+// of the parked replies get outcome_unknown, and from then on the sequencer answers
+// writes with log_unavailable and reads from the state only when it holds nothing of
+// unknown outcome (every applied entry had been released), until Close. Done closes only
+// after Close; Err reports the failure. The log is never resumed in process: an operator
+// fixes the cause and restarts, and recovery decides what the log holds.
+//
+// # The server's own entries
+//
+// Besides client requests the primary writes internal requests of its own: pulses (time
+// moves, so pending transfers and orders expire), snapshot markers, audit records,
+// cancel_session (cancel-on-disconnect) and set_grants (the keys file's grant table,
+// logged before the requests it decides: at start, after a reload, after a promotion;
+// grants.go). Replicas apply them like any entry.
 //
 // # Goroutines
 //

@@ -1,6 +1,7 @@
 package shard
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"runtime"
@@ -34,8 +35,7 @@ func (s *Shard) run() {
 			err = s.release()
 		}
 		if err != nil {
-			s.fail(err)
-			s.abandon()
+			s.failAndServe(err)
 			return
 		}
 		if closed && len(s.parked) == 0 {
@@ -61,8 +61,7 @@ func (s *Shard) run() {
 		case <-acknowledged:
 		case <-pulse.C:
 			if err := s.pulseIfDue(); err != nil {
-				s.fail(err)
-				s.abandon()
+				s.failAndServe(err)
 				return
 			}
 		case <-stop:
@@ -79,13 +78,14 @@ func (s *Shard) run() {
 	}
 }
 
-// replicate applies one replicated entry and reports whether the sequencer may go on.
+// replicate applies one replicated entry and reports whether the sequencer may go on. A
+// full log refuses the entry without failing (the stream ends and resumes from the
+// standby's last op once there is room again); any other error is fatal.
 func (s *Shard) replicate(entry storedEntry) bool {
 	err := s.applyStored(entry)
 	entry.done <- err
-	if err != nil {
-		s.fail(err)
-		s.abandon()
+	if err != nil && !errors.Is(err, wal.ErrLogFull) {
+		s.failAndServe(err)
 		return false
 	}
 	return true
@@ -98,6 +98,13 @@ func (s *Shard) turn() (drained bool, closed bool, err error) {
 	if len(s.parked) >= s.config.InFlightEntriesMax {
 		_, closed = s.ring.take(nil, 0, 0)
 		return false, closed, nil
+	}
+	// A new grant table goes first, so that the requests taken below are decided by it.
+	if err := s.writeGrantsIfDue(); err != nil {
+		return false, false, err
+	}
+	if len(s.parked) >= s.config.InFlightEntriesMax {
+		return false, false, nil
 	}
 	s.taken, closed = s.ring.take(s.taken[:0], s.config.RingRequests, s.config.EntryBytesMax)
 	if len(s.taken) == 0 {
@@ -117,9 +124,16 @@ func (s *Shard) turn() (drained bool, closed bool, err error) {
 		writes++
 	}
 	if writes > 0 {
-		if err := s.appendAndApply(writes, slot); err != nil {
+		err := s.appendAndApply(writes, slot)
+		switch {
+		case errors.Is(err, wal.ErrLogFull):
+			// Nothing was appended or applied: the writes are refused, not lost, and the
+			// turn's reads go on against the unchanged state.
+			s.refuseWrites(slot, model.StatusLogUnavailable)
+		case err != nil:
 			// These requests left the ring but will never be parked: keep them so that
-			// abandon answers them (their bytes stay in the ring, which is not released).
+			// the failure handling answers them (their bytes stay in the ring, which is
+			// not released).
 			s.recycle(slot)
 			s.failedTurn = append(s.failedTurn[:0], s.taken...)
 			return true, closed, err
@@ -132,15 +146,31 @@ func (s *Shard) turn() (drained bool, closed bool, err error) {
 	return true, closed, nil
 }
 
-// appendAndApply writes the entry to the log and applies it to the machine.
+// refuseWrites answers the writes of this turn with status (nothing of them was appended
+// or applied) and forgets their origins, so that slot keeps only the turn's reads.
+func (s *Shard) refuseWrites(slot *parked, status model.Status) {
+	s.refused = s.refused[:0]
+	for i := range s.taken {
+		if s.taken[i].write {
+			s.refused = append(s.refused, s.taken[i])
+		}
+	}
+	s.answerRequests(s.refused, status)
+	slot.origins = slot.origins[:0]
+	s.count(func(stats *Stats) { stats.LogFullRefusals += uint64(len(s.refused)) })
+}
+
+// appendAndApply writes the entry to the log and applies it to the machine. An error
+// wrapping wal.ErrLogFull means nothing happened: neither appended nor applied.
 func (s *Shard) appendAndApply(count int, slot *parked) error {
-	s.timestamp = max(s.timestamp+1, s.config.Clock())
-	entry := core.Entry{FirstOp: s.opLast + 1, Timestamp: s.timestamp, Body: s.entry}
+	timestamp := max(s.timestamp+1, s.config.Clock())
+	entry := core.Entry{FirstOp: s.opLast + 1, Timestamp: timestamp, Body: s.entry}
 	err := s.log.Append(wal.Entry{Epoch: s.Epoch(), FirstOp: entry.FirstOp,
 		Count: uint32(count), Timestamp: entry.Timestamp, Body: entry.Body})
 	if err != nil {
 		return fmt.Errorf("shard: log append at op %d: %w", entry.FirstOp, err)
 	}
+	s.timestamp = timestamp
 	if err := s.machine.Apply(&entry, &slot.output); err != nil {
 		return fmt.Errorf("shard: apply at op %d: %w", entry.FirstOp, err)
 	}
@@ -190,6 +220,10 @@ func (s *Shard) writePulse() error {
 	s.entry = core.AppendRequest(s.entry[:0], &core.Request{Operation: model.OperationPulse})
 	slot.origins = append(slot.origins, origin{})
 	if err := s.appendAndApply(1, slot); err != nil {
+		s.recycle(slot)
+		if errors.Is(err, wal.ErrLogFull) {
+			return nil // Expiry waits for room; the next pulse tries again.
+		}
 		return err
 	}
 	slot.op = s.opLast
@@ -206,29 +240,43 @@ func (s *Shard) released() uint64 {
 	return durable
 }
 
-// release delivers, in order, every parked output whose op is durable.
+// release delivers, in order, every parked output whose op is durable (and acknowledged),
+// and hands each released entry's events to the consumers. It does so even when the log
+// has failed, before reporting that: an entry the log made durable before it failed is
+// durable for good, and its reply says so instead of leaving its outcome unknown. This is
+// the only place consumers are fed: what failAndServe or abandonWith answer without a
+// release (outcome_unknown, shutting_down) is never published.
 func (s *Shard) release() error {
-	if err := s.log.Err(); err != nil {
-		return fmt.Errorf("shard: log failed: %w", err)
-	}
 	released := s.released()
 	count := 0
 	for count < len(s.parked) && s.parked[count].op <= released {
-		s.deliver(s.parked[count])
+		slot := s.parked[count]
+		s.answer(slot)
+		s.consume(slot)
+		s.releasedOp.Store(slot.op)
+		s.recycle(slot)
 		count++
 	}
-	s.parked = append(s.parked[:0], s.parked[count:]...)
-	if len(s.parked) == 0 && min(released, s.opLast) > s.releasedOp.Load() {
-		// Nothing waits: every applied op is released, including entries recovered from
-		// the log at start, which no slot carries (their release is what tells the
-		// consumers they are committed: on the standby too, in sync mode).
-		s.releasedOp.Store(min(released, s.opLast))
+	if count > 0 {
+		s.parked = append(s.parked[:0], s.parked[count:]...)
+		s.count(func(stats *Stats) { stats.Released = s.releasedOp.Load() })
+	}
+	if err := s.log.Err(); err != nil {
+		return fmt.Errorf("shard: log failed: %w", err)
 	}
 	return nil
 }
 
-// deliver hands one parked output's replies to the replier and recycles the slot.
+// deliver answers one parked output without releasing it (its events are not handed to
+// the consumers) and recycles the slot: reads, and replies whose status replaced the
+// result (outcome_unknown, shutting_down).
 func (s *Shard) deliver(slot *parked) {
+	s.answer(slot)
+	s.recycle(slot)
+}
+
+// answer hands one parked output's replies to the replier and its reports to the store.
+func (s *Shard) answer(slot *parked) {
 	slot.replies = slot.replies[:0]
 	now := monotonicNow()
 	s.latencies.lock()
@@ -245,7 +293,7 @@ func (s *Shard) deliver(slot *parked) {
 			s.latencies.record(reply.Operation, reply.Status, now-from.received)
 		}
 		body := slot.output.Body(reply)
-		if reply.Status == model.StatusInternalError || reply.Status == model.StatusShuttingDown {
+		if reply.Status == model.StatusOutcomeUnknown || reply.Status == model.StatusShuttingDown {
 			body = nil
 		}
 		if !s.forClient(connection, reply.Status, body) {
@@ -260,16 +308,12 @@ func (s *Shard) deliver(slot *parked) {
 		s.replier.Deliver(slot.replies)
 	}
 	s.deliverReports(slot)
-	s.consume(slot)
-	s.releasedOp.Store(slot.op)
-	s.count(func(stats *Stats) { stats.Released = slot.op })
-	s.recycle(slot)
 }
 
 // consume hands a released entry's events to every consumer, in log order.
 func (s *Shard) consume(slot *parked) {
 	if slot.firstOp == 0 || len(s.config.Consumers) == 0 {
-		return // Reads only, or abandoned (never released).
+		return // Reads only.
 	}
 	s.ready = Ready{FirstOp: slot.firstOp, LastOp: slot.op, Timestamp: slot.stamp,
 		Events: &slot.output.Events}
@@ -308,29 +352,28 @@ func (s *Shard) acquire() *parked {
 
 func (s *Shard) recycle(slot *parked) { s.free = append(s.free, slot) }
 
-// abandon answers everything still parked with internal_error after a fatal log failure:
-// those requests may or may not be durable, and the client must not take silence for an
-// answer. (Their retries, after a restart, answer from the session cache if they were
-// durable.)
-func (s *Shard) abandon() { s.abandonWith(model.StatusInternalError) }
-
-// abandonWith answers every parked request with status and no body: its outcome is
-// unknown here (not released: maybe not durable, maybe not acknowledged by the standby),
-// so the client must retry, and exactly-once retries make that safe.
+// abandonWith answers every request still in the shard with status and no body (Close
+// past CloseTimeout: shutting_down): the parked ones' outcome is unknown here (not
+// released: maybe not durable, maybe not acknowledged by the standby), the queued ones
+// were never sequenced; either way the client resends, and exactly-once makes that safe.
 func (s *Shard) abandonWith(status model.Status) {
 	s.ring.close()
+	s.answerParked(status)
+	s.answerRequests(s.failedTurn, status)
+	s.failedTurn = s.failedTurn[:0]
+	s.answerQueued(status)
+}
+
+// answerParked answers every parked request with status and no body, reports withheld.
+func (s *Shard) answerParked(status model.Status) {
 	for _, slot := range s.parked {
 		for i := range slot.output.Replies {
 			slot.output.Replies[i].Status = status
 		}
 		slot.output.Reports = slot.output.Reports[:0] // Not released: never shown.
-		slot.firstOp = 0                              // Nor are its events.
-		s.deliver(slot)
+		s.deliver(slot)                               // Nor are its events (see release).
 	}
 	s.parked = s.parked[:0]
-	s.answerRequests(s.failedTurn, status)
-	s.failedTurn = s.failedTurn[:0]
-	s.answerQueued(status)
 }
 
 // answerQueued answers, with status and no body, the requests still in the ring: they

@@ -113,7 +113,7 @@ func (c Config) withDefaults() Config {
 // parked is an applied entry (or a batch of reads) whose replies wait for durability.
 type parked struct {
 	op      uint64      // Release when durable (and acknowledged) >= op.
-	firstOp uint64      // First op of the entry (0: reads only, or abandoned).
+	firstOp uint64      // First op of the entry (0: reads only).
 	stamp   uint64      // The entry's timestamp.
 	output  core.Output // Replies and bodies.
 	origins []origin    // Who asked, for each reply, in order.
@@ -139,7 +139,11 @@ type Shard struct {
 	stop    chan struct{}
 	done    chan struct{}
 	err     atomic.Pointer[error]
+	// readsSafe is set, before err, when the log fails while every applied entry had been
+	// released: the state then holds nothing of unknown outcome, and reads go on.
+	readsSafe atomic.Bool
 
+	grants      grantsState   // The keys file's grant table, on its way to the log.
 	snapshots   *snapshotter  // Nil when snapshots are off.
 	snapshotNow chan struct{} // Capacity 1: an admin asked for a snapshot.
 
@@ -156,12 +160,16 @@ type Shard struct {
 	timestamp  uint64
 	entry      []byte        // Entry body being built.
 	taken      []requestMeta // Requests taken from the ring this turn.
-	failedTurn []requestMeta // Requests of a turn whose append failed: abandon answers them.
+	failedTurn []requestMeta // Requests of a turn whose append failed: answered on failure.
+	refused    []requestMeta // Scratch: the writes of a turn the log had no room for.
 	queries    []requestMeta // Queries of this turn, answered after the entry.
 	parked     []*parked     // In release order.
 	free       []*parked     // Recycled parked slots.
-	releasedOp atomic.Uint64 // Last op whose outputs were released.
-	ready      Ready         // Reused for every Consume call.
+	// releasedOp is the op of the last parked output released (the sequencer writes it;
+	// Released reads it anywhere). A recovered machine's op counts as released: the log
+	// holds it and nothing about it is pending.
+	releasedOp atomic.Uint64
+	ready      Ready // Reused for every Consume call.
 	stats      Stats
 	statsMutex sync.Mutex
 	closeOnce  sync.Once
@@ -202,6 +210,10 @@ func New(config Config, machine *core.Machine, log wal.Appender) (*Shard, error)
 	if s.reports == nil {
 		s.reports = NewReportStore()
 	}
+	// The recovered machine's op is applied, durable (the log holds it) and released
+	// (nothing about it is pending): report it until the first new entry moves them.
+	s.stats.OpLast, s.stats.Released = machine.OpLast(), machine.OpLast()
+	s.releasedOp.Store(machine.OpLast())
 	s.stored = make(chan storedEntry)
 	s.storedBuffer = make([]byte, 0, wal.EntryBodyBytesMax)
 	s.roles.role.Store(int32(c.Role))
@@ -258,8 +270,8 @@ func (s *Shard) Submit(request *Request) model.Status {
 	if status := s.admit(info.Write); status != model.StatusOK {
 		return status
 	}
-	if err := s.err.Load(); err != nil {
-		return model.StatusInternalError
+	if s.err.Load() != nil && (info.Write || !s.readsSafe.Load()) {
+		return model.StatusLogUnavailable // The log failed: nothing can be written.
 	}
 	status := s.ring.push(request, info.Write)
 	if status == model.StatusOK {
@@ -273,7 +285,8 @@ func (s *Shard) Submit(request *Request) model.Status {
 	return status
 }
 
-// Err returns the error that stopped the sequencer, if any.
+// Err returns the log failure the shard is serving with (or the error that stopped the
+// sequencer), if any.
 func (s *Shard) Err() error {
 	if err := s.err.Load(); err != nil {
 		return *err
@@ -294,12 +307,14 @@ func (s *Shard) Close() error {
 	return s.Err()
 }
 
-// Done is closed when the sequencer has stopped.
+// Done is closed when the sequencer has stopped, which happens only after Close: a shard
+// whose log failed keeps answering (see doc.go) until then.
 func (s *Shard) Done() <-chan struct{} { return s.done }
 
 func (s *Shard) fail(err error) {
 	s.err.CompareAndSwap(nil, &err)
-	s.config.Logger.Error("shard: sequencer stopped", "error", err)
+	s.config.Logger.Error("shard: LOG FAILED: writes are refused (log_unavailable) until "+
+		"the node is restarted; fix the cause (disk, file system) first", "error", err)
 }
 
 // errStopped ends the sequencer loop after a clean close.

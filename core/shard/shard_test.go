@@ -105,7 +105,7 @@ func TestRepliesWaitForDurability(t *testing.T) {
 		Operation: model.OperationCreateAccounts, Body: accountsBody(1, 2)}); status != model.StatusOK {
 		t.Fatalf("submit: %s", status)
 	}
-	if status := s.Submit(&Request{Connection: 2, Client: 8, Session: 1, Number: 1,
+	if status := s.Submit(&Request{Connection: 2, Client: 7, Session: 2, Number: 1,
 		Operation: model.OperationLookupAccounts, Body: model.U128(1).Append(nil)}); status != model.StatusOK {
 		t.Fatalf("submit lookup: %s", status)
 	}
@@ -211,9 +211,12 @@ func TestCloseWithoutStart(t *testing.T) {
 	}
 }
 
-// TestLogFailureAnswersInternalError injects a failed fsync: parked requests are answered
-// internal_error (never silence, never ok) and the shard stops.
-func TestLogFailureAnswersInternalError(t *testing.T) {
+// TestLogFailureAnswersOutcomeUnknown injects a failed fsync: a parked request, whose
+// entry was written but never confirmed durable, is answered outcome_unknown (never
+// silence, never ok, and not internal_error, which says "not applied": the entry may be
+// on disk and applied at the restart). The shard stays up, refusing writes with
+// log_unavailable; it does not answer reads, since its state holds that unknown write.
+func TestLogFailureAnswersOutcomeUnknown(t *testing.T) {
 	log := wal.NewMemoryLog()
 	log.Hold()
 	s, replier := startShard(t, Config{}, log)
@@ -223,13 +226,138 @@ func TestLogFailureAnswersInternalError(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	log.Fail(errors.New("fdatasync: EIO"))
+	s.wakeUp()
 	replies := replier.waitFor(t, 1)
-	if replies[0].Status != model.StatusInternalError {
-		t.Fatalf("status %s", replies[0].Status)
+	if replies[0].Status != model.StatusOutcomeUnknown {
+		t.Fatalf("status %s, want outcome_unknown", replies[0].Status)
 	}
-	<-s.Done()
 	if s.Err() == nil {
 		t.Fatal("the shard did not report the log failure")
+	}
+	select {
+	case <-s.Done():
+		t.Fatal("the shard stopped after a log failure instead of staying up")
+	default:
+	}
+	for _, request := range []Request{
+		{Connection: 2, Client: 8, Session: 1, Number: 1, Operation: model.OperationCreateAccounts,
+			Body: accountsBody(2)},
+		{Connection: 3, Client: 9, Session: 1, Number: 1, Operation: model.OperationLookupAccounts,
+			Body: model.U128(1).Append(nil)},
+	} {
+		if status := s.Submit(&request); status != model.StatusLogUnavailable {
+			t.Fatalf("%s after the failure: %s, want log_unavailable", request.Operation, status)
+		}
+	}
+}
+
+// TestLogFailureReleasesWhatIsDurable: the log made entry 1 durable, then failed before
+// entry 2 was. Entry 1's reply is ok (it is durable for good), entry 2's is
+// outcome_unknown; reads are refused (the state holds entry 2, of unknown outcome).
+func TestLogFailureReleasesWhatIsDurable(t *testing.T) {
+	log := wal.NewMemoryLog()
+	log.Hold()
+	s, replier := startShard(t, Config{PulseInterval: time.Hour}, log)
+	s.Submit(&Request{Connection: 1, Client: 7, Session: 1, Number: 1,
+		Operation: model.OperationCreateAccounts, Body: accountsBody(1)})
+	waitUntil(t, "entry 1 appended", func() bool { return log.LastOp() == 1 })
+	s.Submit(&Request{Connection: 2, Client: 7, Session: 1, Number: 2,
+		Operation: model.OperationCreateAccounts, Body: accountsBody(2)})
+	waitUntil(t, "entry 2 appended", func() bool { return log.LastOp() == 2 })
+	// Entry 1 becomes durable and the log fails in one step: the sequencer sees both at
+	// once, as when a roll syncs the old segment and then cannot open the next.
+	if err := log.FailAfter(1, errors.New("no space left on device")); err != nil {
+		t.Fatal(err)
+	}
+	replies := replier.waitFor(t, 2)
+	if replies[0].Connection != 1 || replies[0].Status != model.StatusOK ||
+		replies[1].Connection != 2 || replies[1].Status != model.StatusOutcomeUnknown {
+		t.Fatalf("replies %+v, want connection 1 ok then connection 2 outcome_unknown", replies)
+	}
+	if status := s.Submit(&Request{Connection: 3, Client: 9, Session: 1, Number: 1,
+		Operation: model.OperationLookupAccounts, Body: model.U128(1).Append(nil)}); status != model.StatusLogUnavailable {
+		t.Fatalf("read with unknown outcomes in the state: %s, want log_unavailable", status)
+	}
+}
+
+// TestLogFailureKeepsServingSafeReads: the log fails while nothing is in flight, so the
+// state holds only released writes: reads are still answered (from that state), writes
+// are refused with log_unavailable, and Close ends the shard. The reader is the account's
+// owner (another client would not see it).
+func TestLogFailureKeepsServingSafeReads(t *testing.T) {
+	log := &failingErr{MemoryLog: wal.NewMemoryLog()}
+	s, replier := startShard(t, Config{PulseInterval: time.Hour}, log)
+	s.Submit(&Request{Connection: 1, Client: 7, Session: 1, Number: 1,
+		Operation: model.OperationCreateAccounts, Body: accountsBody(1)})
+	replier.waitFor(t, 1)
+	log.failed.Store(true)
+	s.wakeUp()
+	waitUntil(t, "the shard to see the failure", func() bool { return s.Err() != nil })
+	if status := s.Submit(&Request{Connection: 2, Client: 7, Session: 1, Number: 2,
+		Operation: model.OperationCreateAccounts, Body: accountsBody(2)}); status != model.StatusLogUnavailable {
+		t.Fatalf("write after the failure: %s, want log_unavailable", status)
+	}
+	if status := s.Submit(&Request{Connection: 3, Client: 7, Session: 2, Number: 1,
+		Operation: model.OperationLookupAccounts, Body: model.U128(1).Append(nil)}); status != model.StatusOK {
+		t.Fatalf("read after the failure: %s, want it queued", status)
+	}
+	replies := replier.waitFor(t, 2)
+	var found model.Account
+	found.Decode(replier.bodies[1])
+	if replies[1].Connection != 3 || replies[1].Status != model.StatusOK || found.ID != model.U128(1) {
+		t.Fatalf("read after the failure: %+v (account %v)", replies[1], found.ID)
+	}
+	if err := s.Close(); err == nil {
+		t.Fatal("Close did not report the log failure")
+	}
+}
+
+// TestFullLogRefusesWritesAndRecovers: a log without room (ErrLogFull) refuses a turn's
+// writes with log_unavailable (nothing appended or applied) while reads in the same turn
+// are answered; once it has room again, writes go through and nothing failed.
+func TestFullLogRefusesWritesAndRecovers(t *testing.T) {
+	log := wal.NewMemoryLog()
+	s, replier := startShard(t, Config{PulseInterval: time.Hour}, log)
+	s.Submit(&Request{Connection: 1, Client: 7, Session: 1, Number: 1,
+		Operation: model.OperationCreateAccounts, Body: accountsBody(1)})
+	replier.waitFor(t, 1)
+	log.SetFull(true)
+	s.Submit(&Request{Connection: 2, Client: 7, Session: 1, Number: 2,
+		Operation: model.OperationCreateAccounts, Body: accountsBody(2)})
+	s.Submit(&Request{Connection: 3, Client: 9, Session: 1, Number: 1,
+		Operation: model.OperationLookupAccounts, Body: model.U128(1).Append(nil)})
+	replies := replier.waitFor(t, 3)
+	statuses := map[uint64]model.Status{}
+	for _, reply := range replies[1:] {
+		statuses[reply.Connection] = reply.Status
+	}
+	if statuses[2] != model.StatusLogUnavailable || statuses[3] != model.StatusOK {
+		t.Fatalf("while full: write %s, read %s; want log_unavailable and ok", statuses[2],
+			statuses[3])
+	}
+	if log.LastOp() != 1 || s.Stats().OpLast != 1 || s.Stats().LogFullRefusals != 1 {
+		t.Fatalf("a refused write left a trace: log at op %d, stats %+v", log.LastOp(), s.Stats())
+	}
+	log.SetFull(false)
+	s.Submit(&Request{Connection: 4, Client: 7, Session: 1, Number: 2,
+		Operation: model.OperationCreateAccounts, Body: accountsBody(2)})
+	if reply := replier.waitFor(t, 4)[3]; reply.Status != model.StatusOK || reply.Duplicate {
+		t.Fatalf("the resent write once there is room: %+v", reply)
+	}
+	if s.Err() != nil {
+		t.Fatalf("a full log failed the shard: %v", s.Err())
+	}
+}
+
+// waitUntil polls condition (bounded).
+func waitUntil(t *testing.T, what string, condition func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !condition() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 
@@ -399,31 +527,11 @@ func TestConcurrentSubmitters(t *testing.T) {
 // the standby's state follows, its client writes get not_primary while reads work, and
 // after promotion it takes writes at the new epoch on top of the replicated history.
 func TestStandbyFollowsAndPromotes(t *testing.T) {
-	dir := t.TempDir()
-	primaryLog, err := wal.Open(wal.Options{Dir: dir + "/primary"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer primaryLog.Close()
-	standbyLog, err := wal.Open(wal.Options{Dir: dir + "/standby"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer standbyLog.Close()
-	shipped := make(chan []byte, 1024)
-	primaryLog.SetObserver(func(stored []byte, _ wal.EntryMeta) {
-		shipped <- append([]byte(nil), stored...)
-	})
+	primaryLog, standbyLog, shipped := replicatedLogs(t)
 	primary, primaryReplies := startShard(t, Config{Epoch: 1}, primaryLog)
 	standby, standbyReplies := startShard(t, Config{Epoch: 1, Role: RoleStandby}, standbyLog)
 	standby.SetPrimaryAddress("127.0.0.1:7400")
-	go func() {
-		for stored := range shipped {
-			if err := standby.Replicate(stored); err != nil {
-				return
-			}
-		}
-	}()
+	go follow(standby, shipped)
 	primary.Submit(&Request{Connection: 1, Client: 7, Session: 1, Number: 1,
 		Operation: model.OperationCreateAccounts, Body: accountsBody(1, 2)})
 	primary.Submit(&Request{Connection: 1, Client: 7, Session: 1, Number: 2,
@@ -471,6 +579,37 @@ func TestStandbyFollowsAndPromotes(t *testing.T) {
 		Operation: model.OperationLookupAccounts, Body: model.U128(2).Append(nil)}); status != model.StatusNotPrimary ||
 		standby.PrimaryAddress() != "127.0.0.1:9999" {
 		t.Fatalf("fenced shard answered %s", status)
+	}
+}
+
+// replicatedLogs opens a primary's and a standby's log; shipped receives every entry
+// the primary stores, as replication would send it. Close shipped to stop follow.
+func replicatedLogs(t *testing.T) (primaryLog, standbyLog *wal.Log, shipped chan []byte) {
+	t.Helper()
+	dir := t.TempDir()
+	primaryLog, err := wal.Open(wal.Options{Dir: dir + "/primary"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { primaryLog.Close() })
+	standbyLog, err = wal.Open(wal.Options{Dir: dir + "/standby"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { standbyLog.Close() })
+	shipped = make(chan []byte, 1024)
+	primaryLog.SetObserver(func(stored []byte, _ wal.EntryMeta) {
+		shipped <- append([]byte(nil), stored...)
+	})
+	return primaryLog, standbyLog, shipped
+}
+
+// follow applies shipped entries to the standby until shipped is closed or one fails.
+func follow(standby *Shard, shipped <-chan []byte) {
+	for stored := range shipped {
+		if err := standby.Replicate(stored); err != nil {
+			return
+		}
 	}
 }
 
@@ -549,8 +688,8 @@ func TestCloseIsBoundedWhenInFlightIsFull(t *testing.T) {
 }
 
 // TestFailedAppendAnswersItsTurn: when the log refuses an append, the requests of that
-// turn (already taken from the ring, never parked) are answered internal_error, after
-// the parked ones, rather than left without an answer.
+// turn (already taken from the ring, never parked or applied) are answered
+// log_unavailable, after the parked one (outcome_unknown), rather than left unanswered.
 func TestFailedAppendAnswersItsTurn(t *testing.T) {
 	log := wal.NewMemoryLog()
 	log.Hold()
@@ -569,12 +708,12 @@ func TestFailedAppendAnswersItsTurn(t *testing.T) {
 	}
 	log.Fail(errors.New("no space left on device"))
 	submit(2) // Its turn's append fails.
-	<-s.Done()
 	replies := replier.waitFor(t, 2)
+	want := []model.Status{model.StatusOutcomeUnknown, model.StatusLogUnavailable}
 	for i, reply := range replies {
-		if reply.Connection != uint64(i+1) || reply.Status != model.StatusInternalError {
-			t.Fatalf("reply %d: connection %d status %s, want connection %d internal_error", i,
-				reply.Connection, reply.Status, i+1)
+		if reply.Connection != uint64(i+1) || reply.Status != want[i] {
+			t.Fatalf("reply %d: connection %d status %s, want connection %d %s", i,
+				reply.Connection, reply.Status, i+1, want[i])
 		}
 	}
 }
@@ -614,8 +753,9 @@ func TestEveryAcceptedRequestIsAnsweredOnFailure(t *testing.T) {
 		time.Sleep(2 * time.Millisecond)
 		log.failed.Store(true) // Seen by the sequencer's next release check.
 		s.wakeUp()
+		group.Wait() // Producers stop at their first refusal (log_unavailable).
+		s.Close()    // Answers whatever is still queued.
 		<-s.Done()
-		group.Wait()
 		if got, want := replier.count(), int(accepted.Load()); got != want {
 			t.Fatalf("round %d: %d requests accepted, %d answered", round, want, got)
 		}
@@ -698,5 +838,116 @@ func TestQueryAnswersInternalReads(t *testing.T) {
 	if status, _, err := s.Query(model.OperationLookupAccounts, model.U128(1).Append(nil),
 		time.Second); err != nil || status != model.StatusNotPrimary {
 		t.Fatalf("fenced: %s, %v", status, err)
+	}
+}
+
+// TestStatsStartAtTheRecoveredOp: a shard built on a recovered machine reports its op as
+// applied and released before any new write (they used to read 0 until the first write
+// after a restart, while the log's durable op was right).
+func TestStatsStartAtTheRecoveredOp(t *testing.T) {
+	log := wal.NewMemoryLog()
+	first, replier := startShard(t, Config{}, log)
+	first.Submit(&Request{Connection: 1, Client: 7, Session: 1, Number: 1,
+		Operation: model.OperationCreateAccounts, Body: accountsBody(1, 2)})
+	replier.waitFor(t, 1)
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	machine, _, err := Recover(core.Config{}, log, "", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	restarted, err := New(Config{}, machine, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stats := restarted.Stats()
+	if stats.OpLast != 1 || stats.Released != 1 {
+		t.Fatalf("after recovery: applied op %d, released op %d; want 1 and 1", stats.OpLast,
+			stats.Released)
+	}
+}
+
+// TestGrantsReachTheLog: the grant table given to a primary is logged before the requests
+// it sequences next, and decides them; an unchanged table is not logged again; a standby
+// keeps its table until it is promoted, then logs it before its first write.
+func TestGrantsReachTheLog(t *testing.T) {
+	primaryLog, standbyLog, shipped := replicatedLogs(t)
+	// Client 8 may debit client 7's accounts on ledger 1 under the primary's keys file;
+	// the standby's keys file also lets client 9.
+	primaryTable := model.AppendGrants(nil, []model.Grant{
+		{Client: 8, Scopes: model.ScopeTransfer, Ledger: 1}})
+	standbyTable := model.AppendGrants(nil, []model.Grant{
+		{Client: 8, Scopes: model.ScopeTransfer, Ledger: 1},
+		{Client: 9, Scopes: model.ScopeTransfer, Ledger: 1}})
+	primary, err := New(Config{Epoch: 1}, core.New(core.Config{}), primaryLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := primary.SetGrants(model.AppendGrants(nil, []model.Grant{{Client: 0}})); err == nil {
+		t.Fatal("an invalid table was accepted")
+	}
+	if err := primary.SetGrants(primaryTable); err != nil {
+		t.Fatal(err)
+	}
+	primaryReplies := newRecordingReplier()
+	primary.Start(primaryReplies)
+	defer primary.Close()
+	standby, standbyReplies := startShard(t, Config{Epoch: 1, Role: RoleStandby}, standbyLog)
+	if err := standby.SetGrants(standbyTable); err != nil {
+		t.Fatal(err)
+	}
+	go follow(standby, shipped)
+	statusOf := func(body []byte) model.Status {
+		var result model.EventResult
+		result.Decode(body)
+		return result.Status
+	}
+	primary.Submit(&Request{Connection: 1, Client: 7, Session: 1, Number: 1,
+		Operation: model.OperationCreateAccounts, Body: accountsBody(1, 2)})
+	primary.Submit(&Request{Connection: 1, Client: 8, Session: 1, Number: 1,
+		Operation: model.OperationCreateTransfers, Body: transferBody(10, 1, 2, 5, 0, 0)})
+	primary.Submit(&Request{Connection: 1, Client: 9, Session: 1, Number: 1,
+		Operation: model.OperationCreateTransfers, Body: transferBody(11, 1, 2, 5, 0, 0)})
+	primaryReplies.waitFor(t, 3)
+	if statusOf(primaryReplies.bodies[1]) != model.StatusOK ||
+		statusOf(primaryReplies.bodies[2]) != model.StatusDebitAccountNotOwned {
+		t.Fatalf("grants of the primary: %s, %s", statusOf(primaryReplies.bodies[1]),
+			statusOf(primaryReplies.bodies[2]))
+	}
+	logged := primaryLog.LastOp()
+	if logged != 4 { // set_grants, then the three requests.
+		t.Fatalf("primary log ends at op %d, want 4", logged)
+	}
+	if err := primary.SetGrants(primaryTable); err != nil { // A reload, unchanged.
+		t.Fatal(err)
+	}
+	primary.Submit(&Request{Connection: 1, Client: 7, Session: 1, Number: 2,
+		Operation: model.OperationLookupAccounts, Body: model.U128(1).Append(nil)})
+	primaryReplies.waitFor(t, 4)
+	if primaryLog.LastOp() != logged {
+		t.Fatalf("an unchanged table was logged again (log at op %d)", primaryLog.LastOp())
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for standbyLog.Durable() < logged && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if standbyLog.LastOp() != logged {
+		t.Fatalf("the standby wrote entries of its own: log at op %d", standbyLog.LastOp())
+	}
+	primary.Close()
+	close(shipped)
+	if err := standby.Promote(2); err != nil {
+		t.Fatal(err)
+	}
+	standby.Submit(&Request{Connection: 2, Client: 9, Session: 1, Number: 2,
+		Operation: model.OperationCreateTransfers, Body: transferBody(12, 1, 2, 5, 0, 0)})
+	standbyReplies.waitFor(t, 1)
+	if status := statusOf(standbyReplies.bodies[0]); status != model.StatusOK {
+		t.Fatalf("after promotion the standby's table should decide: %s", status)
+	}
+	if standbyLog.LastOp() != logged+2 {
+		t.Fatalf("standby log at op %d, want the table and the transfer after op %d",
+			standbyLog.LastOp(), logged)
 	}
 }

@@ -9,9 +9,12 @@ type Stats struct {
 	Queries     uint64 // Read requests answered.
 	EntryBytes  uint64 // Entry body bytes written.
 	BusyReplies uint64 // Submissions refused because the ring was full.
-	OpLast      uint64 // Last op applied.
-	Released    uint64 // Last op whose replies were released.
-	RingDepth   int    // Requests waiting in the input ring (filled in by Stats()).
+	// LogFullRefusals counts writes answered log_unavailable because the log had no room
+	// for their entry (disk full); nothing of them was applied.
+	LogFullRefusals uint64
+	OpLast          uint64 // Last op applied.
+	Released        uint64 // Last op whose replies were released.
+	RingDepth       int    // Requests waiting in the input ring (filled in by Stats()).
 
 	Snapshots         uint64        // Snapshots taken (or skipped).
 	SnapshotErrors    uint64        // Snapshots that failed to write.

@@ -196,7 +196,11 @@ func (c *Client) Go(ctx context.Context, operation model.Operation, flags uint8,
 	}
 	call.Number = c.next
 	c.next++
-	call.frame = wire.AppendFrame(make([]byte, 0, wire.HeaderSize+len(body)),
+	appendFrame := wire.AppendFrame
+	if c.config.UncheckedFrames {
+		appendFrame = wire.AppendFrameUnchecked
+	}
+	call.frame = appendFrame(make([]byte, 0, wire.HeaderSize+len(body)),
 		&wire.Frame{Kind: wire.KindRequest, Operation: operation, Flags: flags,
 			Session: c.session, Number: call.Number}, body)
 	c.pending[call.Number] = call

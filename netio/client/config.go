@@ -25,6 +25,9 @@ const (
 	// ReconnectDelayMin and ReconnectDelayMax bound the backoff between reconnect rounds.
 	ReconnectDelayMin = 10 * time.Millisecond
 	ReconnectDelayMax = time.Second
+	// RetryAfterMax bounds the wait a server's too_many_attempts asks for (its window
+	// is a minute; a larger value would be a server bug, not a reason to wait longer).
+	RetryAfterMax = 61 * time.Second
 	// RedirectDelayMin is the first wait before following a second consecutive
 	// not_primary redirect; it doubles per further redirect up to RedirectDelayMax. While
 	// a standby waits to be promoted it names its dead primary, so clients are redirected
@@ -61,6 +64,11 @@ type Config struct {
 	// CancelOnDisconnect asks the server to cancel this client's open orders whenever the
 	// session's connection ends.
 	CancelOnDisconnect bool
+	// UncheckedFrames negotiates login option bit 1: the server does not verify the
+	// checksum of this client's frames after the login, and the client sends requests
+	// with 0 there (it still verifies the server's). Go has hardware CRC32C, so this
+	// exists for measurements and tests; see PROTOCOL.md, section 3.
+	UncheckedFrames bool
 	// DialTimeout bounds one connect plus login (default DialTimeoutDefault).
 	DialTimeout time.Duration
 	// HeartbeatInterval and SilenceTimeout default to the values the server announces.
@@ -69,8 +77,9 @@ type Config struct {
 	// InflightMax and InflightBytesMax bound pipelining (defaults above).
 	InflightMax      int
 	InflightBytesMax int
-	// BusyRetryDelay is the first delay before a busy request is resent with its number
-	// (default BusyRetryDelayDefault); negative returns busy replies to the caller.
+	// BusyRetryDelay is the first delay before a request answered busy, log_unavailable
+	// or outcome_unknown is resent with its number (default BusyRetryDelayDefault; it
+	// doubles per resend up to 100 ms); negative returns those replies to the caller.
 	BusyRetryDelay time.Duration
 	// Logger receives reconnects and errors (nil discards).
 	Logger *slog.Logger
@@ -154,6 +163,9 @@ type ServerError struct {
 	Code    uint32 // A wire.ErrorCode.
 	Name    string // Its stable name.
 	Message string // The server's explanation.
+	// RetryAfter is how long the server asks the client to wait before it reconnects
+	// (too_many_attempts); 0 otherwise.
+	RetryAfter time.Duration
 }
 
 func (e *ServerError) Error() string {

@@ -90,6 +90,9 @@ func (c *Client) login(e *established) error {
 	if c.config.CancelOnDisconnect {
 		login.Options |= wire.LoginCancelOnDisconnect
 	}
+	if c.config.UncheckedFrames {
+		login.Options |= wire.LoginUncheckedFrames
+	}
 	login.Signature = wire.Sign(c.config.Secret, &e.timers.Nonce, login.Client, login.Key,
 		login.Options, c.session)
 	body := make([]byte, wire.LoginSize)
@@ -133,7 +136,11 @@ func readFrame(conn net.Conn, decoder *wire.Decoder) (wire.Frame, error) {
 
 func serverError(frame *wire.Frame) *ServerError {
 	code := wire.ErrorCode(frame.Status)
-	return &ServerError{Code: frame.Status, Name: code.String(), Message: string(frame.Body)}
+	refused := &ServerError{Code: frame.Status, Name: code.String(), Message: string(frame.Body)}
+	if code.Retry() == wire.RetryLater {
+		refused.RetryAfter = min(time.Duration(frame.Aux)*time.Millisecond, RetryAfterMax)
+	}
+	return refused
 }
 
 // install makes e the current connection: it queues every pending request (in number
@@ -220,11 +227,15 @@ func (c *Client) maintain() {
 				c.failFatal(refused)
 				return
 			}
-			c.log.Warn("client: reconnect failed", "error", err, "retry_in", delay)
+			wait := delay
+			if refused != nil {
+				wait = max(wait, refused.RetryAfter) // too_many_attempts: wait as asked.
+			}
+			c.log.Warn("client: reconnect failed", "error", err, "retry_in", wait)
 			select {
 			case <-c.stop:
 				return
-			case <-time.After(delay):
+			case <-time.After(wait):
 			}
 			delay = min(2*delay, ReconnectDelayMax)
 		}
@@ -359,8 +370,9 @@ func (c *Client) failCall(number uint64, err error) bool {
 	return true
 }
 
-// complete matches a reply to its pending call. busy is retried (same number) after a
-// backoff unless retries are off; not_primary switches to the named primary and resends.
+// complete matches a reply to its pending call. busy, log_unavailable and
+// outcome_unknown are resent (same number) after a backoff unless retries are off (see
+// resentStatus); not_primary switches to the named primary and resends.
 func (c *Client) complete(frame *wire.Frame, generation uint64) {
 	status := model.Status(frame.Status)
 	c.mu.Lock()
@@ -370,8 +382,8 @@ func (c *Client) complete(frame *wire.Frame, generation uint64) {
 		return // Abandoned, or a second answer to a resent request.
 	}
 	switch {
-	case status == model.StatusBusy && c.config.BusyRetryDelay > 0:
-		c.redirects = 0 // Only a primary answers busy: the redirects led somewhere.
+	case resentStatus(status) && c.config.BusyRetryDelay > 0:
+		c.redirects = 0 // Only a primary answers these: the redirects led somewhere.
 		c.retryLocked(call)
 		c.mu.Unlock()
 		return
@@ -397,6 +409,21 @@ func (c *Client) complete(frame *wire.Frame, generation uint64) {
 		Body: slices.Clone(frame.Body)})
 }
 
+// resentStatus reports whether a reply with this status is resent with the same number
+// rather than returned: busy and log_unavailable (nothing was applied: later, it may be),
+// and outcome_unknown (the server cannot say whether it was applied: a resend is answered
+// from its exactly-once cache if it was, applied once if not). A resend answered
+// log_unavailable after outcome_unknown is resent again, so a caller never mistakes an
+// unknown outcome for "not applied"; the call ends with a definite reply or with its
+// context (outcome unknown, as for any abandoned call).
+func resentStatus(status model.Status) bool {
+	switch status {
+	case model.StatusBusy, model.StatusLogUnavailable, model.StatusOutcomeUnknown:
+		return true
+	}
+	return false
+}
+
 func (c *Client) currentAddressLocked() string {
 	if c.conn == nil {
 		return ""
@@ -410,7 +437,8 @@ func doubling(first, limit time.Duration, step int) time.Duration {
 	return min(first<<min(step, 16), limit)
 }
 
-// retryLocked resends a busy call after an exponential backoff, keeping its number.
+// retryLocked resends a call (see resentStatus) after an exponential backoff, keeping its
+// number.
 func (c *Client) retryLocked(call *Call) {
 	delay := doubling(c.config.BusyRetryDelay, busyRetryDelayMax, call.busyRetries)
 	call.busyRetries++

@@ -29,8 +29,10 @@
 // is followed at once; consecutive ones with no other reply in between wait with backoff
 // too, so two nodes naming each other are not hammered. The server applies each
 // number at most once and answers resends of applied requests from its cache (Reply.
-// Duplicate). Requests answered busy are resent with their number after a short backoff
-// (BusyRetryDelay). Callers see one reply per request, whatever happened underneath.
+// Duplicate). Requests answered busy or log_unavailable (not applied) or outcome_unknown
+// (the server's log failed before confirming it) are resent with their number after a
+// short backoff (BusyRetryDelay) until a definite reply or the context ends. Callers see
+// one reply per request, whatever happened underneath.
 //
 // A login refused for its credentials, a revoked key, or a protocol error not tied to one
 // request stops the client: pending and later calls fail with the *ServerError. A

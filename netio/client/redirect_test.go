@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"net"
 	"testing"
+	"time"
 
 	"sequent/core/model"
 	"sequent/netio/wire"
@@ -32,5 +33,37 @@ func TestPipelinedRedirectCountsOnce(t *testing.T) {
 	}
 	if len(c.pending) != 3 {
 		t.Fatalf("%d calls pending, want all 3 kept for the resend", len(c.pending))
+	}
+}
+
+// TestUnknownOutcomesAreResent: outcome_unknown (the server's log failed after the
+// request was sequenced) and log_unavailable (not applied) are not answers to hand the
+// caller: the call stays pending, to be resent with its number (exactly-once makes the
+// resend safe), as busy is. Returning outcome_unknown would leave the caller guessing;
+// returning log_unavailable after it would wrongly say "not applied".
+func TestUnknownOutcomesAreResent(t *testing.T) {
+	for _, status := range []model.Status{model.StatusOutcomeUnknown, model.StatusLogUnavailable,
+		model.StatusBusy} {
+		a, b := net.Pipe()
+		c := &Client{log: slog.New(slog.DiscardHandler), pending: map[uint64]*Call{},
+			lost: make(chan struct{}, 1), stop: make(chan struct{}), conn: a, generation: 1,
+			config: Config{BusyRetryDelay: time.Hour}} // The resend itself never fires here.
+		call := &Call{Number: 1, complete: make(chan struct{})}
+		c.pending[1] = call
+		c.complete(&wire.Frame{Kind: wire.KindReply, Number: 1, Status: uint32(status)}, 1)
+		select {
+		case <-call.complete:
+			t.Fatalf("%s was returned to the caller instead of resent", status)
+		default:
+		}
+		if c.pending[1] != call || call.busyRetries != 1 {
+			t.Fatalf("%s: call pending %v, resends scheduled %d; want pending and 1", status,
+				c.pending[1] == call, call.busyRetries)
+		}
+		c.mu.Lock()
+		c.closed = true // The scheduled resend, were it to fire, does nothing.
+		c.mu.Unlock()
+		a.Close()
+		b.Close()
 	}
 }

@@ -46,6 +46,7 @@ const (
 	CodeActionFailed      = "action_failed"       // 500: the action returned an error.
 	CodeTimeout           = "timeout"             // 504: still running after actionTimeout.
 	CodeInternal          = "internal"            // 500: the server's own failure.
+	CodeRateLimited       = "rate_limited"        // 429: this address asks too often.
 )
 
 // Outcomes of an admin action, as sequent_admin_actions_total labels them.

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"time"
 )
 
 // Config configures the operators' HTTP server. The zero value (plus Sources) serves
@@ -40,6 +41,40 @@ type Config struct {
 	// (a port conflict then fails the start before a standby has attached, say). The
 	// server closes it on Shutdown.
 	Listener net.Listener
+	// RequestsPerSecondPerAddress bounds the requests one peer address may make (a token
+	// bucket holding two seconds' worth); beyond it the server answers 429 with
+	// Retry-After. 0: RequestsPerSecondPerAddressDefault; negative: no limit (for
+	// comparison benchmarks).
+	RequestsPerSecondPerAddress int
+	// ConnectionsPerAddressMax bounds one peer address's open connections; beyond it a
+	// new connection gets 429 and is closed. 0: ConnectionsPerAddressMaxDefault;
+	// negative: no limit.
+	ConnectionsPerAddressMax int
+	// MetricsCacheInterval: /metrics is rendered at most once per interval and the same
+	// body served meanwhile. 0: MetricsCacheIntervalDefault; negative: rendered for every
+	// scrape.
+	MetricsCacheInterval time.Duration
+}
+
+// withLimitDefaults fills in the per-address and metrics defaults: 0 takes the default,
+// a negative value turns the limit off (0 in the result).
+func (c Config) withLimitDefaults() Config {
+	c.RequestsPerSecondPerAddress = limitOrDefault(c.RequestsPerSecondPerAddress,
+		RequestsPerSecondPerAddressDefault)
+	c.ConnectionsPerAddressMax = limitOrDefault(c.ConnectionsPerAddressMax,
+		ConnectionsPerAddressMaxDefault)
+	c.MetricsCacheInterval = limitOrDefault(c.MetricsCacheInterval, MetricsCacheIntervalDefault)
+	return c
+}
+
+func limitOrDefault[T int | time.Duration](value, fallback T) T {
+	switch {
+	case value == 0:
+		return fallback
+	case value < 0:
+		return 0
+	}
+	return value
 }
 
 // Sources are the callbacks the server calls. Each must be cheap and safe from any

@@ -5,7 +5,9 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	dto "github.com/prometheus/client_model/go"
@@ -119,6 +121,8 @@ var primarySeries = []struct {
 	{"sequent_shard_queries_total", []string{"shard", "0"}, 55},
 	{"sequent_shard_busy_replies_total", []string{"shard", "0"}, 6},
 	{"sequent_shard_ring_requests", []string{"shard", "0"}, 17},
+	{"sequent_shard_log_full_refusals_total", []string{"shard", "0"}, 4},
+	{"sequent_wal_next_segment_failed", []string{"shard", "0"}, 0},
 	{"sequent_shard_applied_op", []string{"shard", "0"}, 2001},
 	{"sequent_shard_durable_op", []string{"shard", "0"}, 1999},
 	{"sequent_shard_released_op", []string{"shard", "0"}, 1998},
@@ -165,10 +169,13 @@ var primarySeries = []struct {
 // TestMetricsReflectSnapshot scrapes a server whose snapshot has a distinct value in
 // every field and checks series from each part (node, shard, log, replication, network,
 // latency, states), converted to base units; then moves some counters and checks that a
-// second scrape shows exactly the new values, since nothing is cached or accumulated.
+// scrape within the cache interval still shows the old body, and one after it exactly
+// the new values, since nothing is accumulated.
 func TestMetricsReflectSnapshot(t *testing.T) {
 	fake := newFakeSources()
 	server := startServer(t, Config{}, fake.sources())
+	clock := &testClock{at: time.Unix(1_000_000, 0)}
+	server.now = clock.now
 	families := scrape(t, server)
 	for _, check := range primarySeries {
 		if got := value(t, families, check.name, check.labels...); !near(got, check.want) {
@@ -185,6 +192,11 @@ func TestMetricsReflectSnapshot(t *testing.T) {
 	moved.Network.LoginsRejected++
 	moved.Problems = []Problem{{Code: ProblemDiskSpaceLow}, {Code: ProblemDiskSpaceLow}}
 	fake.setSnapshot(moved)
+	clock.advance(MetricsCacheIntervalDefault - time.Millisecond)
+	if got := value(t, scrape(t, server), "sequent_shard_requests_total", "shard", "0"); got != 1234 {
+		t.Errorf("within the cache interval: requests %v, want the cached 1234", got)
+	}
+	clock.advance(time.Millisecond)
 	families = scrape(t, server)
 	for _, check := range []struct {
 		name   string
@@ -273,4 +285,22 @@ func TestMetricsBadLabelValue(t *testing.T) {
 			}
 		}
 	}
+}
+
+// testClock is a settable clock for the limiter and the metrics cache.
+type testClock struct {
+	mutex sync.Mutex
+	at    time.Time
+}
+
+func (c *testClock) now() time.Time {
+	c.mutex.Lock()
+	defer c.mutex.Unlock()
+	return c.at
+}
+
+func (c *testClock) advance(d time.Duration) {
+	c.mutex.Lock()
+	c.at = c.at.Add(d)
+	c.mutex.Unlock()
 }

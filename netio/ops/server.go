@@ -53,13 +53,16 @@ type Server struct {
 	certificate atomic.Pointer[tls.Certificate]
 	http        *fasthttp.Server // Its fields are set by New and never changed.
 	registry    *prometheus.Registry
-	metrics     *httpMetrics   // Atomic counters.
-	refusals    refusalLimiter // Has its own mutex.
-	timeout     atomic.Int64   // Admin action wait in ns (actionTimeout; tests shorten it).
-	acting      atomic.Bool    // An admin action (audit + action) is running.
-	reading     atomic.Bool    // A clearing read (settlement or chain check) is running.
-	actions     sync.WaitGroup // Admin action goroutines; Shutdown waits for them.
-	console     *console       // The live console's sampler and cache (console.go).
+	metrics     *httpMetrics     // Atomic counters.
+	refusals    refusalLimiter   // Has its own mutex.
+	limiter     *addressLimiter  // Requests per peer address; has its own mutex.
+	metricsBody metricsCache     // The rendered /metrics; has its own mutex.
+	now         func() time.Time // The clock of the limiter and the cache (tests set it).
+	timeout     atomic.Int64     // Admin action wait in ns (actionTimeout; tests shorten it).
+	acting      atomic.Bool      // An admin action (audit + action) is running.
+	reading     atomic.Bool      // A clearing read (settlement or chain check) is running.
+	actions     sync.WaitGroup   // Admin action goroutines; Shutdown waits for them.
+	console     *console         // The live console's sampler and cache (console.go).
 
 	mutex    sync.Mutex   // Guards listener and served.
 	listener net.Listener // Nil until Start.
@@ -76,8 +79,11 @@ func New(config Config, sources Sources) (*Server, error) {
 	if config.Address == "" {
 		config.Address = AddressDefault
 	}
+	config = config.withLimitDefaults()
 	s := &Server{config: config, sources: sources, allow: allow, logger: config.Logger,
-		console: newConsole(sources.Console)}
+		console: newConsole(sources.Console),
+		limiter: newAddressLimiter(config.RequestsPerSecondPerAddress), now: time.Now}
+	s.metricsBody.interval = config.MetricsCacheInterval
 	s.timeout.Store(int64(actionTimeout))
 	if s.logger == nil {
 		s.logger = slog.Default()
@@ -105,6 +111,7 @@ func New(config Config, sources Sources) (*Server, error) {
 		Name:                  "",
 		NoDefaultServerHeader: true, // Do not advertise the software to scanners.
 		Concurrency:           connectionsMax,
+		MaxConnsPerIP:         config.ConnectionsPerAddressMax,
 		ReadBufferSize:        headerBytesMax,
 		WriteBufferSize:       headerBytesMax,
 		MaxRequestBodySize:    requestBodyBytesMax,
@@ -198,10 +205,18 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		s.metrics.requests.WithLabelValues(endpoint,
 			strconv.Itoa(ctx.Response.StatusCode())).Inc()
 	}()
-	if address, ok := peerAddress(ctx); !ok || !allowed(s.allow, address) {
+	address, ok := peerAddress(ctx)
+	if !ok || !allowed(s.allow, address) {
 		s.refuse(ctx, "address_not_allowed", truncate(string(ctx.Path()), 128))
 		reply(ctx, fasthttp.StatusForbidden, Reply{Code: CodeAddressNotAllowed,
 			Error: "this address may not use the operators' server"})
+		return
+	}
+	if !s.limiter.allow(address, s.now()) {
+		s.refuse(ctx, "rate_limited", truncate(string(ctx.Path()), 128))
+		ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, retryAfterSeconds)
+		reply(ctx, fasthttp.StatusTooManyRequests, Reply{Code: CodeRateLimited,
+			Error: "too many requests from this address; retry later"})
 		return
 	}
 	switch path := string(ctx.Path()); path {
@@ -292,23 +307,23 @@ func statusFor(good bool) int {
 	return fasthttp.StatusServiceUnavailable
 }
 
-// handleMetrics writes the Prometheus text exposition. A series the registry cannot
-// gather (a label value that is not UTF-8, a duplicate) is left out and logged; the rest
-// is still served, so one bad value cannot blind monitoring.
+// handleMetrics writes the Prometheus text exposition, rendered at most once per
+// MetricsCacheInterval (metricsCache). A series the registry cannot gather (a label
+// value that is not UTF-8, a duplicate) is left out and logged; the rest is still
+// served, so one bad value cannot blind monitoring.
 func (s *Server) handleMetrics(ctx *fasthttp.RequestCtx) {
-	families, err := s.registry.Gather()
-	if err != nil {
-		s.logger.Warn("ops: metrics gathered with errors", "error", err.Error())
+	gatherErr, encoded := s.metricsBody.render(s.registry, s.now(), func(body []byte) {
+		ctx.SetContentType(string(expfmt.NewFormat(expfmt.TypeTextPlain)))
+		ctx.SetStatusCode(fasthttp.StatusOK)
+		ctx.SetBody(body)
+	})
+	if gatherErr != nil {
+		s.logger.Warn("ops: metrics gathered with errors", "error", gatherErr.Error())
 	}
-	ctx.SetContentType(string(expfmt.NewFormat(expfmt.TypeTextPlain)))
-	ctx.SetStatusCode(fasthttp.StatusOK)
-	for _, family := range families {
-		if _, err := expfmt.MetricFamilyToText(ctx, family); err != nil {
-			s.logger.Error("ops: metrics encoding", "error", err.Error())
-			reply(ctx, fasthttp.StatusInternalServerError, Reply{Code: CodeInternal,
-				Error: "metrics encoding failed"})
-			return
-		}
+	if !encoded {
+		s.logger.Error("ops: metrics encoding failed")
+		reply(ctx, fasthttp.StatusInternalServerError, Reply{Code: CodeInternal,
+			Error: "metrics encoding failed"})
 	}
 }
 

@@ -73,6 +73,9 @@ type ShardStats struct {
 	Queries uint64 `json:"queries"`
 	// BusyReplies counts submissions refused at once because the input ring was full.
 	BusyReplies uint64 `json:"busy_replies"`
+	// LogFullRefusals counts writes answered log_unavailable because the log had no room
+	// for them (the next segment could not be prepared); none of them was applied.
+	LogFullRefusals uint64 `json:"log_full_refusals"`
 	// RingDepth is the number of requests waiting in the input ring now.
 	RingDepth uint64 `json:"ring_depth"`
 	// AppliedOp is the last op applied to the core.
@@ -102,6 +105,10 @@ type LogStats struct {
 	// Failure is the error that stopped the log (a failed write or sync); empty while
 	// the log is healthy.
 	Failure string `json:"failure,omitempty"`
+	// NextSegmentFailure is why the next segment could not be prepared (a full file
+	// system), while that lasts: once the active segment is full, writes are refused
+	// with log_unavailable until a preparation succeeds (retried every second).
+	NextSegmentFailure string `json:"next_segment_failure,omitempty"`
 	// Entries counts entries written.
 	Entries uint64 `json:"entries"`
 	// Groups counts group commits (one vectored write per segment touched).
@@ -124,7 +131,9 @@ type LogStats struct {
 type ReplicationStats struct {
 	// Mode is ModeNone, ModeSync or ModeAsync.
 	Mode string `json:"mode"`
-	// StandbyAttached is true on a primary while a standby is connected and streaming.
+	// StandbyAttached is true on a primary while a standby is connected and acknowledging:
+	// heard from within the last second, and, while entries wait for it, acknowledging
+	// them (a hung standby keeps its connection open: it is not counted as attached).
 	StandbyAttached bool `json:"standby_attached"`
 	// PrimaryConnected is true on a standby while it is connected to its primary.
 	PrimaryConnected bool `json:"primary_connected"`
@@ -220,7 +229,8 @@ type Problem struct {
 const (
 	// ProblemLogFailed: a log write or sync failed; the shard stopped taking writes.
 	ProblemLogFailed = "log_failed"
-	// ProblemDiskSpaceLow: the data directory's file system is nearly full.
+	// ProblemDiskSpaceLow: the data directory's file system has less space left than the
+	// warning threshold (serve's --data-free-bytes-warn).
 	ProblemDiskSpaceLow = "disk_space_low"
 	// ProblemSnapshotFailed: the latest snapshot failed to write.
 	ProblemSnapshotFailed = "snapshot_failed"
@@ -246,7 +256,10 @@ const (
 	ReadyLogNotOpen = "log_not_open"
 	// ReadyLogFailed: a shard's log has failed.
 	ReadyLogFailed = "log_failed"
-	// ReadyStandbyNotAcknowledging: in sync mode, no standby is attached, or the
-	// primary has degraded to async: writes are not replicated as configured.
+	// ReadyLogFull: a shard's log cannot prepare its next segment (the file system is
+	// full): it refuses writes as soon as its active segment is full, if not already.
+	ReadyLogFull = "log_full"
+	// ReadyStandbyNotAcknowledging: in sync mode, no standby is acknowledging and the
+	// primary has not degraded: replies wait for a standby.
 	ReadyStandbyNotAcknowledging = "standby_not_acknowledging"
 )

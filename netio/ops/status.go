@@ -46,11 +46,15 @@ type Status struct {
 	NotReady []Problem `json:"not_ready"`
 }
 
-// NotReadyReasons returns why a node in this snapshot cannot take writes; none means it
-// is ready. A node is ready when it is the primary, every shard's log is open and has not
-// failed, and, in sync mode, a standby is attached and the primary has not degraded to
-// async (a reply would otherwise not be replicated as configured). The order of reasons
-// is fixed: role, shards, logs by shard, replication.
+// NotReadyReasons returns why a node in this snapshot would not take a write sent now
+// and answer it as configured; none means it is ready. A node is ready when it is the
+// primary; every shard's log is open, has not failed and can prepare its next segment;
+// and, in sync mode, a standby is acknowledging (StandbyAttached: attached and heard from
+// within the last second) or the primary has degraded (it then releases on its own
+// durability: it takes writes, and the loss window is reported by /healthz as
+// replication_degraded). A sync primary whose standby is gone or hung and that has not
+// degraded (yet, or ever: no --replication-degrade-after) holds every reply: not ready.
+// The order of reasons is fixed: role, shards, logs by shard, replication.
 func NotReadyReasons(snapshot *Snapshot) []Problem {
 	var reasons []Problem
 	if snapshot.Role != RolePrimary {
@@ -60,26 +64,31 @@ func NotReadyReasons(snapshot *Snapshot) []Problem {
 		reasons = append(reasons, Problem{Code: ReadyNoShards})
 	}
 	for i := range snapshot.Shards {
-		shard := &snapshot.Shards[i]
-		name := "shard " + strconv.FormatUint(uint64(shard.ID), 10)
-		if !shard.Log.Open {
-			reasons = append(reasons, Problem{Code: ReadyLogNotOpen, Detail: name})
-		}
-		if shard.Log.Failure != "" {
-			reasons = append(reasons, Problem{Code: ReadyLogFailed,
-				Detail: name + ": " + shard.Log.Failure})
-		}
+		reasons = append(reasons, logNotReadyReasons(&snapshot.Shards[i])...)
 	}
 	replication := &snapshot.Replication
-	if replication.Mode == ModeSync && snapshot.Role == RolePrimary {
-		switch {
-		case !replication.StandbyAttached:
-			reasons = append(reasons, Problem{Code: ReadyStandbyNotAcknowledging,
-				Detail: "no standby attached"})
-		case replication.Degraded:
-			reasons = append(reasons, Problem{Code: ReadyStandbyNotAcknowledging,
-				Detail: "degraded to async"})
-		}
+	if replication.Mode == ModeSync && snapshot.Role == RolePrimary &&
+		!replication.StandbyAttached && !replication.Degraded {
+		reasons = append(reasons, Problem{Code: ReadyStandbyNotAcknowledging,
+			Detail: "no standby acknowledging, and not degraded"})
+	}
+	return reasons
+}
+
+// logNotReadyReasons lists why one shard's log would not take a write.
+func logNotReadyReasons(shard *ShardStats) []Problem {
+	var reasons []Problem
+	name := "shard " + strconv.FormatUint(uint64(shard.ID), 10)
+	if !shard.Log.Open {
+		reasons = append(reasons, Problem{Code: ReadyLogNotOpen, Detail: name})
+	}
+	if shard.Log.Failure != "" {
+		reasons = append(reasons, Problem{Code: ReadyLogFailed,
+			Detail: name + ": " + shard.Log.Failure})
+	}
+	if shard.Log.NextSegmentFailure != "" {
+		reasons = append(reasons, Problem{Code: ReadyLogFull,
+			Detail: name + ": " + shard.Log.NextSegmentFailure})
 	}
 	return reasons
 }

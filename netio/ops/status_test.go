@@ -45,8 +45,9 @@ func TestHealth(t *testing.T) {
 }
 
 // TestReady checks /readyz for each role, log state and replication state: 200 only for
-// an open, healthy primary that is single, async, or sync with a standby acknowledging;
-// 503 with the reason codes otherwise.
+// an open, healthy primary with room in its log that is single, async, or sync with a
+// standby acknowledging or degraded (releasing alone); 503 with the reason codes
+// otherwise.
 func TestReady(t *testing.T) {
 	cases := []struct {
 		name   string
@@ -67,8 +68,14 @@ func TestReady(t *testing.T) {
 		{"no shards", func(s *Snapshot) { s.Shards = nil }, []string{ReadyNoShards}},
 		{"sync without standby", func(s *Snapshot) { s.Replication.StandbyAttached = false },
 			[]string{ReadyStandbyNotAcknowledging}},
-		{"sync degraded", func(s *Snapshot) { s.Replication.Degraded = true },
-			[]string{ReadyStandbyNotAcknowledging}},
+		{"sync degraded with standby", func(s *Snapshot) { s.Replication.Degraded = true }, nil},
+		// Degraded: the primary releases on its own durability, so it takes writes (the
+		// loss window is a health problem, not a reason to send traffic elsewhere).
+		{"sync degraded without standby", func(s *Snapshot) {
+			s.Replication.Degraded, s.Replication.StandbyAttached = true, false
+		}, nil},
+		{"log full", func(s *Snapshot) { s.Shards[0].Log.NextSegmentFailure = "ENOSPC" },
+			[]string{ReadyLogFull}},
 		{"standby with failed log", func(s *Snapshot) {
 			s.Role = RoleStandby
 			s.Shards[0].Log.Failure = "x"

@@ -38,7 +38,7 @@ const (
 	ErrorShuttingDown      ErrorCode = 1023 // The server is stopping.
 	ErrorSlowConsumer      ErrorCode = 1024 // Unsent replies exceeded the per-connection bound.
 	ErrorInternal          ErrorCode = 1025 // A server fault.
-	ErrorTooManyAttempts   ErrorCode = 1026 // Too many connections from this address this minute.
+	ErrorTooManyAttempts   ErrorCode = 1026 // Too many failed logins (or silent connections) this minute; aux: ms to wait.
 	errorCodeStart         ErrorCode = 1001
 	errorCodeEnd           ErrorCode = 1027
 )
@@ -95,13 +95,34 @@ func ErrorCodes() []ErrorCode {
 // Login failures and closes caused by the peer's own behaviour are expected operating
 // conditions; ErrorInternal alone signals a server bug.
 
-// Retryable reports whether a client that received c may reconnect and resume its
-// session (the fault was in the connection, not in its credentials or its frames).
-func (c ErrorCode) Retryable() bool {
+// Retry is what a client should do after an error frame.
+type Retry uint8
+
+const (
+	// RetryNo: reconnecting will fail the same way until the client, its credentials or
+	// the server's configuration change.
+	RetryNo Retry = iota
+	// RetryNow: reconnect (with a back-off) and resume the session.
+	RetryNow
+	// RetryLater: reconnect and resume after the delay the error frame's aux gives, in
+	// milliseconds (too_many_attempts: until the minute's window is over).
+	RetryLater
+)
+
+// Retry says whether a client that received c may reconnect and resume its session:
+// the fault was in the connection or a passing limit, not in its credentials or its
+// frames.
+func (c ErrorCode) Retry() Retry {
 	switch c {
 	case ErrorLoginTimeout, ErrorSilenceTimeout, ErrorSessionTakenOver,
 		ErrorConnectionLimit, ErrorShuttingDown, ErrorSlowConsumer, ErrorInternal:
-		return true
+		return RetryNow
+	case ErrorTooManyAttempts:
+		return RetryLater
 	}
-	return false
+	return RetryNo
 }
+
+// Retryable reports whether a client that received c may reconnect and resume its
+// session, at once or later (Retry).
+func (c ErrorCode) Retryable() bool { return c.Retry() != RetryNo }

@@ -92,7 +92,7 @@ type Frame struct {
 	Status     uint32          // Reply: model.Status. Error: ErrorCode. Else zero.
 	Session    uint64          // The session the frame belongs to (zero before login).
 	Number     uint64          // Request and reply: the request number; error: the cause.
-	Aux        uint64          // Reply: log op of a write. Report: sequence. Else zero.
+	Aux        uint64          // Reply: log op of a write. Report: sequence. Error: ms to wait before reconnecting (too_many_attempts). Else zero.
 	BodyLength uint32          // Bytes of body that follow the header.
 	Body       []byte          // The body (may alias a read buffer: copy what you keep).
 }
@@ -207,10 +207,21 @@ func checksum(headerPrefix []byte, body []byte) uint32 {
 // returns the extended slice; f.Body and f.BodyLength are ignored (body is used). It
 // panics if body is longer than the kind allows, which is a caller bug.
 func AppendFrame(dst []byte, f *Frame, body []byte) []byte {
+	return appendFrame(dst, f, body, PutFrame)
+}
+
+// AppendFrameUnchecked is AppendFrame with 0 in the checksum field, for a session that
+// negotiated LoginUncheckedFrames (frames after the login only).
+func AppendFrameUnchecked(dst []byte, f *Frame, body []byte) []byte {
+	return appendFrame(dst, f, body, putHeader)
+}
+
+// appendFrame appends a header-sized gap and body to dst, then lets put fill the header.
+func appendFrame(dst []byte, f *Frame, body []byte, put func([]byte, *Frame, int)) []byte {
 	start := len(dst)
 	dst = append(dst, make([]byte, HeaderSize)...)
 	dst = append(dst, body...)
-	PutFrame(dst[start:], f, len(body))
+	put(dst[start:], f, len(body))
 	return dst
 }
 
@@ -218,6 +229,13 @@ func AppendFrame(dst []byte, f *Frame, body []byte) []byte {
 // b[HeaderSize:HeaderSize+bodyLength], and seals it with the checksum. It lets callers
 // encode a body in place (no copy) and then the header in front of it.
 func PutFrame(b []byte, f *Frame, bodyLength int) {
+	putHeader(b, f, bodyLength)
+	sum := checksum(b[:offsetChecksum], b[HeaderSize:HeaderSize+bodyLength])
+	binary.LittleEndian.PutUint32(b[offsetChecksum:], sum)
+}
+
+// putHeader writes a frame's header with 0 in the checksum field.
+func putHeader(b []byte, f *Frame, bodyLength int) {
 	shape, ok := f.Kind.shape()
 	if !ok {
 		panic("netio/wire: PutFrame with unknown kind")
@@ -240,8 +258,7 @@ func PutFrame(b []byte, f *Frame, bodyLength int) {
 	binary.LittleEndian.PutUint64(b[offsetNumber:], f.Number)
 	binary.LittleEndian.PutUint64(b[offsetAux:], f.Aux)
 	binary.LittleEndian.PutUint32(b[offsetReserved:], 0)
-	sum := checksum(b[:offsetChecksum], b[HeaderSize:HeaderSize+bodyLength])
-	binary.LittleEndian.PutUint32(b[offsetChecksum:], sum)
+	binary.LittleEndian.PutUint32(b[offsetChecksum:], 0)
 }
 
 // FrameSize returns the bytes a frame with this header occupies on the wire.

@@ -136,8 +136,13 @@ const (
 	// LoginCancelOnDisconnect asks the server to cancel the client's open orders when this
 	// session's connection ends for any reason (logout, disconnect, silence).
 	LoginCancelOnDisconnect uint32 = 1 << 0
+	// LoginUncheckedFrames asks the server not to verify the checksum of the frames the
+	// client sends after its login (it may send 0 there): for clients whose language has
+	// no fast CRC32C, over a transport that has its own integrity check. The server's
+	// frames keep their checksum; such a client may ignore it.
+	LoginUncheckedFrames uint32 = 1 << 1
 	// LoginOptionsKnown is every defined option; other bits are refused.
-	LoginOptionsKnown = LoginCancelOnDisconnect
+	LoginOptionsKnown = LoginCancelOnDisconnect | LoginUncheckedFrames
 )
 
 // Login is the body of the client's login frame; the frame's session field carries the

@@ -152,11 +152,13 @@ func (d *drill) checkDigests() error {
 }
 
 func (d *drill) summarize() {
-	var rto, catchUp []float64
+	var rto, promoted, catchUp []float64
 	for _, c := range d.report.CycleReports {
 		rto, catchUp = append(rto, c.RTOMs), append(catchUp, c.CatchUpMs)
+		promoted = append(promoted, c.PromotedMs)
 	}
 	d.report.RTOMs, d.report.CatchUpMs = distribution(rto), distribution(catchUp)
+	d.report.PromotedMs = distribution(promoted)
 	d.report.OK = d.report.Lost == 0 && d.report.Duplicated == 0 && d.report.DigestsEqual &&
 		len(d.report.CycleReports) == d.config.Cycles && len(d.report.Problems) == 0
 }

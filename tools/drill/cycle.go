@@ -7,9 +7,10 @@ import (
 	"time"
 )
 
-// cycle performs one failover: kill the primary at a random moment, promote the standby
-// (or wait for the witness to), measure the recovery, restart the old primary as the new
-// standby and wait for it to catch up.
+// cycle performs one failover: kill (or stop) the primary at a random moment, promote the
+// standby (or wait for the witness to), measure the recovery, (resume a stopped primary
+// and check it is fenced,) restart the old primary as the new standby and wait for it to
+// catch up.
 func (d *drill) cycle(ctx context.Context, number int) error {
 	wait := d.config.KillAfterMin
 	if spread := d.config.KillAfterMax - d.config.KillAfterMin; spread > 0 {
@@ -17,9 +18,13 @@ func (d *drill) cycle(ctx context.Context, number int) error {
 	}
 	time.Sleep(wait)
 	old, next := d.nodes[d.primary], d.nodes[1-d.primary]
-	old.kill()
-	killed := time.Now()
-	d.kills = append(d.kills, killed.Format("15:04:05.000000"))
+	if d.config.Fault == FaultStop {
+		old.suspend()
+	} else {
+		old.kill()
+	}
+	faulted := time.Now()
+	d.kills = append(d.kills, faulted.Format("15:04:05.000000"))
 	bounded, cancel := context.WithTimeout(ctx, failoverTimeout)
 	defer cancel()
 	if !d.config.Automatic {
@@ -39,9 +44,18 @@ func (d *drill) cycle(ctx context.Context, number int) error {
 	}); err != nil {
 		return err
 	}
-	acknowledged, err := d.waitForAck(bounded, killed)
+	promoted := time.Now()
+	acknowledged, err := d.waitForAck(bounded, faulted)
 	if err != nil {
 		return err
+	}
+	result := Cycle{Cycle: number, Fault: d.config.Fault, Killed: old.name, Promoted: next.name,
+		Epoch: epoch, RTOMs: milliseconds(acknowledged.Sub(faulted)),
+		PromotedMs: milliseconds(promoted.Sub(faulted))}
+	if d.config.Fault == FaultStop {
+		if err := d.resumeFenced(bounded, old, &result); err != nil {
+			return err
+		}
 	}
 	restart := time.Now()
 	if err := old.startServing(bounded, next.replication); err != nil {
@@ -56,22 +70,60 @@ func (d *drill) cycle(ctx context.Context, number int) error {
 	}); err != nil {
 		return err
 	}
-	result := Cycle{Cycle: number, Killed: old.name, Promoted: next.name, Epoch: epoch,
-		RTOMs:        milliseconds(acknowledged.Sub(killed)),
-		CatchUpMs:    milliseconds(time.Since(restart)),
-		Acknowledged: d.load.acknowledgedCount()}
+	result.CatchUpMs = milliseconds(time.Since(restart))
+	result.Acknowledged = d.load.acknowledgedCount()
 	d.report.CycleReports = append(d.report.CycleReports, result)
 	d.primary = 1 - d.primary
-	if d.config.Progress != nil {
-		fmt.Fprintf(d.config.Progress, "drill: cycle %d: killed %s, %s promoted at epoch %d, "+
-			"RTO %.0f ms, catch-up %.0f ms, %d acknowledged so far\n", number, result.Killed,
-			result.Promoted, epoch, result.RTOMs, result.CatchUpMs, result.Acknowledged)
-	}
+	d.progress(result)
 	return nil
 }
 
-// waitForAck waits for the first write acknowledged after the kill: the end of the
-// outage as a client sees it.
+// resumeFenced sends SIGCONT to the stopped old primary and waits until it reports itself
+// fenced (its lease expired while it was stopped, or the new primary's fence reached
+// it). It must not have released anything its standby had not acknowledged (in sync
+// mode, a release beyond that would be a write acknowledged by this node alone); then it
+// is stopped, to be restarted as the new standby.
+func (d *drill) resumeFenced(ctx context.Context, old *node, result *Cycle) error {
+	resumed := time.Now()
+	old.resume()
+	var fenced status
+	if err := old.waitFor(ctx, "the resumed old primary to find itself fenced",
+		func(s status) bool {
+			fenced = s
+			return s.Role == "fenced"
+		}); err != nil {
+		return err
+	}
+	result.FencedMs = milliseconds(time.Since(resumed))
+	result.ResumedReleasedOp = fenced.releasedOp()
+	result.ResumedAcknowledgedOp = fenced.Replication.AcknowledgedOp
+	if !fenced.Replication.Degraded && result.ResumedReleasedOp > result.ResumedAcknowledgedOp {
+		d.report.Problems = append(d.report.Problems, fmt.Sprintf("cycle %d: the resumed old "+
+			"primary %s released op %d, beyond the op %d its standby acknowledged", result.Cycle,
+			old.name, result.ResumedReleasedOp, result.ResumedAcknowledgedOp))
+	}
+	old.stop(stopTimeout)
+	return nil
+}
+
+// progress prints one line per cycle.
+func (d *drill) progress(result Cycle) {
+	if d.config.Progress == nil {
+		return
+	}
+	fenced := ""
+	if result.Fault == FaultStop {
+		fenced = fmt.Sprintf(", resumed and fenced in %.0f ms", result.FencedMs)
+	}
+	fmt.Fprintf(d.config.Progress, "drill: cycle %d: %s %s, %s promoted at epoch %d after "+
+		"%.0f ms, RTO %.0f ms%s, catch-up %.0f ms, %d acknowledged so far\n", result.Cycle,
+		map[Fault]string{FaultKill: "killed", FaultStop: "stopped"}[result.Fault], result.Killed,
+		result.Promoted, result.Epoch, result.PromotedMs, result.RTOMs, fenced,
+		result.CatchUpMs, result.Acknowledged)
+}
+
+// waitForAck waits for the first write sent after the fault and acknowledged: the end of
+// the outage as a client sees it.
 func (d *drill) waitForAck(ctx context.Context, killed time.Time) (time.Time, error) {
 	for {
 		if at, ok := d.load.firstAckAfter(killed); ok {

@@ -26,6 +26,7 @@ type Config struct {
 	Directory    string        // Where the nodes' data and logs go (created).
 	Cycles       int           // Failovers to perform.
 	Automatic    bool          // Failover by the witness instead of `admin promote`.
+	Fault        Fault         // What happens to the primary each cycle (default FaultKill).
 	Seed         uint64        // Drives the kill moments.
 	Workers      int           // Concurrent batches of load.
 	BatchSize    int           // Transfers per batch.
@@ -36,15 +37,46 @@ type Config struct {
 	Progress     io.Writer     // One line per cycle (nil: quiet).
 }
 
+// Fault is what a cycle does to the primary.
+type Fault string
+
+const (
+	// FaultKill is SIGKILL: the process dies and its connections are reset at once.
+	FaultKill Fault = "kill"
+	// FaultStop is SIGSTOP, then SIGCONT once the standby has taken over: a hung process
+	// (a GC pause, a stuck disk, a paused VM), whose connections stay open and silent. It
+	// must be replaced as fast as a dead one, and find itself fenced, acknowledging
+	// nothing, when it resumes.
+	FaultStop Fault = "stop"
+)
+
+// ParseFault checks a fault name.
+func ParseFault(name string) (Fault, error) {
+	switch Fault(name) {
+	case FaultKill, FaultStop:
+		return Fault(name), nil
+	}
+	return "", fmt.Errorf("unknown fault %q: want kill or stop", name)
+}
+
 // Cycle is one failover.
 type Cycle struct {
-	Cycle        int     `json:"cycle"`
-	Killed       string  `json:"killed"`      // The node SIGKILLed (the primary).
-	Promoted     string  `json:"promoted"`    // The node that took over.
-	Epoch        uint64  `json:"epoch"`       // The new primary's epoch.
-	RTOMs        float64 `json:"rto_ms"`      // Kill → first acknowledged write after it.
-	CatchUpMs    float64 `json:"catch_up_ms"` // Old primary restart → caught up as standby.
-	Acknowledged int     `json:"acknowledged_so_far"`
+	Cycle      int     `json:"cycle"`
+	Fault      Fault   `json:"fault"`       // What was done to the primary.
+	Killed     string  `json:"killed"`      // The node SIGKILLed or SIGSTOPped (the primary).
+	Promoted   string  `json:"promoted"`    // The node that took over.
+	Epoch      uint64  `json:"epoch"`       // The new primary's epoch.
+	RTOMs      float64 `json:"rto_ms"`      // Fault → first acknowledged write sent after it.
+	PromotedMs float64 `json:"promoted_ms"` // Fault → the standby reports itself primary.
+	CatchUpMs  float64 `json:"catch_up_ms"` // Old primary restart → caught up as standby.
+	// FencedMs (stop only): SIGCONT → the resumed old primary reports itself fenced.
+	FencedMs float64 `json:"fenced_ms,omitempty"`
+	// ResumedReleasedOp and ResumedAcknowledgedOp (stop only): the resumed old
+	// primary's released op and the op its standby had acknowledged, once fenced; a
+	// released op above the acknowledged one would be a write acknowledged alone.
+	ResumedReleasedOp     uint64 `json:"resumed_released_op,omitempty"`
+	ResumedAcknowledgedOp uint64 `json:"resumed_acknowledged_op,omitempty"`
+	Acknowledged          int    `json:"acknowledged_so_far"`
 }
 
 // Distribution summarizes durations in milliseconds.
@@ -56,6 +88,7 @@ type Distribution struct {
 // Report is the drill's outcome.
 type Report struct {
 	Mode         string         `json:"mode"`
+	Fault        Fault          `json:"fault"`
 	Cycles       int            `json:"cycles"`
 	CycleReports []Cycle        `json:"cycle_reports"`
 	Sent         int            `json:"sent"`         // Transfers sent.
@@ -64,6 +97,7 @@ type Report struct {
 	Duplicated   int            `json:"duplicated"`   // Accounts whose balances show a transfer applied twice.
 	Refused      map[string]int `json:"refused"`      // Event statuses other than created/exists.
 	RTOMs        Distribution   `json:"rto_ms"`
+	PromotedMs   Distribution   `json:"promoted_ms"`
 	CatchUpMs    Distribution   `json:"catch_up_ms"`
 	DigestsEqual bool           `json:"digests_equal"` // Both replicas replay to one state.
 	FinalDigest  string         `json:"final_digest"`
@@ -86,14 +120,20 @@ type drill struct {
 }
 
 // Run performs the drill: start a primary and a standby as separate processes, drive
-// transfer load through the Go client, and for each cycle SIGKILL the primary, promote the
-// standby (or let the witness do it), measure the recovery time, restart the old primary
-// as the new standby and measure its catch-up; then check that nothing acknowledged was
-// lost or applied twice and that both replicas hold the same state.
+// transfer load through the Go client, and for each cycle SIGKILL (or SIGSTOP) the
+// primary, promote the standby (or let the witness do it), measure the recovery time,
+// (SIGCONT a stopped primary and check that it finds itself fenced, having acknowledged
+// nothing alone,) restart the old primary as the new standby and measure its catch-up;
+// then check that nothing acknowledged was lost or applied twice and that both replicas
+// hold the same state.
 func Run(ctx context.Context, config Config) (Report, error) {
+	if config.Fault == "" {
+		config.Fault = FaultKill
+	}
 	d := &drill{config: config, random: rand.New(rand.NewPCG(config.Seed, config.Seed^0x5eed))}
 	d.report = Report{Mode: map[bool]string{false: "manual", true: "automatic"}[config.Automatic],
-		Cycles: config.Cycles, Refused: map[string]int{}, Directory: config.Directory}
+		Fault: config.Fault, Cycles: config.Cycles, Refused: map[string]int{},
+		Directory: config.Directory}
 	if err := d.setUp(ctx); err != nil {
 		d.tearDown()
 		return d.report, err
@@ -195,8 +235,13 @@ func (d *drill) connect(ctx context.Context, secret string) error {
 	raw, _ := hex.DecodeString(secret)
 	dialContext, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
+	// A hung primary keeps the client's connection open and silent: the client notices
+	// only by its silence timeout (the server's default is 15 s) and must not wait long
+	// on a dial to it, so the drill measures failover as a client tuned for it sees it.
 	c, err := client.Dial(dialContext, client.Config{Client: 1, Key: 1, Secret: raw,
-		Addresses: []string{d.nodes[0].client, d.nodes[1].client}})
+		Addresses:         []string{d.nodes[0].client, d.nodes[1].client},
+		HeartbeatInterval: clientHeartbeatInterval, SilenceTimeout: clientSilenceTimeout,
+		DialTimeout: clientDialTimeout})
 	if err != nil {
 		return err
 	}

@@ -20,6 +20,15 @@ const (
 	startRetryDelay  = 500 * time.Millisecond
 	// lostIDsShownMax bounds the lost ids a report names (the count is always exact).
 	lostIDsShownMax = 16
+	// clientHeartbeatInterval, clientSilenceTimeout and clientDialTimeout tune the load's
+	// client to notice a hung server fast: under the drill's load replies arrive every
+	// few milliseconds, so a second of silence means the server is gone or hung.
+	clientHeartbeatInterval = 250 * time.Millisecond
+	clientSilenceTimeout    = time.Second
+	clientDialTimeout       = 500 * time.Millisecond
+	// statusPollInterval spaces the drill's /v1/status polls of one node: 20 a second, the
+	// operators' port's per-address rate (more would be answered 429).
+	statusPollInterval = 50 * time.Millisecond
 	// RateDefault is the default load in transfers/s: enough to keep batches in flight at
 	// every kill, small enough that a 100-cycle drill's state (both nodes hold every
 	// transfer, and each rejoin reloads it) stays a few gigabytes.

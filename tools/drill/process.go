@@ -57,13 +57,13 @@ func newNode(name, binary, directory, keys, key, witness string) (*node, error) 
 func (n *node) start(standbyOf string) error {
 	args := []string{"serve", "--data", n.data, "--addr", n.client, "--http", n.http,
 		"--keys", n.keys, "--replication-listen", n.replication, "--replication-key", n.key,
-		"--node-name", n.name, "--snapshot-every", "20000", "--accounts-capacity", "1024",
+		"--snapshot-every", "20000", "--accounts-capacity", "1024",
 		"--transfers-capacity", "1048576"}
 	if standbyOf != "" {
 		args = append(args, "--standby-of", standbyOf, "--peer", standbyOf)
 	}
 	if n.witness != "" {
-		args = append(args, "--witness", n.witness, "--lease", "500ms")
+		args = append(args, "--witness", n.witness, "--node-name", n.name, "--lease", "500ms")
 	}
 	logFile, err := os.OpenFile(n.logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
@@ -123,13 +123,27 @@ func (n *node) logSays(text string) bool {
 	return strings.Contains(latest, text)
 }
 
-// kill sends SIGKILL and waits for the process to end.
+// kill sends SIGKILL and waits for the process to end (SIGKILL ends a stopped one too).
 func (n *node) kill() {
 	if n.command == nil || n.command.Process == nil {
 		return
 	}
 	n.command.Process.Signal(syscall.SIGKILL)
 	<-n.exited
+}
+
+// suspend sends SIGSTOP: the process hangs, its connections stay open.
+func (n *node) suspend() {
+	if n.command != nil && n.command.Process != nil {
+		n.command.Process.Signal(syscall.SIGSTOP)
+	}
+}
+
+// resume sends SIGCONT to a suspended process.
+func (n *node) resume() {
+	if n.command != nil && n.command.Process != nil {
+		n.command.Process.Signal(syscall.SIGCONT)
+	}
 }
 
 // stop sends SIGTERM and waits (bounded), killing it past the bound.
@@ -162,13 +176,23 @@ type status struct {
 	Role   string `json:"role"`
 	Epoch  uint64 `json:"epoch"`
 	Shards []struct {
-		AppliedOp uint64 `json:"applied_op"`
-		DurableOp uint64 `json:"durable_op"`
+		AppliedOp  uint64 `json:"applied_op"`
+		DurableOp  uint64 `json:"durable_op"`
+		ReleasedOp uint64 `json:"released_op"`
 	} `json:"shards"`
 	Replication struct {
-		StandbyAttached  bool `json:"standby_attached"`
-		PrimaryConnected bool `json:"primary_connected"`
+		StandbyAttached  bool   `json:"standby_attached"`
+		PrimaryConnected bool   `json:"primary_connected"`
+		AcknowledgedOp   uint64 `json:"acknowledged_op"`
+		Degraded         bool   `json:"degraded"`
 	} `json:"replication"`
+}
+
+func (s *status) releasedOp() uint64 {
+	if len(s.Shards) == 0 {
+		return 0
+	}
+	return s.Shards[0].ReleasedOp
 }
 
 func (s *status) durableOp() uint64 {
@@ -230,7 +254,7 @@ func (n *node) waitFor(ctx context.Context, what string, condition func(s status
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("%s: timed out waiting for %s (see %s)", n.name, what, n.logPath)
-		case <-time.After(10 * time.Millisecond):
+		case <-time.After(statusPollInterval):
 		}
 	}
 }

@@ -1,0 +1,147 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"sequent/replication"
+	"sequent/wal"
+)
+
+// Bounds of serve's flags that no lower layer checks at start.
+const (
+	// leaseMin and leaseMax bound --lease: the primary renews every quarter lease and a
+	// standby tells a silent primary after one, so below 100 ms a scheduling hiccup
+	// fences a healthy primary; above a minute, failover takes minutes.
+	leaseMin = 100 * time.Millisecond
+	leaseMax = time.Minute
+	// syncIntervalMax mirrors the log's own bound on --sync-interval, for a usage error
+	// at start rather than an error from the log.
+	syncIntervalMax = time.Second
+)
+
+// validate refuses contradictory or meaningless settings before anything happens (no
+// directory created, no key generated), naming every problem at once: a flag that only
+// matters with another one missing (--witness without replication, --lease without
+// --witness), values outside their range (--login-attempts-per-minute -1), and pairs
+// that exclude each other. Each check here is one a lower layer would otherwise ignore
+// silently (take a default for, or accept and never use).
+func (o *serveOptions) validate() error {
+	var problems []error
+	problem := func(format string, args ...any) {
+		problems = append(problems, fmt.Errorf(format, args...))
+	}
+	replicated := o.replicationListen != "" || o.standbyOf != ""
+	if o.data == "" {
+		problem("--data is empty")
+	}
+	if _, _, err := net.SplitHostPort(o.address); err != nil {
+		problem("--addr %q: %v", o.address, err)
+	}
+	if o.advertise != "" {
+		if _, _, err := net.SplitHostPort(o.advertise); err != nil {
+			problem("--advertise %q: %v", o.advertise, err)
+		}
+	}
+	o.validateLog(problem)
+	o.validateReplication(problem, replicated)
+	o.validateNetwork(problem)
+	return errors.Join(problems...)
+}
+
+// validateLog checks the log and snapshot flags.
+func (o *serveOptions) validateLog(problem func(string, ...any)) {
+	if _, err := parseSyncPolicy(o.sync); err != nil {
+		problem("%v", err)
+	}
+	switch {
+	case o.syncInterval < 0 || o.syncInterval > syncIntervalMax:
+		problem("--sync-interval %v: want a duration in (0, %v]", o.syncInterval, syncIntervalMax)
+	case o.syncInterval != 0 && o.sync != "interval":
+		problem("--sync-interval without --sync interval (it would be ignored)")
+	}
+	if o.snapshotsKept < 1 {
+		problem("--snapshots-keep %d: keep at least 1", o.snapshotsKept)
+	}
+	if o.walArchive != "" && o.walKeepAll {
+		problem("--wal-archive and --wal-keep-all exclude each other")
+	}
+	if o.walSegmentBytes < wal.SegmentBytesMin || o.walSegmentBytes > wal.SegmentBytesMax {
+		problem("--wal-segment-bytes %d: want %d to %d", o.walSegmentBytes, wal.SegmentBytesMin,
+			wal.SegmentBytesMax)
+	}
+	if o.dataFreeBytesWarn < 0 {
+		problem("--data-free-bytes-warn %d: want 0 (never) or more", o.dataFreeBytesWarn)
+	}
+	if o.ringBytes < 1 || o.inFlightEntries < 1 {
+		problem("--input-ring-bytes %d and --in-flight-entries %d: both must be positive",
+			o.ringBytes, o.inFlightEntries)
+	}
+}
+
+// validateReplication checks the replication, witness and failover flags.
+func (o *serveOptions) validateReplication(problem func(string, ...any), replicated bool) {
+	switch o.replicationMode {
+	case "sync":
+	case "async":
+		if !replicated {
+			problem("--replication-mode async without replication (--replication-listen or --standby-of)")
+		}
+	default:
+		problem("--replication-mode %q: want sync or async", o.replicationMode)
+	}
+	switch {
+	case o.degradeAfter < 0:
+		problem("--replication-degrade-after %v: want 0 (never) or more", o.degradeAfter)
+	case o.degradeAfter > 0 && !replicated:
+		problem("--replication-degrade-after without replication (--replication-listen or --standby-of)")
+	case o.degradeAfter > 0 && o.replicationMode == "async":
+		problem("--replication-degrade-after with --replication-mode async (async never waits for the standby)")
+	}
+	if replicated && o.replicationKey == "" {
+		problem("replication needs --replication-key (or SEQUENT_REPLICATION_KEY)")
+	}
+	if !replicated && o.replicationKey != "" {
+		problem("--replication-key without replication (--replication-listen or --standby-of)")
+	}
+	if countNonEmpty(o.replicationTLS[:]) > 0 && !replicated {
+		problem("--replication-tls-* without replication (--replication-listen or --standby-of)")
+	}
+	if o.peer != "" && !replicated {
+		problem("--peer without replication (--replication-listen or --standby-of)")
+	}
+	if o.standbyOf != "" && o.standbyOf == o.replicationListen {
+		problem("--standby-of %s is this node's own --replication-listen", o.standbyOf)
+	}
+	if o.witness != "" && !replicated {
+		problem("--witness without replication: a node alone has nothing to fail over to " +
+			"(it would only fence itself when the lease runs out)")
+	}
+	if o.witness == "" && o.nodeName != "" {
+		problem("--node-name without --witness (it names the node at the witness)")
+	}
+	switch {
+	case o.lease < leaseMin || o.lease > leaseMax:
+		problem("--lease %v: want %v to %v", o.lease, leaseMin, leaseMax)
+	case o.witness == "" && o.lease != replication.LeaseDurationDefault:
+		problem("--lease without --witness (the lease is the witness's)")
+	}
+}
+
+// validateNetwork checks the binary port's and the HTTP server's flags.
+func (o *serveOptions) validateNetwork(problem func(string, ...any)) {
+	if o.eventLoops < 1 {
+		problem("--event-loops %d: at least 1", o.eventLoops)
+	}
+	if o.loginAttempts < 1 {
+		problem("--login-attempts-per-minute %d: at least 1", o.loginAttempts)
+	}
+	if o.http == "" && (o.httpTLSCert != "" || o.httpTLSKey != "" || len(o.httpAllow) > 0) {
+		problem("--http-tls-cert, --http-tls-key and --http-allow need --http")
+	}
+	if (o.httpTLSCert == "") != (o.httpTLSKey == "") {
+		problem("--http-tls-cert and --http-tls-key go together")
+	}
+}

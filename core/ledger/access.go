@@ -1,0 +1,217 @@
+package ledger
+
+import (
+	"fmt"
+	"slices"
+
+	"sequent/core/model"
+)
+
+// This file holds who owns which account and who may touch what (doc.go, "Ownership").
+
+// ownerNone is the owner index of a client that owns no account yet.
+const ownerNone = ^uint32(0)
+
+// ownership is the ledger's record of account owners and the grants in force.
+//
+// Each account's owner is the client whose request created it (0: the system, for the
+// matching engine's accounts and for callers that act as the system). It is kept per
+// account as a 4-byte index into a dictionary of client ids rather than the 8-byte id,
+// which keeps an account's memory within its 160-byte budget; the dictionary only grows
+// and its entries never change (a snapshot view shares its prefix), and it is not state:
+// snapshots write the client ids, and a restored ledger numbers them afresh.
+type ownership struct {
+	owners  chunked[uint32]   // Per account: index into clients.
+	clients []uint64          // Dictionary: index → client id; clients[0] is 0.
+	indexOf map[uint64]uint32 // Client id → dictionary index (looked up, never ranged).
+
+	// grants is the table in force, ordered by client (keys file order within one), and
+	// grantSpans finds each client's run in it.
+	grants     []model.Grant
+	grantSpans map[uint64]grantSpan
+
+	// last is the most recent client actor resolved, reused while lastValid: an order
+	// checks two accounts and then acts as the system for its hold, so the client comes
+	// back at once and its map lookups would otherwise be repeated per account.
+	last      actor
+	lastValid bool
+}
+
+// grantSpan is one client's run of grants, and whether one of them has the operator
+// scope.
+type grantSpan struct {
+	start, end uint32
+	operator   bool
+}
+
+// actor is the client on whose behalf the current batch or query runs, resolved once.
+type actor struct {
+	client uint64
+	owner  uint32        // Dictionary index of client, or ownerNone.
+	all    bool          // The system (client 0) or an operator: every check passes.
+	grants []model.Grant // The client's grants.
+}
+
+func (o *ownership) init() {
+	o.clients = []uint64{0}
+	o.indexOf = map[uint64]uint32{0: 0}
+	o.grantSpans = map[uint64]grantSpan{}
+}
+
+// ownerIndex returns the dictionary index of client, adding it when add is set.
+func (o *ownership) ownerIndex(client uint64, add bool) uint32 {
+	if index, ok := o.indexOf[client]; ok {
+		return index
+	}
+	if !add {
+		return ownerNone
+	}
+	index := uint32(len(o.clients))
+	o.clients = append(o.clients, client)
+	o.indexOf[client] = index
+	o.lastValid = false // The cached actor may be this client, with owner ownerNone.
+	return index
+}
+
+// actAs makes client the actor of what follows (client 0: the system, unrestricted).
+func (l *Ledger) actAs(client uint64) {
+	switch {
+	case client == 0:
+		l.actor = actor{owner: 0, all: true}
+		return
+	case l.own.lastValid && l.own.last.client == client:
+		l.actor = l.own.last
+		return
+	}
+	span := l.own.grantSpans[client]
+	l.actor = actor{client: client, owner: l.own.ownerIndex(client, false),
+		all: span.operator, grants: l.own.grants[span.start:span.end]}
+	l.own.last, l.own.lastValid = l.actor, true
+}
+
+// allowed reports whether the actor may use the account at index with scope: it owns
+// the account, it is the system or an operator, or one of its grants covers the account.
+func (l *Ledger) allowed(scope model.Scope, index uint32) bool {
+	a := &l.actor
+	if a.all || *l.own.owners.at(index) == a.owner {
+		return true
+	}
+	if len(a.grants) == 0 {
+		return false
+	}
+	account := l.accounts.at(index)
+	for i := range a.grants {
+		if a.grants[i].Allows(scope) && a.grants[i].Covers(account.ID, account.Ledger) {
+			return true
+		}
+	}
+	return false
+}
+
+// ownedByActor reports whether the account at index was created by the actor.
+func (l *Ledger) ownedByActor(index uint32) bool {
+	return *l.own.owners.at(index) == l.actor.owner
+}
+
+// SetGrants puts a grant table in force (it replaces the previous one whole). It is the
+// core's answer to the internal set_grants request, so every replica holds the same
+// table at the same op. The table must pass model.ValidateGrants.
+func (l *Ledger) SetGrants(grants []model.Grant) error {
+	if err := model.ValidateGrants(grants); err != nil {
+		return err
+	}
+	sorted := slices.Clone(grants)
+	slices.SortStableFunc(sorted, func(a, b model.Grant) int {
+		switch {
+		case a.Client < b.Client:
+			return -1
+		case a.Client > b.Client:
+			return 1
+		}
+		return 0
+	})
+	spans := make(map[uint64]grantSpan, len(sorted))
+	for i := range sorted {
+		span, seen := spans[sorted[i].Client]
+		if !seen {
+			span.start = uint32(i)
+		}
+		span.end = uint32(i + 1)
+		span.operator = span.operator || sorted[i].Scopes&model.ScopeOperator != 0
+		spans[sorted[i].Client] = span
+	}
+	l.own.grants, l.own.grantSpans = sorted, spans
+	l.own.lastValid = false
+	l.actAs(0)
+	return nil
+}
+
+// Grants returns the grant table in force, ordered by client (read-only).
+func (l *Ledger) Grants() []model.Grant { return l.own.grants }
+
+// IsOperator reports whether client has the operator scope (the system, client 0, too).
+func (l *Ledger) IsOperator(client uint64) bool {
+	return client == 0 || l.own.grantSpans[client].operator
+}
+
+// AccountAs looks an account up on behalf of client: found says whether it exists,
+// allowed whether client may use it with scope (the matching engine asks for
+// model.ScopeTrade before it holds funds for an order).
+func (l *Ledger) AccountAs(client uint64, scope model.Scope, id model.Uint128) (
+	account model.Account, found bool, allowed bool) {
+	index, found := l.findAccount(id)
+	if !found {
+		return model.Account{}, false, false
+	}
+	l.actAs(client)
+	allowed = l.allowed(scope, index)
+	return exportAccount(l.accounts.at(index)), true, allowed
+}
+
+// Owner returns the client that created the account (0: the system), for tools and
+// tests.
+func (l *Ledger) Owner(id model.Uint128) (uint64, bool) {
+	index, found := l.findAccount(id)
+	if !found {
+		return 0, false
+	}
+	return l.own.clients[*l.own.owners.at(index)], true
+}
+
+// pushOwner records the actor as the owner of the account just pushed at index.
+func (l *Ledger) pushOwner(index uint32) {
+	position, owner := l.own.owners.push()
+	if position != index {
+		panic(fmt.Sprintf("ledger: owner of account %d pushed at %d", index, position))
+	}
+	if l.actor.owner == ownerNone {
+		l.actor.owner = l.own.ownerIndex(l.actor.client, true)
+	}
+	*owner = l.actor.owner
+}
+
+// maskUnreadable clears the balances of a created transfer's result that the actor may
+// not read: paying into an account must not reveal what it holds.
+func (l *Ledger) maskUnreadable(result *model.TransferResult, debitIndex, creditIndex uint32) {
+	if l.actor.all {
+		return
+	}
+	if !l.allowed(model.ScopeRead, debitIndex) {
+		result.DebitAccount = model.Balance{}
+	}
+	if !l.allowed(model.ScopeRead, creditIndex) {
+		result.CreditAccount = model.Balance{}
+	}
+}
+
+// transferVisible reports whether the actor may read a stored transfer: it may read its
+// debit or its credit account.
+func (l *Ledger) transferVisible(t *model.Transfer) bool {
+	if l.actor.all {
+		return true
+	}
+	debit, debitFound := l.findAccount(t.DebitAccountID)
+	credit, creditFound := l.findAccount(t.CreditAccountID)
+	return (debitFound && l.allowed(model.ScopeRead, debit)) ||
+		(creditFound && l.allowed(model.ScopeRead, credit))
+}

@@ -1,0 +1,72 @@
+package shard
+
+import (
+	"errors"
+
+	"sequent/core/model"
+)
+
+// errLogFailed refuses replicated entries once the log has failed.
+var errLogFailed = errors.New("shard: the log has failed; restart the node")
+
+// failAndServe handles a fatal log error: it answers everything in flight, then keeps
+// the sequencer answering until Close, so that the node stays up and says what happened
+// (the operators' HTTP shows log_failed) instead of exiting. The log is never resumed in
+// this process: an operator fixes the cause and restarts, and start-up recovery, the
+// tested path, decides what the log holds.
+//
+//   - Parked requests (applied, not released) get outcome_unknown: their entries may be
+//     on disk and be applied at the restart, or not. Everything the log had made durable
+//     (and the standby acknowledged) before failing was released first (release).
+//   - The requests of a turn whose append failed, and everything queued or submitted
+//     later, get log_unavailable: nothing of them was applied.
+//   - Reads are answered from the state only if it holds nothing of unknown outcome
+//     (every applied entry was released before the failure); otherwise log_unavailable.
+func (s *Shard) failAndServe(err error) {
+	s.readsSafe.Store(s.releasedOp.Load() == s.opLast)
+	s.fail(err)
+	s.answerParked(model.StatusOutcomeUnknown)
+	s.answerRequests(s.failedTurn, model.StatusLogUnavailable)
+	s.failedTurn = s.failedTurn[:0]
+	for {
+		s.answerQueuedAfterFailure()
+		select {
+		case <-s.wake:
+		case entry := <-s.stored:
+			entry.done <- errLogFailed
+		case <-s.stop:
+			s.ring.close()
+			s.answerQueued(model.StatusShuttingDown)
+			return
+		}
+	}
+}
+
+// answerQueuedAfterFailure answers what the ring holds after a log failure: writes with
+// log_unavailable, reads from the state when readsSafe (at once: the state is what was
+// released), else log_unavailable.
+func (s *Shard) answerQueuedAfterFailure() {
+	for {
+		s.taken, _ = s.ring.take(s.taken[:0], s.config.RingRequests, s.config.EntryBytesMax)
+		if len(s.taken) == 0 {
+			return
+		}
+		s.refused, s.queries = s.refused[:0], s.queries[:0]
+		for i := range s.taken {
+			meta := s.taken[i]
+			if meta.write || !s.readsSafe.Load() {
+				s.refused = append(s.refused, meta)
+			} else {
+				s.queries = append(s.queries, meta)
+			}
+		}
+		s.answerRequests(s.refused, model.StatusLogUnavailable)
+		if len(s.queries) > 0 {
+			slot := s.acquire()
+			s.answerQueries(slot)
+			slot.op = s.opLast
+			s.deliver(slot)
+		}
+		s.ring.release(&s.taken[len(s.taken)-1])
+	}
+}

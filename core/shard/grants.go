@@ -1,0 +1,67 @@
+package shard
+
+import (
+	"bytes"
+	"encoding/binary"
+	"sync/atomic"
+
+	"sequent/core"
+	"sequent/core/model"
+)
+
+// grantsState carries the keys file's grant table to the log. The table is machine state
+// (core decides ownership from it), so it must enter through the log: the primary writes
+// a set_grants request whenever the table it was given differs from the one in force,
+// which covers the first start, every keys reload and a promotion (the new primary's
+// keys file is what it enforces from then on).
+type grantsState struct {
+	pending atomic.Pointer[grantsTable] // The table SetGrants last gave; nil: none yet.
+	// Sequencer-owned: the table and epoch of the last check, so that an unchanged table
+	// is compared with the machine's once, not every turn.
+	checked      *grantsTable
+	checkedEpoch uint64
+}
+
+// grantsTable is one encoded grant table (a set_grants request body).
+type grantsTable struct{ body []byte }
+
+// SetGrants gives the shard the grant table to enforce (encoded by model.AppendGrants).
+// The primary writes it into the log before the next requests it sequences unless it is
+// already in force; a standby keeps it for the day it is promoted. Safe from any
+// goroutine; it returns an error, and changes nothing, for an invalid table.
+func (s *Shard) SetGrants(body []byte) error {
+	if _, err := model.DecodeGrants(body); err != nil {
+		return err
+	}
+	s.grants.pending.Store(&grantsTable{body: bytes.Clone(body)})
+	s.wakeUp()
+	return nil
+}
+
+// writeGrantsIfDue writes a set_grants entry when this primary holds a table that the
+// machine does not have in force yet. Sequencer goroutine.
+func (s *Shard) writeGrantsIfDue() error {
+	table := s.grants.pending.Load()
+	epoch := s.Epoch()
+	if table == nil || s.Role() != RolePrimary ||
+		(table == s.grants.checked && epoch == s.grants.checkedEpoch) ||
+		len(s.parked) >= s.config.InFlightEntriesMax {
+		return nil
+	}
+	s.grants.checked, s.grants.checkedEpoch = table, epoch
+	if bytes.Equal(model.AppendGrants(nil, s.machine.Grants()), table.body) {
+		return nil // Already in force (a restart with the same keys file).
+	}
+	slot := s.acquire()
+	s.entry = core.AppendRequest(s.entry[:0],
+		&core.Request{Operation: model.OperationSetGrants, Body: table.body})
+	slot.origins = append(slot.origins, origin{})
+	if err := s.appendAndApply(1, slot); err != nil {
+		return err
+	}
+	s.config.Logger.Info("shard: grant table logged", "op", s.opLast,
+		"grants", binary.LittleEndian.Uint32(table.body))
+	slot.op = s.opLast
+	s.parked = append(s.parked, slot)
+	return nil
+}

@@ -1,0 +1,96 @@
+package netio_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"sequent/core/model"
+	"sequent/netio"
+)
+
+// TestKeysFileGrants: grants parse into the table the core enforces (clients by id, each
+// client's grants in file order), and every malformed grant refuses the whole file.
+func TestKeysFileGrants(t *testing.T) {
+	file := testKeysFile()
+	file.Clients[2].Grants = []netio.KeysFileGrant{
+		{Scopes: []string{"trade"}, Ledger: 2},
+		{Scopes: []string{"read", "transfer"}, Accounts: "1000-1999"}}
+	file.Clients[0].Grants = []netio.KeysFileGrant{{Scopes: []string{"operator"}}}
+	file.Clients[1].Grants = []netio.KeysFileGrant{{Scopes: []string{"read"}, Accounts: "0x2a"}}
+	keys, err := netio.NewKeyring(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	grants, err := model.DecodeGrants(keys.GrantsBody())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []model.Grant{
+		{Client: clientAll, Scopes: model.ScopeOperator},
+		{Client: clientReader, Scopes: model.ScopeRead, First: model.U128(42), Last: model.U128(42)},
+		{Client: clientTrader, Scopes: model.ScopeTrade, Ledger: 2},
+		{Client: clientTrader, Scopes: model.ScopeRead | model.ScopeTransfer,
+			First: model.U128(1000), Last: model.U128(1999)}}
+	if len(grants) != len(want) {
+		t.Fatalf("grants %+v, want %+v", grants, want)
+	}
+	for i := range want {
+		if grants[i] != want[i] {
+			t.Fatalf("grant %d: %+v, want %+v", i, grants[i], want[i])
+		}
+	}
+	for _, bad := range []netio.KeysFileGrant{
+		{Scopes: []string{"steal"}},
+		{},
+		{Scopes: []string{"operator"}, Ledger: 1},
+		{Scopes: []string{"operator"}, Accounts: "5"},
+		{Scopes: []string{"read"}, Accounts: "9-3"},
+		{Scopes: []string{"read"}, Accounts: "0-3"},
+		{Scopes: []string{"read"}, Accounts: "x"},
+	} {
+		broken := testKeysFile()
+		broken.Clients[1].Grants = []netio.KeysFileGrant{bad}
+		if _, err := netio.NewKeyring(broken); !errors.Is(err, netio.ErrKeysFile) {
+			t.Fatalf("grant %+v: %v", bad, err)
+		}
+	}
+	crowded := testKeysFile()
+	for range model.GrantsPerClientMax + 1 {
+		crowded.Clients[1].Grants = append(crowded.Clients[1].Grants,
+			netio.KeysFileGrant{Scopes: []string{"read"}})
+	}
+	if _, err := netio.NewKeyring(crowded); !errors.Is(err, netio.ErrKeysFile) {
+		t.Fatalf("%d grants for one client: %v", model.GrantsPerClientMax+1, err)
+	}
+	if _, err := netio.ParseKeysFile([]byte(`{"version": 1, "clients": [{"id": 1, "name": "a",
+		"permissions": ["read"], "keys": [{"id": 1, "secret": "` + strings.Repeat("ab", 32) + `"}],
+		"grants": [{"scopes": ["read"], "acounts": "1"}]}]}`)); err == nil {
+		t.Fatal("a misspelt grant field was accepted")
+	}
+}
+
+// TestDevKeysAreOperators: the key 'sequent serve' generates on first start has the
+// operator scope, so a single-tenant setup keeps seeing and moving every account.
+func TestDevKeysAreOperators(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "keys.json")
+	dev, err := netio.GenerateDevKeys(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := netio.LoadKeys(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	grants, err := model.DecodeGrants(keys.GrantsBody())
+	if err != nil || len(grants) != 1 || grants[0].Client != dev.Client ||
+		grants[0].Scopes != model.ScopeOperator {
+		t.Fatalf("development grants %+v, %v", grants, err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil || !strings.Contains(string(data), `"operator"`) {
+		t.Fatalf("the generated file does not show the operator scope: %v\n%s", err, data)
+	}
+}

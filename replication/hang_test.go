@@ -1,0 +1,236 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"sequent/core/model"
+	"sequent/core/shard"
+)
+
+// TestStandbyReplacesAHungPrimaryWithinALease: the primary hangs (its replication link
+// and its witness link stop answering but stay open, as for a stopped process). The
+// standby must take over as soon as the witness grants the lease, without waiting for
+// its stream to break on the silence timeout and for a reconnection to the hung primary
+// to time out: it used to need both, two 5 s timeouts, ~10 s in all. The proof is that
+// it promotes while its first stream is still open (the stream never ended by itself)
+// and without dialling the hung primary again.
+func TestStandbyReplacesAHungPrimaryWithinALease(t *testing.T) {
+	lease := 400 * time.Millisecond
+	_, witnessAddress := startTestWitness(t, lease)
+	witnessLink := newFreezingProxy(t, witnessAddress)
+	primaryAddress := freeAddress(t)
+	primary := startNode(t, withWitness(nodeConfig(t.TempDir(), primaryAddress, ""), "a",
+		witnessLink.address(), lease))
+	defer primary.Close()
+	replicationLink := newFreezingProxy(t, primaryAddress)
+	standbyConfig := withWitness(nodeConfig(t.TempDir(), freeAddress(t),
+		replicationLink.address()), "b", witnessAddress, lease)
+	standbyConfig.Peer = "127.0.0.1:1" // Its fence calls must not reach the proxy.
+	messages := &recordingHandler{}
+	standbyConfig.Logger = slog.New(messages)
+	standby := startNode(t, standbyConfig)
+	defer standby.Close()
+	primary.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
+	primary.replies.wait(t, 1)
+	dials := replicationLink.accepted.Load()
+	replicationLink.frozen.Store(true)
+	witnessLink.frozen.Store(true)
+	waitFor(t, "the standby to take over", func() bool {
+		return standby.Shard().Role() == shard.RolePrimary
+	})
+	if messages.logged(streamEndedMessage) {
+		t.Fatal("the standby's stream to the hung primary ended (silence timeout) before " +
+			"the takeover: it waited for it")
+	}
+	if redials := replicationLink.accepted.Load() - dials; redials != 0 {
+		t.Fatalf("the standby dialled the hung primary %d more times before taking over: it "+
+			"waited for its stream to time out", redials)
+	}
+	standby.submit(t, 2, 2, model.OperationCreateTransfers, transfer(10, 1, 2, 5))
+	if reply, _ := standby.replies.wait(t, 2); reply.Status != model.StatusOK {
+		t.Fatalf("write after the takeover: %s", reply.Status)
+	}
+}
+
+// TestExpiredLeaseReleasesNothingAlone: a primary that releases on its own durability
+// (async mode, or sync degraded) must stop the moment its witness lease runs out, before
+// its lease goroutine has fenced it: a process stopped past its lease and resumed runs
+// its goroutines in any order, and the standby may already be primary. What the
+// standby acknowledged is on the standby and is still released.
+func TestExpiredLeaseReleasesNothingAlone(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		mode     Mode
+		degraded bool
+	}{{"async", ModeAsync, false}, {"sync degraded", ModeSync, true}} {
+		clock := &leaseClock{}
+		p := &Primary{config: PrimaryConfig{Mode: c.mode, Lease: clock}}
+		p.degraded.Store(c.degraded)
+		p.acked.Store(5)
+		clock.set(time.Now().Add(time.Hour))
+		if got := p.Acknowledged(); got != math.MaxUint64 {
+			t.Fatalf("%s, lease valid: releases up to %d, want everything durable", c.name, got)
+		}
+		clock.set(time.Now().Add(-time.Millisecond))
+		if got := p.Acknowledged(); got != 5 {
+			t.Fatalf("%s, lease expired: releases up to %d, want only what the standby "+
+				"acknowledged (5)", c.name, got)
+		}
+	}
+	if (*leaseClock)(nil).valid() != true {
+		t.Fatal("without a witness the lease gate must stay open")
+	}
+}
+
+// startPairThroughProxy starts a sync primary (with degradeAfter) and a standby that
+// reaches it through a freezingProxy, has the primary create accounts 1 and 2
+// (acknowledged), and closes both when the test ends.
+func startPairThroughProxy(t *testing.T, degradeAfter time.Duration) (*testNode, *freezingProxy) {
+	t.Helper()
+	primaryAddress := freeAddress(t)
+	config := nodeConfig(t.TempDir(), primaryAddress, "")
+	config.DegradeAfter = degradeAfter
+	primary := startNode(t, config)
+	t.Cleanup(func() { primary.Close() })
+	link := newFreezingProxy(t, primaryAddress)
+	standby := startNode(t, nodeConfig(t.TempDir(), freeAddress(t), link.address()))
+	t.Cleanup(func() { standby.Close() })
+	primary.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
+	primary.replies.wait(t, 1)
+	return primary, link
+}
+
+// TestHungStandbyIsNotAttached: the standby hangs (its connection stays open, nothing
+// comes from it). The primary must stop counting it as attached (readiness) within
+// standbySilenceMax, while the connection is still open: it used to count it attached
+// until the 5 s silence timeout dropped the connection.
+func TestHungStandbyIsNotAttached(t *testing.T) {
+	primary, link := startPairThroughProxy(t, 0)
+	waitFor(t, "the standby to count as attached", func() bool {
+		return primary.Status().Primary.Attached
+	})
+	link.frozen.Store(true)
+	waitFor(t, "the hung standby not to count as attached", func() bool {
+		return !primary.Status().Primary.Attached
+	})
+	if link.targetClosed.Load() {
+		t.Fatal("the hung standby counted as attached until its connection was dropped")
+	}
+}
+
+// TestHungStandbyDegradesAfterDegradeAfter: with DegradeAfter, a hung standby (connection
+// open, nothing coming from it) is degraded from once it has been quiet that long, not
+// once the silence timeout has dropped its connection; the primary then lets it go (so it
+// re-attaches and catches up) and releases the waiting write. Degradation must come
+// first: when the connection is dropped, the primary has already degraded.
+func TestHungStandbyDegradesAfterDegradeAfter(t *testing.T) {
+	primary, link := startPairThroughProxy(t, 300*time.Millisecond)
+	var degradedAtDrop atomic.Int32 // 0: not dropped yet; 1: degraded by then; 2: not.
+	hook := func() {
+		if primary.Status().Primary.Degraded {
+			degradedAtDrop.CompareAndSwap(0, 1)
+		} else {
+			degradedAtDrop.CompareAndSwap(0, 2)
+		}
+	}
+	link.onTargetClosed.Store(&hook)
+	link.frozen.Store(true)
+	primary.submit(t, 2, 2, model.OperationCreateTransfers, transfer(10, 1, 2, 5))
+	if reply, _ := primary.replies.wait(t, 2); reply.Status != model.StatusOK {
+		t.Fatalf("write while the standby hangs: %s", reply.Status)
+	}
+	waitFor(t, "the primary to let the hung standby go", func() bool {
+		return degradedAtDrop.Load() != 0
+	})
+	if degradedAtDrop.Load() != 1 {
+		t.Fatal("the hung standby's connection was dropped (silence timeout) before the " +
+			"primary degraded: the degradation clock ran from the drop, not from the silence")
+	}
+}
+
+// TestWrongKeyStopsTheStandbyAtStart: a standby whose replication key the primary refuses
+// fails to open with ErrUnauthenticated at once (as for a refused TLS certificate),
+// instead of retrying for ever with "primary not reachable yet".
+func TestWrongKeyStopsTheStandbyAtStart(t *testing.T) {
+	primaryAddress := freeAddress(t)
+	primary := startNode(t, nodeConfig(t.TempDir(), primaryAddress, ""))
+	defer primary.Close()
+	config := nodeConfig(t.TempDir(), freeAddress(t), primaryAddress)
+	config.Key = []byte("not the key")
+	opened := make(chan error, 1)
+	go func() {
+		node, err := OpenNode(context.Background(), config)
+		if err == nil {
+			node.Close()
+		}
+		opened <- err
+	}()
+	select {
+	case err := <-opened:
+		if !errors.Is(err, ErrUnauthenticated) {
+			t.Fatalf("standby with a wrong key: %v, want ErrUnauthenticated", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a standby with a wrong key was still retrying after 10 s")
+	}
+}
+
+// TestStandbyWaitAtStartEndsOnShutdown: a standby with an empty log waits for its
+// primary at start for ever; a shutdown (its context) must end that wait, even while a
+// primary that hangs holds a connection attempt open.
+func TestStandbyWaitAtStartEndsOnShutdown(t *testing.T) {
+	hung := newFreezingProxy(t, "127.0.0.1:1")
+	hung.frozen.Store(true) // Accepts, never answers: a stopped primary.
+	config := nodeConfig(t.TempDir(), freeAddress(t), hung.address())
+	ctx, cancel := context.WithCancel(context.Background())
+	opened := make(chan error, 1)
+	go func() {
+		node, err := OpenNode(ctx, config)
+		if err == nil {
+			node.Close()
+		}
+		opened <- err
+	}()
+	waitFor(t, "a connection attempt to the hung primary", func() bool {
+		return hung.accepted.Load() > 0
+	})
+	cancel()
+	select {
+	case err := <-opened:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("after shutdown: %v, want context.Canceled", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the wait for the primary ignored the shutdown")
+	}
+}
+
+// recordingHandler is a slog handler that keeps the messages logged.
+type recordingHandler struct {
+	mutex    sync.Mutex
+	messages []string
+}
+
+func (h *recordingHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *recordingHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *recordingHandler) WithGroup(string) slog.Handler            { return h }
+func (h *recordingHandler) Handle(_ context.Context, record slog.Record) error {
+	h.mutex.Lock()
+	h.messages = append(h.messages, record.Message)
+	h.mutex.Unlock()
+	return nil
+}
+
+func (h *recordingHandler) logged(message string) bool {
+	h.mutex.Lock()
+	defer h.mutex.Unlock()
+	return slices.Contains(h.messages, message)
+}
