@@ -63,8 +63,45 @@ func TestEventJSONMatchesSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	if transfer.Transfer.ID != "55340232221128654853" || transfer.Transfer.PendingID != "3" ||
-		transfer.DebitBalance.DebitsPosted != "100" || transfer.Timestamp != 11 {
+		transfer.DebitBalance.DebitsPosted != "100" || transfer.Timestamp != 11 ||
+		transfer.System || transfer.Owner != nil {
 		t.Fatalf("transfer payload %+v %+v", transfer.Transfer, transfer.DebitBalance)
+	}
+	var account EventJSON
+	if err := json.Unmarshal(appendEvent(nil, 0, &buffer, &buffer.Events[0]), &account); err != nil {
+		t.Fatal(err)
+	}
+	if account.Owner == nil || *account.Owner != 5 || account.System {
+		t.Fatalf("a client's account: owner %v, system %v; want owner 5, not system",
+			account.Owner, account.System)
+	}
+}
+
+// TestSystemEventsAreMarked: the matching engine's escrow accounts and its holds are
+// captured like any change (the captured ledger must balance), marked "system", with the
+// system (0) as the account's owner.
+func TestSystemEventsAreMarked(t *testing.T) {
+	var buffer event.Buffer
+	buffer.BeginOp(3)
+	escrow := model.Uint128{Hi: 1 << 63, Lo: 9}
+	buffer.AppendAccount(&model.Account{ID: escrow, Ledger: 1, Code: 1, Timestamp: 2}, 0)
+	buffer.AppendTransfer(event.KindTransferCreated, &model.Transfer{ID: model.Uint128{Hi: 1 << 63, Lo: 1},
+		DebitAccountID: model.U128(7), CreditAccountID: escrow, Amount: model.U128(10),
+		Ledger: 1, Code: 1, Flags: model.TransferPending, Timestamp: 3},
+		model.Balance{DebitsPending: model.U128(10)}, model.Balance{CreditsPending: model.U128(10)})
+	for i := range buffer.Events {
+		var decoded EventJSON
+		decoder := json.NewDecoder(bytes.NewReader(appendEvent(nil, 0, &buffer, &buffer.Events[i])))
+		decoder.DisallowUnknownFields()
+		if err := decoder.Decode(&decoded); err != nil {
+			t.Fatal(err)
+		}
+		if !decoded.System {
+			t.Fatalf("%s of the system: not marked", decoded.Kind)
+		}
+		if i == 0 && (decoded.Owner == nil || *decoded.Owner != 0) {
+			t.Fatalf("escrow account's owner %v, want 0", decoded.Owner)
+		}
 	}
 }
 

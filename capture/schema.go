@@ -20,21 +20,34 @@ const SchemaVersion = 1
 //	 "transfer":{…TransferJSON…}, "debit_balance":{…BalanceJSON…},
 //	 "credit_balance":{…BalanceJSON…}}
 //
-// "account" (AccountJSON) for account_created; "transfer", "debit_balance" and
+// "account" (AccountJSON) and "owner" for account_created; "transfer", "debit_balance" and
 // "credit_balance" for transfer_created, transfer_posted, transfer_voided and
 // transfer_expired (the expired transfer is the pending one; balances are after the
 // release); "order" (OrderJSON) for order_*; "market_data" (MarketDataJSON) for trade and
 // level. The Go types below decode it (tests decode every message with them, refusing
 // unknown fields).
+//
+// Every committed change is captured, whoever made it and whoever may read it: the
+// matching engine's own accounts and transfers (escrow accounts, order holds and their
+// settlements) too, marked "system": true, because without them the captured ledger
+// would not balance. Ownership limits what a client reads over the binary protocol, not
+// what this stream holds: it is an operators' stream, to be secured as such in NATS.
+// Balances are the true balances after the change, not the ones the sender was shown.
 type EventJSON struct {
-	Schema        int             `json:"schema"`
-	ID            string          `json:"id"`
-	Shard         uint32          `json:"shard"`
-	Op            uint64          `json:"op"`
-	Index         uint32          `json:"index"`
-	Kind          string          `json:"kind"`
-	Timestamp     uint64          `json:"timestamp"`
-	Account       *AccountJSON    `json:"account,omitempty"`
+	Schema    int    `json:"schema"`
+	ID        string `json:"id"`
+	Shard     uint32 `json:"shard"`
+	Op        uint64 `json:"op"`
+	Index     uint32 `json:"index"`
+	Kind      string `json:"kind"`
+	Timestamp uint64 `json:"timestamp"`
+	// System is true for Sequent's own accounts and transfers (ids in the system range,
+	// bit 127 set: the matching engine's escrow accounts, holds and settlements); absent
+	// otherwise.
+	System  bool         `json:"system,omitempty"`
+	Account *AccountJSON `json:"account,omitempty"`
+	// Owner is the client that created the account (account_created only; 0: the system).
+	Owner         *uint64         `json:"owner,omitempty"`
 	Transfer      *TransferJSON   `json:"transfer,omitempty"`
 	DebitBalance  *BalanceJSON    `json:"debit_balance,omitempty"`
 	CreditBalance *BalanceJSON    `json:"credit_balance,omitempty"`
@@ -158,6 +171,14 @@ func (w *jsonWriter) decimal(name string, value model.Uint128) {
 	w.b = append(w.b, '"')
 }
 
+// system writes "system": true when id lies in the system range, nothing otherwise.
+func (w *jsonWriter) system(id model.Uint128) {
+	if model.IsSystemID(id) {
+		w.key("system")
+		w.b = append(w.b, "true"...)
+	}
+}
+
 // text writes a string that needs no escaping (names, ids: ASCII letters, digits, _ :).
 func (w *jsonWriter) text(name, value string) {
 	w.key(name)
@@ -192,12 +213,15 @@ func appendEvent(b []byte, shard uint32, buffer *event.Buffer, e *event.Event) [
 	case e.Kind == event.KindAccountCreated:
 		account := buffer.Account(e)
 		w.number("timestamp", account.Timestamp)
+		w.system(account.ID)
 		w.key("account")
 		w.account(account)
+		w.number("owner", buffer.AccountOwner(e))
 	case e.Kind.Ledger():
 		t := buffer.Transfer(e)
 		timestamp := t.Transfer.Timestamp
 		w.number("timestamp", timestamp)
+		w.system(t.Transfer.ID)
 		w.key("transfer")
 		w.transfer(&t.Transfer)
 		w.key("debit_balance")

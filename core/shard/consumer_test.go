@@ -1,6 +1,7 @@
 package shard
 
 import (
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -82,5 +83,39 @@ func TestConsumersSeeOnlyReleasedEntries(t *testing.T) {
 		if stats.HandledOp != 2 || stats.LagOps != 0 {
 			t.Fatalf("consumer stats %+v", stats)
 		}
+	}
+}
+
+// TestConsumersNeverSeeUnknownOutcomes: the log made entry 1 durable, then failed before
+// entry 2 was. Consumers get entry 1 (durable for good, released with its ok reply) and
+// never entry 2, which is answered outcome_unknown: it may or may not be in the log at
+// the restart, so publishing it could announce a change that never happened. Released
+// stays at 1.
+func TestConsumersNeverSeeUnknownOutcomes(t *testing.T) {
+	log := wal.NewMemoryLog()
+	log.Hold()
+	consumer := &recordingConsumer{}
+	s, replier := startShard(t, Config{PulseInterval: time.Hour,
+		Consumers: []Consumer{consumer}}, log)
+	s.Submit(&Request{Connection: 1, Client: 7, Session: 1, Number: 1,
+		Operation: model.OperationCreateAccounts, Body: accountsBody(1)})
+	waitUntil(t, "entry 1 appended", func() bool { return log.LastOp() == 1 })
+	s.Submit(&Request{Connection: 2, Client: 7, Session: 1, Number: 2,
+		Operation: model.OperationCreateAccounts, Body: accountsBody(2)})
+	waitUntil(t, "entry 2 appended", func() bool { return log.LastOp() == 2 })
+	if err := log.FailAfter(1, errors.New("fdatasync: EIO")); err != nil {
+		t.Fatal(err)
+	}
+	replies := replier.waitFor(t, 2)
+	if replies[1].Status != model.StatusOutcomeUnknown {
+		t.Fatalf("replies %+v, want entry 2 outcome_unknown", replies)
+	}
+	readies, events := consumer.snapshot()
+	if len(readies) != 1 || readies[0] != [2]uint64{1, 1} || len(events) != 1 ||
+		events[0].Op != 1 {
+		t.Fatalf("consumer was handed %v (events %+v); want entry 1 only", readies, events)
+	}
+	if s.Released() != 1 {
+		t.Fatalf("released %d, want 1", s.Released())
 	}
 }
