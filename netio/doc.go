@@ -4,7 +4,9 @@
 // shard (shard.Backend) and delivers the shard's replies and execution reports back to
 // the right connections (it implements shard.Replier). The byte format lives in
 // netio/wire, the Go client in netio/client, and the complete protocol specification in
-// PROTOCOL.md.
+// PROTOCOL.md. The other outbound network stream, change data capture into NATS
+// JetStream, is netio/capture (a shard.Consumer like the market-data feed here, but with
+// no client of this server involved); the operators' HTTP is netio/ops.
 //
 // What netio does not decide: which accounts and orders a client may touch. That is
 // ownership, decided by the deterministic core from logged inputs (package core): netio

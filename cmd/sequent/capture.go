@@ -6,8 +6,8 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"sequent/capture"
 	"sequent/core/shard"
+	"sequent/netio/capture"
 	"sequent/replication"
 )
 

@@ -17,9 +17,9 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"sequent/capture"
 	"sequent/core/model"
 	"sequent/netio"
+	"sequent/netio/capture"
 	"sequent/netio/client"
 	"sequent/tools"
 )

@@ -18,11 +18,11 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"sequent/capture"
 	"sequent/core"
 	"sequent/core/ledger"
 	"sequent/core/shard"
 	"sequent/netio"
+	"sequent/netio/capture"
 	"sequent/netio/ops"
 	"sequent/replication"
 	"sequent/tools"

@@ -17,8 +17,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"sequent/capture"
 	"sequent/core/model"
+	"sequent/netio/capture"
 	"sequent/netio/client"
 	"sequent/tools/natstest"
 )

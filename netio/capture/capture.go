@@ -185,6 +185,9 @@ func (c *Capture) Consume(ready *shard.Ready) {
 	if !c.lost && c.queue.Len()+ready.Events.Len() > c.config.QueueEventsMax {
 		c.lost = true
 		c.fellBehind.Add(1)
+		c.mutex.Unlock()
+		c.wakeUp() // The publisher may be idle with an empty queue: it must rebuild now.
+		return
 	}
 	if c.lost {
 		c.mutex.Unlock()
@@ -199,10 +202,14 @@ func (c *Capture) Consume(ready *shard.Ready) {
 	}
 	c.mutex.Unlock()
 	if queued {
-		select {
-		case c.wake <- struct{}{}:
-		default:
-		}
+		c.wakeUp()
+	}
+}
+
+func (c *Capture) wakeUp() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -450,7 +457,7 @@ func (c *Capture) live() error {
 func (c *Capture) waitLive() error {
 	for {
 		c.mutex.Lock()
-		more := c.queue.Len() > 0
+		more := c.queue.Len() > 0 || c.lost // Lost: live returns, and a rebuild follows.
 		c.mutex.Unlock()
 		if more {
 			return nil

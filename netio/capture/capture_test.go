@@ -105,6 +105,41 @@ func TestSystemEventsAreMarked(t *testing.T) {
 	}
 }
 
+// TestOverflowWakesAnIdlePublisher: an entry with more events than the whole queue,
+// released while the publisher waits idle with an empty queue, must make it rebuild.
+// Consume used to drop the events without a signal, and the idle publisher looked only
+// at the queue's length, so capture stopped for good (TestCaptureRebuildsWhatItDropped
+// hung on a 16-event queue and entries of 20 transfers).
+func TestOverflowWakesAnIdlePublisher(t *testing.T) {
+	c := New(Config{QueueEventsMax: 4, Released: func() uint64 { return 1 }})
+	c.lost = false // Live, as after a rebuild joined the queue.
+	var buffer event.Buffer
+	buffer.BeginOp(1)
+	for id := range uint64(5) {
+		buffer.AppendAccount(&model.Account{ID: model.U128(id + 1), Ledger: 1, Code: 1}, 7)
+	}
+	c.Consume(&shard.Ready{FirstOp: 1, LastOp: 1, Events: &buffer})
+	select {
+	case <-c.wake:
+	default:
+		t.Fatal("an overflow did not wake the publisher")
+	}
+	returned := make(chan error, 1)
+	go func() { returned <- c.waitLive() }()
+	select {
+	case err := <-returned:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second): // A hang guard, not a timing assertion.
+		close(c.stop)
+		t.Fatalf("the idle publisher did not notice the loss (returned %v)", <-returned)
+	}
+	if stats := c.ConsumerStats(); stats.FellBehind != 1 || stats.Buffered != 0 {
+		t.Fatalf("consumer stats %+v", stats)
+	}
+}
+
 // captureRig is a real shard (log on disk, machine) whose capture publishes to an
 // embedded nats-server.
 type captureRig struct {

@@ -33,7 +33,7 @@ func sampleMessageBytes() int {
 // publishes, windows of 4096, no message ids), as the baseline. One op is 1000
 // events (capture: one request of 1000 transfers through a real shard, log fsynced).
 //
-//	go test ./capture -run '^$' -bench CaptureThroughput -benchtime 200x -count 3
+//	go test ./netio/capture -run '^$' -bench CaptureThroughput -benchtime 200x -count 3
 func BenchmarkCaptureThroughput(b *testing.B) {
 	b.Run("jetstream-publish", benchmarkJetStreamPublish)
 	b.Run("capture", benchmarkCapture)
@@ -43,7 +43,7 @@ func BenchmarkCaptureThroughput(b *testing.B) {
 // below capacity: one request of 100 transfers every 20 ms (5,000 events/s, open loop),
 // for b.N requests.
 //
-//	go test ./capture -run '^$' -bench CaptureLag -benchtime 500x
+//	go test ./netio/capture -run '^$' -bench CaptureLag -benchtime 500x
 func BenchmarkCaptureLag(b *testing.B) {
 	rig := newCaptureRig(b, 0)
 	rig.accounts()
