@@ -28,6 +28,27 @@ func addCaptureFlags(flags *pflag.FlagSet, o *captureOptions) {
 	flags.Int64Var(&o.retainBytes, "cdc-retain-bytes", shard.LogHoldBytesMaxDefault, "log kept for a lagging capture; beyond it segments are retired anyway and capture publishes a capture_gap message")
 }
 
+// validate refuses capture settings that would be ignored (any --cdc-* without
+// --cdc-nats) or that JetStream would refuse later (names), and out-of-range values.
+func (o *captureOptions) validate(problem func(string, ...any)) {
+	if o.url == "" {
+		if o.stream != capture.StreamDefault || o.subjectPrefix != capture.SubjectPrefixDefault ||
+			o.lagWarning != capture.LagWarningDefault || o.retainBytes != shard.LogHoldBytesMaxDefault {
+			problem("--cdc-stream, --cdc-subject-prefix, --cdc-lag-warning and --cdc-retain-bytes need --cdc-nats")
+		}
+		return
+	}
+	if err := capture.ValidateNames(o.stream, o.subjectPrefix); err != nil {
+		problem("--cdc-stream or --cdc-subject-prefix: %v", err)
+	}
+	if o.lagWarning <= 0 {
+		problem("--cdc-lag-warning %v: want a positive duration", o.lagWarning)
+	}
+	if o.retainBytes <= 0 {
+		problem("--cdc-retain-bytes %d: want a positive size", o.retainBytes)
+	}
+}
+
 // start creates the node's capture (nil when --cdc-nats is empty) and hooks it to the
 // shard's release; it publishes only while the node is primary.
 func (o *captureOptions) start(node *replication.Node, config replication.NodeConfig,

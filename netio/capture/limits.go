@@ -1,6 +1,10 @@
 package capture
 
-import "time"
+import (
+	"fmt"
+	"strings"
+	"time"
+)
 
 // Defaults and bounds of change capture.
 const (
@@ -26,3 +30,24 @@ const (
 	standbyPollInterval = time.Second
 	livePollInterval    = 100 * time.Millisecond
 )
+
+// ValidateNames checks a stream base name and a subject prefix before anything connects:
+// JetStream refuses stream names with spaces, '.', '*', '>', path separators or
+// control characters, and a prefix must be one or more non-empty subject tokens without
+// wildcards or spaces (every subject is <prefix>.<shard>.…, and the stream captures
+// <prefix>.<shard>.>).
+func ValidateNames(stream, subjectPrefix string) error {
+	if stream == "" || strings.ContainsFunc(stream, func(r rune) bool {
+		return r <= ' ' || r == 0x7f || strings.ContainsRune(".*>/\\", r)
+	}) {
+		return fmt.Errorf("stream name %q: want letters, digits, '-' or '_' (no spaces, '.', '*', '>', '/', '\\')", stream)
+	}
+	for _, token := range strings.Split(subjectPrefix, ".") {
+		if token == "" || strings.ContainsFunc(token, func(r rune) bool {
+			return r <= ' ' || r == 0x7f || r == '*' || r == '>'
+		}) {
+			return fmt.Errorf("subject prefix %q: want dot-separated non-empty tokens without spaces or wildcards", subjectPrefix)
+		}
+	}
+	return nil
+}
