@@ -130,8 +130,14 @@ type Capture struct {
 	fellBehind     atomic.Uint64
 	connected      atomic.Bool
 	positionKnown  atomic.Bool
-	caughtUpAt     atomic.Int64 // Unix ns when published last reached released.
-	lastError      atomic.Pointer[string]
+	// caughtUpAt is the Unix ns up to which everything released is in the stream: now,
+	// whenever the position reaches the released op; the release time of an entry once
+	// its last event is stored (entries are released and published in order, so every
+	// earlier one is stored too). Under a steady load the position rarely equals the
+	// released op at any instant, so the first rule alone would let the lag grow for as
+	// long as the load lasts, however current capture is.
+	caughtUpAt atomic.Int64
+	lastError  atomic.Pointer[string]
 
 	// Publisher-owned.
 	js         jetstream.JetStream
@@ -242,7 +248,7 @@ type Stats struct {
 	PublishedIndex uint32  `json:"published_index"`
 	StreamSequence uint64  `json:"stream_sequence"`
 	LagOps         uint64  `json:"lag_ops"`     // Released op minus PublishedOp.
-	LagSeconds     float64 `json:"lag_seconds"` // Since capture last held everything released.
+	LagSeconds     float64 `json:"lag_seconds"` // Age of the oldest released event not yet stored (at most).
 	Lagging        bool    `json:"lagging"`     // LagSeconds is past the warning threshold.
 	Published      uint64  `json:"published"`
 	Rebuilds       uint64  `json:"rebuilds"` // Catch-ups from the log.
@@ -592,6 +598,9 @@ func (c *Capture) acknowledged(ack *jetstream.PubAck) error {
 	c.published.Add(1)
 	if p.released != 0 {
 		c.recordLag(p.released)
+		if p.released > c.caughtUpAt.Load() {
+			c.caughtUpAt.Store(p.released) // Publisher-only writer: no race to lose.
+		}
 	}
 	return nil
 }

@@ -140,6 +140,27 @@ func TestOverflowWakesAnIdlePublisher(t *testing.T) {
 	}
 }
 
+// TestLagFollowsStoredReleases: under a steady load the stream's position is rarely equal
+// to the released op at any instant, yet capture is current. The lag must follow the
+// release times of the entries stored (here, one stored entry released at R while the
+// shard has released more since: lag measured from R), not the last instant the position
+// equalled the released op (a minute ago here), which made a busy capture look lagging.
+func TestLagFollowsStoredReleases(t *testing.T) {
+	c := New(Config{Released: func() uint64 { return 100 }})
+	c.caughtUpAt.Store(time.Now().Add(-time.Minute).UnixNano())
+	released := time.Now().UnixNano()
+	c.inflight = []pendingAck{{at: position{op: 40, index: 2}, released: released}}
+	if err := c.acknowledged(&jetstream.PubAck{Sequence: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.caughtUpAt.Load(); got != released {
+		t.Fatalf("caught up to %d, want the stored entry's release time %d", got, released)
+	}
+	if stats := c.Stats(); stats.LagOps != 60 {
+		t.Fatalf("stats %+v: want 60 ops behind", stats)
+	}
+}
+
 // captureRig is a real shard (log on disk, machine) whose capture publishes to an
 // embedded nats-server.
 type captureRig struct {

@@ -51,7 +51,7 @@ func captureDefinitions() []metricDefinition[CaptureStats] {
 	return []metricDefinition[CaptureStats]{
 		gauge("sequent_capture_connected", "1 when change capture is connected to NATS.",
 			noLabels, func(x *c) float64 { return boolean(x.Connected) }),
-		gauge("sequent_capture_lag_seconds", "Time since change capture last held every released event.",
+		gauge("sequent_capture_lag_seconds", "Age of the oldest released event not yet in the capture stream (at most; 0 when current; the primary only).",
 			noLabels, func(x *c) float64 { return x.LagSeconds }),
 		gauge("sequent_capture_lag_ops", "Ops released but not yet in the capture stream.",
 			noLabels, func(x *c) float64 { return float64(x.LagOps) }),
