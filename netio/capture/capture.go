@@ -115,13 +115,19 @@ type Capture struct {
 	lost          bool                    // The queue dropped events: the publisher must rebuild from the log.
 	joining       bool                    // The publisher rebuilds: the next ready accepted sets joinOp.
 	joinOp        uint64                  // First op of the live stream after a rebuild (0: not yet known).
+	consumedOp    uint64                  // Last op of the last ready queued (events or not).
 
 	wake chan struct{}
 	stop chan struct{}
 	done chan struct{}
 
 	// Published position and counters (publisher writes; anyone reads).
-	publishedOp    atomic.Uint64
+	publishedOp atomic.Uint64
+	// handledOp is the last op whose events, if it has any, are all in the stream. It runs
+	// ahead of publishedOp (the op of the last event stored) over entries without events
+	// (refused requests, set_grants, pulses, snapshot markers): they are handled once
+	// everything before them is stored, which the publisher knows when it is idle.
+	handledOp      atomic.Uint64
 	publishedIndex atomic.Uint32
 	streamSequence atomic.Uint64
 	published      atomic.Uint64
@@ -199,6 +205,7 @@ func (c *Capture) Consume(ready *shard.Ready) {
 		c.mutex.Unlock()
 		return
 	}
+	c.consumedOp = ready.LastOp
 	for i := range ready.Events.Events {
 		c.queue.AppendFrom(ready.Events, &ready.Events.Events[i])
 	}
@@ -224,8 +231,17 @@ func (c *Capture) ConsumerStats() shard.ConsumerStats {
 	c.mutex.Lock()
 	buffered := c.queue.Len()
 	c.mutex.Unlock()
-	return shard.ConsumerStats{Name: "capture", HandledOp: c.publishedOp.Load(),
+	return shard.ConsumerStats{Name: "capture", HandledOp: c.handled(),
 		Buffered: buffered, BufferMax: c.config.QueueEventsMax, FellBehind: c.fellBehind.Load()}
+}
+
+// handled returns the last op capture has finished with: every event up to it is in the
+// stream. On a standby, which only watches, everything released counts as handled.
+func (c *Capture) handled() uint64 {
+	if !c.config.Serving() {
+		return c.config.Released()
+	}
+	return max(c.publishedOp.Load(), c.handledOp.Load())
 }
 
 // HeldOp implements shard.LogHold: the log after the last op the stream holds must stay
@@ -260,14 +276,14 @@ type Stats struct {
 // Stats returns the counters. Any goroutine.
 func (c *Capture) Stats() Stats {
 	released := c.config.Released()
-	published := c.publishedOp.Load()
+	handled := c.handled()
 	stats := Stats{Stream: c.stream, URL: c.config.URL, Connected: c.connected.Load(),
-		Publishing: c.config.Serving(), PublishedOp: published,
+		Publishing: c.config.Serving(), PublishedOp: c.publishedOp.Load(),
 		PublishedIndex: c.publishedIndex.Load(), StreamSequence: c.streamSequence.Load(),
 		Published: c.published.Load(), Rebuilds: c.rebuilds.Load(), Gaps: c.gaps.Load(),
 		FellBehind: c.fellBehind.Load()}
-	if released > published && stats.Publishing {
-		stats.LagOps = released - published
+	if released > handled && stats.Publishing {
+		stats.LagOps = released - handled
 		stats.LagSeconds = time.Since(time.Unix(0, c.caughtUpAt.Load())).Seconds()
 		stats.Lagging = stats.LagSeconds > c.config.LagWarning.Seconds()
 	}
@@ -411,6 +427,16 @@ func (c *Capture) setPosition(at position, sequence uint64) {
 	}
 }
 
+// setHandled records that every event up to op is in the stream (publisher goroutine).
+func (c *Capture) setHandled(op uint64) {
+	if op > c.handledOp.Load() {
+		c.handledOp.Store(op)
+	}
+	if op >= c.config.Released() {
+		c.caughtUpAt.Store(time.Now().UnixNano())
+	}
+}
+
 // parseMessageID reads shard:op:index (or shard:op:gap).
 func parseMessageID(id string) (position, error) {
 	parts := strings.Split(id, ":")
@@ -464,12 +490,15 @@ func (c *Capture) waitLive() error {
 	for {
 		c.mutex.Lock()
 		more := c.queue.Len() > 0 || c.lost // Lost: live returns, and a rebuild follows.
+		consumed := c.consumedOp
 		c.mutex.Unlock()
 		if more {
 			return nil
 		}
-		if c.at.op >= c.config.Released() {
-			c.caughtUpAt.Store(time.Now().UnixNano())
+		if len(c.inflight) == 0 {
+			// Idle: every event consumed is stored, so every op consumed is handled, with
+			// or without events; the shard consumes an entry before it counts it released.
+			c.setHandled(consumed)
 		}
 		var acknowledged <-chan *jetstream.PubAck
 		var failed <-chan error

@@ -262,6 +262,32 @@ func (r *captureRig) waitPublished(count uint64) {
 	}
 }
 
+// TestEntriesWithoutEventsAreHandled: entries that produce no event (a refused transfer
+// here; set_grants, pulses and snapshot markers too) are handled as soon as everything
+// before them is in the stream. Capture used to measure itself by the op of the last
+// event stored, so after such an entry an idle capture stayed one op behind for good
+// and its lag in seconds grew until /healthz reported capture_lagging.
+func TestEntriesWithoutEventsAreHandled(t *testing.T) {
+	rig := newCaptureRig(t, 0)
+	rig.accounts()
+	rig.waitPublished(2)
+	body := make([]byte, model.TransferSize)
+	(&model.Transfer{ID: model.U128(1), DebitAccountID: model.U128(1),
+		CreditAccountID: model.U128(99), Amount: model.U128(1), Ledger: 1, Code: 1}).Encode(body)
+	rig.submit(model.OperationCreateTransfers, body) // credit_account_not_found: no event.
+	deadline := time.Now().Add(time.Minute)          // A hang guard, not a timing assertion.
+	for rig.shard.Released() < 2 || rig.capture.ConsumerStats().HandledOp < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("released %d, capture handled %d: %+v", rig.shard.Released(),
+				rig.capture.ConsumerStats().HandledOp, rig.capture.Stats())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if stats := rig.capture.Stats(); stats.LagOps != 0 || stats.StreamSequence != 2 {
+		t.Fatalf("stats %+v: want no lag and the 2 account events only", stats)
+	}
+}
+
 // TestCaptureRebuildsWhatItDropped gives capture a queue of 16 events, far too small for
 // the load, so it keeps falling behind and rebuilding the missed events from the log
 // with its own machine: the stream still holds every event exactly once, in op order,

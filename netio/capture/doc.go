@@ -37,6 +37,11 @@
 // op is ever published, so no consumer sees an event a failover could undo (in sync
 // mode; in async mode the documented loss window applies to capture too).
 //
+// Capture's progress (its lag metric, HandledOp) is the last op whose events are all in
+// the stream: the op of the last event stored, and beyond it, once the publisher is idle,
+// every op consumed, since many entries produce no event (refused requests, set_grants,
+// pulses, snapshot markers). A standby only watches: its lag is 0.
+//
 // # Subjects
 //
 //	<prefix>.<shard>.ledger.<ledger>.<kind>.<debit account>.<credit account>

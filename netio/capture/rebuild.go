@@ -55,6 +55,7 @@ func (c *Capture) rebuild() error {
 		if err := c.awaitAll(); err != nil { // Caught up for now: settle the position.
 			return err
 		}
+		c.setHandled(machine.OpLast()) // Replayed and stored through it, events or not.
 		select {
 		case <-c.stop:
 			return errStopped
