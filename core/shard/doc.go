@@ -60,5 +60,8 @@
 // behind Released. A consumer that may need old log to catch up registers a LogHold:
 // snapshot pruning and log retirement keep the newest snapshot at or before its held op
 // and the log after it, within Config.LogHoldBytesMax. A standby hands out its replicated
-// entries the same way, so its consumers are current when it is promoted.
+// entries the same way, so its consumers are current when it is promoted. Only release
+// feeds the consumers: what a log failure answers outcome_unknown, or Close abandons with
+// shutting_down, is never handed out (a restart that finds it in the log hands it out
+// then, as committed). A recovered machine's op counts as released from the start.
 package shard
