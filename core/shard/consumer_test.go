@@ -1,7 +1,6 @@
 package shard
 
 import (
-	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -97,15 +96,7 @@ func TestConsumersNeverSeeUnknownOutcomes(t *testing.T) {
 	consumer := &recordingConsumer{}
 	s, replier := startShard(t, Config{PulseInterval: time.Hour,
 		Consumers: []Consumer{consumer}}, log)
-	s.Submit(&Request{Connection: 1, Client: 7, Session: 1, Number: 1,
-		Operation: model.OperationCreateAccounts, Body: accountsBody(1)})
-	waitUntil(t, "entry 1 appended", func() bool { return log.LastOp() == 1 })
-	s.Submit(&Request{Connection: 2, Client: 7, Session: 1, Number: 2,
-		Operation: model.OperationCreateAccounts, Body: accountsBody(2)})
-	waitUntil(t, "entry 2 appended", func() bool { return log.LastOp() == 2 })
-	if err := log.FailAfter(1, errors.New("fdatasync: EIO")); err != nil {
-		t.Fatal(err)
-	}
+	failAfterTheFirstOfTwo(t, s, log)
 	replies := replier.waitFor(t, 2)
 	if replies[1].Status != model.StatusOutcomeUnknown {
 		t.Fatalf("replies %+v, want entry 2 outcome_unknown", replies)
