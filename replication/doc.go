@@ -107,10 +107,10 @@
 //
 // Primary: the gate's accept loop and one goroutine per connection; per group, one sender
 // per attached standby (owns the connection writer) plus its ack reader, and a
-// degradation watchdog; the log's writer goroutine feeds the sender's bounded live queue
-// through the observer. Standby: per group, the follow loop (reads frames, hands entries
-// to the shard's sequencer through shard.Replicate) and an ack sender woken by the log's
-// durable subscription. With a witness: the lease renewer
+// degradation watchdog; the sender follows the group's log through a wal.Tail, whose
+// bounded queue the log's writer goroutine feeds. Standby: per group, the follow loop
+// (reads frames, hands entries to the shard's sequencer through shard.Replicate) and an
+// ack sender woken by the log's durable subscription. With a witness: the lease renewer
 // (primary) or the failover watch (standby); after a promotion, one fencing attempt.
 // Node's mutex serializes role changes; Node.Close first ends the node's lifetime
 // context, which every network wait watches (dials, handshakes, witness and fence calls,

@@ -124,7 +124,6 @@ func StartPrimary(config PrimaryConfig) *Primary {
 	// may never have reached the standby, so nothing counts as acknowledged until a
 	// standby says what it has durably written. (A promoted node starts degraded, which
 	// releases without acknowledgements until its new standby has caught up.)
-	config.Log.SetObserver(p.observe)
 	p.sessions.Add(1)
 	go p.watchDegradation()
 	return p
@@ -156,7 +155,6 @@ func (p *Primary) Close() error {
 		if s := p.current.Load(); s != nil {
 			s.conn.Close()
 		}
-		p.config.Log.SetObserver(nil)
 	})
 	p.sessions.Wait()
 	return nil
@@ -166,17 +164,6 @@ func (p *Primary) signal() {
 	select {
 	case p.ackNotify <- struct{}{}:
 	default:
-	}
-}
-
-// observe runs on the log's writer goroutine for every entry written: it queues a copy
-// for the live session, if any (never blocking: past the queue's bound the session
-// falls back to reading the log).
-func (p *Primary) observe(stored []byte, meta wal.EntryMeta) {
-	if s := p.current.Load(); s != nil {
-		if !s.queue.push(stored, meta) {
-			p.stats.overflows.Add(1)
-		}
 	}
 }
 

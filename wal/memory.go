@@ -205,3 +205,6 @@ func (m *MemoryLog) ChainAt(op uint64) ([32]byte, bool) { return [32]byte{}, fal
 
 // Retire retires nothing: a MemoryLog has no segments.
 func (m *MemoryLog) Retire(coveredOp uint64, archiveDir string) (int, error) { return 0, nil }
+
+// BytesAfter returns 0: a memory log is never retired, so no hold can outgrow it.
+func (m *MemoryLog) BytesAfter(op uint64) int64 { return 0 }

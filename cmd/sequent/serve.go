@@ -23,6 +23,7 @@ import (
 	"sequent/core/shard"
 	"sequent/core/shardmap"
 	"sequent/netio"
+	"sequent/netio/capture"
 	"sequent/netio/ops"
 	"sequent/replication"
 	"sequent/wal"
@@ -74,6 +75,7 @@ type serveOptions struct {
 	loginAttempts     int
 	ledgers           string // Ledger registry for the clearing endpoints (names, scales).
 	placement         shardmap.Spec
+	capture           captureOptions
 }
 
 func newServeCommand() *cobra.Command {
@@ -165,6 +167,7 @@ func addServeFlags(flags *pflag.FlagSet, o *serveOptions) {
 	flags.IntVar(&o.inFlightEntries, "in-flight-entries", shard.InFlightEntriesMaxDefault, "tuning: log entries applied but not yet durable before the sequencer waits")
 	addPlacementFlags(flags, &o.placement)
 	flags.BoolVar(&o.truncateCorrupt, "wal-truncate-corrupt", false, "DANGER: cut the log at the first damaged entry instead of refusing to start")
+	addCaptureFlags(flags, &o.capture)
 }
 
 // applyEnvironment sets every flag not given on the command line from its SEQUENT_*
@@ -218,7 +221,8 @@ type runningNode struct {
 	node    *node.Node        // The shards, their router, the outputs.
 	groups  *replication.Node // The shard groups: logs, replication, roles.
 	server  *netio.Server
-	ops     *ops.Server // Nil when --http is "".
+	ops     *ops.Server      // Nil when --http is "".
+	capture *capture.Capture // Nil without --cdc-nats.
 	keyring *netio.Keyring
 	logger  *slog.Logger
 	opsState
@@ -235,6 +239,12 @@ func startNode(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) (
 	placement, err := o.shardMap(layout)
 	if err != nil {
 		return nil, usageError{err}
+	}
+	if o.capture.url != "" && placement.Shards > 1 {
+		// Capture publishes one shard's events with that shard's ops; a node of several
+		// would need one stream position per shard (not built).
+		return nil, usageError{fmt.Errorf("--cdc-nats: change capture of a node of %d shards "+
+			"is not built (one shard only)", placement.Shards)}
 	}
 	nodeConfig, err := o.nodeConfig(logger, layout, placement) // Flags first: nothing is created on a usage error.
 	if err != nil {
@@ -272,14 +282,23 @@ func startNode(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) (
 	controls := netio.NewControls(netio.ControlsConfig{AllowedNetworks: allow,
 		LoginAttemptsPerMinute: o.loginAttempts})
 	first := groups.Shard()
+	// Market data follows shard 0, the only shard of a one-shard node (see the README's
+	// Shards section for a node of several).
 	running.server, err = netio.NewServer(netio.Config{Address: o.address, Keys: keyring,
 		Logger: logger, EventLoops: o.eventLoops, PrimaryAddress: first.PrimaryAddress,
-		Epoch: first.Epoch, Admission: controls}, running.node)
+		Epoch: first.Epoch, Admission: controls,
+		MarketData: netio.MarketDataConfig{StartOp: groups.Recovery().OpLast + 1,
+			Serving: func() bool { return first.Role() == shard.RolePrimary }}}, running.node)
 	if err != nil {
 		groups.Close()
 		return nil, err
 	}
+	first.AddConsumer(running.server.MarketData(), nil)
+	running.capture = o.capture.start(groups, nodeConfig, logger)
 	if err := running.server.Start(); err != nil {
+		if running.capture != nil {
+			running.capture.Close()
+		}
 		groups.Close()
 		return nil, err
 	}
@@ -348,6 +367,9 @@ func (r *runningNode) stop() error {
 		opsErr = r.ops.Shutdown(shutdown)
 	}
 	serverErr := r.server.Shutdown(shutdown)
+	if r.capture != nil {
+		r.capture.Close() // What it has not published stays in the log for the next start.
+	}
 	nodeErr := r.node.Close()
 	errs := []error{opsErr, serverErr, nodeErr}
 	for _, s := range r.groups.Shards() {
@@ -388,7 +410,8 @@ func (o *serveOptions) nodeConfig(logger *slog.Logger, layout node.Layout,
 		Groups: groups, Map: placement, EpochPath: layout.EpochPath(),
 		WAL: wal.Options{Sync: policy, SyncInterval: o.syncInterval,
 			TruncateCorrupt: o.truncateCorrupt, SegmentBytes: o.walSegmentBytes},
-		Shard: shard.Config{RingBytes: o.ringBytes, InFlightEntriesMax: o.inFlightEntries},
+		Shard: shard.Config{RingBytes: o.ringBytes, InFlightEntriesMax: o.inFlightEntries,
+			LogHoldBytesMax: o.capture.retainBytes},
 		Snapshots: &shard.SnapshotConfig{EveryOps: o.snapshotEvery, Keep: o.snapshotsKept,
 			RetireLog: !o.walKeepAll, ArchiveDir: o.walArchive},
 		Listen:        o.replicationListen,

@@ -3,6 +3,6 @@
 // Backend; so does a core/node.Node of several shards, which routes each request; and
 // netio/fakeshard is the in-memory fake that tests the network layer without either.
 //
-// It depends on core/model only, so that netio imports neither the ledger, the matching
+// It depends on core/model (and core/event, the events a Consumer receives) only, so that netio imports neither the ledger, the matching
 // engine, the log nor the compressor.
 package backend

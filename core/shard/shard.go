@@ -44,7 +44,16 @@ type Config struct {
 	// Reports retains execution reports for replay; nil: a new empty store (pass the one
 	// Recover filled so that reports from before a restart can be replayed).
 	Reports *ReportStore
-	Logger  *slog.Logger
+	// Consumers receive every released entry's events, in log order (see Consumer).
+	Consumers []backend.Consumer
+	// LogHolds keep the log a consumer still needs from being retired (see LogHold),
+	// within LogHoldBytesMax.
+	LogHolds []backend.LogHold
+	// LogHoldBytesMax bounds the log kept for holds: when the segments after a hold's
+	// snapshot exceed it, retention ignores that hold (the consumer then reports the gap).
+	// Default LogHoldBytesMaxDefault.
+	LogHoldBytesMax int64
+	Logger          *slog.Logger
 }
 
 // Acknowledger is a second durability source, such as a standby in sync mode.
@@ -62,6 +71,8 @@ type Log interface {
 	ChainAt(op uint64) ([32]byte, bool)
 	// Retire drops (or archives) the segments a snapshot covers.
 	Retire(coveredOp uint64, archiveDir string) (int, error)
+	// BytesAfter returns the size of the log holding ops after op (a consumer's hold).
+	BytesAfter(op uint64) int64
 }
 
 var (
@@ -116,6 +127,9 @@ func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.LogHoldBytesMax <= 0 {
+		c.LogHoldBytesMax = LogHoldBytesMaxDefault
+	}
 	if c.Snapshots != nil {
 		snapshots := *c.Snapshots
 		if snapshots.MinimumInterval <= 0 {
@@ -132,6 +146,8 @@ func (c Config) withDefaults() Config {
 // parked is an applied entry (or a batch of reads) whose replies wait for durability.
 type parked struct {
 	op      uint64           // Release when durable (and acknowledged) >= op.
+	firstOp uint64           // First op of the entry (0: reads only).
+	stamp   uint64           // The entry's timestamp.
 	output  core.Output      // Replies and bodies.
 	origins []origin         // Who asked, for each reply, in order.
 	reports []backend.Report // Reusable report delivery slice.
@@ -182,12 +198,17 @@ type Shard struct {
 	queries    []requestMeta // Queries of this turn, answered after the entry.
 	parked     []*parked     // In release order.
 	free       []*parked     // Recycled parked slots.
-	releasedOp uint64        // Op of the last output released (never decreases; sequencer's own).
+	// releasedOp is the op of the last parked output released (the sequencer writes it;
+	// Released reads it anywhere). A recovered machine's op counts as released: the log
+	// holds it and nothing about it is pending.
+	releasedOp atomic.Uint64
+	ready      backend.Ready // Reused for every Consume call.
 	answers    answerCheck   // Every accepted request answered once.
 	stats      Stats
 	statsMutex sync.Mutex
 	closeOnce  sync.Once
-	startOnce  sync.Once // Start runs the sequencer at most once; Close after no Start ends it.
+	started    atomic.Bool // Start ran: the consumer list is fixed.
+	startOnce  sync.Once   // Start runs the sequencer at most once; Close after no Start ends it.
 }
 
 // New returns a shard around a recovered machine and an open log whose last op is the
@@ -226,7 +247,7 @@ func New(config Config, machine *core.Machine, log Log) (*Shard, error) {
 	// The recovered machine's op is applied, durable (the log holds it) and released
 	// (nothing about it is pending): report it until the first new entry moves them.
 	s.stats.OpLast, s.stats.Released = machine.OpLast(), machine.OpLast()
-	s.releasedOp = machine.OpLast()
+	s.releasedOp.Store(machine.OpLast())
 	s.stored = make(chan storedEntry)
 	s.storedBuffer = make([]byte, 0, wal.EntryBodyBytesMax)
 	s.roles.role.Store(int32(c.Role))
@@ -244,6 +265,18 @@ func New(config Config, machine *core.Machine, log Log) (*Shard, error) {
 	return s, nil
 }
 
+// AddConsumer adds an outbound stream fed from the release (see Consumer), with its log
+// hold when it has one. Call it before Start: the consumer list is the sequencer's.
+func (s *Shard) AddConsumer(consumer backend.Consumer, hold backend.LogHold) {
+	if s.started.Load() {
+		panic("shard: AddConsumer after Start")
+	}
+	s.config.Consumers = append(s.config.Consumers, consumer)
+	if hold != nil {
+		s.config.LogHolds = append(s.config.LogHolds, hold)
+	}
+}
+
 // Start runs the sequencer, delivering released output to outputs (required; wrap a
 // plain Replier with RepliesOnly).
 func (s *Shard) Start(outputs Outputs) {
@@ -252,6 +285,7 @@ func (s *Shard) Start(outputs Outputs) {
 	}
 	s.startOnce.Do(func() {
 		s.outputs = outputs
+		s.started.Store(true)
 		go s.run()
 	})
 }

@@ -39,7 +39,6 @@ type SnapshotResult struct {
 	Superseded bool // Skipped: another snapshot was still being written.
 }
 
-// snapshotLog is what snapshots need from the log beyond Appender.
 // snapshotter belongs to the sequencer, except the writer goroutine it starts.
 type snapshotter struct {
 	config        SnapshotConfig
@@ -154,7 +153,8 @@ func (s *Shard) writeSnapshot(view *core.Snapshot, meta wal.SnapshotMeta, pause 
 
 func (s *Shard) pruneAndRetire() error {
 	config := &s.snapshots.config
-	if err := wal.PruneSnapshots(config.Dir, config.Keep); err != nil {
+	heldOp := s.heldOp()
+	if err := wal.PruneSnapshotsHolding(config.Dir, config.Keep, heldOp); err != nil {
 		return fmt.Errorf("shard: prune snapshots: %w", err)
 	}
 	if !config.RetireLog {
@@ -165,6 +165,9 @@ func (s *Shard) pruneAndRetire() error {
 		return err
 	}
 	oldest := snapshots[len(snapshots)-1].Meta.Op
+	if heldOp != 0 && heldOp < oldest {
+		oldest = 0 // No snapshot at or before the hold: the log must stay from its start.
+	}
 	if _, err := s.log.Retire(oldest, config.ArchiveDir); err != nil {
 		return fmt.Errorf("shard: retire log up to op %d: %w", oldest, err)
 	}
@@ -188,4 +191,25 @@ func (s *Shard) reportSnapshot(result SnapshotResult) {
 	if s.snapshots.config.OnWritten != nil {
 		s.snapshots.config.OnWritten(result)
 	}
+}
+
+// heldOp returns the op the log must stay rebuildable from for the consumers' holds (the
+// lowest; 0 when none holds), ignoring a hold once the log it keeps exceeds
+// LogHoldBytesMax: that consumer will find a gap and report it (see its documentation).
+func (s *Shard) heldOp() uint64 {
+	held := uint64(0)
+	for _, hold := range s.config.LogHolds {
+		if op, ok := hold.HeldOp(); ok && (held == 0 || op < held) {
+			held = max(op, 1)
+		}
+	}
+	if held == 0 {
+		return held
+	}
+	if bytes := s.log.BytesAfter(held); bytes > s.config.LogHoldBytesMax {
+		s.config.Logger.Error("shard: a consumer holds more log than allowed: retiring without it",
+			"held_op", held, "bytes", bytes, "bytes_max", s.config.LogHoldBytesMax)
+		return 0
+	}
+	return held
 }

@@ -67,7 +67,7 @@ func (m *Map) matchingTarget(operation model.Operation, event []byte) Target {
 	switch operation {
 	case model.OperationCreateInstruments, model.OperationLookupInstruments:
 		return at(m.InstrumentShard(le.Uint32(event))) // The id leads both records.
-	case model.OperationGetDepth:
+	case model.OperationGetDepth, model.OperationGetBook: // One DepthFilter: the instrument first.
 		return at(m.InstrumentShard(le.Uint32(event)))
 	case model.OperationPlaceOrders:
 		var o model.Order

@@ -97,6 +97,7 @@ func TestEventTarget(t *testing.T) {
 		{"instrument default", ranges, model.OperationLookupInstruments,
 			u32Event(model.InstrumentIDSize, 8), local(0)},
 		{"depth", ranges, model.OperationGetDepth, u32Event(model.DepthFilterSize, 7), local(1)},
+		{"book", ranges, model.OperationGetBook, u32Event(model.DepthFilterSize, 7), local(1)},
 		{"order", ranges, model.OperationPlaceOrders, order(7, 150, 151), local(1)},
 		{"order with an account elsewhere", ranges, model.OperationPlaceOrders, order(7, 150, 5),
 			Target{Status: model.StatusAccountOnOtherShard}},
