@@ -76,6 +76,8 @@
 //	accounts_must_have_the_same_ledger, transfer_must_have_the_same_ledger_as_accounts,
 //	debit_account_already_closed, credit_account_already_closed,
 //	(balancing flags clamp the amount here)
+//	for a client that is not an operator: overflows_debits_pending (pending only),
+//	overflows_debits_posted, overflows_debits, exceeds_credits (its own side first)
 //	overflows_debits_pending, overflows_credits_pending (pending only),
 //	overflows_debits_posted, overflows_credits_posted, overflows_debits, overflows_credits,
 //	overflows_timeout, exceeds_credits, exceeds_debits, transfers_limit_reached
@@ -126,7 +128,11 @@
 //     lookups skip it, queries answer account_not_found, ledger totals leave it out of
 //     the sums. A transfer is visible when the caller may read its debit or its credit
 //     account. A created transfer's result shows the balances only of the accounts the
-//     caller may read (zeros otherwise).
+//     caller may read (zeros otherwise). The credit account's overflow checks depend on
+//     its balances, so a client that is not an operator gets the checks of its own
+//     (debit) side first: an amount it cannot afford answers exceeds_credits whatever
+//     the credit account holds (else a binary search over the amount, with transfers
+//     that are all refused, would read the payee's credits).
 //   - The new refusals are transient (Status.Transient): a grant may come later, so a
 //     refused id answers id_already_failed from then on, as for a missing account.
 //

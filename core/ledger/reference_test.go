@@ -54,6 +54,19 @@ func (r *referenceLedger) may(scope model.Scope, id model.Uint128) bool {
 	return false
 }
 
+// unrestricted reports whether the current client is the system or an operator.
+func (r *referenceLedger) unrestricted() bool {
+	if r.client == 0 {
+		return true
+	}
+	for _, g := range r.grants {
+		if g.Client == r.client && g.Scopes&model.ScopeOperator != 0 {
+			return true
+		}
+	}
+	return false
+}
+
 func (r *referenceLedger) clone() *referenceLedger {
 	history := map[model.Uint128][]model.AccountBalance{}
 	for id, entries := range r.history {
@@ -233,6 +246,11 @@ func (r *referenceLedger) createTransfer(t model.Transfer, timestamp uint64) mod
 		amount = amount.Min(available)
 	}
 	pending := t.Flags&model.TransferPending != 0
+	if !r.unrestricted() {
+		if status := checkDebitSide(amount, pending, &debit); status != model.StatusOK {
+			return status
+		}
+	}
 	if status := checkAmount(amount, pending, &debit, &credit); status != model.StatusOK {
 		return status
 	}
