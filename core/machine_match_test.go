@@ -22,6 +22,7 @@ func encodeRecords[T interface{ Encode([]byte) }](size int, records ...T) []byte
 // snapshot, and a cancel_session entry cancels the client's open orders.
 func TestMatchingThroughTheMachine(t *testing.T) {
 	h := newHarness(t, Config{})
+	h.operators(9) // The bank, whose accounts 1 and 2 may go negative.
 	limit := model.AccountDebitsMustNotExceedCredits
 	accounts := []*model.Account{
 		{ID: model.U128(1), Ledger: 1, Code: 1}, {ID: model.U128(2), Ledger: 2, Code: 1},

@@ -25,6 +25,9 @@ const (
 	matrixOperator uint64 = 99
 )
 
+// matrixLimited is the flag of every client account of the matrix.
+const matrixLimited = model.AccountDebitsMustNotExceedCredits
+
 var matrixSubjects = []struct {
 	name   string
 	client uint64
@@ -48,11 +51,14 @@ func matrixMachine(t *testing.T) (*harness, uint64) {
 		Operation: model.OperationCreateAccounts, Body: encodeRecords(model.AccountSize,
 			&model.Account{ID: model.U128(100), Ledger: 1, Code: 1},
 			&model.Account{ID: model.U128(101), Ledger: 2, Code: 1})})
+	// Clients' accounts limit their debits (without a transfer grant a client may not
+	// create an account that can go negative); the operator's banks may go negative.
 	h.expectEvents(Request{Client: matrixOwner, Session: 1, Number: 1,
 		Operation: model.OperationCreateAccounts, Body: encodeRecords(model.AccountSize,
-			&model.Account{ID: model.U128(1), Ledger: 1, Code: 1},
-			&model.Account{ID: model.U128(2), Ledger: 1, Code: 1, Flags: model.AccountHistory},
-			&model.Account{ID: model.U128(3), Ledger: 2, Code: 1})})
+			&model.Account{ID: model.U128(1), Ledger: 1, Code: 1, Flags: matrixLimited},
+			&model.Account{ID: model.U128(2), Ledger: 1, Code: 1,
+				Flags: matrixLimited | model.AccountHistory},
+			&model.Account{ID: model.U128(3), Ledger: 2, Code: 1, Flags: matrixLimited})})
 	funding := []*model.Transfer{
 		{ID: model.U128(1), DebitAccountID: model.U128(100), CreditAccountID: model.U128(1),
 			Amount: model.U128(10_000), Ledger: 1, Code: 1},
@@ -64,7 +70,7 @@ func matrixMachine(t *testing.T) (*harness, uint64) {
 		id := model.U128(subject.client + 1000)
 		h.expectEvents(Request{Client: subject.client, Session: 2, Number: 1,
 			Operation: model.OperationCreateAccounts, Body: encodeRecords(model.AccountSize,
-				&model.Account{ID: id, Ledger: 1, Code: 1})})
+				&model.Account{ID: id, Ledger: 1, Code: 1, Flags: matrixLimited})})
 		funding = append(funding, &model.Transfer{ID: model.U128(10 + subject.client),
 			DebitAccountID: model.U128(100), CreditAccountID: id, Amount: model.U128(1000),
 			Ledger: 1, Code: 1})
@@ -152,7 +158,7 @@ func TestOwnershipMatrix(t *testing.T) {
 		{"create the owner's account again", nil, func(h *harness, client, _ uint64) model.Status {
 			out := h.apply(Request{Client: client, Session: 7, Number: 1,
 				Operation: model.OperationCreateAccounts, Body: encodeRecords(model.AccountSize,
-					&model.Account{ID: model.U128(1), Ledger: 1, Code: 1})})
+					&model.Account{ID: model.U128(1), Ledger: 1, Code: 1, Flags: matrixLimited})})
 			status := eventStatuses(h.t, out.Body(&out.Replies[0]))[0]
 			if status == model.StatusExists {
 				return model.StatusOK
@@ -323,5 +329,44 @@ func TestGrantsAreLoggedState(t *testing.T) {
 	}
 	if replayed.Digest() != h.machine.Digest() {
 		t.Fatal("a replay of the log reaches another state")
+	}
+}
+
+// TestSelfIssuedMoneyCannotBuy: a stranger tries to buy the owner's resting sell with
+// money it creates itself: an account of its own with no debit limit, debited into a
+// debit-limited quote account it trades from. Without a transfer grant the plain account
+// is refused (debits_must_not_exceed_credits_required), so there is nothing to pay with
+// and the owner's order and base account stay as they were.
+func TestSelfIssuedMoneyCannotBuy(t *testing.T) {
+	h, order := matrixMachine(t)
+	stranger := matrixStranger
+	out := h.apply(Request{Client: stranger, Session: 5, Number: 1,
+		Operation: model.OperationCreateAccounts, Body: encodeRecords(model.AccountSize,
+			&model.Account{ID: model.U128(2002), Ledger: 2, Code: 1},
+			&model.Account{ID: model.U128(2003), Ledger: 2, Code: 1, Flags: matrixLimited},
+			&model.Account{ID: model.U128(2004), Ledger: 1, Code: 1, Flags: matrixLimited})})
+	statuses := eventStatuses(t, out.Body(&out.Replies[0]))
+	if statuses[0] != model.StatusDebitsMustNotExceedCreditsRequired ||
+		statuses[1] != model.StatusOK || statuses[2] != model.StatusOK {
+		t.Errorf("the stranger's accounts: %v", statuses)
+	}
+	issued := h.transferStatus(stranger, model.Transfer{ID: model.U128(2100),
+		DebitAccountID: model.U128(2002), CreditAccountID: model.U128(2003),
+		Amount: model.U128(1_000_000), Ledger: 2, Code: 1})
+	if issued != model.StatusDebitAccountNotFound {
+		t.Errorf("issuing money: %s", issued)
+	}
+	h.apply(Request{Client: stranger, Session: 5, Number: 2, Operation: model.OperationPlaceOrders,
+		Body: encodeRecords(model.OrderSize, &model.Order{ClientOrderID: 1, Account: 1,
+			BaseAccountID: model.U128(2004), QuoteAccountID: model.U128(2003), Price: 500,
+			Quantity: 10, Instrument: 5, Side: model.SideBuy, Type: model.OrderLimit,
+			TimeInForce: model.ImmediateOrCancel})})
+	if found := h.found(matrixOwner, model.OperationLookupOrders,
+		binary.LittleEndian.AppendUint64(nil, order), model.OrderStateSize); found != model.StatusOK {
+		t.Fatal("the owner's order was taken by self-issued money")
+	}
+	base := h.machine.Ledger().LookupAccounts([]model.Uint128{model.U128(1)}, nil)[0]
+	if !base.DebitsPosted.IsZero() {
+		t.Fatalf("the owner's base account paid out: %+v", base)
 	}
 }

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"slices"
 	"testing"
 
 	"sequent/core/model"
@@ -47,5 +48,54 @@ func TestPayingIntoAStrangerRevealsNoBalance(t *testing.T) {
 	if balance := f.balance(3); balance.CreditsPosted != model.U128(1000) ||
 		!balance.CreditsPending.IsZero() {
 		t.Fatalf("bob's account moved: %+v", balance)
+	}
+}
+
+// TestClientsMayNotIssueMoney: an account without debits_must_not_exceed_credits can go
+// negative, so its owner could debit it without limit and pay the money created into
+// its other accounts, then spend or trade it like anyone's. A client without a transfer
+// grant over the new account may therefore create only debit-limited accounts; the
+// system, operators and a transfer grant covering the account may create any kind.
+func TestClientsMayNotIssueMoney(t *testing.T) {
+	f := ownershipFixture(t)
+	if err := f.ledger.SetGrants(append(slices.Clone(f.ledger.Grants()),
+		model.Grant{Client: carol, Scopes: model.ScopeTransfer, Ledger: 3},
+		model.Grant{Client: carol, Scopes: model.ScopeRead, Ledger: 4})); err != nil {
+		t.Fatal(err)
+	}
+	limited, debitNormal := model.AccountDebitsMustNotExceedCredits,
+		model.AccountCreditsMustNotExceedDebits
+	for _, c := range []struct {
+		name   string
+		client uint64
+		id     uint64
+		ledger uint32
+		flags  uint16
+		want   model.Status
+	}{
+		{"a client's plain account", alice, 30, 1, 0, model.StatusDebitsMustNotExceedCreditsRequired},
+		{"a client's debit-normal account", alice, 31, 1, debitNormal, model.StatusDebitsMustNotExceedCreditsRequired},
+		{"a client's debit-limited account", alice, 32, 1, limited, model.StatusOK},
+		{"with history", bob, 33, 1, limited | model.AccountHistory, model.StatusOK},
+		{"a trade grant is not enough", carol, 34, 2, 0, model.StatusDebitsMustNotExceedCreditsRequired},
+		{"nor a read grant", carol, 35, 4, 0, model.StatusDebitsMustNotExceedCreditsRequired},
+		{"a transfer grant over the ledger", carol, 36, 3, 0, model.StatusOK},
+		{"an operator", olivia, 37, 1, 0, model.StatusOK},
+		{"the system", 0, 38, 1, debitNormal, model.StatusOK},
+		{"static checks first", alice, 39, 0, 0, model.StatusLedgerMustNotBeZero},
+	} {
+		results := make([]model.EventResult, 1)
+		f.ledger.CreateAccountsAs(c.client, f.timestamp, []model.Account{{ID: model.U128(c.id),
+			Ledger: c.ledger, Code: 1, Flags: c.flags}}, results)
+		f.timestamp++
+		if results[0].Status != c.want {
+			t.Errorf("%s: %s, want %s", c.name, results[0].Status, c.want)
+		}
+	}
+	// What the rule prevents: had alice's plain account 30 been created, she could have
+	// debited it without limit into her debit-limited account 32 and spent the result.
+	f.as(alice, model.StatusDebitAccountNotFound, transfer(160, 30, 32, 1_000_000))
+	if balance := f.balance(32); !balance.CreditsPosted.IsZero() {
+		t.Fatalf("alice's account 32 was paid: %+v", balance)
 	}
 }

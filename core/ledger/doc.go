@@ -50,7 +50,9 @@
 //	_user_data_64, _user_data_32, _ledger, _code, exists,
 //	flags_are_mutually_exclusive (both balance limits), debits_pending_must_be_zero,
 //	debits_posted_must_be_zero, credits_pending_must_be_zero, credits_posted_must_be_zero,
-//	ledger_must_not_be_zero, code_must_not_be_zero, accounts_limit_reached
+//	ledger_must_not_be_zero, code_must_not_be_zero,
+//	debits_must_not_exceed_credits_required (a client without a transfer grant over the
+//	account, creating one without that flag), accounts_limit_reached
 //
 // # Precedence of create_transfers results
 //
@@ -120,6 +122,13 @@
 //     either account of the pending transfer (pending_transfer_not_owned): the payer
 //     reserved the funds, and the payee was promised them; a post moves no more than was
 //     reserved, to no one but the payee, and a void only gives the payer its funds back.
+//   - Issuing money. An account without debits_must_not_exceed_credits can go negative:
+//     whoever may debit it creates money on its ledger (the double entry balances, but
+//     the credit side can then be spent, paid to others, or used to fund orders that buy
+//     other clients' assets). So a client may create such an account only with a transfer
+//     grant covering it (the operator's say-so that it may move money there); otherwise
+//     debits_must_not_exceed_credits_required. The system and operators create any kind
+//     (banks, the matching engine's escrows).
 //   - Ids. A create_accounts event whose id is another client's account answers
 //     exists_with_different_owner (exists means "you created this"); a transfer id the
 //     caller may not see (it may read neither account) answers the same, before any field

@@ -32,7 +32,7 @@ func startKitNode(t *testing.T) *kitNode {
 	data := t.TempDir()
 	keys := filepath.Join(data, "keys.json")
 	secret := strings.Repeat("5a", 32)
-	token := writeKeys(t, keys, keyClient(1, secret, "read", "transfer", "trade", "admin"))
+	token := writeKeys(t, keys, operatorKeyClient(1, secret, "read", "transfer", "trade", "admin"))
 	node := &kitNode{http: freePort(t), token: token}
 	node.server = startServer(t, data, freePort(t), "--keys", keys, "--http", node.http)
 	c, err := dialWith(t, node.server.address, 1, secret)
