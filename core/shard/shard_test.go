@@ -981,3 +981,68 @@ func TestGrantsReachTheLog(t *testing.T) {
 			standbyLog.LastOp(), logged)
 	}
 }
+
+// refusalCountingLog is a MemoryLog that counts the entries it refused for want of room.
+type refusalCountingLog struct {
+	*wal.MemoryLog
+	refused atomic.Int64
+}
+
+func (l *refusalCountingLog) Append(e wal.Entry) error {
+	err := l.MemoryLog.Append(e)
+	if errors.Is(err, wal.ErrLogFull) {
+		l.refused.Add(1)
+	}
+	return err
+}
+
+// TestGrantsWaitForRoomInTheLog: a keys reload that withdraws a grant while the disk is
+// full cannot log its table. That is not a log failure (a full disk never is): the shard
+// keeps running and sequences nothing under the old table (a read would show what the
+// grant no longer allows); once there is room the table is logged first and decides the
+// requests that waited.
+func TestGrantsWaitForRoomInTheLog(t *testing.T) {
+	log := &refusalCountingLog{MemoryLog: wal.NewMemoryLog()}
+	s, replier := startShard(t, Config{PulseInterval: 5 * time.Millisecond}, log)
+	readGrant := model.AppendGrants(nil, []model.Grant{{Client: 8, Scopes: model.ScopeRead,
+		First: model.U128(1), Last: model.U128(1)}})
+	if err := s.SetGrants(readGrant); err != nil {
+		t.Fatal(err)
+	}
+	s.Submit(&Request{Connection: 1, Client: 7, Session: 1, Number: 1,
+		Operation: model.OperationCreateAccounts, Body: accountsBody(1)})
+	s.Submit(&Request{Connection: 2, Client: 8, Session: 1, Number: 1,
+		Operation: model.OperationLookupAccounts, Body: model.U128(1).Append(nil)})
+	replier.waitFor(t, 2)
+	if len(replier.bodies[1]) != model.AccountSize {
+		t.Fatalf("client 8 cannot read account 1 under its grant: %d bytes", len(replier.bodies[1]))
+	}
+	log.SetFull(true)
+	if err := s.SetGrants(model.AppendGrants(nil, nil)); err != nil { // The grant is withdrawn.
+		t.Fatal(err)
+	}
+	waitUntil(t, "an attempt to log the table", func() bool { return log.refused.Load() > 0 })
+	s.Submit(&Request{Connection: 2, Client: 8, Session: 1, Number: 2,
+		Operation: model.OperationLookupAccounts, Body: model.U128(1).Append(nil)})
+	s.Submit(&Request{Connection: 1, Client: 7, Session: 1, Number: 2,
+		Operation: model.OperationCreateAccounts, Body: accountsBody(2)})
+	if s.Err() != nil {
+		t.Fatalf("a full log failed the shard: %v", s.Err())
+	}
+	log.SetFull(false)
+	replies := replier.waitFor(t, 4)
+	if s.Err() != nil {
+		t.Fatalf("a full log failed the shard: %v", s.Err())
+	}
+	for i, reply := range replies[2:] {
+		if reply.Status != model.StatusOK {
+			t.Fatalf("reply %d after room came back: %+v", i+2, reply)
+		}
+		if reply.Client == 8 && len(replier.bodies[i+2]) != 0 {
+			t.Fatal("client 8 read account 1 after its grant was withdrawn")
+		}
+	}
+	if log.LastOp() != 4 { // set_grants, create, set_grants, create.
+		t.Fatalf("log ends at op %d, want 4", log.LastOp())
+	}
+}
