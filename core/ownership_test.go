@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"testing"
 
+	"sequent/core/match"
 	"sequent/core/model"
 )
 
@@ -37,7 +38,12 @@ var matrixSubjects = []struct {
 // matrixMachine builds the state every case starts from and returns the harness and the
 // id of an open order of the owner's.
 func matrixMachine(t *testing.T) (*harness, uint64) {
-	h := newHarness(t, Config{})
+	return matrixMachineWith(t, Config{})
+}
+
+// matrixMachineWith is matrixMachine with a machine configuration.
+func matrixMachineWith(t *testing.T, config Config) (*harness, uint64) {
+	h := newHarness(t, config)
 	owned := model.Grant{First: model.U128(1), Last: model.U128(3)}
 	grants := []model.Grant{{Client: matrixOperator, Scopes: model.ScopeOperator}}
 	for client, scope := range map[uint64]model.Scope{matrixReader: model.ScopeRead,
@@ -368,5 +374,51 @@ func TestSelfIssuedMoneyCannotBuy(t *testing.T) {
 	base := h.machine.Ledger().LookupAccounts([]model.Uint128{model.U128(1)}, nil)[0]
 	if !base.DebitsPosted.IsZero() {
 		t.Fatalf("the owner's base account paid out: %+v", base)
+	}
+}
+
+// TestOtherClientsCannotEvictASession: the session table is shared and bounded, and it
+// forgot the least recently used session whoever held it, so a stranger that wrote under
+// as many sessions of its own as the table holds (one write per new session id) pushed
+// the owner's session out; with order commands that also pushed the owner's client
+// order ids out of their window, the owner's resend of a place it had already been
+// answered for (a lost reply, a reconnect) was placed a second time. Now the table
+// forgets a session of the client holding the most sessions: the stranger evicts its
+// own, and the owner's resend is answered from its cache.
+func TestOtherClientsCannotEvictASession(t *testing.T) {
+	h, _ := matrixMachineWith(t, Config{SessionsMax: 4,
+		Match: match.Config{ClientOrderIDsMax: 16}})
+	place := Request{Client: matrixOwner, Session: 1, Number: 3,
+		Operation: model.OperationPlaceOrders, Body: encodeRecords(model.OrderSize, matrixOrder(60))}
+	h.expectOrders(h.apply(place))
+	open := h.machine.Match().OpenOrderCount()
+	for session := uint64(1); session <= 4; session++ { // A full table of its own sessions.
+		cancels := make([]*model.OrderCancel, 16) // And a full window of its own keys.
+		for i := range cancels {
+			cancels[i] = &model.OrderCancel{ClientOrderID: session*100 + uint64(i), Account: 1,
+				OrderID: 1 << 40}
+		}
+		h.apply(Request{Client: matrixStranger, Session: 100 + session, Number: 1,
+			Operation: model.OperationCancelOrders,
+			Body:      encodeRecords(model.OrderCancelSize, cancels...)})
+	}
+	resend := h.apply(place)
+	if !resend.Replies[0].Duplicate {
+		t.Errorf("the owner's resend was not answered from its session: %+v", resend.Replies[0])
+	}
+	if got := h.machine.Match().OpenOrderCount(); got != open {
+		t.Fatalf("the owner's resent order was placed again: %d open orders, want %d", got, open)
+	}
+}
+
+// expectOrders requires every order result of a reply to be ok.
+func (h *harness) expectOrders(out *Output) {
+	h.t.Helper()
+	body := out.Body(&out.Replies[0])
+	for offset := 0; offset < len(body); offset += model.OrderResultSize {
+		var result model.OrderResult
+		if result.Decode(body[offset:]); result.Status != model.StatusOK {
+			h.t.Fatalf("order %d: %s", offset/model.OrderResultSize, result.Status)
+		}
 	}
 }
