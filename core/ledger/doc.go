@@ -173,5 +173,7 @@
 // No imported events (their flag bits are reserved). exists does not break a linked chain.
 // A void's amount may be 0, the pending amount or 2^128-1. Capacity limits answer
 // accounts_limit_reached and transfers_limit_reached. Expiry releases pending amounts but
-// writes no balance-history entry.
+// writes no balance-history entry. Clients connect directly, so who created an account
+// matters (Ownership, above): a client may create only debit-limited accounts unless a
+// grant allows more, and its own side of a transfer is checked before the payee's.
 package ledger
