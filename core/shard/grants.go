@@ -3,10 +3,12 @@ package shard
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"sync/atomic"
 
 	"sequent/core"
 	"sequent/core/model"
+	"sequent/wal"
 )
 
 // grantsState carries the keys file's grant table to the log. The table is machine state
@@ -21,6 +23,12 @@ type grantsState struct {
 	checked      *grantsTable
 	checkedEpoch uint64
 }
+
+// errGrantsWaiting says that a new grant table could not be logged for want of room. The
+// turn then takes nothing from the ring: the requests wait there (their writes would be
+// refused by the full log anyway), since a read answered now would be decided by the
+// old table — showing, say, what a withdrawn grant allowed.
+var errGrantsWaiting = errors.New("shard: the grant table waits for room in the log")
 
 // grantsTable is one encoded grant table (a set_grants request body).
 type grantsTable struct{ body []byte }
@@ -57,6 +65,13 @@ func (s *Shard) writeGrantsIfDue() error {
 		&core.Request{Operation: model.OperationSetGrants, Body: table.body})
 	slot.origins = append(slot.origins, origin{})
 	if err := s.appendAndApply(1, slot); err != nil {
+		s.recycle(slot)
+		if errors.Is(err, wal.ErrLogFull) {
+			// No room (a full disk is no failure): try again next turn, a pulse at the
+			// latest, and sequence nothing meanwhile (errGrantsWaiting).
+			s.grants.checked = nil
+			return errGrantsWaiting
+		}
 		return err
 	}
 	s.config.Logger.Info("shard: grant table logged", "op", s.opLast,

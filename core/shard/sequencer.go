@@ -100,7 +100,10 @@ func (s *Shard) turn() (drained bool, closed bool, err error) {
 		return false, closed, nil
 	}
 	// A new grant table goes first, so that the requests taken below are decided by it.
-	if err := s.writeGrantsIfDue(); err != nil {
+	if err := s.writeGrantsIfDue(); errors.Is(err, errGrantsWaiting) {
+		_, closed = s.ring.take(nil, 0, 0)
+		return false, closed, nil
+	} else if err != nil {
 		return false, false, err
 	}
 	if len(s.parked) >= s.config.InFlightEntriesMax {
