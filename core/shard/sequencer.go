@@ -100,7 +100,9 @@ func (s *Shard) turn() (drained bool, closed bool, err error) {
 		return false, closed, nil
 	}
 	// A new grant table goes first, so that the requests taken below are decided by it.
-	if err := s.writeGrantsIfDue(); err != nil {
+	if err := s.writeGrantsIfDue(); errors.Is(err, wal.ErrLogFull) {
+		return s.refuseQueued(model.StatusLogUnavailable)
+	} else if err != nil {
 		return false, false, err
 	}
 	if len(s.parked) >= s.config.InFlightEntriesMax {
@@ -143,6 +145,20 @@ func (s *Shard) turn() (drained bool, closed bool, err error) {
 	s.ring.release(&s.taken[len(s.taken)-1])
 	slot.op = s.opLast
 	s.parked = append(s.parked, slot)
+	return true, closed, nil
+}
+
+// refuseQueued answers what the ring holds with status, taking nothing of it into the
+// log or the state: a new grant table the log had no room for must decide these
+// requests, and the one it replaces may not (a revoked grant would still be honoured).
+func (s *Shard) refuseQueued(status model.Status) (drained bool, closed bool, err error) {
+	s.taken, closed = s.ring.take(s.taken[:0], s.config.RingRequests, s.config.EntryBytesMax)
+	if len(s.taken) == 0 {
+		return false, closed, nil
+	}
+	s.answerRequests(s.taken, status)
+	s.ring.release(&s.taken[len(s.taken)-1])
+	s.count(func(stats *Stats) { stats.LogFullRefusals += uint64(len(s.taken)) })
 	return true, closed, nil
 }
 
