@@ -51,7 +51,10 @@
 // every quarter lease and fences itself if it cannot renew before its lease (shortened by
 // a safety margin) runs out, or finds the lease held by another node; a standby that has
 // lost its primary asks for the lease and promotes itself only if the witness grants it,
-// which it does only once the primary's lease has expired. Failover then takes about one
+// which it does only once the primary's lease has expired. A primary counts on no lease
+// before the witness has granted it one: at start it releases nothing on its own
+// durability until its first renewal is granted (the witness may have given the lease to
+// the other node, promoted while this one was away). Failover then takes about one
 // lease (500 ms in the drill). A manual promotion with a witness configured also takes the
 // lease, and is refused while the primary still holds it.
 //

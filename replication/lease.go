@@ -48,11 +48,14 @@ func leaseValidFrom(sent time.Time, valid time.Duration) time.Time {
 // standby may be promoted from then on, and two primaries must never both acknowledge.
 // The fence runs on time even while the witness hangs: each request is bounded by the
 // lease time left, and the wait between requests ends when the lease does.
-// n.leaseClock mirrors validUntil for the release path, which closes on time even if this goroutine
-// runs late (a process stopped and resumed).
-func (n *Node) holdLease(stop <-chan struct{}) {
+// n.leaseClock mirrors the granted lease for the release path, which closes on time even
+// if this goroutine runs late (a process stopped and resumed). validUntil is when to
+// fence if no renewal succeeds: the promotion's grant, or at start one lease from now
+// (the release path counts on nothing until a grant: see Start). primary (nil without
+// replication) is woken when a grant opens the release path, so that what waits for it
+// goes out.
+func (n *Node) holdLease(stop <-chan struct{}, validUntil time.Time, primary *Primary) {
 	interval := n.config.LeaseDuration / 4
-	validUntil := n.leaseClock.until()
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
 	expiry := time.NewTimer(time.Until(validUntil))
@@ -74,7 +77,11 @@ func (n *Node) holdLease(stop <-chan struct{}) {
 		switch {
 		case err == nil && answer.granted:
 			validUntil = leaseValidFrom(sent, answer.valid)
+			wasValid := n.leaseClock.valid()
 			n.leaseClock.set(validUntil)
+			if !wasValid && primary != nil {
+				primary.signal() // Acknowledged may have risen: wake the release path.
+			}
 			expiry.Reset(time.Until(validUntil))
 			n.lease.renewals.Add(1)
 		case err == nil:

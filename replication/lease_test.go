@@ -1,9 +1,11 @@
 package replication
 
 import (
+	"math"
 	"testing"
 	"time"
 
+	"sequent/core/model"
 	"sequent/core/shard"
 )
 
@@ -33,5 +35,37 @@ func TestLeaseCounters(t *testing.T) {
 	defer without.Close()
 	if counts := without.Status().Lease; counts != (LeaseStats{}) {
 		t.Fatalf("a node without a witness counts %+v", counts)
+	}
+}
+
+// TestPrimaryCountsOnNoLeaseBeforeTheWitnessGrantsOne: a primary that starts (or
+// restarts: a supervisor replaying its command line after its partner was promoted) has
+// no lease until the witness grants one; the witness may well have granted it to the
+// other node. Until its first renewal is granted it must release nothing on its own
+// durability (async mode here): it used to count on a full lease from its start, so an
+// old primary cut off from the witness acknowledged writes alone for most of a lease
+// while the promoted node was primary. Once the witness answers, the waiting write is
+// released.
+func TestPrimaryCountsOnNoLeaseBeforeTheWitnessGrantsOne(t *testing.T) {
+	lease := 2 * time.Second
+	_, witnessAddress := startTestWitness(t, lease)
+	witnessLink := newFreezingProxy(t, witnessAddress)
+	witnessLink.frozen.Store(true) // The witness cannot be reached (yet).
+	config := withWitness(nodeConfig(t.TempDir(), freeAddress(t), ""), "a",
+		witnessLink.address(), lease)
+	config.Mode = ModeAsync
+	primary := startNode(t, config)
+	defer primary.Close()
+	if got := primary.primary.Acknowledged(); got == math.MaxUint64 {
+		t.Fatal("a primary the witness has granted nothing releases on its own durability")
+	}
+	primary.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
+	waitFor(t, "the write to be durable", func() bool { return primary.Log().Durable() >= 1 })
+	if _, _, ok := primary.replies.get(1); ok {
+		t.Fatal("a write was acknowledged before the witness granted this primary a lease")
+	}
+	witnessLink.frozen.Store(false)
+	if reply, _ := primary.replies.wait(t, 1); reply.Status != model.StatusOK {
+		t.Fatalf("the write once the lease is granted: %s", reply.Status)
 	}
 }

@@ -339,18 +339,18 @@ func (n *Node) Start(replier shard.Replier) {
 		}
 		return
 	}
-	if n.leaseClock != nil {
-		// Counted on from now, as the lease goroutine does until its first renewal
-		// answers (at once: it asks before its first wait).
-		n.leaseClock.set(leaseValidFrom(time.Now(), n.config.LeaseDuration))
-	}
 	if n.listener != nil {
 		n.startPrimary(n.config.DegradeAfter, false)
 	}
 	if n.config.Witness != "" {
+		// The release path counts on no lease until the witness grants one (leaseClock
+		// stays expired): the witness may have given it to the other node, promoted
+		// while this one was away. The lease goroutine itself gives the first renewal
+		// a lease's time before it fences.
 		n.leaseStop = make(chan struct{})
-		stop := n.leaseStop
-		n.goBackground(func() { n.holdLease(stop) })
+		stop, primary := n.leaseStop, n.primary
+		fenceAt := leaseValidFrom(time.Now(), n.config.LeaseDuration)
+		n.goBackground(func() { n.holdLease(stop, fenceAt, primary) })
 	}
 }
 
@@ -513,8 +513,8 @@ func (n *Node) promoteLocked(epoch uint64) (uint64, error) {
 	n.config.Logger.Warn("replication: PROMOTED to primary", "epoch", epoch, "op", n.log.LastOp())
 	if n.config.Witness != "" {
 		n.leaseStop = make(chan struct{})
-		stop := n.leaseStop
-		n.goBackground(func() { n.holdLease(stop) })
+		stop, primary, fenceAt := n.leaseStop, n.primary, n.leaseClock.until()
+		n.goBackground(func() { n.holdLease(stop, fenceAt, primary) })
 	}
 	n.goBackground(func() { n.fencePeer(epoch) })
 	return epoch, nil
