@@ -60,8 +60,13 @@ func (n *Node) holdLease(stop <-chan struct{}, validUntil time.Time, primary *Pr
 	defer ticker.Stop()
 	expiry := time.NewTimer(time.Until(validUntil))
 	defer expiry.Stop()
-	for {
-		if !time.Now().Before(validUntil) {
+	for first := true; ; first = false {
+		// The first renewal is asked even if the lease has run out already: a promotion
+		// slower than the lease (a slow fsync of the epoch) must not fence the new primary
+		// at once and for good while the witness would still renew the lease it granted.
+		// Meanwhile the release path counts on no lease, and the witness renews it only
+		// if nobody took it since.
+		if !first && !time.Now().Before(validUntil) {
 			n.config.Logger.Error("replication: witness unreachable and the lease ran out: fencing")
 			n.lease.lost.Add(1)
 			n.shard.Fence(n.shard.Epoch()+1, "")
@@ -69,7 +74,7 @@ func (n *Node) holdLease(stop <-chan struct{}, validUntil time.Time, primary *Pr
 		}
 		sent := time.Now()
 		deadline := sent.Add(interval)
-		if validUntil.Before(deadline) {
+		if validUntil.After(sent) && validUntil.Before(deadline) {
 			deadline = validUntil
 		}
 		answer, err := askWitness(n.lifetime, n.config.Witness, n.clientTLS(), n.config.Key,
@@ -99,7 +104,7 @@ func (n *Node) holdLease(stop <-chan struct{}, validUntil time.Time, primary *Pr
 		case <-stop:
 			return
 		case <-ticker.C:
-		case <-expiry.C: // The loop's first check fences.
+		case <-expiry.C: // The loop's check fences.
 		}
 	}
 }

@@ -69,3 +69,36 @@ func TestPrimaryCountsOnNoLeaseBeforeTheWitnessGrantsOne(t *testing.T) {
 		t.Fatalf("the write once the lease is granted: %s", reply.Status)
 	}
 }
+
+// TestSlowPromotionKeepsItsLease: the witness grants the standby the lease, and the
+// promotion then takes longer than the lease (the follower slow to stop, a slow fsync of
+// the epoch on a loaded disk). The new primary must renew the lease, which the witness
+// still gives it (nobody else took it), before concluding that it lost it: it used to
+// fence itself the moment it started, for good, so that after an automatic failover no
+// node served at all. Nothing is released meanwhile: the release path counts on no
+// expired lease.
+func TestSlowPromotionKeepsItsLease(t *testing.T) {
+	lease := 400 * time.Millisecond
+	_, witnessAddress := startTestWitness(t, lease)
+	primaryAddress := freeAddress(t)
+	primary := startNode(t, withWitness(nodeConfig(t.TempDir(), primaryAddress, ""), "a",
+		witnessAddress, lease))
+	standby := startNode(t, withWitness(nodeConfig(t.TempDir(), freeAddress(t), primaryAddress),
+		"b", witnessAddress, lease))
+	defer standby.Close()
+	primary.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
+	primary.replies.wait(t, 1)
+	testHookPromotionUnlocked = func() { time.Sleep(lease) } // Past the granted lease.
+	defer func() { testHookPromotionUnlocked = nil }()
+	primary.Close() // The standby takes the lease once it expires, and promotes slowly.
+	waitFor(t, "the promoted node to renew its lease or fence itself", func() bool {
+		return standby.Status().Lease.Renewals >= 1 || standby.Shard().Role() == shard.RoleFenced
+	})
+	if role := standby.Shard().Role(); role != shard.RolePrimary {
+		t.Fatalf("after a promotion slower than the lease the node is %s: no primary left", role)
+	}
+	standby.submit(t, 2, 2, model.OperationCreateTransfers, transfer(10, 1, 2, 5))
+	if reply, _ := standby.replies.wait(t, 2); reply.Status != model.StatusOK {
+		t.Fatalf("write after the slow promotion: %s", reply.Status)
+	}
+}
