@@ -165,12 +165,13 @@ func (p *Primary) sendEntry(s *primarySession, stored []byte, firstOp, lastOp ui
 	if err := writeFrame(s.writer, frameEntry, p.config.Shard.Epoch(), stored); err != nil {
 		return err
 	}
+	p.waitMutex.Lock()
 	if p.acked.Load() >= sent {
-		// Nothing was waiting for the standby: the wait starts now. (The CAS keeps an
-		// earlier start; a race with the ack reader can only restart the clock late.)
-		p.waitingSince.CompareAndSwap(0, time.Now().UnixNano())
+		// Nothing was waiting for the standby: the wait starts now.
+		p.waitingSince.Store(time.Now().UnixNano())
 	}
 	s.sentOp.Store(lastOp)
+	p.waitMutex.Unlock()
 	p.stats.entriesSent.Add(1)
 	p.stats.bytesSent.Add(uint64(len(stored)))
 	p.stats.lastSentOp.Store(lastOp)

@@ -1,0 +1,48 @@
+package replication
+
+import (
+	"bufio"
+	"io"
+	"testing"
+	"time"
+
+	"sequent/core"
+	"sequent/core/shard"
+	"sequent/wal"
+)
+
+// TestAcknowledgementRacingASendKeepsTheWaitClock: the ack reader reads the last op sent
+// (1), the sender then sends op 2, and the standby's acknowledgement of op 1 arrives:
+// op 2 still waits. The standby then keeps sending heartbeats but acknowledges nothing
+// more (a stuck disk). The primary must count it as not acknowledging after
+// standbySilenceMax; the acknowledgement used to clear the wait clock (it compared with
+// the stale op sent), and with no further acknowledgement nothing restarted it: the stuck
+// standby counted as attached for ever, and DegradeAfter never fired.
+func TestAcknowledgementRacingASendKeepsTheWaitClock(t *testing.T) {
+	machine := core.New(core.Config{})
+	sh, err := shard.New(shard.Config{Epoch: 1}, machine, wal.NewMemoryLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &Primary{config: PrimaryConfig{Shard: sh}, ackNotify: make(chan struct{}, 1)}
+	s := &primarySession{writer: bufio.NewWriter(io.Discard), wake: make(chan struct{}, 1)}
+	p.current.Store(s)
+	stored := make([]byte, 16)
+	if err := p.sendEntry(s, stored, 1, 1); err != nil {
+		t.Fatal(err)
+	}
+	sent := s.sentOp.Load() // The ack reader's view when the acknowledgement of op 1 arrives.
+	if err := p.sendEntry(s, stored, 2, 2); err != nil {
+		t.Fatal(err)
+	}
+	p.acknowledge(min(1, sent), sent)
+	start := time.Now().UnixNano()
+	for now := start; now <= start+int64(3*standbySilenceMax); now += int64(degradationCheckInterval) {
+		p.stats.lastContactNs.Store(now) // Heartbeats keep coming.
+		if p.standbyQuietSince(now) != 0 {
+			return
+		}
+	}
+	t.Fatalf("op 2 waited %v for an acknowledgement with heartbeats arriving, and the "+
+		"standby still counts as acknowledging", 3*standbySilenceMax)
+}
