@@ -11,8 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"sequent/core"
 	"sequent/core/model"
 	"sequent/core/shard"
+	"sequent/wal"
 )
 
 // TestStandbyReplacesAHungPrimaryWithinALease: the primary hangs (its replication link
@@ -72,7 +74,11 @@ func TestExpiredLeaseReleasesNothingAlone(t *testing.T) {
 		degraded bool
 	}{{"async", ModeAsync, false}, {"sync degraded", ModeSync, true}} {
 		clock := &leaseClock{}
-		p := &Primary{config: PrimaryConfig{Mode: c.mode, Lease: clock}}
+		sh, err := shard.New(shard.Config{Epoch: 1}, core.New(core.Config{}), wal.NewMemoryLog())
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := &Primary{config: PrimaryConfig{Mode: c.mode, Lease: clock, Shard: sh}}
 		p.degraded.Store(c.degraded)
 		p.acked.Store(5)
 		clock.set(time.Now().Add(time.Hour))

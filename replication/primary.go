@@ -131,9 +131,12 @@ func StartPrimary(config PrimaryConfig) *Primary {
 }
 
 // Acknowledged returns the highest op replies may wait for (math.MaxUint64 when they
-// need not wait: async mode, or sync mode degraded, while the witness lease holds).
+// need not wait: async mode, or sync mode degraded, while this node is the primary and
+// the witness lease holds). A fenced node releases only what the standby acknowledged:
+// the rest of its log will be cut when it rejoins.
 func (p *Primary) Acknowledged() uint64 {
-	if (p.config.Mode == ModeAsync || p.degraded.Load()) && p.config.Lease.valid() {
+	if (p.config.Mode == ModeAsync || p.degraded.Load()) && p.config.Lease.valid() &&
+		p.config.Shard.Role() == shard.RolePrimary {
 		return math.MaxUint64
 	}
 	return p.acked.Load()

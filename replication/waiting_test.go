@@ -3,6 +3,7 @@ package replication
 import (
 	"bufio"
 	"io"
+	"math"
 	"testing"
 	"time"
 
@@ -45,4 +46,34 @@ func TestAcknowledgementRacingASendKeepsTheWaitClock(t *testing.T) {
 	}
 	t.Fatalf("op 2 waited %v for an acknowledgement with heartbeats arriving, and the "+
 		"standby still counts as acknowledging", 3*standbySilenceMax)
+}
+
+// TestFencedPrimaryReleasesNothingAlone: a primary that releases on its own durability
+// (async mode, or sync degraded) and learns of a higher epoch (the promoted node's fence,
+// without a witness) must release nothing more that way: its entries past what the
+// standby acknowledged will be cut when it rejoins, so a reply released now is a write
+// acknowledged and certainly lost. It used to release its parked replies on its own
+// durability after the fence as before. What the standby acknowledged still goes out.
+func TestFencedPrimaryReleasesNothingAlone(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		mode     Mode
+		degraded bool
+	}{{"async", ModeAsync, false}, {"sync degraded", ModeSync, true}} {
+		sh, err := shard.New(shard.Config{Epoch: 1}, core.New(core.Config{}), wal.NewMemoryLog())
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := &Primary{config: PrimaryConfig{Mode: c.mode, Shard: sh}}
+		p.degraded.Store(c.degraded)
+		p.acked.Store(5)
+		if got := p.Acknowledged(); got != math.MaxUint64 {
+			t.Fatalf("%s, primary: releases up to %d, want everything durable", c.name, got)
+		}
+		sh.Fence(2, "elsewhere:1")
+		if got := p.Acknowledged(); got != 5 {
+			t.Fatalf("%s, fenced: releases up to %d, want only what the standby "+
+				"acknowledged (5)", c.name, got)
+		}
+	}
 }
