@@ -1,10 +1,15 @@
 package replication
 
 import (
+	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"log/slog"
 	"math"
+	"net"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -239,4 +244,63 @@ func (h *recordingHandler) logged(message string) bool {
 	h.mutex.Lock()
 	defer h.mutex.Unlock()
 	return slices.Contains(h.messages, message)
+}
+
+// TestSnapshotReceiveAtStartEndsOnShutdown: a standby starting over from its primary's
+// snapshot (a transfer that can take minutes) must stop when it is shut down, as every
+// other wait at start does. The primary here keeps trickling chunks (alive, so no read
+// deadline fires); the receive used to ignore the context until the transfer ended.
+func TestSnapshotReceiveAtStartEndsOnShutdown(t *testing.T) {
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer listener.Close()
+	go func() { // A primary that sends a snapshot plan, then one chunk every 20 ms.
+		conn, err := listener.Accept()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		writer, reader := bufio.NewWriter(conn), newFrameReader(conn)
+		writeFrame(writer, frameChallenge, 1, make([]byte, nonceSize+8))
+		writer.Flush()
+		if _, err := reader.read(); err != nil {
+			return
+		}
+		w := welcome{plan: planSnapshot, op: 5, address: "primary"}
+		writeFrame(writer, frameWelcome, 1, w.encode())
+		chunk := make([]byte, 16+1024)
+		for offset := uint64(0); ; offset += 1024 {
+			binary.LittleEndian.PutUint64(chunk, offset)
+			if writeFrame(writer, frameSnapshotChunk, 1, chunk) != nil || writer.Flush() != nil {
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	config := nodeConfig(t.TempDir(), freeAddress(t), listener.Addr().String())
+	ctx, cancel := context.WithCancel(context.Background())
+	opened := make(chan error, 1)
+	go func() {
+		node, err := OpenNode(ctx, config)
+		if err == nil {
+			node.Close()
+		}
+		opened <- err
+	}()
+	receiving := filepath.Join(config.SnapshotDir, "snapshot-00000000000000000005.snap.receiving")
+	waitFor(t, "the snapshot transfer to be under way", func() bool {
+		info, err := os.Stat(receiving)
+		return err == nil && info.Size() > 0
+	})
+	cancel()
+	select {
+	case err := <-opened:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("after shutdown during the snapshot transfer: %v, want context.Canceled", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the snapshot transfer at start ignored the shutdown")
+	}
 }

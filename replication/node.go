@@ -262,7 +262,7 @@ func (n *Node) alignWithPrimary(ctx context.Context, epoch uint64) (uint64, erro
 			return 0, err
 		}
 	case planSnapshot:
-		if err := n.startOverFromSnapshot(w); err != nil {
+		if err := n.startOverFromSnapshot(ctx, w); err != nil {
 			return 0, err
 		}
 	}
@@ -270,12 +270,19 @@ func (n *Node) alignWithPrimary(ctx context.Context, epoch uint64) (uint64, erro
 }
 
 // startOverFromSnapshot receives the primary's snapshot and restarts the local log right
-// after it; the old log is kept aside, never deleted.
-func (n *Node) startOverFromSnapshot(w welcome) error {
+// after it; the old log is kept aside, never deleted. ctx ends the transfer (a shutdown
+// at start), which can take minutes for a large state.
+func (n *Node) startOverFromSnapshot(ctx context.Context, w welcome) error {
 	if err := removeSnapshotsAfter(n.config.SnapshotDir, 0); err != nil {
 		return err
 	}
-	if _, err := n.link.ReceiveSnapshot(n.config.SnapshotDir); err != nil {
+	release := closeWhenDone(ctx, n.link.conn)
+	_, err := n.link.ReceiveSnapshot(n.config.SnapshotDir)
+	if !release() || ctx.Err() != nil {
+		return fmt.Errorf("replication: stopped while receiving the primary's snapshot: %w",
+			errors.Join(err, ctx.Err()))
+	}
+	if err != nil {
 		return err
 	}
 	if err := n.log.Close(); err != nil {
