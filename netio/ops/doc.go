@@ -85,7 +85,8 @@
 // # Limits per address
 //
 // The port serves a few scrapers, probes and operators, so a flood from one address must
-// not take the binary port's CPU: each peer address gets RequestsPerSecondPerAddress
+// not take the binary port's CPU: each peer address (an IPv6 one counted per /64, which
+// a host may send from at will) gets RequestsPerSecondPerAddress
 // requests a second (a token bucket holding two seconds' worth; beyond it 429
 // rate_limited with Retry-After: 1, counted in sequent_http_refusals_total) and
 // ConnectionsPerAddressMax connections (beyond it fasthttp answers 429 and closes); and
