@@ -68,8 +68,10 @@
 // primary is replaced in about one lease, as a dead one is. When the hung primary
 // resumes, its lease has expired: its release path (leaseClock, checked by
 // Primary.Acknowledged) releases nothing on its own durability from the moment the lease
-// ran out, whatever order its goroutines resume in, and the lease goroutine fences it;
-// what the standby had acknowledged is on the new primary too. Without a witness, the
+// ran out, whatever order its goroutines resume in, nor answers a read from its state
+// (Primary.ReadsAllowed, the shard's ReadGate: the new primary may have acknowledged
+// writes it never saw), and the lease goroutine fences it; what the standby had
+// acknowledged is on the new primary too. Without a witness, the
 // promoted node's fence retries reach it about a second after it resumes.
 //
 // # Sync mode, degradation and promotion

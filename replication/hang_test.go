@@ -304,3 +304,39 @@ func TestSnapshotReceiveAtStartEndsOnShutdown(t *testing.T) {
 		t.Fatal("the snapshot transfer at start ignored the shutdown")
 	}
 }
+
+// TestExpiredLeaseAnswersNoRead: a sync primary's witness lease has run out (it was
+// stopped past it) but its lease goroutine has not run yet to fence it. Its standby may be
+// the primary by now, with writes this node never saw: a read must not be answered from
+// this node's state, although everything it holds is acknowledged (sync releases follow
+// acknowledgements, not the lease). Fenced, it answers the read shutting_down at Close.
+func TestExpiredLeaseAnswersNoRead(t *testing.T) {
+	lease := 2 * time.Second
+	_, witnessAddress := startTestWitness(t, lease)
+	witnessLink := newFreezingProxy(t, witnessAddress)
+	primaryAddress := freeAddress(t)
+	primary := startNode(t, withWitness(nodeConfig(t.TempDir(), primaryAddress, ""), "a",
+		witnessLink.address(), lease))
+	standby := startNode(t, nodeConfig(t.TempDir(), freeAddress(t), primaryAddress))
+	defer standby.Close()
+	primary.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
+	primary.replies.wait(t, 1)
+	witnessLink.frozen.Store(true)
+	time.Sleep(lease / 2)                                     // A renewal in flight at the freeze has failed by now.
+	primary.leaseClock.set(time.Now().Add(-time.Millisecond)) // Its lease ran out while stopped.
+	if err := primary.Shard().Submit(&shard.Request{Connection: 2, Client: 7, Session: 2,
+		Number: 1, Operation: model.OperationLookupAccounts,
+		Body: model.U128(1).Append(nil)}); err != model.StatusOK {
+		t.Fatalf("read submitted before the fence: %s", err)
+	}
+	waitFor(t, "the lease goroutine to fence the primary", func() bool {
+		return primary.Shard().Role() == shard.RoleFenced
+	})
+	if reply, _, ok := primary.replies.get(2); ok {
+		t.Fatalf("a read was answered (%s) by a primary whose lease had run out", reply.Status)
+	}
+	primary.Close()
+	if reply, _, ok := primary.replies.get(2); !ok || reply.Status != model.StatusShuttingDown {
+		t.Fatalf("the held read at Close: %+v, %v; want shutting_down", reply, ok)
+	}
+}

@@ -142,6 +142,17 @@ func (p *Primary) Acknowledged() uint64 {
 	return p.acked.Load()
 }
 
+// ReadsAllowed implements shard.ReadGate: reads are answered from this node's state only
+// while it is the primary and its witness lease holds. Resumed after a stop past its
+// lease, it may have been replaced, and its goroutines resume in any order: until its
+// lease goroutine has fenced it, a read answered from here could miss writes the new
+// primary acknowledged.
+func (p *Primary) ReadsAllowed() bool {
+	return p.config.Lease.valid() && p.config.Shard.Role() == shard.RolePrimary
+}
+
+var _ shard.ReadGate = (*Primary)(nil)
+
 // Degraded reports whether acknowledged writes may exist on this node only: releases
 // are not waiting for the standby (DegradeAfter, or a fresh promotion), or replies
 // released that way are not all acknowledged yet.

@@ -142,6 +142,7 @@ func (s *Shard) turn() (drained bool, closed bool, err error) {
 		}
 	}
 	s.answerQueries(slot)
+	slot.reads = len(s.queries) > 0
 	s.ring.release(&s.taken[len(s.taken)-1])
 	slot.op = s.opLast
 	s.parked = append(s.parked, slot)
@@ -250,14 +251,29 @@ func (s *Shard) released() uint64 {
 	return durable
 }
 
-// release delivers, in order, every parked output whose op is durable (and acknowledged).
+// readsAllowed reports whether parked reads may be answered now (see ReadGate).
+func (s *Shard) readsAllowed() bool {
+	if box := s.acknowledger.Load(); box != nil && s.Role() != RoleStandby {
+		if gate, ok := box.Acknowledger.(ReadGate); ok {
+			return gate.ReadsAllowed()
+		}
+	}
+	return true
+}
+
+// release delivers, in order, every parked output whose op is durable (and acknowledged)
+// and, for one holding reads, while reads are allowed (ReadGate).
 // It does so even when the log has failed, before reporting that: an entry the log made
 // durable before it failed is durable for good, and its reply says so instead of leaving
 // its outcome unknown.
 func (s *Shard) release() error {
 	released := s.released()
+	reads := true
+	if len(s.parked) > 0 {
+		reads = s.readsAllowed()
+	}
 	count := 0
-	for count < len(s.parked) && s.parked[count].op <= released {
+	for count < len(s.parked) && s.parked[count].op <= released && (reads || !s.parked[count].reads) {
 		s.releasedOp = s.parked[count].op
 		s.deliver(s.parked[count])
 		count++
@@ -314,6 +330,7 @@ func (s *Shard) acquire() *parked {
 	s.free = s.free[:last]
 	slot.output.Reset()
 	slot.origins = slot.origins[:0]
+	slot.reads = false
 	return slot
 }
 
