@@ -72,6 +72,8 @@
 //	  sync, standby acknowledging                       200
 //	  sync, standby gone or hung, not degraded          503      standby_not_acknowledging
 //	  sync, degraded (--replication-degrade-after)      200      (healthz: replication_degraded)
+//	  sync, back to waiting for the standby, which      503      standby_not_acknowledging
+//	    hangs before acknowledging the loss window               (healthz: replication_degraded)
 //	primary whose next log segment cannot be created    503      log_full (writes refused
 //	  (file system full)                                         once the active one is full)
 //	primary whose log failed (I/O error)                503      log_failed
