@@ -56,7 +56,9 @@
 // durability until its first renewal is granted (the witness may have given the lease to
 // the other node, promoted while this one was away). Failover then takes about one
 // lease (500 ms in the drill). A manual promotion with a witness configured also takes the
-// lease, and is refused while the primary still holds it.
+// lease, and is refused while the primary still holds it. A standby that has stopped
+// following (Node.Err: a state digest that differs, a log to resync, a refused key, a
+// failed log) is never promoted automatically; an operator may still promote it.
 //
 // # A primary that hangs
 //

@@ -126,7 +126,7 @@ func (c *leaseClock) until() time.Time {
 func (n *Node) watchPrimary(stop <-chan struct{}) {
 	ticker := time.NewTicker(n.config.LeaseDuration / 4)
 	defer ticker.Stop()
-	refusalLogged := false
+	refusalLogged, stoppedLogged := false, false
 	for {
 		select {
 		case <-stop:
@@ -134,6 +134,18 @@ func (n *Node) watchPrimary(stop <-chan struct{}) {
 		case <-ticker.C:
 		}
 		if n.shard.Role() != shard.RoleStandby || n.primaryHeardWithin(n.config.LeaseDuration) {
+			continue
+		}
+		if err := n.Err(); err != nil {
+			// Stopped for a reason no reconnection cures (a state digest that differs, a
+			// log to resync, a refused key, a failed log): this node is known not to hold
+			// the primary's state, so it must not take over on its own. An operator may
+			// still promote it (Node.Promote). Said once.
+			if !stoppedLogged {
+				n.config.Logger.Error("replication: this standby stopped following: automatic "+
+					"failover will not promote it", "error", err)
+				stoppedLogged = true
+			}
 			continue
 		}
 		epoch, err := n.Promote()

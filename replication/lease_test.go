@@ -1,6 +1,7 @@
 package replication
 
 import (
+	"errors"
 	"math"
 	"testing"
 	"time"
@@ -100,5 +101,42 @@ func TestSlowPromotionKeepsItsLease(t *testing.T) {
 	standby.submit(t, 2, 2, model.OperationCreateTransfers, transfer(10, 1, 2, 5))
 	if reply, _ := standby.replies.wait(t, 2); reply.Status != model.StatusOK {
 		t.Fatalf("write after the slow promotion: %s", reply.Status)
+	}
+}
+
+// TestStoppedStandbyIsNotPromotedAutomatically: a standby that stopped following for a
+// reason no reconnection cures (here its state digest differed from the primary's; also
+// a refused key, a log it must resync, a failed log) must not be promoted by the witness
+// when its primary is lost: its state is known not to be the primary's. It used to be,
+// one lease after the primary died. Manual promotion stays the operator's call.
+func TestStoppedStandbyIsNotPromotedAutomatically(t *testing.T) {
+	lease := 400 * time.Millisecond
+	witness, witnessAddress := startTestWitness(t, lease)
+	primaryAddress := freeAddress(t)
+	primary := startNode(t, withWitness(nodeConfig(t.TempDir(), primaryAddress, ""), "a",
+		witnessAddress, lease))
+	standby := startNode(t, withWitness(nodeConfig(t.TempDir(), freeAddress(t), primaryAddress),
+		"b", witnessAddress, lease))
+	defer standby.Close()
+	primary.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
+	primary.replies.wait(t, 1)
+	var digest [32]byte
+	if err := standby.digests.primary(5, digest); err != nil {
+		t.Fatal(err)
+	}
+	digest[0] = 1
+	standby.digests.standby(5, digest) // Differs: the standby stops (ErrDigestMismatch).
+	if !errors.Is(standby.Err(), ErrDigestMismatch) {
+		t.Fatalf("standby failure %v, want ErrDigestMismatch", standby.Err())
+	}
+	primary.Close()
+	waitFor(t, "the primary's lease to run out at the witness", func() bool {
+		witness.mutex.Lock()
+		defer witness.mutex.Unlock()
+		return time.Now().After(witness.expires)
+	})
+	time.Sleep(3 * lease) // A dozen failover checks of the standby.
+	if role := standby.Shard().Role(); role != shard.RoleStandby {
+		t.Fatalf("a standby stopped on a digest mismatch was promoted automatically (%s)", role)
 	}
 }
