@@ -58,7 +58,9 @@
 // lease (500 ms in the drill). A manual promotion with a witness configured also takes the
 // lease, and is refused while the primary still holds it. A standby that has stopped
 // following (Node.Err: a state digest that differs, a log to resync, a refused key, a
-// failed log) is never promoted automatically; an operator may still promote it.
+// failed log) is never promoted automatically; an operator may still promote it. A
+// primary whose log failed stops renewing and fences itself, so that its standby takes
+// over as from a dead primary (the process stays up, refusing writes, to say why).
 //
 // # A primary that hangs
 //

@@ -66,6 +66,16 @@ func (n *Node) holdLease(stop <-chan struct{}, validUntil time.Time, primary *Pr
 		// at once and for good while the witness would still renew the lease it granted.
 		// Meanwhile the release path counts on no lease, and the witness renews it only
 		// if nobody took it since.
+		if err := n.shard.Err(); err != nil {
+			// The log failed: this node takes no write until it is restarted. Holding the
+			// lease (and heartbeating the standby) would keep the standby from taking over,
+			// as it would from a dead primary: let both go.
+			n.config.Logger.Error("replication: the log failed: giving up the lease and "+
+				"fencing, so that the standby takes over", "error", err)
+			n.lease.lost.Add(1)
+			n.shard.Fence(n.shard.Epoch()+1, "")
+			return
+		}
 		if !first && !time.Now().Before(validUntil) {
 			n.config.Logger.Error("replication: witness unreachable and the lease ran out: fencing")
 			n.lease.lost.Add(1)

@@ -140,3 +140,33 @@ func TestStoppedStandbyIsNotPromotedAutomatically(t *testing.T) {
 		t.Fatalf("a standby stopped on a digest mismatch was promoted automatically (%s)", role)
 	}
 }
+
+// TestPrimaryWithAFailedLogHandsOver: the primary's log fails (a dead disk). The process
+// stays up to say so, refusing writes for good; with a witness it must let the lease go,
+// so that its standby takes over as it would from a dead primary. It used to keep
+// renewing the lease (and heartbeating its standby), so automatic failover never came and
+// the pair took no write until an operator killed the process.
+func TestPrimaryWithAFailedLogHandsOver(t *testing.T) {
+	lease := 400 * time.Millisecond
+	_, witnessAddress := startTestWitness(t, lease)
+	primaryAddress := freeAddress(t)
+	primary := startNode(t, withWitness(nodeConfig(t.TempDir(), primaryAddress, ""), "a",
+		witnessAddress, lease))
+	defer primary.Close()
+	standby := startNode(t, withWitness(nodeConfig(t.TempDir(), freeAddress(t), primaryAddress),
+		"b", witnessAddress, lease))
+	defer standby.Close()
+	primary.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
+	primary.replies.wait(t, 1)
+	primary.Log().Close() // Every later append fails: the shard's log has failed.
+	primary.Shard().Submit(&shard.Request{Connection: 2, Client: 7, Session: 1, Number: 2,
+		Operation: model.OperationCreateTransfers, Body: transfer(10, 1, 2, 5)})
+	waitFor(t, "the primary's shard to fail", func() bool { return primary.Shard().Err() != nil })
+	waitFor(t, "the standby to take over", func() bool {
+		return standby.Shard().Role() == shard.RolePrimary
+	})
+	standby.submit(t, 3, 2, model.OperationCreateTransfers, transfer(10, 1, 2, 5))
+	if reply, _ := standby.replies.wait(t, 3); reply.Status != model.StatusOK {
+		t.Fatalf("write after the takeover: %s", reply.Status)
+	}
+}
