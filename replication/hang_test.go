@@ -16,10 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"sequent/core"
 	"sequent/core/model"
 	"sequent/core/shard"
-	"sequent/wal"
 )
 
 // TestStandbyReplacesAHungPrimaryWithinALease: the primary hangs (its replication link
@@ -79,11 +77,7 @@ func TestExpiredLeaseReleasesNothingAlone(t *testing.T) {
 		degraded bool
 	}{{"async", ModeAsync, false}, {"sync degraded", ModeSync, true}} {
 		clock := &leaseClock{}
-		sh, err := shard.New(shard.Config{Epoch: 1}, core.New(core.Config{}), wal.NewMemoryLog())
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := &Primary{config: PrimaryConfig{Mode: c.mode, Lease: clock, Shard: sh}}
+		p := &Primary{config: PrimaryConfig{Mode: c.mode, Lease: clock, Shard: newTestShard(t)}}
 		p.degraded.Store(c.degraded)
 		p.acked.Store(5)
 		clock.set(time.Now().Add(time.Hour))
@@ -176,14 +170,7 @@ func TestWrongKeyStopsTheStandbyAtStart(t *testing.T) {
 	defer primary.Close()
 	config := nodeConfig(t.TempDir(), freeAddress(t), primaryAddress)
 	config.Key = []byte("not the key")
-	opened := make(chan error, 1)
-	go func() {
-		node, err := OpenNode(context.Background(), config)
-		if err == nil {
-			node.Close()
-		}
-		opened <- err
-	}()
+	opened := openInBackground(context.Background(), config)
 	select {
 	case err := <-opened:
 		if !errors.Is(err, ErrUnauthenticated) {
@@ -202,14 +189,7 @@ func TestStandbyWaitAtStartEndsOnShutdown(t *testing.T) {
 	hung.frozen.Store(true) // Accepts, never answers: a stopped primary.
 	config := nodeConfig(t.TempDir(), freeAddress(t), hung.address())
 	ctx, cancel := context.WithCancel(context.Background())
-	opened := make(chan error, 1)
-	go func() {
-		node, err := OpenNode(ctx, config)
-		if err == nil {
-			node.Close()
-		}
-		opened <- err
-	}()
+	opened := openInBackground(ctx, config)
 	waitFor(t, "a connection attempt to the hung primary", func() bool {
 		return hung.accepted.Load() > 0
 	})
@@ -281,14 +261,7 @@ func TestSnapshotReceiveAtStartEndsOnShutdown(t *testing.T) {
 	}()
 	config := nodeConfig(t.TempDir(), freeAddress(t), listener.Addr().String())
 	ctx, cancel := context.WithCancel(context.Background())
-	opened := make(chan error, 1)
-	go func() {
-		node, err := OpenNode(ctx, config)
-		if err == nil {
-			node.Close()
-		}
-		opened <- err
-	}()
+	opened := openInBackground(ctx, config)
 	receiving := filepath.Join(config.SnapshotDir, "snapshot-00000000000000000005.snap.receiving")
 	waitFor(t, "the snapshot transfer to be under way", func() bool {
 		info, err := os.Stat(receiving)
@@ -339,4 +312,18 @@ func TestExpiredLeaseAnswersNoRead(t *testing.T) {
 	if reply, _, ok := primary.replies.get(2); !ok || reply.Status != model.StatusShuttingDown {
 		t.Fatalf("the held read at Close: %+v, %v; want shutting_down", reply, ok)
 	}
+}
+
+// openInBackground opens a node with ctx on another goroutine (closing it at once if it
+// opens) and sends OpenNode's error.
+func openInBackground(ctx context.Context, config NodeConfig) <-chan error {
+	opened := make(chan error, 1)
+	go func() {
+		node, err := OpenNode(ctx, config)
+		if err == nil {
+			node.Close()
+		}
+		opened <- err
+	}()
+	return opened
 }

@@ -80,15 +80,7 @@ func TestPrimaryCountsOnNoLeaseBeforeTheWitnessGrantsOne(t *testing.T) {
 // expired lease.
 func TestSlowPromotionKeepsItsLease(t *testing.T) {
 	lease := 400 * time.Millisecond
-	_, witnessAddress := startTestWitness(t, lease)
-	primaryAddress := freeAddress(t)
-	primary := startNode(t, withWitness(nodeConfig(t.TempDir(), primaryAddress, ""), "a",
-		witnessAddress, lease))
-	standby := startNode(t, withWitness(nodeConfig(t.TempDir(), freeAddress(t), primaryAddress),
-		"b", witnessAddress, lease))
-	defer standby.Close()
-	primary.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
-	primary.replies.wait(t, 1)
+	primary, standby, _ := startWitnessPair(t, lease)
 	testHookPromotionUnlocked = func() { time.Sleep(lease) } // Past the granted lease.
 	defer func() { testHookPromotionUnlocked = nil }()
 	primary.Close() // The standby takes the lease once it expires, and promotes slowly.
@@ -111,15 +103,7 @@ func TestSlowPromotionKeepsItsLease(t *testing.T) {
 // one lease after the primary died. Manual promotion stays the operator's call.
 func TestStoppedStandbyIsNotPromotedAutomatically(t *testing.T) {
 	lease := 400 * time.Millisecond
-	witness, witnessAddress := startTestWitness(t, lease)
-	primaryAddress := freeAddress(t)
-	primary := startNode(t, withWitness(nodeConfig(t.TempDir(), primaryAddress, ""), "a",
-		witnessAddress, lease))
-	standby := startNode(t, withWitness(nodeConfig(t.TempDir(), freeAddress(t), primaryAddress),
-		"b", witnessAddress, lease))
-	defer standby.Close()
-	primary.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
-	primary.replies.wait(t, 1)
+	primary, standby, witness := startWitnessPair(t, lease)
 	var digest [32]byte
 	if err := standby.digests.primary(5, digest); err != nil {
 		t.Fatal(err)
@@ -147,17 +131,7 @@ func TestStoppedStandbyIsNotPromotedAutomatically(t *testing.T) {
 // renewing the lease (and heartbeating its standby), so automatic failover never came and
 // the pair took no write until an operator killed the process.
 func TestPrimaryWithAFailedLogHandsOver(t *testing.T) {
-	lease := 400 * time.Millisecond
-	_, witnessAddress := startTestWitness(t, lease)
-	primaryAddress := freeAddress(t)
-	primary := startNode(t, withWitness(nodeConfig(t.TempDir(), primaryAddress, ""), "a",
-		witnessAddress, lease))
-	defer primary.Close()
-	standby := startNode(t, withWitness(nodeConfig(t.TempDir(), freeAddress(t), primaryAddress),
-		"b", witnessAddress, lease))
-	defer standby.Close()
-	primary.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
-	primary.replies.wait(t, 1)
+	primary, standby, _ := startWitnessPair(t, 400*time.Millisecond)
 	primary.Log().Close() // Every later append fails: the shard's log has failed.
 	primary.Shard().Submit(&shard.Request{Connection: 2, Client: 7, Session: 1, Number: 2,
 		Operation: model.OperationCreateTransfers, Body: transfer(10, 1, 2, 5)})
@@ -169,4 +143,23 @@ func TestPrimaryWithAFailedLogHandsOver(t *testing.T) {
 	if reply, _ := standby.replies.wait(t, 3); reply.Status != model.StatusOK {
 		t.Fatalf("write after the takeover: %s", reply.Status)
 	}
+}
+
+// startWitnessPair starts a witness with the given lease, a sync primary "a" and its
+// standby "b" that use it, and has the primary create accounts 1 and 2 (acknowledged).
+// Both nodes are closed when the test ends (a test may close them before).
+func startWitnessPair(t *testing.T, lease time.Duration) (primary, standby *testNode,
+	witness *Witness) {
+	t.Helper()
+	witness, witnessAddress := startTestWitness(t, lease)
+	primaryAddress := freeAddress(t)
+	primary = startNode(t, withWitness(nodeConfig(t.TempDir(), primaryAddress, ""), "a",
+		witnessAddress, lease))
+	t.Cleanup(func() { primary.Close() })
+	standby = startNode(t, withWitness(nodeConfig(t.TempDir(), freeAddress(t), primaryAddress),
+		"b", witnessAddress, lease))
+	t.Cleanup(func() { standby.Close() })
+	primary.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
+	primary.replies.wait(t, 1)
+	return primary, standby, witness
 }

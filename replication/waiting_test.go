@@ -20,12 +20,7 @@ import (
 // the stale op sent), and with no further acknowledgement nothing restarted it: the stuck
 // standby counted as attached for ever, and DegradeAfter never fired.
 func TestAcknowledgementRacingASendKeepsTheWaitClock(t *testing.T) {
-	machine := core.New(core.Config{})
-	sh, err := shard.New(shard.Config{Epoch: 1}, machine, wal.NewMemoryLog())
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &Primary{config: PrimaryConfig{Shard: sh}, ackNotify: make(chan struct{}, 1)}
+	p := &Primary{config: PrimaryConfig{Shard: newTestShard(t)}, ackNotify: make(chan struct{}, 1)}
 	s := &primarySession{writer: bufio.NewWriter(io.Discard), wake: make(chan struct{}, 1)}
 	p.current.Store(s)
 	stored := make([]byte, 16)
@@ -60,10 +55,7 @@ func TestFencedPrimaryReleasesNothingAlone(t *testing.T) {
 		mode     Mode
 		degraded bool
 	}{{"async", ModeAsync, false}, {"sync degraded", ModeSync, true}} {
-		sh, err := shard.New(shard.Config{Epoch: 1}, core.New(core.Config{}), wal.NewMemoryLog())
-		if err != nil {
-			t.Fatal(err)
-		}
+		sh := newTestShard(t)
 		p := &Primary{config: PrimaryConfig{Mode: c.mode, Shard: sh}}
 		p.degraded.Store(c.degraded)
 		p.acked.Store(5)
@@ -76,4 +68,15 @@ func TestFencedPrimaryReleasesNothingAlone(t *testing.T) {
 				"acknowledged (5)", c.name, got)
 		}
 	}
+}
+
+// newTestShard returns an unstarted primary shard at epoch 1 on an empty memory log, for
+// tests of a Primary's decisions that read its shard's role and epoch.
+func newTestShard(t *testing.T) *shard.Shard {
+	t.Helper()
+	sh, err := shard.New(shard.Config{Epoch: 1}, core.New(core.Config{}), wal.NewMemoryLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sh
 }
