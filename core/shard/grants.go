@@ -24,12 +24,6 @@ type grantsState struct {
 	checkedEpoch uint64
 }
 
-// errGrantsWaiting says that a new grant table could not be logged for want of room. The
-// turn then takes nothing from the ring: the requests wait there (their writes would be
-// refused by the full log anyway), since a read answered now would be decided by the
-// old table — showing, say, what a withdrawn grant allowed.
-var errGrantsWaiting = errors.New("shard: the grant table waits for room in the log")
-
 // grantsTable is one encoded grant table (a set_grants request body).
 type grantsTable struct{ body []byte }
 
@@ -67,10 +61,7 @@ func (s *Shard) writeGrantsIfDue() error {
 	if err := s.appendAndApply(1, slot); err != nil {
 		s.recycle(slot)
 		if errors.Is(err, wal.ErrLogFull) {
-			// No room (a full disk is no failure): try again next turn, a pulse at the
-			// latest, and sequence nothing meanwhile (errGrantsWaiting).
-			s.grants.checked = nil
-			return errGrantsWaiting
+			s.grants.checked = nil // Not logged: try again at the next turn.
 		}
 		return err
 	}

@@ -73,6 +73,8 @@
 //	  sync, standby acknowledging                       200
 //	  sync, standby gone or hung, not degraded          503      standby_not_acknowledging
 //	  sync, degraded (--replication-degrade-after)      200      (healthz: replication_degraded)
+//	  sync, back to waiting for the standby, which      503      standby_not_acknowledging
+//	    hangs before acknowledging the loss window               (healthz: replication_degraded)
 //	primary whose next log segment cannot be created    503      log_full (writes refused
 //	  (file system full)                                         once the active one is full)
 //	primary whose log failed (I/O error)                503      log_failed
@@ -86,7 +88,8 @@
 // # Limits per address
 //
 // The port serves a few scrapers, probes and operators, so a flood from one address must
-// not take the binary port's CPU: each peer address gets RequestsPerSecondPerAddress
+// not take the binary port's CPU: each peer address (an IPv6 one counted per /64, which
+// a host may send from at will) gets RequestsPerSecondPerAddress
 // requests a second (a token bucket holding two seconds' worth; beyond it 429
 // rate_limited with Retry-After: 1, counted in sequent_http_refusals_total) and
 // ConnectionsPerAddressMax connections (beyond it fasthttp answers 429 and closes); and
