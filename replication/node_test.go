@@ -349,8 +349,8 @@ var testLogger = slog.New(slog.DiscardHandler)
 // take the lease and promote itself; the old primary, if it comes back as primary, finds
 // the lease taken and fences itself instead of acknowledging anything.
 func TestAutomaticFailoverWithWitness(t *testing.T) {
-	lease := 400 * time.Millisecond
-	_, witnessAddress := startTestWitness(t, lease)
+	lease := testLeaseDuration
+	witness, witnessAddress := startTestWitness(t, lease)
 	primaryDir, standbyDir := t.TempDir(), t.TempDir()
 	primaryAddress, standbyAddress := freeAddress(t), freeAddress(t)
 	primary := startNode(t, withWitness(nodeConfig(primaryDir, primaryAddress, ""), "a",
@@ -360,7 +360,12 @@ func TestAutomaticFailoverWithWitness(t *testing.T) {
 	defer standby.Close()
 	primary.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
 	primary.replies.wait(t, 1)
-	time.Sleep(time.Second) // Several renewals: no failover while the primary lives.
+	// Renewals go on past the witness's start-up wait (from then on it would grant the
+	// standby an expired lease): no failover while the primary lives.
+	waitFor(t, "renewals past the witness's start-up wait", func() bool {
+		return primary.Status().Lease.Renewals >= 3 &&
+			time.Now().After(witness.acquireAfter.Add(lease/2))
+	})
 	if standby.Shard().Role() != shard.RoleStandby {
 		t.Fatal("the standby promoted itself while the primary was alive")
 	}

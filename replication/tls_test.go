@@ -94,19 +94,18 @@ func TestReplicationTLSRefusesStrangers(t *testing.T) {
 // shared CA, refuses a stranger's certificate as unauthenticated and a plain connection
 // outright.
 //
-// The lease is long on purpose: the primary fences itself when no renewal succeeds within
-// 80% of it, and each renewal (a fresh mutual TLS handshake) is bounded by a quarter of
-// it. Under -race on a loaded 2-core machine a handshake took up to ~120 ms, so a 300 ms
-// lease (75 ms per attempt) fenced a healthy primary about one run in seven. With 4 s,
-// each attempt has 1 s and the lease 3.2 s; the test asserts on the renewal counter and
-// the witness's state, not on elapsed time.
+// The lease is long on purpose (see testLeaseDuration, doubled here: each renewal is a
+// fresh mutual TLS handshake, which under -race on a loaded 2-core machine took up to
+// ~120 ms, so a 300 ms lease, 75 ms per attempt, fenced a healthy primary about one run
+// in seven). The test asserts on the renewal counter and the witness's state, not on
+// elapsed time.
 func TestWitnessOverTLS(t *testing.T) {
 	authority, stranger := testcert.NewAuthority(t, "sequent test CA"), testcert.NewAuthority(t, "other CA")
 	listener, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	lease := 4 * time.Second
+	lease := 2 * testLeaseDuration
 	witness := StartWitness(WitnessConfig{Listener: listener, Key: testKey, LeaseDuration: lease,
 		TLS: NewTLS(authority.Issue(t), authority.Pool()), Logger: testLogger})
 	defer witness.Close()
