@@ -139,48 +139,64 @@ func TestClientBusy(t *testing.T) {
 // TestHeartbeatsAndSilence: an idle logged-in connection receives heartbeats; answering
 // them keeps it open beyond the silence timeout; going quiet gets it closed with
 // silence_timeout. A connection that never logs in is closed with login_timeout.
+//
+// The timeouts are twenty heartbeat intervals: the test answers each heartbeat, and the
+// server counts the silence from the last answer, so a scheduling delay under -race on a
+// loaded machine (the test goroutine, the client's writes, the server's loop) must exceed
+// 950 ms to cut the connection. With 10 ms and 100 ms it did about one run in eight.
 func TestHeartbeatsAndSilence(t *testing.T) {
+	const heartbeatInterval, silenceTimeout = 50 * time.Millisecond, time.Second
 	h := newHarness(t, harnessOptions{config: func(c *netio.Config) {
-		c.HeartbeatInterval = 10 * time.Millisecond
-		c.SilenceTimeout = 100 * time.Millisecond
-		c.LoginTimeout = 100 * time.Millisecond
+		c.HeartbeatInterval = heartbeatInterval
+		c.SilenceTimeout = silenceTimeout
+		c.LoginTimeout = silenceTimeout
 	}})
+	silent := dialRaw(t, h.server.Address()) // Never logs in: cut while the other one beats.
 	r := dialRaw(t, h.server.Address())
-	if r.challenge.HeartbeatIntervalMs != 10 || r.challenge.SilenceTimeoutMs != 100 {
+	if r.challenge.HeartbeatIntervalMs != uint32(heartbeatInterval/time.Millisecond) ||
+		r.challenge.SilenceTimeoutMs != uint32(silenceTimeout/time.Millisecond) {
 		t.Fatalf("challenge timers %+v", r.challenge)
 	}
 	r.login(clientAll, 1, secretOne, 1)
 	heartbeat := wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindHeartbeat}, nil)
-	// Forty heartbeats span at least 40 intervals = 4 silence timeouts: answering each
-	// keeps the connection open that long.
-	for received := 0; received < 40; {
+	// The server sends a heartbeat only after an interval without sending, so forty-one
+	// heartbeats span at least 40 intervals = 2 silence timeouts: answering each keeps the
+	// connection open that long.
+	for received := 0; received < 41; {
 		frame, err := r.nextAny()
 		if err != nil {
 			t.Fatalf("after %d heartbeats: %v", received, err)
 		}
 		if frame.Kind != wire.KindHeartbeat {
-			t.Fatalf("got %s while idle", frame.Kind)
+			t.Fatalf("got %s (%s %q) while idle, after %d heartbeats", frame.Kind,
+				wire.ErrorCode(frame.Status), frame.Body, received)
 		}
 		received++
 		r.write(heartbeat)
 	}
 	r.expectError(wire.ErrorSilenceTimeout)
-
-	silent := dialRaw(t, h.server.Address())
 	silent.expectError(wire.ErrorLoginTimeout)
 }
 
 // TestClientKeepsIdleSessionAlive: the Go client's own heartbeats keep an idle session
 // open across many silence timeouts, on the same connection.
+//
+// As in TestHeartbeatsAndSilence, the timeout is twenty heartbeat intervals: the client
+// also drops a server silent for that long, so a delay on either side must exceed 950 ms
+// to cut the session. With 5 ms and 50 ms it was cut or reconnected about one run in twelve.
 func TestClientKeepsIdleSessionAlive(t *testing.T) {
+	const heartbeatInterval, silenceTimeout = 50 * time.Millisecond, time.Second
 	h := newHarness(t, harnessOptions{config: func(c *netio.Config) {
-		c.HeartbeatInterval = 5 * time.Millisecond
-		c.SilenceTimeout = 50 * time.Millisecond
+		c.HeartbeatInterval = heartbeatInterval
+		c.SilenceTimeout = silenceTimeout
 	}})
 	c := h.dial(nil)
 	ctx := background(t)
+	// The client sends a heartbeat only after an interval without writing, so forty-one of
+	// them span at least 40 intervals = 2 silence timeouts.
+	loggedIn := h.server.Stats().BytesReceived
 	waitFor(t, "client heartbeats", func() bool {
-		return h.server.Stats().BytesReceived >= 40*wire.HeaderSize
+		return h.server.Stats().BytesReceived >= loggedIn+41*wire.HeaderSize
 	})
 	if _, err := c.LookupAccounts(ctx, []model.Uint128{model.U128(1)}); err != nil {
 		t.Fatal(err)
