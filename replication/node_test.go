@@ -84,9 +84,17 @@ func nodeConfig(dir, listen, standbyOf string) NodeConfig {
 		Shard: shard.Config{CloseTimeout: 200 * time.Millisecond}, Logger: testLogger}
 }
 
+// startWaitMax bounds startNode's open. It is a hang guard, not a timing assertion: a
+// standby with an empty log waits for ever for a primary that refuses it (one that
+// fenced itself too early in a test), and that used to hang the whole package until go
+// test's 10-minute timeout instead of failing the one test.
+const startWaitMax = 30 * time.Second
+
 func startNode(t *testing.T, config NodeConfig) *testNode {
 	t.Helper()
-	node, err := OpenNode(context.Background(), config)
+	ctx, cancel := context.WithTimeout(context.Background(), startWaitMax)
+	defer cancel()
+	node, err := OpenNode(ctx, config)
 	if err != nil {
 		t.Fatal(err)
 	}
