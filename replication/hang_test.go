@@ -27,8 +27,13 @@ import (
 // to time out: it used to need both, two 5 s timeouts, ~10 s in all. The proof is that
 // it promotes while its first stream is still open (the stream never ended by itself)
 // and without dialling the hung primary again.
+//
+// The lease is testLeaseDuration: with 400 ms, a renewal slower than 100 ms under load
+// fenced the primary before the test froze anything, and the standby, whose log was
+// empty, then waited for ever for a primary that refused it. The takeover (about a lease
+// and a quarter after the freeze) still comes well before the 5 s silence timeout.
 func TestStandbyReplacesAHungPrimaryWithinALease(t *testing.T) {
-	lease := 400 * time.Millisecond
+	lease := testLeaseDuration
 	_, witnessAddress := startTestWitness(t, lease)
 	witnessLink := newFreezingProxy(t, witnessAddress)
 	primaryAddress := freeAddress(t)

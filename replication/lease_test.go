@@ -10,11 +10,20 @@ import (
 	"sequent/core/shard"
 )
 
+// testLeaseDuration is the witness lease of the tests whose primary must keep its lease
+// while it is healthy. The primary fences itself when no renewal succeeds within 80% of
+// the lease, and bounds each renewal by a quarter lease; with the 300-400 ms leases these
+// tests used, a renewal that took over 75-100 ms (a dial, a scheduling delay) under -race
+// on a loaded 2-core machine fenced a healthy primary a few runs in a hundred. 2 s gives
+// each renewal 500 ms and the primary 1.6 s to get one through. Tests that wait out a
+// lease (a fence, a failover) take about one lease longer; none asserts on elapsed time.
+const testLeaseDuration = 2 * time.Second
+
 // TestLeaseCounters checks what the operators' metrics and the flapping alert read: a
 // primary counts the witness's granted renewals, and once the witness goes silent, the
 // renewals that got no answer and the one lease lost when it fences itself.
 func TestLeaseCounters(t *testing.T) {
-	lease := 400 * time.Millisecond
+	lease := testLeaseDuration
 	_, witnessAddress := startTestWitness(t, lease)
 	proxy := newFreezingProxy(t, witnessAddress)
 	primary := startNode(t, withWitness(nodeConfig(t.TempDir(), freeAddress(t), ""), "a",
