@@ -17,7 +17,8 @@ type pair struct {
 	t      *testing.T
 	shards [2]*harness
 	number uint64
-	actor  uint64 // The client of the requests p.client sends (session 1).
+	actor  uint64        // The client of the requests p.client sends (session 1).
+	grants []model.Grant // In force on both shards (issuers, see accounts).
 }
 
 func newPair(t *testing.T) *pair {
@@ -31,6 +32,9 @@ func newPair(t *testing.T) *pair {
 // accounts creates accounts (id → flags) on their shards.
 func (p *pair) accounts(flags map[uint64]uint16) {
 	for id, flag := range flags {
+		if flag&model.AccountDebitsMustNotExceedCredits == 0 {
+			p.mayIssue(id)
+		}
 		shard := twoShards.AccountShard(model.U128(id), 1)
 		body := make([]byte, model.AccountSize)
 		account := model.Account{ID: model.U128(id), Ledger: 1, Code: 1, Flags: flag}
@@ -38,6 +42,21 @@ func (p *pair) accounts(flags map[uint64]uint16) {
 		out := p.client(int(shard), model.OperationCreateAccounts, 0, body)
 		if status := eventStatuses(p.t, out.Body(&out.Replies[0]))[0]; status != model.StatusOK {
 			p.t.Fatalf("account %d: %s", id, status)
+		}
+	}
+}
+
+// mayIssue gives the actor a transfer grant over account id on both shards: a client
+// may create an account that can go negative only with one (package ledger, "Ownership").
+func (p *pair) mayIssue(id uint64) {
+	p.t.Helper()
+	p.grants = append(p.grants, model.Grant{Client: p.actor, Scopes: model.ScopeTransfer,
+		Ledger: 1, First: model.U128(id), Last: model.U128(id)})
+	for _, h := range p.shards {
+		out := h.apply(Request{Operation: model.OperationSetGrants,
+			Body: model.AppendGrants(nil, p.grants)})
+		if out.Replies[0].Status != model.StatusOK {
+			p.t.Fatalf("set_grants: %s", out.Replies[0].Status)
 		}
 	}
 }
@@ -423,6 +442,7 @@ func TestSagaForget(t *testing.T) {
 // A misplaced account is refused; get_shard_map answers the map.
 func TestPlacement(t *testing.T) {
 	p := newPair(t)
+	p.mayIssue(105)
 	out := p.client(1, model.OperationCreateAccounts, 0, accountsBody(5, 105))
 	if statuses := eventStatuses(t, out.Body(&out.Replies[0])); statuses[0] !=
 		model.StatusWrongShard || statuses[1] != model.StatusOK {

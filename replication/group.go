@@ -61,6 +61,21 @@ func (g *Group) Acknowledged() uint64 {
 	return 0
 }
 
+// ReadsAllowed implements shard.ReadGate: while a Primary serves this group, its answer
+// (the witness lease holds and the node is the primary); none while a replicated node
+// has no Primary yet (nothing is released then either); always without replication.
+func (g *Group) ReadsAllowed() bool {
+	if !g.replicated {
+		return true
+	}
+	if p := g.primary.Load(); p != nil {
+		return p.ReadsAllowed()
+	}
+	return false
+}
+
+var _ shard.ReadGate = (*Group)(nil)
+
 // AcknowledgedNotify implements shard.Acknowledger.
 func (g *Group) AcknowledgedNotify() <-chan struct{} { return g.notify }
 
@@ -99,7 +114,7 @@ func (g *Group) build(epoch uint64, role shard.Role) error {
 	g.recovery = report
 	config := g.node.config.Shard
 	config.Epoch, config.Role, config.Logger = epoch, role, g.node.config.Logger
-	config.Reports, config.Acknowledger = reports, g
+	config.Reports, config.Acknowledger, config.ReadGate = reports, g, g
 	if g.node.config.Snapshots != nil {
 		snapshots := *g.node.config.Snapshots
 		snapshots.Dir = g.config.SnapshotDir
@@ -195,7 +210,7 @@ func (g *Group) align(ctx context.Context, epoch uint64) (uint64, error) {
 			return 0, err
 		}
 	case planSnapshot:
-		if err := g.startOverFromSnapshot(w); err != nil {
+		if err := g.startOverFromSnapshot(ctx, w); err != nil {
 			return 0, err
 		}
 	}
@@ -203,12 +218,19 @@ func (g *Group) align(ctx context.Context, epoch uint64) (uint64, error) {
 }
 
 // startOverFromSnapshot receives the primary's snapshot and restarts the local log right
-// after it; the old log is kept aside, never deleted.
-func (g *Group) startOverFromSnapshot(w welcome) error {
+// after it; the old log is kept aside, never deleted. ctx ends the transfer (a shutdown
+// at start), which can take minutes for a large state.
+func (g *Group) startOverFromSnapshot(ctx context.Context, w welcome) error {
 	if err := removeSnapshotsAfter(g.config.SnapshotDir, 0); err != nil {
 		return err
 	}
-	if _, err := g.link.ReceiveSnapshot(g.config.SnapshotDir); err != nil {
+	release := closeWhenDone(ctx, g.link.conn)
+	_, err := g.link.ReceiveSnapshot(g.config.SnapshotDir)
+	if !release() || ctx.Err() != nil {
+		return fmt.Errorf("replication: stopped while receiving the primary's snapshot: %w",
+			errors.Join(err, ctx.Err()))
+	}
+	if err != nil {
 		return err
 	}
 	if err := g.log.Close(); err != nil {

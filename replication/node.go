@@ -291,16 +291,16 @@ func (n *Node) Start(outputs []shard.Outputs) {
 		}
 		return
 	}
-	if n.leaseClock != nil {
-		// Counted on from now, as the lease goroutine does until its first renewal
-		// answers (at once: it asks before its first wait).
-		n.leaseClock.set(leaseValidFrom(time.Now(), n.config.LeaseDuration))
-	}
 	n.startPrimary(false)
 	if n.config.Witness != "" {
+		// The release path counts on no lease until the witness grants one (leaseClock
+		// stays expired): the witness may have given it to the other node, promoted
+		// while this one was away. The lease goroutine itself gives the first renewal
+		// a lease's time before it fences.
 		n.leaseStop = make(chan struct{})
 		stop := n.leaseStop
-		n.goBackground(func() { n.holdLease(stop) })
+		fenceAt := leaseValidFrom(time.Now(), n.config.LeaseDuration)
+		n.goBackground(func() { n.holdLease(stop, fenceAt) })
 	}
 }
 
@@ -435,8 +435,8 @@ func (n *Node) promoteLocked(epoch uint64) (uint64, error) {
 		len(n.groups))
 	if n.config.Witness != "" {
 		n.leaseStop = make(chan struct{})
-		stop := n.leaseStop
-		n.goBackground(func() { n.holdLease(stop) })
+		stop, fenceAt := n.leaseStop, n.leaseClock.until()
+		n.goBackground(func() { n.holdLease(stop, fenceAt) })
 	}
 	n.goBackground(func() { n.fencePeer(epoch) })
 	return epoch, nil

@@ -38,6 +38,14 @@ func startSharded(t *testing.T, config NodeConfig) *testNode {
 		t.Fatal(err)
 	}
 	n := &testNode{Node: node, replies: newCollector(), config: config}
+	// Client 7 is the operator (its accounts may go negative, package ledger): every
+	// primary shard logs the table before its first request.
+	operator := model.AppendGrants(nil, []model.Grant{{Client: 7, Scopes: model.ScopeOperator}})
+	for _, s := range node.Shards() {
+		if err := s.SetGrants(operator); err != nil {
+			t.Fatal(err)
+		}
+	}
 	outputs := make([]shard.Outputs, len(node.Groups()))
 	for i := range outputs {
 		outputs[i] = shard.RepliesOnly(n.replies)

@@ -39,6 +39,9 @@ type Config struct {
 	// replication group: the standby's acknowledgements in sync mode). Nil: the local log
 	// only. It is fixed for the shard's life; what it answers may change (a promotion).
 	Acknowledger Acknowledger
+	// ReadGate, when set, holds parked reads while it says no (a primary past its
+	// witness lease). Nil: reads wait for nothing but the entries before them.
+	ReadGate ReadGate
 	// Snapshots, when set, turns on snapshots (see SnapshotConfig).
 	Snapshots *SnapshotConfig
 	// Reports retains execution reports for replay; nil: a new empty store (pass the one
@@ -73,6 +76,16 @@ type Log interface {
 	Retire(coveredOp uint64, archiveDir string) (int, error)
 	// BytesAfter returns the size of the log holding ops after op (a consumer's hold).
 	BytesAfter(op uint64) int64
+}
+
+// ReadGate (Config.ReadGate) says whether this node may answer reads from its state now:
+// a primary whose witness lease has run out (it was stopped past it) may have been
+// replaced, and the new primary may have acknowledged writes this node never saw. Parked
+// reads wait while ReadsAllowed is false (like a write waiting for its acknowledgement;
+// the Acknowledger's AcknowledgedNotify wakes the sequencer when it changes); a fenced
+// node answers them shutting_down at Close.
+type ReadGate interface {
+	ReadsAllowed() bool
 }
 
 var (
@@ -148,6 +161,7 @@ type parked struct {
 	op      uint64           // Release when durable (and acknowledged) >= op.
 	firstOp uint64           // First op of the entry (0: reads only).
 	stamp   uint64           // The entry's timestamp.
+	reads   bool             // Holds reads' replies: released only while the ReadGate allows.
 	output  core.Output      // Replies and bodies.
 	origins []origin         // Who asked, for each reply, in order.
 	reports []backend.Report // Reusable report delivery slice.

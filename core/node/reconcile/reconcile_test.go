@@ -24,6 +24,9 @@ func newNode(t *testing.T) *node {
 	for i := range 2 {
 		n.machines = append(n.machines, core.New(core.Config{Shard: core.ShardConfig{
 			Map: twoShards, Index: uint16(i)}}))
+		// Client 1 is the operator: its accounts may go negative (package ledger).
+		n.apply(i, 0, model.OperationSetGrants, model.AppendGrants(nil,
+			[]model.Grant{{Client: 1, Scopes: model.ScopeOperator}}))
 	}
 	return n
 }

@@ -393,10 +393,20 @@ func (sim *simulation) checkLookup(client uint64, a *attempt, body []byte) {
 	}
 }
 
+// grant queues a set_grants request with grants on every shard, ahead of what is sent
+// after it (the server's own request: no connection, client 0).
+func (sim *simulation) grant(grants []model.Grant) {
+	body := model.AppendGrants(nil, grants)
+	for _, s := range sim.shards {
+		s.queue = append(s.queue, backend.Request{Operation: model.OperationSetGrants, Body: body})
+	}
+}
+
 // setup creates the accounts (through the router: split requests; account i belongs to
 // client i mod 4), without faults.
 func (sim *simulation) setup(accounts int) {
 	bodies := make([][]byte, len(sim.clients))
+	var issuers []model.Grant
 	for i := range accounts {
 		id := model.U128(uint64(1000 + i))
 		flags := uint16(0)
@@ -413,11 +423,18 @@ func (sim *simulation) setup(accounts int) {
 		account.Encode(body[len(body)-model.AccountSize:])
 		bodies[owner] = body
 		sim.ownerOf[id] = sim.clients[owner].id
+		if flags&model.AccountDebitsMustNotExceedCredits == 0 {
+			// Without a transfer grant over it a client may not create an account that can
+			// go negative (package ledger, "Ownership"): each owner gets one per account.
+			issuers = append(issuers, model.Grant{Client: sim.clients[owner].id,
+				Scopes: model.ScopeTransfer, Ledger: ledger, First: id, Last: id})
+		}
 		sim.accounts = append(sim.accounts, id)
 		sim.expected[id] = &model.Balance{}
 		sim.limited[id] = flags&model.AccountDebitsMustNotExceedCredits != 0
 		sim.ledgerOf[id] = ledger
 	}
+	sim.grant(issuers)
 	for i, client := range sim.clients {
 		if len(bodies[i]) > 0 {
 			sim.request(client, model.OperationCreateAccounts, 0, bodies[i], nil)
