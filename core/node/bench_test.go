@@ -59,6 +59,9 @@ func newBenchShards(tb testing.TB, shards int) []*benchShard {
 		s := &benchShard{machine: core.New(core.Config{
 			Ledger: ledger.Config{AccountsCapacity: uint32(perShard)}, Shard: core.ShardConfig{Map: placement, Index: uint16(index)}}),
 			clock: 1_000_000_000}
+		// Client 1 is the operator: its accounts may go negative (package ledger).
+		s.apply(tb, model.OperationSetGrants, 0, model.AppendGrants(nil,
+			[]model.Grant{{Client: 1, Scopes: model.ScopeOperator}}))
 		s.createAccounts(tb, owned[index])
 		s.entries = localEntries(owned[index], uint64(index)<<40)
 		result = append(result, s)
@@ -97,6 +100,14 @@ func (s *benchShard) createAccounts(tb testing.TB, ids []model.Uint128) {
 			account.Encode(body[i*model.AccountSize:])
 		}
 		s.apply(tb, model.OperationCreateAccounts, 1, body)
+		results := s.output.Body(&s.output.Replies[0])
+		for offset := 0; offset < len(results); offset += model.EventResultSize {
+			var result model.EventResult
+			result.Decode(results[offset:])
+			if result.Status != model.StatusOK {
+				tb.Fatalf("account %d: %s", start+offset/model.EventResultSize, result.Status)
+			}
+		}
 	}
 }
 
