@@ -171,6 +171,9 @@ func TestServeRefusesMeaninglessFlags(t *testing.T) {
 			"--login-attempts-per-minute -1"},
 		{"login attempts 0", func(o *serveOptions) { o.loginAttempts = 0 },
 			"--login-attempts-per-minute 0"},
+		{"capture of several shards", func(o *serveOptions) {
+			o.capture.url, o.placement.Shards = "nats://127.0.0.1:9", 2
+		}, "--cdc-nats with --shards 2"},
 		{"async alone", func(o *serveOptions) { o.replicationMode = "async" }, "async without replication"},
 		{"mode unknown", func(o *serveOptions) { o.replicationMode = "semi" }, "want sync or async"},
 		{"key alone", func(o *serveOptions) { o.replicationKey = "k" }, "--replication-key without replication"},
