@@ -187,3 +187,43 @@ func TestMarketDataSlowSubscriberResnapshots(t *testing.T) {
 		t.Fatal("no stale notice counted")
 	}
 }
+
+// TestMarketDataResumeWithinTheSubscriberBound: a subscriber resuming from an op far
+// back would get the whole retained history in one write (up to 32 MiB by default, on
+// every resuming connection), past SubscriberBytesMax, the bound that keeps a
+// subscriber's unsent bytes from growing without limit. A replay that does not fit the
+// bound is answered market_data_resume_gap with nothing replayed (the client rebuilds
+// from a snapshot); one that fits is replayed as before.
+func TestMarketDataResumeWithinTheSubscriberBound(t *testing.T) {
+	const bytesMax = 64 << 10
+	h := newHarness(t, harnessOptions{config: func(c *netio.Config) {
+		c.MarketData = netio.MarketDataConfig{SubscriberBytesMax: bytesMax, HistoryUpdatesMax: 4096}
+	}})
+	feed := newMarketFeed(h)
+	const entries, perEntry = 100, 20 // 2,000 updates: 250 KiB.
+	for range entries {
+		feed.release(5, perEntry)
+	}
+	waitFor(t, "the feed to publish every entry", func() bool {
+		return h.server.MarketDataStats().HandledOp == feed.op
+	})
+	far := dialRaw(t, h.server.Address())
+	far.login(clientAll, 1, secretOne, 7)
+	far.marketDataSubscribe(7, 5, wire.ChannelBook, 1)
+	replayed, answer := far.untilSubscribed()
+	if len(replayed)*model.MarketDataUpdateSize > bytesMax ||
+		model.Status(answer.Status) != model.StatusMarketDataResumeGap {
+		t.Fatalf("resume from op 1: %d updates replayed (%d bytes, bound %d), status %d; "+
+			"want none and market_data_resume_gap", len(replayed),
+			len(replayed)*model.MarketDataUpdateSize, bytesMax, answer.Status)
+	}
+	near := dialRaw(t, h.server.Address())
+	near.login(clientAll, 1, secretOne, 8)
+	near.marketDataSubscribe(8, 5, wire.ChannelBook, feed.op-1) // 2 entries: 40 updates.
+	replayed, answer = near.untilSubscribed()
+	if answer.Status != 0 || len(replayed) != 2*perEntry ||
+		replayed[len(replayed)-1].Sequence != feed.sequences[5] {
+		t.Fatalf("resume from op %d: status %d, %d replayed", feed.op-1, answer.Status,
+			len(replayed))
+	}
+}
