@@ -394,6 +394,8 @@ func (m *marketData) order(order *marketDataOrder) {
 		status = model.StatusNotPrimary
 	case !order.conn.active.Load():
 		return
+	case !m.roomFor(order.conn.id, request):
+		status = model.StatusSessionLimit
 	}
 	if status != model.StatusOK {
 		m.answer(order, &answer, status, nil)
@@ -420,6 +422,17 @@ func (m *marketData) order(order *marketDataOrder) {
 	}
 	m.sealFrame(s)
 	m.answer(order, &answer, status, s)
+}
+
+// roomFor reports whether the connection may take request: a new instrument only while
+// it holds fewer than MarketDataInstrumentsPerConnectionMax.
+func (m *marketData) roomFor(connection uint64, request *wire.MarketDataSubscribe) bool {
+	s, ok := m.byConn[connection]
+	if !ok || request.Instrument == 0 || request.Channels == 0 {
+		return true
+	}
+	_, held := s.instruments[request.Instrument]
+	return held || len(s.instruments) < MarketDataInstrumentsPerConnectionMax
 }
 
 // subscriber returns the connection's subscriber, creating it.

@@ -227,3 +227,37 @@ func TestMarketDataResumeWithinTheSubscriberBound(t *testing.T) {
 			len(replayed))
 	}
 }
+
+// TestMarketDataSubscriptionsPerConnectionAreBounded: every md_subscribe to a new
+// instrument used to add an entry to the connection's subscription map, so one logged-in
+// reader could grow the server's memory without limit (instrument ids need not exist). A
+// connection holds at most MarketDataInstrumentsPerConnectionMax instruments (instrument
+// 0 subscribes to all of them at once); past it md_subscribed answers session_limit and
+// nothing changes; dropping one (channels 0) makes room, and one held may change its
+// channels.
+func TestMarketDataSubscriptionsPerConnectionAreBounded(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	feed := newMarketFeed(h)
+	c := dialRaw(t, h.server.Address())
+	c.login(clientReader, 1, secretReader, 7)
+	subscribe := func(instrument, channels uint32, want model.Status) {
+		t.Helper()
+		c.marketDataSubscribe(7, instrument, channels, 0)
+		if _, answer := c.untilSubscribed(); model.Status(answer.Status) != want {
+			t.Fatalf("subscribe to instrument %d: status %d, want %s", instrument,
+				answer.Status, want)
+		}
+	}
+	const most = netio.MarketDataInstrumentsPerConnectionMax
+	for instrument := uint32(1); instrument <= most; instrument++ {
+		subscribe(instrument, wire.ChannelLevels, model.StatusOK)
+	}
+	subscribe(most+1, wire.ChannelLevels, model.StatusSessionLimit)
+	subscribe(2, wire.ChannelBook, model.StatusOK) // Held: its channels may change.
+	subscribe(1, 0, model.StatusOK)                // Dropped: room for one more.
+	subscribe(most+1, wire.ChannelLevels, model.StatusOK)
+	feed.release(most+1, 1)
+	if updates := c.nextUpdates(1); updates[0].Instrument != most+1 {
+		t.Fatalf("update of instrument %d, want %d", updates[0].Instrument, most+1)
+	}
+}
