@@ -133,8 +133,8 @@ func TestFailedLogAfterRestartRefusesReads(t *testing.T) {
 		return s.Err() != nil
 	})
 	if status := s.Submit(&Request{Connection: 2, Client: 7, Session: 2, Number: 1,
-		Operation: model.OperationLookupAccounts,
-		Body: model.U128(1).Append(nil)}); status != model.StatusLogUnavailable {
+		Operation: model.OperationLookupAccounts, Body: model.U128(1).Append(nil)}); status !=
+		model.StatusLogUnavailable {
 		t.Fatalf("a read after the failure: %s, want log_unavailable: account 1 (op 2) was "+
 			"never acknowledged by the standby", status)
 	}
