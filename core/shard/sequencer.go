@@ -161,6 +161,7 @@ func (s *Shard) refuseQueued(status model.Status) (drained bool, closed bool, er
 	if len(s.taken) == 0 {
 		return false, closed, nil
 	}
+	s.answers.taken(s.taken)
 	s.answerRequests(s.taken, status)
 	s.ring.release(&s.taken[len(s.taken)-1])
 	s.count(func(stats *Stats) { stats.LogFullRefusals += uint64(len(s.taken)) })
