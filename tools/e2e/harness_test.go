@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -88,9 +89,14 @@ func (b *lockedBuffer) String() string {
 }
 
 // startServer starts `sequent serve` on data with extra flags and waits until it
-// accepts connections.
+// accepts connections. Without --http among the flags the operators' HTTP gets a free
+// port too: serve's default (127.0.0.1:7401) is shared by every process on the machine,
+// and a test failed when another one held it.
 func startServer(t testing.TB, data string, address string, extra ...string) *server {
 	t.Helper()
+	if !slices.Contains(extra, "--http") {
+		extra = append(extra, "--http", freePort(t))
+	}
 	s := &server{t: t, data: data, address: address,
 		args: append([]string{"serve", "--data", data, "--addr", address}, extra...)}
 	s.start()
