@@ -34,6 +34,7 @@ type Client struct {
 	generation     uint64                  // Bumped for every connection.
 	next           uint64                  // Next request number.
 	pending        map[uint64]*Call        // Sent (or to send) and not answered, by number.
+	forming        map[coalesceKey]*Call   // Requests open to more callers (coalesce.go).
 	outbox         [][]byte                // Frames waiting for the writer, in order.
 	spare          [][]byte                // The writer's other outbox array.
 	writing        bool                    // A goroutine is writing the outbox.
@@ -54,6 +55,9 @@ type Client struct {
 	lastRead  atomic.Int64 // Unix ns of the last read.
 	lost      chan struct{}
 	stop      chan struct{}
+	// lifetime ends when the client stops; it bounds waits that belong to no one caller.
+	lifetime    context.Context
+	endLifetime context.CancelFunc
 	done      sync.WaitGroup
 }
 
@@ -74,10 +78,12 @@ func Dial(ctx context.Context, config Config) (*Client, error) {
 		windowBytes: semaphore.NewWeighted(int64(config.InflightBytesMax)),
 		next:        config.FirstNumber,
 		pending:     make(map[uint64]*Call),
+		forming:     make(map[coalesceKey]*Call),
 		lost:        make(chan struct{}, 1),
 		stop:        make(chan struct{}),
 		logoutSeen:  make(chan struct{}),
 	}
+	c.lifetime, c.endLifetime = context.WithCancel(context.Background())
 	for c.session == 0 {
 		var random [8]byte
 		_, _ = rand.Read(random[:])
@@ -85,6 +91,7 @@ func Dial(ctx context.Context, config Config) (*Client, error) {
 	}
 	established, err := c.connectAny(ctx)
 	if err != nil {
+		c.endLifetime()
 		return nil, err
 	}
 	c.mu.Lock()
@@ -137,8 +144,16 @@ type Call struct {
 	complete    chan struct{} // Closed when the call completes.
 	frame       []byte        // The encoded request, resent as is after a reconnect.
 	weightBytes int64         // Reserved in windowBytes.
+	holdsWindow bool          // Holds one slot of window.
 	busyRetries int
 	finished    atomic.Bool
+
+	// Coalesced requests (coalesce.go); guarded by the client's mu.
+	flags      uint8  // Request flags.
+	body       []byte // Events while the request is forming; nil once sealed.
+	events     int    // Events in the request.
+	waiters    int    // Callers still waiting for it.
+	outboxSlot int    // Its place in the outbox while forming; -1 once sealed.
 }
 
 // expectedReplyBytes estimates a reply's size from the operation's shape, for the
@@ -169,7 +184,7 @@ const requestFlagReplyBalances uint8 = 1 << 0
 func (c *Client) Go(ctx context.Context, operation model.Operation, flags uint8,
 	body []byte, done chan *Call) *Call {
 	call := &Call{Operation: operation, Done: done, client: c,
-		complete: make(chan struct{})}
+		complete: make(chan struct{}), flags: flags, waiters: 1, outboxSlot: -1}
 	if len(body) > model.RequestBodyBytesMax {
 		call.fail(fmt.Errorf("client: request body of %d bytes, more than %d", len(body),
 			model.RequestBodyBytesMax))
@@ -186,7 +201,7 @@ func (c *Client) Go(ctx context.Context, operation model.Operation, flags uint8,
 		call.fail(err)
 		return call
 	}
-	call.weightBytes = weightBytes
+	call.weightBytes, call.holdsWindow = weightBytes, true
 	c.mu.Lock()
 	if c.closed {
 		err := c.closedError()
@@ -288,8 +303,11 @@ func (call *Call) notify() {
 func (call *Call) release() {
 	if call.weightBytes > 0 {
 		call.client.windowBytes.Release(call.weightBytes)
-		call.client.window.Release(1)
 		call.weightBytes = 0
+	}
+	if call.holdsWindow {
+		call.client.window.Release(1)
+		call.holdsWindow = false
 	}
 }
 
@@ -302,6 +320,7 @@ func (c *Client) writeLocked() {
 	}
 	c.writing = true
 	for len(c.outbox) > 0 && c.conn != nil {
+		c.sealAllLocked()
 		conn, generation := c.conn, c.generation
 		buffers := c.outbox
 		c.outbox = c.spare[:0]
@@ -330,6 +349,7 @@ func (c *Client) lostLocked(generation uint64, err error) {
 	}
 	_ = c.conn.Close()
 	c.conn = nil
+	c.sealAllLocked() // The pending requests keep their frames for the resend.
 	c.outbox = c.outbox[:0]
 	if c.closed {
 		return // Closing: no reconnect.
@@ -391,6 +411,7 @@ func (c *Client) shutdown(err error) {
 	case <-c.stop:
 	default:
 		close(c.stop)
+		c.endLifetime()
 	}
 	c.mu.Unlock()
 	for _, call := range calls {

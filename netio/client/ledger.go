@@ -31,17 +31,29 @@ func chunks(count int, linked func(i int) bool) ([][2]int, error) {
 }
 
 // batch sends one request per run (all pipelined) and waits for every reply in order,
-// calling collect with each reply's body. The first error is returned after all replies
-// are in, so no request is left unaccounted for.
+// calling collect with each reply's body. Create operations are merged with concurrent
+// callers' (coalesce.go; openChain(run) says the run ends inside a linked chain); each
+// reply's body is then this caller's results only. The first error is returned after
+// all replies are in, so no request is left unaccounted for.
 func (c *Client) batch(ctx context.Context, operation model.Operation, flags uint8,
-	runs [][2]int, encode func(run [2]int) []byte, collect func(reply *Reply)) error {
-	calls := make([]*Call, len(runs))
-	for i, run := range runs {
-		calls[i] = c.Go(ctx, operation, flags, encode(run), nil)
-	}
+	runs [][2]int, encode func(run [2]int) []byte, openChain func(run [2]int) bool,
+	collect func(reply *Reply)) error {
+	parts := make([]*part, 0, len(runs))
 	var first error
-	for _, call := range calls {
-		reply, err := call.Wait(ctx)
+	for _, run := range runs {
+		if !c.coalescing(operation) {
+			parts = append(parts, &part{call: c.Go(ctx, operation, flags, encode(run), nil)})
+			continue
+		}
+		p, err := c.submit(ctx, operation, flags, encode(run), run[1]-run[0], openChain(run))
+		if err != nil {
+			first = err // Nothing of this run was sent; later runs are not sent either.
+			break
+		}
+		parts = append(parts, p)
+	}
+	for _, p := range parts {
+		reply, err := p.wait(ctx)
 		if err != nil {
 			if first == nil {
 				first = err
@@ -72,7 +84,8 @@ func (c *Client) CreateAccounts(ctx context.Context, accounts []model.Account) (
 			accounts[i].Encode(body[(i-run[0])*model.AccountSize:])
 		}
 		return body
-	}, func(reply *Reply) { results = appendEventResults(results, reply.Body) })
+	}, func(run [2]int) bool { return accounts[run[1]-1].Flags&model.AccountLinked != 0 },
+		func(reply *Reply) { results = appendEventResults(results, reply.Body) })
 	if err == nil && len(results) != len(accounts) {
 		err = fmt.Errorf("client: %d results for %d accounts", len(results), len(accounts))
 	}
@@ -114,9 +127,8 @@ func (c *Client) CreateTransfersWithBalances(ctx context.Context,
 
 func (c *Client) createTransfers(ctx context.Context, transfers []model.Transfer,
 	flags uint8, collect func(reply *Reply)) error {
-	runs, err := chunks(len(transfers), func(i int) bool {
-		return transfers[i].Flags&model.TransferLinked != 0
-	})
+	linked := func(i int) bool { return transfers[i].Flags&model.TransferLinked != 0 }
+	runs, err := chunks(len(transfers), linked)
 	if err != nil {
 		return err
 	}
@@ -126,7 +138,7 @@ func (c *Client) createTransfers(ctx context.Context, transfers []model.Transfer
 			transfers[i].Encode(body[(i-run[0])*model.TransferSize:])
 		}
 		return body
-	}, collect)
+	}, func(run [2]int) bool { return linked(run[1] - 1) }, collect)
 }
 
 func appendEventResults(results []model.EventResult, body []byte) []model.EventResult {
@@ -173,7 +185,7 @@ func (c *Client) lookup(ctx context.Context, operation model.Operation,
 			ids[i].PutLE(body[(i-run[0])*model.IDSize:])
 		}
 		return body
-	}, collect)
+	}, nil, collect)
 }
 
 func appendTransfers(transfers []model.Transfer, body []byte) []model.Transfer {
