@@ -58,7 +58,7 @@ type Client struct {
 	// lifetime ends when the client stops; it bounds waits that belong to no one caller.
 	lifetime    context.Context
 	endLifetime context.CancelFunc
-	done      sync.WaitGroup
+	done        sync.WaitGroup
 }
 
 // Dial connects to the first reachable address, logs in and returns the client. ctx
