@@ -150,7 +150,7 @@ type Call struct {
 
 	// Coalesced requests (coalesce.go); guarded by the client's mu.
 	flags      uint8  // Request flags.
-	body       []byte // Events while the request is forming; nil once sealed.
+	body       []byte // While forming: a header-sized gap, then the events; nil once sealed.
 	events     int    // Events in the request.
 	waiters    int    // Callers still waiting for it.
 	outboxSlot int    // Its place in the outbox while forming; -1 once sealed.

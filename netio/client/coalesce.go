@@ -89,7 +89,8 @@ func (c *Client) submit(ctx context.Context, operation model.Operation, flags ui
 	}
 	call := &Call{Operation: operation, client: c, complete: make(chan struct{}),
 		weightBytes: weightBytes, waiters: 1, flags: flags, outboxSlot: -1, events: count}
-	call.body = append(make([]byte, 0, c.formingCapacity(len(body), info.EventSize)), body...)
+	call.body = make([]byte, wire.HeaderSize, c.formingCapacity(len(body), info.EventSize))
+	call.body = append(call.body, body...)
 	if count < c.config.CoalesceEventsMax && !openChain {
 		c.forming[key] = call
 	}
@@ -144,10 +145,11 @@ func (c *Client) admitLocked(call *Call) {
 	c.writeLocked()
 }
 
-// formingCapacity is the first capacity of a forming request's body: room for a few
-// more callers without growing, never more than a full request.
+// formingCapacity is the first capacity of a forming request's frame: its header and
+// room for a few more callers' events without growing, never more than a full request.
 func (c *Client) formingCapacity(bodyBytes, eventSize int) int {
-	return min(max(bodyBytes, coalesceFirstEvents*eventSize), c.config.CoalesceEventsMax*eventSize)
+	return wire.HeaderSize + min(max(bodyBytes, coalesceFirstEvents*eventSize),
+		c.config.CoalesceEventsMax*eventSize)
 }
 
 // joinLocked appends the events to the forming request of key when it has room and
@@ -194,16 +196,17 @@ func (c *Client) sealAllLocked() {
 	}
 }
 
-// encodeRequest builds the call's frame from its body (the body is then dropped).
+// encodeRequest seals the call's frame: its body holds a header-sized gap followed by
+// the events, and the header is written in front of them in place.
 func (c *Client) encodeRequest(call *Call) []byte {
-	appendFrame := wire.AppendFrame
+	putFrame := wire.PutFrame
 	if c.config.UncheckedFrames {
-		appendFrame = wire.AppendFrameUnchecked
+		putFrame = wire.PutFrameUnchecked
 	}
-	call.frame = appendFrame(make([]byte, 0, wire.HeaderSize+len(call.body)),
-		&wire.Frame{Kind: wire.KindRequest, Operation: call.Operation, Flags: call.flags,
-			Session: c.session, Number: call.Number}, call.body)
-	call.body = nil
+	putFrame(call.body, &wire.Frame{Kind: wire.KindRequest, Operation: call.Operation,
+		Flags: call.flags, Session: c.session, Number: call.Number},
+		len(call.body)-wire.HeaderSize)
+	call.frame, call.body = call.body, nil
 	return call.frame
 }
 

@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -459,4 +461,40 @@ func TestCoalescingConcurrentCallers(t *testing.T) {
 		}
 	}
 	t.Logf("%d calls in %d requests", callers*callsEach, next-c.config.FirstNumber-1)
+}
+
+// BenchmarkCallers: 512 goroutines each calling CreateTransfers with one transfer at a
+// time through one client, against the fake shard (no log: the client's and the
+// network layer's cost per call), with merging on and off.
+func BenchmarkCallers(b *testing.B) {
+	for _, coalesce := range []int{0, -1} {
+		b.Run(fmt.Sprintf("coalesce=%d", coalesce), func(b *testing.B) {
+			s := startTestServer(b)
+			c := s.dial(b, func(config *Config) { config.CoalesceEventsMax = coalesce })
+			createTestAccounts(b, c)
+			ctx := context.Background()
+			const callers = 512
+			var next atomic.Int64
+			b.ResetTimer()
+			var group sync.WaitGroup
+			for range callers {
+				group.Go(func() {
+					for {
+						n := next.Add(1)
+						if n > int64(b.N) {
+							return
+						}
+						results, err := c.CreateTransfers(ctx,
+							[]model.Transfer{transfer(uint64(n)+1<<32, 1, 3, 1, 0)})
+						if err != nil || results[0].Status != model.StatusOK {
+							b.Errorf("%v %v", results, err)
+							return
+						}
+					}
+				})
+			}
+			group.Wait()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "transfers/s")
+		})
+	}
 }

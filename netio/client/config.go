@@ -45,7 +45,7 @@ const (
 	busyRetryDelayMax     = 100 * time.Millisecond
 	// coalesceFirstEvents is the first capacity, in events, of a request formed for
 	// merging (coalesce.go): room for a burst of one-event callers before it grows.
-	coalesceFirstEvents = 64
+	coalesceFirstEvents = 8
 	// logoutWait bounds how long Close waits for the server's logout acknowledgement.
 	logoutWait = 500 * time.Millisecond
 )
