@@ -26,6 +26,14 @@ const (
 	// without letting memory for parked replies grow without bound (64 × ~2.4 MiB worst).
 	InFlightEntriesMaxDefault = 64
 
+	// UndurableEntriesMaxDefault is group commit at the sequencer (Config.
+	// UndurableEntriesMax): with one entry being synced and one written and waiting for
+	// the next sync, a third entry would become durable no sooner than if its requests
+	// waited in the ring and joined the next entry. Small requests under load then share
+	// entries by the hundred instead of a few per entry (each entry costs an append, an
+	// apply and a release); a full entry's worth of input is never held back.
+	UndurableEntriesMaxDefault = 2
+
 	// SnapshotMinimumIntervalDefault spaces snapshot requests: each costs a background
 	// pass over the whole state, so they are taken every few seconds at most.
 	SnapshotMinimumIntervalDefault = 10 * time.Second

@@ -108,6 +108,10 @@ func (s *Shard) turn() (drained bool, closed bool, err error) {
 	if len(s.parked) >= s.config.InFlightEntriesMax {
 		return false, false, nil
 	}
+	if s.holdForGroupCommit() {
+		_, closed = s.ring.take(nil, 0, 0)
+		return false, closed, nil
+	}
 	s.taken, closed = s.ring.take(s.taken[:0], s.config.RingRequests, s.config.EntryBytesMax)
 	if len(s.taken) == 0 {
 		return false, closed, nil
@@ -147,6 +151,23 @@ func (s *Shard) turn() (drained bool, closed bool, err error) {
 	slot.op = s.opLast
 	s.parked = append(s.parked, slot)
 	return true, closed, nil
+}
+
+// holdForGroupCommit reports whether this turn leaves the ring alone: UndurableEntriesMax
+// entries are appended and not durable yet, and the ring holds less than a full entry.
+// Requests taken now would be durable no sooner (the log syncs them after the entries
+// ahead of them) than if they join the entry taken once the log syncs (DurableNotify
+// wakes the sequencer), so they wait and share it.
+func (s *Shard) holdForGroupCommit() bool {
+	durable := s.log.Durable()
+	undurable := 0
+	for i := len(s.parked) - 1; i >= 0 && s.parked[i].op > durable; i-- {
+		undurable++
+	}
+	if undurable < s.config.UndurableEntriesMax {
+		return false
+	}
+	return s.ring.queuedBytes() < uint64(s.config.EntryBytesMax)
 }
 
 // refuseQueued answers what the ring holds with status, taking nothing of it into the

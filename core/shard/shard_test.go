@@ -1053,3 +1053,43 @@ func TestGrantsWaitForRoomInTheLog(t *testing.T) {
 		t.Fatalf("log ends at op %d, want 4", log.LastOp())
 	}
 }
+
+// TestGroupCommitHoldsSmallRequestsWhileTheLogSyncs: with two entries appended and not
+// yet durable, small requests wait in the ring (they would be durable no sooner in an
+// entry of their own) and all join one entry once the log syncs: 10 requests, 3 entries.
+// Without the hold each request taken at once would make an entry of its own.
+func TestGroupCommitHoldsSmallRequestsWhileTheLogSyncs(t *testing.T) {
+	log := wal.NewMemoryLog()
+	log.Hold()
+	s, replier := startShard(t, Config{}, log)
+	submit := func(number uint64) {
+		t.Helper()
+		if status := s.Submit(&Request{Connection: number, Client: 7, Session: 1,
+			Number: number, Operation: model.OperationCreateAccounts,
+			Body: accountsBody(number)}); status != model.StatusOK {
+			t.Fatalf("submit %d: %s", number, status)
+		}
+	}
+	for number := uint64(1); number <= 2; number++ {
+		submit(number)
+		waitUntil(t, "the entry appended", func() bool { return log.LastOp() == number })
+	}
+	submit(3)
+	time.Sleep(50 * time.Millisecond) // Give a sequencer without the hold time to take it.
+	for number := uint64(4); number <= 10; number++ {
+		submit(number)
+	}
+	waitUntil(t, "eight requests held in the ring", func() bool {
+		return s.Stats().RingDepth == 8
+	})
+	log.Release()
+	replies := replier.waitFor(t, 10)
+	for i := range replies {
+		if replies[i].Status != model.StatusOK {
+			t.Fatalf("reply %d: %s", i, replies[i].Status)
+		}
+	}
+	if stats := s.Stats(); stats.Entries != 3 || stats.Requests != 10 {
+		t.Fatalf("%d entries for %d requests, want 3 for 10", stats.Entries, stats.Requests)
+	}
+}
