@@ -135,6 +135,18 @@ func waitFor(t testingT, c *Client, what string, condition func() bool) {
 	}
 }
 
+// holdWindow sends one transfer that fills a window of one request (the shard paused),
+// so that the calls after it queue; the channel gets the call's error once it completes.
+func holdWindow(ctx context.Context, t testingT, c *Client, blocker model.Transfer) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.CreateTransfers(ctx, []model.Transfer{blocker})
+		done <- err
+	}()
+	waitFor(t, c, "the first request in flight", func() bool { return len(c.pending) == 1 })
+	return done
+}
+
 func statuses(results []model.EventResult) []model.Status {
 	out := make([]model.Status, len(results))
 	for i := range results {
@@ -159,12 +171,7 @@ func TestCoalescingMergesAndClosesOpenChains(t *testing.T) {
 	submittedBefore := s.backend.Submitted()
 
 	s.backend.Pause()
-	blocker := make(chan error, 1)
-	go func() {
-		_, err := c.CreateTransfers(ctx, []model.Transfer{transfer(100, 1, 2, 1, 0)})
-		blocker <- err
-	}()
-	waitFor(t, c, "the first request in flight", func() bool { return len(c.pending) == 1 })
+	blocker := holdWindow(ctx, t, c, transfer(100, 1, 2, 1, 0))
 
 	calls := [][]model.Transfer{
 		{transfer(101, 1, 2, 1, 0)},
@@ -247,12 +254,7 @@ func TestCoalescedRequestIsResentWhole(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
 	s.backend.Pause()
-	blocker := make(chan error, 1)
-	go func() {
-		_, err := c.CreateTransfers(ctx, []model.Transfer{transfer(300, 1, 2, 1, 0)})
-		blocker <- err
-	}()
-	waitFor(t, c, "the first request in flight", func() bool { return len(c.pending) == 1 })
+	blocker := holdWindow(ctx, t, c, transfer(300, 1, 2, 1, 0))
 	var group sync.WaitGroup
 	results := make([][]model.EventResult, 3)
 	for i := range results {
@@ -320,13 +322,7 @@ func TestCoalescingMatchesOneByOne(t *testing.T) {
 		}
 		// Hold the window with a blocker so that every call queues and merges.
 		merged.backend.Pause()
-		blocker := make(chan error, 1)
-		go func() {
-			_, err := c.CreateTransfers(ctx,
-				[]model.Transfer{transfer(base+1<<19, base+1, base+2, 1, 0)})
-			blocker <- err
-		}()
-		waitFor(rt, c, "the blocker in flight", func() bool { return len(c.pending) == 1 })
+		blocker := holdWindow(ctx, rt, c, transfer(base+1<<19, base+1, base+2, 1, 0))
 		parts := make([]*part, len(calls))
 		errs := make([]error, len(calls))
 		var group sync.WaitGroup
