@@ -155,9 +155,10 @@ func (s *Shard) turn() (drained bool, closed bool, err error) {
 
 // holdForGroupCommit reports whether this turn leaves the ring alone: UndurableEntriesMax
 // entries are appended and not durable yet, and the ring holds less than a full entry.
-// Requests taken now would be durable no sooner (the log syncs them after the entries
-// ahead of them) than if they join the entry taken once the log syncs (DurableNotify
-// wakes the sequencer), so they wait and share it.
+// Requests taken now would wait for the sync in progress to end before the log writes
+// them; taken when it ends (DurableNotify wakes the sequencer) they make one entry,
+// written by the next sync all the same. The price is the wake-up and append between
+// two syncs, during which the log writer is idle.
 func (s *Shard) holdForGroupCommit() bool {
 	durable := s.log.Durable()
 	undurable := 0
