@@ -56,12 +56,13 @@
 //
 // # Threading
 //
-// One worker goroutine per connection owns everything about its requests (slots, the
-// random source, pending transfers, open orders); its client's reader goroutine only
-// hands completed calls back over a channel with room for every call in flight. A
-// worker records each measured completion into its connection recorder's sample under its mutex;
-// the collector goroutine swaps that sample out once a second (and at the end of the
-// warm-up), merges it into the run's total, writes the interval log and prints the
+// One worker goroutine per connection (or per caller) owns everything about its
+// requests (slots, the random source, pending transfers, open orders); its client's
+// reader goroutine only hands completed calls back over a channel with room for every
+// call in flight. A worker records each measured completion into its connection's
+// recorder (a sample under a mutex); the collector goroutine swaps each recorder's
+// sample out once a second (and at the end of the warm-up), merges it into the run's
+// total, writes the interval log and prints the
 // progress line. Expected balances are shared atomics. Run returns after every worker
 // and the collector have stopped; nothing outlives it. Every queue, slot array and
 // buffer is bounded (limits.go).
