@@ -100,6 +100,10 @@ func transferBody(id, debit, credit, amount uint64, flags uint16, timeout uint32
 	return body
 }
 
+// heldEntriesMax turns the group-commit hold off (Config.UndurableEntriesMax) for tests
+// that need several entries appended while the log holds durability.
+const heldEntriesMax = InFlightEntriesMaxDefault
+
 func startShard(t *testing.T, config Config, log wal.Appender) (*Shard, *recordingReplier) {
 	t.Helper()
 	machine := core.New(core.Config{})
@@ -276,7 +280,8 @@ func TestLogFailureAnswersOutcomeUnknown(t *testing.T) {
 func TestLogFailureReleasesWhatIsDurable(t *testing.T) {
 	log := wal.NewMemoryLog()
 	log.Hold()
-	s, replier := startShard(t, Config{PulseInterval: time.Hour}, log)
+	s, replier := startShard(t, Config{PulseInterval: time.Hour,
+		UndurableEntriesMax: heldEntriesMax}, log)
 	failAfterTheFirstOfTwo(t, s, log)
 	replies := replier.waitFor(t, 2)
 	if replies[0].Connection != 1 || replies[0].Status != model.StatusOK ||
