@@ -494,3 +494,74 @@ func BenchmarkCallers(b *testing.B) {
 		})
 	}
 }
+
+// TestCoalescedCallerLeaving: callers whose contexts end stop waiting without failing
+// the request they share. B and C share a request queued behind a full window; B gives
+// up (context canceled) and C still gets its result, and B's transfer is applied (its
+// outcome was unknown to B, as for any abandoned call). D forms a request alone and gives
+// up before it is admitted: it is never sent and takes no request number.
+func TestCoalescedCallerLeaving(t *testing.T) {
+	s := startTestServer(t)
+	c := s.dial(t, func(config *Config) { config.InflightMax = 1 })
+	createTestAccounts(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	s.backend.Pause()
+	blocker := holdWindow(ctx, t, c, transfer(400, 1, 2, 1, 0))
+	key := coalesceKey{model.OperationCreateTransfers, 0}
+
+	leaving, leave := context.WithCancel(ctx)
+	bDone := make(chan error, 1)
+	go func() {
+		_, err := c.CreateTransfers(leaving, []model.Transfer{transfer(401, 1, 2, 1, 0)})
+		bDone <- err
+	}()
+	waitFor(t, c, "B to form a request", func() bool { return c.forming[key] != nil })
+	var cResults []model.EventResult
+	var cErr error
+	cDone := make(chan struct{})
+	go func() {
+		cResults, cErr = c.CreateTransfers(ctx,
+			[]model.Transfer{transfer(402, 1, 2, 1, model.TransferLinked)}) // Closes it.
+		close(cDone)
+	}()
+	waitFor(t, c, "C to join and close B's request", func() bool { return c.forming[key] == nil })
+	leave()
+	if err := <-bDone; !errors.Is(err, context.Canceled) {
+		t.Fatalf("B: %v, want context.Canceled", err)
+	}
+
+	dContext, dLeave := context.WithCancel(ctx)
+	dDone := make(chan error, 1)
+	go func() {
+		_, err := c.CreateTransfers(dContext, []model.Transfer{transfer(403, 1, 2, 1, 0)})
+		dDone <- err
+	}()
+	waitFor(t, c, "D to form a request", func() bool { return c.forming[key] != nil })
+	dLeave()
+	if err := <-dDone; !errors.Is(err, context.Canceled) {
+		t.Fatalf("D: %v, want context.Canceled", err)
+	}
+	waitFor(t, c, "D's request dropped", func() bool { return c.forming[key] == nil })
+	numberAfterD := c.NextNumber()
+
+	s.backend.Resume()
+	if err := <-blocker; err != nil {
+		t.Fatal(err)
+	}
+	<-cDone
+	if cErr != nil || len(cResults) != 1 || cResults[0].Status != model.StatusLinkedEventChainOpen {
+		t.Fatalf("C: %v %v, want its open chain refused as alone", cResults, cErr)
+	}
+	found, err := c.LookupTransfers(ctx, []model.Uint128{model.U128(401), model.U128(403)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(found) != 1 || found[0].ID != model.U128(401) {
+		t.Fatalf("found %v: want B's transfer applied (once) and D's never sent", found)
+	}
+	// B and C's request was numbered once admitted, then the lookup; D took none.
+	if numberAfterD+2 != c.NextNumber() {
+		t.Fatalf("numbers: %d after D, %d now", numberAfterD, c.NextNumber())
+	}
+}
