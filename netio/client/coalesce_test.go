@@ -147,6 +147,19 @@ func holdWindow(ctx context.Context, t testingT, c *Client, blocker model.Transf
 	return done
 }
 
+// heldWindow starts a server and a client with a window of one request, creates the
+// accounts, pauses the shard and fills the window with transfer id (holdWindow): the
+// calls after it queue and merge until the shard resumes.
+func heldWindow(t *testing.T, id uint64) (*testServer, *Client, context.Context, <-chan error) {
+	s := startTestServer(t)
+	c := s.dial(t, func(config *Config) { config.InflightMax = 1 })
+	createTestAccounts(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	t.Cleanup(cancel)
+	s.backend.Pause()
+	return s, c, ctx, holdWindow(ctx, t, c, transfer(id, 1, 2, 1, 0))
+}
+
 func statuses(results []model.EventResult) []model.Status {
 	out := make([]model.Status, len(results))
 	for i := range results {
@@ -248,13 +261,7 @@ func TestCoalescingOffSendsOneRequestPerCall(t *testing.T) {
 // drops is resent with its number after the reconnect and applied once; each caller
 // gets its own result.
 func TestCoalescedRequestIsResentWhole(t *testing.T) {
-	s := startTestServer(t)
-	c := s.dial(t, func(config *Config) { config.InflightMax = 1 })
-	createTestAccounts(t, c)
-	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
-	defer cancel()
-	s.backend.Pause()
-	blocker := holdWindow(ctx, t, c, transfer(300, 1, 2, 1, 0))
+	s, c, ctx, blocker := heldWindow(t, 300)
 	var group sync.WaitGroup
 	results := make([][]model.EventResult, 3)
 	for i := range results {
@@ -501,13 +508,7 @@ func BenchmarkCallers(b *testing.B) {
 // outcome was unknown to B, as for any abandoned call). D forms a request alone and gives
 // up before it is admitted: it is never sent and takes no request number.
 func TestCoalescedCallerLeaving(t *testing.T) {
-	s := startTestServer(t)
-	c := s.dial(t, func(config *Config) { config.InflightMax = 1 })
-	createTestAccounts(t, c)
-	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
-	defer cancel()
-	s.backend.Pause()
-	blocker := holdWindow(ctx, t, c, transfer(400, 1, 2, 1, 0))
+	s, c, ctx, blocker := heldWindow(t, 400)
 	key := coalesceKey{model.OperationCreateTransfers, 0}
 
 	leaving, leave := context.WithCancel(ctx)
