@@ -85,12 +85,12 @@ func (c *chunked[T]) reserve(count uint32) {
 	if missing <= 0 {
 		return
 	}
-	// One block for all of them, 2 MiB-aligned (hugepage.Make): records are read at
-	// random, and chunks allocated one by one at 8 KiB-aligned offsets kept part of each
-	// in 4 KiB pages (a TLB miss per access); a chunk of small records (links, statuses,
-	// owners) is too small to hold a huge page at all. Carved from one block, every
-	// chunk lies in huge pages, and the padding is one huge page per array.
-	block := hugepage.Make[T](missing * chunkRecordCount)
+	// One block for all of them, advised whole (hugepage.AdviseCovering): records are
+	// read at random, and chunks allocated and advised one by one kept part of each in
+	// 4 KiB pages (a TLB miss per access), while a chunk of small records (links,
+	// statuses, owners) was too small to hold a huge page at all.
+	block := make([]T, missing*chunkRecordCount)
+	hugepage.AdviseCovering(block)
 	clear(block)
 	for i := range missing {
 		start, end := i*chunkRecordCount, (i+1)*chunkRecordCount

@@ -97,7 +97,8 @@ func newIDTable(capacity uint32, seed uint64) idTable {
 // second (BenchmarkGrowth), while left alone its pages fault in one at a time as inserts
 // and migration reach them.
 func allocateSlots(count uint64, touch bool) []uint64 {
-	slots := hugepage.Make[uint64](int(count))
+	slots := make([]uint64, count)
+	hugepage.AdviseCovering(slots)
 	if touch {
 		clear(slots)
 	}

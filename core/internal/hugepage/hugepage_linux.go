@@ -35,33 +35,28 @@ func Advise[T any](s []T) {
 	_ = syscall.Madvise(whole[alignedStart-start:alignedEnd-start], syscall.MADV_HUGEPAGE)
 }
 
-// Make returns a zeroed slice of n T advised for huge pages. When the slice spans at
-// least two huge pages and T's size divides 2 MiB, its first element is placed on a
-// 2 MiB boundary: Advise can only mark the aligned interior of a slice, and the Go heap
-// aligns a large allocation to 8 KiB only, so an 8 MiB ledger chunk at a random offset
-// kept one of its four huge pages (a quarter of its records) in 4 KiB pages, whose TLB
-// misses every random access to them paid. The allocation is one huge page longer than
-// asked; the unused head and tail are never touched, so the kernel backs them with
-// nothing.
-func Make[T any](n int) []T {
+// AdviseCovering marks every 2 MiB page that s touches as a huge-page candidate,
+// including the two at its ends that it shares with neighbouring heap memory. Advise
+// marks only the aligned interior, and the Go heap aligns a large allocation to 8 KiB, so
+// an 8 MiB ledger chunk kept on average one of its four huge pages in 4 KiB pages (a
+// quarter of its records, each random access to them a TLB miss), and smaller chunks
+// none. Storage read at random (ledger chunks, id tables) uses this instead. Advising a
+// neighbour's memory changes nothing but how the kernel backs it; at most one huge page
+// per end may become resident sooner than it would have.
+func AdviseCovering[T any](s []T) {
+	if len(s) == 0 || os.Getenv("SEQUENT_NO_HUGEPAGE") != "" {
+		return
+	}
 	var zero T
-	size := unsafe.Sizeof(zero)
-	if size == 0 || pageBytes%size != 0 || uintptr(n)*size < 2*pageBytes {
-		s := make([]T, n)
-		Advise(s)
-		return s
+	size := uintptr(len(s)) * unsafe.Sizeof(zero)
+	if size < pageBytes {
+		return
 	}
-	padding := int(pageBytes / size)
-	whole := make([]T, n+padding)
-	start := uintptr(unsafe.Pointer(&whole[0]))
-	gap := (start+pageBytes-1)&^(pageBytes-1) - start
-	if gap%size != 0 { // Only if the heap aligned the block to less than T's size.
-		s := whole[:n:n]
-		Advise(s)
-		return s
-	}
-	skip := int(gap / size)
-	s := whole[skip : skip+n : skip+n]
-	Advise(s)
-	return s
+	start := uintptr(unsafe.Pointer(&s[0]))
+	coveredStart := start &^ (pageBytes - 1)
+	coveredEnd := (start + size + pageBytes - 1) &^ (pageBytes - 1)
+	// The covered range reaches past s, so it is passed as addresses: madvise reads and
+	// writes no memory, it only changes the kernel's policy for the range.
+	_, _, _ = syscall.Syscall(syscall.SYS_MADVISE, coveredStart, coveredEnd-coveredStart,
+		syscall.MADV_HUGEPAGE)
 }
