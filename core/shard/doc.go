@@ -26,8 +26,9 @@
 // A full log (wal.ErrLogFull: the disk has no room for the next segment) is not a failure:
 // the turn's writes are answered log_unavailable, nothing of them appended or applied,
 // and writes go through again once the log has room. A new grant table that finds no
-// room holds the ring instead (nothing is sequenced under the old table, reads included)
-// until it is logged, retried every turn and pulse. A failed log (a sticky I/O error)
+// room is retried every turn and pulse; until it is logged, every request taken from the
+// ring (reads included, since nothing may be decided under the old table) is answered
+// log_unavailable. A failed log (a sticky I/O error)
 // is final for this process, which stays up to say so: release first hands out every
 // reply the log had made durable (and the standby acknowledged) before failing, the rest
 // of the parked replies get outcome_unknown, and from then on the sequencer answers
@@ -65,5 +66,8 @@
 // entries the same way, so its consumers are current when it is promoted. Only release
 // feeds the consumers: what a log failure answers outcome_unknown, or Close abandons with
 // shutting_down, is never handed out (a restart that finds it in the log hands it out
-// then, as committed). A recovered machine's op counts as released from the start.
+// then, as committed). The entries a restart recovers count as released only once the
+// release condition covers them (in sync mode the standby may never have had them: the
+// previous process died first); they are never handed to the consumers (capture rebuilds
+// them from the log up to Released, market data starts after them).
 package shard

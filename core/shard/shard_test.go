@@ -876,8 +876,9 @@ func TestQueryAnswersInternalReads(t *testing.T) {
 }
 
 // TestStatsStartAtTheRecoveredOp: a shard built on a recovered machine reports its op as
-// applied and released before any new write (they used to read 0 until the first write
-// after a restart, while the log's durable op was right).
+// applied at once, and as released (without a standby: it is durable) as soon as it runs,
+// before any new write (they used to read 0 until the first write after a restart, while
+// the log's durable op was right). With a standby, see TestRecoveredEntriesWaitForTheStandby.
 func TestStatsStartAtTheRecoveredOp(t *testing.T) {
 	log := wal.NewMemoryLog()
 	first, replier := startShard(t, Config{}, log)
@@ -895,11 +896,16 @@ func TestStatsStartAtTheRecoveredOp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stats := restarted.Stats()
-	if stats.OpLast != 1 || stats.Released != 1 {
-		t.Fatalf("after recovery: applied op %d, released op %d; want 1 and 1", stats.OpLast,
-			stats.Released)
+	if stats := restarted.Stats(); stats.OpLast != 1 {
+		t.Fatalf("after recovery: applied op %d, want 1", stats.OpLast)
 	}
+	restarted.Start(newRecordingReplier())
+	t.Cleanup(func() { restarted.Close() })
+	waitUntil(t, "the recovered op to be released", func() bool {
+		restarted.wakeUp()
+		stats := restarted.Stats()
+		return stats.OpLast == 1 && stats.Released == 1 && restarted.Released() == 1
+	})
 }
 
 // TestGrantsReachTheLog: the grant table given to a primary is logged before the requests
@@ -1005,9 +1011,10 @@ func (l *refusalCountingLog) Append(e wal.Entry) error {
 
 // TestGrantsWaitForRoomInTheLog: a keys reload that withdraws a grant while the disk is
 // full cannot log its table. That is not a log failure (a full disk never is): the shard
-// keeps running and sequences nothing under the old table (a read would show what the
-// grant no longer allows); once there is room the table is logged first and decides the
-// requests that waited.
+// keeps running, and it decides nothing under the old table — every request meanwhile,
+// reads included (a read would show what the grant no longer allows), is answered
+// log_unavailable, as writes are whenever the log is full. Once there is room the table
+// is logged first and decides the requests sent again.
 func TestGrantsWaitForRoomInTheLog(t *testing.T) {
 	log := &refusalCountingLog{MemoryLog: wal.NewMemoryLog()}
 	s, replier := startShard(t, Config{PulseInterval: 5 * time.Millisecond}, log)
@@ -1033,19 +1040,27 @@ func TestGrantsWaitForRoomInTheLog(t *testing.T) {
 		Operation: model.OperationLookupAccounts, Body: model.U128(1).Append(nil)})
 	s.Submit(&Request{Connection: 1, Client: 7, Session: 1, Number: 2,
 		Operation: model.OperationCreateAccounts, Body: accountsBody(2)})
+	replies := replier.waitFor(t, 4)
+	for i, reply := range replies[2:4] {
+		if reply.Status != model.StatusLogUnavailable || len(replier.bodies[i+2]) != 0 {
+			t.Fatalf("reply %d while the table could not be logged: %+v (%d bytes)", i+2, reply,
+				len(replier.bodies[i+2]))
+		}
+	}
 	if s.Err() != nil {
 		t.Fatalf("a full log failed the shard: %v", s.Err())
 	}
 	log.SetFull(false)
-	replies := replier.waitFor(t, 4)
-	if s.Err() != nil {
-		t.Fatalf("a full log failed the shard: %v", s.Err())
-	}
-	for i, reply := range replies[2:] {
+	s.Submit(&Request{Connection: 2, Client: 8, Session: 1, Number: 3,
+		Operation: model.OperationLookupAccounts, Body: model.U128(1).Append(nil)})
+	s.Submit(&Request{Connection: 1, Client: 7, Session: 1, Number: 3,
+		Operation: model.OperationCreateAccounts, Body: accountsBody(2)})
+	replies = replier.waitFor(t, 6)
+	for i, reply := range replies[4:6] {
 		if reply.Status != model.StatusOK {
-			t.Fatalf("reply %d after room came back: %+v", i+2, reply)
+			t.Fatalf("reply %d after room came back: %+v", i+4, reply)
 		}
-		if reply.Client == 8 && len(replier.bodies[i+2]) != 0 {
+		if reply.Client == 8 && len(replier.bodies[i+4]) != 0 {
 			t.Fatal("client 8 read account 1 after its grant was withdrawn")
 		}
 	}
