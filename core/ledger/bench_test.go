@@ -9,7 +9,7 @@ import (
 
 	"sequent/core/event"
 	"sequent/core/model"
-	"sequent/internal/threadcpu"
+	"sequent/bench/threadcpu"
 )
 
 // benchAccountCount is the benchmark scale: one million accounts.

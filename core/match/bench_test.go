@@ -9,7 +9,7 @@ import (
 	"sequent/core/event"
 	"sequent/core/ledger"
 	"sequent/core/model"
-	"sequent/internal/threadcpu"
+	"sequent/bench/threadcpu"
 )
 
 // The benchmark follows exchange-core's published mix: one instrument, 1,000 active
