@@ -84,7 +84,7 @@ func newWorker(index int, r *run, c *client.Client, rec *recorder) *worker {
 		inflight, pendingMax = 1, callerPendingQueueMax // One call at a time.
 	}
 	w := &worker{index: index, run: r, client: c, random: random,
-		chooser: newChooser(config, r.zipf, random),
+		chooser: newChooser(config, r.zipf, random, r.shardOf),
 		slots:   make([]slot, inflight), free: make([]int32, 0, inflight),
 		calls: make(map[*client.Call]int32, inflight),
 		done:  make(chan *client.Call, inflight), recorder: rec,

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"sequent/core/model"
+	"sequent/core/shardmap"
 	"sequent/netio/wire"
 )
 
@@ -50,6 +51,7 @@ type Client struct {
 	silence        time.Duration           // Silence timeout in force.
 	permissions    uint32                  // From LoginAccepted.
 	epoch          uint64                  // From LoginAccepted.
+	shardMap       *shardmap.Map           // The server's, once asked (ShardMap).
 
 	lastWrite atomic.Int64 // Unix ns of the last write.
 	lastRead  atomic.Int64 // Unix ns of the last read.
@@ -149,11 +151,12 @@ type Call struct {
 	finished    atomic.Bool
 
 	// Coalesced requests (coalesce.go); guarded by the client's mu.
-	flags      uint8  // Request flags.
-	body       []byte // While forming: a header-sized gap, then the events; nil once sealed.
-	events     int    // Events in the request.
-	waiters    int    // Callers still waiting for it.
-	outboxSlot int    // Its place in the outbox while forming; -1 once sealed.
+	flags      uint8       // Request flags.
+	key        coalesceKey // What a joining call must share with it.
+	body       []byte      // While forming: a header-sized gap, then the events; nil once sealed.
+	events     int         // Events in the request.
+	waiters    int         // Callers still waiting for it.
+	outboxSlot int         // Its place in the outbox while forming; -1 once sealed.
 }
 
 // expectedReplyBytes estimates a reply's size from the operation's shape, for the
@@ -174,7 +177,7 @@ func expectedReplyBytes(operation model.Operation, flags uint8, bodyLength int) 
 	return int64(wire.HeaderSize + results*resultSize)
 }
 
-// requestFlagReplyBalances mirrors shard.RequestFlagReplyBalances (the wire value),
+// requestFlagReplyBalances mirrors backend.RequestFlagReplyBalances (the wire value),
 // without importing server packages.
 const requestFlagReplyBalances uint8 = 1 << 0
 

@@ -33,10 +33,12 @@ import (
 // resent whole with that number after a reconnect, restart of the server or failover,
 // like any request.
 
-// coalesceKey is what requests must share to be merged.
+// coalesceKey is what requests must share to be merged: the operation, the flags and,
+// with Config.RouteByShard, the shard the caller's events were routed to.
 type coalesceKey struct {
 	operation model.Operation
 	flags     uint8
+	shard     uint16
 }
 
 // part is one caller's share of a request: events [first, first+count).
@@ -66,8 +68,9 @@ func (c *Client) coalescing(operation model.Operation) bool {
 // the request belongs to every caller in it. It is numbered only when admitted, so
 // numbers follow the outbox order and a request every caller left before admission
 // never takes one.
-func (c *Client) submit(ctx context.Context, operation model.Operation, flags uint8,
-	body []byte, count int, openChain bool) (*part, error) {
+func (c *Client) submit(ctx context.Context, key coalesceKey, body []byte, count int,
+	openChain bool) (*part, error) {
+	operation, flags := key.operation, key.flags
 	info, _ := operation.Info()
 	resultBytes := info.ResultSize
 	if flags&requestFlagReplyBalances != 0 {
@@ -77,7 +80,6 @@ func (c *Client) submit(ctx context.Context, operation model.Operation, flags ui
 	if err := c.windowBytes.Acquire(ctx, weightBytes); err != nil {
 		return nil, err
 	}
-	key := coalesceKey{operation, flags}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
@@ -88,7 +90,8 @@ func (c *Client) submit(ctx context.Context, operation model.Operation, flags ui
 		return p, nil
 	}
 	call := &Call{Operation: operation, client: c, complete: make(chan struct{}),
-		weightBytes: weightBytes, waiters: 1, flags: flags, outboxSlot: -1, events: count}
+		weightBytes: weightBytes, waiters: 1, flags: flags, outboxSlot: -1, events: count,
+		key: key}
 	call.body = make([]byte, wire.HeaderSize, c.formingCapacity(len(body), info.EventSize))
 	call.body = append(call.body, body...)
 	if count < c.config.CoalesceEventsMax && !openChain {
@@ -136,7 +139,7 @@ func (c *Client) admitLocked(call *Call) {
 	call.Number = c.next
 	c.next++
 	c.pending[call.Number] = call
-	if c.forming[coalesceKey{call.Operation, call.flags}] == call {
+	if c.forming[call.key] == call {
 		call.outboxSlot = len(c.outbox)
 		c.outbox = append(c.outbox, nil) // Filled when sealed.
 	} else {
@@ -174,9 +177,8 @@ func (c *Client) joinLocked(key coalesceKey, body []byte, count int, openChain b
 // closeFormingLocked closes a forming request to joiners and, once it is queued, encodes
 // it into its outbox slot. Called with mu held.
 func (c *Client) closeFormingLocked(call *Call) {
-	key := coalesceKey{call.Operation, call.flags}
-	if c.forming[key] == call {
-		delete(c.forming, key)
+	if c.forming[call.key] == call {
+		delete(c.forming, call.key)
 	}
 	if call.outboxSlot >= 0 {
 		c.outbox[call.outboxSlot] = c.encodeRequest(call)

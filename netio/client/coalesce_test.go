@@ -205,7 +205,7 @@ func TestCoalescingMergesAndClosesOpenChains(t *testing.T) {
 			})
 		default:
 			waitFor(t, c, "the caller to form or join", func() bool {
-				call := c.forming[coalesceKey{model.OperationCreateTransfers, 0}]
+				call := c.forming[coalesceKey{model.OperationCreateTransfers, 0, 0}]
 				return call != nil && call.waiters == waiters[i]
 			})
 		}
@@ -274,7 +274,7 @@ func TestCoalescedRequestIsResentWhole(t *testing.T) {
 			}
 		})
 	}
-	key := coalesceKey{model.OperationCreateTransfers, 0}
+	key := coalesceKey{model.OperationCreateTransfers, 0, 0}
 	waitFor(t, c, "three callers in one request", func() bool {
 		return c.forming[key] != nil && c.forming[key].waiters == 3
 	})
@@ -335,7 +335,7 @@ func TestCoalescingMatchesOneByOne(t *testing.T) {
 		var group sync.WaitGroup
 		for i, transfers := range calls {
 			group.Go(func() {
-				parts[i], errs[i] = c.submit(ctx, model.OperationCreateTransfers, 0,
+				parts[i], errs[i] = c.submit(ctx, coalesceKey{model.OperationCreateTransfers, 0, 0},
 					encodeTransfers(transfers), len(transfers),
 					transfers[len(transfers)-1].Flags&model.TransferLinked != 0)
 			})
@@ -509,7 +509,7 @@ func BenchmarkCallers(b *testing.B) {
 // up before it is admitted: it is never sent and takes no request number.
 func TestCoalescedCallerLeaving(t *testing.T) {
 	s, c, ctx, blocker := heldWindow(t, 400)
-	key := coalesceKey{model.OperationCreateTransfers, 0}
+	key := coalesceKey{model.OperationCreateTransfers, 0, 0}
 
 	leaving, leave := context.WithCancel(ctx)
 	bDone := make(chan error, 1)

@@ -32,12 +32,14 @@ func chunks(count int, linked func(i int) bool) ([][2]int, error) {
 
 // batch sends one request per run (all pipelined) and waits for every reply in order,
 // calling collect with each reply's body. Create operations are merged with concurrent
-// callers' (coalesce.go; openChain(run) says the run ends inside a linked chain); each
-// reply's body is then this caller's results only. The first error is returned after
-// all replies are in, so no request is left unaccounted for.
+// callers' (coalesce.go): openChain(run) says the run ends inside a linked chain, and
+// shard(run) is the shard the run was routed to (Config.RouteByShard; runs of different
+// shards never share a request); each reply's body is then this caller's results only.
+// The first error is returned after all replies are in, so no request is left
+// unaccounted for.
 func (c *Client) batch(ctx context.Context, operation model.Operation, flags uint8,
 	runs [][2]int, encode func(run [2]int) []byte, openChain func(run [2]int) bool,
-	collect func(reply *Reply)) error {
+	shard func(run [2]int) uint16, collect func(reply *Reply)) error {
 	parts := make([]*part, 0, len(runs))
 	var first error
 	for _, run := range runs {
@@ -45,7 +47,12 @@ func (c *Client) batch(ctx context.Context, operation model.Operation, flags uin
 			parts = append(parts, &part{call: c.Go(ctx, operation, flags, encode(run), nil)})
 			continue
 		}
-		p, err := c.submit(ctx, operation, flags, encode(run), run[1]-run[0], openChain(run))
+		var runShard uint16
+		if shard != nil {
+			runShard = shard(run)
+		}
+		p, err := c.submit(ctx, coalesceKey{operation, flags, runShard}, encode(run),
+			run[1]-run[0], openChain(run))
 		if err != nil {
 			first = err // Nothing of this run was sent; later runs are not sent either.
 			break
@@ -85,7 +92,7 @@ func (c *Client) CreateAccounts(ctx context.Context, accounts []model.Account) (
 		}
 		return body
 	}, func(run [2]int) bool { return accounts[run[1]-1].Flags&model.AccountLinked != 0 },
-		func(reply *Reply) { results = appendEventResults(results, reply.Body) })
+		nil, func(reply *Reply) { results = appendEventResults(results, reply.Body) })
 	if err == nil && len(results) != len(accounts) {
 		err = fmt.Errorf("client: %d results for %d accounts", len(results), len(accounts))
 	}
@@ -93,52 +100,67 @@ func (c *Client) CreateAccounts(ctx context.Context, accounts []model.Account) (
 }
 
 // CreateTransfers creates transfers in requests of up to model.EventsPerRequestMax
-// events (linked chains kept whole) and returns one result per transfer.
+// events (linked chains kept whole; per debit shard with Config.RouteByShard) and returns
+// one result per transfer, in order.
 func (c *Client) CreateTransfers(ctx context.Context, transfers []model.Transfer) (
 	[]model.EventResult, error) {
-	results := make([]model.EventResult, 0, len(transfers))
-	err := c.createTransfers(ctx, transfers, 0, func(reply *Reply) {
-		results = appendEventResults(results, reply.Body)
-	})
-	if err == nil && len(results) != len(transfers) {
-		err = fmt.Errorf("client: %d results for %d transfers", len(results), len(transfers))
+	body, err := c.createTransfers(ctx, transfers, 0, model.EventResultSize)
+	if err != nil {
+		return nil, err
 	}
-	return results, err
+	return appendEventResults(make([]model.EventResult, 0, len(transfers)), body), nil
 }
 
 // CreateTransfersWithBalances is CreateTransfers with each result carrying both
 // accounts' balances right after the transfer.
 func (c *Client) CreateTransfersWithBalances(ctx context.Context,
 	transfers []model.Transfer) ([]model.TransferResult, error) {
-	results := make([]model.TransferResult, 0, len(transfers))
-	err := c.createTransfers(ctx, transfers, requestFlagReplyBalances, func(reply *Reply) {
-		for offset := 0; offset+model.EventResultBalancesSize <= len(reply.Body); offset +=
-			model.EventResultBalancesSize {
-			var result model.TransferResult
-			result.DecodeWithBalances(reply.Body[offset:])
-			results = append(results, result)
-		}
-	})
-	if err == nil && len(results) != len(transfers) {
-		err = fmt.Errorf("client: %d results for %d transfers", len(results), len(transfers))
+	body, err := c.createTransfers(ctx, transfers, requestFlagReplyBalances,
+		model.EventResultBalancesSize)
+	if err != nil {
+		return nil, err
 	}
-	return results, err
+	results := make([]model.TransferResult, len(transfers))
+	for i := range results {
+		results[i].DecodeWithBalances(body[i*model.EventResultBalancesSize:])
+	}
+	return results, nil
 }
 
+// createTransfers sends transfers and returns their results' bytes (resultSize each) in
+// the order of transfers.
 func (c *Client) createTransfers(ctx context.Context, transfers []model.Transfer,
-	flags uint8, collect func(reply *Reply)) error {
-	linked := func(i int) bool { return transfers[i].Flags&model.TransferLinked != 0 }
-	runs, err := chunks(len(transfers), linked)
+	flags uint8, resultSize int) ([]byte, error) {
+	order, shardOf, err := c.routeTransfers(ctx, transfers)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return c.batch(ctx, model.OperationCreateTransfers, flags, runs, func(run [2]int) []byte {
+	runs, err := chunks(len(order), func(i int) bool {
+		return transfers[order[i]].Flags&model.TransferLinked != 0 ||
+			(i+1 < len(order) && shardOf[i] != shardOf[i+1]) // One shard per request.
+	})
+	if err != nil {
+		return nil, err
+	}
+	results := make([]byte, len(transfers)*resultSize)
+	done := 0
+	err = c.batch(ctx, model.OperationCreateTransfers, flags, runs, func(run [2]int) []byte {
 		body := make([]byte, (run[1]-run[0])*model.TransferSize)
 		for i := run[0]; i < run[1]; i++ {
-			transfers[i].Encode(body[(i-run[0])*model.TransferSize:])
+			transfers[order[i]].Encode(body[(i-run[0])*model.TransferSize:])
 		}
 		return body
-	}, func(run [2]int) bool { return linked(run[1] - 1) }, collect)
+	}, func(run [2]int) bool { return transfers[order[run[1]-1]].Flags&model.TransferLinked != 0 },
+		func(run [2]int) uint16 { return shardOf[run[0]] }, func(reply *Reply) {
+			for offset := 0; offset+resultSize <= len(reply.Body) && done < len(order); offset += resultSize {
+				copy(results[order[done]*resultSize:], reply.Body[offset:offset+resultSize])
+				done++
+			}
+		})
+	if err == nil && done != len(transfers) {
+		err = fmt.Errorf("client: %d results for %d transfers", done, len(transfers))
+	}
+	return results, err
 }
 
 func appendEventResults(results []model.EventResult, body []byte) []model.EventResult {
@@ -185,7 +207,7 @@ func (c *Client) lookup(ctx context.Context, operation model.Operation,
 			ids[i].PutLE(body[(i-run[0])*model.IDSize:])
 		}
 		return body
-	}, nil, collect)
+	}, nil, nil, collect)
 }
 
 func appendTransfers(transfers []model.Transfer, body []byte) []model.Transfer {
