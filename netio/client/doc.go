@@ -30,7 +30,7 @@
 //
 // Concurrent CreateAccounts, CreateTransfers and CreateTransfersWithBalances calls on one
 // Client share requests, as TigerBeetle's clients do (coalesce.go): a request of one
-// operation and flags stays open for more callers' events until a writer takes it (or,
+// operation and flags (and, with RouteByShard, one shard) stays open for more callers' events until a writer takes it (or,
 // with the window full, until a slot frees), up to CoalesceEventsMax events; each caller
 // gets its own results. Outcomes are those of the same calls sent one request each in
 // the merged order: events are evaluated in order, request-level statuses of these
