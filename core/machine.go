@@ -203,7 +203,7 @@ func (m *Machine) applyRequest(op uint64, request *Request, out *Output) {
 	internal := request.Client == 0
 	reply.Status = CheckShape(request.Operation, request.Flags, request.Body, internal)
 	if reply.Status == model.StatusOK && internal {
-		reply.Status = m.dispatchInternal(request)
+		reply.Status = m.dispatchInternal(request, out)
 	}
 	if reply.Status != model.StatusOK || internal || request.Number == 0 {
 		if reply.Status == model.StatusOK && !internal {
@@ -302,6 +302,8 @@ func (m *Machine) dispatch(request *Request, out *Output) model.Status {
 		return m.getAccountBalances(request.Client, request.Body, out)
 	case model.OperationGetLedgerTotals:
 		return m.getLedgerTotals(request.Client, request.Body, out)
+	case model.OperationGetRiskRules:
+		return m.getRiskRules(request.Body, out)
 	}
 	status, _ := m.dispatchMatch(request, out)
 	return status
@@ -330,9 +332,14 @@ func (m *Machine) EventStatusCounts() map[string]uint64 {
 // the start of the entry); snapshot requests and audit records change no state (the shard
 // acts on the former; the latter are the audit trail by being in the log); set_grants
 // puts the keys file's grant table in force (an invalid table changes nothing and
-// answers invalid_body, which the server never writes: it validates the keys file).
-func (m *Machine) dispatchInternal(request *Request) model.Status {
+// answers invalid_body, which the server never writes: it validates the keys file);
+// set_risk_rules and remove_risk_rules change the risk rules, one result per rule.
+func (m *Machine) dispatchInternal(request *Request, out *Output) model.Status {
 	switch request.Operation {
+	case model.OperationSetRiskRules:
+		return m.setRiskRules(request.Body, out)
+	case model.OperationRemoveRiskRules:
+		return m.removeRiskRules(request.Body, out)
 	case model.OperationCancelSession:
 		status, _ := m.dispatchMatch(request, nil)
 		return status

@@ -12,10 +12,12 @@ import (
 	"sequent/core/ledger"
 	"sequent/core/match"
 	"sequent/core/model"
+	"sequent/core/risk"
 )
 
 // Machine snapshot format (little-endian), followed by the ledger section
-// (core/ledger/snapshot.go) and the matching section (core/match/snapshot.go):
+// (core/ledger/snapshot.go), the matching section (core/match/snapshot.go) and the risk
+// section (core/risk/snapshot.go):
 //
 //	header   magic "SQMACHIN" (8) | version u32 | sessions u32 | clock u64 | op u64 = 32
 //	session  client u64 | session u64 | highest u64 | last op u64 | applied 4×u64 |
@@ -25,10 +27,10 @@ import (
 //	reports  count u64 | (client u64, last report sequence u64) × count, by client id
 //
 // Sessions appear in table order, replies oldest first. Version 3 added the request
-// digest of cached replies (older versions are refused).
+// digest of cached replies, version 4 the risk section (older versions are refused).
 const (
 	machineSnapshotMagic   = "SQMACHIN"
-	machineSnapshotVersion = 3
+	machineSnapshotVersion = 4
 	machineHeaderSize      = 32
 	sessionHeaderSize      = 72
 	cachedReplyHeaderSize  = 32
@@ -44,6 +46,7 @@ type Snapshot struct {
 	header    []byte // Machine header, sessions and report sequences, encoded on the sequencer.
 	ledger    *ledger.SnapshotView
 	match     *match.SnapshotView
+	risk      *risk.SnapshotView
 }
 
 // Snapshot captures the state between entries. Its cost on the sequencer is encoding the
@@ -70,7 +73,7 @@ func (m *Machine) Snapshot() *Snapshot {
 		header = binary.LittleEndian.AppendUint64(header, m.reportSequences[client])
 	}
 	return &Snapshot{Op: m.opLast, Timestamp: m.clock, header: header,
-		ledger: m.ledger.Snapshot(), match: m.match.Snapshot()}
+		ledger: m.ledger.Snapshot(), match: m.match.Snapshot(), risk: m.ledger.Risk().Snapshot()}
 }
 
 func appendSession(b []byte, s *session) []byte {
@@ -109,7 +112,11 @@ func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 		return int64(written) + ledgerWritten, err
 	}
 	matchWritten, err := s.match.WriteTo(w)
-	return int64(written) + ledgerWritten + matchWritten, err
+	if err != nil {
+		return int64(written) + ledgerWritten + matchWritten, err
+	}
+	riskWritten, err := s.risk.WriteTo(w)
+	return int64(written) + ledgerWritten + matchWritten + riskWritten, err
 }
 
 // Release hands the snapshot's copy buffers back to the machine's ledger for the next
@@ -175,6 +182,11 @@ func Restore(config Config, r io.Reader) (*Machine, error) {
 	if err != nil {
 		return nil, err
 	}
+	rules, err := risk.Restore(reader, l.ResolveAccount, l.AccountCount())
+	if err != nil {
+		return nil, err
+	}
+	l.SetRisk(rules)
 	// The stream must end here. Reading to its end also surfaces a checksum failure that a
 	// verifying reader (wal.OpenSnapshot) reports only at EOF.
 	if _, err := reader.ReadByte(); err != io.EOF {

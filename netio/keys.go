@@ -166,9 +166,9 @@ func (c *Client) Allows(operation model.Operation) bool {
 }
 
 // adminOperations need the admin permission whatever their shape: creating instruments
-// changes what every trader can do. Names are matched so that operations registered later
+// changes what every trader can do, and the risk rules are the operators' business. Names are matched so that operations registered later
 // (the matching engine's) need no change here.
-var adminOperations = map[string]bool{"create_instruments": true}
+var adminOperations = map[string]bool{"create_instruments": true, "get_risk_rules": true}
 
 // RequiredPermission returns the permission bit an operation needs: admin for the
 // administrative ones, read for lookups and queries, trade for matching writes and

@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 
 	"sequent/core/model"
+	"sequent/core/risk"
 )
 
 // Config sizes a Ledger. The zero value works: limits take their defaults and tables
@@ -121,6 +122,10 @@ type Ledger struct {
 	// resultBalances says whether the batch's results carry balances (CreateTransfersAs).
 	resultBalances bool
 
+	// risk holds the inline risk rules and their counters (risk.go); Active() is false
+	// while no rule is in force, and the hot path then skips it with one branch.
+	risk *risk.Engine
+
 	// system is set while a CreateSystem* call runs: Sequent's own events, whose ids lie
 	// in the system range (model.IsSystemID) that client events may not use.
 	system bool
@@ -156,6 +161,7 @@ func New(config Config) *Ledger {
 	l.batch.init()
 	l.queryRing = make([]uint32, model.EventsPerRequestMax)
 	l.undo.init()
+	l.risk = risk.New(l.ResolveAccount)
 	return l
 }
 

@@ -37,6 +37,9 @@ func (l *Ledger) postOrVoidTransfer(t *model.Transfer, timestamp uint64, hash ui
 	debit, credit := l.accounts.at(debitIndex), l.accounts.at(creditIndex)
 	post := t.Flags&model.TransferPostPending != 0
 	if post {
+		if status := l.checkPostRisk(p, debitIndex, creditIndex, result); status != model.StatusOK {
+			return status
+		}
 		// A closed account accepts the post of the very transfer that closed it.
 		if debit.Flags&model.AccountClosed != 0 && p.Flags&model.TransferClosingDebit == 0 {
 			return model.StatusDebitAccountAlreadyClosed
@@ -194,8 +197,21 @@ func inheritFromPending(record *model.Transfer, p *model.Transfer) {
 // transferExists compares a retried transfer with the stored one, field by field in the
 // documented order, and answers exists only when the retry means the same transfer.
 func (l *Ledger) transferExists(t *model.Transfer, e *model.Transfer) model.Status {
+	flags, held := retriedFlags(t, e)
+	status := l.compareTransfer(t, e, flags)
+	if status == model.StatusExists && held {
+		// The original outcome: created, but held for review (a retry must not read as
+		// done while an operator has not posted it).
+		return model.StatusRiskHeldForReview
+	}
+	return status
+}
+
+// compareTransfer compares a retry with stored transfer e, whose flags (as a retry must
+// carry them) are flags.
+func (l *Ledger) compareTransfer(t *model.Transfer, e *model.Transfer, flags uint16) model.Status {
 	switch {
-	case t.Flags != e.Flags:
+	case t.Flags != flags:
 		return model.StatusExistsWithDifferentFlags
 	case t.PendingID != e.PendingID:
 		return model.StatusExistsWithDifferentPendingID

@@ -53,6 +53,9 @@ func (l *Ledger) CreateTransfersAs(client uint64, balances bool, firstTimestamp 
 	checkBatch(firstTimestamp, len(events), len(results))
 	l.actAs(client)
 	l.resultBalances = balances
+	if l.riskActive() {
+		l.risk.Begin(client)
+	}
 	runner := chainRunner{ledger: l, count: len(events)}
 	for blockStart := 0; blockStart < len(events); blockStart += prefetchBlockEvents {
 		blockEnd := min(blockStart+prefetchBlockEvents, len(events))
@@ -157,6 +160,9 @@ func (l *Ledger) prefetchTransfers(events []model.Transfer, offset int) {
 		debitIndex[i] = l.confirmAccount(debitIndex[i], debitHash[i], events[i].DebitAccountID)
 		creditIndex[i] = l.confirmAccount(creditIndex[i], creditHash[i],
 			events[i].CreditAccountID)
+	}
+	if l.riskActive() {
+		s.sink += l.risk.Prefetch(debitIndex, creditIndex) // The rules' counters, likewise.
 	}
 }
 
@@ -277,7 +283,11 @@ func (l *Ledger) singleOrPendingTransfer(t *model.Transfer, timestamp uint64, ev
 		return model.StatusCreditAccountAlreadyClosed
 	}
 	amount := balancedAmount(t, debit, credit)
-	pending := t.Flags&model.TransferPending != 0
+	status, held := l.checkRisk(t, debitIndex, creditIndex, amount, timestamp, result)
+	if status != model.StatusOK {
+		return status
+	}
+	pending := held || t.Flags&model.TransferPending != 0
 	if status := checkAmount(amount, pending, debit, credit); status != model.StatusOK {
 		return status
 	}
@@ -312,6 +322,8 @@ func (l *Ledger) singleOrPendingTransfer(t *model.Transfer, timestamp uint64, ev
 	index, record := l.appendTransfer(hash, position, debitIndex, creditIndex)
 	*record = *t
 	record.Amount, record.Timestamp = amount, timestamp
+	record.Flags = storedFlags(t.Flags, held)
+	l.commitRisk()
 	if pending {
 		*l.pending.at(index) = pendingActive
 		if deadline != 0 {
@@ -327,6 +339,9 @@ func (l *Ledger) singleOrPendingTransfer(t *model.Transfer, timestamp uint64, ev
 		if !l.actor.all && !l.allowed(model.ScopeRead, creditIndex) {
 			result.CreditAccount = model.Balance{}
 		}
+	}
+	if held {
+		return model.StatusRiskHeldForReview
 	}
 	return model.StatusOK
 }
