@@ -38,7 +38,7 @@ func TestRiskDecisionsReplay(t *testing.T) {
 		model.RiskRule{ID: 2, Kind: model.RiskVelocity, Scope: model.RiskScopeLedger, Ledger: 1,
 			WindowNs: 8 * second, Amount: model.U128(1500), Count: 2},
 		model.RiskRule{ID: 3, Kind: model.RiskDailyAmount, Scope: model.RiskScopeClient, Client: 7,
-			Ledger: 1, Amount: model.U128(40_000)},
+			Ledger: 1, Amount: model.U128(75_000)},
 		model.RiskRule{ID: 4, Kind: model.RiskCoolingOff, Scope: model.RiskScopeLedger, Ledger: 1,
 			WindowNs: 3 * second, Amount: model.U128(50)},
 		model.RiskRule{ID: 5, Kind: model.RiskAnomaly, Scope: model.RiskScopeLedger, Ledger: 1,
@@ -97,12 +97,13 @@ func TestRiskDecisionsReplay(t *testing.T) {
 		}
 	}
 	for _, status := range []model.Status{model.StatusRiskAmountAboveMaximum,
+		model.StatusRiskClientDailyAmount,
 		model.StatusRiskAccountVelocityAmount, model.StatusRiskAccountVelocityCount,
 		model.StatusRiskNewCounterparty, model.StatusRiskHeldForReview,
 		model.StatusRiskDebitAccountBlocked, model.StatusRiskCreditAccountBlocked,
 		model.StatusRiskCounterpartyBlocked, model.StatusRiskClientVelocityCount} {
 		if !seen[status] {
-			t.Errorf("the traffic never ended %s", status)
+			t.Errorf("the traffic never ended %s (it ended %v)", status, seen)
 		}
 	}
 	restored, err := Restore(Config{}, bytes.NewReader(snapshot.Bytes()))

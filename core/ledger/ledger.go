@@ -124,7 +124,8 @@ type Ledger struct {
 
 	// risk holds the inline risk rules and their counters (risk.go); Active() is false
 	// while no rule is in force, and the hot path then skips it with one branch.
-	risk *risk.Engine
+	risk         *risk.Engine
+	riskTransfer risk.Transfer // The transfer being evaluated (the engine keeps a pointer).
 
 	// system is set while a CreateSystem* call runs: Sequent's own events, whose ids lie
 	// in the system range (model.IsSystemID) that client events may not use.

@@ -46,10 +46,11 @@ func (l *Ledger) checkRisk(t *model.Transfer, debitIndex, creditIndex uint32,
 	if !l.riskActive() {
 		return model.StatusOK, false
 	}
-	in := risk.Transfer{DebitIndex: debitIndex, CreditIndex: creditIndex,
-		DebitID: t.DebitAccountID, CreditID: t.CreditAccountID, Ledger: t.Ledger,
+	l.riskTransfer = risk.Transfer{DebitIndex: debitIndex, CreditIndex: creditIndex,
+		DebitID: t.DebitAccountID, CreditID: t.CreditAccountID,
+		CreditCreated: l.accounts.at(creditIndex).Timestamp, Ledger: t.Ledger,
 		Amount: amount, Timestamp: timestamp, InChain: l.undo.active}
-	status := l.risk.Evaluate(&in, &result.Risk)
+	status := l.risk.Evaluate(&l.riskTransfer, &result.Risk)
 	if status == model.StatusRiskHeldForReview {
 		result.Rule = result.Risk.Rule
 		return model.StatusOK, true

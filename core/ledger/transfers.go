@@ -162,7 +162,7 @@ func (l *Ledger) prefetchTransfers(events []model.Transfer, offset int) {
 			events[i].CreditAccountID)
 	}
 	if l.riskActive() {
-		s.sink += l.risk.Prefetch(debitIndex, creditIndex) // The rules' counters, likewise.
+		s.sink += l.risk.Prefetch(debitIndex) // The rules' counters, likewise.
 	}
 }
 

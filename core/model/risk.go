@@ -20,7 +20,7 @@ const (
 	RiskDailyAmount         RiskKind = 3 // Per UTC day: Σ amount ≤ Amount (a ledger's or a client's).
 	RiskBlocked             RiskKind = 4 // Nothing moves (an account, every account of a ledger, a client).
 	RiskBlockedCounterparty RiskKind = 5 // Nothing moves between the target and Counterparty.
-	RiskCoolingOff          RiskKind = 6 // A new payee receives at most Amount during WindowNs.
+	RiskCoolingOff          RiskKind = 6 // A payee account younger than WindowNs receives at most Amount.
 	RiskAnomaly             RiskKind = 7 // amount ≤ mean + Threshold/16 × deviation (EWMA).
 	riskKindEnd             RiskKind = 8
 )
@@ -147,7 +147,7 @@ type RiskRule struct {
 	Ledger       uint32
 	Account      Uint128 // Account scope: the account.
 	Client       uint64  // Client scope: the client.
-	WindowNs     uint64  // Velocity: the window; cooling_off: the period.
+	WindowNs     uint64  // Velocity: the window; cooling_off: the period after a payee's creation.
 	Amount       Uint128 // max_amount, velocity and daily limits; cooling_off: the small amount.
 	Count        uint64  // Velocity: most transfers per window (0: no count limit).
 	Threshold    uint32  // Anomaly: sixteenths of a deviation above the mean (64 = 4.0).
@@ -276,7 +276,7 @@ func (r *RiskRule) kindValid() bool {
 // What limit and current hold, per kind: max_amount: the maximum and 0; velocity: the
 // amount (or count) limit and the window's total before this transfer; daily_amount: the
 // limit and the day's total so far; cooling_off: the small amount and the time the payee
-// was first paid (0: never); anomaly: the largest amount that would have passed and the
+// account was created; anomaly: the largest amount that would have passed and the
 // account's mean; blocked kinds and review_required: 0 and 0. amount is the amount the
 // rule evaluated; until is when the refusing condition lapses by itself (the next
 // window bucket, the end of the day or of the cooling-off period), 0 when it does not.

@@ -12,7 +12,7 @@ const (
 	StatusRiskClientBlocked         Status = 302 // A blocked rule covers the sending client.
 	StatusRiskCounterpartyBlocked   Status = 303 // The other account is a blocked counterparty.
 	StatusRiskAmountAboveMaximum    Status = 304 // The amount exceeds a max_amount rule.
-	StatusRiskNewCounterparty       Status = 305 // Above the small amount to a payee paid first within the cooling-off period.
+	StatusRiskNewCounterparty       Status = 305 // Above the small amount to a payee account created within the cooling-off period.
 	StatusRiskAccountVelocityAmount Status = 306 // The debit account's window amount would exceed its limit.
 	StatusRiskAccountVelocityCount  Status = 307 // The debit account's window count would exceed its limit.
 	StatusRiskClientVelocityAmount  Status = 308 // The client's window amount would exceed its limit.

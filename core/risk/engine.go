@@ -14,22 +14,21 @@ type AccountResolver func(id model.Uint128) (index uint32, ledger uint32, ok boo
 type Engine struct {
 	resolve AccountResolver
 
-	rules      []*ruleState          // Sorted by rule id.
-	generation uint32                // Last generation given to a rule (state).
+	rules      []*ruleState            // Sorted by rule id.
+	generation uint32                  // Last generation given to a rule (state).
 	clients    map[uint64][]*ruleState // Client-scope rules per client, by id (admin and per batch only).
-	blocking   bool                  // Some rule blocks accounts: check the credit account's profile too.
+	blocking   bool                    // Some rule blocks accounts: check the credit account's profile too.
 
-	ledgers      []profile // Ledger-scope profiles, sorted by ledger.
-	overrides    []profile // Profiles of accounts with rules of their own.
-	overrideOf   []int32   // Per account index: index into overrides, or -1.
-	cachedLedger uint32    // The last ledger looked up, and its profile (nil: none).
+	ledgers             []profile // Ledger-scope profiles, sorted by ledger.
+	overrides           []profile // Profiles of accounts with rules of their own.
+	overrideOf          []int32   // Per account index: index into overrides, or -1.
+	cachedLedger        uint32    // The last ledger looked up, and its profile (nil: none).
 	cachedLedgerProfile *profile
 
 	actor []*ruleState // The client-scope rules of the batch's client.
 
 	velocity cells[velocityCell]
 	anomaly  cells[anomalyCell]
-	pairs    pairTable
 
 	// pending is what the last Evaluate found applicable, for Commit.
 	pending evaluation
@@ -82,21 +81,22 @@ type Transfer struct {
 	CreditIndex uint32
 	DebitID     model.Uint128
 	CreditID    model.Uint128
-	Ledger      uint32
-	Amount      model.Uint128
-	Timestamp   uint64
-	InChain     bool // Part of a linked chain: a hold is a refusal (a chain is all or nothing).
+	// CreditCreated is the credit account's creation timestamp (cooling-off rules).
+	CreditCreated uint64
+	Ledger        uint32
+	Amount        model.Uint128
+	Timestamp     uint64
+	InChain       bool // Part of a linked chain: a hold is a refusal (a chain is all or nothing).
 }
 
 // evaluation is what Evaluate found applicable, kept for Commit.
 type evaluation struct {
-	transfer       Transfer
+	transfer       *Transfer // The caller's, unchanged until Commit.
 	velocity       *velocityCell // The debit account's window, or nil.
 	velocityBucket uint64
 	anomaly        *anomalyCell
 	anomalyShift   uint8
 	daily          *ruleState // The ledger's daily rule, or nil.
-	pair           bool       // Remember the pair (a cooling-off rule applies and it is new).
 	held           bool
 	clients        [RulesPerClientMax]*ruleState // The client's rules that count this transfer.
 	clientCount    int
@@ -136,9 +136,12 @@ func (e *Engine) ledgerProfile(ledger uint32) *profile {
 // Evaluate checks a transfer against the rules in the documented precedence (doc.go) and
 // returns StatusOK, a refusal (with detail filled in), or StatusRiskHeldForReview (the
 // transfer is to be created as pending, held). It changes no counter beyond moving
-// windows and days forward in time; Commit counts the transfer once it is created.
+// windows and days forward in time; Commit counts the transfer once it is created. t
+// must stay unchanged until then (the engine keeps the pointer, not a copy).
 func (e *Engine) Evaluate(t *Transfer, detail *model.RiskDetail) model.Status {
-	e.pending = evaluation{transfer: *t}
+	p := &e.pending
+	p.transfer, p.velocity, p.anomaly, p.daily = t, nil, nil, nil
+	p.held, p.clientCount = false, 0
 	debit := e.profileOf(t.DebitIndex, t.Ledger)
 	var credit *profile
 	if e.blocking {
@@ -147,8 +150,10 @@ func (e *Engine) Evaluate(t *Transfer, detail *model.RiskDetail) model.Status {
 	if debit == nil && credit == nil && len(e.actor) == 0 {
 		return model.StatusOK
 	}
-	if status := e.checkBlocked(t, debit, credit, detail); status != model.StatusOK {
-		return status
+	if e.blocking {
+		if status := e.checkBlocked(t, debit, credit, detail); status != model.StatusOK {
+			return status
+		}
 	}
 	if status := e.checkMaxAmount(t, debit, detail); status != model.StatusOK {
 		return status
@@ -225,49 +230,30 @@ func (e *Engine) checkMaxAmount(t *Transfer, debit *profile, detail *model.RiskD
 	return model.StatusOK
 }
 
-// checkCoolingOff refuses more than the small amount to a payee the payer first paid
-// less than the period ago (or never). The pair is looked up once, whichever rules apply.
+// checkCoolingOff refuses more than the small amount to a payee account created less
+// than the period ago.
 func (e *Engine) checkCoolingOff(t *Transfer, debit *profile, detail *model.RiskDetail) model.Status {
-	key := pairKey(t.DebitIndex, t.CreditIndex)
-	looked, first, known := false, uint64(0), false
-	check := func(rule *ruleState) model.Status {
-		e.pending.pair = true
-		if !rule.rule.Amount.Less(t.Amount) {
-			return model.StatusOK // Within the small amount: allowed, and it starts the clock.
-		}
-		if !looked {
-			first, known = e.pairs.find(key)
-			looked = true
-		}
-		if known && t.Timestamp >= first && t.Timestamp-first >= rule.rule.WindowNs {
-			return model.StatusOK
-		}
-		until := uint64(0)
-		if known {
-			until = first + rule.rule.WindowNs
-		}
-		explain(detail, rule, rule.rule.Amount, model.U128(first), t.Amount, until)
+	if debit != nil && debit.coolingOff != nil && !coolingOffPasses(t, debit.coolingOff, detail) {
 		return model.StatusRiskNewCounterparty
 	}
-	if debit != nil && debit.coolingOff != nil {
-		if status := check(debit.coolingOff); status != model.StatusOK {
-			return status
-		}
-	}
 	for _, rule := range e.actor {
-		if rule.rule.Kind == model.RiskCoolingOff && rule.appliesTo(t.Ledger) {
-			if status := check(rule); status != model.StatusOK {
-				return status
-			}
+		if rule.rule.Kind == model.RiskCoolingOff && rule.appliesTo(t.Ledger) &&
+			!coolingOffPasses(t, rule, detail) {
+			return model.StatusRiskNewCounterparty
 		}
-	}
-	if e.pending.pair {
-		if !looked {
-			_, known = e.pairs.find(key)
-		}
-		e.pending.pair = !known
 	}
 	return model.StatusOK
+}
+
+// coolingOffPasses reports whether the transfer is within rule's small amount or its
+// payee account is older than the period, and explains the refusal otherwise.
+func coolingOffPasses(t *Transfer, rule *ruleState, detail *model.RiskDetail) bool {
+	if !rule.rule.Amount.Less(t.Amount) || t.Timestamp-t.CreditCreated >= rule.rule.WindowNs {
+		return true
+	}
+	explain(detail, rule, rule.rule.Amount, model.U128(t.CreditCreated), t.Amount,
+		t.CreditCreated+rule.rule.WindowNs)
+	return false
 }
 
 // checkVelocity checks the debit account's window, then the client's windows. A transfer
@@ -302,16 +288,13 @@ func (e *Engine) checkVelocity(t *Transfer, debit *profile, detail *model.RiskDe
 
 func (e *Engine) checkWindow(t *Transfer, rule *ruleState, w *window, amountStatus,
 	countStatus model.Status, detail *model.RiskDetail) model.Status {
-	bucketNs := rule.rule.WindowNs / model.RiskWindowBuckets
-	w.advance(t.Timestamp, bucketNs)
-	amount, count := w.totals()
-	until := (w.newest + 1) * bucketNs
-	if limit := rule.rule.Amount; !limit.IsZero() && limit.Less(saturatingAdd(amount, t.Amount)) {
-		explain(detail, rule, limit, amount, t.Amount, until)
+	w.advance(t.Timestamp, rule.rule.WindowNs/model.RiskWindowBuckets)
+	if limit := rule.rule.Amount; !limit.IsZero() && limit.Less(saturatingAdd(w.amount, t.Amount)) {
+		explain(detail, rule, limit, w.amount, t.Amount, w.end)
 		return amountStatus
 	}
-	if limit := rule.rule.Count; limit != 0 && count >= limit {
-		explain(detail, rule, model.U128(limit), model.U128(count), t.Amount, until)
+	if limit := rule.rule.Count; limit != 0 && w.count >= limit {
+		explain(detail, rule, model.U128(limit), model.U128(w.count), t.Amount, w.end)
 		return countStatus
 	}
 	return model.StatusOK
@@ -319,25 +302,16 @@ func (e *Engine) checkWindow(t *Transfer, rule *ruleState, w *window, amountStat
 
 // checkDaily checks the ledger's total of the day, then the client's.
 func (e *Engine) checkDaily(t *Transfer, debit *profile, detail *model.RiskDetail) model.Status {
-	check := func(rule *ruleState, status model.Status) model.Status {
-		rule.daily.advance(t.Timestamp)
-		if rule.rule.Amount.Less(saturatingAdd(rule.daily.amount, t.Amount)) {
-			explain(detail, rule, rule.rule.Amount, rule.daily.amount, t.Amount,
-				(rule.daily.day+1)*model.RiskDayNs)
-			return status
-		}
-		return model.StatusOK
-	}
 	if debit != nil && debit.daily != nil {
-		if status := check(debit.daily, model.StatusRiskLedgerDailyAmount); status != model.StatusOK {
-			return status
+		if !dailyPasses(t, debit.daily, detail) {
+			return model.StatusRiskLedgerDailyAmount
 		}
 		e.pending.daily = debit.daily
 	}
 	for _, rule := range e.actor {
 		if rule.rule.Kind == model.RiskDailyAmount && rule.appliesTo(t.Ledger) {
-			if status := check(rule, model.StatusRiskClientDailyAmount); status != model.StatusOK {
-				return status
+			if !dailyPasses(t, rule, detail) {
+				return model.StatusRiskClientDailyAmount
 			}
 			e.pending.clients[e.pending.clientCount] = rule
 			e.pending.clientCount++
@@ -346,34 +320,31 @@ func (e *Engine) checkDaily(t *Transfer, debit *profile, detail *model.RiskDetai
 	return model.StatusOK
 }
 
+// dailyPasses moves rule's day on and reports whether the transfer fits the day's limit,
+// explaining the refusal otherwise.
+func dailyPasses(t *Transfer, rule *ruleState, detail *model.RiskDetail) bool {
+	rule.daily.advance(t.Timestamp)
+	if !rule.rule.Amount.Less(saturatingAdd(rule.daily.amount, t.Amount)) {
+		return true
+	}
+	explain(detail, rule, rule.rule.Amount, rule.daily.amount, t.Amount,
+		(rule.daily.day+1)*model.RiskDayNs)
+	return false
+}
+
 // checkAnomaly scores the amount against the debit account's averages, then the
 // client's. An anomalous amount is refused, or held when the rule says hold (outside a
 // linked chain). Averages count only transfers created and not held, so that the
 // outliers a rule holds do not become the account's new normal.
 func (e *Engine) checkAnomaly(t *Transfer, debit *profile, detail *model.RiskDetail) model.Status {
 	verdict := model.StatusOK
-	score := func(rule *ruleState, a *averages) model.Status {
-		if uint32(a.count) < uint32(rule.rule.Warmup) {
-			return model.StatusOK
-		}
-		limit := a.limit(rule.rule.Threshold)
-		if !limit.Less(t.Amount) {
-			return model.StatusOK
-		}
-		explain(detail, rule, limit, a.mean, t.Amount, 0)
-		if rule.rule.Action == model.RiskHold && !t.InChain {
-			return model.StatusRiskHeldForReview
-		}
-		return model.StatusRiskAnomaly
-	}
 	if debit != nil && debit.anomaly != nil {
 		rule := debit.anomaly
 		cell := e.anomaly.at(t.DebitIndex)
 		if cell.generation != rule.generation {
 			*cell = anomalyCell{generation: rule.generation}
 		}
-		verdict = score(rule, &cell.averages)
-		if verdict == model.StatusRiskAnomaly {
+		if verdict = score(t, rule, &cell.averages, detail); verdict == model.StatusRiskAnomaly {
 			return verdict
 		}
 		e.pending.anomaly, e.pending.anomalyShift = cell, rule.rule.Shift
@@ -382,7 +353,7 @@ func (e *Engine) checkAnomaly(t *Transfer, debit *profile, detail *model.RiskDet
 		if rule.rule.Kind != model.RiskAnomaly || !rule.appliesTo(t.Ledger) {
 			continue
 		}
-		switch status := score(rule, &rule.averages); status {
+		switch status := score(t, rule, &rule.averages, detail); status {
 		case model.StatusRiskAnomaly:
 			return status
 		case model.StatusRiskHeldForReview:
@@ -395,11 +366,28 @@ func (e *Engine) checkAnomaly(t *Transfer, debit *profile, detail *model.RiskDet
 	return verdict
 }
 
+// score returns StatusOK when the amount is within rule's limit over averages (or the
+// averages are still warming up), else the refusal or the hold, explained.
+func score(t *Transfer, rule *ruleState, a *averages, detail *model.RiskDetail) model.Status {
+	if a.count < uint32(rule.rule.Warmup) {
+		return model.StatusOK
+	}
+	limit := a.limit(rule.rule.Threshold)
+	if !limit.Less(t.Amount) {
+		return model.StatusOK
+	}
+	explain(detail, rule, limit, a.mean, t.Amount, 0)
+	if rule.rule.Action == model.RiskHold && !t.InChain {
+		return model.StatusRiskHeldForReview
+	}
+	return model.StatusRiskAnomaly
+}
+
 // Commit counts the transfer Evaluate passed (or held), now that the ledger created it:
-// its windows, daily totals and averages (not for a held one), and its pair.
+// its windows, daily totals and averages (not for a held one).
 func (e *Engine) Commit() {
 	p := &e.pending
-	t := &p.transfer
+	t := p.transfer
 	if cell := p.velocity; cell != nil {
 		e.undo.saveVelocity(t.DebitIndex, cell)
 		cell.window.add(t.Amount)
@@ -427,27 +415,20 @@ func (e *Engine) Commit() {
 		e.undo.saveAnomaly(t.DebitIndex, cell)
 		cell.averages.update(t.Amount, p.anomalyShift)
 	}
-	if p.pair && e.pairs.insert(pairKey(t.DebitIndex, t.CreditIndex), t.Timestamp) {
-		e.undo.pairInserted()
-	}
-	e.pending = evaluation{}
 }
 
 // Prefetch loads the per-account counters of the debit accounts of a block of transfers
 // before they are evaluated one by one, so that their cache misses overlap (the ledger
 // calls it from its prefetch phase, see ledger.CreateTransfersAs). It returns a value
 // the caller sinks so that the loads are not optimized away.
-func (e *Engine) Prefetch(debitIndexes []uint32, creditIndexes []uint32) uint64 {
+func (e *Engine) Prefetch(debitIndexes []uint32) uint64 {
 	var sink uint64
-	for i, index := range debitIndexes {
+	for _, index := range debitIndexes {
 		if v := e.velocity.peek(index); v != nil {
 			sink += v.window.newest
 		}
 		if a := e.anomaly.peek(index); a != nil {
 			sink += uint64(a.averages.count)
-		}
-		if len(e.pairs.slots) != 0 {
-			sink += uint64(e.pairs.prefetch(pairKey(index, creditIndexes[i])))
 		}
 	}
 	return sink

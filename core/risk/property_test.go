@@ -29,13 +29,13 @@ type created struct {
 	ledger        uint32
 	amount        uint64
 	held          bool
-	coolingPair   bool // A cooling-off rule applied when it was created.
 }
 
 type naiveRules struct {
 	rules   []model.RiskRule // By id.
 	setAt   uint64
 	history []created
+	opened  map[uint64]uint64 // Account → creation timestamp.
 }
 
 func genRule(t *rapid.T, id uint32, kind model.RiskKind) (model.RiskRule, bool) {
@@ -84,7 +84,7 @@ func genRule(t *rapid.T, id uint32, kind model.RiskKind) (model.RiskRule, bool) 
 			return rule, false
 		}
 	case model.RiskCoolingOff:
-		rule.WindowNs = second * rapid.Uint64Range(1, 30).Draw(t, label+".period")
+		rule.WindowNs = second * rapid.Uint64Range(1, 60).Draw(t, label+".period")
 		rule.Amount = u(rapid.Uint64Range(0, 100).Draw(t, label+".small"))
 	case model.RiskAnomaly:
 		rule.Threshold = rapid.Uint32Range(8, 80).Draw(t, label+".threshold")
@@ -113,7 +113,12 @@ func TestRulesAgainstNaiveModel(t *testing.T) {
 			{Client: other, Scopes: model.ScopeOperator}}); err != nil {
 			t.Fatal(err)
 		}
-		model0 := &naiveRules{}
+		model0 := &naiveRules{opened: map[uint64]uint64{}}
+		for _, accounts := range propertyLedgers {
+			for _, account := range accounts {
+				model0.opened[account] = h.ledger.LookupAccounts([]model.Uint128{u(account)}, nil)[0].Timestamp
+			}
+		}
 		var rules []model.RiskRule
 		id := uint32(1)
 		for kind := model.RiskMaxAmount; kind <= model.RiskAnomaly; kind++ {
@@ -218,7 +223,7 @@ func (m *naiveRules) apply(client uint64, first uint64, events []model.Transfer)
 		if x.credit == 404 {
 			result.Status = model.StatusCreditAccountNotFound
 		} else {
-			result.Status, result.Rule, result.Risk.Limit, x.held, x.coolingPair = m.decide(&x, chain)
+			result.Status, result.Rule, result.Risk.Limit, x.held = m.decide(&x, chain)
 		}
 		if result.Status == model.StatusOK || result.Status == model.StatusRiskHeldForReview {
 			m.history = append(m.history, x)
@@ -266,11 +271,11 @@ func (m *naiveRules) clientRules(kind model.RiskKind, client uint64, ledger uint
 	return found
 }
 
-func (m *naiveRules) decide(x *created, chain bool) (model.Status, uint32, model.Uint128, bool, bool) {
+func (m *naiveRules) decide(x *created, chain bool) (model.Status, uint32, model.Uint128, bool) {
 	zero := model.Uint128{}
 	refuse := func(status model.Status, r *model.RiskRule, limit model.Uint128) (model.Status,
-		uint32, model.Uint128, bool, bool) {
-		return status, r.ID, limit, false, false
+		uint32, model.Uint128, bool) {
+		return status, r.ID, limit, false
 	}
 	if r := m.ruleOf(model.RiskBlocked, x.debit, x.ledger); r != nil {
 		return refuse(model.StatusRiskDebitAccountBlocked, r, zero)
@@ -313,15 +318,8 @@ func (m *naiveRules) decide(x *created, chain bool) (model.Status, uint32, model
 	if r := m.ruleOf(model.RiskCoolingOff, x.debit, x.ledger); r != nil {
 		cooling = append([]*model.RiskRule{r}, cooling...)
 	}
-	firstPaid, known := uint64(0), false
-	for _, c := range m.history {
-		if c.coolingPair && c.debit == x.debit && c.credit == x.credit {
-			firstPaid, known = c.timestamp, true
-			break
-		}
-	}
 	for _, r := range cooling {
-		if r.Amount.Lo < x.amount && (!known || x.timestamp-firstPaid < r.WindowNs) {
+		if r.Amount.Lo < x.amount && x.timestamp-m.opened[x.credit] < r.WindowNs {
 			return refuse(model.StatusRiskNewCounterparty, r, r.Amount)
 		}
 	}
@@ -378,7 +376,7 @@ func (m *naiveRules) decide(x *created, chain bool) (model.Status, uint32, model
 	if held {
 		status = model.StatusRiskHeldForReview
 	}
-	return status, heldBy, heldLimit, held, len(cooling) > 0
+	return status, heldBy, heldLimit, held
 }
 
 func windowStatus(r *model.RiskRule, amount, count, transfer uint64, amountStatus,
@@ -458,6 +456,9 @@ func (m *naiveRules) anomalous(r *model.RiskRule, amount uint64, match func(*cre
 	floor := new(big.Int).Rsh(mean, 4)
 	if deviation.Cmp(floor) < 0 {
 		deviation = floor
+	}
+	if deviation.Sign() == 0 {
+		deviation = big.NewInt(1)
 	}
 	limit := new(big.Int).Mul(deviation, big.NewInt(int64(r.Threshold)))
 	limit.Rsh(limit, 4).Add(limit, mean)

@@ -63,7 +63,7 @@ func TestRuleBoundaries(t *testing.T) {
 				{wait: second, debit: 1, credit: 3, amount: 40},
 				{debit: 1, credit: 3, amount: 1, status: model.StatusRiskAccountVelocityAmount,
 					rule: 1, limit: 100, current: 100},
-				{debit: 2, credit: 3, amount: 100}, // Another account's own window.
+				{debit: 2, credit: 3, amount: 100},                  // Another account's own window.
 				{wait: 3 * second, debit: 1, credit: 2, amount: 60}, // The 60 left the window.
 				{debit: 1, credit: 2, amount: 1, status: model.StatusRiskAccountVelocityAmount,
 					rule: 1, limit: 100, current: 100}}},
@@ -125,17 +125,16 @@ func TestRuleBoundaries(t *testing.T) {
 				{debit: 1, credit: 3, amount: 1},
 				{debit: 3, credit: 9, amount: 1, status: model.StatusRiskCounterpartyBlocked, rule: 9},
 				{client: other, debit: 9, credit: 3, amount: 1}}},
-		{"cooling off: a new payee gets the small amount, more after the period",
+		{"cooling off: a new payee account gets the small amount, more after the period",
 			[]model.RiskRule{{ID: 10, Kind: model.RiskCoolingOff, Scope: model.RiskScopeLedger,
 				Ledger: 1, WindowNs: 10 * second, Amount: u(10)}},
-			[]step{{debit: 1, credit: 2, amount: 11, status: model.StatusRiskNewCounterparty,
-				rule: 10, limit: 10, current: 0},
-				{debit: 1, credit: 2, amount: 10}, // Starts the clock.
-				{wait: 9 * second, debit: 1, credit: 2, amount: 11,
+			[]step{{debit: 1, credit: 30, amount: 11, status: model.StatusRiskNewCounterparty,
+				rule: 10, limit: 10, current: 1}, // current: checked to be 30's creation time.
+				{debit: 1, credit: 30, amount: 10},
+				{wait: 9 * second, debit: 1, credit: 30, amount: 11,
 					status: model.StatusRiskNewCounterparty, rule: 10, limit: 10, current: 1},
-				{debit: 2, credit: 1, amount: 11, status: model.StatusRiskNewCounterparty,
-					rule: 10, limit: 10}, // The pair is directed.
-				{wait: second, debit: 1, credit: 2, amount: 1_000_000}}},
+				{debit: 1, credit: 2, amount: 11}, // An account older than the period.
+				{wait: second, debit: 1, credit: 30, amount: 1_000_000}}},
 		{"anomaly: above mean + threshold × deviation after the warm-up",
 			[]model.RiskRule{{ID: 11, Kind: model.RiskAnomaly, Scope: model.RiskScopeAccount,
 				Account: u(1), Threshold: 64, Warmup: 3, Shift: 2}},
@@ -158,6 +157,9 @@ func TestRuleBoundaries(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			h := newHarness(t)
+			h.advance(20 * second)
+			h.createAccounts(sender, model.Account{ID: u(30), Ledger: 1, Code: 1})
+			created := h.now - 1
 			h.set(c.rules...)
 			for i, s := range c.steps {
 				h.advance(s.wait)
@@ -176,9 +178,9 @@ func TestRuleBoundaries(t *testing.T) {
 				}
 				d := result.Risk
 				wantCurrent := u(s.current)
-				if s.status == model.StatusRiskNewCounterparty && s.current != 0 {
-					wantCurrent = d.Current // The first payment's time: checked non-zero.
-					if d.Current.IsZero() || d.Until != d.Current.Lo+10*second {
+				if s.status == model.StatusRiskNewCounterparty {
+					wantCurrent = u(created) // The payee's creation time.
+					if d.Until != created+10*second {
 						t.Fatalf("step %d: cooling-off detail %+v", i, d)
 					}
 				}

@@ -14,20 +14,18 @@ import (
 // of a machine snapshot, which frames, compresses and checksums the file):
 //
 //	header    magic "SQRISK\x00\x00" (8) | version u32 | rules u32 | generation u32 |
-//	          velocity cells u32 | anomaly cells u32 | pairs u32              = 32 bytes
+//	          velocity cells u32 | anomaly cells u32 | reserved u32           = 32 bytes
 //	rules     rules × 280 bytes, by id: rule (128) | generation u32 |
 //	          averages count u32 | window (88) | daily (24) | mean u128 | deviation u128
 //	velocity  cells × 96 bytes, by account index: generation u32 | reserved u32 |
 //	          window (88)
 //	anomaly   cells × 40 bytes, by account index: generation u32 | count u32 |
 //	          mean u128 | deviation u128
-//	pairs     pairs × 16 bytes, oldest first: payer index u32 << 32 | payee index u32
-//	          (one u64) | first timestamp u64
 //
 //	window    newest bucket u64 | 4 × amount u128 | 4 × count u32          = 88
 //	daily     day u64 | amount u128                                        = 24
 //
-// Profiles and the pair table's slots are derived, rebuilt on load.
+// Profiles are derived, rebuilt on load.
 const (
 	snapshotMagic      = "SQRISK\x00\x00"
 	snapshotVersion    = 1
@@ -37,7 +35,6 @@ const (
 	ruleStateSize      = model.RiskRuleSize + 8 + windowSize + dailySize + 32
 	velocityCellSize   = 8 + windowSize
 	anomalyCellSize    = 8 + 32 // generation, then the averages (count, mean, deviation).
-	pairSize           = 16
 )
 
 // ErrSnapshotInvalid reports a risk section that cannot be loaded.
@@ -50,7 +47,6 @@ type SnapshotView struct {
 	generation uint32
 	velocity   []velocityCell
 	anomaly    []anomalyCell
-	pairs      []pairRecord
 }
 
 // Snapshot copies the state; call it between batches (no open chain).
@@ -59,8 +55,7 @@ func (e *Engine) Snapshot() *SnapshotView {
 		panic("risk: Snapshot inside a linked chain")
 	}
 	view := &SnapshotView{generation: e.generation,
-		velocity: copyCells(&e.velocity), anomaly: copyCells(&e.anomaly),
-		pairs: append([]pairRecord(nil), e.pairs.records...)}
+		velocity: copyCells(&e.velocity), anomaly: copyCells(&e.anomaly)}
 	for _, state := range e.rules {
 		view.rules = append(view.rules, *state)
 	}
@@ -85,7 +80,6 @@ func (v *SnapshotView) WriteTo(w io.Writer) (int64, error) {
 	binary.LittleEndian.PutUint32(header[16:], v.generation)
 	binary.LittleEndian.PutUint32(header[20:], uint32(len(v.velocity)))
 	binary.LittleEndian.PutUint32(header[24:], uint32(len(v.anomaly)))
-	binary.LittleEndian.PutUint32(header[28:], uint32(len(v.pairs)))
 	written := int64(0)
 	write := func(b []byte) {
 		n, _ := writer.Write(b) // The first error sticks in the writer; Flush reports it.
@@ -107,11 +101,6 @@ func (v *SnapshotView) WriteTo(w io.Writer) (int64, error) {
 		binary.LittleEndian.PutUint32(record[0:], v.anomaly[i].generation)
 		encodeAverages(record[4:], &v.anomaly[i].averages)
 		write(record[:anomalyCellSize])
-	}
-	for i := range v.pairs {
-		binary.LittleEndian.PutUint64(record[0:], v.pairs[i].key)
-		binary.LittleEndian.PutUint64(record[8:], v.pairs[i].first)
-		write(record[:pairSize])
 	}
 	return written, writer.Flush()
 }
@@ -149,14 +138,17 @@ func encodeWindow(b []byte, w *window) {
 	}
 }
 
+// decodeWindow reads a window; its running totals and bucket end are derived (the end is
+// found again by the first advance).
 func decodeWindow(b []byte, w *window) {
-	w.newest = binary.LittleEndian.Uint64(b[0:])
+	w.newest, w.end = binary.LittleEndian.Uint64(b[0:]), 0
 	for i := range w.amounts {
 		w.amounts[i] = model.Uint128LE(b[8+16*i:])
 	}
 	for i := range w.counts {
 		w.counts[i] = binary.LittleEndian.Uint32(b[8+16*model.RiskWindowBuckets+4*i:])
 	}
+	w.total()
 }
 
 func encodeDaily(b []byte, d *daily) {
@@ -201,11 +193,10 @@ func Restore(r io.Reader, resolve AccountResolver, accountCount uint32) (*Engine
 	generation := binary.LittleEndian.Uint32(header[16:])
 	velocityCount := binary.LittleEndian.Uint32(header[20:])
 	anomalyCount := binary.LittleEndian.Uint32(header[24:])
-	pairCount := binary.LittleEndian.Uint32(header[28:])
 	if ruleCount > RulesMax || velocityCount > accountCount || anomalyCount > accountCount ||
-		pairCount > PairsMax {
-		return nil, fmt.Errorf("%w: counts %d/%d/%d/%d exceed limits", ErrSnapshotInvalid,
-			ruleCount, velocityCount, anomalyCount, pairCount)
+		binary.LittleEndian.Uint32(header[28:]) != 0 {
+		return nil, fmt.Errorf("%w: counts %d/%d/%d exceed limits", ErrSnapshotInvalid,
+			ruleCount, velocityCount, anomalyCount)
 	}
 	e := New(resolve)
 	e.generation = generation
@@ -213,9 +204,6 @@ func Restore(r io.Reader, resolve AccountResolver, accountCount uint32) (*Engine
 		return nil, err
 	}
 	if err := e.restoreCells(r, velocityCount, anomalyCount); err != nil {
-		return nil, err
-	}
-	if err := e.restorePairs(r, pairCount, accountCount); err != nil {
 		return nil, err
 	}
 	e.rebuild()
@@ -280,24 +268,6 @@ func (e *Engine) restoreCells(r io.Reader, velocityCount, anomalyCount uint32) e
 		if cell.generation > e.generation {
 			return fmt.Errorf("%w: anomaly cell %d", ErrSnapshotInvalid, i)
 		}
-	}
-	return nil
-}
-
-func (e *Engine) restorePairs(r io.Reader, count uint32, accountCount uint32) error {
-	var record [pairSize]byte
-	for i := uint32(0); i < count; i++ {
-		if _, err := io.ReadFull(r, record[:]); err != nil {
-			return fmt.Errorf("%w: pair %d: %v", ErrSnapshotInvalid, i, err)
-		}
-		key := binary.LittleEndian.Uint64(record[0:])
-		first := binary.LittleEndian.Uint64(record[8:])
-		_, known := e.pairs.find(key)
-		if known || uint32(key>>32) >= accountCount || uint32(key) >= accountCount ||
-			uint32(key>>32) == uint32(key) {
-			return fmt.Errorf("%w: pair %d", ErrSnapshotInvalid, i)
-		}
-		e.pairs.insert(key, first)
 	}
 	return nil
 }

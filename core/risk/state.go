@@ -4,9 +4,14 @@ import "sequent/core/model"
 
 // window is a rolling window of model.RiskWindowBuckets buckets of bucketNs each: at time
 // t it holds the transfers of buckets t/bucketNs−3 … t/bucketNs. Time only moves forward
-// (entry timestamps), so advancing drops whole buckets and never looks back.
+// (entry timestamps), so advancing drops whole buckets and never looks back. The window
+// keeps its running totals, so that checking it is one compare per limit and moving it
+// on costs a compare until its newest bucket ends.
 type window struct {
 	newest  uint64 // Number of the newest bucket (timestamp / bucketNs).
+	end     uint64 // When the newest bucket ends ((newest+1) × bucketNs; 0: not known yet).
+	amount  model.Uint128 // Σ amounts (saturating at 2^128−1).
+	count   uint64        // Σ counts.
 	amounts [model.RiskWindowBuckets]model.Uint128
 	counts  [model.RiskWindowBuckets]uint32
 }
@@ -14,39 +19,43 @@ type window struct {
 // advance moves the window to the bucket holding timestamp, emptying the buckets it
 // passes.
 func (w *window) advance(timestamp uint64, bucketNs uint64) {
-	bucket := timestamp / bucketNs
-	if bucket <= w.newest {
+	if timestamp < w.end {
 		return
 	}
-	if bucket-w.newest >= model.RiskWindowBuckets {
-		w.amounts, w.counts = [model.RiskWindowBuckets]model.Uint128{},
-			[model.RiskWindowBuckets]uint32{}
-	} else {
-		for b := w.newest + 1; b <= bucket; b++ {
-			w.amounts[b%model.RiskWindowBuckets] = model.Uint128{}
-			w.counts[b%model.RiskWindowBuckets] = 0
+	bucket := timestamp / bucketNs
+	if bucket > w.newest {
+		if bucket-w.newest >= model.RiskWindowBuckets {
+			w.amounts, w.counts = [model.RiskWindowBuckets]model.Uint128{},
+				[model.RiskWindowBuckets]uint32{}
+		} else {
+			for b := w.newest + 1; b <= bucket; b++ {
+				w.amounts[b%model.RiskWindowBuckets] = model.Uint128{}
+				w.counts[b%model.RiskWindowBuckets] = 0
+			}
 		}
+		w.newest = bucket
+		w.total()
 	}
-	w.newest = bucket
+	w.end = (w.newest + 1) * bucketNs
 }
 
-// totals returns the window's amount (saturating at 2^128−1) and count.
-func (w *window) totals() (model.Uint128, uint64) {
-	var amount model.Uint128
-	var count uint64
+// total recomputes the running totals from the buckets.
+func (w *window) total() {
+	w.amount, w.count = model.Uint128{}, 0
 	for i := range w.amounts {
-		amount = saturatingAdd(amount, w.amounts[i])
-		count += uint64(w.counts[i])
+		w.amount = saturatingAdd(w.amount, w.amounts[i])
+		w.count += uint64(w.counts[i])
 	}
-	return amount, count
 }
 
 // add counts one transfer of amount in the newest bucket.
 func (w *window) add(amount model.Uint128) {
 	slot := w.newest % model.RiskWindowBuckets
 	w.amounts[slot] = saturatingAdd(w.amounts[slot], amount)
+	w.amount = saturatingAdd(w.amount, amount) // Saturating sums of non-negatives associate.
 	if w.counts[slot] != ^uint32(0) {
 		w.counts[slot]++
+		w.count++
 	}
 }
 
@@ -73,25 +82,46 @@ type averages struct {
 }
 
 // limit returns the largest amount that does not score above threshold (sixteenths of a
-// deviation above the mean; the deviation is at least the mean >> deviationFloorShift).
+// deviation above the mean; the deviation is at least the mean >> deviationFloorShift,
+// and at least 1).
 func (a *averages) limit(threshold uint32) model.Uint128 {
 	deviation := a.deviation
 	if floor := shiftRight(a.mean, deviationFloorShift); deviation.Less(floor) {
 		deviation = floor
 	}
-	excess, _, ok := model.MulDiv(deviation, model.U128(uint64(threshold)),
-		model.U128(thresholdUnit))
-	if !ok {
+	if deviation.IsZero() {
+		deviation = model.U128(1)
+	}
+	// threshold/16 × deviation, rounded down: a 128×32-bit product shifted right by four
+	// (thresholdUnit is 2^4), exact as long as the product fits 128 bits.
+	product, overflow := deviation.Mul64(uint64(threshold))
+	if overflow {
 		return maxUint128
 	}
-	return saturatingAdd(a.mean, excess)
+	return saturatingAdd(a.mean, shiftRight(product, thresholdShift))
 }
 
 // update folds amount into the averages with weight 2^-shift.
 func (a *averages) update(amount model.Uint128, shift uint8) {
-	if a.count == 0 {
+	switch {
+	case a.count == 0:
 		a.mean, a.deviation = amount, model.Uint128{}
-	} else {
+	case amount.Hi|a.mean.Hi|a.deviation.Hi == 0:
+		// The usual case, in 64-bit arithmetic (the same values as the general one).
+		mean, deviation, value := a.mean.Lo, a.deviation.Lo, amount.Lo
+		difference := value - mean
+		if value < mean {
+			difference = mean - value
+			a.mean.Lo = mean - difference>>shift
+		} else {
+			a.mean.Lo = mean + difference>>shift
+		}
+		if difference < deviation {
+			a.deviation.Lo = deviation - (deviation-difference)>>shift
+		} else {
+			a.deviation.Lo = deviation + (difference-deviation)>>shift
+		}
+	default:
 		difference := absoluteDifference(amount, a.mean)
 		a.mean = moveToward(a.mean, amount, shift)
 		a.deviation = moveToward(a.deviation, difference, shift)

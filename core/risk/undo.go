@@ -8,7 +8,6 @@ type undoLog struct {
 	velocity []velocityUndo
 	anomaly  []anomalyUndo
 	rules    []ruleUndo
-	pairs    int // Pairs inserted by the chain (the newest ones).
 }
 
 type velocityUndo struct {
@@ -47,12 +46,6 @@ func (u *undoLog) saveRule(rule *ruleState) {
 	}
 }
 
-func (u *undoLog) pairInserted() {
-	if u.active {
-		u.pairs++
-	}
-}
-
 // BeginChain starts recording (a linked chain opens).
 func (e *Engine) BeginChain() {
 	if e.undo.active {
@@ -77,13 +70,10 @@ func (e *Engine) RollbackChain() {
 		r := &u.rules[i]
 		r.rule.window, r.rule.daily, r.rule.averages = r.window, r.daily, r.averages
 	}
-	for ; u.pairs > 0; u.pairs-- {
-		e.pairs.popNewest()
-	}
 	u.reset()
 }
 
 func (u *undoLog) reset() {
 	u.active = false
-	u.velocity, u.anomaly, u.rules, u.pairs = u.velocity[:0], u.anomaly[:0], u.rules[:0], 0
+	u.velocity, u.anomaly, u.rules = u.velocity[:0], u.anomaly[:0], u.rules[:0]
 }
