@@ -91,7 +91,7 @@ type Transfer struct {
 
 // evaluation is what Evaluate found applicable, kept for Commit.
 type evaluation struct {
-	transfer       *Transfer // The caller's, unchanged until Commit.
+	transfer       *Transfer     // The caller's, unchanged until Commit.
 	velocity       *velocityCell // The debit account's window, or nil.
 	velocityBucket uint64
 	anomaly        *anomalyCell

@@ -8,8 +8,8 @@ import "sequent/core/model"
 // keeps its running totals, so that checking it is one compare per limit and moving it
 // on costs a compare until its newest bucket ends.
 type window struct {
-	newest  uint64 // Number of the newest bucket (timestamp / bucketNs).
-	end     uint64 // When the newest bucket ends ((newest+1) × bucketNs; 0: not known yet).
+	newest  uint64        // Number of the newest bucket (timestamp / bucketNs).
+	end     uint64        // When the newest bucket ends ((newest+1) × bucketNs; 0: not known yet).
 	amount  model.Uint128 // Σ amounts (saturating at 2^128−1).
 	count   uint64        // Σ counts.
 	amounts [model.RiskWindowBuckets]model.Uint128
