@@ -54,11 +54,17 @@ type connection struct {
 	reports reportState
 }
 
-// connectionGenerationMask keeps generations to 31 bits, so that generation<<32 | slot
-// stays below shard.ConnectionIDLimit (2^63) for ever: the counter wraps, skipping 0.
-// (With 32 bits, from the 2^31-th connection on every reply went to the shard's internal
-// waiters instead of the client.)
-const connectionGenerationMask = 1<<31 - 1
+// ConnectionIDLimit bounds the binary server's connection ids (shard.Request.Connection):
+// they stay below 2^62, so that the ids from 2^62 to shard.ConnectionIDLimit (2^63) are
+// free for another network layer of the same process sharing the shard (the HTTP API,
+// netio/api), whose replies a splitting Replier tells apart by id.
+const ConnectionIDLimit uint64 = 1 << 62
+
+// connectionGenerationMask keeps generations to 30 bits, so that generation<<32 | slot
+// stays below ConnectionIDLimit (2^62) for ever: the counter wraps, skipping 0. (With 32
+// bits, from the 2^31-th connection on every reply went to the shard's internal waiters
+// instead of the client.)
+const connectionGenerationMask = 1<<30 - 1
 
 // connectionTable maps connection ids to connections without locks: event loops publish
 // and retract entries with atomic operations, and the shard goroutine looks them up with

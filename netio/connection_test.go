@@ -7,13 +7,13 @@ import (
 )
 
 // TestConnectionIDsStayBelowTheShardLimit inserts connections across the generation
-// counter's wrap: every id stays below shard.ConnectionIDLimit (above it the shard would
-// hand the reply to an internal waiter, and the client would never hear back), ids stay
-// distinct, and generation 0 is never used.
+// counter's wrap: every id stays below ConnectionIDLimit (above it the reply would go to
+// the HTTP API's waiters or the shard's internal ones, and the client would never hear
+// back), ids stay distinct, and generation 0 is never used.
 func TestConnectionIDsStayBelowTheShardLimit(t *testing.T) {
 	table := newConnectionTable(4)
-	seen := map[uint64]bool{}
-	for _, start := range []uint32{1<<31 - 3, 1<<32 - 3} {
+	for _, start := range []uint32{1<<30 - 3, 1<<31 - 3, 1<<32 - 3} {
+		seen := map[uint64]bool{}
 		table.generation.Store(start)
 		for range 6 {
 			c := &connection{}
@@ -21,7 +21,7 @@ func TestConnectionIDsStayBelowTheShardLimit(t *testing.T) {
 				t.Fatal("insert refused with free slots")
 			}
 			generation := c.id >> 32
-			if c.id >= shard.ConnectionIDLimit || generation == 0 {
+			if c.id >= ConnectionIDLimit || c.id >= shard.ConnectionIDLimit || generation == 0 {
 				t.Fatalf("connection id %#x (generation %d) after generation %d", c.id,
 					generation, start)
 			}
