@@ -1,0 +1,68 @@
+package api
+
+import "time"
+
+// Bounds of the HTTP API. Each is named here with its reason.
+const (
+	// AddressDefault is where --api listens when given as ":port"-less nothing; the API
+	// is off unless --api is set.
+	AddressDefault = "127.0.0.1:7402"
+
+	// ClockWindowDefault is how far a request's Sequent-Timestamp may be from the
+	// server's clock, either way: long enough for ordinary clock drift and a slow
+	// network, short enough that the nonce cache (which must remember every nonce for
+	// twice the window) stays small.
+	ClockWindowDefault = 30 * time.Second
+	// clockWindowMax bounds --api-clock-window.
+	clockWindowMax = 10 * time.Minute
+
+	// NoncesMaxDefault bounds the nonces remembered (about 100 bytes each with the
+	// table, so ~100 MiB): at 10,000 signed requests a second and a 30 s window, 600,000
+	// are live. Beyond it the server refuses new requests (503 nonce_cache_full) rather
+	// than forget a nonce and accept its replay.
+	NoncesMaxDefault = 1 << 20
+	// noncesPerClientShare bounds one client's share of the nonce cache (a quarter), so
+	// that one client's flood cannot make everyone else's requests wait.
+	noncesPerClientShare = 4
+	// nonceShards spreads the nonce cache over this many locks.
+	nonceShards = 64
+	// nonceBytesMin and nonceBytesMax bound Sequent-Nonce: 16 characters of randomness
+	// at least (96 bits in base64url), 64 at most.
+	nonceBytesMin = 16
+	nonceBytesMax = 64
+
+	// InFlightMaxDefault bounds the requests submitted to the shard and not yet
+	// answered; beyond it the API answers 503 busy at once. It also keeps the server's
+	// own sessions (requests without an Idempotency-Key) within the core's exactly-once
+	// window of 256 numbers: at most this many numbers of one session are outstanding.
+	InFlightMaxDefault = 128
+	// inFlightMaxLimit is the largest InFlightMax accepted (see above: below 256).
+	inFlightMaxLimit = 250
+
+	// ReplyTimeoutDefault bounds the wait for a submitted request's reply (durable, and
+	// acknowledged by the standby in sync mode). A request still unanswered then is
+	// answered 503 outcome_unknown: it may yet be applied; retry it with the same
+	// Idempotency-Key (or the same ids) to learn its outcome.
+	ReplyTimeoutDefault = 10 * time.Second
+
+	// requestBodyBytesMax bounds a request body: a batch of 8,189 transfers is about
+	// 2.5 MB of JSON with every field given; 4 MiB leaves room for white space.
+	requestBodyBytesMax = 4 << 20
+	// headerBytesMax bounds the request line and headers (fasthttp's read buffer).
+	headerBytesMax = 8 << 10
+	// readTimeout, writeTimeout and idleTimeout bound a connection's reading a request,
+	// writing a response and waiting for the next request.
+	readTimeout  = 10 * time.Second
+	writeTimeout = 10 * time.Second
+	idleTimeout  = 2 * time.Minute
+	// connectionsMax bounds concurrent connections (fasthttp's Concurrency, which is
+	// also the most handlers running at once).
+	connectionsMax = 4096
+
+	// pageLimitDefault is the page size of account transfer and balance listings when
+	// the query gives none.
+	pageLimitDefault = 100
+
+	// retryAfterSeconds is the Retry-After of 429 and 503 answers.
+	retryAfterSeconds = "1"
+)
