@@ -22,6 +22,7 @@ import (
 	"sequent/core/ledger"
 	"sequent/core/shard"
 	"sequent/netio"
+	"sequent/netio/api"
 	"sequent/netio/ops"
 	"sequent/replication"
 	"sequent/tools"
@@ -73,6 +74,7 @@ type serveOptions struct {
 	allow             []string
 	loginAttempts     int
 	ledgers           string // Ledger registry for the clearing endpoints (names, scales).
+	api               apiOptions
 }
 
 func newServeCommand() *cobra.Command {
@@ -163,6 +165,7 @@ func addServeFlags(flags *pflag.FlagSet, o *serveOptions) {
 	flags.IntVar(&o.ringBytes, "input-ring-bytes", shard.RingBytesDefault, "tuning: bytes of requests queued before the server answers busy")
 	flags.IntVar(&o.inFlightEntries, "in-flight-entries", shard.InFlightEntriesMaxDefault, "tuning: log entries applied but not yet durable before the sequencer waits")
 	flags.BoolVar(&o.truncateCorrupt, "wal-truncate-corrupt", false, "DANGER: cut the log at the first damaged entry instead of refusing to start")
+	addAPIFlags(flags, &o.api)
 }
 
 // applyEnvironment sets every flag not given on the command line from its SEQUENT_*
@@ -193,10 +196,19 @@ func runServe(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) er
 		}
 		o.httpListener = listener
 	}
+	if err := o.api.bind(); err != nil {
+		if o.httpListener != nil {
+			o.httpListener.Close()
+		}
+		return err
+	}
 	running, err := startNode(ctx, o, stdout, stderr)
 	if err != nil {
 		if o.httpListener != nil {
 			o.httpListener.Close()
+		}
+		if o.api.listener != nil {
+			o.api.listener.Close()
 		}
 		return err
 	}
@@ -215,6 +227,7 @@ func runServe(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) er
 type runningNode struct {
 	node    *replication.Node
 	server  *netio.Server
+	api     *api.Server // Nil when --api is "".
 	ops     *ops.Server // Nil when --http is "".
 	keyring *netio.Keyring
 	logger  *slog.Logger
@@ -263,14 +276,27 @@ func startNode(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) (
 		node.Close()
 		return nil, err
 	}
+	running := &runningNode{node: node, server: server, keyring: keyring, logger: logger,
+		opsState: opsState{data: o.data, started: time.Now(), level: level,
+			replicationMode: o.replicationMode, freeBytesWarning: uint64(o.dataFreeBytesWarn)}}
+	if running.api, err = newAPIServer(&o.api, s, keyring, controls, running); err != nil {
+		node.Close()
+		return nil, err
+	}
 	if err := server.Start(); err != nil {
 		node.Close()
 		return nil, err
 	}
-	node.Start(server.Replier())
-	return &runningNode{node: node, server: server, keyring: keyring, logger: logger,
-		opsState: opsState{data: o.data, started: time.Now(), level: level,
-			replicationMode: o.replicationMode, freeBytesWarning: uint64(o.dataFreeBytesWarn)}}, nil
+	replier := server.Replier()
+	if running.api != nil {
+		replier = api.NewReplier(replier, running.api)
+		if err := running.api.Start(); err != nil {
+			node.Close()
+			return nil, err
+		}
+	}
+	node.Start(replier)
+	return running, nil
 }
 
 // waitAndStop serves until a signal, reloading keys on SIGHUP, then stops. A failed log
@@ -318,13 +344,16 @@ func (r *runningNode) reloadKeys() error {
 func (r *runningNode) stop() error {
 	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	var opsErr error
+	var opsErr, apiErr error
 	if r.ops != nil {
 		opsErr = r.ops.Shutdown(shutdown)
 	}
+	if r.api != nil {
+		apiErr = r.api.Shutdown(shutdown)
+	}
 	serverErr := r.server.Shutdown(shutdown)
 	nodeErr := r.node.Close()
-	return errors.Join(opsErr, serverErr, nodeErr, r.node.Shard().Err())
+	return errors.Join(opsErr, apiErr, serverErr, nodeErr, r.node.Shard().Err())
 }
 
 // nodeConfig checks the options (validate) and translates them into the node's
@@ -435,6 +464,14 @@ func printStartup(stdout io.Writer, o *serveOptions, r *runningNode) {
 	if r.ops != nil {
 		fmt.Fprintf(stdout, "sequent serve: metrics, health, status and admin on http://%s\n",
 			r.ops.Address())
+	}
+	if r.api != nil {
+		scheme := "http"
+		if o.api.tlsCert != "" {
+			scheme = "https"
+		}
+		fmt.Fprintf(stdout, "sequent serve: JSON API on %s://%s (OpenAPI at /v1/openapi.json)\n",
+			scheme, r.api.Address())
 	}
 	if o.sync == "none" {
 		fmt.Fprintln(stdout, "sequent serve: WARNING: --sync none: NOTHING IS FSYNCED, a crash loses acknowledged writes (benchmarks only)")

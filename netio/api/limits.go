@@ -13,8 +13,8 @@ const (
 	// network, short enough that the nonce cache (which must remember every nonce for
 	// twice the window) stays small.
 	ClockWindowDefault = 30 * time.Second
-	// clockWindowMax bounds --api-clock-window.
-	clockWindowMax = 10 * time.Minute
+	// ClockWindowMax bounds --api-clock-window.
+	ClockWindowMax = 10 * time.Minute
 
 	// NoncesMaxDefault bounds the nonces remembered (about 100 bytes each with the
 	// table, so ~100 MiB): at 10,000 signed requests a second and a 30 s window, 600,000
@@ -36,8 +36,8 @@ const (
 	// own sessions (requests without an Idempotency-Key) within the core's exactly-once
 	// window of 256 numbers: at most this many numbers of one session are outstanding.
 	InFlightMaxDefault = 128
-	// inFlightMaxLimit is the largest InFlightMax accepted (see above: below 256).
-	inFlightMaxLimit = 250
+	// InFlightMaxLimit is the largest InFlightMax accepted (see above: below 256).
+	InFlightMaxLimit = 250
 
 	// ReplyTimeoutDefault bounds the wait for a submitted request's reply (durable, and
 	// acknowledged by the standby in sync mode). A request still unanswered then is

@@ -89,12 +89,12 @@ func (c Config) Validate() error {
 	switch {
 	case c.Keys == nil:
 		return errors.New("api: Config.Keys is required")
-	case c.ClockWindow < time.Second || c.ClockWindow > clockWindowMax:
-		return fmt.Errorf("api: clock window %v outside 1s..%v", c.ClockWindow, clockWindowMax)
+	case c.ClockWindow < time.Second || c.ClockWindow > ClockWindowMax:
+		return fmt.Errorf("api: clock window %v outside 1s..%v", c.ClockWindow, ClockWindowMax)
 	case c.NoncesMax < 1024:
 		return fmt.Errorf("api: nonce cache of %d entries, want at least 1024", c.NoncesMax)
-	case c.InFlightMax < 1 || c.InFlightMax > inFlightMaxLimit:
-		return fmt.Errorf("api: in-flight bound %d outside 1..%d", c.InFlightMax, inFlightMaxLimit)
+	case c.InFlightMax < 1 || c.InFlightMax > InFlightMaxLimit:
+		return fmt.Errorf("api: in-flight bound %d outside 1..%d", c.InFlightMax, InFlightMaxLimit)
 	case c.ReplyTimeout < time.Millisecond:
 		return fmt.Errorf("api: reply timeout %v below 1ms", c.ReplyTimeout)
 	}
