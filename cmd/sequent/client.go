@@ -71,6 +71,7 @@ refused (the status is printed); 2 bad flags or no server reachable.`,
 		newAccountQueryCommand(options, "balance-history"),
 	)
 	command.AddCommand(newMatchingCommands(options)...)
+	command.AddCommand(newMarketDataCommand(options))
 	return command
 }
 

@@ -23,6 +23,7 @@ import (
 	"sequent/core/shard"
 	"sequent/netio"
 	"sequent/netio/api"
+	"sequent/netio/capture"
 	"sequent/netio/ops"
 	"sequent/replication"
 	"sequent/tools"
@@ -75,6 +76,7 @@ type serveOptions struct {
 	loginAttempts     int
 	ledgers           string // Ledger registry for the clearing endpoints (names, scales).
 	api               apiOptions
+	capture           captureOptions
 }
 
 func newServeCommand() *cobra.Command {
@@ -166,6 +168,7 @@ func addServeFlags(flags *pflag.FlagSet, o *serveOptions) {
 	flags.IntVar(&o.inFlightEntries, "in-flight-entries", shard.InFlightEntriesMaxDefault, "tuning: log entries applied but not yet durable before the sequencer waits")
 	flags.BoolVar(&o.truncateCorrupt, "wal-truncate-corrupt", false, "DANGER: cut the log at the first damaged entry instead of refusing to start")
 	addAPIFlags(flags, &o.api)
+	addCaptureFlags(flags, &o.capture)
 }
 
 // applyEnvironment sets every flag not given on the command line from its SEQUENT_*
@@ -227,8 +230,9 @@ func runServe(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) er
 type runningNode struct {
 	node    *replication.Node
 	server  *netio.Server
-	api     *api.Server // Nil when --api is "".
-	ops     *ops.Server // Nil when --http is "".
+	api     *api.Server      // Nil when --api is "".
+	ops     *ops.Server      // Nil when --http is "".
+	capture *capture.Capture // Nil without --cdc-nats.
 	keyring *netio.Keyring
 	logger  *slog.Logger
 	opsState
@@ -271,7 +275,9 @@ func startNode(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) (
 		LoginAttemptsPerMinute: o.loginAttempts})
 	server, err := netio.NewServer(netio.Config{Address: o.address, Keys: keyring,
 		Logger: logger, EventLoops: o.eventLoops, PrimaryAddress: s.PrimaryAddress,
-		Epoch: s.Epoch, Admission: controls}, s)
+		Epoch: s.Epoch, Admission: controls,
+		MarketData: netio.MarketDataConfig{StartOp: node.Recovery().OpLast + 1,
+			Serving: func() bool { return s.Role() == shard.RolePrimary }}}, s)
 	if err != nil {
 		node.Close()
 		return nil, err
@@ -283,6 +289,8 @@ func startNode(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) (
 		node.Close()
 		return nil, err
 	}
+	s.AddConsumer(server.MarketData(), nil)
+	running.capture = o.capture.start(node, nodeConfig, logger)
 	if err := server.Start(); err != nil {
 		node.Close()
 		return nil, err
@@ -291,6 +299,9 @@ func startNode(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) (
 	if running.api != nil {
 		replier = api.NewReplier(replier, running.api)
 		if err := running.api.Start(); err != nil {
+			if running.capture != nil {
+				running.capture.Close()
+			}
 			node.Close()
 			return nil, err
 		}
@@ -352,6 +363,9 @@ func (r *runningNode) stop() error {
 		apiErr = r.api.Shutdown(shutdown)
 	}
 	serverErr := r.server.Shutdown(shutdown)
+	if r.capture != nil {
+		r.capture.Close() // What it has not published stays in the log for the next start.
+	}
 	nodeErr := r.node.Close()
 	return errors.Join(opsErr, apiErr, serverErr, nodeErr, r.node.Shard().Err())
 }
@@ -382,7 +396,8 @@ func (o *serveOptions) nodeConfig(logger *slog.Logger) (replication.NodeConfig, 
 			TransfersCapacity: o.transfersCapacity, HashSeed: randomSeed()}},
 		WAL: wal.Options{Sync: policy, SyncInterval: o.syncInterval,
 			TruncateCorrupt: o.truncateCorrupt, SegmentBytes: o.walSegmentBytes},
-		Shard: shard.Config{RingBytes: o.ringBytes, InFlightEntriesMax: o.inFlightEntries},
+		Shard: shard.Config{RingBytes: o.ringBytes, InFlightEntriesMax: o.inFlightEntries,
+			LogHoldBytesMax: o.capture.retainBytes},
 		Snapshots: &shard.SnapshotConfig{EveryOps: o.snapshotEvery, Keep: o.snapshotsKept,
 			RetireLog: !o.walKeepAll, ArchiveDir: o.walArchive},
 		Listen:        o.replicationListen,

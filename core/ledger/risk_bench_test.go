@@ -32,10 +32,10 @@ func BenchmarkCreateTransfersRisk(b *testing.B) {
 		for _, rules := range []string{"none", "five"} {
 			b.Run(fmt.Sprintf("accounts=%d/rules=%s", accountCount, rules), func(b *testing.B) {
 				if rules == "five" {
-					benchmarkCreateTransfers(b, accountCount, "owner", five...)
+					benchmarkCreateTransfers(b, accountCount, "owner", true, five...)
 					return
 				}
-				benchmarkCreateTransfers(b, accountCount, "owner")
+				benchmarkCreateTransfers(b, accountCount, "owner", true)
 			})
 		}
 	}
