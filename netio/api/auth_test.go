@@ -4,6 +4,11 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -188,4 +193,78 @@ func TestTooManyFailedAuthentications(t *testing.T) {
 		t.Fatal("429 without Retry-After")
 	}
 	h.expect(h.operator("GET", "/v1/accounts/1", ""), 404, "")
+}
+
+// testCertificate issues a certificate for key, signed by parent (self-signed when
+// parent is nil), valid for 127.0.0.1 as server and client.
+func testCertificate(t *testing.T, serial int64, key *ecdsa.PrivateKey, parent *x509.Certificate,
+	parentKey *ecdsa.PrivateKey) *x509.Certificate {
+	t.Helper()
+	template := &x509.Certificate{SerialNumber: big.NewInt(serial),
+		Subject:   pkix.Name{CommonName: "sequent-test-" + strconv.FormatInt(serial, 10)},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign}
+	if parent == nil {
+		template.IsCA, template.BasicConstraintsValid = true, true
+		parent, parentKey = template, key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, template, parent, &key.PublicKey, parentKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certificate, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return certificate
+}
+
+// TestMutualTLS: with a client CA configured, a client without a certificate, or with
+// one another CA signed, cannot connect at all; one with a certificate of the CA can,
+// and its requests are still authenticated by their signatures.
+func TestMutualTLS(t *testing.T) {
+	newKey := func() *ecdsa.PrivateKey {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return key
+	}
+	caKey, otherCAKey, serverKey, clientKey := newKey(), newKey(), newKey(), newKey()
+	ca := testCertificate(t, 1, caKey, nil, nil)
+	otherCA := testCertificate(t, 2, otherCAKey, nil, nil)
+	serverCertificate := testCertificate(t, 3, serverKey, ca, caKey)
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	h := newHarness(t, func(c *Config) {
+		c.TLS = &tls.Config{MinVersion: tls.VersionTLS12, ClientCAs: pool,
+			ClientAuth: tls.RequireAndVerifyClientCert,
+			Certificates: []tls.Certificate{{Certificate: [][]byte{serverCertificate.Raw},
+				PrivateKey: serverKey}}}
+	})
+	h.base = "https://" + h.server.Address()
+	client := func(certificate *x509.Certificate) *http.Client {
+		config := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		if certificate != nil {
+			config.Certificates = []tls.Certificate{{Certificate: [][]byte{certificate.Raw},
+				PrivateKey: clientKey}}
+		}
+		return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: config}}
+	}
+	for name, refused := range map[string]*http.Client{
+		"no certificate":           client(nil),
+		"another CA's certificate": client(testCertificate(t, 4, clientKey, otherCA, otherCAKey)),
+	} {
+		request, _ := http.NewRequest("GET", h.base+"/v1/time", nil)
+		if answer, err := refused.Do(request); err == nil {
+			answer.Body.Close()
+			t.Fatalf("%s: connected, HTTP %d", name, answer.StatusCode)
+		}
+	}
+	h.http = client(testCertificate(t, 5, clientKey, ca, caKey))
+	h.expect(h.do(nil, "GET", "/v1/accounts/1", ""), 401, "missing_authentication")
+	h.createAccounts("1")
+	h.expect(h.operator("GET", "/v1/accounts/1", ""), 200, "")
 }
