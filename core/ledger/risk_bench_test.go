@@ -11,8 +11,9 @@ import (
 // batches as BenchmarkCreateTransfers (as=owner, the client path), with no rule and with
 // five ledger-scope rules that every transfer is checked against and counted by (none
 // refuses: their limits are above the traffic): max_amount, velocity (amount and count
-// over a 1-hour window, per account), daily_amount (the ledger's day), cooling_off (every
-// (payer, payee) pair remembered) and anomaly (per-account averages). Compare
+// over a 1-hour window, per account), daily_amount (the ledger's day), cooling_off (the
+// payee account's age) and anomaly (per-account averages). Both variants record events,
+// as the state machine does. Compare
 // transfers/s of rules=five with rules=none of the same run.
 func BenchmarkCreateTransfersRisk(b *testing.B) {
 	hour := uint64(3600 * 1_000_000_000)
