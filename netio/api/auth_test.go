@@ -99,6 +99,7 @@ func TestClockWindow(t *testing.T) {
 	h := newHarness(t, func(c *Config) { c.ClockWindow = 10 * time.Second })
 	fixed := time.Now()
 	h.server.config.Now = func() time.Time { return fixed }
+	h.server.startedMs = fixed.Add(-time.Hour).UnixMilli()
 	at := func(offset time.Duration) response {
 		signer := h.signer(operatorClient)
 		signer.Now = func() time.Time { return fixed.Add(offset) }
@@ -267,4 +268,20 @@ func TestMutualTLS(t *testing.T) {
 	h.expect(h.do(nil, "GET", "/v1/accounts/1", ""), 401, "missing_authentication")
 	h.createAccounts("1")
 	h.expect(h.operator("GET", "/v1/accounts/1", ""), 200, "")
+}
+
+// TestRequestsSignedBeforeStartAreRefused: the nonce cache starts empty with the
+// process, so a request signed before the server started (which a previous process may
+// have accepted) is refused even within the clock window: no replay across a restart.
+// One signed at the start passes.
+func TestRequestsSignedBeforeStartAreRefused(t *testing.T) {
+	h := newHarness(t)
+	started := time.UnixMilli(h.server.startedMs)
+	at := func(timestamp time.Time) response {
+		signer := h.signer(operatorClient)
+		signer.Now = func() time.Time { return timestamp }
+		return h.do(signer, "GET", "/v1/accounts/1", "")
+	}
+	h.expect(at(started.Add(-time.Millisecond)), 401, "timestamp_out_of_window")
+	h.expect(at(started), 404, "account_not_found")
 }

@@ -122,6 +122,10 @@ type Server struct {
 	address  string
 	served   chan error
 	counters counters
+	// startedMs is the server's clock at New (Unix ms). The nonce cache starts empty, so a
+	// request signed before then could be one a previous process accepted: it is refused
+	// (timestamp_out_of_window), which makes a replay across a restart impossible.
+	startedMs int64
 }
 
 type counters struct {
@@ -170,10 +174,11 @@ func New(config Config, backend shard.Submitter) (*Server, error) {
 	}
 	config = config.withDefaults()
 	s := &Server{config: config, backend: backend,
-		nonces:   newNonceCache(config.ClockWindow, config.NoncesMax),
-		waiters:  newWaiters(),
-		inFlight: make(chan struct{}, config.InFlightMax),
-		served:   make(chan error, 1)}
+		nonces:    newNonceCache(config.ClockWindow, config.NoncesMax),
+		waiters:   newWaiters(),
+		inFlight:  make(chan struct{}, config.InFlightMax),
+		served:    make(chan error, 1),
+		startedMs: config.Now().UnixMilli()}
 	s.http = &fasthttp.Server{
 		Handler:                       s.handle,
 		ErrorHandler:                  s.handleError,
@@ -313,7 +318,7 @@ func (s *Server) authenticate(ctx *fasthttp.RequestCtx) (*netio.Client, bool) {
 		s.authFailed(ctx, errUnknownKey, c.client, true)
 		return nil, false
 	}
-	if !inWindow(c.timestamp, s.now(), s.config.ClockWindow) {
+	if !inWindow(c.timestamp, s.now(), s.config.ClockWindow) || c.timestamp < s.startedMs {
 		s.authFailed(ctx, errClockWindow, c.client, false)
 		return nil, false
 	}
