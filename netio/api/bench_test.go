@@ -22,12 +22,8 @@ import (
 	"sequent/wal"
 )
 
-// benchWorkers is the number of closed-loop clients of each protocol: each keeps one
-// request outstanding on its own keep-alive connection.
-const benchWorkers = 8
-
 // BenchmarkSingleTransfer compares the JSON API with the binary protocol on one shard in
-// one run: benchWorkers closed-loop clients each send one transfer per request (HTTP:
+// one run: 1 or 8 closed-loop clients (workers=) each send one transfer per request (HTTP:
 // a signed POST /v1/transfers over a keep-alive connection; binary: create_transfers
 // with one event on its own session), b.N requests per protocol, the two phases
 // alternating in the same process. The log is in memory (no fsync), so the figures are
@@ -37,6 +33,16 @@ const benchWorkers = 8
 //
 //	go test ./netio/api -run '^$' -bench SingleTransfer -benchtime 20000x -count 5
 func BenchmarkSingleTransfer(b *testing.B) {
+	for _, workers := range []int{1, 8} {
+		b.Run("workers="+strconv.Itoa(workers), func(b *testing.B) {
+			benchmarkSingleTransfer(b, workers)
+		})
+	}
+}
+
+// benchmarkSingleTransfer runs both protocols with workers clients each, every client on
+// its own keep-alive connection (binary: its own session).
+func benchmarkSingleTransfer(b *testing.B, workers int) {
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	s, err := shard.New(shard.Config{Logger: logger}, core.New(core.Config{}), wal.NewMemoryLog())
 	if err != nil {
@@ -69,7 +75,7 @@ func BenchmarkSingleTransfer(b *testing.B) {
 		_ = binary.Shutdown(ctx)
 		_ = s.Close()
 	})
-	binaryClients := make([]*client.Client, benchWorkers)
+	binaryClients := make([]*client.Client, workers)
 	for i := range binaryClients {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		binaryClients[i], err = client.Dial(ctx, client.Config{Addresses: []string{binary.Address()},
@@ -85,7 +91,7 @@ func BenchmarkSingleTransfer(b *testing.B) {
 		{ID: model.U128(1), Ledger: 1, Code: 1}, {ID: model.U128(2), Ledger: 1, Code: 1}}); err != nil {
 		b.Fatal(err)
 	}
-	httpClient := &fasthttp.HostClient{Addr: server.Address(), MaxConns: benchWorkers,
+	httpClient := &fasthttp.HostClient{Addr: server.Address(), MaxConns: workers,
 		ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}
 	signer := &Signer{Client: operatorClient, Key: 1, Secret: testSecret}
 	var nextID atomic.Uint64
@@ -125,8 +131,8 @@ func BenchmarkSingleTransfer(b *testing.B) {
 	}
 	nextID.Store(1 << 40)
 	b.ResetTimer()
-	binaryRate, binaryP99 := closedLoop(b, func(worker int) error { return sendBinary(worker) })
-	httpRate, httpP99 := closedLoop(b, func(int) error { return sendHTTP() })
+	binaryRate, binaryP99 := closedLoop(b, workers, func(worker int) error { return sendBinary(worker) })
+	httpRate, httpP99 := closedLoop(b, workers, func(int) error { return sendHTTP() })
 	b.StopTimer()
 	b.ReportMetric(httpRate, "http-requests/s")
 	b.ReportMetric(float64(httpP99.Microseconds()), "http-p99-µs")
@@ -139,16 +145,16 @@ type benchError struct{ what string }
 
 func (e *benchError) Error() string { return e.what }
 
-// closedLoop runs b.N requests over benchWorkers workers, each sending its next request
+// closedLoop runs b.N requests over workers goroutines, each sending its next request
 // when the previous one is answered, and returns requests/s and the p99 latency.
-func closedLoop(b *testing.B, send func(worker int) error) (float64, time.Duration) {
+func closedLoop(b *testing.B, workers int, send func(worker int) error) (float64, time.Duration) {
 	var remaining atomic.Int64
 	remaining.Store(int64(b.N))
-	latencies := make([][]time.Duration, benchWorkers)
+	latencies := make([][]time.Duration, workers)
 	var group sync.WaitGroup
 	var failure atomic.Pointer[error]
 	start := time.Now()
-	for worker := range benchWorkers {
+	for worker := range workers {
 		group.Add(1)
 		go func() {
 			defer group.Done()
