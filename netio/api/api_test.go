@@ -1,11 +1,18 @@
 package api
 
 import (
+	"bufio"
 	"encoding/json"
+	"io"
+	"net"
+	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sync/semaphore"
 
 	"sequent/core/model"
 	"sequent/core/shard"
@@ -293,4 +300,68 @@ func TestConversion(t *testing.T) {
 	}
 	h.expect(h.operator("POST", "/v1/conversions", strings.Replace(request, `"amount":"10000"`, `"amount":"1"`, 1)),
 		400, "bad_request") // Rounds to zero.
+}
+
+// rawExchange sends raw bytes on a fresh connection (closing its write side when
+// halfClose is set) and reads one answer.
+func rawExchange(t *testing.T, address string, request []byte, halfClose bool) (*http.Response, []byte) {
+	t.Helper()
+	connection, err := net.DialTimeout("tcp", address, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer connection.Close()
+	_ = connection.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := connection.Write(request); err != nil {
+		t.Fatal(err)
+	}
+	if halfClose {
+		_ = connection.(*net.TCPConn).CloseWrite()
+	}
+	answer, err := http.ReadResponse(bufio.NewReader(connection), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer answer.Body.Close()
+	body, _ := io.ReadAll(answer.Body)
+	return answer, body
+}
+
+// TestBodyLimits: a body over the size limit, a chunked body and a body cut short are
+// refused before anything is authenticated or submitted, and a request whose body does
+// not fit the budget of body bytes in flight is refused at once (503 busy) instead of
+// being read; one that fits is served.
+func TestBodyLimits(t *testing.T) {
+	h := newHarness(t)
+	address := h.server.Address()
+	headers := "POST /v1/transfers HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+	for _, c := range []struct {
+		name      string
+		request   string
+		halfClose bool
+		code      int
+		error     string
+	}{
+		{"too large", headers + "Content-Length: " + strconv.Itoa(requestBodyBytesMax+1) +
+			"\r\n\r\n" + strings.Repeat(" ", 8<<10), false, 413, "too_large"},
+		{"chunked", headers + "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", false,
+			411, "length_required"},
+		{"cut short", headers + "Content-Length: 100\r\n\r\n{}", true, 400, ""},
+	} {
+		answer, body := rawExchange(t, address, []byte(c.request), c.halfClose)
+		if answer.StatusCode != c.code || !strings.Contains(string(body), c.error) {
+			t.Errorf("%s: HTTP %d %s, want %d %s", c.name, answer.StatusCode, body, c.code, c.error)
+		}
+	}
+	h.createAccounts("1", "2")
+	transfer := `{"id":"10","debit_account_id":"1","credit_account_id":"2","amount":"5","ledger":1,"code":1}`
+	h.server.bodies = semaphore.NewWeighted(int64(len(transfer) - 1))
+	r := h.operator("POST", "/v1/transfers", transfer)
+	h.expect(r, 503, "busy")
+	if r.header.Get("Retry-After") == "" {
+		t.Fatal("503 busy without Retry-After")
+	}
+	h.server.bodies = semaphore.NewWeighted(int64(len(transfer)))
+	h.expect(h.operator("POST", "/v1/transfers", transfer), 201, "")
+	h.expect(h.operator("GET", "/v1/transfers/10", ""), 200, "") // The budget came back.
 }

@@ -78,7 +78,7 @@ func (r *request) replyStatus(reply *answer) bool {
 }
 
 func (r *request) createAccounts() {
-	items, single, err := decodeOneOrMany[jsonview.Account](r.ctx.PostBody())
+	items, single, err := decodeOneOrMany[jsonview.Account](r.body)
 	if err != nil {
 		r.badRequest(err)
 		return
@@ -111,7 +111,7 @@ func (r *request) createAccounts() {
 }
 
 func (r *request) createTransfers() {
-	items, single, err := decodeOneOrMany[jsonview.Transfer](r.ctx.PostBody())
+	items, single, err := decodeOneOrMany[jsonview.Transfer](r.body)
 	if err != nil {
 		r.badRequest(err)
 		return
@@ -200,7 +200,7 @@ func (r *request) resolve(flag uint16) {
 		return
 	}
 	var body resolveBody
-	if err := decodeStrict(r.ctx.PostBody(), &body); err != nil {
+	if err := decodeStrict(r.body, &body); err != nil {
 		r.badRequest(fmt.Errorf(`the body must be {"id": "…"} (and for a post optionally "amount"): %v`, err))
 		return
 	}
@@ -232,7 +232,7 @@ func (r *request) lookupTransfers() { r.lookup(model.OperationLookupTransfers) }
 
 func (r *request) lookup(operation model.Operation) {
 	var body idsBody
-	if err := decodeStrict(r.ctx.PostBody(), &body); err != nil {
+	if err := decodeStrict(r.body, &body); err != nil {
 		r.badRequest(fmt.Errorf(`the body must be {"ids": ["…", …]}: %v`, err))
 		return
 	}
@@ -512,7 +512,7 @@ func (c *ConversionRequest) conversion() (client.Conversion, error) {
 
 func (r *request) createConversion() {
 	var body ConversionRequest
-	if err := decodeStrict(r.ctx.PostBody(), &body); err != nil {
+	if err := decodeStrict(r.body, &body); err != nil {
 		r.badRequest(err)
 		return
 	}

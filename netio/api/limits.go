@@ -48,6 +48,11 @@ const (
 	// requestBodyBytesMax bounds a request body: a batch of 8,189 transfers is about
 	// 2.5 MB of JSON with every field given; 4 MiB leaves room for white space.
 	requestBodyBytesMax = 4 << 20
+	// bodyBytesInFlightMax bounds the bytes of request bodies the server holds at once
+	// (being read, or waiting for the sequencer): 16 maximal bodies. Beyond it a request
+	// is refused before its body is read (503 busy), so memory for bodies stays bounded
+	// however many connections announce large ones.
+	bodyBytesInFlightMax = 16 * requestBodyBytesMax
 	// headerBytesMax bounds the request line and headers (fasthttp's read buffer).
 	headerBytesMax = 8 << 10
 	// readTimeout, writeTimeout and idleTimeout bound a connection's reading a request,

@@ -49,6 +49,7 @@ type request struct {
 	server     *Server
 	client     *netio.Client // Nil on public routes.
 	parameters []string      // The path's {…} segments, in order.
+	body       []byte        // The whole body (readBody), nil when empty.
 }
 
 // match finds the route of a method and path: the route and its parameters, or the

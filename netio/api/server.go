@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+	"golang.org/x/sync/semaphore"
 
 	"sequent/core/model"
 	"sequent/core/shard"
@@ -116,8 +118,9 @@ type Server struct {
 	http     *fasthttp.Server
 	nonces   *nonceCache
 	waiters  *waiters
-	inFlight chan struct{} // Semaphore of InFlightMax.
-	sessions sync.Map      // Client id → *autoSession.
+	inFlight chan struct{}       // Semaphore of InFlightMax.
+	bodies   *semaphore.Weighted // Bytes of request bodies being read or served.
+	sessions sync.Map            // Client id → *autoSession.
 	listener net.Listener
 	address  string
 	served   chan error
@@ -177,15 +180,22 @@ func New(config Config, backend shard.Submitter) (*Server, error) {
 		nonces:    newNonceCache(config.ClockWindow, config.NoncesMax),
 		waiters:   newWaiters(),
 		inFlight:  make(chan struct{}, config.InFlightMax),
+		bodies:    semaphore.NewWeighted(bodyBytesInFlightMax),
 		served:    make(chan error, 1),
 		startedMs: config.Now().UnixMilli()}
 	s.http = &fasthttp.Server{
-		Handler:                       s.handle,
-		ErrorHandler:                  s.handleError,
-		Name:                          "sequent",
-		Concurrency:                   connectionsMax,
-		ReadBufferSize:                headerBytesMax,
-		MaxRequestBodySize:            requestBodyBytesMax,
+		Handler:            s.handle,
+		ErrorHandler:       s.handleError,
+		Name:               "sequent",
+		Concurrency:        connectionsMax,
+		ReadBufferSize:     headerBytesMax,
+		MaxRequestBodySize: requestBodyBytesMax,
+		// Bodies are read by readBody, within the server-wide budget of body bytes, so
+		// that many connections announcing large bodies cannot make the server hold
+		// connectionsMax × requestBodyBytesMax; fasthttp pre-reads at most 8 KiB of one.
+		StreamRequestBody: true,
+		// The API takes JSON only: never let fasthttp spool multipart forms to disk.
+		DisablePreParseMultipartForm:  true,
 		ReadTimeout:                   readTimeout,
 		WriteTimeout:                  writeTimeout,
 		IdleTimeout:                   idleTimeout,
@@ -271,6 +281,9 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	route, parameters, status := match(string(ctx.Method()), string(ctx.Path()))
+	if status != fasthttp.StatusOK {
+		ctx.SetConnectionClose() // Its body, if any, is not read.
+	}
 	switch status {
 	case fasthttp.StatusNotFound:
 		s.refuse(ctx, status, "not_found", "no such route")
@@ -280,9 +293,14 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		s.refuse(ctx, status, "method_not_allowed", "this route does not take "+string(ctx.Method()))
 		return
 	}
-	request := &request{ctx: ctx, server: s, parameters: parameters}
+	body, release, ok := s.readBody(ctx)
+	if !ok {
+		return
+	}
+	defer release()
+	request := &request{ctx: ctx, server: s, parameters: parameters, body: body}
 	if !route.public {
-		client, ok := s.authenticate(ctx)
+		client, ok := s.authenticate(ctx, body)
 		if !ok {
 			return
 		}
@@ -298,7 +316,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 
 // authenticate checks a request's signature, timestamp and nonce, in that order of
 // cost, and answers the refusal itself.
-func (s *Server) authenticate(ctx *fasthttp.RequestCtx) (*netio.Client, bool) {
+func (s *Server) authenticate(ctx *fasthttp.RequestCtx, body []byte) (*netio.Client, bool) {
 	c, err := parseCredentials(&ctx.Request.Header)
 	if err != nil {
 		s.authFailed(ctx, err, 0, false)
@@ -323,7 +341,7 @@ func (s *Server) authenticate(ctx *fasthttp.RequestCtx) (*netio.Client, bool) {
 		return nil, false
 	}
 	stringToSign := appendStringToSign(make([]byte, 0, 256), ctx.Method(), ctx.RequestURI(),
-		c.client, c.key, c.timestamp, c.nonce, ctx.PostBody())
+		c.client, c.key, c.timestamp, c.nonce, body)
 	if err := verify(client, &c, stringToSign); err != nil {
 		s.authFailed(ctx, err, c.client, true)
 		return nil, false
@@ -341,6 +359,47 @@ func (s *Server) authenticate(ctx *fasthttp.RequestCtx) (*netio.Client, bool) {
 		return nil, false
 	}
 	return client, true
+}
+
+// readBody reads a request's body within the budget of body bytes in flight
+// (bodyBytesInFlightMax): a body must announce its length (no chunked encoding: 411),
+// at most requestBodyBytesMax (413); when the budget is spent the request is refused at
+// once (503 busy, Retry-After) before its body is read. release returns the budget.
+func (s *Server) readBody(ctx *fasthttp.RequestCtx) (body []byte, release func(), ok bool) {
+	length := ctx.Request.Header.ContentLength()
+	nothing := func() {}
+	switch {
+	case length == 0 || length == -2: // -2: neither length nor chunked: no body.
+		return nil, nothing, true
+	case length < 0:
+		ctx.SetConnectionClose()
+		s.refuse(ctx, fasthttp.StatusLengthRequired, "length_required",
+			"send the body with a Content-Length (chunked bodies are not accepted)")
+		return nil, nothing, false
+	case length > requestBodyBytesMax:
+		ctx.SetConnectionClose()
+		s.refuse(ctx, fasthttp.StatusRequestEntityTooLarge, "too_large",
+			"request body over "+strconv.Itoa(requestBodyBytesMax)+" bytes")
+		return nil, nothing, false
+	}
+	if !s.bodies.TryAcquire(int64(length)) {
+		ctx.SetConnectionClose()
+		s.counters.busy.Add(1)
+		retryAfter(ctx, time.Second)
+		s.refuse(ctx, fasthttp.StatusServiceUnavailable, model.StatusBusy.String(),
+			"the server is reading as many request bodies as it holds at once; retry after Retry-After")
+		return nil, nothing, false
+	}
+	release = func() { s.bodies.Release(int64(length)) }
+	body = make([]byte, length)
+	if _, err := io.ReadFull(ctx.RequestBodyStream(), body); err != nil {
+		release()
+		ctx.SetConnectionClose()
+		s.refuse(ctx, fasthttp.StatusBadRequest, "bad_request",
+			"the body ended before its Content-Length or was not received in time")
+		return nil, nothing, false
+	}
+	return body, release, true
 }
 
 // authMessages are the documented authentication errors.
