@@ -163,6 +163,17 @@ func TestPermissionsAndLimits(t *testing.T) {
 		c.AllowedNetworks = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
 	})
 	closed.expect(closed.operator("GET", "/v1/accounts/1", ""), 403, "address_not_allowed")
+	// Ownership of writes: a client with the transfer permission but no grant cannot
+	// move the operator's money; the core refuses it, as on the binary port.
+	owned := newHarness(t)
+	owned.createAccounts("1", "2")
+	refused := decode[jsonview.Result](t, owned.do(owned.signer(limitedClient), "POST", "/v1/transfers", transfer))
+	if refused.Status != "debit_account_not_owned" {
+		t.Fatalf("a stranger's transfer: %+v", refused)
+	}
+	if account := decode[jsonview.Account](t, owned.operator("GET", "/v1/accounts/1", "")); account.DebitsPosted != "0" {
+		t.Fatalf("moved by a stranger: %+v", account)
+	}
 }
 
 // heldBackend is a Submitter that accepts requests and never answers (a shard whose
