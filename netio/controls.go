@@ -196,20 +196,7 @@ func (w *attemptWindow) left(now time.Time) time.Duration {
 // minute's failed logins.
 func (c *Controls) AdmitLoginAttempt(remote net.Addr, client uint64, known bool) (
 	wire.ErrorCode, time.Duration) {
-	address, ok := addressOf(remote)
-	if !ok {
-		return wire.ErrorConnectionRefused, 0
-	}
-	if !known {
-		client = 0
-	}
-	now := c.config.Now()
-	c.mutex.Lock()
-	defer c.mutex.Unlock()
-	if window := c.attempts[address]; window != nil && window.count > 0 {
-		window.count--
-	}
-	return c.failedTooOften(address, client, now)
+	return c.admitAuthentication(remote, client, known, true)
 }
 
 // AdmitAuthentication is AdmitLoginAttempt for a protocol without connections to count
@@ -218,6 +205,13 @@ func (c *Controls) AdmitLoginAttempt(remote net.Addr, client uint64, known bool)
 // counts for both protocols together.
 func (c *Controls) AdmitAuthentication(remote net.Addr, client uint64, known bool) (
 	wire.ErrorCode, time.Duration) {
+	return c.admitAuthentication(remote, client, known, false)
+}
+
+// admitAuthentication refuses an (address, client) whose failures fill the minute's
+// bucket; a login (connection set) also gives its connection's count back.
+func (c *Controls) admitAuthentication(remote net.Addr, client uint64, known bool,
+	connection bool) (wire.ErrorCode, time.Duration) {
 	address, ok := addressOf(remote)
 	if !ok {
 		return wire.ErrorConnectionRefused, 0
@@ -228,6 +222,9 @@ func (c *Controls) AdmitAuthentication(remote net.Addr, client uint64, known boo
 	now := c.config.Now()
 	c.mutex.Lock()
 	defer c.mutex.Unlock()
+	if window := c.attempts[address]; connection && window != nil && window.count > 0 {
+		window.count--
+	}
 	return c.failedTooOften(address, client, now)
 }
 
