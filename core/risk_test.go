@@ -29,6 +29,13 @@ func TestRiskDecisionsReplay(t *testing.T) {
 	for id := uint64(1); id <= 12; id++ {
 		ids = append(ids, id)
 	}
+	// A transfer grant over its own accounts lets client 7 create them without a balance
+	// limit (no self-issued money otherwise), and keeps it an ordinary client.
+	granted := h.apply(Request{Operation: model.OperationSetGrants, Body: model.AppendGrants(nil,
+		[]model.Grant{{Client: 7, Scopes: model.ScopeTransfer, First: model.U128(1), Last: model.U128(12)}})})
+	if granted.Replies[0].Status != model.StatusOK {
+		t.Fatalf("set_grants: %s", granted.Replies[0].Status)
+	}
 	h.apply(Request{Client: 7, Session: 1, Number: 1, Operation: model.OperationCreateAccounts,
 		Body: accountsBody(ids...)})
 	second := uint64(1_000_000_000)

@@ -31,7 +31,14 @@ func newHarness(t *testing.T) *harness {
 	t.Helper()
 	l := ledger.New(ledger.Config{HashSeed: 1})
 	h := &harness{t: t, ledger: l, now: 1_000 * second, nextID: 1000}
-	if err := l.SetGrants([]model.Grant{{Client: operator, Scopes: model.ScopeOperator}}); err != nil {
+	// Transfer grants over exactly the accounts each client creates: a client without one
+	// may not create accounts that can go negative (no self-issued money), and these
+	// tests' accounts carry no balance limit.
+	if err := l.SetGrants([]model.Grant{{Client: operator, Scopes: model.ScopeOperator},
+		{Client: sender, Scopes: model.ScopeTransfer, First: model.U128(1), Last: model.U128(8)},
+		{Client: sender, Scopes: model.ScopeTransfer, First: model.U128(20), Last: model.U128(99)},
+		{Client: other, Scopes: model.ScopeTransfer, First: model.U128(9), Last: model.U128(9)},
+	}); err != nil {
 		t.Fatal(err)
 	}
 	var accounts []model.Account
