@@ -100,7 +100,7 @@ func TestAPIAgainstARealServer(t *testing.T) {
 		Grants: operator}
 	writeKeys(t, keys, hmacClient, ecdsaClient)
 	apiAddress := freePort(t)
-	s := startServer(t, data, freePort(t), "--keys", keys, "--api", apiAddress)
+	s := startServer(t, data, freePort(t), "--keys", keys, "--api", apiAddress, "--http", "")
 	raw, _ := hex.DecodeString(secret)
 	c := &apiClient{t: t, base: "http://" + apiAddress, http: &http.Client{Timeout: 30 * time.Second},
 		signer: &api.Signer{Client: 1, Key: 1, Secret: raw}}
