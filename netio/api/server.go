@@ -392,7 +392,13 @@ func (s *Server) readBody(ctx *fasthttp.RequestCtx) (body []byte, release func()
 	}
 	release = func() { s.bodies.Release(int64(length)) }
 	body = make([]byte, length)
-	if _, err := io.ReadFull(ctx.RequestBodyStream(), body); err != nil {
+	var err error
+	if stream := ctx.RequestBodyStream(); stream != nil {
+		_, err = io.ReadFull(stream, body)
+	} else if copied := copy(body, ctx.PostBody()); copied != length { // Already read (ServeConn, tests).
+		err = io.ErrUnexpectedEOF
+	}
+	if err != nil {
 		release()
 		ctx.SetConnectionClose()
 		s.refuse(ctx, fasthttp.StatusBadRequest, "bad_request",
