@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -158,4 +159,61 @@ func TestAPIAgainstARealServer(t *testing.T) {
 
 	document, _ := http.NewRequest("GET", c.base+"/v1/openapi.json", nil)
 	c.send(document).expect(t, "OpenAPI document", 200, `"openapi": "3.`)
+}
+
+// TestRiskRulesThroughAdminAndAPI: a rule set with `sequent admin risk set` (audited,
+// through the log) refuses a transfer sent to the JSON API with its explanation (rule,
+// limit, value), is listed by `sequent admin risk list`, and survives a SIGKILL and
+// restart (the log replays it, and the same transfer is refused the same way); after
+// `sequent admin risk remove` a transfer with a new id goes through.
+func TestRiskRulesThroughAdminAndAPI(t *testing.T) {
+	data := t.TempDir()
+	keys := filepath.Join(data, "keys.json")
+	secret := strings.Repeat("6b", 32)
+	token := writeKeys(t, keys, operatorKeyClient(1, secret, "read", "transfer", "admin"))
+	apiAddress, httpAddress := freePort(t), freePort(t)
+	s := startServer(t, data, freePort(t), "--keys", keys, "--api", apiAddress, "--http", httpAddress)
+	raw, _ := hex.DecodeString(secret)
+	c := &apiClient{t: t, base: "http://" + apiAddress, http: &http.Client{Timeout: 30 * time.Second},
+		signer: &api.Signer{Client: 1, Key: 1, Secret: raw}}
+	c.do("POST", "/v1/accounts", `[{"id":"1","ledger":1,"code":1},{"id":"2","ledger":1,"code":1}]`).
+		expect(t, "create accounts", 200, `"status":"ok"`)
+	rules := filepath.Join(t.TempDir(), "rules.json")
+	if err := os.WriteFile(rules, []byte(`{"rules": [{"id": 7, "kind": "max_amount",
+		"scope": "ledger", "ledger": 1, "amount": "1000"}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	admin := func(args ...string) string {
+		t.Helper()
+		output, err := run(t, append([]string{"admin", "--http", httpAddress, "--token", token,
+			"risk"}, args...)...)
+		if err != nil {
+			t.Fatalf("sequent admin risk %v: %v\n%s", args, err, output)
+		}
+		return output
+	}
+	admin("set", rules)
+	if listed := admin("list", "--json"); !strings.Contains(listed, `"max_amount"`) ||
+		!strings.Contains(listed, `"1000"`) {
+		t.Fatalf("risk list: %s", listed)
+	}
+	large := `{"id":"10","debit_account_id":"1","credit_account_id":"2","amount":"1001","ledger":1,"code":1}`
+	refusal := `"status":"risk_amount_above_maximum","code":304`
+	first := c.do("POST", "/v1/transfers", large)
+	first.expect(t, "over the maximum", 422, refusal)
+	for _, part := range []string{`"rule":7`, `"limit":"1000"`} {
+		if !strings.Contains(first.body, part) {
+			t.Fatalf("refusal without %s: %s", part, first.body)
+		}
+	}
+	s.kill()
+	s.restart()
+	again := c.do("POST", "/v1/transfers", strings.Replace(large, `"10"`, `"11"`, 1))
+	again.expect(t, "over the maximum after a restart", 422, refusal)
+	if listed := admin("list", "--json"); !strings.Contains(listed, `"max_amount"`) {
+		t.Fatalf("risk list after restart: %s", listed)
+	}
+	admin("remove", "7")
+	c.do("POST", "/v1/transfers", strings.Replace(large, `"10"`, `"12"`, 1)).
+		expect(t, "after the rule's removal", 201, `"status":"ok"`)
 }
