@@ -4,8 +4,8 @@ import "time"
 
 // Bounds of the HTTP API. Each is named here with its reason.
 const (
-	// AddressDefault is where --api listens when given as ":port"-less nothing; the API
-	// is off unless --api is set.
+	// AddressDefault is the address when Config.Address is empty (the port next to the
+	// operators' 7401); `sequent serve` runs the API only when given --api ADDR.
 	AddressDefault = "127.0.0.1:7402"
 
 	// ClockWindowDefault is how far a request's Sequent-Timestamp may be from the
@@ -67,7 +67,4 @@ const (
 	// pageLimitDefault is the page size of account transfer and balance listings when
 	// the query gives none.
 	pageLimitDefault = 100
-
-	// retryAfterSeconds is the Retry-After of 429 and 503 answers.
-	retryAfterSeconds = "1"
 )
