@@ -143,21 +143,28 @@ func TestNonceCache(t *testing.T) {
 	if _, err := cache.use(1, nonce, start.Add(2*window)); err != nil {
 		t.Fatalf("after twice the window: %v", err)
 	}
-	// One client's share is a quarter: 256 (one is in already).
+	// One client's share is a half: 512 (one is in already).
 	var err error
 	var wait time.Duration
 	accepted := 1
-	for i := 0; i < 300 && err == nil; i++ {
+	for i := 0; i < 600 && err == nil; i++ {
 		wait, err = cache.use(1, []byte("nonce-client-one-"+strconv.Itoa(i)), start.Add(2*window))
 		if err == nil {
 			accepted++
 		}
 	}
-	if err != errNonceCacheFull || accepted != 256 || wait < time.Second {
+	if err != errNonceCacheFull || accepted != 512 || wait < time.Second {
 		t.Fatalf("client share: %d accepted, %v (wait %v)", accepted, err, wait)
 	}
-	if _, err := cache.use(3, []byte("nonce-other-client"), start.Add(2*window)); err != nil {
-		t.Fatalf("another client is not held back by a full share: %v", err)
+	// Another client is not held back by a full share: it takes the other half; then the
+	// whole cache is full and refuses everyone, rather than forget a nonce.
+	for i := 0; i < 512; i++ {
+		if _, err := cache.use(3, []byte("nonce-client-three-"+strconv.Itoa(i)), start.Add(2*window)); err != nil {
+			t.Fatalf("client 3's nonce %d: %v", i, err)
+		}
+	}
+	if _, err := cache.use(4, []byte("nonce-client-four"), start.Add(2*window)); err != errNonceCacheFull {
+		t.Fatalf("a full cache took another nonce: %v", err)
 	}
 	if _, err := cache.use(1, []byte("nonce-after-expiry"), start.Add(5*window)); err != nil {
 		t.Fatalf("room after the nonces expired: %v", err)
@@ -165,10 +172,7 @@ func TestNonceCache(t *testing.T) {
 	// Through the server: a full cache is 503 with Retry-After, and the request did not
 	// run.
 	h := newHarness(t, func(c *Config) { c.NoncesMax = 1024 })
-	for i := 0; i < 256; i++ {
-		if r := h.operator("GET", "/v1/time", ""); r.code != 200 {
-			t.Fatal(r.code)
-		}
+	for i := 0; i < 512; i++ {
 		h.expect(h.operator("GET", "/v1/accounts/1", ""), 404, "")
 	}
 	r := h.operator("GET", "/v1/accounts/1", "")
