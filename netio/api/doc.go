@@ -4,7 +4,7 @@
 // model.EventsPerRequestMax), two-phase post and void, lookups, an account's transfers
 // and balance history a page at a time, and conversions (netio/client's planning, the
 // same as `sequent client convert`) — with the same semantics and result codes: each
-// result carries the status by name ("result") and number ("code"), ids and amounts are
+// result carries the status by name ("status") and number ("code"), ids and amounts are
 // decimal strings, and the records are netio/jsonview's, the shapes of
 // `sequent client --json`. openapi.json (served at /v1/openapi.json) describes every
 // route and schema; TestOpenAPIMatchesRoutes keeps it and the route table in step.
@@ -49,7 +49,9 @@
 // At most InFlightMax requests wait for the shard; beyond it, or when the shard's ring
 // is full, the answer is 503 busy with Retry-After at once; a client over its rate gets
 // 429. A reply not released within ReplyTimeout is answered 503 outcome_unknown (retry
-// with the same Idempotency-Key or ids to learn the outcome). Nothing waits unbounded.
+// with the same Idempotency-Key or ids to learn the outcome). Request bodies are read
+// by readBody within bodyBytesInFlightMax bytes for all requests together (503 busy
+// before reading a body that does not fit). Nothing waits or grows unbounded.
 //
 // # Goroutines
 //
