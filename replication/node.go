@@ -332,9 +332,14 @@ func (n *Node) Recovery() shard.RecoveryReport { return n.recovery }
 
 // Start runs the shard (replies go to replier) and replication.
 func (n *Node) Start(replier shard.Replier) {
-	n.shard.Start(replier)
 	n.mutex.Lock()
 	defer n.mutex.Unlock()
+	if n.shard.Role() != shard.RoleStandby && n.listener != nil {
+		// Before the sequencer runs: its first release would otherwise count the
+		// recovered entries, which the standby may never have had, as released.
+		n.startPrimary(n.config.DegradeAfter, false)
+	}
+	n.shard.Start(replier)
 	if n.shard.Role() == shard.RoleStandby {
 		n.following, n.stopFollowing = context.WithCancel(n.lifetime)
 		n.standbyDone = make(chan struct{})
@@ -345,9 +350,6 @@ func (n *Node) Start(replier shard.Replier) {
 			n.goBackground(func() { n.watchPrimary(stop) })
 		}
 		return
-	}
-	if n.listener != nil {
-		n.startPrimary(n.config.DegradeAfter, false)
 	}
 	if n.config.Witness != "" {
 		// The release path counts on no lease until the witness grants one (leaseClock

@@ -66,5 +66,8 @@
 // entries the same way, so its consumers are current when it is promoted. Only release
 // feeds the consumers: what a log failure answers outcome_unknown, or Close abandons with
 // shutting_down, is never handed out (a restart that finds it in the log hands it out
-// then, as committed). A recovered machine's op counts as released from the start.
+// then, as committed). The entries a restart recovers count as released only once the
+// release condition covers them (in sync mode the standby may never have had them: the
+// previous process died first); they are never handed to the consumers (capture rebuilds
+// them from the log up to Released, market data starts after them).
 package shard

@@ -276,6 +276,7 @@ func (s *Shard) readsAllowed() bool {
 // An output holding reads also waits while reads are not allowed (ReadGate).
 func (s *Shard) release() error {
 	released := s.released()
+	s.releaseRecovered(released)
 	reads := true
 	if len(s.parked) > 0 {
 		reads = s.readsAllowed()
@@ -298,6 +299,19 @@ func (s *Shard) release() error {
 		return fmt.Errorf("shard: log failed: %w", err)
 	}
 	return nil
+}
+
+// releaseRecovered counts the recovered entries as released as far as released covers
+// them (they have no replies, and the consumers never get them: capture rebuilds them
+// from the log, market data starts after them). Every parked output comes after them, so
+// release order holds.
+func (s *Shard) releaseRecovered(released uint64) {
+	op := min(released, s.recoveredOp)
+	if op <= s.releasedOp.Load() {
+		return
+	}
+	s.releasedOp.Store(op)
+	s.count(func(stats *Stats) { stats.Released = op })
 }
 
 // deliver answers one parked output without releasing it (its events are not handed to

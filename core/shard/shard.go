@@ -70,6 +70,8 @@ type acknowledgerBox struct{ Acknowledger }
 
 // SetAcknowledger makes replies wait for a standby's acknowledgement as well as the local
 // log (nil: local log only). Safe from any goroutine; takes effect at the next release.
+// A primary with a standby sets it before Start: the recovered entries are released on
+// the first release otherwise, on local durability alone.
 func (s *Shard) SetAcknowledger(a Acknowledger) {
 	if a == nil {
 		s.acknowledger.Store(nil)
@@ -177,9 +179,14 @@ type Shard struct {
 	parked     []*parked     // In release order.
 	free       []*parked     // Recycled parked slots.
 	// releasedOp is the op of the last parked output released (the sequencer writes it;
-	// Released reads it anywhere). A recovered machine's op counts as released: the log
-	// holds it and nothing about it is pending.
+	// Released reads it anywhere).
 	releasedOp atomic.Uint64
+	// recoveredOp is the recovered machine's op. The entries up to it are durable (the
+	// log holds them) but a standby may never have acknowledged them (the previous
+	// process died first): they count as released once release finds them covered, like
+	// any entry, so that no consumer goes beyond what a failover keeps.
+	recoveredOp uint64
+
 	ready      Ready // Reused for every Consume call.
 	stats      Stats
 	statsMutex sync.Mutex
@@ -221,10 +228,9 @@ func New(config Config, machine *core.Machine, log wal.Appender) (*Shard, error)
 	if s.reports == nil {
 		s.reports = NewReportStore()
 	}
-	// The recovered machine's op is applied, durable (the log holds it) and released
-	// (nothing about it is pending): report it until the first new entry moves them.
-	s.stats.OpLast, s.stats.Released = machine.OpLast(), machine.OpLast()
-	s.releasedOp.Store(machine.OpLast())
+	// The recovered machine's op is applied and durable (the log holds it), not yet
+	// released: in sync mode the standby may not have it (see releaseRecovered).
+	s.stats.OpLast, s.recoveredOp = machine.OpLast(), machine.OpLast()
 	s.stored = make(chan storedEntry)
 	s.storedBuffer = make([]byte, 0, wal.EntryBodyBytesMax)
 	s.roles.role.Store(int32(c.Role))
