@@ -276,13 +276,14 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	ctx.Response.Header.Set(HeaderServerTime, strconv.FormatInt(s.now().UnixMilli(), 10))
 	address, ok := netio.AddressOf(ctx.RemoteAddr())
 	if !ok || !netio.AddressAllowed(address, s.config.AllowedNetworks) {
+		ctx.SetConnectionClose() // Nothing more from here.
 		s.refuse(ctx, fasthttp.StatusForbidden, "address_not_allowed",
 			"this address may not use the API")
 		return
 	}
 	route, parameters, status := match(string(ctx.Method()), string(ctx.Path()))
-	if status != fasthttp.StatusOK {
-		ctx.SetConnectionClose() // Its body, if any, is not read.
+	if status != fasthttp.StatusOK && ctx.Request.Header.ContentLength() != 0 {
+		ctx.SetConnectionClose() // Its body is not read.
 	}
 	switch status {
 	case fasthttp.StatusNotFound:
