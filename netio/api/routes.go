@@ -52,12 +52,23 @@ type request struct {
 	body       []byte        // The whole body (readBody), nil when empty.
 }
 
+// routeSegments holds each route's pattern split at "/", once, so that matching a
+// request splits only its path.
+var routeSegments = func() [][]string {
+	segments := make([][]string, len(routes))
+	for i := range routes {
+		segments[i] = strings.Split(routes[i].pattern, "/")
+	}
+	return segments
+}()
+
 // match finds the route of a method and path: the route and its parameters, or the
 // status that refuses it (404 no such path, 405 no such method on it).
 func match(method, path string) (*route, []string, int) {
+	pathParts := strings.Split(path, "/")
 	pathFound := false
 	for i := range routes {
-		parameters, ok := matchPattern(routes[i].pattern, path)
+		parameters, ok := matchSegments(routeSegments[i], pathParts)
 		if !ok {
 			continue
 		}
@@ -74,8 +85,12 @@ func match(method, path string) (*route, []string, int) {
 
 // matchPattern matches a path against a pattern segment by segment.
 func matchPattern(pattern, path string) ([]string, bool) {
-	patternParts := strings.Split(pattern, "/")
-	pathParts := strings.Split(path, "/")
+	return matchSegments(strings.Split(pattern, "/"), strings.Split(path, "/"))
+}
+
+// matchSegments matches a split path against a split pattern: "{…}" takes any
+// non-empty segment (returned in order), any other segment must be equal.
+func matchSegments(patternParts, pathParts []string) ([]string, bool) {
 	if len(patternParts) != len(pathParts) {
 		return nil, false
 	}
