@@ -13,11 +13,12 @@ import (
 	"sequent/core/match"
 	"sequent/core/model"
 	"sequent/core/risk"
+	"sequent/core/saga"
 )
 
 // Machine snapshot format (little-endian), followed by the ledger section
 // (core/ledger/snapshot.go), the matching section (core/match/snapshot.go) and the risk
-// section (core/risk/snapshot.go):
+// section (core/risk/snapshot.go; version 5 on):
 //
 //	header   magic "SQMACHIN" (8) | version u32 | sessions u32 | clock u64 | op u64 = 32
 //	session  client u64 | session u64 | highest u64 | last op u64 | applied 4×u64 |
@@ -25,15 +26,20 @@ import (
 //	  reply  number u64 | op u64 | status u32 | length u32 | request digest u64 |
 //	         body (length bytes)
 //	reports  count u64 | (client u64, last report sequence u64) × count, by client id
+//	sagas    the saga table's section (core/saga/snapshot.go; version 4 on)
 //
 // Sessions appear in table order, replies oldest first. Version 3 added the request
-// digest of cached replies, version 4 the risk section (older versions are refused).
+// digest of cached replies (older versions are refused); version 4 the saga section
+// (issue 13); version 5 the risk section (issue 16). Version 4 is still read with no risk
+// rules, version 3 as an unsharded machine with no sagas and no risk rules.
 const (
-	machineSnapshotMagic   = "SQMACHIN"
-	machineSnapshotVersion = 4
-	machineHeaderSize      = 32
-	sessionHeaderSize      = 72
-	cachedReplyHeaderSize  = 32
+	machineSnapshotMagic          = "SQMACHIN"
+	machineSnapshotVersion        = 5
+	machineSnapshotVersionNoRisk  = 4
+	machineSnapshotVersionNoSagas = 3
+	machineHeaderSize             = 32
+	sessionHeaderSize             = 72
+	cachedReplyHeaderSize         = 32
 )
 
 // ErrSnapshotInvalid reports a machine snapshot that cannot be loaded.
@@ -72,6 +78,7 @@ func (m *Machine) Snapshot() *Snapshot {
 		header = binary.LittleEndian.AppendUint64(header, client)
 		header = binary.LittleEndian.AppendUint64(header, m.reportSequences[client])
 	}
+	header = m.sagas.AppendSnapshot(header)
 	return &Snapshot{Op: m.opLast, Timestamp: m.clock, header: header,
 		ledger: m.ledger.Snapshot(), match: m.match.Snapshot(), risk: m.ledger.Risk().Snapshot()}
 }
@@ -149,7 +156,9 @@ func Restore(config Config, r io.Reader) (*Machine, error) {
 	if string(header[:8]) != machineSnapshotMagic {
 		return nil, fmt.Errorf("%w: bad magic", ErrSnapshotInvalid)
 	}
-	if version := binary.LittleEndian.Uint32(header[8:]); version != machineSnapshotVersion {
+	version := binary.LittleEndian.Uint32(header[8:])
+	if version != machineSnapshotVersion && version != machineSnapshotVersionNoRisk &&
+		version != machineSnapshotVersionNoSagas {
 		return nil, fmt.Errorf("%w: version %d, want %d", ErrSnapshotInvalid, version,
 			machineSnapshotVersion)
 	}
@@ -174,6 +183,10 @@ func Restore(config Config, r io.Reader) (*Machine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: report sequences: %v", ErrSnapshotInvalid, err)
 	}
+	sagas, err := readSagas(reader, version, &c)
+	if err != nil {
+		return nil, err
+	}
 	l, err := ledger.Restore(c.Ledger, reader)
 	if err != nil {
 		return nil, err
@@ -182,11 +195,16 @@ func Restore(config Config, r io.Reader) (*Machine, error) {
 	if err != nil {
 		return nil, err
 	}
-	rules, err := risk.Restore(reader, l.ResolveAccount, l.AccountCount())
-	if err != nil {
-		return nil, err
+	if err := sagas.Index(l); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrSnapshotInvalid, err)
 	}
-	l.SetRisk(rules)
+	if version == machineSnapshotVersion {
+		rules, err := risk.Restore(reader, l.ResolveAccount, l.AccountCount())
+		if err != nil {
+			return nil, err
+		}
+		l.SetRisk(rules)
+	}
 	// The stream must end here. Reading to its end also surfaces a checksum failure that a
 	// verifying reader (wal.OpenSnapshot) reports only at EOF.
 	if _, err := reader.ReadByte(); err != io.EOF {
@@ -195,11 +213,28 @@ func Restore(config Config, r io.Reader) (*Machine, error) {
 		}
 		return nil, fmt.Errorf("%w: %v", ErrSnapshotInvalid, err)
 	}
-	m := newMachine(c, l, engine)
+	m := newMachine(c, l, engine, sagas)
 	m.sessions, m.reportSequences = sessions, reportSequences
 	m.clock = binary.LittleEndian.Uint64(header[16:])
 	m.opLast = binary.LittleEndian.Uint64(header[24:])
 	return m, nil
+}
+
+// readSagas reads the saga section (version 3), or starts an empty saga table for a
+// version 2 snapshot, which only an unsharded machine may load.
+func readSagas(r io.Reader, version uint32, c *Config) (*saga.Book, error) {
+	if version >= machineSnapshotVersionNoRisk { // Versions 4 and 5 carry the saga section.
+		book, err := saga.ReadSnapshot(r, c.Shard.Map, c.Shard.Index)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrSnapshotInvalid, err)
+		}
+		return book, nil
+	}
+	if c.Shard.Map.Shards != 1 {
+		return nil, fmt.Errorf("%w: a version %d snapshot predates shards; this machine is "+
+			"shard %d of %s", ErrSnapshotInvalid, version, c.Shard.Index, c.Shard.Map)
+	}
+	return saga.New(c.Shard.Map, c.Shard.Index), nil
 }
 
 // readReportSequences reads the per-client report sequence numbers (sorted, unique).

@@ -7,8 +7,8 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 
+	"sequent/core/backend"
 	"sequent/core/model"
-	"sequent/core/shard"
 	"sequent/netio/wire"
 )
 
@@ -158,11 +158,11 @@ func newMarketData(server *Server, config MarketDataConfig) *marketData {
 	return m
 }
 
-var _ shard.Consumer = (*marketData)(nil)
+var _ backend.Consumer = (*marketData)(nil)
 
 // Consume copies a released entry's market-data updates into the bounded queue (the
 // sequencer's goroutine: it never blocks).
-func (m *marketData) Consume(ready *shard.Ready) {
+func (m *marketData) Consume(ready *backend.Ready) {
 	events := ready.Events
 	m.mutex.Lock()
 	m.consumedOp = ready.LastOp
@@ -192,8 +192,8 @@ func (m *marketData) Consume(ready *shard.Ready) {
 	}
 }
 
-// ConsumerStats implements shard.Consumer.
-func (m *marketData) ConsumerStats() shard.ConsumerStats {
+// ConsumerStats implements backend.Consumer.
+func (m *marketData) ConsumerStats() backend.ConsumerStats {
 	m.mutex.Lock()
 	buffered := len(m.queue)
 	idle := buffered == 0 && !m.lost
@@ -203,7 +203,7 @@ func (m *marketData) ConsumerStats() shard.ConsumerStats {
 	if idle {
 		handled = max(handled, consumed) // Entries without updates cost the feed nothing.
 	}
-	return shard.ConsumerStats{Name: "market_data", HandledOp: handled, Buffered: buffered,
+	return backend.ConsumerStats{Name: "market_data", HandledOp: handled, Buffered: buffered,
 		BufferMax: m.config.QueueUpdatesMax, FellBehind: m.fellBehind.Load()}
 }
 
@@ -521,7 +521,7 @@ func (s *Server) handleMarketDataSubscribe(conn *connection, frame *wire.Frame) 
 }
 
 // MarketData returns the feed as a shard consumer (give it to the shard's Config).
-func (s *Server) MarketData() shard.Consumer { return s.marketData }
+func (s *Server) MarketData() backend.Consumer { return s.marketData }
 
 // MarketDataStats are the feed's counters.
 type MarketDataStats struct {

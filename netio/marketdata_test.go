@@ -3,16 +3,16 @@ package netio_test
 import (
 	"testing"
 
+	"sequent/core/backend"
 	"sequent/core/event"
 	"sequent/core/model"
-	"sequent/core/shard"
 	"sequent/netio"
 	"sequent/netio/wire"
 )
 
 // marketFeed hands the server's feed released entries the way a shard does.
 type marketFeed struct {
-	consumer  shard.Consumer
+	consumer  backend.Consumer
 	sequences map[uint32]uint64
 	op        uint64
 }
@@ -29,7 +29,7 @@ func (f *marketFeed) release(instrument uint32, count int) {
 			Price: 100 + f.sequences[instrument]%7, Quantity: model.U128(f.sequences[instrument]),
 			Op: f.op})
 	}
-	f.consumer.Consume(&shard.Ready{FirstOp: f.op, LastOp: f.op, Events: &buffer})
+	f.consumer.Consume(&backend.Ready{FirstOp: f.op, LastOp: f.op, Events: &buffer})
 }
 
 func newMarketFeed(h *harness) *marketFeed {

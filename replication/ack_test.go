@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"sequent/core/backend"
 	"sequent/core/model"
-	"sequent/core/shard"
 	"sequent/wal"
 )
 
@@ -20,14 +20,14 @@ import (
 func TestRestartedPrimaryWaitsForTheStandby(t *testing.T) {
 	primary, standby := startSyncPair(t, t.TempDir(), t.TempDir())
 	standby.Close()
-	waitFor(t, "the standby to detach", func() bool { return primary.primary.current.Load() == nil })
+	waitFor(t, "the standby to detach", func() bool { return primary.primary0().current.Load() == nil })
 	primary.submit(t, 2, 2, model.OperationCreateTransfers, transfer(10, 1, 2, 50))
 	waitFor(t, "the local write", func() bool { return primary.Log().Durable() >= 2 })
 	primary.Close()
 
 	restarted := startNode(t, primary.config)
 	defer restarted.Close()
-	if status := restarted.Shard().Submit(&shard.Request{Connection: 3, Client: 8, Session: 1,
+	if status := restarted.Shard().Submit(&backend.Request{Connection: 3, Client: 8, Session: 1,
 		Number: 1, Operation: model.OperationLookupTransfers,
 		Body: model.U128(10).Append(nil)}); status != model.StatusOK {
 		t.Fatal(status)
@@ -68,7 +68,7 @@ func TestReconnectWaitsForStandbyDurability(t *testing.T) {
 	if standby.Log().Durable() >= 2 {
 		t.Skip("the standby synced before the blip; the window did not open")
 	}
-	primary.primary.current.Load().conn.Close() // A network blip.
+	primary.primary0().current.Load().conn.Close() // A network blip.
 	primary.submit(t, 3, 3, model.OperationCreateTransfers, transfer(11, 1, 2, 5))
 	waitFor(t, "reply 2 or the standby's sync", func() bool {
 		_, _, ok := primary.replies.get(2)
@@ -103,7 +103,7 @@ func TestBackToSyncReportsTheLossWindow(t *testing.T) {
 				return
 			default:
 			}
-			primary.Shard().Submit(&shard.Request{Connection: 1000 + i, Client: 7, Session: 1,
+			primary.Shard().Submit(&backend.Request{Connection: 1000 + i, Client: 7, Session: 1,
 				Number: 2 + i, Operation: model.OperationCreateTransfers,
 				Body: transfer(10+i, 1, 2, 1)})
 			time.Sleep(200 * time.Microsecond)
@@ -114,16 +114,16 @@ func TestBackToSyncReportsTheLossWindow(t *testing.T) {
 	standby := startNode(t, nodeConfig(t.TempDir(), freeAddress(t), primaryAddress))
 	defer standby.Close()
 	// Spin rather than poll every few ms: the window right after the switch is short.
-	for deadline := time.Now().Add(10 * time.Second); primary.primary.degraded.Load(); {
+	for deadline := time.Now().Add(10 * time.Second); primary.primary0().degraded.Load(); {
 		if time.Now().After(deadline) {
 			t.Fatal("releases never went back to waiting for the standby")
 		}
 		runtime.Gosched()
 	}
 	for deadline := time.Now().Add(500 * time.Millisecond); time.Now().Before(deadline); {
-		degraded := primary.primary.Degraded()
+		degraded := primary.primary0().Degraded()
 		released := primary.Shard().Stats().Released
-		acknowledged := primary.primary.acked.Load()
+		acknowledged := primary.primary0().acked.Load()
 		if !degraded && released > acknowledged {
 			t.Fatalf("reported in sync with replies released up to op %d but only op %d "+
 				"acknowledged by the standby", released, acknowledged)

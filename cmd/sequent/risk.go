@@ -37,7 +37,13 @@ func (r *runningNode) riskSources(sources *ops.Sources) {
 // writeRiskRequest logs one internal risk request and decodes its per-rule statuses.
 func (r *runningNode) writeRiskRequest(operation model.Operation, body []byte, count int,
 ) ([]model.Status, error) {
-	reply, err := r.node.Shard().WriteInternal(operation, body, riskTimeout)
+	if shards := len(r.groups.Shards()); shards != 1 {
+		// Each shard would need the ledger and client rules, and an account's rule only
+		// the shard holding the account: not built.
+		return nil, fmt.Errorf("%s: risk rules on a node of %d shards are not built", operation,
+			shards)
+	}
+	reply, err := r.groups.Shard().WriteInternal(operation, body, riskTimeout)
 	if err != nil {
 		return nil, err
 	}
@@ -60,7 +66,7 @@ func (r *runningNode) riskRules() ([]model.RiskRule, error) {
 	for {
 		body := make([]byte, model.RiskRuleFilterSize)
 		filter.Encode(body)
-		status, reply, err := r.node.Shard().Query(model.OperationGetRiskRules, body, riskTimeout)
+		status, reply, err := r.groups.Shard().Query(model.OperationGetRiskRules, body, riskTimeout)
 		if err != nil {
 			return nil, err
 		}

@@ -5,13 +5,14 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"time"
 
 	"github.com/spf13/pflag"
 
-	"sequent/core/shard"
+	"sequent/core/backend"
 	"sequent/netio"
 	"sequent/netio/api"
 )
@@ -99,9 +100,10 @@ func (o *apiOptions) tlsConfig() (*tls.Config, error) {
 	return config, nil
 }
 
-// newAPIServer builds the API server on the shard (it is started with the node).
-func newAPIServer(o *apiOptions, s *shard.Shard, keyring *netio.Keyring,
-	controls *netio.Controls, r *runningNode) (*api.Server, error) {
+// newAPIServer builds the API server on the node (its backend, as the binary server's;
+// it is started with the node).
+func newAPIServer(o *apiOptions, backend backend.Submitter, primaryAddress func() string,
+	keyring *netio.Keyring, controls *netio.Controls, logger *slog.Logger) (*api.Server, error) {
 	if o.address == "" {
 		return nil, nil
 	}
@@ -116,5 +118,5 @@ func newAPIServer(o *apiOptions, s *shard.Shard, keyring *netio.Keyring,
 	return api.New(api.Config{Address: o.address, Listener: o.listener, Keys: keyring,
 		Admission: controls, AllowedNetworks: allow, TLS: tlsConfig,
 		ClockWindow: o.clockWindow, InFlightMax: o.inFlight,
-		PrimaryAddress: s.PrimaryAddress, Logger: r.logger}, s)
+		PrimaryAddress: primaryAddress, Logger: logger}, backend)
 }

@@ -30,13 +30,18 @@ func (l *Ledger) postOrVoidTransfer(t *model.Transfer, timestamp uint64, hash ui
 	if !l.allowed(model.ScopeTransfer, debitIndex) && !l.allowed(model.ScopeTransfer, creditIndex) {
 		return model.StatusPendingTransferNotOwned
 	}
+	if !l.system && (model.IsSystemID(p.DebitAccountID) || model.IsSystemID(p.CreditAccountID)) {
+		// A pending transfer of Sequent's own with a client id: a cross-shard transfer's
+		// step 1, which only its saga may post or void.
+		return model.StatusIDReserved
+	}
 	amount, status := l.checkAgainstPending(t, p, pendingIndex, timestamp)
 	if status != model.StatusOK {
 		return status
 	}
 	debit, credit := l.accounts.at(debitIndex), l.accounts.at(creditIndex)
 	post := t.Flags&model.TransferPostPending != 0
-	if post {
+	if post && !l.saga {
 		if status := l.checkPostRisk(p, debitIndex, creditIndex, result); status != model.StatusOK {
 			return status
 		}
@@ -54,7 +59,7 @@ func (l *Ledger) postOrVoidTransfer(t *model.Transfer, timestamp uint64, hash ui
 			return model.StatusOverflowsCreditsPosted
 		}
 	}
-	if l.transfers.count >= l.config.TransfersMax {
+	if l.transfers.count >= l.config.TransfersMax && !l.saga {
 		return model.StatusTransfersLimitReached
 	}
 	l.saveAccountState(debitIndex, debit)
@@ -199,7 +204,12 @@ func inheritFromPending(record *model.Transfer, p *model.Transfer) {
 // documented order, and answers exists only when the retry means the same transfer.
 func (l *Ledger) transferExists(t *model.Transfer, e *model.Transfer) model.Status {
 	flags, held := retriedFlags(t, e)
-	status := l.compareTransfer(t, e, flags)
+	status := model.StatusOK
+	if e.Flags&(model.TransferPostPending|model.TransferVoidPending) == 0 {
+		status = compareTransfers(t, e, flags)
+	} else if status = compareKinds(t, e, flags); status == model.StatusOK {
+		status = l.postOrVoidExists(t, e)
+	}
 	if status == model.StatusExists && held {
 		// The original outcome: created, but held for review (a retry must not read as
 		// done while an operator has not posted it).
@@ -208,9 +218,10 @@ func (l *Ledger) transferExists(t *model.Transfer, e *model.Transfer) model.Stat
 	return status
 }
 
-// compareTransfer compares a retry with stored transfer e, whose flags (as a retry must
-// carry them) are flags.
-func (l *Ledger) compareTransfer(t *model.Transfer, e *model.Transfer, flags uint16) model.Status {
+// compareKinds compares what makes two transfers of the same kind: flags (those a retry
+// of e must carry: retriedFlags), pending id and timeout (the first fields of the exists
+// precedence).
+func compareKinds(t *model.Transfer, e *model.Transfer, flags uint16) model.Status {
 	switch {
 	case t.Flags != flags:
 		return model.StatusExistsWithDifferentFlags
@@ -219,8 +230,21 @@ func (l *Ledger) compareTransfer(t *model.Transfer, e *model.Transfer, flags uin
 	case t.Timeout != e.Timeout:
 		return model.StatusExistsWithDifferentTimeout
 	}
-	if e.Flags&(model.TransferPostPending|model.TransferVoidPending) != 0 {
-		return l.postOrVoidExists(t, e)
+	return model.StatusOK
+}
+
+// CompareTransfers compares a retried transfer t with a stored single-phase or pending
+// transfer e, field by field in the documented order, and answers exists only when the
+// retry means the same transfer. Core uses it for a cross-shard transfer, whose stored
+// original is not a ledger record.
+func CompareTransfers(t *model.Transfer, e *model.Transfer) model.Status {
+	return compareTransfers(t, e, e.Flags)
+}
+
+// compareTransfers is CompareTransfers with the flags a retry of e must carry.
+func compareTransfers(t *model.Transfer, e *model.Transfer, flags uint16) model.Status {
+	if status := compareKinds(t, e, flags); status != model.StatusOK {
+		return status
 	}
 	balancing := e.Flags&(model.TransferBalancingDebit|model.TransferBalancingCredit) != 0
 	switch {

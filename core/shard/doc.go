@@ -45,6 +45,18 @@
 // logged before the requests it decides: at start, after a reload, after a promotion;
 // grants.go). Replicas apply them like any entry.
 //
+// The sequencer checks this promise: the ring counts the requests it accepts, the
+// sequencer the answers it gives, and the two must match when it stops; with the
+// invariants (or race) build tag every request is also tracked from the moment it is taken,
+// so a second answer stops the shard at once. It also asserts op continuity (an entry's
+// requests get exactly the next ops and one reply each) and that releases never go back.
+//
+// # Sharded nodes
+//
+// In a node with several shards (package node), the node's router submits the saga steps
+// and its reads of saga state with SubmitInternal, and OnRelease hands it each released
+// output, whose saga messages may leave only then (the same rule as replies).
+//
 // # Goroutines
 //
 // Producers (the network event loops, admin actions) call Submit concurrently; the ring

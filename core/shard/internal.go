@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"sequent/core"
+	"sequent/core/backend"
 	"sequent/core/model"
 )
 
@@ -24,7 +25,7 @@ func (s *Shard) WriteInternal(operation model.Operation, body []byte,
 			s.Role())
 	}
 	id, answer := s.waiters.add()
-	status := s.ring.push(&Request{Connection: id, Operation: operation, Body: body}, true)
+	status := s.ring.push(&backend.Request{Connection: id, Operation: operation, Body: body}, true)
 	if status != model.StatusOK {
 		s.waiters.forget(id)
 		return nil, fmt.Errorf("shard: %s refused: %s", operation, status)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"sequent/core"
+	"sequent/core/backend"
 	"sequent/core/model"
 	"sequent/wal"
 )
@@ -48,9 +49,9 @@ func firstRun(t *testing.T) (*wal.MemoryLog, *core.Machine) {
 		t.Fatal(err)
 	}
 	replies := newRecordingReplier()
-	before.Start(replies)
+	before.Start(RepliesOnly(replies))
 	operatorGrants(t, before, 7) // Op 1.
-	before.Submit(&Request{Connection: 1, Client: 7, Session: 1, Number: 1,
+	before.Submit(&backend.Request{Connection: 1, Client: 7, Session: 1, Number: 1,
 		Operation: model.OperationCreateAccounts, Body: plainAccountsBody(1, 2)}) // Op 2.
 	replies.waitFor(t, 1)
 	before.Close()
@@ -72,18 +73,18 @@ func TestRecoveredEntriesWaitForTheStandby(t *testing.T) {
 	log, machine := firstRun(t)
 	// The restart: same log and state, a standby that has acknowledged nothing yet.
 	consumer := &recordingConsumer{}
-	s, err := New(Config{PulseInterval: time.Hour, Consumers: []Consumer{consumer}}, machine, log)
+	standby := &settableAcknowledger{notify: make(chan struct{}, 1)}
+	s, err := New(Config{PulseInterval: time.Hour, Consumers: []backend.Consumer{consumer},
+		Acknowledger: standby}, machine, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	standby := &settableAcknowledger{notify: make(chan struct{}, 1)}
-	s.SetAcknowledger(standby)
 	if s.Released() != 0 || s.Stats().Released != 0 {
 		t.Fatalf("before start: released %d (stats %d), want 0: the standby acknowledged nothing",
 			s.Released(), s.Stats().Released)
 	}
 	replier := newRecordingReplier()
-	s.Start(replier)
+	s.Start(RepliesOnly(replier))
 	t.Cleanup(func() { s.Close() })
 	standby.acknowledge(t, s, 0)
 	if s.Released() != 0 {
@@ -94,7 +95,7 @@ func TestRecoveredEntriesWaitForTheStandby(t *testing.T) {
 		t.Fatalf("released %d (stats %d), want 1: what the standby acknowledged",
 			s.Released(), s.Stats().Released)
 	}
-	s.Submit(&Request{Connection: 1, Client: 7, Session: 1, Number: 2,
+	s.Submit(&backend.Request{Connection: 1, Client: 7, Session: 1, Number: 2,
 		Operation: model.OperationCreateAccounts, Body: plainAccountsBody(3)}) // Op 3.
 	standby.acknowledge(t, s, 2)
 	if s.Released() != 2 || replier.count() != 0 {
@@ -119,20 +120,19 @@ func TestRecoveredEntriesWaitForTheStandby(t *testing.T) {
 // and answer reads showing them.
 func TestFailedLogAfterRestartRefusesReads(t *testing.T) {
 	log, machine := firstRun(t)
-	s, err := New(Config{PulseInterval: time.Hour}, machine, log)
+	standby := &settableAcknowledger{notify: make(chan struct{}, 1)}
+	s, err := New(Config{PulseInterval: time.Hour, Acknowledger: standby}, machine, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	standby := &settableAcknowledger{notify: make(chan struct{}, 1)}
-	s.SetAcknowledger(standby)
-	s.Start(newRecordingReplier())
+	s.Start(RepliesOnly(newRecordingReplier()))
 	t.Cleanup(func() { s.Close() })
 	log.Fail(errors.New("disk gone"))
 	waitUntil(t, "the shard to see the failure", func() bool {
 		s.wakeUp()
 		return s.Err() != nil
 	})
-	if status := s.Submit(&Request{Connection: 2, Client: 7, Session: 2, Number: 1,
+	if status := s.Submit(&backend.Request{Connection: 2, Client: 7, Session: 2, Number: 1,
 		Operation: model.OperationLookupAccounts, Body: model.U128(1).Append(nil)}); status !=
 		model.StatusLogUnavailable {
 		t.Fatalf("a read after the failure: %s, want log_unavailable: account 1 (op 2) was "+

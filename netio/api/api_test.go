@@ -14,8 +14,8 @@ import (
 
 	"golang.org/x/sync/semaphore"
 
+	"sequent/core/backend"
 	"sequent/core/model"
-	"sequent/core/shard"
 	"sequent/netio/jsonview"
 )
 
@@ -180,7 +180,7 @@ func TestPermissionsAndLimits(t *testing.T) {
 // log does not become durable), or refuses them all with a status.
 type heldBackend struct{ status model.Status }
 
-func (b heldBackend) Submit(*shard.Request) model.Status { return b.status }
+func (b heldBackend) Submit(*backend.Request) model.Status { return b.status }
 
 // TestOverload: a full in-flight bound answers 503 busy at once, a busy shard 503 busy, a
 // fenced node 503 not_primary, each with Retry-After; a request whose reply does not

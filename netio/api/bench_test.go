@@ -61,7 +61,7 @@ func benchmarkSingleTransfer(b *testing.B, workers int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	s.Start(NewReplier(binary.Replier(), server))
+	s.Start(shard.RepliesOnly(NewReplier(binary.Replier(), server)))
 	if err := binary.Start(); err != nil {
 		b.Fatal(err)
 	}

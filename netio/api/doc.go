@@ -34,8 +34,8 @@
 //
 // # Durability and exactly-once
 //
-// A request becomes a shard.Request with a connection id from netio.ConnectionIDLimit
-// (2^62) up; Replier splits the shard's released replies between the API's waiters and
+// A request becomes a backend.Request with a connection id from netio.ConnectionIDLimit
+// (2^61) up, below backend.ClientConnectionLimit (2^62); Replier splits the shard's released replies between the API's waiters and
 // the binary server. Because the shard releases a reply only once its log position is
 // durable (and standby-acknowledged in sync mode), an answer never leaves earlier. A
 // request carrying Idempotency-Key SESSION:NUMBER uses that exactly-once session: a

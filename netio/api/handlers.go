@@ -10,8 +10,8 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"sequent/core/backend"
 	"sequent/core/model"
-	"sequent/core/shard"
 	"sequent/netio/client"
 	"sequent/netio/jsonview"
 )
@@ -143,7 +143,7 @@ func (r *request) sendTransfersRaw(transfers []model.Transfer) ([]jsonview.Resul
 	for i := range transfers {
 		transfers[i].Encode(body[i*model.TransferSize:])
 	}
-	reply, ok := r.submit(model.OperationCreateTransfers, shard.RequestFlagReplyBalances, body,
+	reply, ok := r.submit(model.OperationCreateTransfers, backend.RequestFlagReplyBalances, body,
 		len(transfers))
 	if !ok || !r.replyStatus(&reply) {
 		return nil, false

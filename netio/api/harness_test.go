@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"sequent/core"
+	"sequent/core/backend"
 	"sequent/core/shard"
 	"sequent/netio"
 	"sequent/wal"
@@ -124,7 +125,7 @@ func newHarness(t testing.TB, adjust ...func(*Config)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.Start(NewReplier(nopReplier{}, server))
+	s.Start(shard.RepliesOnly(NewReplier(nopReplier{}, server)))
 	if err := server.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -142,8 +143,8 @@ func newHarness(t testing.TB, adjust ...func(*Config)) *harness {
 // nopReplier stands for the binary server: no binary client in these tests.
 type nopReplier struct{}
 
-func (nopReplier) Deliver([]shard.Reply)         {}
-func (nopReplier) DeliverReports([]shard.Report) {}
+func (nopReplier) Deliver([]backend.Reply)         {}
+func (nopReplier) DeliverReports([]backend.Report) {}
 
 // signer returns a signer for client (its HMAC key 1, or the ECDSA client's key 7).
 func (h *harness) signer(client uint64) *Signer {

@@ -3,17 +3,18 @@ package api
 import (
 	"sync"
 
+	"sequent/core/backend"
 	"sequent/core/model"
-	"sequent/core/shard"
 	"sequent/netio"
 )
 
-// Connection ids of the API's requests: from netio.ConnectionIDLimit (2^62) up, below
-// shard.ConnectionIDLimit (2^63), so that a splitting Replier can tell them from the
-// binary server's and the shard's own.
+// Connection ids of the API's requests: from netio.ConnectionIDLimit (2^61) up, below
+// backend.ClientConnectionLimit (2^62, above which a node's router and the shard number
+// their own requests), so that a splitting Replier can tell them from the binary
+// server's.
 const (
 	connectionIDFirst = netio.ConnectionIDLimit
-	connectionIDEnd   = shard.ConnectionIDLimit
+	connectionIDEnd   = backend.ClientConnectionLimit
 )
 
 // isAPIConnection reports whether a reply belongs to the API.
@@ -24,22 +25,22 @@ func isAPIConnection(id uint64) bool { return id >= connectionIDFirst && id < co
 // order, and every execution report to the binary server (the API has no report
 // stream). The shard calls it from its goroutine; it never blocks.
 type Replier struct {
-	binary  shard.Replier
+	binary  backend.Replier
 	api     *Server
-	scratch sync.Pool // *[]shard.Reply: the binary server's share of one Deliver.
+	scratch sync.Pool // *[]backend.Reply: the binary server's share of one Deliver.
 }
 
-var _ shard.Replier = (*Replier)(nil)
+var _ backend.Replier = (*Replier)(nil)
 
 // NewReplier returns the Replier that serves both the binary server and api.
-func NewReplier(binary shard.Replier, api *Server) *Replier {
+func NewReplier(binary backend.Replier, api *Server) *Replier {
 	r := &Replier{binary: binary, api: api}
-	r.scratch.New = func() any { return new([]shard.Reply) }
+	r.scratch.New = func() any { return new([]backend.Reply) }
 	return r
 }
 
 // Deliver splits the replies; a batch without API replies passes through unchanged.
-func (r *Replier) Deliver(replies []shard.Reply) {
+func (r *Replier) Deliver(replies []backend.Reply) {
 	first := -1
 	for i := range replies {
 		if isAPIConnection(replies[i].Connection) {
@@ -51,7 +52,7 @@ func (r *Replier) Deliver(replies []shard.Reply) {
 		r.binary.Deliver(replies)
 		return
 	}
-	scratch := r.scratch.Get().(*[]shard.Reply)
+	scratch := r.scratch.Get().(*[]backend.Reply)
 	binary := append((*scratch)[:0], replies[:first]...)
 	for i := first; i < len(replies); i++ {
 		if isAPIConnection(replies[i].Connection) {
@@ -69,7 +70,7 @@ func (r *Replier) Deliver(replies []shard.Reply) {
 }
 
 // DeliverReports goes to the binary server.
-func (r *Replier) DeliverReports(reports []shard.Report) { r.binary.DeliverReports(reports) }
+func (r *Replier) DeliverReports(reports []backend.Report) { r.binary.DeliverReports(reports) }
 
 // answer is what a waiting handler receives: the reply's header fields and a copy of its
 // body (the shard reuses the original after Deliver returns).
@@ -131,7 +132,7 @@ func (w *waiters) take(id uint64) (chan answer, bool) {
 
 // deliver hands a released reply to its waiter (shard goroutine; never blocks: the
 // channel holds one answer and only this reply is sent on it).
-func (s *Server) deliver(reply *shard.Reply) {
+func (s *Server) deliver(reply *backend.Reply) {
 	channel, ok := s.waiters.take(reply.Connection)
 	if !ok {
 		s.counters.repliesDropped.Add(1)

@@ -17,8 +17,8 @@ import (
 	"github.com/valyala/fasthttp"
 	"golang.org/x/sync/semaphore"
 
+	"sequent/core/backend"
 	"sequent/core/model"
-	"sequent/core/shard"
 	"sequent/netio"
 )
 
@@ -109,12 +109,12 @@ func (c Config) Validate() error {
 }
 
 // Server is the integrators' JSON HTTP API. It authenticates every request, submits it
-// to the shard (shard.Submitter: the contract netio uses, so a node router can take the
+// to the shard (backend.Submitter: the contract netio uses, so a node router can take the
 // shard's place) and answers once the shard released the reply, i.e. once it is durable
 // (and acknowledged by the standby in sync mode). See doc.go.
 type Server struct {
 	config   Config
-	backend  shard.Submitter
+	backend  backend.Submitter
 	http     *fasthttp.Server
 	nonces   *nonceCache
 	waiters  *waiters
@@ -168,7 +168,7 @@ type autoSession struct {
 }
 
 // New checks config and returns a server ready to Start.
-func New(config Config, backend shard.Submitter) (*Server, error) {
+func New(config Config, backend backend.Submitter) (*Server, error) {
 	if err := config.Validate(); err != nil {
 		return nil, err
 	}
@@ -486,7 +486,7 @@ func (r *request) submit(operation model.Operation, flags uint8, body []byte,
 		return answer{}, false
 	}
 	id, channel := s.waiters.add()
-	status := s.backend.Submit(&shard.Request{Connection: id, Client: r.client.ID,
+	status := s.backend.Submit(&backend.Request{Connection: id, Client: r.client.ID,
 		Session: session, Number: number, Operation: operation, Flags: flags, Body: body})
 	if status != model.StatusOK {
 		s.waiters.take(id)

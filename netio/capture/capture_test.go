@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"sequent/core"
+	"sequent/core/backend"
 	"sequent/core/event"
 	"sequent/core/model"
 	"sequent/core/shard"
@@ -118,7 +119,7 @@ func TestOverflowWakesAnIdlePublisher(t *testing.T) {
 	for id := range uint64(5) {
 		buffer.AppendAccount(&model.Account{ID: model.U128(id + 1), Ledger: 1, Code: 1}, 7)
 	}
-	c.Consume(&shard.Ready{FirstOp: 1, LastOp: 1, Events: &buffer})
+	c.Consume(&backend.Ready{FirstOp: 1, LastOp: 1, Events: &buffer})
 	select {
 	case <-c.wake:
 	default:
@@ -174,8 +175,8 @@ type captureRig struct {
 
 type nullReplier struct{ replies atomic.Uint64 }
 
-func (r *nullReplier) Deliver(replies []shard.Reply)   { r.replies.Add(uint64(len(replies))) }
-func (r *nullReplier) DeliverReports(_ []shard.Report) {}
+func (r *nullReplier) Deliver(replies []backend.Reply)   { r.replies.Add(uint64(len(replies))) }
+func (r *nullReplier) DeliverReports(_ []backend.Report) {}
 
 func newCaptureRig(t testing.TB, queueEventsMax int) *captureRig {
 	t.Helper()
@@ -208,7 +209,7 @@ func newCaptureRig(t testing.TB, queueEventsMax int) *captureRig {
 		Released: s.Released, QueueEventsMax: queueEventsMax})
 	s.AddConsumer(c, c)
 	c.Start()
-	s.Start(&nullReplier{})
+	s.Start(shard.RepliesOnly(&nullReplier{}))
 	t.Cleanup(func() {
 		s.Close()
 		c.Close()
@@ -221,7 +222,7 @@ func newCaptureRig(t testing.TB, queueEventsMax int) *captureRig {
 func (r *captureRig) submit(operation model.Operation, body []byte) {
 	number := r.number.Add(1)
 	for {
-		status := r.shard.Submit(&shard.Request{Connection: 1, Client: 7, Session: 1,
+		status := r.shard.Submit(&backend.Request{Connection: 1, Client: 7, Session: 1,
 			Number: number, Operation: operation, Body: body})
 		if status == model.StatusOK {
 			return
@@ -407,13 +408,13 @@ func TestRestartPublishesOnlyWhatTheStandbyAcknowledged(t *testing.T) {
 		t.Fatal(err)
 	}
 	replier := &nullReplier{}
-	first.Start(replier)
+	first.Start(shard.RepliesOnly(replier))
 	for number, ids := range [][]uint64{{1, 2}, {3, 4}} {
 		body := make([]byte, 2*model.AccountSize)
 		for i, id := range ids {
 			(&model.Account{ID: model.U128(id), Ledger: 1, Code: 1}).Encode(body[i*model.AccountSize:])
 		}
-		if status := first.Submit(&shard.Request{Connection: 1, Client: 7, Session: 1,
+		if status := first.Submit(&backend.Request{Connection: 1, Client: 7, Session: 1,
 			Number: uint64(number) + 1, Operation: model.OperationCreateAccounts,
 			Body: body}); status != model.StatusOK {
 			t.Fatal(status)
@@ -435,17 +436,16 @@ func TestRestartPublishesOnlyWhatTheStandbyAcknowledged(t *testing.T) {
 	if machine.OpLast() != 3 {
 		t.Fatalf("recovered op %d, want 3", machine.OpLast())
 	}
-	s, err := shard.New(shard.Config{}, machine, log)
+	standby := &ackAt{notify: make(chan struct{}, 1)}
+	standby.op.Store(2)
+	s, err := shard.New(shard.Config{Acknowledger: standby}, machine, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	standby := &ackAt{notify: make(chan struct{}, 1)}
-	standby.op.Store(2)
-	s.SetAcknowledger(standby)
 	c := New(Config{URL: url, Log: log, Machine: core.Config{}, Released: s.Released})
 	s.AddConsumer(c, c)
 	c.Start()
-	s.Start(&nullReplier{})
+	s.Start(shard.RepliesOnly(&nullReplier{}))
 	defer func() {
 		s.Close()
 		c.Close()

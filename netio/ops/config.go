@@ -113,6 +113,10 @@ type Sources struct {
 	RiskSet    func(rules []model.RiskRule) ([]model.Status, error)
 	RiskRemove func(ids []uint32) ([]model.Status, error)
 	RiskRules  func() ([]model.RiskRule, error)
+	// Reconcile answers GET /v1/reconcile: the cross-shard report (core/node/reconcile.
+	// Report: per-ledger totals over every shard, settlement pairs, sagas in flight with
+	// their age; ok false names the broken invariant). Nil: 501.
+	Reconcile func(ctx context.Context) (any, error)
 }
 
 // Errors returned by New and by Sources callbacks.
