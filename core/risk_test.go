@@ -149,3 +149,32 @@ func TestRiskDecisionsReplay(t *testing.T) {
 		t.Fatal("digests differ between live, restored and replayed machines")
 	}
 }
+
+// TestSnapshotVersionsBeforeRisk: a version 4 snapshot (the saga section, no risk
+// section) is read as the same machine with no risk rules; a version 5 snapshot cut
+// before its risk section is refused.
+func TestSnapshotVersionsBeforeRisk(t *testing.T) {
+	h := newHarness(t, Config{})
+	h.operators(7)
+	h.apply(Request{Client: 7, Session: 1, Number: 1, Operation: model.OperationCreateAccounts,
+		Body: accountsBody(1, 2)})
+	var current, riskSection bytes.Buffer
+	if _, err := h.machine.Snapshot().WriteTo(&current); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.machine.ledger.Risk().Snapshot().WriteTo(&riskSection); err != nil {
+		t.Fatal(err)
+	}
+	withoutRisk := bytes.Clone(current.Bytes()[:current.Len()-riskSection.Len()])
+	if _, err := Restore(Config{}, bytes.NewReader(withoutRisk)); err == nil {
+		t.Fatal("a version 5 snapshot without its risk section was read")
+	}
+	binary.LittleEndian.PutUint32(withoutRisk[8:], machineSnapshotVersionNoRisk)
+	restored, err := Restore(Config{}, bytes.NewReader(withoutRisk))
+	if err != nil {
+		t.Fatalf("version 4: %v", err)
+	}
+	if restored.Digest() != h.machine.Digest() || restored.ledger.Risk().Active() {
+		t.Fatal("a version 4 snapshot did not restore the same machine with no rules")
+	}
+}
