@@ -27,8 +27,8 @@ const (
 	// sanity bound on untrusted input: clients come from the keys file).
 	reportClientsMax = 1 << 24
 
-	// eventStatusSlots covers every status number (0..299) for the event counters.
-	eventStatusSlots = 300
+	// eventStatusSlots covers every status number (0..349) for the event counters.
+	eventStatusSlots = 350
 
 	// replyBytesMax bounds one request's reply body.
 	replyBytesMax = model.ReplyBodyBytesMax

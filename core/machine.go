@@ -352,6 +352,8 @@ func (m *Machine) dispatch(request *Request, out *Output) model.Status {
 		return m.getAccountBalances(request.Client, request.Body, out)
 	case model.OperationGetLedgerTotals:
 		return m.getLedgerTotals(request.Client, request.Body, out)
+	case model.OperationGetRiskRules:
+		return m.getRiskRules(request.Body, out)
 	case model.OperationGetShardMap:
 		out.body = append(out.body, m.sagas.Map().Encode()...)
 		return model.StatusOK
@@ -384,9 +386,14 @@ func (m *Machine) EventStatusCounts() map[string]uint64 {
 // acts on the former; the latter are the audit trail by being in the log); set_grants
 // puts the keys file's grant table in force (an invalid table changes nothing and
 // answers invalid_body, which the server never writes: it validates the keys file);
-// saga steps are applied by the saga table (core/saga).
+// saga steps are applied by the saga table (core/saga); set_risk_rules and
+// remove_risk_rules change the risk rules, one result per rule.
 func (m *Machine) dispatchInternal(request *Request, out *Output) model.Status {
 	switch request.Operation {
+	case model.OperationSetRiskRules:
+		return m.setRiskRules(request.Body, out)
+	case model.OperationRemoveRiskRules:
+		return m.removeRiskRules(request.Body, out)
 	case model.OperationCancelSession:
 		status, _ := m.dispatchMatch(request, nil)
 		return status

@@ -12,11 +12,13 @@ import (
 	"sequent/core/ledger"
 	"sequent/core/match"
 	"sequent/core/model"
+	"sequent/core/risk"
 	"sequent/core/saga"
 )
 
 // Machine snapshot format (little-endian), followed by the ledger section
-// (core/ledger/snapshot.go) and the matching section (core/match/snapshot.go):
+// (core/ledger/snapshot.go), the matching section (core/match/snapshot.go) and the risk
+// section (core/risk/snapshot.go; version 5 on):
 //
 //	header   magic "SQMACHIN" (8) | version u32 | sessions u32 | clock u64 | op u64 = 32
 //	session  client u64 | session u64 | highest u64 | last op u64 | applied 4×u64 |
@@ -28,10 +30,12 @@ import (
 //
 // Sessions appear in table order, replies oldest first. Version 3 added the request
 // digest of cached replies (older versions are refused); version 4 the saga section
-// (issue 13). Version 3 is still read, as an unsharded machine with no sagas.
+// (issue 13); version 5 the risk section (issue 16). Version 4 is still read with no risk
+// rules, version 3 as an unsharded machine with no sagas and no risk rules.
 const (
 	machineSnapshotMagic          = "SQMACHIN"
-	machineSnapshotVersion        = 4
+	machineSnapshotVersion        = 5
+	machineSnapshotVersionNoRisk  = 4
 	machineSnapshotVersionNoSagas = 3
 	machineHeaderSize             = 32
 	sessionHeaderSize             = 72
@@ -48,6 +52,7 @@ type Snapshot struct {
 	header    []byte // Machine header, sessions and report sequences, encoded on the sequencer.
 	ledger    *ledger.SnapshotView
 	match     *match.SnapshotView
+	risk      *risk.SnapshotView
 }
 
 // Snapshot captures the state between entries. Its cost on the sequencer is encoding the
@@ -75,7 +80,7 @@ func (m *Machine) Snapshot() *Snapshot {
 	}
 	header = m.sagas.AppendSnapshot(header)
 	return &Snapshot{Op: m.opLast, Timestamp: m.clock, header: header,
-		ledger: m.ledger.Snapshot(), match: m.match.Snapshot()}
+		ledger: m.ledger.Snapshot(), match: m.match.Snapshot(), risk: m.ledger.Risk().Snapshot()}
 }
 
 func appendSession(b []byte, s *session) []byte {
@@ -114,7 +119,11 @@ func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 		return int64(written) + ledgerWritten, err
 	}
 	matchWritten, err := s.match.WriteTo(w)
-	return int64(written) + ledgerWritten + matchWritten, err
+	if err != nil {
+		return int64(written) + ledgerWritten + matchWritten, err
+	}
+	riskWritten, err := s.risk.WriteTo(w)
+	return int64(written) + ledgerWritten + matchWritten + riskWritten, err
 }
 
 // Release hands the snapshot's copy buffers back to the machine's ledger for the next
@@ -148,7 +157,8 @@ func Restore(config Config, r io.Reader) (*Machine, error) {
 		return nil, fmt.Errorf("%w: bad magic", ErrSnapshotInvalid)
 	}
 	version := binary.LittleEndian.Uint32(header[8:])
-	if version != machineSnapshotVersion && version != machineSnapshotVersionNoSagas {
+	if version != machineSnapshotVersion && version != machineSnapshotVersionNoRisk &&
+		version != machineSnapshotVersionNoSagas {
 		return nil, fmt.Errorf("%w: version %d, want %d", ErrSnapshotInvalid, version,
 			machineSnapshotVersion)
 	}
@@ -188,6 +198,13 @@ func Restore(config Config, r io.Reader) (*Machine, error) {
 	if err := sagas.Index(l); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrSnapshotInvalid, err)
 	}
+	if version == machineSnapshotVersion {
+		rules, err := risk.Restore(reader, l.ResolveAccount, l.AccountCount())
+		if err != nil {
+			return nil, err
+		}
+		l.SetRisk(rules)
+	}
 	// The stream must end here. Reading to its end also surfaces a checksum failure that a
 	// verifying reader (wal.OpenSnapshot) reports only at EOF.
 	if _, err := reader.ReadByte(); err != io.EOF {
@@ -206,7 +223,7 @@ func Restore(config Config, r io.Reader) (*Machine, error) {
 // readSagas reads the saga section (version 3), or starts an empty saga table for a
 // version 2 snapshot, which only an unsharded machine may load.
 func readSagas(r io.Reader, version uint32, c *Config) (*saga.Book, error) {
-	if version == machineSnapshotVersion {
+	if version >= machineSnapshotVersionNoRisk { // Versions 4 and 5 carry the saga section.
 		book, err := saga.ReadSnapshot(r, c.Shard.Map, c.Shard.Index)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrSnapshotInvalid, err)

@@ -54,12 +54,20 @@ type connection struct {
 	reports reportState
 }
 
-// connectionGenerationMask keeps generations to 30 bits, so that generation<<32 | slot
-// stays below backend.ClientConnectionLimit (2^62) for ever: the counter wraps, skipping
-// 0. (With 32 bits, from the 2^31-th connection on every reply went to the shard's
-// internal waiters instead of the client; with 31, a sharded node's router would have
-// taken replies from the 2^30-th connection on for its own.)
-const connectionGenerationMask = 1<<30 - 1
+// ConnectionIDLimit bounds the binary server's connection ids (backend.Request.
+// Connection): they stay below 2^61, so that the ids from 2^61 to
+// backend.ClientConnectionLimit (2^62) are free for another network layer of the same
+// process sharing the backend (the HTTP API, netio/api), whose replies a splitting
+// Replier tells apart by id. (From 2^62 up the ids are a node router's and the shard's.)
+const ConnectionIDLimit uint64 = 1 << 61
+
+// connectionGenerationMask keeps generations to 29 bits, so that generation<<32 | slot
+// stays below ConnectionIDLimit (2^61) for ever: the counter wraps, skipping 0. (With 32
+// bits, from the 2^31-th connection on every reply went to the shard's internal waiters
+// instead of the client; with 31, a sharded node's router would have taken replies from
+// the 2^30-th connection on for its own; with 30, the HTTP API's waiters from the
+// 2^29-th.)
+const connectionGenerationMask = 1<<29 - 1
 
 // connectionTable maps connection ids to connections without locks: event loops publish
 // and retract entries with atomic operations, and the shard goroutine looks them up with

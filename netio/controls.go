@@ -120,6 +120,15 @@ func addressOf(remote net.Addr) (netip.Addr, bool) {
 	return addrPort.Addr().Unmap(), err == nil
 }
 
+// AddressAllowed reports whether address is in one of networks (an empty list allows
+// every address): the allow-lists of the binary port, also applied by the HTTP API.
+func AddressAllowed(address netip.Addr, networks []netip.Prefix) bool {
+	return allowed(address, networks)
+}
+
+// AddressOf returns the IP address of a peer (IPv4-mapped IPv6 unmapped).
+func AddressOf(remote net.Addr) (netip.Addr, bool) { return addressOf(remote) }
+
 func allowed(address netip.Addr, networks []netip.Prefix) bool {
 	if len(networks) == 0 {
 		return true
@@ -187,6 +196,22 @@ func (w *attemptWindow) left(now time.Time) time.Duration {
 // minute's failed logins.
 func (c *Controls) AdmitLoginAttempt(remote net.Addr, client uint64, known bool) (
 	wire.ErrorCode, time.Duration) {
+	return c.admitAuthentication(remote, client, known, true)
+}
+
+// AdmitAuthentication is AdmitLoginAttempt for a protocol without connections to count
+// (the HTTP API signs every request): it only refuses an (address, client) that has
+// failed LoginAttemptsPerMinute authentications within the minute, which LoginFailed
+// counts for both protocols together.
+func (c *Controls) AdmitAuthentication(remote net.Addr, client uint64, known bool) (
+	wire.ErrorCode, time.Duration) {
+	return c.admitAuthentication(remote, client, known, false)
+}
+
+// admitAuthentication refuses an (address, client) whose failures fill the minute's
+// bucket; a login (connection set) also gives its connection's count back.
+func (c *Controls) admitAuthentication(remote net.Addr, client uint64, known bool,
+	connection bool) (wire.ErrorCode, time.Duration) {
 	address, ok := addressOf(remote)
 	if !ok {
 		return wire.ErrorConnectionRefused, 0
@@ -197,9 +222,16 @@ func (c *Controls) AdmitLoginAttempt(remote net.Addr, client uint64, known bool)
 	now := c.config.Now()
 	c.mutex.Lock()
 	defer c.mutex.Unlock()
-	if window := c.attempts[address]; window != nil && window.count > 0 {
+	if window := c.attempts[address]; connection && window != nil && window.count > 0 {
 		window.count--
 	}
+	return c.failedTooOften(address, client, now)
+}
+
+// failedTooOften refuses an (address, client) whose failures fill the minute's bucket.
+// The caller holds the mutex.
+func (c *Controls) failedTooOften(address netip.Addr, client uint64, now time.Time) (
+	wire.ErrorCode, time.Duration) {
 	window := c.failures[attemptKey{address, client}]
 	if window != nil && now.Sub(window.start) < time.Minute &&
 		window.count >= c.config.LoginAttemptsPerMinute {

@@ -2,9 +2,14 @@ package netio
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -112,10 +117,15 @@ type KeysFileGrant struct {
 	Accounts string `json:"accounts,omitempty"`
 }
 
-// KeysFileKey is one secret of a client.
+// KeysFileKey is one key of a client: a shared secret (HMAC-SHA256: the binary login and
+// the HTTP API), or an ECDSA P-256 public key (the HTTP API only: the client signs with
+// its private key, which the server never sees).
 type KeysFileKey struct {
-	ID     uint32 `json:"id"`     // Key id, not 0, unique within the client.
-	Secret string `json:"secret"` // Hex, SecretBytesMin..SecretBytesMax bytes.
+	ID     uint32 `json:"id"`               // Key id, not 0, unique within the client.
+	Secret string `json:"secret,omitempty"` // Hex, SecretBytesMin..SecretBytesMax bytes.
+	// PublicKey is a P-256 public key: a PEM "PUBLIC KEY" block, or the base64 of its DER
+	// (SubjectPublicKeyInfo), e.g. `openssl ec -in key.pem -pubout -outform DER | base64`.
+	PublicKey string `json:"public_key,omitempty"`
 }
 
 // ClientLimits are a client's configured limits; zero means unlimited.
@@ -140,17 +150,39 @@ type Client struct {
 
 type clientKey struct {
 	id     uint32
-	secret []byte
+	secret []byte           // HMAC key; nil for a public key.
+	public *ecdsa.PublicKey // P-256 public key; nil for a secret.
 }
 
-// Secret returns the secret of key id and whether the client has that key.
+// Secret returns the secret of key id and whether the client has a secret with that id
+// (a public key is not a secret: the binary login, which needs one, refuses it).
 func (c *Client) Secret(key uint32) ([]byte, bool) {
 	for i := 0; i < c.keyCount; i++ {
-		if c.keys[i].id == key {
+		if c.keys[i].id == key && c.keys[i].secret != nil {
 			return c.keys[i].secret, true
 		}
 	}
 	return nil, false
+}
+
+// PublicKey returns the P-256 public key with id key and whether the client has one.
+func (c *Client) PublicKey(key uint32) (*ecdsa.PublicKey, bool) {
+	for i := 0; i < c.keyCount; i++ {
+		if c.keys[i].id == key && c.keys[i].public != nil {
+			return c.keys[i].public, true
+		}
+	}
+	return nil, false
+}
+
+// hasKey reports whether the client has a key (of either kind) with id key.
+func (c *Client) hasKey(key uint32) bool {
+	for i := 0; i < c.keyCount; i++ {
+		if c.keys[i].id == key {
+			return true
+		}
+	}
+	return false
 }
 
 // Allows reports whether the client may send operation (assumed defined and external).
@@ -166,9 +198,9 @@ func (c *Client) Allows(operation model.Operation) bool {
 }
 
 // adminOperations need the admin permission whatever their shape: creating instruments
-// changes what every trader can do. Names are matched so that operations registered later
+// changes what every trader can do, and the risk rules are the operators' business. Names are matched so that operations registered later
 // (the matching engine's) need no change here.
-var adminOperations = map[string]bool{"create_instruments": true}
+var adminOperations = map[string]bool{"create_instruments": true, "get_risk_rules": true}
 
 // RequiredPermission returns the permission bit an operation needs: admin for the
 // administrative ones, read for lookups and queries, trade for matching writes and
@@ -432,20 +464,14 @@ func buildClient(entry *KeysFileClient) (*Client, error) {
 		return nil, fmt.Errorf("%d keys, want 1..%d", len(entry.Keys), KeysPerClientMax)
 	}
 	for _, key := range entry.Keys {
-		secret, err := hex.DecodeString(key.Secret)
-		switch {
-		case key.ID == 0:
-			return nil, errors.New("key id must not be 0")
-		case err != nil:
-			return nil, fmt.Errorf("key %d: secret is not hex: %v", key.ID, err)
-		case len(secret) < SecretBytesMin || len(secret) > SecretBytesMax:
-			return nil, fmt.Errorf("key %d: secret of %d bytes, want %d..%d", key.ID,
-				len(secret), SecretBytesMin, SecretBytesMax)
+		built, err := buildKey(key)
+		if err != nil {
+			return nil, err
 		}
-		if _, exists := client.Secret(key.ID); exists {
+		if client.hasKey(key.ID) {
 			return nil, fmt.Errorf("key id %d appears twice", key.ID)
 		}
-		client.keys[client.keyCount] = clientKey{id: key.ID, secret: secret}
+		client.keys[client.keyCount] = built
 		client.keyCount++
 	}
 	if entry.Limits.RequestsPerSecond < 0 || entry.Limits.EventsPerSecond < 0 ||
@@ -467,6 +493,58 @@ func buildClient(entry *KeysFileClient) (*Client, error) {
 		client.Grants = append(client.Grants, grant)
 	}
 	return client, nil
+}
+
+// buildKey checks one key: an id, and exactly one of a secret and a public key.
+func buildKey(key KeysFileKey) (clientKey, error) {
+	switch {
+	case key.ID == 0:
+		return clientKey{}, errors.New("key id must not be 0")
+	case (key.Secret == "") == (key.PublicKey == ""):
+		return clientKey{}, fmt.Errorf("key %d: give exactly one of secret and public_key", key.ID)
+	case key.PublicKey != "":
+		public, err := ParsePublicKey(key.PublicKey)
+		if err != nil {
+			return clientKey{}, fmt.Errorf("key %d: %v", key.ID, err)
+		}
+		return clientKey{id: key.ID, public: public}, nil
+	}
+	secret, err := hex.DecodeString(key.Secret)
+	switch {
+	case err != nil:
+		return clientKey{}, fmt.Errorf("key %d: secret is not hex: %v", key.ID, err)
+	case len(secret) < SecretBytesMin || len(secret) > SecretBytesMax:
+		return clientKey{}, fmt.Errorf("key %d: secret of %d bytes, want %d..%d", key.ID,
+			len(secret), SecretBytesMin, SecretBytesMax)
+	}
+	return clientKey{id: key.ID, secret: secret}, nil
+}
+
+// ParsePublicKey reads a P-256 public key from a PEM "PUBLIC KEY" block or the base64
+// (standard alphabet) of its DER SubjectPublicKeyInfo.
+func ParsePublicKey(text string) (*ecdsa.PublicKey, error) {
+	der := []byte(nil)
+	if block, _ := pem.Decode([]byte(text)); block != nil {
+		if block.Type != "PUBLIC KEY" {
+			return nil, fmt.Errorf("public_key: a PEM %q block, want PUBLIC KEY", block.Type)
+		}
+		der = block.Bytes
+	} else {
+		decoded, err := base64.StdEncoding.DecodeString(strings.TrimSpace(text))
+		if err != nil {
+			return nil, errors.New("public_key: neither PEM nor base64 DER")
+		}
+		der = decoded
+	}
+	parsed, err := x509.ParsePKIXPublicKey(der)
+	if err != nil {
+		return nil, fmt.Errorf("public_key: %v", err)
+	}
+	public, ok := parsed.(*ecdsa.PublicKey)
+	if !ok || public.Curve != elliptic.P256() {
+		return nil, errors.New("public_key: want an ECDSA P-256 key")
+	}
+	return public, nil
 }
 
 var scopeNames = map[string]model.Scope{"read": model.ScopeRead,

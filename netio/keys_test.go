@@ -1,6 +1,12 @@
 package netio_test
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
 	"errors"
 	"os"
 	"path/filepath"
@@ -92,5 +98,54 @@ func TestDevKeysAreOperators(t *testing.T) {
 	data, err := os.ReadFile(path)
 	if err != nil || !strings.Contains(string(data), `"operator"`) {
 		t.Fatalf("the generated file does not show the operator scope: %v\n%s", err, data)
+	}
+}
+
+// TestKeysFilePublicKeys: a key is a secret or an ECDSA P-256 public key (PEM or base64
+// DER), never both nor neither; a public key is not a secret (the binary login, which
+// needs one, cannot use it), and keys of other curves or kinds are refused.
+func TestKeysFilePublicKeys(t *testing.T) {
+	private, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&private.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemText := string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+	for _, text := range []string{base64.StdEncoding.EncodeToString(der), pemText} {
+		file := testKeysFile()
+		file.Clients[1].Keys = append(file.Clients[1].Keys, netio.KeysFileKey{ID: 9, PublicKey: text})
+		keys, err := netio.NewKeyring(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		client, _ := keys.Client(file.Clients[1].ID)
+		public, ok := client.PublicKey(9)
+		if !ok || !public.Equal(&private.PublicKey) {
+			t.Fatalf("public key %v %v", public, ok)
+		}
+		if _, ok := client.Secret(9); ok {
+			t.Fatal("a public key served as a secret")
+		}
+	}
+	p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	p384DER, _ := x509.MarshalPKIXPublicKey(&p384.PublicKey)
+	secret := strings.Repeat("ab", 32)
+	for name, key := range map[string]netio.KeysFileKey{
+		"both":        {ID: 9, Secret: secret, PublicKey: base64.StdEncoding.EncodeToString(der)},
+		"neither":     {ID: 9},
+		"P-384":       {ID: 9, PublicKey: base64.StdEncoding.EncodeToString(p384DER)},
+		"not base64":  {ID: 9, PublicKey: "%%%"},
+		"not a key":   {ID: 9, PublicKey: base64.StdEncoding.EncodeToString([]byte("hello"))},
+		"private PEM": {ID: 9, PublicKey: string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}))},
+		"id reused":   {ID: 1, PublicKey: base64.StdEncoding.EncodeToString(der)},
+	} {
+		file := testKeysFile()
+		file.Clients[1].Keys = append([]netio.KeysFileKey{{ID: 1, Secret: secret}}, key)
+		if _, err := netio.NewKeyring(file); !errors.Is(err, netio.ErrKeysFile) {
+			t.Errorf("%s: %v", name, err)
+		}
 	}
 }

@@ -134,6 +134,10 @@ func statusesTable() string {
 			area = "matching (per event)"
 		case status >= 200 && status < 300:
 			area = "request (reply header)"
+		case status >= 300 && status < 320:
+			area = "risk (per event)"
+		case status >= 320 && status < 350:
+			area = "risk rules (per rule of set/remove)"
 		}
 		fmt.Fprintf(&b, "| %d | `%s` | %s |\n", status, status, area)
 	}

@@ -43,7 +43,7 @@ func newAdminCommand() *cobra.Command {
 	options := &adminOptions{}
 	command := &cobra.Command{
 		Use:   "admin",
-		Short: "Operate a running node over its HTTP port (promote, snapshot, keys, log level, status)",
+		Short: "Operate a running node over its HTTP port (promote, snapshot, keys, log level, risk rules, status)",
 		Long: `Operate a running Sequent node through its operators' HTTP server.
 
 Actions need an admin bearer token: --token, or better SEQUENT_ADMIN_TOKEN (a flag shows
@@ -76,6 +76,7 @@ Exit codes: 0 done; 1 the server refused or the action failed (the reason is pri
 		newAdminActionCommand(options, ops.ActionReloadKeys, "Reread the keys file"),
 		newAdminLogLevelCommand(options),
 		newAdminStatusCommand(options),
+		newAdminRiskCommand(options),
 	)
 	return command
 }
@@ -114,7 +115,7 @@ func newAdminStatusCommand(options *adminOptions) *cobra.Command {
 		Short: "Print the node's status (role, epoch, positions, lag, stats) as JSON",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			code, body, err := adminRequest(cmd, options, http.MethodGet, ops.PathStatus, "")
+			code, body, err := adminRequest(cmd, options, http.MethodGet, ops.PathStatus, "", nil)
 			if err != nil {
 				return err
 			}
@@ -144,7 +145,8 @@ func runAdminAction(cmd *cobra.Command, options *adminOptions, action, level str
 	if level != "" {
 		query = url.Values{"level": {level}}.Encode()
 	}
-	code, body, err := adminRequest(cmd, options, http.MethodPost, "/v1/admin/"+action, query)
+	code, body, err := adminRequest(cmd, options, http.MethodPost, "/v1/admin/"+action, query,
+		nil)
 	if err != nil {
 		return err
 	}
@@ -193,11 +195,12 @@ func writeAdminJSON(cmd *cobra.Command, body []byte) error {
 	return err
 }
 
-// adminRequest sends one request and returns the status code and body. A request that
-// never got an answer (bad address, connection refused, TLS failure, timeout) is a usage
-// error: exit 2, as for an unreachable binary server.
+// adminRequest sends one request (with a JSON body unless body is nil) and returns the
+// status code and body. The token goes with every POST and with every request under
+// /v1/admin/. A request that never got an answer (bad address, connection refused, TLS
+// failure, timeout) is a usage error: exit 2, as for an unreachable binary server.
 func adminRequest(cmd *cobra.Command, options *adminOptions, method, path, query string,
-) (int, []byte, error) {
+	requestBody []byte) (int, []byte, error) {
 	base, useTLS, err := adminBaseURL(options)
 	if err != nil {
 		return 0, nil, usage(cmd, "%v", err)
@@ -210,11 +213,19 @@ func adminRequest(cmd *cobra.Command, options *adminOptions, method, path, query
 	if query != "" {
 		target += "?" + query
 	}
-	request, err := http.NewRequestWithContext(cmd.Context(), method, target, nil)
+	var reader io.Reader
+	if requestBody != nil {
+		reader = bytes.NewReader(requestBody)
+	}
+	request, err := http.NewRequestWithContext(cmd.Context(), method, target, reader)
 	if err != nil {
 		return 0, nil, usage(cmd, "%v", err)
 	}
-	if token := strings.TrimSpace(options.token); token != "" && method == http.MethodPost {
+	if requestBody != nil {
+		request.Header.Set("Content-Type", "application/json")
+	}
+	if token := strings.TrimSpace(options.token); token != "" &&
+		(method == http.MethodPost || strings.HasPrefix(path, "/v1/admin/")) {
 		request.Header.Set("Authorization", "Bearer "+token)
 	}
 	response, err := client.Do(request)

@@ -20,8 +20,8 @@ import (
 	"sequent/core/model"
 	"sequent/core/node"
 	"sequent/netio"
-	"sequent/netio/capture"
 	"sequent/netio/client"
+	"sequent/netio/jsonview"
 )
 
 // clientOptions are the flags shared by every `sequent client` subcommand.
@@ -464,23 +464,14 @@ func sendTransfers(cmd *cobra.Command, options *clientOptions,
 	})
 }
 
-// resultJSON is one create result in --json output.
-type resultJSON struct {
-	ID        string `json:"id"`
-	Status    string `json:"status"`
-	Code      uint32 `json:"code"`
-	Timestamp uint64 `json:"timestamp"`
-}
-
 // printEventResults prints one line per event and fails (exit 1) if any event was
 // refused; exists counts as success, so re-running a command is harmless.
 func printEventResults(cmd *cobra.Command, options *clientOptions, noun string,
 	ids []model.Uint128, results []model.EventResult) error {
 	failed := false
-	rows := make([]resultJSON, len(results))
+	rows := make([]jsonview.Result, len(results))
 	for i, result := range results {
-		rows[i] = resultJSON{ID: ids[i].String(), Status: result.Status.String(),
-			Code: uint32(result.Status), Timestamp: result.Timestamp}
+		rows[i] = jsonview.NewResult(ids[i], &result)
 		failed = failed || (result.Status != model.StatusOK && result.Status != model.StatusExists)
 	}
 	if options.asJSON {
@@ -489,8 +480,12 @@ func printEventResults(cmd *cobra.Command, options *clientOptions, noun string,
 		}
 	} else {
 		for _, row := range rows {
-			fmt.Fprintf(cmd.OutOrStdout(), "%s %s: %s\n", noun, row.ID,
-				describeStatus(model.Status(row.Code)))
+			rule := ""
+			if row.Rule != 0 {
+				rule = fmt.Sprintf(" by risk rule %d", row.Rule)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s %s: %s%s\n", noun, row.ID,
+				describeStatus(model.Status(row.Code)), rule)
 		}
 	}
 	if failed {
@@ -608,20 +603,12 @@ func newAccountQueryCommand(options *clientOptions, name string) *cobra.Command 
 	return cmd
 }
 
-// accountJSON is an account in --json output: change capture's type, so that the
-// stream and the client print the same field names.
-type accountJSON = capture.AccountJSON
-
 func printAccounts(cmd *cobra.Command, options *clientOptions, accounts []model.Account,
 	asked int) error {
 	if options.asJSON {
-		rows := make([]accountJSON, len(accounts))
-		for i, a := range accounts {
-			rows[i] = accountJSON{ID: a.ID.String(), Ledger: a.Ledger, Code: a.Code,
-				Flags: a.Flags, DebitsPending: a.DebitsPending.String(),
-				DebitsPosted: a.DebitsPosted.String(), CreditsPending: a.CreditsPending.String(),
-				CreditsPosted: a.CreditsPosted.String(), UserData128: a.UserData128.String(),
-				UserData64: a.UserData64, UserData32: a.UserData32, Timestamp: a.Timestamp}
+		rows := make([]jsonview.Account, len(accounts))
+		for i := range accounts {
+			rows[i] = jsonview.NewAccount(&accounts[i])
 		}
 		return writeJSON(cmd.OutOrStdout(), rows)
 	}
@@ -636,19 +623,12 @@ func printAccounts(cmd *cobra.Command, options *clientOptions, accounts []model.
 	return nil
 }
 
-// transferJSON is a transfer in --json output (change capture's type, as accountJSON).
-type transferJSON = capture.TransferJSON
-
 func printTransfers(cmd *cobra.Command, options *clientOptions, transfers []model.Transfer,
 	asked int) error {
 	if options.asJSON {
-		rows := make([]transferJSON, len(transfers))
-		for i, t := range transfers {
-			rows[i] = transferJSON{ID: t.ID.String(), DebitAccountID: t.DebitAccountID.String(),
-				CreditAccountID: t.CreditAccountID.String(), Amount: t.Amount.String(),
-				PendingID: t.PendingID.String(), Ledger: t.Ledger, Code: t.Code, Flags: t.Flags,
-				Timeout: t.Timeout, UserData128: t.UserData128.String(),
-				UserData64: t.UserData64, UserData32: t.UserData32, Timestamp: t.Timestamp}
+		rows := make([]jsonview.Transfer, len(transfers))
+		for i := range transfers {
+			rows[i] = jsonview.NewTransfer(&transfers[i])
 		}
 		return writeJSON(cmd.OutOrStdout(), rows)
 	}
@@ -670,21 +650,11 @@ func printTransfers(cmd *cobra.Command, options *clientOptions, transfers []mode
 	return nil
 }
 
-type balanceJSON struct {
-	Timestamp      uint64 `json:"timestamp"`
-	DebitsPending  string `json:"debits_pending"`
-	DebitsPosted   string `json:"debits_posted"`
-	CreditsPending string `json:"credits_pending"`
-	CreditsPosted  string `json:"credits_posted"`
-}
-
 func printBalances(cmd *cobra.Command, options *clientOptions,
 	balances []model.AccountBalance) error {
-	rows := make([]balanceJSON, len(balances))
-	for i, b := range balances {
-		rows[i] = balanceJSON{Timestamp: b.Timestamp, DebitsPending: b.DebitsPending.String(),
-			DebitsPosted: b.DebitsPosted.String(), CreditsPending: b.CreditsPending.String(),
-			CreditsPosted: b.CreditsPosted.String()}
+	rows := make([]jsonview.Balance, len(balances))
+	for i := range balances {
+		rows[i] = jsonview.NewBalance(&balances[i])
 	}
 	if options.asJSON {
 		return writeJSON(cmd.OutOrStdout(), rows)

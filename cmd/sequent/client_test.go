@@ -13,6 +13,7 @@ import (
 
 	"sequent/netio"
 	"sequent/netio/fakeshard"
+	"sequent/netio/jsonview"
 )
 
 // startTestServer runs a netio server in front of the fake shard on a random port and
@@ -95,7 +96,7 @@ func TestClientCommand(t *testing.T) {
 		}
 	}
 	out, err := runClient(t, append(common, "--json", "lookup-accounts", "1")...)
-	var accounts []accountJSON
+	var accounts []jsonview.Account
 	if err != nil || json.Unmarshal([]byte(out), &accounts) != nil || len(accounts) != 1 ||
 		accounts[0].DebitsPosted != "141" {
 		t.Fatalf("json lookup: %v %s", err, out)

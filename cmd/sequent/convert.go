@@ -9,6 +9,7 @@ import (
 
 	"sequent/core/model"
 	"sequent/netio/client"
+	"sequent/netio/jsonview"
 	"sequent/tools/clearing"
 )
 
@@ -148,32 +149,10 @@ func scaleOf(cmd *cobra.Command, side string, flag int, ledgers *clearing.Ledger
 	return info.Scale, nil
 }
 
-// conversionJSON is `convert --json` output.
-type conversionJSON struct {
-	Applied      bool         `json:"applied"`
-	Refusal      string       `json:"refusal,omitempty"`
-	SourceAmount string       `json:"source_amount"`
-	TargetAmount string       `json:"target_amount"`
-	Rate         string       `json:"rate"`
-	QuoteID      string       `json:"quote_id"`
-	Remainder    string       `json:"remainder"` // Of one target minor unit, kept by the operator.
-	Legs         []resultJSON `json:"legs"`
-}
-
 func printConversion(cmd *cobra.Command, options *clientOptions, c *client.Conversion,
 	result *client.ConversionResult, ledgers *clearing.Ledgers) error {
 	plan := &result.Plan
-	out := conversionJSON{Applied: result.Applied(), SourceAmount: plan.SourceAmount.String(),
-		TargetAmount: plan.TargetAmount.String(), Rate: c.Rate.String(),
-		QuoteID: c.QuoteID.String(), Remainder: plan.RemainderNumerator.String() + "/" +
-			plan.RemainderDenominator.String()}
-	if !out.Applied {
-		out.Refusal = result.Refusal().String()
-	}
-	for i, leg := range result.Results {
-		out.Legs = append(out.Legs, resultJSON{ID: plan.Transfers[i].ID.String(),
-			Status: leg.Status.String(), Code: uint32(leg.Status), Timestamp: leg.Timestamp})
-	}
+	out := jsonview.NewConversion(c, result)
 	if options.asJSON {
 		if err := writeJSON(cmd.OutOrStdout(), out); err != nil {
 			return err

@@ -72,6 +72,7 @@ func startOps(o *serveOptions, r *runningNode, adjust ...func(*ops.Config)) (*op
 		return nil, usageError{fmt.Errorf("--ledgers: %w", err)}
 	}
 	r.clearingSources(&sources, ledgers)
+	r.riskSources(&sources)
 	config := ops.Config{Address: o.http, Listener: o.httpListener,
 		TLSCertFile: o.httpTLSCert,
 		TLSKeyFile:  o.httpTLSKey, AllowCIDRs: o.httpAllow, Logger: r.logger,

@@ -23,6 +23,7 @@ import (
 	"sequent/core/shard"
 	"sequent/core/shardmap"
 	"sequent/netio"
+	"sequent/netio/api"
 	"sequent/netio/capture"
 	"sequent/netio/ops"
 	"sequent/replication"
@@ -74,6 +75,7 @@ type serveOptions struct {
 	allow             []string
 	loginAttempts     int
 	ledgers           string // Ledger registry for the clearing endpoints (names, scales).
+	api               apiOptions
 	placement         shardmap.Spec
 	capture           captureOptions
 }
@@ -167,6 +169,7 @@ func addServeFlags(flags *pflag.FlagSet, o *serveOptions) {
 	flags.IntVar(&o.inFlightEntries, "in-flight-entries", shard.InFlightEntriesMaxDefault, "tuning: log entries applied but not yet durable before the sequencer waits")
 	addPlacementFlags(flags, &o.placement)
 	flags.BoolVar(&o.truncateCorrupt, "wal-truncate-corrupt", false, "DANGER: cut the log at the first damaged entry instead of refusing to start")
+	addAPIFlags(flags, &o.api)
 	addCaptureFlags(flags, &o.capture)
 }
 
@@ -198,10 +201,19 @@ func runServe(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) er
 		}
 		o.httpListener = listener
 	}
+	if err := o.api.bind(); err != nil {
+		if o.httpListener != nil {
+			o.httpListener.Close()
+		}
+		return err
+	}
 	running, err := startNode(ctx, o, stdout, stderr)
 	if err != nil {
 		if o.httpListener != nil {
 			o.httpListener.Close()
+		}
+		if o.api.listener != nil {
+			o.api.listener.Close()
 		}
 		return err
 	}
@@ -221,6 +233,7 @@ type runningNode struct {
 	node    *node.Node        // The shards, their router, the outputs.
 	groups  *replication.Node // The shard groups: logs, replication, roles.
 	server  *netio.Server
+	api     *api.Server      // Nil when --api is "".
 	ops     *ops.Server      // Nil when --http is "".
 	capture *capture.Capture // Nil without --cdc-nats.
 	keyring *netio.Keyring
@@ -293,6 +306,11 @@ func startNode(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) (
 		groups.Close()
 		return nil, err
 	}
+	if running.api, err = newAPIServer(&o.api, running.node, first.PrimaryAddress, keyring,
+		controls, logger); err != nil {
+		groups.Close()
+		return nil, err
+	}
 	first.AddConsumer(running.server.MarketData(), nil)
 	running.capture = o.capture.start(groups, nodeConfig, logger)
 	if err := running.server.Start(); err != nil {
@@ -302,7 +320,18 @@ func startNode(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) (
 		groups.Close()
 		return nil, err
 	}
-	running.node.Start(running.server.Replier())
+	replier := running.server.Replier()
+	if running.api != nil {
+		replier = api.NewReplier(replier, running.api)
+		if err := running.api.Start(); err != nil {
+			if running.capture != nil {
+				running.capture.Close()
+			}
+			groups.Close()
+			return nil, err
+		}
+	}
+	running.node.Start(replier)
 	return running, nil
 }
 
@@ -362,16 +391,19 @@ func (r *runningNode) reloadKeys() error {
 func (r *runningNode) stop() error {
 	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	var opsErr error
+	var opsErr, apiErr error
 	if r.ops != nil {
 		opsErr = r.ops.Shutdown(shutdown)
+	}
+	if r.api != nil {
+		apiErr = r.api.Shutdown(shutdown)
 	}
 	serverErr := r.server.Shutdown(shutdown)
 	if r.capture != nil {
 		r.capture.Close() // What it has not published stays in the log for the next start.
 	}
 	nodeErr := r.node.Close()
-	errs := []error{opsErr, serverErr, nodeErr}
+	errs := []error{opsErr, apiErr, serverErr, nodeErr}
 	for _, s := range r.groups.Shards() {
 		errs = append(errs, s.Err())
 	}
@@ -506,6 +538,14 @@ func printStartup(stdout io.Writer, o *serveOptions, r *runningNode) {
 	if r.ops != nil {
 		fmt.Fprintf(stdout, "sequent serve: metrics, health, status and admin on http://%s\n",
 			r.ops.Address())
+	}
+	if r.api != nil {
+		scheme := "http"
+		if o.api.tlsCert != "" {
+			scheme = "https"
+		}
+		fmt.Fprintf(stdout, "sequent serve: JSON API on %s://%s (OpenAPI at /v1/openapi.json)\n",
+			scheme, r.api.Address())
 	}
 	if o.sync == "none" {
 		fmt.Fprintln(stdout, "sequent serve: WARNING: --sync none: NOTHING IS FSYNCED, a crash loses acknowledged writes (benchmarks only)")

@@ -204,6 +204,17 @@ func TestServeRefusesMeaninglessFlags(t *testing.T) {
 		{"http allow without http", func(o *serveOptions) { o.http, o.httpAllow = "", []string{"10.0.0.0/8"} },
 			"need --http"},
 		{"http cert without key", func(o *serveOptions) { o.httpTLSCert = "c" }, "go together"},
+		{"api tls without api", func(o *serveOptions) { o.api.tlsCert, o.api.tlsKey = "c", "k" }, "need --api"},
+		{"api allow without api", func(o *serveOptions) { o.api.allow = []string{"10.0.0.0/8"} }, "need --api"},
+		{"api cert without key", func(o *serveOptions) {
+			o.api.address, o.api.tlsCert = "127.0.0.1:0", "c"
+		}, "--api-tls-cert and --api-tls-key go together"},
+		{"api client CA without cert", func(o *serveOptions) {
+			o.api.address, o.api.tlsClientCA = "127.0.0.1:0", "ca.pem"
+		}, "--api-tls-client-ca needs"},
+		{"api address", func(o *serveOptions) { o.api.address = "nohost" }, "--api \"nohost\""},
+		{"api clock window", func(o *serveOptions) { o.api.clockWindow = time.Hour }, "--api-clock-window 1h0m0s"},
+		{"api in flight", func(o *serveOptions) { o.api.inFlight = 251 }, "--api-in-flight 251"},
 		{"no address", func(o *serveOptions) { o.address = "" }, "--addr"},
 		{"bad advertise", func(o *serveOptions) { o.advertise = "nohost" }, "--advertise"},
 		{"no data", func(o *serveOptions) { o.data = "" }, "--data is empty"},

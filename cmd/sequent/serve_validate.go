@@ -159,4 +159,5 @@ func (o *serveOptions) validateNetwork(problem func(string, ...any)) {
 	if (o.httpTLSCert == "") != (o.httpTLSKey == "") {
 		problem("--http-tls-cert and --http-tls-key go together")
 	}
+	o.api.validate(problem)
 }

@@ -11,6 +11,7 @@ import (
 
 	"sequent/core/model"
 	"sequent/netio/client"
+	"sequent/netio/jsonview"
 	"sequent/tools/clearing"
 )
 
@@ -166,7 +167,7 @@ func (o *settleOptions) bookSettlements(cmd *cobra.Command, ctx context.Context,
 // settleJSON is `settle --json` output: the report and what was booked.
 type settleJSON struct {
 	*clearing.NettingReport
-	Booked []resultJSON `json:"booked,omitempty"`
+	Booked []jsonview.Result `json:"booked,omitempty"`
 }
 
 func (o *settleOptions) print(cmd *cobra.Command, report *clearing.NettingReport,
@@ -174,9 +175,7 @@ func (o *settleOptions) print(cmd *cobra.Command, report *clearing.NettingReport
 	out := settleJSON{NettingReport: report}
 	failed := false
 	for i, result := range results {
-		out.Booked = append(out.Booked, resultJSON{ID: booked[i].ID.String(),
-			Status: result.Status.String(), Code: uint32(result.Status),
-			Timestamp: result.Timestamp})
+		out.Booked = append(out.Booked, jsonview.NewResult(booked[i].ID, &result))
 		failed = failed || (result.Status != model.StatusOK && result.Status != model.StatusExists)
 	}
 	if o.connection.asJSON {

@@ -82,6 +82,7 @@ func (c *chainRunner) before(i int, linked bool) model.Status {
 	if !c.open && linked {
 		c.open, c.broken, c.start = true, false, i
 		c.ledger.undo.begin()
+		c.ledger.risk.BeginChain()
 		c.mark = c.ledger.events.Mark()
 	}
 	switch {

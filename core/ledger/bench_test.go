@@ -98,7 +98,10 @@ func onOff(on bool) string {
 	return "off"
 }
 
-func benchmarkCreateTransfers(b *testing.B, accountCount uint32, as string, events bool) {
+// benchmarkCreateTransfers runs the benchmark as the given sender, with events recorded
+// or not, and with the given risk rules in force (none: the engine is inactive).
+func benchmarkCreateTransfers(b *testing.B, accountCount uint32, as string, events bool,
+	rules ...model.RiskRule) {
 	const owner, grantee = 7, 8
 	client, accountOwner := uint64(0), uint64(0)
 	switch as {
@@ -112,6 +115,16 @@ func benchmarkCreateTransfers(b *testing.B, accountCount uint32, as string, even
 		{Client: grantee, Scopes: model.ScopeRead, Ledger: 2},
 		{Client: grantee, Scopes: model.ScopeTransfer, Ledger: 1}}); err != nil {
 		b.Fatal(err)
+	}
+	if len(rules) != 0 {
+		statuses := make([]model.Status, len(rules))
+		l.Risk().Set(rules, timestamp, statuses)
+		timestamp++
+		for i, status := range statuses {
+			if status != model.StatusOK {
+				b.Fatalf("rule %d: %s", rules[i].ID, status)
+			}
+		}
 	}
 	var buffer event.Buffer
 	if events {

@@ -78,6 +78,8 @@
 //	accounts_must_have_the_same_ledger, transfer_must_have_the_same_ledger_as_accounts,
 //	debit_account_already_closed, credit_account_already_closed,
 //	(balancing flags clamp the amount here)
+//	the risk rules (risk.go and package core/risk: risk_debit_account_blocked …
+//	risk_anomaly; a hold turns the transfer pending here),
 //	for a client that is not an operator: overflows_debits_pending (pending only),
 //	overflows_debits_posted, overflows_debits, exceeds_credits (its own side first)
 //	overflows_debits_pending, overflows_credits_pending (pending only),
@@ -98,6 +100,8 @@
 //	pending_transfer_has_different_amount (void with an amount other than 0, the pending
 //	amount or 2^128-1), pending_transfer_already_posted, pending_transfer_already_voided,
 //	pending_transfer_expired (swept, or overdue at this timestamp),
+//	(post only) risk_review_required (a held transfer, posted by a non-operator),
+//	risk_debit_account_blocked, risk_credit_account_blocked, risk_client_blocked,
 //	debit_account_already_closed, credit_account_already_closed (post only; the transfer
 //	that closed an account may still be posted), overflows_debits_posted,
 //	overflows_credits_posted, transfers_limit_reached

@@ -6,6 +6,7 @@ import (
 
 	"sequent/core/event"
 	"sequent/core/model"
+	"sequent/core/risk"
 )
 
 // Config sizes a Ledger. The zero value works: limits take their defaults and tables
@@ -122,6 +123,11 @@ type Ledger struct {
 	// resultBalances says whether the batch's results carry balances (CreateTransfersAs).
 	resultBalances bool
 
+	// risk holds the inline risk rules and their counters (risk.go); Active() is false
+	// while no rule is in force, and the hot path then skips it with one branch.
+	risk         *risk.Engine
+	riskTransfer risk.Transfer // The transfer being evaluated (the engine keeps a pointer).
+
 	// events, when set, receives every committed change (see SetEvents).
 	events *event.Buffer
 
@@ -162,6 +168,7 @@ func New(config Config) *Ledger {
 	l.batch.init()
 	l.queryRing = make([]uint32, model.EventsPerRequestMax)
 	l.undo.init()
+	l.risk = risk.New(l.ResolveAccount)
 	return l
 }
 

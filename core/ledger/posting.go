@@ -42,6 +42,9 @@ func (l *Ledger) postOrVoidTransfer(t *model.Transfer, timestamp uint64, hash ui
 	debit, credit := l.accounts.at(debitIndex), l.accounts.at(creditIndex)
 	post := t.Flags&model.TransferPostPending != 0
 	if post && !l.saga {
+		if status := l.checkPostRisk(p, debitIndex, creditIndex, result); status != model.StatusOK {
+			return status
+		}
 		// A closed account accepts the post of the very transfer that closed it.
 		if debit.Flags&model.AccountClosed != 0 && p.Flags&model.TransferClosingDebit == 0 {
 			return model.StatusDebitAccountAlreadyClosed
@@ -200,20 +203,27 @@ func inheritFromPending(record *model.Transfer, p *model.Transfer) {
 // transferExists compares a retried transfer with the stored one, field by field in the
 // documented order, and answers exists only when the retry means the same transfer.
 func (l *Ledger) transferExists(t *model.Transfer, e *model.Transfer) model.Status {
+	flags, held := retriedFlags(t, e)
+	status := model.StatusOK
 	if e.Flags&(model.TransferPostPending|model.TransferVoidPending) == 0 {
-		return CompareTransfers(t, e)
+		status = compareTransfers(t, e, flags)
+	} else if status = compareKinds(t, e, flags); status == model.StatusOK {
+		status = l.postOrVoidExists(t, e)
 	}
-	if status := compareKinds(t, e); status != model.StatusOK {
-		return status
+	if status == model.StatusExists && held {
+		// The original outcome: created, but held for review (a retry must not read as
+		// done while an operator has not posted it).
+		return model.StatusRiskHeldForReview
 	}
-	return l.postOrVoidExists(t, e)
+	return status
 }
 
-// compareKinds compares what makes two transfers of the same kind: flags, pending id and
-// timeout (the first fields of the exists precedence).
-func compareKinds(t *model.Transfer, e *model.Transfer) model.Status {
+// compareKinds compares what makes two transfers of the same kind: flags (those a retry
+// of e must carry: retriedFlags), pending id and timeout (the first fields of the exists
+// precedence).
+func compareKinds(t *model.Transfer, e *model.Transfer, flags uint16) model.Status {
 	switch {
-	case t.Flags != e.Flags:
+	case t.Flags != flags:
 		return model.StatusExistsWithDifferentFlags
 	case t.PendingID != e.PendingID:
 		return model.StatusExistsWithDifferentPendingID
@@ -228,7 +238,12 @@ func compareKinds(t *model.Transfer, e *model.Transfer) model.Status {
 // retry means the same transfer. Core uses it for a cross-shard transfer, whose stored
 // original is not a ledger record.
 func CompareTransfers(t *model.Transfer, e *model.Transfer) model.Status {
-	if status := compareKinds(t, e); status != model.StatusOK {
+	return compareTransfers(t, e, e.Flags)
+}
+
+// compareTransfers is CompareTransfers with the flags a retry of e must carry.
+func compareTransfers(t *model.Transfer, e *model.Transfer, flags uint16) model.Status {
+	if status := compareKinds(t, e, flags); status != model.StatusOK {
 		return status
 	}
 	balancing := e.Flags&(model.TransferBalancingDebit|model.TransferBalancingCredit) != 0

@@ -178,7 +178,7 @@ func (l *Ledger) restoreTransfers(r io.Reader, count uint32) error {
 				if t.ID.IsZero() || t.ID.IsMax() || t.Timestamp <= previous ||
 					t.Timestamp > timestampMax || debitIndex == indexNone ||
 					creditIndex == indexNone || debitIndex == creditIndex ||
-					t.Flags&^model.TransferFlagsKnown != 0 {
+					t.Flags&^model.TransferFlagsStored != 0 {
 					return fmt.Errorf("%w: transfer %d is not valid", ErrSnapshotInvalid,
 						first+uint32(start+j))
 				}

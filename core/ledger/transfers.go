@@ -54,6 +54,9 @@ func (l *Ledger) CreateTransfersAs(client uint64, balances bool, firstTimestamp 
 	checkBatch(firstTimestamp, len(events), len(results))
 	l.actAs(client)
 	l.resultBalances = balances
+	if l.riskActive() {
+		l.risk.Begin(client)
+	}
 	runner := chainRunner{ledger: l, count: len(events)}
 	for blockStart := 0; blockStart < len(events); blockStart += prefetchBlockEvents {
 		blockEnd := min(blockStart+prefetchBlockEvents, len(events))
@@ -201,6 +204,9 @@ func (l *Ledger) prefetchTransfers(events []model.Transfer, offset int) {
 		debitIndex[i] = l.confirmAccount(debitIndex[i], debitHash[i], events[i].DebitAccountID)
 		creditIndex[i] = l.confirmAccount(creditIndex[i], creditHash[i],
 			events[i].CreditAccountID)
+	}
+	if l.riskActive() {
+		s.sink += l.risk.Prefetch(debitIndex) // The rules' counters, likewise.
 	}
 }
 
@@ -365,7 +371,11 @@ func (l *Ledger) singleOrPendingTransfer(t *model.Transfer, timestamp uint64, ev
 		return model.StatusCreditAccountAlreadyClosed
 	}
 	amount := balancedAmount(t, debit, credit)
-	pending := t.Flags&model.TransferPending != 0
+	status, held := l.checkRisk(t, debitIndex, creditIndex, amount, timestamp, result)
+	if status != model.StatusOK {
+		return status
+	}
+	pending := held || t.Flags&model.TransferPending != 0
 	if !l.actor.all {
 		// A client checks its own side first: the credit account's overflow checks
 		// depend on that account's balances, and answering them first to an amount the
@@ -408,6 +418,8 @@ func (l *Ledger) singleOrPendingTransfer(t *model.Transfer, timestamp uint64, ev
 	index, record := l.appendTransfer(hash, position, debitIndex, creditIndex)
 	*record = *t
 	record.Amount, record.Timestamp = amount, timestamp
+	record.Flags = storedFlags(t.Flags, held)
+	l.commitRisk()
 	if pending {
 		*l.pending.at(index) = pendingActive
 		if deadline != 0 {
@@ -424,6 +436,9 @@ func (l *Ledger) singleOrPendingTransfer(t *model.Transfer, timestamp uint64, ev
 		if !l.actor.all && !l.allowed(model.ScopeRead, creditIndex) {
 			result.CreditAccount = model.Balance{}
 		}
+	}
+	if held {
+		return model.StatusRiskHeldForReview
 	}
 	return model.StatusOK
 }

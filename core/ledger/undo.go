@@ -65,6 +65,7 @@ func (l *Ledger) undoCommit() {
 	for _, item := range u.expiries {
 		l.expiry.push(item)
 	}
+	l.risk.CommitChain()
 	u.records = u.records[:0]
 	u.expiries = u.expiries[:0]
 	u.active = false
@@ -76,6 +77,7 @@ func (l *Ledger) undoRollback() {
 	if !u.active {
 		panic("ledger: undo rollback without a chain")
 	}
+	l.risk.RollbackChain()
 	for i := len(u.records) - 1; i >= 0; i-- {
 		record := &u.records[i]
 		switch record.kind {

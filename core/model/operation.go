@@ -6,6 +6,7 @@ import "strconv"
 //
 //	1..19  ledger
 //	20..39 matching (operation_match.go); 36..39 of them clearing (totals.go)
+//	50..59 risk rules (operation_risk.go): internal writes, an admin query
 //	60..79 internal: written to the log by the server itself, never sent by clients
 type Operation uint8
 

@@ -172,6 +172,12 @@ const (
 	TransferFlagsKnown = TransferLinked | TransferPending | TransferPostPending |
 		TransferVoidPending | TransferBalancingDebit | TransferBalancingCredit |
 		TransferClosingDebit | TransferClosingCredit
+	// TransferHeldForReview is set by the server, never by a client (reserved_flag): an
+	// anomaly rule with the hold action turned the transfer into a pending one held for
+	// review (package core/risk). Only an operator may post it.
+	TransferHeldForReview uint16 = 1 << 15
+	// TransferFlagsStored is every flag a stored transfer may carry.
+	TransferFlagsStored = TransferFlagsKnown | TransferHeldForReview
 )
 
 // Transfer moves Amount from the debit account to the credit account of the same ledger.
@@ -342,14 +348,18 @@ func (f *AccountFilter) Decode(b []byte) {
 type EventResult struct {
 	Timestamp uint64
 	Status    Status
+	// Rule is the risk rule that decided a risk status (300..349: a refusal, or a
+	// transfer held for review); 0 otherwise. It fills what was the record's reserved
+	// u32, so the record keeps its 16 bytes.
+	Rule uint32
 }
 
-// Encode writes the result into b[0:16]: timestamp u64, status u32, reserved u32 (zero).
+// Encode writes the result into b[0:16]: timestamp u64, status u32, rule u32.
 func (r *EventResult) Encode(b []byte) {
 	_ = b[EventResultSize-1]
 	binary.LittleEndian.PutUint64(b[0:], r.Timestamp)
 	binary.LittleEndian.PutUint32(b[8:], uint32(r.Status))
-	binary.LittleEndian.PutUint32(b[12:], 0)
+	binary.LittleEndian.PutUint32(b[12:], r.Rule)
 }
 
 // Decode reads the result from b[0:16].
@@ -357,20 +367,28 @@ func (r *EventResult) Decode(b []byte) {
 	_ = b[EventResultSize-1]
 	r.Timestamp = binary.LittleEndian.Uint64(b[0:])
 	r.Status = Status(binary.LittleEndian.Uint32(b[8:]))
+	r.Rule = binary.LittleEndian.Uint32(b[12:])
 }
 
 // TransferResult is the outcome of one create_transfers event together with the balances
-// of both accounts right after it (zero unless the transfer was created).
+// of both accounts right after it (zero unless the transfer was created), or, for a risk
+// refusal, the explanation of the rule that refused it.
 type TransferResult struct {
 	EventResult
-	DebitAccount  Balance // Debit account's balances after the transfer.
-	CreditAccount Balance // Credit account's balances after the transfer.
+	DebitAccount  Balance    // Debit account's balances after the transfer.
+	CreditAccount Balance    // Credit account's balances after the transfer.
+	Risk          RiskDetail // A risk refusal's explanation (Status.IsRiskRefusal).
 }
 
-// EncodeWithBalances writes the result and both balances into b[0:144].
+// EncodeWithBalances writes the result and both balances into b[0:144]; for a risk
+// refusal, which has no balances, the 128 bytes after the result hold the RiskDetail.
 func (r *TransferResult) EncodeWithBalances(b []byte) {
 	_ = b[EventResultBalancesSize-1]
 	r.EventResult.Encode(b[0:EventResultSize])
+	if r.Status.IsRiskRefusal() {
+		r.Risk.Encode(b[EventResultSize:])
+		return
+	}
 	r.DebitAccount.Encode(b[EventResultSize:])
 	r.CreditAccount.Encode(b[EventResultSize+BalanceSize:])
 }
@@ -379,6 +397,12 @@ func (r *TransferResult) EncodeWithBalances(b []byte) {
 func (r *TransferResult) DecodeWithBalances(b []byte) {
 	_ = b[EventResultBalancesSize-1]
 	r.EventResult.Decode(b[0:EventResultSize])
+	if r.Status.IsRiskRefusal() {
+		r.DebitAccount, r.CreditAccount = Balance{}, Balance{}
+		r.Risk.Decode(b[EventResultSize:])
+		return
+	}
+	r.Risk = RiskDetail{}
 	r.DebitAccount.Decode(b[EventResultSize:])
 	r.CreditAccount.Decode(b[EventResultSize+BalanceSize:])
 }

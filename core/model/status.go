@@ -224,5 +224,5 @@ func (s Status) Transient() bool {
 		StatusPendingTransferNotOwned:
 		return true
 	}
-	return false
+	return s.IsRiskRefusal()
 }

@@ -5,6 +5,7 @@ import (
 
 	"sequent/core/event"
 	"sequent/core/model"
+	"sequent/netio/jsonview"
 )
 
 // SchemaVersion is the version of the JSON every message carries in "schema". A field
@@ -55,38 +56,13 @@ type EventJSON struct {
 	MarketData    *MarketDataJSON `json:"market_data,omitempty"`
 }
 
-// AccountJSON is an account, as `sequent client lookup-accounts --json` prints it.
-type AccountJSON struct {
-	ID             string `json:"id"`
-	Ledger         uint32 `json:"ledger"`
-	Code           uint16 `json:"code"`
-	Flags          uint16 `json:"flags"`
-	DebitsPending  string `json:"debits_pending"`
-	DebitsPosted   string `json:"debits_posted"`
-	CreditsPending string `json:"credits_pending"`
-	CreditsPosted  string `json:"credits_posted"`
-	UserData128    string `json:"user_data_128"`
-	UserData64     uint64 `json:"user_data_64"`
-	UserData32     uint32 `json:"user_data_32"`
-	Timestamp      uint64 `json:"timestamp"`
-}
+// AccountJSON is an account, as `sequent client lookup-accounts --json` prints it: the
+// one definition of netio/jsonview, shared with the HTTP API.
+type AccountJSON = jsonview.Account
 
-// TransferJSON is a transfer, as `sequent client lookup-transfers --json` prints it.
-type TransferJSON struct {
-	ID              string `json:"id"`
-	DebitAccountID  string `json:"debit_account_id"`
-	CreditAccountID string `json:"credit_account_id"`
-	Amount          string `json:"amount"`
-	PendingID       string `json:"pending_id"`
-	Ledger          uint32 `json:"ledger"`
-	Code            uint16 `json:"code"`
-	Flags           uint16 `json:"flags"`
-	Timeout         uint32 `json:"timeout"`
-	UserData128     string `json:"user_data_128"`
-	UserData64      uint64 `json:"user_data_64"`
-	UserData32      uint32 `json:"user_data_32"`
-	Timestamp       uint64 `json:"timestamp"`
-}
+// TransferJSON is a transfer, as `sequent client lookup-transfers --json` prints it
+// (netio/jsonview's, as AccountJSON).
+type TransferJSON = jsonview.Transfer
 
 // BalanceJSON is an account's balances, as `sequent client balance-history --json`
 // prints them (without the timestamp: the event has it).

@@ -23,6 +23,8 @@ type Reply struct {
 	Epoch uint64 `json:"epoch,omitempty"`
 	// Level is the log level after a successful log-level change.
 	Level string `json:"level,omitempty"`
+	// Rules are the per-rule outcomes of a risk-set or risk-remove (OK: all accepted).
+	Rules []RiskRuleResult `json:"rules,omitempty"`
 	// Code names the failure (a Code* constant); absent when OK.
 	Code string `json:"code,omitempty"`
 	// Error says what went wrong, for a person; absent when OK.

@@ -12,7 +12,7 @@ const (
 
 	// readTimeout bounds reading one request (headers and body) after its first byte,
 	// and the wait for the first byte of a new connection: a request is at most
-	// headerBytesMax + requestBodyBytesMax (12 KiB), which even a slow link sends in well
+	// headerBytesMax + requestBodyBytesMax (72 KiB), which even a slow link sends in well
 	// under a second, so 5 s only cuts off clients that stall on purpose (slowloris).
 	readTimeout = 5 * time.Second
 	// writeTimeout bounds writing one response once the handler has returned: the
@@ -27,10 +27,10 @@ const (
 	// headers: a bearer token is at most tokenBytesMax and the rest is a few hundred
 	// bytes, so 8 KiB is ample and keeps a connection's memory small.
 	headerBytesMax = 8 << 10
-	// requestBodyBytesMax bounds a request body: the only body accepted is
-	// {"level":"debug"} (17 bytes); 4 KiB leaves room for whitespace and is refused
-	// (413) by fasthttp before any handler beyond that.
-	requestBodyBytesMax = 4 << 10
+	// requestBodyBytesMax bounds a request body: the largest accepted is a risk-set of
+	// model.RiskRulesPerRequestMax rules (64 × at most ~450 bytes of JSON); 64 KiB leaves
+	// room for indentation and is refused (413) by fasthttp before any handler beyond that.
+	requestBodyBytesMax = 64 << 10
 	// connectionsMax bounds concurrent connections (fasthttp's Concurrency): a few
 	// scrapers, probes and operators need a handful; 64 keeps a misbehaving client from
 	// exhausting file descriptors or goroutines while leaving room for all of them.

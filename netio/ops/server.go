@@ -234,6 +234,9 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 			return
 		}
 		s.handleClearing(ctx, path)
+	case PathRiskRules, PathRiskSet, PathRiskRemove:
+		endpoint = path
+		s.handleRisk(ctx, path)
 	case PathPromote, PathSnapshot, PathReloadKeys, PathLogLevel:
 		endpoint = path
 		if !ctx.IsPost() {

@@ -1,0 +1,111 @@
+package ledger
+
+import (
+	"sequent/core/model"
+	"sequent/core/risk"
+)
+
+// This file connects the ledger to the inline risk rules (package core/risk): where the
+// rules sit in the precedence of create_transfers (doc.go), what a hold does, and who may
+// post a held transfer.
+//
+// Where the checks sit: after every check that is about the request itself or the
+// accounts' existence, ownership, ledger and closed state, and after the balancing clamp
+// (so that a rule judges the amount that would really move), but before the overflow and
+// balance-limit checks. Three reasons: a risk refusal then never depends on (nor reveals)
+// whether the payer has the funds, so probing with risky amounts learns nothing about a
+// balance; the rules see only transfers the ledger could otherwise take, which keeps
+// their explanations honest (a transfer to a missing account is not a velocity breach);
+// and the counters count only transfers that were created (Commit runs after every check
+// has passed).
+
+// Risk returns the ledger's risk engine (owning goroutine only).
+func (l *Ledger) Risk() *risk.Engine { return l.risk }
+
+// SetRisk replaces the ledger's risk engine (with one restored from a snapshot).
+func (l *Ledger) SetRisk(engine *risk.Engine) { l.risk = engine }
+
+// ResolveAccount is the risk engine's account lookup: an account's index and ledger.
+func (l *Ledger) ResolveAccount(id model.Uint128) (uint32, uint32, bool) {
+	index, found := l.findAccount(id)
+	if !found {
+		return 0, 0, false
+	}
+	return index, l.accounts.at(index).Ledger, true
+}
+
+// riskActive reports whether the rules apply to the batch being applied: some rule is in
+// force and the batch is not the system's own (the matching engine's holds and
+// settlements are not client transfers).
+func (l *Ledger) riskActive() bool { return !l.system && l.risk.Active() }
+
+// checkRisk evaluates a single-phase or pending transfer with the amount it would move.
+// It returns the refusal, or StatusOK with held set when an anomaly rule holds it.
+func (l *Ledger) checkRisk(t *model.Transfer, debitIndex, creditIndex uint32,
+	amount model.Uint128, timestamp uint64, result *model.TransferResult) (model.Status, bool) {
+	if !l.riskActive() {
+		return model.StatusOK, false
+	}
+	l.riskTransfer = risk.Transfer{DebitIndex: debitIndex, CreditIndex: creditIndex,
+		DebitID: t.DebitAccountID, CreditID: t.CreditAccountID,
+		CreditCreated: l.accounts.at(creditIndex).Timestamp, Ledger: t.Ledger,
+		Amount: amount, Timestamp: timestamp, InChain: l.undo.active}
+	status := l.risk.Evaluate(&l.riskTransfer, &result.Risk)
+	if status == model.StatusRiskHeldForReview {
+		result.Rule = result.Risk.Rule
+		return model.StatusOK, true
+	}
+	if status != model.StatusOK {
+		result.Rule = result.Risk.Rule
+	}
+	return status, false
+}
+
+// commitRisk counts a created transfer that checkRisk passed.
+func (l *Ledger) commitRisk() {
+	if l.riskActive() {
+		l.risk.Commit()
+	}
+}
+
+// checkPostRisk applies the rules that bind a post: a held transfer is posted only by an
+// operator (or the system), and a blocked account neither pays nor receives a post. A
+// void is never refused by a rule (it only gives the payer its reservation back).
+func (l *Ledger) checkPostRisk(p *model.Transfer, debitIndex, creditIndex uint32,
+	result *model.TransferResult) model.Status {
+	if p.Flags&model.TransferHeldForReview != 0 && !l.actor.all {
+		result.Risk = model.RiskDetail{Kind: model.RiskAnomaly}
+		return model.StatusRiskReviewRequired
+	}
+	if !l.riskActive() {
+		return model.StatusOK
+	}
+	status, rule := l.risk.Blocked(debitIndex, creditIndex, p.Ledger, &result.Risk)
+	if status != model.StatusOK {
+		result.Rule = rule
+	}
+	return status
+}
+
+// storedFlags returns the flags a created transfer is stored with: a held one becomes
+// pending and carries TransferHeldForReview.
+func storedFlags(flags uint16, held bool) uint16 {
+	if held {
+		return flags | model.TransferPending | model.TransferHeldForReview
+	}
+	return flags
+}
+
+// retriedFlags returns the flags a retry of stored transfer e must carry to be the same
+// transfer, and whether e is held: the hold's pending flag is the server's (unless the
+// retry is itself pending), and the held flag is never the client's.
+func retriedFlags(t *model.Transfer, e *model.Transfer) (uint16, bool) {
+	if e.Flags&model.TransferHeldForReview == 0 {
+		return e.Flags, false
+	}
+	flags := e.Flags &^ model.TransferHeldForReview
+	if t.Flags&model.TransferPending == 0 {
+		flags &^= model.TransferPending
+	}
+	return flags, true
+}

@@ -1,0 +1,24 @@
+package risk
+
+// Bounds of the risk engine. Each bounds memory or the work of one transfer.
+const (
+	// RulesMax bounds the rules in force: they are resolved into profiles on every change
+	// and listed whole in snapshots.
+	RulesMax = 4096
+	// RulesPerClientMax bounds one client's client-scope rules: every transfer the client
+	// sends is checked against each of them (with the ledger filter), so this is the
+	// worst-case work they add to one transfer.
+	RulesPerClientMax = 16
+	// CounterpartiesPerAccountMax bounds the blocked counterparties of one account (a
+	// linear scan per transfer of that account).
+	CounterpartiesPerAccountMax = 16
+	// deviationFloorShift sets the least deviation an anomaly score divides by: the mean
+	// over 2^4 (6.25% of it; and at least 1), so that an account whose amounts never
+	// varied is not flagged for paying one unit more than usual.
+	deviationFloorShift = 4
+	// thresholdShift makes the anomaly threshold's fixed-point unit sixteenths (2^-4).
+	thresholdShift = 4
+	// cellChunkShift sets the per-account cell arrays' chunks to 65,536 accounts.
+	cellChunkShift = 16
+	cellChunkMask  = 1<<cellChunkShift - 1
+)

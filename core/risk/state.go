@@ -1,0 +1,210 @@
+package risk
+
+import "sequent/core/model"
+
+// window is a rolling window of model.RiskWindowBuckets buckets of bucketNs each: at time
+// t it holds the transfers of buckets t/bucketNs−3 … t/bucketNs. Time only moves forward
+// (entry timestamps), so advancing drops whole buckets and never looks back. The window
+// keeps its running totals, so that checking it is one compare per limit and moving it
+// on costs a compare until its newest bucket ends.
+type window struct {
+	newest  uint64        // Number of the newest bucket (timestamp / bucketNs).
+	end     uint64        // When the newest bucket ends ((newest+1) × bucketNs; 0: not known yet).
+	amount  model.Uint128 // Σ amounts (saturating at 2^128−1).
+	count   uint64        // Σ counts.
+	amounts [model.RiskWindowBuckets]model.Uint128
+	counts  [model.RiskWindowBuckets]uint32
+}
+
+// advance moves the window to the bucket holding timestamp, emptying the buckets it
+// passes.
+func (w *window) advance(timestamp uint64, bucketNs uint64) {
+	if timestamp < w.end {
+		return
+	}
+	bucket := timestamp / bucketNs
+	if bucket > w.newest {
+		if bucket-w.newest >= model.RiskWindowBuckets {
+			w.amounts, w.counts = [model.RiskWindowBuckets]model.Uint128{},
+				[model.RiskWindowBuckets]uint32{}
+		} else {
+			for b := w.newest + 1; b <= bucket; b++ {
+				w.amounts[b%model.RiskWindowBuckets] = model.Uint128{}
+				w.counts[b%model.RiskWindowBuckets] = 0
+			}
+		}
+		w.newest = bucket
+		w.total()
+	}
+	w.end = (w.newest + 1) * bucketNs
+}
+
+// total recomputes the running totals from the buckets.
+func (w *window) total() {
+	w.amount, w.count = model.Uint128{}, 0
+	for i := range w.amounts {
+		w.amount = saturatingAdd(w.amount, w.amounts[i])
+		w.count += uint64(w.counts[i])
+	}
+}
+
+// add counts one transfer of amount in the newest bucket.
+func (w *window) add(amount model.Uint128) {
+	slot := w.newest % model.RiskWindowBuckets
+	w.amounts[slot] = saturatingAdd(w.amounts[slot], amount)
+	w.amount = saturatingAdd(w.amount, amount) // Saturating sums of non-negatives associate.
+	if w.counts[slot] != ^uint32(0) {
+		w.counts[slot]++
+		w.count++
+	}
+}
+
+// daily is one UTC day's total.
+type daily struct {
+	day    uint64 // timestamp / model.RiskDayNs of the day counted.
+	amount model.Uint128
+}
+
+// advance starts a new day's total when timestamp is in a later day.
+func (d *daily) advance(timestamp uint64) {
+	if day := timestamp / model.RiskDayNs; day != d.day {
+		d.day, d.amount = day, model.Uint128{}
+	}
+}
+
+// averages are the exponentially weighted mean and mean absolute deviation of amounts,
+// in integer arithmetic (each update moves them by the difference shifted right by the
+// rule's Shift, truncating), so every machine computes the same values.
+type averages struct {
+	count     uint32 // Amounts seen (saturating).
+	mean      model.Uint128
+	deviation model.Uint128
+}
+
+// limit returns the largest amount that does not score above threshold (sixteenths of a
+// deviation above the mean; the deviation is at least the mean >> deviationFloorShift,
+// and at least 1).
+func (a *averages) limit(threshold uint32) model.Uint128 {
+	deviation := a.deviation
+	if floor := shiftRight(a.mean, deviationFloorShift); deviation.Less(floor) {
+		deviation = floor
+	}
+	if deviation.IsZero() {
+		deviation = model.U128(1)
+	}
+	// threshold/16 × deviation, rounded down: a 128×32-bit product shifted right by four
+	// (thresholdUnit is 2^4), exact as long as the product fits 128 bits.
+	product, overflow := deviation.Mul64(uint64(threshold))
+	if overflow {
+		return maxUint128
+	}
+	return saturatingAdd(a.mean, shiftRight(product, thresholdShift))
+}
+
+// update folds amount into the averages with weight 2^-shift.
+func (a *averages) update(amount model.Uint128, shift uint8) {
+	switch {
+	case a.count == 0:
+		a.mean, a.deviation = amount, model.Uint128{}
+	case amount.Hi|a.mean.Hi|a.deviation.Hi == 0:
+		// The usual case, in 64-bit arithmetic (the same values as the general one).
+		mean, deviation, value := a.mean.Lo, a.deviation.Lo, amount.Lo
+		difference := value - mean
+		if value < mean {
+			difference = mean - value
+			a.mean.Lo = mean - difference>>shift
+		} else {
+			a.mean.Lo = mean + difference>>shift
+		}
+		if difference < deviation {
+			a.deviation.Lo = deviation - (deviation-difference)>>shift
+		} else {
+			a.deviation.Lo = deviation + (difference-deviation)>>shift
+		}
+	default:
+		difference := absoluteDifference(amount, a.mean)
+		a.mean = moveToward(a.mean, amount, shift)
+		a.deviation = moveToward(a.deviation, difference, shift)
+	}
+	if a.count != ^uint32(0) {
+		a.count++
+	}
+}
+
+// moveToward returns value moved toward target by (target − value) >> shift.
+func moveToward(value, target model.Uint128, shift uint8) model.Uint128 {
+	if value.Less(target) {
+		return value.MustAdd(shiftRight(target.MustSub(value), shift))
+	}
+	return value.MustSub(shiftRight(value.MustSub(target), shift))
+}
+
+func absoluteDifference(x, y model.Uint128) model.Uint128 {
+	if x.Less(y) {
+		return y.MustSub(x)
+	}
+	return x.MustSub(y)
+}
+
+var maxUint128 = model.Uint128{Lo: ^uint64(0), Hi: ^uint64(0)}
+
+func saturatingAdd(x, y model.Uint128) model.Uint128 {
+	sum, overflow := x.Add(y)
+	if overflow {
+		return maxUint128
+	}
+	return sum
+}
+
+// shiftRight returns x >> shift (shift below 64).
+func shiftRight(x model.Uint128, shift uint8) model.Uint128 {
+	if shift == 0 {
+		return x
+	}
+	return model.Uint128{Lo: x.Lo>>shift | x.Hi<<(64-shift), Hi: x.Hi >> shift}
+}
+
+// velocityCell is one account's window under the velocity rule that applies to it;
+// generation says which rule (a cell of another generation is empty).
+type velocityCell struct {
+	generation uint32
+	window     window
+}
+
+// anomalyCell is one account's averages under its anomaly rule.
+type anomalyCell struct {
+	generation uint32
+	averages   averages
+}
+
+// cells is a per-account array in chunks of 2^cellChunkShift, grown to cover an index
+// when needed (growth allocates one chunk; records never move, so a snapshot can copy
+// them).
+type cells[T any] struct {
+	chunks [][]T
+	count  uint32 // Accounts covered.
+}
+
+// at returns the cell of account index, growing the array to cover it.
+func (c *cells[T]) at(index uint32) *T {
+	if index >= c.count {
+		c.grow(index + 1)
+	}
+	return &c.chunks[index>>cellChunkShift][index&cellChunkMask]
+}
+
+// peek returns the cell of account index if the array covers it, else nil.
+func (c *cells[T]) peek(index uint32) *T {
+	if index >= c.count {
+		return nil
+	}
+	return &c.chunks[index>>cellChunkShift][index&cellChunkMask]
+}
+
+// grow covers count accounts.
+func (c *cells[T]) grow(count uint32) {
+	for uint64(len(c.chunks))<<cellChunkShift < uint64(count) {
+		c.chunks = append(c.chunks, make([]T, 1<<cellChunkShift))
+	}
+	c.count = max(c.count, count)
+}

@@ -1,0 +1,79 @@
+package risk
+
+// undoLog records the counters changed by the transfers of the open linked chain, so
+// that a chain that fails leaves them as they were (the ledger drives it: BeginChain,
+// CommitChain, RollbackChain). Outside a chain nothing is recorded.
+type undoLog struct {
+	active   bool
+	velocity []velocityUndo
+	anomaly  []anomalyUndo
+	rules    []ruleUndo
+}
+
+type velocityUndo struct {
+	cell  *velocityCell
+	saved velocityCell
+}
+
+type anomalyUndo struct {
+	cell  *anomalyCell
+	saved anomalyCell
+}
+
+type ruleUndo struct {
+	rule     *ruleState
+	window   window
+	daily    daily
+	averages averages
+}
+
+func (u *undoLog) saveVelocity(_ uint32, cell *velocityCell) {
+	if u.active {
+		u.velocity = append(u.velocity, velocityUndo{cell: cell, saved: *cell})
+	}
+}
+
+func (u *undoLog) saveAnomaly(_ uint32, cell *anomalyCell) {
+	if u.active {
+		u.anomaly = append(u.anomaly, anomalyUndo{cell: cell, saved: *cell})
+	}
+}
+
+func (u *undoLog) saveRule(rule *ruleState) {
+	if u.active {
+		u.rules = append(u.rules, ruleUndo{rule: rule, window: rule.window, daily: rule.daily,
+			averages: rule.averages})
+	}
+}
+
+// BeginChain starts recording (a linked chain opens).
+func (e *Engine) BeginChain() {
+	if e.undo.active {
+		panic("risk: chain begun twice")
+	}
+	e.undo.active = true
+}
+
+// CommitChain keeps the chain's changes.
+func (e *Engine) CommitChain() { e.undo.reset() }
+
+// RollbackChain reverts the chain's changes, newest first.
+func (e *Engine) RollbackChain() {
+	u := &e.undo
+	for i := len(u.velocity) - 1; i >= 0; i-- {
+		*u.velocity[i].cell = u.velocity[i].saved
+	}
+	for i := len(u.anomaly) - 1; i >= 0; i-- {
+		*u.anomaly[i].cell = u.anomaly[i].saved
+	}
+	for i := len(u.rules) - 1; i >= 0; i-- {
+		r := &u.rules[i]
+		r.rule.window, r.rule.daily, r.rule.averages = r.window, r.daily, r.averages
+	}
+	u.reset()
+}
+
+func (u *undoLog) reset() {
+	u.active = false
+	u.velocity, u.anomaly, u.rules = u.velocity[:0], u.anomaly[:0], u.rules[:0]
+}

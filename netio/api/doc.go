@@ -1,0 +1,63 @@
+// Package api is the integrators' JSON HTTP API (`sequent serve --api ADDR`), on
+// fasthttp, on its own listener. It offers what the binary protocol offers to
+// integrators — create accounts, create transfers (one, or a batch up to
+// model.EventsPerRequestMax), two-phase post and void, lookups, an account's transfers
+// and balance history a page at a time, and conversions (netio/client's planning, the
+// same as `sequent client convert`) — with the same semantics and result codes: each
+// result carries the status by name ("status") and number ("code"), ids and amounts are
+// decimal strings, and the records are netio/jsonview's, the shapes of
+// `sequent client --json`. openapi.json (served at /v1/openapi.json) describes every
+// route and schema; TestOpenAPIMatchesRoutes keeps it and the route table in step.
+//
+// # Authentication
+//
+// Every request but GET /v1/openapi.json and GET /v1/time is signed (auth.go): the
+// client signs method, request URI, client and key ids, a timestamp, a nonce and the
+// SHA-256 of the body, with an HMAC-SHA256 secret or an ECDSA P-256 private key whose
+// public key is in the keys file (the same Keyring as the binary port, reloaded with
+// it). The server refuses a missing or malformed header set, an unknown key, a bad
+// signature, a timestamp outside ClockWindow and a nonce seen within twice the window,
+// each with its own error code (401). HMACs are compared in constant time. The nonce
+// cache is bounded (NoncesMaxDefault, and half of it per client): when full, it
+// refuses new requests (503 nonce_cache_full with Retry-After) rather than forget a
+// nonce whose replay would then pass. Optional TLS and mutual TLS (Config.TLS) protect
+// the connection; the signature still authenticates every request.
+//
+// # What it reuses from the binary port
+//
+// Permissions (Client.Allows), ownership (the core decides it from the request's
+// authenticated client id, as for the binary port), the allow-lists (server-wide and per
+// client), the per-client rate limits and the failed-authentication limit per
+// (address, client), both counted together with the binary port's (netio.Controls), and
+// the audit: every write is a log entry carrying the authenticated client id, exactly as
+// a binary request is; refused authentications are logged with client and address.
+//
+// # Durability and exactly-once
+//
+// A request becomes a backend.Request with a connection id from netio.ConnectionIDLimit
+// (2^61) up, below backend.ClientConnectionLimit (2^62); Replier splits the shard's released replies between the API's waiters and
+// the binary server. Because the shard releases a reply only once its log position is
+// durable (and standby-acknowledged in sync mode), an answer never leaves earlier. A
+// request carrying Idempotency-Key SESSION:NUMBER uses that exactly-once session: a
+// retry, even after a restart of the server, gets the original reply
+// (Idempotency-Replayed: true). Without one, the server numbers the request in a
+// session of its own per client and process; a retry then relies on the ledger's own
+// idempotency (the same transfer ids answer "exists").
+//
+// # Overload
+//
+// At most InFlightMax requests wait for the shard; beyond it, or when the shard's ring
+// is full, the answer is 503 busy with Retry-After at once; a client over its rate gets
+// 429. A reply not released within ReplyTimeout is answered 503 outcome_unknown (retry
+// with the same Idempotency-Key or ids to learn the outcome). Request bodies are read
+// by readBody within bodyBytesInFlightMax bytes for all requests together (503 busy
+// before reading a body that does not fit). Nothing waits or grows unbounded.
+//
+// # Goroutines
+//
+// fasthttp's worker goroutines run the handlers (at most connectionsMax at once); each
+// waits on its own buffered channel for its reply. The shard goroutine calls
+// Replier.Deliver, which never blocks: it copies the reply body into the waiter's
+// channel (capacity one) or drops it if the handler gave up. The nonce cache and the
+// waiters are sharded maps under their own mutexes.
+package api

@@ -1,0 +1,566 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+
+	"github.com/valyala/fasthttp"
+
+	"sequent/core/backend"
+	"sequent/core/model"
+	"sequent/netio/client"
+	"sequent/netio/jsonview"
+)
+
+// decodeOneOrMany decodes a body that is one JSON object or an array of them, strictly
+// (unknown fields and trailing data are refused). single says which it was.
+func decodeOneOrMany[T any](body []byte) (items []T, single bool, err error) {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 {
+		return nil, false, errors.New("the body is empty: send a JSON object or an array")
+	}
+	single = trimmed[0] == '{'
+	if single {
+		var item T
+		err = decodeStrict(trimmed, &item)
+		return []T{item}, true, err
+	}
+	err = decodeStrict(trimmed, &items)
+	return items, false, err
+}
+
+// decodeStrict decodes exactly one JSON value with no unknown fields and nothing after.
+func decodeStrict(data []byte, target any) error {
+	decoder := json.NewDecoder(bytes.NewReader(data))
+	decoder.DisallowUnknownFields()
+	if err := decoder.Decode(target); err != nil {
+		return err
+	}
+	if decoder.More() {
+		return errors.New("data after the JSON value")
+	}
+	if _, err := decoder.Token(); err == nil {
+		return errors.New("data after the JSON value")
+	}
+	return nil
+}
+
+// badRequest answers 400 for a body or query that does not parse.
+func (r *request) badRequest(err error) {
+	r.server.refuse(r.ctx, fasthttp.StatusBadRequest, "bad_request", truncate(err.Error(), 512))
+}
+
+// checkCount refuses a batch of no event or more than the protocol allows.
+func (r *request) checkCount(count int) bool {
+	switch {
+	case count == 0:
+		r.statusRefusal(model.StatusEmptyRequest)
+		return false
+	case count > model.EventsPerRequestMax:
+		r.statusRefusal(model.StatusTooManyEvents)
+		return false
+	}
+	return true
+}
+
+// replyStatus checks a reply's request-level status, answering a refusal itself.
+func (r *request) replyStatus(reply *answer) bool {
+	r.writeAnswerHeaders(reply)
+	if reply.status != model.StatusOK {
+		r.statusRefusal(reply.status)
+		return false
+	}
+	return true
+}
+
+func (r *request) createAccounts() {
+	items, single, err := decodeOneOrMany[jsonview.Account](r.body)
+	if err != nil {
+		r.badRequest(err)
+		return
+	}
+	if !r.checkCount(len(items)) {
+		return
+	}
+	body := make([]byte, len(items)*model.AccountSize)
+	ids := make([]model.Uint128, len(items))
+	for i := range items {
+		account, err := items[i].Model()
+		if err != nil {
+			r.badRequest(fmt.Errorf("account %d: %v", i, err))
+			return
+		}
+		ids[i] = account.ID
+		account.Encode(body[i*model.AccountSize:])
+	}
+	reply, ok := r.submit(model.OperationCreateAccounts, 0, body, len(items))
+	if !ok || !r.replyStatus(&reply) {
+		return
+	}
+	results := make([]jsonview.Result, len(items))
+	for i := range results {
+		var result model.EventResult
+		result.Decode(reply.body[i*model.EventResultSize:])
+		results[i] = jsonview.NewResult(ids[i], &result)
+	}
+	r.writeResults(results, single)
+}
+
+func (r *request) createTransfers() {
+	items, single, err := decodeOneOrMany[jsonview.Transfer](r.body)
+	if err != nil {
+		r.badRequest(err)
+		return
+	}
+	transfers := make([]model.Transfer, len(items))
+	for i := range items {
+		if transfers[i], err = items[i].Model(); err != nil {
+			r.badRequest(fmt.Errorf("transfer %d: %v", i, err))
+			return
+		}
+	}
+	r.sendTransfers(transfers, single)
+}
+
+// sendTransfers submits transfers as one create_transfers request (with balances, for
+// the risk rules' explanations) and answers their results.
+func (r *request) sendTransfers(transfers []model.Transfer, single bool) {
+	if !r.checkCount(len(transfers)) {
+		return
+	}
+	results, ok := r.sendTransfersRaw(transfers)
+	if ok {
+		r.writeResults(results, single)
+	}
+}
+
+func (r *request) sendTransfersRaw(transfers []model.Transfer) ([]jsonview.Result, bool) {
+	body := make([]byte, len(transfers)*model.TransferSize)
+	for i := range transfers {
+		transfers[i].Encode(body[i*model.TransferSize:])
+	}
+	reply, ok := r.submit(model.OperationCreateTransfers, backend.RequestFlagReplyBalances, body,
+		len(transfers))
+	if !ok || !r.replyStatus(&reply) {
+		return nil, false
+	}
+	results := make([]jsonview.Result, len(transfers))
+	for i := range results {
+		var result model.TransferResult
+		result.DecodeWithBalances(reply.body[i*model.EventResultBalancesSize:])
+		results[i] = jsonview.NewTransferResult(transfers[i].ID, &result)
+	}
+	return results, true
+}
+
+// writeResults answers a batch with the array of results (200), and one event with its
+// result and an HTTP status that says what happened: 201 created, 200 exists (an
+// identical object already existed: a retry that was already applied), 202 held for
+// review (created, pending, awaiting an operator), 422 refused (the status says why).
+func (r *request) writeResults(results []jsonview.Result, single bool) {
+	if !single {
+		writeJSON(r.ctx, fasthttp.StatusOK, results)
+		return
+	}
+	statusCode := fasthttp.StatusUnprocessableEntity
+	switch model.Status(results[0].Code) {
+	case model.StatusOK:
+		statusCode = fasthttp.StatusCreated
+	case model.StatusExists:
+		statusCode = fasthttp.StatusOK
+	case model.StatusRiskHeldForReview:
+		statusCode = fasthttp.StatusAccepted
+	}
+	writeJSON(r.ctx, statusCode, results[0])
+}
+
+// resolveBody is the body of POST /v1/transfers/{id}/post and …/void: the new transfer's
+// id (required: it makes the resolution idempotent) and, for a post, an amount (absent:
+// the whole pending amount) and optional user data and code.
+type resolveBody struct {
+	ID          string `json:"id"`
+	Amount      string `json:"amount,omitempty"`
+	UserData128 string `json:"user_data_128,omitempty"`
+	UserData64  uint64 `json:"user_data_64,omitempty"`
+	UserData32  uint32 `json:"user_data_32,omitempty"`
+	Code        uint16 `json:"code,omitempty"`
+}
+
+func (r *request) postTransfer() { r.resolve(model.TransferPostPending) }
+func (r *request) voidTransfer() { r.resolve(model.TransferVoidPending) }
+
+func (r *request) resolve(flag uint16) {
+	pendingID, err := jsonview.ParseID("pending transfer id", r.parameters[0])
+	if err != nil {
+		r.badRequest(err)
+		return
+	}
+	var body resolveBody
+	if err := decodeStrict(r.body, &body); err != nil {
+		r.badRequest(fmt.Errorf(`the body must be {"id": "…"} (and for a post optionally "amount"): %v`, err))
+		return
+	}
+	if body.Amount == "" && flag == model.TransferPostPending {
+		body.Amount = "max"
+	}
+	view := jsonview.Transfer{ID: body.ID, Amount: body.Amount, UserData128: body.UserData128,
+		UserData64: body.UserData64, UserData32: body.UserData32, Code: body.Code}
+	transfer, err := view.Model()
+	if err != nil {
+		r.badRequest(err)
+		return
+	}
+	if transfer.ID.IsZero() {
+		r.badRequest(errors.New("id: the new transfer's id is required"))
+		return
+	}
+	transfer.PendingID, transfer.Flags = pendingID, flag
+	r.sendTransfers([]model.Transfer{transfer}, true)
+}
+
+// idsBody is the body of the lookup routes.
+type idsBody struct {
+	IDs []string `json:"ids"`
+}
+
+func (r *request) lookupAccounts()  { r.lookup(model.OperationLookupAccounts) }
+func (r *request) lookupTransfers() { r.lookup(model.OperationLookupTransfers) }
+
+func (r *request) lookup(operation model.Operation) {
+	var body idsBody
+	if err := decodeStrict(r.body, &body); err != nil {
+		r.badRequest(fmt.Errorf(`the body must be {"ids": ["…", …]}: %v`, err))
+		return
+	}
+	if !r.checkCount(len(body.IDs)) {
+		return
+	}
+	encoded := make([]byte, len(body.IDs)*model.IDSize)
+	for i, text := range body.IDs {
+		id, err := jsonview.ParseID("ids", text)
+		if err != nil {
+			r.badRequest(err)
+			return
+		}
+		id.PutLE(encoded[i*model.IDSize:])
+	}
+	if records, ok := r.read(operation, encoded, len(body.IDs)); ok {
+		writeJSON(r.ctx, fasthttp.StatusOK, records)
+	}
+}
+
+func (r *request) getAccount()  { r.getOne(model.OperationLookupAccounts, "account_not_found") }
+func (r *request) getTransfer() { r.getOne(model.OperationLookupTransfers, "transfer_not_found") }
+
+func (r *request) getOne(operation model.Operation, missing string) {
+	id, err := jsonview.ParseID("id", r.parameters[0])
+	if err != nil {
+		r.badRequest(err)
+		return
+	}
+	records, ok := r.read(operation, id.Append(nil), 1)
+	if !ok {
+		return
+	}
+	switch found := records.(type) {
+	case []jsonview.Account:
+		if len(found) == 1 {
+			writeJSON(r.ctx, fasthttp.StatusOK, found[0])
+			return
+		}
+	case []jsonview.Transfer:
+		if len(found) == 1 {
+			writeJSON(r.ctx, fasthttp.StatusOK, found[0])
+			return
+		}
+	}
+	r.server.refuse(r.ctx, fasthttp.StatusNotFound, missing,
+		"no such id (or not one this client may read)")
+}
+
+// read submits a lookup and decodes its records.
+func (r *request) read(operation model.Operation, body []byte, events int) (any, bool) {
+	reply, ok := r.submit(operation, 0, body, events)
+	if !ok || !r.replyStatus(&reply) {
+		return nil, false
+	}
+	switch operation {
+	case model.OperationLookupAccounts:
+		accounts := make([]jsonview.Account, len(reply.body)/model.AccountSize)
+		for i := range accounts {
+			var account model.Account
+			account.Decode(reply.body[i*model.AccountSize:])
+			accounts[i] = jsonview.NewAccount(&account)
+		}
+		return accounts, true
+	default:
+		transfers := make([]jsonview.Transfer, len(reply.body)/model.TransferSize)
+		for i := range transfers {
+			var transfer model.Transfer
+			transfer.Decode(reply.body[i*model.TransferSize:])
+			transfers[i] = jsonview.NewTransfer(&transfer)
+		}
+		return transfers, true
+	}
+}
+
+func (r *request) accountTransfers() { r.accountQuery(model.OperationGetAccountTransfers) }
+func (r *request) accountBalances()  { r.accountQuery(model.OperationGetAccountBalances) }
+
+// accountQuery serves an account's transfers or balance history, a page at a time:
+// ?limit=N (1..8189, default 100), order=newest (default) or oldest, before=T (newest
+// first: only timestamps below T) or after=T (oldest first: above T), side=both
+// (default), debits or credits, code=N. The body is the array of records; when the page
+// is full, a Link header (rel="next") gives the next page's URI.
+func (r *request) accountQuery(operation model.Operation) {
+	id, err := jsonview.ParseID("account id", r.parameters[0])
+	if err != nil {
+		r.badRequest(err)
+		return
+	}
+	filter, err := parseFilter(r.ctx.QueryArgs())
+	if err != nil {
+		r.badRequest(err)
+		return
+	}
+	filter.AccountID = id
+	body := make([]byte, model.AccountFilterSize)
+	filter.Encode(body)
+	reply, ok := r.submit(operation, 0, body, 1)
+	if !ok {
+		return
+	}
+	r.writeAnswerHeaders(&reply)
+	switch reply.status {
+	case model.StatusOK:
+	case model.StatusAccountHistoryNotEnabled:
+		r.server.refuse(r.ctx, fasthttp.StatusConflict, reply.status.String(),
+			"the account was not created with the history flag")
+		return
+	default:
+		r.statusRefusal(reply.status)
+		return
+	}
+	var last uint64
+	var records any
+	count := 0
+	if operation == model.OperationGetAccountTransfers {
+		transfers := make([]jsonview.Transfer, len(reply.body)/model.TransferSize)
+		count = len(transfers)
+		for i := range transfers {
+			var transfer model.Transfer
+			transfer.Decode(reply.body[i*model.TransferSize:])
+			transfers[i], last = jsonview.NewTransfer(&transfer), transfer.Timestamp
+		}
+		records = transfers
+	} else {
+		balances := make([]jsonview.Balance, len(reply.body)/model.AccountBalanceSize)
+		count = len(balances)
+		for i := range balances {
+			var balance model.AccountBalance
+			balance.Decode(reply.body[i*model.AccountBalanceSize:])
+			balances[i], last = jsonview.NewBalance(&balance), balance.Timestamp
+		}
+		records = balances
+	}
+	if count == int(filter.Limit) && count > 0 {
+		r.ctx.Response.Header.Set("Link", "<"+nextPage(r.ctx, filter, last)+`>; rel="next"`)
+	}
+	writeJSON(r.ctx, fasthttp.StatusOK, records)
+}
+
+// parseFilter reads the listing's query into an AccountFilter (account id left 0).
+func parseFilter(args *fasthttp.Args) (model.AccountFilter, error) {
+	filter := model.AccountFilter{Limit: pageLimitDefault, Flags: model.FilterDebits |
+		model.FilterCredits | model.FilterReversed}
+	var problem error
+	args.VisitAll(func(key, value []byte) {
+		if problem != nil {
+			return
+		}
+		number := func(bits int) uint64 {
+			n, ok := parseDecimal(value, bits)
+			if !ok {
+				problem = fmt.Errorf("%s=%q: want a decimal number", key, value)
+			}
+			return n
+		}
+		switch string(key) {
+		case "limit":
+			filter.Limit = uint32(number(32))
+		case "order":
+			switch string(value) {
+			case "newest":
+				filter.Flags |= model.FilterReversed
+			case "oldest":
+				filter.Flags &^= model.FilterReversed
+			default:
+				problem = fmt.Errorf("order=%q: want newest or oldest", value)
+			}
+		case "before":
+			if before := number(63); before > 0 {
+				filter.TimestampMax = before - 1
+			}
+		case "after":
+			filter.TimestampMin = number(63) + 1
+		case "side":
+			switch string(value) {
+			case "both":
+				filter.Flags |= model.FilterDebits | model.FilterCredits
+			case "debits":
+				filter.Flags &^= model.FilterCredits
+			case "credits":
+				filter.Flags &^= model.FilterDebits
+			default:
+				problem = fmt.Errorf("side=%q: want both, debits or credits", value)
+			}
+		case "code":
+			filter.Code = uint16(number(16))
+		default:
+			problem = fmt.Errorf("unknown query argument %q", key)
+		}
+	})
+	if problem == nil && (filter.Limit == 0 || filter.Limit > model.EventsPerRequestMax) {
+		problem = fmt.Errorf("limit %d: want 1 to %d", filter.Limit, model.EventsPerRequestMax)
+	}
+	return filter, problem
+}
+
+// nextPage returns the URI of the page after the one that ended at timestamp last.
+func nextPage(ctx *fasthttp.RequestCtx, filter model.AccountFilter, last uint64) string {
+	query := url.Values{}
+	query.Set("limit", strconv.FormatUint(uint64(filter.Limit), 10))
+	if filter.Flags&model.FilterReversed != 0 {
+		query.Set("order", "newest")
+		query.Set("before", strconv.FormatUint(last, 10))
+	} else {
+		query.Set("order", "oldest")
+		query.Set("after", strconv.FormatUint(last, 10))
+	}
+	switch filter.Flags & (model.FilterDebits | model.FilterCredits) {
+	case model.FilterDebits:
+		query.Set("side", "debits")
+	case model.FilterCredits:
+		query.Set("side", "credits")
+	}
+	if filter.Code != 0 {
+		query.Set("code", strconv.FormatUint(uint64(filter.Code), 10))
+	}
+	return string(ctx.Path()) + "?" + query.Encode()
+}
+
+// ConversionRequest is the body of POST /v1/conversions: what `sequent client convert`
+// takes as flags. Give exactly one of amount (the payer pays exactly this) and receive
+// (the payee receives exactly this); target_id defaults to id + 1.
+type ConversionRequest struct {
+	ID              string `json:"id"`
+	TargetID        string `json:"target_id,omitempty"`
+	Payer           string `json:"payer"`
+	Payee           string `json:"payee"`
+	SourceLiquidity string `json:"source_liquidity"`
+	TargetLiquidity string `json:"target_liquidity"`
+	SourceLedger    uint32 `json:"source_ledger"`
+	TargetLedger    uint32 `json:"target_ledger"`
+	SourceScale     uint8  `json:"source_scale"`
+	TargetScale     uint8  `json:"target_scale"`
+	Rate            string `json:"rate"`
+	QuoteID         string `json:"quote_id"`
+	Code            uint16 `json:"code"`
+	Amount          string `json:"amount,omitempty"`
+	Receive         string `json:"receive,omitempty"`
+}
+
+// conversion builds the client's Conversion (the same planning code as the CLI's).
+func (c *ConversionRequest) conversion() (client.Conversion, error) {
+	var conversion client.Conversion
+	fields := []struct {
+		name, text string
+		into       *model.Uint128
+	}{{"id", c.ID, &conversion.SourceTransferID}, {"target_id", c.TargetID, &conversion.TargetTransferID},
+		{"payer", c.Payer, &conversion.Payer}, {"payee", c.Payee, &conversion.Payee},
+		{"source_liquidity", c.SourceLiquidity, &conversion.SourceLiquidity},
+		{"target_liquidity", c.TargetLiquidity, &conversion.TargetLiquidity},
+		{"quote_id", c.QuoteID, &conversion.QuoteID}, {"amount", c.Amount, &conversion.SourceAmount},
+		{"receive", c.Receive, &conversion.TargetAmount}}
+	for _, field := range fields {
+		if field.text == "" {
+			continue
+		}
+		value, err := jsonview.ParseID(field.name, field.text)
+		if err != nil {
+			return conversion, err
+		}
+		*field.into = value
+	}
+	if conversion.TargetTransferID.IsZero() && !conversion.SourceTransferID.IsZero() {
+		conversion.TargetTransferID = conversion.SourceTransferID.MustAdd(model.U128(1))
+	}
+	rate, err := client.ParseRate(c.Rate)
+	if err != nil {
+		return conversion, err
+	}
+	conversion.Rate = rate
+	conversion.SourceLedger, conversion.TargetLedger, conversion.Code = c.SourceLedger,
+		c.TargetLedger, c.Code
+	conversion.SourceScale, conversion.TargetScale = c.SourceScale, c.TargetScale
+	return conversion, nil
+}
+
+func (r *request) createConversion() {
+	var body ConversionRequest
+	if err := decodeStrict(r.body, &body); err != nil {
+		r.badRequest(err)
+		return
+	}
+	conversion, err := body.conversion()
+	if err != nil {
+		r.badRequest(err)
+		return
+	}
+	plan, err := conversion.Plan()
+	if err != nil {
+		r.badRequest(err)
+		return
+	}
+	transfers := plan.Transfers[:]
+	results, ok := r.sendTransfersRaw(transfers)
+	if !ok {
+		return
+	}
+	outcome := client.ConversionResult{Plan: plan}
+	for i := range outcome.Results {
+		outcome.Results[i] = model.EventResult{Timestamp: results[i].Timestamp,
+			Status: model.Status(results[i].Code), Rule: results[i].Rule}
+	}
+	view := jsonview.NewConversion(&conversion, &outcome)
+	for i := range view.Legs {
+		view.Legs[i].Risk = results[i].Risk
+	}
+	statusCode := fasthttp.StatusCreated
+	switch {
+	case !view.Applied:
+		statusCode = fasthttp.StatusUnprocessableEntity
+	case results[0].Code == uint32(model.StatusExists):
+		statusCode = fasthttp.StatusOK
+	}
+	writeJSON(r.ctx, statusCode, view)
+}
+
+// timeBody is the body of GET /v1/time.
+type timeBody struct {
+	TimestampMs int64 `json:"timestamp_ms"`
+}
+
+func (r *request) time() {
+	writeJSON(r.ctx, fasthttp.StatusOK, timeBody{TimestampMs: r.server.now().UnixMilli()})
+}
+
+func (r *request) openAPI() {
+	r.ctx.SetStatusCode(fasthttp.StatusOK)
+	r.ctx.SetContentType(contentTypeJSON)
+	r.ctx.SetBody(openAPIDocument)
+}

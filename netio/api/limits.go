@@ -1,0 +1,72 @@
+package api
+
+import "time"
+
+// Bounds of the HTTP API. Each is named here with its reason.
+const (
+	// AddressDefault is the address when Config.Address is empty (the port next to the
+	// operators' 7401); `sequent serve` runs the API only when given --api ADDR.
+	AddressDefault = "127.0.0.1:7402"
+
+	// ClockWindowDefault is how far a request's Sequent-Timestamp may be from the
+	// server's clock, either way: long enough for ordinary clock drift and a slow
+	// network, short enough that the nonce cache (which must remember every nonce for
+	// twice the window) stays small.
+	ClockWindowDefault = 30 * time.Second
+	// ClockWindowMax bounds --api-clock-window.
+	ClockWindowMax = 10 * time.Minute
+
+	// NoncesMaxDefault bounds the nonces remembered (about 100 bytes each with the
+	// table, so ~100 MiB): at 10,000 signed requests a second and a 30 s window, 600,000
+	// are live. Beyond it the server refuses new requests (503 nonce_cache_full) rather
+	// than forget a nonce and accept its replay.
+	NoncesMaxDefault = 1 << 20
+	// noncesPerClientShare bounds one client's share of the nonce cache (a half), so
+	// that one client's flood cannot make everyone else's requests wait. A nonce is held
+	// for twice the clock window, so one client can sustain NoncesMaxDefault/2 / 60 s ≈
+	// 8,700 signed requests a second with the defaults; beyond, 503 nonce_cache_full.
+	noncesPerClientShare = 2
+	// nonceShards spreads the nonce cache over this many locks.
+	nonceShards = 64
+	// nonceBytesMin and nonceBytesMax bound Sequent-Nonce: 16 characters of randomness
+	// at least (96 bits in base64url), 64 at most.
+	nonceBytesMin = 16
+	nonceBytesMax = 64
+
+	// InFlightMaxDefault bounds the requests submitted to the shard and not yet
+	// answered; beyond it the API answers 503 busy at once. It also keeps the server's
+	// own sessions (requests without an Idempotency-Key) within the core's exactly-once
+	// window of 256 numbers: at most this many numbers of one session are outstanding.
+	InFlightMaxDefault = 128
+	// InFlightMaxLimit is the largest InFlightMax accepted (see above: below 256).
+	InFlightMaxLimit = 250
+
+	// ReplyTimeoutDefault bounds the wait for a submitted request's reply (durable, and
+	// acknowledged by the standby in sync mode). A request still unanswered then is
+	// answered 503 outcome_unknown: it may yet be applied; retry it with the same
+	// Idempotency-Key (or the same ids) to learn its outcome.
+	ReplyTimeoutDefault = 10 * time.Second
+
+	// requestBodyBytesMax bounds a request body: a batch of 8,189 transfers is about
+	// 2.5 MB of JSON with every field given; 4 MiB leaves room for white space.
+	requestBodyBytesMax = 4 << 20
+	// bodyBytesInFlightMax bounds the bytes of request bodies the server holds at once
+	// (being read, or waiting for the sequencer): 16 maximal bodies. Beyond it a request
+	// is refused before its body is read (503 busy), so memory for bodies stays bounded
+	// however many connections announce large ones.
+	bodyBytesInFlightMax = 16 * requestBodyBytesMax
+	// headerBytesMax bounds the request line and headers (fasthttp's read buffer).
+	headerBytesMax = 8 << 10
+	// readTimeout, writeTimeout and idleTimeout bound a connection's reading a request,
+	// writing a response and waiting for the next request.
+	readTimeout  = 10 * time.Second
+	writeTimeout = 10 * time.Second
+	idleTimeout  = 2 * time.Minute
+	// connectionsMax bounds concurrent connections (fasthttp's Concurrency, which is
+	// also the most handlers running at once).
+	connectionsMax = 4096
+
+	// pageLimitDefault is the page size of account transfer and balance listings when
+	// the query gives none.
+	pageLimitDefault = 100
+)

@@ -1,0 +1,139 @@
+package api
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"sync"
+	"time"
+)
+
+// nonceCache remembers every accepted (client, nonce) for twice the clock window: a
+// request is accepted only within the window of its own timestamp, so a replay of it
+// can only arrive while its nonce is still here (a nonce is kept from its first use
+// until 2 × window later, and its timestamp was at most window before that use). It is
+// bounded: when it holds NoncesMax nonces, or a client holds its share of them, new
+// requests are refused (nonce_cache_full, 503 with Retry-After) until old nonces expire
+// — forgetting one early would let its replay through.
+//
+// Safe from any goroutine: the nonces are spread over nonceShards locks by hash, and
+// the counts per client sit behind their own lock (taken after a shard's, never before).
+type nonceCache struct {
+	lifetime     time.Duration // 2 × the clock window.
+	capacity     int           // Most nonces in all.
+	perClientMax int           // Most nonces of one client.
+	start        time.Time     // Origin of the monotonic expiry clock.
+	shards       [nonceShards]nonceShard
+
+	countsMu sync.Mutex
+	total    int
+	counts   map[uint64]int // Client → nonces held.
+}
+
+// nonceShard holds the nonces whose hash falls to it, in a set and in a queue in the
+// order they expire (insertion order: the expiry is the insertion time plus lifetime).
+type nonceShard struct {
+	mu    sync.Mutex
+	seen  map[nonceKey]struct{}
+	queue []nonceEntry
+	head  int // Queue entries before head are gone.
+}
+
+// nonceKey is the first 16 bytes of SHA-256(client ‖ nonce): fixed-size, so a nonce's
+// length costs nothing to keep, and 2^-64 collision odds per pair.
+type nonceKey [16]byte
+
+type nonceEntry struct {
+	key     nonceKey
+	client  uint64
+	expires time.Duration // Since start.
+}
+
+func newNonceCache(window time.Duration, capacity int) *nonceCache {
+	c := &nonceCache{lifetime: 2 * window, capacity: capacity,
+		perClientMax: max(1, capacity/noncesPerClientShare), start: time.Now(),
+		counts: map[uint64]int{}}
+	for i := range c.shards {
+		c.shards[i].seen = map[nonceKey]struct{}{}
+	}
+	return c
+}
+
+// use records client's nonce, or returns errNonceReplayed if it is remembered, or
+// errNonceCacheFull (with how long until room is made) at the bound. Nonces expire
+// lazily, shard by shard as requests reach them; at the bound every shard is swept once
+// before a request is refused.
+func (c *nonceCache) use(client uint64, nonce []byte, now time.Time) (time.Duration, error) {
+	var prefix [8]byte
+	binary.LittleEndian.PutUint64(prefix[:], client)
+	hash := sha256.New()
+	hash.Write(prefix[:])
+	hash.Write(nonce)
+	var key nonceKey
+	copy(key[:], hash.Sum(nil))
+	clock := now.Sub(c.start)
+	wait, err := c.tryUse(client, key, clock)
+	if err == errNonceCacheFull {
+		for i := range c.shards {
+			shard := &c.shards[i]
+			shard.mu.Lock()
+			c.expire(shard, clock)
+			shard.mu.Unlock()
+		}
+		wait, err = c.tryUse(client, key, clock)
+	}
+	return wait, err
+}
+
+// tryUse is use within the nonce's shard.
+func (c *nonceCache) tryUse(client uint64, key nonceKey, clock time.Duration) (
+	time.Duration, error) {
+	shard := &c.shards[key[0]%nonceShards]
+	shard.mu.Lock()
+	defer shard.mu.Unlock()
+	c.expire(shard, clock)
+	if _, seen := shard.seen[key]; seen {
+		return 0, errNonceReplayed
+	}
+	c.countsMu.Lock()
+	full := c.total >= c.capacity || c.counts[client] >= c.perClientMax
+	if !full {
+		c.total++
+		c.counts[client]++
+	}
+	c.countsMu.Unlock()
+	if full {
+		wait := c.lifetime
+		if shard.head < len(shard.queue) {
+			wait = shard.queue[shard.head].expires - clock
+		}
+		return max(wait, time.Second), errNonceCacheFull
+	}
+	shard.seen[key] = struct{}{}
+	shard.queue = append(shard.queue, nonceEntry{key: key, client: client,
+		expires: clock + c.lifetime})
+	return 0, nil
+}
+
+// expire forgets the shard's nonces whose time is over. The caller holds shard.mu.
+func (c *nonceCache) expire(shard *nonceShard, clock time.Duration) {
+	start := shard.head
+	for shard.head < len(shard.queue) && shard.queue[shard.head].expires <= clock {
+		delete(shard.seen, shard.queue[shard.head].key)
+		shard.head++
+	}
+	if shard.head == start {
+		return
+	}
+	c.countsMu.Lock()
+	for _, entry := range shard.queue[start:shard.head] {
+		c.total--
+		if c.counts[entry.client]--; c.counts[entry.client] == 0 {
+			delete(c.counts, entry.client)
+		}
+	}
+	c.countsMu.Unlock()
+	if shard.head > len(shard.queue)/2 { // Reclaim the front of the queue.
+		shard.queue = append(shard.queue[:0], shard.queue[shard.head:]...)
+		shard.head = 0
+	}
+}

@@ -1,0 +1,532 @@
+package api
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+	"golang.org/x/sync/semaphore"
+
+	"sequent/core/backend"
+	"sequent/core/model"
+	"sequent/netio"
+)
+
+// Config configures the API server. Zero fields take the documented defaults.
+type Config struct {
+	// Address to listen on (host:port; port 0 picks one, see Server.Address).
+	Address string
+	// Listener, when set, is an already bound listener to serve on (closed by Shutdown).
+	Listener net.Listener
+	// Keys authenticates clients (required): the same keyring as the binary port, with
+	// its HMAC secrets and ECDSA public keys; reloading it applies at once.
+	Keys *netio.Keyring
+	// Admission applies the binary port's per-client rate limits and its failed
+	// authentication limits per (address, client), shared with the binary port (nil:
+	// none).
+	Admission *netio.Controls
+	// AllowedNetworks lists where requests may come from (empty: anywhere); each
+	// client's allowed_networks narrow it further.
+	AllowedNetworks []netip.Prefix
+	// TLS, when set, makes the server speak HTTPS only; with ClientAuth set to
+	// tls.RequireAndVerifyClientCert it is mutual TLS (the signature still
+	// authenticates every request: the certificate authenticates the connection).
+	TLS *tls.Config
+	// ClockWindow is how far Sequent-Timestamp may be from the server's clock
+	// (default ClockWindowDefault).
+	ClockWindow time.Duration
+	// NoncesMax bounds the nonce cache (default NoncesMaxDefault).
+	NoncesMax int
+	// InFlightMax bounds the requests waiting for the shard (default InFlightMaxDefault,
+	// at most 250).
+	InFlightMax int
+	// ReplyTimeout bounds the wait for one reply (default ReplyTimeoutDefault).
+	ReplyTimeout time.Duration
+	// PrimaryAddress returns the primary's binary address for not_primary answers.
+	PrimaryAddress func() string
+	// Logger receives refusals (authentication, permission) and server errors.
+	Logger *slog.Logger
+	// Now is the clock of the timestamp window (tests set it; nil: time.Now).
+	Now func() time.Time
+}
+
+func (c Config) withDefaults() Config {
+	if c.Address == "" {
+		c.Address = AddressDefault
+	}
+	if c.ClockWindow == 0 {
+		c.ClockWindow = ClockWindowDefault
+	}
+	if c.NoncesMax == 0 {
+		c.NoncesMax = NoncesMaxDefault
+	}
+	if c.InFlightMax == 0 {
+		c.InFlightMax = InFlightMaxDefault
+	}
+	if c.ReplyTimeout == 0 {
+		c.ReplyTimeout = ReplyTimeoutDefault
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// Validate reports the first unusable setting.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	switch {
+	case c.Keys == nil:
+		return errors.New("api: Config.Keys is required")
+	case c.ClockWindow < time.Second || c.ClockWindow > ClockWindowMax:
+		return fmt.Errorf("api: clock window %v outside 1s..%v", c.ClockWindow, ClockWindowMax)
+	case c.NoncesMax < 1024:
+		return fmt.Errorf("api: nonce cache of %d entries, want at least 1024", c.NoncesMax)
+	case c.InFlightMax < 1 || c.InFlightMax > InFlightMaxLimit:
+		return fmt.Errorf("api: in-flight bound %d outside 1..%d", c.InFlightMax, InFlightMaxLimit)
+	case c.ReplyTimeout < time.Millisecond:
+		return fmt.Errorf("api: reply timeout %v below 1ms", c.ReplyTimeout)
+	}
+	if c.Listener == nil {
+		if _, _, err := net.SplitHostPort(c.Address); err != nil {
+			return fmt.Errorf("api: address %q: %w", c.Address, err)
+		}
+	}
+	return nil
+}
+
+// Server is the integrators' JSON HTTP API. It authenticates every request, submits it
+// to the shard (backend.Submitter: the contract netio uses, so a node router can take the
+// shard's place) and answers once the shard released the reply, i.e. once it is durable
+// (and acknowledged by the standby in sync mode). See doc.go.
+type Server struct {
+	config   Config
+	backend  backend.Submitter
+	http     *fasthttp.Server
+	nonces   *nonceCache
+	waiters  *waiters
+	inFlight chan struct{}       // Semaphore of InFlightMax.
+	bodies   *semaphore.Weighted // Bytes of request bodies being read or served.
+	sessions sync.Map            // Client id → *autoSession.
+	listener net.Listener
+	address  string
+	served   chan error
+	counters counters
+	// startedMs is the server's clock at New (Unix ms). The nonce cache starts empty, so a
+	// request signed before then could be one a previous process accepted: it is refused
+	// (timestamp_out_of_window), which makes a replay across a restart impossible.
+	startedMs int64
+}
+
+type counters struct {
+	requests       atomic.Uint64
+	authFailures   atomic.Uint64
+	refused        atomic.Uint64
+	busy           atomic.Uint64
+	repliesDropped atomic.Uint64
+	timeouts       atomic.Uint64
+}
+
+// Stats are the server's counters since start.
+type Stats struct {
+	Requests       uint64 // Requests answered (any outcome).
+	AuthFailures   uint64 // Refused for their authentication (401, 429 too_many_attempts).
+	Refused        uint64 // Refused after authentication (403, 400, 429, 503 at once).
+	Busy           uint64 // Of those, 503 busy (in-flight bound or the shard's ring).
+	Timeouts       uint64 // 503 outcome_unknown: no reply within ReplyTimeout.
+	RepliesDropped uint64 // Replies that came after their handler gave up.
+	InFlight       int    // Requests waiting for the shard now.
+}
+
+// Stats returns the counters. Any goroutine.
+func (s *Server) Stats() Stats {
+	return Stats{Requests: s.counters.requests.Load(), AuthFailures: s.counters.authFailures.Load(),
+		Refused: s.counters.refused.Load(), Busy: s.counters.busy.Load(),
+		Timeouts: s.counters.timeouts.Load(), RepliesDropped: s.counters.repliesDropped.Load(),
+		InFlight: len(s.inFlight)}
+}
+
+// autoSession is the exactly-once session the server uses for a client's requests that
+// carry no Idempotency-Key: a random session id per server process and client, numbered
+// in order. The in-flight bound keeps its outstanding numbers within the core's window.
+type autoSession struct {
+	id     uint64
+	number atomic.Uint64
+}
+
+// New checks config and returns a server ready to Start.
+func New(config Config, backend backend.Submitter) (*Server, error) {
+	if err := config.Validate(); err != nil {
+		return nil, err
+	}
+	if backend == nil {
+		return nil, errors.New("api: no backend")
+	}
+	config = config.withDefaults()
+	s := &Server{config: config, backend: backend,
+		nonces:    newNonceCache(config.ClockWindow, config.NoncesMax),
+		waiters:   newWaiters(),
+		inFlight:  make(chan struct{}, config.InFlightMax),
+		bodies:    semaphore.NewWeighted(bodyBytesInFlightMax),
+		served:    make(chan error, 1),
+		startedMs: config.Now().UnixMilli()}
+	s.http = &fasthttp.Server{
+		Handler:            s.handle,
+		ErrorHandler:       s.handleError,
+		Name:               "sequent",
+		Concurrency:        connectionsMax,
+		ReadBufferSize:     headerBytesMax,
+		MaxRequestBodySize: requestBodyBytesMax,
+		// Bodies are read by readBody, within the server-wide budget of body bytes, so
+		// that many connections announcing large bodies cannot make the server hold
+		// connectionsMax × requestBodyBytesMax; fasthttp pre-reads at most 8 KiB of one.
+		StreamRequestBody: true,
+		// The API takes JSON only: never let fasthttp spool multipart forms to disk.
+		DisablePreParseMultipartForm:  true,
+		ReadTimeout:                   readTimeout,
+		WriteTimeout:                  writeTimeout,
+		IdleTimeout:                   idleTimeout,
+		DisableHeaderNamesNormalizing: false,
+		NoDefaultServerHeader:         true,
+		NoDefaultContentType:          true,
+		Logger:                        fasthttpLogger{logger: config.Logger},
+	}
+	return s, nil
+}
+
+// Start binds (unless given a listener) and serves in the background.
+func (s *Server) Start() error {
+	listener := s.config.Listener
+	if listener == nil {
+		var err error
+		if listener, err = net.Listen("tcp", s.config.Address); err != nil {
+			return fmt.Errorf("api: listen: %w", err)
+		}
+	}
+	if s.config.TLS != nil {
+		listener = tls.NewListener(listener, s.config.TLS)
+	}
+	s.listener, s.address = listener, listener.Addr().String()
+	go func() { s.served <- s.http.Serve(listener) }()
+	return nil
+}
+
+// Address returns the bound host:port (after Start).
+func (s *Server) Address() string { return s.address }
+
+// Shutdown stops accepting, lets handlers finish (until ctx ends) and closes.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if s.listener == nil {
+		return nil
+	}
+	err := s.http.ShutdownWithContext(ctx)
+	select {
+	case <-s.served:
+	case <-ctx.Done():
+	}
+	return err
+}
+
+// fasthttpLogger sends fasthttp's own messages to the logger at debug level.
+type fasthttpLogger struct{ logger *slog.Logger }
+
+func (l fasthttpLogger) Printf(format string, args ...any) {
+	l.logger.Debug("api: " + fmt.Sprintf(format, args...))
+}
+
+// now is the server's clock.
+func (s *Server) now() time.Time { return s.config.Now() }
+
+// handleError answers a request fasthttp could not read.
+func (s *Server) handleError(ctx *fasthttp.RequestCtx, err error) {
+	s.counters.requests.Add(1)
+	var small *fasthttp.ErrSmallBuffer
+	var network *net.OpError
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		writeError(ctx, fasthttp.StatusRequestEntityTooLarge, "too_large",
+			"request body over "+strconv.Itoa(requestBodyBytesMax)+" bytes")
+	case errors.As(err, &small):
+		writeError(ctx, fasthttp.StatusRequestHeaderFieldsTooLarge, "too_large",
+			"request headers over "+strconv.Itoa(headerBytesMax)+" bytes")
+	case errors.As(err, &network) && network.Timeout():
+		writeError(ctx, fasthttp.StatusRequestTimeout, "request_timeout", "request not received in time")
+	default:
+		writeError(ctx, fasthttp.StatusBadRequest, "bad_request", "malformed request")
+	}
+}
+
+// handle is every request's entry: the allow-list, public routes, authentication, then
+// the route's handler.
+func (s *Server) handle(ctx *fasthttp.RequestCtx) {
+	s.counters.requests.Add(1)
+	ctx.Response.Header.Set(HeaderServerTime, strconv.FormatInt(s.now().UnixMilli(), 10))
+	address, ok := netio.AddressOf(ctx.RemoteAddr())
+	if !ok || !netio.AddressAllowed(address, s.config.AllowedNetworks) {
+		ctx.SetConnectionClose() // Nothing more from here.
+		s.refuse(ctx, fasthttp.StatusForbidden, "address_not_allowed",
+			"this address may not use the API")
+		return
+	}
+	route, parameters, status := match(string(ctx.Method()), string(ctx.Path()))
+	if status != fasthttp.StatusOK && ctx.Request.Header.ContentLength() != 0 {
+		ctx.SetConnectionClose() // Its body is not read.
+	}
+	switch status {
+	case fasthttp.StatusNotFound:
+		s.refuse(ctx, status, "not_found", "no such route")
+		return
+	case fasthttp.StatusMethodNotAllowed:
+		ctx.Response.Header.Set(fasthttp.HeaderAllow, allowedMethods(string(ctx.Path())))
+		s.refuse(ctx, status, "method_not_allowed", "this route does not take "+string(ctx.Method()))
+		return
+	}
+	body, release, ok := s.readBody(ctx)
+	if !ok {
+		return
+	}
+	defer release()
+	request := &request{ctx: ctx, server: s, parameters: parameters, body: body}
+	if !route.public {
+		client, ok := s.authenticate(ctx, body)
+		if !ok {
+			return
+		}
+		if !netio.AddressAllowed(address, client.AllowedNetworks) {
+			s.refuse(ctx, fasthttp.StatusForbidden, "address_not_allowed",
+				"this client may not connect from this address")
+			return
+		}
+		request.client = client
+	}
+	route.handler(request)
+}
+
+// authenticate checks a request's signature, timestamp and nonce, in that order of
+// cost, and answers the refusal itself.
+func (s *Server) authenticate(ctx *fasthttp.RequestCtx, body []byte) (*netio.Client, bool) {
+	c, err := parseCredentials(&ctx.Request.Header)
+	if err != nil {
+		s.authFailed(ctx, err, 0, false)
+		return nil, false
+	}
+	client, known := s.config.Keys.Client(c.client)
+	if admission := s.config.Admission; admission != nil {
+		if refusal, wait := admission.AdmitAuthentication(ctx.RemoteAddr(), c.client, known); refusal != 0 {
+			s.counters.authFailures.Add(1)
+			retryAfter(ctx, wait)
+			writeError(ctx, fasthttp.StatusTooManyRequests, "too_many_attempts",
+				"too many failed authentications for this client from this address")
+			return nil, false
+		}
+	}
+	if !known {
+		s.authFailed(ctx, errUnknownKey, c.client, true)
+		return nil, false
+	}
+	if !inWindow(c.timestamp, s.now(), s.config.ClockWindow) || c.timestamp < s.startedMs {
+		s.authFailed(ctx, errClockWindow, c.client, false)
+		return nil, false
+	}
+	stringToSign := appendStringToSign(make([]byte, 0, 256), ctx.Method(), ctx.RequestURI(),
+		c.client, c.key, c.timestamp, c.nonce, body)
+	if err := verify(client, &c, stringToSign); err != nil {
+		s.authFailed(ctx, err, c.client, true)
+		return nil, false
+	}
+	wait, err := s.nonces.use(c.client, c.nonce, s.now())
+	switch {
+	case errors.Is(err, errNonceCacheFull):
+		s.counters.busy.Add(1)
+		retryAfter(ctx, wait)
+		writeError(ctx, fasthttp.StatusServiceUnavailable, err.Error(),
+			"too many recent requests to remember their nonces; retry later")
+		return nil, false
+	case err != nil:
+		s.authFailed(ctx, err, c.client, true)
+		return nil, false
+	}
+	return client, true
+}
+
+// readBody reads a request's body within the budget of body bytes in flight
+// (bodyBytesInFlightMax): a body must announce its length (no chunked encoding: 411),
+// at most requestBodyBytesMax (413); when the budget is spent the request is refused at
+// once (503 busy, Retry-After) before its body is read. release returns the budget.
+func (s *Server) readBody(ctx *fasthttp.RequestCtx) (body []byte, release func(), ok bool) {
+	length := ctx.Request.Header.ContentLength()
+	nothing := func() {}
+	switch {
+	case length == 0 || length == -2: // -2: neither length nor chunked: no body.
+		return nil, nothing, true
+	case length < 0:
+		ctx.SetConnectionClose()
+		s.refuse(ctx, fasthttp.StatusLengthRequired, "length_required",
+			"send the body with a Content-Length (chunked bodies are not accepted)")
+		return nil, nothing, false
+	case length > requestBodyBytesMax:
+		ctx.SetConnectionClose()
+		s.refuse(ctx, fasthttp.StatusRequestEntityTooLarge, "too_large",
+			"request body over "+strconv.Itoa(requestBodyBytesMax)+" bytes")
+		return nil, nothing, false
+	}
+	if !s.bodies.TryAcquire(int64(length)) {
+		ctx.SetConnectionClose()
+		s.counters.busy.Add(1)
+		retryAfter(ctx, time.Second)
+		s.refuse(ctx, fasthttp.StatusServiceUnavailable, model.StatusBusy.String(),
+			"the server is reading as many request bodies as it holds at once; retry after Retry-After")
+		return nil, nothing, false
+	}
+	release = func() { s.bodies.Release(int64(length)) }
+	body = make([]byte, length)
+	var err error
+	if stream := ctx.RequestBodyStream(); stream != nil {
+		_, err = io.ReadFull(stream, body)
+	} else if copied := copy(body, ctx.PostBody()); copied != length { // Already read (ServeConn, tests).
+		err = io.ErrUnexpectedEOF
+	}
+	if err != nil {
+		release()
+		ctx.SetConnectionClose()
+		s.refuse(ctx, fasthttp.StatusBadRequest, "bad_request",
+			"the body ended before its Content-Length or was not received in time")
+		return nil, nothing, false
+	}
+	return body, release, true
+}
+
+// authMessages are the documented authentication errors.
+var authMessages = map[error]string{
+	errAuthMissing:   "this route needs the Sequent-Client, -Key, -Timestamp, -Nonce and -Signature headers",
+	errAuthMalformed: "an authentication header is malformed",
+	errUnknownKey:    "unknown client or key id",
+	errBadSignature:  "the signature does not verify",
+	errClockWindow:   "Sequent-Timestamp is outside the server's window (see Sequent-Server-Time)",
+	errNonceReplayed: "this nonce was already used: a replayed request",
+}
+
+// authFailed answers 401 with the error's code; failures that may be guessing (counted
+// is set) count against the (address, client) limit.
+func (s *Server) authFailed(ctx *fasthttp.RequestCtx, err error, client uint64, counted bool) {
+	s.counters.authFailures.Add(1)
+	if counted && s.config.Admission != nil {
+		_, known := s.config.Keys.Client(client)
+		s.config.Admission.LoginFailed(ctx.RemoteAddr(), client, known)
+	}
+	s.config.Logger.Warn("api: request not authenticated", "code", err.Error(),
+		"client", client, "remote", ctx.RemoteAddr().String(),
+		"path", truncate(string(ctx.Path()), 128))
+	if err == errAuthMissing {
+		ctx.Response.Header.Set(fasthttp.HeaderWWWAuthenticate, `Sequent realm="sequent"`)
+	}
+	writeError(ctx, fasthttp.StatusUnauthorized, err.Error(), authMessages[err])
+}
+
+// refuse answers a refusal after (or without) authentication, counted and logged at
+// debug level.
+func (s *Server) refuse(ctx *fasthttp.RequestCtx, statusCode int, code, message string) {
+	s.counters.refused.Add(1)
+	s.config.Logger.Debug("api: request refused", "code", code, "remote",
+		ctx.RemoteAddr().String(), "path", truncate(string(ctx.Path()), 128))
+	writeError(ctx, statusCode, code, message)
+}
+
+func retryAfter(ctx *fasthttp.RequestCtx, wait time.Duration) {
+	seconds := max(1, int64((wait+time.Second-1)/time.Second))
+	ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, strconv.FormatInt(seconds, 10))
+}
+
+func truncate(text string, bytesMax int) string {
+	if len(text) <= bytesMax {
+		return text
+	}
+	return text[:bytesMax]
+}
+
+// submit hands one request to the shard and waits for its reply. It answers the
+// request's refusals itself (busy, not primary, rate limited, timeout) and returns ok
+// only with a reply to render.
+func (r *request) submit(operation model.Operation, flags uint8, body []byte,
+	events int) (answer, bool) {
+	s := r.server
+	if !r.client.Allows(operation) {
+		s.refuse(r.ctx, fasthttp.StatusForbidden, "permission_denied",
+			"the client's permissions do not allow "+operation.String())
+		return answer{}, false
+	}
+	if admission := s.config.Admission; admission != nil {
+		if status := admission.AdmitRequest(r.client, operation, events); status != model.StatusOK {
+			r.statusRefusal(status)
+			return answer{}, false
+		}
+	}
+	select {
+	case s.inFlight <- struct{}{}:
+	default:
+		r.statusRefusal(model.StatusBusy)
+		return answer{}, false
+	}
+	defer func() { <-s.inFlight }()
+	session, number, ok := r.sessionAndNumber()
+	if !ok {
+		return answer{}, false
+	}
+	id, channel := s.waiters.add()
+	status := s.backend.Submit(&backend.Request{Connection: id, Client: r.client.ID,
+		Session: session, Number: number, Operation: operation, Flags: flags, Body: body})
+	if status != model.StatusOK {
+		s.waiters.take(id)
+		r.statusRefusal(status)
+		return answer{}, false
+	}
+	timer := time.NewTimer(s.config.ReplyTimeout)
+	defer timer.Stop()
+	select {
+	case reply := <-channel:
+		return reply, true
+	case <-timer.C:
+		if _, pending := s.waiters.take(id); !pending {
+			return <-channel, true // Delivered as the timer fired.
+		}
+		s.counters.timeouts.Add(1)
+		retryAfter(r.ctx, time.Second)
+		writeError(r.ctx, fasthttp.StatusServiceUnavailable, "outcome_unknown",
+			"no reply within "+s.config.ReplyTimeout.String()+": the request may yet be "+
+				"applied; retry it with the same Idempotency-Key or the same ids")
+		return answer{}, false
+	}
+}
+
+// sessionAndNumber returns the exactly-once session and number of a request: those of
+// its Idempotency-Key, or the next of the server's own session for the client.
+func (r *request) sessionAndNumber() (uint64, uint64, bool) {
+	if key := r.ctx.Request.Header.Peek(HeaderIdempotencyKey); len(key) != 0 {
+		session, number, ok := parseIdempotencyKey(key)
+		if !ok {
+			r.server.refuse(r.ctx, fasthttp.StatusBadRequest, "bad_idempotency_key",
+				"Idempotency-Key must be SESSION:NUMBER, two decimal numbers above 0")
+		}
+		return session, number, ok
+	}
+	s := r.server
+	value, ok := s.sessions.Load(r.client.ID)
+	if !ok {
+		value, _ = s.sessions.LoadOrStore(r.client.ID, &autoSession{id: randomSession()})
+	}
+	auto := value.(*autoSession)
+	return auto.id, auto.number.Add(1), true
+}

@@ -1,0 +1,187 @@
+package ops
+
+import (
+	"errors"
+	"fmt"
+	"mime"
+	"strings"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"sequent/core/model"
+	"sequent/netio/jsonview"
+)
+
+// The risk rules of the sequencer (core/risk), set and removed as audited admin actions:
+// the audit record (who, which rules) goes into the log first, then the change itself as
+// an internal request (Sources.RiskSet, RiskRemove), so that the standby has the rules
+// and a replay reproduces every decision. Listing needs the admin token too: the limits
+// are worth knowing to someone who wants to stay under them.
+
+// Risk action names and paths.
+const (
+	ActionRiskSet    = "risk-set"
+	ActionRiskRemove = "risk-remove"
+	PathRiskRules    = "/v1/admin/risk/rules"
+	PathRiskSet      = "/v1/admin/risk/set"
+	PathRiskRemove   = "/v1/admin/risk/remove"
+)
+
+// RiskSetRequest is the body of POST /v1/admin/risk/set.
+type RiskSetRequest struct {
+	Rules []jsonview.RiskRule `json:"rules"`
+}
+
+// RiskRemoveRequest is the body of POST /v1/admin/risk/remove.
+type RiskRemoveRequest struct {
+	IDs []uint32 `json:"ids"`
+}
+
+// RiskRuleResult is one rule's outcome in a risk-set or risk-remove reply: ok, or why the
+// sequencer refused that rule (risk_rule_invalid, risk_rule_conflict, …).
+type RiskRuleResult struct {
+	ID     uint32 `json:"id"`
+	Status string `json:"status"`
+	Code   uint32 `json:"code"`
+}
+
+// RiskRules is the body of GET /v1/admin/risk/rules.
+type RiskRules struct {
+	Rules []jsonview.RiskRule `json:"rules"`
+}
+
+// handleRisk serves the three risk endpoints (the caller checked the path).
+func (s *Server) handleRisk(ctx *fasthttp.RequestCtx, path string) {
+	if path == PathRiskRules {
+		if !ctx.IsGet() {
+			methodNotAllowed(ctx, allowClearing)
+			return
+		}
+		if _, ok := s.authorize(ctx, "risk-rules"); !ok {
+			return
+		}
+		s.listRiskRules(ctx)
+		return
+	}
+	if !ctx.IsPost() {
+		methodNotAllowed(ctx, allowAdmin)
+		return
+	}
+	action := ActionRiskSet
+	if path == PathRiskRemove {
+		action = ActionRiskRemove
+	}
+	who, ok := s.authorize(ctx, action)
+	if !ok {
+		return
+	}
+	run, detail, err := s.riskAction(ctx, action)
+	if err != nil {
+		reply(ctx, fasthttp.StatusBadRequest, Reply{Action: action, Code: CodeBadRequest,
+			Error: err.Error()})
+		return
+	}
+	if run == nil {
+		s.metrics.actions.WithLabelValues(action, outcomeNotImplemented).Inc()
+		reply(ctx, fasthttp.StatusNotImplemented, Reply{Action: action,
+			Code: CodeNotImplemented, Error: "this node does not offer " + action})
+		return
+	}
+	record := AuditRecord{Who: who, Action: action, Detail: detail,
+		RemoteAddress: ctx.RemoteAddr().String(), TimeUnixNs: time.Now().UnixNano()}
+	result := s.runAction(record, run)
+	s.metrics.actions.WithLabelValues(action, result.outcome).Inc()
+	result.reply.Action = action
+	reply(ctx, result.statusCode, result.reply)
+}
+
+// riskAction parses a risk-set or risk-remove body and returns the action to run and the
+// audit record's detail ("ids=1,2,3").
+func (s *Server) riskAction(ctx *fasthttp.RequestCtx, action string) (
+	func() (Reply, error), string, error) {
+	if ctx.QueryArgs().Len() != 0 {
+		return nil, "", errors.New("this action takes no query arguments")
+	}
+	mediaType, _, err := mime.ParseMediaType(string(ctx.Request.Header.ContentType()))
+	if err != nil || mediaType != contentTypeJSON {
+		return nil, "", errors.New("the body must be JSON (Content-Type: application/json)")
+	}
+	if action == ActionRiskRemove {
+		var request RiskRemoveRequest
+		if err := decodeStrict(ctx.PostBody(), &request); err != nil {
+			return nil, "", fmt.Errorf(`the body must be {"ids":[…]}: %v`, err)
+		}
+		if len(request.IDs) == 0 || len(request.IDs) > model.RiskRulesPerRequestMax {
+			return nil, "", fmt.Errorf("1 to %d ids", model.RiskRulesPerRequestMax)
+		}
+		if s.sources.RiskRemove == nil {
+			return nil, "", nil
+		}
+		return func() (Reply, error) {
+			statuses, err := s.sources.RiskRemove(request.IDs)
+			return riskReply(request.IDs, statuses), err
+		}, "ids=" + joinIDs(request.IDs), nil
+	}
+	var request RiskSetRequest
+	if err := decodeStrict(ctx.PostBody(), &request); err != nil {
+		return nil, "", fmt.Errorf(`the body must be {"rules":[…]}: %v`, err)
+	}
+	if len(request.Rules) == 0 || len(request.Rules) > model.RiskRulesPerRequestMax {
+		return nil, "", fmt.Errorf("1 to %d rules", model.RiskRulesPerRequestMax)
+	}
+	rules := make([]model.RiskRule, len(request.Rules))
+	ids := make([]uint32, len(rules))
+	for i := range request.Rules {
+		if rules[i], err = request.Rules[i].Model(); err != nil {
+			return nil, "", err
+		}
+		ids[i] = rules[i].ID
+	}
+	if s.sources.RiskSet == nil {
+		return nil, "", nil
+	}
+	return func() (Reply, error) {
+		statuses, err := s.sources.RiskSet(rules)
+		return riskReply(ids, statuses), err
+	}, "ids=" + joinIDs(ids), nil
+}
+
+// riskReply is the reply of a risk action: ok when every rule was accepted.
+func riskReply(ids []uint32, statuses []model.Status) Reply {
+	result := Reply{OK: len(statuses) == len(ids)}
+	for i, status := range statuses {
+		result.Rules = append(result.Rules, RiskRuleResult{ID: ids[i], Status: status.String(),
+			Code: uint32(status)})
+		result.OK = result.OK && status == model.StatusOK
+	}
+	return result
+}
+
+func joinIDs(ids []uint32) string {
+	texts := make([]string, len(ids))
+	for i, id := range ids {
+		texts[i] = fmt.Sprint(id)
+	}
+	return strings.Join(texts, ",")
+}
+
+// listRiskRules answers GET /v1/admin/risk/rules.
+func (s *Server) listRiskRules(ctx *fasthttp.RequestCtx) {
+	if s.sources.RiskRules == nil {
+		reply(ctx, fasthttp.StatusNotImplemented, Reply{Code: CodeNotImplemented,
+			Error: "this node does not list risk rules"})
+		return
+	}
+	rules, err := s.sources.RiskRules()
+	if err != nil {
+		reply(ctx, fasthttp.StatusServiceUnavailable, Reply{Code: CodeActionFailed,
+			Error: err.Error()})
+		return
+	}
+	body := RiskRules{Rules: make([]jsonview.RiskRule, len(rules))}
+	for i := range rules {
+		body.Rules[i] = jsonview.NewRiskRule(&rules[i])
+	}
+	writeJSON(ctx, fasthttp.StatusOK, body)
+}
