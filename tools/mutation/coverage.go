@@ -55,16 +55,11 @@ func buildCoverage(ctx context.Context, t *target, work string, log func(string)
 	index := map[string]int{} // block position → index in c.blocks[file]
 	for i, name := range names {
 		profile := filepath.Join(work, "coverage.out")
-		run := exec.CommandContext(ctx, binary, "-test.run", "^"+regexp.QuoteMeta(name)+"$",
-			"-test.count=1", "-test.coverprofile="+profile,
-			"-test.timeout="+baselineTestTimeout.String())
-		run.Dir = t.Dir
-		started := time.Now()
-		out, err := run.CombinedOutput()
+		duration, err := runBaselineTest(ctx, binary, t.Dir, name, profile)
 		if err != nil {
-			return nil, fmt.Errorf("%s %s fails without any mutant: %v\n%s", t.ImportPath, name, err, tail(out))
+			return nil, fmt.Errorf("%s %s: %w", t.ImportPath, name, err)
 		}
-		c.Tests = append(c.Tests, testCase{name, time.Since(started)})
+		c.Tests = append(c.Tests, testCase{name, duration})
 		if err := c.add(profile, i, t.ModulePath, index); err != nil {
 			return nil, err
 		}
@@ -75,6 +70,38 @@ func buildCoverage(ctx context.Context, t *target, work string, log func(string)
 	}
 	log(fmt.Sprintf("coverage map of %s: %d tests, %.1fs run one by one", t.ImportPath, len(c.Tests), total.Seconds()))
 	return c, nil
+}
+
+// baselineAttempts is how often an unmutated test may run before its failure is taken as
+// real. A test that needs a second attempt is flaky: the run goes on, but says so, since a
+// flaky test can also "kill" a mutant by chance.
+const baselineAttempts = 3
+
+// runBaselineTest runs one unmutated test alone with a coverage profile and returns its
+// duration.
+func runBaselineTest(ctx context.Context, binary, dir, name, profile string) (time.Duration, error) {
+	var out, failure []byte
+	var err error
+	for attempt := 1; attempt <= baselineAttempts; attempt++ {
+		run := exec.CommandContext(ctx, binary, "-test.run", "^"+regexp.QuoteMeta(name)+"$",
+			"-test.count=1", "-test.coverprofile="+profile,
+			"-test.timeout="+baselineTestTimeout.String())
+		run.Dir = dir
+		started := time.Now()
+		out, err = run.CombinedOutput()
+		if err == nil {
+			if attempt > 1 {
+				fmt.Fprintf(os.Stderr, "WARNING: %s is flaky: it failed %d time(s) without any mutant before passing\n%s\n",
+					name, attempt-1, tail(failure))
+			}
+			return time.Since(started), nil
+		}
+		failure = out
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return 0, fmt.Errorf("fails without any mutant: %v\n%s", err, tail(out))
 }
 
 func listTests(ctx context.Context, binary, dir string) ([]string, error) {

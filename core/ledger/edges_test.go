@@ -1,0 +1,128 @@
+package ledger
+
+import (
+	"testing"
+
+	"sequent/core/model"
+)
+
+// The tests in this file pin edges that mutation testing (tools/mutation) found
+// unguarded: a comparison moved by one, a status swapped for its neighbour or a check
+// dropped there passed every other test.
+
+// TestVoidRetriesAnswerExists: a void stores the pending amount whatever amount it was
+// sent with (0, the pending amount or 2^128-1), so a retry with any of the three means
+// the same void and answers exists with the original timestamp; any other amount is a
+// different transfer.
+func TestVoidRetriesAnswerExists(t *testing.T) {
+	for _, sent := range []model.Uint128{{}, model.U128(50), model.Uint128Max} {
+		f := newFixture(t)
+		f.expect(model.StatusOK, pending(7, 1, 2, 50, 0))
+		original := f.expect(model.StatusOK, with(void(8, 7), func(t *model.Transfer) { t.Amount = sent }))
+		for _, retried := range []model.Uint128{{}, model.U128(50), model.Uint128Max} {
+			retry := f.expect(model.StatusExists, with(void(8, 7), func(t *model.Transfer) { t.Amount = retried }))
+			if retry.Timestamp != original.Timestamp {
+				t.Fatalf("void sent with %s, retried with %s: timestamp %d, want the original %d",
+					sent, retried, retry.Timestamp, original.Timestamp)
+			}
+		}
+		f.expect(model.StatusExistsWithDifferentAmount, with(void(8, 7), func(t *model.Transfer) {
+			t.Amount = model.U128(49)
+		}))
+	}
+}
+
+// TestAccountClosedByTransferStillExists: the closed flag a closing transfer set is not
+// part of the account's identity, so re-creating it with the fields it was created with
+// answers exists (a client retrying its create after the close), not
+// exists_with_different_flags; a real flag difference still is one.
+func TestAccountClosedByTransferStillExists(t *testing.T) {
+	f := newFixture(t)
+	f.expect(model.StatusOK, with(pending(7, 1, 2, 5, 0), func(t *model.Transfer) {
+		t.Flags |= model.TransferClosingDebit
+	}))
+	if f.account(1).Flags&model.AccountClosed == 0 {
+		t.Fatal("account 1 not closed")
+	}
+	f.accounts(model.StatusExists, model.Account{ID: model.U128(1), Ledger: 1, Code: 10})
+	f.accounts(model.StatusExistsWithDifferentFlags,
+		model.Account{ID: model.U128(1), Ledger: 1, Code: 10, Flags: model.AccountHistory})
+}
+
+// TestTransfersLimitReachedOnPostAndVoid: a post or a void stores a transfer too, so a
+// full ledger refuses them with transfers_limit_reached (and leaves the pending transfer
+// pending), exactly as it refuses a new transfer.
+func TestTransfersLimitReachedOnPostAndVoid(t *testing.T) {
+	for _, resolve := range []model.Transfer{post(8, 7, model.Uint128Max), void(8, 7)} {
+		f := newFixture(t)
+		f.ledger = New(Config{TransfersMax: 1})
+		f.accounts(model.StatusOK, model.Account{ID: model.U128(1), Ledger: 1, Code: 10},
+			model.Account{ID: model.U128(2), Ledger: 1, Code: 10})
+		f.expect(model.StatusOK, pending(7, 1, 2, 50, 0))
+		f.expect(model.StatusTransfersLimitReached, resolve)
+		if b := f.balance(1); b.DebitsPending != model.U128(50) || !b.DebitsPosted.IsZero() {
+			t.Fatalf("a refused resolution changed the balance: %+v", b)
+		}
+	}
+}
+
+// TestPendingOverflowAlone: an amount that overflows only the pending side of an account
+// (its posted side is empty, and pending + posted overflows only because pending does)
+// answers overflows_debits_pending or overflows_credits_pending, not the combined
+// overflows_debits or overflows_credits.
+func TestPendingOverflowAlone(t *testing.T) {
+	f := newFixture(t)
+	f.accounts(model.StatusOK, model.Account{ID: model.U128(10), Ledger: 1, Code: 10},
+		model.Account{ID: model.U128(11), Ledger: 1, Code: 10},
+		model.Account{ID: model.U128(12), Ledger: 1, Code: 10})
+	huge := model.Uint128Max.MustSub(model.U128(5))
+	f.expect(model.StatusOK, with(pending(7, 10, 11, 0, 0), func(t *model.Transfer) { t.Amount = huge }))
+	f.expect(model.StatusOK, transfer(8, 10, 12, 1)) // A little posted on both sides.
+	f.expect(model.StatusOK, transfer(9, 12, 11, 1))
+	f.expect(model.StatusOverflowsDebitsPending, pending(20, 10, 12, 6, 0))
+	f.expect(model.StatusOverflowsCreditsPending, pending(21, 12, 11, 6, 0))
+	// The same amounts posted directly overflow the combined balance instead.
+	f.expect(model.StatusOverflowsDebits, transfer(22, 10, 12, 6))
+	f.expect(model.StatusOverflowsCredits, transfer(23, 12, 11, 6))
+	// Up to the bound fits: account 10's pending + posted debits reach 2^128-1 exactly.
+	f.expect(model.StatusOK, pending(24, 10, 12, 4, 0))
+}
+
+// TestResolvingAtTheDeadline: a pending transfer is expired from its deadline on (the
+// same instant Expire releases it), so a post or void whose timestamp equals the deadline
+// is refused as expired even before the sweep ran, while one a nanosecond earlier
+// succeeds.
+func TestResolvingAtTheDeadline(t *testing.T) {
+	for _, resolve := range []model.Transfer{post(8, 7, model.Uint128Max), void(8, 7)} {
+		for _, early := range []uint64{0, 1} {
+			f := newFixture(t)
+			created := f.expect(model.StatusOK, pending(7, 1, 2, 50, 10)).Timestamp
+			f.timestamp = created + 10*second - early
+			want := model.StatusPendingTransferExpired
+			if early == 1 {
+				want = model.StatusOK
+			}
+			f.expect(want, resolve)
+		}
+	}
+}
+
+// TestDeadlineAtTheMaximumTimestamp: a deadline may be exactly the largest timestamp;
+// one nanosecond more overflows the timeout. The transfer with the maximum deadline
+// expires at that timestamp.
+func TestDeadlineAtTheMaximumTimestamp(t *testing.T) {
+	f := newFixture(t)
+	f.timestamp = timestampMax - 10*second
+	f.expect(model.StatusOK, pending(7, 1, 2, 50, 10))
+	if deadline, ok := f.ledger.NextDeadline(); !ok || deadline != timestampMax {
+		t.Fatalf("deadline %d (%v), want %d", deadline, ok, uint64(timestampMax))
+	}
+	f.timestamp = timestampMax - 10*second + 1
+	f.expect(model.StatusOverflowsTimeout, pending(8, 1, 2, 50, 10))
+	if expired := f.ledger.Expire(timestampMax-1, nil); expired != 0 {
+		t.Fatalf("expired %d before the maximum deadline", expired)
+	}
+	if expired := f.ledger.Expire(timestampMax, nil); expired != 1 {
+		t.Fatalf("expired %d at the maximum deadline, want 1", expired)
+	}
+}

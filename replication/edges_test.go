@@ -1,0 +1,226 @@
+package replication
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"sequent/core/model"
+	"sequent/core/shard"
+	"sequent/wal"
+)
+
+// The tests in this file pin edges that mutation testing (tools/mutation) found
+// unguarded: a comparison moved by one or a condition dropped there passed every other
+// test, and each sits where a bug would cost availability or data.
+
+// sendFence makes one correctly signed fence call at epoch to a primary's replication
+// address, as a promoted node does, and returns once the primary has handled it (it
+// closes the connection after handling a fence).
+func sendFence(t *testing.T, address string, epoch uint64) {
+	t.Helper()
+	conn, err := dialLink(address, nil, handshakeTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(handshakeTimeout))
+	challenge, err := newFrameReader(conn).read()
+	if err != nil || challenge.kind != frameChallenge {
+		t.Fatalf("fence: no challenge (%v)", err)
+	}
+	payload := []byte("client-of-the-fencing-node")
+	body := append(mac(testKey, frameFence, challenge.body[:nonceSize], epoch, payload), payload...)
+	writer := bufio.NewWriter(conn)
+	if err := writeFrame(writer, frameFence, epoch, body); err != nil || writer.Flush() != nil {
+		t.Fatalf("fence: %v", err)
+	}
+	if _, err := io.Copy(io.Discard, conn); err != nil {
+		t.Fatalf("fence: waiting for the primary to close: %v", err)
+	}
+}
+
+// TestFenceAtOwnOrLowerEpochIsIgnored: only a higher epoch fences a primary. A correctly
+// signed fence at the primary's own epoch, or a lower one (a node that was promoted
+// before this one), must leave it serving; one epoch more fences it.
+func TestFenceAtOwnOrLowerEpochIsIgnored(t *testing.T) {
+	address := freeAddress(t)
+	config := nodeConfig(t.TempDir(), address, "")
+	config.Mode = ModeAsync // Writes are acknowledged without a standby.
+	if err := os.MkdirAll(filepath.Dir(config.EpochPath), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := StoreEpoch(config.EpochPath, 2); err != nil {
+		t.Fatal(err)
+	}
+	primary := startNode(t, config)
+	defer primary.Close()
+	for connection, epoch := range []uint64{1, 2} {
+		sendFence(t, address, epoch)
+		if role := primary.Shard().Role(); role != shard.RolePrimary {
+			t.Fatalf("a fence at epoch %d made a primary of epoch 2 %s", epoch, role)
+		}
+		primary.submit(t, uint64(connection+1), uint64(connection+1), model.OperationCreateAccounts,
+			accounts(uint64(connection+1)))
+		if reply, _ := primary.replies.wait(t, uint64(connection+1)); reply.Status != model.StatusOK {
+			t.Fatalf("write after a fence at epoch %d: %s", epoch, reply.Status)
+		}
+	}
+	sendFence(t, address, 3)
+	if role := primary.Shard().Role(); role != shard.RoleFenced {
+		t.Fatalf("a fence at epoch 3 left a primary of epoch 2 %s", role)
+	}
+}
+
+// fenceRetriesRunning reports whether a promoted node's fencing goroutine is alive.
+func fenceRetriesRunning() bool {
+	stacks := make([]byte, 1<<20)
+	stacks = stacks[:runtime.Stack(stacks, true)]
+	return bytes.Contains(stacks, []byte("replication.(*Node).fencePeer("))
+}
+
+// TestFenceRetriesStopOnceTheOldPrimaryFollows: the old primary is down when its standby
+// is promoted, so the promoted node retries its fence every fenceRetryInterval. Once the
+// old node has rejoined as its standby there is nothing left to fence and the retries
+// must stop (a retry needs up to handshakeTimeout against a standby, which never answers
+// a fence, then one interval: the bound below is several times that). The rejoined node
+// follows, unfenced.
+func TestFenceRetriesStopOnceTheOldPrimaryFollows(t *testing.T) {
+	primaryDir := t.TempDir()
+	primary, standby := startSyncPair(t, primaryDir, t.TempDir())
+	defer standby.Close()
+	primary.Close()
+	if _, err := standby.Promote(); err != nil {
+		t.Fatal(err)
+	}
+	if !fenceRetriesRunning() {
+		t.Fatal("no fence retries after promoting with the old primary down")
+	}
+	rejoined := startNode(t, nodeConfig(primaryDir, primary.config.Listen, standby.config.Listen))
+	defer rejoined.Close()
+	waitFor(t, "the old primary to follow", func() bool { return standby.peerFollows() })
+	for deadline := time.Now().Add(4 * (handshakeTimeout + fenceRetryInterval)); fenceRetriesRunning(); {
+		if time.Now().After(deadline) {
+			t.Fatal("the promoted node still retries its fence while the old primary follows it")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if role := rejoined.Shard().Role(); role != shard.RoleStandby {
+		t.Fatalf("the rejoined old primary is %s, want standby", role)
+	}
+}
+
+// TestInSyncStandbySurvivesADroppedStream: a standby that has everything the primary
+// wrote loses its connection (a network blip) and reconnects. Both logs end at the same
+// entry, so the primary's plan must be to stream on, not to truncate: a running Node
+// standby cannot carry out a truncation and would stop with ErrResyncNeeded, leaving a
+// sync primary unable to acknowledge anything.
+func TestInSyncStandbySurvivesADroppedStream(t *testing.T) {
+	primary, standby := startSyncPair(t, t.TempDir(), t.TempDir())
+	defer primary.Close()
+	defer standby.Close()
+	for round := uint64(1); round <= 2; round++ {
+		waitFor(t, "the standby to have everything", func() bool {
+			return standby.Log().Durable() == primary.Log().LastOp()
+		})
+		session := primary.primary.current.Load()
+		if session == nil {
+			t.Fatal("no standby session")
+		}
+		session.conn.Close() // The blip.
+		waitFor(t, "the standby to reconnect", func() bool {
+			current := primary.primary.current.Load()
+			return current != nil && current != session
+		})
+		primary.submit(t, 1+round, 1+round, model.OperationCreateTransfers, transfer(10+round, 1, 2, 5))
+		if reply, _ := primary.replies.wait(t, 1+round); reply.Status != model.StatusOK {
+			t.Fatalf("write after reconnect %d: %s", round, reply.Status)
+		}
+		if err := standby.Err(); err != nil {
+			t.Fatalf("the standby stopped after a dropped stream: %v", err)
+		}
+	}
+}
+
+// TestDegradedClearsWhenAcknowledgedReachesTheLossWindow: after going back to sync, a
+// primary still reports itself degraded while replies it released alone may be
+// unacknowledged: until the standby's acknowledgement reaches the durable op of the
+// switch (lossWindowUntil). The moment it does, Degraded must clear; with no further
+// writes nothing would ever acknowledge beyond it.
+func TestDegradedClearsWhenAcknowledgedReachesTheLossWindow(t *testing.T) {
+	p := &Primary{}
+	p.lossWindowUntil.Store(7)
+	for _, c := range []struct {
+		degraded bool
+		acked    uint64
+		want     bool
+	}{{false, 6, true}, {false, 7, false}, {false, 8, false}, {true, 7, true}} {
+		p.degraded.Store(c.degraded)
+		p.acked.Store(c.acked)
+		if got := p.Degraded(); got != c.want {
+			t.Fatalf("degraded flag %v, acknowledged %d, loss window until 7: Degraded() %v, want %v",
+				c.degraded, c.acked, got, c.want)
+		}
+	}
+}
+
+// TestPromotedPrimaryClearsDegradedOnceCaughtUp is the same edge end to end: a promoted
+// node starts degraded; its rejoined standby catches up and no write follows. Degraded
+// must then report false: acknowledgements reached exactly what was durable at the
+// switch, and will never go beyond it while idle.
+func TestPromotedPrimaryClearsDegradedOnceCaughtUp(t *testing.T) {
+	primary, standby := startSyncPair(t, t.TempDir(), t.TempDir())
+	defer standby.Close()
+	primary.Close()
+	if _, err := standby.Promote(); err != nil {
+		t.Fatal(err)
+	}
+	rejoined := startNode(t, nodeConfig(t.TempDir(), primary.config.Listen, standby.config.Listen))
+	defer rejoined.Close()
+	waitFor(t, "Degraded() to clear once the standby has caught up", func() bool {
+		return !standby.primary.Degraded()
+	})
+}
+
+// TestSnapshotAtTheTruncationOpIsKept: a rejoining old primary truncates its log after
+// the last op it shares with the new primary and removes its snapshots of later ops,
+// which hold state the new primary never had. A snapshot at exactly that op holds only
+// shared state: it is kept (it is what the rejoined node restarts from).
+func TestSnapshotAtTheTruncationOpIsKept(t *testing.T) {
+	dir := t.TempDir()
+	for _, op := range []uint64{5, 10, 15} {
+		if _, err := wal.WriteSnapshot(dir, wal.SnapshotMeta{Op: op}, bytes.NewReader([]byte("state"))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ops := func() string {
+		infos, err := wal.ListSnapshots(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var listed []string
+		for _, info := range infos {
+			listed = append(listed, strconv.FormatUint(info.Meta.Op, 10))
+		}
+		return strings.Join(listed, ",")
+	}
+	if err := removeSnapshotsAfter(dir, 10); err != nil {
+		t.Fatal(err)
+	}
+	if got := ops(); got != "10,5" {
+		t.Fatalf("snapshots after truncating after op 10: %s, want 10,5", got)
+	}
+	if err := removeSnapshotsAfter(dir, 0); err != nil { // Start over: none is valid.
+		t.Fatal(err)
+	}
+	if got := ops(); got != "" {
+		t.Fatalf("snapshots after starting over: %s, want none", got)
+	}
+}

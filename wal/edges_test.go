@@ -1,0 +1,448 @@
+package wal
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The tests in this file pin the exact edges of recovery and of the format: values equal
+// to a bound, entries that fit exactly, and the one crash pattern where a later entry's
+// synced offset equals the bad entry's offset. Each was found by mutation testing
+// (tools/mutation): a comparison moved by one there passed every other test.
+
+// resealEntry recomputes the chain hash and the header checksum of the entry at offset
+// in a segment image, after a test edited chained fields of its header.
+func resealEntry(segment []byte, offset int64) {
+	header := segment[offset : offset+entryHeaderSize]
+	stored := binary.LittleEndian.Uint32(header[entryOffsetStoredBytes:])
+	body := segment[offset+entryHeaderSize : offset+entryHeaderSize+int64(stored)]
+	digest := sha256.Sum256(body)
+	chain := chainHash(header, &digest)
+	copy(header[entryOffsetChain:], chain[:])
+	putHeaderCRC(header, entryOffsetHeaderCRC)
+}
+
+// TestTornEntryFollowedByUnsyncedEntryIsTruncated builds the crash "entry k torn, entry
+// k+1 landed, nothing synced since k−1": k and k+1 were written by one group commit, so
+// k+1's header says the segment was synced up to k's offset, no further. That is proof
+// k was never synced: recovery must truncate the tail at k as torn (losing nothing that
+// was durable), not refuse the log as damaged. The damage table's "before synced entries"
+// rows are the other side: a synced offset past k means k was durable, so it is damage.
+func TestTornEntryFollowedByUnsyncedEntryIsTruncated(t *testing.T) {
+	d := buildDamageLog(t, 1)
+	entries := d.inSegment(3)
+	k, next := entries[len(entries)-2], entries[len(entries)-1]
+	modify(t, k.path, func(b []byte) []byte {
+		restamp(b[next.offset:next.offset+entryHeaderSize], next.segment, uint32(k.offset))
+		b[k.offset+entryHeaderSize+17] ^= 0x40 // k's body is torn
+		return b
+	})
+	logger, output := testLogger(t)
+	l, err := Open(Options{Dir: d.dir, SegmentBytes: testSegmentBytes, Logger: logger})
+	if err != nil {
+		t.Fatalf("Open refused a log whose bad entry was never synced: %v", err)
+	}
+	if want := k.header.FirstOp - 1; l.LastOp() != want {
+		l.Close()
+		t.Fatalf("last op %d after truncating the torn tail, want %d", l.LastOp(), want)
+	}
+	if !strings.Contains(output.String(), "truncated torn tail") {
+		l.Close()
+		t.Fatalf("truncation not logged:\n%s", output)
+	}
+	checkContinues(t, l)
+
+	// One byte further and the same bytes are damage: k+1 says k had been synced.
+	d = buildDamageLog(t, 1)
+	entries = d.inSegment(3)
+	k, next = entries[len(entries)-2], entries[len(entries)-1]
+	modify(t, k.path, func(b []byte) []byte {
+		restamp(b[next.offset:next.offset+entryHeaderSize], next.segment, uint32(k.offset)+1)
+		b[k.offset+entryHeaderSize+17] ^= 0x40
+		return b
+	})
+	if l, err := Open(Options{Dir: d.dir, SegmentBytes: testSegmentBytes, Logger: discardLogger()}); !errors.Is(err, ErrCorrupt) {
+		if err == nil {
+			l.Close()
+		}
+		t.Fatalf("Open of a log damaged before a later sync: %v, want ErrCorrupt", err)
+	}
+}
+
+// randomBody returns n random bytes: incompressible, so stored raw and exactly n bytes on
+// disk.
+func randomBody(seed uint64, n int) []byte {
+	r := rand.New(rand.NewPCG(seed, 3))
+	b := make([]byte, n)
+	for i := 0; i+8 <= n; i += 8 {
+		binary.LittleEndian.PutUint64(b[i:], r.Uint64())
+	}
+	return b
+}
+
+// TestEntryFillingTheSegmentExactly writes, in segments of SegmentBytesMin (the smallest
+// allowed), an entry whose body is exactly EntryBodyBytesMax: header, entry header and
+// body fill the segment to its last byte. The writer must put it there (not roll past an
+// entry that fits), and recovery must see a segment that ends cleanly at an entry's end,
+// not a torn or overlong entry. The next entry goes to the next segment.
+func TestEntryFillingTheSegmentExactly(t *testing.T) {
+	dir := t.TempDir()
+	options := func(o *Options) { o.SegmentBytes, o.Compression = SegmentBytesMin, CodecNone }
+	l := openTest(t, dir, options)
+	full := Entry{Epoch: 1, FirstOp: 1, Count: 1, Timestamp: 10, Body: randomBody(1, EntryBodyBytesMax)}
+	small := Entry{Epoch: 1, FirstOp: 2, Count: 1, Timestamp: 11, Body: []byte("next")}
+	for _, e := range []Entry{full, small} {
+		if err := l.Append(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitDurable(t, l, 2)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	scans, err := scanDirectory(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(scans) < 2 || scans[0].Entries != 1 || scans[0].EndOffset != SegmentBytesMin ||
+		scans[0].Problem != nil || scans[1].Entries != 1 {
+		t.Fatalf("segment 1 should hold exactly the full entry, ending at its last byte: %+v", scans)
+	}
+	l = openTest(t, dir, options)
+	defer l.Close()
+	if l.LastOp() != 2 {
+		t.Fatalf("recovered last op %d, want 2", l.LastOp())
+	}
+	read := 0
+	err = l.Read(0, func(e *Entry) error {
+		want := []Entry{full, small}[read]
+		if e.FirstOp != want.FirstOp || !bytes.Equal(e.Body, want.Body) {
+			t.Fatalf("entry %d read back differs", read)
+		}
+		read++
+		return nil
+	})
+	if err != nil || read != 2 {
+		t.Fatalf("read %d entries: %v", read, err)
+	}
+}
+
+// TestEntryBodyBound: a body of exactly EntryBodyBytesMax is a valid entry (Append takes
+// it, the header decoder accepts it); one byte more is refused by both.
+func TestEntryBodyBound(t *testing.T) {
+	l := openTest(t, t.TempDir())
+	defer l.Close()
+	tooLarge := func() (panicked bool) {
+		defer func() { panicked = recover() != nil }()
+		l.Append(Entry{Epoch: 1, FirstOp: 1, Count: 1, Timestamp: 1, Body: make([]byte, EntryBodyBytesMax+1)})
+		return false
+	}
+	if !tooLarge() {
+		t.Fatal("Append took a body above EntryBodyBytesMax")
+	}
+	if err := l.Append(Entry{Epoch: 1, FirstOp: 1, Count: 1, Timestamp: 1, Body: make([]byte, EntryBodyBytesMax)}); err != nil {
+		t.Fatal(err)
+	}
+	waitDurable(t, l, 1)
+
+	header := entryHeader{Codec: CodecNone, Count: 1, FirstOp: 1, Epoch: 1, Timestamp: 1}
+	var b [entryHeaderSize]byte
+	for _, c := range []struct {
+		rawBytes uint32
+		want     headerProblem
+	}{{EntryBodyBytesMax, headerValid}, {EntryBodyBytesMax + 1, headerInvalid}} {
+		header.RawBytes, header.StoredBytes = c.rawBytes, c.rawBytes
+		header.encode(b[:])
+		var decoded entryHeader
+		if kind, reason := decodeEntryHeader(b[:], &decoded); kind != c.want {
+			t.Fatalf("raw body of %d bytes: header %d (%s), want %d", c.rawBytes, kind, reason, c.want)
+		}
+	}
+}
+
+// TestOptionBounds: every configurable bound of Options is allowed exactly at its limits
+// and refused one step outside (the zero values take defaults, so 0 never reaches the
+// checks); SegmentBytesMin and SegmentBytesMax are also the segment header decoder's
+// limits.
+func TestOptionBounds(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		change func(*Options)
+		ok     bool
+	}{
+		{"segment below min", func(o *Options) { o.SegmentBytes = SegmentBytesMin - 1 }, false},
+		{"segment min", func(o *Options) { o.SegmentBytes = SegmentBytesMin }, true},
+		{"segment max", func(o *Options) { o.SegmentBytes = SegmentBytesMax }, true},
+		{"segment above max", func(o *Options) { o.SegmentBytes = SegmentBytesMax + 1 }, false},
+		{"sync none", func(o *Options) { o.Sync = SyncNone }, true},
+		{"unknown sync", func(o *Options) { o.Sync = SyncNone + 1 }, false},
+		{"negative interval", func(o *Options) { o.SyncInterval = -1 }, false},
+		{"interval max", func(o *Options) { o.SyncInterval = syncIntervalMax }, true},
+		{"interval above max", func(o *Options) { o.SyncInterval = syncIntervalMax + 1 }, false},
+		{"zstd", func(o *Options) { o.Compression = CodecZstd }, true},
+		{"unknown codec", func(o *Options) { o.Compression = CodecZstd + 1 }, false},
+		{"negative depth", func(o *Options) { o.PipelineDepth = -1 }, false},
+		{"depth 1", func(o *Options) { o.PipelineDepth = 1 }, true},
+		{"depth max", func(o *Options) { o.PipelineDepth = pipelineDepthMax }, true},
+		{"depth above max", func(o *Options) { o.PipelineDepth = pipelineDepthMax + 1 }, false},
+		{"negative encoders", func(o *Options) { o.EncoderCount = -1 }, false},
+		{"1 encoder", func(o *Options) { o.EncoderCount = 1 }, true},
+		{"encoders max", func(o *Options) { o.EncoderCount = encoderCountMax }, true},
+		{"encoders above max", func(o *Options) { o.EncoderCount = encoderCountMax + 1 }, false},
+	} {
+		options := Options{Dir: "x"}
+		c.change(&options)
+		if _, err := options.withDefaults(); (err == nil) != c.ok {
+			t.Fatalf("%s: option check error %v, want allowed %v", c.name, err, c.ok)
+		}
+	}
+	for _, c := range []struct {
+		bytes int64
+		ok    bool
+	}{{segmentHeaderSize + entryHeaderSize - 1, false}, {segmentHeaderSize + entryHeaderSize, true},
+		{SegmentBytesMax, true}, {SegmentBytesMax + 1, false}} {
+		var b [segmentHeaderSize]byte
+		(&segmentHeader{Number: 1, Bytes: c.bytes}).encode(b[:])
+		var decoded segmentHeader
+		if reason, err := decodeSegmentHeader(b[:], &decoded); (err == nil) != c.ok {
+			t.Fatalf("segment header of %d bytes: %v %s, want allowed %v", c.bytes, err, reason, c.ok)
+		}
+	}
+}
+
+// TestSegmentOfMaximumSize recovers, writes into and reads back a segment of exactly
+// SegmentBytesMax. Zero-filling 1 GiB (twice: the next segment is prepared at once) is
+// too slow for the default test run, so the segment is made by growing a small log's
+// active segment: its header is rewritten to say SegmentBytesMax and the file extended
+// (sparse) to that size. Open must accept it (scanning all of it: the tail must be zero)
+// and continue writing into it, and Read must return every entry from the file. Each
+// pass over the sparse gigabyte costs ~0.7 s of kernel time, so there is one.
+func TestSegmentOfMaximumSize(t *testing.T) {
+	dir := t.TempDir()
+	l := openTest(t, dir)
+	last := appendEntries(t, l, 5)
+	waitDurable(t, l, last)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	first := filepath.Join(dir, segmentName(1))
+	modify(t, first, func(b []byte) []byte {
+		(&segmentHeader{Number: 1, Bytes: SegmentBytesMax}).encode(b[:segmentHeaderSize])
+		return b
+	})
+	if err := os.Truncate(first, SegmentBytesMax); err != nil {
+		t.Fatal(err)
+	}
+	l = openTest(t, dir)
+	defer l.Close()
+	if l.LastOp() != last {
+		t.Fatalf("recovered last op %d, want %d", l.LastOp(), last)
+	}
+	last = appendEntries(t, l, 5)
+	waitDurable(t, l, last)
+	if entries, readLast := readAll(t, l, 0); entries != 10 || readLast != last {
+		t.Fatalf("read %d entries up to op %d, want 10 up to %d", entries, readLast, last)
+	}
+	l.segmentsMutex.Lock()
+	active := l.segments[0]
+	l.segmentsMutex.Unlock()
+	if len(l.segments) != 1 || active.Bytes != SegmentBytesMax || active.Entries != 10 {
+		t.Fatalf("segment 1 should be a %d-byte segment holding all 10 entries: %+v", SegmentBytesMax, active)
+	}
+}
+
+// TestEqualTimestampsAreRefused: timestamps strictly increase. An entry whose timestamp
+// equals the previous one is a caller bug for Append (it panics), a discontinuity for
+// AppendStored, and damage for recovery (not a torn tail: its checksums are fine).
+func TestEqualTimestampsAreRefused(t *testing.T) {
+	dir := t.TempDir()
+	l := openTest(t, dir)
+	var shipped storedCopies
+	l.SetObserver(shipped.observe)
+	for op := uint64(1); op <= 3; op++ {
+		if err := l.Append(Entry{Epoch: 1, FirstOp: op, Count: 1, Timestamp: 100 + op, Body: []byte("body")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitDurable(t, l, 3)
+	equal := func() (panicked bool) {
+		defer func() { panicked = recover() != nil }()
+		l.Append(Entry{Epoch: 1, FirstOp: 4, Count: 1, Timestamp: 103, Body: []byte("same time")})
+		return false
+	}
+	if !equal() {
+		t.Fatal("Append took an entry with the previous entry's timestamp")
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// The third entry restamped with the second's timestamp, its chain hash recomputed.
+	forged := append([]byte(nil), shipped.entries[2]...)
+	binary.LittleEndian.PutUint64(forged[entryOffsetTimestamp:], 102)
+	resealEntry(forged, 0)
+	standby := openTest(t, t.TempDir())
+	defer standby.Close()
+	for _, stored := range shipped.entries[:2] {
+		if err := standby.AppendStored(stored); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := standby.AppendStored(forged); !errors.Is(err, ErrDiscontinuity) {
+		t.Fatalf("AppendStored of an equal timestamp: %v, want ErrDiscontinuity", err)
+	}
+
+	scans, err := scanDirectory(dir, nil)
+	if err != nil || scans[0].Entries != 3 {
+		t.Fatalf("scan: %v", err)
+	}
+	offset := scans[0].EndOffset - int64(len(forged))
+	modify(t, filepath.Join(dir, segmentName(1)), func(b []byte) []byte {
+		copy(b[offset:], forged)
+		restamp(b[offset:offset+entryHeaderSize], 1, binary.LittleEndian.Uint32(b[offset+entryOffsetSyncedOffset:]))
+		return b
+	})
+	if l, err := Open(Options{Dir: dir, SegmentBytes: testSegmentBytes, Logger: discardLogger()}); !errors.Is(err, ErrCorrupt) {
+		if err == nil {
+			l.Close()
+		}
+		t.Fatalf("Open of a log with equal timestamps: %v, want ErrCorrupt", err)
+	}
+}
+
+// TestTruncateCorruptDropsSegmentWithDamagedHeader: with TruncateCorrupt, a segment whose
+// header is damaged cannot be cut inside (nothing in it can be trusted), so the log ends
+// with the previous segment and the damaged segment and every later one are kept aside.
+func TestTruncateCorruptDropsSegmentWithDamagedHeader(t *testing.T) {
+	d := buildDamageLog(t, 1)
+	flipByte(t, d.segmentPath(2), segmentOffsetCreated)
+	segmentOne := d.inSegment(1)
+	l := openTest(t, d.dir, func(o *Options) { o.TruncateCorrupt = true })
+	if want := segmentOne[len(segmentOne)-1].header.FirstOp; l.LastOp() != want {
+		l.Close()
+		t.Fatalf("last op %d, want %d (the end of segment 1)", l.LastOp(), want)
+	}
+	for _, n := range []uint64{2, 3} {
+		if _, err := os.Stat(d.segmentPath(n) + preservedSuffix); err != nil {
+			l.Close()
+			t.Fatalf("segment %d not kept aside: %v", n, err)
+		}
+	}
+	checkContinues(t, l)
+}
+
+// TestPreparedSegmentSurvivesRestart: the empty segment prepared after the active one is
+// adopted by the next Open (the same file, not deleted and made again), and entries that
+// roll into it after the restart are durable: a second restart reads them all back.
+func TestPreparedSegmentSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	l := openTest(t, dir)
+	last := appendEntries(t, l, 3)
+	waitDurable(t, l, last)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	prepared := filepath.Join(dir, segmentName(2))
+	before, err := os.Stat(prepared)
+	if err != nil {
+		t.Fatalf("no prepared segment after Close: %v", err)
+	}
+	l = openTest(t, dir)
+	after, err := os.Stat(prepared)
+	if err != nil || !os.SameFile(before, after) {
+		l.Close()
+		t.Fatalf("the prepared segment was not adopted as is: %v", err)
+	}
+	for l.Stats().Rolls < 2 {
+		last = appendEntries(t, l, 20)
+	}
+	waitDurable(t, l, last)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l = openTest(t, dir)
+	defer l.Close()
+	if entries, readLast := readAll(t, l, 0); readLast != last || entries == 0 {
+		t.Fatalf("read up to op %d after rolling through the adopted segment, want %d", readLast, last)
+	}
+}
+
+// TestTruncateCorruptAtAGap: with TruncateCorrupt, damage that is not inside a segment (a
+// segment missing between two others, or an empty segment followed by non-empty ones)
+// cuts the log before that segment: the log ends with the last intact segment and the
+// later ones are kept aside.
+func TestTruncateCorruptAtAGap(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		damage func(t *testing.T, d *damageLog)
+		aside  []uint64 // segments kept as *.corrupt
+	}{
+		{"missing segment", func(t *testing.T, d *damageLog) {
+			if err := os.Remove(d.segmentPath(2)); err != nil {
+				t.Fatal(err)
+			}
+		}, []uint64{3}},
+		{"empty segment", func(t *testing.T, d *damageLog) {
+			stat, err := os.Stat(d.segmentPath(2))
+			if err != nil {
+				t.Fatal(err)
+			}
+			zeroRange(t, d.segmentPath(2), segmentHeaderSize, stat.Size())
+		}, []uint64{2, 3}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			d := buildDamageLog(t, 1)
+			c.damage(t, d)
+			segmentOne := d.inSegment(1)
+			l := openTest(t, d.dir, func(o *Options) { o.TruncateCorrupt = true })
+			if want := segmentOne[len(segmentOne)-1].header.FirstOp; l.LastOp() != want {
+				l.Close()
+				t.Fatalf("last op %d, want %d (the end of segment 1)", l.LastOp(), want)
+			}
+			for _, n := range c.aside {
+				if _, err := os.Stat(d.segmentPath(n) + preservedSuffix); err != nil {
+					l.Close()
+					t.Fatalf("segment %d not kept aside: %v", n, err)
+				}
+			}
+			checkContinues(t, l)
+		})
+	}
+}
+
+// TestShortSegmentFileIsDamage: a segment file shorter than its header says is a
+// problem wherever the cut falls, including inside the last entry-header-sized space
+// after its last entry (where a scanner could mistake "no room for another entry" for
+// the clean end). In a segment followed by others, that is damage: Open refuses it.
+func TestShortSegmentFileIsDamage(t *testing.T) {
+	dir := t.TempDir()
+	options := func(o *Options) { o.SegmentBytes, o.Compression = SegmentBytesMin, CodecNone }
+	l := openTest(t, dir, options)
+	// The first entry ends exactly one entry header before the end of segment 1.
+	bodies := [][]byte{randomBody(1, EntryBodyBytesMax-entryHeaderSize), []byte("next")}
+	for i, body := range bodies {
+		if err := l.Append(Entry{Epoch: 1, FirstOp: uint64(i + 1), Count: 1, Timestamp: uint64(10 + i), Body: body}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitDurable(t, l, 2)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(filepath.Join(dir, segmentName(1)), SegmentBytesMin-entryHeaderSize/2); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := Open(Options{Dir: dir, SegmentBytes: SegmentBytesMin, Logger: discardLogger()}); !errors.Is(err, ErrCorrupt) {
+		if err == nil {
+			l.Close()
+		}
+		t.Fatalf("Open with a short middle segment: %v, want ErrCorrupt", err)
+	}
+}
