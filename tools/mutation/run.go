@@ -29,11 +29,11 @@ const compileAllowance = 5 * time.Minute
 
 // runner tests mutants of one package, one at a time, in its own scratch directory.
 type runner struct {
-	target         *target
-	coverage       *coverageMap
-	scratch        string
-	timeoutFactor  float64
-	timeoutSlack   time.Duration
+	target        *target
+	coverage      *coverageMap
+	scratch       string
+	timeoutFactor float64
+	timeoutSlack  time.Duration
 }
 
 // verdict is what running one mutant showed.
