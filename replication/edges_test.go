@@ -24,7 +24,7 @@ import (
 // sendFence makes one correctly signed fence call at epoch to a primary's replication
 // address, as a promoted node does, and returns once the primary has handled it (it
 // closes the connection after handling a fence).
-func sendFence(t *testing.T, address string, epoch uint64) {
+func sendFence(t *testing.T, address string, epoch uint64, newPrimary string) {
 	t.Helper()
 	conn, err := dialLink(address, nil, handshakeTimeout)
 	if err != nil {
@@ -36,7 +36,7 @@ func sendFence(t *testing.T, address string, epoch uint64) {
 	if err != nil || challenge.kind != frameChallenge {
 		t.Fatalf("fence: no challenge (%v)", err)
 	}
-	payload := []byte("client-of-the-fencing-node")
+	payload := []byte(newPrimary) // Where the fenced node redirects clients.
 	body := append(mac(testKey, frameFence, challenge.body[:nonceSize], epoch, payload), payload...)
 	writer := bufio.NewWriter(conn)
 	if err := writeFrame(writer, frameFence, epoch, body); err != nil || writer.Flush() != nil {
@@ -49,7 +49,11 @@ func sendFence(t *testing.T, address string, epoch uint64) {
 
 // TestFenceAtOwnOrLowerEpochIsIgnored: only a higher epoch fences a primary. A correctly
 // signed fence at the primary's own epoch, or a lower one (a node that was promoted
-// before this one), must leave it serving; one epoch more fences it.
+// before this one), must leave it serving; one epoch more fences it, and it redirects to
+// the node that fenced it. A later fence at its own epoch must not change that redirect
+// either: a node of its epoch is not the new primary. (core/shard's Fence also ignores
+// an equal epoch, but only while the shard is primary: the check here is what guards a
+// fenced node.)
 func TestFenceAtOwnOrLowerEpochIsIgnored(t *testing.T) {
 	address := freeAddress(t)
 	config := nodeConfig(t.TempDir(), address, "")
@@ -63,7 +67,7 @@ func TestFenceAtOwnOrLowerEpochIsIgnored(t *testing.T) {
 	primary := startNode(t, config)
 	defer primary.Close()
 	for connection, epoch := range []uint64{1, 2} {
-		sendFence(t, address, epoch)
+		sendFence(t, address, epoch, "client-of-a-node-at-epoch-"+strconv.FormatUint(epoch, 10))
 		if role := primary.Shard().Role(); role != shard.RolePrimary {
 			t.Fatalf("a fence at epoch %d made a primary of epoch 2 %s", epoch, role)
 		}
@@ -73,9 +77,13 @@ func TestFenceAtOwnOrLowerEpochIsIgnored(t *testing.T) {
 			t.Fatalf("write after a fence at epoch %d: %s", epoch, reply.Status)
 		}
 	}
-	sendFence(t, address, 3)
+	sendFence(t, address, 3, "client-of-the-new-primary")
 	if role := primary.Shard().Role(); role != shard.RoleFenced {
 		t.Fatalf("a fence at epoch 3 left a primary of epoch 2 %s", role)
+	}
+	sendFence(t, address, 2, "client-of-another-node-at-epoch-2")
+	if got := primary.Shard().PrimaryAddress(); got != "client-of-the-new-primary" {
+		t.Fatalf("the fenced node redirects to %q after a fence at its own epoch, want the new primary", got)
 	}
 }
 

@@ -38,15 +38,23 @@ func TestVoidRetriesAnswerExists(t *testing.T) {
 // exists_with_different_flags; a real flag difference still is one.
 func TestAccountClosedByTransferStillExists(t *testing.T) {
 	f := newFixture(t)
-	f.expect(model.StatusOK, with(pending(7, 1, 2, 5, 0), func(t *model.Transfer) {
-		t.Flags |= model.TransferClosingDebit
-	}))
-	if f.account(1).Flags&model.AccountClosed == 0 {
-		t.Fatal("account 1 not closed")
+	// Account 1 has no flags; account 4 has credits_must_not_exceed_debits and history.
+	for id, account := range map[uint64]model.Account{
+		1: {ID: model.U128(1), Ledger: 1, Code: 10},
+		4: {ID: model.U128(4), Ledger: 1, Code: 10,
+			Flags: model.AccountCreditsMustNotExceedDebits | model.AccountHistory},
+	} {
+		f.expect(model.StatusOK, with(pending(100+id, id, 2, 5, 0), func(t *model.Transfer) {
+			t.Flags |= model.TransferClosingDebit
+		}))
+		if f.account(id).Flags&model.AccountClosed == 0 {
+			t.Fatalf("account %d not closed", id)
+		}
+		f.accounts(model.StatusExists, account)
+		changed := account
+		changed.Flags ^= model.AccountHistory
+		f.accounts(model.StatusExistsWithDifferentFlags, changed)
 	}
-	f.accounts(model.StatusExists, model.Account{ID: model.U128(1), Ledger: 1, Code: 10})
-	f.accounts(model.StatusExistsWithDifferentFlags,
-		model.Account{ID: model.U128(1), Ledger: 1, Code: 10, Flags: model.AccountHistory})
 }
 
 // TestTransfersLimitReachedOnPostAndVoid: a post or a void stores a transfer too, so a

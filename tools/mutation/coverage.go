@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -225,4 +226,34 @@ func tail(out []byte) []byte {
 		return out[len(out)-keepBytes:]
 	}
 	return out
+}
+
+// baselineNamed runs the named tests once unmutated (they must pass, or their verdicts on
+// mutants mean nothing) and returns a map that knows only their durations.
+func baselineNamed(ctx context.Context, t *target, names []string) (*coverageMap, error) {
+	command := exec.CommandContext(ctx, "go", "test", "-count=1", "-vet=off", "-run",
+		runPattern(names), t.ImportPath)
+	command.Dir = t.ModuleDir
+	started := time.Now()
+	if out, err := command.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("%s: the listed tests fail without any mutant: %v\n%s",
+			t.ImportPath, err, tail(out))
+	}
+	c := &coverageMap{blocks: map[string][]coveredBlock{}}
+	each := time.Since(started) / time.Duration(len(names))
+	for _, name := range names {
+		c.Tests = append(c.Tests, testCase{name, each})
+	}
+	return c, nil
+}
+
+// named selects the given tests, whatever the coverage says.
+func (c *coverageMap) named(names []string) selection {
+	s := selection{Names: names}
+	for _, test := range c.Tests {
+		if slices.Contains(names, test.Name) {
+			s.Duration += test.Duration
+		}
+	}
+	return s
 }

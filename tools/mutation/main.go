@@ -11,8 +11,10 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/signal"
+	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -28,6 +30,8 @@ type options struct {
 	list            bool
 	jsonPath        string
 	rerun           map[string]bool
+	keys            map[string][]string // -keys: key → the tests expected to kill it (nil: coverage)
+	failUnder       float64
 	equivalentPath  string
 	checkEquivalent bool
 	timeoutFactor   float64
@@ -59,6 +63,8 @@ func parseOptions(arguments []string) (*options, []string, error) {
 	flags.BoolVar(&o.list, "list", false, "list the chosen mutants without running them")
 	flags.StringVar(&o.jsonPath, "json", "", "write every outcome to this file")
 	rerun := flags.String("rerun", "", "test only the mutants that survived in this -json file")
+	keys := flags.String("keys", "", "test only the mutants listed in this file (key, optionally a tab and the tests that must kill it); a listed key the code no longer has is an error")
+	flags.Float64Var(&o.failUnder, "fail-under", 0, "exit with status 1 if a package scores below this percentage")
 	flags.StringVar(&o.equivalentPath, "equivalent", "", "mutants judged equivalent (default: equivalent.txt beside this tool)")
 	flags.BoolVar(&o.checkEquivalent, "check-equivalent", false, "run the equivalent mutants too, and warn when one is killed")
 	flags.Float64Var(&o.timeoutFactor, "timeout-factor", 3, "a mutant times out after this many times its tests' unmutated duration ...")
@@ -95,6 +101,13 @@ func parseOptions(arguments []string) (*options, []string, error) {
 			return nil, nil, err
 		}
 		o.rerun = keys
+	}
+	if *keys != "" {
+		listed, err := loadKeys(*keys)
+		if err != nil {
+			return nil, nil, err
+		}
+		o.keys = listed
 	}
 	return o, flags.Args(), nil
 }
@@ -181,7 +194,15 @@ func run(ctx context.Context, o *options, patterns []string, out io.Writer) erro
 	if !o.list {
 		printSummary(out, r.Packages)
 	}
-	return ctx.Err()
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	for _, p := range r.Packages {
+		if score, _, _, n := p.Counts.score(); o.failUnder > 0 && n > 0 && 100*score < o.failUnder {
+			return fmt.Errorf("%s scores %.1f%%, under %.1f%%", p.Package, 100*score, o.failUnder)
+		}
+	}
+	return nil
 }
 
 func writeJSON(path string, r *report) error {
@@ -200,7 +221,9 @@ func choose(o *options, importPath string, all []*Mutant) []*Mutant {
 	var chosen []*Mutant
 	for _, m := range all {
 		key := m.Key()
-		if (o.match == nil || o.match.MatchString(key)) && (o.rerun == nil || o.rerun[key]) {
+		_, listed := o.keys[key]
+		if (o.match == nil || o.match.MatchString(key)) && (o.rerun == nil || o.rerun[key]) &&
+			(o.keys == nil || listed) {
 			chosen = append(chosen, m)
 		}
 	}
@@ -249,12 +272,15 @@ func runPackage(ctx context.Context, o *options, pattern string, out io.Writer) 
 	}
 	defer os.RemoveAll(scratch)
 	progress := func(line string) { fmt.Fprintln(os.Stderr, line) }
-	coverage, err := buildCoverage(ctx, t, scratch, progress)
+	if err := checkListedKeys(o, t, all); err != nil {
+		return p, err
+	}
+	coverage, err := testSelection(ctx, o, t, chosen, scratch, progress)
 	if err != nil {
 		return p, err
 	}
 	r := &runner{target: t, coverage: coverage, scratch: scratch, timeoutFactor: o.timeoutFactor,
-		timeoutSlack: o.timeoutSlack}
+		timeoutSlack: o.timeoutSlack, forced: o.keys}
 	mutantsStarted := time.Now()
 	for i, m := range chosen {
 		entry := mutantEntry{Key: m.Key(), Position: fmt.Sprintf("%s:%d:%d", m.File, m.Line, m.Column),
@@ -342,6 +368,81 @@ func survivorKeys(path string) (map[string]bool, error) {
 		for _, m := range p.Mutants {
 			if m.Outcome == outcomeSurvived || m.Outcome == outcomeNotCovered {
 				keys[m.Key] = true
+			}
+		}
+	}
+	return keys, nil
+}
+
+// testSelection builds what picks each mutant's tests: the per-test coverage map, or,
+// when every chosen mutant was listed with the tests that must kill it (-keys), just a
+// check that those tests pass unmutated (far cheaper than a coverage map).
+func testSelection(ctx context.Context, o *options, t *target, chosen []*Mutant, scratch string,
+	progress func(string)) (*coverageMap, error) {
+	var named []string
+	for _, m := range chosen {
+		tests := o.keys[m.Key()]
+		if len(tests) == 0 {
+			return buildCoverage(ctx, t, scratch, progress)
+		}
+		for _, test := range tests {
+			if !slices.Contains(named, test) {
+				named = append(named, test)
+			}
+		}
+	}
+	if len(named) == 0 {
+		return &coverageMap{}, nil // Nothing chosen: nothing to run.
+	}
+	return baselineNamed(ctx, t, named)
+}
+
+// checkListedKeys fails when -keys lists a mutant of this package that the code no
+// longer has (the list went stale: the code moved on, the guard must follow).
+func checkListedKeys(o *options, t *target, all []*Mutant) error {
+	if o.keys == nil {
+		return nil
+	}
+	present := map[string]bool{}
+	for _, m := range all {
+		present[m.Key()] = true
+	}
+	directory := path.Dir(t.Files[0].Relative)
+	var stale []string
+	for key := range o.keys {
+		file, _ := parseKey(key)
+		if path.Dir(file) == directory && !present[key] {
+			stale = append(stale, key)
+		}
+	}
+	if len(stale) > 0 {
+		sort.Strings(stale)
+		return fmt.Errorf("listed mutants not found in %s (update the list):\n%s", t.ImportPath,
+			strings.Join(stale, "\n"))
+	}
+	return nil
+}
+
+// loadKeys reads a -keys file: one mutant key per line, optionally followed by a tab and
+// the comma-separated tests that must kill it; # starts a comment line.
+func loadKeys(file string) (map[string][]string, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	keys := map[string][]string{}
+	for number, line := range strings.Split(string(data), "\n") {
+		if strings.TrimSpace(line) == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		key, tests, _ := strings.Cut(line, "\t")
+		if _, ok := parseKey(key); !ok {
+			return nil, fmt.Errorf("%s:%d: not a mutant key", file, number+1)
+		}
+		keys[key] = nil
+		for _, test := range strings.Split(tests, ",") {
+			if test = strings.TrimSpace(test); test != "" {
+				keys[key] = append(keys[key], test)
 			}
 		}
 	}

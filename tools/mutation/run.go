@@ -34,6 +34,7 @@ type runner struct {
 	scratch       string
 	timeoutFactor float64
 	timeoutSlack  time.Duration
+	forced        map[string][]string // key → the tests to run instead of the coverage's choice
 }
 
 // verdict is what running one mutant showed.
@@ -49,6 +50,9 @@ var failingTest = regexp.MustCompile(`--- FAIL: (\S+)`)
 // run tests one mutant with go test -overlay.
 func (r *runner) run(ctx context.Context, m *Mutant, source []byte) (verdict, error) {
 	chosen := r.coverage.selectTests(m)
+	if tests := r.forced[m.Key()]; len(tests) > 0 {
+		chosen = r.coverage.named(tests)
+	}
 	if !chosen.All && len(chosen.Names) == 0 {
 		return verdict{Outcome: outcomeNotCovered}, nil
 	}
