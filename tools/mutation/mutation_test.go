@@ -299,3 +299,36 @@ func TestChooseIsDeterministic(t *testing.T) {
 		t.Fatalf("seeds 1 and 2 chose the same mutants: %v", a)
 	}
 }
+
+// TestGuardKeys reads a -keys file (key, optional tab and tests) and refuses a listed key
+// the code no longer has, so that a guard list cannot silently go stale.
+func TestGuardKeys(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "guard.txt")
+	present := `sample/sample.go check boundary "a < b"→"<=" #1`
+	text := "# guard\n" + present + "\tTestA, TestB\n" +
+		`sample/sample.go check negate "a < b"→">=" #1` + "\n"
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := loadKeys(path)
+	if err != nil || !slices.Equal(keys[present], []string{"TestA", "TestB"}) || len(keys) != 2 {
+		t.Fatalf("loaded %v (%v)", keys, err)
+	}
+	target := &target{ImportPath: "sample", Files: []targetFile{{Relative: "sample/sample.go"}}}
+	if err := checkListedKeys(&options{keys: keys}, target, mutantsOf(t, sample)); err != nil {
+		t.Fatalf("present keys refused: %v", err)
+	}
+	keys[`sample/sample.go check boundary "a < c"→"<=" #1`] = nil
+	keys[`other/other.go f boundary "x < y"→"<=" #1`] = nil // Another package's: not checked here.
+	err = checkListedKeys(&options{keys: keys}, target, mutantsOf(t, sample))
+	if err == nil || !strings.Contains(err.Error(), `"a < c"`) || strings.Contains(err.Error(), "other.go") {
+		t.Fatalf("stale key: %v", err)
+	}
+	if err := os.WriteFile(path, []byte("not a key\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loadKeys(path); err == nil {
+		t.Fatal("accepted a line that is not a key")
+	}
+}
