@@ -1,6 +1,9 @@
 package match
 
 import (
+	"cmp"
+	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"sequent/core/model"
@@ -83,4 +86,289 @@ func TestExpiryAtTheOrderTimestamp(t *testing.T) {
 	expectEqual(t, "timestamp", result.Timestamp, order.ExpireTimestamp)
 	order.ClientOrderID, order.ExpireTimestamp = 2, h.clock+2
 	expectEqual(t, "one nanosecond later", h.place(1, order)[0].Status, model.StatusOK)
+}
+
+// TestResendOfReplaceAndMassCancel: a resent replace or mass cancel (same client order
+// id) answers the original result and changes nothing; the same key on another kind of
+// command is client_order_id_reused.
+func TestResendOfReplaceAndMassCancel(t *testing.T) {
+	h := newHarness(t, Config{}, testInstrumentRecord())
+	h.trader(1, 1000, 100_000)
+	orderID := h.placeOK(1, limitOrder(1, 1, model.SideBuy, 100, 10))
+	replace := model.OrderReplace{ClientOrderID: 2, Account: 1, OrderID: orderID, Price: 95, Quantity: 20}
+	first := h.replace(1, replace)[0]
+	expectEqual(t, "replace", first.Status, model.StatusOK)
+	reports := len(h.sink.reports)
+	expectEqual(t, "replace resend", h.replace(1, replace)[0], first)
+	expectEqual(t, "reports after the resend", len(h.sink.reports), reports)
+	expectEqual(t, "bids", h.book(model.SideBuy), [][3]uint64{{orderID, 95, 20}})
+	reused := h.cancel(1, model.OrderCancel{ClientOrderID: 2, Account: 1, OrderID: orderID})[0]
+	expectEqual(t, "cancel reusing the replace's key", reused.Status, model.StatusClientOrderIDReused)
+
+	mass := []model.MassCancel{{ClientOrderID: 3, Account: 1}}
+	results := make([]model.MassCancelResult, 1)
+	h.e.MassCancel(&h.clock, 1, mass, results, &h.sink)
+	expectEqual(t, "mass cancel", [2]uint64{uint64(results[0].Status), uint64(results[0].CanceledCount)},
+		[2]uint64{uint64(model.StatusOK), 1})
+	again := make([]model.MassCancelResult, 1)
+	h.e.MassCancel(&h.clock, 1, mass, again, &h.sink)
+	expectEqual(t, "mass cancel resend", again[0], results[0])
+	expectEqual(t, "replace reusing the mass cancel's key", h.replace(1, model.OrderReplace{
+		ClientOrderID: 3, Account: 1, OrderID: orderID, Price: 95, Quantity: 10})[0].Status,
+		model.StatusClientOrderIDReused)
+}
+
+// TestInstrumentValidationEdges: a quantity range of one value is valid; a taker fee
+// alone (maker fee 0) needs and accepts fee accounts; without fees, a base fee account
+// alone is as invalid as a quote one.
+func TestInstrumentValidationEdges(t *testing.T) {
+	cases := []struct {
+		name   string
+		change func(x *model.Instrument)
+		status model.Status
+	}{
+		{"minimum equals maximum", func(x *model.Instrument) { x.QuantityMin, x.QuantityMax = 20, 20 },
+			model.StatusOK},
+		{"taker fee only", func(x *model.Instrument) {
+			*x = feeInstrument()
+			x.MakerFeeBasisPoints = 0
+		}, model.StatusOK},
+		{"maker fee only", func(x *model.Instrument) {
+			*x = feeInstrument()
+			x.TakerFeeBasisPoints = 0
+		}, model.StatusOK},
+		{"no fee, base fee account", func(x *model.Instrument) { x.FeeBaseAccountID = model.U128(feeBaseID) },
+			model.StatusFeeAccountInvalid},
+	}
+	for _, c := range cases {
+		h := newHarness(t, Config{}, testInstrumentRecord())
+		x := testInstrumentRecord()
+		c.change(&x)
+		x.ID = 8
+		results := make([]model.EventResult, 1)
+		h.e.CreateInstruments(&h.clock, []model.Instrument{x}, results)
+		expectEqual(t, c.name, results[0].Status, c.status)
+	}
+}
+
+// TestMarketDataOfOneCommandAcrossSidesAndInstruments: one command can change levels of
+// several instruments and of both sides at one price. Each changed level is published
+// once, in (instrument, side, price) order: levels of two books or two sides are never
+// merged because their prices are equal.
+func TestMarketDataOfOneCommandAcrossSidesAndInstruments(t *testing.T) {
+	other := testInstrumentRecord()
+	other.ID = testInstrument + 1
+	h := newHarness(t, Config{}, testInstrumentRecord(), other)
+	h.trader(1, 10_000, 100_000)
+	h.trader(2, 10_000, 100_000)
+	onOther := limitOrder(1, 2, model.SideBuy, 100, 10)
+	onOther.Instrument = other.ID
+	h.placeOK(1, onOther)
+	h.placeOK(1, limitOrder(1, 1, model.SideBuy, 100, 10))
+	type level struct {
+		instrument uint32
+		side       model.Side
+		price      uint64
+		quantity   uint64
+	}
+	levels := func() []level {
+		var got []level
+		for _, u := range h.sink.updates {
+			if u.Kind == model.MarketDataLevel {
+				got = append(got, level{u.Instrument, u.Side, u.Price, u.Quantity.Lo})
+			}
+		}
+		return got
+	}
+	// A sell at 100 for more than the bid: the bid level at 100 goes, an ask level at 100
+	// appears, in one command.
+	h.sink.reset()
+	h.placeOK(2, limitOrder(2, 1, model.SideSell, 100, 30))
+	expectEqual(t, "levels after the sell", levels(), []level{
+		{testInstrument, model.SideBuy, 100, 0}, {testInstrument, model.SideSell, 100, 20}})
+	// Mass cancel of everything of trader 1's account: one bid level at 100 on the other
+	// instrument (the first instrument's bid was filled).
+	h.placeOK(1, limitOrder(1, 3, model.SideBuy, 95, 10))
+	h.sink.reset()
+	results := make([]model.MassCancelResult, 1)
+	h.e.MassCancel(&h.clock, 1, []model.MassCancel{{ClientOrderID: 4, Account: 1}}, results, &h.sink)
+	expectEqual(t, "levels after the mass cancel", levels(), []level{
+		{testInstrument, model.SideBuy, 95, 0}, {testInstrument + 1, model.SideBuy, 100, 0}})
+}
+
+// TestExpiryOrderAfterCancels: good-till-time orders expire earliest deadline first, then
+// in placement order, however many were canceled (taken out of the middle of the expiry
+// heap) before; the next deadline is always the earliest open one.
+func TestExpiryOrderAfterCancels(t *testing.T) {
+	h := newHarness(t, Config{}, testInstrumentRecord())
+	h.trader(1, 1_000_000, 1_000_000)
+	random := rand.New(rand.NewPCG(19, 19))
+	type pending struct{ deadline, id uint64 }
+	var open []pending
+	base := h.clock + 1_000
+	for key := uint64(1); key <= 60; key++ {
+		o := limitOrder(1, key, model.SideSell, 200+5*random.Uint64N(10), 10)
+		o.ExpireTimestamp = base + random.Uint64N(20) // Many ties.
+		open = append(open, pending{o.ExpireTimestamp, h.placeOK(1, o)})
+	}
+	for key := uint64(100); key < 125; key++ {
+		i := random.IntN(len(open))
+		h.cancel(1, model.OrderCancel{ClientOrderID: key, Account: 1, OrderID: open[i].id})
+		open = append(open[:i], open[i+1:]...)
+	}
+	slices.SortFunc(open, func(a, b pending) int {
+		return cmp.Or(cmp.Compare(a.deadline, b.deadline), cmp.Compare(a.id, b.id))
+	})
+	if next, ok := h.e.NextDeadline(); !ok || next != open[0].deadline {
+		t.Fatalf("next deadline %d (%v), want %d", next, ok, open[0].deadline)
+	}
+	h.sink.reset()
+	h.clock = base + 100
+	expectEqual(t, "expired", h.e.Expire(&h.clock, h.clock, &h.sink), len(open))
+	var got []uint64
+	for _, r := range h.sink.reports {
+		if r.Kind == model.ReportExpired {
+			got = append(got, r.OrderID)
+		}
+	}
+	var want []uint64
+	for _, p := range open {
+		want = append(want, p.id)
+	}
+	expectEqual(t, "expiry order", got, want)
+}
+
+// TestFeesWaivedForOneCommandOnly: fees are waived for the rest of a command when the fee
+// account refuses them (closed), not beyond: once the account is open again, the next
+// command's trade pays its fees.
+func TestFeesWaivedForOneCommandOnly(t *testing.T) {
+	h := newHarness(t, Config{}, feeInstrument())
+	h.trader(1, 100_000, 10_000_000)
+	h.trader(2, 100_000, 10_000_000)
+	closing := model.U128(900_000)
+	results := make([]model.TransferResult, 1)
+	h.l.CreateTransfers(h.clock+1, []model.Transfer{{ID: closing, DebitAccountID: model.U128(feeQuoteID),
+		CreditAccountID: model.U128(bankQuoteID), Ledger: testQuoteLedger, Code: 1,
+		Flags: model.TransferPending | model.TransferClosingDebit}}, results)
+	h.clock++
+	expectEqual(t, "close", results[0].Status, model.StatusOK)
+	h.placeOK(1, limitOrder(1, 1, model.SideSell, 100_000, 10))
+	h.placeOK(2, limitOrder(2, 1, model.SideBuy, 100_000, 10))
+	for _, r := range h.sink.fills() {
+		expectEqual(t, "fee while closed", r.Fee, model.Uint128{})
+	}
+	h.l.CreateTransfers(h.clock+1, []model.Transfer{{ID: model.U128(900_001), PendingID: closing,
+		Flags: model.TransferVoidPending}}, results) // Reopens the fee account.
+	h.clock++
+	expectEqual(t, "reopen", results[0].Status, model.StatusOK)
+	h.placeOK(1, limitOrder(1, 2, model.SideSell, 100_000, 10))
+	h.sink.reset()
+	h.placeOK(2, limitOrder(2, 2, model.SideBuy, 100_000, 10))
+	fills := h.sink.fills()
+	if len(fills) != 2 || fills[0].Fee.IsZero() {
+		t.Fatalf("the maker paid no fee after the fee account reopened: %+v", fills)
+	}
+}
+
+// TestMarketBuyBudgetAcrossSteps: a market buy that needs more fills than one step holds
+// (FillsPerStepMax) spends at most its budget over all its steps: between steps its hold
+// for the rest is what is left of the budget.
+func TestMarketBuyBudgetAcrossSteps(t *testing.T) {
+	x := testInstrumentRecord()
+	x.QuantityMax = 1_000_000
+	h := newHarness(t, Config{}, x)
+	makers := FillsPerStepMax + FillsPerStepMax/2
+	h.trader(1, uint64(10*makers), 0)
+	h.trader(2, 0, 100_000_000)
+	orders := make([]model.Order, makers)
+	for i := range orders {
+		orders[i] = limitOrder(1, uint64(i+1), model.SideSell, 100, 10) // 100 quote each.
+	}
+	h.place(1, orders...)
+	fills := FillsPerStepMax + 100
+	buy := limitOrder(2, 1, model.SideBuy, 100, uint64(10*makers))
+	buy.Type, buy.TimeInForce, buy.Budget = model.OrderMarket, model.ImmediateOrCancel,
+		model.U128(uint64(100*fills))
+	h.sink.reset()
+	expectEqual(t, "market buy", h.place(2, buy)[0].Status, model.StatusOK)
+	expectEqual(t, "trades", len(h.trades()), fills)
+	quote, held := h.balance(traderQuote(2))
+	expectEqual(t, "quote left and held", [2]uint64{quote, held}, [2]uint64{100_000_000 - uint64(100*fills), 0})
+}
+
+// TestTradingAccountsAreReused: a trading account's entry is freed with its last order
+// and reused, so clients cycling through many accounts do not grow the pool (it grows
+// only with the most trading accounts open at once).
+func TestTradingAccountsAreReused(t *testing.T) {
+	h := newHarness(t, Config{}, testInstrumentRecord())
+	h.trader(1, 1000, 100_000)
+	for account := uint64(1); account <= 50; account++ {
+		o := limitOrder(1, 1, model.SideBuy, 100, 10)
+		o.Account = account
+		id := h.placeOK(1, o)
+		h.cancel(1, model.OrderCancel{ClientOrderID: 2, Account: account, OrderID: id})
+	}
+	expectEqual(t, "trading account entries", len(h.e.accounts), 1)
+}
+
+// TestAccountOrdersOfAnAccountWithoutOrders: a trading account with no open order (never
+// used, or emptied) lists nothing, successfully.
+func TestAccountOrdersOfAnAccountWithoutOrders(t *testing.T) {
+	h := newHarness(t, Config{}, testInstrumentRecord())
+	out, status := h.e.AccountOrders(1, &model.OrderFilter{Account: 5, Limit: 10}, nil)
+	expectEqual(t, "status", status, model.StatusOK)
+	expectEqual(t, "orders", len(out), 0)
+}
+
+// TestCallerContracts: the engine's callers guarantee bounded batches, results at least
+// as long as the events, and a clock below the largest timestamp; a violation is a bug
+// in the caller and panics rather than being applied.
+func TestCallerContracts(t *testing.T) {
+	h := newHarness(t, Config{}, testInstrumentRecord())
+	panics := func(name string, f func()) {
+		t.Helper()
+		defer func() {
+			if recover() == nil {
+				t.Fatalf("%s did not panic", name)
+			}
+		}()
+		f()
+	}
+	tooMany := model.EventsPerRequestMax + 1
+	panics("place batch", func() {
+		h.e.PlaceOrders(&h.clock, 1, make([]model.Order, tooMany), make([]model.OrderResult, tooMany), &h.sink)
+	})
+	panics("cancel batch", func() {
+		h.e.CancelOrders(&h.clock, 1, make([]model.OrderCancel, tooMany), make([]model.OrderResult, tooMany), &h.sink)
+	})
+	panics("replace batch", func() {
+		h.e.ReplaceOrders(&h.clock, 1, make([]model.OrderReplace, tooMany), make([]model.OrderResult, tooMany), &h.sink)
+	})
+	panics("mass cancel batch", func() {
+		h.e.MassCancel(&h.clock, 1, make([]model.MassCancel, tooMany), make([]model.MassCancelResult, tooMany), &h.sink)
+	})
+	panics("short results", func() {
+		h.e.ReplaceOrders(&h.clock, 1, make([]model.OrderReplace, 2), make([]model.OrderResult, 1), &h.sink)
+	})
+	clock := uint64(timestampMax - 1)
+	expectEqual(t, "last timestamp", takeTimestamp(&clock), uint64(timestampMax))
+	panics("clock at the largest timestamp", func() { takeTimestamp(&clock) })
+}
+
+// TestConfigBounds: a configured bound above what the indexes can address falls back to
+// its default; the largest addressable one is kept.
+func TestConfigBounds(t *testing.T) {
+	for _, c := range []struct {
+		config Config
+		want   [3]uint32 // InstrumentsMax, OrdersMax, ClientOrderIDsMax
+	}{
+		{Config{}, [3]uint32{InstrumentsMaxDefault, OrdersMaxDefault, ClientOrderIDsMaxDefault}},
+		{Config{InstrumentsMax: indexCountMax / 2, OrdersMax: indexCountMax / 2, ClientOrderIDsMax: indexCountMax / 2},
+			[3]uint32{indexCountMax / 2, indexCountMax / 2, indexCountMax / 2}},
+		{Config{InstrumentsMax: indexCountMax/2 + 1, OrdersMax: indexCountMax/2 + 1, ClientOrderIDsMax: indexCountMax/2 + 1},
+			[3]uint32{InstrumentsMaxDefault, OrdersMaxDefault, ClientOrderIDsMaxDefault}},
+	} {
+		got := c.config.withDefaults()
+		expectEqual(t, "bounds", [3]uint32{got.InstrumentsMax, got.OrdersMax, got.ClientOrderIDsMax}, c.want)
+	}
 }

@@ -1,0 +1,136 @@
+package match
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+
+	"sequent/core/ledger"
+	"sequent/core/model"
+)
+
+// CheckInvariants guards Restore against damaged snapshots and the tests against broken
+// states, so each of its checks must notice the damage it is for. These tests break one
+// thing at a time in a healthy engine (or restore it onto the wrong ledger) and expect the
+// matching complaint. Mutation testing (tools/mutation) found these checks untested.
+
+// checkedScenario is a healthy engine: two trading accounts of client 1, good-till-time
+// orders in the expiry heap, a resting buy with its hold.
+func checkedScenario(t *testing.T) *harness {
+	h := newHarness(t, Config{}, testInstrumentRecord())
+	h.trader(1, 10_000, 100_000)
+	for key := uint64(1); key <= 3; key++ {
+		o := limitOrder(1, key, model.SideSell, 200+5*key, 10)
+		o.ExpireTimestamp = h.clock + 1_000 + key
+		h.placeOK(1, o)
+	}
+	buy := limitOrder(1, 4, model.SideBuy, 100, 10)
+	buy.Account = 2
+	h.placeOK(1, buy)
+	h.check()
+	return h
+}
+
+// slotOf returns the slot of an open order.
+func (h *harness) slotOf(t *testing.T, id uint64) uint32 {
+	slot, _, found := h.e.findOrder(id)
+	if !found {
+		t.Fatalf("order %d not open", id)
+	}
+	return slot
+}
+
+func TestCheckInvariantsDetects(t *testing.T) {
+	cases := []struct {
+		name   string
+		damage func(t *testing.T, h *harness)
+		want   string
+	}{
+		{"trading account not where its index says", func(t *testing.T, h *harness) {
+			a := &h.e.accounts[h.e.orders[h.slotOf(t, 4)].tradingAccount]
+			a.account = 9
+		}, "missing from its index"},
+		{"expiry back-links swapped", func(t *testing.T, h *harness) {
+			a, b := &h.e.orders[h.slotOf(t, 1)], &h.e.orders[h.slotOf(t, 2)]
+			a.heapIndex, b.heapIndex = b.heapIndex, a.heapIndex
+		}, "does not match its order"},
+		{"two open orders with one id", func(t *testing.T, h *harness) {
+			// The buy (account 2) takes the id of a sell (account 1): each account's list
+			// is still in id order, the index still holds both entries.
+			h.e.orders[h.slotOf(t, 4)].id = 1
+		}, "missing from the order index"},
+		{"a posted transfer as the hold", func(t *testing.T, h *harness) {
+			// A posted transfer from the buyer to the escrow, undone by one back, so that
+			// the escrow's balances stay right: only the hold check can tell.
+			o := &h.e.orders[h.slotOf(t, 4)]
+			hold := h.e.holdTransfer(o, o.holdAmount)
+			sequence := h.e.nextTransferSequence
+			h.e.nextTransferSequence += 2
+			posted, back := hold, hold
+			posted.ID, posted.Flags = transferID(sequence), 0
+			back.ID, back.Flags = transferID(sequence+1), 0
+			back.DebitAccountID, back.CreditAccountID = hold.CreditAccountID, hold.DebitAccountID
+			results := make([]model.TransferResult, 2)
+			h.l.CreateSystemTransfers(h.clock+1, []model.Transfer{posted, back}, results)
+			h.clock += 2
+			if results[0].Status != model.StatusOK || results[1].Status != model.StatusOK {
+				t.Fatalf("system transfers: %s, %s", results[0].Status, results[1].Status)
+			}
+			o.holdSequence = sequence
+		}, "is not the order's hold"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			h := checkedScenario(t)
+			c.damage(t, h)
+			err := h.e.CheckInvariants()
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("CheckInvariants: %v, want %q", err, c.want)
+			}
+		})
+	}
+}
+
+// TestRestoreOntoTheWrongLedger: an engine snapshot restored over a ledger that lacks
+// the instrument's escrow accounts (a snapshot paired with the wrong ledger) is refused.
+func TestRestoreOntoTheWrongLedger(t *testing.T) {
+	h := newHarness(t, Config{}, testInstrumentRecord())
+	_, engineBytes := snapshotBytes(t, h)
+	if _, err := Restore(ledger.New(ledger.Config{}), h.config, bytes.NewReader(engineBytes)); !errors.Is(err, ErrSnapshotInvalid) {
+		t.Fatalf("restore over a ledger without the escrows: %v, want ErrSnapshotInvalid", err)
+	}
+}
+
+// TestRestoreBookOrderAcrossGroups: a snapshot lists orders by (instrument, side), each
+// group from its best price to its worst. A group may start at any price whatever the
+// previous group ended with (here: asks of one instrument up to 125, then bids of the
+// next at 200 and, on a third, asks at 50); only within a group is a price out of order
+// damage.
+func TestRestoreBookOrderAcrossGroups(t *testing.T) {
+	second, third := testInstrumentRecord(), testInstrumentRecord()
+	second.ID, third.ID = testInstrument+1, testInstrument+2
+	h := newHarness(t, Config{}, testInstrumentRecord(), second, third)
+	h.trader(1, 100_000, 1_000_000)
+	h.placeOK(1, limitOrder(1, 1, model.SideSell, 120, 10))
+	h.placeOK(1, limitOrder(1, 2, model.SideSell, 125, 10))
+	bid := limitOrder(1, 3, model.SideBuy, 200, 10)
+	bid.Instrument = second.ID
+	h.placeOK(1, bid)
+	ask := limitOrder(1, 4, model.SideSell, 50, 10)
+	ask.Instrument = third.ID
+	h.placeOK(1, ask)
+	h.restoreRoundTrip()
+
+	_, good := snapshotBytes(t, h)
+	firstOrder := snapshotHeaderSize + 3*snapshotInstrumentSize
+	damaged := append([]byte(nil), good...)
+	// Swap the two asks of the first instrument: 125 before 120.
+	first := append([]byte(nil), damaged[firstOrder:firstOrder+snapshotOrderSize]...)
+	copy(damaged[firstOrder:], damaged[firstOrder+snapshotOrderSize:firstOrder+2*snapshotOrderSize])
+	copy(damaged[firstOrder+snapshotOrderSize:], first)
+	_, err := Restore(h.l, h.config, bytes.NewReader(damaged))
+	if !errors.Is(err, ErrSnapshotInvalid) || !strings.Contains(err.Error(), "out of price order") {
+		t.Fatalf("asks out of price order: %v", err)
+	}
+}
