@@ -134,3 +134,32 @@ func TestRestoreBookOrderAcrossGroups(t *testing.T) {
 		t.Fatalf("asks out of price order: %v", err)
 	}
 }
+
+// TestRestoreRefusesOrdersThatCannotRest: only limit orders that rest (good-till-cancel
+// or post-only) with a known side and self-trade mode can be open, so a snapshot holding
+// any other kind is damaged.
+func TestRestoreRefusesOrdersThatCannotRest(t *testing.T) {
+	h := newSnapshotScenario(t)
+	_, good := snapshotBytes(t, h)
+	firstOrder := snapshotHeaderSize + 2*snapshotInstrumentSize
+	for _, c := range []struct {
+		name   string
+		change func(o *model.OrderState)
+	}{
+		{"market order", func(o *model.OrderState) { o.Type = model.OrderMarket }},
+		{"immediate-or-cancel", func(o *model.OrderState) { o.TimeInForce = model.ImmediateOrCancel }},
+		{"no side", func(o *model.OrderState) { o.Side = 0 }},
+		{"self-trade mode unset", func(o *model.OrderState) { o.SelfTrade = model.SelfTradeDefault }},
+	} {
+		damaged := append([]byte(nil), good...)
+		record := damaged[firstOrder : firstOrder+model.OrderStateSize]
+		var state model.OrderState
+		state.Decode(record)
+		c.change(&state)
+		state.Encode(record)
+		_, err := Restore(h.l, h.config, bytes.NewReader(damaged))
+		if !errors.Is(err, ErrSnapshotInvalid) || !strings.Contains(err.Error(), "kind invalid") {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+	}
+}

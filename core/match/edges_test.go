@@ -151,17 +151,18 @@ func TestInstrumentValidationEdges(t *testing.T) {
 	}
 }
 
-// TestMarketDataOfOneCommandAcrossSidesAndInstruments: one command can change levels of
-// several instruments and of both sides at one price. Each changed level is published
-// once, in (instrument, side, price) order: levels of two books or two sides are never
-// merged because their prices are equal.
+// TestMarketDataOfOneCommandAcrossSidesAndInstruments: each changed level is published
+// once, and levels of different books are never merged because their prices are equal:
+// a mass cancel over two instruments with bids at one price publishes both, in
+// (instrument, side, price) order. A sell that empties a bid level and rests at the same
+// price publishes the emptied bid with its matching step, then the new ask.
 func TestMarketDataOfOneCommandAcrossSidesAndInstruments(t *testing.T) {
 	other := testInstrumentRecord()
 	other.ID = testInstrument + 1
 	h := newHarness(t, Config{}, testInstrumentRecord(), other)
 	h.trader(1, 10_000, 100_000)
 	h.trader(2, 10_000, 100_000)
-	onOther := limitOrder(1, 2, model.SideBuy, 100, 10)
+	onOther := limitOrder(1, 2, model.SideBuy, 95, 10)
 	onOther.Instrument = other.ID
 	h.placeOK(1, onOther)
 	h.placeOK(1, limitOrder(1, 1, model.SideBuy, 100, 10))
@@ -180,20 +181,18 @@ func TestMarketDataOfOneCommandAcrossSidesAndInstruments(t *testing.T) {
 		}
 		return got
 	}
-	// A sell at 100 for more than the bid: the bid level at 100 goes, an ask level at 100
-	// appears, in one command.
 	h.sink.reset()
 	h.placeOK(2, limitOrder(2, 1, model.SideSell, 100, 30))
 	expectEqual(t, "levels after the sell", levels(), []level{
 		{testInstrument, model.SideBuy, 100, 0}, {testInstrument, model.SideSell, 100, 20}})
-	// Mass cancel of everything of trader 1's account: one bid level at 100 on the other
-	// instrument (the first instrument's bid was filled).
 	h.placeOK(1, limitOrder(1, 3, model.SideBuy, 95, 10))
+	h.placeOK(1, limitOrder(1, 4, model.SideBuy, 90, 10))
 	h.sink.reset()
 	results := make([]model.MassCancelResult, 1)
-	h.e.MassCancel(&h.clock, 1, []model.MassCancel{{ClientOrderID: 4, Account: 1}}, results, &h.sink)
+	h.e.MassCancel(&h.clock, 1, []model.MassCancel{{ClientOrderID: 5, Account: 1}}, results, &h.sink)
 	expectEqual(t, "levels after the mass cancel", levels(), []level{
-		{testInstrument, model.SideBuy, 95, 0}, {testInstrument + 1, model.SideBuy, 100, 0}})
+		{testInstrument, model.SideBuy, 90, 0}, {testInstrument, model.SideBuy, 95, 0},
+		{testInstrument + 1, model.SideBuy, 95, 0}})
 }
 
 // TestExpiryOrderAfterCancels: good-till-time orders expire earliest deadline first, then
@@ -272,20 +271,21 @@ func TestFeesWaivedForOneCommandOnly(t *testing.T) {
 
 // TestMarketBuyBudgetAcrossSteps: a market buy that needs more fills than one step holds
 // (FillsPerStepMax) spends at most its budget over all its steps: between steps its hold
-// for the rest is what is left of the budget.
+// for the rest is what is left of the budget. The buyer owns exactly the budget, so a
+// hold for more than what is left could not be placed.
 func TestMarketBuyBudgetAcrossSteps(t *testing.T) {
 	x := testInstrumentRecord()
 	x.QuantityMax = 1_000_000
 	h := newHarness(t, Config{}, x)
 	makers := FillsPerStepMax + FillsPerStepMax/2
+	fills := FillsPerStepMax + 100
 	h.trader(1, uint64(10*makers), 0)
-	h.trader(2, 0, 100_000_000)
+	h.trader(2, 0, uint64(100*fills))
 	orders := make([]model.Order, makers)
 	for i := range orders {
 		orders[i] = limitOrder(1, uint64(i+1), model.SideSell, 100, 10) // 100 quote each.
 	}
 	h.place(1, orders...)
-	fills := FillsPerStepMax + 100
 	buy := limitOrder(2, 1, model.SideBuy, 100, uint64(10*makers))
 	buy.Type, buy.TimeInForce, buy.Budget = model.OrderMarket, model.ImmediateOrCancel,
 		model.U128(uint64(100*fills))
@@ -293,7 +293,8 @@ func TestMarketBuyBudgetAcrossSteps(t *testing.T) {
 	expectEqual(t, "market buy", h.place(2, buy)[0].Status, model.StatusOK)
 	expectEqual(t, "trades", len(h.trades()), fills)
 	quote, held := h.balance(traderQuote(2))
-	expectEqual(t, "quote left and held", [2]uint64{quote, held}, [2]uint64{100_000_000 - uint64(100*fills), 0})
+	expectEqual(t, "quote left and held", [2]uint64{quote, held}, [2]uint64{0, 0})
+	expectEqual(t, "canceled", h.canceled(), [][2]uint64{{uint64(makers + 1), uint64(model.StatusCanceledBudget)}})
 }
 
 // TestTradingAccountsAreReused: a trading account's entry is freed with its last order
