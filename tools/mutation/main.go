@@ -262,6 +262,14 @@ func runPackage(ctx context.Context, o *options, pattern string, out io.Writer) 
 	if err != nil {
 		return p, err
 	}
+	var judged []string
+	for key := range equivalents {
+		judged = append(judged, key)
+	}
+	for _, key := range staleKeys(judged, t, all) {
+		fmt.Fprintf(out, "WARNING: %s lists a mutant the code no longer has (judge it again or drop it): %s\n",
+			filepath.Base(equivalentPath), key)
+	}
 	sources := map[string][]byte{}
 	for _, f := range t.Files {
 		sources[f.Path] = f.Source
@@ -403,24 +411,33 @@ func checkListedKeys(o *options, t *target, all []*Mutant) error {
 	if o.keys == nil {
 		return nil
 	}
+	var listed []string
+	for key := range o.keys {
+		listed = append(listed, key)
+	}
+	if stale := staleKeys(listed, t, all); len(stale) > 0 {
+		return fmt.Errorf("listed mutants not found in %s (update the list):\n%s", t.ImportPath,
+			strings.Join(stale, "\n"))
+	}
+	return nil
+}
+
+// staleKeys returns the keys of this package's files that no mutant of the code has.
+func staleKeys(keys []string, t *target, all []*Mutant) []string {
 	present := map[string]bool{}
 	for _, m := range all {
 		present[m.Key()] = true
 	}
 	directory := path.Dir(t.Files[0].Relative)
 	var stale []string
-	for key := range o.keys {
+	for _, key := range keys {
 		file, _ := parseKey(key)
 		if path.Dir(file) == directory && !present[key] {
 			stale = append(stale, key)
 		}
 	}
-	if len(stale) > 0 {
-		sort.Strings(stale)
-		return fmt.Errorf("listed mutants not found in %s (update the list):\n%s", t.ImportPath,
-			strings.Join(stale, "\n"))
-	}
-	return nil
+	sort.Strings(stale)
+	return stale
 }
 
 // loadKeys reads a -keys file: one mutant key per line, optionally followed by a tab and
