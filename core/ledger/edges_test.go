@@ -134,3 +134,106 @@ func TestDeadlineAtTheMaximumTimestamp(t *testing.T) {
 		t.Fatalf("expired %d at the maximum deadline, want 1", expired)
 	}
 }
+
+// collidingIDs returns two different ids whose hashes share the 32-bit tag an id table
+// keeps, under seed: a table lookup must then compare the full id and go on probing.
+func collidingIDs(t *testing.T, seed uint64) (model.Uint128, model.Uint128) {
+	t.Helper()
+	seen := map[uint64]model.Uint128{}
+	for n := uint64(1); n < 1<<22; n++ {
+		id := model.U128(n << 3) // Same group bits, so only the hashed part of the tag differs.
+		tag := tagOf(hashID(id, seed))
+		if other, found := seen[tag]; found {
+			return other, id
+		}
+		seen[tag] = id
+	}
+	t.Fatal("no tag collision found")
+	return model.Uint128{}, model.Uint128{}
+}
+
+// TestTagCollisions: two accounts, and two transfers, whose ids share a table tag are
+// both stored and both found, by creation, by transfers between them and by lookups.
+// Without a full-id comparison and a further probe, the second would be taken for the
+// first (an exists answer, or a transfer booked on the wrong account).
+func TestTagCollisions(t *testing.T) {
+	l := New(Config{HashSeed: 99})
+	a, b := collidingIDs(t, l.accountIndex.seed)
+	results := make([]model.EventResult, 3)
+	l.CreateAccounts(1, []model.Account{{ID: a, Ledger: 1, Code: 1}, {ID: b, Ledger: 1, Code: 1},
+		{ID: model.U128(1), Ledger: 1, Code: 1}}, results)
+	for i, r := range results {
+		if r.Status != model.StatusOK {
+			t.Fatalf("account %d: %s", i, r.Status)
+		}
+	}
+	x, y := collidingIDs(t, l.transferIndex.seed)
+	transfers := []model.Transfer{
+		{ID: x, DebitAccountID: a, CreditAccountID: model.U128(1), Amount: model.U128(3), Ledger: 1, Code: 1},
+		{ID: y, DebitAccountID: b, CreditAccountID: model.U128(1), Amount: model.U128(5), Ledger: 1, Code: 1},
+	}
+	transferResults := make([]model.TransferResult, 2)
+	l.CreateTransfers(10, transfers, transferResults)
+	for i, r := range transferResults {
+		if r.Status != model.StatusOK {
+			t.Fatalf("transfer %d: %s", i, r.Status)
+		}
+	}
+	accounts := l.LookupAccounts([]model.Uint128{a, b}, nil)
+	if len(accounts) != 2 || accounts[0].DebitsPosted != model.U128(3) || accounts[1].DebitsPosted != model.U128(5) {
+		t.Fatalf("accounts with colliding tags: %+v", accounts)
+	}
+	stored := l.LookupTransfers([]model.Uint128{x, y}, nil)
+	if len(stored) != 2 || stored[0].Amount != model.U128(3) || stored[1].Amount != model.U128(5) {
+		t.Fatalf("transfers with colliding tags: %+v", stored)
+	}
+	l.CreateTransfers(20, transfers[1:], transferResults[:1])
+	if transferResults[0].Status != model.StatusExists {
+		t.Fatalf("retry of the second colliding transfer: %s", transferResults[0].Status)
+	}
+}
+
+// TestConfigBounds: the largest addressable AccountsMax and TransfersMax are kept; above
+// them, and at 0, the defaults apply.
+func TestConfigBounds(t *testing.T) {
+	for _, c := range []struct {
+		set, want uint32
+	}{{0, AccountsMaxDefault}, {recordCountMax, recordCountMax}, {recordCountMax + 1, AccountsMaxDefault}} {
+		config := Config{AccountsMax: c.set, TransfersMax: c.set}
+		got := config.withDefaults()
+		if got.AccountsMax != c.want || got.TransfersMax != c.want {
+			t.Fatalf("maxima %d: got %d accounts, %d transfers, want %d", c.set, got.AccountsMax,
+				got.TransfersMax, c.want)
+		}
+	}
+}
+
+// TestPostInheritsOnlyZeroFields: a post or void with zero user data, code, ledger or
+// accounts takes the pending transfer's; a non-zero user data field of its own is kept.
+func TestPostInheritsOnlyZeroFields(t *testing.T) {
+	f := newFixture(t)
+	f.expect(model.StatusOK, with(pending(7, 1, 2, 50, 0), func(t *model.Transfer) {
+		t.UserData128, t.UserData64, t.UserData32 = model.U128(11), 12, 13
+	}))
+	f.expect(model.StatusOK, with(post(8, 7, model.U128(10)), func(t *model.Transfer) {
+		t.UserData128, t.UserData64, t.UserData32 = model.U128(21), 22, 23
+	}))
+	f.expect(model.StatusOK, pending(9, 1, 2, 50, 0))
+	f.expect(model.StatusOK, with(void(10, 9), func(t *model.Transfer) {
+		t.UserData128 = model.U128(31)
+	}))
+	stored := f.ledger.LookupTransfers([]model.Uint128{model.U128(8), model.U128(10)}, nil)
+	type userData struct {
+		u128     model.Uint128
+		u64      uint64
+		u32      uint32
+		code     uint16
+		ledgerID uint32
+	}
+	got := []userData{{stored[0].UserData128, stored[0].UserData64, stored[0].UserData32, stored[0].Code, stored[0].Ledger},
+		{stored[1].UserData128, stored[1].UserData64, stored[1].UserData32, stored[1].Code, stored[1].Ledger}}
+	want := []userData{{model.U128(21), 22, 23, 1, 1}, {model.U128(31), 0, 0, 1, 1}}
+	if got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("stored post/void fields %+v, want %+v", got, want)
+	}
+}
