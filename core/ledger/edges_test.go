@@ -1,6 +1,9 @@
 package ledger
 
 import (
+	"bytes"
+	"encoding/binary"
+	"errors"
 	"testing"
 
 	"sequent/core/model"
@@ -235,5 +238,71 @@ func TestPostInheritsOnlyZeroFields(t *testing.T) {
 	want := []userData{{model.U128(21), 22, 23, 1, 1}, {model.U128(31), 0, 0, 1, 1}}
 	if got[0] != want[0] || got[1] != want[1] {
 		t.Fatalf("stored post/void fields %+v, want %+v", got, want)
+	}
+}
+
+// TestRestoreRefusesDamagedRecords damages, one at a time, each kind of record a
+// snapshot holds beyond accounts and transfers (see the format in snapshot.go: pending
+// statuses, failed ids, balance history) and expects Restore to refuse it; the undamaged
+// snapshot restores.
+func TestRestoreRefusesDamagedRecords(t *testing.T) {
+	f := newFixture(t)
+	f.expect(model.StatusOK, transfer(7, 4, 1, 5))   // Account 4 keeps history: one record.
+	f.expect(model.StatusOK, pending(8, 1, 2, 10, 3)) // Pending, with a timeout.
+	f.expect(model.StatusExceedsCredits, transfer(20, 3, 1, 5))
+	var encoded bytes.Buffer
+	if _, err := f.ledger.Snapshot().WriteTo(&encoded); err != nil {
+		t.Fatal(err)
+	}
+	good := encoded.Bytes()
+	const accounts, transfers = 6, 2
+	pendingAt := snapshotHeaderSize + (accounts+transfers)*model.TransferSize
+	failedAt := pendingAt + transfers
+	historyAt := failedAt + model.IDSize
+	if len(good) != historyAt+historyRecordSize {
+		t.Fatalf("snapshot of %d bytes, want %d: the layout this test assumes changed", len(good),
+			historyAt+historyRecordSize)
+	}
+	putU32 := func(offset int, v uint32) func(b []byte) { return func(b []byte) { binary.LittleEndian.PutUint32(b[offset:], v) } }
+	for _, c := range []struct {
+		name   string
+		damage func(b []byte)
+	}{
+		{"history of an account out of range", putU32(historyAt+72, accounts)},
+		{"history of a transfer out of range", putU32(historyAt+76, transfers)},
+		{"history of an account without the history flag", putU32(historyAt+72, 0)},
+		{"history timestamp not the transfer's", func(b []byte) { b[historyAt+64]++ }},
+		{"pending status on a single-phase transfer", func(b []byte) { b[pendingAt] = byte(pendingActive) }},
+		{"unknown pending status", func(b []byte) { b[pendingAt+1] = byte(pendingExpired) + 1 }},
+		{"failed id that is also a transfer", func(b []byte) { model.U128(7).PutLE(b[failedAt:]) }},
+		{"failed id zero", func(b []byte) { clear(b[failedAt : failedAt+model.IDSize]) }},
+	} {
+		damaged := append([]byte(nil), good...)
+		c.damage(damaged)
+		if _, err := Restore(Config{}, bytes.NewReader(damaged)); !errors.Is(err, ErrSnapshotInvalid) {
+			t.Fatalf("%s: %v, want ErrSnapshotInvalid", c.name, err)
+		}
+	}
+	if _, err := Restore(Config{}, bytes.NewReader(good)); err != nil {
+		t.Fatalf("undamaged: %v", err)
+	}
+}
+
+// TestRestoreKeepsTheMaximumDeadline: a pending transfer whose deadline is exactly the
+// largest timestamp is valid, in a snapshot as when it was created.
+func TestRestoreKeepsTheMaximumDeadline(t *testing.T) {
+	f := newFixture(t)
+	f.timestamp = timestampMax - 10*second
+	f.expect(model.StatusOK, pending(7, 1, 2, 50, 10))
+	var encoded bytes.Buffer
+	if _, err := f.ledger.Snapshot().WriteTo(&encoded); err != nil {
+		t.Fatal(err)
+	}
+	restored, err := Restore(Config{}, bytes.NewReader(encoded.Bytes()))
+	if err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	if deadline, ok := restored.NextDeadline(); !ok || deadline != timestampMax {
+		t.Fatalf("restored deadline %d (%v), want %d", deadline, ok, uint64(timestampMax))
 	}
 }
