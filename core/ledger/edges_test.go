@@ -247,7 +247,7 @@ func TestPostInheritsOnlyZeroFields(t *testing.T) {
 // snapshot restores.
 func TestRestoreRefusesDamagedRecords(t *testing.T) {
 	f := newFixture(t)
-	f.expect(model.StatusOK, transfer(7, 4, 1, 5))   // Account 4 keeps history: one record.
+	f.expect(model.StatusOK, transfer(7, 4, 1, 5))    // Account 4 keeps history: one record.
 	f.expect(model.StatusOK, pending(8, 1, 2, 10, 3)) // Pending, with a timeout.
 	f.expect(model.StatusExceedsCredits, transfer(20, 3, 1, 5))
 	var encoded bytes.Buffer
@@ -263,7 +263,9 @@ func TestRestoreRefusesDamagedRecords(t *testing.T) {
 		t.Fatalf("snapshot of %d bytes, want %d: the layout this test assumes changed", len(good),
 			historyAt+historyRecordSize)
 	}
-	putU32 := func(offset int, v uint32) func(b []byte) { return func(b []byte) { binary.LittleEndian.PutUint32(b[offset:], v) } }
+	putU32 := func(offset int, v uint32) func(b []byte) {
+		return func(b []byte) { binary.LittleEndian.PutUint32(b[offset:], v) }
+	}
 	for _, c := range []struct {
 		name   string
 		damage func(b []byte)
