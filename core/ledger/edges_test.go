@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"slices"
 	"testing"
 
 	"sequent/core/model"
@@ -221,10 +222,10 @@ func TestPostInheritsOnlyZeroFields(t *testing.T) {
 	f.expect(model.StatusOK, with(post(8, 7, model.U128(10)), func(t *model.Transfer) {
 		t.UserData128, t.UserData64, t.UserData32 = model.U128(21), 22, 23
 	}))
-	f.expect(model.StatusOK, pending(9, 1, 2, 50, 0))
-	f.expect(model.StatusOK, with(void(10, 9), func(t *model.Transfer) {
-		t.UserData128 = model.U128(31)
+	f.expect(model.StatusOK, with(pending(9, 1, 2, 50, 0), func(t *model.Transfer) {
+		t.UserData128, t.UserData64, t.UserData32 = model.U128(41), 42, 43
 	}))
+	f.expect(model.StatusOK, with(void(10, 9), func(t *model.Transfer) { t.UserData64 = 52 }))
 	stored := f.ledger.LookupTransfers([]model.Uint128{model.U128(8), model.U128(10)}, nil)
 	type userData struct {
 		u128     model.Uint128
@@ -235,7 +236,7 @@ func TestPostInheritsOnlyZeroFields(t *testing.T) {
 	}
 	got := []userData{{stored[0].UserData128, stored[0].UserData64, stored[0].UserData32, stored[0].Code, stored[0].Ledger},
 		{stored[1].UserData128, stored[1].UserData64, stored[1].UserData32, stored[1].Code, stored[1].Ledger}}
-	want := []userData{{model.U128(21), 22, 23, 1, 1}, {model.U128(31), 0, 0, 1, 1}}
+	want := []userData{{model.U128(21), 22, 23, 1, 1}, {model.U128(41), 52, 43, 1, 1}}
 	if got[0] != want[0] || got[1] != want[1] {
 		t.Fatalf("stored post/void fields %+v, want %+v", got, want)
 	}
@@ -306,5 +307,126 @@ func TestRestoreKeepsTheMaximumDeadline(t *testing.T) {
 	}
 	if deadline, ok := restored.NextDeadline(); !ok || deadline != timestampMax {
 		t.Fatalf("restored deadline %d (%v), want %d", deadline, ok, uint64(timestampMax))
+	}
+	// One second more overflows: such a snapshot is damaged.
+	damaged := append([]byte(nil), encoded.Bytes()...)
+	record := damaged[snapshotHeaderSize+6*model.AccountSize:][:model.TransferSize]
+	var pendingTransfer model.Transfer
+	pendingTransfer.Decode(record)
+	pendingTransfer.Timeout++
+	pendingTransfer.Encode(record)
+	if _, err := Restore(Config{}, bytes.NewReader(damaged)); !errors.Is(err, ErrSnapshotInvalid) {
+		t.Fatalf("a deadline past the largest timestamp: %v, want ErrSnapshotInvalid", err)
+	}
+}
+
+// TestAccountTransfersFilterFields: each filter field narrows the listing only when it is
+// set: zero user data and code match every transfer, a set one only its own.
+func TestAccountTransfersFilterFields(t *testing.T) {
+	f := newFixture(t)
+	f.expect(model.StatusOK, with(transfer(7, 1, 2, 1), func(t *model.Transfer) {
+		t.UserData128, t.UserData64, t.UserData32 = model.U128(70), 71, 72
+	}))
+	f.expect(model.StatusOK, with(transfer(8, 1, 2, 1), func(t *model.Transfer) {
+		t.UserData128, t.UserData64, t.UserData32, t.Code = model.U128(80), 81, 82, 2
+	}))
+	ids := func(change func(*model.AccountFilter)) []uint64 {
+		filter := model.AccountFilter{AccountID: model.U128(1), Limit: 10,
+			Flags: model.FilterDebits | model.FilterCredits}
+		change(&filter)
+		found, status := f.ledger.GetAccountTransfers(&filter, nil)
+		if status != model.StatusOK {
+			t.Fatalf("filter %+v: %s", filter, status)
+		}
+		var list []uint64
+		for _, transfer := range found {
+			list = append(list, transfer.ID.Lo)
+		}
+		return list
+	}
+	for _, c := range []struct {
+		name   string
+		change func(*model.AccountFilter)
+		want   []uint64
+	}{
+		{"no field set", func(*model.AccountFilter) {}, []uint64{7, 8}},
+		{"user data 128", func(a *model.AccountFilter) { a.UserData128 = model.U128(80) }, []uint64{8}},
+		{"user data 64", func(a *model.AccountFilter) { a.UserData64 = 71 }, []uint64{7}},
+		{"user data 32", func(a *model.AccountFilter) { a.UserData32 = 82 }, []uint64{8}},
+		{"code", func(a *model.AccountFilter) { a.Code = 1 }, []uint64{7}},
+	} {
+		if got := ids(c.change); !slices.Equal(got, c.want) {
+			t.Fatalf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+// TestSystemModeEndsWithTheCall: CreateSystemAccounts and CreateSystemTransfers act for
+// Sequent itself only for their own batch; right after either, a client's use of a
+// system id is refused again.
+func TestSystemModeEndsWithTheCall(t *testing.T) {
+	f := newFixture(t)
+	escrow := model.Uint128{Lo: 1, Hi: 1 << 63}
+	results := make([]model.EventResult, 1)
+	f.ledger.CreateSystemAccounts(f.timestamp, []model.Account{{ID: escrow, Ledger: 1, Code: 1}}, results)
+	f.timestamp++
+	if results[0].Status != model.StatusOK {
+		t.Fatalf("system account: %s", results[0].Status)
+	}
+	f.accounts(model.StatusIDReserved, model.Account{ID: model.Uint128{Lo: 2, Hi: 1 << 63}, Ledger: 1, Code: 1})
+	system := make([]model.TransferResult, 1)
+	f.ledger.CreateSystemTransfers(f.timestamp, []model.Transfer{{ID: model.Uint128{Lo: 3, Hi: 1 << 63},
+		DebitAccountID: model.U128(1), CreditAccountID: escrow, Amount: model.U128(5), Ledger: 1, Code: 1}}, system)
+	f.timestamp++
+	if system[0].Status != model.StatusOK {
+		t.Fatalf("system transfer: %s", system[0].Status)
+	}
+	f.expect(model.StatusIDReserved, with(transfer(9, 1, 2, 1), func(t *model.Transfer) { t.CreditAccountID = escrow }))
+}
+
+// TestCallerContracts: the ledger's caller guarantees bounded batches, results at least
+// as long as the events and a batch timestamp in range (not 0, and leaving room for one
+// timestamp per event below the largest); a violation is a bug in the caller and panics.
+func TestCallerContracts(t *testing.T) {
+	l := New(Config{})
+	panics := func(name string, f func()) {
+		t.Helper()
+		defer func() {
+			if recover() == nil {
+				t.Fatalf("%s did not panic", name)
+			}
+		}()
+		f()
+	}
+	two := make([]model.Transfer, 2)
+	panics("timestamp 0", func() { l.CreateTransfers(0, two, make([]model.TransferResult, 2)) })
+	panics("timestamps beyond the largest", func() {
+		l.CreateTransfers(timestampMax-1, two, make([]model.TransferResult, 2))
+	})
+	panics("short results", func() { l.CreateTransfers(1, two, make([]model.TransferResult, 1)) })
+	panics("batch too large", func() {
+		n := model.EventsPerRequestMax + 1
+		l.CreateAccounts(1, make([]model.Account, n), make([]model.EventResult, n))
+	})
+	l.CreateTransfers(timestampMax-2, two, make([]model.TransferResult, 2)) // The last room.
+}
+
+// TestRestoreRefusesMoreThanTheConfigAllows: a snapshot with more accounts or transfers
+// than the restoring node's maxima is refused rather than loaded beyond them.
+func TestRestoreRefusesMoreThanTheConfigAllows(t *testing.T) {
+	f := newFixture(t)
+	f.expect(model.StatusOK, transfer(7, 1, 2, 5))
+	f.expect(model.StatusOK, transfer(8, 1, 2, 5))
+	var encoded bytes.Buffer
+	if _, err := f.ledger.Snapshot().WriteTo(&encoded); err != nil {
+		t.Fatal(err)
+	}
+	for _, config := range []Config{{AccountsMax: 5}, {TransfersMax: 1}} {
+		if _, err := Restore(config, bytes.NewReader(encoded.Bytes())); !errors.Is(err, ErrSnapshotInvalid) {
+			t.Fatalf("restore with %+v: %v, want ErrSnapshotInvalid", config, err)
+		}
+	}
+	if _, err := Restore(Config{AccountsMax: 6, TransfersMax: 2}, bytes.NewReader(encoded.Bytes())); err != nil {
+		t.Fatalf("restore within the maxima: %v", err)
 	}
 }
