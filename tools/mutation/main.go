@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"hash/fnv"
@@ -11,10 +10,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/signal"
-	"path"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -30,6 +27,7 @@ type options struct {
 	list            bool
 	jsonPath        string
 	rerun           map[string]bool
+	previous        *report             // -rerun: the earlier run, whose other outcomes carry over
 	keys            map[string][]string // -keys: key → the tests expected to kill it (nil: coverage)
 	failUnder       float64
 	equivalentPath  string
@@ -62,7 +60,7 @@ func parseOptions(arguments []string) (*options, []string, error) {
 	match := flags.String("match", "", "only mutants whose key matches this regular expression")
 	flags.BoolVar(&o.list, "list", false, "list the chosen mutants without running them")
 	flags.StringVar(&o.jsonPath, "json", "", "write every outcome to this file")
-	rerun := flags.String("rerun", "", "test only the mutants that survived in this -json file")
+	rerun := flags.String("rerun", "", "test again only the mutants that survived in this -json file; the other outcomes carry over into the counts")
 	keys := flags.String("keys", "", "test only the mutants listed in this file (key, optionally a tab and the tests that must kill it); a listed key the code no longer has is an error")
 	flags.Float64Var(&o.failUnder, "fail-under", 0, "exit with status 1 if a package scores below this percentage")
 	flags.StringVar(&o.equivalentPath, "equivalent", "", "mutants judged equivalent (default: equivalent.txt beside this tool)")
@@ -96,11 +94,11 @@ func parseOptions(arguments []string) (*options, []string, error) {
 		o.match = pattern
 	}
 	if *rerun != "" {
-		keys, err := survivorKeys(*rerun)
+		previous, err := readReport(*rerun)
 		if err != nil {
 			return nil, nil, err
 		}
-		o.rerun = keys
+		o.previous, o.rerun = previous, survivorKeys(previous)
 	}
 	if *keys != "" {
 		listed, err := loadKeys(*keys)
@@ -119,33 +117,6 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-// report is what -json writes.
-type report struct {
-	Command  []string        `json:"command"`
-	Seed     uint64          `json:"seed"`
-	Sample   int             `json:"sample"`
-	Started  time.Time       `json:"started"`
-	Packages []packageReport `json:"packages"`
-}
-
-type packageReport struct {
-	Package string        `json:"package"`
-	Found   int           `json:"found"`
-	Counts  counts        `json:"counts"`
-	Seconds float64       `json:"seconds"`
-	Mutants []mutantEntry `json:"mutants"`
-}
-
-type mutantEntry struct {
-	Key      string  `json:"key"`
-	Position string  `json:"position"`
-	Outcome  string  `json:"outcome"`
-	Test     string  `json:"test,omitempty"`
-	Seconds  float64 `json:"seconds"`
-	Diff     string  `json:"diff,omitempty"`
-	Reason   string  `json:"reason,omitempty"`
 }
 
 // counts tallies outcomes of one package.
@@ -203,17 +174,6 @@ func run(ctx context.Context, o *options, patterns []string, out io.Writer) erro
 		}
 	}
 	return nil
-}
-
-func writeJSON(path string, r *report) error {
-	if path == "" {
-		return nil
-	}
-	data, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, append(data, '\n'), 0o644)
 }
 
 // choose filters and samples a package's mutants, in the order they will run.
@@ -323,6 +283,13 @@ func runPackage(ctx context.Context, o *options, pattern string, out io.Writer) 
 		p.Counts[entry.Outcome]++
 		p.Mutants = append(p.Mutants, entry)
 	}
+	present := map[string]bool{}
+	for _, m := range all {
+		present[m.Key()] = true
+	}
+	if carried := carryOver(o, &p, present); carried > 0 {
+		fmt.Fprintf(out, "   %d outcomes carried over from the earlier run\n", carried)
+	}
 	p.Seconds = time.Since(started).Seconds()
 	printPackage(out, &p)
 	return p, nil
@@ -359,109 +326,4 @@ func printSummary(out io.Writer, packages []packageReport) {
 			tested, c.killed(), c[outcomeTimedOut], c.survived(), c[outcomeNotCovered],
 			c[outcomeNotViable], c[outcomeEquivalent], c[outcomeNotRun], score)
 	}
-}
-
-// survivorKeys reads a -json report and returns the keys of the mutants that survived.
-func survivorKeys(path string) (map[string]bool, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var r report
-	if err := json.Unmarshal(data, &r); err != nil {
-		return nil, fmt.Errorf("%s: %v", path, err)
-	}
-	keys := map[string]bool{}
-	for _, p := range r.Packages {
-		for _, m := range p.Mutants {
-			if m.Outcome == outcomeSurvived || m.Outcome == outcomeNotCovered {
-				keys[m.Key] = true
-			}
-		}
-	}
-	return keys, nil
-}
-
-// testSelection builds what picks each mutant's tests: the per-test coverage map, or,
-// when every chosen mutant was listed with the tests that must kill it (-keys), just a
-// check that those tests pass unmutated (far cheaper than a coverage map).
-func testSelection(ctx context.Context, o *options, t *target, chosen []*Mutant, scratch string,
-	progress func(string)) (*coverageMap, error) {
-	var named []string
-	for _, m := range chosen {
-		tests := o.keys[m.Key()]
-		if len(tests) == 0 {
-			return buildCoverage(ctx, t, scratch, progress)
-		}
-		for _, test := range tests {
-			if !slices.Contains(named, test) {
-				named = append(named, test)
-			}
-		}
-	}
-	if len(named) == 0 {
-		return &coverageMap{}, nil // Nothing chosen: nothing to run.
-	}
-	return baselineNamed(ctx, t, named)
-}
-
-// checkListedKeys fails when -keys lists a mutant of this package that the code no
-// longer has (the list went stale: the code moved on, the guard must follow).
-func checkListedKeys(o *options, t *target, all []*Mutant) error {
-	if o.keys == nil {
-		return nil
-	}
-	var listed []string
-	for key := range o.keys {
-		listed = append(listed, key)
-	}
-	if stale := staleKeys(listed, t, all); len(stale) > 0 {
-		return fmt.Errorf("listed mutants not found in %s (update the list):\n%s", t.ImportPath,
-			strings.Join(stale, "\n"))
-	}
-	return nil
-}
-
-// staleKeys returns the keys of this package's files that no mutant of the code has.
-func staleKeys(keys []string, t *target, all []*Mutant) []string {
-	present := map[string]bool{}
-	for _, m := range all {
-		present[m.Key()] = true
-	}
-	directory := path.Dir(t.Files[0].Relative)
-	var stale []string
-	for _, key := range keys {
-		file, _ := parseKey(key)
-		if path.Dir(file) == directory && !present[key] {
-			stale = append(stale, key)
-		}
-	}
-	sort.Strings(stale)
-	return stale
-}
-
-// loadKeys reads a -keys file: one mutant key per line, optionally followed by a tab and
-// the comma-separated tests that must kill it; # starts a comment line.
-func loadKeys(file string) (map[string][]string, error) {
-	data, err := os.ReadFile(file)
-	if err != nil {
-		return nil, err
-	}
-	keys := map[string][]string{}
-	for number, line := range strings.Split(string(data), "\n") {
-		if strings.TrimSpace(line) == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		key, tests, _ := strings.Cut(line, "\t")
-		if _, ok := parseKey(key); !ok {
-			return nil, fmt.Errorf("%s:%d: not a mutant key", file, number+1)
-		}
-		keys[key] = nil
-		for _, test := range strings.Split(tests, ",") {
-			if test = strings.TrimSpace(test); test != "" {
-				keys[key] = append(keys[key], test)
-			}
-		}
-	}
-	return keys, nil
 }

@@ -332,3 +332,23 @@ func TestGuardKeys(t *testing.T) {
 		t.Fatal("accepted a line that is not a key")
 	}
 }
+
+// TestRerunCarriesOver: a -rerun tests again only the earlier survivors; the earlier
+// sample's other outcomes count again, except for mutants the code no longer has.
+func TestRerunCarriesOver(t *testing.T) {
+	earlier := &report{Packages: []packageReport{{Package: "sample", Mutants: []mutantEntry{
+		{Key: "a", Outcome: outcomeKilled}, {Key: "b", Outcome: outcomeSurvived},
+		{Key: "c", Outcome: outcomeNotViable}, {Key: "gone", Outcome: outcomeKilled},
+	}}, {Package: "other", Mutants: []mutantEntry{{Key: "x", Outcome: outcomeKilled}}}}}
+	o := &options{previous: earlier, rerun: survivorKeys(earlier)}
+	if !o.rerun["b"] || len(o.rerun) != 1 {
+		t.Fatalf("rerun keys %v", o.rerun)
+	}
+	p := &packageReport{Package: "sample", Counts: counts{outcomeKilled: 1}, // b, killed now
+		Mutants: []mutantEntry{{Key: "b", Outcome: outcomeKilled}}}
+	carried := carryOver(o, p, map[string]bool{"a": true, "b": true, "c": true, "x": true})
+	if carried != 2 || p.Counts[outcomeKilled] != 2 || p.Counts[outcomeNotViable] != 1 ||
+		p.Counts[outcomeSurvived] != 0 || len(p.Mutants) != 3 || !p.Mutants[1].Carried {
+		t.Fatalf("carried %d: counts %v, mutants %+v", carried, p.Counts, p.Mutants)
+	}
+}
