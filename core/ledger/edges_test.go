@@ -279,6 +279,20 @@ func TestRestoreRefusesDamagedRecords(t *testing.T) {
 		{"unknown pending status", func(b []byte) { b[pendingAt+1] = byte(pendingExpired) + 1 }},
 		{"failed id that is also a transfer", func(b []byte) { model.U128(7).PutLE(b[failedAt:]) }},
 		{"failed id zero", func(b []byte) { clear(b[failedAt : failedAt+model.IDSize]) }},
+		{"reserved header bytes", putU32(28, 1)},
+		{"account without a ledger", editAccount(1, func(a *model.Account) { a.Ledger = 0 })},
+		{"transfer after the largest timestamp", editTransfer(accounts, 1, func(t *model.Transfer) {
+			t.Timestamp = timestampMax + 1
+		})},
+		{"transfer from an unknown account", editTransfer(accounts, 0, func(t *model.Transfer) {
+			t.DebitAccountID = model.U128(99)
+		})},
+		{"transfer to an unknown account", editTransfer(accounts, 0, func(t *model.Transfer) {
+			t.CreditAccountID = model.U128(99)
+		})},
+		{"transfer from an account to itself", editTransfer(accounts, 0, func(t *model.Transfer) {
+			t.CreditAccountID = t.DebitAccountID
+		})},
 	} {
 		damaged := append([]byte(nil), good...)
 		c.damage(damaged)
@@ -428,5 +442,95 @@ func TestRestoreRefusesMoreThanTheConfigAllows(t *testing.T) {
 	}
 	if _, err := Restore(Config{AccountsMax: 6, TransfersMax: 2}, bytes.NewReader(encoded.Bytes())); err != nil {
 		t.Fatalf("restore within the maxima: %v", err)
+	}
+}
+
+// editAccount and editTransfer return damages that change one record of a ledger
+// snapshot (accounts first, then transfers; see snapshot.go).
+func editAccount(index int, change func(*model.Account)) func(b []byte) {
+	return func(b []byte) {
+		record := b[snapshotHeaderSize+index*model.AccountSize:][:model.AccountSize]
+		var a model.Account
+		a.Decode(record)
+		change(&a)
+		a.Encode(record)
+	}
+}
+
+func editTransfer(accounts, index int, change func(*model.Transfer)) func(b []byte) {
+	return func(b []byte) {
+		record := b[snapshotHeaderSize+accounts*model.AccountSize+index*model.TransferSize:][:model.TransferSize]
+		var t model.Transfer
+		t.Decode(record)
+		change(&t)
+		t.Encode(record)
+	}
+}
+
+// TestRestoredHistoryAndDigest: a restored ledger answers balance-history queries as the
+// original does (each account's history stays linked newest to oldest), and the digest
+// tells different states apart while equal states agree.
+func TestRestoredHistoryAndDigest(t *testing.T) {
+	f := newFixture(t)
+	f.expect(model.StatusOK, transfer(7, 4, 1, 5)) // Account 4 keeps history.
+	f.expect(model.StatusOK, transfer(8, 4, 2, 6))
+	f.expect(model.StatusOK, transfer(9, 1, 4, 2))
+	var encoded bytes.Buffer
+	if _, err := f.ledger.Snapshot().WriteTo(&encoded); err != nil {
+		t.Fatal(err)
+	}
+	restored, err := Restore(Config{}, bytes.NewReader(encoded.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	filter := model.AccountFilter{AccountID: model.U128(4), Limit: 10,
+		Flags: model.FilterDebits | model.FilterCredits}
+	want, status := f.ledger.GetAccountBalances(&filter, nil)
+	got, restoredStatus := restored.GetAccountBalances(&filter, nil)
+	if status != model.StatusOK || restoredStatus != model.StatusOK || len(want) != 3 || !slices.Equal(got, want) {
+		t.Fatalf("history after restore %+v (%s), want %+v (%s)", got, restoredStatus, want, status)
+	}
+	if restored.Digest() != f.ledger.Digest() {
+		t.Fatal("equal states have different digests")
+	}
+	f.expect(model.StatusOK, transfer(10, 1, 2, 1))
+	if restored.Digest() == f.ledger.Digest() {
+		t.Fatal("different states have the same digest")
+	}
+}
+
+// TestExpiryTieBreak: pending transfers with the same deadline expire in creation order
+// (here the first was created a second earlier with a timeout a second longer).
+func TestExpiryTieBreak(t *testing.T) {
+	f := newFixture(t)
+	first := f.expect(model.StatusOK, pending(7, 1, 2, 1, 2)).Timestamp
+	f.timestamp = first + second
+	f.expect(model.StatusOK, pending(8, 1, 2, 1, 1))
+	var expired []uint64
+	f.ledger.Expire(first+2*second, func(id model.Uint128) { expired = append(expired, id.Lo) })
+	if !slices.Equal(expired, []uint64{7, 8}) {
+		t.Fatalf("expiry order %v, want [7 8]", expired)
+	}
+}
+
+// TestLongestLinkedChain: a linked chain may span a whole batch of the largest size, each
+// event writing the most undo records one can (two accounts with history, a pending
+// transfer), and its failing last event rolls all of it back.
+func TestLongestLinkedChain(t *testing.T) {
+	f := newFixture(t)
+	f.accounts(model.StatusOK, model.Account{ID: model.U128(10), Ledger: 1, Code: 10, Flags: model.AccountHistory},
+		model.Account{ID: model.U128(11), Ledger: 1, Code: 10, Flags: model.AccountHistory})
+	events := make([]model.Transfer, model.EventsPerRequestMax)
+	for i := range events {
+		events[i] = with(pending(100+uint64(i), 10, 11, 1, 0), func(t *model.Transfer) { t.Flags |= model.TransferLinked })
+	}
+	events[len(events)-1] = transfer(99, 10, 10, 1) // Fails: accounts_must_be_different.
+	results := f.transfers(events...)
+	if results[0].Status != model.StatusLinkedEventFailed ||
+		results[len(results)-1].Status != model.StatusAccountsMustBeDifferent {
+		t.Fatalf("chain: first %s, last %s", results[0].Status, results[len(results)-1].Status)
+	}
+	if b := f.balance(10); b != (model.Balance{}) || f.ledger.TransferCount() != 0 {
+		t.Fatalf("not rolled back: %+v, %d transfers", b, f.ledger.TransferCount())
 	}
 }
