@@ -30,6 +30,7 @@ type options struct {
 	previous        *report             // -rerun: the earlier run, whose other outcomes carry over
 	keys            map[string][]string // -keys: key → the tests expected to kill it (nil: coverage)
 	failUnder       float64
+	reportPath      string // -report: summarize this -json file again, running nothing
 	equivalentPath  string
 	checkEquivalent bool
 	timeoutFactor   float64
@@ -44,6 +45,10 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	run := run
+	if o.reportPath != "" {
+		run = rejudge
+	}
 	if err := run(ctx, o, patterns, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "mutation:", err)
 		os.Exit(1)
@@ -62,6 +67,7 @@ func parseOptions(arguments []string) (*options, []string, error) {
 	flags.StringVar(&o.jsonPath, "json", "", "write every outcome to this file")
 	rerun := flags.String("rerun", "", "test again only the mutants that survived in this -json file; the other outcomes carry over into the counts")
 	keys := flags.String("keys", "", "test only the mutants listed in this file (key, optionally a tab and the tests that must kill it); a listed key the code no longer has is an error")
+	flags.StringVar(&o.reportPath, "report", "", "print the summary of this -json file again with the current equivalent.txt, running nothing")
 	flags.Float64Var(&o.failUnder, "fail-under", 0, "exit with status 1 if a package scores below this percentage")
 	flags.StringVar(&o.equivalentPath, "equivalent", "", "mutants judged equivalent (default: equivalent.txt beside this tool)")
 	flags.BoolVar(&o.checkEquivalent, "check-equivalent", false, "run the equivalent mutants too, and warn when one is killed")
@@ -74,7 +80,7 @@ func parseOptions(arguments []string) (*options, []string, error) {
 	if err := flags.Parse(arguments); err != nil {
 		return nil, nil, err
 	}
-	if flags.NArg() == 0 {
+	if flags.NArg() == 0 && o.reportPath == "" {
 		flags.Usage()
 		return nil, nil, fmt.Errorf("no package given")
 	}

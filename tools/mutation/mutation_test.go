@@ -352,3 +352,36 @@ func TestRerunCarriesOver(t *testing.T) {
 		t.Fatalf("carried %d: counts %v, mutants %+v", carried, p.Counts, p.Mutants)
 	}
 }
+
+// TestRejudge: -report applies the current equivalent list to an earlier report's
+// survivors (and only to survivors) and writes the rejudged report.
+func TestRejudge(t *testing.T) {
+	dir := t.TempDir()
+	earlier := filepath.Join(dir, "earlier.json")
+	key := `sample/sample.go check boundary "a < b"→"<=" #1`
+	r := &report{Packages: []packageReport{{Package: "sample", Mutants: []mutantEntry{
+		{Key: key, Outcome: outcomeSurvived}, {Key: "b", Outcome: outcomeKilled},
+		{Key: "c", Outcome: outcomeSurvived}}}}}
+	if err := writeJSON(earlier, r); err != nil {
+		t.Fatal(err)
+	}
+	equivalent := filepath.Join(dir, "equivalent.txt")
+	if err := os.WriteFile(equivalent, []byte(key+"\tlayout: test\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	after := filepath.Join(dir, "after.json")
+	var out strings.Builder
+	o := &options{reportPath: earlier, equivalentPath: equivalent, jsonPath: after}
+	if err := rejudge(context.Background(), o, nil, &out); err != nil {
+		t.Fatal(err)
+	}
+	rejudged, err := readReport(after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := rejudged.Packages[0].Counts
+	if c[outcomeEquivalent] != 1 || c[outcomeKilled] != 1 || c[outcomeSurvived] != 1 ||
+		!strings.Contains(out.String(), "| sample |") {
+		t.Fatalf("counts %v, output:\n%s", c, out.String())
+	}
+}

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
 	"time"
 )
 
@@ -97,4 +100,37 @@ func carryOver(o *options, p *packageReport, present map[string]bool) int {
 		}
 	}
 	return carried
+}
+
+// rejudge prints a -json report again (-report), applying the current list of equivalent
+// mutants to its survivors: after judging survivors, the scores follow without a rerun.
+func rejudge(_ context.Context, o *options, _ []string, out io.Writer) error {
+	r, err := readReport(o.reportPath)
+	if err != nil {
+		return err
+	}
+	path := o.equivalentPath
+	if path == "" {
+		path = filepath.Join("tools", "mutation", "equivalent.txt")
+	}
+	equivalents, err := loadEquivalents(path)
+	if err != nil {
+		return err
+	}
+	for i := range r.Packages {
+		p := &r.Packages[i]
+		p.Counts = counts{}
+		for j := range p.Mutants {
+			m := &p.Mutants[j]
+			reason, judged := equivalents[m.Key]
+			if judged && (m.Outcome == outcomeSurvived || m.Outcome == outcomeNotCovered) {
+				m.Outcome, m.Reason = outcomeEquivalent, reason
+			}
+			p.Counts[m.Outcome]++
+		}
+		fmt.Fprintf(out, "== %s: %d mutants found, %d in the report\n", p.Package, p.Found, len(p.Mutants))
+		printPackage(out, p)
+	}
+	printSummary(out, r.Packages)
+	return writeJSON(o.jsonPath, r)
 }
