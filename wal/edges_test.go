@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -44,6 +45,11 @@ func TestTornEntryFollowedByUnsyncedEntryIsTruncated(t *testing.T) {
 		b[k.offset+entryHeaderSize+17] ^= 0x40 // k's body is torn
 		return b
 	})
+	image, err := os.ReadFile(k.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	discarded := lastNonZeroOffset(image) + 1 - k.offset // What the truncation throws away.
 	logger, output := testLogger(t)
 	l, err := Open(Options{Dir: d.dir, SegmentBytes: testSegmentBytes, Logger: logger})
 	if err != nil {
@@ -53,9 +59,10 @@ func TestTornEntryFollowedByUnsyncedEntryIsTruncated(t *testing.T) {
 		l.Close()
 		t.Fatalf("last op %d after truncating the torn tail, want %d", l.LastOp(), want)
 	}
-	if !strings.Contains(output.String(), "truncated torn tail") {
+	if !strings.Contains(output.String(), "truncated torn tail") ||
+		!strings.Contains(output.String(), fmt.Sprintf("bytes=%d ", discarded)) {
 		l.Close()
-		t.Fatalf("truncation not logged:\n%s", output)
+		t.Fatalf("truncation of %d bytes not logged:\n%s", discarded, output)
 	}
 	checkContinues(t, l)
 
@@ -74,6 +81,16 @@ func TestTornEntryFollowedByUnsyncedEntryIsTruncated(t *testing.T) {
 		}
 		t.Fatalf("Open of a log damaged before a later sync: %v, want ErrCorrupt", err)
 	}
+}
+
+// lastNonZeroOffset is the offset of the last non-zero byte of b, -1 if none.
+func lastNonZeroOffset(b []byte) int64 {
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] != 0 {
+			return int64(i)
+		}
+	}
+	return -1
 }
 
 // randomBody returns n random bytes: incompressible, so stored raw and exactly n bytes on
@@ -444,5 +461,47 @@ func TestShortSegmentFileIsDamage(t *testing.T) {
 			l.Close()
 		}
 		t.Fatalf("Open with a short middle segment: %v, want ErrCorrupt", err)
+	}
+}
+
+// TestMissingSegmentsAreCounted: a gap in the segment numbers is damage, and the error
+// says how many segments are missing before the one after the gap.
+func TestMissingSegmentsAreCounted(t *testing.T) {
+	d := buildDamageLog(t, 1)
+	if err := os.Remove(d.segmentPath(2)); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(Options{Dir: d.dir, SegmentBytes: testSegmentBytes, Logger: discardLogger()})
+	if !errors.Is(err, ErrMissingSegment) || !strings.Contains(err.Error(), "1 segment(s) missing") {
+		t.Fatalf("Open with segment 2 missing: %v", err)
+	}
+}
+
+// TestVerifyNamesASnapshotItCannotRestore: when the log starts after op 1 (retired),
+// Verify must start from a snapshot; one that is intact as a file but whose state the
+// replayer refuses is reported as such, naming the snapshot.
+func TestVerifyNamesASnapshotItCannotRestore(t *testing.T) {
+	l, snapshots, ops := snapshotLog(t, 1200, 700)
+	dir := l.options.Dir
+	if _, err := l.Retire(ops[0], ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	infos, err := ListSnapshots(snapshots)
+	if err != nil || len(infos) != 1 {
+		t.Fatalf("snapshots %v (%v)", infos, err)
+	}
+	if err := os.Remove(infos[0].Path); err != nil {
+		t.Fatal(err)
+	}
+	info, err := WriteSnapshot(snapshots, infos[0].Meta, stateBytes("short")) // sumReplayer needs 16 bytes.
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Verify(dir, snapshots, &sumReplayer{})
+	if err == nil || !strings.Contains(err.Error(), "restore") || !strings.Contains(err.Error(), info.Path) {
+		t.Fatalf("Verify with an unrestorable snapshot: %v", err)
 	}
 }
