@@ -505,3 +505,21 @@ func TestVerifyNamesASnapshotItCannotRestore(t *testing.T) {
 		t.Fatalf("Verify with an unrestorable snapshot: %v", err)
 	}
 }
+
+// TestEmptySnapshot: a snapshot of an empty state (zero raw bytes) is valid: it is
+// listed without error and reads back as empty.
+func TestEmptySnapshot(t *testing.T) {
+	dir := t.TempDir()
+	info, err := WriteSnapshot(dir, SnapshotMeta{Op: 5, Epoch: 1}, stateBytes(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	infos, err := ListSnapshots(dir)
+	if err != nil || len(infos) != 1 || infos[0].Err != nil || infos[0].RawBytes != 0 {
+		t.Fatalf("listing an empty snapshot: %+v (%v)", infos, err)
+	}
+	meta, state, err := readSnapshot(t, info.Path)
+	if err != nil || meta.Op != 5 || len(state) != 0 {
+		t.Fatalf("reading an empty snapshot: op %d, %d bytes (%v)", meta.Op, len(state), err)
+	}
+}
