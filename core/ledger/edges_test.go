@@ -280,7 +280,7 @@ func TestRestoreRefusesDamagedRecords(t *testing.T) {
 		{"failed id that is also a transfer", func(b []byte) { model.U128(7).PutLE(b[failedAt:]) }},
 		{"failed id zero", func(b []byte) { clear(b[failedAt : failedAt+model.IDSize]) }},
 		{"reserved header bytes", putU32(28, 1)},
-		{"account without a ledger", editAccount(1, func(a *model.Account) { a.Ledger = 0 })},
+		{"account without a ledger", editAccount(2, func(a *model.Account) { a.Ledger = 0 })}, // No transfers.
 		{"transfer after the largest timestamp", editTransfer(accounts, 1, func(t *model.Transfer) {
 			t.Timestamp = timestampMax + 1
 		})},
