@@ -523,3 +523,82 @@ func TestEmptySnapshot(t *testing.T) {
 		t.Fatalf("reading an empty snapshot: op %d, %d bytes (%v)", meta.Op, len(state), err)
 	}
 }
+
+// TestChainsOfEntryBoundariesOnly: ChainAt answers for the last op of each entry, from
+// the ring of recent chain points (which has wrapped here: more entries than it holds)
+// and, for older entries, from the segment headers. An op inside an entry is not a
+// boundary, wherever it lies. RecentChains lists the newest boundaries, newest first.
+func TestChainsOfEntryBoundariesOnly(t *testing.T) {
+	dir := t.TempDir()
+	l := openTest(t, dir, func(o *Options) { o.Sync = SyncNone })
+	defer l.Close()
+	small := make([]byte, 16)
+	entries := uint64(recentChainCountMax + 300)
+	for i := uint64(0); i < entries; i++ {
+		e := Entry{Epoch: 1, FirstOp: 2*i + 1, Count: 2, Timestamp: i + 1, Body: small}
+		if err := l.Append(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitDurable(t, l, l.LastOp())
+	want := map[uint64][32]byte{}
+	if _, err := scanDirectory(dir, func(_ *segmentScan, e *scannedEntry) error {
+		want[e.Header.LastOp()] = e.Header.Chain
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for op := uint64(1); op <= 2*entries; op++ {
+		if op == 40 {
+			op = 2 * (entries - recentChainCountMax - 20) // Older ops scan headers: a few do.
+		}
+		chain, ok := l.ChainAt(op)
+		boundary := op%2 == 0
+		if ok != boundary || (boundary && chain != want[op]) {
+			t.Fatalf("ChainAt(%d) = %x, %v; a boundary: %v", op, chain[:4], ok, boundary)
+		}
+	}
+	recent := l.RecentChains(3)
+	for i, point := range recent {
+		op := 2*entries - 2*uint64(i)
+		if point.LastOp != op || point.Chain != want[op] {
+			t.Fatalf("RecentChains[%d] = op %d, want op %d and its chain", i, point.LastOp, op)
+		}
+	}
+	if len(recent) != 3 {
+		t.Fatalf("%d recent chains, want 3", len(recent))
+	}
+}
+
+// TestReadMeetsADamagedSegmentHeader: a reader that reaches a segment whose header was
+// damaged after Open (nothing in it can be trusted) stops with ErrCorrupt naming that
+// segment, after delivering the entries before it.
+func TestReadMeetsADamagedSegmentHeader(t *testing.T) {
+	d := buildDamageLog(t, 1)
+	l := openTest(t, d.dir)
+	defer l.Close()
+	flipByte(t, d.segmentPath(2), segmentOffsetCreated)
+	delivered := uint64(0)
+	err := l.Read(0, func(e *Entry) error { delivered = e.LastOp(); return nil })
+	segmentOne := d.inSegment(1)
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "segment 2") ||
+		delivered != segmentOne[len(segmentOne)-1].header.LastOp() {
+		t.Fatalf("Read over a damaged segment header: %v after op %d", err, delivered)
+	}
+}
+
+// TestSnapshotFileShorterThanItsHeader: a snapshot file cut inside its header is
+// reported as corrupt, not read.
+func TestSnapshotFileShorterThanItsHeader(t *testing.T) {
+	dir := t.TempDir()
+	info, err := WriteSnapshot(dir, SnapshotMeta{Op: 5, Epoch: 1}, makeState(1, 1<<10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(info.Path, 40); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := OpenSnapshot(info.Path); !errors.Is(err, ErrSnapshotCorrupt) {
+		t.Fatalf("OpenSnapshot of a cut header: %v, want ErrSnapshotCorrupt", err)
+	}
+}
