@@ -273,6 +273,8 @@ func TestRestoreRefusesDamagedRecords(t *testing.T) {
 	}{
 		{"history of an account out of range", putU32(historyAt+72, accounts)},
 		{"history of a transfer out of range", putU32(historyAt+76, transfers)},
+		{"history of an account far out of range", putU32(historyAt+72, 1<<31)},
+		{"history of a transfer far out of range", putU32(historyAt+76, 1<<31)},
 		{"history of an account without the history flag", putU32(historyAt+72, 0)},
 		{"history timestamp not the transfer's", func(b []byte) { b[historyAt+64]++ }},
 		{"pending status on a single-phase transfer", func(b []byte) { b[pendingAt] = byte(pendingActive) }},
