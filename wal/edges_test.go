@@ -602,3 +602,137 @@ func TestSnapshotFileShorterThanItsHeader(t *testing.T) {
 		t.Fatalf("OpenSnapshot of a cut header: %v, want ErrSnapshotCorrupt", err)
 	}
 }
+
+// TestNothingIsAppendedAfterAFailure: a write or fdatasync failure is sticky. From then
+// on Append and AppendStored return it and queue nothing, and Durable never moves.
+func TestNothingIsAppendedAfterAFailure(t *testing.T) {
+	l := openTest(t, t.TempDir())
+	var shipped storedCopies
+	l.SetObserver(shipped.observe)
+	last := appendEntries(t, l, 2)
+	waitDurable(t, l, last)
+	failure := errors.New("disk gone")
+	l.fail(failure)
+	if err := l.Append(entryFor(last + 1)); !errors.Is(err, failure) {
+		t.Fatalf("Append after a failure: %v", err)
+	}
+	if err := l.AppendStored(shipped.entries[0]); !errors.Is(err, failure) {
+		t.Fatalf("AppendStored after a failure: %v", err)
+	}
+	if l.LastOp() != last || l.Durable() != last {
+		t.Fatalf("after a failure: last op %d, durable %d, want both %d", l.LastOp(), l.Durable(), last)
+	}
+	if err := l.Close(); !errors.Is(err, failure) {
+		t.Fatalf("Close after a failure: %v", err)
+	}
+}
+
+// TestLastChainWaitsForTheSeal: LastChain returns the chain of the last entry appended,
+// waiting for the writer to seal it when it has not yet (the pipeline is full here, so
+// it has not), rather than an older chain.
+func TestLastChainWaitsForTheSeal(t *testing.T) {
+	dir := t.TempDir()
+	l := openTest(t, dir, func(o *Options) { o.Compression = CodecNone })
+	defer l.Close()
+	for op := uint64(1); op <= PipelineDepthDefault; op++ {
+		if err := l.Append(Entry{Epoch: 1, FirstOp: op, Count: 1, Timestamp: op,
+			Body: randomBody(op, 1<<20)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	chain := l.LastChain()
+	waitDurable(t, l, PipelineDepthDefault)
+	if want, ok := l.ChainAt(PipelineDepthDefault); !ok || chain != want {
+		t.Fatal("LastChain returned the chain of an earlier entry")
+	}
+}
+
+// TestSnapshotStateShorterThanItsHeaderSays: a snapshot whose header (checksum intact)
+// claims one raw byte more than its body holds is corrupt when read to the end.
+func TestSnapshotStateShorterThanItsHeaderSays(t *testing.T) {
+	dir := t.TempDir()
+	info, err := WriteSnapshot(dir, SnapshotMeta{Op: 5, Epoch: 1}, makeState(1, 1<<12))
+	if err != nil {
+		t.Fatal(err)
+	}
+	modify(t, info.Path, func(b []byte) []byte {
+		binary.LittleEndian.PutUint64(b[snapshotOffsetRawBytes:], uint64(info.RawBytes)+1)
+		putHeaderCRC(b[:snapshotHeaderSize], snapshotOffsetHeaderCRC)
+		return b
+	})
+	if _, _, err := readSnapshot(t, info.Path); !errors.Is(err, ErrSnapshotCorrupt) {
+		t.Fatalf("reading a state shorter than its header says: %v, want ErrSnapshotCorrupt", err)
+	}
+}
+
+// TestStandbyLogReopens: a standby's log holds the primary's entries with its own local
+// fields (segment number, synced offset), which the chain hash leaves out. Reopened, the
+// standby's log must verify against its own chain hashes and continue the primary's
+// chain.
+func TestStandbyLogReopens(t *testing.T) {
+	primary := openTest(t, t.TempDir())
+	defer primary.Close()
+	var shipped storedCopies
+	primary.SetObserver(shipped.observe)
+	last := appendEntries(t, primary, 300)
+	waitDurable(t, primary, last)
+	dir := t.TempDir()
+	standby := openTest(t, dir, func(o *Options) { o.SegmentBytes = testSegmentBytes + 1<<20 })
+	for _, stored := range shipped.entries {
+		if err := standby.AppendStored(stored); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitDurable(t, standby, last)
+	if err := standby.Close(); err != nil {
+		t.Fatal(err)
+	}
+	reopened := openTest(t, dir, func(o *Options) { o.SegmentBytes = testSegmentBytes + 1<<20 })
+	defer reopened.Close()
+	if reopened.LastOp() != last || reopened.LastChain() != primary.LastChain() {
+		t.Fatalf("reopened standby: last op %d (want %d), chain equal %v", reopened.LastOp(), last,
+			reopened.LastChain() == primary.LastChain())
+	}
+}
+
+// TestSecondOpenIsRefused: one log directory, one writer: a second Open of a directory
+// that is open fails, and succeeds once the first is closed.
+func TestSecondOpenIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	l := openTest(t, dir)
+	if second, err := Open(Options{Dir: dir, SegmentBytes: testSegmentBytes, Logger: discardLogger()}); err == nil {
+		second.Close()
+		l.Close()
+		t.Fatal("a second Open of an open log succeeded")
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	openTest(t, dir).Close()
+}
+
+// TestTruncateAfterSeveralSegmentsReopens: cutting several segments back drops the
+// segment that was prepared after the old end too, so the directory has no stray later
+// segment (which the next Open would take for a gap) and reopens at the cut.
+func TestTruncateAfterSeveralSegmentsReopens(t *testing.T) {
+	dir := t.TempDir()
+	l := openTest(t, dir)
+	for l.Stats().Rolls < 3 {
+		appendEntries(t, l, 50)
+	}
+	waitDurable(t, l, l.LastOp())
+	l.segmentsMutex.Lock()
+	cut := l.segments[0].LastOp
+	l.segmentsMutex.Unlock()
+	if err := l.TruncateAfter(cut); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	reopened := openTest(t, dir)
+	defer reopened.Close()
+	if reopened.LastOp() != cut {
+		t.Fatalf("reopened at op %d, want %d", reopened.LastOp(), cut)
+	}
+}
