@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -734,5 +735,39 @@ func TestTruncateAfterSeveralSegmentsReopens(t *testing.T) {
 	defer reopened.Close()
 	if reopened.LastOp() != cut {
 		t.Fatalf("reopened at op %d, want %d", reopened.LastOp(), cut)
+	}
+}
+
+// TestStraySegmentsAfterThePreparedOneAreRemoved: only an interrupted truncation leaves
+// empty segments beyond the prepared one; Open keeps the first (the prepared segment)
+// and deletes the others, so that no stale file lingers under a number the log will
+// reach later.
+func TestStraySegmentsAfterThePreparedOneAreRemoved(t *testing.T) {
+	dir := t.TempDir()
+	l := openTest(t, dir)
+	last := appendEntries(t, l, 3)
+	waitDurable(t, l, last)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	prepared, err := os.ReadFile(filepath.Join(dir, segmentName(2)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	(&segmentHeader{Number: 3, Bytes: int64(len(prepared))}).encode(prepared[:segmentHeaderSize])
+	stray := filepath.Join(dir, segmentName(3))
+	if err := os.WriteFile(stray, prepared, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l = openTest(t, dir)
+	defer l.Close()
+	if _, err := os.Stat(stray); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the stray segment 3 is still there after Open: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, segmentName(2))); err != nil {
+		t.Fatalf("the prepared segment 2 is gone: %v", err)
+	}
+	if l.LastOp() != last {
+		t.Fatalf("last op %d, want %d", l.LastOp(), last)
 	}
 }
