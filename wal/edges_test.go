@@ -771,3 +771,33 @@ func TestStraySegmentsAfterThePreparedOneAreRemoved(t *testing.T) {
 		t.Fatalf("last op %d, want %d", l.LastOp(), last)
 	}
 }
+
+// TestVerifyStartsFromAnEmptyState: a log that starts at op 1 is replayed from an empty
+// state whatever the replayer held before, so the snapshots check out.
+func TestVerifyStartsFromAnEmptyState(t *testing.T) {
+	l, snapshots, _ := snapshotLog(t, 300, 100, 250)
+	dir := l.options.Dir
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	used := &sumReplayer{ops: 99, sum: 12345} // Left over from an earlier run.
+	if report, err := Verify(dir, snapshots, used); err != nil || len(report.SnapshotsChecked) != 2 {
+		t.Fatalf("Verify with a used replayer: %v\n%s", err, report.String())
+	}
+}
+
+// TestVerifyStopsTheReplayAtDamage: Verify of a log damaged in the middle reports the
+// damage and replays nothing after it, even though later segments hold valid entries.
+func TestVerifyStopsTheReplayAtDamage(t *testing.T) {
+	d := buildDamageLog(t, 1)
+	bad := d.inSegment(2)[1]
+	flipByte(t, bad.path, bad.offset+entryHeaderSize+5)
+	report, err := Verify(d.dir, "", &sumReplayer{})
+	if !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Verify of a damaged log: %v", err)
+	}
+	if want := bad.header.FirstOp - 1; report.LastOp != want || report.EntriesApplied != int64(want) {
+		t.Fatalf("replayed up to op %d (%d entries), want %d: the replay went past the damage",
+			report.LastOp, report.EntriesApplied, want)
+	}
+}
