@@ -801,3 +801,18 @@ func TestVerifyStopsTheReplayAtDamage(t *testing.T) {
 			report.LastOp, report.EntriesApplied, want)
 	}
 }
+
+// TestOpenFailsWhenATemporarySegmentCannotGo: Open deletes the temporary files of an
+// interrupted segment preparation; when one cannot be deleted (here a non-empty
+// directory has such a name), Open fails rather than go on beside it.
+func TestOpenFailsWhenATemporarySegmentCannotGo(t *testing.T) {
+	dir := t.TempDir()
+	stuck := filepath.Join(dir, segmentName(7)+temporarySuffix)
+	if err := os.MkdirAll(filepath.Join(stuck, "inside"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := Open(Options{Dir: dir, SegmentBytes: testSegmentBytes, Logger: discardLogger()}); err == nil {
+		l.Close()
+		t.Fatal("Open went on beside a temporary segment it could not delete")
+	}
+}
