@@ -293,8 +293,9 @@ func runPackage(ctx context.Context, o *options, pattern string, out io.Writer) 
 	for _, m := range all {
 		present[m.Key()] = true
 	}
-	if carried := carryOver(o, &p, present); carried > 0 {
-		fmt.Fprintf(out, "   %d outcomes carried over from the earlier run\n", carried)
+	if carried, gone := carryOver(o, &p, present); carried > 0 || gone > 0 {
+		fmt.Fprintf(out, "   %d outcomes carried over from the earlier run; %d of its mutants are gone from the code (not counted)\n",
+			carried, gone)
 	}
 	p.Seconds = time.Since(started).Seconds()
 	printPackage(out, &p)

@@ -346,8 +346,8 @@ func TestRerunCarriesOver(t *testing.T) {
 	}
 	p := &packageReport{Package: "sample", Counts: counts{outcomeKilled: 1}, // b, killed now
 		Mutants: []mutantEntry{{Key: "b", Outcome: outcomeKilled}}}
-	carried := carryOver(o, p, map[string]bool{"a": true, "b": true, "c": true, "x": true})
-	if carried != 2 || p.Counts[outcomeKilled] != 2 || p.Counts[outcomeNotViable] != 1 ||
+	carried, gone := carryOver(o, p, map[string]bool{"a": true, "b": true, "c": true, "x": true})
+	if carried != 2 || gone != 1 || p.Counts[outcomeKilled] != 2 || p.Counts[outcomeNotViable] != 1 ||
 		p.Counts[outcomeSurvived] != 0 || len(p.Mutants) != 3 || !p.Mutants[1].Carried {
 		t.Fatalf("carried %d: counts %v, mutants %+v", carried, p.Counts, p.Mutants)
 	}

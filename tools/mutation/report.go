@@ -80,26 +80,30 @@ func survivorKeys(r *report) map[string]bool {
 // carryOver adds to p the outcomes of the earlier run (-rerun) for the mutants this run
 // did not test again (killed, not viable, not run), so that the counts cover the whole
 // earlier sample. Only mutants the code still has are carried: their keys must exist.
-func carryOver(o *options, p *packageReport, present map[string]bool) int {
+// It returns how many were carried and how many of the earlier sample (survivors
+// included) the code no longer has, which the caller reports.
+func carryOver(o *options, p *packageReport, present map[string]bool) (carried, gone int) {
 	if o.previous == nil {
-		return 0
+		return 0, 0
 	}
-	carried := 0
 	for _, earlier := range o.previous.Packages {
 		if earlier.Package != p.Package {
 			continue
 		}
 		for _, m := range earlier.Mutants {
-			if o.rerun[m.Key] || !present[m.Key] {
-				continue
+			switch {
+			case !present[m.Key]:
+				gone++
+			case o.rerun[m.Key]:
+			default:
+				m.Carried = true
+				p.Counts[m.Outcome]++
+				p.Mutants = append(p.Mutants, m)
+				carried++
 			}
-			m.Carried = true
-			p.Counts[m.Outcome]++
-			p.Mutants = append(p.Mutants, m)
-			carried++
 		}
 	}
-	return carried
+	return carried, gone
 }
 
 // rejudge prints a -json report again (-report), applying the current list of equivalent
