@@ -46,10 +46,22 @@
 // # Output
 //
 // Per package: mutants found, tested, killed, timed out, survived (of which not
-// covered), not viable (did not compile), equivalent, not run, and the score; then every
-// surviving mutant as file:line:column with its key and a two-line diff. -json writes
-// every tested mutant's outcome; -rerun FILE tests again only the mutants that survived
-// in FILE (after adding tests, say).
+// covered), not viable (did not compile), equivalent, not run, and the score with its 95%
+// interval (a sample estimates the score of all mutants); then every surviving mutant as
+// file:line:column with its key and a diff. -json writes every tested mutant's outcome.
+//
+// # Working with results
+//
+//   - -rerun FILE tests again only the mutants that survived in FILE (after adding tests)
+//     and carries FILE's other outcomes into the counts, so the score covers the same
+//     sample. Mutants the code no longer has are reported and left out.
+//   - -report FILE prints FILE's summary again with the current equivalent.txt, running
+//     nothing: after judging survivors, the scores follow.
+//   - -keys FILE tests only the listed mutants; a line may name the tests that must kill
+//     the mutant (key, a tab, tests), and then only those run and no coverage map is
+//     built. A listed key the code no longer has is an error. With -fail-under 100 this is
+//     CI's guard (guard.txt): the gaps once found stay closed.
+//   - -fail-under P exits with status 1 when a package scores below P percent.
 //
 // Only the package's own tests are measured: a mutant of wal that only the end-to-end
 // tests in tools/e2e would notice counts as survived here.
