@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -728,13 +729,19 @@ func TestTruncateAfterSeveralSegmentsReopens(t *testing.T) {
 	if err := l.TruncateAfter(cut); err != nil {
 		t.Fatal(err)
 	}
+	// The live log's index follows the cut: appends continue it and read back.
+	last := appendEntries(t, l, 3)
+	waitDurable(t, l, last)
+	if _, readLast := readAll(t, l, 0); readLast != last {
+		t.Fatalf("read up to op %d after the cut and 3 appends, want %d", readLast, last)
+	}
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
 	reopened := openTest(t, dir)
 	defer reopened.Close()
-	if reopened.LastOp() != cut {
-		t.Fatalf("reopened at op %d, want %d", reopened.LastOp(), cut)
+	if reopened.LastOp() != last {
+		t.Fatalf("reopened at op %d, want %d", reopened.LastOp(), last)
 	}
 }
 
@@ -852,5 +859,289 @@ func TestEntryHeaderFieldChecks(t *testing.T) {
 		if kind, reason := decodeEntryHeader(b[:], &decoded); kind != c.want {
 			t.Fatalf("%s: header problem %d (%s), want %d", c.name, kind, reason, c.want)
 		}
+	}
+	// A wrong magic in a header that is not all zeros: a partly written header (torn).
+	var b [entryHeaderSize]byte
+	valid.encode(b[:])
+	b[entryOffsetMagic] ^= 1
+	var decoded entryHeader
+	if kind, _ := decodeEntryHeader(b[:], &decoded); kind != headerTorn {
+		t.Fatalf("bad magic: header problem %d, want torn", kind)
+	}
+}
+
+// TestDamageFoundBeyondTheFirstReadWindow: the proof that a bad entry had been synced
+// (a later entry whose synced offset lies past it) may sit anywhere in the segment, also
+// beyond the first window the evidence search reads (readBufferBytes). Here the entries
+// of the first window prove nothing (as if written in one group after the bad one) and
+// only a later one does: the bad entry is damage, and Open refuses the log rather than
+// truncate synced entries as a torn tail.
+func TestDamageFoundBeyondTheFirstReadWindow(t *testing.T) {
+	dir := t.TempDir()
+	segmentBytes := int64(3 * readBufferBytes)
+	l := openTest(t, dir, func(o *Options) { o.SegmentBytes, o.Compression = segmentBytes, CodecNone })
+	body := randomBody(7, 300<<10)
+	for op := uint64(1); op <= 20; op++ { // 20 × 300 KiB: past the first window.
+		if err := l.Append(Entry{Epoch: 1, FirstOp: op, Count: 1, Timestamp: op, Body: body}); err != nil {
+			t.Fatal(err)
+		}
+		waitDurable(t, l, op)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var offsets []int64
+	if _, err := scanDirectory(dir, func(_ *segmentScan, e *scannedEntry) error {
+		offsets = append(offsets, e.Offset)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	bad := offsets[1]
+	modify(t, filepath.Join(dir, segmentName(1)), func(b []byte) []byte {
+		b[bad+entryHeaderSize+9] ^= 0x40
+		for _, offset := range offsets[2:] {
+			if offset+entryHeaderSize <= bad+readBufferBytes { // Inside the first window.
+				restamp(b[offset:offset+entryHeaderSize], 1, uint32(bad))
+			}
+		}
+		return b
+	})
+	if l, err := Open(Options{Dir: dir, SegmentBytes: segmentBytes, Logger: discardLogger()}); !errors.Is(err, ErrCorrupt) {
+		if err == nil {
+			l.Close()
+		}
+		t.Fatalf("Open of a log damaged before a sync proven past the first window: %v, want ErrCorrupt", err)
+	}
+}
+
+// TestReopenKeepsRecentChains: Open rebuilds the ring of recent chain points from the
+// log, so right after a restart RecentChains (what a rejoining standby sends) lists the
+// newest boundaries, not just the last one.
+func TestReopenKeepsRecentChains(t *testing.T) {
+	dir := t.TempDir()
+	l := openTest(t, dir)
+	last := appendEntries(t, l, 20)
+	waitDurable(t, l, last)
+	before := l.RecentChains(10)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l = openTest(t, dir)
+	defer l.Close()
+	if after := l.RecentChains(10); len(before) != 10 || !slices.Equal(after, before) {
+		t.Fatalf("recent chains after a reopen: %d points, want the same 10 as before", len(after))
+	}
+}
+
+// TestForeignFilesAreIgnored: files that only look like segments or snapshots (segment
+// number 0, a name with a non-digit, a snapshot name with too few digits) are not part of
+// the log: Open and ListSnapshots ignore them.
+func TestForeignFilesAreIgnored(t *testing.T) {
+	dir, snapshots := t.TempDir(), t.TempDir()
+	for _, name := range []string{"00000000000000000000.wal", "0000000000000000000x.wal"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("not a segment"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l := openTest(t, dir)
+	last := appendEntries(t, l, 2)
+	waitDurable(t, l, last)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(snapshots, "snapshot-123.snap"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if infos, err := ListSnapshots(snapshots); err != nil || len(infos) != 0 {
+		t.Fatalf("ListSnapshots listed %d foreign files (%v)", len(infos), err)
+	}
+	l = openTest(t, dir)
+	defer l.Close()
+	if l.LastOp() != last {
+		t.Fatalf("last op %d, want %d", l.LastOp(), last)
+	}
+}
+
+// TestRetireAtASegmentsLastOp: a segment whose last op is exactly the op covered by the
+// snapshot is retired; the log then starts at the next segment.
+func TestRetireAtASegmentsLastOp(t *testing.T) {
+	l := openTest(t, t.TempDir())
+	defer l.Close()
+	for l.Stats().Rolls < 2 {
+		appendEntries(t, l, 50)
+	}
+	waitDurable(t, l, l.LastOp())
+	l.segmentsMutex.Lock()
+	first, second := l.segments[0], l.segments[1]
+	l.segmentsMutex.Unlock()
+	if retired, err := l.Retire(first.LastOp, ""); err != nil || retired != 1 {
+		t.Fatalf("retired %d (%v), want 1", retired, err)
+	}
+	if l.FirstOp() != second.FirstOp {
+		t.Fatalf("first op %d after retiring, want %d", l.FirstOp(), second.FirstOp)
+	}
+}
+
+// TestClosedLogRefusesAppends: after Close, Append and AppendStored return ErrClosed.
+func TestClosedLogRefusesAppends(t *testing.T) {
+	l := openTest(t, t.TempDir())
+	var shipped storedCopies
+	l.SetObserver(shipped.observe)
+	last := appendEntries(t, l, 1)
+	waitDurable(t, l, last)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Append(entryFor(last + 1)); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Append after Close: %v", err)
+	}
+	if err := l.AppendStored(shipped.entries[0]); !errors.Is(err, ErrClosed) {
+		t.Fatalf("AppendStored after Close: %v", err)
+	}
+}
+
+// TestMemoryLogReadsAfterAnEntry: the in-memory log's Read after the last op of an entry
+// starts with the next entry, as the file log's does.
+func TestMemoryLogReadsAfterAnEntry(t *testing.T) {
+	m := NewMemoryLog()
+	appendEntries(t, m, 3)
+	first := entryFor(1)
+	var ops []uint64
+	if err := m.Read(first.LastOp(), func(e *Entry) error { ops = append(ops, e.FirstOp); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(ops) != 2 || ops[0] != first.LastOp()+1 {
+		t.Fatalf("read after op %d started at %v, want the second entry", first.LastOp(), ops)
+	}
+}
+
+// TestInspectReportsProblems: the text report of a damaged log names the problem.
+func TestInspectReportsProblems(t *testing.T) {
+	d := buildDamageLog(t, 1)
+	bad := d.inSegment(2)[1]
+	flipByte(t, bad.path, bad.offset+entryHeaderSize+5)
+	report, err := Inspect(d.dir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if text := report.String(); len(report.Problems) == 0 || !strings.Contains(text, "PROBLEM: ") {
+		t.Fatalf("inspect report without its problem:\n%s", text)
+	}
+}
+
+// TestCodecNames: every codec has its name (in JSON reports and logs), an unknown one a
+// number.
+func TestCodecNames(t *testing.T) {
+	for codec, want := range map[Codec]string{CodecAuto: "auto", CodecNone: "none", CodecS2: "s2",
+		CodecZstd: "zstd", CodecZstd + 1: "codec(4)"} {
+		if got := codec.String(); got != want {
+			t.Fatalf("codec %d is %q, want %q", uint8(codec), got, want)
+		}
+	}
+}
+
+// TestZstdBodyOfTheWrongLength: a zstd body that decodes to another length than its
+// header says is refused.
+func TestZstdBodyOfTheWrongLength(t *testing.T) {
+	raw := transfersBody(newRand(3), 1, 40)
+	stored, codec := compress(CodecZstd, make([]byte, compressBound(len(raw))), raw)
+	if codec != CodecZstd {
+		t.Fatalf("zstd did not pay on %d bytes of transfers", len(raw))
+	}
+	if _, err := decompress(nil, stored, CodecZstd, len(raw)); err != nil {
+		t.Fatalf("the right length: %v", err)
+	}
+	if _, err := decompress(nil, stored, CodecZstd, len(raw)-1); err == nil {
+		t.Fatal("a zstd body one byte longer than its header says decoded")
+	}
+}
+
+// TestCompressionPaysAndIsCounted: by default, a body that compresses well is stored
+// compressed, and the writer's counters say how many bytes it wrote (headers included)
+// for how many raw bytes; with CodecNone everything is stored raw.
+func TestCompressionPaysAndIsCounted(t *testing.T) {
+	for _, c := range []struct {
+		codec      Codec
+		compressed bool
+	}{{CodecAuto, true}, {CodecS2, true}, {CodecZstd, true}, {CodecNone, false}} {
+		l := openTest(t, t.TempDir(), func(o *Options) { o.Compression = c.codec })
+		raw := transfersBody(newRand(5), 1, 200)
+		if err := l.Append(Entry{Epoch: 1, FirstOp: 1, Count: 200, Timestamp: 1, Body: raw}); err != nil {
+			t.Fatal(err)
+		}
+		waitDurable(t, l, 200)
+		stats := l.Stats()
+		stored := stats.StoredBytes - entryHeaderSize
+		if stats.RawBytes != uint64(len(raw)) || (stored < stats.RawBytes) != c.compressed || stored == 0 {
+			t.Fatalf("codec %v: stored %d body bytes for %d raw, want compressed %v", c.codec,
+				stored, stats.RawBytes, c.compressed)
+		}
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestVerifyRefusesASnapshotFromAnotherHistory: a retired log starts right after a
+// snapshot; a snapshot whose chain is not the one the log's first entry continues comes
+// from another history, and Verify says so.
+func TestVerifyRefusesASnapshotFromAnotherHistory(t *testing.T) {
+	l, snapshots, ops := snapshotLog(t, 1200, 700)
+	dir := l.options.Dir
+	if _, err := l.Retire(ops[0], ""); err != nil {
+		t.Fatal(err)
+	}
+	firstOp := l.FirstOp()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	infos, err := ListSnapshots(snapshots)
+	if err != nil || len(infos) != 1 {
+		t.Fatalf("snapshots %v (%v)", infos, err)
+	}
+	// A snapshot right before the log's first entry, with a foreign chain.
+	meta := infos[0].Meta
+	meta.Op, meta.Chain = firstOp-1, [32]byte{1}
+	if err := os.Remove(infos[0].Path); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := WriteSnapshot(snapshots, meta, &sumReplayer{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Verify(dir, snapshots, &sumReplayer{}); !errors.Is(err, ErrCorrupt) ||
+		!strings.Contains(err.Error(), "chain differs") {
+		t.Fatalf("Verify with a snapshot of another history: %v", err)
+	}
+}
+
+// TestTruncateEverythingAndStartAgain: TruncateAfter(0) empties a log of several
+// segments; the next entries start again at op 1, and the log's index says so (first op,
+// reads) before and after a reopen.
+func TestTruncateEverythingAndStartAgain(t *testing.T) {
+	dir := t.TempDir()
+	l := openTest(t, dir)
+	for l.Stats().Rolls < 2 {
+		appendEntries(t, l, 50)
+	}
+	waitDurable(t, l, l.LastOp())
+	if err := l.TruncateAfter(0); err != nil {
+		t.Fatal(err)
+	}
+	if l.FirstOp() != 0 || l.LastOp() != 0 {
+		t.Fatalf("after emptying: first op %d, last op %d", l.FirstOp(), l.LastOp())
+	}
+	last := appendEntries(t, l, 3)
+	waitDurable(t, l, last)
+	if entries, readLast := readAll(t, l, 0); l.FirstOp() != 1 || entries != 3 || readLast != last {
+		t.Fatalf("after starting again: first op %d, read %d entries up to %d", l.FirstOp(), entries, readLast)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l = openTest(t, dir)
+	defer l.Close()
+	if l.FirstOp() != 1 || l.LastOp() != last {
+		t.Fatalf("reopened: ops %d..%d, want 1..%d", l.FirstOp(), l.LastOp(), last)
 	}
 }
