@@ -3,7 +3,9 @@ package replication
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -230,5 +232,149 @@ func TestSnapshotAtTheTruncationOpIsKept(t *testing.T) {
 	}
 	if got := ops(); got != "" {
 		t.Fatalf("snapshots after starting over: %s, want none", got)
+	}
+}
+
+// scriptedPeer accepts connections on loopback and answers each with one of answers in
+// turn: the frames a misbehaving witness or primary could send.
+func scriptedPeer(t *testing.T, answers ...func(w *bufio.Writer, r *frameReader)) string {
+	t.Helper()
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { listener.Close() })
+	go func() {
+		for _, answer := range answers {
+			conn, err := listener.Accept()
+			if err != nil {
+				return
+			}
+			conn.SetDeadline(time.Now().Add(handshakeTimeout))
+			writer := bufio.NewWriter(conn)
+			answer(writer, newFrameReader(conn))
+			writer.Flush()
+			conn.Close()
+		}
+	}()
+	return listener.Addr().String()
+}
+
+// TestAskWitnessRefusesMalformedAnswers: a witness (or an impostor) that answers with
+// the wrong frame or a short challenge gets no lease request (nothing is signed over a
+// nonce that is not one); a reply that is short, of the wrong kind or whose holder length
+// does not match is an error, never a lease.
+func TestAskWitnessRefusesMalformedAnswers(t *testing.T) {
+	nonce := make([]byte, nonceSize)
+	requested := make(chan bool, 8) // Whether a lease request arrived after a bad challenge.
+	challenge := func(kind frameType, body []byte) func(w *bufio.Writer, r *frameReader) {
+		return func(w *bufio.Writer, r *frameReader) {
+			writeFrame(w, kind, 1, body)
+			w.Flush()
+			_, err := r.read() // Returns when the client sends or hangs up.
+			requested <- err == nil
+		}
+	}
+	reply := func(kind frameType, body []byte) func(w *bufio.Writer, r *frameReader) {
+		return func(w *bufio.Writer, r *frameReader) {
+			writeFrame(w, frameChallenge, 1, nonce)
+			w.Flush()
+			r.read() // The lease request.
+			writeFrame(w, kind, 1, body)
+		}
+	}
+	withHolder := func(holder string, claimed uint16) []byte {
+		body := make([]byte, 26, 26+len(holder))
+		body[0] = 1
+		binary.LittleEndian.PutUint16(body[24:], claimed)
+		return append(body, holder...)
+	}
+	cases := []struct {
+		name      string
+		answer    func(w *bufio.Writer, r *frameReader)
+		challenge bool
+	}{
+		{"not a challenge", challenge(frameHello, nonce), true},
+		{"short challenge", challenge(frameChallenge, nonce[:nonceSize-1]), true},
+		{"reply of another kind", reply(frameWelcome, withHolder("a", 1)), false},
+		{"short reply", reply(frameLeaseReply, make([]byte, 25)), false},
+		{"holder longer than said", reply(frameLeaseReply, withHolder("abc", 2)), false},
+		{"holder shorter than said", reply(frameLeaseReply, withHolder("a", 2)), false},
+	}
+	answers := make([]func(w *bufio.Writer, r *frameReader), len(cases))
+	for i, c := range cases {
+		answers[i] = c.answer
+	}
+	address := scriptedPeer(t, answers...)
+	for _, c := range cases {
+		answer, err := askWitness(address, nil, testKey, leaseAcquire, "node", 1,
+			time.Now().Add(handshakeTimeout))
+		if err == nil {
+			t.Fatalf("%s: answer %+v, want an error", c.name, answer)
+		}
+		if c.challenge && <-requested {
+			t.Fatalf("%s: a lease request was sent over it", c.name)
+		}
+	}
+}
+
+// TestSecondStandbyIsRefused: a primary streams to one standby; a second one that
+// connects while the first is attached is refused and the first keeps streaming.
+func TestSecondStandbyIsRefused(t *testing.T) {
+	primary, standby := startSyncPair(t, t.TempDir(), t.TempDir())
+	defer primary.Close()
+	defer standby.Close()
+	second, err := wal.Open(wal.Options{Dir: t.TempDir(), Logger: testLogger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	if _, err := Dial(StandbyConfig{Address: primary.config.Listen, Key: testKey, Log: second}, 1); err == nil ||
+		!strings.Contains(err.Error(), "already attached") {
+		t.Fatalf("a second standby: %v, want a refusal", err)
+	}
+	primary.submit(t, 2, 2, model.OperationCreateTransfers, transfer(10, 1, 2, 5))
+	if reply, _ := primary.replies.wait(t, 2); reply.Status != model.StatusOK {
+		t.Fatalf("write with the first standby: %s", reply.Status)
+	}
+}
+
+// TestMalformedFenceIsIgnored: a fence frame too short to hold its signature is ignored
+// (the primary keeps serving), not read past its end.
+func TestMalformedFenceIsIgnored(t *testing.T) {
+	address := freeAddress(t)
+	config := nodeConfig(t.TempDir(), address, "")
+	config.Mode = ModeAsync
+	primary := startNode(t, config)
+	defer primary.Close()
+	conn, err := dialLink(address, nil, handshakeTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(handshakeTimeout))
+	if _, err := newFrameReader(conn).read(); err != nil {
+		t.Fatal(err)
+	}
+	writer := bufio.NewWriter(conn)
+	if err := writeFrame(writer, frameFence, 9, []byte("short")); err != nil || writer.Flush() != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, conn) // The primary closes the connection once it has handled it.
+	if role := primary.Shard().Role(); role != shard.RolePrimary {
+		t.Fatalf("a malformed fence made the primary %s", role)
+	}
+}
+
+// TestPrimaryStatsShowTheLag: with no standby, what the primary wrote and nobody
+// acknowledged is its replication lag.
+func TestPrimaryStatsShowTheLag(t *testing.T) {
+	primary := startNode(t, nodeConfig(t.TempDir(), freeAddress(t), ""))
+	defer primary.Close()
+	primary.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
+	waitFor(t, "the local write", func() bool { return primary.Log().Durable() >= 1 })
+	stats := primary.primary.Stats()
+	if stats.AcknowledgedOp != 0 || stats.LagOps != primary.Log().LastOp() || stats.LagOps == 0 {
+		t.Fatalf("stats %+v with op %d written, none acknowledged", stats, primary.Log().LastOp())
 	}
 }
