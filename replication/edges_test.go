@@ -378,3 +378,60 @@ func TestPrimaryStatsShowTheLag(t *testing.T) {
 		t.Fatalf("stats %+v with op %d written, none acknowledged", stats, primary.Log().LastOp())
 	}
 }
+
+// TestStandbyStatusAndRedirect: a standby knows its primary from the first handshake on:
+// it redirects writes to the primary's client address and its status describes the
+// replication it receives.
+func TestStandbyStatusAndRedirect(t *testing.T) {
+	primary, standby := startSyncPair(t, t.TempDir(), t.TempDir())
+	defer primary.Close()
+	defer standby.Close()
+	if got := standby.Shard().PrimaryAddress(); got != primary.config.ClientAddress {
+		t.Fatalf("the standby redirects to %q, want the primary's %q", got, primary.config.ClientAddress)
+	}
+	waitFor(t, "the standby to have everything", func() bool {
+		return standby.Log().Durable() >= primary.Log().LastOp()
+	})
+	status := standby.Status()
+	if status.Primary != nil || status.Standby == nil || !status.Replicated ||
+		status.Standby.PrimaryReplication != primary.config.Listen || status.Standby.EntriesReceived == 0 {
+		t.Fatalf("standby status %+v (standby part %+v)", status, status.Standby)
+	}
+	if primaryStatus := primary.Status(); primaryStatus.Standby != nil || primaryStatus.Primary == nil {
+		t.Fatalf("primary status %+v", primaryStatus)
+	}
+}
+
+// TestNodeThatCannotListenReleasesItsLog: a node whose replication address is taken
+// fails to open, and leaves its log closed (unlocked) behind it, so a retry can open it.
+func TestNodeThatCannotListenReleasesItsLog(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	config := nodeConfig(t.TempDir(), taken.Addr().String(), "")
+	if node, err := OpenNode(config); err == nil {
+		node.Close()
+		t.Fatal("a node opened on a taken address")
+	}
+	log, err := wal.Open(wal.Options{Dir: config.LogDir, Logger: testLogger})
+	if err != nil {
+		t.Fatalf("the failed node left its log open: %v", err)
+	}
+	log.Close()
+}
+
+// TestRefusedAcquisitionSaysHowLongToWait: a restarted witness refuses acquisitions for
+// one lease; its refusal says how long is left of that wait (not of an expired lease).
+func TestRefusedAcquisitionSaysHowLongToWait(t *testing.T) {
+	lease := time.Minute // Long: the answer cannot be near zero however slow the machine.
+	_, address := startTestWitness(t, lease)
+	answer, err := askWitness(address, nil, testKey, leaseAcquire, "standby", 1, time.Now().Add(handshakeTimeout))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if answer.granted || answer.valid < lease/2 {
+		t.Fatalf("acquisition at a restarted witness: %+v, want refused with about a lease to wait", answer)
+	}
+}
