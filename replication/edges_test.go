@@ -435,3 +435,27 @@ func TestRefusedAcquisitionSaysHowLongToWait(t *testing.T) {
 		t.Fatalf("acquisition at a restarted witness: %+v, want refused with about a lease to wait", answer)
 	}
 }
+
+// TestReplicationNeedsAKey: a node that replicates (listens, or follows a primary) must
+// have the replication key; one that does neither needs none.
+func TestReplicationNeedsAKey(t *testing.T) {
+	for _, c := range []struct {
+		name              string
+		listen, standbyOf string
+		ok                bool
+	}{
+		{"listens", "127.0.0.1:0", "", false},
+		{"follows", "", "127.0.0.1:1", false},
+		{"alone", "", "", true},
+	} {
+		config := nodeConfig(t.TempDir(), c.listen, c.standbyOf)
+		config.Key = nil
+		node, err := OpenNode(config)
+		if (err == nil) != c.ok {
+			t.Fatalf("%s without a key: %v, want allowed %v", c.name, err, c.ok)
+		}
+		if node != nil {
+			node.Close()
+		}
+	}
+}
