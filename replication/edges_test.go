@@ -110,9 +110,9 @@ func TestFenceRetriesStopOnceTheOldPrimaryFollows(t *testing.T) {
 	if _, err := standby.Promote(); err != nil {
 		t.Fatal(err)
 	}
-	if !fenceRetriesRunning() {
-		t.Fatal("no fence retries after promoting with the old primary down")
-	}
+	// The retrying goroutine may not have started when Promote returns; once it has, it
+	// stays for at least a retry interval (the old primary is down).
+	waitFor(t, "the fence retries to run", fenceRetriesRunning)
 	rejoined := startNode(t, nodeConfig(primaryDir, primary.config.Listen, standby.config.Listen))
 	defer rejoined.Close()
 	waitFor(t, "the old primary to follow", func() bool { return standby.peerFollows() })
