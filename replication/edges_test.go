@@ -459,3 +459,52 @@ func TestReplicationNeedsAKey(t *testing.T) {
 		}
 	}
 }
+
+// TestWitnessGrantsTheLeaseToOneNode: once the witness grants an acquisition, the lease
+// is that node's: another node's acquisition is refused while it lasts, naming the
+// holder, and the holder's renewal is granted. A request signed with another key is
+// answered with nothing and takes nothing.
+func TestWitnessGrantsTheLeaseToOneNode(t *testing.T) {
+	witness, address := startTestWitness(t, time.Minute) // Lasts the whole test.
+	witness.mutex.Lock()
+	witness.acquireAfter = time.Now() // Past the restart wait.
+	witness.mutex.Unlock()
+	ask := func(key []byte, kind byte, node string, epoch uint64) (leaseAnswer, error) {
+		return askWitness(address, nil, key, kind, node, epoch, time.Now().Add(handshakeTimeout))
+	}
+	if answer, err := ask([]byte("not the key"), leaseAcquire, "impostor", 1); err == nil {
+		t.Fatalf("a request with the wrong key was answered: %+v", answer)
+	}
+	first, err := ask(testKey, leaseAcquire, "b", 1)
+	if err != nil || !first.granted || first.holder != "b" {
+		t.Fatalf("first acquisition: %+v (%v)", first, err)
+	}
+	if second, err := ask(testKey, leaseAcquire, "c", first.epoch); err != nil || second.granted || second.holder != "b" {
+		t.Fatalf("a second node's acquisition during b's lease: %+v (%v)", second, err)
+	}
+	if renewal, err := ask(testKey, leaseRenew, "b", first.epoch); err != nil || !renewal.granted {
+		t.Fatalf("the holder's renewal: %+v (%v)", renewal, err)
+	}
+}
+
+// TestPromotionNeedsTheEpochStored: a promotion persists the new epoch before the node
+// acts as primary; when it cannot (the epoch file's place is taken), Promote fails and
+// the node stays a standby at its old epoch.
+func TestPromotionNeedsTheEpochStored(t *testing.T) {
+	primary, standby := startSyncPair(t, t.TempDir(), t.TempDir())
+	defer standby.Close()
+	primary.Close()
+	epochPath := standby.config.EpochPath
+	if err := os.Remove(epochPath); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(epochPath, "in-the-way"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if epoch, err := standby.Promote(); err == nil {
+		t.Fatalf("promoted to epoch %d without storing it", epoch)
+	}
+	if role, epoch := standby.Shard().Role(), standby.Shard().Epoch(); role != shard.RoleStandby || epoch != 1 {
+		t.Fatalf("after a failed promotion: %s at epoch %d, want a standby at epoch 1", role, epoch)
+	}
+}
