@@ -79,6 +79,30 @@ func TestCheckInvariantsDetects(t *testing.T) {
 			}
 			o.holdSequence = sequence
 		}, "is not the order's hold"},
+		{"hold sequence not issued yet", func(t *testing.T, h *harness) {
+			h.e.orders[h.slotOf(t, 4)].holdSequence = h.e.nextTransferSequence
+		}, "hold sequence"},
+		{"level queue count wrong", func(t *testing.T, h *harness) {
+			h.e.levels[h.e.orders[h.slotOf(t, 4)].level].orderCount = 2
+		}, "queue of 1 orders"},
+		{"level tail wrong", func(t *testing.T, h *harness) {
+			h.e.levels[h.e.orders[h.slotOf(t, 4)].level].tail = indexNone
+		}, "queue of 1 orders"},
+		{"side level count wrong", func(t *testing.T, h *harness) {
+			h.e.instruments[0].asks.count++
+		}, "levels listed"},
+		{"tree unbalanced below the root", func(t *testing.T, h *harness) {
+			// Asks 205, 210, 215: the tree's root is 210, 215 its right child.
+			asks := &h.e.instruments[0].asks
+			h.e.levels[h.e.levels[asks.root].right].height = 3
+		}, "tree unbalanced"},
+		{"an empty level in the tree only", func(t *testing.T, h *harness) {
+			asks := &h.e.instruments[0].asks
+			asks.root = h.e.avlInsert(asks.root, h.e.levelAllocate(300))
+		}, "in the tree"},
+		{"order of another client in an account list", func(t *testing.T, h *harness) {
+			h.e.orders[h.slotOf(t, 2)].client = 9
+		}, "list broken"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -161,5 +185,49 @@ func TestRestoreRefusesOrdersThatCannotRest(t *testing.T) {
 		if !errors.Is(err, ErrSnapshotInvalid) || !strings.Contains(err.Error(), "kind invalid") {
 			t.Fatalf("%s: %v", c.name, err)
 		}
+	}
+}
+
+// TestRestoreChecksCountsAndReservePrices: a snapshot with more instruments than the
+// config allows, or a buy whose reserve price is below its price, is refused.
+func TestRestoreChecksCountsAndReservePrices(t *testing.T) {
+	h := newSnapshotScenario(t)
+	_, good := snapshotBytes(t, h)
+	few := h.config
+	few.InstrumentsMax = 1
+	if _, err := Restore(h.l, few, bytes.NewReader(good)); !errors.Is(err, ErrSnapshotInvalid) {
+		t.Fatalf("more instruments than the config allows: %v", err)
+	}
+	damaged := append([]byte(nil), good...)
+	record := damaged[snapshotHeaderSize+2*snapshotInstrumentSize:][:model.OrderStateSize]
+	var buy model.OrderState
+	buy.Decode(record)
+	if buy.Side != model.SideBuy || buy.ReservePrice == 0 {
+		t.Fatalf("the scenario's first order is not a buy with a reserve price: %+v", buy)
+	}
+	buy.ReservePrice = buy.Price - h.e.instruments[0].record.TickSize
+	buy.Encode(record)
+	if _, err := Restore(h.l, h.config, bytes.NewReader(damaged)); !errors.Is(err, ErrSnapshotInvalid) ||
+		!strings.Contains(err.Error(), "reserve price") {
+		t.Fatalf("a reserve price below the price: %v", err)
+	}
+}
+
+// TestWindowOrderSurvivesASnapshotAfterWrapping: the idempotency window is a ring; once
+// it has wrapped, a snapshot must still list its entries oldest first, so that the
+// restored engine forgets the same key the original does next.
+func TestWindowOrderSurvivesASnapshotAfterWrapping(t *testing.T) {
+	h := newHarness(t, Config{ClientOrderIDsMax: 3}, testInstrumentRecord())
+	h.trader(1, 1000, 100_000)
+	for key := uint64(1); key <= 5; key++ { // Remembers 3, 4, 5 (oldest first).
+		h.placeOK(1, limitOrder(1, key, model.SideBuy, 100, 10))
+	}
+	h.restoreRoundTrip()
+	h.placeOK(1, limitOrder(1, 6, model.SideBuy, 100, 10)) // Forgets key 3.
+	if result := h.place(1, limitOrder(1, 4, model.SideBuy, 100, 10))[0]; result.OrderID != 4 {
+		t.Fatalf("key 4 after the restore and one more order: order %d, want the original 4", result.OrderID)
+	}
+	if result := h.place(1, limitOrder(1, 3, model.SideBuy, 100, 10))[0]; result.OrderID == 3 {
+		t.Fatal("key 3 is still remembered: the restored window evicted another key")
 	}
 }

@@ -373,3 +373,34 @@ func TestConfigBounds(t *testing.T) {
 		expectEqual(t, "bounds", [3]uint32{got.InstrumentsMax, got.OrdersMax, got.ClientOrderIDsMax}, c.want)
 	}
 }
+
+// TestReportsCarryTheCommandsClientOrderID: a canceled report carries the client order
+// id of the cancel command; an expired one, which no command caused, the order's own.
+func TestReportsCarryTheCommandsClientOrderID(t *testing.T) {
+	h := newHarness(t, Config{}, testInstrumentRecord())
+	h.trader(1, 1000, 100_000)
+	canceled := h.placeOK(1, limitOrder(1, 1, model.SideBuy, 100, 10))
+	gtt := limitOrder(1, 2, model.SideBuy, 95, 10)
+	gtt.ExpireTimestamp = h.clock + 100
+	expiring := h.placeOK(1, gtt)
+	h.sink.reset()
+	h.cancel(1, model.OrderCancel{ClientOrderID: 7, Account: 1, OrderID: canceled})
+	h.e.Expire(&h.clock, gtt.ExpireTimestamp, &h.sink)
+	got := map[uint64]uint64{}
+	for _, r := range h.sink.reports {
+		got[r.OrderID] = r.ClientOrderID
+	}
+	expectEqual(t, "client order ids", got, map[uint64]uint64{canceled: 7, expiring: 2})
+}
+
+// TestFeeAccountsMustBeClientAccounts: an instrument's fee accounts must be client
+// accounts; a system account (another instrument's escrow, say) is refused.
+func TestFeeAccountsMustBeClientAccounts(t *testing.T) {
+	h := newHarness(t, Config{}, testInstrumentRecord())
+	x := feeInstrument()
+	x.ID = 8
+	x.FeeBaseAccountID = h.e.instruments[0].escrowBase
+	results := make([]model.EventResult, 1)
+	h.e.CreateInstruments(&h.clock, []model.Instrument{x}, results)
+	expectEqual(t, "a system fee account", results[0].Status, model.StatusFeeAccountInvalid)
+}
