@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"sequent/core/model"
@@ -282,8 +283,9 @@ func TestRestoreRefusesDamagedRecords(t *testing.T) {
 		{"failed id that is also a transfer", func(b []byte) { model.U128(7).PutLE(b[failedAt:]) }},
 		{"failed id zero", func(b []byte) { clear(b[failedAt : failedAt+model.IDSize]) }},
 		{"reserved header bytes", putU32(28, 1)},
+		{"another format version", putU32(8, snapshotVersion+1)},
 		{"account without a ledger", editAccount(2, func(a *model.Account) { a.Ledger = 0 })}, // No transfers.
-		{"transfer after the largest timestamp", editTransfer(accounts, 1, func(t *model.Transfer) {
+		{"transfer 1 after the largest timestamp", editTransfer(accounts, 1, func(t *model.Transfer) {
 			t.Timestamp = timestampMax + 1
 		})},
 		{"transfer from an unknown account", editTransfer(accounts, 0, func(t *model.Transfer) {
@@ -298,12 +300,20 @@ func TestRestoreRefusesDamagedRecords(t *testing.T) {
 	} {
 		damaged := append([]byte(nil), good...)
 		c.damage(damaged)
-		if _, err := Restore(Config{}, bytes.NewReader(damaged)); !errors.Is(err, ErrSnapshotInvalid) {
+		_, err := Restore(Config{}, bytes.NewReader(damaged))
+		if !errors.Is(err, ErrSnapshotInvalid) {
 			t.Fatalf("%s: %v, want ErrSnapshotInvalid", c.name, err)
+		}
+		if strings.HasPrefix(c.name, "transfer 1 ") && !strings.Contains(err.Error(), "transfer 1 ") {
+			t.Fatalf("%s: %v does not name transfer 1", c.name, err)
 		}
 	}
 	if _, err := Restore(Config{}, bytes.NewReader(good)); err != nil {
 		t.Fatalf("undamaged: %v", err)
+	}
+	var counted bytes.Buffer
+	if n, err := f.ledger.Snapshot().WriteTo(&counted); err != nil || n != int64(counted.Len()) {
+		t.Fatalf("WriteTo says %d bytes, wrote %d (%v)", n, counted.Len(), err)
 	}
 }
 
@@ -534,5 +544,101 @@ func TestLongestLinkedChain(t *testing.T) {
 	}
 	if b := f.balance(10); b != (model.Balance{}) || f.ledger.TransferCount() != 0 {
 		t.Fatalf("not rolled back: %+v, %d transfers", b, f.ledger.TransferCount())
+	}
+}
+
+// TestVoidOfAClosingCreditReopensIt: a closing transfer may close its credit account;
+// voiding it (or its expiry) reopens that account too.
+func TestVoidOfAClosingCreditReopensIt(t *testing.T) {
+	f := newFixture(t)
+	f.expect(model.StatusOK, with(pending(7, 1, 2, 5, 0), func(t *model.Transfer) {
+		t.Flags |= model.TransferClosingCredit
+	}))
+	if f.account(2).Flags&model.AccountClosed == 0 {
+		t.Fatal("account 2 not closed")
+	}
+	f.expect(model.StatusCreditAccountAlreadyClosed, transfer(8, 1, 2, 1))
+	f.expect(model.StatusOK, void(9, 7))
+	if f.account(2).Flags&model.AccountClosed != 0 {
+		t.Fatal("the void did not reopen the credit account")
+	}
+	f.expect(model.StatusOK, transfer(10, 1, 2, 1))
+}
+
+// TestPostRetryWithOtherFields: a retried post whose non-zero fields differ from the
+// stored post answers the first difference, in the documented order.
+func TestPostRetryWithOtherFields(t *testing.T) {
+	f := newFixture(t)
+	f.expect(model.StatusOK, pending(7, 1, 2, 50, 0))
+	stored := with(post(8, 7, model.U128(50)), func(t *model.Transfer) {
+		t.UserData128, t.UserData64, t.UserData32 = model.U128(1), 2, 3
+	})
+	f.expect(model.StatusOK, stored)
+	for _, c := range []struct {
+		change func(*model.Transfer)
+		status model.Status
+	}{
+		{func(t *model.Transfer) { t.CreditAccountID = model.U128(3) }, model.StatusExistsWithDifferentCreditAccountID},
+		{func(t *model.Transfer) { t.UserData128 = model.U128(9) }, model.StatusExistsWithDifferentUserData128},
+		{func(t *model.Transfer) { t.UserData64 = 9 }, model.StatusExistsWithDifferentUserData64},
+		{func(t *model.Transfer) { t.UserData32 = 9 }, model.StatusExistsWithDifferentUserData32},
+		{func(t *model.Transfer) { t.Ledger = 2 }, model.StatusExistsWithDifferentLedger},
+		{func(t *model.Transfer) { t.Code = 9 }, model.StatusExistsWithDifferentCode},
+	} {
+		f.expect(c.status, with(stored, c.change))
+	}
+}
+
+// TestFailedSystemTransfersAreNotRemembered: a transient failure of a client transfer is
+// remembered (id_already_failed), but not one of Sequent's own transfers: they are never
+// retried by a client, and remembering them would only grow memory. The same system id
+// may be tried again.
+func TestFailedSystemTransfersAreNotRemembered(t *testing.T) {
+	f := newFixture(t)
+	escrow := model.Uint128{Lo: 1, Hi: 1 << 63}
+	accountResults := make([]model.EventResult, 1)
+	f.ledger.CreateSystemAccounts(f.timestamp, []model.Account{{ID: escrow, Ledger: 1, Code: 1}}, accountResults)
+	f.timestamp++
+	hold := model.Transfer{ID: model.Uint128{Lo: 2, Hi: 1 << 63}, DebitAccountID: model.U128(3),
+		CreditAccountID: escrow, Amount: model.U128(5), Ledger: 1, Code: 1, Flags: model.TransferPending}
+	system := func() model.Status {
+		results := make([]model.TransferResult, 1)
+		f.ledger.CreateSystemTransfers(f.timestamp, []model.Transfer{hold}, results)
+		f.timestamp++
+		return results[0].Status
+	}
+	if status := system(); status != model.StatusExceedsCredits { // Account 3 has no credits yet.
+		t.Fatalf("hold without funds: %s", status)
+	}
+	f.expect(model.StatusOK, transfer(7, 1, 3, 10))
+	if status := system(); status != model.StatusOK {
+		t.Fatalf("the same hold once funded: %s, want ok", status)
+	}
+}
+
+// TestBeyondTheFirstChunk: records live in chunks of 65,536; a ledger with more
+// transfers than one chunk stores, finds and counts all of them.
+func TestBeyondTheFirstChunk(t *testing.T) {
+	l := New(Config{})
+	results := make([]model.EventResult, 2)
+	l.CreateAccounts(1, []model.Account{{ID: model.U128(1), Ledger: 1, Code: 1},
+		{ID: model.U128(2), Ledger: 1, Code: 1}}, results)
+	const batches = 9 // 73,701 transfers.
+	events := make([]model.Transfer, model.EventsPerRequestMax)
+	transferResults := make([]model.TransferResult, len(events))
+	timestamp := uint64(100)
+	for batch := range batches {
+		for i := range events {
+			events[i] = transfer(uint64(batch*len(events)+i+1), 1, 2, 1)
+		}
+		l.CreateTransfers(timestamp, events, transferResults)
+		timestamp += uint64(len(events))
+	}
+	total := uint64(batches * len(events))
+	last := l.LookupTransfers([]model.Uint128{model.U128(total)}, nil)
+	accounts := l.LookupAccounts([]model.Uint128{model.U128(1)}, nil)
+	if l.TransferCount() != uint32(total) || len(last) != 1 || accounts[0].DebitsPosted != model.U128(total) {
+		t.Fatalf("%d transfers stored, last found %v, debits %s", l.TransferCount(), len(last) == 1,
+			accounts[0].DebitsPosted)
 	}
 }
