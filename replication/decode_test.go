@@ -3,6 +3,7 @@ package replication
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"net"
@@ -157,7 +158,7 @@ func TestStandbyHandshakeRefusesOddPrimaries(t *testing.T) {
 	}
 	defer log.Close()
 	for _, c := range cases {
-		_, err := Dial(StandbyConfig{Address: address, Key: testKey, Log: log, Logger: testLogger}, 1)
+		_, err := Dial(context.Background(), StandbyConfig{Address: address, Key: testKey, Log: log, Logger: testLogger}, 1)
 		if err == nil || (c.want != nil && !errors.Is(err, c.want)) {
 			t.Fatalf("%s: %v, want %v", c.name, err, c.want)
 		}

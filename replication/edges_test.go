@@ -3,6 +3,7 @@ package replication
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/binary"
 	"io"
 	"net"
@@ -28,7 +29,7 @@ import (
 // closes the connection after handling a fence).
 func sendFence(t *testing.T, address string, epoch uint64, newPrimary string) {
 	t.Helper()
-	conn, err := dialLink(address, nil, handshakeTimeout)
+	conn, err := dialLink(context.Background(), address, nil, handshakeTimeout)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -307,7 +308,7 @@ func TestAskWitnessRefusesMalformedAnswers(t *testing.T) {
 	}
 	address := scriptedPeer(t, answers...)
 	for _, c := range cases {
-		answer, err := askWitness(address, nil, testKey, leaseAcquire, "node", 1,
+		answer, err := askWitness(context.Background(), address, nil, testKey, leaseAcquire, "node", 1,
 			time.Now().Add(handshakeTimeout))
 		if err == nil {
 			t.Fatalf("%s: answer %+v, want an error", c.name, answer)
@@ -329,7 +330,7 @@ func TestSecondStandbyIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer second.Close()
-	if _, err := Dial(StandbyConfig{Address: primary.config.Listen, Key: testKey, Log: second}, 1); err == nil ||
+	if _, err := Dial(context.Background(), StandbyConfig{Address: primary.config.Listen, Key: testKey, Log: second}, 1); err == nil ||
 		!strings.Contains(err.Error(), "already attached") {
 		t.Fatalf("a second standby: %v, want a refusal", err)
 	}
@@ -347,7 +348,7 @@ func TestMalformedFenceIsIgnored(t *testing.T) {
 	config.Mode = ModeAsync
 	primary := startNode(t, config)
 	defer primary.Close()
-	conn, err := dialLink(address, nil, handshakeTimeout)
+	conn, err := dialLink(context.Background(), address, nil, handshakeTimeout)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -411,7 +412,7 @@ func TestNodeThatCannotListenReleasesItsLog(t *testing.T) {
 	}
 	defer taken.Close()
 	config := nodeConfig(t.TempDir(), taken.Addr().String(), "")
-	if node, err := OpenNode(config); err == nil {
+	if node, err := OpenNode(context.Background(), config); err == nil {
 		node.Close()
 		t.Fatal("a node opened on a taken address")
 	}
@@ -427,7 +428,7 @@ func TestNodeThatCannotListenReleasesItsLog(t *testing.T) {
 func TestRefusedAcquisitionSaysHowLongToWait(t *testing.T) {
 	lease := time.Minute // Long: the answer cannot be near zero however slow the machine.
 	_, address := startTestWitness(t, lease)
-	answer, err := askWitness(address, nil, testKey, leaseAcquire, "standby", 1, time.Now().Add(handshakeTimeout))
+	answer, err := askWitness(context.Background(), address, nil, testKey, leaseAcquire, "standby", 1, time.Now().Add(handshakeTimeout))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -450,7 +451,7 @@ func TestReplicationNeedsAKey(t *testing.T) {
 	} {
 		config := nodeConfig(t.TempDir(), c.listen, c.standbyOf)
 		config.Key = nil
-		node, err := OpenNode(config)
+		node, err := OpenNode(context.Background(), config)
 		if (err == nil) != c.ok {
 			t.Fatalf("%s without a key: %v, want allowed %v", c.name, err, c.ok)
 		}
@@ -470,7 +471,7 @@ func TestWitnessGrantsTheLeaseToOneNode(t *testing.T) {
 	witness.acquireAfter = time.Now() // Past the restart wait.
 	witness.mutex.Unlock()
 	ask := func(key []byte, kind byte, node string, epoch uint64) (leaseAnswer, error) {
-		return askWitness(address, nil, key, kind, node, epoch, time.Now().Add(handshakeTimeout))
+		return askWitness(context.Background(), address, nil, key, kind, node, epoch, time.Now().Add(handshakeTimeout))
 	}
 	if answer, err := ask([]byte("not the key"), leaseAcquire, "impostor", 1); err == nil {
 		t.Fatalf("a request with the wrong key was answered: %+v", answer)

@@ -258,7 +258,7 @@ func TestRestoreRefusesDamagedRecords(t *testing.T) {
 	}
 	good := encoded.Bytes()
 	const accounts, transfers = 6, 2
-	pendingAt := snapshotHeaderSize + (accounts+transfers)*model.TransferSize
+	pendingAt := transfersOffset(accounts) + transfers*model.TransferSize
 	failedAt := pendingAt + transfers
 	historyAt := failedAt + model.IDSize
 	if len(good) != historyAt+historyRecordSize {
@@ -282,7 +282,7 @@ func TestRestoreRefusesDamagedRecords(t *testing.T) {
 		{"unknown pending status", func(b []byte) { b[pendingAt+1] = byte(pendingExpired) + 1 }},
 		{"failed id that is also a transfer", func(b []byte) { model.U128(7).PutLE(b[failedAt:]) }},
 		{"failed id zero", func(b []byte) { clear(b[failedAt : failedAt+model.IDSize]) }},
-		{"reserved header bytes", putU32(28, 1)},
+		{"grants counted but absent", putU32(28, 1)},
 		{"another format version", putU32(8, snapshotVersion+1)},
 		{"account without a ledger", editAccount(2, func(a *model.Account) { a.Ledger = 0 })}, // No transfers.
 		{"transfer 1 after the largest timestamp", editTransfer(accounts, 1, func(t *model.Transfer) {
@@ -336,7 +336,7 @@ func TestRestoreKeepsTheMaximumDeadline(t *testing.T) {
 	}
 	// One second more overflows: such a snapshot is damaged.
 	damaged := append([]byte(nil), encoded.Bytes()...)
-	record := damaged[snapshotHeaderSize+6*model.AccountSize:][:model.TransferSize]
+	record := damaged[transfersOffset(6):][:model.TransferSize]
 	var pendingTransfer model.Transfer
 	pendingTransfer.Decode(record)
 	pendingTransfer.Timeout++
@@ -469,9 +469,15 @@ func editAccount(index int, change func(*model.Account)) func(b []byte) {
 	}
 }
 
+// transfersOffset is where a snapshot of that many accounts has its first transfer record:
+// after the header, the account records and each account's owner (u64).
+func transfersOffset(accounts int) int {
+	return snapshotHeaderSize + accounts*(model.AccountSize+8)
+}
+
 func editTransfer(accounts, index int, change func(*model.Transfer)) func(b []byte) {
 	return func(b []byte) {
-		record := b[snapshotHeaderSize+accounts*model.AccountSize+index*model.TransferSize:][:model.TransferSize]
+		record := b[transfersOffset(accounts)+index*model.TransferSize:][:model.TransferSize]
 		var t model.Transfer
 		t.Decode(record)
 		change(&t)
