@@ -79,6 +79,15 @@ func (r *runner) run(ctx context.Context, m *Mutant, source []byte) (verdict, er
 	defer cancel()
 	command := exec.CommandContext(bounded, "go", arguments...)
 	command.Dir = r.target.ModuleDir
+	// The tests' temporary directories go under the scratch directory, emptied after each
+	// mutant: a mutant that panics or times out skips the tests' cleanup, and its
+	// directories would otherwise pile up in the machine's /tmp.
+	testTemp := filepath.Join(r.scratch, "tmp")
+	if err := os.MkdirAll(testTemp, 0o755); err != nil {
+		return verdict{}, err
+	}
+	defer os.RemoveAll(testTemp)
+	command.Env = append(os.Environ(), "TMPDIR="+testTemp)
 	killProcessGroup(command)
 	var out bytes.Buffer
 	command.Stdout, command.Stderr = &out, &out
