@@ -35,6 +35,7 @@ type options struct {
 	checkEquivalent bool
 	timeoutFactor   float64
 	timeoutSlack    time.Duration
+	workers         int
 }
 
 func main() {
@@ -73,6 +74,7 @@ func parseOptions(arguments []string) (*options, []string, error) {
 	flags.BoolVar(&o.checkEquivalent, "check-equivalent", false, "run the equivalent mutants too, and warn when one is killed")
 	flags.Float64Var(&o.timeoutFactor, "timeout-factor", 3, "a mutant times out after this many times its tests' unmutated duration ...")
 	flags.DurationVar(&o.timeoutSlack, "timeout-slack", 30*time.Second, "... plus this")
+	flags.IntVar(&o.workers, "workers", 1, "mutants tested at the same time (each a go test process)")
 	flags.Usage = func() {
 		fmt.Fprintln(flags.Output(), "usage: go run ./tools/mutation [flags] package...")
 		flags.PrintDefaults()
@@ -255,37 +257,11 @@ func runPackage(ctx context.Context, o *options, pattern string, out io.Writer) 
 	}
 	r := &runner{target: t, coverage: coverage, scratch: scratch, timeoutFactor: o.timeoutFactor,
 		timeoutSlack: o.timeoutSlack, forced: o.keys}
-	mutantsStarted := time.Now()
-	for i, m := range chosen {
-		entry := mutantEntry{Key: m.Key(), Position: fmt.Sprintf("%s:%d:%d", m.File, m.Line, m.Column),
-			Diff: m.Diff(sources[m.Path])}
-		reason, equivalent := equivalents[entry.Key]
-		switch {
-		case ctx.Err() != nil, o.budget > 0 && time.Since(mutantsStarted) > o.budget:
-			entry.Outcome = outcomeNotRun
-		case equivalent && !o.checkEquivalent:
-			entry.Outcome, entry.Reason = outcomeEquivalent, reason
-		default:
-			v, err := r.run(ctx, m, sources[m.Path])
-			if err != nil && ctx.Err() == nil {
-				return p, err
-			}
-			entry.Outcome, entry.Test, entry.Seconds = v.Outcome, v.Test, v.Duration.Seconds()
-			if err != nil {
-				entry.Outcome = outcomeNotRun
-			}
-			if equivalent {
-				if entry.Outcome == outcomeKilled || entry.Outcome == outcomeTimedOut {
-					fmt.Fprintf(out, "WARNING: %s is listed as equivalent but was %s by %s\n", entry.Key, entry.Outcome, entry.Test)
-				}
-				entry.Outcome, entry.Reason = outcomeEquivalent, reason
-			}
-			if v.Outcome == outcomeKilled && v.Output != "" {
-				progress(v.Output)
-			}
-			progress(fmt.Sprintf("[%d/%d] %-11s %s:%d %s %s (%.1fs)", i+1, len(chosen), entry.Outcome,
-				m.File, m.Line, m.Operator, entry.Test, v.Duration.Seconds()))
-		}
+	entries, err := runMutants(ctx, o, r, chosen, sources, equivalents, out, progress)
+	if err != nil {
+		return p, err
+	}
+	for _, entry := range entries {
 		p.Counts[entry.Outcome]++
 		p.Mutants = append(p.Mutants, entry)
 	}

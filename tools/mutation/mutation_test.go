@@ -8,10 +8,12 @@ import (
 	"go/parser"
 	"go/token"
 	"go/types"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -383,5 +385,52 @@ func TestRejudge(t *testing.T) {
 	if c[outcomeEquivalent] != 1 || c[outcomeKilled] != 1 || c[outcomeSurvived] != 1 ||
 		!strings.Contains(out.String(), "| sample |") {
 		t.Fatalf("counts %v, output:\n%s", c, out.String())
+	}
+}
+
+// TestWorkersKeepTheOrder: with several workers the entries come back in the chosen order
+// (mutants on lines no test executes are judged without running go test, equivalent ones
+// are not run), and a cancelled run starts no mutant.
+func TestWorkersKeepTheOrder(t *testing.T) {
+	c := &coverageMap{Tests: []testCase{{"TestA", time.Second}},
+		blocks: map[string][]coveredBlock{"wal/scan.go": {{1, 1, 100, 1, nil}}}}
+	var chosen []*Mutant
+	equivalents := map[string]string{}
+	want := []string{}
+	for i := range 40 {
+		m := &Mutant{File: "wal/scan.go", Path: "/nowhere/wal/scan.go", Line: 1 + i, Column: 2,
+			Function: "f", Operator: "remove", Original: strconv.Itoa(i), InFunction: true, Ordinal: 1}
+		chosen = append(chosen, m)
+		if i%3 == 0 {
+			equivalents[m.Key()] = "redundant: a test"
+			want = append(want, outcomeEquivalent)
+		} else {
+			want = append(want, outcomeNotCovered)
+		}
+	}
+	sources := map[string][]byte{"/nowhere/wal/scan.go": []byte(strings.Repeat("x\n", 100))}
+	base := &runner{coverage: c, scratch: t.TempDir()}
+	entries, err := runMutants(context.Background(), &options{workers: 3}, base, chosen, sources,
+		equivalents, io.Discard, func(string) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, entry := range entries {
+		if entry.Key != chosen[i].Key() || entry.Outcome != want[i] {
+			t.Fatalf("entry %d: %s %s, want %s %s", i, entry.Key, entry.Outcome, chosen[i].Key(), want[i])
+		}
+	}
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	base.scratch = t.TempDir()
+	entries, err = runMutants(cancelled, &options{workers: 2}, base, chosen, sources, equivalents,
+		io.Discard, func(string) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, entry := range entries {
+		if entry.Outcome != outcomeNotRun {
+			t.Fatalf("cancelled run: entry %d %s", i, entry.Outcome)
+		}
 	}
 }

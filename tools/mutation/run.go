@@ -43,6 +43,7 @@ type verdict struct {
 	Test     string // the first failing test, or the panic, for a killed mutant
 	Duration time.Duration
 	Output   string // the end of go test's output when not killed or survived cleanly
+	Warning  string // an equivalent mutant that a test noticed (-check-equivalent)
 }
 
 var failingTest = regexp.MustCompile(`--- FAIL: (\S+)`)
