@@ -153,6 +153,10 @@ type Config struct {
 
 	Mix Mix // Workloads and weights (default: single only).
 
+	// MarketDataSubscribers, when above 0, opens that many extra connections subscribed
+	// to every instrument's market data and reports order → update latency.
+	MarketDataSubscribers int
+
 	// Duration of the measured load (after Warmup). With Count set it may be 0: the run
 	// then stops after Count requests only.
 	Duration time.Duration

@@ -44,6 +44,9 @@ type Report struct {
 	InvariantOK bool            `json:"invariant_ok"`
 	Invariant   InvariantReport `json:"invariant"`
 
+	// MarketData is order → market-data update latency (--md-subscribers).
+	MarketData *MarketDataReport `json:"market_data,omitempty"`
+
 	ServerStatus *ServerStatus `json:"server_status,omitempty"`
 	LoadAverage  *LoadAverage  `json:"load_average,omitempty"`
 	Machine      Machine       `json:"machine"`
@@ -193,6 +196,12 @@ func WriteText(w io.Writer, report *Report) {
 		"p99.99", "max")
 	writeLatencyRow(w, "per request", &report.LatencyUs)
 	writeLatencyRow(w, "per event", &report.EventLatencyUs)
+	if md := report.MarketData; md != nil {
+		writeLatencyRow(w, "order → md", &md.LatencyUs)
+		fmt.Fprintf(w, "market data: %d subscribers, %s updates received, %d stale notices, "+
+			"%s measured arrivals\n", md.Subscribers, grouped(md.Updates), md.Stale,
+			grouped(uint64(md.LatencyUs.Count)))
+	}
 	if report.Mode == "open" {
 		fmt.Fprintln(w, "(latency is measured from each request's intended send time)")
 	}

@@ -37,6 +37,7 @@ type run struct {
 	warmupEndNs  int64             // Run time at which measuring starts.
 	endNs        int64             // Run time at which sending stops (MaxInt64: by count).
 	nsPerRequest float64           // Open loop: intended spacing over all connections.
+	marketData   *marketDataProbe  // Set with Config.MarketDataSubscribers.
 	remaining    atomic.Int64      // Count mode: measured requests still to send.
 }
 
@@ -116,6 +117,10 @@ func Run(ctx context.Context, config Config) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bench: setup: %w", err)
 	}
+	if r.marketData, err = startMarketData(ctx, r); err != nil {
+		return nil, err
+	}
+	defer r.marketData.close()
 	statusBefore := fetchStatus(ctx, config.StatusAddress)
 	loadBefore := readLoadAverage()
 	config.hooks.run(config.hooks.beforeLoad)
@@ -124,6 +129,7 @@ func Run(ctx context.Context, config Config) (*Result, error) {
 	total := collected.total
 	report := r.report(workers, total)
 	report.LoadAverage = loadAverages(loadBefore, readLoadAverage())
+	report.MarketData = r.marketData.report()
 	verifyContext, cancel := context.WithTimeout(context.WithoutCancel(ctx), verifyTimeout)
 	defer cancel()
 	report.Invariant = r.verify(verifyContext, clients, workers, before)
@@ -167,6 +173,9 @@ func (r *run) load(ctx context.Context, clients []*client.Client) ([]*worker, *c
 	}
 	collector := newCollector(r, workers)
 	r.start = time.Now()
+	if r.marketData != nil {
+		r.marketData.started.Store(true)
+	}
 	stop, stopped := make(chan struct{}), make(chan struct{})
 	go collector.loop(stop, stopped)
 	var group sync.WaitGroup

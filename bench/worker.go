@@ -250,6 +250,7 @@ func (w *worker) complete(call *client.Call) {
 	if w.settle(call, s, tally) && tally != nil {
 		tally.recordLatency(nowNs-s.intendedNs, s.events)
 		tally.lastCompletionNs = max(tally.lastCompletionNs, nowNs)
+		w.run.marketData.sent(call.Reply.Op, s.intendedNs)
 	}
 	w.mu.Unlock()
 	w.free = append(w.free, index)

@@ -31,6 +31,12 @@
 // request_number_reused, so that a client that reuses a number by mistake learns it
 // instead of receiving another request's reply.
 //
+// Apply also fills Output.Events with the entry's committed changes (package event),
+// named by op and index, for the outbound streams; they are as deterministic as the
+// state (TestEventsReplayIdentically). Refusals (ownership ones included) change nothing
+// and produce no event; set_grants changes no account, transfer or order and produces
+// none either (package event, "What is not an event").
+//
 // Ordering rule (as in etcd raft's Ready): the caller may apply an entry before it is
 // durable, but must not release any reply of that entry, nor of any later read, before the
 // entry is durable (and acknowledged by the standby in sync mode).

@@ -6,6 +6,7 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 
+	"sequent/core/event"
 	"sequent/core/ledger"
 	"sequent/core/match"
 	"sequent/core/model"
@@ -62,8 +63,11 @@ type Report struct {
 // Output receives what Apply or Query produce. Reuse one per in-flight entry: Reset
 // keeps its buffers, so the steady state allocates nothing.
 type Output struct {
-	Replies    []Reply
-	Reports    []Report
+	Replies []Reply
+	Reports []Report
+	// Events are the committed changes of an applied entry, in order (package event);
+	// Query adds none.
+	Events     event.Buffer
 	body       []byte
 	reportBody []byte
 }
@@ -72,6 +76,7 @@ type Output struct {
 func (o *Output) Reset() {
 	o.Replies, o.Reports = o.Replies[:0], o.Reports[:0]
 	o.body, o.reportBody = o.body[:0], o.reportBody[:0]
+	o.Events.Reset()
 }
 
 // ReportBody returns a report's encoded ExecutionReport record.
@@ -91,9 +96,8 @@ type Machine struct {
 	sessions sessionTable
 	// reportSequences is each client's last execution report sequence number. The map is
 	// read and written by client id only; snapshots encode it sorted by id.
-	reportSequences   map[uint64]uint64
-	sinkOutput        *Output // The output reports go to during Apply.
-	marketDataUpdates uint64  // Market data updates produced (no feed yet).
+	reportSequences map[uint64]uint64
+	sinkOutput      *Output // The output reports and events go to during Apply.
 	// eventStatuses counts the per-event results of create and order operations by
 	// status, for the admin API (atomics: read from other goroutines; never state).
 	eventStatuses [eventStatusSlots]atomic.Uint64
@@ -182,7 +186,10 @@ func (m *Machine) Apply(entry *Entry, out *Output) error {
 	// Time only moves forward; every event and object gets its own timestamp after this.
 	m.clock = max(m.clock, entry.Timestamp-1)
 	m.sinkOutput = out
-	defer func() { m.sinkOutput = nil }()
+	m.ledger.SetEvents(&out.Events)
+	defer m.endApply()
+	// Expiries happen before the entry's first request and are named after its op.
+	out.Events.BeginOp(entry.FirstOp)
 	now := m.clock + 1
 	m.ledger.Expire(now, nil)
 	m.match.Expire(&m.clock, now, m)
@@ -191,9 +198,16 @@ func (m *Machine) Apply(entry *Entry, out *Output) error {
 	for op := entry.FirstOp; len(body) > 0; op++ {
 		body, _ = nextRequest(body, &request)
 		m.opLast = op
+		out.Events.BeginOp(op)
 		m.applyRequest(op, &request, out)
 	}
 	return nil
+}
+
+// endApply detaches the output Apply filled: nothing outside Apply produces events.
+func (m *Machine) endApply() {
+	m.sinkOutput = nil
+	m.ledger.SetEvents(nil)
 }
 
 // applyRequest applies one request of an entry, answering retries from the session.

@@ -22,40 +22,16 @@ func encodeRecords[T interface{ Encode([]byte) }](size int, records ...T) []byte
 // snapshot, and a cancel_session entry cancels the client's open orders.
 func TestMatchingThroughTheMachine(t *testing.T) {
 	h := newHarness(t, Config{})
-	limit := model.AccountDebitsMustNotExceedCredits
-	accounts := []*model.Account{
-		{ID: model.U128(1), Ledger: 1, Code: 1}, {ID: model.U128(2), Ledger: 2, Code: 1},
-		{ID: model.U128(11), Ledger: 1, Code: 2, Flags: limit},
-		{ID: model.U128(12), Ledger: 2, Code: 2, Flags: limit},
-		{ID: model.U128(21), Ledger: 1, Code: 2, Flags: limit},
-		{ID: model.U128(22), Ledger: 2, Code: 2, Flags: limit}}
-	// The banks (1, 2) are client 9's; each trader owns the accounts it trades from.
-	h.apply(Request{Client: 9, Session: 1, Number: 1, Operation: model.OperationCreateAccounts,
-		Body: encodeRecords(model.AccountSize, accounts[:2]...)},
-		Request{Client: 7, Session: 9, Number: 1, Operation: model.OperationCreateAccounts,
-			Body: encodeRecords(model.AccountSize, accounts[2:4]...)},
-		Request{Client: 8, Session: 9, Number: 1, Operation: model.OperationCreateAccounts,
-			Body: encodeRecords(model.AccountSize, accounts[4:]...)})
-	funding := []*model.Transfer{
-		{ID: model.U128(100), DebitAccountID: model.U128(1), CreditAccountID: model.U128(11),
-			Amount: model.U128(1000), Ledger: 1, Code: 1},
-		{ID: model.U128(101), DebitAccountID: model.U128(2), CreditAccountID: model.U128(22),
-			Amount: model.U128(100_000), Ledger: 2, Code: 1}}
+	h.apply(tradingAccountRequests()...)
 	h.apply(Request{Client: 9, Session: 1, Number: 2, Operation: model.OperationCreateTransfers,
-		Body: encodeRecords(model.TransferSize, funding...)})
-	instrument := &model.Instrument{ID: 5, BaseLedger: 1, QuoteLedger: 2, TickSize: 1,
-		LotSize: 1, QuantityMin: 1, QuantityMax: 1000}
+		Body: encodeRecords(model.TransferSize, tradingFunds()...)})
 	out := h.apply(Request{Client: 9, Session: 1, Number: 3,
-		Operation: model.OperationCreateInstruments, Body: encodeRecords(model.InstrumentSize, instrument)})
+		Operation: model.OperationCreateInstruments, Body: encodeRecords(model.InstrumentSize, tradingInstrument())})
 	if statuses := eventStatuses(t, out.Body(&out.Replies[0])); statuses[0] != model.StatusOK {
 		t.Fatalf("instrument: %v", statuses)
 	}
-	sell := &model.Order{ClientOrderID: 1, Account: 1, BaseAccountID: model.U128(11),
-		QuoteAccountID: model.U128(12), Price: 50, Quantity: 10, Instrument: 5,
-		Side: model.SideSell, Type: model.OrderLimit, TimeInForce: model.GoodTillCancel}
-	buy := &model.Order{ClientOrderID: 1, Account: 2, BaseAccountID: model.U128(21),
-		QuoteAccountID: model.U128(22), Price: 50, Quantity: 4, Instrument: 5,
-		Side: model.SideBuy, Type: model.OrderLimit, TimeInForce: model.GoodTillCancel}
+	sell := tradingOrder(model.SideSell, 1, 50, 10)
+	buy := tradingOrder(model.SideBuy, 1, 50, 4)
 	h.apply(Request{Client: 7, Session: 1, Number: 1, Operation: model.OperationPlaceOrders,
 		Body: encodeRecords(model.OrderSize, sell)})
 	buyBody := encodeRecords(model.OrderSize, buy)
@@ -113,4 +89,58 @@ func TestMatchingThroughTheMachine(t *testing.T) {
 	if len(out.Reports) == 0 || out.Reports[0].Sequence != 3 {
 		t.Fatalf("client 7's cancel report: %+v", out.Reports)
 	}
+}
+
+// tradingAccountRequests create the trading accounts, each by its owner: the banks (1,
+// 2) are client 9's; each trader owns the accounts it trades from (client 7: 11, 12;
+// client 8: 21, 22).
+func tradingAccountRequests() []Request {
+	accounts := tradingAccounts()
+	return []Request{
+		{Client: 9, Session: 1, Number: 1, Operation: model.OperationCreateAccounts,
+			Body: encodeRecords(model.AccountSize, accounts[:2]...)},
+		{Client: 7, Session: 9, Number: 1, Operation: model.OperationCreateAccounts,
+			Body: encodeRecords(model.AccountSize, accounts[2:4]...)},
+		{Client: 8, Session: 9, Number: 1, Operation: model.OperationCreateAccounts,
+			Body: encodeRecords(model.AccountSize, accounts[4:]...)}}
+}
+
+// tradingAccounts are two issuers (ledgers 1 and 2) and two traders' base and quote
+// accounts that may not overdraw.
+func tradingAccounts() []*model.Account {
+	limit := model.AccountDebitsMustNotExceedCredits
+	return []*model.Account{
+		{ID: model.U128(1), Ledger: 1, Code: 1}, {ID: model.U128(2), Ledger: 2, Code: 1},
+		{ID: model.U128(11), Ledger: 1, Code: 2, Flags: limit},
+		{ID: model.U128(12), Ledger: 2, Code: 2, Flags: limit},
+		{ID: model.U128(21), Ledger: 1, Code: 2, Flags: limit},
+		{ID: model.U128(22), Ledger: 2, Code: 2, Flags: limit}}
+}
+
+// tradingFunds gives the seller (client 7: accounts 11, 12) base and the buyer (client
+// 8: accounts 21, 22) quote.
+func tradingFunds() []*model.Transfer {
+	return []*model.Transfer{
+		{ID: model.U128(100), DebitAccountID: model.U128(1), CreditAccountID: model.U128(11),
+			Amount: model.U128(1000), Ledger: 1, Code: 1},
+		{ID: model.U128(101), DebitAccountID: model.U128(2), CreditAccountID: model.U128(22),
+			Amount: model.U128(100_000), Ledger: 2, Code: 1}}
+}
+
+// tradingInstrument is instrument 5: base ledger 1, quote ledger 2, tick and lot 1.
+func tradingInstrument() *model.Instrument {
+	return &model.Instrument{ID: 5, BaseLedger: 1, QuoteLedger: 2, TickSize: 1,
+		LotSize: 1, QuantityMin: 1, QuantityMax: 1000}
+}
+
+// tradingOrder is a GTC limit order on instrument 5: sells from the seller's accounts,
+// buys from the buyer's.
+func tradingOrder(side model.Side, clientOrderID, price, quantity uint64) *model.Order {
+	order := &model.Order{ClientOrderID: clientOrderID, Account: 1, BaseAccountID: model.U128(11),
+		QuoteAccountID: model.U128(12), Price: price, Quantity: quantity, Instrument: 5,
+		Side: side, Type: model.OrderLimit, TimeInForce: model.GoodTillCancel}
+	if side == model.SideBuy {
+		order.Account, order.BaseAccountID, order.QuoteAccountID = 2, model.U128(21), model.U128(22)
+	}
+	return order
 }

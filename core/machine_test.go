@@ -15,6 +15,8 @@ type harness struct {
 	op        uint64
 	timestamp uint64
 	entries   []Entry // Everything applied, for replays.
+	// entryBuffer is reused by tests that build entries themselves.
+	entryBuffer []byte
 }
 
 func newHarness(t *testing.T, config Config) *harness {

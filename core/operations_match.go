@@ -45,11 +45,19 @@ func (m *Machine) Report(report *model.ExecutionReport) {
 	report.Encode(out.reportBody[start:])
 	out.Reports = append(out.Reports, Report{Client: report.Client,
 		Sequence: m.reportSequences[report.Client], start: start})
+	out.Events.AppendOrder(report)
 }
 
-// MarketData implements match.Sink. There is no public market-data feed yet: updates are
-// counted, not kept.
-func (m *Machine) MarketData(update *model.MarketDataUpdate) { m.marketDataUpdates++ }
+// MarketData implements match.Sink: the update, stamped with the op of the request that
+// caused it, becomes an event of the output (published by the market-data feed).
+func (m *Machine) MarketData(update *model.MarketDataUpdate) {
+	out := m.sinkOutput
+	if out == nil {
+		panic("core: market data outside Apply")
+	}
+	update.Op = out.Events.Op()
+	out.Events.AppendMarketData(update)
+}
 
 // dispatchMatch runs a matching operation; the bool says whether it was one.
 func (m *Machine) dispatchMatch(request *Request, out *Output) (model.Status, bool) {
@@ -165,6 +173,8 @@ func (m *Machine) queryMatch(request *Request, out *Output) (model.Status, bool)
 			levels[i].Encode(encoded[i*model.DepthLevelSize:])
 		}
 		return status, true
+	case model.OperationGetBook:
+		return m.getBook(body, out), true
 	}
 	return model.StatusUnknownOperation, false
 }
@@ -175,4 +185,31 @@ func encodeOrderStates(found []model.OrderState, status model.Status, out *Outpu
 		found[i].Encode(encoded[i*model.OrderStateSize:])
 	}
 	return status
+}
+
+// getBook answers the market-data snapshot: a BookHeader with the instrument's sequence
+// and the last op applied, then the depth (bids best first, then asks best first).
+func (m *Machine) getBook(body []byte, out *Output) model.Status {
+	var filter model.DepthFilter
+	filter.Decode(body)
+	levels, status := m.match.Depth(&filter, m.matchBuffers.depth[:0])
+	m.matchBuffers.depth = levels[:0]
+	if status != model.StatusOK {
+		return status
+	}
+	header := model.BookHeader{Op: m.opLast, Instrument: filter.Instrument}
+	header.Sequence, _ = m.match.MarketDataSequence(filter.Instrument)
+	for i := range levels {
+		if levels[i].Side == model.SideBuy {
+			header.BidCount++
+		} else {
+			header.AskCount++
+		}
+	}
+	encoded := grow(out, (1+len(levels))*model.DepthLevelSize)
+	header.Encode(encoded)
+	for i := range levels {
+		levels[i].Encode(encoded[(1+i)*model.DepthLevelSize:])
+	}
+	return model.StatusOK
 }

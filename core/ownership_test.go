@@ -197,6 +197,11 @@ func TestOwnershipMatrix(t *testing.T) {
 			return h.found(client, model.OperationLookupOrders,
 				binary.LittleEndian.AppendUint64(nil, order), model.OrderStateSize)
 		}, []uint64{owner, operator}, notVisible},
+		// Market data is public per instrument: everyone sees the owner's resting order
+		// in the book, as a level (no account, client or order id).
+		{"get_book with the owner's order", nil, func(h *harness, client, _ uint64) model.Status {
+			return h.bookAsks(client)
+		}, []uint64{owner, matrixStranger, matrixReader, matrixPayer, matrixTrader, operator}, notVisible},
 	}
 	for _, c := range cases {
 		for _, subject := range matrixSubjects {
@@ -273,6 +278,24 @@ func (h *harness) found(client uint64, operation model.Operation, body []byte, s
 	}
 	h.t.Fatalf("%s: %d bytes", operation, len(out.Body(&out.Replies[0])))
 	return 0
+}
+
+// bookAsks runs get_book on instrument 5 as client: ok when the book shows one ask
+// level (the owner's order), notVisible when it shows none.
+func (h *harness) bookAsks(client uint64) model.Status {
+	h.t.Helper()
+	out := &Output{}
+	h.machine.Query(&Request{Client: client, Session: 7, Number: 1, Operation: model.OperationGetBook,
+		Body: encodeRecords(model.DepthFilterSize, &model.DepthFilter{Instrument: 5, Levels: 10})}, out)
+	if out.Replies[0].Status != model.StatusOK {
+		return out.Replies[0].Status
+	}
+	var header model.BookHeader
+	header.Decode(out.Body(&out.Replies[0]))
+	if header.AskCount == 1 {
+		return model.StatusOK
+	}
+	return notVisible
 }
 
 // query runs get_account_transfers or get_account_balances on account as client.

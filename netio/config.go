@@ -47,6 +47,8 @@ type Config struct {
 	// Admission is the hook for limits beyond authentication (IP allow-lists, connection
 	// and rate limits). Nil admits everything.
 	Admission Admission
+	// MarketData sizes the market-data feed (see MarketDataConfig).
+	MarketData MarketDataConfig
 }
 
 // withDefaults returns a copy of c with zero fields set to their defaults.

@@ -4,7 +4,9 @@
 // shard (shard.Backend) and delivers the shard's replies and execution reports back to
 // the right connections (it implements shard.Replier). The byte format lives in
 // netio/wire, the Go client in netio/client, and the complete protocol specification in
-// PROTOCOL.md.
+// PROTOCOL.md. The other outbound network stream, change data capture into NATS
+// JetStream, is netio/capture (a shard.Consumer like the market-data feed here, but with
+// no client of this server involved); the operators' HTTP is netio/ops.
 //
 // What netio does not decide: which accounts and orders a client may touch. That is
 // ownership, decided by the deterministic core from logged inputs (package core): netio
@@ -44,6 +46,9 @@
 //     Close, which gnet makes safe from any goroutine.
 //   - report replay goroutines (at most reportReplaysConcurrentMax) serve subscriptions
 //     that ask for retained reports, because Backend.ReplayReports may wait on the shard.
+//   - the market-data publisher (marketdata.go) owns the feed's history and subscribers:
+//     the shard's sequencer only copies updates into its bounded queue (Consume), event
+//     loops only queue subscription changes to it, and it alone writes md_* frames.
 //
 // Shared state is atomic or immutable: the connection table (atomic pointers), the session
 // and subscriber maps (sync.Map of values replaced by compare-and-swap), the keyring (an

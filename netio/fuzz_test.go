@@ -52,6 +52,10 @@ func fuzzSeeds() [][]byte {
 		Operation: model.OperationLookupAccounts, Session: 5, Number: 2}, make([]byte, 32))
 	subscribe := wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindSubscribe, Session: 5},
 		make([]byte, wire.SubscribeSize))
+	marketData := make([]byte, wire.MarketDataSubscribeSize)
+	(&wire.MarketDataSubscribe{Instrument: 5, Channels: wire.ChannelBook, FromOp: 1}).Encode(marketData)
+	mdSubscribe := wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindMarketDataSubscribe,
+		Session: 5}, marketData)
 	heartbeat := wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindHeartbeat}, nil)
 	logout := wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindLogout, Session: 5}, nil)
 	join := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
@@ -59,6 +63,7 @@ func fuzzSeeds() [][]byte {
 		loginFrame,
 		join(loginFrame, request, lookup, heartbeat),
 		join(loginFrame, subscribe, request, logout),
+		join(loginFrame, mdSubscribe, request, mdSubscribe),
 		join(loginFrame, request[:60]),
 		join(heartbeat, request),
 		join(loginFrame, loginFrame),

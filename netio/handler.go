@@ -177,7 +177,7 @@ func (s *Server) drainFrames(conn *connection, c inboundBuffer) gnet.Action {
 func (s *Server) handleFrame(conn *connection, frame *wire.Frame) gnet.Action {
 	switch frame.Kind {
 	case wire.KindHeartbeat, wire.KindRequest, wire.KindLogin, wire.KindSubscribe,
-		wire.KindLogout:
+		wire.KindLogout, wire.KindMarketDataSubscribe:
 		if !clientFrameReservedZero(frame) {
 			return s.fail(conn, wire.ErrorReservedNotZero, frame.Number,
 				"header fields unused by a "+frame.Kind.String()+" frame must be zero")
@@ -195,6 +195,8 @@ func (s *Server) handleFrame(conn *connection, frame *wire.Frame) gnet.Action {
 		return s.handleLogin(conn, frame)
 	case wire.KindSubscribe:
 		return s.handleSubscribe(conn, frame)
+	case wire.KindMarketDataSubscribe:
+		return s.handleMarketDataSubscribe(conn, frame)
 	case wire.KindLogout:
 		if conn.phase != phaseActive {
 			return s.fail(conn, wire.ErrorUnexpectedFrame, 0, "logout before login")

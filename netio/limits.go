@@ -75,4 +75,26 @@ const (
 	// attemptAddressesMax bounds the entries each attempt limit tracks (addresses, and
 	// (address, client) pairs); when full, new ones are refused until a minute passes.
 	attemptAddressesMax = 1 << 16
+
+	// MarketDataQueueUpdatesMaxDefault bounds the updates between the sequencer and the
+	// market-data publisher (8 MiB): far more than one entry makes. Past it the feed
+	// drops updates and every subscriber is told to resnapshot.
+	MarketDataQueueUpdatesMaxDefault = 1 << 16
+
+	// MarketDataHistoryUpdatesMaxDefault bounds the updates kept for subscribers that
+	// resume by op after a reconnect or a failover (32 MiB).
+	MarketDataHistoryUpdatesMaxDefault = 1 << 18
+
+	// MarketDataSubscriberBytesMaxDefault: a subscriber with more unsent bytes is skipped
+	// (then told to resnapshot), well below OutboundBytesMaxDefault so that market data
+	// alone never gets a connection closed as a slow consumer.
+	MarketDataSubscriberBytesMaxDefault = 1 << 20
+
+	// marketDataCommandsMax bounds subscription changes waiting for the publisher; past
+	// it md_subscribe answers busy.
+	marketDataCommandsMax = 1024
+
+	// marketDataRecheckInterval is how often the publisher looks at stale subscribers
+	// when no update arrives (so a drained one gets its md_stale notice).
+	marketDataRecheckInterval = 100 * time.Millisecond
 )

@@ -69,6 +69,8 @@ func kindsTable() string {
 		wire.KindLogout: "both", wire.KindHeartbeat: "both", wire.KindRequest: "C→S",
 		wire.KindReply: "S→C", wire.KindError: "S→C", wire.KindSubscribe: "C→S",
 		wire.KindSubscribed: "S→C", wire.KindReport: "S→C",
+		wire.KindMarketDataSubscribe: "C→S", wire.KindMarketDataSubscribed: "S→C",
+		wire.KindMarketData: "S→C", wire.KindMarketDataStale: "S→C",
 	}
 	var b strings.Builder
 	b.WriteString("| kind | name | direction | body bytes |\n|---:|---|---|---|\n")

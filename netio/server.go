@@ -60,6 +60,8 @@ type Server struct {
 	drained     chan struct{} // Closed when draining and inflight reaches zero.
 	drainedOnce sync.Once
 
+	marketData *marketData // The market-data feed (marketdata.go).
+
 	counters counters
 }
 
@@ -82,6 +84,7 @@ func NewServer(config Config, backend shard.Backend) (*Server, error) {
 		done:        make(chan struct{}),
 		drained:     make(chan struct{}),
 	}
+	s.marketData = newMarketData(s, config.MarketData)
 	s.outbound.New = func() any { return newOutbound(s) }
 	s.scratch.New = func() any { return &deliverScratch{index: make(map[uint64]int)} }
 	return s, nil
@@ -114,6 +117,7 @@ func (s *Server) Start() error {
 		return ErrStarted
 	}
 	s.log = newAsyncLogger(s.config.Logger)
+	s.marketData.start()
 	handler := &eventHandler{server: s}
 	go func() {
 		s.runErr = gnet.Run(handler, "tcp://"+s.config.Address, s.gnetOptions()...)
@@ -125,6 +129,7 @@ func (s *Server) Start() error {
 			slog.Int("event_loops", s.config.EventLoops))
 		return nil
 	case <-s.done:
+		s.marketData.close()
 		s.log.close()
 		return fmt.Errorf("netio: listen on %s: %w", s.config.Address, s.runErr)
 	}
@@ -190,6 +195,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		case <-ctx.Done():
 		}
 	}
+	s.marketData.close()
 	err := s.engine.Stop(ctx)
 	select {
 	case <-s.done:

@@ -87,8 +87,8 @@
 // # Goroutines
 //
 // Primary: an accept loop, one sender per attached standby (owns the connection writer)
-// plus its ack reader, and a degradation watchdog; the log's writer goroutine feeds the
-// sender's bounded live queue through the observer. Standby: the follow loop (reads
+// plus its ack reader, and a degradation watchdog; the sender follows the log through a
+// wal.Tail, whose bounded queue the log's writer goroutine feeds. Standby: the follow loop (reads
 // frames, hands entries to the shard's sequencer through shard.Replicate) and an ack
 // sender woken by the log's durable subscription. With a witness: the lease renewer
 // (primary) or the failover watch (standby); after a promotion, one fencing attempt.

@@ -117,7 +117,6 @@ func StartPrimary(config PrimaryConfig) *Primary {
 	// may never have reached the standby, so nothing counts as acknowledged until a
 	// standby says what it has durably written. (A promoted node starts degraded, which
 	// releases without acknowledgements until its new standby has caught up.)
-	config.Log.SetObserver(p.observe)
 	p.sessions.Add(2)
 	go p.accept()
 	go p.watchDegradation()
@@ -151,7 +150,6 @@ func (p *Primary) Close() error {
 		if s := p.current.Load(); s != nil {
 			s.conn.Close()
 		}
-		p.config.Log.SetObserver(nil)
 	})
 	p.sessions.Wait()
 	return nil
@@ -161,17 +159,6 @@ func (p *Primary) signal() {
 	select {
 	case p.ackNotify <- struct{}{}:
 	default:
-	}
-}
-
-// observe runs on the log's writer goroutine for every entry written: it queues a copy
-// for the live session, if any (never blocking: past the queue's bound the session
-// falls back to reading the log).
-func (p *Primary) observe(stored []byte, meta wal.EntryMeta) {
-	if s := p.current.Load(); s != nil {
-		if !s.queue.push(stored, meta) {
-			p.stats.overflows.Add(1)
-		}
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -13,15 +12,15 @@ import (
 	"sequent/wal"
 )
 
-// primarySession is one attached standby. The sender goroutine (stream) owns the writer;
-// the log's writer goroutine feeds the queue; readAcks reads the connection.
+// primarySession is one attached standby. The sender goroutine (stream) owns the writer
+// and the tail it reads the log through; readAcks reads the connection.
 type primarySession struct {
 	conn    net.Conn
 	writer  *bufio.Writer
-	queue   liveQueue
-	wake    chan struct{} // Capacity 1: the queue or the digests got something.
-	digests chan [40]byte // Digest notices to send (op u64 | digest[32]).
-	sentOp  atomic.Uint64 // Last op sent.
+	tail    atomic.Pointer[wal.Tail] // Set when streaming starts.
+	wake    chan struct{}            // Capacity 1: digests to send.
+	digests chan [40]byte            // Digest notices to send (op u64 | digest[32]).
+	sentOp  atomic.Uint64            // Last op sent.
 }
 
 func (s *primarySession) wakeUp() {
@@ -31,68 +30,35 @@ func (s *primarySession) wakeUp() {
 	}
 }
 
-// liveQueue holds copies of entries the log has written since the session attached,
-// bounded by liveQueueBytesMax. On overflow it empties itself and remembers it did: the
-// sender then reads the missed entries from the log.
-type liveQueue struct {
-	mutex   sync.Mutex
-	entries []queuedEntry
-	bytes   int
-	owner   *primarySession
-}
-
-type queuedEntry struct {
-	firstOp, lastOp uint64
-	stored          []byte
-}
-
-// push queues a copy of an entry; false when it overflowed (and dropped everything).
-func (q *liveQueue) push(stored []byte, meta wal.EntryMeta) bool {
-	q.mutex.Lock()
-	defer q.mutex.Unlock()
-	if q.bytes+len(stored) > liveQueueBytesMax {
-		q.entries, q.bytes = nil, 0
-		return false
-	}
-	q.entries = append(q.entries, queuedEntry{firstOp: meta.FirstOp,
-		lastOp: meta.FirstOp + uint64(meta.Count) - 1, stored: append([]byte(nil), stored...)})
-	q.bytes += len(stored)
-	if q.owner != nil {
-		q.owner.wakeUp()
-	}
-	return true
-}
-
-// take removes and returns everything queued.
-func (q *liveQueue) take() []queuedEntry {
-	q.mutex.Lock()
-	defer q.mutex.Unlock()
-	entries := q.entries
-	q.entries, q.bytes = nil, 0
-	return entries
-}
-
 // errSessionClosed ends a stream when the connection is gone.
 var errSessionClosed = errors.New("replication: session closed")
 
 // errFenced ends a standby session, or refuses one, on a primary that has fenced itself.
 var errFenced = errors.New("replication: this primary is fenced")
 
-// stream sends every entry after op, first from the log, then live from the queue,
-// falling back to the log whenever the queue has a gap (entries written before the
-// session attached, or dropped by an overflow); plus digests and heartbeats.
+// stream sends every entry after op through a wal.Tail: from the log while behind, then
+// as the writer writes them (before their local fsync, so the standby syncs in parallel),
+// falling back to the log whenever the tail's bounded queue missed entries; plus digests
+// and heartbeats.
 func (p *Primary) stream(s *primarySession, op uint64) error {
-	s.queue.mutex.Lock()
-	s.queue.owner = s
-	s.queue.mutex.Unlock()
+	tail := p.config.Log.Follow(op, wal.TailOptions{Written: true,
+		QueueBytesMax: liveQueueBytesMax})
+	s.tail.Store(tail)
+	defer func() {
+		s.tail.Store(nil)
+		p.stats.overflows.Add(tail.Stats().Overflows)
+		tail.Close()
+	}()
 	s.sentOp.Store(op)
 	heartbeat := time.NewTicker(p.config.HeartbeatInterval)
 	defer heartbeat.Stop()
 	for {
-		if err := p.catchUp(s); err != nil {
-			return err
+		gap, err := tail.Drain(func(stored []byte, meta wal.EntryMeta) error {
+			return p.sendEntry(s, stored, meta.FirstOp, meta.FirstOp+uint64(meta.Count)-1)
+		})
+		if errors.Is(err, wal.ErrCompacted) {
+			return fmt.Errorf("standby fell behind the retained log: %w (reconnect for a snapshot)", err)
 		}
-		gap, err := p.sendQueued(s)
 		if err != nil {
 			return err
 		}
@@ -108,6 +74,7 @@ func (p *Primary) stream(s *primarySession, op uint64) error {
 		}
 		select {
 		case <-s.wake:
+		case <-tail.Wake():
 		case <-retry:
 		case <-heartbeat.C:
 			if p.config.Shard.Role() != shard.RolePrimary {
@@ -123,35 +90,6 @@ func (p *Primary) stream(s *primarySession, op uint64) error {
 			return errSessionClosed
 		}
 	}
-}
-
-// catchUp sends the durable entries after the last one sent, read from the log.
-func (p *Primary) catchUp(s *primarySession) error {
-	err := p.config.Log.ReadStored(s.sentOp.Load(), func(stored []byte, meta wal.EntryMeta) error {
-		return p.sendEntry(s, stored, meta.FirstOp, meta.FirstOp+uint64(meta.Count)-1)
-	})
-	if errors.Is(err, wal.ErrCompacted) {
-		return fmt.Errorf("standby fell behind the retained log: %w (reconnect for a snapshot)", err)
-	}
-	return err
-}
-
-// sendQueued sends the queued entries that continue what was sent; it reports a gap
-// when the queue starts after the next op (the log must fill it).
-func (p *Primary) sendQueued(s *primarySession) (bool, error) {
-	for _, entry := range s.queue.take() {
-		sent := s.sentOp.Load()
-		if entry.lastOp <= sent {
-			continue
-		}
-		if entry.firstOp != sent+1 {
-			return true, nil // The rest will come from the log once durable.
-		}
-		if err := p.sendEntry(s, entry.stored, entry.firstOp, entry.lastOp); err != nil {
-			return false, err
-		}
-	}
-	return false, nil
 }
 
 func (p *Primary) sendEntry(s *primarySession, stored []byte, firstOp, lastOp uint64) error {
@@ -215,6 +153,11 @@ func (p *Primary) Stats() PrimaryStats {
 		EntriesSent: p.stats.entriesSent.Load(), BytesSent: p.stats.bytesSent.Load(),
 		Sessions: p.stats.sessions.Load(), Degradations: p.stats.degradations.Load(),
 		QueueOverflows: p.stats.overflows.Load()}
+	if s := p.current.Load(); s != nil {
+		if tail := s.tail.Load(); tail != nil {
+			stats.QueueOverflows += tail.Stats().Overflows
+		}
+	}
 	if last > acked {
 		stats.LagOps = last - acked
 	}

@@ -18,7 +18,8 @@
 //	    Append, AppendStored, StartAfter, TruncateAfter, Close
 //	any goroutine:
 //	    Durable, DurableNotify, Err, LastOp, FirstOp, LastChain, ChainAt, Stats,
-//	    Read (replication catch-up runs it concurrently with Append), Retire
+//	    Read (replication catch-up runs it concurrently with Append), Retire, BytesAfter,
+//	    Follow (each Tail then belongs to one follower goroutine)
 //	background goroutines owned by the Log:
 //	    encoders (EncoderCount): compress + CRC32C + SHA-256 of large bodies
 //	    writer (one): seals entries in order (chain hash, header), one pwritev per group,
@@ -33,6 +34,17 @@
 // takes the oldest slot (waiting for its encoder if needed) plus every later slot already
 // encoded: that is one group commit, one write and one fdatasync. Slot buffers grow to the
 // largest entry seen and are reused: the steady state allocates nothing (a test checks).
+//
+// # Following the log (Tail)
+//
+// Follow returns a Tail: the public tail reader. Its follower drains every entry after a
+// position, in order and once each: from the segments while it is behind (ReadStored),
+// then from a bounded queue the writer fills with a copy of each entry as it writes it
+// (right after the pwritev, before the fdatasync: TailOptions.Written hands entries over
+// then, as replication needs; by default only once durable). A queue that overflows
+// empties itself and the follower reads what it missed from the segments, so a slow
+// follower costs the writer one copy per entry and never a wait. Replication streams to
+// the standby through a Tail; change capture catches up through one.
 //
 // Locks: maintenanceMutex (Retire, TruncateAfter), then segmentsMutex (segment index),
 // then chainsMutex (recent chain hashes). Never held across file I/O except open(2).

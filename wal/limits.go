@@ -90,6 +90,11 @@ const (
 
 	// snapshotBufferBytes is the write and read buffer size for snapshot files.
 	snapshotBufferBytes = 1 << 20
+
+	// TailQueueBytesMaxDefault bounds the entries a Tail keeps queued for its follower
+	// (64 MiB: tens of full entries). Beyond it the follower is lagging: the queue is
+	// dropped and the follower reads the log instead, so it costs memory never past this.
+	TailQueueBytesMaxDefault = 64 << 20
 )
 
 // Relations between the constants, checked at compile time: each line fails to build

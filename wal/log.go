@@ -155,11 +155,13 @@ type Log struct {
 	// durableSubscribers are further capacity-1 channels signalled like durableNotify
 	// (SubscribeDurable), for a second reader such as the replication ack sender.
 	durableSubscribers atomic.Pointer[[]chan struct{}]
-	failure            atomic.Pointer[error]
-	observer           atomic.Pointer[func(stored []byte, meta EntryMeta)]
-	closed             atomic.Bool
-	stats              stats     // counters, written by the writer
-	latencies          latencies // write and fdatasync durations, recorded by the writer
+	// tails are the open Follow tails, fed by the writer with every entry it writes.
+	tails     atomic.Pointer[[]*Tail]
+	failure   atomic.Pointer[error]
+	observer  atomic.Pointer[func(stored []byte, meta EntryMeta)]
+	closed    atomic.Bool
+	stats     stats     // counters, written by the writer
+	latencies latencies // write and fdatasync durations, recorded by the writer
 
 	// maintenanceMutex serialises Retire and TruncateAfter, which both reshape the
 	// segment index. Lock order: maintenanceMutex, then segmentsMutex, then chainsMutex.

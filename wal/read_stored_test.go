@@ -95,7 +95,7 @@ func TestSubscribeDurable(t *testing.T) {
 	last := appendEntries(t, l, 3)
 	waitDurable(t, l, last)
 	// Durable is published before the subscribers are signalled: wait for the signal
-	// (bounded) rather than expecting it the moment Durable has moved.
+	// (bounded) rather than expecting it the moment Durable has moved (that flaked).
 	select {
 	case <-subscription:
 	case <-time.After(10 * time.Second):

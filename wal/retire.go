@@ -89,3 +89,17 @@ func copyFileSynced(source, target string) error {
 	}
 	return err
 }
+
+// BytesAfter returns the size of the segments holding ops after op (the log that
+// retiring up to op would keep). Any goroutine.
+func (l *Log) BytesAfter(op uint64) int64 {
+	l.segmentsMutex.Lock()
+	defer l.segmentsMutex.Unlock()
+	var total int64
+	for _, info := range l.segments {
+		if info.Entries == 0 || info.LastOp > op {
+			total += info.Bytes
+		}
+	}
+	return total
+}

@@ -349,6 +349,13 @@ func parseSnapshotName(name string) (uint64, bool) {
 // damaged files included, plus temporary files left by interrupted writes. keep must be
 // at least 1. It must not run concurrently with WriteSnapshot on the same directory.
 func PruneSnapshots(dir string, keep int) error {
+	return PruneSnapshotsHolding(dir, keep, 0)
+}
+
+// PruneSnapshotsHolding is PruneSnapshots that also keeps the newest valid snapshot at or
+// before heldOp (when heldOp is not 0): a consumer that must rebuild state at heldOp (change
+// capture catching up) starts from it.
+func PruneSnapshotsHolding(dir string, keep int, heldOp uint64) error {
 	if keep < 1 {
 		return fmt.Errorf("wal: PruneSnapshots keep %d: at least one snapshot must stay", keep)
 	}
@@ -356,9 +363,11 @@ func PruneSnapshots(dir string, keep int) error {
 	if err != nil {
 		return err
 	}
-	valid := 0
+	valid, holdKept := 0, heldOp == 0
 	for _, info := range infos {
-		if valid >= keep {
+		keepForHold := !holdKept && info.Err == nil && info.Meta.Op <= heldOp
+		holdKept = holdKept || keepForHold
+		if valid >= keep && !keepForHold {
 			if err := os.Remove(info.Path); err != nil {
 				return err
 			}

@@ -179,3 +179,31 @@ func TestSnapshotAtomic(t *testing.T) {
 		}
 	}
 }
+
+// TestPruneSnapshotsHolding keeps, besides the newest snapshots, the newest one at or
+// before a consumer's held op (the state a catching-up consumer rebuilds from), and only
+// that one.
+func TestPruneSnapshotsHolding(t *testing.T) {
+	dir := t.TempDir()
+	for _, op := range []uint64{10, 20, 30, 40} {
+		if _, err := WriteSnapshot(dir, SnapshotMeta{Op: op}, makeState(op, 1<<10)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := PruneSnapshotsHolding(dir, 1, 25); err != nil {
+		t.Fatal(err)
+	}
+	infos, err := ListSnapshots(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(infos) != 2 || infos[0].Meta.Op != 40 || infos[1].Meta.Op != 20 {
+		t.Fatalf("kept %+v, want the snapshots at ops 40 and 20", infos)
+	}
+	if err := PruneSnapshotsHolding(dir, 1, 0); err != nil {
+		t.Fatal(err)
+	}
+	if infos, _ = ListSnapshots(dir); len(infos) != 1 {
+		t.Fatalf("without a hold %d snapshots are kept", len(infos))
+	}
+}

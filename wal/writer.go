@@ -227,6 +227,14 @@ func (l *Log) flushWrite() bool {
 			(*observer)(s.out, s.meta)
 		}
 	}
+	if tails := l.tails.Load(); tails != nil {
+		for i := range count {
+			s := l.pipeline.slot(w.writeFirst + uint64(i))
+			for _, tail := range *tails {
+				tail.push(s.out, s.meta)
+			}
+		}
+	}
 	first := l.pipeline.slot(w.writeFirst).meta.FirstOp
 	raw := uint64(0)
 	for i := range count {

@@ -25,31 +25,32 @@ import (
 
 // benchOptions are `sequent bench`'s flags.
 type benchOptions struct {
-	credentials  clientOptions // --addr, --client-id, --key-id, --secret, --keys.
-	embedded     bool
-	sync         string
-	transfers    uint32
-	connections  int
-	inflight     int
-	events       int
-	accounts     int
-	choice       string
-	zipfSkew     float64
-	hotAccounts  int
-	hotFraction  float64
-	mix          string
-	duration     time.Duration
-	warmup       time.Duration
-	count        uint64
-	rate         float64
-	seed         uint64
-	runID        uint64
-	drainTimeout time.Duration
-	asJSON       bool
-	hlog         string
-	plot         string
-	http         string
-	quiet        bool
+	credentials           clientOptions // --addr, --client-id, --key-id, --secret, --keys.
+	embedded              bool
+	sync                  string
+	transfers             uint32
+	connections           int
+	inflight              int
+	events                int
+	accounts              int
+	choice                string
+	zipfSkew              float64
+	hotAccounts           int
+	hotFraction           float64
+	mix                   string
+	marketDataSubscribers int
+	duration              time.Duration
+	warmup                time.Duration
+	count                 uint64
+	rate                  float64
+	seed                  uint64
+	runID                 uint64
+	drainTimeout          time.Duration
+	asJSON                bool
+	hlog                  string
+	plot                  string
+	http                  string
+	quiet                 bool
 }
 
 // Defaults of `sequent bench`.
@@ -139,6 +140,8 @@ func (o *benchOptions) addFlags(command *cobra.Command) {
 		"load before measuring (not counted)")
 	flags.Uint64Var(&o.count, "count", 0,
 		"stop after this many measured requests (0: run for --duration)")
+	flags.IntVar(&o.marketDataSubscribers, "md-subscribers", 0,
+		"extra connections subscribed to all market data; reports order → market-data update latency (use with --mix orders)")
 	flags.Float64Var(&o.rate, "rate", 0,
 		"open loop: requests/s over all connections (0: closed loop)")
 	flags.Uint64Var(&o.seed, "seed", 1,
@@ -233,7 +236,8 @@ func (o *benchOptions) config(cmd *cobra.Command) (bench.Config, error) {
 		Accounts: o.accounts, Choice: choice, ZipfSkew: o.zipfSkew, HotAccounts: o.hotAccounts,
 		HotFraction: o.hotFraction, Mix: mix, Duration: duration, Warmup: o.warmup,
 		Count: o.count, Rate: o.rate, Seed: o.seed, RunID: runID,
-		DrainTimeout: o.drainTimeout, StatusAddress: statusAddress,
+		MarketDataSubscribers: o.marketDataSubscribers,
+		DrainTimeout:          o.drainTimeout, StatusAddress: statusAddress,
 		Addresses: []string{"embedded"}, Client: 1, Key: 1, Secret: []byte{1}}
 	if !o.quiet {
 		config.Progress = cmd.ErrOrStderr()

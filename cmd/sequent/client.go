@@ -19,6 +19,7 @@ import (
 
 	"sequent/core/model"
 	"sequent/netio"
+	"sequent/netio/capture"
 	"sequent/netio/client"
 	"sequent/tools"
 )
@@ -70,6 +71,7 @@ refused (the status is printed); 2 bad flags or no server reachable.`,
 		newAccountQueryCommand(options, "balance-history"),
 	)
 	command.AddCommand(newMatchingCommands(options)...)
+	command.AddCommand(newMarketDataCommand(options))
 	return command
 }
 
@@ -606,20 +608,9 @@ func newAccountQueryCommand(options *clientOptions, name string) *cobra.Command 
 	return cmd
 }
 
-type accountJSON struct {
-	ID             string `json:"id"`
-	Ledger         uint32 `json:"ledger"`
-	Code           uint16 `json:"code"`
-	Flags          uint16 `json:"flags"`
-	DebitsPending  string `json:"debits_pending"`
-	DebitsPosted   string `json:"debits_posted"`
-	CreditsPending string `json:"credits_pending"`
-	CreditsPosted  string `json:"credits_posted"`
-	UserData128    string `json:"user_data_128"`
-	UserData64     uint64 `json:"user_data_64"`
-	UserData32     uint32 `json:"user_data_32"`
-	Timestamp      uint64 `json:"timestamp"`
-}
+// accountJSON is an account in --json output: change capture's type, so that the
+// stream and the client print the same field names.
+type accountJSON = capture.AccountJSON
 
 func printAccounts(cmd *cobra.Command, options *clientOptions, accounts []model.Account,
 	asked int) error {
@@ -645,21 +636,8 @@ func printAccounts(cmd *cobra.Command, options *clientOptions, accounts []model.
 	return nil
 }
 
-type transferJSON struct {
-	ID              string `json:"id"`
-	DebitAccountID  string `json:"debit_account_id"`
-	CreditAccountID string `json:"credit_account_id"`
-	Amount          string `json:"amount"`
-	PendingID       string `json:"pending_id"`
-	Ledger          uint32 `json:"ledger"`
-	Code            uint16 `json:"code"`
-	Flags           uint16 `json:"flags"`
-	Timeout         uint32 `json:"timeout"`
-	UserData128     string `json:"user_data_128"`
-	UserData64      uint64 `json:"user_data_64"`
-	UserData32      uint32 `json:"user_data_32"`
-	Timestamp       uint64 `json:"timestamp"`
-}
+// transferJSON is a transfer in --json output (change capture's type, as accountJSON).
+type transferJSON = capture.TransferJSON
 
 func printTransfers(cmd *cobra.Command, options *clientOptions, transfers []model.Transfer,
 	asked int) error {

@@ -162,7 +162,31 @@ func (r *runningNode) opsSnapshot() ops.Snapshot {
 	snapshot.Replication = replicationStats(&status, r.replicationMode)
 	snapshot.Network = r.networkStats()
 	snapshot.Problems = problems(&snapshot, s, &status, stats, r.freeBytesWarning)
+	r.streamsSnapshot(&snapshot)
 	return snapshot
+}
+
+// streamsSnapshot adds the outbound streams (and capture's state and problem).
+func (r *runningNode) streamsSnapshot(snapshot *ops.Snapshot) {
+	snapshot.Streams = []ops.StreamStats{}
+	for _, c := range r.node.Shard().ConsumerStats() {
+		snapshot.Streams = append(snapshot.Streams, ops.StreamStats{Name: c.Name,
+			HandledOp: c.HandledOp, LagOps: c.LagOps, Buffered: c.Buffered,
+			BufferMax: c.BufferMax, FellBehind: c.FellBehind})
+	}
+	if r.capture == nil {
+		return
+	}
+	c := r.capture.Stats()
+	snapshot.Capture = &ops.CaptureStats{Stream: c.Stream, Connected: c.Connected,
+		Publishing: c.Publishing, PublishedOp: c.PublishedOp, StreamSequence: c.StreamSequence,
+		LagOps: c.LagOps, LagSeconds: c.LagSeconds, Lagging: c.Lagging, Published: c.Published,
+		Rebuilds: c.Rebuilds, Gaps: c.Gaps, LastError: c.LastError}
+	if c.Lagging {
+		snapshot.Problems = append(snapshot.Problems, ops.Problem{Code: ops.ProblemCaptureLagging,
+			Detail: fmt.Sprintf("%d ops (%.0f s) not yet in %s: %s", c.LagOps, c.LagSeconds,
+				c.Stream, c.LastError)})
+	}
 }
 
 // quantiles converts a shard summary; the sum (which a Prometheus summary needs for a

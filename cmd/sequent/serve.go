@@ -22,6 +22,7 @@ import (
 	"sequent/core/ledger"
 	"sequent/core/shard"
 	"sequent/netio"
+	"sequent/netio/capture"
 	"sequent/netio/ops"
 	"sequent/replication"
 	"sequent/tools"
@@ -73,6 +74,7 @@ type serveOptions struct {
 	allow             []string
 	loginAttempts     int
 	ledgers           string // Ledger registry for the clearing endpoints (names, scales).
+	capture           captureOptions
 }
 
 func newServeCommand() *cobra.Command {
@@ -163,6 +165,7 @@ func addServeFlags(flags *pflag.FlagSet, o *serveOptions) {
 	flags.IntVar(&o.ringBytes, "input-ring-bytes", shard.RingBytesDefault, "tuning: bytes of requests queued before the server answers busy")
 	flags.IntVar(&o.inFlightEntries, "in-flight-entries", shard.InFlightEntriesMaxDefault, "tuning: log entries applied but not yet durable before the sequencer waits")
 	flags.BoolVar(&o.truncateCorrupt, "wal-truncate-corrupt", false, "DANGER: cut the log at the first damaged entry instead of refusing to start")
+	addCaptureFlags(flags, &o.capture)
 }
 
 // applyEnvironment sets every flag not given on the command line from its SEQUENT_*
@@ -215,7 +218,8 @@ func runServe(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) er
 type runningNode struct {
 	node    *replication.Node
 	server  *netio.Server
-	ops     *ops.Server // Nil when --http is "".
+	ops     *ops.Server      // Nil when --http is "".
+	capture *capture.Capture // Nil without --cdc-nats.
 	keyring *netio.Keyring
 	logger  *slog.Logger
 	opsState
@@ -258,17 +262,22 @@ func startNode(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) (
 		LoginAttemptsPerMinute: o.loginAttempts})
 	server, err := netio.NewServer(netio.Config{Address: o.address, Keys: keyring,
 		Logger: logger, EventLoops: o.eventLoops, PrimaryAddress: s.PrimaryAddress,
-		Epoch: s.Epoch, Admission: controls}, s)
+		Epoch: s.Epoch, Admission: controls,
+		MarketData: netio.MarketDataConfig{StartOp: node.Recovery().OpLast + 1,
+			Serving: func() bool { return s.Role() == shard.RolePrimary }}}, s)
 	if err != nil {
 		node.Close()
 		return nil, err
 	}
+	s.AddConsumer(server.MarketData(), nil)
+	captured := o.capture.start(node, nodeConfig, logger)
 	if err := server.Start(); err != nil {
 		node.Close()
 		return nil, err
 	}
 	node.Start(server.Replier())
-	return &runningNode{node: node, server: server, keyring: keyring, logger: logger,
+	return &runningNode{node: node, server: server, capture: captured, keyring: keyring,
+		logger: logger,
 		opsState: opsState{data: o.data, started: time.Now(), level: level,
 			replicationMode: o.replicationMode, freeBytesWarning: uint64(o.dataFreeBytesWarn)}}, nil
 }
@@ -323,6 +332,9 @@ func (r *runningNode) stop() error {
 		opsErr = r.ops.Shutdown(shutdown)
 	}
 	serverErr := r.server.Shutdown(shutdown)
+	if r.capture != nil {
+		r.capture.Close() // What it has not published stays in the log for the next start.
+	}
 	nodeErr := r.node.Close()
 	return errors.Join(opsErr, serverErr, nodeErr, r.node.Shard().Err())
 }
@@ -353,7 +365,8 @@ func (o *serveOptions) nodeConfig(logger *slog.Logger) (replication.NodeConfig, 
 			TransfersCapacity: o.transfersCapacity, HashSeed: randomSeed()}},
 		WAL: wal.Options{Sync: policy, SyncInterval: o.syncInterval,
 			TruncateCorrupt: o.truncateCorrupt, SegmentBytes: o.walSegmentBytes},
-		Shard: shard.Config{RingBytes: o.ringBytes, InFlightEntriesMax: o.inFlightEntries},
+		Shard: shard.Config{RingBytes: o.ringBytes, InFlightEntriesMax: o.inFlightEntries,
+			LogHoldBytesMax: o.capture.retainBytes},
 		Snapshots: &shard.SnapshotConfig{EveryOps: o.snapshotEvery, Keep: o.snapshotsKept,
 			RetireLog: !o.walKeepAll, ArchiveDir: o.walArchive},
 		Listen:        o.replicationListen,

@@ -134,6 +134,9 @@ func TestServeRefusesMeaninglessFlags(t *testing.T) {
 			o.standbyOf, o.replicationKey, o.replicationMode = "127.0.0.1:9", "k", "async"
 		}},
 		{"sync interval", func(o *serveOptions) { o.sync, o.syncInterval = "interval", time.Millisecond }},
+		{"capture", func(o *serveOptions) {
+			o.capture.url, o.capture.stream, o.capture.subjectPrefix = "nats://127.0.0.1:9", "CDC-1", "acme.ledger"
+		}},
 	} {
 		o := base()
 		good.change(o)
@@ -192,6 +195,23 @@ func TestServeRefusesMeaninglessFlags(t *testing.T) {
 		{"no address", func(o *serveOptions) { o.address = "" }, "--addr"},
 		{"bad advertise", func(o *serveOptions) { o.advertise = "nohost" }, "--advertise"},
 		{"no data", func(o *serveOptions) { o.data = "" }, "--data is empty"},
+		{"capture stream without nats", func(o *serveOptions) { o.capture.stream = "X" }, "need --cdc-nats"},
+		{"capture retain without nats", func(o *serveOptions) { o.capture.retainBytes = 1 << 20 }, "need --cdc-nats"},
+		{"capture stream with a dot", func(o *serveOptions) {
+			o.capture.url, o.capture.stream = "nats://127.0.0.1:9", "A.B"
+		}, "stream name \"A.B\""},
+		{"capture prefix wildcard", func(o *serveOptions) {
+			o.capture.url, o.capture.subjectPrefix = "nats://127.0.0.1:9", "acme.*"
+		}, "subject prefix"},
+		{"capture prefix empty token", func(o *serveOptions) {
+			o.capture.url, o.capture.subjectPrefix = "nats://127.0.0.1:9", "acme..x"
+		}, "subject prefix"},
+		{"capture lag warning 0", func(o *serveOptions) {
+			o.capture.url, o.capture.lagWarning = "nats://127.0.0.1:9", 0
+		}, "--cdc-lag-warning 0s"},
+		{"capture retain 0", func(o *serveOptions) {
+			o.capture.url, o.capture.retainBytes = "nats://127.0.0.1:9", 0
+		}, "--cdc-retain-bytes 0"},
 	} {
 		o := base()
 		bad.change(o)

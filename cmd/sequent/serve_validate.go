@@ -48,6 +48,7 @@ func (o *serveOptions) validate() error {
 	o.validateLog(problem)
 	o.validateReplication(problem, replicated)
 	o.validateNetwork(problem)
+	o.capture.validate(problem)
 	return errors.Join(problems...)
 }
 

@@ -3,6 +3,7 @@ package ledger
 import (
 	"fmt"
 
+	"sequent/core/event"
 	"sequent/core/model"
 )
 
@@ -35,6 +36,10 @@ func (l *Ledger) CreateAccountsAs(client uint64, firstTimestamp uint64,
 			status, resultTimestamp = l.createAccount(event, timestamp)
 		}
 		results[i] = model.EventResult{Timestamp: resultTimestamp, Status: status}
+		if status == model.StatusOK && l.events != nil {
+			account := exportAccount(l.accounts.at(l.accounts.count - 1))
+			l.events.AppendAccount(&account, client)
+		}
 		from, to := runner.after(i, linked, status)
 		for j := from; j < to; j++ {
 			results[j] = model.EventResult{Timestamp: firstTimestamp + uint64(j),
@@ -64,10 +69,11 @@ func checkBatch(firstTimestamp uint64, eventCount int, resultCount int) {
 // open at the end of the batch fails with linked_event_chain_open on its last event.
 type chainRunner struct {
 	ledger *Ledger
-	count  int  // Events in the batch.
-	start  int  // First event of the open chain (meaningful while open).
-	open   bool // A chain is open.
-	broken bool // The open chain failed; its remaining events are not evaluated.
+	count  int        // Events in the batch.
+	start  int        // First event of the open chain (meaningful while open).
+	open   bool       // A chain is open.
+	broken bool       // The open chain failed; its remaining events are not evaluated.
+	mark   event.Mark // Events before the open chain, to drop the chain's on failure.
 }
 
 // before returns StatusOK when event i should be evaluated, or the status it gets
@@ -76,6 +82,7 @@ func (c *chainRunner) before(i int, linked bool) model.Status {
 	if !c.open && linked {
 		c.open, c.broken, c.start = true, false, i
 		c.ledger.undo.begin()
+		c.mark = c.ledger.events.Mark()
 	}
 	switch {
 	case c.open && c.broken:
@@ -94,6 +101,7 @@ func (c *chainRunner) after(i int, linked bool, status model.Status) (from, to i
 	if c.open && failed && !c.broken {
 		c.broken = true
 		c.ledger.undoRollback()
+		c.ledger.events.Truncate(c.mark)
 		from, to = c.start, i
 	}
 	if c.open && (!linked || i == c.count-1) {

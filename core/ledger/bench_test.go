@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"sequent/core/event"
 	"sequent/core/model"
 )
 
@@ -59,17 +60,31 @@ func newOwnedBenchLedger(tb testing.TB, accountCount uint32, transferCapacity ui
 // scan, after a failed owner compare, on every event). Every variant asks for balances
 // in the results, as the system path always did (so that the credit account's owner is
 // read to hide its balances); a client request without the balances flag skips that.
+//
+// The fourth: events=on also records every transfer as an event (as the state machine
+// always does, for the outbound streams); events=off measures the ledger without it, in
+// the same run (BenchmarkEventsCost measures that difference more robustly).
 func BenchmarkCreateTransfers(b *testing.B) {
 	for _, accountCount := range []uint32{1_000, benchAccountCount} {
 		for _, as := range []string{"system", "owner", "grantee"} {
-			b.Run(fmt.Sprintf("accounts=%d/as=%s", accountCount, as), func(b *testing.B) {
-				benchmarkCreateTransfers(b, accountCount, as)
-			})
+			for _, events := range []bool{false, true} {
+				name := fmt.Sprintf("accounts=%d/as=%s/events=%s", accountCount, as, onOff(events))
+				b.Run(name, func(b *testing.B) {
+					benchmarkCreateTransfers(b, accountCount, as, events)
+				})
+			}
 		}
 	}
 }
 
-func benchmarkCreateTransfers(b *testing.B, accountCount uint32, as string) {
+func onOff(on bool) string {
+	if on {
+		return "on"
+	}
+	return "off"
+}
+
+func benchmarkCreateTransfers(b *testing.B, accountCount uint32, as string, events bool) {
 	const owner, grantee = 7, 8
 	client, accountOwner := uint64(0), uint64(0)
 	switch as {
@@ -83,6 +98,10 @@ func benchmarkCreateTransfers(b *testing.B, accountCount uint32, as string) {
 		{Client: grantee, Scopes: model.ScopeRead, Ledger: 2},
 		{Client: grantee, Scopes: model.ScopeTransfer, Ledger: 1}}); err != nil {
 		b.Fatal(err)
+	}
+	var buffer event.Buffer
+	if events {
+		l.SetEvents(&buffer)
 	}
 	random := rand.New(rand.NewPCG(1, 2))
 	const poolBatches = 16
@@ -110,10 +129,14 @@ func benchmarkCreateTransfers(b *testing.B, accountCount uint32, as string) {
 			batch[i].ID = model.U128(nextID)
 			nextID++
 		}
+		buffer.Reset()
 		l.CreateTransfersAs(client, true, timestamp, batch, results)
 		timestamp += uint64(len(batch))
 	}
 	b.StopTimer()
+	if events && buffer.Len() != len(pool[0]) {
+		b.Fatalf("%d events for a batch of %d", buffer.Len(), len(pool[0]))
+	}
 	for i := range results {
 		if results[i].Status != model.StatusOK {
 			b.Fatalf("transfer %d: %s", i, results[i].Status)
@@ -223,4 +246,59 @@ func BenchmarkGrowth(b *testing.B) {
 		b.ReportMetric(float64(batchMax.Microseconds())/1000, "batch-max-ms")
 		b.ReportMetric(float64(nextID-1)/total.Seconds(), "transfers/s")
 	}
+}
+
+// BenchmarkEventsCost measures what recording events costs the ledger, robustly on a
+// shared machine: each op applies one batch of 8,189 transfers without events and one
+// with, alternating, timing each, so both halves see the same noise. It reports both
+// ns/transfer and their ratio (events-cost-%).
+//
+//	go test ./core/ledger -run '^$' -bench EventsCost -benchtime 200x -count 3
+func BenchmarkEventsCost(b *testing.B) {
+	for _, accountCount := range []uint32{1_000, benchAccountCount} {
+		b.Run(fmt.Sprintf("accounts=%d", accountCount), func(b *testing.B) {
+			benchmarkEventsCost(b, accountCount)
+		})
+	}
+}
+
+func benchmarkEventsCost(b *testing.B, accountCount uint32) {
+	l, timestamp := newBenchLedger(b, accountCount, 1<<25)
+	random := rand.New(rand.NewPCG(5, 6))
+	batch := make([]model.Transfer, model.EventsPerRequestMax)
+	results := make([]model.TransferResult, model.EventsPerRequestMax)
+	var buffer event.Buffer
+	nextID := uint64(1)
+	var spent [2]time.Duration
+	apply := func(events bool) {
+		for i := range batch {
+			debit := random.Uint64N(uint64(accountCount)) + 1
+			credit := debit%uint64(accountCount) + 1
+			batch[i] = model.Transfer{ID: model.U128(nextID), DebitAccountID: model.U128(debit),
+				CreditAccountID: model.U128(credit), Amount: model.U128(1), Ledger: 1, Code: 1}
+			nextID++
+		}
+		index := 0
+		if events {
+			index = 1
+			buffer.Reset()
+			l.SetEvents(&buffer)
+		}
+		start := time.Now()
+		l.CreateTransfers(timestamp, batch, results)
+		spent[index] += time.Since(start)
+		l.SetEvents(nil)
+		timestamp += uint64(len(batch))
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for n := 0; n < b.N; n++ {
+		apply(n%2 == 1)
+		apply(n%2 == 0)
+	}
+	b.StopTimer()
+	transfers := float64(b.N) * model.EventsPerRequestMax
+	b.ReportMetric(float64(spent[0].Nanoseconds())/transfers, "ns/transfer-off")
+	b.ReportMetric(float64(spent[1].Nanoseconds())/transfers, "ns/transfer-on")
+	b.ReportMetric(100*(float64(spent[1])/float64(spent[0])-1), "events-cost-%")
 }

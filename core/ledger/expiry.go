@@ -1,6 +1,9 @@
 package ledger
 
-import "sequent/core/model"
+import (
+	"sequent/core/event"
+	"sequent/core/model"
+)
 
 // expiryHeap is a binary min-heap of pending transfers with a timeout, ordered by deadline
 // and then by transfer index (which follows creation timestamps), so expiries happen in a
@@ -85,6 +88,9 @@ func (l *Ledger) Expire(timestamp uint64, expired func(id model.Uint128)) int {
 		reopenClosedBy(p, debit, credit)
 		*status = pendingExpired
 		count++
+		if l.events != nil {
+			l.events.AppendTransfer(event.KindTransferExpired, p, debit.Balance(), credit.Balance())
+		}
 		if expired != nil {
 			expired(p.ID)
 		}

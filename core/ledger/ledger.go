@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync/atomic"
 
+	"sequent/core/event"
 	"sequent/core/model"
 )
 
@@ -120,6 +121,9 @@ type Ledger struct {
 	actor actor
 	// resultBalances says whether the batch's results carry balances (CreateTransfersAs).
 	resultBalances bool
+
+	// events, when set, receives every committed change (see SetEvents).
+	events *event.Buffer
 
 	// system is set while a CreateSystem* call runs: Sequent's own events, whose ids lie
 	// in the system range (model.IsSystemID) that client events may not use.
@@ -248,3 +252,9 @@ func (l *Ledger) MemoryBytes() (accountBytes, transferBytes uint64) {
 		l.pending.bytes(1) + l.transferIndex.bytes()
 	return accountBytes, transferBytes
 }
+
+// SetEvents makes the ledger append every committed change to buffer (accounts created;
+// transfers created, posted, voided, expired, with both balances after), or stops it
+// (nil). Events of a linked chain that fails are removed again. The state machine points
+// it at the output of the entry being applied.
+func (l *Ledger) SetEvents(buffer *event.Buffer) { l.events = buffer }

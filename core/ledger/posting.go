@@ -65,6 +65,7 @@ func (l *Ledger) postOrVoidTransfer(t *model.Transfer, timestamp uint64, hash ui
 	record.Amount, record.Timestamp = amount, timestamp
 	l.recordHistory(debitIndex, debit, index, timestamp)
 	l.recordHistory(creditIndex, credit, index, timestamp)
+	l.transferEvent(record, debit, credit)
 	if l.resultBalances {
 		result.DebitAccount, result.CreditAccount = debit.Balance(), credit.Balance()
 		l.maskUnreadable(result, debitIndex, creditIndex)

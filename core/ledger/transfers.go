@@ -3,6 +3,7 @@ package ledger
 import (
 	"fmt"
 
+	"sequent/core/event"
 	"sequent/core/model"
 )
 
@@ -76,6 +77,24 @@ func (l *Ledger) CreateTransfersAs(client uint64, balances bool, firstTimestamp 
 			}
 		}
 	}
+}
+
+// transferEvent records a transfer just stored as an event, with both accounts' balances
+// after it. They are taken from the accounts, not from the result: the result carries
+// balances only when the request asked for them, and only those its sender may read,
+// while an event is the committed change itself, the same whoever sent the request.
+func (l *Ledger) transferEvent(record *model.Transfer, debit, credit *model.Account) {
+	if l.events == nil {
+		return
+	}
+	kind := event.KindTransferCreated
+	switch {
+	case record.Flags&model.TransferPostPending != 0:
+		kind = event.KindTransferPosted
+	case record.Flags&model.TransferVoidPending != 0:
+		kind = event.KindTransferVoided
+	}
+	l.events.AppendTransfer(kind, record, debit.Balance(), credit.Balance())
 }
 
 // CreateSystemTransfers is CreateTransfers for Sequent's own transfers (the matching
@@ -320,6 +339,7 @@ func (l *Ledger) singleOrPendingTransfer(t *model.Transfer, timestamp uint64, ev
 	}
 	l.recordHistory(debitIndex, debit, index, timestamp)
 	l.recordHistory(creditIndex, credit, index, timestamp)
+	l.transferEvent(record, debit, credit)
 	if l.resultBalances {
 		result.DebitAccount, result.CreditAccount = debit.Balance(), credit.Balance()
 		// The debit account passed checkOwnership (transfer includes read): only the

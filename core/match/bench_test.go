@@ -4,7 +4,9 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"testing"
+	"time"
 
+	"sequent/core/event"
 	"sequent/core/ledger"
 	"sequent/core/model"
 )
@@ -45,6 +47,7 @@ type benchVariant struct {
 	name         string
 	settlement   bool // Holds and settlement in the ledger.
 	reservePrice bool // Bids hold at a reserve price far above the market.
+	events       bool // Record every change as an event, as the state machine does.
 }
 
 // BenchmarkMatching measures whole commands: validation, idempotency window, matching,
@@ -58,9 +61,13 @@ type benchVariant struct {
 //   - settled-reserve-price: bids carry a reserve price above the market (as exchange-
 //     core's GTC bids may), so moves within it need no new hold.
 //   - book-only: the same stream with the ledger switched off, to show the split.
+//   - settled-events: settled, also recording every change (ledger transfers, reports,
+//     market data) as an event the way the state machine does for the outbound streams;
+//     compare with settled in the same run for the cost of producing events.
 func BenchmarkMatching(b *testing.B) {
 	for _, variant := range []benchVariant{
 		{name: "settled", settlement: true},
+		{name: "settled-events", settlement: true, events: true},
 		{name: "settled-reserve-price", settlement: true, reservePrice: true},
 		{name: "book-only"},
 	} {
@@ -72,10 +79,16 @@ func benchmarkMatching(b *testing.B, variant benchVariant) {
 	commands := benchStream(b, b.N, variant)
 	bench := newBench(b, variant, uint32(3*b.N+1_000_000))
 	transfers := bench.ledger.TransferCount()
+	var events event.Buffer
+	if variant.events {
+		bench.sink.events = &events
+		bench.ledger.SetEvents(&events)
+	}
 	runtime.GC() // Finish the setup's collection work before the clock starts.
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range commands {
+		events.Reset()
 		bench.apply(&commands[i], &bench.sink)
 	}
 	b.StopTimer()
@@ -107,19 +120,28 @@ type bench struct {
 	trading  int // Commands that traded.
 }
 
-// benchSink counts what it is given and keeps nothing.
+// benchSink counts what it is given and keeps nothing, or records it as events.
 type benchSink struct {
 	reports, updates, trades int
+	events                   *event.Buffer // When set, reports and updates are recorded.
 }
 
 func (s *benchSink) Report(r *model.ExecutionReport) {
 	s.reports++
+	if s.events != nil {
+		s.events.AppendOrder(r)
+	}
 	if r.Kind == model.ReportFill && r.Liquidity == model.LiquidityTaker {
 		s.trades++
 	}
 }
 
-func (s *benchSink) MarketData(*model.MarketDataUpdate) { s.updates++ }
+func (s *benchSink) MarketData(update *model.MarketDataUpdate) {
+	s.updates++
+	if s.events != nil {
+		s.events.AppendMarketData(update)
+	}
+}
 
 // newBench creates the ledger (sized for transfersCapacity), the engine, the instrument,
 // the funded traders and the initial resting book.
@@ -388,4 +410,52 @@ func TestSteadyStateAllocatesNothing(t *testing.T) {
 		t.Fatalf("%v allocations over %d commands (%d failed)", allocations, measured,
 			bench.failures)
 	}
+}
+
+// BenchmarkMatchingEventsCost measures what recording events (ledger transfers,
+// reports, market data) costs the settled matching benchmark, robustly on a shared
+// machine: the command stream alternates, 1,000 commands at a time, between events off
+// and on, timing each, so both see the same noise.
+//
+//	go test ./core/match -run '^$' -bench MatchingEventsCost -benchtime 1000000x -count 3
+func BenchmarkMatchingEventsCost(b *testing.B) {
+	variant := benchVariant{name: "settled", settlement: true}
+	commands := benchStream(b, b.N, variant)
+	bench := newBench(b, variant, uint32(3*b.N+1_000_000))
+	var events event.Buffer
+	var spent [2]time.Duration
+	const run = 1000
+	runtime.GC()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for start := 0; start < len(commands); start += run {
+		on := (start/run)%2 == 1
+		bench.sink.events = nil
+		bench.ledger.SetEvents(nil)
+		if on {
+			bench.sink.events = &events
+			bench.ledger.SetEvents(&events)
+		}
+		began := time.Now()
+		for i := start; i < min(start+run, len(commands)); i++ {
+			events.Reset()
+			bench.apply(&commands[i], &bench.sink)
+		}
+		spent[boolIndex(on)] += time.Since(began)
+	}
+	b.StopTimer()
+	if bench.failures != 0 {
+		b.Fatalf("%d commands failed", bench.failures)
+	}
+	half := float64(b.N) / 2
+	b.ReportMetric(float64(spent[0].Nanoseconds())/half, "ns/order-off")
+	b.ReportMetric(float64(spent[1].Nanoseconds())/half, "ns/order-on")
+	b.ReportMetric(100*(float64(spent[1])/float64(spent[0])-1), "events-cost-%")
+}
+
+func boolIndex(on bool) int {
+	if on {
+		return 1
+	}
+	return 0
 }

@@ -104,3 +104,13 @@ func (e *Engine) orderState(slot uint32) model.OrderState {
 		Side: o.side, Type: o.orderType, TimeInForce: o.timeInForce, SelfTrade: o.selfTrade,
 		Timestamp: o.timestamp}
 }
+
+// MarketDataSequence returns the instrument's last market-data sequence number (the one
+// get_book stamps on a snapshot) and whether the instrument exists.
+func (e *Engine) MarketDataSequence(instrument uint32) (uint64, bool) {
+	index, found := e.findInstrument(instrument)
+	if !found {
+		return 0, false
+	}
+	return e.instruments[index].marketDataSequence, true
+}

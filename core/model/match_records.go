@@ -597,7 +597,7 @@ func (r *ExecutionReport) Decode(b []byte) {
 //	 22 reserved (u16)   24 price            32 quantity (u128)  48 order_count (u32)
 //	 52 reserved (u32)   56 trade_id         64 bid_price        72 bid_quantity (u128)
 //	 88 ask_price        96 ask_quantity (u128)                  112 bid_order_count (u32)
-//	116 ask_order_count (u32)               120 reserved (u64)
+//	116 ask_order_count (u32)               120 op (u64)
 const (
 	marketDataOffsetSequence      = 0
 	marketDataOffsetTimestamp     = 8
@@ -616,7 +616,7 @@ const (
 	marketDataOffsetAskQuantity   = 96
 	marketDataOffsetBidOrderCount = 112
 	marketDataOffsetAskOrderCount = 116
-	marketDataOffsetReserved3     = 120
+	marketDataOffsetOp            = 120
 )
 
 // MarketDataUpdate is one public change of an instrument: a trade, or a price level's new
@@ -642,7 +642,7 @@ type MarketDataUpdate struct {
 	AskQuantity   Uint128
 	BidOrderCount uint32
 	AskOrderCount uint32
-	Reserved3     uint64
+	Op            uint64 // Log op of the request that caused the update.
 }
 
 const (
@@ -670,7 +670,7 @@ func (m *MarketDataUpdate) Encode(b []byte) {
 	m.AskQuantity.PutLE(b[marketDataOffsetAskQuantity:])
 	binary.LittleEndian.PutUint32(b[marketDataOffsetBidOrderCount:], m.BidOrderCount)
 	binary.LittleEndian.PutUint32(b[marketDataOffsetAskOrderCount:], m.AskOrderCount)
-	binary.LittleEndian.PutUint64(b[marketDataOffsetReserved3:], m.Reserved3)
+	binary.LittleEndian.PutUint64(b[marketDataOffsetOp:], m.Op)
 }
 
 // Decode reads the update from b[0:128].
@@ -693,7 +693,7 @@ func (m *MarketDataUpdate) Decode(b []byte) {
 	m.AskQuantity = Uint128LE(b[marketDataOffsetAskQuantity:])
 	m.BidOrderCount = binary.LittleEndian.Uint32(b[marketDataOffsetBidOrderCount:])
 	m.AskOrderCount = binary.LittleEndian.Uint32(b[marketDataOffsetAskOrderCount:])
-	m.Reserved3 = binary.LittleEndian.Uint64(b[marketDataOffsetReserved3:])
+	m.Op = binary.LittleEndian.Uint64(b[marketDataOffsetOp:])
 }
 
 // OrderState field offsets within the 128-byte record (wire and snapshot format).
@@ -903,4 +903,40 @@ func (d *DepthLevel) Decode(b []byte) {
 	d.OrderCount = binary.LittleEndian.Uint32(b[24:])
 	d.Side = Side(b[28])
 	copy(d.Reserved[:], b[29:DepthLevelSize])
+}
+
+// BookHeader is the first result of get_book (the market-data snapshot), in a
+// DepthLevel-sized record; BidCount bid levels then AskCount ask levels follow, best
+// first. Sequence is the instrument's market-data sequence the book reflects: apply the
+// updates with a higher sequence to it.
+//
+//	0 sequence u64   8 op u64   16 instrument u32   20 bid_count u32   24 ask_count u32
+//	28 reserved u32
+type BookHeader struct {
+	Sequence   uint64 // Last market-data sequence of the instrument included in the book.
+	Op         uint64 // Last op applied when the book was read.
+	Instrument uint32
+	BidCount   uint32
+	AskCount   uint32
+}
+
+// Encode writes the header into b[0:32].
+func (h *BookHeader) Encode(b []byte) {
+	_ = b[DepthLevelSize-1]
+	binary.LittleEndian.PutUint64(b[0:], h.Sequence)
+	binary.LittleEndian.PutUint64(b[8:], h.Op)
+	binary.LittleEndian.PutUint32(b[16:], h.Instrument)
+	binary.LittleEndian.PutUint32(b[20:], h.BidCount)
+	binary.LittleEndian.PutUint32(b[24:], h.AskCount)
+	binary.LittleEndian.PutUint32(b[28:], 0)
+}
+
+// Decode reads the header from b[0:32].
+func (h *BookHeader) Decode(b []byte) {
+	_ = b[DepthLevelSize-1]
+	h.Sequence = binary.LittleEndian.Uint64(b[0:])
+	h.Op = binary.LittleEndian.Uint64(b[8:])
+	h.Instrument = binary.LittleEndian.Uint32(b[16:])
+	h.BidCount = binary.LittleEndian.Uint32(b[20:])
+	h.AskCount = binary.LittleEndian.Uint32(b[24:])
 }

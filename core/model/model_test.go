@@ -184,3 +184,18 @@ func TestSystemIDs(t *testing.T) {
 		t.Fatal("system id range")
 	}
 }
+
+// TestUint128AppendDecimal compares the allocation-free decimal encoder with big.Int's
+// on edge values and random ones.
+func TestUint128AppendDecimal(t *testing.T) {
+	values := []Uint128{{}, {Lo: 1}, {Lo: ^uint64(0)}, {Hi: 1}, {Lo: ^uint64(0), Hi: ^uint64(0)},
+		{Lo: 9_999_999_999_999_999_999, Hi: 0}, {Lo: 10_000_000_000_000_000_000 - 1, Hi: 7}}
+	for i := uint64(0); i < 1000; i++ {
+		values = append(values, Uint128{Lo: i * 0x9E3779B97F4A7C15, Hi: i * i * 0x2545F4914F6CDD1D})
+	}
+	for _, value := range values {
+		if got, want := string(value.AppendDecimal(nil)), value.Big().String(); got != want {
+			t.Fatalf("%v: %s, want %s", value, got, want)
+		}
+	}
+}

@@ -12,6 +12,9 @@ const (
 	OperationLookupOrders      Operation = 26 // Events: order id. Results: OrderState found.
 	OperationGetAccountOrders  Operation = 27 // Event: one OrderFilter. Results: OrderState.
 	OperationGetDepth          Operation = 28 // Event: one DepthFilter. Results: DepthLevel.
+	// OperationGetBook is the market-data snapshot: one DepthFilter in, a BookHeader (the
+	// instrument's market-data sequence and the op the book reflects) then DepthLevels out.
+	OperationGetBook Operation = 29
 )
 
 // DepthLevelsPerSideMax bounds the levels per side of one get_depth reply: both sides
@@ -46,4 +49,7 @@ func init() {
 	registerOperation(OperationGetDepth, OperationInfo{Name: "get_depth",
 		EventSize: DepthFilterSize, ResultSize: DepthLevelSize, Query: true, Matching: true,
 		EventsMax: 1, ResultsMax: 2 * DepthLevelsPerSideMax})
+	registerOperation(OperationGetBook, OperationInfo{Name: "get_book",
+		EventSize: DepthFilterSize, ResultSize: DepthLevelSize, Query: true, Matching: true,
+		EventsMax: 1, ResultsMax: 1 + 2*DepthLevelsPerSideMax})
 }

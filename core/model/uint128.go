@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/big"
 	"math/bits"
+	"strconv"
 )
 
 // Uint128 is an unsigned 128-bit integer used for ids, amounts and balances.
@@ -151,6 +152,22 @@ func (x Uint128) Big() *big.Int {
 	value := new(big.Int).SetUint64(x.Hi)
 	value.Lsh(value, 64)
 	return value.Or(value, new(big.Int).SetUint64(x.Lo))
+}
+
+// AppendDecimal appends x in decimal to b without allocating (for encoders on hot paths).
+func (x Uint128) AppendDecimal(b []byte) []byte {
+	if x.Hi == 0 {
+		return strconv.AppendUint(b, x.Lo, 10)
+	}
+	const chunk = 10_000_000_000_000_000_000 // 10^19: the largest power of ten in a u64.
+	high, low := x.DivMod64(chunk)
+	b = high.AppendDecimal(b)
+	var digits [19]byte
+	for i := len(digits) - 1; i >= 0; i-- {
+		digits[i] = byte('0' + low%10)
+		low /= 10
+	}
+	return append(b, digits[:]...)
 }
 
 // String formats x in decimal.

@@ -1,6 +1,7 @@
 package shard
 
 import (
+	"sequent/core/event"
 	"sequent/core/model"
 )
 
@@ -88,4 +89,47 @@ type Backend interface {
 	Submitter
 	ReportReplayer
 	SessionCloser
+}
+
+// Ready is one released log entry's output beyond the replies: its events (package
+// event), handed to every Consumer in log order, the way etcd raft hands out a Ready.
+// It is released only once the entry is durable (and acknowledged by the standby in sync
+// mode), so no consumer ever sees a change that a failover could undo.
+type Ready struct {
+	FirstOp   uint64        // First op of the entry.
+	LastOp    uint64        // Last op of the entry.
+	Timestamp uint64        // The entry's timestamp (ns).
+	Events    *event.Buffer // Valid only during Consume: copy what is kept.
+}
+
+// Consumer is an outbound stream fed from the release: market data, change capture.
+// The shard calls Consume on its sequencer goroutine for every applied entry, in log
+// order, once released; on a standby too (its entries are released on its own
+// durability), so a promoted standby's consumers continue where they were. Consume must
+// never block and must not keep ready or its buffers: each consumer copies what it needs
+// into its own bounded buffer and, when that is full, falls behind on its own (it
+// resnapshots its subscribers, or rebuilds the events it missed from the log), never
+// slowing the sequencer or another consumer.
+type Consumer interface {
+	Consume(ready *Ready)
+	// ConsumerStats says how far the consumer has got, for its lag metric. Any goroutine.
+	ConsumerStats() ConsumerStats
+}
+
+// ConsumerStats is a consumer's progress.
+type ConsumerStats struct {
+	Name       string `json:"name"`
+	HandledOp  uint64 `json:"handled_op"`  // Last op fully handled (sent, published).
+	LagOps     uint64 `json:"lag_ops"`     // Released op minus HandledOp (filled in by the shard).
+	Buffered   int    `json:"buffered"`    // Items waiting in its bounded buffer.
+	BufferMax  int    `json:"buffer_max"`  // Its bound.
+	FellBehind uint64 `json:"fell_behind"` // Times its buffer overflowed.
+}
+
+// LogHold keeps log segments (and the newest snapshot at or before them) from being
+// retired while a consumer still needs them to rebuild events it has not published.
+// HeldOp returns the last op the consumer has finished with; held is false when it
+// needs nothing (the log may go as usual). Any goroutine.
+type LogHold interface {
+	HeldOp() (op uint64, held bool)
 }

@@ -47,5 +47,21 @@
 // Producers (the network event loops, admin actions) call Submit concurrently; the ring
 // serialises them with a mutex held only to reserve and to publish, never while copying.
 // The sequencer goroutine owns everything else: the machine, the parked replies, the
-// timestamps, and the calls into the Replier.
+// timestamps, and the calls into the Replier and the Consumers.
+//
+// # Outbound streams (the release as a Ready)
+//
+// Besides replies and execution reports, every applied entry's events (package event)
+// are handed, once the entry is released, to each Consumer in log order (Ready; market
+// data and change capture are consumers). A consumer copies what it keeps into its own
+// bounded buffer and returns; when that is full it falls behind on its own (market data
+// tells its subscribers to resnapshot; capture rebuilds from the log through wal.Follow)
+// and never slows the sequencer or another consumer. ConsumerStats gives each one's lag
+// behind Released. A consumer that may need old log to catch up registers a LogHold:
+// snapshot pruning and log retirement keep the newest snapshot at or before its held op
+// and the log after it, within Config.LogHoldBytesMax. A standby hands out its replicated
+// entries the same way, so its consumers are current when it is promoted. Only release
+// feeds the consumers: what a log failure answers outcome_unknown, or Close abandons with
+// shutting_down, is never handed out (a restart that finds it in the log hands it out
+// then, as committed). A recovered machine's op counts as released from the start.
 package shard

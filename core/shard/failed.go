@@ -23,7 +23,7 @@ var errLogFailed = errors.New("shard: the log has failed; restart the node")
 //   - Reads are answered from the state only if it holds nothing of unknown outcome
 //     (every applied entry was released before the failure); otherwise log_unavailable.
 func (s *Shard) failAndServe(err error) {
-	s.readsSafe.Store(s.releasedOp == s.opLast)
+	s.readsSafe.Store(s.releasedOp.Load() == s.opLast)
 	s.fail(err)
 	s.answerParked(model.StatusOutcomeUnknown)
 	s.answerRequests(s.failedTurn, model.StatusLogUnavailable)

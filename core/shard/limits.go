@@ -48,6 +48,10 @@ const (
 	// CloseTimeoutDefault bounds the wait for releases at shutdown.
 	CloseTimeoutDefault = 5 * time.Second
 
+	// LogHoldBytesMaxDefault bounds the log kept for a lagging consumer (change capture
+	// with its sink down): 64 GiB, hours of full load, before retention goes on without it.
+	LogHoldBytesMaxDefault = 64 << 30
+
 	// PulseIntervalDefault is how often an idle sequencer checks for due expiries.
 	PulseIntervalDefault = 100 * time.Millisecond
 )

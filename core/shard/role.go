@@ -166,6 +166,7 @@ func (s *Shard) applyStored(entry storedEntry) error {
 		s.recycle(slot)
 		return fmt.Errorf("shard: apply replicated entry at op %d: %w", decoded.FirstOp, err)
 	}
+	slot.firstOp, slot.stamp = decoded.FirstOp, decoded.Timestamp
 	s.opLast = decoded.LastOp()
 	s.timestamp = max(s.timestamp, decoded.Timestamp)
 	for range slot.output.Replies {

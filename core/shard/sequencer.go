@@ -174,6 +174,7 @@ func (s *Shard) appendAndApply(count int, slot *parked) error {
 	if err := s.machine.Apply(&entry, &slot.output); err != nil {
 		return fmt.Errorf("shard: apply at op %d: %w", entry.FirstOp, err)
 	}
+	slot.firstOp, slot.stamp = entry.FirstOp, entry.Timestamp
 	s.opLast += uint64(count)
 	s.latencies.recordBatch(count)
 	s.snapshotIfRequested(&entry, &slot.output)
@@ -210,6 +211,11 @@ func (s *Shard) pulseIfDue() error {
 	if !ok || s.Role() != RolePrimary || deadline > s.config.Clock() || len(s.parked) >= s.config.InFlightEntriesMax {
 		return nil
 	}
+	return s.writePulse()
+}
+
+// writePulse logs and applies a pulse entry (it only moves time).
+func (s *Shard) writePulse() error {
 	slot := s.acquire()
 	s.entry = core.AppendRequest(s.entry[:0], &core.Request{Operation: model.OperationPulse})
 	slot.origins = append(slot.origins, origin{})
@@ -234,21 +240,26 @@ func (s *Shard) released() uint64 {
 	return durable
 }
 
-// release delivers, in order, every parked output whose op is durable (and acknowledged).
-// It does so even when the log has failed, before reporting that: an entry the log made
-// durable before it failed is durable for good, and its reply says so instead of leaving
-// its outcome unknown.
+// release delivers, in order, every parked output whose op is durable (and acknowledged),
+// and hands each released entry's events to the consumers. It does so even when the log
+// has failed, before reporting that: an entry the log made durable before it failed is
+// durable for good, and its reply says so instead of leaving its outcome unknown. This is
+// the only place consumers are fed: what failAndServe or abandonWith answer without a
+// release (outcome_unknown, shutting_down) is never published.
 func (s *Shard) release() error {
 	released := s.released()
 	count := 0
 	for count < len(s.parked) && s.parked[count].op <= released {
-		s.releasedOp = s.parked[count].op
-		s.deliver(s.parked[count])
+		slot := s.parked[count]
+		s.answer(slot)
+		s.consume(slot)
+		s.releasedOp.Store(slot.op)
+		s.recycle(slot)
 		count++
 	}
 	if count > 0 {
 		s.parked = append(s.parked[:0], s.parked[count:]...)
-		s.count(func(stats *Stats) { stats.Released = s.releasedOp })
+		s.count(func(stats *Stats) { stats.Released = s.releasedOp.Load() })
 	}
 	if err := s.log.Err(); err != nil {
 		return fmt.Errorf("shard: log failed: %w", err)
@@ -256,8 +267,16 @@ func (s *Shard) release() error {
 	return nil
 }
 
-// deliver hands one parked output's replies to the replier and recycles the slot.
+// deliver answers one parked output without releasing it (its events are not handed to
+// the consumers) and recycles the slot: reads, and replies whose status replaced the
+// result (outcome_unknown, shutting_down).
 func (s *Shard) deliver(slot *parked) {
+	s.answer(slot)
+	s.recycle(slot)
+}
+
+// answer hands one parked output's replies to the replier and its reports to the store.
+func (s *Shard) answer(slot *parked) {
 	slot.replies = slot.replies[:0]
 	now := monotonicNow()
 	s.latencies.lock()
@@ -289,7 +308,36 @@ func (s *Shard) deliver(slot *parked) {
 		s.replier.Deliver(slot.replies)
 	}
 	s.deliverReports(slot)
-	s.recycle(slot)
+}
+
+// consume hands a released entry's events to every consumer, in log order.
+func (s *Shard) consume(slot *parked) {
+	if slot.firstOp == 0 || len(s.config.Consumers) == 0 {
+		return // Reads only.
+	}
+	s.ready = Ready{FirstOp: slot.firstOp, LastOp: slot.op, Timestamp: slot.stamp,
+		Events: &slot.output.Events}
+	for _, consumer := range s.config.Consumers {
+		consumer.Consume(&s.ready)
+	}
+	s.ready.Events = nil
+}
+
+// Released returns the last op whose outputs were released. Any goroutine.
+func (s *Shard) Released() uint64 { return s.releasedOp.Load() }
+
+// ConsumerStats returns each consumer's progress and lag behind the release.
+func (s *Shard) ConsumerStats() []ConsumerStats {
+	released := s.Released()
+	stats := make([]ConsumerStats, 0, len(s.config.Consumers))
+	for _, consumer := range s.config.Consumers {
+		c := consumer.ConsumerStats()
+		if released > c.HandledOp {
+			c.LagOps = released - c.HandledOp
+		}
+		stats = append(stats, c)
+	}
+	return stats
 }
 
 func (s *Shard) acquire() *parked {
@@ -298,6 +346,7 @@ func (s *Shard) acquire() *parked {
 	s.free = s.free[:last]
 	slot.output.Reset()
 	slot.origins = slot.origins[:0]
+	slot.firstOp, slot.stamp = 0, 0
 	return slot
 }
 
@@ -322,7 +371,7 @@ func (s *Shard) answerParked(status model.Status) {
 			slot.output.Replies[i].Status = status
 		}
 		slot.output.Reports = slot.output.Reports[:0] // Not released: never shown.
-		s.deliver(slot)
+		s.deliver(slot)                               // Nor are its events (see release).
 	}
 	s.parked = s.parked[:0]
 }

@@ -38,7 +38,16 @@ type Config struct {
 	// Reports retains execution reports for replay; nil: a new empty store (pass the one
 	// Recover filled so that reports from before a restart can be replayed).
 	Reports *ReportStore
-	Logger  *slog.Logger
+	// Consumers receive every released entry's events, in log order (see Consumer).
+	Consumers []Consumer
+	// LogHolds keep the log a consumer still needs from being retired (see LogHold),
+	// within LogHoldBytesMax.
+	LogHolds []LogHold
+	// LogHoldBytesMax bounds the log kept for holds: when the segments after a hold's
+	// snapshot exceed it, retention ignores that hold (the consumer then reports the gap).
+	// Default LogHoldBytesMaxDefault.
+	LogHoldBytesMax int64
+	Logger          *slog.Logger
 }
 
 // Acknowledger is a second durability source, such as a standby in sync mode.
@@ -85,6 +94,9 @@ func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.LogHoldBytesMax <= 0 {
+		c.LogHoldBytesMax = LogHoldBytesMaxDefault
+	}
 	if c.Snapshots != nil {
 		snapshots := *c.Snapshots
 		if snapshots.MinimumInterval <= 0 {
@@ -101,6 +113,8 @@ func (c Config) withDefaults() Config {
 // parked is an applied entry (or a batch of reads) whose replies wait for durability.
 type parked struct {
 	op      uint64      // Release when durable (and acknowledged) >= op.
+	firstOp uint64      // First op of the entry (0: reads only).
+	stamp   uint64      // The entry's timestamp.
 	output  core.Output // Replies and bodies.
 	origins []origin    // Who asked, for each reply, in order.
 	reports []Report    // Reusable report delivery slice.
@@ -148,14 +162,19 @@ type Shard struct {
 	taken      []requestMeta // Requests taken from the ring this turn.
 	failedTurn []requestMeta // Requests of a turn whose append failed: answered on failure.
 	refused    []requestMeta // Scratch: the writes of a turn the log had no room for.
-	releasedOp uint64        // Op of the last parked output released (sequencer's own).
 	queries    []requestMeta // Queries of this turn, answered after the entry.
 	parked     []*parked     // In release order.
 	free       []*parked     // Recycled parked slots.
+	// releasedOp is the op of the last parked output released (the sequencer writes it;
+	// Released reads it anywhere). A recovered machine's op counts as released: the log
+	// holds it and nothing about it is pending.
+	releasedOp atomic.Uint64
+	ready      Ready // Reused for every Consume call.
 	stats      Stats
 	statsMutex sync.Mutex
 	closeOnce  sync.Once
-	startOnce  sync.Once // Start runs the sequencer at most once; Close after no Start ends it.
+	started    atomic.Bool // Start ran: the consumer list is fixed.
+	startOnce  sync.Once   // Start runs the sequencer at most once; Close after no Start ends it.
 }
 
 // New returns a shard around a recovered machine and an open log whose last op is the
@@ -194,7 +213,7 @@ func New(config Config, machine *core.Machine, log wal.Appender) (*Shard, error)
 	// The recovered machine's op is applied, durable (the log holds it) and released
 	// (nothing about it is pending): report it until the first new entry moves them.
 	s.stats.OpLast, s.stats.Released = machine.OpLast(), machine.OpLast()
-	s.releasedOp = machine.OpLast()
+	s.releasedOp.Store(machine.OpLast())
 	s.stored = make(chan storedEntry)
 	s.storedBuffer = make([]byte, 0, wal.EntryBodyBytesMax)
 	s.roles.role.Store(int32(c.Role))
@@ -212,10 +231,23 @@ func New(config Config, machine *core.Machine, log wal.Appender) (*Shard, error)
 	return s, nil
 }
 
+// AddConsumer adds an outbound stream fed from the release (see Consumer), with its log
+// hold when it has one. Call it before Start: the consumer list is the sequencer's.
+func (s *Shard) AddConsumer(consumer Consumer, hold LogHold) {
+	if s.started.Load() {
+		panic("shard: AddConsumer after Start")
+	}
+	s.config.Consumers = append(s.config.Consumers, consumer)
+	if hold != nil {
+		s.config.LogHolds = append(s.config.LogHolds, hold)
+	}
+}
+
 // Start runs the sequencer, delivering replies to replier.
 func (s *Shard) Start(replier Replier) {
 	s.startOnce.Do(func() {
 		s.replier = replier
+		s.started.Store(true)
 		go s.run()
 	})
 }

@@ -258,17 +258,7 @@ func TestLogFailureReleasesWhatIsDurable(t *testing.T) {
 	log := wal.NewMemoryLog()
 	log.Hold()
 	s, replier := startShard(t, Config{PulseInterval: time.Hour}, log)
-	s.Submit(&Request{Connection: 1, Client: 7, Session: 1, Number: 1,
-		Operation: model.OperationCreateAccounts, Body: accountsBody(1)})
-	waitUntil(t, "entry 1 appended", func() bool { return log.LastOp() == 1 })
-	s.Submit(&Request{Connection: 2, Client: 7, Session: 1, Number: 2,
-		Operation: model.OperationCreateAccounts, Body: accountsBody(2)})
-	waitUntil(t, "entry 2 appended", func() bool { return log.LastOp() == 2 })
-	// Entry 1 becomes durable and the log fails in one step: the sequencer sees both at
-	// once, as when a roll syncs the old segment and then cannot open the next.
-	if err := log.FailAfter(1, errors.New("no space left on device")); err != nil {
-		t.Fatal(err)
-	}
+	failAfterTheFirstOfTwo(t, s, log)
 	replies := replier.waitFor(t, 2)
 	if replies[0].Connection != 1 || replies[0].Status != model.StatusOK ||
 		replies[1].Connection != 2 || replies[1].Status != model.StatusOutcomeUnknown {
@@ -277,6 +267,23 @@ func TestLogFailureReleasesWhatIsDurable(t *testing.T) {
 	if status := s.Submit(&Request{Connection: 3, Client: 9, Session: 1, Number: 1,
 		Operation: model.OperationLookupAccounts, Body: model.U128(1).Append(nil)}); status != model.StatusLogUnavailable {
 		t.Fatalf("read with unknown outcomes in the state: %s, want log_unavailable", status)
+	}
+}
+
+// failAfterTheFirstOfTwo writes two entries (accounts 1 and 2, one request each, from
+// connections 1 and 2), then makes the first durable and fails the log in one step: the
+// sequencer sees both at once, as when a roll syncs the old segment and then cannot open
+// the next.
+func failAfterTheFirstOfTwo(t *testing.T, s *Shard, log *wal.MemoryLog) {
+	t.Helper()
+	s.Submit(&Request{Connection: 1, Client: 7, Session: 1, Number: 1,
+		Operation: model.OperationCreateAccounts, Body: accountsBody(1)})
+	waitUntil(t, "entry 1 appended", func() bool { return log.LastOp() == 1 })
+	s.Submit(&Request{Connection: 2, Client: 7, Session: 1, Number: 2,
+		Operation: model.OperationCreateAccounts, Body: accountsBody(2)})
+	waitUntil(t, "entry 2 appended", func() bool { return log.LastOp() == 2 })
+	if err := log.FailAfter(1, errors.New("no space left on device")); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -43,6 +43,7 @@ type SnapshotResult struct {
 type snapshotLog interface {
 	ChainAt(op uint64) ([32]byte, bool)
 	Retire(coveredOp uint64, archiveDir string) (int, error)
+	BytesAfter(op uint64) int64
 }
 
 // snapshotter belongs to the sequencer, except the writer goroutine it starts.
@@ -161,7 +162,8 @@ func (s *Shard) writeSnapshot(view *core.Snapshot, meta wal.SnapshotMeta, pause 
 
 func (s *Shard) pruneAndRetire() error {
 	config := &s.snapshots.config
-	if err := wal.PruneSnapshots(config.Dir, config.Keep); err != nil {
+	heldOp := s.heldOp()
+	if err := wal.PruneSnapshotsHolding(config.Dir, config.Keep, heldOp); err != nil {
 		return fmt.Errorf("shard: prune snapshots: %w", err)
 	}
 	if !config.RetireLog {
@@ -172,6 +174,9 @@ func (s *Shard) pruneAndRetire() error {
 		return err
 	}
 	oldest := snapshots[len(snapshots)-1].Meta.Op
+	if heldOp != 0 && heldOp < oldest {
+		oldest = 0 // No snapshot at or before the hold: the log must stay from its start.
+	}
 	if logWithRetire, ok := s.log.(snapshotLog); ok {
 		if _, err := logWithRetire.Retire(oldest, config.ArchiveDir); err != nil {
 			return fmt.Errorf("shard: retire log up to op %d: %w", oldest, err)
@@ -197,4 +202,26 @@ func (s *Shard) reportSnapshot(result SnapshotResult) {
 	if s.snapshots.config.OnWritten != nil {
 		s.snapshots.config.OnWritten(result)
 	}
+}
+
+// heldOp returns the op the log must stay rebuildable from for the consumers' holds (the
+// lowest; 0 when none holds), ignoring a hold once the log it keeps exceeds
+// LogHoldBytesMax: that consumer will find a gap and report it (see its documentation).
+func (s *Shard) heldOp() uint64 {
+	held := uint64(0)
+	for _, hold := range s.config.LogHolds {
+		if op, ok := hold.HeldOp(); ok && (held == 0 || op < held) {
+			held = max(op, 1)
+		}
+	}
+	logWithRetire, ok := s.log.(snapshotLog)
+	if held == 0 || !ok {
+		return held
+	}
+	if bytes := logWithRetire.BytesAfter(held); bytes > s.config.LogHoldBytesMax {
+		s.config.Logger.Error("shard: a consumer holds more log than allowed: retiring without it",
+			"held_op", held, "bytes", bytes, "bytes_max", s.config.LogHoldBytesMax)
+		return 0
+	}
+	return held
 }

@@ -30,24 +30,25 @@ type Client struct {
 	windowBytes *semaphore.Weighted // Expected reply bytes in flight (InflightBytesMax).
 
 	mu             sync.Mutex
-	conn           net.Conn         // Current connection; nil while reconnecting.
-	generation     uint64           // Bumped for every connection.
-	next           uint64           // Next request number.
-	pending        map[uint64]*Call // Sent (or to send) and not answered, by number.
-	outbox         [][]byte         // Frames waiting for the writer, in order.
-	spare          [][]byte         // The writer's other outbox array.
-	writing        bool             // A goroutine is writing the outbox.
-	closed         bool             // Close was called or a fatal error happened.
-	fatal          error            // Why the client stopped, when not by Close.
-	primary        string           // Address from the last not_primary, tried first.
-	redirects      int              // not_primary redirects followed since the last other reply.
-	redirectedLoss bool             // The last connection was ended by a redirect.
-	subscription   *subscription    // Report subscription, resumed on reconnect.
-	logoutSeen     chan struct{}    // Closed when the server acknowledges a logout.
-	heartbeat      time.Duration    // Heartbeat interval in force.
-	silence        time.Duration    // Silence timeout in force.
-	permissions    uint32           // From LoginAccepted.
-	epoch          uint64           // From LoginAccepted.
+	conn           net.Conn                // Current connection; nil while reconnecting.
+	generation     uint64                  // Bumped for every connection.
+	next           uint64                  // Next request number.
+	pending        map[uint64]*Call        // Sent (or to send) and not answered, by number.
+	outbox         [][]byte                // Frames waiting for the writer, in order.
+	spare          [][]byte                // The writer's other outbox array.
+	writing        bool                    // A goroutine is writing the outbox.
+	closed         bool                    // Close was called or a fatal error happened.
+	fatal          error                   // Why the client stopped, when not by Close.
+	primary        string                  // Address from the last not_primary, tried first.
+	redirects      int                     // not_primary redirects followed since the last other reply.
+	redirectedLoss bool                    // The last connection was ended by a redirect.
+	subscription   *subscription           // Report subscription, resumed on reconnect.
+	marketData     *marketDataSubscription // Market-data subscriptions, resumed on reconnect.
+	logoutSeen     chan struct{}           // Closed when the server acknowledges a logout.
+	heartbeat      time.Duration           // Heartbeat interval in force.
+	silence        time.Duration           // Silence timeout in force.
+	permissions    uint32                  // From LoginAccepted.
+	epoch          uint64                  // From LoginAccepted.
 
 	lastWrite atomic.Int64 // Unix ns of the last write.
 	lastRead  atomic.Int64 // Unix ns of the last read.

@@ -172,6 +172,9 @@ func (c *Client) install(e *established) {
 	if c.subscription != nil {
 		c.outbox = append(c.outbox, c.subscription.frame(c.session))
 	}
+	if c.marketData != nil {
+		c.outbox = append(c.outbox, c.marketData.frames(c.session)...)
+	}
 	for _, number := range numbers {
 		c.outbox = append(c.outbox, c.pending[number].frame)
 	}
@@ -314,6 +317,8 @@ func (c *Client) handle(frame *wire.Frame, generation uint64) error {
 		c.report(frame)
 	case wire.KindSubscribed:
 		c.subscribed(frame)
+	case wire.KindMarketData, wire.KindMarketDataStale, wire.KindMarketDataSubscribed:
+		c.marketDataFrame(frame)
 	case wire.KindLogout:
 		c.mu.Lock()
 		select {

@@ -70,6 +70,8 @@ type snapshotCollector struct {
 	network     []metricDefinition[NetworkStats]
 	shard       []metricDefinition[ShardStats]
 	log         []metricDefinition[LogStats]
+	streams     []metricDefinition[StreamStats]
+	capture     []metricDefinition[CaptureStats]
 	shardDists  []summaryDefinition[ShardStats]
 	logDists    []summaryDefinition[LogStats]
 	buildInfo   *prometheus.Desc
@@ -90,6 +92,7 @@ func newSnapshotCollector(snapshot func() Snapshot) *snapshotCollector {
 	c.network = networkDefinitions()
 	c.shard = shardDefinitions()
 	c.log = logDefinitions()
+	c.streams, c.capture = streamDefinitions(), captureDefinitions()
 	c.shardDists = []summaryDefinition[ShardStats]{
 		summary("sequent_shard_batch_requests", "sequent_shard_batch_max_requests",
 			"Requests per log entry (batch size) written by the shard's sequencer.",
@@ -303,6 +306,8 @@ func (c *snapshotCollector) Describe(ch chan<- *prometheus.Desc) {
 	describe(ch, c.network)
 	describe(ch, c.shard)
 	describe(ch, c.log)
+	describe(ch, c.streams)
+	describe(ch, c.capture)
 	for _, d := range c.shardDists {
 		ch <- d.summary
 		ch <- d.max
@@ -351,6 +356,12 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for i := range snapshot.Shards {
 		c.collectShard(ch, &snapshot.Shards[i])
+	}
+	for i := range snapshot.Streams {
+		collect(ch, c.streams, &snapshot.Streams[i], snapshot.Streams[i].Name)
+	}
+	if snapshot.Capture != nil {
+		collect(ch, c.capture, snapshot.Capture)
 	}
 	for operation, quantiles := range snapshot.RequestLatencyUs {
 		distribution(ch, &c.latency, &quantiles, operation)

@@ -39,6 +39,10 @@ type Snapshot struct {
 	// Problems are the conditions an operator must look at; any makes /healthz answer
 	// 503. Empty when all is well.
 	Problems []Problem `json:"problems"`
+	// Streams are the outbound streams fed from the release (streams.go).
+	Streams []StreamStats `json:"streams"`
+	// Capture is change capture into JetStream, when configured.
+	Capture *CaptureStats `json:"capture,omitempty"`
 }
 
 // Role names, as Snapshot.Role carries them (shard.Role's String).

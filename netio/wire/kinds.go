@@ -25,6 +25,11 @@ const (
 	KindSubscribe     Kind = 9  // C→S: start execution reports, replaying from a sequence.
 	KindSubscribed    Kind = 10 // S→C: the replay is complete; live reports follow.
 	KindReport        Kind = 11 // S→C: one execution report.
+	// Market data (20..29, marketdata.go).
+	KindMarketDataSubscribe  Kind = 20 // C→S: subscribe to an instrument's (or all) updates.
+	KindMarketDataSubscribed Kind = 21 // S→C: the subscription is in place (after any replay).
+	KindMarketData           Kind = 22 // S→C: one or more market-data update records.
+	KindMarketDataStale      Kind = 23 // S→C: updates were dropped for you: resnapshot.
 )
 
 // Fixed body sizes.
@@ -56,10 +61,16 @@ var kindShapes = [...]kindShape{
 	KindSubscribe:     {"subscribe", SubscribeSize, true},
 	KindSubscribed:    {"subscribed", SubscribedSize, true},
 	KindReport:        {"report", ReportBodyBytesMax, false},
+
+	KindMarketDataSubscribe:  {"md_subscribe", MarketDataSubscribeSize, true},
+	KindMarketDataSubscribed: {"md_subscribed", MarketDataSubscribedSize, true},
+	KindMarketData:           {"md_update", MarketDataBodyBytesMax, false},
+	KindMarketDataStale:      {"md_stale", MarketDataStaleSize, true},
 }
 
+// shape returns k's shape; numbers between the defined ranges have none.
 func (k Kind) shape() (kindShape, bool) {
-	if k == 0 || int(k) >= len(kindShapes) {
+	if k == 0 || int(k) >= len(kindShapes) || kindShapes[k].name == "" {
 		return kindShape{}, false
 	}
 	return kindShapes[k], true
@@ -80,7 +91,9 @@ func (k Kind) String() string {
 func Kinds() []Kind {
 	kinds := make([]Kind, 0, len(kindShapes)-1)
 	for k := 1; k < len(kindShapes); k++ {
-		kinds = append(kinds, Kind(k))
+		if Kind(k).Known() {
+			kinds = append(kinds, Kind(k))
+		}
 	}
 	return kinds
 }

@@ -237,6 +237,7 @@ func TestDashboardCoversTheIssue(t *testing.T) {
 		"sequent_network_connections", "sequent_network_connections_refused_total",
 		"sequent_http_refusals_total",                                          // Connections and refusals.
 		"sequent_shard_snapshots_total", "sequent_shard_snapshot_errors_total", // Snapshots.
+		"sequent_stream_lag_ops", "sequent_capture_lag_seconds", // Outbound streams.
 	} {
 		if !used[name] {
 			t.Errorf("no dashboard query uses %s", name)

@@ -27,14 +27,15 @@ type kitNode struct {
 	client *client.Client
 }
 
-func startKitNode(t *testing.T) *kitNode {
+func startKitNode(t *testing.T, flags ...string) *kitNode {
 	t.Helper()
 	data := t.TempDir()
 	keys := filepath.Join(data, "keys.json")
 	secret := strings.Repeat("5a", 32)
 	token := writeKeys(t, keys, keyClient(1, secret, "read", "transfer", "trade", "admin"))
 	node := &kitNode{http: freePort(t), token: token}
-	node.server = startServer(t, data, freePort(t), "--keys", keys, "--http", node.http)
+	node.server = startServer(t, data, freePort(t),
+		append([]string{"--keys", keys, "--http", node.http}, flags...)...)
 	c, err := dialWith(t, node.server.address, 1, secret)
 	if err != nil {
 		t.Fatal(err)
@@ -213,10 +214,13 @@ func missingMetrics(t *testing.T, exposed map[string]bool, allowed []string,
 // and order traffic, a snapshot through the admin API, a refused admin request), and
 // checks that every metric name the shipped Grafana dashboard and alert rules query is
 // in its /metrics: a renamed or removed metric fails here rather than in production.
+// Change capture runs (into an embedded nats-server), so its metrics are there too.
 // It also checks what the kit relies on beyond names: summaries carry a sum (windowed
 // means are rate(sum)/rate(count)) and every quantile, and the disk space gauges.
 func TestKitMetricsExist(t *testing.T) {
-	node := startKitNode(t)
+	// With change capture on (into an embedded nats-server): its metrics exist only then.
+	nats := startNATS(t, t.TempDir(), "127.0.0.1:0")
+	node := startKitNode(t, "--cdc-nats", nats.ClientURL())
 	node.transfers(t, 1000, 300)
 	node.openBook(t)
 	node.adminRequests(t)

@@ -1,0 +1,643 @@
+package capture
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"sequent/core"
+	"sequent/core/event"
+	"sequent/core/shard"
+	"sequent/wal"
+)
+
+// Config configures change capture for one shard. Zero values take the defaults in
+// limits.go.
+type Config struct {
+	URL           string // NATS server URL(s), comma-separated.
+	Stream        string // Stream base name; the shard's stream is <Stream>_<shard>.
+	SubjectPrefix string // Subjects are <prefix>.<shard>.… (see appendSubject).
+	Shard         uint32 // The shard captured (0 while a process is one shard).
+	// Duplicates is the stream's duplicate window (set when capture creates the stream).
+	Duplicates time.Duration
+	// QueueEventsMax bounds the events waiting between the release and the publisher;
+	// past it capture falls behind and rebuilds the missed events from the log.
+	QueueEventsMax int
+	// BatchMax bounds the messages published before waiting for their acknowledgements.
+	BatchMax int
+	// LagWarning: a capture lagging longer than this is reported as a problem (healthz).
+	LagWarning time.Duration
+
+	// To rebuild events it missed: the shard's log, snapshots and machine configuration.
+	Log         *wal.Log
+	SnapshotDir string
+	Machine     core.Config
+	// Released returns the shard's released op: nothing beyond it is ever published.
+	Released func() uint64
+	// Serving reports whether this node publishes (the primary). A standby only watches
+	// the stream, to hold the log its successor as primary will need.
+	Serving func() bool
+	Logger  *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	c.Stream = defaultTo(c.Stream, StreamDefault)
+	c.SubjectPrefix = defaultTo(c.SubjectPrefix, SubjectPrefixDefault)
+	c.Duplicates = defaultTo(c.Duplicates, DuplicatesDefault)
+	c.QueueEventsMax = defaultTo(c.QueueEventsMax, QueueEventsMaxDefault)
+	c.BatchMax = defaultTo(c.BatchMax, BatchMaxDefault)
+	c.LagWarning = defaultTo(c.LagWarning, LagWarningDefault)
+	if c.Serving == nil {
+		c.Serving = func() bool { return true }
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+func defaultTo[T comparable](value, fallback T) T {
+	var zero T
+	if value == zero {
+		return fallback
+	}
+	return value
+}
+
+// release is when the queue's events up to end (exclusive) were released.
+type release struct {
+	end int
+	at  int64 // Unix ns.
+}
+
+// position names an event: the last one the stream holds.
+type position struct {
+	op    uint64
+	index uint32
+}
+
+// after reports whether event e comes after p.
+func (p position) after(e *event.Event) bool {
+	return e.Op > p.op || (e.Op == p.op && e.Index > p.index)
+}
+
+// Capture publishes every committed event of a shard to a JetStream stream, exactly
+// once and in op order. It is a shard.Consumer (fed from the release) and a
+// shard.LogHold (the log it may need to rebuild what it missed is kept).
+//
+// Goroutines: Consume runs on the shard's sequencer and only copies into a bounded
+// queue; one publisher goroutine does everything else (NATS, catch-up); Stats and
+// HeldOp are safe anywhere.
+type Capture struct {
+	config Config
+	stream string
+
+	mutex sync.Mutex
+	queue *event.Buffer // Released events waiting for the publisher.
+	spare *event.Buffer
+	// released are the release times of the queued entries (for the lag histogram):
+	// releases[i] covers the queue's events up to end.
+	releases      []release
+	spareReleases []release
+	lagMutex      sync.Mutex
+	lag           *hdrhistogram.Histogram // Release → stored in the stream, live events, ns.
+	lost          bool                    // The queue dropped events: the publisher must rebuild from the log.
+	joining       bool                    // The publisher rebuilds: the next ready accepted sets joinOp.
+	joinOp        uint64                  // First op of the live stream after a rebuild (0: not yet known).
+	consumedOp    uint64                  // Last op of the last ready queued (events or not).
+
+	wake chan struct{}
+	stop chan struct{}
+	done chan struct{}
+
+	// Published position and counters (publisher writes; anyone reads).
+	publishedOp atomic.Uint64
+	// handledOp is the last op whose events, if it has any, are all in the stream. It runs
+	// ahead of publishedOp (the op of the last event stored) over entries without events
+	// (refused requests, set_grants, pulses, snapshot markers): they are handled once
+	// everything before them is stored, which the publisher knows when it is idle.
+	handledOp      atomic.Uint64
+	publishedIndex atomic.Uint32
+	streamSequence atomic.Uint64
+	published      atomic.Uint64
+	rebuilds       atomic.Uint64
+	gaps           atomic.Uint64
+	fellBehind     atomic.Uint64
+	connected      atomic.Bool
+	positionKnown  atomic.Bool
+	// caughtUpAt is the Unix ns up to which everything released is in the stream: now,
+	// whenever the position reaches the released op; the release time of an entry once
+	// its last event is stored (entries are released and published in order, so every
+	// earlier one is stored too). Under a steady load the position rarely equals the
+	// released op at any instant, so the first rule alone would let the lag grow for as
+	// long as the load lasts, however current capture is.
+	caughtUpAt atomic.Int64
+	lastError  atomic.Pointer[string]
+
+	// Publisher-owned.
+	js         jetstream.JetStream
+	connection *nats.Conn
+	at         position     // Last event the stream holds.
+	sent       position     // Last event published (acknowledged or in flight).
+	expected   uint64       // The stream's last sequence once everything in flight is stored.
+	inflight   []pendingAck // Published, not yet acknowledged, oldest first.
+	message    []byte
+	subject    []byte
+	id         []byte
+}
+
+var (
+	_ shard.Consumer = (*Capture)(nil)
+	_ shard.LogHold  = (*Capture)(nil)
+)
+
+// New returns a capture; Start runs its publisher.
+func New(config Config) *Capture {
+	config = config.withDefaults()
+	c := &Capture{config: config, stream: fmt.Sprintf("%s_%d", config.Stream, config.Shard),
+		queue: &event.Buffer{}, spare: &event.Buffer{}, lost: true,
+		lag:  hdrhistogram.New(1_000, int64(time.Hour), 2),
+		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	c.caughtUpAt.Store(time.Now().UnixNano())
+	return c
+}
+
+// StreamName returns the shard's stream name.
+func (c *Capture) StreamName() string { return c.stream }
+
+// Start runs the publisher until Close.
+func (c *Capture) Start() { go c.run() }
+
+// Close stops the publisher (what it has not published stays in the log: the next
+// start rebuilds it).
+func (c *Capture) Close() {
+	close(c.stop)
+	<-c.done
+}
+
+// Consume copies a released entry's events into the queue (sequencer goroutine; never
+// blocks). When the queue is full, or while the publisher rebuilds from the log, the
+// events are dropped: the publisher will rebuild them.
+func (c *Capture) Consume(ready *shard.Ready) {
+	c.mutex.Lock()
+	if c.joining {
+		c.joining, c.joinOp, c.lost = false, ready.FirstOp, false
+	}
+	if !c.lost && c.queue.Len()+ready.Events.Len() > c.config.QueueEventsMax {
+		c.lost = true
+		c.fellBehind.Add(1)
+		c.mutex.Unlock()
+		c.wakeUp() // The publisher may be idle with an empty queue: it must rebuild now.
+		return
+	}
+	if c.lost {
+		c.mutex.Unlock()
+		return
+	}
+	c.consumedOp = ready.LastOp
+	for i := range ready.Events.Events {
+		c.queue.AppendFrom(ready.Events, &ready.Events.Events[i])
+	}
+	queued := ready.Events.Len() > 0
+	if queued {
+		c.releases = append(c.releases, release{end: c.queue.Len(), at: time.Now().UnixNano()})
+	}
+	c.mutex.Unlock()
+	if queued {
+		c.wakeUp()
+	}
+}
+
+func (c *Capture) wakeUp() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// ConsumerStats implements shard.Consumer.
+func (c *Capture) ConsumerStats() shard.ConsumerStats {
+	c.mutex.Lock()
+	buffered := c.queue.Len()
+	c.mutex.Unlock()
+	return shard.ConsumerStats{Name: "capture", HandledOp: c.handled(),
+		Buffered: buffered, BufferMax: c.config.QueueEventsMax, FellBehind: c.fellBehind.Load()}
+}
+
+// handled returns the last op capture has finished with: every event up to it is in the
+// stream. On a standby, which only watches, everything released counts as handled.
+func (c *Capture) handled() uint64 {
+	if !c.config.Serving() {
+		return c.config.Released()
+	}
+	return max(c.publishedOp.Load(), c.handledOp.Load())
+}
+
+// HeldOp implements shard.LogHold: the log after the last op the stream holds must stay
+// (until it is known, all of it).
+func (c *Capture) HeldOp() (uint64, bool) {
+	if !c.positionKnown.Load() || c.publishedOp.Load() == 0 {
+		return 0, true
+	}
+	// A rebuild starts from a snapshot before the position's op (see restore).
+	return c.publishedOp.Load() - 1, true
+}
+
+// Stats are the capture's counters for /v1/status and the metrics.
+type Stats struct {
+	Stream         string  `json:"stream"`
+	URL            string  `json:"url"`
+	Connected      bool    `json:"connected"`
+	Publishing     bool    `json:"publishing"` // This node is the primary.
+	PublishedOp    uint64  `json:"published_op"`
+	PublishedIndex uint32  `json:"published_index"`
+	StreamSequence uint64  `json:"stream_sequence"`
+	LagOps         uint64  `json:"lag_ops"`     // Released op minus PublishedOp.
+	LagSeconds     float64 `json:"lag_seconds"` // Age of the oldest released event not yet stored (at most).
+	Lagging        bool    `json:"lagging"`     // LagSeconds is past the warning threshold.
+	Published      uint64  `json:"published"`
+	Rebuilds       uint64  `json:"rebuilds"` // Catch-ups from the log.
+	Gaps           uint64  `json:"gaps"`     // Events lost for good (capture_gap messages).
+	FellBehind     uint64  `json:"fell_behind"`
+	LastError      string  `json:"last_error,omitempty"`
+}
+
+// Stats returns the counters. Any goroutine.
+func (c *Capture) Stats() Stats {
+	released := c.config.Released()
+	handled := c.handled()
+	stats := Stats{Stream: c.stream, URL: c.config.URL, Connected: c.connected.Load(),
+		Publishing: c.config.Serving(), PublishedOp: c.publishedOp.Load(),
+		PublishedIndex: c.publishedIndex.Load(), StreamSequence: c.streamSequence.Load(),
+		Published: c.published.Load(), Rebuilds: c.rebuilds.Load(), Gaps: c.gaps.Load(),
+		FellBehind: c.fellBehind.Load()}
+	if released > handled && stats.Publishing {
+		stats.LagOps = released - handled
+		stats.LagSeconds = time.Since(time.Unix(0, c.caughtUpAt.Load())).Seconds()
+		stats.Lagging = stats.LagSeconds > c.config.LagWarning.Seconds()
+	}
+	if text := c.lastError.Load(); text != nil {
+		stats.LastError = *text
+	}
+	return stats
+}
+
+// run is the publisher: sessions with NATS until Close, each starting from the last
+// event the stream holds.
+func (c *Capture) run() {
+	defer close(c.done)
+	delay := reconnectDelayMin
+	for {
+		err := c.session()
+		c.disconnect()
+		if errors.Is(err, errStopped) {
+			return
+		}
+		if err != nil {
+			text := err.Error()
+			c.lastError.Store(&text)
+			c.config.Logger.Warn("capture: session ended; retrying", "stream", c.stream,
+				"error", err, "retry_in", delay)
+		}
+		select {
+		case <-c.stop:
+			return
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, reconnectDelayMax)
+		if err == nil {
+			delay = reconnectDelayMin
+		}
+	}
+}
+
+var errStopped = errors.New("capture: stopped")
+
+// session connects, finds where the stream ends, and publishes until an error: the
+// events it missed are rebuilt from the log, then the live queue follows.
+func (c *Capture) session() error {
+	if err := c.connect(); err != nil {
+		return err
+	}
+	for !c.config.Serving() {
+		if err := c.readPosition(); err != nil {
+			return err
+		}
+		select {
+		case <-c.stop:
+			return errStopped
+		case <-time.After(standbyPollInterval):
+		}
+	}
+	if err := c.readPosition(); err != nil {
+		return err
+	}
+	c.sent, c.expected, c.inflight = c.at, c.streamSequence.Load(), c.inflight[:0]
+	if err := c.rebuild(); err != nil {
+		return err
+	}
+	return c.live()
+}
+
+func (c *Capture) connect() error {
+	connection, err := nats.Connect(c.config.URL, nats.Name("sequent capture "+c.stream),
+		nats.MaxReconnects(0), nats.Timeout(natsTimeout))
+	if err != nil {
+		return fmt.Errorf("capture: connect to %s: %w", c.config.URL, err)
+	}
+	// The in-flight window (BatchMax) is bounded here too, so the client never stalls on
+	// its own pending limit; the stall wait only guards against a bug.
+	js, err := jetstream.New(connection, jetstream.WithPublishAsyncMaxPending(c.config.BatchMax+1))
+	if err != nil {
+		connection.Close()
+		return err
+	}
+	c.connection, c.js = connection, js
+	ctx, cancel := context.WithTimeout(context.Background(), natsTimeout)
+	defer cancel()
+	_, err = js.Stream(ctx, c.stream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		_, err = js.CreateStream(ctx, jetstream.StreamConfig{Name: c.stream,
+			Subjects: []string{fmt.Sprintf("%s.%d.>", c.config.SubjectPrefix, c.config.Shard)},
+			Storage:  jetstream.FileStorage, Duplicates: c.config.Duplicates,
+			Retention: jetstream.LimitsPolicy, Discard: jetstream.DiscardOld})
+	}
+	if err != nil {
+		return fmt.Errorf("capture: stream %s: %w", c.stream, err)
+	}
+	c.connected.Store(true)
+	return nil
+}
+
+func (c *Capture) disconnect() {
+	if c.connection != nil {
+		c.connection.Close()
+		c.connection, c.js = nil, nil
+	}
+	c.connected.Store(false)
+}
+
+// readPosition reads the stream's last message: the event it names is where publishing
+// resumes (its id is shard:op:index; a gap marker's shard:op:gap stands for "everything
+// of op").
+func (c *Capture) readPosition() error {
+	ctx, cancel := context.WithTimeout(context.Background(), natsTimeout)
+	defer cancel()
+	stream, err := c.js.Stream(ctx, c.stream)
+	if err != nil {
+		return err
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		return err
+	}
+	at, sequence := position{}, info.State.LastSeq
+	if sequence > 0 {
+		message, err := stream.GetMsg(ctx, sequence)
+		if err != nil {
+			return err
+		}
+		if at, err = parseMessageID(message.Header.Get(jetstream.MsgIDHeader)); err != nil {
+			return fmt.Errorf("capture: the last message of %s: %w", c.stream, err)
+		}
+	}
+	c.setPosition(at, sequence)
+	return nil
+}
+
+func (c *Capture) setPosition(at position, sequence uint64) {
+	c.at = at
+	c.publishedOp.Store(at.op)
+	c.publishedIndex.Store(at.index)
+	c.streamSequence.Store(sequence)
+	c.positionKnown.Store(true)
+	if at.op >= c.config.Released() {
+		c.caughtUpAt.Store(time.Now().UnixNano())
+	}
+}
+
+// setHandled records that every event up to op is in the stream (publisher goroutine).
+func (c *Capture) setHandled(op uint64) {
+	if op > c.handledOp.Load() {
+		c.handledOp.Store(op)
+	}
+	if op >= c.config.Released() {
+		c.caughtUpAt.Store(time.Now().UnixNano())
+	}
+}
+
+// parseMessageID reads shard:op:index (or shard:op:gap).
+func parseMessageID(id string) (position, error) {
+	parts := strings.Split(id, ":")
+	if len(parts) != 3 {
+		return position{}, fmt.Errorf("message id %q is not shard:op:index", id)
+	}
+	if _, err := strconv.ParseUint(parts[0], 10, 32); err != nil {
+		return position{}, fmt.Errorf("message id %q: shard: %w", id, err)
+	}
+	op, err := strconv.ParseUint(parts[1], 10, 64)
+	if err != nil {
+		return position{}, fmt.Errorf("message id %q: %w", id, err)
+	}
+	if parts[2] == "gap" {
+		return position{op: op, index: math.MaxUint32}, nil
+	}
+	index, err := strconv.ParseUint(parts[2], 10, 32)
+	if err != nil {
+		return position{}, fmt.Errorf("message id %q: %w", id, err)
+	}
+	return position{op: op, index: uint32(index)}, nil
+}
+
+// live publishes the queued events until an error, a loss (rebuild) or a demotion.
+func (c *Capture) live() error {
+	for {
+		c.mutex.Lock()
+		batch, lost, releases := c.queue, c.lost, c.releases
+		c.queue, c.spare = c.spare, batch
+		c.releases, c.spareReleases = c.spareReleases[:0], releases
+		c.queue.Reset()
+		c.mutex.Unlock()
+		if err := c.publish(batch, releases); err != nil {
+			return err
+		}
+		if lost || !c.config.Serving() {
+			if err := c.awaitAll(); err != nil {
+				return err
+			}
+			return nil // A new session rebuilds from the log (or watches, as a standby).
+		}
+		if err := c.waitLive(); err != nil {
+			return err
+		}
+	}
+}
+
+// waitLive waits for more events while collecting acknowledgements as they come, so the
+// pipeline stays full under load and the position is current when idle.
+func (c *Capture) waitLive() error {
+	for {
+		c.mutex.Lock()
+		more := c.queue.Len() > 0 || c.lost // Lost: live returns, and a rebuild follows.
+		consumed := c.consumedOp
+		c.mutex.Unlock()
+		if more {
+			return nil
+		}
+		if len(c.inflight) == 0 {
+			// Idle: every event consumed is stored, so every op consumed is handled, with
+			// or without events; the shard consumes an entry before it counts it released.
+			c.setHandled(consumed)
+		}
+		var acknowledged <-chan *jetstream.PubAck
+		var failed <-chan error
+		if len(c.inflight) > 0 {
+			acknowledged, failed = c.inflight[0].future.Ok(), c.inflight[0].future.Err()
+		}
+		select {
+		case <-c.stop:
+			return errStopped
+		case <-c.wake:
+			return nil
+		case ack := <-acknowledged:
+			if err := c.acknowledged(ack); err != nil {
+				return err
+			}
+		case err := <-failed:
+			return fmt.Errorf("capture: publish to %s: %w", c.stream, err)
+		case <-time.After(livePollInterval):
+			if len(c.inflight) > 0 {
+				return c.awaitOne() // Bounded by publishAckTimeout.
+			}
+		}
+	}
+}
+
+// LagQuantiles returns the release → stored latency of live events at the given
+// percentiles, in seconds, and how many entries were measured. Any goroutine.
+func (c *Capture) LagQuantiles(percentiles ...float64) ([]float64, int64) {
+	c.lagMutex.Lock()
+	defer c.lagMutex.Unlock()
+	values := make([]float64, len(percentiles))
+	for i, p := range percentiles {
+		values[i] = float64(c.lag.ValueAtQuantile(p)) / 1e9
+	}
+	return values, c.lag.TotalCount()
+}
+
+// pendingAck is a message published and not yet acknowledged.
+type pendingAck struct {
+	future   jetstream.PubAckFuture
+	at       position
+	expected uint64 // The stream's last sequence it expects (it gets expected+1).
+	released int64  // Unix ns the entry it ends was released (0: not an entry's last).
+}
+
+// publish publishes the events of buffer after the last one sent, pipelined: at most
+// BatchMax wait for their acknowledgement. Each expects the stream's previous sequence,
+// so a concurrent writer, or a stream that lost messages, fails the publish and the next
+// session starts from what the stream really holds. releases (may be nil) mark the
+// entries' ends, for the lag histogram.
+func (c *Capture) publish(buffer *event.Buffer, releases []release) error {
+	for i := range buffer.Events {
+		e := &buffer.Events[i]
+		for len(releases) > 0 && releases[0].end <= i {
+			releases = releases[1:]
+		}
+		if !c.sent.after(e) {
+			continue // Already in the stream (a replay overlaps what was published).
+		}
+		future, err := c.publishOne(buffer, e, c.expected)
+		if err != nil {
+			return err
+		}
+		p := pendingAck{future: future, at: position{op: e.Op, index: e.Index},
+			expected: c.expected}
+		if len(releases) > 0 && releases[0].end == i+1 {
+			p.released = releases[0].at
+		}
+		c.inflight = append(c.inflight, p)
+		c.sent, c.expected = p.at, c.expected+1
+		if len(c.inflight) >= c.config.BatchMax {
+			if err := c.awaitOne(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (c *Capture) publishOne(buffer *event.Buffer, e *event.Event, expected uint64) (
+	jetstream.PubAckFuture, error) {
+	c.message = appendEvent(c.message[:0], c.config.Shard, buffer, e)
+	c.subject = appendSubject(c.subject[:0], c.config.SubjectPrefix, c.config.Shard, buffer, e)
+	c.id = appendMessageID(c.id[:0], c.config.Shard, e)
+	message := &nats.Msg{Subject: string(c.subject), Data: append([]byte(nil), c.message...),
+		Header: nats.Header{}}
+	return c.js.PublishMsgAsync(message, jetstream.WithMsgID(string(c.id)),
+		jetstream.WithExpectLastSequence(expected), jetstream.WithStallWait(publishAckTimeout))
+}
+
+// awaitAll waits for every message in flight.
+func (c *Capture) awaitAll() error {
+	for len(c.inflight) > 0 {
+		if err := c.awaitOne(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// awaitOne waits for the oldest message in flight and advances the position.
+func (c *Capture) awaitOne() error {
+	p := &c.inflight[0]
+	select {
+	case ack := <-p.future.Ok():
+		return c.acknowledged(ack)
+	case err := <-p.future.Err():
+		return fmt.Errorf("capture: publish to %s: %w", c.stream, err)
+	case <-time.After(publishAckTimeout):
+		return fmt.Errorf("capture: no acknowledgement from %s within %s", c.stream,
+			publishAckTimeout)
+	case <-c.stop:
+		return errStopped
+	}
+}
+
+// acknowledged settles the oldest message in flight with its acknowledgement.
+func (c *Capture) acknowledged(ack *jetstream.PubAck) error {
+	p := c.inflight[0]
+	c.inflight = c.inflight[1:]
+	if ack.Duplicate || ack.Sequence != p.expected+1 {
+		return fmt.Errorf("capture: %s answered sequence %d (duplicate %v), expected %d: "+
+			"resynchronizing", c.stream, ack.Sequence, ack.Duplicate, p.expected+1)
+	}
+	c.setPosition(p.at, ack.Sequence)
+	c.published.Add(1)
+	if p.released != 0 {
+		c.recordLag(p.released)
+		if p.released > c.caughtUpAt.Load() {
+			c.caughtUpAt.Store(p.released) // Publisher-only writer: no race to lose.
+		}
+	}
+	return nil
+}
+
+// recordLag records one entry's release → stored time.
+func (c *Capture) recordLag(released int64) {
+	lag := time.Now().UnixNano() - released
+	c.lagMutex.Lock()
+	_ = c.lag.RecordValue(min(max(lag, 1_000), int64(time.Hour)))
+	c.lagMutex.Unlock()
+}

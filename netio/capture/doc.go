@@ -1,0 +1,60 @@
+// Package capture is Sequent's change data capture: every committed event of a shard
+// (package event) published to a NATS JetStream stream exactly once, in op order, as
+// versioned JSON (schema.go documents it; SchemaVersion).
+//
+// # Why in the node, not a separate follower process
+//
+// Events need the state machine: they are a function of the log and the state before
+// each entry. The node has both, and its release already hands every committed entry's
+// events out (core/shard.Consumer), so capture costs one copy of the events per entry
+// and no second copy of the state. A separate `sequent cdc` process following a node the
+// way a standby does would hold a whole second state machine all the time and need a
+// second attached follower on the primary. Here the second machine exists only while
+// capture rebuilds what it missed. Both nodes of a pair run capture; only the primary
+// publishes, the standby watches the stream (to hold the log its successor will need)
+// and takes over on promotion, from the last event the stream holds.
+//
+// # Exactly once
+//
+// Each message carries Nats-Msg-Id = shard:op:index (the event's name, the same on every
+// replica: JetStream drops a second message with that id within its duplicate window)
+// and Nats-Expected-Last-Sequence = the stream's sequence before it, so a second writer
+// (a deposed primary) or a stream that lost messages fails the publish instead of
+// forking the history. After any failure, a restart or a promotion, publishing resumes
+// from the last message the stream holds: its id says which event comes next.
+//
+// # Falling behind, catching up, retention
+//
+// Consume copies into a bounded queue and never blocks the sequencer. When NATS is down
+// or slow the queue fills, capture drops the live events and later rebuilds them: it
+// restores the newest snapshot before the stream's position, replays the log through a
+// wal.Tail with its own machine (identical events), publishes what the stream lacks, and
+// joins the live queue where it starts. The shard keeps the log and that snapshot from
+// retirement (Capture is a shard.LogHold) up to Config LogHoldBytesMax of the shard
+// (`--cdc-retain-bytes`); beyond it the segments go anyway, and capture publishes a
+// capture_gap message (id shard:op:gap, "from_op", "to_op") naming the ops whose events
+// are lost, then resumes from the oldest snapshot. Nothing beyond the shard's released
+// op is ever published, so no consumer sees an event a failover could undo (in sync
+// mode; in async mode the documented loss window applies to capture too).
+//
+// Capture's progress (its lag metric, HandledOp) is the last op whose events are all in
+// the stream: the op of the last event stored, and beyond it, once the publisher is idle,
+// every op consumed, since many entries produce no event (refused requests, set_grants,
+// pulses, snapshot markers). A standby only watches: its lag is 0.
+//
+// # Subjects
+//
+//	<prefix>.<shard>.ledger.<ledger>.<kind>.<debit account>.<credit account>
+//	<prefix>.<shard>.order.<instrument>.<kind>.<client>.<trading account>
+//	<prefix>.<shard>.market.<instrument>.<kind>
+//	<prefix>.<shard>.capture.gap
+//
+// account_created puts the account's id in both account positions, so
+// `sequent.*.ledger.*.*.42.*` and `sequent.*.ledger.*.*.*.42` together are every event of
+// account 42. Shard N publishes to the stream <name>_N capturing <prefix>.N.>.
+//
+// # Goroutines
+//
+// Consume: the shard's sequencer. Everything else (NATS, rebuilds): one publisher
+// goroutine per Capture. Stats, HeldOp, ConsumerStats: any goroutine.
+package capture

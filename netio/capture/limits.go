@@ -1,0 +1,53 @@
+package capture
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Defaults and bounds of change capture.
+const (
+	// StreamDefault is the stream base name; shard N publishes to SEQUENT_N.
+	StreamDefault = "SEQUENT"
+	// SubjectPrefixDefault starts every subject.
+	SubjectPrefixDefault = "sequent"
+	// DuplicatesDefault is JetStream's own default duplicate window (2 minutes): a
+	// message id seen within it is stored once.
+	DuplicatesDefault = 2 * time.Minute
+	// QueueEventsMaxDefault bounds the events between the release and the publisher
+	// (about 300 MiB of payload at worst). Past it capture rebuilds from the log.
+	QueueEventsMaxDefault = 1 << 20
+	// BatchMaxDefault bounds the messages published before waiting for their acks.
+	BatchMaxDefault = 4096
+	// LagWarningDefault: lagging longer than this is a /healthz problem.
+	LagWarningDefault = 10 * time.Second
+
+	reconnectDelayMin   = 100 * time.Millisecond
+	reconnectDelayMax   = 5 * time.Second
+	natsTimeout         = 5 * time.Second
+	publishAckTimeout   = 10 * time.Second
+	standbyPollInterval = time.Second
+	livePollInterval    = 100 * time.Millisecond
+)
+
+// ValidateNames checks a stream base name and a subject prefix before anything connects:
+// JetStream refuses stream names with spaces, '.', '*', '>', path separators or
+// control characters, and a prefix must be one or more non-empty subject tokens without
+// wildcards or spaces (every subject is <prefix>.<shard>.…, and the stream captures
+// <prefix>.<shard>.>).
+func ValidateNames(stream, subjectPrefix string) error {
+	if stream == "" || strings.ContainsFunc(stream, func(r rune) bool {
+		return r <= ' ' || r == 0x7f || strings.ContainsRune(".*>/\\", r)
+	}) {
+		return fmt.Errorf("stream name %q: want letters, digits, '-' or '_' (no spaces, '.', '*', '>', '/', '\\')", stream)
+	}
+	for _, token := range strings.Split(subjectPrefix, ".") {
+		if token == "" || strings.ContainsFunc(token, func(r rune) bool {
+			return r <= ' ' || r == 0x7f || r == '*' || r == '>'
+		}) {
+			return fmt.Errorf("subject prefix %q: want dot-separated non-empty tokens without spaces or wildcards", subjectPrefix)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,161 @@
+package capture
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"sequent/core"
+	"sequent/wal"
+)
+
+// errCaughtUp ends a drain of the log at the point where the live queue takes over (or
+// at the released op, beyond which nothing may be published yet).
+var errCaughtUp = errors.New("capture: caught up")
+
+// rebuild publishes the events after the stream's position that the live queue does
+// not hold: it restores the newest snapshot at or before the position, replays the log
+// from there through a wal.Tail with its own machine (events are a pure function of the
+// log, so they come out identical, names included), publishes those after the position,
+// and stops where the live queue starts (joinOp), which it then hands over to live.
+func (c *Capture) rebuild() error {
+	c.rebuilds.Add(1)
+	machine, err := c.restore()
+	if err != nil {
+		return err
+	}
+	c.mutex.Lock()
+	c.queue.Reset()
+	c.releases = c.releases[:0]
+	c.lost, c.joining, c.joinOp = true, true, 0
+	c.mutex.Unlock()
+	tail := c.config.Log.Follow(machine.OpLast(), wal.TailOptions{})
+	defer tail.Close()
+	var output core.Output
+	for {
+		joinOp := c.joined()
+		if joinOp != 0 && machine.OpLast()+1 >= joinOp {
+			return c.awaitAll() // The live queue holds everything from here on.
+		}
+		released := c.config.Released()
+		_, err := tail.Drain(func(stored []byte, meta wal.EntryMeta) error {
+			last := meta.FirstOp + uint64(meta.Count) - 1
+			if last > released || (joinOp != 0 && meta.FirstOp >= joinOp) {
+				return errCaughtUp
+			}
+			return c.replay(machine, &output, stored)
+		})
+		if err != nil && !errors.Is(err, errCaughtUp) {
+			return err
+		}
+		if err := c.awaitAll(); err != nil { // Caught up for now: settle the position.
+			return err
+		}
+		c.setHandled(machine.OpLast()) // Replayed and stored through it, events or not.
+		select {
+		case <-c.stop:
+			return errStopped
+		case <-tail.Wake():
+		case <-time.After(livePollInterval):
+		}
+	}
+}
+
+// joined returns the first op of the live queue once Consume has accepted one.
+func (c *Capture) joined() uint64 {
+	c.mutex.Lock()
+	defer c.mutex.Unlock()
+	return c.joinOp
+}
+
+// replay applies one stored entry to the rebuilding machine and publishes its events
+// after the stream's position.
+func (c *Capture) replay(machine *core.Machine, output *core.Output, stored []byte) error {
+	entry, _, err := wal.DecodeStored(stored, nil)
+	if err != nil {
+		return err
+	}
+	output.Reset()
+	if err := machine.Apply(&core.Entry{FirstOp: entry.FirstOp, Timestamp: entry.Timestamp,
+		Body: entry.Body}, output); err != nil {
+		return fmt.Errorf("capture: rebuild at op %d: %w", entry.FirstOp, err)
+	}
+	return c.publish(&output.Events, nil)
+}
+
+// restore returns a machine at or before the stream's position: the newest usable
+// snapshot at or before it, or an empty machine when the log starts at op 1. When the
+// log needed was retired (capture was down longer than the configured hold allows), it
+// publishes a capture_gap message naming the ops lost and resumes from the oldest
+// snapshot.
+func (c *Capture) restore() (*core.Machine, error) {
+	snapshots, err := wal.ListSnapshots(c.config.SnapshotDir)
+	if err != nil && c.config.SnapshotDir != "" {
+		return nil, err
+	}
+	var oldest *wal.SnapshotInfo
+	for i := range snapshots {
+		info := &snapshots[i]
+		if info.Err != nil {
+			continue
+		}
+		oldest = info
+		// Before the position's op, or at it when the whole op is in the stream (a gap
+		// marker): the position's own op may have events the stream lacks.
+		if info.Meta.Op < c.at.op || (c.at.index == math.MaxUint32 && info.Meta.Op <= c.at.op) {
+			if machine, err := loadSnapshot(c.config.Machine, info); err == nil {
+				return machine, nil
+			}
+		}
+	}
+	if first := c.config.Log.FirstOp(); first <= 1 {
+		return core.New(c.config.Machine), nil
+	}
+	if oldest == nil {
+		return nil, fmt.Errorf("capture: the log starts at op %d and no snapshot is usable",
+			c.config.Log.FirstOp())
+	}
+	machine, err := loadSnapshot(c.config.Machine, oldest)
+	if err != nil {
+		return nil, err
+	}
+	return machine, c.publishGap(oldest.Meta.Op)
+}
+
+func loadSnapshot(config core.Config, info *wal.SnapshotInfo) (*core.Machine, error) {
+	_, reader, err := wal.OpenSnapshot(info.Path)
+	if err != nil {
+		return nil, err
+	}
+	defer reader.Close()
+	return core.Restore(config, reader)
+}
+
+// publishGap records in the stream that the events after its position up to op were
+// lost (the log holding them was retired beyond the configured hold), as a capture_gap
+// message with id shard:op:gap, so consumers see the loss instead of silence.
+func (c *Capture) publishGap(op uint64) error {
+	c.gaps.Add(1)
+	c.config.Logger.Error("capture: events lost: the log they need was retired",
+		"stream", c.stream, "from_op", c.at.op+1, "to_op", op)
+	id := fmt.Sprintf("%d:%d:gap", c.config.Shard, op)
+	body := fmt.Sprintf(`{"schema":%d,"id":%q,"shard":%d,"op":%d,"kind":"capture_gap",`+
+		`"from_op":%d,"to_op":%d}`, SchemaVersion, id, c.config.Shard, op, c.at.op+1, op)
+	subject := fmt.Sprintf("%s.%d.capture.gap", c.config.SubjectPrefix, c.config.Shard)
+	if err := c.awaitAll(); err != nil {
+		return err
+	}
+	future, err := c.js.PublishMsgAsync(&nats.Msg{Subject: subject, Data: []byte(body)},
+		jetstream.WithMsgID(id), jetstream.WithExpectLastSequence(c.expected))
+	if err != nil {
+		return err
+	}
+	gap := position{op: op, index: math.MaxUint32}
+	c.inflight = append(c.inflight, pendingAck{future: future, at: gap, expected: c.expected})
+	c.sent, c.expected = gap, c.expected+1
+	return c.awaitAll()
+}

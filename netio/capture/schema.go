@@ -1,0 +1,366 @@
+package capture
+
+import (
+	"strconv"
+
+	"sequent/core/event"
+	"sequent/core/model"
+)
+
+// SchemaVersion is the version of the JSON every message carries in "schema". A field
+// may be added without changing it; renaming, removing or changing a field's meaning
+// makes a new version.
+const SchemaVersion = 1
+
+// The JSON of one event (schema 1). Ids and amounts (every u128) are decimal strings;
+// other integers are JSON numbers; names are the ones `sequent client --json` prints.
+//
+//	{"schema":1, "id":"0:42:3", "shard":0, "op":42, "index":3,
+//	 "kind":"transfer_created", "timestamp":1700000000000000123,
+//	 "transfer":{…TransferJSON…}, "debit_balance":{…BalanceJSON…},
+//	 "credit_balance":{…BalanceJSON…}}
+//
+// "account" (AccountJSON) and "owner" for account_created; "transfer", "debit_balance" and
+// "credit_balance" for transfer_created, transfer_posted, transfer_voided and
+// transfer_expired (the expired transfer is the pending one; balances are after the
+// release); "order" (OrderJSON) for order_*; "market_data" (MarketDataJSON) for trade and
+// level. The Go types below decode it (tests decode every message with them, refusing
+// unknown fields).
+//
+// Every committed change is captured, whoever made it and whoever may read it: the
+// matching engine's own accounts and transfers (escrow accounts, order holds and their
+// settlements) too, marked "system": true, because without them the captured ledger
+// would not balance. Ownership limits what a client reads over the binary protocol, not
+// what this stream holds: it is an operators' stream, to be secured as such in NATS.
+// Balances are the true balances after the change, not the ones the sender was shown.
+type EventJSON struct {
+	Schema    int    `json:"schema"`
+	ID        string `json:"id"`
+	Shard     uint32 `json:"shard"`
+	Op        uint64 `json:"op"`
+	Index     uint32 `json:"index"`
+	Kind      string `json:"kind"`
+	Timestamp uint64 `json:"timestamp"`
+	// System is true for Sequent's own accounts and transfers (ids in the system range,
+	// bit 127 set: the matching engine's escrow accounts, holds and settlements); absent
+	// otherwise.
+	System  bool         `json:"system,omitempty"`
+	Account *AccountJSON `json:"account,omitempty"`
+	// Owner is the client that created the account (account_created only; 0: the system).
+	Owner         *uint64         `json:"owner,omitempty"`
+	Transfer      *TransferJSON   `json:"transfer,omitempty"`
+	DebitBalance  *BalanceJSON    `json:"debit_balance,omitempty"`
+	CreditBalance *BalanceJSON    `json:"credit_balance,omitempty"`
+	Order         *OrderJSON      `json:"order,omitempty"`
+	MarketData    *MarketDataJSON `json:"market_data,omitempty"`
+}
+
+// AccountJSON is an account, as `sequent client lookup-accounts --json` prints it.
+type AccountJSON struct {
+	ID             string `json:"id"`
+	Ledger         uint32 `json:"ledger"`
+	Code           uint16 `json:"code"`
+	Flags          uint16 `json:"flags"`
+	DebitsPending  string `json:"debits_pending"`
+	DebitsPosted   string `json:"debits_posted"`
+	CreditsPending string `json:"credits_pending"`
+	CreditsPosted  string `json:"credits_posted"`
+	UserData128    string `json:"user_data_128"`
+	UserData64     uint64 `json:"user_data_64"`
+	UserData32     uint32 `json:"user_data_32"`
+	Timestamp      uint64 `json:"timestamp"`
+}
+
+// TransferJSON is a transfer, as `sequent client lookup-transfers --json` prints it.
+type TransferJSON struct {
+	ID              string `json:"id"`
+	DebitAccountID  string `json:"debit_account_id"`
+	CreditAccountID string `json:"credit_account_id"`
+	Amount          string `json:"amount"`
+	PendingID       string `json:"pending_id"`
+	Ledger          uint32 `json:"ledger"`
+	Code            uint16 `json:"code"`
+	Flags           uint16 `json:"flags"`
+	Timeout         uint32 `json:"timeout"`
+	UserData128     string `json:"user_data_128"`
+	UserData64      uint64 `json:"user_data_64"`
+	UserData32      uint32 `json:"user_data_32"`
+	Timestamp       uint64 `json:"timestamp"`
+}
+
+// BalanceJSON is an account's balances, as `sequent client balance-history --json`
+// prints them (without the timestamp: the event has it).
+type BalanceJSON struct {
+	DebitsPending  string `json:"debits_pending"`
+	DebitsPosted   string `json:"debits_posted"`
+	CreditsPending string `json:"credits_pending"`
+	CreditsPosted  string `json:"credits_posted"`
+}
+
+// OrderJSON is an execution report, as `sequent client reports --json` prints it, plus
+// client, type and contra_order_id.
+type OrderJSON struct {
+	OrderID        uint64 `json:"order_id"`
+	ClientOrderID  uint64 `json:"client_order_id"`
+	Client         uint64 `json:"client"`
+	Account        uint64 `json:"account"`
+	Instrument     uint32 `json:"instrument"`
+	Kind           uint8  `json:"kind"`
+	Status         string `json:"status"`
+	Side           uint8  `json:"side"`
+	Type           uint8  `json:"type"`
+	Liquidity      uint8  `json:"liquidity"`
+	TradeID        uint64 `json:"trade_id"`
+	ContraOrderID  uint64 `json:"contra_order_id"`
+	Price          uint64 `json:"price"`
+	Quantity       uint64 `json:"quantity"`
+	LeavesQuantity uint64 `json:"leaves_quantity"`
+	FilledQuantity uint64 `json:"filled_quantity"`
+	Fee            string `json:"fee"`
+	Timestamp      uint64 `json:"timestamp"`
+}
+
+// MarketDataJSON is a market-data update (PROTOCOL.md section 10's MarketDataUpdate).
+type MarketDataJSON struct {
+	Instrument  uint32 `json:"instrument"`
+	Sequence    uint64 `json:"sequence"`
+	Kind        uint8  `json:"kind"`
+	Side        uint8  `json:"side"`
+	Price       uint64 `json:"price"`
+	Quantity    string `json:"quantity"`
+	OrderCount  uint32 `json:"order_count"`
+	TradeID     uint64 `json:"trade_id"`
+	BidPrice    uint64 `json:"bid_price"`
+	BidQuantity string `json:"bid_quantity"`
+	AskPrice    uint64 `json:"ask_price"`
+	AskQuantity string `json:"ask_quantity"`
+	Timestamp   uint64 `json:"timestamp"`
+}
+
+// jsonWriter appends JSON to a buffer without reflection or allocation.
+type jsonWriter struct {
+	b     []byte
+	first bool
+}
+
+func (w *jsonWriter) open() { w.b = append(w.b, '{'); w.first = true }
+func (w *jsonWriter) close() {
+	w.b = append(w.b, '}')
+	w.first = false
+}
+
+func (w *jsonWriter) key(name string) {
+	if !w.first {
+		w.b = append(w.b, ',')
+	}
+	w.first = false
+	w.b = append(w.b, '"')
+	w.b = append(w.b, name...)
+	w.b = append(w.b, '"', ':')
+}
+
+func (w *jsonWriter) number(name string, value uint64) {
+	w.key(name)
+	w.b = strconv.AppendUint(w.b, value, 10)
+}
+
+func (w *jsonWriter) decimal(name string, value model.Uint128) {
+	w.key(name)
+	w.b = append(w.b, '"')
+	w.b = value.AppendDecimal(w.b)
+	w.b = append(w.b, '"')
+}
+
+// system writes "system": true when id lies in the system range, nothing otherwise.
+func (w *jsonWriter) system(id model.Uint128) {
+	if model.IsSystemID(id) {
+		w.key("system")
+		w.b = append(w.b, "true"...)
+	}
+}
+
+// text writes a string that needs no escaping (names, ids: ASCII letters, digits, _ :).
+func (w *jsonWriter) text(name, value string) {
+	w.key(name)
+	w.b = append(w.b, '"')
+	w.b = append(w.b, value...)
+	w.b = append(w.b, '"')
+}
+
+// appendMessageID appends shard:op:index, the message's Nats-Msg-Id and JSON "id".
+func appendMessageID(b []byte, shard uint32, e *event.Event) []byte {
+	b = strconv.AppendUint(b, uint64(shard), 10)
+	b = append(b, ':')
+	b = strconv.AppendUint(b, e.Op, 10)
+	b = append(b, ':')
+	return strconv.AppendUint(b, uint64(e.Index), 10)
+}
+
+// appendEvent appends the JSON of event e of buffer to b.
+func appendEvent(b []byte, shard uint32, buffer *event.Buffer, e *event.Event) []byte {
+	w := jsonWriter{b: b}
+	w.open()
+	w.number("schema", SchemaVersion)
+	w.key("id")
+	w.b = append(w.b, '"')
+	w.b = appendMessageID(w.b, shard, e)
+	w.b = append(w.b, '"')
+	w.number("shard", uint64(shard))
+	w.number("op", e.Op)
+	w.number("index", uint64(e.Index))
+	w.text("kind", e.Kind.String())
+	switch {
+	case e.Kind == event.KindAccountCreated:
+		account := buffer.Account(e)
+		w.number("timestamp", account.Timestamp)
+		w.system(account.ID)
+		w.key("account")
+		w.account(account)
+		w.number("owner", buffer.AccountOwner(e))
+	case e.Kind.Ledger():
+		t := buffer.Transfer(e)
+		timestamp := t.Transfer.Timestamp
+		w.number("timestamp", timestamp)
+		w.system(t.Transfer.ID)
+		w.key("transfer")
+		w.transfer(&t.Transfer)
+		w.key("debit_balance")
+		w.balance(&t.Debit)
+		w.key("credit_balance")
+		w.balance(&t.Credit)
+	case e.Kind.Order():
+		r := buffer.Order(e)
+		w.number("timestamp", r.Timestamp)
+		w.key("order")
+		w.order(r)
+	default:
+		u := buffer.MarketDataOf(e)
+		w.number("timestamp", u.Timestamp)
+		w.key("market_data")
+		w.marketData(u)
+	}
+	w.close()
+	return w.b
+}
+
+func (w *jsonWriter) account(a *model.Account) {
+	w.open()
+	w.decimal("id", a.ID)
+	w.number("ledger", uint64(a.Ledger))
+	w.number("code", uint64(a.Code))
+	w.number("flags", uint64(a.Flags))
+	w.decimal("debits_pending", a.DebitsPending)
+	w.decimal("debits_posted", a.DebitsPosted)
+	w.decimal("credits_pending", a.CreditsPending)
+	w.decimal("credits_posted", a.CreditsPosted)
+	w.decimal("user_data_128", a.UserData128)
+	w.number("user_data_64", a.UserData64)
+	w.number("user_data_32", uint64(a.UserData32))
+	w.number("timestamp", a.Timestamp)
+	w.close()
+}
+
+func (w *jsonWriter) transfer(t *model.Transfer) {
+	w.open()
+	w.decimal("id", t.ID)
+	w.decimal("debit_account_id", t.DebitAccountID)
+	w.decimal("credit_account_id", t.CreditAccountID)
+	w.decimal("amount", t.Amount)
+	w.decimal("pending_id", t.PendingID)
+	w.number("ledger", uint64(t.Ledger))
+	w.number("code", uint64(t.Code))
+	w.number("flags", uint64(t.Flags))
+	w.number("timeout", uint64(t.Timeout))
+	w.decimal("user_data_128", t.UserData128)
+	w.number("user_data_64", t.UserData64)
+	w.number("user_data_32", uint64(t.UserData32))
+	w.number("timestamp", t.Timestamp)
+	w.close()
+}
+
+func (w *jsonWriter) balance(b *model.Balance) {
+	w.open()
+	w.decimal("debits_pending", b.DebitsPending)
+	w.decimal("debits_posted", b.DebitsPosted)
+	w.decimal("credits_pending", b.CreditsPending)
+	w.decimal("credits_posted", b.CreditsPosted)
+	w.close()
+}
+
+func (w *jsonWriter) order(r *model.ExecutionReport) {
+	w.open()
+	w.number("order_id", r.OrderID)
+	w.number("client_order_id", r.ClientOrderID)
+	w.number("client", r.Client)
+	w.number("account", r.Account)
+	w.number("instrument", uint64(r.Instrument))
+	w.number("kind", uint64(r.Kind))
+	w.text("status", r.Status.String())
+	w.number("side", uint64(r.Side))
+	w.number("type", uint64(r.Type))
+	w.number("liquidity", uint64(r.Liquidity))
+	w.number("trade_id", r.TradeID)
+	w.number("contra_order_id", r.ContraOrderID)
+	w.number("price", r.Price)
+	w.number("quantity", r.Quantity)
+	w.number("leaves_quantity", r.LeavesQuantity)
+	w.number("filled_quantity", r.FilledQuantity)
+	w.decimal("fee", r.Fee)
+	w.number("timestamp", r.Timestamp)
+	w.close()
+}
+
+func (w *jsonWriter) marketData(u *model.MarketDataUpdate) {
+	w.open()
+	w.number("instrument", uint64(u.Instrument))
+	w.number("sequence", u.Sequence)
+	w.number("kind", uint64(u.Kind))
+	w.number("side", uint64(u.Side))
+	w.number("price", u.Price)
+	w.decimal("quantity", u.Quantity)
+	w.number("order_count", uint64(u.OrderCount))
+	w.number("trade_id", u.TradeID)
+	w.number("bid_price", u.BidPrice)
+	w.decimal("bid_quantity", u.BidQuantity)
+	w.number("ask_price", u.AskPrice)
+	w.decimal("ask_quantity", u.AskQuantity)
+	w.number("timestamp", u.Timestamp)
+	w.close()
+}
+
+// appendSubject appends the subject of event e: consumers filter by shard, family,
+// ledger or instrument, kind and account with NATS wildcards.
+//
+//	<prefix>.<shard>.ledger.<ledger>.<kind>.<debit account>.<credit account>
+//	    (account_created: the account's id in both account positions)
+//	<prefix>.<shard>.order.<instrument>.<kind>.<client>.<trading account>
+//	<prefix>.<shard>.market.<instrument>.<kind>
+func appendSubject(b []byte, prefix string, shard uint32, buffer *event.Buffer, e *event.Event) []byte {
+	b = append(b, prefix...)
+	b = append(b, '.')
+	b = strconv.AppendUint(b, uint64(shard), 10)
+	switch {
+	case e.Kind == event.KindAccountCreated:
+		a := buffer.Account(e)
+		b = appendTokens(b, "ledger", uint64(a.Ledger), e.Kind)
+		b = append(a.ID.AppendDecimal(append(b, '.')), '.')
+		return a.ID.AppendDecimal(b)
+	case e.Kind.Ledger():
+		t := &buffer.Transfer(e).Transfer
+		b = appendTokens(b, "ledger", uint64(t.Ledger), e.Kind)
+		b = append(t.DebitAccountID.AppendDecimal(append(b, '.')), '.')
+		return t.CreditAccountID.AppendDecimal(b)
+	case e.Kind.Order():
+		r := buffer.Order(e)
+		b = appendTokens(b, "order", uint64(r.Instrument), e.Kind)
+		b = strconv.AppendUint(append(b, '.'), r.Client, 10)
+		return strconv.AppendUint(append(b, '.'), r.Account, 10)
+	}
+	return appendTokens(b, "market", uint64(buffer.MarketDataOf(e).Instrument), e.Kind)
+}
+
+func appendTokens(b []byte, family string, scope uint64, kind event.Kind) []byte {
+	b = append(append(b, '.'), family...)
+	b = strconv.AppendUint(append(b, '.'), scope, 10)
+	return append(append(b, '.'), kind.String()...)
+}

@@ -1,0 +1,254 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+
+	"sequent/core/model"
+	"sequent/netio/wire"
+)
+
+// Book is a local copy of one instrument's order book: price levels with their absolute
+// quantity and order count, at a market-data sequence.
+type Book struct {
+	Instrument uint32
+	Sequence   uint64 // Last sequence applied.
+	Op         uint64 // Op of the last update applied (or of the snapshot).
+	bids       map[uint64]model.DepthLevel
+	asks       map[uint64]model.DepthLevel
+}
+
+// ErrBookGap reports an update that does not follow the book's sequence: updates were
+// missed, and the book must be rebuilt from a snapshot.
+var ErrBookGap = errors.New("client: market-data gap")
+
+func (b *Book) side(side model.Side) map[uint64]model.DepthLevel {
+	if b.bids == nil {
+		b.bids, b.asks = map[uint64]model.DepthLevel{}, map[uint64]model.DepthLevel{}
+	}
+	if side == model.SideBuy {
+		return b.bids
+	}
+	return b.asks
+}
+
+// Load replaces the book with a snapshot (get_book's header and levels).
+func (b *Book) Load(header model.BookHeader, levels []model.DepthLevel) {
+	b.Instrument, b.Sequence, b.Op = header.Instrument, header.Sequence, header.Op
+	clear(b.side(model.SideBuy))
+	clear(b.side(model.SideSell))
+	for _, level := range levels {
+		b.side(level.Side)[level.Price] = level
+	}
+}
+
+// Apply applies one update: it ignores an update at or below the book's sequence (a
+// replay's duplicate), returns ErrBookGap for one that skips a sequence (nothing
+// changes), and otherwise sets the level to its absolute quantity (0 removes it); a
+// trade only advances the sequence.
+func (b *Book) Apply(u *model.MarketDataUpdate) error {
+	switch {
+	case u.Sequence <= b.Sequence:
+		return nil
+	case u.Sequence != b.Sequence+1:
+		return ErrBookGap
+	}
+	b.Sequence, b.Op = u.Sequence, u.Op
+	if u.Kind != model.MarketDataLevel {
+		return nil
+	}
+	levels := b.side(u.Side)
+	if u.Quantity.IsZero() {
+		delete(levels, u.Price) // Removing a level the book does not hold is normal.
+		return nil
+	}
+	levels[u.Price] = model.DepthLevel{Price: u.Price, Quantity: u.Quantity,
+		OrderCount: u.OrderCount, Side: u.Side}
+	return nil
+}
+
+// Levels returns up to count levels of a side, best first (count <= 0: all).
+func (b *Book) Levels(side model.Side, count int) []model.DepthLevel {
+	levels := make([]model.DepthLevel, 0, len(b.side(side)))
+	for _, level := range b.side(side) {
+		levels = append(levels, level)
+	}
+	slices.SortFunc(levels, func(x, y model.DepthLevel) int {
+		if side == model.SideBuy {
+			x, y = y, x // Bids: highest first.
+		}
+		switch {
+		case x.Price < y.Price:
+			return -1
+		case x.Price > y.Price:
+			return 1
+		}
+		return 0
+	})
+	if count > 0 && len(levels) > count {
+		levels = levels[:count]
+	}
+	return levels
+}
+
+// BookBuilder runs the book-building procedure of PROTOCOL.md 8a on updates and
+// snapshots given to it, with no I/O: subscribe first and buffer; take a snapshot; drop
+// the buffered updates at or below its sequence; apply the rest, requiring each sequence
+// to follow the previous; on a gap, a stale notice or a resume gap, start over from a new
+// snapshot. FollowBook drives it over a connection; tests drive it directly.
+type BookBuilder struct {
+	Book      Book
+	Synced    bool                     // The book is exact as of Book.Sequence.
+	Snapshots int                      // Snapshots loaded so far.
+	Gaps      int                      // Times it had to start over.
+	buffered  []model.MarketDataUpdate // Updates waiting for a snapshot.
+}
+
+// Update takes one update of the builder's instrument; it reports whether a snapshot
+// is needed now (the caller then calls Snapshot with a fresh one).
+func (b *BookBuilder) Update(u *model.MarketDataUpdate) (needSnapshot bool) {
+	if !b.Synced {
+		b.buffered = append(b.buffered, *u)
+		return false
+	}
+	if errors.Is(b.Book.Apply(u), ErrBookGap) {
+		b.restart()
+		b.buffered = append(b.buffered, *u)
+		return true
+	}
+	return false
+}
+
+// Lost says that updates were lost (md_stale, or a resubscription answered
+// market_data_resume_gap): it reports that a snapshot is needed, and it must be one
+// requested after the notice (a snapshot already in flight may predate the loss).
+func (b *BookBuilder) Lost() (needSnapshot bool) {
+	b.restart()
+	return true
+}
+
+func (b *BookBuilder) restart() {
+	if b.Synced {
+		b.Gaps++
+	}
+	b.Synced = false
+	b.buffered = b.buffered[:0]
+}
+
+// Snapshot loads a snapshot and applies the buffered updates after it. It reports
+// whether another snapshot is needed: the buffer skips a sequence after the snapshot's
+// (updates were lost in between).
+func (b *BookBuilder) Snapshot(header model.BookHeader, levels []model.DepthLevel) (needSnapshot bool) {
+	b.Book.Load(header, levels)
+	b.Snapshots++
+	b.Synced = true
+	buffered := b.buffered
+	b.buffered = nil
+	for i := range buffered {
+		if errors.Is(b.Book.Apply(&buffered[i]), ErrBookGap) {
+			b.restart()
+			b.buffered = append(b.buffered[:0], buffered[i:]...)
+			return true
+		}
+	}
+	b.buffered = buffered[:0]
+	return false
+}
+
+// FollowBook keeps a local book of one instrument up to date over c, following the
+// procedure of PROTOCOL.md 8a, and calls onChange (on its own goroutine) after every
+// change of the book while it is exact. It returns when ctx ends, or on a request error.
+// After a reconnect the client resumes the subscription from the last op seen, so the
+// book carries on without a snapshot when the server still holds the missed updates
+// (across a failover too); otherwise the server says so and the book is rebuilt.
+func FollowBook(ctx context.Context, c *Client, instrument uint32,
+	onChange func(b *BookBuilder, updates []model.MarketDataUpdate)) error {
+	inbox := &bookInbox{wake: make(chan struct{}, 1)}
+	if _, err := c.SubscribeMarketData(ctx, instrument, wire.ChannelBook, inbox.put); err != nil {
+		return err
+	}
+	builder := &BookBuilder{Book: Book{Instrument: instrument}}
+	needSnapshot := true
+	for {
+		if needSnapshot {
+			header, levels, err := c.GetBook(ctx, instrument, model.DepthLevelsPerSideMax)
+			if err != nil {
+				return err
+			}
+			needSnapshot = builder.Snapshot(header, levels)
+			if !needSnapshot {
+				onChange(builder, nil)
+			}
+			continue
+		}
+		events, err := inbox.wait(ctx)
+		if err != nil {
+			return err
+		}
+		for _, event := range events {
+			needSnapshot = builder.handle(event, instrument, onChange) || needSnapshot
+		}
+	}
+}
+
+// handle feeds one subscription event to the builder; it reports whether a snapshot is
+// needed.
+func (b *BookBuilder) handle(event MarketDataEvent, instrument uint32,
+	onChange func(b *BookBuilder, updates []model.MarketDataUpdate)) bool {
+	switch {
+	case event.Stale != nil:
+		return b.Lost()
+	case event.Subscribed != nil:
+		return event.Subscribed.Status == model.StatusMarketDataResumeGap && b.Lost()
+	}
+	need := false
+	mine := event.Updates[:0:0]
+	for i := range event.Updates {
+		u := &event.Updates[i]
+		if u.Instrument != instrument {
+			continue
+		}
+		need = b.Update(u) || need
+		mine = append(mine, *u)
+	}
+	if b.Synced && len(mine) > 0 {
+		onChange(b, mine)
+	}
+	return need
+}
+
+// bookInbox hands subscription events from the reader goroutine to FollowBook's.
+type bookInbox struct {
+	mutex  sync.Mutex
+	events []MarketDataEvent
+	wake   chan struct{}
+}
+
+func (i *bookInbox) put(event MarketDataEvent) {
+	i.mutex.Lock()
+	i.events = append(i.events, event)
+	i.mutex.Unlock()
+	select {
+	case i.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (i *bookInbox) wait(ctx context.Context) ([]MarketDataEvent, error) {
+	for {
+		i.mutex.Lock()
+		events := i.events
+		i.events = nil
+		i.mutex.Unlock()
+		if len(events) > 0 {
+			return events, nil
+		}
+		select {
+		case <-i.wake:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}

@@ -1,0 +1,543 @@
+package netio
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"sequent/core/model"
+	"sequent/core/shard"
+	"sequent/netio/wire"
+)
+
+// The market-data feed (PROTOCOL.md section 8a). The shard's sequencer hands every
+// released entry to Consume, which copies the entry's market-data updates into a bounded
+// queue and returns; one publisher goroutine takes them, appends them to a bounded
+// history (for subscribers that resume by op after a reconnect or a failover) and fans
+// them out to the subscribed connections, one AsyncWrite per connection per batch. The
+// publisher also serves subscriptions (queued to it by the event loops), so a replay from
+// the history and the live updates that follow it leave in one order.
+//
+// Nothing here can slow the engine or another subscriber: a queue that overflows (the
+// publisher is starved) drops updates and tells every subscriber to resnapshot
+// (md_stale); a subscriber whose unsent bytes pass SubscriberBytesMax is skipped until it
+// has drained, then told to resnapshot the same way. Resnapshot was chosen over
+// conflation: conflating would drop trades and need per-subscriber books on the server,
+// while a snapshot plus the gap-free sequence lets the client rebuild exactly.
+
+// marketData is the feed. Consume runs on the sequencer goroutine, handleMarketData-
+// Subscribe on event loops (it only queues a command), everything else on the publisher.
+type marketData struct {
+	server *Server
+	config MarketDataConfig
+
+	mutex       sync.Mutex
+	queue       []model.MarketDataUpdate // From Consume to the publisher, bounded.
+	spare       []model.MarketDataUpdate // The publisher's previous batch, reused.
+	lost        bool                     // Updates were dropped since the last take.
+	lostFromOp  uint64                   // First op whose updates were dropped.
+	lostUntilOp uint64                   // Last op whose updates were dropped.
+	consumedOp  uint64                   // Last op handed to Consume.
+
+	wake     chan struct{}        // Capacity 1: the queue has updates.
+	commands chan marketDataOrder // Subscriptions from the event loops.
+	stop     chan struct{}
+	done     chan struct{}
+	started  atomic.Bool
+
+	handledOp  atomic.Uint64 // Last op whose updates were fanned out.
+	fellBehind atomic.Uint64 // Queue overflows.
+	stale      atomic.Uint64 // md_stale notices sent to slow subscribers.
+	sent       atomic.Uint64 // Update records sent.
+	count      atomic.Int64  // Subscribed connections.
+
+	// Publisher-owned.
+	history     marketDataHistory
+	subscribers []*marketDataSubscriber
+	byConn      map[uint64]*marketDataSubscriber
+}
+
+// MarketDataConfig sizes the feed; zero values take the defaults in limits.go.
+type MarketDataConfig struct {
+	// StartOp is the first op whose updates the feed will see (the machine's last op
+	// plus one when the server starts): resumes from before it answer resume_gap.
+	StartOp uint64
+	// QueueUpdatesMax bounds the updates waiting between the sequencer and the publisher.
+	QueueUpdatesMax int
+	// HistoryUpdatesMax bounds the updates kept for resuming subscribers.
+	HistoryUpdatesMax int
+	// SubscriberBytesMax: a subscriber with more unsent bytes is skipped and, once it has
+	// drained, told to resnapshot.
+	SubscriberBytesMax int
+	// Serving reports whether subscriptions are taken (the node is primary): a standby
+	// must not show updates that its primary has not released. Nil: always.
+	Serving func() bool
+}
+
+func (c MarketDataConfig) withDefaults() MarketDataConfig {
+	if c.QueueUpdatesMax <= 0 {
+		c.QueueUpdatesMax = MarketDataQueueUpdatesMaxDefault
+	}
+	if c.HistoryUpdatesMax <= 0 {
+		c.HistoryUpdatesMax = MarketDataHistoryUpdatesMaxDefault
+	}
+	if c.SubscriberBytesMax <= 0 {
+		c.SubscriberBytesMax = MarketDataSubscriberBytesMaxDefault
+	}
+	if c.StartOp == 0 {
+		c.StartOp = 1
+	}
+	return c
+}
+
+// marketDataOrder is a subscription change queued by an event loop.
+type marketDataOrder struct {
+	conn      *connection
+	session   uint64
+	subscribe wire.MarketDataSubscribe
+}
+
+// marketDataSubscriber is one connection's subscriptions (publisher-owned).
+type marketDataSubscriber struct {
+	conn        *connection
+	session     uint64
+	all         uint32               // Channels for every instrument.
+	instruments map[uint32]uint32    // Channels per instrument.
+	tops        map[uint32]topOfBook // Top of book last sent per instrument (ChannelTop).
+	staleFromOp uint64               // Non-zero: updates from this op were dropped.
+	output      *outbound            // Being filled during one fan-out.
+	frameStart  int                  // Offset of the open md_update frame in output.
+	frameCount  int                  // Records in the open frame.
+}
+
+type topOfBook struct {
+	bidPrice, askPrice       uint64
+	bidQuantity, askQuantity model.Uint128
+}
+
+func topOf(u *model.MarketDataUpdate) topOfBook {
+	return topOfBook{bidPrice: u.BidPrice, askPrice: u.AskPrice, bidQuantity: u.BidQuantity,
+		askQuantity: u.AskQuantity}
+}
+
+// channels returns what s wants of instrument's updates.
+func (s *marketDataSubscriber) channels(instrument uint32) uint32 {
+	return s.all | s.instruments[instrument]
+}
+
+// wants reports whether u goes to s (and records the top it will have seen).
+func (s *marketDataSubscriber) wants(u *model.MarketDataUpdate) bool {
+	channels := s.channels(u.Instrument)
+	if channels == 0 {
+		return false
+	}
+	send := (u.Kind == model.MarketDataLevel && channels&wire.ChannelLevels != 0) ||
+		(u.Kind == model.MarketDataTrade && channels&wire.ChannelTrades != 0)
+	if channels&wire.ChannelTop != 0 {
+		top := topOf(u)
+		if last, seen := s.tops[u.Instrument]; !seen || last != top {
+			s.tops[u.Instrument] = top
+			send = true
+		}
+	}
+	return send
+}
+
+func newMarketData(server *Server, config MarketDataConfig) *marketData {
+	config = config.withDefaults()
+	m := &marketData{server: server, config: config, wake: make(chan struct{}, 1),
+		commands: make(chan marketDataOrder, marketDataCommandsMax),
+		stop:     make(chan struct{}), done: make(chan struct{}),
+		byConn: map[uint64]*marketDataSubscriber{}}
+	m.history.init(config.HistoryUpdatesMax, config.StartOp)
+	m.consumedOp = config.StartOp - 1
+	m.handledOp.Store(config.StartOp - 1)
+	return m
+}
+
+var _ shard.Consumer = (*marketData)(nil)
+
+// Consume copies a released entry's market-data updates into the bounded queue (the
+// sequencer's goroutine: it never blocks).
+func (m *marketData) Consume(ready *shard.Ready) {
+	events := ready.Events
+	m.mutex.Lock()
+	m.consumedOp = ready.LastOp
+	queued := false
+	for i := range events.Events {
+		e := &events.Events[i]
+		if !e.Kind.MarketData() {
+			continue
+		}
+		if m.lost || len(m.queue) >= m.config.QueueUpdatesMax {
+			if !m.lost {
+				m.lost, m.lostFromOp = true, e.Op
+				m.fellBehind.Add(1)
+			}
+			m.lostUntilOp = e.Op
+			continue
+		}
+		m.queue = append(m.queue, *events.MarketDataOf(e))
+		queued = true
+	}
+	m.mutex.Unlock()
+	if queued {
+		select {
+		case m.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// ConsumerStats implements shard.Consumer.
+func (m *marketData) ConsumerStats() shard.ConsumerStats {
+	m.mutex.Lock()
+	buffered := len(m.queue)
+	idle := buffered == 0 && !m.lost
+	consumed := m.consumedOp
+	m.mutex.Unlock()
+	handled := m.handledOp.Load()
+	if idle {
+		handled = max(handled, consumed) // Entries without updates cost the feed nothing.
+	}
+	return shard.ConsumerStats{Name: "market_data", HandledOp: handled, Buffered: buffered,
+		BufferMax: m.config.QueueUpdatesMax, FellBehind: m.fellBehind.Load()}
+}
+
+// start runs the publisher until close.
+func (m *marketData) start() {
+	if m.started.CompareAndSwap(false, true) {
+		go m.run()
+	}
+}
+
+// close stops the publisher and waits for it.
+func (m *marketData) close() {
+	if m.started.Load() {
+		close(m.stop)
+		<-m.done
+	}
+}
+
+func (m *marketData) run() {
+	defer close(m.done)
+	recheck := time.NewTicker(marketDataRecheckInterval)
+	defer recheck.Stop()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case order := <-m.commands:
+			m.order(&order)
+		case <-m.wake:
+			m.publish()
+		case <-recheck.C:
+			m.publish() // Stale subscribers that drained get their notice.
+		}
+	}
+}
+
+// take swaps out the queued updates and the loss marker.
+func (m *marketData) take() (batch []model.MarketDataUpdate, lost bool, lostFrom, lostUntil uint64) {
+	m.mutex.Lock()
+	defer m.mutex.Unlock()
+	batch, m.queue, m.spare = m.queue, m.spare[:0], nil
+	lost, lostFrom, lostUntil = m.lost, m.lostFromOp, m.lostUntilOp
+	m.lost = false
+	return batch, lost, lostFrom, lostUntil
+}
+
+// publish fans the queued updates out, keeps them in the history, and handles a loss.
+func (m *marketData) publish() {
+	batch, lost, lostFrom, lostUntil := m.take()
+	for i := range batch {
+		m.history.add(&batch[i])
+	}
+	m.fanOut(batch)
+	if lost {
+		m.history.reset(lostUntil + 1)
+		for _, s := range m.subscribers {
+			if s.staleFromOp == 0 {
+				s.staleFromOp = lostFrom
+			}
+		}
+		m.fanOut(nil) // Sends the notices to those that can take them now.
+	}
+	if len(batch) > 0 {
+		m.handledOp.Store(batch[len(batch)-1].Op)
+	}
+	m.mutex.Lock()
+	if m.spare == nil {
+		m.spare = batch[:0]
+	}
+	m.mutex.Unlock()
+}
+
+// fanOut sends each subscriber the updates it wants, one write per subscriber; a slow
+// one is skipped and marked stale, a stale one that drained gets md_stale first.
+func (m *marketData) fanOut(batch []model.MarketDataUpdate) {
+	live := m.subscribers[:0]
+	for _, s := range m.subscribers {
+		if !s.conn.active.Load() {
+			delete(m.byConn, s.conn.id)
+			continue
+		}
+		live = append(live, s)
+		m.fanOutTo(s, batch)
+	}
+	clear(m.subscribers[len(live):])
+	m.subscribers = live
+	m.count.Store(int64(len(live)))
+}
+
+func (m *marketData) fanOutTo(s *marketDataSubscriber, batch []model.MarketDataUpdate) {
+	unsent := int(s.conn.queuedBytes.Load() + s.conn.bufferedSeen.Load())
+	if s.staleFromOp != 0 && unsent > m.config.SubscriberBytesMax/2 {
+		// Still draining: nothing until it can take the notice and what follows. gnet's
+		// buffer is only seen after a write, so probe it with a heartbeat (harmless
+		// anywhere in the stream) when nothing else is on its way.
+		if s.conn.queuedBytes.Load() == 0 {
+			probe := m.server.takeOutbound(s.conn)
+			probe.buffer = append(probe.buffer, m.server.heartbeat...)
+			m.server.send(s.conn, probe)
+		}
+		return
+	}
+	if unsent > m.config.SubscriberBytesMax {
+		for i := range batch {
+			if s.wants(&batch[i]) {
+				s.staleFromOp = batch[i].Op
+				return
+			}
+		}
+		return
+	}
+	s.output = m.server.takeOutbound(s.conn)
+	if s.staleFromOp != 0 {
+		m.appendStale(s)
+	}
+	for i := range batch {
+		if !s.wants(&batch[i]) {
+			continue
+		}
+		if unsent+len(s.output.buffer) > m.config.SubscriberBytesMax {
+			// This write alone would take it past its bound: the rest is dropped for it,
+			// and it is told so once it has drained.
+			s.staleFromOp = batch[i].Op
+			break
+		}
+		m.appendUpdate(s, &batch[i])
+	}
+	m.send(s)
+}
+
+// appendStale writes an md_stale frame and clears the subscriber's stale mark.
+func (m *marketData) appendStale(s *marketDataSubscriber) {
+	var body [wire.MarketDataStaleSize]byte
+	(&wire.MarketDataStale{DroppedFromOp: s.staleFromOp}).Encode(body[:])
+	s.output.appendFrame(&wire.Frame{Kind: wire.KindMarketDataStale, Session: s.session,
+		Status: uint32(model.StatusMarketDataFellBehind)}, body[:])
+	s.staleFromOp = 0
+	clear(s.tops) // The top channel starts again from what it sends next.
+	m.stale.Add(1)
+}
+
+// appendUpdate adds one record to the subscriber's open md_update frame.
+func (m *marketData) appendUpdate(s *marketDataSubscriber, u *model.MarketDataUpdate) {
+	o := s.output
+	if s.frameCount == wire.MarketDataUpdatesPerFrameMax {
+		m.sealFrame(s)
+	}
+	if s.frameCount == 0 {
+		s.frameStart = len(o.buffer)
+		o.buffer = append(o.buffer, make([]byte, wire.HeaderSize)...)
+	}
+	start := len(o.buffer)
+	o.buffer = append(o.buffer, make([]byte, model.MarketDataUpdateSize)...)
+	u.Encode(o.buffer[start:])
+	s.frameCount++
+}
+
+// sealFrame writes the header of the open md_update frame.
+func (m *marketData) sealFrame(s *marketDataSubscriber) {
+	if s.frameCount == 0 {
+		return
+	}
+	wire.PutFrame(s.output.buffer[s.frameStart:], &wire.Frame{Kind: wire.KindMarketData,
+		Session: s.session}, s.frameCount*model.MarketDataUpdateSize)
+	m.sent.Add(uint64(s.frameCount))
+	s.frameCount = 0
+}
+
+// send seals the open frame and lends the subscriber's output to its connection.
+func (m *marketData) send(s *marketDataSubscriber) {
+	m.sealFrame(s)
+	o := s.output
+	s.output = nil
+	m.server.send(s.conn, o)
+}
+
+// order applies a subscription change queued by an event loop, replaying history when
+// asked, and answers md_subscribed.
+func (m *marketData) order(order *marketDataOrder) {
+	request := &order.subscribe
+	answer := wire.MarketDataSubscribed{Instrument: request.Instrument,
+		Channels: request.Channels, FromOp: request.FromOp, OldestOp: m.history.fromOp}
+	status := model.StatusOK
+	switch {
+	case request.Channels&^wire.ChannelsKnown != 0:
+		status = model.StatusInvalidBody
+	case m.config.Serving != nil && !m.config.Serving():
+		status = model.StatusNotPrimary
+	case !order.conn.active.Load():
+		return
+	}
+	if status != model.StatusOK {
+		m.answer(order, &answer, status, nil)
+		return
+	}
+	s := m.subscriber(order)
+	if request.Instrument == 0 {
+		s.all = request.Channels
+	} else if request.Channels == 0 {
+		delete(s.instruments, request.Instrument)
+	} else {
+		s.instruments[request.Instrument] = request.Channels
+	}
+	s.output = m.server.takeOutbound(s.conn)
+	if request.FromOp != 0 {
+		if request.FromOp < m.history.fromOp {
+			status = model.StatusMarketDataResumeGap
+		} else {
+			answer.ReplayedThroughOp = m.replay(s, request)
+		}
+	}
+	m.sealFrame(s)
+	m.answer(order, &answer, status, s)
+}
+
+// subscriber returns the connection's subscriber, creating it.
+func (m *marketData) subscriber(order *marketDataOrder) *marketDataSubscriber {
+	if s, ok := m.byConn[order.conn.id]; ok {
+		return s
+	}
+	s := &marketDataSubscriber{conn: order.conn, session: order.session,
+		instruments: map[uint32]uint32{}, tops: map[uint32]topOfBook{}}
+	m.byConn[order.conn.id] = s
+	m.subscribers = append(m.subscribers, s)
+	m.count.Store(int64(len(m.subscribers)))
+	return s
+}
+
+// replay sends the retained updates of the requested instrument(s) with op >= FromOp and
+// returns the op of the last one sent.
+func (m *marketData) replay(s *marketDataSubscriber, request *wire.MarketDataSubscribe) uint64 {
+	last := uint64(0)
+	m.history.each(request.FromOp, func(u *model.MarketDataUpdate) {
+		if (request.Instrument == 0 || u.Instrument == request.Instrument) && s.wants(u) {
+			m.appendUpdate(s, u)
+			last = u.Op
+		}
+	})
+	return last
+}
+
+// answer sends md_subscribed (after whatever s's output holds: the replay).
+func (m *marketData) answer(order *marketDataOrder, answer *wire.MarketDataSubscribed,
+	status model.Status, s *marketDataSubscriber) {
+	o := m.server.takeOutbound(order.conn)
+	if s != nil {
+		o, s.output = s.output, nil
+	}
+	var body [wire.MarketDataSubscribedSize]byte
+	answer.Encode(body[:])
+	o.appendFrame(&wire.Frame{Kind: wire.KindMarketDataSubscribed, Session: order.session,
+		Status: uint32(status)}, body[:])
+	m.server.send(order.conn, o)
+}
+
+// handleMarketDataSubscribe queues a subscription change for the publisher (event loop).
+func (s *Server) handleMarketDataSubscribe(conn *connection, frame *wire.Frame) gnet.Action {
+	if conn.phase != phaseActive {
+		return s.fail(conn, wire.ErrorUnexpectedFrame, 0, "md_subscribe before login")
+	}
+	order := marketDataOrder{conn: conn, session: conn.session}
+	order.subscribe.Decode(frame.Body)
+	status := model.StatusOK
+	if client, ok := s.config.Keys.Client(conn.client.ID); !ok ||
+		!client.Allows(model.OperationGetBook) {
+		status = model.StatusPermissionDenied
+	} else {
+		select {
+		case s.marketData.commands <- order:
+			return gnet.None
+		default:
+			status = model.StatusBusy
+		}
+	}
+	var body [wire.MarketDataSubscribedSize]byte
+	(&wire.MarketDataSubscribed{Instrument: order.subscribe.Instrument,
+		Channels: order.subscribe.Channels, FromOp: order.subscribe.FromOp}).Encode(body[:])
+	conn.immediate = wire.AppendFrame(conn.immediate, &wire.Frame{
+		Kind: wire.KindMarketDataSubscribed, Session: conn.session, Status: uint32(status)},
+		body[:])
+	return gnet.None
+}
+
+// MarketData returns the feed as a shard consumer (give it to the shard's Config).
+func (s *Server) MarketData() shard.Consumer { return s.marketData }
+
+// MarketDataStats are the feed's counters.
+type MarketDataStats struct {
+	Subscribers  int64  `json:"subscribers"`
+	UpdatesSent  uint64 `json:"updates_sent"`
+	StaleNotices uint64 `json:"stale_notices"` // md_stale sent to slow subscribers.
+	FellBehind   uint64 `json:"fell_behind"`   // Queue overflows (every subscriber resnapshots).
+	HandledOp    uint64 `json:"handled_op"`
+}
+
+// MarketDataStats returns the feed's counters. Any goroutine.
+func (s *Server) MarketDataStats() MarketDataStats {
+	m := s.marketData
+	return MarketDataStats{Subscribers: m.count.Load(), UpdatesSent: m.sent.Load(),
+		StaleNotices: m.stale.Load(), FellBehind: m.fellBehind.Load(),
+		HandledOp: m.handledOp.Load()}
+}
+
+// marketDataHistory is the ring of recent updates, in op order (publisher-owned).
+type marketDataHistory struct {
+	updates []model.MarketDataUpdate
+	head    int    // Index of the oldest once full.
+	max     int    // Capacity.
+	fromOp  uint64 // Every update with op >= fromOp is held.
+}
+
+func (h *marketDataHistory) init(max int, fromOp uint64) { h.max, h.fromOp = max, fromOp }
+
+func (h *marketDataHistory) add(u *model.MarketDataUpdate) {
+	if len(h.updates) < h.max {
+		h.updates = append(h.updates, *u)
+		return
+	}
+	evicted := &h.updates[h.head]
+	h.fromOp = max(h.fromOp, evicted.Op+1)
+	*evicted = *u
+	h.head = (h.head + 1) % h.max
+}
+
+// reset forgets everything: updates before fromOp were lost.
+func (h *marketDataHistory) reset(fromOp uint64) {
+	h.updates, h.head, h.fromOp = h.updates[:0], 0, fromOp
+}
+
+// each calls fn with every held update whose op is at least fromOp, oldest first.
+func (h *marketDataHistory) each(fromOp uint64, fn func(u *model.MarketDataUpdate)) {
+	for i := range h.updates {
+		u := &h.updates[(h.head+i)%len(h.updates)]
+		if u.Op >= fromOp {
+			fn(u)
+		}
+	}
+}

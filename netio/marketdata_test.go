@@ -1,0 +1,189 @@
+package netio_test
+
+import (
+	"testing"
+
+	"sequent/core/event"
+	"sequent/core/model"
+	"sequent/core/shard"
+	"sequent/netio"
+	"sequent/netio/wire"
+)
+
+// marketFeed hands the server's feed released entries the way a shard does.
+type marketFeed struct {
+	consumer  shard.Consumer
+	sequences map[uint32]uint64
+	op        uint64
+}
+
+// release hands one entry (one op) with count level updates of instrument.
+func (f *marketFeed) release(instrument uint32, count int) {
+	f.op++
+	var buffer event.Buffer
+	buffer.BeginOp(f.op)
+	for range count {
+		f.sequences[instrument]++
+		buffer.AppendMarketData(&model.MarketDataUpdate{Sequence: f.sequences[instrument],
+			Instrument: instrument, Kind: model.MarketDataLevel, Side: model.SideBuy,
+			Price: 100 + f.sequences[instrument]%7, Quantity: model.U128(f.sequences[instrument]),
+			Op: f.op})
+	}
+	f.consumer.Consume(&shard.Ready{FirstOp: f.op, LastOp: f.op, Events: &buffer})
+}
+
+func newMarketFeed(h *harness) *marketFeed {
+	return &marketFeed{consumer: h.server.MarketData(), sequences: map[uint32]uint64{}}
+}
+
+func (r *rawConn) marketDataSubscribe(session uint64, instrument, channels uint32, fromOp uint64) {
+	body := make([]byte, wire.MarketDataSubscribeSize)
+	(&wire.MarketDataSubscribe{Instrument: instrument, Channels: channels, FromOp: fromOp}).Encode(body)
+	r.write(wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindMarketDataSubscribe,
+		Session: session}, body))
+}
+
+// nextUpdates reads frames until md_subscribed (returned), collecting the updates.
+func (r *rawConn) untilSubscribed() ([]model.MarketDataUpdate, wire.Frame) {
+	r.t.Helper()
+	var updates []model.MarketDataUpdate
+	for {
+		frame := r.next()
+		switch frame.Kind {
+		case wire.KindMarketData:
+			updates = append(updates, decodeUpdates(frame.Body)...)
+		case wire.KindMarketDataSubscribed:
+			return updates, frame
+		default:
+			r.t.Fatalf("unexpected %s frame", frame.Kind)
+		}
+	}
+}
+
+func decodeUpdates(body []byte) []model.MarketDataUpdate {
+	updates := make([]model.MarketDataUpdate, len(body)/model.MarketDataUpdateSize)
+	for i := range updates {
+		updates[i].Decode(body[i*model.MarketDataUpdateSize:])
+	}
+	return updates
+}
+
+// nextUpdates reads md_update frames until it has count updates.
+func (r *rawConn) nextUpdates(count int) []model.MarketDataUpdate {
+	r.t.Helper()
+	var updates []model.MarketDataUpdate
+	for len(updates) < count {
+		frame := r.next()
+		if frame.Kind != wire.KindMarketData {
+			r.t.Fatalf("unexpected %s frame (status %d)", frame.Kind, frame.Status)
+		}
+		updates = append(updates, decodeUpdates(frame.Body)...)
+	}
+	return updates
+}
+
+// TestMarketDataSubscribeFilterAndResume subscribes to one instrument and checks that
+// only its updates arrive, in sequence; a second connection resuming from an op gets the
+// retained updates from that op replayed before md_subscribed; once the bounded history
+// has moved past an op, resuming from it answers market_data_resume_gap; a client
+// without the read permission is refused, and unknown channel bits are invalid_body.
+func TestMarketDataSubscribeFilterAndResume(t *testing.T) {
+	h := newHarness(t, harnessOptions{config: func(c *netio.Config) {
+		c.MarketData = netio.MarketDataConfig{HistoryUpdatesMax: 8}
+	}})
+	feed := newMarketFeed(h)
+	live := dialRaw(t, h.server.Address())
+	live.login(clientReader, 1, secretReader, 7)
+	live.marketDataSubscribe(7, 5, wire.ChannelBook, 0)
+	if _, answer := live.untilSubscribed(); answer.Status != 0 {
+		t.Fatalf("subscribe: status %d", answer.Status)
+	}
+	feed.release(5, 2)
+	feed.release(6, 3)
+	feed.release(5, 1)
+	updates := live.nextUpdates(3)
+	for i, u := range updates {
+		if u.Instrument != 5 || u.Sequence != uint64(i+1) {
+			t.Fatalf("update %d: instrument %d sequence %d", i, u.Instrument, u.Sequence)
+		}
+	}
+	if updates[2].Op != 3 {
+		t.Fatalf("the third update carries op %d, want 3", updates[2].Op)
+	}
+	resumed := dialRaw(t, h.server.Address())
+	resumed.login(clientAll, 1, secretOne, 8)
+	resumed.marketDataSubscribe(8, 5, wire.ChannelBook, 3)
+	replayed, answer := resumed.untilSubscribed()
+	var subscribed wire.MarketDataSubscribed
+	subscribed.Decode(answer.Body)
+	if answer.Status != 0 || len(replayed) != 1 || replayed[0].Sequence != 3 ||
+		subscribed.ReplayedThroughOp != 3 {
+		t.Fatalf("resume from op 3: status %d, %d replayed, %+v", answer.Status, len(replayed),
+			subscribed)
+	}
+	for range 4 {
+		feed.release(6, 3) // Pushes instrument 5's updates out of the 8-update history.
+	}
+	late := dialRaw(t, h.server.Address())
+	late.login(clientAll, 1, secretOne, 9)
+	late.marketDataSubscribe(9, 5, wire.ChannelBook, 1)
+	if _, answer := late.untilSubscribed(); model.Status(answer.Status) != model.StatusMarketDataResumeGap {
+		t.Fatalf("resume from an evicted op: status %d", answer.Status)
+	}
+	late.marketDataSubscribe(9, 5, 1<<7, 0)
+	if _, answer := late.untilSubscribed(); model.Status(answer.Status) != model.StatusInvalidBody {
+		t.Fatalf("unknown channel: status %d", answer.Status)
+	}
+	trader := dialRaw(t, h.server.Address())
+	trader.login(clientTrader, 1, secretTrader, 10)
+	trader.marketDataSubscribe(10, 5, wire.ChannelBook, 0)
+	if _, answer := trader.untilSubscribed(); answer.Status != 0 {
+		// Every permission includes read (trade included): the subscription stands.
+		t.Fatalf("trader subscribe: status %d", answer.Status)
+	}
+}
+
+// TestMarketDataSlowSubscriberResnapshots fills a subscriber that does not read until
+// the feed skips it, then reads: it gets md_stale (market_data_fell_behind, naming the
+// first op it missed) and, after the last notice, live updates without a gap up to the
+// newest.
+func TestMarketDataSlowSubscriberResnapshots(t *testing.T) {
+	h := newHarness(t, harnessOptions{config: func(c *netio.Config) {
+		c.MarketData = netio.MarketDataConfig{SubscriberBytesMax: 64 << 10}
+	}})
+	feed := newMarketFeed(h)
+	slow := dialRaw(t, h.server.Address())
+	slow.login(clientAll, 1, secretOne, 7)
+	slow.marketDataSubscribe(7, 0, wire.ChannelBook, 0)
+	slow.untilSubscribed()
+	const entries, perEntry = 2000, 64 // 16 MiB: far past the socket buffers.
+	for range entries {
+		feed.release(5, perEntry)
+	}
+	stale := false
+	var after []model.MarketDataUpdate
+	for !stale || len(after) == 0 || after[len(after)-1].Sequence != feed.sequences[5] {
+		frame := slow.next()
+		switch {
+		case frame.Kind == wire.KindMarketDataStale:
+			var body wire.MarketDataStale
+			body.Decode(frame.Body)
+			if model.Status(frame.Status) != model.StatusMarketDataFellBehind || body.DroppedFromOp == 0 {
+				t.Fatalf("md_stale status %d body %+v", frame.Status, body)
+			}
+			stale, after = true, nil // It may fall behind again: each notice restarts.
+			feed.release(5, 1)       // Live updates resume after the notice.
+		case frame.Kind == wire.KindMarketData && stale:
+			after = append(after, decodeUpdates(frame.Body)...)
+		}
+	}
+	for i := 1; i < len(after); i++ {
+		if after[i].Sequence != after[i-1].Sequence+1 {
+			t.Fatalf("after md_stale sequence %d follows %d: live updates have a gap",
+				after[i].Sequence, after[i-1].Sequence)
+		}
+	}
+	if h.server.MarketDataStats().StaleNotices == 0 {
+		t.Fatal("no stale notice counted")
+	}
+}

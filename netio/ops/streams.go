@@ -1,0 +1,65 @@
+package ops
+
+// StreamStats is one outbound stream fed from a shard's release (market data, change
+// capture): how far it has got and how much it holds.
+type StreamStats struct {
+	Name       string `json:"name"`
+	HandledOp  uint64 `json:"handled_op"`  // Last op fully handled (sent, published).
+	LagOps     uint64 `json:"lag_ops"`     // The shard's released op minus HandledOp.
+	Buffered   int    `json:"buffered"`    // Items waiting in its bounded buffer.
+	BufferMax  int    `json:"buffer_max"`  // Its bound.
+	FellBehind uint64 `json:"fell_behind"` // Times the buffer overflowed.
+}
+
+// CaptureStats is change capture into JetStream (`serve --cdc-nats`).
+type CaptureStats struct {
+	Stream         string  `json:"stream"`
+	Connected      bool    `json:"connected"`
+	Publishing     bool    `json:"publishing"` // Only the primary publishes.
+	PublishedOp    uint64  `json:"published_op"`
+	StreamSequence uint64  `json:"stream_sequence"`
+	LagOps         uint64  `json:"lag_ops"`
+	LagSeconds     float64 `json:"lag_seconds"`
+	Lagging        bool    `json:"lagging"` // Past --cdc-lag-warning: a /healthz problem.
+	Published      uint64  `json:"published"`
+	Rebuilds       uint64  `json:"rebuilds"`
+	Gaps           uint64  `json:"gaps"`
+	LastError      string  `json:"last_error,omitempty"`
+}
+
+// ProblemCaptureLagging: change capture has not published everything released for
+// longer than its warning threshold (JetStream down or slow); Sequent keeps serving and
+// capture catches up from the log when it can.
+const ProblemCaptureLagging = "capture_lagging"
+
+func streamDefinitions() []metricDefinition[StreamStats] {
+	type s = StreamStats
+	labels := []string{"stream"}
+	return []metricDefinition[StreamStats]{
+		gauge("sequent_stream_lag_ops", "Ops released but not yet handled by the outbound stream.",
+			labels, func(x *s) float64 { return float64(x.LagOps) }),
+		gauge("sequent_stream_buffered", "Items waiting in the outbound stream's bounded buffer.",
+			labels, func(x *s) float64 { return float64(x.Buffered) }),
+		counter("sequent_stream_fell_behind_total",
+			"Times the outbound stream's buffer overflowed (market data: subscribers told to resnapshot; capture: rebuilt from the log).",
+			labels, func(x *s) float64 { return float64(x.FellBehind) }),
+	}
+}
+
+func captureDefinitions() []metricDefinition[CaptureStats] {
+	type c = CaptureStats
+	return []metricDefinition[CaptureStats]{
+		gauge("sequent_capture_connected", "1 when change capture is connected to NATS.",
+			noLabels, func(x *c) float64 { return boolean(x.Connected) }),
+		gauge("sequent_capture_lag_seconds", "Age of the oldest released event not yet in the capture stream (at most; 0 when current; the primary only).",
+			noLabels, func(x *c) float64 { return x.LagSeconds }),
+		gauge("sequent_capture_lag_ops", "Ops released but not yet in the capture stream.",
+			noLabels, func(x *c) float64 { return float64(x.LagOps) }),
+		counter("sequent_capture_published_total", "Events published to the capture stream.",
+			noLabels, func(x *c) float64 { return float64(x.Published) }),
+		counter("sequent_capture_rebuilds_total", "Times capture rebuilt missed events from the log.",
+			noLabels, func(x *c) float64 { return float64(x.Rebuilds) }),
+		counter("sequent_capture_gaps_total", "capture_gap messages: events lost because their log was retired.",
+			noLabels, func(x *c) float64 { return float64(x.Gaps) }),
+	}
+}

@@ -1,0 +1,106 @@
+package wal
+
+import (
+	"errors"
+	"testing"
+	"time"
+)
+
+// followTo drains t until it has handed over every op up to last, and returns the first
+// op of each entry handed over. No timing assertion: a hang is the test binary's timeout.
+func followTo(t *testing.T, tail *Tail, last uint64) []uint64 {
+	t.Helper()
+	var firsts []uint64
+	for tail.Position() < last {
+		_, err := tail.Drain(func(stored []byte, meta EntryMeta) error {
+			if _, _, err := DecodeStored(stored, nil); err != nil {
+				t.Fatalf("entry at op %d: %v", meta.FirstOp, err)
+			}
+			firsts = append(firsts, meta.FirstOp)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-tail.Wake():
+		case <-time.After(5 * time.Millisecond): // Re-check; not an assertion.
+		}
+	}
+	return firsts
+}
+
+// requireContiguous checks that the entries handed over are exactly the log's entries
+// after afterOp, once each, in order.
+func requireContiguous(t *testing.T, l *Log, afterOp uint64, firsts []uint64) {
+	t.Helper()
+	var want []uint64
+	if err := l.Read(afterOp, func(e *Entry) error {
+		want = append(want, e.FirstOp)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(want) != len(firsts) {
+		t.Fatalf("handed %d entries, the log holds %d after op %d", len(firsts), len(want), afterOp)
+	}
+	for i := range want {
+		if want[i] != firsts[i] {
+			t.Fatalf("entry %d: handed op %d, want %d", i, firsts[i], want[i])
+		}
+	}
+}
+
+// TestTailFollowsFromDiskThenLive starts a tail in the middle of a durable log, appends
+// more while it follows, and requires every entry after its start exactly once, in
+// order, and in durable mode none before it is durable.
+func TestTailFollowsFromDiskThenLive(t *testing.T) {
+	l := openTest(t, t.TempDir())
+	defer l.Close()
+	middle := appendEntries(t, l, 30)
+	waitDurable(t, l, middle)
+	tail := l.Follow(middle/2, TailOptions{})
+	defer tail.Close()
+	last := appendEntries(t, l, 30)
+	firsts := followTo(t, tail, last)
+	waitDurable(t, l, last)
+	requireContiguous(t, l, middle/2, firsts)
+}
+
+// TestTailOverflowFallsBackToTheLog gives the tail a queue too small for one entry, so
+// every live entry overflows it: the follower still gets everything from the segments,
+// and the overflows are counted.
+func TestTailOverflowFallsBackToTheLog(t *testing.T) {
+	l := openTest(t, t.TempDir())
+	defer l.Close()
+	tail := l.Follow(0, TailOptions{Written: true, QueueBytesMax: 1})
+	defer tail.Close()
+	last := appendEntries(t, l, 40)
+	firsts := followTo(t, tail, last)
+	requireContiguous(t, l, 0, firsts)
+	if tail.Stats().Overflows == 0 {
+		t.Fatal("no overflow counted with a 1-byte queue")
+	}
+}
+
+// TestTailReportsRetiredLog asks for ops that were retired: ErrCompacted, not silence.
+func TestTailReportsRetiredLog(t *testing.T) {
+	l := openTest(t, t.TempDir(), func(o *Options) { o.SegmentBytes = SegmentBytesMin })
+	defer l.Close()
+	for l.FirstOp() <= 1 {
+		last := appendEntries(t, l, 50)
+		waitDurable(t, l, last)
+		if _, err := l.Retire(last-1, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tail := l.Follow(0, TailOptions{})
+	defer tail.Close()
+	if _, err := tail.Drain(func([]byte, EntryMeta) error { return nil }); !errors.Is(err, ErrCompacted) {
+		t.Fatalf("drain of retired ops: %v", err)
+	}
+	tail.Close()
+	if _, err := tail.Drain(func([]byte, EntryMeta) error { return nil }); !errors.Is(err, ErrTailClosed) {
+		t.Fatalf("drain after close: %v", err)
+	}
+}
