@@ -58,9 +58,10 @@ func kinds(events []flatEvent) string {
 // op), with the balances after the release.
 func TestLedgerEvents(t *testing.T) {
 	h := newHarness(t, Config{})
+	h.operators(7) // Its accounts may go negative.
 	out := h.apply(Request{Client: 7, Session: 1, Number: 1,
 		Operation: model.OperationCreateAccounts, Body: accountsBody(1, 2)})
-	if got := kinds(flatten(out)); got != "1:0:account_created 1:1:account_created " {
+	if got := kinds(flatten(out)); got != "2:0:account_created 2:1:account_created " {
 		t.Fatalf("accounts: %s", got)
 	}
 	if events := flatten(out); events[1].Account.ID != model.U128(2) ||
@@ -77,7 +78,7 @@ func TestLedgerEvents(t *testing.T) {
 		Operation: model.OperationCreateTransfers, Body: transfersBody(simpleTransfer(10, 1, 2, 100),
 			chainHead, simpleTransfer(12, 1, 99, 5), pending, expiring)})
 	events := flatten(out)
-	if got := kinds(events); got != "2:0:transfer_created 2:1:transfer_created 2:2:transfer_created " {
+	if got := kinds(events); got != "3:0:transfer_created 3:1:transfer_created 3:2:transfer_created " {
 		t.Fatalf("transfers: %s", got)
 	}
 	first := events[0].Transfer
@@ -107,7 +108,7 @@ func TestLedgerEvents(t *testing.T) {
 		Request{Client: 7, Session: 1, Number: 4, Operation: model.OperationCreateTransfers,
 			Body: transfersBody(void)})
 	events = flatten(out)
-	if got := kinds(events); got != "4:0:transfer_expired " {
+	if got := kinds(events); got != "5:0:transfer_expired " {
 		t.Fatalf("expiry entry: %s (a void of an expired transfer is refused)", got)
 	}
 	expired := events[0].Transfer
@@ -142,6 +143,9 @@ func TestEventsReplayIdentically(t *testing.T) {
 	h := newHarness(t, Config{})
 	var live [][]flatEvent
 	record := func(out *Output) { live = append(live, flatten(out)) }
+	// The bank (client 9), whose accounts 1 and 2 may go negative, is an operator.
+	record(h.apply(Request{Operation: model.OperationSetGrants, Body: model.AppendGrants(nil,
+		[]model.Grant{{Client: 9, Scopes: model.ScopeOperator}})}))
 	record(h.apply(tradingAccountRequests()...))
 	record(h.apply(Request{Client: 9, Session: 1, Number: 2, Operation: model.OperationCreateTransfers,
 		Body: encodeRecords(model.TransferSize, tradingFunds()...)}))
@@ -214,6 +218,7 @@ func countKind(events []flatEvent, kind event.Kind) int {
 // have grown, producing events allocates nothing.
 func TestApplyEventsAllocateNothing(t *testing.T) {
 	h := newHarness(t, Config{})
+	h.operators(7) // Its accounts may go negative.
 	h.apply(Request{Client: 7, Session: 1, Number: 1, Operation: model.OperationCreateAccounts,
 		Body: accountsBody(1, 2)})
 	out := &Output{}
@@ -257,6 +262,14 @@ func TestApplyEventsAllocateNothing(t *testing.T) {
 // no account, transfer or order; package event, "What is not an event").
 func TestEventsIgnoreWhoAsked(t *testing.T) {
 	h := newHarness(t, Config{})
+	// Each client may issue from its own account (a transfer grant over that id alone), so
+	// it may create one that can go negative; the grants give neither read access to the other's.
+	issuers := h.apply(Request{Operation: model.OperationSetGrants, Body: model.AppendGrants(nil,
+		[]model.Grant{{Client: 7, Scopes: model.ScopeTransfer, Ledger: 1, First: model.U128(1), Last: model.U128(1)},
+			{Client: 8, Scopes: model.ScopeTransfer, Ledger: 1, First: model.U128(2), Last: model.U128(2)}})})
+	if issuers.Replies[0].Status != model.StatusOK {
+		t.Fatalf("set_grants: %s", issuers.Replies[0].Status)
+	}
 	for client := uint64(7); client <= 8; client++ {
 		out := h.apply(Request{Client: client, Session: 1, Number: 1,
 			Operation: model.OperationCreateAccounts, Body: accountsBody(client - 6)})

@@ -22,6 +22,7 @@ func encodeRecords[T interface{ Encode([]byte) }](size int, records ...T) []byte
 // snapshot, and a cancel_session entry cancels the client's open orders.
 func TestMatchingThroughTheMachine(t *testing.T) {
 	h := newHarness(t, Config{})
+	h.operators(9) // The bank, whose accounts 1 and 2 may go negative.
 	h.apply(tradingAccountRequests()...)
 	h.apply(Request{Client: 9, Session: 1, Number: 2, Operation: model.OperationCreateTransfers,
 		Body: encodeRecords(model.TransferSize, tradingFunds()...)})

@@ -44,6 +44,23 @@ func (h *harness) apply(requests ...Request) *Output {
 	return out
 }
 
+// operators gives clients the operator scope through a logged set_grants request, as the
+// keys file of a single-tenant deployment does: the tests that create plain accounts
+// (no balance limit: they may go negative) and move money between them act as the
+// operator, since a client without a transfer grant may create only debit-limited ones.
+func (h *harness) operators(clients ...uint64) {
+	h.t.Helper()
+	grants := make([]model.Grant, len(clients))
+	for i, client := range clients {
+		grants[i] = model.Grant{Client: client, Scopes: model.ScopeOperator}
+	}
+	out := h.apply(Request{Operation: model.OperationSetGrants,
+		Body: model.AppendGrants(nil, grants)})
+	if out.Replies[0].Status != model.StatusOK {
+		h.t.Fatalf("set_grants: %s", out.Replies[0].Status)
+	}
+}
+
 func accountsBody(ids ...uint64) []byte {
 	body := make([]byte, len(ids)*model.AccountSize)
 	for i, id := range ids {
@@ -82,6 +99,7 @@ func eventStatuses(t *testing.T, body []byte) []model.Status {
 
 func TestApplyCreatesAndAnswers(t *testing.T) {
 	h := newHarness(t, Config{})
+	h.operators(7)
 	out := h.apply(Request{Client: 7, Session: 1, Number: 1,
 		Operation: model.OperationCreateAccounts, Body: accountsBody(1, 2)})
 	if statuses := eventStatuses(t, out.Body(&out.Replies[0])); len(statuses) != 2 ||
@@ -92,7 +110,7 @@ func TestApplyCreatesAndAnswers(t *testing.T) {
 		Operation: model.OperationCreateTransfers, Flags: RequestFlagReplyBalances,
 		Body: transfersBody(simpleTransfer(10, 1, 2, 5))})
 	reply := &out.Replies[0]
-	if reply.Status != model.StatusOK || reply.Op != 2 || reply.Duplicate {
+	if reply.Status != model.StatusOK || reply.Op != 3 || reply.Duplicate { // Op 1 is set_grants.
 		t.Fatalf("reply %+v", reply)
 	}
 	var result model.TransferResult
@@ -115,6 +133,7 @@ func TestApplyCreatesAndAnswers(t *testing.T) {
 // that nothing is applied twice and every retry gets the original answer.
 func TestExactlyOnce(t *testing.T) {
 	h := newHarness(t, Config{})
+	h.operators(7, 8)
 	h.apply(Request{Client: 7, Session: 1, Number: 1, Operation: model.OperationCreateAccounts,
 		Body: accountsBody(1, 2)})
 	first := h.apply(Request{Client: 7, Session: 1, Number: 5,
@@ -184,6 +203,7 @@ func TestExactlyOnce(t *testing.T) {
 // replies are evicted (their retries answer request_too_old), the newest survive.
 func TestReplyCacheEviction(t *testing.T) {
 	h := newHarness(t, Config{SessionReplyBytesMax: 1})
+	h.operators(7)
 	h.apply(Request{Client: 7, Session: 1, Number: 1, Operation: model.OperationCreateAccounts,
 		Body: accountsBody(1, 2)})
 	const eventsPerRequest = 4000 // 64,000-byte replies; the bound is raised to 1,179,216.
@@ -215,6 +235,7 @@ func TestReplyCacheEviction(t *testing.T) {
 
 func TestSessionEviction(t *testing.T) {
 	h := newHarness(t, Config{SessionsMax: 2})
+	h.operators(7)
 	h.apply(Request{Client: 7, Session: 1, Number: 1, Operation: model.OperationCreateAccounts,
 		Body: accountsBody(1)})
 	h.apply(Request{Client: 7, Session: 2, Number: 1, Operation: model.OperationCreateAccounts,
@@ -277,6 +298,7 @@ func TestShapeChecks(t *testing.T) {
 // answers a retried request the same way.
 func TestSnapshotReplayEquivalence(t *testing.T) {
 	h := newHarness(t, Config{})
+	h.operators(7, 8)
 	h.apply(Request{Client: 7, Session: 1, Number: 1, Operation: model.OperationCreateAccounts,
 		Body: accountsBody(1, 2, 3)})
 	pendingTransfer := simpleTransfer(20, 1, 3, 7)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"testing"
 
+	"sequent/core/match"
 	"sequent/core/model"
 )
 
@@ -25,6 +26,9 @@ const (
 	matrixOperator uint64 = 99
 )
 
+// matrixLimited is the flag of every client account of the matrix.
+const matrixLimited = model.AccountDebitsMustNotExceedCredits
+
 var matrixSubjects = []struct {
 	name   string
 	client uint64
@@ -34,7 +38,12 @@ var matrixSubjects = []struct {
 // matrixMachine builds the state every case starts from and returns the harness and the
 // id of an open order of the owner's.
 func matrixMachine(t *testing.T) (*harness, uint64) {
-	h := newHarness(t, Config{})
+	return matrixMachineWith(t, Config{})
+}
+
+// matrixMachineWith is matrixMachine with a machine configuration.
+func matrixMachineWith(t *testing.T, config Config) (*harness, uint64) {
+	h := newHarness(t, config)
 	owned := model.Grant{First: model.U128(1), Last: model.U128(3)}
 	grants := []model.Grant{{Client: matrixOperator, Scopes: model.ScopeOperator}}
 	for client, scope := range map[uint64]model.Scope{matrixReader: model.ScopeRead,
@@ -48,11 +57,14 @@ func matrixMachine(t *testing.T) (*harness, uint64) {
 		Operation: model.OperationCreateAccounts, Body: encodeRecords(model.AccountSize,
 			&model.Account{ID: model.U128(100), Ledger: 1, Code: 1},
 			&model.Account{ID: model.U128(101), Ledger: 2, Code: 1})})
+	// Clients' accounts limit their debits (without a transfer grant a client may not
+	// create an account that can go negative); the operator's banks may go negative.
 	h.expectEvents(Request{Client: matrixOwner, Session: 1, Number: 1,
 		Operation: model.OperationCreateAccounts, Body: encodeRecords(model.AccountSize,
-			&model.Account{ID: model.U128(1), Ledger: 1, Code: 1},
-			&model.Account{ID: model.U128(2), Ledger: 1, Code: 1, Flags: model.AccountHistory},
-			&model.Account{ID: model.U128(3), Ledger: 2, Code: 1})})
+			&model.Account{ID: model.U128(1), Ledger: 1, Code: 1, Flags: matrixLimited},
+			&model.Account{ID: model.U128(2), Ledger: 1, Code: 1,
+				Flags: matrixLimited | model.AccountHistory},
+			&model.Account{ID: model.U128(3), Ledger: 2, Code: 1, Flags: matrixLimited})})
 	funding := []*model.Transfer{
 		{ID: model.U128(1), DebitAccountID: model.U128(100), CreditAccountID: model.U128(1),
 			Amount: model.U128(10_000), Ledger: 1, Code: 1},
@@ -64,7 +76,7 @@ func matrixMachine(t *testing.T) (*harness, uint64) {
 		id := model.U128(subject.client + 1000)
 		h.expectEvents(Request{Client: subject.client, Session: 2, Number: 1,
 			Operation: model.OperationCreateAccounts, Body: encodeRecords(model.AccountSize,
-				&model.Account{ID: id, Ledger: 1, Code: 1})})
+				&model.Account{ID: id, Ledger: 1, Code: 1, Flags: matrixLimited})})
 		funding = append(funding, &model.Transfer{ID: model.U128(10 + subject.client),
 			DebitAccountID: model.U128(100), CreditAccountID: id, Amount: model.U128(1000),
 			Ledger: 1, Code: 1})
@@ -152,7 +164,7 @@ func TestOwnershipMatrix(t *testing.T) {
 		{"create the owner's account again", nil, func(h *harness, client, _ uint64) model.Status {
 			out := h.apply(Request{Client: client, Session: 7, Number: 1,
 				Operation: model.OperationCreateAccounts, Body: encodeRecords(model.AccountSize,
-					&model.Account{ID: model.U128(1), Ledger: 1, Code: 1})})
+					&model.Account{ID: model.U128(1), Ledger: 1, Code: 1, Flags: matrixLimited})})
 			status := eventStatuses(h.t, out.Body(&out.Replies[0]))[0]
 			if status == model.StatusExists {
 				return model.StatusOK
@@ -346,5 +358,90 @@ func TestGrantsAreLoggedState(t *testing.T) {
 	}
 	if replayed.Digest() != h.machine.Digest() {
 		t.Fatal("a replay of the log reaches another state")
+	}
+}
+
+// TestSelfIssuedMoneyCannotBuy: a stranger tries to buy the owner's resting sell with
+// money it creates itself: an account of its own with no debit limit, debited into a
+// debit-limited quote account it trades from. Without a transfer grant the plain account
+// is refused (debits_must_not_exceed_credits_required), so there is nothing to pay with
+// and the owner's order and base account stay as they were.
+func TestSelfIssuedMoneyCannotBuy(t *testing.T) {
+	h, order := matrixMachine(t)
+	stranger := matrixStranger
+	out := h.apply(Request{Client: stranger, Session: 5, Number: 1,
+		Operation: model.OperationCreateAccounts, Body: encodeRecords(model.AccountSize,
+			&model.Account{ID: model.U128(2002), Ledger: 2, Code: 1},
+			&model.Account{ID: model.U128(2003), Ledger: 2, Code: 1, Flags: matrixLimited},
+			&model.Account{ID: model.U128(2004), Ledger: 1, Code: 1, Flags: matrixLimited})})
+	statuses := eventStatuses(t, out.Body(&out.Replies[0]))
+	if statuses[0] != model.StatusDebitsMustNotExceedCreditsRequired ||
+		statuses[1] != model.StatusOK || statuses[2] != model.StatusOK {
+		t.Errorf("the stranger's accounts: %v", statuses)
+	}
+	issued := h.transferStatus(stranger, model.Transfer{ID: model.U128(2100),
+		DebitAccountID: model.U128(2002), CreditAccountID: model.U128(2003),
+		Amount: model.U128(1_000_000), Ledger: 2, Code: 1})
+	if issued != model.StatusDebitAccountNotFound {
+		t.Errorf("issuing money: %s", issued)
+	}
+	h.apply(Request{Client: stranger, Session: 5, Number: 2, Operation: model.OperationPlaceOrders,
+		Body: encodeRecords(model.OrderSize, &model.Order{ClientOrderID: 1, Account: 1,
+			BaseAccountID: model.U128(2004), QuoteAccountID: model.U128(2003), Price: 500,
+			Quantity: 10, Instrument: 5, Side: model.SideBuy, Type: model.OrderLimit,
+			TimeInForce: model.ImmediateOrCancel})})
+	if found := h.found(matrixOwner, model.OperationLookupOrders,
+		binary.LittleEndian.AppendUint64(nil, order), model.OrderStateSize); found != model.StatusOK {
+		t.Fatal("the owner's order was taken by self-issued money")
+	}
+	base := h.machine.Ledger().LookupAccounts([]model.Uint128{model.U128(1)}, nil)[0]
+	if !base.DebitsPosted.IsZero() {
+		t.Fatalf("the owner's base account paid out: %+v", base)
+	}
+}
+
+// TestOtherClientsCannotEvictASession: the session table is shared and bounded, and it
+// forgot the least recently used session whoever held it, so a stranger that wrote under
+// as many sessions of its own as the table holds (one write per new session id) pushed
+// the owner's session out; with order commands that also pushed the owner's client
+// order ids out of their window, the owner's resend of a place it had already been
+// answered for (a lost reply, a reconnect) was placed a second time. Now the table
+// forgets a session of the client holding the most sessions: the stranger evicts its
+// own, and the owner's resend is answered from its cache.
+func TestOtherClientsCannotEvictASession(t *testing.T) {
+	h, _ := matrixMachineWith(t, Config{SessionsMax: 4,
+		Match: match.Config{ClientOrderIDsMax: 16}})
+	place := Request{Client: matrixOwner, Session: 1, Number: 3,
+		Operation: model.OperationPlaceOrders, Body: encodeRecords(model.OrderSize, matrixOrder(60))}
+	h.expectOrders(h.apply(place))
+	open := h.machine.Match().OpenOrderCount()
+	for session := uint64(1); session <= 4; session++ { // A full table of its own sessions.
+		cancels := make([]*model.OrderCancel, 16) // And a full window of its own keys.
+		for i := range cancels {
+			cancels[i] = &model.OrderCancel{ClientOrderID: session*100 + uint64(i), Account: 1,
+				OrderID: 1 << 40}
+		}
+		h.apply(Request{Client: matrixStranger, Session: 100 + session, Number: 1,
+			Operation: model.OperationCancelOrders,
+			Body:      encodeRecords(model.OrderCancelSize, cancels...)})
+	}
+	resend := h.apply(place)
+	if !resend.Replies[0].Duplicate {
+		t.Errorf("the owner's resend was not answered from its session: %+v", resend.Replies[0])
+	}
+	if got := h.machine.Match().OpenOrderCount(); got != open {
+		t.Fatalf("the owner's resent order was placed again: %d open orders, want %d", got, open)
+	}
+}
+
+// expectOrders requires every order result of a reply to be ok.
+func (h *harness) expectOrders(out *Output) {
+	h.t.Helper()
+	body := out.Body(&out.Replies[0])
+	for offset := 0; offset < len(body); offset += model.OrderResultSize {
+		var result model.OrderResult
+		if result.Decode(body[offset:]); result.Status != model.StatusOK {
+			h.t.Fatalf("order %d: %s", offset/model.OrderResultSize, result.Status)
+		}
 	}
 }

@@ -7,7 +7,8 @@ import (
 )
 
 // sessionKey identifies a session: the authenticated client and the session id the client
-// chose. Keying by both means no client can read or disturb another client's sessions.
+// chose. Keying by both means no client can read or disturb another client's sessions;
+// the table's eviction (evictLeastRecent) keeps it so when the table is full.
 type sessionKey struct {
 	client  uint64
 	session uint64
@@ -178,10 +179,13 @@ type sessionTable struct {
 	sessions []*session
 	index    map[sessionKey]int
 	max      int
+	// perClient is evictLeastRecent's scratch (sessions per client), kept so that an
+	// eviction allocates nothing once it has seen as many clients.
+	perClient map[uint64]int
 }
 
 func newSessionTable(max int) sessionTable {
-	return sessionTable{index: map[sessionKey]int{}, max: max}
+	return sessionTable{index: map[sessionKey]int{}, max: max, perClient: map[uint64]int{}}
 }
 
 // lookup returns the session for key, creating it (and evicting the least recently used
@@ -202,12 +206,25 @@ func (t *sessionTable) lookup(key sessionKey, create bool) *session {
 	return s
 }
 
-// evictLeastRecent removes the session whose latest applied request is oldest (ties: the
-// older session). Deterministic: it depends only on the log.
+// evictLeastRecent removes, among the sessions of the client that holds the most (ties:
+// all of those clients'), the one whose latest applied request is oldest (ties: the
+// older session). The table is shared by every client: forgetting the least recent
+// session whoever held it let one client, writing once under each of as many new
+// session ids as the table holds, push out another's session and with it the replies a
+// reconnecting client resends for (the resend was then applied again). A client that
+// holds more than its share now evicts its own. Deterministic: it depends only on the
+// log. O(sessions), on the creation of a session when the table is full.
 func (t *sessionTable) evictLeastRecent() {
-	victim := 0
+	clear(t.perClient)
+	largest := 0
+	for _, s := range t.sessions {
+		t.perClient[s.key.client]++
+		largest = max(largest, t.perClient[s.key.client])
+	}
+	victim := -1
 	for i, s := range t.sessions {
-		if s.lastOp < t.sessions[victim].lastOp {
+		if t.perClient[s.key.client] == largest &&
+			(victim < 0 || s.lastOp < t.sessions[victim].lastOp) {
 			victim = i
 		}
 	}

@@ -136,51 +136,66 @@ func TestClientBusy(t *testing.T) {
 	}
 }
 
+// The heartbeat tests' timers. The silence timeout is twenty heartbeat intervals: the
+// side that answers (the test, or the Go client) and the server's loop may each be held
+// up under -race on a loaded 2-core machine, and only a delay longer than 1.9 s cuts the
+// session. With 10 ms/100 ms and 5 ms/50 ms they failed about one run in ten, with
+// 50 ms/1 s once in ~600 (a stall of over a second). Each heartbeat goes out an interval
+// after the sender's previous frame, so idleHeartbeats of them span at least 30
+// intervals: one and a half silence timeouts.
+const (
+	testHeartbeatInterval = 100 * time.Millisecond
+	testSilenceTimeout    = 20 * testHeartbeatInterval
+	idleHeartbeats        = 31
+)
+
 // TestHeartbeatsAndSilence: an idle logged-in connection receives heartbeats; answering
 // them keeps it open beyond the silence timeout; going quiet gets it closed with
 // silence_timeout. A connection that never logs in is closed with login_timeout.
 func TestHeartbeatsAndSilence(t *testing.T) {
 	h := newHarness(t, harnessOptions{config: func(c *netio.Config) {
-		c.HeartbeatInterval = 10 * time.Millisecond
-		c.SilenceTimeout = 100 * time.Millisecond
-		c.LoginTimeout = 100 * time.Millisecond
+		c.HeartbeatInterval = testHeartbeatInterval
+		c.SilenceTimeout = testSilenceTimeout
+		c.LoginTimeout = testSilenceTimeout
 	}})
+	silent := dialRaw(t, h.server.Address()) // Never logs in: cut while the other one beats.
 	r := dialRaw(t, h.server.Address())
-	if r.challenge.HeartbeatIntervalMs != 10 || r.challenge.SilenceTimeoutMs != 100 {
+	if r.challenge.HeartbeatIntervalMs != uint32(testHeartbeatInterval/time.Millisecond) ||
+		r.challenge.SilenceTimeoutMs != uint32(testSilenceTimeout/time.Millisecond) {
 		t.Fatalf("challenge timers %+v", r.challenge)
 	}
 	r.login(clientAll, 1, secretOne, 1)
 	heartbeat := wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindHeartbeat}, nil)
-	// Forty heartbeats span at least 40 intervals = 4 silence timeouts: answering each
-	// keeps the connection open that long.
-	for received := 0; received < 40; {
+	// Answering each heartbeat keeps the connection open past the silence timeout.
+	for received := 0; received < idleHeartbeats; {
 		frame, err := r.nextAny()
 		if err != nil {
 			t.Fatalf("after %d heartbeats: %v", received, err)
 		}
 		if frame.Kind != wire.KindHeartbeat {
-			t.Fatalf("got %s while idle", frame.Kind)
+			t.Fatalf("got %s (%s %q) while idle, after %d heartbeats", frame.Kind,
+				wire.ErrorCode(frame.Status), frame.Body, received)
 		}
 		received++
 		r.write(heartbeat)
 	}
 	r.expectError(wire.ErrorSilenceTimeout)
-
-	silent := dialRaw(t, h.server.Address())
 	silent.expectError(wire.ErrorLoginTimeout)
 }
 
 // TestClientKeepsIdleSessionAlive: the Go client's own heartbeats keep an idle session
-// open across many silence timeouts, on the same connection.
+// open past the silence timeout, on the same connection (the client also drops a server
+// silent that long, which the same margin covers).
 func TestClientKeepsIdleSessionAlive(t *testing.T) {
 	h := newHarness(t, harnessOptions{config: func(c *netio.Config) {
-		c.HeartbeatInterval = 5 * time.Millisecond
-		c.SilenceTimeout = 50 * time.Millisecond
+		c.HeartbeatInterval = testHeartbeatInterval
+		c.SilenceTimeout = testSilenceTimeout
 	}})
 	c := h.dial(nil)
 	ctx := background(t)
+	loggedIn := h.server.Stats().BytesReceived
 	waitFor(t, "client heartbeats", func() bool {
-		return h.server.Stats().BytesReceived >= 40*wire.HeaderSize
+		return h.server.Stats().BytesReceived >= loggedIn+idleHeartbeats*wire.HeaderSize
 	})
 	if _, err := c.LookupAccounts(ctx, []model.Uint128{model.U128(1)}); err != nil {
 		t.Fatal(err)

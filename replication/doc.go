@@ -51,9 +51,16 @@
 // every quarter lease and fences itself if it cannot renew before its lease (shortened by
 // a safety margin) runs out, or finds the lease held by another node; a standby that has
 // lost its primary asks for the lease and promotes itself only if the witness grants it,
-// which it does only once the primary's lease has expired. Failover then takes about one
+// which it does only once the primary's lease has expired. A primary counts on no lease
+// before the witness has granted it one: at start it releases nothing on its own
+// durability until its first renewal is granted (the witness may have given the lease to
+// the other node, promoted while this one was away). Failover then takes about one
 // lease (500 ms in the drill). A manual promotion with a witness configured also takes the
-// lease, and is refused while the primary still holds it.
+// lease, and is refused while the primary still holds it. A standby that has stopped
+// following (Node.Err: a state digest that differs, a log to resync, a refused key, a
+// failed log) is never promoted automatically; an operator may still promote it. A
+// primary whose log failed stops renewing and fences itself, so that its standby takes
+// over as from a dead primary (the process stays up, refusing writes, to say why).
 //
 // # A primary that hangs
 //
@@ -65,8 +72,10 @@
 // primary is replaced in about one lease, as a dead one is. When the hung primary
 // resumes, its lease has expired: its release path (leaseClock, checked by
 // Primary.Acknowledged) releases nothing on its own durability from the moment the lease
-// ran out, whatever order its goroutines resume in, and the lease goroutine fences it;
-// what the standby had acknowledged is on the new primary too. Without a witness, the
+// ran out, whatever order its goroutines resume in, nor answers a read from its state
+// (Primary.ReadsAllowed, the shard's ReadGate: the new primary may have acknowledged
+// writes it never saw), and the lease goroutine fences it; what the standby had
+// acknowledged is on the new primary too. Without a witness, the
 // promoted node's fence retries reach it about a second after it resumes.
 //
 // # Sync mode, degradation and promotion

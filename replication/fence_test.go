@@ -35,7 +35,7 @@ func withWitness(config NodeConfig, name, address string, lease time.Duration) N
 // so that the standby sees its primary lost, takes the expired lease and promotes itself;
 // otherwise no node would ever serve writes again.
 func TestFencedPrimaryReleasesItsStandby(t *testing.T) {
-	lease := 400 * time.Millisecond
+	lease := testLeaseDuration
 	_, witnessAddress := startTestWitness(t, lease)
 	proxy := newFreezingProxy(t, witnessAddress)
 	primaryAddress := freeAddress(t)
@@ -60,7 +60,7 @@ func TestFencedPrimaryReleasesItsStandby(t *testing.T) {
 // it does not refuse). The primary must have fenced itself by the time the witness
 // considers its lease expired, since a standby may be granted the lease from then on.
 func TestPrimaryFencesBeforeTheWitnessLeaseExpires(t *testing.T) {
-	lease := 400 * time.Millisecond
+	lease := testLeaseDuration
 	witness, witnessAddress := startTestWitness(t, lease)
 	proxy := newFreezingProxy(t, witnessAddress)
 	primary := startNode(t, withWitness(nodeConfig(t.TempDir(), freeAddress(t), ""), "a",
@@ -71,7 +71,7 @@ func TestPrimaryFencesBeforeTheWitnessLeaseExpires(t *testing.T) {
 		defer witness.mutex.Unlock()
 		return witness.holder == "a"
 	})
-	time.Sleep(lease) // A few renewals.
+	waitFor(t, "a few renewals", func() bool { return primary.Status().Lease.Renewals >= 3 })
 	proxy.frozen.Store(true)
 	for {
 		witness.mutex.Lock()
@@ -91,10 +91,16 @@ func TestPrimaryFencesBeforeTheWitnessLeaseExpires(t *testing.T) {
 // one cannot know that a primary still counts on a lease granted before the restart. It
 // must refuse acquisitions (failover) for one lease, while the holder's renewal is
 // granted at once.
+//
+// Each refusal must come for the reason under test, so the waits are lower bounds only,
+// read from the witness itself, with a lease long enough (testLeaseDuration) that no
+// scheduling delay pushes an ask past the next deadline: the first acquisition comes
+// within a lease of the start, the second after the start-up wait but within half a lease
+// of a renewal. (With 300 ms and sleeps measured from before the witness started, a
+// delayed ask could fall on either side.)
 func TestRestartedWitnessWaitsOneLease(t *testing.T) {
-	lease := 300 * time.Millisecond
-	started := time.Now()
-	_, address := startTestWitness(t, lease)
+	lease := testLeaseDuration
+	witness, address := startTestWitness(t, lease)
 	ask := func(kind byte, node string) leaseAnswer {
 		t.Helper()
 		answer, err := askWitness(context.Background(), address, nil, testKey, kind, node, 1, time.Now().Add(5*time.Second))
@@ -109,15 +115,17 @@ func TestRestartedWitnessWaitsOneLease(t *testing.T) {
 	if answer := ask(leaseRenew, "primary"); !answer.granted {
 		t.Fatal("a restarted witness refused the holder's renewal")
 	}
-	time.Sleep(time.Until(started.Add(lease - 100*time.Millisecond)))
+	time.Sleep(lease / 2)
 	if answer := ask(leaseRenew, "primary"); !answer.granted {
 		t.Fatal("the holder's second renewal was refused")
 	}
-	time.Sleep(time.Until(started.Add(lease + 50*time.Millisecond)))
+	renewed := time.Now() // Granted before now: the lease ends by renewed+lease.
+	// Past the start-up wait, the lease just renewed is what refuses the standby.
+	time.Sleep(time.Until(witness.acquireAfter.Add(50 * time.Millisecond)))
 	if answer := ask(leaseAcquire, "standby"); answer.granted {
 		t.Fatal("a lease renewed moments ago was granted to another node")
 	}
-	time.Sleep(lease + 50*time.Millisecond) // The primary stopped renewing.
+	time.Sleep(time.Until(renewed.Add(lease + 50*time.Millisecond))) // The primary stopped renewing.
 	if answer := ask(leaseAcquire, "standby"); !answer.granted {
 		t.Fatal("an expired lease was not granted after the start-up wait")
 	}

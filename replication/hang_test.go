@@ -1,10 +1,15 @@
 package replication
 
 import (
+	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"log/slog"
 	"math"
+	"net"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -22,8 +27,13 @@ import (
 // to time out: it used to need both, two 5 s timeouts, ~10 s in all. The proof is that
 // it promotes while its first stream is still open (the stream never ended by itself)
 // and without dialling the hung primary again.
+//
+// The lease is testLeaseDuration: with 400 ms, a renewal slower than 100 ms under load
+// fenced the primary before the test froze anything, and the standby, whose log was
+// empty, then waited for ever for a primary that refused it. The takeover (about a lease
+// and a quarter after the freeze) still comes well before the 5 s silence timeout.
 func TestStandbyReplacesAHungPrimaryWithinALease(t *testing.T) {
-	lease := 400 * time.Millisecond
+	lease := testLeaseDuration
 	_, witnessAddress := startTestWitness(t, lease)
 	witnessLink := newFreezingProxy(t, witnessAddress)
 	primaryAddress := freeAddress(t)
@@ -72,7 +82,7 @@ func TestExpiredLeaseReleasesNothingAlone(t *testing.T) {
 		degraded bool
 	}{{"async", ModeAsync, false}, {"sync degraded", ModeSync, true}} {
 		clock := &leaseClock{}
-		p := &Primary{config: PrimaryConfig{Mode: c.mode, Lease: clock}}
+		p := &Primary{config: PrimaryConfig{Mode: c.mode, Lease: clock, Shard: newTestShard(t)}}
 		p.degraded.Store(c.degraded)
 		p.acked.Store(5)
 		clock.set(time.Now().Add(time.Hour))
@@ -165,14 +175,7 @@ func TestWrongKeyStopsTheStandbyAtStart(t *testing.T) {
 	defer primary.Close()
 	config := nodeConfig(t.TempDir(), freeAddress(t), primaryAddress)
 	config.Key = []byte("not the key")
-	opened := make(chan error, 1)
-	go func() {
-		node, err := OpenNode(context.Background(), config)
-		if err == nil {
-			node.Close()
-		}
-		opened <- err
-	}()
+	opened := openInBackground(context.Background(), config)
 	select {
 	case err := <-opened:
 		if !errors.Is(err, ErrUnauthenticated) {
@@ -191,14 +194,7 @@ func TestStandbyWaitAtStartEndsOnShutdown(t *testing.T) {
 	hung.frozen.Store(true) // Accepts, never answers: a stopped primary.
 	config := nodeConfig(t.TempDir(), freeAddress(t), hung.address())
 	ctx, cancel := context.WithCancel(context.Background())
-	opened := make(chan error, 1)
-	go func() {
-		node, err := OpenNode(ctx, config)
-		if err == nil {
-			node.Close()
-		}
-		opened <- err
-	}()
+	opened := openInBackground(ctx, config)
 	waitFor(t, "a connection attempt to the hung primary", func() bool {
 		return hung.accepted.Load() > 0
 	})
@@ -233,4 +229,106 @@ func (h *recordingHandler) logged(message string) bool {
 	h.mutex.Lock()
 	defer h.mutex.Unlock()
 	return slices.Contains(h.messages, message)
+}
+
+// TestSnapshotReceiveAtStartEndsOnShutdown: a standby starting over from its primary's
+// snapshot (a transfer that can take minutes) must stop when it is shut down, as every
+// other wait at start does. The primary here keeps trickling chunks (alive, so no read
+// deadline fires); the receive used to ignore the context until the transfer ended.
+func TestSnapshotReceiveAtStartEndsOnShutdown(t *testing.T) {
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer listener.Close()
+	go func() { // A primary that sends a snapshot plan, then one chunk every 20 ms.
+		conn, err := listener.Accept()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		writer, reader := bufio.NewWriter(conn), newFrameReader(conn)
+		writeFrame(writer, frameChallenge, 1, make([]byte, nonceSize+8))
+		writer.Flush()
+		if _, err := reader.read(); err != nil {
+			return
+		}
+		w := welcome{plan: planSnapshot, op: 5, address: "primary"}
+		writeFrame(writer, frameWelcome, 1, w.encode())
+		chunk := make([]byte, 16+1024)
+		for offset := uint64(0); ; offset += 1024 {
+			binary.LittleEndian.PutUint64(chunk, offset)
+			if writeFrame(writer, frameSnapshotChunk, 1, chunk) != nil || writer.Flush() != nil {
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	config := nodeConfig(t.TempDir(), freeAddress(t), listener.Addr().String())
+	ctx, cancel := context.WithCancel(context.Background())
+	opened := openInBackground(ctx, config)
+	receiving := filepath.Join(config.SnapshotDir, "snapshot-00000000000000000005.snap.receiving")
+	waitFor(t, "the snapshot transfer to be under way", func() bool {
+		info, err := os.Stat(receiving)
+		return err == nil && info.Size() > 0
+	})
+	cancel()
+	select {
+	case err := <-opened:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("after shutdown during the snapshot transfer: %v, want context.Canceled", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the snapshot transfer at start ignored the shutdown")
+	}
+}
+
+// TestExpiredLeaseAnswersNoRead: a sync primary's witness lease has run out (it was
+// stopped past it) but its lease goroutine has not run yet to fence it. Its standby may be
+// the primary by now, with writes this node never saw: a read must not be answered from
+// this node's state, although everything it holds is acknowledged (sync releases follow
+// acknowledgements, not the lease). Fenced, it answers the read shutting_down at Close.
+func TestExpiredLeaseAnswersNoRead(t *testing.T) {
+	lease := 2 * time.Second
+	_, witnessAddress := startTestWitness(t, lease)
+	witnessLink := newFreezingProxy(t, witnessAddress)
+	primaryAddress := freeAddress(t)
+	primary := startNode(t, withWitness(nodeConfig(t.TempDir(), primaryAddress, ""), "a",
+		witnessLink.address(), lease))
+	standby := startNode(t, nodeConfig(t.TempDir(), freeAddress(t), primaryAddress))
+	defer standby.Close()
+	primary.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
+	primary.replies.wait(t, 1)
+	witnessLink.frozen.Store(true)
+	time.Sleep(lease / 2)                                     // A renewal in flight at the freeze has failed by now.
+	primary.leaseClock.set(time.Now().Add(-time.Millisecond)) // Its lease ran out while stopped.
+	if err := primary.Shard().Submit(&shard.Request{Connection: 2, Client: 7, Session: 2,
+		Number: 1, Operation: model.OperationLookupAccounts,
+		Body: model.U128(1).Append(nil)}); err != model.StatusOK {
+		t.Fatalf("read submitted before the fence: %s", err)
+	}
+	waitFor(t, "the lease goroutine to fence the primary", func() bool {
+		return primary.Shard().Role() == shard.RoleFenced
+	})
+	if reply, _, ok := primary.replies.get(2); ok {
+		t.Fatalf("a read was answered (%s) by a primary whose lease had run out", reply.Status)
+	}
+	primary.Close()
+	if reply, _, ok := primary.replies.get(2); !ok || reply.Status != model.StatusShuttingDown {
+		t.Fatalf("the held read at Close: %+v, %v; want shutting_down", reply, ok)
+	}
+}
+
+// openInBackground opens a node with ctx on another goroutine (closing it at once if it
+// opens) and sends OpenNode's error.
+func openInBackground(ctx context.Context, config NodeConfig) <-chan error {
+	opened := make(chan error, 1)
+	go func() {
+		node, err := OpenNode(ctx, config)
+		if err == nil {
+			node.Close()
+		}
+		opened <- err
+	}()
+	return opened
 }

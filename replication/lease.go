@@ -48,17 +48,35 @@ func leaseValidFrom(sent time.Time, valid time.Duration) time.Time {
 // standby may be promoted from then on, and two primaries must never both acknowledge.
 // The fence runs on time even while the witness hangs: each request is bounded by the
 // lease time left, and the wait between requests ends when the lease does.
-// n.leaseClock mirrors validUntil for the release path, which closes on time even if this goroutine
-// runs late (a process stopped and resumed).
-func (n *Node) holdLease(stop <-chan struct{}) {
+// n.leaseClock mirrors the granted lease for the release path, which closes on time even
+// if this goroutine runs late (a process stopped and resumed). validUntil is when to
+// fence if no renewal succeeds: the promotion's grant, or at start one lease from now
+// (the release path counts on nothing until a grant: see Start). primary (nil without
+// replication) is woken when a grant opens the release path, so that what waits for it
+// goes out.
+func (n *Node) holdLease(stop <-chan struct{}, validUntil time.Time, primary *Primary) {
 	interval := n.config.LeaseDuration / 4
-	validUntil := n.leaseClock.until()
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
 	expiry := time.NewTimer(time.Until(validUntil))
 	defer expiry.Stop()
-	for {
-		if !time.Now().Before(validUntil) {
+	for first := true; ; first = false {
+		// The first renewal is asked even if the lease has run out already: a promotion
+		// slower than the lease (a slow fsync of the epoch) must not fence the new primary
+		// at once and for good while the witness would still renew the lease it granted.
+		// Meanwhile the release path counts on no lease, and the witness renews it only
+		// if nobody took it since.
+		if err := n.shard.Err(); err != nil {
+			// The log failed: this node takes no write until it is restarted. Holding the
+			// lease (and heartbeating the standby) would keep the standby from taking over,
+			// as it would from a dead primary: let both go.
+			n.config.Logger.Error("replication: the log failed: giving up the lease and "+
+				"fencing, so that the standby takes over", "error", err)
+			n.lease.lost.Add(1)
+			n.shard.Fence(n.shard.Epoch()+1, "")
+			return
+		}
+		if !first && !time.Now().Before(validUntil) {
 			n.config.Logger.Error("replication: witness unreachable and the lease ran out: fencing")
 			n.lease.lost.Add(1)
 			n.shard.Fence(n.shard.Epoch()+1, "")
@@ -66,7 +84,7 @@ func (n *Node) holdLease(stop <-chan struct{}) {
 		}
 		sent := time.Now()
 		deadline := sent.Add(interval)
-		if validUntil.Before(deadline) {
+		if validUntil.After(sent) && validUntil.Before(deadline) {
 			deadline = validUntil
 		}
 		answer, err := askWitness(n.lifetime, n.config.Witness, n.clientTLS(), n.config.Key,
@@ -74,7 +92,11 @@ func (n *Node) holdLease(stop <-chan struct{}) {
 		switch {
 		case err == nil && answer.granted:
 			validUntil = leaseValidFrom(sent, answer.valid)
+			wasValid := n.leaseClock.valid()
 			n.leaseClock.set(validUntil)
+			if !wasValid && primary != nil {
+				primary.signal() // Acknowledged may have risen: wake the release path.
+			}
 			expiry.Reset(time.Until(validUntil))
 			n.lease.renewals.Add(1)
 		case err == nil:
@@ -92,7 +114,7 @@ func (n *Node) holdLease(stop <-chan struct{}) {
 		case <-stop:
 			return
 		case <-ticker.C:
-		case <-expiry.C: // The loop's first check fences.
+		case <-expiry.C: // The loop's check fences.
 		}
 	}
 }
@@ -114,7 +136,7 @@ func (c *leaseClock) until() time.Time {
 func (n *Node) watchPrimary(stop <-chan struct{}) {
 	ticker := time.NewTicker(n.config.LeaseDuration / 4)
 	defer ticker.Stop()
-	refusalLogged := false
+	refusalLogged, stoppedLogged := false, false
 	for {
 		select {
 		case <-stop:
@@ -122,6 +144,18 @@ func (n *Node) watchPrimary(stop <-chan struct{}) {
 		case <-ticker.C:
 		}
 		if n.shard.Role() != shard.RoleStandby || n.primaryHeardWithin(n.config.LeaseDuration) {
+			continue
+		}
+		if err := n.Err(); err != nil {
+			// Stopped for a reason no reconnection cures (a state digest that differs, a
+			// log to resync, a refused key, a failed log): this node is known not to hold
+			// the primary's state, so it must not take over on its own. An operator may
+			// still promote it (Node.Promote). Said once.
+			if !stoppedLogged {
+				n.config.Logger.Error("replication: this standby stopped following: automatic "+
+					"failover will not promote it", "error", err)
+				stoppedLogged = true
+			}
 			continue
 		}
 		epoch, err := n.Promote()

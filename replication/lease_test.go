@@ -1,17 +1,29 @@
 package replication
 
 import (
+	"errors"
+	"math"
 	"testing"
 	"time"
 
+	"sequent/core/model"
 	"sequent/core/shard"
 )
+
+// testLeaseDuration is the witness lease of the tests whose primary must keep its lease
+// while it is healthy. The primary fences itself when no renewal succeeds within 80% of
+// the lease, and bounds each renewal by a quarter lease; with the 300-400 ms leases these
+// tests used, a renewal that took over 75-100 ms (a dial, a scheduling delay) under -race
+// on a loaded 2-core machine fenced a healthy primary a few runs in a hundred. 2 s gives
+// each renewal 500 ms and the primary 1.6 s to get one through. Tests that wait out a
+// lease (a fence, a failover) take about one lease longer; none asserts on elapsed time.
+const testLeaseDuration = 2 * time.Second
 
 // TestLeaseCounters checks what the operators' metrics and the flapping alert read: a
 // primary counts the witness's granted renewals, and once the witness goes silent, the
 // renewals that got no answer and the one lease lost when it fences itself.
 func TestLeaseCounters(t *testing.T) {
-	lease := 400 * time.Millisecond
+	lease := testLeaseDuration
 	_, witnessAddress := startTestWitness(t, lease)
 	proxy := newFreezingProxy(t, witnessAddress)
 	primary := startNode(t, withWitness(nodeConfig(t.TempDir(), freeAddress(t), ""), "a",
@@ -34,4 +46,129 @@ func TestLeaseCounters(t *testing.T) {
 	if counts := without.Status().Lease; counts != (LeaseStats{}) {
 		t.Fatalf("a node without a witness counts %+v", counts)
 	}
+}
+
+// TestPrimaryCountsOnNoLeaseBeforeTheWitnessGrantsOne: a primary that starts (or
+// restarts: a supervisor replaying its command line after its partner was promoted) has
+// no lease until the witness grants one; the witness may well have granted it to the
+// other node. Until its first renewal is granted it must release nothing on its own
+// durability (async mode here): it used to count on a full lease from its start, so an
+// old primary cut off from the witness acknowledged writes alone for most of a lease
+// while the promoted node was primary. Once the witness answers, the waiting write is
+// released.
+func TestPrimaryCountsOnNoLeaseBeforeTheWitnessGrantsOne(t *testing.T) {
+	lease := 2 * time.Second
+	_, witnessAddress := startTestWitness(t, lease)
+	witnessLink := newFreezingProxy(t, witnessAddress)
+	witnessLink.frozen.Store(true) // The witness cannot be reached (yet).
+	config := withWitness(nodeConfig(t.TempDir(), freeAddress(t), ""), "a",
+		witnessLink.address(), lease)
+	config.Mode = ModeAsync
+	primary := startNode(t, config)
+	defer primary.Close()
+	if got := primary.primary.Acknowledged(); got == math.MaxUint64 {
+		t.Fatal("a primary the witness has granted nothing releases on its own durability")
+	}
+	primary.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
+	waitFor(t, "the write to be durable", func() bool { return primary.Log().Durable() >= 1 })
+	if _, _, ok := primary.replies.get(1); ok {
+		t.Fatal("a write was acknowledged before the witness granted this primary a lease")
+	}
+	witnessLink.frozen.Store(false)
+	if reply, _ := primary.replies.wait(t, 1); reply.Status != model.StatusOK {
+		t.Fatalf("the write once the lease is granted: %s", reply.Status)
+	}
+}
+
+// TestSlowPromotionKeepsItsLease: the witness grants the standby the lease, and the
+// promotion then takes longer than the lease (the follower slow to stop, a slow fsync of
+// the epoch on a loaded disk). The new primary must renew the lease, which the witness
+// still gives it (nobody else took it), before concluding that it lost it: it used to
+// fence itself the moment it started, for good, so that after an automatic failover no
+// node served at all. Nothing is released meanwhile: the release path counts on no
+// expired lease.
+func TestSlowPromotionKeepsItsLease(t *testing.T) {
+	lease := 400 * time.Millisecond
+	primary, standby, _ := startWitnessPair(t, lease)
+	testHookPromotionUnlocked = func() { time.Sleep(lease) } // Past the granted lease.
+	defer func() { testHookPromotionUnlocked = nil }()
+	primary.Close() // The standby takes the lease once it expires, and promotes slowly.
+	waitFor(t, "the promoted node to renew its lease or fence itself", func() bool {
+		return standby.Status().Lease.Renewals >= 1 || standby.Shard().Role() == shard.RoleFenced
+	})
+	if role := standby.Shard().Role(); role != shard.RolePrimary {
+		t.Fatalf("after a promotion slower than the lease the node is %s: no primary left", role)
+	}
+	standby.submit(t, 2, 2, model.OperationCreateTransfers, transfer(10, 1, 2, 5))
+	if reply, _ := standby.replies.wait(t, 2); reply.Status != model.StatusOK {
+		t.Fatalf("write after the slow promotion: %s", reply.Status)
+	}
+}
+
+// TestStoppedStandbyIsNotPromotedAutomatically: a standby that stopped following for a
+// reason no reconnection cures (here its state digest differed from the primary's; also
+// a refused key, a log it must resync, a failed log) must not be promoted by the witness
+// when its primary is lost: its state is known not to be the primary's. It used to be,
+// one lease after the primary died. Manual promotion stays the operator's call.
+func TestStoppedStandbyIsNotPromotedAutomatically(t *testing.T) {
+	lease := 400 * time.Millisecond
+	primary, standby, witness := startWitnessPair(t, lease)
+	var digest [32]byte
+	if err := standby.digests.primary(5, digest); err != nil {
+		t.Fatal(err)
+	}
+	digest[0] = 1
+	standby.digests.standby(5, digest) // Differs: the standby stops (ErrDigestMismatch).
+	if !errors.Is(standby.Err(), ErrDigestMismatch) {
+		t.Fatalf("standby failure %v, want ErrDigestMismatch", standby.Err())
+	}
+	primary.Close()
+	waitFor(t, "the primary's lease to run out at the witness", func() bool {
+		witness.mutex.Lock()
+		defer witness.mutex.Unlock()
+		return time.Now().After(witness.expires)
+	})
+	time.Sleep(3 * lease) // A dozen failover checks of the standby.
+	if role := standby.Shard().Role(); role != shard.RoleStandby {
+		t.Fatalf("a standby stopped on a digest mismatch was promoted automatically (%s)", role)
+	}
+}
+
+// TestPrimaryWithAFailedLogHandsOver: the primary's log fails (a dead disk). The process
+// stays up to say so, refusing writes for good; with a witness it must let the lease go,
+// so that its standby takes over as it would from a dead primary. It used to keep
+// renewing the lease (and heartbeating its standby), so automatic failover never came and
+// the pair took no write until an operator killed the process.
+func TestPrimaryWithAFailedLogHandsOver(t *testing.T) {
+	primary, standby, _ := startWitnessPair(t, 400*time.Millisecond)
+	primary.Log().Close() // Every later append fails: the shard's log has failed.
+	primary.Shard().Submit(&shard.Request{Connection: 2, Client: 7, Session: 1, Number: 2,
+		Operation: model.OperationCreateTransfers, Body: transfer(10, 1, 2, 5)})
+	waitFor(t, "the primary's shard to fail", func() bool { return primary.Shard().Err() != nil })
+	waitFor(t, "the standby to take over", func() bool {
+		return standby.Shard().Role() == shard.RolePrimary
+	})
+	standby.submit(t, 3, 2, model.OperationCreateTransfers, transfer(10, 1, 2, 5))
+	if reply, _ := standby.replies.wait(t, 3); reply.Status != model.StatusOK {
+		t.Fatalf("write after the takeover: %s", reply.Status)
+	}
+}
+
+// startWitnessPair starts a witness with the given lease, a sync primary "a" and its
+// standby "b" that use it, and has the primary create accounts 1 and 2 (acknowledged).
+// Both nodes are closed when the test ends (a test may close them before).
+func startWitnessPair(t *testing.T, lease time.Duration) (primary, standby *testNode,
+	witness *Witness) {
+	t.Helper()
+	witness, witnessAddress := startTestWitness(t, lease)
+	primaryAddress := freeAddress(t)
+	primary = startNode(t, withWitness(nodeConfig(t.TempDir(), primaryAddress, ""), "a",
+		witnessAddress, lease))
+	t.Cleanup(func() { primary.Close() })
+	standby = startNode(t, withWitness(nodeConfig(t.TempDir(), freeAddress(t), primaryAddress),
+		"b", witnessAddress, lease))
+	t.Cleanup(func() { standby.Close() })
+	primary.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
+	primary.replies.wait(t, 1)
+	return primary, standby, witness
 }

@@ -262,7 +262,7 @@ func (n *Node) alignWithPrimary(ctx context.Context, epoch uint64) (uint64, erro
 			return 0, err
 		}
 	case planSnapshot:
-		if err := n.startOverFromSnapshot(w); err != nil {
+		if err := n.startOverFromSnapshot(ctx, w); err != nil {
 			return 0, err
 		}
 	}
@@ -270,12 +270,19 @@ func (n *Node) alignWithPrimary(ctx context.Context, epoch uint64) (uint64, erro
 }
 
 // startOverFromSnapshot receives the primary's snapshot and restarts the local log right
-// after it; the old log is kept aside, never deleted.
-func (n *Node) startOverFromSnapshot(w welcome) error {
+// after it; the old log is kept aside, never deleted. ctx ends the transfer (a shutdown
+// at start), which can take minutes for a large state.
+func (n *Node) startOverFromSnapshot(ctx context.Context, w welcome) error {
 	if err := removeSnapshotsAfter(n.config.SnapshotDir, 0); err != nil {
 		return err
 	}
-	if _, err := n.link.ReceiveSnapshot(n.config.SnapshotDir); err != nil {
+	release := closeWhenDone(ctx, n.link.conn)
+	_, err := n.link.ReceiveSnapshot(n.config.SnapshotDir)
+	if !release() || ctx.Err() != nil {
+		return fmt.Errorf("replication: stopped while receiving the primary's snapshot: %w",
+			errors.Join(err, ctx.Err()))
+	}
+	if err != nil {
 		return err
 	}
 	if err := n.log.Close(); err != nil {
@@ -339,18 +346,18 @@ func (n *Node) Start(replier shard.Replier) {
 		}
 		return
 	}
-	if n.leaseClock != nil {
-		// Counted on from now, as the lease goroutine does until its first renewal
-		// answers (at once: it asks before its first wait).
-		n.leaseClock.set(leaseValidFrom(time.Now(), n.config.LeaseDuration))
-	}
 	if n.listener != nil {
 		n.startPrimary(n.config.DegradeAfter, false)
 	}
 	if n.config.Witness != "" {
+		// The release path counts on no lease until the witness grants one (leaseClock
+		// stays expired): the witness may have given it to the other node, promoted
+		// while this one was away. The lease goroutine itself gives the first renewal
+		// a lease's time before it fences.
 		n.leaseStop = make(chan struct{})
-		stop := n.leaseStop
-		n.goBackground(func() { n.holdLease(stop) })
+		stop, primary := n.leaseStop, n.primary
+		fenceAt := leaseValidFrom(time.Now(), n.config.LeaseDuration)
+		n.goBackground(func() { n.holdLease(stop, fenceAt, primary) })
 	}
 }
 
@@ -513,8 +520,8 @@ func (n *Node) promoteLocked(epoch uint64) (uint64, error) {
 	n.config.Logger.Warn("replication: PROMOTED to primary", "epoch", epoch, "op", n.log.LastOp())
 	if n.config.Witness != "" {
 		n.leaseStop = make(chan struct{})
-		stop := n.leaseStop
-		n.goBackground(func() { n.holdLease(stop) })
+		stop, primary, fenceAt := n.leaseStop, n.primary, n.leaseClock.until()
+		n.goBackground(func() { n.holdLease(stop, fenceAt, primary) })
 	}
 	n.goBackground(func() { n.fencePeer(epoch) })
 	return epoch, nil

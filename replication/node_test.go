@@ -84,9 +84,17 @@ func nodeConfig(dir, listen, standbyOf string) NodeConfig {
 		Shard: shard.Config{CloseTimeout: 200 * time.Millisecond}, Logger: testLogger}
 }
 
+// startWaitMax bounds startNode's open. It is a hang guard, not a timing assertion: a
+// standby with an empty log waits for ever for a primary that refuses it (one that
+// fenced itself too early in a test), and that used to hang the whole package until go
+// test's 10-minute timeout instead of failing the one test.
+const startWaitMax = 30 * time.Second
+
 func startNode(t *testing.T, config NodeConfig) *testNode {
 	t.Helper()
-	node, err := OpenNode(context.Background(), config)
+	ctx, cancel := context.WithTimeout(context.Background(), startWaitMax)
+	defer cancel()
+	node, err := OpenNode(ctx, config)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -349,8 +357,8 @@ var testLogger = slog.New(slog.DiscardHandler)
 // take the lease and promote itself; the old primary, if it comes back as primary, finds
 // the lease taken and fences itself instead of acknowledging anything.
 func TestAutomaticFailoverWithWitness(t *testing.T) {
-	lease := 400 * time.Millisecond
-	_, witnessAddress := startTestWitness(t, lease)
+	lease := testLeaseDuration
+	witness, witnessAddress := startTestWitness(t, lease)
 	primaryDir, standbyDir := t.TempDir(), t.TempDir()
 	primaryAddress, standbyAddress := freeAddress(t), freeAddress(t)
 	primary := startNode(t, withWitness(nodeConfig(primaryDir, primaryAddress, ""), "a",
@@ -360,7 +368,12 @@ func TestAutomaticFailoverWithWitness(t *testing.T) {
 	defer standby.Close()
 	primary.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
 	primary.replies.wait(t, 1)
-	time.Sleep(time.Second) // Several renewals: no failover while the primary lives.
+	// Renewals go on past the witness's start-up wait (from then on it would grant the
+	// standby an expired lease): no failover while the primary lives.
+	waitFor(t, "renewals past the witness's start-up wait", func() bool {
+		return primary.Status().Lease.Renewals >= 3 &&
+			time.Now().After(witness.acquireAfter.Add(lease/2))
+	})
 	if standby.Shard().Role() != shard.RoleStandby {
 		t.Fatal("the standby promoted itself while the primary was alive")
 	}

@@ -75,6 +75,12 @@ type Primary struct {
 	// nothing waits. With lastContactNs it tells a standby that acknowledges from one that
 	// is attached but hung (see standbyQuietSince).
 	waitingSince atomic.Int64
+	// waitMutex serialises the changes of waitingSince with those of acked and of the
+	// session's sentOp (sendEntry, acknowledge, attach), so that waitingSince is nonzero
+	// exactly while sent entries wait: an acknowledgement racing a send would otherwise
+	// clear it with an entry still waiting, and a standby that stops acknowledging then
+	// would count as acknowledging for ever. The readers stay lock-free.
+	waitMutex sync.Mutex
 	// caughtUpAt is the log's last op when the current standby attached: once it has
 	// acknowledged that far, everything released while degraded is on the standby too,
 	// and sync mode resumes.
@@ -124,13 +130,27 @@ func StartPrimary(config PrimaryConfig) *Primary {
 }
 
 // Acknowledged returns the highest op replies may wait for (math.MaxUint64 when they
-// need not wait: async mode, or sync mode degraded, while the witness lease holds).
+// need not wait: async mode, or sync mode degraded, while this node is the primary and
+// the witness lease holds). A fenced node releases only what the standby acknowledged:
+// the rest of its log will be cut when it rejoins.
 func (p *Primary) Acknowledged() uint64 {
-	if (p.config.Mode == ModeAsync || p.degraded.Load()) && p.config.Lease.valid() {
+	if (p.config.Mode == ModeAsync || p.degraded.Load()) && p.config.Lease.valid() &&
+		p.config.Shard.Role() == shard.RolePrimary {
 		return math.MaxUint64
 	}
 	return p.acked.Load()
 }
+
+// ReadsAllowed implements shard.ReadGate: reads are answered from this node's state only
+// while it is the primary and its witness lease holds. Resumed after a stop past its
+// lease, it may have been replaced, and its goroutines resume in any order: until its
+// lease goroutine has fenced it, a read answered from here could miss writes the new
+// primary acknowledged.
+func (p *Primary) ReadsAllowed() bool {
+	return p.config.Lease.valid() && p.config.Shard.Role() == shard.RolePrimary
+}
+
+var _ shard.ReadGate = (*Primary)(nil)
 
 // Degraded reports whether acknowledged writes may exist on this node only: releases
 // are not waiting for the standby (DegradeAfter, or a fresh promotion), or replies
@@ -293,12 +313,18 @@ func (p *Primary) handleHello(conn net.Conn, reader *frameReader, writer *bufio.
 	p.stats.sessions.Add(1)
 	p.caughtUpAt.Store(p.config.Log.LastOp())
 	p.stats.lastContactNs.Store(time.Now().UnixNano())
-	p.waitingSince.Store(0)
 	p.goneSince.Store(0)
 	// No acknowledgement is inferred from the hello: the standby's last op may not be
 	// durable on its disk yet. Its first ack, sent as soon as it streams, says what is;
-	// sentOp is set first so that this ack is not clamped away.
+	// sentOp is set first so that this ack is not clamped away. What it has and has not
+	// acknowledged yet waits from now.
+	p.waitMutex.Lock()
 	session.sentOp.Store(w.op)
+	p.waitingSince.Store(0)
+	if p.acked.Load() < w.op {
+		p.waitingSince.Store(time.Now().UnixNano())
+	}
+	p.waitMutex.Unlock()
 	go p.readAcks(session, reader)
 	return p.stream(session, w.op)
 }
@@ -422,23 +448,25 @@ func (p *Primary) readAcks(s *primarySession, reader *frameReader) {
 }
 
 // acknowledge raises acked to op (never lowers it), restarts the wait clock, and wakes
-// the shard. sent is the last op sent to the standby.
+// the shard. sent is the last op sent to the standby as the caller saw it; the session
+// may have sent more since, which then waits.
 func (p *Primary) acknowledge(op, sent uint64) {
-	for {
-		current := p.acked.Load()
-		if op <= current {
-			return
-		}
-		if p.acked.CompareAndSwap(current, op) {
-			if op >= sent {
-				p.waitingSince.Store(0) // Nothing waits any more.
-			} else {
-				p.waitingSince.Store(time.Now().UnixNano()) // Progress: the rest wait from now.
-			}
-			p.signal()
-			return
-		}
+	p.waitMutex.Lock()
+	if op <= p.acked.Load() {
+		p.waitMutex.Unlock()
+		return
 	}
+	p.acked.Store(op)
+	if s := p.current.Load(); s != nil {
+		sent = max(sent, s.sentOp.Load())
+	}
+	if op >= sent {
+		p.waitingSince.Store(0) // Nothing waits any more.
+	} else {
+		p.waitingSince.Store(time.Now().UnixNano()) // Progress: the rest wait from now.
+	}
+	p.waitMutex.Unlock()
+	p.signal()
 }
 
 // standbyQuietSince returns since when (Unix ns) the standby has not been acknowledging,

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"sync/atomic"
 	"time"
@@ -103,12 +104,13 @@ func (p *Primary) sendEntry(s *primarySession, stored []byte, firstOp, lastOp ui
 	if err := writeFrame(s.writer, frameEntry, p.config.Shard.Epoch(), stored); err != nil {
 		return err
 	}
+	p.waitMutex.Lock()
 	if p.acked.Load() >= sent {
-		// Nothing was waiting for the standby: the wait starts now. (The CAS keeps an
-		// earlier start; a race with the ack reader can only restart the clock late.)
-		p.waitingSince.CompareAndSwap(0, time.Now().UnixNano())
+		// Nothing was waiting for the standby: the wait starts now.
+		p.waitingSince.Store(time.Now().UnixNano())
 	}
 	s.sentOp.Store(lastOp)
+	p.waitMutex.Unlock()
 	p.stats.entriesSent.Add(1)
 	p.stats.bytesSent.Add(uint64(len(stored)))
 	p.stats.lastSentOp.Store(lastOp)
@@ -130,9 +132,13 @@ func (p *Primary) sendDigests(s *primarySession) error {
 
 // PrimaryStats describes replication from the primary's side.
 type PrimaryStats struct {
-	Mode           string `json:"mode"`
-	Attached       bool   `json:"standby_attached"`
-	Degraded       bool   `json:"degraded"`
+	Mode     string `json:"mode"`
+	Attached bool   `json:"standby_attached"`
+	Degraded bool   `json:"degraded"`
+	// ReleasingAlone: replies are released on local durability now (async, or sync
+	// degraded with the lease holding), as opposed to Degraded, which also covers the
+	// loss window after sync resumed (waiting for the standby again).
+	ReleasingAlone bool   `json:"releasing_alone"`
 	AcknowledgedOp uint64 `json:"acknowledged_op"`
 	SentOp         uint64 `json:"sent_op"`
 	LagOps         uint64 `json:"lag_ops"` // Log's last op minus acknowledged.
@@ -149,7 +155,8 @@ func (p *Primary) Stats() PrimaryStats {
 	acked, last := p.acked.Load(), p.config.Log.LastOp()
 	stats := PrimaryStats{Mode: p.config.Mode.String(),
 		Attached: p.standbyQuietSince(time.Now().UnixNano()) == 0,
-		Degraded: p.Degraded(), AcknowledgedOp: acked, SentOp: p.stats.lastSentOp.Load(),
+		Degraded: p.Degraded(), ReleasingAlone: p.Acknowledged() == math.MaxUint64,
+		AcknowledgedOp: acked, SentOp: p.stats.lastSentOp.Load(),
 		EntriesSent: p.stats.entriesSent.Load(), BytesSent: p.stats.bytesSent.Load(),
 		Sessions: p.stats.sessions.Load(), Degradations: p.stats.degradations.Load(),
 		QueueOverflows: p.stats.overflows.Load()}

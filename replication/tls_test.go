@@ -88,44 +88,66 @@ func TestReplicationTLSRefusesStrangers(t *testing.T) {
 	}
 }
 
-// TestWitnessOverTLS: a witness given TLS grants leases to nodes that present a
-// certificate from the shared CA, refuses a stranger's certificate as unauthenticated and
-// a plain connection outright, and a TLS primary keeps renewing its lease through it for
-// several leases (it would fence itself if its renewals went out in plain TCP).
+// TestWitnessOverTLS: a TLS primary renews its lease through a witness given TLS, again
+// and again (it would get no renewal at all, and fence itself, if its renewals went out
+// in plain TCP); the witness answers another node that presents a certificate from the
+// shared CA, refuses a stranger's certificate as unauthenticated and a plain connection
+// outright.
+//
+// The lease is long on purpose (see testLeaseDuration, doubled here: each renewal is a
+// fresh mutual TLS handshake, which under -race on a loaded 2-core machine took up to
+// ~120 ms, so a 300 ms lease, 75 ms per attempt, fenced a healthy primary about one run
+// in seven). The test asserts on the renewal counter and the witness's state, not on
+// elapsed time.
 func TestWitnessOverTLS(t *testing.T) {
 	authority, stranger := testcert.NewAuthority(t, "sequent test CA"), testcert.NewAuthority(t, "other CA")
 	listener, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	lease := 300 * time.Millisecond
+	lease := 2 * testLeaseDuration
 	witness := StartWitness(WitnessConfig{Listener: listener, Key: testKey, LeaseDuration: lease,
 		TLS: NewTLS(authority.Issue(t), authority.Pool()), Logger: testLogger})
 	defer witness.Close()
 	address := listener.Addr().String()
-	ask := func(clientTLS *tls.Config) (leaseAnswer, error) {
-		return askWitness(context.Background(), address, clientTLS, testKey, leaseRenew, "probe", 1,
-			time.Now().Add(5*time.Second))
-	}
-	if answer, err := ask(NewTLS(authority.Issue(t), authority.Pool()).Client); err != nil || !answer.granted {
-		t.Fatalf("a node with the CA's certificate: %+v %v", answer, err)
-	}
-	if _, err := ask(NewTLS(stranger.Issue(t), authority.Pool()).Client); !errors.Is(err, ErrUnauthenticated) {
-		t.Fatalf("a stranger's certificate: %v, want ErrUnauthenticated", err)
-	}
-	// Plain TCP: each side waits for the other to speak first, until the deadline.
-	if _, err := askWitness(context.Background(), address, nil, testKey, leaseRenew, "probe", 1,
-		time.Now().Add(300*time.Millisecond)); err == nil {
-		t.Fatal("a plain connection got an answer from a TLS witness")
-	}
-	time.Sleep(lease + 50*time.Millisecond) // The probe's lease runs out.
 
 	config := withWitness(nodeConfig(t.TempDir(), freeAddress(t), ""), "a", address, lease)
 	config.TLS = NewTLS(authority.Issue(t), authority.Pool())
 	primary := startNode(t, config)
 	defer primary.Close()
-	time.Sleep(4 * lease) // Long enough for an unrenewed lease to fence it.
+	const renewalsWanted = 3 // The first at start, then one per quarter lease.
+	waitFor(t, "renewals granted over TLS, or a fence", func() bool {
+		return primary.Status().Lease.Renewals >= renewalsWanted ||
+			primary.Shard().Role() != shard.RolePrimary
+	})
 	if role := primary.Shard().Role(); role != shard.RolePrimary {
-		t.Fatalf("the TLS primary is %s after four leases: its renewals did not reach the witness", role)
+		t.Fatalf("the TLS primary is %s (lease counts %+v): its renewals did not reach the witness",
+			role, primary.Status().Lease)
+	}
+	witness.mutex.Lock()
+	holder := witness.holder
+	witness.mutex.Unlock()
+	if holder != "a" {
+		t.Fatalf("the witness's lease holder is %q after %d renewals, want the TLS primary",
+			holder, renewalsWanted)
+	}
+
+	ask := func(clientTLS *tls.Config) (leaseAnswer, error) {
+		return askWitness(context.Background(), address, clientTLS, testKey, leaseRenew, "probe", 1,
+			time.Now().Add(5*time.Second))
+	}
+	// Answered (the lease is the primary's, so not granted): the witness served it.
+	if answer, err := ask(NewTLS(authority.Issue(t), authority.Pool()).Client); err != nil ||
+		answer.granted || answer.holder != "a" {
+		t.Fatalf("a node with the CA's certificate: %+v %v, want a refusal naming holder a", answer, err)
+	}
+	if _, err := ask(NewTLS(stranger.Issue(t), authority.Pool()).Client); !errors.Is(err, ErrUnauthenticated) {
+		t.Fatalf("a stranger's certificate: %v, want ErrUnauthenticated", err)
+	}
+	// Plain TCP: each side waits for the other to speak first, until the deadline (it can
+	// never get an answer, so the deadline only bounds how long the test waits).
+	if _, err := askWitness(context.Background(), address, nil, testKey, leaseRenew, "probe", 1,
+		time.Now().Add(300*time.Millisecond)); err == nil {
+		t.Fatal("a plain connection got an answer from a TLS witness")
 	}
 }

@@ -233,6 +233,7 @@ func replicationStats(status *replication.NodeStatus, mode string) ops.Replicati
 			p.AcknowledgedOp, p.LagOps
 		result.LagMs, result.Degraded, result.Degradations = uint64(max(p.LagMs, 0)),
 			p.Degraded, p.Degradations
+		result.ReleasingAlone = p.ReleasingAlone
 		result.EntriesSent, result.BytesSent = p.EntriesSent, p.BytesSent
 	}
 	if s := status.Standby; s != nil {

@@ -150,6 +150,12 @@ func TestServeRefusesMeaninglessFlags(t *testing.T) {
 		want   string
 	}{
 		{"witness alone", func(o *serveOptions) { o.witness = "127.0.0.1:9" }, "--witness without replication"},
+		// Promoted by the witness, such a node would have no release path gated by the
+		// lease (no replication primary): resumed after a hang past its lease, it would
+		// acknowledge alone until its lease goroutine fenced it.
+		{"witness standby without listen", func(o *serveOptions) {
+			o.standbyOf, o.replicationKey, o.witness = "127.0.0.1:9", "k", "127.0.0.1:8"
+		}, "--witness needs --replication-listen"},
 		{"degrade alone", func(o *serveOptions) { o.degradeAfter = time.Second },
 			"--replication-degrade-after without replication"},
 		{"degrade negative", func(o *serveOptions) { replicated(o); o.degradeAfter = -time.Second },

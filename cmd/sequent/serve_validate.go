@@ -120,6 +120,13 @@ func (o *serveOptions) validateReplication(problem func(string, ...any), replica
 		problem("--witness without replication: a node alone has nothing to fail over to " +
 			"(it would only fence itself when the lease runs out)")
 	}
+	if o.witness != "" && replicated && o.replicationListen == "" {
+		// Promoted, a node without a replication listener has no replication primary, so
+		// nothing gates its releases on the witness lease: resumed after a hang past its
+		// lease, it would acknowledge alone until its lease goroutine fenced it.
+		problem("--witness needs --replication-listen on both nodes (a standby promoted by " +
+			"the witness serves its standby there, and its releases follow the lease)")
+	}
 	if o.witness == "" && o.nodeName != "" {
 		problem("--node-name without --witness (it names the node at the witness)")
 	}

@@ -108,6 +108,23 @@ func (l *Ledger) allowed(scope model.Scope, index uint32) bool {
 	return false
 }
 
+// mayIssue reports whether the actor may create an account with this id and ledger
+// that can go negative (no debits_must_not_exceed_credits): the system, an operator, or
+// a client with a transfer grant covering it. Debiting such an account creates money on
+// its ledger, so it takes the right to move others' money there, not just a login.
+func (l *Ledger) mayIssue(id model.Uint128, ledger uint32) bool {
+	a := &l.actor
+	if a.all {
+		return true
+	}
+	for i := range a.grants {
+		if a.grants[i].Allows(model.ScopeTransfer) && a.grants[i].Covers(id, ledger) {
+			return true
+		}
+	}
+	return false
+}
+
 // ownedByActor reports whether the account at index was created by the actor.
 func (l *Ledger) ownedByActor(index uint32) bool {
 	return *l.own.owners.at(index) == l.actor.owner

@@ -31,12 +31,19 @@ func ownershipFixture(t *testing.T) *fixture {
 			}
 		}
 	}
-	create(alice, model.Account{ID: model.U128(1), Ledger: 1, Code: 1},
-		model.Account{ID: model.U128(2), Ledger: 1, Code: 1},
-		model.Account{ID: model.U128(7), Ledger: 2, Code: 1})
-	create(bob, model.Account{ID: model.U128(3), Ledger: 1, Code: 1},
-		model.Account{ID: model.U128(4), Ledger: 1, Code: 1,
-			Flags: model.AccountCreditsMustNotExceedDebits})
+	// Clients' accounts are debit-limited (they may not issue money); bob's account 4,
+	// which may go negative, takes an operator's transfer grant to create.
+	limited := model.AccountDebitsMustNotExceedCredits
+	create(alice, model.Account{ID: model.U128(1), Ledger: 1, Code: 1, Flags: limited},
+		model.Account{ID: model.U128(2), Ledger: 1, Code: 1, Flags: limited},
+		model.Account{ID: model.U128(7), Ledger: 2, Code: 1, Flags: limited})
+	create(bob, model.Account{ID: model.U128(3), Ledger: 1, Code: 1, Flags: limited})
+	if err := f.ledger.SetGrants([]model.Grant{{Client: bob, Scopes: model.ScopeTransfer,
+		First: model.U128(4), Last: model.U128(4)}}); err != nil {
+		t.Fatal(err)
+	}
+	create(bob, model.Account{ID: model.U128(4), Ledger: 1, Code: 1,
+		Flags: model.AccountCreditsMustNotExceedDebits})
 	create(0, model.Account{ID: model.U128(9), Ledger: 1, Code: 1})
 	for _, funded := range []uint64{1, 2, 3} {
 		f.expect(model.StatusOK, transfer(100+funded, 9, funded, 1000))
@@ -136,8 +143,8 @@ func TestOwnershipOfIDs(t *testing.T) {
 	f := ownershipFixture(t)
 	results := make([]model.EventResult, 2)
 	f.ledger.CreateAccountsAs(bob, f.timestamp, []model.Account{
-		{ID: model.U128(1), Ledger: 1, Code: 1},           // alice's, identical fields
-		{ID: model.U128(3), Ledger: 1, Code: 1}}, results) // bob's own retry
+		{ID: model.U128(1), Ledger: 1, Code: 1, Flags: model.AccountDebitsMustNotExceedCredits},           // alice's, identical fields
+		{ID: model.U128(3), Ledger: 1, Code: 1, Flags: model.AccountDebitsMustNotExceedCredits}}, results) // bob's own retry
 	f.timestamp += 2
 	if results[0].Status != model.StatusExistsWithDifferentOwner || results[1].Status != model.StatusExists {
 		t.Fatalf("retries: %s and %s", results[0].Status, results[1].Status)

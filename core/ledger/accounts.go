@@ -147,6 +147,9 @@ func (l *Ledger) createAccount(a *model.Account, timestamp uint64) (model.Status
 	if status := validateNewAccount(a); status != model.StatusOK {
 		return status, timestamp
 	}
+	if a.Flags&model.AccountDebitsMustNotExceedCredits == 0 && !l.mayIssue(a.ID, a.Ledger) {
+		return model.StatusDebitsMustNotExceedCreditsRequired, timestamp
+	}
 	if l.accounts.count >= l.config.AccountsMax {
 		return model.StatusAccountsLimitReached, timestamp
 	}

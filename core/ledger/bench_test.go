@@ -26,6 +26,19 @@ func newOwnedBenchLedger(tb testing.TB, accountCount uint32, transferCapacity ui
 	tb.Helper()
 	l := New(Config{AccountsCapacity: accountCount, TransfersCapacity: transferCapacity,
 		HashSeed: 42})
+	// The accounts have no balance limit, so that random transfers all succeed; a client
+	// needs a transfer grant over them to create such accounts (withdrawn below).
+	if owner != 0 {
+		if err := l.SetGrants([]model.Grant{{Client: owner, Scopes: model.ScopeTransfer,
+			Ledger: 1}}); err != nil {
+			tb.Fatal(err)
+		}
+		defer func() {
+			if err := l.SetGrants(nil); err != nil {
+				tb.Fatal(err)
+			}
+		}()
+	}
 	timestamp := uint64(1)
 	events := make([]model.Account, model.EventsPerRequestMax)
 	results := make([]model.EventResult, model.EventsPerRequestMax)

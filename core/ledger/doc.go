@@ -50,7 +50,9 @@
 //	_user_data_64, _user_data_32, _ledger, _code, exists,
 //	flags_are_mutually_exclusive (both balance limits), debits_pending_must_be_zero,
 //	debits_posted_must_be_zero, credits_pending_must_be_zero, credits_posted_must_be_zero,
-//	ledger_must_not_be_zero, code_must_not_be_zero, accounts_limit_reached
+//	ledger_must_not_be_zero, code_must_not_be_zero,
+//	debits_must_not_exceed_credits_required (a client without a transfer grant over the
+//	account, creating one without that flag), accounts_limit_reached
 //
 // # Precedence of create_transfers results
 //
@@ -76,6 +78,8 @@
 //	accounts_must_have_the_same_ledger, transfer_must_have_the_same_ledger_as_accounts,
 //	debit_account_already_closed, credit_account_already_closed,
 //	(balancing flags clamp the amount here)
+//	for a client that is not an operator: overflows_debits_pending (pending only),
+//	overflows_debits_posted, overflows_debits, exceeds_credits (its own side first)
 //	overflows_debits_pending, overflows_credits_pending (pending only),
 //	overflows_debits_posted, overflows_credits_posted, overflows_debits, overflows_credits,
 //	overflows_timeout, exceeds_credits, exceeds_debits, transfers_limit_reached
@@ -118,6 +122,13 @@
 //     either account of the pending transfer (pending_transfer_not_owned): the payer
 //     reserved the funds, and the payee was promised them; a post moves no more than was
 //     reserved, to no one but the payee, and a void only gives the payer its funds back.
+//   - Issuing money. An account without debits_must_not_exceed_credits can go negative:
+//     whoever may debit it creates money on its ledger (the double entry balances, but
+//     the credit side can then be spent, paid to others, or used to fund orders that buy
+//     other clients' assets). So a client may create such an account only with a transfer
+//     grant covering it (the operator's say-so that it may move money there); otherwise
+//     debits_must_not_exceed_credits_required. The system and operators create any kind
+//     (banks, the matching engine's escrows).
 //   - Ids. A create_accounts event whose id is another client's account answers
 //     exists_with_different_owner (exists means "you created this"); a transfer id the
 //     caller may not see (it may read neither account) answers the same, before any field
@@ -126,7 +137,11 @@
 //     lookups skip it, queries answer account_not_found, ledger totals leave it out of
 //     the sums. A transfer is visible when the caller may read its debit or its credit
 //     account. A created transfer's result shows the balances only of the accounts the
-//     caller may read (zeros otherwise).
+//     caller may read (zeros otherwise). The credit account's overflow checks depend on
+//     its balances, so a client that is not an operator gets the checks of its own
+//     (debit) side first: an amount it cannot afford answers exceeds_credits whatever
+//     the credit account holds (else a binary search over the amount, with transfers
+//     that are all refused, would read the payee's credits).
 //   - The new refusals are transient (Status.Transient): a grant may come later, so a
 //     refused id answers id_already_failed from then on, as for a missing account.
 //
@@ -158,5 +173,7 @@
 // No imported events (their flag bits are reserved). exists does not break a linked chain.
 // A void's amount may be 0, the pending amount or 2^128-1. Capacity limits answer
 // accounts_limit_reached and transfers_limit_reached. Expiry releases pending amounts but
-// writes no balance-history entry.
+// writes no balance-history entry. Clients connect directly, so who created an account
+// matters (Ownership, above): a client may create only debit-limited accounts unless a
+// grant allows more, and its own side of a transfer is checked before the payee's.
 package ledger

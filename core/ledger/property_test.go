@@ -166,7 +166,17 @@ func TestLedgerMatchesReference(t *testing.T) {
 		base[0].Flags = 0 // The funding source.
 		// Owners: accounts 1-4 belong to client 1, 5-8 to client 2, 9-10 to the system;
 		// the grants give clients 1-3 some of the others' and client 4 everything, so
-		// that ownership refusals, grants and visibility all take part.
+		// that ownership refusals, grants and visibility all take part. While the base is
+		// created, clients 1 and 2 hold transfer grants over their own ranges, so that
+		// their accounts may be of every kind (without one, a client's account must
+		// limit its debits: debits_must_not_exceed_credits_required).
+		setup := []model.Grant{
+			{Client: 1, Scopes: model.ScopeTransfer, First: model.U128(1), Last: model.U128(4)},
+			{Client: 2, Scopes: model.ScopeTransfer, First: model.U128(5), Last: model.U128(8)}}
+		if err := l.SetGrants(setup); err != nil {
+			t.Fatal(err)
+		}
+		reference.grants = setup
 		for _, part := range []struct {
 			first, end int
 			owner      uint64

@@ -54,6 +54,33 @@ func (r *referenceLedger) may(scope model.Scope, id model.Uint128) bool {
 	return false
 }
 
+// mayIssue reports whether the current client may create an account that can go
+// negative: the system, an operator, or a transfer grant covering it.
+func (r *referenceLedger) mayIssue(id model.Uint128, ledger uint32) bool {
+	if r.unrestricted() {
+		return true
+	}
+	for _, g := range r.grants {
+		if g.Client == r.client && g.Scopes&model.ScopeTransfer != 0 && g.Covers(id, ledger) {
+			return true
+		}
+	}
+	return false
+}
+
+// unrestricted reports whether the current client is the system or an operator.
+func (r *referenceLedger) unrestricted() bool {
+	if r.client == 0 {
+		return true
+	}
+	for _, g := range r.grants {
+		if g.Client == r.client && g.Scopes&model.ScopeOperator != 0 {
+			return true
+		}
+	}
+	return false
+}
+
 func (r *referenceLedger) clone() *referenceLedger {
 	history := map[model.Uint128][]model.AccountBalance{}
 	for id, entries := range r.history {
@@ -148,6 +175,9 @@ func (r *referenceLedger) createAccount(a model.Account, timestamp uint64) model
 	if status := validateNewAccount(&a); status != model.StatusOK {
 		return status
 	}
+	if a.Flags&model.AccountDebitsMustNotExceedCredits == 0 && !r.mayIssue(a.ID, a.Ledger) {
+		return model.StatusDebitsMustNotExceedCreditsRequired
+	}
 	a.Timestamp = timestamp
 	r.accounts[a.ID] = a
 	r.owners[a.ID] = r.client
@@ -233,6 +263,11 @@ func (r *referenceLedger) createTransfer(t model.Transfer, timestamp uint64) mod
 		amount = amount.Min(available)
 	}
 	pending := t.Flags&model.TransferPending != 0
+	if !r.unrestricted() {
+		if status := checkDebitSide(amount, pending, &debit); status != model.StatusOK {
+			return status
+		}
+	}
 	if status := checkAmount(amount, pending, &debit, &credit); status != model.StatusOK {
 		return status
 	}

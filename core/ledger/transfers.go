@@ -297,6 +297,14 @@ func (l *Ledger) singleOrPendingTransfer(t *model.Transfer, timestamp uint64, ev
 	}
 	amount := balancedAmount(t, debit, credit)
 	pending := t.Flags&model.TransferPending != 0
+	if !l.actor.all {
+		// A client checks its own side first: the credit account's overflow checks
+		// depend on that account's balances, and answering them first to an amount the
+		// payer cannot afford would let it read them by binary search.
+		if status := checkDebitSide(amount, pending, debit); status != model.StatusOK {
+			return status
+		}
+	}
 	if status := checkAmount(amount, pending, debit, credit); status != model.StatusOK {
 		return status
 	}
@@ -402,6 +410,25 @@ func checkAmount(amount model.Uint128, pending bool, debit, credit *model.Accoun
 		return model.StatusOverflowsDebits
 	case amount.AddOverflows(credit.CreditsPending.MustAdd(credit.CreditsPosted)):
 		return model.StatusOverflowsCredits
+	}
+	return model.StatusOK
+}
+
+// checkDebitSide holds the checks of checkAmount and checkLimits that concern the
+// debit account alone, in their order: what a client that is not an operator is told
+// before anything that depends on the credit account (doc.go, "Ownership").
+func checkDebitSide(amount model.Uint128, pending bool, debit *model.Account) model.Status {
+	debits := debit.DebitsPending.MustAdd(debit.DebitsPosted)
+	switch {
+	case pending && amount.AddOverflows(debit.DebitsPending):
+		return model.StatusOverflowsDebitsPending
+	case amount.AddOverflows(debit.DebitsPosted):
+		return model.StatusOverflowsDebitsPosted
+	case amount.AddOverflows(debits):
+		return model.StatusOverflowsDebits
+	case debit.Flags&model.AccountDebitsMustNotExceedCredits != 0 &&
+		debit.CreditsPosted.Less(debits.MustAdd(amount)):
+		return model.StatusExceedsCredits
 	}
 	return model.StatusOK
 }

@@ -14,8 +14,17 @@ func TestPlaceValidation(t *testing.T) {
 	h.trader(1, 1000, 1000)
 	limited := model.Account{ID: model.U128(77), Ledger: testBaseLedger, Code: 3,
 		Flags: model.AccountCreditsMustNotExceedDebits}
-	h.l.CreateAccountsAs(1, h.clock+1, []model.Account{limited}, make([]model.EventResult, 1))
+	// An account that may go negative takes a transfer grant to create (package ledger).
+	if err := h.l.SetGrants([]model.Grant{{Client: 1, Scopes: model.ScopeTransfer,
+		First: limited.ID, Last: limited.ID}}); err != nil {
+		t.Fatal(err)
+	}
+	results := make([]model.EventResult, 1)
+	h.l.CreateAccountsAs(1, h.clock+1, []model.Account{limited}, results)
 	h.clock++
+	if err := h.l.SetGrants(nil); err != nil || results[0].Status != model.StatusOK {
+		t.Fatalf("account 77: %s %v", results[0].Status, err)
+	}
 	cases := []struct {
 		status model.Status
 		change func(o *model.Order)

@@ -95,7 +95,11 @@ const (
 	StatusDebitAccountNotOwned     Status = 72 // The caller may not debit the debit account.
 	StatusCreditAccountNotOwned    Status = 73 // Closing or balancing acts on a credit account the caller may not move.
 	StatusPendingTransferNotOwned  Status = 74 // The caller may move neither account of the pending transfer.
-	ledgerStatusEnd                Status = 75
+	// StatusDebitsMustNotExceedCreditsRequired: a client without a transfer grant over the
+	// new account may create it only with debits_must_not_exceed_credits; an account
+	// without that flag can go negative, and debiting it would issue money on its ledger.
+	StatusDebitsMustNotExceedCreditsRequired Status = 75
+	ledgerStatusEnd                          Status = 76
 )
 
 var ledgerStatusNames = [ledgerStatusEnd]string{
@@ -174,6 +178,7 @@ var ledgerStatusNames = [ledgerStatusEnd]string{
 	StatusDebitAccountNotOwned:                   "debit_account_not_owned",
 	StatusCreditAccountNotOwned:                  "credit_account_not_owned",
 	StatusPendingTransferNotOwned:                "pending_transfer_not_owned",
+	StatusDebitsMustNotExceedCreditsRequired:     "debits_must_not_exceed_credits_required",
 }
 
 // statusNameTables lets each area of the enum register its names in its own file.

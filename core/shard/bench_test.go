@@ -42,9 +42,14 @@ func (b *logBuilder) entry(operation model.Operation, bodies ...[]byte) {
 		b.body = core.AppendRequest(b.body, &core.Request{Client: 1, Session: 1, Number: b.number,
 			Operation: operation, Body: body})
 	}
+	b.apply(len(bodies))
+}
+
+// apply logs and applies b.body, which holds count requests.
+func (b *logBuilder) apply(count int) {
 	b.timestamp += 1_000_000
 	entry := core.Entry{FirstOp: b.op + 1, Timestamp: b.timestamp, Body: b.body}
-	if err := b.log.Append(wal.Entry{Epoch: 1, FirstOp: entry.FirstOp, Count: uint32(len(bodies)),
+	if err := b.log.Append(wal.Entry{Epoch: 1, FirstOp: entry.FirstOp, Count: uint32(count),
 		Timestamp: entry.Timestamp, Body: entry.Body}); err != nil {
 		b.tb.Fatal(err)
 	}
@@ -52,11 +57,17 @@ func (b *logBuilder) entry(operation model.Operation, bodies ...[]byte) {
 	if err := b.machine.Apply(&entry, &b.output); err != nil {
 		b.tb.Fatal(err)
 	}
-	b.op += uint64(len(bodies))
+	b.op += uint64(count)
 }
 
-// accounts creates accountCount accounts with ids 1..accountCount.
+// accounts creates accountCount accounts with ids 1..accountCount. They have no balance
+// limit (random transfers all succeed), which takes a transfer grant over them: the first
+// entry logs one for client 1, as a keys file would.
 func (b *logBuilder) accounts(accountCount int) {
+	b.body = core.AppendRequest(b.body[:0], &core.Request{Operation: model.OperationSetGrants,
+		Body: model.AppendGrants(nil, []model.Grant{{Client: 1, Scopes: model.ScopeTransfer,
+			Ledger: 1}})})
+	b.apply(1)
 	for next := 0; next < accountCount; next += model.EventsPerRequestMax {
 		count := min(model.EventsPerRequestMax, accountCount-next)
 		body := make([]byte, count*model.AccountSize)

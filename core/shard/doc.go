@@ -25,7 +25,10 @@
 //
 // A full log (wal.ErrLogFull: the disk has no room for the next segment) is not a failure:
 // the turn's writes are answered log_unavailable, nothing of them appended or applied,
-// and writes go through again once the log has room. A failed log (a sticky I/O error)
+// and writes go through again once the log has room. A new grant table that finds no
+// room is retried every turn and pulse; until it is logged, every request taken from the
+// ring (reads included, since nothing may be decided under the old table) is answered
+// log_unavailable. A failed log (a sticky I/O error)
 // is final for this process, which stays up to say so: release first hands out every
 // reply the log had made durable (and the standby acknowledged) before failing, the rest
 // of the parked replies get outcome_unknown, and from then on the sequencer answers

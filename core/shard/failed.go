@@ -23,6 +23,10 @@ var errLogFailed = errors.New("shard: the log has failed; restart the node")
 //   - Reads are answered from the state only if it holds nothing of unknown outcome
 //     (every applied entry was released before the failure); otherwise log_unavailable.
 func (s *Shard) failAndServe(err error) {
+	// The failure may have been met in an append, before a release saw what the log had
+	// made durable by then: those replies go out with their results. (release reports
+	// the failure again, or nothing when this one is not the log's.)
+	s.release()
 	s.readsSafe.Store(s.releasedOp.Load() == s.opLast)
 	s.fail(err)
 	s.answerParked(model.StatusOutcomeUnknown)

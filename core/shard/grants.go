@@ -3,10 +3,12 @@ package shard
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"sync/atomic"
 
 	"sequent/core"
 	"sequent/core/model"
+	"sequent/wal"
 )
 
 // grantsState carries the keys file's grant table to the log. The table is machine state
@@ -57,6 +59,10 @@ func (s *Shard) writeGrantsIfDue() error {
 		&core.Request{Operation: model.OperationSetGrants, Body: table.body})
 	slot.origins = append(slot.origins, origin{})
 	if err := s.appendAndApply(1, slot); err != nil {
+		s.recycle(slot)
+		if errors.Is(err, wal.ErrLogFull) {
+			s.grants.checked = nil // Not logged: try again at the next turn.
+		}
 		return err
 	}
 	s.config.Logger.Info("shard: grant table logged", "op", s.opLast,

@@ -100,7 +100,9 @@ func (s *Shard) turn() (drained bool, closed bool, err error) {
 		return false, closed, nil
 	}
 	// A new grant table goes first, so that the requests taken below are decided by it.
-	if err := s.writeGrantsIfDue(); err != nil {
+	if err := s.writeGrantsIfDue(); errors.Is(err, wal.ErrLogFull) {
+		return s.refuseQueued(model.StatusLogUnavailable)
+	} else if err != nil {
 		return false, false, err
 	}
 	if len(s.parked) >= s.config.InFlightEntriesMax {
@@ -140,9 +142,24 @@ func (s *Shard) turn() (drained bool, closed bool, err error) {
 		}
 	}
 	s.answerQueries(slot)
+	slot.reads = len(s.queries) > 0
 	s.ring.release(&s.taken[len(s.taken)-1])
 	slot.op = s.opLast
 	s.parked = append(s.parked, slot)
+	return true, closed, nil
+}
+
+// refuseQueued answers what the ring holds with status, taking nothing of it into the
+// log or the state: a new grant table the log had no room for must decide these
+// requests, and the one it replaces may not (a revoked grant would still be honoured).
+func (s *Shard) refuseQueued(status model.Status) (drained bool, closed bool, err error) {
+	s.taken, closed = s.ring.take(s.taken[:0], s.config.RingRequests, s.config.EntryBytesMax)
+	if len(s.taken) == 0 {
+		return false, closed, nil
+	}
+	s.answerRequests(s.taken, status)
+	s.ring.release(&s.taken[len(s.taken)-1])
+	s.count(func(stats *Stats) { stats.LogFullRefusals += uint64(len(s.taken)) })
 	return true, closed, nil
 }
 
@@ -240,16 +257,32 @@ func (s *Shard) released() uint64 {
 	return durable
 }
 
+// readsAllowed reports whether parked reads may be answered now (see ReadGate).
+func (s *Shard) readsAllowed() bool {
+	if box := s.acknowledger.Load(); box != nil && s.Role() != RoleStandby {
+		if gate, ok := box.Acknowledger.(ReadGate); ok {
+			return gate.ReadsAllowed()
+		}
+	}
+	return true
+}
+
 // release delivers, in order, every parked output whose op is durable (and acknowledged),
 // and hands each released entry's events to the consumers. It does so even when the log
 // has failed, before reporting that: an entry the log made durable before it failed is
 // durable for good, and its reply says so instead of leaving its outcome unknown. This is
 // the only place consumers are fed: what failAndServe or abandonWith answer without a
 // release (outcome_unknown, shutting_down) is never published.
+// An output holding reads also waits while reads are not allowed (ReadGate).
 func (s *Shard) release() error {
 	released := s.released()
+	reads := true
+	if len(s.parked) > 0 {
+		reads = s.readsAllowed()
+	}
 	count := 0
-	for count < len(s.parked) && s.parked[count].op <= released {
+	for count < len(s.parked) && s.parked[count].op <= released &&
+		(reads || !s.parked[count].reads) {
 		slot := s.parked[count]
 		s.answer(slot)
 		s.consume(slot)
@@ -347,6 +380,7 @@ func (s *Shard) acquire() *parked {
 	slot.output.Reset()
 	slot.origins = slot.origins[:0]
 	slot.firstOp, slot.stamp = 0, 0
+	slot.reads = false
 	return slot
 }
 

@@ -56,6 +56,16 @@ type Acknowledger interface {
 	AcknowledgedNotify() <-chan struct{} // Signalled when Acknowledged advances.
 }
 
+// ReadGate is implemented by an Acknowledger that knows whether this node may answer
+// reads from its state now: a primary whose witness lease has run out (it was stopped
+// past it) may have been replaced, and the new primary may have acknowledged writes this
+// node never saw. Parked reads wait while ReadsAllowed is false (like a write waiting
+// for its acknowledgement; AcknowledgedNotify wakes the sequencer when it changes); a
+// fenced node answers them shutting_down at Close.
+type ReadGate interface {
+	ReadsAllowed() bool
+}
+
 type acknowledgerBox struct{ Acknowledger }
 
 // SetAcknowledger makes replies wait for a standby's acknowledgement as well as the local
@@ -115,6 +125,7 @@ type parked struct {
 	op      uint64      // Release when durable (and acknowledged) >= op.
 	firstOp uint64      // First op of the entry (0: reads only).
 	stamp   uint64      // The entry's timestamp.
+	reads   bool        // Holds reads' replies: released only while the ReadGate allows.
 	output  core.Output // Replies and bodies.
 	origins []origin    // Who asked, for each reply, in order.
 	reports []Report    // Reusable report delivery slice.

@@ -63,10 +63,29 @@ func (r *recordingReplier) waitFor(t *testing.T, n int) []Reply {
 	return append([]Reply(nil), r.replies...)
 }
 
+// accountsBody encodes debit-limited accounts, the kind any client may create (package
+// ledger, "Ownership"); plainAccountsBody those that may go negative, which a client
+// creates with a transfer grant over them (operatorGrants).
 func accountsBody(ids ...uint64) []byte {
+	return accountsBodyWith(model.AccountDebitsMustNotExceedCredits, ids...)
+}
+
+func plainAccountsBody(ids ...uint64) []byte { return accountsBodyWith(0, ids...) }
+
+// operatorGrants gives client the operator scope through the shard's grant table, as a
+// single-tenant keys file does; the primary logs it before the next requests (one op).
+func operatorGrants(t *testing.T, s *Shard, client uint64) {
+	t.Helper()
+	table := model.AppendGrants(nil, []model.Grant{{Client: client, Scopes: model.ScopeOperator}})
+	if err := s.SetGrants(table); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func accountsBodyWith(flags uint16, ids ...uint64) []byte {
 	body := make([]byte, len(ids)*model.AccountSize)
 	for i, id := range ids {
-		account := model.Account{ID: model.U128(id), Ledger: 1, Code: 1}
+		account := model.Account{ID: model.U128(id), Ledger: 1, Code: 1, Flags: flags}
 		account.Encode(body[i*model.AccountSize:])
 	}
 	return body
@@ -380,17 +399,23 @@ func TestPulseExpiresWithoutTraffic(t *testing.T) {
 		return now
 	}
 	s, replier := startShard(t, Config{Clock: clock, PulseInterval: time.Millisecond}, log)
+	operatorGrants(t, s, 7) // Op 1: account 1 may go negative.
 	s.Submit(&Request{Connection: 1, Client: 7, Session: 1, Number: 1,
-		Operation: model.OperationCreateAccounts, Body: accountsBody(1, 2)})
+		Operation: model.OperationCreateAccounts, Body: plainAccountsBody(1, 2)})
 	s.Submit(&Request{Connection: 1, Client: 7, Session: 1, Number: 2,
 		Operation: model.OperationCreateTransfers,
 		Body:      transferBody(10, 1, 2, 5, model.TransferPending, 1)})
 	replier.waitFor(t, 2)
+	var created model.EventResult
+	created.Decode(replier.bodies[1])
+	if created.Status != model.StatusOK {
+		t.Fatalf("pending transfer: %s", created.Status)
+	}
 	clockMutex.Lock()
 	now += 2_000_000_000
 	clockMutex.Unlock()
 	deadline := time.Now().Add(10 * time.Second)
-	for log.LastOp() < 3 && time.Now().Before(deadline) {
+	for log.LastOp() < 4 && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
 	s.Submit(&Request{Connection: 1, Client: 7, Session: 1, Number: 3,
@@ -416,6 +441,7 @@ func TestRecoverReplaysTheLog(t *testing.T) {
 	config := Config{Snapshots: &SnapshotConfig{Dir: dir + "/snapshots",
 		OnWritten: func(r SnapshotResult) { written <- r }}}
 	s, replier := startShard(t, config, log)
+	operatorGrants(t, s, 7) // Logged: the replays below apply it too.
 	submitted := 0
 	submit := func(request Request) {
 		request.Connection, request.Client, request.Session = 1, 7, 1
@@ -425,7 +451,7 @@ func TestRecoverReplaysTheLog(t *testing.T) {
 			t.Fatalf("submit: %s", status)
 		}
 	}
-	submit(Request{Operation: model.OperationCreateAccounts, Body: accountsBody(1, 2, 3)})
+	submit(Request{Operation: model.OperationCreateAccounts, Body: plainAccountsBody(1, 2, 3)})
 	for i := uint64(0); i < 20; i++ {
 		submit(Request{Operation: model.OperationCreateTransfers,
 			Body: transferBody(100+i, 1+i%3, 1+(i+1)%3, i+1, 0, 0)})
@@ -536,16 +562,17 @@ func TestConcurrentSubmitters(t *testing.T) {
 func TestStandbyFollowsAndPromotes(t *testing.T) {
 	primaryLog, standbyLog, shipped := replicatedLogs(t)
 	primary, primaryReplies := startShard(t, Config{Epoch: 1}, primaryLog)
+	operatorGrants(t, primary, 7) // Op 1.
 	standby, standbyReplies := startShard(t, Config{Epoch: 1, Role: RoleStandby}, standbyLog)
 	standby.SetPrimaryAddress("127.0.0.1:7400")
 	go follow(standby, shipped)
 	primary.Submit(&Request{Connection: 1, Client: 7, Session: 1, Number: 1,
-		Operation: model.OperationCreateAccounts, Body: accountsBody(1, 2)})
+		Operation: model.OperationCreateAccounts, Body: plainAccountsBody(1, 2)})
 	primary.Submit(&Request{Connection: 1, Client: 7, Session: 1, Number: 2,
 		Operation: model.OperationCreateTransfers, Body: transferBody(10, 1, 2, 5, 0, 0)})
 	primaryReplies.waitFor(t, 2)
 	deadline := time.Now().Add(10 * time.Second)
-	for standbyLog.Durable() < 2 && time.Now().Before(deadline) {
+	for standbyLog.Durable() < 3 && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
 	if status := standby.Submit(&Request{Connection: 2, Client: 7, Session: 1, Number: 3,
@@ -882,9 +909,12 @@ func TestGrantsReachTheLog(t *testing.T) {
 	primaryLog, standbyLog, shipped := replicatedLogs(t)
 	// Client 8 may debit client 7's accounts on ledger 1 under the primary's keys file;
 	// the standby's keys file also lets client 9.
+	// Client 7 may create accounts that go negative on ledger 1 (a transfer grant).
 	primaryTable := model.AppendGrants(nil, []model.Grant{
+		{Client: 7, Scopes: model.ScopeTransfer, Ledger: 1},
 		{Client: 8, Scopes: model.ScopeTransfer, Ledger: 1}})
 	standbyTable := model.AppendGrants(nil, []model.Grant{
+		{Client: 7, Scopes: model.ScopeTransfer, Ledger: 1},
 		{Client: 8, Scopes: model.ScopeTransfer, Ledger: 1},
 		{Client: 9, Scopes: model.ScopeTransfer, Ledger: 1}})
 	primary, err := New(Config{Epoch: 1}, core.New(core.Config{}), primaryLog)
@@ -911,7 +941,7 @@ func TestGrantsReachTheLog(t *testing.T) {
 		return result.Status
 	}
 	primary.Submit(&Request{Connection: 1, Client: 7, Session: 1, Number: 1,
-		Operation: model.OperationCreateAccounts, Body: accountsBody(1, 2)})
+		Operation: model.OperationCreateAccounts, Body: plainAccountsBody(1, 2)})
 	primary.Submit(&Request{Connection: 1, Client: 8, Session: 1, Number: 1,
 		Operation: model.OperationCreateTransfers, Body: transferBody(10, 1, 2, 5, 0, 0)})
 	primary.Submit(&Request{Connection: 1, Client: 9, Session: 1, Number: 1,
@@ -956,5 +986,79 @@ func TestGrantsReachTheLog(t *testing.T) {
 	if standbyLog.LastOp() != logged+2 {
 		t.Fatalf("standby log at op %d, want the table and the transfer after op %d",
 			standbyLog.LastOp(), logged)
+	}
+}
+
+// refusalCountingLog is a MemoryLog that counts the entries it refused for want of room.
+type refusalCountingLog struct {
+	*wal.MemoryLog
+	refused atomic.Int64
+}
+
+func (l *refusalCountingLog) Append(e wal.Entry) error {
+	err := l.MemoryLog.Append(e)
+	if errors.Is(err, wal.ErrLogFull) {
+		l.refused.Add(1)
+	}
+	return err
+}
+
+// TestGrantsWaitForRoomInTheLog: a keys reload that withdraws a grant while the disk is
+// full cannot log its table. That is not a log failure (a full disk never is): the shard
+// keeps running, and it decides nothing under the old table — every request meanwhile,
+// reads included (a read would show what the grant no longer allows), is answered
+// log_unavailable, as writes are whenever the log is full. Once there is room the table
+// is logged first and decides the requests sent again.
+func TestGrantsWaitForRoomInTheLog(t *testing.T) {
+	log := &refusalCountingLog{MemoryLog: wal.NewMemoryLog()}
+	s, replier := startShard(t, Config{PulseInterval: 5 * time.Millisecond}, log)
+	readGrant := model.AppendGrants(nil, []model.Grant{{Client: 8, Scopes: model.ScopeRead,
+		First: model.U128(1), Last: model.U128(1)}})
+	if err := s.SetGrants(readGrant); err != nil {
+		t.Fatal(err)
+	}
+	s.Submit(&Request{Connection: 1, Client: 7, Session: 1, Number: 1,
+		Operation: model.OperationCreateAccounts, Body: accountsBody(1)})
+	s.Submit(&Request{Connection: 2, Client: 8, Session: 1, Number: 1,
+		Operation: model.OperationLookupAccounts, Body: model.U128(1).Append(nil)})
+	replier.waitFor(t, 2)
+	if len(replier.bodies[1]) != model.AccountSize {
+		t.Fatalf("client 8 cannot read account 1 under its grant: %d bytes", len(replier.bodies[1]))
+	}
+	log.SetFull(true)
+	if err := s.SetGrants(model.AppendGrants(nil, nil)); err != nil { // The grant is withdrawn.
+		t.Fatal(err)
+	}
+	waitUntil(t, "an attempt to log the table", func() bool { return log.refused.Load() > 0 })
+	s.Submit(&Request{Connection: 2, Client: 8, Session: 1, Number: 2,
+		Operation: model.OperationLookupAccounts, Body: model.U128(1).Append(nil)})
+	s.Submit(&Request{Connection: 1, Client: 7, Session: 1, Number: 2,
+		Operation: model.OperationCreateAccounts, Body: accountsBody(2)})
+	replies := replier.waitFor(t, 4)
+	for i, reply := range replies[2:4] {
+		if reply.Status != model.StatusLogUnavailable || len(replier.bodies[i+2]) != 0 {
+			t.Fatalf("reply %d while the table could not be logged: %+v (%d bytes)", i+2, reply,
+				len(replier.bodies[i+2]))
+		}
+	}
+	if s.Err() != nil {
+		t.Fatalf("a full log failed the shard: %v", s.Err())
+	}
+	log.SetFull(false)
+	s.Submit(&Request{Connection: 2, Client: 8, Session: 1, Number: 3,
+		Operation: model.OperationLookupAccounts, Body: model.U128(1).Append(nil)})
+	s.Submit(&Request{Connection: 1, Client: 7, Session: 1, Number: 3,
+		Operation: model.OperationCreateAccounts, Body: accountsBody(2)})
+	replies = replier.waitFor(t, 6)
+	for i, reply := range replies[4:6] {
+		if reply.Status != model.StatusOK {
+			t.Fatalf("reply %d after room came back: %+v", i+4, reply)
+		}
+		if reply.Client == 8 && len(replier.bodies[i+4]) != 0 {
+			t.Fatal("client 8 read account 1 after its grant was withdrawn")
+		}
+	}
+	if log.LastOp() != 4 { // set_grants, create, set_grants, create.
+		t.Fatalf("log ends at op %d, want 4", log.LastOp())
 	}
 }

@@ -1,6 +1,7 @@
 package shard
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -93,11 +94,15 @@ func (s *Shard) writeSnapshotRequest() error {
 	slot := s.acquire()
 	s.entry = core.AppendRequest(s.entry[:0], &core.Request{Operation: model.OperationSnapshot})
 	slot.origins = append(slot.origins, origin{})
-	s.snapshots.requested = false
-	s.snapshots.lastRequestOp, s.snapshots.lastRequest = s.opLast+1, time.Now()
 	if err := s.appendAndApply(1, slot); err != nil {
+		s.recycle(slot)
+		if errors.Is(err, wal.ErrLogFull) {
+			return nil // Still due: it goes in once the log has room again.
+		}
 		return err
 	}
+	s.snapshots.requested = false
+	s.snapshots.lastRequestOp, s.snapshots.lastRequest = s.opLast, time.Now()
 	slot.op = s.opLast
 	s.parked = append(s.parked, slot)
 	return nil

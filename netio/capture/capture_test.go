@@ -198,6 +198,12 @@ func newCaptureRig(t testing.TB, queueEventsMax int) *captureRig {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Client 7 acts as the single tenant's operator: its accounts may go negative (a
+	// client without a transfer grant may create only debit-limited ones). Logged as op 1.
+	operator := model.AppendGrants(nil, []model.Grant{{Client: 7, Scopes: model.ScopeOperator}})
+	if err := s.SetGrants(operator); err != nil {
+		t.Fatal(err)
+	}
 	c := New(Config{URL: url, Stream: stream, SubjectPrefix: prefix, Log: log, Machine: core.Config{},
 		Released: s.Released, QueueEventsMax: queueEventsMax})
 	s.AddConsumer(c, c)

@@ -9,12 +9,14 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// The clearing read endpoints: settlement netting and the log's chain check. Like the
-// other read endpoints they are GET, behind the allow-list only (no bearer token), and
-// change nothing; unlike them they read business data (the settlement listing shows
-// transfers), so --http-allow should name the operators' and auditors' networks. Each runs
-// one at a time (a second concurrent request is 409 busy): both walk a lot of data, and
-// the settlement read runs on the shard's sequencer.
+// The clearing read endpoints: settlement netting and the log's chain check. They are
+// GET and change nothing. The settlement listing shows any account's transfers and net
+// positions, read as the system past every client's ownership (the binary protocol shows
+// a client only what it may read), and runs on the shard's sequencer: it takes an admin
+// bearer token, checked before its arguments (401/403, as for the admin actions; not
+// audited, since nothing changes). The chain check shows no account data (op numbers,
+// counts, hashes) and stays behind the allow-list only, for auditors' tools. Each runs
+// one at a time (a second concurrent request is 409 busy): both walk a lot of data.
 
 // Paths of the clearing endpoints.
 const (
@@ -64,6 +66,9 @@ func (s *Server) handleClearing(ctx *fasthttp.RequestCtx, path string) {
 	var err error
 	switch path {
 	case PathSettlement:
+		if _, ok := s.authorize(ctx, "settlement"); !ok {
+			return
+		}
 		run, err = s.settlementRequest(ctx)
 	case PathChain:
 		run, err = s.chainRequest(ctx)

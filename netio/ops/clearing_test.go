@@ -42,7 +42,12 @@ func TestClearingEndpoints(t *testing.T) {
 		chains = append(chains, query)
 		return map[string]any{"ok": true, "anchor_op": query.AnchorOp}, sourceErr
 	}
-	server := startServer(t, Config{}, sources)
+	server := startServer(t, Config{Tokens: TokenChecker(testTokens)}, sources)
+	get := func(t *testing.T, server *Server, path string) response { // With a token.
+		t.Helper()
+		return call(t, nil, http.MethodGet, "http://"+server.Address()+path,
+			testTokens["alice"], nil, nil)
+	}
 
 	ok := get(t, server, PathSettlement+"?partner=5&partner=6&until=now&from=2026-01-01&transfers=3")
 	if ok.code != http.StatusOK || !strings.Contains(string(ok.body), `"positions":2`) ||
@@ -91,7 +96,10 @@ func TestClearingEndpoints(t *testing.T) {
 	sourceErr, blocking = nil, true
 	mutex.Unlock()
 	first := make(chan response, 1)
-	go func() { first <- get(t, server, PathSettlement+"?partner=1&until=now") }()
+	go func() {
+		first <- call(t, nil, http.MethodGet, "http://"+server.Address()+PathSettlement+
+			"?partner=1&until=now", testTokens["alice"], nil, nil)
+	}()
 	for {
 		mutex.Lock()
 		started := len(settlements) == 2
@@ -149,4 +157,53 @@ func FuzzClearingArguments(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestSettlementNeedsAdminToken: the settlement listing shows any account's transfers and
+// net positions (the node reads them as the system, past every client's ownership) and
+// runs on the shard's sequencer, so it takes an admin token like the admin actions:
+// without one 401, with a wrong one 403, and in neither case does the source run. The
+// chain check, which shows no account data, stays behind the allow-list only.
+func TestSettlementNeedsAdminToken(t *testing.T) {
+	var mutex sync.Mutex
+	calls := 0
+	sources := newFakeSources().sources()
+	sources.Settlement = func(ctx context.Context, query SettlementQuery) (any, error) {
+		mutex.Lock()
+		defer mutex.Unlock()
+		calls++
+		return map[string]any{"positions": 1}, nil
+	}
+	sources.VerifyChain = func(ctx context.Context, query ChainQuery) (any, error) {
+		return map[string]any{"ok": true}, nil
+	}
+	server := startServer(t, Config{Tokens: TokenChecker(testTokens)}, sources)
+	url := "http://" + server.Address() + PathSettlement + "?partner=50&until=now"
+	for _, c := range []struct {
+		token string
+		code  int
+		want  string
+	}{{"", http.StatusUnauthorized, CodeUnauthorized},
+		{"guess", http.StatusForbidden, CodeForbidden}} {
+		r := call(t, nil, http.MethodGet, url, c.token, nil, nil)
+		if r.code != c.code || r.reply(t).Code != c.want {
+			t.Errorf("token %q: %d %s", c.token, r.code, r.body)
+		}
+	}
+	// Arguments are checked after the token: a stranger learns nothing from them.
+	if r := get(t, server, PathSettlement+"?colour=red"); r.code != http.StatusUnauthorized {
+		t.Errorf("bad arguments without a token: %d %s", r.code, r.body)
+	}
+	mutex.Lock()
+	ran := calls
+	mutex.Unlock()
+	if ran != 0 {
+		t.Fatalf("the settlement source ran %d times without a valid token", ran)
+	}
+	if r := call(t, nil, http.MethodGet, url, testTokens["bob"], nil, nil); r.code != http.StatusOK {
+		t.Errorf("with the token: %d %s", r.code, r.body)
+	}
+	if r := get(t, server, PathChain); r.code != http.StatusOK {
+		t.Errorf("chain without a token: %d %s", r.code, r.body)
+	}
 }

@@ -33,6 +33,7 @@
 //	GET  /v1/settlement         ?partner=ID(&partner=ID…)&until=T(&from=T)(&transfers=N):
 //	                            the net position with a partner per ledger and the
 //	                            transfers behind it (Sources.Settlement; see clearing.go).
+//	                            Needs an admin bearer token (any account's data).
 //	GET  /v1/audit/chain        ?from=T&until=T(&anchor_op=N): the log's hash chain
 //	                            verified over the retained log up to the window's end
 //	                            (Sources.VerifyChain).
@@ -72,6 +73,8 @@
 //	  sync, standby acknowledging                       200
 //	  sync, standby gone or hung, not degraded          503      standby_not_acknowledging
 //	  sync, degraded (--replication-degrade-after)      200      (healthz: replication_degraded)
+//	  sync, back to waiting for the standby, which      503      standby_not_acknowledging
+//	    hangs before acknowledging the loss window               (healthz: replication_degraded)
 //	primary whose next log segment cannot be created    503      log_full (writes refused
 //	  (file system full)                                         once the active one is full)
 //	primary whose log failed (I/O error)                503      log_failed
@@ -85,7 +88,8 @@
 // # Limits per address
 //
 // The port serves a few scrapers, probes and operators, so a flood from one address must
-// not take the binary port's CPU: each peer address gets RequestsPerSecondPerAddress
+// not take the binary port's CPU: each peer address (an IPv6 one counted per /64, which
+// a host may send from at will) gets RequestsPerSecondPerAddress
 // requests a second (a token bucket holding two seconds' worth; beyond it 429
 // rate_limited with Retry-After: 1, counted in sequent_http_refusals_total) and
 // ConnectionsPerAddressMax connections (beyond it fasthttp answers 429 and closes); and
@@ -103,8 +107,17 @@
 // the endpoint takes, 429 rate_limited, 501 for an action the wiring does not provide,
 // 409 busy or refused, 503 audit_failed, 500 action_failed, 504 timeout.
 //
-// The two clearing reads are allow-listed like the other reads (no token) and run one at
-// a time (409 busy), each bounded by clearingTimeout (504).
+// The two clearing reads run one at a time (409 busy), each bounded by clearingTimeout
+// (504). The settlement read needs an admin token (401/403 before its arguments are
+// looked at): it shows any account's transfers, which the binary protocol shows only to
+// clients that may read them. The chain check and the other reads need none.
+//
+// Why the other reads stay without a token: /metrics, /healthz, /readyz and /v1/status
+// carry counts and positions, no account or client data; /v1/depth is an order book's
+// levels (price, quantity, order count), which every client with the read permission
+// may query on the binary port (get_depth: market data is public), and the console
+// polls it; the chain check gives op numbers and hashes. The allow-list bounds who
+// reaches them all.
 //
 // A request goes: allow-list (403) → the address's rate (429) → the endpoint. An admin
 // request then goes: token (401/403; logged, rate-limited, counted,

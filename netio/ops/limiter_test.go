@@ -120,3 +120,39 @@ func TestConnectionsPerAddressAreLimited(t *testing.T) {
 		t.Fatalf("connection 4: %+v, want 429", response)
 	}
 }
+
+// TestAddressLimiterCountsAnIPv6NetworkAsOneAddress: one IPv6 host commonly owns a whole
+// /64 and may pick any source address in it. Counted per address, it got a fresh burst
+// with each one (no limit at all), and a few thousand of them filled the limiter's
+// table, so that every new address, an operator's or a scraper's, was refused. An IPv6
+// /64 shares one budget; IPv4 addresses, mapped or not, keep their own.
+func TestAddressLimiterCountsAnIPv6NetworkAsOneAddress(t *testing.T) {
+	limiter := newAddressLimiter(1)
+	now := time.Unix(1_000_000, 0)
+	burst := requestBurstSeconds
+	host := netip.MustParseAddr("2001:db8:1:2::")
+	for i := range burst + 1 {
+		next := host.As16()
+		next[15] = byte(i + 1) // A new source address in the same /64 each time.
+		allowed := limiter.allow(netip.AddrFrom16(next), now)
+		if i < burst && !allowed {
+			t.Fatalf("request %d of the /64's burst refused", i+1)
+		}
+		if i == burst && allowed {
+			t.Fatalf("a /64 got more than its burst of %d by changing its source address", burst)
+		}
+	}
+	if !limiter.allow(netip.MustParseAddr("2001:db8:1:3::1"), now) {
+		t.Fatal("another /64 shared the first one's budget")
+	}
+	v4 := netip.MustParseAddr("192.0.2.1")
+	for range burst {
+		limiter.allow(v4, now)
+	}
+	if !limiter.allow(netip.MustParseAddr("192.0.2.2"), now) {
+		t.Fatal("IPv4 neighbours shared a budget")
+	}
+	if limiter.allow(netip.AddrFrom16(v4.As16()), now) {
+		t.Fatal("an IPv4 address seen mapped into IPv6 got a second budget")
+	}
+}

@@ -67,6 +67,9 @@ const (
 	ConnectionsPerAddressMaxDefault = 8
 	// limitedAddressesMax bounds the addresses the rate limiter tracks (~100 bytes each).
 	limitedAddressesMax = 4096
+	// ipv6NetworkBits: the rate limiter counts an IPv6 peer per /64, the smallest network
+	// a host is usually given (it may use any address in it).
+	ipv6NetworkBits = 64
 	// MetricsCacheIntervalDefault: /metrics is rendered at most once a second
 	// (Config.MetricsCacheInterval); scrapers ask far less often, and a gather costs
 	// milliseconds of CPU and allocations that a flood would multiply.

@@ -147,8 +147,13 @@ type ReplicationStats struct {
 	// LagMs is the time since the other side was last heard from, in milliseconds.
 	LagMs uint64 `json:"lag_ms"`
 	// Degraded is true while a sync-mode primary has stopped waiting for its standby
-	// (degraded to async after the configured timeout).
+	// (degraded to async after the configured timeout), and after it went back to
+	// waiting until the standby has acknowledged what was released alone (the loss
+	// window).
 	Degraded bool `json:"degraded"`
+	// ReleasingAlone is true while the primary releases replies on its own durability
+	// (async, or sync degraded): it takes writes without a standby acknowledging.
+	ReleasingAlone bool `json:"releasing_alone"`
 	// Degradations counts switches from sync to degraded since the process started.
 	Degradations uint64 `json:"degradations"`
 	// EntriesSent counts log entries sent to the standby.

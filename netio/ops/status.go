@@ -50,10 +50,11 @@ type Status struct {
 // and answer it as configured; none means it is ready. A node is ready when it is the
 // primary; every shard's log is open, has not failed and can prepare its next segment;
 // and, in sync mode, a standby is acknowledging (StandbyAttached: attached and heard from
-// within the last second) or the primary has degraded (it then releases on its own
-// durability: it takes writes, and the loss window is reported by /healthz as
-// replication_degraded). A sync primary whose standby is gone or hung and that has not
-// degraded (yet, or ever: no --replication-degrade-after) holds every reply: not ready.
+// within the last second) or the primary releases on its own durability (ReleasingAlone:
+// degraded; it takes writes, and the loss window is reported by /healthz as
+// replication_degraded). A sync primary whose standby is gone or hung and that does not
+// release alone (not degraded yet, or ever: no --replication-degrade-after; or back to
+// waiting for its standby with the loss window still open) holds every reply: not ready.
 // The order of reasons is fixed: role, shards, logs by shard, replication.
 func NotReadyReasons(snapshot *Snapshot) []Problem {
 	var reasons []Problem
@@ -68,7 +69,7 @@ func NotReadyReasons(snapshot *Snapshot) []Problem {
 	}
 	replication := &snapshot.Replication
 	if replication.Mode == ModeSync && snapshot.Role == RolePrimary &&
-		!replication.StandbyAttached && !replication.Degraded {
+		!replication.StandbyAttached && !replication.ReleasingAlone {
 		reasons = append(reasons, Problem{Code: ReadyStandbyNotAcknowledging,
 			Detail: "no standby acknowledging, and not degraded"})
 	}

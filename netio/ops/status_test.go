@@ -73,7 +73,12 @@ func TestReady(t *testing.T) {
 		// loss window is a health problem, not a reason to send traffic elsewhere).
 		{"sync degraded without standby", func(s *Snapshot) {
 			s.Replication.Degraded, s.Replication.StandbyAttached = true, false
+			s.Replication.ReleasingAlone = true
 		}, nil},
+		// Back to waiting for its standby, loss window still open, standby hung: replies wait.
+		{"sync loss window without standby", func(s *Snapshot) {
+			s.Replication.Degraded, s.Replication.StandbyAttached = true, false
+		}, []string{ReadyStandbyNotAcknowledging}},
 		{"log full", func(s *Snapshot) { s.Shards[0].Log.NextSegmentFailure = "ENOSPC" },
 			[]string{ReadyLogFull}},
 		{"standby with failed log", func(s *Snapshot) {

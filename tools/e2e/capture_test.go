@@ -107,7 +107,7 @@ func TestCaptureExactlyOnce(t *testing.T) {
 	server := startNATS(t, filepath.Join(dir, "nats"), natsAddress)
 	keys := filepath.Join(dir, "keys.json")
 	secret := strings.Repeat("66", 32)
-	token := writeKeys(t, keys, keyClient(1, secret, "read", "transfer"))
+	token := writeKeys(t, keys, operatorKeyClient(1, secret, "read", "transfer"))
 	aReplication, bReplication, aHTTP, bHTTP := freePort(t), freePort(t), freePort(t), freePort(t)
 	common := []string{"--keys", keys, "--replication-key", replicationTestKey,
 		"--cdc-nats", natsURL, "--cdc-lag-warning", "500ms"}

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"sequent/core/model"
+	"sequent/netio"
 	"sequent/netio/client"
 )
 
@@ -331,7 +332,8 @@ func TestClearingCommands(t *testing.T) {
 	if code != 1 || !strings.Contains(output, "anchor op 1") {
 		t.Fatalf("wrong anchor: exit %d\n%s", code, output)
 	}
-	checkSettlement(t, onPrimary, onStandby, ledgers, standbyHTTP, reader)
+	checkSettlement(t, onPrimary, onStandby, ledgers, standbyHTTP,
+		filepath.Join(standbyData, "keys.json"), reader)
 }
 
 // bookPayments creates the accounts and the partner account's payments the statements
@@ -443,7 +445,7 @@ func checkReport(t *testing.T, path string, ok bool, differences []string) {
 // checkSettlement nets the partner's account from the command (on the standby) and the
 // standby's HTTP endpoint, books the settlement on the primary and sees it in flight.
 func checkSettlement(t *testing.T, onPrimary, onStandby []string, ledgers, standbyHTTP string,
-	reader *client.Client) {
+	standbyKeys string, reader *client.Client) {
 	t.Helper()
 	// Credits 10+20+30+40+50+8+8.08+4.50 (post) = 170.58 USD; debits 6.00: net 164.58.
 	settle := append([]string{"settle", "--partner", "50", "--until", "now", "--ledgers",
@@ -454,7 +456,14 @@ func checkSettlement(t *testing.T, onPrimary, onStandby []string, ledgers, stand
 		!strings.Contains(output, `"in_flight_credits": "700"`) {
 		t.Fatalf("settle: exit %d\n%s", code, output)
 	}
-	response, err := http.Get("http://" + standbyHTTP + "/v1/settlement?partner=50&until=now")
+	// The endpoint shows any account's data: it takes the node's admin token.
+	request, err := http.NewRequest(http.MethodGet,
+		"http://"+standbyHTTP+"/v1/settlement?partner=50&until=now", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	request.Header.Set("Authorization", "Bearer "+adminTokenOf(t, standbyKeys))
+	response, err := http.DefaultClient.Do(request)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -543,4 +552,18 @@ func TestReconcileLarge(t *testing.T) {
 			t.Log(strings.TrimSpace(line))
 		}
 	}
+}
+
+// adminTokenOf reads the first admin token of a keys file (a node's generated one).
+func adminTokenOf(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file, err := netio.ParseKeysFile(data)
+	if err != nil || len(file.AdminTokens) == 0 {
+		t.Fatalf("keys file %s: %v (%d admin tokens)", path, err, len(file.AdminTokens))
+	}
+	return file.AdminTokens[0].Token
 }

@@ -63,7 +63,7 @@ func TestFailoverWithProcesses(t *testing.T) {
 	dir := t.TempDir()
 	keys := filepath.Join(dir, "keys.json")
 	secret := strings.Repeat("44", 32)
-	token := writeKeys(t, keys, keyClient(1, secret, "read", "transfer"))
+	token := writeKeys(t, keys, operatorKeyClient(1, secret, "read", "transfer"))
 	aReplication, bReplication, bHTTP := freePort(t), freePort(t), freePort(t)
 	common := []string{"--keys", keys, "--replication-key", replicationTestKey}
 	a := startServer(t, filepath.Join(dir, "a"), freePort(t), append([]string{"--http", "",
@@ -167,7 +167,7 @@ func TestFarBehindStandbyCatchesUpFromSnapshot(t *testing.T) {
 	dir := t.TempDir()
 	keys := filepath.Join(dir, "keys.json")
 	secret := strings.Repeat("55", 32)
-	token := writeKeys(t, keys, keyClient(1, secret, "read", "transfer"))
+	token := writeKeys(t, keys, operatorKeyClient(1, secret, "read", "transfer"))
 	aData, aReplication, aHTTP := filepath.Join(dir, "a"), freePort(t), freePort(t)
 	common := []string{"--keys", keys, "--replication-key", replicationTestKey}
 	a := startServer(t, aData, freePort(t), append([]string{"--http", aHTTP,

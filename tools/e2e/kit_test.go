@@ -32,7 +32,7 @@ func startKitNode(t *testing.T, flags ...string) *kitNode {
 	data := t.TempDir()
 	keys := filepath.Join(data, "keys.json")
 	secret := strings.Repeat("5a", 32)
-	token := writeKeys(t, keys, keyClient(1, secret, "read", "transfer", "trade", "admin"))
+	token := writeKeys(t, keys, operatorKeyClient(1, secret, "read", "transfer", "trade", "admin"))
 	node := &kitNode{http: freePort(t), token: token}
 	node.server = startServer(t, data, freePort(t),
 		append([]string{"--keys", keys, "--http", node.http}, flags...)...)

@@ -107,7 +107,7 @@ func TestMarketDataAcrossPromotion(t *testing.T) {
 	dir := t.TempDir()
 	keys := filepath.Join(dir, "keys.json")
 	secret := strings.Repeat("55", 32)
-	token := writeKeys(t, keys, keyClient(1, secret, "read", "transfer", "trade", "admin"))
+	token := writeKeys(t, keys, operatorKeyClient(1, secret, "read", "transfer", "trade", "admin"))
 	aReplication, bReplication, bHTTP := freePort(t), freePort(t), freePort(t)
 	common := []string{"--keys", keys, "--replication-key", replicationTestKey}
 	a := startServer(t, filepath.Join(dir, "a"), freePort(t), append([]string{"--http", "",

@@ -35,6 +35,15 @@ func keyClient(id uint64, secret string, permissions ...string) netio.KeysFileCl
 		Keys: []netio.KeysFileKey{{ID: 1, Secret: secret}}}
 }
 
+// operatorKeyClient is keyClient with the operator scope: the single-tenant setting, for
+// tests whose one client creates accounts that may go negative and moves money between
+// them (without a grant a client may create only debit-limited accounts).
+func operatorKeyClient(id uint64, secret string, permissions ...string) netio.KeysFileClient {
+	c := keyClient(id, secret, permissions...)
+	c.Grants = []netio.KeysFileGrant{{Scopes: []string{"operator"}}}
+	return c
+}
+
 func dialWith(t *testing.T, address string, id uint64, secret string) (*client.Client, error) {
 	raw, _ := hex.DecodeString(secret)
 	ctx, cancel := context30s()
@@ -132,7 +141,7 @@ func TestAdminAPIAndMetrics(t *testing.T) {
 	data := t.TempDir()
 	keys := filepath.Join(data, "keys.json")
 	secret := strings.Repeat("11", 32)
-	token := writeKeys(t, keys, keyClient(1, secret, "read", "transfer"))
+	token := writeKeys(t, keys, operatorKeyClient(1, secret, "read", "transfer"))
 	httpAddress := freePort(t)
 	s := startServer(t, data, freePort(t), "--keys", keys, "--http", httpAddress)
 	c, err := dialWith(t, s.address, 1, secret)
