@@ -404,3 +404,83 @@ func TestFeeAccountsMustBeClientAccounts(t *testing.T) {
 	h.e.CreateInstruments(&h.clock, []model.Instrument{x}, results)
 	expectEqual(t, "a system fee account", results[0].Status, model.StatusFeeAccountInvalid)
 }
+
+// TestReplaceOfAnOverdueOrderIsNotFound: an order whose expire timestamp has come is
+// expired even before the expiry sweep reaches it, so a replace at exactly that
+// timestamp answers order_not_found and leaves it as it was.
+func TestReplaceOfAnOverdueOrderIsNotFound(t *testing.T) {
+	h := newHarness(t, Config{}, testInstrumentRecord())
+	h.trader(1, 1000, 100_000)
+	order := limitOrder(1, 1, model.SideBuy, 100, 10)
+	order.ExpireTimestamp = h.clock + 100
+	orderID := h.placeOK(1, order)
+	h.clock = order.ExpireTimestamp - 1 // The replace takes the deadline as its timestamp.
+	replace := model.OrderReplace{ClientOrderID: 2, Account: 1, OrderID: orderID, Price: 95, Quantity: 20}
+	result := h.replace(1, replace)[0]
+	expectEqual(t, "replace at the deadline", result.Status, model.StatusOrderNotFound)
+	expectEqual(t, "timestamp", result.Timestamp, order.ExpireTimestamp)
+	expectEqual(t, "bids", h.book(model.SideBuy), [][3]uint64{{orderID, 100, 10}})
+}
+
+// TestReplaceReservePrice: a replace's reserve price may equal its price (a buy's reserve
+// is at least its price), and is refused below it, on a sell, or off the tick.
+func TestReplaceReservePrice(t *testing.T) {
+	h := newHarness(t, Config{}, testInstrumentRecord())
+	h.trader(1, 1000, 100_000)
+	buyID := h.placeOK(1, limitOrder(1, 1, model.SideBuy, 100, 10))
+	sellID := h.placeOK(1, limitOrder(1, 2, model.SideSell, 200, 10))
+	cases := []struct {
+		name    string
+		replace model.OrderReplace
+		status  model.Status
+	}{
+		{"below the price", model.OrderReplace{OrderID: buyID, Price: 100, ReservePrice: 95, Quantity: 10},
+			model.StatusReservePriceInvalid},
+		{"off the tick", model.OrderReplace{OrderID: buyID, Price: 100, ReservePrice: 102, Quantity: 10},
+			model.StatusReservePriceInvalid},
+		{"on a sell", model.OrderReplace{OrderID: sellID, Price: 200, ReservePrice: 200, Quantity: 10},
+			model.StatusReservePriceInvalid},
+		{"equal to the price", model.OrderReplace{OrderID: buyID, Price: 100, ReservePrice: 100, Quantity: 20},
+			model.StatusOK},
+	}
+	for i, c := range cases {
+		c.replace.ClientOrderID, c.replace.Account = uint64(10+i), 1
+		expectEqual(t, c.name, h.replace(1, c.replace)[0].Status, c.status)
+	}
+	expectEqual(t, "bids", h.book(model.SideBuy), [][3]uint64{{buyID, 100, 20}})
+}
+
+// TestCancelWithoutKeyIsReported: a cancel without a client order id or an account is
+// refused, and the refusal is reported as a rejected execution report like a place's.
+func TestCancelWithoutKeyIsReported(t *testing.T) {
+	h := newHarness(t, Config{}, testInstrumentRecord())
+	h.trader(1, 1000, 100_000)
+	orderID := h.placeOK(1, limitOrder(1, 1, model.SideBuy, 100, 10))
+	for _, c := range []struct {
+		cancel model.OrderCancel
+		status model.Status
+	}{
+		{model.OrderCancel{Account: 1, OrderID: orderID}, model.StatusClientOrderIDMustNotBeZero},
+		{model.OrderCancel{ClientOrderID: 2, OrderID: orderID}, model.StatusAccountMustNotBeZero},
+	} {
+		h.sink.reset()
+		result := h.cancel(1, c.cancel)[0]
+		expectEqual(t, "status", result.Status, c.status)
+		expectEqual(t, "reports", len(h.sink.reports), 1)
+		report := h.sink.reports[0]
+		expectEqual(t, "report", [3]uint64{uint64(report.Kind), uint64(report.Status), report.OrderID},
+			[3]uint64{uint64(model.ReportRejected), uint64(c.status), orderID})
+	}
+	expectEqual(t, "bids", h.book(model.SideBuy), [][3]uint64{{orderID, 100, 10}})
+}
+
+// TestAccountOrdersOfAnUnknownInstrument: filtering by an instrument the engine does not
+// list answers instrument_not_found.
+func TestAccountOrdersOfAnUnknownInstrument(t *testing.T) {
+	h := newHarness(t, Config{}, testInstrumentRecord())
+	h.trader(1, 1000, 100_000)
+	h.placeOK(1, limitOrder(1, 1, model.SideBuy, 100, 10))
+	_, status := h.e.AccountOrders(1, &model.OrderFilter{Account: 1, Instrument: testInstrument + 1,
+		Limit: 10}, nil)
+	expectEqual(t, "status", status, model.StatusInstrumentNotFound)
+}
