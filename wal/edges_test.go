@@ -761,15 +761,22 @@ func TestStraySegmentsAfterThePreparedOneAreRemoved(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	(&segmentHeader{Number: 3, Bytes: int64(len(prepared))}).encode(prepared[:segmentHeaderSize])
-	stray := filepath.Join(dir, segmentName(3))
-	if err := os.WriteFile(stray, prepared, 0o644); err != nil {
-		t.Fatal(err)
+	// Two strays: every one is removed, not only the first.
+	var strays []string
+	for _, number := range []uint64{3, 4} {
+		(&segmentHeader{Number: number, Bytes: int64(len(prepared))}).encode(prepared[:segmentHeaderSize])
+		stray := filepath.Join(dir, segmentName(number))
+		if err := os.WriteFile(stray, prepared, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		strays = append(strays, stray)
 	}
 	l = openTest(t, dir)
 	defer l.Close()
-	if _, err := os.Stat(stray); !errors.Is(err, fs.ErrNotExist) {
-		t.Fatalf("the stray segment 3 is still there after Open: %v", err)
+	for _, stray := range strays {
+		if _, err := os.Stat(stray); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("the stray segment %s is still there after Open: %v", stray, err)
+		}
 	}
 	if _, err := os.Stat(filepath.Join(dir, segmentName(2))); err != nil {
 		t.Fatalf("the prepared segment 2 is gone: %v", err)
