@@ -648,3 +648,26 @@ func TestBeyondTheFirstChunk(t *testing.T) {
 			accounts[0].DebitsPosted)
 	}
 }
+
+// TestExpiryPerPulseBound: one Expire call expires at most ExpiriesPerPulseMax transfers
+// (a pulse's work is bounded); the next call takes the rest.
+func TestExpiryPerPulseBound(t *testing.T) {
+	f := newFixture(t)
+	events := make([]model.Transfer, ExpiriesPerPulseMax+1)
+	for i := range events {
+		events[i] = pending(uint64(100+i), 1, 2, 1, 1)
+	}
+	for start := 0; start < len(events); start += model.EventsPerRequestMax {
+		for i, result := range f.transfers(events[start:min(start+model.EventsPerRequestMax, len(events))]...) {
+			if result.Status != model.StatusOK {
+				t.Fatalf("pending %d: %s", start+i, result.Status)
+			}
+		}
+	}
+	if expired := f.tick(2 * second); expired != ExpiriesPerPulseMax {
+		t.Fatalf("first pulse expired %d, want %d", expired, ExpiriesPerPulseMax)
+	}
+	if expired := f.tick(0); expired != 1 {
+		t.Fatalf("second pulse expired %d, want 1", expired)
+	}
+}
