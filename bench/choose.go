@@ -54,11 +54,26 @@ type chooser struct {
 	zipf     *rand.Zipf // ChoiceZipf with skew > 1.
 	hot      uint32     // ChoiceHot: accounts [0, hot) are hot.
 	hotShare float64    // ChoiceHot: probability of a hot pick.
+	// shardOf is each account's shard (nil: shards not considered); crossShare the
+	// share of pairs to put on different shards (Config.CrossShard).
+	shardOf    []uint16
+	crossShare float64
+	pairs      uint64 // Pairs drawn, and how many of them cross shards (with shardOf).
+	crossing   uint64
 }
 
-func newChooser(config *Config, table *zipfTable, random *rand.Rand) chooser {
+// pairAttemptsMax bounds the draws for a credit account on the wanted side of a shard
+// boundary (with N shards one draw lands there with probability about 1/N or (N-1)/N);
+// past it, the next account on that side in index order is taken.
+const pairAttemptsMax = 64
+
+func newChooser(config *Config, table *zipfTable, random *rand.Rand, shardOf []uint16) chooser {
 	c := chooser{choice: config.Choice, accounts: uint32(config.Accounts), random: random,
-		table: table, hot: uint32(config.HotAccounts), hotShare: config.HotFraction}
+		table: table, hot: uint32(config.HotAccounts), hotShare: config.HotFraction,
+		shardOf: shardOf, crossShare: -1}
+	if config.CrossShardSet {
+		c.crossShare = config.CrossShard
+	}
 	if config.Choice == ChoiceZipf && config.ZipfSkew > 1 {
 		c.zipf = rand.NewZipf(random, config.ZipfSkew, 1, uint64(config.Accounts-1))
 	}
@@ -82,11 +97,44 @@ func (c *chooser) draw() uint32 {
 	return c.random.Uint32N(c.accounts)
 }
 
-// pair returns two different accounts: a debit and a credit.
+// pair returns two different accounts: a debit and a credit (on different shards with
+// probability crossShare, when shards are considered).
 func (c *chooser) pair() (debit, credit uint32) {
 	debit, credit = c.draw(), c.draw()
 	if credit == debit {
 		credit = (credit + 1) % c.accounts
 	}
+	if c.shardOf == nil {
+		return debit, credit
+	}
+	if c.crossShare >= 0 {
+		cross := c.random.Float64() < c.crossShare
+		for attempt := 0; c.crosses(debit, credit) != cross || credit == debit; attempt++ {
+			if attempt < pairAttemptsMax {
+				credit = c.draw()
+				continue
+			}
+			credit = c.scan(debit, cross)
+			break
+		}
+	}
+	c.pairs++
+	if c.crosses(debit, credit) {
+		c.crossing++
+	}
 	return debit, credit
+}
+
+func (c *chooser) crosses(debit, credit uint32) bool { return c.shardOf[debit] != c.shardOf[credit] }
+
+// scan returns the next account after debit, in index order, on the wanted side (the
+// setup checked that one exists).
+func (c *chooser) scan(debit uint32, cross bool) uint32 {
+	for step := uint32(1); step < c.accounts; step++ {
+		candidate := (debit + step) % c.accounts
+		if c.crosses(debit, candidate) == cross {
+			return candidate
+		}
+	}
+	panic("bench: no account on the wanted side of a shard boundary")
 }

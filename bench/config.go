@@ -153,6 +153,13 @@ type Config struct {
 
 	Mix Mix // Workloads and weights (default: single only).
 
+	// CrossShard, with CrossShardSet, is the share (0..1) of transfers whose debit and
+	// credit accounts are on different shards of the server's map (asked with
+	// get_shard_map; above 0 the server must have several shards). Without it the account
+	// choice alone decides.
+	CrossShard    float64
+	CrossShardSet bool
+
 	// MarketDataSubscribers, when above 0, opens that many extra connections subscribed
 	// to every instrument's market data and reports order → update latency.
 	MarketDataSubscribers int
@@ -261,6 +268,9 @@ func (c Config) Validate() error {
 }
 
 func (c Config) validateChoice() error {
+	if c.CrossShardSet && !(c.CrossShard >= 0 && c.CrossShard <= 1) {
+		return fmt.Errorf("bench: cross-shard share %v: want 0..1", c.CrossShard)
+	}
 	switch c.Choice {
 	case ChoiceUniform:
 	case ChoiceZipf:

@@ -95,7 +95,7 @@ func TestChooserShapes(t *testing.T) {
 		if config.Choice == ChoiceZipf && config.ZipfSkew < 1 {
 			table = newZipfTable(accounts, config.ZipfSkew)
 		}
-		c := newChooser(&config, table, rand.New(rand.NewPCG(1, 2)))
+		c := newChooser(&config, table, rand.New(rand.NewPCG(1, 2)), nil)
 		low := 0 // Draws among the first 10 accounts.
 		for range draws {
 			debit, credit := c.pair()
@@ -172,5 +172,40 @@ func TestFormatting(t *testing.T) {
 		tickLabel(1_000_000_000) != "1 s" {
 		t.Fatalf("tick labels %s %s %s", tickLabel(10_000_000), tickLabel(200_000),
 			tickLabel(1_000_000_000))
+	}
+}
+
+// With shards, the chooser puts the asked share of pairs across shards (0, 10%, half,
+// all), whatever the account choice, and never pairs an account with itself.
+func TestChooserCrossShardShare(t *testing.T) {
+	const accounts, draws = 1000, 20000
+	shardOf := make([]uint16, accounts)
+	for i := range shardOf {
+		shardOf[i] = uint16(i % 3) // Three shards.
+	}
+	for _, choice := range []Config{
+		{Accounts: accounts, Choice: ChoiceUniform},
+		{Accounts: accounts, Choice: ChoiceHot, HotAccounts: 10, HotFraction: 0.9},
+	} {
+		for _, share := range []float64{0, 0.1, 0.5, 1} {
+			config := choice
+			config.CrossShard, config.CrossShardSet = share, true
+			c := newChooser(&config, nil, rand.New(rand.NewPCG(3, 4)), shardOf)
+			crossing := 0
+			for range draws {
+				debit, credit := c.pair()
+				if debit == credit {
+					t.Fatalf("%s %v: account %d paired with itself", choice.Choice, share, debit)
+				}
+				if shardOf[debit] != shardOf[credit] {
+					crossing++
+				}
+			}
+			got := float64(crossing) / draws
+			if got < share-0.02 || got > share+0.02 || c.crossing != uint64(crossing) {
+				t.Errorf("%s: asked %.2f across shards, got %.3f (counted %d of %d)",
+					choice.Choice, share, got, c.crossing, c.pairs)
+			}
+		}
 	}
 }

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"sequent/core/backend"
 	"sequent/core/model"
-	"sequent/core/shard"
 	"sequent/netio"
 	"sequent/netio/fakeshard"
 )
@@ -40,12 +40,12 @@ const (
 // lyingReplier sits between the fake shard and the server and, once armed, alters the
 // replies to lookup_accounts as its lie says.
 type lyingReplier struct {
-	shard.Replier
+	backend.Replier
 	lie   lie
 	armed atomic.Bool
 }
 
-func (l *lyingReplier) Deliver(replies []shard.Reply) {
+func (l *lyingReplier) Deliver(replies []backend.Reply) {
 	if l.armed.Load() && l.lie != lieNone {
 		for i := range replies {
 			reply := &replies[i]

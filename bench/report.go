@@ -44,6 +44,13 @@ type Report struct {
 	InvariantOK bool            `json:"invariant_ok"`
 	Invariant   InvariantReport `json:"invariant"`
 
+	// Shards is the server's shard count; CrossShardShare the share of the transfers
+	// drawn (warm-up included) whose accounts are on different shards; ShardFigures what
+	// each shard did during the run (from the server's status, when it answers).
+	Shards          int           `json:"shards"`
+	CrossShardShare float64       `json:"cross_shard_share"`
+	ShardFigures    []ShardFigure `json:"shard_figures,omitempty"`
+
 	// MarketData is order → market-data update latency (--md-subscribers).
 	MarketData *MarketDataReport `json:"market_data,omitempty"`
 
@@ -134,6 +141,14 @@ func (r *run) report(workers []*worker, total *sample) Report {
 			report.OrderCommands[commandNames[command]] = count
 		}
 	}
+	report.Shards = r.shards
+	var pairs, crossing uint64
+	for _, w := range workers {
+		pairs, crossing = pairs+w.chooser.pairs, crossing+w.chooser.crossing
+	}
+	if pairs > 0 {
+		report.CrossShardShare = float64(crossing) / float64(pairs)
+	}
 	for _, w := range workers {
 		report.RequestsUnsent += w.unsent
 		if w.failure != nil && report.FirstError == "" {
@@ -212,6 +227,15 @@ func WriteText(w io.Writer, report *Report) {
 	}
 	if report.FirstError != "" {
 		fmt.Fprintf(w, "first error: %s\n", report.FirstError)
+	}
+	if report.Shards > 1 {
+		fmt.Fprintf(w, "shards: %d; %.1f%% of the transfers crossed shards\n", report.Shards,
+			100*report.CrossShardShare)
+		for _, f := range report.ShardFigures {
+			fmt.Fprintf(w, "  shard %d: %s requests (%s/s), %s log entries, %s busy\n", f.Shard,
+				grouped(uint64(f.Requests)), grouped(uint64(f.RequestsPerS)),
+				grouped(uint64(f.Entries)), grouped(uint64(f.BusyReplies)))
+		}
 	}
 	writeInvariant(w, &report.Invariant)
 	writeServerStatus(w, report.ServerStatus)

@@ -39,6 +39,8 @@ type run struct {
 	nsPerRequest float64           // Open loop: intended spacing over all connections.
 	marketData   *marketDataProbe  // Set with Config.MarketDataSubscribers.
 	remaining    atomic.Int64      // Count mode: measured requests still to send.
+	shards       int               // The server's shard count (setup).
+	shardOf      []uint16          // Each transfer account's shard (setup; nil: not asked).
 }
 
 func newRun(config Config) *run {
@@ -134,8 +136,9 @@ func Run(ctx context.Context, config Config) (*Result, error) {
 	defer cancel()
 	report.Invariant = r.verify(verifyContext, clients, workers, before)
 	report.InvariantOK = report.Invariant.OK
-	report.ServerStatus = serverStatus(config.StatusAddress, statusBefore,
-		fetchStatus(verifyContext, config.StatusAddress))
+	statusAfter := fetchStatus(verifyContext, config.StatusAddress)
+	report.ServerStatus = serverStatus(config.StatusAddress, statusBefore, statusAfter)
+	report.ShardFigures = shardFigures(statusBefore, statusAfter, loadSeconds(&config))
 	return &Result{Report: report, RequestLatency: total.requestLatency,
 		EventLatency: total.eventLatency, IntervalLogErr: collected.logErr}, nil
 }
@@ -186,4 +189,10 @@ func (r *run) load(ctx context.Context, clients []*client.Client) ([]*worker, *c
 	close(stop)
 	<-stopped
 	return workers, collector
+}
+
+// loadSeconds is the load's planned length (warm-up and measured), 0 when it ends by
+// count.
+func loadSeconds(config *Config) float64 {
+	return (config.Warmup + config.Duration).Seconds()
 }

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"sequent/core/model"
@@ -53,6 +54,9 @@ func (r *run) accountSets() []accountSet {
 // setup creates the accounts (and for orders the instrument and the traders' funds),
 // each answering created or exists, and returns every account's balances before the load.
 func (r *run) setup(ctx context.Context, c *client.Client) ([][]model.Balance, error) {
+	if err := r.learnShards(ctx, c); err != nil {
+		return nil, err
+	}
 	sets := r.accountSets()
 	for i := range sets {
 		if err := createAccounts(ctx, c, &sets[i]); err != nil {
@@ -177,6 +181,52 @@ func readAccounts(ctx context.Context, c *client.Client, set *accountSet,
 					accounts[i].ID, ids[i])
 			}
 			found(start+i, &accounts[i])
+		}
+	}
+	return nil
+}
+
+// learnShards asks the server's shard map and places the transfer accounts on it. A
+// server that does not answer get_shard_map (an older one) counts as one shard, unless a
+// cross-shard share was asked for.
+func (r *run) learnShards(ctx context.Context, c *client.Client) error {
+	r.shards = 1
+	placement, err := c.ShardMap(ctx)
+	switch {
+	case err != nil && r.config.CrossShardSet:
+		return fmt.Errorf("a cross-shard share needs the server's shard map: %w", err)
+	case err != nil:
+		return nil
+	}
+	r.shards = int(placement.Shards)
+	if r.shards == 1 {
+		if r.config.CrossShardSet && r.config.CrossShard > 0 {
+			return errors.New("a cross-shard share above 0 needs a server of several shards")
+		}
+		return nil
+	}
+	r.shardOf = make([]uint16, r.config.Accounts)
+	seen := map[uint16]bool{}
+	for i := range r.shardOf {
+		r.shardOf[i] = placement.AccountShard(r.ids.account(uint32(i)), transferLedger)
+		seen[r.shardOf[i]] = true
+	}
+	if r.config.CrossShardSet && r.config.CrossShard > 0 && len(seen) < 2 {
+		return fmt.Errorf("the %d accounts all live on one shard: no transfer can cross",
+			r.config.Accounts)
+	}
+	if r.config.CrossShardSet && r.config.CrossShard < 1 {
+		// Every shard holding accounts must pair within itself: a shard with one account
+		// cannot, so the share would be off. Ask for more accounts then.
+		counts := map[uint16]int{}
+		for _, shard := range r.shardOf {
+			counts[shard]++
+		}
+		for shard, count := range counts {
+			if count < 2 {
+				return fmt.Errorf("shard %d holds %d of the accounts: too few for "+
+					"shard-local transfers (give more --accounts)", shard, count)
+			}
 		}
 	}
 	return nil

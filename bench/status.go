@@ -166,3 +166,42 @@ func loadAverages(start, end *[3]float64) *LoadAverage {
 	}
 	return &LoadAverage{Start: *start, End: *end}
 }
+
+// ShardFigure is what one shard of the server did during the run: requests sequenced
+// (writes, the parts of split requests and saga steps included), log entries, ops
+// applied, busy refusals, from the server's status before and after; RequestsPerS over
+// the whole load (warm-up included).
+type ShardFigure struct {
+	Shard        int     `json:"shard"`
+	Requests     float64 `json:"requests"`
+	Entries      float64 `json:"entries"`
+	OpsApplied   float64 `json:"ops_applied"`
+	BusyReplies  float64 `json:"busy_replies"`
+	RequestsPerS float64 `json:"requests_per_s"`
+}
+
+// shardFigures reads every shard's counters from the two status documents (nil when the
+// server did not answer both times).
+func shardFigures(before, after map[string]any, seconds float64) []ShardFigure {
+	if before == nil || after == nil {
+		return nil
+	}
+	old, current := map[string]float64{}, map[string]float64{}
+	flatten("", before, old)
+	flatten("", after, current)
+	var figures []ShardFigure
+	for shard := 0; ; shard++ {
+		prefix := "shards." + strconv.Itoa(shard) + "."
+		if _, ok := current[prefix+"requests"]; !ok {
+			return figures
+		}
+		delta := func(field string) float64 { return current[prefix+field] - old[prefix+field] }
+		figure := ShardFigure{Shard: shard, Requests: delta("requests"),
+			Entries: delta("entries"), OpsApplied: delta("ops_applied"),
+			BusyReplies: delta("busy_replies")}
+		if seconds > 0 {
+			figure.RequestsPerS = figure.Requests / seconds
+		}
+		figures = append(figures, figure)
+	}
+}

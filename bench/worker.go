@@ -70,7 +70,7 @@ func newWorker(index int, r *run, c *client.Client) *worker {
 	config := &r.config
 	random := rand.New(rand.NewPCG(config.Seed, mix64(config.RunID)^uint64(index)))
 	w := &worker{index: index, run: r, client: c, random: random,
-		chooser: newChooser(config, r.zipf, random),
+		chooser: newChooser(config, r.zipf, random, r.shardOf),
 		slots:   make([]slot, config.Inflight), free: make([]int32, 0, config.Inflight),
 		calls: make(map[*client.Call]int32, config.Inflight),
 		done:  make(chan *client.Call, config.Inflight), interval: newSample(),

@@ -40,4 +40,19 @@
 // Ordering rule (as in etcd raft's Ready): the caller may apply an entry before it is
 // durable, but must not release any reply of that entry, nor of any later read, before the
 // entry is durable (and acknowledged by the standby in sync mode).
+//
+// # Shards and sagas
+//
+// A node may run several shards, each with its own Machine. Config.Shard gives the machine
+// the node's shard map (core/shardmap) and its own index; the zero value is one unsharded
+// machine and behaves as before. A sharded machine refuses to create an account that the
+// map places elsewhere (wrong_shard), and treats a transfer whose debit account is here and
+// whose credit account is elsewhere as the first step of a saga (core/saga): a pending
+// transfer with the client's id into the pair's settlement account, answered
+// saga_in_flight. The other steps arrive as internal operations written into the log by
+// the node's router (saga_credit on the credit shard, saga_finish back on the debit shard,
+// saga_forget), so every step is a logged entry and a replay or a standby takes it alike.
+// Messages that the steps imply leave in Output.Messages, which the shard runtime releases
+// with the entry's replies (only once durable). The design, its invariants and the choices
+// for linked chains and two-phase transfers across shards are in package node's doc.
 package core

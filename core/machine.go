@@ -10,6 +10,8 @@ import (
 	"sequent/core/ledger"
 	"sequent/core/match"
 	"sequent/core/model"
+	"sequent/core/saga"
+	"sequent/core/shardmap"
 )
 
 // Config sizes a Machine. The zero value works.
@@ -18,6 +20,14 @@ type Config struct {
 	Match                match.Config
 	SessionsMax          int // Session table size; 0 = SessionsMaxDefault.
 	SessionReplyBytesMax int // Cached reply bytes per session; 0 = default.
+	Shard                ShardConfig
+}
+
+// ShardConfig places a machine in a sharded node. The zero value is an unsharded
+// machine (shardmap.Single()).
+type ShardConfig struct {
+	Map   *shardmap.Map // The node's shard map; nil: one shard.
+	Index uint16        // This machine's shard.
 }
 
 func (c Config) withDefaults() Config {
@@ -28,6 +38,12 @@ func (c Config) withDefaults() Config {
 		c.SessionReplyBytesMax = SessionReplyBytesMaxDefault
 	}
 	c.SessionReplyBytesMax = max(c.SessionReplyBytesMax, replyBytesMax)
+	if c.Shard.Map == nil {
+		c.Shard.Map = shardmap.Single()
+	}
+	if err := c.Shard.Map.Validate(); err != nil || c.Shard.Index >= c.Shard.Map.Shards {
+		panic(fmt.Sprintf("core: shard %d of an invalid map: %v", c.Shard.Index, err))
+	}
 	return c
 }
 
@@ -65,6 +81,9 @@ type Report struct {
 type Output struct {
 	Replies []Reply
 	Reports []Report
+	// Messages are what the entry's saga steps imply for other shards and for the router
+	// (see core/saga). Like replies, they may leave only once the entry is durable.
+	Messages []saga.Message
 	// Events are the committed changes of an applied entry, in order (package event);
 	// Query adds none.
 	Events     event.Buffer
@@ -74,7 +93,7 @@ type Output struct {
 
 // Reset empties the output, keeping its capacity.
 func (o *Output) Reset() {
-	o.Replies, o.Reports = o.Replies[:0], o.Reports[:0]
+	o.Replies, o.Reports, o.Messages = o.Replies[:0], o.Reports[:0], o.Messages[:0]
 	o.body, o.reportBody = o.body[:0], o.reportBody[:0]
 	o.Events.Reset()
 }
@@ -93,6 +112,7 @@ type Machine struct {
 	config   Config
 	ledger   *ledger.Ledger
 	match    *match.Engine
+	sagas    *saga.Book // Cross-shard transfers (never nil; idle when unsharded).
 	sessions sessionTable
 	// reportSequences is each client's last execution report sequence number. The map is
 	// read and written by client id only; snapshots encode it sorted by id.
@@ -114,21 +134,28 @@ type Machine struct {
 	foundAccounts   []model.Account
 	foundTransfers  []model.Transfer
 	balances        []model.AccountBalance
+	crossShard      []bool   // Per transfer of the batch: starts a saga.
+	creditShard     []uint16 // Per transfer of the batch: its credit account's shard.
+	sagaCredits     []saga.Credit
+	sagaDecisions   []saga.Decision
 }
 
 // New returns an empty machine.
 func New(config Config) *Machine {
 	c := config.withDefaults()
 	l := ledger.New(c.Ledger)
-	return newMachine(c, l, match.New(l, c.Match))
+	return newMachine(c, l, match.New(l, c.Match), saga.New(c.Shard.Map, c.Shard.Index))
 }
 
-func newMachine(c Config, l *ledger.Ledger, engine *match.Engine) *Machine {
+func newMachine(c Config, l *ledger.Ledger, engine *match.Engine, sagas *saga.Book) *Machine {
 	const events = model.EventsPerRequestMax
 	return &Machine{
 		config:          c,
 		ledger:          l,
 		match:           engine,
+		sagas:           sagas,
+		crossShard:      make([]bool, events),
+		creditShard:     make([]uint16, events),
 		reportSequences: map[uint64]uint64{},
 		sessions:        newSessionTable(c.SessionsMax),
 		accounts:        make([]model.Account, events),
@@ -154,6 +181,9 @@ func (m *Machine) Clock() uint64 { return m.clock }
 
 // Match returns the machine's matching engine (read-only use on the owning goroutine).
 func (m *Machine) Match() *match.Engine { return m.match }
+
+// Sagas returns the machine's saga table (read-only use on the owning goroutine).
+func (m *Machine) Sagas() *saga.Book { return m.sagas }
 
 // NextDeadline returns the earliest time at which a pulse entry could expire something
 // (a pending transfer or a good-till-time order).
@@ -217,7 +247,7 @@ func (m *Machine) applyRequest(op uint64, request *Request, out *Output) {
 	internal := request.Client == 0
 	reply.Status = CheckShape(request.Operation, request.Flags, request.Body, internal)
 	if reply.Status == model.StatusOK && internal {
-		reply.Status = m.dispatchInternal(request)
+		reply.Status = m.dispatchInternal(request, out)
 	}
 	if reply.Status != model.StatusOK || internal || request.Number == 0 {
 		if reply.Status == model.StatusOK && !internal {
@@ -289,11 +319,17 @@ func (m *Machine) finishReply(reply *Reply, out *Output) {
 func (m *Machine) Query(request *Request, out *Output) {
 	reply := Reply{Client: request.Client, Session: request.Session, Number: request.Number,
 		Operation: request.Operation, bodyStart: len(out.body)}
-	reply.Status = CheckShape(request.Operation, request.Flags, request.Body, false)
-	if info, _ := request.Operation.Info(); reply.Status == model.StatusOK && info.Write {
+	// The server's own reads come with client 0: a node router's of saga state (internal
+	// operations), the operators' console's (client operations).
+	info, _ := request.Operation.Info()
+	internal := request.Client == 0 && info.Internal
+	reply.Status = CheckShape(request.Operation, request.Flags, request.Body, internal)
+	if reply.Status == model.StatusOK && info.Write {
 		reply.Status = model.StatusUnknownOperation // Writes go through the log.
 	}
-	if reply.Status == model.StatusOK {
+	if reply.Status == model.StatusOK && internal {
+		reply.Status = m.queryInternal(request, out)
+	} else if reply.Status == model.StatusOK {
 		reply.Status = m.dispatch(request, out)
 	}
 	m.finishReply(&reply, out)
@@ -316,6 +352,9 @@ func (m *Machine) dispatch(request *Request, out *Output) model.Status {
 		return m.getAccountBalances(request.Client, request.Body, out)
 	case model.OperationGetLedgerTotals:
 		return m.getLedgerTotals(request.Client, request.Body, out)
+	case model.OperationGetShardMap:
+		out.body = append(out.body, m.sagas.Map().Encode()...)
+		return model.StatusOK
 	}
 	status, _ := m.dispatchMatch(request, out)
 	return status
@@ -344,8 +383,9 @@ func (m *Machine) EventStatusCounts() map[string]uint64 {
 // the start of the entry); snapshot requests and audit records change no state (the shard
 // acts on the former; the latter are the audit trail by being in the log); set_grants
 // puts the keys file's grant table in force (an invalid table changes nothing and
-// answers invalid_body, which the server never writes: it validates the keys file).
-func (m *Machine) dispatchInternal(request *Request) model.Status {
+// answers invalid_body, which the server never writes: it validates the keys file);
+// saga steps are applied by the saga table (core/saga).
+func (m *Machine) dispatchInternal(request *Request, out *Output) model.Status {
 	switch request.Operation {
 	case model.OperationCancelSession:
 		status, _ := m.dispatchMatch(request, nil)
@@ -358,6 +398,8 @@ func (m *Machine) dispatchInternal(request *Request) model.Status {
 		if err != nil {
 			return model.StatusInvalidBody
 		}
+	case model.OperationSagaCredit, model.OperationSagaFinish, model.OperationSagaForget:
+		return m.applySagaSteps(request, out)
 	}
 	return model.StatusOK
 }

@@ -15,7 +15,11 @@ func (m *Machine) createAccounts(client uint64, body []byte, out *Output) model.
 	for i := range events {
 		events[i].Decode(body[i*model.AccountSize:])
 	}
-	m.ledger.CreateAccountsAs(client, m.nextTimestamps(count), events, results)
+	if m.misplacedAccounts(events) {
+		m.createAccountsPlaced(client, events, results)
+	} else {
+		m.ledger.CreateAccountsAs(client, m.nextTimestamps(count), events, results)
+	}
 	encoded := grow(out, count*model.EventResultSize)
 	for i := range results {
 		results[i].Encode(encoded[i*model.EventResultSize:])
@@ -32,7 +36,10 @@ func (m *Machine) createTransfers(client uint64, body []byte, flags uint8,
 		events[i].Decode(body[i*model.TransferSize:])
 	}
 	balances := flags&RequestFlagReplyBalances != 0
-	m.ledger.CreateTransfersAs(client, balances, m.nextTimestamps(count), events, results)
+	if !m.createTransfersSharded(client, balances, events, results, out) {
+		m.ledger.CreateTransfersAs(client, balances, m.nextTimestamps(count), events, results)
+		m.sagas.FixRetries(m.ledger, events, results)
+	}
 	if flags&RequestFlagReplyBalances != 0 {
 		encoded := grow(out, count*model.EventResultBalancesSize)
 		for i := range results {
@@ -67,7 +74,8 @@ func (m *Machine) lookupAccounts(client uint64, body []byte, out *Output) model.
 }
 
 func (m *Machine) lookupTransfers(client uint64, body []byte, out *Output) model.Status {
-	found := m.ledger.LookupTransfersAs(client, m.decodeIDs(body), m.foundTransfers[:0])
+	found := m.sagas.View(m.ledger, m.ledger.LookupTransfersAs(client, m.decodeIDs(body),
+		m.foundTransfers[:0]))
 	encoded := grow(out, len(found)*model.TransferSize)
 	for i := range found {
 		found[i].Encode(encoded[i*model.TransferSize:])

@@ -8,6 +8,7 @@ import (
 
 	"sequent/core/ledger"
 	"sequent/core/model"
+	"sequent/core/saga"
 )
 
 // TestReplyRingAgainstNaiveList caches random reply sizes and checks, after each, that the
@@ -69,8 +70,13 @@ func FuzzApply(f *testing.F) {
 		Body: model.AppendGrants(nil, []model.Grant{{Client: 8, Scopes: model.ScopeTransfer}})})
 	f.Add(AppendRequest(append(valid, grants...), &Request{Client: 8, Session: 1, Number: 1,
 		Operation: model.OperationCreateTransfers, Body: transfersBody(simpleTransfer(5, 1, 2, 1))}))
+	credit := make([]byte, model.SagaCreditSize)
+	(&saga.Credit{Transfer: simpleTransfer(3, 1, 150, 4), Sequence: 1, From: 1}).Encode(credit)
+	f.Add(AppendRequest(valid, &Request{Operation: model.OperationSagaCredit, Body: credit}))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		a, b := New(Config{}), New(Config{Ledger: ledgerConfigSeed(9)})
+		// Sharded machines, so that cross-shard transfers and saga steps are reachable.
+		shard := ShardConfig{Map: twoShards}
+		a, b := New(Config{Shard: shard}), New(Config{Ledger: ledgerConfigSeed(9), Shard: shard})
 		entry := Entry{FirstOp: 1, Timestamp: 1_000, Body: body}
 		errA, errB := a.Apply(&entry, &Output{}), b.Apply(&entry, &Output{})
 		if (errA == nil) != (errB == nil) || a.Digest() != b.Digest() {

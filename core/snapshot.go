@@ -12,6 +12,7 @@ import (
 	"sequent/core/ledger"
 	"sequent/core/match"
 	"sequent/core/model"
+	"sequent/core/saga"
 )
 
 // Machine snapshot format (little-endian), followed by the ledger section
@@ -23,15 +24,18 @@ import (
 //	  reply  number u64 | op u64 | status u32 | length u32 | request digest u64 |
 //	         body (length bytes)
 //	reports  count u64 | (client u64, last report sequence u64) × count, by client id
+//	sagas    the saga table's section (core/saga/snapshot.go; version 4 on)
 //
 // Sessions appear in table order, replies oldest first. Version 3 added the request
-// digest of cached replies (older versions are refused).
+// digest of cached replies (older versions are refused); version 4 the saga section
+// (issue 13). Version 3 is still read, as an unsharded machine with no sagas.
 const (
-	machineSnapshotMagic   = "SQMACHIN"
-	machineSnapshotVersion = 3
-	machineHeaderSize      = 32
-	sessionHeaderSize      = 72
-	cachedReplyHeaderSize  = 32
+	machineSnapshotMagic          = "SQMACHIN"
+	machineSnapshotVersion        = 4
+	machineSnapshotVersionNoSagas = 3
+	machineHeaderSize             = 32
+	sessionHeaderSize             = 72
+	cachedReplyHeaderSize         = 32
 )
 
 // ErrSnapshotInvalid reports a machine snapshot that cannot be loaded.
@@ -69,6 +73,7 @@ func (m *Machine) Snapshot() *Snapshot {
 		header = binary.LittleEndian.AppendUint64(header, client)
 		header = binary.LittleEndian.AppendUint64(header, m.reportSequences[client])
 	}
+	header = m.sagas.AppendSnapshot(header)
 	return &Snapshot{Op: m.opLast, Timestamp: m.clock, header: header,
 		ledger: m.ledger.Snapshot(), match: m.match.Snapshot()}
 }
@@ -142,7 +147,8 @@ func Restore(config Config, r io.Reader) (*Machine, error) {
 	if string(header[:8]) != machineSnapshotMagic {
 		return nil, fmt.Errorf("%w: bad magic", ErrSnapshotInvalid)
 	}
-	if version := binary.LittleEndian.Uint32(header[8:]); version != machineSnapshotVersion {
+	version := binary.LittleEndian.Uint32(header[8:])
+	if version != machineSnapshotVersion && version != machineSnapshotVersionNoSagas {
 		return nil, fmt.Errorf("%w: version %d, want %d", ErrSnapshotInvalid, version,
 			machineSnapshotVersion)
 	}
@@ -167,6 +173,10 @@ func Restore(config Config, r io.Reader) (*Machine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: report sequences: %v", ErrSnapshotInvalid, err)
 	}
+	sagas, err := readSagas(reader, version, &c)
+	if err != nil {
+		return nil, err
+	}
 	l, err := ledger.Restore(c.Ledger, reader)
 	if err != nil {
 		return nil, err
@@ -174,6 +184,9 @@ func Restore(config Config, r io.Reader) (*Machine, error) {
 	engine, err := match.Restore(l, c.Match, reader)
 	if err != nil {
 		return nil, err
+	}
+	if err := sagas.Index(l); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrSnapshotInvalid, err)
 	}
 	// The stream must end here. Reading to its end also surfaces a checksum failure that a
 	// verifying reader (wal.OpenSnapshot) reports only at EOF.
@@ -183,11 +196,28 @@ func Restore(config Config, r io.Reader) (*Machine, error) {
 		}
 		return nil, fmt.Errorf("%w: %v", ErrSnapshotInvalid, err)
 	}
-	m := newMachine(c, l, engine)
+	m := newMachine(c, l, engine, sagas)
 	m.sessions, m.reportSequences = sessions, reportSequences
 	m.clock = binary.LittleEndian.Uint64(header[16:])
 	m.opLast = binary.LittleEndian.Uint64(header[24:])
 	return m, nil
+}
+
+// readSagas reads the saga section (version 3), or starts an empty saga table for a
+// version 2 snapshot, which only an unsharded machine may load.
+func readSagas(r io.Reader, version uint32, c *Config) (*saga.Book, error) {
+	if version == machineSnapshotVersion {
+		book, err := saga.ReadSnapshot(r, c.Shard.Map, c.Shard.Index)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrSnapshotInvalid, err)
+		}
+		return book, nil
+	}
+	if c.Shard.Map.Shards != 1 {
+		return nil, fmt.Errorf("%w: a version %d snapshot predates shards; this machine is "+
+			"shard %d of %s", ErrSnapshotInvalid, version, c.Shard.Index, c.Shard.Map)
+	}
+	return saga.New(c.Shard.Map, c.Shard.Index), nil
 }
 
 // readReportSequences reads the per-client report sequence numbers (sorted, unique).

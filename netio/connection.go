@@ -7,7 +7,7 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 
-	"sequent/core/shard"
+	"sequent/core/backend"
 	"sequent/netio/wire"
 )
 
@@ -37,7 +37,7 @@ type connection struct {
 	session   uint64               // Session id of the login.
 	key       uint32               // Key id of the login.
 	options   uint32               // wire.Login* options of the login.
-	request   shard.Request        // Reused for every Submit (Submit copies it).
+	request   backend.Request      // Reused for every Submit (Submit copies it).
 	immediate []byte               // Frames to write at the end of this OnTraffic.
 
 	// Written on the loop, read by the ticker and the shard goroutine.
@@ -54,11 +54,12 @@ type connection struct {
 	reports reportState
 }
 
-// connectionGenerationMask keeps generations to 31 bits, so that generation<<32 | slot
-// stays below shard.ConnectionIDLimit (2^63) for ever: the counter wraps, skipping 0.
-// (With 32 bits, from the 2^31-th connection on every reply went to the shard's internal
-// waiters instead of the client.)
-const connectionGenerationMask = 1<<31 - 1
+// connectionGenerationMask keeps generations to 30 bits, so that generation<<32 | slot
+// stays below backend.ClientConnectionLimit (2^62) for ever: the counter wraps, skipping
+// 0. (With 32 bits, from the 2^31-th connection on every reply went to the shard's
+// internal waiters instead of the client; with 31, a sharded node's router would have
+// taken replies from the 2^30-th connection on for its own.)
+const connectionGenerationMask = 1<<30 - 1
 
 // connectionTable maps connection ids to connections without locks: event loops publish
 // and retract entries with atomic operations, and the shard goroutine looks them up with

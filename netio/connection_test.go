@@ -3,17 +3,17 @@ package netio
 import (
 	"testing"
 
-	"sequent/core/shard"
+	"sequent/core/backend"
 )
 
 // TestConnectionIDsStayBelowTheShardLimit inserts connections across the generation
-// counter's wrap: every id stays below shard.ConnectionIDLimit (above it the shard would
-// hand the reply to an internal waiter, and the client would never hear back), ids stay
-// distinct, and generation 0 is never used.
+// counter's wraps: every id stays below backend.ClientConnectionLimit (above it a node's
+// router, or the shard, would take the reply for one of its own requests, and the client
+// would never hear back), ids stay distinct, and generation 0 is never used.
 func TestConnectionIDsStayBelowTheShardLimit(t *testing.T) {
 	table := newConnectionTable(4)
-	seen := map[uint64]bool{}
-	for _, start := range []uint32{1<<31 - 3, 1<<32 - 3} {
+	for _, start := range []uint32{1<<30 - 3, 1<<31 - 3, 1<<32 - 3} {
+		seen := map[uint64]bool{} // Ids repeat after a wrap, not within one.
 		table.generation.Store(start)
 		for range 6 {
 			c := &connection{}
@@ -21,7 +21,7 @@ func TestConnectionIDsStayBelowTheShardLimit(t *testing.T) {
 				t.Fatal("insert refused with free slots")
 			}
 			generation := c.id >> 32
-			if c.id >= shard.ConnectionIDLimit || generation == 0 {
+			if c.id >= backend.ClientConnectionLimit || generation == 0 {
 				t.Fatalf("connection id %#x (generation %d) after generation %d", c.id,
 					generation, start)
 			}

@@ -5,13 +5,13 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 
+	"sequent/core/backend"
 	"sequent/core/model"
-	"sequent/core/shard"
 	"sequent/netio/wire"
 )
 
 // The Server is the shard's Replier.
-var _ shard.Replier = (*Server)(nil)
+var _ backend.Replier = (*Server)(nil)
 
 // outbound is a buffer of encoded frames for one connection, lent to AsyncWrite: gnet
 // keeps the slice until the loop runs the write, and the callback gives it back to the
@@ -123,10 +123,10 @@ func (s *Server) flush(d *deliverScratch) {
 	s.scratch.Put(d)
 }
 
-// Deliver implements shard.Replier. It is called from a shard's goroutine with replies in
+// Deliver implements backend.Replier. It is called from a shard's goroutine with replies in
 // release order; bodies are copied before it returns. Replies for connections that have
 // closed are dropped: the client resends after reconnecting and gets the cached answer.
-func (s *Server) Deliver(replies []shard.Reply) {
+func (s *Server) Deliver(replies []backend.Reply) {
 	scratch := s.scratch.Get().(*deliverScratch)
 	dropped := 0
 	for i := range replies {

@@ -1,11 +1,11 @@
 // Package netio is Sequent's binary TCP server, built on gnet v2: it accepts client
 // connections, authenticates sessions against a keys file (HMAC-SHA256 over a server
 // nonce), checks each request's shape and the client's permission, hands requests to a
-// shard (shard.Backend) and delivers the shard's replies and execution reports back to
-// the right connections (it implements shard.Replier). The byte format lives in
+// shard (backend.Backend) and delivers the shard's replies and execution reports back to
+// the right connections (it implements backend.Replier). The byte format lives in
 // netio/wire, the Go client in netio/client, and the complete protocol specification in
 // PROTOCOL.md. The other outbound network stream, change data capture into NATS
-// JetStream, is netio/capture (a shard.Consumer like the market-data feed here, but with
+// JetStream, is netio/capture (a backend.Consumer like the market-data feed here, but with
 // no client of this server involved); the operators' HTTP is netio/ops.
 //
 // What netio does not decide: which accounts and orders a client may touch. That is
@@ -33,7 +33,7 @@
 //
 //   - gnet event loops (Config.EventLoops of them) run OnOpen, OnTraffic and OnClose and
 //     AsyncWrite callbacks. A connection belongs to one loop; its loop-owned state
-//     (phase, login, the reusable shard.Request, the buffer of immediate answers) is
+//     (phase, login, the reusable backend.Request, the buffer of immediate answers) is
 //     touched by no one else. A loop never blocks: it decodes, authenticates, calls
 //     Backend.Submit (which copies and never blocks), appends immediate answers and writes
 //     them with one Write at the end of OnTraffic.

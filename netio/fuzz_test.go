@@ -9,8 +9,8 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 
+	"sequent/core/backend"
 	"sequent/core/model"
-	"sequent/core/shard"
 	"sequent/netio/wire"
 )
 
@@ -132,13 +132,13 @@ func (s *splitInbound) Discard(n int) (int, error) {
 // recordingBackend accepts every request and records it.
 type recordingBackend struct{ log bytes.Buffer }
 
-func (b *recordingBackend) Submit(r *shard.Request) model.Status {
+func (b *recordingBackend) Submit(r *backend.Request) model.Status {
 	fmt.Fprintf(&b.log, "[%d %d %d %d %d %x]", r.Client, r.Session, r.Number, r.Operation,
 		r.Flags, r.Body)
 	return model.StatusOK
 }
 
-func (b *recordingBackend) ReplayReports(uint64, uint64, func([]shard.Report)) uint64 {
+func (b *recordingBackend) ReplayReports(uint64, uint64, func([]backend.Report)) uint64 {
 	return 0
 }
 

@@ -11,8 +11,8 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 
+	"sequent/core/backend"
 	"sequent/core/model"
-	"sequent/core/shard"
 	"sequent/netio/wire"
 )
 
@@ -339,9 +339,9 @@ func (s *Server) handleRequest(conn *connection, frame *wire.Frame) gnet.Action 
 	return gnet.None
 }
 
-// requestFlagsKnown is every defined request flag (shard.RequestFlag*); other bits make
+// requestFlagsKnown is every defined request flag (backend.RequestFlag*); other bits make
 // the request invalid_body, as the state machine would answer.
-const requestFlagsKnown = shard.RequestFlagReplyBalances
+const requestFlagsKnown = backend.RequestFlagReplyBalances
 
 // admitRequest returns the status that refuses a request before submission, or ok.
 func (s *Server) admitRequest(client *Client, info *model.OperationInfo,
@@ -353,7 +353,7 @@ func (s *Server) admitRequest(client *Client, info *model.OperationInfo,
 		return model.StatusPermissionDenied
 	case frame.Flags&^requestFlagsKnown != 0:
 		return model.StatusInvalidBody
-	case frame.Flags&shard.RequestFlagReplyBalances != 0 && !info.BalancesResult:
+	case frame.Flags&backend.RequestFlagReplyBalances != 0 && !info.BalancesResult:
 		return model.StatusInvalidBody // Balances mean something for create_transfers only.
 	case info.EventSize == 0 && length != 0:
 		return model.StatusInvalidBody

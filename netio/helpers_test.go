@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"sequent/core/backend"
 	"sequent/core/model"
-	"sequent/core/shard"
 	"sequent/netio"
 	"sequent/netio/client"
 	"sequent/netio/fakeshard"
@@ -65,7 +65,7 @@ type harnessOptions struct {
 	keys    *netio.Keyring
 	// wrap, if set, gives the server a backend built around the fake shard (to make
 	// one of its calls misbehave); the fake shard still runs and delivers.
-	wrap func(*fakeshard.Backend) shard.Backend
+	wrap func(*fakeshard.Backend) backend.Backend
 }
 
 func testLogger() *slog.Logger {
@@ -89,16 +89,16 @@ func newHarness(t testing.TB, options harnessOptions) *harness {
 	if options.config != nil {
 		options.config(&config)
 	}
-	backend := fakeshard.New(options.backend)
-	var served shard.Backend = backend
+	fake := fakeshard.New(options.backend)
+	var served backend.Backend = fake
 	if options.wrap != nil {
-		served = options.wrap(backend)
+		served = options.wrap(fake)
 	}
 	server, err := netio.NewServer(config, served)
 	if err != nil {
 		t.Fatal(err)
 	}
-	backend.Start(server)
+	fake.Start(server)
 	if err := server.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -108,9 +108,9 @@ func newHarness(t testing.TB, options harnessOptions) *harness {
 		if err := server.Shutdown(ctx); err != nil {
 			t.Errorf("shutdown: %v", err)
 		}
-		backend.Close()
+		fake.Close()
 	})
-	return &harness{t: t, server: server, backend: backend, keys: keys}
+	return &harness{t: t, server: server, backend: fake, keys: keys}
 }
 
 // dial returns a Go client logged in as clientAll with key 1.

@@ -6,8 +6,8 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 
+	"sequent/core/backend"
 	"sequent/core/model"
-	"sequent/core/shard"
 	"sequent/netio/wire"
 )
 
@@ -43,8 +43,8 @@ func itoa(n int) string {
 // nullBackend accepts every request and does nothing with it.
 type nullBackend struct{}
 
-func (nullBackend) Submit(*shard.Request) model.Status { return model.StatusOK }
-func (nullBackend) ReplayReports(uint64, uint64, func([]shard.Report)) uint64 {
+func (nullBackend) Submit(*backend.Request) model.Status { return model.StatusOK }
+func (nullBackend) ReplayReports(uint64, uint64, func([]backend.Report)) uint64 {
 	return 0
 }
 func (nullBackend) SessionClosed(uint64, uint64, bool) {}

@@ -90,6 +90,12 @@ const (
 	// alone never gets a connection closed as a slow consumer.
 	MarketDataSubscriberBytesMaxDefault = 1 << 20
 
+	// MarketDataInstrumentsPerConnectionMax bounds the instruments one connection
+	// subscribes to one by one (instrument 0 takes every instrument at once): each costs
+	// the publisher a map entry, and instrument ids need not exist. Four times the
+	// engine's default instrument bound; past it md_subscribe answers session_limit.
+	MarketDataInstrumentsPerConnectionMax = 4096
+
 	// marketDataCommandsMax bounds subscription changes waiting for the publisher; past
 	// it md_subscribe answers busy.
 	marketDataCommandsMax = 1024

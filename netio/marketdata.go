@@ -7,8 +7,8 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 
+	"sequent/core/backend"
 	"sequent/core/model"
-	"sequent/core/shard"
 	"sequent/netio/wire"
 )
 
@@ -69,7 +69,8 @@ type MarketDataConfig struct {
 	// HistoryUpdatesMax bounds the updates kept for resuming subscribers.
 	HistoryUpdatesMax int
 	// SubscriberBytesMax: a subscriber with more unsent bytes is skipped and, once it has
-	// drained, told to resnapshot.
+	// drained, told to resnapshot; a resume whose replay would pass it is answered
+	// market_data_resume_gap.
 	SubscriberBytesMax int
 	// Serving reports whether subscriptions are taken (the node is primary): a standby
 	// must not show updates that its primary has not released. Nil: always.
@@ -157,11 +158,11 @@ func newMarketData(server *Server, config MarketDataConfig) *marketData {
 	return m
 }
 
-var _ shard.Consumer = (*marketData)(nil)
+var _ backend.Consumer = (*marketData)(nil)
 
 // Consume copies a released entry's market-data updates into the bounded queue (the
 // sequencer's goroutine: it never blocks).
-func (m *marketData) Consume(ready *shard.Ready) {
+func (m *marketData) Consume(ready *backend.Ready) {
 	events := ready.Events
 	m.mutex.Lock()
 	m.consumedOp = ready.LastOp
@@ -191,8 +192,8 @@ func (m *marketData) Consume(ready *shard.Ready) {
 	}
 }
 
-// ConsumerStats implements shard.Consumer.
-func (m *marketData) ConsumerStats() shard.ConsumerStats {
+// ConsumerStats implements backend.Consumer.
+func (m *marketData) ConsumerStats() backend.ConsumerStats {
 	m.mutex.Lock()
 	buffered := len(m.queue)
 	idle := buffered == 0 && !m.lost
@@ -202,7 +203,7 @@ func (m *marketData) ConsumerStats() shard.ConsumerStats {
 	if idle {
 		handled = max(handled, consumed) // Entries without updates cost the feed nothing.
 	}
-	return shard.ConsumerStats{Name: "market_data", HandledOp: handled, Buffered: buffered,
+	return backend.ConsumerStats{Name: "market_data", HandledOp: handled, Buffered: buffered,
 		BufferMax: m.config.QueueUpdatesMax, FellBehind: m.fellBehind.Load()}
 }
 
@@ -393,6 +394,8 @@ func (m *marketData) order(order *marketDataOrder) {
 		status = model.StatusNotPrimary
 	case !order.conn.active.Load():
 		return
+	case !m.roomFor(order.conn.id, request):
+		status = model.StatusSessionLimit
 	}
 	if status != model.StatusOK {
 		m.answer(order, &answer, status, nil)
@@ -408,7 +411,10 @@ func (m *marketData) order(order *marketDataOrder) {
 	}
 	s.output = m.server.takeOutbound(s.conn)
 	if request.FromOp != 0 {
-		if request.FromOp < m.history.fromOp {
+		// A replay that does not fit the subscriber's bound is refused like one the
+		// history no longer holds: written at once, it would grow the connection's unsent
+		// bytes by up to the whole history (the client rebuilds from a snapshot instead).
+		if request.FromOp < m.history.fromOp || !m.replayFits(s, request) {
 			status = model.StatusMarketDataResumeGap
 		} else {
 			answer.ReplayedThroughOp = m.replay(s, request)
@@ -416,6 +422,17 @@ func (m *marketData) order(order *marketDataOrder) {
 	}
 	m.sealFrame(s)
 	m.answer(order, &answer, status, s)
+}
+
+// roomFor reports whether the connection may take request: a new instrument only while
+// it holds fewer than MarketDataInstrumentsPerConnectionMax.
+func (m *marketData) roomFor(connection uint64, request *wire.MarketDataSubscribe) bool {
+	s, ok := m.byConn[connection]
+	if !ok || request.Instrument == 0 || request.Channels == 0 {
+		return true
+	}
+	_, held := s.instruments[request.Instrument]
+	return held || len(s.instruments) < MarketDataInstrumentsPerConnectionMax
 }
 
 // subscriber returns the connection's subscriber, creating it.
@@ -442,6 +459,23 @@ func (m *marketData) replay(s *marketDataSubscriber, request *wire.MarketDataSub
 		}
 	})
 	return last
+}
+
+// replayFits reports whether replaying request's retained updates to s keeps its unsent
+// bytes within SubscriberBytesMax. It counts every update of the subscribed instruments
+// from FromOp on (the top channel may send fewer: a bound, not the exact size).
+func (m *marketData) replayFits(s *marketDataSubscriber, request *wire.MarketDataSubscribe) bool {
+	updates := 0
+	m.history.each(request.FromOp, func(u *model.MarketDataUpdate) {
+		if (request.Instrument == 0 || u.Instrument == request.Instrument) &&
+			s.channels(u.Instrument) != 0 {
+			updates++
+		}
+	})
+	frames := (updates + wire.MarketDataUpdatesPerFrameMax - 1) / wire.MarketDataUpdatesPerFrameMax
+	bytes := updates*model.MarketDataUpdateSize + frames*wire.HeaderSize
+	unsent := int(s.conn.queuedBytes.Load() + s.conn.bufferedSeen.Load())
+	return unsent+bytes <= m.config.SubscriberBytesMax
 }
 
 // answer sends md_subscribed (after whatever s's output holds: the replay).
@@ -487,7 +521,7 @@ func (s *Server) handleMarketDataSubscribe(conn *connection, frame *wire.Frame) 
 }
 
 // MarketData returns the feed as a shard consumer (give it to the shard's Config).
-func (s *Server) MarketData() shard.Consumer { return s.marketData }
+func (s *Server) MarketData() backend.Consumer { return s.marketData }
 
 // MarketDataStats are the feed's counters.
 type MarketDataStats struct {

@@ -3,16 +3,16 @@ package netio_test
 import (
 	"testing"
 
+	"sequent/core/backend"
 	"sequent/core/event"
 	"sequent/core/model"
-	"sequent/core/shard"
 	"sequent/netio"
 	"sequent/netio/wire"
 )
 
 // marketFeed hands the server's feed released entries the way a shard does.
 type marketFeed struct {
-	consumer  shard.Consumer
+	consumer  backend.Consumer
 	sequences map[uint32]uint64
 	op        uint64
 }
@@ -29,7 +29,7 @@ func (f *marketFeed) release(instrument uint32, count int) {
 			Price: 100 + f.sequences[instrument]%7, Quantity: model.U128(f.sequences[instrument]),
 			Op: f.op})
 	}
-	f.consumer.Consume(&shard.Ready{FirstOp: f.op, LastOp: f.op, Events: &buffer})
+	f.consumer.Consume(&backend.Ready{FirstOp: f.op, LastOp: f.op, Events: &buffer})
 }
 
 func newMarketFeed(h *harness) *marketFeed {
@@ -185,5 +185,79 @@ func TestMarketDataSlowSubscriberResnapshots(t *testing.T) {
 	}
 	if h.server.MarketDataStats().StaleNotices == 0 {
 		t.Fatal("no stale notice counted")
+	}
+}
+
+// TestMarketDataResumeWithinTheSubscriberBound: a subscriber resuming from an op far
+// back would get the whole retained history in one write (up to 32 MiB by default, on
+// every resuming connection), past SubscriberBytesMax, the bound that keeps a
+// subscriber's unsent bytes from growing without limit. A replay that does not fit the
+// bound is answered market_data_resume_gap with nothing replayed (the client rebuilds
+// from a snapshot); one that fits is replayed as before.
+func TestMarketDataResumeWithinTheSubscriberBound(t *testing.T) {
+	const bytesMax = 64 << 10
+	h := newHarness(t, harnessOptions{config: func(c *netio.Config) {
+		c.MarketData = netio.MarketDataConfig{SubscriberBytesMax: bytesMax, HistoryUpdatesMax: 4096}
+	}})
+	feed := newMarketFeed(h)
+	const entries, perEntry = 100, 20 // 2,000 updates: 250 KiB.
+	for range entries {
+		feed.release(5, perEntry)
+	}
+	waitFor(t, "the feed to publish every entry", func() bool {
+		return h.server.MarketDataStats().HandledOp == feed.op
+	})
+	far := dialRaw(t, h.server.Address())
+	far.login(clientAll, 1, secretOne, 7)
+	far.marketDataSubscribe(7, 5, wire.ChannelBook, 1)
+	replayed, answer := far.untilSubscribed()
+	if len(replayed)*model.MarketDataUpdateSize > bytesMax ||
+		model.Status(answer.Status) != model.StatusMarketDataResumeGap {
+		t.Fatalf("resume from op 1: %d updates replayed (%d bytes, bound %d), status %d; "+
+			"want none and market_data_resume_gap", len(replayed),
+			len(replayed)*model.MarketDataUpdateSize, bytesMax, answer.Status)
+	}
+	near := dialRaw(t, h.server.Address())
+	near.login(clientAll, 1, secretOne, 8)
+	near.marketDataSubscribe(8, 5, wire.ChannelBook, feed.op-1) // 2 entries: 40 updates.
+	replayed, answer = near.untilSubscribed()
+	if answer.Status != 0 || len(replayed) != 2*perEntry ||
+		replayed[len(replayed)-1].Sequence != feed.sequences[5] {
+		t.Fatalf("resume from op %d: status %d, %d replayed", feed.op-1, answer.Status,
+			len(replayed))
+	}
+}
+
+// TestMarketDataSubscriptionsPerConnectionAreBounded: every md_subscribe to a new
+// instrument used to add an entry to the connection's subscription map, so one logged-in
+// reader could grow the server's memory without limit (instrument ids need not exist). A
+// connection holds at most MarketDataInstrumentsPerConnectionMax instruments (instrument
+// 0 subscribes to all of them at once); past it md_subscribed answers session_limit and
+// nothing changes; dropping one (channels 0) makes room, and one held may change its
+// channels.
+func TestMarketDataSubscriptionsPerConnectionAreBounded(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	feed := newMarketFeed(h)
+	c := dialRaw(t, h.server.Address())
+	c.login(clientReader, 1, secretReader, 7)
+	subscribe := func(instrument, channels uint32, want model.Status) {
+		t.Helper()
+		c.marketDataSubscribe(7, instrument, channels, 0)
+		if _, answer := c.untilSubscribed(); model.Status(answer.Status) != want {
+			t.Fatalf("subscribe to instrument %d: status %d, want %s", instrument,
+				answer.Status, want)
+		}
+	}
+	const most = netio.MarketDataInstrumentsPerConnectionMax
+	for instrument := uint32(1); instrument <= most; instrument++ {
+		subscribe(instrument, wire.ChannelLevels, model.StatusOK)
+	}
+	subscribe(most+1, wire.ChannelLevels, model.StatusSessionLimit)
+	subscribe(2, wire.ChannelBook, model.StatusOK) // Held: its channels may change.
+	subscribe(1, 0, model.StatusOK)                // Dropped: room for one more.
+	subscribe(most+1, wire.ChannelLevels, model.StatusOK)
+	feed.release(most+1, 1)
+	if updates := c.nextUpdates(1); updates[0].Instrument != most+1 {
+		t.Fatalf("update of instrument %d, want %d", updates[0].Instrument, most+1)
 	}
 }

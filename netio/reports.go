@@ -5,8 +5,8 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 
+	"sequent/core/backend"
 	"sequent/core/model"
-	"sequent/core/shard"
 	"sequent/netio/wire"
 )
 
@@ -93,7 +93,7 @@ func (s *Server) handleSubscribe(conn *connection, frame *wire.Frame) gnet.Actio
 func (s *Server) replay(conn *connection, client uint64, from uint64) {
 	defer func() { <-s.replaySlots }()
 	var replayedThrough uint64
-	oldest := s.backend.ReplayReports(client, from, func(reports []shard.Report) {
+	oldest := s.backend.ReplayReports(client, from, func(reports []backend.Report) {
 		o := s.takeOutbound(conn)
 		conn.mu.Lock()
 		for i := range reports {
@@ -111,7 +111,7 @@ func (s *Server) replay(conn *connection, client uint64, from uint64) {
 	defer conn.mu.Unlock()
 	for _, held := range conn.reports.pending {
 		if held.sequence > conn.reports.lastSent {
-			s.appendReport(o, conn, &shard.Report{Client: client, Sequence: held.sequence,
+			s.appendReport(o, conn, &backend.Report{Client: client, Sequence: held.sequence,
 				Body: held.body})
 			conn.reports.lastSent = held.sequence
 		}
@@ -128,7 +128,7 @@ func (s *Server) replay(conn *connection, client uint64, from uint64) {
 	s.send(conn, o)
 }
 
-func (s *Server) appendReport(o *outbound, conn *connection, r *shard.Report) {
+func (s *Server) appendReport(o *outbound, conn *connection, r *backend.Report) {
 	if len(r.Body) > wire.ReportBodyBytesMax {
 		panic("netio: report body above wire.ReportBodyBytesMax") // A shard bug.
 	}
@@ -144,10 +144,10 @@ func (s *Server) unsubscribe(conn *connection) {
 	}
 }
 
-// DeliverReports implements shard.Replier: each report goes to every connection
+// DeliverReports implements backend.Replier: each report goes to every connection
 // subscribed to its client, one write per connection per call. Reports at or below a
 // connection's last sent sequence are skipped (a replay already sent them).
-func (s *Server) DeliverReports(reports []shard.Report) {
+func (s *Server) DeliverReports(reports []backend.Report) {
 	scratch := s.scratch.Get().(*deliverScratch)
 	for i := range reports {
 		r := &reports[i]
@@ -168,7 +168,7 @@ func (s *Server) DeliverReports(reports []shard.Report) {
 }
 
 // deliverReport queues or holds one report for one connection; conn.mu is held.
-func (s *Server) deliverReport(scratch *deliverScratch, conn *connection, r *shard.Report) {
+func (s *Server) deliverReport(scratch *deliverScratch, conn *connection, r *backend.Report) {
 	state := &conn.reports
 	switch {
 	case r.Sequence <= state.lastSent:

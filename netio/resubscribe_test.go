@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"sequent/core/shard"
+	"sequent/core/backend"
 	"sequent/netio"
 	"sequent/netio/client"
 	"sequent/netio/fakeshard"
@@ -22,7 +22,7 @@ type slowReplays struct {
 	once    sync.Once
 }
 
-func (b *slowReplays) ReplayReports(client uint64, from uint64, fn func([]shard.Report)) uint64 {
+func (b *slowReplays) ReplayReports(client uint64, from uint64, fn func([]backend.Report)) uint64 {
 	if b.hold.Load() {
 		<-b.release
 	}
@@ -39,12 +39,12 @@ func (b *slowReplays) releaseAll() {
 // clients reconnect after a failover), the client retries with a back-off instead of
 // dropping the subscription silently, and reports flow again once a slot is free.
 func TestResubscribeRetriedWhenBusy(t *testing.T) {
-	var backend *slowReplays
-	h := newHarness(t, harnessOptions{wrap: func(fake *fakeshard.Backend) shard.Backend {
-		backend = &slowReplays{Backend: fake, release: make(chan struct{})}
-		return backend
+	var slow *slowReplays
+	h := newHarness(t, harnessOptions{wrap: func(fake *fakeshard.Backend) backend.Backend {
+		slow = &slowReplays{Backend: fake, release: make(chan struct{})}
+		return slow
 	}})
-	t.Cleanup(backend.releaseAll) // Before the harness's shutdown, which waits for replays.
+	t.Cleanup(slow.releaseAll) // Before the harness's shutdown, which waits for replays.
 	server := h.server
 	p := newProxy(t, server.Address())
 	ctx := background(t)
@@ -54,7 +54,7 @@ func TestResubscribeRetriedWhenBusy(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	backend.Report(clientAll, []byte{1})
+	slow.Report(clientAll, []byte{1})
 	got := make(chan uint64, 16)
 	if _, err := c.Subscribe(ctx, 1, func(r client.Report) { got <- r.Sequence }); err != nil {
 		t.Fatal(err)
@@ -63,7 +63,7 @@ func TestResubscribeRetriedWhenBusy(t *testing.T) {
 		t.Fatalf("first report %d, want 1", sequence)
 	}
 	// Other sessions take every replay slot and keep it.
-	backend.hold.Store(true)
+	slow.hold.Store(true)
 	for i := range uint64(netio.ReportReplaysConcurrentMax) {
 		r := dialRaw(t, server.Address())
 		r.login(clientAll, 1, secretOne, 1000+i)
@@ -77,8 +77,8 @@ func TestResubscribeRetriedWhenBusy(t *testing.T) {
 	p.cut() // The client reconnects and resubscribes: busy.
 	waitFor(t, "the reconnect", func() bool { return server.Stats().LoginsAccepted > logins })
 	time.Sleep(200 * time.Millisecond) // Busy answered, a retry or two refused.
-	backend.releaseAll()
-	backend.Report(clientAll, []byte{2})
+	slow.releaseAll()
+	slow.Report(clientAll, []byte{2})
 	select {
 	case sequence := <-got:
 		if sequence != 2 {

@@ -14,7 +14,7 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 
-	"sequent/core/shard"
+	"sequent/core/backend"
 	"sequent/netio/wire"
 )
 
@@ -22,20 +22,20 @@ var timeNow = time.Now
 
 // Errors of the server lifecycle.
 var (
-	// ErrNoBackend is returned by Start when no backend was given.
+	// ErrNoBackend is returned by NewServer when no backend was given.
 	ErrNoBackend = errors.New("netio: server has no backend")
 	// ErrStarted is returned by Start on a server that was already started.
 	ErrStarted = errors.New("netio: server already started")
 )
 
 // Server is Sequent's binary protocol server. It accepts connections on gnet event loops,
-// authenticates sessions, submits requests to a shard.Backend and delivers the backend's
-// replies and execution reports (it implements shard.Replier). See doc.go for the
+// authenticates sessions, submits requests to a backend.Backend and delivers the backend's
+// replies and execution reports (it implements backend.Replier). See doc.go for the
 // threading model.
 type Server struct {
-	config  Config        // With defaults applied; read-only after NewServer.
-	backend shard.Backend // Set before Start; read-only afterwards.
-	log     *asyncLogger  // Connection-level events; never blocks its callers.
+	config  Config          // With defaults applied; read-only after NewServer.
+	backend backend.Backend // Read-only.
+	log     *asyncLogger    // Connection-level events; never blocks its callers.
 	table   *connectionTable
 
 	sessions    sync.Map // sessionKey → *connection: the connection holding each session.
@@ -65,17 +65,20 @@ type Server struct {
 	counters counters
 }
 
-// NewServer checks config and returns a server ready to Start. backend may be nil here
-// and given with SetBackend before Start, for wiring orders where the shard needs the
-// server's Replier first.
-func NewServer(config Config, backend shard.Backend) (*Server, error) {
+// NewServer checks config and returns a server ready to Start, submitting to served (a
+// shard, or a node of several: required). The backend learns of the server's Replier
+// when it starts (shard.Start, node.Start), so no wiring order needs a backend later.
+func NewServer(config Config, served backend.Backend) (*Server, error) {
+	if served == nil {
+		return nil, ErrNoBackend
+	}
 	if err := config.Validate(); err != nil {
 		return nil, err
 	}
 	config = config.withDefaults()
 	s := &Server{
 		config:      config,
-		backend:     backend,
+		backend:     served,
 		table:       newConnectionTable(config.ConnectionsMax),
 		replaySlots: make(chan struct{}, reportReplaysConcurrentMax),
 		heartbeat:   wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindHeartbeat}, nil),
@@ -90,16 +93,8 @@ func NewServer(config Config, backend shard.Backend) (*Server, error) {
 	return s, nil
 }
 
-// SetBackend gives the server its backend; call it before Start.
-func (s *Server) SetBackend(backend shard.Backend) {
-	if s.starting.Load() {
-		panic("netio: SetBackend after Start")
-	}
-	s.backend = backend
-}
-
 // Replier returns the server as the shard's Replier.
-func (s *Server) Replier() shard.Replier { return s }
+func (s *Server) Replier() backend.Replier { return s }
 
 // Keys returns the keyring the server authenticates with (reload it to rotate keys).
 func (s *Server) Keys() *Keyring { return s.config.Keys }
@@ -110,9 +105,6 @@ func (s *Server) now() int64 { return int64(time.Since(s.started)) }
 // Start binds the listener and serves in the background. It returns once the listener is
 // up (Address is then valid) or binding failed.
 func (s *Server) Start() error {
-	if s.backend == nil {
-		return ErrNoBackend
-	}
 	if !s.starting.CompareAndSwap(false, true) {
 		return ErrStarted
 	}

@@ -5,26 +5,29 @@ import (
 	"testing"
 	"time"
 
+	"sequent/core/backend"
 	"sequent/core/model"
-	"sequent/core/shard"
 	"sequent/wal"
 )
 
 // TestRestartedPrimaryWaitsForTheStandby: a sync primary writes an entry its standby
 // never acknowledged and restarts. It must not serve a read of that entry (which would
 // tell a client the write exists while a failover could still lose it) until a standby
-// has acknowledged it; once the standby is back, the read is served.
+// has acknowledged it; once the standby is back, the read is served. Nor may it count
+// the entry as released (change capture publishes the log up to Released): the shard
+// used to start with the recovered op released, so capture could publish an event a
+// failover then undoes.
 func TestRestartedPrimaryWaitsForTheStandby(t *testing.T) {
 	primary, standby := startSyncPair(t, t.TempDir(), t.TempDir())
 	standby.Close()
-	waitFor(t, "the standby to detach", func() bool { return primary.primary.current.Load() == nil })
+	waitFor(t, "the standby to detach", func() bool { return primary.primary0().current.Load() == nil })
 	primary.submit(t, 2, 2, model.OperationCreateTransfers, transfer(10, 1, 2, 50))
 	waitFor(t, "the local write", func() bool { return primary.Log().Durable() >= 2 })
 	primary.Close()
 
 	restarted := startNode(t, primary.config)
 	defer restarted.Close()
-	if status := restarted.Shard().Submit(&shard.Request{Connection: 3, Client: 8, Session: 1,
+	if status := restarted.Shard().Submit(&backend.Request{Connection: 3, Client: 8, Session: 1,
 		Number: 1, Operation: model.OperationLookupTransfers,
 		Body: model.U128(10).Append(nil)}); status != model.StatusOK {
 		t.Fatal(status)
@@ -34,10 +37,16 @@ func TestRestartedPrimaryWaitsForTheStandby(t *testing.T) {
 		t.Fatalf("a read of an unacknowledged entry was served with no standby (%s, %d bytes)",
 			reply.Status, len(body))
 	}
+	if released := restarted.Shard().Released(); released >= 2 {
+		t.Fatalf("released op %d with no standby: op 2 was never acknowledged", released)
+	}
 	back := startNode(t, standby.config)
 	defer back.Close()
 	if reply, _ := restarted.replies.wait(t, 3); reply.Status != model.StatusOK {
 		t.Fatalf("the read once the standby is back: %s", reply.Status)
+	}
+	if released := restarted.Shard().Released(); released < 2 {
+		t.Fatalf("released op %d once the standby acknowledged op 2", released)
 	}
 }
 
@@ -59,7 +68,7 @@ func TestReconnectWaitsForStandbyDurability(t *testing.T) {
 	if standby.Log().Durable() >= 2 {
 		t.Skip("the standby synced before the blip; the window did not open")
 	}
-	primary.primary.current.Load().conn.Close() // A network blip.
+	primary.primary0().current.Load().conn.Close() // A network blip.
 	primary.submit(t, 3, 3, model.OperationCreateTransfers, transfer(11, 1, 2, 5))
 	waitFor(t, "reply 2 or the standby's sync", func() bool {
 		_, _, ok := primary.replies.get(2)
@@ -94,7 +103,7 @@ func TestBackToSyncReportsTheLossWindow(t *testing.T) {
 				return
 			default:
 			}
-			primary.Shard().Submit(&shard.Request{Connection: 1000 + i, Client: 7, Session: 1,
+			primary.Shard().Submit(&backend.Request{Connection: 1000 + i, Client: 7, Session: 1,
 				Number: 2 + i, Operation: model.OperationCreateTransfers,
 				Body: transfer(10+i, 1, 2, 1)})
 			time.Sleep(200 * time.Microsecond)
@@ -105,16 +114,16 @@ func TestBackToSyncReportsTheLossWindow(t *testing.T) {
 	standby := startNode(t, nodeConfig(t.TempDir(), freeAddress(t), primaryAddress))
 	defer standby.Close()
 	// Spin rather than poll every few ms: the window right after the switch is short.
-	for deadline := time.Now().Add(10 * time.Second); primary.primary.degraded.Load(); {
+	for deadline := time.Now().Add(10 * time.Second); primary.primary0().degraded.Load(); {
 		if time.Now().After(deadline) {
 			t.Fatal("releases never went back to waiting for the standby")
 		}
 		runtime.Gosched()
 	}
 	for deadline := time.Now().Add(500 * time.Millisecond); time.Now().Before(deadline); {
-		degraded := primary.primary.Degraded()
+		degraded := primary.primary0().Degraded()
 		released := primary.Shard().Stats().Released
-		acknowledged := primary.primary.acked.Load()
+		acknowledged := primary.primary0().acked.Load()
 		if !degraded && released > acknowledged {
 			t.Fatalf("reported in sync with replies released up to op %d but only op %d "+
 				"acknowledged by the standby", released, acknowledged)

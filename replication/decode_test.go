@@ -88,14 +88,14 @@ func TestHandshakeMessageChecks(t *testing.T) {
 		name string
 		body []byte
 	}{
-		{"short", hb[:15]},
+		{"short", hb[:helloHeaderSize-1]},
 		{"fewer points than said", hb[:len(hb)-1]},
 		{"more points than said", edit(hb, func(b []byte) []byte { return append(b, make([]byte, 40)...) })},
 		{"too many points", edit(hb, func(b []byte) []byte {
-			binary.LittleEndian.PutUint32(b[8:], recentChainsMax+1)
+			binary.LittleEndian.PutUint32(b[16:], recentChainsMax+1)
 			return append(b, make([]byte, (recentChainsMax-1)*40)...)
 		})},
-		{"reserved word", edit(hb, func(b []byte) []byte { b[12] = 1; return b })},
+		{"reserved word", edit(hb, func(b []byte) []byte { b[20] = 1; return b })},
 	} {
 		if _, err := decodeHello(c.body); !errors.Is(err, ErrFrame) {
 			t.Fatalf("hello %s: %v, want ErrFrame", c.name, err)

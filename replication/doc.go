@@ -5,6 +5,25 @@
 // when both its own log and the standby's acknowledgement cover it, so losing the primary
 // loses no acknowledged write.
 //
+// # Shard groups: a node replicates as one
+//
+// A node of N shards (core/node) has N shard groups (Group: one shard's log, recovered
+// machine, shard and replication role). Node holds them and everything that belongs to
+// the node as a whole: one epoch (one file), one replication listener, one witness lease,
+// and the role changes. Promotion persists the new epoch once and switches every shard
+// before any serves a standby; a fence (from the peer, from a hello of a higher epoch, or
+// from a lost lease) fences every shard; a standby starts, aligns (truncate or snapshot
+// plan) and rejoins every group from its primary's group of the same shard. So the node
+// is never primary for some shards on one machine and for the rest on the other. Each
+// group streams over its own link (its own sender, acknowledgements, degradation and
+// snapshot transfer), so a shard's replies wait only for its own standby shard; the gate
+// (gate.go) accepts every link on the one listener, sends the challenge, and routes a
+// fence to the node and a hello to the Primary of the shard it names. The hello carries
+// the shard, the shard count and the shard map's checksum: a standby whose map differs
+// is refused for good (ErrShardMapMismatch, a start-up error), since it could not hold
+// the same shards. A standby takes its primary for lost (automatic failover) only when
+// none of its links has heard from it for a lease.
+//
 // # Link security
 //
 // Every connection proves the shared key first (HMAC-SHA256 over the acceptor's
@@ -17,7 +36,7 @@
 // # Epochs and fencing
 //
 // Every entry and every frame carries the writer's epoch. Promotion (Node.Promote)
-// persists epoch+1 before the node writes anything, then switches its shard to primary.
+// persists epoch+1 before the node writes anything, then switches its shards to primary.
 // A node that learns of a higher epoch (a fence frame from the new primary, or a standby
 // that already follows a newer primary) stops serving at once and answers not_primary
 // with the new primary's address. An old primary that was dead when its standby was
@@ -95,18 +114,19 @@
 //
 // # Goroutines
 //
-// Primary: an accept loop, one sender per attached standby (owns the connection writer)
-// plus its ack reader, and a degradation watchdog; the sender follows the log through a
-// wal.Tail, whose bounded queue the log's writer goroutine feeds. Standby: the follow loop (reads
-// frames, hands entries to the shard's sequencer through shard.Replicate) and an ack
-// sender woken by the log's durable subscription. With a witness: the lease renewer
+// Primary: the gate's accept loop and one goroutine per connection; per group, one sender
+// per attached standby (owns the connection writer) plus its ack reader, and a
+// degradation watchdog; the sender follows the group's log through a wal.Tail, whose
+// bounded queue the log's writer goroutine feeds. Standby: per group, the follow loop
+// (reads frames, hands entries to the shard's sequencer through shard.Replicate) and an
+// ack sender woken by the log's durable subscription. With a witness: the lease renewer
 // (primary) or the failover watch (standby); after a promotion, one fencing attempt.
 // Node's mutex serializes role changes; Node.Close first ends the node's lifetime
 // context, which every network wait watches (dials, handshakes, witness and fence calls,
 // even a promotion's witness call made under the mutex), then marks the node closed
-// under the mutex (a promotion waiting for the follower to stop then gives up with
+// under the mutex (a promotion waiting for the followers to stop then gives up with
 // ErrNodeClosed) and waits for every one of these goroutines before closing the shard
-// and the log. OpenNode's context ends a standby's wait for its primary at start.
+// and the logs. OpenNode's context ends a standby's wait for its primary at start.
 //
 // # Link frames
 //

@@ -141,13 +141,13 @@ func TestInSyncStandbySurvivesADroppedStream(t *testing.T) {
 		waitFor(t, "the standby to have everything", func() bool {
 			return standby.Log().Durable() == primary.Log().LastOp()
 		})
-		session := primary.primary.current.Load()
+		session := primary.primary0().current.Load()
 		if session == nil {
 			t.Fatal("no standby session")
 		}
 		session.conn.Close() // The blip.
 		waitFor(t, "the standby to reconnect", func() bool {
-			current := primary.primary.current.Load()
+			current := primary.primary0().current.Load()
 			return current != nil && current != session
 		})
 		primary.submit(t, 1+round, 1+round, model.OperationCreateTransfers, transfer(10+round, 1, 2, 5))
@@ -196,7 +196,7 @@ func TestPromotedPrimaryClearsDegradedOnceCaughtUp(t *testing.T) {
 	rejoined := startNode(t, nodeConfig(t.TempDir(), primary.config.Listen, standby.config.Listen))
 	defer rejoined.Close()
 	waitFor(t, "Degraded() to clear once the standby has caught up", func() bool {
-		return !standby.primary.Degraded()
+		return !standby.primary0().Degraded()
 	})
 }
 
@@ -330,7 +330,8 @@ func TestSecondStandbyIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer second.Close()
-	if _, err := Dial(context.Background(), StandbyConfig{Address: primary.config.Listen, Key: testKey, Log: second}, 1); err == nil ||
+	if _, err := Dial(context.Background(), StandbyConfig{Address: primary.config.Listen, Key: testKey, Log: second,
+		Shards: primary.shards(), MapChecksum: primary.mapChecksum()}, 1); err == nil ||
 		!strings.Contains(err.Error(), "already attached") {
 		t.Fatalf("a second standby: %v, want a refusal", err)
 	}
@@ -374,7 +375,7 @@ func TestPrimaryStatsShowTheLag(t *testing.T) {
 	defer primary.Close()
 	primary.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
 	waitFor(t, "the local write", func() bool { return primary.Log().Durable() >= 1 })
-	stats := primary.primary.Stats()
+	stats := primary.primary0().Stats()
 	if stats.AcknowledgedOp != 0 || stats.LagOps != primary.Log().LastOp() || stats.LagOps == 0 {
 		t.Fatalf("stats %+v with op %d written, none acknowledged", stats, primary.Log().LastOp())
 	}
@@ -416,7 +417,7 @@ func TestNodeThatCannotListenReleasesItsLog(t *testing.T) {
 		node.Close()
 		t.Fatal("a node opened on a taken address")
 	}
-	log, err := wal.Open(wal.Options{Dir: config.LogDir, Logger: testLogger})
+	log, err := wal.Open(wal.Options{Dir: config.Groups[0].LogDir, Logger: testLogger})
 	if err != nil {
 		t.Fatalf("the failed node left its log open: %v", err)
 	}

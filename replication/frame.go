@@ -17,9 +17,12 @@ import (
 //	 8 epoch u64 (the sender's)          16 body length u32
 //	20 CRC32C u32 over the header (this field zero) and the body
 //	24 reserved u64 (zero)               32 body ...
+//
+// Version 2 (issue 13) opens each standby link with the shard it replicates and the shard
+// map's checksum (hello); version 1 peers are refused (ErrFrame: version).
 const (
 	frameMagic      = 0x50525153 // "SQRP"
-	frameVersion    = 1
+	frameVersion    = 2
 	frameHeaderSize = 32
 
 	frameOffsetMagic    = 0
@@ -36,8 +39,8 @@ const (
 type frameType uint8
 
 const (
-	frameChallenge     frameType = 1  // primary → peer: nonce[32] | primary last op u64
-	frameHello         frameType = 2  // standby → primary: mac[32] | last op u64 | points
+	frameChallenge     frameType = 1  // primary → peer: nonce[32] | reserved u64 (zero)
+	frameHello         frameType = 2  // standby → primary: mac[32] | shard | map | last op | points
 	frameWelcome       frameType = 3  // primary → standby: plan | op | chain | address
 	frameSnapshotChunk frameType = 4  // primary → standby: offset u64 | last u8 | bytes
 	frameEntry         frameType = 5  // primary → standby: one stored log entry
@@ -55,6 +58,7 @@ const (
 // Refusal codes of frameRefused.
 const (
 	refusedUnauthenticated = 1 // The hello's HMAC does not verify: the keys differ.
+	refusedShardMap        = 2 // The hello's shard count or map checksum differs.
 )
 
 // encodeRefusal is a frameRefused body.
@@ -65,6 +69,9 @@ func decodeRefusal(body []byte) error {
 	if len(body) > 0 && body[0] == refusedUnauthenticated {
 		return fmt.Errorf("%w: the primary refused this node's replication key (%s)",
 			ErrUnauthenticated, body[1:])
+	}
+	if len(body) > 0 && body[0] == refusedShardMap {
+		return fmt.Errorf("%w: %s", ErrShardMapMismatch, body[1:])
 	}
 	return fmt.Errorf("%w: refusal %x", ErrFrame, body)
 }
@@ -89,6 +96,11 @@ var (
 	// ErrDigestMismatch reports a standby whose state digest differs from the primary's at
 	// the same op: the replicas have diverged, which must never happen silently.
 	ErrDigestMismatch = errors.New("replication: state digest differs from the primary's")
+	// ErrShardMapMismatch reports a standby whose shard map (shard count and placement,
+	// compared by checksum) differs from its primary's: it could not hold the same shards.
+	// Fatal: fix the configuration (--shards and the placement flags) or the data
+	// directory; no retry cures it.
+	ErrShardMapMismatch = errors.New("replication: the standby's shard map differs from the primary's")
 	// ErrNodeClosed refuses a promotion asked for (or still under way) when the node is
 	// closing: a closed node must not persist a new epoch or start holding a lease.
 	ErrNodeClosed = errors.New("replication: the node is closed")

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"sequent/core/backend"
 	"sequent/core/model"
 	"sequent/core/shard"
 )
@@ -267,7 +268,7 @@ func TestSnapshotReceiveAtStartEndsOnShutdown(t *testing.T) {
 	config := nodeConfig(t.TempDir(), freeAddress(t), listener.Addr().String())
 	ctx, cancel := context.WithCancel(context.Background())
 	opened := openInBackground(ctx, config)
-	receiving := filepath.Join(config.SnapshotDir, "snapshot-00000000000000000005.snap.receiving")
+	receiving := filepath.Join(config.Groups[0].SnapshotDir, "snapshot-00000000000000000005.snap.tmp") // wal.WriteFileDurably's temporary file.
 	waitFor(t, "the snapshot transfer to be under way", func() bool {
 		info, err := os.Stat(receiving)
 		return err == nil && info.Size() > 0
@@ -302,7 +303,7 @@ func TestExpiredLeaseAnswersNoRead(t *testing.T) {
 	witnessLink.frozen.Store(true)
 	time.Sleep(lease / 2)                                     // A renewal in flight at the freeze has failed by now.
 	primary.leaseClock.set(time.Now().Add(-time.Millisecond)) // Its lease ran out while stopped.
-	if err := primary.Shard().Submit(&shard.Request{Connection: 2, Client: 7, Session: 2,
+	if err := primary.Shard().Submit(&backend.Request{Connection: 2, Client: 7, Session: 2,
 		Number: 1, Operation: model.OperationLookupAccounts,
 		Body: model.U128(1).Append(nil)}); err != model.StatusOK {
 		t.Fatalf("read submitted before the fence: %s", err)

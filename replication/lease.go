@@ -51,10 +51,9 @@ func leaseValidFrom(sent time.Time, valid time.Duration) time.Time {
 // n.leaseClock mirrors the granted lease for the release path, which closes on time even
 // if this goroutine runs late (a process stopped and resumed). validUntil is when to
 // fence if no renewal succeeds: the promotion's grant, or at start one lease from now
-// (the release path counts on nothing until a grant: see Start). primary (nil without
-// replication) is woken when a grant opens the release path, so that what waits for it
-// goes out.
-func (n *Node) holdLease(stop <-chan struct{}, validUntil time.Time, primary *Primary) {
+// (the release path counts on nothing until a grant: see Start). Every group's release
+// path is woken when a grant opens it, so that what waits for it goes out.
+func (n *Node) holdLease(stop <-chan struct{}, validUntil time.Time) {
 	interval := n.config.LeaseDuration / 4
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
@@ -66,20 +65,21 @@ func (n *Node) holdLease(stop <-chan struct{}, validUntil time.Time, primary *Pr
 		// at once and for good while the witness would still renew the lease it granted.
 		// Meanwhile the release path counts on no lease, and the witness renews it only
 		// if nobody took it since.
-		if err := n.shard.Err(); err != nil {
-			// The log failed: this node takes no write until it is restarted. Holding the
-			// lease (and heartbeating the standby) would keep the standby from taking over,
-			// as it would from a dead primary: let both go.
-			n.config.Logger.Error("replication: the log failed: giving up the lease and "+
+		if err := n.shardErr(); err != nil {
+			// A shard's log failed: that shard takes no write until the node is restarted.
+			// Holding the lease (and heartbeating the standby) would keep the standby from
+			// taking over, as it would from a dead primary: let both go, the whole node
+			// (it fails over as one).
+			n.config.Logger.Error("replication: a log failed: giving up the lease and "+
 				"fencing, so that the standby takes over", "error", err)
 			n.lease.lost.Add(1)
-			n.shard.Fence(n.shard.Epoch()+1, "")
+			n.fence(n.Epoch()+1, "")
 			return
 		}
 		if !first && !time.Now().Before(validUntil) {
 			n.config.Logger.Error("replication: witness unreachable and the lease ran out: fencing")
 			n.lease.lost.Add(1)
-			n.shard.Fence(n.shard.Epoch()+1, "")
+			n.fence(n.Epoch()+1, "")
 			return
 		}
 		sent := time.Now()
@@ -88,14 +88,14 @@ func (n *Node) holdLease(stop <-chan struct{}, validUntil time.Time, primary *Pr
 			deadline = validUntil
 		}
 		answer, err := askWitness(n.lifetime, n.config.Witness, n.clientTLS(), n.config.Key,
-			leaseRenew, n.config.NodeName, n.shard.Epoch(), deadline)
+			leaseRenew, n.config.NodeName, n.Epoch(), deadline)
 		switch {
 		case err == nil && answer.granted:
 			validUntil = leaseValidFrom(sent, answer.valid)
 			wasValid := n.leaseClock.valid()
 			n.leaseClock.set(validUntil)
-			if !wasValid && primary != nil {
-				primary.signal() // Acknowledged may have risen: wake the release path.
+			if !wasValid {
+				n.wakeReleases() // Acknowledged may have risen.
 			}
 			expiry.Reset(time.Until(validUntil))
 			n.lease.renewals.Add(1)
@@ -103,7 +103,7 @@ func (n *Node) holdLease(stop <-chan struct{}, validUntil time.Time, primary *Pr
 			n.config.Logger.Error("replication: the witness gave the lease to another node: fencing",
 				"holder", answer.holder, "epoch", answer.epoch)
 			n.lease.lost.Add(1)
-			n.shard.Fence(max(answer.epoch, n.shard.Epoch()+1), "")
+			n.fence(max(answer.epoch, n.Epoch()+1), "")
 			return
 		default:
 			n.lease.failures.Add(1)
@@ -143,7 +143,7 @@ func (n *Node) watchPrimary(stop <-chan struct{}) {
 			return
 		case <-ticker.C:
 		}
-		if n.shard.Role() != shard.RoleStandby || n.primaryHeardWithin(n.config.LeaseDuration) {
+		if n.Role() != shard.RoleStandby || n.primaryHeardWithin(n.config.LeaseDuration) {
 			continue
 		}
 		if err := n.Err(); err != nil {
@@ -176,10 +176,35 @@ func (n *Node) watchPrimary(stop <-chan struct{}) {
 	}
 }
 
-// primaryHeardWithin reports whether the standby is connected to its primary and has
-// received a frame from it within the last window.
+// primaryHeardWithin reports whether any of the standby's links to its primary is up and
+// brought a frame within the last window: the primary process is alive (a single link
+// that breaks is reconnected; the whole node fails over only when the primary is silent
+// on all of them).
 func (n *Node) primaryHeardWithin(window time.Duration) bool {
-	heard := n.standby.lastHeard.Load()
-	return n.standby.connected.Load() && heard != 0 &&
-		time.Since(time.Unix(0, heard)) < window
+	for _, g := range n.groups {
+		if g.heardWithin(window) {
+			return true
+		}
+	}
+	return false
+}
+
+// shardErr returns the first shard's failure (a failed log), if any.
+func (n *Node) shardErr() error {
+	for _, g := range n.groups {
+		if err := g.shard.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// wakeReleases wakes every group's release path (its Acknowledger's notification).
+func (n *Node) wakeReleases() {
+	for _, g := range n.groups {
+		select {
+		case g.notify <- struct{}{}:
+		default:
+		}
+	}
 }

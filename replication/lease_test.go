@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"sequent/core/backend"
 	"sequent/core/model"
 	"sequent/core/shard"
 )
@@ -66,7 +67,7 @@ func TestPrimaryCountsOnNoLeaseBeforeTheWitnessGrantsOne(t *testing.T) {
 	config.Mode = ModeAsync
 	primary := startNode(t, config)
 	defer primary.Close()
-	if got := primary.primary.Acknowledged(); got == math.MaxUint64 {
+	if got := primary.primary0().Acknowledged(); got == math.MaxUint64 {
 		t.Fatal("a primary the witness has granted nothing releases on its own durability")
 	}
 	primary.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
@@ -114,11 +115,11 @@ func TestStoppedStandbyIsNotPromotedAutomatically(t *testing.T) {
 	lease := 400 * time.Millisecond
 	primary, standby, witness := startWitnessPair(t, lease)
 	var digest [32]byte
-	if err := standby.digests.primary(5, digest); err != nil {
+	if err := standby.groups[0].digests.primary(5, digest); err != nil {
 		t.Fatal(err)
 	}
 	digest[0] = 1
-	standby.digests.standby(5, digest) // Differs: the standby stops (ErrDigestMismatch).
+	standby.groups[0].digests.standby(5, digest) // Differs: the standby stops (ErrDigestMismatch).
 	if !errors.Is(standby.Err(), ErrDigestMismatch) {
 		t.Fatalf("standby failure %v, want ErrDigestMismatch", standby.Err())
 	}
@@ -142,7 +143,7 @@ func TestStoppedStandbyIsNotPromotedAutomatically(t *testing.T) {
 func TestPrimaryWithAFailedLogHandsOver(t *testing.T) {
 	primary, standby, _ := startWitnessPair(t, 400*time.Millisecond)
 	primary.Log().Close() // Every later append fails: the shard's log has failed.
-	primary.Shard().Submit(&shard.Request{Connection: 2, Client: 7, Session: 1, Number: 2,
+	primary.Shard().Submit(&backend.Request{Connection: 2, Client: 7, Session: 1, Number: 2,
 		Operation: model.OperationCreateTransfers, Body: transfer(10, 1, 2, 5)})
 	waitFor(t, "the primary's shard to fail", func() bool { return primary.Shard().Err() != nil })
 	waitFor(t, "the standby to take over", func() bool {

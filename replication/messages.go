@@ -10,18 +10,28 @@ import (
 // nonceSize is the size of the primary's challenge nonce.
 const nonceSize = 32
 
-// hello is a standby's opening message: what its log holds.
+// hello is a standby's opening message for one of its shards: which shard, of which map,
+// and what that shard's log holds.
 //
-//	mac[32] | last op u64 | point count u32 | reserved u32 | points: (op u64, chain[32])×n
+//	mac[32] | shard u16 | shards u16 | map checksum u32 | last op u64 | point count u32 |
+//	reserved u32 | points: (op u64, chain[32])×n
 type hello struct {
-	lastOp uint64
-	points []wal.ChainPoint // Recent entry boundaries, newest first.
+	shard       uint16 // The shard this link replicates.
+	shards      uint16 // The standby's shard count and map checksum: its primary's must
+	mapChecksum uint32 // be the same (shardmap.Map.Checksum).
+	lastOp      uint64
+	points      []wal.ChainPoint // Recent entry boundaries, newest first.
 }
 
+const helloHeaderSize = 24
+
 func (h *hello) encodePayload() []byte {
-	b := make([]byte, 16, 16+len(h.points)*40)
-	binary.LittleEndian.PutUint64(b[0:], h.lastOp)
-	binary.LittleEndian.PutUint32(b[8:], uint32(len(h.points)))
+	b := make([]byte, helloHeaderSize, helloHeaderSize+len(h.points)*40)
+	binary.LittleEndian.PutUint16(b[0:], h.shard)
+	binary.LittleEndian.PutUint16(b[2:], h.shards)
+	binary.LittleEndian.PutUint32(b[4:], h.mapChecksum)
+	binary.LittleEndian.PutUint64(b[8:], h.lastOp)
+	binary.LittleEndian.PutUint32(b[16:], uint32(len(h.points)))
 	for _, point := range h.points {
 		b = binary.LittleEndian.AppendUint64(b, point.LastOp)
 		b = append(b, point.Chain[:]...)
@@ -30,18 +40,21 @@ func (h *hello) encodePayload() []byte {
 }
 
 func decodeHello(payload []byte) (hello, error) {
-	if len(payload) < 16 {
+	if len(payload) < helloHeaderSize {
 		return hello{}, fmt.Errorf("%w: hello of %d bytes", ErrFrame, len(payload))
 	}
-	count := binary.LittleEndian.Uint32(payload[8:])
-	if count > recentChainsMax || len(payload) != 16+int(count)*40 ||
-		binary.LittleEndian.Uint32(payload[12:]) != 0 {
+	count := binary.LittleEndian.Uint32(payload[16:])
+	if count > recentChainsMax || len(payload) != helloHeaderSize+int(count)*40 ||
+		binary.LittleEndian.Uint32(payload[20:]) != 0 {
 		return hello{}, fmt.Errorf("%w: hello with %d points in %d bytes", ErrFrame, count,
 			len(payload))
 	}
-	h := hello{lastOp: binary.LittleEndian.Uint64(payload[0:])}
+	h := hello{shard: binary.LittleEndian.Uint16(payload[0:]),
+		shards:      binary.LittleEndian.Uint16(payload[2:]),
+		mapChecksum: binary.LittleEndian.Uint32(payload[4:]),
+		lastOp:      binary.LittleEndian.Uint64(payload[8:])}
 	for i := 0; i < int(count); i++ {
-		offset := 16 + i*40
+		offset := helloHeaderSize + i*40
 		var point wal.ChainPoint
 		point.LastOp = binary.LittleEndian.Uint64(payload[offset:])
 		copy(point.Chain[:], payload[offset+8:offset+40])

@@ -12,21 +12,24 @@ import (
 	"sync"
 	"time"
 
-	"sequent/core"
 	"sequent/core/shard"
+	"sequent/core/shardmap"
 	"sequent/wal"
 )
 
-// NodeConfig describes one Sequent node: its data directory, its log and shard settings,
-// and its place in a primary/standby pair.
+// NodeConfig describes one Sequent node: its shard groups (one log and snapshot
+// directory each), its log and shard settings, and its place in a primary/standby pair.
 type NodeConfig struct {
-	LogDir        string                // Write-ahead log directory.
-	SnapshotDir   string                // Snapshot directory.
-	EpochPath     string                // File holding the persisted epoch.
-	Machine       core.Config           // State machine sizing.
-	WAL           wal.Options           // Log options (Dir is LogDir).
-	Shard         shard.Config          // Shard options (Epoch and Role are the node's).
-	Snapshots     *shard.SnapshotConfig // Snapshot policy (Dir is SnapshotDir); nil = off.
+	// Groups holds one entry per shard of Map, in shard order (at least one).
+	Groups []GroupConfig
+	// Map is the node's shard map (nil: one shard). A standby's must be its primary's: the
+	// hello of every link carries the map's checksum, and a mismatch is refused
+	// (ErrShardMapMismatch).
+	Map           *shardmap.Map
+	EpochPath     string                // File holding the persisted epoch (one per node).
+	WAL           wal.Options           // Log options (Dir is each group's LogDir).
+	Shard         shard.Config          // Shard options (Epoch, Role and Acknowledger are the node's).
+	Snapshots     *shard.SnapshotConfig // Snapshot policy (Dir is each group's SnapshotDir); nil = off.
 	Listen        string                // Replication listen address ("" = no replication).
 	StandbyOf     string                // Start as the standby of this replication address.
 	Peer          string                // The other node's replication address, fenced on promotion.
@@ -47,29 +50,28 @@ type NodeConfig struct {
 	Logger             *slog.Logger
 }
 
-// Node is a running Sequent node: log, recovered machine, shard, and replication.
+// Node is the replicated half of a Sequent node: its shard groups (log, recovered
+// machine, shard and replication role each), one epoch, one replication listener, the
+// witness lease, and the role changes — promotion, fencing and rejoin — which act on
+// every group together, so that the node is never primary for some shards and standby
+// for others.
 type Node struct {
 	config   NodeConfig
-	log      *wal.Log
-	shard    *shard.Shard
+	groups   []*Group
 	listener net.Listener
-	recovery shard.RecoveryReport
+	gate     *gate // Accepts replication connections while primary.
 
-	mutex   sync.Mutex // Serializes role changes (Promote, Close).
-	primary *Primary   // Set while primary with replication.
-	link    *Link      // Standby's first link, from the startup handshake.
-	// following ends the standby's follower (promotion, Close); standbyDone is closed
-	// when the follower has returned.
+	mutex sync.Mutex // Serializes role changes (Promote, Close).
+	// following ends the standby's followers (promotion, Close); followers counts them.
 	following     context.Context
 	stopFollowing context.CancelFunc
-	standbyDone   chan struct{}
-	standby       StandbyStats
+	followers     sync.WaitGroup
 	lease         leaseCounters // Witness lease renewals, for NodeStatus.
-	digests       *digestBook
 	failure       error
 	leaseStop     chan struct{} // Closes the lease goroutine (primary with a witness).
 	watchStop     chan struct{} // Closes the failover watch (standby with a witness).
 	closed        bool          // Close has begun: no promotion, no new goroutine.
+	started       bool
 	// leaseClock is the primary's witness lease, for the release path (nil: no witness).
 	leaseClock *leaseClock
 	// lifetime ends when Close begins, before Close takes the mutex: every network wait
@@ -84,7 +86,7 @@ type Node struct {
 }
 
 // testHookPromotionUnlocked, when set by a test, runs while a promotion has released the
-// mutex to wait for the follower to stop: the window in which Close can run.
+// mutex to wait for the followers to stop: the window in which Close can run.
 var testHookPromotionUnlocked func()
 
 // goBackground runs f on a goroutine that Close waits for; the caller holds the mutex
@@ -97,211 +99,121 @@ func (n *Node) goBackground(f func()) {
 	}()
 }
 
-// OpenNode opens the log, persists or learns the epoch, (as a standby) aligns the log with
-// the primary's, recovers the machine and builds the shard. Start sets it running. A
-// standby waits at start for its primary (see alignWithPrimary); ctx ends that wait (a
-// shutdown signal), and OpenNode then returns ctx's error.
+// OpenNode opens every group's log (in parallel), persists or learns the epoch, (as a
+// standby) aligns each log with the primary's group of the same shard, recovers every
+// machine (in parallel) and builds the shards. Start sets it running. A standby waits at
+// start for its primary (see Group.align); ctx ends that wait (a shutdown signal), and
+// OpenNode then returns ctx's error.
 func OpenNode(ctx context.Context, config NodeConfig) (*Node, error) {
-	if config.Logger == nil {
-		config.Logger = slog.Default()
-	}
-	if config.NodeName == "" {
-		config.NodeName = config.ClientAddress
-	}
-	if config.LeaseDuration <= 0 {
-		config.LeaseDuration = LeaseDurationDefault
-	}
-	if config.PrimaryWaitAtStart <= 0 {
-		config.PrimaryWaitAtStart = PrimaryWaitAtStartDefault
-	}
-	if (config.Listen != "" || config.StandbyOf != "") && len(config.Key) == 0 {
-		return nil, errors.New("replication: a replication key is required")
+	if err := config.withDefaults(); err != nil {
+		return nil, err
 	}
 	n := &Node{config: config}
 	n.lifetime, n.endLifetime = context.WithCancel(context.Background())
 	if config.Witness != "" {
 		n.leaseClock = &leaseClock{}
 	}
-	n.digests = newDigestBook(func(err error) { n.fail(err) })
+	failed := func(err error) { n.fail(err) }
+	for index, groupConfig := range config.Groups {
+		n.groups = append(n.groups, &Group{node: n, index: uint16(index), config: groupConfig,
+			replicated: config.Listen != "", notify: make(chan struct{}, 1),
+			digests: newDigestBook(failed)})
+	}
 	epoch, err := LoadEpoch(config.EpochPath)
 	if err != nil {
 		return nil, err
 	}
-	options := config.WAL
-	options.Dir, options.Logger = config.LogDir, config.Logger
-	if n.log, err = wal.Open(options); err != nil {
+	if err := n.eachGroup((*Group).open); err != nil {
+		n.closeLogs()
 		return nil, err
 	}
 	role := shard.RolePrimary
 	if config.StandbyOf != "" {
 		role = shard.RoleStandby
-		if epoch, err = n.alignWithPrimary(ctx, epoch); err != nil {
-			n.log.Close()
+		epochs := make([]uint64, len(n.groups))
+		err := n.eachGroup(func(g *Group) error {
+			var err error
+			epochs[g.index], err = g.align(ctx, epoch)
+			return err
+		})
+		if err != nil {
+			n.closeLogs()
 			return nil, err
+		}
+		for _, primaryEpoch := range epochs {
+			epoch = max(epoch, primaryEpoch)
 		}
 	} else if epoch == 0 {
 		epoch = 1
 	}
 	if err := StoreEpoch(config.EpochPath, epoch); err != nil {
-		n.log.Close()
+		n.closeLogs()
 		return nil, err
 	}
-	if err := n.build(epoch, role); err != nil {
-		n.log.Close()
+	if err := n.eachGroup(func(g *Group) error { return g.build(epoch, role) }); err != nil {
+		n.closeLogs()
 		return nil, err
+	}
+	if config.Listen != "" {
+		if n.listener, err = net.Listen("tcp", config.Listen); err != nil {
+			n.closeLogs()
+			return nil, fmt.Errorf("replication: listen on %s: %w", config.Listen, err)
+		}
+		if config.TLS != nil {
+			n.listener = tls.NewListener(n.listener, config.TLS.Server)
+		}
 	}
 	return n, nil
 }
 
-// build recovers the machine and creates the shard and the replication listener.
-func (n *Node) build(epoch uint64, role shard.Role) error {
-	reports := shard.NewReportStore()
-	machine, report, err := shard.Recover(n.config.Machine, n.log, n.config.SnapshotDir,
-		n.config.Logger, func(_ *core.Entry, output *core.Output) { reports.Add(output) })
-	if err != nil {
-		return err
+// withDefaults fills in defaults and checks what is required.
+func (c *NodeConfig) withDefaults() error {
+	if c.Logger == nil {
+		c.Logger = slog.Default()
 	}
-	n.recovery = report
-	config := n.config.Shard
-	config.Epoch, config.Role, config.Logger = epoch, role, n.config.Logger
-	config.Reports = reports
-	if n.config.Snapshots != nil {
-		snapshots := *n.config.Snapshots
-		snapshots.Dir = n.config.SnapshotDir
-		user := snapshots.OnWritten
-		snapshots.OnWritten = func(result shard.SnapshotResult) {
-			n.snapshotWritten(result)
-			if user != nil {
-				user(result)
-			}
-		}
-		config.Snapshots = &snapshots
+	if c.NodeName == "" {
+		c.NodeName = c.ClientAddress
 	}
-	if n.shard, err = shard.New(config, machine, n.log); err != nil {
-		return err
+	if c.LeaseDuration <= 0 {
+		c.LeaseDuration = LeaseDurationDefault
 	}
-	if role == shard.RoleStandby && n.link != nil {
-		n.shard.SetPrimaryAddress(n.link.Welcome.address)
+	if c.PrimaryWaitAtStart <= 0 {
+		c.PrimaryWaitAtStart = PrimaryWaitAtStartDefault
 	}
-	if n.config.Listen != "" {
-		if n.listener, err = net.Listen("tcp", n.config.Listen); err != nil {
-			return fmt.Errorf("replication: listen on %s: %w", n.config.Listen, err)
-		}
-		if n.config.TLS != nil {
-			n.listener = tls.NewListener(n.listener, n.config.TLS.Server)
-		}
+	if c.Map == nil {
+		c.Map = shardmap.Single()
+	}
+	switch {
+	case (c.Listen != "" || c.StandbyOf != "") && len(c.Key) == 0:
+		return errors.New("replication: a replication key is required")
+	case len(c.Groups) == 0 || len(c.Groups) != int(c.Map.Shards):
+		return fmt.Errorf("replication: %d groups for a map of %d shards", len(c.Groups),
+			c.Map.Shards)
 	}
 	return nil
 }
 
-// snapshotWritten pairs snapshot digests with the other replica's.
-func (n *Node) snapshotWritten(result shard.SnapshotResult) {
-	if result.Err != nil || result.Superseded {
-		return
+// eachGroup runs fn for every group at once and joins the errors.
+func (n *Node) eachGroup(fn func(g *Group) error) error {
+	errs := make([]error, len(n.groups))
+	var wait sync.WaitGroup
+	for i, g := range n.groups {
+		wait.Go(func() { errs[i] = fn(g) })
 	}
-	n.mutex.Lock()
-	primary := n.primary
-	n.mutex.Unlock()
-	if primary != nil {
-		primary.SendDigest(result.Meta.Op, result.Meta.Digest)
-	} else if n.shard.Role() == shard.RoleStandby {
-		n.digests.standby(result.Meta.Op, result.Meta.Digest)
-	}
+	wait.Wait()
+	return errors.Join(errs...)
 }
 
-// alignWithPrimary connects to the primary (retrying) and carries out its plan on the
-// local log before anything is recovered from it: discard a divergent suffix, or start
-// over from the primary's snapshot. It returns the epoch to follow. A standby with a log
-// of its own stops waiting after PrimaryWaitAtStart and starts from that log unaligned
-// (n.link stays nil): it keeps reconnecting, and it can be promoted if the primary is
-// lost for good (everything it acknowledged is in that log). Should the primary come
-// back asking for a truncation, the standby stops with ErrResyncNeeded (a restart aligns).
-// A primary that refuses this node's key or certificate is an error at once (no retry
-// can cure it), and the wait ends when ctx does.
-func (n *Node) alignWithPrimary(ctx context.Context, epoch uint64) (uint64, error) {
-	config := n.standbyConfig()
-	giveUp := time.Now().Add(n.config.PrimaryWaitAtStart)
-	for delay := 50 * time.Millisecond; ; delay = min(2*delay, reconnectDelayMax) {
-		link, err := Dial(ctx, config, epoch)
-		if err == nil {
-			n.link = link
-			break
+// closeLogs closes the groups' logs after a failed open.
+func (n *Node) closeLogs() {
+	for _, g := range n.groups {
+		if g.link != nil {
+			g.link.Close()
 		}
-		if errors.Is(err, ErrUnauthenticated) {
-			return 0, err
-		}
-		if ctx.Err() != nil {
-			return 0, fmt.Errorf("replication: stopped while waiting for the primary at %s: %w",
-				n.config.StandbyOf, ctx.Err())
-		}
-		if n.log.LastOp() > 0 && time.Now().After(giveUp) {
-			n.config.Logger.Warn("replication: primary unreachable at start; starting as a "+
-				"standby from the local log (still reconnecting; promote this node if the "+
-				"primary is lost)", "address", n.config.StandbyOf, "local_last_op",
-				n.log.LastOp(), "error", err)
-			return epoch, nil
-		}
-		n.config.Logger.Warn("replication: primary not reachable yet", "address",
-			n.config.StandbyOf, "error", err)
-		select {
-		case <-ctx.Done():
-			return 0, fmt.Errorf("replication: stopped while waiting for the primary at %s: %w",
-				n.config.StandbyOf, ctx.Err())
-		case <-time.After(delay):
+		if g.log != nil {
+			g.log.Close()
 		}
 	}
-	w := n.link.Welcome
-	n.config.Logger.Info("replication: following primary", "address", n.config.StandbyOf,
-		"plan", w.plan.String(), "op", w.op, "primary_epoch", n.link.PrimaryEpoch)
-	switch w.plan {
-	case planTruncate:
-		if err := n.log.TruncateAfter(w.op); err != nil {
-			return 0, err
-		}
-		if err := removeSnapshotsAfter(n.config.SnapshotDir, w.op); err != nil {
-			return 0, err
-		}
-	case planSnapshot:
-		if err := n.startOverFromSnapshot(ctx, w); err != nil {
-			return 0, err
-		}
-	}
-	return max(epoch, n.link.PrimaryEpoch), nil
-}
-
-// startOverFromSnapshot receives the primary's snapshot and restarts the local log right
-// after it; the old log is kept aside, never deleted. ctx ends the transfer (a shutdown
-// at start), which can take minutes for a large state.
-func (n *Node) startOverFromSnapshot(ctx context.Context, w welcome) error {
-	if err := removeSnapshotsAfter(n.config.SnapshotDir, 0); err != nil {
-		return err
-	}
-	release := closeWhenDone(ctx, n.link.conn)
-	_, err := n.link.ReceiveSnapshot(n.config.SnapshotDir)
-	if !release() || ctx.Err() != nil {
-		return fmt.Errorf("replication: stopped while receiving the primary's snapshot: %w",
-			errors.Join(err, ctx.Err()))
-	}
-	if err != nil {
-		return err
-	}
-	if err := n.log.Close(); err != nil {
-		return err
-	}
-	aside := fmt.Sprintf("%s.replaced-%d", n.config.LogDir, time.Now().UnixNano())
-	if err := os.Rename(n.config.LogDir, aside); err != nil {
-		return err
-	}
-	n.config.Logger.Warn("replication: local log replaced by the primary's snapshot",
-		"kept_at", aside, "snapshot_op", w.op)
-	options := n.config.WAL
-	options.Dir, options.Logger = n.config.LogDir, n.config.Logger
-	log, err := wal.Open(options)
-	if err != nil {
-		return err
-	}
-	n.log, n.link.config.Log = log, log
-	return log.StartAfter(w.op, w.chain)
 }
 
 // removeSnapshotsAfter deletes snapshots of ops above op (op 0: all of them): they hold
@@ -321,24 +233,57 @@ func removeSnapshotsAfter(dir string, op uint64) error {
 	return nil
 }
 
-// Shard returns the node's shard (the backend for the network layer).
-func (n *Node) Shard() *shard.Shard { return n.shard }
+// Groups returns the node's shard groups, in shard order.
+func (n *Node) Groups() []*Group { return n.groups }
 
-// Log returns the node's log.
-func (n *Node) Log() *wal.Log { return n.log }
+// Shards returns the node's shards, in shard order.
+func (n *Node) Shards() []*shard.Shard {
+	shards := make([]*shard.Shard, len(n.groups))
+	for i, g := range n.groups {
+		shards[i] = g.shard
+	}
+	return shards
+}
 
-// Recovery returns how the state was rebuilt at startup.
-func (n *Node) Recovery() shard.RecoveryReport { return n.recovery }
+// Shard returns shard 0 (a one-shard node's only shard).
+func (n *Node) Shard() *shard.Shard { return n.groups[0].shard }
 
-// Start runs the shard (replies go to replier) and replication.
-func (n *Node) Start(replier shard.Replier) {
-	n.shard.Start(replier)
+// Log returns shard 0's log.
+func (n *Node) Log() *wal.Log { return n.groups[0].log }
+
+// Recovery returns how shard 0's state was rebuilt at startup.
+func (n *Node) Recovery() shard.RecoveryReport { return n.groups[0].recovery }
+
+// Epoch returns the node's epoch (every shard's).
+func (n *Node) Epoch() uint64 { return n.groups[0].shard.Epoch() }
+
+// Role returns the node's role (every shard's).
+func (n *Node) Role() shard.Role { return n.groups[0].shard.Role() }
+
+func (n *Node) shards() uint16 { return n.config.Map.Shards }
+
+func (n *Node) mapChecksum() uint32 { return n.config.Map.Checksum() }
+
+// Start runs every shard (shard i's released output goes to outputs[i]) and replication.
+func (n *Node) Start(outputs []shard.Outputs) {
+	if len(outputs) != len(n.groups) {
+		panic(fmt.Sprintf("replication: %d outputs for %d shards", len(outputs), len(n.groups)))
+	}
+	for i, g := range n.groups {
+		g.shard.Start(outputs[i])
+	}
 	n.mutex.Lock()
 	defer n.mutex.Unlock()
-	if n.shard.Role() == shard.RoleStandby {
+	n.started = true
+	if n.Role() == shard.RoleStandby {
 		n.following, n.stopFollowing = context.WithCancel(n.lifetime)
-		n.standbyDone = make(chan struct{})
-		go n.follow()
+		for _, g := range n.groups {
+			n.followers.Add(1)
+			go func() {
+				defer n.followers.Done()
+				g.follow(n.following)
+			}()
+		}
 		if n.config.Witness != "" {
 			n.watchStop = make(chan struct{})
 			stop := n.watchStop
@@ -346,98 +291,36 @@ func (n *Node) Start(replier shard.Replier) {
 		}
 		return
 	}
-	if n.listener != nil {
-		n.startPrimary(n.config.DegradeAfter, false)
-	}
+	n.startPrimary(false)
 	if n.config.Witness != "" {
 		// The release path counts on no lease until the witness grants one (leaseClock
 		// stays expired): the witness may have given it to the other node, promoted
 		// while this one was away. The lease goroutine itself gives the first renewal
 		// a lease's time before it fences.
 		n.leaseStop = make(chan struct{})
-		stop, primary := n.leaseStop, n.primary
+		stop := n.leaseStop
 		fenceAt := leaseValidFrom(time.Now(), n.config.LeaseDuration)
-		n.goBackground(func() { n.holdLease(stop, fenceAt, primary) })
+		n.goBackground(func() { n.holdLease(stop, fenceAt) })
 	}
 }
 
-// startPrimary begins serving standbys. alone starts it released from its standby
-// (promotion: there is none yet) until one attaches and catches up.
-func (n *Node) startPrimary(degradeAfter time.Duration, alone bool) {
+// startPrimary begins serving standbys, every group's at once (nothing without a
+// listener). alone starts each released from its standby (promotion: there is none yet)
+// until one attaches and catches up. The caller holds the mutex.
+func (n *Node) startPrimary(alone bool) {
+	if n.listener == nil {
+		return
+	}
 	heartbeat := heartbeatInterval
 	if n.config.Witness != "" {
 		heartbeat = min(heartbeat, n.config.LeaseDuration/4)
 	}
-	n.primary = StartPrimary(PrimaryConfig{Listener: n.listener, Key: n.config.Key, Log: n.log,
-		Shard: n.shard, SnapshotDir: n.config.SnapshotDir, Mode: n.config.Mode,
-		DegradeAfter: degradeAfter, ClientAddress: n.config.ClientAddress,
-		HeartbeatInterval: heartbeat, Lease: n.leaseClock, Logger: n.config.Logger})
-	if alone && n.config.Mode == ModeSync {
-		n.primary.degraded.Store(true)
-		n.primary.stats.degradations.Add(1)
-		n.config.Logger.Warn("replication: promoted without a standby: releasing on local " +
-			"durability until a standby attaches and catches up")
+	for _, g := range n.groups {
+		g.startPrimary(heartbeat, alone)
 	}
-	n.shard.SetAcknowledger(n.primary)
+	n.gate = startGate(n, n.listener)
 }
 
-// follow streams from the primary, reconnecting with back-off, until stopped, or until
-// something no reconnection cures: the primary asks for a resync (which needs a
-// restart), refuses this node's key or certificate, or the local log fails.
-func (n *Node) follow() {
-	defer close(n.standbyDone)
-	link := n.link // Nil when the node started without reaching its primary.
-	config := n.standbyConfig()
-	for delay := 50 * time.Millisecond; ; {
-		if link != nil {
-			n.standby.lastHeard.Store(time.Now().UnixNano())
-			n.standby.connected.Store(true)
-			err := link.Stream(n.shard.Replicate, n.digests, n.following.Done(), &n.standby)
-			n.standby.connected.Store(false)
-			link.Close()
-			if n.stopping() {
-				return
-			}
-			if errors.Is(err, ErrDigestMismatch) {
-				n.fail(err)
-				return
-			}
-			if shardErr := n.shard.Err(); shardErr != nil {
-				n.fail(fmt.Errorf("replication: the local log failed: %w", shardErr))
-				return
-			}
-			n.config.Logger.Warn(streamEndedMessage, "error", err)
-			delay = 50 * time.Millisecond
-		}
-		select {
-		case <-n.following.Done():
-			return
-		case <-time.After(delay):
-		}
-		delay = min(2*delay, reconnectDelayMax)
-		var err error
-		link, err = Dial(n.following, config, n.shard.Epoch())
-		if errors.Is(err, ErrUnauthenticated) {
-			n.fail(err) // The primary's key or certificate changed: waiting cannot help.
-			return
-		}
-		if err != nil {
-			link = nil
-			continue
-		}
-		if link.Welcome.plan != planStream || link.Welcome.op != n.log.LastOp() {
-			link.Close()
-			n.fail(fmt.Errorf("%w (plan %s at op %d, local log at op %d)", ErrResyncNeeded,
-				link.Welcome.plan, link.Welcome.op, n.log.LastOp()))
-			return
-		}
-		n.shard.SetPrimaryAddress(link.Welcome.address)
-	}
-}
-
-func (n *Node) stopping() bool { return n.following.Err() != nil }
-
-// streamEndedMessage is logged when the stream from the primary ends by itself.
 const streamEndedMessage = "replication: stream from the primary ended"
 
 // fail records a fatal replication problem loudly; the standby stops following.
@@ -457,24 +340,48 @@ func (n *Node) Err() error {
 	return n.failure
 }
 
-// Promote makes this standby the primary of a new epoch: it stops following, persists
-// the epoch, switches the shard, starts serving a future standby, and fences the old
-// primary if it can be reached. With a witness configured it first takes the lease, and
-// refuses while the old primary still holds it. It returns the new epoch.
+// fence stops every shard of the node at once: a node of a higher epoch exists (at
+// address, when known), so this one must no longer accept or acknowledge anything.
+func (n *Node) fence(epoch uint64, address string) {
+	for _, g := range n.groups {
+		g.shard.Fence(epoch, address)
+	}
+}
+
+// handleFence accepts a fence from a node of a higher epoch: the whole node stops serving.
+func (n *Node) handleFence(f frame, nonce []byte) {
+	if len(f.body) < 32 {
+		return
+	}
+	address := string(f.body[32:])
+	if !verifyMAC(n.config.Key, frameFence, nonce, f.epoch, f.body[32:], f.body[:32]) {
+		n.config.Logger.Warn("replication: fence with a bad signature ignored")
+		return
+	}
+	if f.epoch > n.Epoch() {
+		n.fence(f.epoch, address)
+	}
+}
+
+// Promote makes this standby the primary of a new epoch, every shard together: it stops
+// following, persists the epoch, switches every shard, starts serving a future standby,
+// and fences the old primary if it can be reached. With a witness configured it first
+// takes the lease, and refuses while the old primary still holds it. It returns the new
+// epoch.
 func (n *Node) Promote() (uint64, error) {
 	n.mutex.Lock()
 	defer n.mutex.Unlock()
 	if n.closed {
 		return 0, ErrNodeClosed
 	}
-	if n.shard.Role() != shard.RoleStandby {
-		return 0, fmt.Errorf("replication: cannot promote a %s", n.shard.Role())
+	if n.Role() != shard.RoleStandby {
+		return 0, fmt.Errorf("replication: cannot promote a %s", n.Role())
 	}
-	epoch := n.shard.Epoch() + 1
+	epoch := n.Epoch() + 1
 	if n.config.Witness != "" {
 		sent := time.Now()
 		answer, err := askWitness(n.lifetime, n.config.Witness, n.clientTLS(), n.config.Key,
-			leaseAcquire, n.config.NodeName, n.shard.Epoch(), sent.Add(handshakeTimeout))
+			leaseAcquire, n.config.NodeName, n.Epoch(), sent.Add(handshakeTimeout))
 		if err != nil {
 			return 0, fmt.Errorf("replication: witness: %w", err)
 		}
@@ -488,12 +395,14 @@ func (n *Node) Promote() (uint64, error) {
 	return n.promoteLocked(epoch)
 }
 
-// promoteLocked carries out a promotion to epoch; the caller holds the mutex.
+// promoteLocked carries out a promotion to epoch; the caller holds the mutex. The epoch
+// is persisted before any shard switches, and every shard switches before any serves a
+// standby or the old primary is fenced.
 func (n *Node) promoteLocked(epoch uint64) (uint64, error) {
-	if n.stopFollowing != nil && !n.stopping() {
+	if n.stopFollowing != nil && n.following.Err() == nil {
 		n.stopFollowing()
 		n.mutex.Unlock()
-		<-n.standbyDone
+		n.followers.Wait()
 		if testHookPromotionUnlocked != nil {
 			testHookPromotionUnlocked()
 		}
@@ -501,7 +410,7 @@ func (n *Node) promoteLocked(epoch uint64) (uint64, error) {
 	}
 	if n.closed {
 		// Close ran while the mutex was released: nothing has changed yet, and nothing
-		// may (the shard and the listener are being closed).
+		// may (the shards and the listener are being closed).
 		return 0, ErrNodeClosed
 	}
 	if n.watchStop != nil {
@@ -511,17 +420,23 @@ func (n *Node) promoteLocked(epoch uint64) (uint64, error) {
 	if err := StoreEpoch(n.config.EpochPath, epoch); err != nil {
 		return 0, err
 	}
-	if err := n.shard.Promote(epoch); err != nil {
-		return 0, err
+	for _, g := range n.groups {
+		if err := g.shard.Promote(epoch); err != nil {
+			// The epoch is stored: the shards switched so far write under it, and the node
+			// is stuck half promoted; say so loudly (a restart makes every shard a primary
+			// of the stored epoch).
+			n.config.Logger.Error("replication: PROMOTION FAILED part way; restart the node",
+				"shard", g.index, "error", err)
+			return 0, err
+		}
 	}
-	if n.listener != nil {
-		n.startPrimary(n.config.DegradeAfter, true)
-	}
-	n.config.Logger.Warn("replication: PROMOTED to primary", "epoch", epoch, "op", n.log.LastOp())
+	n.startPrimary(true)
+	n.config.Logger.Warn("replication: PROMOTED to primary", "epoch", epoch, "shards",
+		len(n.groups))
 	if n.config.Witness != "" {
 		n.leaseStop = make(chan struct{})
-		stop, primary, fenceAt := n.leaseStop, n.primary, n.leaseClock.until()
-		n.goBackground(func() { n.holdLease(stop, fenceAt, primary) })
+		stop, fenceAt := n.leaseStop, n.leaseClock.until()
+		n.goBackground(func() { n.holdLease(stop, fenceAt) })
 	}
 	n.goBackground(func() { n.fencePeer(epoch) })
 	return epoch, nil
@@ -533,7 +448,8 @@ func (n *Node) promoteLocked(epoch uint64) (uint64, error) {
 // primary cannot acknowledge anything, but one restarted later *as a primary* (a process
 // supervisor replaying its usual command line, say) would keep its old epoch and, with
 // DegradeAfter and no witness, acknowledge writes alone after that delay: the retries
-// fence it about a second after it comes back.
+// fence it about a second after it comes back. One fence stops every shard of the old
+// node (its gate fences them all).
 func (n *Node) fencePeer(epoch uint64) {
 	peer := n.config.Peer
 	if peer == "" {
@@ -558,7 +474,7 @@ func (n *Node) fencePeer(epoch uint64) {
 			return
 		case <-time.After(fenceRetryInterval):
 		}
-		if n.shard.Role() != shard.RolePrimary || n.shard.Epoch() != epoch || n.peerFollows() {
+		if n.Role() != shard.RolePrimary || n.Epoch() != epoch || n.peerFollows() {
 			return
 		}
 	}
@@ -567,10 +483,12 @@ func (n *Node) fencePeer(epoch uint64) {
 // peerFollows reports whether a standby session is attached to this node (the old
 // primary has rejoined: nothing to fence any more).
 func (n *Node) peerFollows() bool {
-	n.mutex.Lock()
-	primary := n.primary
-	n.mutex.Unlock()
-	return primary != nil && primary.current.Load() != nil
+	for _, g := range n.groups {
+		if p := g.primary.Load(); p != nil && p.current.Load() != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // fencePeerOnce makes one fence call: dial, read the challenge, send the signed fence.
@@ -602,7 +520,7 @@ func (n *Node) fencePeerOnce(peer string, epoch uint64) error {
 	return writer.Flush()
 }
 
-// Close stops replication and the shard (which releases what it can), then the log. A
+// Close stops replication and the shards (each releases what it can), then the logs. A
 // promotion under way is abandoned (ErrNodeClosed) and the lease, failover-watch and
 // fencing goroutines are waited for; none waits for a peer past the start of Close
 // (every network wait watches n.lifetime).
@@ -613,7 +531,6 @@ func (n *Node) Close() error {
 	if n.stopFollowing != nil {
 		n.stopFollowing()
 	}
-	standbyDone, primary := n.standbyDone, n.primary
 	if n.leaseStop != nil {
 		close(n.leaseStop)
 		n.leaseStop = nil
@@ -622,21 +539,35 @@ func (n *Node) Close() error {
 		close(n.watchStop)
 		n.watchStop = nil
 	}
+	gate := n.gate
 	n.mutex.Unlock()
-	if standbyDone != nil {
-		<-standbyDone
-	}
+	n.followers.Wait()
 	n.background.Wait()
-	err := n.shard.Close()
-	if primary != nil {
-		primary.Close()
+	if gate != nil {
+		gate.close()
 	} else if n.listener != nil {
 		n.listener.Close()
 	}
-	if n.link != nil {
-		n.link.Close()
+	errs := make([]error, len(n.groups))
+	n.eachGroup(func(g *Group) error {
+		errs[g.index] = g.shard.Close()
+		return nil
+	})
+	for _, g := range n.groups {
+		if p := g.primary.Load(); p != nil {
+			p.Close()
+		}
+		if g.link != nil {
+			g.link.Close()
+		}
 	}
-	return errors.Join(err, n.log.Close())
+	if gate != nil {
+		gate.wait()
+	}
+	for _, g := range n.groups {
+		errs = append(errs, g.log.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // clientTLS is the TLS configuration for dialing the peer (nil: plain TCP).
@@ -645,10 +576,4 @@ func (n *Node) clientTLS() *tls.Config {
 		return nil
 	}
 	return n.config.TLS.Client
-}
-
-// standbyConfig is how this node dials its primary.
-func (n *Node) standbyConfig() StandbyConfig {
-	return StandbyConfig{Address: n.config.StandbyOf, Key: n.config.Key, TLS: n.clientTLS(),
-		Log: n.log, Logger: n.config.Logger}
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"sequent/core/backend"
 	"sequent/core/model"
 	"sequent/core/shard"
 	"sequent/wal"
@@ -20,15 +21,15 @@ var testKey = []byte("replication test key")
 // collector gathers replies per connection id.
 type collector struct {
 	mutex   sync.Mutex
-	replies map[uint64]shard.Reply
+	replies map[uint64]backend.Reply
 	bodies  map[uint64][]byte
 }
 
 func newCollector() *collector {
-	return &collector{replies: map[uint64]shard.Reply{}, bodies: map[uint64][]byte{}}
+	return &collector{replies: map[uint64]backend.Reply{}, bodies: map[uint64][]byte{}}
 }
 
-func (c *collector) Deliver(replies []shard.Reply) {
+func (c *collector) Deliver(replies []backend.Reply) {
 	c.mutex.Lock()
 	defer c.mutex.Unlock()
 	for _, reply := range replies {
@@ -38,9 +39,9 @@ func (c *collector) Deliver(replies []shard.Reply) {
 	}
 }
 
-func (c *collector) DeliverReports([]shard.Report) {}
+func (c *collector) DeliverReports([]backend.Report) {}
 
-func (c *collector) get(connection uint64) (shard.Reply, []byte, bool) {
+func (c *collector) get(connection uint64) (backend.Reply, []byte, bool) {
 	c.mutex.Lock()
 	defer c.mutex.Unlock()
 	reply, ok := c.replies[connection]
@@ -48,7 +49,7 @@ func (c *collector) get(connection uint64) (shard.Reply, []byte, bool) {
 }
 
 // wait waits (bounded) for the reply on a connection id.
-func (c *collector) wait(t *testing.T, connection uint64) (shard.Reply, []byte) {
+func (c *collector) wait(t *testing.T, connection uint64) (backend.Reply, []byte) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
@@ -58,7 +59,7 @@ func (c *collector) wait(t *testing.T, connection uint64) (shard.Reply, []byte) 
 		time.Sleep(time.Millisecond)
 	}
 	t.Fatalf("no reply on connection %d within 10 s", connection)
-	return shard.Reply{}, nil
+	return backend.Reply{}, nil
 }
 
 func freeAddress(t *testing.T) string {
@@ -77,8 +78,12 @@ type testNode struct {
 	config  NodeConfig
 }
 
+// primary0 returns shard 0's Primary (nil unless serving as a replicated primary).
+func (n *testNode) primary0() *Primary { return n.groups[0].primary.Load() }
+
 func nodeConfig(dir, listen, standbyOf string) NodeConfig {
-	return NodeConfig{LogDir: filepath.Join(dir, "log"), SnapshotDir: filepath.Join(dir, "snapshots"),
+	return NodeConfig{Groups: []GroupConfig{{LogDir: filepath.Join(dir, "log"),
+		SnapshotDir: filepath.Join(dir, "snapshots")}},
 		EpochPath: filepath.Join(dir, "epoch"), Listen: listen, StandbyOf: standbyOf, Key: testKey,
 		ClientAddress: "client-" + listen, Snapshots: &shard.SnapshotConfig{},
 		Shard: shard.Config{CloseTimeout: 200 * time.Millisecond}, Logger: testLogger}
@@ -99,7 +104,7 @@ func startNode(t *testing.T, config NodeConfig) *testNode {
 		t.Fatal(err)
 	}
 	n := &testNode{Node: node, replies: newCollector(), config: config}
-	node.Start(n.replies)
+	node.Start([]shard.Outputs{shard.RepliesOnly(n.replies)})
 	return n
 }
 
@@ -137,7 +142,7 @@ func transfer(id, debit, credit, amount uint64) []byte {
 func (n *testNode) submit(t *testing.T, connection, number uint64, operation model.Operation,
 	body []byte) {
 	t.Helper()
-	status := n.Shard().Submit(&shard.Request{Connection: connection, Client: 7, Session: 1,
+	status := n.Shard().Submit(&backend.Request{Connection: connection, Client: 7, Session: 1,
 		Number: number, Operation: operation, Body: body})
 	if status != model.StatusOK {
 		t.Fatalf("submit %d: %s", number, status)
@@ -212,7 +217,7 @@ func TestSyncReplicationAndFailover(t *testing.T) {
 	if rejoined.Shard().Role() != shard.RoleStandby || rejoined.Shard().Epoch() != 2 {
 		t.Fatalf("rejoined as %s at epoch %d", rejoined.Shard().Role(), rejoined.Shard().Epoch())
 	}
-	if status := rejoined.Shard().Submit(&shard.Request{Connection: 1, Client: 7, Session: 2,
+	if status := rejoined.Shard().Submit(&backend.Request{Connection: 1, Client: 7, Session: 2,
 		Number: 1, Operation: model.OperationCreateAccounts, Body: accounts(9)}); status != model.StatusNotPrimary {
 		t.Fatalf("write on the rejoined old primary: %s", status)
 	}
@@ -227,7 +232,7 @@ func TestRejoinTruncatesDivergentSuffix(t *testing.T) {
 	primary, standby := startSyncPair(t, primaryDir, standbyDir)
 	primaryAddress, standbyAddress := primary.config.Listen, standby.config.Listen
 	standby.Close() // The standby stops; the primary goes on alone...
-	waitFor(t, "the primary to notice", func() bool { return primary.primary.current.Load() == nil })
+	waitFor(t, "the primary to notice", func() bool { return primary.primary0().current.Load() == nil })
 	primary.submit(t, 2, 2, model.OperationCreateTransfers, transfer(10, 1, 2, 50))
 	waitFor(t, "the unacknowledged entry to be written", func() bool { return primary.Log().Durable() >= 2 })
 	if _, _, ok := primary.replies.get(2); ok {
@@ -262,7 +267,7 @@ func TestRejoinTruncatesDivergentSuffix(t *testing.T) {
 // digestOf asks the node's shard for a snapshot-free digest through a lookup-free path:
 // it recovers a machine from the node's log (the log is the state).
 func digestOf(t *testing.T, n *Node) [32]byte {
-	machine, _, err := shard.Recover(n.config.Machine, n.Log(), "", nil, nil)
+	machine, _, err := shard.Recover(n.config.Groups[0].Machine, n.Log(), "", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -316,7 +321,7 @@ func TestStandbyFarBehindGetsSnapshot(t *testing.T) {
 }
 
 func digestOfStandby(t *testing.T, n *Node) [32]byte {
-	machine, report, err := shard.Recover(n.config.Machine, n.Log(), n.config.SnapshotDir, nil, nil)
+	machine, report, err := shard.Recover(n.config.Groups[0].Machine, n.Log(), n.config.Groups[0].SnapshotDir, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -327,7 +332,7 @@ func digestOfStandby(t *testing.T, n *Node) [32]byte {
 }
 
 func (n *Node) shardDigest(t *testing.T) [32]byte {
-	machine, _, err := shard.Recover(n.config.Machine, n.Log(), n.config.SnapshotDir, nil, nil)
+	machine, _, err := shard.Recover(n.config.Groups[0].Machine, n.Log(), n.config.Groups[0].SnapshotDir, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -340,7 +345,7 @@ func TestWrongKeyIsRefused(t *testing.T) {
 	defer primary.Close()
 	config := nodeConfig(t.TempDir(), "", primaryAddress)
 	config.Key = []byte("not the key")
-	log, err := wal.Open(wal.Options{Dir: config.LogDir, Logger: config.Logger})
+	log, err := wal.Open(wal.Options{Dir: config.Groups[0].LogDir, Logger: config.Logger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -349,7 +354,7 @@ func TestWrongKeyIsRefused(t *testing.T) {
 	if err == nil {
 		t.Fatal("a standby with the wrong key was accepted")
 	}
-	if primary.primary.current.Load() != nil {
+	if primary.primary0().current.Load() != nil {
 		t.Fatal("a session was attached for an unauthenticated peer")
 	}
 
@@ -408,16 +413,16 @@ func TestPromotedPrimaryReturnsToSync(t *testing.T) {
 	if _, err := standby.Promote(); err != nil {
 		t.Fatal(err)
 	}
-	if !standby.primary.degraded.Load() {
+	if !standby.primary0().degraded.Load() {
 		t.Fatal("a node promoted without a standby is not released from waiting for one")
 	}
 	rejoined := startNode(t, nodeConfig(t.TempDir(), primary.config.Listen, standby.config.Listen))
 	defer rejoined.Close()
 	waitFor(t, "sync mode after the new standby caught up", func() bool {
-		return !standby.primary.degraded.Load()
+		return !standby.primary0().degraded.Load()
 	})
 	rejoined.Close() // The standby is gone: replies must wait again.
-	waitFor(t, "the primary to notice", func() bool { return standby.primary.current.Load() == nil })
+	waitFor(t, "the primary to notice", func() bool { return standby.primary0().current.Load() == nil })
 	standby.submit(t, 2, 2, model.OperationCreateTransfers, transfer(10, 1, 2, 5))
 	time.Sleep(200 * time.Millisecond)
 	if _, _, ok := standby.replies.get(2); ok {
@@ -434,7 +439,7 @@ func TestCloseDuringPromotion(t *testing.T) {
 	defer primary.Close()
 	standbyConfig := nodeConfig(t.TempDir(), freeAddress(t), primaryAddress)
 	standby := startNode(t, standbyConfig)
-	waitFor(t, "the standby to connect", func() bool { return standby.standby.connected.Load() })
+	waitFor(t, "the standby to connect", func() bool { return standby.groups[0].standby.connected.Load() })
 
 	paused, resume := make(chan struct{}), make(chan struct{})
 	testHookPromotionUnlocked = func() {
@@ -492,7 +497,7 @@ func TestPromotedNodeFencesRestartedOldPrimary(t *testing.T) {
 	waitFor(t, "the restarted old primary to be fenced", func() bool {
 		return restarted.Shard().Role() == shard.RoleFenced
 	})
-	if status := restarted.Shard().Submit(&shard.Request{Connection: 2, Client: 7, Session: 2,
+	if status := restarted.Shard().Submit(&backend.Request{Connection: 2, Client: 7, Session: 2,
 		Number: 1, Operation: model.OperationCreateAccounts, Body: accounts(3)}); status != model.StatusNotPrimary {
 		t.Fatalf("write on the fenced old primary: %s", status)
 	}

@@ -2,8 +2,6 @@ package replication
 
 import (
 	"bufio"
-	"crypto/rand"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -39,16 +37,22 @@ func (m Mode) String() string {
 	return "sync"
 }
 
-// PrimaryConfig configures the primary's end of replication.
+// PrimaryConfig configures the primary's end of replication for one shard group. The
+// node's gate (gate.go) accepts the connections and hands each standby hello for this
+// shard to HandleHello.
 type PrimaryConfig struct {
-	Listener      net.Listener  // Where standbys (and fencing peers) connect.
-	Key           []byte        // Shared replication secret.
-	Log           *wal.Log      // The primary's log.
-	Shard         *shard.Shard  // The primary's shard (epoch, fencing).
-	SnapshotDir   string        // Snapshots to send a standby that is too far behind.
-	Mode          Mode          // Sync (default) or async.
-	DegradeAfter  time.Duration // Sync: release without the standby after it is gone this long; 0 = never.
-	ClientAddress string        // This node's client address, for redirects.
+	Key           []byte                             // Shared replication secret.
+	Log           *wal.Log                           // The primary's log.
+	Shard         *shard.Shard                       // The primary's shard (epoch, role).
+	Index         uint16                             // The shard's index in the map,
+	Shards        uint16                             // the map's shard count
+	MapChecksum   uint32                             // and checksum: a standby's must match.
+	Fence         func(epoch uint64, address string) // Fences the whole node.
+	Notify        chan struct{}                      // Signalled when Acknowledged advances (capacity 1).
+	SnapshotDir   string                             // Snapshots to send a standby that is too far behind.
+	Mode          Mode                               // Sync (default) or async.
+	DegradeAfter  time.Duration                      // Sync: release without the standby after it is gone this long; 0 = never.
+	ClientAddress string                             // This node's client address, for redirects.
 	// HeartbeatInterval: the sender sends a heartbeat this often (default
 	// heartbeatInterval); with a witness, at most a quarter lease, so that a standby can
 	// tell a silent primary within one lease.
@@ -117,14 +121,16 @@ func StartPrimary(config PrimaryConfig) *Primary {
 	if config.HeartbeatInterval <= 0 {
 		config.HeartbeatInterval = heartbeatInterval
 	}
-	p := &Primary{config: config, ackNotify: make(chan struct{}, 1), closed: make(chan struct{})}
+	if config.Notify == nil {
+		config.Notify = make(chan struct{}, 1)
+	}
+	p := &Primary{config: config, ackNotify: config.Notify, closed: make(chan struct{})}
 	p.goneSince.Store(time.Now().UnixNano())
 	// acked starts at 0: entries already in the log (a restarted primary's last writes)
 	// may never have reached the standby, so nothing counts as acknowledged until a
 	// standby says what it has durably written. (A promoted node starts degraded, which
 	// releases without acknowledgements until its new standby has caught up.)
-	p.sessions.Add(2)
-	go p.accept()
+	p.sessions.Add(1)
 	go p.watchDegradation()
 	return p
 }
@@ -166,7 +172,6 @@ func (p *Primary) AcknowledgedNotify() <-chan struct{} { return p.ackNotify }
 func (p *Primary) Close() error {
 	p.closeOnce.Do(func() {
 		close(p.closed)
-		p.config.Listener.Close()
 		if s := p.current.Load(); s != nil {
 			s.conn.Close()
 		}
@@ -182,110 +187,26 @@ func (p *Primary) signal() {
 	}
 }
 
-func (p *Primary) accept() {
-	defer p.sessions.Done()
-	for {
-		conn, err := p.config.Listener.Accept()
-		if err != nil {
-			select {
-			case <-p.closed:
-				return
-			default:
-			}
-			p.config.Logger.Warn("replication: accept failed", "error", err)
-			time.Sleep(50 * time.Millisecond)
-			continue
-		}
-		p.sessions.Add(1)
-		go func() {
-			defer p.sessions.Done()
-			p.serve(conn)
-		}()
-	}
-}
-
-// serve runs one connection: the challenge, then either a fence or a standby session.
-func (p *Primary) serve(conn net.Conn) {
-	defer conn.Close()
-	reader := newFrameReader(conn)
-	writer := bufio.NewWriterSize(conn, 1<<16)
-	nonce := make([]byte, nonceSize)
-	if _, err := rand.Read(nonce); err != nil {
-		p.config.Logger.Error("replication: no randomness for a nonce", "error", err)
-		return
-	}
-	conn.SetDeadline(time.Now().Add(handshakeTimeout))
-	if secured, ok := conn.(*tls.Conn); ok {
-		// Handshake now rather than on the first write, so that a refused certificate is
-		// logged as what it is.
-		if err := secured.Handshake(); err != nil {
-			p.config.Logger.Warn("replication: TLS handshake failed", "peer",
-				conn.RemoteAddr().String(), "error", err)
-			return
-		}
-	}
-	epoch := p.config.Shard.Epoch()
-	challenge := append(append([]byte(nil), nonce...), encodeUint64s(p.config.Log.LastOp())...)
-	if writeFrame(writer, frameChallenge, epoch, challenge) != nil || writer.Flush() != nil {
-		return
-	}
-	first, err := reader.read()
-	if err != nil {
-		return
-	}
-	switch first.kind {
-	case frameFence:
-		p.handleFence(first, nonce)
-	case frameHello:
-		if err := p.handleHello(conn, reader, writer, first, nonce); err != nil {
-			p.config.Logger.Warn("replication: standby session ended", "peer",
-				conn.RemoteAddr().String(), "error", err)
-			if errors.Is(err, ErrUnauthenticated) {
-				// Said as a refusal the standby stops on, not as a text it retries after.
-				writeFrame(writer, frameRefused, p.config.Shard.Epoch(),
-					encodeRefusal(refusedUnauthenticated, "replication key mismatch"))
-			} else {
-				writeFrame(writer, frameError, p.config.Shard.Epoch(), []byte(err.Error()))
-			}
-			writer.Flush()
-		}
-	default:
-		p.config.Logger.Warn("replication: unexpected first frame", "type", first.kind)
-	}
-}
-
-// handleFence accepts a fence from a node of a higher epoch: this node stops serving.
-func (p *Primary) handleFence(f frame, nonce []byte) {
-	if len(f.body) < 32 {
-		return
-	}
-	address := string(f.body[32:])
-	if !verifyMAC(p.config.Key, frameFence, nonce, f.epoch, f.body[32:], f.body[:32]) {
-		p.config.Logger.Warn("replication: fence with a bad signature ignored")
-		return
-	}
-	if f.epoch > p.config.Shard.Epoch() {
-		p.config.Shard.Fence(f.epoch, address)
-	}
-}
-
-// handleHello authenticates a standby, plans its catch-up and streams to it.
+// handleHello authenticates a standby of this shard, plans its catch-up and streams to
+// it. h is the hello decoded (f.body[32:]); the gate routed it here by its shard.
 func (p *Primary) handleHello(conn net.Conn, reader *frameReader, writer *bufio.Writer,
-	f frame, nonce []byte) error {
+	f frame, h hello, nonce []byte) error {
 	if len(f.body) < 32 || !verifyMAC(p.config.Key, frameHello, nonce, f.epoch, f.body[32:],
 		f.body[:32]) {
 		return ErrUnauthenticated
 	}
-	h, err := decodeHello(f.body[32:])
-	if err != nil {
-		return err
+	if h.shards != p.config.Shards || h.mapChecksum != p.config.MapChecksum ||
+		h.shard != p.config.Index {
+		return fmt.Errorf("%w: the standby's map has %d shards (checksum %08x), this "+
+			"primary's %d (checksum %08x)", errShardMap, h.shards, h.mapChecksum,
+			p.config.Shards, p.config.MapChecksum)
 	}
 	if p.config.Shard.Role() != shard.RolePrimary {
 		return errFenced
 	}
 	if f.epoch > p.config.Shard.Epoch() {
 		// The standby has followed a newer primary: we are the stale one.
-		p.config.Shard.Fence(f.epoch, "")
+		p.config.Fence(f.epoch, "")
 		return fmt.Errorf("standby is at epoch %d, we are at %d: fenced", f.epoch,
 			p.config.Shard.Epoch())
 	}

@@ -37,6 +37,9 @@ var errSessionClosed = errors.New("replication: session closed")
 // errFenced ends a standby session, or refuses one, on a primary that has fenced itself.
 var errFenced = errors.New("replication: this primary is fenced")
 
+// errShardMap refuses a standby whose shard map differs (frameRefused, refusedShardMap).
+var errShardMap = errors.New("replication: shard map mismatch")
+
 // stream sends every entry after op through a wal.Tail: from the log while behind, then
 // as the writer writes them (before their local fsync, so the standby syncs in parallel),
 // falling back to the log whenever the tail's bounded queue missed entries; plus digests

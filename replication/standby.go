@@ -22,8 +22,13 @@ type StandbyConfig struct {
 	Address string      // The primary's replication address.
 	Key     []byte      // Shared replication secret.
 	TLS     *tls.Config // Dial over TLS with this configuration; nil = plain TCP.
-	Log     *wal.Log    // The standby's own log.
-	Logger  *slog.Logger
+	Log     *wal.Log    // The standby's own log (of shard Shard).
+	// Shard is the shard this link replicates; Shards and MapChecksum describe the
+	// standby's shard map, which must be the primary's (else ErrShardMapMismatch).
+	Shard       uint16
+	Shards      uint16
+	MapChecksum uint32
+	Logger      *slog.Logger
 }
 
 // Link is one authenticated connection from a standby to its primary.
@@ -83,7 +88,9 @@ func (l *Link) handshake(epoch uint64) error {
 		return fmt.Errorf("%w: expected a challenge", ErrFrame)
 	}
 	nonce := append([]byte(nil), challenge.body[:nonceSize]...)
-	h := hello{lastOp: l.config.Log.LastOp(), points: l.config.Log.RecentChains(recentChainsMax)}
+	h := hello{shard: l.config.Shard, shards: max(l.config.Shards, 1),
+		mapChecksum: l.config.MapChecksum, lastOp: l.config.Log.LastOp(),
+		points: l.config.Log.RecentChains(recentChainsMax)}
 	payload := h.encodePayload()
 	body := append(mac(l.config.Key, frameHello, nonce, epoch, payload), payload...)
 	if err := writeFrame(l.writer, frameHello, epoch, body); err != nil {
@@ -124,32 +131,10 @@ func (l *Link) ReceiveSnapshot(dir string) (string, error) {
 		return "", err
 	}
 	final := filepath.Join(dir, fmt.Sprintf("snapshot-%020d.snap", l.Welcome.op))
-	temporary := final + ".receiving"
-	file, err := os.Create(temporary)
-	if err != nil {
+	if err := wal.WriteFileDurably(final, 0o644, l.copySnapshot); err != nil {
 		return "", err
 	}
-	defer os.Remove(temporary)
-	if err := l.copySnapshot(file); err != nil {
-		file.Close()
-		return "", err
-	}
-	if err := file.Sync(); err != nil {
-		file.Close()
-		return "", err
-	}
-	if err := file.Close(); err != nil {
-		return "", err
-	}
-	if err := os.Rename(temporary, final); err != nil {
-		return "", err
-	}
-	directory, err := os.Open(dir)
-	if err != nil {
-		return "", err
-	}
-	defer directory.Close()
-	return final, directory.Sync()
+	return final, nil
 }
 
 func (l *Link) copySnapshot(file *os.File) error {

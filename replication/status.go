@@ -13,6 +13,7 @@ type NodeStatus struct {
 	Standby    *StandbyStatus `json:"replication_standby,omitempty"`
 	Failure    string         `json:"failure,omitempty"`
 	Replicated bool           `json:"replicated"`
+	Groups     []GroupStatus  `json:"shards"`
 	// Lease counts this node's witness lease renewals as a primary since the process
 	// started (all zero without a witness).
 	Lease LeaseStats `json:"lease"`
@@ -39,36 +40,97 @@ type StandbyStatus struct {
 	BytesReceived      uint64 `json:"bytes_received"`
 }
 
-// Status returns the node's status. Any goroutine.
+// GroupStatus is one shard group's part of a NodeStatus.
+type GroupStatus struct {
+	Shard     uint16         `json:"shard"`
+	LastOp    uint64         `json:"last_op"`
+	DurableOp uint64         `json:"durable_op"`
+	Primary   *PrimaryStats  `json:"replication_primary,omitempty"`
+	Standby   *StandbyStatus `json:"replication_standby,omitempty"`
+}
+
+// Status returns the node's status: the node as a whole (role, epoch, lease), shard 0's
+// log positions and replication at the top level (a one-shard node's as before), every
+// group's in Groups, and in Primary and Standby the node's replication summed up: attached
+// or connected only if every group is, degraded if any is, lags and counters the worst
+// or the sum. Any goroutine.
 func (n *Node) Status() NodeStatus {
 	n.mutex.Lock()
-	primary, failure := n.primary, n.failure
+	failure := n.failure
 	n.mutex.Unlock()
-	status := NodeStatus{Role: n.shard.Role().String(), Epoch: n.shard.Epoch(),
-		PrimaryAt: n.shard.PrimaryAddress(), LastOp: n.log.LastOp(), DurableOp: n.log.Durable(),
+	status := NodeStatus{Role: n.Role().String(), Epoch: n.Epoch(),
+		PrimaryAt: n.Shard().PrimaryAddress(), LastOp: n.Log().LastOp(),
+		DurableOp:  n.Log().Durable(),
 		Replicated: n.config.Listen != "" || n.config.StandbyOf != "",
 		Lease: LeaseStats{Renewals: n.lease.renewals.Load(),
 			RenewalFailures: n.lease.failures.Load(), Losses: n.lease.lost.Load()}}
 	if failure != nil {
 		status.Failure = failure.Error()
 	}
+	for _, g := range n.groups {
+		group := g.status(n.config.StandbyOf)
+		status.Groups = append(status.Groups, group)
+		if group.Primary != nil {
+			status.Primary = sumPrimary(status.Primary, group.Primary)
+		}
+		if group.Standby != nil {
+			status.Standby = sumStandby(status.Standby, group.Standby)
+		}
+	}
+	return status
+}
+
+func (g *Group) status(standbyOf string) GroupStatus {
+	status := GroupStatus{Shard: g.index, LastOp: g.log.LastOp(), DurableOp: g.log.Durable()}
+	primary := g.primary.Load()
 	if primary != nil {
 		stats := primary.Stats()
 		status.Primary = &stats
 	}
-	if n.config.StandbyOf != "" && primary == nil {
-		standby := &StandbyStatus{PrimaryReplication: n.config.StandbyOf,
-			Connected:       n.standby.connected.Load(),
-			AcknowledgedOp:  n.standby.acknowledged.Load(),
-			PrimaryLastOp:   n.standby.primaryLastOp.Load(),
-			EntriesReceived: n.standby.entries.Load(), BytesReceived: n.standby.bytes.Load()}
+	if standbyOf != "" && primary == nil {
+		standby := &StandbyStatus{PrimaryReplication: standbyOf,
+			Connected:       g.standby.connected.Load(),
+			AcknowledgedOp:  g.standby.acknowledged.Load(),
+			PrimaryLastOp:   g.standby.primaryLastOp.Load(),
+			EntriesReceived: g.standby.entries.Load(), BytesReceived: g.standby.bytes.Load()}
 		if standby.PrimaryLastOp > status.DurableOp {
 			standby.LagOps = standby.PrimaryLastOp - status.DurableOp
 		}
-		if heard := n.standby.lastHeard.Load(); heard != 0 {
+		if heard := g.standby.lastHeard.Load(); heard != 0 {
 			standby.LastHeardMs = time.Since(time.Unix(0, heard)).Milliseconds()
 		}
 		status.Standby = standby
 	}
 	return status
+}
+
+// sumPrimary adds one group's primary stats to the node's (nil: the first group's).
+func sumPrimary(sum, group *PrimaryStats) *PrimaryStats {
+	if sum == nil {
+		copied := *group
+		return &copied
+	}
+	sum.Attached = sum.Attached && group.Attached
+	sum.Degraded = sum.Degraded || group.Degraded
+	sum.LagOps, sum.LagMs = max(sum.LagOps, group.LagOps), max(sum.LagMs, group.LagMs)
+	sum.EntriesSent += group.EntriesSent
+	sum.BytesSent += group.BytesSent
+	sum.Sessions += group.Sessions
+	sum.Degradations += group.Degradations
+	sum.QueueOverflows += group.QueueOverflows
+	return sum
+}
+
+// sumStandby adds one group's standby status to the node's (nil: the first group's).
+func sumStandby(sum, group *StandbyStatus) *StandbyStatus {
+	if sum == nil {
+		copied := *group
+		return &copied
+	}
+	sum.Connected = sum.Connected && group.Connected
+	sum.LagOps = max(sum.LagOps, group.LagOps)
+	sum.LastHeardMs = max(sum.LastHeardMs, group.LastHeardMs)
+	sum.EntriesReceived += group.EntriesReceived
+	sum.BytesReceived += group.BytesReceived
+	return sum
 }

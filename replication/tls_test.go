@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"sequent/core/backend"
 	"sequent/core/model"
 	"sequent/core/shard"
 	"sequent/tools/testcert"
@@ -44,7 +45,7 @@ func TestReplicationOverTLS(t *testing.T) {
 		t.Fatalf("promote: %v", err)
 	}
 	waitFor(t, "the old primary to be fenced", func() bool {
-		return primary.Shard().Submit(&shard.Request{Connection: 3, Client: 7, Session: 1,
+		return primary.Shard().Submit(&backend.Request{Connection: 3, Client: 7, Session: 1,
 			Number: 3, Operation: model.OperationCreateAccounts,
 			Body: accounts(3)}) == model.StatusNotPrimary
 	})
@@ -85,7 +86,7 @@ func TestReplicationTLSRefusesStrangers(t *testing.T) {
 		if c.unauthenticated && !errors.Is(err, ErrUnauthenticated) {
 			t.Fatalf("%s: error %v does not wrap ErrUnauthenticated", c.name, err)
 		}
-		if primary.primary.current.Load() != nil {
+		if primary.primary0().current.Load() != nil {
 			t.Fatalf("%s: a session was attached", c.name)
 		}
 	}

@@ -1,6 +1,6 @@
-// Package tools holds operator tools that combine other packages: the data directory
-// layout shared by the server and the offline tools, and the replayer that `sequent wal
-// verify` drives through the log. Its subpackages are the failover drill (drill),
+// Package tools holds operator tools that combine other packages: the replayer that
+// `sequent wal verify` drives through the log. (The data directory's layout is
+// core/node's Layout.) Its subpackages are the failover drill (drill),
 // clearing (clearing: ledger registry, settlement netting), reconciliation (reconcile),
 // the operators' kit (deploy) and the end-to-end tests (e2e).
 //

@@ -187,3 +187,24 @@ func (m *MemoryLog) Read(afterOp uint64, fn func(e *Entry) error) error {
 	}
 	return nil
 }
+
+// AppendStored appends an entry in its stored form (as a primary's log observer saw it:
+// a standby's replicated entries), decoding it first; like Log.AppendStored it keeps the
+// entry's epoch.
+func (m *MemoryLog) AppendStored(stored []byte) error {
+	entry, _, err := DecodeStored(stored, nil)
+	if err != nil {
+		return err
+	}
+	return m.Append(entry)
+}
+
+// ChainAt reports no chain hash: a MemoryLog keeps none (snapshots taken over it carry a
+// zero chain).
+func (m *MemoryLog) ChainAt(op uint64) ([32]byte, bool) { return [32]byte{}, false }
+
+// Retire retires nothing: a MemoryLog has no segments.
+func (m *MemoryLog) Retire(coveredOp uint64, archiveDir string) (int, error) { return 0, nil }
+
+// BytesAfter returns 0: a memory log is never retired, so no hold can outgrow it.
+func (m *MemoryLog) BytesAfter(op uint64) int64 { return 0 }

@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"sync/atomic"
+
+	"sequent/core/invariants"
 )
 
 // pipeline is the bounded ring of slots between the appending goroutine and the writer.
@@ -170,7 +172,7 @@ func (l *Log) encode(s *slot) {
 				panic("wal: compressed body not in the slot's buffer")
 			}
 			s.out, s.codec = s.compressed[:entryHeaderSize+len(stored)], codec
-			if invariantsEnabled {
+			if invariants.Enabled {
 				assertDecompresses(stored, codec, raw)
 			}
 		}

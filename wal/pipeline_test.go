@@ -2,6 +2,8 @@ package wal
 
 import (
 	"testing"
+
+	"sequent/core/invariants"
 )
 
 // TestGroupCommit holds the writer inside its first group (the observer blocks until
@@ -77,7 +79,7 @@ func TestSyncPolicies(t *testing.T) {
 // writer and fdatasync must not allocate (runtime-wide count, so it covers the other
 // goroutines too).
 func TestAppendAllocations(t *testing.T) {
-	if invariantsEnabled {
+	if invariants.Enabled {
 		t.Skip("invariant checks allocate")
 	}
 	l := openTest(t, t.TempDir())

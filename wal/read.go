@@ -3,6 +3,8 @@ package wal
 import (
 	"fmt"
 	"sync"
+
+	"sequent/core/invariants"
 )
 
 // logReader is the per-call state of Read, pooled so that a replication catch-up calling
@@ -25,7 +27,7 @@ var logReaders = sync.Pool{New: func() any { return new(logReader) }}
 func (l *Log) Read(afterOp uint64, fn func(e *Entry) error) error {
 	r := logReaders.Get().(*logReader)
 	defer logReaders.Put(r)
-	return l.readEntries(r, afterOp, invariantsEnabled,
+	return l.readEntries(r, afterOp, invariants.Enabled,
 		func(info segmentInfo, scanned *scannedEntry) error {
 			return r.deliver(info, scanned, fn)
 		})
@@ -37,7 +39,7 @@ func (l *Log) Read(afterOp uint64, fn func(e *Entry) error) error {
 func (l *Log) ReadStored(afterOp uint64, fn func(stored []byte, meta EntryMeta) error) error {
 	r := logReaders.Get().(*logReader)
 	defer logReaders.Put(r)
-	return l.readEntries(r, afterOp, invariantsEnabled,
+	return l.readEntries(r, afterOp, invariants.Enabled,
 		func(info segmentInfo, scanned *scannedEntry) error {
 			h := &scanned.Header
 			return fn(scanned.Bytes, EntryMeta{Epoch: h.Epoch, FirstOp: h.FirstOp,

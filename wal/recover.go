@@ -133,7 +133,7 @@ func truncateDamage(logger loggerLike, scans []segmentScan, i int,
 			return nil, err
 		}
 	}
-	if err := syncDirectory(filepath.Dir(scan.File.Path)); err != nil {
+	if err := SyncDirectory(filepath.Dir(scan.File.Path)); err != nil {
 		return nil, err
 	}
 	logger.Error("wal: TRUNCATED A DAMAGED LOG AS ASKED (TruncateCorrupt); entries after the "+

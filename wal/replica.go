@@ -317,7 +317,7 @@ func (l *Log) cutSegments(cut truncation) error {
 			return err
 		}
 	}
-	if err := syncDirectory(l.options.Dir); err != nil {
+	if err := SyncDirectory(l.options.Dir); err != nil {
 		return err
 	}
 	l.segmentsMutex.Lock()

@@ -43,9 +43,9 @@ func (l *Log) Retire(coveredOp uint64, archiveDir string) (int, error) {
 			return i, err
 		}
 	}
-	err := syncDirectory(l.options.Dir)
+	err := SyncDirectory(l.options.Dir)
 	if err == nil && archiveDir != "" {
-		err = syncDirectory(archiveDir)
+		err = SyncDirectory(archiveDir)
 	}
 	return count, err
 }

@@ -116,10 +116,7 @@ func (z *zeroFiller) prepareSegment(dir string, number uint64,
 	}
 	err = z.writeSegment(file, number, bytes, nil)
 	if err == nil {
-		err = os.Rename(temporary, final)
-	}
-	if err == nil {
-		err = syncDirectory(dir)
+		err = RenameDurably(temporary, final)
 	}
 	if err != nil {
 		file.Close()
@@ -188,10 +185,7 @@ func (z *zeroFiller) rewriteSegment(path string, cut int64, preserve bool) error
 		os.Remove(temporary)
 		return err
 	}
-	if err := os.Rename(temporary, path); err != nil {
-		return err
-	}
-	return syncDirectory(filepath.Dir(path))
+	return RenameDurably(temporary, path)
 }
 
 // preservedName returns a name for keeping a damaged file aside that does not exist yet.
@@ -203,18 +197,4 @@ func preservedName(path string) string {
 		}
 		name = fmt.Sprintf("%s%s.%d", path, preservedSuffix, i)
 	}
-}
-
-// syncDirectory fsyncs a directory so that creations, renames and removals in it are
-// durable.
-func syncDirectory(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if closeErr := d.Close(); err == nil {
-		err = closeErr
-	}
-	return err
 }

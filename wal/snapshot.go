@@ -90,23 +90,13 @@ func WriteSnapshot(dir string, meta SnapshotMeta, state io.WriterTo) (SnapshotIn
 		return SnapshotInfo{}, err
 	}
 	final := filepath.Join(dir, snapshotName(meta.Op))
-	temporary := final + temporarySuffix
-	file, err := os.OpenFile(temporary, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	var info SnapshotInfo
+	err := WriteFileDurably(final, 0o644, func(file *os.File) error {
+		var err error
+		info, err = writeSnapshotFile(file, meta, state)
+		return err
+	})
 	if err != nil {
-		return SnapshotInfo{}, err
-	}
-	info, err := writeSnapshotFile(file, meta, state)
-	if closeErr := file.Close(); err == nil {
-		err = closeErr
-	}
-	if err == nil {
-		err = os.Rename(temporary, final)
-	}
-	if err == nil {
-		err = syncDirectory(dir)
-	}
-	if err != nil {
-		os.Remove(temporary)
 		return SnapshotInfo{}, err
 	}
 	info.Path = final
@@ -114,7 +104,7 @@ func WriteSnapshot(dir string, meta SnapshotMeta, state io.WriterTo) (SnapshotIn
 }
 
 // writeSnapshotFile streams the body after room for the header, then writes the header
-// and fsyncs.
+// (the caller fsyncs).
 func writeSnapshotFile(file *os.File, meta SnapshotMeta, state io.WriterTo) (SnapshotInfo, error) {
 	buffered := bufio.NewWriterSize(io.NewOffsetWriter(file, snapshotHeaderSize), snapshotBufferBytes)
 	stored := &checksumWriter{w: buffered, crc: crc32.New(castagnoli)}
@@ -135,7 +125,7 @@ func writeSnapshotFile(file *os.File, meta SnapshotMeta, state io.WriterTo) (Sna
 	if _, err := file.WriteAt(header[:], 0); err != nil {
 		return SnapshotInfo{}, err
 	}
-	return info, file.Sync()
+	return info, nil // WriteFileDurably syncs.
 }
 
 func encodeSnapshotHeader(b []byte, info *SnapshotInfo, bodyCRC uint32) {
@@ -387,7 +377,7 @@ func PruneSnapshotsHolding(dir string, keep int, heldOp uint64) error {
 			}
 		}
 	}
-	return syncDirectory(dir)
+	return SyncDirectory(dir)
 }
 
 // countingWriter counts bytes on their way to w.

@@ -4,6 +4,8 @@ import (
 	"os"
 	"syscall"
 	"time"
+
+	"sequent/core/invariants"
 )
 
 // writerState is owned by the writer goroutine (and by Open before it starts).
@@ -183,7 +185,7 @@ func (l *Log) seal(s *slot, offset int64) {
 	if reason := w.link.check(&h); reason != "" {
 		panic("wal: sealing an entry that does not continue the log: " + reason)
 	}
-	if invariantsEnabled {
+	if invariants.Enabled {
 		assertSealed(header, &h)
 	}
 	w.link.advance(&h)

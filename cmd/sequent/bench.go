@@ -19,8 +19,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"sequent/bench"
+	"sequent/core/node"
 	"sequent/netio"
-	"sequent/tools"
 )
 
 // benchOptions are `sequent bench`'s flags.
@@ -51,6 +51,8 @@ type benchOptions struct {
 	plot                  string
 	http                  string
 	quiet                 bool
+	shards                int
+	crossShard            float64 // Percent; negative: not given.
 }
 
 // Defaults of `sequent bench`.
@@ -158,6 +160,8 @@ func (o *benchOptions) addFlags(command *cobra.Command) {
 		"server's HTTP status endpoint, read before and after if it answers (default: "+
 			"the --addr host, port 7401; --embedded: its own, on a free port; \"\": off)")
 	flags.BoolVar(&o.quiet, "quiet", false, "no progress line on stderr")
+	flags.IntVar(&o.shards, "shards", 1, "--embedded: shards of the embedded server (hash placement)")
+	flags.Float64Var(&o.crossShard, "cross-shard", -1, "percent (0-100) of the transfers whose debit and credit accounts are on different shards of the server (default: as the account choice falls)")
 }
 
 // runBench resolves the target, runs the load and prints the report.
@@ -189,8 +193,8 @@ func runBench(ctx context.Context, cmd *cobra.Command, o *benchOptions) error {
 		return err
 	}
 	if o.embedded {
-		result.Report.Config.Target = fmt.Sprintf("embedded server (%s, --sync %s)",
-			result.Report.Config.Target, o.sync)
+		result.Report.Config.Target = fmt.Sprintf("embedded server (%s, --sync %s, --shards %d)",
+			result.Report.Config.Target, o.sync, o.shards)
 	}
 	return o.output(cmd, result, errors.Join(result.IntervalLogErr, logErr))
 }
@@ -232,13 +236,21 @@ func (o *benchOptions) config(cmd *cobra.Command) (bench.Config, error) {
 	if !cmd.Flags().Changed("http") {
 		statusAddress = benchHTTPAuto // Resolved once the target is known.
 	}
+	if o.shards < 1 || (o.shards > 1 && !o.embedded) {
+		return bench.Config{}, usage(cmd, "--shards %d: want at least 1, and more only with "+
+			"--embedded (a server's shards are its own)", o.shards)
+	}
+	if o.crossShard > 100 || (o.crossShard < 0 && cmd.Flags().Changed("cross-shard")) {
+		return bench.Config{}, usage(cmd, "--cross-shard %v: want a percent, 0 to 100", o.crossShard)
+	}
 	config := bench.Config{Connections: o.connections, Inflight: o.inflight, Events: o.events,
 		Accounts: o.accounts, Choice: choice, ZipfSkew: o.zipfSkew, HotAccounts: o.hotAccounts,
 		HotFraction: o.hotFraction, Mix: mix, Duration: duration, Warmup: o.warmup,
 		Count: o.count, Rate: o.rate, Seed: o.seed, RunID: runID,
 		MarketDataSubscribers: o.marketDataSubscribers,
 		DrainTimeout:          o.drainTimeout, StatusAddress: statusAddress,
-		Addresses: []string{"embedded"}, Client: 1, Key: 1, Secret: []byte{1}}
+		Addresses: []string{"embedded"}, Client: 1, Key: 1, Secret: []byte{1},
+		CrossShard: o.crossShard / 100, CrossShardSet: o.crossShard >= 0}
 	if !o.quiet {
 		config.Progress = cmd.ErrOrStderr()
 	}
@@ -353,7 +365,7 @@ func startEmbedded(o *benchOptions, config *bench.Config, stderr io.Writer) (
 	if err != nil {
 		return nil, err
 	}
-	dev, err := netio.GenerateDevKeys(tools.KeysPath(dir))
+	dev, err := netio.GenerateDevKeys(node.Layout{Dir: dir}.KeysPath())
 	if err != nil {
 		_ = os.RemoveAll(dir)
 		return nil, err
@@ -362,6 +374,7 @@ func startEmbedded(o *benchOptions, config *bench.Config, stderr io.Writer) (
 	options := defaultServeOptions()
 	options.data, options.address, options.sync, options.logLevel = dir, "127.0.0.1:0", o.sync, "warn"
 	options.accountsCapacity = max(1<<18, 2*uint32(config.Accounts)+64)
+	options.placement.Shards = o.shards
 	options.transfersCapacity = o.transfers
 	node, err := startNode(context.Background(), &options, io.Discard, stderr)
 	if err != nil {

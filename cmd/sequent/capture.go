@@ -50,7 +50,8 @@ func (o *captureOptions) validate(problem func(string, ...any)) {
 }
 
 // start creates the node's capture (nil when --cdc-nats is empty) and hooks it to the
-// shard's release; it publishes only while the node is primary.
+// shard's release; it publishes only while the node is primary. A node has one shard
+// when capture runs (startNode refuses --cdc-nats with several: not built).
 func (o *captureOptions) start(node *replication.Node, config replication.NodeConfig,
 	logger *slog.Logger) *capture.Capture {
 	if o.url == "" {
@@ -58,8 +59,8 @@ func (o *captureOptions) start(node *replication.Node, config replication.NodeCo
 	}
 	s := node.Shard()
 	c := capture.New(capture.Config{URL: o.url, Stream: o.stream, SubjectPrefix: o.subjectPrefix,
-		LagWarning: o.lagWarning, Log: node.Log(), SnapshotDir: config.SnapshotDir,
-		Machine: config.Machine, Released: s.Released,
+		LagWarning: o.lagWarning, Log: node.Log(), SnapshotDir: config.Groups[0].SnapshotDir,
+		Machine: config.Groups[0].Machine, Released: s.Released,
 		Serving: func() bool { return s.Role() == shard.RolePrimary }, Logger: logger})
 	s.AddConsumer(c, c)
 	c.Start()

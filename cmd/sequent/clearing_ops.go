@@ -34,7 +34,18 @@ func (r *runningNode) clearingSources(sources *ops.Sources, ledgers *clearing.Le
 		if !ok {
 			deadline = now.Add(time.Minute)
 		}
-		return r.node.Log().VerifyChain(from, until, query.AnchorOp, deadline)
+		return r.groups.Log().VerifyChain(from, until, query.AnchorOp, deadline)
+	}
+	sources.Reconcile = func(ctx context.Context) (any, error) {
+		timeout := time.Minute
+		if deadline, ok := ctx.Deadline(); ok {
+			timeout = time.Until(deadline)
+		}
+		reconciliation, err := r.node.Reconcile(timeout)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ops.ErrRefused, err)
+		}
+		return reconciliation.Report(uint64(time.Now().UnixNano())), nil
 	}
 }
 
@@ -46,7 +57,13 @@ func (r *runningNode) shardQuery(ctx context.Context, operation model.Operation,
 	if deadline, ok := ctx.Deadline(); ok {
 		timeout = time.Until(deadline)
 	}
-	status, result, err := r.node.Shard().Query(operation, body, timeout)
+	if len(r.groups.Shards()) > 1 {
+		// Settlement netting reads one shard's transfers; across shards it would miss
+		// the rest (not built: README, Clearing).
+		return 0, nil, fmt.Errorf("%w: settlement netting is not built for a node of "+
+			"several shards", ops.ErrRefused)
+	}
+	status, result, err := r.groups.Shard().Query(operation, body, timeout)
 	if errors.Is(err, shard.ErrQueryTimeout) {
 		return 0, nil, fmt.Errorf("%w: %v", context.DeadlineExceeded, err)
 	}

@@ -18,10 +18,10 @@ import (
 	"github.com/spf13/pflag"
 
 	"sequent/core/model"
+	"sequent/core/node"
 	"sequent/netio"
 	"sequent/netio/capture"
 	"sequent/netio/client"
-	"sequent/tools"
 )
 
 // clientOptions are the flags shared by every `sequent client` subcommand.
@@ -105,7 +105,7 @@ func (o *clientOptions) addConnectionFlags(flags *pflag.FlagSet) {
 		"key id (SEQUENT_KEY_ID; default: the client's newest key)")
 	flags.StringVar(&o.secret, "secret", os.Getenv("SEQUENT_SECRET"),
 		"the key's secret in hex (SEQUENT_SECRET; default: from the keys file)")
-	flags.StringVar(&o.keys, "keys", envOr("SEQUENT_KEYS", tools.KeysPath("sequent-data")),
+	flags.StringVar(&o.keys, "keys", envOr("SEQUENT_KEYS", node.Layout{Dir: "sequent-data"}.KeysPath()),
 		"keys file to read the secret from (SEQUENT_KEYS)")
 }
 

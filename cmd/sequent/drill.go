@@ -37,7 +37,8 @@ duplicated or diverged.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if config.Cycles < 1 || config.Workers < 1 || config.BatchSize < 1 ||
-				config.BatchSize > 8189 || config.Accounts < 2 || config.Rate < 0 {
+				config.BatchSize > 8189 || config.Accounts < 2 || config.Rate < 0 ||
+				config.Shards < 1 {
 				return usageError{errors.New("--cycles, --workers, --accounts (≥2) and --batch (1..8189) must be positive, --rate not negative")}
 			}
 			var err error
@@ -82,6 +83,7 @@ duplicated or diverged.`,
 	flags.Float64Var(&config.Rate, "rate", drill.RateDefault,
 		"most transfers per second the load sends (0: as fast as replies allow; both nodes keep every transfer)")
 	flags.IntVar(&config.Accounts, "accounts", 16, "accounts the load moves money between")
+	flags.IntVar(&config.Shards, "shards", 1, "shards of each node (hash placement): with more than one, most transfers cross shards, and the report adds the settlement pairs not netting to zero and the sagas in flight at the end (both must be 0)")
 	flags.DurationVar(&config.KillAfterMin, "kill-after-min", 500*time.Millisecond, "least load time before each kill")
 	flags.DurationVar(&config.KillAfterMax, "kill-after-max", 1500*time.Millisecond, "most load time before each kill")
 	flags.StringVar(&config.Directory, "dir", "", "directory for the nodes' data and logs (default: a temporary one)")
@@ -104,6 +106,8 @@ func printDrill(cmd *cobra.Command, report drill.Report, asJSON bool) error {
 		report.RTOMs.P50, report.RTOMs.Max, report.PromotedMs.P50, report.PromotedMs.Max,
 		report.CatchUpMs.P50, report.CatchUpMs.Max)
 	fmt.Fprintf(out, "replicas equal: %v (digest %s)\n", report.DigestsEqual, report.FinalDigest)
+	fmt.Fprintf(out, "shards %d: invariants held %v, settlement pairs not netting to zero %d, sagas in flight %d\n",
+		report.Shards, report.Reconciled, report.SettlementUnsettled, report.SagasInFlight)
 	for _, problem := range report.Problems {
 		fmt.Fprintln(out, "problem:", problem)
 	}

@@ -22,10 +22,10 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 
 	"sequent/core/model"
+	"sequent/core/node"
 	"sequent/netio"
 	"sequent/netio/client"
 	"sequent/netio/ops"
-	"sequent/tools"
 )
 
 // floodWorkers is the flood: 200 concurrent GET /metrics loops.
@@ -99,7 +99,7 @@ func benchmarkUnderFlood(b *testing.B, floodOn, limits bool) {
 // temporary directory, and a binary client of it.
 func startFloodTarget(b *testing.B, limits bool) (*runningNode, string, *client.Client) {
 	dir := b.TempDir()
-	dev, err := netio.GenerateDevKeys(tools.KeysPath(dir))
+	dev, err := netio.GenerateDevKeys(node.Layout{Dir: dir}.KeysPath())
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -40,7 +40,7 @@ func startOps(o *serveOptions, r *runningNode, adjust ...func(*ops.Config)) (*op
 		Snapshot: r.opsSnapshot,
 		Audit:    r.audit,
 		Promote: func() (uint64, error) {
-			epoch, err := r.node.Promote()
+			epoch, err := r.groups.Promote()
 			if err != nil {
 				return 0, fmt.Errorf("%w: %v", ops.ErrRefused, err)
 			}
@@ -52,19 +52,19 @@ func startOps(o *serveOptions, r *runningNode, adjust ...func(*ops.Config)) (*op
 			return epoch, nil
 		},
 		SnapshotNow: func() error {
-			if r.node.Shard().Role() != shard.RolePrimary {
+			if r.groups.Role() != shard.RolePrimary {
 				return fmt.Errorf("%w: snapshots are requested on the primary", ops.ErrRefused)
 			}
-			r.node.Shard().RequestSnapshot()
+			for _, s := range r.groups.Shards() {
+				s.RequestSnapshot()
+			}
 			return nil
 		},
 		ReloadKeys:  r.reloadKeys,
 		SetLogLevel: func(level string) error { return setLogLevel(r.level, level) },
 		Console: ops.ConsoleSources{
-			LatencyHistograms: func() map[string]*hdrhistogram.Snapshot {
-				return r.node.Shard().LatencyHistograms()
-			},
-			Depth: r.depth,
+			LatencyHistograms: r.latencyHistograms,
+			Depth:             r.depth,
 		},
 	}
 	ledgers, err := clearing.LoadLedgers(o.ledgers)
@@ -93,8 +93,8 @@ func startOps(o *serveOptions, r *runningNode, adjust ...func(*ops.Config)) (*op
 // log; the promotion itself is audited in the log right after).
 func (r *runningNode) audit(record ops.AuditRecord) error {
 	encoded := record.Encode()
-	if r.node.Shard().Role() == shard.RolePrimary {
-		return r.node.Shard().Audit(encoded, auditTimeout)
+	if r.groups.Role() == shard.RolePrimary {
+		return r.groups.Shard().Audit(encoded, auditTimeout) // Shard 0's log holds the trail.
 	}
 	r.auditMutex.Lock()
 	defer r.auditMutex.Unlock()
@@ -121,7 +121,9 @@ func (r *runningNode) depth(instrument, levels uint32) ([]model.DepthLevel, mode
 	filter := model.DepthFilter{Instrument: instrument, Levels: levels}
 	body := make([]byte, model.DepthFilterSize)
 	filter.Encode(body)
-	status, reply, err := r.node.Shard().Query(model.OperationGetDepth, body, depthTimeout)
+	shardIndex := r.node.Map().InstrumentShard(instrument)
+	status, reply, err := r.groups.Shards()[shardIndex].Query(model.OperationGetDepth, body,
+		depthTimeout)
 	if err != nil || status != model.StatusOK {
 		return nil, status, err
 	}
@@ -132,44 +134,84 @@ func (r *runningNode) depth(instrument, levels uint32) ([]model.DepthLevel, mode
 	return found, status, nil
 }
 
-// opsSnapshot gathers what the HTTP server shows from the published stats of the shard,
-// the log, replication and the network server. Nothing here touches core state.
+// opsSnapshot gathers what the HTTP server shows from the published stats of every
+// shard, its log, replication and the network server. Nothing here touches core state.
+// The request latencies are shard 0's (every request that reaches a node of several
+// shards is counted by the shards it reaches; shard 0's are a sample of them all).
 func (r *runningNode) opsSnapshot() ops.Snapshot {
-	s := r.node.Shard()
-	status := r.node.Status()
-	stats := s.Stats()
-	latencies, _ := s.Latencies()
+	status := r.groups.Status()
 	snapshot := ops.Snapshot{Version: versionString(),
 		UptimeSeconds: time.Since(r.started).Seconds(), Role: status.Role, Epoch: status.Epoch,
 		PrimaryAddress: status.PrimaryAt, DataDirectory: r.data,
 		RequestLatencyUs: map[string]ops.Quantiles{}, Problems: []ops.Problem{}}
 	snapshot.DataDirectoryUsageBytes, snapshot.DataDirectoryAvailableBytes,
 		snapshot.DataDirectoryFilesystemBytes = r.dataUsage()
-	operations := map[string]uint64{}
-	for name, summary := range latencies {
-		snapshot.RequestLatencyUs[name] = quantiles(summary)
-		operations[name] = uint64(summary.Count)
+	for _, group := range r.groups.Groups() {
+		stats := r.shardStats(group, snapshot.RequestLatencyUs)
+		if replication := status.Groups[group.Index()]; replication.Primary != nil {
+			stats.ReplicationAcknowledgedOp = replication.Primary.AcknowledgedOp
+		} else if replication.Standby != nil {
+			stats.ReplicationAcknowledgedOp = replication.Standby.AcknowledgedOp
+		}
+		snapshot.Shards = append(snapshot.Shards, stats)
 	}
-	shardStats := ops.ShardStats{OpsApplied: stats.OpLast, Entries: stats.Entries,
-		Requests: stats.Requests, Queries: stats.Queries, BusyReplies: stats.BusyReplies,
-		LogFullRefusals: stats.LogFullRefusals,
-		RingDepth:       uint64(stats.RingDepth), AppliedOp: stats.OpLast,
-		DurableOp: r.node.Log().Durable(), ReleasedOp: stats.Released,
-		Snapshots: stats.Snapshots, SnapshotErrors: stats.SnapshotErrors,
-		Operations: operations, Results: s.EventStatusCounts(),
-		BatchRequests: quantiles(s.BatchRequests()), Log: r.logStats()}
-	snapshot.Shards = []ops.ShardStats{shardStats}
 	snapshot.Replication = replicationStats(&status, r.replicationMode)
 	snapshot.Network = r.networkStats()
-	snapshot.Problems = problems(&snapshot, s, &status, stats, r.freeBytesWarning)
+	snapshot.Problems = r.problems(&snapshot, &status)
 	r.streamsSnapshot(&snapshot)
 	return snapshot
 }
 
-// streamsSnapshot adds the outbound streams (and capture's state and problem).
+// shardStats is one shard's part of the snapshot; shard 0 also fills the latencies.
+func (r *runningNode) shardStats(group *replication.Group,
+	latencyUs map[string]ops.Quantiles) ops.ShardStats {
+	s := group.Shard()
+	stats := s.Stats()
+	latencies, _ := s.Latencies()
+	operations := map[string]uint64{}
+	for name, summary := range latencies {
+		if group.Index() == 0 {
+			latencyUs[name] = quantiles(summary)
+		}
+		operations[name] = uint64(summary.Count)
+	}
+	return ops.ShardStats{ID: uint32(group.Index()), OpsApplied: stats.OpLast,
+		Entries: stats.Entries, Requests: stats.Requests, Queries: stats.Queries,
+		BusyReplies: stats.BusyReplies, LogFullRefusals: stats.LogFullRefusals,
+		RingDepth: uint64(stats.RingDepth), AppliedOp: stats.OpLast,
+		DurableOp: group.Log().Durable(), ReleasedOp: stats.Released,
+		Snapshots: stats.Snapshots, SnapshotErrors: stats.SnapshotErrors,
+		Operations: operations, Results: s.EventStatusCounts(),
+		BatchRequests: quantiles(s.BatchRequests()), Log: logStats(group.Log())}
+}
+
+// latencyHistograms merges every shard's latency histograms, per operation (the
+// console's view of the node).
+func (r *runningNode) latencyHistograms() map[string]*hdrhistogram.Snapshot {
+	merged := map[string]*hdrhistogram.Histogram{}
+	for _, s := range r.groups.Shards() {
+		for name, snapshot := range s.LatencyHistograms() {
+			histogram := hdrhistogram.Import(snapshot)
+			if into, ok := merged[name]; ok {
+				into.Merge(histogram)
+			} else {
+				merged[name] = histogram
+			}
+		}
+	}
+	result := make(map[string]*hdrhistogram.Snapshot, len(merged))
+	for name, histogram := range merged {
+		result[name] = histogram.Export()
+	}
+	return result
+
+}
+
+// streamsSnapshot adds the outbound streams (and capture's state and problem). They
+// follow shard 0 only (see startNode).
 func (r *runningNode) streamsSnapshot(snapshot *ops.Snapshot) {
 	snapshot.Streams = []ops.StreamStats{}
-	for _, c := range r.node.Shard().ConsumerStats() {
+	for _, c := range r.groups.Shard().ConsumerStats() {
 		snapshot.Streams = append(snapshot.Streams, ops.StreamStats{Name: c.Name,
 			HandledOp: c.HandledOp, LagOps: c.LagOps, Buffered: c.Buffered,
 			BufferMax: c.BufferMax, FellBehind: c.FellBehind})
@@ -204,8 +246,7 @@ func logQuantiles(q wal.LatencyQuantiles) ops.Quantiles {
 		Max: float64(q.Max)}
 }
 
-func (r *runningNode) logStats() ops.LogStats {
-	log := r.node.Log()
+func logStats(log *wal.Log) ops.LogStats {
 	stats := log.Stats()
 	write, sync := log.Latencies()
 	result := ops.LogStats{Open: log.Err() == nil, Entries: stats.Entries, Groups: stats.Groups,
@@ -254,15 +295,29 @@ func (r *runningNode) networkStats() ops.NetworkStats {
 		RequestsInflight: uint64(max(n.RequestsInflight, 0))}
 }
 
-// problems lists the conditions an operator must look at. freeBytesWarning is
-// --data-free-bytes-warn (0: never).
-func problems(snapshot *ops.Snapshot, s *shard.Shard, status *replication.NodeStatus,
-	stats shard.Stats, freeBytesWarning uint64) []ops.Problem {
+// problems lists the conditions an operator must look at, for the node and every shard
+// (a shard's problem names it).
+func (r *runningNode) problems(snapshot *ops.Snapshot, status *replication.NodeStatus) []ops.Problem {
 	var list []ops.Problem
-	if failure := snapshot.Shards[0].Log.Failure; failure != "" {
-		list = append(list, ops.Problem{Code: ops.ProblemLogFailed, Detail: failure})
-	} else if err := s.Err(); err != nil {
-		list = append(list, ops.Problem{Code: ops.ProblemLogFailed, Detail: err.Error()})
+	freeBytesWarning := r.freeBytesWarning
+	shards := r.groups.Shards()
+	name := func(index int, detail string) string {
+		if len(shards) == 1 {
+			return detail
+		}
+		return fmt.Sprintf("shard %d: %s", index, detail)
+	}
+	for index, s := range shards {
+		if failure := snapshot.Shards[index].Log.Failure; failure != "" {
+			list = append(list, ops.Problem{Code: ops.ProblemLogFailed, Detail: name(index, failure)})
+		} else if err := s.Err(); err != nil {
+			list = append(list, ops.Problem{Code: ops.ProblemLogFailed,
+				Detail: name(index, err.Error())})
+		}
+		if errors := snapshot.Shards[index].SnapshotErrors; errors > 0 {
+			list = append(list, ops.Problem{Code: ops.ProblemSnapshotFailed,
+				Detail: name(index, fmt.Sprintf("%d snapshots failed", errors))})
+		}
 	}
 	if available := snapshot.DataDirectoryAvailableBytes; available != 0 && available < freeBytesWarning {
 		list = append(list, ops.Problem{Code: ops.ProblemDiskSpaceLow,
@@ -277,10 +332,6 @@ func problems(snapshot *ops.Snapshot, s *shard.Shard, status *replication.NodeSt
 	}
 	if status.Role == ops.RoleFenced {
 		list = append(list, ops.Problem{Code: ops.ProblemFenced, Detail: status.PrimaryAt})
-	}
-	if stats.SnapshotErrors > 0 {
-		list = append(list, ops.Problem{Code: ops.ProblemSnapshotFailed,
-			Detail: fmt.Sprintf("%d snapshots failed", stats.SnapshotErrors)})
 	}
 	return list
 }

@@ -75,7 +75,10 @@ Checks: the trial balance of every ledger (Σ debits = Σ credits, posted and pe
 get_ledger_totals; --no-trial-balance to skip) and, with --http, the log's hash chain
 verified by each node over the window (GET /v1/audit/chain; give the primary and the
 standby to compare their chains, and --chain-anchor OP:HASH from an earlier report to pin
-history). Without --statement only the checks run.
+history) and, from the first --http node, the cross-shard report (GET /v1/reconcile):
+per-ledger totals over every shard, each settlement pair's position, the sagas in flight
+with their age; it fails when a ledger does not balance over the shards or a pair is
+inconsistent). Without --statement only the checks run.
 
 Everything is read through the public protocol with an operator's key (a read-only
 standby works) and the operators' HTTP endpoints: no node's files are opened. Memory is
@@ -112,7 +115,7 @@ Outputs: a summary on stdout; --json FILE (the whole report, differences include
 	flags.StringVar(&o.ledgers, "ledgers", os.Getenv("SEQUENT_LEDGERS"), "ledger registry file (currency names and scales; SEQUENT_LEDGERS)")
 	flags.StringVar(&o.jsonPath, "json", "", "write the full report as JSON to this file (- for stdout)")
 	flags.StringVar(&o.csvPath, "csv", "", "write the differences as CSV to this file")
-	flags.StringArrayVar(&o.http, "http", nil, "operators' HTTP address of a node whose log chain to verify (repeat: primary and standby)")
+	flags.StringArrayVar(&o.http, "http", nil, "operators' HTTP address of a node whose log chain to verify (repeat: primary and standby); the first one also reports the cross-shard invariants (section shards)")
 	flags.StringVar(&o.anchor, "chain-anchor", "", "OP:HASH from an earlier report: the chain at OP must still be HASH")
 	flags.BoolVar(&o.noTrialBalance, "no-trial-balance", false, "skip the trial balance")
 	flags.IntVar(&o.memoryEntries, "memory-entries", reconcile.RunEntriesDefault, "entries each side sorts in memory before spilling to disk (64 bytes each)")
@@ -137,7 +140,8 @@ func (o *reconcileOptions) run(cmd *cobra.Command) error {
 			if err != nil {
 				return err
 			}
-			options.Checks = append(options.Checks, chain)
+			// The cross-shard invariants, as the first node named computes them.
+			options.Checks = append(options.Checks, chain, reconcile.ShardsCheck{Address: o.http[0]})
 		}
 		report, err := reconcile.Run(ctx, options)
 		if err != nil {

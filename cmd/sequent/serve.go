@@ -10,7 +10,6 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -20,12 +19,13 @@ import (
 
 	"sequent/core"
 	"sequent/core/ledger"
+	"sequent/core/node"
 	"sequent/core/shard"
+	"sequent/core/shardmap"
 	"sequent/netio"
 	"sequent/netio/capture"
 	"sequent/netio/ops"
 	"sequent/replication"
-	"sequent/tools"
 	"sequent/wal"
 )
 
@@ -74,6 +74,7 @@ type serveOptions struct {
 	allow             []string
 	loginAttempts     int
 	ledgers           string // Ledger registry for the clearing endpoints (names, scales).
+	placement         shardmap.Spec
 	capture           captureOptions
 }
 
@@ -164,6 +165,7 @@ func addServeFlags(flags *pflag.FlagSet, o *serveOptions) {
 	flags.DurationVar(&o.lease, "lease", replication.LeaseDurationDefault, "witness lease duration")
 	flags.IntVar(&o.ringBytes, "input-ring-bytes", shard.RingBytesDefault, "tuning: bytes of requests queued before the server answers busy")
 	flags.IntVar(&o.inFlightEntries, "in-flight-entries", shard.InFlightEntriesMaxDefault, "tuning: log entries applied but not yet durable before the sequencer waits")
+	addPlacementFlags(flags, &o.placement)
 	flags.BoolVar(&o.truncateCorrupt, "wal-truncate-corrupt", false, "DANGER: cut the log at the first damaged entry instead of refusing to start")
 	addCaptureFlags(flags, &o.capture)
 }
@@ -216,7 +218,8 @@ func runServe(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) er
 // runningNode is a started node with its protocol server: what `serve` runs, and what
 // `bench --embedded` runs in-process.
 type runningNode struct {
-	node    *replication.Node
+	node    *node.Node        // The shards, their router, the outputs.
+	groups  *replication.Node // The shard groups: logs, replication, roles.
 	server  *netio.Server
 	ops     *ops.Server      // Nil when --http is "".
 	capture *capture.Capture // Nil without --cdc-nats.
@@ -232,54 +235,86 @@ func startNode(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) (
 	if err != nil {
 		return nil, usageError{err}
 	}
-	nodeConfig, err := o.nodeConfig(logger) // Flags first: nothing is created on a usage error.
+	layout := node.Layout{Dir: o.data}
+	placement, err := o.shardMap(layout)
 	if err != nil {
 		return nil, usageError{err}
 	}
-	if err := os.MkdirAll(o.data, 0o755); err != nil {
+	if o.capture.url != "" && placement.Shards > 1 {
+		// Capture publishes one shard's events with that shard's ops; a node of several
+		// would need one stream position per shard (not built).
+		return nil, usageError{fmt.Errorf("--cdc-nats: change capture of a node of %d shards "+
+			"is not built (one shard only)", placement.Shards)}
+	}
+	nodeConfig, err := o.nodeConfig(logger, layout, placement) // Flags first: nothing is created on a usage error.
+	if err != nil {
+		return nil, usageError{err}
+	}
+	allow, err := parsePrefixes(o.allow)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("--allow: %w", err)}
+	}
+	if err := layout.RecordShardMap(placement); err != nil {
 		return nil, err
 	}
 	keyring, err := loadOrGenerateKeys(o, stdout, logger)
 	if err != nil {
 		return nil, err
 	}
-	allow, err := parsePrefixes(o.allow)
-	if err != nil {
-		return nil, usageError{fmt.Errorf("--allow: %w", err)}
-	}
-	node, err := replication.OpenNode(ctx, nodeConfig)
+	groups, err := replication.OpenNode(ctx, nodeConfig)
 	if err != nil {
 		return nil, err
 	}
-	s := node.Shard()
-	// The keys file's grants reach the core through the log: the primary writes them
-	// before the first request it sequences (a standby when it is promoted).
-	if err := s.SetGrants(keyring.GrantsBody()); err != nil {
-		node.Close()
+	running := &runningNode{groups: groups, keyring: keyring, logger: logger,
+		opsState: opsState{data: o.data, started: time.Now(), level: level,
+			replicationMode: o.replicationMode, freeBytesWarning: uint64(o.dataFreeBytesWarn)}}
+	// The keys file's grants reach the core through the log, in every shard's: each
+	// primary shard writes them before the first request it sequences (a standby's when
+	// it is promoted).
+	if err := running.setGrants(); err != nil {
+		groups.Close()
+		return nil, err
+	}
+	if running.node, err = node.New(node.Config{Map: placement, Logger: logger}, groups); err != nil {
+		groups.Close()
 		return nil, err
 	}
 	controls := netio.NewControls(netio.ControlsConfig{AllowedNetworks: allow,
 		LoginAttemptsPerMinute: o.loginAttempts})
-	server, err := netio.NewServer(netio.Config{Address: o.address, Keys: keyring,
-		Logger: logger, EventLoops: o.eventLoops, PrimaryAddress: s.PrimaryAddress,
-		Epoch: s.Epoch, Admission: controls,
-		MarketData: netio.MarketDataConfig{StartOp: node.Recovery().OpLast + 1,
-			Serving: func() bool { return s.Role() == shard.RolePrimary }}}, s)
+	first := groups.Shard()
+	// Market data follows shard 0, the only shard of a one-shard node (see the README's
+	// Shards section for a node of several).
+	running.server, err = netio.NewServer(netio.Config{Address: o.address, Keys: keyring,
+		Logger: logger, EventLoops: o.eventLoops, PrimaryAddress: first.PrimaryAddress,
+		Epoch: first.Epoch, Admission: controls,
+		MarketData: netio.MarketDataConfig{StartOp: groups.Recovery().OpLast + 1,
+			Serving: func() bool { return first.Role() == shard.RolePrimary }}}, running.node)
 	if err != nil {
-		node.Close()
+		groups.Close()
 		return nil, err
 	}
-	s.AddConsumer(server.MarketData(), nil)
-	captured := o.capture.start(node, nodeConfig, logger)
-	if err := server.Start(); err != nil {
-		node.Close()
+	first.AddConsumer(running.server.MarketData(), nil)
+	running.capture = o.capture.start(groups, nodeConfig, logger)
+	if err := running.server.Start(); err != nil {
+		if running.capture != nil {
+			running.capture.Close()
+		}
+		groups.Close()
 		return nil, err
 	}
-	node.Start(server.Replier())
-	return &runningNode{node: node, server: server, capture: captured, keyring: keyring,
-		logger: logger,
-		opsState: opsState{data: o.data, started: time.Now(), level: level,
-			replicationMode: o.replicationMode, freeBytesWarning: uint64(o.dataFreeBytesWarn)}}, nil
+	running.node.Start(running.server.Replier())
+	return running, nil
+}
+
+// setGrants hands the keys file's grant table to every shard.
+func (r *runningNode) setGrants() error {
+	body := r.keyring.GrantsBody()
+	for _, s := range r.groups.Shards() {
+		if err := s.SetGrants(body); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // waitAndStop serves until a signal, reloading keys on SIGHUP, then stops. A failed log
@@ -320,7 +355,7 @@ func (r *runningNode) reloadKeys() error {
 	if err := r.keyring.Reload(); err != nil {
 		return err
 	}
-	return r.node.Shard().SetGrants(r.keyring.GrantsBody())
+	return r.setGrants()
 }
 
 // stop stops in order: refuse new requests, release what can be, close the log.
@@ -336,12 +371,17 @@ func (r *runningNode) stop() error {
 		r.capture.Close() // What it has not published stays in the log for the next start.
 	}
 	nodeErr := r.node.Close()
-	return errors.Join(opsErr, serverErr, nodeErr, r.node.Shard().Err())
+	errs := []error{opsErr, serverErr, nodeErr}
+	for _, s := range r.groups.Shards() {
+		errs = append(errs, s.Err())
+	}
+	return errors.Join(errs...)
 }
 
 // nodeConfig checks the options (validate) and translates them into the node's
-// configuration.
-func (o *serveOptions) nodeConfig(logger *slog.Logger) (replication.NodeConfig, error) {
+// configuration: one group per shard of placement, in the layout's directories.
+func (o *serveOptions) nodeConfig(logger *slog.Logger, layout node.Layout,
+	placement *shardmap.Map) (replication.NodeConfig, error) {
 	if err := o.validate(); err != nil {
 		return replication.NodeConfig{}, err
 	}
@@ -358,11 +398,16 @@ func (o *serveOptions) nodeConfig(logger *slog.Logger) (replication.NodeConfig, 
 	if advertise == "" {
 		advertise = o.address
 	}
+	groups := make([]replication.GroupConfig, placement.Shards)
+	for index := range groups {
+		groups[index] = replication.GroupConfig{LogDir: layout.LogDir(index),
+			SnapshotDir: layout.SnapshotDir(index),
+			Machine: core.Config{Ledger: ledger.Config{AccountsCapacity: o.accountsCapacity,
+				TransfersCapacity: o.transfersCapacity, HashSeed: randomSeed()},
+				Shard: core.ShardConfig{Map: placement, Index: uint16(index)}}}
+	}
 	return replication.NodeConfig{
-		LogDir: tools.LogDir(o.data), SnapshotDir: tools.SnapshotDir(o.data),
-		EpochPath: filepath.Join(o.data, tools.EpochFileName),
-		Machine: core.Config{Ledger: ledger.Config{AccountsCapacity: o.accountsCapacity,
-			TransfersCapacity: o.transfersCapacity, HashSeed: randomSeed()}},
+		Groups: groups, Map: placement, EpochPath: layout.EpochPath(),
 		WAL: wal.Options{Sync: policy, SyncInterval: o.syncInterval,
 			TruncateCorrupt: o.truncateCorrupt, SegmentBytes: o.walSegmentBytes},
 		Shard: shard.Config{RingBytes: o.ringBytes, InFlightEntriesMax: o.inFlightEntries,
@@ -418,7 +463,10 @@ func parseSyncPolicy(text string) (wal.SyncPolicy, error) {
 func loadOrGenerateKeys(o *serveOptions, stdout io.Writer, logger *slog.Logger) (*netio.Keyring, error) {
 	path := o.keys
 	if path == "" {
-		path = tools.KeysPath(o.data)
+		path = node.Layout{Dir: o.data}.KeysPath()
+		if err := os.MkdirAll(o.data, 0o755); err != nil {
+			return nil, err
+		}
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 			dev, err := netio.GenerateDevKeys(path)
 			if err != nil {
@@ -434,17 +482,27 @@ func loadOrGenerateKeys(o *serveOptions, stdout io.Writer, logger *slog.Logger) 
 }
 
 func printStartup(stdout io.Writer, o *serveOptions, r *runningNode) {
-	node, address := r.node, r.server.Address()
-	recovery := node.Recovery()
-	status := node.Status()
-	from := "empty state"
-	if recovery.SnapshotPath != "" {
-		from = fmt.Sprintf("snapshot at op %d (%s)", recovery.SnapshotOp, recovery.SnapshotPath)
-	}
+	groups, address := r.groups, r.server.Address()
+	status := groups.Status()
 	fmt.Fprintf(stdout, "sequent serve: %s at epoch %d, binary protocol on %s, data in %s\n",
 		status.Role, status.Epoch, address, o.data)
-	fmt.Fprintf(stdout, "sequent serve: recovered op %d from %s + %d log entries in %v\n",
-		recovery.OpLast, from, recovery.ReplayedEntries, recovery.Replay.Round(time.Millisecond))
+	if shards := len(groups.Groups()); shards > 1 {
+		fmt.Fprintf(stdout, "sequent serve: %d shards: %s\n", shards, r.node.Map())
+	}
+	for _, group := range groups.Groups() {
+		recovery := group.Recovery()
+		from := "empty state"
+		if recovery.SnapshotPath != "" {
+			from = fmt.Sprintf("snapshot at op %d (%s)", recovery.SnapshotOp, recovery.SnapshotPath)
+		}
+		which := ""
+		if len(groups.Groups()) > 1 {
+			which = fmt.Sprintf("shard %d ", group.Index())
+		}
+		fmt.Fprintf(stdout, "sequent serve: %srecovered op %d from %s + %d log entries in %v\n",
+			which, recovery.OpLast, from, recovery.ReplayedEntries,
+			recovery.Replay.Round(time.Millisecond))
+	}
 	if r.ops != nil {
 		fmt.Fprintf(stdout, "sequent serve: metrics, health, status and admin on http://%s\n",
 			r.ops.Address())

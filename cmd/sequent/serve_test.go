@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"sequent/core/node"
+	"sequent/core/shardmap"
+	"sequent/replication"
 	"sequent/tools/testcert"
 )
 
@@ -20,7 +23,7 @@ func TestServeRetentionFlags(t *testing.T) {
 	logger := slog.New(slog.DiscardHandler)
 
 	o := base()
-	config, err := o.nodeConfig(logger)
+	config, err := configOf(o, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +33,7 @@ func TestServeRetentionFlags(t *testing.T) {
 
 	o = base()
 	o.snapshotsKept, o.walArchive = 3, "/archive"
-	if config, err = o.nodeConfig(logger); err != nil {
+	if config, err = configOf(o, logger); err != nil {
 		t.Fatal(err)
 	}
 	if s := config.Snapshots; s.Keep != 3 || !s.RetireLog || s.ArchiveDir != "/archive" {
@@ -39,7 +42,7 @@ func TestServeRetentionFlags(t *testing.T) {
 
 	o = base()
 	o.walKeepAll = true
-	if config, err = o.nodeConfig(logger); err != nil || config.Snapshots.RetireLog {
+	if config, err = configOf(o, logger); err != nil || config.Snapshots.RetireLog {
 		t.Fatalf("--wal-keep-all: retire %v, error %v", config.Snapshots.RetireLog, err)
 	}
 
@@ -54,7 +57,7 @@ func TestServeRetentionFlags(t *testing.T) {
 	} {
 		o := base()
 		test.change(o)
-		if _, err := o.nodeConfig(logger); err == nil || !strings.Contains(err.Error(), test.want) {
+		if _, err := configOf(o, logger); err == nil || !strings.Contains(err.Error(), test.want) {
 			t.Errorf("%s: error %v, want one naming %q", test.name, err, test.want)
 		}
 	}
@@ -72,13 +75,13 @@ func TestServeReplicationTLSFlags(t *testing.T) {
 		o.replicationTLS = [3]string{files.Certificate, files.Key, files.Authority}
 		return &o
 	}
-	config, err := base().nodeConfig(logger)
+	config, err := configOf(base(), logger)
 	if err != nil || config.TLS == nil || config.TLS.Server == nil || config.TLS.Client == nil {
 		t.Fatalf("all three flags: TLS %+v, error %v", config.TLS, err)
 	}
 	o := base()
 	o.replicationTLS = [3]string{}
-	if config, err = o.nodeConfig(logger); err != nil || config.TLS != nil {
+	if config, err = configOf(o, logger); err != nil || config.TLS != nil {
 		t.Fatalf("no TLS flags: TLS %+v, error %v", config.TLS, err)
 	}
 	for _, test := range []struct {
@@ -97,7 +100,7 @@ func TestServeReplicationTLSFlags(t *testing.T) {
 	} {
 		o := base()
 		test.change(o)
-		if _, err := o.nodeConfig(logger); err == nil || !strings.Contains(err.Error(), test.want) {
+		if _, err := configOf(o, logger); err == nil || !strings.Contains(err.Error(), test.want) {
 			t.Errorf("%s: error %v, want one naming %q", test.name, err, test.want)
 		}
 	}
@@ -140,7 +143,7 @@ func TestServeRefusesMeaninglessFlags(t *testing.T) {
 	} {
 		o := base()
 		good.change(o)
-		if _, err := o.nodeConfig(logger); err != nil {
+		if _, err := configOf(o, logger); err != nil {
 			t.Errorf("%s: refused: %v", good.name, err)
 		}
 	}
@@ -168,6 +171,9 @@ func TestServeRefusesMeaninglessFlags(t *testing.T) {
 			"--login-attempts-per-minute -1"},
 		{"login attempts 0", func(o *serveOptions) { o.loginAttempts = 0 },
 			"--login-attempts-per-minute 0"},
+		{"capture of several shards", func(o *serveOptions) {
+			o.capture.url, o.placement.Shards = "nats://127.0.0.1:9", 2
+		}, "--cdc-nats with --shards 2"},
 		{"async alone", func(o *serveOptions) { o.replicationMode = "async" }, "async without replication"},
 		{"mode unknown", func(o *serveOptions) { o.replicationMode = "semi" }, "want sync or async"},
 		{"key alone", func(o *serveOptions) { o.replicationKey = "k" }, "--replication-key without replication"},
@@ -221,8 +227,13 @@ func TestServeRefusesMeaninglessFlags(t *testing.T) {
 	} {
 		o := base()
 		bad.change(o)
-		if _, err := o.nodeConfig(logger); err == nil || !strings.Contains(err.Error(), bad.want) {
+		if _, err := configOf(o, logger); err == nil || !strings.Contains(err.Error(), bad.want) {
 			t.Errorf("%s: error %v, want one naming %q", bad.name, err, bad.want)
 		}
 	}
+}
+
+// configOf is o's node configuration for a one-shard node in o's data directory.
+func configOf(o *serveOptions, logger *slog.Logger) (replication.NodeConfig, error) {
+	return o.nodeConfig(logger, node.Layout{Dir: o.data}, shardmap.Single())
 }

@@ -30,7 +30,7 @@
 // # Ownership
 //
 // A Buffer belongs to one core.Output: the sequencer goroutine fills it during Apply and
-// hands it, read-only, to the release consumers (core/shard.Consumer), which copy what
+// hands it, read-only, to the release consumers (core/backend.Consumer), which copy what
 // they keep before returning. Linked chains that fail are undone in the buffer too
 // (Mark, Truncate), so a rolled-back transfer never becomes an event.
 package event

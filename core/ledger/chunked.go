@@ -81,11 +81,20 @@ func (c *chunked[T]) reserve(count uint32) {
 		c.growFirst(chunkRecordCount)
 		clear(c.chunks[0][c.count:])
 	}
-	for uint64(len(c.chunks))*chunkRecordCount < uint64(count) {
-		chunk := make([]T, chunkRecordCount)
-		hugepage.Advise(chunk)
-		clear(chunk)
-		c.chunks = append(c.chunks, chunk)
+	missing := int((uint64(count)+chunkRecordCount-1)/chunkRecordCount) - len(c.chunks)
+	if missing <= 0 {
+		return
+	}
+	// One block for all of them, advised whole (hugepage.AdviseCovering): records are
+	// read at random, and chunks allocated and advised one by one kept part of each in
+	// 4 KiB pages (a TLB miss per access), while a chunk of small records (links,
+	// statuses, owners) was too small to hold a huge page at all.
+	block := make([]T, missing*chunkRecordCount)
+	hugepage.AdviseCovering(block)
+	clear(block)
+	for i := range missing {
+		start, end := i*chunkRecordCount, (i+1)*chunkRecordCount
+		c.chunks = append(c.chunks, block[start:end:end])
 	}
 }
 

@@ -89,7 +89,10 @@
 //	flags_are_mutually_exclusive (post with void, or with pending, balancing or closing),
 //	pending_id_must_not_be_zero, pending_id_must_not_be_int_max,
 //	pending_id_must_be_different, timeout_reserved_for_pending_transfer,
-//	pending_transfer_not_found, pending_transfer_not_owned, pending_transfer_not_pending,
+//	pending_transfer_not_found, pending_transfer_not_owned,
+//	id_reserved (a client resolving a pending transfer that moves a system account: the
+//	first step of a cross-shard transfer, which only its saga resolves),
+//	pending_transfer_not_pending,
 //	pending_transfer_has_different_debit_account_id, _credit_account_id, _ledger, _code,
 //	exceeds_pending_transfer_amount (post above the pending amount),
 //	pending_transfer_has_different_amount (void with an amount other than 0, the pending
@@ -167,6 +170,14 @@
 // CreateSystemAccounts and CreateSystemTransfers. Client events may neither use such an id
 // nor touch such an account or pending transfer (id_reserved), so no client can debit an
 // escrow account or void someone else's order hold.
+//
+// CreateSagaTransfers serves the steps of cross-shard transfers (core/saga): step 1 keeps
+// the client's transfer id (so the id stays unique on the debit shard and a retry is
+// answered as for a local transfer) while crediting a system settlement account, which is
+// why a client may not post or void a pending transfer that touches a system account; and
+// the post or void that ends a saga is never refused for a closed account or the
+// transfers limit, because the credit shard has already decided. CheckNewTransfer and
+// CompareTransfers let core give a cross-shard transfer the same codes as a local one.
 //
 // # Differences from TigerBeetle worth knowing
 //

@@ -98,7 +98,7 @@ func newIDTable(capacity uint32, seed uint64) idTable {
 // and migration reach them.
 func allocateSlots(count uint64, touch bool) []uint64 {
 	slots := make([]uint64, count)
-	hugepage.Advise(slots)
+	hugepage.AdviseCovering(slots)
 	if touch {
 		clear(slots)
 	}

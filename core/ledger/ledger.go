@@ -128,6 +128,8 @@ type Ledger struct {
 	// system is set while a CreateSystem* call runs: Sequent's own events, whose ids lie
 	// in the system range (model.IsSystemID) that client events may not use.
 	system bool
+	// saga is set while CreateSagaTransfers runs (see there).
+	saga bool
 
 	// Scratch state of the batch being applied (reused, never shared).
 	batch     batchScratch

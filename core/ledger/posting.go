@@ -30,13 +30,18 @@ func (l *Ledger) postOrVoidTransfer(t *model.Transfer, timestamp uint64, hash ui
 	if !l.allowed(model.ScopeTransfer, debitIndex) && !l.allowed(model.ScopeTransfer, creditIndex) {
 		return model.StatusPendingTransferNotOwned
 	}
+	if !l.system && (model.IsSystemID(p.DebitAccountID) || model.IsSystemID(p.CreditAccountID)) {
+		// A pending transfer of Sequent's own with a client id: a cross-shard transfer's
+		// step 1, which only its saga may post or void.
+		return model.StatusIDReserved
+	}
 	amount, status := l.checkAgainstPending(t, p, pendingIndex, timestamp)
 	if status != model.StatusOK {
 		return status
 	}
 	debit, credit := l.accounts.at(debitIndex), l.accounts.at(creditIndex)
 	post := t.Flags&model.TransferPostPending != 0
-	if post {
+	if post && !l.saga {
 		// A closed account accepts the post of the very transfer that closed it.
 		if debit.Flags&model.AccountClosed != 0 && p.Flags&model.TransferClosingDebit == 0 {
 			return model.StatusDebitAccountAlreadyClosed
@@ -51,7 +56,7 @@ func (l *Ledger) postOrVoidTransfer(t *model.Transfer, timestamp uint64, hash ui
 			return model.StatusOverflowsCreditsPosted
 		}
 	}
-	if l.transfers.count >= l.config.TransfersMax {
+	if l.transfers.count >= l.config.TransfersMax && !l.saga {
 		return model.StatusTransfersLimitReached
 	}
 	l.saveAccountState(debitIndex, debit)
@@ -195,6 +200,18 @@ func inheritFromPending(record *model.Transfer, p *model.Transfer) {
 // transferExists compares a retried transfer with the stored one, field by field in the
 // documented order, and answers exists only when the retry means the same transfer.
 func (l *Ledger) transferExists(t *model.Transfer, e *model.Transfer) model.Status {
+	if e.Flags&(model.TransferPostPending|model.TransferVoidPending) == 0 {
+		return CompareTransfers(t, e)
+	}
+	if status := compareKinds(t, e); status != model.StatusOK {
+		return status
+	}
+	return l.postOrVoidExists(t, e)
+}
+
+// compareKinds compares what makes two transfers of the same kind: flags, pending id and
+// timeout (the first fields of the exists precedence).
+func compareKinds(t *model.Transfer, e *model.Transfer) model.Status {
 	switch {
 	case t.Flags != e.Flags:
 		return model.StatusExistsWithDifferentFlags
@@ -203,8 +220,16 @@ func (l *Ledger) transferExists(t *model.Transfer, e *model.Transfer) model.Stat
 	case t.Timeout != e.Timeout:
 		return model.StatusExistsWithDifferentTimeout
 	}
-	if e.Flags&(model.TransferPostPending|model.TransferVoidPending) != 0 {
-		return l.postOrVoidExists(t, e)
+	return model.StatusOK
+}
+
+// CompareTransfers compares a retried transfer t with a stored single-phase or pending
+// transfer e, field by field in the documented order, and answers exists only when the
+// retry means the same transfer. Core uses it for a cross-shard transfer, whose stored
+// original is not a ledger record.
+func CompareTransfers(t *model.Transfer, e *model.Transfer) model.Status {
+	if status := compareKinds(t, e); status != model.StatusOK {
+		return status
 	}
 	balancing := e.Flags&(model.TransferBalancingDebit|model.TransferBalancingCredit) != 0
 	switch {

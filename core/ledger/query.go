@@ -25,6 +25,22 @@ func (l *Ledger) LookupAccountsAs(client uint64, ids []model.Uint128,
 	return out
 }
 
+// TransferIndex returns the storage index of the transfer with the id: transfers are
+// numbered from 0 in the order they were created, for good (core/saga keeps the indexes of
+// its sagas' first steps instead of a hash table of their ids).
+func (l *Ledger) TransferIndex(id model.Uint128) (uint32, bool) { return l.findTransfer(id) }
+
+// TransferVisibleAs reports whether client may see the stored transfer with the id (it
+// may read its debit or its credit account); false when there is none.
+func (l *Ledger) TransferVisibleAs(client uint64, id model.Uint128) bool {
+	index, found := l.findTransfer(id)
+	if !found {
+		return false
+	}
+	l.actAs(client)
+	return l.transferVisible(l.transfers.at(index))
+}
+
 // LookupTransfers is LookupTransfersAs for the system.
 func (l *Ledger) LookupTransfers(ids []model.Uint128, out []model.Transfer) []model.Transfer {
 	return l.LookupTransfersAs(0, ids, out)

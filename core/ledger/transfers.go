@@ -108,6 +108,31 @@ func (l *Ledger) CreateSystemTransfers(firstTimestamp uint64, events []model.Tra
 	l.CreateTransfers(firstTimestamp, events, results)
 }
 
+// CreateSagaTransfers is CreateSystemTransfers for the steps of cross-shard transfers
+// (core/saga), with two differences. Step 1 carries the client's own transfer id (a
+// pending transfer from the client's account into a settlement account), so its id may
+// lie in the client range, and its transient failures are remembered as a client
+// transfer's are. And a post or void is never refused for a closed account or for the
+// transfers limit: it resolves a step 1 after the other shard has decided, so it must
+// happen (the limit is exceeded by at most the sagas in flight).
+func (l *Ledger) CreateSagaTransfers(firstTimestamp uint64, events []model.Transfer,
+	results []model.TransferResult) {
+	l.CreateSagaTransfersAs(0, firstTimestamp, events, results)
+}
+
+// CreateSagaTransfersAs is CreateSagaTransfers on behalf of client: step 1 of a
+// cross-shard transfer is the client's own debit, so the client must be allowed to debit
+// the debit account (debit_account_not_owned) and may see the transfer only when it may
+// read it (an id taken by a transfer it may not see answers exists_with_different_owner),
+// as for a local transfer; the settlement account it pays into is Sequent's, and paying
+// into it needs no right. Results carry balances (the saga keeps them).
+func (l *Ledger) CreateSagaTransfersAs(client uint64, firstTimestamp uint64,
+	events []model.Transfer, results []model.TransferResult) {
+	l.system, l.saga = true, true
+	defer func() { l.system, l.saga = false, false }()
+	l.CreateTransfersAs(client, true, firstTimestamp, events, results)
+}
+
 // CreateSystemAccounts is CreateAccounts for Sequent's own accounts (escrow, fees),
 // whose ids must lie in the system range.
 func (l *Ledger) CreateSystemAccounts(firstTimestamp uint64, events []model.Account,
@@ -195,20 +220,10 @@ func (l *Ledger) confirmAccount(candidate uint32, hash uint64, id model.Uint128)
 // applies it when every check passes. It remembers the id of a transient failure.
 func (l *Ledger) createTransfer(t *model.Transfer, timestamp uint64, event int,
 	result *model.TransferResult) model.Status {
-	switch {
-	case t.Timestamp != 0:
-		return model.StatusTimestampMustBeZero
-	case t.Flags&^model.TransferFlagsKnown != 0:
-		return model.StatusReservedFlag
-	case t.ID.IsZero():
-		return model.StatusIDMustNotBeZero
-	case t.ID.IsMax():
-		return model.StatusIDMustNotBeIntMax
-	case !l.system && (model.IsSystemID(t.ID) || model.IsSystemID(t.DebitAccountID) ||
-		model.IsSystemID(t.CreditAccountID) || model.IsSystemID(t.PendingID)):
-		// Clients may not create, touch or resolve Sequent's own accounts and transfers.
-		return model.StatusIDReserved
-	case l.system && !model.IsSystemID(t.ID):
+	if status := transferHeaderStatus(t, l.system); status != model.StatusOK {
+		return status
+	}
+	if l.system && !l.saga && !model.IsSystemID(t.ID) {
 		panic(fmt.Sprintf("ledger: system transfer %s outside the system range", t.ID))
 	}
 	l.transferIndex.prepareInsert()
@@ -232,13 +247,67 @@ func (l *Ledger) createTransfer(t *model.Transfer, timestamp uint64, event int,
 	} else {
 		status = l.singleOrPendingTransfer(t, timestamp, event, hash, position, result)
 	}
-	if status.Transient() && !l.system {
+	if status.Transient() && !model.IsSystemID(t.ID) {
 		// System transfers (the matching engine's holds) are never retried by a client, so
-		// remembering their failures would only grow memory without bound.
+		// remembering their failures would only grow memory without bound. A saga's step 1
+		// carries the client's id and is remembered like a client transfer.
 		l.rememberFailed(t.ID)
 	}
 	return status
 }
+
+// transferHeaderStatus holds the first checks of every transfer, in precedence order.
+// Client events (system false) may not use or touch system ids.
+func transferHeaderStatus(t *model.Transfer, system bool) model.Status {
+	switch {
+	case t.Timestamp != 0:
+		return model.StatusTimestampMustBeZero
+	case t.Flags&^model.TransferFlagsKnown != 0:
+		return model.StatusReservedFlag
+	case t.ID.IsZero():
+		return model.StatusIDMustNotBeZero
+	case t.ID.IsMax():
+		return model.StatusIDMustNotBeIntMax
+	case !system && (model.IsSystemID(t.ID) || model.IsSystemID(t.DebitAccountID) ||
+		model.IsSystemID(t.CreditAccountID) || model.IsSystemID(t.PendingID)):
+		// Clients may not create, touch or resolve Sequent's own accounts and transfers.
+		return model.StatusIDReserved
+	}
+	return model.StatusOK
+}
+
+// CheckTransferHeader answers the first checks of a client's transfer (timestamp,
+// reserved flags, the id, system ids), in precedence order.
+func CheckTransferHeader(t *model.Transfer) model.Status { return transferHeaderStatus(t, false) }
+
+// CheckNewTransfer evaluates client's single-phase or pending transfer up to, and not
+// including, its account checks, in the documented precedence: the header, whether the
+// id exists (exists, exists_with_different_*, or exists_with_different_owner for a
+// transfer client may not see; the stored transfer's timestamp is returned), whether it
+// failed before (id_already_failed), and the static validation. It changes nothing. The
+// cross-shard path (core) uses it so that a transfer whose credit account lives on
+// another shard gets the same codes as a local one.
+func (l *Ledger) CheckNewTransfer(client uint64, t *model.Transfer) (model.Status, uint64) {
+	if status := transferHeaderStatus(t, false); status != model.StatusOK {
+		return status, 0
+	}
+	if index, found := l.findTransfer(t.ID); found {
+		e := l.transfers.at(index)
+		l.actAs(client)
+		if !l.transferVisible(e) {
+			return model.StatusExistsWithDifferentOwner, e.Timestamp
+		}
+		return l.transferExists(t, e), e.Timestamp
+	}
+	if l.hasFailed(t.ID) {
+		return model.StatusIDAlreadyFailed, 0
+	}
+	return validateTransfer(t), 0
+}
+
+// ValidateTransfer answers the static checks of a single-phase or pending transfer (from
+// debit_account_id_must_not_be_zero to code_must_not_be_zero), in precedence order.
+func ValidateTransfer(t *model.Transfer) model.Status { return validateTransfer(t) }
 
 // validateTransfer holds the static checks of a single-phase or pending transfer.
 func validateTransfer(t *model.Transfer) model.Status {

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"sequent/core/backend"
 	"sequent/core/event"
 	"sequent/core/model"
 	"sequent/wal"
@@ -18,7 +19,7 @@ type recordingConsumer struct {
 	handled uint64
 }
 
-func (c *recordingConsumer) Consume(ready *Ready) {
+func (c *recordingConsumer) Consume(ready *backend.Ready) {
 	c.mutex.Lock()
 	defer c.mutex.Unlock()
 	c.readies = append(c.readies, [2]uint64{ready.FirstOp, ready.LastOp})
@@ -26,10 +27,10 @@ func (c *recordingConsumer) Consume(ready *Ready) {
 	c.handled = ready.LastOp
 }
 
-func (c *recordingConsumer) ConsumerStats() ConsumerStats {
+func (c *recordingConsumer) ConsumerStats() backend.ConsumerStats {
 	c.mutex.Lock()
 	defer c.mutex.Unlock()
-	return ConsumerStats{Name: "recording", HandledOp: c.handled}
+	return backend.ConsumerStats{Name: "recording", HandledOp: c.handled}
 }
 
 func (c *recordingConsumer) snapshot() ([][2]uint64, []event.Event) {
@@ -46,11 +47,11 @@ func TestConsumersSeeOnlyReleasedEntries(t *testing.T) {
 	log := wal.NewMemoryLog()
 	log.Hold()
 	first, second := &recordingConsumer{}, &recordingConsumer{}
-	s, replier := startShard(t, Config{Consumers: []Consumer{first, second}}, log)
+	s, replier := startShard(t, Config{Consumers: []backend.Consumer{first, second}}, log)
 	operatorGrants(t, s, 7) // Op 1, logged with the first request: account 1 may go negative.
 	submit := func(number uint64, operation model.Operation, body []byte) {
 		t.Helper()
-		if status := s.Submit(&Request{Connection: 1, Client: 7, Session: 1, Number: number,
+		if status := s.Submit(&backend.Request{Connection: 1, Client: 7, Session: 1, Number: number,
 			Operation: operation, Body: body}); status != model.StatusOK {
 			t.Fatalf("submit: %s", status)
 		}
@@ -97,7 +98,7 @@ func TestConsumersNeverSeeUnknownOutcomes(t *testing.T) {
 	log.Hold()
 	consumer := &recordingConsumer{}
 	s, replier := startShard(t, Config{PulseInterval: time.Hour,
-		Consumers: []Consumer{consumer}}, log)
+		Consumers: []backend.Consumer{consumer}}, log)
 	failAfterTheFirstOfTwo(t, s, log)
 	replies := replier.waitFor(t, 2)
 	if replies[1].Status != model.StatusOutcomeUnknown {

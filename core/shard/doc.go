@@ -45,6 +45,18 @@
 // logged before the requests it decides: at start, after a reload, after a promotion;
 // grants.go). Replicas apply them like any entry.
 //
+// The sequencer checks this promise: the ring counts the requests it accepts, the
+// sequencer the answers it gives, and the two must match when it stops; with the
+// invariants (or race) build tag every request is also tracked from the moment it is taken,
+// so a second answer stops the shard at once. It also asserts op continuity (an entry's
+// requests get exactly the next ops and one reply each) and that releases never go back.
+//
+// # Sharded nodes
+//
+// In a node with several shards (package node), the node's router submits the saga steps
+// and its reads of saga state with SubmitInternal, and OnRelease hands it each released
+// output, whose saga messages may leave only then (the same rule as replies).
+//
 // # Goroutines
 //
 // Producers (the network event loops, admin actions) call Submit concurrently; the ring
@@ -66,5 +78,8 @@
 // entries the same way, so its consumers are current when it is promoted. Only release
 // feeds the consumers: what a log failure answers outcome_unknown, or Close abandons with
 // shutting_down, is never handed out (a restart that finds it in the log hands it out
-// then, as committed). A recovered machine's op counts as released from the start.
+// then, as committed). The entries a restart recovers count as released only once the
+// release condition covers them (in sync mode the standby may never have had them: the
+// previous process died first); they are never handed to the consumers (capture rebuilds
+// them from the log up to Released, market data starts after them).
 package shard

@@ -55,6 +55,7 @@ func (s *Shard) answerQueuedAfterFailure() {
 		if len(s.taken) == 0 {
 			return
 		}
+		s.answers.taken(s.taken)
 		s.refused, s.queries = s.refused[:0], s.queries[:0]
 		for i := range s.taken {
 			meta := s.taken[i]

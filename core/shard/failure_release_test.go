@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"sequent/core/backend"
 	"sequent/core/model"
 	"sequent/wal"
 )
@@ -35,10 +36,10 @@ func TestLogFailureInATurnReleasesDurableRepliesFirst(t *testing.T) {
 	log := &failingAtAppend{MemoryLog: wal.NewMemoryLog(), failAt: 2}
 	log.Hold()
 	s, replier := startShard(t, Config{PulseInterval: time.Hour}, log)
-	s.Submit(&Request{Connection: 1, Client: 7, Session: 1, Number: 1,
+	s.Submit(&backend.Request{Connection: 1, Client: 7, Session: 1, Number: 1,
 		Operation: model.OperationCreateAccounts, Body: accountsBody(1)})
 	waitUntil(t, "the first entry to be appended", func() bool { return log.LastOp() == 1 })
-	s.Submit(&Request{Connection: 2, Client: 7, Session: 1, Number: 2,
+	s.Submit(&backend.Request{Connection: 2, Client: 7, Session: 1, Number: 2,
 		Operation: model.OperationCreateAccounts, Body: accountsBody(2)})
 	replies := replier.waitFor(t, 2)
 	if replies[0].Connection != 1 || replies[0].Status != model.StatusOK {

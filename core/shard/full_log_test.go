@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"sequent/core/backend"
 	"sequent/core/model"
 	"sequent/wal"
 )
@@ -19,7 +20,7 @@ func TestFullLogSnapshotRequestIsNotAFailure(t *testing.T) {
 		Snapshots: &SnapshotConfig{Dir: t.TempDir(), MinimumInterval: time.Hour,
 			OnWritten: func(result SnapshotResult) { written <- result }}}
 	s, replier := startShard(t, config, log)
-	s.Submit(&Request{Connection: 1, Client: 7, Session: 1, Number: 1,
+	s.Submit(&backend.Request{Connection: 1, Client: 7, Session: 1, Number: 1,
 		Operation: model.OperationCreateAccounts, Body: accountsBody(1)})
 	replier.waitFor(t, 1)
 	log.SetFull(true)
@@ -38,7 +39,7 @@ func TestFullLogSnapshotRequestIsNotAFailure(t *testing.T) {
 		t.Fatalf("read while the log is full: %s, want ok", status)
 	}
 	log.SetFull(false)
-	s.Submit(&Request{Connection: 2, Client: 7, Session: 1, Number: 2,
+	s.Submit(&backend.Request{Connection: 2, Client: 7, Session: 1, Number: 2,
 		Operation: model.OperationCreateAccounts, Body: accountsBody(2)})
 	if reply := replier.waitFor(t, 2)[1]; reply.Status != model.StatusOK {
 		t.Fatalf("write once there is room: %s", reply.Status)
@@ -57,7 +58,7 @@ func TestFullLogSnapshotRequestIsNotAFailure(t *testing.T) {
 func TestFullLogGrantTableIsNotAFailure(t *testing.T) {
 	log := wal.NewMemoryLog()
 	s, replier := startShard(t, Config{PulseInterval: time.Hour}, log)
-	s.Submit(&Request{Connection: 1, Client: 7, Session: 1, Number: 1,
+	s.Submit(&backend.Request{Connection: 1, Client: 7, Session: 1, Number: 1,
 		Operation: model.OperationCreateAccounts, Body: accountsBody(1)})
 	replier.waitFor(t, 1)
 	log.SetFull(true)
@@ -65,7 +66,7 @@ func TestFullLogGrantTableIsNotAFailure(t *testing.T) {
 		{Client: 8, Scopes: model.ScopeTransfer, Ledger: 1}})); err != nil {
 		t.Fatal(err)
 	}
-	s.Submit(&Request{Connection: 2, Client: 7, Session: 1, Number: 2,
+	s.Submit(&backend.Request{Connection: 2, Client: 7, Session: 1, Number: 2,
 		Operation: model.OperationCreateAccounts, Body: accountsBody(2)})
 	if reply := replier.waitFor(t, 2)[1]; reply.Status != model.StatusLogUnavailable {
 		t.Fatalf("write while the table cannot be logged: %s, want log_unavailable", reply.Status)
@@ -76,9 +77,9 @@ func TestFullLogGrantTableIsNotAFailure(t *testing.T) {
 	log.SetFull(false)
 	// The client resends until it is not told log_unavailable: a turn that looked at the
 	// log just before it had room again may still refuse one attempt.
-	var reply Reply
+	var reply backend.Reply
 	for attempt := 0; attempt < 1000; attempt++ {
-		s.Submit(&Request{Connection: uint64(3 + attempt), Client: 7, Session: 1, Number: 2,
+		s.Submit(&backend.Request{Connection: uint64(3 + attempt), Client: 7, Session: 1, Number: 2,
 			Operation: model.OperationCreateAccounts, Body: accountsBody(2)})
 		if reply = replier.waitFor(t, 3+attempt)[2+attempt]; reply.Status != model.StatusLogUnavailable {
 			break

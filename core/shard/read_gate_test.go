@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"sequent/core/backend"
 	"sequent/core/model"
 	"sequent/wal"
 )
@@ -33,15 +34,15 @@ func (g *gatedAcknowledger) ReadsAllowed() bool                  { return g.read
 // released as before.
 func TestReadsWaitForTheReadGate(t *testing.T) {
 	log := wal.NewMemoryLog()
-	s, replier := startShard(t, Config{PulseInterval: time.Hour}, log)
 	gate := &gatedAcknowledger{notify: make(chan struct{}, 1)}
-	s.SetAcknowledger(gate)
-	s.Submit(&Request{Connection: 1, Client: 7, Session: 1, Number: 1,
+	s, replier := startShard(t, Config{PulseInterval: time.Hour, Acknowledger: gate,
+		ReadGate: gate}, log)
+	s.Submit(&backend.Request{Connection: 1, Client: 7, Session: 1, Number: 1,
 		Operation: model.OperationCreateAccounts, Body: accountsBody(1)})
 	if reply := replier.waitFor(t, 1)[0]; reply.Status != model.StatusOK {
 		t.Fatalf("write with the read gate closed: %s", reply.Status)
 	}
-	s.Submit(&Request{Connection: 2, Client: 7, Session: 2, Number: 1,
+	s.Submit(&backend.Request{Connection: 2, Client: 7, Session: 2, Number: 1,
 		Operation: model.OperationLookupAccounts, Body: model.U128(1).Append(nil)})
 	waitUntil(t, "the read to be answered from the state", func() bool { return s.Stats().Queries >= 1 })
 	checks := gate.checks.Load()

@@ -6,10 +6,11 @@ import (
 	"time"
 
 	"sequent/core"
+	"sequent/core/backend"
 	"sequent/core/model"
 )
 
-var _ Backend = (*Shard)(nil)
+var _ backend.Backend = (*Shard)(nil)
 
 // ReportStore retains each client's most recent execution reports, so a client that
 // reconnects can ask for the ones it missed. It is not part of the replicated state: a
@@ -50,7 +51,7 @@ func (r *ReportStore) Add(output *core.Output) {
 
 // replay hands fn the client's retained reports from sequence from on, in batches, and
 // returns the oldest sequence retained (1 when nothing was ever dropped).
-func (r *ReportStore) replay(client uint64, from uint64, fn func(reports []Report)) uint64 {
+func (r *ReportStore) replay(client uint64, from uint64, fn func(reports []backend.Report)) uint64 {
 	r.mutex.Lock()
 	defer r.mutex.Unlock()
 	c := r.clients[client]
@@ -61,9 +62,9 @@ func (r *ReportStore) replay(client uint64, from uint64, fn func(reports []Repor
 	if c.last >= reportsKeptPerClient {
 		oldest = c.last - reportsKeptPerClient + 1
 	}
-	batch := make([]Report, 0, reportReplayBatch)
+	batch := make([]backend.Report, 0, reportReplayBatch)
 	for sequence := max(from, oldest); sequence <= c.last; sequence++ {
-		batch = append(batch, Report{Client: client, Sequence: sequence,
+		batch = append(batch, backend.Report{Client: client, Sequence: sequence,
 			Body: c.records[sequence%reportsKeptPerClient][:]})
 		if len(batch) == reportReplayBatch {
 			fn(batch)
@@ -78,7 +79,7 @@ func (r *ReportStore) replay(client uint64, from uint64, fn func(reports []Repor
 
 // ReplayReports serves a reconnecting client's retained execution reports from a
 // sequence on. fn runs with the store locked: it must copy and return.
-func (s *Shard) ReplayReports(client uint64, fromSequence uint64, fn func(reports []Report)) uint64 {
+func (s *Shard) ReplayReports(client uint64, fromSequence uint64, fn func(reports []backend.Report)) uint64 {
 	return s.reports.replay(client, fromSequence, fn)
 }
 
@@ -90,7 +91,7 @@ func (s *Shard) SessionClosed(client uint64, session uint64, cancelOrders bool) 
 		return
 	}
 	body := binary.LittleEndian.AppendUint64(nil, client)
-	request := &Request{Operation: model.OperationCancelSession, Body: body}
+	request := &backend.Request{Operation: model.OperationCancelSession, Body: body}
 	if s.ring.push(request, true) == model.StatusOK {
 		s.wakeUp()
 		return
@@ -118,14 +119,11 @@ func (s *Shard) deliverReports(slot *parked) {
 		return
 	}
 	s.reports.Add(&slot.output)
-	if s.replier == nil {
-		return
-	}
 	slot.reports = slot.reports[:0]
 	for i := range slot.output.Reports {
 		report := &slot.output.Reports[i]
-		slot.reports = append(slot.reports, Report{Client: report.Client,
+		slot.reports = append(slot.reports, backend.Report{Client: report.Client,
 			Sequence: report.Sequence, Body: slot.output.ReportBody(report)})
 	}
-	s.replier.DeliverReports(slot.reports)
+	s.outputs.DeliverReports(slot.reports)
 }

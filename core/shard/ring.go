@@ -4,6 +4,7 @@ import (
 	"sync"
 
 	"sequent/core"
+	"sequent/core/backend"
 	"sequent/core/model"
 )
 
@@ -29,6 +30,7 @@ type inputRing struct {
 	reserved  uint64        // Metadata records reserved.
 	taken     uint64        // Metadata records taken by the consumer.
 	closed    bool          // No more submissions.
+	accepted  uint64        // Requests queued with a connection: each is owed one answer.
 }
 
 // requestMeta describes one queued request.
@@ -39,6 +41,7 @@ type requestMeta struct {
 	length     uint32 // Encoded bytes.
 	write      bool   // Goes through the log (else a query).
 	received   int64  // Monotonic ns when queued (for latency).
+	ticket     uint64 // Its position in the ring's order, unique for the shard's life.
 	ready      bool   // Published by its producer.
 }
 
@@ -48,7 +51,7 @@ func newInputRing(bytes int, requests int) *inputRing {
 
 // push copies a request into the ring. It returns StatusBusy when there is no room and
 // StatusShuttingDown once closed.
-func (r *inputRing) push(request *Request, write bool) model.Status {
+func (r *inputRing) push(request *backend.Request, write bool) model.Status {
 	length := core.EncodedRequestSize(len(request.Body))
 	size := uint64(len(r.buffer))
 	r.mutex.Lock()
@@ -68,8 +71,12 @@ func (r *inputRing) push(request *Request, write bool) model.Status {
 	r.head = end
 	slot := r.reserved
 	r.reserved++
+	if request.Connection != 0 {
+		r.accepted++
+	}
 	r.metadata[slot%uint64(len(r.metadata))] = requestMeta{connection: request.Connection,
-		start: start, end: end, length: uint32(length), write: write, received: monotonicNow()}
+		start: start, end: end, length: uint32(length), write: write, received: monotonicNow(),
+		ticket: slot}
 	r.mutex.Unlock()
 
 	offset := start % size
@@ -125,6 +132,13 @@ func (r *inputRing) close() {
 	r.mutex.Lock()
 	r.closed = true
 	r.mutex.Unlock()
+}
+
+// acceptedCount returns how many requests with a connection were queued so far.
+func (r *inputRing) acceptedCount() uint64 {
+	r.mutex.Lock()
+	defer r.mutex.Unlock()
+	return r.accepted
 }
 
 // depth returns the queued request count, for stats.

@@ -111,10 +111,6 @@ type storedEntry struct {
 }
 
 // storedAppender is what a standby needs from its log beyond Appender.
-type storedAppender interface {
-	AppendStored(stored []byte) error
-}
-
 // ErrNotStandby is returned by Replicate on a shard that is not a standby.
 var ErrNotStandby = errors.New("shard: not a standby")
 
@@ -144,11 +140,7 @@ func (s *Shard) Replicate(stored []byte) error {
 
 // applyStored appends and applies one replicated entry on the sequencer goroutine.
 func (s *Shard) applyStored(entry storedEntry) error {
-	appender, ok := s.log.(storedAppender)
-	if !ok {
-		return fmt.Errorf("shard: the log cannot append replicated entries")
-	}
-	if err := appender.AppendStored(entry.bytes); err != nil {
+	if err := s.log.AppendStored(entry.bytes); err != nil {
 		return fmt.Errorf("shard: replicated entry: %w", err)
 	}
 	// The body may alias entry.bytes (stored raw) or storedBuffer; either way it is only
@@ -168,6 +160,10 @@ func (s *Shard) applyStored(entry storedEntry) error {
 	}
 	slot.firstOp, slot.stamp = decoded.FirstOp, decoded.Timestamp
 	s.opLast = decoded.LastOp()
+	if s.machine.OpLast() != s.opLast {
+		panic(fmt.Sprintf("shard: replicated entry ends at op %d, the machine at op %d",
+			s.opLast, s.machine.OpLast())) // Op continuity.
+	}
 	s.timestamp = max(s.timestamp, decoded.Timestamp)
 	for range slot.output.Replies {
 		slot.origins = append(slot.origins, origin{}) // Nobody here asked for these.

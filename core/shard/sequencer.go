@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"sequent/core"
+	"sequent/core/backend"
 	"sequent/core/model"
 	"sequent/wal"
 )
@@ -15,6 +16,7 @@ import (
 // run is the sequencer goroutine: drain, sequence, log, apply, park, release, wait.
 func (s *Shard) run() {
 	defer close(s.done)
+	defer s.checkAllAnswered()
 	pulse := time.NewTicker(s.config.PulseInterval)
 	defer pulse.Stop()
 	stop := s.stop
@@ -48,8 +50,8 @@ func (s *Shard) run() {
 			continue // More input may be waiting: go round without sleeping.
 		}
 		var acknowledged <-chan struct{}
-		if box := s.acknowledger.Load(); box != nil {
-			acknowledged = box.AcknowledgedNotify()
+		if s.config.Acknowledger != nil {
+			acknowledged = s.config.Acknowledger.AcknowledgedNotify()
 		}
 		select {
 		case <-s.wake:
@@ -112,6 +114,7 @@ func (s *Shard) turn() (drained bool, closed bool, err error) {
 	if len(s.taken) == 0 {
 		return false, closed, nil
 	}
+	s.answers.taken(s.taken)
 	s.entry, s.queries = s.entry[:0], s.queries[:0]
 	slot := s.acquire()
 	writes := 0
@@ -122,7 +125,8 @@ func (s *Shard) turn() (drained bool, closed bool, err error) {
 			continue
 		}
 		s.entry = append(s.entry, s.ring.bytes(meta)...)
-		slot.origins = append(slot.origins, origin{connection: meta.connection, received: meta.received})
+		slot.origins = append(slot.origins, origin{connection: meta.connection,
+			received: meta.received, ticket: meta.ticket})
 		writes++
 	}
 	if writes > 0 {
@@ -157,6 +161,7 @@ func (s *Shard) refuseQueued(status model.Status) (drained bool, closed bool, er
 	if len(s.taken) == 0 {
 		return false, closed, nil
 	}
+	s.answers.taken(s.taken)
 	s.answerRequests(s.taken, status)
 	s.ring.release(&s.taken[len(s.taken)-1])
 	s.count(func(stats *Stats) { stats.LogFullRefusals += uint64(len(s.taken)) })
@@ -193,6 +198,13 @@ func (s *Shard) appendAndApply(count int, slot *parked) error {
 	}
 	slot.firstOp, slot.stamp = entry.FirstOp, entry.Timestamp
 	s.opLast += uint64(count)
+	if s.machine.OpLast() != s.opLast || len(slot.output.Replies) != len(slot.origins) {
+		// Op continuity: the entry's requests got exactly the ops the log was told, and
+		// one reply each.
+		panic(fmt.Sprintf("shard: entry at op %d: machine at op %d, expected %d; %d replies "+
+			"for %d requests", entry.FirstOp, s.machine.OpLast(), s.opLast,
+			len(slot.output.Replies), len(slot.origins)))
+	}
 	s.latencies.recordBatch(count)
 	s.snapshotIfRequested(&entry, &slot.output)
 	if s.config.OnApplied != nil {
@@ -216,7 +228,8 @@ func (s *Shard) answerQueries(slot *parked) {
 		meta := &s.queries[i]
 		decodeRequest(s.ring.bytes(meta), &request)
 		s.machine.Query(&request, &slot.output)
-		slot.origins = append(slot.origins, origin{connection: meta.connection, received: meta.received})
+		slot.origins = append(slot.origins, origin{connection: meta.connection,
+			received: meta.received, ticket: meta.ticket})
 	}
 	s.count(func(stats *Stats) { stats.Queries += uint64(len(s.queries)) })
 }
@@ -251,18 +264,16 @@ func (s *Shard) writePulse() error {
 // released returns the highest op whose replies may leave.
 func (s *Shard) released() uint64 {
 	durable := s.log.Durable()
-	if box := s.acknowledger.Load(); box != nil && s.Role() != RoleStandby {
-		durable = min(durable, box.Acknowledged())
+	if s.config.Acknowledger != nil && s.Role() != RoleStandby {
+		durable = min(durable, s.config.Acknowledger.Acknowledged())
 	}
 	return durable
 }
 
 // readsAllowed reports whether parked reads may be answered now (see ReadGate).
 func (s *Shard) readsAllowed() bool {
-	if box := s.acknowledger.Load(); box != nil && s.Role() != RoleStandby {
-		if gate, ok := box.Acknowledger.(ReadGate); ok {
-			return gate.ReadsAllowed()
-		}
+	if s.config.ReadGate != nil && s.Role() != RoleStandby {
+		return s.config.ReadGate.ReadsAllowed()
 	}
 	return true
 }
@@ -276,6 +287,7 @@ func (s *Shard) readsAllowed() bool {
 // An output holding reads also waits while reads are not allowed (ReadGate).
 func (s *Shard) release() error {
 	released := s.released()
+	s.releaseRecovered(released)
 	reads := true
 	if len(s.parked) > 0 {
 		reads = s.readsAllowed()
@@ -285,6 +297,9 @@ func (s *Shard) release() error {
 		(reads || !s.parked[count].reads) {
 		slot := s.parked[count]
 		s.answer(slot)
+		if len(slot.output.Messages) > 0 {
+			s.outputs.Released(slot.output.Messages) // Saga messages leave with their entry.
+		}
 		s.consume(slot)
 		s.releasedOp.Store(slot.op)
 		s.recycle(slot)
@@ -300,6 +315,19 @@ func (s *Shard) release() error {
 	return nil
 }
 
+// releaseRecovered counts the recovered entries as released as far as released covers
+// them (they have no replies, and the consumers never get them: capture rebuilds them
+// from the log, market data starts after them). Every parked output comes after them, so
+// release order holds.
+func (s *Shard) releaseRecovered(released uint64) {
+	op := min(released, s.recoveredOp)
+	if op <= s.releasedOp.Load() {
+		return
+	}
+	s.releasedOp.Store(op)
+	s.count(func(stats *Stats) { stats.Released = op })
+}
+
 // deliver answers one parked output without releasing it (its events are not handed to
 // the consumers) and recycles the slot: reads, and replies whose status replaced the
 // result (outcome_unknown, shutting_down).
@@ -310,6 +338,11 @@ func (s *Shard) deliver(slot *parked) {
 
 // answer hands one parked output's replies to the replier and its reports to the store.
 func (s *Shard) answer(slot *parked) {
+	if slot.op < s.releasedOp.Load() || len(slot.origins) != len(slot.output.Replies) {
+		panic(fmt.Sprintf("shard: release of op %d after op %d, or %d replies for %d "+
+			"requests", slot.op, s.releasedOp.Load(), len(slot.output.Replies),
+			len(slot.origins)))
+	}
 	slot.replies = slot.replies[:0]
 	now := monotonicNow()
 	s.latencies.lock()
@@ -319,10 +352,11 @@ func (s *Shard) answer(slot *parked) {
 		if from.connection == 0 {
 			continue // Internal or replicated request: nobody to answer.
 		}
+		s.answers.answer(from.ticket)
 		connection := from.connection
-		if connection < ConnectionIDLimit {
+		if connection < backend.ConnectionIDLimit && reply.Client != 0 {
 			// Client traffic only: the shard's own requests (audit records, the console's
-			// reads) would show as operations nobody sent.
+			// reads, a node router's saga steps) would show as operations nobody sent.
 			s.latencies.record(reply.Operation, reply.Status, now-from.received)
 		}
 		body := slot.output.Body(reply)
@@ -332,13 +366,13 @@ func (s *Shard) answer(slot *parked) {
 		if !s.forClient(connection, reply.Status, body) {
 			continue
 		}
-		slot.replies = append(slot.replies, Reply{Connection: connection, Client: reply.Client,
+		slot.replies = append(slot.replies, backend.Reply{Connection: connection, Client: reply.Client,
 			Session: reply.Session, Number: reply.Number, Operation: reply.Operation,
 			Status: reply.Status, Op: reply.Op, Duplicate: reply.Duplicate, Body: body})
 	}
 	s.latencies.unlock()
-	if len(slot.replies) > 0 && s.replier != nil {
-		s.replier.Deliver(slot.replies)
+	if len(slot.replies) > 0 {
+		s.outputs.Deliver(slot.replies)
 	}
 	s.deliverReports(slot)
 }
@@ -348,7 +382,7 @@ func (s *Shard) consume(slot *parked) {
 	if slot.firstOp == 0 || len(s.config.Consumers) == 0 {
 		return // Reads only.
 	}
-	s.ready = Ready{FirstOp: slot.firstOp, LastOp: slot.op, Timestamp: slot.stamp,
+	s.ready = backend.Ready{FirstOp: slot.firstOp, LastOp: slot.op, Timestamp: slot.stamp,
 		Events: &slot.output.Events}
 	for _, consumer := range s.config.Consumers {
 		consumer.Consume(&s.ready)
@@ -360,9 +394,9 @@ func (s *Shard) consume(slot *parked) {
 func (s *Shard) Released() uint64 { return s.releasedOp.Load() }
 
 // ConsumerStats returns each consumer's progress and lag behind the release.
-func (s *Shard) ConsumerStats() []ConsumerStats {
+func (s *Shard) ConsumerStats() []backend.ConsumerStats {
 	released := s.Released()
-	stats := make([]ConsumerStats, 0, len(s.config.Consumers))
+	stats := make([]backend.ConsumerStats, 0, len(s.config.Consumers))
 	for _, consumer := range s.config.Consumers {
 		c := consumer.ConsumerStats()
 		if released > c.HandledOp {
@@ -405,7 +439,8 @@ func (s *Shard) answerParked(status model.Status) {
 			slot.output.Replies[i].Status = status
 		}
 		slot.output.Reports = slot.output.Reports[:0] // Not released: never shown.
-		s.deliver(slot)                               // Nor are its events (see release).
+		slot.output.Messages = slot.output.Messages[:0]
+		s.deliver(slot) // Nor are its events or saga messages (see release).
 	}
 	s.parked = s.parked[:0]
 }
@@ -419,6 +454,7 @@ func (s *Shard) answerQueued(status model.Status) {
 	for {
 		var done bool
 		s.taken, done = s.ring.take(s.taken[:0], s.config.RingRequests, math.MaxInt)
+		s.answers.taken(s.taken)
 		if len(s.taken) > 0 {
 			s.answerRequests(s.taken, status)
 			s.ring.release(&s.taken[len(s.taken)-1])
@@ -439,7 +475,7 @@ func (s *Shard) forClient(connection uint64, status model.Status, body []byte) b
 	switch {
 	case connection == 0:
 		return false
-	case connection >= ConnectionIDLimit:
+	case connection >= backend.ConnectionIDLimit:
 		s.waiters.answer(connection, status, body)
 		return false
 	}
@@ -452,19 +488,22 @@ func (s *Shard) answerRequests(metas []requestMeta, status model.Status) {
 		return
 	}
 	var request core.Request
-	replies := make([]Reply, 0, len(metas))
+	replies := make([]backend.Reply, 0, len(metas))
 	for i := range metas {
 		meta := &metas[i]
+		if meta.connection != 0 {
+			s.answers.answer(meta.ticket)
+		}
 		if !s.forClient(meta.connection, status, nil) {
 			continue
 		}
 		decodeRequest(s.ring.bytes(meta), &request)
-		replies = append(replies, Reply{Connection: meta.connection, Client: request.Client,
+		replies = append(replies, backend.Reply{Connection: meta.connection, Client: request.Client,
 			Session: request.Session, Number: request.Number, Operation: request.Operation,
 			Status: status})
 	}
-	if len(replies) > 0 && s.replier != nil {
-		s.replier.Deliver(replies)
+	if len(replies) > 0 {
+		s.outputs.Deliver(replies)
 	}
 }
 

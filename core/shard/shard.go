@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"sequent/core"
+	"sequent/core/backend"
 	"sequent/core/model"
+	"sequent/core/saga"
 	"sequent/wal"
 )
 
@@ -33,16 +35,23 @@ type Config struct {
 	// OnApplied, when set, is called on the sequencer goroutine after each entry is
 	// applied.
 	OnApplied func(entry *core.Entry, machine *core.Machine)
+	// Acknowledger, when set, is a second durability source that replies wait for (a
+	// replication group: the standby's acknowledgements in sync mode). Nil: the local log
+	// only. It is fixed for the shard's life; what it answers may change (a promotion).
+	Acknowledger Acknowledger
+	// ReadGate, when set, holds parked reads while it says no (a primary past its
+	// witness lease). Nil: reads wait for nothing but the entries before them.
+	ReadGate ReadGate
 	// Snapshots, when set, turns on snapshots (see SnapshotConfig).
 	Snapshots *SnapshotConfig
 	// Reports retains execution reports for replay; nil: a new empty store (pass the one
 	// Recover filled so that reports from before a restart can be replayed).
 	Reports *ReportStore
 	// Consumers receive every released entry's events, in log order (see Consumer).
-	Consumers []Consumer
+	Consumers []backend.Consumer
 	// LogHolds keep the log a consumer still needs from being retired (see LogHold),
 	// within LogHoldBytesMax.
-	LogHolds []LogHold
+	LogHolds []backend.LogHold
 	// LogHoldBytesMax bounds the log kept for holds: when the segments after a hold's
 	// snapshot exceed it, retention ignores that hold (the consumer then reports the gap).
 	// Default LogHoldBytesMaxDefault.
@@ -56,27 +65,54 @@ type Acknowledger interface {
 	AcknowledgedNotify() <-chan struct{} // Signalled when Acknowledged advances.
 }
 
-// ReadGate is implemented by an Acknowledger that knows whether this node may answer
-// reads from its state now: a primary whose witness lease has run out (it was stopped
-// past it) may have been replaced, and the new primary may have acknowledged writes this
-// node never saw. Parked reads wait while ReadsAllowed is false (like a write waiting
-// for its acknowledgement; AcknowledgedNotify wakes the sequencer when it changes); a
-// fenced node answers them shutting_down at Close.
+// Log is what a shard needs from its write-ahead log: wal.Log, or wal.MemoryLog in tests.
+type Log interface {
+	wal.Appender
+	// AppendStored appends a replicated entry in its stored form (a standby).
+	AppendStored(stored []byte) error
+	// ChainAt returns the chain hash at an entry boundary (a snapshot records it).
+	ChainAt(op uint64) ([32]byte, bool)
+	// Retire drops (or archives) the segments a snapshot covers.
+	Retire(coveredOp uint64, archiveDir string) (int, error)
+	// BytesAfter returns the size of the log holding ops after op (a consumer's hold).
+	BytesAfter(op uint64) int64
+}
+
+// ReadGate (Config.ReadGate) says whether this node may answer reads from its state now:
+// a primary whose witness lease has run out (it was stopped past it) may have been
+// replaced, and the new primary may have acknowledged writes this node never saw. Parked
+// reads wait while ReadsAllowed is false (like a write waiting for its acknowledgement;
+// the Acknowledger's AcknowledgedNotify wakes the sequencer when it changes); a fenced
+// node answers them shutting_down at Close.
 type ReadGate interface {
 	ReadsAllowed() bool
 }
 
-type acknowledgerBox struct{ Acknowledger }
+var (
+	_ Log = (*wal.Log)(nil)
+	_ Log = (*wal.MemoryLog)(nil)
+)
 
-// SetAcknowledger makes replies wait for a standby's acknowledgement as well as the local
-// log (nil: local log only). Safe from any goroutine; takes effect at the next release.
-func (s *Shard) SetAcknowledger(a Acknowledger) {
-	if a == nil {
-		s.acknowledger.Store(nil)
-	} else {
-		s.acknowledger.Store(&acknowledgerBox{a})
+// Outputs is where a shard's released output goes: replies and execution reports to the
+// Replier, then the saga messages of the same entry to Released (a node's router; they
+// may leave now: the entry is durable and, in sync mode, acknowledged). A standby
+// releases its replicated entries too. Both run on the sequencer goroutine and must not
+// block; what they receive is valid only during the call.
+type Outputs interface {
+	backend.Replier
+	Released(messages []saga.Message)
+}
+
+// RepliesOnly makes a Replier the Outputs of a shard of an unsharded machine, which
+// never emits saga messages.
+func RepliesOnly(replier backend.Replier) Outputs { return repliesOnly{replier} }
+
+type repliesOnly struct{ backend.Replier }
+
+func (r repliesOnly) Released(messages []saga.Message) {
+	if len(messages) > 0 {
+		panic("shard: saga messages released to a replier-only output")
 	}
-	s.wakeUp()
 }
 
 func (c Config) withDefaults() Config {
@@ -122,20 +158,21 @@ func (c Config) withDefaults() Config {
 
 // parked is an applied entry (or a batch of reads) whose replies wait for durability.
 type parked struct {
-	op      uint64      // Release when durable (and acknowledged) >= op.
-	firstOp uint64      // First op of the entry (0: reads only).
-	stamp   uint64      // The entry's timestamp.
-	reads   bool        // Holds reads' replies: released only while the ReadGate allows.
-	output  core.Output // Replies and bodies.
-	origins []origin    // Who asked, for each reply, in order.
-	reports []Report    // Reusable report delivery slice.
-	replies []Reply     // Reusable delivery slice.
+	op      uint64           // Release when durable (and acknowledged) >= op.
+	firstOp uint64           // First op of the entry (0: reads only).
+	stamp   uint64           // The entry's timestamp.
+	reads   bool             // Holds reads' replies: released only while the ReadGate allows.
+	output  core.Output      // Replies and bodies.
+	origins []origin         // Who asked, for each reply, in order.
+	reports []backend.Report // Reusable report delivery slice.
+	replies []backend.Reply  // Reusable delivery slice.
 }
 
 // origin is who asked for a reply and when the request arrived.
 type origin struct {
 	connection uint64 // 0: nobody (internal or replicated); >= ConnectionIDLimit: a waiter.
 	received   int64  // Monotonic ns (since process start) when Submit queued it.
+	ticket     uint64 // The request's ring ticket (answerCheck).
 }
 
 // Shard is one shard's runtime. Submit may be called from any goroutine; everything else
@@ -143,8 +180,8 @@ type origin struct {
 type Shard struct {
 	config  Config
 	machine *core.Machine // Owned by the sequencer goroutine.
-	log     wal.Appender
-	replier Replier
+	log     Log
+	outputs Outputs // From Start.
 	ring    *inputRing
 	wake    chan struct{} // Capacity 1: input arrived.
 	stop    chan struct{}
@@ -162,9 +199,8 @@ type Shard struct {
 	latencies    latencyRecorder
 	waiters      waiters
 	roles        roleState
-	acknowledger atomic.Pointer[acknowledgerBox] // Nil: release on local durability.
-	stored       chan storedEntry                // Replicated entries (standby).
-	storedBuffer []byte                          // Decompression buffer for them.
+	stored       chan storedEntry // Replicated entries (standby).
+	storedBuffer []byte           // Decompression buffer for them.
 
 	// Sequencer state.
 	opLast     uint64
@@ -177,10 +213,16 @@ type Shard struct {
 	parked     []*parked     // In release order.
 	free       []*parked     // Recycled parked slots.
 	// releasedOp is the op of the last parked output released (the sequencer writes it;
-	// Released reads it anywhere). A recovered machine's op counts as released: the log
-	// holds it and nothing about it is pending.
+	// Released reads it anywhere).
 	releasedOp atomic.Uint64
-	ready      Ready // Reused for every Consume call.
+	// recoveredOp is the recovered machine's op. The entries up to it are durable (the
+	// log holds them) but a standby may never have acknowledged them (the previous
+	// process died first): they count as released once release finds them covered, like
+	// any entry, so that no consumer goes beyond what a failover keeps.
+	recoveredOp uint64
+
+	ready      backend.Ready // Reused for every Consume call.
+	answers    answerCheck   // Every accepted request answered once.
 	stats      Stats
 	statsMutex sync.Mutex
 	closeOnce  sync.Once
@@ -190,7 +232,7 @@ type Shard struct {
 
 // New returns a shard around a recovered machine and an open log whose last op is the
 // machine's. Start begins sequencing.
-func New(config Config, machine *core.Machine, log wal.Appender) (*Shard, error) {
+func New(config Config, machine *core.Machine, log Log) (*Shard, error) {
 	c := config.withDefaults()
 	if log.LastOp() != machine.OpLast() {
 		return nil, fmt.Errorf("shard: log ends at op %d but the machine is at op %d",
@@ -221,10 +263,9 @@ func New(config Config, machine *core.Machine, log wal.Appender) (*Shard, error)
 	if s.reports == nil {
 		s.reports = NewReportStore()
 	}
-	// The recovered machine's op is applied, durable (the log holds it) and released
-	// (nothing about it is pending): report it until the first new entry moves them.
-	s.stats.OpLast, s.stats.Released = machine.OpLast(), machine.OpLast()
-	s.releasedOp.Store(machine.OpLast())
+	// The recovered machine's op is applied and durable (the log holds it), not yet
+	// released: in sync mode the standby may not have it (see releaseRecovered).
+	s.stats.OpLast, s.recoveredOp = machine.OpLast(), machine.OpLast()
 	s.stored = make(chan storedEntry)
 	s.storedBuffer = make([]byte, 0, wal.EntryBodyBytesMax)
 	s.roles.role.Store(int32(c.Role))
@@ -244,7 +285,7 @@ func New(config Config, machine *core.Machine, log wal.Appender) (*Shard, error)
 
 // AddConsumer adds an outbound stream fed from the release (see Consumer), with its log
 // hold when it has one. Call it before Start: the consumer list is the sequencer's.
-func (s *Shard) AddConsumer(consumer Consumer, hold LogHold) {
+func (s *Shard) AddConsumer(consumer backend.Consumer, hold backend.LogHold) {
 	if s.started.Load() {
 		panic("shard: AddConsumer after Start")
 	}
@@ -254,19 +295,23 @@ func (s *Shard) AddConsumer(consumer Consumer, hold LogHold) {
 	}
 }
 
-// Start runs the sequencer, delivering replies to replier.
-func (s *Shard) Start(replier Replier) {
+// Start runs the sequencer, delivering released output to outputs (required; wrap a
+// plain Replier with RepliesOnly).
+func (s *Shard) Start(outputs Outputs) {
+	if outputs == nil {
+		panic("shard: Start without outputs")
+	}
 	s.startOnce.Do(func() {
-		s.replier = replier
+		s.outputs = outputs
 		s.started.Store(true)
 		go s.run()
 	})
 }
 
-var _ Submitter = (*Shard)(nil)
+var _ backend.Submitter = (*Shard)(nil)
 
 // Submit queues a request (see Submitter). It never blocks.
-func (s *Shard) Submit(request *Request) model.Status {
+func (s *Shard) Submit(request *backend.Request) model.Status {
 	info, _ := request.Operation.Info()
 	if status := core.CheckShape(request.Operation, request.Flags, request.Body, false); status != model.StatusOK {
 		return status
@@ -274,7 +319,28 @@ func (s *Shard) Submit(request *Request) model.Status {
 	if request.Number == 0 && info.Write {
 		return model.StatusInvalidBody
 	}
-	if request.Connection >= ConnectionIDLimit {
+	return s.submit(request, info)
+}
+
+// SubmitInternal queues one of the server's own requests: an internal operation with
+// client 0 and number 0 (the node router's saga steps and its reads of saga state). Like
+// Submit it never blocks and answers at once with busy, not_primary, shutting_down or a
+// bad shape; an accepted request's reply reaches the Replier like a client's, unless its
+// Connection is 0 (nobody waits for it).
+func (s *Shard) SubmitInternal(request *backend.Request) model.Status {
+	info, _ := request.Operation.Info()
+	if status := core.CheckShape(request.Operation, request.Flags, request.Body, true); status != model.StatusOK {
+		return status
+	}
+	if request.Client != 0 || request.Number != 0 {
+		return model.StatusInvalidBody
+	}
+	return s.submit(request, info)
+}
+
+// submit queues a request whose shape was checked.
+func (s *Shard) submit(request *backend.Request, info model.OperationInfo) model.Status {
+	if request.Connection >= backend.ConnectionIDLimit {
 		// A network layer bug: the reply would go to an internal waiter, not the client.
 		return model.StatusInternalError
 	}

@@ -40,13 +40,6 @@ type SnapshotResult struct {
 	Superseded bool // Skipped: another snapshot was still being written.
 }
 
-// snapshotLog is what snapshots need from the log beyond Appender.
-type snapshotLog interface {
-	ChainAt(op uint64) ([32]byte, bool)
-	Retire(coveredOp uint64, archiveDir string) (int, error)
-	BytesAfter(op uint64) int64
-}
-
 // snapshotter belongs to the sequencer, except the writer goroutine it starts.
 type snapshotter struct {
 	config        SnapshotConfig
@@ -151,9 +144,7 @@ func (s *Shard) writeSnapshot(view *core.Snapshot, meta wal.SnapshotMeta, pause 
 			return
 		}
 	}
-	if logWithChains, ok := s.log.(snapshotLog); ok {
-		result.Meta.Chain, _ = logWithChains.ChainAt(meta.Op)
-	}
+	result.Meta.Chain, _ = s.log.ChainAt(meta.Op)
 	result.Meta.Digest = view.Digest()
 	info, err := wal.WriteSnapshot(s.snapshots.config.Dir, result.Meta, view)
 	result.Err, result.Path, result.Bytes, result.Stored = err, info.Path, info.RawBytes,
@@ -182,10 +173,8 @@ func (s *Shard) pruneAndRetire() error {
 	if heldOp != 0 && heldOp < oldest {
 		oldest = 0 // No snapshot at or before the hold: the log must stay from its start.
 	}
-	if logWithRetire, ok := s.log.(snapshotLog); ok {
-		if _, err := logWithRetire.Retire(oldest, config.ArchiveDir); err != nil {
-			return fmt.Errorf("shard: retire log up to op %d: %w", oldest, err)
-		}
+	if _, err := s.log.Retire(oldest, config.ArchiveDir); err != nil {
+		return fmt.Errorf("shard: retire log up to op %d: %w", oldest, err)
 	}
 	return nil
 }
@@ -219,11 +208,10 @@ func (s *Shard) heldOp() uint64 {
 			held = max(op, 1)
 		}
 	}
-	logWithRetire, ok := s.log.(snapshotLog)
-	if held == 0 || !ok {
+	if held == 0 {
 		return held
 	}
-	if bytes := logWithRetire.BytesAfter(held); bytes > s.config.LogHoldBytesMax {
+	if bytes := s.log.BytesAfter(held); bytes > s.config.LogHoldBytesMax {
 		s.config.Logger.Error("shard: a consumer holds more log than allowed: retiring without it",
 			"held_op", held, "bytes", bytes, "bytes_max", s.config.LogHoldBytesMax)
 		return 0

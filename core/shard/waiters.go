@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"sequent/core"
+	"sequent/core/backend"
 	"sequent/core/model"
 )
 
@@ -33,7 +34,7 @@ func (w *waiters) add() (uint64, chan waiterAnswer) {
 		w.pending = map[uint64]chan waiterAnswer{}
 	}
 	w.next++
-	id := ConnectionIDLimit + w.next
+	id := backend.ConnectionIDLimit + w.next
 	answer := make(chan waiterAnswer, 1)
 	w.pending[id] = answer
 	return id, answer
@@ -69,7 +70,7 @@ func (s *Shard) Audit(record []byte, timeout time.Duration) error {
 		return fmt.Errorf("shard: audit records are written by the primary; this is a %s", s.Role())
 	}
 	id, answer := s.waiters.add()
-	status := s.ring.push(&Request{Connection: id, Operation: model.OperationAudit,
+	status := s.ring.push(&backend.Request{Connection: id, Operation: model.OperationAudit,
 		Body: record}, true)
 	if status != model.StatusOK {
 		s.waiters.forget(id)
@@ -93,26 +94,28 @@ func (s *Shard) Audit(record []byte, timeout time.Duration) error {
 // ErrQueryTimeout is returned by Query when the answer did not come within its timeout.
 var ErrQueryTimeout = errors.New("shard: internal read not answered in time")
 
-// Query runs one read (a query operation such as get_depth, with its request body) for
-// the process itself — the operators' console — and returns the reply's status and a
-// copy of its body. It goes through the input ring like a client's read, so it sees the
+// Query runs one read (a query operation such as get_depth, with its request body; or
+// an internal read of saga state, saga_outbox or saga_lookup) for the process itself —
+// the operators' console, the node's reconciliation — as the system, and returns the
+// reply's status and a copy of its body. It goes through the input ring like a client's read, so it sees the
 // state the sequencer has applied and is answered in the same release order; a full
 // ring answers busy at once, a fenced node not_primary. It waits at most timeout. It
 // is not client traffic, so it is left out of Latencies (and so of the per-operation
 // metrics), as audit records are. Any goroutine.
 func (s *Shard) Query(operation model.Operation, body []byte, timeout time.Duration,
 ) (model.Status, []byte, error) {
-	if info, ok := operation.Info(); !ok || info.Write || info.Internal {
-		return 0, nil, fmt.Errorf("shard: %s is not a client read", operation)
+	info, ok := operation.Info()
+	if !ok || info.Write {
+		return 0, nil, fmt.Errorf("shard: %s is not a read", operation)
 	}
-	if status := core.CheckShape(operation, 0, body, false); status != model.StatusOK {
+	if status := core.CheckShape(operation, 0, body, info.Internal); status != model.StatusOK {
 		return status, nil, nil
 	}
 	if status := s.admit(false); status != model.StatusOK {
 		return status, nil, nil
 	}
 	id, answer := s.waiters.add()
-	status := s.ring.push(&Request{Connection: id, Operation: operation, Body: body}, false)
+	status := s.ring.push(&backend.Request{Connection: id, Operation: operation, Body: body}, false)
 	if status != model.StatusOK {
 		s.waiters.forget(id)
 		if status == model.StatusBusy {

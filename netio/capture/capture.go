@@ -17,8 +17,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"sequent/core"
+	"sequent/core/backend"
 	"sequent/core/event"
-	"sequent/core/shard"
 	"sequent/wal"
 )
 
@@ -93,8 +93,8 @@ func (p position) after(e *event.Event) bool {
 }
 
 // Capture publishes every committed event of a shard to a JetStream stream, exactly
-// once and in op order. It is a shard.Consumer (fed from the release) and a
-// shard.LogHold (the log it may need to rebuild what it missed is kept).
+// once and in op order. It is a backend.Consumer (fed from the release) and a
+// backend.LogHold (the log it may need to rebuild what it missed is kept).
 //
 // Goroutines: Consume runs on the shard's sequencer and only copies into a bounded
 // queue; one publisher goroutine does everything else (NATS, catch-up); Stats and
@@ -158,8 +158,8 @@ type Capture struct {
 }
 
 var (
-	_ shard.Consumer = (*Capture)(nil)
-	_ shard.LogHold  = (*Capture)(nil)
+	_ backend.Consumer = (*Capture)(nil)
+	_ backend.LogHold  = (*Capture)(nil)
 )
 
 // New returns a capture; Start runs its publisher.
@@ -189,7 +189,7 @@ func (c *Capture) Close() {
 // Consume copies a released entry's events into the queue (sequencer goroutine; never
 // blocks). When the queue is full, or while the publisher rebuilds from the log, the
 // events are dropped: the publisher will rebuild them.
-func (c *Capture) Consume(ready *shard.Ready) {
+func (c *Capture) Consume(ready *backend.Ready) {
 	c.mutex.Lock()
 	if c.joining {
 		c.joining, c.joinOp, c.lost = false, ready.FirstOp, false
@@ -226,12 +226,12 @@ func (c *Capture) wakeUp() {
 	}
 }
 
-// ConsumerStats implements shard.Consumer.
-func (c *Capture) ConsumerStats() shard.ConsumerStats {
+// ConsumerStats implements backend.Consumer.
+func (c *Capture) ConsumerStats() backend.ConsumerStats {
 	c.mutex.Lock()
 	buffered := c.queue.Len()
 	c.mutex.Unlock()
-	return shard.ConsumerStats{Name: "capture", HandledOp: c.handled(),
+	return backend.ConsumerStats{Name: "capture", HandledOp: c.handled(),
 		Buffered: buffered, BufferMax: c.config.QueueEventsMax, FellBehind: c.fellBehind.Load()}
 }
 
@@ -244,7 +244,7 @@ func (c *Capture) handled() uint64 {
 	return max(c.publishedOp.Load(), c.handledOp.Load())
 }
 
-// HeldOp implements shard.LogHold: the log after the last op the stream holds must stay
+// HeldOp implements backend.LogHold: the log after the last op the stream holds must stay
 // (until it is known, all of it).
 func (c *Capture) HeldOp() (uint64, bool) {
 	if !c.positionKnown.Load() || c.publishedOp.Load() == 0 {

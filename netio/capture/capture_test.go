@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"sequent/core"
+	"sequent/core/backend"
 	"sequent/core/event"
 	"sequent/core/model"
 	"sequent/core/shard"
@@ -118,7 +119,7 @@ func TestOverflowWakesAnIdlePublisher(t *testing.T) {
 	for id := range uint64(5) {
 		buffer.AppendAccount(&model.Account{ID: model.U128(id + 1), Ledger: 1, Code: 1}, 7)
 	}
-	c.Consume(&shard.Ready{FirstOp: 1, LastOp: 1, Events: &buffer})
+	c.Consume(&backend.Ready{FirstOp: 1, LastOp: 1, Events: &buffer})
 	select {
 	case <-c.wake:
 	default:
@@ -174,8 +175,8 @@ type captureRig struct {
 
 type nullReplier struct{ replies atomic.Uint64 }
 
-func (r *nullReplier) Deliver(replies []shard.Reply)   { r.replies.Add(uint64(len(replies))) }
-func (r *nullReplier) DeliverReports(_ []shard.Report) {}
+func (r *nullReplier) Deliver(replies []backend.Reply)   { r.replies.Add(uint64(len(replies))) }
+func (r *nullReplier) DeliverReports(_ []backend.Report) {}
 
 func newCaptureRig(t testing.TB, queueEventsMax int) *captureRig {
 	t.Helper()
@@ -208,7 +209,7 @@ func newCaptureRig(t testing.TB, queueEventsMax int) *captureRig {
 		Released: s.Released, QueueEventsMax: queueEventsMax})
 	s.AddConsumer(c, c)
 	c.Start()
-	s.Start(&nullReplier{})
+	s.Start(shard.RepliesOnly(&nullReplier{}))
 	t.Cleanup(func() {
 		s.Close()
 		c.Close()
@@ -221,7 +222,7 @@ func newCaptureRig(t testing.TB, queueEventsMax int) *captureRig {
 func (r *captureRig) submit(operation model.Operation, body []byte) {
 	number := r.number.Add(1)
 	for {
-		status := r.shard.Submit(&shard.Request{Connection: 1, Client: 7, Session: 1,
+		status := r.shard.Submit(&backend.Request{Connection: 1, Client: 7, Session: 1,
 			Number: number, Operation: operation, Body: body})
 		if status == model.StatusOK {
 			return
@@ -370,4 +371,104 @@ func FuzzParseMessageID(f *testing.F) {
 				formatted, again, err)
 		}
 	})
+}
+
+// ackAt is a standby that has acknowledged up to a fixed op (a shard.Acknowledger).
+type ackAt struct {
+	op     atomic.Uint64
+	notify chan struct{}
+}
+
+func (a *ackAt) Acknowledged() uint64                { return a.op.Load() }
+func (a *ackAt) AcknowledgedNotify() <-chan struct{} { return a.notify }
+
+// TestRestartPublishesOnlyWhatTheStandbyAcknowledged: a sync primary restarts with log
+// entries its standby never acknowledged (op 3 here; the standby has op 2). Capture
+// catches up from the log, but only up to the released op: were the standby promoted
+// instead, it would not have op 3, so an event published from it would announce a
+// change that never happened, and the new primary's different op 3 would then reuse its
+// id (shard:3:0) and be dropped as a duplicate. The shard used to count every recovered
+// op as released from the start, so capture published op 3 at once.
+func TestRestartPublishesOnlyWhatTheStandbyAcknowledged(t *testing.T) {
+	dir := t.TempDir()
+	url := natstest.Start(t, dir+"/nats", "127.0.0.1:0").ClientURL()
+	log, err := wal.Open(wal.Options{Dir: dir + "/log"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	// The first run, alone: op 1 grants client 7 the operator scope, op 2 creates
+	// accounts 1 and 2, op 3 accounts 3 and 4.
+	first, err := shard.New(shard.Config{}, core.New(core.Config{}), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := first.SetGrants(model.AppendGrants(nil,
+		[]model.Grant{{Client: 7, Scopes: model.ScopeOperator}})); err != nil {
+		t.Fatal(err)
+	}
+	replier := &nullReplier{}
+	first.Start(shard.RepliesOnly(replier))
+	for number, ids := range [][]uint64{{1, 2}, {3, 4}} {
+		body := make([]byte, 2*model.AccountSize)
+		for i, id := range ids {
+			(&model.Account{ID: model.U128(id), Ledger: 1, Code: 1}).Encode(body[i*model.AccountSize:])
+		}
+		if status := first.Submit(&backend.Request{Connection: 1, Client: 7, Session: 1,
+			Number: uint64(number) + 1, Operation: model.OperationCreateAccounts,
+			Body: body}); status != model.StatusOK {
+			t.Fatal(status)
+		}
+		for deadline := time.Now().Add(time.Minute); replier.replies.Load() < uint64(number)+1; {
+			if time.Now().After(deadline) { // A hang guard, not a timing assertion.
+				t.Fatalf("no reply to request %d", number+1)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	first.Close()
+
+	// The restart, in sync mode: the standby has acknowledged op 2, not op 3.
+	machine, _, err := shard.Recover(core.Config{}, log, "", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if machine.OpLast() != 3 {
+		t.Fatalf("recovered op %d, want 3", machine.OpLast())
+	}
+	standby := &ackAt{notify: make(chan struct{}, 1)}
+	standby.op.Store(2)
+	s, err := shard.New(shard.Config{Acknowledger: standby}, machine, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := New(Config{URL: url, Log: log, Machine: core.Config{}, Released: s.Released})
+	s.AddConsumer(c, c)
+	c.Start()
+	s.Start(shard.RepliesOnly(&nullReplier{}))
+	defer func() {
+		s.Close()
+		c.Close()
+	}()
+	deadline := time.Now().Add(time.Minute) // A hang guard, not a timing assertion.
+	for c.handledOp.Load() < 2 {            // A catch-up pass has settled through op 2.
+		if time.Now().After(deadline) {
+			t.Fatalf("capture never caught up to op 2: %+v", c.Stats())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if stats := c.Stats(); stats.StreamSequence != 2 || stats.PublishedOp != 2 {
+		t.Fatalf("stream %+v: want op 2's 2 events only; op 3 was never acknowledged", stats)
+	}
+	standby.op.Store(3)
+	standby.notify <- struct{}{}
+	for c.Stats().StreamSequence < 4 {
+		if time.Now().After(deadline) {
+			t.Fatalf("op 3 never published once acknowledged: %+v", c.Stats())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if stats := c.Stats(); stats.StreamSequence != 4 || stats.PublishedOp != 3 {
+		t.Fatalf("stream %+v: want 4 events through op 3", stats)
+	}
 }

@@ -6,7 +6,7 @@
 //
 // Events need the state machine: they are a function of the log and the state before
 // each entry. The node has both, and its release already hands every committed entry's
-// events out (core/shard.Consumer), so capture costs one copy of the events per entry
+// events out (core/backend.Consumer), so capture costs one copy of the events per entry
 // and no second copy of the state. A separate `sequent cdc` process following a node the
 // way a standby does would hold a whole second state machine all the time and need a
 // second attached follower on the primary. Here the second machine exists only while
@@ -30,7 +30,7 @@
 // restores the newest snapshot before the stream's position, replays the log through a
 // wal.Tail with its own machine (identical events), publishes what the stream lacks, and
 // joins the live queue where it starts. The shard keeps the log and that snapshot from
-// retirement (Capture is a shard.LogHold) up to Config LogHoldBytesMax of the shard
+// retirement (Capture is a backend.LogHold) up to Config LogHoldBytesMax of the shard
 // (`--cdc-retain-bytes`); beyond it the segments go anyway, and capture publishes a
 // capture_gap message (id shard:op:gap, "from_op", "to_op") naming the ops whose events
 // are lost, then resumes from the oldest snapshot. Nothing beyond the shard's released

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"sequent/core/model"
+	"sequent/core/shardmap"
 	"sequent/netio/wire"
 )
 
@@ -49,6 +50,7 @@ type Client struct {
 	silence        time.Duration           // Silence timeout in force.
 	permissions    uint32                  // From LoginAccepted.
 	epoch          uint64                  // From LoginAccepted.
+	shardMap       *shardmap.Map           // The server's, once asked (ShardMap).
 
 	lastWrite atomic.Int64 // Unix ns of the last write.
 	lastRead  atomic.Int64 // Unix ns of the last read.
@@ -159,7 +161,7 @@ func expectedReplyBytes(operation model.Operation, flags uint8, bodyLength int) 
 	return int64(wire.HeaderSize + results*resultSize)
 }
 
-// requestFlagReplyBalances mirrors shard.RequestFlagReplyBalances (the wire value),
+// requestFlagReplyBalances mirrors backend.RequestFlagReplyBalances (the wire value),
 // without importing server packages.
 const requestFlagReplyBalances uint8 = 1 << 0
 

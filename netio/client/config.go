@@ -77,6 +77,13 @@ type Config struct {
 	// InflightMax and InflightBytesMax bound pipelining (defaults above).
 	InflightMax      int
 	InflightBytesMax int
+	// RouteByShard makes CreateTransfers send each batch as one request per debit shard
+	// of the server's shard map (get_shard_map, asked once), so that each request is
+	// served by one shard without being split by the server (PROTOCOL.md §18). Results
+	// keep the batch's order. A batch with a linked event is sent whole: a chain is
+	// atomic only within one request, and the server refuses one that spans shards. Each
+	// request is exactly-once on its own; a batch is then not one request.
+	RouteByShard bool
 	// BusyRetryDelay is the first delay before a request answered busy, log_unavailable
 	// or outcome_unknown is resent with its number (default BusyRetryDelayDefault; it
 	// doubles per resend up to 100 ms); negative returns those replies to the caller.

@@ -1,6 +1,13 @@
 // Package client is the Go client of Sequent's binary protocol (../PROTOCOL.md). It
-// imports only core/model and netio/wire, so load generators and applications link no
-// server code.
+// imports only core/model, core/shardmap (pure placement functions) and netio/wire, so
+// load generators and applications link no server code.
+//
+// # Shards
+//
+// A server may run several shards; it routes whatever it receives, so a client that
+// ignores shards gets correct results. ShardMap returns the server's map (get_shard_map),
+// and Config.RouteByShard makes CreateTransfers send one request per debit shard, which
+// the server hands to that shard without splitting it.
 //
 //	c, err := client.Dial(ctx, client.Config{
 //		Addresses: []string{"10.0.0.1:7400", "10.0.0.2:7400"},

@@ -80,53 +80,66 @@ func (c *Client) CreateAccounts(ctx context.Context, accounts []model.Account) (
 }
 
 // CreateTransfers creates transfers in requests of up to model.EventsPerRequestMax
-// events (linked chains kept whole) and returns one result per transfer.
+// events (linked chains kept whole; per debit shard with Config.RouteByShard) and returns
+// one result per transfer, in order.
 func (c *Client) CreateTransfers(ctx context.Context, transfers []model.Transfer) (
 	[]model.EventResult, error) {
-	results := make([]model.EventResult, 0, len(transfers))
-	err := c.createTransfers(ctx, transfers, 0, func(reply *Reply) {
-		results = appendEventResults(results, reply.Body)
-	})
-	if err == nil && len(results) != len(transfers) {
-		err = fmt.Errorf("client: %d results for %d transfers", len(results), len(transfers))
+	body, err := c.createTransfers(ctx, transfers, 0, model.EventResultSize)
+	if err != nil {
+		return nil, err
 	}
-	return results, err
+	return appendEventResults(make([]model.EventResult, 0, len(transfers)), body), nil
 }
 
 // CreateTransfersWithBalances is CreateTransfers with each result carrying both
 // accounts' balances right after the transfer.
 func (c *Client) CreateTransfersWithBalances(ctx context.Context,
 	transfers []model.Transfer) ([]model.TransferResult, error) {
-	results := make([]model.TransferResult, 0, len(transfers))
-	err := c.createTransfers(ctx, transfers, requestFlagReplyBalances, func(reply *Reply) {
-		for offset := 0; offset+model.EventResultBalancesSize <= len(reply.Body); offset +=
-			model.EventResultBalancesSize {
-			var result model.TransferResult
-			result.DecodeWithBalances(reply.Body[offset:])
-			results = append(results, result)
-		}
-	})
-	if err == nil && len(results) != len(transfers) {
-		err = fmt.Errorf("client: %d results for %d transfers", len(results), len(transfers))
+	body, err := c.createTransfers(ctx, transfers, requestFlagReplyBalances,
+		model.EventResultBalancesSize)
+	if err != nil {
+		return nil, err
 	}
-	return results, err
+	results := make([]model.TransferResult, len(transfers))
+	for i := range results {
+		results[i].DecodeWithBalances(body[i*model.EventResultBalancesSize:])
+	}
+	return results, nil
 }
 
+// createTransfers sends transfers and returns their results' bytes (resultSize each) in
+// the order of transfers.
 func (c *Client) createTransfers(ctx context.Context, transfers []model.Transfer,
-	flags uint8, collect func(reply *Reply)) error {
-	runs, err := chunks(len(transfers), func(i int) bool {
-		return transfers[i].Flags&model.TransferLinked != 0
+	flags uint8, resultSize int) ([]byte, error) {
+	order, shardOf, err := c.routeTransfers(ctx, transfers)
+	if err != nil {
+		return nil, err
+	}
+	runs, err := chunks(len(order), func(i int) bool {
+		return transfers[order[i]].Flags&model.TransferLinked != 0 ||
+			(i+1 < len(order) && shardOf[i] != shardOf[i+1]) // One shard per request.
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return c.batch(ctx, model.OperationCreateTransfers, flags, runs, func(run [2]int) []byte {
+	results := make([]byte, len(transfers)*resultSize)
+	done := 0
+	err = c.batch(ctx, model.OperationCreateTransfers, flags, runs, func(run [2]int) []byte {
 		body := make([]byte, (run[1]-run[0])*model.TransferSize)
 		for i := run[0]; i < run[1]; i++ {
-			transfers[i].Encode(body[(i-run[0])*model.TransferSize:])
+			transfers[order[i]].Encode(body[(i-run[0])*model.TransferSize:])
 		}
 		return body
-	}, collect)
+	}, func(reply *Reply) {
+		for offset := 0; offset+resultSize <= len(reply.Body) && done < len(order); offset += resultSize {
+			copy(results[order[done]*resultSize:], reply.Body[offset:offset+resultSize])
+			done++
+		}
+	})
+	if err == nil && done != len(transfers) {
+		err = fmt.Errorf("client: %d results for %d transfers", done, len(transfers))
+	}
+	return results, err
 }
 
 func appendEventResults(results []model.EventResult, body []byte) []model.EventResult {

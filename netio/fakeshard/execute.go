@@ -1,12 +1,12 @@
 package fakeshard
 
 import (
+	"sequent/core/backend"
 	"sequent/core/model"
-	"sequent/core/shard"
 )
 
 // execute applies one request to the ledger and returns its status and result body.
-func (b *Backend) execute(request *shard.Request) (model.Status, []byte) {
+func (b *Backend) execute(request *backend.Request) (model.Status, []byte) {
 	body := request.Body
 	switch request.Operation {
 	case model.OperationCreateAccounts:
@@ -60,7 +60,7 @@ func (b *Backend) execute(request *shard.Request) (model.Status, []byte) {
 	return model.StatusUnknownOperation, nil
 }
 
-func (b *Backend) createTransfers(request *shard.Request) []byte {
+func (b *Backend) createTransfers(request *backend.Request) []byte {
 	body := request.Body
 	transfers := make([]model.Transfer, len(body)/model.TransferSize)
 	for i := range transfers {
@@ -68,7 +68,7 @@ func (b *Backend) createTransfers(request *shard.Request) []byte {
 	}
 	results := make([]model.TransferResult, len(transfers))
 	b.ledger.CreateTransfers(b.stamp(len(transfers)), transfers, results)
-	if request.Flags&shard.RequestFlagReplyBalances != 0 {
+	if request.Flags&backend.RequestFlagReplyBalances != 0 {
 		out := make([]byte, len(results)*model.EventResultBalancesSize)
 		for i := range results {
 			results[i].EncodeWithBalances(out[i*model.EventResultBalancesSize:])

@@ -1,4 +1,4 @@
-// Package fakeshard is an in-memory shard.Backend for tests of netio and of programs
+// Package fakeshard is an in-memory backend.Backend for tests of netio and of programs
 // built on it (the sequent CLI, load generators): one goroutine (the
 // "shard goroutine") drains a bounded channel of copied requests, applies them to a
 // ledger.Ledger with exactly-once deduplication per (client, session, number) like the
@@ -14,9 +14,9 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"sequent/core/backend"
 	"sequent/core/ledger"
 	"sequent/core/model"
-	"sequent/core/shard"
 )
 
 // Limits of the fake.
@@ -57,12 +57,12 @@ type SessionEnd struct {
 // Backend is the fake. Submit, ReplayReports, SessionClosed and the test controls are
 // safe from any goroutine.
 type Backend struct {
-	ring    chan shard.Request // Copied requests.
-	batch   int                // Requests per Deliver call at most.
-	control chan func()        // Work run on the shard goroutine (pause, reports).
+	ring    chan backend.Request // Copied requests.
+	batch   int                  // Requests per Deliver call at most.
+	control chan func()          // Work run on the shard goroutine (pause, reports).
 	stop    chan struct{}
 	done    chan struct{}
-	replier shard.Replier
+	replier backend.Replier
 
 	notPrimary atomic.Bool
 
@@ -76,12 +76,12 @@ type Backend struct {
 
 	mu           sync.Mutex // Guards the fields below (read by tests and ReplayReports).
 	applications map[requestKey]int
-	retained     map[uint64][]shard.Report
+	retained     map[uint64][]backend.Report
 	sessionEnds  []SessionEnd
 	submitted    int
 }
 
-var _ shard.Backend = (*Backend)(nil)
+var _ backend.Backend = (*Backend)(nil)
 
 // New returns a stopped fake; Start it with the Replier.
 func New(config Config) *Backend {
@@ -92,7 +92,7 @@ func New(config Config) *Backend {
 		config.BatchRequestsMax = batchRequestsMaxDefault
 	}
 	return &Backend{
-		ring:         make(chan shard.Request, config.RingRequests),
+		ring:         make(chan backend.Request, config.RingRequests),
 		batch:        config.BatchRequestsMax,
 		control:      make(chan func(), 16),
 		stop:         make(chan struct{}),
@@ -102,12 +102,12 @@ func New(config Config) *Backend {
 		cache:        make(map[requestKey]cachedReply),
 		sequences:    make(map[uint64]uint64),
 		applications: make(map[requestKey]int),
-		retained:     make(map[uint64][]shard.Report),
+		retained:     make(map[uint64][]backend.Report),
 	}
 }
 
 // Start runs the shard goroutine, replying to replier.
-func (b *Backend) Start(replier shard.Replier) {
+func (b *Backend) Start(replier backend.Replier) {
 	b.replier = replier
 	go b.run()
 }
@@ -119,7 +119,7 @@ func (b *Backend) Close() {
 }
 
 // Submit copies the request into the ring, or answers busy when it is full.
-func (b *Backend) Submit(request *shard.Request) model.Status {
+func (b *Backend) Submit(request *backend.Request) model.Status {
 	if b.notPrimary.Load() {
 		return model.StatusNotPrimary
 	}
@@ -151,7 +151,7 @@ func (b *Backend) Report(client uint64, body []byte) uint64 {
 	b.do(func() {
 		b.sequences[client]++
 		sequence = b.sequences[client]
-		report := shard.Report{Client: client, Sequence: sequence,
+		report := backend.Report{Client: client, Sequence: sequence,
 			Body: append([]byte(nil), body...)}
 		b.mu.Lock()
 		kept := append(b.retained[client], report)
@@ -160,7 +160,7 @@ func (b *Backend) Report(client uint64, body []byte) uint64 {
 		}
 		b.retained[client] = kept
 		b.mu.Unlock()
-		b.replier.DeliverReports([]shard.Report{report})
+		b.replier.DeliverReports([]backend.Report{report})
 	})
 	return sequence
 }
@@ -172,12 +172,12 @@ func (b *Backend) do(fn func()) {
 	<-finished
 }
 
-// ReplayReports implements shard.ReportReplayer from the retained window.
+// ReplayReports implements backend.ReportReplayer from the retained window.
 func (b *Backend) ReplayReports(client uint64, fromSequence uint64,
-	fn func(reports []shard.Report)) uint64 {
+	fn func(reports []backend.Report)) uint64 {
 	b.mu.Lock()
 	kept := b.retained[client]
-	var selected []shard.Report
+	var selected []backend.Report
 	for _, report := range kept {
 		if report.Sequence >= fromSequence {
 			selected = append(selected, report)
@@ -194,7 +194,7 @@ func (b *Backend) ReplayReports(client uint64, fromSequence uint64,
 	return oldest
 }
 
-// SessionClosed implements shard.SessionCloser by recording the call.
+// SessionClosed implements backend.SessionCloser by recording the call.
 func (b *Backend) SessionClosed(client uint64, session uint64, cancelOrders bool) {
 	b.mu.Lock()
 	b.sessionEnds = append(b.sessionEnds, SessionEnd{client, session, cancelOrders})
@@ -224,8 +224,8 @@ func (b *Backend) Submitted() int {
 
 func (b *Backend) run() {
 	defer close(b.done)
-	batch := make([]shard.Request, 0, b.batch)
-	replies := make([]shard.Reply, 0, b.batch)
+	batch := make([]backend.Request, 0, b.batch)
+	replies := make([]backend.Reply, 0, b.batch)
 	for {
 		ring := b.ring
 		if b.paused {
@@ -258,8 +258,8 @@ func (b *Backend) run() {
 }
 
 // apply answers one request, from the cache for a write already applied.
-func (b *Backend) apply(request *shard.Request) shard.Reply {
-	reply := shard.Reply{Connection: request.Connection, Client: request.Client,
+func (b *Backend) apply(request *backend.Request) backend.Reply {
+	reply := backend.Reply{Connection: request.Connection, Client: request.Client,
 		Session: request.Session, Number: request.Number, Operation: request.Operation}
 	key := requestKey{request.Client, request.Session, request.Number}
 	info, _ := request.Operation.Info()

@@ -22,6 +22,7 @@ import (
 const (
 	PathSettlement = "/v1/settlement"
 	PathChain      = "/v1/audit/chain"
+	PathReconcile  = "/v1/reconcile"
 )
 
 // SettlementQuery is GET /v1/settlement's query string, as given: partner (repeated: the
@@ -72,6 +73,10 @@ func (s *Server) handleClearing(ctx *fasthttp.RequestCtx, path string) {
 		run, err = s.settlementRequest(ctx)
 	case PathChain:
 		run, err = s.chainRequest(ctx)
+	case PathReconcile:
+		if s.sources.Reconcile != nil {
+			run = s.sources.Reconcile
+		}
 	}
 	if err != nil {
 		reply(ctx, fasthttp.StatusBadRequest, Reply{Code: CodeBadRequest, Error: err.Error()})
@@ -84,7 +89,7 @@ func (s *Server) handleClearing(ctx *fasthttp.RequestCtx, path string) {
 	}
 	if !s.reading.CompareAndSwap(false, true) {
 		reply(ctx, fasthttp.StatusConflict, Reply{Code: CodeBusy,
-			Error: "another settlement or chain request is running; try again"})
+			Error: "another settlement, chain or reconcile request is running; try again"})
 		return
 	}
 	defer s.reading.Store(false)

@@ -105,6 +105,10 @@ type Sources struct {
 	Settlement func(ctx context.Context, query SettlementQuery) (any, error)
 	// VerifyChain answers GET /v1/audit/chain (a wal.ChainCheck). Nil: 501.
 	VerifyChain func(ctx context.Context, query ChainQuery) (any, error)
+	// Reconcile answers GET /v1/reconcile: the cross-shard report (core/node/reconcile.
+	// Report: per-ledger totals over every shard, settlement pairs, sagas in flight with
+	// their age; ok false names the broken invariant). Nil: 501.
+	Reconcile func(ctx context.Context) (any, error)
 }
 
 // Errors returned by New and by Sources callbacks.

@@ -37,6 +37,9 @@
 //	GET  /v1/audit/chain        ?from=T&until=T(&anchor_op=N): the log's hash chain
 //	                            verified over the retained log up to the window's end
 //	                            (Sources.VerifyChain).
+//	GET  /v1/reconcile          the cross-shard report: per-ledger totals over every
+//	                            shard, settlement pairs, sagas in flight with their age,
+//	                            ok (every invariant holds) and settled (Sources.Reconcile).
 //	POST /v1/admin/promote      {"ok":true,"action":"promote","epoch":N}
 //	POST /v1/admin/snapshot     {"ok":true,"action":"snapshot"}
 //	POST /v1/admin/reload-keys  {"ok":true,"action":"reload-keys"}

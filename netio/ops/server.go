@@ -227,7 +227,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 			return
 		}
 		s.handleRead(ctx, path)
-	case PathSettlement, PathChain:
+	case PathSettlement, PathChain, PathReconcile:
 		endpoint = path
 		if !ctx.IsGet() {
 			methodNotAllowed(ctx, allowClearing)

@@ -96,6 +96,10 @@ type ShardStats struct {
 	BatchRequests Quantiles `json:"batch_requests"`
 	// Log is the shard's write-ahead log.
 	Log LogStats `json:"log"`
+	// ReplicationAcknowledgedOp is, on a primary, the last op of this shard its standby
+	// has acknowledged; on a standby, the last op it acknowledged (0 without replication).
+	// Every shard replicates over its own link (Replication sums them up).
+	ReplicationAcknowledgedOp uint64 `json:"replication_acknowledged_op"`
 }
 
 // LogStats is one write-ahead log's state and counters.

@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"sequent/core/model"
+	"sequent/core/node/reconcile"
 )
 
 // check verifies the outcome: every acknowledged transfer is on the final primary, no
@@ -22,11 +23,14 @@ func (d *drill) check(ctx context.Context) error {
 		return err
 	}
 	if err := standby.waitFor(bounded, "final catch-up", func(s status) bool {
-		return s.durableOp() >= target.durableOp()
+		return s.caughtUp(&target)
 	}); err != nil {
 		return err
 	}
 	if err := d.checkTransfers(bounded); err != nil {
+		return err
+	}
+	if err := d.checkShards(bounded, primary); err != nil {
 		return err
 	}
 	primary.stop(stopTimeout)
@@ -122,8 +126,43 @@ func (d *drill) checkBalances(ctx context.Context, debits, credits map[uint64]ui
 	return nil
 }
 
+// checkShards waits (bounded) for the final primary's sagas to finish and records its
+// cross-shard state: settlement pairs not netting to zero and sagas in flight (both must
+// be zero once the load has stopped), and whether every invariant held.
+func (d *drill) checkShards(ctx context.Context, primary *node) error {
+	var report reconcile.Report
+	err := retry(ctx, func() error {
+		var err error
+		if report, err = primary.reconcile(ctx); err != nil {
+			return err
+		}
+		if !report.Settled {
+			return fmt.Errorf("%d sagas in flight", len(report.Running))
+		}
+		return nil
+	})
+	if err != nil && report.Ledgers == nil {
+		return fmt.Errorf("the final primary's cross-shard report: %w", err)
+	}
+	d.report.Reconciled, d.report.SagasInFlight = report.OK, len(report.Running)
+	for _, pair := range report.Pairs {
+		if !pair.Nets {
+			d.report.SettlementUnsettled++
+		}
+	}
+	if !report.OK {
+		d.report.Problems = append(d.report.Problems, "cross-shard invariant: "+report.Problem)
+	}
+	if d.report.SagasInFlight > 0 || d.report.SettlementUnsettled > 0 {
+		d.report.Problems = append(d.report.Problems, fmt.Sprintf("after the load: %d sagas "+
+			"in flight, %d settlement pairs not netting to zero", d.report.SagasInFlight,
+			d.report.SettlementUnsettled))
+	}
+	return nil
+}
+
 // checkDigests runs `sequent wal verify` on both stopped nodes and compares the replayed
-// state digests and the chain hashes.
+// state digests and the chain hashes, shard by shard.
 func (d *drill) checkDigests() error {
 	var digests, chains []string
 	for _, n := range d.nodes {
@@ -131,14 +170,26 @@ func (d *drill) checkDigests() error {
 		if err != nil {
 			return fmt.Errorf("wal verify %s: %w: %s", n.name, err, output)
 		}
-		var verify struct {
+		type verified struct {
 			FinalDigest string `json:"final_digest"`
 			LastChain   string `json:"last_chain"`
+		}
+		var verify struct {
+			verified
+			Shards []verified `json:"shards"` // A node of several shards.
 		}
 		if err := json.Unmarshal(output, &verify); err != nil {
 			return fmt.Errorf("wal verify %s: %w", n.name, err)
 		}
-		digests, chains = append(digests, verify.FinalDigest), append(chains, verify.LastChain)
+		if verify.Shards == nil {
+			verify.Shards = []verified{verify.verified}
+		}
+		digest, chain := "", ""
+		for _, shard := range verify.Shards {
+			digest += shard.FinalDigest
+			chain += shard.LastChain
+		}
+		digests, chains = append(digests, digest), append(chains, chain)
 	}
 	d.report.FinalDigest = digests[0]
 	d.report.DigestsEqual = digests[0] == digests[1] && chains[0] == chains[1]
@@ -160,7 +211,8 @@ func (d *drill) summarize() {
 	d.report.RTOMs, d.report.CatchUpMs = distribution(rto), distribution(catchUp)
 	d.report.PromotedMs = distribution(promoted)
 	d.report.OK = d.report.Lost == 0 && d.report.Duplicated == 0 && d.report.DigestsEqual &&
-		len(d.report.CycleReports) == d.config.Cycles && len(d.report.Problems) == 0
+		len(d.report.CycleReports) == d.config.Cycles && len(d.report.Problems) == 0 &&
+		d.report.Reconciled && d.report.SagasInFlight == 0 && d.report.SettlementUnsettled == 0
 }
 
 func distribution(values []float64) Distribution {

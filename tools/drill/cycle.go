@@ -66,7 +66,7 @@ func (d *drill) cycle(ctx context.Context, number int) error {
 		return err
 	}
 	if err := old.waitFor(bounded, "catch-up", func(s status) bool {
-		return s.Role == "standby" && s.durableOp() >= target.durableOp()
+		return s.Role == "standby" && s.caughtUp(&target)
 	}); err != nil {
 		return err
 	}
@@ -95,12 +95,16 @@ func (d *drill) resumeFenced(ctx context.Context, old *node, result *Cycle) erro
 		return err
 	}
 	result.FencedMs = milliseconds(time.Since(resumed))
-	result.ResumedReleasedOp = fenced.releasedOp()
-	result.ResumedAcknowledgedOp = fenced.Replication.AcknowledgedOp
-	if !fenced.Replication.Degraded && result.ResumedReleasedOp > result.ResumedAcknowledgedOp {
+	shard, released, acknowledged, alone := fenced.releasedAlone()
+	result.ResumedReleasedOp, result.ResumedAcknowledgedOp = released, acknowledged
+	if !alone && len(fenced.Shards) > 0 {
+		result.ResumedReleasedOp = fenced.Shards[0].ReleasedOp
+		result.ResumedAcknowledgedOp = fenced.Shards[0].AcknowledgedOp
+	}
+	if !fenced.Replication.Degraded && alone {
 		d.report.Problems = append(d.report.Problems, fmt.Sprintf("cycle %d: the resumed old "+
-			"primary %s released op %d, beyond the op %d its standby acknowledged", result.Cycle,
-			old.name, result.ResumedReleasedOp, result.ResumedAcknowledgedOp))
+			"primary %s released op %d of shard %d, beyond the op %d its standby acknowledged",
+			result.Cycle, old.name, released, shard, acknowledged))
 	}
 	old.stop(stopTimeout)
 	return nil

@@ -22,16 +22,19 @@ import (
 
 // Config configures a drill.
 type Config struct {
-	Binary       string        // The sequent executable to run the nodes with.
-	Directory    string        // Where the nodes' data and logs go (created).
-	Cycles       int           // Failovers to perform.
-	Automatic    bool          // Failover by the witness instead of `admin promote`.
-	Fault        Fault         // What happens to the primary each cycle (default FaultKill).
-	Seed         uint64        // Drives the kill moments.
-	Workers      int           // Concurrent batches of load.
-	BatchSize    int           // Transfers per batch.
-	Rate         float64       // Most transfers per second sent (0: as fast as replies allow).
-	Accounts     int           // Accounts the load moves money between.
+	Binary    string  // The sequent executable to run the nodes with.
+	Directory string  // Where the nodes' data and logs go (created).
+	Cycles    int     // Failovers to perform.
+	Automatic bool    // Failover by the witness instead of `admin promote`.
+	Fault     Fault   // What happens to the primary each cycle (default FaultKill).
+	Seed      uint64  // Drives the kill moments.
+	Workers   int     // Concurrent batches of load.
+	BatchSize int     // Transfers per batch.
+	Rate      float64 // Most transfers per second sent (0: as fast as replies allow).
+	Accounts  int     // Accounts the load moves money between.
+	// Shards is the nodes' shard count (hash placement): with more than one, about
+	// (Shards-1)/Shards of the transfers cross shards.
+	Shards       int
 	KillAfterMin time.Duration // Each cycle kills the primary after a random time in
 	KillAfterMax time.Duration // [KillAfterMin, KillAfterMax] of load.
 	Progress     io.Writer     // One line per cycle (nil: quiet).
@@ -99,11 +102,18 @@ type Report struct {
 	RTOMs        Distribution   `json:"rto_ms"`
 	PromotedMs   Distribution   `json:"promoted_ms"`
 	CatchUpMs    Distribution   `json:"catch_up_ms"`
-	DigestsEqual bool           `json:"digests_equal"` // Both replicas replay to one state.
-	FinalDigest  string         `json:"final_digest"`
-	OK           bool           `json:"ok"`
-	Directory    string         `json:"directory"`
-	Problems     []string       `json:"problems,omitempty"`
+	Shards       int            `json:"shards"`
+	// SettlementNets and SagasInFlight are the final primary's cross-shard state once the
+	// load stopped and every saga had time to finish (GET /v1/reconcile): pairs that do
+	// not net to zero, and sagas still running. Both must be zero.
+	SettlementUnsettled int      `json:"settlement_pairs_not_netting"`
+	SagasInFlight       int      `json:"sagas_in_flight"`
+	Reconciled          bool     `json:"reconciled"`    // Every cross-shard invariant held.
+	DigestsEqual        bool     `json:"digests_equal"` // Both replicas replay to one state.
+	FinalDigest         string   `json:"final_digest"`
+	OK                  bool     `json:"ok"`
+	Directory           string   `json:"directory"`
+	Problems            []string `json:"problems,omitempty"`
 }
 
 // drill is one run's state.
@@ -133,7 +143,7 @@ func Run(ctx context.Context, config Config) (Report, error) {
 	d := &drill{config: config, random: rand.New(rand.NewPCG(config.Seed, config.Seed^0x5eed))}
 	d.report = Report{Mode: map[bool]string{false: "manual", true: "automatic"}[config.Automatic],
 		Fault: config.Fault, Cycles: config.Cycles, Refused: map[string]int{},
-		Directory: config.Directory}
+		Directory: config.Directory, Shards: max(config.Shards, 1)}
 	if err := d.setUp(ctx); err != nil {
 		d.tearDown()
 		return d.report, err
@@ -198,7 +208,7 @@ func (d *drill) setUp(ctx context.Context) error {
 	}
 	for i, name := range []string{"a", "b"} {
 		if d.nodes[i], err = newNode(name, d.config.Binary, d.config.Directory, keys,
-			replicationKey, witnessAddress); err != nil {
+			replicationKey, witnessAddress, d.config.Shards); err != nil {
 			return err
 		}
 	}

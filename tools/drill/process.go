@@ -10,9 +10,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"sequent/core/node/reconcile"
 )
 
 // node is one `sequent serve` process of the pair, with its fixed addresses and data.
@@ -26,6 +29,7 @@ type node struct {
 	keys        string
 	key         string // Replication key.
 	witness     string // Witness address ("" in manual mode).
+	shards      int    // --shards.
 	logPath     string
 	command     *exec.Cmd
 	exited      chan struct{}
@@ -41,9 +45,10 @@ func freeAddress() (string, error) {
 	return listener.Addr().String(), nil
 }
 
-func newNode(name, binary, directory, keys, key, witness string) (*node, error) {
+func newNode(name, binary, directory, keys, key, witness string, shards int) (*node, error) {
 	n := &node{name: name, binary: binary, data: filepath.Join(directory, name), keys: keys,
-		key: key, witness: witness, logPath: filepath.Join(directory, name+".log")}
+		key: key, witness: witness, shards: max(shards, 1),
+		logPath: filepath.Join(directory, name+".log")}
 	var err error
 	for _, address := range []*string{&n.client, &n.http, &n.replication} {
 		if *address, err = freeAddress(); err != nil {
@@ -58,7 +63,7 @@ func (n *node) start(standbyOf string) error {
 	args := []string{"serve", "--data", n.data, "--addr", n.client, "--http", n.http,
 		"--keys", n.keys, "--replication-listen", n.replication, "--replication-key", n.key,
 		"--snapshot-every", "20000", "--accounts-capacity", "1024",
-		"--transfers-capacity", "1048576"}
+		"--transfers-capacity", "1048576", "--shards", strconv.Itoa(n.shards)}
 	if standbyOf != "" {
 		args = append(args, "--standby-of", standbyOf, "--peer", standbyOf)
 	}
@@ -176,9 +181,10 @@ type status struct {
 	Role   string `json:"role"`
 	Epoch  uint64 `json:"epoch"`
 	Shards []struct {
-		AppliedOp  uint64 `json:"applied_op"`
-		DurableOp  uint64 `json:"durable_op"`
-		ReleasedOp uint64 `json:"released_op"`
+		AppliedOp      uint64 `json:"applied_op"`
+		DurableOp      uint64 `json:"durable_op"`
+		ReleasedOp     uint64 `json:"released_op"`
+		AcknowledgedOp uint64 `json:"replication_acknowledged_op"`
 	} `json:"shards"`
 	Replication struct {
 		StandbyAttached  bool   `json:"standby_attached"`
@@ -188,18 +194,28 @@ type status struct {
 	} `json:"replication"`
 }
 
-func (s *status) releasedOp() uint64 {
-	if len(s.Shards) == 0 {
-		return 0
+// caughtUp reports whether every shard of s has made durable what target's had.
+func (s *status) caughtUp(target *status) bool {
+	if len(s.Shards) != len(target.Shards) {
+		return false
 	}
-	return s.Shards[0].ReleasedOp
+	for i := range s.Shards {
+		if s.Shards[i].DurableOp < target.Shards[i].DurableOp {
+			return false
+		}
+	}
+	return true
 }
 
-func (s *status) durableOp() uint64 {
-	if len(s.Shards) == 0 {
-		return 0
+// releasedAlone returns the first shard that released an op beyond what its standby
+// acknowledged (a write acknowledged by this node alone), if any.
+func (s *status) releasedAlone() (shard int, released, acknowledged uint64, found bool) {
+	for i, stats := range s.Shards {
+		if stats.ReleasedOp > stats.AcknowledgedOp {
+			return i, stats.ReleasedOp, stats.AcknowledgedOp, true
+		}
 	}
-	return s.Shards[0].DurableOp
+	return 0, 0, 0, false
 }
 
 var httpClient = &http.Client{Timeout: 2 * time.Second}
@@ -257,4 +273,26 @@ func (n *node) waitFor(ctx context.Context, what string, condition func(s status
 		case <-time.After(statusPollInterval):
 		}
 	}
+}
+
+// reconcile fetches the node's cross-shard report (GET /v1/reconcile).
+func (n *node) reconcile(ctx context.Context) (reconcile.Report, error) {
+	request, err := http.NewRequestWithContext(ctx, http.MethodGet,
+		"http://"+n.http+"/v1/reconcile", nil)
+	if err != nil {
+		return reconcile.Report{}, err
+	}
+	response, err := httpClient.Do(request)
+	if err != nil {
+		return reconcile.Report{}, err
+	}
+	defer response.Body.Close()
+	if response.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(response.Body, 4096))
+		return reconcile.Report{}, fmt.Errorf("reconcile %s: HTTP %d: %s", n.name,
+			response.StatusCode, body)
+	}
+	var report reconcile.Report
+	err = json.NewDecoder(io.LimitReader(response.Body, 64<<20)).Decode(&report)
+	return report, err
 }

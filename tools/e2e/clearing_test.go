@@ -434,9 +434,12 @@ func checkReport(t *testing.T, path string, ok bool, differences []string) {
 		got = append(got, d.Kind+":"+d.Reference)
 	}
 	slices.Sort(got)
-	if report.OK != ok || !slices.Equal(got, differences) || len(report.Checks) != 2 ||
+	// Sections: the trial balance, the chain of both nodes, the cross-shard report (a
+	// one-shard node: no pair, no saga, every ledger balanced).
+	if report.OK != ok || !slices.Equal(got, differences) || len(report.Checks) != 3 ||
 		!report.Checks[0].OK || !report.Checks[1].OK || report.Checks[1].Name != "chain" ||
-		strings.Count(string(report.Checks[1].Details), `"address"`) != 2 {
+		strings.Count(string(report.Checks[1].Details), `"address"`) != 2 ||
+		report.Checks[2].Name != "shards" || !report.Checks[2].OK {
 		t.Fatalf("report ok %v, differences %v, checks %+v; want ok %v, %v", report.OK, got,
 			report.Checks, ok, differences)
 	}

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -80,11 +81,13 @@ type load struct {
 	acknowledged map[uint64]bool           // Ids answered created or exists.
 	group        sync.WaitGroup
 	err          error
+	batches      int         // Most batches per worker and run.
+	halting      atomic.Bool // Workers stop after their current batch.
 }
 
 func newLoad(c *client.Client, accountCount uint64) *load {
 	return &load{client: c, accountCount: accountCount, nextID: 1000,
-		sent: map[uint64]model.Transfer{}, acknowledged: map[uint64]bool{}}
+		sent: map[uint64]model.Transfer{}, acknowledged: map[uint64]bool{}, batches: 50}
 }
 
 // run starts workers that each send batches until their batch fails to complete in time
@@ -95,7 +98,7 @@ func (l *load) run(workers int) {
 		l.group.Add(1)
 		go func() {
 			defer l.group.Done()
-			for i := 0; i < 50; i++ {
+			for i := 0; i < l.batches && !l.halting.Load(); i++ {
 				if !l.batch() {
 					return
 				}
@@ -138,6 +141,14 @@ func (l *load) batch() bool {
 }
 
 func (l *load) wait() { l.group.Wait() }
+
+// halt makes the workers stop after their current batch, waits for them, and readies
+// the load for its next run.
+func (l *load) halt() {
+	l.halting.Store(true)
+	l.group.Wait()
+	l.halting.Store(false)
+}
 
 // checkExactlyOnce looks up every transfer sent: acknowledged ones must exist, and each
 // account's posted balances must equal the sum of the transfers that exist.

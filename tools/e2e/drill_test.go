@@ -14,14 +14,21 @@ var drillCycles = flag.Int("e2e.drillcycles", 2, "failover cycles of each TestDr
 // promotion, rejoin) in both modes and requires its verdict: nothing acknowledged lost,
 // nothing applied twice, both replicas at the same state; with the stop fault, each
 // resumed old primary found itself fenced without having released anything its standby
-// had not acknowledged (the drill lists that as a problem otherwise).
+// had not acknowledged (the drill lists that as a problem otherwise). The automatic mode
+// runs nodes of two shards (most transfers cross shards): the whole node fails over as
+// one, and at the end no saga is in flight and every settlement pair nets to zero.
 func TestDrill(t *testing.T) {
-	for _, mode := range []string{"manual", "automatic", "automatic-stop"} {
+	for _, mode := range []string{"manual", "automatic-2-shards", "automatic-stop"} {
 		t.Run(mode, func(t *testing.T) {
 			args := []string{"drill", "--json", "--cycles", strconv.Itoa(*drillCycles),
 				"--dir", t.TempDir(), "--seed", "7"}
 			if strings.HasPrefix(mode, "automatic") {
 				args = append(args, "--automatic")
+			}
+			shards := 1
+			if strings.HasSuffix(mode, "-2-shards") {
+				shards = 2
+				args = append(args, "--shards", "2")
 			}
 			if strings.HasSuffix(mode, "-stop") {
 				args = append(args, "--fault", "stop")
@@ -34,6 +41,10 @@ func TestDrill(t *testing.T) {
 				Duplicated   int  `json:"duplicated"`
 				DigestsEqual bool `json:"digests_equal"`
 				OK           bool `json:"ok"`
+				Shards       int  `json:"shards"`
+				Reconciled   bool `json:"reconciled"`
+				Unsettled    int  `json:"settlement_pairs_not_netting"`
+				InFlight     int  `json:"sagas_in_flight"`
 				RTOMs        struct {
 					P50 float64 `json:"p50"`
 					Max float64 `json:"max"`
@@ -47,7 +58,8 @@ func TestDrill(t *testing.T) {
 				t.Fatalf("drill output: %v\n%s", jsonErr, output)
 			}
 			if err != nil || !report.OK || report.Lost != 0 || report.Duplicated != 0 ||
-				!report.DigestsEqual || report.Acknowledged == 0 {
+				!report.DigestsEqual || report.Acknowledged == 0 || report.Shards != shards ||
+				!report.Reconciled || report.Unsettled != 0 || report.InFlight != 0 {
 				t.Fatalf("drill: %v\n%s", err, output)
 			}
 			for i, cycle := range report.CycleReports {

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"sequent/core/model"
+	"sequent/core/node"
 	"sequent/netio/client"
-	"sequent/tools"
 )
 
 // promote asks the node behind httpAddress to become primary (admin API).
@@ -195,7 +195,7 @@ func TestFarBehindStandbyCatchesUpFromSnapshot(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	firstSegment := filepath.Join(tools.LogDir(aData), "00000000000000000001.wal")
+	firstSegment := filepath.Join(node.Layout{Dir: aData}.LogDir(0), "00000000000000000001.wal")
 	if _, err := os.Stat(firstSegment); err != nil {
 		t.Fatalf("the first segment should exist before the snapshot: %v", err)
 	}

@@ -36,12 +36,14 @@ type ChainCheck struct {
 
 var _ Check = ChainCheck{}
 
-// chainRequestTimeout bounds one chain request: longer than the server's own bound
-// (ops.clearingTimeout, 60 s), so the server's 504 arrives rather than a client timeout.
+// chainRequestTimeout bounds one chain or reconcile request: longer than the server's own
+// bound (ops.clearingTimeout, 60 s), so the server's 504 arrives rather than a client
+// timeout.
 const chainRequestTimeout = 70 * time.Second
 
-// chainResponseBytesMax bounds a chain check's response (a few hundred bytes normally).
-const chainResponseBytesMax = 1 << 20
+// responseBytesMax bounds a node's answer: a chain check is a few hundred bytes, a
+// cross-shard report a few hundred per ledger, pair and saga in flight.
+const responseBytesMax = 64 << 20
 
 // ChainNode is one node's answer in the report.
 type ChainNode struct {
@@ -142,10 +144,6 @@ func (c ChainCheck) agree(ctx context.Context, nodes []ChainNode) ([]string, err
 // ask runs one node's chain check.
 func (c ChainCheck) ask(ctx context.Context, address string, anchorOp uint64) (
 	wal.ChainCheck, error) {
-	base := address
-	if !strings.Contains(base, "://") {
-		base = "http://" + base
-	}
 	query := url.Values{}
 	query.Set("from", strconv.FormatUint(c.From, 10))
 	if c.Until != 0 {
@@ -154,33 +152,42 @@ func (c ChainCheck) ask(ctx context.Context, address string, anchorOp uint64) (
 	if anchorOp != 0 {
 		query.Set("anchor_op", strconv.FormatUint(anchorOp, 10))
 	}
-	ctx, cancel := context.WithTimeout(ctx, chainRequestTimeout)
-	defer cancel()
-	request, err := http.NewRequestWithContext(ctx, http.MethodGet,
-		strings.TrimRight(base, "/")+"/v1/audit/chain?"+query.Encode(), nil)
+	var check wal.ChainCheck
+	err := getJSON(ctx, c.Client, address, "/v1/audit/chain?"+query.Encode(), &check)
 	if err != nil {
 		return wal.ChainCheck{}, fmt.Errorf("chain check at %s: %w", address, err)
 	}
-	client := c.Client
+	return check, nil
+}
+
+// getJSON GETs path from a node's operators' HTTP (address: host:port, or a URL) and
+// decodes its JSON answer into result; any status but 200 is an error with the body.
+func getJSON(ctx context.Context, client *http.Client, address, path string, result any) error {
+	base := address
+	if !strings.Contains(base, "://") {
+		base = "http://" + base
+	}
+	ctx, cancel := context.WithTimeout(ctx, chainRequestTimeout)
+	defer cancel()
+	request, err := http.NewRequestWithContext(ctx, http.MethodGet,
+		strings.TrimRight(base, "/")+path, nil)
+	if err != nil {
+		return err
+	}
 	if client == nil {
 		client = http.DefaultClient
 	}
 	response, err := client.Do(request)
 	if err != nil {
-		return wal.ChainCheck{}, fmt.Errorf("chain check at %s: %w", address, err)
+		return err
 	}
 	defer response.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(response.Body, chainResponseBytesMax))
+	body, err := io.ReadAll(io.LimitReader(response.Body, responseBytesMax))
 	if err != nil {
-		return wal.ChainCheck{}, fmt.Errorf("chain check at %s: %w", address, err)
+		return err
 	}
 	if response.StatusCode != http.StatusOK {
-		return wal.ChainCheck{}, fmt.Errorf("chain check at %s: HTTP %d: %s", address,
-			response.StatusCode, strings.TrimSpace(string(body)))
+		return fmt.Errorf("HTTP %d: %s", response.StatusCode, strings.TrimSpace(string(body)))
 	}
-	var check wal.ChainCheck
-	if err := json.Unmarshal(body, &check); err != nil {
-		return wal.ChainCheck{}, fmt.Errorf("chain check at %s: %w", address, err)
-	}
-	return check, nil
+	return json.Unmarshal(body, result)
 }

@@ -34,3 +34,29 @@ func Advise[T any](s []T) {
 	whole := unsafe.Slice((*byte)(unsafe.Pointer(&s[0])), size)
 	_ = syscall.Madvise(whole[alignedStart-start:alignedEnd-start], syscall.MADV_HUGEPAGE)
 }
+
+// AdviseCovering marks every 2 MiB page that s touches as a huge-page candidate,
+// including the two at its ends that it shares with neighbouring heap memory. Advise
+// marks only the aligned interior, and the Go heap aligns a large allocation to 8 KiB, so
+// an 8 MiB ledger chunk kept on average one of its four huge pages in 4 KiB pages (a
+// quarter of its records, each random access to them a TLB miss), and smaller chunks
+// none. Storage read at random (ledger chunks, id tables) uses this instead. Advising a
+// neighbour's memory changes nothing but how the kernel backs it; at most one huge page
+// per end may become resident sooner than it would have.
+func AdviseCovering[T any](s []T) {
+	if len(s) == 0 || os.Getenv("SEQUENT_NO_HUGEPAGE") != "" {
+		return
+	}
+	var zero T
+	size := uintptr(len(s)) * unsafe.Sizeof(zero)
+	if size < pageBytes {
+		return
+	}
+	start := uintptr(unsafe.Pointer(&s[0]))
+	coveredStart := start &^ (pageBytes - 1)
+	coveredEnd := (start + size + pageBytes - 1) &^ (pageBytes - 1)
+	// The covered range reaches past s, so it is passed as addresses: madvise reads and
+	// writes no memory, it only changes the kernel's policy for the range.
+	_, _, _ = syscall.Syscall(syscall.SYS_MADVISE, coveredStart, coveredEnd-coveredStart,
+		syscall.MADV_HUGEPAGE)
+}

@@ -1,4 +1,4 @@
-package shard
+package backend
 
 import (
 	"sequent/core/event"
@@ -8,6 +8,12 @@ import (
 // ConnectionIDLimit bounds Request.Connection: ids at or above it are the shard's own
 // (requests it makes itself and waits on), and Submit refuses them.
 const ConnectionIDLimit uint64 = 1 << 63
+
+// ClientConnectionLimit bounds the connection ids a network layer gives its clients'
+// requests: a node of several shards passes a client's id through to the shard that
+// serves the request, and numbers its own requests to its shards (the parts of a split
+// request, saga steps and reads) from here up.
+const ClientConnectionLimit uint64 = 1 << 62
 
 // Request is one client request handed to a shard by the network layer. Submit copies
 // it (header and body) into the shard's bounded input ring before returning, so the

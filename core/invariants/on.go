@@ -1,0 +1,6 @@
+//go:build invariants || race
+
+package invariants
+
+// Enabled: see the package doc.
+const Enabled = true

@@ -1,0 +1,193 @@
+// Package reconcile computes the cross-shard picture of a node: per-ledger totals over
+// every shard, each settlement pair's position, and the sagas in flight with their age,
+// and checks the invariants of package node's doc. Compute works on machines nobody else
+// uses (the simulation, `sequent wal verify` after replaying every shard); Gather asks
+// the running shards of a node (the operators' GET /v1/reconcile, which `sequent
+// reconcile` reads through tools/reconcile's Check seam). Pure and read-only.
+package reconcile
+
+import (
+	"fmt"
+	"slices"
+
+	"sequent/core"
+	"sequent/core/model"
+	"sequent/core/saga"
+)
+
+// LedgerTotals are one ledger's sums over every account of every shard.
+type LedgerTotals struct {
+	Ledger                                                     uint32
+	Accounts                                                   uint64
+	DebitsPosted, CreditsPosted, DebitsPending, CreditsPending model.Uint128
+}
+
+// add adds one shard's totals of the ledger (from get_ledger_totals: exact sums whose
+// high words are zero for any real ledger).
+func (t *LedgerTotals) add(shard *model.LedgerTotals) {
+	t.Accounts += shard.Accounts
+	t.DebitsPosted = t.DebitsPosted.MustAdd(shard.DebitsPosted.Low)
+	t.CreditsPosted = t.CreditsPosted.MustAdd(shard.CreditsPosted.Low)
+	t.DebitsPending = t.DebitsPending.MustAdd(shard.DebitsPending.Low)
+	t.CreditsPending = t.CreditsPending.MustAdd(shard.CreditsPending.Low)
+}
+
+// Balanced reports whether debits equal credits, posted and pending.
+func (t *LedgerTotals) Balanced() bool {
+	return t.DebitsPosted == t.CreditsPosted && t.DebitsPending == t.CreditsPending
+}
+
+// SettlementPair is one ordered pair of shards on one ledger: what the debit shard's
+// settlement account received (posted and still pending) and what the credit shard's
+// paid out. Between sagas, Credited equals Debited and Pending is zero.
+type SettlementPair struct {
+	From, To uint16
+	Ledger   uint32
+	Credited model.Uint128 // Credits posted on From's S(From→To, Ledger).
+	Pending  model.Uint128 // Credits pending there (sagas between steps 1 and 3).
+	Debited  model.Uint128 // Debits posted on To's S(From→To, Ledger).
+}
+
+// RunningSaga is a saga still in flight, with when it started (its step 1's timestamp).
+type RunningSaga struct {
+	Shard     uint16
+	Sequence  uint64
+	Started   uint64 // Nanoseconds since the epoch (log time).
+	Transfer  model.Uint128
+	CreditsOn uint16 // The credit shard.
+}
+
+// Reconciliation is the cross-shard picture of a node.
+type Reconciliation struct {
+	Ledgers []LedgerTotals   // By ledger.
+	Pairs   []SettlementPair // By debit shard, credit shard, ledger; only pairs in use.
+	Running []RunningSaga    // By shard and sequence.
+	// earlier is a reading taken just before this one (Gather), which Check compares the
+	// pairs with; nil for a reading of one moment (Compute).
+	earlier *Reconciliation
+}
+
+// Compute reconciles a node's machines (index = shard).
+func Compute(machines []*core.Machine) *Reconciliation {
+	r := &Reconciliation{}
+	totals := map[uint32]*LedgerTotals{}
+	pairs := map[[3]uint32]*SettlementPair{}
+	for index, machine := range machines {
+		for account := range machine.Ledger().Accounts() {
+			addTotals(totals, account)
+			addSettlement(pairs, uint16(index), account)
+		}
+		machine.Sagas().Running(func(c *saga.Credit) {
+			r.Running = append(r.Running, runningSaga(uint16(index), c))
+		})
+	}
+	r.collect(totals, pairs)
+	return r
+}
+
+func runningSaga(shard uint16, c *saga.Credit) RunningSaga {
+	return RunningSaga{Shard: shard, Sequence: c.Sequence, Started: c.Transfer.Timestamp,
+		Transfer: c.Transfer.ID, CreditsOn: c.To}
+}
+
+// addSettlement records a settlement account found on shard index (others are skipped).
+func addSettlement(pairs map[[3]uint32]*SettlementPair, index uint16, account *model.Account) {
+	from, to, ledger, ok := saga.SettlementAccount(account.ID)
+	if !ok {
+		return
+	}
+	key := [3]uint32{uint32(from), uint32(to), ledger}
+	pair := pairs[key]
+	if pair == nil {
+		pair = &SettlementPair{From: from, To: to, Ledger: ledger}
+		pairs[key] = pair
+	}
+	if index == from {
+		pair.Credited, pair.Pending = account.CreditsPosted, account.CreditsPending
+	} else {
+		pair.Debited = account.DebitsPosted
+	}
+}
+
+// collect sorts the maps' contents into r.
+func (r *Reconciliation) collect(totals map[uint32]*LedgerTotals,
+	pairs map[[3]uint32]*SettlementPair) {
+	for _, t := range totals {
+		r.Ledgers = append(r.Ledgers, *t)
+	}
+	slices.SortFunc(r.Ledgers, func(a, b LedgerTotals) int { return int(a.Ledger) - int(b.Ledger) })
+	for _, p := range pairs {
+		r.Pairs = append(r.Pairs, *p)
+	}
+	slices.SortFunc(r.Pairs, func(a, b SettlementPair) int {
+		return cmpPair(a.From, a.To, a.Ledger) - cmpPair(b.From, b.To, b.Ledger)
+	})
+}
+
+func cmpPair(from, to uint16, ledger uint32) int {
+	return int(from)<<40 | int(to)<<32 | int(ledger)
+}
+
+func addTotals(totals map[uint32]*LedgerTotals, a *model.Account) {
+	t := totals[a.Ledger]
+	if t == nil {
+		t = &LedgerTotals{Ledger: a.Ledger}
+		totals[a.Ledger] = t
+	}
+	t.Accounts++
+	t.DebitsPosted = t.DebitsPosted.MustAdd(a.DebitsPosted)
+	t.CreditsPosted = t.CreditsPosted.MustAdd(a.CreditsPosted)
+	t.DebitsPending = t.DebitsPending.MustAdd(a.DebitsPending)
+	t.CreditsPending = t.CreditsPending.MustAdd(a.CreditsPending)
+}
+
+// Check returns the first broken invariant: a ledger whose debits and credits differ
+// over all shards, a credit shard that paid out more than its debit shard reserved, or a
+// debit shard that posted more than its credit shard paid out. With quiet set (no saga
+// may be in flight) it also requires every pair to net to zero and no saga to run. A
+// reading taken by Gather compares each pair's earlier reading with its later one: the
+// credit shard's debits read first against the debit shard's reservation read later,
+// and the debit shard's posts read first against the credit shard's debits read later.
+func (r *Reconciliation) Check(quiet bool) error {
+	for i := range r.Ledgers {
+		if t := &r.Ledgers[i]; !t.Balanced() {
+			return fmt.Errorf("ledger %d: debits %s/%s (posted/pending) != credits %s/%s",
+				t.Ledger, t.DebitsPosted, t.DebitsPending, t.CreditsPosted, t.CreditsPending)
+		}
+	}
+	earlier := r
+	if r.earlier != nil {
+		earlier = r.earlier
+	}
+	for _, p := range r.Pairs {
+		before := earlier.pair(p.From, p.To, p.Ledger)
+		reserved := p.Credited.MustAdd(p.Pending)
+		if reserved.Less(before.Debited) || p.Debited.Less(before.Credited) {
+			return fmt.Errorf("settlement %d→%d ledger %d: credited %s (+%s pending) on %d, "+
+				"debited %s on %d", p.From, p.To, p.Ledger, p.Credited, p.Pending, p.From,
+				p.Debited, p.To)
+		}
+		if quiet && (p.Credited != p.Debited || !p.Pending.IsZero()) {
+			return fmt.Errorf("settlement %d→%d ledger %d does not net to zero", p.From, p.To,
+				p.Ledger)
+		}
+	}
+	if quiet && len(r.Running) > 0 {
+		oldest := r.Running[0].Started
+		for _, s := range r.Running {
+			oldest = min(oldest, s.Started)
+		}
+		return fmt.Errorf("%d sagas in flight, the oldest started at %d", len(r.Running), oldest)
+	}
+	return nil
+}
+
+// pair returns the pair's reading (zero when not in use then).
+func (r *Reconciliation) pair(from, to uint16, ledger uint32) SettlementPair {
+	for _, p := range r.Pairs {
+		if p.From == from && p.To == to && p.Ledger == ledger {
+			return p
+		}
+	}
+	return SettlementPair{From: from, To: to, Ledger: ledger}
+}

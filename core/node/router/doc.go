@@ -1,0 +1,47 @@
+// Package router is the deterministic heart of a sharded node: it splits client requests
+// by the shard map and merges their parts' replies, and it drives the sagas of cross-shard
+// transfers by moving their messages between shards. The design (why and what) is in
+// package node's doc; this is how.
+//
+// # Shape
+//
+// A Router has no goroutines and reads no clock: time arrives with Tick. It talks to the
+// shards through Shards (Submit, SubmitInternal: never blocking), to other shards' routers
+// through Transport, and to clients through a backend.Replier. The shards call Deliver with
+// their released replies and Released with their released saga messages, in that order
+// for each entry. Everything runs under one mutex; the Router calls Transport.Send and
+// Replier.Deliver only after unlocking (so an in-process transport may call Receive back
+// at once). Replies to requests that went through unchanged (pass-through) are forwarded
+// without the lock.
+//
+// The same code runs in the node (package node, real shards and goroutines) and in this
+// package's deterministic simulation (simulated shards, logs and transport, one goroutine,
+// seeded faults), which is why nothing here may depend on map iteration order.
+//
+// # Connection ids
+//
+// Client connection ids must lie below ClientConnectionLimit (2^62): a pass-through keeps
+// the client's id. Parts, saga lookups and outbox polls get ids from ClientConnectionLimit
+// up, so Deliver tells the router's own replies from clients' by the id alone.
+//
+// # Requests, split and merged
+//
+// See package node. The merged reply's request status is ok when every part's is; else the
+// most telling part status (outcome unknown first: internal_error, shutting_down,
+// not_primary, then request_too_old) with no body, and the client retries the request.
+// Op is the highest part op; Duplicate is set when every part was answered from a
+// session cache.
+//
+// # Sagas
+//
+// Released Credit and Decision messages go to the Transport at once. Received ones become
+// saga_credit and saga_finish requests (batched per shard, connection 0: nobody waits;
+// a refused one, busy say, is dropped, because the debit shard re-sends). Finished
+// messages complete the client requests waiting for them. Every OutboxInterval each shard
+// is asked for its running sagas (saga_outbox, released after durability): their Credit
+// is sent again when not sent for SagaResendAfter, as an abort once the saga is older than
+// SagaTimeout, and the summary's lowest running saga becomes the watermark sent to the
+// other shards (saga_forget). Waiting requests whose saga result has not arrived ask
+// for it again (saga_lookup) every SagaResendAfter, which covers any lost message or
+// restarted shard.
+package router

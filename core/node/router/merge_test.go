@@ -1,0 +1,57 @@
+package router
+
+import (
+	"testing"
+
+	"sequent/core/model"
+)
+
+// The status of a split request with a part not answered ok: never "not applied" for a
+// write some part of which was or may have been applied.
+func TestMergedStatus(t *testing.T) {
+	const unanswered = model.Status(0xffff) // The part was abandoned before its reply.
+	for _, test := range []struct {
+		name  string
+		write bool
+		parts []model.Status
+		want  model.Status
+	}{
+		{"one part's log failed", true, []model.Status{model.StatusOK, model.StatusOutcomeUnknown},
+			model.StatusOutcomeUnknown},
+		{"applied here, no room in the log there", true,
+			[]model.Status{model.StatusOK, model.StatusLogUnavailable}, model.StatusOutcomeUnknown},
+		{"applied here, not primary there", true,
+			[]model.Status{model.StatusNotPrimary, model.StatusOK}, model.StatusOutcomeUnknown},
+		{"applied here, shard stopping there", true,
+			[]model.Status{model.StatusOK, model.StatusShuttingDown}, model.StatusOutcomeUnknown},
+		{"abandoned when the node stopped", true, []model.Status{model.StatusOK, unanswered},
+			model.StatusOutcomeUnknown},
+		{"unknown beats a definite refusal", true,
+			[]model.Status{model.StatusOutcomeUnknown, model.StatusLogUnavailable},
+			model.StatusOutcomeUnknown},
+		{"nothing applied anywhere", true,
+			[]model.Status{model.StatusLogUnavailable, model.StatusLogUnavailable},
+			model.StatusLogUnavailable},
+		{"nothing applied, the most telling refusal", true,
+			[]model.Status{model.StatusLogUnavailable, model.StatusNotPrimary},
+			model.StatusNotPrimary},
+		{"too old holds even with a part applied", true,
+			[]model.Status{model.StatusOK, model.StatusRequestTooOld}, model.StatusRequestTooOld},
+		{"a reused number holds even with a part applied", true,
+			[]model.Status{model.StatusRequestNumberReused, model.StatusOK},
+			model.StatusRequestNumberReused},
+		{"a read refused by one shard", false,
+			[]model.Status{model.StatusOK, model.StatusLogUnavailable}, model.StatusLogUnavailable},
+		{"a read abandoned", false, []model.Status{model.StatusOK, unanswered},
+			model.StatusShuttingDown},
+	} {
+		req := &request{write: test.write}
+		for _, status := range test.parts {
+			pt := &part{request: req, status: status, answered: status != unanswered}
+			req.parts = append(req.parts, pt)
+		}
+		if got := mergedStatus(req); got != test.want {
+			t.Errorf("%s: %s, want %s", test.name, got, test.want)
+		}
+	}
+}

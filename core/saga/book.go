@@ -1,0 +1,797 @@
+package saga
+
+import (
+	"fmt"
+	"slices"
+
+	"sequent/core/invariants"
+	"sequent/core/ledger"
+	"sequent/core/model"
+	"sequent/core/shardmap"
+)
+
+// Bounds of a Book.
+const (
+	// recordsPerChunk is how many saga records one chunk holds (records never move, so
+	// growth never copies what is stored: ~1.3 MiB per chunk).
+	recordsPerChunk = 1 << 12
+	// SagasMax bounds the sagas of one shard, as the ledger's transfers are bounded: each
+	// saga stores three transfers on its two shards. Past it, step 1 answers
+	// transfers_limit_reached.
+	SagasMax = 1 << 27
+)
+
+// record is one saga started on this shard.
+type record struct {
+	original model.Transfer       // As the client sent it; Timestamp: step 1's.
+	reserved model.Uint128        // What step 1 reserved (balancing_debit may lower it).
+	moved    model.Uint128        // What was posted (final and created).
+	result   model.TransferResult // The final result (PhaseFinal).
+	client   uint64               // Who sent it (step 2 checks and masks on its behalf).
+	credit   uint16               // Credit shard.
+	phase    Phase
+}
+
+// Book is one shard's saga state: the sagas it started (as debit shard) and the decisions
+// it took (as credit shard). Deterministic: it changes only when the machine applies a
+// logged entry. One goroutine (the machine's) owns it.
+type Book struct {
+	placement *shardmap.Map
+	self      uint16
+
+	chunks [][]record
+	count  uint64 // Sagas started; saga n is at index n-1.
+	// stepIndexes[s-1] is the ledger's storage index of saga s's step 1 (which holds the
+	// client's id). Both grow with the log, so a binary search finds a saga by its id
+	// through the ledger's own index: no hash table of ours on the hot path.
+	stepIndexes []uint32
+	running     []uint64 // Sequences of running sagas, ascending (finals removed lazily).
+	runs        uint64   // Running sagas.
+
+	decided    []window                // Per debit shard: its sagas' decisions, by sequence.
+	missing    []model.Uint128         // Settlement accounts this batch could not create.
+	transfers  [1]model.Transfer       // Scratch for one-event ledger calls.
+	results    [1]model.TransferResult //
+	accounts   [1]model.Account        //
+	ids        [1]model.Uint128        //
+	found      []model.Transfer        //
+	foundAccts []model.Account         //
+	batch      batchScratch            // Scratch for the batched steps.
+}
+
+// batchScratch holds, per event of a batched step, what the step computed.
+type batchScratch struct {
+	steps     []model.Transfer       // The ledger events of the step.
+	results   []model.TransferResult // Their results.
+	passing   []bool                 // Step 1: the event goes to the ledger.
+	indexes   []uint32               // Step 1: the ledger index of each created step.
+	slots     []uint64               // Step 2: the sequence of the Credit's saga.
+	positions []int                  // Step 2: the decision's place among the ledger events.
+	kinds     []creditKind           // Step 2: what to do with the Credit.
+	records   []*record              // Step 3: the saga each decision finishes.
+}
+
+// sized returns s with length n, allocating the largest batch's capacity once.
+func sized[T any](s *[]T, n int) []T {
+	if cap(*s) < n {
+		*s = make([]T, max(n, model.EventsPerRequestMax))
+	}
+	return (*s)[:n]
+}
+
+// New returns an empty book for shard self of a map (shardmap.Single() for an unsharded
+// machine).
+func New(placement *shardmap.Map, self uint16) *Book {
+	return &Book{placement: placement, self: self,
+		decided: make([]window, placement.Shards), found: make([]model.Transfer, 0, 1),
+		foundAccts: make([]model.Account, 0, 1)}
+}
+
+// Map returns the node's shard map; Self this shard's index.
+func (b *Book) Map() *shardmap.Map { return b.placement }
+
+// Self returns this shard's index.
+func (b *Book) Self() uint16 { return b.self }
+
+// Sharded reports whether transfers can cross shards at all.
+func (b *Book) Sharded() bool { return b.placement.Shards > 1 }
+
+// sequenceOf finds the saga whose step 1 holds a transfer id.
+func (b *Book) sequenceOf(l *ledger.Ledger, id model.Uint128) (uint64, bool) {
+	if b.count == 0 {
+		return 0, false
+	}
+	index, ok := l.TransferIndex(id)
+	if !ok {
+		return 0, false
+	}
+	position, found := slices.BinarySearch(b.stepIndexes, index)
+	return uint64(position) + 1, found
+}
+
+// Index finds, after a restore, where the ledger stores each saga's step 1; it fails when
+// a saga's step is missing or out of order (the saga section and the ledger disagree).
+func (b *Book) Index(l *ledger.Ledger) error {
+	b.stepIndexes = make([]uint32, 0, b.count)
+	for sequence := uint64(1); sequence <= b.count; sequence++ {
+		index, ok := l.TransferIndex(b.at(sequence).original.ID)
+		if !ok || (sequence > 1 && index <= b.stepIndexes[sequence-2]) {
+			return fmt.Errorf("%w: saga %d has no step 1 in the ledger, or one out of order",
+				ErrSnapshotInvalid, sequence)
+		}
+		b.stepIndexes = append(b.stepIndexes, index)
+	}
+	return nil
+}
+
+func (b *Book) at(sequence uint64) *record {
+	index := sequence - 1
+	return &b.chunks[index/recordsPerChunk][index%recordsPerChunk]
+}
+
+func (b *Book) push(r record) uint64 {
+	if b.count%recordsPerChunk == 0 {
+		b.chunks = append(b.chunks, make([]record, recordsPerChunk))
+	}
+	b.count++
+	*b.at(b.count) = r
+	return b.count
+}
+
+func next(clock *uint64) uint64 {
+	*clock++
+	return *clock
+}
+
+// Cross reports whether a transfer applied on this shard starts a saga: a single-phase
+// or pending transfer whose debit account is placed here and whose credit account is
+// placed on another shard (credit). Posts and voids are always local.
+func (b *Book) Cross(t *model.Transfer) (credit uint16, cross bool) {
+	if b.placement.Shards == 1 || t.Flags&(model.TransferPostPending|model.TransferVoidPending) != 0 {
+		return b.self, false
+	}
+	debit, credit, _ := b.placement.TransferShards(t)
+	return credit, debit == b.self && credit != b.self
+}
+
+// EnsureSettlements creates, before a batch reserves its timestamps, the settlement
+// accounts that its cross-shard transfers need (cross[i] marks them; credit[i] is their
+// credit shard). A creation refused for the accounts limit leaves the account missing:
+// Start then refuses the transfer with accounts_limit_reached.
+func (b *Book) EnsureSettlements(l *ledger.Ledger, clock *uint64, events []model.Transfer,
+	cross []bool, credit []uint16) {
+	b.missing = b.missing[:0]
+	var last model.Uint128
+	for i := range events {
+		if !cross[i] {
+			continue
+		}
+		id := SettlementAccountID(b.self, credit[i], events[i].Ledger)
+		if id == last {
+			continue // Runs of transfers to one shard share their settlement account.
+		}
+		last = id
+		if !b.ensureSettlement(l, clock, id, events[i].Ledger) && events[i].Ledger != 0 {
+			b.missing = append(b.missing, id)
+		}
+	}
+}
+
+// ensureSettlement creates a settlement account unless it exists; false if it cannot.
+func (b *Book) ensureSettlement(l *ledger.Ledger, clock *uint64, id model.Uint128,
+	ledgerNumber uint32) bool {
+	b.ids[0] = id
+	if b.foundAccts = l.LookupAccounts(b.ids[:], b.foundAccts[:0]); len(b.foundAccts) == 1 {
+		return true
+	}
+	if ledgerNumber == 0 {
+		return false // The transfer fails validation first; never create ledger 0.
+	}
+	b.accounts[0] = model.Account{ID: id, Ledger: ledgerNumber, Code: AccountCodeSettlement}
+	var results [1]model.EventResult
+	l.CreateSystemAccounts(next(clock), b.accounts[:], results[:])
+	switch results[0].Status {
+	case model.StatusOK:
+		return true
+	case model.StatusAccountsLimitReached:
+		return false
+	}
+	panic(fmt.Sprintf("saga: the ledger refused settlement account %s: %s", id, results[0].Status))
+}
+
+// StartRun applies step 1, on behalf of client (doc.go, "Ownership"), to a run of
+// consecutive cross-shard transfers of a create_transfers request: events[i], whose
+// credit account is on shard credits[i], at
+// timestamp first+i; chained says the event before the run was linked (the run's first
+// transfer would end a chain). A result is final when the debit side refuses, else
+// saga_in_flight (or saga_in_flight_retry for an identical retry of a running saga); each
+// started saga emits its Credit. The transfers that pass the per-event checks go to the
+// ledger in as few calls as their timestamps allow.
+func (b *Book) StartRun(l *ledger.Ledger, client uint64, events []model.Transfer,
+	credits []uint16, first uint64, chained bool, results []model.TransferResult,
+	messages *[]Message) {
+	steps := sized(&b.batch.steps, len(events))
+	stepResults := sized(&b.batch.results, len(events))
+	passing := sized(&b.batch.passing, len(events))
+	for i := range events {
+		results[i] = model.TransferResult{}
+		results[i].Timestamp = first + uint64(i)
+		status := b.precheck(l, client, &events[i], credits[i], chained && i == 0, &results[i])
+		results[i].Status, passing[i] = status, status == model.StatusOK
+		if passing[i] {
+			steps[i] = events[i]
+			steps[i].CreditAccountID = SettlementAccountID(b.self, credits[i], events[i].Ledger)
+			steps[i].Flags = model.TransferPending | events[i].Flags&model.TransferBalancingDebit
+		}
+	}
+	indexes := sized(&b.batch.indexes, len(events))
+	for start := 0; start < len(events); {
+		end := start
+		for end < len(events) && passing[end] {
+			end++
+		}
+		if end > start {
+			next := l.TransferCount() // Each created step is stored next, in order.
+			l.CreateSagaTransfersAs(client, first+uint64(start), steps[start:end],
+				stepResults[start:end])
+			for i := start; i < end; i++ {
+				if stepResults[i].Status == model.StatusOK {
+					indexes[i], next = next, next+1
+				}
+			}
+		}
+		start = end + 1
+	}
+	for i := range events {
+		if passing[i] {
+			results[i].Status = b.started(l, client, &events[i], credits[i], first+uint64(i),
+				stepResults[i].Status, indexes[i], &results[i], messages)
+		}
+	}
+}
+
+// precheck runs the checks of a cross-shard transfer that precede its ledger call, in
+// the ledger's precedence: the header, then validation and what cross-shard transfers
+// refuse, answered only after the exists checks (which otherwise happen in the ledger).
+func (b *Book) precheck(l *ledger.Ledger, client uint64, t *model.Transfer, credit uint16,
+	chained bool, result *model.TransferResult) model.Status {
+	if status := ledger.CheckTransferHeader(t); status != model.StatusOK {
+		return status
+	}
+	refused := model.StatusOK
+	switch {
+	case ledger.ValidateTransfer(t) != model.StatusOK:
+		refused = model.StatusInvalidBody // Whatever CheckNewTransfer answers below.
+	case t.Flags&model.TransferPending != 0:
+		refused = model.StatusPendingTransferSpansShards
+	case t.Flags&model.TransferLinked != 0 || chained:
+		refused = model.StatusLinkedChainSpansShards
+	case b.count >= SagasMax:
+		refused = model.StatusTransfersLimitReached
+	case len(b.missing) > 0 && slices.Contains(b.missing,
+		SettlementAccountID(b.self, credit, t.Ledger)):
+		refused = model.StatusAccountsLimitReached
+	}
+	if refused == model.StatusOK {
+		// The exists and failed checks happen in the ledger call; a retry of a saga shows
+		// there, as its step 1 holds the id (see started).
+		return model.StatusOK
+	}
+	// A refusal is answered only after the checks that precede it: exists (a saga's
+	// original, or whatever holds the id), failed before.
+	if sequence, ok := b.sequenceOf(l, t.ID); ok {
+		return b.retryAs(l, client, b.at(sequence), t, result)
+	}
+	status, existing := l.CheckNewTransfer(client, t)
+	if status != model.StatusOK {
+		if existing != 0 {
+			result.Timestamp = existing // exists or exists_with_different_*.
+		}
+		return status
+	}
+	return refused
+}
+
+// started finishes step 1 of one transfer after its ledger call: a created step starts
+// the saga; an id found taken is answered as a retry (of a saga started earlier in this
+// run, or of whatever holds the id); any other refusal as a local transfer's.
+func (b *Book) started(l *ledger.Ledger, client uint64, t *model.Transfer, credit uint16,
+	timestamp uint64, status model.Status, index uint32, result *model.TransferResult,
+	messages *[]Message) model.Status {
+	switch {
+	case status == model.StatusOK:
+	case status == model.StatusExists || existsWithDifference(status):
+		if sequence, ok := b.sequenceOf(l, t.ID); ok {
+			return b.retryAs(l, client, b.at(sequence), t, result)
+		}
+		status, existing := l.CheckNewTransfer(client, t)
+		result.Timestamp = existing
+		return status
+	default:
+		return b.localStatus(l, t, status)
+	}
+	reserved := t.Amount
+	if t.Flags&model.TransferBalancingDebit != 0 {
+		reserved = b.storedAmount(l, t.ID)
+	}
+	if invariants.Enabled {
+		if stored, ok := l.TransferIndex(t.ID); !ok || stored != index {
+			panic(fmt.Sprintf("saga: step 1 of %s stored at %d, expected %d", t.ID, stored, index))
+		}
+	}
+	original := *t
+	original.Timestamp = timestamp
+	sequence := b.push(record{original: original, reserved: reserved, client: client,
+		credit: credit, phase: PhaseRunning})
+	b.stepIndexes = append(b.stepIndexes, index)
+	b.running = append(b.running, sequence)
+	b.runs++
+	*messages = append(*messages, Message{Kind: MessageCredit, To: credit,
+		Credit: b.credit(sequence)})
+	return model.StatusSagaInFlight
+}
+
+// credit returns the Credit record of a saga.
+func (b *Book) credit(sequence uint64) Credit {
+	r := b.at(sequence)
+	transfer := r.original
+	transfer.Amount = r.reserved
+	return Credit{Transfer: transfer, Sequence: sequence, From: b.self, To: r.credit,
+		Client: r.client}
+}
+
+// storedAmount returns the amount of a transfer the ledger just stored.
+func (b *Book) storedAmount(l *ledger.Ledger, id model.Uint128) model.Uint128 {
+	b.ids[0] = id
+	b.found = l.LookupTransfers(b.ids[:], b.found[:0])
+	if len(b.found) != 1 {
+		panic(fmt.Sprintf("saga: transfer %s just created is missing", id))
+	}
+	return b.found[0].Amount
+}
+
+// localStatus turns a refusal of step 1 (a pending transfer) into what the client's
+// single-phase transfer would have got: the pending-overflow check of step 1 stands for
+// the debit account's posted or total overflow.
+func (b *Book) localStatus(l *ledger.Ledger, t *model.Transfer, status model.Status) model.Status {
+	if status != model.StatusOverflowsDebitsPending {
+		return status
+	}
+	b.ids[0] = t.DebitAccountID
+	b.foundAccts = l.LookupAccounts(b.ids[:], b.foundAccts[:0])
+	if len(b.foundAccts) == 1 && t.Amount.AddOverflows(b.foundAccts[0].DebitsPosted) {
+		return model.StatusOverflowsDebitsPosted
+	}
+	return model.StatusOverflowsDebits
+}
+
+// retryAs is retry for client, who gets exists_with_different_owner, and nothing of the
+// saga, when it may not see the transfer (ledger doc, "Ownership": it may read neither
+// account; here, the debit account of step 1).
+func (b *Book) retryAs(l *ledger.Ledger, client uint64, r *record, t *model.Transfer,
+	result *model.TransferResult) model.Status {
+	if !l.TransferVisibleAs(client, r.original.ID) {
+		result.Timestamp = r.original.Timestamp
+		return model.StatusExistsWithDifferentOwner
+	}
+	return b.retry(r, t, result)
+}
+
+// retry answers a transfer whose id started a saga here as a retry of a local transfer
+// would be answered: a failed one gets id_already_failed after a transient failure (or a
+// timeout) and the same status otherwise, whatever the retry's fields (the id is taken on
+// this shard, so the transfer cannot be evaluated again); a created one exists or
+// exists_with_different_*; while the saga runs, a different transfer is told so at once
+// and an identical one gets saga_in_flight_retry.
+func (b *Book) retry(r *record, t *model.Transfer, result *model.TransferResult) model.Status {
+	if r.phase == PhaseFinal && r.result.Status != model.StatusOK {
+		result.Timestamp = r.result.Timestamp
+		return RetryStatus(r.result.Status)
+	}
+	result.Timestamp = r.original.Timestamp
+	if status := ledger.CompareTransfers(t, b.comparable(r)); status != model.StatusExists {
+		return status
+	}
+	if r.phase == PhaseRunning {
+		return model.StatusSagaInFlightRetry
+	}
+	return model.StatusExists
+}
+
+// comparable returns the stored transfer a retry is compared with: the client's, whose
+// amount for a balancing transfer is what moved (or, while running, what is reserved).
+func (b *Book) comparable(r *record) *model.Transfer {
+	stored := &b.transfers[0]
+	*stored = r.original
+	if r.original.Flags&(model.TransferBalancingDebit|model.TransferBalancingCredit) != 0 {
+		stored.Amount = r.reserved
+		if r.phase == PhaseFinal {
+			stored.Amount = r.moved
+		}
+	}
+	return stored
+}
+
+// RetryStatus is what a retry of a transfer gets once its saga ended with final: exists
+// for a created transfer, id_already_failed after a transient failure (or a timeout: the
+// outcome must not change), the same status after any other failure.
+func RetryStatus(final model.Status) model.Status {
+	switch {
+	case final == model.StatusOK:
+		return model.StatusExists
+	case final.Transient() || final == model.StatusSagaTimedOut:
+		return model.StatusIDAlreadyFailed
+	}
+	return final
+}
+
+// FixRetries corrects the results of local transfers whose id is a saga's: the ledger
+// compared them with step 1 (a pending transfer into a settlement account); they are
+// answered as retries of the client's original instead (see retry).
+func (b *Book) FixRetries(l *ledger.Ledger, events []model.Transfer,
+	results []model.TransferResult) {
+	if b.count == 0 {
+		return
+	}
+	for i := range results {
+		if !existsWithDifference(results[i].Status) {
+			continue
+		}
+		if sequence, ok := b.sequenceOf(l, events[i].ID); ok {
+			results[i].Status = b.retry(b.at(sequence), &events[i], &results[i])
+		}
+	}
+}
+
+func existsWithDifference(s model.Status) bool {
+	return s >= model.StatusExistsWithDifferentFlags && s <= model.StatusExistsWithDifferentCode ||
+		s >= model.StatusExistsWithDifferentDebitAccountID && s <= model.StatusExistsWithDifferentTimeout
+}
+
+// creditKind is what step 2 does with one Credit of a batch.
+type creditKind uint8
+
+const (
+	creditIgnore   creditKind = iota // Malformed, or below its debit shard's watermark.
+	creditDecided                    // Decided before (or earlier in the batch): answer again.
+	creditAbort                      // Decide "refused: saga_timed_out".
+	creditMissing                    // The settlement account cannot be created.
+	creditNotOwned                   // Balancing into an account the client may not move.
+	creditTransfer                   // Credit through the ledger.
+)
+
+// ApplyCredits applies step 2 on the credit shard (one saga_credit request), once per
+// saga: a copy of a Credit already decided (even earlier in the batch) gets the recorded
+// Decision again, one below its debit shard's watermark (its saga is final) is ignored, as
+// is a malformed one. New credits go to the ledger in as few calls as possible.
+func (b *Book) ApplyCredits(l *ledger.Ledger, clock *uint64, credits []Credit, messages *[]Message) {
+	kinds := sized(&b.batch.kinds, len(credits))
+	slots := sized(&b.batch.slots, len(credits))
+	var ensured model.Uint128 // Credits of one pair and ledger come in runs.
+	for i := range credits {
+		kinds[i], slots[i] = b.classifyCredit(l, &credits[i])
+		if kinds[i] != creditTransfer {
+			continue
+		}
+		settlement := SettlementAccountID(credits[i].From, b.self, credits[i].Transfer.Ledger)
+		if settlement == ensured {
+			continue
+		}
+		if !b.ensureSettlement(l, clock, settlement, credits[i].Transfer.Ledger) {
+			kinds[i] = creditMissing
+			continue
+		}
+		ensured = settlement
+	}
+	steps := sized(&b.batch.steps, len(credits))
+	results := sized(&b.batch.results, len(credits))
+	positions := sized(&b.batch.positions, len(credits))
+	first, count := *clock+1, 0 // One timestamp per decision taken, in order.
+	for i := range credits {
+		if kinds[i] < creditAbort {
+			continue
+		}
+		d, _ := b.decided[credits[i].From].find(slots[i])
+		d.Timestamp = first + uint64(count)
+		steps[count] = model.Transfer{} // No ledger event (abort, missing account).
+		if kinds[i] == creditTransfer {
+			steps[count] = b.creditTransfer(&credits[i])
+		}
+		positions[i] = count
+		count++
+	}
+	*clock += uint64(count)
+	for start := 0; start < count; {
+		end := start
+		for end < count && !steps[end].ID.IsZero() {
+			end++
+		}
+		if end > start {
+			l.CreateSystemTransfers(first+uint64(start), steps[start:end], results[start:end])
+		}
+		start = end + 1
+	}
+	b.decide(l, credits, kinds, slots, positions, steps, results, messages)
+}
+
+// classifyCredit decides what step 2 does with a Credit and, for a new one, reserves its
+// decision's slot (so that a copy later in the batch finds it).
+func (b *Book) classifyCredit(l *ledger.Ledger, c *Credit) (creditKind, uint64) {
+	if c.To != b.self || c.From == b.self || c.From >= b.placement.Shards ||
+		!b.decided[c.From].fits(c.Sequence) || c.Sequence == 0 {
+		return creditIgnore, 0 // Malformed, forgotten, or beyond the window (see WindowSpanMax).
+	}
+	w := &b.decided[c.From]
+	if _, ok := w.find(c.Sequence); ok {
+		return creditDecided, c.Sequence
+	}
+	d := w.add(c.Sequence)
+	d.From, d.To = b.self, c.From
+	if c.Abort {
+		return creditAbort, c.Sequence
+	}
+	if c.Transfer.Flags&model.TransferBalancingCredit != 0 {
+		// Clamping the amount to the credit account's balance acts on that account: the
+		// client needs a transfer right over it, as for a local transfer (ledger doc,
+		// "Ownership"), checked right after the account is found to exist.
+		if _, found, allowed := l.AccountAs(c.Client, model.ScopeTransfer,
+			c.Transfer.CreditAccountID); found && !allowed {
+			return creditNotOwned, c.Sequence
+		}
+	}
+	return creditTransfer, c.Sequence
+}
+
+// creditTransfer is step 2's transfer: from the pair's settlement account to the client's
+// credit account, with the client's code, user data and balancing_credit flag.
+func (b *Book) creditTransfer(c *Credit) model.Transfer {
+	t := &c.Transfer
+	return model.Transfer{ID: CreditTransferID(c.From, c.Sequence),
+		DebitAccountID:  SettlementAccountID(c.From, b.self, t.Ledger),
+		CreditAccountID: t.CreditAccountID, Amount: t.Amount, UserData128: t.UserData128,
+		UserData64: t.UserData64, UserData32: t.UserData32, Ledger: t.Ledger, Code: t.Code,
+		Flags: t.Flags & model.TransferBalancingCredit}
+}
+
+// decide records the batch's decisions from the ledger's results and emits one Decision
+// per Credit (copies included), in order.
+func (b *Book) decide(l *ledger.Ledger, credits []Credit, kinds []creditKind,
+	sequences []uint64, positions []int, steps []model.Transfer,
+	results []model.TransferResult, messages *[]Message) {
+	for i := range credits {
+		c := &credits[i]
+		if kinds[i] == creditIgnore {
+			continue
+		}
+		d, _ := b.decided[c.From].find(sequences[i])
+		if kinds[i] != creditDecided {
+			switch kinds[i] {
+			case creditAbort:
+				d.Status = model.StatusSagaTimedOut
+			case creditMissing:
+				d.Status = model.StatusAccountsLimitReached
+			case creditNotOwned:
+				d.Status = model.StatusCreditAccountNotOwned
+			case creditTransfer:
+				b.credited(l, c, d, &steps[positions[i]], &results[positions[i]])
+			}
+		}
+		*messages = append(*messages, Message{Kind: MessageDecision, To: c.From, Decision: *d})
+	}
+}
+
+// credited fills a decision from step 2's ledger result.
+func (b *Book) credited(l *ledger.Ledger, c *Credit, d *Decision, step *model.Transfer,
+	result *model.TransferResult) {
+	d.Status = result.Status
+	switch d.Status {
+	case model.StatusOK:
+		d.Credit, d.Amount = result.CreditAccount, step.Amount
+		if step.Flags&model.TransferBalancingCredit != 0 {
+			d.Amount = b.storedAmount(l, step.ID)
+		}
+		// Paying into an account must not reveal what it holds: the client sees its
+		// balances only when it may read it (ledger doc, "Ownership").
+		if _, _, readable := l.AccountAs(c.Client, model.ScopeRead,
+			step.CreditAccountID); !readable {
+			d.Credit = model.Balance{}
+		}
+	case model.StatusExists, model.StatusIDAlreadyFailed:
+		panic(fmt.Sprintf("saga: credit %s of saga %d/%d applied twice", step.ID, c.From,
+			c.Sequence))
+	}
+}
+
+// ApplyFinishes applies step 3 on the debit shard (one saga_finish request): each saga
+// still running posts step 1 with the amount credited, or voids it, and becomes final. A
+// decision for a saga that is not running (a copy, even one earlier in the batch) is
+// ignored. The resolutions go to the ledger in one call.
+func (b *Book) ApplyFinishes(l *ledger.Ledger, clock *uint64, decisions []Decision,
+	messages *[]Message) {
+	steps := sized(&b.batch.steps, len(decisions))
+	results := sized(&b.batch.results, len(decisions))
+	records := sized(&b.batch.records, len(decisions))
+	count := 0
+	for i := range decisions {
+		d := &decisions[i]
+		if d.To != b.self || d.Sequence == 0 || d.Sequence > b.count {
+			continue
+		}
+		r := b.at(d.Sequence)
+		if r.phase != PhaseRunning || d.From != r.credit || r.reserved.Less(d.Amount) {
+			continue // A copy (or a decision no credit shard makes: more than reserved).
+		}
+		r.phase = phaseFinishing // A copy later in the batch is ignored.
+		steps[count] = model.Transfer{PendingID: r.original.ID}
+		if d.Status == model.StatusOK {
+			steps[count].ID, steps[count].Amount = PostTransferID(r.credit, d.Sequence), d.Amount
+			steps[count].Flags = model.TransferPostPending
+		} else {
+			steps[count].ID = VoidTransferID(r.credit, d.Sequence)
+			steps[count].Flags = model.TransferVoidPending
+		}
+		records[count] = r
+		decisions[count], count = *d, count+1 // Compact: decisions[:count] are applied.
+	}
+	if count == 0 {
+		return
+	}
+	first := *clock + 1
+	*clock += uint64(count)
+	l.CreateSagaTransfers(first, steps[:count], results[:count])
+	for i := range count {
+		b.finished(records[i], &decisions[i], first+uint64(i), &results[i], messages)
+	}
+}
+
+// phaseFinishing marks, within one ApplyFinishes, a saga whose step 3 is on its way.
+const phaseFinishing Phase = 3
+
+// finished makes a saga final after its step 3.
+func (b *Book) finished(r *record, d *Decision, timestamp uint64, result *model.TransferResult,
+	messages *[]Message) {
+	if result.Status != model.StatusOK {
+		panic(fmt.Sprintf("saga: step 3 of %d/%d refused: %s", b.self, d.Sequence, result.Status))
+	}
+	if d.Status == model.StatusOK {
+		r.moved = d.Amount
+		r.result = model.TransferResult{EventResult: model.EventResult{
+			Timestamp: r.original.Timestamp, Status: model.StatusOK},
+			DebitAccount: result.DebitAccount, CreditAccount: d.Credit}
+	} else {
+		r.result = model.TransferResult{EventResult: model.EventResult{Timestamp: timestamp,
+			Status: d.Status}}
+	}
+	r.phase = PhaseFinal
+	b.finishRunning()
+	*messages = append(*messages, Message{Kind: MessageFinished, To: b.self,
+		Finished: Finished{ID: r.original.ID, Sequence: d.Sequence, Result: r.result}})
+}
+
+// finishRunning updates the running list after a saga became final: finals leave the
+// front at once and the rest when they make up half of it.
+func (b *Book) finishRunning() {
+	b.runs--
+	for len(b.running) > 0 && b.at(b.running[0]).phase != PhaseRunning {
+		b.running = b.running[1:]
+	}
+	if uint64(len(b.running)) > 2*b.runs+64 {
+		kept := b.running[:0]
+		for _, sequence := range b.running {
+			if b.at(sequence).phase == PhaseRunning {
+				kept = append(kept, sequence)
+			}
+		}
+		b.running = kept
+	}
+}
+
+// ApplyForget drops debit shard f.From's decisions below f.Below (saga_forget): that
+// shard has made every saga below final and durable, so it asks for none of them again.
+// Later copies of their Credits are ignored.
+func (b *Book) ApplyForget(f *Forget) {
+	if f.From == b.self || f.From >= b.placement.Shards || f.Below <= b.decided[f.From].base {
+		return
+	}
+	b.decided[f.From].forget(f.Below)
+}
+
+// Lookup appends one State record per id to out (saga_lookup).
+func (b *Book) Lookup(l *ledger.Ledger, ids []model.Uint128, out []byte) []byte {
+	var record [model.SagaStateSize]byte
+	for _, id := range ids {
+		state := State{ID: id}
+		if sequence, ok := b.sequenceOf(l, id); ok {
+			r := b.at(sequence)
+			state.Phase = r.phase
+			if r.phase == PhaseFinal {
+				state.Result = r.result
+			}
+		}
+		state.Encode(record[:])
+		out = append(out, record[:]...)
+	}
+	return out
+}
+
+// Summary describes the running sagas.
+func (b *Book) Summary() OutboxSummary {
+	summary := OutboxSummary{Next: b.count + 1, Lowest: b.count + 1, Running: b.runs}
+	for _, sequence := range b.running {
+		if b.at(sequence).phase == PhaseRunning {
+			summary.Lowest = sequence
+			break
+		}
+	}
+	return summary
+}
+
+// Outbox appends to out the summary and the Credit records of up to
+// model.SagaOutboxPageMax running sagas numbered above after, in order (saga_outbox).
+func (b *Book) Outbox(after uint64, out []byte) []byte {
+	var record [model.SagaCreditSize]byte
+	summary := b.Summary()
+	summary.Encode(record[:model.SagaOutboxSummarySize])
+	out = append(out, record[:model.SagaOutboxSummarySize]...)
+	listed := 0
+	for _, sequence := range b.running {
+		if listed == model.SagaOutboxPageMax {
+			break
+		}
+		if sequence <= after || b.at(sequence).phase != PhaseRunning {
+			continue
+		}
+		credit := b.credit(sequence)
+		credit.Encode(record[:])
+		out = append(out, record[:]...)
+		listed++
+	}
+	return out
+}
+
+// View rewrites, in place, the transfers a lookup found: a saga's step 1 (a client id
+// crediting a settlement account) becomes the client's transfer as created once the saga
+// posted it, and disappears otherwise (running, or voided: a failed transfer is not
+// stored). It returns the shortened slice.
+func (b *Book) View(l *ledger.Ledger, found []model.Transfer) []model.Transfer {
+	kept := found[:0]
+	for _, t := range found {
+		if _, _, _, step := SettlementAccount(t.CreditAccountID); !step || model.IsSystemID(t.ID) {
+			kept = append(kept, t)
+			continue
+		}
+		sequence, ok := b.sequenceOf(l, t.ID)
+		if !ok {
+			kept = append(kept, t) // A settlement transfer of another kind: not a step 1.
+			continue
+		}
+		r := b.at(sequence)
+		if r.phase != PhaseFinal || r.result.Status != model.StatusOK {
+			continue
+		}
+		view := r.original
+		view.Amount = r.moved
+		kept = append(kept, view)
+	}
+	return kept
+}
+
+// Running calls fn with each running saga's Credit record, in order (for reconciliation:
+// the Transfer's Timestamp is when the saga started).
+func (b *Book) Running(fn func(c *Credit)) {
+	for _, sequence := range b.running {
+		if b.at(sequence).phase == PhaseRunning {
+			credit := b.credit(sequence)
+			fn(&credit)
+		}
+	}
+}
+
+// Decisions returns how many decisions this shard keeps for debit shards.
+func (b *Book) Decisions() int {
+	count := 0
+	for i := range b.decided {
+		count += b.decided[i].count
+	}
+	return count
+}

@@ -1,0 +1,332 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"sequent/core"
+	"sequent/core/shard"
+	"sequent/wal"
+)
+
+// GroupConfig is one shard group's part of a NodeConfig: where its log and snapshots are
+// and how its state machine is sized (its Shard field says which shard of which map).
+type GroupConfig struct {
+	LogDir      string
+	SnapshotDir string
+	Machine     core.Config
+}
+
+// Group is one shard's replicated unit: its log, its recovered machine and shard, and
+// its replication role — as primary, the Primary that serves its standby's link (reached
+// through the node's gate); as standby, the follower that streams from the primary's
+// group of the same shard. The Node changes the roles of all its groups together.
+//
+// A Group is the shard's Acknowledger: replies wait for this group's standby in sync mode.
+type Group struct {
+	node     *Node
+	index    uint16
+	config   GroupConfig
+	log      *wal.Log
+	shard    *shard.Shard
+	recovery shard.RecoveryReport
+	link     *Link // The standby's first link, from the startup handshake.
+
+	// replicated: the node serves standbys (it has a replication listener); a primary's
+	// replies then wait for primary (nil until it starts: nothing is released meanwhile).
+	replicated bool
+	primary    atomic.Pointer[Primary]
+	notify     chan struct{} // Capacity 1; every Primary of this group signals it.
+	digests    *digestBook
+	standby    StandbyStats
+}
+
+var _ shard.Acknowledger = (*Group)(nil)
+
+// Acknowledged implements shard.Acknowledger: the standby's acknowledgements while a
+// Primary serves this group, nothing while a replicated node has none yet (between a
+// promotion and its primary's start), everything without replication.
+func (g *Group) Acknowledged() uint64 {
+	if !g.replicated {
+		return math.MaxUint64
+	}
+	if p := g.primary.Load(); p != nil {
+		return p.Acknowledged()
+	}
+	return 0
+}
+
+// ReadsAllowed implements shard.ReadGate: while a Primary serves this group, its answer
+// (the witness lease holds and the node is the primary); none while a replicated node
+// has no Primary yet (nothing is released then either); always without replication.
+func (g *Group) ReadsAllowed() bool {
+	if !g.replicated {
+		return true
+	}
+	if p := g.primary.Load(); p != nil {
+		return p.ReadsAllowed()
+	}
+	return false
+}
+
+var _ shard.ReadGate = (*Group)(nil)
+
+// AcknowledgedNotify implements shard.Acknowledger.
+func (g *Group) AcknowledgedNotify() <-chan struct{} { return g.notify }
+
+// Index returns the group's shard index.
+func (g *Group) Index() uint16 { return g.index }
+
+// Shard returns the group's shard.
+func (g *Group) Shard() *shard.Shard { return g.shard }
+
+// Log returns the group's log.
+func (g *Group) Log() *wal.Log { return g.log }
+
+// Recovery returns how the group's state was rebuilt at startup.
+func (g *Group) Recovery() shard.RecoveryReport { return g.recovery }
+
+// open opens the group's log.
+func (g *Group) open() error {
+	options := g.node.config.WAL
+	options.Dir, options.Logger = g.config.LogDir, g.node.config.Logger
+	log, err := wal.Open(options)
+	if err != nil {
+		return fmt.Errorf("replication: shard %d: %w", g.index, err)
+	}
+	g.log = log
+	return nil
+}
+
+// build recovers the machine and creates the shard.
+func (g *Group) build(epoch uint64, role shard.Role) error {
+	reports := shard.NewReportStore()
+	machine, report, err := shard.Recover(g.config.Machine, g.log, g.config.SnapshotDir,
+		g.node.config.Logger, func(_ *core.Entry, output *core.Output) { reports.Add(output) })
+	if err != nil {
+		return fmt.Errorf("replication: shard %d: %w", g.index, err)
+	}
+	g.recovery = report
+	config := g.node.config.Shard
+	config.Epoch, config.Role, config.Logger = epoch, role, g.node.config.Logger
+	config.Reports, config.Acknowledger, config.ReadGate = reports, g, g
+	if g.node.config.Snapshots != nil {
+		snapshots := *g.node.config.Snapshots
+		snapshots.Dir = g.config.SnapshotDir
+		user := snapshots.OnWritten
+		snapshots.OnWritten = func(result shard.SnapshotResult) {
+			g.snapshotWritten(result)
+			if user != nil {
+				user(result)
+			}
+		}
+		config.Snapshots = &snapshots
+	}
+	if g.shard, err = shard.New(config, machine, g.log); err != nil {
+		return fmt.Errorf("replication: shard %d: %w", g.index, err)
+	}
+	if role == shard.RoleStandby && g.link != nil {
+		g.shard.SetPrimaryAddress(g.link.Welcome.address)
+	}
+	return nil
+}
+
+// snapshotWritten pairs snapshot digests with the other replica's.
+func (g *Group) snapshotWritten(result shard.SnapshotResult) {
+	if result.Err != nil || result.Superseded {
+		return
+	}
+	if primary := g.primary.Load(); primary != nil {
+		primary.SendDigest(result.Meta.Op, result.Meta.Digest)
+	} else if g.shard.Role() == shard.RoleStandby {
+		g.digests.standby(result.Meta.Op, result.Meta.Digest)
+	}
+}
+
+// standbyConfig is how this group dials its primary's group.
+func (g *Group) standbyConfig() StandbyConfig {
+	n := g.node
+	return StandbyConfig{Address: n.config.StandbyOf, Key: n.config.Key, TLS: n.clientTLS(),
+		Log: g.log, Shard: g.index, Shards: n.shards(), MapChecksum: n.mapChecksum(),
+		Logger: n.config.Logger}
+}
+
+// align connects to the primary (retrying) and carries out its plan on the local log
+// before anything is recovered from it: discard a divergent suffix, or start over from
+// the primary's snapshot. It returns the primary's epoch (0 if it started unaligned). A
+// group with a log of its own stops waiting after PrimaryWaitAtStart and starts from that
+// log unaligned (g.link stays nil): it keeps reconnecting, and the node can be promoted if
+// the primary is lost for good (everything it acknowledged is in that log). Should the
+// primary come back asking for a truncation, the standby stops with ErrResyncNeeded (a
+// restart aligns). A primary that refuses this node's key, certificate or shard map is an
+// error at once (no retry can cure it), and the wait ends when ctx does.
+func (g *Group) align(ctx context.Context, epoch uint64) (uint64, error) {
+	n := g.node
+	config := g.standbyConfig()
+	giveUp := time.Now().Add(n.config.PrimaryWaitAtStart)
+	for delay := 50 * time.Millisecond; ; delay = min(2*delay, reconnectDelayMax) {
+		link, err := Dial(ctx, config, epoch)
+		if err == nil {
+			g.link = link
+			break
+		}
+		if errors.Is(err, ErrUnauthenticated) || errors.Is(err, ErrShardMapMismatch) {
+			return 0, err
+		}
+		if ctx.Err() != nil {
+			return 0, fmt.Errorf("replication: stopped while waiting for the primary at %s: %w",
+				n.config.StandbyOf, ctx.Err())
+		}
+		if g.log.LastOp() > 0 && time.Now().After(giveUp) {
+			n.config.Logger.Warn("replication: primary unreachable at start; starting as a "+
+				"standby from the local log (still reconnecting; promote this node if the "+
+				"primary is lost)", "address", n.config.StandbyOf, "shard", g.index,
+				"local_last_op", g.log.LastOp(), "error", err)
+			return 0, nil
+		}
+		n.config.Logger.Warn("replication: primary not reachable yet", "address",
+			n.config.StandbyOf, "shard", g.index, "error", err)
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("replication: stopped while waiting for the primary at %s: %w",
+				n.config.StandbyOf, ctx.Err())
+		case <-time.After(delay):
+		}
+	}
+	w := g.link.Welcome
+	n.config.Logger.Info("replication: following primary", "address", n.config.StandbyOf,
+		"shard", g.index, "plan", w.plan.String(), "op", w.op, "primary_epoch", g.link.PrimaryEpoch)
+	switch w.plan {
+	case planTruncate:
+		if err := g.log.TruncateAfter(w.op); err != nil {
+			return 0, err
+		}
+		if err := removeSnapshotsAfter(g.config.SnapshotDir, w.op); err != nil {
+			return 0, err
+		}
+	case planSnapshot:
+		if err := g.startOverFromSnapshot(ctx, w); err != nil {
+			return 0, err
+		}
+	}
+	return g.link.PrimaryEpoch, nil
+}
+
+// startOverFromSnapshot receives the primary's snapshot and restarts the local log right
+// after it; the old log is kept aside, never deleted. ctx ends the transfer (a shutdown
+// at start), which can take minutes for a large state.
+func (g *Group) startOverFromSnapshot(ctx context.Context, w welcome) error {
+	if err := removeSnapshotsAfter(g.config.SnapshotDir, 0); err != nil {
+		return err
+	}
+	release := closeWhenDone(ctx, g.link.conn)
+	_, err := g.link.ReceiveSnapshot(g.config.SnapshotDir)
+	if !release() || ctx.Err() != nil {
+		return fmt.Errorf("replication: stopped while receiving the primary's snapshot: %w",
+			errors.Join(err, ctx.Err()))
+	}
+	if err != nil {
+		return err
+	}
+	if err := g.log.Close(); err != nil {
+		return err
+	}
+	aside := fmt.Sprintf("%s.replaced-%d", g.config.LogDir, time.Now().UnixNano())
+	if err := os.Rename(g.config.LogDir, aside); err != nil {
+		return err
+	}
+	g.node.config.Logger.Warn("replication: local log replaced by the primary's snapshot",
+		"shard", g.index, "kept_at", aside, "snapshot_op", w.op)
+	if err := g.open(); err != nil {
+		return err
+	}
+	g.link.config.Log = g.log
+	return g.log.StartAfter(w.op, w.chain)
+}
+
+// startPrimary begins serving this group's standby (reached through the node's gate).
+// alone starts it released from its standby (a promotion: there is none yet) until one
+// attaches and catches up.
+func (g *Group) startPrimary(heartbeat time.Duration, alone bool) {
+	n := g.node
+	p := StartPrimary(PrimaryConfig{Key: n.config.Key, Log: g.log, Shard: g.shard,
+		Index: g.index, Shards: n.shards(), MapChecksum: n.mapChecksum(), Fence: n.fence,
+		Notify: g.notify, SnapshotDir: g.config.SnapshotDir, Mode: n.config.Mode,
+		DegradeAfter: n.config.DegradeAfter, ClientAddress: n.config.ClientAddress,
+		HeartbeatInterval: heartbeat, Lease: n.leaseClock, Logger: n.config.Logger})
+	if alone && n.config.Mode == ModeSync {
+		p.degraded.Store(true)
+		p.stats.degradations.Add(1)
+		n.config.Logger.Warn("replication: promoted without a standby: releasing on local "+
+			"durability until a standby attaches and catches up", "shard", g.index)
+	}
+	g.primary.Store(p)
+	p.signal()
+}
+
+// follow streams from the primary's group, reconnecting with back-off, until stopped, or
+// until something no reconnection cures: the primary asks for a resync (which needs a
+// restart), refuses this node's key, certificate or map, or the local log fails; the node
+// then records the failure (the standby has stopped following).
+func (g *Group) follow(following context.Context) {
+	n := g.node
+	link := g.link // Nil when the group started without reaching its primary.
+	config := g.standbyConfig()
+	for delay := 50 * time.Millisecond; ; {
+		if link != nil {
+			g.standby.lastHeard.Store(time.Now().UnixNano())
+			g.standby.connected.Store(true)
+			err := link.Stream(g.shard.Replicate, g.digests, following.Done(), &g.standby)
+			g.standby.connected.Store(false)
+			link.Close()
+			if following.Err() != nil {
+				return
+			}
+			if errors.Is(err, ErrDigestMismatch) {
+				n.fail(err)
+				return
+			}
+			if shardErr := g.shard.Err(); shardErr != nil {
+				n.fail(fmt.Errorf("replication: shard %d: the local log failed: %w", g.index,
+					shardErr))
+				return
+			}
+			n.config.Logger.Warn(streamEndedMessage, "shard", g.index, "error", err)
+			delay = 50 * time.Millisecond
+		}
+		select {
+		case <-following.Done():
+			return
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, reconnectDelayMax)
+		var err error
+		link, err = Dial(following, config, g.shard.Epoch())
+		if errors.Is(err, ErrUnauthenticated) || errors.Is(err, ErrShardMapMismatch) {
+			n.fail(err) // The primary's key, certificate or map changed: waiting cannot help.
+			return
+		}
+		if err != nil {
+			link = nil
+			continue
+		}
+		if link.Welcome.plan != planStream || link.Welcome.op != g.log.LastOp() {
+			link.Close()
+			n.fail(fmt.Errorf("%w (shard %d: plan %s at op %d, local log at op %d)",
+				ErrResyncNeeded, g.index, link.Welcome.plan, link.Welcome.op, g.log.LastOp()))
+			return
+		}
+		g.shard.SetPrimaryAddress(link.Welcome.address)
+	}
+}
+
+// heardWithin reports whether this group's link is up and brought a frame within window.
+func (g *Group) heardWithin(window time.Duration) bool {
+	heard := g.standby.lastHeard.Load()
+	return g.standby.connected.Load() && heard != 0 && time.Since(time.Unix(0, heard)) < window
+}

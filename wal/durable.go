@@ -1,0 +1,55 @@
+package wal
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+)
+
+// The durable-file pattern, in one place: a file appears under its final name only when
+// it is complete and on disk. Every file Sequent writes whole (snapshots, segments, the
+// persisted epoch, a received snapshot, a data directory's shard map) goes through here,
+// so that a crash at any instant leaves either the old file (or none) or the new one,
+// never a torn one that a restart would have to tell from damage.
+
+// WriteFileDurably writes path through a temporary file beside it: write fills the
+// temporary (opened read-write, empty), which is then fsynced, closed, renamed over path,
+// and the directory fsynced. On error the temporary is removed and path is untouched.
+func WriteFileDurably(path string, perm os.FileMode, write func(file *os.File) error) error {
+	temporary := path + temporarySuffix
+	file, err := os.OpenFile(temporary, os.O_RDWR|os.O_CREATE|os.O_TRUNC, perm)
+	if err != nil {
+		return err
+	}
+	err = write(file)
+	if err == nil {
+		err = file.Sync()
+	}
+	err = errors.Join(err, file.Close())
+	if err == nil {
+		err = RenameDurably(temporary, path)
+	}
+	if err != nil {
+		os.Remove(temporary)
+	}
+	return err
+}
+
+// RenameDurably renames a complete, already fsynced file to its final name and fsyncs the
+// directory, so that the rename survives a crash.
+func RenameDurably(temporary, final string) error {
+	if err := os.Rename(temporary, final); err != nil {
+		return err
+	}
+	return SyncDirectory(filepath.Dir(final))
+}
+
+// SyncDirectory fsyncs a directory so that creations, renames and removals in it are
+// durable.
+func SyncDirectory(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	return errors.Join(d.Sync(), d.Close())
+}
