@@ -12,19 +12,19 @@ import (
 // what it took into the run's total, writes the interval to the HdrHistogram log and
 // prints a progress line. After its loop ends, total is read by the run.
 type collector struct {
-	run      *run
-	workers  []*worker
-	spare    *sample // A clean sample to swap in.
-	interval *sample // Scratch: the last interval of every worker.
-	total    *sample // Everything measured so far.
-	log      *hdrhistogram.HistogramLogWriter
-	logErr   error // The first interval-log write that failed.
-	startMs  int64 // Wall time of run time 0, ms since the epoch.
-	lastNs   int64 // Run time of the previous collection.
+	run       *run
+	recorders []*recorder
+	spare     *sample // A clean sample to swap in.
+	interval  *sample // Scratch: the last interval of every worker.
+	total     *sample // Everything measured so far.
+	log       *hdrhistogram.HistogramLogWriter
+	logErr    error // The first interval-log write that failed.
+	startMs   int64 // Wall time of run time 0, ms since the epoch.
+	lastNs    int64 // Run time of the previous collection.
 }
 
-func newCollector(r *run, workers []*worker) *collector {
-	c := &collector{run: r, workers: workers, spare: newSample(), interval: newSample(),
+func newCollector(r *run, recorders []*recorder) *collector {
+	c := &collector{run: r, recorders: recorders, spare: newSample(), interval: newSample(),
 		total: newSample()}
 	if r.config.IntervalLog != nil {
 		c.log = hdrhistogram.NewHistogramLogWriter(r.config.IntervalLog)
@@ -68,11 +68,11 @@ func (c *collector) untilNextBoundary() time.Duration {
 func (c *collector) collect(print bool) {
 	nowNs := c.run.since()
 	c.interval.reset()
-	for _, w := range c.workers {
-		w.mu.Lock()
-		taken := w.interval
-		w.interval = c.spare
-		w.mu.Unlock()
+	for _, rec := range c.recorders {
+		rec.mu.Lock()
+		taken := rec.interval
+		rec.interval = c.spare
+		rec.mu.Unlock()
 		c.interval.merge(taken)
 		taken.reset()
 		c.spare = taken

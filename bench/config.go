@@ -140,8 +140,19 @@ type Config struct {
 	Secret    []byte   // The key's secret (raw bytes).
 
 	Connections int // Sessions, one per connection (default 1).
-	Inflight    int // Requests outstanding per connection (default 1).
-	Events      int // Events per request, 1..8189 (default 1).
+	// Inflight bounds the requests outstanding per connection (default 1); with Callers,
+	// the merged requests the connection's callers share (the client's window).
+	Inflight int
+	// Callers, when above 0, replaces the connections' request windows with that many
+	// goroutines, spread over the connections, each calling client.CreateTransfers with
+	// Events transfers and waiting for its results before the next call. The client
+	// merges concurrent calls into shared requests; in the report a "request" is then one
+	// call. Transfer workloads only.
+	Callers int
+	// CoalesceEventsMax is passed to the client (client.Config.CoalesceEventsMax): 0 is
+	// the client's default (merging on), -1 turns merging off.
+	CoalesceEventsMax int
+	Events            int // Events per request, 1..8189 (default 1).
 	// Accounts is the number of ledger accounts of the transfer workloads, and of traders
 	// of the order workload (default AccountsDefault, or TradersDefault for orders only).
 	Accounts int
@@ -247,6 +258,16 @@ func (c Config) Validate() error {
 	case c.Connections*c.Inflight*c.Events > outstandingEventsMax:
 		return fmt.Errorf("bench: connections × inflight × events = %d: want at most %d",
 			c.Connections*c.Inflight*c.Events, outstandingEventsMax)
+	case c.Callers < 0 || c.Callers > CallersMax:
+		return fmt.Errorf("bench: callers %d: want 0 (off) to %d", c.Callers, CallersMax)
+	case c.Callers*c.Events > outstandingEventsMax:
+		return fmt.Errorf("bench: callers × events = %d: want at most %d",
+			c.Callers*c.Events, outstandingEventsMax)
+	case c.Callers > 0 && c.Mix.Has(KindOrders):
+		return errors.New("bench: callers call CreateTransfers: transfer workloads only")
+	case c.CoalesceEventsMax < -1 || c.CoalesceEventsMax > EventsMax:
+		return fmt.Errorf("bench: coalesce events max %d: want -1 (off), 0 (default) or up "+
+			"to %d", c.CoalesceEventsMax, EventsMax)
 	case c.Accounts < 2 || c.Accounts > AccountsMax:
 		return fmt.Errorf("bench: accounts %d: want 2 to %d", c.Accounts, AccountsMax)
 	case c.Mix.Has(KindOrders) && c.Accounts < c.Connections:

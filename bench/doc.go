@@ -43,14 +43,26 @@
 // after it arrived); each event's latency is its request's, so the per-event histogram
 // is the per-request one weighted by events per request.
 //
+// # Callers mode
+//
+// With Config.Callers, the load is that many goroutines ("callers"), spread round-robin
+// over the connections, each calling client.CreateTransfers with Events transfers and
+// waiting for its results before the next call — how a payment gateway's request
+// handlers call a ledger. The client merges concurrent calls of one connection into
+// shared requests (client.Config.CoalesceEventsMax; Config.CoalesceEventsMax -1 turns
+// that off, for comparison). A caller is a worker with one slot whose send is the
+// blocking call; the report's "requests" are calls and their latency is per call. The
+// callers of one connection share that connection's recorder (its histograms).
+//
 // # Threading
 //
-// One worker goroutine per connection owns everything about its requests (slots, the
-// random source, pending transfers, open orders); its client's reader goroutine only
-// hands completed calls back over a channel with room for every call in flight. A
-// worker records each measured completion into its interval sample under its own mutex;
-// the collector goroutine swaps that sample out once a second (and at the end of the
-// warm-up), merges it into the run's total, writes the interval log and prints the
+// One worker goroutine per connection (or per caller) owns everything about its
+// requests (slots, the random source, pending transfers, open orders); its client's
+// reader goroutine only hands completed calls back over a channel with room for every
+// call in flight. A worker records each measured completion into its connection's
+// recorder (a sample under a mutex); the collector goroutine swaps each recorder's
+// sample out once a second (and at the end of the warm-up), merges it into the run's
+// total, writes the interval log and prints the
 // progress line. Expected balances are shared atomics. Run returns after every worker
 // and the collector have stopped; nothing outlives it. Every queue, slot array and
 // buffer is bounded (limits.go).

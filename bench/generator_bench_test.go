@@ -12,7 +12,7 @@ import (
 func BenchmarkGenerator(b *testing.B) {
 	config := Config{Addresses: []string{"x"}, Events: EventsMax, Count: 1}.WithDefaults()
 	r := newRun(config)
-	w := newWorker(0, r, nil)
+	w := newWorker(0, r, nil, &recorder{interval: newSample()})
 	s := &w.slots[0]
 	s.kind = KindSingle
 	body := make([]byte, config.Events*model.EventResultSize) // All ok.
@@ -20,7 +20,7 @@ func BenchmarkGenerator(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		w.buildSingle(s)
-		w.settleTransfers(body, s, w.interval)
+		w.settleTransfers(body, s, w.recorder.interval)
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*config.Events), "ns/event")
 }

@@ -16,6 +16,11 @@ const (
 	// connections by default and a 2-core machine saturates long before.
 	ConnectionsMax = 128
 
+	// CallersMax bounds Config.Callers: each caller is a goroutine with its own generator
+	// state (~1 KiB plus its pending-transfer queue when two-phase is in the mix); the
+	// callers of one connection share its latency histograms.
+	CallersMax = 4096
+
 	// InflightMax bounds requests outstanding per connection: the client's default window
 	// (128), which stays below the server's exactly-once window of 256 request numbers.
 	InflightMax = client.InflightMaxDefault
@@ -58,6 +63,9 @@ const (
 	// pendingQueueMax bounds the pending transfers per connection waiting for their post
 	// or void; when full, every two-phase event resolves one.
 	pendingQueueMax = 1 << 16
+	// callerPendingQueueMax is the same bound per caller (Config.Callers): a caller has
+	// one call outstanding, so a short queue keeps thousands of callers small.
+	callerPendingQueueMax = 256
 
 	// statusSlots is the number of result-code counters: every defined status is below
 	// 300; larger ones are counted in the last slot.

@@ -64,6 +64,8 @@ type ReportConfig struct {
 	Target      string  `json:"target"`
 	Connections int     `json:"connections"`
 	Inflight    int     `json:"inflight"`
+	Callers     int     `json:"callers,omitempty"`
+	CoalesceMax int     `json:"coalesce_events_max,omitempty"`
 	Events      int     `json:"events_per_request"`
 	Accounts    int     `json:"accounts"`
 	Choice      string  `json:"account_choice"`
@@ -166,6 +168,7 @@ func (r *run) report(workers []*worker, total *sample) Report {
 func reportConfig(config *Config) ReportConfig {
 	c := ReportConfig{Target: strings.Join(config.Addresses, ","),
 		Connections: config.Connections, Inflight: config.Inflight, Events: config.Events,
+		Callers: config.Callers, CoalesceMax: config.CoalesceEventsMax,
 		Accounts: config.Accounts, Choice: config.Choice.String(), Mix: config.Mix.String(),
 		DurationS: config.Duration.Seconds(), WarmupS: config.Warmup.Seconds(),
 		Count: config.Count, Rate: config.Rate, Seed: config.Seed, RunID: config.RunID}
@@ -176,6 +179,17 @@ func reportConfig(config *Config) ReportConfig {
 		c.HotAccounts, c.HotFraction = config.HotAccounts, config.HotFraction
 	}
 	return c
+}
+
+// coalesceName describes the client's merging setting.
+func coalesceName(coalesceEventsMax int) string {
+	switch coalesceEventsMax {
+	case -1:
+		return "off"
+	case 0:
+		return "on"
+	}
+	return fmt.Sprintf("on, up to %d events per request", coalesceEventsMax)
 }
 
 // statusCounts names every counted status.
@@ -195,6 +209,11 @@ func WriteText(w io.Writer, report *Report) {
 	fmt.Fprintf(w, "sequent bench: %s loop against %s; mix %s; %d connections x %d in flight; "+
 		"%d events/request; %d accounts (%s); seed %d, run %d\n", report.Mode, c.Target, c.Mix,
 		c.Connections, c.Inflight, c.Events, c.Accounts, c.Choice, c.Seed, c.RunID)
+	if c.Callers > 0 {
+		fmt.Fprintf(w, "callers: %d goroutines, each one CreateTransfers call of %d at a time "+
+			"(a \"request\" below is one call; client merging %s)\n", c.Callers, c.Events,
+			coalesceName(c.CoalesceMax))
+	}
 	fmt.Fprintf(w, "measured %.2f s after %.1f s of warm-up (%s warm-up requests)\n",
 		report.DurationS, c.WarmupS, grouped(report.WarmupRequests))
 	fmt.Fprintf(w, "requests: %s sent, %s completed, %s failed", grouped(report.RequestsSent),

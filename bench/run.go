@@ -63,15 +63,23 @@ func newRun(config Config) *run {
 	return r
 }
 
+// streams is the number of workers: one per connection, or one per caller.
+func (r *run) streams() int {
+	if r.config.Callers > 0 {
+		return r.config.Callers
+	}
+	return r.config.Connections
+}
+
 // since returns the run time: nanoseconds since the load started (monotonic).
 func (r *run) since() int64 { return int64(time.Since(r.start)) }
 
 func (r *run) openLoop() bool { return r.config.Rate > 0 }
 
-// intended returns the run time at which the connection's k-th request is due: the
-// connections interleave on one grid of spacing 1/Rate.
+// intended returns the run time at which a worker's k-th request is due: the workers
+// (connections, or callers) interleave on one grid of spacing 1/Rate.
 func (r *run) intended(connection int, k int64) int64 {
-	position := float64(k)*float64(r.config.Connections) + float64(connection)
+	position := float64(k)*float64(r.streams()) + float64(connection)
 	return int64(position * r.nsPerRequest)
 }
 
@@ -81,7 +89,7 @@ func (r *run) gridIndexAt(connection int, atNs int64) int64 {
 		return 0
 	}
 	estimate := (float64(atNs)/r.nsPerRequest - float64(connection)) /
-		float64(r.config.Connections)
+		float64(r.streams())
 	k := max(int64(estimate)-1, 0)
 	for r.intended(connection, k) < atNs {
 		k++
@@ -149,7 +157,8 @@ func dialAll(ctx context.Context, config *Config) ([]*client.Client, error) {
 	for range config.Connections {
 		c, err := client.Dial(ctx, client.Config{Addresses: config.Addresses,
 			Client: config.Client, Key: config.Key, Secret: config.Secret,
-			InflightMax: max(config.Inflight, 1), Logger: config.Logger})
+			InflightMax: max(config.Inflight, 1), CoalesceEventsMax: config.CoalesceEventsMax,
+			Logger: config.Logger})
 		if err != nil {
 			closeAll(clients)
 			return nil, fmt.Errorf("%w: %w", ErrUnreachable, err)
@@ -170,11 +179,16 @@ func closeAll(clients []*client.Client) {
 // load runs one worker per connection and the collector, and returns the workers (for
 // their leftovers) and the measured total once every worker has finished.
 func (r *run) load(ctx context.Context, clients []*client.Client) ([]*worker, *collector) {
-	workers := make([]*worker, len(clients))
-	for i, c := range clients {
-		workers[i] = newWorker(i, r, c)
+	recorders := make([]*recorder, len(clients))
+	for i := range recorders {
+		recorders[i] = &recorder{interval: newSample()}
 	}
-	collector := newCollector(r, workers)
+	workers := make([]*worker, r.streams())
+	for i := range workers {
+		connection := i % len(clients)
+		workers[i] = newWorker(i, r, clients[connection], recorders[connection])
+	}
+	collector := newCollector(r, recorders)
 	r.start = time.Now()
 	if r.marketData != nil {
 		r.marketData.started.Store(true)

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime"
 	"testing"
 	"time"
@@ -205,5 +206,33 @@ func TestNoGoroutineLeak(t *testing.T) {
 		stacks := make([]byte, 1<<16)
 		t.Fatalf("%d goroutines after the run, %d before:\n%s", count, baseline,
 			stacks[:runtime.Stack(stacks, true)])
+	}
+}
+
+// TestCallersCountsAddUp runs the callers mode (goroutines each calling CreateTransfers
+// one call at a time, merged by the client) for each transfer workload and checks the
+// same bookkeeping as the closed loop: every call counted once, events = calls × events
+// per call, every transfer accounted for by the final check; and the same with the
+// client's merging off.
+func TestCallersCountsAddUp(t *testing.T) {
+	h := newHarness(t, lieNone)
+	for i, mix := range []string{"single", "two-phase", "single=1,two-phase=1,linked=1"} {
+		for _, coalesce := range []int{0, -1} {
+			t.Run(fmt.Sprintf("%s/coalesce=%d", mix, coalesce), func(t *testing.T) {
+				config := h.config()
+				config.Mix, _ = ParseMix(mix)
+				config.Connections, config.Callers, config.Inflight = 2, 24, 4
+				config.Events, config.CoalesceEventsMax = 2, coalesce
+				config.Count, config.RunID = 480, uint64(200+2*i)+uint64(-coalesce)
+				report := &runOrFail(t, config).Report
+				checkCounts(t, report, 2)
+				if report.RequestsSent != 480 || report.RequestsCompleted != 480 ||
+					report.Results["ok"] != 960 || report.Invariant.TransfersAccounted != 960 {
+					t.Fatalf("sent %d, completed %d, results %v, accounted %d",
+						report.RequestsSent, report.RequestsCompleted, report.Results,
+						report.Invariant.TransfersAccounted)
+				}
+			})
+		}
 	}
 }

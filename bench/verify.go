@@ -185,7 +185,7 @@ func (r *run) barrier(ctx context.Context, clients []*client.Client, workers []*
 		if w.abandons == 0 || len(sets) == 0 {
 			continue
 		}
-		if _, err := clients[i].LookupAccounts(ctx, []model.Uint128{sets[0].id(0)}); err != nil {
+		if _, err := w.client.LookupAccounts(ctx, []model.Uint128{sets[0].id(0)}); err != nil {
 			check.problem("connection %d: no reply after abandoned requests: %v", i, err)
 		}
 	}

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -38,9 +39,18 @@ type worker struct {
 	stopped  bool          // No more requests will be sent.
 	abandons int           // Requests abandoned at the drain deadline.
 	timer    *time.Timer   // Wakes the loop for the next send or the end.
-	mu       sync.Mutex    // Guards interval.
-	interval *sample       // What this connection measured since the collector's last swap.
+	recorder *recorder     // Where completions are measured (shared by a connection's callers).
 	kinds    kindSelection // Picks each request's workload.
+
+	transfers []model.Transfer // Callers mode: the call's transfers (decoded from body).
+}
+
+// recorder holds what its workers measured since the collector's last swap: one per
+// connection; the callers (Config.Callers) of one connection share it, so that
+// thousands of callers do not each carry (and the collector merge) their own histograms.
+type recorder struct {
+	mu       sync.Mutex // Guards interval.
+	interval *sample
 }
 
 // slot is one request in flight.
@@ -66,22 +76,29 @@ type eventMeta struct {
 	side      model.Side    // Orders: the side.
 }
 
-func newWorker(index int, r *run, c *client.Client) *worker {
+func newWorker(index int, r *run, c *client.Client, rec *recorder) *worker {
 	config := &r.config
 	random := rand.New(rand.NewPCG(config.Seed, mix64(config.RunID)^uint64(index)))
+	inflight, pendingMax := config.Inflight, pendingQueueMax
+	if config.Callers > 0 {
+		inflight, pendingMax = 1, callerPendingQueueMax // One call at a time.
+	}
 	w := &worker{index: index, run: r, client: c, random: random,
 		chooser: newChooser(config, r.zipf, random, r.shardOf),
-		slots:   make([]slot, config.Inflight), free: make([]int32, 0, config.Inflight),
-		calls: make(map[*client.Call]int32, config.Inflight),
-		done:  make(chan *client.Call, config.Inflight), interval: newSample(),
+		slots:   make([]slot, inflight), free: make([]int32, 0, inflight),
+		calls: make(map[*client.Call]int32, inflight),
+		done:  make(chan *client.Call, inflight), recorder: rec,
 		kinds: newKindSelection(config.Mix)}
+	if config.Callers > 0 {
+		w.transfers = make([]model.Transfer, config.Events)
+	}
 	w.body = make([]byte, config.Events*w.eventBytesMax())
 	for i := range w.slots {
 		w.slots[i].meta = make([]eventMeta, config.Events)
 		w.free = append(w.free, int32(i))
 	}
 	if config.Mix.Has(KindTwoPhase) {
-		w.pending = newPendingQueue(pendingQueueMax)
+		w.pending = newPendingQueue(pendingMax)
 	}
 	if config.Mix.Has(KindOrders) {
 		w.orders = newOrderState(index, config)
@@ -202,22 +219,60 @@ func (w *worker) send(ctx context.Context, intendedNs int64, measured bool) {
 	s.kind = w.kinds.draw(w.random)
 	s.measured = measured
 	operation, body := w.build(s)
-	w.mu.Lock()
+	w.recorder.mu.Lock()
+	interval := w.recorder.interval
 	if measured {
-		w.interval.requestsSent++
-		w.interval.eventsSent += uint64(s.events)
+		interval.requestsSent++
+		interval.eventsSent += uint64(s.events)
 	} else {
-		w.interval.warmRequests++
-		w.interval.warmEvents += uint64(s.events)
+		interval.warmRequests++
+		interval.warmEvents += uint64(s.events)
 	}
-	w.mu.Unlock()
+	w.recorder.mu.Unlock()
 	s.intendedNs = intendedNs
 	if !w.run.openLoop() {
 		s.intendedNs = w.run.since() // Closed loop: from the moment it is sent.
 	}
+	if w.transfers != nil {
+		w.outstanding++
+		w.settleSlot(index, w.callTransfers(ctx, body))
+		return
+	}
 	call := w.client.Go(ctx, operation, 0, body, w.done)
 	w.calls[call] = index
 	w.outstanding++
+}
+
+// callTransfers is the callers mode's request: one blocking CreateTransfers call with
+// the slot's transfers (the client may merge it with other callers'), its results
+// re-encoded as a reply body so that settling is the same as for a request.
+func (w *worker) callTransfers(ctx context.Context, body []byte) outcome {
+	transfers := w.transfers[:len(body)/model.TransferSize]
+	for i := range transfers {
+		transfers[i].Decode(body[i*model.TransferSize:])
+	}
+	results, err := w.client.CreateTransfers(ctx, transfers)
+	var refused *client.StatusError
+	if errors.As(err, &refused) {
+		return outcome{status: refused.Status}
+	}
+	if err != nil {
+		return outcome{err: err}
+	}
+	reply := make([]byte, len(results)*model.EventResultSize)
+	for i := range results {
+		results[i].Encode(reply[i*model.EventResultSize:])
+	}
+	return outcome{body: reply}
+}
+
+// outcome is how a request ended: err without a reply; else the reply's status, body
+// and log position.
+type outcome struct {
+	err    error
+	status model.Status
+	body   []byte
+	op     uint64
 }
 
 // build fills the slot's events for its workload and returns the request.
@@ -240,43 +295,49 @@ func (w *worker) complete(call *client.Call) {
 		return // Already settled (abandoned at the drain deadline).
 	}
 	delete(w.calls, call)
+	w.settleSlot(index, outcome{err: call.Err, status: call.Reply.Status,
+		body: call.Reply.Body, op: call.Reply.Op})
+}
+
+// settleSlot settles the finished request of a slot and frees the slot.
+func (w *worker) settleSlot(index int32, result outcome) {
 	s := &w.slots[index]
 	nowNs := w.run.since()
-	w.mu.Lock()
+	w.recorder.mu.Lock()
 	var tally *sample
 	if s.measured {
-		tally = w.interval
+		tally = w.recorder.interval
 	}
-	if w.settle(call, s, tally) && tally != nil {
+	if w.settle(&result, s, tally) && tally != nil {
 		tally.recordLatency(nowNs-s.intendedNs, s.events)
 		tally.lastCompletionNs = max(tally.lastCompletionNs, nowNs)
-		w.run.marketData.sent(call.Reply.Op, s.intendedNs)
+		w.run.marketData.sent(result.op, s.intendedNs)
 	}
-	w.mu.Unlock()
+	w.recorder.mu.Unlock()
 	w.free = append(w.free, index)
 	w.outstanding--
 }
 
 // settle applies a finished request's outcome and tallies it into t (nil for warm-up
 // requests); it reports whether the request completed (a reply with status ok).
-func (w *worker) settle(call *client.Call, s *slot, t *sample) bool {
-	if call.Err != nil {
+func (w *worker) settle(result *outcome, s *slot, t *sample) bool {
+	if result.err != nil {
 		if t != nil {
 			t.requestsFailed++
 			t.noReply++
 		}
 		if w.failure == nil {
-			w.failure = call.Err
+			w.failure = result.err
 		}
 		w.stop(false) // The connection is unusable or the run was interrupted.
 		w.outcomeUnknown(s)
 		return false
 	}
-	reply := &call.Reply
+	reply := result
 	if t != nil {
-		t.requestStatuses[statusSlot(reply.Status)]++
+		t.requestStatuses[statusSlot(reply.status)]++
 	}
-	if reply.Status != model.StatusOK {
+	if reply.status != model.StatusOK {
 		if t != nil {
 			t.requestsFailed++
 		}
@@ -285,9 +346,9 @@ func (w *worker) settle(call *client.Call, s *slot, t *sample) bool {
 	}
 	settled := false
 	if s.kind == KindOrders {
-		settled = w.settleOrders(reply.Body, s, t)
+		settled = w.settleOrders(reply.body, s, t)
 	} else {
-		settled = w.settleTransfers(reply.Body, s, t)
+		settled = w.settleTransfers(reply.body, s, t)
 	}
 	if t == nil {
 		return settled

@@ -31,6 +31,8 @@ type benchOptions struct {
 	transfers             uint32
 	connections           int
 	inflight              int
+	callers               int
+	coalesceEventsMax     int
 	events                int
 	accounts              int
 	choice                string
@@ -125,6 +127,13 @@ func (o *benchOptions) addFlags(command *cobra.Command) {
 		"connections (one session each)")
 	flags.IntVar(&o.inflight, "inflight", benchInflightDefault,
 		"requests outstanding per connection (closed loop: always; open loop: at most)")
+	flags.IntVar(&o.callers, "callers", 0,
+		"goroutines each calling CreateTransfers with --events transfers, one call at a "+
+			"time, spread over --connections (the client merges concurrent calls; "+
+			"--inflight is then each connection's window of merged requests); 0: off")
+	flags.IntVar(&o.coalesceEventsMax, "coalesce-events-max", 0,
+		"client merging of concurrent create calls: most events per merged request "+
+			"(0: the client's default, 8189; -1: off)")
 	flags.IntVar(&o.events, "events", benchEventsDefault, "events per request (1 to 8189)")
 	flags.IntVar(&o.accounts, "accounts", 0,
 		"ledger accounts, or traders for orders (default 10000; 1000 for orders only)")
@@ -244,6 +253,7 @@ func (o *benchOptions) config(cmd *cobra.Command) (bench.Config, error) {
 		return bench.Config{}, usage(cmd, "--cross-shard %v: want a percent, 0 to 100", o.crossShard)
 	}
 	config := bench.Config{Connections: o.connections, Inflight: o.inflight, Events: o.events,
+		Callers: o.callers, CoalesceEventsMax: o.coalesceEventsMax,
 		Accounts: o.accounts, Choice: choice, ZipfSkew: o.zipfSkew, HotAccounts: o.hotAccounts,
 		HotFraction: o.hotFraction, Mix: mix, Duration: duration, Warmup: o.warmup,
 		Count: o.count, Rate: o.rate, Seed: o.seed, RunID: runID,

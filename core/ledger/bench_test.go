@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"sequent/bench/threadcpu"
 	"sequent/core/event"
 	"sequent/core/model"
-	"sequent/bench/threadcpu"
 )
 
 // benchAccountCount is the benchmark scale: one million accounts.

@@ -6,10 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"sequent/bench/threadcpu"
 	"sequent/core/event"
 	"sequent/core/ledger"
 	"sequent/core/model"
-	"sequent/bench/threadcpu"
 )
 
 // The benchmark follows exchange-core's published mix: one instrument, 1,000 active

@@ -47,7 +47,8 @@ func TestConsumersSeeOnlyReleasedEntries(t *testing.T) {
 	log := wal.NewMemoryLog()
 	log.Hold()
 	first, second := &recordingConsumer{}, &recordingConsumer{}
-	s, replier := startShard(t, Config{Consumers: []backend.Consumer{first, second}}, log)
+	s, replier := startShard(t, Config{Consumers: []backend.Consumer{first, second},
+		UndurableEntriesMax: heldEntriesMax}, log)
 	operatorGrants(t, s, 7) // Op 1, logged with the first request: account 1 may go negative.
 	submit := func(number uint64, operation model.Operation, body []byte) {
 		t.Helper()
@@ -97,7 +98,7 @@ func TestConsumersNeverSeeUnknownOutcomes(t *testing.T) {
 	log := wal.NewMemoryLog()
 	log.Hold()
 	consumer := &recordingConsumer{}
-	s, replier := startShard(t, Config{PulseInterval: time.Hour,
+	s, replier := startShard(t, Config{PulseInterval: time.Hour, UndurableEntriesMax: heldEntriesMax,
 		Consumers: []backend.Consumer{consumer}}, log)
 	failAfterTheFirstOfTwo(t, s, log)
 	replies := replier.waitFor(t, 2)

@@ -35,7 +35,8 @@ func (f *failingAtAppend) Append(e wal.Entry) error {
 func TestLogFailureInATurnReleasesDurableRepliesFirst(t *testing.T) {
 	log := &failingAtAppend{MemoryLog: wal.NewMemoryLog(), failAt: 2}
 	log.Hold()
-	s, replier := startShard(t, Config{PulseInterval: time.Hour}, log)
+	s, replier := startShard(t, Config{PulseInterval: time.Hour,
+		UndurableEntriesMax: heldEntriesMax}, log)
 	s.Submit(&backend.Request{Connection: 1, Client: 7, Session: 1, Number: 1,
 		Operation: model.OperationCreateAccounts, Body: accountsBody(1)})
 	waitUntil(t, "the first entry to be appended", func() bool { return log.LastOp() == 1 })

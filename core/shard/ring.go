@@ -134,6 +134,16 @@ func (r *inputRing) close() {
 	r.mutex.Unlock()
 }
 
+// queuedBytes returns the bytes of the requests queued and not yet taken.
+func (r *inputRing) queuedBytes() uint64 {
+	r.mutex.Lock()
+	defer r.mutex.Unlock()
+	if r.taken == r.reserved {
+		return 0
+	}
+	return r.head - r.metadata[r.taken%uint64(len(r.metadata))].start
+}
+
 // acceptedCount returns how many requests with a connection were queued so far.
 func (r *inputRing) acceptedCount() uint64 {
 	r.mutex.Lock()

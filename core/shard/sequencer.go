@@ -110,6 +110,10 @@ func (s *Shard) turn() (drained bool, closed bool, err error) {
 	if len(s.parked) >= s.config.InFlightEntriesMax {
 		return false, false, nil
 	}
+	if s.holdForGroupCommit() {
+		_, closed = s.ring.take(nil, 0, 0)
+		return false, closed, nil
+	}
 	s.taken, closed = s.ring.take(s.taken[:0], s.config.RingRequests, s.config.EntryBytesMax)
 	if len(s.taken) == 0 {
 		return false, closed, nil
@@ -151,6 +155,24 @@ func (s *Shard) turn() (drained bool, closed bool, err error) {
 	slot.op = s.opLast
 	s.parked = append(s.parked, slot)
 	return true, closed, nil
+}
+
+// holdForGroupCommit reports whether this turn leaves the ring alone: UndurableEntriesMax
+// entries are appended and not durable yet, and the ring holds less than a full entry.
+// Requests taken now would wait for the sync in progress to end before the log writes
+// them; taken when it ends (DurableNotify wakes the sequencer) they make one entry,
+// written by the next sync all the same. The price is the wake-up and append between
+// two syncs, during which the log writer is idle.
+func (s *Shard) holdForGroupCommit() bool {
+	durable := s.log.Durable()
+	undurable := 0
+	for i := len(s.parked) - 1; i >= 0 && s.parked[i].op > durable; i-- {
+		undurable++
+	}
+	if undurable < s.config.UndurableEntriesMax {
+		return false
+	}
+	return s.ring.queuedBytes() < uint64(s.config.EntryBytesMax)
 }
 
 // refuseQueued answers what the ring holds with status, taking nothing of it into the

@@ -23,6 +23,11 @@ type Config struct {
 	RingRequests       int    // Input ring requests; default RingRequestsDefault.
 	EntryBytesMax      int    // Most bytes in one entry body; default EntryBytesMaxDefault.
 	InFlightEntriesMax int    // Entries applied but not yet released; default 64.
+	// UndurableEntriesMax: with this many entries appended and not yet durable, the
+	// sequencer leaves the ring alone (group commit) until the log syncs, unless the ring
+	// holds a full entry's bytes (EntryBytesMax). Default UndurableEntriesMaxDefault;
+	// InFlightEntriesMax or more turns the hold off.
+	UndurableEntriesMax int
 	// Clock returns the wall clock in ns; the sequencer stamps max(previous+1, Clock()).
 	Clock func() uint64
 	// CloseTimeout bounds how long Close waits, counted from the Close call, for queued
@@ -127,6 +132,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.InFlightEntriesMax <= 0 {
 		c.InFlightEntriesMax = InFlightEntriesMaxDefault
+	}
+	if c.UndurableEntriesMax <= 0 {
+		c.UndurableEntriesMax = UndurableEntriesMaxDefault
 	}
 	if c.Clock == nil {
 		c.Clock = func() uint64 { return uint64(time.Now().UnixNano()) }

@@ -101,6 +101,10 @@ func transferBody(id, debit, credit, amount uint64, flags uint16, timeout uint32
 	return body
 }
 
+// heldEntriesMax turns the group-commit hold off (Config.UndurableEntriesMax) for tests
+// that need several entries appended while the log holds durability.
+const heldEntriesMax = InFlightEntriesMaxDefault
+
 func startShard(t *testing.T, config Config, log Log) (*Shard, *recordingReplier) {
 	t.Helper()
 	return startShardOf(t, config, core.New(core.Config{}), log)
@@ -283,7 +287,8 @@ func TestLogFailureAnswersOutcomeUnknown(t *testing.T) {
 func TestLogFailureReleasesWhatIsDurable(t *testing.T) {
 	log := wal.NewMemoryLog()
 	log.Hold()
-	s, replier := startShard(t, Config{PulseInterval: time.Hour}, log)
+	s, replier := startShard(t, Config{PulseInterval: time.Hour,
+		UndurableEntriesMax: heldEntriesMax}, log)
 	failAfterTheFirstOfTwo(t, s, log)
 	replies := replier.waitFor(t, 2)
 	if replies[0].Connection != 1 || replies[0].Status != model.StatusOK ||
@@ -1073,5 +1078,43 @@ func TestGrantsWaitForRoomInTheLog(t *testing.T) {
 	}
 	if log.LastOp() != 4 { // set_grants, create, set_grants, create.
 		t.Fatalf("log ends at op %d, want 4", log.LastOp())
+	}
+}
+
+// TestGroupCommitHoldsSmallRequestsWhileTheLogSyncs: with an entry appended and not yet
+// durable, small requests wait in the ring (the sync in progress must end before they
+// are written anyway) and all join one entry once the log syncs: 10 requests, 2 entries.
+// Without the hold the request submitted first would make an entry of its own.
+func TestGroupCommitHoldsSmallRequestsWhileTheLogSyncs(t *testing.T) {
+	log := wal.NewMemoryLog()
+	log.Hold()
+	s, replier := startShard(t, Config{}, log)
+	submit := func(number uint64) {
+		t.Helper()
+		if status := s.Submit(&backend.Request{Connection: number, Client: 7, Session: 1,
+			Number: number, Operation: model.OperationCreateAccounts,
+			Body: accountsBody(number)}); status != model.StatusOK {
+			t.Fatalf("submit %d: %s", number, status)
+		}
+	}
+	submit(1)
+	waitUntil(t, "the entry appended", func() bool { return log.LastOp() == 1 })
+	submit(2)
+	time.Sleep(50 * time.Millisecond) // Give a sequencer without the hold time to take it.
+	for number := uint64(3); number <= 10; number++ {
+		submit(number)
+	}
+	waitUntil(t, "nine requests held in the ring", func() bool {
+		return s.Stats().RingDepth == 9
+	})
+	log.Release()
+	replies := replier.waitFor(t, 10)
+	for i := range replies {
+		if replies[i].Status != model.StatusOK {
+			t.Fatalf("reply %d: %s", i, replies[i].Status)
+		}
+	}
+	if stats := s.Stats(); stats.Entries != 2 || stats.Requests != 10 {
+		t.Fatalf("%d entries for %d requests, want 2 for 10", stats.Entries, stats.Requests)
 	}
 }

@@ -35,6 +35,7 @@ type Client struct {
 	generation     uint64                  // Bumped for every connection.
 	next           uint64                  // Next request number.
 	pending        map[uint64]*Call        // Sent (or to send) and not answered, by number.
+	forming        map[coalesceKey]*Call   // Requests open to more callers (coalesce.go).
 	outbox         [][]byte                // Frames waiting for the writer, in order.
 	spare          [][]byte                // The writer's other outbox array.
 	writing        bool                    // A goroutine is writing the outbox.
@@ -56,7 +57,10 @@ type Client struct {
 	lastRead  atomic.Int64 // Unix ns of the last read.
 	lost      chan struct{}
 	stop      chan struct{}
-	done      sync.WaitGroup
+	// lifetime ends when the client stops; it bounds waits that belong to no one caller.
+	lifetime    context.Context
+	endLifetime context.CancelFunc
+	done        sync.WaitGroup
 }
 
 // Dial connects to the first reachable address, logs in and returns the client. ctx
@@ -76,10 +80,12 @@ func Dial(ctx context.Context, config Config) (*Client, error) {
 		windowBytes: semaphore.NewWeighted(int64(config.InflightBytesMax)),
 		next:        config.FirstNumber,
 		pending:     make(map[uint64]*Call),
+		forming:     make(map[coalesceKey]*Call),
 		lost:        make(chan struct{}, 1),
 		stop:        make(chan struct{}),
 		logoutSeen:  make(chan struct{}),
 	}
+	c.lifetime, c.endLifetime = context.WithCancel(context.Background())
 	for c.session == 0 {
 		var random [8]byte
 		_, _ = rand.Read(random[:])
@@ -87,6 +93,7 @@ func Dial(ctx context.Context, config Config) (*Client, error) {
 	}
 	established, err := c.connectAny(ctx)
 	if err != nil {
+		c.endLifetime()
 		return nil, err
 	}
 	c.mu.Lock()
@@ -139,8 +146,17 @@ type Call struct {
 	complete    chan struct{} // Closed when the call completes.
 	frame       []byte        // The encoded request, resent as is after a reconnect.
 	weightBytes int64         // Reserved in windowBytes.
+	holdsWindow bool          // Holds one slot of window.
 	busyRetries int
 	finished    atomic.Bool
+
+	// Coalesced requests (coalesce.go); guarded by the client's mu.
+	flags      uint8       // Request flags.
+	key        coalesceKey // What a joining call must share with it.
+	body       []byte      // While forming: a header-sized gap, then the events; nil once sealed.
+	events     int         // Events in the request.
+	waiters    int         // Callers still waiting for it.
+	outboxSlot int         // Its place in the outbox while forming; -1 once sealed.
 }
 
 // expectedReplyBytes estimates a reply's size from the operation's shape, for the
@@ -171,7 +187,7 @@ const requestFlagReplyBalances uint8 = 1 << 0
 func (c *Client) Go(ctx context.Context, operation model.Operation, flags uint8,
 	body []byte, done chan *Call) *Call {
 	call := &Call{Operation: operation, Done: done, client: c,
-		complete: make(chan struct{})}
+		complete: make(chan struct{}), flags: flags, waiters: 1, outboxSlot: -1}
 	if len(body) > model.RequestBodyBytesMax {
 		call.fail(fmt.Errorf("client: request body of %d bytes, more than %d", len(body),
 			model.RequestBodyBytesMax))
@@ -188,7 +204,7 @@ func (c *Client) Go(ctx context.Context, operation model.Operation, flags uint8,
 		call.fail(err)
 		return call
 	}
-	call.weightBytes = weightBytes
+	call.weightBytes, call.holdsWindow = weightBytes, true
 	c.mu.Lock()
 	if c.closed {
 		err := c.closedError()
@@ -290,8 +306,11 @@ func (call *Call) notify() {
 func (call *Call) release() {
 	if call.weightBytes > 0 {
 		call.client.windowBytes.Release(call.weightBytes)
-		call.client.window.Release(1)
 		call.weightBytes = 0
+	}
+	if call.holdsWindow {
+		call.client.window.Release(1)
+		call.holdsWindow = false
 	}
 }
 
@@ -304,6 +323,7 @@ func (c *Client) writeLocked() {
 	}
 	c.writing = true
 	for len(c.outbox) > 0 && c.conn != nil {
+		c.sealAllLocked()
 		conn, generation := c.conn, c.generation
 		buffers := c.outbox
 		c.outbox = c.spare[:0]
@@ -332,6 +352,7 @@ func (c *Client) lostLocked(generation uint64, err error) {
 	}
 	_ = c.conn.Close()
 	c.conn = nil
+	c.sealAllLocked() // The pending requests keep their frames for the resend.
 	c.outbox = c.outbox[:0]
 	if c.closed {
 		return // Closing: no reconnect.
@@ -393,6 +414,7 @@ func (c *Client) shutdown(err error) {
 	case <-c.stop:
 	default:
 		close(c.stop)
+		c.endLifetime()
 	}
 	c.mu.Unlock()
 	for _, call := range calls {

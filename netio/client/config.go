@@ -43,6 +43,9 @@ const (
 	// it doubles per retry up to busyRetryDelayMax.
 	BusyRetryDelayDefault = time.Millisecond
 	busyRetryDelayMax     = 100 * time.Millisecond
+	// coalesceFirstEvents is the first capacity, in events, of a request formed for
+	// merging (coalesce.go): room for a burst of one-event callers before it grows.
+	coalesceFirstEvents = 8
 	// logoutWait bounds how long Close waits for the server's logout acknowledgement.
 	logoutWait = 500 * time.Millisecond
 )
@@ -88,6 +91,11 @@ type Config struct {
 	// or outcome_unknown is resent with its number (default BusyRetryDelayDefault; it
 	// doubles per resend up to 100 ms); negative returns those replies to the caller.
 	BusyRetryDelay time.Duration
+	// CoalesceEventsMax bounds the events of a request that concurrent CreateAccounts,
+	// CreateTransfers and CreateTransfersWithBalances calls share (coalesce.go): 0 is
+	// model.EventsPerRequestMax (merging on, the default); -1 turns merging off (one
+	// request per call and chunk, as Go and Do always do).
+	CoalesceEventsMax int
 	// Logger receives reconnects and errors (nil discards).
 	Logger *slog.Logger
 }
@@ -104,6 +112,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.BusyRetryDelay == 0 {
 		c.BusyRetryDelay = BusyRetryDelayDefault
+	}
+	if c.CoalesceEventsMax == 0 {
+		c.CoalesceEventsMax = model.EventsPerRequestMax
 	}
 	if c.FirstNumber == 0 {
 		c.FirstNumber = 1
@@ -127,6 +138,9 @@ func (c Config) Validate() error {
 		return errors.New("client: empty secret")
 	case c.InflightMax < 0 || c.InflightBytesMax < 0:
 		return errors.New("client: negative inflight bounds")
+	case c.CoalesceEventsMax < -1 || c.CoalesceEventsMax > model.EventsPerRequestMax:
+		return fmt.Errorf("client: CoalesceEventsMax %d: want -1 (off), 0 (default) or up to %d",
+			c.CoalesceEventsMax, model.EventsPerRequestMax)
 	case c.SilenceTimeout != 0 && c.SilenceTimeout <= c.HeartbeatInterval:
 		return fmt.Errorf("client: SilenceTimeout %s must exceed HeartbeatInterval %s",
 			c.SilenceTimeout, c.HeartbeatInterval)

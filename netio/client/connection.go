@@ -163,6 +163,7 @@ func (c *Client) install(e *established) {
 	now := time.Now().UnixNano()
 	c.lastRead.Store(now)
 	c.lastWrite.Store(now)
+	c.sealAllLocked() // Requests formed while disconnected are resent with the rest.
 	numbers := make([]uint64, 0, len(c.pending))
 	for number := range c.pending {
 		numbers = append(numbers, number)

@@ -26,6 +26,22 @@
 // cut the client off as a slow consumer and resent numbers stay inside the server's
 // exactly-once window.
 //
+// # Merging concurrent calls (client-side batching)
+//
+// Concurrent CreateAccounts, CreateTransfers and CreateTransfersWithBalances calls on one
+// Client share requests, as TigerBeetle's clients do (coalesce.go): a request of one
+// operation and flags (and, with RouteByShard, one shard) stays open for more callers' events until a writer takes it (or,
+// with the window full, until a slot frees), up to CoalesceEventsMax events; each caller
+// gets its own results. Outcomes are those of the same calls sent one request each in
+// the merged order: events are evaluated in order, request-level statuses of these
+// operations do not depend on the events, and a call whose events end inside a linked
+// chain closes its request (its chain fails at the request's end, as alone). A merged
+// request has one number and is resent whole, so exactly-once holds per call across
+// reconnects and failover. A caller whose context ends stops waiting (its outcome is
+// unknown, as for any abandoned call); the request goes on for the others. Lookups,
+// queries, the matching operations and Go/Do are never merged. CoalesceEventsMax -1
+// turns merging off.
+//
 // # Reconnects and exactly-once
 //
 // When the connection fails (or goes silent past the silence timeout, or the server

@@ -31,17 +31,36 @@ func chunks(count int, linked func(i int) bool) ([][2]int, error) {
 }
 
 // batch sends one request per run (all pipelined) and waits for every reply in order,
-// calling collect with each reply's body. The first error is returned after all replies
-// are in, so no request is left unaccounted for.
+// calling collect with each reply's body. Create operations are merged with concurrent
+// callers' (coalesce.go): openChain(run) says the run ends inside a linked chain, and
+// shard(run) is the shard the run was routed to (Config.RouteByShard; runs of different
+// shards never share a request); each reply's body is then this caller's results only.
+// The first error is returned after all replies are in, so no request is left
+// unaccounted for.
 func (c *Client) batch(ctx context.Context, operation model.Operation, flags uint8,
-	runs [][2]int, encode func(run [2]int) []byte, collect func(reply *Reply)) error {
-	calls := make([]*Call, len(runs))
-	for i, run := range runs {
-		calls[i] = c.Go(ctx, operation, flags, encode(run), nil)
-	}
+	runs [][2]int, encode func(run [2]int) []byte, openChain func(run [2]int) bool,
+	shard func(run [2]int) uint16, collect func(reply *Reply)) error {
+	parts := make([]*part, 0, len(runs))
 	var first error
-	for _, call := range calls {
-		reply, err := call.Wait(ctx)
+	for _, run := range runs {
+		if !c.coalescing(operation) {
+			parts = append(parts, &part{call: c.Go(ctx, operation, flags, encode(run), nil)})
+			continue
+		}
+		var runShard uint16
+		if shard != nil {
+			runShard = shard(run)
+		}
+		p, err := c.submit(ctx, coalesceKey{operation, flags, runShard}, encode(run),
+			run[1]-run[0], openChain(run))
+		if err != nil {
+			first = err // Nothing of this run was sent; later runs are not sent either.
+			break
+		}
+		parts = append(parts, p)
+	}
+	for _, p := range parts {
+		reply, err := p.wait(ctx)
 		if err != nil {
 			if first == nil {
 				first = err
@@ -72,7 +91,8 @@ func (c *Client) CreateAccounts(ctx context.Context, accounts []model.Account) (
 			accounts[i].Encode(body[(i-run[0])*model.AccountSize:])
 		}
 		return body
-	}, func(reply *Reply) { results = appendEventResults(results, reply.Body) })
+	}, func(run [2]int) bool { return accounts[run[1]-1].Flags&model.AccountLinked != 0 },
+		nil, func(reply *Reply) { results = appendEventResults(results, reply.Body) })
 	if err == nil && len(results) != len(accounts) {
 		err = fmt.Errorf("client: %d results for %d accounts", len(results), len(accounts))
 	}
@@ -130,12 +150,13 @@ func (c *Client) createTransfers(ctx context.Context, transfers []model.Transfer
 			transfers[order[i]].Encode(body[(i-run[0])*model.TransferSize:])
 		}
 		return body
-	}, func(reply *Reply) {
-		for offset := 0; offset+resultSize <= len(reply.Body) && done < len(order); offset += resultSize {
-			copy(results[order[done]*resultSize:], reply.Body[offset:offset+resultSize])
-			done++
-		}
-	})
+	}, func(run [2]int) bool { return transfers[order[run[1]-1]].Flags&model.TransferLinked != 0 },
+		func(run [2]int) uint16 { return shardOf[run[0]] }, func(reply *Reply) {
+			for offset := 0; offset+resultSize <= len(reply.Body) && done < len(order); offset += resultSize {
+				copy(results[order[done]*resultSize:], reply.Body[offset:offset+resultSize])
+				done++
+			}
+		})
 	if err == nil && done != len(transfers) {
 		err = fmt.Errorf("client: %d results for %d transfers", done, len(transfers))
 	}
@@ -186,7 +207,7 @@ func (c *Client) lookup(ctx context.Context, operation model.Operation,
 			ids[i].PutLE(body[(i-run[0])*model.IDSize:])
 		}
 		return body
-	}, collect)
+	}, nil, nil, collect)
 }
 
 func appendTransfers(transfers []model.Transfer, body []byte) []model.Transfer {

@@ -234,6 +234,9 @@ func PutFrame(b []byte, f *Frame, bodyLength int) {
 	binary.LittleEndian.PutUint32(b[offsetChecksum:], sum)
 }
 
+// PutFrameUnchecked is PutFrame with 0 in the checksum field (see AppendFrameUnchecked).
+func PutFrameUnchecked(b []byte, f *Frame, bodyLength int) { putHeader(b, f, bodyLength) }
+
 // putHeader writes a frame's header with 0 in the checksum field.
 func putHeader(b []byte, f *Frame, bodyLength int) {
 	shape, ok := f.Kind.shape()

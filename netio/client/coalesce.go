@@ -1,0 +1,266 @@
+package client
+
+import (
+	"context"
+	"fmt"
+
+	"sequent/core/model"
+	"sequent/netio/wire"
+)
+
+// Coalescing (client-side batching, as TigerBeetle's clients do): concurrent
+// CreateAccounts, CreateTransfers and CreateTransfersWithBalances calls on one Client
+// share requests. A request being formed stays open for more events of the same
+// operation and flags until a writer takes it (the writer seals every forming request
+// when it takes the outbox), so callers that arrive while a write syscall runs, or while
+// the window is full, ride in the next request. Each caller waits for that request and
+// reads its own slice of the results (results are positional: one per event, in order).
+//
+// Why merging changes no outcome: the ledger evaluates events in order and one event's
+// result depends on the state left by the events before it and on its linked chain only;
+// requests of one session are applied in number order either way. So a merged request
+// answers each caller what its own request would have answered at that position, as
+// long as no linked chain crosses a caller's boundary. A caller's events end either
+// with a closed chain (chunks never cuts one) or with an open chain (linked flag on its
+// last event); an open chain closes the request: it is placed last, where the end of the
+// request fails it with linked_event_chain_open exactly as a request of its own would.
+// Request-level statuses of these operations do not depend on the events (shape is
+// checked here: counts and sizes are whole records; permission, busy, not_primary and
+// session statuses hold for every event of the session alike), so one caller's events
+// cannot fail its neighbours' at request level: per-event failures stay per event.
+//
+// Exactly-once is the request's: a merged request has one number and one frame, and is
+// resent whole with that number after a reconnect, restart of the server or failover,
+// like any request.
+
+// coalesceKey is what requests must share to be merged: the operation, the flags and,
+// with Config.RouteByShard, the shard the caller's events were routed to.
+type coalesceKey struct {
+	operation model.Operation
+	flags     uint8
+	shard     uint16
+}
+
+// part is one caller's share of a request: events [first, first+count).
+type part struct {
+	call        *Call
+	first       int
+	count       int
+	resultBytes int // Bytes of one result (0: the whole reply body is the caller's).
+}
+
+// coalescing reports whether calls of this operation may be merged.
+func (c *Client) coalescing(operation model.Operation) bool {
+	if c.config.CoalesceEventsMax < 0 {
+		return false
+	}
+	return operation == model.OperationCreateAccounts ||
+		operation == model.OperationCreateTransfers
+}
+
+// submit sends count events (encoded in body) of operation, merged into a forming
+// request when one has room; openChain says the last event opens a chain (the request
+// then takes no more events). The returned part is waited with part.wait.
+//
+// A new request takes a window slot at once when one is free. When the window is full
+// it still forms (so callers arriving meanwhile join it) and a goroutine of its own
+// waits for the slot, bounded by the client's life rather than one caller's context:
+// the request belongs to every caller in it. It is numbered only when admitted, so
+// numbers follow the outbox order and a request every caller left before admission
+// never takes one.
+func (c *Client) submit(ctx context.Context, key coalesceKey, body []byte, count int,
+	openChain bool) (*part, error) {
+	operation, flags := key.operation, key.flags
+	info, _ := operation.Info()
+	resultBytes := info.ResultSize
+	if flags&requestFlagReplyBalances != 0 {
+		resultBytes = model.EventResultBalancesSize
+	}
+	weightBytes := min(int64(wire.HeaderSize+count*resultBytes), int64(c.config.InflightBytesMax))
+	if err := c.windowBytes.Acquire(ctx, weightBytes); err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		c.windowBytes.Release(weightBytes)
+		return nil, c.closedError()
+	}
+	if p := c.joinLocked(key, body, count, openChain, weightBytes, resultBytes); p != nil {
+		return p, nil
+	}
+	call := &Call{Operation: operation, client: c, complete: make(chan struct{}),
+		weightBytes: weightBytes, waiters: 1, flags: flags, outboxSlot: -1, events: count,
+		key: key}
+	call.body = make([]byte, wire.HeaderSize, c.formingCapacity(len(body), info.EventSize))
+	call.body = append(call.body, body...)
+	if count < c.config.CoalesceEventsMax && !openChain {
+		c.forming[key] = call
+	}
+	if c.window.TryAcquire(1) {
+		call.holdsWindow = true
+		c.admitLocked(call)
+	} else {
+		c.done.Add(1) // Not closed (checked above under mu): shutdown waits for it.
+		go c.admit(call)
+	}
+	return &part{call: call, first: 0, count: count, resultBytes: resultBytes}, nil
+}
+
+// admit waits for a window slot for a request formed while the window was full, then
+// numbers and queues it (or drops it when every caller left meanwhile).
+func (c *Client) admit(call *Call) {
+	defer c.done.Done()
+	err := c.window.Acquire(c.lifetime, 1)
+	c.mu.Lock()
+	switch {
+	case err != nil || c.closed:
+		if err == nil {
+			c.window.Release(1)
+		}
+		c.closeFormingLocked(call)
+		stopped := c.closedError()
+		c.mu.Unlock()
+		call.fail(stopped) // Not pending: shutdown did not fail it.
+		return
+	case call.waiters == 0:
+		c.window.Release(1) // Every caller left: never sent, never numbered.
+		c.mu.Unlock()
+		return
+	}
+	call.holdsWindow = true
+	c.admitLocked(call)
+	c.mu.Unlock()
+}
+
+// admitLocked numbers a request holding a window slot, makes it pending and queues it:
+// still forming, it takes an outbox slot filled when sealed. Called with mu held.
+func (c *Client) admitLocked(call *Call) {
+	call.Number = c.next
+	c.next++
+	c.pending[call.Number] = call
+	if c.forming[call.key] == call {
+		call.outboxSlot = len(c.outbox)
+		c.outbox = append(c.outbox, nil) // Filled when sealed.
+	} else {
+		c.outbox = append(c.outbox, c.encodeRequest(call))
+	}
+	c.writeLocked()
+}
+
+// formingCapacity is the first capacity of a forming request's frame: its header and
+// room for a few more callers' events without growing, never more than a full request.
+func (c *Client) formingCapacity(bodyBytes, eventSize int) int {
+	return wire.HeaderSize + min(max(bodyBytes, coalesceFirstEvents*eventSize),
+		c.config.CoalesceEventsMax*eventSize)
+}
+
+// joinLocked appends the events to the forming request of key when it has room and
+// returns the caller's part; nil when there is none. Called with mu held.
+func (c *Client) joinLocked(key coalesceKey, body []byte, count int, openChain bool,
+	weightBytes int64, resultBytes int) *part {
+	call := c.forming[key]
+	if call == nil || call.events+count > c.config.CoalesceEventsMax {
+		return nil
+	}
+	p := &part{call: call, first: call.events, count: count, resultBytes: resultBytes}
+	call.body = append(call.body, body...)
+	call.events += count
+	call.weightBytes += weightBytes
+	call.waiters++
+	if openChain || call.events == c.config.CoalesceEventsMax {
+		c.closeFormingLocked(call) // Nothing may follow an open chain; a full request is done.
+	}
+	return p
+}
+
+// closeFormingLocked closes a forming request to joiners and, once it is queued, encodes
+// it into its outbox slot. Called with mu held.
+func (c *Client) closeFormingLocked(call *Call) {
+	if c.forming[call.key] == call {
+		delete(c.forming, call.key)
+	}
+	if call.outboxSlot >= 0 {
+		c.outbox[call.outboxSlot] = c.encodeRequest(call)
+		call.outboxSlot = -1
+	}
+}
+
+// sealAllLocked seals every queued forming request: before a writer takes the outbox and
+// before the outbox is dropped or rebuilt (a lost connection, a new one), so every
+// pending request has its frame for resends. Requests still waiting for a window slot
+// stay open. Called with mu held.
+func (c *Client) sealAllLocked() {
+	for _, call := range c.forming {
+		if call.outboxSlot >= 0 {
+			c.closeFormingLocked(call)
+		}
+	}
+}
+
+// encodeRequest seals the call's frame: its body holds a header-sized gap followed by
+// the events, and the header is written in front of them in place.
+func (c *Client) encodeRequest(call *Call) []byte {
+	putFrame := wire.PutFrame
+	if c.config.UncheckedFrames {
+		putFrame = wire.PutFrameUnchecked
+	}
+	putFrame(call.body, &wire.Frame{Kind: wire.KindRequest, Operation: call.Operation,
+		Flags: call.flags, Session: c.session, Number: call.Number},
+		len(call.body)-wire.HeaderSize)
+	call.frame, call.body = call.body, nil
+	return call.frame
+}
+
+// wait waits for the part's request and returns the caller's reply: the request's with
+// the body cut to the caller's results. When ctx ends first, the caller stops waiting
+// (outcome unknown for it); the request is abandoned only when no caller waits any more.
+func (p *part) wait(ctx context.Context) (*Reply, error) {
+	call := p.call
+	select {
+	case <-call.complete:
+	case <-ctx.Done():
+		if !call.client.leave(call, ctx.Err()) {
+			return nil, ctx.Err()
+		}
+		<-call.complete
+	}
+	if call.Err != nil {
+		return nil, call.Err
+	}
+	reply := call.Reply
+	if reply.Status != model.StatusOK {
+		return nil, &StatusError{Operation: call.Operation, Number: call.Number,
+			Status: reply.Status, Primary: primaryOf(&reply)}
+	}
+	if p.resultBytes == 0 {
+		return &reply, nil
+	}
+	if len(reply.Body) != call.events*p.resultBytes {
+		return nil, fmt.Errorf("client: %s request %d: %d result bytes for %d events",
+			call.Operation, call.Number, len(reply.Body), call.events)
+	}
+	reply.Body = reply.Body[p.first*p.resultBytes : (p.first+p.count)*p.resultBytes]
+	return &reply, nil
+}
+
+// leave records that one waiter of call stopped waiting. The last one abandons the call:
+// it leaves the pending set (a queued forming request is sealed first, so it is still
+// written as numbered; one not yet admitted is never sent). It reports whether the call
+// was abandoned.
+func (c *Client) leave(call *Call, err error) bool {
+	c.mu.Lock()
+	call.waiters--
+	last := call.waiters == 0
+	if last {
+		c.closeFormingLocked(call)
+		if call.Number != 0 && c.pending[call.Number] == call {
+			delete(c.pending, call.Number)
+		}
+	}
+	c.mu.Unlock()
+	if last {
+		call.fail(err)
+	}
+	return last
+}
