@@ -333,3 +333,28 @@ func openInBackground(ctx context.Context, config NodeConfig) <-chan error {
 	}()
 	return opened
 }
+
+// TestStandbyStoppedAtStartDoesNotStartFromItsLog: a standby with a log of its own
+// starts from it unaligned once PrimaryWaitAtStart has passed, but a shutdown that has
+// come by then wins: OpenNode returns the context's error and no node.
+func TestStandbyStoppedAtStartDoesNotStartFromItsLog(t *testing.T) {
+	dir := t.TempDir()
+	alone := startNode(t, nodeConfig(dir, "", ""))
+	alone.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
+	if reply, _ := alone.replies.wait(t, 1); reply.Status != model.StatusOK {
+		t.Fatalf("accounts: %s", reply.Status)
+	}
+	alone.Close()
+	config := nodeConfig(dir, freeAddress(t), freeAddress(t)) // Nothing listens there.
+	config.PrimaryWaitAtStart = time.Nanosecond
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	node, err := OpenNode(ctx, config)
+	if err == nil {
+		node.Close()
+		t.Fatal("a standby stopped at start opened from its local log")
+	}
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("OpenNode after shutdown: %v, want context.Canceled", err)
+	}
+}

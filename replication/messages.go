@@ -113,6 +113,13 @@ func decodeWelcome(body []byte) (welcome, error) {
 	if w.plan < planStream || w.plan > planSnapshot {
 		return welcome{}, fmt.Errorf("%w: unknown plan %d", ErrFrame, body[0])
 	}
+	// Reserved bytes must be zero, as the hello's reserved word: a future version that
+	// gives them a meaning is refused by this one instead of misread.
+	for _, reserved := range body[1:8] {
+		if reserved != 0 {
+			return welcome{}, fmt.Errorf("%w: welcome with reserved bytes set", ErrFrame)
+		}
+	}
 	return w, nil
 }
 

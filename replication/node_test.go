@@ -193,6 +193,10 @@ func TestSyncReplicationAndFailover(t *testing.T) {
 	if err != nil || epoch != 2 {
 		t.Fatalf("promote: %d %v", epoch, err)
 	}
+	// Its status is a primary's now, although it was configured as a standby.
+	if status := standby.Status(); status.Standby != nil || status.Primary == nil {
+		t.Fatalf("status of the promoted standby: standby %+v, primary %+v", status.Standby, status.Primary)
+	}
 	standby.submit(t, 100, 21, model.OperationCreateTransfers, transfer(100+19, 1, 2, 1))
 	retry, _ := standby.replies.wait(t, 100)
 	if !retry.Duplicate {
@@ -499,5 +503,18 @@ func TestPromotedNodeFencesRestartedOldPrimary(t *testing.T) {
 	}
 	if got, want := restarted.Shard().PrimaryAddress(), standby.config.ClientAddress; got != want {
 		t.Fatalf("the fenced node redirects to %q, want the new primary %q", got, want)
+	}
+}
+
+// TestOpenNodeDefaults: a node opened without a logger or a lease duration gets the
+// defaults (a zero lease would expire at once).
+func TestOpenNodeDefaults(t *testing.T) {
+	config := nodeConfig(t.TempDir(), "", "")
+	config.Logger, config.LeaseDuration = nil, 0
+	node := startNode(t, config)
+	defer node.Close()
+	if node.Node.config.Logger == nil || node.Node.config.LeaseDuration != LeaseDurationDefault {
+		t.Fatalf("logger %v, lease %v, want a logger and %v", node.Node.config.Logger,
+			node.Node.config.LeaseDuration, LeaseDurationDefault)
 	}
 }

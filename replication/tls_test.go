@@ -5,6 +5,9 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -150,5 +153,26 @@ func TestWitnessOverTLS(t *testing.T) {
 	if _, err := askWitness(context.Background(), address, nil, testKey, leaseRenew, "probe", 1,
 		time.Now().Add(300*time.Millisecond)); err == nil {
 		t.Fatal("a plain connection got an answer from a TLS witness")
+	}
+}
+
+// TestLoadTLS: LoadTLS reads a certificate, its key and the CA from PEM files, and refuses
+// a CA file that holds no PEM certificate.
+func TestLoadTLS(t *testing.T) {
+	files := testcert.NewAuthority(t, "sequent test CA").IssueFiles(t)
+	loaded, err := LoadTLS(files.Certificate, files.Key, files.Authority)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(loaded.Server.Certificates) != 1 || loaded.Server.ClientCAs == nil {
+		t.Fatalf("server settings %+v", loaded.Server)
+	}
+	garbage := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(garbage, []byte("not a certificate\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadTLS(files.Certificate, files.Key, garbage); err == nil ||
+		!strings.Contains(err.Error(), "no PEM certificate") {
+		t.Fatalf("a CA file without a certificate: %v", err)
 	}
 }

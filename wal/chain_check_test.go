@@ -97,3 +97,36 @@ func tamper(t *testing.T, l *Log, n int) {
 		t.Fatal(err)
 	}
 }
+
+// TestChainLeavesOutTheLocalFields: the chain hash ignores the fields each log sets for
+// itself (segment number, synced offset, header checksum), so a standby that numbers and
+// syncs its segments differently computes the primary's chain; any other field counts.
+func TestChainLeavesOutTheLocalFields(t *testing.T) {
+	base := entryHeader{Magic: entryMagic, Version: 1, Count: 3, Epoch: 2, Segment: 4, FirstOp: 10,
+		Timestamp: 1_700_000_000_000_000_000, StoredBytes: 64, RawBytes: 64, BodyCRC: 7,
+		SyncedOffset: 4096, PreviousChain: [32]byte{9}}
+	digest := [32]byte{1, 2, 3}
+	chainOf := func(h entryHeader) [32]byte {
+		b := make([]byte, entryHeaderSize)
+		h.encode(b)
+		return chainHash(b, &digest)
+	}
+	want := chainOf(base)
+	local := []func(*entryHeader){
+		func(h *entryHeader) { h.Segment = 99 },
+		func(h *entryHeader) { h.SyncedOffset = 8192 },
+		func(h *entryHeader) { h.SyncedOffset = 0 },
+	}
+	for i, change := range local {
+		h := base
+		change(&h)
+		if chainOf(h) != want {
+			t.Fatalf("local change %d changed the chain", i)
+		}
+	}
+	h := base
+	h.FirstOp++
+	if chainOf(h) == want {
+		t.Fatal("a changed op left the chain unchanged")
+	}
+}

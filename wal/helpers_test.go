@@ -157,3 +157,22 @@ func openTest(t testing.TB, dir string, modify ...func(*Options)) *Log {
 func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, seed)) }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// appendLargeEntries appends count uncompressed entries of 700 KiB each (two fit in a
+// SegmentBytesMin segment), one op each, timestamps 1000 apart; it returns the last op.
+func appendLargeEntries(t testing.TB, l *Log, count int) uint64 {
+	t.Helper()
+	for range count {
+		op := l.LastOp() + 1
+		if err := l.Append(Entry{Epoch: 1, FirstOp: op, Count: 1, Timestamp: largeEntryTimestamp(op),
+			Body: make([]byte, 700<<10)}); err != nil {
+			t.Fatalf("append at op %d: %v", op, err)
+		}
+	}
+	return l.LastOp()
+}
+
+func largeEntryTimestamp(op uint64) uint64 { return 1_700_000_000_000_000_000 + op*1000 }
+
+// largeSegments are the options appendLargeEntries expects.
+func largeSegments(o *Options) { o.SegmentBytes, o.Compression = SegmentBytesMin, CodecNone }

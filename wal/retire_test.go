@@ -55,3 +55,39 @@ func TestRetire(t *testing.T) {
 	waitDurable(t, l, last)
 	readAll(t, l, l.FirstOp()-1)
 }
+
+// TestBytesAfter: the bytes a retirement up to op would keep are those of the segments
+// holding later ops, and of the active segment while it is still empty, as the segment
+// files on disk show them (the prepared next segment is not part of the log yet).
+func TestBytesAfter(t *testing.T) {
+	dir := t.TempDir()
+	l := openTest(t, dir, largeSegments)
+	defer l.Close()
+	report, err := Inspect(dir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fresh := l.BytesAfter(0); fresh != report.Segments[0].FileBytes || fresh <= 0 {
+		t.Fatalf("a fresh log: BytesAfter(0) = %d, its empty segment has %d bytes", fresh,
+			report.Segments[0].FileBytes)
+	}
+	last := appendLargeEntries(t, l, 7)
+	waitDurable(t, l, last)
+	if report, err = Inspect(dir, ""); err != nil {
+		t.Fatal(err)
+	}
+	if len(report.Segments) < 4 {
+		t.Fatalf("%d segments, want several", len(report.Segments))
+	}
+	for _, op := range []uint64{0, report.Segments[0].LastOp, report.Segments[1].LastOp, last - 1} {
+		var want int64
+		for _, s := range report.Segments {
+			if s.Entries > 0 && s.LastOp > op {
+				want += s.FileBytes
+			}
+		}
+		if got := l.BytesAfter(op); got != want || got <= 0 {
+			t.Fatalf("BytesAfter(%d) = %d, the segment files say %d", op, got, want)
+		}
+	}
+}

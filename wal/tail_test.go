@@ -104,3 +104,24 @@ func TestTailReportsRetiredLog(t *testing.T) {
 		t.Fatalf("drain after close: %v", err)
 	}
 }
+
+// TestTailQueueBound: entries that fill the queue exactly stay queued; the next one
+// overflows it, which empties the queue (the follower reads the log instead) and counts
+// one overflow, so that later entries are queued again.
+func TestTailQueueBound(t *testing.T) {
+	tail := &Tail{options: TailOptions{QueueBytesMax: 100}, wake: make(chan struct{}, 1)}
+	push := func(op uint64, bytes int) TailStats {
+		tail.push(make([]byte, bytes), EntryMeta{FirstOp: op, Count: 1})
+		return tail.Stats()
+	}
+	push(1, 60)
+	if s := push(2, 40); s.QueuedBytes != 100 || s.Overflows != 0 {
+		t.Fatalf("exactly full: %+v", s)
+	}
+	if s := push(3, 1); s.QueuedBytes != 0 || s.Overflows != 1 {
+		t.Fatalf("one byte over: %+v", s)
+	}
+	if s := push(4, 50); s.QueuedBytes != 50 || s.Overflows != 1 || len(tail.queue) != 1 {
+		t.Fatalf("after the overflow: %+v", s)
+	}
+}

@@ -195,3 +195,32 @@ func TestInspect(t *testing.T) {
 		t.Fatalf("damage not listed: %v %v", err, report.Problems)
 	}
 }
+
+// TestInspectSegmentTimestamps: each segment's report carries the timestamps of its
+// first and last entries.
+func TestInspectSegmentTimestamps(t *testing.T) {
+	dir := t.TempDir()
+	l := openTest(t, dir, largeSegments)
+	last := appendLargeEntries(t, l, 7)
+	waitDurable(t, l, last)
+	l.Close()
+	report, err := Inspect(dir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, s := range report.Segments {
+		if s.Entries == 0 {
+			continue
+		}
+		if s.TimestampFirst != largeEntryTimestamp(s.FirstOp) ||
+			s.TimestampLast != largeEntryTimestamp(s.LastOp) {
+			t.Fatalf("segment %d (ops %d..%d): timestamps %d..%d", s.Number, s.FirstOp, s.LastOp,
+				s.TimestampFirst, s.TimestampLast)
+		}
+		checked++
+	}
+	if checked < 3 {
+		t.Fatalf("%d segments with entries, want several", checked)
+	}
+}

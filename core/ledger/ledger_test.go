@@ -458,6 +458,15 @@ func TestClosingAccounts(t *testing.T) {
 		f.expect(model.StatusDebitAccountAlreadyClosed, post(9, 6, model.Uint128Max))
 		f.expect(model.StatusOK, void(10, 6)) // Voids are always allowed.
 	})
+	t.Run("another post on a closed credit account is refused", func(t *testing.T) {
+		f := newFixture(t)
+		f.expect(model.StatusOK, pending(6, 1, 2, 5, 0))
+		f.expect(model.StatusOK, with(pending(7, 1, 2, 5, 0), func(t *model.Transfer) {
+			t.Flags |= model.TransferClosingCredit
+		}))
+		f.expect(model.StatusCreditAccountAlreadyClosed, post(9, 6, model.Uint128Max))
+		f.expect(model.StatusOK, post(10, 7, model.Uint128Max)) // Its own post is allowed.
+	})
 	t.Run("void reopens", func(t *testing.T) {
 		f := newFixture(t)
 		f.expect(model.StatusOK, closing)
