@@ -77,12 +77,7 @@ func TestTornEntryFollowedByUnsyncedEntryIsTruncated(t *testing.T) {
 		b[k.offset+entryHeaderSize+17] ^= 0x40
 		return b
 	})
-	if l, err := Open(Options{Dir: d.dir, SegmentBytes: testSegmentBytes, Logger: discardLogger()}); !errors.Is(err, ErrCorrupt) {
-		if err == nil {
-			l.Close()
-		}
-		t.Fatalf("Open of a log damaged before a later sync: %v, want ErrCorrupt", err)
-	}
+	requireOpenCorrupt(t, d.dir, testSegmentBytes, "Open of a log damaged before a later sync")
 }
 
 // lastNonZeroOffset is the offset of the last non-zero byte of b, -1 if none.
@@ -328,12 +323,7 @@ func TestEqualTimestampsAreRefused(t *testing.T) {
 		restamp(b[offset:offset+entryHeaderSize], 1, binary.LittleEndian.Uint32(b[offset+entryOffsetSyncedOffset:]))
 		return b
 	})
-	if l, err := Open(Options{Dir: dir, SegmentBytes: testSegmentBytes, Logger: discardLogger()}); !errors.Is(err, ErrCorrupt) {
-		if err == nil {
-			l.Close()
-		}
-		t.Fatalf("Open of a log with equal timestamps: %v, want ErrCorrupt", err)
-	}
+	requireOpenCorrupt(t, dir, testSegmentBytes, "Open of a log with equal timestamps")
 }
 
 // TestTruncateCorruptDropsSegmentWithDamagedHeader: with TruncateCorrupt, a segment whose
@@ -458,12 +448,7 @@ func TestShortSegmentFileIsDamage(t *testing.T) {
 	if err := os.Truncate(filepath.Join(dir, segmentName(1)), SegmentBytesMin-entryHeaderSize/2); err != nil {
 		t.Fatal(err)
 	}
-	if l, err := Open(Options{Dir: dir, SegmentBytes: SegmentBytesMin, Logger: discardLogger()}); !errors.Is(err, ErrCorrupt) {
-		if err == nil {
-			l.Close()
-		}
-		t.Fatalf("Open with a short middle segment: %v, want ErrCorrupt", err)
-	}
+	requireOpenCorrupt(t, dir, SegmentBytesMin, "Open with a short middle segment")
 }
 
 // TestMissingSegmentsAreCounted: a gap in the segment numbers is damage, and the error
@@ -914,12 +899,7 @@ func TestDamageFoundBeyondTheFirstReadWindow(t *testing.T) {
 		}
 		return b
 	})
-	if l, err := Open(Options{Dir: dir, SegmentBytes: segmentBytes, Logger: discardLogger()}); !errors.Is(err, ErrCorrupt) {
-		if err == nil {
-			l.Close()
-		}
-		t.Fatalf("Open of a log damaged before a sync proven past the first window: %v, want ErrCorrupt", err)
-	}
+	requireOpenCorrupt(t, dir, segmentBytes, "Open of a log damaged before a sync proven past the first window")
 }
 
 // TestReopenKeepsRecentChains: Open rebuilds the ring of recent chain points from the
@@ -1150,5 +1130,18 @@ func TestTruncateEverythingAndStartAgain(t *testing.T) {
 	defer l.Close()
 	if l.FirstOp() != 1 || l.LastOp() != last {
 		t.Fatalf("reopened: ops %d..%d, want 1..%d", l.FirstOp(), l.LastOp(), last)
+	}
+}
+
+// requireOpenCorrupt fails the test unless Open refuses the log in dir as ErrCorrupt
+// (what: the case, for the message); a log that opens anyway is closed.
+func requireOpenCorrupt(t *testing.T, dir string, segmentBytes int64, what string) {
+	t.Helper()
+	l, err := Open(Options{Dir: dir, SegmentBytes: segmentBytes, Logger: discardLogger()})
+	if err == nil {
+		l.Close()
+	}
+	if !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("%s: %v, want ErrCorrupt", what, err)
 	}
 }

@@ -29,15 +29,7 @@ func TestCrashLoop(t *testing.T) {
 		"--transfers-capacity", "65536")
 	c := dial(t, data, 0, address)
 	const accountCount = 8
-	setup, cancel := context30s()
-	accounts := make([]model.Account, accountCount)
-	for i := range accounts {
-		accounts[i] = account(uint64(i+1), 0)
-	}
-	if _, err := c.CreateAccounts(setup, accounts); err != nil {
-		t.Fatal(err)
-	}
-	cancel()
+	createNumberedAccounts(t, c, accountCount)
 	load := newLoad(c, accountCount)
 	crashLoop(t, s, *crashCycles, rand.New(rand.NewPCG(7, 7)), load.run,
 		func() error { load.wait(); return load.err })

@@ -188,10 +188,7 @@ func TestBusyUnderOverload(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	accounts := make([]model.Account, 8000)
-	for i := range accounts {
-		accounts[i] = account(uint64(i+1), 0)
-	}
+	accounts := numberedAccounts(8000)
 	body := make([]byte, len(accounts)*model.AccountSize)
 	for i := range accounts {
 		accounts[i].Encode(body[i*model.AccountSize:])

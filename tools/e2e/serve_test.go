@@ -14,6 +14,26 @@ func account(id uint64, flags uint16) model.Account {
 	return model.Account{ID: model.U128(id), Ledger: 1, Code: 1, Flags: flags}
 }
 
+// numberedAccounts returns accounts 1..count (ledger 1, code 1, no flags).
+func numberedAccounts(count int) []model.Account {
+	accounts := make([]model.Account, count)
+	for i := range accounts {
+		accounts[i] = account(uint64(i+1), 0)
+	}
+	return accounts
+}
+
+// createNumberedAccounts creates accounts 1..count through c, failing the test if any
+// request fails.
+func createNumberedAccounts(t *testing.T, c *client.Client, count int) {
+	t.Helper()
+	ctx, cancel := context30s()
+	defer cancel()
+	if _, err := c.CreateAccounts(ctx, numberedAccounts(count)); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func transfer(id, debit, credit, amount uint64) model.Transfer {
 	return model.Transfer{ID: model.U128(id), DebitAccountID: model.U128(debit),
 		CreditAccountID: model.U128(credit), Amount: model.U128(amount), Ledger: 1, Code: 1}

@@ -26,15 +26,7 @@ func TestShardedCrashLoop(t *testing.T) {
 		"--snapshot-every", "3000", "--accounts-capacity", "64", "--transfers-capacity", "65536")
 	c := dial(t, data, 0, address)
 	const accountCount = 8
-	setup, cancel := context30s()
-	accounts := make([]model.Account, accountCount)
-	for i := range accounts {
-		accounts[i] = account(uint64(i+1), 0)
-	}
-	if _, err := c.CreateAccounts(setup, accounts); err != nil {
-		t.Fatal(err)
-	}
-	cancel()
+	createNumberedAccounts(t, c, accountCount)
 	load := newLoad(c, accountCount)
 	// The load runs until the crash and the restart, then each worker finishes the batch
 	// it had in flight (resent after the reconnect) and stops: every kill lands under load
