@@ -1063,6 +1063,10 @@ func TestGrantsWaitForRoomInTheLog(t *testing.T) {
 		t.Fatalf("a full log failed the shard: %v", s.Err())
 	}
 	log.SetFull(false)
+	// The pulse retries the table. Requests submitted before that retry may still be
+	// refused: a turn that found the log full just before SetFull(false) refuses what
+	// the ring holds when it looks, so wait for the table to be logged (op 3) first.
+	waitUntil(t, "the table logged once there is room", func() bool { return log.LastOp() == 3 })
 	s.Submit(&backend.Request{Connection: 2, Client: 8, Session: 1, Number: 3,
 		Operation: model.OperationLookupAccounts, Body: model.U128(1).Append(nil)})
 	s.Submit(&backend.Request{Connection: 1, Client: 7, Session: 1, Number: 3,
