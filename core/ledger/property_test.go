@@ -2,6 +2,8 @@ package ledger
 
 import (
 	"bytes"
+	"flag"
+	"strconv"
 	"testing"
 
 	"pgregory.net/rapid"
@@ -135,173 +137,222 @@ func injectFault(t *rapid.T, label string, transfer *model.Transfer) {
 	}
 }
 
+// TestLedgerMatchesReference runs the property from a new random seed each time, so that
+// every run explores cases no earlier run tried.
 func TestLedgerMatchesReference(t *testing.T) {
-	clear(propertyStatusCounts) // Per run: -count N must not carry counts over.
-	defer func() {
-		for _, status := range []model.Status{model.StatusOK, model.StatusExists,
-			model.StatusLinkedEventFailed, model.StatusExceedsCredits,
-			model.StatusPendingTransferAlreadyPosted, model.StatusIDAlreadyFailed,
-			model.StatusDebitAccountNotOwned, model.StatusCreditAccountNotOwned,
-			model.StatusPendingTransferNotOwned, model.StatusExistsWithDifferentOwner} {
-			if !t.Failed() && propertyStatusCounts[status] == 0 {
-				t.Errorf("the generator never produced %s", status)
+	rapid.Check(t, ledgerMatchesReference)
+}
+
+// propertyCoverageSeed and propertyCoverageChecks fix the run of the property that
+// TestLedgerPropertyReachesEveryOutcome counts statuses over. With a random seed, a run
+// of 100 checks missed credit_account_not_owned or pending_transfer_already_posted
+// about one run in twenty (7 of 150 runs), which failed CI by chance; from a fixed seed
+// the count is the same on every run, so the check fails only when the generator or the
+// ledger changes so that this run no longer reaches a status (then the change is to
+// blame, or the seed may be moved with it, having checked that the status is still
+// reached often enough across seeds).
+const (
+	propertyCoverageSeed   = 1
+	propertyCoverageChecks = 100
+)
+
+// TestLedgerPropertyReachesEveryOutcome requires the property's random mix, run from a
+// fixed seed, to produce each interesting status at least once: a property test whose
+// events all fail validation, or never reach a rule, would prove little about it.
+func TestLedgerPropertyReachesEveryOutcome(t *testing.T) {
+	checks := propertyCoverageChecks
+	if testing.Short() {
+		checks *= 5 // rapid runs a fifth of the checks under -short.
+	}
+	setFlagForTest(t, "rapid.seed", strconv.Itoa(propertyCoverageSeed))
+	setFlagForTest(t, "rapid.checks", strconv.Itoa(checks))
+	clear(propertyStatusCounts)
+	rapid.Check(t, ledgerMatchesReference)
+	if t.Failed() {
+		return
+	}
+	t.Logf("statuses produced: %v", propertyStatusCounts)
+	for _, status := range []model.Status{model.StatusOK, model.StatusExists,
+		model.StatusLinkedEventFailed, model.StatusExceedsCredits,
+		model.StatusPendingTransferAlreadyPosted, model.StatusIDAlreadyFailed,
+		model.StatusDebitAccountNotOwned, model.StatusCreditAccountNotOwned,
+		model.StatusPendingTransferNotOwned, model.StatusExistsWithDifferentOwner} {
+		if propertyStatusCounts[status] == 0 {
+			t.Errorf("the generator never produced %s", status)
+		}
+	}
+}
+
+// setFlagForTest sets a command-line flag (rapid's are registered on the default set)
+// for the rest of the test and restores its value afterwards.
+func setFlagForTest(t *testing.T, name, value string) {
+	t.Helper()
+	f := flag.Lookup(name)
+	if f == nil {
+		t.Fatalf("no flag %s", name)
+	}
+	previous := f.Value.String()
+	if err := f.Value.Set(value); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Value.Set(previous) })
+}
+
+// ledgerMatchesReference drives the real ledger and the reference with the same random
+// batches (see the top of this file).
+func ledgerMatchesReference(t *rapid.T) {
+	seed := rapid.Uint64().Draw(t, "seed")
+	l := New(Config{HashSeed: seed})
+	reference := newReferenceLedger()
+	timestamp := uint64(1_000_000_000)
+	// A base of valid accounts on two ledgers, so that most transfers get past the
+	// lookups and exercise balances, limits, history and closing.
+	base := make([]model.Account, 10)
+	for i := range base {
+		base[i] = model.Account{ID: model.U128(uint64(i + 1)), Ledger: 1 + uint32(i/8),
+			Code: 1, Flags: rapid.SampledFrom([]uint16{0, 0, model.AccountHistory,
+				model.AccountDebitsMustNotExceedCredits,
+				model.AccountCreditsMustNotExceedDebits | model.AccountHistory,
+			}).Draw(t, "base.flags")}
+	}
+	base[0].Flags = 0 // The funding source.
+	// Owners: accounts 1-4 belong to client 1, 5-8 to client 2, 9-10 to the system;
+	// the grants give clients 1-3 some of the others' and client 4 everything, so
+	// that ownership refusals, grants and visibility all take part. While the base is
+	// created, clients 1 and 2 hold transfer grants over their own ranges, so that
+	// their accounts may be of every kind (without one, a client's account must
+	// limit its debits: debits_must_not_exceed_credits_required).
+	setup := []model.Grant{
+		{Client: 1, Scopes: model.ScopeTransfer, First: model.U128(1), Last: model.U128(4)},
+		{Client: 2, Scopes: model.ScopeTransfer, First: model.U128(5), Last: model.U128(8)}}
+	if err := l.SetGrants(setup); err != nil {
+		t.Fatal(err)
+	}
+	reference.grants = setup
+	for _, part := range []struct {
+		first, end int
+		owner      uint64
+	}{{0, 4, 1}, {4, 8, 2}, {8, 10, 0}} {
+		span, owner := base[part.first:part.end], part.owner
+		l.CreateAccountsAs(owner, timestamp, span, make([]model.EventResult, len(span)))
+		reference.client = owner
+		reference.createAccounts(timestamp, span)
+		timestamp += uint64(len(span))
+	}
+	grants := propertyGrants()
+	if err := l.SetGrants(grants); err != nil {
+		t.Fatal(err)
+	}
+	reference.grants = grants
+	reference.client = 0
+	// Fund accounts 2..8 so that balancing transfers and balance limits have room.
+	funding := make([]model.Transfer, 7)
+	for i := range funding {
+		funding[i] = model.Transfer{ID: model.U128(1000 + uint64(i)),
+			DebitAccountID: model.U128(1), CreditAccountID: model.U128(uint64(i + 2)),
+			Amount: model.U128(500), Ledger: 1, Code: 1}
+	}
+	l.CreateTransfers(timestamp, funding, make([]model.TransferResult, len(funding)))
+	reference.createTransfers(timestamp, funding)
+	timestamp += uint64(len(funding))
+	var submitted []model.Transfer // For retries: earlier transfers, resent verbatim.
+	var pendingIDs []model.Uint128 // Ids of pending transfers submitted, to aim posts at.
+	// Pending transfers already posted or voided, to aim second resolutions at (which
+	// a random aim at pendingIDs reaches too rarely for every run to see).
+	var resolvedIDs []model.Uint128
+	var postedIDs []model.Uint128 // The posted ones among them (posts fail more often).
+	var posts []model.Transfer    // Successful posts, to repeat under a fresh id.
+	repostID := uint64(1) << 40   // Fresh ids for the repeats, far from generated ones.
+	statusCounts := map[model.Status]int{}
+	defer func() { recordStatusCounts(statusCounts) }()
+	batchCount := rapid.IntRange(4, 16).Draw(t, "batches")
+	for batch := 0; batch < batchCount; batch++ {
+		// Time jumps by up to three seconds, so timeouts of 1-2 s expire.
+		timestamp += rapid.Uint64Range(1, 3*nanosecondsPerSecond).Draw(t, "advance")
+		expired := l.Expire(timestamp, nil)
+		if want := reference.expire(timestamp, ExpiriesPerPulseMax); expired != want {
+			t.Fatalf("batch %d: expired %d, reference %d", batch, expired, want)
+		}
+		// Half the batches run as the system or an operator (everything allowed, so
+		// the ledger's other rules get most of the traffic), half as clients 1-3.
+		client := rapid.SampledFrom([]uint64{0, 0, 4, 1, 2, 3}).Draw(t, "client")
+		reference.client = client
+		if rapid.IntRange(0, 2).Draw(t, "kind") == 0 {
+			events := rapid.SliceOfN(rapid.Custom(func(t *rapid.T) model.Account {
+				return genAccount(t, "account")
+			}), 1, 8).Draw(t, "accounts")
+			results := make([]model.EventResult, len(events))
+			l.CreateAccountsAs(client, timestamp, events, results)
+			want := reference.createAccounts(timestamp, events)
+			for i := range events {
+				if results[i].Status != want[i] {
+					t.Fatalf("batch %d account %d %+v: %s, reference %s", batch, i,
+						events[i], results[i].Status, want[i])
+				}
 			}
-		}
-	}()
-	rapid.Check(t, func(t *rapid.T) {
-		seed := rapid.Uint64().Draw(t, "seed")
-		l := New(Config{HashSeed: seed})
-		reference := newReferenceLedger()
-		timestamp := uint64(1_000_000_000)
-		// A base of valid accounts on two ledgers, so that most transfers get past the
-		// lookups and exercise balances, limits, history and closing.
-		base := make([]model.Account, 10)
-		for i := range base {
-			base[i] = model.Account{ID: model.U128(uint64(i + 1)), Ledger: 1 + uint32(i/8),
-				Code: 1, Flags: rapid.SampledFrom([]uint16{0, 0, model.AccountHistory,
-					model.AccountDebitsMustNotExceedCredits,
-					model.AccountCreditsMustNotExceedDebits | model.AccountHistory,
-				}).Draw(t, "base.flags")}
-		}
-		base[0].Flags = 0 // The funding source.
-		// Owners: accounts 1-4 belong to client 1, 5-8 to client 2, 9-10 to the system;
-		// the grants give clients 1-3 some of the others' and client 4 everything, so
-		// that ownership refusals, grants and visibility all take part. While the base is
-		// created, clients 1 and 2 hold transfer grants over their own ranges, so that
-		// their accounts may be of every kind (without one, a client's account must
-		// limit its debits: debits_must_not_exceed_credits_required).
-		setup := []model.Grant{
-			{Client: 1, Scopes: model.ScopeTransfer, First: model.U128(1), Last: model.U128(4)},
-			{Client: 2, Scopes: model.ScopeTransfer, First: model.U128(5), Last: model.U128(8)}}
-		if err := l.SetGrants(setup); err != nil {
-			t.Fatal(err)
-		}
-		reference.grants = setup
-		for _, part := range []struct {
-			first, end int
-			owner      uint64
-		}{{0, 4, 1}, {4, 8, 2}, {8, 10, 0}} {
-			span, owner := base[part.first:part.end], part.owner
-			l.CreateAccountsAs(owner, timestamp, span, make([]model.EventResult, len(span)))
-			reference.client = owner
-			reference.createAccounts(timestamp, span)
-			timestamp += uint64(len(span))
-		}
-		grants := propertyGrants()
-		if err := l.SetGrants(grants); err != nil {
-			t.Fatal(err)
-		}
-		reference.grants = grants
-		reference.client = 0
-		// Fund accounts 2..8 so that balancing transfers and balance limits have room.
-		funding := make([]model.Transfer, 7)
-		for i := range funding {
-			funding[i] = model.Transfer{ID: model.U128(1000 + uint64(i)),
-				DebitAccountID: model.U128(1), CreditAccountID: model.U128(uint64(i + 2)),
-				Amount: model.U128(500), Ledger: 1, Code: 1}
-		}
-		l.CreateTransfers(timestamp, funding, make([]model.TransferResult, len(funding)))
-		reference.createTransfers(timestamp, funding)
-		timestamp += uint64(len(funding))
-		var submitted []model.Transfer // For retries: earlier transfers, resent verbatim.
-		var pendingIDs []model.Uint128 // Ids of pending transfers submitted, to aim posts at.
-		// Pending transfers already posted or voided, to aim second resolutions at (which
-		// a random aim at pendingIDs reaches too rarely for every run to see).
-		var resolvedIDs []model.Uint128
-		var postedIDs []model.Uint128 // The posted ones among them (posts fail more often).
-		var posts []model.Transfer    // Successful posts, to repeat under a fresh id.
-		repostID := uint64(1) << 40   // Fresh ids for the repeats, far from generated ones.
-		statusCounts := map[model.Status]int{}
-		defer func() { recordStatusCounts(statusCounts) }()
-		batchCount := rapid.IntRange(4, 16).Draw(t, "batches")
-		for batch := 0; batch < batchCount; batch++ {
-			// Time jumps by up to three seconds, so timeouts of 1-2 s expire.
-			timestamp += rapid.Uint64Range(1, 3*nanosecondsPerSecond).Draw(t, "advance")
-			expired := l.Expire(timestamp, nil)
-			if want := reference.expire(timestamp, ExpiriesPerPulseMax); expired != want {
-				t.Fatalf("batch %d: expired %d, reference %d", batch, expired, want)
+		} else {
+			events := rapid.SliceOfN(rapid.Custom(func(t *rapid.T) model.Transfer {
+				return genTransfer(t, "transfer")
+			}), 1, 12).Draw(t, "transfers")
+			if len(posts) > 0 && rapid.IntRange(0, 2).Draw(t, "repost") == 0 {
+				// The same post again under a new id: pending_transfer_already_posted,
+				// which random aims reach too rarely for every run of 100 checks.
+				repeat := rapid.SampledFrom(posts).Draw(t, "repost_of")
+				repeat.ID, repeat.Timestamp = model.U128(repostID), 0
+				repeat.Flags &^= model.TransferLinked
+				repostID++
+				events = append(events, repeat)
 			}
-			// Half the batches run as the system or an operator (everything allowed, so
-			// the ledger's other rules get most of the traffic), half as clients 1-3.
-			client := rapid.SampledFrom([]uint64{0, 0, 4, 1, 2, 3}).Draw(t, "client")
-			reference.client = client
-			if rapid.IntRange(0, 2).Draw(t, "kind") == 0 {
-				events := rapid.SliceOfN(rapid.Custom(func(t *rapid.T) model.Account {
-					return genAccount(t, "account")
-				}), 1, 8).Draw(t, "accounts")
-				results := make([]model.EventResult, len(events))
-				l.CreateAccountsAs(client, timestamp, events, results)
-				want := reference.createAccounts(timestamp, events)
-				for i := range events {
-					if results[i].Status != want[i] {
-						t.Fatalf("batch %d account %d %+v: %s, reference %s", batch, i,
-							events[i], results[i].Status, want[i])
+			for i := range events {
+				if len(submitted) > 0 && rapid.IntRange(0, 4).Draw(t, "retry") == 0 {
+					events[i] = rapid.SampledFrom(submitted).Draw(t, "retried")
+					alterRetry(t, &events[i])
+				}
+				resolving := events[i].Flags&(model.TransferPostPending|
+					model.TransferVoidPending) != 0
+				if resolving && len(pendingIDs) > 0 && rapid.IntRange(0, 2).Draw(t, "aim") > 0 {
+					events[i].PendingID = rapid.SampledFrom(pendingIDs).Draw(t, "pending_id")
+				}
+				if resolving && len(resolvedIDs) > 0 && rapid.IntRange(0, 1).Draw(t, "again") == 0 {
+					aimed := resolvedIDs
+					if len(postedIDs) > 0 && rapid.Bool().Draw(t, "posted") {
+						aimed = postedIDs
+					}
+					events[i].PendingID = rapid.SampledFrom(aimed).Draw(t, "resolved_id")
+				}
+				if events[i].Flags&model.TransferPending != 0 {
+					pendingIDs = append(pendingIDs, events[i].ID)
+				}
+			}
+			submitted = append(submitted, events...)
+			results := make([]model.TransferResult, len(events))
+			l.CreateTransfersAs(client, true, timestamp, events, results)
+			want := reference.createTransfers(timestamp, events)
+			for i := range events {
+				statusCounts[results[i].Status]++
+				if results[i].Status == model.StatusOK && events[i].Flags&(model.TransferPostPending|
+					model.TransferVoidPending) != 0 {
+					resolvedIDs = append(resolvedIDs, events[i].PendingID)
+					if events[i].Flags&model.TransferPostPending != 0 {
+						postedIDs = append(postedIDs, events[i].PendingID)
+						posts = append(posts, events[i])
 					}
 				}
-			} else {
-				events := rapid.SliceOfN(rapid.Custom(func(t *rapid.T) model.Transfer {
-					return genTransfer(t, "transfer")
-				}), 1, 12).Draw(t, "transfers")
-				if len(posts) > 0 && rapid.IntRange(0, 2).Draw(t, "repost") == 0 {
-					// The same post again under a new id: pending_transfer_already_posted,
-					// which random aims reach too rarely for every run of 100 checks.
-					repeat := rapid.SampledFrom(posts).Draw(t, "repost_of")
-					repeat.ID, repeat.Timestamp = model.U128(repostID), 0
-					repeat.Flags &^= model.TransferLinked
-					repostID++
-					events = append(events, repeat)
+				if results[i].Status != want[i] {
+					t.Fatalf("batch %d transfer %d %+v: %s, reference %s", batch, i,
+						events[i], results[i].Status, want[i])
 				}
-				for i := range events {
-					if len(submitted) > 0 && rapid.IntRange(0, 4).Draw(t, "retry") == 0 {
-						events[i] = rapid.SampledFrom(submitted).Draw(t, "retried")
-						alterRetry(t, &events[i])
-					}
-					resolving := events[i].Flags&(model.TransferPostPending|
-						model.TransferVoidPending) != 0
-					if resolving && len(pendingIDs) > 0 && rapid.IntRange(0, 2).Draw(t, "aim") > 0 {
-						events[i].PendingID = rapid.SampledFrom(pendingIDs).Draw(t, "pending_id")
-					}
-					if resolving && len(resolvedIDs) > 0 && rapid.IntRange(0, 1).Draw(t, "again") == 0 {
-						aimed := resolvedIDs
-						if len(postedIDs) > 0 && rapid.Bool().Draw(t, "posted") {
-							aimed = postedIDs
-						}
-						events[i].PendingID = rapid.SampledFrom(aimed).Draw(t, "resolved_id")
-					}
-					if events[i].Flags&model.TransferPending != 0 {
-						pendingIDs = append(pendingIDs, events[i].ID)
-					}
-				}
-				submitted = append(submitted, events...)
-				results := make([]model.TransferResult, len(events))
-				l.CreateTransfersAs(client, true, timestamp, events, results)
-				want := reference.createTransfers(timestamp, events)
-				for i := range events {
-					statusCounts[results[i].Status]++
-					if results[i].Status == model.StatusOK && events[i].Flags&(model.TransferPostPending|
-						model.TransferVoidPending) != 0 {
-						resolvedIDs = append(resolvedIDs, events[i].PendingID)
-						if events[i].Flags&model.TransferPostPending != 0 {
-							postedIDs = append(postedIDs, events[i].PendingID)
-							posts = append(posts, events[i])
-						}
-					}
-					if results[i].Status != want[i] {
-						t.Fatalf("batch %d transfer %d %+v: %s, reference %s", batch, i,
-							events[i], results[i].Status, want[i])
-					}
-				}
-				checkResultBalances(t, l, reference, events, results)
 			}
-			timestamp += model.EventsPerRequestMax
-			compareWithReference(t, l, reference)
-			reference.client = rapid.SampledFrom([]uint64{0, 1, 2, 3, 4}).Draw(t, "reader")
-			compareQuery(t, l, reference)
-			if err := CheckInvariants(l.Accounts()); err != nil {
-				t.Fatalf("batch %d: %v", batch, err)
-			}
+			checkResultBalances(t, l, reference, events, results)
 		}
-	})
+		timestamp += model.EventsPerRequestMax
+		compareWithReference(t, l, reference)
+		reference.client = rapid.SampledFrom([]uint64{0, 1, 2, 3, 4}).Draw(t, "reader")
+		compareQuery(t, l, reference)
+		if err := CheckInvariants(l.Accounts()); err != nil {
+			t.Fatalf("batch %d: %v", batch, err)
+		}
+	}
 }
 
 // propertyGrants is the grant table of the property test: client 1 may debit accounts
