@@ -48,17 +48,22 @@ func (c *collector) get(connection uint64) (backend.Reply, []byte, bool) {
 	return reply, c.bodies[connection], ok
 }
 
+// waitMax bounds the tests' waits for a reply or a condition. It is a hang guard, not a
+// timing assertion: under -race on a loaded 2-core machine a healthy step can take
+// seconds, and a wait that ends early fails a test that would have passed.
+const waitMax = 30 * time.Second
+
 // wait waits (bounded) for the reply on a connection id.
 func (c *collector) wait(t *testing.T, connection uint64) (backend.Reply, []byte) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(waitMax)
 	for time.Now().Before(deadline) {
 		if reply, body, ok := c.get(connection); ok {
 			return reply, body
 		}
 		time.Sleep(time.Millisecond)
 	}
-	t.Fatalf("no reply on connection %d within 10 s", connection)
+	t.Fatalf("no reply on connection %d within %v", connection, waitMax)
 	return backend.Reply{}, nil
 }
 
@@ -151,7 +156,7 @@ func (n *testNode) submit(t *testing.T, connection, number uint64, operation mod
 
 func waitFor(t *testing.T, what string, condition func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(waitMax)
 	for !condition() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
