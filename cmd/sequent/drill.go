@@ -38,8 +38,8 @@ duplicated or diverged.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if config.Cycles < 1 || config.Workers < 1 || config.BatchSize < 1 ||
 				config.BatchSize > 8189 || config.Accounts < 2 || config.Rate < 0 ||
-				config.Shards < 1 {
-				return usageError{errors.New("--cycles, --workers, --accounts (≥2) and --batch (1..8189) must be positive, --rate not negative")}
+				config.Shards < 1 || config.Lease <= 0 {
+				return usageError{errors.New("--cycles, --workers, --accounts (≥2) and --batch (1..8189) must be positive, --rate not negative, --lease above zero")}
 			}
 			var err error
 			if config.Fault, err = drill.ParseFault(fault); err != nil {
@@ -83,6 +83,7 @@ duplicated or diverged.`,
 	flags.Float64Var(&config.Rate, "rate", drill.RateDefault,
 		"most transfers per second the load sends (0: as fast as replies allow; both nodes keep every transfer)")
 	flags.IntVar(&config.Accounts, "accounts", 16, "accounts the load moves money between")
+	flags.DurationVar(&config.Lease, "lease", drill.LeaseDefault, "witness lease with --automatic: failover takes about one lease, and a node that gets no renewal through for most of a lease fences itself, so a loaded machine needs a longer one (the end-to-end test uses 2s)")
 	flags.IntVar(&config.Shards, "shards", 1, "shards of each node (hash placement): with more than one, most transfers cross shards, and the report adds the settlement pairs not netting to zero and the sagas in flight at the end (both must be 0)")
 	flags.DurationVar(&config.KillAfterMin, "kill-after-min", 500*time.Millisecond, "least load time before each kill")
 	flags.DurationVar(&config.KillAfterMax, "kill-after-max", 1500*time.Millisecond, "most load time before each kill")

@@ -17,6 +17,9 @@ func (d *drill) cycle(ctx context.Context, number int) error {
 		wait += time.Duration(d.random.Int64N(int64(spread)))
 	}
 	time.Sleep(wait)
+	if err := d.checkRoles(ctx); err != nil {
+		return err
+	}
 	old, next := d.nodes[d.primary], d.nodes[1-d.primary]
 	if d.config.Fault == FaultStop {
 		old.suspend()

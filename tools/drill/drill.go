@@ -34,7 +34,12 @@ type Config struct {
 	Accounts  int     // Accounts the load moves money between.
 	// Shards is the nodes' shard count (hash placement): with more than one, about
 	// (Shards-1)/Shards of the transfers cross shards.
-	Shards       int
+	Shards int
+	// Lease is the witness lease in automatic mode (0: LeaseDefault). A primary that gets
+	// no renewal through for most of a lease fences itself, so on a loaded machine (a
+	// busy CI runner) a short lease fails nodes over that are merely slow, and the drill
+	// then finds the roles changed under it; failover takes about one lease.
+	Lease        time.Duration
 	KillAfterMin time.Duration // Each cycle kills the primary after a random time in
 	KillAfterMax time.Duration // [KillAfterMin, KillAfterMax] of load.
 	Progress     io.Writer     // One line per cycle (nil: quiet).
@@ -140,6 +145,9 @@ func Run(ctx context.Context, config Config) (Report, error) {
 	if config.Fault == "" {
 		config.Fault = FaultKill
 	}
+	if config.Lease == 0 {
+		config.Lease = LeaseDefault
+	}
 	d := &drill{config: config, random: rand.New(rand.NewPCG(config.Seed, config.Seed^0x5eed))}
 	d.report = Report{Mode: map[bool]string{false: "manual", true: "automatic"}[config.Automatic],
 		Fault: config.Fault, Cycles: config.Cycles, Refused: map[string]int{},
@@ -208,7 +216,7 @@ func (d *drill) setUp(ctx context.Context) error {
 	}
 	for i, name := range []string{"a", "b"} {
 		if d.nodes[i], err = newNode(name, d.config.Binary, d.config.Directory, keys,
-			replicationKey, witnessAddress, d.config.Shards); err != nil {
+			replicationKey, witnessAddress, d.config.Lease, d.config.Shards); err != nil {
 			return err
 		}
 	}
@@ -225,7 +233,44 @@ func (d *drill) setUp(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
+	if err := d.nodes[1].waitFor(waitContext, "its primary", func(s status) bool {
+		return s.Role == "standby" && s.Replication.PrimaryConnected
+	}); err != nil {
+		return err
+	}
 	return d.connect(ctx, secret)
+}
+
+// checkRoles confirms, before a fault, that the pair is as the drill left it: the node
+// it is about to fault is the primary and the other its standby. With a witness, a
+// primary that got no renewal through for most of a lease (on a loaded machine, a
+// scheduling delay longer than that) fences itself and its standby takes over on its
+// own; the drill's cycle would then fault the wrong node and fail later on a confusing
+// wait, so it says what happened instead.
+func (d *drill) checkRoles(ctx context.Context) error {
+	bounded, cancel := context.WithTimeout(ctx, failoverTimeout)
+	defer cancel()
+	primary, standby := d.nodes[d.primary], d.nodes[1-d.primary]
+	primaryStatus, err := primary.status(bounded)
+	if err != nil {
+		return err
+	}
+	standbyStatus, err := standby.status(bounded)
+	if err != nil {
+		return err
+	}
+	if primaryStatus.Role == "primary" && standbyStatus.Role == "standby" {
+		return nil
+	}
+	hint := ""
+	if d.config.Automatic {
+		hint = fmt.Sprintf(" (a lease of %s too short for this machine's scheduling delays? "+
+			"see --lease)", d.config.Lease)
+	}
+	return fmt.Errorf("before the fault %s is %s (%d leases lost) and %s is %s (%d leases "+
+		"lost), not primary and standby: a failover the drill did not cause%s", primary.name,
+		primaryStatus.Role, primaryStatus.Replication.LeaseLosses, standby.name,
+		standbyStatus.Role, standbyStatus.Replication.LeaseLosses, hint)
 }
 
 func (d *drill) startWitness(key string) (string, error) {
@@ -237,7 +282,7 @@ func (d *drill) startWitness(key string) (string, error) {
 		return "", err
 	}
 	d.witness = replication.StartWitness(replication.WitnessConfig{Listener: listener,
-		Key: []byte(key), LeaseDuration: 500 * time.Millisecond})
+		Key: []byte(key), LeaseDuration: d.config.Lease})
 	return listener.Addr().String(), nil
 }
 

@@ -29,6 +29,9 @@ const (
 	// statusPollInterval spaces the drill's /v1/status polls of one node: 20 a second, the
 	// operators' port's per-address rate (more would be answered 429).
 	statusPollInterval = 50 * time.Millisecond
+	// LeaseDefault is the witness lease of automatic mode: short, so that a drill's
+	// failovers are quick, on a machine that schedules the nodes promptly.
+	LeaseDefault = 500 * time.Millisecond
 	// RateDefault is the default load in transfers/s: enough to keep batches in flight at
 	// every kill, small enough that a 100-cycle drill's state (both nodes hold every
 	// transfer, and each rejoin reloads it) stays a few gigabytes.

@@ -29,7 +29,8 @@ type node struct {
 	keys        string
 	key         string // Replication key.
 	witness     string // Witness address ("" in manual mode).
-	shards      int    // --shards.
+	lease       time.Duration
+	shards      int // --shards.
 	logPath     string
 	command     *exec.Cmd
 	exited      chan struct{}
@@ -45,9 +46,10 @@ func freeAddress() (string, error) {
 	return listener.Addr().String(), nil
 }
 
-func newNode(name, binary, directory, keys, key, witness string, shards int) (*node, error) {
+func newNode(name, binary, directory, keys, key, witness string, lease time.Duration,
+	shards int) (*node, error) {
 	n := &node{name: name, binary: binary, data: filepath.Join(directory, name), keys: keys,
-		key: key, witness: witness, shards: max(shards, 1),
+		key: key, witness: witness, lease: lease, shards: max(shards, 1),
 		logPath: filepath.Join(directory, name+".log")}
 	var err error
 	for _, address := range []*string{&n.client, &n.http, &n.replication} {
@@ -68,7 +70,8 @@ func (n *node) start(standbyOf string) error {
 		args = append(args, "--standby-of", standbyOf, "--peer", standbyOf)
 	}
 	if n.witness != "" {
-		args = append(args, "--witness", n.witness, "--node-name", n.name, "--lease", "500ms")
+		args = append(args, "--witness", n.witness, "--node-name", n.name, "--lease",
+			n.lease.String())
 	}
 	logFile, err := os.OpenFile(n.logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
@@ -191,6 +194,7 @@ type status struct {
 		PrimaryConnected bool   `json:"primary_connected"`
 		AcknowledgedOp   uint64 `json:"acknowledged_op"`
 		Degraded         bool   `json:"degraded"`
+		LeaseLosses      uint64 `json:"lease_losses"`
 	} `json:"replication"`
 }
 

@@ -59,7 +59,7 @@ func fakeNode(t *testing.T, failures int, message string) (*node, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := newNode("a", binary, directory, "keys.json", "key", "", 1)
+	n, err := newNode("a", binary, directory, "keys.json", "key", "", 0, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
