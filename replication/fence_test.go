@@ -3,6 +3,7 @@ package replication
 import (
 	"context"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -92,18 +93,19 @@ func TestPrimaryFencesBeforeTheWitnessLeaseExpires(t *testing.T) {
 // must refuse acquisitions (failover) for one lease, while the holder's renewal is
 // granted at once.
 //
-// Each refusal must come for the reason under test, so the waits are lower bounds only,
-// read from the witness itself, with a lease long enough (testLeaseDuration) that no
-// scheduling delay pushes an ask past the next deadline: the first acquisition comes
-// within a lease of the start, the second after the start-up wait but within half a lease
-// of a renewal. (With 300 ms and sleeps measured from before the witness started, a
-// delayed ask could fall on either side.)
+// Each refusal must come for the reason under test, so the witness runs on a manual
+// clock that only the test moves: the first acquisition is asked at the start, the second
+// just past the start-up wait but half a lease after a renewal, the third just past that
+// renewal's lease. (With real time, sleeps and a 2 s lease, an ask delayed by a second
+// on a loaded machine fell past the renewed lease and was granted.)
 func TestRestartedWitnessWaitsOneLease(t *testing.T) {
 	lease := testLeaseDuration
 	witness, address := startTestWitness(t, lease)
+	clock := setManualClock(witness)
 	ask := func(kind byte, node string) leaseAnswer {
 		t.Helper()
-		answer, err := askWitness(context.Background(), address, nil, testKey, kind, node, 1, time.Now().Add(5*time.Second))
+		answer, err := askWitness(context.Background(), address, nil, testKey, kind, node, 1,
+			time.Now().Add(waitMax))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -115,20 +117,47 @@ func TestRestartedWitnessWaitsOneLease(t *testing.T) {
 	if answer := ask(leaseRenew, "primary"); !answer.granted {
 		t.Fatal("a restarted witness refused the holder's renewal")
 	}
-	time.Sleep(lease / 2)
+	clock.advance(lease / 2)
 	if answer := ask(leaseRenew, "primary"); !answer.granted {
 		t.Fatal("the holder's second renewal was refused")
 	}
-	renewed := time.Now() // Granted before now: the lease ends by renewed+lease.
 	// Past the start-up wait, the lease just renewed is what refuses the standby.
-	time.Sleep(time.Until(witness.acquireAfter.Add(50 * time.Millisecond)))
-	if answer := ask(leaseAcquire, "standby"); answer.granted {
-		t.Fatal("a lease renewed moments ago was granted to another node")
+	clock.advance(lease/2 + time.Millisecond)
+	if answer := ask(leaseAcquire, "standby"); answer.granted || answer.holder != "primary" {
+		t.Fatalf("a lease renewed half a lease ago: %+v, want refused, held by primary", answer)
 	}
-	time.Sleep(time.Until(renewed.Add(lease + 50*time.Millisecond))) // The primary stopped renewing.
+	clock.advance(lease / 2) // The primary stopped renewing: its lease ran out.
 	if answer := ask(leaseAcquire, "standby"); !answer.granted {
 		t.Fatal("an expired lease was not granted after the start-up wait")
 	}
+}
+
+// manualClock is a witness clock that only the test moves.
+type manualClock struct {
+	mutex sync.Mutex
+	at    time.Time
+}
+
+// setManualClock makes the witness's clock a manual one that starts at the witness's
+// start (one lease before its acquireAfter) and returns it.
+func setManualClock(witness *Witness) *manualClock {
+	witness.mutex.Lock()
+	defer witness.mutex.Unlock()
+	clock := &manualClock{at: witness.acquireAfter.Add(-witness.config.LeaseDuration)}
+	witness.now = clock.now
+	return clock
+}
+
+func (c *manualClock) now() time.Time {
+	c.mutex.Lock()
+	defer c.mutex.Unlock()
+	return c.at
+}
+
+func (c *manualClock) advance(d time.Duration) {
+	c.mutex.Lock()
+	defer c.mutex.Unlock()
+	c.at = c.at.Add(d)
 }
 
 // TestStandbyStartsWithoutItsPrimary: a standby restarted while its primary is down

@@ -53,7 +53,10 @@ type Witness struct {
 	// before; it grants nothing for failover until any such lease has run out. (The
 	// holder's renewals are accepted at once.)
 	acquireAfter time.Time
-	done         chan struct{}
+	// now is the witness's clock: time.Now, or a test's manual clock (set under mutex),
+	// so that a test of the lease rules depends on no scheduling delay.
+	now  func() time.Time
+	done chan struct{}
 }
 
 // StartWitness serves lease requests until Close.
@@ -68,7 +71,7 @@ func StartWitness(config WitnessConfig) *Witness {
 		// The handshake runs on the first write (the challenge), under serve's deadline.
 		config.Listener = tls.NewListener(config.Listener, config.TLS.Server)
 	}
-	w := &Witness{config: config, done: make(chan struct{}),
+	w := &Witness{config: config, done: make(chan struct{}), now: time.Now,
 		acquireAfter: time.Now().Add(config.LeaseDuration)}
 	go w.accept()
 	return w
@@ -143,7 +146,7 @@ func (w *Witness) serve(conn net.Conn) {
 func (w *Witness) decide(kind byte, node string, epoch uint64) (bool, string, uint64, time.Duration) {
 	w.mutex.Lock()
 	defer w.mutex.Unlock()
-	now := time.Now()
+	now := w.now()
 	live := w.holder != "" && now.Before(w.expires)
 	switch {
 	case kind == leaseRenew && (w.holder == node || !live) && epoch >= w.epoch:
