@@ -45,13 +45,24 @@ func TestOpenLoopMeasuresFromIntendedTime(t *testing.T) {
 	config := h.config()
 	config.Count, config.Duration, config.Rate = 0, 1500*time.Millisecond, rate
 	config.Connections, config.Inflight, config.Events = 1, 1, 1
+	ran := make(chan struct{})
 	go func() {
-		time.Sleep(300 * time.Millisecond)
+		// Pause once the run has sent about 0.3 s of its requests (a few of the count are
+		// the set-up's), not 300 ms after this goroutine started: on a loaded machine the
+		// run can start late, and a stall that falls after its last request shows nothing.
+		for h.backend.Submitted() < rate*3/10 {
+			select {
+			case <-ran:
+				return
+			case <-time.After(time.Millisecond):
+			}
+		}
 		h.backend.Pause()
 		time.Sleep(stall)
 		h.backend.Resume()
 	}()
 	result, err := Run(context.Background(), config)
+	close(ran)
 	if err != nil {
 		t.Fatal(err)
 	}
