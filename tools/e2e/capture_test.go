@@ -116,6 +116,9 @@ func TestCaptureExactlyOnce(t *testing.T) {
 	b := startServer(t, filepath.Join(dir, "b"), freePort(t), append([]string{"--http", bHTTP,
 		"--replication-listen", bReplication, "--standby-of", aReplication}, common...)...)
 	raw, _ := hex.DecodeString(secret)
+	// Each step (a dial, a round of writes) has its own 30 s hang guard: one for the
+	// whole test ran close to out under -race on a loaded machine (the test took 34 s
+	// with the load average near 35 on 2 cores).
 	ctx, cancel := context30s()
 	defer cancel()
 	c, err := client.Dial(ctx, client.Config{Addresses: []string{a.address}, Client: 1, Key: 1,
@@ -131,6 +134,8 @@ func TestCaptureExactlyOnce(t *testing.T) {
 	next := uint64(1)
 	write := func(count int) {
 		t.Helper()
+		ctx, cancel := context30s()
+		defer cancel()
 		for range count {
 			results, err := c.CreateTransfers(ctx, []model.Transfer{transfer(next, 1, 2, 1)})
 			if err != nil || results[0].Status != model.StatusOK {
@@ -164,6 +169,8 @@ func TestCaptureExactlyOnce(t *testing.T) {
 	c.Close() // (c) The primary crashes for good; the standby is promoted.
 	a.kill()
 	promote(t, bHTTP, token)
+	ctx, cancel = context30s()
+	defer cancel()
 	c, err = client.Dial(ctx, client.Config{Addresses: []string{b.address}, Client: 1, Key: 1,
 		Secret: raw, DialTimeout: 2 * time.Second})
 	if err != nil {
