@@ -31,7 +31,7 @@ func promote(t *testing.T, httpAddress, token string) {
 
 // debitsPosted reads account 1's posted debits through c (0 on any error).
 func debitsPosted(c *client.Client) uint64 {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context30s() // A hang guard: a freshly promoted node may be slow to answer.
 	defer cancel()
 	accounts, err := c.LookupAccounts(ctx, []model.Uint128{model.U128(1)})
 	if err != nil || len(accounts) != 1 {
@@ -125,6 +125,10 @@ func TestFailoverWithProcesses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Each step has its own hang guard: one 30 s context for the whole test (27.7 s under
+	// -race with the load average near 35 on 2 cores) would fail a slower machine.
+	ctx, cancel = context30s()
+	defer cancel()
 	results, err = stale.CreateTransfers(ctx, []model.Transfer{transfer(901, 1, 2, 3)})
 	stale.Close()
 	if err != nil || results[0].Status != model.StatusOK {
@@ -140,6 +144,8 @@ func TestFailoverWithProcesses(t *testing.T) {
 	a.args = append([]string{"serve", "--data", a.data, "--addr", a.address, "--http", "",
 		"--replication-listen", aReplication, "--standby-of", bReplication}, common...)
 	a.restart()
+	ctx, cancel = context30s()
+	defer cancel()
 	results, err = newPrimary.CreateTransfers(ctx, []model.Transfer{transfer(902, 1, 2, 4)})
 	if err != nil || results[0].Status != model.StatusOK {
 		t.Fatalf("write on the new primary after the rejoin: %v %+v", err, results)
