@@ -300,8 +300,14 @@ func TestExpiredLeaseAnswersNoRead(t *testing.T) {
 	defer standby.Close()
 	primary.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
 	primary.replies.wait(t, 1)
+	failures := primary.Status().Lease.RenewalFailures
 	witnessLink.frozen.Store(true)
-	time.Sleep(lease / 2)                                     // A renewal in flight at the freeze has failed by now.
+	// Renewals run one at a time: once one has failed behind the frozen link, one that was
+	// in flight at the freeze has ended (a fixed half-lease sleep assumed it had), and no
+	// later one can be granted to undo the expiry set below.
+	waitFor(t, "a renewal to fail", func() bool {
+		return primary.Status().Lease.RenewalFailures > failures
+	})
 	primary.leaseClock.set(time.Now().Add(-time.Millisecond)) // Its lease ran out while stopped.
 	if err := primary.Shard().Submit(&backend.Request{Connection: 2, Client: 7, Session: 2,
 		Number: 1, Operation: model.OperationLookupAccounts,
