@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -105,5 +106,40 @@ func TestStartServingRetriesTakenPorts(t *testing.T) {
 	}
 	if got := starts(t, counter); got != startAttemptsMax {
 		t.Fatalf("%d starts, want the bound %d", got, startAttemptsMax)
+	}
+}
+
+// TestCheckRolesNamesAnUnprovokedFailover: before a fault the drill confirms that the
+// node it is about to fault is the primary and the other its standby. When a witness
+// failed the pair over on its own (a lease lost to scheduling delays), it says so,
+// naming each node's role and leases lost, instead of faulting the wrong node.
+func TestCheckRolesNamesAnUnprovokedFailover(t *testing.T) {
+	serveStatus := func(body string) string {
+		server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			fmt.Fprint(w, body)
+		}))
+		t.Cleanup(server.Close)
+		return strings.TrimPrefix(server.URL, "http://")
+	}
+	primary := `{"role":"primary","epoch":1}`
+	standby := `{"role":"standby","epoch":1}`
+	fenced := `{"role":"fenced","epoch":1,"replication":{"lease_losses":1}}`
+	promoted := `{"role":"primary","epoch":2}`
+	d := &drill{config: Config{Automatic: true, Lease: LeaseDefault}}
+	d.nodes[0] = &node{name: "a", http: serveStatus(primary)}
+	d.nodes[1] = &node{name: "b", http: serveStatus(standby)}
+	if err := d.checkRoles(context.Background()); err != nil {
+		t.Fatalf("a primary and its standby: %v", err)
+	}
+	d.nodes[0].http, d.nodes[1].http = serveStatus(fenced), serveStatus(promoted)
+	err := d.checkRoles(context.Background())
+	if err == nil {
+		t.Fatal("a fenced primary and a promoted standby passed the check")
+	}
+	for _, want := range []string{"a is fenced (1 leases lost)", "b is primary",
+		"a failover the drill did not cause", "--lease"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Fatalf("the error %q does not say %q", err, want)
+		}
 	}
 }
