@@ -251,12 +251,19 @@ func (d *drill) checkRoles(ctx context.Context) error {
 	bounded, cancel := context.WithTimeout(ctx, failoverTimeout)
 	defer cancel()
 	primary, standby := d.nodes[d.primary], d.nodes[1-d.primary]
-	primaryStatus, err := primary.status(bounded)
-	if err != nil {
+	var primaryStatus, standbyStatus status
+	// waitFor polls until a status is read: one slow answer on a loaded machine is no
+	// reason to stop the drill.
+	if err := primary.waitFor(bounded, "its status", func(s status) bool {
+		primaryStatus = s
+		return true
+	}); err != nil {
 		return err
 	}
-	standbyStatus, err := standby.status(bounded)
-	if err != nil {
+	if err := standby.waitFor(bounded, "its status", func(s status) bool {
+		standbyStatus = s
+		return true
+	}); err != nil {
 		return err
 	}
 	if primaryStatus.Role == "primary" && standbyStatus.Role == "standby" {
