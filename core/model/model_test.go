@@ -199,3 +199,32 @@ func TestUint128AppendDecimal(t *testing.T) {
 		}
 	}
 }
+
+// TestParseUint128IsDecimalOrHex: ParseUint128 reads what its documentation says and
+// nothing else — decimal digits, or 0x/0X and hexadecimal digits. It used to hand the
+// text to big.Int with base 0, which read "010" as octal 8, and took "0b11", "0o17",
+// "1_000", "+5" and "-0": an amount or id padded with a leading zero moved the wrong
+// amount (API, client flags), and a grant range "0100-0199" in the keys file covered
+// accounts 64-129.
+func TestParseUint128IsDecimalOrHex(t *testing.T) {
+	good := []struct {
+		text string
+		want Uint128
+	}{{"0", U128(0)}, {"7", U128(7)}, {"010", U128(10)}, {"000", U128(0)},
+		{"0x10", U128(16)}, {"0XfF", U128(255)}, {"0x0", U128(0)},
+		{"340282366920938463463374607431768211455", Uint128Max},
+		{"0xffffffffffffffffffffffffffffffff", Uint128Max}}
+	for _, c := range good {
+		if value, err := ParseUint128(c.text); err != nil || value != c.want {
+			t.Errorf("ParseUint128(%q) = %s, %v; want %s", c.text, value, err, c.want)
+		}
+	}
+	for _, bad := range []string{"", "+5", "-0", "-1", " 1", "1 ", "\t1", "1e3", "1.0",
+		"0b11", "0o17", "0B1", "1_000", "0x", "0x_1", "0x1_0", "0xg", "+0x1", "0x-1",
+		"340282366920938463463374607431768211456", "0x100000000000000000000000000000000",
+		"١٢", "max", "NaN", "0x 1"} {
+		if value, err := ParseUint128(bad); err == nil {
+			t.Errorf("ParseUint128(%q) = %s, want an error", bad, value)
+		}
+	}
+}

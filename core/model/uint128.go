@@ -178,10 +178,27 @@ func (x Uint128) String() string {
 	return x.Big().String()
 }
 
-// ParseUint128 parses a decimal or 0x-prefixed hexadecimal number.
+// ParseUint128 parses a decimal or 0x-prefixed hexadecimal number: decimal digits
+// (leading zeros are decimal: "010" is ten), or "0x"/"0X" and hexadecimal digits, and
+// nothing else — no sign, space, underscore, exponent, or other base prefix (big.Int's
+// base 0 would read "010" as octal and take "0b11", "1_000", "+5").
 func ParseUint128(text string) (Uint128, error) {
-	value, ok := new(big.Int).SetString(text, 0)
-	if !ok || value.Sign() < 0 || value.BitLen() > 128 {
+	digits, base := text, 10
+	if len(text) > 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'X') {
+		digits, base = text[2:], 16
+	}
+	valid := len(digits) > 0
+	for i := 0; i < len(digits) && valid; i++ {
+		c := digits[i]
+		valid = c >= '0' && c <= '9' ||
+			base == 16 && (c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F')
+	}
+	var value *big.Int
+	ok := false
+	if valid {
+		value, ok = new(big.Int).SetString(digits, base)
+	}
+	if !ok || value.BitLen() > 128 {
 		return Uint128{}, fmt.Errorf("model: %q is not an unsigned 128-bit number", text)
 	}
 	var mask big.Int
