@@ -29,7 +29,7 @@ func TestMalformedNumbersAreRefused(t *testing.T) {
 	for _, c := range []struct{ field, bad string }{{`"ledger":1`, `"ledger":-1`},
 		{`"ledger":1`, `"ledger":4294967296`}, {`"ledger":1`, `"ledger":1.5`},
 		{`"ledger":1`, `"ledger":"1"`}, {`"code":1`, `"code":65536`},
-		{`"code":1`, `"code":1,"flags":-1`}, } {
+		{`"code":1`, `"code":1,"flags":-1`}} {
 		body := strings.Replace(transfer("500", `"1"`), c.field, c.bad, 1)
 		h.expect(h.operator("POST", "/v1/transfers", body), 400, "bad_request")
 	}
