@@ -39,7 +39,7 @@ import (
 //	<hex SHA-256 of the body>          of the empty string for no body
 //
 // Binding the client and key ids and the body's hash means a signature is good for one
-// request only, and the nonce (remembered for twice the window) means it is good once.
+// request only, and the nonce (remembered until the server's clock passes timestamp + window) means it is good once.
 
 // Header names.
 const (

@@ -120,8 +120,9 @@ func TestClockWindow(t *testing.T) {
 	}
 }
 
-// TestNonceCache: a nonce is refused while remembered (twice the window), accepted once
-// forgotten; at its bound the cache refuses new requests (nonce_cache_full, Retry-After)
+// TestNonceCache: a nonce is refused while remembered (until the clock passes its
+// request's timestamp plus the window: twice the window for a request stamped a whole
+// window ahead), accepted once forgotten; at its bound the cache refuses new requests (nonce_cache_full, Retry-After)
 // instead of forgetting, one client cannot take more than its share, and room comes back
 // as nonces expire.
 func TestNonceCache(t *testing.T) {
@@ -129,26 +130,29 @@ func TestNonceCache(t *testing.T) {
 	cache := newNonceCache(window, 1024)
 	start := time.Now()
 	nonce := []byte("0123456789abcdef")
-	if _, err := cache.use(1, nonce, start); err != nil {
+	ahead := start.Add(window).UnixMilli() // Stamped a whole window ahead.
+	if _, err := cache.use(1, nonce, ahead, start); err != nil {
 		t.Fatal(err)
 	}
-	for _, later := range []time.Duration{0, window, 2*window - time.Millisecond} {
-		if _, err := cache.use(1, nonce, start.Add(later)); err != errNonceReplayed {
+	for _, later := range []time.Duration{0, window, 2*window - time.Millisecond, 2 * window} {
+		if _, err := cache.use(1, nonce, ahead, start.Add(later)); err != errNonceReplayed {
 			t.Fatalf("after %v: %v, want a replay", later, err)
 		}
 	}
-	if _, err := cache.use(2, nonce, start); err != nil {
+	if _, err := cache.use(2, nonce, ahead, start); err != nil {
 		t.Fatalf("another client's same nonce: %v", err)
 	}
-	if _, err := cache.use(1, nonce, start.Add(2*window)); err != nil {
-		t.Fatalf("after twice the window: %v", err)
+	if _, err := cache.use(1, nonce, start.Add(3*window).UnixMilli(),
+		start.Add(2*window+time.Millisecond)); err != nil {
+		t.Fatalf("after twice the window and a millisecond: %v", err)
 	}
 	// One client's share is a half: 512 (one is in already).
+	later := start.Add(2 * window).UnixMilli()
 	var err error
 	var wait time.Duration
 	accepted := 1
 	for i := 0; i < 600 && err == nil; i++ {
-		wait, err = cache.use(1, []byte("nonce-client-one-"+strconv.Itoa(i)), start.Add(2*window))
+		wait, err = cache.use(1, []byte("nonce-client-one-"+strconv.Itoa(i)), later, start.Add(2*window))
 		if err == nil {
 			accepted++
 		}
@@ -159,14 +163,14 @@ func TestNonceCache(t *testing.T) {
 	// Another client is not held back by a full share: it takes the other half; then the
 	// whole cache is full and refuses everyone, rather than forget a nonce.
 	for i := 0; i < 512; i++ {
-		if _, err := cache.use(3, []byte("nonce-client-three-"+strconv.Itoa(i)), start.Add(2*window)); err != nil {
+		if _, err := cache.use(3, []byte("nonce-client-three-"+strconv.Itoa(i)), later, start.Add(2*window)); err != nil {
 			t.Fatalf("client 3's nonce %d: %v", i, err)
 		}
 	}
-	if _, err := cache.use(4, []byte("nonce-client-four"), start.Add(2*window)); err != errNonceCacheFull {
+	if _, err := cache.use(4, []byte("nonce-client-four"), later, start.Add(2*window)); err != errNonceCacheFull {
 		t.Fatalf("a full cache took another nonce: %v", err)
 	}
-	if _, err := cache.use(1, []byte("nonce-after-expiry"), start.Add(5*window)); err != nil {
+	if _, err := cache.use(1, []byte("nonce-after-expiry"), start.Add(5*window).UnixMilli(), start.Add(5*window)); err != nil {
 		t.Fatalf("room after the nonces expired: %v", err)
 	}
 	// Through the server: a full cache is 503 with Retry-After, and the request did not

@@ -16,7 +16,7 @@
 // SHA-256 of the body, with an HMAC-SHA256 secret or an ECDSA P-256 private key whose
 // public key is in the keys file (the same Keyring as the binary port, reloaded with
 // it). The server refuses a missing or malformed header set, an unknown key, a bad
-// signature, a timestamp outside ClockWindow and a nonce seen within twice the window,
+// signature, a timestamp outside ClockWindow and a nonce still remembered (until the server's clock passes the request's timestamp plus the window),
 // each with its own error code (401). HMACs are compared in constant time. The nonce
 // cache is bounded (NoncesMaxDefault, and half of it per client): when full, it
 // refuses new requests (503 nonce_cache_full with Retry-After) rather than forget a

@@ -10,8 +10,8 @@ const (
 
 	// ClockWindowDefault is how far a request's Sequent-Timestamp may be from the
 	// server's clock, either way: long enough for ordinary clock drift and a slow
-	// network, short enough that the nonce cache (which must remember every nonce for
-	// twice the window) stays small.
+	// network, short enough that the nonce cache (which must remember every nonce until
+	// its timestamp plus the window: up to twice the window) stays small.
 	ClockWindowDefault = 30 * time.Second
 	// ClockWindowMax bounds --api-clock-window.
 	ClockWindowMax = 10 * time.Minute
@@ -23,8 +23,10 @@ const (
 	NoncesMaxDefault = 1 << 20
 	// noncesPerClientShare bounds one client's share of the nonce cache (a half), so
 	// that one client's flood cannot make everyone else's requests wait. A nonce is held
-	// for twice the clock window, so one client can sustain NoncesMaxDefault/2 / 60 s ≈
-	// 8,700 signed requests a second with the defaults; beyond, 503 nonce_cache_full.
+	// until its timestamp plus the clock window (one window for a client whose clock
+	// agrees, two at most), so one client can sustain NoncesMaxDefault/2 / 30 s ≈ 17,000
+	// signed requests a second with the defaults (8,700 with its clock a window ahead);
+	// beyond, 503 nonce_cache_full.
 	noncesPerClientShare = 2
 	// nonceShards spreads the nonce cache over this many locks.
 	nonceShards = 64

@@ -7,21 +7,24 @@ import (
 	"time"
 )
 
-// nonceCache remembers every accepted (client, nonce) for twice the clock window: a
-// request is accepted only within the window of its own timestamp, so a replay of it
-// can only arrive while its nonce is still here (a nonce is kept from its first use
-// until 2 × window later, and its timestamp was at most window before that use). It is
-// bounded: when it holds NoncesMax nonces, or a client holds its share of them, new
+// nonceCache remembers every accepted (client, nonce) until the server's clock passes
+// the request's own timestamp plus the clock window: a request is accepted only while
+// the server's clock (Unix ms, the clock inWindow reads) is within the window of its
+// timestamp, so a replay of it can only arrive while its nonce is still here. Keying
+// the expiry to the timestamp on the same clock as the window check leaves no edge: a
+// request stamped a whole window ahead stays for twice the window, and a step of the
+// wall clock moves both checks alike. (Expiring 2 × window after first use, on the
+// monotonic clock, forgot a nonce at the very millisecond its replay still passed the
+// window check: TestNoReplayAtTheWindowsEdge.) It is bounded: when it holds NoncesMax nonces, or a client holds its share of them, new
 // requests are refused (nonce_cache_full, 503 with Retry-After) until old nonces expire
 // — forgetting one early would let its replay through.
 //
 // Safe from any goroutine: the nonces are spread over nonceShards locks by hash, and
 // the counts per client sit behind their own lock (taken after a shard's, never before).
 type nonceCache struct {
-	lifetime     time.Duration // 2 × the clock window.
-	capacity     int           // Most nonces in all.
-	perClientMax int           // Most nonces of one client.
-	start        time.Time     // Origin of the monotonic expiry clock.
+	windowMs     int64 // The clock window in ms.
+	capacity     int   // Most nonces in all.
+	perClientMax int   // Most nonces of one client.
 	shards       [nonceShards]nonceShard
 
 	countsMu sync.Mutex
@@ -29,8 +32,10 @@ type nonceCache struct {
 	counts   map[uint64]int // Client → nonces held.
 }
 
-// nonceShard holds the nonces whose hash falls to it, in a set and in a queue in the
-// order they expire (insertion order: the expiry is the insertion time plus lifetime).
+// nonceShard holds the nonces whose hash falls to it, in a set and in a queue in
+// insertion order. Expiries follow the timestamps, which are within the window of their
+// insertion, so the queue is nearly in expiry order: expire stops at the first entry
+// still live, and an entry behind it stays at most 2 × window after its insertion.
 type nonceShard struct {
 	mu    sync.Mutex
 	seen  map[nonceKey]struct{}
@@ -43,26 +48,27 @@ type nonceShard struct {
 type nonceKey [16]byte
 
 type nonceEntry struct {
-	key     nonceKey
-	client  uint64
-	expires time.Duration // Since start.
+	key       nonceKey
+	client    uint64
+	expiresMs int64 // Forgotten once the clock (Unix ms) reaches it: timestamp + window + 1.
 }
 
 func newNonceCache(window time.Duration, capacity int) *nonceCache {
-	c := &nonceCache{lifetime: 2 * window, capacity: capacity,
-		perClientMax: max(1, capacity/noncesPerClientShare), start: time.Now(),
-		counts: map[uint64]int{}}
+	c := &nonceCache{windowMs: window.Milliseconds(), capacity: capacity,
+		perClientMax: max(1, capacity/noncesPerClientShare), counts: map[uint64]int{}}
 	for i := range c.shards {
 		c.shards[i].seen = map[nonceKey]struct{}{}
 	}
 	return c
 }
 
-// use records client's nonce, or returns errNonceReplayed if it is remembered, or
+// use records client's nonce of a request stamped timestampMs (already checked to be
+// within the window of now), or returns errNonceReplayed if it is remembered, or
 // errNonceCacheFull (with how long until room is made) at the bound. Nonces expire
 // lazily, shard by shard as requests reach them; at the bound every shard is swept once
 // before a request is refused.
-func (c *nonceCache) use(client uint64, nonce []byte, now time.Time) (time.Duration, error) {
+func (c *nonceCache) use(client uint64, nonce []byte, timestampMs int64, now time.Time) (
+	time.Duration, error) {
 	var prefix [8]byte
 	binary.LittleEndian.PutUint64(prefix[:], client)
 	hash := sha256.New()
@@ -70,8 +76,9 @@ func (c *nonceCache) use(client uint64, nonce []byte, now time.Time) (time.Durat
 	hash.Write(nonce)
 	var key nonceKey
 	copy(key[:], hash.Sum(nil))
-	clock := now.Sub(c.start)
-	wait, err := c.tryUse(client, key, clock)
+	clock := now.UnixMilli()
+	expiresMs := timestampMs + c.windowMs + 1
+	wait, err := c.tryUse(client, key, expiresMs, clock)
 	if err == errNonceCacheFull {
 		for i := range c.shards {
 			shard := &c.shards[i]
@@ -79,13 +86,13 @@ func (c *nonceCache) use(client uint64, nonce []byte, now time.Time) (time.Durat
 			c.expire(shard, clock)
 			shard.mu.Unlock()
 		}
-		wait, err = c.tryUse(client, key, clock)
+		wait, err = c.tryUse(client, key, expiresMs, clock)
 	}
 	return wait, err
 }
 
 // tryUse is use within the nonce's shard.
-func (c *nonceCache) tryUse(client uint64, key nonceKey, clock time.Duration) (
+func (c *nonceCache) tryUse(client uint64, key nonceKey, expiresMs, clock int64) (
 	time.Duration, error) {
 	shard := &c.shards[key[0]%nonceShards]
 	shard.mu.Lock()
@@ -102,22 +109,22 @@ func (c *nonceCache) tryUse(client uint64, key nonceKey, clock time.Duration) (
 	}
 	c.countsMu.Unlock()
 	if full {
-		wait := c.lifetime
+		waitMs := 2*c.windowMs + 1
 		if shard.head < len(shard.queue) {
-			wait = shard.queue[shard.head].expires - clock
+			waitMs = shard.queue[shard.head].expiresMs - clock
 		}
-		return max(wait, time.Second), errNonceCacheFull
+		return max(time.Duration(waitMs)*time.Millisecond, time.Second), errNonceCacheFull
 	}
 	shard.seen[key] = struct{}{}
 	shard.queue = append(shard.queue, nonceEntry{key: key, client: client,
-		expires: clock + c.lifetime})
+		expiresMs: expiresMs})
 	return 0, nil
 }
 
 // expire forgets the shard's nonces whose time is over. The caller holds shard.mu.
-func (c *nonceCache) expire(shard *nonceShard, clock time.Duration) {
+func (c *nonceCache) expire(shard *nonceShard, clock int64) {
 	start := shard.head
-	for shard.head < len(shard.queue) && shard.queue[shard.head].expires <= clock {
+	for shard.head < len(shard.queue) && shard.queue[shard.head].expiresMs <= clock {
 		delete(shard.seen, shard.queue[shard.head].key)
 		shard.head++
 	}

@@ -1,8 +1,12 @@
 package api
 
 import (
+	"context"
+	"net/http"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"sequent/netio/jsonview"
 )
@@ -49,4 +53,43 @@ func TestMalformedNumbersAreRefused(t *testing.T) {
 	if got := decode[jsonview.Transfer](t, h.operator("GET", "/v1/transfers/0700", "")); got.Amount != "10" {
 		t.Fatalf(`amount "010" moved %s, want 10`, got.Amount)
 	}
+}
+
+// TestNoReplayAtTheWindowsEdge: a request stamped a whole window ahead of the server's
+// clock is accepted, and so is any request whose stamp is within the window of the
+// server's clock — so its replay passes the clock check until the server's clock reaches
+// stamp + window, which is twice the window after the first use. The nonce must still be
+// remembered then. It was not: the cache forgot a nonce exactly 2 × window after its
+// first use (and measured that on the monotonic clock while the window is checked on
+// the wall clock, in milliseconds), so the replay at that instant was authenticated and
+// served again. (A replayed write is still answered "exists" by the ledger's own
+// idempotency; a read is served again.)
+func TestNoReplayAtTheWindowsEdge(t *testing.T) {
+	window := 10 * time.Second
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	h := newHarness(t, func(c *Config) { c.ClockWindow = window; c.Now = clock })
+	h.createAccounts("1", "2")
+	start := clock()
+	signer := h.signer(operatorClient)
+	signer.Now = func() time.Time { return start.Add(window) } // A whole window ahead.
+	request, err := http.NewRequest("GET", h.base+"/v1/accounts/1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := signer.Sign(request.Header, "GET", "/v1/accounts/1", nil); err != nil {
+		t.Fatal(err)
+	}
+	h.expect(h.send(request.Clone(context.Background())), 200, "")
+	for _, later := range []time.Duration{window, 2*window - time.Millisecond, 2 * window} {
+		mu.Lock()
+		now = start.Add(later)
+		mu.Unlock()
+		h.expect(h.send(request.Clone(context.Background())), 401, "nonce_replayed")
+	}
+	mu.Lock()
+	now = start.Add(2*window + time.Millisecond)
+	mu.Unlock()
+	h.expect(h.send(request.Clone(context.Background())), 401, "timestamp_out_of_window")
 }

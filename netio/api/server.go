@@ -347,7 +347,7 @@ func (s *Server) authenticate(ctx *fasthttp.RequestCtx, body []byte) (*netio.Cli
 		s.authFailed(ctx, err, c.client, true)
 		return nil, false
 	}
-	wait, err := s.nonces.use(c.client, c.nonce, s.now())
+	wait, err := s.nonces.use(c.client, c.nonce, c.timestamp, s.now())
 	switch {
 	case errors.Is(err, errNonceCacheFull):
 		s.counters.busy.Add(1)
