@@ -38,6 +38,7 @@ type reconcileOptions struct {
 	jsonPath       string
 	csvPath        string
 	http           []string
+	token          string // Admin bearer token for the cross-shard report.
 	anchor         string
 	noTrialBalance bool
 	memoryEntries  int
@@ -78,7 +79,9 @@ standby to compare their chains, and --chain-anchor OP:HASH from an earlier repo
 history) and, from the first --http node, the cross-shard report (GET /v1/reconcile):
 per-ledger totals over every shard, each settlement pair's position, the sagas in flight
 with their age; it fails when a ledger does not balance over the shards or a pair is
-inconsistent). Without --statement only the checks run.
+inconsistent). The cross-shard report covers every client's accounts, so it takes that
+node's admin token (--token, or better SEQUENT_ADMIN_TOKEN). Without --statement only the
+checks run.
 
 Everything is read through the public protocol with an operator's key (a read-only
 standby works) and the operators' HTTP endpoints: no node's files are opened. Memory is
@@ -116,6 +119,7 @@ Outputs: a summary on stdout; --json FILE (the whole report, differences include
 	flags.StringVar(&o.jsonPath, "json", "", "write the full report as JSON to this file (- for stdout)")
 	flags.StringVar(&o.csvPath, "csv", "", "write the differences as CSV to this file")
 	flags.StringArrayVar(&o.http, "http", nil, "operators' HTTP address of a node whose log chain to verify (repeat: primary and standby); the first one also reports the cross-shard invariants (section shards)")
+	flags.StringVar(&o.token, "token", os.Getenv("SEQUENT_ADMIN_TOKEN"), "admin bearer token of the first --http node, for its cross-shard report (SEQUENT_ADMIN_TOKEN)")
 	flags.StringVar(&o.anchor, "chain-anchor", "", "OP:HASH from an earlier report: the chain at OP must still be HASH")
 	flags.BoolVar(&o.noTrialBalance, "no-trial-balance", false, "skip the trial balance")
 	flags.IntVar(&o.memoryEntries, "memory-entries", reconcile.RunEntriesDefault, "entries each side sorts in memory before spilling to disk (64 bytes each)")
@@ -141,7 +145,8 @@ func (o *reconcileOptions) run(cmd *cobra.Command) error {
 				return err
 			}
 			// The cross-shard invariants, as the first node named computes them.
-			options.Checks = append(options.Checks, chain, reconcile.ShardsCheck{Address: o.http[0]})
+			options.Checks = append(options.Checks, chain,
+				reconcile.ShardsCheck{Address: o.http[0], Token: o.token})
 		}
 		report, err := reconcile.Run(ctx, options)
 		if err != nil {
@@ -172,6 +177,10 @@ func (o *reconcileOptions) options(cmd *cobra.Command) (reconcile.Options, func(
 		if options.Account, err = parseID(cmd, "account", o.account); err != nil {
 			return options, closeOutputs, err
 		}
+	}
+	if len(o.http) > 0 && strings.TrimSpace(o.token) == "" {
+		return options, closeOutputs, usage(cmd, "--http: the cross-shard report needs the node's "+
+			"admin token: set SEQUENT_ADMIN_TOKEN or pass --token")
 	}
 	if o.statement == "" && o.account == "" && len(o.http) == 0 && o.noTrialBalance {
 		return options, closeOutputs, usage(cmd, "nothing to do: give --statement and "+

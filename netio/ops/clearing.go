@@ -9,11 +9,13 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// The clearing read endpoints: settlement netting and the log's chain check. They are
-// GET and change nothing. The settlement listing shows any account's transfers and net
-// positions, read as the system past every client's ownership (the binary protocol shows
-// a client only what it may read), and runs on the shard's sequencer: it takes an admin
-// bearer token, checked before its arguments (401/403, as for the admin actions; not
+// The clearing read endpoints: settlement netting, the log's chain check and the
+// cross-shard report. They are GET and change nothing. The settlement listing shows any
+// account's transfers and net positions, read as the system past every client's
+// ownership (the binary protocol shows a client only what it may read), and runs on the
+// shard's sequencer; the cross-shard report sums every client's accounts per ledger and
+// lists other clients' transfer ids in flight, over every shard. Both take an admin
+// bearer token, checked before the arguments (401/403, as for the admin actions; not
 // audited, since nothing changes). The chain check shows no account data (op numbers,
 // counts, hashes) and stays behind the allow-list only, for auditors' tools. Each runs
 // one at a time (a second concurrent request is 409 busy): both walk a lot of data.
@@ -74,6 +76,9 @@ func (s *Server) handleClearing(ctx *fasthttp.RequestCtx, path string) {
 	case PathChain:
 		run, err = s.chainRequest(ctx)
 	case PathReconcile:
+		if _, ok := s.authorize(ctx, "reconcile"); !ok {
+			return
+		}
 		if s.sources.Reconcile != nil {
 			run = s.sources.Reconcile
 		}

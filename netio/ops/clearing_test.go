@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -205,5 +206,42 @@ func TestSettlementNeedsAdminToken(t *testing.T) {
 	}
 	if r := get(t, server, PathChain); r.code != http.StatusOK {
 		t.Errorf("chain without a token: %d %s", r.code, r.body)
+	}
+}
+
+// TestReconcileNeedsAdminToken: the cross-shard report sums every client's accounts per
+// ledger (the binary protocol's ledger totals leave out what the caller may not read) and
+// lists other clients' transfer ids in flight, and it walks every shard: like the
+// settlement listing it takes an admin token (401 without, 403 with a wrong one, the
+// source not run in either case). It needed none before: GET /v1/reconcile answered 200
+// to anyone the allow-list let in.
+func TestReconcileNeedsAdminToken(t *testing.T) {
+	var calls atomic.Int64
+	sources := newFakeSources().sources()
+	sources.Reconcile = func(ctx context.Context) (any, error) {
+		calls.Add(1)
+		return map[string]any{"ok": true}, nil
+	}
+	server := startServer(t, Config{Tokens: TokenChecker(testTokens)}, sources)
+	url := "http://" + server.Address() + PathReconcile
+	for _, c := range []struct {
+		token string
+		code  int
+		want  string
+	}{{"", http.StatusUnauthorized, CodeUnauthorized},
+		{"guess", http.StatusForbidden, CodeForbidden}} {
+		r := call(t, nil, http.MethodGet, url, c.token, nil, nil)
+		if r.code != c.code || r.reply(t).Code != c.want {
+			t.Errorf("token %q: %d %s", c.token, r.code, r.body)
+		}
+	}
+	if ran := calls.Load(); ran != 0 {
+		t.Fatalf("the reconcile source ran %d times without a valid token", ran)
+	}
+	if r := call(t, nil, http.MethodGet, url, testTokens["bob"], nil, nil); r.code != http.StatusOK {
+		t.Errorf("with the token: %d %s", r.code, r.body)
+	}
+	if ran := calls.Load(); ran != 1 {
+		t.Fatalf("the reconcile source ran %d times with a valid token, want 1", ran)
 	}
 }

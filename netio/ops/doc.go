@@ -40,6 +40,7 @@
 //	GET  /v1/reconcile          the cross-shard report: per-ledger totals over every
 //	                            shard, settlement pairs, sagas in flight with their age,
 //	                            ok (every invariant holds) and settled (Sources.Reconcile).
+//	                            Needs an admin bearer token (every client's totals).
 //	POST /v1/admin/promote      {"ok":true,"action":"promote","epoch":N}
 //	POST /v1/admin/snapshot     {"ok":true,"action":"snapshot"}
 //	POST /v1/admin/reload-keys  {"ok":true,"action":"reload-keys"}

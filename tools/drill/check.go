@@ -133,7 +133,7 @@ func (d *drill) checkShards(ctx context.Context, primary *node) error {
 	var report reconcile.Report
 	err := retry(ctx, func() error {
 		var err error
-		if report, err = primary.reconcile(ctx); err != nil {
+		if report, err = primary.reconcile(ctx, d.token); err != nil {
 			return err
 		}
 		if !report.Settled {

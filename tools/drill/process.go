@@ -279,13 +279,15 @@ func (n *node) waitFor(ctx context.Context, what string, condition func(s status
 	}
 }
 
-// reconcile fetches the node's cross-shard report (GET /v1/reconcile).
-func (n *node) reconcile(ctx context.Context) (reconcile.Report, error) {
+// reconcile fetches the node's cross-shard report (GET /v1/reconcile, with the admin
+// token).
+func (n *node) reconcile(ctx context.Context, token string) (reconcile.Report, error) {
 	request, err := http.NewRequestWithContext(ctx, http.MethodGet,
 		"http://"+n.http+"/v1/reconcile", nil)
 	if err != nil {
 		return reconcile.Report{}, err
 	}
+	request.Header.Set("Authorization", "Bearer "+token)
 	response, err := httpClient.Do(request)
 	if err != nil {
 		return reconcile.Report{}, err

@@ -305,7 +305,8 @@ func TestClearingCommands(t *testing.T) {
 	reconcileArgs := func(statement, report string, extra ...string) []string {
 		return append(append([]string{"reconcile", "--statement", statement, "--account", "50",
 			"--ledgers", ledgers, "--json", report, "--http", primaryHTTP, "--http",
-			standbyHTTP}, onStandby...), extra...)
+			standbyHTTP, "--token", adminTokenOf(t, filepath.Join(primaryData, "keys.json"))},
+			onStandby...), extra...)
 	}
 	directory := t.TempDir()
 	clean := filepath.Join(directory, "clean.csv")

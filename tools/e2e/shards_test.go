@@ -6,6 +6,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"path/filepath"
 	"testing"
 
 	"sequent/core/model"
@@ -36,7 +37,7 @@ func TestShardedCrashLoop(t *testing.T) {
 	ctx, cancel := context30s()
 	defer cancel()
 	checkExactlyOnce(t, ctx, c, load, accountCount)
-	report := settledReport(t, httpAddress)
+	report := settledReport(t, httpAddress, adminTokenOf(t, filepath.Join(data, "keys.json")))
 	crossing := 0
 	for _, pair := range report.Pairs {
 		if pair.Credited != "0" {
@@ -53,12 +54,18 @@ func TestShardedCrashLoop(t *testing.T) {
 }
 
 // settledReport waits (bounded) until the node's cross-shard report shows no saga in
-// flight, and requires every invariant to hold and every pair to net to zero.
-func settledReport(t *testing.T, httpAddress string) reconcile.Report {
+// flight, and requires every invariant to hold and every pair to net to zero. The report
+// takes the node's admin token.
+func settledReport(t *testing.T, httpAddress, token string) reconcile.Report {
 	t.Helper()
 	var report reconcile.Report
 	eventually(t, "every saga to finish", func() bool {
-		response, err := http.Get("http://" + httpAddress + "/v1/reconcile")
+		request, err := http.NewRequest(http.MethodGet, "http://"+httpAddress+"/v1/reconcile", nil)
+		if err != nil {
+			return false
+		}
+		request.Header.Set("Authorization", "Bearer "+token)
+		response, err := http.DefaultClient.Do(request)
 		if err != nil {
 			return false
 		}

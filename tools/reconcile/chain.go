@@ -153,7 +153,7 @@ func (c ChainCheck) ask(ctx context.Context, address string, anchorOp uint64) (
 		query.Set("anchor_op", strconv.FormatUint(anchorOp, 10))
 	}
 	var check wal.ChainCheck
-	err := getJSON(ctx, c.Client, address, "/v1/audit/chain?"+query.Encode(), &check)
+	err := getJSON(ctx, c.Client, address, "/v1/audit/chain?"+query.Encode(), "", &check)
 	if err != nil {
 		return wal.ChainCheck{}, fmt.Errorf("chain check at %s: %w", address, err)
 	}
@@ -162,7 +162,8 @@ func (c ChainCheck) ask(ctx context.Context, address string, anchorOp uint64) (
 
 // getJSON GETs path from a node's operators' HTTP (address: host:port, or a URL) and
 // decodes its JSON answer into result; any status but 200 is an error with the body.
-func getJSON(ctx context.Context, client *http.Client, address, path string, result any) error {
+func getJSON(ctx context.Context, client *http.Client, address, path, token string,
+	result any) error {
 	base := address
 	if !strings.Contains(base, "://") {
 		base = "http://" + base
@@ -173,6 +174,9 @@ func getJSON(ctx context.Context, client *http.Client, address, path string, res
 		strings.TrimRight(base, "/")+path, nil)
 	if err != nil {
 		return err
+	}
+	if token != "" {
+		request.Header.Set("Authorization", "Bearer "+token)
 	}
 	if client == nil {
 		client = http.DefaultClient

@@ -17,6 +17,7 @@ import (
 // Sagas in flight are listed, not failed: under traffic they are normal.
 type ShardsCheck struct {
 	Address string // host:port (http) or a URL of the node's operators' HTTP.
+	Token   string // The node's admin bearer token (the report covers every client).
 	Client  *http.Client
 }
 
@@ -28,7 +29,7 @@ func (ShardsCheck) Name() string { return "shards" }
 // Run implements Check.
 func (c ShardsCheck) Run(ctx context.Context) (Section, error) {
 	var report noderec.Report
-	if err := getJSON(ctx, c.Client, c.Address, "/v1/reconcile", &report); err != nil {
+	if err := getJSON(ctx, c.Client, c.Address, "/v1/reconcile", c.Token, &report); err != nil {
 		return Section{}, fmt.Errorf("cross-shard report at %s: %w", c.Address, err)
 	}
 	section := Section{OK: report.OK, Details: report}
