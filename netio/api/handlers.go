@@ -33,8 +33,12 @@ func decodeOneOrMany[T any](body []byte) (items []T, single bool, err error) {
 	return items, false, err
 }
 
-// decodeStrict decodes exactly one JSON value with no unknown fields and nothing after.
+// decodeStrict decodes exactly one JSON value with no unknown fields and nothing after,
+// whose keys are exact (checkKeys).
 func decodeStrict(data []byte, target any) error {
+	if err := checkKeys(data); err != nil {
+		return err
+	}
 	decoder := json.NewDecoder(bytes.NewReader(data))
 	decoder.DisallowUnknownFields()
 	if err := decoder.Decode(target); err != nil {
@@ -45,6 +49,76 @@ func decodeStrict(data []byte, target any) error {
 	}
 	if _, err := decoder.Token(); err == nil {
 		return errors.New("data after the JSON value")
+	}
+	return nil
+}
+
+// checkKeys refuses a JSON text with an object key that is not all of [a-z0-9_] (every
+// field the API takes is so named) or that appears twice in one object (after
+// unescaping). encoding/json matches keys case-insensitively, with Unicode folding, and
+// keeps the last of duplicates; a proxy, gateway or risk filter in front of Sequent
+// usually reads them exactly, and one body would then say two things (a differential on
+// money: {"amount":"1","Amount":"1000000"}). Syntax errors are left to the decoder.
+func checkKeys(data []byte) error {
+	decoder := json.NewDecoder(bytes.NewReader(data))
+	decoder.UseNumber() // No float parsing: values are not looked at.
+	type level struct {
+		object    bool
+		expectKey bool
+		keys      []string
+	}
+	var stack []level
+	for {
+		token, err := decoder.Token()
+		if err != nil {
+			return nil // io.EOF, or a syntax error the decoder reports.
+		}
+		top := len(stack) - 1
+		switch value := token.(type) {
+		case json.Delim:
+			switch value {
+			case '{', '[':
+				stack = append(stack, level{object: value == '{', expectKey: value == '{'})
+			default:
+				stack = stack[:top]
+				if top > 0 && stack[top-1].object {
+					stack[top-1].expectKey = true
+				}
+			}
+		case string:
+			if top >= 0 && stack[top].object && stack[top].expectKey {
+				if len(stack[top].keys) == objectKeysMax {
+					return fmt.Errorf("json: an object of more than %d keys", objectKeysMax)
+				}
+				if err := checkKey(value, stack[top].keys); err != nil {
+					return err
+				}
+				stack[top].keys = append(stack[top].keys, value)
+				stack[top].expectKey = false
+				continue
+			}
+			if top >= 0 && stack[top].object {
+				stack[top].expectKey = true
+			}
+		default:
+			if top >= 0 && stack[top].object {
+				stack[top].expectKey = true
+			}
+		}
+	}
+}
+
+// checkKey refuses a key outside [a-z0-9_] or one already in keys.
+func checkKey(key string, keys []string) error {
+	for i := 0; i < len(key); i++ {
+		if c := key[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return fmt.Errorf("json: key %q: keys are lowercase field names, exactly", truncate(key, 64))
+		}
+	}
+	for _, seen := range keys {
+		if seen == key {
+			return fmt.Errorf("json: key %q given twice", key)
+		}
 	}
 	return nil
 }

@@ -68,6 +68,11 @@ const (
 	// also the most handlers running at once).
 	connectionsMax = 4096
 
+	// objectKeysMax bounds the keys of one JSON object in a body: the largest the API
+	// takes (a conversion request) has 15, so more cannot be valid, and checkKeys's
+	// duplicate scan stays short however a body is made.
+	objectKeysMax = 32
+
 	// pageLimitDefault is the page size of account transfer and balance listings when
 	// the query gives none.
 	pageLimitDefault = 100

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -92,4 +93,64 @@ func TestNoReplayAtTheWindowsEdge(t *testing.T) {
 	now = start.Add(2*window + time.Millisecond)
 	mu.Unlock()
 	h.expect(h.send(request.Clone(context.Background())), 401, "timestamp_out_of_window")
+}
+
+// TestJSONKeysAreExact: a body's keys are the documented names exactly, each once per
+// object. encoding/json alone matches keys case-insensitively (and with Unicode folding)
+// and keeps the last of duplicates, so {"amount":"1","Amount":"1000000"} moved a million
+// while a gateway or a risk filter in front of Sequent that reads JSON the usual way
+// (exact, first or last key) saw 1: a parser differential on money. Each of these was
+// applied before (201); each is now a 400 bad_request and nothing moves.
+func TestJSONKeysAreExact(t *testing.T) {
+	h := newHarness(t)
+	h.createAccounts("1", "2")
+	const rest = `"debit_account_id":"1","credit_account_id":"2","ledger":1,"code":1`
+	for i, body := range []string{
+		`{"id":"10",` + rest + `,"amount":"1","Amount":"1000000"}`,
+		`{"id":"11",` + rest + `,"amount":"1","amount":"1000000"}`,
+		`{"id":"12",` + rest + `,"AMOUNT":"1000000"}`,
+		`{"ID":"13",` + rest + `,"amount":"1"}`,
+		`[{"id":"14",` + rest + `,"amount":"1","ledger":1}]`,
+		`{"id":"15",` + rest + `,"amount":"1","user_data_\u0031\u0032\u0038":"7","user_data_128":"8"}`,
+	} {
+		r := h.operator("POST", "/v1/transfers", body)
+		if r.code != 400 || r.errorCode(t) != "bad_request" {
+			t.Errorf("body %d %s: HTTP %d %s, want 400 bad_request", i, body, r.code, r.body)
+		}
+	}
+	h.expect(h.operator("POST", "/v1/accounts/lookup", `{"ids":["1"],"IDS":["2"]}`), 400, "bad_request")
+	h.expect(h.operator("POST", "/v1/transfers/lookup", `{"\u017fids":["1"]}`), 400, "bad_request")
+	account := decode[jsonview.Account](t, h.operator("GET", "/v1/accounts/1", ""))
+	if account.DebitsPosted != "0" {
+		t.Fatalf("a refused body moved money: %+v", account)
+	}
+	// Exact keys, nested objects and arrays, escapes in values: accepted.
+	h.expect(h.operator("POST", "/v1/transfers", `{"id":"20",`+rest+`,"amount":"1"}`), 201, "")
+	h.expect(h.operator("POST", "/v1/transfers/lookup", `{"ids":["20","21"]}`), 200, "")
+}
+
+// TestCheckKeysBoundsObjects: an object of more keys than any the API takes is refused
+// at objectKeysMax, before the duplicate scan could grow quadratic.
+func TestCheckKeysBoundsObjects(t *testing.T) {
+	var body strings.Builder
+	body.WriteString("{")
+	for i := 0; i <= objectKeysMax; i++ {
+		if i > 0 {
+			body.WriteString(",")
+		}
+		body.WriteString(`"k` + strconv.Itoa(i) + `":1`)
+	}
+	body.WriteString("}")
+	if err := checkKeys([]byte(body.String())); err == nil {
+		t.Fatalf("an object of %d keys passed", objectKeysMax+1)
+	}
+	nested := `[{"a":{"b":[1,{"c":"d"}],"e":null},"f":[]},{"a":1}]`
+	if err := checkKeys([]byte(nested)); err != nil {
+		t.Fatalf("%s: %v", nested, err)
+	}
+	for _, bad := range []string{`[{"a":1},{"a":1,"a":2}]`, `{"a":{"b":1,"b":1}}`, `{"a":[{"B":1}]}`} {
+		if checkKeys([]byte(bad)) == nil {
+			t.Errorf("%s passed", bad)
+		}
+	}
 }
