@@ -36,8 +36,11 @@ func (l *Ledger) ResolveAccount(id model.Uint128) (uint32, uint32, bool) {
 
 // riskActive reports whether the rules apply to the batch being applied: some rule is in
 // force and the batch is not the system's own (the matching engine's holds and
-// settlements are not client transfers).
-func (l *Ledger) riskActive() bool { return !l.system && l.risk.Active() }
+// settlements are not client transfers). Step 1 of a cross-shard transfer is the
+// client's own debit (CreateSagaTransfersAs), so the rules apply to it: without that, a
+// transfer whose payee lived on another shard passed every rule
+// (TestRiskRulesBindCrossShardTransfers).
+func (l *Ledger) riskActive() bool { return (!l.system || l.saga) && l.risk.Active() }
 
 // checkRisk evaluates a single-phase or pending transfer with the amount it would move.
 // It returns the refusal, or StatusOK with held set when an anomaly rule holds it.
@@ -50,6 +53,14 @@ func (l *Ledger) checkRisk(t *model.Transfer, debitIndex, creditIndex uint32,
 		DebitID: t.DebitAccountID, CreditID: t.CreditAccountID,
 		CreditCreated: l.accounts.at(creditIndex).Timestamp, Ledger: t.Ledger,
 		Amount: amount, Timestamp: timestamp, InChain: l.undo.active}
+	if l.saga {
+		// Step 1 of a cross-shard transfer credits Sequent's settlement account; the payee
+		// and its age are on the credit shard. The debit side's rules and the client's
+		// bind here; cooling-off (the payee's age) is not judged (CreditCreated 0 passes
+		// it), and a hold is a refusal, as in a chain: a saga's step 1 cannot wait for an
+		// operator's review.
+		l.riskTransfer.CreditCreated, l.riskTransfer.InChain = 0, true
+	}
 	status := l.risk.Evaluate(&l.riskTransfer, &result.Risk)
 	if status == model.StatusRiskHeldForReview {
 		result.Rule = result.Risk.Rule

@@ -246,6 +246,9 @@ func (b *Book) StartRun(l *ledger.Ledger, client uint64, events []model.Transfer
 		if passing[i] {
 			results[i].Status = b.started(l, client, &events[i], credits[i], first+uint64(i),
 				stepResults[i].Status, indexes[i], &results[i], messages)
+			if stepResults[i].Rule != 0 { // A risk refusal: which rule, which limit.
+				results[i].Rule, results[i].Risk = stepResults[i].Rule, stepResults[i].Risk
+			}
 		}
 	}
 }
