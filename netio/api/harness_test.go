@@ -33,6 +33,7 @@ const (
 	ecdsaClient    = 3
 	limitedClient  = 4
 	fencedClient   = 5 // May connect from 10.0.0.0/8 only.
+	plainClient    = 6 // read and transfer, no grants: sees and moves only its own.
 )
 
 var testSecret = bytes.Repeat([]byte{0x42}, 32)
@@ -66,6 +67,8 @@ func testKeys(t testing.TB) (*netio.Keyring, *ecdsa.PrivateKey) {
 			{ID: fencedClient, Name: "fenced", Permissions: all,
 				Keys:            []netio.KeysFileKey{{ID: 1, Secret: secret}},
 				AllowedNetworks: []string{"10.0.0.0/8"}},
+			{ID: plainClient, Name: "plain", Permissions: []string{"read", "transfer"},
+				Keys: []netio.KeysFileKey{{ID: 1, Secret: secret}}},
 		}})
 	if err != nil {
 		t.Fatal(err)

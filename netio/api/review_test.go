@@ -2,6 +2,10 @@ package api
 
 import (
 	"context"
+	"crypto/elliptic"
+	"encoding/asn1"
+	"encoding/base64"
+	"math/big"
 	"net/http"
 	"strconv"
 	"strings"
@@ -153,4 +157,94 @@ func TestCheckKeysBoundsObjects(t *testing.T) {
 			t.Errorf("%s passed", bad)
 		}
 	}
+}
+
+// TestAnotherClientsMoney: a client with read and transfer but no grant reaches the
+// operator's accounts through no route: reads answer as if they did not exist (single,
+// lookup, paged transfers and balances, a transfer by id), writes that would debit them
+// are refused with the ownership codes (one, batch, post and void of the operator's
+// pending transfer, a conversion paid from them), and the operator's balances do not
+// change. Paying into them is allowed (issue 11). This held on main: a regression guard
+// for the API's share of the ownership rules.
+func TestAnotherClientsMoney(t *testing.T) {
+	h := newHarness(t)
+	h.createAccounts("1", "2", "90")
+	h.expect(h.operator("POST", "/v1/accounts", `{"id":"91","ledger":2,"code":1}`), 201, "")
+	h.expect(h.operator("POST", "/v1/transfers",
+		`{"id":"50","debit_account_id":"1","credit_account_id":"2","amount":"40","ledger":1,"code":1,"flags":2}`), 201, "")
+	plain := h.signer(plainClient)
+	as := func(method, uri, body string) response { return h.do(plain, method, uri, body) }
+	h.expect(as("POST", "/v1/accounts", `[{"id":"60","ledger":1,"code":1,"flags":10},
+		{"id":"61","ledger":2,"code":1,"flags":10}]`), 200, "")
+	for _, uri := range []string{"/v1/accounts/1", "/v1/accounts/1/transfers",
+		"/v1/accounts/1/balances", "/v1/accounts/2/transfers?order=oldest&limit=5"} {
+		h.expect(as("GET", uri, ""), 404, "account_not_found")
+	}
+	h.expect(as("GET", "/v1/transfers/50", ""), 404, "transfer_not_found")
+	for _, lookup := range []string{"/v1/accounts/lookup", "/v1/transfers/lookup"} {
+		if r := as("POST", lookup, `{"ids":["1","2","50"]}`); r.code != 200 || string(r.body) != "[]\n" {
+			t.Fatalf("%s of another's ids: %d %s", lookup, r.code, r.body)
+		}
+	}
+	status := func(r response) string { return decode[jsonview.Result](t, r).Status }
+	debit := `{"id":"70","debit_account_id":"1","credit_account_id":"60","amount":"5","ledger":1,"code":1}`
+	if got := status(as("POST", "/v1/transfers", debit)); got != "debit_account_not_owned" {
+		t.Fatalf("debit another's account: %s", got)
+	}
+	batch := decode[[]jsonview.Result](t, as("POST", "/v1/transfers", `[`+
+		strings.Replace(debit, `"70"`, `"71"`, 1)+`,`+strings.Replace(debit, `"70"`, `"72"`, 1)+`]`))
+	if len(batch) != 2 || batch[0].Status != "debit_account_not_owned" ||
+		batch[1].Status != "debit_account_not_owned" {
+		t.Fatalf("batch: %+v", batch)
+	}
+	for _, resolve := range []string{"post", "void"} {
+		if got := status(as("POST", "/v1/transfers/50/"+resolve, `{"id":"73"}`)); got == "ok" {
+			t.Fatalf("%s of another's pending transfer answered ok", resolve)
+		}
+	}
+	conversion := as("POST", "/v1/conversions", `{"id":"80","payer":"1","payee":"61",
+		"source_liquidity":"90","target_liquidity":"91","source_ledger":1,"target_ledger":2,
+		"source_scale":2,"target_scale":2,"rate":"1","quote_id":"1","code":5,"amount":"10"}`)
+	if conversion.code != 422 || decode[jsonview.Conversion](t, conversion).Applied {
+		t.Fatalf("conversion paid from another's account: %d %s", conversion.code, conversion.body)
+	}
+	// Paying in needs no right over the payee's account.
+	h.expect(as("POST", "/v1/transfers",
+		`{"id":"74","debit_account_id":"60","credit_account_id":"1","amount":"0","ledger":1,"code":1}`), 201, "")
+	account := decode[jsonview.Account](t, h.operator("GET", "/v1/accounts/1", ""))
+	if account.DebitsPosted != "0" || account.DebitsPending != "40" {
+		t.Fatalf("the operator's account 1 changed: %+v", account)
+	}
+}
+
+// TestMalleatedSignatureIsAReplay: ECDSA accepts (r, s) and (r, n−s) alike, so anyone
+// who sees a signed request can make a second valid signature for it. That is no
+// replay vector: the nonce cache keys on (client, nonce), not on the signature, so the
+// malleated copy is refused as nonce_replayed. (Held on main: a regression guard.)
+func TestMalleatedSignatureIsAReplay(t *testing.T) {
+	h := newHarness(t)
+	request, err := http.NewRequest("GET", h.base+"/v1/accounts/1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.signer(ecdsaClient).Sign(request.Header, "GET", "/v1/accounts/1", nil); err != nil {
+		t.Fatal(err)
+	}
+	der, err := base64.StdEncoding.DecodeString(request.Header.Get(HeaderSignature))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var signature struct{ R, S *big.Int }
+	if _, err := asn1.Unmarshal(der, &signature); err != nil {
+		t.Fatal(err)
+	}
+	signature.S = new(big.Int).Sub(elliptic.P256().Params().N, signature.S)
+	malleated, err := asn1.Marshal(signature)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.expect(h.send(request.Clone(context.Background())), 404, "account_not_found")
+	copied := request.Clone(context.Background())
+	copied.Header.Set(HeaderSignature, base64.StdEncoding.EncodeToString(malleated))
+	h.expect(h.send(copied), 401, "nonce_replayed")
 }
