@@ -476,9 +476,10 @@ func parseFilter(args *fasthttp.Args) (model.AccountFilter, error) {
 				problem = fmt.Errorf("order=%q: want newest or oldest", value)
 			}
 		case "before":
-			if before := number(63); before > 0 {
-				filter.TimestampMax = before - 1
-			}
+			// Only timestamps below before: TimestampMax = before − 1, where 0 means no
+			// bound, so before=0 and before=1 (nothing is below them) ask for at most 1,
+			// which no timestamp is (the core's are nanoseconds since 1970).
+			filter.TimestampMax = max(number(63), 2) - 1
 		case "after":
 			filter.TimestampMin = number(63) + 1
 		case "side":

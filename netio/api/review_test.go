@@ -305,3 +305,28 @@ func TestReplayAfterFailoverAppliesNothing(t *testing.T) {
 		t.Fatalf("account 1 debited %s, want 7 (one payment)", account.DebitsPosted)
 	}
 }
+
+// TestPageBeforeTheFirstTimestamp: before=T lists only timestamps below T, so before=0
+// and before=1 list nothing. They listed everything: before − 1 became the filter's
+// TimestampMax, whose 0 means "no bound".
+func TestPageBeforeTheFirstTimestamp(t *testing.T) {
+	h := newHarness(t)
+	h.createAccounts("1", "2")
+	h.expect(h.operator("POST", "/v1/transfers",
+		`{"id":"10","debit_account_id":"1","credit_account_id":"2","amount":"1","ledger":1,"code":1}`), 201, "")
+	for _, query := range []string{"before=0", "before=1", "before=2", "order=oldest&before=1"} {
+		r := h.operator("GET", "/v1/accounts/1/transfers?"+query, "")
+		h.expect(r, 200, "")
+		if found := decode[[]jsonview.Transfer](t, r); len(found) != 0 {
+			t.Errorf("%s: %d transfers, want none", query, len(found))
+		}
+		r = h.operator("GET", "/v1/accounts/1/balances?"+query, "")
+		h.expect(r, 200, "")
+		if found := decode[[]jsonview.Balance](t, r); len(found) != 0 {
+			t.Errorf("balances %s: %d entries, want none", query, len(found))
+		}
+	}
+	if found := decode[[]jsonview.Transfer](t, h.operator("GET", "/v1/accounts/1/transfers", "")); len(found) != 1 {
+		t.Fatalf("without before: %d transfers, want 1", len(found))
+	}
+}
