@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"net"
 	"net/http"
@@ -72,7 +73,15 @@ func FuzzBodies(f *testing.F) {
 		"source_ledger":1,"target_ledger":2,"source_scale":2,"target_scale":2,"rate":"0.9234",
 		"quote_id":"7001","code":5,"amount":"10000"}`), "limit=0")
 	f.Add([]byte(`{"id":"3","amount":"max"}`), "order=sideways")
+	f.Add([]byte(`[{"id":"4","amount":"1","Amount":"2","a\u006dount":"3"},{"x":{"y":[{"z":1}]}}]`), "before=1")
 	f.Fuzz(func(t *testing.T, body []byte, query string) {
+		if checkKeys(body) == nil && bytes.Contains(body, []byte(`"Amount"`)) && json.Valid(body) &&
+			!bytes.Contains(body, []byte(`\"Amount\"`)) {
+			var probe map[string]json.RawMessage
+			if json.Unmarshal(body, &probe) == nil && probe["Amount"] != nil {
+				t.Fatalf("checkKeys passed an object with the key Amount: %q", body)
+			}
+		}
 		if transfers, _, err := decodeOneOrMany[jsonview.Transfer](body); err == nil {
 			for i := range transfers {
 				_, _ = transfers[i].Model()
