@@ -117,9 +117,11 @@ type Capture struct {
 	joinOp        uint64                  // First op of the live stream after a rebuild (0: not yet known).
 	consumedOp    uint64                  // Last op of the last ready queued (events or not).
 
-	wake chan struct{}
-	stop chan struct{}
-	done chan struct{}
+	wake      chan struct{}
+	stop      chan struct{}
+	done      chan struct{}
+	started   atomic.Bool // Start ran: Close waits for the publisher only then.
+	closeOnce sync.Once   // Close may be called on every path out (start-up failure, shutdown).
 
 	// Published position and counters (publisher writes; anyone reads).
 	publishedOp atomic.Uint64
@@ -176,14 +178,21 @@ func New(config Config) *Capture {
 // StreamName returns the shard's stream name.
 func (c *Capture) StreamName() string { return c.stream }
 
-// Start runs the publisher until Close.
-func (c *Capture) Start() { go c.run() }
+// Start runs the publisher until Close. Call it at most once.
+func (c *Capture) Start() {
+	c.started.Store(true)
+	go c.run()
+}
 
 // Close stops the publisher (what it has not published stays in the log: the next
-// start rebuilds it).
+// start rebuilds it). Calling it again, or without Start, does nothing more.
 func (c *Capture) Close() {
-	close(c.stop)
-	<-c.done
+	c.closeOnce.Do(func() {
+		close(c.stop)
+		if c.started.Load() {
+			<-c.done
+		}
+	})
 }
 
 // Consume copies a released entry's events into the queue (sequencer goroutine; never

@@ -472,3 +472,31 @@ func TestRestartPublishesOnlyWhatTheStandbyAcknowledged(t *testing.T) {
 		t.Fatalf("stream %+v: want 4 events through op 3", stats)
 	}
 }
+
+// TestCloseIsIdempotent: the server's start-up failure paths and its shutdown may both
+// close the capture, and a capture that was never started has no publisher to wait
+// for. Before, a second Close panicked (close of a closed channel) and a Close without
+// Start blocked for ever.
+func TestCloseIsIdempotent(t *testing.T) {
+	unstarted := New(Config{Released: func() uint64 { return 0 }})
+	closed := make(chan struct{})
+	go func() {
+		unstarted.Close()
+		unstarted.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(30 * time.Second): // Bounds a hang only.
+		t.Fatal("Close of a capture that was never started did not return")
+	}
+	started := New(Config{Released: func() uint64 { return 0 }})
+	started.Start()
+	started.Close()
+	started.Close()
+	select {
+	case <-started.done:
+	default:
+		t.Fatal("the publisher still runs after Close")
+	}
+}
