@@ -290,11 +290,9 @@ type Stats struct {
 	LagSeconds     float64 `json:"lag_seconds"` // Age of the oldest released event not yet stored (at most).
 	Lagging        bool    `json:"lagging"`     // LagSeconds is past the warning threshold.
 	Published      uint64  `json:"published"`
-	Rebuilds       uint64  `json:"rebuilds"` // Catch-ups from the log.
-	Gaps           uint64  `json:"gaps"`     // Events lost for good (capture_gap messages).
-	// Superseded counts capture_superseded messages: published events that a failover
-	// discarded (async mode), which this node's history replaced.
-	Superseded uint64 `json:"superseded"`
+	Rebuilds       uint64  `json:"rebuilds"`   // Catch-ups from the log.
+	Gaps           uint64  `json:"gaps"`       // Events lost for good (capture_gap messages).
+	Superseded     uint64  `json:"superseded"` // capture_superseded messages (after a divergence).
 	FellBehind     uint64  `json:"fell_behind"`
 	LastError      string  `json:"last_error,omitempty"`
 }
