@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -50,26 +51,54 @@ func (c *Capture) settleDivergence() error {
 	if err != nil || agrees {
 		return err
 	}
+	first, err := c.firstSequence()
+	if err != nil {
+		return err
+	}
 	newest, oldest := c.last, c.last
-	resume := position{} // No message stands: the stream continues from the first event.
-	for sequence := last - 1; sequence > 0; sequence-- {
+	var resume *position
+	for sequence := last - 1; sequence >= first && sequence > 0; sequence-- {
 		name, found, err := c.messageAt(sequence)
 		if err != nil {
 			return err
 		}
 		if !found {
-			break // Before the stream's first message (limits) or deleted: stop here.
+			continue // Deleted from the stream.
 		}
 		if agrees, err = c.agrees(name); err != nil {
 			return err
 		}
 		if agrees {
-			resume = name.at
+			resume = &name.at
 			break
 		}
 		oldest = name
 	}
-	return c.publishSuperseded(resume, oldest.at.op, newest.at.op, newest.epoch)
+	if resume == nil {
+		// No message stands. If the stream still holds its first message, the whole
+		// history follows from the start; if its limits discarded older ones, assume
+		// what precedes the oldest voided op is shared (it cannot be checked any more).
+		resume = &position{}
+		if first > 1 && oldest.at.op > 0 {
+			resume = &position{op: oldest.at.op - 1, index: math.MaxUint32}
+		}
+	}
+	return c.publishSuperseded(*resume, oldest.at.op, newest.at.op, newest.epoch)
+}
+
+// firstSequence returns the sequence of the stream's first message.
+func (c *Capture) firstSequence() (uint64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), natsTimeout)
+	defer cancel()
+	stream, err := c.js.Stream(ctx, c.stream)
+	if err != nil {
+		return 0, err
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return info.State.FirstSeq, nil
 }
 
 // messageAt returns the name of the stream's message at sequence (found false when the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -206,6 +207,27 @@ func TestPromotionAfterDivergence(t *testing.T) {
 		if m.Epoch != 2 {
 			t.Fatalf("%s: epoch %d, want 2 (the new primary's entries)", m.ID, m.Epoch)
 		}
+	}
+
+	// The deposed primary comes back believing it still serves (epoch 1): the stream's
+	// last message is of epoch 2, so it must publish nothing, least of all a
+	// capture_superseded voiding the new primary's events (its log lacks op 4).
+	deposed := New(Config{URL: url, Log: old.log, Machine: core.Config{},
+		Released: func() uint64 { return 3 }, Epoch: func() uint64 { return 1 }})
+	deposed.Start()
+	deadline := time.Now().Add(time.Minute) // A hang guard, not a timing assertion.
+	for text := deposed.lastError.Load(); text == nil ||
+		!strings.Contains(*text, "newer epoch"); text = deposed.lastError.Load() {
+		if time.Now().After(deadline) {
+			deposed.Close()
+			t.Fatalf("the deposed capture never saw the newer epoch: %+v; stream %+v",
+				deposed.Stats(), streamMessages(t, url))
+		}
+		time.Sleep(time.Millisecond)
+	}
+	deposed.Close()
+	if after := streamMessages(t, url); len(after) != len(messages) {
+		t.Fatalf("the deposed primary published %+v", after[len(messages):])
 	}
 }
 
