@@ -401,41 +401,11 @@ func (a *ackAt) AcknowledgedNotify() <-chan struct{} { return a.notify }
 func TestRestartPublishesOnlyWhatTheStandbyAcknowledged(t *testing.T) {
 	dir := t.TempDir()
 	url := natstest.Start(t, dir+"/nats", "127.0.0.1:0").ClientURL()
-	log, err := wal.Open(wal.Options{Dir: dir + "/log"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer log.Close()
 	// The first run, alone: op 1 grants client 7 the operator scope, op 2 creates
 	// accounts 1 and 2, op 3 accounts 3 and 4.
-	first, err := shard.New(shard.Config{}, core.New(core.Config{}), log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := first.SetGrants(model.AppendGrants(nil,
-		[]model.Grant{{Client: 7, Scopes: model.ScopeOperator}})); err != nil {
-		t.Fatal(err)
-	}
-	replier := &nullReplier{}
-	first.Start(shard.RepliesOnly(replier))
-	for number, ids := range [][]uint64{{1, 2}, {3, 4}} {
-		body := make([]byte, 2*model.AccountSize)
-		for i, id := range ids {
-			(&model.Account{ID: model.U128(id), Ledger: 1, Code: 1}).Encode(body[i*model.AccountSize:])
-		}
-		if status := first.Submit(&backend.Request{Connection: 1, Client: 7, Session: 1,
-			Number: uint64(number) + 1, Operation: model.OperationCreateAccounts,
-			Body: body}); status != model.StatusOK {
-			t.Fatal(status)
-		}
-		for deadline := time.Now().Add(time.Minute); replier.replies.Load() < uint64(number)+1; {
-			if time.Now().After(deadline) { // A hang guard, not a timing assertion.
-				t.Fatalf("no reply to request %d", number+1)
-			}
-			time.Sleep(time.Millisecond)
-		}
-	}
-	first.Close()
+	first := openReplica(t, dir+"/log")
+	first.serve("", 1, []uint64{1, 2}, []uint64{3, 4})
+	log := first.log
 
 	// The restart, in sync mode: the standby has acknowledged op 2, not op 3.
 	machine, _, err := shard.Recover(core.Config{}, log, "", nil, nil)

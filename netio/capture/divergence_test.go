@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -183,7 +184,7 @@ func TestPromotionAfterDivergence(t *testing.T) {
 
 	messages := streamMessages(t, url)
 	want := []string{"1", "2", "3", "4", "5", "6", "7", "8"}
-	if got := accountsCreated(messages); !equalStrings(got, want) {
+	if got := accountsCreated(messages); !slices.Equal(got, want) {
 		t.Fatalf("accounts in the stream %v, want %v (the old primary's 3 and 4, then every "+
 			"event of the new primary)", got, want)
 	}
@@ -246,7 +247,7 @@ func TestPromotionInSyncModePublishesOnce(t *testing.T) {
 
 	messages := streamMessages(t, url)
 	want := []string{"1", "2", "3", "4", "5", "6"}
-	if got := accountsCreated(messages); !equalStrings(got, want) || len(messages) != len(want) {
+	if got := accountsCreated(messages); !slices.Equal(got, want) || len(messages) != len(want) {
 		t.Fatalf("stream %+v: want the accounts %v once each and nothing else", messages, want)
 	}
 	for i, m := range messages {
@@ -284,16 +285,4 @@ func TestFencedCapturePublishesNothing(t *testing.T) {
 	if messages := streamMessages(t, url); len(messages) != 0 {
 		t.Fatalf("a fenced capture published %d messages: %+v", len(messages), messages)
 	}
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
