@@ -215,9 +215,11 @@ func TestCaptureAfterAsyncDivergence(t *testing.T) {
 	b := startServer(t, filepath.Join(dir, "b"), freePort(t), append([]string{"--http", bHTTP,
 		"--replication-listen", bReplication, "--standby-of", aReplication}, common...)...)
 	raw, _ := hex.DecodeString(secret)
-	ctx, cancel := context30s()
-	defer cancel()
+	// Each step (a dial, a round of writes) has its own 30 s hang guard, as in
+	// TestCaptureExactlyOnce.
 	dial := func(address string) *client.Client {
+		ctx, cancel := context30s()
+		defer cancel()
 		c, err := client.Dial(ctx, client.Config{Addresses: []string{address}, Client: 1,
 			Key: 1, Secret: raw, DialTimeout: 2 * time.Second})
 		if err != nil {
@@ -227,6 +229,8 @@ func TestCaptureAfterAsyncDivergence(t *testing.T) {
 		return c
 	}
 	write := func(c *client.Client, first, count uint64) {
+		ctx, cancel := context30s()
+		defer cancel()
 		for id := first; id < first+count; id++ {
 			results, err := c.CreateTransfers(ctx, []model.Transfer{transfer(id, 1, 2, 1)})
 			if err != nil || results[0].Status != model.StatusOK {
@@ -244,6 +248,8 @@ func TestCaptureAfterAsyncDivergence(t *testing.T) {
 		return found
 	}
 	primary := dial(a.address)
+	ctx, cancel := context30s()
+	defer cancel()
 	if _, err := primary.CreateAccounts(ctx, []model.Account{account(1, 0), account(2, 0)}); err != nil {
 		t.Fatal(err)
 	}
