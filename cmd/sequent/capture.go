@@ -61,7 +61,7 @@ func (o *captureOptions) start(node *replication.Node, config replication.NodeCo
 	c := capture.New(capture.Config{URL: o.url, Stream: o.stream, SubjectPrefix: o.subjectPrefix,
 		LagWarning: o.lagWarning, Log: node.Log(), SnapshotDir: config.Groups[0].SnapshotDir,
 		Machine: config.Groups[0].Machine, Released: s.Released,
-		Serving: func() bool { return s.Role() == shard.RolePrimary }, Logger: logger})
+		Serving: func() bool { return s.Role() == shard.RolePrimary }, Epoch: s.Epoch, Logger: logger})
 	s.AddConsumer(c, c)
 	c.Start()
 	return c

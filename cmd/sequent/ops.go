@@ -224,7 +224,7 @@ func (r *runningNode) streamsSnapshot(snapshot *ops.Snapshot) {
 	snapshot.Capture = &ops.CaptureStats{Stream: c.Stream, Connected: c.Connected,
 		Publishing: c.Publishing, PublishedOp: c.PublishedOp, StreamSequence: c.StreamSequence,
 		LagOps: c.LagOps, LagSeconds: c.LagSeconds, Lagging: c.Lagging, Published: c.Published,
-		Rebuilds: c.Rebuilds, Gaps: c.Gaps, LastError: c.LastError}
+		Rebuilds: c.Rebuilds, Gaps: c.Gaps, Superseded: c.Superseded, LastError: c.LastError}
 	if c.Lagging {
 		snapshot.Problems = append(snapshot.Problems, ops.Problem{Code: ops.ProblemCaptureLagging,
 			Detail: fmt.Sprintf("%d ops (%.0f s) not yet in %s: %s", c.LagOps, c.LagSeconds,

@@ -102,10 +102,14 @@ type Backend interface {
 // It is released only once the entry is durable (and acknowledged by the standby in sync
 // mode), so no consumer ever sees a change that a failover could undo.
 type Ready struct {
-	FirstOp   uint64        // First op of the entry.
-	LastOp    uint64        // Last op of the entry.
-	Timestamp uint64        // The entry's timestamp (ns).
-	Events    *event.Buffer // Valid only during Consume: copy what is kept.
+	FirstOp   uint64 // First op of the entry.
+	LastOp    uint64 // Last op of the entry.
+	Timestamp uint64 // The entry's timestamp (ns).
+	// Epoch is the failover epoch of the primary that wrote the entry (wal.Entry.Epoch):
+	// the same on both replicas for a replicated entry, different for entries written
+	// at the same op by two primaries whose histories diverged (async mode).
+	Epoch  uint64
+	Events *event.Buffer // Valid only during Consume: copy what is kept.
 }
 
 // Consumer is an outbound stream fed from the release: market data, change capture.

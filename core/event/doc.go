@@ -12,7 +12,9 @@
 // replay of the same log produce the same events with the same names and, for market
 // data, the same per-instrument sequence numbers (those counters are machine state,
 // snapshotted and covered by the digest). So the names survive a failover: change
-// capture uses shard:op:index as its message id and market-data subscribers resume by op.
+// capture uses shard:op:index, with the entry's epoch (shard:op:index:epoch: different
+// when two primaries wrote different entries at one op), as its message id and
+// market-data subscribers resume by op.
 //
 // # What is not an event
 //

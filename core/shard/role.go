@@ -158,7 +158,7 @@ func (s *Shard) applyStored(entry storedEntry) error {
 		s.recycle(slot)
 		return fmt.Errorf("shard: apply replicated entry at op %d: %w", decoded.FirstOp, err)
 	}
-	slot.firstOp, slot.stamp = decoded.FirstOp, decoded.Timestamp
+	slot.firstOp, slot.stamp, slot.epoch = decoded.FirstOp, decoded.Timestamp, meta.Epoch
 	s.opLast = decoded.LastOp()
 	if s.machine.OpLast() != s.opLast {
 		panic(fmt.Sprintf("shard: replicated entry ends at op %d, the machine at op %d",

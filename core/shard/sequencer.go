@@ -218,7 +218,7 @@ func (s *Shard) appendAndApply(count int, slot *parked) error {
 	if err := s.machine.Apply(&entry, &slot.output); err != nil {
 		return fmt.Errorf("shard: apply at op %d: %w", entry.FirstOp, err)
 	}
-	slot.firstOp, slot.stamp = entry.FirstOp, entry.Timestamp
+	slot.firstOp, slot.stamp, slot.epoch = entry.FirstOp, entry.Timestamp, s.Epoch()
 	s.opLast += uint64(count)
 	if s.machine.OpLast() != s.opLast || len(slot.output.Replies) != len(slot.origins) {
 		// Op continuity: the entry's requests got exactly the ops the log was told, and
@@ -405,7 +405,7 @@ func (s *Shard) consume(slot *parked) {
 		return // Reads only.
 	}
 	s.ready = backend.Ready{FirstOp: slot.firstOp, LastOp: slot.op, Timestamp: slot.stamp,
-		Events: &slot.output.Events}
+		Epoch: slot.epoch, Events: &slot.output.Events}
 	for _, consumer := range s.config.Consumers {
 		consumer.Consume(&s.ready)
 	}
@@ -435,7 +435,7 @@ func (s *Shard) acquire() *parked {
 	s.free = s.free[:last]
 	slot.output.Reset()
 	slot.origins = slot.origins[:0]
-	slot.firstOp, slot.stamp = 0, 0
+	slot.firstOp, slot.stamp, slot.epoch = 0, 0, 0
 	slot.reads = false
 	return slot
 }

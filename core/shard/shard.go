@@ -169,6 +169,7 @@ type parked struct {
 	op      uint64           // Release when durable (and acknowledged) >= op.
 	firstOp uint64           // First op of the entry (0: reads only).
 	stamp   uint64           // The entry's timestamp.
+	epoch   uint64           // The entry's epoch (of the primary that wrote it).
 	reads   bool             // Holds reads' replies: released only while the ReadGate allows.
 	output  core.Output      // Replies and bodies.
 	origins []origin         // Who asked, for each reply, in order.

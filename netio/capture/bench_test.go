@@ -24,7 +24,7 @@ func sampleMessageBytes() int {
 		DebitAccountID: model.U128(1), CreditAccountID: model.U128(2), Amount: model.U128(1),
 		Ledger: 1, Code: 1, UserData64: 123456, Timestamp: 1_700_000_000_000_000_000},
 		model.Balance{DebitsPosted: model.U128(123456)}, model.Balance{CreditsPosted: model.U128(123456)})
-	return len(appendEvent(nil, 0, &buffer, &buffer.Events[0]))
+	return len(appendEvent(nil, 0, &buffer, &buffer.Events[0], 1))
 }
 
 // BenchmarkCaptureThroughput compares, in one run, capture publishing a shard's

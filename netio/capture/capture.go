@@ -48,7 +48,11 @@ type Config struct {
 	// Serving reports whether this node publishes (the primary). A standby only watches
 	// the stream, to hold the log its successor as primary will need.
 	Serving func() bool
-	Logger  *slog.Logger
+	// Epoch returns the shard's epoch (the one it writes as primary). Capture refuses to
+	// publish over a stream whose last message comes from a newer epoch (it has been
+	// deposed), and names it in capture_superseded messages. Nil: unknown (0), no check.
+	Epoch  func() uint64
+	Logger *slog.Logger
 }
 
 func (c Config) withDefaults() Config {
@@ -60,6 +64,9 @@ func (c Config) withDefaults() Config {
 	c.LagWarning = defaultTo(c.LagWarning, LagWarningDefault)
 	if c.Serving == nil {
 		c.Serving = func() bool { return true }
+	}
+	if c.Epoch == nil {
+		c.Epoch = func() uint64 { return 0 }
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -75,10 +82,12 @@ func defaultTo[T comparable](value, fallback T) T {
 	return value
 }
 
-// release is when the queue's events up to end (exclusive) were released.
+// release is when the queue's events up to end (exclusive) were released, and the epoch
+// of the entry they came from (every entry with events has one).
 type release struct {
-	end int
-	at  int64 // Unix ns.
+	end   int
+	at    int64 // Unix ns (0: not measured, a rebuild).
+	epoch uint64
 }
 
 // position names an event: the last one the stream holds.
@@ -117,9 +126,11 @@ type Capture struct {
 	joinOp        uint64                  // First op of the live stream after a rebuild (0: not yet known).
 	consumedOp    uint64                  // Last op of the last ready queued (events or not).
 
-	wake chan struct{}
-	stop chan struct{}
-	done chan struct{}
+	wake      chan struct{}
+	stop      chan struct{}
+	done      chan struct{}
+	started   atomic.Bool // Start ran: Close waits for the publisher only then.
+	closeOnce sync.Once   // Close may be called on every path out (start-up failure, shutdown).
 
 	// Published position and counters (publisher writes; anyone reads).
 	publishedOp atomic.Uint64
@@ -133,6 +144,7 @@ type Capture struct {
 	published      atomic.Uint64
 	rebuilds       atomic.Uint64
 	gaps           atomic.Uint64
+	superseded     atomic.Uint64
 	fellBehind     atomic.Uint64
 	connected      atomic.Bool
 	positionKnown  atomic.Bool
@@ -149,6 +161,9 @@ type Capture struct {
 	js         jetstream.JetStream
 	connection *nats.Conn
 	at         position     // Last event the stream holds.
+	last       messageName  // The stream's last message, as its id names it.
+	entry      entrySpan    // The local log entry last looked up (divergence check).
+	rebuilt    [1]release   // The entry being replayed (rebuild).
 	sent       position     // Last event published (acknowledged or in flight).
 	expected   uint64       // The stream's last sequence once everything in flight is stored.
 	inflight   []pendingAck // Published, not yet acknowledged, oldest first.
@@ -176,14 +191,21 @@ func New(config Config) *Capture {
 // StreamName returns the shard's stream name.
 func (c *Capture) StreamName() string { return c.stream }
 
-// Start runs the publisher until Close.
-func (c *Capture) Start() { go c.run() }
+// Start runs the publisher until Close. Call it at most once.
+func (c *Capture) Start() {
+	c.started.Store(true)
+	go c.run()
+}
 
 // Close stops the publisher (what it has not published stays in the log: the next
-// start rebuilds it).
+// start rebuilds it). Calling it again, or without Start, does nothing more.
 func (c *Capture) Close() {
-	close(c.stop)
-	<-c.done
+	c.closeOnce.Do(func() {
+		close(c.stop)
+		if c.started.Load() {
+			<-c.done
+		}
+	})
 }
 
 // Consume copies a released entry's events into the queue (sequencer goroutine; never
@@ -211,7 +233,8 @@ func (c *Capture) Consume(ready *backend.Ready) {
 	}
 	queued := ready.Events.Len() > 0
 	if queued {
-		c.releases = append(c.releases, release{end: c.queue.Len(), at: time.Now().UnixNano()})
+		c.releases = append(c.releases, release{end: c.queue.Len(), at: time.Now().UnixNano(),
+			epoch: ready.Epoch})
 	}
 	c.mutex.Unlock()
 	if queued {
@@ -267,8 +290,9 @@ type Stats struct {
 	LagSeconds     float64 `json:"lag_seconds"` // Age of the oldest released event not yet stored (at most).
 	Lagging        bool    `json:"lagging"`     // LagSeconds is past the warning threshold.
 	Published      uint64  `json:"published"`
-	Rebuilds       uint64  `json:"rebuilds"` // Catch-ups from the log.
-	Gaps           uint64  `json:"gaps"`     // Events lost for good (capture_gap messages).
+	Rebuilds       uint64  `json:"rebuilds"`   // Catch-ups from the log.
+	Gaps           uint64  `json:"gaps"`       // Events lost for good (capture_gap messages).
+	Superseded     uint64  `json:"superseded"` // capture_superseded messages (after a divergence).
 	FellBehind     uint64  `json:"fell_behind"`
 	LastError      string  `json:"last_error,omitempty"`
 }
@@ -281,7 +305,7 @@ func (c *Capture) Stats() Stats {
 		Publishing: c.config.Serving(), PublishedOp: c.publishedOp.Load(),
 		PublishedIndex: c.publishedIndex.Load(), StreamSequence: c.streamSequence.Load(),
 		Published: c.published.Load(), Rebuilds: c.rebuilds.Load(), Gaps: c.gaps.Load(),
-		FellBehind: c.fellBehind.Load()}
+		Superseded: c.superseded.Load(), FellBehind: c.fellBehind.Load()}
 	if released > handled && stats.Publishing {
 		stats.LagOps = released - handled
 		stats.LagSeconds = time.Since(time.Unix(0, c.caughtUpAt.Load())).Seconds()
@@ -304,6 +328,9 @@ func (c *Capture) run() {
 		if errors.Is(err, errStopped) {
 			return
 		}
+		if errors.Is(err, errNotServing) {
+			err = nil // Demoted or fenced: the next session watches, as a standby.
+		}
 		if err != nil {
 			text := err.Error()
 			c.lastError.Store(&text)
@@ -322,7 +349,13 @@ func (c *Capture) run() {
 	}
 }
 
-var errStopped = errors.New("capture: stopped")
+var (
+	errStopped = errors.New("capture: stopped")
+	// errNotServing ends a session as soon as the node is no longer the primary: a fenced
+	// primary may hold released entries its successor does not have, so it must not
+	// publish one more message.
+	errNotServing = errors.New("capture: not the primary any more")
+)
 
 // session connects, finds where the stream ends, and publishes until an error: the
 // events it missed are rebuilt from the log, then the live queue follows.
@@ -341,6 +374,9 @@ func (c *Capture) session() error {
 		}
 	}
 	if err := c.readPosition(); err != nil {
+		return err
+	}
+	if err := c.settleDivergence(); err != nil {
 		return err
 	}
 	c.sent, c.expected, c.inflight = c.at, c.streamSequence.Load(), c.inflight[:0]
@@ -389,8 +425,7 @@ func (c *Capture) disconnect() {
 }
 
 // readPosition reads the stream's last message: the event it names is where publishing
-// resumes (its id is shard:op:index; a gap marker's shard:op:gap stands for "everything
-// of op").
+// resumes (parseMessageID; settleDivergence checks it belongs to this node's history).
 func (c *Capture) readPosition() error {
 	ctx, cancel := context.WithTimeout(context.Background(), natsTimeout)
 	defer cancel()
@@ -402,17 +437,18 @@ func (c *Capture) readPosition() error {
 	if err != nil {
 		return err
 	}
-	at, sequence := position{}, info.State.LastSeq
+	last, sequence := messageName{}, info.State.LastSeq
 	if sequence > 0 {
 		message, err := stream.GetMsg(ctx, sequence)
 		if err != nil {
 			return err
 		}
-		if at, err = parseMessageID(message.Header.Get(jetstream.MsgIDHeader)); err != nil {
+		if last, err = parseMessageID(message.Header.Get(jetstream.MsgIDHeader)); err != nil {
 			return fmt.Errorf("capture: the last message of %s: %w", c.stream, err)
 		}
 	}
-	c.setPosition(at, sequence)
+	c.last = last
+	c.setPosition(last.at, sequence)
 	return nil
 }
 
@@ -437,27 +473,46 @@ func (c *Capture) setHandled(op uint64) {
 	}
 }
 
-// parseMessageID reads shard:op:index (or shard:op:gap).
-func parseMessageID(id string) (position, error) {
+// messageName is what a message's id says: the position publishing resumes after, and
+// the epoch of the entry (event) or of the publisher (capture_superseded).
+type messageName struct {
+	at     position
+	epoch  uint64 // 0: unknown (schema 1 events, capture_gap).
+	marker bool   // capture_gap or capture_superseded: not an event of an entry.
+}
+
+// parseMessageID reads a message id:
+//
+//	shard:op:index:epoch               an event (schema 2)
+//	shard:op:index                     an event (schema 1: epoch unknown)
+//	shard:op:gap                       capture_gap: everything of op is settled
+//	shard:op:index:superseded:epoch    capture_superseded: resume after op:index
+func parseMessageID(id string) (messageName, error) {
 	parts := strings.Split(id, ":")
-	if len(parts) != 3 {
-		return position{}, fmt.Errorf("message id %q is not shard:op:index", id)
+	if len(parts) < 3 || len(parts) > 5 || len(parts) == 5 && parts[3] != "superseded" {
+		return messageName{}, fmt.Errorf("message id %q is not shard:op:index:epoch", id)
 	}
 	if _, err := strconv.ParseUint(parts[0], 10, 32); err != nil {
-		return position{}, fmt.Errorf("message id %q: shard: %w", id, err)
+		return messageName{}, fmt.Errorf("message id %q: shard: %w", id, err)
 	}
 	op, err := strconv.ParseUint(parts[1], 10, 64)
 	if err != nil {
-		return position{}, fmt.Errorf("message id %q: %w", id, err)
+		return messageName{}, fmt.Errorf("message id %q: %w", id, err)
 	}
-	if parts[2] == "gap" {
-		return position{op: op, index: math.MaxUint32}, nil
+	if len(parts) == 3 && parts[2] == "gap" {
+		return messageName{at: position{op: op, index: math.MaxUint32}, marker: true}, nil
 	}
 	index, err := strconv.ParseUint(parts[2], 10, 32)
 	if err != nil {
-		return position{}, fmt.Errorf("message id %q: %w", id, err)
+		return messageName{}, fmt.Errorf("message id %q: %w", id, err)
 	}
-	return position{op: op, index: uint32(index)}, nil
+	name := messageName{at: position{op: op, index: uint32(index)}, marker: len(parts) == 5}
+	if len(parts) > 3 {
+		if name.epoch, err = strconv.ParseUint(parts[len(parts)-1], 10, 64); err != nil {
+			return messageName{}, fmt.Errorf("message id %q: epoch: %w", id, err)
+		}
+	}
+	return name, nil
 }
 
 // live publishes the queued events until an error, a loss (rebuild) or a demotion.
@@ -558,7 +613,13 @@ func (c *Capture) publish(buffer *event.Buffer, releases []release) error {
 		if !c.sent.after(e) {
 			continue // Already in the stream (a replay overlaps what was published).
 		}
-		future, err := c.publishOne(buffer, e, c.expected)
+		if !c.config.Serving() { // Checked before every message: one load of the role.
+			return errNotServing
+		}
+		if len(releases) == 0 {
+			panic(fmt.Sprintf("capture: event %d:%d has no entry (epoch)", e.Op, e.Index))
+		}
+		future, err := c.publishOne(buffer, e, releases[0].epoch, c.expected)
 		if err != nil {
 			return err
 		}
@@ -578,11 +639,11 @@ func (c *Capture) publish(buffer *event.Buffer, releases []release) error {
 	return nil
 }
 
-func (c *Capture) publishOne(buffer *event.Buffer, e *event.Event, expected uint64) (
+func (c *Capture) publishOne(buffer *event.Buffer, e *event.Event, epoch, expected uint64) (
 	jetstream.PubAckFuture, error) {
-	c.message = appendEvent(c.message[:0], c.config.Shard, buffer, e)
+	c.message = appendEvent(c.message[:0], c.config.Shard, buffer, e, epoch)
 	c.subject = appendSubject(c.subject[:0], c.config.SubjectPrefix, c.config.Shard, buffer, e)
-	c.id = appendMessageID(c.id[:0], c.config.Shard, e)
+	c.id = appendMessageID(c.id[:0], c.config.Shard, e, epoch)
 	message := &nats.Msg{Subject: string(c.subject), Data: append([]byte(nil), c.message...),
 		Header: nats.Header{}}
 	return c.js.PublishMsgAsync(message, jetstream.WithMsgID(string(c.id)),

@@ -46,12 +46,12 @@ func TestEventJSONMatchesSchema(t *testing.T) {
 	for i := range buffer.Events {
 		e := &buffer.Events[i]
 		var decoded EventJSON
-		decoder := json.NewDecoder(bytes.NewReader(appendEvent(nil, 0, &buffer, e)))
+		decoder := json.NewDecoder(bytes.NewReader(appendEvent(nil, 0, &buffer, e, 1)))
 		decoder.DisallowUnknownFields()
 		if err := decoder.Decode(&decoded); err != nil {
 			t.Fatalf("%s: %v", e.Kind, err)
 		}
-		if decoded.ID != fmt.Sprintf("0:42:%d", i) || decoded.Op != 42 ||
+		if decoded.ID != fmt.Sprintf("0:42:%d:1", i) || decoded.Op != 42 || decoded.Epoch != 1 ||
 			decoded.Kind != e.Kind.String() || decoded.Schema != SchemaVersion {
 			t.Fatalf("%s: header %+v", e.Kind, decoded)
 		}
@@ -60,7 +60,7 @@ func TestEventJSONMatchesSchema(t *testing.T) {
 		}
 	}
 	var transfer EventJSON
-	if err := json.Unmarshal(appendEvent(nil, 0, &buffer, &buffer.Events[1]), &transfer); err != nil {
+	if err := json.Unmarshal(appendEvent(nil, 0, &buffer, &buffer.Events[1], 1), &transfer); err != nil {
 		t.Fatal(err)
 	}
 	if transfer.Transfer.ID != "55340232221128654853" || transfer.Transfer.PendingID != "3" ||
@@ -69,7 +69,7 @@ func TestEventJSONMatchesSchema(t *testing.T) {
 		t.Fatalf("transfer payload %+v %+v", transfer.Transfer, transfer.DebitBalance)
 	}
 	var account EventJSON
-	if err := json.Unmarshal(appendEvent(nil, 0, &buffer, &buffer.Events[0]), &account); err != nil {
+	if err := json.Unmarshal(appendEvent(nil, 0, &buffer, &buffer.Events[0], 1), &account); err != nil {
 		t.Fatal(err)
 	}
 	if account.Owner == nil || *account.Owner != 5 || account.System {
@@ -92,7 +92,7 @@ func TestSystemEventsAreMarked(t *testing.T) {
 		model.Balance{DebitsPending: model.U128(10)}, model.Balance{CreditsPending: model.U128(10)})
 	for i := range buffer.Events {
 		var decoded EventJSON
-		decoder := json.NewDecoder(bytes.NewReader(appendEvent(nil, 0, &buffer, &buffer.Events[i])))
+		decoder := json.NewDecoder(bytes.NewReader(appendEvent(nil, 0, &buffer, &buffer.Events[i], 1)))
 		decoder.DisallowUnknownFields()
 		if err := decoder.Decode(&decoded); err != nil {
 			t.Fatal(err)
@@ -348,26 +348,35 @@ func TestCaptureRebuildsWhatItDropped(t *testing.T) {
 	}
 }
 
-// FuzzParseMessageID: the id of the stream's last message (read back from NATS, so not
-// trusted) either parses to a position that formats back to it, or is refused; it never
+// FuzzParseMessageID: the id of a message read back from NATS (not trusted) either
+// parses to a name that formats back to an id naming the same, or is refused; it never
 // panics.
 func FuzzParseMessageID(f *testing.F) {
-	for _, seed := range []string{"0:42:3", "0:7:gap", "", ":::", "0:18446744073709551615:4294967295",
-		"0:1:-1", "x:1:2"} {
+	for _, seed := range []string{"0:42:3:1", "0:42:3", "0:7:gap", "0:41:1:superseded:2", "",
+		":::", "0:18446744073709551615:4294967295:18446744073709551615", "0:1:-1", "x:1:2",
+		"0:1:2:superseded", "0:1:2:x:3", "0:1:gap:2"} {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, id string) {
-		at, err := parseMessageID(id)
+		name, err := parseMessageID(id)
 		if err != nil {
 			return
 		}
-		if at.index == math.MaxUint32 && strings.HasSuffix(id, ":gap") {
-			return
-		}
 		shard := id[:strings.IndexByte(id, ':')]
-		formatted := fmt.Sprintf("%s:%d:%d", shard, at.op, at.index)
-		if again, err := parseMessageID(formatted); err != nil || again != at {
-			t.Fatalf("%q parsed to %+v, which does not round-trip (%q: %+v %v)", id, at,
+		var formatted string
+		switch {
+		case name.marker && name.epoch == 0 && name.at.index == math.MaxUint32:
+			formatted = fmt.Sprintf("%s:%d:gap", shard, name.at.op)
+		case name.marker:
+			formatted = fmt.Sprintf("%s:%d:%d:superseded:%d", shard, name.at.op, name.at.index,
+				name.epoch)
+		case name.epoch == 0:
+			formatted = fmt.Sprintf("%s:%d:%d", shard, name.at.op, name.at.index)
+		default:
+			formatted = fmt.Sprintf("%s:%d:%d:%d", shard, name.at.op, name.at.index, name.epoch)
+		}
+		if again, err := parseMessageID(formatted); err != nil || again != name {
+			t.Fatalf("%q parsed to %+v, which does not round-trip (%q: %+v %v)", id, name,
 				formatted, again, err)
 		}
 	})
@@ -392,41 +401,11 @@ func (a *ackAt) AcknowledgedNotify() <-chan struct{} { return a.notify }
 func TestRestartPublishesOnlyWhatTheStandbyAcknowledged(t *testing.T) {
 	dir := t.TempDir()
 	url := natstest.Start(t, dir+"/nats", "127.0.0.1:0").ClientURL()
-	log, err := wal.Open(wal.Options{Dir: dir + "/log"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer log.Close()
 	// The first run, alone: op 1 grants client 7 the operator scope, op 2 creates
 	// accounts 1 and 2, op 3 accounts 3 and 4.
-	first, err := shard.New(shard.Config{}, core.New(core.Config{}), log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := first.SetGrants(model.AppendGrants(nil,
-		[]model.Grant{{Client: 7, Scopes: model.ScopeOperator}})); err != nil {
-		t.Fatal(err)
-	}
-	replier := &nullReplier{}
-	first.Start(shard.RepliesOnly(replier))
-	for number, ids := range [][]uint64{{1, 2}, {3, 4}} {
-		body := make([]byte, 2*model.AccountSize)
-		for i, id := range ids {
-			(&model.Account{ID: model.U128(id), Ledger: 1, Code: 1}).Encode(body[i*model.AccountSize:])
-		}
-		if status := first.Submit(&backend.Request{Connection: 1, Client: 7, Session: 1,
-			Number: uint64(number) + 1, Operation: model.OperationCreateAccounts,
-			Body: body}); status != model.StatusOK {
-			t.Fatal(status)
-		}
-		for deadline := time.Now().Add(time.Minute); replier.replies.Load() < uint64(number)+1; {
-			if time.Now().After(deadline) { // A hang guard, not a timing assertion.
-				t.Fatalf("no reply to request %d", number+1)
-			}
-			time.Sleep(time.Millisecond)
-		}
-	}
-	first.Close()
+	first := openReplica(t, dir+"/log")
+	first.serve("", 1, []uint64{1, 2}, []uint64{3, 4})
+	log := first.log
 
 	// The restart, in sync mode: the standby has acknowledged op 2, not op 3.
 	machine, _, err := shard.Recover(core.Config{}, log, "", nil, nil)
@@ -470,5 +449,33 @@ func TestRestartPublishesOnlyWhatTheStandbyAcknowledged(t *testing.T) {
 	}
 	if stats := c.Stats(); stats.StreamSequence != 4 || stats.PublishedOp != 3 {
 		t.Fatalf("stream %+v: want 4 events through op 3", stats)
+	}
+}
+
+// TestCloseIsIdempotent: the server's start-up failure paths and its shutdown may both
+// close the capture, and a capture that was never started has no publisher to wait
+// for. Before, a second Close panicked (close of a closed channel) and a Close without
+// Start blocked for ever.
+func TestCloseIsIdempotent(t *testing.T) {
+	unstarted := New(Config{Released: func() uint64 { return 0 }})
+	closed := make(chan struct{})
+	go func() {
+		unstarted.Close()
+		unstarted.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(30 * time.Second): // Bounds a hang only.
+		t.Fatal("Close of a capture that was never started did not return")
+	}
+	started := New(Config{Released: func() uint64 { return 0 }})
+	started.Start()
+	started.Close()
+	started.Close()
+	select {
+	case <-started.done:
+	default:
+		t.Fatal("the publisher still runs after Close")
 	}
 }

@@ -16,12 +16,27 @@
 //
 // # Exactly once
 //
-// Each message carries Nats-Msg-Id = shard:op:index (the event's name, the same on every
-// replica: JetStream drops a second message with that id within its duplicate window)
-// and Nats-Expected-Last-Sequence = the stream's sequence before it, so a second writer
-// (a deposed primary) or a stream that lost messages fails the publish instead of
-// forking the history. After any failure, a restart or a promotion, publishing resumes
-// from the last message the stream holds: its id says which event comes next.
+// Each message carries Nats-Msg-Id = shard:op:index:epoch (the event's name; epoch is
+// that of the primary that wrote the log entry, so a replicated entry's events have the
+// same name on every replica: JetStream drops a second message with that id within its
+// duplicate window) and Nats-Expected-Last-Sequence = the stream's sequence before it,
+// so a second writer (a deposed primary) or a stream that lost messages fails the
+// publish instead of forking the history. After any failure, a restart or a promotion,
+// publishing resumes from the last message the stream holds: its id says which event
+// comes next. A publisher checks Serving before every message, so a fenced or demoted
+// primary (which may hold released entries its successor lacks) stops at once.
+//
+// # Divergence (divergence.go)
+//
+// In async mode, or after a primary degraded and released alone, a failover may discard
+// entries whose events were already published: the new primary writes other entries at
+// those ops. (op, epoch) names one entry (one primary per epoch), so at the start of a
+// primary's session capture checks the stream's last event against its log; if the log
+// holds another entry there (or none), it walks back to the newest event it holds,
+// publishes capture_superseded (shard:op:index:superseded:epoch, with from_op, to_op,
+// superseded_epoch: "those published ops never happened") and resumes after that event,
+// publishing its own history under ids the voided ones cannot shadow. A last message of
+// a newer epoch than the node's means it was deposed: it publishes nothing.
 //
 // # Falling behind, catching up, retention
 //
@@ -35,7 +50,8 @@
 // capture_gap message (id shard:op:gap, "from_op", "to_op") naming the ops whose events
 // are lost, then resumes from the oldest snapshot. Nothing beyond the shard's released
 // op is ever published, so no consumer sees an event a failover could undo (in sync
-// mode; in async mode the documented loss window applies to capture too).
+// mode; in async mode the documented loss window applies to capture too, and what it
+// voids is announced by capture_superseded).
 //
 // Capture's progress (its lag metric, HandledOp) is the last op whose events are all in
 // the stream: the op of the last event stored, and beyond it, once the publisher is idle,
@@ -48,6 +64,7 @@
 //	<prefix>.<shard>.order.<instrument>.<kind>.<client>.<trading account>
 //	<prefix>.<shard>.market.<instrument>.<kind>
 //	<prefix>.<shard>.capture.gap
+//	<prefix>.<shard>.capture.superseded
 //
 // account_created puts the account's id in both account positions, so
 // `sequent.*.ledger.*.*.42.*` and `sequent.*.ledger.*.*.*.42` together are every event of

@@ -37,6 +37,9 @@ func (c *Capture) rebuild() error {
 	defer tail.Close()
 	var output core.Output
 	for {
+		if !c.config.Serving() {
+			return errNotServing // Fenced or demoted while catching up.
+		}
 		joinOp := c.joined()
 		if joinOp != 0 && machine.OpLast()+1 >= joinOp {
 			return c.awaitAll() // The live queue holds everything from here on.
@@ -84,7 +87,8 @@ func (c *Capture) replay(machine *core.Machine, output *core.Output, stored []by
 		Body: entry.Body}, output); err != nil {
 		return fmt.Errorf("capture: rebuild at op %d: %w", entry.FirstOp, err)
 	}
-	return c.publish(&output.Events, nil)
+	c.rebuilt[0] = release{end: output.Events.Len(), epoch: entry.Epoch}
+	return c.publish(&output.Events, c.rebuilt[:])
 }
 
 // restore returns a machine at or before the stream's position: the newest usable
@@ -142,6 +146,9 @@ func (c *Capture) publishGap(op uint64) error {
 	c.gaps.Add(1)
 	c.config.Logger.Error("capture: events lost: the log they need was retired",
 		"stream", c.stream, "from_op", c.at.op+1, "to_op", op)
+	if !c.config.Serving() {
+		return errNotServing
+	}
 	id := fmt.Sprintf("%d:%d:gap", c.config.Shard, op)
 	body := fmt.Sprintf(`{"schema":%d,"id":%q,"shard":%d,"op":%d,"kind":"capture_gap",`+
 		`"from_op":%d,"to_op":%d}`, SchemaVersion, id, c.config.Shard, op, c.at.op+1, op)

@@ -10,13 +10,15 @@ import (
 
 // SchemaVersion is the version of the JSON every message carries in "schema". A field
 // may be added without changing it; renaming, removing or changing a field's meaning
-// makes a new version.
-const SchemaVersion = 1
+// makes a new version. Version 2 added the entry's "epoch" to every event and to its id
+// (shard:op:index:epoch; version 1's was shard:op:index), and the capture_superseded
+// message.
+const SchemaVersion = 2
 
-// The JSON of one event (schema 1). Ids and amounts (every u128) are decimal strings;
+// The JSON of one event (schema 2). Ids and amounts (every u128) are decimal strings;
 // other integers are JSON numbers; names are the ones `sequent client --json` prints.
 //
-//	{"schema":1, "id":"0:42:3", "shard":0, "op":42, "index":3,
+//	{"schema":2, "id":"0:42:3:1", "shard":0, "op":42, "index":3, "epoch":1,
 //	 "kind":"transfer_created", "timestamp":1700000000000000123,
 //	 "transfer":{…TransferJSON…}, "debit_balance":{…BalanceJSON…},
 //	 "credit_balance":{…BalanceJSON…}}
@@ -27,6 +29,31 @@ const SchemaVersion = 1
 // release); "order" (OrderJSON) for order_*; "market_data" (MarketDataJSON) for trade and
 // level. The Go types below decode it (tests decode every message with them, refusing
 // unknown fields).
+//
+// The id, shard:op:index:epoch, is the message's Nats-Msg-Id too. "epoch" is the
+// failover epoch of the primary that wrote the log entry: a replicated entry has the
+// same on both nodes, so a promoted standby republishing an op (sync mode) produces the
+// same id and JetStream drops the copy. Two primaries that wrote different entries at
+// the same op (async mode, or a degraded primary, then a failover) produce different
+// ids, so the new history is never taken for a duplicate of the lost one.
+//
+// Two messages are not events (no "index" payload; "kind" says which):
+//
+//	{"schema":2, "id":"0:90:gap", "shard":0, "op":90, "kind":"capture_gap",
+//	 "from_op":51, "to_op":90}
+//	    Subject <prefix>.<shard>.capture.gap. The events of ops from_op..to_op are lost
+//	    for good (the log holding them was retired before capture published them).
+//	{"schema":2, "id":"0:41:1:superseded:2", "shard":0, "op":41, "index":1,
+//	 "kind":"capture_superseded", "epoch":2, "superseded_epoch":1,
+//	 "from_op":42, "to_op":45}
+//	    Subject <prefix>.<shard>.capture.superseded. The messages published before it
+//	    for ops from_op..to_op (the newest of them of superseded_epoch) belong to a
+//	    history that a failover discarded: a primary published them, then lost its
+//	    place to a node that never received those entries (async replication, or a
+//	    degraded primary). They never happened; undo what was done with them. The
+//	    stream continues after the event op:index (the last one that stands; 0:0 when
+//	    none does) with the history of the primary of "epoch": ops from op onwards
+//	    again, with different ids.
 //
 // Every committed change is captured, whoever made it and whoever may read it: the
 // matching engine's own accounts and transfers (escrow accounts, order holds and their
@@ -54,6 +81,15 @@ type EventJSON struct {
 	CreditBalance *BalanceJSON    `json:"credit_balance,omitempty"`
 	Order         *OrderJSON      `json:"order,omitempty"`
 	MarketData    *MarketDataJSON `json:"market_data,omitempty"`
+	// Epoch: events, the failover epoch of the primary that wrote the log entry (schema
+	// 2); capture_superseded, the epoch of the primary whose history replaces the
+	// superseded messages.
+	Epoch uint64 `json:"epoch,omitempty"`
+	// FromOp and ToOp: the ops a capture_gap or capture_superseded message covers.
+	FromOp uint64 `json:"from_op,omitempty"`
+	ToOp   uint64 `json:"to_op,omitempty"`
+	// SupersededEpoch (capture_superseded): the epoch of the newest message it voids.
+	SupersededEpoch uint64 `json:"superseded_epoch,omitempty"`
 }
 
 // AccountJSON is an account, as `sequent client lookup-accounts --json` prints it: the
@@ -163,27 +199,31 @@ func (w *jsonWriter) text(name, value string) {
 	w.b = append(w.b, '"')
 }
 
-// appendMessageID appends shard:op:index, the message's Nats-Msg-Id and JSON "id".
-func appendMessageID(b []byte, shard uint32, e *event.Event) []byte {
+// appendMessageID appends shard:op:index:epoch, the message's Nats-Msg-Id and JSON "id"
+// (epoch: of the log entry that produced event e).
+func appendMessageID(b []byte, shard uint32, e *event.Event, epoch uint64) []byte {
 	b = strconv.AppendUint(b, uint64(shard), 10)
 	b = append(b, ':')
 	b = strconv.AppendUint(b, e.Op, 10)
 	b = append(b, ':')
-	return strconv.AppendUint(b, uint64(e.Index), 10)
+	b = strconv.AppendUint(b, uint64(e.Index), 10)
+	b = append(b, ':')
+	return strconv.AppendUint(b, epoch, 10)
 }
 
-// appendEvent appends the JSON of event e of buffer to b.
-func appendEvent(b []byte, shard uint32, buffer *event.Buffer, e *event.Event) []byte {
+// appendEvent appends the JSON of event e of buffer to b; epoch is the log entry's.
+func appendEvent(b []byte, shard uint32, buffer *event.Buffer, e *event.Event, epoch uint64) []byte {
 	w := jsonWriter{b: b}
 	w.open()
 	w.number("schema", SchemaVersion)
 	w.key("id")
 	w.b = append(w.b, '"')
-	w.b = appendMessageID(w.b, shard, e)
+	w.b = appendMessageID(w.b, shard, e, epoch)
 	w.b = append(w.b, '"')
 	w.number("shard", uint64(shard))
 	w.number("op", e.Op)
 	w.number("index", uint64(e.Index))
+	w.number("epoch", epoch)
 	w.text("kind", e.Kind.String())
 	switch {
 	case e.Kind == event.KindAccountCreated:

@@ -24,6 +24,7 @@ type CaptureStats struct {
 	Published      uint64  `json:"published"`
 	Rebuilds       uint64  `json:"rebuilds"`
 	Gaps           uint64  `json:"gaps"`
+	Superseded     uint64  `json:"superseded"` // capture_superseded messages published.
 	LastError      string  `json:"last_error,omitempty"`
 }
 
@@ -61,5 +62,7 @@ func captureDefinitions() []metricDefinition[CaptureStats] {
 			noLabels, func(x *c) float64 { return float64(x.Rebuilds) }),
 		counter("sequent_capture_gaps_total", "capture_gap messages: events lost because their log was retired.",
 			noLabels, func(x *c) float64 { return float64(x.Gaps) }),
+		counter("sequent_capture_superseded_total", "capture_superseded messages: published events of a history a failover discarded (async mode), replaced by this node's.",
+			noLabels, func(x *c) float64 { return float64(x.Superseded) }),
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -189,5 +190,105 @@ func TestCaptureExactlyOnce(t *testing.T) {
 	}
 	if accounts != 2 {
 		t.Fatalf("%d account_created events, want 2", accounts)
+	}
+}
+
+// TestCaptureAfterAsyncDivergence: an async pair, whose standby is down while the primary
+// takes transfers 11-20 alone and publishes their events; the primary dies, the standby
+// (which has 1-10 only) is promoted and takes transfers 101-110 at the same ops. The
+// stream must hold a capture_superseded message naming exactly the ops of 11-20, then
+// every one of 101-110 (their ids carry epoch 2, so neither the resume position nor the
+// duplicate window hides them).
+func TestCaptureAfterAsyncDivergence(t *testing.T) {
+	dir := t.TempDir()
+	natsAddress := freePort(t)
+	natsURL := "nats://" + natsAddress
+	startNATS(t, filepath.Join(dir, "nats"), natsAddress)
+	keys := filepath.Join(dir, "keys.json")
+	secret := strings.Repeat("67", 32)
+	token := writeKeys(t, keys, operatorKeyClient(1, secret, "read", "transfer"))
+	aReplication, bReplication, bHTTP := freePort(t), freePort(t), freePort(t)
+	common := []string{"--keys", keys, "--replication-key", replicationTestKey,
+		"--replication-mode", "async", "--cdc-nats", natsURL}
+	a := startServer(t, filepath.Join(dir, "a"), freePort(t), append([]string{
+		"--replication-listen", aReplication, "--peer", bReplication}, common...)...)
+	b := startServer(t, filepath.Join(dir, "b"), freePort(t), append([]string{"--http", bHTTP,
+		"--replication-listen", bReplication, "--standby-of", aReplication}, common...)...)
+	raw, _ := hex.DecodeString(secret)
+	// Each step (a dial, a round of writes) has its own 30 s hang guard, as in
+	// TestCaptureExactlyOnce.
+	dial := func(address string) *client.Client {
+		ctx, cancel := context30s()
+		defer cancel()
+		c, err := client.Dial(ctx, client.Config{Addresses: []string{address}, Client: 1,
+			Key: 1, Secret: raw, DialTimeout: 2 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	write := func(c *client.Client, first, count uint64) {
+		ctx, cancel := context30s()
+		defer cancel()
+		for id := first; id < first+count; id++ {
+			results, err := c.CreateTransfers(ctx, []model.Transfer{transfer(id, 1, 2, 1)})
+			if err != nil || results[0].Status != model.StatusOK {
+				t.Fatalf("transfer %d: %v %+v", id, err, results)
+			}
+		}
+	}
+	transfers := func() map[string]capture.EventJSON {
+		found := map[string]capture.EventJSON{}
+		for _, e := range streamEvents(t, natsURL, "SEQUENT_0") {
+			if e.Kind == "transfer_created" {
+				found[e.Transfer.ID] = e
+			}
+		}
+		return found
+	}
+	primary := dial(a.address)
+	ctx, cancel := context30s()
+	defer cancel()
+	if _, err := primary.CreateAccounts(ctx, []model.Account{account(1, 0), account(2, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	write(primary, 1, 10)
+	standbyReads := dial(b.address)
+	eventually(t, "the standby to hold transfers 1-10", func() bool {
+		return debitsPosted(standbyReads) == 10
+	})
+	b.kill()
+	write(primary, 11, 10) // Alone: async mode releases on local durability.
+	eventually(t, "the stream to hold transfers 1-20", func() bool { return len(transfers()) == 20 })
+	lost := transfers()
+	a.kill()
+	b.restart()
+	promote(t, bHTTP, token)
+	write(dial(b.address), 101, 10)
+	eventually(t, "the stream to hold transfers 101-110", func() bool { return len(transfers()) == 30 })
+
+	events := streamEvents(t, natsURL, "SEQUENT_0")
+	marker := slices.IndexFunc(events, func(e capture.EventJSON) bool {
+		return e.Kind == "capture_superseded"
+	})
+	if marker < 0 {
+		t.Fatal("no capture_superseded message in the stream")
+	}
+	superseded := events[marker]
+	if superseded.FromOp != lost["11"].Op || superseded.ToOp != lost["20"].Op ||
+		superseded.SupersededEpoch != lost["20"].Epoch || superseded.Epoch <= superseded.SupersededEpoch {
+		t.Fatalf("capture_superseded %+v: want ops %d-%d of epoch %d", superseded,
+			lost["11"].Op, lost["20"].Op, lost["20"].Epoch)
+	}
+	for _, e := range events[marker+1:] {
+		if e.Kind == "transfer_created" {
+			if id, _ := strconv.ParseUint(e.Transfer.ID, 10, 64); id < 101 || e.Epoch != superseded.Epoch {
+				t.Fatalf("after capture_superseded: transfer %s of epoch %d", e.Transfer.ID, e.Epoch)
+			}
+		}
+	}
+	if after := len(events) - marker - 1; after < 10 {
+		t.Fatalf("%d events after capture_superseded, want transfers 101-110", after)
 	}
 }

@@ -1,0 +1,213 @@
+package capture
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"sequent/wal"
+)
+
+// A failover in async mode (or after a primary degraded and took writes alone) can
+// leave the stream holding events of entries that the new primary never received: the
+// old primary published ops N..M, its standby had only up to N-1 and, promoted, writes
+// its own, different entries at N..M. Resuming "after the last message" would skip the
+// new primary's real events at N..M. So before publishing, a primary checks that the
+// stream's last message belongs to its own history: an event's id carries the epoch of
+// the entry that produced it, and only the primary of that epoch ever wrote an entry of
+// that epoch, so (op, epoch) names one entry. If the local log holds a different entry
+// at that op (or none), capture walks back through the stream to the newest message its
+// log agrees with, publishes a capture_superseded message naming the ops and epochs
+// voided, and resumes after that message: every event of its own history is published,
+// with ids that differ from the voided ones (their epoch differs), so JetStream's
+// duplicate window cannot drop them either.
+
+var (
+	errNewerPublisher = errors.New("capture: the stream's last message comes from a newer " +
+		"epoch: this node has been deposed; not publishing")
+	errEntryFound = errors.New("capture: entry found")
+)
+
+// entrySpan is a local log entry's ops and epoch (found: the log holds it; retired: the
+// log no longer holds its op, so the check is impossible).
+type entrySpan struct {
+	firstOp, lastOp, epoch uint64
+}
+
+// settleDivergence checks the stream's last message against the local log and, when the
+// stream holds events of a history this node does not have, publishes a
+// capture_superseded message and moves the position back to the last message that
+// stands (publisher goroutine, at the start of a primary's session).
+func (c *Capture) settleDivergence() error {
+	last := c.streamSequence.Load()
+	if last == 0 {
+		return nil
+	}
+	agrees, err := c.agrees(c.last)
+	if err != nil || agrees {
+		return err
+	}
+	first, err := c.firstSequence()
+	if err != nil {
+		return err
+	}
+	newest, oldest := c.last, c.last
+	var resume *position
+	for sequence := last - 1; sequence >= first && sequence > 0; sequence-- {
+		name, found, err := c.messageAt(sequence)
+		if err != nil {
+			return err
+		}
+		if !found {
+			continue // Deleted from the stream.
+		}
+		if agrees, err = c.agrees(name); err != nil {
+			return err
+		}
+		if agrees {
+			resume = &name.at
+			break
+		}
+		oldest = name
+	}
+	if resume == nil {
+		// No message stands. If the stream still holds its first message, the whole
+		// history follows from the start; if its limits discarded older ones, assume
+		// what precedes the oldest voided op is shared (it cannot be checked any more).
+		resume = &position{}
+		if first > 1 && oldest.at.op > 0 {
+			resume = &position{op: oldest.at.op - 1, index: math.MaxUint32}
+		}
+	}
+	return c.publishSuperseded(*resume, oldest.at.op, newest.at.op, newest.epoch)
+}
+
+// firstSequence returns the sequence of the stream's first message.
+func (c *Capture) firstSequence() (uint64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), natsTimeout)
+	defer cancel()
+	stream, err := c.js.Stream(ctx, c.stream)
+	if err != nil {
+		return 0, err
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return info.State.FirstSeq, nil
+}
+
+// messageAt returns the name of the stream's message at sequence (found false when the
+// stream no longer holds it).
+func (c *Capture) messageAt(sequence uint64) (messageName, bool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), natsTimeout)
+	defer cancel()
+	stream, err := c.js.Stream(ctx, c.stream)
+	if err != nil {
+		return messageName{}, false, err
+	}
+	message, err := stream.GetMsg(ctx, sequence)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return messageName{}, false, nil
+	}
+	if err != nil {
+		return messageName{}, false, err
+	}
+	name, err := parseMessageID(message.Header.Get(jetstream.MsgIDHeader))
+	if err != nil {
+		return messageName{}, false, fmt.Errorf("capture: message %d of %s: %w", sequence,
+			c.stream, err)
+	}
+	return name, true, nil
+}
+
+// agrees reports whether a message of the stream belongs to this node's history: an
+// event whose entry (op, epoch) the local log holds. Markers (capture_gap,
+// capture_superseded), schema-1 events (no epoch) and ops the log has retired cannot be
+// checked and count as agreeing. A message of an epoch newer than this node's means a
+// newer primary publishes: errNewerPublisher.
+func (c *Capture) agrees(name messageName) (bool, error) {
+	if ours := c.config.Epoch(); ours != 0 && name.epoch > ours {
+		return false, fmt.Errorf("%w (message epoch %d, ours %d)", errNewerPublisher,
+			name.epoch, ours)
+	}
+	if name.marker || name.epoch == 0 {
+		return true, nil
+	}
+	span, retired, err := c.entryAt(name.at.op)
+	if err != nil || retired {
+		return retired, err
+	}
+	return span.epoch == name.epoch, nil // span.epoch is 0 when the log lacks the op.
+}
+
+// entryAt returns the local log's durable entry holding op (zero when the log does not
+// reach op; retired when the log no longer holds it).
+func (c *Capture) entryAt(op uint64) (entrySpan, bool, error) {
+	if c.entry.firstOp <= op && op <= c.entry.lastOp {
+		return c.entry, false, nil
+	}
+	if op < c.config.Log.FirstOp() {
+		return entrySpan{}, true, nil
+	}
+	var span entrySpan
+	err := c.config.Log.Read(op-1, func(e *wal.Entry) error {
+		if e.FirstOp <= op {
+			span = entrySpan{firstOp: e.FirstOp, lastOp: e.LastOp(), epoch: e.Epoch}
+		}
+		return errEntryFound
+	})
+	switch {
+	case errors.Is(err, wal.ErrCompacted):
+		return entrySpan{}, true, nil
+	case err != nil && !errors.Is(err, errEntryFound):
+		return entrySpan{}, false, err
+	}
+	if span.epoch != 0 {
+		c.entry = span
+	}
+	return span, false, nil
+}
+
+// publishSuperseded records in the stream that its messages for ops from..to (the newest
+// of epoch supersededEpoch) belong to a discarded history, and moves the position back
+// to resume, the last event that stands: the message's id is
+// shard:op:index:superseded:epoch with resume's op:index, so a session that starts
+// after it resumes there.
+func (c *Capture) publishSuperseded(resume position, from, to, supersededEpoch uint64) error {
+	if !c.config.Serving() {
+		return errNotServing
+	}
+	epoch := c.config.Epoch()
+	c.superseded.Add(1)
+	c.config.Logger.Error("capture: the stream holds events of a history a failover "+
+		"discarded; publishing capture_superseded and this node's history after it",
+		"stream", c.stream, "from_op", from, "to_op", to, "superseded_epoch", supersededEpoch,
+		"epoch", epoch, "resume_op", resume.op, "resume_index", resume.index)
+	id := fmt.Sprintf("%d:%d:%d:superseded:%d", c.config.Shard, resume.op, resume.index, epoch)
+	body := fmt.Sprintf(`{"schema":%d,"id":%q,"shard":%d,"op":%d,"index":%d,`+
+		`"kind":"capture_superseded","epoch":%d,"superseded_epoch":%d,"from_op":%d,"to_op":%d}`,
+		SchemaVersion, id, c.config.Shard, resume.op, resume.index, epoch, supersededEpoch,
+		from, to)
+	subject := fmt.Sprintf("%s.%d.capture.superseded", c.config.SubjectPrefix, c.config.Shard)
+	ctx, cancel := context.WithTimeout(context.Background(), publishAckTimeout)
+	defer cancel()
+	expected := c.streamSequence.Load()
+	ack, err := c.js.PublishMsg(ctx, &nats.Msg{Subject: subject, Data: []byte(body)},
+		jetstream.WithMsgID(id), jetstream.WithExpectLastSequence(expected))
+	if err != nil {
+		return fmt.Errorf("capture: publish capture_superseded to %s: %w", c.stream, err)
+	}
+	if ack.Duplicate || ack.Sequence != expected+1 {
+		return fmt.Errorf("capture: %s answered sequence %d (duplicate %v) to "+
+			"capture_superseded, expected %d: resynchronizing", c.stream, ack.Sequence,
+			ack.Duplicate, expected+1)
+	}
+	c.last = messageName{at: resume, epoch: epoch, marker: true}
+	c.setPosition(resume, ack.Sequence)
+	return nil
+}

@@ -1,0 +1,288 @@
+package capture
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"sequent/core"
+	"sequent/core/backend"
+	"sequent/core/model"
+	"sequent/core/shard"
+	"sequent/tools/natstest"
+	"sequent/wal"
+)
+
+// replica is one node's log and the machine recovered from it.
+type replica struct {
+	t   *testing.T
+	log *wal.Log
+}
+
+func openReplica(t *testing.T, dir string) *replica {
+	t.Helper()
+	log, err := wal.Open(wal.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { log.Close() })
+	return &replica{t: t, log: log}
+}
+
+// copyFrom appends the exact stored entries of source through op, as a standby holds
+// what its primary streamed.
+func (r *replica) copyFrom(source *replica, through uint64) {
+	r.t.Helper()
+	stop := errors.New("through")
+	err := source.log.ReadStored(0, func(stored []byte, meta wal.EntryMeta) error {
+		if meta.FirstOp > through {
+			return stop
+		}
+		return r.log.AppendStored(stored)
+	})
+	if err != nil && !errors.Is(err, stop) {
+		r.t.Fatal(err)
+	}
+	for deadline := time.Now().Add(time.Minute); r.log.Durable() < r.log.LastOp(); {
+		if time.Now().After(deadline) { // A hang guard, not a timing assertion.
+			r.t.Fatalf("the copied log never became durable: %d of %d", r.log.Durable(),
+				r.log.LastOp())
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// serve runs the replica as the primary of epoch with a capture publishing to url,
+// writes one create_accounts request per batch (the first run of an empty log grants
+// client 7 the operator scope first, as op 1), waits until capture has handled every
+// op, and stops. It returns the capture's stats.
+func (r *replica) serve(url string, epoch uint64, batches ...[]uint64) Stats {
+	t := r.t
+	t.Helper()
+	machine, _, err := shard.Recover(core.Config{}, r.log, "", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := shard.New(shard.Config{Epoch: epoch}, machine, r.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if machine.OpLast() == 0 {
+		if err := s.SetGrants(model.AppendGrants(nil,
+			[]model.Grant{{Client: 7, Scopes: model.ScopeOperator}})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := New(Config{URL: url, Log: r.log, Machine: core.Config{}, Released: s.Released,
+		Epoch: s.Epoch})
+	if url != "" { // No URL: the log only, without capture.
+		s.AddConsumer(c, c)
+		c.Start()
+		defer c.Close()
+	}
+	replier := &nullReplier{}
+	s.Start(shard.RepliesOnly(replier))
+	defer s.Close()
+	for number, ids := range batches {
+		body := make([]byte, len(ids)*model.AccountSize)
+		for i, id := range ids {
+			(&model.Account{ID: model.U128(id), Ledger: 1, Code: 1}).Encode(body[i*model.AccountSize:])
+		}
+		if status := s.Submit(&backend.Request{Connection: 1, Client: 7, Session: epoch,
+			Number: uint64(number) + 1, Operation: model.OperationCreateAccounts,
+			Body: body}); status != model.StatusOK {
+			t.Fatal(status)
+		}
+		// One entry per request: wait for its reply before sending the next.
+		for deadline := time.Now().Add(time.Minute); replier.replies.Load() < uint64(number)+1; {
+			if time.Now().After(deadline) { // A hang guard, not a timing assertion.
+				t.Fatalf("no reply to request %d", number+1)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	deadline := time.Now().Add(time.Minute) // A hang guard, not a timing assertion.
+	for s.Released() < r.log.LastOp() ||
+		(url != "" && c.ConsumerStats().HandledOp < r.log.LastOp()) {
+		if time.Now().After(deadline) {
+			t.Fatalf("capture never handled op %d: %+v", r.log.LastOp(), c.Stats())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return c.Stats()
+}
+
+// streamMessages returns every message of the shard's stream, decoded, in order.
+func streamMessages(t *testing.T, url string) []EventJSON {
+	t.Helper()
+	connection, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer connection.Close()
+	js, _ := jetstream.New(connection)
+	stream, err := js.Stream(context.Background(), StreamDefault+"_0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := stream.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var messages []EventJSON
+	for sequence := uint64(1); sequence <= info.State.LastSeq; sequence++ {
+		message, err := stream.GetMsg(context.Background(), sequence)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e EventJSON
+		if err := json.Unmarshal(message.Data, &e); err != nil {
+			t.Fatal(err)
+		}
+		if e.ID != message.Header.Get(jetstream.MsgIDHeader) {
+			t.Fatalf("message %d: JSON id %q, Nats-Msg-Id %q", sequence, e.ID,
+				message.Header.Get(jetstream.MsgIDHeader))
+		}
+		messages = append(messages, e)
+	}
+	return messages
+}
+
+// accountsCreated returns the ids of the accounts in account_created messages.
+func accountsCreated(messages []EventJSON) []string {
+	var ids []string
+	for _, m := range messages {
+		if m.Kind == "account_created" {
+			ids = append(ids, m.Account.ID)
+		}
+	}
+	return ids
+}
+
+// TestPromotionAfterDivergence: the old primary (epoch 1) published the events of op 3
+// (accounts 3 and 4), which its standby never received (async replication, or a
+// degraded primary). The standby, promoted to epoch 2, writes different entries at op 3
+// (accounts 5, 6) and op 4 (7, 8). Every event of the new primary's history must reach
+// the stream (before, op 3's were skipped: the stream's position said op 3 was
+// published), after a capture_superseded message naming op 3 and both epochs.
+func TestPromotionAfterDivergence(t *testing.T) {
+	dir := t.TempDir()
+	url := natstest.Start(t, dir+"/nats", "127.0.0.1:0").ClientURL()
+	old := openReplica(t, dir+"/old")
+	old.serve(url, 1, []uint64{1, 2}, []uint64{3, 4}) // Ops 1 (grants), 2, 3.
+	promoted := openReplica(t, dir+"/promoted")
+	promoted.copyFrom(old, 2) // The standby received ops 1 and 2 only.
+	promoted.serve(url, 2, []uint64{5, 6}, []uint64{7, 8})
+
+	messages := streamMessages(t, url)
+	want := []string{"1", "2", "3", "4", "5", "6", "7", "8"}
+	if got := accountsCreated(messages); !slices.Equal(got, want) {
+		t.Fatalf("accounts in the stream %v, want %v (the old primary's 3 and 4, then every "+
+			"event of the new primary)", got, want)
+	}
+	var superseded *EventJSON
+	for i := range messages {
+		if messages[i].Kind == "capture_superseded" {
+			if superseded != nil {
+				t.Fatalf("two capture_superseded messages: %+v", messages)
+			}
+			superseded = &messages[i]
+			if i != 4 {
+				t.Fatalf("capture_superseded at message %d, want 4 (after op 3's events)", i)
+			}
+		}
+	}
+	if superseded == nil || superseded.FromOp != 3 || superseded.ToOp != 3 ||
+		superseded.SupersededEpoch != 1 || superseded.Epoch != 2 {
+		t.Fatalf("superseded marker %+v: want ops 3-3 of epoch 1 superseded by epoch 2", superseded)
+	}
+	for _, m := range messages[5:] {
+		if m.Epoch != 2 {
+			t.Fatalf("%s: epoch %d, want 2 (the new primary's entries)", m.ID, m.Epoch)
+		}
+	}
+
+	// The deposed primary comes back believing it still serves (epoch 1): the stream's
+	// last message is of epoch 2, so it must publish nothing, least of all a
+	// capture_superseded voiding the new primary's events (its log lacks op 4).
+	deposed := New(Config{URL: url, Log: old.log, Machine: core.Config{},
+		Released: func() uint64 { return 3 }, Epoch: func() uint64 { return 1 }})
+	deposed.Start()
+	deadline := time.Now().Add(time.Minute) // A hang guard, not a timing assertion.
+	for text := deposed.lastError.Load(); text == nil ||
+		!strings.Contains(*text, "newer epoch"); text = deposed.lastError.Load() {
+		if time.Now().After(deadline) {
+			deposed.Close()
+			t.Fatalf("the deposed capture never saw the newer epoch: %+v; stream %+v",
+				deposed.Stats(), streamMessages(t, url))
+		}
+		time.Sleep(time.Millisecond)
+	}
+	deposed.Close()
+	if after := streamMessages(t, url); len(after) != len(messages) {
+		t.Fatalf("the deposed primary published %+v", after[len(messages):])
+	}
+}
+
+// TestPromotionInSyncModePublishesOnce: the standby holds exactly the entries the old
+// primary published (sync mode), so the promoted node resumes after them: each event
+// once, no capture_superseded message, the replicated entries' events with their own
+// epoch (1) and the new ones with 2.
+func TestPromotionInSyncModePublishesOnce(t *testing.T) {
+	dir := t.TempDir()
+	url := natstest.Start(t, dir+"/nats", "127.0.0.1:0").ClientURL()
+	old := openReplica(t, dir+"/old")
+	old.serve(url, 1, []uint64{1, 2}, []uint64{3, 4})
+	promoted := openReplica(t, dir+"/promoted")
+	promoted.copyFrom(old, 3)
+	promoted.serve(url, 2, []uint64{5, 6})
+
+	messages := streamMessages(t, url)
+	want := []string{"1", "2", "3", "4", "5", "6"}
+	if got := accountsCreated(messages); !slices.Equal(got, want) || len(messages) != len(want) {
+		t.Fatalf("stream %+v: want the accounts %v once each and nothing else", messages, want)
+	}
+	for i, m := range messages {
+		if epoch := uint64(1 + i/4); m.Epoch != epoch {
+			t.Fatalf("%s: epoch %d, want %d", m.ID, m.Epoch, epoch)
+		}
+	}
+}
+
+// TestFencedCapturePublishesNothing: a primary fenced as its capture's session begins
+// (Serving answers true once, then false) may hold released entries the new primary
+// lacks; it must not publish one more message. Before, the catch-up from the log did not
+// look at the role: it published all of them, and went on publishing whatever the log
+// received while fenced.
+func TestFencedCapturePublishesNothing(t *testing.T) {
+	dir := t.TempDir()
+	url := natstest.Start(t, dir+"/nats", "127.0.0.1:0").ClientURL()
+	alone := openReplica(t, dir+"/alone")
+	// A log of ops 1-3 with 4 events, written without capture.
+	alone.serve("", 1, []uint64{1, 2}, []uint64{3, 4})
+	var calls atomic.Int64
+	c := New(Config{URL: url, Log: alone.log, Machine: core.Config{},
+		Released: func() uint64 { return 3 }, Epoch: func() uint64 { return 1 },
+		Serving: func() bool { return calls.Add(1) == 1 }})
+	c.Start()
+	deadline := time.Now().Add(time.Minute) // A hang guard, not a timing assertion.
+	// Until capture has looked at its role again, or published the whole backlog.
+	for calls.Load() < 2 && c.streamSequence.Load() < 4 {
+		if time.Now().After(deadline) {
+			t.Fatal("capture never checked its role again")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	c.Close()
+	if messages := streamMessages(t, url); len(messages) != 0 {
+		t.Fatalf("a fenced capture published %d messages: %+v", len(messages), messages)
+	}
+}
