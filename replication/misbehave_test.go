@@ -1,0 +1,285 @@
+package replication
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+
+	"sequent/core/model"
+	"sequent/wal"
+)
+
+// The tests in this file drive the real primary and standby code with a peer that
+// misbehaves on cue: a primary whose digests differ, one that answers a reconnect with a
+// plan a running standby cannot carry out, one that sends frames of the wrong size or
+// kind, and a standby that reports an error. Mutation testing (tools/mutation) found
+// these paths unexecuted or unchecked.
+
+// tamperingProxy forwards a standby's connections to its primary. Frames from the
+// standby pass as bytes; frames from the primary are decoded, handed to change (which
+// may alter the body in place) and re-encoded with a fresh checksum: a primary that
+// sends what change makes of its frames, as a diverged or buggy primary would.
+type tamperingProxy struct {
+	listener net.Listener
+	target   string
+	change   func(kind frameType, body []byte)
+	mutex    sync.Mutex
+	conns    []net.Conn
+}
+
+func newTamperingProxy(t *testing.T, target string, change func(kind frameType, body []byte)) *tamperingProxy {
+	t.Helper()
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &tamperingProxy{listener: listener, target: target, change: change}
+	go p.accept()
+	t.Cleanup(func() {
+		listener.Close()
+		p.mutex.Lock()
+		for _, conn := range p.conns {
+			conn.Close()
+		}
+		p.mutex.Unlock()
+	})
+	return p
+}
+
+func (p *tamperingProxy) address() string { return p.listener.Addr().String() }
+
+func (p *tamperingProxy) accept() {
+	for {
+		conn, err := p.listener.Accept()
+		if err != nil {
+			return
+		}
+		upstream, err := net.Dial("tcp", p.target)
+		if err != nil {
+			conn.Close()
+			continue
+		}
+		p.mutex.Lock()
+		p.conns = append(p.conns, conn, upstream)
+		p.mutex.Unlock()
+		go func() { // Standby → primary: untouched.
+			io.Copy(upstream, conn)
+			upstream.Close()
+		}()
+		go p.forwardFrames(upstream, conn)
+	}
+}
+
+// forwardFrames copies the primary's frames to the standby through change.
+func (p *tamperingProxy) forwardFrames(from, to net.Conn) {
+	defer to.Close()
+	reader, writer := newFrameReader(from), bufio.NewWriter(to)
+	for {
+		f, err := reader.read()
+		if err != nil {
+			return
+		}
+		p.change(f.kind, f.body)
+		if writeFrame(writer, f.kind, f.epoch, f.body) != nil || writer.Flush() != nil {
+			return
+		}
+	}
+}
+
+// TestStandbyStopsOnADigestThatDiffers: both replicas snapshot at the same op and the
+// primary sends its state digest; a standby whose digest differs (here the primary's is
+// altered on the way, as if the replicas had diverged) must stop following with
+// ErrDigestMismatch rather than drift silently. This needs the primary to send its
+// digests, the standby to record its own, and both to be compared.
+func TestStandbyStopsOnADigestThatDiffers(t *testing.T) {
+	primaryAddress := freeAddress(t)
+	primary := startNode(t, nodeConfig(t.TempDir(), primaryAddress, ""))
+	defer primary.Close()
+	proxy := newTamperingProxy(t, primaryAddress, func(kind frameType, body []byte) {
+		if kind == frameDigest && len(body) == 40 {
+			body[8] ^= 1 // One bit of the digest: a state that differs.
+		}
+	})
+	standby := startNode(t, nodeConfig(t.TempDir(), freeAddress(t), proxy.address()))
+	defer standby.Close()
+	primary.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
+	primary.replies.wait(t, 1)
+	if err := standby.Err(); err != nil {
+		t.Fatalf("before any digest: %v", err)
+	}
+	primary.Shard().RequestSnapshot() // Through the log: both replicas snapshot at its op.
+	waitFor(t, "the standby to stop on the digest", func() bool { return standby.Err() != nil })
+	if err := standby.Err(); !errors.Is(err, ErrDigestMismatch) {
+		t.Fatalf("standby stopped with %v, want ErrDigestMismatch", err)
+	}
+}
+
+// challengeBody is a primary's challenge: a nonce and a reserved word.
+var challengeBody = append(make([]byte, nonceSize), encodeUint64s(0)...)
+
+// welcomeWith answers one standby connection as a primary at epoch 1 would: challenge,
+// the standby's hello, then w; then waits for the standby to hang up when hold is set.
+func welcomeWith(w welcome, hold bool) func(writer *bufio.Writer, reader *frameReader) {
+	return func(writer *bufio.Writer, reader *frameReader) {
+		writeFrame(writer, frameChallenge, 1, challengeBody)
+		writer.Flush()
+		if _, err := reader.read(); err != nil { // The hello.
+			return
+		}
+		writeFrame(writer, frameWelcome, 1, w.encode())
+		writer.Flush()
+		for hold { // Until the standby hangs up.
+			if _, err := reader.read(); err != nil {
+				return
+			}
+		}
+	}
+}
+
+// TestReconnectWithAResyncPlanStopsTheStandby: a running standby whose stream dropped
+// reconnects; a primary that then asks for anything but streaming on from exactly the
+// standby's last op (a snapshot or a truncation, even at that op, or a stream from
+// another op) is asking for a rebuild of state that only a restart does: the standby
+// must stop with ErrResyncNeeded, not stream onto a log that does not continue the
+// primary's.
+func TestReconnectWithAResyncPlanStopsTheStandby(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		plan plan
+		op   uint64
+	}{
+		{"snapshot at the standby's last op", planSnapshot, 0},
+		{"truncate at the standby's last op", planTruncate, 0},
+		{"stream from another op", planStream, 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			address := scriptedPeer(t,
+				welcomeWith(welcome{plan: planStream, address: "p:1"}, false), // Then drops the stream.
+				welcomeWith(welcome{plan: c.plan, op: c.op, address: "p:1"}, true))
+			standby := startNode(t, nodeConfig(t.TempDir(), freeAddress(t), address))
+			defer standby.Close()
+			waitFor(t, "the standby to stop", func() bool { return standby.Err() != nil })
+			if err := standby.Err(); !errors.Is(err, ErrResyncNeeded) {
+				t.Fatalf("standby stopped with %v, want ErrResyncNeeded", err)
+			}
+		})
+	}
+}
+
+// TestStreamRefusesAMisbehavingPrimary drives a standby's Link.Stream with a primary
+// that sends, after a good start, a frame the standby must not take: each ends the
+// stream with an error that says why, which the standby also sends the primary (an
+// error frame, which the primary logs). A digest equal to the standby's own is taken.
+func TestStreamRefusesAMisbehavingPrimary(t *testing.T) {
+	own := [32]byte{7} // The standby's digest at ops 5 and 6.
+	digestFrame := func(op uint64, digest [32]byte) []byte {
+		return append(encodeUint64s(op), digest[:]...)
+	}
+	failedApply := errors.New("apply failed: disk full")
+	cases := []struct {
+		name string
+		kind frameType
+		body []byte
+		want error  // errors.Is the stream's error; nil: see text.
+		text string // In the stream's error.
+	}{
+		{"the primary's error frame", frameError, []byte("primary log failed"), nil, "primary log failed"},
+		{"a digest that differs", frameDigest, digestFrame(6, [32]byte{8}), ErrDigestMismatch, "op 6"},
+		{"a digest of 39 bytes", frameDigest, digestFrame(6, own)[:39], ErrFrame, "39"},
+		{"a short heartbeat", frameHeartbeat, encodeUint64s(3), ErrFrame, ""},
+		{"a welcome while streaming", frameWelcome, nil, ErrFrame, "type 3"},
+		{"an entry the log refuses", frameEntry, []byte("entry"), failedApply, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			log, err := wal.Open(wal.Options{Dir: t.TempDir(), Logger: testLogger})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer log.Close()
+			standbySide, primarySide := net.Pipe()
+			defer standbySide.Close()
+			told := make(chan string, 1) // The standby's error frame, if any.
+			go func() {
+				defer primarySide.Close()
+				writer := bufio.NewWriter(primarySide)
+				// A good start: a heartbeat and the digest the standby holds.
+				writeFrame(writer, frameHeartbeat, 1, encodeUint64s(5, 5))
+				writeFrame(writer, frameDigest, 1, digestFrame(5, own))
+				writeFrame(writer, c.kind, 1, c.body)
+				writer.Flush()
+				reader := newFrameReader(primarySide)
+				for {
+					f, err := reader.read()
+					if err != nil {
+						close(told)
+						return
+					}
+					if f.kind == frameError {
+						told <- string(f.body)
+						return
+					}
+				}
+			}()
+			link := &Link{config: StandbyConfig{Log: log, Logger: testLogger}, conn: standbySide,
+				reader: newFrameReader(standbySide), writer: bufio.NewWriter(standbySide),
+				PrimaryEpoch: 1}
+			book := newDigestBook(nil)
+			book.standby(5, own)
+			book.standby(6, own)
+			apply := func([]byte) error { return failedApply }
+			var stats StandbyStats
+			err = link.Stream(apply, book, make(chan struct{}), &stats)
+			if err == nil || (c.want != nil && !errors.Is(err, c.want)) ||
+				!strings.Contains(err.Error(), c.text) {
+				t.Fatalf("stream ended with %v, want %v containing %q", err, c.want, c.text)
+			}
+			if got := stats.primaryLastOp.Load(); got != 5 {
+				t.Fatalf("primary's last op from the heartbeat: %d, want 5", got)
+			}
+			standbySide.Close()
+			message, ok := <-told
+			if !ok || message != err.Error() {
+				t.Fatalf("error frame to the primary: %q (sent %v), want %q", message, ok, err)
+			}
+		})
+	}
+}
+
+// TestPrimaryDropsAStandbyThatReportsAnError: a standby that reports an error (its log
+// failed, or it refused a frame) is detached by its primary at once, and the primary
+// logs the standby's reason for the operator.
+func TestPrimaryDropsAStandbyThatReportsAnError(t *testing.T) {
+	primaryAddress := freeAddress(t)
+	config := nodeConfig(t.TempDir(), primaryAddress, "")
+	messages := &recordingHandler{}
+	config.Logger = slog.New(messages)
+	primary := startNode(t, config)
+	defer primary.Close()
+	log, err := wal.Open(wal.Options{Dir: t.TempDir(), Logger: testLogger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	link, err := Dial(t.Context(), StandbyConfig{Address: primaryAddress, Key: testKey, Log: log,
+		Shards: primary.shards(), MapChecksum: primary.mapChecksum(), Logger: testLogger}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer link.Close()
+	waitFor(t, "the standby to attach", func() bool { return primary.primary0().current.Load() != nil })
+	if err := link.send(frameError, []byte("standby log failed")); err != nil {
+		t.Fatal(err)
+	}
+	// The primary closes the connection (before the silence timeout would: the reader
+	// ends at the close, and the log line below is only written on the error frame).
+	io.Copy(io.Discard, link.conn)
+	waitFor(t, "the primary to log the standby's error", func() bool {
+		return messages.logged("replication: standby reported an error")
+	})
+}
