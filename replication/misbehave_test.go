@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"sequent/core/model"
 	"sequent/wal"
@@ -282,4 +283,60 @@ func TestPrimaryDropsAStandbyThatReportsAnError(t *testing.T) {
 	waitFor(t, "the primary to log the standby's error", func() bool {
 		return messages.logged("replication: standby reported an error")
 	})
+}
+
+// helloFrom makes one correctly signed hello at epoch 1 to a primary's replication
+// address, as a standby of its map would, and returns the primary's answer.
+func helloFrom(t *testing.T, address string, h hello) frame {
+	t.Helper()
+	conn, err := dialLink(t.Context(), address, nil, handshakeTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(handshakeTimeout))
+	reader := newFrameReader(conn)
+	challenge, err := reader.read()
+	if err != nil || challenge.kind != frameChallenge {
+		t.Fatalf("hello: no challenge (%v)", err)
+	}
+	payload := h.encodePayload()
+	body := append(mac(testKey, frameHello, challenge.body[:nonceSize], 1, payload), payload...)
+	writer := bufio.NewWriter(conn)
+	if err := writeFrame(writer, frameHello, 1, body); err != nil || writer.Flush() != nil {
+		t.Fatalf("hello: %v", err)
+	}
+	answer, err := reader.read()
+	if err != nil {
+		t.Fatalf("hello: no answer: %v", err)
+	}
+	answer.body = append([]byte(nil), answer.body...)
+	return answer
+}
+
+// TestPrimaryRefusesAStandbyItSharesNothingWith: a standby whose log shares no entry with
+// the primary's (another history at the same ops), with no snapshot to start it over
+// from, is told so (an error frame naming the divergence): no plan is made up for it.
+// (The primary used to attach the standby before planning, and detaching closed the
+// connection before the error frame was written: the standby saw EOF, a diverged log
+// looked like a network fault.)
+func TestPrimaryRefusesAStandbyItSharesNothingWith(t *testing.T) {
+	primaryAddress := freeAddress(t)
+	config := nodeConfig(t.TempDir(), primaryAddress, "")
+	config.Mode = ModeAsync // Replies without a standby.
+	primary := startNode(t, config)
+	defer primary.Close()
+	primary.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
+	primary.replies.wait(t, 1)
+	last := primary.Log().LastOp()
+	answer := helloFrom(t, primaryAddress, hello{shards: primary.shards(),
+		mapChecksum: primary.mapChecksum(), lastOp: last,
+		points: []wal.ChainPoint{{LastOp: last, Chain: [32]byte{9}}}})
+	if answer.kind != frameError || !strings.Contains(string(answer.body), ErrDiverged.Error()) {
+		t.Fatalf("answer: type %d %q, want an error frame saying %q", answer.kind, answer.body,
+			ErrDiverged)
+	}
+	if primary.primary0().current.Load() != nil {
+		t.Fatal("the diverged standby is still attached")
+	}
 }

@@ -210,16 +210,19 @@ func (p *Primary) handleHello(conn net.Conn, reader *frameReader, writer *bufio.
 		return fmt.Errorf("standby is at epoch %d, we are at %d: fenced", f.epoch,
 			p.config.Shard.Epoch())
 	}
+	// Plan before attaching: a standby that cannot be planned for (its log diverged with
+	// no snapshot to bridge it) must get the reason in an error frame, which the gate
+	// writes after this returns; detaching closes the connection first.
+	w, err := p.plan(&h)
+	if err != nil {
+		return err
+	}
 	session := &primarySession{conn: conn, writer: writer, wake: make(chan struct{}, 1),
 		digests: make(chan [40]byte, digestsRememberedMax)}
 	if !p.current.CompareAndSwap(nil, session) {
 		return errors.New("a standby is already attached")
 	}
 	defer p.detach(session)
-	w, err := p.plan(&h)
-	if err != nil {
-		return err
-	}
 	conn.SetDeadline(time.Time{})
 	if err := writeFrame(writer, frameWelcome, p.config.Shard.Epoch(), w.encode()); err != nil {
 		return err
