@@ -340,3 +340,32 @@ func TestPrimaryRefusesAStandbyItSharesNothingWith(t *testing.T) {
 		t.Fatal("the diverged standby is still attached")
 	}
 }
+
+// TestStandbyStatusShowsItsLag: a standby whose primary says (heartbeat) it is at op 7
+// while the standby holds nothing reports itself connected and 7 ops behind, so an
+// operator sees how far behind it is before promoting it.
+func TestStandbyStatusShowsItsLag(t *testing.T) {
+	heartbeatSent := make(chan struct{})
+	address := scriptedPeer(t, func(writer *bufio.Writer, reader *frameReader) {
+		welcomeWith(welcome{plan: planStream, address: "p:1"}, false)(writer, reader)
+		writeFrame(writer, frameHeartbeat, 1, encodeUint64s(7, 7))
+		writer.Flush()
+		close(heartbeatSent)
+		for { // Until the standby hangs up.
+			if _, err := reader.read(); err != nil {
+				return
+			}
+		}
+	})
+	standby := startNode(t, nodeConfig(t.TempDir(), freeAddress(t), address))
+	defer standby.Close()
+	<-heartbeatSent
+	var status *StandbyStatus
+	waitFor(t, "the standby to take the heartbeat, connected", func() bool {
+		status = standby.Status().Standby
+		return status.PrimaryLastOp == 7 && status.Connected
+	})
+	if status.LagOps != 7 {
+		t.Fatalf("standby status %+v, want 7 ops behind", status)
+	}
+}
