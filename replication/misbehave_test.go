@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"sequent/core/model"
+	"sequent/core/shard"
 	"sequent/wal"
 )
 
@@ -367,5 +368,52 @@ func TestStandbyStatusShowsItsLag(t *testing.T) {
 	})
 	if status.LagOps != 7 {
 		t.Fatalf("standby status %+v, want 7 ops behind", status)
+	}
+}
+
+// TestPromotedStandbyWithoutAListenerKeepsFencing: a standby that serves no standby of its
+// own (no replication listener, so no shard group has a Primary) promoted while its old
+// primary is down keeps retrying its fence; deciding whether to retry (has the old
+// primary rejoined as a standby?) must not assume a Primary exists.
+func TestPromotedStandbyWithoutAListenerKeepsFencing(t *testing.T) {
+	primaryAddress := freeAddress(t)
+	primary := startNode(t, nodeConfig(t.TempDir(), primaryAddress, ""))
+	standby := startNode(t, nodeConfig(t.TempDir(), "", primaryAddress))
+	defer standby.Close()
+	primary.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
+	primary.replies.wait(t, 1)
+	primary.Close()
+	// The old primary's address now hangs up on every connection: each fence fails.
+	listener, err := net.Listen("tcp", primaryAddress)
+	if err != nil {
+		t.Skipf("the old primary's address cannot be taken again: %v", err)
+	}
+	defer listener.Close()
+	attempts := make(chan struct{}, 8)
+	go func() {
+		for {
+			conn, err := listener.Accept()
+			if err != nil {
+				return
+			}
+			conn.Close()
+			select {
+			case attempts <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	if _, err := standby.Promote(); err != nil {
+		t.Fatal(err)
+	}
+	for attempt := range 2 { // The second is a retry: the check between the two ran.
+		select {
+		case <-attempts:
+		case <-time.After(startWaitMax): // A hang guard; a retry comes after a second.
+			t.Fatalf("fence attempt %d never came", attempt+1)
+		}
+	}
+	if standby.Role() != shard.RolePrimary {
+		t.Fatalf("role %s after the fence retries, want primary", standby.Role())
 	}
 }
