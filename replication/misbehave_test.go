@@ -330,15 +330,24 @@ func TestPrimaryRefusesAStandbyItSharesNothingWith(t *testing.T) {
 	primary.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
 	primary.replies.wait(t, 1)
 	last := primary.Log().LastOp()
-	answer := helloFrom(t, primaryAddress, hello{shards: primary.shards(),
-		mapChecksum: primary.mapChecksum(), lastOp: last,
-		points: []wal.ChainPoint{{LastOp: last, Chain: [32]byte{9}}}})
-	if answer.kind != frameError || !strings.Contains(string(answer.body), ErrDiverged.Error()) {
-		t.Fatalf("answer: type %d %q, want an error frame saying %q", answer.kind, answer.body,
-			ErrDiverged)
-	}
-	if primary.primary0().current.Load() != nil {
-		t.Fatal("the diverged standby is still attached")
+	for _, c := range []struct {
+		name  string
+		point wal.ChainPoint
+	}{
+		{"another entry at the primary's last op", wal.ChainPoint{LastOp: last, Chain: [32]byte{9}}},
+		// The primary has no chain at an op it never wrote: a zero chain there is no match.
+		{"an op the primary never wrote", wal.ChainPoint{LastOp: last + 5}},
+	} {
+		answer := helloFrom(t, primaryAddress, hello{shards: primary.shards(),
+			mapChecksum: primary.mapChecksum(), lastOp: c.point.LastOp,
+			points: []wal.ChainPoint{c.point}})
+		if answer.kind != frameError || !strings.Contains(string(answer.body), ErrDiverged.Error()) {
+			t.Fatalf("%s: answer type %d %q, want an error frame saying %q", c.name, answer.kind,
+				answer.body, ErrDiverged)
+		}
+		if primary.primary0().current.Load() != nil {
+			t.Fatalf("%s: the diverged standby is still attached", c.name)
+		}
 	}
 }
 
