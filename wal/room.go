@@ -198,6 +198,20 @@ func (l *Log) discardPrepared(p preparedSegment) error {
 // preparer; an error it returns fails that attempt as a full file system would.
 var testHookPrepare atomic.Pointer[func(number uint64) error]
 
+// testHookWrite and testHookSync, when set by a test, run before each group-commit write
+// (pwritev) and each fdatasync of the writer, with the log's directory; an error they
+// return fails that call as the disk would (EIO, ENOSPC). One atomic load per call.
+var testHookWrite, testHookSync atomicHook
+
+type atomicHook = atomic.Pointer[func(dir string) error]
+
+func injectedFault(hook *atomicHook, dir string) error {
+	if h := hook.Load(); h != nil {
+		return (*h)(dir)
+	}
+	return nil
+}
+
 func errPrepareHook(number uint64) error {
 	if hook := testHookPrepare.Load(); hook != nil {
 		return (*hook)(number)

@@ -218,7 +218,11 @@ func (l *Log) flushWrite() bool {
 	}
 	count := len(w.buffers)
 	started := time.Now()
-	if err := writeVector(w.file, w.buffers, w.offset, w.iovecs); err != nil {
+	err := injectedFault(&testHookWrite, l.options.Dir)
+	if err == nil {
+		err = writeVector(w.file, w.buffers, w.offset, w.iovecs)
+	}
+	if err != nil {
 		l.fail(err)
 		return false
 	}
@@ -324,7 +328,11 @@ func (l *Log) syncAndPublish() bool {
 		return true
 	}
 	started := time.Now()
-	if err := syncData(w.file); err != nil {
+	err := injectedFault(&testHookSync, l.options.Dir)
+	if err == nil {
+		err = syncData(w.file)
+	}
+	if err != nil {
 		l.fail(err)
 		return false
 	}

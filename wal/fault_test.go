@@ -1,0 +1,125 @@
+package wal
+
+import (
+	"bytes"
+	"errors"
+	"runtime"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// injectFault makes every writer call hook guards (testHookWrite, testHookSync) fail with
+// err in dir's log, until the end of the test; before is run first (nil: nothing).
+func injectFault(t *testing.T, hook *atomicHook, dir string, err error, before func()) {
+	t.Helper()
+	fail := func(at string) error {
+		if at != dir {
+			return nil
+		}
+		if before != nil {
+			before()
+		}
+		return err
+	}
+	hook.Store(&fail)
+	t.Cleanup(func() { hook.Store(nil) })
+}
+
+// waitFailed waits until the log reports a failure (a hang is reported by the test
+// binary's timeout; the sleep only paces the re-check).
+func waitFailed(t *testing.T, l *Log) error {
+	t.Helper()
+	for l.Err() == nil {
+		time.Sleep(time.Millisecond)
+	}
+	return l.Err()
+}
+
+// TestFailedWriteOrSyncStopsTheLog: when the disk refuses a write or an fdatasync (EIO),
+// nothing after the last successful fdatasync is ever reported durable, the error is
+// sticky (Err, and every later Append), and the log reopens with what was durable intact.
+func TestFailedWriteOrSyncStopsTheLog(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		hook *atomicHook
+	}{
+		{"write", &testHookWrite},
+		{"fdatasync", &testHookSync},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			l := openTest(t, dir)
+			durable := appendEntries(t, l, 3)
+			waitDurable(t, l, durable)
+			injectFault(t, c.hook, dir, syscall.EIO, nil)
+			if err := l.Append(entryFor(durable + 1)); err != nil {
+				t.Fatalf("append before the failure is seen: %v", err)
+			}
+			if err := waitFailed(t, l); !errors.Is(err, syscall.EIO) {
+				t.Fatalf("Err: %v, want EIO", err)
+			}
+			if got := l.Durable(); got != durable {
+				t.Fatalf("Durable %d after the failed %s, want %d", got, c.name, durable)
+			}
+			if err := l.Append(entryFor(l.LastOp() + 1)); !errors.Is(err, syscall.EIO) {
+				t.Fatalf("append after the failure: %v, want EIO", err)
+			}
+			l.Close()
+			c.hook.Store(nil)
+			l = openTest(t, dir)
+			defer l.Close()
+			if _, last := readAll(t, l, 0); last < durable {
+				t.Fatalf("reopened log ends at op %d, want at least the durable %d", last, durable)
+			}
+		})
+	}
+}
+
+// lastChainWaiting reports whether a goroutine waits in LastChain for a seal.
+func lastChainWaiting() bool {
+	stacks := make([]byte, 1<<20)
+	stacks = stacks[:runtime.Stack(stacks, true)]
+	for _, stack := range bytes.Split(stacks, []byte("\n\n")) {
+		if bytes.Contains(stack, []byte("wal.(*Log).LastChain(")) &&
+			bytes.Contains(stack, []byte("sync.(*Cond).Wait(")) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestFailedLogWakesLastChainWaiters: a LastChain call waiting for entries to be sealed
+// returns when the log fails instead (no more seals will come): the write of one group
+// fails while the next entry waits behind it.
+func TestFailedLogWakesLastChainWaiters(t *testing.T) {
+	dir := t.TempDir()
+	l := openTest(t, dir)
+	defer l.Close()
+	waitDurable(t, l, appendEntries(t, l, 1))
+	writing, release := make(chan struct{}), make(chan struct{})
+	injectFault(t, &testHookWrite, dir, syscall.EIO, func() {
+		close(writing)
+		<-release // The writer is held inside the write of op 2's group.
+	})
+	appendEntries(t, l, 1) // Op 2: its group's write is held.
+	<-writing
+	appendEntries(t, l, 1) // Op 3: not sealed while the writer is held.
+	returned := make(chan struct{})
+	go func() {
+		l.LastChain()
+		close(returned)
+	}()
+	for !lastChainWaiting() {
+		time.Sleep(time.Millisecond) // Paces the check; not an assertion.
+	}
+	close(release) // The write fails: the log stops.
+	select {
+	case <-returned:
+	case <-time.After(30 * time.Second): // A hang guard, not a timing assertion.
+		t.Fatal("LastChain still waits after the log failed")
+	}
+	if !errors.Is(l.Err(), syscall.EIO) {
+		t.Fatalf("Err: %v, want EIO", l.Err())
+	}
+}
