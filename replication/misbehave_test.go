@@ -426,3 +426,27 @@ func TestPromotedStandbyWithoutAListenerKeepsFencing(t *testing.T) {
 		t.Fatalf("role %s after the fence retries, want primary", standby.Role())
 	}
 }
+
+// TestRefusalCodes: a primary's refusal says why by its code; an empty refusal or one of
+// a code this version does not know (a newer primary's) is a bad frame, never taken for
+// a fatal key or map mismatch (the standby would stop for good) and never read past its
+// end.
+func TestRefusalCodes(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		body []byte
+		want error
+	}{
+		{"key", encodeRefusal(refusedUnauthenticated, "key"), ErrUnauthenticated},
+		{"map", encodeRefusal(refusedShardMap, "map"), ErrShardMapMismatch},
+		{"unknown code", encodeRefusal(3, "new"), ErrFrame},
+		{"empty", nil, ErrFrame},
+	} {
+		err := decodeRefusal(c.body)
+		for _, other := range []error{ErrUnauthenticated, ErrShardMapMismatch, ErrFrame} {
+			if errors.Is(err, other) != (other == c.want) {
+				t.Fatalf("%s: %v, want only %v", c.name, err, c.want)
+			}
+		}
+	}
+}
