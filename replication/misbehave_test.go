@@ -450,3 +450,34 @@ func TestRefusalCodes(t *testing.T) {
 		}
 	}
 }
+
+// TestMatchingDigestsKeepTheStandbyFollowing: the counterpart of
+// TestStandbyStopsOnADigestThatDiffers: replicas whose snapshot digests agree go on, and
+// the standby reports no stop (the operator's alarm) when it records its own digest.
+func TestMatchingDigestsKeepTheStandbyFollowing(t *testing.T) {
+	primaryAddress := freeAddress(t)
+	primary := startNode(t, nodeConfig(t.TempDir(), primaryAddress, ""))
+	defer primary.Close()
+	config := nodeConfig(t.TempDir(), freeAddress(t), primaryAddress)
+	messages := &recordingHandler{}
+	config.Logger = slog.New(messages)
+	written := make(chan struct{}, 4)
+	config.Snapshots.OnWritten = func(shard.SnapshotResult) { written <- struct{}{} }
+	standby := startNode(t, config)
+	defer standby.Close()
+	primary.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
+	primary.replies.wait(t, 1)
+	primary.Shard().RequestSnapshot()
+	select { // The standby's own digest is recorded before this callback runs.
+	case <-written:
+	case <-time.After(startWaitMax): // A hang guard, not a timing assertion.
+		t.Fatal("the standby wrote no snapshot")
+	}
+	primary.submit(t, 2, 2, model.OperationCreateTransfers, transfer(10, 1, 2, 5))
+	if reply, _ := primary.replies.wait(t, 2); reply.Status != model.StatusOK {
+		t.Fatalf("write after the snapshot: %s", reply.Status)
+	}
+	if err := standby.Err(); err != nil || messages.logged("replication: STANDBY STOPPED") {
+		t.Fatalf("the standby stopped (%v) with digests that agree", err)
+	}
+}
