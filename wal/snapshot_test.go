@@ -2,6 +2,7 @@ package wal
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"io"
 	"os"
@@ -205,5 +206,41 @@ func TestPruneSnapshotsHolding(t *testing.T) {
 	}
 	if infos, _ = ListSnapshots(dir); len(infos) != 1 {
 		t.Fatalf("without a hold %d snapshots are kept", len(infos))
+	}
+}
+
+// TestSnapshotOfAnotherFormatVersionIsRefused: a snapshot written by another format
+// version (its header otherwise sound, checksum included) is listed with ErrVersion and
+// not opened, never read as this version's; a sound one is listed with the sizes it was
+// written with.
+func TestSnapshotOfAnotherFormatVersionIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	written, err := WriteSnapshot(dir, SnapshotMeta{Op: 7, Epoch: 1}, makeState(7, 4<<10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	infos, err := ListSnapshots(dir)
+	if err != nil || len(infos) != 1 || infos[0].Err != nil ||
+		infos[0].RawBytes != written.RawBytes || infos[0].StoredBytes != written.StoredBytes {
+		t.Fatalf("listed %+v (%v), want the snapshot as written: %+v", infos, err, written)
+	}
+	b, err := os.ReadFile(written.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	binary.LittleEndian.PutUint32(b[snapshotOffsetVersion:], formatVersion+1)
+	putHeaderCRC(b[:snapshotHeaderSize], snapshotOffsetHeaderCRC)
+	if err := os.WriteFile(written.Path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if infos, err = ListSnapshots(dir); err != nil || len(infos) != 1 ||
+		!errors.Is(infos[0].Err, ErrVersion) {
+		t.Fatalf("listed %+v (%v), want ErrVersion", infos, err)
+	}
+	if _, state, err := OpenSnapshot(written.Path); !errors.Is(err, ErrVersion) {
+		if state != nil {
+			state.Close()
+		}
+		t.Fatalf("opened: %v, want ErrVersion", err)
 	}
 }
