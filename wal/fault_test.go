@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"runtime"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -26,11 +27,14 @@ func injectFault(t *testing.T, hook *atomicHook, dir string, err error, before f
 	t.Cleanup(func() { hook.Store(nil) })
 }
 
-// waitFailed waits until the log reports a failure (a hang is reported by the test
-// binary's timeout; the sleep only paces the re-check).
+// waitFailed waits until the log reports a failure. The sleep only paces the re-check;
+// the deadline is a hang guard, not a timing assertion.
 func waitFailed(t *testing.T, l *Log) error {
 	t.Helper()
-	for l.Err() == nil {
+	for deadline := time.Now().Add(30 * time.Second); l.Err() == nil; {
+		if time.Now().After(deadline) {
+			t.Fatal("the log never reported the failure")
+		}
 		time.Sleep(time.Millisecond)
 	}
 	return l.Err()
@@ -38,7 +42,9 @@ func waitFailed(t *testing.T, l *Log) error {
 
 // TestFailedWriteOrSyncStopsTheLog: when the disk refuses a write or an fdatasync (EIO),
 // nothing after the last successful fdatasync is ever reported durable, the error is
-// sticky (Err, and every later Append), and the log reopens with what was durable intact.
+// sticky (Err, and every later Append), an entry whose write failed is never handed to
+// the observer (which ships written entries to a standby), and the log reopens with what
+// was durable intact.
 func TestFailedWriteOrSyncStopsTheLog(t *testing.T) {
 	for _, c := range []struct {
 		name string
@@ -52,6 +58,8 @@ func TestFailedWriteOrSyncStopsTheLog(t *testing.T) {
 			l := openTest(t, dir)
 			durable := appendEntries(t, l, 3)
 			waitDurable(t, l, durable)
+			var observedLastOp atomic.Uint64
+			l.SetObserver(func(_ []byte, meta EntryMeta) { observedLastOp.Store(meta.FirstOp + uint64(meta.Count) - 1) })
 			injectFault(t, c.hook, dir, syscall.EIO, nil)
 			if err := l.Append(entryFor(durable + 1)); err != nil {
 				t.Fatalf("append before the failure is seen: %v", err)
@@ -65,7 +73,10 @@ func TestFailedWriteOrSyncStopsTheLog(t *testing.T) {
 			if err := l.Append(entryFor(l.LastOp() + 1)); !errors.Is(err, syscall.EIO) {
 				t.Fatalf("append after the failure: %v, want EIO", err)
 			}
-			l.Close()
+			l.Close() // The writer has stopped: nothing more is observed.
+			if c.name == "write" && observedLastOp.Load() > durable {
+				t.Fatalf("op %d, whose write failed, was handed to the observer", observedLastOp.Load())
+			}
 			c.hook.Store(nil)
 			l = openTest(t, dir)
 			defer l.Close()
