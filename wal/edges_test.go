@@ -856,6 +856,7 @@ func TestEntryHeaderFieldChecks(t *testing.T) {
 	var b [entryHeaderSize]byte
 	valid.encode(b[:])
 	b[entryOffsetMagic] ^= 1
+	putHeaderCRC(b[:], entryOffsetHeaderCRC) // A sound checksum does not make it an entry.
 	var decoded entryHeader
 	if kind, _ := decodeEntryHeader(b[:], &decoded); kind != headerTorn {
 		t.Fatalf("bad magic: header problem %d, want torn", kind)

@@ -134,3 +134,18 @@ func TestFailedLogWakesLastChainWaiters(t *testing.T) {
 		t.Fatalf("Err: %v, want EIO", l.Err())
 	}
 }
+
+// TestRemovedObserverIsNotCalled: SetObserver(nil) removes the observer; later entries
+// are written without it.
+func TestRemovedObserverIsNotCalled(t *testing.T) {
+	l := openTest(t, t.TempDir())
+	defer l.Close()
+	var observed atomic.Int64
+	l.SetObserver(func([]byte, EntryMeta) { observed.Add(1) })
+	waitDurable(t, l, appendEntries(t, l, 1))
+	l.SetObserver(nil)
+	waitDurable(t, l, appendEntries(t, l, 1))
+	if got := observed.Load(); got != 1 {
+		t.Fatalf("observer called %d times, want once (before it was removed)", got)
+	}
+}
