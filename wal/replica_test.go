@@ -253,3 +253,38 @@ func TestStartAfter(t *testing.T) {
 		t.Fatal("first entry does not link to the base chain")
 	}
 }
+
+// TestChainAtAcrossSegments: ChainAt of an op older than the in-memory ring is found by
+// scanning the segment that holds it, in whichever segment that is (a demoted primary
+// looks up the last op it shares with the new primary this way).
+func TestChainAtAcrossSegments(t *testing.T) {
+	dir := t.TempDir()
+	l := openTest(t, dir, func(o *Options) { o.Compression = CodecNone })
+	defer l.Close()
+	body := make([]byte, 2<<10) // ~2,100 entries a segment: 8,000 fill four.
+	for op := uint64(1); op <= 8000; op++ {
+		if err := l.Append(Entry{Epoch: 1, FirstOp: op, Count: 1, Timestamp: op, Body: body}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitDurable(t, l, l.LastOp())
+	want := map[uint64][32]byte{}
+	segments := map[uint64]bool{}
+	if _, err := scanDirectory(dir, func(s *segmentScan, e *scannedEntry) error {
+		want[e.Header.LastOp()] = e.Header.Chain
+		if e.Header.LastOp() <= 8000-recentChainCountMax {
+			segments[s.File.Number] = true // Segments holding ops older than the ring.
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(segments) < 2 {
+		t.Fatalf("ops older than the ring lie in %d segment(s), want at least 2", len(segments))
+	}
+	for op := uint64(1); op <= 8000; op += 97 {
+		if chain, ok := l.ChainAt(op); !ok || chain != want[op] {
+			t.Fatalf("ChainAt(%d) = %x, %v", op, chain[:4], ok)
+		}
+	}
+}
