@@ -1,6 +1,7 @@
 package wal
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -56,6 +57,10 @@ func TestVerify(t *testing.T) {
 	if report.ReplayStart != "empty state" || len(report.SnapshotsChecked) != 3 ||
 		report.LastOp != l.LastOp() || report.EntriesApplied != 1200 {
 		t.Fatalf("report:\n%s", report.String())
+	}
+	// The chain hash that seals the whole log, for comparing replicas by hand.
+	if lastChain := l.LastChain(); report.LastChain != hex.EncodeToString(lastChain[:]) {
+		t.Fatalf("report's last chain %s, the log's %x", report.LastChain, lastChain)
 	}
 	if _, err := l.Retire(ops[1], ""); err != nil {
 		t.Fatal(err)
