@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 )
@@ -227,5 +228,27 @@ func TestInspectSegmentTimestamps(t *testing.T) {
 	}
 	if checked < 3 {
 		t.Fatalf("%d segments with entries, want several", checked)
+	}
+}
+
+// TestVerifyRefusesADamagedSnapshot: a snapshot whose header is damaged is reported as
+// such by Verify (with its error), not left out of the check in silence.
+func TestVerifyRefusesADamagedSnapshot(t *testing.T) {
+	l, snapshots, _ := snapshotLog(t, 50, 20)
+	defer l.Close()
+	infos, err := ListSnapshots(snapshots)
+	if err != nil || len(infos) != 1 {
+		t.Fatalf("%d snapshots (%v)", len(infos), err)
+	}
+	b, err := os.ReadFile(infos[0].Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 1 // The magic: the header no longer describes a snapshot.
+	if err := os.WriteFile(infos[0].Path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Verify(l.options.Dir, snapshots, &sumReplayer{}); !errors.Is(err, ErrSnapshotCorrupt) {
+		t.Fatalf("Verify: %v, want ErrSnapshotCorrupt", err)
 	}
 }
