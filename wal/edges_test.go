@@ -1146,3 +1146,21 @@ func requireOpenCorrupt(t *testing.T, dir string, segmentBytes int64, what strin
 		t.Fatalf("%s: %v, want ErrCorrupt", what, err)
 	}
 }
+
+// TestPositionErrorSaysWhere: the message of a problem names the segment, the offset and,
+// when known, the op, which is what an operator needs to find it.
+func TestPositionErrorSaysWhere(t *testing.T) {
+	for _, c := range []struct {
+		op   uint64
+		want string
+	}{
+		{45, "wal: corrupt log: segment 3 offset 4096 op 45 (x.wal): bad"},
+		{0, "wal: corrupt log: segment 3 offset 4096 (x.wal): bad"},
+	} {
+		err := &PositionError{Path: "x.wal", Segment: 3, Offset: 4096, Op: c.op, Reason: "bad",
+			Err: ErrCorrupt}
+		if err.Error() != c.want {
+			t.Fatalf("op %d: %q, want %q", c.op, err.Error(), c.want)
+		}
+	}
+}
