@@ -47,6 +47,11 @@ func (d *ladder) offset(price uint64) (int, bool) {
 	if offset >= ladderTicks {
 		return 0, false
 	}
+	if d.base+offset*d.tick != price {
+		// Orders are validated on tick (price_not_on_tick), so this is a bug: two prices
+		// sharing an entry would answer for each other.
+		panic(fmt.Sprintf("match: price %d not on the tick %d", price, d.tick))
+	}
 	return int(offset), true
 }
 
