@@ -25,16 +25,20 @@ type level struct {
 	dirtyPosition uint32        // Its entry in scratch.dirty while dirtyEpoch is current.
 }
 
-// bookSide is one side of an instrument's book.
+// bookSide is one side of an instrument's book. Its levels are all in the best-to-worst
+// list; those near the top of the book are indexed by the ladder, the others by the AVL
+// tree (ladder.go).
 type bookSide struct {
-	root  uint32     // AVL root, or indexNone.
-	best  uint32     // Best level (highest bid, lowest ask), or indexNone.
-	count uint32     // Levels.
-	side  model.Side // SideBuy (bids) or SideSell (asks).
+	root   uint32     // AVL root, or indexNone.
+	best   uint32     // Best level (highest bid, lowest ask), or indexNone.
+	count  uint32     // Levels (in the ladder and the tree).
+	side   model.Side // SideBuy (bids) or SideSell (asks).
+	ladder ladder     // Levels whose prices lie in its span.
 }
 
-func newBookSide(side model.Side) bookSide {
-	return bookSide{root: indexNone, best: indexNone, side: side}
+// newBookSide returns an empty side of a book whose prices are multiples of tick.
+func newBookSide(side model.Side, tick uint64) bookSide {
+	return bookSide{root: indexNone, best: indexNone, side: side, ladder: newLadder(tick)}
 }
 
 // crosses reports whether a resting level at levelPrice trades with an incoming order of
@@ -47,8 +51,17 @@ func crosses(incoming model.Side, levelPrice uint64, limit uint64) bool {
 	return levelPrice >= limit
 }
 
-// levelFind returns the level of the side at price, or indexNone (O(log levels)).
+// levelFind returns the level of the side at price, or indexNone: one array read in the
+// ladder's span, O(log levels) outside it.
 func (e *Engine) levelFind(side *bookSide, price uint64) uint32 {
+	if offset, inside := side.ladder.offset(price); inside {
+		return side.ladder.levels[offset]
+	}
+	return e.levelFindTree(side, price)
+}
+
+// levelFindTree returns the level of the side's tree at price, or indexNone.
+func (e *Engine) levelFindTree(side *bookSide, price uint64) uint32 {
 	node := side.root
 	for node != indexNone {
 		n := &e.levels[node]
@@ -78,7 +91,7 @@ func (e *Engine) levelInsert(side *bookSide, price uint64) uint32 {
 // levelInsertBetween creates the level for price between its neighbours in the list.
 func (e *Engine) levelInsertBetween(side *bookSide, price uint64, better, worse uint32) uint32 {
 	index := e.levelAllocate(price)
-	side.root = e.avlInsert(side.root, index)
+	e.levelIndexAdd(side, index)
 	side.count++
 	n := &e.levels[index]
 	n.better, n.worse = better, worse
@@ -90,11 +103,34 @@ func (e *Engine) levelInsertBetween(side *bookSide, price uint64, better, worse 
 	if worse != indexNone {
 		e.levels[worse].better = index
 	}
+	if side.ladder.count == 0 {
+		if _, inside := side.ladder.offset(price); !inside {
+			e.ladderRebase(side, price)
+		}
+	}
 	return index
 }
 
-// levelNeighbours returns the levels with the nearest lower and higher prices.
+// levelNeighbours returns the levels with the nearest lower and higher prices: from the
+// ladder's bitmap, and from the tree unless the ladder found both (a price in the span
+// is nearer than any level of the tree, which lie outside it).
 func (e *Engine) levelNeighbours(side *bookSide, price uint64) (lower, higher uint32) {
+	ladderLower, ladderHigher := side.ladder.neighbours(price)
+	if ladderLower != indexNone && ladderHigher != indexNone {
+		return ladderLower, ladderHigher
+	}
+	lower, higher = e.levelNeighboursTree(side, price)
+	if ladderLower != indexNone && (lower == indexNone || e.levels[ladderLower].price > e.levels[lower].price) {
+		lower = ladderLower
+	}
+	if ladderHigher != indexNone && (higher == indexNone || e.levels[ladderHigher].price < e.levels[higher].price) {
+		higher = ladderHigher
+	}
+	return lower, higher
+}
+
+// levelNeighboursTree returns the tree's levels with the nearest lower and higher prices.
+func (e *Engine) levelNeighboursTree(side *bookSide, price uint64) (lower, higher uint32) {
 	lower, higher = indexNone, indexNone
 	for node := side.root; node != indexNone; {
 		n := &e.levels[node]
@@ -125,7 +161,7 @@ func (e *Engine) levelRemove(side *bookSide, index uint32) {
 	if worse != indexNone {
 		e.levels[worse].better = better
 	}
-	side.root = e.avlDelete(side.root, n.price)
+	e.levelIndexRemove(side, index)
 	side.count--
 	if n.dirtyEpoch == e.scratch.epoch {
 		e.scratch.dirty[n.dirtyPosition].level = indexNone // Published as gone.
@@ -299,11 +335,19 @@ func (e *Engine) levelUnlink(slot uint32) {
 // levels from where it was, and beyond a few steps the tree is cheaper.
 const levelNearSteps = 4
 
-// levelForPrice returns the level of the side at price, creating it if needed. When hint
-// is a level of the side (where the order rested before a replace), it first walks the
-// best-to-worst list from there for up to levelNearSteps levels: a tree search costs
-// ~10 dependent loads and mispredicted branches, a short walk a few.
+// levelForPrice returns the level of the side at price, creating it if needed. In the
+// ladder's span that is an array read (and a bitmap scan for a new level's neighbours).
+// Outside it, when hint is a level of the side (where the order rested before a
+// replace), it first walks the best-to-worst list from there for up to levelNearSteps
+// levels: a tree search costs ~10 dependent loads and mispredicted branches, a short
+// walk a few.
 func (e *Engine) levelForPrice(side *bookSide, price uint64, hint uint32) uint32 {
+	if offset, inside := side.ladder.offset(price); inside {
+		if found := side.ladder.levels[offset]; found != indexNone {
+			return found
+		}
+		return e.levelInsert(side, price)
+	}
 	if hint != indexNone && e.levels[hint].orderCount > 0 {
 		if found, better, worse, ok := e.levelNear(side, price, hint); ok {
 			if found != indexNone {

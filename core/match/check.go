@@ -10,9 +10,10 @@ import (
 // ledger, and returns the first violation. It costs O(state) and allocates: it is for
 // tests, Restore and a verifying replica, never for the hot path. It checks:
 //
-//   - every book: levels strictly ordered from best to worst, the AVL tree holding
-//     exactly those levels, balanced; each level's queue consistent (links, count, total
-//     quantity, prices, time priority); the book not crossed;
+//   - every book: levels strictly ordered from best to worst, the ladder holding exactly
+//     those in its span and the AVL tree the others, balanced; each level's queue
+//     consistent (links, count, total quantity, prices, time priority); the book not
+//     crossed;
 //   - every open order: in the order index, in its trading account's list (in order-id
 //     order), in the expiry heap exactly when it has a deadline, and holding exactly
 //     holdRequired;
@@ -76,7 +77,7 @@ func (e *Engine) checkSide(instrumentIndex uint32, side *bookSide) (uint32, mode
 			return 0, total, fmt.Errorf("level %d: out of order", l.price)
 		}
 		if e.levelFind(side, l.price) != levelIndex {
-			return 0, total, fmt.Errorf("level %d: not in the tree", l.price)
+			return 0, total, fmt.Errorf("level %d: not in the ladder or the tree", l.price)
 		}
 		count, sum, err := e.checkLevel(instrumentIndex, side, levelIndex)
 		if err != nil {
@@ -94,9 +95,15 @@ func (e *Engine) checkSide(instrumentIndex uint32, side *bookSide) (uint32, mode
 	if err != nil {
 		return 0, total, err
 	}
-	if levels != side.count || treeCount != levels {
-		return 0, total, fmt.Errorf("%d levels listed, %d counted, %d in the tree", levels,
-			side.count, treeCount)
+	ladderCount, err := e.checkLadder(side)
+	if err != nil {
+		return 0, total, err
+	}
+	// Every listed level was found where its price says it is (ladder or tree), so equal
+	// counts leave no room for a level indexed twice or not listed.
+	if levels != side.count || treeCount+ladderCount != levels {
+		return 0, total, fmt.Errorf("%d levels listed, %d counted, %d in the ladder and %d "+
+			"in the tree", levels, side.count, ladderCount, treeCount)
 	}
 	return orders, total, nil
 }

@@ -32,6 +32,21 @@ func checkedScenario(t *testing.T) *harness {
 	return h
 }
 
+// ladderEvict moves every level of the side's ladder into its tree and the ladder's span
+// far above the book's prices, as if the levels had rested outside the span, so that
+// the tree's checks apply to them.
+func ladderEvict(e *Engine, side *bookSide) {
+	for offset, index := range side.ladder.levels {
+		if index != indexNone {
+			side.ladder.clear(offset)
+			l := &e.levels[index]
+			l.left, l.right, l.height = indexNone, indexNone, 1
+			side.root = e.avlInsert(side.root, index)
+		}
+	}
+	side.ladder.base = 1 << 62 / side.ladder.tick * side.ladder.tick
+}
+
 // slotOf returns the slot of an open order.
 func (h *harness) slotOf(t *testing.T, id uint64) uint32 {
 	slot, _, found := h.e.findOrder(id)
@@ -94,12 +109,31 @@ func TestCheckInvariantsDetects(t *testing.T) {
 		{"tree unbalanced below the root", func(t *testing.T, h *harness) {
 			// Asks 205, 210, 215: the tree's root is 210, 215 its right child.
 			asks := &h.e.instruments[0].asks
+			ladderEvict(h.e, asks)
 			h.e.levels[h.e.levels[asks.root].right].height = 3
 		}, "tree unbalanced"},
 		{"an empty level in the tree only", func(t *testing.T, h *harness) {
 			asks := &h.e.instruments[0].asks
+			ladderEvict(h.e, asks)
 			asks.root = h.e.avlInsert(asks.root, h.e.levelAllocate(300))
 		}, "in the tree"},
+		{"an empty level in the ladder only", func(t *testing.T, h *harness) {
+			asks := &h.e.instruments[0].asks
+			offset, _ := asks.ladder.offset(300)
+			asks.ladder.set(offset, h.e.levelAllocate(300))
+		}, "in the ladder"},
+		{"a ladder entry without its bit", func(t *testing.T, h *harness) {
+			asks := &h.e.instruments[0].asks
+			offset, _ := asks.ladder.offset(210)
+			asks.ladder.occupied[offset/64] &^= 1 << (offset % 64)
+		}, "bitmap disagrees"},
+		{"a level in the tree within the ladder's span", func(t *testing.T, h *harness) {
+			asks := &h.e.instruments[0].asks
+			offset, _ := asks.ladder.offset(210)
+			index := asks.ladder.levels[offset]
+			asks.ladder.clear(offset)
+			asks.root = h.e.avlInsert(asks.root, index)
+		}, "not in the ladder or the tree"},
 		{"order of another client in an account list", func(t *testing.T, h *harness) {
 			h.e.orders[h.slotOf(t, 2)].client = 9
 		}, "list broken"},

@@ -148,12 +148,15 @@
 // # Data structures
 //
 // Orders live in a pool (slice of structs recycled through a free list; indexes, not
-// pointers). Each side of a book is an AVL tree of price levels (O(log levels) access,
-// levels pooled too) threaded into a best-to-worst list (O(1) best price and next level
-// while matching); each level is an intrusive FIFO of orders (O(1) cancel). A moved
-// order finds its new level by a short walk of the list from its old one before falling
-// back to the tree, and an order alone at its level moved to a free price between the
-// same neighbours re-prices the level in place. An open-addressing hash index (8-byte
+// pointers). The price levels of each side of a book (pooled too) are threaded into a
+// best-to-worst list (O(1) best price and next level while matching) and indexed by a
+// price ladder near the top of the book (ladder.go: an array over ladderTicks ticks and
+// a bitmap of the occupied ones, so finding a level or a new level's neighbours costs an
+// array read and a few bitmap words) and by an AVL tree beyond it (O(log levels)); each
+// level is an intrusive FIFO of orders (O(1) cancel). A moved order outside the ladder
+// finds its new level by a short walk of the list from its old one before falling back
+// to the tree, and an order alone at its level moved to a free price between the same
+// neighbours re-prices the level in place. An open-addressing hash index (8-byte
 // slots: tag and index; see table.go) maps order ids to slots, (client, account) to the
 // list of the account's open orders, and client order ids to the ring of remembered
 // outcomes (consecutive ids of an account share a cache line). Good-till-time orders sit
@@ -165,11 +168,13 @@
 // # Performance
 //
 // README.md in this directory has BenchmarkMatching's figures, where the time goes, and
-// what would close the gap to the 10 M orders/s goal.
+// the designs of the two changes (reservations instead of hold transfers, per-account
+// client order ids) that would close most of the gap to issue 15's goals.
 //
 // # Invariants (CheckInvariants; run after every command in tests and by Restore)
 //
-//   - Books: levels strictly ordered, tree and list agree, queues consistent, never
+//   - Books: levels strictly ordered, ladder, tree and list agree (a level is in the
+//     ladder exactly when its price is in the ladder's span), queues consistent, never
 //     crossed; every open order is indexed and listed exactly once.
 //   - Funds: every open order holds exactly holdRequired through a pending system
 //     transfer to its escrow; every escrow's pending credits equal the sum of its open

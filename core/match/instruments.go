@@ -57,7 +57,8 @@ func (e *Engine) createInstrument(clock *uint64, x *model.Instrument, now uint64
 	e.instruments = append(e.instruments, instrument{record: record,
 		escrowBase:  escrowID(systemKindEscrowBase, x.ID),
 		escrowQuote: escrowID(systemKindEscrowQuote, x.ID),
-		bids:        newBookSide(model.SideBuy), asks: newBookSide(model.SideSell)})
+		bids:        newBookSide(model.SideBuy, x.TickSize),
+		asks:        newBookSide(model.SideSell, x.TickSize)})
 	return model.StatusOK, now
 }
 

@@ -151,9 +151,7 @@ func (e *Engine) marketDataFlush(now uint64, sink Sink) {
 	if len(s.dirty) == 0 {
 		return
 	}
-	if len(s.dirty) > 1 {
-		slices.SortFunc(s.dirty, compareDirty)
-	}
+	sortDirty(s.dirty)
 	for i := 0; i < len(s.dirty); {
 		// A run of entries of one price: a level removed and created again in the same
 		// command has two; publish the one that exists now, if any.
@@ -174,6 +172,27 @@ func (e *Engine) marketDataFlush(now uint64, sink Sink) {
 	}
 	s.dirty = s.dirty[:0]
 	s.epoch++
+}
+
+// dirtySortInsertionMax is the most changed levels sorted by insertion: a command
+// usually changes one to three levels, for which an inline insertion sort costs a few
+// comparisons where the generic sort's set-up and indirect calls cost more than the rest
+// of the flush.
+const dirtySortInsertionMax = 8
+
+// sortDirty sorts changed levels by instrument, side and price. Entries that compare
+// equal (a level removed and created again) may end in any order: the flush picks the
+// one whose level exists, whatever its place in the run.
+func sortDirty(dirty []dirtyLevel) {
+	if len(dirty) > dirtySortInsertionMax {
+		slices.SortFunc(dirty, compareDirty)
+		return
+	}
+	for i := 1; i < len(dirty); i++ {
+		for j := i; j > 0 && compareDirty(dirty[j-1], dirty[j]) > 0; j-- {
+			dirty[j-1], dirty[j] = dirty[j], dirty[j-1]
+		}
+	}
 }
 
 func compareDirty(a, b dirtyLevel) int {

@@ -174,7 +174,8 @@ func (e *Engine) repriceAlone(slot uint32, price uint64, leaves uint64) bool {
 		e.marketDataGone(o.instrument, o.side, l.price)
 	}
 	l.dirtyEpoch = 0
-	l.price, o.price = price, price
+	e.levelReprice(e.instruments[o.instrument].side(o.side), o.level, price)
+	o.price = price
 	l.quantity = model.U128(leaves)
 	e.marketDataMark(o.instrument, o.side, o.level)
 	return true

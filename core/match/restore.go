@@ -119,8 +119,8 @@ func (s *restorer) instruments(count uint32) error {
 		e.instruments = append(e.instruments, instrument{record: x,
 			escrowBase:         escrowID(systemKindEscrowBase, x.ID),
 			escrowQuote:        escrowID(systemKindEscrowQuote, x.ID),
-			bids:               newBookSide(model.SideBuy),
-			asks:               newBookSide(model.SideSell),
+			bids:               newBookSide(model.SideBuy, x.TickSize),
+			asks:               newBookSide(model.SideSell, x.TickSize),
 			marketDataSequence: binary.LittleEndian.Uint64(b[128:])})
 		return nil
 	})

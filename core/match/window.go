@@ -25,6 +25,7 @@ type windowEntry struct {
 	timestamp     uint64 // The command's timestamp.
 	digest        uint64 // The command's other fields (see placeDigest and the like).
 	status        model.Status
+	tag           uint32 // Its tag in the index (derived from the key; not in snapshots).
 	kind          commandKind
 }
 
@@ -37,6 +38,14 @@ type clientOrderWindow struct {
 	max     uint32        // Entries remembered (Config.ClientOrderIDsMax).
 	index   indexTable    // Key → position in entries.
 	seed    uint64
+
+	// The key find hashed last and its tag: a command looks its key up, then remembers
+	// its outcome under the same key, so remember reuses the tag instead of hashing again.
+	lastClient, lastAccount, lastClientOrderID uint64
+	lastTag                                    uint32
+
+	// touched keeps the loads of touchForget from being optimised away; never read.
+	touched uint64
 }
 
 func (w *clientOrderWindow) init(entriesMax uint32, capacity uint32, seed uint64) {
@@ -60,7 +69,11 @@ func (w *clientOrderWindow) tag(client, account, clientOrderID uint64) uint32 {
 
 // find returns the remembered outcome of the command with the key.
 func (w *clientOrderWindow) find(client, account, clientOrderID uint64) (*windowEntry, bool) {
-	_, position, found := w.index.find(w.tag(client, account, clientOrderID),
+	tag := w.tag(client, account, clientOrderID)
+	w.lastClient, w.lastAccount, w.lastClientOrderID, w.lastTag = client, account,
+		clientOrderID, tag
+	w.touchForget()
+	_, position, found := w.index.find(tag,
 		func(position uint32) bool {
 			entry := &w.entries[position]
 			return entry.clientOrderID == clientOrderID && entry.client == client &&
@@ -72,9 +85,26 @@ func (w *clientOrderWindow) find(client, account, clientOrderID uint64) (*window
 	return &w.entries[position], true
 }
 
+// touchForget loads the index slot where the entry that remember will forget next
+// starts its probe. Both that slot and the one find is about to probe are usually cache
+// misses (keys a window apart, at random places in the index); issued together, the two
+// misses overlap instead of costing one after the other.
+func (w *clientOrderWindow) touchForget() {
+	if uint32(len(w.entries)) < w.max {
+		return // Nothing is forgotten until the ring is full.
+	}
+	w.touched += w.index.slots[uint64(w.entries[w.oldest].tag)&w.index.mask]
+}
+
 // remember records the outcome of a command whose key is not in the window, forgetting
 // the oldest entry when the window is full.
 func (w *clientOrderWindow) remember(entry windowEntry) {
+	if entry.client == w.lastClient && entry.account == w.lastAccount &&
+		entry.clientOrderID == w.lastClientOrderID {
+		entry.tag = w.lastTag
+	} else {
+		entry.tag = w.tag(entry.client, entry.account, entry.clientOrderID)
+	}
 	var position uint32
 	if uint32(len(w.entries)) < w.max {
 		position = uint32(len(w.entries))
@@ -85,13 +115,12 @@ func (w *clientOrderWindow) remember(entry windowEntry) {
 		w.entries[position] = entry
 		w.oldest = (w.oldest + 1) % w.max
 	}
-	w.index.insert(w.tag(entry.client, entry.account, entry.clientOrderID), position)
+	w.index.insert(entry.tag, position)
 }
 
 // forget removes the entry at position from the index.
 func (w *clientOrderWindow) forget(position uint32) {
-	old := &w.entries[position]
-	slot, _, found := w.index.find(w.tag(old.client, old.account, old.clientOrderID),
+	slot, _, found := w.index.find(w.entries[position].tag,
 		func(candidate uint32) bool { return candidate == position })
 	if !found {
 		panic("match: idempotency window entry missing from its index")
