@@ -128,6 +128,15 @@
 // saga below it is final and durable on A (saga_forget), and ignores any later copy of a
 // credit message below that watermark.
 //
+// Saga numbers are unique within one history of A's log, not across failovers: each
+// shard replicates its own log, so in async or degraded mode a promoted standby may hold
+// B's step 2 of a saga whose step 1 it lacks, and A then numbers its next saga as the
+// lost one. B's decisions therefore carry the client's transfer id, and B answers a
+// credit message whose number holds another transfer's decision with
+// saga_sequence_reused (never recorded; the saga is voided, nothing moves) instead of that
+// decision. The lost saga's credit stays with B: it is part of the failover's loss
+// window, and shows as the pair's net (reconcile).
+//
 // # Why the saga timeout asks instead of expiring
 //
 // A saga whose credit message has not been decided after SagaTimeout is not voided by A

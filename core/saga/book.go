@@ -422,7 +422,8 @@ func RetryStatus(final model.Status) model.Status {
 	switch {
 	case final == model.StatusOK:
 		return model.StatusExists
-	case final.Transient() || final == model.StatusSagaTimedOut:
+	case final.Transient() || final == model.StatusSagaTimedOut ||
+		final == model.StatusSagaSequenceReused:
 		return model.StatusIDAlreadyFailed
 	}
 	return final
@@ -457,6 +458,7 @@ type creditKind uint8
 const (
 	creditIgnore   creditKind = iota // Malformed, or below its debit shard's watermark.
 	creditDecided                    // Decided before (or earlier in the batch): answer again.
+	creditReused                     // Its number holds another transfer's decision (Decision.Transfer).
 	creditAbort                      // Decide "refused: saga_timed_out".
 	creditMissing                    // The settlement account cannot be created.
 	creditNotOwned                   // Balancing into an account the client may not move.
@@ -525,11 +527,14 @@ func (b *Book) classifyCredit(l *ledger.Ledger, c *Credit) (creditKind, uint64) 
 		return creditIgnore, 0 // Malformed, forgotten, or beyond the window (see WindowSpanMax).
 	}
 	w := &b.decided[c.From]
-	if _, ok := w.find(c.Sequence); ok {
+	if d, ok := w.find(c.Sequence); ok {
+		if !d.Matches(c.Transfer.ID) {
+			return creditReused, c.Sequence
+		}
 		return creditDecided, c.Sequence
 	}
 	d := w.add(c.Sequence)
-	d.From, d.To = b.self, c.From
+	d.From, d.To, d.Transfer = b.self, c.From, c.Transfer.ID
 	if c.Abort {
 		return creditAbort, c.Sequence
 	}
@@ -564,6 +569,14 @@ func (b *Book) decide(l *ledger.Ledger, credits []Credit, kinds []creditKind,
 	for i := range credits {
 		c := &credits[i]
 		if kinds[i] == creditIgnore {
+			continue
+		}
+		if kinds[i] == creditReused {
+			// Answered, never recorded: the slot keeps the other transfer's decision, so
+			// every copy gets this answer again.
+			*messages = append(*messages, Message{Kind: MessageDecision, To: c.From,
+				Decision: Decision{Sequence: c.Sequence, From: b.self, To: c.From,
+					Status: model.StatusSagaSequenceReused, Transfer: c.Transfer.ID}})
 			continue
 		}
 		d, _ := b.decided[c.From].find(sequences[i])
@@ -621,8 +634,9 @@ func (b *Book) ApplyFinishes(l *ledger.Ledger, clock *uint64, decisions []Decisi
 			continue
 		}
 		r := b.at(d.Sequence)
-		if r.phase != PhaseRunning || d.From != r.credit || r.reserved.Less(d.Amount) {
-			continue // A copy (or a decision no credit shard makes: more than reserved).
+		if r.phase != PhaseRunning || d.From != r.credit || r.reserved.Less(d.Amount) ||
+			!d.Matches(r.original.ID) {
+			continue // A copy, or another transfer's (or more than reserved: none is made).
 		}
 		r.phase = phaseFinishing // A copy later in the batch is ignored.
 		steps[count] = model.Transfer{PendingID: r.original.ID}

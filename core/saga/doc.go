@@ -44,7 +44,8 @@
 //	                seq u64 | from u16 | to u16 | flags u16 (bit 0 abort) | 2 zero |
 //	                client u64 (who sent the transfer) | 8 zero
 //	Decision (128): seq u64 | from u16 (credit shard) | to u16 | status u32 |
-//	                amount u128 | credit balances 64 | timestamp u64 | 24 zero
+//	                amount u128 | credit balances 64 | timestamp u64 |
+//	                transfer u128 (the client's id X; zero before it was added) | 8 zero
 //	Forget (16):    from u16 (debit shard) | 6 zero | below u64
 //	State (160):    id u128 | phase u32 (0 unknown, 1 running, 2 final) | status u32 |
 //	                timestamp u64 | debit balances 64 | credit balances 64
