@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"sequent/core/model"
+	"sequent/core/saga"
 )
 
 // TestSagaDecisionOfALostSagaIsNotReused: the shards of a node replicate one log each, so
@@ -14,7 +15,7 @@ import (
 // That saga must not be finished with the lost saga's decision (which moved the lost
 // transfer's amount to the lost transfer's account): it was posted with that amount while
 // its own credit account got nothing, or stuck when that amount exceeded its own. The
-// credit shard answers saga_sequence_reused instead; the saga is voided.
+// credit shard answers saga_decision_unknown instead; the saga is voided.
 func TestSagaDecisionOfALostSagaIsNotReused(t *testing.T) {
 	p := newPair(t)
 	p.accounts(map[uint64]uint16{1: 0, 100: 0, 101: 0})
@@ -40,8 +41,8 @@ func TestSagaDecisionOfALostSagaIsNotReused(t *testing.T) {
 		t.Fatalf("transfer 8's saga did not finish (%d finished): stuck", len(finished))
 	}
 	final := finished[0].Finished.Result
-	if final.Status != model.StatusSagaSequenceReused {
-		t.Fatalf("transfer 8: %s, want saga_sequence_reused", final.Status)
+	if final.Status != model.StatusSagaDecisionUnknown {
+		t.Fatalf("transfer 8: %s, want saga_decision_unknown", final.Status)
 	}
 	if a, b := p.account(1), p.account(101); !a.DebitsPosted.IsZero() ||
 		!a.DebitsPending.IsZero() || !b.CreditsPosted.IsZero() {
@@ -58,5 +59,74 @@ func TestSagaDecisionOfALostSagaIsNotReused(t *testing.T) {
 	if len(finished) != 1 || finished[0].Finished.Result.Status != model.StatusOK ||
 		p.account(101).CreditsPosted != model.U128(20) || p.account(1).DebitsPosted != model.U128(20) {
 		t.Fatalf("transfer 9: %+v", finished)
+	}
+}
+
+// TestSagaForgottenDecisionAfterFailover: the debit shard's watermark (saga_forget) leaves
+// it once its sagas below are final and durable on the primary, which in async or
+// degraded mode says nothing about the standby. After a failover the promoted debit
+// shard may still run a saga (its step 3 lost) whose decision the credit shard has
+// forgotten. Its Credit was then ignored for good (the saga stuck, the debit held): the
+// credit shard now answers it from its ledger, which keeps step 2's transfer.
+func TestSagaForgottenDecisionAfterFailover(t *testing.T) {
+	for _, test := range []struct {
+		name   string
+		credit uint64
+		want   model.Status
+		posted uint64
+	}{
+		{"credited", 100, model.StatusOK, 30},
+		{"refused", 199, model.StatusSagaDecisionUnknown, 0},
+	} {
+		t.Run(test.name, func(t *testing.T) {
+			forgottenAfterFailover(t, test.credit, test.want, test.posted)
+		})
+	}
+}
+
+func forgottenAfterFailover(t *testing.T, creditAccount uint64, want model.Status, posted uint64) {
+	p := newPair(t)
+	p.accounts(map[uint64]uint16{1: 0, 100: 0})
+	_, credit := p.transfer(simpleTransfer(7, 1, creditAccount, 30))
+	// The standby's copy of shard 0: step 1 made, step 3 not yet.
+	var before bytes.Buffer
+	if _, err := p.shards[0].machine.Snapshot().WriteTo(&before); err != nil {
+		t.Fatal(err)
+	}
+	op := p.shards[0].op
+	p.settle(credit)
+	body := make([]byte, model.SagaForgetSize)
+	(&saga.Forget{From: 0, Below: 2}).Encode(body)
+	p.shards[1].apply(Request{Operation: model.OperationSagaForget, Body: body})
+	promoted, err := Restore(p.shards[0].machine.config, &before)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.shards[0].machine, p.shards[0].op = promoted, op
+	// The promoted shard's outbox lists the saga; the router sends its Credit again.
+	var resent []saga.Message
+	promoted.Sagas().Running(func(c *saga.Credit) {
+		resent = append(resent, saga.Message{Kind: saga.MessageCredit, To: c.To, Credit: *c})
+	})
+	if len(resent) != 1 {
+		t.Fatalf("running sagas on the promoted shard: %d", len(resent))
+	}
+	var finished []saga.Message
+	for messages := resent; len(messages) > 0 && len(finished) == 0; {
+		messages = p.deliver(messages...)
+		for _, m := range messages {
+			if m.Kind == saga.MessageFinished {
+				finished = append(finished, m)
+			}
+		}
+	}
+	if len(finished) != 1 {
+		t.Fatalf("the saga never finishes: its credit is ignored (account 1 pending %s)",
+			p.account(1).DebitsPending)
+	}
+	if a, status := p.account(1), finished[0].Finished.Result.Status; status != want ||
+		a.DebitsPosted != model.U128(posted) || !a.DebitsPending.IsZero() {
+		t.Fatalf("finished %s, account 1 %+v (want %s, %d posted)", status, a.Balance(), want,
+			posted)
 	}
 }

@@ -423,7 +423,7 @@ func RetryStatus(final model.Status) model.Status {
 	case final == model.StatusOK:
 		return model.StatusExists
 	case final.Transient() || final == model.StatusSagaTimedOut ||
-		final == model.StatusSagaSequenceReused:
+		final == model.StatusSagaDecisionUnknown:
 		return model.StatusIDAlreadyFailed
 	}
 	return final
@@ -456,13 +456,14 @@ func existsWithDifference(s model.Status) bool {
 type creditKind uint8
 
 const (
-	creditIgnore   creditKind = iota // Malformed, or below its debit shard's watermark.
-	creditDecided                    // Decided before (or earlier in the batch): answer again.
-	creditReused                     // Its number holds another transfer's decision (Decision.Transfer).
-	creditAbort                      // Decide "refused: saga_timed_out".
-	creditMissing                    // The settlement account cannot be created.
-	creditNotOwned                   // Balancing into an account the client may not move.
-	creditTransfer                   // Credit through the ledger.
+	creditIgnore    creditKind = iota // Malformed, or below its debit shard's watermark.
+	creditDecided                     // Decided before (or earlier in the batch): answer again.
+	creditUnknown                     // Its number holds another transfer's decision (Decision.Transfer).
+	creditForgotten                   // Below its debit shard's watermark: answered from the ledger.
+	creditAbort                       // Decide "refused: saga_timed_out".
+	creditMissing                     // The settlement account cannot be created.
+	creditNotOwned                    // Balancing into an account the client may not move.
+	creditTransfer                    // Credit through the ledger.
 )
 
 // ApplyCredits applies step 2 on the credit shard (one saga_credit request), once per
@@ -522,14 +523,21 @@ func (b *Book) ApplyCredits(l *ledger.Ledger, clock *uint64, credits []Credit, m
 // classifyCredit decides what step 2 does with a Credit and, for a new one, reserves its
 // decision's slot (so that a copy later in the batch finds it).
 func (b *Book) classifyCredit(l *ledger.Ledger, c *Credit) (creditKind, uint64) {
-	if c.To != b.self || c.From == b.self || c.From >= b.placement.Shards ||
-		!b.decided[c.From].fits(c.Sequence) || c.Sequence == 0 {
-		return creditIgnore, 0 // Malformed, forgotten, or beyond the window (see WindowSpanMax).
+	if c.To != b.self || c.From == b.self || c.From >= b.placement.Shards || c.Sequence == 0 {
+		return creditIgnore, 0 // Malformed.
+	}
+	if c.Sequence < b.decided[c.From].base {
+		// Forgotten: its debit shard had made the saga final, but a failover (async or
+		// degraded replication) may have lost that on the debit shard's side.
+		return creditForgotten, c.Sequence
+	}
+	if !b.decided[c.From].fits(c.Sequence) {
+		return creditIgnore, 0 // Beyond the window (see WindowSpanMax).
 	}
 	w := &b.decided[c.From]
 	if d, ok := w.find(c.Sequence); ok {
 		if !d.Matches(c.Transfer.ID) {
-			return creditReused, c.Sequence
+			return creditUnknown, c.Sequence
 		}
 		return creditDecided, c.Sequence
 	}
@@ -571,12 +579,15 @@ func (b *Book) decide(l *ledger.Ledger, credits []Credit, kinds []creditKind,
 		if kinds[i] == creditIgnore {
 			continue
 		}
-		if kinds[i] == creditReused {
-			// Answered, never recorded: the slot keeps the other transfer's decision, so
-			// every copy gets this answer again.
-			*messages = append(*messages, Message{Kind: MessageDecision, To: c.From,
-				Decision: Decision{Sequence: c.Sequence, From: b.self, To: c.From,
-					Status: model.StatusSagaSequenceReused, Transfer: c.Transfer.ID}})
+		if kinds[i] == creditUnknown || kinds[i] == creditForgotten {
+			// Answered, never recorded: the slot keeps the other transfer's decision (or
+			// none), so every copy gets this answer again.
+			d := Decision{Sequence: c.Sequence, From: b.self, To: c.From,
+				Status: model.StatusSagaDecisionUnknown, Transfer: c.Transfer.ID}
+			if kinds[i] == creditForgotten {
+				b.forgottenDecision(l, c, &d)
+			}
+			*messages = append(*messages, Message{Kind: MessageDecision, To: c.From, Decision: d})
 			continue
 		}
 		d, _ := b.decided[c.From].find(sequences[i])
@@ -593,6 +604,19 @@ func (b *Book) decide(l *ledger.Ledger, credits []Credit, kinds []creditKind,
 			}
 		}
 		*messages = append(*messages, Message{Kind: MessageDecision, To: c.From, Decision: *d})
+	}
+}
+
+// forgottenDecision answers a Credit whose decision was forgotten from what the ledger
+// keeps for good: step 2's transfer C(From, Sequence), when it was created and credits the
+// Credit's account on its ledger, is a credit of its amount (the balances right after are
+// no longer known: zero); else nothing was credited and the saga is refused (d's status).
+func (b *Book) forgottenDecision(l *ledger.Ledger, c *Credit, d *Decision) {
+	b.ids[0] = CreditTransferID(c.From, c.Sequence)
+	b.found = l.LookupTransfers(b.ids[:], b.found[:0])
+	if len(b.found) == 1 && b.found[0].CreditAccountID == c.Transfer.CreditAccountID &&
+		b.found[0].Ledger == c.Transfer.Ledger && !c.Transfer.Amount.Less(b.found[0].Amount) {
+		d.Status, d.Amount = model.StatusOK, b.found[0].Amount
 	}
 }
 
@@ -705,7 +729,8 @@ func (b *Book) finishRunning() {
 
 // ApplyForget drops debit shard f.From's decisions below f.Below (saga_forget): that
 // shard has made every saga below final and durable, so it asks for none of them again.
-// Later copies of their Credits are ignored.
+// A later copy of their Credits is answered from the ledger (forgottenDecision), in case
+// a failover lost the saga's end on the debit shard.
 func (b *Book) ApplyForget(f *Forget) {
 	if f.From == b.self || f.From >= b.placement.Shards || f.Below <= b.decided[f.From].base {
 		return

@@ -18,7 +18,8 @@
 //	A  step 3  Finish     if seq still runs: post X with v2 (id P(B, seq)) when B created
 //	                      C, else void X (id V(B, seq)); the saga is final; message
 //	                      Finished{X, result} to the router
-//	B          Forget     drop A's decisions below a watermark; ignore older Credits
+//	B          Forget     drop A's decisions below a watermark; answer older Credits from
+//	                      the ledger: created C(A, seq) = credited, else refused
 //
 // # Ids (all in Sequent's system range, domain byte 0x73 's')
 //
