@@ -130,3 +130,34 @@ func forgottenAfterFailover(t *testing.T, creditAccount uint64, want model.Statu
 			posted)
 	}
 }
+
+// TestSagaForgottenDecisionOfALostSaga: a saga numbered as a lost one whose decision the
+// credit shard has also forgotten is not taken for the lost saga's credit (same account,
+// another amount): it is voided with saga_decision_unknown.
+func TestSagaForgottenDecisionOfALostSaga(t *testing.T) {
+	p := newPair(t)
+	p.accounts(map[uint64]uint16{1: 0, 100: 0})
+	var before bytes.Buffer
+	if _, err := p.shards[0].machine.Snapshot().WriteTo(&before); err != nil {
+		t.Fatal(err)
+	}
+	op := p.shards[0].op
+	_, lost := p.transfer(simpleTransfer(7, 1, 100, 15))
+	p.settle(lost)
+	body := make([]byte, model.SagaForgetSize)
+	(&saga.Forget{From: 0, Below: 2}).Encode(body)
+	p.shards[1].apply(Request{Operation: model.OperationSagaForget, Body: body})
+	promoted, err := Restore(p.shards[0].machine.config, &before)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.shards[0].machine, p.shards[0].op = promoted, op
+	_, messages := p.transfer(simpleTransfer(8, 1, 100, 20))
+	finished := p.settle(messages)
+	if len(finished) != 1 || finished[0].Finished.Result.Status != model.StatusSagaDecisionUnknown {
+		t.Fatalf("transfer 8: %+v", finished)
+	}
+	if a := p.account(1); !a.DebitsPosted.IsZero() || !a.DebitsPending.IsZero() {
+		t.Fatalf("account 1 %+v", a.Balance())
+	}
+}

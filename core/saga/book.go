@@ -608,15 +608,24 @@ func (b *Book) decide(l *ledger.Ledger, credits []Credit, kinds []creditKind,
 }
 
 // forgottenDecision answers a Credit whose decision was forgotten from what the ledger
-// keeps for good: step 2's transfer C(From, Sequence), when it was created and credits the
-// Credit's account on its ledger, is a credit of its amount (the balances right after are
-// no longer known: zero); else nothing was credited and the saga is refused (d's status).
+// keeps for good: step 2's transfer C(From, Sequence), when it was created as this
+// Credit's step 2 would be (so not for another transfer that a lost saga numbered alike),
+// is a credit of its amount (the balances right after are no longer known: zero); else
+// nothing was credited for this transfer and the saga is refused (d's status).
 func (b *Book) forgottenDecision(l *ledger.Ledger, c *Credit, d *Decision) {
 	b.ids[0] = CreditTransferID(c.From, c.Sequence)
 	b.found = l.LookupTransfers(b.ids[:], b.found[:0])
-	if len(b.found) == 1 && b.found[0].CreditAccountID == c.Transfer.CreditAccountID &&
-		b.found[0].Ledger == c.Transfer.Ledger && !c.Transfer.Amount.Less(b.found[0].Amount) {
-		d.Status, d.Amount = model.StatusOK, b.found[0].Amount
+	if len(b.found) != 1 {
+		return
+	}
+	made, want := &b.found[0], b.creditTransfer(c)
+	amount := made.Amount == want.Amount ||
+		want.Flags&model.TransferBalancingCredit != 0 && !want.Amount.Less(made.Amount)
+	if amount && made.CreditAccountID == want.CreditAccountID && made.Ledger == want.Ledger &&
+		made.Code == want.Code && made.UserData128 == want.UserData128 &&
+		made.UserData64 == want.UserData64 && made.UserData32 == want.UserData32 &&
+		made.Flags == want.Flags {
+		d.Status, d.Amount = model.StatusOK, made.Amount
 	}
 }
 
