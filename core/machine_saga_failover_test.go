@@ -27,6 +27,16 @@ func TestSagaDecisionOfALostSagaIsNotReused(t *testing.T) {
 	op := p.shards[0].op
 	_, lost := p.transfer(simpleTransfer(7, 1, 100, 15))
 	p.deliver(lost...) // Shard 1 credits account 100 and keeps the decision.
+	// Shard 1 restarts from a snapshot: the decision keeps its transfer's id.
+	var credited bytes.Buffer
+	if _, err := p.shards[1].machine.Snapshot().WriteTo(&credited); err != nil {
+		t.Fatal(err)
+	}
+	restarted, err := Restore(p.shards[1].machine.config, &credited)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.shards[1].machine = restarted
 	promoted, err := Restore(p.shards[0].machine.config, &before)
 	if err != nil {
 		t.Fatal(err)
