@@ -59,6 +59,10 @@ func TestSagaDecisionOfALostSagaIsNotReused(t *testing.T) {
 		t.Fatalf("transfer 8 refused, yet account 1 %+v, account 101 %+v", a.Balance(),
 			b.Balance())
 	}
+	// The lost saga's credit stays: the failover's loss, shown by the pair's net.
+	if net, pending := p.settlementNet(); net != -15 || pending != 0 {
+		t.Fatalf("settlement pair: net %d, pending %d (want -15, 0)", net, pending)
+	}
 	if retry, _ := p.transfer(simpleTransfer(8, 1, 101, 20)); retry.Status !=
 		model.StatusIDAlreadyFailed {
 		t.Fatalf("retry of transfer 8: %s", retry.Status)
