@@ -20,28 +20,12 @@ func TestSagaDecisionOfALostSagaIsNotReused(t *testing.T) {
 	p := newPair(t)
 	p.accounts(map[uint64]uint16{1: 0, 100: 0, 101: 0})
 	// The standby's copy of shard 0: everything before the lost saga's step 1.
-	var before bytes.Buffer
-	if _, err := p.shards[0].machine.Snapshot().WriteTo(&before); err != nil {
-		t.Fatal(err)
-	}
-	op := p.shards[0].op
+	failover := p.standby(0)
 	_, lost := p.transfer(simpleTransfer(7, 1, 100, 15))
 	p.deliver(lost...) // Shard 1 credits account 100 and keeps the decision.
 	// Shard 1 restarts from a snapshot: the decision keeps its transfer's id.
-	var credited bytes.Buffer
-	if _, err := p.shards[1].machine.Snapshot().WriteTo(&credited); err != nil {
-		t.Fatal(err)
-	}
-	restarted, err := Restore(p.shards[1].machine.config, &credited)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.shards[1].machine = restarted
-	promoted, err := Restore(p.shards[0].machine.config, &before)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.shards[0].machine, p.shards[0].op = promoted, op
+	p.standby(1)()
+	failover()
 	result, messages := p.transfer(simpleTransfer(8, 1, 101, 20))
 	if result.Status != model.StatusSagaInFlight {
 		t.Fatalf("step 1 of the new saga: %s", result.Status)
@@ -103,20 +87,12 @@ func forgottenAfterFailover(t *testing.T, creditAccount uint64, want model.Statu
 	p.accounts(map[uint64]uint16{1: 0, 100: 0})
 	_, credit := p.transfer(simpleTransfer(7, 1, creditAccount, 30))
 	// The standby's copy of shard 0: step 1 made, step 3 not yet.
-	var before bytes.Buffer
-	if _, err := p.shards[0].machine.Snapshot().WriteTo(&before); err != nil {
-		t.Fatal(err)
-	}
-	op := p.shards[0].op
+	failover := p.standby(0)
 	p.settle(credit)
 	body := make([]byte, model.SagaForgetSize)
 	(&saga.Forget{From: 0, Below: 2}).Encode(body)
 	p.shards[1].apply(Request{Operation: model.OperationSagaForget, Body: body})
-	promoted, err := Restore(p.shards[0].machine.config, &before)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.shards[0].machine, p.shards[0].op = promoted, op
+	promoted := failover()
 	// The promoted shard's outbox lists the saga; the router sends its Credit again.
 	var resent []saga.Message
 	promoted.Sagas().Running(func(c *saga.Credit) {
@@ -151,21 +127,13 @@ func forgottenAfterFailover(t *testing.T, creditAccount uint64, want model.Statu
 func TestSagaForgottenDecisionOfALostSaga(t *testing.T) {
 	p := newPair(t)
 	p.accounts(map[uint64]uint16{1: 0, 100: 0})
-	var before bytes.Buffer
-	if _, err := p.shards[0].machine.Snapshot().WriteTo(&before); err != nil {
-		t.Fatal(err)
-	}
-	op := p.shards[0].op
+	failover := p.standby(0)
 	_, lost := p.transfer(simpleTransfer(7, 1, 100, 15))
 	p.settle(lost)
 	body := make([]byte, model.SagaForgetSize)
 	(&saga.Forget{From: 0, Below: 2}).Encode(body)
 	p.shards[1].apply(Request{Operation: model.OperationSagaForget, Body: body})
-	promoted, err := Restore(p.shards[0].machine.config, &before)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.shards[0].machine, p.shards[0].op = promoted, op
+	failover()
 	_, messages := p.transfer(simpleTransfer(8, 1, 100, 20))
 	finished := p.settle(messages)
 	if len(finished) != 1 || finished[0].Finished.Result.Status != model.StatusSagaDecisionUnknown {
@@ -173,5 +141,26 @@ func TestSagaForgottenDecisionOfALostSaga(t *testing.T) {
 	}
 	if a := p.account(1); !a.DebitsPosted.IsZero() || !a.DebitsPending.IsZero() {
 		t.Fatalf("account 1 %+v", a.Balance())
+	}
+}
+
+// standby copies a shard's machine as it is now (a standby's copy of it) and returns what
+// replaces the shard's machine by that copy later (the failover), as restored from a
+// snapshot: op numbers go on from the copy's.
+func (p *pair) standby(shard int) (promote func() *Machine) {
+	p.t.Helper()
+	var copied bytes.Buffer
+	if _, err := p.shards[shard].machine.Snapshot().WriteTo(&copied); err != nil {
+		p.t.Fatal(err)
+	}
+	op := p.shards[shard].op
+	return func() *Machine {
+		p.t.Helper()
+		restored, err := Restore(p.shards[shard].machine.config, &copied)
+		if err != nil {
+			p.t.Fatal(err)
+		}
+		p.shards[shard].machine, p.shards[shard].op = restored, op
+		return restored
 	}
 }
