@@ -30,6 +30,12 @@ const (
 	// the saga timeout; the debit was released and nothing moved. Like a transient
 	// failure, a retry of the same transfer id answers id_already_failed.
 	StatusSagaTimedOut Status = 86
+	// StatusSagaDecisionUnknown: after a failover that lost part of the debit shard's log
+	// (async or degraded replication), the credit shard holds no decision it can match to
+	// this saga: its number holds another transfer's decision (a lost saga had it), or its
+	// decision was forgotten and no credit was made. Nothing moved; like a transient
+	// failure, a retry of the same transfer id answers id_already_failed.
+	StatusSagaDecisionUnknown Status = 87
 	// StatusSagaInFlight is internal: the provisional result of a transfer that started a
 	// saga, in the debit shard's log and session cache. The router replaces it with the
 	// saga's final result; it is never sent to a client.
@@ -51,6 +57,7 @@ var shardStatusNames = [shardStatusEnd - shardStatusStart]string{
 	StatusWrongShard - shardStatusStart:                 "wrong_shard",
 	StatusInstrumentShardUnknown - shardStatusStart:     "instrument_shard_unknown",
 	StatusSagaTimedOut - shardStatusStart:               "saga_timed_out",
+	StatusSagaDecisionUnknown - shardStatusStart:        "saga_decision_unknown",
 	StatusSagaInFlight - shardStatusStart:               "saga_in_flight",
 	StatusSagaInFlightRetry - shardStatusStart:          "saga_in_flight_retry",
 }

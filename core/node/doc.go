@@ -125,8 +125,21 @@
 // idempotency and the decision table. The transport may delay, duplicate, reorder or drop
 // messages and any shard may restart at any point: a late copy of a message finds its step
 // done and changes nothing. B forgets decisions below a watermark that A sends once every
-// saga below it is final and durable on A (saga_forget), and ignores any later copy of a
-// credit message below that watermark.
+// saga below it is final and durable on A (saga_forget), and answers any later copy of a
+// credit message below that watermark from its ledger, which keeps step 2's transfer
+// C(A, seq) for good: created (and crediting the message's account) means credited, else
+// refused with saga_decision_unknown. A ignores the answer when the saga is final; it
+// finishes a saga that a failover left running on A (async or degraded replication: the
+// watermark left A on A's own durability) after B forgot it.
+//
+// Saga numbers are unique within one history of A's log, not across failovers: each
+// shard replicates its own log, so in async or degraded mode a promoted standby may hold
+// B's step 2 of a saga whose step 1 it lacks, and A then numbers its next saga as the
+// lost one. B's decisions therefore carry the client's transfer id, and B answers a
+// credit message whose number holds another transfer's decision with
+// saga_decision_unknown (never recorded; the saga is voided, nothing moves) instead of that
+// decision. The lost saga's credit stays with B: it is part of the failover's loss
+// window, and shows as the pair's net (reconcile).
 //
 // # Why the saga timeout asks instead of expiring
 //

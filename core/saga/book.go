@@ -422,7 +422,8 @@ func RetryStatus(final model.Status) model.Status {
 	switch {
 	case final == model.StatusOK:
 		return model.StatusExists
-	case final.Transient() || final == model.StatusSagaTimedOut:
+	case final.Transient() || final == model.StatusSagaTimedOut ||
+		final == model.StatusSagaDecisionUnknown:
 		return model.StatusIDAlreadyFailed
 	}
 	return final
@@ -455,12 +456,14 @@ func existsWithDifference(s model.Status) bool {
 type creditKind uint8
 
 const (
-	creditIgnore   creditKind = iota // Malformed, or below its debit shard's watermark.
-	creditDecided                    // Decided before (or earlier in the batch): answer again.
-	creditAbort                      // Decide "refused: saga_timed_out".
-	creditMissing                    // The settlement account cannot be created.
-	creditNotOwned                   // Balancing into an account the client may not move.
-	creditTransfer                   // Credit through the ledger.
+	creditIgnore    creditKind = iota // Malformed, or below its debit shard's watermark.
+	creditDecided                     // Decided before (or earlier in the batch): answer again.
+	creditUnknown                     // Its number holds another transfer's decision (Decision.Transfer).
+	creditForgotten                   // Below its debit shard's watermark: answered from the ledger.
+	creditAbort                       // Decide "refused: saga_timed_out".
+	creditMissing                     // The settlement account cannot be created.
+	creditNotOwned                    // Balancing into an account the client may not move.
+	creditTransfer                    // Credit through the ledger.
 )
 
 // ApplyCredits applies step 2 on the credit shard (one saga_credit request), once per
@@ -520,16 +523,26 @@ func (b *Book) ApplyCredits(l *ledger.Ledger, clock *uint64, credits []Credit, m
 // classifyCredit decides what step 2 does with a Credit and, for a new one, reserves its
 // decision's slot (so that a copy later in the batch finds it).
 func (b *Book) classifyCredit(l *ledger.Ledger, c *Credit) (creditKind, uint64) {
-	if c.To != b.self || c.From == b.self || c.From >= b.placement.Shards ||
-		!b.decided[c.From].fits(c.Sequence) || c.Sequence == 0 {
-		return creditIgnore, 0 // Malformed, forgotten, or beyond the window (see WindowSpanMax).
+	if c.To != b.self || c.From == b.self || c.From >= b.placement.Shards || c.Sequence == 0 {
+		return creditIgnore, 0 // Malformed.
+	}
+	if c.Sequence < b.decided[c.From].base {
+		// Forgotten: its debit shard had made the saga final, but a failover (async or
+		// degraded replication) may have lost that on the debit shard's side.
+		return creditForgotten, c.Sequence
+	}
+	if !b.decided[c.From].fits(c.Sequence) {
+		return creditIgnore, 0 // Beyond the window (see WindowSpanMax).
 	}
 	w := &b.decided[c.From]
-	if _, ok := w.find(c.Sequence); ok {
+	if d, ok := w.find(c.Sequence); ok {
+		if !d.Matches(c.Transfer.ID) {
+			return creditUnknown, c.Sequence
+		}
 		return creditDecided, c.Sequence
 	}
 	d := w.add(c.Sequence)
-	d.From, d.To = b.self, c.From
+	d.From, d.To, d.Transfer = b.self, c.From, c.Transfer.ID
 	if c.Abort {
 		return creditAbort, c.Sequence
 	}
@@ -566,6 +579,17 @@ func (b *Book) decide(l *ledger.Ledger, credits []Credit, kinds []creditKind,
 		if kinds[i] == creditIgnore {
 			continue
 		}
+		if kinds[i] == creditUnknown || kinds[i] == creditForgotten {
+			// Answered, never recorded: the slot keeps the other transfer's decision (or
+			// none), so every copy gets this answer again.
+			d := Decision{Sequence: c.Sequence, From: b.self, To: c.From,
+				Status: model.StatusSagaDecisionUnknown, Transfer: c.Transfer.ID}
+			if kinds[i] == creditForgotten {
+				b.forgottenDecision(l, c, &d)
+			}
+			*messages = append(*messages, Message{Kind: MessageDecision, To: c.From, Decision: d})
+			continue
+		}
 		d, _ := b.decided[c.From].find(sequences[i])
 		if kinds[i] != creditDecided {
 			switch kinds[i] {
@@ -580,6 +604,28 @@ func (b *Book) decide(l *ledger.Ledger, credits []Credit, kinds []creditKind,
 			}
 		}
 		*messages = append(*messages, Message{Kind: MessageDecision, To: c.From, Decision: *d})
+	}
+}
+
+// forgottenDecision answers a Credit whose decision was forgotten from what the ledger
+// keeps for good: step 2's transfer C(From, Sequence), when it was created as this
+// Credit's step 2 would be (so not for another transfer that a lost saga numbered alike),
+// is a credit of its amount (the balances right after are no longer known: zero); else
+// nothing was credited for this transfer and the saga is refused (d's status).
+func (b *Book) forgottenDecision(l *ledger.Ledger, c *Credit, d *Decision) {
+	b.ids[0] = CreditTransferID(c.From, c.Sequence)
+	b.found = l.LookupTransfers(b.ids[:], b.found[:0])
+	if len(b.found) != 1 {
+		return
+	}
+	made, want := &b.found[0], b.creditTransfer(c)
+	amount := made.Amount == want.Amount ||
+		want.Flags&model.TransferBalancingCredit != 0 && !want.Amount.Less(made.Amount)
+	if amount && made.CreditAccountID == want.CreditAccountID && made.Ledger == want.Ledger &&
+		made.Code == want.Code && made.UserData128 == want.UserData128 &&
+		made.UserData64 == want.UserData64 && made.UserData32 == want.UserData32 &&
+		made.Flags == want.Flags {
+		d.Status, d.Amount = model.StatusOK, made.Amount
 	}
 }
 
@@ -621,8 +667,9 @@ func (b *Book) ApplyFinishes(l *ledger.Ledger, clock *uint64, decisions []Decisi
 			continue
 		}
 		r := b.at(d.Sequence)
-		if r.phase != PhaseRunning || d.From != r.credit || r.reserved.Less(d.Amount) {
-			continue // A copy (or a decision no credit shard makes: more than reserved).
+		if r.phase != PhaseRunning || d.From != r.credit || r.reserved.Less(d.Amount) ||
+			!d.Matches(r.original.ID) {
+			continue // A copy, or another transfer's (or more than reserved: none is made).
 		}
 		r.phase = phaseFinishing // A copy later in the batch is ignored.
 		steps[count] = model.Transfer{PendingID: r.original.ID}
@@ -691,7 +738,8 @@ func (b *Book) finishRunning() {
 
 // ApplyForget drops debit shard f.From's decisions below f.Below (saga_forget): that
 // shard has made every saga below final and durable, so it asks for none of them again.
-// Later copies of their Credits are ignored.
+// A later copy of their Credits is answered from the ledger (forgottenDecision), in case
+// a failover lost the saga's end on the debit shard.
 func (b *Book) ApplyForget(f *Forget) {
 	if f.From == b.self || f.From >= b.placement.Shards || f.Below <= b.decided[f.From].base {
 		return

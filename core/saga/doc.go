@@ -18,7 +18,8 @@
 //	A  step 3  Finish     if seq still runs: post X with v2 (id P(B, seq)) when B created
 //	                      C, else void X (id V(B, seq)); the saga is final; message
 //	                      Finished{X, result} to the router
-//	B          Forget     drop A's decisions below a watermark; ignore older Credits
+//	B          Forget     drop A's decisions below a watermark; answer older Credits from
+//	                      the ledger: created C(A, seq) = credited, else refused
 //
 // # Ids (all in Sequent's system range, domain byte 0x73 's')
 //
@@ -44,7 +45,8 @@
 //	                seq u64 | from u16 | to u16 | flags u16 (bit 0 abort) | 2 zero |
 //	                client u64 (who sent the transfer) | 8 zero
 //	Decision (128): seq u64 | from u16 (credit shard) | to u16 | status u32 |
-//	                amount u128 | credit balances 64 | timestamp u64 | 24 zero
+//	                amount u128 | credit balances 64 | timestamp u64 |
+//	                transfer u128 (the client's id X; zero before it was added) | 8 zero
 //	Forget (16):    from u16 (debit shard) | 6 zero | below u64
 //	State (160):    id u128 | phase u32 (0 unknown, 1 running, 2 final) | status u32 |
 //	                timestamp u64 | debit balances 64 | credit balances 64

@@ -60,7 +60,17 @@ type Decision struct {
 	Amount    model.Uint128 // Credited (at most what step 1 reserved).
 	Credit    model.Balance // The credit account's balances right after (OK only).
 	Timestamp uint64        // When the credit shard decided.
+	// Transfer is the client's id of the saga's transfer (zero in records written before
+	// it was added: such a decision matches any transfer). A debit shard's saga numbers
+	// are unique only within one history of its log: after a failover that lost a step 1
+	// whose credit the credit shard took (async or degraded replication, each shard's
+	// log trailing by its own amount), the debit shard numbers its next saga as the lost
+	// one. The id tells the two apart, so no saga is finished with another's decision.
+	Transfer model.Uint128
 }
+
+// Matches reports whether the decision may be the one of the saga of transfer id.
+func (d *Decision) Matches(id model.Uint128) bool { return d.Transfer.IsZero() || d.Transfer == id }
 
 // Encode writes the record into b[0:128].
 func (d *Decision) Encode(b []byte) {
@@ -73,7 +83,8 @@ func (d *Decision) Encode(b []byte) {
 	d.Amount.PutLE(b[16:])
 	d.Credit.Encode(b[32:])
 	le.PutUint64(b[96:], d.Timestamp)
-	clear(b[104:model.SagaDecisionSize])
+	d.Transfer.PutLE(b[104:])
+	clear(b[120:model.SagaDecisionSize])
 }
 
 // Decode reads the record from b[0:128]; ok is false when a reserved byte is set.
@@ -86,7 +97,8 @@ func (d *Decision) Decode(b []byte) (ok bool) {
 	d.Amount = model.Uint128LE(b[16:])
 	d.Credit.Decode(b[32:])
 	d.Timestamp = le.Uint64(b[96:])
-	return allZero(b[104:model.SagaDecisionSize])
+	d.Transfer = model.Uint128LE(b[104:])
+	return allZero(b[120:model.SagaDecisionSize])
 }
 
 // Forget lets a credit shard drop the decisions of debit shard From below Below.

@@ -49,7 +49,8 @@ func TestRecordsRoundTrip(t *testing.T) {
 		}
 		d := Decision{Sequence: rapid.Uint64().Draw(t, "dseq"), From: 1, To: 2,
 			Status: model.Status(rapid.Uint32().Draw(t, "status")), Amount: u128("credited"),
-			Credit: model.Balance{CreditsPosted: u128("posted")}, Timestamp: 9}
+			Credit: model.Balance{CreditsPosted: u128("posted")}, Timestamp: 9,
+			Transfer: u128("transfer")}
 		var db [model.SagaDecisionSize]byte
 		d.Encode(db[:])
 		var d2 Decision
