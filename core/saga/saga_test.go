@@ -116,7 +116,8 @@ func TestWindow(t *testing.T) {
 }
 
 // FuzzReadSnapshot: any bytes read as a saga section give an error or a book that
-// encodes back to them. The seed holds running and final sagas and kept decisions.
+// encodes back to them. The seeds hold running and final sagas and kept decisions
+// (TestSnapshotRoundTrip checks that they read back).
 func FuzzReadSnapshot(f *testing.F) {
 	placement := shardmap.Hashed(3)
 	b := New(placement, 1)
@@ -127,6 +128,8 @@ func FuzzReadSnapshot(f *testing.F) {
 	d := b.decided[0].add(5)
 	d.From, d.To = 1, 0
 	f.Add(b.AppendSnapshot(nil))
+	rich, _ := snapshotBook() // Final results with statuses, watermarks, old decisions.
+	f.Add(rich.AppendSnapshot(nil))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		book, err := ReadSnapshot(bytes.NewReader(data), placement, 1)
 		if err != nil {
