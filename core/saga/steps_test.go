@@ -1,6 +1,8 @@
 package saga
 
 import (
+	"bytes"
+	"errors"
 	"testing"
 
 	"sequent/core/ledger"
@@ -64,13 +66,17 @@ func newTwoShards(t *testing.T) *twoShards {
 	return s
 }
 
-// start applies step 1 of transfer id (amount) on the debit shard and returns its Credit.
-func (s *twoShards) start(t *testing.T, id, amount uint64) Credit {
-	events := []model.Transfer{{ID: model.U128(id), DebitAccountID: s.from,
-		CreditAccountID: s.to, Amount: model.U128(amount), Ledger: 1, Code: 1}}
+func (s *twoShards) transfer(id, amount uint64) model.Transfer {
+	return model.Transfer{ID: model.U128(id), DebitAccountID: s.from, CreditAccountID: s.to,
+		Amount: model.U128(amount), UserData32: 5, Ledger: 1, Code: 1}
+}
+
+// startStatus applies step 1 of a transfer on the debit shard.
+func (s *twoShards) startStatus(t *testing.T, transfer model.Transfer) (model.Status, []Message) {
+	events := []model.Transfer{transfer}
 	credit, cross := s.debit.Cross(&events[0])
 	if !cross || credit != 1 {
-		t.Fatalf("transfer %d: cross %v to shard %d", id, cross, credit)
+		t.Fatalf("transfer %s: cross %v to shard %d", transfer.ID, cross, credit)
 	}
 	credits := []uint16{credit}
 	s.debit.EnsureSettlements(s.debitLedger, &s.debitClock, events, []bool{true}, credits)
@@ -78,9 +84,14 @@ func (s *twoShards) start(t *testing.T, id, amount uint64) Credit {
 	var messages []Message
 	s.debit.StartRun(s.debitLedger, stepsClient, events, credits, next(&s.debitClock), false,
 		results, &messages)
-	if results[0].Status != model.StatusSagaInFlight || len(messages) != 1 ||
-		messages[0].Kind != MessageCredit {
-		t.Fatalf("step 1 of %d: %s, messages %+v", id, results[0].Status, messages)
+	return results[0].Status, messages
+}
+
+// start applies step 1 of transfer id (amount) on the debit shard and returns its Credit.
+func (s *twoShards) start(t *testing.T, id, amount uint64) Credit {
+	status, messages := s.startStatus(t, s.transfer(id, amount))
+	if status != model.StatusSagaInFlight || len(messages) != 1 || messages[0].Kind != MessageCredit {
+		t.Fatalf("step 1 of %d: %s, messages %+v", id, status, messages)
 	}
 	return messages[0].Credit
 }
@@ -222,5 +233,126 @@ func TestOutboxListsRunningSagas(t *testing.T) {
 	s.finish(s.decide(first)...)
 	if got := outbox(0); len(got) != 1 || got[0] != second {
 		t.Fatalf("outbox once saga 1 is final: %+v", got)
+	}
+}
+
+// A retry of a saga's transfer is answered like a local transfer's retry: an identical
+// one gets saga_in_flight_retry while the saga runs and exists once it posted, a different
+// one exists_with_different_*; neither starts a second saga (no Credit).
+func TestRetryOfASagasTransfer(t *testing.T) {
+	s := newTwoShards(t)
+	credit := s.start(t, 5001, 10)
+	for _, c := range []struct {
+		transfer model.Transfer
+		want     model.Status
+	}{{s.transfer(5001, 10), model.StatusSagaInFlightRetry},
+		{s.transfer(5001, 11), model.StatusExistsWithDifferentAmount}} {
+		if status, messages := s.startStatus(t, c.transfer); status != c.want || len(messages) != 0 {
+			t.Fatalf("retry while running: %s (messages %+v), want %s", status, messages, c.want)
+		}
+	}
+	s.finish(s.decide(credit)...)
+	if status, messages := s.startStatus(t, s.transfer(5001, 10)); status != model.StatusExists ||
+		len(messages) != 0 {
+		t.Fatalf("retry once posted: %s (messages %+v)", status, messages)
+	}
+}
+
+// A Credit below its debit shard's watermark (its decision forgotten; a failover may have
+// lost the saga's end on the debit shard) is answered from the ledger: credited when step
+// 2's transfer is the one this Credit makes, else saga_decision_unknown (a lost saga's
+// number reused for another transfer must not be told it was credited).
+func TestForgottenCreditIsAnsweredFromTheLedger(t *testing.T) {
+	s := newTwoShards(t)
+	credit := s.start(t, 6001, 10)
+	s.finish(s.decide(credit)...)
+	s.credit.ApplyForget(&Forget{From: 0, Below: 2})
+	if s.credit.Decisions() != 0 {
+		t.Fatalf("%d decisions kept after forget", s.credit.Decisions())
+	}
+	if d := s.decide(credit); len(d) != 1 || d[0].Status != model.StatusOK || d[0].Amount != model.U128(10) {
+		t.Fatalf("a forgotten credit's copy: %+v", d)
+	}
+	other := func(change func(t *model.Transfer)) Credit {
+		c := credit
+		c.Transfer.ID = model.U128(6002)
+		change(&c.Transfer)
+		return c
+	}
+	for name, c := range map[string]Credit{
+		"amount":         other(func(t *model.Transfer) { t.Amount = model.U128(9) }),
+		"credit account": other(func(t *model.Transfer) { t.CreditAccountID = model.U128(1 << 41) }),
+		"code":           other(func(t *model.Transfer) { t.Code = 2 }),
+		"user data 32":   other(func(t *model.Transfer) { t.UserData32 = 6 }),
+		"user data 64":   other(func(t *model.Transfer) { t.UserData64 = 6 }),
+		"user data 128":  other(func(t *model.Transfer) { t.UserData128 = model.U128(6) }),
+		"ledger":         other(func(t *model.Transfer) { t.Ledger = 2 }),
+	} {
+		if d := s.decide(c); len(d) != 1 || d[0].Status != model.StatusSagaDecisionUnknown {
+			t.Errorf("a forgotten saga's number with another %s: %+v", name, d)
+		}
+	}
+}
+
+// Step 2's ledger transfers get the timestamps of their decisions, also when a decision
+// without a ledger event (an abort) comes first in the batch.
+func TestCreditBatchTimestamps(t *testing.T) {
+	s := newTwoShards(t)
+	aborted, credited := s.start(t, 7001, 1), s.start(t, 7002, 2)
+	aborted.Abort = true
+	decisions := s.decide(aborted, credited)
+	if len(decisions) != 2 || decisions[1].Status != model.StatusOK {
+		t.Fatalf("step 2: %+v", decisions)
+	}
+	made := s.creditLedger.LookupTransfers([]model.Uint128{CreditTransferID(0, 2)}, nil)
+	if len(made) != 1 || made[0].Timestamp != decisions[1].Timestamp {
+		t.Fatalf("step 2's transfer %+v, decision at %d", made, decisions[1].Timestamp)
+	}
+}
+
+// A lookup of transfers on the debit shard shows a saga's transfer as the client sent it
+// once it posted, hides it while it runs, and keeps local transfers as they are.
+func TestViewOfSagaTransfers(t *testing.T) {
+	s := newTwoShards(t)
+	credit := s.start(t, 8001, 10)
+	ids := []model.Uint128{model.U128(8001), model.U128(1 << 40)} // The saga's; the funding.
+	view := func() []model.Transfer {
+		return s.debit.View(s.debitLedger, s.debitLedger.LookupTransfers(ids, nil))
+	}
+	if got := view(); len(got) != 1 || got[0].ID != model.U128(1<<40) {
+		t.Fatalf("while running: %+v", got)
+	}
+	s.finish(s.decide(credit)...)
+	got := view()
+	if len(got) != 2 || got[0].ID != model.U128(8001) || got[0].CreditAccountID != s.to ||
+		got[0].Amount != model.U128(10) || got[1].ID != model.U128(1<<40) {
+		t.Fatalf("once posted: %+v", got)
+	}
+}
+
+// After a restore, Index finds each saga's step 1 in the ledger (lookups work again) and
+// refuses a ledger that lacks them.
+func TestIndexAfterRestore(t *testing.T) {
+	s := newTwoShards(t)
+	s.start(t, 9001, 1)
+	s.finish(s.decide(s.start(t, 9002, 2))...)
+	section := s.debit.AppendSnapshot(nil)
+	restored, err := ReadSnapshot(bytes.NewReader(section), s.placement, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := restored.Index(s.debitLedger); err != nil {
+		t.Fatal(err)
+	}
+	s.debit = restored
+	if state := s.lookup(t, 9002); state.Phase != PhaseFinal || state.Result.Status != model.StatusOK {
+		t.Fatalf("saga 2 after the restore: %+v", state)
+	}
+	if state := s.lookup(t, 9001); state.Phase != PhaseRunning {
+		t.Fatalf("saga 1 after the restore: %+v", state)
+	}
+	again, _ := ReadSnapshot(bytes.NewReader(section), s.placement, 0)
+	if err := again.Index(ledger.New(ledger.Config{})); !errors.Is(err, ErrSnapshotInvalid) {
+		t.Fatalf("indexing against an empty ledger: %v", err)
 	}
 }
