@@ -96,30 +96,29 @@ func (s *twoShards) start(t *testing.T, id, amount uint64) Credit {
 	return messages[0].Credit
 }
 
+// ofKind returns what the messages of one kind carry, in order.
+func ofKind[T any](messages []Message, kind MessageKind, carried func(m *Message) T) []T {
+	var out []T
+	for i := range messages {
+		if messages[i].Kind == kind {
+			out = append(out, carried(&messages[i]))
+		}
+	}
+	return out
+}
+
 // decide applies step 2 on the credit shard and returns the decisions it sent.
 func (s *twoShards) decide(credits ...Credit) []Decision {
 	var messages []Message
 	s.credit.ApplyCredits(s.creditLedger, &s.creditClock, credits, &messages)
-	var decisions []Decision
-	for _, m := range messages {
-		if m.Kind == MessageDecision {
-			decisions = append(decisions, m.Decision)
-		}
-	}
-	return decisions
+	return ofKind(messages, MessageDecision, func(m *Message) Decision { return m.Decision })
 }
 
 // finish applies step 3 on the debit shard and returns the sagas it made final.
 func (s *twoShards) finish(decisions ...Decision) []Finished {
 	var messages []Message
 	s.debit.ApplyFinishes(s.debitLedger, &s.debitClock, decisions, &messages)
-	var finished []Finished
-	for _, m := range messages {
-		if m.Kind == MessageFinished {
-			finished = append(finished, m.Finished)
-		}
-	}
-	return finished
+	return ofKind(messages, MessageFinished, func(m *Message) Finished { return m.Finished })
 }
 
 func (s *twoShards) lookup(t *testing.T, id uint64) State {
