@@ -2,12 +2,11 @@ package ledger
 
 import (
 	"bytes"
-	"flag"
-	"strconv"
 	"testing"
 
 	"pgregory.net/rapid"
 
+	"sequent/core/internal/rapidseed"
 	"sequent/core/model"
 )
 
@@ -160,12 +159,7 @@ const (
 // fixed seed, to produce each interesting status at least once: a property test whose
 // events all fail validation, or never reach a rule, would prove little about it.
 func TestLedgerPropertyReachesEveryOutcome(t *testing.T) {
-	checks := propertyCoverageChecks
-	if testing.Short() {
-		checks *= 5 // rapid runs a fifth of the checks under -short.
-	}
-	setFlagForTest(t, "rapid.seed", strconv.Itoa(propertyCoverageSeed))
-	setFlagForTest(t, "rapid.checks", strconv.Itoa(checks))
+	rapidseed.Fix(t, propertyCoverageSeed, propertyCoverageChecks)
 	clear(propertyStatusCounts)
 	rapid.Check(t, ledgerMatchesReference)
 	if t.Failed() {
@@ -181,21 +175,6 @@ func TestLedgerPropertyReachesEveryOutcome(t *testing.T) {
 			t.Errorf("the generator never produced %s", status)
 		}
 	}
-}
-
-// setFlagForTest sets a command-line flag (rapid's are registered on the default set)
-// for the rest of the test and restores its value afterwards.
-func setFlagForTest(t *testing.T, name, value string) {
-	t.Helper()
-	f := flag.Lookup(name)
-	if f == nil {
-		t.Fatalf("no flag %s", name)
-	}
-	previous := f.Value.String()
-	if err := f.Value.Set(value); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Value.Set(previous) })
 }
 
 // ledgerMatchesReference drives the real ledger and the reference with the same random

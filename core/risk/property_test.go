@@ -1,14 +1,13 @@
 package risk_test
 
 import (
-	"flag"
 	"fmt"
 	"math/big"
-	"strconv"
 	"testing"
 
 	"pgregory.net/rapid"
 
+	"sequent/core/internal/rapidseed"
 	"sequent/core/ledger"
 	"sequent/core/model"
 )
@@ -117,12 +116,7 @@ const (
 // fixed seed, to end at least one transfer with each rule's verdict: a comparison that
 // never reaches a rule would prove nothing about it.
 func TestRiskPropertyReachesEveryVerdict(t *testing.T) {
-	checks := propertyCoverageChecks
-	if testing.Short() {
-		checks *= 5 // rapid runs a fifth of the checks under -short.
-	}
-	setFlagForTest(t, "rapid.seed", strconv.Itoa(propertyCoverageSeed))
-	setFlagForTest(t, "rapid.checks", strconv.Itoa(checks))
+	rapidseed.Fix(t, propertyCoverageSeed, propertyCoverageChecks)
 	seen := map[model.Status]int{}
 	rapid.Check(t, func(t *rapid.T) { rulesMatchNaiveModel(t, seen) })
 	if t.Failed() {
@@ -134,21 +128,6 @@ func TestRiskPropertyReachesEveryVerdict(t *testing.T) {
 			t.Errorf("no transfer ended %s: the generators miss a rule", status)
 		}
 	}
-}
-
-// setFlagForTest sets a command-line flag (rapid's are registered on the default set)
-// for the rest of the test and restores its value afterwards.
-func setFlagForTest(t *testing.T, name, value string) {
-	t.Helper()
-	f := flag.Lookup(name)
-	if f == nil {
-		t.Fatalf("no flag %s", name)
-	}
-	previous := f.Value.String()
-	if err := f.Value.Set(value); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Value.Set(previous) })
 }
 
 // rulesMatchNaiveModel is one check of the property; it counts the verdicts in seen

@@ -1,0 +1,37 @@
+package rapidseed
+
+import (
+	"flag"
+	"strconv"
+	"testing"
+)
+
+// shortDivisor is how many times fewer checks rapid runs under -short.
+const shortDivisor = 5
+
+// Fix makes the rapid.Check calls in the rest of the test run from seed, checks checks
+// each (under -short too, where rapid would run a fifth of them and so reach fewer
+// outcomes).
+func Fix(t testing.TB, seed uint64, checks int) {
+	t.Helper()
+	if testing.Short() {
+		checks *= shortDivisor
+	}
+	set(t, "rapid.seed", strconv.FormatUint(seed, 10))
+	set(t, "rapid.checks", strconv.Itoa(checks))
+}
+
+// set sets a command-line flag (rapid registers its flags on the default set) for the
+// rest of the test and restores its value afterwards.
+func set(t testing.TB, name, value string) {
+	t.Helper()
+	f := flag.Lookup(name)
+	if f == nil {
+		t.Fatalf("rapidseed: no flag %s (is pgregory.net/rapid imported by the test?)", name)
+	}
+	previous := f.Value.String()
+	if err := f.Value.Set(value); err != nil {
+		t.Fatalf("rapidseed: %s=%s: %v", name, value, err)
+	}
+	t.Cleanup(func() { f.Value.Set(previous) })
+}
