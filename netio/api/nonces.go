@@ -15,9 +15,10 @@ import (
 // request stamped a whole window ahead stays for twice the window, and a step of the
 // wall clock moves both checks alike. (Expiring 2 × window after first use, on the
 // monotonic clock, forgot a nonce at the very millisecond its replay still passed the
-// window check: TestNoReplayAtTheWindowsEdge.) It is bounded: when it holds NoncesMax nonces, or a client holds its share of them, new
-// requests are refused (nonce_cache_full, 503 with Retry-After) until old nonces expire
-// — forgetting one early would let its replay through.
+// window check: TestNoReplayAtTheWindowsEdge.) It is bounded: when it holds NoncesMax
+// nonces, or a client holds its share of them, new requests are refused
+// (nonce_cache_full, 503 with Retry-After) until old nonces expire — forgetting one
+// early would let its replay through.
 //
 // Safe from any goroutine: the nonces are spread over nonceShards locks by hash, and
 // the counts per client sit behind their own lock (taken after a shard's, never before).
