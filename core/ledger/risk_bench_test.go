@@ -2,9 +2,8 @@ package ledger
 
 import (
 	"fmt"
+	"sequent/core/internal/riskfixture"
 	"testing"
-
-	"sequent/core/model"
 )
 
 // BenchmarkCreateTransfersRisk measures what inline risk rules cost the ledger: the same
@@ -16,19 +15,7 @@ import (
 // as the state machine does. Compare
 // transfers/s of rules=five with rules=none of the same run.
 func BenchmarkCreateTransfersRisk(b *testing.B) {
-	hour := uint64(3600 * 1_000_000_000)
-	five := []model.RiskRule{
-		{ID: 1, Kind: model.RiskMaxAmount, Scope: model.RiskScopeLedger, Ledger: 1,
-			Amount: model.U128(1 << 40)},
-		{ID: 2, Kind: model.RiskVelocity, Scope: model.RiskScopeLedger, Ledger: 1,
-			WindowNs: hour, Amount: model.U128(1 << 50), Count: 1 << 40},
-		{ID: 3, Kind: model.RiskDailyAmount, Scope: model.RiskScopeLedger, Ledger: 1,
-			Amount: model.Uint128{Hi: 1}},
-		{ID: 4, Kind: model.RiskCoolingOff, Scope: model.RiskScopeLedger, Ledger: 1,
-			WindowNs: hour, Amount: model.U128(1000)},
-		{ID: 5, Kind: model.RiskAnomaly, Scope: model.RiskScopeLedger, Ledger: 1,
-			Threshold: 1 << 20, Warmup: 1, Shift: 4},
-	}
+	five := riskfixture.FiveLedgerRules()
 	for _, accountCount := range []uint32{1_000, benchAccountCount} {
 		for _, rules := range []string{"none", "five"} {
 			b.Run(fmt.Sprintf("accounts=%d/rules=%s", accountCount, rules), func(b *testing.B) {

@@ -3,6 +3,7 @@ package risk
 import (
 	"testing"
 
+	"sequent/core/internal/riskfixture"
 	"sequent/core/model"
 )
 
@@ -11,20 +12,8 @@ import (
 // ledger.BenchmarkCreateTransfersRisk in force. The ledger benchmark is the figure that
 // matters; this one says how much of it is the engine's own arithmetic.
 func BenchmarkEvaluate(b *testing.B) {
-	hour := uint64(3600 * 1_000_000_000)
 	engine := New(func(model.Uint128) (uint32, uint32, bool) { return 0, 1, true })
-	rules := []model.RiskRule{
-		{ID: 1, Kind: model.RiskMaxAmount, Scope: model.RiskScopeLedger, Ledger: 1,
-			Amount: model.U128(1 << 40)},
-		{ID: 2, Kind: model.RiskVelocity, Scope: model.RiskScopeLedger, Ledger: 1,
-			WindowNs: hour, Amount: model.U128(1 << 50), Count: 1 << 40},
-		{ID: 3, Kind: model.RiskDailyAmount, Scope: model.RiskScopeLedger, Ledger: 1,
-			Amount: model.Uint128{Hi: 1}},
-		{ID: 4, Kind: model.RiskCoolingOff, Scope: model.RiskScopeLedger, Ledger: 1,
-			WindowNs: hour, Amount: model.U128(1000)},
-		{ID: 5, Kind: model.RiskAnomaly, Scope: model.RiskScopeLedger, Ledger: 1,
-			Threshold: 1 << 20, Warmup: 1, Shift: 4},
-	}
+	rules := riskfixture.FiveLedgerRules()
 	statuses := make([]model.Status, len(rules))
 	engine.Set(rules, 1, statuses)
 	engine.Begin(7)
