@@ -2,6 +2,8 @@ package risk_test
 
 import (
 	"bytes"
+	"encoding/binary"
+	"errors"
 	"testing"
 
 	"sequent/core/model"
@@ -47,4 +49,58 @@ func FuzzRestore(f *testing.F) {
 			t.Fatal("an accepted section does not write back the same")
 		}
 	})
+}
+
+// TestRestoreRefusesInconsistentSections is a table of risk sections that decode field
+// by field but contradict the ledger they are loaded with or the format's reserved
+// fields: each must be refused with ErrSnapshotInvalid (FuzzRestore checks only that
+// nothing panics and that what is accepted writes back the same).
+func TestRestoreRefusesInconsistentSections(t *testing.T) {
+	h := newHarness(t)
+	h.set(model.RiskRule{ID: 1, Kind: model.RiskVelocity, Scope: model.RiskScopeLedger, Ledger: 1,
+		WindowNs: 4 * second, Count: 3},
+		model.RiskRule{ID: 2, Kind: model.RiskMaxAmount, Scope: model.RiskScopeAccount,
+			Account: u(3), Amount: u(1000)})
+	h.pay(1, 2, 5)
+	h.pay(3, 2, 1)
+	var section bytes.Buffer
+	if _, err := h.ledger.Risk().Snapshot().WriteTo(&section); err != nil {
+		t.Fatal(err)
+	}
+	good := section.Bytes()
+	velocityCells := binary.LittleEndian.Uint32(good[20:])
+	if velocityCells == 0 || binary.LittleEndian.Uint32(good[24:]) != 0 {
+		t.Fatalf("the section has %d velocity and %d anomaly cells; the cases need some and none",
+			velocityCells, binary.LittleEndian.Uint32(good[24:]))
+	}
+	const headerBytes, ruleBytes = 32, model.RiskRuleSize
+	accountsMissing := func(model.Uint128) (uint32, uint32, bool) { return 0, 0, false }
+	resolve, accounts := risk.AccountResolver(h.ledger.ResolveAccount), h.ledger.AccountCount()
+	cases := []struct {
+		name     string
+		change   func(b []byte)
+		resolve  risk.AccountResolver
+		accounts uint32
+	}{
+		{"reserved header word set", func(b []byte) { b[28] = 1 }, resolve, accounts},
+		{"more velocity cells than accounts", func([]byte) {}, resolve, velocityCells - 1},
+		{"reserved byte of a rule set", func(b []byte) { b[headerBytes+ruleBytes-1] = 1 },
+			resolve, accounts},
+		{"account rule naming an account the ledger lacks", func([]byte) {}, accountsMissing,
+			accounts},
+	}
+	restore := func(data []byte, resolve risk.AccountResolver, accounts uint32) error {
+		_, err := risk.Restore(bytes.NewReader(data), resolve, accounts)
+		return err
+	}
+	if err := restore(good, resolve, accounts); err != nil {
+		t.Fatalf("the unchanged section: %v", err)
+	}
+	for _, c := range cases {
+		data := bytes.Clone(good)
+		c.change(data)
+		if err := restore(data, c.resolve, c.accounts); !errors.Is(err, risk.ErrSnapshotInvalid) {
+			t.Errorf("%s: %v, want ErrSnapshotInvalid", c.name, err)
+		}
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"sequent/core/model"
+	"sequent/core/risk"
 )
 
 // holdHarness has an anomaly rule with the hold action on account 1, warmed up with two
@@ -222,5 +223,45 @@ func TestRuleAdministration(t *testing.T) {
 	rules := h.ledger.Risk().Rules(0, 1000, nil)
 	if len(rules) != 16 || rules[0].ID != 99 || rules[0].Timestamp == 0 {
 		t.Fatalf("rules after removal: %d, first %+v", len(rules), rules[0])
+	}
+}
+
+// TestBlockedCounterpartiesPerAccountBound: an account holds at most
+// CounterpartiesPerAccountMax blocked counterparties; the next one is refused with
+// risk_rules_limit_reached, while a rule of another kind on the same account, and a
+// blocked counterparty of another account, do not count against it. Rules pages its
+// answer by limit and afterID.
+func TestBlockedCounterpartiesPerAccountBound(t *testing.T) {
+	h := newHarness(t)
+	block := func(id uint32, account, counterparty uint64) model.RiskRule {
+		return model.RiskRule{ID: id, Kind: model.RiskBlockedCounterparty,
+			Scope: model.RiskScopeAccount, Account: u(account), Counterparty: u(counterparty)}
+	}
+	for id := uint32(1); id <= risk.CounterpartiesPerAccountMax; id++ {
+		h.set(block(id, 1, 1000+uint64(id)))
+	}
+	cases := []struct {
+		name string
+		rule model.RiskRule
+		want model.Status
+	}{
+		{"one more on the same account", block(100, 1, 2000), model.StatusRiskRulesLimitReached},
+		{"another kind on the same account", model.RiskRule{ID: 101, Kind: model.RiskMaxAmount,
+			Scope: model.RiskScopeAccount, Account: u(1), Amount: u(5)}, model.StatusOK},
+		{"the same counterparty for another account", block(102, 2, 2000), model.StatusOK},
+		{"replacing one of the sixteen", block(16, 1, 3000), model.StatusOK},
+	}
+	for _, c := range cases {
+		if got := h.setStatuses(c.rule)[0]; got != c.want {
+			t.Errorf("%s: %s, want %s", c.name, got, c.want)
+		}
+	}
+	page := h.ledger.Risk().Rules(0, 2, nil)
+	if len(page) != 2 || page[0].ID != 1 || page[1].ID != 2 {
+		t.Fatalf("first page of 2: %+v", page)
+	}
+	page = h.ledger.Risk().Rules(16, 2, nil)
+	if len(page) != 2 || page[0].ID != 101 || page[1].ID != 102 {
+		t.Fatalf("page after rule 16: %+v", page)
 	}
 }
