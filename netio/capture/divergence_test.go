@@ -286,3 +286,44 @@ func TestFencedCapturePublishesNothing(t *testing.T) {
 		t.Fatalf("a fenced capture published %d messages: %+v", len(messages), messages)
 	}
 }
+
+// TestRestartAfterTheSupersededMarker: when the stream's last message is
+// the capture_superseded marker a promoted primary published (its own epoch, naming an
+// op of the old primary's epoch that both logs hold), a restart of that capture resumes
+// after it: a marker cannot be checked against the log and counts as agreeing, so no
+// second marker is published and the node's new events follow. Each capture, closed, leaves no NATS connection behind.
+func TestRestartAfterTheSupersededMarker(t *testing.T) {
+	dir := t.TempDir()
+	server := natstest.Start(t, dir+"/nats", "127.0.0.1:0")
+	url := server.ClientURL()
+	noClientsLeft := func(when string) {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); server.NumClients() != 0; {
+			if time.Now().After(deadline) { // A hang guard, not a timing assertion.
+				t.Fatalf("%s: %d NATS connections still open", when, server.NumClients())
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	old := openReplica(t, dir+"/old")
+	old.serve(url, 1, []uint64{1, 2}, []uint64{3, 4}) // Ops 1 (grants), 2, 3.
+	noClientsLeft("after the old primary's capture closed")
+	promoted := openReplica(t, dir+"/promoted")
+	promoted.copyFrom(old, 2)
+	promoted.serve(url, 2) // Publishes only the marker: ops 1 and 2 are in the stream.
+	first := streamMessages(t, url)
+	if len(first) != 5 || first[4].Kind != "capture_superseded" {
+		t.Fatalf("after the promotion: %+v; want op 2's and op 3's events, then the marker", first)
+	}
+	// A restart of the promoted node, which then writes op 3 (account 9). Checking the
+	// marker against the log (op 2 is of epoch 1, the marker of epoch 2) would publish a
+	// second marker with the first one's id: JetStream drops it as a duplicate and the
+	// capture would retry that forever, publishing nothing more.
+	stats := promoted.serve(url, 2, []uint64{9})
+	noClientsLeft("after the restarted capture closed")
+	again := streamMessages(t, url)
+	if len(again) != len(first)+1 || again[len(first)].Kind != "account_created" ||
+		again[len(first)].Account.ID != "9" || stats.Superseded != 0 || stats.LastError != "" {
+		t.Fatalf("after the restart: %+v; stats %+v", again[len(first):], stats)
+	}
+}
