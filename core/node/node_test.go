@@ -373,3 +373,56 @@ func TestShardMapOfAnOlderDirectory(t *testing.T) {
 		t.Fatalf("shard 1's log in %s", got)
 	}
 }
+
+// A node built with the default timings (no tick interval given) runs: a split request
+// is answered.
+func TestNodeWithDefaultTimings(t *testing.T) {
+	parts := make([]Part, 2)
+	for i := range parts {
+		parts[i] = Part{Machine: core.New(core.Config{Shard: core.ShardConfig{Map: twoShards,
+			Index: uint16(i)}}), Log: wal.NewMemoryLog()}
+	}
+	local, err := NewLocal(twoShards, shard.Config{CloseTimeout: 300 * time.Millisecond}, parts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	node, err := New(Config{Map: twoShards}, local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn := &testNode{t: t, node: node, replies: newClientReplies()}
+	node.Start(tn.replies)
+	defer node.Close()
+	reply := tn.call(1, 1, model.OperationCreateAccounts, 0, accountsBody(1, 100))
+	if reply.Status != model.StatusOK || len(reply.Body) != 2*model.EventResultSize {
+		t.Fatalf("split request: %s, %d bytes", reply.Status, len(reply.Body))
+	}
+}
+
+// The shards given must be as many as the map has: parts to NewLocal, logs to Recover.
+func TestNodeCountsFollowTheMap(t *testing.T) {
+	one := []Part{{Machine: core.New(core.Config{Shard: core.ShardConfig{Map: twoShards}}),
+		Log: wal.NewMemoryLog()}}
+	if _, err := NewLocal(twoShards, shard.Config{}, one); err == nil {
+		t.Fatal("one part for two shards was accepted")
+	}
+	if _, err := Recover(twoShards, core.Config{}, []shard.LogReader{wal.NewMemoryLog()}, nil,
+		nil); err == nil {
+		t.Fatal("one log for two shards was recovered")
+	}
+}
+
+// A data directory whose shard-0 log directory exists but is empty (created, nothing
+// written) is a new directory, not one from before shards: any map may be recorded.
+func TestShardMapOfAnEmptyLogDirectory(t *testing.T) {
+	layout := Layout{Dir: t.TempDir()}
+	if err := os.MkdirAll(layout.LogDir(0), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if stored, err := layout.ReadShardMap(); stored != nil || err != nil {
+		t.Fatalf("an empty log directory reads as %v, %v", stored, err)
+	}
+	if err := layout.RecordShardMap(twoShards); err != nil {
+		t.Fatal(err)
+	}
+}
