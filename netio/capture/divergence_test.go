@@ -120,7 +120,7 @@ func (r *replica) serve(url string, epoch uint64, batches ...[]uint64) Stats {
 	return c.Stats()
 }
 
-// streamMessages returns every message of the shard's stream, decoded, in order.
+// streamMessages returns every message the shard's stream holds, decoded, in order.
 func streamMessages(t *testing.T, url string) []EventJSON {
 	t.Helper()
 	connection, err := nats.Connect(url)
@@ -138,7 +138,7 @@ func streamMessages(t *testing.T, url string) []EventJSON {
 		t.Fatal(err)
 	}
 	var messages []EventJSON
-	for sequence := uint64(1); sequence <= info.State.LastSeq; sequence++ {
+	for sequence := max(info.State.FirstSeq, 1); sequence <= info.State.LastSeq; sequence++ {
 		message, err := stream.GetMsg(context.Background(), sequence)
 		if err != nil {
 			t.Fatal(err)
@@ -325,5 +325,45 @@ func TestRestartAfterTheSupersededMarker(t *testing.T) {
 	if len(again) != len(first)+1 || again[len(first)].Kind != "account_created" ||
 		again[len(first)].Account.ID != "9" || stats.Superseded != 0 || stats.LastError != "" {
 		t.Fatalf("after the restart: %+v; stats %+v", again[len(first):], stats)
+	}
+}
+
+// TestDivergenceBeyondTheStreamsLimits: the stream's limits (MaxMsgs 3 here) discarded
+// every message older than the ones the promoted node's log disagrees with (op 3's three
+// events of epoch 1), so no message left in the stream stands. The new primary cannot
+// check what preceded them and assumes it shared op 2: it publishes capture_superseded
+// resuming after op 2, then its own ops 3 and 4. (Resuming from the start would publish op 2's
+// event again under its old id, which JetStream drops as a duplicate, and the capture
+// would retry that forever.)
+func TestDivergenceBeyondTheStreamsLimits(t *testing.T) {
+	dir := t.TempDir()
+	url := natstest.Start(t, dir+"/nats", "127.0.0.1:0").ClientURL()
+	connection, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, _ := jetstream.New(connection)
+	_, err = js.CreateStream(context.Background(), jetstream.StreamConfig{
+		Name: StreamDefault + "_0", Subjects: []string{"sequent.0.>"}, MaxMsgs: 3,
+		Storage: jetstream.FileStorage, Retention: jetstream.LimitsPolicy,
+		Discard: jetstream.DiscardOld})
+	connection.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := openReplica(t, dir+"/old")
+	old.serve(url, 1, []uint64{1}, []uint64{3, 4, 5}) // Ops 1 (grants), 2, 3: 4 events.
+	promoted := openReplica(t, dir+"/promoted")
+	promoted.copyFrom(old, 2)
+	// Ops 3 and 4 of epoch 2 (serve waits until capture has handled the last op: op 3
+	// alone would count as handled from the start, the old primary's op 3 being stored).
+	stats := promoted.serve(url, 2, []uint64{6}, []uint64{7})
+	messages := streamMessages(t, url) // The last three.
+	if stats.Superseded != 1 || stats.LastError != "" || stats.StreamSequence != 4+1+2 ||
+		len(messages) != 3 || messages[0].Kind != "capture_superseded" ||
+		messages[0].Op != 2 || messages[0].FromOp != 3 || messages[0].ToOp != 3 ||
+		messages[1].Account == nil || messages[1].Account.ID != "6" || messages[1].Epoch != 2 ||
+		messages[2].Account == nil || messages[2].Account.ID != "7" {
+		t.Fatalf("stats %+v; last messages %+v", stats, messages)
 	}
 }
