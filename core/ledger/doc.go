@@ -57,7 +57,8 @@
 // # Precedence of create_transfers results
 //
 //	linked_event_failed, linked_event_chain_open
-//	timestamp_must_be_zero, reserved_flag, id_must_not_be_zero, id_must_not_be_int_max,
+//	timestamp_must_be_zero, reserved_flag, reserved_flag_from_reservation (the flag only
+//	the matching engine sets), id_must_not_be_zero, id_must_not_be_int_max,
 //	id_reserved (the id, either account id or the pending id in the system range)
 //	exists_with_different_owner (the caller may read neither account of the existing
 //	transfer: nothing else is compared)
@@ -182,6 +183,23 @@
 // the post or void that ends a saga is never refused for a closed account or the
 // transfers limit, because the credit shard has already decided. CheckNewTransfer and
 // CompareTransfers let core give a cross-shard transfer the same codes as a local one.
+//
+// # Reservations
+//
+// The matching engine holds an order's funds as a reservation (reservation.go), not as
+// a stored pending transfer: a system-only event of CreateSystemTransfers (flag
+// SystemReserve or SystemRelease, inside the engine's linked chains) that moves the
+// trader account's debits_pending and the escrow's credits_pending by an amount, with
+// the checks and codes a pending transfer of that amount would get when reserving, an
+// undo record for chain rollback, and nothing else: no transfer record, no id, no
+// balance-history entry, no change event. A fill is a stored single-phase transfer with
+// the flag from_reservation (model.TransferFromReservation; clients get
+// reserved_flag_from_reservation): it releases its amount on both accounts, then posts
+// it. The ledger keeps each account's reserved total beside the record (reservedDebits,
+// snapshotted since version 3), so that every account's debits_pending = its active
+// pending transfers + its reserved total, and per ledger the credits_pending no pending
+// transfer explains equal the reserved totals (CheckReservations, run by Restore and
+// the tests).
 //
 // # Differences from TigerBeetle worth knowing
 //

@@ -261,9 +261,10 @@ func TestRestoreRefusesDamagedRecords(t *testing.T) {
 	pendingAt := transfersOffset(accounts) + transfers*model.TransferSize
 	failedAt := pendingAt + transfers
 	historyAt := failedAt + model.IDSize
-	if len(good) != historyAt+historyRecordSize {
+	reservedAt := historyAt + historyRecordSize // The count of the (empty) reserved section.
+	if len(good) != reservedAt+4 {
 		t.Fatalf("snapshot of %d bytes, want %d: the layout this test assumes changed", len(good),
-			historyAt+historyRecordSize)
+			reservedAt+4)
 	}
 	putU32 := func(offset int, v uint32) func(b []byte) {
 		return func(b []byte) { binary.LittleEndian.PutUint32(b[offset:], v) }
@@ -283,6 +284,7 @@ func TestRestoreRefusesDamagedRecords(t *testing.T) {
 		{"failed id that is also a transfer", func(b []byte) { model.U128(7).PutLE(b[failedAt:]) }},
 		{"failed id zero", func(b []byte) { clear(b[failedAt : failedAt+model.IDSize]) }},
 		{"grants counted but absent", putU32(28, 1)},
+		{"reserved totals counted but absent", putU32(reservedAt, 1)},
 		{"another format version", putU32(8, snapshotVersion+1)},
 		{"account without a ledger", editAccount(2, func(a *model.Account) { a.Ledger = 0 })}, // No transfers.
 		{"transfer 1 after the largest timestamp", editTransfer(accounts, 1, func(t *model.Transfer) {

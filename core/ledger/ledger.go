@@ -100,6 +100,10 @@ type Ledger struct {
 
 	accounts     chunked[model.Account]
 	accountIndex idTable
+	// reservedDebits is, per account, the part of its debits_pending held by
+	// reservations rather than pending transfers (reservation.go). Not in the 128-byte
+	// record, which is the wire format.
+	reservedDebits chunked[model.Uint128]
 
 	transfers     chunked[model.Transfer]
 	transferLinks chunked[transferLinks]
@@ -160,6 +164,7 @@ func New(config Config) *Ledger {
 	}
 	l.accounts.reserve(c.AccountsCapacity)
 	l.own.owners.reserve(c.AccountsCapacity)
+	l.reservedDebits.reserve(c.AccountsCapacity)
 	l.own.init()
 	l.actAs(0)
 	l.transfers.reserve(c.TransfersCapacity)
@@ -256,7 +261,7 @@ func (l *Ledger) rememberFailed(id model.Uint128) {
 // counted whole, including unused tails, so this is what the process really holds).
 func (l *Ledger) MemoryBytes() (accountBytes, transferBytes uint64) {
 	accountBytes = l.accounts.bytes(model.AccountSize) + l.accountIndex.bytes() +
-		l.own.owners.bytes(4)
+		l.own.owners.bytes(4) + l.reservedDebits.bytes(16)
 	transferBytes = l.transfers.bytes(model.TransferSize) + l.transferLinks.bytes(8) +
 		l.pending.bytes(1) + l.transferIndex.bytes()
 	return accountBytes, transferBytes

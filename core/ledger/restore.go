@@ -20,9 +20,10 @@ func Restore(config Config, r io.Reader) (*Ledger, error) {
 	if string(header[0:8]) != snapshotMagic {
 		return nil, fmt.Errorf("%w: bad magic", ErrSnapshotInvalid)
 	}
-	if version := binary.LittleEndian.Uint32(header[8:]); version != snapshotVersion {
-		return nil, fmt.Errorf("%w: version %d, want %d", ErrSnapshotInvalid, version,
-			snapshotVersion)
+	version := binary.LittleEndian.Uint32(header[8:])
+	if version < snapshotVersionOldest || version > snapshotVersion {
+		return nil, fmt.Errorf("%w: version %d, want %d to %d", ErrSnapshotInvalid, version,
+			snapshotVersionOldest, snapshotVersion)
 	}
 	accountCount := binary.LittleEndian.Uint32(header[12:])
 	transferCount := binary.LittleEndian.Uint32(header[16:])
@@ -51,6 +52,12 @@ func Restore(config Config, r io.Reader) (*Ledger, error) {
 		func() error { return l.restoreFailed(r, failedCount) },
 		func() error { return l.restoreHistory(r, historyCount) },
 		func() error { return l.restoreGrants(r, grantCount) },
+		func() error {
+			if version < 3 {
+				return nil // Before reservations: every reserved total is 0.
+			}
+			return l.restoreReserved(r)
+		},
 		l.checkInvariants,
 	}
 	for _, step := range steps {
@@ -111,6 +118,7 @@ func (l *Ledger) restoreAccounts(r io.Reader, count uint32) error {
 		index, record := l.accounts.push()
 		*record = a // Reserved is 0, which newestTransfer reads as "none".
 		l.accountIndex.insertAt(position, hash, index)
+		l.pushReserved(index)
 		return nil
 	})
 }
@@ -259,7 +267,36 @@ func (l *Ledger) checkInvariants() error {
 	if err := CheckInvariants(l.accountsInOrder()); err != nil {
 		return fmt.Errorf("%w: %v", ErrSnapshotInvalid, err)
 	}
+	if err := l.CheckReservations(); err != nil {
+		return fmt.Errorf("%w: %v", ErrSnapshotInvalid, err)
+	}
 	return nil
+}
+
+// restoreReserved reads the reserved section (version 3): accounts by strictly
+// increasing index, each with a total that is not zero. CheckReservations then checks
+// the totals against the balances.
+func (l *Ledger) restoreReserved(r io.Reader) error {
+	var countBytes [4]byte
+	if _, err := io.ReadFull(r, countBytes[:]); err != nil {
+		return fmt.Errorf("%w: reserved count: %v", ErrSnapshotInvalid, err)
+	}
+	count := binary.LittleEndian.Uint32(countBytes[:])
+	if count > l.accounts.count {
+		return fmt.Errorf("%w: %d reserved totals for %d accounts", ErrSnapshotInvalid, count,
+			l.accounts.count)
+	}
+	next := uint32(0)
+	return readRecords(r, count, reservedRecordSize, func(i uint32, b []byte) error {
+		index := binary.LittleEndian.Uint32(b)
+		reserved := model.Uint128LE(b[4:reservedRecordSize])
+		if index < next || index >= l.accounts.count || reserved.IsZero() {
+			return fmt.Errorf("%w: reserved total %d is not valid", ErrSnapshotInvalid, i)
+		}
+		next = index + 1
+		*l.reservedDebits.at(index) = reserved
+		return nil
+	})
 }
 
 // accountsInOrder iterates the accounts in creation order.

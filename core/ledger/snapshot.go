@@ -25,18 +25,25 @@ import (
 //	history   history × 80 bytes: 4 balances (64) | timestamp u64 | account index u32 |
 //	          transfer index u32
 //	grants    grants × 48-byte model.Grant records, in table order (by client)
+//	reserved  count u32, then count × 20 bytes: account index u32 | reserved u128, for
+//	          every account whose reserved total (reservation.go) is not zero, by index
 //
 // Version 2 added the owners and the grants (version 1 files are refused: their accounts
-// have no recorded owner).
+// have no recorded owner). Version 3 added the reserved section; a version-2 file
+// restores with every reserved total 0, which is right: it predates reservations, and
+// the matching engine's holds in it are pending transfers.
 //
 // Everything else (id tables, list links, the expiry heap) is derived and rebuilt on load,
 // so the format stays small and independent of hash seeds.
 const (
-	snapshotMagic       = "SQLEDGER"
-	snapshotVersion     = 2
-	snapshotHeaderSize  = 32
-	historyRecordSize   = 80
-	snapshotBufferBytes = 1 << 16 // Encode buffer: 512 records per write.
+	snapshotMagic   = "SQLEDGER"
+	snapshotVersion = 3
+	// snapshotVersionOldest is the oldest version Restore still reads.
+	snapshotVersionOldest = 2
+	reservedRecordSize    = 20
+	snapshotHeaderSize    = 32
+	historyRecordSize     = 80
+	snapshotBufferBytes   = 1 << 16 // Encode buffer: 512 records per write.
 )
 
 // ErrSnapshotInvalid reports a ledger snapshot that cannot be loaded.
@@ -60,6 +67,13 @@ type SnapshotView struct {
 	ownerChunks    [][]uint32 // Per account: index into ownerClients.
 	ownerClients   []uint64   // A prefix of the owner dictionary (entries never change).
 	grants         []model.Grant
+	reserved       []reservedEntry // Accounts with a reservation, by index.
+}
+
+// reservedEntry is one account's reserved total in a snapshot view.
+type reservedEntry struct {
+	account  uint32
+	reserved model.Uint128
 }
 
 // Snapshot captures the state. It must be called between batches (no open chain). Its
@@ -83,6 +97,11 @@ func (l *Ledger) Snapshot() *SnapshotView {
 		grants:         l.own.grants, // Replaced whole by SetGrants, never modified.
 	}
 	copyChunks(view.accounts, l.accounts.chunks)
+	for i := uint32(0); i < l.accounts.count; i++ {
+		if reserved := *l.reservedDebits.at(i); !reserved.IsZero() {
+			view.reserved = append(view.reserved, reservedEntry{account: i, reserved: reserved})
+		}
+	}
 	copyChunks(view.pending, l.pending.chunks)
 	return view
 }
@@ -165,6 +184,13 @@ func (v *SnapshotView) WriteTo(w io.Writer) (int64, error) {
 	for i := range v.grants {
 		v.grants[i].Encode(record[:model.GrantSize])
 		writer.write(record[:model.GrantSize])
+	}
+	binary.LittleEndian.PutUint32(record[:4], uint32(len(v.reserved)))
+	writer.write(record[:4])
+	for i := range v.reserved {
+		binary.LittleEndian.PutUint32(record[:4], v.reserved[i].account)
+		v.reserved[i].reserved.PutLE(record[4:reservedRecordSize])
+		writer.write(record[:reservedRecordSize])
 	}
 	return writer.flush()
 }

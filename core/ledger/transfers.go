@@ -226,8 +226,14 @@ func (l *Ledger) confirmAccount(candidate uint32, hash uint64, id model.Uint128)
 // applies it when every check passes. It remembers the id of a transient failure.
 func (l *Ledger) createTransfer(t *model.Transfer, timestamp uint64, event int,
 	result *model.TransferResult) model.Status {
+	if l.system && !l.saga && t.Flags&reservationFlags != 0 {
+		return l.changeReservation(t, event, result) // No id, no record (reservation.go).
+	}
 	if status := transferHeaderStatus(t, l.system); status != model.StatusOK {
 		return status
+	}
+	if l.saga && t.Flags&model.TransferFromReservation != 0 {
+		return model.StatusReservedFlagFromReservation // A saga's step carries a client's transfer.
 	}
 	if l.system && !l.saga && !model.IsSystemID(t.ID) {
 		panic(fmt.Sprintf("ledger: system transfer %s outside the system range", t.ID))
@@ -250,6 +256,8 @@ func (l *Ledger) createTransfer(t *model.Transfer, timestamp uint64, event int,
 	var status model.Status
 	if t.Flags&(model.TransferPostPending|model.TransferVoidPending) != 0 {
 		status = l.postOrVoidTransfer(t, timestamp, hash, position, result)
+	} else if t.Flags&model.TransferFromReservation != 0 {
+		status = l.postFromReservation(t, timestamp, event, hash, position, result)
 	} else {
 		status = l.singleOrPendingTransfer(t, timestamp, event, hash, position, result)
 	}
@@ -268,8 +276,11 @@ func transferHeaderStatus(t *model.Transfer, system bool) model.Status {
 	switch {
 	case t.Timestamp != 0:
 		return model.StatusTimestampMustBeZero
-	case t.Flags&^model.TransferFlagsKnown != 0:
+	case t.Flags&^(model.TransferFlagsKnown|model.TransferFromReservation) != 0:
 		return model.StatusReservedFlag
+	case !system && t.Flags&model.TransferFromReservation != 0:
+		// Only the matching engine pays a fill out of an order's reservation.
+		return model.StatusReservedFlagFromReservation
 	case t.ID.IsZero():
 		return model.StatusIDMustNotBeZero
 	case t.ID.IsMax():

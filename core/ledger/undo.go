@@ -13,6 +13,7 @@ const (
 	undoTransferCreated                     // Pop the newest transfer.
 	undoPendingStatus                       // Restore a pending transfer's status.
 	undoHistoryCreated                      // Pop the newest history record.
+	undoReserved                            // Restore an account's reserved total.
 )
 
 // undoRecord is one reversible change made by an event inside an open linked chain.
@@ -21,7 +22,7 @@ type undoRecord struct {
 	status  pendingStatus // undoPendingStatus: the previous status.
 	flags   uint16        // undoAccountState: the previous flags.
 	index   uint32        // The account, transfer or history record concerned.
-	balance model.Balance // undoAccountState: the previous balances.
+	balance model.Balance // undoAccountState: the previous balances; undoReserved: DebitsPending.
 }
 
 // undoLog records the changes of the open linked chain so that a failure anywhere in the
@@ -96,6 +97,8 @@ func (l *Ledger) undoRollback() {
 			*l.pending.at(record.index) = record.status
 		case undoHistoryCreated:
 			l.popHistory(record.index)
+		case undoReserved:
+			*l.reservedDebits.at(record.index) = record.balance.DebitsPending
 		default:
 			panic("ledger: unknown undo record")
 		}
@@ -131,6 +134,7 @@ func (l *Ledger) popAccount(index uint32) {
 	l.accountIndex.remove(hashID(account.ID, l.accountIndex.seed), index)
 	l.accounts.pop()
 	l.own.owners.pop()
+	l.reservedDebits.pop()
 }
 
 // popTransfer removes the newest transfer, which is also the newest in both of its

@@ -176,8 +176,13 @@ const (
 	// anomaly rule with the hold action turned the transfer into a pending one held for
 	// review (package core/risk). Only an operator may post it.
 	TransferHeldForReview uint16 = 1 << 15
+	// TransferFromReservation is set by the matching engine, never by a client
+	// (reserved_flag_from_reservation): the transfer is a fill paid out of an order's
+	// reservation (a pending amount that has no transfer record: package ledger,
+	// "Reservations"), which it first releases on both accounts and then posts.
+	TransferFromReservation uint16 = 1 << 14
 	// TransferFlagsStored is every flag a stored transfer may carry.
-	TransferFlagsStored = TransferFlagsKnown | TransferHeldForReview
+	TransferFlagsStored = TransferFlagsKnown | TransferHeldForReview | TransferFromReservation
 )
 
 // Transfer moves Amount from the debit account to the credit account of the same ledger.

@@ -99,7 +99,11 @@ const (
 	// new account may create it only with debits_must_not_exceed_credits; an account
 	// without that flag can go negative, and debiting it would issue money on its ledger.
 	StatusDebitsMustNotExceedCreditsRequired Status = 75
-	ledgerStatusEnd                          Status = 76
+	// StatusReservedFlagFromReservation: a client's transfer carries the from_reservation
+	// flag, which only the matching engine sets (a fill paid out of an order's
+	// reservation).
+	StatusReservedFlagFromReservation Status = 76
+	ledgerStatusEnd                   Status = 77
 )
 
 var ledgerStatusNames = [ledgerStatusEnd]string{
@@ -179,6 +183,7 @@ var ledgerStatusNames = [ledgerStatusEnd]string{
 	StatusCreditAccountNotOwned:                  "credit_account_not_owned",
 	StatusPendingTransferNotOwned:                "pending_transfer_not_owned",
 	StatusDebitsMustNotExceedCreditsRequired:     "debits_must_not_exceed_credits_required",
+	StatusReservedFlagFromReservation:            "reserved_flag_from_reservation",
 }
 
 // statusNameTables lets each area of the enum register its names in its own file.

@@ -1,0 +1,243 @@
+package ledger
+
+import (
+	"fmt"
+	"slices"
+
+	"sequent/core/model"
+)
+
+// Reservations (doc.go, "Reservations") are pending amounts without a transfer record:
+// the matching engine's order holds. A reservation event inside CreateSystemTransfers
+// moves debits_pending of its debit account (the trader's paying account) and
+// credits_pending of its credit account (the escrow) by its amount, up
+// (SystemReserve) or down (SystemRelease). It stores no transfer, inserts no id and
+// writes no history entry or change event; the ledger keeps, per account, the total its
+// debit side has reserved (reservedDebits), so that an account's debits_pending is the
+// sum of its active pending transfers plus that total (CheckReservations).
+//
+// Both flags are internal to the engine's calls: they are never stored, never on the
+// wire, and a client event carrying them is refused as reserved_flag (unknown bits).
+const (
+	SystemReserve uint16 = 1 << 12 // Reserve the amount (checked like a pending transfer).
+	SystemRelease uint16 = 1 << 13 // Release the amount (never refused).
+
+	reservationFlags = SystemReserve | SystemRelease
+)
+
+// changeReservation applies a reservation event of a system batch (t.ID is ignored).
+// Reserving gets the checks a pending transfer gets (open accounts, the overflow checks,
+// debits_must_not_exceed_credits) and answers with the same codes; releasing more than
+// is reserved is a bug of the caller (panic), as a void of an unknown hold would be.
+func (l *Ledger) changeReservation(t *model.Transfer, event int,
+	result *model.TransferResult) model.Status {
+	debitIndex, creditIndex := l.batch.debitIndex[event], l.batch.creditIndex[event]
+	if debitIndex == indexNone || creditIndex == indexNone || t.Flags&reservationFlags ==
+		reservationFlags || t.Flags&^(reservationFlags|model.TransferLinked) != 0 {
+		panic(fmt.Sprintf("ledger: reservation event invalid: %+v", *t))
+	}
+	debit, credit := l.accounts.at(debitIndex), l.accounts.at(creditIndex)
+	if debit.Ledger != credit.Ledger || t.Ledger != debit.Ledger || debitIndex == creditIndex {
+		panic(fmt.Sprintf("ledger: reservation event across ledgers: %+v", *t))
+	}
+	reserved := l.reservedDebits.at(debitIndex)
+	amount := t.Amount
+	if t.Flags&SystemRelease != 0 {
+		if reserved.Less(amount) || credit.CreditsPending.Less(amount) {
+			panic(fmt.Sprintf("ledger: releasing %s of account %s, which reserves %s",
+				amount, debit.ID, *reserved))
+		}
+		l.saveReservationState(debitIndex, debit, creditIndex, credit, *reserved)
+		debit.DebitsPending = debit.DebitsPending.MustSub(amount)
+		credit.CreditsPending = credit.CreditsPending.MustSub(amount)
+		*reserved = reserved.MustSub(amount)
+	} else {
+		switch {
+		case debit.Flags&model.AccountClosed != 0:
+			return model.StatusDebitAccountAlreadyClosed
+		case credit.Flags&model.AccountClosed != 0:
+			return model.StatusCreditAccountAlreadyClosed
+		}
+		if status := checkAmount(amount, true, debit, credit); status != model.StatusOK {
+			return status
+		}
+		if status := checkLimits(amount, debit, credit); status != model.StatusOK {
+			return status
+		}
+		l.saveReservationState(debitIndex, debit, creditIndex, credit, *reserved)
+		debit.DebitsPending = debit.DebitsPending.MustAdd(amount)
+		credit.CreditsPending = credit.CreditsPending.MustAdd(amount)
+		*reserved = reserved.MustAdd(amount)
+	}
+	if l.resultBalances {
+		result.DebitAccount, result.CreditAccount = debit.Balance(), credit.Balance()
+	}
+	return model.StatusOK
+}
+
+// saveReservationState records, inside a chain, both accounts' balances and the debit
+// account's reserved total before a reservation changes them.
+func (l *Ledger) saveReservationState(debitIndex uint32, debit *model.Account,
+	creditIndex uint32, credit *model.Account, reserved model.Uint128) {
+	l.saveAccountState(debitIndex, debit)
+	l.saveAccountState(creditIndex, credit)
+	if l.undo.active {
+		l.undo.push(undoRecord{kind: undoReserved, index: debitIndex,
+			balance: model.Balance{DebitsPending: reserved}})
+	}
+}
+
+// postFromReservation applies a system transfer with the from_reservation flag: a fill
+// paid out of the debit account's reservation. It first releases the amount on both
+// accounts (debit account's reserved total, debits_pending; credit account's
+// credits_pending), then posts it, so it never changes either account's debits or
+// credits total and needs no overflow or limit check. It is refused, as a post of a
+// pending transfer is, when either account was closed. Posting more than is reserved is
+// a bug of the caller (panic).
+func (l *Ledger) postFromReservation(t *model.Transfer, timestamp uint64, event int,
+	hash uint64, position uint64, result *model.TransferResult) model.Status {
+	if status := validateTransfer(t); status != model.StatusOK {
+		return status
+	}
+	if t.Flags&^(model.TransferFromReservation|model.TransferLinked) != 0 {
+		return model.StatusFlagsAreMutuallyExclusive
+	}
+	debitIndex, creditIndex := l.batch.debitIndex[event], l.batch.creditIndex[event]
+	if debitIndex == indexNone {
+		return model.StatusDebitAccountNotFound
+	}
+	if creditIndex == indexNone {
+		return model.StatusCreditAccountNotFound
+	}
+	debit, credit := l.accounts.at(debitIndex), l.accounts.at(creditIndex)
+	switch {
+	case debit.Ledger != credit.Ledger:
+		return model.StatusAccountsMustHaveTheSameLedger
+	case t.Ledger != debit.Ledger:
+		return model.StatusTransferMustHaveTheSameLedgerAsAccount
+	case debit.Flags&model.AccountClosed != 0:
+		return model.StatusDebitAccountAlreadyClosed
+	case credit.Flags&model.AccountClosed != 0:
+		return model.StatusCreditAccountAlreadyClosed
+	}
+	reserved := l.reservedDebits.at(debitIndex)
+	if reserved.Less(t.Amount) || credit.CreditsPending.Less(t.Amount) {
+		panic(fmt.Sprintf("ledger: posting %s from account %s, which reserves %s",
+			t.Amount, debit.ID, *reserved))
+	}
+	if l.transfers.count >= l.config.TransfersMax {
+		return model.StatusTransfersLimitReached
+	}
+	l.saveReservationState(debitIndex, debit, creditIndex, credit, *reserved)
+	*reserved = reserved.MustSub(t.Amount)
+	debit.DebitsPending = debit.DebitsPending.MustSub(t.Amount)
+	credit.CreditsPending = credit.CreditsPending.MustSub(t.Amount)
+	debit.DebitsPosted = debit.DebitsPosted.MustAdd(t.Amount)
+	credit.CreditsPosted = credit.CreditsPosted.MustAdd(t.Amount)
+	index, record := l.appendTransfer(hash, position, debitIndex, creditIndex)
+	*record = *t
+	record.Timestamp = timestamp
+	l.recordHistory(debitIndex, debit, index, timestamp)
+	l.recordHistory(creditIndex, credit, index, timestamp)
+	l.transferEvent(record, debit, credit)
+	if l.resultBalances {
+		result.DebitAccount, result.CreditAccount = debit.Balance(), credit.Balance()
+	}
+	return model.StatusOK
+}
+
+// pushReserved starts the reserved total of the account just pushed at index.
+func (l *Ledger) pushReserved(index uint32) {
+	position, reserved := l.reservedDebits.push()
+	if position != index {
+		panic(fmt.Sprintf("ledger: reserved total of account %d pushed at %d", index, position))
+	}
+	*reserved = model.Uint128{}
+}
+
+// Reserved returns the total the account's debit side has reserved (0 for an unknown
+// account): the part of its debits_pending that no pending transfer explains.
+func (l *Ledger) Reserved(id model.Uint128) model.Uint128 {
+	index, found := l.findAccount(id)
+	if !found {
+		return model.Uint128{}
+	}
+	return *l.reservedDebits.at(index)
+}
+
+// Reservations iterates the accounts with a reservation, in creation order, with their
+// reserved totals (for checks and tools).
+func (l *Ledger) Reservations() func(yield func(id, reserved model.Uint128) bool) {
+	return func(yield func(id, reserved model.Uint128) bool) {
+		for i := uint32(0); i < l.accounts.count; i++ {
+			if reserved := *l.reservedDebits.at(i); !reserved.IsZero() {
+				if !yield(l.accounts.at(i).ID, reserved) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// CheckReservations verifies the reservations against the balances, in O(accounts +
+// transfers): every account's debits_pending is the sum of its active pending transfers
+// (debit side) plus its reserved total, and for every ledger the credits_pending that no
+// pending transfer explains add up to the reserved totals (each reservation moved both
+// sides by the same amount).
+func (l *Ledger) CheckReservations() error {
+	count := l.accounts.count
+	debitsPending := make([]model.Uint128, count)
+	creditsPending := make([]model.Uint128, count)
+	for i := uint32(0); i < l.transfers.count; i++ {
+		if *l.pending.at(i) != pendingActive {
+			continue
+		}
+		t := l.transfers.at(i)
+		debit, debitFound := l.findAccount(t.DebitAccountID)
+		credit, creditFound := l.findAccount(t.CreditAccountID)
+		if !debitFound || !creditFound {
+			return fmt.Errorf("pending transfer %s: accounts missing", t.ID)
+		}
+		var overflow bool
+		if debitsPending[debit], overflow = debitsPending[debit].Add(t.Amount); overflow {
+			return fmt.Errorf("pending transfers of account %s overflow", t.DebitAccountID)
+		}
+		if creditsPending[credit], overflow = creditsPending[credit].Add(t.Amount); overflow {
+			return fmt.Errorf("pending transfers of account %s overflow", t.CreditAccountID)
+		}
+	}
+	type sums struct{ reserved, unexplained wide }
+	perLedger := map[uint32]*sums{}
+	for i := uint32(0); i < count; i++ {
+		a := l.accounts.at(i)
+		reserved := *l.reservedDebits.at(i)
+		want, overflow := debitsPending[i].Add(reserved)
+		if overflow || want != a.DebitsPending {
+			return fmt.Errorf("account %s: debits pending %s, pending transfers %s + reserved %s",
+				a.ID, a.DebitsPending, debitsPending[i], reserved)
+		}
+		if a.CreditsPending.Less(creditsPending[i]) {
+			return fmt.Errorf("account %s: credits pending %s below its pending transfers %s",
+				a.ID, a.CreditsPending, creditsPending[i])
+		}
+		s := perLedger[a.Ledger]
+		if s == nil {
+			s = &sums{}
+			perLedger[a.Ledger] = s
+		}
+		s.reserved.add(reserved)
+		s.unexplained.add(a.CreditsPending.MustSub(creditsPending[i]))
+	}
+	ledgers := make([]uint32, 0, len(perLedger))
+	for ledger := range perLedger {
+		ledgers = append(ledgers, ledger)
+	}
+	slices.Sort(ledgers)
+	for _, ledger := range ledgers {
+		if s := perLedger[ledger]; s.reserved != s.unexplained {
+			return fmt.Errorf("ledger %d: reserved %s, credits pending without a transfer %s",
+				ledger, s.reserved, s.unexplained)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,216 @@
+package ledger
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"testing"
+
+	"sequent/core/model"
+)
+
+// reservationFixture funds account 3 (debits may not exceed credits) with 100 and adds
+// an escrow (a system account, as the matching engine's) on ledger 1.
+func reservationFixture(t *testing.T) (*fixture, model.Uint128) {
+	f, escrow := sagaFixture(t)
+	f.expect(model.StatusOK, transfer(50, 1, 3, 100))
+	return f, escrow
+}
+
+// system applies system events as one batch (linked when chained) and returns their
+// statuses.
+func (f *fixture) system(events ...model.Transfer) []model.Status {
+	f.t.Helper()
+	results := make([]model.TransferResult, len(events))
+	f.ledger.CreateSystemTransfers(f.timestamp, events, results)
+	f.timestamp += uint64(len(events))
+	statuses := make([]model.Status, len(events))
+	for i := range results {
+		statuses[i] = results[i].Status
+	}
+	if err := CheckInvariants(f.ledger.Accounts()); err != nil {
+		f.t.Fatal(err)
+	}
+	if err := f.ledger.CheckReservations(); err != nil {
+		f.t.Fatal(err)
+	}
+	return statuses
+}
+
+func reservation(flag uint16, debit uint64, escrow model.Uint128, amount uint64) model.Transfer {
+	return model.Transfer{DebitAccountID: model.U128(debit), CreditAccountID: escrow,
+		Amount: model.U128(amount), Ledger: 1, Flags: flag}
+}
+
+func fromReservation(id uint64, debit uint64, escrow model.Uint128, amount uint64) model.Transfer {
+	return model.Transfer{ID: model.Uint128{Hi: 1 << 63, Lo: id}, DebitAccountID: model.U128(debit),
+		CreditAccountID: escrow, Amount: model.U128(amount), Ledger: 1, Code: 1,
+		Flags: model.TransferFromReservation}
+}
+
+// TestReservationOutcomes: reserving answers what a pending transfer of the amount would
+// (funds, closed account, overflow), moves debits_pending and the escrow's
+// credits_pending and stores no transfer; releasing and paying from a reservation move
+// them back; a fill paid from a reservation is a stored transfer with the flag.
+func TestReservationOutcomes(t *testing.T) {
+	f, escrow := reservationFixture(t)
+	transfersBefore := f.ledger.TransferCount()
+	cases := []struct {
+		name  string
+		event model.Transfer
+		want  model.Status
+	}{
+		{"more than the credits", reservation(SystemReserve, 3, escrow, 101), model.StatusExceedsCredits},
+		{"closed account", reservation(SystemReserve, 6, escrow, 1), model.StatusDebitAccountAlreadyClosed},
+		{"within the credits", reservation(SystemReserve, 3, escrow, 60), model.StatusOK},
+		{"the rest would exceed", reservation(SystemReserve, 3, escrow, 41), model.StatusExceedsCredits},
+		{"release part", reservation(SystemRelease, 3, escrow, 10), model.StatusOK},
+		{"overflow", with(reservation(SystemReserve, 1, escrow, 0), func(t *model.Transfer) {
+			t.Amount = model.Uint128{Hi: ^uint64(0), Lo: ^uint64(0)}
+		}), model.StatusOverflowsCreditsPending},
+	}
+	for _, c := range cases {
+		if got := f.system(c.event)[0]; got != c.want {
+			t.Fatalf("%s: %s, want %s", c.name, got, c.want)
+		}
+	}
+	if f.ledger.TransferCount() != transfersBefore {
+		t.Fatal("a reservation stored a transfer")
+	}
+	if got := f.balance(3).DebitsPending; got != model.U128(50) {
+		t.Fatalf("debits_pending %s, want 50", got)
+	}
+	if got := f.ledger.Reserved(model.U128(3)); got != model.U128(50) {
+		t.Fatalf("reserved %s, want 50", got)
+	}
+	if got := f.system(fromReservation(1, 3, escrow, 30))[0]; got != model.StatusOK {
+		t.Fatalf("fill from the reservation: %s", got)
+	}
+	b := f.balance(3)
+	if b.DebitsPending != model.U128(20) || b.DebitsPosted != model.U128(30) {
+		t.Fatalf("after the fill: %+v, want 20 pending and 30 posted", b)
+	}
+	stored := f.ledger.LookupTransfers([]model.Uint128{{Hi: 1 << 63, Lo: 1}}, nil)
+	if len(stored) != 1 || stored[0].Flags != model.TransferFromReservation ||
+		stored[0].Amount != model.U128(30) {
+		t.Fatalf("stored fill %+v", stored)
+	}
+	escrowAccount := f.ledger.LookupAccounts([]model.Uint128{escrow}, nil)[0]
+	if escrowAccount.CreditsPending != model.U128(20) || escrowAccount.CreditsPosted != model.U128(30) {
+		t.Fatalf("escrow %+v", escrowAccount.Balance())
+	}
+}
+
+// TestReservationRollsBackWithItsChain: a linked chain that reserves, pays from the
+// reservation and then fails leaves balances, reserved totals and transfers as before.
+func TestReservationRollsBackWithItsChain(t *testing.T) {
+	f, escrow := reservationFixture(t)
+	f.system(reservation(SystemReserve, 3, escrow, 40))
+	digest := f.ledger.Digest()
+	linked := func(t model.Transfer) model.Transfer { t.Flags |= model.TransferLinked; return t }
+	got := f.system(linked(reservation(SystemReserve, 3, escrow, 20)),
+		linked(fromReservation(2, 3, escrow, 50)),
+		linked(reservation(SystemRelease, 3, escrow, 5)),
+		reservation(SystemReserve, 3, escrow, 80)) // Exceeds the credits: the chain fails.
+	want := []model.Status{model.StatusLinkedEventFailed, model.StatusLinkedEventFailed,
+		model.StatusLinkedEventFailed, model.StatusExceedsCredits}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("event %d: %s, want %s", i, got[i], want[i])
+		}
+	}
+	if f.ledger.Digest() != digest || f.ledger.Reserved(model.U128(3)) != model.U128(40) {
+		t.Fatal("the failed chain left a change behind")
+	}
+}
+
+// TestFromReservationIsSystemOnly: a client may not set from_reservation (its own code,
+// after reserved_flag), nor the internal reservation bits (reserved_flag), nor a saga
+// step the flag.
+func TestFromReservationIsSystemOnly(t *testing.T) {
+	f, _ := reservationFixture(t)
+	f.expect(model.StatusReservedFlagFromReservation, with(transfer(60, 3, 2, 1),
+		func(t *model.Transfer) { t.Flags = model.TransferFromReservation }))
+	f.expect(model.StatusReservedFlag, with(transfer(61, 3, 2, 1),
+		func(t *model.Transfer) { t.Flags = model.TransferFromReservation | 1<<9 }))
+	f.expect(model.StatusReservedFlag, with(transfer(62, 3, 2, 1),
+		func(t *model.Transfer) { t.Flags = SystemReserve }))
+	if got := f.saga(with(transfer(63, 3, 2, 1), func(t *model.Transfer) {
+		t.Flags = model.TransferFromReservation
+	}))[0].Status; got != model.StatusReservedFlagFromReservation {
+		t.Fatalf("saga step with from_reservation: %s", got)
+	}
+	if CheckTransferHeader(&model.Transfer{ID: model.U128(1),
+		Flags: model.TransferFromReservation}) != model.StatusReservedFlagFromReservation {
+		t.Fatal("CheckTransferHeader accepts from_reservation")
+	}
+}
+
+// TestCheckReservationsCatchesADrift: a reserved total that the balances do not explain
+// is reported.
+func TestCheckReservationsCatchesADrift(t *testing.T) {
+	f, escrow := reservationFixture(t)
+	f.expect(model.StatusOK, pending(70, 1, 2, 5, 0))
+	f.system(reservation(SystemReserve, 3, escrow, 40))
+	*f.ledger.reservedDebits.at(2) = model.U128(39)
+	if f.ledger.CheckReservations() == nil {
+		t.Fatal("a reserved total below debits_pending passed")
+	}
+}
+
+// TestReservationSnapshots: reserved totals survive a snapshot (version 3); a version-2
+// file (no reserved section) restores with every total 0; a damaged section is refused.
+func TestReservationSnapshots(t *testing.T) {
+	f, escrow := reservationFixture(t)
+	var plain bytes.Buffer
+	if _, err := f.ledger.Snapshot().WriteTo(&plain); err != nil {
+		t.Fatal(err)
+	}
+	// Version 2: the same bytes without the (empty) reserved section.
+	old := append([]byte(nil), plain.Bytes()[:plain.Len()-4]...)
+	binary.LittleEndian.PutUint32(old[8:], 2)
+	restored, err := Restore(Config{}, bytes.NewReader(old))
+	if err != nil {
+		t.Fatalf("version 2: %v", err)
+	}
+	if restored.Digest() != f.ledger.Digest() {
+		t.Fatal("version 2 restores another state")
+	}
+
+	f.system(reservation(SystemReserve, 3, escrow, 40))
+	var encoded bytes.Buffer
+	if _, err := f.ledger.Snapshot().WriteTo(&encoded); err != nil {
+		t.Fatal(err)
+	}
+	good := encoded.Bytes()
+	restored, err = Restore(Config{}, bytes.NewReader(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if restored.Digest() != f.ledger.Digest() || restored.Reserved(model.U128(3)) != model.U128(40) {
+		t.Fatal("the reserved total did not survive the snapshot")
+	}
+	section := len(good) - reservedRecordSize
+	for _, c := range []struct {
+		name   string
+		damage func(b []byte)
+	}{
+		{"account out of range", func(b []byte) { binary.LittleEndian.PutUint32(b[section:], 99) }},
+		{"another account", func(b []byte) { binary.LittleEndian.PutUint32(b[section:], 0) }},
+		{"zero total", func(b []byte) { clear(b[section+4:]) }},
+		{"total the balances do not explain", func(b []byte) { b[section+4]++ }},
+		{"count without records", func(b []byte) { binary.LittleEndian.PutUint32(b[section-4:], 2) }},
+	} {
+		damaged := append([]byte(nil), good...)
+		c.damage(damaged)
+		if _, err := Restore(Config{}, bytes.NewReader(damaged)); !errors.Is(err, ErrSnapshotInvalid) {
+			t.Fatalf("%s: %v, want ErrSnapshotInvalid", c.name, err)
+		}
+	}
+	// A version-2 file whose balances hold a reservation is refused: nothing explains them.
+	old = append([]byte(nil), good[:section-4]...)
+	binary.LittleEndian.PutUint32(old[8:], 2)
+	if _, err := Restore(Config{}, bytes.NewReader(old)); !errors.Is(err, ErrSnapshotInvalid) {
+		t.Fatalf("version 2 with unexplained pending balances: %v", err)
+	}
+}
