@@ -166,7 +166,7 @@ func TestEventsReplayIdentically(t *testing.T) {
 	}
 	last := live[len(live)-1]
 	if countKind(last, event.KindTrade) == 0 || countKind(last, event.KindLevel) == 0 ||
-		countKind(last, event.KindOrderFilled) == 0 || countKind(last, event.KindTransferPosted) == 0 {
+		countKind(last, event.KindOrderFilled) == 0 || countKind(last, event.KindTransferCreated) == 0 {
 		t.Fatalf("the trading entries produced no trades, levels, fills or settlements: %s", kinds(last))
 	}
 	restored, err := Restore(Config{}, bytes.NewReader(snapshot.Bytes()))

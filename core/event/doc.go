@@ -29,6 +29,18 @@
 // read what. An account_created event names the account's owner (the client whose
 // request created it; 0 for the system), the ownership decision that lasts.
 //
+// Order reservations (package ledger, "Reservations") are not events either: reserving,
+// releasing or resizing what an order holds changes the paying account's
+// debits_pending and the escrow's credits_pending without a transfer, and shows only in
+// the balances that the account's next transfer event carries. A consumer that needs
+// the reserved amount derives it from the order events (each carries the order's price,
+// quantities and, through the order, its reserve price or budget; PROTOCOL.md gives the
+// formula). Why no event of its own (the design in core/match/README.md proposed
+// reservation_changed): every order change already has an event, a new kind is a new
+// subject and schema for every capture consumer, and the hold transfers these changes
+// replaced were themselves a second copy of the order events. Every fill is still a
+// transfer event: transfer_created with the flag from_reservation.
+//
 // # Ownership
 //
 // A Buffer belongs to one core.Output: the sequencer goroutine fills it during Apply and

@@ -34,7 +34,7 @@ func (e *Engine) endQueueFlush(clock *uint64, now uint64, sink Sink) {
 	if !e.settlementDisabled {
 		e.scratch.chain.reset()
 		for _, item := range items {
-			e.chainAdd(voidTransfer(e.orders[item.slot].holdSequence), item.slot)
+			e.chainRelease(item.slot)
 		}
 		if failed := e.chainSubmit(clock, false); failed >= 0 {
 			panic(fmt.Sprintf("match: the ledger refused to void a hold: %s",

@@ -17,10 +17,13 @@ import (
 //   - every open order: in the order index, in its trading account's list (in order-id
 //     order), in the expiry heap exactly when it has a deadline, and holding exactly
 //     holdRequired;
-//   - funds: each hold is a pending system transfer of that amount from the order's
-//     paying account to its instrument's escrow, and each escrow's pending credits equal
-//     the sum of its open holds, with nothing pending on its debit side and posted debits
-//     equal to posted credits (every posted hold was paid out in the same chain).
+//   - funds: each order's hold is a reservation (holdReserved) or, for a legacy order, a
+//     pending system transfer of that amount from the order's paying account to its
+//     instrument's escrow; each paying account's reserved total in the ledger is the sum
+//     of its open orders' reservations (and no other account reserves anything); each
+//     escrow's pending credits equal the sum of its open holds (reservations and legacy
+//     holds), with nothing pending on its debit side and posted debits equal to posted
+//     credits (every amount paid in was paid out in the same chain).
 func (e *Engine) CheckInvariants() error {
 	open := uint32(0)
 	for index := range e.instruments {
@@ -52,7 +55,67 @@ func (e *Engine) CheckInvariants() error {
 	if err := e.checkAccounts(); err != nil {
 		return err
 	}
+	if err := e.checkReservations(); err != nil {
+		return err
+	}
 	return e.checkExpiry()
+}
+
+// checkReservations compares, per paying account, the sum of its open orders'
+// reservations with the ledger's reserved total: the engine is the only one that
+// reserves, so they must agree exactly, and no other account may reserve anything.
+func (e *Engine) checkReservations() error {
+	if e.settlementDisabled {
+		return nil
+	}
+	want := map[model.Uint128]model.Uint128{}
+	var err error
+	e.eachReservation(func(account model.Uint128, o *order) {
+		sum, overflow := want[account].Add(o.holdAmount)
+		if overflow && err == nil {
+			err = fmt.Errorf("account %s: reservations overflow", account)
+		}
+		want[account] = sum
+	})
+	if err != nil {
+		return err
+	}
+	for id, reserved := range e.ledger.Reservations() { // Accounts in creation order.
+		if want[id] != reserved {
+			return fmt.Errorf("account %s: ledger reserves %s, its open orders %s", id,
+				reserved, want[id])
+		}
+	}
+	e.eachReservation(func(account model.Uint128, o *order) {
+		if reserved := e.ledger.Reserved(account); reserved != want[account] && err == nil {
+			err = fmt.Errorf("account %s: ledger reserves %s, its open orders %s", account,
+				reserved, want[account])
+		}
+	})
+	return err
+}
+
+// eachReservation calls visit for every open order held by a reservation, in book
+// order, with its paying account.
+func (e *Engine) eachReservation(visit func(account model.Uint128, o *order)) {
+	for index := range e.instruments {
+		x := &e.instruments[index]
+		for _, side := range [2]*bookSide{&x.bids, &x.asks} {
+			for l := side.best; l != indexNone; l = e.levels[l].worse {
+				for slot := e.levels[l].head; slot != indexNone; slot = e.orders[slot].levelNext {
+					o := &e.orders[slot]
+					if o.holdSequence != holdReserved {
+						continue
+					}
+					if o.side == model.SideBuy {
+						visit(o.quoteAccountID, o)
+					} else {
+						visit(o.baseAccountID, o)
+					}
+				}
+			}
+		}
+	}
 }
 
 func sideName(side model.Side) string {
@@ -194,8 +257,12 @@ func (e *Engine) checkOrder(instrumentIndex uint32, side *bookSide, levelIndex u
 	return e.checkHold(o)
 }
 
-// checkHold checks that the order's hold is the pending transfer it should be.
+// checkHold checks that a legacy order's hold is the pending transfer it should be (a
+// reservation is checked per account: checkReservations).
 func (e *Engine) checkHold(o *order) error {
+	if o.holdSequence == holdReserved {
+		return nil
+	}
 	if o.holdSequence == 0 || o.holdSequence >= e.nextTransferSequence {
 		return fmt.Errorf("hold sequence %d invalid", o.holdSequence)
 	}

@@ -34,21 +34,32 @@
 // derived from the instrument id; see settle.go): the base escrow and the quote escrow,
 // whose debits may never exceed their credits.
 //
-//   - Placing an order holds what it needs as a pending system transfer from the trader's
-//     paying account to the escrow: a limit buy its reserve price (default: its price) ×
-//     quantity / lot in quote, a market buy its budget, a sell its quantity in base. A
-//     hold the ledger refuses (exceeds_credits) rejects the order: insufficient_funds.
-//   - Each matching step settles as one linked chain: the holds of the orders it ends
-//     without trading are voided; the taker's hold is posted for what it pays (posting
-//     less than the hold releases the rest, as in TigerBeetle) and each maker's for what
-//     it pays; an order with quantity left gets a new hold for it; then the escrows pay
-//     each side what it receives, minus its fee, and the fees to the instrument's fee
-//     accounts. Holds are posted before the escrows pay out, so escrows never dip.
-//   - Cancel, expiry and the unfilled rest of IOC, FOK and market orders void what
-//     remains held.
+//   - Placing an order holds what it needs as a ledger reservation (package ledger,
+//     "Reservations": the trader's paying account's debits_pending and the escrow's
+//     credits_pending rise, with no transfer record): a limit buy its reserve price
+//     (default: its price) × quantity / lot in quote, a market buy its budget, a sell its
+//     quantity in base. A reservation the ledger refuses (exceeds_credits) rejects the
+//     order: insufficient_funds.
+//   - Each matching step settles as one linked chain: the reservations of the orders it
+//     ends without trading are released; what the taker pays, and each maker, is one
+//     transfer trader → escrow with the flag from_reservation (it lowers the reservation
+//     by its amount and posts it), followed by the release of whatever the order's rest
+//     no longer needs (a buy reserved above the trade price, or an order that is done);
+//     then the escrows pay each side what it receives, minus its fee, and the fees to the
+//     instrument's fee accounts. Payments into the escrows come before its payouts, so
+//     escrows never dip. Every fill is a stored ledger transfer; holds are not.
+//   - Cancel, expiry and the unfilled rest of IOC, FOK and market orders release what
+//     remains reserved.
+//   - Orders restored from a snapshot older than reservations (version 2) hold a pending
+//     system transfer instead (a legacy hold, holdSequence): it is posted (for what was
+//     paid; the rest is released) or voided as before, and a replace or partial fill that
+//     changes what it needs turns it into a reservation (settle.go, holdReserved).
 //
 // So after every command an escrow's pending credits equal the sum of its instrument's
-// open holds, and its posted credits equal its posted debits (CheckInvariants).
+// open reservations and legacy holds, its posted credits equal its posted debits, and
+// each trader account's reserved total in the ledger is the sum of its open orders'
+// reservations (so its debits_pending = its pending transfers + that sum)
+// (CheckInvariants).
 //
 // # Fees
 //
@@ -81,9 +92,9 @@
 //
 // Cancel-replace keeps the order id. Reducing the quantity at the same price keeps time
 // priority; changing the price or raising the quantity loses it (the order goes to the
-// back of its new level, trading first if the new price crosses). A replace voids and
-// re-creates the hold (one linked chain) only when the amount needed changes; a refused
-// new hold leaves the order unchanged. A resting good-till-time order expires when an
+// back of its new level, trading first if the new price crosses). A replace moves the
+// reservation by the difference (one ledger event) only when the amount needed changes;
+// a refused increase leaves the order unchanged. A resting good-till-time order expires when an
 // entry's timestamp reaches its deadline (Expire); an overdue order that Expire has not
 // swept yet never trades: matching cancels it as expired.
 //
@@ -130,7 +141,7 @@
 //	account_flags_invalid (credits limit on the receiving account),
 //	orders_limit_reached (resting kinds), post_only_would_cross,
 //	insufficient_funds, account_closed, hold_amount_overflow (the ledger's answer to the
-//	hold)
+//	reservation)
 //
 // cancel_orders: the key checks, then order_not_found (not open, not the caller's and
 // the caller no operator, or an unknown original client order id). replace_orders: the key checks, reserved_field,
@@ -167,19 +178,21 @@
 //
 // # Performance
 //
-// README.md in this directory has BenchmarkMatching's figures, where the time goes, and
-// the designs of the two changes (reservations instead of hold transfers, per-account
-// client order ids) that would close most of the gap to issue 15's goals.
+// README.md in this directory has BenchmarkMatching's figures, where the time goes, the
+// design of reservations instead of hold transfers (built) and of per-account client
+// order ids (not built).
 //
 // # Invariants (CheckInvariants; run after every command in tests and by Restore)
 //
 //   - Books: levels strictly ordered, ladder, tree and list agree (a level is in the
 //     ladder exactly when its price is in the ladder's span), queues consistent, never
 //     crossed; every open order is indexed and listed exactly once.
-//   - Funds: every open order holds exactly holdRequired through a pending system
-//     transfer to its escrow; every escrow's pending credits equal the sum of its open
-//     holds and its posted debits equal its posted credits; the ledger's own invariants
-//     hold (ledger.CheckInvariants).
+//   - Funds: every open order holds exactly holdRequired, through a reservation or (a
+//     legacy order) a pending system transfer to its escrow; every paying account's
+//     reserved total in the ledger is the sum of its open orders' reservations; every
+//     escrow's pending credits equal the sum of its open holds and its posted debits
+//     equal its posted credits; the ledger's own invariants hold (ledger.CheckInvariants,
+//     and ledger.Ledger.CheckReservations in the tests and on restore).
 //
 // # Snapshots
 //

@@ -214,6 +214,9 @@ func (h *harness) check() {
 	if err := ledger.CheckInvariants(h.l.Accounts()); err != nil {
 		h.t.Fatalf("ledger invariants: %v", err)
 	}
+	if err := h.l.CheckReservations(); err != nil {
+		h.t.Fatalf("ledger reservations: %v", err)
+	}
 }
 
 // book returns the open orders of one side, best first, as (id, price, leaves) triples.

@@ -25,8 +25,10 @@ const (
 	ClientOrderIDsMaxDefault = 1 << 20
 
 	// FillsPerStepMax bounds the fills settled by one ledger chain (one "step" of an
-	// order's matching). A fill costs at most four chain events (maker post, maker
-	// re-hold, maker proceeds, maker fee), the taker four more, and every planned cancel
+	// order's matching). A fill costs at most four chain events (the maker's payment from
+	// its reservation, the release of what its rest no longer needs — or, for a legacy
+	// hold, its post and the reservation of its rest — maker proceeds, maker fee), the
+	// taker four more, and every planned cancel
 	// one: 1024 fills + 1024 cancels + 4 stay below the ledger's 8,189 events per batch.
 	// An order that needs more fills continues in a further step (each step leaves the
 	// ledger and the book consistent); a fill-or-kill may not, so it is refused with
@@ -40,7 +42,7 @@ const (
 	// chainEventsMax is the most ledger events one step issues (see FillsPerStepMax).
 	chainEventsMax = 4*FillsPerStepMax + CancelsPerStepMax + 4
 
-	// voidsPerBatchMax bounds the holds voided by one ledger call when many orders end
+	// voidsPerBatchMax bounds the holds released by one ledger call when many orders end
 	// at once (mass cancel, cancel-on-disconnect, expiry): one ledger batch.
 	voidsPerBatchMax = model.EventsPerRequestMax
 

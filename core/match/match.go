@@ -3,6 +3,7 @@ package match
 import (
 	"fmt"
 
+	"sequent/core/ledger"
 	"sequent/core/model"
 )
 
@@ -89,7 +90,7 @@ func (e *Engine) takerEnd(clock *uint64, slot uint32, reason model.Status, now u
 	o := &e.orders[slot]
 	if o.holdSequence != 0 && !e.settlementDisabled {
 		e.scratch.chain.reset()
-		e.chainAdd(voidTransfer(o.holdSequence), slot)
+		e.chainRelease(slot)
 		if failed := e.chainSubmit(clock, false); failed >= 0 {
 			panic(fmt.Sprintf("match: the ledger refused to void a hold: %s",
 				e.scratch.chain.results[failed].Status))
@@ -154,62 +155,72 @@ func (e *Engine) stepSettleDisabled(taker uint32) {
 	p := &e.scratch.plan
 	for i := range p.fills {
 		if !p.fills[i].makerDone {
-			p.fills[i].holdSequence = 1
+			p.fills[i].holdSequence = holdReserved
 		}
 	}
 	p.holdSequence = 0
 	if takerKeepsHold(&e.orders[taker], p) {
-		p.holdSequence = 1
+		p.holdSequence = holdReserved
 	}
 }
 
-// chainStep builds the step's ledger chain. Order matters: holds are posted into the
-// escrows before the escrows pay out (escrows may never go below zero), and a hold is
-// re-created for an order's remaining quantity only after its old hold was posted (which
-// released the rest of it).
+// chainStep builds the step's ledger chain. Order matters: what the orders pay goes into
+// the escrows before the escrows pay out (escrows may never go below zero). An order
+// with quantity left keeps what its rest needs reserved; the rest of its reservation is
+// released (a legacy hold is posted, which releases all of it, and what the rest needs
+// is reserved again after the payouts).
 func (e *Engine) chainStep(taker uint32) {
 	p := &e.scratch.plan
 	t := &e.orders[taker]
 	for i := range p.cancels {
-		slot := p.cancels[i].slot
-		e.chainAdd(voidTransfer(e.orders[slot].holdSequence), slot)
+		e.chainRelease(p.cancels[i].slot)
 	}
 	keep := takerKeepsHold(t, p)
 	p.holdSequence, p.holdAmount = t.holdSequence, t.holdAmount
-	if p.quantity > 0 {
-		e.chainAdd(postTransfer(t.holdSequence, paidBy(t.side, p.quantity, p.notional)), taker)
-		p.holdSequence, p.holdAmount = 0, model.Uint128{}
-	} else if !keep {
-		e.chainAdd(voidTransfer(t.holdSequence), taker)
-		p.holdSequence, p.holdAmount = 0, model.Uint128{}
-	}
-	e.chainMakers()
-	e.chainTakerProceeds(taker)
+	var amount model.Uint128 // What the taker's rest needs held, when it keeps a hold.
 	if p.quantity > 0 && keep {
 		after := *t
 		after.leaves -= p.quantity
 		if after.orderType == model.OrderMarket && after.side == model.SideBuy {
 			after.budget = after.budget.MustSub(p.notional)
 		}
-		amount := holdRequired(&after, e.instruments[t.instrument].record.LotSize)
-		p.holdSequence = e.chainAdd(e.holdTransfer(t, amount), taker)
-		p.holdAmount = amount
+		amount = holdRequired(&after, e.instruments[t.instrument].record.LotSize)
+	}
+	reserveAgain := false
+	if p.quantity > 0 {
+		reserveAgain = e.chainPaid(taker, paidBy(t.side, p.quantity, p.notional), amount, keep)
+		p.holdSequence, p.holdAmount = 0, model.Uint128{}
+		if keep {
+			p.holdSequence, p.holdAmount = holdReserved, amount
+		}
+	} else if !keep {
+		e.chainRelease(taker)
+		p.holdSequence, p.holdAmount = 0, model.Uint128{}
+	}
+	e.chainMakers()
+	e.chainTakerProceeds(taker)
+	if reserveAgain {
+		e.chainAppend(e.reservationTransfer(t, amount, ledger.SystemReserve), taker)
 	}
 }
 
-// chainMakers adds, for every fill, the maker's post and re-hold, then every maker's
-// proceeds and fee.
+// chainMakers adds, for every fill, what the maker pays out of its hold (and the
+// reservation of its rest, for a legacy hold), then every maker's proceeds and fee.
 func (e *Engine) chainMakers() {
 	p := &e.scratch.plan
 	for i := range p.fills {
 		f := &p.fills[i]
 		m := &e.orders[f.maker]
-		e.chainAdd(postTransfer(m.holdSequence, paidBy(m.side, f.quantity, f.notional)), f.maker)
+		f.holdSequence, f.holdAmount = 0, model.Uint128{}
 		if !f.makerDone {
 			after := *m
 			after.leaves -= f.quantity
+			f.holdSequence = holdReserved
 			f.holdAmount = holdRequired(&after, e.instruments[m.instrument].record.LotSize)
-			f.holdSequence = e.chainAdd(e.holdTransfer(m, f.holdAmount), f.maker)
+		}
+		paid := paidBy(m.side, f.quantity, f.notional)
+		if e.chainPaid(f.maker, paid, f.holdAmount, !f.makerDone) {
+			e.chainAppend(e.reservationTransfer(m, f.holdAmount, ledger.SystemReserve), f.maker)
 		}
 	}
 	for i := range p.fills {

@@ -3,15 +3,17 @@ package match
 import (
 	"fmt"
 
+	"sequent/core/ledger"
 	"sequent/core/model"
 )
 
 // ReplaceOrders applies a batch of cancel-replaces owned by client. An order keeps its id
 // and its filled quantity; reducing the quantity at the same price keeps its time
 // priority, a new price or a larger quantity sends it to the back of its (new) level and,
-// if the new price crosses, it trades first as a taker. Its hold is replaced (void and
-// new hold, atomically) only when the amount it needs changes: a sell's hold depends on
-// its quantity only, a buy's on its reserve price and quantity.
+// if the new price crosses, it trades first as a taker. Its reservation changes (one
+// ledger event: reserve or release the difference) only when the amount it needs
+// changes: a sell's depends on its quantity only, a buy's on its reserve price and
+// quantity.
 func (e *Engine) ReplaceOrders(clock *uint64, client uint64, events []model.OrderReplace,
 	results []model.OrderResult, sink Sink) {
 	checkBatch(len(events), len(results))
@@ -137,16 +139,26 @@ func (e *Engine) replaceHold(clock *uint64, slot uint32, r *model.OrderReplace) 
 		return model.StatusOK
 	}
 	e.scratch.chain.reset()
-	e.chainAdd(voidTransfer(o.holdSequence), slot)
-	sequence := e.chainAdd(e.holdTransfer(o, amount), slot)
+	switch {
+	case legacyHold(o): // Void the pending transfer and reserve instead.
+		e.chainAdd(voidTransfer(o.holdSequence), slot)
+		e.chainAppend(e.reservationTransfer(o, amount, ledger.SystemReserve), slot)
+	case o.holdAmount.Less(amount):
+		e.chainAppend(e.reservationTransfer(o, amount.MustSub(o.holdAmount),
+			ledger.SystemReserve), slot)
+	default:
+		e.chainAppend(e.reservationTransfer(o, o.holdAmount.MustSub(amount),
+			ledger.SystemRelease), slot)
+	}
+	reserving := len(e.scratch.chain.events) - 1
 	failed := e.chainSubmit(clock, true)
 	if failed < 0 {
-		o.holdSequence, o.holdAmount = sequence, amount
+		o.holdSequence, o.holdAmount = holdReserved, amount
 		return model.StatusOK
 	}
-	if failed == 0 {
-		panic(fmt.Sprintf("match: the ledger refused to void a hold: %s",
-			e.scratch.chain.results[0].Status))
+	if failed != reserving || e.scratch.chain.events[failed].Flags&ledger.SystemReserve == 0 {
+		panic(fmt.Sprintf("match: the ledger refused to release a hold: %s",
+			e.scratch.chain.results[failed].Status))
 	}
 	return holdRefusal(e.scratch.chain.results[failed].Status)
 }

@@ -25,9 +25,10 @@ func Restore(l *ledger.Ledger, config Config, r io.Reader) (*Engine, error) {
 	if string(header[0:8]) != snapshotMagic {
 		return nil, fmt.Errorf("%w: bad magic", ErrSnapshotInvalid)
 	}
-	if version := binary.LittleEndian.Uint32(header[8:]); version != snapshotVersion {
-		return nil, fmt.Errorf("%w: version %d, want %d", ErrSnapshotInvalid, version,
-			snapshotVersion)
+	version := binary.LittleEndian.Uint32(header[8:])
+	if version < snapshotVersionOldest || version > snapshotVersion {
+		return nil, fmt.Errorf("%w: version %d, want %d to %d", ErrSnapshotInvalid, version,
+			snapshotVersionOldest, snapshotVersion)
 	}
 	instrumentCount := binary.LittleEndian.Uint32(header[12:])
 	orderCount := binary.LittleEndian.Uint32(header[16:])
@@ -53,7 +54,7 @@ func Restore(l *ledger.Ledger, config Config, r io.Reader) (*Engine, error) {
 	if e.nextOrderID == 0 || e.nextTradeID == 0 || e.nextTransferSequence == 0 {
 		return nil, fmt.Errorf("%w: counters must start at 1", ErrSnapshotInvalid)
 	}
-	restorer := restorer{engine: e, r: r}
+	restorer := restorer{engine: e, r: r, version: version}
 	steps := []func() error{
 		func() error { return restorer.instruments(instrumentCount) },
 		func() error { return restorer.orders(orderCount) },
@@ -70,9 +71,10 @@ func Restore(l *ledger.Ledger, config Config, r io.Reader) (*Engine, error) {
 
 // restorer reads the sections of a snapshot into a new engine.
 type restorer struct {
-	engine *Engine
-	r      io.Reader
-	buffer []byte
+	engine  *Engine
+	r       io.Reader
+	version uint32
+	buffer  []byte
 }
 
 // read reads count records of size bytes, calling decode for each.
@@ -131,7 +133,11 @@ func (s *restorer) instruments(count uint32) error {
 func (s *restorer) orders(count uint32) error {
 	e := s.engine
 	group, lastPrice := uint64(0), uint64(0)
-	err := s.read(count, snapshotOrderSize, func(i uint32, b []byte) error {
+	size := snapshotOrderSize
+	if s.version < 3 {
+		size = snapshotOrderSizeV2
+	}
+	err := s.read(count, size, func(i uint32, b []byte) error {
 		var state model.OrderState
 		state.Decode(b)
 		instrumentIndex, err := s.validateOrder(&state, b)
@@ -149,7 +155,20 @@ func (s *restorer) orders(count uint32) error {
 			return fmt.Errorf("order %d out of price order", i)
 		}
 		group, lastPrice = current, state.Price
-		s.rest(&state, instrumentIndex, binary.LittleEndian.Uint64(b[128:]))
+		sequence := binary.LittleEndian.Uint64(b[128:])
+		switch {
+		case s.version < 3 && (sequence == 0 || binary.LittleEndian.Uint64(b[136:]) != 0):
+			return fmt.Errorf("order %d: hold invalid", i)
+		case s.version >= 3 && sequence == 0:
+			sequence = holdReserved
+		case sequence == holdReserved:
+			return fmt.Errorf("order %d: hold sequence invalid", i)
+		}
+		slot := s.rest(&state, instrumentIndex, sequence)
+		if s.version >= 3 && model.Uint128LE(b[136:152]) != e.orders[slot].holdAmount {
+			return fmt.Errorf("order %d: reserved %s, needs %s", i, model.Uint128LE(b[136:152]),
+				e.orders[slot].holdAmount)
+		}
 		return nil
 	})
 	if err != nil {
@@ -193,8 +212,7 @@ func (s *restorer) validateOrder(o *model.OrderState, b []byte) (uint32, error) 
 		o.SelfTrade < model.SelfTradeCancelNewest || o.SelfTrade > model.SelfTradeCancelBoth:
 		return 0, fmt.Errorf("kind invalid")
 	case o.OrderID == 0 || o.OrderID >= e.nextOrderID, o.Client == 0, o.Account == 0,
-		o.ClientOrderID == 0, o.Timestamp == 0 || o.Timestamp > timestampMax,
-		binary.LittleEndian.Uint64(b[136:]) != 0:
+		o.ClientOrderID == 0, o.Timestamp == 0 || o.Timestamp > timestampMax:
 		return 0, fmt.Errorf("ids or timestamp invalid")
 	case overflow, total.Lo != o.Quantity, o.LeavesQuantity == 0,
 		o.FilledQuantity%x.LotSize != 0,
@@ -216,7 +234,8 @@ func (s *restorer) validateOrder(o *model.OrderState, b []byte) (uint32, error) 
 }
 
 // rest puts a validated order at the back of its level (without market data).
-func (s *restorer) rest(state *model.OrderState, instrumentIndex uint32, holdSequence uint64) {
+func (s *restorer) rest(state *model.OrderState, instrumentIndex uint32,
+	holdSequence uint64) uint32 {
 	e := s.engine
 	slot := e.orderAllocate()
 	o := &e.orders[slot]
@@ -241,6 +260,7 @@ func (s *restorer) rest(state *model.OrderState, instrumentIndex uint32, holdSeq
 	if o.expireTimestamp != 0 {
 		e.expiry.push(e, slot)
 	}
+	return slot
 }
 
 func (s *restorer) window(count uint32) error {

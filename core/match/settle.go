@@ -3,6 +3,7 @@ package match
 import (
 	"fmt"
 
+	"sequent/core/ledger"
 	"sequent/core/model"
 )
 
@@ -24,10 +25,11 @@ const (
 	systemKindTransfer    = 3 << 40
 )
 
-// Ledger codes of the engine's accounts and transfers (posts and voids inherit the hold's).
+// Ledger codes of the engine's accounts and transfers (posts and voids inherit the hold's;
+// a fill paid from a reservation carries the hold's code too).
 const (
 	AccountCodeEscrow    uint16 = 0x6d01 // Instrument escrow accounts.
-	TransferCodeHold     uint16 = 0x6d10 // Pending trader → escrow: an order's hold.
+	TransferCodeHold     uint16 = 0x6d10 // Trader → escrow: what an order pays (or a legacy hold).
 	TransferCodeProceeds uint16 = 0x6d11 // Escrow → trader: what a fill pays out.
 	TransferCodeFee      uint16 = 0x6d12 // Escrow → fee account.
 )
@@ -65,19 +67,77 @@ func (c *chain) reset() {
 	c.owners = c.owners[:0]
 }
 
-// add appends a transfer owned by owner, giving it the next system transfer id, and
+// chainAdd appends a transfer owned by owner, giving it the next system transfer id, and
 // returns that id's sequence.
 func (e *Engine) chainAdd(t model.Transfer, owner uint32) uint64 {
+	sequence := e.nextTransferSequence
+	e.nextTransferSequence++
+	t.ID = transferID(sequence)
+	e.chainAppend(t, owner)
+	return sequence
+}
+
+// chainAppend appends an event owned by owner as it is (a reservation: no id).
+func (e *Engine) chainAppend(t model.Transfer, owner uint32) {
 	c := &e.scratch.chain
 	if len(c.events) == cap(c.events) {
 		panic("match: ledger chain longer than its bound")
 	}
-	sequence := e.nextTransferSequence
-	e.nextTransferSequence++
-	t.ID = transferID(sequence)
 	c.events = append(c.events, t)
 	c.owners = append(c.owners, owner)
-	return sequence
+}
+
+// holdReserved in order.holdSequence says that the order's funds are held by a ledger
+// reservation (package ledger, "Reservations"): its holdAmount is part of the paying
+// account's debits_pending and the escrow's credits_pending, with no transfer record.
+// Any other non-zero sequence is a legacy hold: the pending transfer of an order restored
+// from a snapshot older than reservations (version 2), settled the old way (posted or
+// voided) until the order ends or its hold changes (a replace or partial fill turns it
+// into a reservation).
+const holdReserved = ^uint64(0)
+
+// legacyHold reports whether the order's funds are held by a pending transfer.
+func legacyHold(o *order) bool { return o.holdSequence != 0 && o.holdSequence != holdReserved }
+
+// reservationTransfer returns the ledger event that reserves (flag ledger.SystemReserve)
+// or releases (ledger.SystemRelease) amount for an order: on the trader's paying account
+// and the instrument's escrow, as holdTransfer's pending transfer would.
+func (e *Engine) reservationTransfer(o *order, amount model.Uint128, flag uint16) model.Transfer {
+	t := e.holdTransfer(o, amount)
+	t.Flags = flag
+	return t
+}
+
+// chainRelease adds what ends an order's hold: the void of a legacy hold, or the
+// release of its reservation (nothing when it reserves nothing).
+func (e *Engine) chainRelease(slot uint32) {
+	o := &e.orders[slot]
+	switch {
+	case legacyHold(o):
+		e.chainAdd(voidTransfer(o.holdSequence), slot)
+	case o.holdSequence == holdReserved && !o.holdAmount.IsZero():
+		e.chainAppend(e.reservationTransfer(o, o.holdAmount, ledger.SystemRelease), slot)
+	}
+}
+
+// chainPaid adds what an order pays for a fill out of its hold, keeping keep held: for a
+// reservation, the from_reservation transfer of paid and the release of what is left
+// beyond keep (a buy reserved at a reserve price above the trade price); for a legacy
+// hold, its post (the ledger releases the rest). It reports whether keep must then be
+// reserved again (legacy holds only), which the caller adds after the post.
+func (e *Engine) chainPaid(slot uint32, paid model.Uint128, keep model.Uint128, keeps bool) bool {
+	o := &e.orders[slot]
+	if legacyHold(o) {
+		e.chainAdd(postTransfer(o.holdSequence, paid), slot)
+		return keeps
+	}
+	t := e.holdTransfer(o, paid)
+	t.Flags = model.TransferFromReservation
+	e.chainAdd(t, slot)
+	if rest := o.holdAmount.MustSub(paid).MustSub(keep); !rest.IsZero() {
+		e.chainAppend(e.reservationTransfer(o, rest, ledger.SystemRelease), slot)
+	}
+	return false
 }
 
 // chainSubmit applies the chain to the ledger, as one linked chain when linked (all or
@@ -114,8 +174,9 @@ func (e *Engine) chainSubmit(clock *uint64, linked bool) int {
 	return -1
 }
 
-// holdTransfer returns the pending transfer that holds amount for an order: from the
-// trader's paying account (quote for a buy, base for a sell) to the instrument's escrow.
+// holdTransfer returns the pending transfer that holds amount for an order (a legacy
+// hold; reservationTransfer and chainPaid derive theirs from it): from the trader's
+// paying account (quote for a buy, base for a sell) to the instrument's escrow.
 func (e *Engine) holdTransfer(o *order, amount model.Uint128) model.Transfer {
 	x := &e.instruments[o.instrument]
 	t := model.Transfer{Amount: amount, Code: TransferCodeHold, Flags: model.TransferPending,
@@ -167,22 +228,22 @@ func (e *Engine) payTransfer(o *order, amount model.Uint128, fee bool,
 	return t
 }
 
-// holdCreate places the hold an order needs (holdRequired) as its own ledger event. It
+// holdCreate reserves what an order needs (holdRequired) as its own ledger event. It
 // returns StatusOK, or the reason the ledger refused it.
 func (e *Engine) holdCreate(clock *uint64, slot uint32) model.Status {
 	o := &e.orders[slot]
 	x := &e.instruments[o.instrument]
 	amount := holdRequired(o, x.record.LotSize)
 	if e.settlementDisabled {
-		o.holdSequence, o.holdAmount = 1, amount
+		o.holdSequence, o.holdAmount = holdReserved, amount
 		return model.StatusOK
 	}
 	e.scratch.chain.reset()
-	sequence := e.chainAdd(e.holdTransfer(o, amount), slot)
+	e.chainAppend(e.reservationTransfer(o, amount, ledger.SystemReserve), slot)
 	if failed := e.chainSubmit(clock, false); failed >= 0 {
 		return holdRefusal(e.scratch.chain.results[failed].Status)
 	}
-	o.holdSequence, o.holdAmount = sequence, amount
+	o.holdSequence, o.holdAmount = holdReserved, amount
 	return model.StatusOK
 }
 

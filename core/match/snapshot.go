@@ -20,24 +20,33 @@ import (
 //	             next transfer sequence u64 | reserved (16, zero)            = 64 bytes
 //	instruments  instruments × 144: Instrument record (128) | market-data sequence u64 |
 //	             reserved u64; in creation order
-//	orders       orders × 144: OrderState record (128) | hold sequence u64 | reserved u64;
-//	             in book order: instruments in creation order, bids best to worst, then
-//	             asks best to worst, each level oldest first
+//	orders       orders × 152: OrderState record (128) | hold sequence u64 | reserved
+//	             u128; in book order: instruments in creation order, bids best to worst,
+//	             then asks best to worst, each level oldest first. Hold sequence 0: the
+//	             order's funds are a ledger reservation of `reserved`; otherwise they are
+//	             the pending transfer with that sequence (a legacy hold) of `reserved`.
+//	             Either way reserved is what the order needs (holdRequired).
 //	window       entries × 56: client | account | client order id | order id (or count)
 //	             | timestamp | status u32 | kind u8 | reserved (3) | fields digest u64;
 //	             oldest first
 //
 // Version 2 added the fields digest of window entries (version 1 files are refused).
+// Version 3 (reservations) widened the order record from 144 bytes (hold sequence u64,
+// never 0 | reserved u64, zero) to 152; a version-2 file still restores: its orders keep
+// their pending hold transfers and settle the old way until they end or their hold
+// changes (settle.go, holdReserved).
 //
 // Everything else (levels, trees, hash indexes, trading-account lists, the expiry heap,
 // hold amounts, escrow ids) is derived and rebuilt on load, so the format stays small and
 // independent of hash seeds and pool layouts.
 const (
 	snapshotMagic           = "SQMATCH1"
-	snapshotVersion         = 2
+	snapshotVersion         = 3
+	snapshotVersionOldest   = 2 // The oldest version Restore reads.
 	snapshotHeaderSize      = 64
 	snapshotInstrumentSize  = model.InstrumentSize + 16
-	snapshotOrderSize       = model.OrderStateSize + 16
+	snapshotOrderSize       = model.OrderStateSize + 24
+	snapshotOrderSizeV2     = model.OrderStateSize + 16
 	snapshotWindowEntrySize = 56
 	snapshotBufferBytes     = 1 << 16
 )
@@ -52,7 +61,8 @@ type SnapshotView struct {
 	instruments          []model.Instrument
 	marketDataSequences  []uint64
 	orders               []model.OrderState
-	holdSequences        []uint64
+	holdSequences        []uint64 // 0: a reservation.
+	holdAmounts          []model.Uint128
 	window               []windowEntry
 	nextOrderID          uint64
 	nextTradeID          uint64
@@ -66,6 +76,7 @@ func (e *Engine) Snapshot() *SnapshotView {
 		marketDataSequences:  make([]uint64, len(e.instruments)),
 		orders:               make([]model.OrderState, 0, e.openCount),
 		holdSequences:        make([]uint64, 0, e.openCount),
+		holdAmounts:          make([]model.Uint128, 0, e.openCount),
 		window:               make([]windowEntry, e.window.count()),
 		nextOrderID:          e.nextOrderID,
 		nextTradeID:          e.nextTradeID,
@@ -78,7 +89,13 @@ func (e *Engine) Snapshot() *SnapshotView {
 			for l := side.best; l != indexNone; l = e.levels[l].worse {
 				for slot := e.levels[l].head; slot != indexNone; slot = e.orders[slot].levelNext {
 					v.orders = append(v.orders, e.orderState(slot))
-					v.holdSequences = append(v.holdSequences, e.orders[slot].holdSequence)
+					o := &e.orders[slot]
+					sequence := o.holdSequence
+					if sequence == holdReserved {
+						sequence = 0
+					}
+					v.holdSequences = append(v.holdSequences, sequence)
+					v.holdAmounts = append(v.holdAmounts, o.holdAmount)
 				}
 			}
 		}
@@ -112,7 +129,7 @@ func (v *SnapshotView) WriteTo(w io.Writer) (int64, error) {
 	for i := range v.orders {
 		v.orders[i].Encode(record[:])
 		binary.LittleEndian.PutUint64(record[128:], v.holdSequences[i])
-		binary.LittleEndian.PutUint64(record[136:], 0)
+		v.holdAmounts[i].PutLE(record[136:snapshotOrderSize])
 		writer.write(record[:snapshotOrderSize])
 	}
 	for i := range v.window {

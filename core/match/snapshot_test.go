@@ -110,6 +110,14 @@ func TestRestoreRefusesDamage(t *testing.T) {
 			b[firstOrder+128]++
 			return b
 		}},
+		{"reserved amount changed", func(b []byte) []byte {
+			b[firstOrder+136]++
+			return b
+		}},
+		{"another format version", func(b []byte) []byte {
+			binary.LittleEndian.PutUint32(b[8:], snapshotVersion+1)
+			return b
+		}},
 		{"orders swapped (book order)", func(b []byte) []byte {
 			first := append([]byte(nil), b[firstOrder:firstOrder+snapshotOrderSize]...)
 			copy(b[firstOrder:], b[firstOrder+snapshotOrderSize:firstOrder+2*snapshotOrderSize])
@@ -147,8 +155,22 @@ func FuzzRestore(f *testing.F) {
 	}
 	f.Add(engineBytes)
 	f.Add(engineBytes[:snapshotHeaderSize])
+	// Version 2: orders held by pending transfers, over the ledger of that state.
+	legacy := newSnapshotScenario(f)
+	legacy.toLegacy()
+	legacyLedgerBytes, legacyEngineBytes := snapshotBytes(f, legacy)
+	oldLedger, oldEngine := versionTwo(f, legacyLedgerBytes, legacyEngineBytes)
+	legacyLedger, err := ledger.Restore(ledger.Config{}, bytes.NewReader(oldLedger))
+	if err != nil {
+		f.Fatalf("ledger version 2: %v", err)
+	}
+	f.Add(oldEngine)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		e, err := Restore(l, h.config, bytes.NewReader(data))
+		over := l
+		if len(data) >= 12 && binary.LittleEndian.Uint32(data[8:]) == 2 {
+			over = legacyLedger
+		}
+		e, err := Restore(over, h.config, bytes.NewReader(data))
 		if err != nil {
 			if !errors.Is(err, ErrSnapshotInvalid) {
 				t.Fatalf("error does not wrap ErrSnapshotInvalid: %v", err)
@@ -162,7 +184,11 @@ func FuzzRestore(f *testing.F) {
 		if _, err := e.Snapshot().WriteTo(&again); err != nil {
 			t.Fatalf("snapshot: %v", err)
 		}
-		if !bytes.Equal(again.Bytes(), data[:again.Len()]) {
+		want := again.Bytes()
+		if over == legacyLedger {
+			want = versionTwoEngine(t, want) // Re-encoded as version 3.
+		}
+		if !bytes.HasPrefix(data, want) {
 			t.Fatalf("restored engine encodes differently")
 		}
 	})
@@ -238,5 +264,120 @@ func TestRecordLayouts(t *testing.T) {
 	}
 	if model.StatusInsufficientFunds.String() != "insufficient_funds" || !model.StatusExpired.Known() {
 		t.Fatal("matching status names")
+	}
+}
+
+// toLegacy turns every open order's reservation into the pending hold transfer the
+// engine made before reservations (snapshot version 2), through the engine's own chain
+// builders: the state an older server would have left.
+func (h *harness) toLegacy() {
+	h.t.Helper()
+	e := h.e
+	e.eachReservation(func(_ model.Uint128, o *order) {
+		slot, _, found := e.findOrder(o.id)
+		if !found {
+			h.t.Fatalf("order %d not indexed", o.id)
+		}
+		e.scratch.chain.reset()
+		e.chainRelease(slot)
+		sequence := e.chainAdd(e.holdTransfer(o, o.holdAmount), slot)
+		if failed := e.chainSubmit(&h.clock, true); failed >= 0 {
+			h.t.Fatalf("legacy hold of order %d: %s", o.id, e.scratch.chain.results[failed].Status)
+		}
+		o.holdSequence = sequence
+	})
+	h.check()
+}
+
+// versionTwo re-encodes version-3 snapshots whose orders all hold legacy holds (and whose
+// ledger reserves nothing) as the version-2 files of the same state.
+func versionTwo(t tb, ledgerBytes, engineBytes []byte) ([]byte, []byte) {
+	oldLedger := append([]byte(nil), ledgerBytes[:len(ledgerBytes)-4]...)
+	if binary.LittleEndian.Uint32(ledgerBytes[len(ledgerBytes)-4:]) != 0 {
+		t.Fatalf("the ledger still reserves")
+	}
+	binary.LittleEndian.PutUint32(oldLedger[8:], 2)
+	return oldLedger, versionTwoEngine(t, engineBytes)
+}
+
+func versionTwoEngine(t tb, engineBytes []byte) []byte {
+	instruments := int(binary.LittleEndian.Uint32(engineBytes[12:]))
+	orders := int(binary.LittleEndian.Uint32(engineBytes[16:]))
+	first := snapshotHeaderSize + instruments*snapshotInstrumentSize
+	old := append([]byte(nil), engineBytes[:first]...)
+	binary.LittleEndian.PutUint32(old[8:], 2)
+	for i := range orders {
+		record := engineBytes[first+i*snapshotOrderSize:][:snapshotOrderSize]
+		if binary.LittleEndian.Uint64(record[128:]) == 0 {
+			t.Fatalf("order %d is held by a reservation", i)
+		}
+		old = append(old, record[:136]...)
+		old = append(old, make([]byte, 8)...)
+	}
+	return append(old, engineBytes[first+orders*snapshotOrderSize:]...)
+}
+
+// TestRestoresVersion2Holds: a version-2 pair (orders held by pending transfers) restores,
+// its orders settle the old way (post, void) or turn into reservations when their hold
+// changes, and the engine behaves exactly as one whose orders were reserved from the
+// start: same reports, market data and posted balances, every invariant after each
+// command, and nothing pending or reserved once every order has ended.
+func TestRestoresVersion2Holds(t *testing.T) {
+	original := newSnapshotScenario(t)
+	legacy := newSnapshotScenario(t)
+	legacy.toLegacy()
+	legacyLedgerBytes, legacyEngineBytes := snapshotBytes(t, legacy)
+	oldLedger, oldEngine := versionTwo(t, legacyLedgerBytes, legacyEngineBytes)
+	l, err := ledger.Restore(ledger.Config{}, bytes.NewReader(oldLedger))
+	if err != nil {
+		t.Fatalf("ledger version 2: %v", err)
+	}
+	e, err := Restore(l, legacy.config, bytes.NewReader(oldEngine))
+	if err != nil {
+		t.Fatalf("engine version 2: %v", err)
+	}
+	legacy.l, legacy.e = l, e
+	transfers := legacy.l.TransferCount()
+	for _, h := range []*harness{original, legacy} {
+		h.sink.reset()
+		h.place(3, limitOrder(3, 10, model.SideBuy, 125, 100)) // Fills legacy asks.
+		h.check()
+		replaced := h.replace(2, model.OrderReplace{ClientOrderID: 5, Account: 1, OrderID: 4,
+			Price: 110, Quantity: 60}) // A legacy bid's hold changes: void and reserve.
+		expectEqual(t, "replace", replaced[0].Status, model.StatusOK)
+		h.check()
+		h.place(1, limitOrder(1, 10, model.SideSell, 95, 30))
+		h.check()
+		h.e.Expire(&h.clock, h.clock+2_000_000, &h.sink)
+		h.check()
+		for client := uint64(1); client <= 3; client++ {
+			h.e.CancelAllForClient(&h.clock, client, &h.sink)
+			h.check()
+		}
+	}
+	// Timestamps differ: the legacy state took more ledger events (one per timestamp).
+	for _, h := range []*harness{original, legacy} {
+		for i := range h.sink.reports {
+			h.sink.reports[i].Timestamp = 0
+		}
+		for i := range h.sink.updates {
+			h.sink.updates[i].Timestamp = 0
+		}
+	}
+	expectEqual(t, "reports", legacy.sink.reports, original.sink.reports)
+	expectEqual(t, "market data", legacy.sink.updates, original.sink.updates)
+	if legacy.l.TransferCount() <= transfers {
+		t.Fatal("the legacy holds were not posted or voided")
+	}
+	for n := uint64(1); n <= 3; n++ {
+		for _, id := range []model.Uint128{traderBase(n), traderQuote(n)} {
+			posted, pending := legacy.balance(id)
+			wantPosted, _ := original.balance(id)
+			expectEqual(t, "posted", posted, wantPosted)
+			expectEqual(t, "pending", pending, uint64(0))
+		}
+	}
+	for id, reserved := range legacy.l.Reservations() {
+		t.Fatalf("account %s still reserves %s", id, reserved)
 	}
 }

@@ -153,12 +153,14 @@ func TestReplaceHolds(t *testing.T) {
 		Quantity: 50, ReservePrice: 150})
 	expectEqual(t, "ledger transfers after moves within the holds", h.l.TransferCount(),
 		transfers)
-	// Without a reserve price the hold follows the price: 5 × 120 = 600 (void + hold).
+	// Without a reserve price the hold follows the price: 5 × 120 = 600 (one release of
+	// 150 from the reservation; no transfer record).
 	h.replace(1, model.OrderReplace{ClientOrderID: 5, Account: 1, OrderID: 2, Price: 120,
 		Quantity: 50})
-	expectEqual(t, "ledger transfers", h.l.TransferCount(), transfers+2)
+	expectEqual(t, "ledger transfers", h.l.TransferCount(), transfers)
 	_, pending := h.balance(traderQuote(1))
 	expectEqual(t, "quote held", pending, uint64(600))
+	expectEqual(t, "quote reserved", h.l.Reserved(traderQuote(1)), model.U128(600))
 	// 5 × 210 = 1050 > 1000: refused, nothing changes.
 	result := h.replace(1, model.OrderReplace{ClientOrderID: 6, Account: 1, OrderID: 2,
 		Price: 210, Quantity: 50})[0]
