@@ -110,15 +110,8 @@ func (l *Ledger) postFromReservation(t *model.Transfer, timestamp uint64, event 
 		return model.StatusCreditAccountNotFound
 	}
 	debit, credit := l.accounts.at(debitIndex), l.accounts.at(creditIndex)
-	switch {
-	case debit.Ledger != credit.Ledger:
-		return model.StatusAccountsMustHaveTheSameLedger
-	case t.Ledger != debit.Ledger:
-		return model.StatusTransferMustHaveTheSameLedgerAsAccount
-	case debit.Flags&model.AccountClosed != 0:
-		return model.StatusDebitAccountAlreadyClosed
-	case credit.Flags&model.AccountClosed != 0:
-		return model.StatusCreditAccountAlreadyClosed
+	if status := accountsStatus(t, debit, credit); status != model.StatusOK {
+		return status
 	}
 	reserved := l.reservedDebits.at(debitIndex)
 	if reserved.Less(t.Amount) || credit.CreditsPending.Less(t.Amount) {

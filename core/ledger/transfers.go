@@ -371,15 +371,8 @@ func (l *Ledger) singleOrPendingTransfer(t *model.Transfer, timestamp uint64, ev
 		return status
 	}
 	debit, credit := l.accounts.at(debitIndex), l.accounts.at(creditIndex)
-	switch {
-	case debit.Ledger != credit.Ledger:
-		return model.StatusAccountsMustHaveTheSameLedger
-	case t.Ledger != debit.Ledger:
-		return model.StatusTransferMustHaveTheSameLedgerAsAccount
-	case debit.Flags&model.AccountClosed != 0:
-		return model.StatusDebitAccountAlreadyClosed
-	case credit.Flags&model.AccountClosed != 0:
-		return model.StatusCreditAccountAlreadyClosed
+	if status := accountsStatus(t, debit, credit); status != model.StatusOK {
+		return status
 	}
 	amount := balancedAmount(t, debit, credit)
 	status, held := l.checkRisk(t, debitIndex, creditIndex, amount, timestamp, result)
@@ -450,6 +443,23 @@ func (l *Ledger) singleOrPendingTransfer(t *model.Transfer, timestamp uint64, ev
 	}
 	if held {
 		return model.StatusRiskHeldForReview
+	}
+	return model.StatusOK
+}
+
+// accountsStatus holds the checks of a transfer's two accounts that come after their
+// existence and ownership: the same ledger as each other and as the transfer, neither
+// closed.
+func accountsStatus(t *model.Transfer, debit, credit *model.Account) model.Status {
+	switch {
+	case debit.Ledger != credit.Ledger:
+		return model.StatusAccountsMustHaveTheSameLedger
+	case t.Ledger != debit.Ledger:
+		return model.StatusTransferMustHaveTheSameLedgerAsAccount
+	case debit.Flags&model.AccountClosed != 0:
+		return model.StatusDebitAccountAlreadyClosed
+	case credit.Flags&model.AccountClosed != 0:
+		return model.StatusCreditAccountAlreadyClosed
 	}
 	return model.StatusOK
 }

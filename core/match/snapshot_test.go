@@ -156,14 +156,7 @@ func FuzzRestore(f *testing.F) {
 	f.Add(engineBytes)
 	f.Add(engineBytes[:snapshotHeaderSize])
 	// Version 2: orders held by pending transfers, over the ledger of that state.
-	legacy := newSnapshotScenario(f)
-	legacy.toLegacy()
-	legacyLedgerBytes, legacyEngineBytes := snapshotBytes(f, legacy)
-	oldLedger, oldEngine := versionTwo(f, legacyLedgerBytes, legacyEngineBytes)
-	legacyLedger, err := ledger.Restore(ledger.Config{}, bytes.NewReader(oldLedger))
-	if err != nil {
-		f.Fatalf("ledger version 2: %v", err)
-	}
+	legacyLedger, _, oldEngine := versionTwoScenario(f)
 	f.Add(oldEngine)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		over := l
@@ -292,6 +285,7 @@ func (h *harness) toLegacy() {
 // versionTwo re-encodes version-3 snapshots whose orders all hold legacy holds (and whose
 // ledger reserves nothing) as the version-2 files of the same state.
 func versionTwo(t tb, ledgerBytes, engineBytes []byte) ([]byte, []byte) {
+	t.Helper()
 	oldLedger := append([]byte(nil), ledgerBytes[:len(ledgerBytes)-4]...)
 	if binary.LittleEndian.Uint32(ledgerBytes[len(ledgerBytes)-4:]) != 0 {
 		t.Fatalf("the ledger still reserves")
@@ -317,6 +311,20 @@ func versionTwoEngine(t tb, engineBytes []byte) []byte {
 	return append(old, engineBytes[first+orders*snapshotOrderSize:]...)
 }
 
+// versionTwoScenario builds the snapshot scenario with legacy holds and returns the
+// ledger restored from its version-2 file, the harness, and the engine's version-2 file.
+func versionTwoScenario(t tb) (*ledger.Ledger, *harness, []byte) {
+	legacy := newSnapshotScenario(t)
+	legacy.toLegacy()
+	ledgerBytes, engineBytes := snapshotBytes(t, legacy)
+	oldLedger, oldEngine := versionTwo(t, ledgerBytes, engineBytes)
+	l, err := ledger.Restore(ledger.Config{}, bytes.NewReader(oldLedger))
+	if err != nil {
+		t.Fatalf("ledger version 2: %v", err)
+	}
+	return l, legacy, oldEngine
+}
+
 // TestRestoresVersion2Holds: a version-2 pair (orders held by pending transfers) restores,
 // its orders settle the old way (post, void) or turn into reservations when their hold
 // changes, and the engine behaves exactly as one whose orders were reserved from the
@@ -324,14 +332,7 @@ func versionTwoEngine(t tb, engineBytes []byte) []byte {
 // command, and nothing pending or reserved once every order has ended.
 func TestRestoresVersion2Holds(t *testing.T) {
 	original := newSnapshotScenario(t)
-	legacy := newSnapshotScenario(t)
-	legacy.toLegacy()
-	legacyLedgerBytes, legacyEngineBytes := snapshotBytes(t, legacy)
-	oldLedger, oldEngine := versionTwo(t, legacyLedgerBytes, legacyEngineBytes)
-	l, err := ledger.Restore(ledger.Config{}, bytes.NewReader(oldLedger))
-	if err != nil {
-		t.Fatalf("ledger version 2: %v", err)
-	}
+	l, legacy, oldEngine := versionTwoScenario(t)
 	e, err := Restore(l, legacy.config, bytes.NewReader(oldEngine))
 	if err != nil {
 		t.Fatalf("engine version 2: %v", err)
