@@ -6,6 +6,8 @@ import (
 	"errors"
 	"testing"
 
+	"pgregory.net/rapid"
+
 	"sequent/core/model"
 )
 
@@ -213,4 +215,107 @@ func TestReservationSnapshots(t *testing.T) {
 	if _, err := Restore(Config{}, bytes.NewReader(old)); !errors.Is(err, ErrSnapshotInvalid) {
 		t.Fatalf("version 2 with unexplained pending balances: %v", err)
 	}
+}
+
+// reservationModel is what a trader account (debits may not exceed credits) and the
+// escrow should hold, kept the naive way.
+type reservationModel struct {
+	credits      [4]uint64 // Per trader (1..3): credits posted (fixed).
+	debitsPosted [4]uint64
+	reserved     [4]uint64
+	escrowPosted uint64
+}
+
+// TestReservationsAgainstAModel applies random batches of reserve, release and
+// from_reservation events on three traders, alone or as one linked chain, and compares
+// every status, every balance and every reserved total with the model; the ledger's
+// invariants and CheckReservations hold after every batch.
+func TestReservationsAgainstAModel(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		f, escrow := sagaFixture(t)
+		var m reservationModel
+		for trader := uint64(1); trader <= 3; trader++ {
+			id := 100 + trader
+			f.accounts(model.StatusOK, model.Account{ID: model.U128(id), Ledger: 1, Code: 10,
+				Flags: model.AccountDebitsMustNotExceedCredits})
+			m.credits[trader] = rapid.Uint64Range(0, 1000).Draw(rt, "credits")
+			f.expect(model.StatusOK, transfer(1000+trader, 1, id, m.credits[trader]))
+		}
+		sequence := uint64(0)
+		for range rapid.IntRange(1, 30).Draw(rt, "batches") {
+			linked := rapid.Bool().Draw(rt, "linked")
+			count := rapid.IntRange(1, 4).Draw(rt, "events")
+			next := m
+			events := make([]model.Transfer, count)
+			want := make([]model.Status, count)
+			failed := -1
+			for i := range events {
+				trader := rapid.Uint64Range(1, 3).Draw(rt, "trader")
+				amount := rapid.Uint64Range(0, 600).Draw(rt, "amount")
+				switch rapid.IntRange(0, 2).Draw(rt, "kind") {
+				case 0:
+					events[i] = reservation(SystemReserve, 100+trader, escrow, amount)
+					want[i] = model.StatusOK
+					if next.debitsPosted[trader]+next.reserved[trader]+amount > next.credits[trader] {
+						want[i] = model.StatusExceedsCredits
+					} else {
+						next.reserved[trader] += amount
+					}
+				case 1:
+					amount = min(amount, next.reserved[trader])
+					events[i] = reservation(SystemRelease, 100+trader, escrow, amount)
+					next.reserved[trader] -= amount
+				default:
+					amount = min(amount, next.reserved[trader])
+					sequence++
+					events[i] = fromReservation(sequence, 100+trader, escrow, amount)
+					next.reserved[trader] -= amount
+					next.debitsPosted[trader] += amount
+					next.escrowPosted += amount
+				}
+				if linked && i < count-1 {
+					events[i].Flags |= model.TransferLinked
+				}
+				if want[i] != model.StatusOK && failed < 0 {
+					failed = i
+				}
+				if linked && failed >= 0 {
+					break // Events after a failure in a chain are not evaluated.
+				}
+			}
+			if linked && failed >= 0 {
+				count = failed + 1
+				events = events[:count]
+				events[count-1].Flags &^= model.TransferLinked
+				for i := range count - 1 {
+					want[i] = model.StatusLinkedEventFailed
+				}
+				next = m // The chain is undone.
+			}
+			got := f.system(events...)
+			for i := range got {
+				if got[i] != want[i] {
+					rt.Fatalf("event %d (%+v): %s, want %s", i, events[i], got[i], want[i])
+				}
+			}
+			m = next
+			var escrowPending uint64
+			for trader := uint64(1); trader <= 3; trader++ {
+				b := f.balance(100 + trader)
+				if b.DebitsPending != model.U128(m.reserved[trader]) ||
+					b.DebitsPosted != model.U128(m.debitsPosted[trader]) ||
+					f.ledger.Reserved(model.U128(100+trader)) != model.U128(m.reserved[trader]) {
+					rt.Fatalf("trader %d: %+v, reserved %s; want pending %d, posted %d", trader,
+						b, f.ledger.Reserved(model.U128(100+trader)), m.reserved[trader],
+						m.debitsPosted[trader])
+				}
+				escrowPending += m.reserved[trader]
+			}
+			e := f.ledger.LookupAccounts([]model.Uint128{escrow}, nil)[0]
+			if e.CreditsPending != model.U128(escrowPending) || e.CreditsPosted != model.U128(m.escrowPosted) {
+				rt.Fatalf("escrow %+v, want pending %d, posted %d", e.Balance(), escrowPending,
+					m.escrowPosted)
+			}
+		}
+	})
 }
