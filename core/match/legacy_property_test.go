@@ -1,0 +1,107 @@
+package match
+
+import (
+	"bytes"
+	"testing"
+
+	"pgregory.net/rapid"
+
+	"sequent/core/ledger"
+	"sequent/core/model"
+)
+
+// TestAgainstNaiveAcrossVersionTwo is TestAgainstNaive across an upgrade: at a drawn
+// step every open order's reservation becomes the pending hold transfer an older server
+// made, the pair goes through version-2 snapshots, and the run goes on with legacy and
+// reserved orders mixed (legacy makers filled, legacy takers after a replace, legacy
+// holds voided, replaced or expired), compared with the naive model after every command
+// and checked (CheckInvariants, CheckReservations) as TestAgainstNaive is.
+func TestAgainstNaiveAcrossVersionTwo(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		p := newPropertyRun(rt)
+		steps := rapid.IntRange(1, 120).Draw(rt, "steps")
+		upgradeAt := rapid.IntRange(0, steps).Draw(rt, "upgrade at")
+		for step := 0; step < steps; step++ {
+			if step == upgradeAt {
+				p.h.versionTwoRoundTrip()
+			}
+			p.step(step)
+		}
+	})
+}
+
+// versionTwoRoundTrip turns every reservation into a legacy hold, restores the pair
+// from version-2 files (other hash seeds) and goes on with the restored pair.
+func (h *harness) versionTwoRoundTrip() {
+	h.t.Helper()
+	h.toLegacy()
+	ledgerBytes, engineBytes := snapshotBytes(h.t, h)
+	oldLedger, oldEngine := versionTwo(h.t, ledgerBytes, engineBytes)
+	l, err := ledger.Restore(ledger.Config{HashSeed: 13}, bytes.NewReader(oldLedger))
+	if err != nil {
+		h.t.Fatalf("ledger version 2: %v", err)
+	}
+	config := h.config
+	config.HashSeed ^= 0x5bd1e995
+	e, err := Restore(l, config, bytes.NewReader(oldEngine))
+	if err != nil {
+		h.t.Fatalf("engine version 2: %v", err)
+	}
+	h.l, h.e = l, e
+	h.check()
+}
+
+// TestLegacyTakers: an order restored with a legacy hold whose replace keeps the amount it
+// needs (a sell's new price, same quantity) keeps its pending transfer and trades as a
+// taker: its hold is posted for what it pays, and what its rest needs is reserved again
+// after the payouts. The engine answers exactly as one whose orders were reserved from
+// the start, and nothing is left pending or reserved once every order has ended.
+func TestLegacyTakers(t *testing.T) {
+	original := newSnapshotScenario(t)
+	l, legacy, oldEngine := versionTwoScenario(t)
+	e, err := Restore(l, legacy.config, bytes.NewReader(oldEngine))
+	if err != nil {
+		t.Fatalf("engine version 2: %v", err)
+	}
+	legacy.l, legacy.e = l, e
+	for _, h := range []*harness{original, legacy} {
+		h.sink.reset()
+		// Client 3 takes 40 of the legacy bid (order 4: 50 at 105, reserve 110).
+		h.place(3, limitOrder(3, 10, model.SideSell, 105, 40))
+		// Legacy order 2 (sell 20 at 120) takes the bid's last 10 and rests 10 at 105.
+		replaced := h.replace(1, model.OrderReplace{ClientOrderID: 5, Account: 1, OrderID: 2,
+			Price: 105, Quantity: 20})
+		expectEqual(t, "replace 2", replaced[0].Status, model.StatusOK)
+		// Legacy order 1 (sell 30 at 120, 10 filled) crosses a new bid at 100 and is done.
+		h.place(3, limitOrder(3, 11, model.SideBuy, 100, 40))
+		replaced = h.replace(1, model.OrderReplace{ClientOrderID: 6, Account: 1, OrderID: 1,
+			Price: 100, Quantity: 30})
+		expectEqual(t, "replace 1", replaced[0].Status, model.StatusOK)
+		h.place(2, limitOrder(2, 10, model.SideBuy, 105, 10)) // Fills the rest of order 2.
+		for client := uint64(1); client <= 3; client++ {
+			h.e.CancelAllForClient(&h.clock, client, &h.sink)
+			h.check()
+		}
+	}
+	for _, h := range []*harness{original, legacy} {
+		for i := range h.sink.reports {
+			h.sink.reports[i].Timestamp = 0
+		}
+		for i := range h.sink.updates {
+			h.sink.updates[i].Timestamp = 0
+		}
+	}
+	expectEqual(t, "reports", legacy.sink.reports, original.sink.reports)
+	expectEqual(t, "market data", legacy.sink.updates, original.sink.updates)
+	for n := uint64(1); n <= 3; n++ {
+		for _, id := range []model.Uint128{traderBase(n), traderQuote(n)} {
+			posted, pending := legacy.balance(id)
+			wantPosted, _ := original.balance(id)
+			expectEqual(t, "posted", posted, wantPosted)
+			expectEqual(t, "pending", pending, uint64(0))
+		}
+	}
+	for id, reserved := range legacy.l.Reservations() {
+		t.Fatalf("account %s still reserves %s", id, reserved)
+	}
+}
