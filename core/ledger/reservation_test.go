@@ -319,3 +319,36 @@ func TestReservationsAgainstAModel(t *testing.T) {
 		}
 	})
 }
+
+// TestSystemVoidsPassTheTransfersLimit: at the transfers limit, the matching engine's
+// void of one of its legacy holds (a pending system transfer from before reservations)
+// still happens, as a release would (without it the engine panicked on a cancel: match's
+// TestLegacyHoldsEndAtTheTransfersLimit); its posts, and a client's void, are still
+// refused.
+func TestSystemVoidsPassTheTransfersLimit(t *testing.T) {
+	f, escrow := reservationFixture(t)
+	system := func(id uint64) model.Uint128 { return model.Uint128{Hi: 1 << 63, Lo: id} }
+	hold := func(id uint64) model.Transfer {
+		return model.Transfer{ID: system(id), DebitAccountID: model.U128(3), CreditAccountID: escrow,
+			Amount: model.U128(10), Ledger: 1, Code: 1, Flags: model.TransferPending}
+	}
+	f.expect(model.StatusOK, pending(80, 1, 2, 5, 0))
+	if got := f.system(hold(1), hold(2)); got[0] != model.StatusOK || got[1] != model.StatusOK {
+		t.Fatalf("holds: %v", got)
+	}
+	f.ledger.config.TransfersMax = uint32(f.ledger.TransferCount())
+	f.expect(model.StatusTransfersLimitReached, void(81, 80))
+	systemPost := model.Transfer{ID: system(3), PendingID: system(1), Amount: model.U128(10),
+		Flags: model.TransferPostPending}
+	if got := f.system(systemPost)[0]; got != model.StatusTransfersLimitReached {
+		t.Fatalf("system post at the limit: %s", got)
+	}
+	systemVoid := model.Transfer{ID: system(4), PendingID: system(2),
+		Flags: model.TransferVoidPending}
+	if got := f.system(systemVoid)[0]; got != model.StatusOK {
+		t.Fatalf("system void at the limit: %s", got)
+	}
+	if got := f.balance(3).DebitsPending; got != model.U128(10) {
+		t.Fatalf("debits_pending %s after the void, want 10", got)
+	}
+}
