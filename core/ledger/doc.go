@@ -201,6 +201,9 @@
 // pending transfers + its reserved total, and per ledger the credits_pending no pending
 // transfer explains equal the reserved totals (CheckReservations, run by Restore and
 // the tests).
+// A system void (the engine ending a legacy hold: an order restored from before
+// reservations) is not refused for the transfers limit, as a release stores nothing:
+// a cancel must always end an order.
 //
 // # Differences from TigerBeetle worth knowing
 //
