@@ -176,3 +176,43 @@ func TestInspectOfAnEmptyLog(t *testing.T) {
 		t.Fatalf("report of an empty log:\n%s", text)
 	}
 }
+
+// TestVerifyStartsFromASnapshotAtTheLogsBase: once the segments before a snapshot are
+// retired, the log starts right after the snapshot's op: Verify restores it, counts it
+// checked once, and replays the rest.
+func TestVerifyStartsFromASnapshotAtTheLogsBase(t *testing.T) {
+	l, snapshots, _ := snapshotLog(t, 1200)
+	dir := l.options.Dir
+	base := l.segments[0].LastOp
+	var state sumReplayer
+	if err := l.Read(0, func(e *Entry) error {
+		if e.LastOp() <= base {
+			return state.Apply(e)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	chain, ok := l.ChainAt(base)
+	if !ok {
+		t.Fatalf("no chain at op %d", base)
+	}
+	if _, err := WriteSnapshot(snapshots, SnapshotMeta{Op: base, Epoch: 1, Digest: state.Digest(), Chain: chain}, &state); err != nil {
+		t.Fatal(err)
+	}
+	if retired, err := l.Retire(base, ""); err != nil || retired != 1 {
+		t.Fatalf("retired %d segments (%v), want 1", retired, err)
+	}
+	last := l.LastOp()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	report, err := Verify(dir, snapshots, &sumReplayer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if report.ReplayStartOp != base || len(report.SnapshotsChecked) != 1 || report.LastOp != last {
+		t.Fatalf("replay from op %d, %d snapshots checked, last op %d; want %d, 1, %d",
+			report.ReplayStartOp, len(report.SnapshotsChecked), report.LastOp, base, last)
+	}
+}
