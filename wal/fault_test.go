@@ -90,11 +90,16 @@ func TestFailedWriteOrSyncStopsTheLog(t *testing.T) {
 
 // lastChainWaiting reports whether a goroutine waits in LastChain for a seal.
 func lastChainWaiting() bool {
+	return goroutineBlocked("wal.(*Log).LastChain(", "sync.(*Cond).Wait(")
+}
+
+// goroutineBlocked reports whether a goroutine's stack holds function (a frame name such
+// as "wal.(*Log).reserve(") and blocked (what it waits in, such as "[chan receive").
+func goroutineBlocked(function, blocked string) bool {
 	stacks := make([]byte, 1<<20)
 	stacks = stacks[:runtime.Stack(stacks, true)]
 	for _, stack := range bytes.Split(stacks, []byte("\n\n")) {
-		if bytes.Contains(stack, []byte("wal.(*Log).LastChain(")) &&
-			bytes.Contains(stack, []byte("sync.(*Cond).Wait(")) {
+		if bytes.Contains(stack, []byte(function)) && bytes.Contains(stack, []byte(blocked)) {
 			return true
 		}
 	}

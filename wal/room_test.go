@@ -1,10 +1,8 @@
 package wal
 
 import (
-	"bytes"
 	"errors"
 	"math/rand/v2"
-	"runtime"
 	"sync"
 	"syscall"
 	"testing"
@@ -148,19 +146,6 @@ func boundaryAtOrBelow(t *testing.T, l *Log, op uint64) uint64 {
 	return boundary
 }
 
-// goroutineWaiting reports whether a goroutine is blocked in a channel receive inside
-// function (a stack frame name such as "wal.(*Log).reserve(").
-func goroutineWaiting(function string) bool {
-	stacks := make([]byte, 1<<20)
-	stacks = stacks[:runtime.Stack(stacks, true)]
-	for _, stack := range bytes.Split(stacks, []byte("\n\n")) {
-		if bytes.Contains(stack, []byte(function)) && bytes.Contains(stack, []byte("[chan receive")) {
-			return true
-		}
-	}
-	return false
-}
-
 // TestAppenderWaitingForRoomWakesWhenEntriesAreWritten: an entry that fits only once the
 // queued entries are written (their reservations are raw sizes; stored compressed they
 // take far less) waits in Append, and must be taken as soon as the writer has written
@@ -202,7 +187,7 @@ func TestAppenderWaitingForRoomWakesWhenEntriesAreWritten(t *testing.T) {
 		defer appending.Done()
 		appended <- l.Append(Entry{Epoch: 1, FirstOp: 2, Count: 1, Timestamp: 11, Body: body})
 	}()
-	for !goroutineWaiting("wal.(*Log).reserve(") {
+	for !goroutineBlocked("wal.(*Log).reserve(", "[chan receive") {
 		time.Sleep(time.Millisecond) // Paces the check; not an assertion.
 	}
 	releaseWriter()
