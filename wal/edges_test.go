@@ -1164,3 +1164,81 @@ func TestPositionErrorSaysWhere(t *testing.T) {
 		}
 	}
 }
+
+// TestChainBreakWithOpsGoingBackIsDamage: after a gap (segment 2 missing), segment 3's
+// first entry claims to continue segment 1's last entry (its previous chain hash) while
+// its op numbers go back. Recovery's ring of recent chains must start a new run there
+// rather than append a point out of order: Open reports the gap as damage (and with
+// TruncateCorrupt cuts there), it does not panic.
+func TestChainBreakWithOpsGoingBackIsDamage(t *testing.T) {
+	for _, truncate := range []bool{false, true} {
+		d := buildDamageLog(t, 1)
+		if err := os.Remove(d.segmentPath(2)); err != nil {
+			t.Fatal(err)
+		}
+		one, three := d.inSegment(1), d.inSegment(3)
+		last := one[len(one)-1].header
+		modify(t, d.segmentPath(3), func(b []byte) []byte {
+			header := b[three[0].offset:]
+			binary.LittleEndian.PutUint64(header[entryOffsetFirstOp:], last.FirstOp)
+			copy(header[entryOffsetPreviousChain:], last.Chain[:])
+			resealEntry(b, three[0].offset)
+			return b
+		})
+		l, err := Open(Options{Dir: d.dir, SegmentBytes: testSegmentBytes, Logger: discardLogger(),
+			TruncateCorrupt: truncate})
+		switch {
+		case !truncate && !errors.Is(err, ErrMissingSegment):
+			t.Fatalf("Open: %v, want ErrMissingSegment", err)
+		case truncate && err != nil:
+			t.Fatalf("Open with TruncateCorrupt: %v", err)
+		case truncate && l.LastOp() != last.LastOp():
+			l.Close()
+			t.Fatalf("last op %d, want %d (the end of segment 1)", l.LastOp(), last.LastOp())
+		case truncate:
+			checkContinues(t, l)
+		}
+	}
+}
+
+// TestPairAssertions: the assertions that `-race` and `-tags invariants` builds run after
+// sealing and compressing an entry pass on a sound result and fire on a wrong one.
+func TestPairAssertions(t *testing.T) {
+	panics := func(f func()) (panicked bool) {
+		defer func() { panicked = recover() != nil }()
+		f()
+		return false
+	}
+	h := entryHeader{Codec: CodecNone, Count: 1, Epoch: 1, Segment: 1, FirstOp: 1, Timestamp: 10,
+		StoredBytes: 4, RawBytes: 4, SyncedOffset: segmentHeaderSize}
+	header := make([]byte, entryHeaderSize)
+	h.encode(header)
+	var decoded entryHeader // As seal has it for a stored entry: magic, version and crc set.
+	if kind, reason := decodeEntryHeader(header, &decoded); kind != headerValid {
+		t.Fatalf("header: %s", reason)
+	}
+	other := h
+	other.Count++
+	raw := bytes.Repeat([]byte("transfer"), 100)
+	stored, codec := compress(CodecS2, make([]byte, compressBound(len(raw))), raw)
+	for _, c := range []struct {
+		name  string
+		check func()
+		fires bool
+	}{
+		{"sealed header", func() { assertSealed(header, &h) }, false},
+		{"decoded header", func() { assertSealed(header, &decoded) }, false},
+		{"header of other fields", func() { assertSealed(header, &other) }, true},
+		{"header that does not decode", func() { assertSealed(make([]byte, entryHeaderSize), &entryHeader{}) }, true},
+		{"compressed body", func() { assertDecompresses(stored, codec, raw) }, false},
+		{"body of other bytes", func() { assertDecompresses(stored, codec, raw[1:]) }, true},
+		{"body that does not decode", func() { assertDecompresses(raw, codec, raw) }, true},
+	} {
+		if got := panics(c.check); got != c.fires {
+			t.Errorf("%s: assertion fired %v, want %v", c.name, got, c.fires)
+		}
+	}
+	if codec != CodecS2 {
+		t.Fatalf("codec %v, want s2 (the body is compressible)", codec)
+	}
+}

@@ -3,6 +3,7 @@ package wal
 import (
 	"bytes"
 	"errors"
+	"os"
 	"runtime"
 	"sync/atomic"
 	"syscall"
@@ -89,11 +90,16 @@ func TestFailedWriteOrSyncStopsTheLog(t *testing.T) {
 
 // lastChainWaiting reports whether a goroutine waits in LastChain for a seal.
 func lastChainWaiting() bool {
+	return goroutineBlocked("wal.(*Log).LastChain(", "sync.(*Cond).Wait(")
+}
+
+// goroutineBlocked reports whether a goroutine's stack holds function (a frame name such
+// as "wal.(*Log).reserve(") and blocked (what it waits in, such as "[chan receive").
+func goroutineBlocked(function, blocked string) bool {
 	stacks := make([]byte, 1<<20)
 	stacks = stacks[:runtime.Stack(stacks, true)]
 	for _, stack := range bytes.Split(stacks, []byte("\n\n")) {
-		if bytes.Contains(stack, []byte("wal.(*Log).LastChain(")) &&
-			bytes.Contains(stack, []byte("sync.(*Cond).Wait(")) {
+		if bytes.Contains(stack, []byte(function)) && bytes.Contains(stack, []byte(blocked)) {
 			return true
 		}
 	}
@@ -147,5 +153,73 @@ func TestRemovedObserverIsNotCalled(t *testing.T) {
 	waitDurable(t, l, appendEntries(t, l, 1))
 	if got := observed.Load(); got != 1 {
 		t.Fatalf("observer called %d times, want once (before it was removed)", got)
+	}
+}
+
+// TestShortWritesResume: the kernel may write fewer bytes than a pwritev asked for; the
+// writer must go on from the first byte not written, with the buffers not yet written.
+// Each call is capped at 1000 bytes, so group writes end inside headers and bodies.
+func TestShortWritesResume(t *testing.T) {
+	testHookWriteBytesMax.Store(1000)
+	t.Cleanup(func() { testHookWriteBytesMax.Store(0) })
+	dir := t.TempDir()
+	l := openTest(t, dir)
+	last := appendEntries(t, l, 40)
+	waitDurable(t, l, last)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	testHookWriteBytesMax.Store(0)
+	l = openTest(t, dir) // Recovery checks every checksum and chain hash.
+	defer l.Close()
+	if entries, readLast := readAll(t, l, 0); entries != 40 || readLast != last {
+		t.Fatalf("read %d entries up to op %d, want 40 up to %d", entries, readLast, last)
+	}
+}
+
+// failingReader serves data and fails every read that reaches failFrom with EIO.
+type failingReader struct {
+	data     []byte
+	failFrom int64
+}
+
+func (r failingReader) ReadAt(b []byte, offset int64) (int, error) {
+	if offset+int64(len(b)) > r.failFrom {
+		n := copy(b, r.data[offset:max(offset, r.failFrom)])
+		return n, syscall.EIO
+	}
+	return copy(b, r.data[offset:]), nil
+}
+
+// TestReadErrorsAreNotATornTail: a read that fails while recovery scans a segment (or
+// looks for evidence after a bad entry) is an I/O error, returned as such: mistaken for
+// the end of the data it would make a sound tail look torn, and recovery would cut it.
+func TestReadErrorsAreNotATornTail(t *testing.T) {
+	d := buildDamageLog(t, 1)
+	image, err := os.ReadFile(d.segmentPath(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var header segmentHeader
+	if reason, err := decodeSegmentHeader(image, &header); err != nil {
+		t.Fatalf("segment header: %s", reason)
+	}
+	second := d.inSegment(1)[1].offset
+	reader := failingReader{data: image, failFrom: second + entryHeaderSize + 10}
+	var s scanner
+	s.verifyChain, s.checkTail = true, true
+	s.startAt(reader, int64(len(image)), &header)
+	var entry scannedEntry
+	for {
+		done, problem, err := s.next(&entry)
+		if errors.Is(err, syscall.EIO) {
+			break
+		}
+		if done || problem != nil || err != nil {
+			t.Fatalf("scan over a failing read: done %v, problem %+v, error %v; want EIO", done, problem, err)
+		}
+	}
+	if _, _, err := tornEvidence(reader, int64(len(image)), &header, second); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("torn-tail evidence over a failing read: %v, want EIO", err)
 	}
 }

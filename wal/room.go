@@ -203,6 +203,11 @@ var testHookPrepare atomic.Pointer[func(number uint64) error]
 // return fails that call as the disk would (EIO, ENOSPC). One atomic load per call.
 var testHookWrite, testHookSync atomicHook
 
+// testHookWriteBytesMax, when set by a test (> 0), caps the bytes each pwritev is asked
+// to write, so that the writer meets the short writes a kernel may return (Linux only;
+// elsewhere writes are whole). One atomic load per pwritev.
+var testHookWriteBytesMax atomic.Int64
+
 type atomicHook = atomic.Pointer[func(dir string) error]
 
 func injectedFault(hook *atomicHook, dir string) error {

@@ -3,6 +3,7 @@ package wal
 import (
 	"errors"
 	"math/rand/v2"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -143,4 +144,60 @@ func boundaryAtOrBelow(t *testing.T, l *Log, op uint64) uint64 {
 		t.Fatal(err)
 	}
 	return boundary
+}
+
+// TestAppenderWaitingForRoomWakesWhenEntriesAreWritten: an entry that fits only once the
+// queued entries are written (their reservations are raw sizes; stored compressed they
+// take far less) waits in Append, and must be taken as soon as the writer has written
+// them, not at the next segment preparation, which may never come. The preparer and the
+// writer are held so that the appender is surely waiting before the write.
+func TestAppenderWaitingForRoomWakesWhenEntriesAreWritten(t *testing.T) {
+	preparing, writing, release := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	releasePreparer, releaseWriter := sync.OnceFunc(func() { close(preparing) }),
+		sync.OnceFunc(func() { close(release) })
+	holdPrepare := func(uint64) error { <-preparing; return nil }
+	testHookPrepare.Store(&holdPrepare)
+	t.Cleanup(func() { testHookPrepare.Store(nil); releasePreparer() })
+	dir := t.TempDir()
+	l := openTest(t, dir, func(o *Options) { o.SegmentBytes, o.Compression = SegmentBytesMin, CodecS2 })
+	holdWrite := sync.OnceFunc(func() { close(writing); <-release })
+	writeHook := func(at string) error {
+		if at == dir {
+			holdWrite()
+		}
+		return nil
+	}
+	testHookWrite.Store(&writeHook)
+	var appending sync.WaitGroup
+	t.Cleanup(func() { // First: the log closes once its goroutines are let go and Append ended.
+		testHookWrite.Store(nil)
+		releaseWriter()
+		releasePreparer()
+		appending.Wait()
+		l.Close()
+	})
+	body := make([]byte, EntryBodyBytesMax*6/10) // Zeros: stored in a few KiB.
+	if err := l.Append(Entry{Epoch: 1, FirstOp: 1, Count: 1, Timestamp: 10, Body: body}); err != nil {
+		t.Fatal(err)
+	}
+	<-writing // Op 1 is being written; its reservation still counts.
+	appended := make(chan error, 1)
+	appending.Add(1)
+	go func() {
+		defer appending.Done()
+		appended <- l.Append(Entry{Epoch: 1, FirstOp: 2, Count: 1, Timestamp: 11, Body: body})
+	}()
+	for !goroutineBlocked("wal.(*Log).reserve(", "[chan receive") {
+		time.Sleep(time.Millisecond) // Paces the check; not an assertion.
+	}
+	releaseWriter()
+	select {
+	case err := <-appended:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second): // A hang guard, not a timing assertion.
+		t.Fatal("Append still waits for room after the queued entry was written")
+	}
+	waitDurable(t, l, 2)
 }

@@ -20,6 +20,7 @@ func writeVector(file *os.File, buffers [][]byte, offset int64, iovecs []syscall
 			iovec.SetLen(len(b))
 			iovecs = append(iovecs, iovec)
 		}
+		iovecs = limitIovecs(iovecs, testHookWriteBytesMax.Load())
 		written, _, errno := syscall.Syscall6(syscall.SYS_PWRITEV, file.Fd(),
 			uintptr(unsafe.Pointer(unsafe.SliceData(iovecs))), uintptr(len(iovecs)),
 			uintptr(offset), 0, 0)
@@ -35,6 +36,22 @@ func writeVector(file *os.File, buffers [][]byte, offset int64, iovecs []syscall
 		buffers = skipBytes(buffers, int(written))
 	}
 	return nil
+}
+
+// limitIovecs shortens iovecs to at most bytes in total (bytes <= 0: unchanged), which
+// makes the kernel write short as it may (testHookWriteBytesMax).
+func limitIovecs(iovecs []syscall.Iovec, bytes int64) []syscall.Iovec {
+	if bytes <= 0 {
+		return iovecs
+	}
+	for i := range iovecs {
+		if int64(iovecs[i].Len) >= bytes {
+			iovecs[i].SetLen(int(bytes))
+			return iovecs[:i+1]
+		}
+		bytes -= int64(iovecs[i].Len)
+	}
+	return iovecs
 }
 
 // skipBytes drops the first n bytes from the buffers, in place.

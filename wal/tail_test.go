@@ -2,6 +2,8 @@ package wal
 
 import (
 	"errors"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 )
@@ -123,5 +125,40 @@ func TestTailQueueBound(t *testing.T) {
 	}
 	if s := push(4, 50); s.QueuedBytes != 50 || s.Overflows != 1 || len(tail.queue) != 1 {
 		t.Fatalf("after the overflow: %+v", s)
+	}
+}
+
+// TestWrittenTailHandsOverBeforeTheSync: a Written tail hands an entry over once it is
+// written, before its fdatasync; that holds right after the tail caught up from the
+// segments, when its queue still starts with an entry it already read there. The second
+// entry's sync is held so that it is written and not durable while the follower drains.
+func TestWrittenTailHandsOverBeforeTheSync(t *testing.T) {
+	dir := t.TempDir()
+	l := openTest(t, dir)
+	tail := l.Follow(0, TailOptions{Written: true})
+	first := appendEntries(t, l, 1)
+	waitDurable(t, l, first)
+	syncing, release := make(chan struct{}), make(chan struct{})
+	hold := sync.OnceFunc(func() { close(syncing); <-release })
+	syncHook := func(at string) error {
+		if at == dir {
+			hold()
+		}
+		return nil
+	}
+	testHookSync.Store(&syncHook)
+	t.Cleanup(func() { testHookSync.Store(nil); close(release); tail.Close(); l.Close() })
+	second := appendEntries(t, l, 1)
+	<-syncing // The second entry is written (and queued), not durable.
+	var handed []uint64
+	if _, err := tail.Drain(func(_ []byte, meta EntryMeta) error {
+		handed = append(handed, meta.FirstOp+uint64(meta.Count)-1)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(handed, []uint64{first, second}) || l.Durable() != first {
+		t.Fatalf("handed entries ending at %v with Durable %d, want %d and %d with Durable %d",
+			handed, l.Durable(), first, second, first)
 	}
 }
