@@ -147,10 +147,14 @@ type Log struct {
 
 	appender appenderState // owned by the appending goroutine
 	pipeline pipeline      // slots shared by appender, encoders and writer (see pipeline.go)
-	writer   writerState   // owned by the writer goroutine
+	writer   writerState   // owned by whoever holds writing (see below)
+	// writing is held by the goroutine writing groups: the writer goroutine, or the
+	// appending goroutine in WriteDeferred when it finds the writer idle (deferred.go). It
+	// owns writer and the active segment file, and orders the two writers' accesses.
+	writing sync.Mutex
 
 	lastOp        atomic.Uint64 // last op appended; written by the appender only
-	durable       atomic.Uint64 // highest durable op; written by the writer only
+	durable       atomic.Uint64 // highest durable op; written with writing held
 	durableNotify chan struct{} // capacity 1, non-blocking send when durable advances
 	// durableSubscribers are further capacity-1 channels signalled like durableNotify
 	// (SubscribeDurable), for a second reader such as the replication ack sender.
@@ -290,7 +294,7 @@ func (l *Log) fail(err error) {
 	}
 }
 
-// publishDurable advances Durable and signals DurableNotify. Writer goroutine only.
+// publishDurable advances Durable and signals DurableNotify. With writing held only.
 func (l *Log) publishDurable(op uint64) {
 	if op <= l.durable.Load() {
 		return
@@ -310,10 +314,11 @@ func (l *Log) publishDurable(op uint64) {
 	}
 }
 
-// SetObserver installs fn, called on the writer goroutine with each entry's exact stored
-// bytes (header and stored body) right after they are written and before their fdatasync
-// completes, so that shipping to a standby overlaps the local sync. The slice is valid only
-// during the call. nil removes the observer.
+// SetObserver installs fn, called on the goroutine writing (the writer, or the appender in
+// WriteDeferred) with each entry's exact stored bytes (header and stored body) right after
+// they are written and before their fdatasync completes, so that shipping to a standby
+// overlaps the local sync. The slice is valid only during the call. nil removes the
+// observer.
 func (l *Log) SetObserver(fn func(stored []byte, meta EntryMeta)) {
 	if fn == nil {
 		l.observer.Store(nil)
@@ -349,22 +354,24 @@ func (l *Log) Close() error {
 
 // Stats are cumulative counters of the writer, for monitoring and tests.
 type Stats struct {
-	Entries     uint64 `json:"entries"`      // entries written
-	Groups      uint64 `json:"groups"`       // group commits (one pwritev per segment touched)
-	Syncs       uint64 `json:"syncs"`        // fdatasync calls
-	Rolls       uint64 `json:"rolls"`        // segment switches
-	StoredBytes uint64 `json:"stored_bytes"` // entry bytes written, headers included
-	RawBytes    uint64 `json:"raw_bytes"`    // raw body bytes of the entries written
+	Entries      uint64 `json:"entries"`       // entries written
+	Groups       uint64 `json:"groups"`        // group commits (one pwritev per segment touched)
+	Syncs        uint64 `json:"syncs"`         // fdatasync calls
+	Rolls        uint64 `json:"rolls"`         // segment switches
+	StoredBytes  uint64 `json:"stored_bytes"`  // entry bytes written, headers included
+	RawBytes     uint64 `json:"raw_bytes"`     // raw body bytes of the entries written
+	InlineGroups uint64 `json:"inline_groups"` // groups the appender wrote itself (WriteDeferred), also in Groups
 }
 
 // stats holds Stats as atomics so any goroutine may read them.
 type stats struct {
-	entries, groups, syncs, rolls, storedBytes, rawBytes atomic.Uint64
+	entries, groups, syncs, rolls, storedBytes, rawBytes, inlineGroups atomic.Uint64
 }
 
 // Stats returns the writer's counters. Any goroutine.
 func (l *Log) Stats() Stats {
 	s := &l.stats
 	return Stats{Entries: s.entries.Load(), Groups: s.groups.Load(), Syncs: s.syncs.Load(),
-		Rolls: s.rolls.Load(), StoredBytes: s.storedBytes.Load(), RawBytes: s.rawBytes.Load()}
+		Rolls: s.rolls.Load(), StoredBytes: s.storedBytes.Load(), RawBytes: s.rawBytes.Load(),
+		InlineGroups: s.inlineGroups.Load()}
 }

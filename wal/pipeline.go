@@ -59,6 +59,8 @@ func (p *pipeline) slot(sequence uint64) *slot {
 type appenderState struct {
 	link         chainLink
 	chainPending bool // link.Chain is not known yet: the last entry is still being sealed
+	deferring    bool // AppendDeferred is queuing an entry: handOver leaves the writer asleep
+	deferred     bool // an entry is queued and the writer was not told (deferred.go)
 }
 
 // Append queues e for writing and returns without waiting for the disk; it blocks only
@@ -75,6 +77,7 @@ func (l *Log) Append(e Entry) error {
 	if err := l.Err(); err != nil {
 		return err
 	}
+	l.announceDeferred()
 	assertContinues(&l.appender.link, &e)
 	reserved := int64(entryHeaderSize + len(e.Body))
 	if err := l.reserve(reserved); err != nil {
@@ -121,6 +124,7 @@ func (l *Log) acquireSlot() *slot {
 	p := &l.pipeline
 	produced := p.produced.Load()
 	for produced-p.consumed.Load() >= uint64(len(p.slots)) {
+		l.wakeWriter() // A slot AppendDeferred queued may be what holds the ring full.
 		<-p.freed
 	}
 	return p.slot(produced)
@@ -134,9 +138,8 @@ func (l *Log) handOver(offloaded bool) {
 		p.encodeQueue <- sequence // never blocks: capacity is the ring size
 	}
 	p.produced.Store(sequence + 1)
-	select {
-	case p.wake <- struct{}{}:
-	default:
+	if !l.appender.deferring {
+		l.wakeWriter()
 	}
 }
 

@@ -67,6 +67,7 @@ func (l *Log) segmentHolding(op uint64) (segmentInfo, bool) {
 // chain does not cover, so both logs keep identical chain hashes. Errors wrap ErrCorrupt,
 // ErrVersion or ErrDiscontinuity; ErrLogFull as for Append. Appending goroutine only.
 func (l *Log) AppendStored(stored []byte) error {
+	l.announceDeferred() // Before LastChain below, which waits for the writer to seal.
 	if l.closed.Load() {
 		return ErrClosed
 	}

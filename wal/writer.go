@@ -8,7 +8,9 @@ import (
 	"sequent/core/invariants"
 )
 
-// writerState is owned by the writer goroutine (and by Open before it starts).
+// writerState is owned by the goroutine holding Log.writing: the writer goroutine, or the
+// appender in WriteDeferred (and Open before the writer starts). The SyncInterval timer
+// is the writer goroutine's alone: WriteDeferred writes only under SyncEvery.
 type writerState struct {
 	consumed     uint64          // next slot sequence to write
 	file         *os.File        // active segment, open for writing
@@ -58,7 +60,9 @@ func (l *Log) request(r controlRequest) controlReply {
 }
 
 // runWriter is the writer goroutine: it writes slots in order, syncs per the policy,
-// publishes Durable and serves control requests, until Close.
+// publishes Durable and serves control requests, until Close. It holds writing while it
+// works, so that an appender writing a deferred entry itself (WriteDeferred) and the
+// writer never write at once.
 func (l *Log) runWriter() {
 	defer l.goroutines.Done()
 	w := &l.writer
@@ -69,13 +73,19 @@ func (l *Log) runWriter() {
 		}
 		select {
 		case <-l.pipeline.wake:
+			l.writing.Lock()
 			l.writeAvailable()
+			l.writing.Unlock()
 		case <-deadline:
+			l.writing.Lock()
 			w.timerArmed = false
 			l.syncAndPublish()
+			l.writing.Unlock()
 		case r := <-l.control:
+			l.writing.Lock()
 			l.writeAvailable()
 			reply := l.serveControl(&r)
+			l.writing.Unlock()
 			r.reply <- reply
 			if r.kind == controlClose {
 				return

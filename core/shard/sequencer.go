@@ -209,9 +209,8 @@ func (s *Shard) refuseWrites(slot *parked, status model.Status) {
 func (s *Shard) appendAndApply(count int, slot *parked) error {
 	timestamp := max(s.timestamp+1, s.config.Clock())
 	entry := core.Entry{FirstOp: s.opLast + 1, Timestamp: timestamp, Body: s.entry}
-	err := s.log.Append(wal.Entry{Epoch: s.Epoch(), FirstOp: entry.FirstOp,
-		Count: uint32(count), Timestamp: entry.Timestamp, Body: entry.Body})
-	if err != nil {
+	if err := s.append(wal.Entry{Epoch: s.Epoch(), FirstOp: entry.FirstOp,
+		Count: uint32(count), Timestamp: entry.Timestamp, Body: entry.Body}); err != nil {
 		return fmt.Errorf("shard: log append at op %d: %w", entry.FirstOp, err)
 	}
 	s.timestamp = timestamp
@@ -239,6 +238,33 @@ func (s *Shard) appendAndApply(count int, slot *parked) error {
 		stats.OpLast = s.opLast
 	})
 	return nil
+}
+
+// append hands an entry to the log. When nothing waits in the ring, the log may leave its
+// writer asleep (AppendDeferred): the sequencer, which would next apply the entry and
+// then wait for its sync, writes and syncs it itself in release (writeDeferred), saving
+// the two wake-ups (sequencer → writer, writer → sequencer). With input waiting, the
+// writer is woken at once, so that its write and sync overlap this entry's apply and the
+// next turn.
+func (s *Shard) append(entry wal.Entry) error {
+	if s.inline == nil || s.ring.queuedBytes() > 0 {
+		return s.log.Append(entry)
+	}
+	if err := s.inline.AppendDeferred(entry); err != nil {
+		return err
+	}
+	s.deferred = true
+	return nil
+}
+
+// writeDeferred writes and syncs the entry append left with the log, on this goroutine
+// if the log's writer is idle (else the writer does it). Every path from append to a
+// wait for durability goes through release, which calls it first.
+func (s *Shard) writeDeferred() {
+	if s.deferred {
+		s.deferred = false
+		s.inline.WriteDeferred()
+	}
 }
 
 // answerQueries runs the turn's reads against the state after the entry. That is
@@ -308,6 +334,7 @@ func (s *Shard) readsAllowed() bool {
 // release (outcome_unknown, shutting_down) is never published.
 // An output holding reads also waits while reads are not allowed (ReadGate).
 func (s *Shard) release() error {
+	s.writeDeferred()
 	released := s.released()
 	s.releaseRecovered(released)
 	reads := true

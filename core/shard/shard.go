@@ -94,9 +94,17 @@ type ReadGate interface {
 }
 
 var (
-	_ Log = (*wal.Log)(nil)
-	_ Log = (*wal.MemoryLog)(nil)
+	_ Log            = (*wal.Log)(nil)
+	_ Log            = (*wal.MemoryLog)(nil)
+	_ deferredWriter = (*wal.Log)(nil)
 )
+
+// deferredWriter is a log that lets the sequencer write and sync an entry itself when
+// the log's writer is idle (wal.Log.AppendDeferred): see doc.go, "One request at a time".
+type deferredWriter interface {
+	AppendDeferred(wal.Entry) error
+	WriteDeferred()
+}
 
 // Outputs is where a shard's released output goes: replies and execution reports to the
 // Replier, then the saga messages of the same entry to Released (a node's router; they
@@ -190,6 +198,9 @@ type Shard struct {
 	config  Config
 	machine *core.Machine // Owned by the sequencer goroutine.
 	log     Log
+	// inline is log's deferredWriter side (nil when it has none): the sequencer writes a
+	// lone entry itself rather than hand it to the log's writer and wait to be woken.
+	inline  deferredWriter
 	outputs Outputs // From Start.
 	ring    *inputRing
 	wake    chan struct{} // Capacity 1: input arrived.
@@ -214,6 +225,7 @@ type Shard struct {
 	// Sequencer state.
 	opLast     uint64
 	timestamp  uint64
+	deferred   bool          // An entry went to AppendDeferred: WriteDeferred before waiting.
 	entry      []byte        // Entry body being built.
 	taken      []requestMeta // Requests taken from the ring this turn.
 	failedTurn []requestMeta // Requests of a turn whose append failed: answered on failure.
@@ -267,6 +279,7 @@ func New(config Config, machine *core.Machine, log Log) (*Shard, error) {
 		timestamp: machine.Clock(),
 		entry:     make([]byte, 0, c.EntryBytesMax),
 	}
+	s.inline, _ = log.(deferredWriter)
 	s.snapshotNow = make(chan struct{}, 1)
 	s.reports = c.Reports
 	if s.reports == nil {

@@ -1,0 +1,141 @@
+package wal
+
+import (
+	"errors"
+	"syscall"
+	"testing"
+)
+
+// TestWriteDeferredWritesOnTheAppender: an entry AppendDeferred queues on an idle log is
+// not written by the writer goroutine (nothing woke it); WriteDeferred writes and syncs it
+// on the calling goroutine and returns with it durable, and the log reads back whole.
+func TestWriteDeferredWritesOnTheAppender(t *testing.T) {
+	dir := t.TempDir()
+	l := openTest(t, dir)
+	for op := uint64(1); op <= 40; {
+		e := entryFor(op)
+		if err := l.AppendDeferred(e); err != nil {
+			t.Fatal(err)
+		}
+		if durable := l.Durable(); durable >= e.LastOp() {
+			t.Fatalf("op %d durable before WriteDeferred: the writer was woken", durable)
+		}
+		l.WriteDeferred()
+		if durable := l.Durable(); durable != e.LastOp() {
+			t.Fatalf("after WriteDeferred Durable is %d, want %d", durable, e.LastOp())
+		}
+		op = e.LastOp() + 1
+	}
+	stats := l.Stats()
+	if stats.InlineGroups == 0 || stats.InlineGroups != stats.Groups || stats.Syncs < stats.Groups {
+		t.Fatalf("stats %+v: every group should have been written and synced inline", stats)
+	}
+	lastOp := l.LastOp()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l = openTest(t, dir)
+	defer l.Close()
+	if entries, last := readAll(t, l, 0); entries == 0 || last != lastOp {
+		t.Fatalf("reopened log ends at op %d (%d entries), want %d", last, entries, lastOp)
+	}
+}
+
+// TestWriteDeferredFailedSyncPublishesNothing: when the fdatasync of a deferred entry
+// fails on the appender's own goroutine, Durable does not advance (a reply waiting for it
+// never leaves), the failure is sticky, and the next Append reports it.
+func TestWriteDeferredFailedSyncPublishesNothing(t *testing.T) {
+	dir := t.TempDir()
+	l := openTest(t, dir)
+	defer l.Close()
+	last := uint64(0)
+	for range 3 { // Deferred too, so that the writer goroutine is never woken.
+		e := entryFor(last + 1)
+		if err := l.AppendDeferred(e); err != nil {
+			t.Fatal(err)
+		}
+		l.WriteDeferred()
+		last = e.LastOp()
+	}
+	injectFault(t, &testHookSync, dir, syscall.EIO, nil)
+	e := entryFor(last + 1)
+	if err := l.AppendDeferred(e); err != nil {
+		t.Fatal(err)
+	}
+	l.WriteDeferred()
+	if durable := l.Durable(); durable != last {
+		t.Fatalf("Durable %d after a failed fdatasync, want %d", durable, last)
+	}
+	if !errors.Is(l.Err(), syscall.EIO) {
+		t.Fatalf("Err %v, want EIO", l.Err())
+	}
+	if err := l.Append(entryFor(e.LastOp() + 1)); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("Append after the failure: %v, want EIO", err)
+	}
+	if stats := l.Stats(); stats.InlineGroups != 4 {
+		t.Fatalf("%d inline groups, want 4 (the failed one on the appender too)", stats.InlineGroups)
+	}
+}
+
+// TestWriteDeferredWithTheWriterBusy: while the writer goroutine is inside an fdatasync
+// (held by the hook), a deferred entry is not written by the appender (the writer owns the
+// file); WriteDeferred wakes the writer instead, and nothing becomes durable before the
+// fdatasync that covers it returns.
+func TestWriteDeferredWithTheWriterBusy(t *testing.T) {
+	dir := t.TempDir()
+	l := openTest(t, dir)
+	defer l.Close()
+	entered, proceed := make(chan struct{}, 8), make(chan struct{})
+	injectFault(t, &testHookSync, dir, nil, func() {
+		entered <- struct{}{}
+		<-proceed
+	})
+	first := entryFor(1)
+	if err := l.Append(first); err != nil {
+		t.Fatal(err)
+	}
+	<-entered // The writer is syncing the first entry and holds the file.
+	second := entryFor(first.LastOp() + 1)
+	if err := l.AppendDeferred(second); err != nil {
+		t.Fatal(err)
+	}
+	l.WriteDeferred()
+	if durable := l.Durable(); durable != 0 {
+		t.Fatalf("op %d durable while its fdatasync is held", durable)
+	}
+	close(proceed)
+	waitDurable(t, l, second.LastOp())
+	if stats := l.Stats(); stats.InlineGroups != 0 {
+		t.Fatalf("%d inline groups: the appender wrote while the writer held the file", stats.InlineGroups)
+	}
+}
+
+// TestDeferredEntryWithoutWriteDeferred: an appender that never calls WriteDeferred loses
+// nothing and does not hang: the next Append (with a one-slot pipeline, so that it must
+// wait for the deferred entry's slot), and Close, get the writer to write it.
+func TestDeferredEntryWithoutWriteDeferred(t *testing.T) {
+	dir := t.TempDir()
+	l := openTest(t, dir, func(o *Options) { o.PipelineDepth = 1 })
+	first := entryFor(1)
+	if err := l.AppendDeferred(first); err != nil {
+		t.Fatal(err)
+	}
+	second := entryFor(first.LastOp() + 1)
+	if err := l.Append(second); err != nil {
+		t.Fatal(err)
+	}
+	waitDurable(t, l, second.LastOp())
+	third := entryFor(second.LastOp() + 1)
+	if err := l.AppendDeferred(third); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l = openTest(t, dir)
+	defer l.Close()
+	if _, last := readAll(t, l, 0); last != third.LastOp() {
+		t.Fatalf("reopened log ends at op %d, want %d: Close lost the deferred entry", last,
+			third.LastOp())
+	}
+}
