@@ -15,7 +15,8 @@
 // # Threading
 //
 //	appending goroutine (the sequencer, or the standby's receiver) — exactly one:
-//	    Append, AppendStored, StartAfter, TruncateAfter, Close
+//	    Append, AppendDeferred, WriteDeferred, AppendStored, StartAfter, TruncateAfter,
+//	    Close
 //	any goroutine:
 //	    Durable, DurableNotify, Err, LastOp, FirstOp, LastChain, ChainAt, Stats,
 //	    Read (replication catch-up runs it concurrently with Append), Retire, BytesAfter,
@@ -24,7 +25,9 @@
 //	    encoders (EncoderCount): compress + CRC32C + SHA-256 of large bodies
 //	    writer (one): seals entries in order (chain hash, header), one pwritev per group,
 //	        fdatasync per policy, publishes Durable, calls the observer, serves
-//	        TruncateAfter/StartAfter/Close; it alone touches the active segment file
+//	        TruncateAfter/StartAfter/Close; it alone touches the active segment file,
+//	        except when the appender writes a deferred entry itself (below): the writing
+//	        mutex, held by whichever of the two writes, owns the writer state and the file
 //	    preparer (one): creates and zero-fills the next segment ahead of time, retrying
 //	        every second after a failure (a full file system), see room.go
 //
@@ -34,6 +37,14 @@
 // takes the oldest slot (waiting for its encoder if needed) plus every later slot already
 // encoded: that is one group commit, one write and one fdatasync. Slot buffers grow to the
 // largest entry seen and are reused: the steady state allocates nothing (a test checks).
+//
+// AppendDeferred and WriteDeferred (deferred.go) spare a lone small entry the two
+// hand-offs appender → writer → appender: when the pipeline is empty and the policy is
+// SyncEvery, AppendDeferred leaves the writer asleep, and WriteDeferred, called once the
+// appender has nothing left to do but wait for Durable, runs the same group commit (write,
+// fdatasync, publish) on the appender if the writer is idle, or wakes the writer if it is
+// busy. Durable still advances only after the fdatasync returns; Stats.InlineGroups counts
+// the groups written this way.
 //
 // # Following the log (Tail)
 //

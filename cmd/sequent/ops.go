@@ -251,9 +251,9 @@ func logStats(log *wal.Log) ops.LogStats {
 	stats := log.Stats()
 	write, sync := log.Latencies()
 	result := ops.LogStats{Open: log.Err() == nil, Entries: stats.Entries, Groups: stats.Groups,
-		Syncs: stats.Syncs, Rolls: stats.Rolls, StoredBytes: stats.StoredBytes,
-		RawBytes: stats.RawBytes, WriteLatencyUs: logQuantiles(write),
-		SyncLatencyUs: logQuantiles(sync)}
+		Syncs: stats.Syncs, InlineGroups: stats.InlineGroups, Rolls: stats.Rolls,
+		StoredBytes: stats.StoredBytes, RawBytes: stats.RawBytes,
+		WriteLatencyUs: logQuantiles(write), SyncLatencyUs: logQuantiles(sync)}
 	if err := log.Err(); err != nil {
 		result.Failure = err.Error()
 	}

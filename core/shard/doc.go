@@ -68,12 +68,32 @@
 // and append between two syncs. Under load with small requests an entry then holds
 // ~140 requests instead of ~4 (README, issue 15 figures).
 //
+// # One request at a time (who writes the log)
+//
+// A request costs a goroutine hand-off (a wake-up, ~20 µs on a 2-vCPU VM when the other
+// core is idle) each time it passes from one goroutine to another. With a real log
+// (wal.Log) and nothing else waiting in the ring, the sequencer does not hand its entry
+// to the log's writer goroutine: it appends with AppendDeferred, applies the entry, and
+// at the start of release calls WriteDeferred, which writes and fdatasyncs the entry on
+// the sequencer's own goroutine when the writer is idle (the writer wakes for it only
+// when it is busy with an earlier group), so release finds it durable in the same turn.
+// One request then costs two hand-offs instead of four: event loop → sequencer (Submit's
+// wake) and sequencer → event loop (the reply's AsyncWrite); the writer → sequencer wake
+// (DurableNotify) and sequencer → writer wake are gone (README, issue 15 figures). The
+// sequencer does nothing else during that fdatasync; it would otherwise sleep until it
+// ends. With input waiting in the ring (load), the entry goes to the writer at once with
+// Append, as before, so that the sync overlaps the entry's apply and the ring's hold
+// (group commit above) is unchanged. Durability is decided as before: release compares
+// with Durable (and the Acknowledger), which the log advances only after the fdatasync
+// returned, whichever goroutine ran it.
+//
 // # Goroutines
 //
 // Producers (the network event loops, admin actions) call Submit concurrently; the ring
 // serialises them with a mutex held only to reserve and to publish, never while copying.
 // The sequencer goroutine owns everything else: the machine, the parked replies, the
-// timestamps, and the calls into the Replier and the Consumers.
+// timestamps, and the calls into the Replier and the Consumers. It also runs the log's
+// group commit for the entries it deferred (above), holding the log's writing mutex.
 //
 // # Outbound streams (the release as a Ready)
 //

@@ -97,7 +97,7 @@ func primarySnapshot() Snapshot {
 			BatchRequests: Quantiles{Count: 101, Sum: 1234, P50: 8, P90: 30, P99: 120,
 				P999: 500, Max: 800},
 			LogFullRefusals: 4,
-			Log: LogStats{Open: true, Entries: 101, Groups: 99, Syncs: 98, Rolls: 1,
+			Log: LogStats{Open: true, Entries: 101, Groups: 99, Syncs: 98, InlineGroups: 60, Rolls: 1,
 				StoredBytes: 40000, RawBytes: 120000,
 				WriteLatencyUs: Quantiles{Count: 99, Sum: 9900, P50: 80, P90: 150, P99: 300,
 					P999: 900, Max: 1500},

@@ -135,6 +135,7 @@ var primarySeries = []struct {
 	{"sequent_shard_batch_max_requests", []string{"shard", "0"}, 800},
 	{"sequent_wal_open", []string{"shard", "0"}, 1},
 	{"sequent_wal_syncs_total", []string{"shard", "0"}, 98},
+	{"sequent_wal_inline_groups_total", []string{"shard", "0"}, 60},
 	{"sequent_wal_stored_bytes_total", []string{"shard", "0"}, 40000},
 	{"sequent_wal_raw_bytes_total", []string{"shard", "0"}, 120000},
 	{"sequent_wal_sync_latency_seconds", []string{"shard", "0", "quantile", "0.99"},

@@ -119,6 +119,9 @@ type LogStats struct {
 	Groups uint64 `json:"groups"`
 	// Syncs counts fdatasync calls.
 	Syncs uint64 `json:"syncs"`
+	// InlineGroups counts the group commits the sequencer ran itself, without waking the
+	// log's writer (a lone entry with the writer idle; also counted in Groups).
+	InlineGroups uint64 `json:"inline_groups"`
 	// Rolls counts switches to a new segment.
 	Rolls uint64 `json:"rolls"`
 	// StoredBytes counts entry bytes written, headers included, after compression.
