@@ -4,6 +4,8 @@ import (
 	"errors"
 	"syscall"
 	"testing"
+
+	"sequent/core/invariants"
 )
 
 // TestWriteDeferredWritesOnTheAppender: an entry AppendDeferred queues on an idle log is
@@ -137,5 +139,38 @@ func TestDeferredEntryWithoutWriteDeferred(t *testing.T) {
 	if _, last := readAll(t, l, 0); last != third.LastOp() {
 		t.Fatalf("reopened log ends at op %d, want %d: Close lost the deferred entry", last,
 			third.LastOp())
+	}
+}
+
+// TestWriteDeferredAllocatesNothing: once the slots' buffers have grown, an entry written
+// by the appender itself (AppendDeferred, WriteDeferred) allocates nothing, as Append's
+// path does (TestAppendAllocations).
+func TestWriteDeferredAllocatesNothing(t *testing.T) {
+	if invariants.Enabled {
+		t.Skip("invariant checks allocate")
+	}
+	l := openTest(t, t.TempDir())
+	defer l.Close()
+	body := entryFor(4).Body
+	next := uint64(1)
+	appendOne := func() {
+		if err := l.AppendDeferred(Entry{Epoch: 1, FirstOp: next, Count: 1, Timestamp: next,
+			Body: body}); err != nil {
+			t.Fatal(err)
+		}
+		l.WriteDeferred()
+		if l.Durable() != next {
+			t.Fatalf("Durable %d after WriteDeferred of op %d", l.Durable(), next)
+		}
+		next++
+	}
+	for range 3 * PipelineDepthDefault { // grow every slot's buffers
+		appendOne()
+	}
+	if allocations := testing.AllocsPerRun(50, appendOne); allocations > 0 {
+		t.Fatalf("%.1f allocations per deferred append, want 0", allocations)
+	}
+	if stats := l.Stats(); stats.InlineGroups != stats.Groups {
+		t.Fatalf("stats %+v: every group should have been written inline", stats)
 	}
 }
