@@ -20,7 +20,9 @@ package wal
 //
 // Nothing is lost if the appender never calls WriteDeferred: the next Append,
 // AppendStored or control request (TruncateAfter, StartAfter, Close) wakes the writer
-// first, and acquireSlot wakes it before waiting for a free slot. Only Durable waits.
+// first, and acquireSlot wakes it before waiting for a free slot. What waits for the
+// entry to be written (Durable, LastChain on another goroutine, a tail's Wake) waits
+// until the appender calls WriteDeferred or one of those.
 
 // AppendDeferred is Append, except that it may leave the writer asleep (see above): the
 // caller must then call WriteDeferred before it waits for Durable. Appending goroutine

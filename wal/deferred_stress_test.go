@@ -20,7 +20,7 @@ import (
 // timeout), a written-entries tail (replication) and a durable tail (capture) each see
 // every entry exactly once and in order, and the log reads back whole after Close.
 func TestDeferredStress(t *testing.T) {
-	const entriesCount = 600
+	const entriesCount = 250
 	dir := t.TempDir()
 	l := openTest(t, dir, func(o *Options) { o.PipelineDepth = 2 })
 	var syncStartedOp atomic.Uint64 // Highest op an fdatasync was started for.
