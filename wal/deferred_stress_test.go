@@ -32,6 +32,7 @@ func TestDeferredStress(t *testing.T) {
 			runtime.Gosched()
 		}
 	})
+	var lastStressOp atomic.Uint64 // The last op appended, once every append is done.
 	var followers sync.WaitGroup
 	follow := func(written bool) *Tail {
 		tail := l.Follow(0, TailOptions{Written: written})
@@ -61,7 +62,6 @@ func TestDeferredStress(t *testing.T) {
 		}()
 		return tail
 	}
-	lastStressOp.Store(0)
 	written, durable := follow(true), follow(false)
 	random := newRand(23)
 	for range entriesCount {
@@ -114,9 +114,6 @@ func TestDeferredStress(t *testing.T) {
 		t.Fatalf("reopened log ends at op %d, want %d", readLast, last)
 	}
 }
-
-// lastStressOp is the last op TestDeferredStress appends, once it is done (0 before).
-var lastStressOp atomic.Uint64
 
 // TestWriteDeferredRollsSegments: groups written by the appender itself roll to the
 // prepared next segment as the writer's do (sync before the switch, chain carried over):
