@@ -2,6 +2,7 @@ package replication
 
 import (
 	"errors"
+	"log/slog"
 	"math"
 	"testing"
 	"time"
@@ -141,7 +142,8 @@ func TestStoppedStandbyIsNotPromotedAutomatically(t *testing.T) {
 // renewing the lease (and heartbeating its standby), so automatic failover never came and
 // the pair took no write until an operator killed the process.
 func TestPrimaryWithAFailedLogHandsOver(t *testing.T) {
-	primary, standby, _ := startWitnessPair(t, testLeaseDuration)
+	messages := &recordingHandler{}
+	primary, standby, _ := startWitnessPairLogging(t, testLeaseDuration, slog.New(messages))
 	primary.Log().Close() // Every later append fails: the shard's log has failed.
 	primary.Shard().Submit(&backend.Request{Connection: 2, Client: 7, Session: 1, Number: 2,
 		Operation: model.OperationCreateTransfers, Body: transfer(10, 1, 2, 5)})
@@ -152,6 +154,12 @@ func TestPrimaryWithAFailedLogHandsOver(t *testing.T) {
 	standby.submit(t, 3, 2, model.OperationCreateTransfers, transfer(10, 1, 2, 5))
 	if reply, _ := standby.replies.wait(t, 3); reply.Status != model.StatusOK {
 		t.Fatalf("write after the takeover: %s", reply.Status)
+	}
+	// The handover came from the failed log, not from a renewal that happened to be late
+	// (which a loaded machine can cause, and which hid a primary blind to its failed log).
+	if !messages.logged("replication: a log failed: giving up the lease and fencing, so that " +
+		"the standby takes over") {
+		t.Fatal("the primary did not give up its lease because of its failed log")
 	}
 }
 
@@ -165,10 +173,19 @@ func TestPrimaryWithAFailedLogHandsOver(t *testing.T) {
 func startWitnessPair(t *testing.T, lease time.Duration) (primary, standby *testNode,
 	witness *Witness) {
 	t.Helper()
+	return startWitnessPairLogging(t, lease, testLogger)
+}
+
+// startWitnessPairLogging is startWitnessPair with the primary logging to primaryLogger.
+func startWitnessPairLogging(t *testing.T, lease time.Duration, primaryLogger *slog.Logger) (
+	primary, standby *testNode, witness *Witness) {
+	t.Helper()
 	witness, witnessAddress := startTestWitness(t, lease)
 	primaryAddress := freeAddress(t)
-	primary = startNode(t, withWitness(nodeConfig(t.TempDir(), primaryAddress, ""), "a",
-		witnessAddress, lease))
+	primaryConfig := withWitness(nodeConfig(t.TempDir(), primaryAddress, ""), "a",
+		witnessAddress, lease)
+	primaryConfig.Logger = primaryLogger
+	primary = startNode(t, primaryConfig)
 	t.Cleanup(func() { primary.Close() })
 	standby = startNode(t, withWitness(nodeConfig(t.TempDir(), freeAddress(t), primaryAddress),
 		"b", witnessAddress, lease))

@@ -511,15 +511,21 @@ func TestPromotedNodeFencesRestartedOldPrimary(t *testing.T) {
 	}
 }
 
-// TestOpenNodeDefaults: a node opened without a logger or a lease duration gets the
-// defaults (a zero lease would expire at once).
+// TestOpenNodeDefaults: a node opened without a logger, a name, a lease duration or a
+// wait at start gets the defaults (a zero lease would expire at once, a zero wait would
+// give up on the primary at once, and the witness knows a node by its name: without
+// one, it is known by its client address).
 func TestOpenNodeDefaults(t *testing.T) {
 	config := nodeConfig(t.TempDir(), "", "")
-	config.Logger, config.LeaseDuration = nil, 0
+	config.Logger, config.LeaseDuration, config.PrimaryWaitAtStart = nil, 0, 0
+	config.NodeName, config.ClientAddress = "", "client:1"
 	node := startNode(t, config)
 	defer node.Close()
-	if node.Node.config.Logger == nil || node.Node.config.LeaseDuration != LeaseDurationDefault {
-		t.Fatalf("logger %v, lease %v, want a logger and %v", node.Node.config.Logger,
-			node.Node.config.LeaseDuration, LeaseDurationDefault)
+	got := node.Node.config
+	if got.Logger == nil || got.LeaseDuration != LeaseDurationDefault ||
+		got.PrimaryWaitAtStart != PrimaryWaitAtStartDefault || got.NodeName != "client:1" {
+		t.Fatalf("logger %v, lease %v, wait at start %v, name %q; want a logger, %v, %v and "+
+			"the client address", got.Logger, got.LeaseDuration, got.PrimaryWaitAtStart,
+			got.NodeName, LeaseDurationDefault, PrimaryWaitAtStartDefault)
 	}
 }

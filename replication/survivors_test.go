@@ -1,0 +1,239 @@
+package replication
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"sequent/core/model"
+	"sequent/wal"
+)
+
+// The tests in this file pin what the third round of mutation testing of replication
+// found unguarded (tools/mutation/RESULTS.md, "Third round"): a failed truncation or
+// snapshot removal at start taken as a success, a failover watch left running after a
+// promotion, a heartbeat read as an acknowledgement, a finished link left open, and
+// defaults and sums nothing checked.
+
+// undeletableSnapshot puts at op's snapshot name, in dir, something that os.Remove cannot
+// remove even as root: a directory that is not empty. ListSnapshots still lists it (as
+// a damaged snapshot of op), so removing the snapshots after a lower op must fail.
+func undeletableSnapshot(t *testing.T, dir string, op uint64) {
+	t.Helper()
+	info, err := wal.WriteSnapshot(dir, wal.SnapshotMeta{Op: op}, strings.NewReader("state"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(info.Path); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(info.Path, "inside"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestFailedSnapshotRemovalIsAnError: a snapshot of a discarded op that cannot be removed
+// would let the node restart from state the primary never had: the removal's failure is
+// an error, not skipped.
+func TestFailedSnapshotRemovalIsAnError(t *testing.T) {
+	dir := t.TempDir()
+	undeletableSnapshot(t, dir, 15)
+	if err := removeSnapshotsAfter(dir, 10); err == nil {
+		t.Fatal("removing a snapshot that cannot be removed succeeded")
+	}
+}
+
+// TestFailedAlignmentStopsTheStart: a standby told at start to truncate its log (or to
+// drop its snapshots) and unable to do so must not start from the log as it is: the
+// open fails with the reason. (Here the primary asks for a truncation after an op the
+// empty log never had, which the log refuses; then for one at op 0 while a snapshot
+// cannot be removed.)
+func TestFailedAlignmentStopsTheStart(t *testing.T) {
+	for _, c := range []struct {
+		name        string
+		op          uint64
+		undeletable bool
+		want        error
+	}{
+		{"truncation refused", 5, false, wal.ErrNotBoundary},
+		{"snapshot removal failed", 0, true, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			address := scriptedPeer(t, welcomeWith(welcome{plan: planTruncate, op: c.op,
+				address: "p:1"}, true))
+			config := nodeConfig(t.TempDir(), "", address)
+			if c.undeletable {
+				undeletableSnapshot(t, config.Groups[0].SnapshotDir, 3)
+			}
+			node, err := OpenNode(t.Context(), config)
+			if err == nil {
+				node.Close()
+				t.Fatal("the standby started although its alignment failed")
+			}
+			if c.want != nil && !errors.Is(err, c.want) {
+				t.Fatalf("open failed with %v, want %v", err, c.want)
+			}
+		})
+	}
+}
+
+// watchRunning reports whether a failover watch goroutine (Node.watchPrimary) exists.
+func watchRunning() bool {
+	stacks := make([]byte, 1<<20)
+	return strings.Contains(string(stacks[:runtime.Stack(stacks, true)]), ").watchPrimary(")
+}
+
+// TestPromotionStopsTheFailoverWatch: a standby with a witness watches its primary to
+// promote itself; once promoted by hand, the watch ends. (Left running, it would also
+// hang Close for ever: the promotion hands Close no watch to stop.)
+func TestPromotionStopsTheFailoverWatch(t *testing.T) {
+	witness, witnessAddress := startTestWitness(t, testLeaseDuration)
+	setManualClock(witness).advance(testLeaseDuration + time.Millisecond) // Past its start-up wait.
+	primaryAddress := freeAddress(t)
+	primary := startNode(t, nodeConfig(t.TempDir(), primaryAddress, "")) // Holds no lease.
+	defer primary.Close()
+	standby := startNode(t, withWitness(nodeConfig(t.TempDir(), freeAddress(t), primaryAddress),
+		"b", witnessAddress, testLeaseDuration))
+	defer standby.Close()
+	waitFor(t, "the standby's failover watch", watchRunning)
+	standby.mutex.Lock()
+	stop := standby.watchStop
+	standby.mutex.Unlock()
+	if _, err := standby.Promote(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-stop:
+	default:
+		t.Fatal("the promotion left the failover watch running")
+	}
+	waitFor(t, "the failover watch to end", func() bool { return !watchRunning() })
+}
+
+// TestPrimaryReadsAcksAndHeartbeats: a standby's acknowledgement carries one op (its
+// durable op); its heartbeat two (its last op, then its durable op). The primary takes
+// the durable op of each, and neither drops the session.
+func TestPrimaryReadsAcksAndHeartbeats(t *testing.T) {
+	primaryAddress := freeAddress(t)
+	primary := startNode(t, nodeConfig(t.TempDir(), primaryAddress, ""))
+	defer primary.Close()
+	primary.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1))
+	primary.submit(t, 1, 2, model.OperationCreateAccounts, accounts(2))
+	waitFor(t, "two entries", func() bool { return primary.Log().Durable() >= 2 })
+	log, err := wal.Open(wal.Options{Dir: t.TempDir(), Logger: testLogger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	link, err := Dial(t.Context(), StandbyConfig{Address: primaryAddress, Key: testKey, Log: log,
+		Shards: primary.shards(), MapChecksum: primary.mapChecksum(), Logger: testLogger}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer link.Close()
+	var dropped atomic.Bool
+	go func() { // The entries sent; EOF when the primary drops the session.
+		io.Copy(io.Discard, link.conn)
+		dropped.Store(true)
+	}()
+	primaryOf := primary.primary0()
+	waitFor(t, "both entries sent", func() bool {
+		s := primaryOf.current.Load()
+		return s != nil && s.sentOp.Load() == 2
+	})
+	for _, step := range []struct {
+		kind   frameType
+		values []uint64
+		acked  uint64
+	}{
+		{frameHeartbeat, []uint64{2, 1}, 1}, // Last op 2, durable 1.
+		{frameAck, []uint64{2}, 2},
+	} {
+		if err := link.send(step.kind, encodeUint64s(step.values...)); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the primary to take the frame", func() bool {
+			return primaryOf.acked.Load() == step.acked || dropped.Load()
+		})
+		if dropped.Load() || primaryOf.acked.Load() != step.acked {
+			t.Fatalf("after frame type %d %v: acknowledged %d, session dropped %v; want %d, kept",
+				step.kind, step.values, primaryOf.acked.Load(), dropped.Load(), step.acked)
+		}
+	}
+}
+
+// TestStandbyHangsUpAStreamItEnded: a standby that refuses a frame of its primary's (here
+// a heartbeat of one value) says why and closes the connection before it reconnects; it
+// used to leave the refused connection open.
+func TestStandbyHangsUpAStreamItEnded(t *testing.T) {
+	ended := make(chan error, 1)
+	address := scriptedPeer(t, func(writer *bufio.Writer, reader *frameReader) {
+		welcomeWith(welcome{plan: planStream, address: "p:1"}, false)(writer, reader)
+		writeFrame(writer, frameHeartbeat, 1, encodeUint64s(7))
+		writer.Flush()
+		sawError := false
+		for {
+			f, err := reader.read()
+			if err != nil {
+				if !sawError || !errors.Is(err, io.EOF) {
+					err = errors.Join(errors.New("no error frame, then EOF"), err)
+				} else {
+					err = nil
+				}
+				ended <- err
+				return
+			}
+			sawError = sawError || f.kind == frameError
+		}
+	})
+	standby := startNode(t, nodeConfig(t.TempDir(), freeAddress(t), address))
+	defer standby.Close()
+	if err := <-ended; err != nil { // The peer's connection deadline bounds the wait.
+		t.Fatal(err)
+	}
+}
+
+// TestNodeStatusSumsTheShards: a node's primary and standby figures add up its shard
+// groups' counters, the worst lag of any, attached and connected only if all are, and
+// degraded if any is.
+func TestNodeStatusSumsTheShards(t *testing.T) {
+	groups := []PrimaryStats{
+		{Attached: true, Degraded: false, LagOps: 3, LagMs: 40, EntriesSent: 10, BytesSent: 100,
+			Sessions: 1, Degradations: 2, QueueOverflows: 4},
+		{Attached: true, Degraded: true, LagOps: 7, LagMs: 20, EntriesSent: 20, BytesSent: 200,
+			Sessions: 2, Degradations: 3, QueueOverflows: 5},
+		{Attached: false, Degraded: false, LagOps: 1, LagMs: 90, EntriesSent: 30, BytesSent: 300,
+			Sessions: 4, Degradations: 5, QueueOverflows: 6},
+	}
+	var primary *PrimaryStats
+	for i := range groups {
+		primary = sumPrimary(primary, &groups[i])
+	}
+	if want := (PrimaryStats{Attached: false, Degraded: true, LagOps: 7, LagMs: 90,
+		EntriesSent: 60, BytesSent: 600, Sessions: 7, Degradations: 10,
+		QueueOverflows: 15}); *primary != want {
+		t.Fatalf("summed primary stats %+v, want %+v", *primary, want)
+	}
+	if groups[0].EntriesSent != 10 {
+		t.Fatal("summing changed the first group's own stats")
+	}
+	standbys := []StandbyStatus{
+		{Connected: true, LagOps: 2, LastHeardMs: 30, EntriesReceived: 5, BytesReceived: 50},
+		{Connected: false, LagOps: 9, LastHeardMs: 10, EntriesReceived: 6, BytesReceived: 60},
+	}
+	var standby *StandbyStatus
+	for i := range standbys {
+		standby = sumStandby(standby, &standbys[i])
+	}
+	if want := (StandbyStatus{Connected: false, LagOps: 9, LastHeardMs: 30, EntriesReceived: 11,
+		BytesReceived: 110}); *standby != want {
+		t.Fatalf("summed standby status %+v, want %+v", *standby, want)
+	}
+}
