@@ -290,6 +290,12 @@ func TestPrimaryDropsAStandbyThatReportsAnError(t *testing.T) {
 // address, as a standby of its map would, and returns the primary's answer.
 func helloFrom(t *testing.T, address string, h hello) frame {
 	t.Helper()
+	return helloAtEpoch(t, address, 1, h)
+}
+
+// helloAtEpoch is helloFrom from a standby at epoch.
+func helloAtEpoch(t *testing.T, address string, epoch uint64, h hello) frame {
+	t.Helper()
 	conn, err := dialLink(t.Context(), address, nil, handshakeTimeout)
 	if err != nil {
 		t.Fatal(err)
@@ -302,9 +308,9 @@ func helloFrom(t *testing.T, address string, h hello) frame {
 		t.Fatalf("hello: no challenge (%v)", err)
 	}
 	payload := h.encodePayload()
-	body := append(mac(testKey, frameHello, challenge.body[:nonceSize], 1, payload), payload...)
+	body := append(mac(testKey, frameHello, challenge.body[:nonceSize], epoch, payload), payload...)
 	writer := bufio.NewWriter(conn)
-	if err := writeFrame(writer, frameHello, 1, body); err != nil || writer.Flush() != nil {
+	if err := writeFrame(writer, frameHello, epoch, body); err != nil || writer.Flush() != nil {
 		t.Fatalf("hello: %v", err)
 	}
 	answer, err := reader.read()

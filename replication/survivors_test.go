@@ -2,6 +2,8 @@ package replication
 
 import (
 	"bufio"
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"io"
 	"os"
@@ -13,6 +15,7 @@ import (
 	"time"
 
 	"sequent/core/model"
+	"sequent/core/shard"
 	"sequent/wal"
 )
 
@@ -119,7 +122,9 @@ func TestPromotionStopsTheFailoverWatch(t *testing.T) {
 
 // TestPrimaryReadsAcksAndHeartbeats: a standby's acknowledgement carries one op (its
 // durable op); its heartbeat two (its last op, then its durable op). The primary takes
-// the durable op of each, and neither drops the session.
+// the durable op of each, and neither drops the session. Its stats show the last op sent,
+// and once everything sent is acknowledged nothing waits: the wait clock (which would
+// call the standby quiet after standbySilenceMax) stops.
 func TestPrimaryReadsAcksAndHeartbeats(t *testing.T) {
 	primaryAddress := freeAddress(t)
 	primary := startNode(t, nodeConfig(t.TempDir(), primaryAddress, ""))
@@ -146,7 +151,7 @@ func TestPrimaryReadsAcksAndHeartbeats(t *testing.T) {
 	primaryOf := primary.primary0()
 	waitFor(t, "both entries sent", func() bool {
 		s := primaryOf.current.Load()
-		return s != nil && s.sentOp.Load() == 2
+		return s != nil && s.sentOp.Load() == 2 && primaryOf.Stats().SentOp == 2
 	})
 	for _, step := range []struct {
 		kind   frameType
@@ -166,6 +171,12 @@ func TestPrimaryReadsAcksAndHeartbeats(t *testing.T) {
 			t.Fatalf("after frame type %d %v: acknowledged %d, session dropped %v; want %d, kept",
 				step.kind, step.values, primaryOf.acked.Load(), dropped.Load(), step.acked)
 		}
+	}
+	primaryOf.waitMutex.Lock() // Held by acknowledge from acked's store to the clock's.
+	waiting := primaryOf.waitingSince.Load()
+	primaryOf.waitMutex.Unlock()
+	if waiting != 0 {
+		t.Fatal("everything sent is acknowledged, and the wait clock still runs")
 	}
 }
 
@@ -235,5 +246,74 @@ func TestNodeStatusSumsTheShards(t *testing.T) {
 	if want := (StandbyStatus{Connected: false, LagOps: 9, LastHeardMs: 30, EntriesReceived: 11,
 		BytesReceived: 110}); *standby != want {
 		t.Fatalf("summed standby status %+v, want %+v", *standby, want)
+	}
+}
+
+// TestPrimarySendsTheSnapshotItPlanned: with several snapshots on disk, the primary sends
+// the one at the planned op (the standby restarts its log right after that op), not
+// another sound one, in chunks that each say at which offset they belong.
+func TestPrimarySendsTheSnapshotItPlanned(t *testing.T) {
+	dir := t.TempDir()
+	contents := map[uint64][]byte{}
+	for _, op := range []uint64{5, 10, 15} {
+		state := bytes.Repeat([]byte{byte(op)}, 100+int(op))
+		if op == 10 {
+			state = bytes.Repeat([]byte{byte(op)}, 2*snapshotChunkBytes+100) // Three chunks.
+		}
+		info, err := wal.WriteSnapshot(dir, wal.SnapshotMeta{Op: op}, bytes.NewReader(state))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if contents[op], err = os.ReadFile(info.Path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := &Primary{config: PrimaryConfig{SnapshotDir: dir, Shard: newTestShard(t)}}
+	var sent bytes.Buffer
+	if err := p.sendSnapshot(bufio.NewWriter(&sent), 10); err != nil {
+		t.Fatal(err)
+	}
+	var received []byte
+	for reader := newFrameReader(&sent); ; {
+		f, err := reader.read()
+		if err != nil {
+			t.Fatalf("after %d bytes: %v", len(received), err)
+		}
+		if offset := binary.LittleEndian.Uint64(f.body); offset != uint64(len(received)) {
+			t.Fatalf("chunk at offset %d after %d bytes", offset, len(received))
+		}
+		received = append(received, f.body[16:]...)
+		if f.body[8] == 1 {
+			break
+		}
+	}
+	if !bytes.Equal(received, contents[10]) {
+		t.Fatalf("sent %d bytes, not the snapshot at op 10 (%d bytes)", len(received), len(contents[10]))
+	}
+}
+
+// TestStandbyOfANewerEpochFencesThePrimary: a standby that says hello at a higher epoch
+// has followed a newer primary, so the one it reached is stale: it is refused, and the
+// stale primary fences itself at once (it must acknowledge nothing more).
+func TestStandbyOfANewerEpochFencesThePrimary(t *testing.T) {
+	primaryAddress := freeAddress(t)
+	primary := startNode(t, nodeConfig(t.TempDir(), primaryAddress, ""))
+	defer primary.Close()
+	answer := helloAtEpoch(t, primaryAddress, 2, hello{shards: primary.shards(),
+		mapChecksum: primary.mapChecksum()})
+	if answer.kind != frameError {
+		t.Fatalf("answer type %d %q, want an error frame", answer.kind, answer.body)
+	}
+	if role := primary.Shard().Role(); role == shard.RolePrimary {
+		t.Fatalf("the stale primary is still a %s", role)
+	}
+}
+
+// TestModeNames: the names Stats reports for the modes.
+func TestModeNames(t *testing.T) {
+	for mode, want := range map[Mode]string{ModeSync: "sync", ModeAsync: "async"} {
+		if got := mode.String(); got != want {
+			t.Errorf("mode %d is called %q, want %q", mode, got, want)
+		}
 	}
 }
