@@ -296,11 +296,21 @@ func helloFrom(t *testing.T, address string, h hello) frame {
 // helloAtEpoch is helloFrom from a standby at epoch.
 func helloAtEpoch(t *testing.T, address string, epoch uint64, h hello) frame {
 	t.Helper()
+	conn, _, answer := dialHello(t, address, epoch, h)
+	conn.Close()
+	return answer
+}
+
+// dialHello is helloAtEpoch that leaves the connection open (the caller closes it) for
+// what the primary sends after its answer (closed at the latest when the test ends); its
+// deadline is handshakeTimeout away.
+func dialHello(t *testing.T, address string, epoch uint64, h hello) (net.Conn, *frameReader, frame) {
+	t.Helper()
 	conn, err := dialLink(t.Context(), address, nil, handshakeTimeout)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	t.Cleanup(func() { conn.Close() })
 	conn.SetDeadline(time.Now().Add(handshakeTimeout))
 	reader := newFrameReader(conn)
 	challenge, err := reader.read()
@@ -318,7 +328,7 @@ func helloAtEpoch(t *testing.T, address string, epoch uint64, h hello) frame {
 		t.Fatalf("hello: no answer: %v", err)
 	}
 	answer.body = append([]byte(nil), answer.body...)
-	return answer
+	return conn, reader, answer
 }
 
 // TestPrimaryRefusesAStandbyItSharesNothingWith: a standby whose log shares no entry with

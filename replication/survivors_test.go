@@ -317,3 +317,51 @@ func TestModeNames(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamGoesOnAfterASnapshot: a standby started over from the primary's snapshot is
+// streamed the entries after it on the same connection (the session used to be free to
+// end once the snapshot was sent, costing a reconnection).
+func TestStreamGoesOnAfterASnapshot(t *testing.T) {
+	primaryAddress := freeAddress(t)
+	config := nodeConfig(t.TempDir(), primaryAddress, "")
+	config.Mode = ModeAsync // Replies without a standby.
+	written := make(chan shard.SnapshotResult, 1)
+	config.Snapshots = &shard.SnapshotConfig{OnWritten: func(r shard.SnapshotResult) { written <- r }}
+	primary := startNode(t, config)
+	defer primary.Close()
+	primary.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
+	primary.replies.wait(t, 1)
+	primary.Shard().RequestSnapshot()
+	select {
+	case result := <-written:
+		if result.Err != nil {
+			t.Fatal(result.Err)
+		}
+	case <-time.After(waitMax): // A hang guard, not a timing assertion.
+		t.Fatal("no snapshot")
+	}
+	primary.submit(t, 2, 2, model.OperationCreateTransfers, transfer(10, 1, 2, 5))
+	primary.replies.wait(t, 2)
+	// A standby whose only entry is another history's: only the snapshot bridges.
+	last := primary.Log().LastOp()
+	point := wal.ChainPoint{LastOp: last, Chain: [32]byte{9}}
+	_, reader, answer := dialHello(t, primaryAddress, 1, hello{shards: primary.shards(),
+		mapChecksum: primary.mapChecksum(), lastOp: last, points: []wal.ChainPoint{point}})
+	w, err := decodeWelcome(answer.body)
+	if answer.kind != frameWelcome || err != nil || w.plan != planSnapshot {
+		t.Fatalf("answer type %d (%v), plan %v: want a snapshot plan", answer.kind, err, w.plan)
+	}
+	for {
+		f, err := reader.read()
+		if err != nil || f.kind != frameSnapshotChunk {
+			t.Fatalf("snapshot: frame type %d, %v", f.kind, err)
+		}
+		if f.body[8] == 1 {
+			break
+		}
+	}
+	f, err := reader.read()
+	if err != nil || f.kind != frameEntry {
+		t.Fatalf("after the snapshot: frame type %d, %v; want the next entry", f.kind, err)
+	}
+}
