@@ -122,9 +122,10 @@ func TestPromotionStopsTheFailoverWatch(t *testing.T) {
 
 // TestPrimaryReadsAcksAndHeartbeats: a standby's acknowledgement carries one op (its
 // durable op); its heartbeat two (its last op, then its durable op). The primary takes
-// the durable op of each, and neither drops the session. Its stats show the last op sent,
-// and once everything sent is acknowledged nothing waits: the wait clock (which would
-// call the standby quiet after standbySilenceMax) stops.
+// the durable op of each, and neither drops the session. Its stats show the last op sent
+// and the standby attached, and once everything sent is acknowledged nothing waits: the
+// wait clock (which would call the standby quiet after standbySilenceMax) stops. A
+// malformed acknowledgement drops the session.
 func TestPrimaryReadsAcksAndHeartbeats(t *testing.T) {
 	primaryAddress := freeAddress(t)
 	primary := startNode(t, nodeConfig(t.TempDir(), primaryAddress, ""))
@@ -178,6 +179,15 @@ func TestPrimaryReadsAcksAndHeartbeats(t *testing.T) {
 	if waiting != 0 {
 		t.Fatal("everything sent is acknowledged, and the wait clock still runs")
 	}
+	if !primaryOf.Stats().Attached {
+		t.Fatal("a standby acknowledging everything is not reported attached")
+	}
+	// An acknowledgement of the wrong size ends the session.
+	if err := link.send(frameAck, []byte{1, 2, 3}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the primary to drop the session", dropped.Load)
+	waitFor(t, "the standby reported detached", func() bool { return !primaryOf.Stats().Attached })
 }
 
 // TestStandbyHangsUpAStreamItEnded: a standby that refuses a frame of its primary's (here
