@@ -159,7 +159,7 @@ func TestPrimaryReadsAcksAndHeartbeats(t *testing.T) {
 		values []uint64
 		acked  uint64
 	}{
-		{frameHeartbeat, []uint64{2, 1}, 1}, // Last op 2, durable 1.
+		{frameHeartbeat, []uint64{2, 1}, 1}, // Last op 2, durable 1: op 2 waits.
 		{frameAck, []uint64{2}, 2},
 	} {
 		if err := link.send(step.kind, encodeUint64s(step.values...)); err != nil {
@@ -172,15 +172,17 @@ func TestPrimaryReadsAcksAndHeartbeats(t *testing.T) {
 			t.Fatalf("after frame type %d %v: acknowledged %d, session dropped %v; want %d, kept",
 				step.kind, step.values, primaryOf.acked.Load(), dropped.Load(), step.acked)
 		}
+		// An op waiting for a moment is no quiet standby; sync mode releases nothing alone.
+		if stats := primaryOf.Stats(); !stats.Attached || stats.ReleasingAlone {
+			t.Fatalf("after frame type %d %v: attached %v, releasing alone %v", step.kind,
+				step.values, stats.Attached, stats.ReleasingAlone)
+		}
 	}
 	primaryOf.waitMutex.Lock() // Held by acknowledge from acked's store to the clock's.
 	waiting := primaryOf.waitingSince.Load()
 	primaryOf.waitMutex.Unlock()
 	if waiting != 0 {
 		t.Fatal("everything sent is acknowledged, and the wait clock still runs")
-	}
-	if !primaryOf.Stats().Attached {
-		t.Fatal("a standby acknowledging everything is not reported attached")
 	}
 	// An acknowledgement of the wrong size ends the session.
 	if err := link.send(frameAck, []byte{1, 2, 3}); err != nil {
@@ -373,5 +375,22 @@ func TestStreamGoesOnAfterASnapshot(t *testing.T) {
 	f, err := reader.read()
 	if err != nil || f.kind != frameEntry {
 		t.Fatalf("after the snapshot: frame type %d, %v; want the next entry", f.kind, err)
+	}
+	if !primary.primary0().Stats().ReleasingAlone {
+		t.Fatal("an async primary does not report releasing on its own durability")
+	}
+}
+
+// TestFreshLinkCountsAsHeard: a standby's link that just connected counts as hearing
+// from the primary (the handshake was the primary speaking), before its first frame: the
+// failover watch must not take a fresh connection's first moments for a lost primary.
+func TestFreshLinkCountsAsHeard(t *testing.T) {
+	address := scriptedPeer(t, welcomeWith(welcome{plan: planStream, address: "p:1"}, true))
+	standby := startNode(t, nodeConfig(t.TempDir(), freeAddress(t), address))
+	defer standby.Close()
+	waitFor(t, "the standby to connect", func() bool { return standby.groups[0].standby.connected.Load() })
+	// The primary here sends nothing after its welcome.
+	if !standby.primaryHeardWithin(waitMax) {
+		t.Fatal("a link that just connected does not count as heard from")
 	}
 }
