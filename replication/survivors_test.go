@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -268,10 +269,11 @@ func TestPrimarySendsTheSnapshotItPlanned(t *testing.T) {
 	dir := t.TempDir()
 	contents := map[uint64][]byte{}
 	for _, op := range []uint64{5, 10, 15} {
-		state := bytes.Repeat([]byte{byte(op)}, 100+int(op))
+		state := make([]byte, 100+op)
 		if op == 10 {
-			state = bytes.Repeat([]byte{byte(op)}, 2*snapshotChunkBytes+100) // Three chunks.
+			state = make([]byte, 2*snapshotChunkBytes+100) // Three chunks.
 		}
+		rand.NewChaCha8([32]byte{byte(op)}).Read(state) // Incompressible: the file keeps its size.
 		info, err := wal.WriteSnapshot(dir, wal.SnapshotMeta{Op: op}, bytes.NewReader(state))
 		if err != nil {
 			t.Fatal(err)
@@ -286,6 +288,7 @@ func TestPrimarySendsTheSnapshotItPlanned(t *testing.T) {
 		t.Fatal(err)
 	}
 	var received []byte
+	chunks := 0
 	for reader := newFrameReader(&sent); ; {
 		f, err := reader.read()
 		if err != nil {
@@ -295,9 +298,13 @@ func TestPrimarySendsTheSnapshotItPlanned(t *testing.T) {
 			t.Fatalf("chunk at offset %d after %d bytes", offset, len(received))
 		}
 		received = append(received, f.body[16:]...)
+		chunks++
 		if f.body[8] == 1 {
 			break
 		}
+	}
+	if chunks != 3 {
+		t.Fatalf("the snapshot at op 10 went in %d chunks, want 3", chunks)
 	}
 	if !bytes.Equal(received, contents[10]) {
 		t.Fatalf("sent %d bytes, not the snapshot at op 10 (%d bytes)", len(received), len(contents[10]))
