@@ -263,17 +263,7 @@ func TestPrimaryDropsAStandbyThatReportsAnError(t *testing.T) {
 	config.Logger = slog.New(messages)
 	primary := startNode(t, config)
 	defer primary.Close()
-	log, err := wal.Open(wal.Options{Dir: t.TempDir(), Logger: testLogger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer log.Close()
-	link, err := Dial(t.Context(), StandbyConfig{Address: primaryAddress, Key: testKey, Log: log,
-		Shards: primary.shards(), MapChecksum: primary.mapChecksum(), Logger: testLogger}, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer link.Close()
+	link := dialAsStandby(t, primary, primaryAddress)
 	waitFor(t, "the standby to attach", func() bool { return primary.primary0().current.Load() != nil })
 	if err := link.send(frameError, []byte("standby log failed")); err != nil {
 		t.Fatal(err)
@@ -284,6 +274,25 @@ func TestPrimaryDropsAStandbyThatReportsAnError(t *testing.T) {
 	waitFor(t, "the primary to log the standby's error", func() bool {
 		return messages.logged("replication: standby reported an error")
 	})
+}
+
+// dialAsStandby connects to primary's replication address at epoch 1 as a standby with an
+// empty log would (closed when the test ends) and returns the link, not streaming: the
+// test plays the standby's side.
+func dialAsStandby(t *testing.T, primary *testNode, primaryAddress string) *Link {
+	t.Helper()
+	log, err := wal.Open(wal.Options{Dir: t.TempDir(), Logger: testLogger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { log.Close() })
+	link, err := Dial(t.Context(), StandbyConfig{Address: primaryAddress, Key: testKey, Log: log,
+		Shards: primary.shards(), MapChecksum: primary.mapChecksum(), Logger: testLogger}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { link.Close() })
+	return link
 }
 
 // helloFrom makes one correctly signed hello at epoch 1 to a primary's replication

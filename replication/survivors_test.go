@@ -134,17 +134,7 @@ func TestPrimaryReadsAcksAndHeartbeats(t *testing.T) {
 	primary.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1))
 	primary.submit(t, 1, 2, model.OperationCreateAccounts, accounts(2))
 	waitFor(t, "two entries", func() bool { return primary.Log().Durable() >= 2 })
-	log, err := wal.Open(wal.Options{Dir: t.TempDir(), Logger: testLogger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer log.Close()
-	link, err := Dial(t.Context(), StandbyConfig{Address: primaryAddress, Key: testKey, Log: log,
-		Shards: primary.shards(), MapChecksum: primary.mapChecksum(), Logger: testLogger}, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer link.Close()
+	link := dialAsStandby(t, primary, primaryAddress)
 	var dropped atomic.Bool
 	go func() { // The entries sent; EOF when the primary drops the session.
 		io.Copy(io.Discard, link.conn)
