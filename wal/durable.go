@@ -47,6 +47,9 @@ func RenameDurably(temporary, final string) error {
 // SyncDirectory fsyncs a directory so that creations, renames and removals in it are
 // durable.
 func SyncDirectory(dir string) error {
+	if err := injectedFault(&testHookSyncDirectory, dir); err != nil {
+		return err
+	}
 	d, err := os.Open(dir)
 	if err != nil {
 		return err

@@ -203,6 +203,11 @@ var testHookPrepare atomic.Pointer[func(number uint64) error]
 // return fails that call as the disk would (EIO, ENOSPC). One atomic load per call.
 var testHookWrite, testHookSync atomicHook
 
+// testHookSyncDirectory, when set by a test, runs before each directory fsync
+// (SyncDirectory) with the directory; an error it returns fails that fsync as the disk
+// would. One atomic load per call (directory fsyncs are rare: renames, removals).
+var testHookSyncDirectory atomicHook
+
 // testHookWriteBytesMax, when set by a test (> 0), caps the bytes each pwritev is asked
 // to write, so that the writer meets the short writes a kernel may return (Linux only;
 // elsewhere writes are whole). One atomic load per pwritev.

@@ -252,3 +252,30 @@ func TestLockFileThatCannotBeOpenedIsReported(t *testing.T) {
 		t.Fatalf("Open with a directory named LOCK: %v, want EISDIR (not \"in use\")", err)
 	}
 }
+
+// TestTruncateCorruptReportsAFailedDirectorySync: with TruncateCorrupt, Open sets the
+// damaged segments aside by renaming them and must make the renames durable before it
+// goes on: when the directory's fsync fails, Open fails with that error (a log that went
+// on could find the damaged segments back after a crash). The fsync fails through
+// testHookSyncDirectory.
+func TestTruncateCorruptReportsAFailedDirectorySync(t *testing.T) {
+	d := buildDamageLog(t, 1)
+	flipByte(t, d.segmentPath(2), segmentOffsetCreated)
+	failure := errors.New("injected directory fsync failure")
+	hook := func(dir string) error {
+		if dir == d.dir {
+			return failure
+		}
+		return nil
+	}
+	testHookSyncDirectory.Store(&hook)
+	t.Cleanup(func() { testHookSyncDirectory.Store(nil) })
+	l, err := Open(Options{Dir: d.dir, SegmentBytes: testSegmentBytes, Logger: discardLogger(),
+		TruncateCorrupt: true})
+	if err == nil {
+		l.Close()
+	}
+	if !errors.Is(err, failure) {
+		t.Fatalf("Open with TruncateCorrupt and a failing directory fsync: %v, want the fsync's error", err)
+	}
+}
