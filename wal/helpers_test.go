@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"sync"
 	"testing"
 	"time"
 
@@ -152,6 +153,26 @@ func openTest(t testing.TB, dir string, modify ...func(*Options)) *Log {
 		t.Fatalf("open %s: %v", dir, err)
 	}
 	return l
+}
+
+// holdHook makes the first call of hook (testHookWrite, testHookSync) for dir block until
+// release is called; reached is closed once it blocks. Its cleanup clears the hook and
+// releases the call: register the log's Close before calling holdHook, so that it runs
+// after.
+func holdHook(t *testing.T, hook *atomicHook, dir string) (reached <-chan struct{}, release func()) {
+	t.Helper()
+	blocked, letGo := make(chan struct{}), make(chan struct{})
+	hold := sync.OnceFunc(func() { close(blocked); <-letGo })
+	fn := func(at string) error {
+		if at == dir {
+			hold()
+		}
+		return nil
+	}
+	hook.Store(&fn)
+	release = sync.OnceFunc(func() { close(letGo) })
+	t.Cleanup(func() { hook.Store(nil); release() })
+	return blocked, release
 }
 
 func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, seed)) }

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 )
@@ -147,17 +146,8 @@ func TestDurableTailWaitsForTheSync(t *testing.T) {
 	tail := l.Follow(0, TailOptions{})
 	first := appendEntries(t, l, 1)
 	waitDurable(t, l, first)
-	syncing, release := make(chan struct{}), make(chan struct{})
-	hold := sync.OnceFunc(func() { close(syncing); <-release })
-	syncHook := func(at string) error {
-		if at == dir {
-			hold()
-		}
-		return nil
-	}
-	testHookSync.Store(&syncHook)
-	released := sync.OnceFunc(func() { close(release) })
-	t.Cleanup(func() { testHookSync.Store(nil); released(); tail.Close(); l.Close() })
+	t.Cleanup(func() { tail.Close(); l.Close() })
+	syncing, release := holdHook(t, &testHookSync, dir)
 	second := appendEntries(t, l, 1)
 	<-syncing // The second entry is written (and queued), not durable.
 	var handed []uint64
@@ -174,7 +164,7 @@ func TestDurableTailWaitsForTheSync(t *testing.T) {
 	if !slices.Equal(handed, []uint64{first}) {
 		t.Fatalf("handed entries ending at %v before the sync, want only %d (Durable %d)", handed, first, l.Durable())
 	}
-	released()
+	release()
 	waitDurable(t, l, second)
 	drain()
 	if !slices.Equal(handed, []uint64{first, second}) {

@@ -3,7 +3,6 @@ package wal
 import (
 	"errors"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 )
@@ -138,16 +137,8 @@ func TestWrittenTailHandsOverBeforeTheSync(t *testing.T) {
 	tail := l.Follow(0, TailOptions{Written: true})
 	first := appendEntries(t, l, 1)
 	waitDurable(t, l, first)
-	syncing, release := make(chan struct{}), make(chan struct{})
-	hold := sync.OnceFunc(func() { close(syncing); <-release })
-	syncHook := func(at string) error {
-		if at == dir {
-			hold()
-		}
-		return nil
-	}
-	testHookSync.Store(&syncHook)
-	t.Cleanup(func() { testHookSync.Store(nil); close(release); tail.Close(); l.Close() })
+	t.Cleanup(func() { tail.Close(); l.Close() })
+	syncing, _ := holdHook(t, &testHookSync, dir)
 	second := appendEntries(t, l, 1)
 	<-syncing // The second entry is written (and queued), not durable.
 	var handed []uint64
