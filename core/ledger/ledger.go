@@ -146,9 +146,11 @@ type Ledger struct {
 	undo      undoLog
 	queryRing []uint32 // Oldest-first query window; EventsPerRequestMax entries.
 
-	// spareAccounts and sparePending are the copy buffers of the last snapshot view,
-	// handed back by SnapshotView.Release (from the snapshot writer's goroutine).
+	// spareAccounts, spareReserved and sparePending are the copy buffers of the last
+	// snapshot view, handed back by SnapshotView.Release (from the snapshot writer's
+	// goroutine).
 	spareAccounts atomic.Pointer[[]model.Account]
+	spareReserved atomic.Pointer[[]model.Uint128]
 	sparePending  atomic.Pointer[[]pendingStatus]
 }
 

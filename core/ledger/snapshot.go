@@ -51,9 +51,10 @@ var ErrSnapshotInvalid = errors.New("ledger: invalid snapshot")
 
 // SnapshotView is the ledger's state frozen at one moment, to be written from another
 // goroutine while the sequencer goes on. Taking it (Ledger.Snapshot) copies only what can
-// still change (account balances and flags, pending statuses): stored transfers, failed ids
-// and history records are immutable below the counts captured here (undo only pops records
-// created after the view was taken), so the view shares their chunks.
+// still change (account balances and flags, reserved totals, pending statuses): stored
+// transfers, failed ids and history records are immutable below the counts captured here
+// (undo only pops records created after the view was taken), so the view shares their
+// chunks.
 type SnapshotView struct {
 	owner          *Ledger // Gets the copy buffers back on Release.
 	accounts       []model.Account
@@ -67,17 +68,15 @@ type SnapshotView struct {
 	ownerChunks    [][]uint32 // Per account: index into ownerClients.
 	ownerClients   []uint64   // A prefix of the owner dictionary (entries never change).
 	grants         []model.Grant
-	reserved       []reservedEntry // Accounts with a reservation, by index.
-}
-
-// reservedEntry is one account's reserved total in a snapshot view.
-type reservedEntry struct {
-	account  uint32
-	reserved model.Uint128
+	// reserved is every account's reserved total, by index (most are zero): copied
+	// whole like the accounts, so that the sequencer's pause is a memory copy; WriteTo
+	// keeps only the non-zero ones, as the format wants.
+	reserved []model.Uint128
 }
 
 // Snapshot captures the state. It must be called between batches (no open chain). Its
-// cost is a copy of the accounts (128 bytes each) and one byte per transfer.
+// cost is a copy of the accounts (128 bytes each, plus 16 bytes of reserved total) and
+// one byte per transfer.
 func (l *Ledger) Snapshot() *SnapshotView {
 	if l.undo.active {
 		panic("ledger: Snapshot inside a linked chain")
@@ -85,6 +84,7 @@ func (l *Ledger) Snapshot() *SnapshotView {
 	view := &SnapshotView{
 		owner:          l,
 		accounts:       reuse(&l.spareAccounts, int(l.accounts.count)),
+		reserved:       reuse(&l.spareReserved, int(l.accounts.count)),
 		pending:        reuse(&l.sparePending, int(l.pending.count)),
 		transferChunks: l.transfers.chunkList(),
 		transferCount:  l.transfers.count,
@@ -97,11 +97,7 @@ func (l *Ledger) Snapshot() *SnapshotView {
 		grants:         l.own.grants, // Replaced whole by SetGrants, never modified.
 	}
 	copyChunks(view.accounts, l.accounts.chunks)
-	for i := uint32(0); i < l.accounts.count; i++ {
-		if reserved := *l.reservedDebits.at(i); !reserved.IsZero() {
-			view.reserved = append(view.reserved, reservedEntry{account: i, reserved: reserved})
-		}
-	}
+	copyChunks(view.reserved, l.reservedDebits.chunks)
 	copyChunks(view.pending, l.pending.chunks)
 	return view
 }
@@ -122,9 +118,10 @@ func (v *SnapshotView) Release() {
 	// Publish fresh variables, not pointers to the view's fields: clearing the fields
 	// after storing their addresses would hand the next Snapshot nil buffers (and race
 	// with it).
-	accounts, pending := v.accounts, v.pending
-	v.accounts, v.pending = nil, nil
+	accounts, reserved, pending := v.accounts, v.reserved, v.pending
+	v.accounts, v.reserved, v.pending = nil, nil, nil
 	v.owner.spareAccounts.Store(&accounts)
+	v.owner.spareReserved.Store(&reserved)
 	v.owner.sparePending.Store(&pending)
 }
 
@@ -185,14 +182,30 @@ func (v *SnapshotView) WriteTo(w io.Writer) (int64, error) {
 		v.grants[i].Encode(record[:model.GrantSize])
 		writer.write(record[:model.GrantSize])
 	}
-	binary.LittleEndian.PutUint32(record[:4], uint32(len(v.reserved)))
+	v.writeReserved(&writer, record[:reservedRecordSize])
+	return writer.flush()
+}
+
+// writeReserved writes the reserved section: the count of non-zero totals, then one
+// record per such account, by index. It scans the view's copy twice (count, then
+// records) rather than collecting the entries, so the writer allocates nothing.
+func (v *SnapshotView) writeReserved(writer *countingWriter, record []byte) {
+	count := uint32(0)
+	for i := range v.reserved {
+		if !v.reserved[i].IsZero() {
+			count++
+		}
+	}
+	binary.LittleEndian.PutUint32(record[:4], count)
 	writer.write(record[:4])
 	for i := range v.reserved {
-		binary.LittleEndian.PutUint32(record[:4], v.reserved[i].account)
-		v.reserved[i].reserved.PutLE(record[4:reservedRecordSize])
+		if v.reserved[i].IsZero() {
+			continue
+		}
+		binary.LittleEndian.PutUint32(record[:4], uint32(i))
+		v.reserved[i].PutLE(record[4:reservedRecordSize])
 		writer.write(record[:reservedRecordSize])
 	}
-	return writer.flush()
 }
 
 // countingWriter wraps a bufio.Writer, keeping the first error and the byte count.
