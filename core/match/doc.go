@@ -148,7 +148,10 @@
 // order_not_found (also when overdue), price_must_not_be_zero, price_not_on_tick,
 // quantity_not_on_lot, quantity_below_minimum, quantity_above_maximum (of the new total),
 // replace_quantity_invalid (not above the filled quantity), reserve_price_invalid,
-// post_only_would_cross, then the new hold's refusal. mass_cancel: the key checks,
+// post_only_would_cross, then the new hold's refusal (only when the amount needed
+// changes; a reserved order's lower amount is a release, never refused, so it passes on
+// a closed paying account, while a legacy order's voids and reserves anew and gets
+// account_closed: TestReplaceOnClosedPayingAccountByHoldKind). mass_cancel: the key checks,
 // reserved_field, side_invalid, instrument_not_found. create_instruments:
 // timestamp_must_be_zero, reserved_field, reserved_flag_instrument,
 // instrument_id_must_not_be_zero, instrument_exists_with_differences, exists,

@@ -73,6 +73,55 @@ func TestReplaceHoldOnClosedPayingAccount(t *testing.T) {
 	}
 }
 
+// TestReplaceOnClosedPayingAccountByHoldKind: after the paying account of a resting buy
+// is closed, a replace that lowers the amount it needs is accepted for an order held by
+// a reservation (the release is never refused: the order shrinks and its account's
+// debits_pending falls by the difference) but refused with account_closed for a legacy
+// order (restored from version 2, held by a pending transfer): its hold change voids
+// the transfer and reserves anew, and the ledger refuses the new reservation, as it
+// refused the new pending transfer before reservations. A replace that raises the
+// amount is account_closed for both. A refused replace leaves the order and the
+// balances as they were.
+func TestReplaceOnClosedPayingAccountByHoldKind(t *testing.T) {
+	cases := []struct {
+		name     string
+		legacy   bool
+		quantity uint64 // Was 30 at price 100.
+		want     model.Status
+	}{
+		{"reserved, lower", false, 10, model.StatusOK},
+		{"reserved, higher", false, 60, model.StatusAccountClosed},
+		{"legacy, lower", true, 10, model.StatusAccountClosed},
+		{"legacy, higher", true, 60, model.StatusAccountClosed},
+	}
+	for _, c := range cases {
+		h := newHarness(t, Config{}, testInstrumentRecord())
+		h.trader(1, 1000, 100_000)
+		orderID := h.placeOK(1, limitOrder(1, 1, model.SideBuy, 100, 30))
+		_, heldFull := h.balance(traderQuote(1))
+		if c.legacy {
+			h.versionTwoRoundTrip()
+		}
+		h.closeAccount(traderQuote(1), testQuoteLedger, bankQuoteID)
+		result := h.replace(1, model.OrderReplace{ClientOrderID: 2, Account: 1, OrderID: orderID,
+			Price: 100, Quantity: c.quantity})[0]
+		expectEqual(t, c.name+": status", result.Status, c.want)
+		h.check()
+		quantity, held := uint64(30), heldFull
+		if c.want == model.StatusOK {
+			quantity, held = c.quantity, heldFull*c.quantity/30
+		}
+		expectEqual(t, c.name+": bids", h.book(model.SideBuy), [][3]uint64{{orderID, 100, quantity}})
+		if _, pending := h.balance(traderQuote(1)); pending != held || heldFull == 0 {
+			t.Fatalf("%s: debits_pending %d, want %d", c.name, pending, held)
+		}
+		reserved := h.l.Reserved(traderQuote(1))
+		if c.legacy != reserved.IsZero() || !c.legacy && reserved != model.U128(held) {
+			t.Fatalf("%s: reserved %s with %d held", c.name, reserved, held)
+		}
+	}
+}
+
 // TestExpiryAtTheOrderTimestamp: an order's deadline must lie after its own timestamp. A
 // deadline equal to the timestamp the order gets would expire it the moment it is
 // placed, so it is refused as expire_timestamp_invalid; one nanosecond later is valid.
