@@ -133,19 +133,36 @@ func (s *session) cache(number uint64, op uint64, status model.Status, digest ui
 // size-bytesMax = bytesMax >= length and [0, length) is free. Wrapped, the gap left at
 // the end started above size-bytesMax = bytesMax, and the free run [head, tail) is that
 // gap's start minus L, more than bytesMax-L >= length.
+//
+// tail is where the oldest non-empty body starts: an empty body holds no byte, so its start
+// says nothing about where the live bytes are (taking it for the tail let a body be placed
+// over a live one when the oldest reply was empty and head had come round to its start).
 func (s *session) placeBody(length int) (int, bool) {
-	if s.count == 0 {
+	tail, live := s.oldestBodyStart()
+	if !live {
 		s.head = 0
 		return 0, length <= len(s.ring)
 	}
-	tail := s.replies[s.first].start
-	if s.head > tail || (s.head == tail && s.replies[s.first].length == 0) {
+	if s.head > tail {
 		if len(s.ring)-s.head >= length {
 			return s.head, true
 		}
 		return 0, tail >= length
 	}
 	return s.head, tail-s.head >= length
+}
+
+// oldestBodyStart returns where the oldest cached non-empty body starts, and false when
+// no cached body holds a byte. The loop stops at the first non-empty reply, normally
+// the oldest.
+func (s *session) oldestBodyStart() (int, bool) {
+	for i := 0; i < s.count; i++ {
+		reply := &s.replies[(s.first+i)%sessionWindow]
+		if reply.length > 0 {
+			return reply.start, true
+		}
+	}
+	return 0, false
 }
 
 func (s *session) evictOldest() {

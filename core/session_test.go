@@ -56,6 +56,29 @@ func TestReplyRingAgainstNaiveList(t *testing.T) {
 	})
 }
 
+// TestEmptyOldestReplyDoesNotHideLiveBytes is the case the property test above found
+// (CI, seed 14378850021121469466): with 3,110 bytes allowed, replies of 3, 3,105, 0, 1,
+// 3,108 and 1 bytes. Reply 5 wraps to the ring's start, leaving the empty reply 3 oldest
+// with head equal to its start; reply 6 was then placed over reply 4's byte, so a retry of
+// request 4 was answered with reply 6's body. Empty replies are common (create_transfers
+// answers only the events that failed), so this broke exactly-once retries.
+func TestEmptyOldestReplyDoesNotHideLiveBytes(t *testing.T) {
+	const bytesMax = 3110
+	s := &session{}
+	sizes := []int{3, 3105, 0, 1, 3108, 1}
+	for i, size := range sizes {
+		number := uint64(i + 1)
+		s.cache(number, number, model.StatusOK, number, bytes.Repeat([]byte{byte(number)}, size), bytesMax)
+	}
+	for number := uint64(3); number <= 6; number++ {
+		cached, ok := s.find(number)
+		want := bytes.Repeat([]byte{byte(number)}, sizes[number-1])
+		if !ok || !bytes.Equal(s.body(cached), want) {
+			t.Fatalf("reply %d: cached %v, body %v, want %v", number, ok, s.body(cached), want)
+		}
+	}
+}
+
 // FuzzApply feeds arbitrary entry bodies to a machine: it must reject or apply them,
 // never panic, and two machines must agree.
 func FuzzApply(f *testing.F) {
