@@ -58,12 +58,7 @@ func (h *harness) versionTwoRoundTrip() {
 // the start, and nothing is left pending or reserved once every order has ended.
 func TestLegacyTakers(t *testing.T) {
 	original := newSnapshotScenario(t)
-	l, legacy, oldEngine := versionTwoScenario(t)
-	e, err := Restore(l, legacy.config, bytes.NewReader(oldEngine))
-	if err != nil {
-		t.Fatalf("engine version 2: %v", err)
-	}
-	legacy.l, legacy.e = l, e
+	legacy := restoredVersionTwoScenario(t)
 	for _, h := range []*harness{original, legacy} {
 		h.sink.reset()
 		// Client 3 takes 40 of the legacy bid (order 4: 50 at 105, reserve 110).

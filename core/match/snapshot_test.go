@@ -311,6 +311,19 @@ func versionTwoEngine(t tb, engineBytes []byte) []byte {
 	return append(old, engineBytes[first+orders*snapshotOrderSize:]...)
 }
 
+// restoredVersionTwoScenario is the snapshot scenario with its orders held by pending
+// transfers, run through version-2 files and restored by this engine.
+func restoredVersionTwoScenario(t *testing.T) *harness {
+	t.Helper()
+	l, legacy, oldEngine := versionTwoScenario(t)
+	e, err := Restore(l, legacy.config, bytes.NewReader(oldEngine))
+	if err != nil {
+		t.Fatalf("engine version 2: %v", err)
+	}
+	legacy.l, legacy.e = l, e
+	return legacy
+}
+
 // versionTwoScenario builds the snapshot scenario with legacy holds and returns the
 // ledger restored from its version-2 file, the harness, and the engine's version-2 file.
 func versionTwoScenario(t tb) (*ledger.Ledger, *harness, []byte) {
@@ -332,12 +345,7 @@ func versionTwoScenario(t tb) (*ledger.Ledger, *harness, []byte) {
 // command, and nothing pending or reserved once every order has ended.
 func TestRestoresVersion2Holds(t *testing.T) {
 	original := newSnapshotScenario(t)
-	l, legacy, oldEngine := versionTwoScenario(t)
-	e, err := Restore(l, legacy.config, bytes.NewReader(oldEngine))
-	if err != nil {
-		t.Fatalf("engine version 2: %v", err)
-	}
-	legacy.l, legacy.e = l, e
+	legacy := restoredVersionTwoScenario(t)
 	transfers := legacy.l.TransferCount()
 	for _, h := range []*harness{original, legacy} {
 		h.sink.reset()

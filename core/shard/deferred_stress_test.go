@@ -79,11 +79,7 @@ func TestDeferredShardStress(t *testing.T) {
 		group.Go(func() {
 			for i := range perClient {
 				id := uint64(1 + client*perClient + i)
-				for s.Submit(&backend.Request{Connection: uint64(1 + client), Client: 7,
-					Session: uint64(1 + client), Number: uint64(i + 1),
-					Operation: model.OperationCreateAccounts, Body: accountsBody(id)}) == model.StatusBusy {
-					time.Sleep(time.Millisecond) // Ring full: resend, as a client would.
-				}
+				submitAccountWhileBusy(s, uint64(1+client), uint64(i+1), id)
 				if client == 0 { // One request at a time: the inline path when alone.
 					replier.waitAnswered(1, i+1)
 				} else { // Now and then, so that the two paths interleave.

@@ -120,11 +120,7 @@ func TestSequencerWritesOnRealLog(t *testing.T) {
 		group.Go(func() {
 			for i := range perClient {
 				id := uint64(1000 + client*perClient + i)
-				for s.Submit(&backend.Request{Connection: uint64(2 + client), Client: 7,
-					Session: uint64(2 + client), Number: uint64(i + 1),
-					Operation: model.OperationCreateAccounts, Body: accountsBody(id)}) == model.StatusBusy {
-					time.Sleep(time.Millisecond) // Ring full: resend, as a client would.
-				}
+				submitAccountWhileBusy(s, uint64(2+client), uint64(i+1), id)
 			}
 		})
 	}
@@ -133,5 +129,15 @@ func TestSequencerWritesOnRealLog(t *testing.T) {
 		if reply.Status != model.StatusOK {
 			t.Fatalf("reply %d: %s", i, reply.Status)
 		}
+	}
+}
+
+// submitAccountWhileBusy submits request number of client 7's session (and connection)
+// session, creating account id, and resends it while the ring is full, as a client would.
+func submitAccountWhileBusy(s *Shard, session, number, id uint64) {
+	for s.Submit(&backend.Request{Connection: session, Client: 7, Session: session,
+		Number: number, Operation: model.OperationCreateAccounts,
+		Body: accountsBody(id)}) == model.StatusBusy {
+		time.Sleep(time.Millisecond)
 	}
 }
