@@ -9,8 +9,10 @@ package wal
 // WriteDeferred let the appender do that work itself instead:
 //
 //   - AppendDeferred queues the entry like Append but, when the pipeline was empty (the
-//     writer has nothing of its own to write), the body is encoded inline and the policy
-//     is SyncEvery, leaves the writer asleep. Otherwise it is Append.
+//     writer has nothing of its own to write), the body is at most deferBytesMax (small
+//     enough that its apply takes less than the two wake-ups saved: limits.go) and the
+//     policy is SyncEvery, leaves the writer asleep. Otherwise it is Append, so that a
+//     large entry's encoding, write and fdatasync overlap the appender's apply.
 //   - WriteDeferred, called by the appender once it would otherwise wait for Durable,
 //     takes the writing mutex if it is free and writes, syncs and publishes every queued
 //     entry on the calling goroutine, exactly as the writer would (writeAvailable: same
@@ -29,7 +31,7 @@ package wal
 // only.
 func (l *Log) AppendDeferred(e Entry) error {
 	p := &l.pipeline
-	deferrable := l.options.Sync == SyncEvery && len(e.Body) <= encodeInlineBytesMax &&
+	deferrable := l.options.Sync == SyncEvery && len(e.Body) <= deferBytesMax &&
 		p.produced.Load() == p.consumed.Load()
 	if !deferrable {
 		return l.Append(e)

@@ -51,6 +51,20 @@ const (
 	// (~20 µs on this VM), so handing small bodies to an encoder would only add latency.
 	encodeInlineBytesMax = 64 << 10
 
+	// deferBytesMax is the largest body AppendDeferred leaves for the appender to write
+	// itself (deferred.go). Deferring saves two goroutine wake-ups (appender → writer,
+	// writer → appender: ~20 µs each on this 2-vCPU VM, ~40 µs together) but gives up the
+	// overlap: the writer would have encoded, written and synced the entry while the
+	// appender applied it, and deferred, all of that starts only after the apply. The
+	// loss is about the apply time itself as long as it is shorter than encode + write +
+	// fdatasync (~0.1-0.3 ms here), so deferring pays only while applying the body takes
+	// less than the two wake-ups: at ~140-300 ns per 128-byte transfer (the ledger's
+	// benchmark on a quiet and on a shared day of this VM) 40 µs apply ~130-285 records,
+	// 17-36 KB. 16 KiB keeps to the low end, so that even on a slow day a deferred entry
+	// never costs more than it saves: one-transfer and small requests are deferred, a full
+	// batch (1 MiB, ~2-4 ms of apply) never is.
+	deferBytesMax = 16 << 10
+
 	// s2BlockBytes is the raw size of each s2 block of a compressed body. Measured on
 	// full batches of transfer records: one 1 MiB block compresses at ~1.8 GB/s (ratio
 	// 4.84), 64 KiB blocks at ~2.5 GB/s (ratio 5.06), because the encoder's tables stay
@@ -106,5 +120,6 @@ const (
 	_ uint = pipelineDepthMax - PipelineDepthDefault
 	_ uint = encoderCountMax - EncoderCountDefault
 	_ uint = EntryBodyBytesMax - encodeInlineBytesMax
-	_ uint = 1<<32 - 1 - SegmentBytesMax // synced offsets fit in 32 bits
+	_ uint = encodeInlineBytesMax - deferBytesMax // a deferred body is encoded by its writer
+	_ uint = 1<<32 - 1 - SegmentBytesMax          // synced offsets fit in 32 bits
 )

@@ -241,11 +241,12 @@ func (s *Shard) appendAndApply(count int, slot *parked) error {
 }
 
 // append hands an entry to the log. When nothing waits in the ring, the log may leave its
-// writer asleep (AppendDeferred): the sequencer, which would next apply the entry and
-// then wait for its sync, writes and syncs it itself in release (writeDeferred), saving
-// the two wake-ups (sequencer → writer, writer → sequencer). With input waiting, the
-// writer is woken at once, so that its write and sync overlap this entry's apply and the
-// next turn.
+// writer asleep (AppendDeferred, for small bodies only): the sequencer, which would next
+// apply the entry and then wait for its sync, writes and syncs it itself in release
+// (writeDeferred), saving the two wake-ups (sequencer → writer, writer → sequencer). With
+// input waiting, or a body whose apply takes longer than those wake-ups (a full batch),
+// the writer is woken at once, so that its encoding, write and sync overlap this entry's
+// apply and the next turn.
 func (s *Shard) append(entry wal.Entry) error {
 	if s.inline == nil || s.ring.queuedBytes() > 0 {
 		return s.log.Append(entry)
