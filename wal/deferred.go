@@ -9,10 +9,10 @@ package wal
 // WriteDeferred let the appender do that work itself instead:
 //
 //   - AppendDeferred queues the entry like Append but, when the pipeline was empty (the
-//     writer has nothing of its own to write), the body is at most deferBytesMax (small
-//     enough that its apply takes less than the two wake-ups saved: limits.go) and the
-//     policy is SyncEvery, leaves the writer asleep. Otherwise it is Append, so that a
-//     large entry's encoding, write and fdatasync overlap the appender's apply.
+//     writer has nothing of its own to write), the body is at most deferBytesMax
+//     (limits.go: why that size) and the policy is SyncEvery, leaves the writer asleep.
+//     Otherwise it is Append, so that a large entry's encoding, write and fdatasync
+//     overlap the appender's apply.
 //   - WriteDeferred, called by the appender once it would otherwise wait for Durable,
 //     takes the writing mutex if it is free and writes, syncs and publishes every queued
 //     entry on the calling goroutine, exactly as the writer would (writeAvailable: same

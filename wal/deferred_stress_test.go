@@ -117,13 +117,13 @@ func TestDeferredStress(t *testing.T) {
 
 // TestWriteDeferredRollsSegments: groups written by the appender itself roll to the
 // prepared next segment as the writer's do (sync before the switch, chain carried over):
-// with bodies at the deferral bound, every group is written inline across several
+// with bodies near the inline bound, every group is written inline across several
 // segments, each entry is durable after its WriteDeferred, and the log reads back whole
 // (reopening checks each header and the chain).
 func TestWriteDeferredRollsSegments(t *testing.T) {
 	dir := t.TempDir()
 	l := openTest(t, dir, func(o *Options) { o.Compression = CodecNone })
-	body := make([]byte, deferBytesMax)
+	body := make([]byte, encodeInlineBytesMax)
 	op := uint64(0)
 	for l.Stats().Rolls < 2 {
 		op++
@@ -147,7 +147,7 @@ func TestWriteDeferredRollsSegments(t *testing.T) {
 	defer l.Close()
 	next := uint64(1)
 	if err := l.Read(0, func(e *Entry) error {
-		if e.FirstOp != next || len(e.Body) != deferBytesMax || e.Body[next%uint64(len(body))] != byte(next) {
+		if e.FirstOp != next || len(e.Body) != encodeInlineBytesMax || e.Body[next%uint64(len(body))] != byte(next) {
 			t.Fatalf("entry at op %d (%d bytes), want op %d", e.FirstOp, len(e.Body), next)
 		}
 		next++

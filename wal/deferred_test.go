@@ -14,32 +14,23 @@ import (
 func TestWriteDeferredWritesOnTheAppender(t *testing.T) {
 	dir := t.TempDir()
 	l := openTest(t, dir)
-	inline := uint64(0) // Bodies above deferBytesMax go to the writer (deferred_size_test.go).
 	for op := uint64(1); op <= 40; {
 		e := entryFor(op)
 		if err := l.AppendDeferred(e); err != nil {
 			t.Fatal(err)
 		}
-		deferred := len(e.Body) <= deferBytesMax
-		if durable := l.Durable(); deferred && durable >= e.LastOp() {
+		if durable := l.Durable(); durable >= e.LastOp() {
 			t.Fatalf("op %d durable before WriteDeferred: the writer was woken", durable)
 		}
 		l.WriteDeferred()
-		for !deferred && l.Durable() < e.LastOp() {
-			<-l.DurableNotify()
-		}
 		if durable := l.Durable(); durable != e.LastOp() {
 			t.Fatalf("after WriteDeferred Durable is %d, want %d", durable, e.LastOp())
-		}
-		if deferred {
-			inline++
 		}
 		op = e.LastOp() + 1
 	}
 	stats := l.Stats()
-	if inline == 0 || stats.InlineGroups != inline || stats.Syncs < stats.Groups {
-		t.Fatalf("stats %+v: every deferred group (%d) should have been written and synced "+
-			"inline", stats, inline)
+	if stats.InlineGroups == 0 || stats.InlineGroups != stats.Groups || stats.Syncs < stats.Groups {
+		t.Fatalf("stats %+v: every group should have been written and synced inline", stats)
 	}
 	lastOp := l.LastOp()
 	if err := l.Close(); err != nil {

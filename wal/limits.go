@@ -53,17 +53,20 @@ const (
 
 	// deferBytesMax is the largest body AppendDeferred leaves for the appender to write
 	// itself (deferred.go). Deferring saves two goroutine wake-ups (appender → writer,
-	// writer → appender: ~20 µs each on this 2-vCPU VM, ~40 µs together) but gives up the
-	// overlap: the writer would have encoded, written and synced the entry while the
-	// appender applied it, and deferred, all of that starts only after the apply. The
-	// loss is about the apply time itself as long as it is shorter than encode + write +
-	// fdatasync (~0.1-0.3 ms here), so deferring pays only while applying the body takes
-	// less than the two wake-ups: at ~140-300 ns per 128-byte transfer (the ledger's
-	// benchmark on a quiet and on a shared day of this VM) 40 µs apply ~130-285 records,
-	// 17-36 KB. 16 KiB keeps to the low end, so that even on a slow day a deferred entry
-	// never costs more than it saves: one-transfer and small requests are deferred, a full
-	// batch (1 MiB, ~2-4 ms of apply) never is.
-	deferBytesMax = 16 << 10
+	// writer → appender: ~20 µs each on this 2-vCPU VM) but gives up the overlap of the
+	// entry's encoding, write and fdatasync with its apply. On paper that pays only while
+	// the apply is shorter than the two wake-ups (~130-285 transfers, 17-36 KB, at
+	// ~140-300 ns a transfer). In the server it is bounded by the inline-encoding bound
+	// instead, because that overlap needs a second P, and the network event loop holds
+	// one while it blocks in epoll_wait (gnet calls it as a plain syscall), so the writer
+	// woken for a mid-size entry runs only once the sequencer sleeps, after the apply:
+	// measured with 200-transfer requests (25.6 KB, one in flight, interleaved, shared
+	// VM, medians of 4), a 16 KiB bound gave server p50 0.49 ms and p99 24 ms against
+	// 0.435 and 11 ms with this one; only with GOMAXPROCS=3 was it better (p99 0.67 against
+	// 2.3 ms, p50 equal; medians of 3). README, issue 15. A full batch (1 MiB) is never
+	// deferred: sysmon hands the encoders the event loop's P within a few ms, and they
+	// compress while the ~3-4 ms apply runs.
+	deferBytesMax = encodeInlineBytesMax
 
 	// s2BlockBytes is the raw size of each s2 block of a compressed body. Measured on
 	// full batches of transfer records: one 1 MiB block compresses at ~1.8 GB/s (ratio

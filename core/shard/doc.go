@@ -84,8 +84,8 @@
 // ends. With input waiting in the ring (load), the entry goes to the writer at once with
 // Append, as before, so that the sync overlaps the entry's apply and the ring's hold
 // (group commit above) is unchanged; so does a large entry (above wal's deferBytesMax,
-// 16 KiB: its apply takes longer than the two wake-ups saved, and a full batch's ~0.5 ms
-// of compression, hashing, write and fdatasync would otherwise follow its apply). Durability is decided as before: release compares
+// 64 KiB: a full batch's ~0.5 ms of compression, hashing, write and fdatasync then
+// overlaps its apply instead of following it). Durability is decided as before: release compares
 // with Durable (and the Acknowledger), which the log advances only after the fdatasync
 // returned, whichever goroutine ran it.
 //

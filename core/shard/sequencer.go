@@ -244,7 +244,7 @@ func (s *Shard) appendAndApply(count int, slot *parked) error {
 // writer asleep (AppendDeferred, for small bodies only): the sequencer, which would next
 // apply the entry and then wait for its sync, writes and syncs it itself in release
 // (writeDeferred), saving the two wake-ups (sequencer → writer, writer → sequencer). With
-// input waiting, or a body whose apply takes longer than those wake-ups (a full batch),
+// input waiting, or a large body (above wal's deferBytesMax, 64 KiB: a full batch),
 // the writer is woken at once, so that its encoding, write and sync overlap this entry's
 // apply and the next turn.
 func (s *Shard) append(entry wal.Entry) error {
