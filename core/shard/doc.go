@@ -85,9 +85,9 @@
 // Append, as before, so that the sync overlaps the entry's apply and the ring's hold
 // (group commit above) is unchanged; so does a large entry (above wal's deferBytesMax,
 // 64 KiB: a full batch's ~0.5 ms of compression, hashing, write and fdatasync then
-// overlaps its apply instead of following it). Durability is decided as before: release compares
-// with Durable (and the Acknowledger), which the log advances only after the fdatasync
-// returned, whichever goroutine ran it.
+// overlaps its apply instead of following it). Durability is decided as before: release
+// compares with Durable (and the Acknowledger), which the log advances only after the
+// fdatasync returned, whichever goroutine ran it.
 //
 // # Goroutines
 //
