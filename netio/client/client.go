@@ -30,15 +30,19 @@ type Client struct {
 	window      *semaphore.Weighted // Requests in flight (InflightMax).
 	windowBytes *semaphore.Weighted // Expected reply bytes in flight (InflightBytesMax).
 
-	mu             sync.Mutex
-	conn           net.Conn                // Current connection; nil while reconnecting.
-	generation     uint64                  // Bumped for every connection.
-	next           uint64                  // Next request number.
-	pending        map[uint64]*Call        // Sent (or to send) and not answered, by number.
-	forming        map[coalesceKey]*Call   // Requests open to more callers (coalesce.go).
-	outbox         [][]byte                // Frames waiting for the writer, in order.
-	spare          [][]byte                // The writer's other outbox array.
-	writing        bool                    // A goroutine is writing the outbox.
+	mu         sync.Mutex
+	conn       net.Conn              // Current connection; nil while reconnecting.
+	generation uint64                // Bumped for every connection.
+	next       uint64                // Next request number.
+	pending    map[uint64]*Call      // Sent (or to send) and not answered, by number.
+	forming    map[coalesceKey]*Call // Requests open to more callers (coalesce.go).
+	outbox     [][]byte              // Frames waiting for the writer, in order.
+	spare      [][]byte              // The writer's other outbox array.
+	writing    bool                  // A goroutine is writing the outbox.
+	// writeBatch is the outbox being written, owned by the goroutine that set writing. A
+	// field rather than a local: net.Buffers.WriteTo takes a pointer, and a local would
+	// escape to the heap on every write.
+	writeBatch     net.Buffers
 	closed         bool                    // Close was called or a fatal error happened.
 	fatal          error                   // Why the client stopped, when not by Close.
 	primary        string                  // Address from the last not_primary, tried first.
@@ -328,12 +332,13 @@ func (c *Client) writeLocked() {
 		buffers := c.outbox
 		c.outbox = c.spare[:0]
 		deadline := time.Now().Add(c.silence)
+		c.writeBatch = buffers
 		c.mu.Unlock()
 		_ = conn.SetWriteDeadline(deadline)
-		batch := net.Buffers(buffers)
-		_, err := batch.WriteTo(conn)
+		_, err := c.writeBatch.WriteTo(conn) // Consumes writeBatch; buffers keeps the frames.
 		c.lastWrite.Store(time.Now().UnixNano())
 		c.mu.Lock()
+		c.writeBatch = nil
 		clear(buffers)
 		c.spare = buffers[:0]
 		if err != nil {
