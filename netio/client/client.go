@@ -30,19 +30,15 @@ type Client struct {
 	window      *semaphore.Weighted // Requests in flight (InflightMax).
 	windowBytes *semaphore.Weighted // Expected reply bytes in flight (InflightBytesMax).
 
-	mu         sync.Mutex
-	conn       net.Conn              // Current connection; nil while reconnecting.
-	generation uint64                // Bumped for every connection.
-	next       uint64                // Next request number.
-	pending    map[uint64]*Call      // Sent (or to send) and not answered, by number.
-	forming    map[coalesceKey]*Call // Requests open to more callers (coalesce.go).
-	outbox     [][]byte              // Frames waiting for the writer, in order.
-	spare      [][]byte              // The writer's other outbox array.
-	writing    bool                  // A goroutine is writing the outbox.
-	// writeBatch is the outbox being written, owned by the goroutine that set writing. A
-	// field rather than a local: net.Buffers.WriteTo takes a pointer, and a local would
-	// escape to the heap on every write.
-	writeBatch     net.Buffers
+	mu             sync.Mutex
+	conn           net.Conn                // Current connection; nil while reconnecting.
+	generation     uint64                  // Bumped for every connection.
+	next           uint64                  // Next request number.
+	pending        map[uint64]*Call        // Sent (or to send) and not answered, by number.
+	forming        map[coalesceKey]*Call   // Requests open to more callers (coalesce.go).
+	outbox         [][]byte                // Frames waiting for the writer, in order.
+	spare          [][]byte                // The writer's other outbox array.
+	writing        bool                    // A goroutine is writing the outbox.
 	closed         bool                    // Close was called or a fatal error happened.
 	fatal          error                   // Why the client stopped, when not by Close.
 	primary        string                  // Address from the last not_primary, tried first.
@@ -56,6 +52,12 @@ type Client struct {
 	permissions    uint32                  // From LoginAccepted.
 	epoch          uint64                  // From LoginAccepted.
 	shardMap       *shardmap.Map           // The server's, once asked (ShardMap).
+
+	// writeBatch is the outbox being written, owned by the goroutine that set writing
+	// (read and consumed without mu during the write). A field rather than a local:
+	// net.Buffers.WriteTo takes a pointer, and a local would escape to the heap on every
+	// write.
+	writeBatch net.Buffers
 
 	lastWrite atomic.Int64 // Unix ns of the last write.
 	lastRead  atomic.Int64 // Unix ns of the last read.
