@@ -53,6 +53,12 @@ type Client struct {
 	epoch          uint64                  // From LoginAccepted.
 	shardMap       *shardmap.Map           // The server's, once asked (ShardMap).
 
+	// writeBatch is the outbox being written, owned by the goroutine that set writing
+	// (read and consumed without mu during the write). A field rather than a local:
+	// net.Buffers.WriteTo takes a pointer, and a local would escape to the heap on every
+	// write.
+	writeBatch net.Buffers
+
 	lastWrite atomic.Int64 // Unix ns of the last write.
 	lastRead  atomic.Int64 // Unix ns of the last read.
 	lost      chan struct{}
@@ -328,12 +334,13 @@ func (c *Client) writeLocked() {
 		buffers := c.outbox
 		c.outbox = c.spare[:0]
 		deadline := time.Now().Add(c.silence)
+		c.writeBatch = buffers
 		c.mu.Unlock()
 		_ = conn.SetWriteDeadline(deadline)
-		batch := net.Buffers(buffers)
-		_, err := batch.WriteTo(conn)
+		_, err := c.writeBatch.WriteTo(conn) // Consumes writeBatch; buffers keeps the frames.
 		c.lastWrite.Store(time.Now().UnixNano())
 		c.mu.Lock()
+		c.writeBatch = nil
 		clear(buffers)
 		c.spare = buffers[:0]
 		if err != nil {
