@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"math"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"sequent/core/model"
 	"sequent/core/shard"
 	"sequent/core/shardmap"
 	"sequent/tools/testcert"
@@ -395,5 +397,217 @@ func TestLoadTLSNamesTheMissingFile(t *testing.T) {
 	if _, err := dialLink(context.Background(), "127.0.0.1", loaded.Client, handshakeTimeout); err == nil ||
 		!strings.Contains(err.Error(), "missing port") {
 		t.Fatalf("a TLS dial without a port: %v", err)
+	}
+}
+
+// TestStandbyDialToAPrimaryThatHangsUp: a primary that reads the hello and closes the
+// connection (a restart, a crash) is a network error for the standby, which reconnects:
+// not a malformed frame.
+func TestStandbyDialToAPrimaryThatHangsUp(t *testing.T) {
+	address := scriptedPeer(t, func(w *bufio.Writer, r *frameReader) {
+		writeFrame(w, frameChallenge, 1, challengeBody)
+		w.Flush()
+		r.read() // The hello; then the connection closes.
+	})
+	log, err := wal.Open(wal.Options{Dir: t.TempDir(), Logger: testLogger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	_, err = Dial(context.Background(), StandbyConfig{Address: address, Key: testKey, Log: log,
+		Logger: testLogger}, 1)
+	if !errors.Is(err, io.EOF) || errors.Is(err, ErrFrame) {
+		t.Fatalf("dial: %v, want io.EOF", err)
+	}
+}
+
+// TestStartWitnessDefaults: a witness configured without a lease (zero or negative) or a
+// logger grants the default lease and logs somewhere.
+func TestStartWitnessDefaults(t *testing.T) {
+	for _, lease := range []time.Duration{0, -1} {
+		listener, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		witness := StartWitness(WitnessConfig{Listener: listener, Key: testKey, LeaseDuration: lease})
+		got := witness.config
+		witness.Close()
+		if got.LeaseDuration != LeaseDurationDefault || got.Logger == nil {
+			t.Fatalf("lease %v: %v and logger %v, want %v and a logger", lease,
+				got.LeaseDuration, got.Logger, LeaseDurationDefault)
+		}
+	}
+}
+
+// TestWitnessIgnoresARequestOfTheWrongLength: a signed lease request whose node name is
+// not as long as its length field says gets no answer (the connection closes); the same
+// request with the right length is answered.
+func TestWitnessIgnoresARequestOfTheWrongLength(t *testing.T) {
+	_, address := startTestWitness(t, time.Minute)
+	request := func(nameLength uint16, name string) (frame, error) {
+		conn, err := net.Dial("tcp", address)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(handshakeTimeout))
+		reader, writer := newFrameReader(conn), bufio.NewWriter(conn)
+		challenge, err := reader.read()
+		if err != nil {
+			t.Fatal(err)
+		}
+		payload := make([]byte, 18)
+		payload[0] = leaseRenew
+		binary.LittleEndian.PutUint64(payload[8:], 1)
+		binary.LittleEndian.PutUint16(payload[16:], nameLength)
+		payload = append(payload, name...)
+		body := append(mac(testKey, frameLeaseRequest, challenge.body[:nonceSize], 1, payload), payload...)
+		writeFrame(writer, frameLeaseRequest, 1, body)
+		writer.Flush()
+		return reader.read()
+	}
+	if _, err := request(5, "abc"); !errors.Is(err, io.EOF) {
+		t.Fatalf("a name shorter than its length: %v, want no answer (EOF)", err)
+	}
+	if _, err := request(2, "abc"); !errors.Is(err, io.EOF) {
+		t.Fatalf("a name longer than its length: %v, want no answer (EOF)", err)
+	}
+	if reply, err := request(3, "abc"); err != nil || reply.kind != frameLeaseReply || reply.body[0] != 1 {
+		t.Fatalf("a sound request: %+v (%v), want a grant", reply, err)
+	}
+}
+
+// startAlone opens and starts a node in dir without replication (a primary on its own).
+func startAlone(t *testing.T, dir string) *testNode {
+	t.Helper()
+	return startNode(t, nodeConfig(dir, "", ""))
+}
+
+// TestFailedOpenReleasesTheLogs: a node that cannot store its epoch or build its shard
+// fails to open, saying which, and leaves its logs closed behind it (a retry can open
+// them); one whose log cannot be opened names the shard; one whose epoch file is not a
+// number refuses to start.
+func TestFailedOpenReleasesTheLogs(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		change func(config *NodeConfig)
+		err    string
+	}{
+		{"epoch not stored", func(config *NodeConfig) {
+			config.EpochPath = filepath.Join(t.TempDir(), "missing", "epoch")
+		}, "store epoch"},
+		{"shard not built", func(config *NodeConfig) { config.Shard.EntryBytesMax = 1 },
+			"replication: shard 0: shard: EntryBytesMax"},
+		{"epoch not a number", func(config *NodeConfig) {
+			if err := os.WriteFile(config.EpochPath, []byte("x\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}, "epoch file"},
+		{"log not opened", func(config *NodeConfig) {
+			if err := os.WriteFile(config.Groups[0].LogDir, nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}, "replication: shard 0:"},
+	} {
+		dir := t.TempDir()
+		config := nodeConfig(dir, "", "")
+		c.change(&config)
+		node, err := OpenNode(context.Background(), config)
+		if err == nil {
+			node.Close()
+			t.Fatalf("%s: the node opened", c.name)
+		}
+		if !strings.Contains(err.Error(), c.err) {
+			t.Fatalf("%s: %v, want %q", c.name, err, c.err)
+		}
+		if c.name == "log not opened" {
+			continue
+		}
+		log, err := wal.Open(wal.Options{Dir: config.Groups[0].LogDir, Logger: testLogger})
+		if err != nil {
+			t.Fatalf("%s: the failed node left its log open: %v", c.name, err)
+		}
+		log.Close()
+	}
+}
+
+// TestFenceWithABadSignatureIsIgnored: a fence of a higher epoch signed with another key
+// (a stranger, or a node of another pair) leaves the primary serving.
+func TestFenceWithABadSignatureIsIgnored(t *testing.T) {
+	address := freeAddress(t)
+	primary := startNode(t, nodeConfig(t.TempDir(), address, ""))
+	defer primary.Close()
+	conn, err := dialLink(context.Background(), address, nil, handshakeTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(handshakeTimeout))
+	challenge, err := newFrameReader(conn).read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := []byte("impostor:1")
+	body := append(mac([]byte("another key"), frameFence, challenge.body[:nonceSize], 9, payload), payload...)
+	writer := bufio.NewWriter(conn)
+	if err := writeFrame(writer, frameFence, 9, body); err != nil || writer.Flush() != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, conn) // The primary closes the connection once it has handled it.
+	if role, epoch := primary.Role(), primary.Epoch(); role != shard.RolePrimary || epoch != 1 {
+		t.Fatalf("a fence signed with another key made the primary %s at epoch %d", role, epoch)
+	}
+}
+
+// TestPrimaryIsNotPromoted: promoting a node that is already the primary is refused and
+// changes nothing.
+func TestPrimaryIsNotPromoted(t *testing.T) {
+	node := startAlone(t, t.TempDir())
+	defer node.Close()
+	epoch, err := node.Promote()
+	if err == nil || !strings.Contains(err.Error(), "cannot promote a primary") || epoch != 0 {
+		t.Fatalf("promoting a primary: epoch %d, %v", epoch, err)
+	}
+	if node.Epoch() != 1 || node.Role() != shard.RolePrimary {
+		t.Fatalf("after the refusal: %s at epoch %d", node.Role(), node.Epoch())
+	}
+}
+
+// TestStatusShowsTheFailure: once replication has failed, the node's status says why
+// (the first failure: later ones follow from it).
+func TestStatusShowsTheFailure(t *testing.T) {
+	node := startAlone(t, t.TempDir())
+	defer node.Close()
+	if failure := node.Status().Failure; failure != "" {
+		t.Fatalf("a healthy node reports failure %q", failure)
+	}
+	first := errors.New("first problem")
+	node.fail(first)
+	node.fail(errors.New("second problem"))
+	if failure := node.Status().Failure; failure != "first problem" || node.Err() != first {
+		t.Fatalf("status failure %q, Err %v; want the first problem", failure, node.Err())
+	}
+}
+
+// TestRecoveryIsReported: a restarted node reports how each group's state was rebuilt
+// (Node.Recovery is shard 0's), and each group knows its shard index.
+func TestRecoveryIsReported(t *testing.T) {
+	dir := t.TempDir()
+	node := startAlone(t, dir)
+	node.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1))
+	node.replies.wait(t, 1)
+	node.Close()
+	node = startAlone(t, dir)
+	defer node.Close()
+	if report := node.Recovery(); report.OpLast != 1 || report.ReplayedOps != 1 ||
+		node.Groups()[0].Recovery().OpLast != 1 {
+		t.Fatalf("recovery %+v, group 0's %+v; want op 1 replayed", report, node.Groups()[0].Recovery())
+	}
+	sharded := startSharded(t, shardedConfig(t.TempDir(), "", "", twoShards))
+	defer sharded.Close()
+	for i, g := range sharded.Groups() {
+		if g.Index() != uint16(i) {
+			t.Fatalf("group %d says it is shard %d", i, g.Index())
+		}
 	}
 }
