@@ -611,3 +611,63 @@ func TestRecoveryIsReported(t *testing.T) {
 		}
 	}
 }
+
+// TestFailedStartOverKeepsTheLog: a standby told at start to start over from the
+// primary's snapshot keeps its log where it is when it cannot: when its own snapshots
+// cannot be removed first (even though the primary then sends a whole snapshot), and
+// when the transfer breaks (a chunk at the wrong offset). The open fails with the reason,
+// and no log was set aside to be replaced.
+func TestFailedStartOverKeepsTheLog(t *testing.T) {
+	chunk := func(offset uint64, last bool) []byte {
+		body := append(encodeUint64s(offset), make([]byte, 8)...)
+		if last {
+			body[8] = 1
+		}
+		return append(body, "state"...)
+	}
+	for _, c := range []struct {
+		name        string
+		undeletable bool
+		offset      uint64
+		want        error
+	}{
+		{"snapshots not removed", true, 0, nil},
+		{"transfer broken", false, 7, ErrFrame},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			address := scriptedPeer(t, func(w *bufio.Writer, r *frameReader) {
+				welcomeWith(welcome{plan: planSnapshot, op: 5, address: "p:1"}, false)(w, r)
+				writeFrame(w, frameSnapshotChunk, 1, chunk(c.offset, true))
+				w.Flush()
+				for { // Until the standby hangs up.
+					if _, err := r.read(); err != nil {
+						return
+					}
+				}
+			})
+			dir := t.TempDir()
+			config := nodeConfig(dir, "", address)
+			if c.undeletable {
+				undeletableSnapshot(t, config.Groups[0].SnapshotDir, 3)
+			}
+			node, err := OpenNode(t.Context(), config)
+			if err == nil {
+				node.Close()
+				t.Fatal("the standby started although it could not start over")
+			}
+			if c.want != nil && !errors.Is(err, c.want) {
+				t.Fatalf("open failed with %v, want %v", err, c.want)
+			}
+			entries, readErr := os.ReadDir(dir)
+			if readErr != nil {
+				t.Fatal(readErr)
+			}
+			for _, entry := range entries {
+				if strings.Contains(entry.Name(), "replaced") {
+					t.Fatalf("the log was set aside (%s) although the start over failed: %v",
+						entry.Name(), err)
+				}
+			}
+		})
+	}
+}
