@@ -671,3 +671,35 @@ func TestFailedStartOverKeepsTheLog(t *testing.T) {
 		})
 	}
 }
+
+// TestReconnectRefusalStopsTheStandby: a running standby whose stream dropped and whose
+// primary then refuses its key, or its shard map, stops following at once with that
+// reason (Node.Err): no reconnection can cure it, and retrying for ever would hide it.
+func TestReconnectRefusalStopsTheStandby(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		code byte
+		want error
+	}{
+		{"key", refusedUnauthenticated, ErrUnauthenticated},
+		{"map", refusedShardMap, ErrShardMapMismatch},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			address := scriptedPeer(t,
+				welcomeWith(welcome{plan: planStream, address: "p:1"}, false), // Then hangs up.
+				func(w *bufio.Writer, r *frameReader) {
+					writeFrame(w, frameChallenge, 1, challengeBody)
+					w.Flush()
+					if _, err := r.read(); err == nil { // The hello.
+						writeFrame(w, frameRefused, 1, encodeRefusal(c.code, "refused"))
+					}
+				})
+			standby := startNode(t, nodeConfig(t.TempDir(), "", address))
+			defer standby.Close()
+			waitFor(t, "the standby to stop", func() bool { return standby.Err() != nil })
+			if err := standby.Err(); !errors.Is(err, c.want) {
+				t.Fatalf("stopped with %v, want %v", err, c.want)
+			}
+		})
+	}
+}
