@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -701,5 +702,47 @@ func TestReconnectRefusalStopsTheStandby(t *testing.T) {
 				t.Fatalf("stopped with %v, want %v", err, c.want)
 			}
 		})
+	}
+}
+
+// failingListener is a listener whose Accept always fails (as when the process is out of
+// file descriptors); it records when each call came.
+type failingListener struct {
+	mutex sync.Mutex
+	calls []time.Time
+}
+
+func (l *failingListener) Accept() (net.Conn, error) {
+	l.mutex.Lock()
+	defer l.mutex.Unlock()
+	l.calls = append(l.calls, time.Now())
+	return nil, errors.New("accept: too many open files")
+}
+
+func (l *failingListener) Close() error   { return nil }
+func (l *failingListener) Addr() net.Addr { return &net.TCPAddr{} }
+
+func (l *failingListener) count() int {
+	l.mutex.Lock()
+	defer l.mutex.Unlock()
+	return len(l.calls)
+}
+
+// TestGatePausesAfterAFailedAccept: after a failed Accept the gate waits before it tries
+// again (a failure such as EMFILE lasts: retrying at once would spin a core and flood the
+// log), and it stops once closed. The gaps are a lower bound that time.Sleep guarantees
+// however loaded the machine, not a timing of the machine.
+func TestGatePausesAfterAFailedAccept(t *testing.T) {
+	listener := &failingListener{}
+	g := startGate(&Node{config: NodeConfig{Logger: testLogger}}, listener)
+	waitFor(t, "three attempts", func() bool { return listener.count() >= 3 })
+	g.close()
+	g.wait()
+	listener.mutex.Lock()
+	defer listener.mutex.Unlock()
+	for i := 1; i < len(listener.calls); i++ {
+		if gap := listener.calls[i].Sub(listener.calls[i-1]); gap < 50*time.Millisecond {
+			t.Fatalf("attempt %d came %v after the failed one before it, want a pause of 50ms", i+1, gap)
+		}
 	}
 }
