@@ -746,3 +746,67 @@ func TestGatePausesAfterAFailedAccept(t *testing.T) {
 		}
 	}
 }
+
+// heldProxy forwards connections to target only once released: until then it accepts
+// and holds them (a witness slow to answer).
+func heldProxy(t *testing.T, target string) (address string, release func()) {
+	t.Helper()
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	released := make(chan struct{})
+	var once sync.Once
+	t.Cleanup(func() { listener.Close() })
+	go func() {
+		for {
+			conn, err := listener.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				select {
+				case <-released:
+				case <-t.Context().Done():
+					return
+				}
+				upstream, err := net.Dial("tcp", target)
+				if err != nil {
+					return
+				}
+				defer upstream.Close()
+				go io.Copy(upstream, conn)
+				io.Copy(conn, upstream)
+			}()
+		}
+	}()
+	return listener.Addr().String(), func() { once.Do(func() { close(released) }) }
+}
+
+// TestFirstLeaseGrantReleasesWhatWaits: an async primary with a witness releases nothing
+// on its own before the witness grants its lease; a write made meanwhile waits, and the
+// grant that makes the lease valid wakes the release path at once. Nothing else would
+// wake it within the test's wait (no further write, a pulse interval of an hour, and the
+// next renewal a quarter of a ten-minute lease later, well past waitMax): without the
+// wake-up the reply would wait for the next write or renewal.
+func TestFirstLeaseGrantReleasesWhatWaits(t *testing.T) {
+	const lease = 10 * time.Minute
+	_, witnessAddress := startTestWitness(t, lease)
+	proxy, release := heldProxy(t, witnessAddress)
+	config := withWitness(nodeConfig(t.TempDir(), freeAddress(t), ""), "a", proxy, lease)
+	config.Mode = ModeAsync
+	config.Shard.PulseInterval = time.Hour
+	primary := startNode(t, config)
+	defer primary.Close()
+	primary.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1))
+	waitFor(t, "the write to be durable", func() bool { return primary.Log().Durable() >= 1 })
+	if _, _, ok := primary.replies.get(1); ok {
+		t.Fatal("a reply was released before the witness granted the lease")
+	}
+	release()
+	primary.replies.wait(t, 1)
+	if renewals := primary.Status().Lease.Renewals; renewals == 0 {
+		t.Fatalf("%d renewals, want the first grant", renewals)
+	}
+}
