@@ -353,7 +353,7 @@ func TestFencePeerOnceSignsTheFence(t *testing.T) {
 			writeFrame(w, frameChallenge, 1, make([]byte, nonceSize-1))
 		},
 		func(w *bufio.Writer, r *frameReader) {
-			writeFrame(w, frameChallenge, 1, append(append([]byte(nil), nonce...), encodeUint64s(0)...))
+			writeFrame(w, frameChallenge, 1, nonce) // Exactly a nonce: enough.
 			w.Flush()
 			if f, err := r.read(); err == nil {
 				f.body = append([]byte(nil), f.body...)
@@ -808,5 +808,194 @@ func TestFirstLeaseGrantReleasesWhatWaits(t *testing.T) {
 	primary.replies.wait(t, 1)
 	if renewals := primary.Status().Lease.Renewals; renewals == 0 {
 		t.Fatalf("%d renewals, want the first grant", renewals)
+	}
+}
+
+// TestAcknowledgeRaisesOnly: an acknowledgement raises the acknowledged op and wakes the
+// shard; one at or below it changes nothing and wakes nobody. The wait clock runs while
+// anything sent (as the caller saw it, or as the session has sent since) is not
+// acknowledged, restarting at each advance, and stops once everything is.
+func TestAcknowledgeRaisesOnly(t *testing.T) {
+	p := &Primary{ackNotify: make(chan struct{}, 1)}
+	session := &primarySession{}
+	p.current.Store(session)
+	session.sentOp.Store(5)
+	for _, c := range []struct {
+		name    string
+		op      uint64
+		sent    uint64
+		acked   uint64
+		signal  bool
+		waiting bool
+	}{
+		{"advance, more sent", 2, 5, 2, true, true},
+		{"same op again", 2, 5, 2, false, true},
+		{"lower op", 1, 5, 2, false, true},
+		{"all the caller saw, not all the session sent", 4, 4, 4, true, true},
+		{"everything sent", 5, 5, 5, true, false},
+	} {
+		p.waitingSince.Store(1) // A mark: an advance stores now or 0.
+		p.acknowledge(c.op, c.sent)
+		signalled := len(p.ackNotify) == 1
+		if signalled {
+			<-p.ackNotify
+		}
+		waiting := p.waitingSince.Load()
+		if p.acked.Load() != c.acked || signalled != c.signal || (waiting != 0) != c.waiting ||
+			(!c.signal && waiting != 1) || (c.signal && waiting == 1) {
+			t.Fatalf("%s: acknowledged %d, signalled %v, wait clock %d; want %d, %v, waiting %v",
+				c.name, p.acked.Load(), signalled, waiting, c.acked, c.signal, c.waiting)
+		}
+	}
+}
+
+// TestStandbyQuietSinceBounds: a primary counts its standby as quiet since it left (none
+// attached), since it was last heard once that is more than standbySilenceMax ago, or
+// since entries started waiting once they have waited more than standbySilenceMax; at
+// exactly standbySilenceMax it is not quiet yet.
+func TestStandbyQuietSinceBounds(t *testing.T) {
+	const at = int64(1_000_000_000_000)
+	silence := int64(standbySilenceMax)
+	p := &Primary{}
+	p.goneSince.Store(42)
+	if quiet := p.standbyQuietSince(at); quiet != 42 {
+		t.Fatalf("no standby: quiet since %d, want since it left (42)", quiet)
+	}
+	p.current.Store(&primarySession{})
+	for _, c := range []struct {
+		name             string
+		contact, waiting int64
+		quiet            int64
+	}{
+		{"heard, nothing waits", at, 0, 0},
+		{"heard exactly the bound ago", at - silence, 0, 0},
+		{"heard just past the bound", at - silence - 1, 0, at - silence - 1},
+		{"waiting exactly the bound", at, at - silence, 0},
+		{"waiting just past the bound", at, at - silence - 1, at - silence - 1},
+	} {
+		p.stats.lastContactNs.Store(c.contact)
+		p.waitingSince.Store(c.waiting)
+		if quiet := p.standbyQuietSince(at); quiet != c.quiet {
+			t.Fatalf("%s: quiet since %d, want %d", c.name, quiet, c.quiet)
+		}
+	}
+}
+
+// TestSendEntryStartsTheWaitClock: sending an entry when everything sent before was
+// acknowledged starts the wait clock now; sending one while others still wait keeps the
+// clock where it was (the standby has been not acknowledging since then).
+func TestSendEntryStartsTheWaitClock(t *testing.T) {
+	p := &Primary{config: PrimaryConfig{Shard: newTestShard(t)}}
+	var sent bytes.Buffer
+	session := &primarySession{writer: bufio.NewWriter(&sent)}
+	session.sentOp.Store(5)
+	p.acked.Store(5)
+	if err := p.sendEntry(session, []byte("entry"), 6, 6); err != nil {
+		t.Fatal(err)
+	}
+	started := p.waitingSince.Load()
+	if started == 0 {
+		t.Fatal("an entry sent with nothing waiting did not start the wait clock")
+	}
+	p.waitingSince.Store(1) // Op 6 waits since then.
+	if err := p.sendEntry(session, []byte("entry"), 7, 7); err != nil {
+		t.Fatal(err)
+	}
+	if waiting := p.waitingSince.Load(); waiting != 1 {
+		t.Fatalf("an entry sent while op 6 waits moved the wait clock to %d", waiting)
+	}
+}
+
+// TestHeardWithin: a standby group counts its primary as heard from only while its link
+// is up and brought a frame within the window.
+func TestHeardWithin(t *testing.T) {
+	now := time.Now().UnixNano()
+	for _, c := range []struct {
+		name      string
+		connected bool
+		heard     int64
+		want      bool
+	}{
+		{"connected, heard now", true, now, true},
+		{"not connected", false, now, false},
+		{"connected, never heard", true, 0, false},
+		{"connected, heard long ago", true, now - int64(time.Hour), false},
+	} {
+		g := &Group{}
+		g.standby.connected.Store(c.connected)
+		g.standby.lastHeard.Store(c.heard)
+		if got := g.heardWithin(time.Minute); got != c.want {
+			t.Fatalf("%s: heard within a minute %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+// witnessStep is one request to Witness.decide, after moving its clock, and the answer
+// expected.
+type witnessStep struct {
+	name    string
+	advance time.Duration
+	kind    byte
+	node    string
+	epoch   uint64
+	granted bool
+	holder  string
+	holderE uint64
+	wait    time.Duration
+}
+
+// TestWitnessDecisions: the lease rules, step by step on a manual clock. A renewal is
+// granted to the holder, or to anyone once the lease is not live, at the witness's epoch
+// or a newer one; an acquisition only once the lease is not live (it expires at exactly
+// its end) and the restart wait is over (strictly after it), raising the epoch; a refusal
+// says who holds the lease and how long to wait.
+func TestWitnessDecisions(t *testing.T) {
+	const lease = 10 * time.Second
+	run := func(acquireAfter time.Duration, steps []witnessStep) {
+		start := time.Unix(1_000_000, 0)
+		now := start
+		w := &Witness{config: WitnessConfig{LeaseDuration: lease, Logger: testLogger},
+			acquireAfter: start.Add(acquireAfter), now: func() time.Time { return now }}
+		for _, c := range steps {
+			now = now.Add(c.advance)
+			granted, holder, epoch, wait := w.decide(c.kind, c.node, c.epoch)
+			if granted != c.granted || holder != c.holder || epoch != c.holderE || wait != c.wait {
+				t.Fatalf("%s: granted %v to %q at epoch %d, wait %v; want %v, %q, %d, %v",
+					c.name, granted, holder, epoch, wait, c.granted, c.holder, c.holderE, c.wait)
+			}
+		}
+	}
+	run(lease, []witnessStep{ // A restarted witness: one lease before any acquisition.
+		{"acquire during the restart wait", 0, leaseAcquire, "b", 1, false, "", 0, lease},
+		{"acquire at its end", lease, leaseAcquire, "b", 1, false, "", 0, 0},
+		{"acquire just after", 1, leaseAcquire, "b", 1, true, "b", 2, lease},
+	})
+	run(-time.Second, []witnessStep{
+		{"renew a lease nobody holds", 0, leaseRenew, "a", 1, true, "a", 1, lease},
+		{"renew at an older epoch", 0, leaseRenew, "a", 0, false, "a", 1, lease},
+		{"renew another's live lease", 0, leaseRenew, "b", 1, false, "a", 1, lease},
+		{"acquire a live lease", 0, leaseAcquire, "b", 1, false, "a", 1, lease},
+		{"acquire at its end", lease, leaseAcquire, "b", 1, true, "b", 2, lease},
+		{"renew the old lease at its epoch", 0, leaseRenew, "a", 1, false, "b", 2, lease},
+		{"renew another's live lease at its epoch", 0, leaseRenew, "a", 2, false, "b", 2, lease},
+		{"take it by renewal once expired", lease, leaseRenew, "a", 2, true, "a", 2, lease},
+	})
+}
+
+// TestHelloWithAnotherMapIsRefused: a primary refuses a standby whose map differs in its
+// shard count alone, or in its checksum alone, as a map mismatch.
+func TestHelloWithAnotherMapIsRefused(t *testing.T) {
+	address := freeAddress(t)
+	primary := startNode(t, nodeConfig(t.TempDir(), address, ""))
+	defer primary.Close()
+	for _, h := range []hello{
+		{shards: 2, mapChecksum: primary.mapChecksum()},
+		{shards: 1, mapChecksum: primary.mapChecksum() + 1},
+	} {
+		answer := helloFrom(t, address, h)
+		if answer.kind != frameRefused || len(answer.body) == 0 || answer.body[0] != refusedShardMap {
+			t.Fatalf("hello with %d shards, checksum %08x: answer type %d %q", h.shards,
+				h.mapChecksum, answer.kind, answer.body)
+		}
 	}
 }
