@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"log/slog"
 	"math"
 	"net"
 	"os"
@@ -997,5 +998,49 @@ func TestHelloWithAnotherMapIsRefused(t *testing.T) {
 			t.Fatalf("hello with %d shards, checksum %08x: answer type %d %q", h.shards,
 				h.mapChecksum, answer.kind, answer.body)
 		}
+	}
+}
+
+// TestUnexpectedFirstFrameIsDropped: a connection to the gate that starts with anything
+// but a fence or a hello is closed without an answer, and logged.
+func TestUnexpectedFirstFrameIsDropped(t *testing.T) {
+	messages := &recordingHandler{}
+	address := freeAddress(t)
+	config := nodeConfig(t.TempDir(), address, "")
+	config.Logger = slog.New(messages)
+	primary := startNode(t, config)
+	defer primary.Close()
+	conn, err := dialLink(context.Background(), address, nil, handshakeTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(handshakeTimeout))
+	reader := newFrameReader(conn)
+	if _, err := reader.read(); err != nil {
+		t.Fatal(err)
+	}
+	writer := bufio.NewWriter(conn)
+	if err := writeFrame(writer, frameAck, 1, encodeUint64s(1)); err != nil || writer.Flush() != nil {
+		t.Fatal(err)
+	}
+	if f, err := reader.read(); !errors.Is(err, io.EOF) {
+		t.Fatalf("after an acknowledgement as the first frame: %+v (%v), want the connection closed", f, err)
+	}
+	waitFor(t, "the log line", func() bool { return messages.logged("replication: unexpected first frame") })
+}
+
+// TestStandbyWithAFailedLogStops: a standby whose own log fails while it streams (a dead
+// disk) stops following and says so (Node.Err): reconnecting cannot cure it, and it must
+// not be promoted automatically with a log that lost entries.
+func TestStandbyWithAFailedLogStops(t *testing.T) {
+	primary, standby := startSyncPair(t, t.TempDir(), t.TempDir())
+	defer primary.Close()
+	defer standby.Close()
+	standby.Log().Close() // Every later append fails: the standby's log has failed.
+	primary.submit(t, 1, 2, model.OperationCreateTransfers, transfer(10, 1, 2, 5))
+	waitFor(t, "the standby to stop", func() bool { return standby.Err() != nil })
+	if err := standby.Err(); !strings.Contains(err.Error(), "the local log failed") {
+		t.Fatalf("stopped with %v, want the local log's failure", err)
 	}
 }
