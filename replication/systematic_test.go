@@ -328,6 +328,7 @@ func TestGateRoutesHellos(t *testing.T) {
 		want error
 	}{
 		{"short", frame{kind: frameHello, body: make([]byte, 31)}, ErrUnauthenticated},
+		{"signature only", frame{kind: frameHello, body: make([]byte, 32)}, ErrFrame},
 		{"malformed", frame{kind: frameHello, body: make([]byte, 40)}, ErrFrame},
 		{"past the map", signed(hello{shard: 1, shards: 1}, testKey), errShardMap},
 		{"past the map, stranger", signed(hello{shard: 1, shards: 1}, []byte("other")), ErrUnauthenticated},
@@ -476,6 +477,9 @@ func TestWitnessIgnoresARequestOfTheWrongLength(t *testing.T) {
 	}
 	if reply, err := request(3, "abc"); err != nil || reply.kind != frameLeaseReply || reply.body[0] != 1 {
 		t.Fatalf("a sound request: %+v (%v), want a grant", reply, err)
+	}
+	if reply, err := request(0, ""); err != nil || reply.kind != frameLeaseReply {
+		t.Fatalf("a request with an empty name (the shortest): %+v (%v), want an answer", reply, err)
 	}
 }
 
@@ -1042,5 +1046,89 @@ func TestStandbyWithAFailedLogStops(t *testing.T) {
 	waitFor(t, "the standby to stop", func() bool { return standby.Err() != nil })
 	if err := standby.Err(); !strings.Contains(err.Error(), "the local log failed") {
 		t.Fatalf("stopped with %v, want the local log's failure", err)
+	}
+}
+
+// TestHelloPointBound: a hello may carry up to recentChainsMax points, and no more, even
+// when its length matches the count it gives.
+func TestHelloPointBound(t *testing.T) {
+	for _, c := range []struct {
+		count int
+		ok    bool
+	}{{recentChainsMax, true}, {recentChainsMax + 1, false}} {
+		h := hello{lastOp: 9, points: make([]wal.ChainPoint, c.count)}
+		decoded, err := decodeHello(h.encodePayload())
+		if (err == nil) != c.ok || (c.ok && len(decoded.points) != c.count) {
+			t.Fatalf("%d points: %d decoded (%v), want allowed %v", c.count, len(decoded.points),
+				err, c.ok)
+		}
+	}
+}
+
+// TestSnapshotReceivedChunkByChunk: the chunks of a snapshot transfer are written in turn,
+// each at the offset the ones before it end at, and the transfer ends with the chunk
+// marked last, which may be empty (a chunk is its 16-byte header at least).
+func TestSnapshotReceivedChunkByChunk(t *testing.T) {
+	chunk := func(offset uint64, last bool, data string) []byte {
+		b := append(encodeUint64s(offset), make([]byte, 8)...)
+		if last {
+			b[8] = 1
+		}
+		return append(b, data...)
+	}
+	client, server := net.Pipe()
+	defer client.Close()
+	go func() {
+		w := bufio.NewWriter(server)
+		writeFrame(w, frameSnapshotChunk, 1, chunk(0, false, "abc"))
+		writeFrame(w, frameSnapshotChunk, 1, chunk(3, false, "de"))
+		writeFrame(w, frameSnapshotChunk, 1, chunk(5, true, ""))
+		writeFrame(w, frameEntry, 1, []byte("after the snapshot"))
+		w.Flush()
+		server.Close()
+	}()
+	link := &Link{conn: client, reader: newFrameReader(client), Welcome: welcome{op: 5}}
+	path, err := link.ReceiveSnapshot(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if content, err := os.ReadFile(path); err != nil || string(content) != "abcde" ||
+		filepath.Base(path) != "snapshot-00000000000000000005.snap" {
+		t.Fatalf("received %s holding %q (%v)", path, content, err)
+	}
+	if f, err := link.reader.read(); err != nil || f.kind != frameEntry {
+		t.Fatalf("the frame after the snapshot: %+v (%v)", f, err)
+	}
+}
+
+// TestFenceWithoutAnAddress: a correctly signed fence that names no new primary (its
+// body is the signature alone) still fences.
+func TestFenceWithoutAnAddress(t *testing.T) {
+	address := freeAddress(t)
+	primary := startNode(t, nodeConfig(t.TempDir(), address, ""))
+	defer primary.Close()
+	sendFence(t, address, 2, "")
+	if role := primary.Role(); role != shard.RoleFenced {
+		t.Fatalf("after a fence at epoch 2 without an address: %s", role)
+	}
+}
+
+// TestPromotionNeedsTheWitness: a standby configured with a witness it cannot reach is
+// not promoted: the error names the witness, and the node stays a standby at its epoch.
+func TestPromotionNeedsTheWitness(t *testing.T) {
+	primaryAddress := freeAddress(t)
+	primary := startNode(t, nodeConfig(t.TempDir(), primaryAddress, ""))
+	defer primary.Close()
+	config := withWitness(nodeConfig(t.TempDir(), freeAddress(t), primaryAddress), "b",
+		freeAddress(t), time.Hour) // Nobody listens there; the watch never asks.
+	standby := startNode(t, config)
+	defer standby.Close()
+	epoch, err := standby.Promote()
+	if err == nil || !strings.HasPrefix(err.Error(), "replication: witness: ") ||
+		!errors.Is(err, syscall.ECONNREFUSED) || epoch != 0 {
+		t.Fatalf("promotion without the witness: epoch %d, %v", epoch, err)
+	}
+	if role := standby.Role(); role != shard.RoleStandby || standby.Epoch() != 1 {
+		t.Fatalf("after the refusal: %s at epoch %d", role, standby.Epoch())
 	}
 }
