@@ -1132,3 +1132,34 @@ func TestPromotionNeedsTheWitness(t *testing.T) {
 		t.Fatalf("after the refusal: %s at epoch %d", role, standby.Epoch())
 	}
 }
+
+// TestDigestThatDiffersOnTheStreamStopsTheStandby: when the standby's own digest at an
+// op is known first and the primary's arrives on the stream and differs, the stream ends
+// with ErrDigestMismatch and the standby stops following with it (the other order, the
+// primary's digest first, is TestStandbyStopsOnADigestThatDiffers's usual path: which one
+// a node pair takes depends on timing).
+func TestDigestThatDiffersOnTheStreamStopsTheStandby(t *testing.T) {
+	address := scriptedPeer(t, func(w *bufio.Writer, r *frameReader) {
+		welcomeWith(welcome{plan: planStream, address: "p:1"}, false)(w, r)
+		writeFrame(w, frameDigest, 1, append(encodeUint64s(5), bytes.Repeat([]byte{2}, 32)...))
+		w.Flush()
+		for { // Until the standby hangs up.
+			if _, err := r.read(); err != nil {
+				return
+			}
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), startWaitMax)
+	defer cancel()
+	node, err := OpenNode(ctx, nodeConfig(t.TempDir(), "", address))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer node.Close()
+	node.groups[0].digests.standby(5, [32]byte{1}) // The standby's own snapshot at op 5.
+	node.Start([]shard.Outputs{shard.RepliesOnly(newCollector())})
+	waitFor(t, "the standby to stop", func() bool { return node.Err() != nil })
+	if err := node.Err(); !errors.Is(err, ErrDigestMismatch) {
+		t.Fatalf("stopped with %v, want ErrDigestMismatch", err)
+	}
+}
