@@ -166,12 +166,13 @@ func TestGroupWithoutAPrimaryReleasesNothing(t *testing.T) {
 func TestSendDigestNeverBlocks(t *testing.T) {
 	p := &Primary{}
 	p.SendDigest(1, [32]byte{1}) // No session: nothing to do, nothing panics.
-	session := &primarySession{wake: make(chan struct{}, 1), digests: make(chan [40]byte, 1)}
+	session := &primarySession{wake: make(chan struct{}, 1), digests: make(chan [40]byte, 2)}
 	p.current.Store(session)
 	p.SendDigest(7, [32]byte{7})
-	p.SendDigest(8, [32]byte{8}) // The queue is full: dropped.
-	if len(session.wake) != 1 || len(session.digests) != 1 {
-		t.Fatalf("wake %d, digests %d queued; want 1 and 1", len(session.wake), len(session.digests))
+	p.SendDigest(8, [32]byte{8}) // The sender has a wake-up pending already.
+	p.SendDigest(9, [32]byte{9}) // The queue is full: dropped.
+	if len(session.wake) != 1 || len(session.digests) != 2 {
+		t.Fatalf("wake %d, digests %d queued; want 1 and 2", len(session.wake), len(session.digests))
 	}
 	notice := <-session.digests
 	if op := binary.LittleEndian.Uint64(notice[:8]); op != 7 || notice[8] != 7 {
@@ -1161,5 +1162,58 @@ func TestDigestThatDiffersOnTheStreamStopsTheStandby(t *testing.T) {
 	waitFor(t, "the standby to stop", func() bool { return node.Err() != nil })
 	if err := node.Err(); !errors.Is(err, ErrDigestMismatch) {
 		t.Fatalf("stopped with %v, want ErrDigestMismatch", err)
+	}
+}
+
+// TestReleaseConditions: a primary releases on local durability (Acknowledged is
+// math.MaxUint64) only in async mode or degraded sync mode, and then only while its
+// witness lease holds (or it has no witness) and it is still the primary; otherwise only
+// what the standby acknowledged. It answers reads only with the lease and as the
+// primary. Degraded covers the loss window until the standby has acknowledged up to it.
+func TestReleaseConditions(t *testing.T) {
+	valid, expired := &leaseClock{}, &leaseClock{}
+	valid.set(time.Now().Add(time.Hour))
+	for _, c := range []struct {
+		name     string
+		mode     Mode
+		degraded bool
+		lease    *leaseClock
+		fenced   bool
+		released uint64
+		reads    bool
+	}{
+		{"sync", ModeSync, false, valid, false, 4, true},
+		{"async", ModeAsync, false, valid, false, math.MaxUint64, true},
+		{"sync degraded", ModeSync, true, valid, false, math.MaxUint64, true},
+		{"async, no witness", ModeAsync, false, nil, false, math.MaxUint64, true},
+		{"async, lease expired", ModeAsync, false, expired, false, 4, false},
+		{"sync degraded, lease expired", ModeSync, true, expired, false, 4, false},
+		{"async, fenced", ModeAsync, false, valid, true, 4, false},
+	} {
+		sh := newTestShard(t)
+		if c.fenced {
+			sh.Fence(2, "elsewhere:1")
+		}
+		p := &Primary{config: PrimaryConfig{Mode: c.mode, Shard: sh, Lease: c.lease}}
+		p.degraded.Store(c.degraded)
+		p.acked.Store(4)
+		if got, reads := p.Acknowledged(), p.ReadsAllowed(); got != c.released || reads != c.reads {
+			t.Fatalf("%s: releases up to %d, reads %v; want %d, %v", c.name, got, reads,
+				c.released, c.reads)
+		}
+	}
+	p := &Primary{}
+	p.acked.Store(4)
+	for _, c := range []struct {
+		degraded bool
+		window   uint64
+		want     bool
+	}{{false, 5, true}, {false, 4, false}, {true, 0, true}, {false, 0, false}} {
+		p.degraded.Store(c.degraded)
+		p.lossWindowUntil.Store(c.window)
+		if got := p.Degraded(); got != c.want {
+			t.Fatalf("degraded %v, loss window to %d, acknowledged 4: Degraded %v, want %v",
+				c.degraded, c.window, got, c.want)
+		}
 	}
 }
