@@ -1217,3 +1217,48 @@ func TestReleaseConditions(t *testing.T) {
 		}
 	}
 }
+
+// TestPlanForEachStandby: the primary plans a standby's catch-up from the newest entry
+// boundary both logs share (the first of the standby's points, newest first, whose chain
+// matches): stream on from it when the standby has nothing after it (an empty standby
+// from op 0), truncate the standby's entries after it otherwise; a standby that shares
+// no boundary, with no snapshot to bridge it, has diverged. Every welcome carries the
+// chain at its op and the primary's client address.
+func TestPlanForEachStandby(t *testing.T) {
+	config := nodeConfig(t.TempDir(), freeAddress(t), "")
+	config.Mode = ModeAsync // Replies need no standby: one entry after the other.
+	primary := startNode(t, config)
+	defer primary.Close()
+	primary.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1))
+	primary.replies.wait(t, 1)
+	primary.submit(t, 2, 2, model.OperationCreateAccounts, accounts(2))
+	primary.replies.wait(t, 2)
+	log := primary.Log()
+	points := log.RecentChains(2) // Newest first.
+	if len(points) != 2 || points[0].LastOp != 2 {
+		t.Fatalf("recent chains %+v, want ops 2 and 1", points)
+	}
+	other := wal.ChainPoint{LastOp: 2, Chain: [32]byte{9}} // Another history at op 2.
+	for _, c := range []struct {
+		name string
+		h    hello
+		plan plan
+		op   uint64
+	}{
+		{"empty standby", hello{}, planStream, 0},
+		{"standby at the primary's end", hello{lastOp: 2, points: points}, planStream, 2},
+		{"standby behind", hello{lastOp: 1, points: points[1:]}, planStream, 1},
+		{"standby with entries after the shared ones", hello{lastOp: 5, points: points}, planTruncate, 2},
+		{"standby diverged after op 1", hello{lastOp: 2, points: []wal.ChainPoint{other, points[1]}}, planTruncate, 1},
+	} {
+		w, err := primary.primary0().plan(&c.h)
+		chain, _ := log.ChainAt(c.op)
+		if err != nil || w.plan != c.plan || w.op != c.op || w.chain != chain ||
+			w.address != primary.config.ClientAddress {
+			t.Fatalf("%s: %+v (%v), want %s at op %d", c.name, w, err, c.plan, c.op)
+		}
+	}
+	if w, err := primary.primary0().plan(&hello{lastOp: 2, points: []wal.ChainPoint{other}}); !errors.Is(err, ErrDiverged) {
+		t.Fatalf("a standby sharing nothing: %+v (%v), want ErrDiverged", w, err)
+	}
+}
