@@ -490,8 +490,8 @@ func startAlone(t *testing.T, dir string) *testNode {
 	return startNode(t, nodeConfig(dir, "", ""))
 }
 
-// TestFailedOpenReleasesTheLogs: a node that cannot store its epoch or build its shard
-// fails to open, saying which, and leaves its logs closed behind it (a retry can open
+// TestFailedOpenReleasesTheLogs: a node that cannot store its epoch, recover its machine
+// or build its shard fails to open, saying which, and leaves its logs closed behind it (a retry can open
 // them); one whose log cannot be opened names the shard; one whose epoch file is not a
 // number refuses to start.
 func TestFailedOpenReleasesTheLogs(t *testing.T) {
@@ -505,6 +505,13 @@ func TestFailedOpenReleasesTheLogs(t *testing.T) {
 		}, "store epoch"},
 		{"shard not built", func(config *NodeConfig) { config.Shard.EntryBytesMax = 1 },
 			"replication: shard 0: shard: EntryBytesMax"},
+		{"machine not recovered", func(config *NodeConfig) {
+			// A snapshot of an op the empty log never reached: its tail was lost.
+			if _, err := wal.WriteSnapshot(config.Groups[0].SnapshotDir, wal.SnapshotMeta{Op: 5},
+				strings.NewReader("state")); err != nil {
+				t.Fatal(err)
+			}
+		}, "replication: shard 0: " + shard.ErrLogBehindSnapshot.Error()},
 		{"epoch not a number", func(config *NodeConfig) {
 			if err := os.WriteFile(config.EpochPath, []byte("x\n"), 0o600); err != nil {
 				t.Fatal(err)
