@@ -1269,3 +1269,72 @@ func TestPlanForEachStandby(t *testing.T) {
 		t.Fatalf("a standby sharing nothing: %+v (%v), want ErrDiverged", w, err)
 	}
 }
+
+// TestStreamSendsHeartbeatsAndDigestsUntilFenced: the primary's sender, driven directly
+// on one end of a pipe, sends heartbeats with the log's last and durable ops at its
+// interval and the digests handed to it, and ends the session once the shard is fenced
+// (so that the standby sees its primary gone), or once the Primary closes.
+func TestStreamSendsHeartbeatsAndDigestsUntilFenced(t *testing.T) {
+	log, err := wal.Open(wal.Options{Dir: t.TempDir(), Logger: testLogger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	for _, fence := range []bool{true, false} {
+		sh := newTestShard(t)
+		p := StartPrimary(PrimaryConfig{Log: log, Shard: sh, HeartbeatInterval: 5 * time.Millisecond,
+			Logger: testLogger})
+		client, server := net.Pipe()
+		session := &primarySession{conn: server, writer: bufio.NewWriter(server),
+			wake: make(chan struct{}, 1), digests: make(chan [40]byte, 4)}
+		p.current.Store(session)
+		ended := make(chan error, 1)
+		go func() { ended <- p.stream(session, 0) }()
+		frames := make(chan frame, 64)
+		go func() {
+			defer close(frames)
+			reader := newFrameReader(client)
+			for {
+				f, err := reader.read()
+				if err != nil {
+					return
+				}
+				f.body = append([]byte(nil), f.body...)
+				frames <- f
+			}
+		}()
+		next := func(kind frameType) frame {
+			for f := range frames {
+				if f.kind == kind {
+					return f
+				}
+			}
+			t.Fatalf("the stream ended before a frame of type %d", kind)
+			return frame{}
+		}
+		if f := next(frameHeartbeat); f.epoch != 1 || !bytes.Equal(f.body, encodeUint64s(0, 0)) {
+			t.Fatalf("heartbeat at epoch %d: %v, want epoch 1 with ops 0 and 0", f.epoch, f.body)
+		}
+		p.SendDigest(3, [32]byte{3})
+		if f := next(frameDigest); binary.LittleEndian.Uint64(f.body) != 3 || f.body[8] != 3 {
+			t.Fatalf("digest %x, want op 3's", f.body)
+		}
+		want := errSessionClosed
+		if fence {
+			sh.Fence(2, "elsewhere:1")
+			want = errFenced
+		} else {
+			p.current.Store(nil) // So that Close leaves the pipe open: the end is Close's alone.
+			p.Close()
+		}
+		go func() {
+			for range frames { // Whatever comes before the end.
+			}
+		}()
+		if err := <-ended; !errors.Is(err, want) {
+			t.Fatalf("fenced %v: the stream ended with %v, want %v", fence, err, want)
+		}
+		client.Close()
+		p.Close()
+	}
+}
