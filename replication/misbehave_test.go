@@ -315,17 +315,7 @@ func helloAtEpoch(t *testing.T, address string, epoch uint64, h hello) frame {
 // deadline is handshakeTimeout away.
 func dialHello(t *testing.T, address string, epoch uint64, h hello) (net.Conn, *frameReader, frame) {
 	t.Helper()
-	conn, err := dialLink(t.Context(), address, nil, handshakeTimeout)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	conn.SetDeadline(time.Now().Add(handshakeTimeout))
-	reader := newFrameReader(conn)
-	challenge, err := reader.read()
-	if err != nil || challenge.kind != frameChallenge {
-		t.Fatalf("hello: no challenge (%v)", err)
-	}
+	conn, reader, challenge := dialGate(t, address)
 	payload := h.encodePayload()
 	body := append(mac(testKey, frameHello, challenge.body[:nonceSize], epoch, payload), payload...)
 	writer := bufio.NewWriter(conn)

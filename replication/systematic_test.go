@@ -545,22 +545,32 @@ func TestFailedOpenReleasesTheLogs(t *testing.T) {
 	}
 }
 
+// dialGate connects to a node's replication address and reads its challenge; the
+// connection (deadline handshakeTimeout away) closes when the test ends.
+func dialGate(t *testing.T, address string) (net.Conn, *frameReader, frame) {
+	t.Helper()
+	conn, err := dialLink(context.Background(), address, nil, handshakeTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	conn.SetDeadline(time.Now().Add(handshakeTimeout))
+	reader := newFrameReader(conn)
+	challenge, err := reader.read()
+	if err != nil || challenge.kind != frameChallenge {
+		t.Fatalf("no challenge (%v)", err)
+	}
+	challenge.body = append([]byte(nil), challenge.body...)
+	return conn, reader, challenge
+}
+
 // TestFenceWithABadSignatureIsIgnored: a fence of a higher epoch signed with another key
 // (a stranger, or a node of another pair) leaves the primary serving.
 func TestFenceWithABadSignatureIsIgnored(t *testing.T) {
 	address := freeAddress(t)
 	primary := startNode(t, nodeConfig(t.TempDir(), address, ""))
 	defer primary.Close()
-	conn, err := dialLink(context.Background(), address, nil, handshakeTimeout)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(handshakeTimeout))
-	challenge, err := newFrameReader(conn).read()
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn, _, challenge := dialGate(t, address)
 	payload := []byte("impostor:1")
 	body := append(mac([]byte("another key"), frameFence, challenge.body[:nonceSize], 9, payload), payload...)
 	writer := bufio.NewWriter(conn)
@@ -1022,16 +1032,7 @@ func TestUnexpectedFirstFrameIsDropped(t *testing.T) {
 	config.Logger = slog.New(messages)
 	primary := startNode(t, config)
 	defer primary.Close()
-	conn, err := dialLink(context.Background(), address, nil, handshakeTimeout)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(handshakeTimeout))
-	reader := newFrameReader(conn)
-	if _, err := reader.read(); err != nil {
-		t.Fatal(err)
-	}
+	conn, reader, _ := dialGate(t, address)
 	writer := bufio.NewWriter(conn)
 	if err := writeFrame(writer, frameAck, 1, encodeUint64s(1)); err != nil || writer.Flush() != nil {
 		t.Fatal(err)
@@ -1176,7 +1177,7 @@ func TestDigestThatDiffersOnTheStreamStopsTheStandby(t *testing.T) {
 // math.MaxUint64) only in async mode or degraded sync mode, and then only while its
 // witness lease holds (or it has no witness) and it is still the primary; otherwise only
 // what the standby acknowledged. It answers reads only with the lease and as the
-// primary. Degraded covers the loss window until the standby has acknowledged up to it.
+// primary. (Degraded's loss window: TestDegradedClearsWhenAcknowledgedReachesTheLossWindow.)
 func TestReleaseConditions(t *testing.T) {
 	valid, expired := &leaseClock{}, &leaseClock{}
 	valid.set(time.Now().Add(time.Hour))
@@ -1207,20 +1208,6 @@ func TestReleaseConditions(t *testing.T) {
 		if got, reads := p.Acknowledged(), p.ReadsAllowed(); got != c.released || reads != c.reads {
 			t.Fatalf("%s: releases up to %d, reads %v; want %d, %v", c.name, got, reads,
 				c.released, c.reads)
-		}
-	}
-	p := &Primary{}
-	p.acked.Store(4)
-	for _, c := range []struct {
-		degraded bool
-		window   uint64
-		want     bool
-	}{{false, 5, true}, {false, 4, false}, {true, 0, true}, {false, 0, false}} {
-		p.degraded.Store(c.degraded)
-		p.lossWindowUntil.Store(c.window)
-		if got := p.Degraded(); got != c.want {
-			t.Fatalf("degraded %v, loss window to %d, acknowledged 4: Degraded %v, want %v",
-				c.degraded, c.window, got, c.want)
 		}
 	}
 }
