@@ -145,6 +145,8 @@ func TestStandbyHandshakeRefusesOddPrimaries(t *testing.T) {
 		}, ErrFrame},
 		{"an entry instead of a welcome", answerWith(frameEntry, []byte("x")), ErrFrame},
 		{"a malformed welcome", answerWith(frameWelcome, []byte("x")), ErrFrame},
+		{"a welcome's body in an entry", answerWith(frameEntry,
+			(&welcome{plan: planStream, address: "p:1"}).encode()), ErrFrame},
 		{"an error", answerWith(frameError, []byte("go away")), nil},
 	}
 	answers := make([]func(w *bufio.Writer, r *frameReader), len(cases))

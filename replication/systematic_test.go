@@ -1325,3 +1325,118 @@ func TestStreamSendsHeartbeatsAndDigestsUntilFenced(t *testing.T) {
 		p.Close()
 	}
 }
+
+// The tests below close the real survivors of the fourth round's sample (seed 20261211),
+// written after it was judged.
+
+// deadlineConn records the deadlines set on a connection, and signals each Write as it
+// begins.
+type deadlineConn struct {
+	net.Conn
+	mutex     sync.Mutex
+	deadlines []time.Time
+	writing   chan struct{} // Capacity 1.
+}
+
+func (c *deadlineConn) SetDeadline(at time.Time) error {
+	c.mutex.Lock()
+	c.deadlines = append(c.deadlines, at)
+	c.mutex.Unlock()
+	return c.Conn.SetDeadline(at)
+}
+
+func (c *deadlineConn) Write(b []byte) (int, error) {
+	select {
+	case c.writing <- struct{}{}:
+	default:
+	}
+	return c.Conn.Write(b)
+}
+
+// TestHandshakeLeavesNoDeadline: the handshake's deadline is lifted once it is over: the
+// stream sets its own read deadlines, and a write deadline left behind would fail the
+// standby's acknowledgements handshakeTimeout after it connected, breaking the link (and
+// stalling a sync primary) every few seconds.
+func TestHandshakeLeavesNoDeadline(t *testing.T) {
+	log, err := wal.Open(wal.Options{Dir: t.TempDir(), Logger: testLogger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	client, server := net.Pipe()
+	defer client.Close()
+	defer server.Close()
+	go func() {
+		writer := bufio.NewWriter(server)
+		welcomeWith(welcome{plan: planStream, address: "p:1"}, false)(writer, newFrameReader(server))
+		writer.Flush()
+	}()
+	conn := &deadlineConn{Conn: client, writing: make(chan struct{}, 1)}
+	link := &Link{config: StandbyConfig{Key: testKey, Log: log, Logger: testLogger}, conn: conn,
+		reader: newFrameReader(conn), writer: bufio.NewWriter(conn)}
+	if err := link.handshake(1); err != nil {
+		t.Fatal(err)
+	}
+	conn.mutex.Lock()
+	defer conn.mutex.Unlock()
+	if n := len(conn.deadlines); n < 2 || conn.deadlines[0].IsZero() || !conn.deadlines[n-1].IsZero() {
+		t.Fatalf("deadlines set %v: want the handshake's, then none", conn.deadlines)
+	}
+}
+
+// TestCloseEndsASessionBlockedOnAStandby: a sender blocked writing to a standby that
+// reads nothing (hung, its buffers full) ends when the Primary closes: Close closes the
+// session's connection. Otherwise the sender would wait for ever, and the node's Close
+// with it (it waits for every gate connection).
+func TestCloseEndsASessionBlockedOnAStandby(t *testing.T) {
+	log, err := wal.Open(wal.Options{Dir: t.TempDir(), Logger: testLogger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	p := StartPrimary(PrimaryConfig{Log: log, Shard: newTestShard(t),
+		HeartbeatInterval: time.Millisecond, Logger: testLogger})
+	client, server := net.Pipe() // Nobody reads client: every write blocks.
+	defer client.Close()
+	conn := &deadlineConn{Conn: server, writing: make(chan struct{}, 1)}
+	session := &primarySession{conn: conn, writer: bufio.NewWriter(conn),
+		wake: make(chan struct{}, 1), digests: make(chan [40]byte, 1)}
+	p.current.Store(session)
+	ended := make(chan error, 1)
+	go func() { ended <- p.stream(session, 0) }()
+	<-conn.writing // The first heartbeat's write: blocked.
+	p.Close()
+	select {
+	case err := <-ended:
+		if err == nil {
+			t.Fatal("the stream ended without an error")
+		}
+	case <-time.After(waitMax):
+		t.Fatal("Close left the sender blocked on a standby that reads nothing")
+	}
+}
+
+// TestStandbyHangsUpOnAResyncPlan: a running standby that reconnects and is asked for a
+// resync stops, and closes that connection (the primary would otherwise keep a session
+// with a standby that will never read, until its silence timeout).
+func TestStandbyHangsUpOnAResyncPlan(t *testing.T) {
+	hungUp := make(chan error, 1)
+	address := scriptedPeer(t,
+		welcomeWith(welcome{plan: planStream, address: "p:1"}, false), // Then drops the stream.
+		func(w *bufio.Writer, r *frameReader) {
+			welcomeWith(welcome{plan: planSnapshot, address: "p:1"}, false)(w, r)
+			w.Flush()
+			for {
+				if _, err := r.read(); err != nil {
+					hungUp <- err
+					return
+				}
+			}
+		})
+	standby := startNode(t, nodeConfig(t.TempDir(), freeAddress(t), address))
+	defer standby.Close()
+	waitFor(t, "the standby to stop", func() bool { return standby.Err() != nil })
+	if err := <-hungUp; !errors.Is(err, io.EOF) {
+		t.Fatalf("the connection of the resync plan ended with %v, want the standby's hang-up (EOF)", err)
+	}
+}
