@@ -1440,3 +1440,38 @@ func TestStandbyHangsUpOnAResyncPlan(t *testing.T) {
 		t.Fatalf("the connection of the resync plan ended with %v, want the standby's hang-up (EOF)", err)
 	}
 }
+
+// TestWitnessRefusingTheStandbySaysFailoverIsImpossible: a standby whose witness refuses
+// its certificate (another CA) can never be promoted automatically; the failover watch
+// says so loudly, not only in a debug line, since nothing else tells the operator.
+func TestWitnessRefusingTheStandbySaysFailoverIsImpossible(t *testing.T) {
+	authority, stranger := testcert.NewAuthority(t, "sequent test CA"), testcert.NewAuthority(t, "other CA")
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	witnessTLS := NewTLS(authority.Issue(t), authority.Pool())
+	witnessTLS.Server.ClientCAs = stranger.Pool() // Trusts no certificate of the pair.
+	witness := StartWitness(WitnessConfig{Listener: listener, Key: testKey, TLS: witnessTLS,
+		Logger: testLogger})
+	defer witness.Close()
+	primaryAddress := freeAddress(t)
+	primaryConfig := nodeConfig(t.TempDir(), primaryAddress, "")
+	primaryConfig.TLS = NewTLS(authority.Issue(t), authority.Pool())
+	primary := startNode(t, primaryConfig)
+	defer primary.Close()
+	messages := &recordingHandler{}
+	// A lease far shorter than the primary's heartbeat interval (it has no witness): the
+	// watch soon takes the primary for silent and asks the witness for the lease.
+	config := withWitness(nodeConfig(t.TempDir(), freeAddress(t), primaryAddress), "b",
+		listener.Addr().String(), 100*time.Millisecond)
+	config.TLS, config.Logger = NewTLS(authority.Issue(t), authority.Pool()), slog.New(messages)
+	standby := startNode(t, config)
+	defer standby.Close()
+	waitFor(t, "the watch's refusal notice", func() bool {
+		return messages.logged("replication: the witness refuses this node: automatic failover is impossible")
+	})
+	if role := standby.Role(); role != shard.RoleStandby {
+		t.Fatalf("a standby the witness refuses is %s", role)
+	}
+}
