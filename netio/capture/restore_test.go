@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"sequent/core"
+	"sequent/core/backend"
+	"sequent/core/model"
+	"sequent/core/shard"
 	"sequent/tools/natstest"
 	"sequent/wal"
 )
@@ -54,7 +57,7 @@ func retiredReplica(t *testing.T, dir string, source *replica, op uint64) *repli
 		t.Fatal(err)
 	}
 	r.copyRange(source, op, source.log.LastOp())
-	if first := r.log.FirstOp(); first != op+1 {
+	if first := r.log.FirstOp(); source.log.LastOp() > op && first != op+1 {
 		t.Fatalf("the retired log starts at op %d, want %d", first, op+1)
 	}
 	return r
@@ -173,5 +176,78 @@ func TestRestoreFailures(t *testing.T) {
 			t.Fatalf("%s: stats %+v, want error %q and nothing published", test.name, stats,
 				test.want)
 		}
+	}
+}
+
+// TestPromotedOntoASnapshot: a standby bootstrapped from a snapshot at op 3 (its log
+// starts after it) is promoted while the stream holds every event through op 3: capture
+// must publish the new primary's events after them, and announce no gap (nothing was
+// lost).
+func TestPromotedOntoASnapshot(t *testing.T) {
+	dir := t.TempDir()
+	url := natstest.Start(t, dir+"/nats", "127.0.0.1:0").ClientURL()
+	old := openReplica(t, dir+"/old")
+	old.serve(url, 1, []uint64{1, 2}, []uint64{3, 4}) // Ops 1 (grants), 2, 3.
+	promoted := retiredReplica(t, dir+"/promoted", old, 3)
+	stats := promoted.serve(url, 2, []uint64{5, 6})
+	messages := streamMessages(t, url)
+	if stats.Gaps != 0 || stats.LastError != "" || len(messages) != 6 ||
+		!slices.Equal(accountsCreated(messages), []string{"1", "2", "3", "4", "5", "6"}) {
+		t.Fatalf("stats %+v; messages %+v", stats, messages)
+	}
+}
+
+// TestPromotedOntoASnapshotBeforeAnyEntry: as TestPromotedOntoASnapshot, but the
+// promoted node's capture rebuilds before the node writes anything, so its log holds no
+// entry yet (FirstOp 0, continuing after the snapshot's op). The rebuild must start from
+// the snapshot: it used to take the empty log for one starting at op 1, replay nothing
+// into an empty machine, and never reach the live queue (op 4 joined it), so nothing
+// more was ever published.
+func TestPromotedOntoASnapshotBeforeAnyEntry(t *testing.T) {
+	dir := t.TempDir()
+	url := natstest.Start(t, dir+"/nats", "127.0.0.1:0").ClientURL()
+	old := openReplica(t, dir+"/old")
+	old.serve(url, 1, []uint64{1, 2}, []uint64{3, 4}) // Ops 1 (grants), 2, 3.
+	promoted := retiredReplica(t, dir+"/promoted", old, 3)
+	machine, _, err := shard.Recover(core.Config{}, promoted.log, promoted.snapshotDir, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := shard.New(shard.Config{Epoch: 2}, machine, promoted.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := New(Config{URL: url, Log: promoted.log, SnapshotDir: promoted.snapshotDir,
+		Machine: core.Config{}, Released: s.Released, Epoch: s.Epoch})
+	s.AddConsumer(c, c)
+	c.Start()
+	defer c.Close()
+	deadline := time.Now().Add(time.Minute) // A hang guard, not a timing assertion.
+	for c.Stats().Rebuilds == 0 || c.handledOp.Load() < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the rebuild never restored the snapshot at op 3: %+v", c.Stats())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	replier := &nullReplier{}
+	s.Start(shard.RepliesOnly(replier))
+	defer s.Close()
+	body := make([]byte, 2*model.AccountSize)
+	(&model.Account{ID: model.U128(5), Ledger: 1, Code: 1}).Encode(body)
+	(&model.Account{ID: model.U128(6), Ledger: 1, Code: 1}).Encode(body[model.AccountSize:])
+	if status := s.Submit(&backend.Request{Connection: 1, Client: 7, Session: 2, Number: 1,
+		Operation: model.OperationCreateAccounts, Body: body}); status != model.StatusOK {
+		t.Fatal(status)
+	}
+	for c.Stats().StreamSequence < 6 {
+		if time.Now().After(deadline) {
+			t.Fatalf("op 4 never published: %+v", c.Stats())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	messages := streamMessages(t, url)
+	if stats := c.Stats(); stats.Gaps != 0 || len(messages) != 6 ||
+		!slices.Equal(accountsCreated(messages), []string{"1", "2", "3", "4", "5", "6"}) {
+		t.Fatalf("stats %+v; messages %+v", stats, messages)
 	}
 }
