@@ -44,6 +44,22 @@ func TestMergedStatus(t *testing.T) {
 			[]model.Status{model.StatusOK, model.StatusLogUnavailable}, model.StatusLogUnavailable},
 		{"a read abandoned", false, []model.Status{model.StatusOK, unanswered},
 			model.StatusShuttingDown},
+		{"a read refused busy everywhere", false,
+			[]model.Status{model.StatusBusy, model.StatusBusy}, model.StatusBusy},
+		{"internal_error tells more than busy", false,
+			[]model.Status{model.StatusBusy, model.StatusInternalError}, model.StatusInternalError},
+		{"log_unavailable tells more than internal_error", false,
+			[]model.Status{model.StatusInternalError, model.StatusLogUnavailable},
+			model.StatusLogUnavailable},
+		{"shutting_down tells more than not_primary", false,
+			[]model.Status{model.StatusShuttingDown, model.StatusNotPrimary},
+			model.StatusShuttingDown},
+		{"too old tells more than a reused number", true,
+			[]model.Status{model.StatusRequestNumberReused, model.StatusRequestTooOld},
+			model.StatusRequestTooOld},
+		{"a reused number tells more than shutting_down", true,
+			[]model.Status{model.StatusShuttingDown, model.StatusRequestNumberReused},
+			model.StatusRequestNumberReused},
 	} {
 		req := &request{write: test.write}
 		for _, status := range test.parts {
