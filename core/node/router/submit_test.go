@@ -291,3 +291,65 @@ func TestAbandonAnswersEveryOpenRequest(t *testing.T) {
 			rig.replier.replies[4:])
 	}
 }
+
+// New refuses a shard map that does not validate.
+func TestNewRefusesAnInvalidMap(t *testing.T) {
+	invalid := &shardmap.Map{Shards: 0, Placement: shardmap.PlacementHash}
+	if invalid.Validate() == nil {
+		t.Fatal("the test's map validates")
+	}
+	if _, err := New(Config{Map: invalid, Shards: &recordingShards{},
+		Transport: discardTransport{}, Replier: discardReplier{}}); err == nil {
+		t.Fatal("an invalid map was accepted")
+	}
+}
+
+// get_shard_map has no events: any shard answers it, the request goes through
+// unchanged to shard 0. A reply to a router connection the router does not know (or
+// no longer waits for) is dropped.
+func TestShardMapRequestAndUnknownReplies(t *testing.T) {
+	rig := newSubmitRig(t, shardmap.Hashed(2))
+	if status := rig.router.Submit(&backend.Request{Connection: 5, Client: 7, Session: 1,
+		Number: 1, Operation: model.OperationGetShardMap}); status != model.StatusOK ||
+		len(rig.shards.submitted) != 1 || rig.shards.submitted[0].shard != 0 ||
+		rig.shards.submitted[0].request.Connection != 5 {
+		t.Fatalf("get_shard_map: %s, submitted %+v", status, rig.shards.submitted)
+	}
+	rig.router.Deliver(1, []backend.Reply{{Connection: ClientConnectionLimit + 99,
+		Operation: model.OperationCreateTransfers, Status: model.StatusOK}})
+	if len(rig.replier.replies) != 0 {
+		t.Fatalf("a reply to an unknown router connection went on: %+v", rig.replier.replies)
+	}
+}
+
+// A query no shard could answer (account_not_found everywhere) takes the first part's
+// answer; ledger totals refused by one shard are refused.
+func TestQueryAnsweredByNoShard(t *testing.T) {
+	req := &request{reply: backend.Reply{Operation: model.OperationGetAccountBalances}}
+	req.parts = []*part{{status: model.StatusAccountNotFound, reply: []byte{1}},
+		{status: model.StatusAccountNotFound, reply: []byte{2}}}
+	if status, body := chooseQuery(req); status != model.StatusAccountNotFound ||
+		string(body) != "\x01" {
+		t.Fatalf("no shard knows the account: %s, %v", status, body)
+	}
+	filter := make([]byte, model.LedgerFilterSize)
+	(&model.LedgerFilter{LedgerMin: 1, Limit: 2}).Encode(filter)
+	req = &request{reply: backend.Reply{Operation: model.OperationGetLedgerTotals}}
+	req.parts = []*part{{body: filter, status: model.StatusOK},
+		{body: filter, status: model.StatusInvalidBody}}
+	if status, body := chooseQuery(req); status != model.StatusInvalidBody || body != nil {
+		t.Fatalf("ledger totals refused by one shard: %s, %v", status, body)
+	}
+}
+
+// The key leading each found record of a lookup, by operation.
+func TestLookupKeySize(t *testing.T) {
+	for operation, want := range map[model.Operation]int{
+		model.OperationLookupInstruments: 4, model.OperationLookupOrders: model.OrderIDSize,
+		model.OperationLookupAccounts: model.IDSize, model.OperationLookupTransfers: model.IDSize,
+	} {
+		if got := keySize(operation); got != want {
+			t.Errorf("%s: %d, want %d", operation, got, want)
+		}
+	}
+}
