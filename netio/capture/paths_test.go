@@ -1,9 +1,14 @@
 package capture
 
 import (
+	"context"
+	"net"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"sequent/core/event"
 	"sequent/core/model"
@@ -157,5 +162,64 @@ func TestStandbyOnlyWatches(t *testing.T) {
 	standby.Close()
 	if got := len(streamMessages(t, url)); got != 4 {
 		t.Fatalf("the stream holds %d messages after the standby, want 4", got)
+	}
+}
+
+// TestSessionStartFailures: a capture that cannot start a session reports why
+// (Stats.LastError) and publishes nothing: no NATS server at the URL, a stream it cannot
+// create (another stream already captures its subjects), and a stream whose last message
+// carries an id capture did not write (it cannot tell where to resume).
+func TestSessionStartFailures(t *testing.T) {
+	dir := t.TempDir()
+	url := natstest.Start(t, dir+"/nats", "127.0.0.1:0").ClientURL()
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "nats://" + listener.Addr().String()
+	listener.Close()
+	connection, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer connection.Close()
+	js, _ := jetstream.New(connection)
+	ctx := context.Background()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "OTHER",
+		Subjects: []string{"taken.0.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "FOREIGN_0",
+		Subjects: []string{"foreign.0.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.PublishMsg(ctx, &nats.Msg{Subject: "foreign.0.x", Data: []byte("{}"),
+		Header: nats.Header{jetstream.MsgIDHeader: []string{"not-an-event"}}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, test := range []struct {
+		name, url, stream, prefix, want string
+	}{
+		{"no server", closed, "", "", "capture: connect to " + closed},
+		{"subjects taken", url, "", "taken", "capture: stream SEQUENT_0"},
+		{"a foreign last message", url, "FOREIGN", "foreign", "capture: the last message of FOREIGN_0"},
+	} {
+		c := New(Config{URL: test.url, Stream: test.stream, SubjectPrefix: test.prefix,
+			Released: func() uint64 { return 3 }})
+		c.Start()
+		deadline := time.Now().Add(time.Minute) // A hang guard, not a timing assertion.
+		for c.Stats().LastError == "" {
+			if time.Now().After(deadline) {
+				c.Close()
+				t.Fatalf("%s: no error reported: %+v", test.name, c.Stats())
+			}
+			time.Sleep(time.Millisecond)
+		}
+		c.Close()
+		if stats := c.Stats(); !strings.Contains(stats.LastError, test.want) ||
+			stats.Published != 0 || stats.Connected {
+			t.Fatalf("%s: stats %+v, want error %q, nothing published, disconnected",
+				test.name, stats, test.want)
+		}
 	}
 }
