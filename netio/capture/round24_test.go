@@ -87,10 +87,12 @@ func TestDivergenceWalkSkipsDeletedMessages(t *testing.T) {
 	}
 	promoted := openReplica(t, dir+"/promoted")
 	promoted.copyFrom(old, 2)
-	stats := promoted.serve(url, 2, []uint64{5, 6})
+	// Ops 3 and 4 of epoch 2 (serve waits until capture has handled the last op: op 3
+	// alone would count as handled from the start, the old primary's op 3 being stored).
+	stats := promoted.serve(url, 2, []uint64{5, 6}, []uint64{7})
 	messages := streamMessages(t, url)
 	if stats.Superseded != 1 || stats.LastError != "" ||
-		!slices.Equal(accountsCreated(messages), []string{"1", "2", "4", "5", "6"}) {
+		!slices.Equal(accountsCreated(messages), []string{"1", "2", "4", "5", "6", "7"}) {
 		t.Fatalf("stats %+v; messages %+v", stats, messages)
 	}
 	for _, m := range messages {
