@@ -206,17 +206,7 @@ func TestSessionStartFailures(t *testing.T) {
 	} {
 		c := New(Config{URL: test.url, Stream: test.stream, SubjectPrefix: test.prefix,
 			Released: func() uint64 { return 3 }})
-		c.Start()
-		deadline := time.Now().Add(time.Minute) // A hang guard, not a timing assertion.
-		for c.Stats().LastError == "" {
-			if time.Now().After(deadline) {
-				c.Close()
-				t.Fatalf("%s: no error reported: %+v", test.name, c.Stats())
-			}
-			time.Sleep(time.Millisecond)
-		}
-		c.Close()
-		if stats := c.Stats(); !strings.Contains(stats.LastError, test.want) ||
+		if stats := runUntilError(t, c, test.name); !strings.Contains(stats.LastError, test.want) ||
 			stats.Published != 0 || stats.Connected {
 			t.Fatalf("%s: stats %+v, want error %q, nothing published, disconnected",
 				test.name, stats, test.want)

@@ -161,17 +161,7 @@ func TestRestoreFailures(t *testing.T) {
 	} {
 		c := New(Config{URL: url, Log: retired.log, SnapshotDir: test.snapshotDir,
 			Machine: core.Config{}, Released: func() uint64 { return 3 }})
-		c.Start()
-		deadline := time.Now().Add(time.Minute) // A hang guard, not a timing assertion.
-		for c.Stats().LastError == "" {
-			if time.Now().After(deadline) {
-				c.Close()
-				t.Fatalf("%s: no error reported: %+v", test.name, c.Stats())
-			}
-			time.Sleep(time.Millisecond)
-		}
-		c.Close()
-		if stats := c.Stats(); !strings.Contains(stats.LastError, test.want) ||
+		if stats := runUntilError(t, c, test.name); !strings.Contains(stats.LastError, test.want) ||
 			stats.StreamSequence != 0 || stats.Gaps != 0 {
 			t.Fatalf("%s: stats %+v, want error %q and nothing published", test.name, stats,
 				test.want)
@@ -250,4 +240,21 @@ func TestPromotedOntoASnapshotBeforeAnyEntry(t *testing.T) {
 		!slices.Equal(accountsCreated(messages), []string{"1", "2", "3", "4", "5", "6"}) {
 		t.Fatalf("stats %+v; messages %+v", stats, messages)
 	}
+}
+
+// runUntilError starts c, waits until it reports an error (Stats.LastError), closes it
+// and returns its stats.
+func runUntilError(t *testing.T, c *Capture, name string) Stats {
+	t.Helper()
+	c.Start()
+	deadline := time.Now().Add(time.Minute) // A hang guard, not a timing assertion.
+	for c.Stats().LastError == "" {
+		if time.Now().After(deadline) {
+			c.Close()
+			t.Fatalf("%s: no error reported: %+v", name, c.Stats())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	c.Close()
+	return c.Stats()
 }
