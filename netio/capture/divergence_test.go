@@ -25,6 +25,8 @@ import (
 type replica struct {
 	t   *testing.T
 	log *wal.Log
+	// snapshotDir is where the shard and its capture find snapshots ("": none).
+	snapshotDir string
 }
 
 func openReplica(t *testing.T, dir string) *replica {
@@ -41,8 +43,14 @@ func openReplica(t *testing.T, dir string) *replica {
 // what its primary streamed.
 func (r *replica) copyFrom(source *replica, through uint64) {
 	r.t.Helper()
+	r.copyRange(source, 0, through)
+}
+
+// copyRange appends the exact stored entries of source after op after, through op through.
+func (r *replica) copyRange(source *replica, after, through uint64) {
+	r.t.Helper()
 	stop := errors.New("through")
-	err := source.log.ReadStored(0, func(stored []byte, meta wal.EntryMeta) error {
+	err := source.log.ReadStored(after, func(stored []byte, meta wal.EntryMeta) error {
 		if meta.FirstOp > through {
 			return stop
 		}
@@ -67,7 +75,7 @@ func (r *replica) copyFrom(source *replica, through uint64) {
 func (r *replica) serve(url string, epoch uint64, batches ...[]uint64) Stats {
 	t := r.t
 	t.Helper()
-	machine, _, err := shard.Recover(core.Config{}, r.log, "", nil, nil)
+	machine, _, err := shard.Recover(core.Config{}, r.log, r.snapshotDir, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,8 +89,8 @@ func (r *replica) serve(url string, epoch uint64, batches ...[]uint64) Stats {
 			t.Fatal(err)
 		}
 	}
-	c := New(Config{URL: url, Log: r.log, Machine: core.Config{}, Released: s.Released,
-		Epoch: s.Epoch})
+	c := New(Config{URL: url, Log: r.log, SnapshotDir: r.snapshotDir, Machine: core.Config{},
+		Released: s.Released, Epoch: s.Epoch})
 	if url != "" { // No URL: the log only, without capture.
 		s.AddConsumer(c, c)
 		c.Start()
@@ -140,6 +148,9 @@ func streamMessages(t *testing.T, url string) []EventJSON {
 	var messages []EventJSON
 	for sequence := max(info.State.FirstSeq, 1); sequence <= info.State.LastSeq; sequence++ {
 		message, err := stream.GetMsg(context.Background(), sequence)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue // Deleted.
+		}
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -48,7 +48,9 @@
 // retirement (Capture is a backend.LogHold) up to Config LogHoldBytesMax of the shard
 // (`--cdc-retain-bytes`); beyond it the segments go anyway, and capture publishes a
 // capture_gap message (id shard:op:gap, "from_op", "to_op") naming the ops whose events
-// are lost, then resumes from the oldest snapshot. Nothing beyond the shard's released
+// are lost, then resumes from the oldest snapshot. A log that starts right after the
+// stream's last op (a standby bootstrapped from a snapshot there, then promoted) lost
+// nothing: capture resumes from that snapshot without a gap message. Nothing beyond the shard's released
 // op is ever published, so no consumer sees an event a failover could undo (in sync
 // mode; in async mode the documented loss window applies to capture too, and what it
 // voids is announced by capture_superseded).

@@ -116,16 +116,31 @@ func (c *Capture) restore() (*core.Machine, error) {
 			}
 		}
 	}
-	if first := c.config.Log.FirstOp(); first <= 1 {
+	first := c.config.Log.FirstOp()
+	if first == 0 { // No entry yet: the log continues after its base (StartAfter), if any.
+		first = c.config.Log.LastOp() + 1
+	}
+	if first <= 1 {
 		return core.New(c.config.Machine), nil
 	}
 	if oldest == nil {
 		return nil, fmt.Errorf("capture: the log starts at op %d and no snapshot is usable",
-			c.config.Log.FirstOp())
+			first)
 	}
 	machine, err := loadSnapshot(c.config.Machine, oldest)
 	if err != nil {
 		return nil, err
+	}
+	if oldest.Meta.Op == c.at.op {
+		// A snapshot at the position's op, and the log starts after it (a standby
+		// bootstrapped from that snapshot, then promoted): no op after the position was
+		// lost. Only the position's op itself cannot be checked: were its events
+		// published in part (a publisher stopped between two of them), the rest cannot
+		// be rebuilt.
+		c.config.Logger.Warn("capture: resuming from a snapshot at the stream's last op; "+
+			"its events after the last one stored, if any, cannot be rebuilt",
+			"stream", c.stream, "op", c.at.op, "index", c.at.index)
+		return machine, nil
 	}
 	return machine, c.publishGap(oldest.Meta.Op)
 }
