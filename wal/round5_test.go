@@ -310,3 +310,215 @@ func TestSecondDamagedFileKeptAsideIsNumbered(t *testing.T) {
 		}
 	}
 }
+
+// storedEntries returns copies of the stored form of every durable entry of l.
+func storedEntries(t *testing.T, l *Log) [][]byte {
+	t.Helper()
+	var stored [][]byte
+	if err := l.ReadStored(0, func(b []byte, _ EntryMeta) error {
+		stored = append(stored, append([]byte(nil), b...))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return stored
+}
+
+// TestStoredEntryRefusals: a stored entry of another format version is ErrVersion (a
+// standby of an older release must say so, not call it corrupt), and one whose chain
+// hash was rewritten with a sound header checksum is refused as corrupt; neither is
+// appended to a MemoryLog.
+func TestStoredEntryRefusals(t *testing.T) {
+	l := openTest(t, t.TempDir())
+	defer l.Close()
+	waitDurable(t, l, appendEntries(t, l, 1))
+	good := storedEntries(t, l)[0]
+	rewrite := func(modify func(h []byte)) []byte {
+		b := append([]byte(nil), good...)
+		modify(b)
+		putHeaderCRC(b[:entryHeaderSize], entryOffsetHeaderCRC)
+		return b
+	}
+	for _, c := range []struct {
+		name   string
+		stored []byte
+		err    error
+		want   string
+	}{
+		{"version", rewrite(func(h []byte) { binary.LittleEndian.PutUint16(h[entryOffsetVersion:], formatVersion+1) }),
+			ErrVersion, "version"},
+		{"chain", rewrite(func(h []byte) { h[entryOffsetChain] ^= 1 }), ErrCorrupt, "chain hash does not match the entry"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if _, _, err := DecodeStored(c.stored, nil); !errors.Is(err, c.err) ||
+				!strings.Contains(err.Error(), c.want) {
+				t.Fatalf("DecodeStored: %v, want %v with %q", err, c.err, c.want)
+			}
+			m := NewMemoryLog()
+			if err := m.AppendStored(c.stored); !errors.Is(err, c.err) || m.LastOp() != 0 {
+				t.Fatalf("MemoryLog.AppendStored: %v, last op %d", err, m.LastOp())
+			}
+		})
+	}
+	m := NewMemoryLog()
+	if err := m.AppendStored(good); err != nil || m.LastOp() != 2 || m.FirstOp() != 1 {
+		t.Fatalf("MemoryLog.AppendStored of a sound entry: %v, ops %d..%d", err, m.FirstOp(), m.LastOp())
+	}
+	if err := m.Read(0, func(e *Entry) error { checkEntry(t, e); return nil }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestMemoryLogFullAndEmpty: SetFull refuses appends with ErrLogFull and nothing else
+// changes; SetFull(false) takes them again. An empty MemoryLog's FirstOp is 0, its
+// chain and retirement answers are empty, and Read returns fn's error.
+func TestMemoryLogFullAndEmpty(t *testing.T) {
+	m := NewMemoryLog()
+	if m.FirstOp() != 0 {
+		t.Fatalf("empty first op %d", m.FirstOp())
+	}
+	if _, ok := m.ChainAt(1); ok || m.BytesAfter(0) != 0 {
+		t.Fatal("a memory log answered a chain or a byte count")
+	}
+	if retired, err := m.Retire(100, ""); retired != 0 || err != nil {
+		t.Fatalf("Retire: %d, %v", retired, err)
+	}
+	last := appendEntries(t, m, 2)
+	m.SetFull(true)
+	if err := m.Append(entryFor(last + 1)); !errors.Is(err, ErrLogFull) {
+		t.Fatalf("Append while full: %v, want ErrLogFull", err)
+	}
+	if m.LastOp() != last || m.Durable() != last || m.Err() != nil {
+		t.Fatalf("full log changed: last %d durable %d err %v", m.LastOp(), m.Durable(), m.Err())
+	}
+	m.SetFull(false)
+	last = appendEntries(t, m, 1)
+	if m.Durable() != last {
+		t.Fatalf("durable %d after the log took entries again, want %d", m.Durable(), last)
+	}
+	stop := errors.New("stop")
+	visited := 0
+	if err := m.Read(0, func(*Entry) error { visited++; return stop }); err != stop || visited != 1 {
+		t.Fatalf("Read: %v after %d entries, want fn's error after 1", err, visited)
+	}
+}
+
+// TestReplicaCallsOnAClosedOrFailedLog: StartAfter and TruncateAfter refuse with
+// ErrClosed after Close; TruncateAfter on a failed log returns the log's error and cuts
+// nothing.
+func TestReplicaCallsOnAClosedOrFailedLog(t *testing.T) {
+	l := openTest(t, t.TempDir())
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.StartAfter(5, [32]byte{}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("StartAfter after Close: %v", err)
+	}
+	if err := l.TruncateAfter(0); !errors.Is(err, ErrClosed) {
+		t.Fatalf("TruncateAfter after Close: %v", err)
+	}
+
+	dir := t.TempDir()
+	l = openTest(t, dir)
+	defer l.Close()
+	last := appendEntries(t, l, 3)
+	waitDurable(t, l, last)
+	failure := errors.New("injected EIO")
+	injectFault(t, &testHookWrite, dir, failure, nil)
+	l.Append(entryFor(last + 1))
+	waitFailed(t, l)
+	if err := l.TruncateAfter(2); !errors.Is(err, failure) {
+		t.Fatalf("TruncateAfter on a failed log: %v, want %v", err, failure)
+	}
+	if l.LastOp() != entryFor(last+1).LastOp() || l.Durable() != last {
+		t.Fatalf("a failed TruncateAfter moved the log: last %d, durable %d", l.LastOp(), l.Durable())
+	}
+}
+
+// TestTruncateAfterTheLastOpKeepsEverything: a cut at the last op discards nothing and
+// leaves every entry durable and readable, on this run and the next.
+func TestTruncateAfterTheLastOpKeepsEverything(t *testing.T) {
+	dir := t.TempDir()
+	l := openTest(t, dir)
+	last := appendEntries(t, l, 5)
+	if err := l.TruncateAfter(last); err != nil {
+		t.Fatal(err)
+	}
+	if l.LastOp() != last || l.Durable() != last {
+		t.Fatalf("last %d durable %d, want %d", l.LastOp(), l.Durable(), last)
+	}
+	if entries, read := readAll(t, l, 0); entries != 5 || read != last {
+		t.Fatalf("read %d entries up to %d", entries, read)
+	}
+	appendEntries(t, l, 1)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l = openTest(t, dir)
+	defer l.Close()
+	if entries, _ := readAll(t, l, 0); entries != 6 {
+		t.Fatalf("reopened with %d entries, want 6", entries)
+	}
+}
+
+// TestTruncateAfterRetiredOpsIsCompacted: a cut below the first op still held is
+// ErrCompacted, and the log is left as it was.
+func TestTruncateAfterRetiredOpsIsCompacted(t *testing.T) {
+	l := openTest(t, t.TempDir(), largeSegments)
+	defer l.Close()
+	last := appendLargeEntries(t, l, 5)
+	waitDurable(t, l, last)
+	if retired, err := l.Retire(3, ""); err != nil || retired == 0 {
+		t.Fatalf("retired %d: %v", retired, err)
+	}
+	first := l.FirstOp()
+	err := l.TruncateAfter(first - 2)
+	if !errors.Is(err, ErrCompacted) || !strings.Contains(err.Error(), "first op "+decimal(first)) {
+		t.Fatalf("TruncateAfter below the first op: %v", err)
+	}
+	if l.LastOp() != last || l.Err() != nil {
+		t.Fatalf("last op %d (want %d), err %v", l.LastOp(), last, l.Err())
+	}
+}
+
+// TestTailStartedInsideAnEntryIsRefused: a tail whose position is inside a multi-op
+// entry cannot continue from it: Drain reports ErrCorrupt at that entry rather than
+// handing over ops the follower already has. fn's error stops a Drain without moving
+// the position, and the next Drain hands the entry again.
+func TestTailStartedInsideAnEntryIsRefused(t *testing.T) {
+	l := openTest(t, t.TempDir())
+	defer l.Close()
+	last := appendEntries(t, l, 3) // ops 1..2, 3..6, 7..10
+	waitDurable(t, l, last)
+	inside := l.Follow(1, TailOptions{})
+	defer inside.Close()
+	var position *PositionError
+	if _, err := inside.Drain(func([]byte, EntryMeta) error { return nil }); !errors.As(err, &position) ||
+		!errors.Is(err, ErrCorrupt) || position.Op != 1 || inside.Position() != 1 {
+		t.Fatalf("Drain from inside an entry: %v, position %d", err, inside.Position())
+	}
+	tail := l.Follow(2, TailOptions{})
+	defer tail.Close()
+	stop := errors.New("follower busy")
+	if _, err := tail.Drain(func([]byte, EntryMeta) error { return stop }); err != stop || tail.Position() != 2 {
+		t.Fatalf("Drain with a failing fn: %v, position %d", err, tail.Position())
+	}
+	var firstOps []uint64
+	if _, err := tail.Drain(func(_ []byte, meta EntryMeta) error {
+		firstOps = append(firstOps, meta.FirstOp)
+		return nil
+	}); err != nil || len(firstOps) != 2 || firstOps[0] != 3 || tail.Position() != last {
+		t.Fatalf("second Drain: %v, handed %v, position %d", err, firstOps, tail.Position())
+	}
+}
+
+// TestOptionsAndPolicyNames: Open without a directory is refused; an unknown sync
+// policy prints its number.
+func TestOptionsAndPolicyNames(t *testing.T) {
+	if _, err := Open(Options{}); err == nil || !strings.Contains(err.Error(), "Options.Dir is empty") {
+		t.Fatalf("Open without Dir: %v", err)
+	}
+	if s := SyncPolicy(7).String(); s != "sync(7)" {
+		t.Fatalf("unknown policy prints %q", s)
+	}
+}
