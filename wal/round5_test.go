@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/klauspost/compress/s2"
 )
@@ -520,5 +521,155 @@ func TestOptionsAndPolicyNames(t *testing.T) {
 	}
 	if s := SyncPolicy(7).String(); s != "sync(7)" {
 		t.Fatalf("unknown policy prints %q", s)
+	}
+}
+
+// retiredLargeLog is a closed log of five one-op large entries in segments [1,2] [3,4]
+// [5] with the first segment retired, and the state and chain at op 2 (its base).
+func retiredLargeLog(t *testing.T) (dir string, base uint64, state sumReplayer, chains map[uint64][32]byte) {
+	t.Helper()
+	dir = t.TempDir()
+	l := openTest(t, dir, largeSegments)
+	last := appendLargeEntries(t, l, 5)
+	waitDurable(t, l, last)
+	base = 2
+	if err := l.Read(0, func(e *Entry) error {
+		if e.LastOp() <= base {
+			return state.Apply(e)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	chains = map[uint64][32]byte{}
+	for op := uint64(1); op <= last; op++ {
+		chains[op] = chainOf(t, l, op)
+	}
+	if retired, err := l.Retire(base, ""); err != nil || retired != 1 || l.FirstOp() != base+1 {
+		t.Fatalf("retired %d (%v), first op %d", retired, err, l.FirstOp())
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return dir, base, state, chains
+}
+
+// TestVerifyRefusesWhatItCannotReplay: a log retired past op 1 with no snapshot to start
+// from is ErrCompacted; a base snapshot whose body restores to a state other than its
+// header's digest is ErrDigestMismatch (serve would refuse it); a later snapshot whose
+// chain is not the log's is corrupt; an empty log with snapshots is corrupt.
+func TestVerifyRefusesWhatItCannotReplay(t *testing.T) {
+	dir, base, state, chains := retiredLargeLog(t)
+	if _, err := Verify(dir, "", &sumReplayer{}); !errors.Is(err, ErrCompacted) ||
+		!strings.Contains(err.Error(), "no snapshot is at or after op 2") {
+		t.Fatalf("retired log without snapshots: %v", err)
+	}
+	writeAll := func(metas ...SnapshotMeta) string {
+		snapshots := t.TempDir()
+		for _, meta := range metas {
+			s := state
+			if _, err := WriteSnapshot(snapshots, meta, &s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return snapshots
+	}
+	sound := SnapshotMeta{Op: base, Epoch: 1, Digest: state.Digest(), Chain: chains[base]}
+	if _, err := Verify(dir, writeAll(sound), &sumReplayer{}); err != nil {
+		t.Fatalf("sound base snapshot: %v", err)
+	}
+	wrongDigest := sound
+	wrongDigest.Digest[0] ^= 1
+	if _, err := Verify(dir, writeAll(wrongDigest), &sumReplayer{}); !errors.Is(err, ErrDigestMismatch) ||
+		!strings.Contains(err.Error(), "restored state digest") {
+		t.Fatalf("base snapshot with a wrong digest: %v", err)
+	}
+	// The later snapshot's state is the base's too; the chain check comes before the
+	// digest check, so the chain is what is reported.
+	otherChain := SnapshotMeta{Op: 4, Epoch: 1, Digest: state.Digest(), Chain: chains[3]}
+	_, err := Verify(dir, writeAll(sound, otherChain), &sumReplayer{})
+	var position *PositionError
+	if !errors.As(err, &position) || !errors.Is(err, ErrCorrupt) ||
+		!strings.Contains(err.Error(), "chain differs from the log's at op 4") {
+		t.Fatalf("later snapshot with another chain: %v", err)
+	}
+	empty := t.TempDir()
+	openTest(t, empty).Close()
+	if _, err := Verify(empty, writeAll(sound, otherChain), &sumReplayer{}); !errors.Is(err, ErrCorrupt) ||
+		!strings.Contains(err.Error(), "the log is empty but snapshots exist (newest at op 4)") {
+		t.Fatalf("empty log with snapshots: %v", err)
+	}
+}
+
+// TestVerifyChainOfAnEmptyLog: nothing retired, so the window is covered and the check
+// passes without reading.
+func TestVerifyChainOfAnEmptyLog(t *testing.T) {
+	l := openTest(t, t.TempDir())
+	defer l.Close()
+	check, err := l.VerifyChain(5, 0, 0, time.Now().Add(time.Minute))
+	if err != nil || !check.OK || !check.WindowCovered || check.Entries != 0 {
+		t.Fatalf("empty log: %+v, %v", check, err)
+	}
+}
+
+// TestInspectNamesDamagedSnapshotsAndTornTails: the report shows a damaged snapshot as
+// DAMAGED with its error, and a bad entry in the last segment as what Open would
+// truncate (not as damage that makes Open refuse).
+func TestInspectNamesDamagedSnapshotsAndTornTails(t *testing.T) {
+	d := buildDamageLog(t, 3)
+	last := d.entries[len(d.entries)-1]
+	flipByte(t, last.path, last.offset+entryHeaderSize+5)
+	snapshots := t.TempDir()
+	info, err := WriteSnapshot(snapshots, SnapshotMeta{Op: 7}, stateBytes("state"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	flipByte(t, info.Path, snapshotOffsetEpoch)
+	report, err := Inspect(d.dir, snapshots)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := report.String()
+	for _, want := range []string{"op 7            DAMAGED: ", "snapshot header checksum mismatch",
+		"(in the last segment: Open truncates it if it is a torn write)"} {
+		if !strings.Contains(text, want) {
+			t.Fatalf("report lacks %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "Open refuses the log") {
+		t.Fatalf("a torn tail reported as refused damage:\n%s", text)
+	}
+}
+
+// TestSnapshotListingAndPruneRefusals: a missing directory has no snapshots; a file
+// renamed to another op is listed as corrupt; files without the snapshot prefix are not
+// snapshots; PruneSnapshots refuses to keep none.
+func TestSnapshotListingAndPruneRefusals(t *testing.T) {
+	dir := t.TempDir()
+	if infos, err := ListSnapshots(filepath.Join(dir, "missing")); infos != nil || err != nil {
+		t.Fatalf("missing directory: %v, %v", infos, err)
+	}
+	info, err := WriteSnapshot(dir, SnapshotMeta{Op: 5}, stateBytes("state"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	renamed := filepath.Join(dir, snapshotName(9))
+	if err := os.Rename(info.Path, renamed); err != nil {
+		t.Fatal(err)
+	}
+	name := strings.TrimPrefix(snapshotName(3), snapshotPrefix)
+	if err := os.WriteFile(filepath.Join(dir, "x"+name), []byte("not a snapshot"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	infos, err := ListSnapshots(dir)
+	if err != nil || len(infos) != 1 || infos[0].Meta.Op != 9 || !errors.Is(infos[0].Err, ErrSnapshotCorrupt) ||
+		!strings.Contains(infos[0].Problem, "header says op 5") {
+		t.Fatalf("listing: %+v, %v", infos, err)
+	}
+	if err := PruneSnapshots(dir, 0); err == nil || !strings.Contains(err.Error(), "at least one snapshot must stay") {
+		t.Fatalf("prune keeping none: %v", err)
+	}
+	if _, err := os.Stat(renamed); err != nil {
+		t.Fatalf("a refused prune removed a file: %v", err)
 	}
 }
