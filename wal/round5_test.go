@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -672,4 +673,167 @@ func TestSnapshotListingAndPruneRefusals(t *testing.T) {
 	if _, err := os.Stat(renamed); err != nil {
 		t.Fatalf("a refused prune removed a file: %v", err)
 	}
+}
+
+// largeLogFilled is a log of five one-op 700 KiB entries whose bodies are all fill
+// bytes (stored raw), in segments [1,2] [3,4] [5]; it returns the open log.
+func largeLogFilled(t *testing.T, dir string, fill byte) *Log {
+	t.Helper()
+	l := openTest(t, dir, largeSegments)
+	body := bytes.Repeat([]byte{fill}, 700<<10)
+	for op := uint64(1); op <= 5; op++ {
+		if err := l.Append(Entry{Epoch: 1, FirstOp: op, Count: 1, Timestamp: largeEntryTimestamp(op),
+			Body: body}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitDurable(t, l, 5)
+	return l
+}
+
+// TestSegmentProblemsFoundWhileReading: a segment that changes under an open log is
+// refused by Read with the matching error, and nothing past it is delivered: another
+// format version (ErrVersion), a header naming another segment, a file cut inside its
+// header, a file that is gone (ErrCompacted), and a segment copied from another log
+// (its first entry does not continue the previous segment's chain).
+func TestSegmentProblemsFoundWhileReading(t *testing.T) {
+	other := t.TempDir()
+	largeLogFilled(t, other, 2).Close()
+	rewriteHeader := func(modify func(b []byte)) func(path string) {
+		return func(path string) {
+			modifyFile(t, path, func(b []byte) []byte {
+				modify(b)
+				putHeaderCRC(b[:segmentHeaderSize], segmentOffsetHeaderCRC)
+				return b
+			})
+		}
+	}
+	for _, c := range []struct {
+		name   string
+		damage func(path string)
+		err    error
+		want   string
+	}{
+		{"version", rewriteHeader(func(b []byte) {
+			binary.LittleEndian.PutUint32(b[segmentOffsetVersion:], formatVersion+1)
+		}), ErrVersion, "segment format version"},
+		{"number", rewriteHeader(func(b []byte) {
+			binary.LittleEndian.PutUint64(b[segmentOffsetNumber:], 7)
+		}), ErrCorrupt, "segment header says number 7"},
+		{"cut inside the header", func(path string) {
+			if err := os.Truncate(path, segmentHeaderSize-1); err != nil {
+				t.Fatal(err)
+			}
+		}, ErrCorrupt, "segment file shorter than its header"},
+		{"gone", func(path string) {
+			if err := os.Remove(path); err != nil {
+				t.Fatal(err)
+			}
+		}, ErrCompacted, "segment 2 is gone"},
+		{"from another log", func(path string) {
+			b, err := os.ReadFile(filepath.Join(other, segmentName(2)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, ErrCorrupt, "previous chain hash does not match"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			l := largeLogFilled(t, dir, 1)
+			defer l.Close()
+			c.damage(filepath.Join(dir, segmentName(2)))
+			var delivered []uint64
+			err := l.Read(0, func(e *Entry) error { delivered = append(delivered, e.FirstOp); return nil })
+			if !errors.Is(err, c.err) || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("Read: %v, want %v with %q", err, c.err, c.want)
+			}
+			if len(delivered) != 2 || delivered[1] != 2 {
+				t.Fatalf("delivered ops %v, want 1 and 2 (segment 1) only", delivered)
+			}
+		})
+	}
+}
+
+// modifyFile applies fn to the bytes of a file (damage_test's modify, for a file the
+// log holds open: written in place, not replaced).
+func modifyFile(t *testing.T, path string, fn func(b []byte) []byte) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, fn(b), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDamagedHeaderOfTheLastSegmentIsRefused: a bad header on the segment holding the
+// newest entries is not a torn write (those entries were synced): Open refuses the log
+// rather than cutting the segment away.
+func TestDamagedHeaderOfTheLastSegmentIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	largeLogFilled(t, dir, 1).Close()
+	flipByte(t, filepath.Join(dir, segmentName(3)), segmentOffsetCreated)
+	_, err := Open(Options{Dir: dir, SegmentBytes: SegmentBytesMin, Logger: discardLogger()})
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "segment 3") {
+		t.Fatalf("Open with the last segment's header damaged: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, segmentName(3))); err != nil {
+		t.Fatalf("the damaged segment was touched: %v", err)
+	}
+}
+
+// TestWrittenTailStopsOnTheFollowersError: fn's error for a queued entry (written, not
+// durable yet) ends Drain with that error without moving the position; the entry is
+// handed over by a later Drain once durable.
+func TestWrittenTailStopsOnTheFollowersError(t *testing.T) {
+	dir := t.TempDir()
+	l := openTest(t, dir)
+	tail := l.Follow(0, TailOptions{Written: true})
+	first := appendEntries(t, l, 1)
+	waitDurable(t, l, first)
+	t.Cleanup(func() { tail.Close(); l.Close() })
+	if _, err := tail.Drain(func([]byte, EntryMeta) error { return nil }); err != nil || tail.Position() != first {
+		t.Fatalf("first Drain: %v, position %d", err, tail.Position())
+	}
+	syncing, release := holdHook(t, &testHookSync, dir)
+	second := appendEntries(t, l, 1)
+	<-syncing // written and queued, not durable
+	stop := errors.New("stream closed")
+	if _, err := tail.Drain(func([]byte, EntryMeta) error { return stop }); err != stop || tail.Position() != first {
+		t.Fatalf("Drain with fn failing on a queued entry: %v, position %d", err, tail.Position())
+	}
+	release()
+	waitDurable(t, l, second)
+	if _, err := tail.Drain(func([]byte, EntryMeta) error { return nil }); err != nil || tail.Position() != second {
+		t.Fatalf("Drain after the sync: %v, position %d, want %d", err, tail.Position(), second)
+	}
+}
+
+// TestOpenReportsADirectoryItCannotCreate: a Dir below a regular file is Open's error.
+func TestOpenReportsADirectoryItCannotCreate(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := Open(Options{Dir: filepath.Join(file, "log"), Logger: discardLogger()}); err == nil ||
+		!errors.Is(err, syscall.ENOTDIR) {
+		t.Fatalf("Open below a file: %v, %v", l, err)
+	}
+}
+
+// TestUnsubscribeIsANoOpForStrangers: unsubscribing a channel on a log with no
+// subscription, or one it never returned, changes nothing; a real subscriber still
+// hears the next sync.
+func TestUnsubscribeIsANoOpForStrangers(t *testing.T) {
+	l := openTest(t, t.TempDir())
+	defer l.Close()
+	l.UnsubscribeDurable(make(chan struct{}))
+	subscribed := l.SubscribeDurable()
+	l.UnsubscribeDurable(make(chan struct{}))
+	waitDurable(t, l, appendEntries(t, l, 1))
+	<-subscribed // a hang here is reported by the test binary's timeout
 }
