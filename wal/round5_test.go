@@ -6,8 +6,10 @@ package wal
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -836,4 +838,195 @@ func TestUnsubscribeIsANoOpForStrangers(t *testing.T) {
 	l.UnsubscribeDurable(make(chan struct{}))
 	waitDurable(t, l, appendEntries(t, l, 1))
 	<-subscribed // a hang here is reported by the test binary's timeout
+}
+
+// TestMemoryLogDurableNeverGoesBackOrPastAFailure: releasing an op below Durable leaves
+// Durable where it is, and after Fail no release makes anything durable (Durable stops
+// for good, as after a failed fdatasync).
+func TestMemoryLogDurableNeverGoesBackOrPastAFailure(t *testing.T) {
+	m := NewMemoryLog()
+	first := appendEntries(t, m, 1)
+	m.Hold()
+	last := appendEntries(t, m, 2)
+	if err := m.ReleaseTo(last); err != nil || m.Durable() != last {
+		t.Fatalf("ReleaseTo(%d): %v, durable %d", last, err, m.Durable())
+	}
+	if err := m.ReleaseTo(first); err != nil || m.Durable() != last {
+		t.Fatalf("ReleaseTo(%d) below Durable: %v, durable %d, want %d", first, err, m.Durable(), last)
+	}
+	held := appendEntries(t, m, 1)
+	failure := errors.New("injected EIO")
+	m.Fail(failure)
+	m.Release()
+	if err := m.ReleaseTo(held); err != nil || m.Durable() != last || m.Err() != failure {
+		t.Fatalf("after Fail: %v, durable %d (want %d), err %v", err, m.Durable(), last, m.Err())
+	}
+}
+
+// writeRawSnapshot writes a snapshot file at op with a CodecNone body (WriteSnapshot
+// always compresses; the reader accepts both), the header's lengths and checksum given.
+func writeRawSnapshot(t *testing.T, dir string, op uint64, body []byte, rawBytes int64, bodyCRC uint32) string {
+	t.Helper()
+	info := SnapshotInfo{Meta: SnapshotMeta{Op: op}, Codec: CodecNone, RawBytes: rawBytes,
+		StoredBytes: int64(len(body))}
+	b := make([]byte, snapshotHeaderSize, snapshotHeaderSize+len(body))
+	encodeSnapshotHeader(b, &info, bodyCRC)
+	path := filepath.Join(dir, snapshotName(op))
+	if err := os.WriteFile(path, append(b, body...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestRawSnapshotBodyChecks: an uncompressed snapshot body is read whole when sound; a
+// wrong body checksum is reported at EOF (once, not wrapped twice); a body longer than
+// the recorded state is refused as soon as it passes the length.
+func TestRawSnapshotBodyChecks(t *testing.T) {
+	dir := t.TempDir()
+	state := []byte("sixteen bytes ok")
+	read := func(path string) ([]byte, error) {
+		_, reader, err := OpenSnapshot(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer reader.Close()
+		return io.ReadAll(reader)
+	}
+	got, err := read(writeRawSnapshot(t, dir, 1, state, int64(len(state)), crc32c(state)))
+	if err != nil || !bytes.Equal(got, state) {
+		t.Fatalf("sound raw snapshot: %q, %v", got, err)
+	}
+	_, err = read(writeRawSnapshot(t, dir, 2, state, int64(len(state)), crc32c(state)^1))
+	if !errors.Is(err, ErrSnapshotCorrupt) || !strings.HasSuffix(err.Error(), "body checksum mismatch") ||
+		strings.Count(err.Error(), ErrSnapshotCorrupt.Error()) != 1 {
+		t.Fatalf("raw snapshot with a wrong checksum: %v", err)
+	}
+	_, err = read(writeRawSnapshot(t, dir, 3, state, int64(len(state))-1, crc32c(state)))
+	if !errors.Is(err, ErrSnapshotCorrupt) || !strings.Contains(err.Error(), "state longer than recorded") {
+		t.Fatalf("raw snapshot longer than recorded: %v", err)
+	}
+}
+
+// craftedEntry is a stored first entry (op 1) whose header and checksums are sound and
+// whose s2 body does not decode: what a primary with a broken encoder could ship.
+func craftedEntry() []byte {
+	body := []byte("this is not an s2 block at all, but its checksums are right")
+	h := entryHeader{Codec: CodecS2, Count: 1, Epoch: 1, FirstOp: 1, Timestamp: 1000,
+		StoredBytes: uint32(len(body)), RawBytes: 100, BodyCRC: crc32c(body)}
+	stored := make([]byte, entryHeaderSize+len(body))
+	copy(stored[entryHeaderSize:], body)
+	h.encode(stored)
+	digest := sha256.Sum256(body)
+	h.Chain = chainHash(stored, &digest)
+	h.encode(stored)
+	return stored
+}
+
+// TestBodyThatDoesNotDecodeIsCorrupt: an entry whose checksums and chain are sound but
+// whose body does not decompress is refused by DecodeStored, and where it was stored
+// anyway (AppendStored checks checksums, not decoding) Read and Verify report it as
+// corrupt at its position rather than delivering it.
+func TestBodyThatDoesNotDecodeIsCorrupt(t *testing.T) {
+	stored := craftedEntry()
+	if _, _, err := DecodeStored(stored, nil); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "s2") {
+		t.Fatalf("DecodeStored: %v", err)
+	}
+	dir := t.TempDir()
+	l := openTest(t, dir)
+	if err := l.AppendStored(stored); err != nil {
+		t.Fatal(err)
+	}
+	waitDurable(t, l, 1)
+	delivered := 0
+	err := l.Read(0, func(*Entry) error { delivered++; return nil })
+	var position *PositionError
+	if !errors.As(err, &position) || !errors.Is(err, ErrCorrupt) || position.Op != 1 ||
+		position.Segment != 1 || !strings.Contains(position.Reason, "s2") || delivered != 0 {
+		t.Fatalf("Read: %v after %d entries", err, delivered)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Verify(dir, "", &sumReplayer{})
+	if !errors.As(err, &position) || !errors.Is(err, ErrCorrupt) || position.Op != 1 || !strings.Contains(position.Reason, "s2") {
+		t.Fatalf("Verify: %v", err)
+	}
+}
+
+// TestDirectoriesThatAreFilesAreErrors: every entry point that reads or makes a
+// directory reports it when the path is a regular file, instead of an empty answer.
+func TestDirectoriesThatAreFilesAreErrors(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	empty := t.TempDir()
+	for name, err := range map[string]error{
+		"Inspect":            func() error { _, err := Inspect(file, ""); return err }(),
+		"Verify":             func() error { _, err := Verify(file, "", &sumReplayer{}); return err }(),
+		"Verify's snapshots": func() error { _, err := Verify(empty, file, &sumReplayer{}); return err }(),
+		"ListSnapshots":      func() error { _, err := ListSnapshots(file); return err }(),
+		"PruneSnapshots":     PruneSnapshots(file, 1),
+		"WriteSnapshot below it": func() error {
+			_, err := WriteSnapshot(filepath.Join(file, "s"), SnapshotMeta{Op: 1}, stateBytes("x"))
+			return err
+		}(),
+	} {
+		if !errors.Is(err, syscall.ENOTDIR) {
+			t.Errorf("%s of a file: %v, want ENOTDIR", name, err)
+		}
+	}
+}
+
+// TestTruncateAfterReportsAFailedDirectorySync: when the directory fsync that makes a
+// cut across segments durable fails, TruncateAfter returns the error and the log stops
+// (sticky error): the cut may not survive a crash, so nothing may be appended after it.
+func TestTruncateAfterReportsAFailedDirectorySync(t *testing.T) {
+	dir := t.TempDir()
+	l := largeLogFilled(t, dir, 1)
+	defer l.Close()
+	failure := errors.New("injected directory fsync failure")
+	injectFault(t, &testHookSyncDirectory, dir, failure, nil)
+	if err := l.TruncateAfter(1); !errors.Is(err, failure) {
+		t.Fatalf("TruncateAfter: %v, want %v", err, failure)
+	}
+	if err := l.Err(); !errors.Is(err, failure) {
+		t.Fatalf("log error after the failed cut: %v", err)
+	}
+	if err := l.Append(Entry{Epoch: 1, FirstOp: 6, Count: 1, Timestamp: largeEntryTimestamp(6), Body: []byte("x")}); !errors.Is(err, failure) {
+		t.Fatalf("Append after the failed cut: %v", err)
+	}
+}
+
+// TestTruncateAfterIntoADamagedSegment: a cut inside a segment whose header went bad is
+// refused with the damage, and the log is left as it was (not failed, nothing cut).
+func TestTruncateAfterIntoADamagedSegment(t *testing.T) {
+	dir := t.TempDir()
+	l := largeLogFilled(t, dir, 1)
+	defer l.Close()
+	flipByte(t, filepath.Join(dir, segmentName(2)), segmentOffsetCreated)
+	if err := l.TruncateAfter(3); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "segment 2") {
+		t.Fatalf("TruncateAfter into a damaged segment: %v", err)
+	}
+	if l.Err() != nil || l.LastOp() != 5 || l.Durable() != 5 {
+		t.Fatalf("after the refused cut: err %v, last %d, durable %d", l.Err(), l.LastOp(), l.Durable())
+	}
+	if _, err := os.Stat(filepath.Join(dir, segmentName(3))); err != nil {
+		t.Fatalf("segment 3 removed by a refused cut: %v", err)
+	}
+}
+
+// TestVerifyChainOfAVanishedSegmentIsAnError: a segment gone from under the walk is an
+// error (ErrCompacted), not a finding about the chain.
+func TestVerifyChainOfAVanishedSegmentIsAnError(t *testing.T) {
+	dir := t.TempDir()
+	l := largeLogFilled(t, dir, 1)
+	defer l.Close()
+	if err := os.Remove(filepath.Join(dir, segmentName(1))); err != nil {
+		t.Fatal(err)
+	}
+	check, err := l.VerifyChain(0, 0, 0, time.Now().Add(time.Minute))
+	if !errors.Is(err, ErrCompacted) || check.Problem != "" {
+		t.Fatalf("VerifyChain: %+v, %v", check, err)
+	}
 }
