@@ -1030,3 +1030,35 @@ func TestVerifyChainOfAVanishedSegmentIsAnError(t *testing.T) {
 		t.Fatalf("VerifyChain: %+v, %v", check, err)
 	}
 }
+
+// TestOnlyASmallEntryUnderSyncEveryIsDeferred: AppendDeferred leaves the entry to the
+// appender's WriteDeferred only under SyncEvery and for a body the writer would encode
+// inline (up to encodeInlineBytesMax, that bound included); otherwise it is Append and
+// the writer writes it (no inline group).
+func TestOnlyASmallEntryUnderSyncEveryIsDeferred(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		sync   SyncPolicy
+		body   int
+		inline uint64
+	}{
+		{"largest inline body", SyncEvery, encodeInlineBytesMax, 1},
+		{"body above the inline bound", SyncEvery, encodeInlineBytesMax + 1, 0},
+		{"sync interval", SyncInterval, 10, 0},
+		{"sync none", SyncNone, 10, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			l := openTest(t, t.TempDir(), func(o *Options) { o.Sync, o.Compression = c.sync, CodecNone })
+			defer l.Close()
+			e := Entry{Epoch: 1, FirstOp: 1, Count: 1, Timestamp: 1, Body: make([]byte, c.body)}
+			if err := l.AppendDeferred(e); err != nil {
+				t.Fatal(err)
+			}
+			l.WriteDeferred()
+			waitDurable(t, l, 1)
+			if stats := l.Stats(); stats.InlineGroups != c.inline || stats.Entries != 1 {
+				t.Fatalf("%d inline groups of %d entries, want %d of 1", stats.InlineGroups, stats.Entries, c.inline)
+			}
+		})
+	}
+}
