@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -1060,5 +1061,44 @@ func TestOnlyASmallEntryUnderSyncEveryIsDeferred(t *testing.T) {
 				t.Fatalf("%d inline groups of %d entries, want %d of 1", stats.InlineGroups, stats.Entries, c.inline)
 			}
 		})
+	}
+}
+
+// TestFailedSyncAtARollWritesNothingAfterIt: the fdatasync that completes a full segment
+// before the next one is used (under SyncNone the only one) fails: the log stops there.
+// No entry is written to the next segment or handed to the observer, which would ship it
+// to a standby although the segment before it may be lost.
+func TestFailedSyncAtARollWritesNothingAfterIt(t *testing.T) {
+	dir := t.TempDir()
+	l := openTest(t, dir, largeSegments, func(o *Options) { o.Sync = SyncNone })
+	defer l.Close()
+	var observed []uint64
+	var observedMutex sync.Mutex
+	l.SetObserver(func(_ []byte, meta EntryMeta) {
+		observedMutex.Lock()
+		observed = append(observed, meta.FirstOp)
+		observedMutex.Unlock()
+	})
+	waitDurable(t, l, appendLargeEntries(t, l, 2)) // segment 1 is full, never synced
+	failure := errors.New("injected fdatasync failure")
+	injectFault(t, &testHookSync, dir, failure, nil)
+	if err := l.Append(Entry{Epoch: 1, FirstOp: 3, Count: 1, Timestamp: largeEntryTimestamp(3),
+		Body: make([]byte, 700<<10)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitFailed(t, l); !errors.Is(err, failure) {
+		t.Fatalf("log error %v, want %v", err, failure)
+	}
+	observedMutex.Lock()
+	defer observedMutex.Unlock()
+	if len(observed) != 2 || observed[1] != 2 || l.Stats().Rolls != 0 || l.Durable() != 2 {
+		t.Fatalf("observed ops %v, %d rolls, durable %d: want 1 and 2, no roll, durable 2",
+			observed, l.Stats().Rolls, l.Durable())
+	}
+	l.segmentsMutex.Lock()
+	segments := len(l.segments)
+	l.segmentsMutex.Unlock()
+	if segments != 1 {
+		t.Fatalf("%d segments listed after the failed roll, want 1", segments)
 	}
 }
