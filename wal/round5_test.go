@@ -1102,3 +1102,38 @@ func TestFailedSyncAtARollWritesNothingAfterIt(t *testing.T) {
 		t.Fatalf("%d segments listed after the failed roll, want 1", segments)
 	}
 }
+
+// TestCompressionMustSaveAnEighth: a compressed body is kept when it saves at least
+// len/compressSavingsDivisor bytes, that exact saving included, and stored raw when it
+// saves one byte less. The bodies are random bytes after a run of zeros whose length is
+// searched so that s2 lands on each side of the bound.
+func TestCompressionMustSaveAnEighth(t *testing.T) {
+	const size = 4096
+	limit := size - size/compressSavingsDivisor
+	random := make([]byte, size)
+	r := newRand(5)
+	for i := range random {
+		random[i] = byte(r.Uint32())
+	}
+	dst := make([]byte, compressBound(size))
+	found := map[int]bool{}
+	for zeros := 0; zeros < size && len(found) < 2; zeros++ {
+		raw := append([]byte(nil), random...)
+		clear(raw[:zeros])
+		n := len(compressS2(dst, raw))
+		if n != limit && n != limit+1 || found[n] {
+			continue
+		}
+		found[n] = true
+		out, codec := compress(CodecS2, dst, raw)
+		if n == limit && (codec != CodecS2 || len(out) != limit) {
+			t.Fatalf("s2 saving exactly an eighth: stored %d bytes with %v, want %d with s2", len(out), codec, limit)
+		}
+		if n == limit+1 && (codec != CodecNone || len(out) != size) {
+			t.Fatalf("s2 saving one byte less than an eighth: stored %d bytes with %v, want raw", len(out), codec)
+		}
+	}
+	if len(found) != 2 {
+		t.Fatalf("no body compressed to %d or %d bytes (found %v)", limit, limit+1, found)
+	}
+}
