@@ -1137,3 +1137,31 @@ func TestCompressionMustSaveAnEighth(t *testing.T) {
 		t.Fatalf("no body compressed to %d or %d bytes (found %v)", limit, limit+1, found)
 	}
 }
+
+// TestRetireKeepsTheLastEntriesBeforeAnEmptyActiveSegment: when the write of the first
+// entry of a new segment fails, the new segment stays active and empty; the segment
+// before it holds the log's last entries and is never retired, whatever the covered op,
+// so that the log still knows its last op and chain after a restart.
+func TestRetireKeepsTheLastEntriesBeforeAnEmptyActiveSegment(t *testing.T) {
+	dir := t.TempDir()
+	l := openTest(t, dir, largeSegments)
+	defer l.Close()
+	waitDurable(t, l, appendLargeEntries(t, l, 2)) // segment 1 is full
+	chain := chainOf(t, l, 2)
+	failure := errors.New("injected EIO")
+	injectFault(t, &testHookWrite, dir, failure, nil)
+	if err := l.Append(Entry{Epoch: 1, FirstOp: 3, Count: 1, Timestamp: largeEntryTimestamp(3),
+		Body: make([]byte, 700<<10)}); err != nil {
+		t.Fatal(err)
+	}
+	waitFailed(t, l)
+	if retired, err := l.Retire(100, ""); err != nil || retired != 0 {
+		t.Fatalf("retired %d segments (%v), want 0: segment 1 holds the last entries", retired, err)
+	}
+	l.Close()
+	l = openTest(t, dir, largeSegments)
+	defer l.Close()
+	if l.LastOp() != 2 || l.FirstOp() != 1 || l.LastChain() != chain {
+		t.Fatalf("after a restart: ops %d..%d, chain kept %v", l.FirstOp(), l.LastOp(), l.LastChain() == chain)
+	}
+}
