@@ -1165,3 +1165,27 @@ func TestRetireKeepsTheLastEntriesBeforeAnEmptyActiveSegment(t *testing.T) {
 		t.Fatalf("after a restart: ops %d..%d, chain kept %v", l.FirstOp(), l.LastOp(), l.LastChain() == chain)
 	}
 }
+
+// TestInspectOfAnEmptySegment: a segment without entries reports no op range (0..0),
+// not the range a zero header would give (an op before the first).
+func TestInspectOfAnEmptySegment(t *testing.T) {
+	dir := t.TempDir()
+	if err := openTest(t, dir).Close(); err != nil {
+		t.Fatal(err)
+	}
+	report, err := Inspect(dir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(report.Segments) == 0 {
+		t.Fatalf("no segment reported:\n%s", report.String())
+	}
+	for _, s := range report.Segments {
+		if s.Entries != 0 || s.FirstOp != 0 || s.LastOp != 0 || s.TimestampLast != 0 {
+			t.Fatalf("empty segment %d reported as %+v", s.Number, s)
+		}
+	}
+	if text := report.String(); !strings.Contains(text, "0..0 ") {
+		t.Fatalf("report of an empty segment:\n%s", text)
+	}
+}
