@@ -1189,3 +1189,39 @@ func TestInspectOfAnEmptySegment(t *testing.T) {
 		t.Fatalf("report of an empty segment:\n%s", text)
 	}
 }
+
+// TestVerifyChainOfASingleOp: a log whose only entry is op 1 (durable op equal to the
+// first op retained) is walked, not taken for an empty one.
+func TestVerifyChainOfASingleOp(t *testing.T) {
+	l := openTest(t, t.TempDir())
+	defer l.Close()
+	if err := l.Append(Entry{Epoch: 1, FirstOp: 1, Count: 1, Timestamp: 10, Body: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	waitDurable(t, l, 1)
+	check, err := l.VerifyChain(0, 0, 1, time.Now().Add(time.Minute))
+	if err != nil || !check.OK || check.Entries != 1 || check.VerifiedToOp != 1 || check.AnchorChain == "" {
+		t.Fatalf("one-op log: %+v, %v", check, err)
+	}
+}
+
+// TestTruncateAfterTheBaseOfARetiredLog: a cut at the op just before the first op still
+// held (the retired log's base) empties the log; the next entry continues from there.
+func TestTruncateAfterTheBaseOfARetiredLog(t *testing.T) {
+	l := openTest(t, t.TempDir(), largeSegments)
+	defer l.Close()
+	waitDurable(t, l, appendLargeEntries(t, l, 5))
+	if retired, err := l.Retire(3, ""); err != nil || retired != 1 {
+		t.Fatalf("retired %d: %v", retired, err)
+	}
+	base := l.FirstOp() - 1
+	if err := l.TruncateAfter(base); err != nil {
+		t.Fatalf("TruncateAfter the base %d: %v", base, err)
+	}
+	if l.LastOp() != base || l.Durable() != base {
+		t.Fatalf("after the cut: last %d durable %d, want %d", l.LastOp(), l.Durable(), base)
+	}
+	if last := appendLargeEntries(t, l, 1); last != base+1 {
+		t.Fatalf("appended op %d, want %d", last, base+1)
+	}
+}
