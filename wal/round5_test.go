@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -1223,5 +1224,38 @@ func TestTruncateAfterTheBaseOfARetiredLog(t *testing.T) {
 	}
 	if last := appendLargeEntries(t, l, 1); last != base+1 {
 		t.Fatalf("appended op %d, want %d", last, base+1)
+	}
+}
+
+// TestTornTailReportsEveryByteItDiscards: the warning of a torn-tail truncation counts
+// the bytes discarded up to the last non-zero one, here a stray byte that is the first
+// of a page counted from the end of the segment (the edge of lastNonZero's page walk).
+func TestTornTailReportsEveryByteItDiscards(t *testing.T) {
+	dir := t.TempDir()
+	l := openTest(t, dir)
+	waitDurable(t, l, appendEntries(t, l, 3))
+	var offset int64
+	if err := l.ReadStored(0, func(_ []byte, meta EntryMeta) error { offset = meta.Offset; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, segmentName(1))
+	stray := int64(testSegmentBytes - 2*len(zeroPage))
+	modifyFile(t, path, func(b []byte) []byte {
+		b[offset+entryHeaderSize] ^= 0x40 // the last entry's body: a torn write
+		b[stray] = 1
+		return b
+	})
+	logger, logged := testLogger(t)
+	l, err := Open(Options{Dir: dir, SegmentBytes: testSegmentBytes, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	want := fmt.Sprintf("bytes=%d ", stray+1-offset)
+	if text := logged.String(); !strings.Contains(text, "truncated torn tail") || !strings.Contains(text, want) {
+		t.Fatalf("log lacks %q:\n%s", want, text)
 	}
 }
