@@ -1259,3 +1259,37 @@ func TestTornTailReportsEveryByteItDiscards(t *testing.T) {
 		t.Fatalf("log lacks %q:\n%s", want, text)
 	}
 }
+
+// TestTornHeaderInTheLastHeaderSpace: garbage exactly in the last entry-header-sized
+// space of the tail segment (after an entry that ends one header before the end) is a
+// torn write: Open truncates it, and the search for evidence of a later synced entry,
+// whose window is then exactly one header, ends (it must not re-read the same window
+// forever).
+func TestTornHeaderInTheLastHeaderSpace(t *testing.T) {
+	dir := t.TempDir()
+	options := func(o *Options) { o.SegmentBytes, o.Compression = SegmentBytesMin, CodecNone }
+	l := openTest(t, dir, options)
+	if err := l.Append(Entry{Epoch: 1, FirstOp: 1, Count: 1, Timestamp: 10,
+		Body: randomBody(1, EntryBodyBytesMax-entryHeaderSize)}); err != nil {
+		t.Fatal(err)
+	}
+	waitDurable(t, l, 1)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	modifyFile(t, filepath.Join(dir, segmentName(1)), func(b []byte) []byte {
+		for i := SegmentBytesMin - entryHeaderSize; i < SegmentBytesMin; i++ {
+			b[i] = 0xab
+		}
+		return b
+	})
+	logger, logged := testLogger(t)
+	l, err := Open(Options{Dir: dir, SegmentBytes: SegmentBytesMin, Compression: CodecNone, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if l.LastOp() != 1 || !strings.Contains(logged.String(), "truncated torn tail") {
+		t.Fatalf("last op %d after Open; log:\n%s", l.LastOp(), logged.String())
+	}
+}
