@@ -1293,3 +1293,44 @@ func TestTornHeaderInTheLastHeaderSpace(t *testing.T) {
 		t.Fatalf("last op %d after Open; log:\n%s", l.LastOp(), logged.String())
 	}
 }
+
+// TestChainAtFromTheSegmentsAtTheirEdges: for ops older than the recent-chain ring,
+// ChainAt reads the segment headers; the first op of the first segment and the last op
+// of a segment (both entry boundaries) are found there, with the chain the ring had.
+func TestChainAtFromTheSegmentsAtTheirEdges(t *testing.T) {
+	l := openTest(t, t.TempDir(), func(o *Options) { o.Compression = CodecNone })
+	defer l.Close()
+	body := make([]byte, 500)
+	chains := map[uint64][32]byte{}
+	for op := uint64(1); op <= 2*recentChainCountMax; op++ {
+		if err := l.Append(Entry{Epoch: 1, FirstOp: op, Count: 1, Timestamp: op, Body: body}); err != nil {
+			t.Fatal(err)
+		}
+		if op == 1 {
+			waitDurable(t, l, 1)
+			chains[1] = l.LastChain()
+		}
+	}
+	waitDurable(t, l, l.LastOp())
+	l.segmentsMutex.Lock()
+	first := l.segments[0]
+	segments := len(l.segments)
+	l.segmentsMutex.Unlock()
+	if segments < 2 || first.LastOp >= l.LastOp()-recentChainCountMax {
+		t.Fatalf("%d segments, the first ending at op %d: the test needs it out of the ring", segments, first.LastOp)
+	}
+	var want [32]byte
+	if err := l.ReadStored(first.LastOp-1, func(_ []byte, meta EntryMeta) error {
+		if meta.FirstOp == first.LastOp {
+			want = meta.Chain
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for op, chain := range map[uint64][32]byte{1: chains[1], first.LastOp: want} {
+		if got, ok := l.ChainAt(op); !ok || got != chain {
+			t.Fatalf("ChainAt(%d): %x, %v; want %x", op, got[:8], ok, chain[:8])
+		}
+	}
+}
