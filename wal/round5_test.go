@@ -703,10 +703,10 @@ func largeLogFilled(t *testing.T, dir string, fill byte) *Log {
 func TestSegmentProblemsFoundWhileReading(t *testing.T) {
 	other := t.TempDir()
 	largeLogFilled(t, other, 2).Close()
-	rewriteHeader := func(modify func(b []byte)) func(path string) {
+	rewriteHeader := func(edit func(b []byte)) func(path string) {
 		return func(path string) {
-			modifyFile(t, path, func(b []byte) []byte {
-				modify(b)
+			modify(t, path, func(b []byte) []byte {
+				edit(b)
 				putHeaderCRC(b[:segmentHeaderSize], segmentOffsetHeaderCRC)
 				return b
 			})
@@ -761,19 +761,6 @@ func TestSegmentProblemsFoundWhileReading(t *testing.T) {
 	}
 }
 
-// modifyFile applies fn to the bytes of a file (damage_test's modify, for a file the
-// log holds open: written in place, not replaced).
-func modifyFile(t *testing.T, path string, fn func(b []byte) []byte) {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, fn(b), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // TestDamagedHeaderOfTheLastSegmentIsRefused: a bad header on the segment holding the
 // newest entries is not a torn write (those entries were synced): Open refuses the log
 // rather than cutting the segment away.
@@ -794,12 +781,7 @@ func TestDamagedHeaderOfTheLastSegmentIsRefused(t *testing.T) {
 // durable yet) ends Drain with that error without moving the position; the entry is
 // handed over by a later Drain once durable.
 func TestWrittenTailStopsOnTheFollowersError(t *testing.T) {
-	dir := t.TempDir()
-	l := openTest(t, dir)
-	tail := l.Follow(0, TailOptions{Written: true})
-	first := appendEntries(t, l, 1)
-	waitDurable(t, l, first)
-	t.Cleanup(func() { tail.Close(); l.Close() })
+	dir, l, tail, first := followAfterOneEntry(t, TailOptions{Written: true})
 	if _, err := tail.Drain(func([]byte, EntryMeta) error { return nil }); err != nil || tail.Position() != first {
 		t.Fatalf("first Drain: %v, position %d", err, tail.Position())
 	}
@@ -1243,7 +1225,7 @@ func TestTornTailReportsEveryByteItDiscards(t *testing.T) {
 	}
 	path := filepath.Join(dir, segmentName(1))
 	stray := int64(testSegmentBytes - 2*len(zeroPage))
-	modifyFile(t, path, func(b []byte) []byte {
+	modify(t, path, func(b []byte) []byte {
 		b[offset+entryHeaderSize] ^= 0x40 // the last entry's body: a torn write
 		b[stray] = 1
 		return b
@@ -1277,7 +1259,7 @@ func TestTornHeaderInTheLastHeaderSpace(t *testing.T) {
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	modifyFile(t, filepath.Join(dir, segmentName(1)), func(b []byte) []byte {
+	modify(t, filepath.Join(dir, segmentName(1)), func(b []byte) []byte {
 		for i := SegmentBytesMin - entryHeaderSize; i < SegmentBytesMin; i++ {
 			b[i] = 0xab
 		}
@@ -1333,4 +1315,17 @@ func TestChainAtFromTheSegmentsAtTheirEdges(t *testing.T) {
 			t.Fatalf("ChainAt(%d): %x, %v; want %x", op, got[:8], ok, chain[:8])
 		}
 	}
+}
+
+// followAfterOneEntry opens a log in a new directory, follows it from op 0 with options,
+// and appends one entry, durable on return; the log and the tail close at the test's end.
+func followAfterOneEntry(t *testing.T, options TailOptions) (dir string, l *Log, tail *Tail, first uint64) {
+	t.Helper()
+	dir = t.TempDir()
+	l = openTest(t, dir)
+	tail = l.Follow(0, options)
+	first = appendEntries(t, l, 1)
+	waitDurable(t, l, first)
+	t.Cleanup(func() { tail.Close(); l.Close() })
+	return dir, l, tail, first
 }
