@@ -1015,19 +1015,18 @@ func TestVerifyChainOfAVanishedSegmentIsAnError(t *testing.T) {
 	}
 }
 
-// TestOnlyASmallEntryUnderSyncEveryIsDeferred: AppendDeferred leaves the entry to the
-// appender's WriteDeferred only under SyncEvery and for a body the writer would encode
-// inline (up to encodeInlineBytesMax, that bound included); otherwise it is Append and
-// the writer writes it (no inline group).
-func TestOnlyASmallEntryUnderSyncEveryIsDeferred(t *testing.T) {
+// TestOnlySyncEveryDefers: AppendDeferred leaves the entry to the appender's
+// WriteDeferred only under SyncEvery (the bound on the body is
+// TestAppendDeferredLeavesLargeBodiesToTheWriter's); under the other policies it is
+// Append and the writer writes it (no inline group).
+func TestOnlySyncEveryDefers(t *testing.T) {
 	for _, c := range []struct {
 		name   string
 		sync   SyncPolicy
 		body   int
 		inline uint64
 	}{
-		{"largest inline body", SyncEvery, encodeInlineBytesMax, 1},
-		{"body above the inline bound", SyncEvery, encodeInlineBytesMax + 1, 0},
+		{"sync every", SyncEvery, 10, 1},
 		{"sync interval", SyncInterval, 10, 0},
 		{"sync none", SyncNone, 10, 0},
 	} {
