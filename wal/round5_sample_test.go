@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestRefusedOpenReleasesTheLock: an Open refused for damage releases the directory's
@@ -149,4 +150,44 @@ func TestNamesWithoutTheSnapshotSuffixAreIgnored(t *testing.T) {
 	if infos, err := ListSnapshots(dir); err != nil || len(infos) != 0 {
 		t.Fatalf("listed %+v, %v; want nothing", infos, err)
 	}
+}
+
+// TestPreparedRoomIsTheSegmentLessItsHeader: an entry is accepted only if the queued
+// entries and it fit the active segment and the prepared one, whose room is its size
+// less its header. Here the writer is held on a small entry, the next one (A) must go to
+// the prepared segment, and the one after (B) would fit there only if the header took no
+// room: B waits, and once A's roll asks for a segment the full disk cannot give, B is
+// refused with ErrLogFull (it is never accepted, which would leave the writer waiting
+// for a third segment).
+func TestPreparedRoomIsTheSegmentLessItsHeader(t *testing.T) {
+	dir := t.TempDir()
+	l := openTest(t, dir, func(o *Options) { o.SegmentBytes, o.Compression = SegmentBytesMin, CodecNone })
+	defer l.Close()
+	entry := func(op uint64, body int) Entry {
+		return Entry{Epoch: 1, FirstOp: op, Count: 1, Timestamp: op, Body: make([]byte, body)}
+	}
+	if err := l.Append(entry(1, EntryBodyBytesMax/2)); err != nil { // leaves EntryBodyBytesMax/2 free
+		t.Fatal(err)
+	}
+	waitDurable(t, l, 1)
+	for l.room.preparedFreeBytes.Load() == 0 { // segment 2 is being prepared
+		time.Sleep(time.Millisecond)
+	}
+	failPreparations(t) // from segment 3 on
+	writing, release := holdHook(t, &testHookWrite, dir)
+	if err := l.Append(entry(2, 10)); err != nil {
+		t.Fatal(err)
+	}
+	<-writing
+	if err := l.Append(entry(3, EntryBodyBytesMax/2-entryHeaderSize)); err != nil { // A
+		t.Fatal(err)
+	}
+	refused := make(chan error, 1)
+	go func() { refused <- l.Append(entry(4, EntryBodyBytesMax/2+entryHeaderSize)) }() // B
+	time.Sleep(20 * time.Millisecond)                                                  // lets B reach its wait first; not an assertion
+	release()
+	if err := <-refused; !errors.Is(err, ErrLogFull) {
+		t.Fatalf("B, which fits the prepared segment only without its header: %v, want ErrLogFull", err)
+	}
+	waitDurable(t, l, 3)
 }
