@@ -9,14 +9,15 @@ import (
 
 // LastChain is the chain hash of the last entry appended (zero if the log is empty). If
 // that entry is still being compressed it waits until the writer has sealed it (well
-// under a millisecond); after an I/O failure it returns the last sealed chain.
+// under a millisecond), the first entry of a new log included (the chain ring is empty
+// until then); after an I/O failure it returns the last sealed chain.
 func (l *Log) LastChain() [32]byte {
 	target := l.lastOp.Load()
 	l.chainsMutex.Lock()
 	defer l.chainsMutex.Unlock()
 	for {
 		last, ok := l.chains.last()
-		if !ok || last.LastOp >= target || l.Err() != nil {
+		if target == 0 || (ok && last.LastOp >= target) || l.Err() != nil {
 			return last.Chain
 		}
 		l.chainsCond.Wait()

@@ -141,12 +141,7 @@ func TestScannerChecksWhereAnEntryLies(t *testing.T) {
 // second entry's sync is held so that it is written and queued, not durable, while the
 // follower drains.
 func TestDurableTailWaitsForTheSync(t *testing.T) {
-	dir := t.TempDir()
-	l := openTest(t, dir)
-	tail := l.Follow(0, TailOptions{})
-	first := appendEntries(t, l, 1)
-	waitDurable(t, l, first)
-	t.Cleanup(func() { tail.Close(); l.Close() })
+	dir, l, tail, first := followAfterOneEntry(t, TailOptions{})
 	syncing, release := holdHook(t, &testHookSync, dir)
 	second := appendEntries(t, l, 1)
 	<-syncing // The second entry is written (and queued), not durable.

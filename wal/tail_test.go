@@ -132,12 +132,7 @@ func TestTailQueueBound(t *testing.T) {
 // segments, when its queue still starts with an entry it already read there. The second
 // entry's sync is held so that it is written and not durable while the follower drains.
 func TestWrittenTailHandsOverBeforeTheSync(t *testing.T) {
-	dir := t.TempDir()
-	l := openTest(t, dir)
-	tail := l.Follow(0, TailOptions{Written: true})
-	first := appendEntries(t, l, 1)
-	waitDurable(t, l, first)
-	t.Cleanup(func() { tail.Close(); l.Close() })
+	dir, l, tail, first := followAfterOneEntry(t, TailOptions{Written: true})
 	syncing, _ := holdHook(t, &testHookSync, dir)
 	second := appendEntries(t, l, 1)
 	<-syncing // The second entry is written (and queued), not durable.

@@ -1,0 +1,56 @@
+package wal
+
+import (
+	"testing"
+
+	"sequent/core/model"
+)
+
+// TestLastChainWaitsForTheFirstSeal: on a new log, LastChain right after the first Append
+// waits for the writer to seal that entry, as it does for later ones, instead of answering
+// the empty log's zero chain. AppendStored relies on it: a log that appended its own first
+// entry (a primary) and then takes a replicated one continuing the same history (demoted
+// to a standby) must accept it, and go on accepting the next ones. The first entry is
+// large and compressible, so that its compression (on an encoder goroutine) is still
+// running when Append returns. Before the fix LastChain returned zeros whenever the chain
+// ring was empty, AppendStored refused the entry as coming from another log, and the
+// wrong chain stayed cached in the appender.
+func TestLastChainWaitsForTheFirstSeal(t *testing.T) {
+	first := Entry{Epoch: 1, FirstOp: 1, Count: 1, Timestamp: 1_000,
+		Body: transfersBody(newRand(1), 1, EntryBodyBytesMax/model.TransferSize)}
+	source := openTest(t, t.TempDir())
+	defer source.Close()
+	if err := source.Append(first); err != nil {
+		t.Fatal(err)
+	}
+	for op := uint64(2); op <= 4; op++ {
+		if err := source.Append(Entry{Epoch: 1, FirstOp: op, Count: 1, Timestamp: 1_000 + op,
+			Body: []byte{byte(op)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitDurable(t, source, 4)
+	stored := storedEntries(t, source)
+	firstChain, _ := source.ChainAt(1)
+	for round := range 5 {
+		l := openTest(t, t.TempDir())
+		if err := l.Append(first); err != nil {
+			t.Fatal(err)
+		}
+		if chain := l.LastChain(); chain != firstChain {
+			t.Fatalf("round %d: LastChain right after the first Append is %x, want %x", round, chain[:8], firstChain[:8])
+		}
+		for _, s := range stored[1:] {
+			if err := l.AppendStored(s); err != nil {
+				t.Fatalf("round %d: AppendStored after the first Append: %v", round, err)
+			}
+		}
+		waitDurable(t, l, 4)
+		if l.LastChain() != source.LastChain() {
+			t.Fatalf("round %d: the logs' chains differ", round)
+		}
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
