@@ -59,9 +59,9 @@ func TestLastChainWaitsForTheFirstSeal(t *testing.T) {
 // TestLastChainWaitsForTheFirstSealWhileTheWriterIsHeld is the deterministic form of
 // TestLastChainWaitsForTheFirstSeal (which needs the first entry's compression to be
 // still running, and so may miss the bug on a fast machine): the test holds the writing
-// mutex, so the writer cannot seal the first entry and the chain ring stays empty. LastChain must
-// wait for that seal (its goroutine is seen blocked on the condition variable), then
-// answer the first entry's chain, not the empty log's zero chain.
+// mutex, so the writer cannot seal the first entry and the chain ring stays empty.
+// LastChain must wait for that seal (its goroutine is seen blocked on the condition
+// variable), then answer the first entry's chain, not the empty log's zero chain.
 func TestLastChainWaitsForTheFirstSealWhileTheWriterIsHeld(t *testing.T) {
 	l := openTest(t, t.TempDir())
 	defer l.Close()
