@@ -95,3 +95,43 @@ func TestLastChainWaitsForTheFirstSealWhileTheWriterIsHeld(t *testing.T) {
 		t.Fatalf("LastChain %x, want the first entry's chain %x (found %v)", chain[:8], want[:8], ok)
 	}
 }
+
+// TestAppendStoredAfterADeferredFirstEntry: a log whose first entry AppendDeferred left
+// to the appender (the writer asleep, the entry unsealed) takes a replicated entry that
+// continues it. AppendStored must wake the writer before LastChain waits for that seal
+// (announceDeferred); otherwise the appender would wait for itself for good.
+func TestAppendStoredAfterADeferredFirstEntry(t *testing.T) {
+	entries := []Entry{{Epoch: 1, FirstOp: 1, Count: 1, Timestamp: 1_000, Body: []byte{1}},
+		{Epoch: 1, FirstOp: 2, Count: 1, Timestamp: 1_001, Body: []byte{2}}}
+	source := openTest(t, t.TempDir())
+	defer source.Close()
+	for _, e := range entries {
+		if err := source.Append(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitDurable(t, source, 2)
+	stored := storedEntries(t, source)
+	l := openTest(t, t.TempDir())
+	defer l.Close()
+	if err := l.AppendDeferred(entries[0]); err != nil {
+		t.Fatal(err)
+	}
+	if l.FirstOp() != 0 {
+		t.Fatal("the first entry was written: AppendDeferred did not defer it")
+	}
+	done := make(chan error, 1)
+	go func() { done <- l.AppendStored(stored[1]) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("AppendStored after a deferred first entry: %v", err)
+		}
+	case <-time.After(30 * time.Second): // A hang guard, not a timing assertion.
+		t.Fatal("AppendStored still waits for the deferred first entry's seal")
+	}
+	waitDurable(t, l, 2)
+	if l.LastChain() != source.LastChain() {
+		t.Fatal("the logs' chains differ")
+	}
+}
