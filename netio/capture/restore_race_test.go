@@ -32,3 +32,26 @@ func TestRestoreOnANewLogWhoseFirstEntryIsNotWrittenYet(t *testing.T) {
 		t.Fatalf("restored at op %d, want an empty machine", machine.OpLast())
 	}
 }
+
+// TestRestoreOntoAnEmptyLogWhoseBaseIsOpOne: the boundary of the empty log's base. A
+// node bootstrapped from a snapshot at op 1 (its log holds no entry, continuing after op
+// 1) restores that snapshot for a stream whose last event is at op 1: its log does not
+// start at op 1, so an empty machine (which would replay from op 1) is wrong.
+func TestRestoreOntoAnEmptyLogWhoseBaseIsOpOne(t *testing.T) {
+	dir := t.TempDir()
+	old := openReplica(t, dir+"/old")
+	old.serve("", 1) // Op 1: the grants.
+	promoted := retiredReplica(t, dir+"/promoted", old, 1)
+	if first, last := promoted.log.FirstOp(), promoted.log.LastOp(); first != 0 || last != 1 {
+		t.Fatalf("the promoted log: FirstOp %d, LastOp %d; want empty after op 1", first, last)
+	}
+	c := New(Config{Log: promoted.log, SnapshotDir: promoted.snapshotDir, Machine: core.Config{}})
+	c.at = position{op: 1}
+	machine, err := c.restore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if machine.OpLast() != 1 {
+		t.Fatalf("restored at op %d, want the snapshot at op 1", machine.OpLast())
+	}
+}
