@@ -49,11 +49,15 @@
 // (`--cdc-retain-bytes`); beyond it the segments go anyway, and capture publishes a
 // capture_gap message (id shard:op:gap, "from_op", "to_op") naming the ops whose events
 // are lost, then resumes from the oldest snapshot. A log that starts right after the
-// stream's last op (a standby bootstrapped from a snapshot there, then promoted) lost
-// nothing: capture resumes from that snapshot without a gap message. Nothing beyond the shard's released
-// op is ever published, so no consumer sees an event a failover could undo (in sync
-// mode; in async mode the documented loss window applies to capture too, and what it
-// voids is announced by capture_superseded).
+// stream's last op (a standby bootstrapped from a snapshot there, then promoted) lost no
+// later op: capture resumes from that snapshot without a gap message. Only the rest of
+// that last op cannot be rebuilt (there is no state before it): if the old primary stored
+// its events in part, the others are lost with a warning in the log and no message to
+// consumers (the stream cannot tell a partly stored op from a complete one, and a gap
+// message for every such promotion would be a false alarm). Nothing beyond the shard's
+// released op is ever published, so no consumer sees an event a failover could undo
+// (in sync mode; in async mode the documented loss window applies to capture too, and
+// what it voids is announced by capture_superseded).
 //
 // Capture's progress (its lag metric, HandledOp) is the last op whose events are all in
 // the stream: the op of the last event stored, and beyond it, once the publisher is idle,

@@ -116,9 +116,15 @@ func (c *Capture) restore() (*core.Machine, error) {
 			}
 		}
 	}
+	// An empty log (FirstOp 0) continues after its base (StartAfter, or TruncateAfter
+	// down to it), which is then its Durable. Not LastOp: that counts an entry appended
+	// and not yet written, which FirstOp does not (the shard's next entry may be in
+	// flight). Durable first: when FirstOp, read after, still finds no entry written,
+	// none was durable when Durable was read, so it was the base.
+	durable := c.config.Log.Durable()
 	first := c.config.Log.FirstOp()
-	if first == 0 { // No entry yet: the log continues after its base (StartAfter), if any.
-		first = c.config.Log.LastOp() + 1
+	if first == 0 {
+		first = durable + 1
 	}
 	if first <= 1 {
 		return core.New(c.config.Machine), nil
