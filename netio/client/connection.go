@@ -404,6 +404,7 @@ func (c *Client) complete(frame *wire.Frame, generation uint64) {
 	}
 	c.redirects = 0
 	delete(c.pending, frame.Number)
+	c.recycleFrameLocked(call) // The one point where a frame is reused (frames.go).
 	c.mu.Unlock()
 	call.succeed(Reply{Operation: frame.Operation, Number: frame.Number, Status: status,
 		Op: frame.Aux, Duplicate: frame.Flags&wire.ReplyFlagDuplicate != 0,
