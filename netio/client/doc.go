@@ -66,8 +66,8 @@
 //
 // Go copies the body into the request's frame (the caller's slice is never kept), and the
 // frame is resent as is after reconnects, restarts and failover. Frames of large requests
-// (a quarter of a full batch and up) are built in buffers reused across calls, from a
-// free list of at most frameReuseCountMax per client (frames.go); smaller ones are
+// (a quarter of a full batch and up) are built in 1 MiB buffers reused across calls,
+// from a small per-client free list (frames.go: at most 4 buffers); smaller ones are
 // allocated per call. The rule that keeps resends intact: a frame belongs to its call
 // until the call completes with a reply, and returns to the free list only then, at
 // one point (complete, under the client's mutex, right after the call left the pending
