@@ -242,7 +242,7 @@ func TestFramesIntactUnderChurn(t *testing.T) {
 const tcpBufferBytes = 256 << 10
 
 func churn(t *testing.T, dial func() (net.Conn, net.Conn)) {
-	config := Config{InflightMax: 8, InflightBytesMax: 64 << 20,
+	config := Config{InflightMax: 3, InflightBytesMax: 64 << 20,
 		BusyRetryDelay: 100 * time.Microsecond, SilenceTimeout: time.Minute,
 		HeartbeatInterval: time.Second}.withDefaults()
 	c := &Client{config: config, session: testSession, log: config.Logger,
