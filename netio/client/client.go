@@ -38,6 +38,8 @@ type Client struct {
 	forming        map[coalesceKey]*Call   // Requests open to more callers (coalesce.go).
 	outbox         [][]byte                // Frames waiting for the writer, in order.
 	spare          [][]byte                // The writer's other outbox array.
+	writingFrames  [][]byte                // The outbox a writer is writing (frames.go).
+	freeFrames     [][]byte                // Reusable large frame buffers (frames.go).
 	writing        bool                    // A goroutine is writing the outbox.
 	closed         bool                    // Close was called or a fatal error happened.
 	fatal          error                   // Why the client stopped, when not by Close.
@@ -56,8 +58,11 @@ type Client struct {
 	// writeBatch is the outbox being written, owned by the goroutine that set writing
 	// (read and consumed without mu during the write). A field rather than a local:
 	// net.Buffers.WriteTo takes a pointer, and a local would escape to the heap on every
-	// write.
+	// write. It is a copy (in writeArray, kept for the next write) because consuming
+	// rewrites its elements, while writingFrames, the same frames, is read under mu by
+	// recycleFrameLocked during the write.
 	writeBatch net.Buffers
+	writeArray [][]byte
 
 	lastWrite atomic.Int64 // Unix ns of the last write.
 	lastRead  atomic.Int64 // Unix ns of the last read.
@@ -224,7 +229,7 @@ func (c *Client) Go(ctx context.Context, operation model.Operation, flags uint8,
 	if c.config.UncheckedFrames {
 		appendFrame = wire.AppendFrameUnchecked
 	}
-	call.frame = appendFrame(make([]byte, 0, wire.HeaderSize+len(body)),
+	call.frame = appendFrame(c.frameBufferLocked(wire.HeaderSize+len(body)),
 		&wire.Frame{Kind: wire.KindRequest, Operation: operation, Flags: flags,
 			Session: c.session, Number: call.Number}, body)
 	c.pending[call.Number] = call
@@ -334,13 +339,17 @@ func (c *Client) writeLocked() {
 		buffers := c.outbox
 		c.outbox = c.spare[:0]
 		deadline := time.Now().Add(c.silence)
-		c.writeBatch = buffers
+		c.writingFrames = buffers
+		c.writeArray = append(c.writeArray[:0], buffers...)
+		c.writeBatch = c.writeArray
 		c.mu.Unlock()
 		_ = conn.SetWriteDeadline(deadline)
 		_, err := c.writeBatch.WriteTo(conn) // Consumes writeBatch; buffers keeps the frames.
 		c.lastWrite.Store(time.Now().UnixNano())
 		c.mu.Lock()
 		c.writeBatch = nil
+		clear(c.writeArray)
+		c.writingFrames = nil
 		clear(buffers)
 		c.spare = buffers[:0]
 		if err != nil {

@@ -92,8 +92,8 @@ func (c *Client) submit(ctx context.Context, key coalesceKey, body []byte, count
 	call := &Call{Operation: operation, client: c, complete: make(chan struct{}),
 		weightBytes: weightBytes, waiters: 1, flags: flags, outboxSlot: -1, events: count,
 		key: key}
-	call.body = make([]byte, wire.HeaderSize, c.formingCapacity(len(body), info.EventSize))
-	call.body = append(call.body, body...)
+	call.body = c.frameBufferLocked(c.formingCapacity(len(body), info.EventSize))
+	call.body = append(call.body[:wire.HeaderSize], body...) // The header is written when sealed.
 	if count < c.config.CoalesceEventsMax && !openChain {
 		c.forming[key] = call
 	}

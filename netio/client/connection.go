@@ -388,6 +388,11 @@ func (c *Client) complete(frame *wire.Frame, generation uint64) {
 		c.retryLocked(call)
 		c.mu.Unlock()
 		return
+	case status == model.StatusNotPrimary && generation != c.generation:
+		// From a connection already replaced: install resent the request on the current
+		// one, whose answer is the call's (this one may name the node now connected).
+		c.mu.Unlock()
+		return
 	case status == model.StatusNotPrimary && len(frame.Body) > 0 &&
 		string(frame.Body) != c.currentAddressLocked():
 		c.primary = string(frame.Body)
@@ -404,6 +409,7 @@ func (c *Client) complete(frame *wire.Frame, generation uint64) {
 	}
 	c.redirects = 0
 	delete(c.pending, frame.Number)
+	c.recycleFrameLocked(call) // The one point where a frame is reused (frames.go).
 	c.mu.Unlock()
 	call.succeed(Reply{Operation: frame.Operation, Number: frame.Number, Status: status,
 		Op: frame.Aux, Duplicate: frame.Flags&wire.ReplyFlagDuplicate != 0,

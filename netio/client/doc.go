@@ -62,6 +62,20 @@
 // protocol error naming one request (an undefined operation, say) fails that call only;
 // the client reconnects and resends the others.
 //
+// # Frame memory
+//
+// Go copies the body into the request's frame (the caller's slice is never kept), and the
+// frame is resent as is after reconnects, restarts and failover. Frames of large requests
+// (a quarter of a full batch and up) are built in 1 MiB buffers reused across calls,
+// from a small per-client free list (frames.go: at most 4 buffers); smaller ones are
+// allocated per call. The rule that keeps resends intact: a frame belongs to its call
+// until the call completes with a reply, and returns to the free list only then, at
+// one point (complete, under the client's mutex, right after the call left the pending
+// set, so nothing can queue it again) and only if no copy of it is still queued in the
+// outbox or in the batch a writer is writing. A call that ends any other way (abandoned
+// by its context, failed, closed) never returns its frame: the collector takes it once
+// the last queued copy is written.
+//
 // # Context deadlines
 //
 // Go and Do take a context: it bounds the wait for window space and for the reply. When it

@@ -67,3 +67,44 @@ func TestUnknownOutcomesAreResent(t *testing.T) {
 		b.Close()
 	}
 }
+
+// addressConn is a connection to a fixed remote address (nothing is read or written).
+type addressConn struct {
+	recordingConn
+	remote string
+}
+
+func (a *addressConn) RemoteAddr() net.Addr { return fakeAddr(a.remote) }
+
+type fakeAddr string
+
+func (a fakeAddr) Network() string { return "tcp" }
+func (a fakeAddr) String() string  { return string(a) }
+
+// TestStaleNotPrimaryAfterFailoverKeepsCall: a standby answers not_primary, naming the
+// primary, to two pipelined requests. The first reply ends the connection; the client
+// reconnects to the primary and resends both. If the old connection's reader hands over
+// the second not_primary only now, it names the node the client is connected to: that
+// reply belongs to a connection already replaced, and the request has been resent to
+// the primary, which applies it. The call must stay pending for the primary's answer;
+// completing it with not_primary tells the caller "refused" for a request that is
+// applied (a caller retrying it as a new request moves the money twice).
+func TestStaleNotPrimaryAfterFailoverKeepsCall(t *testing.T) {
+	const primary = "10.0.0.2:7400"
+	c := &Client{log: slog.New(slog.DiscardHandler), pending: map[uint64]*Call{},
+		lost: make(chan struct{}, 1), stop: make(chan struct{}),
+		conn: &addressConn{remote: primary}, generation: 2} // Connected to the primary.
+	call := &Call{Number: 1, complete: make(chan struct{})}
+	c.pending[1] = call
+	c.complete(&wire.Frame{Kind: wire.KindReply, Number: 1,
+		Status: uint32(model.StatusNotPrimary), Body: []byte(primary)}, 1) // From the standby.
+	select {
+	case <-call.complete:
+		t.Fatalf("a not_primary from the replaced connection completed the call (%v)",
+			call.Reply.Status)
+	default:
+	}
+	if c.pending[1] != call {
+		t.Fatal("the call left the pending set: its resend's answer would be dropped")
+	}
+}

@@ -1,0 +1,101 @@
+package client
+
+import (
+	"unsafe"
+
+	"sequent/core/model"
+	"sequent/netio/wire"
+)
+
+// Reuse of large request frames (issue 15). A full batch is a 1 MiB frame; building it
+// in fresh memory every call cost ~0.7 ms of page faults and zeroing in the copy of the
+// body, plus garbage for the collector. Frames of at least frameReuseBytesMin bytes are
+// therefore built in buffers of one size class (frameReuseCapacity, enough for any
+// request) kept on a short per-client free list; smaller frames are allocated as before
+// (their allocation is cheap, and a pooled buffer would hold up to 1 MiB for them).
+//
+// Ownership (doc.go, "Frame memory"): a request's frame belongs to its Call from Go (or
+// submit) until the call completes with a reply, and it must stay intact as long as it
+// can be written: queued in the outbox, in the batch a writer is writing, or resendable
+// from the pending set (reconnect, restart, failover, busy resends). It returns to the
+// free list at one point only, recycleFrameLocked in complete, under mu, after the call
+// has left the pending set (so no resend can queue it again) and only when no outbox
+// entry and no entry of the batch being written overlaps it (a reply can overtake a
+// queued copy: an old connection's reader may deliver the reply of a request already
+// queued again for the new connection). Calls that end otherwise (abandoned, failed,
+// closed) leave their frame to the garbage collector. The caller's body is only ever
+// copied from, never kept.
+const (
+	// frameReuseCapacity is the one size class of reused buffers: the largest request
+	// frame (a header and model.RequestBodyBytesMax of body, 8,189 transfers).
+	frameReuseCapacity = wire.HeaderSize + model.RequestBodyBytesMax
+	// frameReuseBytesMin is the smallest frame built in a reused buffer: a quarter of a
+	// full one, so a reused buffer is at most 4 times what the frame needs (in flight
+	// no more memory than full batches would take), and frames below it keep plain
+	// allocations.
+	frameReuseBytesMin = frameReuseCapacity / 4
+	// frameReuseCountMax bounds the free list. A completed request's buffer is taken
+	// by the next large request, so in a steady stream the list holds one or two; four
+	// absorbs a burst of replies without holding memory the collector could reclaim.
+	frameReuseCountMax = 4
+	// frameReuseBytesMax is the memory the free list holds at most (~4 MiB).
+	frameReuseBytesMax = frameReuseCountMax * frameReuseCapacity
+)
+
+// frameBufferLocked returns an empty buffer with room for a frame of size bytes: a reused
+// one (or a new one of the reused size class) for large frames, a fresh exact one
+// otherwise. Called with mu held.
+func (c *Client) frameBufferLocked(size int) []byte {
+	if size < frameReuseBytesMin || size > frameReuseCapacity {
+		return make([]byte, 0, size)
+	}
+	last := len(c.freeFrames) - 1
+	if last < 0 {
+		return make([]byte, 0, frameReuseCapacity)
+	}
+	buffer := c.freeFrames[last]
+	c.freeFrames[last] = nil
+	c.freeFrames = c.freeFrames[:last]
+	return buffer[:0]
+}
+
+// recycleFrameLocked returns the frame of a call that has just completed with a reply
+// (and left the pending set, under the same hold of mu) to the free list, unless it is
+// not of the reused size class, the list is full, or a queued or in-write copy of it
+// still waits for the socket (then the collector takes it later). Called with mu held.
+func (c *Client) recycleFrameLocked(call *Call) {
+	frame := call.frame
+	if cap(frame) != frameReuseCapacity || len(c.freeFrames)*frameReuseCapacity >=
+		frameReuseBytesMax || c.queuedLocked(frame) {
+		return
+	}
+	call.frame = nil
+	c.freeFrames = append(c.freeFrames, frame[:0])
+}
+
+// queuedLocked reports whether an entry of the outbox or of the batch being written
+// shares memory with frame. Called with mu held.
+func (c *Client) queuedLocked(frame []byte) bool {
+	for _, queued := range c.outbox {
+		if overlap(queued, frame) {
+			return true
+		}
+	}
+	for _, queued := range c.writingFrames {
+		if overlap(queued, frame) {
+			return true
+		}
+	}
+	return false
+}
+
+// overlap reports whether the arrays behind a and b (up to their capacities) share
+// any byte.
+func overlap(a, b []byte) bool {
+	if cap(a) == 0 || cap(b) == 0 {
+		return false
+	}
+	aStart := uintptr(unsafe.Pointer(unsafe.SliceData(a)))
+	bStart := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	return aStart < bStart+uintptr(cap(b)) && bStart < aStart+uintptr(cap(a))
+}
