@@ -20,8 +20,9 @@
 // faults in) its successor a little per insert, then drains into it 8 slots per insert
 // (see idTable), so the worst batch while growing from 2 M to 33 M transfers is ~20-30 ms
 // instead of the seconds a stop-the-world rehash took (BenchmarkGrowth).
-// create_transfers resolves every id of a batch in a prefetch phase before applying the
-// events in order (see CreateTransfers).
+// create_transfers resolves the ids of a batch a block or two ahead of applying the
+// events in order, prefetching the slots and records they need (a software pipeline, see
+// CreateTransfersAs).
 //
 // # Invariants (checked by tests after every batch, and by Restore)
 //
@@ -166,7 +167,7 @@
 // dictionary of client ids; the 128-byte record is a wire format that clients rely on,
 // and its reserved field already holds the newest-transfer link), snapshotted as the
 // client id and part of the digest. The debit account's owner is prefetched with the
-// record in the prefetch phase, so the check costs one compare on the hot path; a grant
+// record a block ahead, so the check costs one compare on the hot path; a grant
 // is scanned (at most model.GrantsPerClientMax) only when the caller is not the owner.
 //
 // # System ids

@@ -24,14 +24,26 @@ const (
 	// or void of an overdue transfer is refused as expired regardless).
 	ExpiriesPerPulseMax = model.EventsPerRequestMax
 
-	// prefetchBlockEvents is how many transfers are prefetched and then applied together.
-	// Enough independent misses to keep the memory system busy (a core tracks a few dozen
-	// at once), few enough that the block's lines (~12 per transfer, 384 KiB) stay in L2
-	// until the apply phase reads them. Tried for issue 15 on the shared VM, in one
-	// process against this layout: blocks of 32, 64 or 256 within ±2%; a software
-	// pipeline that applied block k while PREFETCHT0 fetched the records of block k+1
-	// and the slots of k+2 was 9-11% slower at 1 M accounts (3-6% at 1,000).
+	// prefetchBlockEvents is how many transfers Restore prefetches (with loads, see
+	// prefetchTransfers) and then stores together. Enough independent misses to keep the
+	// memory system busy (a core tracks a few dozen at once), few enough that the block's
+	// lines (~12 per transfer, 384 KiB) stay in L2 until they are read. For
+	// CreateTransfers, blocks of 32, 64 or 256 measured within ±2% of 128.
 	prefetchBlockEvents = 128
+
+	// pipelineBlockEvents is the block of CreateTransfersAs's software pipeline: while a
+	// block is applied, PREFETCHT0 fetches the records of the next one and the id-table
+	// slots of the one after. A block's apply (~1-2 µs) outlasts a miss, and its
+	// prefetched lines (~100 per stage) stay in L1 until used. Measured for issue 15
+	// (cpu-ns/transfer at 1 M accounts, shared VM, medians of 3 alternated rounds against
+	// the two-phase blocks of 128): blocks of 8, 16, 32 and 64 all 20-30% faster, 16 the
+	// best by a margin within the noise. (An earlier trial of such a pipeline, whose code
+	// was not kept, had measured 9-11% slower; this one issues each stage's prefetches in
+	// one assembly call per block.)
+	pipelineBlockEvents = 16
+	// pipelineLinesPerEventMax is the most lines one pipeline stage prefetches per event:
+	// two records of two lines each, and the two accounts' owners.
+	pipelineLinesPerEventMax = 6
 
 	// restoreCapacityMax bounds how much Restore preallocates on the word of a snapshot
 	// header (4 Mi records: ~0.5 GiB of transfers) before the records are read.

@@ -142,6 +142,17 @@ func TestLedgerMatchesReference(t *testing.T) {
 	rapid.Check(t, ledgerMatchesReference)
 }
 
+// TestLedgerMatchesReferenceOverBlocks runs the property with transfer batches that span
+// several blocks of CreateTransfersAs's pipeline (and linked chains that cross from one
+// block into the next): the property's usual batches fit in one block, where the stages
+// that run ahead of the apply (hashing and resolving the next blocks' ids) never act on
+// a block before the one being applied is done.
+func TestLedgerMatchesReferenceOverBlocks(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		ledgerMatchesReferenceWith(t, 3*pipelineBlockEvents+5)
+	})
+}
+
 // propertyCoverageSeed and propertyCoverageChecks fix the run of the property that
 // TestLedgerPropertyReachesEveryOutcome counts statuses over. With a random seed, a run
 // of 100 checks missed credit_account_not_owned or pending_transfer_already_posted
@@ -177,9 +188,16 @@ func TestLedgerPropertyReachesEveryOutcome(t *testing.T) {
 	}
 }
 
+// propertyTransfersMax is the most transfers in one of the property's usual batches.
+const propertyTransfersMax = 12
+
 // ledgerMatchesReference drives the real ledger and the reference with the same random
 // batches (see the top of this file).
-func ledgerMatchesReference(t *rapid.T) {
+func ledgerMatchesReference(t *rapid.T) { ledgerMatchesReferenceWith(t, propertyTransfersMax) }
+
+// ledgerMatchesReferenceWith is ledgerMatchesReference with up to transfersMax generated
+// transfers per batch.
+func ledgerMatchesReferenceWith(t *rapid.T, transfersMax int) {
 	seed := rapid.Uint64().Draw(t, "seed")
 	l := New(Config{HashSeed: seed})
 	reference := newReferenceLedger()
@@ -272,7 +290,7 @@ func ledgerMatchesReference(t *rapid.T) {
 		} else {
 			events := rapid.SliceOfN(rapid.Custom(func(t *rapid.T) model.Transfer {
 				return genTransfer(t, "transfer")
-			}), 1, 12).Draw(t, "transfers")
+			}), 1, transfersMax).Draw(t, "transfers")
 			if len(posts) > 0 && rapid.IntRange(0, 2).Draw(t, "repost") == 0 {
 				// The same post again under a new id: pending_transfer_already_posted,
 				// which random aims reach too rarely for every run of 100 checks.

@@ -2,20 +2,22 @@ package ledger
 
 import (
 	"fmt"
+	"unsafe"
 
 	"sequent/core/event"
 	"sequent/core/model"
 )
 
-// batchScratch holds what the prefetch pass computed for each event of the batch being
+// batchScratch holds what the prefetch stages computed for each event of the batch being
 // applied. Sized for the largest batch at init; never grows.
 type batchScratch struct {
-	transferHash []uint64 // Hash of the transfer id.
-	debitHash    []uint64 // Hash of the debit account id.
-	creditHash   []uint64 // Hash of the credit account id.
-	debitIndex   []uint32 // Debit account index, or indexNone.
-	creditIndex  []uint32 // Credit account index, or indexNone.
-	sink         uint64   // Keeps the prefetch loads from being optimized away.
+	transferHash []uint64  // Hash of the transfer id.
+	debitHash    []uint64  // Hash of the debit account id.
+	creditHash   []uint64  // Hash of the credit account id.
+	debitIndex   []uint32  // Debit account index, or indexNone.
+	creditIndex  []uint32  // Credit account index, or indexNone.
+	sink         uint64    // Keeps the prefetch loads from being optimized away.
+	addresses    []uintptr // Lines one pipeline stage prefetches (prefetchLines).
 }
 
 func (s *batchScratch) init() {
@@ -24,6 +26,7 @@ func (s *batchScratch) init() {
 	s.creditHash = make([]uint64, model.EventsPerRequestMax)
 	s.debitIndex = make([]uint32, model.EventsPerRequestMax)
 	s.creditIndex = make([]uint32, model.EventsPerRequestMax)
+	s.addresses = make([]uintptr, 0, pipelineBlockEvents*pipelineLinesPerEventMax)
 }
 
 // CreateTransfers is CreateTransfersAs for the system (client 0), which may use every
@@ -41,14 +44,23 @@ func (l *Ledger) CreateTransfers(firstTimestamp uint64, events []model.Transfer,
 // may not read); without, the balances are zeros (and the credit account's owner, which
 // only the masking needs, is not read: ~5-15% of a client batch at a million accounts).
 //
-// The batch runs in blocks of prefetchBlockEvents, each in two phases. The prefetch phase
-// hashes every id and resolves every account of the block in tight loops whose iterations
-// do not depend on each other, so the CPU overlaps the cache misses of many events (with a
-// million accounts nearly every lookup misses the cache; one at a time they would cost
-// ~100 ns each). The apply phase then runs the events strictly in order against lines the
-// prefetch left in L2. Accounts cannot be created inside a transfers batch, so resolved
-// account indexes stay valid for the batch; transfer lookups are redone in order because
-// earlier events of the batch add transfers.
+// The batch runs as a software pipeline over blocks of pipelineBlockEvents: while block
+// k is applied, the records of block k+1 and the id-table slots of block k+2 are on their
+// way into the cache. With a million accounts nearly every lookup misses the cache (one
+// at a time they would cost ~100 ns each); prefetch instructions (prefetchLines) retire
+// without waiting for their lines, so the misses of two blocks overlap with the apply
+// work of a third, where the loads of a separate prefetch phase left the core idle until
+// they arrived. Per block:
+//
+//  1. prefetchSlots hashes the three ids of every event and prefetches their home slots;
+//  2. prefetchRecords (a block later) walks each account's probe run by tag to its
+//     candidate index and prefetches both cache lines of each candidate record;
+//  3. confirmAccounts (a block later again) confirms each candidate against the full id,
+//     then the events run strictly in order.
+//
+// Accounts cannot be created inside a transfers batch, so resolved account indexes stay
+// valid for the batch; transfer lookups are redone in order because earlier events of the
+// batch add transfers (their slots were only prefetched).
 func (l *Ledger) CreateTransfersAs(client uint64, balances bool, firstTimestamp uint64,
 	events []model.Transfer, results []model.TransferResult) {
 	checkBatch(firstTimestamp, len(events), len(results))
@@ -58,9 +70,18 @@ func (l *Ledger) CreateTransfersAs(client uint64, balances bool, firstTimestamp 
 		l.risk.Begin(client)
 	}
 	runner := chainRunner{ledger: l, count: len(events)}
-	for blockStart := 0; blockStart < len(events); blockStart += prefetchBlockEvents {
-		blockEnd := min(blockStart+prefetchBlockEvents, len(events))
-		l.prefetchTransfers(events[blockStart:blockEnd], blockStart)
+	count := len(events)
+	blocks := (count + pipelineBlockEvents - 1) / pipelineBlockEvents
+	// Fill the pipeline: block 0's records wait for its slots, once per batch.
+	l.prefetchSlots(events, 0)
+	l.prefetchSlots(events, 1)
+	l.prefetchRecords(events, 0)
+	for block := 0; block < blocks; block++ {
+		l.prefetchSlots(events, block+2)
+		l.prefetchRecords(events, block+1)
+		blockStart := block * pipelineBlockEvents
+		blockEnd := min(blockStart+pipelineBlockEvents, count)
+		l.confirmAccounts(events[blockStart:blockEnd], blockStart)
 		for i := blockStart; i < blockEnd; i++ {
 			event := &events[i]
 			timestamp := firstTimestamp + uint64(i)
@@ -79,6 +100,97 @@ func (l *Ledger) CreateTransfersAs(client uint64, balances bool, firstTimestamp 
 				results[j].Status = model.StatusLinkedEventFailed
 			}
 		}
+	}
+}
+
+// blockRange returns the events of pipeline block number block, or an empty range past
+// the end of the batch.
+func blockRange(count int, block int) (start, end int) {
+	start = min(block*pipelineBlockEvents, count)
+	return start, min(start+pipelineBlockEvents, count)
+}
+
+// prefetchSlots is the pipeline's first stage for one block: it hashes the three ids of
+// each event and prefetches their home slots (the account table's and the transfer
+// table's).
+func (l *Ledger) prefetchSlots(events []model.Transfer, block int) {
+	start, end := blockRange(len(events), block)
+	s := &l.batch
+	accountTable, transferTable := &l.accountIndex, &l.transferIndex
+	debitHash, creditHash := s.debitHash[start:end], s.creditHash[start:end]
+	transferHash := s.transferHash[start:end]
+	accountSlots, transferSlots := accountTable.slots, transferTable.slots
+	addresses := s.addresses[:3*(end-start)]
+	for i := range debitHash {
+		event := &events[start+i]
+		debit := hashID(event.DebitAccountID, accountTable.seed)
+		credit := hashID(event.CreditAccountID, accountTable.seed)
+		transfer := hashID(event.ID, transferTable.seed)
+		debitHash[i], creditHash[i], transferHash[i] = debit, credit, transfer
+		debitSlot := &accountSlots[home(debit, accountTable.mask)]
+		creditSlot := &accountSlots[home(credit, accountTable.mask)]
+		transferSlot := &transferSlots[home(transfer, transferTable.mask)]
+		addresses[3*i] = uintptr(unsafe.Pointer(debitSlot))
+		addresses[3*i+1] = uintptr(unsafe.Pointer(creditSlot))
+		addresses[3*i+2] = uintptr(unsafe.Pointer(transferSlot))
+	}
+	prefetchLines(addresses)
+}
+
+// prefetchRecords is the second stage: it walks each account's probe run (its slots
+// prefetched a block earlier) to the candidate index, and prefetches both cache lines of
+// each candidate record (and its owner, when the batch reads owners).
+func (l *Ledger) prefetchRecords(events []model.Transfer, block int) {
+	start, end := blockRange(len(events), block)
+	s := &l.batch
+	accountTable := &l.accountIndex
+	debitHash, creditHash := s.debitHash[start:end], s.creditHash[start:end]
+	debitIndex, creditIndex := s.debitIndex[start:end], s.creditIndex[start:end]
+	for i := range debitHash {
+		debitIndex[i] = accountTable.candidate(debitHash[i])
+		creditIndex[i] = accountTable.candidate(creditHash[i])
+	}
+	accountCount := l.accounts.count
+	addresses := s.addresses[:0]
+	for i := range debitIndex {
+		if debit := debitIndex[i]; debit < accountCount {
+			record := uintptr(unsafe.Pointer(l.accounts.at(debit)))
+			addresses = append(addresses, record, record+model.AccountSize/2)
+		}
+		if credit := creditIndex[i]; credit < accountCount {
+			record := uintptr(unsafe.Pointer(l.accounts.at(credit)))
+			addresses = append(addresses, record, record+model.AccountSize/2)
+		}
+	}
+	// The ownership check reads the debit account's owner; hiding the credit account's
+	// balances (when the results carry balances) reads the credit account's.
+	if !l.actor.all {
+		for i := range debitIndex {
+			if debit := debitIndex[i]; debit < accountCount {
+				addresses = append(addresses, uintptr(unsafe.Pointer(l.own.owners.at(debit))))
+			}
+			if credit := creditIndex[i]; l.resultBalances && credit < accountCount {
+				addresses = append(addresses, uintptr(unsafe.Pointer(l.own.owners.at(credit))))
+			}
+		}
+	}
+	prefetchLines(addresses)
+}
+
+// confirmAccounts is the last stage before a block is applied: it confirms each
+// candidate against the full id (the records were prefetched a block earlier).
+func (l *Ledger) confirmAccounts(events []model.Transfer, offset int) {
+	s := &l.batch
+	end := offset + len(events)
+	debitHash, creditHash := s.debitHash[offset:end], s.creditHash[offset:end]
+	debitIndex, creditIndex := s.debitIndex[offset:end], s.creditIndex[offset:end]
+	for i := range events {
+		debitIndex[i] = l.confirmAccount(debitIndex[i], debitHash[i], events[i].DebitAccountID)
+		creditIndex[i] = l.confirmAccount(creditIndex[i], creditHash[i],
+			events[i].CreditAccountID)
+	}
+	if l.riskActive() {
+		s.sink += l.risk.Prefetch(debitIndex) // The rules' counters.
 	}
 }
 
@@ -146,7 +258,8 @@ func (l *Ledger) CreateSystemAccounts(firstTimestamp uint64, events []model.Acco
 }
 
 // prefetchTransfers fills l.batch for a block of events whose first has index offset in
-// the batch (see CreateTransfers). Each pass is a tight loop whose iterations are
+// the batch, with loads instead of prefetches (Restore uses it; CreateTransfersAs runs
+// the same steps as a pipeline, see there). Each pass is a tight loop whose iterations are
 // independent, so the cache misses of a whole block overlap:
 //
 //  1. hash the three ids of every event (compute only);

@@ -1,0 +1,16 @@
+#include "textflag.h"
+
+// func prefetchLines(addresses []uintptr)
+TEXT ·prefetchLines(SB), NOSPLIT, $0-24
+	MOVQ addresses_base+0(FP), SI
+	MOVQ addresses_len+8(FP), CX
+	TESTQ CX, CX
+	JEQ done
+loop:
+	MOVQ (SI), AX
+	PREFETCHT0 (AX)
+	ADDQ $8, SI
+	DECQ CX
+	JNZ loop
+done:
+	RET
