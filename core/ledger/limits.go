@@ -27,8 +27,9 @@ const (
 	// prefetchBlockEvents is how many transfers Restore prefetches (with loads, see
 	// prefetchTransfers) and then stores together. Enough independent misses to keep the
 	// memory system busy (a core tracks a few dozen at once), few enough that the block's
-	// lines (~12 per transfer, 384 KiB) stay in L2 until they are read. For
-	// CreateTransfers, blocks of 32, 64 or 256 measured within ±2% of 128.
+	// lines (~12 per transfer, 384 KiB) stay in L2 until they are read. (When
+	// CreateTransfers used these blocks too, 32, 64 or 256 measured within ±2% of 128;
+	// it now has its own pipeline, pipelineBlockEvents.)
 	prefetchBlockEvents = 128
 
 	// pipelineBlockEvents is the block of CreateTransfersAs's software pipeline: while a
