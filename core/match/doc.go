@@ -171,9 +171,11 @@
 // finds its new level by a short walk of the list from its old one before falling back
 // to the tree, and an order alone at its level moved to a free price between the same
 // neighbours re-prices the level in place. An open-addressing hash index (8-byte
-// slots: tag and index; see table.go) maps order ids to slots, (client, account) to the
-// list of the account's open orders, and client order ids to the ring of remembered
-// outcomes (consecutive ids of an account share a cache line). Good-till-time orders sit
+// slots: tag and index; see table.go) maps order ids to slots and (client, account) to
+// the list of the account's open orders; client order ids map to the ring of remembered
+// outcomes through an index of 64-byte buckets, each one cache line of ten tags and
+// positions (window.go; eight consecutive ids of an account share a bucket, and a lookup
+// stops at the first bucket nothing overflowed). Good-till-time orders sit
 // in an indexed binary heap by (deadline, order id). Ledger batches, plans and outputs
 // use scratch buffers allocated in New. Every size is bounded by a named constant or
 // Config field (limits.go); pools grow only when the high-water mark rises, so the steady

@@ -20,8 +20,8 @@ const (
 	// this-many order commands are remembered, so a resend within the window answers the
 	// original result. At 1 M commands/s that is about a second of history; clients that
 	// retry later than the session layer's own exactly-once window are told by the
-	// session table, not here. ~80 bytes per entry (a 64-byte ring entry and 16 bytes of
-	// index).
+	// session table, not here. ~96 bytes per entry (a 64-byte ring entry and 32 bytes of
+	// index: a 64-byte bucket per two entries, see windowKeysPerBucketMax).
 	ClientOrderIDsMaxDefault = 1 << 20
 
 	// FillsPerStepMax bounds the fills settled by one ledger chain (one "step" of an

@@ -1,0 +1,120 @@
+package match
+
+import (
+	"math/rand/v2"
+	"testing"
+)
+
+// TestWindowIndexOverflow drives the window's index with hashes crowded onto three home
+// buckets (one of them the last, so probes wrap to bucket 0) far beyond a bucket's ten
+// slots, inserting and removing at random, and checks after every step that each bucket's
+// overflow count is the number of stored keys whose probe passed it, and that every
+// stored key is reachable from its home.
+func TestWindowIndexOverflow(t *testing.T) {
+	random := rand.New(rand.NewPCG(3, 4))
+	x := newWindowIndex(1)
+	homes := []uint64{0, 5, x.mask}
+	const positions = 400
+	entries := make([]windowEntry, positions)
+	stored := map[uint32]bool{}
+	for step := range 20_000 {
+		position := uint32(random.IntN(positions))
+		if stored[position] {
+			x.remove(entries[position].hash, position)
+			delete(stored, position)
+		} else {
+			entries[position].hash = homes[random.IntN(len(homes))]<<32 | random.Uint64()&0xffff
+			x.insert(entries[position].hash, position, entries)
+			stored[position] = true
+		}
+		if x.mask != uint64(windowBucketsMin-1) {
+			t.Fatalf("step %d: the index grew to %d buckets", step, x.mask+1)
+		}
+		checkWindowIndex(t, &x, entries, stored)
+	}
+}
+
+func checkWindowIndex(t *testing.T, x *windowIndex, entries []windowEntry,
+	stored map[uint32]bool) {
+	t.Helper()
+	overflow := make([]uint32, len(x.buckets))
+	count := 0
+	for b := range x.buckets {
+		for i := range windowBucketSlots {
+			p := x.buckets[b].positions[i]
+			if p == 0 {
+				continue
+			}
+			count++
+			position := p - 1
+			if !stored[position] || x.buckets[b].tags[i] != windowTag(entries[position].hash) {
+				t.Fatalf("bucket %d holds position %d (stored %v)", b, position, stored[position])
+			}
+			for h := x.home(entries[position].hash); h != uint64(b); h = (h + 1) & x.mask {
+				overflow[h]++
+			}
+		}
+	}
+	if count != len(stored) || x.count != uint32(count) {
+		t.Fatalf("%d slots used, %d stored, count %d", count, len(stored), x.count)
+	}
+	for b := range x.buckets {
+		if x.buckets[b].overflow != overflow[b] {
+			t.Fatalf("bucket %d: overflow %d, want %d", b, x.buckets[b].overflow, overflow[b])
+		}
+	}
+}
+
+// TestWindowIndexGrows fills a window allocated small, so its index doubles several times
+// while keys of one account share buckets, then checks that every key is found and that
+// forgetting the oldest keeps the rest.
+func TestWindowIndexGrows(t *testing.T) {
+	const max = 5000
+	var w clientOrderWindow
+	w.init(max, 1, 9)
+	for key := uint64(1); key <= 3*max; key++ {
+		if _, found := w.find(7, 1, key); found {
+			t.Fatalf("key %d found before it was remembered", key)
+		}
+		w.remember(windowEntry{client: 7, account: 1, clientOrderID: key, orderID: key})
+		for _, probe := range []uint64{key, key - min(key-1, max-1)} {
+			if entry, found := w.find(7, 1, probe); !found || entry.orderID != probe {
+				t.Fatalf("after key %d: key %d not found", key, probe)
+			}
+		}
+		if key > max {
+			if _, found := w.find(7, 1, key-max); found {
+				t.Fatalf("after key %d: key %d still found", key, key-max)
+			}
+		}
+	}
+	if w.index.count != max || len(w.index.buckets)*windowKeysPerBucketMax < max {
+		t.Fatalf("%d keys in %d buckets", w.index.count, len(w.index.buckets))
+	}
+}
+
+// TestWindowTellsKeysWithOneTag finds two keys with the same home bucket and tag and
+// checks that the window answers each with its own entry: a tag match alone is not a
+// match.
+func TestWindowTellsKeysWithOneTag(t *testing.T) {
+	var w clientOrderWindow
+	w.init(64, 64, 5)
+	first := w.hash(1, 1, 8)
+	other := uint64(0)
+	for id := uint64(16); other == 0; id += 8 {
+		if h := w.hash(1, 1, id); w.index.home(h) == w.index.home(first) &&
+			windowTag(h) == windowTag(first) {
+			other = id
+		}
+	}
+	w.remember(windowEntry{client: 1, account: 1, clientOrderID: 8, orderID: 100})
+	if _, found := w.find(1, 1, other); found {
+		t.Fatalf("key %d found: it shares only the tag of key 8", other)
+	}
+	w.remember(windowEntry{client: 1, account: 1, clientOrderID: other, orderID: 200})
+	for id, orderID := range map[uint64]uint64{8: 100, other: 200} {
+		if entry, found := w.find(1, 1, id); !found || entry.orderID != orderID {
+			t.Fatalf("key %d: found %v, entry %+v", id, found, entry)
+		}
+	}
+}
