@@ -76,7 +76,14 @@ func (w *clientOrderWindow) find(client, account, clientOrderID uint64) (*window
 	w.touchForget()
 	x := &w.index
 	tag := windowTag(hash)
-	for b := x.home(hash); ; b = (b + 1) & x.mask {
+	// At most one pass over the table, as remove: the walk ends at the first bucket
+	// nothing overflowed past, and with oldest-first forgetting some bucket always has
+	// a zero count (all N buckets marked at once would need 10N keys inserted within the
+	// last two window lengths, more than the 2N a window of twice the load limit holds),
+	// but the bound makes termination independent of that argument. A key absent from
+	// every bucket is absent.
+	for b, passed := x.home(hash), uint64(0); passed <= x.mask; b, passed = (b+1)&x.mask,
+		passed+1 {
 		bucket := &x.buckets[b]
 		for i := range windowBucketSlots {
 			if bucket.tags[i] != tag || bucket.positions[i] == 0 {
@@ -92,6 +99,7 @@ func (w *clientOrderWindow) find(client, account, clientOrderID uint64) (*window
 			return nil, false
 		}
 	}
+	return nil, false
 }
 
 // touchForget loads the index bucket of the entry that remember will forget next. Both
