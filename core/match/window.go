@@ -79,7 +79,7 @@ func (w *clientOrderWindow) find(client, account, clientOrderID uint64) (*window
 	// At most one pass over the table, as remove: the walk ends at the first bucket
 	// nothing overflowed past, and with oldest-first forgetting some bucket always has
 	// a zero count (all N buckets marked at once would need 10N keys inserted within the
-	// last two window lengths, more than the 2N a window of twice the load limit holds),
+	// last two window lengths, and at two keys per bucket those hold at most 4N),
 	// but the bound makes termination independent of that argument. A key absent from
 	// every bucket is absent.
 	for b, passed := x.home(hash), uint64(0); passed <= x.mask; b, passed = (b+1)&x.mask,
