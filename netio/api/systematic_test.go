@@ -536,3 +536,71 @@ func TestLookupAtTheEventsBound(t *testing.T) {
 	}
 	h.expect(h.operator("POST", "/v1/accounts/lookup", ids(model.EventsPerRequestMax+1)), 400, "too_many_events")
 }
+
+// TestSignatureEncodings: an ECDSA signature that is not standard base64 (the URL
+// alphabet passes the header's alphabet) is bad_signature and applies nothing; an HMAC
+// signature in upper-case hex verifies.
+func TestSignatureEncodings(t *testing.T) {
+	h := newHarness(t)
+	body := `{"id":"7","ledger":1,"code":1}`
+	request, err := http.NewRequest("POST", h.base+"/v1/accounts", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.signer(ecdsaClient).Sign(request.Header, "POST", "/v1/accounts", []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	request.Header.Set(HeaderSignature, "MEUC-_==")
+	h.expect(h.send(request), 401, "bad_signature")
+	h.expect(h.operator("GET", "/v1/accounts/7", ""), 404, "")
+
+	request, err = http.NewRequest("POST", h.base+"/v1/accounts", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.signer(operatorClient).Sign(request.Header, "POST", "/v1/accounts", []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	request.Header.Set(HeaderSignature, strings.ToUpper(request.Header.Get(HeaderSignature)))
+	h.expect(h.send(request), 201, "")
+}
+
+// TestStatsCountEachOutcome: each answer counts once in Requests, an authentication
+// failure in AuthFailures, a refusal after it in Refused (busy ones in Busy too), and a
+// reply that does not come in Timeouts.
+func TestStatsCountEachOutcome(t *testing.T) {
+	h := newHarness(t)
+	h.expect(h.do(nil, "GET", "/v1/time", ""), 200, "")
+	h.expect(h.do(nil, "GET", "/v1/accounts/1", ""), 401, "missing_authentication")
+	h.expect(h.operator("GET", "/v1/nowhere", ""), 404, "not_found")
+	h.expect(h.operator("POST", "/v1/accounts", `{"id":`), 400, "bad_request")
+	h.expect(h.operator("POST", "/v1/accounts", `{"id":"1","ledger":1,"code":1}`), 201, "")
+	if got, want := h.server.Stats(), (Stats{Requests: 5, AuthFailures: 1, Refused: 2}); got != want {
+		t.Fatalf("stats %+v, want %+v", got, want)
+	}
+
+	keys, _ := testKeys(t)
+	for _, c := range []struct {
+		status model.Status
+		want   Stats
+		code   string
+	}{
+		{model.StatusBusy, Stats{Requests: 1, Refused: 1, Busy: 1}, "busy"},
+		{model.StatusOK, Stats{Requests: 1, Timeouts: 1}, "outcome_unknown"}, // Never answers.
+	} {
+		server, err := New(Config{Address: "127.0.0.1:0", Keys: keys, ReplyTimeout: 20 * time.Millisecond},
+			heldBackend{status: c.status})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := server.Start(); err != nil {
+			t.Fatal(err)
+		}
+		other := &harness{t: t, server: server, base: "http://" + server.Address(), clock: h.clock, http: h.http}
+		other.expect(other.operator("GET", "/v1/accounts/1", ""), 503, c.code)
+		if got := server.Stats(); got != c.want {
+			t.Errorf("%s: stats %+v, want %+v", c.code, got, c.want)
+		}
+		_ = server.Shutdown(t.Context())
+	}
+}
