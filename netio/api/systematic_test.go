@@ -604,3 +604,15 @@ func TestStatsCountEachOutcome(t *testing.T) {
 		_ = server.Shutdown(t.Context())
 	}
 }
+
+// TestBodyOfExactlyTheMaximumIsRead: a body of exactly requestBodyBytesMax is read (and
+// then refused for its missing authentication), not 413 (one byte more: TestBodyLimits).
+func TestBodyOfExactlyTheMaximumIsRead(t *testing.T) {
+	h := newHarness(t)
+	headers := "POST /v1/accounts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: "
+	body := strings.Repeat(" ", requestBodyBytesMax)
+	answer, text := rawExchange(t, h.server.Address(), []byte(headers+itoa(requestBodyBytesMax)+"\r\n\r\n"+body), false)
+	if answer.StatusCode != 401 || !strings.Contains(string(text), "missing_authentication") {
+		t.Fatalf("body of the maximum: HTTP %d %s, want 401 missing_authentication", answer.StatusCode, text)
+	}
+}
