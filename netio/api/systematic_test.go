@@ -616,3 +616,52 @@ func TestBodyOfExactlyTheMaximumIsRead(t *testing.T) {
 		t.Fatalf("body of the maximum: HTTP %d %s, want 401 missing_authentication", answer.StatusCode, text)
 	}
 }
+
+// TestNonceCountsStayExactAcrossExpiry: after a generation of nonces expires and the
+// queues are reclaimed, a new generation is counted once per nonce (total and per
+// client), and its nonces are still refused as replays; an expired entry is never
+// forgotten twice.
+func TestNonceCountsStayExactAcrossExpiry(t *testing.T) {
+	const window = time.Second
+	c := newNonceCache(window, 1<<16)
+	start := time.UnixMilli(1_800_000_000_000)
+	nonce := func(generation, i int) []byte {
+		return []byte("nonce-" + itoa(generation) + "-" + itoa(i) + "-padding")
+	}
+	const n = 300
+	for i := range n {
+		if _, err := c.use(operatorClient, nonce(0, i), start.UnixMilli(), start); err != nil {
+			t.Fatal(err)
+		}
+	}
+	later := start.Add(2*window + time.Millisecond)
+	for generation := 1; generation <= 3; generation++ {
+		for i := range n {
+			if _, err := c.use(operatorClient, nonce(generation, i), later.UnixMilli(), later); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := range c.shards { // Expiry is lazy, per shard: finish it everywhere.
+			c.shards[i].mu.Lock()
+			c.expire(&c.shards[i], later.UnixMilli())
+			c.shards[i].mu.Unlock()
+		}
+		c.countsMu.Lock()
+		total, counted := c.total, c.counts[operatorClient]
+		c.countsMu.Unlock()
+		if want := generation * n; total != want || counted != want {
+			t.Fatalf("generation %d: total %d, client's %d, want %d", generation, total, counted, want)
+		}
+	}
+	if _, err := c.use(operatorClient, nonce(1, 7), later.UnixMilli(), later); err != errNonceReplayed {
+		t.Fatalf("a live nonce again: %v, want errNonceReplayed", err)
+	}
+}
+
+// TestNilLoggerTakesTheDefault: a Config without a Logger serves refusals (which log)
+// with slog's default logger instead of failing.
+func TestNilLoggerTakesTheDefault(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.Logger = nil })
+	h.expect(h.do(nil, "GET", "/v1/accounts/1", ""), 401, "missing_authentication")
+	h.expect(h.operator("GET", "/v1/nowhere", ""), 404, "not_found")
+}
