@@ -44,11 +44,13 @@ func decodeStrict(data []byte, target any) error {
 	if err := decoder.Decode(target); err != nil {
 		return err
 	}
-	if decoder.More() {
-		return errors.New("data after the JSON value")
-	}
-	if _, err := decoder.Token(); err == nil {
-		return errors.New("data after the JSON value")
+	// Only JSON's insignificant whitespace may follow the value. (Asking the decoder for
+	// a next token is not enough: a stray ']' or '}' comes back as an error, which would
+	// read as "nothing left", and {"id":"1"}] would be accepted.)
+	for _, c := range data[decoder.InputOffset():] {
+		if c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+			return errors.New("data after the JSON value")
+		}
 	}
 	return nil
 }
