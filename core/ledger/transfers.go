@@ -5,6 +5,7 @@ import (
 	"unsafe"
 
 	"sequent/core/event"
+	"sequent/core/internal/prefetch"
 	"sequent/core/model"
 )
 
@@ -17,7 +18,7 @@ type batchScratch struct {
 	debitIndex   []uint32  // Debit account index, or indexNone.
 	creditIndex  []uint32  // Credit account index, or indexNone.
 	sink         uint64    // Keeps the prefetch loads from being optimized away.
-	addresses    []uintptr // Lines one pipeline stage prefetches (prefetchLines).
+	addresses    []uintptr // Lines one pipeline stage prefetches (prefetch.Lines).
 }
 
 func (s *batchScratch) init() {
@@ -47,7 +48,7 @@ func (l *Ledger) CreateTransfers(firstTimestamp uint64, events []model.Transfer,
 // The batch runs as a software pipeline over blocks of pipelineBlockEvents: while block
 // k is applied, the records of block k+1 and the id-table slots of block k+2 are on their
 // way into the cache. With a million accounts nearly every lookup misses the cache (one
-// at a time they would cost ~100 ns each); prefetch instructions (prefetchLines) retire
+// at a time they would cost ~100 ns each); prefetch instructions (prefetch.Lines) retire
 // without waiting for their lines, so the misses of two blocks overlap with the apply
 // work of a third, where the loads of a separate prefetch phase left the core idle until
 // they arrived. Per block:
@@ -134,7 +135,7 @@ func (l *Ledger) prefetchSlots(events []model.Transfer, block int) {
 		addresses[3*i+1] = uintptr(unsafe.Pointer(creditSlot))
 		addresses[3*i+2] = uintptr(unsafe.Pointer(transferSlot))
 	}
-	prefetchLines(addresses)
+	prefetch.Lines(addresses)
 }
 
 // prefetchRecords is the second stage: it walks each account's probe run (its slots
@@ -174,7 +175,7 @@ func (l *Ledger) prefetchRecords(events []model.Transfer, block int) {
 			}
 		}
 	}
-	prefetchLines(addresses)
+	prefetch.Lines(addresses)
 }
 
 // confirmAccounts is the last stage before a block is applied: it confirms each

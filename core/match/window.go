@@ -4,6 +4,7 @@ import (
 	"unsafe"
 
 	"sequent/core/internal/hugepage"
+	"sequent/core/internal/prefetch"
 	"sequent/core/model"
 )
 
@@ -45,9 +46,6 @@ type clientOrderWindow struct {
 	// its outcome under the same key, so remember reuses the hash instead of hashing again.
 	lastClient, lastAccount, lastClientOrderID uint64
 	lastHash                                   uint64
-
-	// touched keeps the loads of touchForget from being optimised away; never read.
-	touched uint64
 }
 
 func (w *clientOrderWindow) init(entriesMax uint32, capacity uint32, seed uint64) {
@@ -73,7 +71,7 @@ func (w *clientOrderWindow) find(client, account, clientOrderID uint64) (*window
 	hash := w.hash(client, account, clientOrderID)
 	w.lastClient, w.lastAccount, w.lastClientOrderID, w.lastHash = client, account,
 		clientOrderID, hash
-	w.touchForget()
+	w.prefetchForget()
 	x := &w.index
 	tag := windowTag(hash)
 	// At most one pass over the table, as remove: the walk ends at the first bucket
@@ -102,16 +100,24 @@ func (w *clientOrderWindow) find(client, account, clientOrderID uint64) (*window
 	return nil, false
 }
 
-// touchForget loads the index bucket of the entry that remember will forget next. Both
-// that bucket and the one find is about to read are often cache misses (keys a window
-// apart, at random places in the index); issued together, the two misses overlap instead
-// of costing one after the other.
-func (w *clientOrderWindow) touchForget() {
+// prefetchForget prefetches the index bucket of the entry remember will forget
+// windowForgetAhead commands from now. That bucket and the one find reads are both often
+// cache misses (keys a window apart, at random places in the index); the forget key is
+// known a whole window ahead (the ring's oldest entries keep their hashes), so its line
+// is requested early and arrives while other commands run, without stalling this one.
+// A prefetch is only a hint and changes no state: nothing observable depends on it, and
+// when commands do not forget (resends, a ring not yet full) the line is merely fetched
+// for nothing.
+func (w *clientOrderWindow) prefetchForget() {
 	if uint32(len(w.entries)) < w.max {
 		return // Nothing is forgotten until the ring is full.
 	}
+	position := w.oldest + windowForgetAhead
+	if position >= w.max {
+		position %= w.max // Rare (windowForgetAhead of every max commands); any max >= 1.
+	}
 	x := &w.index
-	w.touched += uint64(x.buckets[x.home(w.entries[w.oldest].hash)].overflow)
+	prefetch.Line(uintptr(unsafe.Pointer(&x.buckets[x.home(w.entries[position].hash)])))
 }
 
 // remember records the outcome of a command whose key is not in the window, forgetting
@@ -135,6 +141,11 @@ func (w *clientOrderWindow) remember(entry windowEntry) {
 	}
 	w.index.insert(entry.hash, position, w.entries)
 }
+
+// windowForgetAhead is how many commands ahead prefetchForget fetches the bucket of the
+// entry to forget: far enough that the line arrives before remember needs it, near enough
+// that it is still cached then.
+const windowForgetAhead = 1
 
 // windowBucketSlots is how many keys one bucket of the window's index holds: ten 16-bit
 // tags, a 32-bit overflow count and ten 32-bit positions fill one 64-byte cache line, so

@@ -1,7 +1,7 @@
 #include "textflag.h"
 
-// func prefetchLines(addresses []uintptr)
-TEXT ·prefetchLines(SB), NOSPLIT, $0-24
+// func Lines(addresses []uintptr)
+TEXT ·Lines(SB), NOSPLIT, $0-24
 	MOVD addresses_base+0(FP), R0
 	MOVD addresses_len+8(FP), R1
 	CBZ R1, done
@@ -11,4 +11,10 @@ loop:
 	SUB $1, R1, R1
 	CBNZ R1, loop
 done:
+	RET
+
+// func Line(address uintptr)
+TEXT ·Line(SB), NOSPLIT, $0-8
+	MOVD address+0(FP), R0
+	PRFM (R0), PLDL1KEEP
 	RET

@@ -1,7 +1,7 @@
 #include "textflag.h"
 
-// func prefetchLines(addresses []uintptr)
-TEXT ·prefetchLines(SB), NOSPLIT, $0-24
+// func Lines(addresses []uintptr)
+TEXT ·Lines(SB), NOSPLIT, $0-24
 	MOVQ addresses_base+0(FP), SI
 	MOVQ addresses_len+8(FP), CX
 	TESTQ CX, CX
@@ -13,4 +13,10 @@ loop:
 	DECQ CX
 	JNZ loop
 done:
+	RET
+
+// func Line(address uintptr)
+TEXT ·Line(SB), NOSPLIT, $0-8
+	MOVQ address+0(FP), AX
+	PREFETCHT0 (AX)
 	RET

@@ -1,0 +1,10 @@
+//go:build !amd64 && !arm64
+
+package prefetch
+
+// Lines does nothing where no prefetch instruction is wired in: callers are then
+// correct, only slower.
+func Lines(addresses []uintptr) {}
+
+// Line does nothing where no prefetch instruction is wired in.
+func Line(address uintptr) {}

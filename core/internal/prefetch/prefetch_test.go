@@ -1,0 +1,33 @@
+package prefetch
+
+import (
+	"testing"
+	"unsafe"
+)
+
+// TestPrefetchChangesNothing prefetches lines of live memory, an empty list and a nil
+// one: the calls must return, leave the memory as it was and allocate nothing.
+func TestPrefetchChangesNothing(t *testing.T) {
+	memory := make([]uint64, 64)
+	for i := range memory {
+		memory[i] = uint64(i) * 0x9e3779b97f4a7c15
+	}
+	addresses := make([]uintptr, 0, len(memory)/8)
+	for i := 0; i < len(memory); i += 8 { // One address per 64-byte line.
+		addresses = append(addresses, uintptr(unsafe.Pointer(&memory[i])))
+	}
+	allocs := testing.AllocsPerRun(100, func() {
+		Lines(addresses)
+		Lines(addresses[:0])
+		Lines(nil)
+		Line(addresses[len(addresses)-1])
+	})
+	if allocs != 0 {
+		t.Fatalf("prefetching allocated %v times per run", allocs)
+	}
+	for i := range memory {
+		if memory[i] != uint64(i)*0x9e3779b97f4a7c15 {
+			t.Fatalf("word %d changed to %#x", i, memory[i])
+		}
+	}
+}
