@@ -109,13 +109,7 @@ func TestStartAfterOnALogThatIsNotEmpty(t *testing.T) {
 // the last entry-header-sized space of the segment (the end of tornEvidence's window).
 func TestSyncedEntryEndingTheSegmentProvesDamage(t *testing.T) {
 	dir := t.TempDir()
-	options := func(o *Options) { o.SegmentBytes, o.Compression = SegmentBytesMin, CodecNone }
-	l := openTest(t, dir, options)
-	if err := l.Append(Entry{Epoch: 1, FirstOp: 1, Count: 1, Timestamp: 10,
-		Body: randomBody(1, EntryBodyBytesMax-entryHeaderSize)}); err != nil {
-		t.Fatal(err)
-	}
-	waitDurable(t, l, 1)
+	l := openWithOneLargeEntry(t, dir)
 	if err := l.Append(Entry{Epoch: 1, FirstOp: 2, Count: 1, Timestamp: 11}); err != nil {
 		t.Fatal(err)
 	}

@@ -1241,13 +1241,11 @@ func TestTornTailReportsEveryByteItDiscards(t *testing.T) {
 	}
 }
 
-// TestTornHeaderInTheLastHeaderSpace: garbage exactly in the last entry-header-sized
-// space of the tail segment (after an entry that ends one header before the end) is a
-// torn write: Open truncates it, and the search for evidence of a later synced entry,
-// whose window is then exactly one header, ends (it must not re-read the same window
-// forever).
-func TestTornHeaderInTheLastHeaderSpace(t *testing.T) {
-	dir := t.TempDir()
+// openWithOneLargeEntry opens a log of the smallest segments without compression in dir
+// and makes op 1 durable with a body of EntryBodyBytesMax less one entry header: in a
+// segment of SegmentBytesMin, the entry ends one entry header's space before the end.
+func openWithOneLargeEntry(t *testing.T, dir string) *Log {
+	t.Helper()
 	options := func(o *Options) { o.SegmentBytes, o.Compression = SegmentBytesMin, CodecNone }
 	l := openTest(t, dir, options)
 	if err := l.Append(Entry{Epoch: 1, FirstOp: 1, Count: 1, Timestamp: 10,
@@ -1255,6 +1253,17 @@ func TestTornHeaderInTheLastHeaderSpace(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitDurable(t, l, 1)
+	return l
+}
+
+// TestTornHeaderInTheLastHeaderSpace: garbage exactly in the last entry-header-sized
+// space of the tail segment (after an entry that ends one header before the end) is a
+// torn write: Open truncates it, and the search for evidence of a later synced entry,
+// whose window is then exactly one header, ends (it must not re-read the same window
+// forever).
+func TestTornHeaderInTheLastHeaderSpace(t *testing.T) {
+	dir := t.TempDir()
+	l := openWithOneLargeEntry(t, dir)
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}

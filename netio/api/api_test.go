@@ -2,6 +2,7 @@ package api
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"io"
 	"net"
@@ -182,20 +183,28 @@ type heldBackend struct{ status model.Status }
 
 func (b heldBackend) Submit(*backend.Request) model.Status { return b.status }
 
-// TestOverload: a full in-flight bound answers 503 busy at once, a busy shard 503 busy, a
-// fenced node 503 not_primary, each with Retry-After; a request whose reply does not
-// come within the bound is answered 503 outcome_unknown (never hangs).
-func TestOverload(t *testing.T) {
-	keys, _ := testKeys(t)
-	server, err := New(Config{Address: "127.0.0.1:0", Keys: keys, InFlightMax: 1,
-		ReplyTimeout: 300 * time.Millisecond}, heldBackend{status: model.StatusOK})
+// startServer builds and starts a server on config (a loopback address) in front of b,
+// shut down when the test ends.
+func startServer(t *testing.T, config Config, b backend.Submitter) *Server {
+	t.Helper()
+	server, err := New(config, b)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := server.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer server.Shutdown(t.Context())
+	t.Cleanup(func() { _ = server.Shutdown(context.Background()) })
+	return server
+}
+
+// TestOverload: a full in-flight bound answers 503 busy at once, a busy shard 503 busy, a
+// fenced node 503 not_primary, each with Retry-After; a request whose reply does not
+// come within the bound is answered 503 outcome_unknown (never hangs).
+func TestOverload(t *testing.T) {
+	keys, _ := testKeys(t)
+	server := startServer(t, Config{Address: "127.0.0.1:0", Keys: keys, InFlightMax: 1,
+		ReplyTimeout: 300 * time.Millisecond}, heldBackend{status: model.StatusOK})
 	h := &harness{t: t, server: server, base: "http://" + server.Address(), clock: &testClock{},
 		http: newHarness(t).http}
 	waiting := make(chan response, 1)
@@ -212,20 +221,13 @@ func TestOverload(t *testing.T) {
 	for status, code := range map[model.Status]string{model.StatusBusy: "busy",
 		model.StatusNotPrimary: "not_primary", model.StatusShuttingDown: "shutting_down",
 		model.StatusLogUnavailable: "log_unavailable"} {
-		refusing, err := New(Config{Address: "127.0.0.1:0", Keys: keys}, heldBackend{status: status})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := refusing.Start(); err != nil {
-			t.Fatal(err)
-		}
+		refusing := startServer(t, Config{Address: "127.0.0.1:0", Keys: keys}, heldBackend{status: status})
 		h.base = "http://" + refusing.Address()
 		r := h.operator("GET", "/v1/accounts/1", "")
 		h.expect(r, 503, code)
 		if r.header.Get("Retry-After") == "" || decode[Error](t, r).Code != uint32(status) {
 			t.Fatalf("%s: %v %s", code, r.header, r.body)
 		}
-		_ = refusing.Shutdown(t.Context())
 	}
 }
 

@@ -482,15 +482,8 @@ func itoa(n int) string { return strconv.Itoa(n) }
 // the conversion answer its refusal too, with the primary's address when configured.
 func TestRefusingBackendOnEveryRoute(t *testing.T) {
 	keys, _ := testKeys(t)
-	server, err := New(Config{Address: "127.0.0.1:0", Keys: keys,
+	server := startServer(t, Config{Address: "127.0.0.1:0", Keys: keys,
 		PrimaryAddress: func() string { return "10.1.2.3:7000" }}, heldBackend{status: model.StatusNotPrimary})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := server.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer server.Shutdown(t.Context())
 	h := &harness{t: t, server: server, base: "http://" + server.Address(), clock: &testClock{},
 		http: &http.Client{Timeout: 10 * time.Second}}
 	conversion := `{"id":"500","payer":"1","payee":"2","source_liquidity":"90","target_liquidity":"91",
@@ -594,20 +587,13 @@ func TestStatsCountEachOutcome(t *testing.T) {
 		{model.StatusBusy, Stats{Requests: 1, Refused: 1, Busy: 1}, "busy"},
 		{model.StatusOK, Stats{Requests: 1, Timeouts: 1}, "outcome_unknown"}, // Never answers.
 	} {
-		server, err := New(Config{Address: "127.0.0.1:0", Keys: keys, ReplyTimeout: 20 * time.Millisecond},
+		server := startServer(t, Config{Address: "127.0.0.1:0", Keys: keys, ReplyTimeout: 20 * time.Millisecond},
 			heldBackend{status: c.status})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := server.Start(); err != nil {
-			t.Fatal(err)
-		}
 		other := &harness{t: t, server: server, base: "http://" + server.Address(), clock: h.clock, http: h.http}
 		other.expect(other.operator("GET", "/v1/accounts/1", ""), 503, c.code)
 		if got := server.Stats(); got != c.want {
 			t.Errorf("%s: stats %+v, want %+v", c.code, got, c.want)
 		}
-		_ = server.Shutdown(t.Context())
 	}
 }
 
