@@ -24,12 +24,12 @@ const (
 	// or void of an overdue transfer is refused as expired regardless).
 	ExpiriesPerPulseMax = model.EventsPerRequestMax
 
-	// prefetchBlockEvents is how many transfers Restore prefetches (with loads, see
-	// prefetchTransfers) and then stores together. Enough independent misses to keep the
-	// memory system busy (a core tracks a few dozen at once), few enough that the block's
-	// lines (~12 per transfer, 384 KiB) stay in L2 until they are read. (When
-	// CreateTransfers used these blocks too, 32, 64 or 256 measured within ±2% of 128;
-	// it now has its own pipeline, pipelineBlockEvents.)
+	// prefetchBlockEvents is how many transfers Restore resolves together
+	// (resolveTransfers) before storing them: enough independent misses to keep the
+	// memory system busy (a core tracks a few dozen at once), few enough that the
+	// block's lines (~12 per transfer, 384 KiB) stay in L2 until they are read. A
+	// multiple of pipelineBlockEvents. (When CreateTransfers used these blocks too, 32,
+	// 64 or 256 measured within ±2% of 128; it now has its own pipeline.)
 	prefetchBlockEvents = 128
 
 	// pipelineBlockEvents is the block of CreateTransfersAs's software pipeline: while a

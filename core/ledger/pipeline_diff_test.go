@@ -11,9 +11,11 @@ import (
 	"sequent/core/model"
 )
 
-// createTransfersTwoPhase is CreateTransfersAs as it was before the software pipeline
-// (7e5dd51): blocks of prefetchBlockEvents, each resolved by prefetchTransfers (loads)
-// and then applied. TestPipelineMatchesTwoPhase runs it beside the pipeline.
+// createTransfersTwoPhase is CreateTransfersAs as it was scheduled before the software
+// pipeline (7e5dd51): blocks of prefetchBlockEvents, each resolved whole
+// (resolveTransfers) and then applied. TestPipelineMatchesTwoPhase runs it beside the
+// pipeline, so what it compares is the schedule: whether anything the pipeline resolves
+// ahead of an apply goes stale.
 func (l *Ledger) createTransfersTwoPhase(client uint64, balances bool, firstTimestamp uint64,
 	events []model.Transfer, results []model.TransferResult) {
 	checkBatch(firstTimestamp, len(events), len(results))
@@ -25,25 +27,8 @@ func (l *Ledger) createTransfersTwoPhase(client uint64, balances bool, firstTime
 	runner := chainRunner{ledger: l, count: len(events)}
 	for blockStart := 0; blockStart < len(events); blockStart += prefetchBlockEvents {
 		blockEnd := min(blockStart+prefetchBlockEvents, len(events))
-		l.prefetchTransfers(events[blockStart:blockEnd], blockStart)
-		for i := blockStart; i < blockEnd; i++ {
-			event := &events[i]
-			timestamp := firstTimestamp + uint64(i)
-			linked := event.Flags&model.TransferLinked != 0
-			result := &results[i]
-			*result = model.TransferResult{}
-			result.Timestamp = timestamp
-			result.Status = runner.before(i, linked)
-			if result.Status == model.StatusOK {
-				result.Status = l.createTransfer(event, timestamp, i, result)
-			}
-			from, to := runner.after(i, linked, result.Status)
-			for j := from; j < to; j++ {
-				results[j] = model.TransferResult{}
-				results[j].Timestamp = firstTimestamp + uint64(j)
-				results[j].Status = model.StatusLinkedEventFailed
-			}
-		}
+		l.resolveTransfers(events, blockStart, blockEnd)
+		l.applyTransfers(&runner, firstTimestamp, events, results, blockStart, blockEnd)
 	}
 }
 

@@ -179,7 +179,7 @@ func (l *Ledger) restoreTransfers(r io.Reader, count uint32) error {
 				offset := (start + j) * model.TransferSize
 				events[j].Decode(block[offset : offset+model.TransferSize])
 			}
-			l.prefetchTransfers(events[:n], 0)
+			l.resolveTransfers(events, 0, n)
 			for j := range n {
 				t := &events[j]
 				debitIndex, creditIndex := s.debitIndex[j], s.creditIndex[j]

@@ -80,26 +80,32 @@ func (l *Ledger) CreateTransfersAs(client uint64, balances bool, firstTimestamp 
 	for block := 0; block < blocks; block++ {
 		l.prefetchSlots(events, block+2)
 		l.prefetchRecords(events, block+1)
-		blockStart := block * pipelineBlockEvents
-		blockEnd := min(blockStart+pipelineBlockEvents, count)
+		blockStart, blockEnd := blockRange(count, block)
 		l.confirmAccounts(events[blockStart:blockEnd], blockStart)
-		for i := blockStart; i < blockEnd; i++ {
-			event := &events[i]
-			timestamp := firstTimestamp + uint64(i)
-			linked := event.Flags&model.TransferLinked != 0
-			result := &results[i]
-			*result = model.TransferResult{}
-			result.Timestamp = timestamp
-			result.Status = runner.before(i, linked)
-			if result.Status == model.StatusOK {
-				result.Status = l.createTransfer(event, timestamp, i, result)
-			}
-			from, to := runner.after(i, linked, result.Status)
-			for j := from; j < to; j++ {
-				results[j] = model.TransferResult{}
-				results[j].Timestamp = firstTimestamp + uint64(j)
-				results[j].Status = model.StatusLinkedEventFailed
-			}
+		l.applyTransfers(&runner, firstTimestamp, events, results, blockStart, blockEnd)
+	}
+}
+
+// applyTransfers runs events[start:end], whose accounts are resolved in l.batch, strictly
+// in order, with the chain rules of runner.
+func (l *Ledger) applyTransfers(runner *chainRunner, firstTimestamp uint64,
+	events []model.Transfer, results []model.TransferResult, start, end int) {
+	for i := start; i < end; i++ {
+		event := &events[i]
+		timestamp := firstTimestamp + uint64(i)
+		linked := event.Flags&model.TransferLinked != 0
+		result := &results[i]
+		*result = model.TransferResult{}
+		result.Timestamp = timestamp
+		result.Status = runner.before(i, linked)
+		if result.Status == model.StatusOK {
+			result.Status = l.createTransfer(event, timestamp, i, result)
+		}
+		from, to := runner.after(i, linked, result.Status)
+		for j := from; j < to; j++ {
+			results[j] = model.TransferResult{}
+			results[j].Timestamp = firstTimestamp + uint64(j)
+			results[j].Status = model.StatusLinkedEventFailed
 		}
 	}
 }
@@ -258,70 +264,23 @@ func (l *Ledger) CreateSystemAccounts(firstTimestamp uint64, events []model.Acco
 	l.CreateAccounts(firstTimestamp, events, results)
 }
 
-// prefetchTransfers fills l.batch for a block of events whose first has index offset in
-// the batch, with loads instead of prefetches (Restore uses it; CreateTransfersAs runs
-// the same steps as a pipeline, see there). Each pass is a tight loop whose iterations are
-// independent, so the cache misses of a whole block overlap:
-//
-//  1. hash the three ids of every event (compute only);
-//  2. load the home slot of each hash (misses overlap);
-//  3. walk each account's probe run by tag to its candidate index (slots now cached);
-//  4. load both cache lines of each candidate record and its newest-transfer index
-//     (misses overlap);
-//  5. confirm each candidate by comparing the full id (cached), falling back to a full
-//     probe on a tag collision.
-func (l *Ledger) prefetchTransfers(events []model.Transfer, offset int) {
-	s := &l.batch
-	accountTable, transferTable := &l.accountIndex, &l.transferIndex
-	end := offset + len(events)
-	debitHash, creditHash := s.debitHash[offset:end], s.creditHash[offset:end]
-	transferHash := s.transferHash[offset:end]
-	for i := range events {
-		debitHash[i] = hashID(events[i].DebitAccountID, accountTable.seed)
-		creditHash[i] = hashID(events[i].CreditAccountID, accountTable.seed)
-		transferHash[i] = hashID(events[i].ID, transferTable.seed)
+// resolveTransfers fills l.batch for events[start:end] of a batch (start a multiple of
+// pipelineBlockEvents) by running the stages of CreateTransfersAs's pipeline one after
+// the other instead of overlapped with an apply: the slots of every block, then the
+// candidate records of every block, then the confirmations. The misses of a whole range
+// are in flight together. Restore uses it (it has nothing to apply meanwhile), and so
+// does the two-phase reference of TestPipelineMatchesTwoPhase.
+func (l *Ledger) resolveTransfers(events []model.Transfer, start, end int) {
+	events = events[:end]
+	first := start / pipelineBlockEvents
+	last := (end + pipelineBlockEvents - 1) / pipelineBlockEvents
+	for block := first; block < last; block++ {
+		l.prefetchSlots(events, block)
 	}
-	sink := s.sink
-	for i := range events {
-		sink += accountTable.slots[home(debitHash[i], accountTable.mask)] +
-			accountTable.slots[home(creditHash[i], accountTable.mask)] +
-			transferTable.slots[home(transferHash[i], transferTable.mask)]
+	for block := first; block < last; block++ {
+		l.prefetchRecords(events, block)
 	}
-	debitIndex, creditIndex := s.debitIndex[offset:end], s.creditIndex[offset:end]
-	for i := range events {
-		debitIndex[i] = accountTable.candidate(debitHash[i])
-		creditIndex[i] = accountTable.candidate(creditHash[i])
-	}
-	accountCount := l.accounts.count
-	// The ownership check reads the debit account's owner; hiding the credit account's
-	// balances (when the results carry balances) reads the credit account's.
-	debitOwners := !l.actor.all
-	creditOwners := debitOwners && l.resultBalances
-	for i := range events {
-		if debit := debitIndex[i]; debit < accountCount {
-			record := l.accounts.at(debit)
-			sink += record.ID.Lo + uint64(record.Flags)
-			if debitOwners {
-				sink += uint64(*l.own.owners.at(debit))
-			}
-		}
-		if credit := creditIndex[i]; credit < accountCount {
-			record := l.accounts.at(credit)
-			sink += record.ID.Lo + uint64(record.Flags)
-			if creditOwners {
-				sink += uint64(*l.own.owners.at(credit))
-			}
-		}
-	}
-	s.sink = sink
-	for i := range events {
-		debitIndex[i] = l.confirmAccount(debitIndex[i], debitHash[i], events[i].DebitAccountID)
-		creditIndex[i] = l.confirmAccount(creditIndex[i], creditHash[i],
-			events[i].CreditAccountID)
-	}
-	if l.riskActive() {
-		s.sink += l.risk.Prefetch(debitIndex) // The rules' counters, likewise.
-	}
+	l.confirmAccounts(events[start:end], start)
 }
 
 // confirmAccount checks a candidate index from idTable.candidate against the full id.

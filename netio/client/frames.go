@@ -34,12 +34,11 @@ const (
 	// no more memory than full batches would take), and frames below it keep plain
 	// allocations.
 	frameReuseBytesMin = frameReuseCapacity / 4
-	// frameReuseCountMax bounds the free list. A completed request's buffer is taken
-	// by the next large request, so in a steady stream the list holds one or two; four
-	// absorbs a burst of replies without holding memory the collector could reclaim.
+	// frameReuseCountMax bounds the free list (at most ~4 MiB). A completed request's
+	// buffer is taken by the next large request, so in a steady stream the list holds
+	// one or two; four absorbs a burst of replies without holding memory the collector
+	// could reclaim.
 	frameReuseCountMax = 4
-	// frameReuseBytesMax is the memory the free list holds at most (~4 MiB).
-	frameReuseBytesMax = frameReuseCountMax * frameReuseCapacity
 )
 
 // frameBufferLocked returns an empty buffer with room for a frame of size bytes: a reused
@@ -65,8 +64,8 @@ func (c *Client) frameBufferLocked(size int) []byte {
 // still waits for the socket (then the collector takes it later). Called with mu held.
 func (c *Client) recycleFrameLocked(call *Call) {
 	frame := call.frame
-	if cap(frame) != frameReuseCapacity || len(c.freeFrames)*frameReuseCapacity >=
-		frameReuseBytesMax || c.queuedLocked(frame) {
+	if cap(frame) != frameReuseCapacity || len(c.freeFrames) >= frameReuseCountMax ||
+		c.queuedLocked(frame) {
 		return
 	}
 	call.frame = nil
