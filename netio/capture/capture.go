@@ -264,7 +264,14 @@ func (c *Capture) handled() uint64 {
 	if !c.config.Serving() {
 		return c.config.Released()
 	}
-	return max(c.publishedOp.Load(), c.handledOp.Load())
+	// Events are stored in order, so every op before the last stored event's is complete;
+	// that op itself may still have events in flight (an op can produce many), and counts
+	// only once its entry's last event is acknowledged or the publisher is idle.
+	published := c.publishedOp.Load()
+	if published > 0 {
+		published--
+	}
+	return max(published, c.handledOp.Load())
 }
 
 // HeldOp implements backend.LogHold: the log after the last op the stream holds must stay
@@ -596,7 +603,8 @@ type pendingAck struct {
 	future   jetstream.PubAckFuture
 	at       position
 	expected uint64 // The stream's last sequence it expects (it gets expected+1).
-	released int64  // Unix ns the entry it ends was released (0: not an entry's last).
+	released int64  // Unix ns the entry it ends was released (0: not an entry's last, or a rebuild).
+	entryEnd bool   // The last event of its entry: once stored, every op up to at.op is.
 }
 
 // publish publishes the events of buffer after the last one sent, pipelined: at most
@@ -626,7 +634,7 @@ func (c *Capture) publish(buffer *event.Buffer, releases []release) error {
 		p := pendingAck{future: future, at: position{op: e.Op, index: e.Index},
 			expected: c.expected}
 		if len(releases) > 0 && releases[0].end == i+1 {
-			p.released = releases[0].at
+			p.released, p.entryEnd = releases[0].at, true
 		}
 		c.inflight = append(c.inflight, p)
 		c.sent, c.expected = p.at, c.expected+1
@@ -686,6 +694,9 @@ func (c *Capture) acknowledged(ack *jetstream.PubAck) error {
 	}
 	c.setPosition(p.at, ack.Sequence)
 	c.published.Add(1)
+	if p.entryEnd {
+		c.setHandled(p.at.op)
+	}
 	if p.released != 0 {
 		c.recordLag(p.released)
 		if p.released > c.caughtUpAt.Load() {

@@ -150,7 +150,8 @@ func TestLagFollowsStoredReleases(t *testing.T) {
 	c := New(Config{Released: func() uint64 { return 100 }})
 	c.caughtUpAt.Store(time.Now().Add(-time.Minute).UnixNano())
 	released := time.Now().UnixNano()
-	c.inflight = []pendingAck{{at: position{op: 40, index: 2}, released: released}}
+	c.inflight = []pendingAck{{at: position{op: 40, index: 2}, released: released,
+		entryEnd: true}}
 	if err := c.acknowledged(&jetstream.PubAck{Sequence: 1}); err != nil {
 		t.Fatal(err)
 	}
@@ -477,5 +478,29 @@ func TestCloseIsIdempotent(t *testing.T) {
 	case <-started.done:
 	default:
 		t.Fatal("the publisher still runs after Close")
+	}
+}
+
+// TestHandledWaitsForTheOpsLastEvent: an op may produce many events; storing its first
+// must not count it as handled (HandledOp feeds the lag and tells tests and operators
+// that everything up to it is in the stream). CI caught the old rule, "the op of the
+// last event stored", returning while op 5's second event was still in flight.
+func TestHandledWaitsForTheOpsLastEvent(t *testing.T) {
+	c := New(Config{Released: func() uint64 { return 5 }})
+	c.inflight = []pendingAck{
+		{at: position{op: 5, index: 0}, expected: 5},
+		{at: position{op: 5, index: 1}, expected: 6, entryEnd: true},
+	}
+	if err := c.acknowledged(&jetstream.PubAck{Sequence: 6}); err != nil {
+		t.Fatal(err)
+	}
+	if handled := c.ConsumerStats().HandledOp; handled != 4 {
+		t.Fatalf("op 5's first of two events stored: handled op %d, want 4", handled)
+	}
+	if err := c.acknowledged(&jetstream.PubAck{Sequence: 7}); err != nil {
+		t.Fatal(err)
+	}
+	if handled := c.ConsumerStats().HandledOp; handled != 5 {
+		t.Fatalf("op 5's last event stored: handled op %d, want 5", handled)
 	}
 }

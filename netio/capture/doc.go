@@ -60,9 +60,10 @@
 // what it voids is announced by capture_superseded).
 //
 // Capture's progress (its lag metric, HandledOp) is the last op whose events are all in
-// the stream: the op of the last event stored, and beyond it, once the publisher is idle,
-// every op consumed, since many entries produce no event (refused requests, set_grants,
-// pulses, snapshot markers). A standby only watches: its lag is 0.
+// the stream: the op before the last event stored (that op may have more events in
+// flight), the op of an entry's last event once it is stored, and beyond it, once the
+// publisher is idle, every op consumed, since many entries produce no event (refused
+// requests, set_grants, pulses, snapshot markers). A standby only watches: its lag is 0.
 //
 // # Subjects
 //
