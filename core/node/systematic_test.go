@@ -466,3 +466,79 @@ func TestReconcileReadsEveryShard(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// gatedReplies records replies like clientReplies, but holds the first delivery to
+// connection 1 until released: the ticker is then busy, as on a loaded machine.
+type gatedReplies struct {
+	*clientReplies
+	entered chan struct{}
+	release chan struct{}
+	once    sync.Once
+}
+
+func (g *gatedReplies) Deliver(replies []backend.Reply) {
+	for _, reply := range replies {
+		if reply.Connection == 1 {
+			g.once.Do(func() {
+				close(g.entered)
+				<-g.release
+			})
+		}
+	}
+	g.clientReplies.Deliver(replies)
+}
+
+// A reply the router made within Submit reaches the client even when Close comes before
+// the ticker took the wake-up (the ticker was busy delivering an earlier reply): the
+// ticker delivers it on its way out, before Close returns.
+func TestReplyMadeWithinSubmitIsDeliveredByClose(t *testing.T) {
+	body := make([]byte, 2*model.TransferSize)
+	chain := []model.Transfer{
+		{ID: model.U128(10), DebitAccountID: model.U128(1), CreditAccountID: model.U128(2),
+			Amount: model.U128(1), Ledger: 1, Code: 1, Flags: model.TransferLinked},
+		{ID: model.U128(11), DebitAccountID: model.U128(100), CreditAccountID: model.U128(101),
+			Amount: model.U128(1), Ledger: 1, Code: 1}}
+	for i := range chain {
+		chain[i].Encode(body[i*model.TransferSize:])
+	}
+	parts, _ := freshParts(twoShards)
+	node := buildNode(t, twoShards, parts, Config{TickInterval: time.Hour})
+	replies := &gatedReplies{clientReplies: newClientReplies(), entered: make(chan struct{}),
+		release: make(chan struct{})}
+	node.Start(replies)
+	submit := func(connection uint64) {
+		if status := node.Submit(&backend.Request{Connection: connection, Client: 1, Session: 1,
+			Number: connection, Operation: model.OperationCreateTransfers, Body: body}); status != model.StatusOK {
+			t.Fatal(status)
+		}
+	}
+	submit(1)
+	<-replies.entered // The ticker is inside the first delivery.
+	submit(2)
+	// The scheduler may run Close before the ticker looks at its wake-up: take the
+	// wake-up away to stand for that order (the ticker, held, cannot have taken it).
+	<-node.wake
+	closed := make(chan error, 1)
+	go func() { closed <- node.Close() }()
+	for deadline := time.Now().Add(waitBound); ; time.Sleep(time.Millisecond) {
+		select {
+		case <-node.stop:
+		default:
+			if time.Now().After(deadline) {
+				t.Fatal("Close did not stop the ticker")
+			}
+			continue
+		}
+		break
+	}
+	close(replies.release)
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	replies.mutex.Lock()
+	defer replies.mutex.Unlock()
+	if len(replies.replies[1]) != 1 || len(replies.replies[2]) != 1 {
+		t.Fatalf("delivered by Close: %d and %d replies", len(replies.replies[1]),
+			len(replies.replies[2]))
+	}
+}
