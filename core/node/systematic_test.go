@@ -7,6 +7,7 @@ package node
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -126,8 +127,10 @@ func TestUnreadableShardMapRecordIsAnError(t *testing.T) {
 	if err := os.Mkdir(layout.ShardMapPath(), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if stored, err := layout.ReadShardMap(); err == nil || stored != nil ||
-		errors.Is(err, ErrShardMapMismatch) {
+	// The error is the file system's, naming the record, not a decoding error of nothing.
+	var pathError *fs.PathError
+	if stored, err := layout.ReadShardMap(); !errors.As(err, &pathError) || stored != nil ||
+		pathError.Path != layout.ShardMapPath() {
 		t.Fatalf("unreadable record read as %v, %v", stored, err)
 	}
 	if err := layout.RecordShardMap(twoShards); err == nil || errors.Is(err, ErrShardMapMismatch) {
@@ -217,6 +220,9 @@ func TestNewRefusesWhatItCannotRun(t *testing.T) {
 		{"no groups", Config{Map: twoShards}, nil, nil},
 		{"neither", Config{}, nil, nil},
 		{"invalid map", Config{Map: &invalid}, local, shardmap.ErrInvalid},
+		// A map of no shard is invalid, not a count mismatch with the two shards given.
+		{"no shard", Config{Map: &shardmap.Map{Placement: shardmap.PlacementRange}}, local,
+			shardmap.ErrInvalid},
 		{"one shard for two", Config{Map: twoShards}, one, nil},
 		{"two shards for one", Config{Map: shardmap.Single()}, local, nil},
 	} {
