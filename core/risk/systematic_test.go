@@ -817,6 +817,11 @@ func TestProfilesAcrossLedgers(t *testing.T) {
 	r.expect(payment{debit: 2001, credit: 2002, amount: u(1000)}, model.StatusOK, 0)
 	r.expect(payment{debit: 2001, credit: 2002, amount: u(1)}, model.StatusRiskAccountVelocityCount, 6)
 	r.expect(payment{debit: 2003, credit: 2002, amount: u(31)}, model.StatusRiskAmountAboveMaximum, 3)
+	// A change of the rules is seen at once on the ledger looked up last.
+	r.set(maxAmountRule(3, 3, 40))
+	r.expect(payment{debit: 2003, credit: 2002, amount: u(40)}, model.StatusOK, 0)
+	r.remove(3)
+	r.expect(payment{debit: 2004, credit: 2002, amount: u(1_000_000)}, model.StatusOK, 0)
 }
 
 // TestRestoreRefusals: a risk section that is short, of another format, or whose
@@ -1034,4 +1039,122 @@ func TestMisuseIsLoud(t *testing.T) {
 	}
 	present = false
 	mustPanic("a rule's account gone", func() { e.Set(nil, 2, nil) })
+}
+
+// TestRestoredEngineDecidesAsTheOriginal: after a snapshot and restore, the restored
+// engine answers a long run of transfers exactly as the original does (status and
+// detail), for every counter a snapshot holds: per-account windows and averages, a
+// ledger's day, a client's window, day and averages, part-way through a warm-up.
+func TestRestoredEngineDecidesAsTheOriginal(t *testing.T) {
+	const accounts = 4
+	r := newRig(t, accounts)
+	r.set(model.RiskRule{ID: 1, Kind: model.RiskVelocity, Scope: model.RiskScopeLedger, Ledger: 1,
+		WindowNs: 4 * second, Amount: u(500), Count: 4},
+		model.RiskRule{ID: 2, Kind: model.RiskAnomaly, Scope: model.RiskScopeLedger, Ledger: 1,
+			Threshold: 16 * 5, Warmup: 3, Shift: 2},
+		model.RiskRule{ID: 3, Kind: model.RiskDailyAmount, Scope: model.RiskScopeLedger, Ledger: 1,
+			Amount: u(12_000)},
+		model.RiskRule{ID: 4, Kind: model.RiskVelocity, Scope: model.RiskScopeClient, Client: 7,
+			Ledger: 1, WindowNs: 8 * second, Amount: u(400), Count: 4},
+		model.RiskRule{ID: 5, Kind: model.RiskDailyAmount, Scope: model.RiskScopeClient, Client: 7,
+			Ledger: 1, Amount: u(1500)},
+		model.RiskRule{ID: 6, Kind: model.RiskAnomaly, Scope: model.RiskScopeClient, Client: 7,
+			Threshold: 16 * 5, Warmup: 5, Shift: 3})
+	random := rand.New(rand.NewPCG(7, 20261217))
+	at := model.RiskDayNs*30 + 3*second
+	next := func() payment {
+		at += random.Uint64N(second / 2)
+		amount := 40 + random.Uint64N(80)
+		if random.IntN(8) == 0 {
+			amount *= 4
+		}
+		debit := 1 + random.Uint64N(3)
+		return payment{client: 7 + random.Uint64N(2), debit: debit, credit: 4, amount: u(amount), at: at}
+	}
+	// Account 3 and client 7's anomaly rule stay in their warm-up: two and four amounts.
+	r.expect(payment{client: 8, debit: 3, credit: 4, amount: u(100), at: at}, model.StatusOK, 0)
+	r.expect(payment{client: 8, debit: 3, credit: 4, amount: u(60), at: at}, model.StatusOK, 0)
+	for range 60 {
+		p := next()
+		if p.debit == 3 {
+			p.debit = 1
+		}
+		p.client = 8
+		r.pay(p)
+	}
+	at += 4 * second
+	for range 4 {
+		at += second
+		r.expect(payment{client: 7, debit: 2, credit: 4, amount: u(50), at: at}, model.StatusOK, 0)
+	}
+	section := r.snapshot()
+	restored, err := risk.Restore(bytes.NewReader(section), tableResolver(accounts), accounts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	twin := &rig{t: t, e: restored, accounts: accounts}
+	// First a spike from account 3 and from client 7 (scored only once their warm-ups
+	// end), then the random run.
+	run := []payment{{client: 8, debit: 3, credit: 4, amount: u(400), at: at},
+		{client: 8, debit: 3, credit: 4, amount: u(400), at: at},
+		{client: 7, debit: 1, credit: 4, amount: u(400), at: at},
+		{client: 7, debit: 1, credit: 4, amount: u(400), at: at}}
+	for range 300 {
+		run = append(run, next())
+	}
+	differ := 0
+	seen := map[model.Status]int{}
+	for i, p := range run {
+		want, wantDetail := r.pay(p)
+		got, detail := twin.pay(p)
+		seen[want]++
+		if got != want || detail != wantDetail {
+			differ++
+			if differ <= 3 {
+				t.Errorf("transfer %d %+v after restore: %s %+v, the original %s %+v", i, p, got,
+					detail, want, wantDetail)
+			}
+		}
+	}
+	if differ != 0 {
+		t.Fatalf("%d of %d decisions differ; verdicts %v", differ, len(run), seen)
+	}
+	for _, status := range []model.Status{model.StatusOK, model.StatusRiskAccountVelocityAmount,
+		model.StatusRiskAccountVelocityCount, model.StatusRiskClientVelocityAmount,
+		model.StatusRiskClientVelocityCount, model.StatusRiskLedgerDailyAmount,
+		model.StatusRiskClientDailyAmount, model.StatusRiskAnomaly} {
+		if seen[status] == 0 {
+			t.Errorf("the run never reached %s (verdicts %v): it tests less than it claims", status, seen)
+		}
+	}
+	if !bytes.Equal(twin.snapshot(), r.snapshot()) {
+		t.Fatal("the restored engine's snapshot differs from the original's")
+	}
+}
+
+type failingWriter struct{ err error }
+
+func (w failingWriter) Write([]byte) (int, error) { return 0, w.err }
+
+// TestWriteToCountsAndFails: WriteTo returns the number of bytes it wrote (the section's
+// whole length, past its buffer's size) and the writer's error.
+func TestWriteToCountsAndFails(t *testing.T) {
+	r := newRig(t, 1000)
+	rules := make([]model.RiskRule, 300)
+	for i := range rules {
+		rules[i] = maxAmountRule(uint32(i+1), uint32(i+1), 5)
+	}
+	r.set(rules...)
+	r.set(model.RiskRule{ID: 1000, Kind: model.RiskVelocity, Scope: model.RiskScopeAccount,
+		Account: u(1000), WindowNs: 4 * second, Count: 9})
+	r.expect(payment{debit: 1000, credit: 1, amount: u(1)}, model.StatusOK, 0)
+	var section bytes.Buffer
+	n, err := r.e.Snapshot().WriteTo(&section)
+	if err != nil || n != int64(section.Len()) || n != 32+301*280+1000*96 {
+		t.Fatalf("WriteTo: %d bytes, %v; the buffer holds %d", n, err, section.Len())
+	}
+	failure := errors.New("disk full")
+	if _, err := r.e.Snapshot().WriteTo(failingWriter{failure}); !errors.Is(err, failure) {
+		t.Fatalf("WriteTo to a failing writer: %v", err)
+	}
 }
