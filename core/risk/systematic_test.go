@@ -1158,3 +1158,44 @@ func TestWriteToCountsAndFails(t *testing.T) {
 		t.Fatalf("WriteTo to a failing writer: %v", err)
 	}
 }
+
+// TestRestoreRefusesEverySectionCutShort: a sound section cut short anywhere in its last
+// record is refused, for sections that end with the header, with a rule, with a velocity
+// cell and with an anomaly cell (a cut record must not be read as zeros or as the record
+// before).
+func TestRestoreRefusesEverySectionCutShort(t *testing.T) {
+	const accounts = 3
+	var sections [][]byte
+	var lastRecord []int // Bytes of each section's last record.
+	r := newRig(t, accounts)
+	sections, lastRecord = append(sections, r.snapshot()), append(lastRecord, 32) // The header alone.
+	r.set(maxAmountRule(1, 1, 1000))
+	sections, lastRecord = append(sections, r.snapshot()), append(lastRecord, 280) // One rule, no cells.
+	r.set(model.RiskRule{ID: 2, Kind: model.RiskVelocity, Scope: model.RiskScopeLedger, Ledger: 1,
+		WindowNs: 4 * second, Count: 9})
+	r.expect(payment{debit: 2, credit: 1, amount: u(7), at: 5 * second}, model.StatusOK, 0)
+	sections, lastRecord = append(sections, r.snapshot()), append(lastRecord, 96) // Velocity cells last.
+	r.set(model.RiskRule{ID: 3, Kind: model.RiskAnomaly, Scope: model.RiskScopeLedger, Ledger: 1,
+		Threshold: 16, Warmup: 1, Shift: 1})
+	r.expect(payment{debit: 3, credit: 1, amount: u(7), at: 5 * second}, model.StatusOK, 0)
+	sections, lastRecord = append(sections, r.snapshot()), append(lastRecord, 40) // Anomaly cells last.
+	for i, section := range sections {
+		if _, err := risk.Restore(bytes.NewReader(section), tableResolver(accounts), accounts); err != nil {
+			t.Fatalf("section %d whole: %v", i, err)
+		}
+		// Cuts inside the last record: before, inside and after its generation and
+		// reserved words, half-way, one byte short; and the first byte of the section.
+		start := len(section) - lastRecord[i]
+		for _, length := range []int{1, start, start + 1, start + 4, start + 8, start + 133,
+			start + lastRecord[i]/2, len(section) - 1} {
+			if length >= len(section) {
+				continue
+			}
+			_, err := risk.Restore(bytes.NewReader(section[:length]), tableResolver(accounts), accounts)
+			if !errors.Is(err, risk.ErrSnapshotInvalid) {
+				t.Fatalf("section %d cut to %d of %d bytes: %v, want ErrSnapshotInvalid", i, length,
+					len(section), err)
+			}
+		}
+	}
+}
