@@ -236,6 +236,11 @@ func run(t testing.TB, args ...string) (string, error) {
 	return strings.TrimSpace(string(output)), err
 }
 
+// hangGuard bounds a wait for something a healthy run does: it only turns a hang into a
+// failure, and is long enough that no slowness of the loaded 2-core CI machine reaches
+// it (a whole test step took 27.7 s under -race with the load average near 35).
+const hangGuard = time.Minute
+
 func context30s() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), 30*time.Second)
 }
