@@ -35,6 +35,7 @@ type probe struct {
 			Degraded        bool `json:"degraded"`
 		} `json:"replication"`
 		Shards []struct {
+			Requests   uint64 `json:"requests"`
 			AppliedOp  uint64 `json:"applied_op"`
 			DurableOp  uint64 `json:"durable_op"`
 			ReleasedOp uint64 `json:"released_op"`
