@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"sequent/core/model"
 	"sequent/core/node"
@@ -19,7 +18,7 @@ func promote(t *testing.T, httpAddress, token string) {
 	t.Helper()
 	request, _ := http.NewRequest(http.MethodPost, "http://"+httpAddress+"/v1/admin/promote", nil)
 	request.Header.Set("Authorization", "Bearer "+token)
-	response, err := (&http.Client{Timeout: 20 * time.Second}).Do(request)
+	response, err := (&http.Client{Timeout: hangGuard}).Do(request)
 	if err != nil {
 		t.Fatalf("promote: %v", err)
 	}
@@ -226,7 +225,7 @@ func TestFarBehindStandbyCatchesUpFromSnapshot(t *testing.T) {
 	}
 	request, _ := http.NewRequest(http.MethodPost, "http://"+aHTTP+"/v1/admin/snapshot", nil)
 	request.Header.Set("Authorization", "Bearer "+token)
-	response, err := (&http.Client{Timeout: 20 * time.Second}).Do(request)
+	response, err := (&http.Client{Timeout: hangGuard}).Do(request)
 	if err != nil || response.StatusCode != http.StatusOK {
 		t.Fatalf("snapshot: %v %v", err, response)
 	}

@@ -47,11 +47,12 @@ type probe struct {
 	}
 }
 
-// get fetches an operators' endpoint (bounded) and decodes it; code 0 if unreachable.
+// get fetches an operators' endpoint (bounded by hangGuard: its answer is asserted on)
+// and decodes it; code 0 if unreachable.
 func get(t *testing.T, url string) probe {
 	t.Helper()
 	var p probe
-	response, err := (&http.Client{Timeout: 5 * time.Second}).Get(url)
+	response, err := (&http.Client{Timeout: hangGuard}).Get(url)
 	if err != nil {
 		return p
 	}
@@ -233,7 +234,7 @@ func TestDiskFullRefusesAndResumes(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), diskFullPhaseMax)
 	defer cancel()
 	c, err := client.Dial(ctx, client.Config{Addresses: []string{node.address}, Client: id,
-		Key: key, Secret: secret, BusyRetryDelay: -1}) // log_unavailable comes back to us.
+		Key: key, Secret: secret, BusyRetryDelay: -1, DialTimeout: dialTimeout}) // log_unavailable comes back to us.
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,7 +280,7 @@ func TestDiskFullRefusesAndResumes(t *testing.T) {
 	}
 	ctx, cancel = context.WithTimeout(context.Background(), diskFullPhaseMax)
 	defer cancel()
-	deadline := time.Now().Add(20 * time.Second) // Preparation is retried every second.
+	deadline := time.Now().Add(hangGuard) // Preparation is retried every second.
 	for {
 		next++
 		_, err := c.CreateTransfers(ctx, []model.Transfer{transfer(next, 1, 2, 1)})

@@ -49,7 +49,7 @@ func dialWith(t *testing.T, address string, id uint64, secret string) (*client.C
 	ctx, cancel := context30s()
 	defer cancel()
 	return client.Dial(ctx, client.Config{Addresses: []string{address}, Client: id, Key: 1,
-		Secret: raw, BusyRetryDelay: -1, DialTimeout: 2 * time.Second})
+		Secret: raw, BusyRetryDelay: -1, DialTimeout: dialTimeout})
 }
 
 // TestSecurityControls shows each binary-port control blocking what it must, on a real
@@ -109,7 +109,7 @@ func TestSecurityControls(t *testing.T) {
 	// Revoke client 1's key and reload with SIGHUP: a new login with it fails.
 	writeKeys(t, keys, keyClient(2, other, "read"), limited)
 	s.command.Process.Signal(syscallHangup())
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(hangGuard)
 	for {
 		_, err := dialWith(t, s.address, 1, good)
 		if errors.As(err, &serverError) && wire.ErrorCode(serverError.Code) == wire.ErrorLoginUnknownKey {
