@@ -88,6 +88,11 @@ type harness struct {
 	clock   *testClock
 }
 
+// waitMax bounds the tests' waits for what a healthy shard or server does (an internal
+// write, a connection): a hang guard, not a timing assertion, long enough for -race on
+// the loaded 2-core CI machine.
+const waitMax = time.Minute
+
 // testClock is the server's clock: real time plus an offset the test moves.
 type testClock struct {
 	mu     sync.Mutex
