@@ -138,6 +138,12 @@ func TestHungStandbyIsSeenAndDegradedFrom(t *testing.T) {
 	}
 	eventually(t, "the standby to attach to the restarted primary in sync", back)
 	standby.signal(syscall.SIGSTOP)
+	// Not attached from a second of silence on, for as long as it hangs: the write below
+	// cannot be acknowledged by the standby on its way to stopping.
+	eventually(t, "the primary to see the standby hang again", func() bool {
+		status := get(t, base+"/v1/status")
+		return status.code == 200 && !status.body.Replication.StandbyAttached
+	})
 	written := make(chan error, 1)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
