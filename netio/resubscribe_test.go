@@ -84,7 +84,7 @@ func TestResubscribeRetriedWhenBusy(t *testing.T) {
 		if sequence != 2 {
 			t.Fatalf("report %d, want 2", sequence)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(waitLimit):
 		t.Fatal("report 2 never arrived: the busy resubscription was not retried")
 	}
 }

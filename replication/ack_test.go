@@ -114,7 +114,7 @@ func TestBackToSyncReportsTheLossWindow(t *testing.T) {
 	standby := startNode(t, nodeConfig(t.TempDir(), freeAddress(t), primaryAddress))
 	defer standby.Close()
 	// Spin rather than poll every few ms: the window right after the switch is short.
-	for deadline := time.Now().Add(10 * time.Second); primary.primary0().degraded.Load(); {
+	for deadline := time.Now().Add(waitMax); primary.primary0().degraded.Load(); {
 		if time.Now().After(deadline) {
 			t.Fatal("releases never went back to waiting for the standby")
 		}

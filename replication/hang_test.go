@@ -182,8 +182,8 @@ func TestWrongKeyStopsTheStandbyAtStart(t *testing.T) {
 		if !errors.Is(err, ErrUnauthenticated) {
 			t.Fatalf("standby with a wrong key: %v, want ErrUnauthenticated", err)
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("a standby with a wrong key was still retrying after 10 s")
+	case <-time.After(waitMax):
+		t.Fatalf("a standby with a wrong key was still retrying after %v", waitMax)
 	}
 }
 
@@ -205,7 +205,7 @@ func TestStandbyWaitAtStartEndsOnShutdown(t *testing.T) {
 		if !errors.Is(err, context.Canceled) {
 			t.Fatalf("after shutdown: %v, want context.Canceled", err)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(waitMax):
 		t.Fatal("the wait for the primary ignored the shutdown")
 	}
 }
@@ -279,7 +279,7 @@ func TestSnapshotReceiveAtStartEndsOnShutdown(t *testing.T) {
 		if !errors.Is(err, context.Canceled) {
 			t.Fatalf("after shutdown during the snapshot transfer: %v, want context.Canceled", err)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(waitMax):
 		t.Fatal("the snapshot transfer at start ignored the shutdown")
 	}
 }

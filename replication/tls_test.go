@@ -138,7 +138,7 @@ func TestWitnessOverTLS(t *testing.T) {
 
 	ask := func(clientTLS *tls.Config) (leaseAnswer, error) {
 		return askWitness(context.Background(), address, clientTLS, testKey, leaseRenew, "probe", 1,
-			time.Now().Add(5*time.Second))
+			time.Now().Add(waitMax))
 	}
 	// Answered (the lease is the primary's, so not granted): the witness served it.
 	if answer, err := ask(NewTLS(authority.Issue(t), authority.Pool()).Client); err != nil ||

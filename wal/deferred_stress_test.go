@@ -231,7 +231,7 @@ func TestWriteDeferredWakesTheWriterWhenTheMutexIsHeld(t *testing.T) {
 	}
 	l.writing.Unlock()
 	// A hang guard, not a timing assertion: nothing else will ever wake the writer.
-	for deadline := time.Now().Add(30 * time.Second); l.Durable() < e.LastOp(); {
+	for deadline := time.Now().Add(waitMax); l.Durable() < e.LastOp(); {
 		if time.Now().After(deadline) {
 			t.Fatal("the deferred entry was never written: the writer's wake-up was lost")
 		}

@@ -32,7 +32,7 @@ func injectFault(t *testing.T, hook *atomicHook, dir string, err error, before f
 // the deadline is a hang guard, not a timing assertion.
 func waitFailed(t *testing.T, l *Log) error {
 	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); l.Err() == nil; {
+	for deadline := time.Now().Add(waitMax); l.Err() == nil; {
 		if time.Now().After(deadline) {
 			t.Fatal("the log never reported the failure")
 		}
@@ -133,7 +133,7 @@ func TestFailedLogWakesLastChainWaiters(t *testing.T) {
 	close(release) // The write fails: the log stops.
 	select {
 	case <-returned:
-	case <-time.After(30 * time.Second): // A hang guard, not a timing assertion.
+	case <-time.After(waitMax): // A hang guard, not a timing assertion.
 		t.Fatal("LastChain still waits after the log failed")
 	}
 	if !errors.Is(l.Err(), syscall.EIO) {

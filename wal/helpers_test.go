@@ -90,6 +90,11 @@ func appendEntries(t testing.TB, l Appender, count int) uint64 {
 
 // waitDurable waits until Durable reaches op, without any timing assertion: a hang is
 // reported by the test binary's timeout.
+// waitMax bounds the tests' waits for what a healthy log does (a signal, a retried
+// preparation, a call's return): a hang guard, not a timing assertion, long enough for
+// -race on the loaded 2-core CI machine.
+const waitMax = time.Minute
+
 func waitDurable(t testing.TB, l Appender, op uint64) {
 	t.Helper()
 	for l.Durable() < op {

@@ -87,7 +87,7 @@ func TestLastChainWaitsForTheFirstSealWhileTheWriterIsHeld(t *testing.T) {
 	var chain [32]byte
 	select {
 	case chain = <-answer:
-	case <-time.After(30 * time.Second): // A hang guard, not a timing assertion.
+	case <-time.After(waitMax): // A hang guard, not a timing assertion.
 		t.Fatal("LastChain still waits after the first entry was written")
 	}
 	waitDurable(t, l, last)
@@ -127,7 +127,7 @@ func TestAppendStoredAfterADeferredFirstEntry(t *testing.T) {
 		if err != nil {
 			t.Fatalf("AppendStored after a deferred first entry: %v", err)
 		}
-	case <-time.After(30 * time.Second): // A hang guard, not a timing assertion.
+	case <-time.After(waitMax): // A hang guard, not a timing assertion.
 		t.Fatal("AppendStored still waits for the deferred first entry's seal")
 	}
 	waitDurable(t, l, 2)

@@ -98,7 +98,7 @@ func TestSubscribeDurable(t *testing.T) {
 	// (bounded) rather than expecting it the moment Durable has moved (that flaked).
 	select {
 	case <-subscription:
-	case <-time.After(10 * time.Second):
+	case <-time.After(waitMax):
 		t.Fatal("a subscriber was not signalled when Durable advanced")
 	}
 }
@@ -123,7 +123,7 @@ func TestUnsubscribeDurable(t *testing.T) {
 	// (bounded) rather than expecting it the moment Durable has moved.
 	select {
 	case <-kept:
-	case <-time.After(10 * time.Second):
+	case <-time.After(waitMax):
 		t.Fatal("the remaining subscriber was not signalled")
 	}
 	select {

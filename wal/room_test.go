@@ -66,7 +66,7 @@ func TestFullDiskRefusesAndResumes(t *testing.T) {
 		t.Fatalf("second refusal: %v, last op %d (want %d)", err, l.LastOp(), accepted)
 	}
 	resume()
-	deadline := time.Now().Add(10 * time.Second) // Preparation is retried every second.
+	deadline := time.Now().Add(waitMax) // Preparation is retried every second.
 	for {
 		err := l.Append(next())
 		if err == nil {
@@ -122,7 +122,7 @@ func TestTruncateWhilePreparationFails(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-		case <-time.After(10 * time.Second):
+		case <-time.After(waitMax): // The preparations never succeed: a wait is a hang.
 			t.Fatal("TruncateAfter waited for a preparation that keeps failing")
 		}
 	}
@@ -196,7 +196,7 @@ func TestAppenderWaitingForRoomWakesWhenEntriesAreWritten(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-	case <-time.After(30 * time.Second): // A hang guard, not a timing assertion.
+	case <-time.After(waitMax): // A hang guard, not a timing assertion.
 		t.Fatal("Append still waits for room after the queued entry was written")
 	}
 	waitDurable(t, l, 2)

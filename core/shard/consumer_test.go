@@ -58,7 +58,7 @@ func TestConsumersSeeOnlyReleasedEntries(t *testing.T) {
 		}
 	}
 	submit(1, model.OperationCreateAccounts, plainAccountsBody(1, 2))
-	for deadline := time.Now().Add(10 * time.Second); log.LastOp() < 2 && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(waitMax); log.LastOp() < 2 && time.Now().Before(deadline); {
 		time.Sleep(time.Millisecond)
 	}
 	time.Sleep(20 * time.Millisecond) // Give a wrong implementation time to leak.

@@ -50,7 +50,7 @@ func TestLogFailureInATurnReleasesDurableRepliesFirst(t *testing.T) {
 		t.Fatalf("write whose append failed: %+v, want log_unavailable", replies[1])
 	}
 	status, _, err := s.Query(model.OperationLookupAccounts, model.U128(1).Append(nil),
-		10*time.Second)
+		waitMax)
 	if err != nil || status != model.StatusOK {
 		t.Fatalf("read after the failure with everything released: %s, %v; want ok", status, err)
 	}

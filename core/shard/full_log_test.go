@@ -28,7 +28,7 @@ func TestFullLogSnapshotRequestIsNotAFailure(t *testing.T) {
 	// The read is taken in the turn that looks at the request at the latest, and released
 	// after that look: a synchronisation point with no clock.
 	status, _, err := s.Query(model.OperationLookupAccounts, model.U128(1).Append(nil),
-		10*time.Second)
+		waitMax)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +46,7 @@ func TestFullLogSnapshotRequestIsNotAFailure(t *testing.T) {
 	}
 	select { // The request reached the log once there was room, and was carried out.
 	case <-written:
-	case <-time.After(10 * time.Second):
+	case <-time.After(waitMax):
 		t.Fatal("no snapshot once the log had room")
 	}
 }

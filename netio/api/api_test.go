@@ -269,7 +269,7 @@ func TestRiskThroughTheAPI(t *testing.T) {
 	for i := range rules {
 		rules[i].Encode(body[i*model.RiskRuleSize:])
 	}
-	if _, err := h.shard.WriteInternal(model.OperationSetRiskRules, body, 10*time.Second); err != nil {
+	if _, err := h.shard.WriteInternal(model.OperationSetRiskRules, body, waitMax); err != nil {
 		t.Fatal(err)
 	}
 	r := h.operator("POST", "/v1/transfers",
@@ -319,7 +319,7 @@ func TestConversion(t *testing.T) {
 // halfClose is set) and reads one answer.
 func rawExchange(t *testing.T, address string, request []byte, halfClose bool) (*http.Response, []byte) {
 	t.Helper()
-	connection, err := net.DialTimeout("tcp", address, 10*time.Second)
+	connection, err := net.DialTimeout("tcp", address, waitMax)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -174,8 +174,10 @@ func TestNonceCache(t *testing.T) {
 		t.Fatalf("room after the nonces expired: %v", err)
 	}
 	// Through the server: a full cache is 503 with Retry-After, and the request did not
-	// run.
+	// run. The clock stands still meanwhile: on real time the first nonces would be
+	// forgotten if the 512 requests took longer than the window (30 s).
 	h := newHarness(t, func(c *Config) { c.NoncesMax = 1024 })
+	h.clock.freeze()
 	for i := 0; i < 512; i++ {
 		h.expect(h.operator("GET", "/v1/accounts/1", ""), 404, "")
 	}

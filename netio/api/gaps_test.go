@@ -101,7 +101,7 @@ func TestRefusedBodiesAndQueries(t *testing.T) {
 // busy to everyone).
 func TestTruncatedBodyReturnsItsBudget(t *testing.T) {
 	h := newHarness(t)
-	conn, err := net.DialTimeout("tcp", h.server.Address(), 10*time.Second)
+	conn, err := net.DialTimeout("tcp", h.server.Address(), waitMax)
 	if err != nil {
 		t.Fatal(err)
 	}

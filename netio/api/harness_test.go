@@ -88,16 +88,33 @@ type harness struct {
 	clock   *testClock
 }
 
-// testClock is the server's clock: real time plus an offset the test moves.
+// waitMax bounds the tests' waits for what a healthy shard or server does (an internal
+// write, a connection): a hang guard, not a timing assertion, long enough for -race on
+// the loaded 2-core CI machine.
+const waitMax = time.Minute
+
+// testClock is the server's clock: real time plus an offset the test moves, or, once
+// frozen, a fixed instant plus that offset.
 type testClock struct {
 	mu     sync.Mutex
 	offset time.Duration
+	frozen time.Time // Zero: real time.
 }
 
 func (c *testClock) now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if !c.frozen.IsZero() {
+		return c.frozen.Add(c.offset)
+	}
 	return time.Now().Add(c.offset)
+}
+
+// freeze stops the clock at the present instant: from then on only advance moves it.
+func (c *testClock) freeze() {
+	c.mu.Lock()
+	c.frozen = time.Now()
+	c.mu.Unlock()
 }
 
 func (c *testClock) advance(d time.Duration) {

@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"sequent/core/model"
 	"sequent/netio/jsonview"
@@ -232,7 +231,7 @@ func TestOpenAPIDescribesAnswers(t *testing.T) {
 	rules := make([]byte, model.RiskRuleSize)
 	(&model.RiskRule{ID: 1, Kind: model.RiskMaxAmount, Scope: model.RiskScopeLedger, Ledger: 1,
 		Amount: model.U128(500)}).Encode(rules)
-	if _, err := h.shard.WriteInternal(model.OperationSetRiskRules, rules, 10*time.Second); err != nil {
+	if _, err := h.shard.WriteInternal(model.OperationSetRiskRules, rules, waitMax); err != nil {
 		t.Fatal(err)
 	}
 	check("POST", "/v1/transfers", strings.Replace(strings.Replace(transfer, `"10"`, `"15"`, 1), `"100"`, `"501"`, 1))

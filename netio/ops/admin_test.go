@@ -271,7 +271,7 @@ func TestAdminBusyAndTimeout(t *testing.T) {
 	}
 	close(release)
 	server.timeout.Store(int64(actionTimeout))
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(waitMax)
 	for {
 		result = post(t, server, PathPromote, testTokens["alice"])
 		if result.code != 409 || time.Now().After(deadline) {

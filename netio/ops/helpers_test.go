@@ -120,6 +120,11 @@ func primarySnapshot() Snapshot {
 }
 
 // startServer runs a server on a random loopback port and stops it when the test ends.
+// waitMax bounds the tests' waits for what a healthy server does (a connection, an
+// answer, an action freed): a hang guard, not a timing assertion, long enough for -race
+// on the loaded 2-core CI machine.
+const waitMax = time.Minute
+
 func startServer(t *testing.T, config Config, sources Sources) *Server {
 	t.Helper()
 	if config.Address == "" {

@@ -95,12 +95,12 @@ func TestConnectionsPerAddressAreLimited(t *testing.T) {
 	server := startServer(t, Config{ConnectionsPerAddressMax: 3, RequestsPerSecondPerAddress: -1},
 		fake.sources())
 	open := func() (net.Conn, *http.Response) {
-		conn, err := net.DialTimeout("tcp", server.Address(), 5*time.Second)
+		conn, err := net.DialTimeout("tcp", server.Address(), waitMax)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { conn.Close() })
-		conn.SetDeadline(time.Now().Add(10 * time.Second))
+		conn.SetDeadline(time.Now().Add(waitMax))
 		if _, err := conn.Write([]byte("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
 			return conn, nil
 		}

@@ -123,7 +123,7 @@ func TestCaptureExactlyOnce(t *testing.T) {
 	ctx, cancel := context30s()
 	defer cancel()
 	c, err := client.Dial(ctx, client.Config{Addresses: []string{a.address}, Client: 1, Key: 1,
-		Secret: raw, DialTimeout: 2 * time.Second})
+		Secret: raw, DialTimeout: dialTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +173,7 @@ func TestCaptureExactlyOnce(t *testing.T) {
 	ctx, cancel = context30s()
 	defer cancel()
 	c, err = client.Dial(ctx, client.Config{Addresses: []string{b.address}, Client: 1, Key: 1,
-		Secret: raw, DialTimeout: 2 * time.Second})
+		Secret: raw, DialTimeout: dialTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +221,7 @@ func TestCaptureAfterAsyncDivergence(t *testing.T) {
 		ctx, cancel := context30s()
 		defer cancel()
 		c, err := client.Dial(ctx, client.Config{Addresses: []string{address}, Client: 1,
-			Key: 1, Secret: raw, DialTimeout: 2 * time.Second})
+			Key: 1, Secret: raw, DialTimeout: dialTimeout})
 		if err != nil {
 			t.Fatal(err)
 		}

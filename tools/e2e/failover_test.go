@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"sequent/core/model"
 	"sequent/core/node"
@@ -19,7 +18,7 @@ func promote(t *testing.T, httpAddress, token string) {
 	t.Helper()
 	request, _ := http.NewRequest(http.MethodPost, "http://"+httpAddress+"/v1/admin/promote", nil)
 	request.Header.Set("Authorization", "Bearer "+token)
-	response, err := (&http.Client{Timeout: 20 * time.Second}).Do(request)
+	response, err := (&http.Client{Timeout: hangGuard}).Do(request)
 	if err != nil {
 		t.Fatalf("promote: %v", err)
 	}
@@ -64,9 +63,9 @@ func TestFailoverWithProcesses(t *testing.T) {
 	keys := filepath.Join(dir, "keys.json")
 	secret := strings.Repeat("44", 32)
 	token := writeKeys(t, keys, operatorKeyClient(1, secret, "read", "transfer"))
-	aReplication, bReplication, bHTTP := freePort(t), freePort(t), freePort(t)
+	aReplication, bReplication, aHTTP, bHTTP := freePort(t), freePort(t), freePort(t), freePort(t)
 	common := []string{"--keys", keys, "--replication-key", replicationTestKey}
-	a := startServer(t, filepath.Join(dir, "a"), freePort(t), append([]string{"--http", "",
+	a := startServer(t, filepath.Join(dir, "a"), freePort(t), append([]string{"--http", aHTTP,
 		"--replication-listen", aReplication, "--peer", bReplication}, common...)...)
 	b := startServer(t, filepath.Join(dir, "b"), freePort(t), append([]string{"--http", bHTTP,
 		"--replication-listen", bReplication, "--standby-of", aReplication}, common...)...)
@@ -91,10 +90,29 @@ func TestFailoverWithProcesses(t *testing.T) {
 
 	// (2) The standby dies; the primary logs a write it cannot acknowledge, then dies too.
 	b.kill()
-	short, stop := context.WithTimeout(context.Background(), time.Second)
-	results, err := primary.CreateTransfers(short, []model.Transfer{transfer(900, 1, 2, 5)})
-	stop()
-	if err == nil && len(results) == 1 && results[0].Status == model.StatusOK {
+	// The write must be in the primary's log before it dies, or (4) has no divergent
+	// suffix to discard. It used to get one second, then the primary was killed: on a
+	// loaded machine the write could still be on its way, and the rejoin found nothing
+	// to truncate. The shard's counters say when it is there: the request appended and
+	// applied (requests), and the log durable through every op applied.
+	status := "http://" + aHTTP + "/v1/status"
+	before := get(t, status)
+	if before.code != 200 || len(before.body.Shards) != 1 {
+		t.Fatalf("the primary's status: %d, %d shards", before.code, len(before.body.Shards))
+	}
+	writing, stopWriting := context.WithTimeout(context.Background(), hangGuard)
+	acknowledged900 := make(chan bool, 1)
+	go func() {
+		results, err := primary.CreateTransfers(writing, []model.Transfer{transfer(900, 1, 2, 5)})
+		acknowledged900 <- err == nil && len(results) == 1 && results[0].Status == model.StatusOK
+	}()
+	eventually(t, "the primary to log the write it cannot acknowledge", func() bool {
+		now := get(t, status)
+		return len(now.body.Shards) == 1 && now.body.Shards[0].Requests > before.body.Shards[0].Requests &&
+			now.body.Shards[0].DurableOp >= now.body.Shards[0].AppliedOp
+	})
+	stopWriting()
+	if <-acknowledged900 {
 		t.Fatal("a sync primary acknowledged a write with its standby down")
 	}
 	primary.Close()
@@ -129,7 +147,7 @@ func TestFailoverWithProcesses(t *testing.T) {
 	// -race with the load average near 35 on 2 cores) would fail a slower machine.
 	ctx, cancel = context30s()
 	defer cancel()
-	results, err = stale.CreateTransfers(ctx, []model.Transfer{transfer(901, 1, 2, 3)})
+	results, err := stale.CreateTransfers(ctx, []model.Transfer{transfer(901, 1, 2, 3)})
 	stale.Close()
 	if err != nil || results[0].Status != model.StatusOK {
 		t.Fatalf("write through the fenced old primary: %v %+v", err, results)
@@ -207,7 +225,7 @@ func TestFarBehindStandbyCatchesUpFromSnapshot(t *testing.T) {
 	}
 	request, _ := http.NewRequest(http.MethodPost, "http://"+aHTTP+"/v1/admin/snapshot", nil)
 	request.Header.Set("Authorization", "Bearer "+token)
-	response, err := (&http.Client{Timeout: 20 * time.Second}).Do(request)
+	response, err := (&http.Client{Timeout: hangGuard}).Do(request)
 	if err != nil || response.StatusCode != http.StatusOK {
 		t.Fatalf("snapshot: %v %v", err, response)
 	}

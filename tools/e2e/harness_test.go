@@ -208,7 +208,7 @@ func dial(t testing.TB, data string, session uint64, addresses ...string) *clien
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	c, err := client.Dial(ctx, client.Config{Addresses: addresses, Client: id, Key: key,
-		Secret: secret, Session: session})
+		Secret: secret, Session: session, DialTimeout: dialTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,10 +216,10 @@ func dial(t testing.TB, data string, session uint64, addresses ...string) *clien
 	return c
 }
 
-// eventually polls condition every 20 ms for up to 20 s.
+// eventually polls condition every 20 ms, for up to hangGuard.
 func eventually(t *testing.T, what string, condition func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(hangGuard)
 	for !condition() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
@@ -235,6 +235,16 @@ func run(t testing.TB, args ...string) (string, error) {
 	output, err := command.CombinedOutput()
 	return strings.TrimSpace(string(output)), err
 }
+
+// hangGuard bounds a wait for something a healthy run does: it only turns a hang into a
+// failure, and is long enough that no slowness of the loaded 2-core CI machine reaches
+// it (a whole test step took 27.7 s under -race with the load average near 35).
+const hangGuard = time.Minute
+
+// dialTimeout bounds one connect plus login of the tests' clients. Dial tries each
+// address once, and the client's default (2 s) was the whole budget of a dial to a
+// freshly started or promoted node: too short a hang guard on the loaded CI machine.
+const dialTimeout = 30 * time.Second
 
 func context30s() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), 30*time.Second)

@@ -57,9 +57,9 @@ func (r *rawConnection) login(data string, session uint64) {
 	}
 }
 
-// read returns the next frame other than a heartbeat (body copied), bounded by 10 s.
+// read returns the next frame other than a heartbeat (body copied), bounded by hangGuard.
 func (r *rawConnection) read() (wire.Frame, error) {
-	r.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	r.conn.SetReadDeadline(time.Now().Add(hangGuard))
 	for {
 		frame, ok, err := r.decoder.Next()
 		if err != nil {
@@ -87,7 +87,7 @@ func (r *rawConnection) readUntilClosed() []wire.Frame {
 		if err != nil {
 			var timeout net.Error
 			if errors.As(err, &timeout) && timeout.Timeout() {
-				r.t.Fatal("the server did not close the connection within 10 s")
+				r.t.Fatalf("the server did not close the connection within %v", hangGuard)
 			}
 			return errorFrames
 		}
@@ -160,7 +160,7 @@ func TestSlowReaderIsCutOff(t *testing.T) {
 	if err != nil || len(found) != 1 {
 		t.Fatalf("the good client was disturbed: %v", err)
 	}
-	slow.conn.SetReadDeadline(time.Now().Add(15 * time.Second))
+	slow.conn.SetReadDeadline(time.Now().Add(hangGuard))
 	buffer := make([]byte, 1<<20)
 	for {
 		if _, err := slow.conn.Read(buffer); err != nil {
@@ -183,7 +183,7 @@ func TestBusyUnderOverload(t *testing.T) {
 	ctx, cancel := context30s()
 	defer cancel()
 	c, err := client.Dial(ctx, client.Config{Addresses: []string{s.address}, Client: id,
-		Key: key, Secret: secret, BusyRetryDelay: -1, InflightMax: 64})
+		Key: key, Secret: secret, BusyRetryDelay: -1, InflightMax: 64, DialTimeout: dialTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}

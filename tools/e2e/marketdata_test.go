@@ -119,7 +119,7 @@ func TestMarketDataAcrossPromotion(t *testing.T) {
 		ctx, cancel := context30s()
 		defer cancel()
 		c, err := client.Dial(ctx, client.Config{Addresses: []string{a.address, b.address},
-			Client: 1, Key: 1, Secret: raw, Session: session, DialTimeout: 2 * time.Second})
+			Client: 1, Key: 1, Secret: raw, Session: session, DialTimeout: dialTimeout})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -146,7 +146,7 @@ func TestRetryAcrossRestart(t *testing.T) {
 	s.restart()
 	id, key, secret := credentials(t, data)
 	resumed, err := client.Dial(ctx, client.Config{Addresses: []string{s.address}, Client: id,
-		Key: key, Secret: secret, Session: session, FirstNumber: number})
+		Key: key, Secret: secret, Session: session, FirstNumber: number, DialTimeout: dialTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -93,7 +93,8 @@ func TestSplitRequestRetriedAfterReconnect(t *testing.T) {
 		ctx, cancel := context30s()
 		defer cancel()
 		c, err := client.Dial(ctx, client.Config{Addresses: []string{address}, Client: id,
-			Key: key, Secret: secret, Session: 77, FirstNumber: firstNumber})
+			Key: key, Secret: secret, Session: 77, FirstNumber: firstNumber,
+			DialTimeout: dialTimeout})
 		if err != nil {
 			t.Fatal(err)
 		}
