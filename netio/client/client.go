@@ -40,6 +40,7 @@ type Client struct {
 	spare          [][]byte                // The writer's other outbox array.
 	writingFrames  [][]byte                // The outbox a writer is writing (frames.go).
 	freeFrames     [][]byte                // Reusable large frame buffers (frames.go).
+	formingFrames  [][]byte                // Reusable smaller buffers of merged requests (frames.go).
 	writing        bool                    // A goroutine is writing the outbox.
 	closed         bool                    // Close was called or a fatal error happened.
 	fatal          error                   // Why the client stopped, when not by Close.

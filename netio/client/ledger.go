@@ -31,7 +31,7 @@ func chunks(count int, linked func(i int) bool) ([][2]int, error) {
 }
 
 // batch sends one request per run (all pipelined) and waits for every reply in order,
-// calling collect with each reply's body. Create operations are merged with concurrent
+// calling collect with each reply's body (read it there: it is not kept). Create operations are merged with concurrent
 // callers' (coalesce.go): openChain(run) says the run ends inside a linked chain, and
 // shard(run) is the shard the run was routed to (Config.RouteByShard; runs of different
 // shards never share a request); each reply's body is then this caller's results only.
@@ -39,12 +39,13 @@ func chunks(count int, linked func(i int) bool) ([][2]int, error) {
 // unaccounted for.
 func (c *Client) batch(ctx context.Context, operation model.Operation, flags uint8,
 	runs [][2]int, encode func(run [2]int) []byte, openChain func(run [2]int) bool,
-	shard func(run [2]int) uint16, collect func(reply *Reply)) error {
-	parts := make([]*part, 0, len(runs))
+	shard func(run [2]int) uint16, collect func(body []byte)) error {
+	var one [1]part // Most calls are one run: their part stays on the stack.
+	parts := one[:0]
 	var first error
 	for _, run := range runs {
 		if !c.coalescing(operation) {
-			parts = append(parts, &part{call: c.Go(ctx, operation, flags, encode(run), nil)})
+			parts = append(parts, part{call: c.Go(ctx, operation, flags, encode(run), nil)})
 			continue
 		}
 		var runShard uint16
@@ -59,8 +60,8 @@ func (c *Client) batch(ctx context.Context, operation model.Operation, flags uin
 		}
 		parts = append(parts, p)
 	}
-	for _, p := range parts {
-		reply, err := p.wait(ctx)
+	for i := range parts {
+		reply, err := parts[i].wait(ctx)
 		if err != nil {
 			if first == nil {
 				first = err
@@ -68,7 +69,7 @@ func (c *Client) batch(ctx context.Context, operation model.Operation, flags uin
 			continue
 		}
 		if first == nil {
-			collect(reply)
+			collect(reply.Body)
 		}
 	}
 	return first
@@ -92,7 +93,7 @@ func (c *Client) CreateAccounts(ctx context.Context, accounts []model.Account) (
 		}
 		return body
 	}, func(run [2]int) bool { return accounts[run[1]-1].Flags&model.AccountLinked != 0 },
-		nil, func(reply *Reply) { results = appendEventResults(results, reply.Body) })
+		nil, func(body []byte) { results = appendEventResults(results, body) })
 	if err == nil && len(results) != len(accounts) {
 		err = fmt.Errorf("client: %d results for %d accounts", len(results), len(accounts))
 	}
@@ -151,9 +152,9 @@ func (c *Client) createTransfers(ctx context.Context, transfers []model.Transfer
 		}
 		return body
 	}, func(run [2]int) bool { return transfers[order[run[1]-1]].Flags&model.TransferLinked != 0 },
-		func(run [2]int) uint16 { return shardOf[run[0]] }, func(reply *Reply) {
-			for offset := 0; offset+resultSize <= len(reply.Body) && done < len(order); offset += resultSize {
-				copy(results[order[done]*resultSize:], reply.Body[offset:offset+resultSize])
+		func(run [2]int) uint16 { return shardOf[run[0]] }, func(body []byte) {
+			for offset := 0; offset+resultSize <= len(body) && done < len(order); offset += resultSize {
+				copy(results[order[done]*resultSize:], body[offset:offset+resultSize])
 				done++
 			}
 		})
@@ -177,11 +178,11 @@ func appendEventResults(results []model.EventResult, body []byte) []model.EventR
 func (c *Client) LookupAccounts(ctx context.Context, ids []model.Uint128) (
 	[]model.Account, error) {
 	var accounts []model.Account
-	err := c.lookup(ctx, model.OperationLookupAccounts, ids, func(reply *Reply) {
-		for offset := 0; offset+model.AccountSize <= len(reply.Body); offset +=
+	err := c.lookup(ctx, model.OperationLookupAccounts, ids, func(body []byte) {
+		for offset := 0; offset+model.AccountSize <= len(body); offset +=
 			model.AccountSize {
 			var account model.Account
-			account.Decode(reply.Body[offset:])
+			account.Decode(body[offset:])
 			accounts = append(accounts, account)
 		}
 	})
@@ -192,14 +193,14 @@ func (c *Client) LookupAccounts(ctx context.Context, ids []model.Uint128) (
 func (c *Client) LookupTransfers(ctx context.Context, ids []model.Uint128) (
 	[]model.Transfer, error) {
 	var transfers []model.Transfer
-	err := c.lookup(ctx, model.OperationLookupTransfers, ids, func(reply *Reply) {
-		transfers = appendTransfers(transfers, reply.Body)
+	err := c.lookup(ctx, model.OperationLookupTransfers, ids, func(body []byte) {
+		transfers = appendTransfers(transfers, body)
 	})
 	return transfers, err
 }
 
 func (c *Client) lookup(ctx context.Context, operation model.Operation,
-	ids []model.Uint128, collect func(reply *Reply)) error {
+	ids []model.Uint128, collect func(body []byte)) error {
 	runs, _ := chunks(len(ids), func(int) bool { return false })
 	return c.batch(ctx, operation, 0, runs, func(run [2]int) []byte {
 		body := make([]byte, (run[1]-run[0])*model.IDSize)

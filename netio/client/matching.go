@@ -31,7 +31,7 @@ func events[E any, R any, PE record[E], PR record[R]](ctx context.Context, c *Cl
 			PE(&list[i]).Encode(body[(i-run[0])*info.EventSize:])
 		}
 		return body
-	}, nil, nil, func(reply *Reply) { results = decodeAll[R, PR](results, reply.Body, info.ResultSize) })
+	}, nil, nil, func(body []byte) { results = decodeAll[R, PR](results, body, info.ResultSize) })
 	if err == nil && resultsPerEvent && len(results) != len(list) {
 		err = fmt.Errorf("client: %d results for %d events", len(results), len(list))
 	}
