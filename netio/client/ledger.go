@@ -9,9 +9,9 @@ import (
 
 // chunks splits count events into runs of at most model.EventsPerRequestMax, never
 // cutting a linked chain (linked(i) reports whether event i links to the next): a chain
-// is atomic only inside one request.
-func chunks(count int, linked func(i int) bool) ([][2]int, error) {
-	var runs [][2]int
+// is atomic only inside one request. The runs are appended to runs (callers pass an
+// array on their stack: most calls are one run, and then allocate nothing here).
+func chunks(runs [][2]int, count int, linked func(i int) bool) ([][2]int, error) {
 	for start := 0; start < count; {
 		end := min(start+model.EventsPerRequestMax, count)
 		if end < count {
@@ -79,7 +79,8 @@ func (c *Client) batch(ctx context.Context, operation model.Operation, flags uin
 // events (linked chains are kept whole), and returns one result per account.
 func (c *Client) CreateAccounts(ctx context.Context, accounts []model.Account) (
 	[]model.EventResult, error) {
-	runs, err := chunks(len(accounts), func(i int) bool {
+	var one [1][2]int
+	runs, err := chunks(one[:0], len(accounts), func(i int) bool {
 		return accounts[i].Flags&model.AccountLinked != 0
 	})
 	if err != nil {
@@ -105,63 +106,73 @@ func (c *Client) CreateAccounts(ctx context.Context, accounts []model.Account) (
 // one result per transfer, in order.
 func (c *Client) CreateTransfers(ctx context.Context, transfers []model.Transfer) (
 	[]model.EventResult, error) {
-	body, err := c.createTransfers(ctx, transfers, 0, model.EventResultSize)
-	if err != nil {
+	results := make([]model.EventResult, len(transfers))
+	if err := c.createTransfers(ctx, transfers, 0, model.EventResultSize,
+		func(i int, result []byte) { results[i].Decode(result) }); err != nil {
 		return nil, err
 	}
-	return appendEventResults(make([]model.EventResult, 0, len(transfers)), body), nil
+	return results, nil
 }
 
 // CreateTransfersWithBalances is CreateTransfers with each result carrying both
 // accounts' balances right after the transfer.
 func (c *Client) CreateTransfersWithBalances(ctx context.Context,
 	transfers []model.Transfer) ([]model.TransferResult, error) {
-	body, err := c.createTransfers(ctx, transfers, requestFlagReplyBalances,
-		model.EventResultBalancesSize)
-	if err != nil {
-		return nil, err
-	}
 	results := make([]model.TransferResult, len(transfers))
-	for i := range results {
-		results[i].DecodeWithBalances(body[i*model.EventResultBalancesSize:])
+	if err := c.createTransfers(ctx, transfers, requestFlagReplyBalances,
+		model.EventResultBalancesSize,
+		func(i int, result []byte) { results[i].DecodeWithBalances(result) }); err != nil {
+		return nil, err
 	}
 	return results, nil
 }
 
-// createTransfers sends transfers and returns their results' bytes (resultSize each) in
-// the order of transfers.
+// createTransfers sends transfers and hands each result (resultSize bytes) to store
+// with the index of its transfer.
 func (c *Client) createTransfers(ctx context.Context, transfers []model.Transfer,
-	flags uint8, resultSize int) ([]byte, error) {
+	flags uint8, resultSize int, store func(i int, result []byte)) error {
 	order, shardOf, err := c.routeTransfers(ctx, transfers)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	runs, err := chunks(len(order), func(i int) bool {
-		return transfers[order[i]].Flags&model.TransferLinked != 0 ||
-			(i+1 < len(order) && shardOf[i] != shardOf[i+1]) // One shard per request.
+	index := func(i int) int { // Of the transfer sent i-th.
+		if order == nil {
+			return i
+		}
+		return order[i]
+	}
+	shard := func(i int) uint16 {
+		if shardOf == nil {
+			return 0
+		}
+		return shardOf[i]
+	}
+	var one [1][2]int
+	runs, err := chunks(one[:0], len(transfers), func(i int) bool {
+		return transfers[index(i)].Flags&model.TransferLinked != 0 ||
+			(i+1 < len(transfers) && shard(i) != shard(i+1)) // One shard per request.
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	results := make([]byte, len(transfers)*resultSize)
 	done := 0
 	err = c.batch(ctx, model.OperationCreateTransfers, flags, runs, func(run [2]int) []byte {
 		body := make([]byte, (run[1]-run[0])*model.TransferSize)
 		for i := run[0]; i < run[1]; i++ {
-			transfers[order[i]].Encode(body[(i-run[0])*model.TransferSize:])
+			transfers[index(i)].Encode(body[(i-run[0])*model.TransferSize:])
 		}
 		return body
-	}, func(run [2]int) bool { return transfers[order[run[1]-1]].Flags&model.TransferLinked != 0 },
-		func(run [2]int) uint16 { return shardOf[run[0]] }, func(body []byte) {
-			for offset := 0; offset+resultSize <= len(body) && done < len(order); offset += resultSize {
-				copy(results[order[done]*resultSize:], body[offset:offset+resultSize])
+	}, func(run [2]int) bool { return transfers[index(run[1]-1)].Flags&model.TransferLinked != 0 },
+		func(run [2]int) uint16 { return shard(run[0]) }, func(body []byte) {
+			for offset := 0; offset+resultSize <= len(body) && done < len(transfers); offset += resultSize {
+				store(index(done), body[offset:offset+resultSize])
 				done++
 			}
 		})
 	if err == nil && done != len(transfers) {
 		err = fmt.Errorf("client: %d results for %d transfers", done, len(transfers))
 	}
-	return results, err
+	return err
 }
 
 func appendEventResults(results []model.EventResult, body []byte) []model.EventResult {
@@ -201,7 +212,8 @@ func (c *Client) LookupTransfers(ctx context.Context, ids []model.Uint128) (
 
 func (c *Client) lookup(ctx context.Context, operation model.Operation,
 	ids []model.Uint128, collect func(body []byte)) error {
-	runs, _ := chunks(len(ids), func(int) bool { return false })
+	var one [1][2]int
+	runs, _ := chunks(one[:0], len(ids), func(int) bool { return false })
 	return c.batch(ctx, operation, 0, runs, func(run [2]int) []byte {
 		body := make([]byte, (run[1]-run[0])*model.IDSize)
 		for i := run[0]; i < run[1]; i++ {

@@ -23,7 +23,8 @@ func events[E any, R any, PE record[E], PR record[R]](ctx context.Context, c *Cl
 	if !ok {
 		return nil, fmt.Errorf("client: unknown operation %d", operation)
 	}
-	runs, _ := chunks(len(list), func(int) bool { return false })
+	var one [1][2]int
+	runs, _ := chunks(one[:0], len(list), func(int) bool { return false })
 	var results []R
 	err := c.batch(ctx, operation, 0, runs, func(run [2]int) []byte {
 		body := make([]byte, (run[1]-run[0])*info.EventSize)
