@@ -226,13 +226,15 @@ func (c *Client) Go(ctx context.Context, operation model.Operation, flags uint8,
 	}
 	call.Number = c.next
 	c.next++
-	appendFrame := wire.AppendFrame
-	if c.config.UncheckedFrames {
-		appendFrame = wire.AppendFrameUnchecked
+	// Direct calls, not a function value: through one, body and the header would
+	// escape to the heap (a caller's body on its stack would be moved there).
+	header := wire.Frame{Kind: wire.KindRequest, Operation: operation, Flags: flags,
+		Session: c.session, Number: call.Number}
+	if buffer := c.frameBufferLocked(wire.HeaderSize + len(body)); c.config.UncheckedFrames {
+		call.frame = wire.AppendFrameUnchecked(buffer, &header, body)
+	} else {
+		call.frame = wire.AppendFrame(buffer, &header, body)
 	}
-	call.frame = appendFrame(c.frameBufferLocked(wire.HeaderSize+len(body)),
-		&wire.Frame{Kind: wire.KindRequest, Operation: operation, Flags: flags,
-			Session: c.session, Number: call.Number}, body)
 	c.pending[call.Number] = call
 	c.outbox = append(c.outbox, call.frame)
 	c.writeLocked()

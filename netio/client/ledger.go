@@ -156,8 +156,16 @@ func (c *Client) createTransfers(ctx context.Context, transfers []model.Transfer
 		return err
 	}
 	done := 0
+	// A small run is encoded on the stack: submit and Go copy the body into the
+	// request's frame before returning, so one buffer serves every run in turn.
+	var small [encodeOnStackEvents * model.TransferSize]byte
 	err = c.batch(ctx, model.OperationCreateTransfers, flags, runs, func(run [2]int) []byte {
-		body := make([]byte, (run[1]-run[0])*model.TransferSize)
+		body := small[:0]
+		if size := (run[1] - run[0]) * model.TransferSize; size <= len(small) {
+			body = small[:size]
+		} else {
+			body = make([]byte, size)
+		}
 		for i := run[0]; i < run[1]; i++ {
 			transfers[index(i)].Encode(body[(i-run[0])*model.TransferSize:])
 		}
