@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
+	"runtime/trace"
 	"strings"
 	"syscall"
 	"time"
@@ -55,6 +57,8 @@ type benchOptions struct {
 	quiet                 bool
 	shards                int
 	crossShard            float64 // Percent; negative: not given.
+	cpuProfile            string
+	trace                 string
 }
 
 // Defaults of `sequent bench`.
@@ -170,6 +174,11 @@ func (o *benchOptions) addFlags(command *cobra.Command) {
 			"the --addr host, port 7401; --embedded: its own, on a free port; \"\": off)")
 	flags.BoolVar(&o.quiet, "quiet", false, "no progress line on stderr")
 	flags.IntVar(&o.shards, "shards", 1, "--embedded: shards of the embedded server (hash placement)")
+	flags.StringVar(&o.cpuProfile, "cpuprofile", "",
+		"write a pprof CPU profile of this process (load generator and, with --embedded, "+
+			"the server) over the run, setup and warm-up included, to this file")
+	flags.StringVar(&o.trace, "trace", "",
+		"write a runtime execution trace of the run (as --cpuprofile) to this file")
 	flags.Float64Var(&o.crossShard, "cross-shard", -1, "percent (0-100) of the transfers whose debit and credit accounts are on different shards of the server (default: as the account choice falls)")
 }
 
@@ -193,8 +202,16 @@ func runBench(ctx context.Context, cmd *cobra.Command, o *benchOptions) error {
 	if err != nil {
 		return err
 	}
+	stopProfiles, err := o.startProfiles(cmd)
+	if err != nil {
+		_ = closeLog()
+		return err
+	}
 	result, err := bench.Run(ctx, config)
 	logErr := closeLog()
+	if profileErr := stopProfiles(); profileErr != nil {
+		fmt.Fprintf(stderr, "sequent bench: profile: %v\n", profileErr)
+	}
 	if errors.Is(err, bench.ErrUnreachable) {
 		return usageError{err}
 	}
@@ -412,4 +429,42 @@ func startEmbedded(o *benchOptions, config *bench.Config, stderr io.Writer) (
 func (e *embeddedServer) close() {
 	_ = e.node.stop()
 	_ = os.RemoveAll(e.dir)
+}
+
+// startProfiles starts --cpuprofile and --trace and returns what stops and closes them
+// (a no-op without either).
+func (o *benchOptions) startProfiles(cmd *cobra.Command) (func() error, error) {
+	var stops []func() error
+	stopAll := func() error {
+		var problems []error
+		for _, stop := range stops {
+			problems = append(problems, stop())
+		}
+		return errors.Join(problems...)
+	}
+	if o.cpuProfile != "" {
+		file, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return nil, usage(cmd, "--cpuprofile: %v", err)
+		}
+		if err := pprof.StartCPUProfile(file); err != nil {
+			_ = file.Close()
+			return nil, fmt.Errorf("--cpuprofile: %w", err)
+		}
+		stops = append(stops, func() error { pprof.StopCPUProfile(); return file.Close() })
+	}
+	if o.trace != "" {
+		file, err := os.Create(o.trace)
+		if err != nil {
+			_ = stopAll()
+			return nil, usage(cmd, "--trace: %v", err)
+		}
+		if err := trace.Start(file); err != nil {
+			_ = file.Close()
+			_ = stopAll()
+			return nil, fmt.Errorf("--trace: %w", err)
+		}
+		stops = append(stops, func() error { trace.Stop(); return file.Close() })
+	}
+	return stopAll, nil
 }

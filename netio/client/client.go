@@ -40,6 +40,7 @@ type Client struct {
 	spare          [][]byte                // The writer's other outbox array.
 	writingFrames  [][]byte                // The outbox a writer is writing (frames.go).
 	freeFrames     [][]byte                // Reusable large frame buffers (frames.go).
+	formingFrames  [][]byte                // Reusable smaller buffers of merged requests (frames.go).
 	writing        bool                    // A goroutine is writing the outbox.
 	closed         bool                    // Close was called or a fatal error happened.
 	fatal          error                   // Why the client stopped, when not by Close.
@@ -225,13 +226,15 @@ func (c *Client) Go(ctx context.Context, operation model.Operation, flags uint8,
 	}
 	call.Number = c.next
 	c.next++
-	appendFrame := wire.AppendFrame
-	if c.config.UncheckedFrames {
-		appendFrame = wire.AppendFrameUnchecked
+	// Direct calls, not a function value: through one, body and the header would
+	// escape to the heap (a caller's body on its stack would be moved there).
+	header := wire.Frame{Kind: wire.KindRequest, Operation: operation, Flags: flags,
+		Session: c.session, Number: call.Number}
+	if buffer := c.frameBufferLocked(wire.HeaderSize + len(body)); c.config.UncheckedFrames {
+		call.frame = wire.AppendFrameUnchecked(buffer, &header, body)
+	} else {
+		call.frame = wire.AppendFrame(buffer, &header, body)
 	}
-	call.frame = appendFrame(c.frameBufferLocked(wire.HeaderSize+len(body)),
-		&wire.Frame{Kind: wire.KindRequest, Operation: operation, Flags: flags,
-			Session: c.session, Number: call.Number}, body)
 	c.pending[call.Number] = call
 	c.outbox = append(c.outbox, call.frame)
 	c.writeLocked()

@@ -13,20 +13,20 @@ import (
 func TestChunks(t *testing.T) {
 	const max = model.EventsPerRequestMax
 	none := func(int) bool { return false }
-	runs, err := chunks(2*max+1, none)
+	runs, err := chunks(nil, 2*max+1, none)
 	if err != nil || len(runs) != 3 || runs[0] != [2]int{0, max} ||
 		runs[2] != [2]int{2 * max, 2*max + 1} {
 		t.Fatalf("plain split: %v %v", runs, err)
 	}
 	chain := func(i int) bool { return i >= max-5 && i < max+5 } // Events max-5..max+5.
-	runs, err = chunks(2*max, chain)
+	runs, err = chunks(nil, 2*max, chain)
 	if err != nil || runs[0] != [2]int{0, max - 5} || runs[1][0] != max-5 {
 		t.Fatalf("chain split: %v %v", runs, err)
 	}
-	if runs, err := chunks(0, none); err != nil || len(runs) != 0 {
+	if runs, err := chunks(nil, 0, none); err != nil || len(runs) != 0 {
 		t.Fatalf("empty: %v %v", runs, err)
 	}
-	if _, err := chunks(max+1, func(int) bool { return true }); !errors.Is(err, ErrChainTooLong) {
+	if _, err := chunks(nil, max+1, func(int) bool { return true }); !errors.Is(err, ErrChainTooLong) {
 		t.Fatalf("chain too long: %v", err)
 	}
 }

@@ -60,7 +60,8 @@ func (c *Client) coalescing(operation model.Operation) bool {
 
 // submit sends count events (encoded in body) of operation, merged into a forming
 // request when one has room; openChain says the last event opens a chain (the request
-// then takes no more events). The returned part is waited with part.wait.
+// then takes no more events). The returned part is waited with part.wait. It is a value:
+// with hundreds of one-event callers, one allocation per caller less.
 //
 // A new request takes a window slot at once when one is free. When the window is full
 // it still forms (so callers arriving meanwhile join it) and a goroutine of its own
@@ -69,7 +70,7 @@ func (c *Client) coalescing(operation model.Operation) bool {
 // numbers follow the outbox order and a request every caller left before admission
 // never takes one.
 func (c *Client) submit(ctx context.Context, key coalesceKey, body []byte, count int,
-	openChain bool) (*part, error) {
+	openChain bool) (part, error) {
 	operation, flags := key.operation, key.flags
 	info, _ := operation.Info()
 	resultBytes := info.ResultSize
@@ -78,21 +79,21 @@ func (c *Client) submit(ctx context.Context, key coalesceKey, body []byte, count
 	}
 	weightBytes := min(int64(wire.HeaderSize+count*resultBytes), int64(c.config.InflightBytesMax))
 	if err := c.windowBytes.Acquire(ctx, weightBytes); err != nil {
-		return nil, err
+		return part{}, err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
 		c.windowBytes.Release(weightBytes)
-		return nil, c.closedError()
+		return part{}, c.closedError()
 	}
-	if p := c.joinLocked(key, body, count, openChain, weightBytes, resultBytes); p != nil {
+	if p, joined := c.joinLocked(key, body, count, openChain, weightBytes, resultBytes); joined {
 		return p, nil
 	}
 	call := &Call{Operation: operation, client: c, complete: make(chan struct{}),
 		weightBytes: weightBytes, waiters: 1, flags: flags, outboxSlot: -1, events: count,
 		key: key}
-	call.body = c.frameBufferLocked(c.formingCapacity(len(body), info.EventSize))
+	call.body = c.formingBufferLocked(c.formingCapacity(len(body), info.EventSize))
 	call.body = append(call.body[:wire.HeaderSize], body...) // The header is written when sealed.
 	if count < c.config.CoalesceEventsMax && !openChain {
 		c.forming[key] = call
@@ -104,7 +105,7 @@ func (c *Client) submit(ctx context.Context, key coalesceKey, body []byte, count
 		c.done.Add(1) // Not closed (checked above under mu): shutdown waits for it.
 		go c.admit(call)
 	}
-	return &part{call: call, first: 0, count: count, resultBytes: resultBytes}, nil
+	return part{call: call, first: 0, count: count, resultBytes: resultBytes}, nil
 }
 
 // admit waits for a window slot for a request formed while the window was full, then
@@ -156,14 +157,17 @@ func (c *Client) formingCapacity(bodyBytes, eventSize int) int {
 }
 
 // joinLocked appends the events to the forming request of key when it has room and
-// returns the caller's part; nil when there is none. Called with mu held.
+// returns the caller's part; false when there is none. Called with mu held.
 func (c *Client) joinLocked(key coalesceKey, body []byte, count int, openChain bool,
-	weightBytes int64, resultBytes int) *part {
+	weightBytes int64, resultBytes int) (part, bool) {
 	call := c.forming[key]
 	if call == nil || call.events+count > c.config.CoalesceEventsMax {
-		return nil
+		return part{}, false
 	}
-	p := &part{call: call, first: call.events, count: count, resultBytes: resultBytes}
+	p := part{call: call, first: call.events, count: count, resultBytes: resultBytes}
+	if size := len(call.body) + len(body); size > cap(call.body) {
+		call.body = c.growFormingLocked(call.body, size)
+	}
 	call.body = append(call.body, body...)
 	call.events += count
 	call.weightBytes += weightBytes
@@ -171,7 +175,7 @@ func (c *Client) joinLocked(key coalesceKey, body []byte, count int, openChain b
 	if openChain || call.events == c.config.CoalesceEventsMax {
 		c.closeFormingLocked(call) // Nothing may follow an open chain; a full request is done.
 	}
-	return p
+	return p, true
 }
 
 // closeFormingLocked closes a forming request to joiners and, once it is queued, encodes
@@ -215,33 +219,38 @@ func (c *Client) encodeRequest(call *Call) []byte {
 // wait waits for the part's request and returns the caller's reply: the request's with
 // the body cut to the caller's results. When ctx ends first, the caller stops waiting
 // (outcome unknown for it); the request is abandoned only when no caller waits any more.
-func (p *part) wait(ctx context.Context) (*Reply, error) {
+// The reply is a value (a pointer would cost each caller an allocation).
+func (p *part) wait(ctx context.Context) (Reply, error) {
 	call := p.call
-	select {
-	case <-call.complete:
-	case <-ctx.Done():
-		if !call.client.leave(call, ctx.Err()) {
-			return nil, ctx.Err()
+	if done := ctx.Done(); done == nil {
+		<-call.complete // A context that never ends: a receive is cheaper than a select.
+	} else {
+		select {
+		case <-call.complete:
+		case <-done:
+			if !call.client.leave(call, ctx.Err()) {
+				return Reply{}, ctx.Err()
+			}
+			<-call.complete
 		}
-		<-call.complete
 	}
 	if call.Err != nil {
-		return nil, call.Err
+		return Reply{}, call.Err
 	}
 	reply := call.Reply
 	if reply.Status != model.StatusOK {
-		return nil, &StatusError{Operation: call.Operation, Number: call.Number,
+		return Reply{}, &StatusError{Operation: call.Operation, Number: call.Number,
 			Status: reply.Status, Primary: primaryOf(&reply)}
 	}
 	if p.resultBytes == 0 {
-		return &reply, nil
+		return reply, nil
 	}
 	if len(reply.Body) != call.events*p.resultBytes {
-		return nil, fmt.Errorf("client: %s request %d: %d result bytes for %d events",
+		return Reply{}, fmt.Errorf("client: %s request %d: %d result bytes for %d events",
 			call.Operation, call.Number, len(reply.Body), call.events)
 	}
 	reply.Body = reply.Body[p.first*p.resultBytes : (p.first+p.count)*p.resultBytes]
-	return &reply, nil
+	return reply, nil
 }
 
 // leave records that one waiter of call stopped waiting. The last one abandons the call:

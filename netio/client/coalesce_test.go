@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -331,7 +332,7 @@ func TestCoalescingMatchesOneByOne(t *testing.T) {
 		// Hold the window with a blocker so that every call queues and merges.
 		merged.backend.Pause()
 		blocker := holdWindow(ctx, rt, c, transfer(base+1<<19, base+1, base+2, 1, 0))
-		parts := make([]*part, len(calls))
+		parts := make([]part, len(calls))
 		errs := make([]error, len(calls))
 		var group sync.WaitGroup
 		for i, transfers := range calls {
@@ -469,7 +470,8 @@ func TestCoalescingConcurrentCallers(t *testing.T) {
 
 // BenchmarkCallers: 512 goroutines each calling CreateTransfers with one transfer at a
 // time through one client, against the fake shard (no log: the client's and the
-// network layer's cost per call), with merging on and off.
+// network layer's cost per call), with merging on and off. cpu-ns/call is the whole
+// process's CPU time (every goroutine, client and server: getrusage) per call.
 func BenchmarkCallers(b *testing.B) {
 	for _, coalesce := range []int{0, -1} {
 		b.Run(fmt.Sprintf("coalesce=%d", coalesce), func(b *testing.B) {
@@ -479,7 +481,9 @@ func BenchmarkCallers(b *testing.B) {
 			ctx := context.Background()
 			const callers = 512
 			var next atomic.Int64
+			b.ReportAllocs()
 			b.ResetTimer()
+			cpuStart := processCPUNanoseconds()
 			var group sync.WaitGroup
 			for range callers {
 				group.Go(func() {
@@ -498,6 +502,9 @@ func BenchmarkCallers(b *testing.B) {
 				})
 			}
 			group.Wait()
+			cpu := processCPUNanoseconds() - cpuStart
+			b.StopTimer()
+			b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/call")
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "transfers/s")
 		})
 	}
@@ -566,4 +573,13 @@ func TestCoalescedCallerLeaving(t *testing.T) {
 	if numberAfterD+2 != c.NextNumber() {
 		t.Fatalf("numbers: %d after D, %d now", numberAfterD, c.NextNumber())
 	}
+}
+
+// processCPUNanoseconds is the user and system CPU time of the whole process so far.
+func processCPUNanoseconds() int64 {
+	var usage syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &usage); err != nil {
+		return 0
+	}
+	return usage.Utime.Nano() + usage.Stime.Nano()
 }

@@ -68,7 +68,10 @@
 // frame is resent as is after reconnects, restarts and failover. Frames of large requests
 // (a quarter of a full batch and up) are built in 1 MiB buffers reused across calls,
 // from a small per-client free list (frames.go: at most 4 buffers); smaller ones are
-// allocated per call. The rule that keeps resends intact: a frame belongs to its call
+// allocated per call, except those of merged requests, which reuse buffers of a second
+// list (at most 8, each below the large size; a forming request that outgrows its buffer
+// moves to a larger one and leaves the old one on the list, as nothing else refers to a
+// frame before it is sealed). The rule that keeps resends intact: a frame belongs to its call
 // until the call completes with a reply, and returns to the free list only then, at
 // one point (complete, under the client's mutex, right after the call left the pending
 // set, so nothing can queue it again) and only if no copy of it is still queued in the

@@ -39,7 +39,77 @@ const (
 	// one or two; four absorbs a burst of replies without holding memory the collector
 	// could reclaim.
 	frameReuseCountMax = 4
+	// formingReuseCountMax bounds the free list of merged requests' smaller buffers
+	// (formingBufferLocked): each below frameReuseBytesMin, so at most ~2 MiB. The
+	// window's requests (InflightMax) and one or two forming ones are in use at a time;
+	// in a steady stream a completed request's buffer is taken by a forming one.
+	formingReuseCountMax = 8
 )
+
+// Merged requests (coalesce.go) reuse their smaller buffers too. With hundreds of
+// one-event callers a request grows from a few events to hundreds while it forms, and
+// growing by append cost each step a fresh allocation, zeroing of the new tail and a
+// copy. Instead a forming request starts in the largest buffer of the formingFrames
+// list and, when it outgrows it, moves to one of at least twice the size; the buffer it
+// leaves goes back on the list at once (a forming frame is referenced by its call's
+// body only: it enters the outbox when sealed, not before). Its final frame follows the
+// rule of the large ones: back on the list only in recycleFrameLocked, and only when no
+// queued or in-write copy overlaps it.
+
+// formingBufferLocked returns an empty buffer with room for size bytes for a forming
+// request: as frameBufferLocked for a large size, else the largest buffer of the
+// formingFrames list when it has room, else a new one. Called with mu held.
+func (c *Client) formingBufferLocked(size int) []byte {
+	if size >= frameReuseBytesMin {
+		return c.frameBufferLocked(size)
+	}
+	largest := -1
+	for i, buffer := range c.formingFrames {
+		if cap(buffer) >= size && (largest < 0 || cap(buffer) > cap(c.formingFrames[largest])) {
+			largest = i
+		}
+	}
+	if largest < 0 {
+		return make([]byte, 0, size)
+	}
+	buffer := c.formingFrames[largest]
+	last := len(c.formingFrames) - 1
+	c.formingFrames[largest] = c.formingFrames[last]
+	c.formingFrames[last] = nil
+	c.formingFrames = c.formingFrames[:last]
+	return buffer[:0]
+}
+
+// growFormingLocked moves a forming request's frame to a buffer with room for size
+// bytes (and at least twice its capacity) and puts the old one on the list. Called with
+// mu held, only on a body not sealed yet (no copy of it is queued anywhere).
+func (c *Client) growFormingLocked(body []byte, size int) []byte {
+	grown := append(c.formingBufferLocked(max(size, 2*cap(body))), body...)
+	c.keepFormingLocked(body)
+	return grown
+}
+
+// keepFormingLocked puts a buffer below the large size class on the formingFrames list;
+// when the list is full it replaces the smallest one if it is larger. Called with mu
+// held, on a buffer nothing else references.
+func (c *Client) keepFormingLocked(buffer []byte) {
+	if cap(buffer) >= frameReuseBytesMin || cap(buffer) == 0 {
+		return
+	}
+	if len(c.formingFrames) < formingReuseCountMax {
+		c.formingFrames = append(c.formingFrames, buffer[:0])
+		return
+	}
+	smallest := 0
+	for i, kept := range c.formingFrames {
+		if cap(kept) < cap(c.formingFrames[smallest]) {
+			smallest = i
+		}
+	}
+	if cap(buffer) > cap(c.formingFrames[smallest]) {
+		c.formingFrames[smallest] = buffer[:0]
+	}
+}
 
 // frameBufferLocked returns an empty buffer with room for a frame of size bytes: a reused
 // one (or a new one of the reused size class) for large frames, a fresh exact one
@@ -59,11 +129,18 @@ func (c *Client) frameBufferLocked(size int) []byte {
 }
 
 // recycleFrameLocked returns the frame of a call that has just completed with a reply
-// (and left the pending set, under the same hold of mu) to the free list, unless it is
-// not of the reused size class, the list is full, or a queued or in-write copy of it
+// (and left the pending set, under the same hold of mu) to the free list (a merged
+// request's smaller frame: to formingFrames), unless it is not of the reused size class, the list is full, or a queued or in-write copy of it
 // still waits for the socket (then the collector takes it later). Called with mu held.
 func (c *Client) recycleFrameLocked(call *Call) {
 	frame := call.frame
+	if call.key.operation != 0 && cap(frame) < frameReuseBytesMin { // A merged request's.
+		if !c.queuedLocked(frame) {
+			call.frame = nil
+			c.keepFormingLocked(frame)
+		}
+		return
+	}
 	if cap(frame) != frameReuseCapacity || len(c.freeFrames) >= frameReuseCountMax ||
 		c.queuedLocked(frame) {
 		return

@@ -249,3 +249,74 @@ func TestLargeCallsResentIntactAcrossReconnects(t *testing.T) {
 		t.Fatalf("found %d of the %d last transfers of each call: %v", len(found), len(ids), err)
 	}
 }
+
+// TestFormingFramesReused: a merged request that outgrows its buffer moves to one twice
+// the size and leaves the old one on the formingFrames list; the frame it is written
+// with holds every caller's events in order (nothing lost in the moves); with the reply
+// its buffer joins the list, and the next merged request starts in it (the largest).
+func TestFormingFramesReused(t *testing.T) {
+	conn := &recordingConn{}
+	c := newConnClient(conn)
+	c.lifetime, c.endLifetime = context.WithCancel(context.Background()) // For admit.
+	defer c.endLifetime()
+	ctx := context.Background()
+	if err := c.window.Acquire(ctx, int64(c.config.InflightMax)); err != nil {
+		t.Fatal(err) // A full window: the callers below merge into one forming request.
+	}
+	key := coalesceKey{model.OperationCreateTransfers, 0, 0}
+	const callers = 3 * coalesceFirstEvents // Two moves: 8 events, 16, then 32.
+	var body []byte
+	parts := make([]part, callers)
+	for i := range parts {
+		event := bytes.Repeat([]byte{byte(i + 1)}, model.TransferSize)
+		body = append(body, event...)
+		p, err := c.submit(ctx, key, event, 1, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts[i] = p
+	}
+	call := parts[0].call
+	c.mu.Lock()
+	left := len(c.formingFrames)
+	c.mu.Unlock()
+	if left != 2 || parts[callers-1].call != call {
+		t.Fatalf("%d buffers left on the list by the moves, want 2 (one request)", left)
+	}
+	c.window.Release(1)
+	waitFor(t, c, "the merged request written", func() bool {
+		return call.frame != nil && !c.writing && len(c.outbox) == 0
+	})
+	if !bytes.Equal(conn.written.Bytes(), expectedFrame(call.Number, body)) {
+		t.Fatal("the merged frame written differs from its callers' events in order")
+	}
+	frame := arrayOf(call.frame)
+	results := make([]byte, callers*model.EventResultSize)
+	for i := range callers {
+		results[i*model.EventResultSize] = byte(i)
+	}
+	c.complete(&wire.Frame{Kind: wire.KindReply, Operation: call.Operation,
+		Number: call.Number, Status: uint32(model.StatusOK), Body: results}, c.generation)
+	for i := range parts {
+		reply, err := parts[i].wait(ctx)
+		if err != nil || len(reply.Body) != model.EventResultSize || reply.Body[0] != byte(i) {
+			t.Fatalf("caller %d: %v %v", i, reply.Body, err)
+		}
+	}
+	c.mu.Lock()
+	kept := len(c.formingFrames)
+	c.mu.Unlock()
+	if kept != 3 || call.frame != nil {
+		t.Fatalf("after the reply: %d buffers on the list, want 3", kept)
+	}
+	next, err := c.submit(ctx, key, body[:model.TransferSize], 1, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.mu.Lock()
+	reused := arrayOf(next.call.frame) == frame // Admitted at once: already sealed.
+	c.mu.Unlock()
+	if !reused {
+		t.Fatal("the next merged request did not start in the largest buffer")
+	}
+}

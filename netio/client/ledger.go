@@ -9,9 +9,9 @@ import (
 
 // chunks splits count events into runs of at most model.EventsPerRequestMax, never
 // cutting a linked chain (linked(i) reports whether event i links to the next): a chain
-// is atomic only inside one request.
-func chunks(count int, linked func(i int) bool) ([][2]int, error) {
-	var runs [][2]int
+// is atomic only inside one request. The runs are appended to runs (callers pass an
+// array on their stack: most calls are one run, and then allocate nothing here).
+func chunks(runs [][2]int, count int, linked func(i int) bool) ([][2]int, error) {
 	for start := 0; start < count; {
 		end := min(start+model.EventsPerRequestMax, count)
 		if end < count {
@@ -31,7 +31,7 @@ func chunks(count int, linked func(i int) bool) ([][2]int, error) {
 }
 
 // batch sends one request per run (all pipelined) and waits for every reply in order,
-// calling collect with each reply's body. Create operations are merged with concurrent
+// calling collect with each reply's body (read it there: it is not kept). Create operations are merged with concurrent
 // callers' (coalesce.go): openChain(run) says the run ends inside a linked chain, and
 // shard(run) is the shard the run was routed to (Config.RouteByShard; runs of different
 // shards never share a request); each reply's body is then this caller's results only.
@@ -39,12 +39,13 @@ func chunks(count int, linked func(i int) bool) ([][2]int, error) {
 // unaccounted for.
 func (c *Client) batch(ctx context.Context, operation model.Operation, flags uint8,
 	runs [][2]int, encode func(run [2]int) []byte, openChain func(run [2]int) bool,
-	shard func(run [2]int) uint16, collect func(reply *Reply)) error {
-	parts := make([]*part, 0, len(runs))
+	shard func(run [2]int) uint16, collect func(body []byte)) error {
+	var one [1]part // Most calls are one run: their part stays on the stack.
+	parts := one[:0]
 	var first error
 	for _, run := range runs {
 		if !c.coalescing(operation) {
-			parts = append(parts, &part{call: c.Go(ctx, operation, flags, encode(run), nil)})
+			parts = append(parts, part{call: c.Go(ctx, operation, flags, encode(run), nil)})
 			continue
 		}
 		var runShard uint16
@@ -59,8 +60,8 @@ func (c *Client) batch(ctx context.Context, operation model.Operation, flags uin
 		}
 		parts = append(parts, p)
 	}
-	for _, p := range parts {
-		reply, err := p.wait(ctx)
+	for i := range parts {
+		reply, err := parts[i].wait(ctx)
 		if err != nil {
 			if first == nil {
 				first = err
@@ -68,7 +69,7 @@ func (c *Client) batch(ctx context.Context, operation model.Operation, flags uin
 			continue
 		}
 		if first == nil {
-			collect(reply)
+			collect(reply.Body)
 		}
 	}
 	return first
@@ -78,7 +79,8 @@ func (c *Client) batch(ctx context.Context, operation model.Operation, flags uin
 // events (linked chains are kept whole), and returns one result per account.
 func (c *Client) CreateAccounts(ctx context.Context, accounts []model.Account) (
 	[]model.EventResult, error) {
-	runs, err := chunks(len(accounts), func(i int) bool {
+	var one [1][2]int
+	runs, err := chunks(one[:0], len(accounts), func(i int) bool {
 		return accounts[i].Flags&model.AccountLinked != 0
 	})
 	if err != nil {
@@ -92,7 +94,7 @@ func (c *Client) CreateAccounts(ctx context.Context, accounts []model.Account) (
 		}
 		return body
 	}, func(run [2]int) bool { return accounts[run[1]-1].Flags&model.AccountLinked != 0 },
-		nil, func(reply *Reply) { results = appendEventResults(results, reply.Body) })
+		nil, func(body []byte) { results = appendEventResults(results, body) })
 	if err == nil && len(results) != len(accounts) {
 		err = fmt.Errorf("client: %d results for %d accounts", len(results), len(accounts))
 	}
@@ -104,63 +106,81 @@ func (c *Client) CreateAccounts(ctx context.Context, accounts []model.Account) (
 // one result per transfer, in order.
 func (c *Client) CreateTransfers(ctx context.Context, transfers []model.Transfer) (
 	[]model.EventResult, error) {
-	body, err := c.createTransfers(ctx, transfers, 0, model.EventResultSize)
-	if err != nil {
+	results := make([]model.EventResult, len(transfers))
+	if err := c.createTransfers(ctx, transfers, 0, model.EventResultSize,
+		func(i int, result []byte) { results[i].Decode(result) }); err != nil {
 		return nil, err
 	}
-	return appendEventResults(make([]model.EventResult, 0, len(transfers)), body), nil
+	return results, nil
 }
 
 // CreateTransfersWithBalances is CreateTransfers with each result carrying both
 // accounts' balances right after the transfer.
 func (c *Client) CreateTransfersWithBalances(ctx context.Context,
 	transfers []model.Transfer) ([]model.TransferResult, error) {
-	body, err := c.createTransfers(ctx, transfers, requestFlagReplyBalances,
-		model.EventResultBalancesSize)
-	if err != nil {
-		return nil, err
-	}
 	results := make([]model.TransferResult, len(transfers))
-	for i := range results {
-		results[i].DecodeWithBalances(body[i*model.EventResultBalancesSize:])
+	if err := c.createTransfers(ctx, transfers, requestFlagReplyBalances,
+		model.EventResultBalancesSize,
+		func(i int, result []byte) { results[i].DecodeWithBalances(result) }); err != nil {
+		return nil, err
 	}
 	return results, nil
 }
 
-// createTransfers sends transfers and returns their results' bytes (resultSize each) in
-// the order of transfers.
+// createTransfers sends transfers and hands each result (resultSize bytes) to store
+// with the index of its transfer.
 func (c *Client) createTransfers(ctx context.Context, transfers []model.Transfer,
-	flags uint8, resultSize int) ([]byte, error) {
+	flags uint8, resultSize int, store func(i int, result []byte)) error {
 	order, shardOf, err := c.routeTransfers(ctx, transfers)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	runs, err := chunks(len(order), func(i int) bool {
-		return transfers[order[i]].Flags&model.TransferLinked != 0 ||
-			(i+1 < len(order) && shardOf[i] != shardOf[i+1]) // One shard per request.
+	index := func(i int) int { // Of the transfer sent i-th.
+		if order == nil {
+			return i
+		}
+		return order[i]
+	}
+	shard := func(i int) uint16 {
+		if shardOf == nil {
+			return 0
+		}
+		return shardOf[i]
+	}
+	var one [1][2]int
+	runs, err := chunks(one[:0], len(transfers), func(i int) bool {
+		return transfers[index(i)].Flags&model.TransferLinked != 0 ||
+			(i+1 < len(transfers) && shard(i) != shard(i+1)) // One shard per request.
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	results := make([]byte, len(transfers)*resultSize)
 	done := 0
+	// A small run is encoded on the stack: submit and Go copy the body into the
+	// request's frame before returning, so one buffer serves every run in turn.
+	var small [encodeOnStackEvents * model.TransferSize]byte
 	err = c.batch(ctx, model.OperationCreateTransfers, flags, runs, func(run [2]int) []byte {
-		body := make([]byte, (run[1]-run[0])*model.TransferSize)
+		body := small[:0]
+		if size := (run[1] - run[0]) * model.TransferSize; size <= len(small) {
+			body = small[:size]
+		} else {
+			body = make([]byte, size)
+		}
 		for i := run[0]; i < run[1]; i++ {
-			transfers[order[i]].Encode(body[(i-run[0])*model.TransferSize:])
+			transfers[index(i)].Encode(body[(i-run[0])*model.TransferSize:])
 		}
 		return body
-	}, func(run [2]int) bool { return transfers[order[run[1]-1]].Flags&model.TransferLinked != 0 },
-		func(run [2]int) uint16 { return shardOf[run[0]] }, func(reply *Reply) {
-			for offset := 0; offset+resultSize <= len(reply.Body) && done < len(order); offset += resultSize {
-				copy(results[order[done]*resultSize:], reply.Body[offset:offset+resultSize])
+	}, func(run [2]int) bool { return transfers[index(run[1]-1)].Flags&model.TransferLinked != 0 },
+		func(run [2]int) uint16 { return shard(run[0]) }, func(body []byte) {
+			for offset := 0; offset+resultSize <= len(body) && done < len(transfers); offset += resultSize {
+				store(index(done), body[offset:offset+resultSize])
 				done++
 			}
 		})
 	if err == nil && done != len(transfers) {
 		err = fmt.Errorf("client: %d results for %d transfers", done, len(transfers))
 	}
-	return results, err
+	return err
 }
 
 func appendEventResults(results []model.EventResult, body []byte) []model.EventResult {
@@ -177,11 +197,11 @@ func appendEventResults(results []model.EventResult, body []byte) []model.EventR
 func (c *Client) LookupAccounts(ctx context.Context, ids []model.Uint128) (
 	[]model.Account, error) {
 	var accounts []model.Account
-	err := c.lookup(ctx, model.OperationLookupAccounts, ids, func(reply *Reply) {
-		for offset := 0; offset+model.AccountSize <= len(reply.Body); offset +=
+	err := c.lookup(ctx, model.OperationLookupAccounts, ids, func(body []byte) {
+		for offset := 0; offset+model.AccountSize <= len(body); offset +=
 			model.AccountSize {
 			var account model.Account
-			account.Decode(reply.Body[offset:])
+			account.Decode(body[offset:])
 			accounts = append(accounts, account)
 		}
 	})
@@ -192,15 +212,16 @@ func (c *Client) LookupAccounts(ctx context.Context, ids []model.Uint128) (
 func (c *Client) LookupTransfers(ctx context.Context, ids []model.Uint128) (
 	[]model.Transfer, error) {
 	var transfers []model.Transfer
-	err := c.lookup(ctx, model.OperationLookupTransfers, ids, func(reply *Reply) {
-		transfers = appendTransfers(transfers, reply.Body)
+	err := c.lookup(ctx, model.OperationLookupTransfers, ids, func(body []byte) {
+		transfers = appendTransfers(transfers, body)
 	})
 	return transfers, err
 }
 
 func (c *Client) lookup(ctx context.Context, operation model.Operation,
-	ids []model.Uint128, collect func(reply *Reply)) error {
-	runs, _ := chunks(len(ids), func(int) bool { return false })
+	ids []model.Uint128, collect func(body []byte)) error {
+	var one [1][2]int
+	runs, _ := chunks(one[:0], len(ids), func(int) bool { return false })
 	return c.batch(ctx, operation, 0, runs, func(run [2]int) []byte {
 		body := make([]byte, (run[1]-run[0])*model.IDSize)
 		for i := run[0]; i < run[1]; i++ {

@@ -23,7 +23,8 @@ func events[E any, R any, PE record[E], PR record[R]](ctx context.Context, c *Cl
 	if !ok {
 		return nil, fmt.Errorf("client: unknown operation %d", operation)
 	}
-	runs, _ := chunks(len(list), func(int) bool { return false })
+	var one [1][2]int
+	runs, _ := chunks(one[:0], len(list), func(int) bool { return false })
 	var results []R
 	err := c.batch(ctx, operation, 0, runs, func(run [2]int) []byte {
 		body := make([]byte, (run[1]-run[0])*info.EventSize)
@@ -31,7 +32,7 @@ func events[E any, R any, PE record[E], PR record[R]](ctx context.Context, c *Cl
 			PE(&list[i]).Encode(body[(i-run[0])*info.EventSize:])
 		}
 		return body
-	}, nil, nil, func(reply *Reply) { results = decodeAll[R, PR](results, reply.Body, info.ResultSize) })
+	}, nil, nil, func(body []byte) { results = decodeAll[R, PR](results, body, info.ResultSize) })
 	if err == nil && resultsPerEvent && len(results) != len(list) {
 		err = fmt.Errorf("client: %d results for %d events", len(results), len(list))
 	}

@@ -34,24 +34,26 @@ func (c *Client) ShardMap(ctx context.Context) (*shardmap.Map, error) {
 // routeTransfers returns the order in which to send transfers (indexes into it) and the
 // debit shard of each in that order: the batch's order unless Config.RouteByShard, with
 // a map of several shards and no linked event, groups the transfers by debit shard
-// (stable within a shard, so each shard sees its transfers in the batch's order).
+// (stable within a shard, so each shard sees its transfers in the batch's order). Both
+// are nil when the batch's order is kept with no shard (the common case, allocation
+// free): the i-th sent is transfers[i], shard 0.
 func (c *Client) routeTransfers(ctx context.Context, transfers []model.Transfer) (
 	order []int, shardOf []uint16, err error) {
+	if !c.config.RouteByShard || len(transfers) < 2 ||
+		slices.ContainsFunc(transfers, func(t model.Transfer) bool {
+			return t.Flags&model.TransferLinked != 0
+		}) {
+		return nil, nil, nil
+	}
+	placement, err := c.ShardMap(ctx)
+	if err != nil || placement.Shards == 1 {
+		return nil, nil, err
+	}
 	order = make([]int, len(transfers))
 	for i := range order {
 		order[i] = i
 	}
 	shardOf = make([]uint16, len(transfers))
-	if !c.config.RouteByShard || len(transfers) < 2 ||
-		slices.ContainsFunc(transfers, func(t model.Transfer) bool {
-			return t.Flags&model.TransferLinked != 0
-		}) {
-		return order, shardOf, nil
-	}
-	placement, err := c.ShardMap(ctx)
-	if err != nil || placement.Shards == 1 {
-		return order, shardOf, err
-	}
 	debit := make([]uint16, len(transfers))
 	for i := range transfers {
 		debit[i], _, _ = placement.TransferShards(&transfers[i])

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"io"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+
+	"sequent/core/model"
+	"sequent/core/node"
+	"sequent/netio"
+	"sequent/netio/client"
+)
+
+// callersBenchCallers and callersBenchInflight are issue 15's shape: 512 goroutines each
+// calling CreateTransfers with one transfer at a time through one client whose window
+// holds 4 merged requests (`sequent bench --callers 512 --events 1 --connections 1
+// --inflight 4`).
+const (
+	callersBenchCallers  = 512
+	callersBenchInflight = 4
+	callersBenchAccounts = 1000
+)
+
+// BenchmarkCallersDurable runs that shape against an in-process node (log fdatasync'd
+// per entry, as `sequent bench --embedded`), with no load generator around the calls.
+// cpu-ns/call is the process's CPU time (client and server together, every goroutine:
+// getrusage) per call, the figure the issue's 1 M calls/s on 2 cores needs at ~2,000.
+// Run:
+//
+//	go test ./cmd/sequent -run '^$' -bench CallersDurable -benchtime 300000x -count 3
+func BenchmarkCallersDurable(b *testing.B) {
+	dir := b.TempDir()
+	dev, err := netio.GenerateDevKeys(node.Layout{Dir: dir}.KeysPath())
+	if err != nil {
+		b.Fatal(err)
+	}
+	options := defaultServeOptions()
+	options.data, options.address, options.logLevel = dir, "127.0.0.1:0", "error"
+	options.accountsCapacity = 1 << 18
+	running, err := startNode(context.Background(), &options, io.Discard, io.Discard)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = running.stop() }()
+	secret, _ := hex.DecodeString(dev.Secret)
+	ctx := context.Background()
+	c, err := client.Dial(ctx, client.Config{Client: dev.Client, Key: dev.Key,
+		Secret: secret, Addresses: []string{running.server.Address()},
+		InflightMax: callersBenchInflight})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = c.Close() }()
+	accounts := make([]model.Account, callersBenchAccounts)
+	for i := range accounts {
+		accounts[i] = model.Account{ID: model.U128(uint64(i + 1)), Ledger: 1, Code: 1}
+	}
+	if _, err := c.CreateAccounts(ctx, accounts); err != nil {
+		b.Fatal(err)
+	}
+	var next atomic.Int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpuStart := processCPUNanoseconds()
+	var group sync.WaitGroup
+	for range callersBenchCallers {
+		group.Go(func() {
+			transfers := make([]model.Transfer, 1)
+			for {
+				n := next.Add(1)
+				if n > int64(b.N) {
+					return
+				}
+				debit := uint64(n) % callersBenchAccounts
+				transfers[0] = model.Transfer{ID: model.U128(uint64(n)),
+					DebitAccountID:  model.U128(debit + 1),
+					CreditAccountID: model.U128((debit+1)%callersBenchAccounts + 1),
+					Amount:          model.U128(1), Ledger: 1, Code: 1}
+				results, err := c.CreateTransfers(ctx, transfers)
+				if err != nil || results[0].Status != model.StatusOK {
+					b.Errorf("transfer %d: %v %v", n, results, err)
+					return
+				}
+			}
+		})
+	}
+	group.Wait()
+	cpu := processCPUNanoseconds() - cpuStart
+	b.StopTimer()
+	b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/call")
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "calls/s")
+}
+
+// processCPUNanoseconds is the user and system CPU time of the whole process so far.
+func processCPUNanoseconds() int64 {
+	var usage syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &usage); err != nil {
+		return 0
+	}
+	return usage.Utime.Nano() + usage.Stime.Nano()
+}
