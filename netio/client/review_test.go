@@ -180,3 +180,43 @@ func TestLeavingOverflowedRequestKeepsOthersFrames(t *testing.T) {
 		t.Fatalf("request %d (P) never written; written %v", p.Number, written)
 	}
 }
+
+// TestMergedFrameQueuedForResendNotReused: a merged request's frame queued again (a
+// resend after a reconnect) when its reply arrives from the old connection stays off the
+// formingFrames list: the next forming request does not start in it, and the queued
+// copy still holds the request's bytes. (Passes on callers: recycleFrameLocked checks
+// queuedLocked for merged frames too.)
+func TestMergedFrameQueuedForResendNotReused(t *testing.T) {
+	conn := &recordingConn{}
+	c := newConnClient(conn)
+	c.lifetime, c.endLifetime = context.WithCancel(context.Background())
+	defer c.endLifetime()
+	ctx := context.Background()
+	key := coalesceKey{model.OperationCreateTransfers, 0, 0}
+	a, err := c.submit(ctx, key, eventsBody(2, 0xa), 2, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.mu.Lock()
+	frame := a.call.frame
+	want := bytes.Clone(frame)
+	c.writing = true // A writer busy elsewhere: the resend stays queued.
+	c.outbox = append(c.outbox, frame)
+	c.mu.Unlock()
+	c.complete(&wire.Frame{Kind: wire.KindReply, Operation: a.call.Operation,
+		Number: a.call.Number, Status: uint32(model.StatusOK),
+		Body: make([]byte, 2*model.EventResultSize)}, c.generation)
+	if _, err := a.wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	next, err := c.submit(ctx, key, eventsBody(2, 0xb), 2, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if overlap(next.call.body, frame) || overlap(next.call.frame, frame) ||
+		!bytes.Equal(c.outbox[0], want) {
+		t.Fatal("a queued merged frame was reused by the next forming request")
+	}
+}
