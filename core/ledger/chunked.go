@@ -35,6 +35,9 @@ func (c *chunked[T]) at(index uint32) *T {
 // array, as with a Go slice. Only the first chunk ever moves, and only while it grows;
 // a SnapshotView keeps the old copy, whose records below its count never change.
 func (c *chunked[T]) push() (uint32, *T) {
+	if index, record, ok := c.pushInPlace(); ok {
+		return index, record
+	}
 	index := c.count
 	chunk, offset := index>>chunkShift, index&chunkMask
 	if int(chunk) == len(c.chunks) {
@@ -49,6 +52,20 @@ func (c *chunked[T]) push() (uint32, *T) {
 	}
 	c.count++
 	return index, &c.chunks[chunk][offset]
+}
+
+// pushInPlace is push when the record fits in the chunks already allocated (ok false,
+// and nothing pushed, otherwise). It is small enough to inline, where push, which may
+// allocate, is not: hot paths call it first and push only when it fails, which saves
+// a call per array appended to (a transfer appends three).
+func (c *chunked[T]) pushInPlace() (index uint32, record *T, ok bool) {
+	index = c.count
+	chunk, offset := index>>chunkShift, index&chunkMask
+	if int(chunk) >= len(c.chunks) || int(offset) >= len(c.chunks[chunk]) {
+		return 0, nil, false
+	}
+	c.count++
+	return index, &c.chunks[chunk][offset], true
 }
 
 // growFirst reallocates the first chunk with the given length (at most a full chunk).

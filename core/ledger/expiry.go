@@ -89,7 +89,7 @@ func (l *Ledger) Expire(timestamp uint64, expired func(id model.Uint128)) int {
 		*status = pendingExpired
 		count++
 		if l.events != nil {
-			l.events.AppendTransfer(event.KindTransferExpired, p, debit.Balance(), credit.Balance())
+			l.events.AppendTransferOf(event.KindTransferExpired, p, debit, credit)
 		}
 		if expired != nil {
 			expired(p.ID)

@@ -80,7 +80,8 @@ func (l *Ledger) postOrVoidTransfer(t *model.Transfer, timestamp uint64, hash ui
 	l.recordHistory(creditIndex, credit, index, timestamp)
 	l.transferEvent(record, debit, credit)
 	if l.resultBalances {
-		result.DebitAccount, result.CreditAccount = debit.Balance(), credit.Balance()
+		debit.BalanceTo(&result.DebitAccount)
+		credit.BalanceTo(&result.CreditAccount)
 		l.maskUnreadable(result, debitIndex, creditIndex)
 	}
 	return model.StatusOK

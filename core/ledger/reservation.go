@@ -70,7 +70,8 @@ func (l *Ledger) changeReservation(t *model.Transfer, event int,
 		*reserved = reserved.MustAdd(amount)
 	}
 	if l.resultBalances {
-		result.DebitAccount, result.CreditAccount = debit.Balance(), credit.Balance()
+		debit.BalanceTo(&result.DebitAccount)
+		credit.BalanceTo(&result.CreditAccount)
 	}
 	return model.StatusOK
 }
@@ -134,7 +135,8 @@ func (l *Ledger) postFromReservation(t *model.Transfer, timestamp uint64, event 
 	l.recordHistory(creditIndex, credit, index, timestamp)
 	l.transferEvent(record, debit, credit)
 	if l.resultBalances {
-		result.DebitAccount, result.CreditAccount = debit.Balance(), credit.Balance()
+		debit.BalanceTo(&result.DebitAccount)
+		credit.BalanceTo(&result.CreditAccount)
 	}
 	return model.StatusOK
 }

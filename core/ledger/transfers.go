@@ -216,7 +216,7 @@ func (l *Ledger) transferEvent(record *model.Transfer, debit, credit *model.Acco
 	case record.Flags&model.TransferVoidPending != 0:
 		kind = event.KindTransferVoided
 	}
-	l.events.AppendTransfer(kind, record, debit.Balance(), credit.Balance())
+	l.events.AppendTransferOf(kind, record, debit, credit)
 }
 
 // CreateSystemTransfers is CreateTransfers for Sequent's own transfers (the matching
@@ -507,7 +507,8 @@ func (l *Ledger) singleOrPendingTransfer(t *model.Transfer, timestamp uint64, ev
 	l.recordHistory(creditIndex, credit, index, timestamp)
 	l.transferEvent(record, debit, credit)
 	if l.resultBalances {
-		result.DebitAccount, result.CreditAccount = debit.Balance(), credit.Balance()
+		debit.BalanceTo(&result.DebitAccount)
+		credit.BalanceTo(&result.CreditAccount)
 		// The debit account passed checkOwnership (transfer includes read): only the
 		// credit account's balances may have to be hidden.
 		if !l.actor.all && !l.allowed(model.ScopeRead, creditIndex) {
@@ -633,9 +634,18 @@ func checkLimits(amount model.Uint128, debit, credit *model.Account) model.Statu
 // links it into both accounts' lists.
 func (l *Ledger) appendTransfer(hash uint64, position uint64, debitIndex uint32,
 	creditIndex uint32) (uint32, *model.Transfer) {
-	index, record := l.transfers.push()
-	_, links := l.transferLinks.push()
-	_, status := l.pending.push()
+	index, record, ok := l.transfers.pushInPlace()
+	if !ok {
+		index, record = l.transfers.push()
+	}
+	_, links, ok := l.transferLinks.pushInPlace()
+	if !ok {
+		_, links = l.transferLinks.push()
+	}
+	_, status, ok := l.pending.pushInPlace()
+	if !ok {
+		_, status = l.pending.push()
+	}
 	*status = pendingNone
 	l.transferIndex.insertAt(position, hash, index)
 	debit, credit := l.accounts.at(debitIndex), l.accounts.at(creditIndex)

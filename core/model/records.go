@@ -99,6 +99,14 @@ func (a *Account) Balance() Balance {
 	return Balance{a.DebitsPending, a.DebitsPosted, a.CreditsPending, a.CreditsPosted}
 }
 
+// BalanceTo writes the account's current balances into b, as *b = a.Balance() would
+// without the zeroed temporary that assignment compiles to: a created transfer copies
+// both accounts' balances into its result and into its event.
+func (a *Account) BalanceTo(b *Balance) {
+	b.DebitsPending, b.DebitsPosted = a.DebitsPending, a.DebitsPosted
+	b.CreditsPending, b.CreditsPosted = a.CreditsPending, a.CreditsPosted
+}
+
 // Encode writes the account into b[0:128].
 func (a *Account) Encode(b []byte) {
 	_ = b[AccountSize-1]
