@@ -161,7 +161,14 @@ func (c *Client) formingCapacity(bodyBytes, eventSize int) int {
 func (c *Client) joinLocked(key coalesceKey, body []byte, count int, openChain bool,
 	weightBytes int64, resultBytes int) (part, bool) {
 	call := c.forming[key]
-	if call == nil || call.events+count > c.config.CoalesceEventsMax {
+	if call == nil {
+		return part{}, false
+	}
+	if call.events+count > c.config.CoalesceEventsMax {
+		// The caller starts the next request, which takes the forming place: close this
+		// one first, or it would stay open with nobody to seal it (a request already
+		// queued would keep a nil outbox slot, never be written, and hang its callers).
+		c.closeFormingLocked(call)
 		return part{}, false
 	}
 	p := part{call: call, first: call.events, count: count, resultBytes: resultBytes}
