@@ -142,18 +142,13 @@ func (b *Buffer) AppendAccount(account *model.Account, owner uint64) {
 	b.push(KindAccountCreated, len(b.Accounts)-1)
 }
 
-// AppendTransfer records a transfer event of kind (created, posted, voided, expired).
+// AppendTransfer records a transfer event of kind (created, posted, voided, expired)
+// with the balances given. The ledger records its events with AppendTransferOf (the hot
+// path, filled in place); this form is for callers that hold balances as values (tests,
+// tools).
 func (b *Buffer) AppendTransfer(kind Kind, transfer *model.Transfer, debit, credit model.Balance) {
-	// Filled in place: appending a composite literal would build it, then copy 256 bytes.
-	position := len(b.Transfers)
-	if position == cap(b.Transfers) {
-		b.Transfers = append(b.Transfers, Transfer{})
-	} else {
-		b.Transfers = b.Transfers[:position+1]
-	}
-	t := &b.Transfers[position]
-	t.Transfer, t.Debit, t.Credit = *transfer, debit, credit
-	b.push(kind, position)
+	b.Transfers = append(b.Transfers, Transfer{Transfer: *transfer, Debit: debit, Credit: credit})
+	b.push(kind, len(b.Transfers)-1)
 }
 
 // AppendTransferOf is AppendTransfer with the balances taken from the accounts

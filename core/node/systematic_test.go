@@ -296,15 +296,7 @@ func TestReplyMadeWithinSubmitIsDeliveredAtOnce(t *testing.T) {
 	tn := &testNode{t: t, node: node, replies: newClientReplies()}
 	node.Start(tn.replies)
 	defer node.Close()
-	body := make([]byte, 2*model.TransferSize)
-	chain := []model.Transfer{
-		{ID: model.U128(10), DebitAccountID: model.U128(1), CreditAccountID: model.U128(2),
-			Amount: model.U128(1), Ledger: 1, Code: 1, Flags: model.TransferLinked},
-		{ID: model.U128(11), DebitAccountID: model.U128(100), CreditAccountID: model.U128(101),
-			Amount: model.U128(1), Ledger: 1, Code: 1}}
-	for i := range chain {
-		chain[i].Encode(body[i*model.TransferSize:])
-	}
+	body := spanningChainBody()
 	for connection := uint64(1); connection <= 2; connection++ { // The second finds the wake set.
 		reply := tn.call(connection, connection, model.OperationCreateTransfers, 0, body)
 		got := statuses(reply.Body, model.EventResultSize)
@@ -498,15 +490,7 @@ func (g *gatedReplies) Deliver(replies []backend.Reply) {
 // the ticker took the wake-up (the ticker was busy delivering an earlier reply): the
 // ticker delivers it on its way out, before Close returns.
 func TestReplyMadeWithinSubmitIsDeliveredByClose(t *testing.T) {
-	body := make([]byte, 2*model.TransferSize)
-	chain := []model.Transfer{
-		{ID: model.U128(10), DebitAccountID: model.U128(1), CreditAccountID: model.U128(2),
-			Amount: model.U128(1), Ledger: 1, Code: 1, Flags: model.TransferLinked},
-		{ID: model.U128(11), DebitAccountID: model.U128(100), CreditAccountID: model.U128(101),
-			Amount: model.U128(1), Ledger: 1, Code: 1}}
-	for i := range chain {
-		chain[i].Encode(body[i*model.TransferSize:])
-	}
+	body := spanningChainBody()
 	parts, _ := freshParts(twoShards)
 	node := buildNode(t, twoShards, parts, Config{TickInterval: time.Hour})
 	replies := &gatedReplies{clientReplies: newClientReplies(), entered: make(chan struct{}),
@@ -547,4 +531,20 @@ func TestReplyMadeWithinSubmitIsDeliveredByClose(t *testing.T) {
 		t.Fatalf("delivered by Close: %d and %d replies", len(replies.replies[1]),
 			len(replies.replies[2]))
 	}
+}
+
+// spanningChainBody is a create_transfers body of one linked chain whose two transfers
+// debit accounts of different shards (1 and 100 under twoShards): the router refuses it
+// by itself, answering within Submit.
+func spanningChainBody() []byte {
+	body := make([]byte, 2*model.TransferSize)
+	chain := []model.Transfer{
+		{ID: model.U128(10), DebitAccountID: model.U128(1), CreditAccountID: model.U128(2),
+			Amount: model.U128(1), Ledger: 1, Code: 1, Flags: model.TransferLinked},
+		{ID: model.U128(11), DebitAccountID: model.U128(100), CreditAccountID: model.U128(101),
+			Amount: model.U128(1), Ledger: 1, Code: 1}}
+	for i := range chain {
+		chain[i].Encode(body[i*model.TransferSize:])
+	}
+	return body
 }

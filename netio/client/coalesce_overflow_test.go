@@ -101,23 +101,12 @@ func eventsBody(events int, pattern byte) []byte {
 // queued (an outbox slot, filled when sealed) while a writer is busy in its syscall, so
 // it stays open to joiners. A caller B whose events do not fit in A's room starts a new
 // forming request of the same key. A must still be sealed and written when the writer
-// takes the outbox: its callers wait for its reply. (submit replaces A in c.forming by
-// B without closing A, so sealAllLocked never sees A again: its slot stays nil, nothing
-// is written for its number, and it is resent as a nil frame after every reconnect: its
-// callers wait forever.)
+// takes the outbox: its callers wait for its reply. (Before c398162, submit replaced A in
+// c.forming by B without closing A, so sealAllLocked never saw A again: its slot stayed nil,
+// nothing was written for its number, and its callers waited forever.)
 func TestOverflowingCallerKeepsQueuedFormingRequest(t *testing.T) {
-	conn := newGatedConn()
-	c := newConnClient(conn)
-	c.config.CoalesceEventsMax = 4
-	c.lifetime, c.endLifetime = context.WithCancel(context.Background())
-	defer c.endLifetime()
 	ctx := context.Background()
-	plainDone := blockWriter(c, conn)
-	key := coalesceKey{model.OperationCreateTransfers, 0, 0}
-	a, err := c.submit(ctx, key, eventsBody(3, 0xa), 3, false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn, c, plainDone, key, a := formingBehindBusyWriter(t)
 	b, err := c.submit(ctx, key, eventsBody(2, 0xb), 2, false) // 3+2 > 4: a new request.
 	if err != nil {
 		t.Fatal(err)
@@ -145,18 +134,8 @@ func TestOverflowingCallerKeepsQueuedFormingRequest(t *testing.T) {
 // A's, so P, an unrelated call, is never written (or the index is out of range and the
 // caller panics holding the client's mutex).
 func TestLeavingOverflowedRequestKeepsOthersFrames(t *testing.T) {
-	conn := newGatedConn()
-	c := newConnClient(conn)
-	c.config.CoalesceEventsMax = 4
-	c.lifetime, c.endLifetime = context.WithCancel(context.Background())
-	defer c.endLifetime()
 	ctx := context.Background()
-	first := blockWriter(c, conn)
-	key := coalesceKey{model.OperationCreateTransfers, 0, 0}
-	a, err := c.submit(ctx, key, eventsBody(3, 0xa), 3, false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn, c, first, key, a := formingBehindBusyWriter(t)
 	if _, err := c.submit(ctx, key, eventsBody(2, 0xb), 2, false); err != nil {
 		t.Fatal(err)
 	}
@@ -219,4 +198,24 @@ func TestMergedFrameQueuedForResendNotReused(t *testing.T) {
 		!bytes.Equal(c.outbox[0], want) {
 		t.Fatal("a queued merged frame was reused by the next forming request")
 	}
+}
+
+// formingBehindBusyWriter returns a client (merging up to 4 events) whose writer is
+// blocked in its write syscall (done receives that plain request once it is through) and
+// a merged request A of 3 events admitted behind it, still open to joiners under key.
+func formingBehindBusyWriter(t *testing.T) (conn *gatedConn, c *Client,
+	done <-chan *Call, key coalesceKey, a part) {
+	t.Helper()
+	conn = newGatedConn()
+	c = newConnClient(conn)
+	c.config.CoalesceEventsMax = 4
+	c.lifetime, c.endLifetime = context.WithCancel(context.Background())
+	t.Cleanup(c.endLifetime)
+	done = blockWriter(c, conn)
+	key = coalesceKey{model.OperationCreateTransfers, 0, 0}
+	a, err := c.submit(context.Background(), key, eventsBody(3, 0xa), 3, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conn, c, done, key, a
 }
