@@ -1071,6 +1071,12 @@ func TestFailedSyncAtARollWritesNothingAfterIt(t *testing.T) {
 	if err := waitFailed(t, l); !errors.Is(err, failure) {
 		t.Fatalf("log error %v, want %v", err, failure)
 	}
+	// The failure is published by the sync, before roll decides what to do next: close
+	// the log (its goroutines end) so that whatever the writer would do after the failed
+	// sync has been done before it is checked, however late the writer is scheduled.
+	if err := l.Close(); !errors.Is(err, failure) {
+		t.Fatalf("Close: %v, want %v", err, failure)
+	}
 	observedMutex.Lock()
 	defer observedMutex.Unlock()
 	if len(observed) != 2 || observed[1] != 2 || l.Stats().Rolls != 0 || l.Durable() != 2 {
