@@ -473,3 +473,63 @@ func TestRouteByShardMergedRequestsKeepOneShard(t *testing.T) {
 			requestShards(requests))
 	}
 }
+
+// TestRouteByShardKeepsALinkedBatchOfSeveralShardsApart: with merging on and the window
+// full, a batch with a linked event whose transfers debit two shards (sent whole: it
+// mixes shards by itself) forms a request of its own; the one-transfer callers of those
+// shards that arrive after it do not join it, and it does not join theirs.
+func TestRouteByShardKeepsALinkedBatchOfSeveralShardsApart(t *testing.T) {
+	s := startShardedServer(t)
+	c := s.dial(t, func(config *Config) { config.InflightMax = 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	if _, err := c.ShardMap(ctx); err != nil {
+		t.Fatal(err)
+	}
+	from := s.node.count()
+	s.node.hold()
+	blocker := holdWindow(ctx, t, c, transfer(10, 1, 3, 1, 0))
+	calls := [][]model.Transfer{
+		{transfer(11, 1, 3, 1, 0)},
+		{transfer(111, 101, 103, 1, model.TransferLinked), transfer(112, 103, 101, 1, 0),
+			transfer(12, 1, 3, 1, 0)},
+		{transfer(113, 101, 103, 1, 0)},
+		{transfer(13, 1, 3, 1, 0)},
+	}
+	results := make([][]model.EventResult, len(calls))
+	errs := make([]error, len(calls))
+	var group sync.WaitGroup
+	events := 0
+	for i, transfers := range calls { // One after the other, in this order.
+		group.Go(func() { results[i], errs[i] = c.CreateTransfers(ctx, transfers) })
+		events += len(transfers)
+		waitFor(t, c, "the caller's events in a forming request", func() bool {
+			waiting := 0
+			for _, call := range c.forming {
+				waiting += call.events
+			}
+			return waiting == events
+		})
+	}
+	s.node.release(t)
+	group.Wait()
+	if err := <-blocker; err != nil {
+		t.Fatal(err)
+	}
+	for i := range calls {
+		if errs[i] != nil || len(results[i]) != len(calls[i]) || slices.ContainsFunc(results[i],
+			func(r model.EventResult) bool { return r.Status != model.StatusOK }) {
+			t.Errorf("call %d: %v %v", i, statuses(results[i]), errs[i])
+		}
+	}
+	requests := s.node.recorded(from + 1) // After the held one.
+	var ids [][]uint64
+	for i := range requests {
+		ids = append(ids, transferIDs(requests[i].Body))
+	}
+	slices.SortFunc(ids, func(a, b []uint64) int { return int(a[0]) - int(b[0]) })
+	if want := [][]uint64{{11, 13}, {111, 112, 12}, {113}}; !slices.EqualFunc(ids, want,
+		slices.Equal) {
+		t.Errorf("requests of transfers %v, want %v", ids, want)
+	}
+}
