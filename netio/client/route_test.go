@@ -533,3 +533,58 @@ func TestRouteByShardKeepsALinkedBatchOfSeveralShardsApart(t *testing.T) {
 		t.Errorf("requests of transfers %v, want %v", ids, want)
 	}
 }
+
+// TestRouteByShardCrossShardTransfer: with RouteByShard, a transfer whose credit account
+// is on another shard goes in its debit shard's request, like a local one, and is
+// created through the saga; CreateTransfersWithBalances is routed alike and each result,
+// in the batch's order, carries its own transfer's balances.
+func TestRouteByShardCrossShardTransfer(t *testing.T) {
+	s := startShardedServer(t)
+	c := s.dial(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	batch := []model.Transfer{
+		transfer(1, 1, 103, 5, 0),     // Shard 0 to shard 1.
+		transfer(101, 101, 103, 1, 0), // Shard 1.
+		transfer(2, 1, 3, 2, 0),       // Shard 0.
+	}
+	from := s.node.count()
+	results, err := c.CreateTransfersWithBalances(ctx, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range results {
+		if r.Status != model.StatusOK {
+			t.Errorf("transfer %d: %s", i, r.Status)
+		}
+	}
+	// Each result carries its own accounts' balances: account 1 (debited 5 by the first
+	// transfer, pending or posted by then, and 2 by the third) and 3 for the third; 103 for
+	// the first two, which shard 1 applies in no set order (the saga's credit and the
+	// local transfer), so one of them sees both.
+	third := results[2]
+	if debits := third.DebitAccount.DebitsPending.Lo + third.DebitAccount.DebitsPosted.Lo; debits != 7 ||
+		third.CreditAccount.CreditsPosted.Lo != 2 {
+		t.Errorf("third transfer's balances %+v, want account 1 debited 7 and 3 credited 2", third)
+	}
+	if seen := max(results[0].CreditAccount.CreditsPosted.Lo,
+		results[1].CreditAccount.CreditsPosted.Lo); seen != 6 {
+		t.Errorf("account 103's credits after the first two transfers: %d, want 6", seen)
+	}
+	accounts, err := c.LookupAccounts(ctx, []model.Uint128{model.U128(103)})
+	if err != nil || len(accounts) != 1 || accounts[0].CreditsPosted.Lo != 6 {
+		t.Fatalf("account 103: %+v %v, want credits posted 6", accounts, err)
+	}
+	requests := s.node.recorded(from)
+	var ids [][]uint64
+	for i := range requests {
+		if _, err := requestShard(&requests[i]); err != nil {
+			t.Error(err)
+		}
+		ids = append(ids, transferIDs(requests[i].Body))
+	}
+	slices.SortFunc(ids, func(a, b []uint64) int { return int(a[0]) - int(b[0]) })
+	if want := [][]uint64{{1, 2}, {101}}; !slices.EqualFunc(ids, want, slices.Equal) {
+		t.Errorf("requests of transfers %v, want %v", ids, want)
+	}
+}
