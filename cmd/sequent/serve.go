@@ -288,7 +288,7 @@ func startNode(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) (
 		groups.Close()
 		return nil, err
 	}
-	if running.node, err = node.New(node.Config{Map: placement, Logger: logger}, groups); err != nil {
+	if running.node, err = node.New(node.Config{Map: placement}, groups); err != nil {
 		groups.Close()
 		return nil, err
 	}

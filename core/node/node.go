@@ -32,8 +32,7 @@ type Config struct {
 	TickInterval    time.Duration // Default TickIntervalDefault.
 	// Clock returns the wall clock in nanoseconds (the router's time; the shards stamp
 	// their entries with their own clock, the wall clock by default).
-	Clock  func() uint64
-	Logger *slog.Logger
+	Clock func() uint64
 }
 
 // Groups is the node's shard groups, which the node runs: replication.Node is the real
@@ -83,9 +82,6 @@ func New(config Config, groups Groups) (*Node, error) {
 	}
 	if config.Clock == nil {
 		config.Clock = func() uint64 { return uint64(time.Now().UnixNano()) }
-	}
-	if config.Logger == nil {
-		config.Logger = slog.Default()
 	}
 	n := &Node{config: config, groups: groups, shards: shards,
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}

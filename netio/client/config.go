@@ -84,12 +84,20 @@ type Config struct {
 	// InflightMax and InflightBytesMax bound pipelining (defaults above).
 	InflightMax      int
 	InflightBytesMax int
-	// RouteByShard makes CreateTransfers send each batch as one request per debit shard
-	// of the server's shard map (get_shard_map, asked once), so that each request is
-	// served by one shard without being split by the server (PROTOCOL.md §18). Results
-	// keep the batch's order. A batch with a linked event is sent whole: a chain is
-	// atomic only within one request, and the server refuses one that spans shards. Each
-	// request is exactly-once on its own; a batch is then not one request.
+	// RouteByShard makes CreateTransfers and CreateTransfersWithBalances send a batch of
+	// several transfers as one request per debit shard of the server's shard map
+	// (get_shard_map, asked once), cut at model.EventsPerRequestMax events, so that the
+	// server hands each request whole to its debit shard instead of splitting it
+	// (PROTOCOL.md §18; a transfer whose credit account is on another shard also involves
+	// that shard, through its saga, and a post or void naming no debit account is
+	// answered placement_field_missing by the server's router). Results keep the batch's
+	// order. A batch with a linked event is sent whole, in its order: a chain is atomic
+	// only within one request, and the server refuses one that spans shards; the server
+	// splits such a batch when its events live on several shards. Merged requests
+	// (CoalesceEventsMax) take the events of one debit shard only; a batch sent whole
+	// whose transfers debit several shards is merged only with batches like it. Each
+	// request is exactly-once on its own; a batch is then not one request. On a map of
+	// one shard it changes nothing.
 	RouteByShard bool
 	// BusyRetryDelay is the first delay before a request answered busy, log_unavailable
 	// or outcome_unknown is resent with its number (default BusyRetryDelayDefault; it

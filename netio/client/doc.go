@@ -5,9 +5,15 @@
 // # Shards
 //
 // A server may run several shards; it routes whatever it receives, so a client that
-// ignores shards gets correct results. ShardMap returns the server's map (get_shard_map),
-// and Config.RouteByShard makes CreateTransfers send one request per debit shard, which
-// the server hands to that shard without splitting it.
+// ignores shards gets correct results. ShardMap returns the server's map (get_shard_map).
+// With Config.RouteByShard, CreateTransfers and CreateTransfersWithBalances send a batch
+// of several transfers as one request per debit shard (more than one for a shard with
+// more than 8189 of them), each with that shard's transfers in the batch's order, and
+// return the results in the batch's order. The server hands each such request to its
+// debit shard whole, without splitting it (a transfer whose credit account is on another
+// shard also involves that shard, through its saga). A batch with a linked event is not
+// routed: it is sent whole, and the server splits it when its events live on several
+// shards.
 //
 //	c, err := client.Dial(ctx, client.Config{
 //		Addresses: []string{"10.0.0.1:7400", "10.0.0.2:7400"},
@@ -30,8 +36,10 @@
 //
 // Concurrent CreateAccounts, CreateTransfers and CreateTransfersWithBalances calls on one
 // Client share requests, as TigerBeetle's clients do (coalesce.go): a request of one
-// operation and flags (and, with RouteByShard, one shard) stays open for more callers' events until a writer takes it (or,
-// with the window full, until a slot frees), up to CoalesceEventsMax events; each caller
+// operation and flags (and, with RouteByShard, one debit shard: a batch sent whole whose
+// transfers debit several shards shares only with batches like it) stays open for more
+// callers' events until a writer takes it (or, with the window full, until a slot
+// frees), up to CoalesceEventsMax events; each caller
 // gets its own results. Outcomes are those of the same calls sent one request each in
 // the merged order: events are evaluated in order, request-level statuses of these
 // operations do not depend on the events, and a call whose events end inside a linked

@@ -131,28 +131,23 @@ func (c *Client) CreateTransfersWithBalances(ctx context.Context,
 // with the index of its transfer.
 func (c *Client) createTransfers(ctx context.Context, transfers []model.Transfer,
 	flags uint8, resultSize int, store func(i int, result []byte)) error {
-	order, shardOf, err := c.routeTransfers(ctx, transfers)
+	routed, err := c.routeTransfers(ctx, transfers)
 	if err != nil {
 		return err
 	}
 	index := func(i int) int { // Of the transfer sent i-th.
-		if order == nil {
+		if routed.order == nil {
 			return i
 		}
-		return order[i]
-	}
-	shard := func(i int) uint16 {
-		if shardOf == nil {
-			return 0
-		}
-		return shardOf[i]
+		return routed.order[i]
 	}
 	var one [1][2]int
-	runs, err := chunks(one[:0], len(transfers), func(i int) bool {
-		return transfers[index(i)].Flags&model.TransferLinked != 0 ||
-			(i+1 < len(transfers) && shard(i) != shard(i+1)) // One shard per request.
-	})
-	if err != nil {
+	runs := one[:0]
+	if routed.shardOf != nil {
+		runs = shardRuns(runs, routed.shardOf) // One shard per request.
+	} else if runs, err = chunks(runs, len(transfers), func(i int) bool {
+		return transfers[i].Flags&model.TransferLinked != 0
+	}); err != nil {
 		return err
 	}
 	done := 0
@@ -171,7 +166,12 @@ func (c *Client) createTransfers(ctx context.Context, transfers []model.Transfer
 		}
 		return body
 	}, func(run [2]int) bool { return transfers[index(run[1]-1)].Flags&model.TransferLinked != 0 },
-		func(run [2]int) uint16 { return shard(run[0]) }, func(body []byte) {
+		func(run [2]int) uint16 {
+			if routed.shardOf == nil {
+				return routed.shard
+			}
+			return routed.shardOf[run[0]]
+		}, func(body []byte) {
 			for offset := 0; offset+resultSize <= len(body) && done < len(transfers); offset += resultSize {
 				store(index(done), body[offset:offset+resultSize])
 				done++

@@ -31,29 +31,54 @@ func (c *Client) ShardMap(ctx context.Context) (*shardmap.Map, error) {
 	return placement, nil
 }
 
-// routeTransfers returns the order in which to send transfers (indexes into it) and the
-// debit shard of each in that order: the batch's order unless Config.RouteByShard, with
-// a map of several shards and no linked event, groups the transfers by debit shard
-// (stable within a shard, so each shard sees its transfers in the batch's order). Both
-// are nil when the batch's order is kept with no shard (the common case, allocation
-// free): the i-th sent is transfers[i], shard 0.
-func (c *Client) routeTransfers(ctx context.Context, transfers []model.Transfer) (
-	order []int, shardOf []uint16, err error) {
-	if !c.config.RouteByShard || len(transfers) < 2 ||
-		slices.ContainsFunc(transfers, func(t model.Transfer) bool {
-			return t.Flags&model.TransferLinked != 0
-		}) {
-		return nil, nil, nil
+// shardsSeveral is the coalescing shard of a batch sent whole whose transfers debit
+// several shards: no shard index (a map has at most 65,535 shards, 0 to 65,534), so such
+// a batch shares requests only with others like it, never with one shard's.
+const shardsSeveral = ^uint16(0)
+
+// route is how a batch of transfers is sent (routeTransfers).
+type route struct {
+	// order is the order in which to send the transfers (indexes into the batch); nil:
+	// the batch's order.
+	order []int
+	// shardOf is the debit shard of each transfer in sending order (runs of one shard
+	// are cut apart: one shard per request); nil: the batch is not grouped, and shard is
+	// the shard of all its requests.
+	shardOf []uint16
+	shard   uint16
+}
+
+// routeTransfers returns how to send transfers. Without Config.RouteByShard (or on a map
+// of one shard), the batch's order with shard 0 (the common case, allocation free).
+// With it, a batch of several transfers and no linked event is grouped by debit shard
+// (stable within a shard, so each shard sees its transfers in the batch's order). A
+// batch with a linked event, or of one transfer, is sent whole in its order; its shard
+// is its transfers' debit shard, or shardsSeveral when they debit several, so that
+// merging (coalesce.go) never puts one shard's events with another's.
+func (c *Client) routeTransfers(ctx context.Context, transfers []model.Transfer) (route, error) {
+	if !c.config.RouteByShard || len(transfers) == 0 {
+		return route{}, nil
 	}
 	placement, err := c.ShardMap(ctx)
 	if err != nil || placement.Shards == 1 {
-		return nil, nil, err
+		return route{}, err
 	}
-	order = make([]int, len(transfers))
+	if len(transfers) == 1 || slices.ContainsFunc(transfers, func(t model.Transfer) bool {
+		return t.Flags&model.TransferLinked != 0
+	}) {
+		first, _, _ := placement.TransferShards(&transfers[0])
+		for i := 1; i < len(transfers); i++ {
+			if debit, _, _ := placement.TransferShards(&transfers[i]); debit != first {
+				return route{shard: shardsSeveral}, nil
+			}
+		}
+		return route{shard: first}, nil
+	}
+	order := make([]int, len(transfers))
 	for i := range order {
 		order[i] = i
 	}
-	shardOf = make([]uint16, len(transfers))
+	shardOf := make([]uint16, len(transfers))
 	debit := make([]uint16, len(transfers))
 	for i := range transfers {
 		debit[i], _, _ = placement.TransferShards(&transfers[i])
@@ -62,5 +87,22 @@ func (c *Client) routeTransfers(ctx context.Context, transfers []model.Transfer)
 	for i, index := range order {
 		shardOf[i] = debit[index]
 	}
-	return order, shardOf, nil
+	return route{order: order, shardOf: shardOf}, nil
+}
+
+// shardRuns splits the transfers of a grouped batch (shardOf, in sending order) into
+// runs of one shard each, cut at model.EventsPerRequestMax events (a grouped batch has
+// no linked event: nothing else constrains the cuts).
+func shardRuns(runs [][2]int, shardOf []uint16) [][2]int {
+	for start := 0; start < len(shardOf); {
+		end := start + 1
+		for end < len(shardOf) && shardOf[end] == shardOf[start] {
+			end++
+		}
+		for cut := start; cut < end; cut += model.EventsPerRequestMax {
+			runs = append(runs, [2]int{cut, min(cut+model.EventsPerRequestMax, end)})
+		}
+		start = end
+	}
+	return runs
 }
