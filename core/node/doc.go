@@ -6,15 +6,17 @@
 // node/router, and this package only adds goroutines, a clock and the in-process
 // transport.
 //
-// # Status: phase 1
+// # Status
 //
-// Built: the shard map (core/shardmap), the saga steps in the core (core/saga, applied by
-// core.Machine from the log), the router and saga driver (node/router, deterministic), this
-// in-process runtime over N core/shard.Shard, a deterministic simulation and a property test.
-// Not wired yet (phase 2): netio takes one Backend (it will take the Node), replication
-// ships one log (it will ship N as one node with one epoch), cmd/sequent has no --shards,
-// /v1/status, metrics, `wal inspect|verify`, `sequent reconcile`, drill and bench know one
-// shard. See the report of issue 13 for the list.
+// Built and wired: the shard map (core/shardmap), the saga steps in the core (core/saga,
+// applied by core.Machine from the log), the router and saga driver (node/router,
+// deterministic), this in-process runtime over N core/shard.Shard, a deterministic
+// simulation and a property test; `sequent serve --shards N` serves a Node behind netio,
+// replication ships the node's N logs as one group with one epoch, and /v1/status, the
+// metrics, `wal inspect|verify`, `sequent reconcile`, drill and bench cover every shard.
+// Not built on several shards (the README's "Shards" says why): market data beyond
+// shard 0's instruments, change capture, settlement netting and conversion across
+// shards, and shards on several machines.
 //
 // # Shape
 //
