@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"sequent/core"
 	"sequent/core/backend"
 	"sequent/core/model"
@@ -90,8 +92,7 @@ func TestPromotionDuringAnOutageCountsNoVoidedOp(t *testing.T) {
 	}
 
 	// NATS back on the same address: the capture voids ops 3-5 and publishes account 7.
-	restarted := natstest.Start(t, dir+"/nats", address.Host)
-	_ = restarted
+	natstest.Start(t, dir+"/nats", address.Host)
 	waitUntil(t, "op 3 handled", func() bool { return c.ConsumerStats().HandledOp >= 3 },
 		func() any { return c.Stats() })
 	got := streamMessages(t, server.ClientURL())
@@ -200,5 +201,31 @@ func TestPromotionDuringAnOutageKeepsTheLogOfItsOwnOps(t *testing.T) {
 		}
 		t.Fatalf("account 1007 (the promoted node's op 3) must reach the stream, with no "+
 			"capture_gap: log from op %d, stats %+v, messages %v", log.FirstOp(), c.Stats(), names)
+	}
+}
+
+// TestHandledIgnoresARefusedAcknowledgement: an entry's last event answered with a
+// duplicate or another sequence than expected (a second writer, a stream that lost
+// messages) is not stored where capture put it: its op must not count as handled, nor
+// the position move; the session ends and the next one resynchronizes.
+func TestHandledIgnoresARefusedAcknowledgement(t *testing.T) {
+	for _, ack := range []jetstream.PubAck{{Sequence: 7, Duplicate: true}, {Sequence: 9}} {
+		c := New(Config{Released: func() uint64 { return 5 }})
+		c.inflight = []pendingAck{
+			{at: position{op: 5, index: 0}, expected: 5},
+			{at: position{op: 5, index: 1}, expected: 6, entryEnd: true},
+		}
+		if err := c.acknowledged(&jetstream.PubAck{Sequence: 6}); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.acknowledged(&ack); err == nil {
+			t.Fatalf("ack %+v accepted", ack)
+		}
+		if handled := c.ConsumerStats().HandledOp; handled != 4 {
+			t.Fatalf("ack %+v of op 5's last event refused: handled op %d, want 4", ack, handled)
+		}
+		if stats := c.Stats(); stats.PublishedIndex != 0 || stats.StreamSequence != 6 {
+			t.Fatalf("ack %+v refused: position moved: %+v", ack, stats)
+		}
 	}
 }
