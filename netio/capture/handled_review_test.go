@@ -229,3 +229,28 @@ func TestHandledIgnoresARefusedAcknowledgement(t *testing.T) {
 		}
 	}
 }
+
+// TestRestartHoldsTheLogAfterTheCheckedPosition: a restarted primary whose stream's last
+// message agrees with its log, and which has nothing new to publish, holds the log after
+// the op before the position's again once its session has checked it (not the whole
+// log for good: no acknowledgement ever comes to move the position).
+func TestRestartHoldsTheLogAfterTheCheckedPosition(t *testing.T) {
+	dir := t.TempDir()
+	url := natstest.Start(t, dir+"/nats", "127.0.0.1:0").ClientURL()
+	alone := openReplica(t, dir+"/alone")
+	alone.serve(url, 1, []uint64{1, 2}, []uint64{3, 4}) // Ops 1 (grants), 2, 3.
+	c := New(Config{URL: url, Log: alone.log, Machine: core.Config{},
+		Released: func() uint64 { return 3 }, Epoch: func() uint64 { return 1 }})
+	c.Start()
+	defer c.Close()
+	waitUntil(t, "the restarted capture idle at op 3",
+		func() bool { return c.Stats().Rebuilds > 0 && c.handledOp.Load() >= 3 },
+		func() any { return c.Stats() })
+	if op, held := c.HeldOp(); op != 2 || !held {
+		t.Fatalf("restarted at op 3, checked: holds the log after op %d (%v), want after 2 "+
+			"(%+v)", op, held, c.Stats())
+	}
+	if handled := c.ConsumerStats().HandledOp; handled != 3 {
+		t.Fatalf("handled op %d, want 3", handled)
+	}
+}
