@@ -138,7 +138,13 @@ type Capture struct {
 	// ahead of publishedOp (the op of the last event stored) over entries without events
 	// (refused requests, set_grants, pulses, snapshot markers): they are handled once
 	// everything before them is stored, which the publisher knows when it is idle.
-	handledOp      atomic.Uint64
+	handledOp atomic.Uint64
+	// checkedOp is publishedOp once this node, as the primary, stored the position itself
+	// or checked it against its log (settleDivergence); 0 while not. The stream's last
+	// message, as read, may belong to a history a failover discarded (async mode): its op
+	// says nothing of what the stream holds of this node's history, nor of the log a
+	// rebuild will need. handled and a primary's HeldOp follow checkedOp only.
+	checkedOp      atomic.Uint64
 	publishedIndex atomic.Uint32
 	streamSequence atomic.Uint64
 	published      atomic.Uint64
@@ -266,8 +272,9 @@ func (c *Capture) handled() uint64 {
 	}
 	// Events are stored in order, so every op before the last stored event's is complete;
 	// that op itself may still have events in flight (an op can produce many), and counts
-	// only once its entry's last event is acknowledged or the publisher is idle.
-	published := c.publishedOp.Load()
+	// only once its entry's last event is acknowledged or the publisher is idle. A
+	// position read from the stream counts only once checked (checkedOp).
+	published := c.checkedOp.Load()
 	if published > 0 {
 		published--
 	}
@@ -275,13 +282,19 @@ func (c *Capture) handled() uint64 {
 }
 
 // HeldOp implements backend.LogHold: the log after the last op the stream holds must stay
-// (until it is known, all of it).
+// (until it is known, all of it; on the primary, until it is checked: a position of a
+// discarded history would let the shard retire the log of ops this node has not
+// published yet).
 func (c *Capture) HeldOp() (uint64, bool) {
-	if !c.positionKnown.Load() || c.publishedOp.Load() == 0 {
+	op, known := c.publishedOp.Load(), c.positionKnown.Load()
+	if c.config.Serving() {
+		op, known = c.checkedOp.Load(), true
+	}
+	if !known || op == 0 {
 		return 0, true
 	}
 	// A rebuild starts from a snapshot before the position's op (see restore).
-	return c.publishedOp.Load() - 1, true
+	return op - 1, true
 }
 
 // Stats are the capture's counters for /v1/status and the metrics.
@@ -386,6 +399,7 @@ func (c *Capture) session() error {
 	if err := c.settleDivergence(); err != nil {
 		return err
 	}
+	c.checkedOp.Store(c.at.op) // The position stands (or was moved back to what does).
 	c.sent, c.expected, c.inflight = c.at, c.streamSequence.Load(), c.inflight[:0]
 	if err := c.rebuild(); err != nil {
 		return err
@@ -455,11 +469,18 @@ func (c *Capture) readPosition() error {
 		}
 	}
 	c.last = last
-	c.setPosition(last.at, sequence)
+	c.checkedOp.Store(0) // Not checked yet (session, after settleDivergence).
+	c.storePosition(last.at, sequence)
 	return nil
 }
 
+// setPosition records a position this node stored, or checked against its log.
 func (c *Capture) setPosition(at position, sequence uint64) {
+	c.storePosition(at, sequence)
+	c.checkedOp.Store(at.op)
+}
+
+func (c *Capture) storePosition(at position, sequence uint64) {
 	c.at = at
 	c.publishedOp.Store(at.op)
 	c.publishedIndex.Store(at.index)
