@@ -306,7 +306,7 @@ type Stats struct {
 	PublishedOp    uint64  `json:"published_op"`
 	PublishedIndex uint32  `json:"published_index"`
 	StreamSequence uint64  `json:"stream_sequence"`
-	LagOps         uint64  `json:"lag_ops"`     // Released op minus PublishedOp.
+	LagOps         uint64  `json:"lag_ops"`     // Released op minus the last op handled (HandledOp).
 	LagSeconds     float64 `json:"lag_seconds"` // Age of the oldest released event not yet stored (at most).
 	Lagging        bool    `json:"lagging"`     // LagSeconds is past the warning threshold.
 	Published      uint64  `json:"published"`

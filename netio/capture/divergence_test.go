@@ -366,8 +366,9 @@ func TestDivergenceBeyondTheStreamsLimits(t *testing.T) {
 	old.serve(url, 1, []uint64{1}, []uint64{3, 4, 5}) // Ops 1 (grants), 2, 3: 4 events.
 	promoted := openReplica(t, dir+"/promoted")
 	promoted.copyFrom(old, 2)
-	// Ops 3 and 4 of epoch 2 (serve waits until capture has handled the last op: op 3
-	// alone would count as handled from the start, the old primary's op 3 being stored).
+	// Ops 3 and 4 of epoch 2 (serve waits until capture has handled the last op; one
+	// beyond the old primary's last stored op makes that wait end only once the new
+	// history is published, whatever counts as handled before the position is checked).
 	stats := promoted.serve(url, 2, []uint64{6}, []uint64{7})
 	messages := streamMessages(t, url) // The last three.
 	if stats.Superseded != 1 || stats.LastError != "" || stats.StreamSequence != 4+1+2 ||

@@ -87,8 +87,9 @@ func TestDivergenceWalkSkipsDeletedMessages(t *testing.T) {
 	}
 	promoted := openReplica(t, dir+"/promoted")
 	promoted.copyFrom(old, 2)
-	// Ops 3 and 4 of epoch 2 (serve waits until capture has handled the last op: op 3
-	// alone would count as handled from the start, the old primary's op 3 being stored).
+	// Ops 3 and 4 of epoch 2 (serve waits until capture has handled the last op; one
+	// beyond the old primary's last stored op makes that wait end only once the new
+	// history is published, whatever counts as handled before the position is checked).
 	stats := promoted.serve(url, 2, []uint64{5, 6}, []uint64{7})
 	messages := streamMessages(t, url)
 	if stats.Superseded != 1 || stats.LastError != "" ||
