@@ -152,7 +152,30 @@ func startShardedServer(t *testing.T) *shardedServer {
 		_ = server.Shutdown(ctx)
 		_ = n.Close()
 	})
-	return &shardedServer{server: server, node: recording}
+	started := &shardedServer{server: server, node: recording}
+	started.waitForStartUpEntries(t)
+	return started
+}
+
+// waitForStartUpEntries waits until every shard has sequenced the node's start-up
+// entries: the grants table, and the first saga watermark of each other shard, which the
+// router sends after its first outbox polls. They are written asynchronously; a test
+// that counted each shard's requests from before they landed would count them as its own
+// (seen on a loaded CI machine: two more per shard than the test sent).
+func (s *shardedServer) waitForStartUpEntries(t *testing.T) {
+	t.Helper()
+	startUp := uint64(1 + routeShards.Shards - 1)
+	deadline := time.Now().Add(waitLimit) // A hang guard: a healthy node takes milliseconds.
+	for {
+		counts := s.shardRequests()
+		if !slices.ContainsFunc(counts, func(count uint64) bool { return count < startUp }) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("start-up entries per shard %v, want %d each", counts, startUp)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // dial connects a client with RouteByShard on and creates the accounts of every shard.
