@@ -254,3 +254,39 @@ func TestRestartHoldsTheLogAfterTheCheckedPosition(t *testing.T) {
 		t.Fatalf("handled op %d, want 3", handled)
 	}
 }
+
+// TestStandbyHoldsNoVoidedPosition: the standby's half of 09f4700. A standby holds the
+// log its successor as primary will need, and that successor resumes after the newest
+// message of the stream its log agrees with (settleDivergence), not after the stream's
+// last message as read. Here the stream ends with ops 3 to 5 of the old primary (epoch
+// 1, async), which the standby's primary of epoch 2 discarded: the standby holds that
+// primary's op 3 (account 7), not yet published (its capture cannot reach NATS, or has not
+// settled yet). Following the voided position (HeldOp 4) would let the standby's shard
+// retire op 3 at its next snapshot (snapshots and retirement run on every replica);
+// promoted, it would take the retired old ops for agreeing ones and account 7 would never
+// reach the stream (TestPromotionDuringAnOutageKeepsTheLogOfItsOwnOps shows that
+// consequence for a primary). The successor resumes after op 2, from a snapshot before
+// it: the standby must hold the log after op 1 at most.
+func TestStandbyHoldsNoVoidedPosition(t *testing.T) {
+	dir := t.TempDir()
+	url := natstest.Start(t, dir+"/nats", "127.0.0.1:0").ClientURL()
+	old := openReplica(t, dir+"/old")
+	messages := divergedStream(old, url, 5)
+	standby := openReplica(t, dir+"/standby")
+	standby.copyFrom(old, 2)
+	standby.serve("", 2, []uint64{7}) // Its primary's op 3, epoch 2, as replicated.
+
+	c := New(Config{URL: url, Log: standby.log, Machine: core.Config{},
+		Released: func() uint64 { return 3 }, Epoch: func() uint64 { return 2 },
+		Serving: func() bool { return false }})
+	c.Start()
+	defer c.Close()
+	waitUntil(t, "the standby reading the stream's position",
+		func() bool { return c.Stats().StreamSequence == messages },
+		func() any { return c.Stats() })
+	if op, held := c.HeldOp(); op > 1 || !held {
+		t.Fatalf("standby, the stream's ops 3-5 voided by its history: holds the log after "+
+			"op %d (%v), want after op 1 at most (its op 3 is not in the stream): %+v",
+			op, held, c.Stats())
+	}
+}
