@@ -290,3 +290,35 @@ func TestStandbyHoldsNoVoidedPosition(t *testing.T) {
 			op, held, c.Stats())
 	}
 }
+
+// TestStandbyKeepsTheLastCheckedPosition: a standby's stream often runs ahead of its log
+// (async mode: the primary publishes what its standby has not received yet). A position
+// it cannot check yet keeps the one last checked, whose entry whoever published after it
+// shares: the standby goes on holding the log after the op before it, neither all of the
+// log nor the unchecked position's.
+func TestStandbyKeepsTheLastCheckedPosition(t *testing.T) {
+	dir := t.TempDir()
+	standby := openReplica(t, dir+"/standby")
+	standby.serve("", 1, []uint64{1, 2}, []uint64{3}) // Ops 1 (grants), 2, 3; epoch 1.
+	c := New(Config{Log: standby.log, Released: func() uint64 { return 3 },
+		Epoch: func() uint64 { return 1 }, Serving: func() bool { return false }})
+	for _, step := range []struct {
+		read messageName
+		want uint64
+	}{
+		{messageName{at: position{op: 3}, epoch: 1}, 2}, // Agrees: held after op 2.
+		{messageName{at: position{op: 5}, epoch: 1}, 2}, // Beyond the log: kept.
+		{messageName{at: position{op: 2}, epoch: 2}, 2}, // Newer epoch: kept.
+		{messageName{at: position{op: 2}, epoch: 1}, 1}, // Agrees: followed, even back.
+	} {
+		c.last = step.read
+		c.storePosition(step.read.at, 4)
+		if err := c.watch(); err != nil {
+			t.Fatal(err)
+		}
+		if op, held := c.HeldOp(); op != step.want || !held {
+			t.Fatalf("read %+v: holds the log after op %d (%v), want after %d", step.read,
+				op, held, step.want)
+		}
+	}
+}
