@@ -322,3 +322,128 @@ func TestStandbyKeepsTheLastCheckedPosition(t *testing.T) {
 		}
 	}
 }
+
+// accountsFilling is a create_accounts body of EventsPerRequestMax accounts: first, then
+// the existing account 1 again (refused, no event), a segment's worth of log.
+func accountsFilling(first uint64) []byte {
+	body := make([]byte, model.EventsPerRequestMax*model.AccountSize)
+	for i := range model.EventsPerRequestMax {
+		id := uint64(1)
+		if i == 0 {
+			id = first
+		}
+		(&model.Account{ID: model.U128(id), Ledger: 1, Code: 1}).Encode(body[i*model.AccountSize:])
+	}
+	return body
+}
+
+// TestStandbyRetiresNoLogOfItsPrimarysOps: TestStandbyHoldsNoVoidedPosition's
+// consequence, end to end. The stream holds ops 1 to 12 of the old primary (epoch 1,
+// async); the new primary (epoch 2) had ops 1 and 2, writes op 3 (account 1007, and
+// refused creations filling a segment), ops 4 and 5 (refused creations) and a snapshot
+// request at op 6, and its capture publishes nothing (NATS unreachable from it). Its
+// standby, whose capture reads the stream, replicates ops 3 to 6 and writes that
+// snapshot too, retiring the log its capture does not hold. The primary dies and the
+// standby is promoted: its capture must void ops 3 to 12 and publish account 1007, which
+// needs the log from op 1 (no snapshot before op 2). Held after the voided op 11, the
+// segment of op 3 went with the standby's snapshot, and the promoted capture took the
+// retired old ops for agreeing ones: account 1007 never reached the stream.
+func TestStandbyRetiresNoLogOfItsPrimarysOps(t *testing.T) {
+	dir := t.TempDir()
+	url := natstest.Start(t, dir+"/nats", "127.0.0.1:0").ClientURL()
+	old := openReplica(t, dir+"/old")
+	messages := divergedStream(old, url, 12)
+
+	primaryLog, err := wal.Open(wal.Options{Dir: dir + "/primary", Compression: wal.CodecNone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer primaryLog.Close()
+	primary := &replica{t: t, log: primaryLog} // Stored uncompressed: the standby's segments fill.
+	primary.copyFrom(old, 2)
+	machine, _, err := shard.Recover(core.Config{}, primary.log, "", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := shard.New(shard.Config{Epoch: 2,
+		Snapshots: &shard.SnapshotConfig{Dir: dir + "/primary-snapshots"}}, machine, primary.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replier := &nullReplier{}
+	p.Start(shard.RepliesOnly(replier))
+	for number, first := range []uint64{1007, 1, 1} {
+		if status := p.Submit(&backend.Request{Connection: 1, Client: 7, Session: 2,
+			Number: uint64(number) + 1, Operation: model.OperationCreateAccounts,
+			Body: accountsFilling(first)}); status != model.StatusOK {
+			t.Fatal(status)
+		}
+		waitUntil(t, "a reply", func() bool { return replier.replies.Load() >= uint64(number)+1 },
+			func() any { return p.Released() })
+	}
+	p.RequestSnapshot() // Op 6.
+	waitUntil(t, "the snapshot request released", func() bool { return p.Released() >= 6 },
+		func() any { return p.Released() })
+	p.Close()
+
+	log, err := wal.Open(wal.Options{Dir: dir + "/standby", SegmentBytes: wal.SegmentBytesMin,
+		Compression: wal.CodecNone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	standby := &replica{t: t, log: log, snapshotDir: dir + "/standby-snapshots"}
+	standby.copyFrom(old, 2)
+	machine, _, err = shard.Recover(core.Config{}, log, standby.snapshotDir, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	written := make(chan shard.SnapshotResult, 4)
+	s, err := shard.New(shard.Config{Epoch: 2, Role: shard.RoleStandby,
+		Snapshots: &shard.SnapshotConfig{Dir: standby.snapshotDir, Keep: 1, RetireLog: true,
+			OnWritten: func(r shard.SnapshotResult) { written <- r }}}, machine, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := New(Config{URL: url, Log: log, SnapshotDir: standby.snapshotDir,
+		Machine: core.Config{}, Released: s.Released, Epoch: s.Epoch,
+		Serving: func() bool { return s.Role() == shard.RolePrimary }})
+	s.AddConsumer(c, c)
+	c.Start()
+	defer c.Close()
+	s.Start(shard.RepliesOnly(&nullReplier{}))
+	defer s.Close()
+	waitUntil(t, "the standby reading the stream's position",
+		func() bool { return c.Stats().StreamSequence == messages },
+		func() any { return c.Stats() })
+	if err := primary.log.ReadStored(2, func(stored []byte, _ wal.EntryMeta) error {
+		return s.Replicate(stored)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case result := <-written:
+		if result.Err != nil {
+			t.Fatal(result.Err)
+		}
+	case <-time.After(time.Minute): // A hang guard, not a timing assertion.
+		t.Fatal("no snapshot on the standby")
+	}
+
+	if err := s.Promote(3); err != nil { // The primary is gone.
+		t.Fatal(err)
+	}
+	waitUntil(t, "capture settled and idle at the log's end", func() bool {
+		return c.Stats().Superseded+c.Stats().Gaps > 0 && c.handledOp.Load() >= log.LastOp()
+	}, func() any { return c.Stats() })
+	got := streamMessages(t, url)
+	if ids := accountsCreated(got); !slices.Contains(ids, "1007") || c.Stats().Gaps != 0 {
+		names := make([]string, len(got))
+		for i, m := range got {
+			names[i] = m.ID
+		}
+		t.Fatalf("account 1007 (op 3, replicated by the standby) must reach the stream, "+
+			"with no capture_gap: log from op %d, stats %+v, messages %v", log.FirstOp(),
+			c.Stats(), names)
+	}
+}
