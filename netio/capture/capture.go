@@ -140,10 +140,11 @@ type Capture struct {
 	// everything before them is stored, which the publisher knows when it is idle.
 	handledOp atomic.Uint64
 	// checkedOp is publishedOp once this node, as the primary, stored the position itself
-	// or checked it against its log (settleDivergence); 0 while not. The stream's last
+	// or checked it against its log (settleDivergence); 0 while not. On a standby it is
+	// the last position read that agrees with its log (watch). The stream's last
 	// message, as read, may belong to a history a failover discarded (async mode): its op
 	// says nothing of what the stream holds of this node's history, nor of the log a
-	// rebuild will need. handled and a primary's HeldOp follow checkedOp only.
+	// rebuild will need. handled and HeldOp follow checkedOp only.
 	checkedOp      atomic.Uint64
 	publishedIndex atomic.Uint32
 	streamSequence atomic.Uint64
@@ -153,7 +154,6 @@ type Capture struct {
 	superseded     atomic.Uint64
 	fellBehind     atomic.Uint64
 	connected      atomic.Bool
-	positionKnown  atomic.Bool
 	// caughtUpAt is the Unix ns up to which everything released is in the stream: now,
 	// whenever the position reaches the released op; the release time of an entry once
 	// its last event is stored (entries are released and published in order, so every
@@ -282,15 +282,12 @@ func (c *Capture) handled() uint64 {
 }
 
 // HeldOp implements backend.LogHold: the log after the last op the stream holds must stay
-// (until it is known, all of it; on the primary, until it is checked: a position of a
-// discarded history would let the shard retire the log of ops this node has not
-// published yet).
+// (until it is checked against this node's log, all of it: a position of a discarded
+// history would let the shard retire the log of ops this node, or the standby's
+// successor as primary, has not published yet).
 func (c *Capture) HeldOp() (uint64, bool) {
-	op, known := c.publishedOp.Load(), c.positionKnown.Load()
-	if c.config.Serving() {
-		op, known = c.checkedOp.Load(), true
-	}
-	if !known || op == 0 {
+	op := c.checkedOp.Load()
+	if op == 0 {
 		return 0, true
 	}
 	// A rebuild starts from a snapshot before the position's op (see restore).
@@ -387,6 +384,9 @@ func (c *Capture) session() error {
 		if err := c.readPosition(); err != nil {
 			return err
 		}
+		if err := c.watch(); err != nil {
+			return err
+		}
 		select {
 		case <-c.stop:
 			return errStopped
@@ -396,6 +396,7 @@ func (c *Capture) session() error {
 	if err := c.readPosition(); err != nil {
 		return err
 	}
+	c.checkedOp.Store(0) // Not checked yet as the primary (after settleDivergence).
 	if err := c.settleDivergence(); err != nil {
 		return err
 	}
@@ -469,8 +470,30 @@ func (c *Capture) readPosition() error {
 		}
 	}
 	c.last = last
-	c.checkedOp.Store(0) // Not checked yet (session, after settleDivergence).
 	c.storePosition(last.at, sequence)
+	return nil
+}
+
+// watch checks, on a standby, the position just read against its log, as its successor's
+// settleDivergence will: the log held follows a position that agrees. One it cannot
+// check yet (beyond its log, or of an epoch it has not seen) or of a history its primary
+// discarded keeps the position last checked (0: none, all of the log is held): whoever
+// published after that one shares its entry, so the history up to it.
+func (c *Capture) watch() error {
+	if c.streamSequence.Load() == 0 {
+		c.checkedOp.Store(0)
+		return nil
+	}
+	agrees, err := c.agrees(c.last)
+	if errors.Is(err, errNewerPublisher) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if agrees {
+		c.checkedOp.Store(c.at.op)
+	}
 	return nil
 }
 
@@ -485,7 +508,6 @@ func (c *Capture) storePosition(at position, sequence uint64) {
 	c.publishedOp.Store(at.op)
 	c.publishedIndex.Store(at.index)
 	c.streamSequence.Store(sequence)
-	c.positionKnown.Store(true)
 	if at.op >= c.config.Released() {
 		c.caughtUpAt.Store(time.Now().UnixNano())
 	}

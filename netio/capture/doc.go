@@ -66,7 +66,10 @@
 // requests, set_grants, pulses, snapshot markers). A standby only watches: its lag is 0.
 // A primary counts the stream's position, as read, only once it has checked it against
 // its log (Divergence): until then it may be a discarded history's, and its progress
-// and the log it holds (HeldOp: all of it meanwhile) must not follow it.
+// and the log it holds (HeldOp: all of it meanwhile) must not follow it. A standby
+// holds the log after the last position it read that agrees with its log (the same
+// check, read-only): a position beyond its log, or of a history its primary discarded,
+// keeps the one before (none yet: all of the log).
 //
 // # Subjects
 //

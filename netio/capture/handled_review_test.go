@@ -254,3 +254,196 @@ func TestRestartHoldsTheLogAfterTheCheckedPosition(t *testing.T) {
 		t.Fatalf("handled op %d, want 3", handled)
 	}
 }
+
+// TestStandbyHoldsNoVoidedPosition: the standby's half of 09f4700. A standby holds the
+// log its successor as primary will need, and that successor resumes after the newest
+// message of the stream its log agrees with (settleDivergence), not after the stream's
+// last message as read. Here the stream ends with ops 3 to 5 of the old primary (epoch
+// 1, async), which the standby's primary of epoch 2 discarded: the standby holds that
+// primary's op 3 (account 7), not yet published (its capture cannot reach NATS, or has not
+// settled yet). Following the voided position (HeldOp 4) would let the standby's shard
+// retire op 3 at its next snapshot (snapshots and retirement run on every replica);
+// promoted, it would take the retired old ops for agreeing ones and account 7 would never
+// reach the stream (TestPromotionDuringAnOutageKeepsTheLogOfItsOwnOps shows that
+// consequence for a primary). The successor resumes after op 2, from a snapshot before
+// it: the standby must hold the log after op 1 at most.
+func TestStandbyHoldsNoVoidedPosition(t *testing.T) {
+	dir := t.TempDir()
+	url := natstest.Start(t, dir+"/nats", "127.0.0.1:0").ClientURL()
+	old := openReplica(t, dir+"/old")
+	messages := divergedStream(old, url, 5)
+	standby := openReplica(t, dir+"/standby")
+	standby.copyFrom(old, 2)
+	standby.serve("", 2, []uint64{7}) // Its primary's op 3, epoch 2, as replicated.
+
+	c := New(Config{URL: url, Log: standby.log, Machine: core.Config{},
+		Released: func() uint64 { return 3 }, Epoch: func() uint64 { return 2 },
+		Serving: func() bool { return false }})
+	c.Start()
+	defer c.Close()
+	waitUntil(t, "the standby reading the stream's position",
+		func() bool { return c.Stats().StreamSequence == messages },
+		func() any { return c.Stats() })
+	if op, held := c.HeldOp(); op > 1 || !held {
+		t.Fatalf("standby, the stream's ops 3-5 voided by its history: holds the log after "+
+			"op %d (%v), want after op 1 at most (its op 3 is not in the stream): %+v",
+			op, held, c.Stats())
+	}
+}
+
+// TestStandbyKeepsTheLastCheckedPosition: a standby's stream often runs ahead of its log
+// (async mode: the primary publishes what its standby has not received yet). A position
+// it cannot check yet keeps the one last checked, whose entry whoever published after it
+// shares: the standby goes on holding the log after the op before it, neither all of the
+// log nor the unchecked position's.
+func TestStandbyKeepsTheLastCheckedPosition(t *testing.T) {
+	dir := t.TempDir()
+	standby := openReplica(t, dir+"/standby")
+	standby.serve("", 1, []uint64{1, 2}, []uint64{3}) // Ops 1 (grants), 2, 3; epoch 1.
+	c := New(Config{Log: standby.log, Released: func() uint64 { return 3 },
+		Epoch: func() uint64 { return 1 }, Serving: func() bool { return false }})
+	for _, step := range []struct {
+		read messageName
+		want uint64
+	}{
+		{messageName{at: position{op: 3}, epoch: 1}, 2}, // Agrees: held after op 2.
+		{messageName{at: position{op: 5}, epoch: 1}, 2}, // Beyond the log: kept.
+		{messageName{at: position{op: 2}, epoch: 2}, 2}, // Newer epoch: kept.
+		{messageName{at: position{op: 2}, epoch: 1}, 1}, // Agrees: followed, even back.
+	} {
+		c.last = step.read
+		c.storePosition(step.read.at, 4)
+		if err := c.watch(); err != nil {
+			t.Fatal(err)
+		}
+		if op, held := c.HeldOp(); op != step.want || !held {
+			t.Fatalf("read %+v: holds the log after op %d (%v), want after %d", step.read,
+				op, held, step.want)
+		}
+	}
+}
+
+// accountsFilling is a create_accounts body of EventsPerRequestMax accounts: first, then
+// the existing account 1 again (refused, no event), a segment's worth of log.
+func accountsFilling(first uint64) []byte {
+	body := make([]byte, model.EventsPerRequestMax*model.AccountSize)
+	for i := range model.EventsPerRequestMax {
+		id := uint64(1)
+		if i == 0 {
+			id = first
+		}
+		(&model.Account{ID: model.U128(id), Ledger: 1, Code: 1}).Encode(body[i*model.AccountSize:])
+	}
+	return body
+}
+
+// TestStandbyRetiresNoLogOfItsPrimarysOps: TestStandbyHoldsNoVoidedPosition's
+// consequence, end to end. The stream holds ops 1 to 12 of the old primary (epoch 1,
+// async); the new primary (epoch 2) had ops 1 and 2, writes op 3 (account 1007, and
+// refused creations filling a segment), ops 4 and 5 (refused creations) and a snapshot
+// request at op 6, and its capture publishes nothing (NATS unreachable from it). Its
+// standby, whose capture reads the stream, replicates ops 3 to 6 and writes that
+// snapshot too, retiring the log its capture does not hold. The primary dies and the
+// standby is promoted: its capture must void ops 3 to 12 and publish account 1007, which
+// needs the log from op 1 (no snapshot before op 2). Held after the voided op 11, the
+// segment of op 3 went with the standby's snapshot, and the promoted capture took the
+// retired old ops for agreeing ones: account 1007 never reached the stream.
+func TestStandbyRetiresNoLogOfItsPrimarysOps(t *testing.T) {
+	dir := t.TempDir()
+	url := natstest.Start(t, dir+"/nats", "127.0.0.1:0").ClientURL()
+	old := openReplica(t, dir+"/old")
+	messages := divergedStream(old, url, 12)
+
+	primaryLog, err := wal.Open(wal.Options{Dir: dir + "/primary", Compression: wal.CodecNone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer primaryLog.Close()
+	primary := &replica{t: t, log: primaryLog} // Stored uncompressed: the standby's segments fill.
+	primary.copyFrom(old, 2)
+	machine, _, err := shard.Recover(core.Config{}, primary.log, "", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := shard.New(shard.Config{Epoch: 2,
+		Snapshots: &shard.SnapshotConfig{Dir: dir + "/primary-snapshots"}}, machine, primary.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replier := &nullReplier{}
+	p.Start(shard.RepliesOnly(replier))
+	for number, first := range []uint64{1007, 1, 1} {
+		if status := p.Submit(&backend.Request{Connection: 1, Client: 7, Session: 2,
+			Number: uint64(number) + 1, Operation: model.OperationCreateAccounts,
+			Body: accountsFilling(first)}); status != model.StatusOK {
+			t.Fatal(status)
+		}
+		waitUntil(t, "a reply", func() bool { return replier.replies.Load() >= uint64(number)+1 },
+			func() any { return p.Released() })
+	}
+	p.RequestSnapshot() // Op 6.
+	waitUntil(t, "the snapshot request released", func() bool { return p.Released() >= 6 },
+		func() any { return p.Released() })
+	p.Close()
+
+	log, err := wal.Open(wal.Options{Dir: dir + "/standby", SegmentBytes: wal.SegmentBytesMin,
+		Compression: wal.CodecNone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	standby := &replica{t: t, log: log, snapshotDir: dir + "/standby-snapshots"}
+	standby.copyFrom(old, 2)
+	machine, _, err = shard.Recover(core.Config{}, log, standby.snapshotDir, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	written := make(chan shard.SnapshotResult, 4)
+	s, err := shard.New(shard.Config{Epoch: 2, Role: shard.RoleStandby,
+		Snapshots: &shard.SnapshotConfig{Dir: standby.snapshotDir, Keep: 1, RetireLog: true,
+			OnWritten: func(r shard.SnapshotResult) { written <- r }}}, machine, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := New(Config{URL: url, Log: log, SnapshotDir: standby.snapshotDir,
+		Machine: core.Config{}, Released: s.Released, Epoch: s.Epoch,
+		Serving: func() bool { return s.Role() == shard.RolePrimary }})
+	s.AddConsumer(c, c)
+	c.Start()
+	defer c.Close()
+	s.Start(shard.RepliesOnly(&nullReplier{}))
+	defer s.Close()
+	waitUntil(t, "the standby reading the stream's position",
+		func() bool { return c.Stats().StreamSequence == messages },
+		func() any { return c.Stats() })
+	if err := primary.log.ReadStored(2, func(stored []byte, _ wal.EntryMeta) error {
+		return s.Replicate(stored)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case result := <-written:
+		if result.Err != nil {
+			t.Fatal(result.Err)
+		}
+	case <-time.After(time.Minute): // A hang guard, not a timing assertion.
+		t.Fatal("no snapshot on the standby")
+	}
+
+	if err := s.Promote(3); err != nil { // The primary is gone.
+		t.Fatal(err)
+	}
+	waitUntil(t, "capture settled and idle at the log's end", func() bool {
+		return c.Stats().Superseded+c.Stats().Gaps > 0 && c.handledOp.Load() >= log.LastOp()
+	}, func() any { return c.Stats() })
+	got := streamMessages(t, url)
+	if ids := accountsCreated(got); !slices.Contains(ids, "1007") || c.Stats().Gaps != 0 {
+		names := make([]string, len(got))
+		for i, m := range got {
+			names[i] = m.ID
+		}
+		t.Fatalf("account 1007 (op 3, replicated by the standby) must reach the stream, "+
+			"with no capture_gap: log from op %d, stats %+v, messages %v", log.FirstOp(),
+			c.Stats(), names)
+	}
+}

@@ -142,9 +142,12 @@ func TestStandbyOnlyWatches(t *testing.T) {
 	standby.Start()
 	defer standby.Close()
 	deadline := time.Now().Add(time.Minute) // A hang guard, not a timing assertion.
-	for standby.Stats().StreamSequence != 4 {
+	// The position read, then checked against the log (watch): only then is it held.
+	checked := func() bool { op, _ := standby.HeldOp(); return op != 0 }
+	for standby.Stats().StreamSequence != 4 || !checked() {
 		if time.Now().After(deadline) {
-			t.Fatalf("the standby never read the stream's position: %+v", standby.Stats())
+			t.Fatalf("the standby never read and checked the stream's position: %+v",
+				standby.Stats())
 		}
 		time.Sleep(time.Millisecond)
 	}
