@@ -19,6 +19,7 @@ import (
 	"sequent/core/backend"
 	"sequent/core/model"
 	"sequent/core/shard"
+	"sequent/wal"
 )
 
 // TestStandbyReplacesAHungPrimaryWithinALease: the primary hangs (its replication link
@@ -164,6 +165,45 @@ func TestHungStandbyDegradesAfterDegradeAfter(t *testing.T) {
 	if degradedAtDrop.Load() != 1 {
 		t.Fatal("the hung standby's connection was dropped (silence timeout) before the " +
 			"primary degraded: the degradation clock ran from the drop, not from the silence")
+	}
+}
+
+// TestDroppedHungStandbyStaysQuietSinceItWentSilent: a hung standby last heard at T is
+// quiet since T, and the DegradeAfter clock runs from then (the documented behaviour: "after
+// 1 s of neither, the D clock runs from then"). When the silence timeout then drops its
+// connection, it must stay quiet since T: detach used to restart the clock at the drop,
+// so with a DegradeAfter longer than silenceTimeout - standbySilenceMax (4 s) the primary
+// degraded DegradeAfter after the drop, up to silenceTimeout later than configured, with
+// writes held meanwhile. A standby heard until it left is gone since it left.
+func TestDroppedHungStandbyStaysQuietSinceItWentSilent(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		silent time.Duration // How long before the drop it was last heard.
+	}{{"hung", silenceTimeout}, {"heard until it left", 0}} {
+		log, err := wal.Open(wal.Options{Dir: t.TempDir(), Logger: testLogger})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := &Primary{config: PrimaryConfig{Shard: newTestShard(t), Log: log, Logger: testLogger}}
+		conn, peer := net.Pipe()
+		s := &primarySession{conn: conn}
+		p.current.Store(s)
+		heard := time.Now().Add(-c.silent).UnixNano()
+		p.stats.lastContactNs.Store(heard)
+		before := time.Now().UnixNano()
+		p.detach(s)
+		after := time.Now().UnixNano()
+		peer.Close()
+		log.Close()
+		quiet := p.standbyQuietSince(time.Now().UnixNano())
+		if c.silent > 0 && quiet != heard {
+			t.Fatalf("%s: after the drop, quiet since %v after it was last heard: the "+
+				"DegradeAfter clock restarted at the drop", c.name, time.Duration(quiet-heard))
+		}
+		if c.silent == 0 && (quiet < before || quiet > after) {
+			t.Fatalf("%s: quiet since %d, want since the drop (%d..%d)", c.name, quiet,
+				before, after)
+		}
 	}
 }
 
