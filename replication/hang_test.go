@@ -121,19 +121,33 @@ func startPairThroughProxy(t *testing.T, degradeAfter time.Duration) (*testNode,
 }
 
 // TestHungStandbyIsNotAttached: the standby hangs (its connection stays open, nothing
-// comes from it). The primary must stop counting it as attached (readiness) within
-// standbySilenceMax, while the connection is still open: it used to count it attached
-// until the 5 s silence timeout dropped the connection.
+// comes from it). The primary must stop counting it as attached (readiness) once it has
+// not heard from it for standbySilenceMax, while the connection is still open: it used to
+// count it attached until the 5 s silence timeout dropped the connection. What the primary
+// says is read at the drop itself (the proxy's hook, when the primary closes its side),
+// so the test does not depend on this goroutine polling between the two (a test goroutine
+// scheduled 4 s late on a loaded machine saw the drop first and failed).
 func TestHungStandbyIsNotAttached(t *testing.T) {
 	primary, link := startPairThroughProxy(t, 0)
 	waitFor(t, "the standby to count as attached", func() bool {
 		return primary.Status().Primary.Attached
 	})
+	var attachedAtDrop atomic.Int32 // 0: not dropped yet; 1: not attached by then; 2: attached.
+	hook := func() {
+		if primary.Status().Primary.Attached {
+			attachedAtDrop.CompareAndSwap(0, 2)
+		} else {
+			attachedAtDrop.CompareAndSwap(0, 1)
+		}
+	}
+	link.onTargetClosed.Store(&hook)
 	link.frozen.Store(true)
 	waitFor(t, "the hung standby not to count as attached", func() bool {
 		return !primary.Status().Primary.Attached
 	})
-	if link.targetClosed.Load() {
+	waitFor(t, "the primary to drop the hung standby's connection (silence timeout)",
+		func() bool { return attachedAtDrop.Load() != 0 })
+	if attachedAtDrop.Load() != 1 {
 		t.Fatal("the hung standby counted as attached until its connection was dropped")
 	}
 }
