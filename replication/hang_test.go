@@ -102,14 +102,16 @@ func TestExpiredLeaseReleasesNothingAlone(t *testing.T) {
 	}
 }
 
-// startPairThroughProxy starts a sync primary (with degradeAfter) and a standby that
-// reaches it through a freezingProxy, has the primary create accounts 1 and 2
-// (acknowledged), and closes both when the test ends.
-func startPairThroughProxy(t *testing.T, degradeAfter time.Duration) (*testNode, *freezingProxy) {
+// startPairThroughProxy starts a sync primary (with degradeAfter, logging to
+// primaryLogger) and a standby that reaches it through a freezingProxy, has the primary
+// create accounts 1 and 2 (acknowledged), and closes both when the test ends.
+func startPairThroughProxy(t *testing.T, degradeAfter time.Duration,
+	primaryLogger *slog.Logger) (*testNode, *freezingProxy) {
 	t.Helper()
 	primaryAddress := freeAddress(t)
 	config := nodeConfig(t.TempDir(), primaryAddress, "")
 	config.DegradeAfter = degradeAfter
+	config.Logger = primaryLogger
 	primary := startNode(t, config)
 	t.Cleanup(func() { primary.Close() })
 	link := newFreezingProxy(t, primaryAddress)
@@ -128,7 +130,7 @@ func startPairThroughProxy(t *testing.T, degradeAfter time.Duration) (*testNode,
 // so the test does not depend on this goroutine polling between the two (a test goroutine
 // scheduled 4 s late on a loaded machine saw the drop first and failed).
 func TestHungStandbyIsNotAttached(t *testing.T) {
-	primary, link := startPairThroughProxy(t, 0)
+	primary, link := startPairThroughProxy(t, 0, testLogger)
 	waitFor(t, "the standby to count as attached", func() bool {
 		return primary.Status().Primary.Attached
 	})
@@ -153,33 +155,38 @@ func TestHungStandbyIsNotAttached(t *testing.T) {
 }
 
 // TestHungStandbyDegradesAfterDegradeAfter: with DegradeAfter, a hung standby (connection
-// open, nothing coming from it) is degraded from once it has been quiet that long, not
-// once the silence timeout has dropped its connection; the primary then lets it go (so it
-// re-attaches and catches up) and releases the waiting write. Degradation must come
-// first: when the connection is dropped, the primary has already degraded.
+// open, nothing coming from it) is degraded from once it has been quiet that long,
+// counted from when it went silent, not from when the silence timeout dropped its
+// connection; the primary then lets it go (so it re-attaches and catches up) and releases
+// the waiting write. The clock's origin is read from the degradation itself (its
+// quiet_for: more than standbySilenceMax when counted from the last frame, about
+// DegradeAfter when counted from the drop). The test used to assert that the primary had
+// degraded by the time the connection was dropped, which assumed the degradation check
+// (every 100 ms) ran within the 4 s between the 1 s quiet mark and the 5 s silence
+// timeout: a degradation goroutine scheduled late on a loaded machine saw the drop first.
 func TestHungStandbyDegradesAfterDegradeAfter(t *testing.T) {
-	primary, link := startPairThroughProxy(t, 300*time.Millisecond)
-	var degradedAtDrop atomic.Int32 // 0: not dropped yet; 1: degraded by then; 2: not.
-	hook := func() {
-		if primary.Status().Primary.Degraded {
-			degradedAtDrop.CompareAndSwap(0, 1)
-		} else {
-			degradedAtDrop.CompareAndSwap(0, 2)
-		}
-	}
-	link.onTargetClosed.Store(&hook)
+	const degradeAfter = 300 * time.Millisecond
+	messages := &recordingHandler{}
+	primary, link := startPairThroughProxy(t, degradeAfter, slog.New(messages))
 	link.frozen.Store(true)
 	primary.submit(t, 2, 2, model.OperationCreateTransfers, transfer(10, 1, 2, 5))
 	if reply, _ := primary.replies.wait(t, 2); reply.Status != model.StatusOK {
 		t.Fatalf("write while the standby hangs: %s", reply.Status)
 	}
-	waitFor(t, "the primary to let the hung standby go", func() bool {
-		return degradedAtDrop.Load() != 0
-	})
-	if degradedAtDrop.Load() != 1 {
-		t.Fatal("the hung standby's connection was dropped (silence timeout) before the " +
-			"primary degraded: the degradation clock ran from the drop, not from the silence")
+	if status := primary.Status().Primary; !status.Degraded || status.Degradations != 1 {
+		t.Fatalf("after releasing the write without the standby: degraded %v, %d "+
+			"degradations; want degraded, once", status.Degraded, status.Degradations)
 	}
+	quietFor, ok := messages.attr(degradedMessage, "quiet_for")
+	if !ok {
+		t.Fatal("the primary degraded without logging it (with quiet_for)")
+	}
+	if quietFor.Duration() <= standbySilenceMax {
+		t.Fatalf("degraded after %v of quiet (DegradeAfter %v): the clock ran from the "+
+			"drop of the connection, not from the standby's last frame (more than %v "+
+			"before)", quietFor.Duration(), degradeAfter, standbySilenceMax)
+	}
+	waitFor(t, "the primary to let the hung standby go", link.targetClosed.Load)
 }
 
 // TestDroppedHungStandbyStaysQuietSinceItWentSilent: a hung standby last heard at T is
@@ -264,20 +271,58 @@ func TestStandbyWaitAtStartEndsOnShutdown(t *testing.T) {
 	}
 }
 
-// recordingHandler is a slog handler that keeps the messages logged.
+// degradedMessage is what a primary logs when it degrades (Primary.degrade).
+const degradedMessage = "replication: standby not acknowledging, degraded to async: " +
+	"acknowledged writes may be lost if this node fails now"
+
+// recordingHandler is a slog handler that keeps the messages logged, and the attributes
+// of each.
 type recordingHandler struct {
 	mutex    sync.Mutex
 	messages []string
+	attrs    []map[string]slog.Value
 }
 
 func (h *recordingHandler) Enabled(context.Context, slog.Level) bool { return true }
 func (h *recordingHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
 func (h *recordingHandler) WithGroup(string) slog.Handler            { return h }
 func (h *recordingHandler) Handle(_ context.Context, record slog.Record) error {
+	attrs := map[string]slog.Value{}
+	record.Attrs(func(attr slog.Attr) bool {
+		attrs[attr.Key] = attr.Value
+		return true
+	})
 	h.mutex.Lock()
 	h.messages = append(h.messages, record.Message)
+	h.attrs = append(h.attrs, attrs)
 	h.mutex.Unlock()
 	return nil
+}
+
+// attr returns the attribute key of the first record of message.
+func (h *recordingHandler) attr(message, key string) (slog.Value, bool) {
+	h.mutex.Lock()
+	defer h.mutex.Unlock()
+	for i, logged := range h.messages {
+		if logged == message {
+			value, ok := h.attrs[i][key]
+			return value, ok
+		}
+	}
+	return slog.Value{}, false
+}
+
+// count returns how many records of message were logged.
+func (h *recordingHandler) count(message string) int {
+	h.mutex.Lock()
+	defer h.mutex.Unlock()
+	n := 0
+	for _, logged := range h.messages {
+		if logged == message {
+			n++
+		}
+	}
+	return n
 }
 
 func (h *recordingHandler) logged(message string) bool {
