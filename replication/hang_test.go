@@ -168,16 +168,25 @@ func TestHungStandbyDegradesAfterDegradeAfter(t *testing.T) {
 	const degradeAfter = 300 * time.Millisecond
 	messages := &recordingHandler{}
 	primary, link := startPairThroughProxy(t, degradeAfter, slog.New(messages))
+	// A primary alone for DegradeAfter degrades (a slow start of the standby does it):
+	// the hang must find it waiting for its standby again.
+	waitFor(t, "the primary to wait for its standby (sync)", func() bool {
+		return !primary.Status().Primary.Degraded
+	})
+	before := primary.Status().Primary.Degradations
 	link.frozen.Store(true)
 	primary.submit(t, 2, 2, model.OperationCreateTransfers, transfer(10, 1, 2, 5))
 	if reply, _ := primary.replies.wait(t, 2); reply.Status != model.StatusOK {
 		t.Fatalf("write while the standby hangs: %s", reply.Status)
 	}
-	if status := primary.Status().Primary; !status.Degraded || status.Degradations != 1 {
+	status := primary.Status().Primary
+	if !status.Degraded || status.Degradations != before+1 ||
+		messages.count(degradedMessage) != int(before+1) {
 		t.Fatalf("after releasing the write without the standby: degraded %v, %d "+
-			"degradations; want degraded, once", status.Degraded, status.Degradations)
+			"degradations (%d before the hang), %d logged; want degraded once more",
+			status.Degraded, status.Degradations, before, messages.count(degradedMessage))
 	}
-	quietFor, ok := messages.attr(degradedMessage, "quiet_for")
+	quietFor, ok := messages.attr(degradedMessage, "quiet_for") // The hang's.
 	if !ok {
 		t.Fatal("the primary degraded without logging it (with quiet_for)")
 	}
@@ -299,12 +308,12 @@ func (h *recordingHandler) Handle(_ context.Context, record slog.Record) error {
 	return nil
 }
 
-// attr returns the attribute key of the first record of message.
+// attr returns the attribute key of the last record of message.
 func (h *recordingHandler) attr(message, key string) (slog.Value, bool) {
 	h.mutex.Lock()
 	defer h.mutex.Unlock()
-	for i, logged := range h.messages {
-		if logged == message {
+	for i := len(h.messages) - 1; i >= 0; i-- {
+		if h.messages[i] == message {
 			value, ok := h.attrs[i][key]
 			return value, ok
 		}
