@@ -43,9 +43,16 @@ type lyingReplier struct {
 	backend.Replier
 	lie   lie
 	armed atomic.Bool
+	// beforeDeliver, when set, runs on the fake shard's goroutine before each batch of
+	// replies is delivered: a test stalls the server there, at a point of its choosing in
+	// the stream of requests.
+	beforeDeliver atomic.Pointer[func(replies []backend.Reply)]
 }
 
 func (l *lyingReplier) Deliver(replies []backend.Reply) {
+	if hook := l.beforeDeliver.Load(); hook != nil {
+		(*hook)(replies)
+	}
 	if l.armed.Load() && l.lie != lieNone {
 		for i := range replies {
 			reply := &replies[i]

@@ -2,8 +2,12 @@ package bench
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"sequent/core/backend"
+	"sequent/core/model"
 )
 
 // TestOpenLoopPacing offers 400 requests/s for one second over two connections. The
@@ -33,40 +37,48 @@ func TestOpenLoopPacing(t *testing.T) {
 	}
 }
 
-// TestOpenLoopMeasuresFromIntendedTime stalls the server for stall in the middle of an
-// open-loop run with one request in flight. The request due right after the stall began
-// waits for all of it, so the maximum latency is at least stall − one spacing; and every
-// request due during the stall's first half waited at least half of it, so at least
-// that many latencies are ≥ stall/2. Measured from the actual send, only one request
-// would show the stall (coordinated omission).
+// TestOpenLoopMeasuresFromIntendedTime stalls the server for at least stall in the
+// middle of an open-loop run with one request in flight: the reply to the 60th transfer
+// (0.3 s into the schedule) is held that long on the fake shard's goroutine. The 50
+// requests due in the 250 ms after that transfer was due (stall/2) are sent only once
+// the stall is over, so each waited at least stall/2 from its intended time, and the
+// first of them at least stall − one spacing. Measured from the actual send, only the
+// held request would show the stall (coordinated omission).
+//
+// The run is by count (300 requests at 200/s), not by duration, and the stall is taken in
+// the reply path, not by a goroutine that pauses the backend after polling its count:
+// that goroutine, scheduled late on a loaded machine, paused it after most of the 1.5 s
+// schedule, and a stall reaching past the run's end left the requests due during it
+// unsent (unmeasured). Here a late scheduler only lengthens the stall, and every request
+// is sent and measured whatever the timing.
 func TestOpenLoopMeasuresFromIntendedTime(t *testing.T) {
 	const rate, stall = 200, 500 * time.Millisecond
+	const stallAfter = rate * 3 / 10 // The 60th transfer, due 0.3 s into the schedule.
 	h := newHarness(t, lieNone)
 	config := h.config()
-	config.Count, config.Duration, config.Rate = 0, 1500*time.Millisecond, rate
+	config.Count, config.Duration, config.Rate = 300, 0, rate
 	config.Connections, config.Inflight, config.Events = 1, 1, 1
-	ran := make(chan struct{})
-	go func() {
-		// Pause once the run has sent about 0.3 s of its requests (a few of the count are
-		// the set-up's), not 300 ms after this goroutine started: on a loaded machine the
-		// run can start late, and a stall that falls after its last request shows nothing.
-		for h.backend.Submitted() < rate*3/10 {
-			select {
-			case <-ran:
-				return
-			case <-time.After(time.Millisecond):
+	var transfers atomic.Int64 // Transfers answered.
+	hook := func(replies []backend.Reply) {
+		for _, reply := range replies {
+			if reply.Operation != model.OperationCreateTransfers {
+				continue
+			}
+			if transfers.Add(1) == stallAfter {
+				time.Sleep(stall) // The server stalls, the 60th reply held.
 			}
 		}
-		h.backend.Pause()
-		time.Sleep(stall)
-		h.backend.Resume()
-	}()
+	}
+	h.replier.beforeDeliver.Store(&hook)
 	result, err := Run(context.Background(), config)
-	close(ran)
 	if err != nil {
 		t.Fatal(err)
 	}
 	checkCounts(t, &result.Report, 1)
+	if result.Report.RequestsSent != config.Count || transfers.Load() < stallAfter {
+		t.Fatalf("%d requests sent, %d transfers answered; want %d, and the stall at the %dth",
+			result.Report.RequestsSent, transfers.Load(), config.Count, stallAfter)
+	}
 	spacing := time.Second / rate
 	if maximum := time.Duration(result.RequestLatency.Max()); maximum < stall-2*spacing {
 		t.Fatalf("maximum latency %v, want at least %v", maximum, stall-2*spacing)

@@ -19,6 +19,7 @@ import (
 	"sequent/core/backend"
 	"sequent/core/model"
 	"sequent/core/shard"
+	"sequent/wal"
 )
 
 // TestStandbyReplacesAHungPrimaryWithinALease: the primary hangs (its replication link
@@ -101,14 +102,16 @@ func TestExpiredLeaseReleasesNothingAlone(t *testing.T) {
 	}
 }
 
-// startPairThroughProxy starts a sync primary (with degradeAfter) and a standby that
-// reaches it through a freezingProxy, has the primary create accounts 1 and 2
-// (acknowledged), and closes both when the test ends.
-func startPairThroughProxy(t *testing.T, degradeAfter time.Duration) (*testNode, *freezingProxy) {
+// startPairThroughProxy starts a sync primary (with degradeAfter, logging to
+// primaryLogger) and a standby that reaches it through a freezingProxy, has the primary
+// create accounts 1 and 2 (acknowledged), and closes both when the test ends.
+func startPairThroughProxy(t *testing.T, degradeAfter time.Duration,
+	primaryLogger *slog.Logger) (*testNode, *freezingProxy) {
 	t.Helper()
 	primaryAddress := freeAddress(t)
 	config := nodeConfig(t.TempDir(), primaryAddress, "")
 	config.DegradeAfter = degradeAfter
+	config.Logger = primaryLogger
 	primary := startNode(t, config)
 	t.Cleanup(func() { primary.Close() })
 	link := newFreezingProxy(t, primaryAddress)
@@ -120,50 +123,117 @@ func startPairThroughProxy(t *testing.T, degradeAfter time.Duration) (*testNode,
 }
 
 // TestHungStandbyIsNotAttached: the standby hangs (its connection stays open, nothing
-// comes from it). The primary must stop counting it as attached (readiness) within
-// standbySilenceMax, while the connection is still open: it used to count it attached
-// until the 5 s silence timeout dropped the connection.
+// comes from it). The primary must stop counting it as attached (readiness) once it has
+// not heard from it for standbySilenceMax, while the connection is still open: it used to
+// count it attached until the 5 s silence timeout dropped the connection. What the primary
+// says is read at the drop itself (the proxy's hook, when the primary closes its side),
+// so the test does not depend on this goroutine polling between the two (a test goroutine
+// scheduled 4 s late on a loaded machine saw the drop first and failed).
 func TestHungStandbyIsNotAttached(t *testing.T) {
-	primary, link := startPairThroughProxy(t, 0)
+	primary, link := startPairThroughProxy(t, 0, testLogger)
 	waitFor(t, "the standby to count as attached", func() bool {
 		return primary.Status().Primary.Attached
 	})
+	var attachedAtDrop atomic.Int32 // 0: not dropped yet; 1: not attached by then; 2: attached.
+	hook := func() {
+		if primary.Status().Primary.Attached {
+			attachedAtDrop.CompareAndSwap(0, 2)
+		} else {
+			attachedAtDrop.CompareAndSwap(0, 1)
+		}
+	}
+	link.onTargetClosed.Store(&hook)
 	link.frozen.Store(true)
 	waitFor(t, "the hung standby not to count as attached", func() bool {
 		return !primary.Status().Primary.Attached
 	})
-	if link.targetClosed.Load() {
+	waitFor(t, "the primary to drop the hung standby's connection (silence timeout)",
+		func() bool { return attachedAtDrop.Load() != 0 })
+	if attachedAtDrop.Load() != 1 {
 		t.Fatal("the hung standby counted as attached until its connection was dropped")
 	}
 }
 
 // TestHungStandbyDegradesAfterDegradeAfter: with DegradeAfter, a hung standby (connection
-// open, nothing coming from it) is degraded from once it has been quiet that long, not
-// once the silence timeout has dropped its connection; the primary then lets it go (so it
-// re-attaches and catches up) and releases the waiting write. Degradation must come
-// first: when the connection is dropped, the primary has already degraded.
+// open, nothing coming from it) is degraded from once it has been quiet that long,
+// counted from when it went silent, not from when the silence timeout dropped its
+// connection; the primary then lets it go (so it re-attaches and catches up) and releases
+// the waiting write. The clock's origin is read from the degradation itself (its
+// quiet_for: more than standbySilenceMax when counted from the last frame, about
+// DegradeAfter when counted from the drop). The test used to assert that the primary had
+// degraded by the time the connection was dropped, which assumed the degradation check
+// (every 100 ms) ran within the 4 s between the 1 s quiet mark and the 5 s silence
+// timeout: a degradation goroutine scheduled late on a loaded machine saw the drop first.
 func TestHungStandbyDegradesAfterDegradeAfter(t *testing.T) {
-	primary, link := startPairThroughProxy(t, 300*time.Millisecond)
-	var degradedAtDrop atomic.Int32 // 0: not dropped yet; 1: degraded by then; 2: not.
-	hook := func() {
-		if primary.Status().Primary.Degraded {
-			degradedAtDrop.CompareAndSwap(0, 1)
-		} else {
-			degradedAtDrop.CompareAndSwap(0, 2)
-		}
-	}
-	link.onTargetClosed.Store(&hook)
+	const degradeAfter = 300 * time.Millisecond
+	messages := &recordingHandler{}
+	primary, link := startPairThroughProxy(t, degradeAfter, slog.New(messages))
+	// A primary alone for DegradeAfter degrades (a slow start of the standby does it):
+	// the hang must find it waiting for its standby again.
+	waitFor(t, "the primary to wait for its standby (sync)", func() bool {
+		return !primary.Status().Primary.Degraded
+	})
+	before := primary.Status().Primary.Degradations
 	link.frozen.Store(true)
 	primary.submit(t, 2, 2, model.OperationCreateTransfers, transfer(10, 1, 2, 5))
 	if reply, _ := primary.replies.wait(t, 2); reply.Status != model.StatusOK {
 		t.Fatalf("write while the standby hangs: %s", reply.Status)
 	}
-	waitFor(t, "the primary to let the hung standby go", func() bool {
-		return degradedAtDrop.Load() != 0
-	})
-	if degradedAtDrop.Load() != 1 {
-		t.Fatal("the hung standby's connection was dropped (silence timeout) before the " +
-			"primary degraded: the degradation clock ran from the drop, not from the silence")
+	status := primary.Status().Primary
+	if !status.Degraded || status.Degradations != before+1 ||
+		messages.count(degradedMessage) != int(before+1) {
+		t.Fatalf("after releasing the write without the standby: degraded %v, %d "+
+			"degradations (%d before the hang), %d logged; want degraded once more",
+			status.Degraded, status.Degradations, before, messages.count(degradedMessage))
+	}
+	quietFor, ok := messages.attr(degradedMessage, "quiet_for") // The hang's.
+	if !ok {
+		t.Fatal("the primary degraded without logging it (with quiet_for)")
+	}
+	if quietFor.Duration() <= standbySilenceMax {
+		t.Fatalf("degraded after %v of quiet (DegradeAfter %v): the clock ran from the "+
+			"drop of the connection, not from the standby's last frame (more than %v "+
+			"before)", quietFor.Duration(), degradeAfter, standbySilenceMax)
+	}
+	waitFor(t, "the primary to let the hung standby go", link.targetClosed.Load)
+}
+
+// TestDroppedHungStandbyStaysQuietSinceItWentSilent: a hung standby last heard at T is
+// quiet since T, and the DegradeAfter clock runs from then (the documented behaviour: "after
+// 1 s of neither, the D clock runs from then"). When the silence timeout then drops its
+// connection, it must stay quiet since T: detach used to restart the clock at the drop,
+// so with a DegradeAfter longer than silenceTimeout - standbySilenceMax (4 s) the primary
+// degraded DegradeAfter after the drop, up to silenceTimeout later than configured, with
+// writes held meanwhile. A standby heard until it left is gone since it left.
+func TestDroppedHungStandbyStaysQuietSinceItWentSilent(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		silent time.Duration // How long before the drop it was last heard.
+	}{{"hung", silenceTimeout}, {"heard until it left", 0}} {
+		log, err := wal.Open(wal.Options{Dir: t.TempDir(), Logger: testLogger})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := &Primary{config: PrimaryConfig{Shard: newTestShard(t), Log: log, Logger: testLogger}}
+		conn, peer := net.Pipe()
+		s := &primarySession{conn: conn}
+		p.current.Store(s)
+		heard := time.Now().Add(-c.silent).UnixNano()
+		p.stats.lastContactNs.Store(heard)
+		before := time.Now().UnixNano()
+		p.detach(s)
+		after := time.Now().UnixNano()
+		peer.Close()
+		log.Close()
+		quiet := p.standbyQuietSince(time.Now().UnixNano())
+		if c.silent > 0 && quiet != heard {
+			t.Fatalf("%s: after the drop, quiet since %v after it was last heard: the "+
+				"DegradeAfter clock restarted at the drop", c.name, time.Duration(quiet-heard))
+		}
+		if c.silent == 0 && (quiet < before || quiet > after) {
+			t.Fatalf("%s: quiet since %d, want since the drop (%d..%d)", c.name, quiet,
+				before, after)
+		}
 	}
 }
 
@@ -210,20 +280,58 @@ func TestStandbyWaitAtStartEndsOnShutdown(t *testing.T) {
 	}
 }
 
-// recordingHandler is a slog handler that keeps the messages logged.
+// degradedMessage is what a primary logs when it degrades (Primary.degrade).
+const degradedMessage = "replication: standby not acknowledging, degraded to async: " +
+	"acknowledged writes may be lost if this node fails now"
+
+// recordingHandler is a slog handler that keeps the messages logged, and the attributes
+// of each.
 type recordingHandler struct {
 	mutex    sync.Mutex
 	messages []string
+	attrs    []map[string]slog.Value
 }
 
 func (h *recordingHandler) Enabled(context.Context, slog.Level) bool { return true }
 func (h *recordingHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
 func (h *recordingHandler) WithGroup(string) slog.Handler            { return h }
 func (h *recordingHandler) Handle(_ context.Context, record slog.Record) error {
+	attrs := map[string]slog.Value{}
+	record.Attrs(func(attr slog.Attr) bool {
+		attrs[attr.Key] = attr.Value
+		return true
+	})
 	h.mutex.Lock()
 	h.messages = append(h.messages, record.Message)
+	h.attrs = append(h.attrs, attrs)
 	h.mutex.Unlock()
 	return nil
+}
+
+// attr returns the attribute key of the last record of message.
+func (h *recordingHandler) attr(message, key string) (slog.Value, bool) {
+	h.mutex.Lock()
+	defer h.mutex.Unlock()
+	for i := len(h.messages) - 1; i >= 0; i-- {
+		if h.messages[i] == message {
+			value, ok := h.attrs[i][key]
+			return value, ok
+		}
+	}
+	return slog.Value{}, false
+}
+
+// count returns how many records of message were logged.
+func (h *recordingHandler) count(message string) int {
+	h.mutex.Lock()
+	defer h.mutex.Unlock()
+	n := 0
+	for _, logged := range h.messages {
+		if logged == message {
+			n++
+		}
+	}
+	return n
 }
 
 func (h *recordingHandler) logged(message string) bool {

@@ -22,26 +22,51 @@ import (
 const testLeaseDuration = 2 * time.Second
 
 // TestLeaseCounters checks what the operators' metrics and the flapping alert read: a
-// primary counts the witness's granted renewals, and once the witness goes silent, the
-// renewals that got no answer and the one lease lost when it fences itself.
+// primary counts the witness's granted renewals; once the witness goes silent, each
+// renewal that got no answer, and the one lease lost when it fences itself; and it
+// counts as failures exactly the renewals it logs as failed.
+//
+// The test used to assert no failure at all while the witness was healthy, and at least
+// one after the freeze. Neither is the primary's behaviour on a loaded machine: a renewal
+// answered later than its deadline (a quarter lease, 500 ms) is a failure, and a lease
+// goroutine scheduled more than the rest of its lease late after its last grant fences
+// itself without asking again (so without a failure). What holds whatever the scheduling:
+// the failures counted are the failures logged; every renewal the proxy accepted after
+// the freeze got no answer, so it is counted as failed (one that never reached the proxy
+// is a failure too); and the fence counts one loss.
 func TestLeaseCounters(t *testing.T) {
 	lease := testLeaseDuration
 	_, witnessAddress := startTestWitness(t, lease)
 	proxy := newFreezingProxy(t, witnessAddress)
-	primary := startNode(t, withWitness(nodeConfig(t.TempDir(), freeAddress(t), ""), "a",
-		proxy.address(), lease))
+	messages := &recordingHandler{}
+	config := withWitness(nodeConfig(t.TempDir(), freeAddress(t), ""), "a", proxy.address(),
+		lease)
+	config.Logger = slog.New(messages)
+	primary := startNode(t, config)
 	defer primary.Close()
 	waitFor(t, "two granted renewals", func() bool { return primary.Status().Lease.Renewals >= 2 })
-	if counts := primary.Status().Lease; counts.RenewalFailures != 0 || counts.Losses != 0 {
-		t.Fatalf("failures or losses with a healthy witness: %+v", counts)
+	if losses := primary.Status().Lease.Losses; losses != 0 {
+		t.Fatalf("%d leases lost with a healthy witness", losses)
 	}
+	failuresBefore := primary.Status().Lease.RenewalFailures
 	proxy.frozen.Store(true)
+	acceptedBefore := proxy.accepted.Load() // Every later connection is held unanswered.
 	waitFor(t, "the primary to fence itself", func() bool {
 		return primary.Shard().Role() == shard.RoleFenced
 	})
+	// The lease goroutine fences itself last: every failure it counted is logged by now.
 	counts := primary.Status().Lease
-	if counts.RenewalFailures < 1 || counts.Losses != 1 {
-		t.Fatalf("after the witness went silent: %+v, want failures ≥ 1 and one loss", counts)
+	unanswered := uint64(proxy.accepted.Load() - acceptedBefore)
+	if counts.RenewalFailures-failuresBefore < unanswered || counts.Losses != 1 {
+		t.Fatalf("after the witness went silent: %+v (%d failures before), with %d renewals "+
+			"left unanswered; want each of them counted as failed, and one loss", counts,
+			failuresBefore, unanswered)
+	}
+	if logged := messages.count(renewalFailedMessage); counts.RenewalFailures != uint64(logged) {
+		t.Fatalf("%d renewal failures counted, %d logged", counts.RenewalFailures, logged)
+	}
+	if unanswered == 0 {
+		t.Log("the lease goroutine ran out its lease without asking again (scheduled late)")
 	}
 	without := startNode(t, nodeConfig(t.TempDir(), freeAddress(t), ""))
 	defer without.Close()
@@ -49,6 +74,10 @@ func TestLeaseCounters(t *testing.T) {
 		t.Fatalf("a node without a witness counts %+v", counts)
 	}
 }
+
+// renewalFailedMessage is what the lease goroutine logs for each renewal that got no
+// answer (holdLease).
+const renewalFailedMessage = "replication: lease renewal failed"
 
 // TestPrimaryCountsOnNoLeaseBeforeTheWitnessGrantsOne: a primary that starts (or
 // restarts: a supervisor replaying its command line after its partner was promoted) has

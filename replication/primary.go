@@ -329,11 +329,21 @@ func (p *Primary) sendSnapshot(writer *bufio.Writer, op uint64) error {
 	}
 }
 
-// detach ends a session.
+// detach ends a session. The standby is gone since it stopped acknowledging, if it had
+// (a hung standby dropped on the silence timeout: the DegradeAfter clock keeps running from
+// when it went quiet), else since now. goneSince is stored before current is cleared, so
+// that standbyQuietSince never reads a detached standby as attached.
 func (p *Primary) detach(s *primarySession) {
 	s.conn.Close()
+	now := time.Now().UnixNano()
+	gone := now
+	if p.current.Load() == s {
+		if quiet := p.standbyQuietSince(now); quiet != 0 {
+			gone = quiet
+		}
+		p.goneSince.Store(gone)
+	}
 	p.current.CompareAndSwap(s, nil)
-	p.goneSince.Store(time.Now().UnixNano())
 	p.config.Logger.Warn("replication: standby detached", "acknowledged", p.acked.Load(),
 		"last_op", p.config.Log.LastOp())
 }

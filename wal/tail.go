@@ -30,7 +30,7 @@ type TailOptions struct {
 type Tail struct {
 	log      *Log
 	options  TailOptions
-	position uint64        // Last op handed to the follower (follower goroutine).
+	position atomic.Uint64 // Last op handed to the follower (written by the follower).
 	wake     chan struct{} // Capacity 1: an entry was queued or Durable advanced.
 
 	mutex     sync.Mutex
@@ -64,7 +64,8 @@ func (l *Log) Follow(afterOp uint64, options TailOptions) *Tail {
 	if options.QueueBytesMax <= 0 {
 		options.QueueBytesMax = TailQueueBytesMaxDefault
 	}
-	t := &Tail{log: l, options: options, position: afterOp, wake: make(chan struct{}, 1)}
+	t := &Tail{log: l, options: options, wake: make(chan struct{}, 1)}
+	t.position.Store(afterOp)
 	addToList(&l.tails, t)
 	addToList(&l.durableSubscribers, t.wake)
 	return t
@@ -79,17 +80,19 @@ func (t *Tail) Close() {
 }
 
 // Position returns the last op handed to the follower. Follower goroutine.
-func (t *Tail) Position() uint64 { return t.position }
+func (t *Tail) Position() uint64 { return t.position.Load() }
 
 // Wake is signalled when there may be more to drain: an entry was written or Durable
 // advanced.
 func (t *Tail) Wake() <-chan struct{} { return t.wake }
 
-// Stats returns the tail's counters (Position only from the follower goroutine).
+// Stats returns the tail's counters. Any goroutine: the position is atomic (it used to be
+// read without synchronisation, a data race with a follower advancing it).
 func (t *Tail) Stats() TailStats {
 	t.mutex.Lock()
 	defer t.mutex.Unlock()
-	return TailStats{Position: t.position, QueuedBytes: t.bytes, Overflows: t.overflows.Load()}
+	return TailStats{Position: t.position.Load(), QueuedBytes: t.bytes,
+		Overflows: t.overflows.Load()}
 }
 
 // push runs on the writer goroutine for every entry written: it queues a copy, or on
@@ -120,7 +123,7 @@ func (t *Tail) Drain(fn func(stored []byte, meta EntryMeta) error) (gap bool, er
 	if t.closed.Load() {
 		return false, ErrTailClosed
 	}
-	err = t.log.ReadStored(t.position, func(stored []byte, meta EntryMeta) error {
+	err = t.log.ReadStored(t.position.Load(), func(stored []byte, meta EntryMeta) error {
 		return t.hand(stored, meta, fn)
 	})
 	if err != nil {
@@ -137,10 +140,10 @@ func (t *Tail) drainQueue(fn func(stored []byte, meta EntryMeta) error) (bool, e
 	t.mutex.Unlock()
 	for i := range queued {
 		entry := &queued[i]
-		if entry.lastOp() <= t.position {
+		if entry.lastOp() <= t.position.Load() {
 			continue
 		}
-		if entry.meta.FirstOp != t.position+1 {
+		if entry.meta.FirstOp != t.position.Load()+1 {
 			return true, nil // Missed: the rest comes from the log once durable.
 		}
 		if !t.options.Written && entry.lastOp() > t.log.Durable() {
@@ -167,16 +170,17 @@ func (t *Tail) requeue(entries []tailEntry) {
 // hand passes one entry to fn if it continues Position, and advances Position.
 func (t *Tail) hand(stored []byte, meta EntryMeta, fn func([]byte, EntryMeta) error) error {
 	entry := tailEntry{meta: meta}
-	if entry.lastOp() <= t.position {
+	position := t.position.Load()
+	if entry.lastOp() <= position {
 		return nil
 	}
-	if meta.FirstOp != t.position+1 {
+	if meta.FirstOp != position+1 {
 		return &PositionError{Segment: meta.Segment, Offset: meta.Offset, Op: meta.FirstOp,
 			Reason: "tail: entry does not follow the last one handed over", Err: ErrCorrupt}
 	}
 	if err := fn(stored, meta); err != nil {
 		return err
 	}
-	t.position = entry.lastOp()
+	t.position.Store(entry.lastOp())
 	return nil
 }

@@ -68,6 +68,41 @@ func TestTailFollowsFromDiskThenLive(t *testing.T) {
 	requireContiguous(t, l, middle/2, firsts)
 }
 
+// TestTailStatsWhileDraining: Stats is documented safe from any goroutine (the
+// replication primary's status reads it while its sender drains the tail), so reading it
+// while the follower catches up from the segments must not race with the follower
+// advancing its position (go test -race: Stats read the position without
+// synchronisation, a data race the replication tests hit while polling a primary's
+// status during a standby's catch-up).
+func TestTailStatsWhileDraining(t *testing.T) {
+	l := openTest(t, t.TempDir())
+	defer l.Close()
+	last := appendEntries(t, l, 30)
+	waitDurable(t, l, last)
+	tail := l.Follow(0, TailOptions{Written: true})
+	defer tail.Close()
+	done := make(chan struct{})
+	read := make(chan uint64)
+	go func() {
+		var position uint64
+		for {
+			select {
+			case <-done:
+				read <- position
+				return
+			default:
+				position = max(position, tail.Stats().Position)
+			}
+		}
+	}()
+	firsts := followTo(t, tail, last)
+	close(done)
+	if position := <-read; position > last {
+		t.Fatalf("Stats read position %d past the last op %d", position, last)
+	}
+	requireContiguous(t, l, 0, firsts)
+}
+
 // TestTailOverflowFallsBackToTheLog gives the tail a queue too small for one entry, so
 // every live entry overflows it: the follower still gets everything from the segments,
 // and the overflows are counted.
