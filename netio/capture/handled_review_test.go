@@ -159,26 +159,7 @@ func TestPromotionDuringAnOutageKeepsTheLogOfItsOwnOps(t *testing.T) {
 
 	// Ops 3 to 5: account 1007 once, then creations of the existing account 1 (refused,
 	// no event) filling a segment.
-	filler := func(first uint64) []byte {
-		body := make([]byte, model.EventsPerRequestMax*model.AccountSize)
-		for i := range model.EventsPerRequestMax {
-			id := uint64(1)
-			if i == 0 {
-				id = first
-			}
-			(&model.Account{ID: model.U128(id), Ledger: 1, Code: 1}).Encode(body[i*model.AccountSize:])
-		}
-		return body
-	}
-	for number, first := range []uint64{1007, 1, 1} {
-		if status := s.Submit(&backend.Request{Connection: 1, Client: 7, Session: 2,
-			Number: uint64(number) + 1, Operation: model.OperationCreateAccounts,
-			Body: filler(first)}); status != model.StatusOK {
-			t.Fatal(status)
-		}
-		waitUntil(t, "a reply", func() bool { return replier.replies.Load() >= uint64(number)+1 },
-			func() any { return s.Released() })
-	}
+	writeAccount1007AndFillers(t, s, replier)
 	s.RequestSnapshot() // Op 6.
 	select {
 	case result := <-written:
@@ -325,6 +306,22 @@ func TestStandbyKeepsTheLastCheckedPosition(t *testing.T) {
 
 // accountsFilling is a create_accounts body of EventsPerRequestMax accounts: first, then
 // the existing account 1 again (refused, no event), a segment's worth of log.
+// writeAccount1007AndFillers submits, one at a time, three create_accounts requests of
+// accountsFilling (account 1007, then 1 twice): ops 3 to 5 of the tests above, filling a
+// segment; each waits for its reply.
+func writeAccount1007AndFillers(t *testing.T, s *shard.Shard, replier *nullReplier) {
+	t.Helper()
+	for number, first := range []uint64{1007, 1, 1} {
+		if status := s.Submit(&backend.Request{Connection: 1, Client: 7, Session: 2,
+			Number: uint64(number) + 1, Operation: model.OperationCreateAccounts,
+			Body: accountsFilling(first)}); status != model.StatusOK {
+			t.Fatal(status)
+		}
+		waitUntil(t, "a reply", func() bool { return replier.replies.Load() >= uint64(number)+1 },
+			func() any { return s.Released() })
+	}
+}
+
 func accountsFilling(first uint64) []byte {
 	body := make([]byte, model.EventsPerRequestMax*model.AccountSize)
 	for i := range model.EventsPerRequestMax {
@@ -372,15 +369,7 @@ func TestStandbyRetiresNoLogOfItsPrimarysOps(t *testing.T) {
 	}
 	replier := &nullReplier{}
 	p.Start(shard.RepliesOnly(replier))
-	for number, first := range []uint64{1007, 1, 1} {
-		if status := p.Submit(&backend.Request{Connection: 1, Client: 7, Session: 2,
-			Number: uint64(number) + 1, Operation: model.OperationCreateAccounts,
-			Body: accountsFilling(first)}); status != model.StatusOK {
-			t.Fatal(status)
-		}
-		waitUntil(t, "a reply", func() bool { return replier.replies.Load() >= uint64(number)+1 },
-			func() any { return p.Released() })
-	}
+	writeAccount1007AndFillers(t, p, replier)
 	p.RequestSnapshot() // Op 6.
 	waitUntil(t, "the snapshot request released", func() bool { return p.Released() >= 6 },
 		func() any { return p.Released() })
