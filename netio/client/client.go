@@ -36,6 +36,8 @@ type Client struct {
 	next           uint64                  // Next request number.
 	pending        map[uint64]*Call        // Sent (or to send) and not answered, by number.
 	forming        map[coalesceKey]*Call   // Requests open to more callers (coalesce.go).
+	admitting      int                     // Requests waiting for a window slot in admit.
+	admitTail      chan struct{}           // Closed once the last of them is admitted or dropped.
 	outbox         [][]byte                // Frames waiting for the writer, in order.
 	spare          [][]byte                // The writer's other outbox array.
 	writingFrames  [][]byte                // The outbox a writer is writing (frames.go).

@@ -68,7 +68,9 @@ func (c *Client) coalescing(operation model.Operation) bool {
 // waits for the slot, bounded by the client's life rather than one caller's context:
 // the request belongs to every caller in it. It is numbered only when admitted, so
 // numbers follow the outbox order and a request every caller left before admission
-// never takes one.
+// never takes one. Requests waiting for a slot are admitted in the order they were
+// formed, and a new one queues behind them even when a slot is free: a caller's runs
+// (submitted in turn) are numbered, hence applied, in order.
 func (c *Client) submit(ctx context.Context, key coalesceKey, body []byte, count int,
 	openChain bool) (part, error) {
 	operation, flags := key.operation, key.flags
@@ -98,22 +100,34 @@ func (c *Client) submit(ctx context.Context, key coalesceKey, body []byte, count
 	if count < c.config.CoalesceEventsMax && !openChain {
 		c.forming[key] = call
 	}
-	if c.window.TryAcquire(1) {
+	if c.admitting == 0 && c.window.TryAcquire(1) {
 		call.holdsWindow = true
 		c.admitLocked(call)
 	} else {
+		// Behind the requests already waiting for a slot, if any: admitted after them,
+		// so that numbers follow the order of submission (one caller's runs in order).
+		previous, next := c.admitTail, make(chan struct{})
+		c.admitting++
+		c.admitTail = next
 		c.done.Add(1) // Not closed (checked above under mu): shutdown waits for it.
-		go c.admit(call)
+		go c.admit(call, previous, next)
 	}
 	return part{call: call, first: 0, count: count, resultBytes: resultBytes}, nil
 }
 
 // admit waits for a window slot for a request formed while the window was full, then
-// numbers and queues it (or drops it when every caller left meanwhile).
-func (c *Client) admit(call *Call) {
+// numbers and queues it (or drops it when every caller left meanwhile). Such requests
+// are admitted one at a time in the order they were formed: each waits for the one
+// before (previous closed) before taking a slot, and closes next once it is done.
+func (c *Client) admit(call *Call, previous <-chan struct{}, next chan struct{}) {
 	defer c.done.Done()
+	defer close(next)
+	if previous != nil {
+		<-previous // It ends with the client's lifetime at the latest.
+	}
 	err := c.window.Acquire(c.lifetime, 1)
 	c.mu.Lock()
+	c.admitting--
 	switch {
 	case err != nil || c.closed:
 		if err == nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -46,6 +47,9 @@ type recordingNode struct {
 	requests []backend.Request // create_transfers, bodies copied.
 	holding  bool
 	held     []backend.Request
+	// refuse, when set, may refuse a create_transfers request (recorded, not submitted)
+	// with the status it returns; ok submits it.
+	refuse func(request *backend.Request) model.Status
 }
 
 func (r *recordingNode) Submit(request *backend.Request) model.Status {
@@ -56,6 +60,12 @@ func (r *recordingNode) Submit(request *backend.Request) model.Status {
 	kept.Body = bytes.Clone(request.Body) // The server reuses its buffer after Submit.
 	r.mutex.Lock()
 	r.requests = append(r.requests, kept)
+	if r.refuse != nil {
+		if status := r.refuse(&kept); status != model.StatusOK {
+			r.mutex.Unlock()
+			return status
+		}
+	}
 	if r.holding {
 		r.held = append(r.held, kept)
 		r.mutex.Unlock()
@@ -609,5 +619,47 @@ func TestRouteByShardCrossShardTransfer(t *testing.T) {
 	slices.SortFunc(ids, func(a, b []uint64) int { return int(a[0]) - int(b[0]) })
 	if want := [][]uint64{{1, 2}, {101}}; !slices.EqualFunc(ids, want, slices.Equal) {
 		t.Errorf("requests of transfers %v, want %v", ids, want)
+	}
+}
+
+// TestRouteByShardOneRequestRefused: a routed batch of three debit shards is three
+// requests; when one of them is refused at request level (shard 1's, shutting_down),
+// CreateTransfers returns that *StatusError and no results, while the other two
+// requests were applied on their own (exactly once each): a batch is not one request,
+// and the caller learns that one part failed, not which transfers were created.
+func TestRouteByShardOneRequestRefused(t *testing.T) {
+	s := startShardedServer(t)
+	c := s.dial(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	s.node.mutex.Lock()
+	s.node.refuse = func(request *backend.Request) model.Status {
+		if shard, err := requestShard(request); err == nil && shard == 1 {
+			return model.StatusShuttingDown
+		}
+		return model.StatusOK
+	}
+	s.node.mutex.Unlock()
+	batch := []model.Transfer{
+		transfer(1, 1, 3, 1, 0),       // Shard 0.
+		transfer(101, 101, 103, 1, 0), // Shard 1: refused.
+		transfer(201, 201, 203, 1, 0), // Shard 2.
+	}
+	results, err := c.CreateTransfers(ctx, batch)
+	var status *StatusError
+	if !errors.As(err, &status) || status.Status != model.StatusShuttingDown || results != nil {
+		t.Fatalf("results %v, error %v; want no results and shard 1's shutting_down", results, err)
+	}
+	found, err := c.LookupTransfers(ctx, []model.Uint128{model.U128(1), model.U128(101),
+		model.U128(201)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []uint64
+	for _, f := range found {
+		ids = append(ids, f.ID.Lo)
+	}
+	if !slices.Equal(ids, []uint64{1, 201}) {
+		t.Errorf("transfers created %v, want 1 and 201 (the requests not refused)", ids)
 	}
 }
