@@ -103,7 +103,11 @@ func (c *Client) CreateAccounts(ctx context.Context, accounts []model.Account) (
 
 // CreateTransfers creates transfers in requests of up to model.EventsPerRequestMax
 // events (linked chains kept whole; per debit shard with Config.RouteByShard) and returns
-// one result per transfer, in order.
+// one result per transfer, in order. The requests are numbered, hence applied, in the
+// batch's order (per shard with RouteByShard). When a batch takes several requests and
+// one fails at request level, the error is returned and no results, although the other
+// requests may have been applied: sending the same batch again is safe (transfers that
+// exist answer exists, or exists_with_different_* if their fields differ).
 func (c *Client) CreateTransfers(ctx context.Context, transfers []model.Transfer) (
 	[]model.EventResult, error) {
 	results := make([]model.EventResult, len(transfers))

@@ -32,8 +32,8 @@ func (c *Client) ShardMap(ctx context.Context) (*shardmap.Map, error) {
 }
 
 // shardsSeveral is the coalescing shard of a batch sent whole whose transfers debit
-// several shards: no shard index (a map has at most 65,535 shards, 0 to 65,534), so such
-// a batch shares requests only with others like it, never with one shard's.
+// several shards: no shard index (a map has at most shardmap.ShardsMax = 256 shards), so
+// such a batch shares requests only with others like it, never with one shard's.
 const shardsSeveral = ^uint16(0)
 
 // route is how a batch of transfers is sent (routeTransfers).
