@@ -480,13 +480,7 @@ func TestRouteByShardMergedRequestsKeepOneShard(t *testing.T) {
 	for i, transfers := range calls {
 		group.Go(func() { results[i], errs[i] = c.CreateTransfers(ctx, transfers) })
 	}
-	waitFor(t, c, "every caller's events in a forming request", func() bool {
-		waiting := 0
-		for _, call := range c.forming {
-			waiting += call.events
-		}
-		return waiting == events
-	})
+	waitForFormingEvents(t, c, events)
 	s.node.release(t)
 	group.Wait()
 	if err := <-blocker; err != nil {
@@ -536,13 +530,7 @@ func TestRouteByShardKeepsALinkedBatchOfSeveralShardsApart(t *testing.T) {
 	for i, transfers := range calls { // One after the other, in this order.
 		group.Go(func() { results[i], errs[i] = c.CreateTransfers(ctx, transfers) })
 		events += len(transfers)
-		waitFor(t, c, "the caller's events in a forming request", func() bool {
-			waiting := 0
-			for _, call := range c.forming {
-				waiting += call.events
-			}
-			return waiting == events
-		})
+		waitForFormingEvents(t, c, events)
 	}
 	s.node.release(t)
 	group.Wait()
@@ -662,4 +650,17 @@ func TestRouteByShardOneRequestRefused(t *testing.T) {
 	if !slices.Equal(ids, []uint64{1, 201}) {
 		t.Errorf("transfers created %v, want 1 and 201 (the requests not refused)", ids)
 	}
+}
+
+// waitForFormingEvents waits until the client's forming requests hold events events in
+// all (every caller so far has joined one, none was sealed yet).
+func waitForFormingEvents(t *testing.T, c *Client, events int) {
+	t.Helper()
+	waitFor(t, c, "the callers' events in forming requests", func() bool {
+		waiting := 0
+		for _, call := range c.forming {
+			waiting += call.events
+		}
+		return waiting == events
+	})
 }
