@@ -209,12 +209,14 @@ func (c *Client) Go(ctx context.Context, operation model.Operation, flags uint8,
 	}
 	weightBytes := min(expectedReplyBytes(operation, flags, len(body)),
 		int64(c.config.InflightBytesMax))
-	if err := c.window.Acquire(ctx, 1); err != nil {
+	// Reply bytes first, then the slot, as submit does: a slot is never held while
+	// waiting for bytes, which requests queued for a slot may hold.
+	if err := c.windowBytes.Acquire(ctx, weightBytes); err != nil {
 		call.fail(err)
 		return call
 	}
-	if err := c.windowBytes.Acquire(ctx, weightBytes); err != nil {
-		c.window.Release(1)
+	if err := c.window.Acquire(ctx, 1); err != nil {
+		c.windowBytes.Release(weightBytes)
 		call.fail(err)
 		return call
 	}
