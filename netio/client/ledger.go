@@ -103,8 +103,13 @@ func (c *Client) CreateAccounts(ctx context.Context, accounts []model.Account) (
 
 // CreateTransfers creates transfers in requests of up to model.EventsPerRequestMax
 // events (linked chains kept whole; per debit shard with Config.RouteByShard) and returns
-// one result per transfer, in order. The requests are numbered, hence applied, in the
-// batch's order (per shard with RouteByShard). When a batch takes several requests and
+// one result per transfer, in order. The requests are numbered and sent in the batch's
+// order (per shard with RouteByShard), so the server applies them in that order, except
+// that a request answered busy, log_unavailable or outcome_unknown is resent with its
+// number after a delay (Config.BusyRetryDelay), by which time a later request of the
+// batch may have been applied: a batch whose outcome depends on the order of its
+// transfers across requests should fit in one request (or use a linked chain, which is
+// never cut). When a batch takes several requests and
 // one fails at request level, the error is returned and no results, although the other
 // requests may have been applied: sending the same batch again is safe (transfers that
 // exist answer exists, or exists_with_different_* if their fields differ).
