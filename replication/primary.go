@@ -407,12 +407,18 @@ func (p *Primary) acknowledge(op, sent uint64) {
 // or 0 if it is: no standby attached (since it left), not heard from for
 // standbySilenceMax (a stopped process keeps its connection open: since it was last
 // heard), or entries waiting for its acknowledgement for standbySilenceMax with no
-// progress (heartbeats, but a stuck disk: since the wait began). now is Unix ns.
+// progress (heartbeats, but a stuck disk: since the wait began). now is Unix ns. One
+// attached but never heard, the first since the start (welcome, snapshot transfer), is
+// still gone since the start (goneSince is cleared only once it is heard).
 func (p *Primary) standbyQuietSince(now int64) int64 {
 	if p.current.Load() == nil {
 		return p.goneSince.Load()
 	}
-	if contact := p.stats.lastContactNs.Load(); now-contact > int64(standbySilenceMax) {
+	contact := p.stats.lastContactNs.Load()
+	if contact == 0 {
+		return p.goneSince.Load()
+	}
+	if now-contact > int64(standbySilenceMax) {
 		return contact
 	}
 	if waiting := p.waitingSince.Load(); waiting != 0 && now-waiting > int64(standbySilenceMax) {

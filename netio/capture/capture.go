@@ -176,6 +176,11 @@ type Capture struct {
 	message    []byte
 	subject    []byte
 	id         []byte
+
+	// unchecked is the last message a standby read at its previous poll, at sequence
+	// uncheckedSequence, if its log could not confirm it then (watch; 0: none).
+	unchecked         messageName
+	uncheckedSequence uint64
 }
 
 var (
@@ -478,23 +483,44 @@ func (c *Capture) readPosition() error {
 // settleDivergence will: the log held follows a position that agrees. One it cannot
 // check yet (beyond its log, or of an epoch it has not seen) or of a history its primary
 // discarded keeps the position last checked (0: none, all of the log is held): whoever
-// published after that one shares its entry, so the history up to it.
+// published after that one shares its entry, so the history up to it. The message read
+// at the previous poll, then beyond the log, is checked again: a standby that trails its
+// stream (async, under load) has usually received it since.
 func (c *Capture) watch() error {
-	if c.streamSequence.Load() == 0 {
+	sequence := c.streamSequence.Load()
+	if sequence == 0 {
 		c.checkedOp.Store(0)
+		c.uncheckedSequence = 0
 		return nil
 	}
-	agrees, err := c.agrees(c.last)
-	if errors.Is(err, errNewerPublisher) {
-		return nil
-	}
+	agrees, err := c.watchAgrees(c.last)
 	if err != nil {
 		return err
 	}
 	if agrees {
 		c.checkedOp.Store(c.at.op)
+		c.uncheckedSequence = 0
+		return nil
 	}
+	if c.uncheckedSequence != 0 && c.uncheckedSequence < sequence {
+		if agrees, err = c.watchAgrees(c.unchecked); err != nil {
+			return err
+		}
+		if agrees {
+			c.checkedOp.Store(c.unchecked.at.op)
+		}
+	}
+	c.unchecked, c.uncheckedSequence = c.last, sequence
 	return nil
+}
+
+// watchAgrees is agrees for a standby: a newer publisher's message just does not agree.
+func (c *Capture) watchAgrees(name messageName) (bool, error) {
+	agrees, err := c.agrees(name)
+	if errors.Is(err, errNewerPublisher) {
+		return false, nil
+	}
+	return agrees, err
 }
 
 // setPosition records a position this node stored, or checked against its log.

@@ -69,7 +69,8 @@
 // and the log it holds (HeldOp: all of it meanwhile) must not follow it. A standby
 // holds the log after the last position it read that agrees with its log (the same
 // check, read-only): a position beyond its log, or of a history its primary discarded,
-// keeps the one before (none yet: all of the log).
+// keeps the one before (none yet: all of the log), and is checked again at the next
+// poll (a standby trailing its stream under load has received it by then).
 //
 // # Subjects
 //
