@@ -92,13 +92,15 @@ func (n *Node) holdLease(stop <-chan struct{}, validUntil time.Time) {
 		switch {
 		case err == nil && answer.granted:
 			validUntil = leaseValidFrom(sent, answer.valid)
+			// Counted before the replies it lets go are woken: whoever sees one of them
+			// released sees the renewal counted too.
+			n.lease.renewals.Add(1)
 			wasValid := n.leaseClock.valid()
 			n.leaseClock.set(validUntil)
 			if !wasValid {
 				n.wakeReleases() // Acknowledged may have risen.
 			}
 			expiry.Reset(time.Until(validUntil))
-			n.lease.renewals.Add(1)
 		case err == nil:
 			n.config.Logger.Error("replication: the witness gave the lease to another node: fencing",
 				"holder", answer.holder, "epoch", answer.epoch)
