@@ -4,12 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"math/rand/v2"
-	"net"
-	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -17,6 +12,7 @@ import (
 	"sequent/core/backend"
 	"sequent/core/model"
 	"sequent/core/shard"
+	"sequent/tools/testport"
 	"sequent/wal"
 )
 
@@ -73,68 +69,8 @@ func (c *collector) wait(t *testing.T, connection uint64) (backend.Reply, []byte
 
 // freeAddress returns a loopback address for a node to listen on later: tests hand a
 // node's address to its partner's config before it listens, and reopen a node on its
-// address after closing it. The port used to be one the kernel picked for a listen on
-// :0, closed at once: from the ephemeral range, which the kernel hands out again to any
-// listen on :0 or outgoing connection (every proxy, witness and dial of the tests, and
-// of the other packages' tests running at the same time) before the node binds it, and
-// the node then failed with "address already in use" (200 listens on :0 between the
-// pick and the bind took the port 3 times in 200). The port is now taken below the
-// ephemeral range, which the kernel never hands out on its own, from a sequence that
-// starts at a random point (so that two test processes rarely walk the same ports) and
-// never gives a port twice in a process; a port something listens on is skipped. Only
-// a process binding that very port explicitly, between the pick and the node's listen,
-// can still take it.
-func freeAddress(t *testing.T) string {
-	t.Helper()
-	ports.mutex.Lock()
-	defer ports.mutex.Unlock()
-	if ports.low == 0 {
-		ports.low, ports.high = fixedPortRange()
-		if ports.high > ports.low {
-			ports.next = ports.low + rand.IntN(ports.high-ports.low)
-		}
-	}
-	for tried := 0; tried < ports.high-ports.low; tried++ {
-		port := ports.next
-		if ports.next++; ports.next >= ports.high {
-			ports.next = ports.low
-		}
-		address := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		if listener, err := net.Listen("tcp", address); err == nil {
-			listener.Close()
-			return address
-		}
-	}
-	// No room below the ephemeral range (it starts low on this machine): a port the
-	// kernel picks, as before.
-	listener, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer listener.Close()
-	return listener.Addr().String()
-}
-
-// ports is freeAddress's sequence: ports in [low, high), next to try.
-var ports struct {
-	mutex           sync.Mutex
-	low, high, next int
-}
-
-// fixedPortRange returns up to 20,000 ports just below the kernel's ephemeral range
-// (Linux's ip_local_port_range; elsewhere IANA's 49152-65535), above the privileged
-// ports.
-func fixedPortRange() (low, high int) {
-	high = 49152
-	if data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
-		if fields := strings.Fields(string(data)); len(fields) == 2 {
-			if first, err := strconv.Atoi(fields[0]); err == nil {
-				high = first
-			}
-		}
-	}
-	return max(high-20000, 1024), max(high, 1024)
-}
+// address after closing it (testport says why not a port from a listen on :0).
+func freeAddress(t *testing.T) string { return testport.Address(t) }
 
 type testNode struct {
 	*Node

@@ -22,6 +22,7 @@ import (
 
 	"sequent/netio"
 	"sequent/netio/client"
+	"sequent/tools/testport"
 )
 
 // binary is the sequent executable built once for all tests.
@@ -45,16 +46,9 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// freePort returns a loopback address with a port that was free a moment ago.
-func freePort(t testing.TB) string {
-	t.Helper()
-	listener, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer listener.Close()
-	return listener.Addr().String()
-}
+// freePort returns a loopback address for a server process to listen on (testport says
+// why not a port from a listen on :0: the ephemeral range is handed out again at once).
+func freePort(t testing.TB) string { return testport.Address(t) }
 
 // server is one sequent serve process.
 type server struct {
