@@ -14,6 +14,9 @@ import (
 // requests are numbered in the order it submitted them while the window fills and
 // frees under other callers.
 
+// oneEventRequests makes every submitted call a request of its own (CoalesceEventsMax 1).
+func oneEventRequests(config *Config) { config.CoalesceEventsMax = 1 }
+
 // submitOne submits a one-event transfer request of its own (CoalesceEventsMax 1).
 func submitOne(ctx context.Context, c *Client, id uint64) (part, error) {
 	body := make([]byte, model.TransferSize)
@@ -27,16 +30,7 @@ func submitOne(ctx context.Context, c *Client, id uint64) (part, error) {
 // answered, numbered in submission order one after another (the dropped ones take no
 // number), and the chain is empty afterwards.
 func TestQueuedChainPassesDroppedTurnsOn(t *testing.T) {
-	s := startTestServer(t)
-	c := s.dial(t, func(config *Config) {
-		config.InflightMax = 1
-		config.CoalesceEventsMax = 1
-	})
-	createTestAccounts(t, c)
-	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
-	defer cancel()
-	s.backend.Pause()
-	blocker := holdWindow(ctx, t, c, transfer(900, 1, 3, 1, 0))
+	s, c, ctx, blocker := heldWindowConfigured(t, 900, oneEventRequests)
 	parts := make([]part, 6)
 	for i := range parts {
 		var err error
@@ -79,16 +73,7 @@ func TestQueuedChainPassesDroppedTurnsOn(t *testing.T) {
 // each with ErrClosed and returns (shutdown waits for every admit goroutine: the first
 // one's wait for a slot ends with the client's lifetime, each next one's at once).
 func TestCloseUnwindsTheQueuedChain(t *testing.T) {
-	s := startTestServer(t)
-	c := s.dial(t, func(config *Config) {
-		config.InflightMax = 1
-		config.CoalesceEventsMax = 1
-	})
-	createTestAccounts(t, c)
-	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
-	defer cancel()
-	s.backend.Pause()
-	blocker := holdWindow(ctx, t, c, transfer(950, 1, 3, 1, 0))
+	s, c, ctx, blocker := heldWindowConfigured(t, 950, oneEventRequests)
 	parts := make([]part, 8)
 	for i := range parts {
 		var err error

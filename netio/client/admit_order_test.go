@@ -1,7 +1,6 @@
 package client
 
 import (
-	"context"
 	"runtime"
 	"testing"
 
@@ -22,24 +21,11 @@ import (
 // yields, the one started last first (it takes the P's next slot).
 func TestQueuedRequestsAreNumberedInSubmissionOrder(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
-	s := startTestServer(t)
-	c := s.dial(t, func(config *Config) {
-		config.InflightMax = 1
-		config.CoalesceEventsMax = 1
-	})
-	createTestAccounts(t, c)
-	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
-	defer cancel()
-	s.backend.Pause()
-	blocker := holdWindow(ctx, t, c, transfer(700, 1, 3, 1, 0))
-	key := coalesceKey{model.OperationCreateTransfers, 0, 0}
+	s, c, ctx, blocker := heldWindowConfigured(t, 700, oneEventRequests)
 	const requests = 12
 	parts := make([]part, requests)
 	for i := range parts {
-		body := make([]byte, model.TransferSize)
-		event := transfer(701+uint64(i), 1, 3, 1, 0)
-		event.Encode(body)
-		p, err := c.submit(ctx, key, body, 1, false)
+		p, err := submitOne(ctx, c, 701+uint64(i))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -79,13 +65,7 @@ func TestQueuedRequestsAreNumberedInSubmissionOrder(t *testing.T) {
 // of the two waiting requests won the slot depended on scheduling (usually the second,
 // started last; TestQueuedRequestsAreNumberedInSubmissionOrder is the reliable check).
 func TestRouteByShardBatchKeepsItsOrderBehindAFullWindow(t *testing.T) {
-	s := startShardedServer(t)
-	c := s.dial(t, func(config *Config) { config.InflightMax = 1 })
-	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
-	defer cancel()
-	if _, err := c.ShardMap(ctx); err != nil {
-		t.Fatal(err)
-	}
+	s, c, ctx := shardedWindowOfOne(t)
 	for round := range uint64(8) {
 		base := 100_000 * (round + 1)
 		s.node.hold()

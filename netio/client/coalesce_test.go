@@ -153,8 +153,20 @@ func holdWindow(ctx context.Context, t testingT, c *Client, blocker model.Transf
 // accounts, pauses the shard and fills the window with transfer id (holdWindow): the
 // calls after it queue and merge until the shard resumes.
 func heldWindow(t *testing.T, id uint64) (*testServer, *Client, context.Context, <-chan error) {
+	return heldWindowConfigured(t, id, nil)
+}
+
+// heldWindowConfigured is heldWindow with configure applied to the client's Config
+// after the window of one (nil: nothing more).
+func heldWindowConfigured(t *testing.T, id uint64, configure func(*Config)) (*testServer,
+	*Client, context.Context, <-chan error) {
 	s := startTestServer(t)
-	c := s.dial(t, func(config *Config) { config.InflightMax = 1 })
+	c := s.dial(t, func(config *Config) {
+		config.InflightMax = 1
+		if configure != nil {
+			configure(config)
+		}
+	})
 	createTestAccounts(t, c)
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	t.Cleanup(cancel)

@@ -451,13 +451,7 @@ func TestRouteByShardSendsALinkedBatchWhole(t *testing.T) {
 // events wait in requests formed per debit shard: three requests after the held one,
 // each of one shard, none split by the server; each caller gets its own results.
 func TestRouteByShardMergedRequestsKeepOneShard(t *testing.T) {
-	s := startShardedServer(t)
-	c := s.dial(t, func(config *Config) { config.InflightMax = 1 })
-	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
-	defer cancel()
-	if _, err := c.ShardMap(ctx); err != nil {
-		t.Fatal(err)
-	}
+	s, c, ctx := shardedWindowOfOne(t)
 	from, before := s.node.count(), s.shardRequests()
 	s.node.hold()
 	blocker := holdWindow(ctx, t, c, transfer(10, 1, 3, 1, 0))
@@ -486,12 +480,7 @@ func TestRouteByShardMergedRequestsKeepOneShard(t *testing.T) {
 	if err := <-blocker; err != nil {
 		t.Fatal(err)
 	}
-	for i := range calls {
-		if errs[i] != nil || len(results[i]) != len(calls[i]) || slices.ContainsFunc(results[i],
-			func(r model.EventResult) bool { return r.Status != model.StatusOK }) {
-			t.Errorf("call %d: %v %v", i, statuses(results[i]), errs[i])
-		}
-	}
+	requireEveryCallOK(t, calls, results, errs)
 	requests := s.node.recorded(from)
 	perShard := checkOneShardEach(t, s, requests, before)
 	// The held one (shard 0), then one merged request per shard.
@@ -506,13 +495,7 @@ func TestRouteByShardMergedRequestsKeepOneShard(t *testing.T) {
 // mixes shards by itself) forms a request of its own; the one-transfer callers of those
 // shards that arrive after it do not join it, and it does not join theirs.
 func TestRouteByShardKeepsALinkedBatchOfSeveralShardsApart(t *testing.T) {
-	s := startShardedServer(t)
-	c := s.dial(t, func(config *Config) { config.InflightMax = 1 })
-	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
-	defer cancel()
-	if _, err := c.ShardMap(ctx); err != nil {
-		t.Fatal(err)
-	}
+	s, c, ctx := shardedWindowOfOne(t)
 	from := s.node.count()
 	s.node.hold()
 	blocker := holdWindow(ctx, t, c, transfer(10, 1, 3, 1, 0))
@@ -537,18 +520,9 @@ func TestRouteByShardKeepsALinkedBatchOfSeveralShardsApart(t *testing.T) {
 	if err := <-blocker; err != nil {
 		t.Fatal(err)
 	}
-	for i := range calls {
-		if errs[i] != nil || len(results[i]) != len(calls[i]) || slices.ContainsFunc(results[i],
-			func(r model.EventResult) bool { return r.Status != model.StatusOK }) {
-			t.Errorf("call %d: %v %v", i, statuses(results[i]), errs[i])
-		}
-	}
+	requireEveryCallOK(t, calls, results, errs)
 	requests := s.node.recorded(from + 1) // After the held one.
-	var ids [][]uint64
-	for i := range requests {
-		ids = append(ids, transferIDs(requests[i].Body))
-	}
-	slices.SortFunc(ids, func(a, b []uint64) int { return int(a[0]) - int(b[0]) })
+	ids := sortedRequestIDs(requests)
 	if want := [][]uint64{{11, 13}, {111, 112, 12}, {113}}; !slices.EqualFunc(ids, want,
 		slices.Equal) {
 		t.Errorf("requests of transfers %v, want %v", ids, want)
@@ -597,14 +571,12 @@ func TestRouteByShardCrossShardTransfer(t *testing.T) {
 		t.Fatalf("account 103: %+v %v, want credits posted 6", accounts, err)
 	}
 	requests := s.node.recorded(from)
-	var ids [][]uint64
 	for i := range requests {
 		if _, err := requestShard(&requests[i]); err != nil {
 			t.Error(err)
 		}
-		ids = append(ids, transferIDs(requests[i].Body))
 	}
-	slices.SortFunc(ids, func(a, b []uint64) int { return int(a[0]) - int(b[0]) })
+	ids := sortedRequestIDs(requests)
 	if want := [][]uint64{{1, 2}, {101}}; !slices.EqualFunc(ids, want, slices.Equal) {
 		t.Errorf("requests of transfers %v, want %v", ids, want)
 	}
@@ -663,4 +635,42 @@ func waitForFormingEvents(t *testing.T, c *Client, events int) {
 		}
 		return waiting == events
 	})
+}
+
+// shardedWindowOfOne starts a sharded server and a RouteByShard client with a window of
+// one request that has fetched the shard map (so that no get_shard_map takes the window
+// later), and a context bounded by the hang guard.
+func shardedWindowOfOne(t *testing.T) (*shardedServer, *Client, context.Context) {
+	t.Helper()
+	s := startShardedServer(t)
+	c := s.dial(t, func(config *Config) { config.InflightMax = 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	t.Cleanup(cancel)
+	if _, err := c.ShardMap(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return s, c, ctx
+}
+
+// requireEveryCallOK requires each call to have returned one ok result per transfer.
+func requireEveryCallOK(t *testing.T, calls [][]model.Transfer, results [][]model.EventResult,
+	errs []error) {
+	t.Helper()
+	for i := range calls {
+		if errs[i] != nil || len(results[i]) != len(calls[i]) || slices.ContainsFunc(results[i],
+			func(r model.EventResult) bool { return r.Status != model.StatusOK }) {
+			t.Errorf("call %d: %v %v", i, statuses(results[i]), errs[i])
+		}
+	}
+}
+
+// sortedRequestIDs returns the transfer ids of each request, the requests ordered by
+// their first id.
+func sortedRequestIDs(requests []backend.Request) [][]uint64 {
+	var ids [][]uint64
+	for i := range requests {
+		ids = append(ids, transferIDs(requests[i].Body))
+	}
+	slices.SortFunc(ids, func(a, b []uint64) int { return int(a[0]) - int(b[0]) })
+	return ids
 }

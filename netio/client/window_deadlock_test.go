@@ -21,16 +21,8 @@ import (
 // some; the transfer waits for the slot the lookup holds. Both waited until their
 // contexts ended (the hang guard here).
 func TestGoWaitingForReplyBytesHoldsNoSlot(t *testing.T) {
-	s := startTestServer(t)
-	c := s.dial(t, func(config *Config) {
-		config.InflightMax = 1
-		config.InflightBytesMax = 4096
-	})
-	createTestAccounts(t, c)
-	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
-	defer cancel()
-	s.backend.Pause()
-	blocker := holdWindow(ctx, t, c, transfer(800, 1, 3, 1, 0))
+	s, c, ctx, blocker := heldWindowConfigured(t, 800,
+		func(config *Config) { config.InflightBytesMax = 4096 })
 	// 100 accounts' worth of reply bytes: more than InflightBytesMax, so the lookup
 	// weighs all of it.
 	ids := make([]model.Uint128, 100)
