@@ -486,14 +486,7 @@ func TestCloseIsIdempotent(t *testing.T) {
 // that everything up to it is in the stream). CI caught the old rule, "the op of the
 // last event stored", returning while op 5's second event was still in flight.
 func TestHandledWaitsForTheOpsLastEvent(t *testing.T) {
-	c := New(Config{Released: func() uint64 { return 5 }})
-	c.inflight = []pendingAck{
-		{at: position{op: 5, index: 0}, expected: 5},
-		{at: position{op: 5, index: 1}, expected: 6, entryEnd: true},
-	}
-	if err := c.acknowledged(&jetstream.PubAck{Sequence: 6}); err != nil {
-		t.Fatal(err)
-	}
+	c := opOfTwoEventsHalfStored(t)
 	if handled := c.ConsumerStats().HandledOp; handled != 4 {
 		t.Fatalf("op 5's first of two events stored: handled op %d, want 4", handled)
 	}
@@ -503,4 +496,19 @@ func TestHandledWaitsForTheOpsLastEvent(t *testing.T) {
 	if handled := c.ConsumerStats().HandledOp; handled != 5 {
 		t.Fatalf("op 5's last event stored: handled op %d, want 5", handled)
 	}
+}
+
+// opOfTwoEventsHalfStored returns a capture (no server) whose op 5 has two events in
+// flight, the first of them acknowledged (stored at stream sequence 6).
+func opOfTwoEventsHalfStored(t *testing.T) *Capture {
+	t.Helper()
+	c := New(Config{Released: func() uint64 { return 5 }})
+	c.inflight = []pendingAck{
+		{at: position{op: 5, index: 0}, expected: 5},
+		{at: position{op: 5, index: 1}, expected: 6, entryEnd: true},
+	}
+	if err := c.acknowledged(&jetstream.PubAck{Sequence: 6}); err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

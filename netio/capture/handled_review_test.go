@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"sequent/core"
@@ -55,12 +56,7 @@ func divergedStream(old *replica, url string, last uint64) uint64 {
 // position's op - 1) LagOps is 0 and /healthz never reports capture_lagging, however
 // long the outage lasts.
 func TestPromotionDuringAnOutageCountsNoVoidedOp(t *testing.T) {
-	dir := t.TempDir()
-	server := natstest.Start(t, dir+"/nats", "127.0.0.1:0")
-	address, err := url.Parse(server.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, server, host := restartableNATS(t)
 	old := openReplica(t, dir+"/old")
 	messages := divergedStream(old, server.ClientURL(), 5)
 	promoted := openReplica(t, dir+"/promoted")
@@ -92,7 +88,7 @@ func TestPromotionDuringAnOutageCountsNoVoidedOp(t *testing.T) {
 	}
 
 	// NATS back on the same address: the capture voids ops 3-5 and publishes account 7.
-	natstest.Start(t, dir+"/nats", address.Host)
+	natstest.Start(t, dir+"/nats", host)
 	waitUntil(t, "op 3 handled", func() bool { return c.ConsumerStats().HandledOp >= 3 },
 		func() any { return c.Stats() })
 	got := streamMessages(t, server.ClientURL())
@@ -114,12 +110,7 @@ func TestPromotionDuringAnOutageCountsNoVoidedOp(t *testing.T) {
 // capture_gap for ops 5-6, having taken the retired old ops 3 and 4 for agreeing ones),
 // and account 1007 never reaches the stream. While its position is unchecked a primary's capture must hold the log.
 func TestPromotionDuringAnOutageKeepsTheLogOfItsOwnOps(t *testing.T) {
-	dir := t.TempDir()
-	server := natstest.Start(t, dir+"/nats", "127.0.0.1:0")
-	address, err := url.Parse(server.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, server, host := restartableNATS(t)
 	old := openReplica(t, dir+"/old")
 	messages := divergedStream(old, server.ClientURL(), 12)
 	log, err := wal.Open(wal.Options{Dir: dir + "/promoted", SegmentBytes: wal.SegmentBytesMin,
@@ -170,7 +161,7 @@ func TestPromotionDuringAnOutageKeepsTheLogOfItsOwnOps(t *testing.T) {
 		t.Fatal("no snapshot")
 	}
 
-	natstest.Start(t, dir+"/nats", address.Host) // NATS is back.
+	natstest.Start(t, dir+"/nats", host) // NATS is back.
 	waitUntil(t, "capture settled and idle at the log's end", func() bool {
 		return c.Stats().Superseded+c.Stats().Gaps > 0 && c.handledOp.Load() >= log.LastOp()
 	}, func() any { return c.Stats() })
@@ -191,14 +182,7 @@ func TestPromotionDuringAnOutageKeepsTheLogOfItsOwnOps(t *testing.T) {
 // the position move; the session ends and the next one resynchronizes.
 func TestHandledIgnoresARefusedAcknowledgement(t *testing.T) {
 	for _, ack := range []jetstream.PubAck{{Sequence: 7, Duplicate: true}, {Sequence: 9}} {
-		c := New(Config{Released: func() uint64 { return 5 }})
-		c.inflight = []pendingAck{
-			{at: position{op: 5, index: 0}, expected: 5},
-			{at: position{op: 5, index: 1}, expected: 6, entryEnd: true},
-		}
-		if err := c.acknowledged(&jetstream.PubAck{Sequence: 6}); err != nil {
-			t.Fatal(err)
-		}
+		c := opOfTwoEventsHalfStored(t)
 		if err := c.acknowledged(&ack); err == nil {
 			t.Fatalf("ack %+v accepted", ack)
 		}
@@ -435,4 +419,18 @@ func TestStandbyRetiresNoLogOfItsPrimarysOps(t *testing.T) {
 			"with no capture_gap: log from op %d, stats %+v, messages %v", log.FirstOp(),
 			c.Stats(), names)
 	}
+}
+
+// restartableNATS starts an embedded nats-server with its store under a new temporary
+// directory, returned with the server and its host:port, so that a test can shut it down
+// and start it again on the same address and store (natstest.Start(t, dir+"/nats", host)).
+func restartableNATS(t *testing.T) (dir string, server *natsserver.Server, host string) {
+	t.Helper()
+	dir = t.TempDir()
+	server = natstest.Start(t, dir+"/nats", "127.0.0.1:0")
+	address, err := url.Parse(server.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir, server, address.Host
 }
