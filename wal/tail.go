@@ -79,7 +79,8 @@ func (t *Tail) Close() {
 	}
 }
 
-// Position returns the last op handed to the follower. Follower goroutine.
+// Position returns the last op handed to the follower. Any goroutine (the follower
+// moves it).
 func (t *Tail) Position() uint64 { return t.position.Load() }
 
 // Wake is signalled when there may be more to drain: an entry was written or Durable
@@ -140,10 +141,11 @@ func (t *Tail) drainQueue(fn func(stored []byte, meta EntryMeta) error) (bool, e
 	t.mutex.Unlock()
 	for i := range queued {
 		entry := &queued[i]
-		if entry.lastOp() <= t.position.Load() {
+		position := t.position.Load() // hand may have moved it.
+		if entry.lastOp() <= position {
 			continue
 		}
-		if entry.meta.FirstOp != t.position.Load()+1 {
+		if entry.meta.FirstOp != position+1 {
 			return true, nil // Missed: the rest comes from the log once durable.
 		}
 		if !t.options.Written && entry.lastOp() > t.log.Durable() {

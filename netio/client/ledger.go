@@ -152,8 +152,8 @@ func (c *Client) createTransfers(ctx context.Context, transfers []model.Transfer
 	}
 	var one [1][2]int
 	runs := one[:0]
-	if routed.shardOf != nil {
-		runs = shardRuns(runs, routed.shardOf) // One shard per request.
+	if routed.debit != nil {
+		runs = shardRuns(runs, routed.order, routed.debit) // One shard per request.
 	} else if runs, err = chunks(runs, len(transfers), func(i int) bool {
 		return transfers[i].Flags&model.TransferLinked != 0
 	}); err != nil {
@@ -176,10 +176,10 @@ func (c *Client) createTransfers(ctx context.Context, transfers []model.Transfer
 		return body
 	}, func(run [2]int) bool { return transfers[index(run[1]-1)].Flags&model.TransferLinked != 0 },
 		func(run [2]int) uint16 {
-			if routed.shardOf == nil {
+			if routed.debit == nil {
 				return routed.shard
 			}
-			return routed.shardOf[run[0]]
+			return routed.debit[routed.order[run[0]]]
 		}, func(body []byte) {
 			for offset := 0; offset+resultSize <= len(body) && done < len(transfers); offset += resultSize {
 				store(index(done), body[offset:offset+resultSize])

@@ -41,11 +41,12 @@ type route struct {
 	// order is the order in which to send the transfers (indexes into the batch); nil:
 	// the batch's order.
 	order []int
-	// shardOf is the debit shard of each transfer in sending order (runs of one shard
-	// are cut apart: one shard per request); nil: the batch is not grouped, and shard is
-	// the shard of all its requests.
-	shardOf []uint16
-	shard   uint16
+	// debit is the debit shard of each transfer, by its index in the batch (the i-th
+	// sent is on debit[order[i]]; runs of one shard are cut apart: one shard per
+	// request); nil: the batch is not grouped, and shard is the shard of all its
+	// requests.
+	debit []uint16
+	shard uint16
 }
 
 // routeTransfers returns how to send transfers. Without Config.RouteByShard (or on a map
@@ -78,25 +79,21 @@ func (c *Client) routeTransfers(ctx context.Context, transfers []model.Transfer)
 	for i := range order {
 		order[i] = i
 	}
-	shardOf := make([]uint16, len(transfers))
 	debit := make([]uint16, len(transfers))
 	for i := range transfers {
 		debit[i], _, _ = placement.TransferShards(&transfers[i])
 	}
 	slices.SortStableFunc(order, func(a, b int) int { return int(debit[a]) - int(debit[b]) })
-	for i, index := range order {
-		shardOf[i] = debit[index]
-	}
-	return route{order: order, shardOf: shardOf}, nil
+	return route{order: order, debit: debit}, nil
 }
 
-// shardRuns splits the transfers of a grouped batch (shardOf, in sending order) into
-// runs of one shard each, cut at model.EventsPerRequestMax events (a grouped batch has
-// no linked event: nothing else constrains the cuts).
-func shardRuns(runs [][2]int, shardOf []uint16) [][2]int {
-	for start := 0; start < len(shardOf); {
+// shardRuns splits the transfers of a grouped batch (sent in order, each on its debit
+// shard) into runs of one shard each, cut at model.EventsPerRequestMax events (a grouped
+// batch has no linked event: nothing else constrains the cuts).
+func shardRuns(runs [][2]int, order []int, debit []uint16) [][2]int {
+	for start := 0; start < len(order); {
 		end := start + 1
-		for end < len(shardOf) && shardOf[end] == shardOf[start] {
+		for end < len(order) && debit[order[end]] == debit[order[start]] {
 			end++
 		}
 		for cut := start; cut < end; cut += model.EventsPerRequestMax {
