@@ -70,8 +70,13 @@ func startTestServer(t testingT) *testServer {
 }
 
 func (s *testServer) dial(t testingT, configure func(*Config)) *Client {
-	config := Config{Addresses: []string{s.server.Address()}, Client: 1, Key: 1,
-		Secret: testSecret}
+	return dialTestClient(t, s.server.Address(), configure)
+}
+
+// dialTestClient connects client 1 (key 1, testSecret) to address, with configure
+// applied to its Config; the client is closed when the test ends.
+func dialTestClient(t testingT, address string, configure func(*Config)) *Client {
+	config := Config{Addresses: []string{address}, Client: 1, Key: 1, Secret: testSecret}
 	if configure != nil {
 		configure(&config)
 	}

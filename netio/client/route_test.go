@@ -191,18 +191,12 @@ func (s *shardedServer) waitForStartUpEntries(t *testing.T) {
 // dial connects a client with RouteByShard on and creates the accounts of every shard.
 func (s *shardedServer) dial(t *testing.T, configure func(*Config)) *Client {
 	t.Helper()
-	config := Config{Addresses: []string{s.server.Address()}, Client: 1, Key: 1,
-		Secret: testSecret, RouteByShard: true}
-	if configure != nil {
-		configure(&config)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
-	defer cancel()
-	c, err := Dial(ctx, config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
+	c := dialTestClient(t, s.server.Address(), func(config *Config) {
+		config.RouteByShard = true
+		if configure != nil {
+			configure(config)
+		}
+	})
 	for _, base := range []uint64{0, 100, 200} {
 		createAccountsAt(t, c, base)
 	}
