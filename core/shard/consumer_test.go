@@ -68,6 +68,9 @@ func TestConsumersSeeOnlyReleasedEntries(t *testing.T) {
 	log.Release()
 	submit(2, model.OperationCreateTransfers, transferBody(10, 1, 2, 5, 0, 0))
 	replier.waitFor(t, 2)
+	// A reply leaves before its entry's events are handed to the consumers (release
+	// answers, then consumes, then counts the op as released): wait for the count.
+	waitUntil(t, "op 3 to be released", func() bool { return s.Released() >= 3 })
 	for _, consumer := range []*recordingConsumer{first, second} {
 		readies, events := consumer.snapshot()
 		if len(readies) != 3 || readies[0] != [2]uint64{1, 1} || readies[1] != [2]uint64{2, 2} ||
