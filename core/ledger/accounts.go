@@ -135,7 +135,7 @@ func (l *Ledger) createAccount(a *model.Account, timestamp uint64) (model.Status
 		panic(fmt.Sprintf("ledger: system account %s outside the system range", a.ID))
 	}
 	l.accountIndex.prepareInsert()
-	hash := hashID(a.ID, l.accountIndex.seed)
+	hash := l.accountIndex.hash(a.ID)
 	existing, position, found := l.probeAccount(hash, a.ID)
 	if found {
 		e := l.accounts.at(existing)

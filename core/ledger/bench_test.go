@@ -40,6 +40,13 @@ func newOwnedBenchLedger(tb testing.TB, accountCount uint32, transferCapacity ui
 			}
 		}()
 	}
+	return l, createBenchAccounts(tb, l, accountCount, owner)
+}
+
+// createBenchAccounts creates accountCount accounts with ids 1..accountCount on ledger 1
+// in l on behalf of owner, and returns the next timestamp.
+func createBenchAccounts(tb testing.TB, l *Ledger, accountCount uint32, owner uint64) uint64 {
+	tb.Helper()
 	timestamp := uint64(1)
 	events := make([]model.Account, model.EventsPerRequestMax)
 	results := make([]model.EventResult, model.EventsPerRequestMax)
@@ -58,7 +65,7 @@ func newOwnedBenchLedger(tb testing.TB, accountCount uint32, transferCapacity ui
 		timestamp += uint64(count)
 		next += count
 	}
-	return l, timestamp
+	return timestamp
 }
 
 // BenchmarkCreateTransfers measures the ledger alone: batches of 8189 single-phase

@@ -140,14 +140,14 @@ func TestDeadlineAtTheMaximumTimestamp(t *testing.T) {
 	}
 }
 
-// collidingIDs returns two different ids whose hashes share the 32-bit tag an id table
-// keeps, under seed: a table lookup must then compare the full id and go on probing.
-func collidingIDs(t *testing.T, seed uint64) (model.Uint128, model.Uint128) {
+// collidingIDs returns two different ids whose hashes share the 32-bit tag table keeps:
+// a table lookup must then compare the full id and go on probing.
+func collidingIDs(t *testing.T, table *idTable) (model.Uint128, model.Uint128) {
 	t.Helper()
 	seen := map[uint64]model.Uint128{}
 	for n := uint64(1); n < 1<<22; n++ {
-		id := model.U128(n << 3) // Same group bits, so only the hashed part of the tag differs.
-		tag := tagOf(hashID(id, seed))
+		id := model.U128(n << 3) // Same group bits (grouped table): only hashed bits differ.
+		tag := tagOf(table.hash(id))
 		if other, found := seen[tag]; found {
 			return other, id
 		}
@@ -163,7 +163,7 @@ func collidingIDs(t *testing.T, seed uint64) (model.Uint128, model.Uint128) {
 // first (an exists answer, or a transfer booked on the wrong account).
 func TestTagCollisions(t *testing.T) {
 	l := New(Config{HashSeed: 99})
-	a, b := collidingIDs(t, l.accountIndex.seed)
+	a, b := collidingIDs(t, &l.accountIndex)
 	results := make([]model.EventResult, 3)
 	l.CreateAccounts(1, []model.Account{{ID: a, Ledger: 1, Code: 1}, {ID: b, Ledger: 1, Code: 1},
 		{ID: model.U128(1), Ledger: 1, Code: 1}}, results)
@@ -172,7 +172,7 @@ func TestTagCollisions(t *testing.T) {
 			t.Fatalf("account %d: %s", i, r.Status)
 		}
 	}
-	x, y := collidingIDs(t, l.transferIndex.seed)
+	x, y := collidingIDs(t, &l.transferIndex)
 	transfers := []model.Transfer{
 		{ID: x, DebitAccountID: a, CreditAccountID: model.U128(1), Amount: model.U128(3), Ledger: 1, Code: 1},
 		{ID: y, DebitAccountID: b, CreditAccountID: model.U128(1), Amount: model.U128(5), Ledger: 1, Code: 1},

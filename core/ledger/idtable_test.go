@@ -17,12 +17,13 @@ type idTableModel struct {
 	grewCount int
 }
 
-func newIDTableModel(t *testing.T, seed uint64) *idTableModel {
-	return &idTableModel{t: t, table: newIDTable(0, seed), indexOf: map[model.Uint128]uint32{}}
+func newIDTableModel(t *testing.T, seed uint64, grouped bool) *idTableModel {
+	return &idTableModel{t: t, table: newIDTable(0, seed, grouped),
+		indexOf: map[model.Uint128]uint32{}}
 }
 
 func (m *idTableModel) lookup(id model.Uint128) (uint32, uint64, bool) {
-	return m.table.lookup(hashID(id, m.table.seed), func(index uint32) bool {
+	return m.table.lookup(m.table.hash(id), func(index uint32) bool {
 		return m.ids[index] == id
 	})
 }
@@ -48,7 +49,7 @@ func (m *idTableModel) insert(id model.Uint128) bool {
 	}
 	index = uint32(len(m.ids))
 	m.ids = append(m.ids, id)
-	m.table.insertAt(position, hashID(id, m.table.seed), index)
+	m.table.insertAt(position, m.table.hash(id), index)
 	m.indexOf[id] = index
 	return true
 }
@@ -57,7 +58,7 @@ func (m *idTableModel) insert(id model.Uint128) bool {
 func (m *idTableModel) popNewest() {
 	index := uint32(len(m.ids) - 1)
 	id := m.ids[index]
-	m.table.remove(hashID(id, m.table.seed), index)
+	m.table.remove(m.table.hash(id), index)
 	m.ids = m.ids[:index]
 	delete(m.indexOf, id)
 }
@@ -72,7 +73,7 @@ func (m *idTableModel) check(random *rand.Rand) {
 		if !found || index != want {
 			m.t.Fatalf("lookup(%s) = (%d, %v), want (%d, true)", id, index, found, want)
 		}
-		candidate := m.table.candidate(hashID(id, m.table.seed))
+		candidate := m.table.candidate(m.table.hash(id))
 		if m.table.old == nil && candidate == indexNone {
 			m.t.Fatalf("candidate(%s) found nothing with no migration under way", id)
 		}
@@ -87,11 +88,16 @@ func (m *idTableModel) check(random *rand.Rand) {
 
 // TestIDTableGrowthAndUndo grows tables from the minimum size through several doublings
 // while chains of inserts are undone, including chains that straddle the start and end of
-// a migration, and checks every key after every step of a migration.
+// a migration, and checks every key after every step of a migration; for both hashes
+// (the grouped one of the transfer table, the spread one of the account table).
 func TestIDTableGrowthAndUndo(t *testing.T) {
-	for _, seed := range []uint64{1, 2, 0xdeadbeef} {
+	for _, run := range []struct {
+		seed    uint64
+		grouped bool
+	}{{1, true}, {2, true}, {0xdeadbeef, true}, {1, false}, {0xdeadbeef, false}} {
+		seed := run.seed
 		random := rand.New(rand.NewPCG(seed, 7))
-		m := newIDTableModel(t, seed)
+		m := newIDTableModel(t, seed, run.grouped)
 		nextSequential := uint64(1)
 		sawMigration, undoneDuringMigration := false, 0
 		for step := 0; len(m.ids) < 40_000; step++ {
@@ -132,19 +138,20 @@ func TestIDTableGrowthAndUndo(t *testing.T) {
 		}
 		m.check(random)
 		if !sawMigration || undoneDuringMigration == 0 {
-			t.Fatalf("seed %d: the run never undid a chain during a migration", seed)
+			t.Fatalf("seed %d, grouped %v: the run never undid a chain during a migration", seed,
+				run.grouped)
 		}
 		if m.grewCount < 5 || len(m.table.slots) < 65536 {
-			t.Fatalf("seed %d: table of %d slots for %d keys: it did not grow", seed,
-				len(m.table.slots), len(m.ids))
+			t.Fatalf("seed %d, grouped %v: table of %d slots for %d keys: it did not grow", seed,
+				run.grouped, len(m.table.slots), len(m.ids))
 		}
 	}
 }
 
 // TestIDTableCapacityPreallocates checks that a table sized for its capacity never grows.
 func TestIDTableCapacityPreallocates(t *testing.T) {
-	m := newIDTableModel(t, 3)
-	m.table = newIDTable(100_000, 3)
+	m := newIDTableModel(t, 3, false)
+	m.table = newIDTable(100_000, 3, false)
 	slots := len(m.table.slots)
 	for i := range uint64(100_000) {
 		m.insert(model.U128(i + 1))

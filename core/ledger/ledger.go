@@ -159,9 +159,9 @@ func New(config Config) *Ledger {
 	c := config.withDefaults()
 	l := &Ledger{
 		config:        c,
-		accountIndex:  newIDTable(c.AccountsCapacity, c.HashSeed),
-		transferIndex: newIDTable(c.TransfersCapacity, c.HashSeed^0x5bd1e995),
-		failedIndex:   newIDTable(0, c.HashSeed^0x27d4eb2f),
+		accountIndex:  newIDTable(c.AccountsCapacity, c.HashSeed, false),
+		transferIndex: newIDTable(c.TransfersCapacity, c.HashSeed^0x5bd1e995, true),
+		failedIndex:   newIDTable(0, c.HashSeed^0x27d4eb2f, true),
 		historyLast:   map[uint32]uint32{},
 	}
 	l.accounts.reserve(c.AccountsCapacity)
@@ -187,7 +187,7 @@ func (l *Ledger) TransferCount() uint32 { return l.transfers.count }
 
 // findAccount returns the index of the account with the id.
 func (l *Ledger) findAccount(id model.Uint128) (uint32, bool) {
-	hash := hashID(id, l.accountIndex.seed)
+	hash := l.accountIndex.hash(id)
 	index, _, found := l.probeAccount(hash, id)
 	return index, found
 }

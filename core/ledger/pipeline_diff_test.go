@@ -111,7 +111,7 @@ func newPipelineDiff(t *testing.T, seed uint64, accountCount int, rules bool,
 	// Ids whose 32-bit tags collide with another account's: the pipeline's candidate is
 	// then the wrong account and confirmAccounts must fall back to a full probe. The
 	// second id of every fourth pair is never created (a collision with an unknown id).
-	for i, pair := range tagCollisions(d.pipe.accountIndex.seed, len(accounts)/8) {
+	for i, pair := range tagCollisions(&d.pipe.accountIndex, len(accounts)/8) {
 		if i%4 == 3 {
 			d.absent = append(d.absent, pair[1])
 			pair[1] = model.Uint128{Hi: 9, Lo: d.random.Uint64()}
@@ -168,14 +168,15 @@ func (d *pipelineDiff) createAccounts(create func(*Ledger, uint64, []model.Accou
 	d.timestamp += uint64(len(accounts))
 }
 
-// tagCollisions returns count pairs of distinct ids whose account-table hashes have the
-// same tag under seed (a birthday search over the tag's 29 hashed bits).
-func tagCollisions(seed uint64, count int) [][2]model.Uint128 {
+// tagCollisions returns count pairs of distinct ids whose hashes in table have the same
+// tag (a birthday search over the tag's hashed bits: all 32 of them in the account
+// table, whose hash groups nothing).
+func tagCollisions(table *idTable, count int) [][2]model.Uint128 {
 	var pairs [][2]model.Uint128
 	seen := map[uint64]model.Uint128{}
 	for lo := uint64(1); len(pairs) < count; lo++ {
-		id := model.Uint128{Hi: 5, Lo: lo << 3} // The same three low bits: same tag bits.
-		tag := tagOf(hashID(id, seed))
+		id := model.Uint128{Hi: 5, Lo: lo << 3}
+		tag := tagOf(table.hash(id))
 		if other, ok := seen[tag]; ok {
 			pairs = append(pairs, [2]model.Uint128{other, id})
 			delete(seen, tag)

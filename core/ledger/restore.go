@@ -109,7 +109,7 @@ func (l *Ledger) restoreAccounts(r io.Reader, count uint32) error {
 			return fmt.Errorf("%w: account %d is not valid", ErrSnapshotInvalid, i)
 		}
 		previous = a.Timestamp
-		hash := hashID(a.ID, l.accountIndex.seed)
+		hash := l.accountIndex.hash(a.ID)
 		l.accountIndex.prepareInsert()
 		_, position, found := l.probeAccount(hash, a.ID)
 		if found {

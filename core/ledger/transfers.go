@@ -130,8 +130,8 @@ func (l *Ledger) prefetchSlots(events []model.Transfer, block int) {
 	addresses := s.addresses[:3*(end-start)]
 	for i := range debitHash {
 		event := &events[start+i]
-		debit := hashID(event.DebitAccountID, accountTable.seed)
-		credit := hashID(event.CreditAccountID, accountTable.seed)
+		debit := accountTable.hash(event.DebitAccountID)
+		credit := accountTable.hash(event.CreditAccountID)
 		transfer := hashID(event.ID, transferTable.seed)
 		debitHash[i], creditHash[i], transferHash[i] = debit, credit, transfer
 		debitSlot := &accountSlots[home(debit, accountTable.mask)]

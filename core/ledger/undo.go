@@ -131,7 +131,7 @@ func (l *Ledger) popAccount(index uint32) {
 		panic("ledger: undo of an account that is not the newest")
 	}
 	account := l.accounts.at(index)
-	l.accountIndex.remove(hashID(account.ID, l.accountIndex.seed), index)
+	l.accountIndex.remove(l.accountIndex.hash(account.ID), index)
 	l.accounts.pop()
 	l.own.owners.pop()
 	l.reservedDebits.pop()
