@@ -10,8 +10,8 @@ import (
 )
 
 // BenchmarkAccountTableHash compares, in one process, the account table's spread hash
-// (hashSpread, what the ledger uses) with the grouped hash the transfer table uses
-// (hashID, what the account table used before): two ledgers of 1,000,000 accounts with
+// (idTable.hash without groups, what the ledger uses) with the grouped hash of the
+// transfer table (what the account table used before): two ledgers of 1,000,000 accounts with
 // ids 1..1,000,000, differing only in that, apply the same batches of 8,189 transfers
 // between random accounts, alternating which goes first every op, each batch timed by
 // the thread's CPU clock. Both halves see the same noise from the rest of the machine,
@@ -26,7 +26,8 @@ func BenchmarkAccountTableHash(b *testing.B) {
 	for i := range ledgers {
 		ledgers[i] = New(Config{AccountsCapacity: benchAccountCount,
 			TransfersCapacity: transferCapacity, HashSeed: 42})
-		ledgers[i].accountIndex.grouped = i == 1 // Before any account is inserted.
+		// Set before any account is inserted: 0 spreads, idTableGroupMask groups.
+		ledgers[i].accountIndex.groupMask = uint64(i) * idTableGroupMask
 		timestamps[i] = createBenchAccounts(b, ledgers[i], benchAccountCount, 0)
 	}
 	random := rand.New(rand.NewPCG(1, 2))

@@ -35,9 +35,9 @@ type idTable struct {
 	mask  uint64   // len(slots) - 1.
 	count uint32   // Keys stored (in either table).
 	seed  uint64   // Hash seed.
-	// grouped gives ids that differ only in their three low bits one line of slots
-	// (hashID); a table without it spreads every id on its own (hashSpread). See hash.
-	grouped bool
+	// groupMask is idTableGroupMask for a table that gives ids differing only in those
+	// bits one line of slots, or 0 for one that spreads every id on its own (see hash).
+	groupMask uint64
 
 	old      []uint64 // The table being drained into slots, or nil.
 	oldMask  uint64   // len(old) - 1.
@@ -83,6 +83,7 @@ const (
 	idTablePrepareLoad = 96
 )
 
+// newIDTable returns a table sized for capacity keys, grouped (see hash) or not.
 func newIDTable(capacity uint32, seed uint64, grouped bool) idTable {
 	slots := uint64(idTableSlotsMin)
 	for slots*idTableLoadMax/256 < uint64(capacity) {
@@ -90,8 +91,12 @@ func newIDTable(capacity uint32, seed uint64, grouped bool) idTable {
 	}
 	// A ledger that stays within the capacity it was given never allocates a second table.
 	prepareFrom := max(uint64(capacity), slots*idTablePrepareLoad/256)
-	return idTable{slots: allocateSlots(slots, true), mask: slots - 1, seed: seed,
-		grouped: grouped, prepareFrom: prepareFrom}
+	table := idTable{slots: allocateSlots(slots, true), mask: slots - 1, seed: seed,
+		prepareFrom: prepareFrom}
+	if grouped {
+		table.groupMask = idTableGroupMask
+	}
+	return table
 }
 
 // allocateSlots returns a zeroed slot array. With touch, every page is faulted in now, as
@@ -108,41 +113,27 @@ func allocateSlots(count uint64, touch bool) []uint64 {
 	return slots
 }
 
-// hashID mixes both halves of the id with the seed (a multiply-fold in the style of
+// hash mixes both halves of the id with the seed (a multiply-fold in the style of
 // wyhash). The result's high half is the tag, and the tag's low bits are the home
-// position. The id's three low bits replace the tag's, so ids that differ only there
+// position.
+//
+// In a grouped table (groupMask idTableGroupMask: transfers, failed ids) the id's three
+// low bits are left out of the mix and replace the tag's, so ids that differ only there
 // (consecutive or time-based ids, the recommended kind) share one 64-byte line of slots:
 // eight transfers cost one cache miss instead of eight, and they still have distinct tags.
-// Groups of eight are spread by the seeded mix, so clustering stays that of random linear
-// probing.
-func hashID(id model.Uint128, seed uint64) uint64 {
-	hi, lo := bits.Mul64((id.Lo>>3)^seed^0xa0761d6478bd642f, id.Hi^0xe7037ed1a0b428db)
-	h := hi ^ lo
-	hi, lo = bits.Mul64(h^0x8ebc6af09c88c6e3, seed^0x589965cc75374cc3)
-	h = hi ^ lo
-	return h&^(idTableGroupMask<<32) | (id.Lo&idTableGroupMask)<<32
-}
-
-// hashSpread is hashID without the groups: the whole id is mixed, so consecutive ids land
-// in unrelated lines. A table whose ids are looked up one at a time and in no order (the
-// accounts, read at random by transfers) wants this: the groups bring nothing there, and
-// they lengthen probe runs, since a line holds one group of eight and a second group
-// homed on it overflows whole into the next line, and the next (with the accounts
-// 1..1,000,000 in a table at load 0.48, the ledger's benchmark, a hit took 4.6 slots on
-// average, 24% of them past the home line; spread, 1.5 slots).
-func hashSpread(id model.Uint128, seed uint64) uint64 {
-	hi, lo := bits.Mul64(id.Lo^seed^0xa0761d6478bd642f, id.Hi^0xe7037ed1a0b428db)
-	h := hi ^ lo
-	hi, lo = bits.Mul64(h^0x8ebc6af09c88c6e3, seed^0x589965cc75374cc3)
-	return hi ^ lo
-}
-
-// hash returns the table's hash of id (hashID or hashSpread, as the table was made).
+// The price is longer probe runs when groups meet: a line holds one group of eight, and a
+// second group homed on it overflows whole into the next line (and a third into the one
+// after). The account table is not grouped (groupMask 0: the whole id is mixed), since
+// transfers look accounts up one at a time in no order, where the groups save nothing:
+// with the accounts 1..1,000,000 at load 0.48 (the ledger's benchmark), a grouped hit
+// took 4.6 slots on average and 24% of hits read a line past the home one; spread, 1.5.
 func (t *idTable) hash(id model.Uint128) uint64 {
-	if t.grouped {
-		return hashID(id, t.seed)
-	}
-	return hashSpread(id, t.seed)
+	hi, lo := bits.Mul64((id.Lo&^t.groupMask)^t.seed^0xa0761d6478bd642f,
+		id.Hi^0xe7037ed1a0b428db)
+	h := hi ^ lo
+	hi, lo = bits.Mul64(h^0x8ebc6af09c88c6e3, t.seed^0x589965cc75374cc3)
+	h = hi ^ lo
+	return h&^(t.groupMask<<32) | (id.Lo&t.groupMask)<<32
 }
 
 func tagOf(hash uint64) uint64 { return hash >> 32 << 32 }

@@ -209,7 +209,7 @@ func (l *Ledger) probeAccount(hash uint64, id model.Uint128) (uint32, uint64, bo
 
 // findTransfer returns the index of the transfer with the id.
 func (l *Ledger) findTransfer(id model.Uint128) (uint32, bool) {
-	hash := hashID(id, l.transferIndex.seed)
+	hash := l.transferIndex.hash(id)
 	index, _, found := l.probeTransfer(hash, id)
 	return index, found
 }
@@ -241,7 +241,7 @@ func (l *Ledger) hasFailed(id model.Uint128) bool {
 	if l.failedIndex.count == 0 {
 		return false
 	}
-	_, found := l.probeFailed(hashID(id, l.failedIndex.seed), id)
+	_, found := l.probeFailed(l.failedIndex.hash(id), id)
 	return found
 }
 
@@ -249,7 +249,7 @@ func (l *Ledger) hasFailed(id model.Uint128) bool {
 // linked chain's rollback): the reported outcome must stay the outcome.
 func (l *Ledger) rememberFailed(id model.Uint128) {
 	l.failedIndex.prepareInsert()
-	hash := hashID(id, l.failedIndex.seed)
+	hash := l.failedIndex.hash(id)
 	position, found := l.probeFailed(hash, id)
 	if found {
 		panic(fmt.Sprintf("ledger: transfer %s remembered as failed twice", id))

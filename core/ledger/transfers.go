@@ -132,7 +132,7 @@ func (l *Ledger) prefetchSlots(events []model.Transfer, block int) {
 		event := &events[start+i]
 		debit := accountTable.hash(event.DebitAccountID)
 		credit := accountTable.hash(event.CreditAccountID)
-		transfer := hashID(event.ID, transferTable.seed)
+		transfer := transferTable.hash(event.ID)
 		debitHash[i], creditHash[i], transferHash[i] = debit, credit, transfer
 		debitSlot := &accountSlots[home(debit, accountTable.mask)]
 		creditSlot := &accountSlots[home(credit, accountTable.mask)]

@@ -156,7 +156,7 @@ func (l *Ledger) popTransfer(index uint32) {
 	}
 	setNewestTransfer(debit, links.debitPrevious)
 	setNewestTransfer(credit, links.creditPrevious)
-	l.transferIndex.remove(hashID(transfer.ID, l.transferIndex.seed), index)
+	l.transferIndex.remove(l.transferIndex.hash(transfer.ID), index)
 	l.transfers.pop()
 	l.transferLinks.pop()
 	l.pending.pop()
