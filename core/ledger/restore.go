@@ -4,7 +4,9 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"unsafe"
 
+	"sequent/core/internal/prefetch"
 	"sequent/core/model"
 )
 
@@ -101,7 +103,7 @@ func readBlocks(r io.Reader, count uint32, size int, decode func(first uint32, b
 
 func (l *Ledger) restoreAccounts(r io.Reader, count uint32) error {
 	var previous uint64
-	return readRecords(r, count, model.AccountSize, func(i uint32, b []byte) error {
+	restore := func(i uint32, b []byte) error {
 		var a model.Account
 		a.Decode(b)
 		if a.ID.IsZero() || a.ID.IsMax() || a.Timestamp <= previous || a.Timestamp > timestampMax ||
@@ -120,7 +122,41 @@ func (l *Ledger) restoreAccounts(r io.Reader, count uint32) error {
 		l.accountIndex.insertAt(position, hash, index)
 		l.pushReserved(index)
 		return nil
+	}
+	// The account table spreads consecutive ids over unrelated lines (idTable.hash), so
+	// each insert's probe would wait for a miss of its own: the home slots of the next
+	// run of accounts are prefetched while the current run is inserted.
+	return readBlocks(r, count, model.AccountSize, func(first uint32, block []byte) error {
+		records := len(block) / model.AccountSize
+		l.prefetchAccountSlots(block, 0, min(restoreAheadAccounts, records))
+		for start := 0; start < records; start += restoreAheadAccounts {
+			end := min(start+restoreAheadAccounts, records)
+			l.prefetchAccountSlots(block, end, min(end+restoreAheadAccounts, records))
+			for j := start; j < end; j++ {
+				record := block[j*model.AccountSize : (j+1)*model.AccountSize]
+				if err := restore(first+uint32(j), record); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
 	})
+}
+
+// restoreAheadAccounts is how many accounts ahead of its inserts restoreAccounts
+// prefetches home slots.
+const restoreAheadAccounts = 32
+
+// prefetchAccountSlots prefetches the account table's home slots of the encoded accounts
+// block[from:to] (record numbers).
+func (l *Ledger) prefetchAccountSlots(block []byte, from, to int) {
+	table := &l.accountIndex
+	for j := from; j < to; j++ {
+		var a model.Account
+		a.Decode(block[j*model.AccountSize : (j+1)*model.AccountSize])
+		slot := &table.slots[home(table.hash(a.ID), table.mask)]
+		prefetch.Line(uintptr(unsafe.Pointer(slot)))
+	}
 }
 
 // restoreOwners reads each account's owner (any client id; 0 is the system). Runs of
