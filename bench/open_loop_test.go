@@ -95,13 +95,29 @@ func TestOpenLoopMeasuresFromIntendedTime(t *testing.T) {
 }
 
 // TestInterruptReportsWhatWasDone cancels a long run: it stops at once, drains and still
-// verifies.
+// verifies. The cancel comes from the server's reply path once some transfers were
+// answered, not after a fixed 200 ms: on a loaded machine the run was often still
+// dialling then ("cannot connect: operation was canceled") or had nothing answered yet
+// (8 of 40 runs failed under -race with two busy loops).
 func TestInterruptReportsWhatWasDone(t *testing.T) {
+	const answeredBeforeInterrupt = 20
 	h := newHarness(t, lieNone)
 	config := h.config()
 	config.Count, config.Duration = 0, time.Hour
 	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(200*time.Millisecond, cancel)
+	defer cancel()
+	var transfers atomic.Int64 // Transfers answered.
+	hook := func(replies []backend.Reply) {
+		for _, reply := range replies {
+			if reply.Operation == model.OperationCreateTransfers &&
+				transfers.Add(1) == answeredBeforeInterrupt {
+				cancel()
+			}
+		}
+	}
+	h.replier.beforeDeliver.Store(&hook)
+	guard := time.AfterFunc(time.Minute, cancel) // A hang guard: the run lasts an hour.
+	defer guard.Stop()
 	result, err := Run(ctx, config)
 	if err != nil {
 		t.Fatal(err)

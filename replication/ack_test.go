@@ -2,6 +2,7 @@ package replication
 
 import (
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -87,6 +88,46 @@ func TestReconnectWaitsForStandbyDurability(t *testing.T) {
 // order degraded, released, acknowledged: whenever it reports not degraded, every
 // released reply must be acknowledged.
 func TestBackToSyncReportsTheLossWindow(t *testing.T) {
+	backToSyncUnderLoad(t, nil)
+}
+
+// TestBackToSyncCoversRepliesReleasedDuringTheSwitch: the degradation watcher going back
+// to sync is held just before it clears degraded (as a preemption there would hold it)
+// until more replies are released on local durability. The loss window must cover them:
+// it used to end at the log's durable op read before that point, so the primary reported
+// itself in sync with those replies not acknowledged by the standby (TestBackToSync-
+// ReportsTheLossWindow failed every few runs with a 5 ms pause there).
+func TestBackToSyncCoversRepliesReleasedDuringTheSwitch(t *testing.T) {
+	var started atomic.Pointer[testNode]
+	var held atomic.Bool
+	// Set before the primary starts (its watcher goroutine reads it), cleared after the
+	// primary has closed.
+	testHookBackToSync = func() {
+		primary := started.Load()
+		if primary == nil || held.Swap(true) {
+			return // Once: a later switch back (after another degradation) runs freely.
+		}
+		// Releases still bypass the standby: wait for some beyond the durable op now.
+		beyond := primary.Log().Durable() + 20
+		for deadline := time.Now().Add(waitMax); primary.Shard().Released() < beyond; {
+			if time.Now().After(deadline) {
+				return // A hang guard: the load stopped (the test is failing anyway).
+			}
+			time.Sleep(100 * time.Microsecond)
+		}
+	}
+	t.Cleanup(func() { testHookBackToSync = nil })
+	backToSyncUnderLoad(t, func(primary *testNode) { started.Store(primary) })
+	if !held.Load() {
+		t.Fatal("the primary went back to sync without passing the hook")
+	}
+}
+
+// backToSyncUnderLoad runs a degraded primary under steady load, attaches a standby, and
+// samples, once releases wait for the standby again, that whenever the primary reports
+// itself not degraded every released reply is acknowledged. configure, when not nil, runs
+// once the primary has started, before the standby attaches.
+func backToSyncUnderLoad(t *testing.T, configure func(primary *testNode)) {
 	primaryAddress := freeAddress(t)
 	config := nodeConfig(t.TempDir(), primaryAddress, "")
 	config.DegradeAfter = time.Millisecond
@@ -111,6 +152,9 @@ func TestBackToSyncReportsTheLossWindow(t *testing.T) {
 	}()
 	defer func() { close(stop); <-done }()
 	time.Sleep(300 * time.Millisecond)
+	if configure != nil {
+		configure(primary)
+	}
 	standby := startNode(t, nodeConfig(t.TempDir(), freeAddress(t), primaryAddress))
 	defer standby.Close()
 	// Spin rather than poll every few ms: the window right after the switch is short.

@@ -475,15 +475,26 @@ func (p *Primary) watchDegradation() {
 			// end of the log, so waiting for acked >= Durable() before switching would keep
 			// the primary degraded for good.) Replies released alone between the attach
 			// and this switch are covered once acked passes lossWindowUntil; until then
-			// Degraded() still reports the loss window. Stored before degraded is cleared,
-			// so a reader never sees neither.
-			p.lossWindowUntil.Store(p.config.Log.Durable())
+			// Degraded() still reports the loss window. A release reads the log's durable
+			// op before it asks Acknowledged, so the replies released alone go up to at
+			// most the durable op read once degraded is cleared: the window ends there.
+			// (Read before the clear, it missed the replies released meanwhile.) Meanwhile
+			// it has no end, so a reader never sees neither degraded nor the window.
+			p.lossWindowUntil.Store(math.MaxUint64)
+			if testHookBackToSync != nil {
+				testHookBackToSync()
+			}
 			p.degraded.Store(false)
+			p.lossWindowUntil.Store(p.config.Log.Durable())
 			p.config.Logger.Info("replication: standby caught up, back to sync",
 				"acknowledged", p.acked.Load())
 		}
 	}
 }
+
+// testHookBackToSync, when set by a test, runs on the degradation watcher of a primary
+// going back to sync just before it clears degraded (where a preemption would hold it).
+var testHookBackToSync func()
 
 // degrade starts releasing on local durability and lets a silent standby go.
 func (p *Primary) degrade(quietFor time.Duration) {
