@@ -292,11 +292,37 @@ func (c *Capture) handled() uint64 {
 // successor as primary, has not published yet).
 func (c *Capture) HeldOp() (uint64, bool) {
 	op := c.checkedOp.Load()
-	if op == 0 {
-		return 0, true
+	if op > 0 {
+		op-- // A rebuild starts from a snapshot before the position's op (see restore).
 	}
-	// A rebuild starts from a snapshot before the position's op (see restore).
-	return op - 1, true
+	return c.replayableFrom(op), true
+}
+
+// replayableFrom returns the op to hold for a rebuild from op: op itself, unless the log
+// starts after it (its older segments retired, or begun from a snapshot). Then the
+// shard keeps the newest snapshot at or before op, which the log does not continue (or
+// none: "all of the log" is op 0), and prunes the one it does continue, so the log held
+// could not be replayed at all. What can be rebuilt there starts from the oldest
+// snapshot the log continues, as restore does; that one is held.
+func (c *Capture) replayableFrom(op uint64) uint64 {
+	if c.config.Log == nil {
+		return op
+	}
+	first := c.config.Log.FirstOp()
+	if first <= op+1 {
+		return op // Also an empty log (0): it holds nothing to replay.
+	}
+	snapshots, err := wal.ListSnapshots(c.config.SnapshotDir)
+	if err != nil {
+		return op
+	}
+	held := op
+	for i := range snapshots { // Newest first.
+		if info := &snapshots[i]; info.Err == nil && info.Meta.Op+1 >= first {
+			held = info.Meta.Op
+		}
+	}
+	return held
 }
 
 // Stats are the capture's counters for /v1/status and the metrics.

@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -592,8 +593,8 @@ func (w *walk) rejoin() {
 		}
 		common = entry.lastOp
 	}
-	first := node.log.FirstOp()
-	if first == 0 || first <= common+1 {
+	first, primaryFirst := node.log.FirstOp(), w.primary.log.FirstOp()
+	if (first == 0 || first <= common+1) && (primaryFirst == 0 || primaryFirst <= common+1) {
 		if err := node.log.TruncateAfter(common); err != nil {
 			w.fatalf("%s: truncate after op %d: %v", node.name, common, err)
 		}
@@ -601,8 +602,7 @@ func (w *walk) rejoin() {
 		node.history = node.history[:w.historyIndexAfter(node, common)]
 		w.logf("   %s cut back to op %d", node.name, common)
 	} else {
-		w.fatalf("%s: rejoin needs its log from op %d, which starts at op %d (not modelled)",
-			node.name, common+1, first)
+		node.startOver()
 	}
 	node.deposed = false
 	node.epoch = max(node.epoch, w.primary.epoch)
@@ -614,6 +614,52 @@ func (w *walk) rejoin() {
 	}
 	w.replicate(-1)
 	w.logf("   %s standby at op %d, sync %v", node.name, node.lastOp(), w.sync)
+}
+
+// startOver gives the node a new log starting after the primary's oldest snapshot that
+// its log still continues (as replication does when the logs share too little).
+func (node *walkNode) startOver() {
+	w := node.w
+	snapshots, err := wal.ListSnapshots(w.primary.snapshotDir)
+	if err != nil {
+		w.fatalf("%s: %v", w.primary.name, err)
+	}
+	var chosen *wal.SnapshotInfo
+	for i := range snapshots {
+		info := &snapshots[i]
+		if info.Err == nil && info.Meta.Op+1 >= w.primary.log.FirstOp() &&
+			(chosen == nil || info.Meta.Op < chosen.Meta.Op) {
+			chosen = info
+		}
+	}
+	if chosen == nil {
+		w.fatalf("%s: no snapshot to start %s over from (log from op %d)", w.primary.name,
+			node.name, w.primary.log.FirstOp())
+	}
+	node.log.Close()
+	node.removeSnapshotsAfter(0)
+	node.generation++
+	node.openLog()
+	bytes, err := os.ReadFile(chosen.Path)
+	if err == nil {
+		err = os.MkdirAll(node.snapshotDir, 0o755)
+	}
+	if err == nil {
+		err = os.WriteFile(filepath.Join(node.snapshotDir, filepath.Base(chosen.Path)), bytes, 0o644)
+	}
+	if err == nil {
+		err = node.log.StartAfter(chosen.Meta.Op, chosen.Meta.Chain)
+	}
+	if err != nil {
+		w.fatalf("%s: start over after op %d: %v", node.name, chosen.Meta.Op, err)
+	}
+	node.history = append([]*walkEntry(nil),
+		w.primary.history[:w.historyIndexAfter(w.primary, chosen.Meta.Op)]...)
+	if node.lastOp() != chosen.Meta.Op {
+		w.fatalf("%s: snapshot at op %d inside an entry", w.primary.name, chosen.Meta.Op)
+	}
+	w.logf("   %s starts over after %s's snapshot at op %d", node.name, w.primary.name,
+		chosen.Meta.Op)
 }
 
 func (w *walk) historyIndexAfter(node *walkNode, op uint64) int {
