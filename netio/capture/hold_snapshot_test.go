@@ -32,7 +32,7 @@ func TestUncheckedHoldKeepsTheSnapshotTheLogStartsFrom(t *testing.T) {
 	dir, server, host := restartableNATS(t)
 	old := openReplica(t, dir+"/old")
 	old.serve(server.ClientURL(), 1, []uint64{1, 2}, []uint64{3, 4}) // Ops 1 (grants), 2, 3.
-	node := retiredReplica(t, dir+"/node", old, 2)                  // Log from op 3, snapshot at op 2.
+	node := retiredReplica(t, dir+"/node", old, 2)                   // Log from op 3, snapshot at op 2.
 	server.Shutdown()
 
 	machine, _, err := shard.Recover(core.Config{}, node.log, node.snapshotDir, nil, nil)

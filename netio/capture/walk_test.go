@@ -375,7 +375,7 @@ func (w *walk) replicate(count int) int {
 		return 0
 	}
 	primary := w.primary
-	deadline := time.Now().Add(time.Minute) // A hang guard, not a timing assertion.
+	deadline := time.Now().Add(time.Minute)        // A hang guard, not a timing assertion.
 	for primary.log.Durable() < primary.lastOp() { // ReadStored reads what is durable.
 		if time.Now().After(deadline) {
 			w.fatalf("%s: durable %d of %d", primary.name, primary.log.Durable(), primary.lastOp())
