@@ -155,7 +155,7 @@ type Capture struct {
 	fellBehind     atomic.Uint64
 	connected      atomic.Bool
 	// caughtUpAt is the Unix ns up to which everything released is in the stream: now,
-	// whenever the position reaches the released op; the release time of an entry once
+	// whenever a checked position (checkedOp) reaches the released op; the release time of an entry once
 	// its last event is stored (entries are released and published in order, so every
 	// earlier one is stored too). Under a steady load the position rarely equals the
 	// released op at any instant, so the first rule alone would let the lag grow for as
@@ -431,7 +431,7 @@ func (c *Capture) session() error {
 	if err := c.settleDivergence(); err != nil {
 		return err
 	}
-	c.checkedOp.Store(c.at.op) // The position stands (or was moved back to what does).
+	c.setChecked(c.at.op) // The position stands (or was moved back to what does).
 	c.sent, c.expected, c.inflight = c.at, c.streamSequence.Load(), c.inflight[:0]
 	if err := c.rebuild(); err != nil {
 		return err
@@ -524,7 +524,7 @@ func (c *Capture) watch() error {
 		return err
 	}
 	if agrees {
-		c.checkedOp.Store(c.at.op)
+		c.setChecked(c.at.op)
 		c.uncheckedSequence = 0
 		return nil
 	}
@@ -533,7 +533,7 @@ func (c *Capture) watch() error {
 			return err
 		}
 		if agrees {
-			c.checkedOp.Store(c.unchecked.at.op)
+			c.setChecked(c.unchecked.at.op)
 		}
 	}
 	c.unchecked, c.uncheckedSequence = c.last, sequence
@@ -552,7 +552,18 @@ func (c *Capture) watchAgrees(name messageName) (bool, error) {
 // setPosition records a position this node stored, or checked against its log.
 func (c *Capture) setPosition(at position, sequence uint64) {
 	c.storePosition(at, sequence)
-	c.checkedOp.Store(at.op)
+	c.setChecked(at.op)
+}
+
+// setChecked records that the position, at op, is of this node's history: if it reaches
+// the released op, everything released is in the stream now. A position only read may
+// be of a history this node does not share (a deposed primary reading its successor's
+// events): it must not stop the lag clock (storePosition).
+func (c *Capture) setChecked(op uint64) {
+	c.checkedOp.Store(op)
+	if op >= c.config.Released() {
+		c.caughtUpAt.Store(time.Now().UnixNano())
+	}
 }
 
 func (c *Capture) storePosition(at position, sequence uint64) {
@@ -560,9 +571,6 @@ func (c *Capture) storePosition(at position, sequence uint64) {
 	c.publishedOp.Store(at.op)
 	c.publishedIndex.Store(at.index)
 	c.streamSequence.Store(sequence)
-	if at.op >= c.config.Released() {
-		c.caughtUpAt.Store(time.Now().UnixNano())
-	}
 }
 
 // setHandled records that every event up to op is in the stream (publisher goroutine).

@@ -2,6 +2,7 @@ package capture
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -83,5 +84,36 @@ func TestUncheckedHoldKeepsTheSnapshotTheLogStartsFrom(t *testing.T) {
 		snapshots, _ := wal.ListSnapshots(node.snapshotDir)
 		t.Fatalf("accounts %v, stats %+v; want account 5 after the others, no capture_gap "+
 			"(log from op %d, snapshots %v)", ids, c.Stats(), node.log.FirstOp(), snapshots)
+	}
+}
+
+// TestDeposedPrimaryKeepsItsLagClock: a deposed primary that still believes it serves
+// (epoch 1; the stream's last message is of epoch 2, at its own released op or beyond)
+// publishes nothing, and the events it released are not in the stream: its lag must go
+// on growing from the last time it was caught up (an hour ago here), so that /healthz
+// reports capture_lagging. Every session read the stream's last message and, since its
+// op reached the released op, reset the clock to now: LagSeconds stayed within the retry
+// interval (at most 5 s) and capture_lagging never fired.
+func TestDeposedPrimaryKeepsItsLagClock(t *testing.T) {
+	dir := t.TempDir()
+	url := natstest.Start(t, dir+"/nats", "127.0.0.1:0").ClientURL()
+	old := openReplica(t, dir+"/old")
+	old.serve(url, 1, []uint64{1, 2}, []uint64{3, 4}) // Ops 1 (grants), 2, 3.
+	promoted := openReplica(t, dir+"/promoted")
+	promoted.copyFrom(old, 2)
+	promoted.serve(url, 2, []uint64{5, 6}, []uint64{7, 8}) // Its ops 3 and 4, epoch 2.
+
+	deposed := New(Config{URL: url, Log: old.log, Machine: core.Config{},
+		Released: func() uint64 { return 3 }, Epoch: func() uint64 { return 1 }})
+	deposed.caughtUpAt.Store(time.Now().Add(-time.Hour).UnixNano())
+	deposed.Start()
+	defer deposed.Close()
+	waitUntil(t, "the deposed capture seeing the newer epoch", func() bool {
+		text := deposed.lastError.Load()
+		return text != nil && strings.Contains(*text, "newer epoch")
+	}, func() any { return deposed.Stats() })
+	if stats := deposed.Stats(); stats.LagOps == 0 || stats.LagSeconds < 3000 || !stats.Lagging {
+		t.Fatalf("deposed, its op 3 not in the stream: %+v; want the lag counted from an hour "+
+			"ago, lagging", stats)
 	}
 }
