@@ -166,16 +166,22 @@ type Capture struct {
 	// Publisher-owned.
 	js         jetstream.JetStream
 	connection *nats.Conn
-	at         position     // Last event the stream holds.
-	last       messageName  // The stream's last message, as its id names it.
-	entry      entrySpan    // The local log entry last looked up (divergence check).
-	rebuilt    [1]release   // The entry being replayed (rebuild).
-	sent       position     // Last event published (acknowledged or in flight).
-	expected   uint64       // The stream's last sequence once everything in flight is stored.
-	inflight   []pendingAck // Published, not yet acknowledged, oldest first.
-	message    []byte
-	subject    []byte
-	id         []byte
+	at         position    // Last event the stream holds.
+	last       messageName // The stream's last message, as its id names it.
+	entry      entrySpan   // The local log entry last looked up (divergence check).
+	rebuilt    [1]release  // The entry being replayed (rebuild).
+	sent       position    // Last event published (acknowledged or in flight).
+	// sentID is the id of the last message this session published ("" at its start):
+	// the next one expects it as the stream's last message as well as the sequence, so
+	// that once one message of a pipeline fails (a stranger wrote first), every later one
+	// fails too. The sequence alone lets the one expecting exactly the sequence the
+	// stranger moved the stream to succeed, after the stranger's, without the ones before.
+	sentID   string
+	expected uint64       // The stream's last sequence once everything in flight is stored.
+	inflight []pendingAck // Published, not yet acknowledged, oldest first.
+	message  []byte
+	subject  []byte
+	id       []byte
 
 	// unchecked is the last message a standby read at its previous poll, at sequence
 	// uncheckedSequence, if its log could not confirm it then (watch; 0: none).
@@ -433,6 +439,7 @@ func (c *Capture) session() error {
 	}
 	c.setChecked(c.at.op) // The position stands (or was moved back to what does).
 	c.sent, c.expected, c.inflight = c.at, c.streamSequence.Load(), c.inflight[:0]
+	c.sentID = ""
 	if err := c.rebuild(); err != nil {
 		return err
 	}
@@ -757,8 +764,22 @@ func (c *Capture) publishOne(buffer *event.Buffer, e *event.Event, epoch, expect
 	c.id = appendMessageID(c.id[:0], c.config.Shard, e, epoch)
 	message := &nats.Msg{Subject: string(c.subject), Data: append([]byte(nil), c.message...),
 		Header: nats.Header{}}
-	return c.js.PublishMsgAsync(message, jetstream.WithMsgID(string(c.id)),
-		jetstream.WithExpectLastSequence(expected), jetstream.WithStallWait(publishAckTimeout))
+	return c.publishAfter(message, string(c.id), expected, jetstream.WithStallWait(publishAckTimeout))
+}
+
+// publishAfter publishes message with id, expecting the stream's last sequence and, past
+// the session's first message, its last message id (sentID).
+func (c *Capture) publishAfter(message *nats.Msg, id string, expected uint64,
+	options ...jetstream.PublishOpt) (jetstream.PubAckFuture, error) {
+	options = append(options, jetstream.WithMsgID(id), jetstream.WithExpectLastSequence(expected))
+	if c.sentID != "" {
+		options = append(options, jetstream.WithExpectLastMsgID(c.sentID))
+	}
+	future, err := c.js.PublishMsgAsync(message, options...)
+	if err == nil {
+		c.sentID = id
+	}
+	return future, err
 }
 
 // awaitAll waits for every message in flight.

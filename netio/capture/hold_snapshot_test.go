@@ -1,10 +1,14 @@
 package capture
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"sequent/core"
 	"sequent/core/backend"
@@ -115,5 +119,65 @@ func TestDeposedPrimaryKeepsItsLagClock(t *testing.T) {
 	if stats := deposed.Stats(); stats.LagOps == 0 || stats.LagSeconds < 3000 || !stats.Lagging {
 		t.Fatalf("deposed, its op 3 not in the stream: %+v; want the lag counted from an hour "+
 			"ago, lagging", stats)
+	}
+}
+
+// TestForeignMessageMidPipelineForksNothing: found by TestCaptureWalk (seed 514, 30
+// steps): a deposed primary, cut off from its standby but not from NATS, published two
+// events just after the new primary's capture read the stream's position; the new
+// primary's pipelined events each expected the stream's sequence before it, so its first
+// two failed and the third, expecting exactly the sequence the stranger's two had moved
+// the stream to, was stored, followed by the rest: the stream held the new primary's op
+// 48 event 2 right after the deposed primary's events, its op 46 to 48 events 0-1
+// never, and the next session, finding its own event last, resumed after it. Here the
+// stranger's one event lands between the session's check and its catch-up of ops 2 and
+// 3 (accounts 1 to 4, two events each): the first event must fail and every later one
+// with it, so that the next session voids the stranger's event and publishes all four
+// accounts. Before, the stream held accounts 2, 3 and 4 after the stranger's event and
+// never account 1.
+func TestForeignMessageMidPipelineForksNothing(t *testing.T) {
+	dir := t.TempDir()
+	url := natstest.Start(t, dir+"/nats", "127.0.0.1:0").ClientURL()
+	alone := openReplica(t, dir+"/alone")
+	alone.serve("", 2, []uint64{1, 2}, []uint64{3, 4}) // Ops 1 (grants), 2, 3; epoch 2.
+	c := New(Config{URL: url, Log: alone.log, Machine: core.Config{},
+		Released: func() uint64 { return 3 }, Epoch: func() uint64 { return 2 }})
+	// A session's start, as session runs it: the stream is empty.
+	if err := c.connect(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.readPosition(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.settleDivergence(); err != nil {
+		t.Fatal(err)
+	}
+	c.setChecked(c.at.op)
+	c.sent, c.expected = c.at, c.streamSequence.Load()
+
+	// The stranger (epoch 1) publishes its op 2's first event now.
+	connection, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer connection.Close()
+	js, _ := jetstream.New(connection)
+	if _, err := js.PublishMsg(context.Background(), &nats.Msg{Subject: "sequent.0.stranger",
+		Data: []byte(`{"id":"0:2:0:1","op":2,"kind":"stranger"}`)},
+		jetstream.WithMsgID("0:2:0:1"), jetstream.WithExpectLastSequence(0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.rebuild(); err == nil {
+		t.Fatal("the catch-up over the stranger's event succeeded")
+	}
+	c.disconnect()
+
+	c.Start() // The next sessions.
+	defer c.Close()
+	waitUntil(t, "capture idle at op 3", func() bool { return c.ConsumerStats().HandledOp >= 3 },
+		func() any { return c.Stats() })
+	messages := streamMessages(t, url)
+	if ids := accountsCreated(messages); !slices.Equal(ids, []string{"1", "2", "3", "4"}) {
+		t.Fatalf("accounts %v, want 1 to 4 after the stranger's event (voided): %+v", ids, messages)
 	}
 }

@@ -88,6 +88,7 @@ type walkEntry struct {
 	firstOp, lastOp, epoch, timestamp uint64
 	body                              []byte
 	messages                          []walkMessage
+	snapshot                          bool // A snapshot request: every replica writes one.
 }
 
 type walkMessage struct {
@@ -120,7 +121,9 @@ type walkNode struct {
 	history []*walkEntry
 	oracle  *core.Machine // At the history's last op (primary only; nil: rebuild).
 	epoch   uint64        // The epoch it writes or last saw.
-	deposed bool          // Its history may hold entries the primary discarded: rejoin first.
+	// snapshotsDue: snapshot requests applied whose snapshot is not reported written yet.
+	snapshotsDue int
+	deposed      bool // Its history may hold entries the primary discarded: rejoin first.
 }
 
 type walk struct {
@@ -145,6 +148,11 @@ type walk struct {
 	// settled: the primary's capture caught up with NATS up since the last failover (no
 	// capture_superseded of an earlier failover can still come).
 	settled bool
+	// partitioned: the deposed primary still serving; strays: the ids of its events,
+	// which may end the stream until the primary publishes an event after op straysUntil.
+	partitioned *walkNode
+	strays      map[string]bool
+	straysUntil uint64
 }
 
 func newWalk(t *testing.T, seed uint64) *walk {
@@ -256,6 +264,7 @@ func (node *walkNode) stop() {
 	if node.shard == nil {
 		return
 	}
+	node.awaitSnapshots()
 	node.capture.Close()
 	node.shard.Close()
 	node.shard, node.capture = nil, nil
@@ -397,6 +406,9 @@ func (w *walk) replicate(count int) int {
 				meta.Epoch)
 		}
 		standby.history = append(standby.history, entry)
+		if entry.snapshot {
+			standby.snapshotsDue++
+		}
 		standby.epoch = max(standby.epoch, entry.epoch)
 		copied++
 		return nil
@@ -455,6 +467,11 @@ func (w *walk) pendingEntries() int {
 func (w *walk) run(steps int) {
 	for step := range steps {
 		w.step(step)
+		for _, node := range w.nodes {
+			if node.shard != nil {
+				node.awaitSnapshots()
+			}
+		}
 		w.check(fmt.Sprintf("after step %d", step))
 	}
 	// The end: NATS up, everyone rejoined, and one more check once caught up.
@@ -481,6 +498,8 @@ func (w *walk) step(number int) {
 	add("write", 6, true, w.write)
 	add("failover", 2, w.standby != nil, w.failover)
 	add("rejoin", 3, deposed != nil, w.rejoin)
+	add("write to the deposed", 3, w.partitioned != nil, w.writeDeposed)
+	add("fence the deposed", 1, w.partitioned != nil, w.fencePartitioned)
 	add("nats down", 1, w.natsUp, w.stopNATS)
 	add("nats up", 3, !w.natsUp, w.startNATS)
 	add("snapshot", 2, true, w.snapshot)
@@ -560,13 +579,19 @@ func (w *walk) failover() {
 	}
 	w.settled = false
 	epoch := max(old.epoch, promoted.epoch) + 1
-	if w.random.IntN(2) == 0 {
+	switch w.random.IntN(3) {
+	case 0:
 		old.stop()
 		w.logf("   %s crashed at op %d", old.name, old.lastOp())
-	} else {
+	case 1:
 		old.shard.Fence(epoch, "")
 		old.collect()
 		w.logf("   %s fenced at op %d", old.name, old.lastOp())
+	default:
+		// Cut off from its standby, not from clients or NATS: it goes on serving (and its
+		// capture publishing) until it learns of the new epoch.
+		w.partitioned = old
+		w.logf("   %s cut off at op %d, still serving", old.name, old.lastOp())
 	}
 	if err := promoted.shard.Promote(epoch); err != nil {
 		w.fatalf("promote %s: %v", promoted.name, err)
@@ -580,11 +605,48 @@ func (w *walk) failover() {
 		promoted.lastOp(), old.lastOp())
 }
 
+// writeDeposed writes to the deposed primary that still serves (async: it releases
+// alone, and its capture may publish them until it sees the new epoch's messages).
+func (w *walk) writeDeposed() {
+	node := w.partitioned
+	for range 1 + w.random.IntN(2) {
+		node.submit([]uint64{w.nextID}, false)
+		w.nextID++
+	}
+	w.logf("   deposed %s at op %d (released %d)", node.name, node.lastOp(), node.shard.Released())
+}
+
+// fencePartitioned fences the deposed primary (its lease ran out, or it heard of the new
+// epoch): from now on, whatever it published is voided at the new primary's next
+// publication.
+func (w *walk) fencePartitioned() {
+	node := w.partitioned
+	node.shard.Fence(w.primary.epoch, "")
+	w.endPartition()
+}
+
+// endPartition records the deposed primary's events (the stream may end with some of
+// them until the primary publishes again) and that it serves no more.
+func (w *walk) endPartition() {
+	node := w.partitioned
+	node.collect()
+	w.strays = map[string]bool{}
+	for _, m := range node.expected(math.MaxUint64) {
+		w.strays[m.id] = true
+	}
+	w.straysUntil = w.primary.lastOp()
+	w.partitioned = nil
+	w.logf("   %s serves no more (at op %d)", node.name, node.lastOp())
+}
+
 // rejoin restarts the deposed node as the primary's standby: its log cut back to the
 // last entry both histories share (a new log after the primary's snapshot when its own
 // was retired past that point), then everything the primary holds replicated.
 func (w *walk) rejoin() {
 	node := w.deposedNode()
+	if node == w.partitioned {
+		w.endPartition()
+	}
 	node.stop()
 	common := uint64(0)
 	for i, entry := range node.history {
@@ -715,20 +777,25 @@ func (w *walk) snapshot() {
 		time.Sleep(time.Millisecond)
 	}
 	w.primary.waitApplied(0)
+	request := w.primary.entryAt(w.primary.lastOp())
+	request.snapshot = true
+	w.primary.snapshotsDue++
 	w.replicate(-1)
-	for _, node := range []*walkNode{w.primary, w.standby} {
-		if node == nil {
-			continue
-		}
+}
+
+// awaitSnapshots waits until every snapshot the node's shard was asked for is written (a
+// shard does not wait for its snapshot writer when it closes).
+func (node *walkNode) awaitSnapshots() {
+	for ; node.snapshotsDue > 0; node.snapshotsDue-- {
 		select {
 		case result := <-node.written:
 			if result.Err != nil {
-				w.fatalf("%s: snapshot: %v", node.name, result.Err)
+				node.w.fatalf("%s: snapshot: %v", node.name, result.Err)
 			}
-			w.logf("   %s snapshot at op %d, log from op %d", node.name, result.Meta.Op,
+			node.w.logf("   %s snapshot at op %d, log from op %d", node.name, result.Meta.Op,
 				node.log.FirstOp())
 		case <-time.After(time.Minute): // A hang guard, not a timing assertion.
-			w.fatalf("%s: no snapshot written", node.name)
+			node.w.fatalf("%s: no snapshot written", node.name)
 		}
 	}
 }
@@ -933,7 +1000,27 @@ func (w *walk) check(when string) {
 	if !w.natsUp {
 		return
 	}
-	if problem := differ(stream.current, primary.expected(released)); problem != "" {
+	expected := primary.expected(released)
+	current := stream.current
+	if w.partitioned != nil {
+		w.partitioned.collect()
+		w.strays = map[string]bool{}
+		for _, m := range w.partitioned.expected(math.MaxUint64) {
+			w.strays[m.id] = true
+		}
+	}
+	if w.strays != nil {
+		if w.partitioned == nil && len(expected) > 0 && expected[len(expected)-1].op > w.straysUntil {
+			w.strays = nil // The primary published since: its capture has voided them.
+		} else {
+			// The deposed primary's events may end the stream: the primary's capture finds
+			// them at its next publication.
+			for len(current) > len(expected) && w.strays[current[len(current)-1].id] {
+				current = current[:len(current)-1]
+			}
+		}
+	}
+	if problem := differ(current, expected); problem != "" {
 		w.fatalf("%s: the stream is not %s's history through released op %d: %s (stats %+v; "+
 			"stream %v)", when, primary.name, released, problem, primary.capture.Stats(), stream.raw)
 	}
