@@ -50,10 +50,12 @@ const walkStepsDefault = 14
 // TestCaptureWalk drives random walks (seeded; the seed is in every failure) and holds,
 // after every step: the stream, read as a consumer applying capture_superseded, holds
 // the events of the current primary's history exactly once and in op order once capture
-// has caught up, and never a capture_gap (the log hold never exceeds its bound here);
-// HandledOp never counts an op whose events the stream lacks; no replica that may become
-// primary has retired log its history's events in the stream do not cover; a sync
-// failover publishes no capture_superseded.
+// has caught up (the payloads its own machine derives included), and never a
+// capture_gap (the log hold never exceeds its bound here); HandledOp never counts an op
+// whose events the stream lacks; no replica that may become primary holds (HeldOp), or
+// has retired, less log than the stream's events of its history cover; a sync failover
+// publishes no capture_superseded; a deposed primary that still serves may leave its own
+// events at the stream's end only until the primary publishes again.
 func TestCaptureWalk(t *testing.T) {
 	seed := *walkSeed
 	if text := os.Getenv("CAPTURE_WALK_SEED"); text != "" {
@@ -194,6 +196,7 @@ func (w *walk) close() {
 		node.stop()
 		node.log.Close()
 	}
+	w.counts["(capture_superseded in the stream)"] = w.stream.markers()
 	w.t.Logf("seed %d: steps %v", w.seed, w.counts)
 }
 
@@ -578,6 +581,12 @@ func (w *walk) failover() {
 		w.markersMax = w.stream.markers() // The stream as last read: NATS up, caught up.
 	}
 	w.settled = false
+	if n := len(w.stream.raw); n > 0 && strings.Contains(w.stream.raw[n-1], "superseded") {
+		w.counts["(failover onto a capture_superseded)"]++ // Markers count as agreeing.
+	}
+	if promoted.lastOp() < old.lastOp() {
+		w.counts["(failover discarding entries)"]++
+	}
 	epoch := max(old.epoch, promoted.epoch) + 1
 	switch w.random.IntN(3) {
 	case 0:
