@@ -163,7 +163,7 @@ func newWalk(t *testing.T, seed uint64) *walk {
 		server: server, host: host, natsUp: true, nextID: 100, counts: map[string]int{},
 		markersMax: math.MaxInt}
 	w.queueSmall = w.random.IntN(3) == 0
-	w.sync = w.random.IntN(2) == 0
+	w.sync = w.random.IntN(3) == 0 // Async more often: its failovers diverge.
 	for i, name := range []string{"a", "b"} {
 		node := &walkNode{w: w, name: name, dir: fmt.Sprintf("%s/%s", dir, name),
 			snapshotDir: fmt.Sprintf("%s/%s/snapshots", dir, name), ack: &ackAt{notify: make(chan struct{}, 1)},
@@ -573,7 +573,7 @@ func (w *walk) standbyOp() uint64 {
 // released one.
 func (w *walk) failover() {
 	old, promoted := w.primary, w.standby
-	if !w.sync && w.random.IntN(2) == 0 {
+	if !w.sync && w.random.IntN(4) == 0 {
 		w.replicate(-1) // Nothing discarded.
 	}
 	w.markersMax = math.MaxInt
