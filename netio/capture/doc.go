@@ -69,7 +69,8 @@
 // requests, set_grants, pulses, snapshot markers). A standby only watches: its lag is 0.
 // A primary counts the stream's position, as read, only once it has checked it against
 // its log (Divergence): until then it may be a discarded history's, and its progress
-// and the log it holds (HeldOp: all of it meanwhile) must not follow it. A standby
+// and the log it holds (HeldOp: all of it meanwhile, with the oldest snapshot it
+// continues when it starts after one) must not follow it. A standby
 // holds the log after the last position it read that agrees with its log (the same
 // check, read-only): a position beyond its log, or of a history its primary discarded,
 // keeps the one before (none yet: all of the log), and is checked again at the next
