@@ -249,7 +249,8 @@ func (node *walkNode) start(role shard.Role) {
 		Serving: func() bool { return s.Role() == shard.RolePrimary }})
 	s.AddConsumer(c, c)
 	c.Start()
-	if role == shard.RolePrimary && machine.OpLast() == 0 {
+	first := role == shard.RolePrimary && machine.OpLast() == 0 // Read before the sequencer owns it.
+	if first {
 		if err := s.SetGrants(model.AppendGrants(nil,
 			[]model.Grant{{Client: 7, Scopes: model.ScopeOperator}})); err != nil {
 			w.fatalf("%s: grants: %v", node.name, err)
@@ -257,7 +258,7 @@ func (node *walkNode) start(role shard.Role) {
 	}
 	s.Start(shard.RepliesOnly(node.replier))
 	node.shard, node.capture = s, c
-	if role == shard.RolePrimary && machine.OpLast() == 0 {
+	if first {
 		node.waitApplied(1)
 	}
 }
