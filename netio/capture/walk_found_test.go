@@ -18,10 +18,12 @@ import (
 	"sequent/wal"
 )
 
-// Found by TestCaptureWalk (seed 105, 30 steps): a capture that holds "all of the log"
-// (HeldOp 0: a primary's position not checked yet, a standby that has read none) on a log
-// that starts after a snapshot let the shard prune that snapshot, so the log it held
-// could not be replayed any more.
+// Bugs found by TestCaptureWalk, each shrunk to a deterministic test.
+
+// Found by the walk (seed 105, 30 steps): a capture that holds "all of the log" (HeldOp
+// 0: a primary's position not checked yet, a standby that has read none) on a log that
+// starts after a snapshot let the shard prune that snapshot, so the log it held could not
+// be replayed any more.
 
 // TestUncheckedHoldKeepsTheSnapshotTheLogStartsFrom: a node whose log starts after a
 // snapshot at op 2 (its older segments retired, or bootstrapped from its primary's
@@ -91,7 +93,8 @@ func TestUncheckedHoldKeepsTheSnapshotTheLogStartsFrom(t *testing.T) {
 	}
 }
 
-// TestDeposedPrimaryKeepsItsLagClock: a deposed primary that still believes it serves
+// TestDeposedPrimaryKeepsItsLagClock: the open edge the last review left ("a deposed
+// primary's lag clock"), checked while writing the walk's deposed-primary steps. A deposed primary that still believes it serves
 // (epoch 1; the stream's last message is of epoch 2, at its own released op or beyond)
 // publishes nothing, and the events it released are not in the stream: its lag must go
 // on growing from the last time it was caught up (an hour ago here), so that /healthz
