@@ -43,9 +43,10 @@ var (
 	walkRuns  = flag.Int("capture-walk-runs", 1, "capture walks, seeds seed, seed+1, …")
 )
 
-// walkStepsDefault keeps the default run to a few seconds under -race (a NATS outage
-// costs a reconnect back-off and a standby poll, about a second each).
-const walkStepsDefault = 14
+// walkStepsDefault keeps the default run to a few seconds under -race (2-7 s for seeds
+// 11-15 here; a NATS outage costs a reconnect back-off and a standby poll, about a second
+// each).
+const walkStepsDefault = 8
 
 // TestCaptureWalk drives random walks (seeded; the seed is in every failure) and holds,
 // after every step: the stream, read as a consumer applying capture_superseded, holds
