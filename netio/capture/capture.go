@@ -155,7 +155,7 @@ type Capture struct {
 	fellBehind     atomic.Uint64
 	connected      atomic.Bool
 	// caughtUpAt is the Unix ns up to which everything released is in the stream: now,
-	// whenever the position reaches the released op; the release time of an entry once
+	// whenever a checked position (checkedOp) reaches the released op; the release time of an entry once
 	// its last event is stored (entries are released and published in order, so every
 	// earlier one is stored too). Under a steady load the position rarely equals the
 	// released op at any instant, so the first rule alone would let the lag grow for as
@@ -166,16 +166,22 @@ type Capture struct {
 	// Publisher-owned.
 	js         jetstream.JetStream
 	connection *nats.Conn
-	at         position     // Last event the stream holds.
-	last       messageName  // The stream's last message, as its id names it.
-	entry      entrySpan    // The local log entry last looked up (divergence check).
-	rebuilt    [1]release   // The entry being replayed (rebuild).
-	sent       position     // Last event published (acknowledged or in flight).
-	expected   uint64       // The stream's last sequence once everything in flight is stored.
-	inflight   []pendingAck // Published, not yet acknowledged, oldest first.
-	message    []byte
-	subject    []byte
-	id         []byte
+	at         position    // Last event the stream holds.
+	last       messageName // The stream's last message, as its id names it.
+	entry      entrySpan   // The local log entry last looked up (divergence check).
+	rebuilt    [1]release  // The entry being replayed (rebuild).
+	sent       position    // Last event published (acknowledged or in flight).
+	// sentID is the id of the last message this session published ("" at its start):
+	// the next one expects it as the stream's last message as well as the sequence, so
+	// that once one message of a pipeline fails (a stranger wrote first), every later one
+	// fails too. The sequence alone lets the one expecting exactly the sequence the
+	// stranger moved the stream to succeed, after the stranger's, without the ones before.
+	sentID   string
+	expected uint64       // The stream's last sequence once everything in flight is stored.
+	inflight []pendingAck // Published, not yet acknowledged, oldest first.
+	message  []byte
+	subject  []byte
+	id       []byte
 
 	// unchecked is the last message a standby read at its previous poll, at sequence
 	// uncheckedSequence, if its log could not confirm it then (watch; 0: none).
@@ -292,11 +298,37 @@ func (c *Capture) handled() uint64 {
 // successor as primary, has not published yet).
 func (c *Capture) HeldOp() (uint64, bool) {
 	op := c.checkedOp.Load()
-	if op == 0 {
-		return 0, true
+	if op > 0 {
+		op-- // A rebuild starts from a snapshot before the position's op (see restore).
 	}
-	// A rebuild starts from a snapshot before the position's op (see restore).
-	return op - 1, true
+	return c.replayableFrom(op), true
+}
+
+// replayableFrom returns the op to hold for a rebuild from op: op itself, unless the log
+// starts after it (its older segments retired, or begun from a snapshot). Then the
+// shard keeps the newest snapshot at or before op, which the log does not continue (or
+// none: "all of the log" is op 0), and prunes the one it does continue, so the log held
+// could not be replayed at all. What can be rebuilt there starts from the oldest
+// snapshot the log continues, as restore does; that one is held.
+func (c *Capture) replayableFrom(op uint64) uint64 {
+	if c.config.Log == nil {
+		return op
+	}
+	first := c.config.Log.FirstOp()
+	if first <= op+1 {
+		return op // Also an empty log (0): it holds nothing to replay.
+	}
+	snapshots, err := wal.ListSnapshots(c.config.SnapshotDir)
+	if err != nil {
+		return op
+	}
+	held := op
+	for i := range snapshots { // Newest first.
+		if info := &snapshots[i]; info.Err == nil && info.Meta.Op+1 >= first {
+			held = info.Meta.Op
+		}
+	}
+	return held
 }
 
 // Stats are the capture's counters for /v1/status and the metrics.
@@ -405,8 +437,9 @@ func (c *Capture) session() error {
 	if err := c.settleDivergence(); err != nil {
 		return err
 	}
-	c.checkedOp.Store(c.at.op) // The position stands (or was moved back to what does).
+	c.setChecked(c.at.op) // The position stands (or was moved back to what does).
 	c.sent, c.expected, c.inflight = c.at, c.streamSequence.Load(), c.inflight[:0]
+	c.sentID = ""
 	if err := c.rebuild(); err != nil {
 		return err
 	}
@@ -498,7 +531,7 @@ func (c *Capture) watch() error {
 		return err
 	}
 	if agrees {
-		c.checkedOp.Store(c.at.op)
+		c.setChecked(c.at.op)
 		c.uncheckedSequence = 0
 		return nil
 	}
@@ -507,7 +540,7 @@ func (c *Capture) watch() error {
 			return err
 		}
 		if agrees {
-			c.checkedOp.Store(c.unchecked.at.op)
+			c.setChecked(c.unchecked.at.op)
 		}
 	}
 	c.unchecked, c.uncheckedSequence = c.last, sequence
@@ -526,7 +559,18 @@ func (c *Capture) watchAgrees(name messageName) (bool, error) {
 // setPosition records a position this node stored, or checked against its log.
 func (c *Capture) setPosition(at position, sequence uint64) {
 	c.storePosition(at, sequence)
-	c.checkedOp.Store(at.op)
+	c.setChecked(at.op)
+}
+
+// setChecked records that the position, at op, is of this node's history: if it reaches
+// the released op, everything released is in the stream now. A position only read may
+// be of a history this node does not share (a deposed primary reading its successor's
+// events): it must not stop the lag clock (storePosition).
+func (c *Capture) setChecked(op uint64) {
+	c.checkedOp.Store(op)
+	if op >= c.config.Released() {
+		c.caughtUpAt.Store(time.Now().UnixNano())
+	}
 }
 
 func (c *Capture) storePosition(at position, sequence uint64) {
@@ -534,9 +578,6 @@ func (c *Capture) storePosition(at position, sequence uint64) {
 	c.publishedOp.Store(at.op)
 	c.publishedIndex.Store(at.index)
 	c.streamSequence.Store(sequence)
-	if at.op >= c.config.Released() {
-		c.caughtUpAt.Store(time.Now().UnixNano())
-	}
 }
 
 // setHandled records that every event up to op is in the stream (publisher goroutine).
@@ -723,8 +764,22 @@ func (c *Capture) publishOne(buffer *event.Buffer, e *event.Event, epoch, expect
 	c.id = appendMessageID(c.id[:0], c.config.Shard, e, epoch)
 	message := &nats.Msg{Subject: string(c.subject), Data: append([]byte(nil), c.message...),
 		Header: nats.Header{}}
-	return c.js.PublishMsgAsync(message, jetstream.WithMsgID(string(c.id)),
-		jetstream.WithExpectLastSequence(expected), jetstream.WithStallWait(publishAckTimeout))
+	return c.publishAfter(message, string(c.id), expected, jetstream.WithStallWait(publishAckTimeout))
+}
+
+// publishAfter publishes message with id, expecting the stream's last sequence and, past
+// the session's first message, its last message id (sentID).
+func (c *Capture) publishAfter(message *nats.Msg, id string, expected uint64,
+	options ...jetstream.PublishOpt) (jetstream.PubAckFuture, error) {
+	options = append(options, jetstream.WithMsgID(id), jetstream.WithExpectLastSequence(expected))
+	if c.sentID != "" {
+		options = append(options, jetstream.WithExpectLastMsgID(c.sentID))
+	}
+	future, err := c.js.PublishMsgAsync(message, options...)
+	if err == nil {
+		c.sentID = id
+	}
+	return future, err
 }
 
 // awaitAll waits for every message in flight.

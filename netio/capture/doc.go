@@ -21,7 +21,10 @@
 // same name on every replica: JetStream drops a second message with that id within its
 // duplicate window) and Nats-Expected-Last-Sequence = the stream's sequence before it,
 // so a second writer (a deposed primary) or a stream that lost messages fails the
-// publish instead of forking the history. After any failure, a restart or a promotion,
+// publish instead of forking the history. Behind a session's first message each also
+// carries Nats-Expected-Last-Msg-Id = the previous message's id: with many messages in
+// flight, the sequence alone would let the one expecting exactly the sequence a second
+// writer moved the stream to be stored after that writer's, without its predecessors. After any failure, a restart or a promotion,
 // publishing resumes from the last message the stream holds: its id says which event
 // comes next. A publisher checks Serving before every message, so a fenced or demoted
 // primary (which may hold released entries its successor lacks) stops at once.
@@ -66,7 +69,8 @@
 // requests, set_grants, pulses, snapshot markers). A standby only watches: its lag is 0.
 // A primary counts the stream's position, as read, only once it has checked it against
 // its log (Divergence): until then it may be a discarded history's, and its progress
-// and the log it holds (HeldOp: all of it meanwhile) must not follow it. A standby
+// and the log it holds (HeldOp: all of it meanwhile, with the oldest snapshot it
+// continues when it starts after one) must not follow it. A standby
 // holds the log after the last position it read that agrees with its log (the same
 // check, read-only): a position beyond its log, or of a history its primary discarded,
 // keeps the one before (none yet: all of the log), and is checked again at the next

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"sequent/core"
 	"sequent/wal"
@@ -177,8 +176,7 @@ func (c *Capture) publishGap(op uint64) error {
 	if err := c.awaitAll(); err != nil {
 		return err
 	}
-	future, err := c.js.PublishMsgAsync(&nats.Msg{Subject: subject, Data: []byte(body)},
-		jetstream.WithMsgID(id), jetstream.WithExpectLastSequence(c.expected))
+	future, err := c.publishAfter(&nats.Msg{Subject: subject, Data: []byte(body)}, id, c.expected)
 	if err != nil {
 		return err
 	}
