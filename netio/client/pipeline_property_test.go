@@ -1,0 +1,550 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"sequent/core/model"
+)
+
+// Flags of TestPipelineProperty: the default is a short run for CI; a long run is, say,
+// -pipeline.seed=0 -pipeline.calls=2000 -pipeline.goroutines=64 (seed 0: a fresh one).
+var (
+	pipelineSeed       = flag.Uint64("pipeline.seed", 1, "TestPipelineProperty: seed (0: random)")
+	pipelineCalls      = flag.Int("pipeline.calls", 60, "TestPipelineProperty: calls per goroutine")
+	pipelineGoroutines = flag.Int("pipeline.goroutines", 16, "TestPipelineProperty: callers")
+)
+
+// Accounts of the property (all on ledger 1, without balance limits, so that every
+// outcome is independent of the order in which concurrent callers' transfers apply):
+// credit accounts shared by every caller, and per caller one account debited by its
+// waited calls only and one debited by its asynchronous Go calls only. The first
+// account's balances after each transfer of a caller's waited calls are therefore known
+// in advance, whatever the other callers do.
+const (
+	pipelineShared       = 4
+	pipelineWaitedBase   = 1000
+	pipelineAsyncBase    = 2000
+	pipelineUnknown      = 999_999 // Never created: credit_account_not_found.
+	pipelineAmountMax    = 1000
+	pipelineAsyncPending = 3 // Go calls a caller keeps outstanding at most.
+)
+
+// pipelineEvent is one transfer a caller sends and the status the model expects for it.
+type pipelineEvent struct {
+	transfer model.Transfer
+	want     model.Status
+}
+
+// pipelineModel is what the callers report to the final check: every transfer that was
+// created (with the timestamp its result gave), every id that failed, and the balances.
+type pipelineModel struct {
+	mutex    sync.Mutex
+	created  map[model.Uint128]createdTransfer
+	failed   []model.Uint128
+	debits   map[uint64]uint64
+	credits  map[uint64]uint64
+	problems []string
+	calls    int
+	events   int
+	refused  int // Calls refused at once (shutting_down): nothing of them applied.
+}
+
+type createdTransfer struct {
+	transfer  model.Transfer
+	timestamp uint64
+}
+
+func (m *pipelineModel) problem(format string, args ...any) {
+	m.mutex.Lock()
+	m.problems = append(m.problems, fmt.Sprintf(format, args...))
+	m.mutex.Unlock()
+}
+
+// record takes in a completed call's events and results, checking each result's status.
+func (m *pipelineModel) record(what string, events []pipelineEvent, results []model.EventResult) {
+	m.mutex.Lock()
+	defer m.mutex.Unlock()
+	m.calls++
+	m.events += len(events)
+	if len(results) != len(events) {
+		m.problems = append(m.problems, fmt.Sprintf("%s: %d results for %d events", what,
+			len(results), len(events)))
+		return
+	}
+	for i, event := range events {
+		if results[i].Status != event.want {
+			m.problems = append(m.problems, fmt.Sprintf("%s: event %d (id %d): %s, want %s",
+				what, i, event.transfer.ID.Lo, results[i].Status, event.want))
+			continue
+		}
+		switch {
+		case event.want == model.StatusOK:
+			m.created[event.transfer.ID] = createdTransfer{event.transfer, results[i].Timestamp}
+			m.debits[event.transfer.DebitAccountID.Lo] += event.transfer.Amount.Lo
+			m.credits[event.transfer.CreditAccountID.Lo] += event.transfer.Amount.Lo
+		case event.want != model.StatusExists && event.transfer.ID.Lo != 0:
+			m.failed = append(m.failed, event.transfer.ID)
+		}
+	}
+}
+
+// refusedAtOnce takes in a call that failed with err and reports whether err is a
+// refusal that applied nothing (shutting_down: the server was stopping; the client
+// leaves it to the caller, PROTOCOL.md §6); its transfers must then never be found.
+// Any other error is a problem.
+func (m *pipelineModel) refusedAtOnce(what string, events []pipelineEvent, err error) {
+	var refusal *StatusError
+	if !errors.As(err, &refusal) || refusal.Status != model.StatusShuttingDown {
+		m.problem("%s: %v", what, err)
+		return
+	}
+	m.mutex.Lock()
+	defer m.mutex.Unlock()
+	m.calls++
+	m.refused++
+	for _, event := range events {
+		if event.want != model.StatusExists && event.transfer.ID.Lo != 0 {
+			m.failed = append(m.failed, event.transfer.ID)
+		}
+	}
+}
+
+// pipelineCaller is one goroutine's workload and its own sequential view of the model.
+type pipelineCaller struct {
+	index     uint64
+	c         *Client
+	model     *pipelineModel
+	random    *rand.Rand
+	nextID    uint64
+	debited   uint64            // Posted debits of the waited account, as the model has them.
+	retryable [][]pipelineEvent // Completed unlinked waited calls, to send again.
+	seen      []model.Uint128   // Ids created by its completed calls.
+	async     []asyncCall
+}
+
+type asyncCall struct {
+	call   *Call
+	done   chan *Call
+	events []pipelineEvent
+}
+
+func (p *pipelineCaller) waitedAccount() uint64 { return pipelineWaitedBase + p.index }
+
+// events draws a waited or Go call's transfers: 1 to 4 debiting debit, each invalid
+// with some chance (debit = credit, an unknown credit account, or id 0), linked chains
+// (closed or, rarely, open at the call's end: those hold only valid transfers), and
+// the statuses the ledger answers, which depend on no other call.
+func (p *pipelineCaller) events(debit uint64, linkable bool) []pipelineEvent {
+	count := 1 + p.random.IntN(4)
+	events := make([]pipelineEvent, count)
+	openChain := linkable && p.random.IntN(12) == 0
+	for i := range events {
+		p.nextID++
+		t := transfer(p.index<<32|p.nextID, debit, 1+uint64(p.random.IntN(pipelineShared)),
+			1+uint64(p.random.IntN(pipelineAmountMax)), 0)
+		events[i] = pipelineEvent{transfer: t, want: model.StatusOK}
+		if linkable && (openChain || (i+1 < count && p.random.IntN(3) == 0)) {
+			events[i].transfer.Flags = model.TransferLinked
+		}
+		if openChain {
+			continue
+		}
+		switch p.random.IntN(10) {
+		case 0:
+			events[i].transfer.CreditAccountID = events[i].transfer.DebitAccountID
+			events[i].want = model.StatusAccountsMustBeDifferent
+		case 1:
+			events[i].transfer.CreditAccountID = model.U128(pipelineUnknown)
+			events[i].want = model.StatusCreditAccountNotFound
+		case 2:
+			events[i].transfer.ID = model.U128(0)
+			events[i].want = model.StatusIDMustNotBeZero
+		}
+	}
+	applyChains(events)
+	return events
+}
+
+// applyChains turns the statuses of events drawn alone into those of their linked
+// chains: in a closed chain with a failing event, the first failure keeps its status and
+// every other event fails with linked_event_failed; an open chain at the end fails
+// whole, its last event with linked_event_chain_open.
+func applyChains(events []pipelineEvent) {
+	for start := 0; start < len(events); {
+		end := start
+		for end < len(events)-1 && events[end].transfer.Flags&model.TransferLinked != 0 {
+			end++
+		}
+		open := events[end].transfer.Flags&model.TransferLinked != 0
+		failure := -1
+		for i := start; i <= end && failure < 0; i++ {
+			if events[i].want != model.StatusOK {
+				failure = i
+			}
+		}
+		for i := start; i <= end; i++ {
+			switch {
+			case open && i == end:
+				events[i].want = model.StatusLinkedEventChainOpen
+			case open || (failure >= 0 && i != failure):
+				events[i].want = model.StatusLinkedEventFailed
+			}
+		}
+		start = end + 1
+	}
+}
+
+func transfersOf(events []pipelineEvent) []model.Transfer {
+	transfers := make([]model.Transfer, len(events))
+	for i := range events {
+		transfers[i] = events[i].transfer
+	}
+	return transfers
+}
+
+func linked(events []pipelineEvent) bool {
+	return slices.ContainsFunc(events, func(e pipelineEvent) bool {
+		return e.transfer.Flags&model.TransferLinked != 0
+	})
+}
+
+// run makes the caller's calls, one kind drawn at a time.
+func (p *pipelineCaller) run(ctx context.Context, calls int) {
+	for range calls {
+		switch roll := p.random.IntN(100); {
+		case roll < 35:
+			p.waited(ctx, p.events(p.waitedAccount(), true), false)
+		case roll < 55:
+			p.waited(ctx, p.events(p.waitedAccount(), true), true)
+		case roll < 75:
+			p.goCall(ctx)
+		case roll < 88 && len(p.retryable) > 0:
+			p.retry(ctx)
+		default:
+			p.lookBack(ctx)
+		}
+	}
+	for len(p.async) > 0 {
+		p.collect(ctx)
+	}
+}
+
+// waited sends events with CreateTransfers (or CreateTransfersWithBalances) and checks
+// the results against the model; with balances, each created transfer's result must show
+// the caller's waited account debited by exactly what the model has so far.
+func (p *pipelineCaller) waited(ctx context.Context, events []pipelineEvent, balances bool) {
+	what := fmt.Sprintf("caller %d, CreateTransfers of %d", p.index, events[0].transfer.ID.Lo)
+	var results []model.EventResult
+	if balances {
+		withBalances, err := p.c.CreateTransfersWithBalances(ctx, transfersOf(events))
+		if err != nil {
+			p.model.refusedAtOnce(what+" with balances", events, err)
+			return
+		}
+		for i := range withBalances {
+			results = append(results, withBalances[i].EventResult)
+			if withBalances[i].Status != model.StatusOK || events[i].want != model.StatusOK {
+				continue
+			}
+			p.debited += events[i].transfer.Amount.Lo
+			if posted := withBalances[i].DebitAccount.DebitsPosted; posted != model.U128(p.debited) {
+				p.model.problem("%s: event %d shows debits posted %v, want %d", what, i,
+					posted, p.debited)
+			}
+		}
+	} else {
+		var err error
+		if results, err = p.c.CreateTransfers(ctx, transfersOf(events)); err != nil {
+			p.model.refusedAtOnce(what, events, err)
+			return
+		}
+		for i := range results {
+			if results[i].Status == model.StatusOK && events[i].want == model.StatusOK {
+				p.debited += events[i].transfer.Amount.Lo
+			}
+		}
+	}
+	p.model.record(what, events, results)
+	p.remember(events, results)
+	if !linked(events) {
+		p.retryable = append(p.retryable, events)
+	}
+}
+
+func (p *pipelineCaller) remember(events []pipelineEvent, results []model.EventResult) {
+	for i := range results {
+		if i < len(events) && results[i].Status == model.StatusOK {
+			p.seen = append(p.seen, events[i].transfer.ID)
+		}
+	}
+}
+
+// retry sends a completed call's transfers again, in a new request: what was created
+// answers exists, an id that failed for lack of an account answers id_already_failed,
+// and the other refusals answer as before. Nothing moves.
+func (p *pipelineCaller) retry(ctx context.Context) {
+	original := p.retryable[p.random.IntN(len(p.retryable))]
+	events := slices.Clone(original)
+	for i := range events {
+		switch events[i].want {
+		case model.StatusOK:
+			events[i].want = model.StatusExists
+		case model.StatusCreditAccountNotFound:
+			events[i].want = model.StatusIDAlreadyFailed
+		}
+	}
+	what := fmt.Sprintf("caller %d, retry of %d", p.index, events[0].transfer.ID.Lo)
+	results, err := p.c.CreateTransfers(ctx, transfersOf(events))
+	if err != nil {
+		p.model.refusedAtOnce(what, events, err)
+		return
+	}
+	p.model.record(what, events, results)
+}
+
+// goCall sends unlinked transfers of the caller's async account with Go (never merged),
+// keeping a few outstanding; the oldest is collected first when there are too many.
+func (p *pipelineCaller) goCall(ctx context.Context) {
+	if len(p.async) == pipelineAsyncPending {
+		p.collect(ctx)
+	}
+	events := p.events(pipelineAsyncBase+p.index, false)
+	done := make(chan *Call, 2) // Room for a second notification, were one sent.
+	call := p.c.Go(ctx, model.OperationCreateTransfers, 0,
+		encodeTransfers(transfersOf(events)), done)
+	p.async = append(p.async, asyncCall{call: call, done: done, events: events})
+}
+
+// collect waits for the oldest Go call through its Done channel and checks it.
+func (p *pipelineCaller) collect(ctx context.Context) {
+	a := p.async[0]
+	p.async = p.async[1:]
+	what := fmt.Sprintf("caller %d, Go request %d (%d)", p.index, a.call.Number,
+		a.events[0].transfer.ID.Lo)
+	select {
+	case completed := <-a.done:
+		if completed != a.call {
+			p.model.problem("%s: Done delivered another call", what)
+			return
+		}
+	case <-ctx.Done():
+		p.model.problem("%s: no completion (hang)", what)
+		return
+	}
+	reply, err := a.call.Wait(ctx)
+	if err != nil {
+		p.model.refusedAtOnce(what, a.events, err)
+		return
+	}
+	if len(a.done) != 0 {
+		p.model.problem("%s: completed twice", what)
+	}
+	results := appendEventResults(nil, reply.Body)
+	p.model.record(what, a.events, results)
+	p.remember(a.events, results)
+}
+
+// lookBack looks up a few transfers the caller's completed calls created: a completed
+// write is never lost, whatever restarts and failovers came after its reply.
+func (p *pipelineCaller) lookBack(ctx context.Context) {
+	if len(p.seen) == 0 {
+		return
+	}
+	ids := make([]model.Uint128, 1+p.random.IntN(3))
+	for i := range ids {
+		ids[i] = p.seen[p.random.IntN(len(p.seen))]
+	}
+	found, err := p.c.LookupTransfers(ctx, ids)
+	if err != nil {
+		p.model.problem("caller %d lookup: %v", p.index, err)
+		return
+	}
+	if len(found) != len(ids) {
+		p.model.problem("caller %d: lookup of created %v found %d", p.index, ids, len(found))
+	}
+}
+
+// pipelineDisruptions counts what the disruptor did.
+type pipelineDisruptions struct {
+	drops, restarts, failovers int
+}
+
+// disrupt drops connections, restarts the primary and fails it over at random moments
+// until stop is closed.
+func disrupt(cluster *pipelineCluster, random *rand.Rand, stop <-chan struct{}) pipelineDisruptions {
+	var counts pipelineDisruptions
+	for {
+		select {
+		case <-stop:
+			return counts
+		case <-time.After(time.Duration(1+random.IntN(8)) * time.Millisecond):
+		}
+		switch roll := random.IntN(100); {
+		case roll < 80:
+			if cluster.proxies[random.IntN(2)].dropOne(random) {
+				counts.drops++
+			}
+		case roll < 92:
+			cluster.restart()
+			counts.restarts++
+		default:
+			cluster.failover()
+			counts.failovers++
+		}
+	}
+}
+
+// TestPipelineProperty: goroutines call one client at once (waited CreateTransfers and
+// CreateTransfersWithBalances of one to four transfers with linked chains and invalid
+// events, sends of earlier calls again, Go calls kept outstanding, lookups), through a
+// window of a few requests and reply bytes and merging of small requests, while
+// connections are dropped, the server is restarted on its log and failed over to a node
+// of the next epoch. Checked against a model of the calls (outcomes depend on no other
+// call's transfers): every call completes once within the hang guard, with its own
+// per-event statuses (an invalid event fails only itself and its own chain, a chain
+// stays within its call), the debit balances the model predicts after each transfer
+// (with balances), each transfer applied exactly once (exists on a later send; lookups
+// and final balances equal the model), and each connection carrying request numbers in
+// increasing order. Seeded (-pipeline.seed; the scheduling is not), printed on failure.
+func TestPipelineProperty(t *testing.T) {
+	seed := *pipelineSeed
+	if seed == 0 {
+		seed = rand.Uint64()
+	}
+	goroutines, calls := *pipelineGoroutines, *pipelineCalls
+	if testing.Short() {
+		calls = min(calls, 20)
+	}
+	random := rand.New(rand.NewPCG(seed, 0))
+	cluster := startPipelineCluster(t)
+	window, windowBytes, coalesce := 1+random.IntN(4), 1024+random.IntN(4096), random.IntN(4)
+	c := dialTestClient(t, cluster.addresses()[0], func(config *Config) {
+		config.Addresses = cluster.addresses()
+		config.InflightMax, config.InflightBytesMax = window, windowBytes
+		config.CoalesceEventsMax = []int{0, -1, 3, 16}[coalesce]
+	})
+	t.Logf("seed %d: %d goroutines x %d calls, window %d requests / %d bytes, merging %d",
+		seed, goroutines, calls, window, windowBytes, c.config.CoalesceEventsMax)
+	createPipelineAccounts(t, c, goroutines)
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	m := &pipelineModel{created: map[model.Uint128]createdTransfer{}, debits: map[uint64]uint64{},
+		credits: map[uint64]uint64{}}
+
+	stop := make(chan struct{})
+	disrupted := make(chan pipelineDisruptions, 1)
+	go func() { disrupted <- disrupt(cluster, rand.New(rand.NewPCG(seed, 1)), stop) }()
+	started := time.Now()
+	var group sync.WaitGroup
+	for g := range uint64(goroutines) {
+		caller := &pipelineCaller{index: g + 1, c: c, model: m,
+			random: rand.New(rand.NewPCG(seed, g+2))}
+		group.Go(func() { caller.run(ctx, calls) })
+	}
+	group.Wait()
+	close(stop)
+	counts := <-disrupted
+	elapsed := time.Since(started)
+
+	checkPipelineLedger(ctx, t, c, m, goroutines)
+	problems, connections := cluster.problems()
+	m.problems = append(m.problems, problems...)
+	t.Logf("%d calls (%d refused shutting_down), %d events, %d requests in %s; %d "+
+		"connections, %d drops, %d restarts, %d failovers", m.calls, m.refused, m.events,
+		c.NextNumber()-1, elapsed.Round(time.Millisecond), connections, counts.drops,
+		counts.restarts, counts.failovers)
+	for i, problem := range m.problems {
+		if i == 20 {
+			t.Errorf("... and %d more", len(m.problems)-i)
+			break
+		}
+		t.Error(problem)
+	}
+	if len(m.problems) > 0 {
+		t.Errorf("seed %d (rerun with -pipeline.seed=%d)", seed, seed)
+	}
+}
+
+// createPipelineAccounts creates the shared accounts and each caller's two.
+func createPipelineAccounts(t *testing.T, c *Client, goroutines int) {
+	var accounts []model.Account
+	for id := uint64(1); id <= pipelineShared; id++ {
+		accounts = append(accounts, model.Account{ID: model.U128(id), Ledger: 1, Code: 1})
+	}
+	for g := uint64(1); g <= uint64(goroutines); g++ {
+		accounts = append(accounts,
+			model.Account{ID: model.U128(pipelineWaitedBase + g), Ledger: 1, Code: 1},
+			model.Account{ID: model.U128(pipelineAsyncBase + g), Ledger: 1, Code: 1})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	results, err := c.CreateAccounts(ctx, accounts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range results {
+		if results[i].Status != model.StatusOK {
+			t.Fatalf("account %d: %s", accounts[i].ID.Lo, results[i].Status)
+		}
+	}
+}
+
+// checkPipelineLedger compares the server's ledger with the model: every created
+// transfer is there as sent, with its result's timestamp; no failed id is; every
+// account's posted balances are the model's sums.
+func checkPipelineLedger(ctx context.Context, t *testing.T, c *Client, m *pipelineModel,
+	goroutines int) {
+	ids := make([]model.Uint128, 0, len(m.created))
+	for id := range m.created {
+		ids = append(ids, id)
+	}
+	found, err := c.LookupTransfers(ctx, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(found) != len(ids) {
+		m.problems = append(m.problems, fmt.Sprintf("%d of %d created transfers found",
+			len(found), len(ids)))
+	}
+	for _, got := range found {
+		want := m.created[got.ID]
+		stored := got
+		stored.Timestamp = 0
+		if stored != want.transfer || got.Timestamp != want.timestamp {
+			m.problems = append(m.problems, fmt.Sprintf("transfer %d: %+v, want %+v at %d",
+				got.ID.Lo, got, want.transfer, want.timestamp))
+		}
+	}
+	if failed, err := c.LookupTransfers(ctx, m.failed); err != nil || len(failed) != 0 {
+		m.problems = append(m.problems, fmt.Sprintf("%d failed ids found (%v)", len(failed), err))
+	}
+	var accountIDs []model.Uint128
+	for id := uint64(1); id <= pipelineShared; id++ {
+		accountIDs = append(accountIDs, model.U128(id))
+	}
+	for g := uint64(1); g <= uint64(goroutines); g++ {
+		accountIDs = append(accountIDs, model.U128(pipelineWaitedBase+g),
+			model.U128(pipelineAsyncBase+g))
+	}
+	accounts, err := c.LookupAccounts(ctx, accountIDs)
+	if err != nil || len(accounts) != len(accountIDs) {
+		t.Fatalf("%d of %d accounts: %v", len(accounts), len(accountIDs), err)
+	}
+	for _, account := range accounts {
+		id := account.ID.Lo
+		if account.DebitsPosted != model.U128(m.debits[id]) ||
+			account.CreditsPosted != model.U128(m.credits[id]) {
+			m.problems = append(m.problems, fmt.Sprintf(
+				"account %d: debits %v credits %v posted, want %d and %d", id,
+				account.DebitsPosted, account.CreditsPosted, m.debits[id], m.credits[id]))
+		}
+	}
+}
