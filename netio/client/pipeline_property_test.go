@@ -14,22 +14,24 @@ import (
 	"time"
 
 	"sequent/core/model"
+	"sequent/core/shardmap"
 )
 
 // Flags of TestPipelineProperty: the default is a short run for CI; a long run is, say,
 // -pipeline.seed=0 -pipeline.calls=2000 -pipeline.goroutines=64 (seed 0: a fresh one).
 var (
 	pipelineSeed       = flag.Uint64("pipeline.seed", 1, "TestPipelineProperty: seed (0: random)")
-	pipelineCalls      = flag.Int("pipeline.calls", 60, "TestPipelineProperty: calls per goroutine")
+	pipelineCalls      = flag.Int("pipeline.calls", 40, "TestPipelineProperty: calls per goroutine")
 	pipelineGoroutines = flag.Int("pipeline.goroutines", 16, "TestPipelineProperty: callers")
 )
 
 // Accounts of the property (all on ledger 1, without balance limits, so that every
-// outcome is independent of the order in which concurrent callers' transfers apply):
-// credit accounts shared by every caller, and per caller one account debited by its
-// waited calls only and one debited by its asynchronous Go calls only. The first
-// account's balances after each transfer of a caller's waited calls are therefore known
-// in advance, whatever the other callers do.
+// outcome is independent of the order in which concurrent callers' transfers apply), on
+// every shard: credit accounts shared by every caller, and per caller one account
+// debited by its waited calls only, one by its asynchronous Go calls only and one by its
+// large batch. The balances of a caller's waited account after each of its transfers are
+// therefore known in advance, whatever the other callers do. The constants are offsets
+// within a shard's ids (pipelineLayout).
 const (
 	pipelineShared       = 4
 	pipelineWaitedBase   = 1000
@@ -39,6 +41,46 @@ const (
 	pipelineAmountMax    = 1000
 	pipelineAsyncPending = 3 // Go calls a caller keeps outstanding at most.
 )
+
+// pipelineLayout places the accounts: shard s holds ids s*stride+offset.
+type pipelineLayout struct {
+	shards int
+	stride uint64
+}
+
+func (l pipelineLayout) id(shard int, offset uint64) uint64 {
+	return uint64(shard)*l.stride + offset
+}
+
+// shared reports whether id is a shared credit account.
+func (l pipelineLayout) shared(id uint64) bool {
+	offset := id
+	if l.stride > 0 {
+		offset = id % l.stride
+	}
+	return offset >= 1 && offset <= pipelineShared
+}
+
+// accounts lists every account of the layout for goroutines callers.
+func (l pipelineLayout) accounts(goroutines int) []model.Uint128 {
+	var ids []model.Uint128
+	for shard := range l.shards {
+		for offset := uint64(1); offset <= pipelineShared; offset++ {
+			ids = append(ids, model.U128(l.id(shard, offset)))
+		}
+		for g := uint64(1); g <= uint64(goroutines); g++ {
+			ids = append(ids, model.U128(l.id(shard, pipelineWaitedBase+g)),
+				model.U128(l.id(shard, pipelineAsyncBase+g)),
+				model.U128(l.id(shard, pipelineLargeBase+g)))
+		}
+	}
+	return ids
+}
+
+// sameShard reports whether the transfer's accounts are on one shard.
+func (l pipelineLayout) sameShard(t *model.Transfer) bool {
+	return l.stride == 0 || t.DebitAccountID.Lo/l.stride == t.CreditAccountID.Lo/l.stride
+}
 
 // pipelineEvent is one transfer a caller sends and the status the model expects for it.
 type pipelineEvent struct {
@@ -62,6 +104,8 @@ type pipelineModel struct {
 	// unknown holds the debit account of a batch of several requests that failed: some
 	// of them may be applied (its ids and that account's balances are not checked).
 	unknown map[uint64]bool
+	// raw holds the ids of transfers sent with Go: never routed by shard.
+	raw map[uint64]bool
 	// completed counts the calls that completed, for the disruptor (read without mutex).
 	completed atomic.Int64
 }
@@ -133,13 +177,14 @@ func (m *pipelineModel) refusedAtOnce(what string, events []pipelineEvent, err e
 // in the second request). Its requests must apply in the batch's order: each result's
 // debits posted is the sum of the amounts up to it.
 func (p *pipelineCaller) large(ctx context.Context) {
-	debit := pipelineLargeBase + p.index
+	shard := int(p.index) % p.layout.shards
+	debit := p.layout.id(shard, pipelineLargeBase+p.index)
 	events := make([]pipelineEvent, model.EventsPerRequestMax+1+p.random.IntN(20))
 	for i := range events {
 		p.nextID++
 		events[i] = pipelineEvent{transfer: transfer(p.index<<32|p.nextID, debit,
-			1+uint64(p.random.IntN(pipelineShared)), 1+uint64(p.random.IntN(pipelineAmountMax)),
-			0), want: model.StatusOK}
+			p.layout.id(shard, 1+uint64(p.random.IntN(pipelineShared))),
+			1+uint64(p.random.IntN(pipelineAmountMax)), 0), want: model.StatusOK}
 	}
 	for i := model.EventsPerRequestMax - 2; i < model.EventsPerRequestMax; i++ {
 		events[i].transfer.Flags = model.TransferLinked
@@ -176,9 +221,10 @@ type pipelineCaller struct {
 	index     uint64
 	c         *Client
 	model     *pipelineModel
+	layout    pipelineLayout
 	random    *rand.Rand
 	nextID    uint64
-	debited   uint64            // Posted debits of the waited account, as the model has them.
+	debited   map[uint64]uint64 // Posted debits of the waited accounts, as the model has them.
 	retryable [][]pipelineEvent // Completed unlinked waited calls, to send again.
 	seen      []model.Uint128   // Ids created by its completed calls.
 	async     []asyncCall
@@ -190,22 +236,29 @@ type asyncCall struct {
 	events []pipelineEvent
 }
 
-func (p *pipelineCaller) waitedAccount() uint64 { return pipelineWaitedBase + p.index }
-
-// events draws a waited or Go call's transfers: 1 to 4 debiting debit, each invalid
-// with some chance (debit = credit, an unknown credit account, or id 0), linked chains
-// (closed or, rarely, open at the call's end: those hold only valid transfers), and
-// the statuses the ledger answers, which depend on no other call.
-func (p *pipelineCaller) events(debit uint64, linkable bool) []pipelineEvent {
+// events draws a waited or Go call's transfers: 1 to 4 debiting the caller's account
+// at offset (of any shard; a call with linked chains keeps to one shard, debit and
+// credit), each invalid with some chance (debit = credit, an unknown credit account, or
+// id 0), linked chains when linkable (closed or, rarely, open at the call's end: those
+// hold only valid transfers), and the statuses the ledger answers, which depend on no
+// other call.
+func (p *pipelineCaller) events(offset uint64, linkable bool) []pipelineEvent {
 	count := 1 + p.random.IntN(4)
 	events := make([]pipelineEvent, count)
-	openChain := linkable && p.random.IntN(12) == 0
+	chained := linkable && p.random.IntN(3) == 0
+	openChain := chained && p.random.IntN(4) == 0
+	callShard := p.random.IntN(p.layout.shards)
 	for i := range events {
 		p.nextID++
-		t := transfer(p.index<<32|p.nextID, debit, 1+uint64(p.random.IntN(pipelineShared)),
+		debitShard, creditShard := callShard, callShard
+		if !chained {
+			debitShard, creditShard = p.random.IntN(p.layout.shards), p.random.IntN(p.layout.shards)
+		}
+		t := transfer(p.index<<32|p.nextID, p.layout.id(debitShard, offset+p.index),
+			p.layout.id(creditShard, 1+uint64(p.random.IntN(pipelineShared))),
 			1+uint64(p.random.IntN(pipelineAmountMax)), 0)
 		events[i] = pipelineEvent{transfer: t, want: model.StatusOK}
-		if linkable && (openChain || (i+1 < count && p.random.IntN(3) == 0)) {
+		if chained && (openChain || (i+1 < count && p.random.IntN(2) == 0)) {
 			events[i].transfer.Flags = model.TransferLinked
 		}
 		if openChain {
@@ -216,7 +269,8 @@ func (p *pipelineCaller) events(debit uint64, linkable bool) []pipelineEvent {
 			events[i].transfer.CreditAccountID = events[i].transfer.DebitAccountID
 			events[i].want = model.StatusAccountsMustBeDifferent
 		case 1:
-			events[i].transfer.CreditAccountID = model.U128(pipelineUnknown)
+			events[i].transfer.CreditAccountID = model.U128(p.layout.id(creditShard,
+				pipelineUnknown))
 			events[i].want = model.StatusCreditAccountNotFound
 		case 2:
 			events[i].transfer.ID = model.U128(0)
@@ -278,9 +332,9 @@ func (p *pipelineCaller) run(ctx context.Context, calls int) {
 		}
 		switch roll := p.random.IntN(100); {
 		case roll < 35:
-			p.waited(ctx, p.events(p.waitedAccount(), true), false)
+			p.waited(ctx, p.events(pipelineWaitedBase, true), false)
 		case roll < 55:
-			p.waited(ctx, p.events(p.waitedAccount(), true), true)
+			p.waited(ctx, p.events(pipelineWaitedBase, true), true)
 		case roll < 75:
 			p.goCall(ctx)
 		case roll < 88 && len(p.retryable) > 0:
@@ -306,15 +360,26 @@ func (p *pipelineCaller) waited(ctx context.Context, events []pipelineEvent, bal
 			p.model.refusedAtOnce(what+" with balances", events, err)
 			return
 		}
+		sagas := map[uint64]uint64{} // Posted debits of this call still reserved per account.
 		for i := range withBalances {
 			results = append(results, withBalances[i].EventResult)
 			if withBalances[i].Status != model.StatusOK || events[i].want != model.StatusOK {
 				continue
 			}
-			p.debited += events[i].transfer.Amount.Lo
-			if posted := withBalances[i].DebitAccount.DebitsPosted; posted != model.U128(p.debited) {
+			debit := events[i].transfer.DebitAccountID.Lo
+			p.debited[debit] += events[i].transfer.Amount.Lo
+			if !p.layout.sameShard(&events[i].transfer) {
+				// A cross-shard transfer is reserved (pending) when its debit shard applies
+				// it and posted when the saga ends, after the request's other transfers
+				// of that shard: its result shows the account then, and theirs show it
+				// as pending, not posted.
+				sagas[debit] += events[i].transfer.Amount.Lo
+				continue
+			}
+			want := p.debited[debit] - sagas[debit]
+			if posted := withBalances[i].DebitAccount.DebitsPosted; posted != model.U128(want) {
 				p.model.problem("%s: event %d shows debits posted %v, want %d", what, i,
-					posted, p.debited)
+					posted, want)
 			}
 		}
 	} else {
@@ -325,7 +390,7 @@ func (p *pipelineCaller) waited(ctx context.Context, events []pipelineEvent, bal
 		}
 		for i := range results {
 			if results[i].Status == model.StatusOK && events[i].want == model.StatusOK {
-				p.debited += events[i].transfer.Amount.Lo
+				p.debited[events[i].transfer.DebitAccountID.Lo] += events[i].transfer.Amount.Lo
 			}
 		}
 	}
@@ -373,7 +438,12 @@ func (p *pipelineCaller) goCall(ctx context.Context) {
 	if len(p.async) == pipelineAsyncPending {
 		p.collect(ctx)
 	}
-	events := p.events(pipelineAsyncBase+p.index, false)
+	events := p.events(pipelineAsyncBase, false)
+	p.model.mutex.Lock()
+	for i := range events {
+		p.model.raw[events[i].transfer.ID.Lo] = true
+	}
+	p.model.mutex.Unlock()
 	done := make(chan *Call, 2) // Room for a second notification, were one sent.
 	call := p.c.Go(ctx, model.OperationCreateTransfers, 0,
 		encodeTransfers(transfersOf(events)), done)
@@ -445,9 +515,20 @@ const (
 	pipelineCallsBetweenRestarts = 20
 )
 
+// pipelineTarget is what the property runs against: the addresses the client dials, the
+// proxies to drop connections at, and restart and failover when the server has them.
+type pipelineTarget struct {
+	layout    pipelineLayout
+	addresses []string
+	proxies   []*wireProxy
+	restart   func() // Nil: no restarts.
+	failover  func() // Nil: no failovers.
+	configure func(*Config)
+}
+
 // disrupt drops connections, restarts the primary and fails it over at random moments
 // until stop is closed, each once enough calls completed since the previous one.
-func disrupt(cluster *pipelineCluster, m *pipelineModel, random *rand.Rand,
+func disrupt(target *pipelineTarget, m *pipelineModel, random *rand.Rand,
 	stop <-chan struct{}) pipelineDisruptions {
 	var counts pipelineDisruptions
 	last := m.completed.Load()
@@ -461,18 +542,18 @@ func disrupt(cluster *pipelineCluster, m *pipelineModel, random *rand.Rand,
 		switch roll := random.IntN(100); {
 		case progress < pipelineCallsBetweenDrops:
 			continue
-		case roll < 80:
-			if !cluster.proxies[random.IntN(2)].dropOne(random) {
+		case roll < 80 || target.restart == nil:
+			if !target.proxies[random.IntN(len(target.proxies))].dropOne(random) {
 				continue
 			}
 			counts.drops++
 		case progress < pipelineCallsBetweenRestarts:
 			continue
 		case roll < 92:
-			cluster.restart()
+			target.restart()
 			counts.restarts++
 		default:
-			cluster.failover()
+			target.failover()
 			counts.failovers++
 		}
 		last = m.completed.Load()
@@ -481,17 +562,69 @@ func disrupt(cluster *pipelineCluster, m *pipelineModel, random *rand.Rand,
 
 // TestPipelineProperty: goroutines call one client at once (waited CreateTransfers and
 // CreateTransfersWithBalances of one to four transfers with linked chains and invalid
-// events, sends of earlier calls again, Go calls kept outstanding, lookups), through a
-// window of a few requests and reply bytes and merging of small requests, while
-// connections are dropped, the server is restarted on its log and failed over to a node
-// of the next epoch. Checked against a model of the calls (outcomes depend on no other
-// call's transfers): every call completes once within the hang guard, with its own
-// per-event statuses (an invalid event fails only itself and its own chain, a chain
-// stays within its call), the debit balances the model predicts after each transfer
-// (with balances), each transfer applied exactly once (exists on a later send; lookups
-// and final balances equal the model), and each connection carrying request numbers in
+// events, sends of earlier calls again, Go calls kept outstanding, lookups, and one
+// batch larger than a request), through a window of a few requests and reply bytes and
+// merging of small requests, while connections are dropped, the server is restarted on
+// its log and failed over to a node of the next epoch. Checked against a model of the
+// calls (outcomes depend on no other call's transfers): every call completes once within
+// the hang guard, with its own per-event statuses (an invalid event fails only itself
+// and its own chain, a chain stays within its call), the debit balances the model
+// predicts after each transfer (with balances; for the large batch, its requests apply
+// in its order), each transfer applied exactly once (exists on a later send; lookups and
+// final balances equal the model), and each connection carrying request numbers in
 // increasing order. Seeded (-pipeline.seed; the scheduling is not), printed on failure.
 func TestPipelineProperty(t *testing.T) {
+	cluster := startPipelineCluster(t)
+	target := &pipelineTarget{layout: pipelineLayout{shards: 1},
+		addresses: cluster.addresses(), proxies: cluster.proxies[:],
+		restart: cluster.restart, failover: cluster.failover}
+	m := runPipelineProperty(t, target)
+	problems, connections := cluster.problems()
+	reportPipelineProblems(t, m, problems, connections)
+}
+
+// pipelineShards places ids of the routed property on three shards.
+var pipelineShards = shardmap.ByRange(model.U128(0), model.U128(1<<20), model.U128(2<<20))
+
+// TestPipelinePropertyRouteByShard is TestPipelineProperty against a node of three
+// shards with Config.RouteByShard, through a proxy that drops connections (the node is
+// not restarted): calls debit and credit accounts of any shard (a call with a linked
+// chain keeps to one), so batches are cut by debit shard, merged per shard, and
+// cross-shard transfers go through sagas. On top of the model's checks, every request
+// of CreateTransfers without a linked event holds transfers of one debit shard (Go calls
+// send their body as it is).
+func TestPipelinePropertyRouteByShard(t *testing.T) {
+	server := startShardedServerWith(t, pipelineShards)
+	proxy := startWireProxy(t)
+	proxy.setTarget(server.server.Address())
+	target := &pipelineTarget{layout: pipelineLayout{shards: 3, stride: 1 << 20},
+		addresses: []string{proxy.address()}, proxies: []*wireProxy{proxy},
+		configure: func(config *Config) { config.RouteByShard = true }}
+	m := runPipelineProperty(t, target)
+	for _, request := range server.node.recorded(0) {
+		var shards []uint16
+		routed := true
+		for offset := 0; offset+model.TransferSize <= len(request.Body); offset += model.TransferSize {
+			var t model.Transfer
+			t.Decode(request.Body[offset:])
+			debit, _, _ := pipelineShards.TransferShards(&t)
+			shards = append(shards, debit)
+			routed = routed && t.Flags&model.TransferLinked == 0 && !m.raw[t.ID.Lo]
+		}
+		if routed && slices.ContainsFunc(shards, func(s uint16) bool { return s != shards[0] }) {
+			m.problems = append(m.problems, fmt.Sprintf(
+				"request %d of unlinked transfers mixes debit shards %v", request.Number, shards))
+		}
+	}
+	proxy.mutex.Lock()
+	problems, connections := slices.Clone(proxy.problems), proxy.accepted
+	proxy.mutex.Unlock()
+	reportPipelineProblems(t, m, problems, connections)
+}
+
+// runPipelineProperty runs the callers against target (disrupting it meanwhile), checks
+// the ledger against the model and returns the model with the problems found.
+func runPipelineProperty(t *testing.T, target *pipelineTarget) *pipelineModel {
 	seed := *pipelineSeed
 	if seed == 0 {
 		seed = rand.Uint64()
@@ -501,29 +634,37 @@ func TestPipelineProperty(t *testing.T) {
 		calls = min(calls, 20)
 	}
 	random := rand.New(rand.NewPCG(seed, 0))
-	cluster := startPipelineCluster(t)
 	window, windowBytes, coalesce := 1+random.IntN(4), 1024+random.IntN(4096), random.IntN(4)
-	c := dialTestClient(t, cluster.addresses()[0], func(config *Config) {
-		config.Addresses = cluster.addresses()
+	c := dialTestClient(t, target.addresses[0], func(config *Config) {
+		config.Addresses = target.addresses
 		config.InflightMax, config.InflightBytesMax = window, windowBytes
 		config.CoalesceEventsMax = []int{0, -1, 3, 16}[coalesce]
+		if target.configure != nil {
+			target.configure(config)
+		}
 	})
 	t.Logf("seed %d: %d goroutines x %d calls, window %d requests / %d bytes, merging %d",
 		seed, goroutines, calls, window, windowBytes, c.config.CoalesceEventsMax)
-	createPipelineAccounts(t, c, goroutines)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("seed %d (rerun with -pipeline.seed=%d)", seed, seed)
+		}
+	})
+	createPipelineAccounts(t, c, target.layout.accounts(goroutines))
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
 	m := &pipelineModel{created: map[model.Uint128]createdTransfer{}, debits: map[uint64]uint64{},
-		credits: map[uint64]uint64{}, unknown: map[uint64]bool{}}
+		credits: map[uint64]uint64{}, unknown: map[uint64]bool{},
+		raw: map[uint64]bool{}}
 
 	stop := make(chan struct{})
 	disrupted := make(chan pipelineDisruptions, 1)
-	go func() { disrupted <- disrupt(cluster, m, rand.New(rand.NewPCG(seed, 1)), stop) }()
+	go func() { disrupted <- disrupt(target, m, rand.New(rand.NewPCG(seed, 1)), stop) }()
 	started := time.Now()
 	var group sync.WaitGroup
 	for g := range uint64(goroutines) {
-		caller := &pipelineCaller{index: g + 1, c: c, model: m,
-			random: rand.New(rand.NewPCG(seed, g+2))}
+		caller := &pipelineCaller{index: g + 1, c: c, model: m, layout: target.layout,
+			random: rand.New(rand.NewPCG(seed, g+2)), debited: map[uint64]uint64{}}
 		group.Go(func() { caller.run(ctx, calls) })
 	}
 	finished := make(chan struct{})
@@ -542,36 +683,32 @@ func TestPipelineProperty(t *testing.T) {
 	counts := <-disrupted
 	elapsed := time.Since(started)
 
-	checkPipelineLedger(ctx, t, c, m, goroutines)
-	problems, connections := cluster.problems()
-	m.problems = append(m.problems, problems...)
+	checkPipelineLedger(ctx, t, c, m, target.layout, goroutines)
 	t.Logf("%d calls (%d refused shutting_down), %d events, %d lookups, %d requests in %s; "+
-		"%d connections, %d drops, %d restarts, %d failovers", m.calls, m.refused, m.events,
-		m.lookups, c.NextNumber()-1, elapsed.Round(time.Millisecond), connections,
-		counts.drops, counts.restarts, counts.failovers)
-	for i, problem := range m.problems {
+		"%d drops, %d restarts, %d failovers", m.calls, m.refused, m.events, m.lookups,
+		c.NextNumber()-1, elapsed.Round(time.Millisecond), counts.drops, counts.restarts,
+		counts.failovers)
+	return m
+}
+
+// reportPipelineProblems fails the test with the model's and the proxies' problems.
+func reportPipelineProblems(t *testing.T, m *pipelineModel, proxied []string, connections int) {
+	t.Logf("%d connections", connections)
+	problems := append(m.problems, proxied...)
+	for i, problem := range problems {
 		if i == 20 {
-			t.Errorf("... and %d more", len(m.problems)-i)
+			t.Errorf("... and %d more", len(problems)-i)
 			break
 		}
 		t.Error(problem)
 	}
-	if len(m.problems) > 0 {
-		t.Errorf("seed %d (rerun with -pipeline.seed=%d)", seed, seed)
-	}
 }
 
-// createPipelineAccounts creates the shared accounts and each caller's two.
-func createPipelineAccounts(t *testing.T, c *Client, goroutines int) {
-	var accounts []model.Account
-	for id := uint64(1); id <= pipelineShared; id++ {
-		accounts = append(accounts, model.Account{ID: model.U128(id), Ledger: 1, Code: 1})
-	}
-	for g := uint64(1); g <= uint64(goroutines); g++ {
-		accounts = append(accounts,
-			model.Account{ID: model.U128(pipelineWaitedBase + g), Ledger: 1, Code: 1},
-			model.Account{ID: model.U128(pipelineAsyncBase + g), Ledger: 1, Code: 1},
-			model.Account{ID: model.U128(pipelineLargeBase + g), Ledger: 1, Code: 1})
+// createPipelineAccounts creates the accounts of ids.
+func createPipelineAccounts(t *testing.T, c *Client, ids []model.Uint128) {
+	accounts := make([]model.Account, len(ids))
+	for i, id := range ids {
+		accounts[i] = model.Account{ID: id, Ledger: 1, Code: 1}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
@@ -590,7 +727,7 @@ func createPipelineAccounts(t *testing.T, c *Client, goroutines int) {
 // transfer is there as sent, with its result's timestamp; no failed id is; every
 // account's posted balances are the model's sums.
 func checkPipelineLedger(ctx context.Context, t *testing.T, c *Client, m *pipelineModel,
-	goroutines int) {
+	layout pipelineLayout, goroutines int) {
 	ids := make([]model.Uint128, 0, len(m.created))
 	for id := range m.created {
 		ids = append(ids, id)
@@ -615,21 +752,14 @@ func checkPipelineLedger(ctx context.Context, t *testing.T, c *Client, m *pipeli
 	if failed, err := c.LookupTransfers(ctx, m.failed); err != nil || len(failed) != 0 {
 		m.problems = append(m.problems, fmt.Sprintf("%d failed ids found (%v)", len(failed), err))
 	}
-	var accountIDs []model.Uint128
-	for id := uint64(1); id <= pipelineShared; id++ {
-		accountIDs = append(accountIDs, model.U128(id))
-	}
-	for g := uint64(1); g <= uint64(goroutines); g++ {
-		accountIDs = append(accountIDs, model.U128(pipelineWaitedBase+g),
-			model.U128(pipelineAsyncBase+g), model.U128(pipelineLargeBase+g))
-	}
+	accountIDs := layout.accounts(goroutines)
 	accounts, err := c.LookupAccounts(ctx, accountIDs)
 	if err != nil || len(accounts) != len(accountIDs) {
 		t.Fatalf("%d of %d accounts: %v", len(accounts), len(accountIDs), err)
 	}
 	for _, account := range accounts {
 		id := account.ID.Lo
-		if m.unknown[id] || (id <= pipelineShared && len(m.unknown) > 0) {
+		if m.unknown[id] || (layout.shared(id) && len(m.unknown) > 0) {
 			continue // A batch whose outcome is partly unknown moved money here.
 		}
 		if account.DebitsPosted != model.U128(m.debits[id]) ||
