@@ -28,8 +28,10 @@ import (
 // wireProxy forwards connections from its own loopback address to the server currently
 // behind it (none: it closes what it accepts, as a port with nothing listening would
 // refuse). It decodes both directions to check that each connection carries its request
-// numbers in increasing order, a number again only after the server answered it with a
-// status the client resends (busy, log_unavailable, outcome_unknown).
+// numbers in increasing order, a number again only after the server answered it (on
+// this connection or an earlier one of the session) with a status the client resends
+// after a delay (busy, log_unavailable, outcome_unknown): such a resend may come after
+// later numbers, and after a reconnect that already resent it.
 type wireProxy struct {
 	listener net.Listener
 	mutex    sync.Mutex
@@ -37,15 +39,17 @@ type wireProxy struct {
 	open     map[int]*proxiedConnection
 	nextID   int
 	accepted int
-	problems []string
-	pumps    sync.WaitGroup
+	resends  int // Replies with a status the client resends (busy, ...).
+	// resendable holds, per session, the numbers answered with such a status.
+	resendable map[uint64]map[uint64]bool
+	problems   []string
+	pumps      sync.WaitGroup
 }
 
 // proxiedConnection is one client connection and its server side.
 type proxiedConnection struct {
 	client, server net.Conn
-	last           uint64          // Highest request number seen from the client.
-	resendable     map[uint64]bool // Numbers the server answered with a resent status.
+	last           uint64 // Highest request number seen from the client.
 }
 
 func startWireProxy(t *testing.T) *wireProxy {
@@ -53,7 +57,8 @@ func startWireProxy(t *testing.T) *wireProxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &wireProxy{listener: listener, open: map[int]*proxiedConnection{}}
+	p := &wireProxy{listener: listener, open: map[int]*proxiedConnection{},
+		resendable: map[uint64]map[uint64]bool{}}
 	p.pumps.Add(1)
 	go p.accept()
 	t.Cleanup(func() {
@@ -92,8 +97,7 @@ func (p *wireProxy) accept() {
 			_ = client.Close()
 			continue
 		}
-		connection := &proxiedConnection{client: client, server: server,
-			resendable: map[uint64]bool{}}
+		connection := &proxiedConnection{client: client, server: server}
 		p.mutex.Lock()
 		id := p.nextID
 		p.nextID++
@@ -146,7 +150,7 @@ func (p *wireProxy) requestSeen(connection *proxiedConnection, frame *wire.Frame
 	if frame.Kind != wire.KindRequest {
 		return
 	}
-	if frame.Number <= connection.last && !connection.resendable[frame.Number] {
+	if frame.Number <= connection.last && !p.resendable[frame.Session][frame.Number] {
 		p.problems = append(p.problems, fmt.Sprintf(
 			"session %d: request %d sent after request %d on one connection", frame.Session,
 			frame.Number, connection.last))
@@ -157,7 +161,11 @@ func (p *wireProxy) requestSeen(connection *proxiedConnection, frame *wire.Frame
 // replySeen notes replies the client resends with their number. Called with mutex held.
 func (p *wireProxy) replySeen(connection *proxiedConnection, frame *wire.Frame) {
 	if frame.Kind == wire.KindReply && resentStatus(model.Status(frame.Status)) {
-		connection.resendable[frame.Number] = true
+		if p.resendable[frame.Session] == nil {
+			p.resendable[frame.Session] = map[uint64]bool{}
+		}
+		p.resendable[frame.Session][frame.Number] = true
+		p.resends++
 	}
 }
 
@@ -265,7 +273,10 @@ func (c *pipelineCluster) start(slot int) {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	s, err := shard.New(shard.Config{Epoch: c.epoch, Logger: c.logger}, machine, c.log)
+	// A ring of two requests: the client's window (up to four) finds it full at times,
+	// and requests answered busy are resent with their numbers.
+	s, err := shard.New(shard.Config{Epoch: c.epoch, Logger: c.logger, RingRequests: 2},
+		machine, c.log)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -328,15 +339,21 @@ func (c *pipelineCluster) failover() {
 	c.active = next
 }
 
-// problems returns what the proxies saw wrong, and how many connections they carried.
-func (c *pipelineCluster) problems() ([]string, int) {
-	var problems []string
-	connections := 0
-	for _, p := range c.proxies {
+// proxied sums what proxies saw: the problems, the connections and the replies the
+// client resends.
+type proxied struct {
+	problems             []string
+	connections, resends int
+}
+
+func proxiedBy(proxies ...*wireProxy) proxied {
+	var sum proxied
+	for _, p := range proxies {
 		p.mutex.Lock()
-		problems = append(problems, p.problems...)
-		connections += p.accepted
+		sum.problems = append(sum.problems, p.problems...)
+		sum.connections += p.accepted
+		sum.resends += p.resends
 		p.mutex.Unlock()
 	}
-	return problems, connections
+	return sum
 }

@@ -37,6 +37,7 @@ const (
 	pipelineWaitedBase   = 1000
 	pipelineAsyncBase    = 2000
 	pipelineLargeBase    = 3000    // Debited by the one large batch of a run.
+	pipelineLeftBase     = 4000    // Debited by the calls whose callers stop waiting.
 	pipelineUnknown      = 999_999 // Never created: credit_account_not_found.
 	pipelineAmountMax    = 1000
 	pipelineAsyncPending = 3 // Go calls a caller keeps outstanding at most.
@@ -71,7 +72,8 @@ func (l pipelineLayout) accounts(goroutines int) []model.Uint128 {
 		for g := uint64(1); g <= uint64(goroutines); g++ {
 			ids = append(ids, model.U128(l.id(shard, pipelineWaitedBase+g)),
 				model.U128(l.id(shard, pipelineAsyncBase+g)),
-				model.U128(l.id(shard, pipelineLargeBase+g)))
+				model.U128(l.id(shard, pipelineLargeBase+g)),
+				model.U128(l.id(shard, pipelineLeftBase+g)))
 		}
 	}
 	return ids
@@ -91,19 +93,23 @@ type pipelineEvent struct {
 // pipelineModel is what the callers report to the final check: every transfer that was
 // created (with the timestamp its result gave), every id that failed, and the balances.
 type pipelineModel struct {
-	mutex    sync.Mutex
-	created  map[model.Uint128]createdTransfer
-	failed   []model.Uint128
-	debits   map[uint64]uint64
-	credits  map[uint64]uint64
-	problems []string
-	calls    int
-	events   int
-	refused  int // Calls refused at once (shutting_down): nothing of them applied.
-	lookups  int
+	mutex     sync.Mutex
+	created   map[model.Uint128]createdTransfer
+	failed    []model.Uint128
+	debits    map[uint64]uint64
+	credits   map[uint64]uint64
+	problems  []string
+	calls     int
+	events    int
+	refused   int // Calls refused at once (shutting_down): nothing of them applied.
+	abandoned int // Calls whose callers stopped waiting first.
+	lookups   int
 	// unknown holds the debit account of a batch of several requests that failed: some
 	// of them may be applied (its ids and that account's balances are not checked).
 	unknown map[uint64]bool
+	// left holds the transfers of calls whose callers stopped waiting: each applied
+	// once or not at all (the final check finds out which, and counts those applied).
+	left []model.Transfer
 	// raw holds the ids of transfers sent with Go: never routed by shard.
 	raw map[uint64]bool
 	// completed counts the calls that completed, for the disruptor (read without mutex).
@@ -335,8 +341,10 @@ func (p *pipelineCaller) run(ctx context.Context, calls int) {
 			p.waited(ctx, p.events(pipelineWaitedBase, true), false)
 		case roll < 55:
 			p.waited(ctx, p.events(pipelineWaitedBase, true), true)
-		case roll < 75:
+		case roll < 70:
 			p.goCall(ctx)
+		case roll < 75:
+			p.leave(ctx)
 		case roll < 88 && len(p.retryable) > 0:
 			p.retry(ctx)
 		default:
@@ -430,6 +438,43 @@ func (p *pipelineCaller) retry(ctx context.Context) {
 		return
 	}
 	p.model.record(what, events, results)
+}
+
+// leave sends valid unlinked transfers of the caller's account for such calls and stops
+// waiting after a random short while (often before the request is sent, sometimes while
+// it shares a merged request with other callers, sometimes after its reply): completed,
+// it is checked like any call; abandoned, its outcome is unknown to the caller, and the
+// final check requires each of its transfers applied once or not at all.
+func (p *pipelineCaller) leave(ctx context.Context) {
+	events := p.events(pipelineLeftBase, false)
+	for i := range events {
+		events[i].transfer.CreditAccountID = model.U128(p.layout.id(
+			int(events[i].transfer.DebitAccountID.Lo/max(p.layout.stride, 1)), 1))
+		events[i].want = model.StatusOK
+		if events[i].transfer.ID.Lo == 0 {
+			p.nextID++
+			events[i].transfer.ID = model.U128(p.index<<32 | p.nextID)
+		}
+	}
+	waiting, stop := context.WithTimeout(ctx,
+		time.Duration(p.random.IntN(2000))*time.Microsecond)
+	defer stop()
+	what := fmt.Sprintf("caller %d, left CreateTransfers of %d", p.index,
+		events[0].transfer.ID.Lo)
+	results, err := p.c.CreateTransfers(waiting, transfersOf(events))
+	switch {
+	case err == nil:
+		p.model.record(what, events, results)
+	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+		p.model.completed.Add(1)
+		p.model.mutex.Lock()
+		p.model.calls++
+		p.model.abandoned++
+		p.model.left = append(p.model.left, transfersOf(events)...)
+		p.model.mutex.Unlock()
+	default:
+		p.model.refusedAtOnce(what, events, err)
+	}
 }
 
 // goCall sends unlinked transfers of the caller's async account with Go (never merged),
@@ -579,8 +624,7 @@ func TestPipelineProperty(t *testing.T) {
 		addresses: cluster.addresses(), proxies: cluster.proxies[:],
 		restart: cluster.restart, failover: cluster.failover}
 	m := runPipelineProperty(t, target)
-	problems, connections := cluster.problems()
-	reportPipelineProblems(t, m, problems, connections)
+	reportPipelineProblems(t, m, proxiedBy(cluster.proxies[:]...))
 }
 
 // pipelineShards places ids of the routed property on three shards.
@@ -616,10 +660,7 @@ func TestPipelinePropertyRouteByShard(t *testing.T) {
 				"request %d of unlinked transfers mixes debit shards %v", request.Number, shards))
 		}
 	}
-	proxy.mutex.Lock()
-	problems, connections := slices.Clone(proxy.problems), proxy.accepted
-	proxy.mutex.Unlock()
-	reportPipelineProblems(t, m, problems, connections)
+	reportPipelineProblems(t, m, proxiedBy(proxy))
 }
 
 // runPipelineProperty runs the callers against target (disrupting it meanwhile), checks
@@ -684,17 +725,17 @@ func runPipelineProperty(t *testing.T, target *pipelineTarget) *pipelineModel {
 	elapsed := time.Since(started)
 
 	checkPipelineLedger(ctx, t, c, m, target.layout, goroutines)
-	t.Logf("%d calls (%d refused shutting_down), %d events, %d lookups, %d requests in %s; "+
-		"%d drops, %d restarts, %d failovers", m.calls, m.refused, m.events, m.lookups,
-		c.NextNumber()-1, elapsed.Round(time.Millisecond), counts.drops, counts.restarts,
-		counts.failovers)
+	t.Logf("%d calls (%d refused shutting_down, %d abandoned), %d events, %d lookups, %d "+
+		"requests in %s; %d drops, %d restarts, %d failovers", m.calls, m.refused,
+		m.abandoned, m.events, m.lookups, c.NextNumber()-1, elapsed.Round(time.Millisecond),
+		counts.drops, counts.restarts, counts.failovers)
 	return m
 }
 
 // reportPipelineProblems fails the test with the model's and the proxies' problems.
-func reportPipelineProblems(t *testing.T, m *pipelineModel, proxied []string, connections int) {
-	t.Logf("%d connections", connections)
-	problems := append(m.problems, proxied...)
+func reportPipelineProblems(t *testing.T, m *pipelineModel, seen proxied) {
+	t.Logf("%d connections, %d replies resent (busy)", seen.connections, seen.resends)
+	problems := append(m.problems, seen.problems...)
 	for i, problem := range problems {
 		if i == 20 {
 			t.Errorf("... and %d more", len(problems)-i)
@@ -728,6 +769,7 @@ func createPipelineAccounts(t *testing.T, c *Client, ids []model.Uint128) {
 // account's posted balances are the model's sums.
 func checkPipelineLedger(ctx context.Context, t *testing.T, c *Client, m *pipelineModel,
 	layout pipelineLayout, goroutines int) {
+	checkLeftTransfers(ctx, t, c, m)
 	ids := make([]model.Uint128, 0, len(m.created))
 	for id := range m.created {
 		ids = append(ids, id)
@@ -768,5 +810,33 @@ func checkPipelineLedger(ctx context.Context, t *testing.T, c *Client, m *pipeli
 				"account %d: debits %v credits %v posted, want %d and %d", id,
 				account.DebitsPosted, account.CreditsPosted, m.debits[id], m.credits[id]))
 		}
+	}
+}
+
+// checkLeftTransfers looks up the transfers of abandoned calls: each found must be as
+// sent (applied once, as a whole request or not at all: its balances then count in the
+// model); one not found was never applied.
+func checkLeftTransfers(ctx context.Context, t *testing.T, c *Client, m *pipelineModel) {
+	ids := make([]model.Uint128, len(m.left))
+	sent := make(map[model.Uint128]model.Transfer, len(m.left))
+	for i, transfer := range m.left {
+		ids[i] = transfer.ID
+		sent[transfer.ID] = transfer
+	}
+	found, err := c.LookupTransfers(ctx, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, got := range found {
+		want := sent[got.ID]
+		stored := got
+		stored.Timestamp = 0
+		if stored != want {
+			m.problems = append(m.problems, fmt.Sprintf("left transfer %d: %+v, want %+v",
+				got.ID.Lo, got, want))
+			continue
+		}
+		m.debits[want.DebitAccountID.Lo] += want.Amount.Lo
+		m.credits[want.CreditAccountID.Lo] += want.Amount.Lo
 	}
 }
