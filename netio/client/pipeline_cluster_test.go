@@ -50,6 +50,7 @@ type wireProxy struct {
 type proxiedConnection struct {
 	client, server net.Conn
 	last           uint64 // Highest request number seen from the client.
+	stalled        bool   // Forwards nothing more either way (a black hole).
 }
 
 func startWireProxy(t *testing.T) *wireProxy {
@@ -135,6 +136,12 @@ func (p *wireProxy) pump(id int, connection *proxiedConnection, from, to net.Con
 				seen(connection, &frame)
 				p.mutex.Unlock()
 			}
+			p.mutex.Lock()
+			stalled := connection.stalled
+			p.mutex.Unlock()
+			if stalled {
+				continue // Read on, so that closing either side still ends the pump.
+			}
 			if _, err := to.Write(buffer[:n]); err != nil {
 				return
 			}
@@ -185,21 +192,35 @@ func (p *wireProxy) end(id int, connection *proxiedConnection) {
 
 // dropOne closes one open connection, chosen by random, and reports whether there was one.
 func (p *wireProxy) dropOne(random *rand.Rand) bool {
+	return p.disturbOne(random, func(connection *proxiedConnection) {
+		_ = connection.client.Close()
+		_ = connection.server.Close()
+	})
+}
+
+// stallOne stops forwarding on one open connection, chosen by random, without closing
+// it: the client notices the silence (its silence timeout) and reconnects, and the
+// server closes the old connection when the session logs in again (takeover).
+func (p *wireProxy) stallOne(random *rand.Rand) bool {
+	return p.disturbOne(random, func(connection *proxiedConnection) {
+		connection.stalled = true
+	})
+}
+
+func (p *wireProxy) disturbOne(random *rand.Rand, disturb func(*proxiedConnection)) bool {
 	p.mutex.Lock()
 	defer p.mutex.Unlock()
-	if len(p.open) == 0 {
+	live := make([]*proxiedConnection, 0, len(p.open))
+	for _, connection := range p.open {
+		if !connection.stalled {
+			live = append(live, connection)
+		}
+	}
+	if len(live) == 0 {
 		return false
 	}
-	skip := random.IntN(len(p.open))
-	for _, connection := range p.open {
-		if skip == 0 {
-			_ = connection.client.Close()
-			_ = connection.server.Close()
-			return true
-		}
-		skip--
-	}
-	return false
+	disturb(live[random.IntN(len(live))])
+	return true
 }
 
 // dropAll closes every open connection.
@@ -287,7 +308,8 @@ func (c *pipelineCluster) start(slot int) {
 		c.t.Fatal(err)
 	}
 	server, err := netio.NewServer(netio.Config{Address: "127.0.0.1:0", Keys: c.keys,
-		Logger: c.logger, PrimaryAddress: s.PrimaryAddress}, s)
+		Logger: c.logger, PrimaryAddress: s.PrimaryAddress,
+		HeartbeatInterval: pipelineHeartbeat, SilenceTimeout: pipelineSilence}, s)
 	if err != nil {
 		c.t.Fatal(err)
 	}

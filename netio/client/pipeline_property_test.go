@@ -549,8 +549,16 @@ func (p *pipelineCaller) lookBack(ctx context.Context) {
 
 // pipelineDisruptions counts what the disruptor did.
 type pipelineDisruptions struct {
-	drops, restarts, failovers int
+	drops, stalls, restarts, failovers int
 }
+
+// The heartbeat interval and silence timeout the restartable servers announce (the
+// client takes them): short, so that a stalled connection is noticed within half a
+// second rather than the default 15 s.
+const (
+	pipelineHeartbeat = 50 * time.Millisecond
+	pipelineSilence   = 500 * time.Millisecond
+)
 
 // Calls that must complete after a disruption before the next one: without them,
 // connections dropped every few milliseconds may never carry a large request whole (a
@@ -587,13 +595,18 @@ func disrupt(target *pipelineTarget, m *pipelineModel, random *rand.Rand,
 		switch roll := random.IntN(100); {
 		case progress < pipelineCallsBetweenDrops:
 			continue
-		case roll < 80 || target.restart == nil:
+		case roll < 78 || target.restart == nil: // Stalls need the short silence timeout.
 			if !target.proxies[random.IntN(len(target.proxies))].dropOne(random) {
 				continue
 			}
 			counts.drops++
 		case progress < pipelineCallsBetweenRestarts:
 			continue
+		case roll < 82:
+			if !target.proxies[random.IntN(len(target.proxies))].stallOne(random) {
+				continue
+			}
+			counts.stalls++
 		case roll < 92:
 			target.restart()
 			counts.restarts++
@@ -726,9 +739,9 @@ func runPipelineProperty(t *testing.T, target *pipelineTarget) *pipelineModel {
 
 	checkPipelineLedger(ctx, t, c, m, target.layout, goroutines)
 	t.Logf("%d calls (%d refused shutting_down, %d abandoned), %d events, %d lookups, %d "+
-		"requests in %s; %d drops, %d restarts, %d failovers", m.calls, m.refused,
+		"requests in %s; %d drops, %d stalls, %d restarts, %d failovers", m.calls, m.refused,
 		m.abandoned, m.events, m.lookups, c.NextNumber()-1, elapsed.Round(time.Millisecond),
-		counts.drops, counts.restarts, counts.failovers)
+		counts.drops, counts.stalls, counts.restarts, counts.failovers)
 	return m
 }
 
