@@ -33,15 +33,14 @@ import (
 // after a delay (busy, log_unavailable, outcome_unknown): such a resend may come after
 // later numbers, and after a reconnect that already resent it.
 type wireProxy struct {
-	listener net.Listener
-	mutex    sync.Mutex
-	target   string
-	open     map[int]*proxiedConnection
-	nextID   int
-	accepted int
-	resends  int // Replies with a status the client resends (busy, ...).
-	// resendable holds, per session, the numbers answered with such a status.
-	resendable map[uint64]map[uint64]bool
+	listener   net.Listener
+	mutex      sync.Mutex
+	target     string
+	open       map[int]*proxiedConnection
+	nextID     int
+	accepted   int
+	resends    int        // Replies with a status the client resends (busy, ...).
+	resendable *resendLog // Shared by the proxies of one cluster.
 	problems   []string
 	pumps      sync.WaitGroup
 }
@@ -53,13 +52,37 @@ type proxiedConnection struct {
 	stalled        bool   // Forwards nothing more either way (a black hole).
 }
 
-func startWireProxy(t *testing.T) *wireProxy {
+// resendLog holds, per session, the numbers answered with a status the client resends,
+// as seen by any proxy sharing it (the resend may go through another one).
+type resendLog struct {
+	mutex   sync.Mutex
+	numbers map[uint64]map[uint64]bool
+}
+
+func newResendLog() *resendLog { return &resendLog{numbers: map[uint64]map[uint64]bool{}} }
+
+func (r *resendLog) add(session, number uint64) {
+	r.mutex.Lock()
+	defer r.mutex.Unlock()
+	if r.numbers[session] == nil {
+		r.numbers[session] = map[uint64]bool{}
+	}
+	r.numbers[session][number] = true
+}
+
+func (r *resendLog) has(session, number uint64) bool {
+	r.mutex.Lock()
+	defer r.mutex.Unlock()
+	return r.numbers[session][number]
+}
+
+func startWireProxy(t *testing.T, resendable *resendLog) *wireProxy {
 	listener, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := &wireProxy{listener: listener, open: map[int]*proxiedConnection{},
-		resendable: map[uint64]map[uint64]bool{}}
+		resendable: resendable}
 	p.pumps.Add(1)
 	go p.accept()
 	t.Cleanup(func() {
@@ -157,7 +180,7 @@ func (p *wireProxy) requestSeen(connection *proxiedConnection, frame *wire.Frame
 	if frame.Kind != wire.KindRequest {
 		return
 	}
-	if frame.Number <= connection.last && !p.resendable[frame.Session][frame.Number] {
+	if frame.Number <= connection.last && !p.resendable.has(frame.Session, frame.Number) {
 		p.problems = append(p.problems, fmt.Sprintf(
 			"session %d: request %d sent after request %d on one connection", frame.Session,
 			frame.Number, connection.last))
@@ -168,10 +191,7 @@ func (p *wireProxy) requestSeen(connection *proxiedConnection, frame *wire.Frame
 // replySeen notes replies the client resends with their number. Called with mutex held.
 func (p *wireProxy) replySeen(connection *proxiedConnection, frame *wire.Frame) {
 	if frame.Kind == wire.KindReply && resentStatus(model.Status(frame.Status)) {
-		if p.resendable[frame.Session] == nil {
-			p.resendable[frame.Session] = map[uint64]bool{}
-		}
-		p.resendable[frame.Session][frame.Number] = true
+		p.resendable.add(frame.Session, frame.Number)
 		p.resends++
 	}
 }
@@ -269,8 +289,9 @@ func startPipelineCluster(t *testing.T) *pipelineCluster {
 	}
 	cluster := &pipelineCluster{t: t, keys: keys, log: wal.NewMemoryLog(), epoch: 1,
 		logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	resendable := newResendLog()
 	for i := range cluster.proxies {
-		cluster.proxies[i] = startWireProxy(t)
+		cluster.proxies[i] = startWireProxy(t, resendable)
 	}
 	t.Cleanup(func() {
 		for i := range cluster.nodes {

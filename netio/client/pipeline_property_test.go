@@ -652,7 +652,7 @@ var pipelineShards = shardmap.ByRange(model.U128(0), model.U128(1<<20), model.U1
 // send their body as it is).
 func TestPipelinePropertyRouteByShard(t *testing.T) {
 	server := startShardedServerWith(t, pipelineShards)
-	proxy := startWireProxy(t)
+	proxy := startWireProxy(t, newResendLog())
 	proxy.setTarget(server.server.Address())
 	target := &pipelineTarget{layout: pipelineLayout{shards: 3, stride: 1 << 20},
 		addresses: []string{proxy.address()}, proxies: []*wireProxy{proxy},
