@@ -34,6 +34,8 @@ type Client struct {
 	conn           net.Conn                // Current connection; nil while reconnecting.
 	generation     uint64                  // Bumped for every connection.
 	next           uint64                  // Next request number.
+	spanStart      uint64                  // At or below every pending number (window.go).
+	pendingLeft    chan struct{}           // Closed when calls leave pending (window.go).
 	pending        map[uint64]*Call        // Sent (or to send) and not answered, by number.
 	forming        map[coalesceKey]*Call   // Requests open to more callers (coalesce.go).
 	admitting      int                     // Requests waiting for a window slot in admit.
@@ -222,8 +224,11 @@ func (c *Client) Go(ctx context.Context, operation model.Operation, flags uint8,
 	}
 	call.weightBytes, call.holdsWindow = weightBytes, true
 	c.mu.Lock()
-	if c.closed {
-		err := c.closedError()
+	if !c.waitInsideWindow(ctx.Done()) {
+		err := ctx.Err()
+		if c.closed {
+			err = c.closedError()
+		}
 		c.mu.Unlock()
 		call.fail(err)
 		return call
@@ -286,6 +291,7 @@ func (c *Client) abandon(call *Call, err error) {
 	c.mu.Lock()
 	if c.pending[call.Number] == call {
 		delete(c.pending, call.Number)
+		c.leftPendingLocked()
 	}
 	c.mu.Unlock()
 	call.fail(err)
@@ -433,6 +439,7 @@ func (c *Client) shutdown(err error) {
 		calls = append(calls, call)
 		delete(c.pending, number)
 	}
+	c.leftPendingLocked()
 	select {
 	case <-c.stop:
 	default:

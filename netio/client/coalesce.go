@@ -100,7 +100,7 @@ func (c *Client) submit(ctx context.Context, key coalesceKey, body []byte, count
 	if count < c.config.CoalesceEventsMax && !openChain {
 		c.forming[key] = call
 	}
-	if c.admitting == 0 && c.window.TryAcquire(1) {
+	if c.admitting == 0 && c.insideWindowLocked() && c.window.TryAcquire(1) {
 		call.holdsWindow = true
 		c.admitLocked(call)
 	} else {
@@ -127,6 +127,11 @@ func (c *Client) admit(call *Call, previous <-chan struct{}, next chan struct{})
 	}
 	err := c.window.Acquire(c.lifetime, 1)
 	c.mu.Lock()
+	if err == nil && call.waiters > 0 {
+		// Room in the exactly-once window too (window.go), still ahead of the requests
+		// queued after this one; false only when the client stops (handled below).
+		c.waitInsideWindow(c.lifetime.Done())
+	}
 	c.admitting--
 	switch {
 	case err != nil || c.closed:
@@ -286,6 +291,7 @@ func (c *Client) leave(call *Call, err error) bool {
 		c.closeFormingLocked(call)
 		if call.Number != 0 && c.pending[call.Number] == call {
 			delete(c.pending, call.Number)
+			c.leftPendingLocked()
 		}
 	}
 	c.mu.Unlock()

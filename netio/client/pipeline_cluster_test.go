@@ -279,7 +279,8 @@ type pipelineCluster struct {
 	stopping sync.WaitGroup
 }
 
-func startPipelineCluster(t *testing.T) *pipelineCluster {
+// pipelineKeys is the keyring of client 1 (key 1, testSecret), with every permission.
+func pipelineKeys(t *testing.T) *netio.Keyring {
 	keys, err := netio.NewKeyring(netio.KeysFile{Version: netio.KeysFileVersion,
 		Clients: []netio.KeysFileClient{{ID: 1, Name: "all",
 			Permissions: []string{"read", "transfer", "trade", "admin"},
@@ -287,7 +288,11 @@ func startPipelineCluster(t *testing.T) *pipelineCluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cluster := &pipelineCluster{t: t, keys: keys, log: wal.NewMemoryLog(), epoch: 1,
+	return keys
+}
+
+func startPipelineCluster(t *testing.T) *pipelineCluster {
+	cluster := &pipelineCluster{t: t, keys: pipelineKeys(t), log: wal.NewMemoryLog(), epoch: 1,
 		logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	resendable := newResendLog()
 	for i := range cluster.proxies {
