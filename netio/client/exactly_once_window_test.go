@@ -161,3 +161,87 @@ func waitForOthers(t *testing.T, othersDone <-chan struct{}) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestRepliesInFlightFitTheServersReplyCache: the server keeps each session's replies
+// for resends up to 2 MiB of bodies (PROTOCOL.md §7), evicting the oldest; a resend
+// whose reply was evicted is answered request_too_old although it was applied. Two
+// batches of 8,189 transfers with balances (1.18 MB of results each) may not be in
+// flight at once: with both applied and their replies lost with the connection, the
+// resends would find only the second reply cached, and the first caller would get
+// request_too_old for transfers that were created. Here the proxy drops every reply
+// until the server has applied what the client sent (both batches, or the first one
+// with the second waiting for room in the window), then the connection is dropped; both
+// callers must get their transfers created.
+func TestRepliesInFlightFitTheServersReplyCache(t *testing.T) {
+	server, shard := startBusyShardServer(t)
+	proxy := startWireProxy(t, newResendLog())
+	proxy.setTarget(server.Address())
+	c := dialTestClient(t, proxy.address(), nil)
+	createTestAccounts(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+
+	opBefore := shard.Stats().OpLast
+	proxy.muteReplies(true)
+	errs := make(chan error, 2)
+	for batch := range uint64(2) {
+		go func() { errs <- createFullBatchWithBalances(ctx, c, 100_000*(batch+1)) }()
+	}
+	waitForAppliedOrWaiting(t, c, shard, opBefore)
+	proxy.muteReplies(false)
+	proxy.dropAll()
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// createFullBatchWithBalances creates a full request of transfers, ids from first, with
+// balances, and requires every one created.
+func createFullBatchWithBalances(ctx context.Context, c *Client, first uint64) error {
+	transfers := make([]model.Transfer, model.EventsPerRequestMax)
+	for i := range transfers {
+		transfers[i] = transfer(first+uint64(i), 1, 3, 1, 0)
+	}
+	results, err := c.CreateTransfersWithBalances(ctx, transfers)
+	if err != nil {
+		return fmt.Errorf("batch from %d: %w", first, err)
+	}
+	for i := range results {
+		if results[i].Status != model.StatusOK {
+			return fmt.Errorf("batch from %d, transfer %d: %s", first, i, results[i].Status)
+		}
+	}
+	return nil
+}
+
+// waitForAppliedOrWaiting waits until the shard has applied every request the client
+// has pending (written through the proxy), and either both batches are pending or one
+// caller waits for room for reply bytes; the limit guards a hang.
+func waitForAppliedOrWaiting(t *testing.T, c *Client, shard *busyShard, opBefore uint64) {
+	deadline := time.Now().Add(waitLimit)
+	buffer := make([]byte, 1<<20)
+	for {
+		c.mu.Lock()
+		pending := uint64(len(c.pending))
+		c.mu.Unlock()
+		applied := shard.Stats().OpLast - opBefore
+		if pending > 0 && applied == pending {
+			if pending == 2 {
+				return
+			}
+			n := runtime.Stack(buffer, true)
+			for _, stack := range strings.Split(string(buffer[:n]), "\n\n") {
+				if holdsEvery(stack, []string{"createFullBatchWithBalances(",
+					"(*Weighted).Acquire("}) {
+					return
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up: %d requests pending, %d applied", pending, applied)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

@@ -41,8 +41,11 @@ type wireProxy struct {
 	accepted   int
 	resends    int        // Replies with a status the client resends (busy, ...).
 	resendable *resendLog // Shared by the proxies of one cluster.
-	problems   []string
-	pumps      sync.WaitGroup
+	// repliesMuted drops what servers send (the requests still go through), as a
+	// network losing one direction would.
+	repliesMuted bool
+	problems     []string
+	pumps        sync.WaitGroup
 }
 
 // proxiedConnection is one client connection and its server side.
@@ -129,15 +132,15 @@ func (p *wireProxy) accept() {
 		p.open[id] = connection
 		p.mutex.Unlock()
 		p.pumps.Add(2)
-		go p.pump(id, connection, client, server, p.requestSeen)
-		go p.pump(id, connection, server, client, p.replySeen)
+		go p.pump(id, connection, client, server, false, p.requestSeen)
+		go p.pump(id, connection, server, client, true, p.replySeen)
 	}
 }
 
 // pump copies one direction, handing each decoded frame to seen before forwarding the
 // bytes that complete it; the first error ends the connection both ways.
 func (p *wireProxy) pump(id int, connection *proxiedConnection, from, to net.Conn,
-	seen func(connection *proxiedConnection, frame *wire.Frame)) {
+	replies bool, seen func(connection *proxiedConnection, frame *wire.Frame)) {
 	defer p.pumps.Done()
 	defer p.end(id, connection)
 	decoder := &wire.Decoder{}
@@ -160,7 +163,7 @@ func (p *wireProxy) pump(id int, connection *proxiedConnection, from, to net.Con
 				p.mutex.Unlock()
 			}
 			p.mutex.Lock()
-			stalled := connection.stalled
+			stalled := connection.stalled || (replies && p.repliesMuted)
 			p.mutex.Unlock()
 			if stalled {
 				continue // Read on, so that closing either side still ends the pump.
@@ -241,6 +244,13 @@ func (p *wireProxy) disturbOne(random *rand.Rand, disturb func(*proxiedConnectio
 	}
 	disturb(live[random.IntN(len(live))])
 	return true
+}
+
+// muteReplies drops (on) or forwards (off) what servers send from now on.
+func (p *wireProxy) muteReplies(on bool) {
+	p.mutex.Lock()
+	p.repliesMuted = on
+	p.mutex.Unlock()
 }
 
 // dropAll closes every open connection.
