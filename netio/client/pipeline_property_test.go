@@ -111,7 +111,8 @@ type pipelineModel struct {
 	// once or not at all (the final check finds out which, and counts those applied).
 	left []model.Transfer
 	// raw holds the ids of transfers sent with Go: never routed by shard.
-	raw map[uint64]bool
+	raw  map[uint64]bool
+	hang sync.Once // Records the goroutines when the first call hangs.
 	// completed counts the calls that completed, for the disruptor (read without mutex).
 	completed atomic.Int64
 }
@@ -154,6 +155,15 @@ func (m *pipelineModel) record(what string, events []pipelineEvent, results []mo
 			m.failed = append(m.failed, event.transfer.ID)
 		}
 	}
+}
+
+// hung records, once, the goroutines' stacks: a call outlived the hang guard.
+func (m *pipelineModel) hung() {
+	m.hang.Do(func() {
+		buffer := make([]byte, 4<<20)
+		m.problem("a call outlived the hang guard; goroutines:\n%s",
+			buffer[:runtime.Stack(buffer, true)])
+	})
 }
 
 // refusedAtOnce takes in a call that failed with err and reports whether err is a
@@ -330,29 +340,45 @@ func linked(events []pipelineEvent) bool {
 	})
 }
 
-// run makes the caller's calls, one kind drawn at a time.
-func (p *pipelineCaller) run(ctx context.Context, calls int) {
+// run makes the caller's calls, one kind drawn at a time, each under the hang guard: a
+// call that has not completed within a minute fails with its context, and the model
+// records where every goroutine was then.
+func (p *pipelineCaller) run(calls int) {
 	for call := range calls {
-		if p.index == 1 && call == calls/2 {
-			p.large(ctx)
+		ctx, stop := context.WithTimeout(context.Background(), waitLimit)
+		p.one(ctx, call == calls/2)
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			p.model.hung()
 		}
-		switch roll := p.random.IntN(100); {
-		case roll < 35:
-			p.waited(ctx, p.events(pipelineWaitedBase, true), false)
-		case roll < 55:
-			p.waited(ctx, p.events(pipelineWaitedBase, true), true)
-		case roll < 70:
-			p.goCall(ctx)
-		case roll < 75:
-			p.leave(ctx)
-		case roll < 88 && len(p.retryable) > 0:
-			p.retry(ctx)
-		default:
-			p.lookBack(ctx)
-		}
+		stop()
 	}
 	for len(p.async) > 0 {
+		ctx, stop := context.WithTimeout(context.Background(), waitLimit)
 		p.collect(ctx)
+		stop()
+	}
+}
+
+// one makes one call of a kind drawn at random (the first caller's large batch when
+// large is set).
+func (p *pipelineCaller) one(ctx context.Context, large bool) {
+	if p.index == 1 && large {
+		p.large(ctx)
+		return
+	}
+	switch roll := p.random.IntN(100); {
+	case roll < 35:
+		p.waited(ctx, p.events(pipelineWaitedBase, true), false)
+	case roll < 55:
+		p.waited(ctx, p.events(pipelineWaitedBase, true), true)
+	case roll < 70:
+		p.goCall(ctx)
+	case roll < 75:
+		p.leave(ctx)
+	case roll < 88 && len(p.retryable) > 0:
+		p.retry(ctx)
+	default:
+		p.lookBack(ctx)
 	}
 }
 
@@ -705,8 +731,6 @@ func runPipelineProperty(t *testing.T, target *pipelineTarget) *pipelineModel {
 		}
 	})
 	createPipelineAccounts(t, c, target.layout.accounts(goroutines))
-	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
-	defer cancel()
 	m := &pipelineModel{created: map[model.Uint128]createdTransfer{}, debits: map[uint64]uint64{},
 		credits: map[uint64]uint64{}, unknown: map[uint64]bool{},
 		raw: map[uint64]bool{}}
@@ -719,24 +743,15 @@ func runPipelineProperty(t *testing.T, target *pipelineTarget) *pipelineModel {
 	for g := range uint64(goroutines) {
 		caller := &pipelineCaller{index: g + 1, c: c, model: m, layout: target.layout,
 			random: rand.New(rand.NewPCG(seed, g+2)), debited: map[uint64]uint64{}}
-		group.Go(func() { caller.run(ctx, calls) })
+		group.Go(func() { caller.run(calls) })
 	}
-	finished := make(chan struct{})
-	go func() { group.Wait(); close(finished) }()
-	select {
-	case <-finished:
-	case <-ctx.Done():
-		// The hang guard: show where the callers and the client wait, then let the
-		// calls fail with the context (each then reports its hang).
-		buffer := make([]byte, 4<<20)
-		t.Errorf("callers still running at the hang guard; goroutines:\n%s",
-			buffer[:runtime.Stack(buffer, true)])
-		<-finished
-	}
+	group.Wait() // Each call is bounded by its hang guard.
 	close(stop)
 	counts := <-disrupted
 	elapsed := time.Since(started)
 
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
 	checkPipelineLedger(ctx, t, c, m, target.layout, goroutines)
 	t.Logf("%d calls (%d refused shutting_down, %d abandoned), %d events, %d lookups, %d "+
 		"requests in %s; %d drops, %d stalls, %d restarts, %d failovers", m.calls, m.refused,
