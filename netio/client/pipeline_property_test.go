@@ -17,8 +17,9 @@ import (
 	"sequent/core/shardmap"
 )
 
-// Flags of TestPipelineProperty: the default is a short run for CI; a long run is, say,
-// -pipeline.seed=0 -pipeline.calls=2000 -pipeline.goroutines=64 (seed 0: a fresh one).
+// Flags of TestPipelineProperty and TestPipelinePropertyRouteByShard: the default is a
+// short run for CI (-short: 20 calls each); a long run is, say, -pipeline.seed=0
+// -pipeline.calls=400 -pipeline.goroutines=64 (seed 0: a fresh one, printed).
 var (
 	pipelineSeed       = flag.Uint64("pipeline.seed", 1, "TestPipelineProperty: seed (0: random)")
 	pipelineCalls      = flag.Int("pipeline.calls", 40, "TestPipelineProperty: calls per goroutine")
@@ -646,17 +647,20 @@ func disrupt(target *pipelineTarget, m *pipelineModel, random *rand.Rand,
 
 // TestPipelineProperty: goroutines call one client at once (waited CreateTransfers and
 // CreateTransfersWithBalances of one to four transfers with linked chains and invalid
-// events, sends of earlier calls again, Go calls kept outstanding, lookups, and one
-// batch larger than a request), through a window of a few requests and reply bytes and
-// merging of small requests, while connections are dropped, the server is restarted on
-// its log and failed over to a node of the next epoch. Checked against a model of the
-// calls (outcomes depend on no other call's transfers): every call completes once within
-// the hang guard, with its own per-event statuses (an invalid event fails only itself
-// and its own chain, a chain stays within its call), the debit balances the model
-// predicts after each transfer (with balances; for the large batch, its requests apply
-// in its order), each transfer applied exactly once (exists on a later send; lookups and
-// final balances equal the model), and each connection carrying request numbers in
-// increasing order. Seeded (-pipeline.seed; the scheduling is not), printed on failure.
+// events, sends of earlier calls again, Go calls kept outstanding, calls whose callers
+// stop waiting, lookups, and one batch larger than a request), through a window of a
+// few requests and reply bytes and merging of small requests, against a shard whose
+// input ring of two requests answers busy at times, while connections are dropped or
+// stalled, the server is restarted on its log and failed over to a node of the next
+// epoch. Checked against a model of the calls (outcomes depend on no other call's
+// transfers): every call completes once within its hang guard, with its own per-event
+// statuses (an invalid event fails only itself and its own chain, a chain stays within
+// its call), the debit balances the model predicts after each transfer (with balances;
+// for the large batch, its requests apply in its order), each transfer applied exactly
+// once (exists on a later send; an abandoned call's transfers once or not at all;
+// lookups and final balances equal the model), and each connection carrying request
+// numbers in increasing order (a number again only after a busy answer). Seeded
+// (-pipeline.seed; the scheduling is not), the seed printed on failure.
 func TestPipelineProperty(t *testing.T) {
 	cluster := startPipelineCluster(t)
 	target := &pipelineTarget{layout: pipelineLayout{shards: 1},
