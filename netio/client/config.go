@@ -17,15 +17,12 @@ const (
 	// numbers of pending requests within it too), so a resent request is never too old
 	// to be recognised.
 	InflightMaxDefault = 128
-	// InflightBytesMaxDefault bounds the reply bytes those requests may bring back: at
-	// most the server's default cache of replies per session (2 MiB of bodies, kept for
-	// resends; its oldest are evicted beyond it), so that after a lost connection every
-	// pending request's reply is still there for its resend, which would otherwise be
-	// answered request_too_old although applied (two full batches with balances are
-	// 2.36 MB); and below the server's per-connection bound (4 MiB), so a pipelining
-	// client is never cut off as a slow consumer. A request that alone needs more is
-	// still sent (alone). Against a server with a smaller reply cache, set it lower.
-	InflightBytesMaxDefault = 2 << 20
+	// InflightBytesMaxDefault bounds the reply bytes those requests may bring back, below
+	// the server's default per-connection bound (4 MiB), so a pipelining client is never
+	// cut off as a slow consumer. A request that alone needs more is still sent (alone).
+	// The server's cache of replies for resends (2 MiB) is kept by window.go: no write is
+	// numbered whose reply would evict a pending request's.
+	InflightBytesMaxDefault = 3 << 20
 	// DialTimeoutDefault bounds one TCP connect plus login.
 	DialTimeoutDefault = 2 * time.Second
 	// ReconnectDelayMin and ReconnectDelayMax bound the backoff between reconnect rounds.

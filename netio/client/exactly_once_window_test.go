@@ -218,7 +218,8 @@ func createFullBatchWithBalances(ctx context.Context, c *Client, first uint64) e
 
 // waitForAppliedOrWaiting waits until the shard has applied every request the client
 // has pending (written through the proxy), and either both batches are pending or one
-// caller waits for room for reply bytes; the limit guards a hang.
+// waits for room (reply bytes in flight, or the exactly-once window); the limit guards
+// a hang.
 func waitForAppliedOrWaiting(t *testing.T, c *Client, shard *busyShard, opBefore uint64) {
 	deadline := time.Now().Add(waitLimit)
 	buffer := make([]byte, 1<<20)
@@ -234,7 +235,8 @@ func waitForAppliedOrWaiting(t *testing.T, c *Client, shard *busyShard, opBefore
 			n := runtime.Stack(buffer, true)
 			for _, stack := range strings.Split(string(buffer[:n]), "\n\n") {
 				if holdsEvery(stack, []string{"createFullBatchWithBalances(",
-					"(*Weighted).Acquire("}) {
+					"(*Weighted).Acquire("}) ||
+					strings.Contains(stack, "(*Client).waitInsideWindow(") {
 					return
 				}
 			}
@@ -243,5 +245,66 @@ func waitForAppliedOrWaiting(t *testing.T, c *Client, shard *busyShard, opBefore
 			t.Fatalf("gave up: %d requests pending, %d applied", pending, applied)
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestBusyResendKeepsItsCachedReply: a request applied whose reply was lost with the
+// connection is resent; the server answers the resend busy (its input ring full: busy
+// comes before the exactly-once check) again and again, so the request stays pending,
+// while the client's other slot goes on with large requests. The server keeps a
+// session's replies up to 2 MiB of bodies, oldest evicted first: two batches of 8,189
+// transfers with balances (1.18 MB each) applied after the request evict its reply, and
+// its next resend is answered request_too_old although it was applied. Its caller must
+// get its transfer's result.
+func TestBusyResendKeepsItsCachedReply(t *testing.T) {
+	server, busy := startBusyShardServer(t)
+	proxy := startWireProxy(t, newResendLog())
+	proxy.setTarget(server.Address())
+	c := dialTestClient(t, proxy.address(), func(config *Config) {
+		config.InflightMax = 2
+		config.CoalesceEventsMax = -1
+	})
+	createTestAccounts(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+
+	opBefore := busy.Stats().OpLast
+	held := c.NextNumber()
+	proxy.muteReplies(true)
+	heldDone := make(chan error, 1)
+	go func() {
+		results, err := c.CreateTransfers(ctx, []model.Transfer{transfer(1000, 1, 3, 1, 0)})
+		if err == nil && results[0].Status != model.StatusOK {
+			err = fmt.Errorf("transfer: %s", results[0].Status)
+		}
+		heldDone <- err
+	}()
+	waitFor(t, c, "the request applied, its reply lost", func() bool {
+		return c.pending[held] != nil && busy.Stats().OpLast > opBefore
+	})
+	busy.held.Store(held) // Its resends are answered busy from now on.
+	proxy.muteReplies(false)
+	proxy.dropAll()
+	waitFor(t, c, "the resend answered busy", func() bool { return busy.refused.Load() > 0 })
+
+	othersDone := make(chan struct{})
+	var othersErr error
+	go func() {
+		defer close(othersDone)
+		for batch := range uint64(2) {
+			if err := createFullBatchWithBalances(ctx, c, 100_000*(batch+1)); err != nil {
+				othersErr = err
+				return
+			}
+		}
+	}()
+	waitForOthers(t, othersDone)
+	busy.held.Store(0)
+	if err := <-heldDone; err != nil {
+		t.Fatalf("the request applied, then resent behind busy answers: %v", err)
+	}
+	<-othersDone
+	if othersErr != nil {
+		t.Fatal(othersErr)
 	}
 }
