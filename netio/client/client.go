@@ -34,6 +34,10 @@ type Client struct {
 	conn           net.Conn                // Current connection; nil while reconnecting.
 	generation     uint64                  // Bumped for every connection.
 	next           uint64                  // Next request number.
+	spanStart      uint64                  // At or below every pending number (window.go).
+	numberedBytes  int64                   // Expected reply bodies of every numbered write.
+	spanBytes      int64                   // At or below every pending numberedAt (window.go).
+	pendingLeft    chan struct{}           // Closed when calls leave pending (window.go).
 	pending        map[uint64]*Call        // Sent (or to send) and not answered, by number.
 	forming        map[coalesceKey]*Call   // Requests open to more callers (coalesce.go).
 	admitting      int                     // Requests waiting for a window slot in admit.
@@ -163,6 +167,8 @@ type Call struct {
 	holdsWindow bool          // Holds one slot of window.
 	busyRetries int
 	finished    atomic.Bool
+	numberedAt  int64 // numberedBytes when it was numbered (window.go).
+	replyBytes  int64 // Expected reply body of a merged request (window.go).
 
 	// Coalesced requests (coalesce.go); guarded by the client's mu.
 	flags      uint8       // Request flags.
@@ -222,14 +228,20 @@ func (c *Client) Go(ctx context.Context, operation model.Operation, flags uint8,
 	}
 	call.weightBytes, call.holdsWindow = weightBytes, true
 	c.mu.Lock()
-	if c.closed {
-		err := c.closedError()
+	var replyBytes int64 // Reply bodies of writes are cached for resends (window.go).
+	if info, _ := operation.Info(); info.Write {
+		replyBytes = expectedReplyBytes(operation, flags, len(body)) - wire.HeaderSize
+	}
+	if !c.waitInsideWindow(ctx.Done(), func() int64 { return replyBytes }) {
+		err := ctx.Err()
+		if c.closed {
+			err = c.closedError()
+		}
 		c.mu.Unlock()
 		call.fail(err)
 		return call
 	}
-	call.Number = c.next
-	c.next++
+	c.numberLocked(call, replyBytes)
 	// Direct calls, not a function value: through one, body and the header would
 	// escape to the heap (a caller's body on its stack would be moved there).
 	header := wire.Frame{Kind: wire.KindRequest, Operation: operation, Flags: flags,
@@ -286,6 +298,7 @@ func (c *Client) abandon(call *Call, err error) {
 	c.mu.Lock()
 	if c.pending[call.Number] == call {
 		delete(c.pending, call.Number)
+		c.leftPendingLocked()
 	}
 	c.mu.Unlock()
 	call.fail(err)
@@ -433,6 +446,7 @@ func (c *Client) shutdown(err error) {
 		calls = append(calls, call)
 		delete(c.pending, number)
 	}
+	c.leftPendingLocked()
 	select {
 	case <-c.stop:
 	default:

@@ -100,7 +100,8 @@ func (c *Client) submit(ctx context.Context, key coalesceKey, body []byte, count
 	if count < c.config.CoalesceEventsMax && !openChain {
 		c.forming[key] = call
 	}
-	if c.admitting == 0 && c.window.TryAcquire(1) {
+	call.replyBytes = int64(count * resultBytes)
+	if c.admitting == 0 && c.insideWindowLocked(call.replyBytes) && c.window.TryAcquire(1) {
 		call.holdsWindow = true
 		c.admitLocked(call)
 	} else {
@@ -127,6 +128,11 @@ func (c *Client) admit(call *Call, previous <-chan struct{}, next chan struct{})
 	}
 	err := c.window.Acquire(c.lifetime, 1)
 	c.mu.Lock()
+	if err == nil && call.waiters > 0 {
+		// Room in the exactly-once window too (window.go), still ahead of the requests
+		// queued after this one; false only when the client stops (handled below).
+		c.waitInsideWindow(c.lifetime.Done(), func() int64 { return call.replyBytes })
+	}
 	c.admitting--
 	switch {
 	case err != nil || c.closed:
@@ -151,8 +157,7 @@ func (c *Client) admit(call *Call, previous <-chan struct{}, next chan struct{})
 // admitLocked numbers a request holding a window slot, makes it pending and queues it:
 // still forming, it takes an outbox slot filled when sealed. Called with mu held.
 func (c *Client) admitLocked(call *Call) {
-	call.Number = c.next
-	c.next++
+	c.numberLocked(call, call.replyBytes)
 	c.pending[call.Number] = call
 	if c.forming[call.key] == call {
 		call.outboxSlot = len(c.outbox)
@@ -178,9 +183,12 @@ func (c *Client) joinLocked(key coalesceKey, body []byte, count int, openChain b
 	if call == nil {
 		return part{}, false
 	}
-	if call.events+count > c.config.CoalesceEventsMax {
-		// The caller starts the next request, which takes the forming place: close this
-		// one first, or it would stay open with nobody to seal it (a request already
+	replyBytes := int64(count * resultBytes)
+	if call.events+count > c.config.CoalesceEventsMax ||
+		(call.Number != 0 && !c.insideWindowLocked(replyBytes)) {
+		// The caller starts the next request (this one is full, or numbered and the
+		// caller's results would take it beyond the exactly-once window, window.go),
+		// which takes the forming place: close this one first, or it would stay open with nobody to seal it (a request already
 		// queued would keep a nil outbox slot, never be written, and hang its callers).
 		c.closeFormingLocked(call)
 		return part{}, false
@@ -191,6 +199,10 @@ func (c *Client) joinLocked(key coalesceKey, body []byte, count int, openChain b
 	}
 	call.body = append(call.body, body...)
 	call.events += count
+	call.replyBytes += replyBytes
+	if call.Number != 0 {
+		c.numberedBytes += replyBytes // Numbered already: its reply grows by this.
+	}
 	call.weightBytes += weightBytes
 	call.waiters++
 	if openChain || call.events == c.config.CoalesceEventsMax {
@@ -286,6 +298,7 @@ func (c *Client) leave(call *Call, err error) bool {
 		c.closeFormingLocked(call)
 		if call.Number != 0 && c.pending[call.Number] == call {
 			delete(c.pending, call.Number)
+			c.leftPendingLocked()
 		}
 	}
 	c.mu.Unlock()

@@ -13,12 +13,15 @@ import (
 const (
 	// InflightMaxDefault bounds requests sent and not yet answered: enough to keep a
 	// loopback link busy with small requests (128 per ~60 µs round trip ≈ 2 M/s), and
-	// below the server's exactly-once window of 256 request numbers, so a resent request
-	// is never too old to be recognised.
+	// below the server's exactly-once window of 256 request numbers (window.go keeps the
+	// numbers of pending requests within it too), so a resent request is never too old
+	// to be recognised.
 	InflightMaxDefault = 128
 	// InflightBytesMaxDefault bounds the reply bytes those requests may bring back, below
 	// the server's default per-connection bound (4 MiB), so a pipelining client is never
 	// cut off as a slow consumer. A request that alone needs more is still sent (alone).
+	// The server's cache of replies for resends (2 MiB) is kept by window.go: no write is
+	// numbered whose reply would evict a pending request's.
 	InflightBytesMaxDefault = 3 << 20
 	// DialTimeoutDefault bounds one TCP connect plus login.
 	DialTimeoutDefault = 2 * time.Second

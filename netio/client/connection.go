@@ -362,6 +362,7 @@ func (c *Client) failCall(number uint64, err error) bool {
 	call := c.pending[number]
 	if call != nil {
 		delete(c.pending, number)
+		c.leftPendingLocked()
 	}
 	c.mu.Unlock()
 	if call == nil {
@@ -409,6 +410,7 @@ func (c *Client) complete(frame *wire.Frame, generation uint64) {
 	}
 	c.redirects = 0
 	delete(c.pending, frame.Number)
+	c.leftPendingLocked()
 	c.recycleFrameLocked(call) // The one point where a frame is reused (frames.go).
 	c.mu.Unlock()
 	call.succeed(Reply{Operation: frame.Operation, Number: frame.Number, Status: status,

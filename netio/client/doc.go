@@ -29,8 +29,10 @@
 // (Go returns a Call at once; Do waits). Concurrent callers share write syscalls: whoever
 // finds the writer idle writes everything queued. The window is bounded by InflightMax
 // requests and by InflightBytesMax of expected reply bytes, so the server never has to
-// cut the client off as a slow consumer and resent numbers stay inside the server's
-// exactly-once window.
+// cut the client off as a slow consumer; and no request is numbered 256 or more above
+// one still pending, or with 2 MiB of expected reply bodies from that one's on (a
+// request answered busy, say, resent while the others go on), so resent requests stay
+// inside the server's exactly-once window and cache of replies (window.go).
 //
 // # Merging concurrent calls (client-side batching)
 //

@@ -109,11 +109,19 @@ func (r *recordingNode) count() int {
 }
 
 type shardedServer struct {
-	server *netio.Server
-	node   *recordingNode
+	server    *netio.Server
+	node      *recordingNode
+	placement *shardmap.Map
 }
 
 func startShardedServer(t *testing.T) *shardedServer {
+	t.Helper()
+	return startShardedServerWith(t, routeShards)
+}
+
+// startShardedServerWith starts a node of placement's shards (routeShards for the route
+// tests) behind a netio server, as startShardedServer does.
+func startShardedServerWith(t *testing.T, placement *shardmap.Map) *shardedServer {
 	t.Helper()
 	keys, err := netio.NewKeyring(netio.KeysFile{Version: netio.KeysFileVersion,
 		Clients: []netio.KeysFileClient{{ID: 1, Name: "all",
@@ -123,12 +131,12 @@ func startShardedServer(t *testing.T) *shardedServer {
 		t.Fatal(err)
 	}
 	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
-	parts := make([]node.Part, routeShards.Shards)
+	parts := make([]node.Part, placement.Shards)
 	for i := range parts {
 		parts[i] = node.Part{Log: wal.NewMemoryLog(), Machine: core.New(core.Config{
-			Shard: core.ShardConfig{Map: routeShards, Index: uint16(i)}})}
+			Shard: core.ShardConfig{Map: placement, Index: uint16(i)}})}
 	}
-	local, err := node.NewLocal(routeShards, shard.Config{CloseTimeout: time.Second,
+	local, err := node.NewLocal(placement, shard.Config{CloseTimeout: time.Second,
 		Logger: discard}, parts)
 	if err != nil {
 		t.Fatal(err)
@@ -141,7 +149,7 @@ func startShardedServer(t *testing.T) *shardedServer {
 			t.Fatal(err)
 		}
 	}
-	n, err := node.New(node.Config{Map: routeShards}, local)
+	n, err := node.New(node.Config{Map: placement}, local)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +170,7 @@ func startShardedServer(t *testing.T) *shardedServer {
 		_ = server.Shutdown(ctx)
 		_ = n.Close()
 	})
-	started := &shardedServer{server: server, node: recording}
+	started := &shardedServer{server: server, node: recording, placement: placement}
 	started.waitForStartUpEntries(t)
 	return started
 }
@@ -174,7 +182,7 @@ func startShardedServer(t *testing.T) *shardedServer {
 // (seen on a loaded CI machine: two more per shard than the test sent).
 func (s *shardedServer) waitForStartUpEntries(t *testing.T) {
 	t.Helper()
-	startUp := uint64(1 + routeShards.Shards - 1)
+	startUp := uint64(1 + s.placement.Shards - 1)
 	deadline := time.Now().Add(waitLimit) // A hang guard: a healthy node takes milliseconds.
 	for {
 		counts := s.shardRequests()
@@ -205,7 +213,7 @@ func (s *shardedServer) dial(t *testing.T, configure func(*Config)) *Client {
 
 // shardRequests returns the requests each shard has sequenced so far.
 func (s *shardedServer) shardRequests() []uint64 {
-	counts := make([]uint64, routeShards.Shards)
+	counts := make([]uint64, s.placement.Shards)
 	for i, sh := range s.node.Shards() {
 		counts[i] = sh.Stats().Requests
 	}

@@ -1,0 +1,87 @@
+package client
+
+// The server's exactly-once window (PROTOCOL.md §7): it recognises a request number only
+// within 256 below the highest number it applied for the session, and it keeps the
+// session's replies for resends up to replyCacheBytes of bodies, evicting the oldest; a
+// resend of a request older than either is answered request_too_old, applied or not.
+// InflightMax (below 256) and InflightBytesMax bound the requests pending at once, but
+// not what is applied after the oldest of them: a request answered busy,
+// log_unavailable or outcome_unknown stays pending and is resent with its number after
+// a backoff (the server answers busy before it looks a number up, so even a request
+// applied, whose reply was lost with its connection, may be refused so), while the
+// other slots of the window go on with new requests. So a request is numbered only
+// while the oldest pending request stays inside both bounds of it: fewer than 256
+// numbers, and at most replyCacheBytes of expected reply bodies from the oldest pending
+// request's on; otherwise its caller waits for that request to be answered (which needs
+// nothing of the requests numbered after it).
+const exactlyOnceWindow = 256
+
+// replyCacheBytes is the server's default cache of reply bodies per session
+// (core.SessionReplyBytesMaxDefault).
+const replyCacheBytes = 2 << 20
+
+// insideWindowLocked reports whether a request expecting replyBytes of reply body may
+// take the next number: every pending request stays within exactlyOnceWindow numbers and
+// replyCacheBytes of reply bodies of it. spanStart and spanBytes are at or below the
+// number and the numberedBytes mark of every pending request (both only grow as
+// requests are numbered); they are raised to the oldest pending request's only when the
+// cheap check against them fails, so the pending set is scanned rarely. Called with mu
+// held.
+func (c *Client) insideWindowLocked(replyBytes int64) bool {
+	inside := func() bool {
+		return c.next-c.spanStart < exactlyOnceWindow &&
+			c.numberedBytes+replyBytes-c.spanBytes <= replyCacheBytes
+	}
+	if inside() {
+		return true
+	}
+	c.spanStart, c.spanBytes = c.next, c.numberedBytes
+	for number, call := range c.pending {
+		if number < c.spanStart {
+			c.spanStart, c.spanBytes = number, call.numberedAt
+		}
+	}
+	return inside()
+}
+
+// numberLocked gives call the next number, for replyBytes of expected reply body. Called
+// with mu held, once insideWindowLocked allowed it.
+func (c *Client) numberLocked(call *Call, replyBytes int64) {
+	call.Number = c.next
+	c.next++
+	call.numberedAt = c.numberedBytes
+	c.numberedBytes += replyBytes
+}
+
+// waitInsideWindow waits until a request expecting replyBytes of reply body may take the
+// next number (insideWindowLocked), releasing mu meanwhile. It reports false when done
+// ends or the client closes first. Called and returns with mu held.
+func (c *Client) waitInsideWindow(done <-chan struct{}, replyBytes func() int64) bool {
+	for !c.insideWindowLocked(replyBytes()) {
+		if c.closed {
+			return false
+		}
+		if c.pendingLeft == nil {
+			c.pendingLeft = make(chan struct{})
+		}
+		left := c.pendingLeft
+		c.mu.Unlock()
+		select {
+		case <-left:
+		case <-done:
+			c.mu.Lock()
+			return false
+		}
+		c.mu.Lock()
+	}
+	return !c.closed
+}
+
+// leftPendingLocked wakes the callers waiting for room in the exactly-once window; it is
+// called, with mu held, whenever calls leave the pending set.
+func (c *Client) leftPendingLocked() {
+	if c.pendingLeft != nil {
+		close(c.pendingLeft)
+		c.pendingLeft = nil
+	}
+}
