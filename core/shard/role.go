@@ -84,8 +84,11 @@ func (s *Shard) Fence(epoch uint64, primaryAddress string) {
 	if epoch <= s.Epoch() && s.Role() == RolePrimary {
 		return // Not a newer epoch: ignore.
 	}
-	s.roles.role.Store(int32(RoleFenced))
+	// The address first: whoever sees the shard fenced answers not_primary with it, and
+	// an empty redirect in between reached clients as an error (the Go client hands an
+	// empty not_primary to its caller instead of following it).
 	s.SetPrimaryAddress(primaryAddress)
+	s.roles.role.Store(int32(RoleFenced))
 	s.config.Logger.Warn("shard: fenced by a higher epoch", "epoch", epoch,
 		"our_epoch", s.Epoch(), "primary", primaryAddress)
 }

@@ -391,10 +391,6 @@ func (c *pipelineCluster) failover() {
 	old, next := c.active, 1-c.active
 	c.stop(next) // A node fenced by an earlier failover.
 	c.epoch++
-	// The address first: Fence stores the fenced role before the address, and a request
-	// arriving in between was answered not_primary with an empty body (no primary
-	// known), which the client returns to its caller (seen once under -race).
-	c.nodes[old].shard.SetPrimaryAddress(c.proxies[next].address())
 	c.nodes[old].shard.Fence(c.epoch, c.proxies[next].address())
 	_ = c.nodes[old].shard.Close() // Fenced, it answers not_primary; the log is still.
 	c.start(next)
