@@ -973,13 +973,18 @@ func (w *walk) check(when string) {
 			holds = append(holds, hold{node, op, held, node.log.FirstOp()})
 		}
 	}
+	released := target
 	if w.natsUp {
 		w.stream = w.readStream()
+		w.updateStrays(primary.expected(released))
 	}
 	stream := w.stream
-	released := target
-	if problem := differ(through(stream.current, handled),
-		through(primary.expected(released), handled)); problem != "" {
+	// The deposed primary's events may end the stream here too: an op the primary
+	// handled without events of its own (a snapshot marker) can be one the deposed
+	// primary published an event for, which the primary voids at its next publication.
+	handledExpected := through(primary.expected(released), handled)
+	if problem := differ(w.withoutStrays(through(stream.current, handled), handledExpected),
+		handledExpected); problem != "" {
 		w.fatalf("%s: %s's HandledOp %d counts an op the stream lacks: %s (stats %+v; stream %v)",
 			when, primary.name, handled, problem, lag, stream.raw)
 	}
@@ -1012,25 +1017,7 @@ func (w *walk) check(when string) {
 		return
 	}
 	expected := primary.expected(released)
-	current := stream.current
-	if w.partitioned != nil {
-		w.partitioned.collect()
-		w.strays = map[string]bool{}
-		for _, m := range w.partitioned.expected(math.MaxUint64) {
-			w.strays[m.id] = true
-		}
-	}
-	if w.strays != nil {
-		if w.partitioned == nil && len(expected) > 0 && expected[len(expected)-1].op > w.straysUntil {
-			w.strays = nil // The primary published since: its capture has voided them.
-		} else {
-			// The deposed primary's events may end the stream: the primary's capture finds
-			// them at its next publication.
-			for len(current) > len(expected) && w.strays[current[len(current)-1].id] {
-				current = current[:len(current)-1]
-			}
-		}
-	}
+	current := w.withoutStrays(stream.current, expected)
 	if problem := differ(current, expected); problem != "" {
 		w.fatalf("%s: the stream is not %s's history through released op %d: %s (stats %+v; "+
 			"stream %v)", when, primary.name, released, problem, primary.capture.Stats(), stream.raw)
@@ -1039,6 +1026,31 @@ func (w *walk) check(when string) {
 		w.fatalf("%s: caught up, yet lag %+v", when, stats)
 	}
 	w.settled = true
+}
+
+// updateStrays records the deposed primary's events, which may end the stream, until the
+// primary (whose history through the released op is expected) has published after them.
+func (w *walk) updateStrays(expected []walkMessage) {
+	if w.partitioned != nil {
+		w.partitioned.collect()
+		w.strays = map[string]bool{}
+		for _, m := range w.partitioned.expected(math.MaxUint64) {
+			w.strays[m.id] = true
+		}
+	}
+	if w.strays != nil && w.partitioned == nil && len(expected) > 0 &&
+		expected[len(expected)-1].op > w.straysUntil {
+		w.strays = nil // The primary published since: its capture has voided them.
+	}
+}
+
+// withoutStrays returns current without the deposed primary's events that end it beyond
+// expected: the primary's capture finds them at its next publication.
+func (w *walk) withoutStrays(current, expected []walkMessage) []walkMessage {
+	for w.strays != nil && len(current) > len(expected) && w.strays[current[len(current)-1].id] {
+		current = current[:len(current)-1]
+	}
+	return current
 }
 
 func (s streamState) markers() int {
