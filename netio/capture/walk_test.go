@@ -38,7 +38,7 @@ import (
 // -capture-walk-steps 60 (or CAPTURE_WALK_SEED=n to replay one seed).
 
 var (
-	walkSeed  = flag.Uint64("capture-walk-seed", 0, "seed of the first capture walk (0: from the clock; env CAPTURE_WALK_SEED)")
+	walkSeed  = flag.Uint64("capture-walk-seed", walkSeedDefault, "seed of the first capture walk (0: from the clock; env CAPTURE_WALK_SEED)")
 	walkSteps = flag.Int("capture-walk-steps", 0, "steps per capture walk (0: the short default)")
 	walkRuns  = flag.Int("capture-walk-runs", 1, "capture walks, seeds seed, seed+1, …")
 )
@@ -47,6 +47,11 @@ var (
 // 11-15 here; a NATS outage costs a reconnect back-off and a standby poll, about a second
 // each).
 const walkStepsDefault = 8
+
+// walkSeedDefault is the seed of the default (CI) walk: fixed, so that the workload of
+// every run of the suite is the same and a red run names a walk to replay; exploring new
+// seeds is the long run's job (-capture-walk-seed 0 draws one from the clock).
+const walkSeedDefault = 11
 
 // TestCaptureWalk drives random walks (seeded; the seed is in every failure) and holds,
 // after every step: the stream, read as a consumer applying capture_superseded, holds
