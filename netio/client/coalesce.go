@@ -101,7 +101,8 @@ func (c *Client) submit(ctx context.Context, key coalesceKey, body []byte, count
 		c.forming[key] = call
 	}
 	call.replyBytes = int64(count * resultBytes)
-	if c.admitting == 0 && c.insideWindowLocked(call.replyBytes) && c.window.TryAcquire(1) {
+	if c.admitting == 0 && len(c.windowQueue) == 0 && c.insideWindowLocked(call.replyBytes) &&
+		c.window.TryAcquire(1) {
 		call.holdsWindow = true
 		c.admitLocked(call)
 	} else {
