@@ -189,8 +189,9 @@ func (c *Client) joinLocked(key coalesceKey, body []byte, count int, openChain b
 		(call.Number != 0 && !c.insideWindowLocked(replyBytes)) {
 		// The caller starts the next request (this one is full, or numbered and the
 		// caller's results would take it beyond the exactly-once window, window.go),
-		// which takes the forming place: close this one first, or it would stay open with nobody to seal it (a request already
-		// queued would keep a nil outbox slot, never be written, and hang its callers).
+		// which takes the forming place: close this one first, or it would stay open with
+		// nobody to seal it (a request already queued would keep a nil outbox slot, never
+		// be written, and hang its callers).
 		c.closeFormingLocked(call)
 		return part{}, false
 	}
