@@ -234,7 +234,7 @@ func (c *Client) Go(ctx context.Context, operation model.Operation, flags uint8,
 	if info, _ := operation.Info(); info.Write {
 		replyBytes = expectedReplyBytes(operation, flags, len(body)) - wire.HeaderSize
 	}
-	if !c.waitInsideWindow(ctx.Done(), func() int64 { return replyBytes }) {
+	if !c.waitInsideWindow(ctx.Done(), func() int64 { return replyBytes }, nil) {
 		err := ctx.Err()
 		if c.closed {
 			err = c.closedError()

@@ -132,7 +132,9 @@ func (c *Client) admit(call *Call, previous <-chan struct{}, next chan struct{})
 	if err == nil && call.waiters > 0 {
 		// Room in the exactly-once window too (window.go), still ahead of the requests
 		// queued after this one; false only when the client stops (handled below).
-		c.waitInsideWindow(c.lifetime.Done(), func() int64 { return call.replyBytes })
+		// Given up once every caller left (handled below), waking on leave.
+		c.waitInsideWindow(c.lifetime.Done(), func() int64 { return call.replyBytes },
+			func() bool { return call.waiters > 0 })
 	}
 	c.admitting--
 	switch {
@@ -300,8 +302,9 @@ func (c *Client) leave(call *Call, err error) bool {
 		c.closeFormingLocked(call)
 		if call.Number != 0 && c.pending[call.Number] == call {
 			delete(c.pending, call.Number)
-			c.leftPendingLocked()
 		}
+		// Wakes window.go's waiters: this one's admit, if it waits there, gives up.
+		c.leftPendingLocked()
 	}
 	c.mu.Unlock()
 	if last {

@@ -57,13 +57,15 @@ func (c *Client) numberLocked(call *Call, replyBytes int64) {
 
 // waitInsideWindow waits until a request expecting replyBytes of reply body may take the
 // next number (insideWindowLocked), releasing mu meanwhile. It reports false when done
-// ends or the client closes first. Waiters are numbered in the order they began to wait
+// ends or the client closes first; it returns early, true, once wanted (when not nil)
+// reports false: a merged request every caller left is never numbered. Waiters are numbered in the order they began to wait
 // (windowQueue), Go's and admit's alike: a later request that happens to fit must not
 // take a number before an earlier, larger one, or a stream of them could keep that one
 // (and the merged requests queued behind it in admit) waiting as long as it lasts. The
 // head of the queue waits only for pending requests to be answered, which needs nothing
 // of the waiters behind it. Called and returns with mu held.
-func (c *Client) waitInsideWindow(done <-chan struct{}, replyBytes func() int64) bool {
+func (c *Client) waitInsideWindow(done <-chan struct{}, replyBytes func() int64,
+	wanted func() bool) bool {
 	if len(c.windowQueue) == 0 && c.insideWindowLocked(replyBytes()) {
 		return !c.closed
 	}
@@ -72,6 +74,9 @@ func (c *Client) waitInsideWindow(done <-chan struct{}, replyBytes func() int64)
 	c.windowQueue = append(c.windowQueue, ticket)
 	defer c.leaveWindowQueueLocked(ticket)
 	for c.windowQueue[0] != ticket || !c.insideWindowLocked(replyBytes()) {
+		if wanted != nil && !wanted() {
+			break // Out of the queue (deferred): it no longer holds up the ones behind.
+		}
 		if c.closed {
 			return false
 		}

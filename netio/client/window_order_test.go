@@ -102,3 +102,70 @@ func goroutineWaitingInWindow(stacks string) bool {
 	}
 	return false
 }
+
+// TestLeftMergedRequestStopsHoldingTheWindowQueue: a merged request waiting for room in
+// the exactly-once window, first in line, whose every caller leaves is never numbered,
+// so it must stop holding up the requests that wait behind it. The same set-up as
+// TestWindowWaitersAreNumberedInArrivalOrder; once the Go request waits behind the
+// merged one, the merged request's caller leaves (its context ends). The Go request fits
+// beside the held one and must now be numbered, while the held one is still answered
+// busy: waiting for that answer, it waited as long as the server kept refusing.
+func TestLeftMergedRequestStopsHoldingTheWindowQueue(t *testing.T) {
+	server, busy := startBusyShardServer(t)
+	c := dialTestClient(t, server.Address(), nil)
+	createTestAccounts(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	transfers := func(first uint64, count int) []byte {
+		events := make([]model.Transfer, count)
+		for i := range events {
+			events[i] = transfer(first+uint64(i), 1, 3, 1, 0)
+		}
+		return encodeTransfers(events)
+	}
+
+	held := c.NextNumber()
+	busy.held.Store(held)
+	defer busy.held.Store(0) // Lets the held request be answered before the client closes.
+	heldCall := c.Go(ctx, model.OperationCreateTransfers, requestFlagReplyBalances,
+		transfers(10_000, 6400), nil)
+	waitFor(t, c, "the held request answered busy", func() bool {
+		return c.pending[held] != nil && busy.refused.Load() > 0
+	})
+	mergedContext, leaveMerged := context.WithCancel(ctx)
+	merged, err := c.submit(mergedContext, coalesceKey{model.OperationCreateTransfers,
+		requestFlagReplyBalances, 0}, transfers(20_000, 8189), 8189, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitForGoroutine(t, "the merged request waiting for room in the window",
+		"(*Client).admit(", "(*Client).waitInsideWindow(")
+	laterCall := make(chan *Call, 1)
+	go func() {
+		laterCall <- c.Go(ctx, model.OperationCreateTransfers, requestFlagReplyBalances,
+			transfers(30_000, 6400), nil)
+	}()
+	waitForGoroutine(t, "the later Go request waiting for room in the window",
+		"TestLeftMergedRequestStopsHoldingTheWindowQueue.func", "(*Client).waitInsideWindow(")
+
+	leaveMerged()
+	if _, err := merged.wait(mergedContext); err == nil {
+		t.Fatal("the merged request's caller left, yet got a reply")
+	}
+	var later *Call
+	select {
+	case later = <-laterCall:
+	case <-ctx.Done():
+		t.Fatal("the Go request waited behind a merged request every caller had left")
+	}
+	if merged.call.Number != 0 {
+		t.Fatalf("the merged request every caller left was numbered %d", merged.call.Number)
+	}
+	busy.held.Store(0)
+	if _, err := heldCall.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := later.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
