@@ -38,6 +38,8 @@ type Client struct {
 	numberedBytes  int64                   // Expected reply bodies of every numbered write.
 	spanBytes      int64                   // At or below every pending numberedAt (window.go).
 	pendingLeft    chan struct{}           // Closed when calls leave pending (window.go).
+	windowQueue    []uint64                // Tickets of callers waiting for room (window.go).
+	windowTicket   uint64                  // Last ticket given out (window.go).
 	pending        map[uint64]*Call        // Sent (or to send) and not answered, by number.
 	forming        map[coalesceKey]*Call   // Requests open to more callers (coalesce.go).
 	admitting      int                     // Requests waiting for a window slot in admit.
@@ -232,7 +234,7 @@ func (c *Client) Go(ctx context.Context, operation model.Operation, flags uint8,
 	if info, _ := operation.Info(); info.Write {
 		replyBytes = expectedReplyBytes(operation, flags, len(body)) - wire.HeaderSize
 	}
-	if !c.waitInsideWindow(ctx.Done(), func() int64 { return replyBytes }) {
+	if !c.waitInsideWindow(ctx.Done(), func() int64 { return replyBytes }, nil) {
 		err := ctx.Err()
 		if c.closed {
 			err = c.closedError()

@@ -101,7 +101,8 @@ func (c *Client) submit(ctx context.Context, key coalesceKey, body []byte, count
 		c.forming[key] = call
 	}
 	call.replyBytes = int64(count * resultBytes)
-	if c.admitting == 0 && c.insideWindowLocked(call.replyBytes) && c.window.TryAcquire(1) {
+	if c.admitting == 0 && len(c.windowQueue) == 0 && c.insideWindowLocked(call.replyBytes) &&
+		c.window.TryAcquire(1) {
 		call.holdsWindow = true
 		c.admitLocked(call)
 	} else {
@@ -131,7 +132,9 @@ func (c *Client) admit(call *Call, previous <-chan struct{}, next chan struct{})
 	if err == nil && call.waiters > 0 {
 		// Room in the exactly-once window too (window.go), still ahead of the requests
 		// queued after this one; false only when the client stops (handled below).
-		c.waitInsideWindow(c.lifetime.Done(), func() int64 { return call.replyBytes })
+		// Given up once every caller left (handled below), waking on leave.
+		c.waitInsideWindow(c.lifetime.Done(), func() int64 { return call.replyBytes },
+			func() bool { return call.waiters > 0 })
 	}
 	c.admitting--
 	switch {
@@ -188,8 +191,9 @@ func (c *Client) joinLocked(key coalesceKey, body []byte, count int, openChain b
 		(call.Number != 0 && !c.insideWindowLocked(replyBytes)) {
 		// The caller starts the next request (this one is full, or numbered and the
 		// caller's results would take it beyond the exactly-once window, window.go),
-		// which takes the forming place: close this one first, or it would stay open with nobody to seal it (a request already
-		// queued would keep a nil outbox slot, never be written, and hang its callers).
+		// which takes the forming place: close this one first, or it would stay open with
+		// nobody to seal it (a request already queued would keep a nil outbox slot, never
+		// be written, and hang its callers).
 		c.closeFormingLocked(call)
 		return part{}, false
 	}
@@ -298,8 +302,9 @@ func (c *Client) leave(call *Call, err error) bool {
 		c.closeFormingLocked(call)
 		if call.Number != 0 && c.pending[call.Number] == call {
 			delete(c.pending, call.Number)
-			c.leftPendingLocked()
 		}
+		// Wakes window.go's waiters: this one's admit, if it waits there, gives up.
+		c.leftPendingLocked()
 	}
 	c.mu.Unlock()
 	if last {

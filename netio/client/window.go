@@ -1,5 +1,7 @@
 package client
 
+import "slices"
+
 // The server's exactly-once window (PROTOCOL.md §7): it recognises a request number only
 // within 256 below the highest number it applied for the session, and it keeps the
 // session's replies for resends up to replyCacheBytes of bodies, evicting the oldest; a
@@ -55,9 +57,26 @@ func (c *Client) numberLocked(call *Call, replyBytes int64) {
 
 // waitInsideWindow waits until a request expecting replyBytes of reply body may take the
 // next number (insideWindowLocked), releasing mu meanwhile. It reports false when done
-// ends or the client closes first. Called and returns with mu held.
-func (c *Client) waitInsideWindow(done <-chan struct{}, replyBytes func() int64) bool {
-	for !c.insideWindowLocked(replyBytes()) {
+// ends or the client closes first; it returns early, true, once wanted (when not nil)
+// reports false: a merged request every caller left is never numbered. Waiters are numbered in the order they began to wait
+// (windowQueue), Go's and admit's alike: a later request that happens to fit must not
+// take a number before an earlier, larger one, or a stream of them could keep that one
+// (and the merged requests queued behind it in admit) waiting as long as it lasts. The
+// head of the queue waits only for pending requests to be answered, which needs nothing
+// of the waiters behind it. Called and returns with mu held.
+func (c *Client) waitInsideWindow(done <-chan struct{}, replyBytes func() int64,
+	wanted func() bool) bool {
+	if len(c.windowQueue) == 0 && c.insideWindowLocked(replyBytes()) {
+		return !c.closed
+	}
+	c.windowTicket++
+	ticket := c.windowTicket
+	c.windowQueue = append(c.windowQueue, ticket)
+	defer c.leaveWindowQueueLocked(ticket)
+	for c.windowQueue[0] != ticket || !c.insideWindowLocked(replyBytes()) {
+		if wanted != nil && !wanted() {
+			break // Out of the queue (deferred): it no longer holds up the ones behind.
+		}
 		if c.closed {
 			return false
 		}
@@ -77,8 +96,16 @@ func (c *Client) waitInsideWindow(done <-chan struct{}, replyBytes func() int64)
 	return !c.closed
 }
 
+// leaveWindowQueueLocked takes ticket out of the waiters' queue (numbered, or given up)
+// and wakes the others: the next one may be at the head now. Called with mu held.
+func (c *Client) leaveWindowQueueLocked(ticket uint64) {
+	index := slices.Index(c.windowQueue, ticket)
+	c.windowQueue = slices.Delete(c.windowQueue, index, index+1)
+	c.leftPendingLocked()
+}
+
 // leftPendingLocked wakes the callers waiting for room in the exactly-once window; it is
-// called, with mu held, whenever calls leave the pending set.
+// called, with mu held, whenever calls leave the pending set or the waiters' queue.
 func (c *Client) leftPendingLocked() {
 	if c.pendingLeft != nil {
 		close(c.pendingLeft)
