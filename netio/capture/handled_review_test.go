@@ -152,14 +152,7 @@ func TestPromotionDuringAnOutageKeepsTheLogOfItsOwnOps(t *testing.T) {
 	// no event) filling a segment.
 	writeAccount1007AndFillers(t, s, replier)
 	s.RequestSnapshot() // Op 6.
-	select {
-	case result := <-written:
-		if result.Err != nil {
-			t.Fatal(result.Err)
-		}
-	case <-time.After(time.Minute): // A hang guard, not a timing assertion.
-		t.Fatal("no snapshot")
-	}
+	awaitSnapshotWritten(t, written)
 
 	natstest.Start(t, dir+"/nats", host) // NATS is back.
 	waitUntil(t, "capture settled and idle at the log's end", func() bool {
@@ -394,14 +387,7 @@ func TestStandbyRetiresNoLogOfItsPrimarysOps(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case result := <-written:
-		if result.Err != nil {
-			t.Fatal(result.Err)
-		}
-	case <-time.After(time.Minute): // A hang guard, not a timing assertion.
-		t.Fatal("no snapshot on the standby")
-	}
+	awaitSnapshotWritten(t, written)
 
 	if err := s.Promote(3); err != nil { // The primary is gone.
 		t.Fatal(err)
@@ -433,4 +419,18 @@ func restartableNATS(t *testing.T) (dir string, server *natsserver.Server, host 
 		t.Fatal(err)
 	}
 	return dir, server, address.Host
+}
+
+// awaitSnapshotWritten waits for the next snapshot its shard reports written (through
+// SnapshotConfig.OnWritten) and fails the test if writing it failed.
+func awaitSnapshotWritten(t *testing.T, written <-chan shard.SnapshotResult) {
+	t.Helper()
+	select {
+	case result := <-written:
+		if result.Err != nil {
+			t.Fatal(result.Err)
+		}
+	case <-time.After(time.Minute): // A hang guard, not a timing assertion.
+		t.Fatal("no snapshot written")
+	}
 }
