@@ -168,9 +168,12 @@ type Capture struct {
 	connection *nats.Conn
 	at         position    // Last event the stream holds.
 	last       messageName // The stream's last message, as its id names it.
-	entry      entrySpan   // The local log entry last looked up (divergence check).
-	rebuilt    [1]release  // The entry being replayed (rebuild).
-	sent       position    // Last event published (acknowledged or in flight).
+	// lastRemoved: the stream no longer holds its last message (purged, deleted,
+	// expired); last is then the newest message it still holds (or none).
+	lastRemoved bool
+	entry       entrySpan  // The local log entry last looked up (divergence check).
+	rebuilt     [1]release // The entry being replayed (rebuild).
+	sent        position   // Last event published (acknowledged or in flight).
 	// sentID is the id of the last message this session published ("" at its start):
 	// the next one expects it as the stream's last message as well as the sequence, so
 	// that once one message of a pipeline fails (a stranger wrote first), every later one
@@ -440,6 +443,11 @@ func (c *Capture) session() error {
 	c.setChecked(c.at.op) // The position stands (or was moved back to what does).
 	c.sent, c.expected, c.inflight = c.at, c.streamSequence.Load(), c.inflight[:0]
 	c.sentID = ""
+	if c.lastRemoved {
+		if err := c.publishLostPosition(); err != nil {
+			return err
+		}
+	}
 	if err := c.rebuild(); err != nil {
 		return err
 	}
@@ -498,18 +506,62 @@ func (c *Capture) readPosition() error {
 		return err
 	}
 	last, sequence := messageName{}, info.State.LastSeq
+	c.lastRemoved = false
 	if sequence > 0 {
 		message, err := stream.GetMsg(ctx, sequence)
-		if err != nil {
+		switch {
+		case errors.Is(err, jetstream.ErrMsgNotFound):
+			// Purged, deleted or expired (max age): JetStream keeps the last sequence, so
+			// publishing still expects it, but no id says which event comes next. The
+			// newest message left bounds what consumers may have missed (session).
+			c.lastRemoved = true
+			if last, err = c.newestHeld(info.State.FirstSeq, sequence); err != nil {
+				return err
+			}
+		case err != nil:
 			return err
-		}
-		if last, err = parseMessageID(message.Header.Get(jetstream.MsgIDHeader)); err != nil {
-			return fmt.Errorf("capture: the last message of %s: %w", c.stream, err)
+		default:
+			if last, err = parseMessageID(message.Header.Get(jetstream.MsgIDHeader)); err != nil {
+				return fmt.Errorf("capture: the last message of %s: %w", c.stream, err)
+			}
 		}
 	}
 	c.last = last
 	c.storePosition(last.at, sequence)
 	return nil
+}
+
+// newestHeld returns the name of the newest message the stream still holds before
+// sequence last (none: the zero name, position 0). A purge or an expiry by age leaves
+// none (the first sequence is then past the last); a deletion leaves older ones.
+func (c *Capture) newestHeld(first, last uint64) (messageName, error) {
+	for sequence := last - 1; sequence >= first && sequence > 0; sequence-- {
+		name, found, err := c.messageAt(sequence)
+		if err != nil || found {
+			return name, err
+		}
+	}
+	return messageName{}, nil
+}
+
+// publishLostPosition settles a stream that lost its last message (lastRemoved) as the
+// primary: it publishes capture_gap naming the ops whose events consumers may have
+// missed, from the op of the newest message left (the rest of its events may be among
+// the removed; op 1 when none is left) to the released op (nothing beyond it was
+// published), and resumes after that op. Resuming after the newest message left would
+// publish the removed events again: JetStream drops them as duplicates within its
+// window (for good: every session would fail the same way), and past it consumers would
+// get them twice. Events released but not yet stored when the stream lost its last
+// message are lost with the removed ones, and named by the same marker.
+func (c *Capture) publishLostPosition() error {
+	from := c.at.op
+	if c.at.index == math.MaxUint32 { // A gap marker: its whole op is settled.
+		from++
+	}
+	to := max(c.config.Released(), c.at.op)
+	return c.publishGap("the stream's last message was removed (purged, deleted or "+
+		"expired), so its position is unknown; resuming after the released op",
+		min(max(from, 1), to), to)
 }
 
 // watch checks, on a standby, the position just read against its log, as its successor's

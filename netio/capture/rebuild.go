@@ -147,7 +147,7 @@ func (c *Capture) restore() (*core.Machine, error) {
 			"stream", c.stream, "op", c.at.op, "index", c.at.index)
 		return machine, nil
 	}
-	return machine, c.publishGap(oldest.Meta.Op)
+	return machine, c.publishGap("the log they need was retired", c.at.op+1, oldest.Meta.Op)
 }
 
 func loadSnapshot(config core.Config, info *wal.SnapshotInfo) (*core.Machine, error) {
@@ -159,19 +159,20 @@ func loadSnapshot(config core.Config, info *wal.SnapshotInfo) (*core.Machine, er
 	return core.Restore(config, reader)
 }
 
-// publishGap records in the stream that the events after its position up to op were
-// lost (the log holding them was retired beyond the configured hold), as a capture_gap
-// message with id shard:op:gap, so consumers see the loss instead of silence.
-func (c *Capture) publishGap(op uint64) error {
+// publishGap records in the stream that the events of ops from..op were lost (the log
+// holding them was retired beyond the configured hold, or the stream lost its last
+// message: publishLostPosition), as a capture_gap message with id shard:op:gap, so
+// consumers see the loss instead of silence. Publishing resumes after op.
+func (c *Capture) publishGap(reason string, from, op uint64) error {
 	c.gaps.Add(1)
-	c.config.Logger.Error("capture: events lost: the log they need was retired",
-		"stream", c.stream, "from_op", c.at.op+1, "to_op", op)
+	c.config.Logger.Error("capture: events lost: "+reason, "stream", c.stream,
+		"from_op", from, "to_op", op)
 	if !c.config.Serving() {
 		return errNotServing
 	}
 	id := fmt.Sprintf("%d:%d:gap", c.config.Shard, op)
 	body := fmt.Sprintf(`{"schema":%d,"id":%q,"shard":%d,"op":%d,"kind":"capture_gap",`+
-		`"from_op":%d,"to_op":%d}`, SchemaVersion, id, c.config.Shard, op, c.at.op+1, op)
+		`"from_op":%d,"to_op":%d}`, SchemaVersion, id, c.config.Shard, op, from, op)
 	subject := fmt.Sprintf("%s.%d.capture.gap", c.config.SubjectPrefix, c.config.Shard)
 	if err := c.awaitAll(); err != nil {
 		return err

@@ -1,0 +1,118 @@
+package capture
+
+import (
+	"context"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"sequent/core"
+	"sequent/tools/natstest"
+)
+
+// removeFromStream runs remove on the shard's stream (a purge, a deletion) from a
+// connection of its own, as an operator's tool would.
+func removeFromStream(t *testing.T, url string, remove func(jetstream.Stream) error) {
+	t.Helper()
+	connection, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer connection.Close()
+	js, _ := jetstream.New(connection)
+	stream, err := js.Stream(context.Background(), StreamDefault+"_0")
+	if err == nil {
+		err = remove(stream)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// awaitSequence waits until c has stored the stream's message sequence, or reports an
+// error (then the caller's checks say what went wrong).
+func awaitSequence(t *testing.T, c *Capture, sequence uint64) Stats {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute) // A hang guard, not a timing assertion.
+	for {
+		stats := c.Stats()
+		if stats.StreamSequence >= sequence || stats.LastError != "" {
+			return stats
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sequence %d never stored: %+v", sequence, stats)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestStreamThatLostItsLastMessage: capture published ops 2 and 3 (messages 1-4), then
+// the stream lost its last message while capture was stopped: an operator purged it, or
+// deleted that message (a max age expires messages the same way). JetStream keeps the
+// last sequence (4) and answers "not found" for its message, so the position is
+// unknown. The restarted capture must not fail at every session for good (it did: no
+// message was ever published again): it publishes capture_gap naming the ops consumers
+// may have missed, from the op of the newest message left (its later events may be
+// among the removed; op 1 when none is left) to the released op (nothing beyond it was
+// published), resumes after that, and publishes the next op released (4) as usual.
+func TestStreamThatLostItsLastMessage(t *testing.T) {
+	cases := []struct {
+		name     string
+		remove   func(jetstream.Stream) error
+		gapFrom  uint64
+		accounts []string // Of the messages left, then op 4's.
+	}{
+		{"purged", func(s jetstream.Stream) error { return s.Purge(context.Background()) },
+			1, []string{"5", "6"}},
+		{"last message deleted", func(s jetstream.Stream) error {
+			return s.DeleteMsg(context.Background(), 4)
+		}, 3, []string{"1", "2", "3", "5", "6"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			url := natstest.Start(t, dir+"/nats", "127.0.0.1:0").ClientURL()
+			alone := openReplica(t, dir+"/alone")
+			// Ops 1 (grants), 2 (accounts 1, 2), 3 (3, 4), 4 (5, 6); no capture yet.
+			alone.serve("", 1, []uint64{1, 2}, []uint64{3, 4}, []uint64{5, 6})
+			var released atomic.Uint64
+			released.Store(3)
+			config := Config{URL: url, Log: alone.log, Machine: core.Config{},
+				Released: released.Load, Epoch: func() uint64 { return 1 }}
+			first := New(config)
+			first.Start()
+			stats := awaitSequence(t, first, 4)
+			first.Close()
+			if stats.LastError != "" || stats.PublishedOp != 3 {
+				t.Fatalf("first run: %+v", stats)
+			}
+			removeFromStream(t, url, tc.remove)
+
+			second := New(config)
+			second.Start()
+			defer second.Close()
+			stats = awaitSequence(t, second, 5) // The gap marker.
+			if stats.LastError != "" || stats.Gaps != 1 || stats.PublishedOp != 3 {
+				t.Fatalf("after the removal: %+v; want capture_gap through op 3", stats)
+			}
+			released.Store(4) // Op 4 is released now: its two events follow the marker.
+			stats = awaitSequence(t, second, 7)
+			messages := streamMessages(t, url)
+			var gaps []EventJSON
+			for _, m := range messages {
+				if m.Kind == "capture_gap" {
+					gaps = append(gaps, m)
+				}
+			}
+			if stats.LastError != "" || stats.PublishedOp != 4 || len(gaps) != 1 ||
+				gaps[0].ID != "0:3:gap" || gaps[0].FromOp != tc.gapFrom || gaps[0].ToOp != 3 ||
+				!slices.Equal(accountsCreated(messages), tc.accounts) {
+				t.Fatalf("stats %+v; messages %+v", stats, messages)
+			}
+		})
+	}
+}
