@@ -58,19 +58,23 @@ func awaitSequence(t *testing.T, c *Capture, sequence uint64) Stats {
 // message was ever published again): it publishes capture_gap naming the ops consumers
 // may have missed, from the op of the newest message left (its later events may be
 // among the removed; op 1 when none is left) to the released op (nothing beyond it was
-// published), resumes after that, and publishes the next op released (4) as usual.
+// published), resumes after that, and publishes the next op released (4) as usual. A
+// standby meanwhile watches without failing and holds the log from the newest message
+// left that its log agrees with (all of it when none is left).
 func TestStreamThatLostItsLastMessage(t *testing.T) {
 	cases := []struct {
 		name     string
 		remove   func(jetstream.Stream) error
 		gapFrom  uint64
 		accounts []string // Of the messages left, then op 4's.
+		// standbyHeld is the op after which a standby holds the log.
+		standbyHeld uint64
 	}{
 		{"purged", func(s jetstream.Stream) error { return s.Purge(context.Background()) },
-			1, []string{"5", "6"}},
+			1, []string{"5", "6"}, 0},
 		{"last message deleted", func(s jetstream.Stream) error {
 			return s.DeleteMsg(context.Background(), 4)
-		}, 3, []string{"1", "2", "3", "5", "6"}},
+		}, 3, []string{"1", "2", "3", "5", "6"}, 2},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -91,6 +95,19 @@ func TestStreamThatLostItsLastMessage(t *testing.T) {
 				t.Fatalf("first run: %+v", stats)
 			}
 			removeFromStream(t, url, tc.remove)
+
+			// A standby watching the stream reads it without failing, and holds the log
+			// from no later than the newest message left (all of it when none is).
+			watching := config
+			watching.Serving = func() bool { return false }
+			standby := New(watching)
+			standby.Start()
+			stats = awaitSequence(t, standby, 4)
+			standby.Close()
+			if held, _ := standby.HeldOp(); stats.LastError != "" || held != tc.standbyHeld {
+				t.Fatalf("standby: %+v, holding the log after op %d, want after op %d", stats,
+					held, tc.standbyHeld)
+			}
 
 			second := New(config)
 			second.Start()
