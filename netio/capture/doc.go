@@ -57,7 +57,16 @@
 // that last op cannot be rebuilt (there is no state before it): if the old primary stored
 // its events in part, the others are lost with a warning in the log and no message to
 // consumers (the stream cannot tell a partly stored op from a complete one, and a gap
-// message for every such promotion would be a false alarm). Nothing beyond the shard's
+// message for every such promotion would be a false alarm). A stream that lost its last
+// message (a purge, a deletion, a max age: JetStream keeps the last sequence, not the
+// message) has no position: a session that finds it so publishes capture_gap from the op
+// of the newest message left (op 1 when none is) through the released op and resumes
+// after that op (publishLostPosition). Resuming after the newest message left would
+// publish the removed events again, which the duplicate window drops (every session
+// would fail the same way) or consumers get twice; the marker names them, and the events
+// released but not yet stored then, instead. A session already running keeps its own
+// position and does not notice. A standby watching such a stream holds the log after the
+// newest message left that its log agrees with (all of it when none is). Nothing beyond the shard's
 // released op is ever published, so no consumer sees an event a failover could undo
 // (in sync mode; in async mode the documented loss window applies to capture too, and
 // what it voids is announced by capture_superseded).

@@ -42,7 +42,11 @@ const SchemaVersion = 2
 //	{"schema":2, "id":"0:90:gap", "shard":0, "op":90, "kind":"capture_gap",
 //	 "from_op":51, "to_op":90}
 //	    Subject <prefix>.<shard>.capture.gap. The events of ops from_op..to_op are lost
-//	    for good (the log holding them was retired before capture published them).
+//	    for good (the log holding them was retired before capture published them), or
+//	    may be (the stream lost its last message: some of them were published, then
+//	    removed, and a consumer that read them in time has them; a consumer that
+//	    handled ops up to N misses at most those after N). Either way none of them
+//	    comes again: the stream continues after to_op.
 //	{"schema":2, "id":"0:41:1:superseded:2", "shard":0, "op":41, "index":1,
 //	 "kind":"capture_superseded", "epoch":2, "superseded_epoch":1,
 //	 "from_op":42, "to_op":45}
