@@ -60,7 +60,7 @@ func captureDefinitions() []metricDefinition[CaptureStats] {
 			noLabels, func(x *c) float64 { return float64(x.Published) }),
 		counter("sequent_capture_rebuilds_total", "Times capture rebuilt missed events from the log.",
 			noLabels, func(x *c) float64 { return float64(x.Rebuilds) }),
-		counter("sequent_capture_gaps_total", "capture_gap messages: events lost because their log was retired.",
+		counter("sequent_capture_gaps_total", "capture_gap messages: events lost because their log was retired or the stream lost its last message.",
 			noLabels, func(x *c) float64 { return float64(x.Gaps) }),
 		counter("sequent_capture_superseded_total", "capture_superseded messages: published events of a history a failover discarded (async mode), replaced by this node's.",
 			noLabels, func(x *c) float64 { return float64(x.Superseded) }),
