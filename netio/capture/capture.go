@@ -561,7 +561,7 @@ func (c *Capture) publishLostPosition() error {
 	to := max(c.config.Released(), c.at.op)
 	return c.publishGap("the stream's last message was removed (purged, deleted or "+
 		"expired), so its position is unknown; resuming after the released op",
-		min(max(from, 1), to), to)
+		min(max(from, 1), to), to, true)
 }
 
 // watch checks, on a standby, the position just read against its log, as its successor's
@@ -767,6 +767,9 @@ type pendingAck struct {
 	expected uint64 // The stream's last sequence it expects (it gets expected+1).
 	released int64  // Unix ns the entry it ends was released (0: not an entry's last, or a rebuild).
 	entryEnd bool   // The last event of its entry: once stored, every op up to at.op is.
+	// lostPosition: the capture_gap of publishLostPosition, which may be the very
+	// message the stream lost (acknowledged).
+	lostPosition bool
 }
 
 // publish publishes the events of buffer after the last one sent, pipelined: at most
@@ -864,6 +867,14 @@ func (c *Capture) awaitOne() error {
 func (c *Capture) acknowledged(ack *jetstream.PubAck) error {
 	p := c.inflight[0]
 	c.inflight = c.inflight[1:]
+	if p.lostPosition && ack.Duplicate && ack.Sequence == p.expected {
+		// The stream's lost last message was this marker (published by an earlier
+		// session, nothing after it): the position is after it, at the sequence kept.
+		// It is the only message in flight (publishGap awaits all around it).
+		c.expected = ack.Sequence
+		c.setPosition(p.at, ack.Sequence)
+		return nil
+	}
 	if ack.Duplicate || ack.Sequence != p.expected+1 {
 		return fmt.Errorf("capture: %s answered sequence %d (duplicate %v), expected %d: "+
 			"resynchronizing", c.stream, ack.Sequence, ack.Duplicate, p.expected+1)

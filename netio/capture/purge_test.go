@@ -133,3 +133,68 @@ func TestStreamThatLostItsLastMessage(t *testing.T) {
 		})
 	}
 }
+
+// awaitStats waits until done holds for c's stats, or c reports an error (then the
+// caller's checks say what went wrong).
+func awaitStats(t *testing.T, c *Capture, done func(Stats) bool) Stats {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute) // A hang guard, not a timing assertion.
+	for {
+		stats := c.Stats()
+		if done(stats) || stats.LastError != "" {
+			return stats
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never reached: %+v", stats)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestStreamThatLostItsLostPositionMarker: a session found the stream purged and
+// published capture_gap 0:3:gap (message 5); nothing was released since, and the stream
+// was purged again within the duplicate window. The next session's marker for the same
+// released op has the same id, so JetStream answers it as a duplicate of message 5,
+// which is exactly the stream's lost last message: the position is known again (after
+// op 3) and publishing must go on. It failed every session instead ('duplicate true'),
+// for the whole duplicate window, and no event was published meanwhile.
+func TestStreamThatLostItsLostPositionMarker(t *testing.T) {
+	dir := t.TempDir()
+	url := natstest.Start(t, dir+"/nats", "127.0.0.1:0").ClientURL()
+	alone := openReplica(t, dir+"/alone")
+	alone.serve("", 1, []uint64{1, 2}, []uint64{3, 4}, []uint64{5, 6})
+	var released atomic.Uint64
+	released.Store(3)
+	config := Config{URL: url, Log: alone.log, Machine: core.Config{},
+		Released: released.Load, Epoch: func() uint64 { return 1 }}
+	purge := func(s jetstream.Stream) error { return s.Purge(context.Background()) }
+	run := func(sequence uint64) Stats { // Starts capture, waits for sequence, stops it.
+		c := New(config)
+		c.Start()
+		defer c.Close()
+		return awaitSequence(t, c, sequence)
+	}
+	if stats := run(4); stats.LastError != "" {
+		t.Fatalf("first run: %+v", stats)
+	}
+	removeFromStream(t, url, purge)
+	if stats := run(5); stats.LastError != "" || stats.Gaps != 1 {
+		t.Fatalf("after the first purge: %+v", stats)
+	}
+	removeFromStream(t, url, purge)
+
+	third := New(config)
+	third.Start()
+	defer third.Close()
+	stats := awaitStats(t, third, func(s Stats) bool { return s.Gaps == 1 })
+	if stats.LastError != "" {
+		t.Fatalf("after the second purge: %+v", stats)
+	}
+	released.Store(4) // Op 4's two events follow the lost marker (messages 6, 7).
+	stats = awaitSequence(t, third, 7)
+	messages := streamMessages(t, url)
+	if stats.LastError != "" || stats.PublishedOp != 4 ||
+		!slices.Equal(accountsCreated(messages), []string{"5", "6"}) {
+		t.Fatalf("stats %+v; messages %+v", stats, messages)
+	}
+}

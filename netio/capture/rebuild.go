@@ -147,7 +147,8 @@ func (c *Capture) restore() (*core.Machine, error) {
 			"stream", c.stream, "op", c.at.op, "index", c.at.index)
 		return machine, nil
 	}
-	return machine, c.publishGap("the log they need was retired", c.at.op+1, oldest.Meta.Op)
+	return machine, c.publishGap("the log they need was retired", c.at.op+1, oldest.Meta.Op,
+		false)
 }
 
 func loadSnapshot(config core.Config, info *wal.SnapshotInfo) (*core.Machine, error) {
@@ -162,8 +163,10 @@ func loadSnapshot(config core.Config, info *wal.SnapshotInfo) (*core.Machine, er
 // publishGap records in the stream that the events of ops from..op were lost (the log
 // holding them was retired beyond the configured hold, or the stream lost its last
 // message: publishLostPosition), as a capture_gap message with id shard:op:gap, so
-// consumers see the loss instead of silence. Publishing resumes after op.
-func (c *Capture) publishGap(reason string, from, op uint64) error {
+// consumers see the loss instead of silence. Publishing resumes after op. lostPosition:
+// publishLostPosition's marker, whose id an earlier session may have stored as the very
+// message the stream lost since (a duplicate at the kept last sequence: acknowledged).
+func (c *Capture) publishGap(reason string, from, op uint64, lostPosition bool) error {
 	c.gaps.Add(1)
 	c.config.Logger.Error("capture: events lost: "+reason, "stream", c.stream,
 		"from_op", from, "to_op", op)
@@ -182,7 +185,8 @@ func (c *Capture) publishGap(reason string, from, op uint64) error {
 		return err
 	}
 	gap := position{op: op, index: math.MaxUint32}
-	c.inflight = append(c.inflight, pendingAck{future: future, at: gap, expected: c.expected})
+	c.inflight = append(c.inflight, pendingAck{future: future, at: gap, expected: c.expected,
+		lostPosition: lostPosition})
 	c.sent, c.expected = gap, c.expected+1
 	return c.awaitAll()
 }
