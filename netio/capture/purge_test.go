@@ -198,3 +198,60 @@ func TestStreamThatLostItsLostPositionMarker(t *testing.T) {
 		t.Fatalf("stats %+v; messages %+v", stats, messages)
 	}
 }
+
+// TestNewestHeldAfterManyRemovals: the stream's last message and the 1000 before it
+// were removed together (a purge of one subject: an operator's filler, or one kind of
+// event), so the newest message left (op 3's last event) is 1000 sequences before the
+// last. Finding it must cost JetStream a bounded number of requests, not one or two per
+// removed message: a standby does it at every poll, a primary at every session. The
+// walk back asked for every removed sequence (over 2000 requests here).
+func TestNewestHeldAfterManyRemovals(t *testing.T) {
+	const removed = 1000
+	dir := t.TempDir()
+	url := natstest.Start(t, dir+"/nats", "127.0.0.1:0").ClientURL()
+	alone := openReplica(t, dir+"/alone")
+	alone.serve("", 1, []uint64{1, 2}, []uint64{3, 4}, []uint64{5, 6})
+	config := Config{URL: url, Log: alone.log, Machine: core.Config{},
+		Released: func() uint64 { return 3 }, Epoch: func() uint64 { return 1 }}
+	first := New(config)
+	first.Start()
+	stats := awaitSequence(t, first, 4)
+	first.Close()
+	if stats.LastError != "" {
+		t.Fatalf("first run: %+v", stats)
+	}
+	connection, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer connection.Close()
+	js, _ := jetstream.New(connection)
+	ctx := context.Background()
+	for range removed {
+		if _, err := js.Publish(ctx, SubjectPrefixDefault+".0.filler", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	removeFromStream(t, url, func(s jetstream.Stream) error {
+		return s.Purge(ctx, jetstream.WithPurgeSubject(SubjectPrefixDefault+".0.filler"))
+	})
+	requests := func() uint64 {
+		info, err := js.AccountInfo(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.API.Total
+	}
+	before := requests()
+	second := New(config)
+	second.Start()
+	defer second.Close()
+	stats = awaitSequence(t, second, removed+5) // The gap marker.
+	used := requests() - before
+	messages := streamMessages(t, url)
+	last := messages[len(messages)-1]
+	if stats.LastError != "" || used > 100 || last.Kind != "capture_gap" || last.FromOp != 3 ||
+		last.ToOp != 3 {
+		t.Fatalf("%d JetStream requests; stats %+v; last message %+v", used, stats, last)
+	}
+}
