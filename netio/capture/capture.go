@@ -579,6 +579,12 @@ func (c *Capture) publishLostPosition() error {
 		from++
 	}
 	to := max(c.config.Released(), c.at.op)
+	if from > to {
+		// The newest message left is a marker settling every op released: no event of
+		// this node's history can be missing, and a marker through the same op would
+		// have its id (JetStream would drop it as a duplicate, failing every session).
+		return nil
+	}
 	return c.publishGap("the stream's last message was removed (purged, deleted or "+
 		"expired), so its position is unknown; resuming after the released op",
 		min(max(from, 1), to), to, true)

@@ -255,3 +255,60 @@ func TestNewestHeldAfterManyRemovals(t *testing.T) {
 		t.Fatalf("%d JetStream requests; stats %+v; last message %+v", used, stats, last)
 	}
 }
+
+// TestLostMessageAfterAGapMarker: the newest message left is a capture_gap through op 3
+// (0:3:gap, message 5), the shard released nothing since, and the message after it (an
+// operator's test message, 6) was deleted. Op 3 is settled by the marker and nothing
+// later was released, so no event of this node can be missing: capture resumes after
+// the marker and publishes op 4 once released. It published a second 0:3:gap instead,
+// which JetStream answered as a duplicate of message 5: every session failed for the
+// duplicate window.
+func TestLostMessageAfterAGapMarker(t *testing.T) {
+	dir := t.TempDir()
+	url := natstest.Start(t, dir+"/nats", "127.0.0.1:0").ClientURL()
+	alone := openReplica(t, dir+"/alone")
+	alone.serve("", 1, []uint64{1, 2}, []uint64{3, 4}, []uint64{5, 6})
+	var released atomic.Uint64
+	released.Store(3)
+	config := Config{URL: url, Log: alone.log, Machine: core.Config{},
+		Released: released.Load, Epoch: func() uint64 { return 1 }}
+	run := func(sequence uint64) Stats { // Starts capture, waits for sequence, stops it.
+		c := New(config)
+		c.Start()
+		defer c.Close()
+		return awaitSequence(t, c, sequence)
+	}
+	if stats := run(4); stats.LastError != "" {
+		t.Fatalf("first run: %+v", stats)
+	}
+	removeFromStream(t, url, func(s jetstream.Stream) error { return s.Purge(context.Background()) })
+	if stats := run(5); stats.LastError != "" || stats.Gaps != 1 {
+		t.Fatalf("after the purge: %+v", stats)
+	}
+	removeFromStream(t, url, func(s jetstream.Stream) error {
+		connection, err := nats.Connect(url)
+		if err != nil {
+			return err
+		}
+		defer connection.Close()
+		js, _ := jetstream.New(connection)
+		if _, err := js.Publish(context.Background(), SubjectPrefixDefault+".0.test", nil); err != nil {
+			return err
+		}
+		return s.DeleteMsg(context.Background(), 6)
+	})
+
+	third := New(config)
+	third.Start()
+	defer third.Close()
+	// Settled at the marker (op 3 checked), then op 4 is released: its two events
+	// follow the marker (messages 7, 8).
+	awaitStats(t, third, func(s Stats) bool { return s.Connected && s.LagOps == 0 })
+	released.Store(4)
+	stats := awaitSequence(t, third, 8)
+	messages := streamMessages(t, url)
+	if stats.LastError != "" || stats.PublishedOp != 4 || stats.Gaps != 0 ||
+		!slices.Equal(accountsCreated(messages), []string{"5", "6"}) {
+		t.Fatalf("stats %+v; messages %+v", stats, messages)
+	}
+}
