@@ -12,8 +12,8 @@ const (
 
 	// sessionWindow is how many request numbers below a session's highest one are still
 	// tracked as applied or not: a retry older than that answers request_too_old. The Go
-	// client keeps fewer requests than this in flight, so it never sees that status.
-	sessionWindow = 256
+	// client numbers its requests within it, so it never sees that status.
+	sessionWindow = model.SessionWindow
 
 	// SessionReplyBytesMaxDefault bounds the bytes of cached replies per session (2 MiB:
 	// more than the largest reply). Older replies are evicted first; a retry whose reply
@@ -21,7 +21,7 @@ const (
 	// ring holding them takes up to twice that. Worst case over a full table: 1024
 	// sessions × 4 MiB = 4 GiB, reached only if every session keeps sending maximal
 	// requests; a typical session holds a few KiB.
-	SessionReplyBytesMaxDefault = 2 << 20
+	SessionReplyBytesMaxDefault = model.SessionReplyBytesDefault
 
 	// reportClientsMax bounds the clients a snapshot may list report sequences for (a
 	// sanity bound on untrusted input: clients come from the keys file).

@@ -15,6 +15,17 @@ const (
 	// with balances (144 bytes each, 1,179,216 bytes).
 	ReplyBodyBytesMax = EventsPerRequestMax * EventResultBalancesSize
 
+	// SessionWindow is how many request numbers below a session's highest applied one
+	// the server still recognises (PROTOCOL.md §7): a resend older than that answers
+	// request_too_old. Clients number their requests within it (netio/client's window).
+	SessionWindow = 256
+
+	// SessionReplyBytesDefault is the server's default cache of reply bodies per session
+	// (core.Config.SessionReplyBytesMax): a resend whose reply was evicted answers
+	// request_too_old although it was applied. The Go client keeps the expected replies
+	// from its oldest pending request on within it.
+	SessionReplyBytesDefault = 2 << 20
+
 	// AuditBytesMax bounds the text of one audit record.
 	AuditBytesMax = 4096
 )

@@ -1,6 +1,10 @@
 package client
 
-import "slices"
+import (
+	"slices"
+
+	"sequent/core/model"
+)
 
 // The server's exactly-once window (PROTOCOL.md §7): it recognises a request number only
 // within 256 below the highest number it applied for the session, and it keeps the
@@ -16,11 +20,10 @@ import "slices"
 // numbers, and at most replyCacheBytes of expected reply bodies from the oldest pending
 // request's on; otherwise its caller waits for that request to be answered (which needs
 // nothing of the requests numbered after it).
-const exactlyOnceWindow = 256
+const exactlyOnceWindow = model.SessionWindow
 
-// replyCacheBytes is the server's default cache of reply bodies per session
-// (core.SessionReplyBytesMaxDefault).
-const replyCacheBytes = 2 << 20
+// replyCacheBytes is the server's default cache of reply bodies per session.
+const replyCacheBytes = model.SessionReplyBytesDefault
 
 // insideWindowLocked reports whether a request expecting replyBytes of reply body may
 // take the next number: every pending request stays within exactlyOnceWindow numbers and
@@ -58,12 +61,13 @@ func (c *Client) numberLocked(call *Call, replyBytes int64) {
 // waitInsideWindow waits until a request expecting replyBytes of reply body may take the
 // next number (insideWindowLocked), releasing mu meanwhile. It reports false when done
 // ends or the client closes first; it returns early, true, once wanted (when not nil)
-// reports false: a merged request every caller left is never numbered. Waiters are numbered in the order they began to wait
-// (windowQueue), Go's and admit's alike: a later request that happens to fit must not
-// take a number before an earlier, larger one, or a stream of them could keep that one
-// (and the merged requests queued behind it in admit) waiting as long as it lasts. The
-// head of the queue waits only for pending requests to be answered, which needs nothing
-// of the waiters behind it. Called and returns with mu held.
+// reports false: a merged request every caller left is never numbered. Waiters are
+// numbered in the order they began to wait (windowQueue), Go's and admit's alike: a
+// later request that happens to fit must not take a number before an earlier, larger
+// one, or a stream of them could keep that one (and the merged requests queued behind
+// it in admit) waiting as long as it lasts. The head of the queue waits only for
+// pending requests to be answered, which needs nothing of the waiters behind it. Called
+// and returns with mu held.
 func (c *Client) waitInsideWindow(done <-chan struct{}, replyBytes func() int64,
 	wanted func() bool) bool {
 	if len(c.windowQueue) == 0 && c.insideWindowLocked(replyBytes()) {
