@@ -37,17 +37,39 @@ func removeFromStream(t *testing.T, url string, remove func(jetstream.Stream) er
 // error (then the caller's checks say what went wrong).
 func awaitSequence(t *testing.T, c *Capture, sequence uint64) Stats {
 	t.Helper()
-	deadline := time.Now().Add(time.Minute) // A hang guard, not a timing assertion.
-	for {
-		stats := c.Stats()
-		if stats.StreamSequence >= sequence || stats.LastError != "" {
-			return stats
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("sequence %d never stored: %+v", sequence, stats)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	return awaitStats(t, c, func(s Stats) bool { return s.StreamSequence >= sequence })
+}
+
+// lostStream is the set-up of the tests of a stream that lost messages: a node alone
+// whose log holds ops 1 (grants), 2 (accounts 1, 2), 3 (3, 4) and 4 (5, 6), a stream on
+// an embedded nats-server, and a capture Config whose released op the test sets
+// (3 at the start).
+type lostStream struct {
+	url      string
+	config   Config
+	released *atomic.Uint64
+}
+
+func newLostStream(t *testing.T) lostStream {
+	t.Helper()
+	dir := t.TempDir()
+	url := natstest.Start(t, dir+"/nats", "127.0.0.1:0").ClientURL()
+	alone := openReplica(t, dir+"/alone")
+	alone.serve("", 1, []uint64{1, 2}, []uint64{3, 4}, []uint64{5, 6})
+	released := &atomic.Uint64{}
+	released.Store(3)
+	return lostStream{url: url, released: released, config: Config{URL: url, Log: alone.log,
+		Machine: core.Config{}, Released: released.Load, Epoch: func() uint64 { return 1 }}}
+}
+
+// run starts a capture, waits until it stored the stream's message sequence (or failed)
+// and stops it.
+func (l lostStream) run(t *testing.T, sequence uint64) Stats {
+	t.Helper()
+	c := New(l.config)
+	c.Start()
+	defer c.Close()
+	return awaitSequence(t, c, sequence)
 }
 
 // TestStreamThatLostItsLastMessage: capture published ops 2 and 3 (messages 1-4), then
@@ -78,20 +100,9 @@ func TestStreamThatLostItsLastMessage(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			url := natstest.Start(t, dir+"/nats", "127.0.0.1:0").ClientURL()
-			alone := openReplica(t, dir+"/alone")
-			// Ops 1 (grants), 2 (accounts 1, 2), 3 (3, 4), 4 (5, 6); no capture yet.
-			alone.serve("", 1, []uint64{1, 2}, []uint64{3, 4}, []uint64{5, 6})
-			var released atomic.Uint64
-			released.Store(3)
-			config := Config{URL: url, Log: alone.log, Machine: core.Config{},
-				Released: released.Load, Epoch: func() uint64 { return 1 }}
-			first := New(config)
-			first.Start()
-			stats := awaitSequence(t, first, 4)
-			first.Close()
-			if stats.LastError != "" || stats.PublishedOp != 3 {
+			lost := newLostStream(t)
+			url, config, released := lost.url, lost.config, lost.released
+			if stats := lost.run(t, 4); stats.LastError != "" || stats.PublishedOp != 3 {
 				t.Fatalf("first run: %+v", stats)
 			}
 			removeFromStream(t, url, tc.remove)
@@ -102,7 +113,7 @@ func TestStreamThatLostItsLastMessage(t *testing.T) {
 			watching.Serving = func() bool { return false }
 			standby := New(watching)
 			standby.Start()
-			stats = awaitSequence(t, standby, 4)
+			stats := awaitSequence(t, standby, 4)
 			standby.Close()
 			if held, _ := standby.HeldOp(); stats.LastError != "" || held != tc.standbyHeld {
 				t.Fatalf("standby: %+v, holding the log after op %d, want after op %d", stats,
@@ -159,21 +170,10 @@ func awaitStats(t *testing.T, c *Capture, done func(Stats) bool) Stats {
 // op 3) and publishing must go on. It failed every session instead ('duplicate true'),
 // for the whole duplicate window, and no event was published meanwhile.
 func TestStreamThatLostItsLostPositionMarker(t *testing.T) {
-	dir := t.TempDir()
-	url := natstest.Start(t, dir+"/nats", "127.0.0.1:0").ClientURL()
-	alone := openReplica(t, dir+"/alone")
-	alone.serve("", 1, []uint64{1, 2}, []uint64{3, 4}, []uint64{5, 6})
-	var released atomic.Uint64
-	released.Store(3)
-	config := Config{URL: url, Log: alone.log, Machine: core.Config{},
-		Released: released.Load, Epoch: func() uint64 { return 1 }}
+	lost := newLostStream(t)
+	url, config, released := lost.url, lost.config, lost.released
+	run := func(sequence uint64) Stats { return lost.run(t, sequence) }
 	purge := func(s jetstream.Stream) error { return s.Purge(context.Background()) }
-	run := func(sequence uint64) Stats { // Starts capture, waits for sequence, stops it.
-		c := New(config)
-		c.Start()
-		defer c.Close()
-		return awaitSequence(t, c, sequence)
-	}
 	if stats := run(4); stats.LastError != "" {
 		t.Fatalf("first run: %+v", stats)
 	}
@@ -207,17 +207,9 @@ func TestStreamThatLostItsLostPositionMarker(t *testing.T) {
 // walk back asked for every removed sequence (over 2000 requests here).
 func TestNewestHeldAfterManyRemovals(t *testing.T) {
 	const removed = 1000
-	dir := t.TempDir()
-	url := natstest.Start(t, dir+"/nats", "127.0.0.1:0").ClientURL()
-	alone := openReplica(t, dir+"/alone")
-	alone.serve("", 1, []uint64{1, 2}, []uint64{3, 4}, []uint64{5, 6})
-	config := Config{URL: url, Log: alone.log, Machine: core.Config{},
-		Released: func() uint64 { return 3 }, Epoch: func() uint64 { return 1 }}
-	first := New(config)
-	first.Start()
-	stats := awaitSequence(t, first, 4)
-	first.Close()
-	if stats.LastError != "" {
+	lost := newLostStream(t)
+	url, config := lost.url, lost.config
+	if stats := lost.run(t, 4); stats.LastError != "" {
 		t.Fatalf("first run: %+v", stats)
 	}
 	connection, err := nats.Connect(url)
@@ -246,7 +238,7 @@ func TestNewestHeldAfterManyRemovals(t *testing.T) {
 	second := New(config)
 	second.Start()
 	defer second.Close()
-	stats = awaitSequence(t, second, removed+5) // The gap marker.
+	stats := awaitSequence(t, second, removed+5) // The gap marker.
 	used := requests() - before
 	messages := streamMessages(t, url)
 	last := messages[len(messages)-1]
@@ -264,20 +256,9 @@ func TestNewestHeldAfterManyRemovals(t *testing.T) {
 // which JetStream answered as a duplicate of message 5: every session failed for the
 // duplicate window.
 func TestLostMessageAfterAGapMarker(t *testing.T) {
-	dir := t.TempDir()
-	url := natstest.Start(t, dir+"/nats", "127.0.0.1:0").ClientURL()
-	alone := openReplica(t, dir+"/alone")
-	alone.serve("", 1, []uint64{1, 2}, []uint64{3, 4}, []uint64{5, 6})
-	var released atomic.Uint64
-	released.Store(3)
-	config := Config{URL: url, Log: alone.log, Machine: core.Config{},
-		Released: released.Load, Epoch: func() uint64 { return 1 }}
-	run := func(sequence uint64) Stats { // Starts capture, waits for sequence, stops it.
-		c := New(config)
-		c.Start()
-		defer c.Close()
-		return awaitSequence(t, c, sequence)
-	}
+	lost := newLostStream(t)
+	url, config, released := lost.url, lost.config, lost.released
+	run := func(sequence uint64) Stats { return lost.run(t, sequence) }
 	if stats := run(4); stats.LastError != "" {
 		t.Fatalf("first run: %+v", stats)
 	}
