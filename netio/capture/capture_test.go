@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"sequent/core"
@@ -311,12 +310,8 @@ func TestCaptureRebuildsWhatItDropped(t *testing.T) {
 	if stats.FellBehind == 0 || stats.Rebuilds < 2 {
 		t.Fatalf("the queue never overflowed (%+v): the test did not exercise the rebuild", stats)
 	}
-	connection, err := nats.Connect(rig.url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer connection.Close()
-	js, _ := jetstream.New(connection)
+	js, closeConnection := operatorJetStream(t, rig.url)
+	defer closeConnection()
 	stream, err := js.Stream(context.Background(), rig.capture.StreamName())
 	if err != nil {
 		t.Fatal(err)

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"sequent/core"
@@ -131,12 +130,8 @@ func (r *replica) serve(url string, epoch uint64, batches ...[]uint64) Stats {
 // streamMessages returns every message the shard's stream holds, decoded, in order.
 func streamMessages(t *testing.T, url string) []EventJSON {
 	t.Helper()
-	connection, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer connection.Close()
-	js, _ := jetstream.New(connection)
+	js, closeConnection := operatorJetStream(t, url)
+	defer closeConnection()
 	stream, err := js.Stream(context.Background(), StreamDefault+"_0")
 	if err != nil {
 		t.Fatal(err)
@@ -349,16 +344,13 @@ func TestRestartAfterTheSupersededMarker(t *testing.T) {
 func TestDivergenceBeyondTheStreamsLimits(t *testing.T) {
 	dir := t.TempDir()
 	url := natstest.Start(t, dir+"/nats", "127.0.0.1:0").ClientURL()
-	connection, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	js, _ := jetstream.New(connection)
-	_, err = js.CreateStream(context.Background(), jetstream.StreamConfig{
+	js, closeConnection := operatorJetStream(t, url)
+	defer closeConnection()
+	_, err := js.CreateStream(context.Background(), jetstream.StreamConfig{
 		Name: StreamDefault + "_0", Subjects: []string{"sequent.0.>"}, MaxMsgs: 3,
 		Storage: jetstream.FileStorage, Retention: jetstream.LimitsPolicy,
 		Discard: jetstream.DiscardOld})
-	connection.Close()
+	closeConnection()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -181,12 +181,8 @@ func TestSessionStartFailures(t *testing.T) {
 	}
 	closed := "nats://" + listener.Addr().String()
 	listener.Close()
-	connection, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer connection.Close()
-	js, _ := jetstream.New(connection)
+	js, closeConnection := operatorJetStream(t, url)
+	defer closeConnection()
 	ctx := context.Background()
 	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "OTHER",
 		Subjects: []string{"taken.0.>"}}); err != nil {

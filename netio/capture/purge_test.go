@@ -14,16 +14,29 @@ import (
 	"sequent/tools/natstest"
 )
 
-// removeFromStream runs remove on the shard's stream (a purge, a deletion) from a
-// connection of its own, as an operator's tool would.
-func removeFromStream(t *testing.T, url string, remove func(jetstream.Stream) error) {
+// operatorJetStream connects to the nats-server at url as an operator's tool or a
+// consumer would, apart from any capture; the caller closes the connection (tests count
+// the server's connections, so it must not outlive its use).
+func operatorJetStream(t *testing.T, url string) (jetstream.JetStream, func()) {
 	t.Helper()
 	connection, err := nats.Connect(url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer connection.Close()
-	js, _ := jetstream.New(connection)
+	js, err := jetstream.New(connection)
+	if err != nil {
+		connection.Close()
+		t.Fatal(err)
+	}
+	return js, connection.Close
+}
+
+// removeFromStream runs remove on the shard's stream (a purge, a deletion) from a
+// connection of its own, as an operator's tool would.
+func removeFromStream(t *testing.T, url string, remove func(jetstream.Stream) error) {
+	t.Helper()
+	js, closeConnection := operatorJetStream(t, url)
+	defer closeConnection()
 	stream, err := js.Stream(context.Background(), StreamDefault+"_0")
 	if err == nil {
 		err = remove(stream)
@@ -212,12 +225,8 @@ func TestNewestHeldAfterManyRemovals(t *testing.T) {
 	if stats := lost.run(t, 4); stats.LastError != "" {
 		t.Fatalf("first run: %+v", stats)
 	}
-	connection, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer connection.Close()
-	js, _ := jetstream.New(connection)
+	js, closeConnection := operatorJetStream(t, url)
+	defer closeConnection()
 	ctx := context.Background()
 	for range removed {
 		if _, err := js.Publish(ctx, SubjectPrefixDefault+".0.filler", nil); err != nil {

@@ -72,16 +72,13 @@ func TestDivergenceWalkSkipsDeletedMessages(t *testing.T) {
 	url := natstest.Start(t, dir+"/nats", "127.0.0.1:0").ClientURL()
 	old := openReplica(t, dir+"/old")
 	old.serve(url, 1, []uint64{1, 2}, []uint64{3, 4}) // Messages 1-4: ops 2 and 3.
-	connection, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	js, _ := jetstream.New(connection)
+	js, closeConnection := operatorJetStream(t, url)
+	defer closeConnection()
 	stream, err := js.Stream(context.Background(), StreamDefault+"_0")
 	if err == nil {
 		err = stream.DeleteMsg(context.Background(), 3) // Op 3's first event.
 	}
-	connection.Close()
+	closeConnection()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,12 +108,8 @@ func TestSchemaOneEventAgrees(t *testing.T) {
 	url := natstest.Start(t, dir+"/nats", "127.0.0.1:0").ClientURL()
 	alone := openReplica(t, dir+"/alone")
 	alone.serve("", 1, []uint64{1, 2}, []uint64{3, 4}) // Ops 1 (grants), 2, 3; epoch 1.
-	connection, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer connection.Close()
-	js, _ := jetstream.New(connection)
+	js, closeConnection := operatorJetStream(t, url)
+	defer closeConnection()
 	ctx := context.Background()
 	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: StreamDefault + "_0",
 		Subjects: []string{"sequent.0.>"}}); err != nil {

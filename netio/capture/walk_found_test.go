@@ -152,12 +152,8 @@ func TestForeignMessageMidPipelineForksNothing(t *testing.T) {
 	c.sent, c.expected = c.at, c.streamSequence.Load()
 
 	// The stranger (epoch 1) publishes its op 2's first event now.
-	connection, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer connection.Close()
-	js, _ := jetstream.New(connection)
+	js, closeConnection := operatorJetStream(t, url)
+	defer closeConnection()
 	if _, err := js.PublishMsg(context.Background(), &nats.Msg{Subject: "sequent.0.stranger",
 		Data: []byte(`{"id":"0:2:0:1","op":2,"kind":"stranger"}`)},
 		jetstream.WithMsgID("0:2:0:1"), jetstream.WithExpectLastSequence(0)); err != nil {
