@@ -1,0 +1,99 @@
+package netio_test
+
+import (
+	"encoding/hex"
+	"testing"
+
+	"sequent/netio"
+	"sequent/netio/wire"
+)
+
+// revokeKeyOne puts in force the harness's keys without client 1's key 1 (client 1 keeps
+// key 2): what an operator's reload does when the key leaks.
+func revokeKeyOne(t *testing.T, h *harness) {
+	t.Helper()
+	file := testKeysFile()
+	file.Clients[0].Keys = []netio.KeysFileKey{{ID: 2, Secret: hex.EncodeToString(secretTwo)}}
+	if err := h.keys.Replace(file); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// subscribeReports sends a subscribe frame for the connection's session.
+func (r *rawConn) subscribeReports(session uint64, fromSequence uint64) {
+	body := make([]byte, wire.SubscribeSize)
+	(&wire.Subscribe{FromSequence: fromSequence}).Encode(body)
+	r.write(wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindSubscribe, Session: session},
+		body))
+}
+
+// TestRevokedKeyCannotSubscribeToReports: a connection logged in with a key that a
+// reload then removed is closed with key_revoked when it subscribes to execution reports,
+// instead of being sent the client's retained reports (its orders and fills) after the
+// revocation. Before the fix the subscribe was served: the replay came back.
+func TestRevokedKeyCannotSubscribeToReports(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	stolen := dialRaw(t, h.server.Address())
+	stolen.login(clientAll, 1, secretOne, 1)
+	h.backend.Report(clientAll, []byte("fill of order 7"))
+	revokeKeyOne(t, h)
+	stolen.subscribeReports(1, 1)
+	stolen.expectError(wire.ErrorKeyRevoked)
+}
+
+// TestRevokedKeyGetsNoMoreReports: a connection subscribed to reports before its key was
+// revoked is closed with key_revoked at the next report instead of receiving it, while
+// the same client's session on its other key gets the report. Before the fix the revoked
+// connection went on receiving every report of the client for as long as it sent
+// heartbeats ("closed at its next request": a pure subscriber sends none).
+func TestRevokedKeyGetsNoMoreReports(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	stolen := dialRaw(t, h.server.Address())
+	stolen.login(clientAll, 1, secretOne, 1)
+	stolen.subscribeReports(1, 0)
+	rotated := dialRaw(t, h.server.Address())
+	rotated.login(clientAll, 2, secretTwo, 2)
+	rotated.subscribeReports(2, 0)
+	for _, r := range []*rawConn{stolen, rotated} {
+		if frame := r.next(); frame.Kind != wire.KindSubscribed || frame.Status != 0 {
+			t.Fatalf("subscribe: %s status %d", frame.Kind, frame.Status)
+		}
+	}
+	revokeKeyOne(t, h)
+	sequence := h.backend.Report(clientAll, []byte("fill of order 8"))
+	if frame := rotated.next(); frame.Kind != wire.KindReport || frame.Aux != sequence {
+		t.Fatalf("the session on key 2: %s aux %d, want report %d", frame.Kind, frame.Aux,
+			sequence)
+	}
+	stolen.expectError(wire.ErrorKeyRevoked)
+}
+
+// TestRevokedKeyMarketData: after a reload removed its key, a connection's md_subscribe
+// closes it with key_revoked (the client still exists: before the fix only a removed
+// client was refused, and with permission_denied), and a connection subscribed before
+// the revocation is closed with key_revoked instead of receiving the next updates, while
+// another client's subscriber goes on receiving them.
+func TestRevokedKeyMarketData(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	feed := newMarketFeed(h)
+	subscribed := dialRaw(t, h.server.Address())
+	subscribed.login(clientAll, 1, secretOne, 1)
+	reader := dialRaw(t, h.server.Address())
+	reader.login(clientReader, 1, secretReader, 2)
+	late := dialRaw(t, h.server.Address())
+	late.login(clientAll, 1, secretOne, 3)
+	for session, r := range map[uint64]*rawConn{1: subscribed, 2: reader} {
+		r.marketDataSubscribe(session, 5, wire.ChannelBook, 0)
+		if _, answer := r.untilSubscribed(); answer.Status != 0 {
+			t.Fatalf("subscribe: status %d", answer.Status)
+		}
+	}
+	revokeKeyOne(t, h)
+	late.marketDataSubscribe(3, 5, wire.ChannelBook, 0)
+	late.expectError(wire.ErrorKeyRevoked)
+	feed.release(5, 1)
+	if updates := reader.nextUpdates(1); updates[0].Instrument != 5 {
+		t.Fatalf("the other client's update: instrument %d", updates[0].Instrument)
+	}
+	subscribed.expectError(wire.ErrorKeyRevoked)
+}
