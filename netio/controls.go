@@ -28,7 +28,7 @@ type ControlsConfig struct {
 // every event loop, so its state sits behind short mutexes and nothing blocks.
 //
 // Login attempts are limited in two ways, each LoginAttemptsPerMinute per minute (an
-// IPv6 address counts as its /64 network, see attemptBucket):
+// IPv6 address counts as its /64 network, see PeerBucket):
 //
 //   - per remote address, connections that have not sent a login (yet): a connection is
 //     counted when it opens and given back when its login arrives, so what the limit
@@ -121,19 +121,20 @@ func addressOf(remote net.Addr) (netip.Addr, bool) {
 	return addrPort.Addr().Unmap(), err == nil
 }
 
-// attemptNetworkBitsIPv6 is the prefix by which the attempt limits count an IPv6 peer: a
-// /64 is what one host or customer commonly holds, so counting its addresses one by one
-// would give a single host as many buckets as it likes, and let it fill the table (whose
-// new entries are then refused: every other peer locked out).
-const attemptNetworkBitsIPv6 = 64
+// peerNetworkBitsIPv6 is the prefix by which per-peer limits count an IPv6 peer: a /64 is
+// what one host or customer commonly holds, so counting its addresses one by one would
+// give a single host as many buckets as it likes (and let it fill the attempt table,
+// whose new entries are then refused: every other peer locked out).
+const peerNetworkBitsIPv6 = 64
 
-// attemptBucket returns what the attempt limits count address under: an IPv4 address
-// itself, an IPv6 address its /64.
-func attemptBucket(address netip.Addr) netip.Addr {
+// PeerBucket returns what per-peer limits (the login attempt limits here, the HTTP API's
+// share of its body budget) count an address (unmapped, see AddressOf) under: an IPv4
+// address itself, an IPv6 address its /64.
+func PeerBucket(address netip.Addr) netip.Addr {
 	if address.Is4() {
 		return address
 	}
-	return netip.PrefixFrom(address, attemptNetworkBitsIPv6).Masked().Addr()
+	return netip.PrefixFrom(address, peerNetworkBitsIPv6).Masked().Addr()
 }
 
 // AddressAllowed reports whether address is in one of networks (an empty list allows
@@ -167,7 +168,7 @@ func (c *Controls) AdmitConnection(remote net.Addr) (wire.ErrorCode, time.Durati
 	now := c.config.Now()
 	c.mutex.Lock()
 	defer c.mutex.Unlock()
-	window, full := current(c.attempts, attemptBucket(address), now)
+	window, full := current(c.attempts, PeerBucket(address), now)
 	if full {
 		return wire.ErrorTooManyAttempts, time.Minute // Bounded memory beats a forgetful limit.
 	}
@@ -232,7 +233,7 @@ func (c *Controls) admitAuthentication(remote net.Addr, client uint64, known boo
 	if !ok {
 		return wire.ErrorConnectionRefused, 0
 	}
-	address = attemptBucket(address)
+	address = PeerBucket(address)
 	if !known {
 		client = 0
 	}
@@ -266,7 +267,7 @@ func (c *Controls) LoginFailed(remote net.Addr, client uint64, known bool) {
 	if !ok {
 		return
 	}
-	address = attemptBucket(address)
+	address = PeerBucket(address)
 	if !known {
 		client = 0
 	}

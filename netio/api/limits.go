@@ -57,6 +57,12 @@ const (
 	// is refused before its body is read (503 busy), so memory for bodies stays bounded
 	// however many connections announce large ones.
 	bodyBytesInFlightMax = 16 * requestBodyBytesMax
+	// bodyBytesPerPeerMax bounds the part of that budget one peer address (an IPv6 peer:
+	// its /64) holds: a quarter, four maximal bodies. Bodies are read before their
+	// signature can be checked, so a peer without credentials that announced maximal
+	// bodies and sent them slowly would otherwise hold the whole budget, and everyone's
+	// requests with a body would be refused busy.
+	bodyBytesPerPeerMax = bodyBytesInFlightMax / 4
 	// headerBytesMax bounds the request line and headers (fasthttp's read buffer).
 	headerBytesMax = 8 << 10
 	// readTimeout, writeTimeout and idleTimeout bound a connection's reading a request,
