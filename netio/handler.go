@@ -272,6 +272,7 @@ func (s *Server) handleLogin(conn *connection, frame *wire.Frame) gnet.Action {
 	conn.phase = phaseActive
 	conn.client, conn.session, conn.key, conn.options = client, frame.Session, login.Key,
 		login.Options
+	conn.secret = secret
 	if previous, loaded := s.sessions.Swap(key, conn); loaded && previous != conn {
 		s.closeAsync(previous.(*connection), wire.ErrorSessionTakenOver,
 			"another connection logged in to this session")
@@ -322,10 +323,7 @@ func (s *Server) handleRequest(conn *connection, frame *wire.Frame) gnet.Action 
 			"unknown operation "+frame.Operation.String())
 	}
 	client, ok := s.config.Keys.Client(conn.client.ID)
-	if ok {
-		_, ok = client.Secret(conn.key)
-	}
-	if !ok {
+	if !ok || !conn.hasLoginKey(client) {
 		return s.fail(conn, wire.ErrorKeyRevoked, frame.Number, keyRevokedMessage)
 	}
 	status := s.admitRequest(client, &info, frame)
@@ -339,7 +337,7 @@ func (s *Server) handleRequest(conn *connection, frame *wire.Frame) gnet.Action 
 }
 
 // keyInForce reports whether the key conn logged in with is still in the keys in force
-// (a reload may have removed it, or its client). It is for the frames and deliveries that
+// (a reload may have removed it or its client, or given it a new secret). It is for the frames and deliveries that
 // are not requests (handleRequest checks those itself): subscriptions, reports and market
 // data must not keep flowing to a revoked key. The caller must have seen conn.active set,
 // which orders the login's writes of conn.client and conn.key (never changed afterwards)
@@ -351,13 +349,11 @@ func (s *Server) keyInForce(conn *connection) bool {
 		return true
 	}
 	client, ok := set.clients[conn.client.ID]
-	if ok {
-		_, ok = client.Secret(conn.key)
+	if !ok || !conn.hasLoginKey(client) {
+		return false
 	}
-	if ok {
-		conn.keysChecked.Store(set)
-	}
-	return ok
+	conn.keysChecked.Store(set)
+	return true
 }
 
 // keyRevokedMessage is the error text of a connection closed because its key was removed.

@@ -1,9 +1,11 @@
 package netio_test
 
 import (
+	"bytes"
 	"encoding/hex"
 	"testing"
 
+	"sequent/core/model"
 	"sequent/netio"
 	"sequent/netio/wire"
 )
@@ -96,4 +98,25 @@ func TestRevokedKeyMarketData(t *testing.T) {
 		t.Fatalf("the other client's update: instrument %d", updates[0].Instrument)
 	}
 	subscribed.expectError(wire.ErrorKeyRevoked)
+}
+
+// TestReplacedSecretRevokesSessions: an operator who answers a leaked secret by giving
+// the key id a new secret revokes the old one as surely as by removing the key: the
+// session that logged in with the old secret is closed with key_revoked at its next
+// request, and a login with the new secret works. Before the fix only the key id was
+// compared, so the session authenticated by the leaked secret went on being served.
+func TestReplacedSecretRevokesSessions(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	leaked := dialRaw(t, h.server.Address())
+	leaked.login(clientAll, 1, secretOne, 1)
+	replaced := bytes.Repeat([]byte{0x05}, 32)
+	file := testKeysFile()
+	file.Clients[0].Keys[0].Secret = hex.EncodeToString(replaced)
+	if err := h.keys.Replace(file); err != nil {
+		t.Fatal(err)
+	}
+	leaked.write(requestFrame(1, 1, model.OperationLookupAccounts, encodeIDs(1)))
+	leaked.expectError(wire.ErrorKeyRevoked)
+	fresh := dialRaw(t, h.server.Address())
+	fresh.login(clientAll, 1, replaced, 2)
 }
