@@ -120,3 +120,41 @@ func TestReplacedSecretRevokesSessions(t *testing.T) {
 	fresh := dialRaw(t, h.server.Address())
 	fresh.login(clientAll, 1, replaced, 2)
 }
+
+// TestReportsGoOnlyToTheirClient holds that a client's execution reports (its orders
+// and fills) reach only that client's subscriptions, live and replayed: client 2, whose
+// report is produced after client 1's each time, first sees its own, and its replay
+// from sequence 1 holds only its own (found sound; a regression test).
+func TestReportsGoOnlyToTheirClient(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	one := dialRaw(t, h.server.Address())
+	one.login(clientAll, 1, secretOne, 1)
+	two := dialRaw(t, h.server.Address())
+	two.login(clientReader, 1, secretReader, 2)
+	for session, r := range map[uint64]*rawConn{1: one, 2: two} {
+		r.subscribeReports(session, 0)
+		if frame := r.next(); frame.Kind != wire.KindSubscribed {
+			t.Fatalf("subscribe: %s", frame.Kind)
+		}
+	}
+	h.backend.Report(clientAll, []byte("one's fill"))
+	h.backend.Report(clientReader, []byte("two's fill"))
+	if frame := two.next(); frame.Kind != wire.KindReport || string(frame.Body) != "two's fill" {
+		t.Fatalf("client 2's first live report: %s %q", frame.Kind, frame.Body)
+	}
+	if frame := one.next(); frame.Kind != wire.KindReport || string(frame.Body) != "one's fill" {
+		t.Fatalf("client 1's live report: %s %q", frame.Kind, frame.Body)
+	}
+	replayed := dialRaw(t, h.server.Address())
+	replayed.login(clientReader, 1, secretReader, 3)
+	replayed.subscribeReports(3, 1)
+	for {
+		frame := replayed.next()
+		if frame.Kind == wire.KindSubscribed {
+			break
+		}
+		if frame.Kind != wire.KindReport || string(frame.Body) != "two's fill" {
+			t.Fatalf("client 2's replay: %s %q", frame.Kind, frame.Body)
+		}
+	}
+}
