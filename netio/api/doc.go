@@ -52,7 +52,8 @@
 // with the same Idempotency-Key or ids to learn the outcome). Request bodies are read
 // by readBody within bodyBytesInFlightMax bytes for all requests together and
 // bodyBytesPerPeerMax for those of one peer address (503 busy before reading a body that
-// does not fit). Nothing waits or grows unbounded.
+// does not fit); one peer holds at most connectionsPerPeerMax of the connectionsMax
+// connections (peerListener). Nothing waits or grows unbounded.
 //
 // # Goroutines
 //

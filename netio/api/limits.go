@@ -73,6 +73,10 @@ const (
 	// connectionsMax bounds concurrent connections (fasthttp's Concurrency, which is
 	// also the most handlers running at once).
 	connectionsMax = 4096
+	// connectionsPerPeerMax bounds the connections one peer address (an IPv6 peer: its
+	// /64) holds open: a quarter of connectionsMax, far more than one integrator's pool,
+	// so that one peer holding connections open cannot leave everyone else refused.
+	connectionsPerPeerMax = connectionsMax / 4
 
 	// objectKeysMax bounds the keys of one JSON object in a body: the largest the API
 	// takes (a conversion request) has 15, so more cannot be valid, and checkKeys's

@@ -218,6 +218,7 @@ func (s *Server) Start() error {
 			return fmt.Errorf("api: listen: %w", err)
 		}
 	}
+	listener = newPeerListener(listener)
 	if s.config.TLS != nil {
 		listener = tls.NewListener(listener, s.config.TLS)
 	}
