@@ -337,12 +337,12 @@ func (s *Server) handleRequest(conn *connection, frame *wire.Frame) gnet.Action 
 }
 
 // keyInForce reports whether the key conn logged in with is still in the keys in force
-// (a reload may have removed it or its client, or given it a new secret). It is for the frames and deliveries that
-// are not requests (handleRequest checks those itself): subscriptions, reports and market
-// data must not keep flowing to a revoked key. The caller must have seen conn.active set,
-// which orders the login's writes of conn.client and conn.key (never changed afterwards)
-// before these reads; any goroutine may call it. A check against an unchanged set is one
-// atomic load and a compare.
+// (a reload may have removed it or its client, or given it a new secret). It is for the
+// frames and deliveries that are not requests (handleRequest checks those itself):
+// subscriptions, reports and market data must not keep flowing to a revoked key. The
+// caller must have seen conn.active set, which orders the login's writes of conn.client,
+// conn.key and conn.secret (never changed afterwards) before these reads; any goroutine
+// may call it. A check against an unchanged set is one atomic load and a compare.
 func (s *Server) keyInForce(conn *connection) bool {
 	set := s.config.Keys.current.Load()
 	if conn.keysChecked.Load() == set {
@@ -356,8 +356,8 @@ func (s *Server) keyInForce(conn *connection) bool {
 	return true
 }
 
-// keyRevokedMessage is the error text of a connection closed because its key was removed.
-const keyRevokedMessage = "the session's key was removed from the keys file"
+// keyRevokedMessage is the error text of a connection closed because its key was revoked.
+const keyRevokedMessage = "the session's key was removed from the keys file or given a new secret"
 
 // requestFlagsKnown is every defined request flag (backend.RequestFlag*); other bits make
 // the request invalid_body, as the state machine would answer.
