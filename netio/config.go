@@ -17,7 +17,8 @@ type Config struct {
 	// Default 127.0.0.1:7400.
 	Address string
 	// Keys authenticates clients (required). Reload it to rotate or revoke keys; sessions
-	// whose key disappears are closed at their next request.
+	// whose key disappears are closed at their next request or subscription, or instead of
+	// the next report or market-data update they would be sent.
 	Keys *Keyring
 	// Logger receives connection-level events (login failures, disconnect reasons). It
 	// is called from a dedicated goroutine, never from an event loop. Nil discards.

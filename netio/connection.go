@@ -1,6 +1,7 @@
 package netio
 
 import (
+	"bytes"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -36,6 +37,7 @@ type connection struct {
 	client    *Client              // Client as of login (permissions are re-read per request).
 	session   uint64               // Session id of the login.
 	key       uint32               // Key id of the login.
+	secret    []byte               // The secret the login verified (never modified).
 	options   uint32               // wire.Login* options of the login.
 	request   backend.Request      // Reused for every Submit (Submit copies it).
 	immediate []byte               // Frames to write at the end of this OnTraffic.
@@ -47,6 +49,9 @@ type connection struct {
 	sent         atomic.Int64 // Clock (ns) of the last bytes queued for sending.
 	queuedBytes  atomic.Int64 // Bytes handed to AsyncWrite and not yet run by the loop.
 	bufferedSeen atomic.Int64 // gnet's outbound buffer as last seen on the loop.
+	// keysChecked is the key set in which the login's key was last found (keyInForce);
+	// nil until the first check. Any goroutine that saw active set.
+	keysChecked atomic.Pointer[keySet]
 
 	// Report subscription. mu guards reports; it is taken by the shard goroutine
 	// (DeliverReports) and the replay goroutine, never by an event loop.
@@ -131,6 +136,16 @@ func (t *connectionTable) find(id uint64) *connection {
 		return nil
 	}
 	return c
+}
+
+// hasLoginKey reports whether client (as the keys in force have it) still holds the key
+// conn logged in with: its key id with the same secret. Removing the key id, or giving
+// it a new secret (an operator's answer to a leaked one), revokes the sessions of the
+// old one. Read conn's login fields only where they are set (the loop, or after seeing
+// conn.active).
+func (conn *connection) hasLoginKey(client *Client) bool {
+	secret, ok := client.Secret(conn.key)
+	return ok && bytes.Equal(secret, conn.secret)
 }
 
 // sessionKey identifies a session: the authenticated client and its chosen session id.

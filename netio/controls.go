@@ -27,7 +27,8 @@ type ControlsConfig struct {
 // and per-client connection limits and rate limits from the keys file. It is called from
 // every event loop, so its state sits behind short mutexes and nothing blocks.
 //
-// Login attempts are limited in two ways, each LoginAttemptsPerMinute per minute:
+// Login attempts are limited in two ways, each LoginAttemptsPerMinute per minute (an
+// IPv6 address counts as its /64 network, see PeerBucket):
 //
 //   - per remote address, connections that have not sent a login (yet): a connection is
 //     counted when it opens and given back when its login arrives, so what the limit
@@ -120,6 +121,22 @@ func addressOf(remote net.Addr) (netip.Addr, bool) {
 	return addrPort.Addr().Unmap(), err == nil
 }
 
+// peerNetworkBitsIPv6 is the prefix by which per-peer limits count an IPv6 peer: a /64 is
+// what one host or customer commonly holds, so counting its addresses one by one would
+// give a single host as many buckets as it likes (and let it fill the attempt table,
+// whose new entries are then refused: every other peer locked out).
+const peerNetworkBitsIPv6 = 64
+
+// PeerBucket returns what per-peer limits (the login attempt limits here, the HTTP API's
+// share of its body budget) count an address (unmapped, see AddressOf) under: an IPv4
+// address itself, an IPv6 address its /64.
+func PeerBucket(address netip.Addr) netip.Addr {
+	if address.Is4() {
+		return address
+	}
+	return netip.PrefixFrom(address, peerNetworkBitsIPv6).Masked().Addr()
+}
+
 // AddressAllowed reports whether address is in one of networks (an empty list allows
 // every address): the allow-lists of the binary port, also applied by the HTTP API.
 func AddressAllowed(address netip.Addr, networks []netip.Prefix) bool {
@@ -151,7 +168,7 @@ func (c *Controls) AdmitConnection(remote net.Addr) (wire.ErrorCode, time.Durati
 	now := c.config.Now()
 	c.mutex.Lock()
 	defer c.mutex.Unlock()
-	window, full := current(c.attempts, address, now)
+	window, full := current(c.attempts, PeerBucket(address), now)
 	if full {
 		return wire.ErrorTooManyAttempts, time.Minute // Bounded memory beats a forgetful limit.
 	}
@@ -216,6 +233,7 @@ func (c *Controls) admitAuthentication(remote net.Addr, client uint64, known boo
 	if !ok {
 		return wire.ErrorConnectionRefused, 0
 	}
+	address = PeerBucket(address)
 	if !known {
 		client = 0
 	}
@@ -249,6 +267,7 @@ func (c *Controls) LoginFailed(remote net.Addr, client uint64, known bool) {
 	if !ok {
 		return
 	}
+	address = PeerBucket(address)
 	if !known {
 		client = 0
 	}

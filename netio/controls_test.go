@@ -147,3 +147,45 @@ func TestWrongKeyFloodLocksOutOnlyItsClient(t *testing.T) {
 		t.Fatalf("the flooded client after the minute: %s", code)
 	}
 }
+
+// TestIPv6NetworkSharesItsLimits: the attempt limits count an IPv6 peer by its /64, the
+// block one host or customer commonly holds (as the operators' HTTP limiter does).
+// Before the fix each address of a /64 had its own buckets, so one host that connected
+// from attemptAddressesMax of its addresses without logging in filled the table, and
+// every other address (everyone else's first connection) was refused too_many_attempts
+// for the rest of the minute; and failed logins spread over the /64 were never limited.
+func TestIPv6NetworkSharesItsLimits(t *testing.T) {
+	now := time.Unix(1000, 0)
+	controls := NewControls(ControlsConfig{LoginAttemptsPerMinute: 3,
+		Now: func() time.Time { return now }})
+	host := func(i int) *net.TCPAddr {
+		address := [16]byte{0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 1}
+		address[12], address[13], address[14], address[15] = byte(i>>24), byte(i>>16),
+			byte(i>>8), byte(i)
+		return &net.TCPAddr{IP: address[:], Port: 40000}
+	}
+	admitted := 0
+	for i := range attemptAddressesMax {
+		if code, _ := controls.AdmitConnection(host(i)); code == 0 {
+			admitted++
+		}
+	}
+	neighbour := &net.TCPAddr{IP: net.ParseIP("192.0.2.7"), Port: 40000}
+	if code, _ := controls.AdmitConnection(neighbour); code != 0 {
+		t.Fatalf("a connection from elsewhere after one /64's flood: %s", code)
+	}
+	if admitted != 3 {
+		t.Fatalf("%d silent connections admitted from one /64 in a minute, want 3", admitted)
+	}
+	for i := range 3 {
+		controls.LoginFailed(host(attemptAddressesMax+i), 7, true)
+	}
+	if code, _ := controls.AdmitLoginAttempt(host(attemptAddressesMax+3), 7, true); code !=
+		wire.ErrorTooManyAttempts {
+		t.Fatalf("a fourth login for client 7 from the /64 that failed three: %s", code)
+	}
+	other := &net.TCPAddr{IP: net.ParseIP("2001:db8:0:2::1"), Port: 40000}
+	if code, _ := controls.AdmitLoginAttempt(other, 7, true); code != 0 {
+		t.Fatalf("client 7 from another /64: %s", code)
+	}
+}

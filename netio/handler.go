@@ -272,6 +272,7 @@ func (s *Server) handleLogin(conn *connection, frame *wire.Frame) gnet.Action {
 	conn.phase = phaseActive
 	conn.client, conn.session, conn.key, conn.options = client, frame.Session, login.Key,
 		login.Options
+	conn.secret = secret
 	if previous, loaded := s.sessions.Swap(key, conn); loaded && previous != conn {
 		s.closeAsync(previous.(*connection), wire.ErrorSessionTakenOver,
 			"another connection logged in to this session")
@@ -322,12 +323,8 @@ func (s *Server) handleRequest(conn *connection, frame *wire.Frame) gnet.Action 
 			"unknown operation "+frame.Operation.String())
 	}
 	client, ok := s.config.Keys.Client(conn.client.ID)
-	if ok {
-		_, ok = client.Secret(conn.key)
-	}
-	if !ok {
-		return s.fail(conn, wire.ErrorKeyRevoked, frame.Number,
-			"the session's key was removed from the keys file")
+	if !ok || !conn.hasLoginKey(client) {
+		return s.fail(conn, wire.ErrorKeyRevoked, frame.Number, keyRevokedMessage)
 	}
 	status := s.admitRequest(client, &info, frame)
 	if status == model.StatusOK {
@@ -338,6 +335,29 @@ func (s *Server) handleRequest(conn *connection, frame *wire.Frame) gnet.Action 
 	}
 	return gnet.None
 }
+
+// keyInForce reports whether the key conn logged in with is still in the keys in force
+// (a reload may have removed it or its client, or given it a new secret). It is for the
+// frames and deliveries that are not requests (handleRequest checks those itself):
+// subscriptions, reports and market data must not keep flowing to a revoked key. The
+// caller must have seen conn.active set, which orders the login's writes of conn.client,
+// conn.key and conn.secret (never changed afterwards) before these reads; any goroutine
+// may call it. A check against an unchanged set is one atomic load and a compare.
+func (s *Server) keyInForce(conn *connection) bool {
+	set := s.config.Keys.current.Load()
+	if conn.keysChecked.Load() == set {
+		return true
+	}
+	client, ok := set.clients[conn.client.ID]
+	if !ok || !conn.hasLoginKey(client) {
+		return false
+	}
+	conn.keysChecked.Store(set)
+	return true
+}
+
+// keyRevokedMessage is the error text of a connection closed because its key was revoked.
+const keyRevokedMessage = "the session's key was removed from the keys file or given a new secret"
 
 // requestFlagsKnown is every defined request flag (backend.RequestFlag*); other bits make
 // the request invalid_body, as the state machine would answer.

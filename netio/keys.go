@@ -302,8 +302,9 @@ func NewKeyring(file KeysFile) (*Keyring, error) {
 
 // Reload re-reads the keys file. On any error the keys in force are kept and the error
 // says why. New logins see the new keys at once; a logged-in session whose client or key
-// is gone is closed (key_revoked) at its next request, and permission changes apply to
-// the next request.
+// is gone (or whose key has a new secret) is closed (key_revoked) at its next request or
+// subscription, or instead of the next report or market-data update it would be sent,
+// and permission changes apply to the next request.
 func (k *Keyring) Reload() error {
 	if k.path == "" {
 		return errors.New("netio: keyring has no file to reload")

@@ -281,6 +281,9 @@ func (m *marketData) publish() {
 func (m *marketData) fanOut(batch []model.MarketDataUpdate) {
 	live := m.subscribers[:0]
 	for _, s := range m.subscribers {
+		if s.conn.active.Load() && !m.server.keyInForce(s.conn) {
+			m.server.closeAsync(s.conn, wire.ErrorKeyRevoked, keyRevokedMessage)
+		}
 		if !s.conn.active.Load() {
 			delete(m.byConn, s.conn.id)
 			continue
@@ -496,6 +499,9 @@ func (m *marketData) answer(order *marketDataOrder, answer *wire.MarketDataSubsc
 func (s *Server) handleMarketDataSubscribe(conn *connection, frame *wire.Frame) gnet.Action {
 	if conn.phase != phaseActive {
 		return s.fail(conn, wire.ErrorUnexpectedFrame, 0, "md_subscribe before login")
+	}
+	if !s.keyInForce(conn) {
+		return s.fail(conn, wire.ErrorKeyRevoked, 0, keyRevokedMessage)
 	}
 	order := marketDataOrder{conn: conn, session: conn.session}
 	order.subscribe.Decode(frame.Body)

@@ -124,6 +124,11 @@ func TestMarketDataSubscribeFilterAndResume(t *testing.T) {
 	for range 4 {
 		feed.release(6, 3) // Pushes instrument 5's updates out of the 8-update history.
 	}
+	// The publisher takes subscriptions and released updates in no set order: wait until
+	// it has published these (else the late subscription may still find op 1 held).
+	waitFor(t, "the releases published", func() bool {
+		return h.server.MarketDataStats().HandledOp >= feed.op
+	})
 	late := dialRaw(t, h.server.Address())
 	late.login(clientAll, 1, secretOne, 9)
 	late.marketDataSubscribe(9, 5, wire.ChannelBook, 1)

@@ -49,6 +49,9 @@ func (s *Server) handleSubscribe(conn *connection, frame *wire.Frame) gnet.Actio
 	if conn.phase != phaseActive {
 		return s.fail(conn, wire.ErrorUnexpectedFrame, 0, "subscribe before login")
 	}
+	if !s.keyInForce(conn) {
+		return s.fail(conn, wire.ErrorKeyRevoked, 0, keyRevokedMessage)
+	}
 	var subscribe wire.Subscribe
 	subscribe.Decode(frame.Body)
 	// The loop takes mu only here, before the connection is published to subscribers:
@@ -157,6 +160,10 @@ func (s *Server) DeliverReports(reports []backend.Report) {
 		}
 		for _, conn := range list.(*subscriberList).connections.load() {
 			if !conn.active.Load() {
+				continue
+			}
+			if !s.keyInForce(conn) {
+				s.closeAsync(conn, wire.ErrorKeyRevoked, keyRevokedMessage)
 				continue
 			}
 			conn.mu.Lock()

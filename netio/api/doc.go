@@ -50,8 +50,10 @@
 // is full, the answer is 503 busy with Retry-After at once; a client over its rate gets
 // 429. A reply not released within ReplyTimeout is answered 503 outcome_unknown (retry
 // with the same Idempotency-Key or ids to learn the outcome). Request bodies are read
-// by readBody within bodyBytesInFlightMax bytes for all requests together (503 busy
-// before reading a body that does not fit). Nothing waits or grows unbounded.
+// by readBody within bodyBytesInFlightMax bytes for all requests together and
+// bodyBytesPerPeerMax for those of one peer address (503 busy before reading a body that
+// does not fit); one peer holds at most connectionsPerPeerMax of the connectionsMax
+// connections (peerListener). Nothing waits or grows unbounded.
 //
 // # Goroutines
 //

@@ -57,6 +57,12 @@ const (
 	// is refused before its body is read (503 busy), so memory for bodies stays bounded
 	// however many connections announce large ones.
 	bodyBytesInFlightMax = 16 * requestBodyBytesMax
+	// bodyBytesPerPeerMax bounds the part of that budget one peer address (an IPv6 peer:
+	// its /64) holds: a quarter, four maximal bodies. Bodies are read before their
+	// signature can be checked, so a peer without credentials that announced maximal
+	// bodies and sent them slowly would otherwise hold the whole budget, and everyone's
+	// requests with a body would be refused busy.
+	bodyBytesPerPeerMax = bodyBytesInFlightMax / 4
 	// headerBytesMax bounds the request line and headers (fasthttp's read buffer).
 	headerBytesMax = 8 << 10
 	// readTimeout, writeTimeout and idleTimeout bound a connection's reading a request,
@@ -67,6 +73,10 @@ const (
 	// connectionsMax bounds concurrent connections (fasthttp's Concurrency, which is
 	// also the most handlers running at once).
 	connectionsMax = 4096
+	// connectionsPerPeerMax bounds the connections one peer address (an IPv6 peer: its
+	// /64) holds open: a quarter of connectionsMax, far more than one integrator's pool,
+	// so that one peer holding connections open cannot leave everyone else refused.
+	connectionsPerPeerMax = connectionsMax / 4
 
 	// objectKeysMax bounds the keys of one JSON object in a body: the largest the API
 	// takes (a conversion request) has 15, so more cannot be valid, and checkKeys's

@@ -120,6 +120,7 @@ type Server struct {
 	waiters  *waiters
 	inFlight chan struct{}       // Semaphore of InFlightMax.
 	bodies   *semaphore.Weighted // Bytes of request bodies being read or served.
+	peers    peerBodies          // The same bytes per peer address (netio.PeerBucket).
 	sessions sync.Map            // Client id → *autoSession.
 	listener net.Listener
 	address  string
@@ -181,6 +182,7 @@ func New(config Config, backend backend.Submitter) (*Server, error) {
 		waiters:   newWaiters(),
 		inFlight:  make(chan struct{}, config.InFlightMax),
 		bodies:    semaphore.NewWeighted(bodyBytesInFlightMax),
+		peers:     peerBodies{held: map[netip.Addr]int64{}},
 		served:    make(chan error, 1),
 		startedMs: config.Now().UnixMilli()}
 	s.http = &fasthttp.Server{
@@ -216,6 +218,7 @@ func (s *Server) Start() error {
 			return fmt.Errorf("api: listen: %w", err)
 		}
 	}
+	listener = newPeerListener(listener)
 	if s.config.TLS != nil {
 		listener = tls.NewListener(listener, s.config.TLS)
 	}
@@ -294,7 +297,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		s.refuse(ctx, status, "method_not_allowed", "this route does not take "+string(ctx.Method()))
 		return
 	}
-	body, release, ok := s.readBody(ctx)
+	body, release, ok := s.readBody(ctx, netio.PeerBucket(address))
 	if !ok {
 		return
 	}
@@ -363,10 +366,13 @@ func (s *Server) authenticate(ctx *fasthttp.RequestCtx, body []byte) (*netio.Cli
 }
 
 // readBody reads a request's body within the budget of body bytes in flight
-// (bodyBytesInFlightMax): a body must announce its length (no chunked encoding: 411),
-// at most requestBodyBytesMax (413); when the budget is spent the request is refused at
-// once (503 busy, Retry-After) before its body is read. release returns the budget.
-func (s *Server) readBody(ctx *fasthttp.RequestCtx) (body []byte, release func(), ok bool) {
+// (bodyBytesInFlightMax) and the share of it that one peer may hold
+// (bodyBytesPerPeerMax): a body must announce its length (no chunked encoding: 411), at
+// most requestBodyBytesMax (413); when the budget or the peer's share is spent the
+// request is refused at once (503 busy, Retry-After) before its body is read. release
+// returns both.
+func (s *Server) readBody(ctx *fasthttp.RequestCtx, peer netip.Addr) (body []byte,
+	release func(), ok bool) {
 	length := ctx.Request.Header.ContentLength()
 	nothing := func() {}
 	switch {
@@ -383,7 +389,17 @@ func (s *Server) readBody(ctx *fasthttp.RequestCtx) (body []byte, release func()
 			"request body over "+strconv.Itoa(requestBodyBytesMax)+" bytes")
 		return nil, nothing, false
 	}
+	if !s.peers.take(peer, int64(length)) {
+		ctx.SetConnectionClose()
+		s.counters.busy.Add(1)
+		retryAfter(ctx, time.Second)
+		s.refuse(ctx, fasthttp.StatusServiceUnavailable, model.StatusBusy.String(),
+			"this address is sending as many request bodies as one address may at once; "+
+				"retry after Retry-After")
+		return nil, nothing, false
+	}
 	if !s.bodies.TryAcquire(int64(length)) {
+		s.peers.give(peer, int64(length))
 		ctx.SetConnectionClose()
 		s.counters.busy.Add(1)
 		retryAfter(ctx, time.Second)
@@ -391,7 +407,10 @@ func (s *Server) readBody(ctx *fasthttp.RequestCtx) (body []byte, release func()
 			"the server is reading as many request bodies as it holds at once; retry after Retry-After")
 		return nil, nothing, false
 	}
-	release = func() { s.bodies.Release(int64(length)) }
+	release = func() {
+		s.bodies.Release(int64(length))
+		s.peers.give(peer, int64(length))
+	}
 	body = make([]byte, length)
 	var err error
 	if stream := ctx.RequestBodyStream(); stream != nil {
@@ -407,6 +426,37 @@ func (s *Server) readBody(ctx *fasthttp.RequestCtx) (body []byte, release func()
 		return nil, nothing, false
 	}
 	return body, release, true
+}
+
+// peerBodies counts the body bytes each peer (netio.PeerBucket) holds, so that no peer
+// holds more than bodyBytesPerPeerMax of the server's budget. Bodies are read before
+// their signature can be checked, so without it one peer with no credentials, sending
+// bodies slowly on a few connections, could hold the whole budget and leave every
+// request with a body, anyone's, refused busy. A peer's entry goes when it holds
+// nothing: at most one per connection.
+type peerBodies struct {
+	mutex sync.Mutex
+	held  map[netip.Addr]int64
+}
+
+// take counts length more bytes for peer, unless that would pass its share.
+func (p *peerBodies) take(peer netip.Addr, length int64) bool {
+	p.mutex.Lock()
+	defer p.mutex.Unlock()
+	if p.held[peer]+length > bodyBytesPerPeerMax {
+		return false
+	}
+	p.held[peer] += length
+	return true
+}
+
+// give returns bytes that take counted.
+func (p *peerBodies) give(peer netip.Addr, length int64) {
+	p.mutex.Lock()
+	defer p.mutex.Unlock()
+	if p.held[peer] -= length; p.held[peer] <= 0 {
+		delete(p.held, peer)
+	}
 }
 
 // authMessages are the documented authentication errors.
