@@ -157,7 +157,7 @@ type Capture struct {
 	// caughtUpAt is the Unix ns up to which everything released is in the stream: now,
 	// whenever a checked position (checkedOp) reaches the released op; the release time of an entry once
 	// its last event is stored (entries are released and published in order, so every
-	// earlier one is stored too). Under a steady load the position rarely equals the
+	// earlier one is stored too); on a standby, its last poll of the stream (its lag is 0). Under a steady load the position rarely equals the
 	// released op at any instant, so the first rule alone would let the lag grow for as
 	// long as the load lasts, however current capture is.
 	caughtUpAt atomic.Int64
@@ -427,6 +427,10 @@ func (c *Capture) session() error {
 		if err := c.watch(); err != nil {
 			return err
 		}
+		// A standby reports no lag: what is released is its primary's to publish. Once
+		// promoted, its lag counts from this poll, not from the last time its position
+		// reached the released op (never, while the last entries carry no events).
+		c.caughtUpAt.Store(time.Now().UnixNano())
 		select {
 		case <-c.stop:
 			return errStopped

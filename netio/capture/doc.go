@@ -79,7 +79,8 @@
 // the stream: the op before the last event stored (that op may have more events in
 // flight), the op of an entry's last event once it is stored, and beyond it, once the
 // publisher is idle, every op consumed, since many entries produce no event (refused
-// requests, set_grants, pulses, snapshot markers). A standby only watches: its lag is 0.
+// requests, set_grants, pulses, snapshot markers). A standby only watches: its lag is 0,
+// and once promoted its lag in seconds counts from its last poll of the stream.
 // A primary counts the stream's position, as read, only once it has checked it against
 // its log (Divergence): until then it may be a discarded history's, and its progress
 // and the log it holds (HeldOp: all of it meanwhile, with the oldest snapshot it
