@@ -312,7 +312,9 @@ func (c *Capture) HeldOp() (uint64, bool) {
 // shard keeps the newest snapshot at or before op, which the log does not continue (or
 // none: "all of the log" is op 0), and prunes the one it does continue, so the log held
 // could not be replayed at all. What can be rebuilt there starts from the oldest
-// snapshot the log continues, as restore does; that one is held.
+// snapshot the log continues, as restore does; that one is held, even when its header
+// could not be read this time (unreadable): the shard's prune reads it again, and would
+// delete it were the hold to name a newer one.
 func (c *Capture) replayableFrom(op uint64) uint64 {
 	if c.config.Log == nil {
 		return op
@@ -321,13 +323,13 @@ func (c *Capture) replayableFrom(op uint64) uint64 {
 	if first <= op+1 {
 		return op // Also an empty log (0): it holds nothing to replay.
 	}
-	snapshots, err := wal.ListSnapshots(c.config.SnapshotDir)
+	snapshots, err := listSnapshots(c.config.SnapshotDir)
 	if err != nil {
 		return op
 	}
 	held := op
 	for i := range snapshots { // Newest first.
-		if info := &snapshots[i]; info.Err == nil && info.Meta.Op+1 >= first {
+		if info := &snapshots[i]; (info.Err == nil || unreadable(info)) && info.Meta.Op+1 >= first {
 			held = info.Meta.Op
 		}
 	}
