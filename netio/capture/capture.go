@@ -799,8 +799,8 @@ type pendingAck struct {
 	expected uint64 // The stream's last sequence it expects (it gets expected+1).
 	released int64  // Unix ns the entry it ends was released (0: not an entry's last, or a rebuild).
 	entryEnd bool   // The last event of its entry: once stored, every op up to at.op is.
-	// lostPosition: the capture_gap of publishLostPosition, which may be the very
-	// message the stream lost (acknowledged).
+	// lostPosition: the capture_gap of publishLostPosition, whose id may be that of a
+	// marker the stream lost (acknowledged).
 	lostPosition bool
 }
 
@@ -899,12 +899,18 @@ func (c *Capture) awaitOne() error {
 func (c *Capture) acknowledged(ack *jetstream.PubAck) error {
 	p := c.inflight[0]
 	c.inflight = c.inflight[1:]
-	if p.lostPosition && ack.Duplicate && ack.Sequence == p.expected {
-		// The stream's lost last message was this marker (published by an earlier
-		// session, nothing after it): the position is after it, at the sequence kept.
-		// It is the only message in flight (publishGap awaits all around it).
-		c.expected = ack.Sequence
-		c.setPosition(p.at, ack.Sequence)
+	if p.lostPosition && ack.Duplicate && ack.Sequence <= p.expected {
+		// The stream held a marker with this id, which it lost too: the very last message
+		// (an earlier session's, nothing after it), or an earlier publisher's through the
+		// same op with messages after it (an old primary's before an async failover, its
+		// released op beyond this node's), all within the duplicate window. Through its op
+		// everything is settled already, as this marker would say: the position is after
+		// it, at the sequence kept. The stream's last message id may be another's, so the
+		// next message expects the sequence only. It is the only message in flight
+		// (publishGap awaits all around it).
+		c.sentID = ""
+		c.expected = p.expected
+		c.setPosition(p.at, p.expected)
 		return nil
 	}
 	if ack.Duplicate || ack.Sequence != p.expected+1 {

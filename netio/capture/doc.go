@@ -63,9 +63,10 @@
 // of the newest message left (op 1 when none is) through the released op and resumes
 // after that op (publishLostPosition; nothing when the newest message left is a
 // capture_gap through the released op: nothing can be missing, and a second marker
-// would have its id; when the message lost was that marker itself, JetStream answers
-// the new one as its duplicate at the kept sequence, which places the position after
-// it). Resuming after the newest message left would
+// would have its id; when the stream lost that marker too, within the duplicate window,
+// JetStream answers the new one as its duplicate, which places the position after it:
+// the marker was the lost last message, or an old primary's before an async failover
+// onto a node whose released op it reaches). Resuming after the newest message left would
 // publish the removed events again, which the duplicate window drops (every session
 // would fail the same way) or consumers get twice; the marker names them, and the events
 // released but not yet stored then, instead. A session already running keeps its own

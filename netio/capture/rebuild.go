@@ -185,8 +185,9 @@ func loadSnapshot(config core.Config, info *wal.SnapshotInfo) (*core.Machine, er
 // holding them was retired beyond the configured hold, or the stream lost its last
 // message: publishLostPosition), as a capture_gap message with id shard:op:gap, so
 // consumers see the loss instead of silence. Publishing resumes after op. lostPosition:
-// publishLostPosition's marker, whose id an earlier session may have stored as the very
-// message the stream lost since (a duplicate at the kept last sequence: acknowledged).
+// publishLostPosition's marker, whose id an earlier session (or an old primary) may have
+// stored in a message the stream lost since (a duplicate at or before the kept last
+// sequence: acknowledged).
 func (c *Capture) publishGap(reason string, from, op uint64, lostPosition bool) error {
 	c.gaps.Add(1)
 	c.config.Logger.Error("capture: events lost: "+reason, "stream", c.stream,

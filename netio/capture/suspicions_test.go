@@ -284,3 +284,54 @@ func TestMessageBeforeAcrossRemovals(t *testing.T) {
 		}
 	}
 }
+
+// TestFailoverOntoARemovedGapMarker: the old primary (epoch 1) found its stream purged
+// and published capture_gap 0:3:gap through its released op 3 (message 5), then op 4's
+// events (accounts 5, 6; messages 6, 7); the stream was purged again within the
+// duplicate window, and an async failover promoted a node that had received ops 1 to 3
+// only (epoch 2). Its session finds the stream's last message removed and, nothing
+// newer being released, publishes capture_gap through op 3: the old primary's marker's
+// id, which JetStream answers as a duplicate of message 5, not of the stream's last
+// message (7). The stream already says that everything through op 3 is settled, as the
+// marker would: capture must resume after op 3 and publish its own op 4 (account 7).
+// Every session failed instead ('duplicate true'), for as long as the duplicate window
+// lasts (two minutes by default, whatever an operator set on a stream of their own).
+func TestFailoverOntoARemovedGapMarker(t *testing.T) {
+	lost := newLostStream(t)
+	url, config, released := lost.url, lost.config, lost.released
+	purge := func(s jetstream.Stream) error { return s.Purge(context.Background()) }
+	if stats := lost.run(t, 4); stats.LastError != "" {
+		t.Fatalf("first run: %+v", stats)
+	}
+	removeFromStream(t, url, purge)
+	old := New(config)
+	old.Start()
+	stats := awaitSequence(t, old, 5) // The marker through op 3.
+	released.Store(4)                 // Op 4's events follow: messages 6 and 7.
+	if stats.Gaps == 1 {
+		stats = awaitSequence(t, old, 7)
+	}
+	old.Close()
+	if stats.LastError != "" || stats.Gaps != 1 || stats.PublishedOp != 4 {
+		t.Fatalf("after the first purge: %+v", stats)
+	}
+	removeFromStream(t, url, purge)
+
+	promoted := openReplica(t, t.TempDir())
+	promoted.copyFrom(&replica{t: t, log: config.Log}, 3)
+	promoted.serve("", 2, []uint64{7}) // Its own op 4 (epoch 2), after the promotion.
+	var promotedReleased atomic.Uint64
+	promotedReleased.Store(3)
+	c := New(Config{URL: url, Log: promoted.log, Machine: core.Config{},
+		Released: promotedReleased.Load, Epoch: func() uint64 { return 2 }})
+	c.Start()
+	defer c.Close()
+	awaitStats(t, c, func(s Stats) bool { return s.Connected && s.LagOps == 0 })
+	promotedReleased.Store(4)
+	stats = awaitSequence(t, c, 8)
+	messages := streamMessages(t, url)
+	if stats.LastError != "" || stats.PublishedOp != 4 ||
+		!slices.Equal(accountsCreated(messages), []string{"7"}) {
+		t.Fatalf("stats %+v; messages %+v", stats, messages)
+	}
+}
