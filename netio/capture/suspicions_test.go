@@ -335,3 +335,47 @@ func TestFailoverOntoARemovedGapMarker(t *testing.T) {
 		t.Fatalf("stats %+v; messages %+v", stats, messages)
 	}
 }
+
+// TestLostSupersededMarker: the promoted node (epoch 2; ops 1 and 2 shared, nothing of
+// its own released yet) voided the old primary's op 3 with capture_superseded (message
+// 5), and the stream lost that marker (deleted, or expired) within the duplicate window.
+// Its next session finds the old primary's op 3 again as the newest message left, voids
+// it again and publishes the same marker, which JetStream answers as a duplicate of
+// message 5, the stream's lost last message: the position is after op 2, as that marker
+// said (a capture_gap through op 2 follows it: the stream lost its last message), and
+// the node's op 3 (account 7) follows. Every session failed instead ('duplicate true')
+// for as long as the duplicate window lasts.
+func TestLostSupersededMarker(t *testing.T) {
+	dir := t.TempDir()
+	url := natstest.Start(t, dir+"/nats", "127.0.0.1:0").ClientURL()
+	old := openReplica(t, dir+"/old")
+	old.serve(url, 1, []uint64{1, 2}, []uint64{3, 4}) // Ops 1 (grants), 2, 3.
+	promoted := openReplica(t, dir+"/promoted")
+	promoted.copyFrom(old, 2)
+	promoted.serve("", 2, []uint64{7}) // Its own op 3, released later.
+	var released atomic.Uint64
+	released.Store(2)
+	config := Config{URL: url, Log: promoted.log, Machine: core.Config{},
+		Released: released.Load, Epoch: func() uint64 { return 2 }}
+	first := New(config)
+	first.Start()
+	stats := awaitSequence(t, first, 5)
+	first.Close()
+	if stats.LastError != "" || stats.Superseded != 1 {
+		t.Fatalf("first session: %+v", stats)
+	}
+	removeFromStream(t, url, func(s jetstream.Stream) error {
+		return s.DeleteMsg(context.Background(), 5)
+	})
+	second := New(config)
+	second.Start()
+	defer second.Close()
+	awaitStats(t, second, func(s Stats) bool { return s.Connected && s.LagOps == 0 })
+	released.Store(3)
+	stats = awaitStats(t, second, func(s Stats) bool { return s.PublishedOp == 3 })
+	messages := streamMessages(t, url)
+	if stats.LastError != "" || !slices.Equal(accountsCreated(messages),
+		[]string{"1", "2", "3", "4", "7"}) {
+		t.Fatalf("stats %+v; messages %+v", stats, messages)
+	}
+}
