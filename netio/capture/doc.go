@@ -38,8 +38,11 @@
 // holds another entry there (or none), it walks back to the newest event it holds,
 // publishes capture_superseded (shard:op:index:superseded:epoch, with from_op, to_op,
 // superseded_epoch: "those published ops never happened") and resumes after that event,
-// publishing its own history under ids the voided ones cannot shadow. A last message of
-// a newer epoch than the node's means it was deposed: it publishes nothing.
+// publishing its own history under ids the voided ones cannot shadow (the marker's own id
+// repeats only when this node voids the same history again, after the stream lost the
+// marker: JetStream answers it as that marker's duplicate, which places the position
+// after it). A last message of a newer epoch than the node's means it was deposed: it
+// publishes nothing.
 //
 // # Falling behind, catching up, retention
 //
