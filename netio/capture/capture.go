@@ -850,17 +850,27 @@ func (c *Capture) publishOne(buffer *event.Buffer, e *event.Event, epoch, expect
 	c.subject = appendSubject(c.subject[:0], c.config.SubjectPrefix, c.config.Shard, buffer, e)
 	c.id = appendMessageID(c.id[:0], c.config.Shard, e, epoch)
 	message := &nats.Msg{Subject: string(c.subject), Data: append([]byte(nil), c.message...),
-		Header: nats.Header{}}
-	return c.publishAfter(message, string(c.id), expected, jetstream.WithStallWait(publishAckTimeout))
+		Header: make(nats.Header, 3)}
+	return c.publishAfter(message, string(c.id), expected, eventPublishOptions...)
 }
 
+// eventPublishOptions are an event's publish options: they do not vary, so they are made
+// once (each option is a closure allocated where it is made).
+var eventPublishOptions = []jetstream.PublishOpt{jetstream.WithStallWait(publishAckTimeout)}
+
 // publishAfter publishes message with id, expecting the stream's last sequence and, past
-// the session's first message, its last message id (sentID).
+// the session's first message, its last message id (sentID). It sets those headers
+// itself, as the client's options would: an option per header and message was four
+// closures and a slice allocated per event published.
 func (c *Capture) publishAfter(message *nats.Msg, id string, expected uint64,
 	options ...jetstream.PublishOpt) (jetstream.PubAckFuture, error) {
-	options = append(options, jetstream.WithMsgID(id), jetstream.WithExpectLastSequence(expected))
+	if message.Header == nil {
+		message.Header = make(nats.Header, 3)
+	}
+	message.Header.Set(jetstream.MsgIDHeader, id)
+	message.Header.Set(jetstream.ExpectedLastSeqHeader, strconv.FormatUint(expected, 10))
 	if c.sentID != "" {
-		options = append(options, jetstream.WithExpectLastMsgID(c.sentID))
+		message.Header.Set(jetstream.ExpectedLastMsgIDHeader, c.sentID)
 	}
 	future, err := c.js.PublishMsgAsync(message, options...)
 	if err == nil {
