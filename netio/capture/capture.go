@@ -514,9 +514,9 @@ func (c *Capture) readPosition() error {
 	last, sequence := messageName{}, info.State.LastSeq
 	c.lastRemoved = false
 	if sequence > 0 {
-		message, err := stream.GetMsg(ctx, sequence)
+		message, err := c.getMessage(messageRequest{Sequence: sequence})
 		switch {
-		case errors.Is(err, jetstream.ErrMsgNotFound):
+		case err == nil && message == nil:
 			// Purged, deleted or expired (max age): JetStream keeps the last sequence, so
 			// publishing still expects it, but no id says which event comes next. The
 			// newest message left bounds what consumers may have missed (session).
@@ -544,18 +544,9 @@ func (c *Capture) readPosition() error {
 // bare ">" finds nothing on the NATS server 2.15 in use), where a walk back
 // would ask for every removed sequence (at every standby poll).
 func (c *Capture) newestHeld(last uint64) (messageName, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), natsTimeout)
-	defer cancel()
-	stream, err := c.js.Stream(ctx, c.stream)
-	if err != nil {
-		return messageName{}, err
-	}
-	message, err := stream.GetLastMsgForSubject(ctx,
-		fmt.Sprintf("%s.%d.>", c.config.SubjectPrefix, c.config.Shard))
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return messageName{}, nil
-	}
-	if err != nil {
+	message, err := c.getMessage(messageRequest{
+		LastFor: fmt.Sprintf("%s.%d.>", c.config.SubjectPrefix, c.config.Shard)})
+	if message == nil || err != nil {
 		return messageName{}, err
 	}
 	if message.Sequence >= last { // Written since the stream was read: read it again.

@@ -59,7 +59,7 @@ func (c *Capture) settleDivergence() error {
 	newest, oldest := c.last, c.last
 	var resume *position
 	for before := last; ; {
-		name, sequence, found, err := c.messageBefore(stream, before, first)
+		name, sequence, found, err := c.messageBefore(before, first)
 		if err != nil {
 			return err
 		}
@@ -100,13 +100,12 @@ func (c *Capture) streamHandle() (jetstream.Stream, error) {
 // millions of sequences), the newest one left before it is the largest sequence x whose
 // next message on the stream's subjects comes before before-1, found by halving the
 // range: about log2(before-first) requests instead of one per removed sequence.
-func (c *Capture) messageBefore(stream jetstream.Stream, before, first uint64) (messageName,
-	uint64, bool, error) {
+func (c *Capture) messageBefore(before, first uint64) (messageName, uint64, bool, error) {
 	if before <= max(first, 1) {
 		return messageName{}, 0, false, nil
 	}
 	removed := before - 1
-	message, err := c.getMessage(stream, removed, "")
+	message, err := c.getMessage(messageRequest{Sequence: removed})
 	if message != nil || err != nil {
 		return c.nameOf(message, err)
 	}
@@ -114,13 +113,13 @@ func (c *Capture) messageBefore(stream jetstream.Stream, before, first uint64) (
 	// Invariant: the next message from low on comes before removed (it is held in best);
 	// from high on, none does.
 	low, high := max(first, 1), removed
-	best, err := c.getMessage(stream, low, subjects)
+	best, err := c.getMessage(messageRequest{Sequence: low, NextFor: subjects})
 	if err != nil || best == nil || best.Sequence >= removed {
 		return messageName{}, 0, false, err
 	}
 	for high-low > 1 {
 		middle := low + (high-low)/2
-		next, err := c.getMessage(stream, middle, subjects)
+		next, err := c.getMessage(messageRequest{Sequence: middle, NextFor: subjects})
 		if err != nil {
 			return messageName{}, 0, false, err
 		}
@@ -131,23 +130,6 @@ func (c *Capture) messageBefore(stream jetstream.Stream, before, first uint64) (
 		}
 	}
 	return c.nameOf(best, nil)
-}
-
-// getMessage returns the stream's message at sequence, or with subjects the first one at
-// or after it on them (nil: none).
-func (c *Capture) getMessage(stream jetstream.Stream, sequence uint64, subjects string) (
-	*jetstream.RawStreamMsg, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), natsTimeout)
-	defer cancel()
-	var options []jetstream.GetMsgOpt
-	if subjects != "" {
-		options = append(options, jetstream.WithGetMsgSubject(subjects))
-	}
-	message, err := stream.GetMsg(ctx, sequence, options...)
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return nil, nil
-	}
-	return message, err
 }
 
 // nameOf returns what a message's id says, with its sequence.

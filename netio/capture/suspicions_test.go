@@ -277,7 +277,7 @@ func TestMessageBeforeAcrossRemovals(t *testing.T) {
 				break
 			}
 		}
-		name, sequence, found, err := c.messageBefore(stream, before, first)
+		name, sequence, found, err := c.messageBefore(before, first)
 		if err != nil || found != (want != 0) || sequence != want || name.at.op != want {
 			t.Fatalf("seed %d: before %d: message %d (op %d, found %v, %v); want %d",
 				seed, before, sequence, name.at.op, found, err, want)
@@ -377,5 +377,61 @@ func TestLostSupersededMarker(t *testing.T) {
 	if stats.LastError != "" || !slices.Equal(accountsCreated(messages),
 		[]string{"1", "2", "3", "4", "7"}) {
 		t.Fatalf("stats %+v; messages %+v", stats, messages)
+	}
+}
+
+// TestPositionReadFromTheStreamLeader: an operator made the shard's stream with direct
+// gets allowed, and a mirror of it (a backup, another site): the mirror of such a stream
+// answers direct gets for it too, from what it holds, and one trailing the stream lacks
+// its newest messages (as does a replica: direct gets are answered by any of them). The
+// mirror here lacks message 4 (op 3's second event, the stream's last). The JetStream
+// client reads a stream's messages with direct gets whenever the stream allows them, so
+// about one read in two of the last message was answered "not found" by the mirror, and
+// capture took the stream for one that lost its last message: a false capture_gap
+// through the released op, skipping the events released after the real last one.
+// Capture's reads of the position must go to the stream itself: twenty reads here all
+// find message 4.
+func TestPositionReadFromTheStreamLeader(t *testing.T) {
+	lost := newLostStream(t)
+	js, closeConnection := operatorJetStream(t, lost.url)
+	defer closeConnection()
+	ctx := context.Background()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: StreamDefault + "_0",
+		Subjects: []string{SubjectPrefixDefault + ".0.>"}, Storage: jetstream.FileStorage,
+		AllowDirect: true}); err != nil {
+		t.Fatal(err)
+	}
+	if stats := lost.run(t, 4); stats.LastError != "" || stats.PublishedOp != 3 {
+		t.Fatalf("first run: %+v", stats)
+	}
+	mirror, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "BACKUP",
+		Storage: jetstream.FileStorage, Mirror: &jetstream.StreamSource{Name: StreamDefault + "_0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the mirror holding message 4", func() bool {
+		info, err := mirror.Info(ctx)
+		return err == nil && info.State.LastSeq == 4
+	}, func() any { return nil })
+	if err := mirror.DeleteMsg(ctx, 4); err != nil { // It trails the stream by one.
+		t.Fatal(err)
+	}
+	// Both answer direct gets of the stream: a stray read of message 4 finds it missing.
+	waitUntil(t, "the mirror answering direct gets", func() bool {
+		reply, err := js.Conn().Request("$JS.API.DIRECT.GET."+StreamDefault+"_0",
+			[]byte(`{"seq":4}`), time.Minute)
+		return err == nil && reply.Header.Get("Status") == "404"
+	}, func() any { return nil })
+	c := New(lost.config)
+	if err := c.connect(); err != nil {
+		t.Fatal(err)
+	}
+	defer c.disconnect()
+	for read := range 20 {
+		if err := c.readPosition(); err != nil || c.lastRemoved || c.at.op != 3 ||
+			c.streamSequence.Load() != 4 {
+			t.Fatalf("read %d: %v; last message removed %v, position %+v at sequence %d",
+				read, err, c.lastRemoved, c.at, c.streamSequence.Load())
+		}
 	}
 }
