@@ -62,7 +62,9 @@
 // consumers (the stream cannot tell a partly stored op from a complete one, and a gap
 // message for every such promotion would be a false alarm). A stream that lost its last
 // message (a purge, a deletion, a max age: JetStream keeps the last sequence, not the
-// message) has no position: a session that finds it so publishes capture_gap from the op
+// message; capture reads messages from the stream itself, never by direct get, which a
+// replica or mirror trailing the stream answers "not found" for its newest) has no
+// position: a session that finds it so publishes capture_gap from the op
 // of the newest message left (op 1 when none is) through the released op and resumes
 // after that op (publishLostPosition; nothing when the newest message left is a
 // capture_gap through the released op: nothing can be missing, and a second marker
