@@ -155,11 +155,12 @@ type Capture struct {
 	fellBehind     atomic.Uint64
 	connected      atomic.Bool
 	// caughtUpAt is the Unix ns up to which everything released is in the stream: now,
-	// whenever a checked position (checkedOp) reaches the released op; the release time of an entry once
-	// its last event is stored (entries are released and published in order, so every
-	// earlier one is stored too); on a standby, its last poll of the stream (its lag is 0). Under a steady load the position rarely equals the
-	// released op at any instant, so the first rule alone would let the lag grow for as
-	// long as the load lasts, however current capture is.
+	// whenever a checked position (checkedOp) reaches the released op; the release time
+	// of an entry once its last event is stored (entries are released and published in
+	// order, so every earlier one is stored too); on a standby, its last poll of the
+	// stream (its lag is 0). Under a steady load the position rarely equals the released
+	// op at any instant, so the first rule alone would let the lag grow for as long as
+	// the load lasts, however current capture is.
 	caughtUpAt atomic.Int64
 	lastError  atomic.Pointer[string]
 
@@ -329,7 +330,8 @@ func (c *Capture) replayableFrom(op uint64) uint64 {
 	}
 	held := op
 	for i := range snapshots { // Newest first.
-		if info := &snapshots[i]; (info.Err == nil || unreadable(info)) && info.Meta.Op+1 >= first {
+		info := &snapshots[i]
+		if (info.Err == nil || unreadable(info)) && info.Meta.Op+1 >= first {
 			held = info.Meta.Op
 		}
 	}

@@ -223,11 +223,11 @@ func (c *Capture) publishSuperseded(resume position, from, to, supersededEpoch u
 	if err != nil {
 		return fmt.Errorf("capture: publish capture_superseded to %s: %w", c.stream, err)
 	}
-	if ack.Duplicate && ack.Sequence <= expected {
-		// The stream held this very marker (same position, same epoch: this node voided
-		// the same history before) and lost it within the duplicate window (a deletion,
-		// a purge, a max age): it said what this one says, so the position is after it,
-		// at the sequence kept.
+	if ack.Duplicate && ack.Sequence == expected {
+		// The stream's lost last message was this very marker (same position, same epoch:
+		// this node voided the same history before, and the stream lost the marker within
+		// the duplicate window: a deletion, a purge, a max age): it said what this one
+		// says, so the position is after it, at the sequence kept.
 		c.last = messageName{at: resume, epoch: epoch, marker: true}
 		c.setPosition(resume, expected)
 		return nil
