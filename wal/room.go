@@ -208,6 +208,11 @@ var testHookWrite, testHookSync atomicHook
 // would. One atomic load per call (directory fsyncs are rare: renames, removals).
 var testHookSyncDirectory atomicHook
 
+// testHookReadSnapshotHeader, when set by a test, runs before each snapshot header read
+// with the snapshot's path; an error it returns fails that read as opening the file would
+// (out of file descriptors, EIO). One atomic load per read (listing, opening).
+var testHookReadSnapshotHeader atomicHook
+
 // testHookWriteBytesMax, when set by a test (> 0), caps the bytes each pwritev is asked
 // to write, so that the writer meets the short writes a kernel may return (Linux only;
 // elsewhere writes are whole). One atomic load per pwritev.

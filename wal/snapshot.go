@@ -185,6 +185,9 @@ func decodeSnapshotHeader(b []byte, fileBytes int64, info *SnapshotInfo) (uint32
 // readSnapshotHeader opens a snapshot and validates its header.
 func readSnapshotHeader(path string) (*os.File, SnapshotInfo, uint32, error) {
 	info := SnapshotInfo{Path: path}
+	if err := injectedFault(&testHookReadSnapshotHeader, path); err != nil {
+		return nil, info, 0, &os.PathError{Op: "open", Path: path, Err: err}
+	}
 	file, err := os.Open(path)
 	if err != nil {
 		return nil, info, 0, err
@@ -336,7 +339,8 @@ func parseSnapshotName(name string) (uint64, bool) {
 }
 
 // PruneSnapshots keeps the newest keep valid snapshots and deletes everything older,
-// damaged files included, plus temporary files left by interrupted writes. keep must be
+// damaged files included (not a file it could not read for another reason: out of file
+// descriptors, an I/O error), plus temporary files left by interrupted writes. keep must be
 // at least 1. It must not run concurrently with WriteSnapshot on the same directory.
 func PruneSnapshots(dir string, keep int) error {
 	return PruneSnapshotsHolding(dir, keep, 0)
@@ -357,11 +361,16 @@ func PruneSnapshotsHolding(dir string, keep int, heldOp uint64) error {
 	for _, info := range infos {
 		keepForHold := !holdKept && info.Err == nil && info.Meta.Op <= heldOp
 		holdKept = holdKept || keepForHold
-		if valid >= keep && !keepForHold {
+		switch {
+		case info.Err != nil && !errors.Is(info.Err, ErrSnapshotCorrupt) &&
+			!errors.Is(info.Err, ErrVersion):
+			// Not read this time (out of file descriptors, an I/O error), not known to be
+			// damaged: it may be sound, and the one a hold needs. A later prune decides.
+		case valid >= keep && !keepForHold:
 			if err := os.Remove(info.Path); err != nil {
 				return err
 			}
-		} else if info.Err == nil {
+		case info.Err == nil:
 			valid++
 		}
 	}

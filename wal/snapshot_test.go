@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"syscall"
 	"testing"
 )
 
@@ -242,5 +244,36 @@ func TestSnapshotOfAnotherFormatVersionIsRefused(t *testing.T) {
 			state.Close()
 		}
 		t.Fatalf("opened: %v, want ErrVersion", err)
+	}
+}
+
+// TestPruneKeepsASnapshotItCannotRead: the header of the snapshot at op 20 cannot be read
+// while the prune runs (out of file descriptors: a moment later it reads again), and a
+// consumer holds op 25. The prune cannot tell that snapshot from a damaged one, so it must
+// keep it: it may be the one the hold needs (a consumer rebuilding from op 20 on). It was
+// deleted as damaged, and the older one kept for the hold in its place.
+func TestPruneKeepsASnapshotItCannotRead(t *testing.T) {
+	dir := t.TempDir()
+	for _, op := range []uint64{10, 20, 30, 40} {
+		if _, err := WriteSnapshot(dir, SnapshotMeta{Op: op}, makeState(op, 1<<10)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	unreadable := filepath.Join(dir, snapshotName(20))
+	injectFault(t, &testHookReadSnapshotHeader, unreadable, syscall.EMFILE, nil)
+	if err := PruneSnapshotsHolding(dir, 1, 25); err != nil {
+		t.Fatal(err)
+	}
+	testHookReadSnapshotHeader.Store(nil)
+	infos, err := ListSnapshots(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ops []uint64
+	for _, info := range infos {
+		ops = append(ops, info.Meta.Op)
+	}
+	if !slices.Contains(ops, 20) || !slices.Contains(ops, 40) {
+		t.Fatalf("kept the snapshots at ops %v, want 40 and the unreadable one at 20", ops)
 	}
 }

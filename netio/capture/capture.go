@@ -155,11 +155,12 @@ type Capture struct {
 	fellBehind     atomic.Uint64
 	connected      atomic.Bool
 	// caughtUpAt is the Unix ns up to which everything released is in the stream: now,
-	// whenever a checked position (checkedOp) reaches the released op; the release time of an entry once
-	// its last event is stored (entries are released and published in order, so every
-	// earlier one is stored too). Under a steady load the position rarely equals the
-	// released op at any instant, so the first rule alone would let the lag grow for as
-	// long as the load lasts, however current capture is.
+	// whenever a checked position (checkedOp) reaches the released op; the release time
+	// of an entry once its last event is stored (entries are released and published in
+	// order, so every earlier one is stored too); on a standby, its last poll of the
+	// stream (its lag is 0). Under a steady load the position rarely equals the released
+	// op at any instant, so the first rule alone would let the lag grow for as long as
+	// the load lasts, however current capture is.
 	caughtUpAt atomic.Int64
 	lastError  atomic.Pointer[string]
 
@@ -312,7 +313,9 @@ func (c *Capture) HeldOp() (uint64, bool) {
 // shard keeps the newest snapshot at or before op, which the log does not continue (or
 // none: "all of the log" is op 0), and prunes the one it does continue, so the log held
 // could not be replayed at all. What can be rebuilt there starts from the oldest
-// snapshot the log continues, as restore does; that one is held.
+// snapshot the log continues, as restore does; that one is held, even when its header
+// could not be read this time (unreadable): the shard's prune reads it again, and would
+// delete it were the hold to name a newer one.
 func (c *Capture) replayableFrom(op uint64) uint64 {
 	if c.config.Log == nil {
 		return op
@@ -321,13 +324,14 @@ func (c *Capture) replayableFrom(op uint64) uint64 {
 	if first <= op+1 {
 		return op // Also an empty log (0): it holds nothing to replay.
 	}
-	snapshots, err := wal.ListSnapshots(c.config.SnapshotDir)
+	snapshots, err := listSnapshots(c.config.SnapshotDir)
 	if err != nil {
 		return op
 	}
 	held := op
 	for i := range snapshots { // Newest first.
-		if info := &snapshots[i]; info.Err == nil && info.Meta.Op+1 >= first {
+		info := &snapshots[i]
+		if (info.Err == nil || unreadable(info)) && info.Meta.Op+1 >= first {
 			held = info.Meta.Op
 		}
 	}
@@ -427,6 +431,10 @@ func (c *Capture) session() error {
 		if err := c.watch(); err != nil {
 			return err
 		}
+		// A standby reports no lag: what is released is its primary's to publish. Once
+		// promoted, its lag counts from this poll, not from the last time its position
+		// reached the released op (never, while the last entries carry no events).
+		c.caughtUpAt.Store(time.Now().UnixNano())
 		select {
 		case <-c.stop:
 			return errStopped
@@ -508,9 +516,9 @@ func (c *Capture) readPosition() error {
 	last, sequence := messageName{}, info.State.LastSeq
 	c.lastRemoved = false
 	if sequence > 0 {
-		message, err := stream.GetMsg(ctx, sequence)
+		message, err := c.getMessage(messageRequest{Sequence: sequence})
 		switch {
-		case errors.Is(err, jetstream.ErrMsgNotFound):
+		case err == nil && message == nil:
 			// Purged, deleted or expired (max age): JetStream keeps the last sequence, so
 			// publishing still expects it, but no id says which event comes next. The
 			// newest message left bounds what consumers may have missed (session).
@@ -538,18 +546,9 @@ func (c *Capture) readPosition() error {
 // bare ">" finds nothing on the NATS server 2.15 in use), where a walk back
 // would ask for every removed sequence (at every standby poll).
 func (c *Capture) newestHeld(last uint64) (messageName, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), natsTimeout)
-	defer cancel()
-	stream, err := c.js.Stream(ctx, c.stream)
-	if err != nil {
-		return messageName{}, err
-	}
-	message, err := stream.GetLastMsgForSubject(ctx,
-		fmt.Sprintf("%s.%d.>", c.config.SubjectPrefix, c.config.Shard))
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return messageName{}, nil
-	}
-	if err != nil {
+	message, err := c.getMessage(messageRequest{
+		LastFor: fmt.Sprintf("%s.%d.>", c.config.SubjectPrefix, c.config.Shard)})
+	if message == nil || err != nil {
 		return messageName{}, err
 	}
 	if message.Sequence >= last { // Written since the stream was read: read it again.
@@ -793,8 +792,8 @@ type pendingAck struct {
 	expected uint64 // The stream's last sequence it expects (it gets expected+1).
 	released int64  // Unix ns the entry it ends was released (0: not an entry's last, or a rebuild).
 	entryEnd bool   // The last event of its entry: once stored, every op up to at.op is.
-	// lostPosition: the capture_gap of publishLostPosition, which may be the very
-	// message the stream lost (acknowledged).
+	// lostPosition: the capture_gap of publishLostPosition, whose id may be that of a
+	// marker the stream lost (acknowledged).
 	lostPosition bool
 }
 
@@ -844,17 +843,27 @@ func (c *Capture) publishOne(buffer *event.Buffer, e *event.Event, epoch, expect
 	c.subject = appendSubject(c.subject[:0], c.config.SubjectPrefix, c.config.Shard, buffer, e)
 	c.id = appendMessageID(c.id[:0], c.config.Shard, e, epoch)
 	message := &nats.Msg{Subject: string(c.subject), Data: append([]byte(nil), c.message...),
-		Header: nats.Header{}}
-	return c.publishAfter(message, string(c.id), expected, jetstream.WithStallWait(publishAckTimeout))
+		Header: make(nats.Header, 3)}
+	return c.publishAfter(message, string(c.id), expected, eventPublishOptions...)
 }
 
+// eventPublishOptions are an event's publish options: they do not vary, so they are made
+// once (each option is a closure allocated where it is made).
+var eventPublishOptions = []jetstream.PublishOpt{jetstream.WithStallWait(publishAckTimeout)}
+
 // publishAfter publishes message with id, expecting the stream's last sequence and, past
-// the session's first message, its last message id (sentID).
+// the session's first message, its last message id (sentID). It sets those headers
+// itself, as the client's options would: an option per header and message was four
+// closures and a slice allocated per event published.
 func (c *Capture) publishAfter(message *nats.Msg, id string, expected uint64,
 	options ...jetstream.PublishOpt) (jetstream.PubAckFuture, error) {
-	options = append(options, jetstream.WithMsgID(id), jetstream.WithExpectLastSequence(expected))
+	if message.Header == nil {
+		message.Header = make(nats.Header, 3)
+	}
+	message.Header.Set(jetstream.MsgIDHeader, id)
+	message.Header.Set(jetstream.ExpectedLastSeqHeader, strconv.FormatUint(expected, 10))
 	if c.sentID != "" {
-		options = append(options, jetstream.WithExpectLastMsgID(c.sentID))
+		message.Header.Set(jetstream.ExpectedLastMsgIDHeader, c.sentID)
 	}
 	future, err := c.js.PublishMsgAsync(message, options...)
 	if err == nil {
@@ -893,12 +902,18 @@ func (c *Capture) awaitOne() error {
 func (c *Capture) acknowledged(ack *jetstream.PubAck) error {
 	p := c.inflight[0]
 	c.inflight = c.inflight[1:]
-	if p.lostPosition && ack.Duplicate && ack.Sequence == p.expected {
-		// The stream's lost last message was this marker (published by an earlier
-		// session, nothing after it): the position is after it, at the sequence kept.
-		// It is the only message in flight (publishGap awaits all around it).
-		c.expected = ack.Sequence
-		c.setPosition(p.at, ack.Sequence)
+	if p.lostPosition && ack.Duplicate && ack.Sequence <= p.expected {
+		// The stream held a marker with this id, which it lost too: the very last message
+		// (an earlier session's, nothing after it), or an earlier publisher's through the
+		// same op with messages after it (an old primary's before an async failover, its
+		// released op beyond this node's), all within the duplicate window. Through its op
+		// everything is settled already, as this marker would say: the position is after
+		// it, at the sequence kept. The stream's last message id may be another's, so the
+		// next message expects the sequence only. It is the only message in flight
+		// (publishGap awaits all around it).
+		c.sentID = ""
+		c.expected = p.expected
+		c.setPosition(p.at, p.expected)
 		return nil
 	}
 	if ack.Duplicate || ack.Sequence != p.expected+1 {

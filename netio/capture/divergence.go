@@ -51,19 +51,20 @@ func (c *Capture) settleDivergence() error {
 	if err != nil || agrees {
 		return err
 	}
-	first, err := c.firstSequence()
+	stream, err := c.streamHandle()
 	if err != nil {
 		return err
 	}
+	first := stream.CachedInfo().State.FirstSeq
 	newest, oldest := c.last, c.last
 	var resume *position
-	for sequence := last - 1; sequence >= first && sequence > 0; sequence-- {
-		name, found, err := c.messageAt(sequence)
+	for before := last; ; {
+		name, sequence, found, err := c.messageBefore(before, first)
 		if err != nil {
 			return err
 		}
 		if !found {
-			continue // Deleted from the stream.
+			break
 		}
 		if agrees, err = c.agrees(name); err != nil {
 			return err
@@ -72,7 +73,7 @@ func (c *Capture) settleDivergence() error {
 			resume = &name.at
 			break
 		}
-		oldest = name
+		oldest, before = name, sequence
 	}
 	if resume == nil {
 		// No message stands. If the stream still holds its first message, the whole
@@ -86,43 +87,63 @@ func (c *Capture) settleDivergence() error {
 	return c.publishSuperseded(*resume, oldest.at.op, newest.at.op, newest.epoch)
 }
 
-// firstSequence returns the sequence of the stream's first message.
-func (c *Capture) firstSequence() (uint64, error) {
+// streamHandle looks the shard's stream up (its info as of now comes with it).
+func (c *Capture) streamHandle() (jetstream.Stream, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), natsTimeout)
 	defer cancel()
-	stream, err := c.js.Stream(ctx, c.stream)
-	if err != nil {
-		return 0, err
-	}
-	info, err := stream.Info(ctx)
-	if err != nil {
-		return 0, err
-	}
-	return info.State.FirstSeq, nil
+	return c.js.Stream(ctx, c.stream)
 }
 
-// messageAt returns the name of the stream's message at sequence (found false when the
-// stream no longer holds it).
-func (c *Capture) messageAt(sequence uint64) (messageName, bool, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), natsTimeout)
-	defer cancel()
-	stream, err := c.js.Stream(ctx, c.stream)
-	if err != nil {
-		return messageName{}, false, err
+// messageBefore returns the name and sequence of the stream's newest message before
+// sequence before, from first on (found false: none). Usually that is the message at
+// before-1, one request; when it was removed (a deletion, a purge of one subject: maybe
+// millions of sequences), the newest one left before it is the largest sequence x whose
+// next message on the stream's subjects comes before before-1, found by halving the
+// range: about log2(before-first) requests instead of one per removed sequence.
+func (c *Capture) messageBefore(before, first uint64) (messageName, uint64, bool, error) {
+	if before <= max(first, 1) {
+		return messageName{}, 0, false, nil
 	}
-	message, err := stream.GetMsg(ctx, sequence)
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return messageName{}, false, nil
+	removed := before - 1
+	message, err := c.getMessage(messageRequest{Sequence: removed})
+	if message != nil || err != nil {
+		return c.nameOf(message, err)
 	}
+	subjects := fmt.Sprintf("%s.%d.>", c.config.SubjectPrefix, c.config.Shard)
+	// Invariant: the next message from low on comes before removed (it is held in best);
+	// from high on, none does.
+	low, high := max(first, 1), removed
+	best, err := c.getMessage(messageRequest{Sequence: low, NextFor: subjects})
+	if err != nil || best == nil || best.Sequence >= removed {
+		return messageName{}, 0, false, err
+	}
+	for high-low > 1 {
+		middle := low + (high-low)/2
+		next, err := c.getMessage(messageRequest{Sequence: middle, NextFor: subjects})
+		if err != nil {
+			return messageName{}, 0, false, err
+		}
+		if next != nil && next.Sequence < removed {
+			low, best = middle, next
+		} else {
+			high = middle
+		}
+	}
+	return c.nameOf(best, nil)
+}
+
+// nameOf returns what a message's id says, with its sequence.
+func (c *Capture) nameOf(message *jetstream.RawStreamMsg, err error) (messageName, uint64,
+	bool, error) {
 	if err != nil {
-		return messageName{}, false, err
+		return messageName{}, 0, false, err
 	}
 	name, err := parseMessageID(message.Header.Get(jetstream.MsgIDHeader))
 	if err != nil {
-		return messageName{}, false, fmt.Errorf("capture: message %d of %s: %w", sequence,
-			c.stream, err)
+		return messageName{}, 0, false, fmt.Errorf("capture: message %d of %s: %w",
+			message.Sequence, c.stream, err)
 	}
-	return name, true, nil
+	return name, message.Sequence, true, nil
 }
 
 // agrees reports whether a message of the stream belongs to this node's history: an
@@ -201,6 +222,15 @@ func (c *Capture) publishSuperseded(resume position, from, to, supersededEpoch u
 		jetstream.WithMsgID(id), jetstream.WithExpectLastSequence(expected))
 	if err != nil {
 		return fmt.Errorf("capture: publish capture_superseded to %s: %w", c.stream, err)
+	}
+	if ack.Duplicate && ack.Sequence == expected {
+		// The stream's lost last message was this very marker (same position, same epoch:
+		// this node voided the same history before, and the stream lost the marker within
+		// the duplicate window: a deletion, a purge, a max age): it said what this one
+		// says, so the position is after it, at the sequence kept.
+		c.last = messageName{at: resume, epoch: epoch, marker: true}
+		c.setPosition(resume, expected)
+		return nil
 	}
 	if ack.Duplicate || ack.Sequence != expected+1 {
 		return fmt.Errorf("capture: %s answered sequence %d (duplicate %v) to "+

@@ -38,8 +38,11 @@
 // holds another entry there (or none), it walks back to the newest event it holds,
 // publishes capture_superseded (shard:op:index:superseded:epoch, with from_op, to_op,
 // superseded_epoch: "those published ops never happened") and resumes after that event,
-// publishing its own history under ids the voided ones cannot shadow. A last message of
-// a newer epoch than the node's means it was deposed: it publishes nothing.
+// publishing its own history under ids the voided ones cannot shadow (the marker's own id
+// repeats only when this node voids the same history again, after the stream lost the
+// marker: JetStream answers it as that marker's duplicate, which places the position
+// after it). A last message of a newer epoch than the node's means it was deposed: it
+// publishes nothing.
 //
 // # Falling behind, catching up, retention
 //
@@ -59,13 +62,16 @@
 // consumers (the stream cannot tell a partly stored op from a complete one, and a gap
 // message for every such promotion would be a false alarm). A stream that lost its last
 // message (a purge, a deletion, a max age: JetStream keeps the last sequence, not the
-// message) has no position: a session that finds it so publishes capture_gap from the op
+// message; capture reads messages from the stream itself, never by direct get, which a
+// replica or mirror trailing the stream answers "not found" for its newest) has no
+// position: a session that finds it so publishes capture_gap from the op
 // of the newest message left (op 1 when none is) through the released op and resumes
 // after that op (publishLostPosition; nothing when the newest message left is a
 // capture_gap through the released op: nothing can be missing, and a second marker
-// would have its id; when the message lost was that marker itself, JetStream answers
-// the new one as its duplicate at the kept sequence, which places the position after
-// it). Resuming after the newest message left would
+// would have its id; when the stream lost that marker too, within the duplicate window,
+// JetStream answers the new one as its duplicate, which places the position after it:
+// the marker was the lost last message, or an old primary's before an async failover
+// onto a node whose released op it reaches). Resuming after the newest message left would
 // publish the removed events again, which the duplicate window drops (every session
 // would fail the same way) or consumers get twice; the marker names them, and the events
 // released but not yet stored then, instead. A session already running keeps its own
@@ -79,7 +85,8 @@
 // the stream: the op before the last event stored (that op may have more events in
 // flight), the op of an entry's last event once it is stored, and beyond it, once the
 // publisher is idle, every op consumed, since many entries produce no event (refused
-// requests, set_grants, pulses, snapshot markers). A standby only watches: its lag is 0.
+// requests, set_grants, pulses, snapshot markers). A standby only watches: its lag is 0,
+// and once promoted its lag in seconds counts from its last poll of the stream.
 // A primary counts the stream's position, as read, only once it has checked it against
 // its log (Divergence): until then it may be a discarded history's, and its progress
 // and the log it holds (HeldOp: all of it meanwhile, with the oldest snapshot it

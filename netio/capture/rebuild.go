@@ -12,6 +12,18 @@ import (
 	"sequent/wal"
 )
 
+// listSnapshots is wal.ListSnapshots; tests make a snapshot's header read fail through it.
+var listSnapshots = wal.ListSnapshots
+
+// unreadable reports whether a listed snapshot's header could not be read for a reason
+// other than damage (out of file descriptors, an I/O error): it may read at the next
+// attempt, so capture neither holds the log as if it were gone nor publishes capture_gap
+// for the ops it would rebuild (its name says its op; ListSnapshots keeps that).
+func unreadable(info *wal.SnapshotInfo) bool {
+	return info.Err != nil && !errors.Is(info.Err, wal.ErrSnapshotCorrupt) &&
+		!errors.Is(info.Err, wal.ErrVersion)
+}
+
 // errCaughtUp ends a drain of the log at the point where the live queue takes over (or
 // at the released op, beyond which nothing may be published yet).
 var errCaughtUp = errors.New("capture: caught up")
@@ -96,13 +108,16 @@ func (c *Capture) replay(machine *core.Machine, output *core.Output, stored []by
 // publishes a capture_gap message naming the ops lost and resumes from the oldest
 // snapshot.
 func (c *Capture) restore() (*core.Machine, error) {
-	snapshots, err := wal.ListSnapshots(c.config.SnapshotDir)
+	snapshots, err := listSnapshots(c.config.SnapshotDir)
 	if err != nil && c.config.SnapshotDir != "" {
 		return nil, err
 	}
-	var oldest *wal.SnapshotInfo
+	var oldest, skipped *wal.SnapshotInfo
 	for i := range snapshots {
 		info := &snapshots[i]
+		if unreadable(info) {
+			skipped = info // The oldest one: listed newest first.
+		}
 		if info.Err != nil {
 			continue
 		}
@@ -147,6 +162,12 @@ func (c *Capture) restore() (*core.Machine, error) {
 			"stream", c.stream, "op", c.at.op, "index", c.at.index)
 		return machine, nil
 	}
+	if skipped != nil && skipped.Meta.Op < oldest.Meta.Op {
+		// A gap is for good: the older snapshot that could not be read may be the one to
+		// rebuild from; the next session reads it again (and names it while it fails).
+		return nil, fmt.Errorf("capture: not publishing capture_gap for ops %d-%d while a "+
+			"snapshot cannot be read: %w", c.at.op+1, oldest.Meta.Op, skipped.Err)
+	}
 	return machine, c.publishGap("the log they need was retired", c.at.op+1, oldest.Meta.Op,
 		false)
 }
@@ -164,8 +185,9 @@ func loadSnapshot(config core.Config, info *wal.SnapshotInfo) (*core.Machine, er
 // holding them was retired beyond the configured hold, or the stream lost its last
 // message: publishLostPosition), as a capture_gap message with id shard:op:gap, so
 // consumers see the loss instead of silence. Publishing resumes after op. lostPosition:
-// publishLostPosition's marker, whose id an earlier session may have stored as the very
-// message the stream lost since (a duplicate at the kept last sequence: acknowledged).
+// publishLostPosition's marker, whose id an earlier session (or an old primary) may have
+// stored in a message the stream lost since (a duplicate at or before the kept last
+// sequence: acknowledged).
 func (c *Capture) publishGap(reason string, from, op uint64, lostPosition bool) error {
 	c.gaps.Add(1)
 	c.config.Logger.Error("capture: events lost: "+reason, "stream", c.stream,
