@@ -411,10 +411,23 @@ func (c *Client) writeUnlessCorkedLocked() {
 // waiting on something outside the client.
 func (c *Client) Cork() { c.corks.Add(1) }
 
-// Uncork removes one Cork; when none is left, the requests held back are written.
+// Uncork removes one Cork; when none is left, the requests held back are written. It
+// panics when no Cork is held, as sync.WaitGroup does for a negative counter: a count
+// below zero would cork the client for good, silently.
 func (c *Client) Uncork() {
-	if c.corks.Add(-1) != 0 {
-		return
+	for {
+		// A compare-and-swap, not an Add: the count never goes below zero, even for a
+		// moment in which a concurrent Go would read it as corked.
+		corks := c.corks.Load()
+		if corks <= 0 {
+			panic("client: Uncork without a matching Cork")
+		}
+		if c.corks.CompareAndSwap(corks, corks-1) {
+			if corks > 1 {
+				return
+			}
+			break
+		}
 	}
 	c.mu.Lock()
 	c.writeLocked()

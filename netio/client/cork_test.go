@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"testing"
 
@@ -160,5 +161,41 @@ func TestCorkedCallerNeverWaitsForItself(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// TestUncorkWithoutCorkPanics: Uncork with no Cork held is a misuse, reported at once by
+// a panic (as sync.WaitGroup reports a negative counter) rather than leaving the count
+// below zero, which corks the client for good: every later Go would stay in the outbox
+// until something else wrote (a Wait, a heartbeat), and a Cork/Uncork pair would only
+// bring the count back to -1 with nothing written. After the panic the client is
+// uncorked: a Go writes its frame at once, and a later Cork holds as usual.
+func TestUncorkWithoutCorkPanics(t *testing.T) {
+	conn := &recordingConn{}
+	c := newConnClient(conn)
+	ctx := context.Background()
+	body := make([]byte, model.TransferSize)
+	recovered := func() (recovered any) {
+		defer func() { recovered = recover() }()
+		c.Uncork()
+		return nil
+	}()
+	if recovered == nil {
+		t.Error("Uncork without Cork returned without a panic")
+	}
+	call := c.Go(ctx, model.OperationCreateTransfers, 0, body, nil)
+	if !bytes.Equal(conn.written.Bytes(), expectedFrame(call.Number, body)) {
+		t.Fatalf("after a stray Uncork, Go wrote %d bytes, want its frame of %d at once",
+			conn.written.Len(), len(expectedFrame(call.Number, body)))
+	}
+	conn.written.Reset()
+	c.Cork()
+	call = c.Go(ctx, model.OperationCreateTransfers, 0, body, nil)
+	if conn.written.Len() != 0 {
+		t.Fatalf("corked: Go wrote %d bytes", conn.written.Len())
+	}
+	c.Uncork()
+	if !bytes.Equal(conn.written.Bytes(), expectedFrame(call.Number, body)) {
+		t.Fatalf("after Uncork: %d bytes written, want the held frame", conn.written.Len())
 	}
 }
