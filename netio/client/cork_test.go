@@ -3,6 +3,8 @@ package client
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"sync"
 	"testing"
 
 	"sequent/core/model"
@@ -197,5 +199,65 @@ func TestUncorkWithoutCorkPanics(t *testing.T) {
 	c.Uncork()
 	if !bytes.Equal(conn.written.Bytes(), expectedFrame(call.Number, body)) {
 		t.Fatalf("after Uncork: %d bytes written, want the held frame", conn.written.Len())
+	}
+}
+
+// TestConcurrentCorksLeaveNothingBehind: goroutines sharing a client each issue bursts
+// of Go calls under their own Cork and wait for the replies on their done channels only
+// (outside the client, as the bench's workers do), never through Wait. Whatever the
+// interleaving of their Corks, Uncorks and the writes of Go calls blocked on a window of
+// eight (which write what is held back), the last Uncork writes every frame still held,
+// so each burst's replies all arrive; a frame left in the outbox with no cork held would
+// hang its burst until the guard (heartbeats are off: they would write it).
+func TestConcurrentCorksLeaveNothingBehind(t *testing.T) {
+	bursts := 150
+	if testing.Short() {
+		bursts = 30
+	}
+	s := startTestServerWith(t, func(config *netio.Config) {
+		config.HeartbeatInterval, config.SilenceTimeout = 2*waitLimit, 3*waitLimit
+	})
+	c := s.dial(t, func(config *Config) {
+		config.HeartbeatInterval, config.SilenceTimeout = 2*waitLimit, 3*waitLimit
+		config.InflightMax = 8
+	})
+	createTestAccounts(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	const goroutines, burstMax = 4, 4
+	failures := make(chan error, goroutines)
+	var group sync.WaitGroup
+	for goroutine := range goroutines {
+		group.Go(func() {
+			done := make(chan *Call, burstMax)
+			for burst := range bursts {
+				size := 1 + (goroutine+burst)%burstMax
+				c.Cork()
+				for i := range size {
+					id := uint64(1_000_000*(goroutine+1) + burstMax*burst + i)
+					c.Go(ctx, model.OperationCreateTransfers, 0,
+						encodeTransfers([]model.Transfer{transfer(id, 2, 1, 1, 0)}), done)
+				}
+				c.Uncork()
+				for range size {
+					select {
+					case call := <-done:
+						if call.Err != nil {
+							failures <- call.Err
+							return
+						}
+					case <-ctx.Done():
+						failures <- fmt.Errorf("goroutine %d, burst %d: a reply never came",
+							goroutine, burst)
+						return
+					}
+				}
+			}
+		})
+	}
+	group.Wait()
+	close(failures)
+	for err := range failures {
+		t.Error(err)
 	}
 }
