@@ -128,7 +128,7 @@ func (w *worker) loop(ctx context.Context) {
 	var drain <-chan time.Time
 	for {
 		if !w.stopped {
-			w.sendDue(ctx)
+			w.sendDueCorked(ctx)
 		}
 		if w.stopped && deadline == nil {
 			deadline = time.NewTimer(w.run.config.DrainTimeout)
@@ -140,6 +140,7 @@ func (w *worker) loop(ctx context.Context) {
 		select {
 		case call := <-w.done:
 			w.complete(call)
+			w.completeReady()
 		case <-w.timer.C:
 		case <-canceled:
 			w.stop(false)
@@ -148,6 +149,33 @@ func (w *worker) loop(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// completeReady settles the completions already delivered, without waiting, so that
+// the slots they free are refilled in one burst (one write, see sendDueCorked).
+func (w *worker) completeReady() {
+	for {
+		select {
+		case call := <-w.done:
+			w.complete(call)
+		default:
+			return
+		}
+	}
+}
+
+// sendDueCorked is sendDue with the client's writes corked (client.Cork), so that the
+// requests it sends leave in one write, as a pipelining client (redis-benchmark -P)
+// sends its pipeline, rather than one system call each. The callers mode does not cork:
+// each of its calls waits for its reply (the client would write at once regardless).
+func (w *worker) sendDueCorked(ctx context.Context) {
+	if w.transfers != nil {
+		w.sendDue(ctx)
+		return
+	}
+	w.client.Cork()
+	defer w.client.Uncork()
+	w.sendDue(ctx)
 }
 
 // sendDue sends every request that is due, as the window allows, and arms the timer for

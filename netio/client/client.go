@@ -73,6 +73,10 @@ type Client struct {
 	writeBatch net.Buffers
 	writeArray [][]byte
 
+	// corks counts Cork calls not yet matched by Uncork; while it is above zero, Go
+	// queues frames without writing them, unless a caller is about to wait (flushCorked).
+	corks atomic.Int32
+
 	lastWrite atomic.Int64 // Unix ns of the last write.
 	lastRead  atomic.Int64 // Unix ns of the last read.
 	lost      chan struct{}
@@ -219,11 +223,11 @@ func (c *Client) Go(ctx context.Context, operation model.Operation, flags uint8,
 		int64(c.config.InflightBytesMax))
 	// Reply bytes first, then the slot, as submit does: a slot is never held while
 	// waiting for bytes, which requests queued for a slot may hold.
-	if err := c.windowBytes.Acquire(ctx, weightBytes); err != nil {
+	if err := c.acquire(ctx, c.windowBytes, weightBytes); err != nil {
 		call.fail(err)
 		return call
 	}
-	if err := c.window.Acquire(ctx, 1); err != nil {
+	if err := c.acquire(ctx, c.window, 1); err != nil {
 		c.windowBytes.Release(weightBytes)
 		call.fail(err)
 		return call
@@ -255,7 +259,7 @@ func (c *Client) Go(ctx context.Context, operation model.Operation, flags uint8,
 	}
 	c.pending[call.Number] = call
 	c.outbox = append(c.outbox, call.frame)
-	c.writeLocked()
+	c.writeUnlessCorkedLocked()
 	c.mu.Unlock()
 	return call
 }
@@ -272,6 +276,7 @@ func (c *Client) Do(ctx context.Context, operation model.Operation, flags uint8,
 // Wait waits for the call to complete or ctx to end (then the call is abandoned), and
 // returns the reply, or a *StatusError for a request-level status other than ok.
 func (call *Call) Wait(ctx context.Context) (*Reply, error) {
+	call.client.flushCorked()
 	select {
 	case <-call.complete:
 	case <-ctx.Done():
@@ -379,6 +384,76 @@ func (c *Client) writeLocked() {
 		}
 	}
 	c.writing = false
+}
+
+// writeUnlessCorkedLocked is writeLocked for a caller's new request (Go, a merged
+// request numbered at once): while a cork is held, it leaves the frame in the outbox for
+// the next write. Every other write (resends, admissions, subscriptions, heartbeats)
+// goes out at once and takes what a cork held back with it. Called with mu held.
+func (c *Client) writeUnlessCorkedLocked() {
+	if c.corks.Load() == 0 {
+		c.writeLocked()
+	}
+}
+
+// Cork holds back the writes of new requests until the matching Uncork, so that the
+// requests of a burst of Go calls leave in one write (one system call) instead of one each,
+// as TCP_CORK does in the kernel for a socket. A goroutine that issues several requests
+// in a row (a load generator refilling its pipeline, a gateway forwarding a batch of
+// independent calls) corks, calls Go for each, and uncorks. Corks nest and may be held
+// by several goroutines; the writes resume when the last is removed.
+//
+// A cork never makes the client wait for itself: a caller about to wait inside the
+// client (a full window, Wait, a synchronous call, a merged call's reply) first writes
+// what is held back, and so does any other write (a resend after a reconnect, a request
+// admitted once the window had room, a heartbeat). But the new requests of every
+// goroutine wait for the last Uncork, so hold a cork only around the burst, never while
+// waiting on something outside the client.
+func (c *Client) Cork() { c.corks.Add(1) }
+
+// Uncork removes one Cork; when none is left, the requests held back are written. It
+// panics when no Cork is held, as sync.WaitGroup does for a negative counter: a count
+// below zero would cork the client for good, silently.
+func (c *Client) Uncork() {
+	for {
+		// A compare-and-swap, not an Add: the count never goes below zero, even for a
+		// moment in which a concurrent Go would read it as corked.
+		corks := c.corks.Load()
+		if corks <= 0 {
+			panic("client: Uncork without a matching Cork")
+		}
+		if c.corks.CompareAndSwap(corks, corks-1) {
+			if corks > 1 {
+				return
+			}
+			break
+		}
+	}
+	c.mu.Lock()
+	c.writeLocked()
+	c.mu.Unlock()
+}
+
+// flushCorked writes what a cork holds back, before a caller waits: a caller must never
+// wait for the reply to (or the window room of) a request that is not yet written.
+func (c *Client) flushCorked() {
+	if c.corks.Load() == 0 {
+		return
+	}
+	c.mu.Lock()
+	c.writeLocked()
+	c.mu.Unlock()
+}
+
+// acquire takes weight from a window semaphore, writing what a cork holds back before
+// it waits (see flushCorked): the room it waits for comes from replies to requests
+// already numbered, which may be held in the outbox.
+func (c *Client) acquire(ctx context.Context, window *semaphore.Weighted, weight int64) error {
+	if window.TryAcquire(weight) {
+		return nil
+	}
+	c.flushCorked()
+	return window.Acquire(ctx, weight)
 }
 
 // lostLocked drops connection generation (if still current) and wakes the reconnector.

@@ -80,7 +80,7 @@ func (c *Client) submit(ctx context.Context, key coalesceKey, body []byte, count
 		resultBytes = model.EventResultBalancesSize
 	}
 	weightBytes := min(int64(wire.HeaderSize+count*resultBytes), int64(c.config.InflightBytesMax))
-	if err := c.windowBytes.Acquire(ctx, weightBytes); err != nil {
+	if err := c.acquire(ctx, c.windowBytes, weightBytes); err != nil {
 		return part{}, err
 	}
 	c.mu.Lock()
@@ -104,7 +104,7 @@ func (c *Client) submit(ctx context.Context, key coalesceKey, body []byte, count
 	if c.admitting == 0 && len(c.windowQueue) == 0 && c.insideWindowLocked(call.replyBytes) &&
 		c.window.TryAcquire(1) {
 		call.holdsWindow = true
-		c.admitLocked(call)
+		c.admitLocked(call, true)
 	} else {
 		// Behind the requests already waiting for a slot, if any: admitted after them,
 		// so that numbers follow the order of submission (one caller's runs in order).
@@ -153,13 +153,14 @@ func (c *Client) admit(call *Call, previous <-chan struct{}, next chan struct{})
 		return
 	}
 	call.holdsWindow = true
-	c.admitLocked(call)
+	c.admitLocked(call, false) // Its callers may be waiting already: a cork does not hold it.
 	c.mu.Unlock()
 }
 
 // admitLocked numbers a request holding a window slot, makes it pending and queues it:
-// still forming, it takes an outbox slot filled when sealed. Called with mu held.
-func (c *Client) admitLocked(call *Call) {
+// still forming, it takes an outbox slot filled when sealed. Submitted by its caller
+// (corkable), it is written unless a cork is held (Client.Cork). Called with mu held.
+func (c *Client) admitLocked(call *Call, corkable bool) {
 	c.numberLocked(call, call.replyBytes)
 	c.pending[call.Number] = call
 	if c.forming[call.key] == call {
@@ -168,7 +169,11 @@ func (c *Client) admitLocked(call *Call) {
 	} else {
 		c.outbox = append(c.outbox, c.encodeRequest(call))
 	}
-	c.writeLocked()
+	if corkable {
+		c.writeUnlessCorkedLocked()
+	} else {
+		c.writeLocked()
+	}
 }
 
 // formingCapacity is the first capacity of a forming request's frame: its header and
@@ -259,6 +264,7 @@ func (c *Client) encodeRequest(call *Call) []byte {
 // The reply is a value (a pointer would cost each caller an allocation).
 func (p *part) wait(ctx context.Context) (Reply, error) {
 	call := p.call
+	call.client.flushCorked()
 	if done := ctx.Done(); done == nil {
 		<-call.complete // A context that never ends: a receive is cheaper than a select.
 	} else {

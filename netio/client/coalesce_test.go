@@ -42,7 +42,11 @@ type testServer struct {
 	backend *fakeshard.Backend
 }
 
-func startTestServer(t testingT) *testServer {
+func startTestServer(t testingT) *testServer { return startTestServerWith(t, nil) }
+
+// startTestServerWith is startTestServer with configure applied to the server's Config
+// (nil: nothing).
+func startTestServerWith(t testingT, configure func(*netio.Config)) *testServer {
 	keys, err := netio.NewKeyring(netio.KeysFile{Version: netio.KeysFileVersion,
 		Clients: []netio.KeysFileClient{{ID: 1, Name: "all",
 			Permissions: []string{"read", "transfer", "trade", "admin"},
@@ -51,8 +55,12 @@ func startTestServer(t testingT) *testServer {
 		t.Fatal(err)
 	}
 	backend := fakeshard.New(fakeshard.Config{})
-	server, err := netio.NewServer(netio.Config{Address: "127.0.0.1:0", Keys: keys,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, backend)
+	config := netio.Config{Address: "127.0.0.1:0", Keys: keys,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if configure != nil {
+		configure(&config)
+	}
+	server, err := netio.NewServer(config, backend)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,6 +34,13 @@
 // request answered busy, say, resent while the others go on), so resent requests stay
 // inside the server's exactly-once window and cache of replies (window.go).
 //
+// One goroutine issuing many requests in a row (a load generator refilling its
+// pipeline, a gateway forwarding a burst) has no one to share syscalls with: each Go
+// writes alone. Cork and Uncork around the burst make its requests leave in one write,
+// as TCP_CORK does in the kernel; a caller that would wait inside the client while
+// corked writes first, so a cork never makes a caller wait for itself. On loopback a
+// write costs ~5 µs of CPU, more than the server spends on a one-transfer request.
+//
 // # Merging concurrent calls (client-side batching)
 //
 // Concurrent CreateAccounts, CreateTransfers and CreateTransfersWithBalances calls on one

@@ -42,9 +42,10 @@ type churnServer struct {
 }
 
 type receivedFrame struct {
-	number uint64
-	hash   uint64
-	size   int
+	generation uint64 // Of the connection it was read from.
+	number     uint64
+	hash       uint64
+	size       int
 }
 
 type heldReply struct {
@@ -97,7 +98,7 @@ func (s *churnServer) answer(request *wire.Frame, generation uint64) {
 	if generation == s.generation {
 		s.read++
 	}
-	s.received = append(s.received, receivedFrame{number: request.Number,
+	s.received = append(s.received, receivedFrame{generation: generation, number: request.Number,
 		hash: maphash.Bytes(s.seed, request.Body), size: len(request.Body)})
 	roll := s.random.IntN(100)
 	s.mu.Unlock()
@@ -181,6 +182,16 @@ func (s *churnServer) drop() bool {
 	return true
 }
 
+// churnBody draws the events of a caller's call (one of sizes) and returns its token and
+// its body, filled with the token.
+func churnBody(random *rand.Rand, sizes []int, caller, call int) (uint64, int, []byte) {
+	token := uint64(caller+1)<<32 | uint64(call+1)
+	events := sizes[random.IntN(len(sizes))]
+	body := make([]byte, events*model.TransferSize)
+	fillBody(body, token)
+	return token, events, body
+}
+
 // fillBody fills body with token in every 8-byte word.
 func fillBody(body []byte, token uint64) {
 	binary.LittleEndian.PutUint64(body, token)
@@ -203,7 +214,12 @@ type segment struct {
 // the request its number names (a frame buffer reused while a copy could still be
 // written shows as another request's bytes under the number, or a torn frame), and the
 // free list never exceeds its bound. Run over net.Pipe (the writer blocks per frame) and
-// loopback TCP (writev, which consumes the batch as it goes).
+// loopback TCP (writev, which consumes the batch as it goes). On each connection the
+// requests read for the first time come in number order (resends of busy requests aside:
+// each was read on that connection before), and every caller finishes within the guard.
+// The corked runs issue the plain callers' calls in bursts under Client.Cork (waited for
+// after the Uncork or inside the cork, bursts larger than the window of three) and some
+// merged calls inside a cork, so that frames held back meet drops, resends and merging.
 func TestFramesIntactUnderChurn(t *testing.T) {
 	if testing.Short() {
 		t.Skip("stress test")
@@ -234,14 +250,15 @@ func TestFramesIntactUnderChurn(t *testing.T) {
 		},
 	}
 	for _, name := range []string{"pipe", "tcp"} {
-		t.Run(name, func(t *testing.T) { churn(t, transports[name](t)) })
+		t.Run(name, func(t *testing.T) { churn(t, transports[name](t), false) })
+		t.Run(name+" corked", func(t *testing.T) { churn(t, transports[name](t), true) })
 	}
 }
 
 // tcpBufferBytes is the socket buffer size of the TCP transport: far less than a frame.
 const tcpBufferBytes = 256 << 10
 
-func churn(t *testing.T, dial func() (net.Conn, net.Conn)) {
+func churn(t *testing.T, dial func() (net.Conn, net.Conn), corked bool) {
 	config := Config{InflightMax: 3, InflightBytesMax: 64 << 20,
 		BusyRetryDelay: 100 * time.Microsecond, SilenceTimeout: time.Minute,
 		HeartbeatInterval: time.Second}.withDefaults()
@@ -277,36 +294,66 @@ func churn(t *testing.T, dial func() (net.Conn, net.Conn)) {
 	for caller := range plainCallers + mergedCallers {
 		callers.Go(func() {
 			random := rand.New(rand.NewPCG(uint64(caller), 7))
-			for call := range callsEach {
-				token := uint64(caller+1)<<32 | uint64(call+1)
-				events := sizes[random.IntN(len(sizes))]
-				body := make([]byte, events*model.TransferSize)
-				fillBody(body, token)
-				if caller >= plainCallers {
+			if caller >= plainCallers {
+				for call := range callsEach {
+					token, events, body := churnBody(random, sizes, caller, call)
+					corkedCall := corked && random.IntN(2) == 0
+					if corkedCall {
+						c.Cork()
+					}
 					p, err := c.submit(ctx, coalesceKey{model.OperationCreateTransfers, 0, 0},
 						body, events, false)
 					if err == nil {
 						_, err = p.wait(ctx)
+					}
+					if corkedCall {
+						c.Uncork()
 					}
 					if err != nil {
 						s.fail(err)
 						return
 					}
 					expect(p.call.Number, token, events, p.first)
-					continue
 				}
-				done := c.Go(ctx, model.OperationCreateTransfers, 0, body, nil)
-				fillBody(body, ^token) // The caller's slice is not the frame.
-				expect(done.Number, token, events, 0)
-				waitCtx := ctx
-				stopWaiting := func() {}
-				if random.IntN(10) == 0 { // Abandoned: its frame may still be written.
-					waitCtx, stopWaiting = context.WithTimeout(ctx, 100*time.Microsecond)
+				return
+			}
+			for call := 0; call < callsEach; {
+				burst, waitCorked := 1, false
+				if corked {
+					burst, waitCorked = min(1+random.IntN(5), callsEach-call), random.IntN(2) == 0
+					c.Cork()
 				}
-				_, err := done.Wait(waitCtx)
-				stopWaiting()
-				if err != nil && !errors.Is(err, context.DeadlineExceeded) {
-					s.fail(err)
+				calls := make([]*Call, 0, burst)
+				for range burst {
+					token, events, body := churnBody(random, sizes, caller, call)
+					call++
+					done := c.Go(ctx, model.OperationCreateTransfers, 0, body, nil)
+					fillBody(body, ^token) // The caller's slice is not the frame.
+					expect(done.Number, token, events, 0)
+					calls = append(calls, done)
+				}
+				if corked && !waitCorked {
+					c.Uncork()
+				}
+				var failure error
+				for _, done := range calls {
+					waitCtx := ctx
+					stopWaiting := func() {}
+					if random.IntN(10) == 0 { // Abandoned: its frame may still be written.
+						waitCtx, stopWaiting = context.WithTimeout(ctx, 100*time.Microsecond)
+					}
+					_, err := done.Wait(waitCtx)
+					stopWaiting()
+					if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+						failure = err
+						break
+					}
+				}
+				if waitCorked {
+					c.Uncork()
+				}
+				if failure != nil {
+					s.fail(failure)
 					return
 				}
 			}
@@ -331,6 +378,9 @@ func churn(t *testing.T, dial func() (net.Conn, net.Conn)) {
 			t.Errorf("%d buffers on the free list, bound %d", free, frameReuseCountMax)
 		}
 	}
+	if ctx.Err() != nil { // Abandoned waits tolerate it: a hang would pass unseen.
+		t.Fatal("the callers did not finish within the guard")
+	}
 	close(stop)
 	<-reconnected
 	c.shutdown(ErrClosed)
@@ -340,6 +390,21 @@ func churn(t *testing.T, dial func() (net.Conn, net.Conn)) {
 	s.readers.Wait()
 	if s.failure != nil {
 		t.Fatal(s.failure)
+	}
+
+	firstRead := map[receivedFrame]bool{} // By generation and number only.
+	lastFirst := map[uint64]uint64{}      // By generation: the last number read first.
+	for _, got := range s.received {
+		key := receivedFrame{generation: got.generation, number: got.number}
+		if firstRead[key] {
+			continue
+		}
+		firstRead[key] = true
+		if got.number <= lastFirst[got.generation] {
+			t.Fatalf("connection %d: request %d read for the first time after request %d",
+				got.generation, got.number, lastFirst[got.generation])
+		}
+		lastFirst[got.generation] = got.number
 	}
 
 	var want []byte

@@ -84,6 +84,11 @@ func (c *Client) waitInsideWindow(done <-chan struct{}, replyBytes func() int64,
 		if c.closed {
 			return false
 		}
+		if c.corks.Load() != 0 && len(c.outbox) != 0 && !c.writing && c.conn != nil {
+			// The room waited for comes from replies to requests a cork may hold back.
+			c.writeLocked()
+			continue
+		}
 		if c.pendingLeft == nil {
 			c.pendingLeft = make(chan struct{})
 		}
