@@ -16,8 +16,14 @@ import (
 // whole burst to one writer pass, which writes it with one WriteTo (one writev on a TCP
 // connection); every call then completes with its own result.
 func TestCorkHoldsABurstForOneWrite(t *testing.T) {
-	s := startTestServer(t)
-	c := s.dial(t, nil)
+	// No heartbeat within the guard: one would write the held burst early on a machine
+	// that stalls the test for longer than the default interval.
+	s := startTestServerWith(t, func(config *netio.Config) {
+		config.HeartbeatInterval, config.SilenceTimeout = 2*waitLimit, 3*waitLimit
+	})
+	c := s.dial(t, func(config *Config) {
+		config.HeartbeatInterval, config.SilenceTimeout = 2*waitLimit, 3*waitLimit
+	})
 	createTestAccounts(t, c)
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
