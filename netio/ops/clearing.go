@@ -17,8 +17,11 @@ import (
 // lists other clients' transfer ids in flight, over every shard. Both take an admin
 // bearer token, checked before the arguments (401/403, as for the admin actions; not
 // audited, since nothing changes). The chain check shows no account data (op numbers,
-// counts, hashes) and stays behind the allow-list only, for auditors' tools. Each runs
-// one at a time (a second concurrent request is 409 busy): both walk a lot of data.
+// counts, hashes) and stays behind the allow-list only, for auditors' tools. Settlement
+// and reconcile run one at a time, and so does the chain check, in a slot of its own (a
+// second concurrent request is 409 busy): each walks a lot of data. The chain check's
+// own slot keeps a peer without a token, looping on it, from holding the operators'
+// settlement and reconcile off with 409s.
 
 // Paths of the clearing endpoints.
 const (
@@ -92,12 +95,15 @@ func (s *Server) handleClearing(ctx *fasthttp.RequestCtx, path string) {
 			Error: "this node does not offer " + path})
 		return
 	}
-	if !s.reading.CompareAndSwap(false, true) {
-		reply(ctx, fasthttp.StatusConflict, Reply{Code: CodeBusy,
-			Error: "another settlement, chain or reconcile request is running; try again"})
+	slot, busy := &s.reading, "another settlement or reconcile request is running; try again"
+	if path == PathChain {
+		slot, busy = &s.chainCheck, "another chain check is running; try again"
+	}
+	if !slot.CompareAndSwap(false, true) {
+		reply(ctx, fasthttp.StatusConflict, Reply{Code: CodeBusy, Error: busy})
 		return
 	}
-	defer s.reading.Store(false)
+	defer slot.Store(false)
 	deadline, cancel := context.WithTimeout(context.Background(), clearingTimeout)
 	defer cancel()
 	result, err := run(deadline)

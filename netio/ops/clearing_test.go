@@ -17,8 +17,9 @@ import (
 
 // TestClearingEndpoints covers every outcome of the settlement and chain endpoints: the
 // query handed to the source, 200 with its result, 400 for bad arguments (found by the
-// handler or by the source), 405, 409 while another runs, 409 refused, 500, 501 without
-// a source, and the allow-list.
+// handler or by the source), 405, 409 while another of its slot runs (settlement and
+// reconcile share one, the chain check has its own), 409 refused, 500, 501 without a
+// source, and the allow-list.
 func TestClearingEndpoints(t *testing.T) {
 	var mutex sync.Mutex
 	var settlements []SettlementQuery
@@ -37,11 +38,20 @@ func TestClearingEndpoints(t *testing.T) {
 		}
 		return map[string]any{"positions": len(query.Partners)}, err
 	}
+	chainBlocking := false
+	chainRelease := make(chan struct{})
 	sources.VerifyChain = func(ctx context.Context, query ChainQuery) (any, error) {
 		mutex.Lock()
-		defer mutex.Unlock()
 		chains = append(chains, query)
-		return map[string]any{"ok": true, "anchor_op": query.AnchorOp}, sourceErr
+		err, block := sourceErr, chainBlocking
+		mutex.Unlock()
+		if block {
+			<-chainRelease
+		}
+		return map[string]any{"ok": true, "anchor_op": query.AnchorOp}, err
+	}
+	sources.Reconcile = func(ctx context.Context) (any, error) {
+		return map[string]any{"ok": true}, nil
 	}
 	server := startServer(t, Config{Tokens: TokenChecker(testTokens)}, sources)
 	get := func(t *testing.T, server *Server, path string) response { // With a token.
@@ -110,12 +120,51 @@ func TestClearingEndpoints(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	if r := get(t, server, PathChain); r.code != http.StatusConflict || r.reply(t).Code != CodeBusy {
-		t.Errorf("concurrent: %d %s", r.code, r.body)
+	if r := get(t, server, PathSettlement+"?partner=1&until=now"); r.code != http.StatusConflict ||
+		r.reply(t).Code != CodeBusy {
+		t.Errorf("concurrent settlement: %d %s", r.code, r.body)
+	}
+	if r := get(t, server, PathReconcile); r.code != http.StatusConflict ||
+		r.reply(t).Code != CodeBusy {
+		t.Errorf("reconcile during a settlement: %d %s", r.code, r.body)
+	}
+	// The chain check has a slot of its own: answered while a settlement runs, and a
+	// chain check running (anyone behind the allow-list may ask, without a token) holds
+	// off only other chain checks, never the operators' settlement.
+	if r := get(t, server, PathChain); r.code != http.StatusOK {
+		t.Errorf("chain check during a settlement: %d %s", r.code, r.body)
 	}
 	close(release)
 	if r := <-first; r.code != http.StatusOK {
 		t.Errorf("first: %d %s", r.code, r.body)
+	}
+	mutex.Lock()
+	chainBlocking, blocking = true, false
+	chainsBefore := len(chains)
+	mutex.Unlock()
+	firstChain := make(chan response, 1)
+	go func() {
+		firstChain <- call(t, nil, http.MethodGet, "http://"+server.Address()+PathChain, "",
+			nil, nil)
+	}()
+	for {
+		mutex.Lock()
+		started := len(chains) == chainsBefore+1
+		mutex.Unlock()
+		if started {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if r := get(t, server, PathChain); r.code != http.StatusConflict || r.reply(t).Code != CodeBusy {
+		t.Errorf("concurrent chain check: %d %s", r.code, r.body)
+	}
+	if r := get(t, server, PathSettlement+"?partner=1&until=now"); r.code != http.StatusOK {
+		t.Errorf("settlement during a chain check without a token: %d %s", r.code, r.body)
+	}
+	close(chainRelease)
+	if r := <-firstChain; r.code != http.StatusOK {
+		t.Errorf("first chain check: %d %s", r.code, r.body)
 	}
 
 	bare := startServer(t, Config{}, newFakeSources().sources())

@@ -111,10 +111,13 @@
 // the endpoint takes, 429 rate_limited, 501 for an action the wiring does not provide,
 // 409 busy or refused, 503 audit_failed, 500 action_failed, 504 timeout.
 //
-// The two clearing reads run one at a time (409 busy), each bounded by clearingTimeout
-// (504). The settlement read needs an admin token (401/403 before its arguments are
-// looked at): it shows any account's transfers, which the binary protocol shows only to
-// clients that may read them. The chain check and the other reads need none.
+// The clearing reads run one at a time (409 busy), each bounded by clearingTimeout
+// (504): settlement and reconcile share one slot, the chain check has its own, so that
+// a peer without a token looping on the chain check cannot hold the operators' reads
+// off. Settlement and reconcile need an admin token (401/403 before their arguments are
+// looked at): they show any account's transfers or every client's sums, which the
+// binary protocol shows only to clients that may read them. The chain check and the
+// other reads need none.
 //
 // Why the other reads stay without a token: /metrics, /healthz, /readyz and /v1/status
 // carry counts and positions, no account or client data; /v1/depth is an order book's

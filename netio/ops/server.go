@@ -60,7 +60,8 @@ type Server struct {
 	now         func() time.Time // The clock of the limiter and the cache (tests set it).
 	timeout     atomic.Int64     // Admin action wait in ns (actionTimeout; tests shorten it).
 	acting      atomic.Bool      // An admin action (audit + action) is running.
-	reading     atomic.Bool      // A clearing read (settlement or chain check) is running.
+	reading     atomic.Bool      // A settlement or reconcile read is running.
+	chainCheck  atomic.Bool      // A chain check is running (its own slot: see clearing.go).
 	actions     sync.WaitGroup   // Admin action goroutines; Shutdown waits for them.
 	console     *console         // The live console's sampler and cache (console.go).
 
