@@ -61,6 +61,7 @@ type slot struct {
 	measured   bool        // Sent after the warm-up.
 	events     int         // Events in the request.
 	meta       []eventMeta // Per event, what the generator needs to settle it.
+	reply      []byte      // The buffer its replies are copied into (client.GoInto).
 }
 
 // eventMeta is what one event did, to settle its result.
@@ -266,7 +267,7 @@ func (w *worker) send(ctx context.Context, intendedNs int64, measured bool) {
 		w.settleSlot(index, w.callTransfers(ctx, body))
 		return
 	}
-	call := w.client.Go(ctx, operation, 0, body, w.done)
+	call := w.client.GoInto(ctx, operation, 0, body, w.slots[index].reply, w.done)
 	w.calls[call] = index
 	w.outstanding++
 }
@@ -325,6 +326,10 @@ func (w *worker) complete(call *client.Call) {
 	delete(w.calls, call)
 	w.settleSlot(index, outcome{err: call.Err, status: call.Reply.Status,
 		body: call.Reply.Body, op: call.Reply.Op})
+	if call.Err == nil {
+		// Settled: the body is read and the buffer is the slot's again, for its next reply.
+		w.slots[index].reply = call.Reply.Body
+	}
 }
 
 // settleSlot settles the finished request of a slot and frees the slot.

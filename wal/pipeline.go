@@ -119,7 +119,11 @@ func assertContinues(link *chainLink, e *Entry) {
 	}
 }
 
-// acquireSlot waits until a slot is free and returns it.
+// acquireSlot waits until a slot is free and returns it. When every slot is free, the
+// slot gets the buffers of the one written last, which the cache still holds: with one
+// entry at a time (a lone client's full batches), going round the ring's buffers instead
+// made the copy of a 1 MiB body and its compression write to memory untouched for
+// PipelineDepth entries, a cache miss on every line.
 func (l *Log) acquireSlot() *slot {
 	p := &l.pipeline
 	produced := p.produced.Load()
@@ -127,7 +131,14 @@ func (l *Log) acquireSlot() *slot {
 		l.wakeWriter() // A slot AppendDeferred queued may be what holds the ring full.
 		<-p.freed
 	}
-	return p.slot(produced)
+	s := p.slot(produced)
+	if produced > 0 && p.consumed.Load() == produced {
+		// The last slot is written and released: nobody reads its buffers any more.
+		last := p.slot(produced - 1)
+		s.buffer, last.buffer = last.buffer, s.buffer
+		s.compressed, last.compressed = last.compressed, s.compressed
+	}
+	return s
 }
 
 // handOver publishes the slot filled last to the writer (and to an encoder).

@@ -1,6 +1,8 @@
 package wal
 
 import (
+	"bytes"
+	"math/rand/v2"
 	"testing"
 
 	"sequent/core/invariants"
@@ -108,5 +110,58 @@ func TestAppendAllocations(t *testing.T) {
 	})
 	if allocations > 0 {
 		t.Fatalf("%.1f allocations per two appends, want 0", allocations)
+	}
+}
+
+// TestLoneEntriesReuseTheLastSlotsBuffers holds Append to the buffers of the slot written
+// last when nothing is queued (one entry at a time: their lines are still in the cache,
+// where the next slot's have not been touched for PipelineDepth entries), and the log to
+// reading back every entry intact whether the buffers were handed on or not.
+func TestLoneEntriesReuseTheLastSlotsBuffers(t *testing.T) {
+	l := openTest(t, t.TempDir())
+	defer l.Close()
+	random := rand.New(rand.NewPCG(3, 4))
+	var bodies [][]byte
+	appendOne := func() uint64 {
+		op := l.LastOp() + 1
+		body := transfersBody(random, op, 1000) // 128 KB, compressed by an encoder
+		if err := l.Append(Entry{Epoch: 1, FirstOp: op, Count: 1, Timestamp: op,
+			Body: body}); err != nil {
+			t.Fatalf("append at op %d: %v", op, err)
+		}
+		bodies = append(bodies, body)
+		return op
+	}
+	var lastBuffer, lastCompressed *byte
+	for range 3 {
+		op := appendOne()
+		waitDurable(t, l, op)
+		s := l.pipeline.slot(l.pipeline.produced.Load() - 1)
+		if s.codec == CodecNone {
+			t.Fatalf("entry at op %d was not compressed: the test needs both buffers", op)
+		}
+		if lastBuffer != nil && (&s.buffer[0] != lastBuffer || &s.compressed[0] != lastCompressed) {
+			t.Fatalf("entry at op %d was copied into new buffers, not the last slot's", op)
+		}
+		lastBuffer, lastCompressed = &s.buffer[0], &s.compressed[0]
+	}
+	// Queued behind each other: each slot keeps its own buffers while it is in use.
+	op := uint64(0)
+	for range 2 * PipelineDepthDefault {
+		op = appendOne()
+	}
+	waitDurable(t, l, op)
+	next := uint64(1)
+	if err := l.Read(0, func(e *Entry) error {
+		if e.FirstOp != next || !bytes.Equal(e.Body, bodies[next-1]) {
+			t.Fatalf("entry at op %d (want %d) differs from what was appended", e.FirstOp, next)
+		}
+		next++
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if next != op+1 {
+		t.Fatalf("read entries up to op %d, want %d", next-1, op)
 	}
 }

@@ -60,6 +60,15 @@ func (r *inputRing) push(request *backend.Request, write bool) model.Status {
 		return model.StatusShuttingDown
 	}
 	start := r.head
+	if r.tail == r.head && start%size != 0 {
+		// Nothing is queued or being read: begin again at the front of the buffer, whose
+		// lines the last requests left in the cache. Going on into memory the ring last
+		// used a lap ago made the copy of a full batch miss the cache on every line
+		// (p50 0.07 ms, p90 1.8-3.8 ms with 1 request of 8,189 transfers in flight; at the
+		// front, p50 0.03 ms, p90 0.08-0.15 ms).
+		start += size - start%size
+		r.tail = start
+	}
 	if offset := start % size; offset+uint64(length) > size {
 		start += size - offset // Skip the tail: a request never wraps.
 	}

@@ -413,9 +413,8 @@ func (c *Client) complete(frame *wire.Frame, generation uint64) {
 	c.leftPendingLocked()
 	c.recycleFrameLocked(call) // The one point where a frame is reused (frames.go).
 	c.mu.Unlock()
-	call.succeed(Reply{Operation: frame.Operation, Number: frame.Number, Status: status,
-		Op: frame.Aux, Duplicate: frame.Flags&wire.ReplyFlagDuplicate != 0,
-		Body: slices.Clone(frame.Body)})
+	call.succeedCopying(Reply{Operation: frame.Operation, Number: frame.Number, Status: status,
+		Op: frame.Aux, Duplicate: frame.Flags&wire.ReplyFlagDuplicate != 0}, frame.Body)
 }
 
 // resentStatus reports whether a reply with this status is resent with the same number

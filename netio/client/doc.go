@@ -96,6 +96,12 @@
 // by its context, failed, closed) never returns its frame: the collector takes it once
 // the last queued copy is written.
 //
+// A reply's body is copied out of the reader's buffer into memory the caller owns: a new
+// slice, or with GoInto a buffer the caller passes in (and may pass to its next call, as
+// sequent bench does, instead of touching 131 KB of new memory per full batch). The copy
+// is made only once the reply has won the call's completion, so a call that ended
+// otherwise (abandoned, failed) never writes into a buffer its caller has taken back.
+//
 // # Context deadlines
 //
 // Go and Do take a context: it bounds the wait for window space and for the reply. When it
