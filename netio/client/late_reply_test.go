@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"sequent/core"
 	"sequent/core/model"
 )
 
@@ -217,5 +218,41 @@ func TestLateReplyKeepsItsPlaceInTheWindow(t *testing.T) {
 				t.Fatalf("the newer request: %v", err)
 			}
 		})
+	}
+}
+
+// TestSmallerReplyCacheIsRaisedToTheClientsBound: the client keeps the expected replies
+// from its oldest pending request on within the server's default cache of replies per
+// session (2 MiB; the handshake does not tell the size), so a server configured with a
+// smaller cache (core.Config.SessionReplyBytesMax; no command-line flag sets it) must
+// keep 2 MiB anyway. Here a full batch with balances (1,179,216 bytes of results) and a
+// newer request (900,000) are applied with their replies lost, both in flight at once as
+// the client allows; with a cache of 1,179,216 bytes the newer reply evicts the full
+// batch's, and its resend after the connection drops would be answered request_too_old
+// for transfers that were created.
+func TestSmallerReplyCacheIsRaisedToTheClientsBound(t *testing.T) {
+	server, _ := startBusyShardServerWith(t,
+		core.Config{SessionReplyBytesMax: model.ReplyBodyBytesMax})
+	proxy := startWireProxy(t, newResendLog())
+	proxy.setTarget(server.Address())
+	c := dialTestClient(t, proxy.address(), nil)
+	observer := dialTestClient(t, server.Address(), nil)
+	createTestAccounts(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+
+	proxy.muteReplies(true)
+	fullDone, newerDone := make(chan error, 1), make(chan error, 1)
+	go func() { fullDone <- createFullBatchWithBalances(ctx, c, 100_000) }()
+	waitForTransfer(t, observer, 100_000, "the full batch applied")
+	go func() { newerDone <- createBatchWithBalances(ctx, c, 200_000, newerReplyEvents) }()
+	waitForAppliedOrInWindowQueue(t, observer, 200_000)
+	proxy.muteReplies(false)
+	proxy.dropAll()
+	if err := <-fullDone; err != nil {
+		t.Fatalf("the full batch, applied, its reply lost: %v", err)
+	}
+	if err := <-newerDone; err != nil {
+		t.Fatalf("the newer request: %v", err)
 	}
 }

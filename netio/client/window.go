@@ -26,7 +26,9 @@ import (
 // out of the pending set (abandonPendingLocked).
 const exactlyOnceWindow = model.SessionWindow
 
-// replyCacheBytes is the server's default cache of reply bodies per session.
+// replyCacheBytes is the server's cache of reply bodies per session: its default, and the
+// least it keeps (core raises a smaller configured size to it), since the handshake does
+// not tell the size.
 const replyCacheBytes = model.SessionReplyBytesDefault
 
 // insideWindowLocked reports whether a request expecting replyBytes of reply body may
