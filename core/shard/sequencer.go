@@ -40,6 +40,7 @@ func (s *Shard) run() {
 			s.failAndServe(err)
 			return
 		}
+		s.answerFenced()
 		if closed && len(s.parked) == 0 {
 			return
 		}
@@ -493,6 +494,19 @@ func (s *Shard) answerParked(status model.Status) {
 		s.deliver(slot) // Nor are its events or saga messages (see release).
 	}
 	s.parked = s.parked[:0]
+}
+
+// answerFenced answers outcome_unknown to everything parked once the shard is fenced
+// (after release, which sent what was acknowledged before): a fenced primary never
+// releases again, while its standby, now the primary, may hold these entries or not.
+// Left parked until Close, their replies never came, and a client whose window was
+// full of them, its connection kept up by heartbeats, sent nothing more that could be
+// answered not_primary and hung; answered so, it resends them, is redirected, and the
+// new primary answers them from its replicated cache or applies them once.
+func (s *Shard) answerFenced() {
+	if len(s.parked) > 0 && s.Role() == RoleFenced {
+		s.answerParked(model.StatusOutcomeUnknown)
+	}
 }
 
 // answerQueued answers, with status and no body, the requests still in the ring: they
