@@ -13,7 +13,7 @@ import (
 // nothing is ever acknowledged.
 type goneStandby struct{ notify chan struct{} }
 
-func (g *goneStandby) Acknowledged() uint64                 { return 0 }
+func (g *goneStandby) Acknowledged() uint64                { return 0 }
 func (g *goneStandby) AcknowledgedNotify() <-chan struct{} { return g.notify }
 
 // TestFencedShardAnswersItsParkedWrites: a primary in sync mode parks a write until the

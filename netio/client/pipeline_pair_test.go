@@ -3,10 +3,10 @@ package client
 import (
 	"context"
 	"fmt"
-	"strings"
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
