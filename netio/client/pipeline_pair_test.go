@@ -267,9 +267,15 @@ func (p *pipelinePair) describe() string {
 func TestPipelinePropertyReplicatedPair(t *testing.T) {
 	pair := startPipelinePair(t)
 	var mutex sync.Mutex // The disruptor calls one at a time; the end check reads counts.
+	// Failovers are what this property is about: fewer drops than the others have
+	// (each resets the count of calls a failover waits for), kills and fences alike.
 	target := &pipelineTarget{layout: pipelineLayout{shards: 1},
-		addresses: pair.addresses(), proxies: pair.proxies[:],
-		restart: func() { mutex.Lock(); defer mutex.Unlock(); pair.kill() },
+		addresses: pair.addresses(), proxies: pair.proxies[:], odds: [3]int{40, 44, 72},
+		restart: func() {
+			mutex.Lock()
+			defer mutex.Unlock()
+			pair.kill()
+		},
 		failover: func() {
 			mutex.Lock()
 			defer mutex.Unlock()

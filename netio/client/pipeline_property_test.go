@@ -604,7 +604,13 @@ type pipelineTarget struct {
 	restart   func() // Nil: no restarts.
 	failover  func() // Nil: no failovers.
 	configure func(*Config)
+	// odds are the percentages below which a disruption is a drop, a stall and a
+	// restart (the rest: failovers); zero: pipelineOdds.
+	odds [3]int
 }
+
+// pipelineOdds: mostly drops, which need no calls in between.
+var pipelineOdds = [3]int{78, 82, 92}
 
 // disrupt drops connections, restarts the primary and fails it over at random moments
 // until stop is closed, each once enough calls completed since the previous one.
@@ -612,6 +618,10 @@ func disrupt(target *pipelineTarget, m *pipelineModel, random *rand.Rand,
 	stop <-chan struct{}) pipelineDisruptions {
 	var counts pipelineDisruptions
 	last := m.completed.Load()
+	odds := target.odds
+	if odds == [3]int{} {
+		odds = pipelineOdds
+	}
 	for {
 		select {
 		case <-stop:
@@ -622,19 +632,19 @@ func disrupt(target *pipelineTarget, m *pipelineModel, random *rand.Rand,
 		switch roll := random.IntN(100); {
 		case progress < pipelineCallsBetweenDrops:
 			continue
-		case roll < 78 || target.restart == nil: // Stalls need the short silence timeout.
+		case roll < odds[0] || target.restart == nil: // Stalls need the short silence timeout.
 			if !target.proxies[random.IntN(len(target.proxies))].dropOne(random) {
 				continue
 			}
 			counts.drops++
 		case progress < pipelineCallsBetweenRestarts:
 			continue
-		case roll < 82:
+		case roll < odds[1]:
 			if !target.proxies[random.IntN(len(target.proxies))].stallOne(random) {
 				continue
 			}
 			counts.stalls++
-		case roll < 92:
+		case roll < odds[2]:
 			target.restart()
 			counts.restarts++
 		default:
