@@ -471,13 +471,15 @@ func (s *Shard) acquire() *parked {
 
 func (s *Shard) recycle(slot *parked) { s.free = append(s.free, slot) }
 
-// abandonWith answers every request still in the shard with status and no body (Close
-// past CloseTimeout: shutting_down): the parked ones' outcome is unknown here (not
-// released: maybe not durable, maybe not acknowledged by the standby), the queued ones
-// were never sequenced; either way the client resends, and exactly-once makes that safe.
+// abandonWith answers every request still in the shard with no body (Close past
+// CloseTimeout): the parked ones outcome_unknown (applied, not released: maybe durable,
+// then applied again at a restart from the log, maybe acknowledged by the standby, then
+// applied after a failover; the client resends until a definite answer), the queued ones
+// with status (shutting_down: never sequenced, nothing of them applied, PROTOCOL.md §6).
+// Exactly-once makes the resends safe either way.
 func (s *Shard) abandonWith(status model.Status) {
 	s.ring.close()
-	s.answerParked(status)
+	s.answerParked(model.StatusOutcomeUnknown)
 	s.answerRequests(s.failedTurn, status)
 	s.failedTurn = s.failedTurn[:0]
 	s.answerQueued(status)
