@@ -17,9 +17,10 @@ import (
 	"sequent/core/shardmap"
 )
 
-// Flags of TestPipelineProperty and TestPipelinePropertyRouteByShard: the default is a
-// short run for CI (-short: 20 calls each); a long run is, say, -pipeline.seed=0
-// -pipeline.calls=400 -pipeline.goroutines=64 (seed 0: a fresh one, printed).
+// Flags of TestPipelineProperty, TestPipelinePropertyRouteByShard and
+// TestPipelinePropertyReplicatedPair: the default is a short run for CI (-short: 20
+// calls each); a long run is, say, -pipeline.seed=0 -pipeline.calls=400
+// -pipeline.goroutines=64 (seed 0: a fresh one, printed).
 var (
 	pipelineSeed       = flag.Uint64("pipeline.seed", 1, "TestPipelineProperty: seed (0: random)")
 	pipelineCalls      = flag.Int("pipeline.calls", 40, "TestPipelineProperty: calls per goroutine")
