@@ -16,8 +16,9 @@ const (
 	sessionWindow = model.SessionWindow
 
 	// SessionReplyBytesMaxDefault bounds the bytes of cached replies per session (2 MiB:
-	// more than the largest reply). Older replies are evicted first; a retry whose reply
-	// was evicted answers request_too_old (the request was applied; look the ids up). The
+	// more than the largest reply), and is the least Config may set (clients count on
+	// it). Older replies are evicted first; a retry whose reply was evicted answers
+	// request_too_old (the request was applied; look the ids up). The
 	// ring holding them takes up to twice that. Worst case over a full table: 1024
 	// sessions × 4 MiB = 4 GiB, reached only if every session keeps sending maximal
 	// requests; a typical session holds a few KiB.

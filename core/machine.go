@@ -19,7 +19,7 @@ type Config struct {
 	Ledger               ledger.Config
 	Match                match.Config
 	SessionsMax          int // Session table size; 0 = SessionsMaxDefault.
-	SessionReplyBytesMax int // Cached reply bytes per session; 0 = default.
+	SessionReplyBytesMax int // Cached reply bytes per session; at least (and 0 =) the default.
 	Shard                ShardConfig
 }
 
@@ -34,10 +34,11 @@ func (c Config) withDefaults() Config {
 	if c.SessionsMax <= 0 {
 		c.SessionsMax = SessionsMaxDefault
 	}
-	if c.SessionReplyBytesMax <= 0 {
-		c.SessionReplyBytesMax = SessionReplyBytesMaxDefault
-	}
-	c.SessionReplyBytesMax = max(c.SessionReplyBytesMax, replyBytesMax)
+	// Never below the default: clients keep the replies they may resend within it
+	// (PROTOCOL.md §7; the handshake does not tell them the size), and a smaller cache
+	// would answer request_too_old to resends of applied requests. The default is above
+	// the largest reply (replyBytesMax), which is therefore always cached.
+	c.SessionReplyBytesMax = max(c.SessionReplyBytesMax, SessionReplyBytesMaxDefault)
 	if c.Shard.Map == nil {
 		c.Shard.Map = shardmap.Single()
 	}

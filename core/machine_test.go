@@ -206,7 +206,7 @@ func TestReplyCacheEviction(t *testing.T) {
 	h.operators(7)
 	h.apply(Request{Client: 7, Session: 1, Number: 1, Operation: model.OperationCreateAccounts,
 		Body: accountsBody(1, 2)})
-	const eventsPerRequest = 4000 // 64,000-byte replies; the bound is raised to 1,179,216.
+	const eventsPerRequest = 4000 // 64,000-byte replies; the bound is raised to 2 MiB.
 	bodies := map[uint64][]byte{}
 	for number := uint64(2); number <= 40; number++ {
 		transfers := make([]model.Transfer, eventsPerRequest)

@@ -21,9 +21,9 @@ const (
 	SessionWindow = 256
 
 	// SessionReplyBytesDefault is the server's default cache of reply bodies per session
-	// (core.Config.SessionReplyBytesMax): a resend whose reply was evicted answers
-	// request_too_old although it was applied. The Go client keeps the expected replies
-	// from its oldest pending request on within it.
+	// (core.Config.SessionReplyBytesMax), and the least it keeps: a resend whose reply was
+	// evicted answers request_too_old although it was applied. The Go client keeps the
+	// expected replies from its oldest pending request on within it.
 	SessionReplyBytesDefault = 2 << 20
 
 	// AuditBytesMax bounds the text of one audit record.

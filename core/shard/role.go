@@ -91,6 +91,7 @@ func (s *Shard) Fence(epoch uint64, primaryAddress string) {
 	s.roles.role.Store(int32(RoleFenced))
 	s.config.Logger.Warn("shard: fenced by a higher epoch", "epoch", epoch,
 		"our_epoch", s.Epoch(), "primary", primaryAddress)
+	s.wakeUp() // The sequencer answers what it parked (answerFenced).
 }
 
 // admit decides a request's fate by role: nil means go on.

@@ -40,6 +40,7 @@ func (s *Shard) run() {
 			s.failAndServe(err)
 			return
 		}
+		s.answerFenced()
 		if closed && len(s.parked) == 0 {
 			return
 		}
@@ -470,13 +471,15 @@ func (s *Shard) acquire() *parked {
 
 func (s *Shard) recycle(slot *parked) { s.free = append(s.free, slot) }
 
-// abandonWith answers every request still in the shard with status and no body (Close
-// past CloseTimeout: shutting_down): the parked ones' outcome is unknown here (not
-// released: maybe not durable, maybe not acknowledged by the standby), the queued ones
-// were never sequenced; either way the client resends, and exactly-once makes that safe.
+// abandonWith answers every request still in the shard with no body (Close past
+// CloseTimeout): the parked ones outcome_unknown (applied, not released: maybe durable,
+// then applied again at a restart from the log, maybe acknowledged by the standby, then
+// applied after a failover; the client resends until a definite answer), the queued ones
+// with status (shutting_down: never sequenced, nothing of them applied, PROTOCOL.md §6).
+// Exactly-once makes the resends safe either way.
 func (s *Shard) abandonWith(status model.Status) {
 	s.ring.close()
-	s.answerParked(status)
+	s.answerParked(model.StatusOutcomeUnknown)
 	s.answerRequests(s.failedTurn, status)
 	s.failedTurn = s.failedTurn[:0]
 	s.answerQueued(status)
@@ -493,6 +496,19 @@ func (s *Shard) answerParked(status model.Status) {
 		s.deliver(slot) // Nor are its events or saga messages (see release).
 	}
 	s.parked = s.parked[:0]
+}
+
+// answerFenced answers outcome_unknown to everything parked once the shard is fenced
+// (after release, which sent what was acknowledged before): a fenced primary never
+// releases again, while its standby, now the primary, may hold these entries or not.
+// Left parked until Close, their replies never came, and a client whose window was
+// full of them, its connection kept up by heartbeats, sent nothing more that could be
+// answered not_primary and hung; answered so, it resends them, is redirected, and the
+// new primary answers them from its replicated cache or applies them once.
+func (s *Shard) answerFenced() {
+	if len(s.parked) > 0 && s.Role() == RoleFenced {
+		s.answerParked(model.StatusOutcomeUnknown)
+	}
 }
 
 // answerQueued answers, with status and no body, the requests still in the ring: they

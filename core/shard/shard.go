@@ -88,7 +88,7 @@ type Log interface {
 // replaced, and the new primary may have acknowledged writes this node never saw. Parked
 // reads wait while ReadsAllowed is false (like a write waiting for its acknowledgement;
 // the Acknowledger's AcknowledgedNotify wakes the sequencer when it changes); a fenced
-// node answers them shutting_down at Close.
+// node answers them outcome_unknown with the parked writes (answerFenced).
 type ReadGate interface {
 	ReadsAllowed() bool
 }

@@ -40,6 +40,7 @@ type Client struct {
 	pendingLeft    chan struct{}           // Closed when calls leave pending (window.go).
 	windowQueue    []uint64                // Tickets of callers waiting for room (window.go).
 	windowTicket   uint64                  // Last ticket given out (window.go).
+	late           []lateReply             // Replies cached out of number order (window.go).
 	pending        map[uint64]*Call        // Sent (or to send) and not answered, by number.
 	forming        map[coalesceKey]*Call   // Requests open to more callers (coalesce.go).
 	admitting      int                     // Requests waiting for a window slot in admit.
@@ -171,7 +172,8 @@ type Call struct {
 	frame       []byte        // The encoded request, resent as is after a reconnect.
 	weightBytes int64         // Reserved in windowBytes.
 	holdsWindow bool          // Holds one slot of window.
-	busyRetries int
+	busyRetries int           // Answers with a status it is resent after (connection.go); mu.
+	abandoned   bool          // Pending without a caller (abandonPendingLocked); mu.
 	finished    atomic.Bool
 	numberedAt  int64  // numberedBytes when it was numbered (window.go).
 	replyBytes  int64  // Expected reply body of a merged request (window.go).
@@ -316,12 +318,33 @@ func primaryOf(reply *Reply) string {
 // abandon gives up on a call whose caller stopped waiting.
 func (c *Client) abandon(call *Call, err error) {
 	c.mu.Lock()
-	if c.pending[call.Number] == call {
-		delete(c.pending, call.Number)
-		c.leftPendingLocked()
-	}
+	kept := c.pending[call.Number] == call && c.abandonPendingLocked(call)
 	c.mu.Unlock()
+	if kept {
+		call.failCaller(err)
+		return
+	}
 	call.fail(err)
+}
+
+// abandonPendingLocked takes a pending call whose callers all stopped waiting out of
+// the pending set, and reports false; or keeps it there without a caller, and reports
+// true, when the server refused it at least once with a status it is resent after
+// (busy, log_unavailable, outcome_unknown). Such a call's resend may be on its way (or
+// queued to be written) and be applied after requests numbered above it, its reply
+// cached after theirs: it must keep its place in the window (window.go) until the
+// server answers it, so it is resent as before, holding its window slot and reply
+// bytes, and leaves when answered (complete). A call never refused that way needs
+// nothing more: its only copy is written in number order, and is applied in that order
+// or not at all. Called with mu held.
+func (c *Client) abandonPendingLocked(call *Call) bool {
+	if call.busyRetries > 0 {
+		call.abandoned = true
+		return true
+	}
+	delete(c.pending, call.Number)
+	c.leftPendingLocked()
+	return false
 }
 
 // fail completes the call with an error (once).
@@ -331,6 +354,17 @@ func (call *Call) fail(err error) {
 	}
 	call.Err = err
 	call.release()
+	call.notify()
+}
+
+// failCaller completes the call for its callers with an error (once), the call staying
+// pending: it keeps its window slot and reply bytes until it leaves the pending set
+// (abandonPendingLocked).
+func (call *Call) failCaller(err error) {
+	if !call.finished.CompareAndSwap(false, true) {
+		return
+	}
+	call.Err = err
 	call.notify()
 }
 
@@ -551,6 +585,9 @@ func (c *Client) shutdown(err error) {
 	}
 	calls := make([]*Call, 0, len(c.pending))
 	for number, call := range c.pending {
+		if call.abandoned {
+			call.release() // Its callers were answered already.
+		}
 		calls = append(calls, call)
 		delete(c.pending, number)
 	}

@@ -298,22 +298,26 @@ func (p *part) wait(ctx context.Context) (Reply, error) {
 
 // leave records that one waiter of call stopped waiting. The last one abandons the call:
 // it leaves the pending set (a queued forming request is sealed first, so it is still
-// written as numbered; one not yet admitted is never sent). It reports whether the call
-// was abandoned.
+// written as numbered; one not yet admitted is never sent), unless it was answered busy
+// before (abandonPendingLocked). It reports whether the call was abandoned.
 func (c *Client) leave(call *Call, err error) bool {
 	c.mu.Lock()
 	call.waiters--
 	last := call.waiters == 0
+	kept := false
 	if last {
 		c.closeFormingLocked(call)
 		if call.Number != 0 && c.pending[call.Number] == call {
-			delete(c.pending, call.Number)
+			kept = c.abandonPendingLocked(call)
 		}
 		// Wakes window.go's waiters: this one's admit, if it waits there, gives up.
 		c.leftPendingLocked()
 	}
 	c.mu.Unlock()
-	if last {
+	switch {
+	case kept:
+		call.failCaller(err)
+	case last:
 		call.fail(err)
 	}
 	return last

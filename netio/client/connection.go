@@ -368,6 +368,9 @@ func (c *Client) failCall(number uint64, err error) bool {
 	if call == nil {
 		return false
 	}
+	if call.abandoned {
+		call.release() // Its callers were answered already; not applied.
+	}
 	call.fail(err)
 	return true
 }
@@ -410,7 +413,15 @@ func (c *Client) complete(frame *wire.Frame, generation uint64) {
 	}
 	c.redirects = 0
 	delete(c.pending, frame.Number)
+	if call.busyRetries > 0 {
+		c.lateLocked(call) // Perhaps applied after requests numbered above it.
+	}
 	c.leftPendingLocked()
+	if call.abandoned {
+		c.mu.Unlock()
+		call.release() // Its callers were answered already (frame left to the collector).
+		return
+	}
 	c.recycleFrameLocked(call) // The one point where a frame is reused (frames.go).
 	c.mu.Unlock()
 	call.succeedCopying(Reply{Operation: frame.Operation, Number: frame.Number, Status: status,

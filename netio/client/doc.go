@@ -32,7 +32,11 @@
 // cut the client off as a slow consumer; and no request is numbered 256 or more above
 // one still pending, or with 2 MiB of expected reply bodies from that one's on (a
 // request answered busy, say, resent while the others go on), so resent requests stay
-// inside the server's exactly-once window and cache of replies (window.go).
+// inside the server's exactly-once window and cache of replies (window.go). A request
+// answered busy (or log_unavailable, outcome_unknown) may be applied after requests
+// numbered above it, its reply cached after theirs: it counts in the window until they
+// are answered, and when its callers stop waiting it stays pending without them,
+// resent until answered, since a resend of it may already be on its way.
 //
 // One goroutine issuing many requests in a row (a load generator refilling its
 // pipeline, a gateway forwarding a burst) has no one to share syscalls with: each Go
@@ -107,7 +111,8 @@
 // Go and Do take a context: it bounds the wait for window space and for the reply. When it
 // ends first, the call fails with the context's error and is abandoned; the request may
 // still be applied, once (ledger ids make a retry with a new request safe: an identical
-// object answers exists).
+// object answers exists). A request the server answered busy, log_unavailable or
+// outcome_unknown before is not dropped then but resent until answered (Pipelining).
 //
 // # Clearing
 //

@@ -38,8 +38,13 @@ func (b *busyShard) Submit(request *backend.Request) model.Status {
 // startBusyShardServer starts a netio server in front of a real shard (with its
 // exactly-once window of request numbers) over an in-memory log, wrapped in busyShard.
 func startBusyShardServer(t *testing.T) (*netio.Server, *busyShard) {
+	return startBusyShardServerWith(t, core.Config{})
+}
+
+// startBusyShardServerWith is startBusyShardServer with a machine configured so.
+func startBusyShardServerWith(t *testing.T, machine core.Config) (*netio.Server, *busyShard) {
 	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
-	s, err := shard.New(shard.Config{Logger: discard}, core.New(core.Config{}),
+	s, err := shard.New(shard.Config{Logger: discard}, core.New(machine),
 		wal.NewMemoryLog())
 	if err != nil {
 		t.Fatal(err)

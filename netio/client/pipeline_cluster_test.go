@@ -44,6 +44,11 @@ type wireProxy struct {
 	// repliesMuted drops what servers send (the requests still go through), as a
 	// network losing one direction would.
 	repliesMuted bool
+	// framewise forwards what servers send frame by frame (re-encoded), from connections
+	// accepted once it is set, so that mutedNumbers can drop the replies of some request
+	// numbers and let the others through.
+	framewise    bool
+	mutedNumbers map[uint64]bool
 	problems     []string
 	pumps        sync.WaitGroup
 }
@@ -130,9 +135,14 @@ func (p *wireProxy) accept() {
 		p.nextID++
 		p.accepted++
 		p.open[id] = connection
+		framewise := p.framewise
 		p.mutex.Unlock()
 		p.pumps.Add(2)
 		go p.pump(id, connection, client, server, false, p.requestSeen)
+		if framewise {
+			go p.pumpFrames(id, connection, server, client)
+			continue
+		}
 		go p.pump(id, connection, server, client, true, p.replySeen)
 	}
 }
@@ -176,6 +186,56 @@ func (p *wireProxy) pump(id int, connection *proxiedConnection, from, to net.Con
 			return
 		}
 	}
+}
+
+// pumpFrames copies what a server sends to its client frame by frame, leaving out the
+// replies to muted numbers (and everything while replies are muted).
+func (p *wireProxy) pumpFrames(id int, connection *proxiedConnection, from, to net.Conn) {
+	defer p.pumps.Done()
+	defer p.end(id, connection)
+	decoder := &wire.Decoder{}
+	var out []byte
+	for {
+		_, err := decoder.ReadFrom(from)
+		out = out[:0]
+		for {
+			frame, ok, decodeErr := decoder.Next()
+			if decodeErr != nil {
+				p.problem(fmt.Sprintf("undecodable stream: %v", decodeErr))
+				return
+			}
+			if !ok {
+				break
+			}
+			p.mutex.Lock()
+			p.replySeen(connection, &frame)
+			dropped := connection.stalled || p.repliesMuted ||
+				(frame.Kind == wire.KindReply && p.mutedNumbers[frame.Number])
+			p.mutex.Unlock()
+			if !dropped {
+				out = wire.AppendFrame(out, &frame, frame.Body)
+			}
+		}
+		if len(out) > 0 {
+			if _, writeErr := to.Write(out); writeErr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// muteNumber drops (on) or forwards (off) the replies to request number, on connections
+// forwarded frame by frame.
+func (p *wireProxy) muteNumber(number uint64, on bool) {
+	p.mutex.Lock()
+	defer p.mutex.Unlock()
+	if p.mutedNumbers == nil {
+		p.mutedNumbers = map[uint64]bool{}
+	}
+	p.mutedNumbers[number] = on
 }
 
 // requestSeen checks a client frame's request number. Called with mutex held.

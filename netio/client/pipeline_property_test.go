@@ -17,9 +17,10 @@ import (
 	"sequent/core/shardmap"
 )
 
-// Flags of TestPipelineProperty and TestPipelinePropertyRouteByShard: the default is a
-// short run for CI (-short: 20 calls each); a long run is, say, -pipeline.seed=0
-// -pipeline.calls=400 -pipeline.goroutines=64 (seed 0: a fresh one, printed).
+// Flags of TestPipelineProperty, TestPipelinePropertyRouteByShard and
+// TestPipelinePropertyReplicatedPair: the default is a short run for CI (-short: 20
+// calls each); a long run is, say, -pipeline.seed=0 -pipeline.calls=400
+// -pipeline.goroutines=64 (seed 0: a fresh one, printed).
 var (
 	pipelineSeed       = flag.Uint64("pipeline.seed", 1, "TestPipelineProperty: seed (0: random)")
 	pipelineCalls      = flag.Int("pipeline.calls", 40, "TestPipelineProperty: calls per goroutine")
@@ -604,7 +605,13 @@ type pipelineTarget struct {
 	restart   func() // Nil: no restarts.
 	failover  func() // Nil: no failovers.
 	configure func(*Config)
+	// odds are the percentages below which a disruption is a drop, a stall and a
+	// restart (the rest: failovers); zero: pipelineOdds.
+	odds [3]int
 }
+
+// pipelineOdds: mostly drops, which need no calls in between.
+var pipelineOdds = [3]int{78, 82, 92}
 
 // disrupt drops connections, restarts the primary and fails it over at random moments
 // until stop is closed, each once enough calls completed since the previous one.
@@ -612,6 +619,10 @@ func disrupt(target *pipelineTarget, m *pipelineModel, random *rand.Rand,
 	stop <-chan struct{}) pipelineDisruptions {
 	var counts pipelineDisruptions
 	last := m.completed.Load()
+	odds := target.odds
+	if odds == [3]int{} {
+		odds = pipelineOdds
+	}
 	for {
 		select {
 		case <-stop:
@@ -622,19 +633,19 @@ func disrupt(target *pipelineTarget, m *pipelineModel, random *rand.Rand,
 		switch roll := random.IntN(100); {
 		case progress < pipelineCallsBetweenDrops:
 			continue
-		case roll < 78 || target.restart == nil: // Stalls need the short silence timeout.
+		case roll < odds[0] || target.restart == nil: // Stalls need the short silence timeout.
 			if !target.proxies[random.IntN(len(target.proxies))].dropOne(random) {
 				continue
 			}
 			counts.drops++
 		case progress < pipelineCallsBetweenRestarts:
 			continue
-		case roll < 82:
+		case roll < odds[1]:
 			if !target.proxies[random.IntN(len(target.proxies))].stallOne(random) {
 				continue
 			}
 			counts.stalls++
-		case roll < 92:
+		case roll < odds[2]:
 			target.restart()
 			counts.restarts++
 		default:

@@ -19,10 +19,16 @@ import (
 // while the oldest pending request stays inside both bounds of it: fewer than 256
 // numbers, and at most replyCacheBytes of expected reply bodies from the oldest pending
 // request's on; otherwise its caller waits for that request to be answered (which needs
-// nothing of the requests numbered after it).
+// nothing of the requests numbered after it). The server caches replies in the order it
+// applies requests, which is the numbers' order except for a request refused that way
+// and applied on a resend: its reply comes after those of requests numbered above it,
+// so it counts as pending for them (lateReply), and its callers leaving do not take it
+// out of the pending set (abandonPendingLocked).
 const exactlyOnceWindow = model.SessionWindow
 
-// replyCacheBytes is the server's default cache of reply bodies per session.
+// replyCacheBytes is the server's cache of reply bodies per session: its default, and the
+// least it keeps (core raises a smaller configured size to it), since the handshake does
+// not tell the size.
 const replyCacheBytes = model.SessionReplyBytesDefault
 
 // insideWindowLocked reports whether a request expecting replyBytes of reply body may
@@ -46,7 +52,41 @@ func (c *Client) insideWindowLocked(replyBytes int64) bool {
 			c.spanStart, c.spanBytes = number, call.numberedAt
 		}
 	}
+	c.late = slices.DeleteFunc(c.late, func(late lateReply) bool {
+		for number := range c.pending {
+			if late.number < number && number < late.until {
+				return false
+			}
+		}
+		return true // No request its reply may have been cached after still waits.
+	})
+	for _, late := range c.late {
+		if late.number < c.spanStart {
+			c.spanStart, c.spanBytes = late.number, late.numberedAt
+		}
+	}
 	return inside()
+}
+
+// lateReply is a request answered after the server refused it at least once with a
+// status it is resent after (busy, log_unavailable, outcome_unknown): the copy applied
+// may have come after requests numbered above it, so its reply may sit in the server's
+// cache after theirs, taking room that the numbers alone do not show. While a request
+// numbered between it and until (the next number when it was answered) is pending,
+// perhaps applied and its reply lost, that request's resend needs its own reply still
+// cached: the window counts from the late request's number and bytes (as if it were
+// still pending) until none of them is.
+type lateReply struct {
+	number     uint64
+	numberedAt int64
+	until      uint64
+}
+
+// lateLocked records call, answered after a refusal that is resent (lateReply), as it
+// leaves the pending set. Called with mu held.
+func (c *Client) lateLocked(call *Call) {
+	c.late = append(c.late, lateReply{number: call.Number, numberedAt: call.numberedAt,
+		until: c.next})
 }
 
 // numberLocked gives call the next number, for replyBytes of expected reply body. Called
