@@ -397,6 +397,14 @@ func (c *Client) complete(frame *wire.Frame, generation uint64) {
 		// one, whose answer is the call's (this one may name the node now connected).
 		c.mu.Unlock()
 		return
+	case status == model.StatusNotPrimary && len(frame.Body) == 0 && call.busyRetries > 0:
+		// A resend of a request whose outcome is unknown (outcome_unknown, or busy after a
+		// lost reply) to a node fenced before it learned the new primary (a lease that ran
+		// out): not applied here, but an earlier attempt may be on the new primary. Resent
+		// until a not_primary names it or a definite reply comes, never handed over.
+		c.retryLocked(call)
+		c.mu.Unlock()
+		return
 	case status == model.StatusNotPrimary && len(frame.Body) > 0 &&
 		string(frame.Body) != c.currentAddressLocked():
 		c.primary = string(frame.Body)
