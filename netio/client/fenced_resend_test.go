@@ -1,13 +1,22 @@
 package client
 
 import (
+	"context"
+	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"sequent/core"
+	"sequent/core/backend"
 	"sequent/core/model"
+	"sequent/core/shard"
+	"sequent/netio"
 	"sequent/netio/wire"
+	"sequent/wal"
 )
 
 // TestUnknownOutcomeThenEmptyNotPrimaryIsResent: a primary that fences itself (its
@@ -43,4 +52,109 @@ func TestUnknownOutcomeThenEmptyNotPrimaryIsResent(t *testing.T) {
 	c.mu.Lock()
 	c.closed = true // The scheduled resends, were they to fire, do nothing.
 	c.mu.Unlock()
+}
+
+// goneStandby acknowledges nothing: the Acknowledger of a primary in sync mode whose
+// standby has gone (or is being promoted).
+type goneStandby struct{ notify chan struct{} }
+
+func (g *goneStandby) Acknowledged() uint64                { return 0 }
+func (g *goneStandby) AcknowledgedNotify() <-chan struct{} { return g.notify }
+
+// refusalCountingShard counts the not_primary answers the shard gives to one request
+// number (Submit refuses at once on a fenced shard).
+type refusalCountingShard struct {
+	*shard.Shard
+	watched    atomic.Uint64
+	notPrimary atomic.Int64
+}
+
+func (r *refusalCountingShard) Submit(request *backend.Request) model.Status {
+	status := r.Shard.Submit(request)
+	if status == model.StatusNotPrimary && request.Number == r.watched.Load() {
+		r.notPrimary.Add(1)
+	}
+	return status
+}
+
+// TestSelfFencedPrimaryResendReachesTheNewPrimary: end to end through a real shard and
+// server. A primary in sync mode parks a write that its standby never acknowledges, and
+// fences itself without knowing the new primary (its witness lease ran out): the write
+// is answered outcome_unknown, its resends not_primary with no address. Once the node
+// learns the new primary (the promoted node's fence retries), a resend is redirected
+// there and applied (that node never received the entry): the caller gets ok. It used
+// to get not_primary, a refusal, for a write whose outcome was unknown.
+func TestSelfFencedPrimaryResendReachesTheNewPrimary(t *testing.T) {
+	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
+	old, err := shard.New(shard.Config{Logger: discard, PulseInterval: time.Hour,
+		Acknowledger: &goneStandby{notify: make(chan struct{})}}, core.New(core.Config{}),
+		wal.NewMemoryLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	operator := model.AppendGrants(nil, []model.Grant{{Client: 1, Scopes: model.ScopeOperator}})
+	if err := old.SetGrants(operator); err != nil {
+		t.Fatal(err)
+	}
+	counting := &refusalCountingShard{Shard: old}
+	server, err := netio.NewServer(netio.Config{Address: "127.0.0.1:0",
+		Keys: pipelineKeys(t), Logger: discard, PrimaryAddress: old.PrimaryAddress}, counting)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old.Start(shard.RepliesOnly(server.Replier()))
+	if err := server.Start(); err != nil {
+		_ = old.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+		defer cancel()
+		_ = server.Shutdown(ctx)
+		_ = old.Close()
+	})
+	promoted, _ := startBusyShardServer(t) // The new primary: it never had the entry.
+
+	c := dialTestClient(t, server.Address(), func(config *Config) {
+		config.Addresses = append(config.Addresses, promoted.Address())
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	waitUntilShard(t, "the grant table logged", func() bool { return old.Stats().OpLast >= 1 })
+	opBefore := old.Stats().OpLast
+	counting.watched.Store(c.NextNumber())
+	done := make(chan error, 1)
+	go func() {
+		results, err := c.CreateAccounts(ctx, []model.Account{{ID: model.U128(77), Ledger: 1,
+			Code: 1}})
+		if err == nil && results[0].Status != model.StatusOK {
+			err = fmt.Errorf("account: %s", results[0].Status)
+		}
+		done <- err
+	}()
+	waitUntilShard(t, "the write sequenced and parked",
+		func() bool { return old.Stats().OpLast > opBefore })
+	old.Fence(old.Epoch()+1, "") // The lease ran out: the new primary is not known yet.
+	waitUntilShard(t, "a resend answered not_primary with no address",
+		func() bool { return counting.notPrimary.Load() > 0 })
+	old.Fence(old.Epoch()+1, promoted.Address()) // The promoted node's fence reaches it.
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("the write whose outcome was unknown: %v", err)
+		}
+	case <-time.After(waitLimit):
+		t.Fatal("gave up waiting for the write's answer")
+	}
+}
+
+// waitUntilShard polls condition until it holds; the limit only guards against a hang.
+func waitUntilShard(t *testing.T, what string, condition func() bool) {
+	deadline := time.Now().Add(waitLimit)
+	for !condition() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
