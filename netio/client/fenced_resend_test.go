@@ -158,3 +158,38 @@ func waitUntilShard(t *testing.T, what string, condition func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestUnknownOutcomeThenShuttingDownIsResent: a write answered outcome_unknown (the
+// server's log failed, or it was fenced or closed with the write parked) is resent with
+// its number; a resend that reaches a server that is stopping (an operator restarting
+// the node whose log failed: netio answers shutting_down while it drains) is answered
+// shutting_down, which says only that this attempt was not queued. The first attempt's
+// entry may be in the log and applied at the restart: the call must stay pending and
+// be resent (on this connection while it lasts, then after the reconnect), not handed
+// to its caller as a refusal.
+func TestUnknownOutcomeThenShuttingDownIsResent(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	c := &Client{log: slog.New(slog.DiscardHandler), pending: map[uint64]*Call{},
+		lost: make(chan struct{}, 1), stop: make(chan struct{}), conn: a, generation: 1,
+		config: Config{BusyRetryDelay: time.Hour}} // The resend itself never fires here.
+	call := &Call{Number: 1, complete: make(chan struct{})}
+	c.pending[1] = call
+	c.complete(&wire.Frame{Kind: wire.KindReply, Number: 1,
+		Status: uint32(model.StatusOutcomeUnknown)}, 1)
+	c.complete(&wire.Frame{Kind: wire.KindReply, Number: 1,
+		Status: uint32(model.StatusShuttingDown)}, 1) // Its resend: the server drains.
+	select {
+	case <-call.complete:
+		t.Fatalf("a write of unknown outcome was handed to its caller as %s", call.Reply.Status)
+	default:
+	}
+	if c.pending[1] != call || call.busyRetries != 2 {
+		t.Fatalf("call pending %v, resends scheduled %d; want pending and 2",
+			c.pending[1] == call, call.busyRetries)
+	}
+	c.mu.Lock()
+	c.closed = true // The scheduled resends, were they to fire, do nothing.
+	c.mu.Unlock()
+}
