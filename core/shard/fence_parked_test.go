@@ -3,6 +3,7 @@ package shard
 import (
 	"io"
 	"log/slog"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -72,5 +73,65 @@ func TestCloseAnswersParkedWritesOutcomeUnknown(t *testing.T) {
 	if reply.Status != model.StatusOutcomeUnknown {
 		t.Fatalf("the parked write at Close: %s, want outcome_unknown (restarted from the "+
 			"log, the node holds %d account)", reply.Status, machine.Ledger().AccountCount())
+	}
+}
+
+// lateStandby is an Acknowledger whose acknowledgement the test raises by hand: the
+// standby's last acknowledgement, arriving after the fence.
+type lateStandby struct {
+	acknowledged atomic.Uint64
+	notify       chan struct{}
+}
+
+func (l *lateStandby) Acknowledged() uint64                { return l.acknowledged.Load() }
+func (l *lateStandby) AcknowledgedNotify() <-chan struct{} { return l.notify }
+
+// TestFencedWriteIsAnsweredOnce: a primary in sync mode parks a write (and a read behind
+// it); it is fenced, and answers both outcome_unknown, the read with no body. The
+// standby's acknowledgement of the write then arrives late, and the shard is closed: the
+// write must not be released a second time (ok after outcome_unknown, to the same
+// connection), nor answered again at Close. The sequencer alone owns the parked list,
+// so the fence's answer removes the entry before any later release could see it.
+func TestFencedWriteIsAnsweredOnce(t *testing.T) {
+	log := wal.NewMemoryLog()
+	standby := &lateStandby{notify: make(chan struct{}, 1)}
+	s, replier := startShard(t, Config{PulseInterval: time.Hour, CloseTimeout: time.Minute,
+		Acknowledger: standby}, log)
+	if status := s.Submit(&backend.Request{Connection: 1, Client: 7, Session: 1, Number: 1,
+		Operation: model.OperationCreateAccounts, Body: accountsBody(1)}); status != model.StatusOK {
+		t.Fatalf("submit: %s", status)
+	}
+	waitUntil(t, "the write in the log", func() bool { return log.LastOp() > 0 })
+	if status := s.Submit(&backend.Request{Connection: 1, Client: 7, Session: 1,
+		Operation: model.OperationLookupAccounts, Body: model.U128(1).Append(nil)}); status != model.StatusOK {
+		t.Fatalf("submit the read: %s", status)
+	}
+	waitUntil(t, "the read taken", func() bool { return s.Stats().Queries > 0 })
+	releasedBefore := s.Stats().Released
+	s.Fence(s.Epoch()+1, "127.0.0.1:9999")
+	replies := replier.waitFor(t, 2)
+	for _, reply := range replies {
+		if reply.Status != model.StatusOutcomeUnknown {
+			t.Fatalf("%s of a fenced primary: %s, want outcome_unknown", reply.Operation,
+				reply.Status)
+		}
+	}
+	replier.mutex.Lock()
+	readBody := len(replier.bodies[1])
+	replier.mutex.Unlock()
+	if readBody != 0 {
+		t.Fatalf("the read was answered with %d bytes of state", readBody)
+	}
+	standby.acknowledged.Store(log.LastOp())
+	standby.notify <- struct{}{}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if count := replier.count(); count != 2 {
+		t.Fatalf("%d replies after the late acknowledgement and Close, want 2", count)
+	}
+	if released := s.Stats().Released; released != releasedBefore {
+		t.Fatalf("op %d counted as released by a fenced primary (was %d)", released,
+			releasedBefore)
 	}
 }

@@ -397,6 +397,17 @@ func (c *Client) complete(frame *wire.Frame, generation uint64) {
 		// one, whose answer is the call's (this one may name the node now connected).
 		c.mu.Unlock()
 		return
+	case call.busyRetries > 0 && (status == model.StatusShuttingDown ||
+		status == model.StatusNotPrimary && len(frame.Body) == 0):
+		// A resend of a request whose outcome is unknown (outcome_unknown, or busy after a
+		// lost reply) refused without being queued: by a server stopping (draining), or
+		// by a node fenced before it learned the new primary (a lease that ran out). That
+		// says nothing of an earlier attempt, which may be in that server's log (applied
+		// at its restart) or on the new primary: resent until a not_primary names one, the
+		// connection ends (then after the reconnect) or a definite reply comes.
+		c.retryLocked(call)
+		c.mu.Unlock()
+		return
 	case status == model.StatusNotPrimary && len(frame.Body) > 0 &&
 		string(frame.Body) != c.currentAddressLocked():
 		c.primary = string(frame.Body)

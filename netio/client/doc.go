@@ -75,7 +75,10 @@
 // number at most once and answers resends of applied requests from its cache (Reply.
 // Duplicate). Requests answered busy or log_unavailable (not applied) or outcome_unknown
 // (the server's log failed before confirming it) are resent with their number after a
-// short backoff (BusyRetryDelay) until a definite reply or the context ends. Callers see
+// short backoff (BusyRetryDelay) until a definite reply or the context ends; so is such a
+// request answered shutting_down (a server draining: an earlier attempt may be in its log)
+// or not_primary with no address (a node fenced before it learned the new primary: an
+// earlier attempt may be applied there), until a redirect names one. Callers see
 // one reply per request, whatever happened underneath.
 //
 // A login refused for its credentials, a revoked key, or a protocol error not tied to one
