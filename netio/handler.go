@@ -322,8 +322,8 @@ func (s *Server) handleRequest(conn *connection, frame *wire.Frame) gnet.Action 
 		return s.fail(conn, wire.ErrorUnknownOperation, frame.Number,
 			"unknown operation "+frame.Operation.String())
 	}
-	client, ok := s.config.Keys.Client(conn.client.ID)
-	if !ok || !conn.hasLoginKey(client) {
+	client, ok := s.keyInForce(conn)
+	if !ok {
 		return s.fail(conn, wire.ErrorKeyRevoked, frame.Number, keyRevokedMessage)
 	}
 	status := s.admitRequest(client, &info, frame)
@@ -336,24 +336,28 @@ func (s *Server) handleRequest(conn *connection, frame *wire.Frame) gnet.Action 
 	return gnet.None
 }
 
-// keyInForce reports whether the key conn logged in with is still in the keys in force
-// (a reload may have removed it or its client, or given it a new secret). It is for the
-// frames and deliveries that are not requests (handleRequest checks those itself):
-// subscriptions, reports and market data must not keep flowing to a revoked key. The
-// caller must have seen conn.active set, which orders the login's writes of conn.client,
+// keyInForce returns conn's client as the keys in force have it, and whether the key
+// conn logged in with is still among them (a reload may have removed it or its client,
+// or given it a new secret). Every request, subscription, report and market-data update
+// asks it: nothing may keep flowing to a revoked key. The caller must have seen
+// conn.active set (or be the loop), which orders the login's writes of conn.client,
 // conn.key and conn.secret (never changed afterwards) before these reads; any goroutine
-// may call it. A check against an unchanged set is one atomic load and a compare.
-func (s *Server) keyInForce(conn *connection) bool {
+// may call it. The secret is compared once per key set: against the set already checked
+// it is an atomic load, a map lookup and a compare.
+func (s *Server) keyInForce(conn *connection) (*Client, bool) {
 	set := s.config.Keys.current.Load()
-	if conn.keysChecked.Load() == set {
-		return true
-	}
 	client, ok := set.clients[conn.client.ID]
-	if !ok || !conn.hasLoginKey(client) {
-		return false
+	if !ok {
+		return nil, false
+	}
+	if conn.keysChecked.Load() == set {
+		return client, true
+	}
+	if !conn.hasLoginKey(client) {
+		return nil, false
 	}
 	conn.keysChecked.Store(set)
-	return true
+	return client, true
 }
 
 // keyRevokedMessage is the error text of a connection closed because its key was revoked.

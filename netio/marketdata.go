@@ -281,8 +281,10 @@ func (m *marketData) publish() {
 func (m *marketData) fanOut(batch []model.MarketDataUpdate) {
 	live := m.subscribers[:0]
 	for _, s := range m.subscribers {
-		if s.conn.active.Load() && !m.server.keyInForce(s.conn) {
-			m.server.closeAsync(s.conn, wire.ErrorKeyRevoked, keyRevokedMessage)
+		if s.conn.active.Load() {
+			if _, ok := m.server.keyInForce(s.conn); !ok {
+				m.server.closeAsync(s.conn, wire.ErrorKeyRevoked, keyRevokedMessage)
+			}
 		}
 		if !s.conn.active.Load() {
 			delete(m.byConn, s.conn.id)
@@ -500,7 +502,7 @@ func (s *Server) handleMarketDataSubscribe(conn *connection, frame *wire.Frame) 
 	if conn.phase != phaseActive {
 		return s.fail(conn, wire.ErrorUnexpectedFrame, 0, "md_subscribe before login")
 	}
-	if !s.keyInForce(conn) {
+	if _, ok := s.keyInForce(conn); !ok {
 		return s.fail(conn, wire.ErrorKeyRevoked, 0, keyRevokedMessage)
 	}
 	order := marketDataOrder{conn: conn, session: conn.session}

@@ -49,7 +49,7 @@ func (s *Server) handleSubscribe(conn *connection, frame *wire.Frame) gnet.Actio
 	if conn.phase != phaseActive {
 		return s.fail(conn, wire.ErrorUnexpectedFrame, 0, "subscribe before login")
 	}
-	if !s.keyInForce(conn) {
+	if _, ok := s.keyInForce(conn); !ok {
 		return s.fail(conn, wire.ErrorKeyRevoked, 0, keyRevokedMessage)
 	}
 	var subscribe wire.Subscribe
@@ -162,7 +162,7 @@ func (s *Server) DeliverReports(reports []backend.Report) {
 			if !conn.active.Load() {
 				continue
 			}
-			if !s.keyInForce(conn) {
+			if _, ok := s.keyInForce(conn); !ok {
 				s.closeAsync(conn, wire.ErrorKeyRevoked, keyRevokedMessage)
 				continue
 			}

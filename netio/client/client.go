@@ -348,23 +348,23 @@ func (c *Client) abandonPendingLocked(call *Call) bool {
 }
 
 // fail completes the call with an error (once).
-func (call *Call) fail(err error) {
-	if !call.finished.CompareAndSwap(false, true) {
-		return
-	}
-	call.Err = err
-	call.release()
-	call.notify()
-}
+func (call *Call) fail(err error) { call.finishWithError(err, true) }
 
 // failCaller completes the call for its callers with an error (once), the call staying
 // pending: it keeps its window slot and reply bytes until it leaves the pending set
 // (abandonPendingLocked).
-func (call *Call) failCaller(err error) {
+func (call *Call) failCaller(err error) { call.finishWithError(err, false) }
+
+// finishWithError completes the call with err (once), giving back its window slot and
+// reply bytes first when release is set.
+func (call *Call) finishWithError(err error, release bool) {
 	if !call.finished.CompareAndSwap(false, true) {
 		return
 	}
 	call.Err = err
+	if release {
+		call.release()
+	}
 	call.notify()
 }
 
@@ -488,23 +488,24 @@ func (c *Client) Uncork() {
 			panic("client: Uncork without a matching Cork")
 		}
 		if c.corks.CompareAndSwap(corks, corks-1) {
-			if corks > 1 {
-				return
+			if corks == 1 {
+				c.writeHeldBack()
 			}
-			break
+			return
 		}
 	}
-	c.mu.Lock()
-	c.writeLocked()
-	c.mu.Unlock()
 }
 
 // flushCorked writes what a cork holds back, before a caller waits: a caller must never
 // wait for the reply to (or the window room of) a request that is not yet written.
 func (c *Client) flushCorked() {
-	if c.corks.Load() == 0 {
-		return
+	if c.corks.Load() != 0 {
+		c.writeHeldBack()
 	}
+}
+
+// writeHeldBack writes the outbox, corked or not (Uncork, flushCorked).
+func (c *Client) writeHeldBack() {
 	c.mu.Lock()
 	c.writeLocked()
 	c.mu.Unlock()
