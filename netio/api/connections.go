@@ -17,12 +17,11 @@ import (
 // before its handshake, with nothing written.
 type peerListener struct {
 	net.Listener
-	mutex sync.Mutex
-	open  map[netip.Addr]int // Open connections per peer; a peer with none has no entry.
+	open peerShares // Open connections per peer.
 }
 
 func newPeerListener(listener net.Listener) *peerListener {
-	return &peerListener{Listener: listener, open: map[netip.Addr]int{}}
+	return &peerListener{Listener: listener, open: newPeerShares(connectionsPerPeerMax)}
 }
 
 // Accept returns the next connection whose peer is within its share.
@@ -37,7 +36,7 @@ func (l *peerListener) Accept() (net.Conn, error) {
 			return conn, nil // Not an IP peer (a test's pipe): nothing to count it under.
 		}
 		peer := netio.PeerBucket(address)
-		if !l.take(peer) {
+		if !l.open.take(peer, 1) {
 			_ = conn.Close()
 			continue
 		}
@@ -45,21 +44,36 @@ func (l *peerListener) Accept() (net.Conn, error) {
 	}
 }
 
-func (l *peerListener) take(peer netip.Addr) bool {
-	l.mutex.Lock()
-	defer l.mutex.Unlock()
-	if l.open[peer] >= connectionsPerPeerMax {
+// peerShares counts what each peer (netio.PeerBucket) holds of something the server
+// shares among all (open connections, request body bytes), so that no peer holds more
+// than its share (share). A peer's entry goes when it holds nothing.
+type peerShares struct {
+	mutex sync.Mutex
+	share int64
+	held  map[netip.Addr]int64
+}
+
+func newPeerShares(share int64) peerShares {
+	return peerShares{share: share, held: map[netip.Addr]int64{}}
+}
+
+// take counts amount more for peer, unless that would pass its share.
+func (p *peerShares) take(peer netip.Addr, amount int64) bool {
+	p.mutex.Lock()
+	defer p.mutex.Unlock()
+	if p.held[peer]+amount > p.share {
 		return false
 	}
-	l.open[peer]++
+	p.held[peer] += amount
 	return true
 }
 
-func (l *peerListener) give(peer netip.Addr) {
-	l.mutex.Lock()
-	defer l.mutex.Unlock()
-	if l.open[peer]--; l.open[peer] <= 0 {
-		delete(l.open, peer)
+// give returns what take counted.
+func (p *peerShares) give(peer netip.Addr, amount int64) {
+	p.mutex.Lock()
+	defer p.mutex.Unlock()
+	if p.held[peer] -= amount; p.held[peer] <= 0 {
+		delete(p.held, peer)
 	}
 }
 
@@ -72,6 +86,6 @@ type peerConn struct {
 }
 
 func (c *peerConn) Close() error {
-	c.once.Do(func() { c.listener.give(c.peer) })
+	c.once.Do(func() { c.listener.open.give(c.peer, 1) })
 	return c.Conn.Close()
 }

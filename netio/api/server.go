@@ -120,8 +120,13 @@ type Server struct {
 	waiters  *waiters
 	inFlight chan struct{}       // Semaphore of InFlightMax.
 	bodies   *semaphore.Weighted // Bytes of request bodies being read or served.
-	peers    peerBodies          // The same bytes per peer address (netio.PeerBucket).
-	sessions sync.Map            // Client id → *autoSession.
+	// peers counts the same bytes per peer address (netio.PeerBucket), so that no peer
+	// holds more than bodyBytesPerPeerMax: bodies are read before their signature can be
+	// checked, and one peer with no credentials, sending bodies slowly on a few
+	// connections, could otherwise hold the whole budget and leave every request with a
+	// body, anyone's, refused busy.
+	peers    peerShares
+	sessions sync.Map // Client id → *autoSession.
 	listener net.Listener
 	address  string
 	served   chan error
@@ -182,7 +187,7 @@ func New(config Config, backend backend.Submitter) (*Server, error) {
 		waiters:   newWaiters(),
 		inFlight:  make(chan struct{}, config.InFlightMax),
 		bodies:    semaphore.NewWeighted(bodyBytesInFlightMax),
-		peers:     peerBodies{held: map[netip.Addr]int64{}},
+		peers:     newPeerShares(bodyBytesPerPeerMax),
 		served:    make(chan error, 1),
 		startedMs: config.Now().UnixMilli()}
 	s.http = &fasthttp.Server{
@@ -426,37 +431,6 @@ func (s *Server) readBody(ctx *fasthttp.RequestCtx, peer netip.Addr) (body []byt
 		return nil, nothing, false
 	}
 	return body, release, true
-}
-
-// peerBodies counts the body bytes each peer (netio.PeerBucket) holds, so that no peer
-// holds more than bodyBytesPerPeerMax of the server's budget. Bodies are read before
-// their signature can be checked, so without it one peer with no credentials, sending
-// bodies slowly on a few connections, could hold the whole budget and leave every
-// request with a body, anyone's, refused busy. A peer's entry goes when it holds
-// nothing: at most one per connection.
-type peerBodies struct {
-	mutex sync.Mutex
-	held  map[netip.Addr]int64
-}
-
-// take counts length more bytes for peer, unless that would pass its share.
-func (p *peerBodies) take(peer netip.Addr, length int64) bool {
-	p.mutex.Lock()
-	defer p.mutex.Unlock()
-	if p.held[peer]+length > bodyBytesPerPeerMax {
-		return false
-	}
-	p.held[peer] += length
-	return true
-}
-
-// give returns bytes that take counted.
-func (p *peerBodies) give(peer netip.Addr, length int64) {
-	p.mutex.Lock()
-	defer p.mutex.Unlock()
-	if p.held[peer] -= length; p.held[peer] <= 0 {
-		delete(p.held, peer)
-	}
 }
 
 // authMessages are the documented authentication errors.
