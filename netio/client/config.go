@@ -49,10 +49,10 @@ const (
 	// coalesceFirstEvents is the first capacity, in events, of a request formed for
 	// merging (coalesce.go): room for a burst of one-event callers before it grows.
 	coalesceFirstEvents = 8
-	// encodeOnStackEvents bounds the runs of CreateTransfers encoded in a buffer on the
-	// caller's stack (1 KiB) rather than a fresh allocation: one-event callers are the
-	// merging's common case.
-	encodeOnStackEvents = 8
+	// encodeSmallEvents bounds the runs of CreateTransfers encoded in a pooled buffer
+	// (1 KiB) rather than a fresh allocation: one-event callers are the merging's common
+	// case.
+	encodeSmallEvents = 8
 	// logoutWait bounds how long Close waits for the server's logout acknowledgement.
 	logoutWait = 500 * time.Millisecond
 )

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	"sequent/core/model"
 )
@@ -160,9 +161,12 @@ func (c *Client) createTransfers(ctx context.Context, transfers []model.Transfer
 		return err
 	}
 	done := 0
-	// A small run is encoded on the stack: submit and Go copy the body into the
-	// request's frame before returning, so one buffer serves every run in turn.
-	var small [encodeOnStackEvents * model.TransferSize]byte
+	// A small run is encoded in a pooled buffer: submit and Go copy the body into the
+	// request's frame before returning, so one buffer serves every run in turn. (A local
+	// array would not stay on the stack: the body returns through a function value, so
+	// the compiler moves it to the heap, a fresh allocation per call.)
+	small := smallEncodeBuffers.Get().(*[encodeSmallEvents * model.TransferSize]byte)
+	defer smallEncodeBuffers.Put(small)
 	err = c.batch(ctx, model.OperationCreateTransfers, flags, runs, func(run [2]int) []byte {
 		body := small[:0]
 		if size := (run[1] - run[0]) * model.TransferSize; size <= len(small) {
@@ -191,6 +195,11 @@ func (c *Client) createTransfers(ctx context.Context, transfers []model.Transfer
 	}
 	return err
 }
+
+// smallEncodeBuffers holds the buffers CreateTransfers encodes small runs into.
+var smallEncodeBuffers = sync.Pool{New: func() any {
+	return new([encodeSmallEvents * model.TransferSize]byte)
+}}
 
 func appendEventResults(results []model.EventResult, body []byte) []model.EventResult {
 	for offset := 0; offset+model.EventResultSize <= len(body); offset += model.EventResultSize {
