@@ -41,9 +41,10 @@ func events[E any, R any, PE record[E], PR record[R]](ctx context.Context, c *Cl
 
 func decodeAll[R any, PR record[R]](results []R, body []byte, size int) []R {
 	for offset := 0; offset+size <= len(body); offset += size {
-		var result R
-		PR(&result).Decode(body[offset:])
-		results = append(results, result)
+		// Decoded in place: a local passed to Decode through the type parameter's
+		// method would be moved to the heap, one allocation per result.
+		results = append(results, *new(R))
+		PR(&results[len(results)-1]).Decode(body[offset:])
 	}
 	return results
 }
