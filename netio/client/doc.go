@@ -35,12 +35,13 @@
 // inside the server's exactly-once window and cache of replies (window.go). A request
 // answered busy (or log_unavailable, outcome_unknown) may be applied after requests
 // numbered above it, its reply cached after theirs: it counts in the window until they
-// are answered. When its callers stop waiting while a copy of it is on its way (sent
-// and not answered, or left unanswered by a connection that ended), it stays pending
-// without them, holding its slot, until that copy is answered; then it leaves and is not
-// resent. With nothing of it on its way (waiting out its backoff) it leaves at once, so
-// abandoned requests never hold the window against live callers while a server refuses
-// them.
+// are answered. When its callers stop waiting while a copy of it sent on the current
+// connection is unanswered, it stays pending without them, holding its slot, until that
+// copy is answered; then it leaves and is not resent. With nothing of it on its way
+// (waiting out its backoff) it leaves at once, so abandoned requests do not hold the
+// window against live callers while a server refuses them. One whose copy was left
+// unanswered by a connection that ended (the server may still apply it, after later
+// requests) stays pending, resent until a definite reply.
 //
 // One goroutine issuing many requests in a row (a load generator refilling its
 // pipeline, a gateway forwarding a burst) has no one to share syscalls with: each Go
