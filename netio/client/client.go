@@ -342,8 +342,10 @@ func (c *Client) abandon(call *Call, err error) {
 // written on the current connection and not answered, or left unanswered on a
 // connection that ended (the server may still hold it in its queue). Such a copy's reply
 // would be cached after theirs: the call keeps its place in the window (window.go) and
-// its slot until the copy is answered, and then leaves (resendOrDropLocked) instead of
-// being resent. A refused call with nothing on its way, waiting out its backoff, leaves
+// its slot. Once the copies of the current connection are answered it leaves
+// (resendOrDropLocked) instead of being resent, unless a copy was lost with a connection:
+// that one is never answered, so the call is resent until a definite reply, as before
+// its callers left. A refused call with nothing on its way, waiting out its backoff, leaves
 // at once: no copy of it can be applied any more, and it counts as a late reply
 // (lateLocked) for an earlier copy perhaps applied. A call never refused that way needs
 // nothing more: its only copy is written in number order, and is applied in that order
