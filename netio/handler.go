@@ -495,14 +495,18 @@ func retryAfterAux(retryAfter time.Duration) uint64 {
 }
 
 // OnClose retracts the connection everywhere, ends its session with the backend, and
-// tells a peer that stopped sending inside a frame why its last bytes were ignored.
+// tells a peer that stopped sending inside a frame why its last bytes were ignored. A
+// server that stops closes every connection itself, cutting the frames its clients were
+// sending: that is no fault of theirs, and truncated_frame, which a client may not retry,
+// would stop a client that should reconnect (to this server restarted, or another) and
+// resend.
 func (h *eventHandler) OnClose(c gnet.Conn, _ error) gnet.Action {
 	s := h.server
 	conn, _ := c.Context().(*connection)
 	if conn == nil {
 		return gnet.None
 	}
-	truncated := !conn.closing.Load() && c.InboundBuffered() > 0
+	truncated := !conn.closing.Load() && !s.stopping.Load() && c.InboundBuffered() > 0
 	conn.active.Store(false)
 	conn.closing.Store(true)
 	if truncated {

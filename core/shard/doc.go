@@ -33,7 +33,8 @@
 // reply the log had made durable (and the standby acknowledged) before failing, the rest
 // of the parked replies get outcome_unknown, and from then on the sequencer answers
 // writes with log_unavailable and reads from the state only when it holds nothing of
-// unknown outcome (every applied entry had been released), until Close. Done closes only
+// unknown outcome (every applied entry had been released) and the read gate allows reads
+// (a primary past its witness lease answers them log_unavailable), until Close. Done closes only
 // after Close; Err reports the failure. The log is never resumed in process: an operator
 // fixes the cause and restarts, and recovery decides what the log holds.
 //

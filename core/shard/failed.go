@@ -21,7 +21,9 @@ var errLogFailed = errors.New("shard: the log has failed; restart the node")
 //   - The requests of a turn whose append failed, and everything queued or submitted
 //     later, get log_unavailable: nothing of them was applied.
 //   - Reads are answered from the state only if it holds nothing of unknown outcome
-//     (every applied entry was released before the failure); otherwise log_unavailable.
+//     (every applied entry was released before the failure) and the read gate allows
+//     reads (a primary past its witness lease may have been replaced); otherwise
+//     log_unavailable.
 func (s *Shard) failAndServe(err error) {
 	// The failure may have been met in an append, before a release saw what the log had
 	// made durable by then: those replies go out with their results. (release reports
@@ -48,7 +50,12 @@ func (s *Shard) failAndServe(err error) {
 
 // answerQueuedAfterFailure answers what the ring holds after a log failure: writes with
 // log_unavailable, reads from the state when readsSafe (at once: the state is what was
-// released), else log_unavailable.
+// released) and the read gate allows them, else log_unavailable. The gate holds here as
+// it holds parked reads before a failure (release): a primary whose witness lease ran out
+// may have been replaced, and a read from its state could miss writes the new primary
+// acknowledged. Such reads are refused rather than held: this sequencer never releases
+// again, and log_unavailable is what a client resends (to the new primary after a
+// failover).
 func (s *Shard) answerQueuedAfterFailure() {
 	for {
 		s.taken, _ = s.ring.take(s.taken[:0], s.config.RingRequests, s.config.EntryBytesMax)
@@ -57,9 +64,10 @@ func (s *Shard) answerQueuedAfterFailure() {
 		}
 		s.answers.taken(s.taken)
 		s.refused, s.queries = s.refused[:0], s.queries[:0]
+		reads := s.readsSafe.Load() && s.readsAllowed()
 		for i := range s.taken {
 			meta := s.taken[i]
-			if meta.write || !s.readsSafe.Load() {
+			if meta.write || !reads {
 				s.refused = append(s.refused, meta)
 			} else {
 				s.queries = append(s.queries, meta)

@@ -174,6 +174,12 @@ type Call struct {
 	holdsWindow bool          // Holds one slot of window.
 	busyRetries int           // Answers with a status it is resent after (connection.go); mu.
 	abandoned   bool          // Pending without a caller (abandonPendingLocked); mu.
+	// unanswered counts the copies queued for the current connection that it has not
+	// answered yet (queueLocked); lostCopy is set when a connection ended with a copy
+	// unanswered: that attempt's outcome is unknown (it may have been applied, or be
+	// applied still from the server's queue). Both under mu.
+	unanswered  int
+	lostCopy    bool
 	finished    atomic.Bool
 	numberedAt  int64  // numberedBytes when it was numbered (window.go).
 	replyBytes  int64  // Expected reply body of a merged request (window.go).
@@ -273,7 +279,7 @@ func (c *Client) GoInto(ctx context.Context, operation model.Operation, flags ui
 		call.frame = wire.AppendFrame(buffer, &header, body)
 	}
 	c.pending[call.Number] = call
-	c.outbox = append(c.outbox, call.frame)
+	c.queueLocked(call, call.frame)
 	c.writeUnlessCorkedLocked()
 	c.mu.Unlock()
 	return call
@@ -329,22 +335,39 @@ func (c *Client) abandon(call *Call, err error) {
 
 // abandonPendingLocked takes a pending call whose callers all stopped waiting out of
 // the pending set, and reports false; or keeps it there without a caller, and reports
-// true, when the server refused it at least once with a status it is resent after
-// (busy, log_unavailable, outcome_unknown). Such a call's resend may be on its way (or
-// queued to be written) and be applied after requests numbered above it, its reply
-// cached after theirs: it must keep its place in the window (window.go) until the
-// server answers it, so it is resent as before, holding its window slot and reply
-// bytes, and leaves when answered (complete). A call never refused that way needs
+// true, while a copy of it may still be applied after requests numbered above it. That
+// is so only for a call the server refused at least once with a status it is resent
+// after (busy, log_unavailable, outcome_unknown, or after an unknown outcome
+// shutting_down or an empty not_primary) and that has a copy on its way: queued or
+// written on the current connection and not answered, or left unanswered on a
+// connection that ended (the server may still hold it in its queue). Such a copy's reply
+// would be cached after theirs: the call keeps its place in the window (window.go) and
+// its slot. Once the copies of the current connection are answered it leaves
+// (resendOrDropLocked) instead of being resent, unless a copy was lost with a connection:
+// that one is never answered, so the call is resent until a definite reply, as before
+// its callers left. A refused call with nothing on its way, waiting out its backoff, leaves
+// at once: no copy of it can be applied any more, and it counts as a late reply
+// (lateLocked) for an earlier copy perhaps applied. A call never refused that way needs
 // nothing more: its only copy is written in number order, and is applied in that order
 // or not at all. Called with mu held.
 func (c *Client) abandonPendingLocked(call *Call) bool {
-	if call.busyRetries > 0 {
+	if call.busyRetries > 0 && (call.unanswered > 0 || call.lostCopy) {
 		call.abandoned = true
 		return true
 	}
 	delete(c.pending, call.Number)
+	if call.busyRetries > 0 {
+		c.lateLocked(call)
+	}
 	c.leftPendingLocked()
 	return false
+}
+
+// queueLocked queues frame, a copy of pending call's request, for the current
+// connection, counting it as unanswered there. Called with mu held.
+func (c *Client) queueLocked(call *Call, frame []byte) {
+	c.outbox = append(c.outbox, frame)
+	call.unanswered++
 }
 
 // fail completes the call with an error (once).
@@ -533,6 +556,12 @@ func (c *Client) lostLocked(generation uint64, err error) {
 	c.conn = nil
 	c.sealAllLocked() // The pending requests keep their frames for the resend.
 	c.outbox = c.outbox[:0]
+	for _, call := range c.pending {
+		if call.unanswered > 0 {
+			call.lostCopy = true // Perhaps applied, or still in the server's queue.
+			call.unanswered = 0
+		}
+	}
 	if c.closed {
 		return // Closing: no reconnect.
 	}

@@ -165,9 +165,9 @@ func (c *Client) admitLocked(call *Call, corkable bool) {
 	c.pending[call.Number] = call
 	if c.forming[call.key] == call {
 		call.outboxSlot = len(c.outbox)
-		c.outbox = append(c.outbox, nil) // Filled when sealed.
+		c.queueLocked(call, nil) // Filled when sealed.
 	} else {
-		c.outbox = append(c.outbox, c.encodeRequest(call))
+		c.queueLocked(call, c.encodeRequest(call))
 	}
 	if corkable {
 		c.writeUnlessCorkedLocked()
@@ -299,7 +299,8 @@ func (p *part) wait(ctx context.Context) (Reply, error) {
 // leave records that one waiter of call stopped waiting. The last one abandons the call:
 // it leaves the pending set (a queued forming request is sealed first, so it is still
 // written as numbered; one not yet admitted is never sent), unless it was answered busy
-// before (abandonPendingLocked). It reports whether the call was abandoned.
+// before and a copy of it is on its way (abandonPendingLocked). It reports whether the
+// call was abandoned.
 func (c *Client) leave(call *Call, err error) bool {
 	c.mu.Lock()
 	call.waiters--

@@ -302,10 +302,11 @@ func TestCoalescedRequestIsResentWhole(t *testing.T) {
 		})
 	}
 	key := coalesceKey{model.OperationCreateTransfers, 0, 0}
+	var merged *Call // Read under the client's mu (waitFor): the admitting goroutine writes forming.
 	waitFor(t, c, "three callers in one request", func() bool {
-		return c.forming[key] != nil && c.forming[key].waiters == 3
+		merged = c.forming[key]
+		return merged != nil && merged.waiters == 3
 	})
-	merged := c.forming[key]
 	s.backend.Resume()
 	waitFor(t, c, "the merged request in flight", func() bool {
 		return merged.Number != 0 && merged.outboxSlot < 0

@@ -177,7 +177,9 @@ func (c *Client) install(e *established) {
 		c.outbox = append(c.outbox, c.marketData.frames(c.session)...)
 	}
 	for _, number := range numbers {
-		c.outbox = append(c.outbox, c.pending[number].frame)
+		call := c.pending[number]
+		call.unanswered = 0 // Copies queued while disconnected were never written.
+		c.queueLocked(call, call.frame)
 	}
 	if len(numbers) > 0 {
 		c.log.Info("client: resending", "requests", len(numbers), "address", e.address)
@@ -386,27 +388,29 @@ func (c *Client) complete(frame *wire.Frame, generation uint64) {
 		c.mu.Unlock()
 		return // Abandoned, or a second answer to a resent request.
 	}
+	if generation == c.generation && c.conn != nil && call.unanswered > 0 {
+		call.unanswered-- // A copy of an ended connection was counted as lost instead.
+	}
 	switch {
 	case resentStatus(status) && c.config.BusyRetryDelay > 0:
 		c.redirects = 0 // Only a primary answers these: the redirects led somewhere.
-		c.retryLocked(call)
-		c.mu.Unlock()
+		c.resendOrDropLocked(call)
 		return
 	case status == model.StatusNotPrimary && generation != c.generation:
 		// From a connection already replaced: install resent the request on the current
 		// one, whose answer is the call's (this one may name the node now connected).
 		c.mu.Unlock()
 		return
-	case call.busyRetries > 0 && (status == model.StatusShuttingDown ||
+	case (call.busyRetries > 0 || call.lostCopy) && (status == model.StatusShuttingDown ||
 		status == model.StatusNotPrimary && len(frame.Body) == 0):
-		// A resend of a request whose outcome is unknown (outcome_unknown, or busy after a
-		// lost reply) refused without being queued: by a server stopping (draining), or
-		// by a node fenced before it learned the new primary (a lease that ran out). That
-		// says nothing of an earlier attempt, which may be in that server's log (applied
-		// at its restart) or on the new primary: resent until a not_primary names one, the
-		// connection ends (then after the reconnect) or a definite reply comes.
-		c.retryLocked(call)
-		c.mu.Unlock()
+		// A resend of a request whose outcome is unknown (outcome_unknown, busy after a
+		// lost reply, or a copy left unanswered by an ended connection) refused without
+		// being queued: by a server stopping (draining), or by a node fenced before it
+		// learned the new primary (a lease that ran out). That says nothing of an earlier
+		// attempt, which may be in that server's log (applied at its restart) or on the
+		// new primary: resent until a not_primary names one, the connection ends (then
+		// after the reconnect) or a definite reply comes.
+		c.resendOrDropLocked(call)
 		return
 	case status == model.StatusNotPrimary && len(frame.Body) > 0 &&
 		string(frame.Body) != c.currentAddressLocked():
@@ -467,18 +471,36 @@ func doubling(first, limit time.Duration, step int) time.Duration {
 	return min(first<<min(step, 16), limit)
 }
 
+// resendOrDropLocked resends a call the server refused with a status it is resent after
+// (retryLocked); or, when its callers have all left and no copy of it is on its way any
+// more (abandonPendingLocked), drops it: nobody waits for its outcome, and a resend
+// would only hold a window slot and load a server that is refusing. Called with mu
+// held; returns with it released.
+func (c *Client) resendOrDropLocked(call *Call) {
+	call.busyRetries++ // Counted before the check: this refusal makes a dropped call late.
+	if !call.abandoned || call.unanswered > 0 || call.lostCopy {
+		c.retryLocked(call)
+		c.mu.Unlock()
+		return
+	}
+	delete(c.pending, call.Number)
+	c.lateLocked(call) // An earlier copy may have been applied after later requests.
+	c.leftPendingLocked()
+	c.mu.Unlock()
+	call.release() // Its callers were answered already (frame left to the collector).
+}
+
 // retryLocked resends a call (see resentStatus) after an exponential backoff, keeping its
-// number.
+// number. busyRetries counts this refusal already (resendOrDropLocked).
 func (c *Client) retryLocked(call *Call) {
-	delay := doubling(c.config.BusyRetryDelay, busyRetryDelayMax, call.busyRetries)
-	call.busyRetries++
+	delay := doubling(c.config.BusyRetryDelay, busyRetryDelayMax, call.busyRetries-1)
 	time.AfterFunc(delay, func() {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		if c.pending[call.Number] != call || c.closed {
 			return
 		}
-		c.outbox = append(c.outbox, call.frame)
+		c.queueLocked(call, call.frame)
 		c.writeLocked()
 	})
 }

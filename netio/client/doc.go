@@ -35,8 +35,13 @@
 // inside the server's exactly-once window and cache of replies (window.go). A request
 // answered busy (or log_unavailable, outcome_unknown) may be applied after requests
 // numbered above it, its reply cached after theirs: it counts in the window until they
-// are answered, and when its callers stop waiting it stays pending without them,
-// resent until answered, since a resend of it may already be on its way.
+// are answered. When its callers stop waiting while a copy of it sent on the current
+// connection is unanswered, it stays pending without them, holding its slot, until that
+// copy is answered; then it leaves and is not resent. With nothing of it on its way
+// (waiting out its backoff) it leaves at once, so abandoned requests do not hold the
+// window against live callers while a server refuses them. One whose copy was left
+// unanswered by a connection that ended (the server may still apply it, after later
+// requests) stays pending, resent until a definite reply.
 //
 // One goroutine issuing many requests in a row (a load generator refilling its
 // pipeline, a gateway forwarding a burst) has no one to share syscalls with: each Go
@@ -76,9 +81,10 @@
 // Duplicate). Requests answered busy or log_unavailable (not applied) or outcome_unknown
 // (the server's log failed before confirming it) are resent with their number after a
 // short backoff (BusyRetryDelay) until a definite reply or the context ends; so is such a
-// request answered shutting_down (a server draining: an earlier attempt may be in its log)
-// or not_primary with no address (a node fenced before it learned the new primary: an
-// earlier attempt may be applied there), until a redirect names one. Callers see
+// request, or one resent after a reconnect whose earlier copy's reply was lost with its
+// connection, answered shutting_down (a server draining: an earlier attempt may be in its
+// log) or not_primary with no address (a node fenced before it learned the new primary:
+// an earlier attempt may be applied there), until a redirect names one. Callers see
 // one reply per request, whatever happened underneath.
 //
 // A login refused for its credentials, a revoked key, or a protocol error not tied to one
@@ -115,7 +121,8 @@
 // ends first, the call fails with the context's error and is abandoned; the request may
 // still be applied, once (ledger ids make a retry with a new request safe: an identical
 // object answers exists). A request the server answered busy, log_unavailable or
-// outcome_unknown before is not dropped then but resent until answered (Pipelining).
+// outcome_unknown before, with a copy still on its way, is not dropped then but kept
+// until that copy is answered (Pipelining).
 //
 // # Clearing
 //

@@ -85,34 +85,8 @@ func (r *refusalCountingShard) Submit(request *backend.Request) model.Status {
 // there and applied (that node never received the entry): the caller gets ok. It used
 // to get not_primary, a refusal, for a write whose outcome was unknown.
 func TestSelfFencedPrimaryResendReachesTheNewPrimary(t *testing.T) {
-	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
-	old, err := shard.New(shard.Config{Logger: discard, PulseInterval: time.Hour,
-		Acknowledger: &goneStandby{notify: make(chan struct{})}}, core.New(core.Config{}),
-		wal.NewMemoryLog())
-	if err != nil {
-		t.Fatal(err)
-	}
-	operator := model.AppendGrants(nil, []model.Grant{{Client: 1, Scopes: model.ScopeOperator}})
-	if err := old.SetGrants(operator); err != nil {
-		t.Fatal(err)
-	}
-	counting := &refusalCountingShard{Shard: old}
-	server, err := netio.NewServer(netio.Config{Address: "127.0.0.1:0",
-		Keys: pipelineKeys(t), Logger: discard, PrimaryAddress: old.PrimaryAddress}, counting)
-	if err != nil {
-		t.Fatal(err)
-	}
-	old.Start(shard.RepliesOnly(server.Replier()))
-	if err := server.Start(); err != nil {
-		_ = old.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
-		defer cancel()
-		_ = server.Shutdown(ctx)
-		_ = old.Close()
-	})
+	server, old, counting := startCountingShardServer(t, shard.Config{
+		PulseInterval: time.Hour, Acknowledger: &goneStandby{notify: make(chan struct{})}})
 	promoted, _ := startBusyShardServer(t) // The new primary: it never had the entry.
 
 	c := dialTestClient(t, server.Address(), func(config *Config) {
@@ -146,6 +120,42 @@ func TestSelfFencedPrimaryResendReachesTheNewPrimary(t *testing.T) {
 	case <-time.After(waitLimit):
 		t.Fatal("gave up waiting for the write's answer")
 	}
+}
+
+// startCountingShardServer starts a netio server in front of a shard configured so
+// (over an in-memory log, with the operator grant for client 1) that counts the
+// not_primary answers to one number (refusalCountingShard); the server names the
+// shard's primary address in not_primary, as a node does.
+func startCountingShardServer(t *testing.T, config shard.Config) (*netio.Server,
+	*shard.Shard, *refusalCountingShard) {
+	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
+	config.Logger = discard
+	node, err := shard.New(config, core.New(core.Config{}), wal.NewMemoryLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	operator := model.AppendGrants(nil, []model.Grant{{Client: 1, Scopes: model.ScopeOperator}})
+	if err := node.SetGrants(operator); err != nil {
+		t.Fatal(err)
+	}
+	counting := &refusalCountingShard{Shard: node}
+	server, err := netio.NewServer(netio.Config{Address: "127.0.0.1:0",
+		Keys: pipelineKeys(t), Logger: discard, PrimaryAddress: node.PrimaryAddress}, counting)
+	if err != nil {
+		t.Fatal(err)
+	}
+	node.Start(shard.RepliesOnly(server.Replier()))
+	if err := server.Start(); err != nil {
+		_ = node.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+		defer cancel()
+		_ = server.Shutdown(ctx)
+		_ = node.Close()
+	})
+	return server, node, counting
 }
 
 // waitUntilShard polls condition until it holds; the limit only guards against a hang.
@@ -192,4 +202,60 @@ func TestUnknownOutcomeThenShuttingDownIsResent(t *testing.T) {
 	c.mu.Lock()
 	c.closed = true // The scheduled resends, were they to fire, do nothing.
 	c.mu.Unlock()
+}
+
+// TestLostReplyThenEmptyNotPrimaryIsResent: a write is applied and its reply lost with
+// the connection; before the client's resend arrives, the node fences itself without
+// knowing the new primary (its witness lease ran out), so the resend on the new
+// connection is answered not_primary with an empty body. That says nothing about the
+// first attempt, which was applied (and may be on the new primary): handing the caller
+// not_primary tells it "refused" for a write that was made. The call must be resent
+// until a not_primary names the new primary, and answered from there (PROTOCOL.md §7,
+// "After a disconnect"). Last session's fix covered the resends after outcome_unknown;
+// this is the plain resend after a reconnect.
+func TestLostReplyThenEmptyNotPrimaryIsResent(t *testing.T) {
+	server, old, counting := startCountingShardServer(t, shard.Config{PulseInterval: time.Hour})
+	promoted, _ := startBusyShardServer(t) // The new primary: it never had the entry.
+	proxy := startWireProxy(t, newResendLog())
+	proxy.mutex.Lock()
+	proxy.framewise = true
+	proxy.mutex.Unlock()
+	proxy.setTarget(server.Address())
+	c := dialTestClient(t, proxy.address(), func(config *Config) {
+		config.Addresses = append(config.Addresses, promoted.Address())
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	waitUntilShard(t, "the grant table logged", func() bool { return old.Stats().OpLast >= 1 })
+	number := c.NextNumber()
+	counting.watched.Store(number)
+	proxy.muteNumber(number, true)
+	done := make(chan error, 1)
+	go func() {
+		results, err := c.CreateAccounts(ctx, []model.Account{{ID: model.U128(77), Ledger: 1,
+			Code: 1}})
+		if err == nil && results[0].Status != model.StatusOK {
+			err = fmt.Errorf("account: %s", results[0].Status)
+		}
+		done <- err
+	}()
+	waitUntilShard(t, "the write's reply dropped by the proxy", func() bool {
+		proxy.mutex.Lock()
+		defer proxy.mutex.Unlock()
+		return proxy.mutedDropped > 0
+	})
+	proxy.muteNumber(number, false)
+	old.Fence(old.Epoch()+1, "") // The lease ran out: the new primary is not known yet.
+	proxy.dropAll()              // The reply is lost with the connection.
+	waitUntilShard(t, "the resend answered not_primary with no address",
+		func() bool { return counting.notPrimary.Load() > 0 })
+	old.Fence(old.Epoch()+1, promoted.Address()) // The promoted node's fence reaches it.
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("the write whose reply was lost: %v", err)
+		}
+	case <-time.After(waitLimit):
+		t.Fatal("gave up waiting for the write's answer")
+	}
 }

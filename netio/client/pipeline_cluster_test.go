@@ -30,8 +30,9 @@ import (
 // refuse). It decodes both directions to check that each connection carries its request
 // numbers in increasing order, a number again only after the server answered it (on
 // this connection or an earlier one of the session) with a status the client resends
-// after a delay (busy, log_unavailable, outcome_unknown): such a resend may come after
-// later numbers, and after a reconnect that already resent it.
+// after a delay (busy, log_unavailable, outcome_unknown; shutting_down and an empty
+// not_primary after an unknown outcome): such a resend may come after later numbers,
+// and after a reconnect that already resent it.
 type wireProxy struct {
 	listener   net.Listener
 	mutex      sync.Mutex
@@ -49,6 +50,7 @@ type wireProxy struct {
 	// numbers and let the others through.
 	framewise    bool
 	mutedNumbers map[uint64]bool
+	mutedDropped int // Replies left out because their number was muted.
 	problems     []string
 	pumps        sync.WaitGroup
 }
@@ -209,8 +211,11 @@ func (p *wireProxy) pumpFrames(id int, connection *proxiedConnection, from, to n
 			}
 			p.mutex.Lock()
 			p.replySeen(connection, &frame)
-			dropped := connection.stalled || p.repliesMuted ||
-				(frame.Kind == wire.KindReply && p.mutedNumbers[frame.Number])
+			muted := frame.Kind == wire.KindReply && p.mutedNumbers[frame.Number]
+			dropped := connection.stalled || p.repliesMuted || muted
+			if muted {
+				p.mutedDropped++
+			}
 			p.mutex.Unlock()
 			if !dropped {
 				out = wire.AppendFrame(out, &frame, frame.Body)
@@ -251,11 +256,21 @@ func (p *wireProxy) requestSeen(connection *proxiedConnection, frame *wire.Frame
 	connection.last = max(connection.last, frame.Number)
 }
 
-// replySeen notes replies the client resends with their number. Called with mutex held.
+// replySeen notes replies the client resends with their number: busy, log_unavailable,
+// outcome_unknown, and (for a request whose earlier attempt's outcome is unknown)
+// shutting_down and not_primary with no address. Called with mutex held.
 func (p *wireProxy) replySeen(connection *proxiedConnection, frame *wire.Frame) {
-	if frame.Kind == wire.KindReply && resentStatus(model.Status(frame.Status)) {
+	if frame.Kind != wire.KindReply {
+		return
+	}
+	status := model.Status(frame.Status)
+	if resentStatus(status) {
 		p.resendable.add(frame.Session, frame.Number)
 		p.resends++
+	}
+	if status == model.StatusShuttingDown ||
+		status == model.StatusNotPrimary && len(frame.Body) == 0 {
+		p.resendable.add(frame.Session, frame.Number)
 	}
 }
 

@@ -28,6 +28,9 @@ import (
 //   - kill: the primary stops (its connections cut, its node closed, as a crash looks
 //     to a client), the standby is promoted, and the old primary comes back as its
 //     standby, catching up (its unacknowledged suffix discarded);
+//   - graceful stop: the primary is stopped as an operator stops a node (its server
+//     drains: requests it took get their replies, new ones shutting_down, then its
+//     connections close; then its node closes), and the pair fails over as after a kill;
 //   - fence: the standby is promoted while the primary runs, fencing it through the
 //     replication link, so that it answers not_primary naming the new primary (the
 //     client follows the redirect); at the next failover (or the end) the fenced node
@@ -55,8 +58,8 @@ type pipelinePair struct {
 	broken  bool // A failover failed (reported): no more of them.
 	// stopping counts the servers still shutting down (waited for at the end).
 	stopping sync.WaitGroup
-	// kills and fences count the failovers done.
-	kills, fences int
+	// kills, stops and fences count the failovers done.
+	kills, stops, fences int
 }
 
 func startPipelinePair(t *testing.T) *pipelinePair {
@@ -222,6 +225,39 @@ func (p *pipelinePair) kill() {
 	}
 }
 
+// stopGracefully stops the primary as `sequent serve` stops on a signal (its server
+// drains, then its node closes; its proxy keeps forwarding meanwhile, so a client that
+// reconnects during the drain meets it), promotes the standby and restarts the old
+// primary as its standby.
+func (p *pipelinePair) stopGracefully() {
+	if p.broken || !p.rejoinFenced() || !p.inSync() {
+		return
+	}
+	old, next := p.active, 1-p.active
+	running := p.nodes[old]
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	if err := running.server.Shutdown(ctx); err != nil {
+		p.t.Errorf("graceful stop of node %d's server: %v", old, err)
+		p.broken = true
+	}
+	p.proxies[old].setTarget("")
+	p.proxies[old].dropAll() // Only connections the proxy held after the server closed.
+	if err := running.node.Close(); err != nil {
+		p.t.Errorf("graceful stop of node %d: %v", old, err)
+		p.broken = true
+	}
+	p.nodes[old] = nil
+	if p.broken || !p.promote(next) {
+		return
+	}
+	p.active = next
+	p.stops++
+	if !p.start(old, p.listen[next]) {
+		p.broken = true
+	}
+}
+
 // fence promotes the standby while the primary runs: the promotion fences it.
 func (p *pipelinePair) fence() {
 	if p.broken || !p.rejoinFenced() || !p.inSync() {
@@ -257,24 +293,32 @@ func (p *pipelinePair) describe() string {
 // TestPipelinePropertyReplicatedPair is TestPipelineProperty against a primary and its
 // standby in sync replication, in process (replication.Node, as `sequent serve` runs
 // them), each behind a proxy that drops connections: at random moments mid-pipeline the
-// primary is killed (the standby promoted, the old primary back as its standby) or
-// fenced by the standby's promotion (it answers not_primary naming the new primary,
-// which the client follows). Checked against the same model: every call completes
-// once with its own statuses, balances equal the model, each transfer applied exactly
-// once (an abandoned call's once or not at all), including those acknowledged by the
-// old primary only through its standby. Flags as TestPipelineProperty's (-short: 20
-// calls per goroutine).
+// primary is killed or stopped gracefully (its server drains, answering new requests
+// shutting_down, and closes its connections; then its node closes), the standby promoted
+// and the old primary back as its standby; or it is fenced by the standby's promotion
+// (it answers not_primary naming the new primary, which the client follows). Checked
+// against the same model: every call completes once with its own statuses (a call
+// refused shutting_down applied nothing), balances equal the model, each transfer
+// applied exactly once (an abandoned call's once or not at all), including those
+// acknowledged by the old primary only through its standby. Flags as
+// TestPipelineProperty's (-short: 20 calls per goroutine).
 func TestPipelinePropertyReplicatedPair(t *testing.T) {
 	pair := startPipelinePair(t)
 	var mutex sync.Mutex // The disruptor calls one at a time; the end check reads counts.
 	// Failovers are what this property is about: fewer drops than the others have
-	// (each resets the count of calls a failover waits for), kills and fences alike.
+	// (each resets the count of calls a failover waits for), restarts (kills and
+	// graceful stops, half each) and fences alike.
 	target := &pipelineTarget{layout: pipelineLayout{shards: 1},
-		addresses: pair.addresses(), proxies: pair.proxies[:], odds: [3]int{40, 44, 72},
+		addresses: pair.addresses(), proxies: pair.proxies[:], odds: [3]int{20, 22, 61},
 		restart: func() {
 			mutex.Lock()
 			defer mutex.Unlock()
 			pair.kill()
+		},
+		stop: func() {
+			mutex.Lock()
+			defer mutex.Unlock()
+			pair.stopGracefully()
 		},
 		failover: func() {
 			mutex.Lock()
@@ -283,7 +327,8 @@ func TestPipelinePropertyReplicatedPair(t *testing.T) {
 		}}
 	m := runPipelineProperty(t, target)
 	mutex.Lock()
-	t.Logf("pair: %d kills, %d fences; %s", pair.kills, pair.fences, pair.describe())
+	t.Logf("pair: %d kills, %d graceful stops, %d fences; %s", pair.kills, pair.stops,
+		pair.fences, pair.describe())
 	mutex.Unlock()
 	reportPipelineProblems(t, m, proxiedBy(pair.proxies[:]...))
 }

@@ -566,6 +566,10 @@ func (p *pipelineCaller) lookBack(ctx context.Context) {
 	p.model.mutex.Lock()
 	p.model.lookups++
 	p.model.mutex.Unlock()
+	var refusal *StatusError
+	if errors.As(err, &refusal) && refusal.Status == model.StatusShuttingDown {
+		return // Refused at once by a server stopping (PROTOCOL.md §6): nothing to check.
+	}
 	if err != nil {
 		p.model.problem("caller %d lookup: %v", p.index, err)
 		return
@@ -577,7 +581,7 @@ func (p *pipelineCaller) lookBack(ctx context.Context) {
 
 // pipelineDisruptions counts what the disruptor did.
 type pipelineDisruptions struct {
-	drops, stalls, restarts, failovers int
+	drops, stalls, restarts, stops, failovers int
 }
 
 // The heartbeat interval and silence timeout the restartable servers announce (the
@@ -604,6 +608,9 @@ type pipelineTarget struct {
 	proxies   []*wireProxy
 	restart   func() // Nil: no restarts.
 	failover  func() // Nil: no failovers.
+	// stop, when set, stops the primary gracefully (its server drains, then its node
+	// closes) where restart kills it: half the restarts, chosen by random, are stops.
+	stop      func()
 	configure func(*Config)
 	// odds are the percentages below which a disruption is a drop, a stall and a
 	// restart (the rest: failovers); zero: pipelineOdds.
@@ -645,6 +652,9 @@ func disrupt(target *pipelineTarget, m *pipelineModel, random *rand.Rand,
 				continue
 			}
 			counts.stalls++
+		case roll < odds[2] && target.stop != nil && random.IntN(2) == 0:
+			target.stop()
+			counts.stops++
 		case roll < odds[2]:
 			target.restart()
 			counts.restarts++
@@ -769,9 +779,10 @@ func runPipelineProperty(t *testing.T, target *pipelineTarget) *pipelineModel {
 	defer cancel()
 	checkPipelineLedger(ctx, t, c, m, target.layout, goroutines)
 	t.Logf("%d calls (%d refused shutting_down, %d abandoned), %d events, %d lookups, %d "+
-		"requests in %s; %d drops, %d stalls, %d restarts, %d failovers", m.calls, m.refused,
+		"requests in %s; %d drops, %d stalls, %d restarts, %d graceful stops, %d failovers",
+		m.calls, m.refused,
 		m.abandoned, m.events, m.lookups, c.NextNumber()-1, elapsed.Round(time.Millisecond),
-		counts.drops, counts.stalls, counts.restarts, counts.failovers)
+		counts.drops, counts.stalls, counts.restarts, counts.stops, counts.failovers)
 	return m
 }
 

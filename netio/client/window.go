@@ -23,7 +23,8 @@ import (
 // applies requests, which is the numbers' order except for a request refused that way
 // and applied on a resend: its reply comes after those of requests numbered above it,
 // so it counts as pending for them (lateReply), and its callers leaving do not take it
-// out of the pending set (abandonPendingLocked).
+// out of the pending set while a copy of it is on its way (abandonPendingLocked); when it
+// leaves unanswered, it counts as a late reply.
 const exactlyOnceWindow = model.SessionWindow
 
 // replyCacheBytes is the server's cache of reply bodies per session: its default, and the
