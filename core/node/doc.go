@@ -86,9 +86,10 @@
 // a later part is refused busy, the router keeps resubmitting the refused part (the ring
 // drains) instead of answering busy, which promises that nothing was queued; until it is
 // queued, the later writes of its session for its shard are refused busy at once (or,
-// parts of a split write already queued, held behind it), so no write applies on a shard
-// after a later one of its session unless the client saw it refused: the client's count
-// of the replies each shard caches after a request (PROTOCOL.md §7) stays true. A shard
+// parts of a split write already queued, held behind it), so the node never applies a
+// write on a shard after a later one of its session (only a client's resend can): the
+// client's count of the replies each shard caches after a request (PROTOCOL.md §7)
+// stays true. A shard
 // that stops or restarts answers its outstanding parts with an outcome-unknown status
 // (shutting_down, internal_error): the merged reply carries it and the client retries,
 // safely.

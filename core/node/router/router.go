@@ -287,12 +287,12 @@ func (r *Router) start(client *backend.Request, p *plan, info model.OperationInf
 // session with events on its shard waits behind it: refused busy at once when nothing of
 // it was queued yet (a pass-through, or its first part), its part held behind otherwise,
 // and resubmitted in order. So a session's writes apply on each shard in the order the
-// node accepted them, and the only writes applied after later ones are those the client
-// saw refused (busy, outcome_unknown...), as PROTOCOL.md §7's rule for counting the
-// replies a shard caches assumes: a held part applied after a later request of its
-// session, which the client never saw refused, put its reply in that shard's cache after
-// the later one's, uncounted, and could push the later one's reply out before the client
-// could resend it (TestHeldPartKeepsTheSessionOrderOnItsShard).
+// node accepted them, and only the client's resends (after a refusal or a reconnect) are
+// applied after later writes, as PROTOCOL.md §7's rule for counting the replies a shard
+// caches assumes: a held part applied after a later request of its session, a request
+// the client never saw refused, put its reply in that shard's cache after the later
+// one's, uncounted, and could push the later one's reply out before the client could
+// resend it (TestHeldPartKeepsTheSessionOrderOnItsShard, TestSessionOrderPerShard).
 
 // heldKey returns the key of a part's session and shard.
 func (pt *part) heldKey() heldKey {

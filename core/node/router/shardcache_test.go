@@ -2,7 +2,10 @@ package router
 
 import (
 	"bytes"
+	"fmt"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"sequent/core"
@@ -29,13 +32,14 @@ var (
 )
 
 type cacheRig struct {
-	t          *testing.T
-	sim        *simulation
-	replies    map[uint64]backend.Reply // Client replies, by connection.
-	parts      []seenPart               // Replies to the router's parts, in release order.
-	refuse     []int                    // Per shard: client parts still to refuse busy.
-	connection uint64
-	holdSagas  bool // Keep saga messages in flight (the sagas stay running).
+	t           *testing.T
+	sim         *simulation
+	replies     map[uint64]backend.Reply // Client replies, by connection.
+	parts       []seenPart               // Shards' replies to clients' requests and parts, in release order.
+	busyPercent int                      // Client requests and parts refused busy at random.
+	refuse      []int                    // Per shard: client parts still to refuse busy.
+	connection  uint64
+	holdSagas   bool // Keep saga messages in flight (the sagas stay running).
 }
 
 // seenPart is a shard's reply to one of the router's parts.
@@ -49,6 +53,9 @@ type rigShards struct{ rig *cacheRig }
 func (s rigShards) Submit(index uint16, request *backend.Request) model.Status {
 	if s.rig.refuse[index] > 0 {
 		s.rig.refuse[index]--
+		return model.StatusBusy
+	}
+	if s.rig.busyPercent > 0 && s.rig.sim.rng.IntN(100) < s.rig.busyPercent {
 		return model.StatusBusy
 	}
 	return s.rig.sim.shards[index].submit(request, false)
@@ -72,8 +79,13 @@ func (rigReplier) DeliverReports([]backend.Report) {}
 // newCacheRig builds two shards (sessionsMax sessions each; 0: the default) and their
 // router, and gives clients 1 and 2 the operator scope.
 func newCacheRig(t *testing.T, sessionsMax int) *cacheRig {
+	return newSeededCacheRig(t, sessionsMax, 1)
+}
+
+// newSeededCacheRig is newCacheRig with the random source (shard turns, refusals) seeded.
+func newSeededCacheRig(t *testing.T, sessionsMax int, seed uint64) *cacheRig {
 	placement := shardmap.ByRange(model.U128(0), model.U128(rigShardOneStart))
-	sim := &simulation{t: t, rng: rand.New(rand.NewPCG(1, 1)), placement: placement,
+	sim := &simulation{t: t, rng: rand.New(rand.NewPCG(seed, seed^0x5eed)), placement: placement,
 		now: 1_000_000 * simMillisecond}
 	rig := &cacheRig{t: t, sim: sim, replies: map[uint64]backend.Reply{},
 		refuse: make([]int, 2)}
@@ -85,7 +97,7 @@ func newCacheRig(t *testing.T, sessionsMax int) *cacheRig {
 	}
 	sim.observe = func(shard uint16, replies []backend.Reply) {
 		for _, reply := range replies {
-			if reply.Connection >= ClientConnectionLimit && reply.Client != 0 {
+			if reply.Client != 0 {
 				reply.Body = nil // Only the header is looked at.
 				rig.parts = append(rig.parts, seenPart{shard, reply})
 			}
@@ -291,8 +303,9 @@ func TestSplitResendAfterOneShardEvictedItsReply(t *testing.T) {
 // without a reply (16 bytes of reply), a resend after more than 2 MiB of later replies is
 // request_too_old. So §7 asks a client to keep within 2 MiB the replies of every request
 // numbered from its oldest one without a reply on, answered or not (the Go client's
-// rule), not only of the requests without one. The transfer is applied once, and a resend
-// of its events under a new number answers exists.
+// rule), not only of the requests without one. The transfer is applied once; looking its
+// id up finds nothing while the saga runs, and its events sent again under a new number
+// wait for the saga and answer exists.
 func TestCrossShardReplyOvertakenByLaterReplies(t *testing.T) {
 	rig := newCacheRig(t, 0)
 	rig.accounts(1, 1)
@@ -311,14 +324,26 @@ func TestCrossShardReplyOvertakenByLaterReplies(t *testing.T) {
 	if reply := rig.replies[resend]; reply.Status != model.StatusRequestTooOld {
 		t.Fatalf("resend after the later replies: %s, want request_too_old", reply.Status)
 	}
+	// Looking the id up does not find the transfer while its saga runs (PROTOCOL.md §18:
+	// once posted); its events sent again under a new number wait for the saga's result.
+	lookup := make([]byte, model.IDSize)
+	model.U128(200).PutLE(lookup)
+	if reply := rig.do(1, 1, 5, model.OperationLookupTransfers, 0, lookup); reply.Status != model.StatusOK || len(reply.Body) != 0 {
+		t.Fatalf("lookup while the saga runs: %s, %d bytes; want ok, nothing found", reply.Status,
+			len(reply.Body))
+	}
+	again, _ := rig.send(1, 1, 6, model.OperationCreateTransfers, 0, body)
+	rig.settle()
+	if _, answered := rig.replies[again]; answered {
+		t.Fatal("the events sent again were answered while the saga was held")
+	}
 	rig.holdSagas = false
 	rig.settle()
 	rig.wantResults(rig.replies[first], model.EventResultSize, model.StatusOK)
+	rig.wantResults(rig.replies[again], model.EventResultSize, model.StatusExists)
 	if rig.credits(rigB1) != model.U128(1) {
 		t.Fatalf("credit account has %s, want 1", rig.credits(rigB1))
 	}
-	reply := rig.do(1, 1, 5, model.OperationCreateTransfers, 0, body)
-	rig.wantResults(reply, model.EventResultSize, model.StatusExists)
 }
 
 // Question 3, the bug: a part the router holds after its shard refused it busy (the
@@ -541,5 +566,145 @@ func TestSessionForgottenByOneShardOnly(t *testing.T) {
 	if rig.credits(rigA2) != model.U128(3) || rig.credits(rigB2) != model.U128(2) {
 		t.Fatalf("credits %s and %s, want 3 and 2: a transfer moved twice", rig.credits(rigA2),
 			rig.credits(rigB2))
+	}
+}
+
+// TestSessionOrderPerShard drives one pipelined session (up to 8 requests without a
+// reply) of random writes (on shard 0 alone, on shard 1 alone, split either way round,
+// and cross-shard transfers) through shards that refuse a fifth of the submissions busy,
+// with random shard turns, durability, saga messages and ticks. It checks what
+// PROTOCOL.md §7's counting of the cached replies rests on: on each shard, a write of the
+// session is applied after a later-numbered one only if the client saw it refused at
+// once and resent it. At the end every request is answered, each transfer created once.
+// Seeds 1 to -shardcache.seeds, or only -shardcache.seed; -shardcache.steps per seed.
+func TestSessionOrderPerShard(t *testing.T) {
+	first, last := uint64(1), uint64(*sessionOrderSeeds)
+	if *sessionOrderSeed != 0 {
+		first, last = *sessionOrderSeed, *sessionOrderSeed
+	}
+	for seed := first; seed <= last; seed++ {
+		t.Run(fmt.Sprint("seed ", seed), func(t *testing.T) {
+			runSessionOrder(t, seed, *sessionOrderSteps)
+		})
+	}
+}
+
+func runSessionOrder(t *testing.T, seed uint64, steps int) {
+	rig := newSeededCacheRig(t, 0, seed)
+	rig.accounts(1, 1)
+	rig.busyPercent = 20
+	rng := rig.sim.rng
+	type request struct {
+		body       []byte
+		connection uint64
+		due        bool // Refused at once: to resend.
+		events     int
+	}
+	open := map[uint64]*request{}
+	refused := map[uint64]bool{} // Numbers the client saw refused at once.
+	credits := map[model.Uint128]uint64{}
+	next, id := uint64(2), uint64(1_000)
+	submit := func(number uint64) {
+		r := open[number]
+		connection, status := rig.send(1, 1, number, model.OperationCreateTransfers, 0, r.body)
+		switch status {
+		case model.StatusOK:
+			r.connection, r.due = connection, false
+		case model.StatusBusy:
+			r.due, refused[number] = true, true
+		default:
+			t.Fatalf("seed %d: request %d refused with %s", seed, number, status)
+		}
+	}
+	newRequest := func() {
+		pairs := [][][2]model.Uint128{
+			{{rigA1, rigA2}}, {{rigB1, rigB2}}, {{rigA1, rigA2}, {rigB1, rigB2}},
+			{{rigB2, rigB1}, {rigA2, rigA1}}, {{rigA1, rigB1}},
+		}[rng.IntN(5)]
+		for _, pair := range pairs {
+			credits[pair[1]]++
+		}
+		open[next] = &request{body: transfers(id, pairs...), events: len(pairs)}
+		id += uint64(len(pairs))
+		submit(next)
+		next++
+	}
+	collect := func() {
+		for _, number := range slices.Sorted(maps.Keys(open)) {
+			r := open[number]
+			reply, answered := rig.replies[r.connection]
+			if r.due || !answered {
+				continue
+			}
+			if reply.Status != model.StatusOK || len(reply.Body) != r.events*model.EventResultSize {
+				t.Fatalf("seed %d: request %d answered %s", seed, number, reply.Status)
+			}
+			for i := range r.events {
+				if status := eventStatus(reply.Body[i*model.EventResultSize:]); status != model.StatusOK {
+					t.Fatalf("seed %d: request %d event %d: %s", seed, number, i, status)
+				}
+			}
+			delete(open, number)
+		}
+	}
+	for range steps {
+		rig.sim.now += simMillisecond
+		switch rng.IntN(6) {
+		case 0:
+			if len(open) < 8 {
+				newRequest()
+			}
+		case 1:
+			for _, number := range slices.Sorted(maps.Keys(open)) {
+				if open[number].due {
+					submit(number)
+					break
+				}
+			}
+		case 2:
+			rig.sim.shards[rng.IntN(2)].turn()
+		case 3:
+			rig.sim.shards[rng.IntN(2)].makeDurable(false)
+		case 4:
+			messages := rig.sim.messages
+			rig.sim.messages = nil
+			rig.sim.router.Receive(messages)
+		case 5:
+			rig.sim.router.Tick(rig.sim.now)
+			rig.sim.router.Flush()
+		}
+		collect()
+	}
+	rig.busyPercent = 0
+	for round := 0; len(open) > 0; round++ {
+		if round == 50 {
+			t.Fatalf("seed %d: %d requests never answered", seed, len(open))
+		}
+		for _, number := range slices.Sorted(maps.Keys(open)) {
+			if open[number].due {
+				submit(number)
+			}
+		}
+		rig.settle()
+		collect()
+	}
+	for shard := range uint16(2) {
+		highest := uint64(0)
+		for _, seen := range rig.parts {
+			reply := seen.reply
+			if seen.shard != shard || reply.Session != 1 || reply.Number < 2 || reply.Duplicate {
+				continue
+			}
+			if reply.Number < highest && !refused[reply.Number] {
+				t.Fatalf("seed %d: shard %d applied request %d after request %d, and the "+
+					"client never saw it refused", seed, shard, reply.Number, highest)
+			}
+			highest = max(highest, reply.Number)
+		}
+	}
+	for account, want := range credits {
+		if got := rig.credits(account); got != model.U128(want) {
+			t.Fatalf("seed %d: account %s has %s of credits, want %d", seed, account, got, want)
+		}
 	}
 }
