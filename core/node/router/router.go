@@ -178,8 +178,8 @@ func New(config Config) (*Router, error) {
 	}
 	shards := int(config.Map.Shards)
 	r := &Router{config: config, next: ClientConnectionLimit, pending: map[uint64]pendingEntry{},
-		held: map[heldKey]int{}, waits: map[sagaKey]*sagaWait{}, polls: make([]poll, shards), sent: map[sentKey]uint64{},
-		forgotten: make([][]uint64, shards)}
+		held: map[heldKey]int{}, waits: map[sagaKey]*sagaWait{}, polls: make([]poll, shards),
+		sent: map[sentKey]uint64{}, forgotten: make([][]uint64, shards)}
 	for i := range r.forgotten {
 		r.forgotten[i] = make([]uint64, shards)
 	}

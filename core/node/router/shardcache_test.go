@@ -17,7 +17,8 @@ import (
 // Tests of exactly-once across the shards' own session tables and reply caches: each
 // shard of a node keeps the session state (window, cached replies, the table of sessions)
 // of the requests with events on it only (PROTOCOL.md §7, §18). They run real machines
-// through the simulation's shards, step by step, without random faults.
+// through the simulation's shards, step by step, with no faults but the busy refusals
+// each test asks for.
 
 // rigShardOneStart is where shard 1's ids begin (range placement): ids below it are on
 // shard 0, so each test says where each event goes.
@@ -35,14 +36,14 @@ type cacheRig struct {
 	t           *testing.T
 	sim         *simulation
 	replies     map[uint64]backend.Reply // Client replies, by connection.
-	parts       []seenPart               // Shards' replies to clients' requests and parts, in release order.
+	parts       []seenPart               // Shards' replies to client requests and parts, in order.
 	busyPercent int                      // Client requests and parts refused busy at random.
 	refuse      []int                    // Per shard: client parts still to refuse busy.
 	connection  uint64
 	holdSagas   bool // Keep saga messages in flight (the sagas stay running).
 }
 
-// seenPart is a shard's reply to one of the router's parts.
+// seenPart is a shard's reply to a client's request or to one of the router's parts.
 type seenPart struct {
 	shard uint16
 	reply backend.Reply
@@ -229,18 +230,6 @@ func (rig *cacheRig) credits(id model.Uint128) model.Uint128 {
 	return model.Uint128{}
 }
 
-// seenParts returns the replies the shards released to parts of request number of
-// (client 1, session), in release order.
-func (rig *cacheRig) seenParts(session, number uint64) []seenPart {
-	var found []seenPart
-	for _, seen := range rig.parts {
-		if seen.reply.Client == 1 && seen.reply.Session == session && seen.reply.Number == number {
-			found = append(found, seen)
-		}
-	}
-	return found
-}
-
 // bigReplies sends two requests of client 1's session to shard 0 alone (pass-through)
 // whose replies (1,179,216 bytes each) together exceed the 2 MiB a shard caches per
 // session: shard 0 evicts every reply of the session it cached before them.
@@ -249,7 +238,8 @@ func (rig *cacheRig) bigReplies(session, firstNumber uint64) {
 	for i := range uint64(2) {
 		reply := rig.do(1, session, firstNumber+i, model.OperationCreateTransfers,
 			core.RequestFlagReplyBalances, bigOnShardZero(10_000*(firstNumber+i), model.EventsPerRequestMax))
-		if reply.Status != model.StatusOK || len(reply.Body) != model.EventsPerRequestMax*model.EventResultBalancesSize {
+		size := model.EventsPerRequestMax * model.EventResultBalancesSize
+		if reply.Status != model.StatusOK || len(reply.Body) != size {
 			rig.t.Fatalf("big request %d: %s, %d bytes", firstNumber+i, reply.Status, len(reply.Body))
 		}
 	}
@@ -328,7 +318,8 @@ func TestCrossShardReplyOvertakenByLaterReplies(t *testing.T) {
 	// once posted); its events sent again under a new number wait for the saga's result.
 	lookup := make([]byte, model.IDSize)
 	model.U128(200).PutLE(lookup)
-	if reply := rig.do(1, 1, 5, model.OperationLookupTransfers, 0, lookup); reply.Status != model.StatusOK || len(reply.Body) != 0 {
+	reply := rig.do(1, 1, 5, model.OperationLookupTransfers, 0, lookup)
+	if reply.Status != model.StatusOK || len(reply.Body) != 0 {
 		t.Fatalf("lookup while the saga runs: %s, %d bytes; want ok, nothing found", reply.Status,
 			len(reply.Body))
 	}
@@ -425,7 +416,8 @@ func TestHeldPartsOfASessionKeepTheirOrderWhenRefusedAgain(t *testing.T) {
 	for number := uint64(2); number <= 3; number++ {
 		body := append(transfers(100*number, [2]model.Uint128{rigB1, rigB2}),
 			transfers(100*number+1, [2]model.Uint128{rigA1, rigA2})...)
-		if _, status := rig.send(1, 1, number, model.OperationCreateTransfers, 0, body); status != model.StatusOK {
+		_, status := rig.send(1, 1, number, model.OperationCreateTransfers, 0, body)
+		if status != model.StatusOK {
 			t.Fatalf("request %d: %s", number, status)
 		}
 	}
@@ -457,11 +449,13 @@ func TestWritesOfASessionBehindAHeldPartAreRefusedBusy(t *testing.T) {
 	rig.refuse[0] = 1
 	split := append(transfers(200, [2]model.Uint128{rigB1, rigB2}),
 		transfers(201, [2]model.Uint128{rigA1, rigA2})...)
-	if _, status := rig.send(1, 1, 2, model.OperationCreateTransfers, 0, split); status != model.StatusOK {
+	_, status := rig.send(1, 1, 2, model.OperationCreateTransfers, 0, split)
+	if status != model.StatusOK {
 		t.Fatalf("request 2: %s", status)
 	}
 	onA := transfers(300, [2]model.Uint128{rigA1, rigA2})
-	if _, status := rig.send(1, 1, 3, model.OperationCreateTransfers, 0, onA); status != model.StatusBusy {
+	_, status = rig.send(1, 1, 3, model.OperationCreateTransfers, 0, onA)
+	if status != model.StatusBusy {
 		t.Fatalf("a write of the session to shard 0 behind its held part: %s, want busy", status)
 	}
 	lookup := make([]byte, model.IDSize)
@@ -475,7 +469,8 @@ func TestWritesOfASessionBehindAHeldPartAreRefusedBusy(t *testing.T) {
 		{2, 1, model.OperationCreateTransfers, transfers(500, [2]model.Uint128{rigA1, rigA2})},
 		{1, 5, model.OperationLookupAccounts, lookup},
 	} {
-		if _, status := rig.send(1, other.session, other.number, other.operation, 0, other.body); status != model.StatusOK {
+		_, status := rig.send(1, other.session, other.number, other.operation, 0, other.body)
+		if status != model.StatusOK {
 			t.Fatalf("session %d request %d (%s): %s, want ok", other.session, other.number,
 				other.operation, status)
 		}
