@@ -84,10 +84,23 @@
 // So a retry that arrives while the saga runs waits for the final answer; one that arrives
 // after gets the final answer; never step 1's provisional one. If a part was accepted and
 // a later part is refused busy, the router keeps resubmitting the refused part (the ring
-// drains) instead of answering busy, which promises that nothing was queued. A shard that
-// stops or restarts answers its outstanding parts with an outcome-unknown status
+// drains) instead of answering busy, which promises that nothing was queued; until it is
+// queued, the later writes of its session for its shard are refused busy at once (or,
+// parts of a split write already queued, held behind it), so the node never applies a
+// write on a shard after a later one of its session (only a client's resend can): the
+// client's count of the replies each shard caches after a request (PROTOCOL.md §7)
+// stays true. A shard
+// that stops or restarts answers its outstanding parts with an outcome-unknown status
 // (shutting_down, internal_error): the merged reply carries it and the client retries,
 // safely.
+//
+// Each shard's session state covers only the requests with events on it, so one shard may
+// have evicted a request's reply (or forgotten the session) while another still caches
+// its part: a resend is then request_too_old (final; the client looks the ids up), or, for
+// a forgotten session, that part is applied again as a new request, which the ledger's
+// ids answer with exists. A number reused for another body is refused only by the shards
+// that applied it. PROTOCOL.md §18 ("Sessions on several shards") states all of this for
+// clients; router/shardcache_test.go holds it.
 //
 // # Cross-shard transfers: the saga (core/saga has the details)
 //

@@ -26,11 +26,18 @@
 //
 // # Requests, split and merged
 //
-// See package node. The merged reply's request status is ok when every part's is; else the
-// most telling part status (outcome unknown first: internal_error, shutting_down,
-// not_primary, then request_too_old) with no body, and the client retries the request.
-// Op is the highest part op; Duplicate is set when every part was answered from a
-// session cache.
+// See package node. The merged reply's request status is ok when every part's is; else,
+// with no body, the status mergedStatus picks: outcome_unknown for a write some part of
+// which may be applied while another was refused or is of unknown outcome (the client
+// resends it until a definite answer comes); request_too_old or request_number_reused
+// when a shard said so (final: a resend would get it again, so the client looks the ids
+// up); else the most telling refusal. Op is the highest part op; Duplicate is set when
+// every part was answered from a session cache.
+//
+// A part refused busy after an earlier part of its request was queued is held and
+// resubmitted at each Tick; until it is queued, later writes of its session for its shard
+// wait behind it (refused busy, or held in order), so a session's writes apply on each
+// shard in the order the node accepted them (router.go, hold).
 //
 // # Sagas
 //

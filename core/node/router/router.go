@@ -4,6 +4,7 @@ import (
 	"errors"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"sequent/core"
 	"sequent/core/backend"
@@ -66,6 +67,8 @@ type Router struct {
 
 	pending   map[uint64]pendingEntry // Router connection id → what waits for its reply.
 	busy      []*part                 // Parts refused busy after an earlier part was queued.
+	held      map[heldKey]int         // The writes' parts in busy, per session and shard.
+	holding   atomic.Int64            // The sum of held: read without the lock.
 	waits     map[sagaKey]*sagaWait   // Sagas whose results requests wait for.
 	waitOrder []sagaKey               // The keys of waits, in the order they were made.
 	polls     []poll                  // Per shard: its outbox poll.
@@ -96,6 +99,13 @@ type pendingEntry struct {
 type sagaKey struct {
 	shard uint16 // The debit shard.
 	id    model.Uint128
+}
+
+// heldKey names a session's parts for one shard (Router.held).
+type heldKey struct {
+	client  uint64
+	session uint64
+	shard   uint16
 }
 
 type sentKey struct {
@@ -168,8 +178,8 @@ func New(config Config) (*Router, error) {
 	}
 	shards := int(config.Map.Shards)
 	r := &Router{config: config, next: ClientConnectionLimit, pending: map[uint64]pendingEntry{},
-		waits: map[sagaKey]*sagaWait{}, polls: make([]poll, shards), sent: map[sentKey]uint64{},
-		forgotten: make([][]uint64, shards)}
+		held: map[heldKey]int{}, waits: map[sagaKey]*sagaWait{}, polls: make([]poll, shards),
+		sent: map[sentKey]uint64{}, forgotten: make([][]uint64, shards)}
 	for i := range r.forgotten {
 		r.forgotten[i] = make([]uint64, shards)
 	}
@@ -195,6 +205,9 @@ func (r *Router) Submit(request *backend.Request) model.Status {
 	}
 	p := split(r.config.Map, request.Operation, request.Body)
 	if p.passThrough {
+		if info.Write && r.holding.Load() > 0 && r.behindHeld(request, p.shard) {
+			return model.StatusBusy // Nothing was queued (see held).
+		}
 		return r.config.Shards.Submit(p.shard, request)
 	}
 	r.mutex.Lock()
@@ -251,19 +264,70 @@ func (r *Router) start(client *backend.Request, p *plan, info model.OperationInf
 		return model.StatusOK
 	}
 	for i, pt := range req.parts {
-		status := r.submitPart(pt)
+		status := model.StatusBusy // Behind a held part of its session (see held).
+		if !req.write || r.held[pt.heldKey()] == 0 {
+			status = r.submitPart(pt)
+		}
 		switch {
 		case status == model.StatusOK:
 		case i == 0:
 			return status // Nothing was queued.
 		case status == model.StatusBusy:
-			r.busy = append(r.busy, pt)
+			r.hold(pt)
 		default:
 			r.partAnswered(pt, status, false, 0, nil)
 		}
 	}
 	r.deferred, r.replies = append(r.deferred, r.replies...), r.replies[:0]
 	return model.StatusOK
+}
+
+// A part refused busy after an earlier part of its request was queued is held and
+// resubmitted at each Tick (retryBusy). Until it is queued, every later write of its
+// session with events on its shard waits behind it: refused busy at once when nothing of
+// it was queued yet (a pass-through, or its first part), its part held behind otherwise,
+// and resubmitted in order. So a session's writes apply on each shard in the order the
+// node accepted them, and only the client's resends (after a refusal or a reconnect) are
+// applied after later writes, as PROTOCOL.md §7's rule for counting the replies a shard
+// caches assumes: a held part applied after a later request of its session, a request
+// the client never saw refused, put its reply in that shard's cache after the later
+// one's, uncounted, and could push the later one's reply out before the client could
+// resend it (TestHeldPartKeepsTheSessionOrderOnItsShard, TestSessionOrderPerShard).
+
+// heldKey returns the key of a part's session and shard.
+func (pt *part) heldKey() heldKey {
+	return heldKey{client: pt.request.reply.Client, session: pt.request.reply.Session,
+		shard: pt.shard}
+}
+
+// hold puts a part refused busy (or behind a held one) into busy.
+func (r *Router) hold(pt *part) {
+	r.busy = append(r.busy, pt)
+	if pt.request.write {
+		r.held[pt.heldKey()]++
+		r.holding.Add(1)
+	}
+}
+
+// unhold takes the bookkeeping of a part out of busy (retryBusy holds it again if it
+// stays).
+func (r *Router) unhold(pt *part) {
+	if !pt.request.write {
+		return
+	}
+	key := pt.heldKey()
+	if r.held[key]--; r.held[key] == 0 {
+		delete(r.held, key)
+	}
+	r.holding.Add(-1)
+}
+
+// behindHeld reports whether a write of request's session for shard must wait behind a
+// held part.
+func (r *Router) behindHeld(request *backend.Request, shard uint16) bool {
+	r.mutex.Lock()
+	defer r.mutex.Unlock()
+	return r.held[heldKey{client: request.Client, session: request.Session, shard: shard}] > 0
 }
 
 // keySize is the size of the key that leads both the events and the found records of a

@@ -82,18 +82,32 @@ func (r *Router) Tick(now uint64) {
 	r.perform(outgoing, replies)
 }
 
-// retryBusy submits again the parts a shard refused busy.
+// retryBusy submits again the parts a shard refused busy, in the order they were held: a
+// write's part stays held, unsubmitted, behind one of its session and shard refused again
+// (see hold).
 func (r *Router) retryBusy() {
 	waiting := r.busy
 	r.busy = nil
+	var refused map[heldKey]bool
 	for _, pt := range waiting {
+		r.unhold(pt)
 		if pt.request.done {
+			continue
+		}
+		if pt.request.write && refused[pt.heldKey()] {
+			r.hold(pt)
 			continue
 		}
 		switch status := r.submitPart(pt); status {
 		case model.StatusOK:
 		case model.StatusBusy:
-			r.busy = append(r.busy, pt)
+			r.hold(pt)
+			if pt.request.write {
+				if refused == nil {
+					refused = map[heldKey]bool{}
+				}
+				refused[pt.heldKey()] = true
+			}
 		default:
 			r.partAnswered(pt, status, false, 0, nil)
 		}

@@ -128,6 +128,9 @@ func (s *simShard) makeDurable(all bool) {
 	s.parked = slices.Clone(s.parked[released:])
 	for _, output := range outputs {
 		router := s.sim.router
+		if s.sim.observe != nil && len(output.replies) > 0 {
+			s.sim.observe(s.index, output.replies)
+		}
 		if len(output.replies) > 0 {
 			router.Deliver(s.index, output.replies)
 		}
@@ -254,6 +257,8 @@ type simulation struct {
 	steps       int
 	sagaTimeout uint64
 	outcomes    map[model.Status]int // Final transfer results seen, by status.
+	// observe, when set, sees every reply a shard releases, before the router does.
+	observe func(shard uint16, replies []backend.Reply)
 }
 
 const simMillisecond = 1_000_000
