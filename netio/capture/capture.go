@@ -308,21 +308,24 @@ func (c *Capture) HeldOp() (uint64, bool) {
 	return c.replayableFrom(op), true
 }
 
-// replayableFrom returns the op to hold for a rebuild from op: op itself, unless the log
-// starts after it (its older segments retired, or begun from a snapshot). Then the
-// shard keeps the newest snapshot at or before op, which the log does not continue (or
-// none: "all of the log" is op 0), and prunes the one it does continue, so the log held
-// could not be replayed at all. What can be rebuilt there starts from the oldest
-// snapshot the log continues, as restore does; that one is held, even when its header
-// could not be read this time (unreadable): the shard's prune reads it again, and would
-// delete it were the hold to name a newer one.
+// replayableFrom returns the op to hold for a rebuild from op: op itself, when the log
+// holds it and a snapshot at or before it that the log continues (or the log starts at
+// op 1). The shard keeps the newest valid snapshot at or before the op held, which is
+// then one the log continues. Otherwise (the log starts after op: its older segments
+// retired, or begun from a snapshot; or the snapshots the log continues at or before op
+// are damaged) the newest one at or before op is a snapshot the log does not continue
+// (or none: "all of the log" is op 0), the shard would keep that one and prune the one
+// it does continue, so the log held could not be replayed at all. What can be rebuilt
+// there starts from the oldest snapshot after op the log continues, as restore does;
+// that one is held, even when its header could not be read this time (unreadable): the
+// shard's prune reads it again, and would delete it were the hold to name a newer one.
 func (c *Capture) replayableFrom(op uint64) uint64 {
 	if c.config.Log == nil {
 		return op
 	}
 	first := c.config.Log.FirstOp()
-	if first <= op+1 {
-		return op // Also an empty log (0): it holds nothing to replay.
+	if first <= 1 {
+		return op // From op 1 (an empty machine replays it), or an empty log: nothing to replay.
 	}
 	snapshots, err := listSnapshots(c.config.SnapshotDir)
 	if err != nil {
@@ -331,9 +334,13 @@ func (c *Capture) replayableFrom(op uint64) uint64 {
 	held := op
 	for i := range snapshots { // Newest first.
 		info := &snapshots[i]
-		if (info.Err == nil || unreadable(info)) && info.Meta.Op+1 >= first {
-			held = info.Meta.Op
+		if (info.Err != nil && !unreadable(info)) || info.Meta.Op+1 < first {
+			continue // Damaged, or not continued by the log.
 		}
+		if info.Meta.Op <= op {
+			return op // The log continues it, and the shard keeps it (or a newer one).
+		}
+		held = info.Meta.Op
 	}
 	return held
 }

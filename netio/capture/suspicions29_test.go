@@ -1,0 +1,149 @@
+package capture
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"sequent/core"
+	"sequent/core/backend"
+	"sequent/core/model"
+	"sequent/core/shard"
+	"sequent/tools/natstest"
+	"sequent/wal"
+)
+
+// Suspicions the closing note of session 29 left, each with a deterministic test.
+
+// damageSnapshot damages the snapshot at op in dir: its header (the listing sees it
+// damaged) or only its body's last byte (the header reads; the load fails).
+func damageSnapshot(t *testing.T, dir string, op uint64, header bool) {
+	t.Helper()
+	path := filepath.Join(dir, fmt.Sprintf("snapshot-%020d.snap", op))
+	body, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if header {
+		body = []byte("damaged")
+	} else {
+		body[len(body)-1] ^= 0xff
+	}
+	if err := os.WriteFile(path, body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDamagedSnapshotOverALeftover: the stream holds ops 1 (grants) and 2 (accounts 1,
+// 2); the node was rebuilt from a snapshot at op 3 (its log starts at op 4: accounts 5,
+// 6), and its data directory still holds a snapshot at op 2 from its earlier life,
+// which the log does not continue (op 3 is in neither). After the shard recovered, the
+// snapshot at op 3 was damaged (its header, or only its body). Capture can rebuild
+// nothing before the live queue: ops 3 and 4 are lost, and it must say so with one
+// capture_gap (ops 3-4) and go on publishing the node's next op (5: accounts 7, 8). It
+// restored the snapshot at op 2 instead, whose log is gone, and every session failed
+// for good with "op retired from the log".
+func TestDamagedSnapshotOverALeftover(t *testing.T) {
+	for _, header := range []bool{true, false} {
+		name := map[bool]string{true: "header", false: "body"}[header]
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			url := natstest.Start(t, dir+"/nats", "127.0.0.1:0").ClientURL()
+			old := openReplica(t, dir+"/old")
+			old.serve(url, 1, []uint64{1, 2})                // Ops 1 and 2, in the stream.
+			old.serve("", 1, []uint64{3, 4}, []uint64{5, 6}) // Ops 3 and 4, not published.
+			node := retiredReplica(t, dir+"/node", old, 3)   // Snapshot at 3, log from 4.
+			old.snapshotThrough(node.snapshotDir, 2)         // The leftover.
+			machine, _, err := shard.Recover(core.Config{}, node.log, node.snapshotDir, nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			damageSnapshot(t, node.snapshotDir, 3, header)
+			s, err := shard.New(shard.Config{Epoch: 2}, machine, node.log)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := New(Config{URL: url, Log: node.log, SnapshotDir: node.snapshotDir,
+				Machine: core.Config{}, Released: s.Released, Epoch: s.Epoch})
+			s.AddConsumer(c, c)
+			s.Start(shard.RepliesOnly(&nullReplier{}))
+			defer s.Close()
+			waitUntil(t, "the shard releasing what it recovered (op 4)", func() bool {
+				return s.Released() == 4
+			}, func() any { return s.Released() })
+			c.Start()
+			defer c.Close()
+			// Op 5 once capture has settled ops 3 and 4 (or failed): released before, its
+			// events could not be rebuilt either.
+			if stats := awaitStats(t, c, func(s Stats) bool { return s.Gaps > 0 }); stats.LastError != "" {
+				t.Fatalf("capture failed: %+v", stats)
+			}
+			body := make([]byte, 2*model.AccountSize)
+			(&model.Account{ID: model.U128(7), Ledger: 1, Code: 1}).Encode(body)
+			(&model.Account{ID: model.U128(8), Ledger: 1, Code: 1}).Encode(body[model.AccountSize:])
+			if status := s.Submit(&backend.Request{Connection: 1, Client: 7, Session: 2,
+				Number: 1, Operation: model.OperationCreateAccounts,
+				Body: body}); status != model.StatusOK {
+				t.Fatal(status)
+			}
+			stats := awaitStats(t, c, func(s Stats) bool { return s.PublishedOp >= 5 })
+			c.Close()
+			messages := streamMessages(t, url)
+			var gaps []EventJSON
+			for _, m := range messages {
+				if m.Kind == "capture_gap" {
+					gaps = append(gaps, m)
+				}
+			}
+			if stats.LastError != "" || stats.Gaps != 1 || len(gaps) != 1 ||
+				gaps[0].FromOp != 3 || gaps[0].ToOp != 4 ||
+				!slices.Equal(accountsCreated(messages), []string{"1", "2", "7", "8"}) {
+				t.Fatalf("stats %+v; messages %+v: want capture_gap for ops 3-4, then op 5",
+					stats, messages)
+			}
+		})
+	}
+}
+
+// TestHoldSkipsALeftoverSnapshot: the node was rebuilt from a snapshot at op 3 (its log
+// starts at op 4) over a leftover at op 2, the one at op 3 was damaged since, and the
+// shard wrote snapshots at ops 5 and 7. The stream's position is a capture_gap through
+// op 5 (capture skipped what it could not rebuild): a rebuild resumes from the snapshot
+// at op 5, the only one at or before the position that the log continues. The hold
+// must keep it through the shard's prune (keeping one snapshot): it named op 4, the
+// prune kept the newest valid snapshot at or before it, the leftover at op 2, and
+// deleted the one at op 5, so the next rebuild published a false capture_gap for ops 6
+// and 7, which the log holds.
+func TestHoldSkipsALeftoverSnapshot(t *testing.T) {
+	dir := t.TempDir()
+	old := openReplica(t, dir+"/old")
+	old.serve("", 1, []uint64{1, 2}, []uint64{3, 4}, []uint64{5, 6}, []uint64{7, 8},
+		[]uint64{9, 10}, []uint64{11, 12}) // Ops 1 (grants) to 7.
+	node := retiredReplica(t, dir+"/node", old, 3)
+	for _, op := range []uint64{2, 5, 7} {
+		old.snapshotThrough(node.snapshotDir, op)
+	}
+	damageSnapshot(t, node.snapshotDir, 3, true)
+	c := New(Config{Log: node.log, SnapshotDir: node.snapshotDir, Machine: core.Config{},
+		Released: func() uint64 { return 7 }})
+	c.setPosition(position{op: 5, index: math.MaxUint32}, 9)
+	held, _ := c.HeldOp()
+	if err := wal.PruneSnapshotsHolding(node.snapshotDir, 1, held); err != nil {
+		t.Fatal(err)
+	}
+	snapshots, err := wal.ListSnapshots(node.snapshotDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ops []uint64
+	for _, info := range snapshots {
+		ops = append(ops, info.Meta.Op)
+	}
+	if !slices.Contains(ops, 5) {
+		t.Fatalf("holding op %d; snapshots left after the prune at ops %v: want the one at "+
+			"op 5 kept", held, ops)
+	}
+}
