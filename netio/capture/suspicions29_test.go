@@ -1,12 +1,15 @@
 package capture
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"os"
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"sequent/core"
 	"sequent/core/backend"
@@ -145,5 +148,46 @@ func TestHoldSkipsALeftoverSnapshot(t *testing.T) {
 	if !slices.Contains(ops, 5) {
 		t.Fatalf("holding op %d; snapshots left after the prune at ops %v: want the one at "+
 			"op 5 kept", held, ops)
+	}
+}
+
+// TestDivergedStreamThatLostItsLastMessage: the old primary (epoch 1) published ops 2
+// (accounts 1, 2) and 3 (3, 4); the stream lost its last message (account 4: deleted,
+// or expired), and an async failover promoted a node that had received ops 1 and 2 only
+// and wrote its own op 3 (account 7, epoch 2), released before its capture's session.
+// The newest message left (account 3) is of the discarded history: capture voids it
+// with capture_superseded and resumes after op 2, so the message the stream lost came
+// after a discarded one and was of that history too (a message of this node's history
+// after it would have followed a capture_superseded of its own, the same one, which
+// JetStream would have answered as a duplicate). Nothing this node can publish is
+// missing: account 7 must follow the marker, with no capture_gap. A capture_gap from op
+// 2 through the released op followed it instead, and account 7 was never published.
+func TestDivergedStreamThatLostItsLastMessage(t *testing.T) {
+	dir := t.TempDir()
+	url := natstest.Start(t, dir+"/nats", "127.0.0.1:0").ClientURL()
+	old := openReplica(t, dir+"/old")
+	old.serve(url, 1, []uint64{1, 2}, []uint64{3, 4}) // Messages 1-4.
+	removeFromStream(t, url, func(s jetstream.Stream) error {
+		return s.DeleteMsg(context.Background(), 4)
+	})
+	promoted := openReplica(t, dir+"/promoted")
+	promoted.copyFrom(old, 2)
+	promoted.serve("", 2, []uint64{7}) // Its own op 3.
+	c := New(Config{URL: url, Log: promoted.log, Machine: core.Config{},
+		Released: func() uint64 { return 3 }, Epoch: func() uint64 { return 2 }})
+	c.Start()
+	defer c.Close()
+	stats := awaitSequence(t, c, 6) // The marker and one message after it.
+	c.Close()
+	messages := streamMessages(t, url)
+	kinds := make([]string, 0, len(messages))
+	for _, m := range messages {
+		kinds = append(kinds, m.Kind)
+	}
+	if stats.LastError != "" || stats.Gaps != 0 || stats.Superseded != 1 ||
+		!slices.Contains(kinds, "capture_superseded") ||
+		!slices.Equal(accountsCreated(messages), []string{"1", "2", "3", "7"}) {
+		t.Fatalf("stats %+v; kinds %v; messages %+v: want capture_superseded, then account 7",
+			stats, kinds, messages)
 	}
 }
