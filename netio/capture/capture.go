@@ -90,6 +90,12 @@ type release struct {
 	epoch uint64
 }
 
+// unpublishedSpan is entries a standby released up to op, the first of them at (Unix ns).
+type unpublishedSpan struct {
+	op uint64
+	at int64
+}
+
 // position names an event: the last one the stream holds.
 type position struct {
 	op    uint64
@@ -125,6 +131,13 @@ type Capture struct {
 	joining       bool                    // The publisher rebuilds: the next ready accepted sets joinOp.
 	joinOp        uint64                  // First op of the live stream after a rebuild (0: not yet known).
 	consumedOp    uint64                  // Last op of the last ready queued (events or not).
+	// unpublished are, on a standby, the entries with events it released after the
+	// position it last checked, oldest first, as spans (the last op, the release of the
+	// first entry: at most unpublishedSpanNs apart, and unpublishedSpansMax spans, past
+	// which the newest takes in the later entries). The first span past a checked
+	// position says since when the stream lacks events (caughtUpAt), at most
+	// unpublishedSpanNs early while they fit.
+	unpublished []unpublishedSpan
 
 	wake      chan struct{}
 	stop      chan struct{}
@@ -157,10 +170,12 @@ type Capture struct {
 	// caughtUpAt is the Unix ns up to which everything released is in the stream: now,
 	// whenever a checked position (checkedOp) reaches the released op; the release time
 	// of an entry once its last event is stored (entries are released and published in
-	// order, so every earlier one is stored too); on a standby, its last poll of the
-	// stream (its lag is 0). Under a steady load the position rarely equals the released
-	// op at any instant, so the first rule alone would let the lag grow for as long as
-	// the load lasts, however current capture is.
+	// order, so every earlier one is stored too); on a standby (its lag is 0 until it is
+	// promoted), at each poll of the stream, the release of the oldest entry it released
+	// whose events the stream lacks (unpublished), or that poll when there is none. Under
+	// a steady load the position rarely equals the released op at any instant, so the
+	// first rule alone would let the lag grow for as long as the load lasts, however
+	// current capture is.
 	caughtUpAt atomic.Int64
 	lastError  atomic.Pointer[string]
 
@@ -234,6 +249,9 @@ func (c *Capture) Close() {
 // events are dropped: the publisher will rebuild them.
 func (c *Capture) Consume(ready *backend.Ready) {
 	c.mutex.Lock()
+	if ready.Events.Len() > 0 && !c.config.Serving() {
+		c.noteUnpublished(ready)
+	}
 	if c.joining {
 		c.joining, c.joinOp, c.lost = false, ready.FirstOp, false
 	}
@@ -261,6 +279,41 @@ func (c *Capture) Consume(ready *backend.Ready) {
 	if queued {
 		c.wakeUp()
 	}
+}
+
+// noteUnpublished records, on a standby, when an entry with events was released: by
+// the primary that wrote it, no later than its timestamp (ns) says, or here now when
+// that is later (another node's clock). Held under mutex.
+func (c *Capture) noteUnpublished(ready *backend.Ready) {
+	at := time.Now().UnixNano()
+	if stamp := int64(ready.Timestamp); stamp > 0 && stamp < at {
+		at = stamp
+	}
+	last := len(c.unpublished) - 1
+	full := last+1 >= unpublishedSpansMax
+	if last >= 0 && (full || at-c.unpublished[last].at < unpublishedSpanNs) {
+		span := &c.unpublished[last]
+		span.op, span.at = ready.LastOp, min(span.at, at)
+		return
+	}
+	c.unpublished = append(c.unpublished, unpublishedSpan{op: ready.LastOp, at: at})
+}
+
+// standbyCaughtUpAt returns, at a standby's poll, the release of the oldest entry it
+// released whose events the stream lacks (past the checked position), or now when none.
+func (c *Capture) standbyCaughtUpAt() int64 {
+	checked := c.checkedOp.Load()
+	c.mutex.Lock()
+	defer c.mutex.Unlock()
+	stored := 0
+	for stored < len(c.unpublished) && c.unpublished[stored].op <= checked {
+		stored++
+	}
+	c.unpublished = c.unpublished[:copy(c.unpublished, c.unpublished[stored:])]
+	if len(c.unpublished) > 0 {
+		return c.unpublished[0].at
+	}
+	return time.Now().UnixNano()
 }
 
 func (c *Capture) wakeUp() {
@@ -439,15 +492,20 @@ func (c *Capture) session() error {
 			return err
 		}
 		// A standby reports no lag: what is released is its primary's to publish. Once
-		// promoted, its lag counts from this poll, not from the last time its position
-		// reached the released op (never, while the last entries carry no events).
-		c.caughtUpAt.Store(time.Now().UnixNano())
+		// promoted, its lag counts from the release of the oldest event it released that
+		// the stream lacked at this poll, or from this poll when the stream had them all,
+		// not from the last time its position reached the released op (never, while the
+		// last entries carry no events).
+		c.caughtUpAt.Store(c.standbyCaughtUpAt())
 		select {
 		case <-c.stop:
 			return errStopped
 		case <-time.After(standbyPollInterval):
 		}
 	}
+	c.mutex.Lock()
+	c.unpublished = c.unpublished[:0] // A standby's: its lag clock has taken them in.
+	c.mutex.Unlock()
 	if err := c.readPosition(); err != nil {
 		return err
 	}

@@ -7,12 +7,15 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"sequent/core"
 	"sequent/core/backend"
+	"sequent/core/event"
 	"sequent/core/model"
 	"sequent/core/shard"
 	"sequent/tools/natstest"
@@ -189,5 +192,90 @@ func TestDivergedStreamThatLostItsLastMessage(t *testing.T) {
 		!slices.Equal(accountsCreated(messages), []string{"1", "2", "3", "7"}) {
 		t.Fatalf("stats %+v; kinds %v; messages %+v: want capture_superseded, then account 7",
 			stats, kinds, messages)
+	}
+}
+
+// TestPromotedStandbyCountsItsLagFromItsOldestUnpublishedEvent: a standby watches a
+// stream whose last event is at op 3, and released op 4 (account 5), whose entry its
+// primary wrote an hour ago, while the primary's capture never published it (NATS was
+// slow, or that capture kept failing). Promoted, before its session notices, it has
+// events the stream lacks, released an hour ago: Stats must count its lag from then
+// (the documented lag: the age of the oldest released event not yet stored), so that
+// /healthz reports capture_lagging. It counted from its last poll of the stream, a
+// moment ago, and hid the lag until the warning's 10 s had passed. A second standby,
+// watching once the stream holds op 4, has nothing unpublished and must report no lag.
+func TestPromotedStandbyCountsItsLagFromItsOldestUnpublishedEvent(t *testing.T) {
+	dir := t.TempDir()
+	url := natstest.Start(t, dir+"/nats", "127.0.0.1:0").ClientURL()
+	node := openReplica(t, dir+"/node")
+	node.serve(url, 1, []uint64{1, 2}, []uint64{3, 4}) // Ops 1 (grants), 2 and 3.
+	var buffer event.Buffer
+	buffer.BeginOp(4)
+	buffer.AppendAccount(&model.Account{ID: model.U128(5), Ledger: 1, Code: 1}, 7)
+	hourAgo := time.Now().Add(-time.Hour)
+	op4 := &backend.Ready{FirstOp: 4, LastOp: 4, Timestamp: uint64(hourAgo.UnixNano()),
+		Epoch: 1, Events: &buffer}
+	promote := func() Stats {
+		t.Helper()
+		var promoted atomic.Bool
+		c := New(Config{URL: url, Log: node.log, Machine: core.Config{},
+			Released: func() uint64 { return 4 }, Epoch: func() uint64 { return 2 },
+			Serving: promoted.Load})
+		c.Consume(op4) // Released on the standby, as the shard does.
+		before := c.caughtUpAt.Load()
+		c.Start()
+		waitUntil(t, "a poll of the stream", func() bool {
+			return c.caughtUpAt.Load() != before
+		}, func() any { return c.Stats() })
+		c.Close() // The publisher stops where it is: promoted, not noticed yet.
+		promoted.Store(true)
+		return c.Stats()
+	}
+	if stats := promote(); stats.LagSeconds < 3000 || !stats.Lagging {
+		t.Fatalf("promoted with op 4's events (released an hour ago) not in the stream: "+
+			"%+v; want the lag counted from op 4's release", stats)
+	}
+	node.serve(url, 2, []uint64{5}) // Op 4 (account 5), written and published now.
+	if stats := promote(); stats.LagSeconds >= 3000 || stats.Lagging {
+		t.Fatalf("promoted with every event in the stream: %+v; want no lag", stats)
+	}
+}
+
+// TestStandbyUnpublishedSpansStayBounded: a standby whose stream stopped (its primary's
+// capture down) keeps releasing entries with events, here 5000, 20 ms apart. What it
+// keeps of their release times must stay bounded (unpublishedSpansMax spans), and the
+// time it reports for a checked position may be early (more lag) but never later than
+// the release of the first entry past that position (less lag, hidden): exact while
+// every entry has a span of its own, and now once the stream holds them all.
+func TestStandbyUnpublishedSpansStayBounded(t *testing.T) {
+	const entries, apart = 5000, int64(20 * time.Millisecond)
+	c := New(Config{Released: func() uint64 { return entries },
+		Serving: func() bool { return false }})
+	var buffer event.Buffer
+	buffer.BeginOp(1)
+	buffer.AppendAccount(&model.Account{ID: model.U128(1), Ledger: 1, Code: 1}, 7)
+	base := time.Now().Add(-time.Hour).UnixNano()
+	released := func(op uint64) int64 { return base + int64(op)*apart }
+	for op := uint64(1); op <= entries; op++ {
+		c.Consume(&backend.Ready{FirstOp: op, LastOp: op, Timestamp: uint64(released(op)),
+			Events: &buffer})
+	}
+	if len(c.unpublished) > unpublishedSpansMax {
+		t.Fatalf("%d spans kept, want at most %d", len(c.unpublished), unpublishedSpansMax)
+	}
+	for _, checked := range []uint64{0, 1, 500, unpublishedSpansMax - 1, unpublishedSpansMax,
+		3000, entries - 1} {
+		c.checkedOp.Store(checked)
+		at, want := c.standbyCaughtUpAt(), released(checked+1)
+		if at > want || (checked < unpublishedSpansMax && at != want) {
+			t.Fatalf("checked op %d: caught up at %d, want %d (the release of op %d)%s",
+				checked, at, want, checked+1, map[bool]string{true: " exactly"}[checked <
+					unpublishedSpansMax])
+		}
+	}
+	c.checkedOp.Store(entries)
+	if at := c.standbyCaughtUpAt(); at < released(entries) || len(c.unpublished) != 0 {
+		t.Fatalf("every event in the stream: caught up at %d, %d spans left; want now, none",
+			at, len(c.unpublished))
 	}
 }
