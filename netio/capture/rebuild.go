@@ -138,9 +138,7 @@ func (c *Capture) restore() (*core.Machine, error) {
 			continue
 		}
 		continued = append(continued, info)
-		// Before the position's op, or at it when the whole op is in the stream (a gap
-		// marker): the position's own op may have events the stream lacks.
-		if info.Meta.Op < c.at.op || (c.at.index == math.MaxUint32 && info.Meta.Op <= c.at.op) {
+		if c.replaysPosition(info.Meta.Op) {
 			machine, err := loadSnapshot(c.config.Machine, info)
 			if err == nil {
 				return machine, nil
@@ -154,9 +152,14 @@ func (c *Capture) restore() (*core.Machine, error) {
 	if first <= 1 {
 		return core.New(c.config.Machine), nil
 	}
+	if failed != nil {
+		// One at or before the position may load at the next attempt: no gap meanwhile.
+		return nil, fmt.Errorf("capture: not publishing capture_gap after op %d while a "+
+			"snapshot cannot be loaded: %w", c.at.op, failed)
+	}
 	for i := len(continued) - 1; i >= 0; i-- { // Oldest first: the smallest gap.
 		info := continued[i]
-		if info.Meta.Op < c.at.op || (c.at.index == math.MaxUint32 && info.Meta.Op <= c.at.op) {
+		if c.replaysPosition(info.Meta.Op) {
 			continue // Tried above.
 		}
 		machine, err := loadSnapshot(c.config.Machine, info)
@@ -173,13 +176,17 @@ func (c *Capture) restore() (*core.Machine, error) {
 	case skipped != nil:
 		return nil, fmt.Errorf("capture: not publishing capture_gap after op %d while a "+
 			"snapshot cannot be read: %w", c.at.op, skipped.Err)
-	case failed != nil:
-		return nil, fmt.Errorf("capture: not publishing capture_gap after op %d while a "+
-			"snapshot cannot be loaded: %w", c.at.op, failed)
 	case damaged:
 		return nil, nil
 	}
 	return nil, fmt.Errorf("capture: the log starts at op %d and no snapshot is usable", first)
+}
+
+// replaysPosition reports whether a snapshot at op is one to rebuild the position from:
+// before the position's op, or at it when the whole op is in the stream (a gap marker);
+// the position's own op may have events the stream lacks.
+func (c *Capture) replaysPosition(op uint64) bool {
+	return op < c.at.op || (c.at.index == math.MaxUint32 && op <= c.at.op)
 }
 
 // logStart returns the first op the log can replay: its first entry's, or after its base
