@@ -121,8 +121,8 @@ func TestDamagedSnapshotOverALeftover(t *testing.T) {
 // at op 5, the only one at or before the position that the log continues. The hold
 // must keep it through the shard's prune (keeping one snapshot): it named op 4, the
 // prune kept the newest valid snapshot at or before it, the leftover at op 2, and
-// deleted the one at op 5, so the next rebuild published a false capture_gap for ops 6
-// and 7, which the log holds.
+// deleted the one at op 5, after which a rebuild can only publish a false capture_gap
+// for ops 6 and 7, which the log holds.
 func TestHoldSkipsALeftoverSnapshot(t *testing.T) {
 	dir := t.TempDir()
 	old := openReplica(t, dir+"/old")
