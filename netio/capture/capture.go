@@ -281,9 +281,10 @@ func (c *Capture) Consume(ready *backend.Ready) {
 	}
 }
 
-// noteUnpublished records, on a standby, when an entry with events was released: by
-// the primary that wrote it, no later than its timestamp (ns) says, or here now when
-// that is later (another node's clock). Held under mutex.
+// noteUnpublished records, on a standby, when an entry with events was released: as its
+// timestamp (ns; its primary wrote it then and released it a moment later, so the lag
+// counted from it is at most that moment high), or now when that is earlier (the
+// primary's clock ahead of this node's). Called with mutex held.
 func (c *Capture) noteUnpublished(ready *backend.Ready) {
 	at := time.Now().UnixNano()
 	if stamp := int64(ready.Timestamp); stamp > 0 && stamp < at {
