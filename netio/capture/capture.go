@@ -90,6 +90,12 @@ type release struct {
 	epoch uint64
 }
 
+// unpublishedSpan is entries a standby released up to op, the first of them at (Unix ns).
+type unpublishedSpan struct {
+	op uint64
+	at int64
+}
+
 // position names an event: the last one the stream holds.
 type position struct {
 	op    uint64
@@ -125,6 +131,13 @@ type Capture struct {
 	joining       bool                    // The publisher rebuilds: the next ready accepted sets joinOp.
 	joinOp        uint64                  // First op of the live stream after a rebuild (0: not yet known).
 	consumedOp    uint64                  // Last op of the last ready queued (events or not).
+	// unpublished are, on a standby, the entries with events it released after the
+	// position it last checked, oldest first, as spans (the last op, the release of the
+	// first entry: at most unpublishedSpanNs apart, and unpublishedSpansMax spans, past
+	// which the newest takes in the later entries). The first span past a checked
+	// position says since when the stream lacks events (caughtUpAt), at most
+	// unpublishedSpanNs early while they fit.
+	unpublished []unpublishedSpan
 
 	wake      chan struct{}
 	stop      chan struct{}
@@ -157,10 +170,12 @@ type Capture struct {
 	// caughtUpAt is the Unix ns up to which everything released is in the stream: now,
 	// whenever a checked position (checkedOp) reaches the released op; the release time
 	// of an entry once its last event is stored (entries are released and published in
-	// order, so every earlier one is stored too); on a standby, its last poll of the
-	// stream (its lag is 0). Under a steady load the position rarely equals the released
-	// op at any instant, so the first rule alone would let the lag grow for as long as
-	// the load lasts, however current capture is.
+	// order, so every earlier one is stored too); on a standby (its lag is 0 until it is
+	// promoted), at each poll of the stream, the release of the oldest entry it released
+	// whose events the stream lacks (unpublished), or that poll when there is none. Under
+	// a steady load the position rarely equals the released op at any instant, so the
+	// first rule alone would let the lag grow for as long as the load lasts, however
+	// current capture is.
 	caughtUpAt atomic.Int64
 	lastError  atomic.Pointer[string]
 
@@ -234,6 +249,9 @@ func (c *Capture) Close() {
 // events are dropped: the publisher will rebuild them.
 func (c *Capture) Consume(ready *backend.Ready) {
 	c.mutex.Lock()
+	if ready.Events.Len() > 0 && !c.config.Serving() {
+		c.noteUnpublished(ready)
+	}
 	if c.joining {
 		c.joining, c.joinOp, c.lost = false, ready.FirstOp, false
 	}
@@ -261,6 +279,42 @@ func (c *Capture) Consume(ready *backend.Ready) {
 	if queued {
 		c.wakeUp()
 	}
+}
+
+// noteUnpublished records, on a standby, when an entry with events was released: as its
+// timestamp (ns; its primary wrote it then and released it a moment later, so the lag
+// counted from it is at most that moment high), or now when that is earlier (the
+// primary's clock ahead of this node's). Called with mutex held.
+func (c *Capture) noteUnpublished(ready *backend.Ready) {
+	at := time.Now().UnixNano()
+	if stamp := int64(ready.Timestamp); stamp > 0 && stamp < at {
+		at = stamp
+	}
+	last := len(c.unpublished) - 1
+	full := last+1 >= unpublishedSpansMax
+	if last >= 0 && (full || at-c.unpublished[last].at < unpublishedSpanNs) {
+		span := &c.unpublished[last]
+		span.op, span.at = ready.LastOp, min(span.at, at)
+		return
+	}
+	c.unpublished = append(c.unpublished, unpublishedSpan{op: ready.LastOp, at: at})
+}
+
+// standbyCaughtUpAt returns, at a standby's poll, the release of the oldest entry it
+// released whose events the stream lacks (past the checked position), or now when none.
+func (c *Capture) standbyCaughtUpAt() int64 {
+	checked := c.checkedOp.Load()
+	c.mutex.Lock()
+	defer c.mutex.Unlock()
+	stored := 0
+	for stored < len(c.unpublished) && c.unpublished[stored].op <= checked {
+		stored++
+	}
+	c.unpublished = c.unpublished[:copy(c.unpublished, c.unpublished[stored:])]
+	if len(c.unpublished) > 0 {
+		return c.unpublished[0].at
+	}
+	return time.Now().UnixNano()
 }
 
 func (c *Capture) wakeUp() {
@@ -308,21 +362,24 @@ func (c *Capture) HeldOp() (uint64, bool) {
 	return c.replayableFrom(op), true
 }
 
-// replayableFrom returns the op to hold for a rebuild from op: op itself, unless the log
-// starts after it (its older segments retired, or begun from a snapshot). Then the
-// shard keeps the newest snapshot at or before op, which the log does not continue (or
-// none: "all of the log" is op 0), and prunes the one it does continue, so the log held
-// could not be replayed at all. What can be rebuilt there starts from the oldest
-// snapshot the log continues, as restore does; that one is held, even when its header
-// could not be read this time (unreadable): the shard's prune reads it again, and would
-// delete it were the hold to name a newer one.
+// replayableFrom returns the op to hold for a rebuild from op: op itself, when the log
+// holds it and a snapshot at or before it that the log continues (or the log starts at
+// op 1). The shard keeps the newest valid snapshot at or before the op held, which is
+// then one the log continues. Otherwise (the log starts after op: its older segments
+// retired, or begun from a snapshot; or the snapshots the log continues at or before op
+// are damaged) the newest one at or before op is a snapshot the log does not continue
+// (or none: "all of the log" is op 0), the shard would keep that one and prune the one
+// it does continue, so the log held could not be replayed at all. What can be rebuilt
+// there starts from the oldest snapshot after op the log continues, as restore does;
+// that one is held, even when its header could not be read this time (unreadable): the
+// shard's prune reads it again, and would delete it were the hold to name a newer one.
 func (c *Capture) replayableFrom(op uint64) uint64 {
 	if c.config.Log == nil {
 		return op
 	}
 	first := c.config.Log.FirstOp()
-	if first <= op+1 {
-		return op // Also an empty log (0): it holds nothing to replay.
+	if first <= 1 {
+		return op // From op 1 (an empty machine replays it), or an empty log: nothing to replay.
 	}
 	snapshots, err := listSnapshots(c.config.SnapshotDir)
 	if err != nil {
@@ -331,9 +388,13 @@ func (c *Capture) replayableFrom(op uint64) uint64 {
 	held := op
 	for i := range snapshots { // Newest first.
 		info := &snapshots[i]
-		if (info.Err == nil || unreadable(info)) && info.Meta.Op+1 >= first {
-			held = info.Meta.Op
+		if (info.Err != nil && !unreadable(info)) || info.Meta.Op+1 < first {
+			continue // Damaged, or not continued by the log.
 		}
+		if info.Meta.Op <= op {
+			return op // The log continues it, and the shard keeps it (or a newer one).
+		}
+		held = info.Meta.Op
 	}
 	return held
 }
@@ -432,15 +493,20 @@ func (c *Capture) session() error {
 			return err
 		}
 		// A standby reports no lag: what is released is its primary's to publish. Once
-		// promoted, its lag counts from this poll, not from the last time its position
-		// reached the released op (never, while the last entries carry no events).
-		c.caughtUpAt.Store(time.Now().UnixNano())
+		// promoted, its lag counts from the release of the oldest event it released that
+		// the stream lacked at this poll, or from this poll when the stream had them all,
+		// not from the last time its position reached the released op (never, while the
+		// last entries carry no events).
+		c.caughtUpAt.Store(c.standbyCaughtUpAt())
 		select {
 		case <-c.stop:
 			return errStopped
 		case <-time.After(standbyPollInterval):
 		}
 	}
+	c.mutex.Lock()
+	c.unpublished = c.unpublished[:0] // A standby's: its lag clock has taken them in.
+	c.mutex.Unlock()
 	if err := c.readPosition(); err != nil {
 		return err
 	}

@@ -229,6 +229,7 @@ func (c *Capture) publishSuperseded(resume position, from, to, supersededEpoch u
 		// the duplicate window: a deletion, a purge, a max age): it said what this one
 		// says, so the position is after it, at the sequence kept.
 		c.last = messageName{at: resume, epoch: epoch, marker: true}
+		c.lastRemoved = false // Nothing came after it.
 		c.setPosition(resume, expected)
 		return nil
 	}
@@ -237,7 +238,16 @@ func (c *Capture) publishSuperseded(resume position, from, to, supersededEpoch u
 			"capture_superseded, expected %d: resynchronizing", c.stream, ack.Sequence,
 			ack.Duplicate, expected+1)
 	}
+	// The marker is the stream's last message now: the position is known again. When
+	// the stream had lost its last message, nothing this node could publish was lost
+	// with it (no lost-position capture_gap): the newest message left is of a discarded
+	// history, so the lost ones after it were too, unless a primary sharing this node's
+	// history voided it and published after it, all lost since. This node in this epoch
+	// would have done so with this very marker, which JetStream answers as a duplicate;
+	// only another epoch's marker lost with the events after it is left, whose copies
+	// JetStream refuses within its duplicate window (the session retries until it ends).
 	c.last = messageName{at: resume, epoch: epoch, marker: true}
+	c.lastRemoved = false
 	c.setPosition(resume, ack.Sequence)
 	return nil
 }

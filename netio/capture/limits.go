@@ -29,6 +29,12 @@ const (
 	publishAckTimeout   = 10 * time.Second
 	standbyPollInterval = time.Second
 	livePollInterval    = 100 * time.Millisecond
+
+	// A standby keeps when it released the entries the stream lacks (for its lag once
+	// promoted) in at most unpublishedSpansMax spans of unpublishedSpanNs: the lag is
+	// then at most that much early while the stream trails by less than about 10 s.
+	unpublishedSpansMax = 1024
+	unpublishedSpanNs   = int64(10 * time.Millisecond)
 )
 
 // ValidateNames checks a stream base name and a subject prefix before anything connects:

@@ -44,6 +44,9 @@ func (c *Capture) rebuild() error {
 	c.releases = c.releases[:0]
 	c.lost, c.joining, c.joinOp = true, true, 0
 	c.mutex.Unlock()
+	if machine == nil {
+		return c.skipToLive()
+	}
 	tail := c.config.Log.Follow(machine.OpLast(), wal.TailOptions{})
 	defer tail.Close()
 	var output core.Output
@@ -103,55 +106,109 @@ func (c *Capture) replay(machine *core.Machine, output *core.Output, stored []by
 }
 
 // restore returns a machine at or before the stream's position: the newest usable
-// snapshot at or before it, or an empty machine when the log starts at op 1. When the
-// log needed was retired (capture was down longer than the configured hold allows), it
-// publishes a capture_gap message naming the ops lost and resumes from the oldest
-// snapshot.
+// snapshot at or before it that the log continues, or an empty machine when the log
+// starts at op 1. When the log needed was retired (capture was down longer than the
+// configured hold allows), it publishes a capture_gap message naming the ops lost and
+// resumes from the oldest snapshot the log continues. A snapshot the log does not
+// continue (older than the log's first op less one: a leftover of the node's life before
+// it was rebuilt from a newer snapshot) is never used: the log could not be replayed
+// from it, and every session would fail on the ops between. Nil without an error: no
+// snapshot the log continues can ever be read (each is damaged), so nothing before the
+// live queue can be rebuilt (skipToLive).
 func (c *Capture) restore() (*core.Machine, error) {
 	snapshots, err := listSnapshots(c.config.SnapshotDir)
 	if err != nil && c.config.SnapshotDir != "" {
 		return nil, err
 	}
-	var oldest, skipped *wal.SnapshotInfo
+	first := c.logStart()
+	var continued []*wal.SnapshotInfo // Readable headers, newest first.
+	var skipped *wal.SnapshotInfo
+	var failed error // A load that failed for a reason that may pass.
+	damaged := false
 	for i := range snapshots {
 		info := &snapshots[i]
+		if info.Meta.Op+1 < first {
+			continue // The log does not continue it: the ops between are in neither.
+		}
 		if unreadable(info) {
 			skipped = info // The oldest one: listed newest first.
 		}
 		if info.Err != nil {
+			damaged = damaged || !unreadable(info)
 			continue
 		}
-		oldest = info
-		// Before the position's op, or at it when the whole op is in the stream (a gap
-		// marker): the position's own op may have events the stream lacks.
-		if info.Meta.Op < c.at.op || (c.at.index == math.MaxUint32 && info.Meta.Op <= c.at.op) {
-			if machine, err := loadSnapshot(c.config.Machine, info); err == nil {
+		continued = append(continued, info)
+		if c.replaysPosition(info.Meta.Op) {
+			machine, err := loadSnapshot(c.config.Machine, info)
+			if err == nil {
 				return machine, nil
 			}
+			if !isDamage(err) {
+				failed = err
+			}
+			damaged = damaged || isDamage(err) // Then an older one will do.
 		}
 	}
-	// An empty log (FirstOp 0) continues after its base (StartAfter, or TruncateAfter
-	// down to it), which is then its Durable. Not LastOp: that counts an entry appended
-	// and not yet written, which FirstOp does not (the shard's next entry may be in
-	// flight). Durable first: when FirstOp, read after, still finds no entry written,
-	// none was durable when Durable was read, so it was the base.
+	if first <= 1 {
+		return core.New(c.config.Machine), nil
+	}
+	if failed != nil {
+		// One at or before the position may load at the next attempt: no gap meanwhile.
+		return nil, fmt.Errorf("capture: not publishing capture_gap after op %d while a "+
+			"snapshot cannot be loaded: %w", c.at.op, failed)
+	}
+	for i := len(continued) - 1; i >= 0; i-- { // Oldest first: the smallest gap.
+		info := continued[i]
+		if c.replaysPosition(info.Meta.Op) {
+			continue // Tried above.
+		}
+		machine, err := loadSnapshot(c.config.Machine, info)
+		if err != nil && !isDamage(err) {
+			return nil, err // It may read at the next attempt.
+		}
+		if err != nil {
+			damaged = true
+			continue
+		}
+		return c.resumeFrom(machine, info, skipped)
+	}
+	switch {
+	case skipped != nil:
+		return nil, fmt.Errorf("capture: not publishing capture_gap after op %d while a "+
+			"snapshot cannot be read: %w", c.at.op, skipped.Err)
+	case damaged:
+		return nil, nil
+	}
+	return nil, fmt.Errorf("capture: the log starts at op %d and no snapshot is usable", first)
+}
+
+// replaysPosition reports whether a snapshot at op is one to rebuild the position from:
+// before the position's op, or at it when the whole op is in the stream (a gap marker);
+// the position's own op may have events the stream lacks.
+func (c *Capture) replaysPosition(op uint64) bool {
+	return op < c.at.op || (c.at.index == math.MaxUint32 && op <= c.at.op)
+}
+
+// logStart returns the first op the log can replay: its first entry's, or after its base
+// when it holds none yet. An empty log (FirstOp 0) continues after its base (StartAfter,
+// or TruncateAfter down to it), which is then its Durable. Not LastOp: that counts an
+// entry appended and not yet written, which FirstOp does not (the shard's next entry may
+// be in flight). Durable first: when FirstOp, read after, still finds no entry written,
+// none was durable when Durable was read, so it was the base.
+func (c *Capture) logStart() uint64 {
 	durable := c.config.Log.Durable()
 	first := c.config.Log.FirstOp()
 	if first == 0 {
 		first = durable + 1
 	}
-	if first <= 1 {
-		return core.New(c.config.Machine), nil
-	}
-	if oldest == nil {
-		return nil, fmt.Errorf("capture: the log starts at op %d and no snapshot is usable",
-			first)
-	}
-	machine, err := loadSnapshot(c.config.Machine, oldest)
-	if err != nil {
-		return nil, err
-	}
-	if oldest.Meta.Op == c.at.op {
+	return first
+}
+
+// resumeFrom resumes from a snapshot after the stream's position that the log continues:
+// the ops between are lost (capture_gap), unless the snapshot is at the position's op.
+func (c *Capture) resumeFrom(machine *core.Machine, info, skipped *wal.SnapshotInfo) (
+	*core.Machine, error) {
+	if info.Meta.Op == c.at.op {
 		// A snapshot at the position's op, and the log starts after it (a standby
 		// bootstrapped from that snapshot, then promoted): no op after the position was
 		// lost. Only the position's op itself cannot be checked: were its events
@@ -162,14 +219,58 @@ func (c *Capture) restore() (*core.Machine, error) {
 			"stream", c.stream, "op", c.at.op, "index", c.at.index)
 		return machine, nil
 	}
-	if skipped != nil && skipped.Meta.Op < oldest.Meta.Op {
+	if skipped != nil && skipped.Meta.Op < info.Meta.Op {
 		// A gap is for good: the older snapshot that could not be read may be the one to
 		// rebuild from; the next session reads it again (and names it while it fails).
 		return nil, fmt.Errorf("capture: not publishing capture_gap for ops %d-%d while a "+
-			"snapshot cannot be read: %w", c.at.op+1, oldest.Meta.Op, skipped.Err)
+			"snapshot cannot be read: %w", c.at.op+1, info.Meta.Op, skipped.Err)
 	}
-	return machine, c.publishGap("the log they need was retired", c.at.op+1, oldest.Meta.Op,
+	return machine, c.publishGap("the log they need was retired", c.at.op+1, info.Meta.Op,
 		false)
+}
+
+// isDamage reports whether a snapshot failed to load because its file is damaged (for
+// good), not for a reason that may pass (out of file descriptors, an I/O error).
+func isDamage(err error) bool {
+	return errors.Is(err, wal.ErrSnapshotCorrupt) || errors.Is(err, wal.ErrVersion) ||
+		errors.Is(err, core.ErrSnapshotInvalid)
+}
+
+// skipToLive resumes at the live queue when nothing before it can be rebuilt: every
+// snapshot the log continues is damaged, and the state before the log's first op exists
+// nowhere else. Waiting for a new snapshot would stop capture until the shard writes one
+// (never, with snapshots on demand only), and would lose as many ops, since that one
+// would be of the state then. The queue was opened (rebuild) before the released op is
+// read here, so every later op reaches it: capture_gap names the ops after the position
+// through the released op (their events are lost). Ops released before the queue's
+// first that were not counted then (a shard releasing what it recovered as capture
+// starts) get a second capture_gap once the queue is joined.
+func (c *Capture) skipToLive() error {
+	const reason = "no snapshot the log continues can be read (damaged), so nothing " +
+		"before the live queue can be rebuilt"
+	if err := c.gapThrough(reason, c.config.Released()); err != nil {
+		return err
+	}
+	joinOp := c.joined()
+	for ; joinOp == 0; joinOp = c.joined() {
+		if !c.config.Serving() {
+			return errNotServing
+		}
+		select {
+		case <-c.stop:
+			return errStopped
+		case <-time.After(livePollInterval):
+		}
+	}
+	return c.gapThrough(reason, joinOp-1)
+}
+
+// gapThrough publishes capture_gap for the ops after the position through op, if any.
+func (c *Capture) gapThrough(reason string, op uint64) error {
+	if from := c.at.op + 1; from <= op {
+		return c.publishGap(reason, from, op, false)
+	}
+	return nil
 }
 
 func loadSnapshot(config core.Config, info *wal.SnapshotInfo) (*core.Machine, error) {

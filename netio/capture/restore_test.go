@@ -129,8 +129,10 @@ func TestGapMarkerIsTheLastMessage(t *testing.T) {
 
 // TestRestoreFailures: capture cannot rebuild when the log's first ops are retired and
 // no snapshot can replace them; it reports why (Stats.LastError, which /healthz and
-// the status page show) and publishes nothing: no snapshot at all, a snapshot
-// directory that cannot be read, and a snapshot whose body is damaged.
+// the status page show) and publishes nothing: no snapshot at all, and a snapshot
+// directory that cannot be read. (A snapshot whose body is damaged was a third case:
+// it cannot be read ever again, so failing every session was capture stuck for good;
+// it is now a capture_gap up to the live queue, TestDamagedSnapshotOverALeftover.)
 func TestRestoreFailures(t *testing.T) {
 	dir := t.TempDir()
 	url := natstest.Start(t, dir+"/nats", "127.0.0.1:0").ClientURL()
@@ -141,23 +143,11 @@ func TestRestoreFailures(t *testing.T) {
 	if err := os.WriteFile(notADirectory, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	damaged := dir + "/damaged"
-	old.snapshotThrough(damaged, 2)
-	path := filepath.Join(damaged, "snapshot-00000000000000000002.snap")
-	body, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body[len(body)-1] ^= 0xff // The body's checksum fails; the header is intact.
-	if err := os.WriteFile(path, body, 0o644); err != nil {
-		t.Fatal(err)
-	}
 	for _, test := range []struct {
 		name, snapshotDir, want string
 	}{
 		{"no snapshot", dir + "/none", "the log starts at op 3 and no snapshot is usable"},
 		{"unreadable directory", notADirectory, "not a directory"},
-		{"damaged body", damaged, "snapshot"},
 	} {
 		c := New(Config{URL: url, Log: retired.log, SnapshotDir: test.snapshotDir,
 			Machine: core.Config{}, Released: func() uint64 { return 3 }})

@@ -342,8 +342,8 @@ func TestFailoverOntoARemovedGapMarker(t *testing.T) {
 // Its next session finds the old primary's op 3 again as the newest message left, voids
 // it again and publishes the same marker, which JetStream answers as a duplicate of
 // message 5, the stream's lost last message: the position is after op 2, as that marker
-// said (a capture_gap through op 2 follows it: the stream lost its last message), and
-// the node's op 3 (account 7) follows. Every session failed instead ('duplicate true')
+// said (nothing came after it, so no capture_gap), and the node's op 3 (account 7)
+// follows. Every session failed instead ('duplicate true')
 // for as long as the duplicate window lasts.
 func TestLostSupersededMarker(t *testing.T) {
 	dir := t.TempDir()
