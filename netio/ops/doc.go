@@ -62,7 +62,8 @@
 // (the page shows order book depth: allow only operators' networks). /v1/latency comes
 // from a sampler goroutine (Start to Shutdown) that copies the shard's cumulative
 // histograms every latencySampleInterval and keeps the differences; /v1/depth is one
-// read through the shard's ring (ConsoleSources.Depth), cached for depthCacheTime.
+// read through the shard's ring (ConsoleSources.Depth), cached for depthCacheTime per
+// instrument (up to depthCacheEntriesMax instruments and levels at once).
 //
 // # What /readyz says, state by state
 //
