@@ -280,7 +280,8 @@ func (c *Controls) LoginEnded(client *Client, remote net.Addr) {
 }
 
 // AdmitRequest applies the client's request and event rates (token buckets with one
-// second of burst); excess gets rate_limited, never a silent drop.
+// second of burst); excess gets rate_limited, never a silent drop. Subscription frames
+// draw on the same request bucket (AdmitSubscription).
 func (c *Controls) AdmitRequest(client *Client, operation model.Operation, events int) model.Status {
 	limits := client.Limits
 	if limits.RequestsPerSecond <= 0 && limits.EventsPerSecond <= 0 {
@@ -299,6 +300,12 @@ func (c *Controls) AdmitRequest(client *Client, operation model.Operation, event
 	control.requests.take(limits.RequestsPerSecond, 1)
 	control.events.take(limits.EventsPerSecond, float64(events))
 	return model.StatusOK
+}
+
+// AdmitSubscription charges a subscribe or md_subscribe frame to the client's request
+// rate as one request without events (the same bucket AdmitRequest draws on).
+func (c *Controls) AdmitSubscription(client *Client) model.Status {
+	return c.AdmitRequest(client, 0, 0)
 }
 
 func (c *Controls) control(client uint64) *clientControl {
