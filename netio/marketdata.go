@@ -420,11 +420,12 @@ func (m *marketData) order(order *marketDataOrder) {
 		// A replay that does not fit the subscriber's bound is refused like one the
 		// history no longer holds: written at once, it would grow the connection's unsent
 		// bytes by up to the whole history (the client rebuilds from a snapshot instead).
-		positions, fits := m.replayPlan(s, request)
-		if request.FromOp < m.history.fromOp || !fits {
-			status = model.StatusMarketDataResumeGap
-		} else {
-			answer.ReplayedThroughOp = m.replay(s, positions)
+		status = model.StatusMarketDataResumeGap
+		if request.FromOp >= m.history.fromOp {
+			if positions, fits := m.replayPlan(s, request); fits {
+				status = model.StatusOK
+				answer.ReplayedThroughOp = m.replay(s, positions)
+			}
 		}
 	}
 	m.sealFrame(s)
