@@ -149,4 +149,11 @@ type Admission interface {
 	// status other than StatusOK (normally StatusRateLimited) answers the request with
 	// that status at once; the connection stays open.
 	AdmitRequest(client *Client, operation model.Operation, events int) model.Status
+	// AdmitSubscription is called for every subscribe and md_subscribe frame of a
+	// logged-in client (after its permission check): subscriptions cost the server work
+	// (an md_subscribe with from_op scans the retained updates), so they draw on the
+	// client's request budget too. A status other than StatusOK (normally
+	// StatusRateLimited) answers the frame (subscribed, md_subscribed) with that status
+	// at once and changes nothing; the connection stays open.
+	AdmitSubscription(client *Client) model.Status
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"sequent/core/model"
+	"sequent/netio/peer"
 	"sequent/netio/wire"
 )
 
@@ -28,7 +29,7 @@ type ControlsConfig struct {
 // every event loop, so its state sits behind short mutexes and nothing blocks.
 //
 // Login attempts are limited in two ways, each LoginAttemptsPerMinute per minute (an
-// IPv6 address counts as its /64 network, see PeerBucket):
+// IPv6 address counts as its /64 network, see peer.Bucket):
 //
 //   - per remote address, connections that have not sent a login (yet): a connection is
 //     counted when it opens and given back when its login arrives, so what the limit
@@ -112,39 +113,11 @@ func NewControls(config ControlsConfig) *Controls {
 		failures: map[attemptKey]*attemptWindow{}, clients: map[uint64]*clientControl{}}
 }
 
-func addressOf(remote net.Addr) (netip.Addr, bool) {
-	if tcp, ok := remote.(*net.TCPAddr); ok {
-		address, ok := netip.AddrFromSlice(tcp.IP)
-		return address.Unmap(), ok
-	}
-	addrPort, err := netip.ParseAddrPort(remote.String())
-	return addrPort.Addr().Unmap(), err == nil
-}
-
-// peerNetworkBitsIPv6 is the prefix by which per-peer limits count an IPv6 peer: a /64 is
-// what one host or customer commonly holds, so counting its addresses one by one would
-// give a single host as many buckets as it likes (and let it fill the attempt table,
-// whose new entries are then refused: every other peer locked out).
-const peerNetworkBitsIPv6 = 64
-
-// PeerBucket returns what per-peer limits (the login attempt limits here, the HTTP API's
-// share of its body budget) count an address (unmapped, see AddressOf) under: an IPv4
-// address itself, an IPv6 address its /64.
-func PeerBucket(address netip.Addr) netip.Addr {
-	if address.Is4() {
-		return address
-	}
-	return netip.PrefixFrom(address, peerNetworkBitsIPv6).Masked().Addr()
-}
-
 // AddressAllowed reports whether address is in one of networks (an empty list allows
 // every address): the allow-lists of the binary port, also applied by the HTTP API.
 func AddressAllowed(address netip.Addr, networks []netip.Prefix) bool {
 	return allowed(address, networks)
 }
-
-// AddressOf returns the IP address of a peer (IPv4-mapped IPv6 unmapped).
-func AddressOf(remote net.Addr) (netip.Addr, bool) { return addressOf(remote) }
 
 func allowed(address netip.Addr, networks []netip.Prefix) bool {
 	if len(networks) == 0 {
@@ -161,14 +134,14 @@ func allowed(address netip.Addr, networks []netip.Prefix) bool {
 // AdmitConnection applies the allow-list and counts the connection against its
 // address's limit of connections without a login.
 func (c *Controls) AdmitConnection(remote net.Addr) (wire.ErrorCode, time.Duration) {
-	address, ok := addressOf(remote)
+	address, ok := peer.AddressOf(remote)
 	if !ok || !allowed(address, c.config.AllowedNetworks) {
 		return wire.ErrorConnectionRefused, 0
 	}
 	now := c.config.Now()
 	c.mutex.Lock()
 	defer c.mutex.Unlock()
-	window, full := current(c.attempts, PeerBucket(address), now)
+	window, full := current(c.attempts, peer.Bucket(address), now)
 	if full {
 		return wire.ErrorTooManyAttempts, time.Minute // Bounded memory beats a forgetful limit.
 	}
@@ -229,11 +202,11 @@ func (c *Controls) AdmitAuthentication(remote net.Addr, client uint64, known boo
 // bucket; a login (connection set) also gives its connection's count back.
 func (c *Controls) admitAuthentication(remote net.Addr, client uint64, known bool,
 	connection bool) (wire.ErrorCode, time.Duration) {
-	address, ok := addressOf(remote)
+	address, ok := peer.AddressOf(remote)
 	if !ok {
 		return wire.ErrorConnectionRefused, 0
 	}
-	address = PeerBucket(address)
+	address = peer.Bucket(address)
 	if !known {
 		client = 0
 	}
@@ -263,11 +236,11 @@ func (c *Controls) failedTooOften(address netip.Addr, client uint64, now time.Ti
 // pair goes uncounted: whoever can fill it from that many addresses and client ids could
 // try as many logins anyway, and refusing every untracked pair would lock everyone out.
 func (c *Controls) LoginFailed(remote net.Addr, client uint64, known bool) {
-	address, ok := addressOf(remote)
+	address, ok := peer.AddressOf(remote)
 	if !ok {
 		return
 	}
-	address = PeerBucket(address)
+	address = peer.Bucket(address)
 	if !known {
 		client = 0
 	}
@@ -281,7 +254,7 @@ func (c *Controls) LoginFailed(remote net.Addr, client uint64, known bool) {
 
 // AdmitLogin applies the client's own networks and its connection limit.
 func (c *Controls) AdmitLogin(client *Client, remote net.Addr, takeover bool) wire.ErrorCode {
-	address, ok := addressOf(remote)
+	address, ok := peer.AddressOf(remote)
 	if !ok || !allowed(address, client.AllowedNetworks) {
 		return wire.ErrorConnectionRefused
 	}
@@ -307,7 +280,8 @@ func (c *Controls) LoginEnded(client *Client, remote net.Addr) {
 }
 
 // AdmitRequest applies the client's request and event rates (token buckets with one
-// second of burst); excess gets rate_limited, never a silent drop.
+// second of burst); excess gets rate_limited, never a silent drop. Subscription frames
+// draw on the same request bucket (AdmitSubscription).
 func (c *Controls) AdmitRequest(client *Client, operation model.Operation, events int) model.Status {
 	limits := client.Limits
 	if limits.RequestsPerSecond <= 0 && limits.EventsPerSecond <= 0 {
@@ -326,6 +300,12 @@ func (c *Controls) AdmitRequest(client *Client, operation model.Operation, event
 	control.requests.take(limits.RequestsPerSecond, 1)
 	control.events.take(limits.EventsPerSecond, float64(events))
 	return model.StatusOK
+}
+
+// AdmitSubscription charges a subscribe or md_subscribe frame to the client's request
+// rate as one request without events (the same bucket AdmitRequest draws on).
+func (c *Controls) AdmitSubscription(client *Client) model.Status {
+	return c.AdmitRequest(client, 0, 0)
 }
 
 func (c *Controls) control(client uint64) *clientControl {

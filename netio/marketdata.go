@@ -54,9 +54,10 @@ type marketData struct {
 	count      atomic.Int64  // Subscribed connections.
 
 	// Publisher-owned.
-	history     marketDataHistory
-	subscribers []*marketDataSubscriber
-	byConn      map[uint64]*marketDataSubscriber
+	history         marketDataHistory
+	subscribers     []*marketDataSubscriber
+	byConn          map[uint64]*marketDataSubscriber
+	replayPositions []uint64 // replayPlan's result, reused.
 }
 
 // MarketDataConfig sizes the feed; zero values take the defaults in limits.go.
@@ -419,10 +420,12 @@ func (m *marketData) order(order *marketDataOrder) {
 		// A replay that does not fit the subscriber's bound is refused like one the
 		// history no longer holds: written at once, it would grow the connection's unsent
 		// bytes by up to the whole history (the client rebuilds from a snapshot instead).
-		if request.FromOp < m.history.fromOp || !m.replayFits(s, request) {
-			status = model.StatusMarketDataResumeGap
-		} else {
-			answer.ReplayedThroughOp = m.replay(s, request)
+		status = model.StatusMarketDataResumeGap
+		if request.FromOp >= m.history.fromOp {
+			if positions, fits := m.replayPlan(s, request); fits {
+				status = model.StatusOK
+				answer.ReplayedThroughOp = m.replay(s, positions)
+			}
 		}
 	}
 	m.sealFrame(s)
@@ -453,34 +456,51 @@ func (m *marketData) subscriber(order *marketDataOrder) *marketDataSubscriber {
 	return s
 }
 
-// replay sends the retained updates of the requested instrument(s) with op >= FromOp and
-// returns the op of the last one sent.
-func (m *marketData) replay(s *marketDataSubscriber, request *wire.MarketDataSubscribe) uint64 {
+// replayPlan returns the history positions a replay of request to s would send from
+// (oldest last), and whether sending them keeps s's unsent bytes within
+// SubscriberBytesMax. It counts every update of the subscribed instruments from FromOp
+// on (the top channel may send fewer: a bound, not the exact size).
+//
+// Its cost is bounded by what fits, not by the history: it walks back from the newest
+// update, along the instrument's own chain for one instrument (marketDataHistory), and
+// stops as soon as the count passes what fits. A client repeating md_subscribe with an
+// old from_op on a quiet instrument used to make the publisher read the whole history
+// (2^18 updates by default) twice per frame. For instrument 0 every update walked is
+// counted, also those of instruments s does not take (only possible when the request
+// unsubscribes from every instrument's channels): a bound, as above.
+func (m *marketData) replayPlan(s *marketDataSubscriber, request *wire.MarketDataSubscribe) (
+	positions []uint64, fits bool) {
+	unsent := int(s.conn.queuedBytes.Load() + s.conn.bufferedSeen.Load())
+	fitting := func(updates int) bool {
+		frames := (updates + wire.MarketDataUpdatesPerFrameMax - 1) /
+			wire.MarketDataUpdatesPerFrameMax
+		return unsent+updates*model.MarketDataUpdateSize+frames*wire.HeaderSize <=
+			m.config.SubscriberBytesMax
+	}
+	positions = m.replayPositions[:0]
+	fits = true
+	if request.Instrument == 0 || s.channels(request.Instrument) != 0 {
+		m.history.newestFirst(request.Instrument, request.FromOp, func(position uint64) bool {
+			positions = append(positions, position)
+			fits = fitting(len(positions))
+			return fits
+		})
+	}
+	m.replayPositions = positions
+	return positions, fits
+}
+
+// replay sends the updates at positions (replayPlan's, newest first) that s wants,
+// oldest first, and returns the op of the last one sent.
+func (m *marketData) replay(s *marketDataSubscriber, positions []uint64) uint64 {
 	last := uint64(0)
-	m.history.each(request.FromOp, func(u *model.MarketDataUpdate) {
-		if (request.Instrument == 0 || u.Instrument == request.Instrument) && s.wants(u) {
+	for i := len(positions) - 1; i >= 0; i-- {
+		if u := m.history.at(positions[i]); s.wants(u) {
 			m.appendUpdate(s, u)
 			last = u.Op
 		}
-	})
+	}
 	return last
-}
-
-// replayFits reports whether replaying request's retained updates to s keeps its unsent
-// bytes within SubscriberBytesMax. It counts every update of the subscribed instruments
-// from FromOp on (the top channel may send fewer: a bound, not the exact size).
-func (m *marketData) replayFits(s *marketDataSubscriber, request *wire.MarketDataSubscribe) bool {
-	updates := 0
-	m.history.each(request.FromOp, func(u *model.MarketDataUpdate) {
-		if (request.Instrument == 0 || u.Instrument == request.Instrument) &&
-			s.channels(u.Instrument) != 0 {
-			updates++
-		}
-	})
-	frames := (updates + wire.MarketDataUpdatesPerFrameMax - 1) / wire.MarketDataUpdatesPerFrameMax
-	bytes := updates*model.MarketDataUpdateSize + frames*wire.HeaderSize
-	unsent := int(s.conn.queuedBytes.Load() + s.conn.bufferedSeen.Load())
-	return unsent+bytes <= m.config.SubscriberBytesMax
 }
 
 // answer sends md_subscribed (after whatever s's output holds: the replay).
@@ -508,10 +528,14 @@ func (s *Server) handleMarketDataSubscribe(conn *connection, frame *wire.Frame) 
 	order := marketDataOrder{conn: conn, session: conn.session}
 	order.subscribe.Decode(frame.Body)
 	status := model.StatusOK
-	if client, ok := s.config.Keys.Client(conn.client.ID); !ok ||
-		!client.Allows(model.OperationGetBook) {
+	client, ok := s.config.Keys.Client(conn.client.ID)
+	switch {
+	case !ok || !client.Allows(model.OperationGetBook):
 		status = model.StatusPermissionDenied
-	} else {
+	case s.config.Admission != nil:
+		status = s.config.Admission.AdmitSubscription(client)
+	}
+	if status == model.StatusOK {
 		select {
 		case s.marketData.commands <- order:
 			return gnet.None
@@ -548,38 +572,75 @@ func (s *Server) MarketDataStats() MarketDataStats {
 		HandledOp: m.handledOp.Load()}
 }
 
-// marketDataHistory is the ring of recent updates, in op order (publisher-owned).
+// marketDataHistory is the ring of recent updates, in op order (publisher-owned). Each
+// update added since the last reset has a position (0, 1, 2, …) and sits in slot
+// position % max while held. Each also links to the previous held update of its
+// instrument, so that a resume of one instrument walks that instrument's updates only,
+// however busy the others are.
 type marketDataHistory struct {
-	updates []model.MarketDataUpdate
-	head    int    // Index of the oldest once full.
-	max     int    // Capacity.
-	fromOp  uint64 // Every update with op >= fromOp is held.
+	updates  []model.MarketDataUpdate
+	previous []uint64          // Per slot: position+1 of the instrument's previous update; 0: none.
+	newest   map[uint32]uint64 // Per instrument held: position+1 of its newest update.
+	added    uint64            // Positions given since the last reset.
+	max      int               // Capacity.
+	fromOp   uint64            // Every update with op >= fromOp is held.
+	walked   uint64            // Updates newestFirst has visited (tests read it).
 }
 
-func (h *marketDataHistory) init(max int, fromOp uint64) { h.max, h.fromOp = max, fromOp }
+func (h *marketDataHistory) init(max int, fromOp uint64) {
+	h.max, h.fromOp, h.newest = max, fromOp, map[uint32]uint64{}
+}
 
 func (h *marketDataHistory) add(u *model.MarketDataUpdate) {
-	if len(h.updates) < h.max {
+	position := h.added
+	slot := int(position % uint64(h.max))
+	if len(h.updates) == h.max {
+		evicted := &h.updates[slot]
+		h.fromOp = max(h.fromOp, evicted.Op+1)
+		if h.newest[evicted.Instrument] == position-uint64(h.max)+1 {
+			delete(h.newest, evicted.Instrument) // Its last held update leaves.
+		}
+		h.updates[slot], h.previous[slot] = *u, h.newest[u.Instrument]
+	} else {
 		h.updates = append(h.updates, *u)
-		return
+		h.previous = append(h.previous, h.newest[u.Instrument])
 	}
-	evicted := &h.updates[h.head]
-	h.fromOp = max(h.fromOp, evicted.Op+1)
-	*evicted = *u
-	h.head = (h.head + 1) % h.max
+	h.newest[u.Instrument] = position + 1
+	h.added++
 }
 
 // reset forgets everything: updates before fromOp were lost.
 func (h *marketDataHistory) reset(fromOp uint64) {
-	h.updates, h.head, h.fromOp = h.updates[:0], 0, fromOp
+	h.updates, h.previous, h.added, h.fromOp = h.updates[:0], h.previous[:0], 0, fromOp
+	clear(h.newest)
 }
 
-// each calls fn with every held update whose op is at least fromOp, oldest first.
-func (h *marketDataHistory) each(fromOp uint64, fn func(u *model.MarketDataUpdate)) {
-	for i := range h.updates {
-		u := &h.updates[(h.head+i)%len(h.updates)]
-		if u.Op >= fromOp {
-			fn(u)
+// at returns the held update at position.
+func (h *marketDataHistory) at(position uint64) *model.MarketDataUpdate {
+	return &h.updates[position%uint64(h.max)]
+}
+
+// newestFirst calls fn with the position of every held update of instrument (0: of every
+// instrument) whose op is at least fromOp, newest first, until fn returns false. It
+// visits nothing else: the ring is in op order, so the walk ends at the first older op.
+func (h *marketDataHistory) newestFirst(instrument uint32, fromOp uint64,
+	fn func(position uint64) bool) {
+	oldest := h.added - uint64(len(h.updates))
+	next := func(position uint64) uint64 { return position } // Position+1; 0 ends.
+	start := h.added
+	if instrument != 0 {
+		start = h.newest[instrument]
+		next = func(position uint64) uint64 { return h.previous[position%uint64(h.max)] }
+	}
+	for link := start; link > oldest; {
+		position := link - 1
+		if h.updates[position%uint64(h.max)].Op < fromOp {
+			return
 		}
+		h.walked++
+		if !fn(position) {
+			return
+		}
+		link = next(position)
 	}
 }

@@ -2,6 +2,7 @@ package netio_test
 
 import (
 	"testing"
+	"time"
 
 	"sequent/core/backend"
 	"sequent/core/event"
@@ -264,5 +265,54 @@ func TestMarketDataSubscriptionsPerConnectionAreBounded(t *testing.T) {
 	feed.release(most+1, 1)
 	if updates := c.nextUpdates(1); updates[0].Instrument != most+1 {
 		t.Fatalf("update of instrument %d, want %d", updates[0].Instrument, most+1)
+	}
+}
+
+// TestSubscriptionFramesDrawOnTheRateLimit: subscribe and md_subscribe frames used to
+// bypass the client's rate limit, so a client could repeat md_subscribe with a from_op
+// (each a scan of the feed's retained history) as fast as it could send them. Every
+// subscription frame now takes one request from the same budget as requests: past it
+// md_subscribed and subscribed answer rate_limited (the status a rate-limited request
+// gets; nothing changed, the connection stays), and requests find the budget spent. The
+// clock stands still, so the budget (a second's worth: 2) never refills.
+func TestSubscriptionFramesDrawOnTheRateLimit(t *testing.T) {
+	file := testKeysFile()
+	file.Clients[0].Limits.RequestsPerSecond = 2
+	keys, err := netio.NewKeyring(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	frozen := time.Unix(1_000_000, 0)
+	h := newHarness(t, harnessOptions{keys: keys, config: func(c *netio.Config) {
+		c.Admission = netio.NewControls(netio.ControlsConfig{Now: func() time.Time { return frozen }})
+	}})
+	c := dialRaw(t, h.server.Address())
+	c.login(clientAll, 1, secretOne, 7)
+	for i, want := range []model.Status{model.StatusOK, model.StatusOK, model.StatusRateLimited,
+		model.StatusRateLimited} {
+		c.marketDataSubscribe(7, 5, wire.ChannelBook, 1)
+		if _, answer := c.untilSubscribed(); model.Status(answer.Status) != want {
+			t.Fatalf("md_subscribe %d from op 1 with a budget of 2: %s, want %s", i+1,
+				model.Status(answer.Status), want)
+		}
+	}
+	c.write(requestFrame(7, 1, model.OperationLookupAccounts, encodeIDs(1)))
+	if reply := c.next(); model.Status(reply.Status) != model.StatusRateLimited {
+		t.Fatalf("a request after the subscriptions spent the budget: %s",
+			model.Status(reply.Status))
+	}
+	reports := dialRaw(t, h.server.Address())
+	reports.login(clientAll, 1, secretOne, 8)
+	reports.subscribeReports(8, 0)
+	if frame := reports.next(); frame.Kind != wire.KindSubscribed ||
+		model.Status(frame.Status) != model.StatusRateLimited {
+		t.Fatalf("subscribe with the budget spent: %s %s, want subscribed rate_limited",
+			frame.Kind, model.Status(frame.Status))
+	}
+	other := dialRaw(t, h.server.Address())
+	other.login(clientReader, 1, secretReader, 9) // No limits: its own budget.
+	other.marketDataSubscribe(9, 5, wire.ChannelBook, 1)
+	if _, answer := other.untilSubscribed(); answer.Status != 0 {
+		t.Fatalf("another client's md_subscribe: %s", model.Status(answer.Status))
 	}
 }

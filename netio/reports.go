@@ -49,7 +49,8 @@ func (s *Server) handleSubscribe(conn *connection, frame *wire.Frame) gnet.Actio
 	if conn.phase != phaseActive {
 		return s.fail(conn, wire.ErrorUnexpectedFrame, 0, "subscribe before login")
 	}
-	if _, ok := s.keyInForce(conn); !ok {
+	client, ok := s.keyInForce(conn)
+	if !ok {
 		return s.fail(conn, wire.ErrorKeyRevoked, 0, keyRevokedMessage)
 	}
 	var subscribe wire.Subscribe
@@ -62,14 +63,18 @@ func (s *Server) handleSubscribe(conn *connection, frame *wire.Frame) gnet.Actio
 	if already {
 		return s.fail(conn, wire.ErrorUnexpectedFrame, 0, "already subscribed")
 	}
+	if s.config.Admission != nil {
+		if status := s.config.Admission.AdmitSubscription(client); status != model.StatusOK {
+			s.refuseSubscription(conn, status)
+			return gnet.None
+		}
+	}
 	from := subscribe.FromSequence
 	if from > 0 {
 		select {
 		case s.replaySlots <- struct{}{}:
 		default:
-			conn.immediate = wire.AppendFrame(conn.immediate, &wire.Frame{
-				Kind: wire.KindSubscribed, Status: uint32(model.StatusBusy),
-				Session: conn.session}, make([]byte, wire.SubscribedSize))
+			s.refuseSubscription(conn, model.StatusBusy)
 			return gnet.None
 		}
 	}
@@ -88,6 +93,14 @@ func (s *Server) handleSubscribe(conn *connection, frame *wire.Frame) gnet.Actio
 	}
 	go s.replay(conn, conn.client.ID, from)
 	return gnet.None
+}
+
+// refuseSubscription answers a subscribe frame with subscribed carrying status (busy,
+// rate_limited): nothing was subscribed, the client may subscribe again later.
+func (s *Server) refuseSubscription(conn *connection, status model.Status) {
+	var body [wire.SubscribedSize]byte
+	conn.immediate = wire.AppendFrame(conn.immediate, &wire.Frame{Kind: wire.KindSubscribed,
+		Status: uint32(status), Session: conn.session}, body[:])
 }
 
 // replay runs on its own goroutine: it sends the retained reports from `from` on, then

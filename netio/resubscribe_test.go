@@ -88,3 +88,54 @@ func TestResubscribeRetriedWhenBusy(t *testing.T) {
 		t.Fatal("report 2 never arrived: the busy resubscription was not retried")
 	}
 }
+
+// TestResubscribeRetriedWhenRateLimited: a subscribe counts as a request against the
+// client's rate, so a client that reconnects can find its budget spent and its resumed
+// subscription answered rate_limited. The client retries it with a back-off, as when
+// busy, instead of ending the subscription (which used to be the answer to anything but
+// busy); reports flow again once the budget refills. The server's clock is the test's.
+func TestResubscribeRetriedWhenRateLimited(t *testing.T) {
+	file := testKeysFile()
+	file.Clients[0].Limits.RequestsPerSecond = 1
+	keys, err := netio.NewKeyring(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var clock atomic.Int64
+	clock.Store(time.Unix(1_000_000, 0).UnixNano())
+	h := newHarness(t, harnessOptions{keys: keys, config: func(c *netio.Config) {
+		c.Admission = netio.NewControls(netio.ControlsConfig{
+			Now: func() time.Time { return time.Unix(0, clock.Load()) }})
+	}})
+	server := h.server
+	p := newProxy(t, server.Address())
+	ctx := background(t)
+	c, err := client.Dial(ctx, client.Config{Addresses: []string{p.address()},
+		Client: clientAll, Key: 1, Secret: secretOne, Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	h.backend.Report(clientAll, []byte{1})
+	got := make(chan uint64, 16)
+	if _, err := c.Subscribe(ctx, 1, func(r client.Report) { got <- r.Sequence }); err != nil {
+		t.Fatal(err) // The budget's one request.
+	}
+	if sequence := <-got; sequence != 1 {
+		t.Fatalf("first report %d, want 1", sequence)
+	}
+	logins := server.Stats().LoginsAccepted
+	p.cut() // The client reconnects and resubscribes: rate_limited, the clock standing still.
+	waitFor(t, "the reconnect", func() bool { return server.Stats().LoginsAccepted > logins })
+	time.Sleep(200 * time.Millisecond) // Refused, a retry or two refused too.
+	clock.Add(int64(time.Second))      // The budget refills.
+	h.backend.Report(clientAll, []byte{2})
+	select {
+	case sequence := <-got:
+		if sequence != 2 {
+			t.Fatalf("report %d, want 2", sequence)
+		}
+	case <-time.After(waitLimit):
+		t.Fatal("report 2 never arrived: the rate-limited resubscription was not retried")
+	}
+}

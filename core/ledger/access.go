@@ -24,6 +24,11 @@ type ownership struct {
 	owners  chunked[uint32]   // Per account: index into clients.
 	clients []uint64          // Dictionary: index → client id; clients[0] is 0.
 	indexOf map[uint64]uint32 // Client id → dictionary index (looked up, never ranged).
+	// owned lists, per dictionary index, the accounts that client created, in creation
+	// order (the system's, index 0, are not listed: nothing asks for them). Derived from
+	// owners (Restore rebuilds it): LedgerTotalsAs sums a client's own accounts from it
+	// instead of reading every account.
+	owned []*chunked[uint32]
 
 	// grants is the table in force, ordered by client (keys file order within one), and
 	// grantSpans finds each client's run in it.
@@ -205,6 +210,54 @@ func (l *Ledger) pushOwner(index uint32) {
 		l.actor.owner = l.own.ownerIndex(l.actor.client, true)
 	}
 	*owner = l.actor.owner
+	l.own.addOwned(l.actor.owner, index)
+}
+
+// addOwned lists the account at index among its owner's (not the system's).
+func (o *ownership) addOwned(owner uint32, index uint32) {
+	if owner == 0 {
+		return
+	}
+	for int(owner) >= len(o.owned) {
+		o.owned = append(o.owned, nil)
+	}
+	if o.owned[owner] == nil {
+		o.owned[owner] = &chunked[uint32]{}
+	}
+	_, entry := o.owned[owner].push()
+	*entry = index
+}
+
+// removeOwned unlists an undone account, its owner's newest.
+func (o *ownership) removeOwned(owner uint32, index uint32) {
+	if owner == 0 {
+		return
+	}
+	owned := o.owned[owner]
+	if owned.count == 0 || *owned.at(owned.count - 1) != index {
+		panic("ledger: undo of an account that is not its owner's newest")
+	}
+	owned.pop()
+}
+
+// ownedBy returns the accounts the client at dictionary index owner created (nil: none,
+// or the system's).
+func (o *ownership) ownedBy(owner uint32) *chunked[uint32] {
+	if owner == 0 || int(owner) >= len(o.owned) {
+		return nil
+	}
+	return o.owned[owner]
+}
+
+// ownedBytes returns the memory of the owned lists.
+func (o *ownership) ownedBytes() uint64 {
+	var total uint64
+	for _, owned := range o.owned {
+		if owned != nil {
+			total += owned.bytes(4)
+		}
+	}
+	return total
 }
 
 // maskUnreadable clears the balances of a created transfer's result that the actor may

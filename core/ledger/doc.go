@@ -13,8 +13,10 @@
 // Records live in chunked arrays of 65,536 (they never move; growth allocates one chunk at
 // a time) and are found through open-addressing id tables whose 8-byte slots hold a hash
 // tag and the record index. Per account: the 128-byte record, a 4-byte index of its newest
-// transfer, its 16-byte reserved total (Reservations, below), its 4-byte owner index and
-// ~16 bytes of table. Per transfer: the 128-byte record, 8 bytes of backward
+// transfer, its 16-byte reserved total (Reservations, below), its 4-byte owner index,
+// for an account a client created a 4-byte entry in that client's list of accounts (what
+// get_ledger_totals sums for it), and ~16 bytes of table; per ledger, its running trial
+// balance (totals.go). Per transfer: the 128-byte record, 8 bytes of backward
 // links (one per account), 1 byte of pending status and 16-32 bytes of table. Past the
 // capacity it was sized for, a table grows without a pause: it prepares (allocates and
 // faults in) its successor a little per insert, then drains into it 8 slots per insert

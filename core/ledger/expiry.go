@@ -85,6 +85,7 @@ func (l *Ledger) Expire(timestamp uint64, expired func(id model.Uint128)) int {
 		debit, credit := l.accounts.at(debitIndex), l.accounts.at(creditIndex)
 		debit.DebitsPending = debit.DebitsPending.MustSub(p.Amount)
 		credit.CreditsPending = credit.CreditsPending.MustSub(p.Amount)
+		l.totals.pendingReleased(debit.Ledger, p.Amount)
 		reopenClosedBy(p, debit, credit)
 		*status = pendingExpired
 		count++

@@ -120,6 +120,10 @@ type Ledger struct {
 
 	expiry expiryHeap
 
+	// totals is every ledger's trial balance, kept as balances change (derived state:
+	// totals.go).
+	totals runningTotals
+
 	// own records each account's owner and the grants in force; actor is the client the
 	// current batch or query runs for (access.go).
 	own   ownership
@@ -263,7 +267,7 @@ func (l *Ledger) rememberFailed(id model.Uint128) {
 // counted whole, including unused tails, so this is what the process really holds).
 func (l *Ledger) MemoryBytes() (accountBytes, transferBytes uint64) {
 	accountBytes = l.accounts.bytes(model.AccountSize) + l.accountIndex.bytes() +
-		l.own.owners.bytes(4) + l.reservedDebits.bytes(16)
+		l.own.owners.bytes(4) + l.own.ownedBytes() + l.reservedDebits.bytes(16)
 	transferBytes = l.transfers.bytes(model.TransferSize) + l.transferLinks.bytes(8) +
 		l.pending.bytes(1) + l.transferIndex.bytes()
 	return accountBytes, transferBytes

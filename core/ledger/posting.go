@@ -166,11 +166,13 @@ func (l *Ledger) resolvePending(pendingIndex uint32, p *model.Transfer, debit,
 	credit *model.Account, post bool, amount model.Uint128) {
 	debit.DebitsPending = debit.DebitsPending.MustSub(p.Amount)
 	credit.CreditsPending = credit.CreditsPending.MustSub(p.Amount)
+	l.totals.pendingReleased(debit.Ledger, p.Amount)
 	status := l.pending.at(pendingIndex)
 	l.undo.push(undoRecord{kind: undoPendingStatus, index: pendingIndex, status: *status})
 	if post {
 		debit.DebitsPosted = debit.DebitsPosted.MustAdd(amount)
 		credit.CreditsPosted = credit.CreditsPosted.MustAdd(amount)
+		l.totals.postedAdded(debit.Ledger, amount)
 		*status = pendingPosted
 		return
 	}

@@ -50,6 +50,7 @@ func (l *Ledger) changeReservation(t *model.Transfer, event int,
 		l.saveReservationState(debitIndex, debit, creditIndex, credit, *reserved)
 		debit.DebitsPending = debit.DebitsPending.MustSub(amount)
 		credit.CreditsPending = credit.CreditsPending.MustSub(amount)
+		l.totals.pendingReleased(debit.Ledger, amount)
 		*reserved = reserved.MustSub(amount)
 	} else {
 		switch {
@@ -67,6 +68,7 @@ func (l *Ledger) changeReservation(t *model.Transfer, event int,
 		l.saveReservationState(debitIndex, debit, creditIndex, credit, *reserved)
 		debit.DebitsPending = debit.DebitsPending.MustAdd(amount)
 		credit.CreditsPending = credit.CreditsPending.MustAdd(amount)
+		l.totals.pendingAdded(debit.Ledger, amount)
 		*reserved = reserved.MustAdd(amount)
 	}
 	if l.resultBalances {
@@ -128,6 +130,8 @@ func (l *Ledger) postFromReservation(t *model.Transfer, timestamp uint64, event 
 	credit.CreditsPending = credit.CreditsPending.MustSub(t.Amount)
 	debit.DebitsPosted = debit.DebitsPosted.MustAdd(t.Amount)
 	credit.CreditsPosted = credit.CreditsPosted.MustAdd(t.Amount)
+	l.totals.pendingReleased(debit.Ledger, t.Amount)
+	l.totals.postedAdded(debit.Ledger, t.Amount)
 	index, record := l.appendTransfer(hash, position, debitIndex, creditIndex)
 	*record = *t
 	record.Timestamp = timestamp

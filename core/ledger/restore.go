@@ -121,6 +121,7 @@ func (l *Ledger) restoreAccounts(r io.Reader, count uint32) error {
 		*record = a // Reserved is 0, which newestTransfer reads as "none".
 		l.accountIndex.insertAt(position, hash, index)
 		l.pushReserved(index)
+		l.totals.accountAdded(record)
 		return nil
 	}
 	// The account table spreads consecutive ids over unrelated lines (idTable.hash), so
@@ -173,6 +174,7 @@ func (l *Ledger) restoreOwners(r io.Reader, count uint32) error {
 			previousClient, previousIndex = client, l.own.ownerIndex(client, true)
 		}
 		*owner = previousIndex
+		l.own.addOwned(previousIndex, index)
 		return nil
 	})
 }

@@ -140,30 +140,3 @@ func checkTotals(t *rapid.T, l *Ledger, page int) {
 		}
 	}
 }
-
-// BenchmarkLedgerTotals times one get_ledger_totals over 1,000,000 accounts in 4 ledgers:
-// how long the query holds the sequencer. Reports accounts read per second.
-func BenchmarkLedgerTotals(b *testing.B) {
-	const count = 1_000_000
-	l := New(Config{HashSeed: 6, AccountsCapacity: count})
-	batch := make([]model.Account, model.EventsPerRequestMax)
-	results := make([]model.EventResult, model.EventsPerRequestMax)
-	for created := 0; created < count; {
-		size := min(len(batch), count-created)
-		for i := range size {
-			batch[i] = model.Account{ID: model.U128(uint64(1 + created + i)),
-				Ledger: uint32(1 + (created+i)%4), Code: 1}
-		}
-		l.CreateAccounts(uint64(1+created), batch[:size], results[:size])
-		created += size
-	}
-	filter := model.LedgerFilter{Limit: 10}
-	b.ResetTimer()
-	for range b.N {
-		if totals, status := l.LedgerTotals(&filter, nil); status != model.StatusOK ||
-			len(totals) != 4 {
-			b.Fatalf("%s, %d ledgers", status, len(totals))
-		}
-	}
-	b.ReportMetric(float64(count*b.N)/b.Elapsed().Seconds(), "accounts/s")
-}

@@ -482,9 +482,11 @@ func (l *Ledger) singleOrPendingTransfer(t *model.Transfer, timestamp uint64, ev
 	if pending {
 		debit.DebitsPending = debit.DebitsPending.MustAdd(amount)
 		credit.CreditsPending = credit.CreditsPending.MustAdd(amount)
+		l.totals.pendingAdded(debit.Ledger, amount)
 	} else {
 		debit.DebitsPosted = debit.DebitsPosted.MustAdd(amount)
 		credit.CreditsPosted = credit.CreditsPosted.MustAdd(amount)
+		l.totals.postedAdded(debit.Ledger, amount)
 	}
 	if t.Flags&model.TransferClosingDebit != 0 {
 		debit.Flags |= model.AccountClosed

@@ -86,6 +86,7 @@ func (l *Ledger) undoRollback() {
 			l.popAccount(record.index)
 		case undoAccountState:
 			account := l.accounts.at(record.index)
+			l.totals.balanceRestored(account, &record.balance)
 			account.DebitsPending = record.balance.DebitsPending
 			account.DebitsPosted = record.balance.DebitsPosted
 			account.CreditsPending = record.balance.CreditsPending
@@ -132,6 +133,8 @@ func (l *Ledger) popAccount(index uint32) {
 	}
 	account := l.accounts.at(index)
 	l.accountIndex.remove(l.accountIndex.hash(account.ID), index)
+	l.totals.accountRemoved(account)
+	l.own.removeOwned(*l.own.owners.at(index), index)
 	l.accounts.pop()
 	l.own.owners.pop()
 	l.reservedDebits.pop()

@@ -75,6 +75,19 @@ func (s *WideSum) Add(x Uint128) {
 	}
 }
 
+// Sub subtracts x from the sum, which must hold at least x (a running total giving back
+// what was added to it): going below zero is a bug, and panics.
+func (s *WideSum) Sub(x Uint128) {
+	difference, borrow := s.Low.Sub(x)
+	s.Low = difference
+	if borrow {
+		if s.High == 0 {
+			panic(fmt.Sprintf("model: WideSum below zero subtracting %s", x))
+		}
+		s.High--
+	}
+}
+
 // Big returns the sum as a big.Int (printing, tests).
 func (s WideSum) Big() *big.Int {
 	value := new(big.Int).SetUint64(s.High)

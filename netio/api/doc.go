@@ -53,7 +53,7 @@
 // by readBody within bodyBytesInFlightMax bytes for all requests together and
 // bodyBytesPerPeerMax for those of one peer address (503 busy before reading a body that
 // does not fit); one peer holds at most connectionsPerPeerMax of the connectionsMax
-// connections (peerListener). Nothing waits or grows unbounded.
+// connections (newPeerListener: peer.Listener). Nothing waits or grows unbounded.
 //
 // # Goroutines
 //

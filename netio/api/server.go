@@ -20,6 +20,7 @@ import (
 	"sequent/core/backend"
 	"sequent/core/model"
 	"sequent/netio"
+	"sequent/netio/peer"
 )
 
 // Config configures the API server. Zero fields take the documented defaults.
@@ -120,12 +121,12 @@ type Server struct {
 	waiters  *waiters
 	inFlight chan struct{}       // Semaphore of InFlightMax.
 	bodies   *semaphore.Weighted // Bytes of request bodies being read or served.
-	// peers counts the same bytes per peer address (netio.PeerBucket), so that no peer
+	// peers counts the same bytes per peer address (peer.Bucket), so that no peer
 	// holds more than bodyBytesPerPeerMax: bodies are read before their signature can be
 	// checked, and one peer with no credentials, sending bodies slowly on a few
 	// connections, could otherwise hold the whole budget and leave every request with a
 	// body, anyone's, refused busy.
-	peers    peerShares
+	peers    *peer.Shares
 	sessions sync.Map // Client id → *autoSession.
 	listener net.Listener
 	address  string
@@ -187,7 +188,7 @@ func New(config Config, backend backend.Submitter) (*Server, error) {
 		waiters:   newWaiters(),
 		inFlight:  make(chan struct{}, config.InFlightMax),
 		bodies:    semaphore.NewWeighted(bodyBytesInFlightMax),
-		peers:     newPeerShares(bodyBytesPerPeerMax),
+		peers:     peer.NewShares(bodyBytesPerPeerMax),
 		served:    make(chan error, 1),
 		startedMs: config.Now().UnixMilli()}
 	s.http = &fasthttp.Server{
@@ -282,7 +283,7 @@ func (s *Server) handleError(ctx *fasthttp.RequestCtx, err error) {
 func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	s.counters.requests.Add(1)
 	ctx.Response.Header.Set(HeaderServerTime, strconv.FormatInt(s.now().UnixMilli(), 10))
-	address, ok := netio.AddressOf(ctx.RemoteAddr())
+	address, ok := peer.AddressOf(ctx.RemoteAddr())
 	if !ok || !netio.AddressAllowed(address, s.config.AllowedNetworks) {
 		ctx.SetConnectionClose() // Nothing more from here.
 		s.refuse(ctx, fasthttp.StatusForbidden, "address_not_allowed",
@@ -302,7 +303,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		s.refuse(ctx, status, "method_not_allowed", "this route does not take "+string(ctx.Method()))
 		return
 	}
-	body, release, ok := s.readBody(ctx, netio.PeerBucket(address))
+	body, release, ok := s.readBody(ctx, peer.Bucket(address))
 	if !ok {
 		return
 	}
@@ -376,7 +377,7 @@ func (s *Server) authenticate(ctx *fasthttp.RequestCtx, body []byte) (*netio.Cli
 // most requestBodyBytesMax (413); when the budget or the peer's share is spent the
 // request is refused at once (503 busy, Retry-After) before its body is read. release
 // returns both.
-func (s *Server) readBody(ctx *fasthttp.RequestCtx, peer netip.Addr) (body []byte,
+func (s *Server) readBody(ctx *fasthttp.RequestCtx, bucket netip.Addr) (body []byte,
 	release func(), ok bool) {
 	length := ctx.Request.Header.ContentLength()
 	nothing := func() {}
@@ -394,7 +395,7 @@ func (s *Server) readBody(ctx *fasthttp.RequestCtx, peer netip.Addr) (body []byt
 			"request body over "+strconv.Itoa(requestBodyBytesMax)+" bytes")
 		return nil, nothing, false
 	}
-	if !s.peers.take(peer, int64(length)) {
+	if !s.peers.Take(bucket, int64(length)) {
 		ctx.SetConnectionClose()
 		s.counters.busy.Add(1)
 		retryAfter(ctx, time.Second)
@@ -404,7 +405,7 @@ func (s *Server) readBody(ctx *fasthttp.RequestCtx, peer netip.Addr) (body []byt
 		return nil, nothing, false
 	}
 	if !s.bodies.TryAcquire(int64(length)) {
-		s.peers.give(peer, int64(length))
+		s.peers.Give(bucket, int64(length))
 		ctx.SetConnectionClose()
 		s.counters.busy.Add(1)
 		retryAfter(ctx, time.Second)
@@ -414,7 +415,7 @@ func (s *Server) readBody(ctx *fasthttp.RequestCtx, peer netip.Addr) (body []byt
 	}
 	release = func() {
 		s.bodies.Release(int64(length))
-		s.peers.give(peer, int64(length))
+		s.peers.Give(bucket, int64(length))
 	}
 	body = make([]byte, length)
 	var err error

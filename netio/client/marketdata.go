@@ -140,9 +140,10 @@ func (c *Client) marketDataFrame(frame *wire.Frame) {
 		}
 		c.mu.Unlock()
 		if len(waiting) == 0 && (answer.Status == model.StatusBusy ||
-			answer.Status == model.StatusNotPrimary) {
+			answer.Status == model.StatusNotPrimary || answer.Status == model.StatusRateLimited) {
 			// A resumption after a reconnect, refused for now (typically: reconnected to
-			// the standby before its promotion completed). Retry on this connection.
+			// the standby before its promotion completed, or resuming many instruments at
+			// once past the client's request rate). Retry on this connection.
 			c.resumeMarketDataLater(s, answer.Instrument)
 			return
 		}

@@ -114,7 +114,8 @@ func (c *Client) report(frame *wire.Frame) {
 
 // subscribed completes a (re)subscription. A refusal of the first Subscribe is reported
 // to it and ends the subscription. A refused resumption after a reconnect is retried
-// after a back-off when busy (the server's replay slots were all taken); any other
+// after a back-off when busy (the server's replay slots were all taken) or rate limited
+// (a subscribe counts as a request); any other
 // refusal ends the subscription with an error in the log, never silently.
 func (c *Client) subscribed(frame *wire.Frame) {
 	c.mu.Lock()
@@ -125,7 +126,7 @@ func (c *Client) subscribed(frame *wire.Frame) {
 		return
 	}
 	if status := model.Status(frame.Status); status != model.StatusOK {
-		if established && status == model.StatusBusy {
+		if established && (status == model.StatusBusy || status == model.StatusRateLimited) {
 			c.resubscribeLater(s)
 			return
 		}

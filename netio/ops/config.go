@@ -48,9 +48,9 @@ type Config struct {
 	// Retry-After. 0: RequestsPerSecondPerAddressDefault; negative: no limit (for
 	// comparison benchmarks).
 	RequestsPerSecondPerAddress int
-	// ConnectionsPerAddressMax bounds one peer address's open connections; beyond it a
-	// new connection gets 429 and is closed. 0: ConnectionsPerAddressMaxDefault;
-	// negative: no limit.
+	// ConnectionsPerAddressMax bounds one peer address's (an IPv6 peer: its /64's) open
+	// connections; beyond it a new connection gets 429 (nothing under TLS) and is closed.
+	// 0: ConnectionsPerAddressMaxDefault; negative: no limit.
 	ConnectionsPerAddressMax int
 	// MetricsCacheInterval: /metrics is rendered at most once per interval and the same
 	// body served meanwhile. 0: MetricsCacheIntervalDefault; negative: rendered for every

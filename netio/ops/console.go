@@ -50,8 +50,13 @@ const (
 	depthLevelsMax     = 50
 	// depthCacheTime is how long a /v1/depth answer is reused: each fresh answer is one
 	// read through the shard's input ring, so any number of open consoles cost the
-	// sequencer at most four reads a second.
+	// sequencer at most four reads a second per instrument they watch (up to
+	// depthCacheEntriesMax instruments; beyond, the per-address rate limit bounds them).
 	depthCacheTime = 250 * time.Millisecond
+	// depthCacheEntriesMax bounds the answers the depth cache holds (one per instrument
+	// and levels asked; each at most ~3 KiB of depth): more than the instruments a room
+	// of consoles watches at once, and small enough that a full cache is scanned on a miss.
+	depthCacheEntriesMax = 64
 )
 
 // ConsoleSources are the optional callbacks behind the console's own endpoints. Each must
@@ -137,12 +142,19 @@ func (c *console) stop() {
 	}
 }
 
-// depthCache keeps the last /v1/depth answer for depthCacheTime. It is best effort: two
-// requests that miss at once both ask the node, which is fine.
+// depthCache keeps recent /v1/depth answers, each for depthCacheTime, at most
+// depthCacheEntriesMax of them (one per instrument and levels asked). It is best effort:
+// two requests that miss at once both ask the node, which is fine.
 type depthCache struct {
-	mutex      sync.Mutex
-	instrument uint32
-	levels     uint32
+	mutex   sync.Mutex
+	entries map[depthKey]depthAnswer
+}
+
+// depthKey is what a /v1/depth answer depends on.
+type depthKey struct{ instrument, levels uint32 }
+
+// depthAnswer is one cached answer and when it was read.
+type depthAnswer struct {
 	at         time.Time
 	statusCode int
 	body       any
@@ -151,17 +163,38 @@ type depthCache struct {
 func (d *depthCache) get(instrument, levels uint32, now time.Time) (int, any, bool) {
 	d.mutex.Lock()
 	defer d.mutex.Unlock()
-	if d.body == nil || d.instrument != instrument || d.levels != levels ||
-		now.Sub(d.at) >= depthCacheTime {
+	answer, ok := d.entries[depthKey{instrument, levels}]
+	if !ok || now.Sub(answer.at) >= depthCacheTime {
 		return 0, nil, false
 	}
-	return d.statusCode, d.body, true
+	return answer.statusCode, answer.body, true
 }
 
+// put caches an answer. When the cache is full it first drops the expired answers, then
+// (all still fresh: more instruments watched than it holds) the oldest one: a scan of at
+// most depthCacheEntriesMax entries, on a miss only.
 func (d *depthCache) put(instrument, levels uint32, now time.Time, statusCode int, body any) {
 	d.mutex.Lock()
 	defer d.mutex.Unlock()
-	d.instrument, d.levels, d.at, d.statusCode, d.body = instrument, levels, now, statusCode, body
+	key := depthKey{instrument, levels}
+	if d.entries == nil {
+		d.entries = make(map[depthKey]depthAnswer, depthCacheEntriesMax)
+	}
+	if _, held := d.entries[key]; !held && len(d.entries) >= depthCacheEntriesMax {
+		var oldest depthKey
+		oldestAt := now.Add(time.Hour)
+		for k, answer := range d.entries {
+			if now.Sub(answer.at) >= depthCacheTime {
+				delete(d.entries, k)
+			} else if answer.at.Before(oldestAt) {
+				oldest, oldestAt = k, answer.at
+			}
+		}
+		if len(d.entries) >= depthCacheEntriesMax {
+			delete(d.entries, oldest)
+		}
+	}
+	d.entries[key] = depthAnswer{at: now, statusCode: statusCode, body: body}
 }
 
 // handleConsole serves the console's page, assets and endpoints. It returns the endpoint
@@ -226,7 +259,7 @@ func (s *Server) handleDepth(ctx *fasthttp.RequestCtx) {
 		reply(ctx, fasthttp.StatusBadRequest, Reply{Code: CodeBadRequest, Error: err.Error()})
 		return
 	}
-	now := time.Now()
+	now := s.now()
 	if statusCode, body, ok := s.console.depth.get(instrument, levels, now); ok {
 		writeJSON(ctx, statusCode, body)
 		return

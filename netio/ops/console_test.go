@@ -218,6 +218,52 @@ func TestDepthCache(t *testing.T) {
 	}
 }
 
+// TestDepthCacheHoldsSeveralInstruments: consoles watching different instruments share
+// the cache. It held one answer, so requests alternating two instruments each reached
+// the sequencer, and its "four reads a second" held for one instrument only. Within the
+// cache time each instrument is read once however the requests alternate; after it,
+// once more. The clock is the test's.
+func TestDepthCacheHoldsSeveralInstruments(t *testing.T) {
+	var reads atomic.Int64
+	server := startConsoleServer(t, &reads)
+	clock := &testClock{at: time.Unix(1_000_000, 0)}
+	server.now = clock.now
+	for round := range 5 {
+		for _, instrument := range []string{"7", "5"} {
+			get(t, server, PathDepth+"?instrument="+instrument)
+		}
+		if got := reads.Load(); got != 2 {
+			t.Fatalf("round %d of alternating two instruments within the cache time: %d reads, want 2",
+				round+1, got)
+		}
+	}
+	clock.advance(depthCacheTime)
+	get(t, server, PathDepth+"?instrument=7")
+	if got := reads.Load(); got != 3 {
+		t.Fatalf("after the cache time: %d reads, want 3", got)
+	}
+}
+
+// TestDepthCacheIsBounded: the cache holds at most depthCacheEntriesMax answers; a new
+// one when it is full takes the place of the oldest, so the newest are still served.
+func TestDepthCacheIsBounded(t *testing.T) {
+	var cache depthCache
+	now := time.Unix(1_000_000, 0)
+	for i := range depthCacheEntriesMax + 10 {
+		cache.put(uint32(i+1), 10, now.Add(time.Duration(i)), 200, i)
+	}
+	if len(cache.entries) != depthCacheEntriesMax {
+		t.Fatalf("%d entries cached, want at most %d", len(cache.entries), depthCacheEntriesMax)
+	}
+	if _, _, ok := cache.get(1, 10, now); ok {
+		t.Error("the oldest answer was kept past the bound")
+	}
+	newest := uint32(depthCacheEntriesMax + 10)
+	if _, body, ok := cache.get(newest, 10, now); !ok || body != int(newest-1) {
+		t.Errorf("the newest answer: %v %v", body, ok)
+	}
+}
+
 // TestLatencyHistory feeds the history cumulative histograms and checks each sample holds
 // only its interval's latencies, over every operation, with an operation that appears
 // later counted whole, and that the ring keeps the newest latencySamplesMax in order.

@@ -62,7 +62,8 @@
 // (the page shows order book depth: allow only operators' networks). /v1/latency comes
 // from a sampler goroutine (Start to Shutdown) that copies the shard's cumulative
 // histograms every latencySampleInterval and keeps the differences; /v1/depth is one
-// read through the shard's ring (ConsoleSources.Depth), cached for depthCacheTime.
+// read through the shard's ring (ConsoleSources.Depth), cached for depthCacheTime per
+// instrument (up to depthCacheEntriesMax instruments and levels at once).
 //
 // # What /readyz says, state by state
 //
@@ -96,7 +97,7 @@
 // a host may send from at will) gets RequestsPerSecondPerAddress
 // requests a second (a token bucket holding two seconds' worth; beyond it 429
 // rate_limited with Retry-After: 1, counted in sequent_http_refusals_total) and
-// ConnectionsPerAddressMax connections (beyond it fasthttp answers 429 and closes); and
+// ConnectionsPerAddressMax connections (beyond it 429 rate_limited, then closed); and
 // /metrics is rendered at most once per MetricsCacheInterval (1 s), later scrapes within
 // it getting the same body. Measured, 200 concurrent /metrics loops from another process
 // against an in-process node (cmd/sequent BenchmarkBinaryLatencyUnderHTTPFlood, medians

@@ -8,9 +8,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
+
+	"sequent/netio/peer"
 )
 
-// addressLimiter is a token bucket per peer address (per /64 for IPv6: limitedKey): each
+// addressLimiter is a token bucket per peer address (per /64 for IPv6: peer.Bucket): each
 // may make rate requests a second, burst at once. It is called by every request (any fasthttp worker), so its
 // state sits behind one short mutex and nothing blocks. The map is bounded by
 // limitedAddressesMax: when full, buckets idle long enough to be full again are dropped,
@@ -39,7 +41,7 @@ func (l *addressLimiter) allow(address netip.Addr, now time.Time) bool {
 	if l.rate <= 0 {
 		return true
 	}
-	address = limitedKey(address)
+	address = peer.Bucket(address)
 	l.mutex.Lock()
 	defer l.mutex.Unlock()
 	bucket := l.buckets[address]
@@ -58,19 +60,6 @@ func (l *addressLimiter) allow(address netip.Addr, now time.Time) bool {
 	}
 	bucket.tokens--
 	return true
-}
-
-// limitedKey is the budget an address draws on: an IPv4 address (mapped into IPv6 or
-// not) its own, an IPv6 address its /64's. One IPv6 host commonly owns a /64 and may
-// send from any address in it: per address it would get a fresh burst each time, and
-// fill the table with a few thousand of them so that every new address (an operator's,
-// a scraper's) is refused.
-func limitedKey(address netip.Addr) netip.Addr {
-	address = address.Unmap().WithZone("")
-	if address.Is4() {
-		return address
-	}
-	return netip.PrefixFrom(address, ipv6NetworkBits).Masked().Addr()
 }
 
 // sweep drops the buckets that would be full by now (their addresses have been quiet

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -156,3 +157,95 @@ func TestAddressLimiterCountsAnIPv6NetworkAsOneAddress(t *testing.T) {
 		t.Fatal("an IPv4 address seen mapped into IPv6 got a second budget")
 	}
 }
+
+// TestConnectionsPerAddressCountAnIPv6NetworkAsOneAddress: the connection cap counts
+// an IPv6 peer per /64, as the rate limiter does (and the binary port and the HTTP API).
+// Counted per /128, a host that owns a /64 held the cap's worth of connections from
+// every one of its addresses: no cap at all. The connections come from a listener
+// whose connections claim IPv6 peers in one /64 (the tests only dial 127.0.0.1); past the
+// cap the next is answered 429 and closed, and a peer in another /64 is still served.
+func TestConnectionsPerAddressCountAnIPv6NetworkAsOneAddress(t *testing.T) {
+	listener := newPipeListener()
+	fake := newFakeSources()
+	startServer(t, Config{ConnectionsPerAddressMax: 3, RequestsPerSecondPerAddress: -1,
+		Listener: listener}, fake.sources())
+	peer := func(last byte) netip.Addr {
+		address := netip.MustParseAddr("2001:db8:1:2::").As16()
+		address[15] = last // A new source address in the same /64 each time.
+		return netip.AddrFrom16(address)
+	}
+	for i := range 3 {
+		if response := listener.get(t, peer(byte(i+1))); response == nil ||
+			response.StatusCode != http.StatusOK {
+			t.Fatalf("connection %d from the /64: %+v", i+1, response)
+		}
+	}
+	if response := listener.get(t, peer(9)); response == nil ||
+		response.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("connection 4 from the /64 (another address in it): %+v, want 429", response)
+	}
+	if response := listener.get(t, netip.MustParseAddr("2001:db8:1:3::1")); response == nil ||
+		response.StatusCode != http.StatusOK {
+		t.Fatalf("a connection from another /64: %+v", response)
+	}
+}
+
+// pipeListener hands the server in-memory connections that claim a chosen peer address.
+type pipeListener struct {
+	accepted chan net.Conn
+	closed   chan struct{}
+	once     sync.Once
+}
+
+func newPipeListener() *pipeListener {
+	return &pipeListener{accepted: make(chan net.Conn), closed: make(chan struct{})}
+}
+
+func (l *pipeListener) Accept() (net.Conn, error) {
+	select {
+	case conn := <-l.accepted:
+		return conn, nil
+	case <-l.closed:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *pipeListener) Close() error {
+	l.once.Do(func() { close(l.closed) })
+	return nil
+}
+
+func (l *pipeListener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)} }
+
+// get opens a connection from peer, sends GET /healthz on it and returns the answer (nil
+// if the connection was closed without one). The connection stays open until the test
+// ends.
+func (l *pipeListener) get(t *testing.T, peer netip.Addr) *http.Response {
+	t.Helper()
+	server, client := net.Pipe()
+	t.Cleanup(func() { client.Close() })
+	client.SetDeadline(time.Now().Add(waitMax))
+	select {
+	case l.accepted <- &peerPipe{Conn: server, remote: net.TCPAddrFromAddrPort(
+		netip.AddrPortFrom(peer, 40000))}:
+	case <-time.After(waitMax):
+		t.Fatal("the server did not accept")
+	}
+	// Written while the answer is read: a pipe has no buffer, and a refused connection
+	// is answered before its request is read.
+	go client.Write([]byte("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"))
+	response, err := http.ReadResponse(bufio.NewReader(client), nil)
+	if err != nil {
+		return nil
+	}
+	response.Body.Close()
+	return response
+}
+
+// peerPipe is one end of a pipe that reports a TCP peer address.
+type peerPipe struct {
+	net.Conn
+	remote net.Addr
+}
+
+func (p *peerPipe) RemoteAddr() net.Addr { return p.remote }

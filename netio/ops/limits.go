@@ -65,11 +65,13 @@ const (
 	// ConnectionsPerAddressMaxDefault bounds one peer address's open connections
 	// (Config.ConnectionsPerAddressMax): scrapers and probes keep one or two alive.
 	ConnectionsPerAddressMaxDefault = 8
+	// refusalWriteTimeout bounds the write of the 429 that a connection past its
+	// address's ConnectionsPerAddressMax gets: it is written on the accepting goroutine,
+	// which a peer that does not read must not hold up (the answer fits any socket buffer,
+	// so a healthy peer never waits).
+	refusalWriteTimeout = 100 * time.Millisecond
 	// limitedAddressesMax bounds the addresses the rate limiter tracks (~100 bytes each).
 	limitedAddressesMax = 4096
-	// ipv6NetworkBits: the rate limiter counts an IPv6 peer per /64, the smallest network
-	// a host is usually given (it may use any address in it).
-	ipv6NetworkBits = 64
 	// MetricsCacheIntervalDefault: /metrics is rendered at most once a second
 	// (Config.MetricsCacheInterval); scrapers ask far less often, and a gather costs
 	// milliseconds of CPU and allocations that a flood would multiply.

@@ -17,6 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
 	"github.com/valyala/fasthttp"
+
+	"sequent/netio/peer"
 )
 
 // Paths of the endpoints.
@@ -112,7 +114,6 @@ func New(config Config, sources Sources) (*Server, error) {
 		Name:                  "",
 		NoDefaultServerHeader: true, // Do not advertise the software to scanners.
 		Concurrency:           connectionsMax,
-		MaxConnsPerIP:         config.ConnectionsPerAddressMax,
 		ReadBufferSize:        headerBytesMax,
 		WriteBufferSize:       headerBytesMax,
 		MaxRequestBodySize:    requestBodyBytesMax,
@@ -144,6 +145,11 @@ func (s *Server) Start() error {
 	s.listener = listener
 	s.served = make(chan error, 1)
 	served := listener
+	if max := s.config.ConnectionsPerAddressMax; max > 0 {
+		// Counted here rather than by fasthttp's MaxConnsPerIP, which counts an IPv6
+		// peer per address: a host may send from any address of its /64.
+		served = peer.NewListener(listener, int64(max), s.refuseConnection)
+	}
 	if s.tls != nil {
 		served = tls.NewListener(listener, s.tls)
 	}
@@ -152,6 +158,28 @@ func (s *Server) Start() error {
 	s.logger.Info("ops: serving", "address", listener.Addr().String(), "tls", s.tls != nil,
 		"allowed_networks", len(s.allow))
 	return nil
+}
+
+// tooManyConnectionsBody and tooManyConnections are the answer to a connection past its
+// peer's ConnectionsPerAddressMax on a plain HTTP port.
+const tooManyConnectionsBody = `{"ok":false,"code":"` + CodeRateLimited +
+	`","error":"this address holds as many connections as one address may"}`
+
+var tooManyConnections = []byte("HTTP/1.1 429 Too Many Requests\r\n" +
+	"Content-Type: application/json\r\nRetry-After: " + retryAfterSeconds + "\r\n" +
+	"Connection: close\r\nContent-Length: " + strconv.Itoa(len(tooManyConnectionsBody)) +
+	"\r\n\r\n" + tooManyConnectionsBody)
+
+// refuseConnection closes a connection past its peer's share (peer.Listener, on the
+// accepting goroutine). Without TLS it first answers 429, as for a request past the
+// rate, written with a short deadline so that a peer that does not read cannot hold the
+// accept loop; with TLS nothing can be written before a handshake, so it just closes.
+func (s *Server) refuseConnection(conn net.Conn) {
+	if s.tls == nil {
+		_ = conn.SetWriteDeadline(time.Now().Add(refusalWriteTimeout))
+		_, _ = conn.Write(tooManyConnections)
+	}
+	_ = conn.Close()
 }
 
 // Address returns the address the server listens on once started (with the port the
