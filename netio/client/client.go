@@ -338,8 +338,8 @@ func (c *Client) abandon(call *Call, err error) {
 // true, while a copy of it may still be applied after requests numbered above it. That
 // is so only for a call the server refused at least once with a status it is resent
 // after (busy, log_unavailable, outcome_unknown, or after an unknown outcome
-// shutting_down or an empty not_primary) and that has a copy on its way: queued or
-// written on the current connection and not answered, or left unanswered on a
+// shutting_down, rate_limited or an empty not_primary) and that has a copy on its way:
+// queued or written on the current connection and not answered, or left unanswered on a
 // connection that ended (the server may still hold it in its queue). Such a copy's reply
 // would be cached after theirs: the call keeps its place in the window (window.go) and
 // its slot. Once the copies of the current connection are answered it leaves

@@ -83,8 +83,9 @@
 // short backoff (BusyRetryDelay) until a definite reply or the context ends; so is such a
 // request, or one resent after a reconnect whose earlier copy's reply was lost with its
 // connection, answered shutting_down (a server draining: an earlier attempt may be in its
-// log) or not_primary with no address (a node fenced before it learned the new primary:
-// an earlier attempt may be applied there), until a redirect names one. Callers see
+// log), rate_limited (the rate is checked before the number is looked up) or not_primary
+// with no address (a node fenced before it learned the new primary: an earlier attempt
+// may be applied there), until a redirect names one. Callers see
 // one reply per request, whatever happened underneath.
 //
 // A login refused for its credentials, a revoked key, or a protocol error not tied to one

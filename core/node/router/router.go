@@ -309,8 +309,7 @@ func (r *Router) hold(pt *part) {
 	}
 }
 
-// unhold takes the bookkeeping of a part out of busy (retryBusy holds it again if it
-// stays).
+// unhold takes the bookkeeping of a part out of busy as it leaves busy (retryBusy).
 func (r *Router) unhold(pt *part) {
 	if !pt.request.write {
 		return

@@ -89,19 +89,23 @@ func (r *Router) retryBusy() {
 	waiting := r.busy
 	r.busy = nil
 	var refused map[heldKey]bool
+	// A part stays counted in held until it leaves busy (queued, answered or done), never
+	// uncounted while it is submitted again: Submit reads the count without the lock, and
+	// a write of its session read in that moment would be queued ahead of it.
 	for _, pt := range waiting {
-		r.unhold(pt)
 		if pt.request.done {
+			r.unhold(pt)
 			continue
 		}
 		if pt.request.write && refused[pt.heldKey()] {
-			r.hold(pt)
+			r.busy = append(r.busy, pt) // Still held.
 			continue
 		}
 		switch status := r.submitPart(pt); status {
 		case model.StatusOK:
+			r.unhold(pt)
 		case model.StatusBusy:
-			r.hold(pt)
+			r.busy = append(r.busy, pt) // Still held.
 			if pt.request.write {
 				if refused == nil {
 					refused = map[heldKey]bool{}
@@ -109,6 +113,7 @@ func (r *Router) retryBusy() {
 				refused[pt.heldKey()] = true
 			}
 		default:
+			r.unhold(pt)
 			r.partAnswered(pt, status, false, 0, nil)
 		}
 	}
