@@ -125,6 +125,7 @@ type Machine struct {
 	matchBuffers  matchBuffers
 	clock         uint64 // Last timestamp given to an event or object.
 	opLast        uint64 // Op of the last request applied.
+	rules         uint32 // Rules version in force (rules.go); moves only by upgrade_rules.
 
 	// Decode and result buffers, sized for the largest request at init.
 	accounts        []model.Account
@@ -152,6 +153,7 @@ func newMachine(c Config, l *ledger.Ledger, engine *match.Engine, sagas *saga.Bo
 	const events = model.EventsPerRequestMax
 	return &Machine{
 		config:          c,
+		rules:           RulesVersionFirst,
 		ledger:          l,
 		match:           engine,
 		sagas:           sagas,
@@ -388,7 +390,8 @@ func (m *Machine) EventStatusCounts() map[string]uint64 {
 // puts the keys file's grant table in force (an invalid table changes nothing and
 // answers invalid_body, which the server never writes: it validates the keys file);
 // saga steps are applied by the saga table (core/saga); set_risk_rules and
-// remove_risk_rules change the risk rules, one result per rule.
+// remove_risk_rules change the risk rules, one result per rule; upgrade_rules moves the
+// rules version (rules.go).
 func (m *Machine) dispatchInternal(request *Request, out *Output) model.Status {
 	switch request.Operation {
 	case model.OperationSetRiskRules:
@@ -408,6 +411,8 @@ func (m *Machine) dispatchInternal(request *Request, out *Output) model.Status {
 		}
 	case model.OperationSagaCredit, model.OperationSagaFinish, model.OperationSagaForget:
 		return m.applySagaSteps(request, out)
+	case model.OperationUpgradeRules:
+		return m.upgradeRules(request.Body)
 	}
 	return model.StatusOK
 }

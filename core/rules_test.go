@@ -67,3 +67,23 @@ func TestRefusedTransfersCreateNoSettlementAccount(t *testing.T) {
 		}
 	}
 }
+
+// versionOneTraffic applies, on shard 0 of twoShards, requests whose outcome depends on
+// the rules version: accounts of clients 1 and 2, a valid cross-shard transfer, and a
+// client owning nothing sending cross-shard transfers that are all refused.
+func versionOneTraffic(h *harness) {
+	h.t.Helper()
+	h.apply(Request{Operation: model.OperationSetGrants, Body: model.AppendGrants(nil,
+		[]model.Grant{{Client: 1, Scopes: model.ScopeTransfer, Ledger: 1},
+			{Client: 2, Scopes: model.ScopeTransfer, Ledger: 1}})})
+	h.apply(Request{Client: 1, Session: 1, Number: 1, Operation: model.OperationCreateAccounts,
+		Body: accountsBody(1)},
+		Request{Client: 2, Session: 1, Number: 1, Operation: model.OperationCreateAccounts,
+			Body: accountsBody(2)})
+	h.apply(Request{Client: 1, Session: 1, Number: 2, Operation: model.OperationCreateTransfers,
+		Body: transfersBody(simpleTransfer(50, 1, 100, 3))})
+	h.apply(Request{Client: 3, Session: 1, Number: 1, Operation: model.OperationCreateTransfers,
+		Body: transfersBody(refusedCrossShardTransfers()...)},
+		Request{Client: 1, Session: 1, Number: 3, Operation: model.OperationCreateTransfers,
+			Body: transfersBody(simpleTransfer(51, 1, 101, 2))})
+}
