@@ -21,6 +21,13 @@ type Config struct {
 	SessionsMax          int // Session table size; 0 = SessionsMaxDefault.
 	SessionReplyBytesMax int // Cached reply bytes per session; at least (and 0 =) the default.
 	Shard                ShardConfig
+	// RulesVersion is the rules version of a machine New builds (doc.go, "Rules version");
+	// 0 means RulesVersionFirst, the version every log starts at, which is what a replay
+	// from op 1 (shard.Recover, the replay tools) must build. A later one suits only state
+	// built without a log that anything will replay from op 1 under another configuration:
+	// tests and benchmarks of what the rules do not decide, which then need no
+	// upgrade_rules entry. Restore ignores it: a snapshot says its version.
+	RulesVersion uint32
 }
 
 // ShardConfig places a machine in a sharded node. The zero value is an unsharded
@@ -41,6 +48,13 @@ func (c Config) withDefaults() Config {
 	c.SessionReplyBytesMax = max(c.SessionReplyBytesMax, SessionReplyBytesMaxDefault)
 	if c.Shard.Map == nil {
 		c.Shard.Map = shardmap.Single()
+	}
+	if c.RulesVersion == 0 {
+		c.RulesVersion = RulesVersionFirst
+	}
+	if c.RulesVersion > RulesVersionCurrent {
+		panic(fmt.Sprintf("core: rules version %d; this build applies up to %d",
+			c.RulesVersion, RulesVersionCurrent))
 	}
 	if err := c.Shard.Map.Validate(); err != nil || c.Shard.Index >= c.Shard.Map.Shards {
 		panic(fmt.Sprintf("core: shard %d of an invalid map: %v", c.Shard.Index, err))
@@ -146,7 +160,9 @@ type Machine struct {
 func New(config Config) *Machine {
 	c := config.withDefaults()
 	l := ledger.New(c.Ledger)
-	return newMachine(c, l, match.New(l, c.Match), saga.New(c.Shard.Map, c.Shard.Index))
+	m := newMachine(c, l, match.New(l, c.Match), saga.New(c.Shard.Map, c.Shard.Index))
+	m.rules = c.RulesVersion
+	return m
 }
 
 func newMachine(c Config, l *ledger.Ledger, engine *match.Engine, sagas *saga.Book) *Machine {
