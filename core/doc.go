@@ -45,9 +45,11 @@
 // replays bit for bit. An empty machine (New) is at version 1, and so is every snapshot
 // and log written before versions existed. The version moves only through the log: the
 // internal request upgrade_rules (model.OperationUpgradeRules, body: the target version),
-// which the primary writes (core/shard) before it serves writes whenever its machine is
-// below RulesVersionCurrent: as op 1 of a fresh data directory, at the first start of a
-// new build on an old log, after the promotion of a standby that followed one. A standby
+// with which the primary (core/shard) opens the first entry of writes it sequences while
+// its machine is below RulesVersionCurrent: op 1 of a fresh data directory, the first
+// writes of a new build on an old log, those after the promotion of a standby that
+// followed one. (Config.RulesVersion builds a machine at a later version directly, for
+// tests whose logs nothing replays under another configuration.) A standby
 // and a replay apply it at the same op, so every replica switches there; a restart finds
 // the version in its recovered state and writes nothing. It never goes back, and a target
 // this build does not implement is refused (invalid_body) without effect: a build older

@@ -240,3 +240,59 @@ func TestUpgradeRulesRequest(t *testing.T) {
 		}
 	}
 }
+
+// TestVersionsAgreeOnTransfersPassingTheDebitSide holds that rules version 2 changes
+// nothing for cross-shard transfers that pass the debit side's checks, whatever happens
+// to them next (started, refused for the amount, pending or linked across shards): the
+// same statuses, and the same ledger (accounts, transfers, timestamps) as version 1.
+func TestVersionsAgreeOnTransfersPassingTheDebitSide(t *testing.T) {
+	config := Config{Shard: ShardConfig{Map: twoShards, Index: 0}}
+	v1, v2 := newHarness(t, config), newHarness(t, config)
+	v1.apply(Request{Operation: model.OperationPulse}) // Keeps ops and timestamps aligned.
+	v2.upgradeRules(RulesVersionCurrent)
+	traffic := func(h *harness) []model.Status {
+		var statuses []model.Status
+		record := func(out *Output) {
+			for i := range out.Replies {
+				statuses = append(statuses, out.Replies[i].Status)
+				statuses = append(statuses, eventStatuses(t, out.Body(&out.Replies[i]))...)
+			}
+		}
+		record(h.apply(Request{Operation: model.OperationSetGrants,
+			Body: model.AppendGrants(nil, []model.Grant{{Client: 1,
+				Scopes: model.ScopeTransfer, Ledger: 1}})}))
+		limited := model.Account{ID: model.U128(2), Ledger: 1, Code: 1,
+			Flags: model.AccountDebitsMustNotExceedCredits}
+		body := accountsBody(1)
+		body = append(body, make([]byte, model.AccountSize)...)
+		limited.Encode(body[model.AccountSize:])
+		record(h.apply(Request{Client: 1, Session: 1, Number: 1,
+			Operation: model.OperationCreateAccounts, Body: body}))
+		pending := simpleTransfer(12, 1, 102, 1)
+		pending.Flags = model.TransferPending
+		linked := simpleTransfer(13, 1, 103, 1)
+		linked.Flags = model.TransferLinked
+		record(h.apply(Request{Client: 1, Session: 1, Number: 2,
+			Operation: model.OperationCreateTransfers,
+			Body: transfersBody(simpleTransfer(10, 1, 100, 5), simpleTransfer(11, 2, 101, 5),
+				pending, linked, simpleTransfer(14, 1, 2, 3), simpleTransfer(10, 1, 100, 5))}))
+		return statuses
+	}
+	want, got := traffic(v1), traffic(v2)
+	if !slices.Equal(got, want) {
+		t.Fatalf("statuses under version 2 %v, under version 1 %v", got, want)
+	}
+	expected := []model.Status{model.StatusOK, model.StatusOK, model.StatusOK, model.StatusOK,
+		model.StatusOK, model.StatusSagaInFlight, model.StatusExceedsCredits,
+		model.StatusPendingTransferSpansShards, model.StatusLinkedChainSpansShards,
+		model.StatusOK, model.StatusSagaInFlightRetry}
+	if !slices.Equal(want, expected) {
+		t.Fatalf("statuses %v, want %v", want, expected)
+	}
+	if v1.machine.Ledger().Digest() != v2.machine.Ledger().Digest() {
+		t.Fatal("the ledgers differ")
+	}
+	if count := v2.machine.Ledger().AccountCount(); count != 3 {
+		t.Fatalf("%d accounts, want 3 (two and one settlement account)", count)
+	}
+}
