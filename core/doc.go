@@ -37,6 +37,38 @@
 // and produce no event; set_grants changes no account, transfer or order and produces
 // none either (package event, "What is not an event").
 //
+// # Rules version
+//
+// The machine applies entries under a rules version (rules.go), part of its state: a
+// change that would make the same entries produce another state is a new version, and
+// the old behaviour stays, chosen by the version in force, so that every existing log
+// replays bit for bit. An empty machine (New) is at version 1, and so is every snapshot
+// and log written before versions existed. The version moves only through the log: the
+// internal request upgrade_rules (model.OperationUpgradeRules, body: the target version),
+// with which the primary (core/shard) opens the first entry of writes it sequences while
+// its machine is below RulesVersionCurrent: op 1 of a fresh data directory, the first
+// writes of a new build on an old log, those after the promotion of a standby that
+// followed one. (Config.RulesVersion builds a machine at a later version directly, for
+// tests whose logs nothing replays under another configuration.) A standby
+// and a replay apply it at the same op, so every replica switches there; a restart finds
+// the version in its recovered state and writes nothing. It never goes back, and a target
+// this build does not implement is refused (invalid_body) without effect: a build older
+// than the log cannot follow it (a standby must be upgraded before its primary; the
+// digest comparison at the next snapshot would catch one that was not). Clients cannot
+// send it (unknown_operation, as every internal operation). The snapshot carries the
+// version from machine snapshot version 6 on, written only above version 1, so the state
+// of a log that was never upgraded encodes and digests exactly as before.
+//
+// Versions: 1, cross-shard transfers create their settlement accounts (core/saga) before
+// any check of the batch, so a refused transfer may leave one; 2, a settlement account is
+// created only for a transfer that passes the debit side's checks (its debit account
+// exists on this shard, on the transfer's ledger, and the client may debit it), so a
+// client cannot fill the accounts limit with refused transfers. The results are the same
+// under both but at the accounts limit (a transfer refused on its debit side whose
+// settlement account could not be created answers accounts_limit_reached under 1, the
+// debit side's code under 2); the state differs (those accounts, and the timestamps after
+// them).
+//
 // Ordering rule (as in etcd raft's Ready): the caller may apply an entry before it is
 // durable, but must not release any reply of that entry, nor of any later read, before the
 // entry is durable (and acknowledged by the standby in sync mode).

@@ -21,6 +21,13 @@ type Config struct {
 	SessionsMax          int // Session table size; 0 = SessionsMaxDefault.
 	SessionReplyBytesMax int // Cached reply bytes per session; at least (and 0 =) the default.
 	Shard                ShardConfig
+	// RulesVersion is the rules version of a machine New builds (doc.go, "Rules version");
+	// 0 means RulesVersionFirst, the version every log starts at, which is what a replay
+	// from op 1 (shard.Recover, the replay tools) must build. A later one suits only state
+	// built without a log that anything will replay from op 1 under another configuration:
+	// tests and benchmarks of what the rules do not decide, which then need no
+	// upgrade_rules entry. Restore ignores it: a snapshot says its version.
+	RulesVersion uint32
 }
 
 // ShardConfig places a machine in a sharded node. The zero value is an unsharded
@@ -41,6 +48,13 @@ func (c Config) withDefaults() Config {
 	c.SessionReplyBytesMax = max(c.SessionReplyBytesMax, SessionReplyBytesMaxDefault)
 	if c.Shard.Map == nil {
 		c.Shard.Map = shardmap.Single()
+	}
+	if c.RulesVersion == 0 {
+		c.RulesVersion = RulesVersionFirst
+	}
+	if c.RulesVersion > RulesVersionCurrent {
+		panic(fmt.Sprintf("core: rules version %d; this build applies up to %d",
+			c.RulesVersion, RulesVersionCurrent))
 	}
 	if err := c.Shard.Map.Validate(); err != nil || c.Shard.Index >= c.Shard.Map.Shards {
 		panic(fmt.Sprintf("core: shard %d of an invalid map: %v", c.Shard.Index, err))
@@ -125,6 +139,7 @@ type Machine struct {
 	matchBuffers  matchBuffers
 	clock         uint64 // Last timestamp given to an event or object.
 	opLast        uint64 // Op of the last request applied.
+	rules         uint32 // Rules version in force (rules.go); moves only by upgrade_rules.
 
 	// Decode and result buffers, sized for the largest request at init.
 	accounts        []model.Account
@@ -145,13 +160,16 @@ type Machine struct {
 func New(config Config) *Machine {
 	c := config.withDefaults()
 	l := ledger.New(c.Ledger)
-	return newMachine(c, l, match.New(l, c.Match), saga.New(c.Shard.Map, c.Shard.Index))
+	m := newMachine(c, l, match.New(l, c.Match), saga.New(c.Shard.Map, c.Shard.Index))
+	m.rules = c.RulesVersion
+	return m
 }
 
 func newMachine(c Config, l *ledger.Ledger, engine *match.Engine, sagas *saga.Book) *Machine {
 	const events = model.EventsPerRequestMax
 	return &Machine{
 		config:          c,
+		rules:           RulesVersionFirst,
 		ledger:          l,
 		match:           engine,
 		sagas:           sagas,
@@ -388,7 +406,8 @@ func (m *Machine) EventStatusCounts() map[string]uint64 {
 // puts the keys file's grant table in force (an invalid table changes nothing and
 // answers invalid_body, which the server never writes: it validates the keys file);
 // saga steps are applied by the saga table (core/saga); set_risk_rules and
-// remove_risk_rules change the risk rules, one result per rule.
+// remove_risk_rules change the risk rules, one result per rule; upgrade_rules moves the
+// rules version (rules.go).
 func (m *Machine) dispatchInternal(request *Request, out *Output) model.Status {
 	switch request.Operation {
 	case model.OperationSetRiskRules:
@@ -408,6 +427,8 @@ func (m *Machine) dispatchInternal(request *Request, out *Output) model.Status {
 		}
 	case model.OperationSagaCredit, model.OperationSagaFinish, model.OperationSagaForget:
 		return m.applySagaSteps(request, out)
+	case model.OperationUpgradeRules:
+		return m.upgradeRules(request.Body)
 	}
 	return model.StatusOK
 }

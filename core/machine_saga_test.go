@@ -21,10 +21,13 @@ type pair struct {
 	grants []model.Grant // In force on both shards (issuers, see accounts).
 }
 
+// newPair starts both machines at the current rules version, as a fresh node's primaries
+// do (their first entry is upgrade_rules).
 func newPair(t *testing.T) *pair {
 	p := &pair{t: t, actor: 1}
 	for i := range p.shards {
 		p.shards[i] = newHarness(t, Config{Shard: ShardConfig{Map: twoShards, Index: uint16(i)}})
+		p.shards[i].upgradeRules(RulesVersionCurrent)
 	}
 	return p
 }

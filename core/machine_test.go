@@ -44,6 +44,17 @@ func (h *harness) apply(requests ...Request) *Output {
 	return out
 }
 
+// upgradeRules applies an upgrade_rules request to version, as the primary writes it.
+func (h *harness) upgradeRules(version uint32) {
+	h.t.Helper()
+	out := h.apply(Request{Operation: model.OperationUpgradeRules,
+		Body: AppendUpgradeRules(nil, version)})
+	if out.Replies[0].Status != model.StatusOK || h.machine.RulesVersion() != version {
+		h.t.Fatalf("upgrade_rules to %d: %s, at version %d", version, out.Replies[0].Status,
+			h.machine.RulesVersion())
+	}
+}
+
 // operators gives clients the operator scope through a logged set_grants request, as the
 // keys file of a single-tenant deployment does: the tests that create plain accounts
 // (no balance limit: they may go negative) and move money between them act as the

@@ -27,7 +27,11 @@ func (m *Machine) createTransfersSharded(client uint64, balances bool, events []
 	if !any {
 		return false
 	}
-	m.sagas.EnsureSettlements(m.ledger, &m.clock, events, cross, credit)
+	if m.rules >= rulesVersionSettlementsAfterChecks {
+		m.sagas.EnsureSettlementsAs(m.ledger, client, &m.clock, events, cross, credit)
+	} else {
+		m.sagas.EnsureSettlements(m.ledger, &m.clock, events, cross, credit)
+	}
 	first := m.nextTimestamps(len(events))
 	for start := 0; start < len(events); {
 		end := start

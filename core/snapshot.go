@@ -21,6 +21,7 @@ import (
 // section (core/risk/snapshot.go; version 5 on):
 //
 //	header   magic "SQMACHIN" (8) | version u32 | sessions u32 | clock u64 | op u64 = 32
+//	rules    rules version u32 | reserved u32 (zero)          (version 6 only) = 8
 //	session  client u64 | session u64 | highest u64 | last op u64 | applied 4×u64 |
 //	         replies u32 | reserved u32 (zero)                              = 72 bytes
 //	  reply  number u64 | op u64 | status u32 | length u32 | request digest u64 |
@@ -30,14 +31,21 @@ import (
 //
 // Sessions appear in table order, replies oldest first. Version 3 added the request
 // digest of cached replies (older versions are refused); version 4 the saga section
-// (issue 13); version 5 the risk section (issue 16). Version 4 is still read with no risk
-// rules, version 3 as an unsharded machine with no sagas and no risk rules.
+// (issue 13); version 5 the risk section (issue 16); version 6 the rules version (rules.go).
+// Version 5 is still written, and read as rules version 1, for a machine at rules version
+// 1: the state of a log that was never upgraded then encodes, and digests, exactly as it
+// did before versions existed, so that snapshots and digests of existing data directories
+// (sequent verify, the standby's digest comparison) still match. Version 4 is read with
+// no risk rules, version 3 as an unsharded machine with no sagas and no risk rules (both
+// at rules version 1).
 const (
 	machineSnapshotMagic          = "SQMACHIN"
-	machineSnapshotVersion        = 5
+	machineSnapshotVersion        = 6
+	machineSnapshotVersionNoRules = 5
 	machineSnapshotVersionNoRisk  = 4
 	machineSnapshotVersionNoSagas = 3
 	machineHeaderSize             = 32
+	machineRulesSize              = 8
 	sessionHeaderSize             = 72
 	cachedReplyHeaderSize         = 32
 )
@@ -61,10 +69,15 @@ func (m *Machine) Snapshot() *Snapshot {
 	header := make([]byte, machineHeaderSize, machineHeaderSize+len(m.sessions.sessions)*
 		sessionHeaderSize)
 	copy(header, machineSnapshotMagic)
-	binary.LittleEndian.PutUint32(header[8:], machineSnapshotVersion)
+	binary.LittleEndian.PutUint32(header[8:], machineSnapshotVersionNoRules)
 	binary.LittleEndian.PutUint32(header[12:], uint32(len(m.sessions.sessions)))
 	binary.LittleEndian.PutUint64(header[16:], m.clock)
 	binary.LittleEndian.PutUint64(header[24:], m.opLast)
+	if m.rules != RulesVersionFirst {
+		binary.LittleEndian.PutUint32(header[8:], machineSnapshotVersion)
+		header = binary.LittleEndian.AppendUint32(header, m.rules)
+		header = binary.LittleEndian.AppendUint32(header, 0)
+	}
 	for _, s := range m.sessions.sessions {
 		header = appendSession(header, s)
 	}
@@ -157,10 +170,13 @@ func Restore(config Config, r io.Reader) (*Machine, error) {
 		return nil, fmt.Errorf("%w: bad magic", ErrSnapshotInvalid)
 	}
 	version := binary.LittleEndian.Uint32(header[8:])
-	if version != machineSnapshotVersion && version != machineSnapshotVersionNoRisk &&
-		version != machineSnapshotVersionNoSagas {
+	if version < machineSnapshotVersionNoSagas || version > machineSnapshotVersion {
 		return nil, fmt.Errorf("%w: version %d, want %d", ErrSnapshotInvalid, version,
 			machineSnapshotVersion)
+	}
+	rules, err := readRules(reader, version)
+	if err != nil {
+		return nil, err
 	}
 	sessionCount := binary.LittleEndian.Uint32(header[12:])
 	if int64(sessionCount) > int64(c.SessionsMax) {
@@ -198,12 +214,12 @@ func Restore(config Config, r io.Reader) (*Machine, error) {
 	if err := sagas.Index(l); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrSnapshotInvalid, err)
 	}
-	if version == machineSnapshotVersion {
-		rules, err := risk.Restore(reader, l.ResolveAccount, l.AccountCount())
+	if version >= machineSnapshotVersionNoRules { // Versions 5 and 6 carry the risk section.
+		riskRules, err := risk.Restore(reader, l.ResolveAccount, l.AccountCount())
 		if err != nil {
 			return nil, err
 		}
-		l.SetRisk(rules)
+		l.SetRisk(riskRules)
 	}
 	// The stream must end here. Reading to its end also surfaces a checksum failure that a
 	// verifying reader (wal.OpenSnapshot) reports only at EOF.
@@ -217,13 +233,33 @@ func Restore(config Config, r io.Reader) (*Machine, error) {
 	m.sessions, m.reportSequences = sessions, reportSequences
 	m.clock = binary.LittleEndian.Uint64(header[16:])
 	m.opLast = binary.LittleEndian.Uint64(header[24:])
+	m.rules = rules
 	return m, nil
+}
+
+// readRules reads the rules version of a version 6 snapshot; older ones are at rules
+// version 1. Version 6 is written only above rules version 1 (one encoding per state).
+func readRules(r io.Reader, version uint32) (uint32, error) {
+	if version < machineSnapshotVersion {
+		return RulesVersionFirst, nil
+	}
+	var field [machineRulesSize]byte
+	if _, err := io.ReadFull(r, field[:]); err != nil {
+		return 0, fmt.Errorf("%w: rules version: %v", ErrSnapshotInvalid, err)
+	}
+	rules := binary.LittleEndian.Uint32(field[:])
+	if rules <= RulesVersionFirst || rules > RulesVersionCurrent ||
+		binary.LittleEndian.Uint32(field[4:]) != 0 {
+		return 0, fmt.Errorf("%w: rules version %d (this build applies %d to %d)",
+			ErrSnapshotInvalid, rules, RulesVersionFirst+1, RulesVersionCurrent)
+	}
+	return rules, nil
 }
 
 // readSagas reads the saga section (version 3), or starts an empty saga table for a
 // version 2 snapshot, which only an unsharded machine may load.
 func readSagas(r io.Reader, version uint32, c *Config) (*saga.Book, error) {
-	if version >= machineSnapshotVersionNoRisk { // Versions 4 and 5 carry the saga section.
+	if version >= machineSnapshotVersionNoRisk { // Versions 4 to 6 carry the saga section.
 		book, err := saga.ReadSnapshot(r, c.Shard.Map, c.Shard.Index)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrSnapshotInvalid, err)

@@ -339,6 +339,9 @@ func TestBadInputIsolated(t *testing.T) {
 			wire.ErrorUnknownOperation},
 		{"internal operation", true, requestFrame(1, 1, model.OperationPulse, nil), false,
 			wire.ErrorUnknownOperation},
+		// The rules version moves only by the primary's own entry (package core).
+		{"upgrade_rules", true, requestFrame(1, 1, model.OperationUpgradeRules,
+			[]byte{2, 0, 0, 0}), false, wire.ErrorUnknownOperation},
 		{"session mismatch", true, requestFrame(2, 1, model.OperationLookupAccounts,
 			encodeIDs(1)), false, wire.ErrorSessionMismatch},
 		{"number zero", true, requestFrame(1, 0, model.OperationLookupAccounts,

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"sequent/core"
 	"sequent/core/backend"
 	"sequent/core/model"
 	"sequent/core/shard"
@@ -82,9 +83,15 @@ type testNode struct {
 // primary0 returns shard 0's Primary (nil unless serving as a replicated primary).
 func (n *testNode) primary0() *Primary { return n.groups[0].primary.Load() }
 
+// testRules starts the tests' machines at the current rules version, so that the ops
+// they count are their own requests' (a primary below it opens its first write entry
+// with upgrade_rules: core/shard's rules_test.go covers that, with a standby).
+var testRules = core.RulesVersionCurrent
+
 func nodeConfig(dir, listen, standbyOf string) NodeConfig {
 	return NodeConfig{Groups: []GroupConfig{{LogDir: filepath.Join(dir, "log"),
-		SnapshotDir: filepath.Join(dir, "snapshots")}},
+		SnapshotDir: filepath.Join(dir, "snapshots"),
+		Machine:     core.Config{RulesVersion: testRules}}},
 		EpochPath: filepath.Join(dir, "epoch"), Listen: listen, StandbyOf: standbyOf, Key: testKey,
 		ClientAddress: "client-" + listen, Snapshots: &shard.SnapshotConfig{},
 		Shard: shard.Config{CloseTimeout: 200 * time.Millisecond}, Logger: testLogger}

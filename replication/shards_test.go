@@ -25,7 +25,8 @@ func shardedConfig(dir, listen, standbyOf string, placement *shardmap.Map) NodeC
 		shardDir := filepath.Join(dir, fmt.Sprintf("shard-%d", index))
 		config.Groups = append(config.Groups, GroupConfig{LogDir: filepath.Join(shardDir, "log"),
 			SnapshotDir: filepath.Join(shardDir, "snapshots"),
-			Machine:     core.Config{Shard: core.ShardConfig{Map: placement, Index: index}}})
+			Machine: core.Config{Shard: core.ShardConfig{Map: placement, Index: index},
+				RulesVersion: testRules}})
 	}
 	return config
 }

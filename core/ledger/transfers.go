@@ -438,6 +438,9 @@ func (l *Ledger) singleOrPendingTransfer(t *model.Transfer, timestamp uint64, ev
 		return model.StatusDebitAccountNotFound
 	}
 	if creditIndex == indexNone {
+		if l.saga {
+			return l.sagaDebitRefusal(t, debitIndex)
+		}
 		return model.StatusCreditAccountNotFound
 	}
 	if status := l.checkOwnership(t, debitIndex, creditIndex); status != model.StatusOK {
@@ -521,6 +524,24 @@ func (l *Ledger) singleOrPendingTransfer(t *model.Transfer, timestamp uint64, ev
 		return model.StatusRiskHeldForReview
 	}
 	return model.StatusOK
+}
+
+// sagaDebitRefusal answers step 1 of a cross-shard transfer whose settlement account
+// (its credit account) does not exist. Core creates that account before the step for a
+// transfer that passes the debit side's checks (core/saga, EnsureSettlementsAs), so the
+// step is one that fails them: it gets the code it would get with the account there,
+// whose ledger is the transfer's. The codes and their order are those of the checks
+// below (checkOwnership, then accountsStatus), and createTransfer remembers a transient
+// one as it would.
+func (l *Ledger) sagaDebitRefusal(t *model.Transfer, debitIndex uint32) model.Status {
+	switch {
+	case !l.allowed(model.ScopeTransfer, debitIndex):
+		return model.StatusDebitAccountNotOwned
+	case l.accounts.at(debitIndex).Ledger != t.Ledger:
+		return model.StatusAccountsMustHaveTheSameLedger
+	}
+	// Not reached: the account would have been created. Answer what is true.
+	return model.StatusCreditAccountNotFound
 }
 
 // accountsStatus holds the checks of a transfer's two accounts that come after their

@@ -38,6 +38,11 @@ const (
 	// writes it at start, after every keys reload and after a promotion, so every replica
 	// and every replay decides ownership from the same table. Body: model.AppendGrants.
 	OperationSetGrants Operation = 64
+	// OperationUpgradeRules moves the machine to a newer rules version (how it applies
+	// entries; see package core, "Rules version"). The primary writes it at start and after
+	// a promotion when its machine is below the version it implements, so every replica
+	// and every replay switches at the same op. Event: the target version (u32).
+	OperationUpgradeRules Operation = 65
 )
 
 // OperationInfo describes the shape of an operation's request and reply bodies.
@@ -91,6 +96,8 @@ func init() {
 		EventSize: 8, Write: true, Internal: true, EventsMax: 1, Matching: true})
 	registerOperation(OperationSetGrants, OperationInfo{Name: "set_grants", EventSize: 1,
 		Write: true, Internal: true, EventsMax: GrantsBodyBytesMax})
+	registerOperation(OperationUpgradeRules, OperationInfo{Name: "upgrade_rules",
+		EventSize: 4, Write: true, Internal: true, EventsMax: 1})
 }
 
 // Info returns the operation's description and whether it is defined.

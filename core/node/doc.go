@@ -123,7 +123,12 @@
 //
 // The settlement accounts S(A→B, L) exist once on each of A and B (same id), are created
 // on first use by the step that needs them (deterministic: part of applying a logged
-// entry) and have no balance limits. On A, S(A→B, L) gets the credits of step 1; on B, the
+// entry) and have no balance limits. On A, from rules version 2 (package core, "Rules
+// version"), only for a transfer that passes A's own checks of the debit account (it
+// exists there, on the transfer's ledger, and the client may debit it): a refused
+// transfer creates nothing, so no client can fill the accounts limit with them. On B, step
+// 2 creates it for a saga whose step 1 was created, so for a client that may debit an
+// account of that ledger on A. On A, S(A→B, L) gets the credits of step 1; on B, the
 // same id gets the debits of step 2. Each shard's ledger balances on its own, so for every
 // ledger Σ debits = Σ credits over all shards at all times; a pair's net
 // (credits posted on A − debits posted on B) is zero whenever none of its sagas is between

@@ -156,10 +156,28 @@ func (b *Book) Cross(t *model.Transfer) (credit uint16, cross bool) {
 
 // EnsureSettlements creates, before a batch reserves its timestamps, the settlement
 // accounts that its cross-shard transfers need (cross[i] marks them; credit[i] is their
-// credit shard). A creation refused for the accounts limit leaves the account missing:
-// Start then refuses the transfer with accounts_limit_reached.
+// credit shard), whether or not the transfers pass their checks: rules version 1 (package
+// core, "Rules version"), kept for the logs written under it. A creation refused for the
+// accounts limit leaves the account missing: Start then refuses the transfer with
+// accounts_limit_reached.
 func (b *Book) EnsureSettlements(l *ledger.Ledger, clock *uint64, events []model.Transfer,
 	cross []bool, credit []uint16) {
+	b.ensureSettlements(l, clock, events, cross, credit, false, 0)
+}
+
+// EnsureSettlementsAs is EnsureSettlements from rules version 2 on: a settlement account
+// is created only for a transfer that passes the debit side's checks on behalf of client
+// (the debit account exists, is on the transfer's ledger, and client may debit it: ledger
+// doc, "Ownership"), so that refused transfers cannot fill the accounts limit. A transfer
+// that fails them is refused on its debit side whether or not the account exists, with
+// the code it gets when it does (ledger.CreateSagaTransfersAs).
+func (b *Book) EnsureSettlementsAs(l *ledger.Ledger, client uint64, clock *uint64,
+	events []model.Transfer, cross []bool, credit []uint16) {
+	b.ensureSettlements(l, clock, events, cross, credit, true, client)
+}
+
+func (b *Book) ensureSettlements(l *ledger.Ledger, clock *uint64, events []model.Transfer,
+	cross []bool, credit []uint16, checked bool, client uint64) {
 	b.missing = b.missing[:0]
 	var last model.Uint128
 	for i := range events {
@@ -170,11 +188,22 @@ func (b *Book) EnsureSettlements(l *ledger.Ledger, clock *uint64, events []model
 		if id == last {
 			continue // Runs of transfers to one shard share their settlement account.
 		}
+		if checked && !mayDebit(l, client, &events[i]) {
+			continue
+		}
 		last = id
 		if !b.ensureSettlement(l, clock, id, events[i].Ledger) && events[i].Ledger != 0 {
 			b.missing = append(b.missing, id)
 		}
 	}
+}
+
+// mayDebit reports whether a transfer passes the debit side's account checks for client:
+// the state they read (accounts, owners, grants) does not change within a batch of
+// transfers, so checking before the batch is checking at the transfer's turn.
+func mayDebit(l *ledger.Ledger, client uint64, t *model.Transfer) bool {
+	debit, found, allowed := l.AccountAs(client, model.ScopeTransfer, t.DebitAccountID)
+	return found && allowed && debit.Ledger == t.Ledger
 }
 
 // ensureSettlement creates a settlement account unless it exists; false if it cannot.

@@ -30,7 +30,7 @@ func newLogBuilder(tb testing.TB, dir string) *logBuilder {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return &logBuilder{tb: tb, log: log, machine: core.New(core.Config{}),
+	return &logBuilder{tb: tb, log: log, machine: core.New(testMachineConfig),
 		timestamp: 1_700_000_000_000_000_000}
 }
 

@@ -68,7 +68,7 @@ func TestDeferredShardStress(t *testing.T) {
 	}
 	replier := &durabilityReplier{t: t, log: log, answered: map[uint64]int{}}
 	replier.arrived = sync.NewCond(&replier.mutex)
-	s, err := New(Config{PulseInterval: time.Millisecond}, core.New(core.Config{}), log)
+	s, err := New(Config{PulseInterval: time.Millisecond}, core.New(testMachineConfig), log)
 	if err != nil {
 		t.Fatal(err)
 	}

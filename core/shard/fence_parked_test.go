@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"sequent/core"
 	"sequent/core/backend"
 	"sequent/core/model"
 	"sequent/wal"
@@ -65,7 +64,7 @@ func TestCloseAnswersParkedWritesOutcomeUnknown(t *testing.T) {
 		t.Fatal(err)
 	}
 	reply := replier.waitFor(t, 1)[0]
-	machine, _, err := Recover(core.Config{}, log, "",
+	machine, _, err := Recover(testMachineConfig, log, "",
 		slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	if err != nil {
 		t.Fatal(err)

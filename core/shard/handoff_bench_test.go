@@ -29,7 +29,7 @@ func BenchmarkOneRequestAtATime(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer log.Close()
-	s, err := New(Config{PulseInterval: time.Hour}, core.New(core.Config{}), log)
+	s, err := New(Config{PulseInterval: time.Hour}, core.New(testMachineConfig), log)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -58,7 +58,8 @@ func (r *releasedMessages) afterOutputs(t *testing.T, s *Shard) {
 
 func startShardZero(t *testing.T, log Log) (*Shard, *releasedMessages) {
 	t.Helper()
-	machine := core.New(core.Config{Shard: core.ShardConfig{Map: twoShards, Index: 0}})
+	machine := core.New(core.Config{Shard: core.ShardConfig{Map: twoShards, Index: 0},
+		RulesVersion: core.RulesVersionCurrent})
 	s, err := New(Config{}, machine, log)
 	if err != nil {
 		t.Fatal(err)

@@ -43,7 +43,7 @@ func (a *settableAcknowledger) acknowledge(t *testing.T, s *Shard, op uint64) {
 func firstRun(t *testing.T) (*wal.MemoryLog, *core.Machine) {
 	t.Helper()
 	log := wal.NewMemoryLog()
-	machine := core.New(core.Config{})
+	machine := core.New(testMachineConfig)
 	before, err := New(Config{PulseInterval: time.Hour}, machine, log)
 	if err != nil {
 		t.Fatal(err)

@@ -48,7 +48,7 @@ func TestRequestsReachTheLogIntact(t *testing.T) {
 	}
 	replier := &durabilityReplier{t: t, log: log, answered: map[uint64]int{}}
 	replier.arrived = sync.NewCond(&replier.mutex)
-	s, err := New(Config{RingBytes: 2 * EntryBytesMaxDefault}, core.New(core.Config{}), log)
+	s, err := New(Config{RingBytes: 2 * EntryBytesMaxDefault}, core.New(testMachineConfig), log)
 	if err != nil {
 		t.Fatal(err)
 	}

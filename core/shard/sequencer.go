@@ -123,6 +123,9 @@ func (s *Shard) turn() (drained bool, closed bool, err error) {
 	s.entry, s.queries = s.entry[:0], s.queries[:0]
 	slot := s.acquire()
 	writes := 0
+	if s.openWithRulesUpgrade(slot) {
+		writes++
+	}
 	for i := range s.taken {
 		meta := &s.taken[i]
 		if !meta.write {

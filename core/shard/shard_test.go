@@ -110,9 +110,14 @@ func transferBody(id, debit, credit, amount uint64, flags uint16, timeout uint32
 // that need several entries appended while the log holds durability.
 const heldEntriesMax = InFlightEntriesMaxDefault
 
+// testMachineConfig builds the tests' machines at the current rules version, so that the
+// op numbers they count are their own requests' (a primary at an older version opens its
+// first write entry with upgrade_rules: rules_test.go covers that path).
+var testMachineConfig = core.Config{RulesVersion: core.RulesVersionCurrent}
+
 func startShard(t *testing.T, config Config, log Log) (*Shard, *recordingReplier) {
 	t.Helper()
-	return startShardOf(t, config, core.New(core.Config{}), log)
+	return startShardOf(t, config, core.New(testMachineConfig), log)
 }
 
 // startShardOf starts a shard around a given machine.
@@ -225,7 +230,7 @@ func TestShutdownReleasesQueued(t *testing.T) {
 // was taken) closes instead of waiting forever for a sequencer that does not exist, and
 // that a Start after Close does not revive it.
 func TestCloseWithoutStart(t *testing.T) {
-	s, err := New(Config{}, core.New(core.Config{}), wal.NewMemoryLog())
+	s, err := New(Config{}, core.New(testMachineConfig), wal.NewMemoryLog())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -493,11 +498,11 @@ func TestRecoverReplaysTheLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	live := s.machine.Digest()
-	fromLog, reportLog, err := Recover(core.Config{}, log, "", nil, nil)
+	fromLog, reportLog, err := Recover(testMachineConfig, log, "", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	fromSnapshot, report, err := Recover(core.Config{}, log, dir+"/snapshots", nil, nil)
+	fromSnapshot, report, err := Recover(testMachineConfig, log, dir+"/snapshots", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -909,7 +914,7 @@ func TestStatsStartAtTheRecoveredOp(t *testing.T) {
 	if err := first.Close(); err != nil {
 		t.Fatal(err)
 	}
-	machine, _, err := Recover(core.Config{}, log, "", nil, nil)
+	machine, _, err := Recover(testMachineConfig, log, "", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -944,7 +949,7 @@ func TestGrantsReachTheLog(t *testing.T) {
 		{Client: 7, Scopes: model.ScopeTransfer, Ledger: 1},
 		{Client: 8, Scopes: model.ScopeTransfer, Ledger: 1},
 		{Client: 9, Scopes: model.ScopeTransfer, Ledger: 1}})
-	primary, err := New(Config{Epoch: 1}, core.New(core.Config{}), primaryLog)
+	primary, err := New(Config{Epoch: 1}, core.New(testMachineConfig), primaryLog)
 	if err != nil {
 		t.Fatal(err)
 	}

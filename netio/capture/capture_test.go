@@ -194,7 +194,7 @@ func newCaptureRig(t testing.TB, queueEventsMax int) *captureRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	machine := core.New(core.Config{})
+	machine := core.New(testMachine)
 	s, err := shard.New(shard.Config{}, machine, log)
 	if err != nil {
 		t.Fatal(err)
@@ -205,7 +205,7 @@ func newCaptureRig(t testing.TB, queueEventsMax int) *captureRig {
 	if err := s.SetGrants(operator); err != nil {
 		t.Fatal(err)
 	}
-	c := New(Config{URL: url, Stream: stream, SubjectPrefix: prefix, Log: log, Machine: core.Config{},
+	c := New(Config{URL: url, Stream: stream, SubjectPrefix: prefix, Log: log, Machine: testMachine,
 		Released: s.Released, QueueEventsMax: queueEventsMax})
 	s.AddConsumer(c, c)
 	c.Start()
@@ -404,7 +404,7 @@ func TestRestartPublishesOnlyWhatTheStandbyAcknowledged(t *testing.T) {
 	log := first.log
 
 	// The restart, in sync mode: the standby has acknowledged op 2, not op 3.
-	machine, _, err := shard.Recover(core.Config{}, log, "", nil, nil)
+	machine, _, err := shard.Recover(testMachine, log, "", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -417,7 +417,7 @@ func TestRestartPublishesOnlyWhatTheStandbyAcknowledged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := New(Config{URL: url, Log: log, Machine: core.Config{}, Released: s.Released})
+	c := New(Config{URL: url, Log: log, Machine: testMachine, Released: s.Released})
 	s.AddConsumer(c, c)
 	c.Start()
 	s.Start(shard.RepliesOnly(&nullReplier{}))
@@ -507,3 +507,8 @@ func opOfTwoEventsHalfStored(t *testing.T) *Capture {
 	}
 	return c
 }
+
+// testMachine builds the tests' machines at the current rules version, so that the ops
+// they count are their own requests' (a primary below it opens its first write entry
+// with upgrade_rules, an op without events: TestEntriesWithoutEventsAreHandled's kind).
+var testMachine = core.Config{RulesVersion: core.RulesVersionCurrent}

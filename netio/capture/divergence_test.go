@@ -12,7 +12,6 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"sequent/core"
 	"sequent/core/backend"
 	"sequent/core/model"
 	"sequent/core/shard"
@@ -74,7 +73,7 @@ func (r *replica) copyRange(source *replica, after, through uint64) {
 func (r *replica) serve(url string, epoch uint64, batches ...[]uint64) Stats {
 	t := r.t
 	t.Helper()
-	machine, _, err := shard.Recover(core.Config{}, r.log, r.snapshotDir, nil, nil)
+	machine, _, err := shard.Recover(testMachine, r.log, r.snapshotDir, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +87,7 @@ func (r *replica) serve(url string, epoch uint64, batches ...[]uint64) Stats {
 			t.Fatal(err)
 		}
 	}
-	c := New(Config{URL: url, Log: r.log, SnapshotDir: r.snapshotDir, Machine: core.Config{},
+	c := New(Config{URL: url, Log: r.log, SnapshotDir: r.snapshotDir, Machine: testMachine,
 		Released: s.Released, Epoch: s.Epoch})
 	if url != "" { // No URL: the log only, without capture.
 		s.AddConsumer(c, c)
@@ -219,7 +218,7 @@ func TestPromotionAfterDivergence(t *testing.T) {
 	// The deposed primary comes back believing it still serves (epoch 1): the stream's
 	// last message is of epoch 2, so it must publish nothing, least of all a
 	// capture_superseded voiding the new primary's events (its log lacks op 4).
-	deposed := New(Config{URL: url, Log: old.log, Machine: core.Config{},
+	deposed := New(Config{URL: url, Log: old.log, Machine: testMachine,
 		Released: func() uint64 { return 3 }, Epoch: func() uint64 { return 1 }})
 	deposed.Start()
 	deadline := time.Now().Add(time.Minute) // A hang guard, not a timing assertion.
@@ -275,7 +274,7 @@ func TestFencedCapturePublishesNothing(t *testing.T) {
 	// A log of ops 1-3 with 4 events, written without capture.
 	alone.serve("", 1, []uint64{1, 2}, []uint64{3, 4})
 	var calls atomic.Int64
-	c := New(Config{URL: url, Log: alone.log, Machine: core.Config{},
+	c := New(Config{URL: url, Log: alone.log, Machine: testMachine,
 		Released: func() uint64 { return 3 }, Epoch: func() uint64 { return 1 },
 		Serving: func() bool { return calls.Add(1) == 1 }})
 	c.Start()

@@ -10,7 +10,6 @@ import (
 	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"sequent/core"
 	"sequent/core/backend"
 	"sequent/core/model"
 	"sequent/core/shard"
@@ -64,7 +63,7 @@ func TestPromotionDuringAnOutageCountsNoVoidedOp(t *testing.T) {
 	promoted.serve("", 2, []uint64{7}) // Its op 3, epoch 2, written without capture here.
 
 	var serving atomic.Bool
-	c := New(Config{URL: server.ClientURL(), Log: promoted.log, Machine: core.Config{},
+	c := New(Config{URL: server.ClientURL(), Log: promoted.log, Machine: testMachine,
 		Released: func() uint64 { return 3 }, Epoch: func() uint64 { return 2 },
 		Serving: serving.Load})
 	c.Start()
@@ -122,7 +121,7 @@ func TestPromotionDuringAnOutageKeepsTheLogOfItsOwnOps(t *testing.T) {
 	promoted := &replica{t: t, log: log, snapshotDir: dir + "/snapshots"}
 	promoted.copyFrom(old, 2)
 
-	machine, _, err := shard.Recover(core.Config{}, log, promoted.snapshotDir, nil, nil)
+	machine, _, err := shard.Recover(testMachine, log, promoted.snapshotDir, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +134,7 @@ func TestPromotionDuringAnOutageKeepsTheLogOfItsOwnOps(t *testing.T) {
 	}
 	var serving atomic.Bool
 	c := New(Config{URL: server.ClientURL(), Log: log, SnapshotDir: promoted.snapshotDir,
-		Machine: core.Config{}, Released: s.Released, Epoch: s.Epoch, Serving: serving.Load})
+		Machine: testMachine, Released: s.Released, Epoch: s.Epoch, Serving: serving.Load})
 	s.AddConsumer(c, c)
 	c.Start()
 	defer c.Close()
@@ -197,7 +196,7 @@ func TestRestartHoldsTheLogAfterTheCheckedPosition(t *testing.T) {
 	url := natstest.Start(t, dir+"/nats", "127.0.0.1:0").ClientURL()
 	alone := openReplica(t, dir+"/alone")
 	alone.serve(url, 1, []uint64{1, 2}, []uint64{3, 4}) // Ops 1 (grants), 2, 3.
-	c := New(Config{URL: url, Log: alone.log, Machine: core.Config{},
+	c := New(Config{URL: url, Log: alone.log, Machine: testMachine,
 		Released: func() uint64 { return 3 }, Epoch: func() uint64 { return 1 }})
 	c.Start()
 	defer c.Close()
@@ -234,7 +233,7 @@ func TestStandbyHoldsNoVoidedPosition(t *testing.T) {
 	standby.copyFrom(old, 2)
 	standby.serve("", 2, []uint64{7}) // Its primary's op 3, epoch 2, as replicated.
 
-	c := New(Config{URL: url, Log: standby.log, Machine: core.Config{},
+	c := New(Config{URL: url, Log: standby.log, Machine: testMachine,
 		Released: func() uint64 { return 3 }, Epoch: func() uint64 { return 2 },
 		Serving: func() bool { return false }})
 	c.Start()
@@ -335,7 +334,7 @@ func TestStandbyRetiresNoLogOfItsPrimarysOps(t *testing.T) {
 	defer primaryLog.Close()
 	primary := &replica{t: t, log: primaryLog} // Stored uncompressed: the standby's segments fill.
 	primary.copyFrom(old, 2)
-	machine, _, err := shard.Recover(core.Config{}, primary.log, "", nil, nil)
+	machine, _, err := shard.Recover(testMachine, primary.log, "", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -360,7 +359,7 @@ func TestStandbyRetiresNoLogOfItsPrimarysOps(t *testing.T) {
 	defer log.Close()
 	standby := &replica{t: t, log: log, snapshotDir: dir + "/standby-snapshots"}
 	standby.copyFrom(old, 2)
-	machine, _, err = shard.Recover(core.Config{}, log, standby.snapshotDir, nil, nil)
+	machine, _, err = shard.Recover(testMachine, log, standby.snapshotDir, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -372,7 +371,7 @@ func TestStandbyRetiresNoLogOfItsPrimarysOps(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := New(Config{URL: url, Log: log, SnapshotDir: standby.snapshotDir,
-		Machine: core.Config{}, Released: s.Released, Epoch: s.Epoch,
+		Machine: testMachine, Released: s.Released, Epoch: s.Epoch,
 		Serving: func() bool { return s.Role() == shard.RolePrimary }})
 	s.AddConsumer(c, c)
 	c.Start()

@@ -10,7 +10,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"sequent/core"
 	"sequent/tools/natstest"
 )
 
@@ -72,7 +71,7 @@ func newLostStream(t *testing.T) lostStream {
 	released := &atomic.Uint64{}
 	released.Store(3)
 	return lostStream{url: url, released: released, config: Config{URL: url, Log: alone.log,
-		Machine: core.Config{}, Released: released.Load, Epoch: func() uint64 { return 1 }}}
+		Machine: testMachine, Released: released.Load, Epoch: func() uint64 { return 1 }}}
 }
 
 // run starts a capture, waits until it stored the stream's message sequence (or failed)

@@ -3,7 +3,6 @@ package capture
 import (
 	"testing"
 
-	"sequent/core"
 	"sequent/wal"
 )
 
@@ -23,7 +22,7 @@ func TestRestoreOnANewLogWhoseFirstEntryIsNotWrittenYet(t *testing.T) {
 	if first, last := r.log.FirstOp(), r.log.LastOp(); first != 0 || last != 1 {
 		t.Fatalf("the deferred entry: FirstOp %d, LastOp %d; want it appended, not written", first, last)
 	}
-	c := New(Config{Log: r.log, Machine: core.Config{}})
+	c := New(Config{Log: r.log, Machine: testMachine})
 	machine, err := c.restore()
 	if err != nil {
 		t.Fatalf("restore with op 1 appended, not written: %v", err)
@@ -45,7 +44,7 @@ func TestRestoreOntoAnEmptyLogWhoseBaseIsOpOne(t *testing.T) {
 	if first, last := promoted.log.FirstOp(), promoted.log.LastOp(); first != 0 || last != 1 {
 		t.Fatalf("the promoted log: FirstOp %d, LastOp %d; want empty after op 1", first, last)
 	}
-	c := New(Config{Log: promoted.log, SnapshotDir: promoted.snapshotDir, Machine: core.Config{}})
+	c := New(Config{Log: promoted.log, SnapshotDir: promoted.snapshotDir, Machine: testMachine})
 	c.at = position{op: 1}
 	machine, err := c.restore()
 	if err != nil {

@@ -21,7 +21,7 @@ import (
 // the replica's log, as the shard would have written it there.
 func (r *replica) snapshotThrough(dir string, op uint64) {
 	r.t.Helper()
-	machine := core.New(core.Config{})
+	machine := core.New(testMachine)
 	var output core.Output
 	stop := errors.New("through")
 	err := r.log.Read(0, func(e *wal.Entry) error {
@@ -150,7 +150,7 @@ func TestRestoreFailures(t *testing.T) {
 		{"unreadable directory", notADirectory, "not a directory"},
 	} {
 		c := New(Config{URL: url, Log: retired.log, SnapshotDir: test.snapshotDir,
-			Machine: core.Config{}, Released: func() uint64 { return 3 }})
+			Machine: testMachine, Released: func() uint64 { return 3 }})
 		if stats := runUntilError(t, c, test.name); !strings.Contains(stats.LastError, test.want) ||
 			stats.StreamSequence != 0 || stats.Gaps != 0 {
 			t.Fatalf("%s: stats %+v, want error %q and nothing published", test.name, stats,
@@ -189,7 +189,7 @@ func TestPromotedOntoASnapshotBeforeAnyEntry(t *testing.T) {
 	old := openReplica(t, dir+"/old")
 	old.serve(url, 1, []uint64{1, 2}, []uint64{3, 4}) // Ops 1 (grants), 2, 3.
 	promoted := retiredReplica(t, dir+"/promoted", old, 3)
-	machine, _, err := shard.Recover(core.Config{}, promoted.log, promoted.snapshotDir, nil, nil)
+	machine, _, err := shard.Recover(testMachine, promoted.log, promoted.snapshotDir, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +198,7 @@ func TestPromotedOntoASnapshotBeforeAnyEntry(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := New(Config{URL: url, Log: promoted.log, SnapshotDir: promoted.snapshotDir,
-		Machine: core.Config{}, Released: s.Released, Epoch: s.Epoch})
+		Machine: testMachine, Released: s.Released, Epoch: s.Epoch})
 	s.AddConsumer(c, c)
 	c.Start()
 	defer c.Close()

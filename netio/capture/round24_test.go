@@ -10,7 +10,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"sequent/core"
 	"sequent/tools/natstest"
 )
 
@@ -26,7 +25,7 @@ func TestDemotionIsNotAnError(t *testing.T) {
 	alone := openReplica(t, dir+"/alone")
 	alone.serve("", 1, []uint64{1, 2})
 	var calls atomic.Int64
-	c := New(Config{URL: url, Log: alone.log, Machine: core.Config{},
+	c := New(Config{URL: url, Log: alone.log, Machine: testMachine,
 		Released: func() uint64 { return 2 }, Serving: func() bool { return calls.Add(1) == 1 }})
 	c.Start()
 	defer c.Close()
@@ -121,7 +120,7 @@ func TestSchemaOneEventAgrees(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	c := New(Config{URL: url, Log: alone.log, Machine: core.Config{},
+	c := New(Config{URL: url, Log: alone.log, Machine: testMachine,
 		Released: func() uint64 { return 3 }, Epoch: func() uint64 { return 1 }})
 	c.Start()
 	defer c.Close()

@@ -15,7 +15,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"sequent/core"
 	"sequent/tools/natstest"
 	"sequent/wal"
 )
@@ -40,7 +39,7 @@ func TestPromotedStandbyStartsItsLagClockFromItsLastPoll(t *testing.T) {
 	// Ops 1 (grants), 2 (accounts 1, 2), 3 (3, 4) and 4 (account 1 again: refused).
 	node.serve(url, 1, []uint64{1, 2}, []uint64{3, 4}, []uint64{1})
 	var promoted atomic.Bool
-	c := New(Config{URL: url, Log: node.log, Machine: core.Config{},
+	c := New(Config{URL: url, Log: node.log, Machine: testMachine,
 		Released: func() uint64 { return 4 }, Epoch: func() uint64 { return 1 },
 		Serving: promoted.Load})
 	c.caughtUpAt.Store(time.Now().Add(-time.Hour).UnixNano()) // Started an hour ago.
@@ -93,7 +92,7 @@ func TestUnreadableSnapshotStaysHeld(t *testing.T) {
 	old.serve("", 1, []uint64{1, 2}, []uint64{3, 4}, []uint64{5}) // Ops 1 (grants) to 4.
 	node := retiredReplica(t, dir+"/node", old, 2)                // Log from op 3.
 	old.snapshotThrough(node.snapshotDir, 4)
-	c := New(Config{Log: node.log, SnapshotDir: node.snapshotDir, Machine: core.Config{},
+	c := New(Config{Log: node.log, SnapshotDir: node.snapshotDir, Machine: testMachine,
 		Released: func() uint64 { return 4 }})
 	failed := failSnapshotReads(t, 2, 1)
 	held, _ := c.HeldOp()
@@ -130,7 +129,7 @@ func TestUnreadableSnapshotPublishesNoGap(t *testing.T) {
 	old.snapshotThrough(node.snapshotDir, 4)
 	failed := failSnapshotReads(t, 2, 1)
 	c := New(Config{URL: url, Log: node.log, SnapshotDir: node.snapshotDir,
-		Machine: core.Config{}, Released: func() uint64 { return 4 },
+		Machine: testMachine, Released: func() uint64 { return 4 },
 		Epoch: func() uint64 { return 2 }})
 	c.Start()
 	defer c.Close()
@@ -192,7 +191,7 @@ func TestDivergenceWalkOverManyRemovals(t *testing.T) {
 	if err := js.Conn().Flush(); err != nil {
 		t.Fatal(err)
 	}
-	c := New(Config{URL: url, Log: promoted.log, Machine: core.Config{},
+	c := New(Config{URL: url, Log: promoted.log, Machine: testMachine,
 		Released: func() uint64 { return 3 }, Epoch: func() uint64 { return 2 }})
 	c.Start()
 	defer c.Close()
@@ -322,7 +321,7 @@ func TestFailoverOntoARemovedGapMarker(t *testing.T) {
 	promoted.serve("", 2, []uint64{7}) // Its own op 4 (epoch 2), after the promotion.
 	var promotedReleased atomic.Uint64
 	promotedReleased.Store(3)
-	c := New(Config{URL: url, Log: promoted.log, Machine: core.Config{},
+	c := New(Config{URL: url, Log: promoted.log, Machine: testMachine,
 		Released: promotedReleased.Load, Epoch: func() uint64 { return 2 }})
 	c.Start()
 	defer c.Close()
@@ -355,7 +354,7 @@ func TestLostSupersededMarker(t *testing.T) {
 	promoted.serve("", 2, []uint64{7}) // Its own op 3, released later.
 	var released atomic.Uint64
 	released.Store(2)
-	config := Config{URL: url, Log: promoted.log, Machine: core.Config{},
+	config := Config{URL: url, Log: promoted.log, Machine: testMachine,
 		Released: released.Load, Epoch: func() uint64 { return 2 }}
 	first := New(config)
 	first.Start()

@@ -10,7 +10,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"sequent/core"
 	"sequent/core/backend"
 	"sequent/core/model"
 	"sequent/core/shard"
@@ -42,7 +41,7 @@ func TestUncheckedHoldKeepsTheSnapshotTheLogStartsFrom(t *testing.T) {
 	node := retiredReplica(t, dir+"/node", old, 2)                   // Log from op 3, snapshot at op 2.
 	server.Shutdown()
 
-	machine, _, err := shard.Recover(core.Config{}, node.log, node.snapshotDir, nil, nil)
+	machine, _, err := shard.Recover(testMachine, node.log, node.snapshotDir, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +53,7 @@ func TestUncheckedHoldKeepsTheSnapshotTheLogStartsFrom(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := New(Config{URL: server.ClientURL(), Log: node.log, SnapshotDir: node.snapshotDir,
-		Machine: core.Config{}, Released: s.Released, Epoch: s.Epoch})
+		Machine: testMachine, Released: s.Released, Epoch: s.Epoch})
 	s.AddConsumer(c, c)
 	c.Start()
 	defer c.Close()
@@ -103,7 +102,7 @@ func TestDeposedPrimaryKeepsItsLagClock(t *testing.T) {
 	promoted.copyFrom(old, 2)
 	promoted.serve(url, 2, []uint64{5, 6}, []uint64{7, 8}) // Its ops 3 and 4, epoch 2.
 
-	deposed := New(Config{URL: url, Log: old.log, Machine: core.Config{},
+	deposed := New(Config{URL: url, Log: old.log, Machine: testMachine,
 		Released: func() uint64 { return 3 }, Epoch: func() uint64 { return 1 }})
 	deposed.caughtUpAt.Store(time.Now().Add(-time.Hour).UnixNano())
 	deposed.Start()
@@ -136,7 +135,7 @@ func TestForeignMessageMidPipelineForksNothing(t *testing.T) {
 	url := natstest.Start(t, dir+"/nats", "127.0.0.1:0").ClientURL()
 	alone := openReplica(t, dir+"/alone")
 	alone.serve("", 2, []uint64{1, 2}, []uint64{3, 4}) // Ops 1 (grants), 2, 3; epoch 2.
-	c := New(Config{URL: url, Log: alone.log, Machine: core.Config{},
+	c := New(Config{URL: url, Log: alone.log, Machine: testMachine,
 		Released: func() uint64 { return 3 }, Epoch: func() uint64 { return 2 }})
 	// A session's start, as session runs it: the stream is empty.
 	if err := c.connect(); err != nil {

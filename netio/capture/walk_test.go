@@ -179,7 +179,7 @@ func newWalk(t *testing.T, seed uint64) *walk {
 	}
 	w.primary, w.standby = w.nodes[0], w.nodes[1]
 	w.logf("start: sync %v, small queue %v", w.sync, w.queueSmall)
-	w.primary.oracle = core.New(core.Config{})
+	w.primary.oracle = core.New(testMachine)
 	w.primary.start(shard.RolePrimary)
 	w.standby.start(shard.RoleStandby)
 	w.replicate(-1) // The grants.
@@ -219,7 +219,7 @@ func (node *walkNode) openLog() {
 // capture in role.
 func (node *walkNode) start(role shard.Role) {
 	w := node.w
-	machine, _, err := shard.Recover(core.Config{}, node.log, node.snapshotDir, nil, nil)
+	machine, _, err := shard.Recover(testMachine, node.log, node.snapshotDir, nil, nil)
 	if err != nil {
 		w.fatalf("%s: recover: %v", node.name, err)
 	}
@@ -251,7 +251,7 @@ func (node *walkNode) start(role shard.Role) {
 		queue = 4
 	}
 	c := New(Config{URL: w.server.ClientURL(), Log: node.log, SnapshotDir: node.snapshotDir,
-		Machine: core.Config{}, Released: s.Released, Epoch: s.Epoch, QueueEventsMax: queue,
+		Machine: testMachine, Released: s.Released, Epoch: s.Epoch, QueueEventsMax: queue,
 		Serving: func() bool { return s.Role() == shard.RolePrimary }})
 	s.AddConsumer(c, c)
 	c.Start()
@@ -326,7 +326,7 @@ func deriveMessages(machine *core.Machine, entry *walkEntry) []walkMessage {
 
 // rebuildOracle replays the node's history into a new machine (it is about to write).
 func (node *walkNode) rebuildOracle() {
-	node.oracle = core.New(core.Config{})
+	node.oracle = core.New(testMachine)
 	var output core.Output
 	for _, entry := range node.history {
 		output.Reset()

@@ -1,0 +1,48 @@
+package core
+
+import (
+	"encoding/binary"
+
+	"sequent/core/model"
+)
+
+// Rules versions: how the machine applies entries (doc.go, "Rules version"). A change
+// that makes the same entries produce another state gets a new version, and the old
+// behaviour stays, selected by the version in force, so that a log written before the
+// change replays exactly as it was applied.
+const (
+	// RulesVersionFirst is the version of a machine that no upgrade_rules entry has moved:
+	// an empty machine, and every snapshot and log written before versions existed.
+	RulesVersionFirst uint32 = 1
+	// rulesVersionSettlementsAfterChecks creates a cross-shard transfer's settlement
+	// account only for a transfer that passes the debit side's checks (the debit account
+	// exists, is on the transfer's ledger, and the client may debit it). Before it, every
+	// cross-shard transfer of a batch created its settlement account before any check, so
+	// refused transfers could fill the accounts limit.
+	rulesVersionSettlementsAfterChecks uint32 = 2
+	// RulesVersionCurrent is the newest version this build applies: the one the primary
+	// moves its machine to (upgrade_rules) before it serves writes.
+	RulesVersionCurrent = rulesVersionSettlementsAfterChecks
+)
+
+// RulesVersion returns the rules version in force.
+func (m *Machine) RulesVersion() uint32 { return m.rules }
+
+// AppendUpgradeRules appends the body of an upgrade_rules request to version.
+func AppendUpgradeRules(body []byte, version uint32) []byte {
+	return binary.LittleEndian.AppendUint32(body, version)
+}
+
+// upgradeRules applies an upgrade_rules request: the version moves forward to the target,
+// never back (a target at or below the version in force changes nothing). A target this
+// build does not implement, or zero, is refused with invalid_body and changes nothing;
+// the primary never writes one (it writes RulesVersionCurrent), so seeing it means a log
+// written by a newer build, which this one cannot apply faithfully.
+func (m *Machine) upgradeRules(body []byte) model.Status {
+	target := binary.LittleEndian.Uint32(body)
+	if target == 0 || target > RulesVersionCurrent {
+		return model.StatusInvalidBody
+	}
+	m.rules = max(m.rules, target)
+	return model.StatusOK
+}
