@@ -242,13 +242,20 @@ func isDamage(err error) bool {
 // (never, with snapshots on demand only), and would lose as many ops, since that one
 // would be of the state then. The queue was opened (rebuild) before the released op is
 // read here, so every later op reaches it: capture_gap names the ops after the position
-// through the released op (their events are lost). Ops released before the queue's
+// through the released op (their events are lost), or through the op before the queue's
+// first when the queue took one in before the released op was read (the shard consumes
+// an entry before it counts it released: that op's events are in the queue, and a gap
+// through it would have them dropped as settled). Ops released before the queue's
 // first that were not counted then (a shard releasing what it recovered as capture
 // starts) get a second capture_gap once the queue is joined.
 func (c *Capture) skipToLive() error {
 	const reason = "no snapshot the log continues can be read (damaged), so nothing " +
 		"before the live queue can be rebuilt"
-	if err := c.gapThrough(reason, c.config.Released()); err != nil {
+	released := c.config.Released()
+	if joinOp := c.joined(); joinOp != 0 { // Read after the released op: see above.
+		released = min(released, joinOp-1)
+	}
+	if err := c.gapThrough(reason, released); err != nil {
 		return err
 	}
 	joinOp := c.joined()
