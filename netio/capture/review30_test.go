@@ -1,0 +1,120 @@
+package capture
+
+import (
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"sequent/core"
+	"sequent/core/backend"
+	"sequent/core/event"
+	"sequent/core/model"
+	"sequent/tools/natstest"
+)
+
+// Suspicions of session 30's review of the capture fixes, each with a deterministic test.
+
+// TestSkipToLiveKeepsWhatTheQueueHolds: as in TestDamagedSnapshotOverALeftover, the
+// stream holds ops 1 and 2, the log starts at op 4 over a damaged snapshot at op 3 and a
+// leftover at op 2, so capture can rebuild nothing before its live queue (skipToLive).
+// Op 5 (account 7) is consumed into the freshly opened queue, and released, between the
+// rebuild opening the queue and skipToLive reading the released op: its events are in
+// the queue and must be published. The capture_gap must name ops 3-4 only. It named
+// ops 3-5 (the released op read), and the queue's op 5 was then dropped as already
+// settled by that gap: a false gap over events the node held.
+func TestSkipToLiveKeepsWhatTheQueueHolds(t *testing.T) {
+	dir := t.TempDir()
+	url := natstest.Start(t, dir+"/nats", "127.0.0.1:0").ClientURL()
+	old := openReplica(t, dir+"/old")
+	old.serve(url, 1, []uint64{1, 2})                // Ops 1 and 2, in the stream.
+	old.serve("", 1, []uint64{3, 4}, []uint64{5, 6}) // Ops 3 and 4, not published.
+	node := retiredReplica(t, dir+"/node", old, 3)   // Snapshot at 3, log from 4.
+	old.snapshotThrough(node.snapshotDir, 2)         // The leftover.
+	damageSnapshot(t, node.snapshotDir, 3, true)
+
+	var buffer event.Buffer
+	buffer.BeginOp(5)
+	buffer.AppendAccount(&model.Account{ID: model.U128(7), Ledger: 1, Code: 1}, 7)
+	op5 := &backend.Ready{FirstOp: 5, LastOp: 5, Timestamp: uint64(time.Now().UnixNano()),
+		Epoch: 2, Events: &buffer}
+	var released atomic.Uint64
+	released.Store(4)
+	var armed atomic.Bool
+	armed.Store(true)
+	var c *Capture
+	c = New(Config{URL: url, Log: node.log, SnapshotDir: node.snapshotDir,
+		Machine: core.Config{}, Epoch: func() uint64 { return 2 },
+		Released: func() uint64 {
+			c.mutex.Lock()
+			joining := c.joining
+			c.mutex.Unlock()
+			// The first read once the queue is open: the shard consumes op 5, then counts
+			// it released, just before.
+			if joining && armed.CompareAndSwap(true, false) {
+				c.Consume(op5)
+				released.Store(5)
+			}
+			return released.Load()
+		}})
+	c.Start()
+	defer c.Close()
+	waitUntil(t, "op 5 stored, or a gap through it", func() bool {
+		return c.publishedOp.Load() >= 5 || c.lastError.Load() != nil
+	}, func() any { return c.Stats() })
+	stats := c.Stats()
+	c.Close()
+	messages := streamMessages(t, url)
+	var gaps []EventJSON
+	for _, m := range messages {
+		if m.Kind == "capture_gap" {
+			gaps = append(gaps, m)
+		}
+	}
+	if armed.Load() || stats.LastError != "" || len(gaps) != 1 || gaps[0].FromOp != 3 ||
+		gaps[0].ToOp != 4 ||
+		!slices.Equal(accountsCreated(messages), []string{"1", "2", "7"}) {
+		t.Fatalf("stats %+v; messages %+v: want capture_gap for ops 3-4, then op 5 "+
+			"(account 7) from the queue", stats, messages)
+	}
+}
+
+// TestPromotedStandbyCountsItsLagFromAHalfStoredOp: a standby released op 4 (accounts 5
+// and 6: two events), written an hour ago; the stream holds its first event only (the
+// primary's capture stopped between them). Its position, op 4 index 0, agrees with its
+// log, but op 4's second event is still missing: promoted, its lag must count from op
+// 4's release. The span for op 4 was dropped as stored once the checked position
+// reached op 4, and the lag counted from the last poll (hidden until the warning's 10 s).
+func TestPromotedStandbyCountsItsLagFromAHalfStoredOp(t *testing.T) {
+	node := openReplica(t, t.TempDir())
+	node.serve("", 1, []uint64{1, 2}, []uint64{3, 4}, []uint64{5, 6}) // Op 4: accounts 5, 6.
+	c := New(Config{Log: node.log, Released: func() uint64 { return 4 },
+		Epoch: func() uint64 { return 1 }, Serving: func() bool { return false }})
+	var buffer event.Buffer
+	buffer.BeginOp(4)
+	buffer.AppendAccount(&model.Account{ID: model.U128(5), Ledger: 1, Code: 1}, 7)
+	buffer.AppendAccount(&model.Account{ID: model.U128(6), Ledger: 1, Code: 1}, 7)
+	hourAgo := time.Now().Add(-time.Hour).UnixNano()
+	c.Consume(&backend.Ready{FirstOp: 4, LastOp: 4, Timestamp: uint64(hourAgo), Epoch: 1,
+		Events: &buffer})
+	poll := func(index uint32, sequence uint64) int64 { // As session's standby loop does.
+		t.Helper()
+		c.last = messageName{at: position{op: 4, index: index}, epoch: 1}
+		c.storePosition(c.last.at, sequence)
+		if err := c.watch(); err != nil {
+			t.Fatal(err)
+		}
+		if checked := c.checkedOp.Load(); checked != 4 {
+			t.Fatalf("position 4:%d not checked: checked op %d", index, checked)
+		}
+		return c.standbyCaughtUpAt()
+	}
+	if at := poll(0, 5); at != hourAgo {
+		t.Fatalf("op 4 stored up to index 0 of 1: caught up at %d, want op 4's release %d "+
+			"(%v later)", at, hourAgo, time.Duration(at-hourAgo))
+	}
+	if at := poll(1, 6); at == hourAgo || len(c.unpublished) != 0 {
+		t.Fatalf("op 4 stored whole: caught up at %d, %d spans left; want now, none", at,
+			len(c.unpublished))
+	}
+}
