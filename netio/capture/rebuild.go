@@ -3,6 +3,7 @@ package capture
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"time"
 
@@ -229,11 +230,15 @@ func (c *Capture) resumeFrom(machine *core.Machine, info, skipped *wal.SnapshotI
 		false)
 }
 
-// isDamage reports whether a snapshot failed to load because its file is damaged (for
-// good), not for a reason that may pass (out of file descriptors, an I/O error).
+// isDamage reports whether a snapshot failed to load for good, not for a reason that may
+// pass: the file could not be opened (an *fs.PathError: out of file descriptors, an I/O
+// error, removed since it was listed). Everything else comes from reading what it holds
+// (wal.ErrSnapshotCorrupt, wal.ErrVersion, and a state that does not decode: core's,
+// and the ledger's, matching's, risk rules' and sagas' own invalid-snapshot errors,
+// which a list of known ones missed) and would fail the same way at every attempt.
 func isDamage(err error) bool {
-	return errors.Is(err, wal.ErrSnapshotCorrupt) || errors.Is(err, wal.ErrVersion) ||
-		errors.Is(err, core.ErrSnapshotInvalid)
+	var notOpened *fs.PathError
+	return !errors.As(err, &notOpened)
 }
 
 // skipToLive resumes at the live queue when nothing before it can be rebuilt: every

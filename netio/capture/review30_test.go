@@ -1,6 +1,10 @@
 package capture
 
 import (
+	"bytes"
+	"fmt"
+	"io"
+	"path/filepath"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -11,6 +15,7 @@ import (
 	"sequent/core/event"
 	"sequent/core/model"
 	"sequent/tools/natstest"
+	"sequent/wal"
 )
 
 // Suspicions of session 30's review of the capture fixes, each with a deterministic test.
@@ -116,5 +121,103 @@ func TestPromotedStandbyCountsItsLagFromAHalfStoredOp(t *testing.T) {
 	if at := poll(1, 6); at == hourAgo || len(c.unpublished) != 0 {
 		t.Fatalf("op 4 stored whole: caught up at %d, %d spans left; want now, none", at,
 			len(c.unpublished))
+	}
+}
+
+// rewriteSnapshotState rewrites the snapshot at op in dir with its state cut short by
+// one byte and a checksum that matches: the file reads whole, the state does not decode
+// (as a snapshot a writer or decoder got wrong, or written under other limits, does not).
+func rewriteSnapshotState(t *testing.T, dir string, op uint64) {
+	t.Helper()
+	path := filepath.Join(dir, fmt.Sprintf("snapshot-%020d.snap", op))
+	meta, reader, err := wal.OpenSnapshot(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	state, err := io.ReadAll(reader)
+	reader.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := wal.WriteSnapshot(dir, meta, bytes.NewBuffer(state[:len(state)-1])); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loadSnapshot(core.Config{}, &wal.SnapshotInfo{Path: path}); err == nil {
+		t.Fatal("the rewritten snapshot still loads")
+	}
+}
+
+// TestUndecodableSnapshotOverALeftover: TestDamagedSnapshotOverALeftover's layout
+// (stream through op 2, log from op 4, snapshot at op 3, leftover at op 2), but the
+// snapshot at op 3 has a sound file whose state does not decode: it will not load at
+// any later attempt either, exactly as a damaged one. Capture must publish capture_gap
+// for ops 3-4 and go on with op 5. It took the decoder's error (not one of the damage
+// errors it knew) for one that may pass, and failed every session for good.
+func TestUndecodableSnapshotOverALeftover(t *testing.T) {
+	dir := t.TempDir()
+	url := natstest.Start(t, dir+"/nats", "127.0.0.1:0").ClientURL()
+	old := openReplica(t, dir+"/old")
+	old.serve(url, 1, []uint64{1, 2})                // Ops 1 and 2, in the stream.
+	old.serve("", 1, []uint64{3, 4}, []uint64{5, 6}) // Ops 3 and 4, not published.
+	node := retiredReplica(t, dir+"/node", old, 3)   // Snapshot at 3, log from 4.
+	old.snapshotThrough(node.snapshotDir, 2)         // The leftover.
+	rewriteSnapshotState(t, node.snapshotDir, 3)
+	c := New(Config{URL: url, Log: node.log, SnapshotDir: node.snapshotDir,
+		Machine: core.Config{}, Released: func() uint64 { return 4 },
+		Epoch: func() uint64 { return 2 }})
+	c.Start()
+	defer c.Close()
+	stats := awaitStats(t, c, func(s Stats) bool { return s.Gaps > 0 })
+	c.Close()
+	messages := streamMessages(t, url)
+	if stats.LastError != "" || len(messages) != 3 || messages[2].Kind != "capture_gap" ||
+		messages[2].FromOp != 3 || messages[2].ToOp != 4 {
+		t.Fatalf("stats %+v; messages %+v: want capture_gap for ops 3-4", stats, messages)
+	}
+}
+
+// TestSnapshotThatFailsToOpenIsTriedAgain: the stream holds ops 1 to 3 (accounts 1 to
+// 4), the log starts at op 3 after a snapshot at op 2, and a newer snapshot is at op 5
+// (the log holds ops 4 and 5: accounts 5 to 8, not published). The snapshot at op 2
+// fails to open at capture's first attempt (out of file descriptors: it opens a moment
+// later). Capture must publish no capture_gap: the next session rebuilds ops 4 and 5
+// from it. (The claim of f0d7ad4, which came without a test: after 88e83f0 capture went
+// on to the snapshot at op 5 and published a false capture_gap for ops 4-5.)
+func TestSnapshotThatFailsToOpenIsTriedAgain(t *testing.T) {
+	dir := t.TempDir()
+	url := natstest.Start(t, dir+"/nats", "127.0.0.1:0").ClientURL()
+	old := openReplica(t, dir+"/old")
+	old.serve(url, 1, []uint64{1, 2}, []uint64{3, 4}) // Ops 1 to 3, in the stream.
+	old.serve("", 2, []uint64{5, 6}, []uint64{7, 8})  // Ops 4 and 5, not published.
+	node := retiredReplica(t, dir+"/node", old, 2)    // Snapshot at 2, log from 3.
+	old.snapshotThrough(node.snapshotDir, 5)
+	var failures atomic.Int64
+	t.Cleanup(func() { listSnapshots = wal.ListSnapshots })
+	listSnapshots = func(dir string) ([]wal.SnapshotInfo, error) {
+		snapshots, err := wal.ListSnapshots(dir)
+		for i := range snapshots {
+			// Listed (its header read), then gone when opened: the next open fails.
+			if snapshots[i].Meta.Op == 2 && failures.CompareAndSwap(0, 1) {
+				snapshots[i].Path += ".unopenable"
+			}
+		}
+		return snapshots, err
+	}
+	c := New(Config{URL: url, Log: node.log, SnapshotDir: node.snapshotDir,
+		Machine: core.Config{}, Released: func() uint64 { return 5 },
+		Epoch: func() uint64 { return 3 }})
+	c.Start()
+	defer c.Close()
+	// The first session fails (LastError): wait past it for op 5, or a gap.
+	waitUntil(t, "op 5 stored, or a gap", func() bool {
+		return c.publishedOp.Load() >= 5 || c.gaps.Load() > 0
+	}, func() any { return c.Stats() })
+	stats := c.Stats()
+	c.Close()
+	messages := streamMessages(t, url)
+	if failures.Load() != 1 || stats.Gaps != 0 || !slices.Equal(accountsCreated(messages),
+		[]string{"1", "2", "3", "4", "5", "6", "7", "8"}) {
+		t.Fatalf("failures %d; stats %+v; messages %+v: want no capture_gap, accounts 1-8",
+			failures.Load(), stats, messages)
 	}
 }
