@@ -167,7 +167,8 @@ func TestUndecodableSnapshotOverALeftover(t *testing.T) {
 		Epoch: func() uint64 { return 2 }})
 	c.Start()
 	defer c.Close()
-	stats := awaitStats(t, c, func(s Stats) bool { return s.Gaps > 0 })
+	// The marker stored (Gaps counts it as soon as it is sent), or an error.
+	stats := awaitStats(t, c, func(s Stats) bool { return s.StreamSequence >= 3 })
 	c.Close()
 	messages := streamMessages(t, url)
 	if stats.LastError != "" || len(messages) != 3 || messages[2].Kind != "capture_gap" ||
@@ -209,8 +210,8 @@ func TestSnapshotThatFailsToOpenIsTriedAgain(t *testing.T) {
 	c.Start()
 	defer c.Close()
 	// The first session fails (LastError): wait past it for op 5, or a gap.
-	waitUntil(t, "op 5 stored, or a gap", func() bool {
-		return c.publishedOp.Load() >= 5 || c.gaps.Load() > 0
+	waitUntil(t, "accounts 5 to 8 stored (sequence 8), or a gap", func() bool {
+		return c.streamSequence.Load() >= 8 || c.gaps.Load() > 0
 	}, func() any { return c.Stats() })
 	stats := c.Stats()
 	c.Close()
