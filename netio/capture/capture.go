@@ -90,10 +90,11 @@ type release struct {
 	epoch uint64
 }
 
-// unpublishedSpan is entries a standby released up to op, the first of them at (Unix ns).
+// unpublishedSpan is entries a standby released up to the event last (the last event of
+// the last of them), the first of them at (Unix ns).
 type unpublishedSpan struct {
-	op uint64
-	at int64
+	last position
+	at   int64
 }
 
 // position names an event: the last one the stream holds.
@@ -105,6 +106,11 @@ type position struct {
 // after reports whether event e comes after p.
 func (p position) after(e *event.Event) bool {
 	return e.Op > p.op || (e.Op == p.op && e.Index > p.index)
+}
+
+// follows reports whether p comes after q.
+func (p position) follows(q position) bool {
+	return p.op > q.op || (p.op == q.op && p.index > q.index)
 }
 
 // Capture publishes every committed event of a shard to a JetStream stream, exactly
@@ -132,12 +138,16 @@ type Capture struct {
 	joinOp        uint64                  // First op of the live stream after a rebuild (0: not yet known).
 	consumedOp    uint64                  // Last op of the last ready queued (events or not).
 	// unpublished are, on a standby, the entries with events it released after the
-	// position it last checked, oldest first, as spans (the last op, the release of the
-	// first entry: at most unpublishedSpanNs apart, and unpublishedSpansMax spans, past
+	// position it last checked, oldest first, as spans (the last event, the release of
+	// the first entry: at most unpublishedSpanNs apart, and unpublishedSpansMax spans, past
 	// which the newest takes in the later entries). The first span past a checked
 	// position says since when the stream lacks events (caughtUpAt), at most
 	// unpublishedSpanNs early while they fit.
 	unpublished []unpublishedSpan
+	// watchedAt is, on a standby, the last position read that agrees with its log
+	// (checkedOp is its op): a span is stored once this reaches the span's last event,
+	// not merely its op (the stream may hold an op's events in part). Publisher-owned.
+	watchedAt position
 
 	wake      chan struct{}
 	stop      chan struct{}
@@ -290,24 +300,27 @@ func (c *Capture) noteUnpublished(ready *backend.Ready) {
 	if stamp := int64(ready.Timestamp); stamp > 0 && stamp < at {
 		at = stamp
 	}
+	e := &ready.Events.Events[ready.Events.Len()-1]
+	lastEvent := position{op: e.Op, index: e.Index}
 	last := len(c.unpublished) - 1
 	full := last+1 >= unpublishedSpansMax
 	if last >= 0 && (full || at-c.unpublished[last].at < unpublishedSpanNs) {
 		span := &c.unpublished[last]
-		span.op, span.at = ready.LastOp, min(span.at, at)
+		span.last, span.at = lastEvent, min(span.at, at)
 		return
 	}
-	c.unpublished = append(c.unpublished, unpublishedSpan{op: ready.LastOp, at: at})
+	c.unpublished = append(c.unpublished, unpublishedSpan{last: lastEvent, at: at})
 }
 
 // standbyCaughtUpAt returns, at a standby's poll, the release of the oldest entry it
-// released whose events the stream lacks (past the checked position), or now when none.
+// released whose events the stream lacks (past the checked position, watchedAt), or now
+// when none.
 func (c *Capture) standbyCaughtUpAt() int64 {
-	checked := c.checkedOp.Load()
+	checked := c.watchedAt
 	c.mutex.Lock()
 	defer c.mutex.Unlock()
 	stored := 0
-	for stored < len(c.unpublished) && c.unpublished[stored].op <= checked {
+	for stored < len(c.unpublished) && !c.unpublished[stored].last.follows(checked) {
 		stored++
 	}
 	c.unpublished = c.unpublished[:copy(c.unpublished, c.unpublished[stored:])]
@@ -666,6 +679,7 @@ func (c *Capture) watch() error {
 	sequence := c.streamSequence.Load()
 	if sequence == 0 {
 		c.checkedOp.Store(0)
+		c.watchedAt = position{}
 		c.uncheckedSequence = 0
 		return nil
 	}
@@ -675,6 +689,7 @@ func (c *Capture) watch() error {
 	}
 	if agrees {
 		c.setChecked(c.at.op)
+		c.watchedAt = c.at
 		c.uncheckedSequence = 0
 		return nil
 	}
@@ -684,6 +699,7 @@ func (c *Capture) watch() error {
 		}
 		if agrees {
 			c.setChecked(c.unchecked.at.op)
+			c.watchedAt = c.unchecked.at
 		}
 	}
 	c.unchecked, c.uncheckedSequence = c.last, sequence

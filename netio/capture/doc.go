@@ -57,38 +57,38 @@
 // are lost, then resumes from the oldest snapshot the log continues. Only those count: a
 // snapshot older than the log's first op less one (a leftover of the node's life before
 // it was rebuilt from a newer snapshot) cannot be replayed from, so it is neither
-// restored nor held. When every snapshot the log continues is damaged, nothing before
-// the live queue can be rebuilt: capture publishes capture_gap up to the queue's first
-// op and follows the queue (skipToLive); a snapshot that could not be read for another
-// reason (an I/O error, out of file descriptors) is tried again instead. A log that
-// starts right after the stream's last op (a standby bootstrapped from a snapshot there,
-// then promoted) lost no later op: capture resumes from that snapshot without a gap
-// message. Only the rest of that last op cannot be rebuilt (there is no state before
-// it): if the old primary stored its events in part, the others are lost with a warning
-// in the log and no message to consumers (the stream cannot tell a partly stored op from
-// a complete one, and a gap message for every such promotion would be a false alarm). A
-// stream that lost its last message (a purge, a deletion, a max age: JetStream keeps the
-// last sequence, not the message; capture reads messages from the stream itself, never
-// by direct get, which a replica or mirror trailing the stream answers "not found" for
-// its newest) has no position: a session that finds it so publishes capture_gap from the
-// op of the newest message left (op 1 when none is) through the released op and resumes
-// after that op (publishLostPosition; nothing when the newest message left is a
-// capture_gap through the released op: nothing can be missing, and a second marker would
-// have its id; when the stream lost that marker too, within the duplicate window,
-// JetStream answers the new one as its duplicate, which places the position after it:
-// the marker was the lost last message, or an old primary's before an async failover
-// onto a node whose released op it reaches; nothing either when the newest message left
-// is of a history the node does not share: its capture_superseded places the position,
-// and the lost messages, coming after a discarded one, were of that history too, so the
-// node publishes its own events after the marker). Resuming after the newest message
-// left would publish the removed events again, which the duplicate window drops (every
-// session would fail the same way) or consumers get twice; the marker names them, and
-// the events released but not yet stored then, instead. A session already running keeps
-// its own position and does not notice. A standby watching such a stream holds the log
-// after the newest message left that its log agrees with (all of it when none is).
-// Nothing beyond the shard's released op is ever published, so no consumer sees an event
-// a failover could undo (in sync mode; in async mode the documented loss window applies
-// to capture too, and what it voids is announced by capture_superseded).
+// restored nor held. When every snapshot the log continues is damaged (its file, or a
+// state that does not decode), nothing before the live queue can be rebuilt: capture
+// publishes capture_gap up to the queue's first op and follows the queue (skipToLive); a
+// snapshot that could not be opened (an I/O error, out of file descriptors) is tried
+// again instead. A log that starts right after the stream's last op (a standby
+// bootstrapped from a snapshot there, then promoted) lost no later op: capture resumes
+// from that snapshot without a gap message. Only the rest of that last op cannot be
+// rebuilt (there is no state before it): if the old primary stored its events in part,
+// the others are lost with a warning in the log and no message to consumers (the stream
+// cannot tell a partly stored op from a complete one, and a gap message for every such
+// promotion would be a false alarm). A stream that lost its last message (a purge, a
+// deletion, a max age: JetStream keeps the last sequence, not the message; capture reads
+// messages from the stream itself, never by direct get, which a replica or mirror
+// trailing the stream answers "not found" for its newest) has no position: a session that
+// finds it so publishes capture_gap from the op of the newest message left (op 1 when
+// none is) through the released op and resumes after that op (publishLostPosition;
+// nothing when the newest message left is a capture_gap through the released op: nothing
+// can be missing, and a second marker would have its id; when the stream lost that marker
+// too, within the duplicate window, JetStream answers the new one as its duplicate, which
+// places the position after it: the marker was the lost last message, or an old primary's
+// before an async failover onto a node whose released op it reaches; nothing either when
+// the newest message left is of a history the node does not share: its capture_superseded
+// places the position, and the lost messages, coming after a discarded one, were of that
+// history too, so the node publishes its own events after the marker). Resuming after the
+// newest message left would publish the removed events again, which the duplicate window
+// drops (every session would fail the same way) or consumers get twice; the marker names
+// them, and the events released but not yet stored then, instead. A session already
+// running keeps its own position and does not notice. A standby watching such a stream
+// holds the log after the newest message left that its log agrees with (all of it when
+// none is). Nothing beyond the shard's released op is ever published, so no consumer sees
+// an event a failover could undo (in sync mode; in async mode the documented loss window
+// applies to capture too, and what it voids is announced by capture_superseded).
 //
 // Capture's progress (its lag metric, HandledOp) is the last op whose events are all in
 // the stream: the op before the last event stored (that op may have more events in

@@ -3,6 +3,7 @@ package capture
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"time"
 
@@ -229,11 +230,15 @@ func (c *Capture) resumeFrom(machine *core.Machine, info, skipped *wal.SnapshotI
 		false)
 }
 
-// isDamage reports whether a snapshot failed to load because its file is damaged (for
-// good), not for a reason that may pass (out of file descriptors, an I/O error).
+// isDamage reports whether a snapshot failed to load for good, not for a reason that may
+// pass: the file could not be opened (an *fs.PathError: out of file descriptors, an I/O
+// error, removed since it was listed). Everything else comes from reading what it holds
+// (wal.ErrSnapshotCorrupt, wal.ErrVersion, and a state that does not decode: core's,
+// and the ledger's, matching's, risk rules' and sagas' own invalid-snapshot errors,
+// which a list of known ones missed) and would fail the same way at every attempt.
 func isDamage(err error) bool {
-	return errors.Is(err, wal.ErrSnapshotCorrupt) || errors.Is(err, wal.ErrVersion) ||
-		errors.Is(err, core.ErrSnapshotInvalid)
+	var notOpened *fs.PathError
+	return !errors.As(err, &notOpened)
 }
 
 // skipToLive resumes at the live queue when nothing before it can be rebuilt: every
@@ -242,13 +247,20 @@ func isDamage(err error) bool {
 // (never, with snapshots on demand only), and would lose as many ops, since that one
 // would be of the state then. The queue was opened (rebuild) before the released op is
 // read here, so every later op reaches it: capture_gap names the ops after the position
-// through the released op (their events are lost). Ops released before the queue's
+// through the released op (their events are lost), or through the op before the queue's
+// first when the queue took one in before the released op was read (the shard consumes
+// an entry before it counts it released: that op's events are in the queue, and a gap
+// through it would have them dropped as settled). Ops released before the queue's
 // first that were not counted then (a shard releasing what it recovered as capture
 // starts) get a second capture_gap once the queue is joined.
 func (c *Capture) skipToLive() error {
 	const reason = "no snapshot the log continues can be read (damaged), so nothing " +
 		"before the live queue can be rebuilt"
-	if err := c.gapThrough(reason, c.config.Released()); err != nil {
+	released := c.config.Released()
+	if joinOp := c.joined(); joinOp != 0 { // Read after the released op: see above.
+		released = min(released, joinOp-1)
+	}
+	if err := c.gapThrough(reason, released); err != nil {
 		return err
 	}
 	joinOp := c.joined()

@@ -252,11 +252,12 @@ func TestStandbyUnpublishedSpansStayBounded(t *testing.T) {
 	c := New(Config{Released: func() uint64 { return entries },
 		Serving: func() bool { return false }})
 	var buffer event.Buffer
-	buffer.BeginOp(1)
-	buffer.AppendAccount(&model.Account{ID: model.U128(1), Ledger: 1, Code: 1}, 7)
 	base := time.Now().Add(-time.Hour).UnixNano()
 	released := func(op uint64) int64 { return base + int64(op)*apart }
 	for op := uint64(1); op <= entries; op++ {
+		buffer.Reset()
+		buffer.BeginOp(op) // One event per op: its position is op, index 0.
+		buffer.AppendAccount(&model.Account{ID: model.U128(op), Ledger: 1, Code: 1}, 7)
 		c.Consume(&backend.Ready{FirstOp: op, LastOp: op, Timestamp: uint64(released(op)),
 			Events: &buffer})
 	}
@@ -266,6 +267,7 @@ func TestStandbyUnpublishedSpansStayBounded(t *testing.T) {
 	for _, checked := range []uint64{0, 1, 500, unpublishedSpansMax - 1, unpublishedSpansMax,
 		3000, entries - 1} {
 		c.checkedOp.Store(checked)
+		c.watchedAt = position{op: checked} // As watch records a checked position.
 		at, want := c.standbyCaughtUpAt(), released(checked+1)
 		if at > want || (checked < unpublishedSpansMax && at != want) {
 			t.Fatalf("checked op %d: caught up at %d, want %d (the release of op %d)%s",
@@ -274,6 +276,7 @@ func TestStandbyUnpublishedSpansStayBounded(t *testing.T) {
 		}
 	}
 	c.checkedOp.Store(entries)
+	c.watchedAt = position{op: entries}
 	if at := c.standbyCaughtUpAt(); at < released(entries) || len(c.unpublished) != 0 {
 		t.Fatalf("every event in the stream: caught up at %d, %d spans left; want now, none",
 			at, len(c.unpublished))
