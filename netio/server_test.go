@@ -422,8 +422,13 @@ func testSlowReader(t *testing.T, batch int) {
 	}
 	slow.write(burst)
 	waitFor(t, "the slow consumer cut", func() bool {
-		if _, err := good.LookupAccounts(ctx, []model.Uint128{model.U128(1)}); err != nil {
-			t.Fatalf("good client while the slow one fills up: %v", err)
+		// Each lookup has its own bound: ctx's runs from the test's start, and on a loaded
+		// machine (CI's load average reached 14) the set-up can take much of it.
+		callCtx, cancel := context.WithTimeout(context.Background(), waitLimit)
+		defer cancel()
+		if _, err := good.LookupAccounts(callCtx, []model.Uint128{model.U128(1)}); err != nil {
+			t.Fatalf("good client while the slow one fills up: %v (server %+v)", err,
+				h.server.Stats())
 		}
 		return h.server.Stats().SlowConsumers == 1
 	})
