@@ -11,11 +11,44 @@ import (
 	"sequent/core/model"
 )
 
-// runningTotalsClients are the clients of TestRunningTotalsMatchTheScan, one per way
+// runningTotalsClients are the clients that create accounts in
+// TestRunningTotalsMatchTheScan, one per way
 // LedgerTotalsAs reads: 7 owns accounts and has no grant (its own accounts), 8 reads
 // ledger 2 whole (a grant over a ledger), 9 reads everything (a grant over every ledger),
 // 10 reads a range of ids (the scan). The system (0) reads the running totals.
 var runningTotalsClients = []uint64{0, 7, 8, 9, 10}
+
+// runningTotalsReaders are every reader checked: the clients above, and some that create
+// no account: 11 has no grant at all (nothing in the dictionary), 12 is an operator, 13
+// holds an id-range grant and a whole-ledger grant (it must scan), 14 holds a trade grant
+// over ledger 70,000 (a ledger found by map) twice and a transfer grant over ledger 3.
+// runningTotalsGrants alternate, so that grants are revoked and given while accounts and
+// balances change (and a snapshot carries either table).
+var runningTotalsReaders = append(slices.Clone(runningTotalsClients), 11, 12, 13, 14)
+
+// runningTotalsGrants are the two grant tables TestRunningTotalsMatchTheScan switches
+// between: the second revokes 8's read of ledger 2 and 9's read of everything (9 keeps a
+// range), gives 7 a read of ledger 255, and turns 13 and 14 around.
+var runningTotalsGrants = [2][]model.Grant{{
+	{Client: 8, Scopes: model.ScopeRead, Ledger: 2},
+	{Client: 8, Scopes: model.ScopeTransfer, Ledger: 1},
+	{Client: 9, Scopes: model.ScopeRead},
+	{Client: 10, Scopes: model.ScopeRead, First: model.U128(20), Last: model.U128(60)},
+	{Client: 12, Scopes: model.ScopeOperator},
+	{Client: 13, Scopes: model.ScopeRead, First: model.U128(5), Last: model.U128(30)},
+	{Client: 13, Scopes: model.ScopeRead, Ledger: 256},
+	{Client: 14, Scopes: model.ScopeTrade, Ledger: 70_000},
+	{Client: 14, Scopes: model.ScopeRead, Ledger: 70_000},
+	{Client: 14, Scopes: model.ScopeTransfer, Ledger: 3},
+}, {
+	{Client: 7, Scopes: model.ScopeRead, Ledger: 255},
+	{Client: 8, Scopes: model.ScopeTransfer, Ledger: 1},
+	{Client: 9, Scopes: model.ScopeRead, Ledger: 1, First: model.U128(10), Last: model.U128(90)},
+	{Client: 10, Scopes: model.ScopeRead, First: model.U128(20), Last: model.U128(60)},
+	{Client: 12, Scopes: model.ScopeOperator},
+	{Client: 13, Scopes: model.ScopeRead, Ledger: 2},
+	{Client: 14, Scopes: model.ScopeRead, Ledger: 2, First: model.U128(1), Last: model.U128(40)},
+}}
 
 // runningTotalsLedgers mixes ledgers found by index and by map (ledgerDirectMax).
 var runningTotalsLedgers = []uint32{1, 2, 3, 255, 256, 70_000}
@@ -36,7 +69,8 @@ func envUint(t *testing.T, name string, otherwise uint64) uint64 {
 // TestRunningTotalsMatchTheScan applies seeded random steps (accounts created by several
 // clients, some in linked chains that fail and are undone; single-phase and pending
 // transfers, posts, voids, expiries, linked chains of transfers that fail; reservations,
-// their releases and fills; a snapshot round trip now and then) and after every step
+// their releases and fills; grant tables switched, revoking and giving grants; a
+// snapshot round trip now and then) and after every step
 // compares get_ledger_totals, for every kind of reader and a random filter, with the
 // scan over every account that it used to be (scanTotals). LEDGER_TOTALS_SEED picks the
 // seed (a failure prints it), LEDGER_TOTALS_STEPS the length (default 2,000; -short 300).
@@ -49,12 +83,7 @@ func TestRunningTotalsMatchTheScan(t *testing.T) {
 	random := rand.New(rand.NewPCG(seed, 1))
 	r := &runningTotalsRun{t: t, seed: seed, random: random, ledger: New(Config{HashSeed: seed}),
 		timestamp: 1_000 * second, byLedger: map[uint32][]model.Uint128{}}
-	if err := r.ledger.SetGrants([]model.Grant{
-		{Client: 8, Scopes: model.ScopeRead, Ledger: 2},
-		{Client: 8, Scopes: model.ScopeTransfer, Ledger: 1},
-		{Client: 9, Scopes: model.ScopeRead},
-		{Client: 10, Scopes: model.ScopeRead, First: model.U128(20), Last: model.U128(60)},
-	}); err != nil {
+	if err := r.ledger.SetGrants(runningTotalsGrants[0]); err != nil {
 		t.Fatal(err)
 	}
 	r.escrow = model.Uint128{Lo: 1, Hi: 1<<63 | 0x73<<48}
@@ -97,6 +126,11 @@ func (r *runningTotalsRun) apply() {
 	case kind < 19:
 		r.timestamp += uint64(r.random.IntN(5)) * second
 		r.ledger.Expire(r.timestamp, nil)
+		if r.random.IntN(3) == 0 { // Grants revoked or given.
+			if err := r.ledger.SetGrants(runningTotalsGrants[r.random.IntN(2)]); err != nil {
+				r.t.Fatal(err)
+			}
+		}
 	default:
 		r.roundTrip()
 	}
@@ -282,7 +316,7 @@ func (r *runningTotalsRun) check() {
 		filter.LedgerMax = max(filter.LedgerMin,
 			runningTotalsLedgers[r.random.IntN(len(runningTotalsLedgers))])
 	}
-	for _, client := range runningTotalsClients {
+	for _, client := range runningTotalsReaders {
 		got, status := r.ledger.LedgerTotalsAs(client, &filter, nil)
 		r.ledger.actAs(client)
 		want := r.ledger.scanTotals(&filter, nil)

@@ -2,6 +2,8 @@ package ops
 
 import (
 	"bufio"
+	"context"
+	"crypto/tls"
 	"net"
 	"net/http"
 	"net/netip"
@@ -9,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"sequent/tools/testcert"
 )
 
 // TestRequestsPerAddressAreLimited: one address gets two seconds' worth of its rate at
@@ -249,3 +253,36 @@ type peerPipe struct {
 }
 
 func (p *peerPipe) RemoteAddr() net.Addr { return p.remote }
+
+// TestConnectionsPerAddressCappedUnderTLS: the per-address connection cap holds on a TLS
+// port too. The cap's listener must sit under TLS (a refused connection is closed before
+// its handshake); TLS was wrapped around the bare listener instead, so a TLS port had no
+// cap at all (fasthttp's own MaxConnsPerIP, which applied before, is no longer set).
+// Two connections complete their handshakes and stay open; the third from the same
+// address must be closed without one.
+func TestConnectionsPerAddressCappedUnderTLS(t *testing.T) {
+	authority := testcert.NewAuthority(t, "sequent ops test CA")
+	files := authority.IssueFiles(t)
+	server := startServer(t, Config{TLSCertFile: files.Certificate, TLSKeyFile: files.Key,
+		ConnectionsPerAddressMax: 2, RequestsPerSecondPerAddress: -1},
+		newFakeSources().sources())
+	dialer := &tls.Dialer{NetDialer: &net.Dialer{Timeout: waitMax},
+		Config: &tls.Config{RootCAs: authority.Pool(), MinVersion: tls.VersionTLS12}}
+	dial := func() (net.Conn, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), waitMax)
+		defer cancel()
+		return dialer.DialContext(ctx, "tcp", server.Address())
+	}
+	for i := range 2 {
+		conn, err := dial()
+		if err != nil {
+			t.Fatalf("connection %d within the cap: %v", i+1, err)
+		}
+		t.Cleanup(func() { conn.Close() })
+	}
+	if conn, err := dial(); err == nil {
+		conn.Close()
+		t.Fatal("a third TLS connection from one address completed its handshake " +
+			"past a cap of 2")
+	}
+}

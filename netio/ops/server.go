@@ -151,7 +151,7 @@ func (s *Server) Start() error {
 		served = peer.NewListener(listener, int64(max), s.refuseConnection)
 	}
 	if s.tls != nil {
-		served = tls.NewListener(listener, s.tls)
+		served = tls.NewListener(served, s.tls) // Over the cap: refused before a handshake.
 	}
 	go func() { s.served <- s.http.Serve(served) }()
 	s.console.start()
