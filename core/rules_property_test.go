@@ -1,0 +1,167 @@
+package core
+
+import (
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"testing"
+
+	"sequent/core/model"
+)
+
+// rulesEnv reads a positive integer from the environment, or returns fallback.
+func rulesEnv(t *testing.T, name string, fallback uint64) uint64 {
+	t.Helper()
+	text := os.Getenv(name)
+	if text == "" {
+		return fallback
+	}
+	value, err := strconv.ParseUint(text, 10, 64)
+	if err != nil {
+		t.Fatalf("%s=%q: %v", name, text, err)
+	}
+	return value
+}
+
+// rulesPropertySetup gives both machines the same clients and accounts on shard 0 of
+// twoShards: client 1 may move money on ledger 1 (grant), client 3 on ledger 2 and reads
+// ledger 1; client 2 owns debit-limited accounts on ledgers 2 and 3; client 4 owns
+// nothing. Account 2 is closed by a pending closing_debit transfer.
+func rulesPropertySetup(t *testing.T, h *harness) {
+	t.Helper()
+	out := h.apply(Request{Operation: model.OperationSetGrants, Body: model.AppendGrants(nil,
+		[]model.Grant{{Client: 1, Scopes: model.ScopeTransfer, Ledger: 1},
+			{Client: 3, Scopes: model.ScopeTransfer, Ledger: 2},
+			{Client: 3, Scopes: model.ScopeRead, Ledger: 1}})})
+	if out.Replies[0].Status != model.StatusOK {
+		t.Fatalf("set_grants: %s", out.Replies[0].Status)
+	}
+	limited := model.AccountDebitsMustNotExceedCredits
+	owned := []struct {
+		client uint64
+		ids    []model.Account
+	}{
+		{1, []model.Account{{ID: model.U128(1), Ledger: 1, Code: 1},
+			{ID: model.U128(2), Ledger: 1, Code: 1},
+			{ID: model.U128(3), Ledger: 1, Code: 1, Flags: limited}}},
+		{2, []model.Account{{ID: model.U128(4), Ledger: 2, Code: 1, Flags: limited},
+			{ID: model.U128(5), Ledger: 3, Code: 1, Flags: limited}}},
+		{3, []model.Account{{ID: model.U128(6), Ledger: 2, Code: 1}}},
+	}
+	for _, o := range owned {
+		body := make([]byte, len(o.ids)*model.AccountSize)
+		for i := range o.ids {
+			o.ids[i].Encode(body[i*model.AccountSize:])
+		}
+		out := h.apply(Request{Client: o.client, Session: 1, Number: 1,
+			Operation: model.OperationCreateAccounts, Body: body})
+		for i, status := range eventStatuses(t, out.Body(&out.Replies[0])) {
+			if status != model.StatusOK {
+				t.Fatalf("client %d account %d: %s", o.client, i, status)
+			}
+		}
+	}
+	closing := simpleTransfer(900, 2, 1, 1)
+	closing.Flags = model.TransferPending | model.TransferClosingDebit
+	out = h.apply(Request{Client: 1, Session: 1, Number: 2,
+		Operation: model.OperationCreateTransfers, Body: transfersBody(closing)})
+	if statuses := eventStatuses(t, out.Body(&out.Replies[0])); len(statuses) != 1 ||
+		statuses[0] != model.StatusOK {
+		t.Fatalf("closing transfer: %v", statuses)
+	}
+}
+
+// randomCrossShardBatch draws a create_transfers batch of 1 to 8 transfers, most of them
+// crossing from shard 0 to shard 1, from debit accounts of every kind (owned, granted,
+// someone else's, closed, debit-limited, on another ledger than the transfer, missing),
+// with ids that repeat, any flags, and now and then a zero ledger or code.
+func randomCrossShardBatch(random *rand.Rand, ids *uint64) []model.Transfer {
+	flags := []uint16{model.TransferLinked, model.TransferPending, model.TransferPostPending,
+		model.TransferVoidPending, model.TransferBalancingDebit, model.TransferBalancingCredit,
+		model.TransferClosingDebit, model.TransferClosingCredit}
+	transfers := make([]model.Transfer, 1+random.IntN(8))
+	for i := range transfers {
+		debit := 1 + random.Uint64N(7) // 7 is missing.
+		if random.IntN(8) == 0 {
+			debit = 50 + random.Uint64N(40) // Missing, each on its own.
+		}
+		credit := 100 + random.Uint64N(4) // Shard 1: cross-shard.
+		if random.IntN(6) == 0 {
+			credit = 1 + random.Uint64N(6) // Local.
+		}
+		*ids++
+		id := *ids
+		if random.IntN(6) == 0 {
+			id = 1000 + random.Uint64N(id-999) // An id used before (or this one).
+		}
+		transfers[i] = simpleTransfer(id, debit, credit, random.Uint64N(40))
+		transfers[i].Ledger = uint32(1 + random.IntN(4))
+		if random.IntN(30) == 0 {
+			transfers[i].Ledger = 0
+		}
+		if random.IntN(30) == 0 {
+			transfers[i].Code = 0
+		}
+		for _, flag := range flags {
+			if random.IntN(16) == 0 {
+				transfers[i].Flags |= flag
+			}
+		}
+	}
+	return transfers
+}
+
+// TestRulesVersionsAgreeOnEveryStatus holds, for random batches of cross-shard transfers
+// from clients of every kind, that rules version 2 answers every request and every event
+// exactly as version 1 does (away from the accounts limit) and never holds more accounts:
+// the debit side's pre-check must refuse nothing the ledger would accept, and answer what
+// the ledger answers with the settlement account there (precedence included: exists,
+// id_already_failed, ownership, ledgers, closed accounts, flags, linked chains).
+// RULES_VERSIONS_SEED picks the seed (a failure prints it), RULES_VERSIONS_STEPS the
+// number of batches (default 2,000; -short 300).
+func TestRulesVersionsAgreeOnEveryStatus(t *testing.T) {
+	seed := rulesEnv(t, "RULES_VERSIONS_SEED", 20261205)
+	steps := rulesEnv(t, "RULES_VERSIONS_STEPS", 2_000)
+	if testing.Short() && os.Getenv("RULES_VERSIONS_STEPS") == "" {
+		steps = 300
+	}
+	random := rand.New(rand.NewPCG(seed, seed^0x5eed))
+	config := Config{Shard: ShardConfig{Map: twoShards, Index: 0}}
+	v1, v2 := newHarness(t, config), newHarness(t, config)
+	v1.apply(Request{Operation: model.OperationPulse}) // Keeps ops aligned.
+	v2.upgradeRules(RulesVersionCurrent)
+	rulesPropertySetup(t, v1)
+	rulesPropertySetup(t, v2)
+	numbers := map[uint64]uint64{1: 2, 2: 1, 3: 1}
+	ids := uint64(999)
+	for step := range steps {
+		client := 1 + random.Uint64N(4)
+		numbers[client]++
+		body := transfersBody(randomCrossShardBatch(random, &ids)...)
+		request := Request{Client: client, Session: 1, Number: numbers[client],
+			Operation: model.OperationCreateTransfers, Body: body}
+		out1, out2 := v1.apply(request), v2.apply(request)
+		if out1.Replies[0].Status != out2.Replies[0].Status {
+			t.Fatalf("seed %d step %d: request status %s under version 1, %s under 2", seed,
+				step, out1.Replies[0].Status, out2.Replies[0].Status)
+		}
+		want := eventStatuses(t, out1.Body(&out1.Replies[0]))
+		got := eventStatuses(t, out2.Body(&out2.Replies[0]))
+		for i := range want {
+			if got[i] != want[i] {
+				var transfer model.Transfer
+				transfer.Decode(body[i*model.TransferSize:])
+				t.Fatalf("seed %d step %d: client %d event %d %+v: %s under version 1, %s "+
+					"under 2", seed, step, client, i, transfer, want[i], got[i])
+			}
+		}
+	}
+	accounts1, accounts2 := v1.machine.Ledger().AccountCount(),
+		v2.machine.Ledger().AccountCount()
+	if accounts2 > accounts1 {
+		t.Fatalf("seed %d: %d accounts under version 2, %d under version 1", seed, accounts2,
+			accounts1)
+	}
+	t.Logf("seed %d: %d accounts under version 1, %d under version 2", seed, accounts1,
+		accounts2)
+}
