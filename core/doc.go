@@ -53,8 +53,10 @@
 // and a replay apply it at the same op, so every replica switches there; a restart finds
 // the version in its recovered state and writes nothing. It never goes back, and a target
 // this build does not implement is refused (invalid_body) without effect: a build older
-// than the log cannot follow it (a standby must be upgraded before its primary; the
-// digest comparison at the next snapshot would catch one that was not). Clients cannot
+// than the log cannot follow it (a standby must be upgraded before its primary: the
+// primary's replication welcome names the version its build writes, and a standby of an
+// older build refuses it; one from before that check skips the entry, and only the
+// digest comparison at the next snapshot catches it). Clients cannot
 // send it (unknown_operation, as every internal operation). The snapshot carries the
 // version from machine snapshot version 6 on, written only above version 1, so the state
 // of a log that was never upgraded encodes and digests exactly as before.
