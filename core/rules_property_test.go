@@ -165,3 +165,54 @@ func TestRulesVersionsAgreeOnEveryStatus(t *testing.T) {
 	t.Logf("seed %d: %d accounts under version 1, %d under version 2", seed, accounts1,
 		accounts2)
 }
+
+// TestSagasAcrossShardsAtDifferentRulesVersions holds that a node whose shards upgrade
+// their rules on their own (each at its own first writes) runs sagas that straddle the
+// versions as one at a single version would: the version decides only which settlement
+// accounts the debit shard creates before step 1, so a saga whose debit shard is at
+// version 2 and credit shard at version 1, and one the other way round, both finish ok,
+// with the settlement accounts netting to zero; a transfer refused on the version 2
+// debit side creates nothing there, and on the version 1 side it still does.
+func TestSagasAcrossShardsAtDifferentRulesVersions(t *testing.T) {
+	p := &pair{t: t, actor: 1}
+	for i := range p.shards {
+		p.shards[i] = newHarness(t, Config{Shard: ShardConfig{Map: twoShards, Index: uint16(i)}})
+	}
+	p.shards[0].upgradeRules(RulesVersionCurrent) // Shard 1 stays at version 1.
+	p.accounts(map[uint64]uint16{1: 0, 100: 0})
+	for _, transfer := range []model.Transfer{simpleTransfer(7, 1, 100, 30),
+		simpleTransfer(8, 100, 1, 12)} {
+		result, messages := p.transfer(transfer)
+		if result.Status != model.StatusSagaInFlight {
+			t.Fatalf("transfer %s, step 1: %s", transfer.ID, result.Status)
+		}
+		finished := p.settle(messages)
+		if len(finished) != 1 || finished[0].Finished.Result.Status != model.StatusOK {
+			t.Fatalf("transfer %s finished %+v", transfer.ID, finished)
+		}
+	}
+	if net, pending := p.settlementNet(); net != 0 || pending != 0 {
+		t.Fatalf("settlement 0→1: net %d, pending %d", net, pending)
+	}
+	if a, b := p.account(1), p.account(100); a.DebitsPosted != model.U128(30) ||
+		a.CreditsPosted != model.U128(12) || b.CreditsPosted != model.U128(30) ||
+		b.DebitsPosted != model.U128(12) {
+		t.Fatalf("balances: account 1 %+v, account 100 %+v", a, b)
+	}
+	before := [2]uint32{p.shards[0].machine.Ledger().AccountCount(),
+		p.shards[1].machine.Ledger().AccountCount()}
+	p.actor = 5 // Owns nothing: refused on either debit side, on a new ledger.
+	for shard, debit := range []uint64{1, 100} {
+		refused := simpleTransfer(20+uint64(shard), debit, 101-debit, 1)
+		refused.Ledger = 9
+		if result, _ := p.transfer(refused); result.Status != model.StatusDebitAccountNotOwned {
+			t.Fatalf("shard %d: a stranger's transfer: %s", shard, result.Status)
+		}
+	}
+	if got := p.shards[0].machine.Ledger().AccountCount(); got != before[0] {
+		t.Errorf("version 2 shard: %d accounts after refused transfers, %d before", got, before[0])
+	}
+	if got := p.shards[1].machine.Ledger().AccountCount(); got != before[1]+1 {
+		t.Errorf("version 1 shard: %d accounts after refused transfers, want %d", got, before[1]+1)
+	}
+}
