@@ -1,6 +1,7 @@
 package core
 
 import (
+	"encoding/binary"
 	"math/rand/v2"
 	"os"
 	"strconv"
@@ -214,5 +215,43 @@ func TestSagasAcrossShardsAtDifferentRulesVersions(t *testing.T) {
 	}
 	if got := p.shards[1].machine.Ledger().AccountCount(); got != before[1]+1 {
 		t.Errorf("version 1 shard: %d accounts after refused transfers, want %d", got, before[1]+1)
+	}
+}
+
+// TestVersionOneSnapshotUpgradedLater holds that a machine restored from a snapshot
+// written at rules version 1 (layout version 5) and upgraded afterwards reaches the state
+// a replay of the whole log from op 1 reaches, and that its next snapshot (layout 6)
+// restores at version 2 with the same digest: a snapshot in the middle changes nothing
+// about where the version moves.
+func TestVersionOneSnapshotUpgradedLater(t *testing.T) {
+	config := Config{Shard: ShardConfig{Map: twoShards, Index: 0}}
+	h := newHarness(t, config)
+	versionOneTraffic(h)
+	resumed, _ := restored(t, config, h.machine)
+	if resumed.RulesVersion() != RulesVersionFirst {
+		t.Fatalf("a version 5 snapshot restored at rules version %d", resumed.RulesVersion())
+	}
+	h.machine = resumed // The rest of the log applies to the restored machine.
+	h.upgradeRules(RulesVersionCurrent)
+	accounts := h.machine.Ledger().AccountCount()
+	refused := refusedCrossShardTransfers()
+	for i := range refused {
+		refused[i].ID = model.U128(5000 + uint64(i)) // New ids, a new session.
+	}
+	h.apply(Request{Client: 3, Session: 2, Number: 1, Operation: model.OperationCreateTransfers,
+		Body: transfersBody(refused...)})
+	if count := h.machine.Ledger().AccountCount(); count != accounts {
+		t.Fatalf("refused transfers after the upgrade made %d accounts", count-accounts)
+	}
+	whole := replayed(t, config, h.entries)
+	if whole.RulesVersion() != RulesVersionCurrent || whole.Digest() != h.machine.Digest() {
+		t.Fatalf("a replay from op 1 at rules version %d differs from the restored machine",
+			whole.RulesVersion())
+	}
+	again, encoded := restored(t, config, h.machine)
+	if again.RulesVersion() != RulesVersionCurrent || again.Digest() != h.machine.Digest() ||
+		binary.LittleEndian.Uint32(encoded[8:]) != machineSnapshotVersion {
+		t.Fatalf("the upgraded machine's snapshot restored at rules version %d (layout %d)",
+			again.RulesVersion(), binary.LittleEndian.Uint32(encoded[8:]))
 	}
 }
