@@ -68,8 +68,8 @@
 // client cannot fill the accounts limit with refused transfers. The results are the same
 // under both but at the accounts limit (a transfer refused on its debit side whose
 // settlement account could not be created answers accounts_limit_reached under 1, the
-// debit side's code under 2); the state differs (those accounts, and the timestamps after
-// them).
+// debit side's code under 2 unless an earlier transfer of its batch that passed needed
+// the same account); the state differs (those accounts, and the timestamps after them).
 //
 // Ordering rule (as in etcd raft's Ready): the caller may apply an entry before it is
 // durable, but must not release any reply of that entry, nor of any later read, before the

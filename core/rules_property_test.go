@@ -4,9 +4,11 @@ import (
 	"encoding/binary"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strconv"
 	"testing"
 
+	"sequent/core/ledger"
 	"sequent/core/model"
 )
 
@@ -253,5 +255,36 @@ func TestVersionOneSnapshotUpgradedLater(t *testing.T) {
 		binary.LittleEndian.Uint32(encoded[8:]) != machineSnapshotVersion {
 		t.Fatalf("the upgraded machine's snapshot restored at rules version %d (layout %d)",
 			again.RulesVersion(), binary.LittleEndian.Uint32(encoded[8:]))
+	}
+}
+
+// TestRulesVersionTwoAtTheAccountsLimit holds what version 2 answers when a settlement
+// account cannot be created (doc.go, "Rules version"): a transfer that passes the debit
+// side's checks gets accounts_limit_reached, as under version 1; one that fails them gets
+// the debit side's code (version 1: accounts_limit_reached), unless an earlier transfer
+// of its batch that passed needed the same settlement account: then accounts_limit_reached
+// too, as under version 1.
+func TestRulesVersionTwoAtTheAccountsLimit(t *testing.T) {
+	config := Config{Ledger: ledger.Config{AccountsMax: 1},
+		Shard: ShardConfig{Map: twoShards, Index: 0}}
+	h := newHarness(t, config)
+	h.upgradeRules(RulesVersionCurrent)
+	h.apply(Request{Operation: model.OperationSetGrants, Body: model.AppendGrants(nil,
+		[]model.Grant{{Client: 1, Scopes: model.ScopeTransfer, Ledger: 1}})})
+	h.apply(Request{Client: 1, Session: 1, Number: 1, Operation: model.OperationCreateAccounts,
+		Body: accountsBody(1)}) // The one account the limit allows.
+	statuses := func(number uint64, transfers ...model.Transfer) []model.Status {
+		out := h.apply(Request{Client: 1, Session: 1, Number: number,
+			Operation: model.OperationCreateTransfers, Body: transfersBody(transfers...)})
+		return eventStatuses(t, out.Body(&out.Replies[0]))
+	}
+	want := []model.Status{model.StatusAccountsLimitReached, model.StatusAccountsLimitReached}
+	got := statuses(2, simpleTransfer(10, 1, 100, 1), simpleTransfer(11, 5, 100, 1))
+	if !slices.Equal(got, want) {
+		t.Fatalf("a passing transfer, then a missing account's: %v, want %v", got, want)
+	}
+	got = statuses(3, simpleTransfer(12, 5, 100, 1))
+	if !slices.Equal(got, []model.Status{model.StatusDebitAccountNotFound}) {
+		t.Fatalf("a missing account's alone: %v, want debit_account_not_found", got)
 	}
 }
