@@ -53,8 +53,10 @@
 // and a replay apply it at the same op, so every replica switches there; a restart finds
 // the version in its recovered state and writes nothing. It never goes back, and a target
 // this build does not implement is refused (invalid_body) without effect: a build older
-// than the log cannot follow it (a standby must be upgraded before its primary; the
-// digest comparison at the next snapshot would catch one that was not). Clients cannot
+// than the log cannot follow it (a standby must be upgraded before its primary: the
+// primary's replication welcome names the version its build writes, and a standby of an
+// older build refuses it; one from before that check skips the entry, and only the
+// digest comparison at the next snapshot catches it). Clients cannot
 // send it (unknown_operation, as every internal operation). The snapshot carries the
 // version from machine snapshot version 6 on, written only above version 1, so the state
 // of a log that was never upgraded encodes and digests exactly as before.
@@ -66,8 +68,8 @@
 // client cannot fill the accounts limit with refused transfers. The results are the same
 // under both but at the accounts limit (a transfer refused on its debit side whose
 // settlement account could not be created answers accounts_limit_reached under 1, the
-// debit side's code under 2); the state differs (those accounts, and the timestamps after
-// them).
+// debit side's code under 2 unless an earlier transfer of its batch that passed needed
+// the same account); the state differs (those accounts, and the timestamps after them).
 //
 // Ordering rule (as in etcd raft's Ready): the caller may apply an entry before it is
 // durable, but must not release any reply of that entry, nor of any later read, before the

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 
+	"sequent/core"
 	"sequent/wal"
 )
 
@@ -86,9 +87,17 @@ func (p plan) String() string {
 
 // welcome is the primary's answer to a hello.
 //
-//	plan u8 | reserved[7] | op u64 | chain[32] | address length u16 | address
+//	plan u8 | rules u8 | reserved[6] | op u64 | chain[32] | address length u16 | address
+//
+// rules is the newest rules version the primary's build writes (core, "Rules version"):
+// the primary may log upgrade_rules to it. A build that knows no rules versions reads the
+// byte as reserved and refuses the welcome, and a standby refuses a version above its
+// own, instead of following entries it would apply otherwise (an upgrade_rules it does
+// not know is answered unknown_operation and skipped). 0 is a primary of a build before
+// versions.
 type welcome struct {
 	plan    plan
+	rules   uint8    // Newest rules version the primary writes.
 	op      uint64   // Common op (stream, truncate) or snapshot op.
 	chain   [32]byte // Chain hash at op.
 	address string   // The primary's client address, for redirects.
@@ -97,6 +106,7 @@ type welcome struct {
 func (w *welcome) encode() []byte {
 	b := make([]byte, 50, 50+len(w.address))
 	b[0] = byte(w.plan)
+	b[1] = w.rules
 	binary.LittleEndian.PutUint64(b[8:], w.op)
 	copy(b[16:48], w.chain[:])
 	binary.LittleEndian.PutUint16(b[48:], uint16(len(w.address)))
@@ -107,15 +117,20 @@ func decodeWelcome(body []byte) (welcome, error) {
 	if len(body) < 50 || int(binary.LittleEndian.Uint16(body[48:])) != len(body)-50 {
 		return welcome{}, fmt.Errorf("%w: welcome of %d bytes", ErrFrame, len(body))
 	}
-	w := welcome{plan: plan(body[0]), op: binary.LittleEndian.Uint64(body[8:]),
+	w := welcome{plan: plan(body[0]), rules: body[1], op: binary.LittleEndian.Uint64(body[8:]),
 		address: string(body[50:])}
 	copy(w.chain[:], body[16:48])
 	if w.plan < planStream || w.plan > planSnapshot {
 		return welcome{}, fmt.Errorf("%w: unknown plan %d", ErrFrame, body[0])
 	}
+	if uint32(w.rules) > core.RulesVersionCurrent {
+		return welcome{}, fmt.Errorf("%w: the primary writes rules version %d, this build "+
+			"applies up to %d: upgrade this standby's build", ErrFrame, w.rules,
+			core.RulesVersionCurrent)
+	}
 	// Reserved bytes must be zero, as the hello's reserved word: a future version that
 	// gives them a meaning is refused by this one instead of misread.
-	for _, reserved := range body[1:8] {
+	for _, reserved := range body[2:8] {
 		if reserved != 0 {
 			return welcome{}, fmt.Errorf("%w: welcome with reserved bytes set", ErrFrame)
 		}

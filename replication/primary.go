@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"sequent/core"
 	"sequent/core/shard"
 	"sequent/wal"
 )
@@ -258,7 +259,7 @@ func (p *Primary) handleHello(conn net.Conn, reader *frameReader, writer *bufio.
 // when the log it needs was retired or nothing matches.
 func (p *Primary) plan(h *hello) (welcome, error) {
 	log := p.config.Log
-	w := welcome{address: p.config.ClientAddress}
+	w := welcome{address: p.config.ClientAddress, rules: uint8(core.RulesVersionCurrent)}
 	common, found := uint64(0), h.lastOp == 0
 	for _, point := range h.points {
 		if chain, ok := log.ChainAt(point.LastOp); ok && chain == point.Chain {

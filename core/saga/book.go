@@ -170,7 +170,9 @@ func (b *Book) EnsureSettlements(l *ledger.Ledger, clock *uint64, events []model
 // (the debit account exists, is on the transfer's ledger, and client may debit it: ledger
 // doc, "Ownership"), so that refused transfers cannot fill the accounts limit. A transfer
 // that fails them is refused on its debit side whether or not the account exists, with
-// the code it gets when it does (ledger.CreateSagaTransfersAs).
+// the code it gets when it does (ledger.CreateSagaTransfersAs); at the accounts limit,
+// with accounts_limit_reached when an earlier transfer of the batch that passed needed
+// the same account (Start checks the missing accounts by id, as under version 1).
 func (b *Book) EnsureSettlementsAs(l *ledger.Ledger, client uint64, clock *uint64,
 	events []model.Transfer, cross []bool, credit []uint16) {
 	b.ensureSettlements(l, clock, events, cross, credit, true, client)

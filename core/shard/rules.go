@@ -5,6 +5,22 @@ import (
 	"sequent/core/model"
 )
 
+// rulesUpgradeBytes is the size of the upgrade_rules request in an entry body.
+var rulesUpgradeBytes = core.EncodedRequestSize(len(core.AppendUpgradeRules(nil, 0)))
+
+// entryBytesBudget returns how many bytes of requests a turn may take: EntryBytesMax, less
+// the upgrade_rules request while the turn may open with one (openWithRulesUpgrade).
+// EntryBytesMax may equal the log's bound (wal.EntryBodyBytesMax), whose Append panics
+// on a larger body: a first turn of writes that filled it would have crashed the primary.
+// A single request is taken whatever the budget; it leaves room for the upgrade (the
+// least EntryBytesMax is the largest request, far below the log's bound).
+func (s *Shard) entryBytesBudget() int {
+	if s.Role() == RolePrimary && s.machine.RulesVersion() < core.RulesVersionCurrent {
+		return s.config.EntryBytesMax - rulesUpgradeBytes
+	}
+	return s.config.EntryBytesMax
+}
+
 // openWithRulesUpgrade starts the entry a turn is building with an upgrade_rules request
 // when this primary's machine is below the rules version the build implements (core,
 // "Rules version") and the turn has writes: the first writes after a fresh start (the

@@ -2,6 +2,8 @@ package shard
 
 import (
 	"encoding/binary"
+	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -142,5 +144,73 @@ func TestRulesUpgradeReachesTheLogOnce(t *testing.T) {
 		genesis.machine.Ledger().AccountCount() != 0 {
 		t.Fatalf("a fresh primary at rules version %d with %d accounts",
 			genesis.machine.RulesVersion(), genesis.machine.Ledger().AccountCount())
+	}
+}
+
+// sizeCheckedLog is a memory log that refuses, and counts, an entry whose body is above
+// the log's bound, instead of panicking as wal's logs do (their Append takes it for a
+// sequencer bug).
+type sizeCheckedLog struct {
+	*wal.MemoryLog
+	oversized atomic.Int64 // Body bytes of the last entry above wal.EntryBodyBytesMax.
+}
+
+func (l *sizeCheckedLog) Append(e wal.Entry) error {
+	if len(e.Body) > wal.EntryBodyBytesMax {
+		l.oversized.Store(int64(len(e.Body)))
+		return errors.New("entry above wal.EntryBodyBytesMax")
+	}
+	return l.MemoryLog.Append(e)
+}
+
+// TestRulesUpgradeKeepsTheEntryWithinTheLogBound holds that the upgrade_rules request a
+// primary opens its first write entry with does not push that entry past what the log
+// takes: with EntryBytesMax at the log's bound (a valid configuration) and a first turn
+// of writes that fills it exactly (four create_transfers requests of 8189, 8189, 4 and 1
+// transfers: 2 MiB), every entry stays within wal.EntryBodyBytesMax and every request is
+// answered ok.
+func TestRulesUpgradeKeepsTheEntryWithinTheLogBound(t *testing.T) {
+	log := &sizeCheckedLog{MemoryLog: wal.NewMemoryLog()}
+	s, err := New(Config{EntryBytesMax: wal.EntryBodyBytesMax,
+		RingBytes: 2 * wal.EntryBodyBytesMax}, core.New(shardZero), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := []int{model.EventsPerRequestMax, model.EventsPerRequestMax, 4, 1}
+	total := 0
+	for i, count := range counts {
+		body := make([]byte, count*model.TransferSize)
+		for j := range count {
+			transfer := model.Transfer{ID: model.U128(uint64(i)<<32 | uint64(j+1)),
+				DebitAccountID: model.U128(1), CreditAccountID: model.U128(2),
+				Amount: model.U128(1), Ledger: 1, Code: 1}
+			transfer.Encode(body[j*model.TransferSize:])
+		}
+		total += core.EncodedRequestSize(len(body))
+		// Queued before Start, so that the first turn takes them together.
+		if status := s.Submit(&backend.Request{Connection: 1, Client: 3, Session: 1,
+			Number: uint64(i + 1), Operation: model.OperationCreateTransfers,
+			Body: body}); status != model.StatusOK {
+			t.Fatalf("submit %d: %s", i, status)
+		}
+	}
+	if total != wal.EntryBodyBytesMax {
+		t.Fatalf("the requests take %d bytes, want %d", total, wal.EntryBodyBytesMax)
+	}
+	replier := newRecordingReplier()
+	s.Start(RepliesOnly(replier))
+	t.Cleanup(func() { s.Close() })
+	replies := replier.waitFor(t, len(counts))
+	if bytes := log.oversized.Load(); bytes != 0 {
+		t.Fatalf("the primary wrote an entry of %d bytes, above the log's %d", bytes,
+			wal.EntryBodyBytesMax)
+	}
+	for i, reply := range replies {
+		if reply.Status != model.StatusOK {
+			t.Fatalf("request %d: %s", i, reply.Status)
+		}
+	}
+	if s.machine.RulesVersion() != core.RulesVersionCurrent {
+		t.Fatalf("rules version %d after the first writes", s.machine.RulesVersion())
 	}
 }

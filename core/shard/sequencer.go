@@ -115,7 +115,7 @@ func (s *Shard) turn() (drained bool, closed bool, err error) {
 		_, closed = s.ring.take(nil, 0, 0)
 		return false, closed, nil
 	}
-	s.taken, closed = s.ring.take(s.taken[:0], s.config.RingRequests, s.config.EntryBytesMax)
+	s.taken, closed = s.ring.take(s.taken[:0], s.config.RingRequests, s.entryBytesBudget())
 	if len(s.taken) == 0 {
 		return false, closed, nil
 	}
