@@ -29,13 +29,7 @@ import (
 // ops 3-5 (the released op read), and the queue's op 5 was then dropped as already
 // settled by that gap: a false gap over events the node held.
 func TestSkipToLiveKeepsWhatTheQueueHolds(t *testing.T) {
-	dir := t.TempDir()
-	url := natstest.Start(t, dir+"/nats", "127.0.0.1:0").ClientURL()
-	old := openReplica(t, dir+"/old")
-	old.serve(url, 1, []uint64{1, 2})                // Ops 1 and 2, in the stream.
-	old.serve("", 1, []uint64{3, 4}, []uint64{5, 6}) // Ops 3 and 4, not published.
-	node := retiredReplica(t, dir+"/node", old, 3)   // Snapshot at 3, log from 4.
-	old.snapshotThrough(node.snapshotDir, 2)         // The leftover.
+	url, node := leftoverLayout(t)
 	damageSnapshot(t, node.snapshotDir, 3, true)
 
 	var buffer event.Buffer
@@ -154,13 +148,7 @@ func rewriteSnapshotState(t *testing.T, dir string, op uint64) {
 // for ops 3-4 and go on with op 5. It took the decoder's error (not one of the damage
 // errors it knew) for one that may pass, and failed every session for good.
 func TestUndecodableSnapshotOverALeftover(t *testing.T) {
-	dir := t.TempDir()
-	url := natstest.Start(t, dir+"/nats", "127.0.0.1:0").ClientURL()
-	old := openReplica(t, dir+"/old")
-	old.serve(url, 1, []uint64{1, 2})                // Ops 1 and 2, in the stream.
-	old.serve("", 1, []uint64{3, 4}, []uint64{5, 6}) // Ops 3 and 4, not published.
-	node := retiredReplica(t, dir+"/node", old, 3)   // Snapshot at 3, log from 4.
-	old.snapshotThrough(node.snapshotDir, 2)         // The leftover.
+	url, node := leftoverLayout(t)
 	rewriteSnapshotState(t, node.snapshotDir, 3)
 	c := New(Config{URL: url, Log: node.log, SnapshotDir: node.snapshotDir,
 		Machine: core.Config{}, Released: func() uint64 { return 4 },

@@ -56,13 +56,7 @@ func TestDamagedSnapshotOverALeftover(t *testing.T) {
 	for _, header := range []bool{true, false} {
 		name := map[bool]string{true: "header", false: "body"}[header]
 		t.Run(name, func(t *testing.T) {
-			dir := t.TempDir()
-			url := natstest.Start(t, dir+"/nats", "127.0.0.1:0").ClientURL()
-			old := openReplica(t, dir+"/old")
-			old.serve(url, 1, []uint64{1, 2})                // Ops 1 and 2, in the stream.
-			old.serve("", 1, []uint64{3, 4}, []uint64{5, 6}) // Ops 3 and 4, not published.
-			node := retiredReplica(t, dir+"/node", old, 3)   // Snapshot at 3, log from 4.
-			old.snapshotThrough(node.snapshotDir, 2)         // The leftover.
+			url, node := leftoverLayout(t)
 			machine, _, err := shard.Recover(core.Config{}, node.log, node.snapshotDir, nil, nil)
 			if err != nil {
 				t.Fatal(err)
@@ -281,4 +275,20 @@ func TestStandbyUnpublishedSpansStayBounded(t *testing.T) {
 		t.Fatalf("every event in the stream: caught up at %d, %d spans left; want now, none",
 			at, len(c.unpublished))
 	}
+}
+
+// leftoverLayout builds a rebuilt node with a leftover snapshot: a stream holding ops 1
+// and 2, a node whose log starts at op 4 after a snapshot at op 3 (ops 3 and 4 were
+// never published), and an older snapshot at op 2 left in its snapshot directory. It
+// returns the stream's URL and the node.
+func leftoverLayout(t *testing.T) (string, *replica) {
+	t.Helper()
+	dir := t.TempDir()
+	url := natstest.Start(t, dir+"/nats", "127.0.0.1:0").ClientURL()
+	old := openReplica(t, dir+"/old")
+	old.serve(url, 1, []uint64{1, 2})                // Ops 1 and 2, in the stream.
+	old.serve("", 1, []uint64{3, 4}, []uint64{5, 6}) // Ops 3 and 4, not published.
+	node := retiredReplica(t, dir+"/node", old, 3)   // Snapshot at 3, log from 4.
+	old.snapshotThrough(node.snapshotDir, 2)         // The leftover.
+	return url, node
 }
