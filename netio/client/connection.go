@@ -493,11 +493,23 @@ func (c *Client) resendOrDropLocked(call *Call) {
 	call.release() // Its callers were answered already (frame left to the collector).
 }
 
+// retryDelay is the wait before the resend that follows the retries-th refusal (from 1).
+// With busy retries off (a negative BusyRetryDelay) some refusals are still resent (an
+// unknown outcome must not be reported as refused): they back off from the default delay,
+// where the negative setting would resend at once, again and again, against a server that
+// is refusing.
+func (c *Client) retryDelay(retries int) time.Duration {
+	first := c.config.BusyRetryDelay
+	if first <= 0 {
+		first = BusyRetryDelayDefault
+	}
+	return doubling(first, busyRetryDelayMax, retries-1)
+}
+
 // retryLocked resends a call (see resentStatus) after an exponential backoff, keeping its
 // number. busyRetries counts this refusal already (resendOrDropLocked).
 func (c *Client) retryLocked(call *Call) {
-	delay := doubling(c.config.BusyRetryDelay, busyRetryDelayMax, call.busyRetries-1)
-	time.AfterFunc(delay, func() {
+	time.AfterFunc(c.retryDelay(call.busyRetries), func() {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		if c.pending[call.Number] != call || c.closed {
