@@ -355,12 +355,19 @@ func (c *Client) abandonPendingLocked(call *Call) bool {
 		call.abandoned = true
 		return true
 	}
+	c.leavePendingLocked(call)
+	return false
+}
+
+// leavePendingLocked takes call out of the pending set; one refused at least once with a
+// status it is resent after counts as a late reply from then on (lateLocked): a copy of
+// it may have been applied after requests numbered above it. Called with mu held.
+func (c *Client) leavePendingLocked(call *Call) {
 	delete(c.pending, call.Number)
 	if call.busyRetries > 0 {
 		c.lateLocked(call)
 	}
 	c.leftPendingLocked()
-	return false
 }
 
 // queueLocked queues frame, a copy of pending call's request, for the current

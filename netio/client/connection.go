@@ -430,11 +430,7 @@ func (c *Client) complete(frame *wire.Frame, generation uint64) {
 		return
 	}
 	c.redirects = 0
-	delete(c.pending, frame.Number)
-	if call.busyRetries > 0 {
-		c.lateLocked(call) // Perhaps applied after requests numbered above it.
-	}
-	c.leftPendingLocked()
+	c.leavePendingLocked(call) // frame.Number is call's.
 	if call.abandoned {
 		c.mu.Unlock()
 		call.release() // Its callers were answered already (frame left to the collector).
@@ -486,9 +482,7 @@ func (c *Client) resendOrDropLocked(call *Call) {
 		c.mu.Unlock()
 		return
 	}
-	delete(c.pending, call.Number)
-	c.lateLocked(call) // An earlier copy may have been applied after later requests.
-	c.leftPendingLocked()
+	c.leavePendingLocked(call) // Late: busyRetries counts this refusal.
 	c.mu.Unlock()
 	call.release() // Its callers were answered already (frame left to the collector).
 }
