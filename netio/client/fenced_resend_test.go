@@ -28,6 +28,16 @@ import (
 // and be resent, until a not_primary names the new primary or a definite reply comes;
 // handing the caller not_primary tells it "refused" for a write that may be applied.
 func TestUnknownOutcomeThenEmptyNotPrimaryIsResent(t *testing.T) {
+	// The fence answers the parked write outcome_unknown; its resend: fenced, primary
+	// unknown.
+	unknownOutcomeThenRefused(t, model.StatusNotPrimary)
+}
+
+// unknownOutcomeThenRefused answers a pending write outcome_unknown, then its resend
+// refusal (with an empty body), and checks that the call is still pending, not handed
+// to its caller, with two resends scheduled.
+func unknownOutcomeThenRefused(t *testing.T, refusal model.Status) {
+	t.Helper()
 	a, b := net.Pipe()
 	defer a.Close()
 	defer b.Close()
@@ -37,9 +47,8 @@ func TestUnknownOutcomeThenEmptyNotPrimaryIsResent(t *testing.T) {
 	call := &Call{Number: 1, complete: make(chan struct{})}
 	c.pending[1] = call
 	c.complete(&wire.Frame{Kind: wire.KindReply, Number: 1,
-		Status: uint32(model.StatusOutcomeUnknown)}, 1) // The fence answers the parked write.
-	c.complete(&wire.Frame{Kind: wire.KindReply, Number: 1,
-		Status: uint32(model.StatusNotPrimary)}, 1) // Its resend: fenced, primary unknown.
+		Status: uint32(model.StatusOutcomeUnknown)}, 1)
+	c.complete(&wire.Frame{Kind: wire.KindReply, Number: 1, Status: uint32(refusal)}, 1)
 	select {
 	case <-call.complete:
 		t.Fatalf("a write of unknown outcome was handed to its caller as %s", call.Reply.Status)
@@ -178,30 +187,7 @@ func waitUntilShard(t *testing.T, what string, condition func() bool) {
 // be resent (on this connection while it lasts, then after the reconnect), not handed
 // to its caller as a refusal.
 func TestUnknownOutcomeThenShuttingDownIsResent(t *testing.T) {
-	a, b := net.Pipe()
-	defer a.Close()
-	defer b.Close()
-	c := &Client{log: slog.New(slog.DiscardHandler), pending: map[uint64]*Call{},
-		lost: make(chan struct{}, 1), stop: make(chan struct{}), conn: a, generation: 1,
-		config: Config{BusyRetryDelay: time.Hour}} // The resend itself never fires here.
-	call := &Call{Number: 1, complete: make(chan struct{})}
-	c.pending[1] = call
-	c.complete(&wire.Frame{Kind: wire.KindReply, Number: 1,
-		Status: uint32(model.StatusOutcomeUnknown)}, 1)
-	c.complete(&wire.Frame{Kind: wire.KindReply, Number: 1,
-		Status: uint32(model.StatusShuttingDown)}, 1) // Its resend: the server drains.
-	select {
-	case <-call.complete:
-		t.Fatalf("a write of unknown outcome was handed to its caller as %s", call.Reply.Status)
-	default:
-	}
-	if c.pending[1] != call || call.busyRetries != 2 {
-		t.Fatalf("call pending %v, resends scheduled %d; want pending and 2",
-			c.pending[1] == call, call.busyRetries)
-	}
-	c.mu.Lock()
-	c.closed = true // The scheduled resends, were they to fire, do nothing.
-	c.mu.Unlock()
+	unknownOutcomeThenRefused(t, model.StatusShuttingDown) // Its resend: the server drains.
 }
 
 // TestLostReplyThenEmptyNotPrimaryIsResent: a write is applied and its reply lost with
