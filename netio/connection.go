@@ -49,9 +49,10 @@ type connection struct {
 	sent         atomic.Int64 // Clock (ns) of the last bytes queued for sending.
 	queuedBytes  atomic.Int64 // Bytes handed to AsyncWrite and not yet run by the loop.
 	bufferedSeen atomic.Int64 // gnet's outbound buffer as last seen on the loop.
-	// keysChecked is the key set in which the login's key was last found (keyInForce);
-	// nil until the first check. Any goroutine that saw active set.
-	keysChecked atomic.Pointer[keySet]
+	// keysChecked is the key set in which the login's key was last found, with the
+	// client it found there (keyInForce); nil until the first check. Any goroutine that
+	// saw active set.
+	keysChecked atomic.Pointer[checkedKey]
 
 	// Report subscription. mu guards reports; it is taken by the shard goroutine
 	// (DeliverReports) and the replay goroutine, never by an event loop.

@@ -342,22 +342,27 @@ func (s *Server) handleRequest(conn *connection, frame *wire.Frame) gnet.Action 
 // asks it: nothing may keep flowing to a revoked key. The caller must have seen
 // conn.active set (or be the loop), which orders the login's writes of conn.client,
 // conn.key and conn.secret (never changed afterwards) before these reads; any goroutine
-// may call it. The secret is compared once per key set: against the set already checked
-// it is an atomic load, a map lookup and a compare.
+// may call it. The client is looked up and the secret compared once per key set:
+// against the set already checked it is two atomic loads and a compare (the report and
+// market-data fan-outs ask it per subscriber per batch).
 func (s *Server) keyInForce(conn *connection) (*Client, bool) {
 	set := s.config.Keys.current.Load()
+	if checked := conn.keysChecked.Load(); checked != nil && checked.set == set {
+		return checked.client, true
+	}
 	client, ok := set.clients[conn.client.ID]
-	if !ok {
+	if !ok || !conn.hasLoginKey(client) {
 		return nil, false
 	}
-	if conn.keysChecked.Load() == set {
-		return client, true
-	}
-	if !conn.hasLoginKey(client) {
-		return nil, false
-	}
-	conn.keysChecked.Store(set)
+	conn.keysChecked.Store(&checkedKey{set: set, client: client})
 	return client, true
+}
+
+// checkedKey is a key set in which keyInForce found a connection's login key, and the
+// connection's client in it.
+type checkedKey struct {
+	set    *keySet
+	client *Client
 }
 
 // keyRevokedMessage is the error text of a connection closed because its key was revoked.

@@ -522,15 +522,15 @@ func (s *Server) handleMarketDataSubscribe(conn *connection, frame *wire.Frame) 
 	if conn.phase != phaseActive {
 		return s.fail(conn, wire.ErrorUnexpectedFrame, 0, "md_subscribe before login")
 	}
-	if _, ok := s.keyInForce(conn); !ok {
+	client, ok := s.keyInForce(conn)
+	if !ok {
 		return s.fail(conn, wire.ErrorKeyRevoked, 0, keyRevokedMessage)
 	}
 	order := marketDataOrder{conn: conn, session: conn.session}
 	order.subscribe.Decode(frame.Body)
 	status := model.StatusOK
-	client, ok := s.config.Keys.Client(conn.client.ID)
 	switch {
-	case !ok || !client.Allows(model.OperationGetBook):
+	case !client.Allows(model.OperationGetBook):
 		status = model.StatusPermissionDenied
 	case s.config.Admission != nil:
 		status = s.config.Admission.AdmitSubscription(client)

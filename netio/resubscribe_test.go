@@ -46,22 +46,7 @@ func TestResubscribeRetriedWhenBusy(t *testing.T) {
 	}})
 	t.Cleanup(slow.releaseAll) // Before the harness's shutdown, which waits for replays.
 	server := h.server
-	p := newProxy(t, server.Address())
-	ctx := background(t)
-	c, err := client.Dial(ctx, client.Config{Addresses: []string{p.address()},
-		Client: clientAll, Key: 1, Secret: secretOne, Logger: testLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	slow.Report(clientAll, []byte{1})
-	got := make(chan uint64, 16)
-	if _, err := c.Subscribe(ctx, 1, func(r client.Report) { got <- r.Sequence }); err != nil {
-		t.Fatal(err)
-	}
-	if sequence := <-got; sequence != 1 {
-		t.Fatalf("first report %d, want 1", sequence)
-	}
+	p, got := subscribeThroughProxy(t, h)
 	// Other sessions take every replay slot and keep it.
 	slow.hold.Store(true)
 	for i := range uint64(netio.ReportReplaysConcurrentMax) {
@@ -108,22 +93,7 @@ func TestResubscribeRetriedWhenRateLimited(t *testing.T) {
 			Now: func() time.Time { return time.Unix(0, clock.Load()) }})
 	}})
 	server := h.server
-	p := newProxy(t, server.Address())
-	ctx := background(t)
-	c, err := client.Dial(ctx, client.Config{Addresses: []string{p.address()},
-		Client: clientAll, Key: 1, Secret: secretOne, Logger: testLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	h.backend.Report(clientAll, []byte{1})
-	got := make(chan uint64, 16)
-	if _, err := c.Subscribe(ctx, 1, func(r client.Report) { got <- r.Sequence }); err != nil {
-		t.Fatal(err) // The budget's one request.
-	}
-	if sequence := <-got; sequence != 1 {
-		t.Fatalf("first report %d, want 1", sequence)
-	}
+	p, got := subscribeThroughProxy(t, h) // The subscribe spends the budget's one request.
 	logins := server.Stats().LoginsAccepted
 	p.cut() // The client reconnects and resubscribes: rate_limited, the clock standing still.
 	waitFor(t, "the reconnect", func() bool { return server.Stats().LoginsAccepted > logins })
@@ -138,4 +108,33 @@ func TestResubscribeRetriedWhenRateLimited(t *testing.T) {
 	case <-time.After(waitLimit):
 		t.Fatal("report 2 never arrived: the rate-limited resubscription was not retried")
 	}
+}
+
+// subscribeThroughProxy dials h's server through a proxy the test can cut, subscribes
+// clientAll's reports from sequence 1 and waits for report 1 (sent by the fake shard).
+// The sequences of the reports the client takes arrive on the returned channel.
+func subscribeThroughProxy(t *testing.T, h *harness) (*proxy, <-chan uint64) {
+	t.Helper()
+	p := newProxy(t, h.server.Address())
+	ctx := background(t)
+	c, err := client.Dial(ctx, client.Config{Addresses: []string{p.address()},
+		Client: clientAll, Key: 1, Secret: secretOne, Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	h.backend.Report(clientAll, []byte{1})
+	got := make(chan uint64, 16)
+	if _, err := c.Subscribe(ctx, 1, func(r client.Report) { got <- r.Sequence }); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case sequence := <-got:
+		if sequence != 1 {
+			t.Fatalf("first report %d, want 1", sequence)
+		}
+	case <-time.After(waitLimit):
+		t.Fatal("report 1 never arrived")
+	}
+	return p, got
 }

@@ -1,7 +1,6 @@
 package netio_test
 
 import (
-	"context"
 	"testing"
 
 	"sequent/core/model"
@@ -26,7 +25,7 @@ func TestShutdownWithAPartialFrameIsNoProtocolError(t *testing.T) {
 	if reply := r.next(); reply.Number != 1 {
 		t.Fatalf("reply to request %d, want 1", reply.Number)
 	}
-	if err := h.server.Shutdown(context.Background()); err != nil {
+	if err := h.server.Shutdown(background(t)); err != nil {
 		t.Fatal(err)
 	}
 	for {
