@@ -101,10 +101,7 @@ func (l *Ledger) ownedTotals(filter *model.LedgerFilter, whole []uint32,
 			sums.of(account.Ledger).Add(account)
 		}
 	}
-	for _, totals := range sums.sorted()[:min(sums.count(), int(filter.Limit))] {
-		out = append(out, *totals)
-	}
-	return out
+	return sums.appendSorted(out, filter.Limit)
 }
 
 // scanTotals sums every account the actor may read: a pass over all accounts.
@@ -118,10 +115,7 @@ func (l *Ledger) scanTotals(filter *model.LedgerFilter,
 		}
 		sums.of(account.Ledger).Add(account)
 	}
-	for _, totals := range sums.sorted()[:min(sums.count(), int(filter.Limit))] {
-		out = append(out, *totals)
-	}
-	return out
+	return sums.appendSorted(out, filter.Limit)
 }
 
 // ledgerDirectMax is how many low ledger numbers ledgerSums and runningTotals find by
@@ -179,14 +173,16 @@ func (s *ledgerSums) add(ledger uint32) *model.LedgerTotals {
 	return totals
 }
 
-func (s *ledgerSums) count() int { return len(s.all) }
-
-// sorted returns the totals by ascending ledger.
-func (s *ledgerSums) sorted() []*model.LedgerTotals {
+// appendSorted appends the totals by ascending ledger, at most limit of them.
+func (s *ledgerSums) appendSorted(out []model.LedgerTotals,
+	limit uint32) []model.LedgerTotals {
 	slices.SortFunc(s.all, func(a, b *model.LedgerTotals) int {
 		return cmp.Compare(a.Ledger, b.Ledger)
 	})
-	return s.all
+	for _, totals := range s.all[:min(len(s.all), int(limit))] {
+		out = append(out, *totals)
+	}
+	return out
 }
 
 // runningTotals is every ledger's trial balance, kept as balances change: each change of
