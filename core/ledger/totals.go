@@ -360,12 +360,3 @@ func (o *ledgerOrder) from(first uint32, fn func(ledger uint32) bool) {
 		}
 	}
 }
-
-// count returns how many ledgers the order holds.
-func (o *ledgerOrder) count() int {
-	total := 0
-	for _, run := range o.runs {
-		total += len(run)
-	}
-	return total
-}
