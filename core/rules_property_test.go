@@ -150,6 +150,10 @@ func TestRulesVersionsAgreeOnEveryStatus(t *testing.T) {
 		}
 		want := eventStatuses(t, out1.Body(&out1.Replies[0]))
 		got := eventStatuses(t, out2.Body(&out2.Replies[0]))
+		if len(got) != len(want) {
+			t.Fatalf("seed %d step %d: %d event results under version 1, %d under 2", seed,
+				step, len(want), len(got))
+		}
 		for i := range want {
 			if got[i] != want[i] {
 				var transfer model.Transfer

@@ -101,10 +101,7 @@ func (l *Ledger) ownedTotals(filter *model.LedgerFilter, whole []uint32,
 			sums.of(account.Ledger).Add(account)
 		}
 	}
-	for _, totals := range sums.sorted()[:min(sums.count(), int(filter.Limit))] {
-		out = append(out, *totals)
-	}
-	return out
+	return sums.appendSorted(out, filter.Limit)
 }
 
 // scanTotals sums every account the actor may read: a pass over all accounts.
@@ -118,45 +115,54 @@ func (l *Ledger) scanTotals(filter *model.LedgerFilter,
 		}
 		sums.of(account.Ledger).Add(account)
 	}
-	for _, totals := range sums.sorted()[:min(sums.count(), int(filter.Limit))] {
-		out = append(out, *totals)
-	}
-	return out
+	return sums.appendSorted(out, filter.Limit)
 }
 
 // ledgerDirectMax is how many low ledger numbers ledgerSums and runningTotals find by
 // index (most ledgers are small numbers); others go through a map.
 const ledgerDirectMax = 256
 
-// ledgerSums holds the running totals per ledger of one LedgerTotals call.
-type ledgerSums struct {
+// ledgerTable finds a ledger's totals by its number: an array index below
+// ledgerDirectMax, a map above.
+type ledgerTable struct {
 	direct [ledgerDirectMax]*model.LedgerTotals
 	other  map[uint32]*model.LedgerTotals
-	all    []*model.LedgerTotals
 }
 
 // find returns the ledger's totals, or nil.
-func (s *ledgerSums) find(ledger uint32) *model.LedgerTotals {
+func (t *ledgerTable) find(ledger uint32) *model.LedgerTotals {
 	if ledger < ledgerDirectMax {
-		return s.direct[ledger]
+		return t.direct[ledger]
 	}
-	return s.other[ledger]
+	return t.other[ledger]
+}
+
+// put sets the ledger's totals (nil removes them).
+func (t *ledgerTable) put(ledger uint32, totals *model.LedgerTotals) {
+	switch {
+	case ledger < ledgerDirectMax:
+		t.direct[ledger] = totals
+	case totals == nil:
+		delete(t.other, ledger)
+	default:
+		if t.other == nil {
+			t.other = map[uint32]*model.LedgerTotals{}
+		}
+		t.other[ledger] = totals
+	}
+}
+
+// ledgerSums holds the running totals per ledger of one LedgerTotals call.
+type ledgerSums struct {
+	ledgerTable
+	all []*model.LedgerTotals
 }
 
 func (s *ledgerSums) of(ledger uint32) *model.LedgerTotals {
-	if ledger < ledgerDirectMax {
-		if s.direct[ledger] == nil {
-			s.direct[ledger] = s.add(ledger)
-		}
-		return s.direct[ledger]
-	}
-	totals := s.other[ledger]
+	totals := s.find(ledger)
 	if totals == nil {
-		if s.other == nil {
-			s.other = map[uint32]*model.LedgerTotals{}
-		}
 		totals = s.add(ledger)
-		s.other[ledger] = totals
+		s.put(ledger, totals)
 	}
 	return totals
 }
@@ -167,14 +173,16 @@ func (s *ledgerSums) add(ledger uint32) *model.LedgerTotals {
 	return totals
 }
 
-func (s *ledgerSums) count() int { return len(s.all) }
-
-// sorted returns the totals by ascending ledger.
-func (s *ledgerSums) sorted() []*model.LedgerTotals {
+// appendSorted appends the totals by ascending ledger, at most limit of them.
+func (s *ledgerSums) appendSorted(out []model.LedgerTotals,
+	limit uint32) []model.LedgerTotals {
 	slices.SortFunc(s.all, func(a, b *model.LedgerTotals) int {
 		return cmp.Compare(a.Ledger, b.Ledger)
 	})
-	return s.all
+	for _, totals := range s.all[:min(len(s.all), int(limit))] {
+		out = append(out, *totals)
+	}
+	return out
 }
 
 // runningTotals is every ledger's trial balance, kept as balances change: each change of
@@ -189,17 +197,13 @@ func (s *ledgerSums) sorted() []*model.LedgerTotals {
 // 192-bit additions. A ledger whose last account is undone leaves the table, so it holds
 // only ledgers with accounts.
 type runningTotals struct {
-	direct [ledgerDirectMax]*model.LedgerTotals
-	other  map[uint32]*model.LedgerTotals
-	order  ledgerOrder // The ledgers held, ascending.
+	ledgers ledgerTable // Only ledgers with accounts.
+	order   ledgerOrder // The ledgers held, ascending.
 }
 
 // of returns the ledger's totals, or nil when no account is in it.
 func (r *runningTotals) of(ledger uint32) *model.LedgerTotals {
-	if ledger < ledgerDirectMax {
-		return r.direct[ledger]
-	}
-	return r.other[ledger]
+	return r.ledgers.find(ledger)
 }
 
 // accountAdded counts a new account (with its balances: Restore's accounts have some).
@@ -207,14 +211,7 @@ func (r *runningTotals) accountAdded(a *model.Account) {
 	totals := r.of(a.Ledger)
 	if totals == nil {
 		totals = &model.LedgerTotals{Ledger: a.Ledger}
-		if a.Ledger < ledgerDirectMax {
-			r.direct[a.Ledger] = totals
-		} else {
-			if r.other == nil {
-				r.other = map[uint32]*model.LedgerTotals{}
-			}
-			r.other[a.Ledger] = totals
-		}
+		r.ledgers.put(a.Ledger, totals)
 		r.order.insert(a.Ledger)
 	}
 	totals.Add(a)
@@ -235,11 +232,7 @@ func (r *runningTotals) accountRemoved(a *model.Account) {
 	if totals.Accounts > 0 {
 		return
 	}
-	if a.Ledger < ledgerDirectMax {
-		r.direct[a.Ledger] = nil
-	} else {
-		delete(r.other, a.Ledger)
-	}
+	r.ledgers.put(a.Ledger, nil)
 	r.order.remove(a.Ledger)
 }
 
@@ -366,13 +359,4 @@ func (o *ledgerOrder) from(first uint32, fn func(ledger uint32) bool) {
 			}
 		}
 	}
-}
-
-// count returns how many ledgers the order holds.
-func (o *ledgerOrder) count() int {
-	total := 0
-	for _, run := range o.runs {
-		total += len(run)
-	}
-	return total
 }

@@ -378,3 +378,12 @@ func TestLedgerOrder(t *testing.T) {
 		}
 	}
 }
+
+// count returns how many ledgers the order holds.
+func (o *ledgerOrder) count() int {
+	total := 0
+	for _, run := range o.runs {
+		total += len(run)
+	}
+	return total
+}
