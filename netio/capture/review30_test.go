@@ -2,9 +2,7 @@ package capture
 
 import (
 	"bytes"
-	"fmt"
 	"io"
-	"path/filepath"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -64,12 +62,7 @@ func TestSkipToLiveKeepsWhatTheQueueHolds(t *testing.T) {
 	stats := c.Stats()
 	c.Close()
 	messages := streamMessages(t, url)
-	var gaps []EventJSON
-	for _, m := range messages {
-		if m.Kind == "capture_gap" {
-			gaps = append(gaps, m)
-		}
-	}
+	gaps := gapMarkers(messages)
 	if armed.Load() || stats.LastError != "" || len(gaps) != 1 || gaps[0].FromOp != 3 ||
 		gaps[0].ToOp != 4 ||
 		!slices.Equal(accountsCreated(messages), []string{"1", "2", "7"}) {
@@ -123,7 +116,7 @@ func TestPromotedStandbyCountsItsLagFromAHalfStoredOp(t *testing.T) {
 // (as a snapshot a writer or decoder got wrong, or written under other limits, does not).
 func rewriteSnapshotState(t *testing.T, dir string, op uint64) {
 	t.Helper()
-	path := filepath.Join(dir, fmt.Sprintf("snapshot-%020d.snap", op))
+	path := snapshotFile(dir, op)
 	meta, reader, err := wal.OpenSnapshot(path)
 	if err != nil {
 		t.Fatal(err)

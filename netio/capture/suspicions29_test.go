@@ -24,11 +24,16 @@ import (
 
 // Suspicions the closing note of session 29 left, each with a deterministic test.
 
+// snapshotFile returns the path of the snapshot at op in dir (as wal names it).
+func snapshotFile(dir string, op uint64) string {
+	return filepath.Join(dir, fmt.Sprintf("snapshot-%020d.snap", op))
+}
+
 // damageSnapshot damages the snapshot at op in dir: its header (the listing sees it
 // damaged) or only its body's last byte (the header reads; the load fails).
 func damageSnapshot(t *testing.T, dir string, op uint64, header bool) {
 	t.Helper()
-	path := filepath.Join(dir, fmt.Sprintf("snapshot-%020d.snap", op))
+	path := snapshotFile(dir, op)
 	body, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -92,12 +97,7 @@ func TestDamagedSnapshotOverALeftover(t *testing.T) {
 			stats := awaitStats(t, c, func(s Stats) bool { return s.PublishedOp >= 5 })
 			c.Close()
 			messages := streamMessages(t, url)
-			var gaps []EventJSON
-			for _, m := range messages {
-				if m.Kind == "capture_gap" {
-					gaps = append(gaps, m)
-				}
-			}
+			gaps := gapMarkers(messages)
 			if stats.LastError != "" || stats.Gaps != 1 || len(gaps) != 1 ||
 				gaps[0].FromOp != 3 || gaps[0].ToOp != 4 ||
 				!slices.Equal(accountsCreated(messages), []string{"1", "2", "7", "8"}) {
