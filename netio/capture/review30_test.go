@@ -18,6 +18,18 @@ import (
 
 // Suspicions of session 30's review of the capture fixes, each with a deterministic test.
 
+// accountsReady returns the released entry of op alone, written at stamp (Unix ns) in
+// epoch, whose events create the accounts ids (ledger 1, code 1).
+func accountsReady(op, epoch uint64, stamp int64, ids ...uint64) *backend.Ready {
+	var buffer event.Buffer
+	buffer.BeginOp(op)
+	for _, id := range ids {
+		buffer.AppendAccount(&model.Account{ID: model.U128(id), Ledger: 1, Code: 1}, 7)
+	}
+	return &backend.Ready{FirstOp: op, LastOp: op, Timestamp: uint64(stamp), Epoch: epoch,
+		Events: &buffer}
+}
+
 // TestSkipToLiveKeepsWhatTheQueueHolds: as in TestDamagedSnapshotOverALeftover, the
 // stream holds ops 1 and 2, the log starts at op 4 over a damaged snapshot at op 3 and a
 // leftover at op 2, so capture can rebuild nothing before its live queue (skipToLive).
@@ -30,11 +42,7 @@ func TestSkipToLiveKeepsWhatTheQueueHolds(t *testing.T) {
 	url, node := leftoverLayout(t)
 	damageSnapshot(t, node.snapshotDir, 3, true)
 
-	var buffer event.Buffer
-	buffer.BeginOp(5)
-	buffer.AppendAccount(&model.Account{ID: model.U128(7), Ledger: 1, Code: 1}, 7)
-	op5 := &backend.Ready{FirstOp: 5, LastOp: 5, Timestamp: uint64(time.Now().UnixNano()),
-		Epoch: 2, Events: &buffer}
+	op5 := accountsReady(5, 2, time.Now().UnixNano(), 7)
 	var released atomic.Uint64
 	released.Store(4)
 	var armed atomic.Bool
@@ -82,13 +90,8 @@ func TestPromotedStandbyCountsItsLagFromAHalfStoredOp(t *testing.T) {
 	node.serve("", 1, []uint64{1, 2}, []uint64{3, 4}, []uint64{5, 6}) // Op 4: accounts 5, 6.
 	c := New(Config{Log: node.log, Released: func() uint64 { return 4 },
 		Epoch: func() uint64 { return 1 }, Serving: func() bool { return false }})
-	var buffer event.Buffer
-	buffer.BeginOp(4)
-	buffer.AppendAccount(&model.Account{ID: model.U128(5), Ledger: 1, Code: 1}, 7)
-	buffer.AppendAccount(&model.Account{ID: model.U128(6), Ledger: 1, Code: 1}, 7)
 	hourAgo := time.Now().Add(-time.Hour).UnixNano()
-	c.Consume(&backend.Ready{FirstOp: 4, LastOp: 4, Timestamp: uint64(hourAgo), Epoch: 1,
-		Events: &buffer})
+	c.Consume(accountsReady(4, 1, hourAgo, 5, 6))
 	poll := func(index uint32, sequence uint64) int64 { // As session's standby loop does.
 		t.Helper()
 		c.last = messageName{at: position{op: 4, index: index}, epoch: 1}
@@ -218,12 +221,7 @@ func TestTrailingStandbyDropsSpansTheStreamHolds(t *testing.T) {
 		Epoch: func() uint64 { return 1 }, Serving: func() bool { return false }})
 	hourAgo := time.Now().Add(-time.Hour).UnixNano()
 	for op := uint64(2); op <= 4; op++ {
-		var buffer event.Buffer
-		buffer.BeginOp(op)
-		buffer.AppendAccount(&model.Account{ID: model.U128(2*op - 3), Ledger: 1, Code: 1}, 7)
-		buffer.AppendAccount(&model.Account{ID: model.U128(2*op - 2), Ledger: 1, Code: 1}, 7)
-		c.Consume(&backend.Ready{FirstOp: op, LastOp: op,
-			Timestamp: uint64(hourAgo + int64(op)*int64(time.Second)), Epoch: 1, Events: &buffer})
+		c.Consume(accountsReady(op, 1, hourAgo+int64(op)*int64(time.Second), 2*op-3, 2*op-2))
 	}
 	poll := func(op, sequence uint64) int64 { // As session's standby loop does.
 		t.Helper()

@@ -203,12 +203,7 @@ func TestPromotedStandbyCountsItsLagFromItsOldestUnpublishedEvent(t *testing.T) 
 	url := natstest.Start(t, dir+"/nats", "127.0.0.1:0").ClientURL()
 	node := openReplica(t, dir+"/node")
 	node.serve(url, 1, []uint64{1, 2}, []uint64{3, 4}) // Ops 1 (grants), 2 and 3.
-	var buffer event.Buffer
-	buffer.BeginOp(4)
-	buffer.AppendAccount(&model.Account{ID: model.U128(5), Ledger: 1, Code: 1}, 7)
-	hourAgo := time.Now().Add(-time.Hour)
-	op4 := &backend.Ready{FirstOp: 4, LastOp: 4, Timestamp: uint64(hourAgo.UnixNano()),
-		Epoch: 1, Events: &buffer}
+	op4 := accountsReady(4, 1, time.Now().Add(-time.Hour).UnixNano(), 5)
 	promote := func() Stats {
 		t.Helper()
 		var promoted atomic.Bool
