@@ -92,17 +92,13 @@ func TestPromotedStandbyCountsItsLagFromAHalfStoredOp(t *testing.T) {
 		Epoch: func() uint64 { return 1 }, Serving: func() bool { return false }})
 	hourAgo := time.Now().Add(-time.Hour).UnixNano()
 	c.Consume(accountsReady(4, 1, hourAgo, 5, 6))
-	poll := func(index uint32, sequence uint64) int64 { // As session's standby loop does.
+	poll := func(index uint32, sequence uint64) int64 {
 		t.Helper()
-		c.last = messageName{at: position{op: 4, index: index}, epoch: 1}
-		c.storePosition(c.last.at, sequence)
-		if err := c.watch(); err != nil {
-			t.Fatal(err)
-		}
+		at := standbyPoll(t, c, position{op: 4, index: index}, sequence)
 		if checked := c.checkedOp.Load(); checked != 4 {
 			t.Fatalf("position 4:%d not checked: checked op %d", index, checked)
 		}
-		return c.standbyCaughtUpAt()
+		return at
 	}
 	if at := poll(0, 5); at != hourAgo {
 		t.Fatalf("op 4 stored up to index 0 of 1: caught up at %d, want op 4's release %d "+
@@ -112,6 +108,18 @@ func TestPromotedStandbyCountsItsLagFromAHalfStoredOp(t *testing.T) {
 		t.Fatalf("op 4 stored whole: caught up at %d, %d spans left; want now, none", at,
 			len(c.unpublished))
 	}
+}
+
+// standbyPoll does what session's standby loop does at a poll that reads the stream's
+// last message at (epoch 1) and sequence: watch, then the lag clock's time, returned.
+func standbyPoll(t *testing.T, c *Capture, at position, sequence uint64) int64 {
+	t.Helper()
+	c.last = messageName{at: at, epoch: 1}
+	c.storePosition(at, sequence)
+	if err := c.watch(); err != nil {
+		t.Fatal(err)
+	}
+	return c.standbyCaughtUpAt()
 }
 
 // rewriteSnapshotState rewrites the snapshot at op in dir with its state cut short by
@@ -223,14 +231,9 @@ func TestTrailingStandbyDropsSpansTheStreamHolds(t *testing.T) {
 	for op := uint64(2); op <= 4; op++ {
 		c.Consume(accountsReady(op, 1, hourAgo+int64(op)*int64(time.Second), 2*op-3, 2*op-2))
 	}
-	poll := func(op, sequence uint64) int64 { // As session's standby loop does.
+	poll := func(op, sequence uint64) int64 {
 		t.Helper()
-		c.last = messageName{at: position{op: op}, epoch: 1}
-		c.storePosition(c.last.at, sequence)
-		if err := c.watch(); err != nil {
-			t.Fatal(err)
-		}
-		return c.standbyCaughtUpAt()
+		return standbyPoll(t, c, position{op: op}, sequence)
 	}
 	// Op 5 is in the stream, not yet in the standby's log: nothing can be checked.
 	if at := poll(5, 9); at > hourAgo+2*int64(time.Second) || len(c.unpublished) != 3 {
