@@ -105,7 +105,7 @@ type position struct {
 
 // after reports whether event e comes after p.
 func (p position) after(e *event.Event) bool {
-	return e.Op > p.op || (e.Op == p.op && e.Index > p.index)
+	return position{op: e.Op, index: e.Index}.follows(p)
 }
 
 // follows reports whether p comes after q.

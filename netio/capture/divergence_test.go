@@ -172,6 +172,17 @@ func accountsCreated(messages []EventJSON) []string {
 	return ids
 }
 
+// gapMarkers returns the capture_gap messages among messages.
+func gapMarkers(messages []EventJSON) []EventJSON {
+	var gaps []EventJSON
+	for _, m := range messages {
+		if m.Kind == "capture_gap" {
+			gaps = append(gaps, m)
+		}
+	}
+	return gaps
+}
+
 // TestPromotionAfterDivergence: the old primary (epoch 1) published the events of op 3
 // (accounts 3 and 4), which its standby never received (async replication, or a
 // degraded primary). The standby, promoted to epoch 2, writes different entries at op 3

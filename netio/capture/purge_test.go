@@ -142,12 +142,7 @@ func TestStreamThatLostItsLastMessage(t *testing.T) {
 			released.Store(4) // Op 4 is released now: its two events follow the marker.
 			stats = awaitSequence(t, second, 7)
 			messages := streamMessages(t, url)
-			var gaps []EventJSON
-			for _, m := range messages {
-				if m.Kind == "capture_gap" {
-					gaps = append(gaps, m)
-				}
-			}
+			gaps := gapMarkers(messages)
 			if stats.LastError != "" || stats.PublishedOp != 4 || len(gaps) != 1 ||
 				gaps[0].ID != "0:3:gap" || gaps[0].FromOp != tc.gapFrom || gaps[0].ToOp != 3 ||
 				!slices.Equal(accountsCreated(messages), tc.accounts) {

@@ -122,7 +122,7 @@ func (c *Capture) restore() (*core.Machine, error) {
 		return nil, err
 	}
 	first := c.logStart()
-	var continued []*wal.SnapshotInfo // Readable headers, newest first.
+	var later []*wal.SnapshotInfo // Readable headers after the position, newest first.
 	var skipped *wal.SnapshotInfo
 	var failed error // A load that failed for a reason that may pass.
 	damaged := false
@@ -138,16 +138,18 @@ func (c *Capture) restore() (*core.Machine, error) {
 			damaged = damaged || !unreadable(info)
 			continue
 		}
-		continued = append(continued, info)
-		if c.replaysPosition(info.Meta.Op) {
-			machine, err := loadSnapshot(c.config.Machine, info)
-			if err == nil {
-				return machine, nil
-			}
-			if !isDamage(err) {
-				failed = err
-			}
-			damaged = damaged || isDamage(err) // Then an older one will do.
+		if !c.replaysPosition(info.Meta.Op) {
+			later = append(later, info)
+			continue
+		}
+		machine, err := loadSnapshot(c.config.Machine, info)
+		if err == nil {
+			return machine, nil
+		}
+		if isDamage(err) {
+			damaged = true // Then an older one will do.
+		} else {
+			failed = err
 		}
 	}
 	if first <= 1 {
@@ -158,16 +160,13 @@ func (c *Capture) restore() (*core.Machine, error) {
 		return nil, fmt.Errorf("capture: not publishing capture_gap after op %d while a "+
 			"snapshot cannot be loaded: %w", c.at.op, failed)
 	}
-	for i := len(continued) - 1; i >= 0; i-- { // Oldest first: the smallest gap.
-		info := continued[i]
-		if c.replaysPosition(info.Meta.Op) {
-			continue // Tried above.
-		}
+	for i := len(later) - 1; i >= 0; i-- { // Oldest first: the smallest gap.
+		info := later[i]
 		machine, err := loadSnapshot(c.config.Machine, info)
-		if err != nil && !isDamage(err) {
-			return nil, err // It may read at the next attempt.
-		}
 		if err != nil {
+			if !isDamage(err) {
+				return nil, err // It may read at the next attempt.
+			}
 			damaged = true
 			continue
 		}

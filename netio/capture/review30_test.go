@@ -2,9 +2,7 @@ package capture
 
 import (
 	"bytes"
-	"fmt"
 	"io"
-	"path/filepath"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -20,6 +18,18 @@ import (
 
 // Suspicions of session 30's review of the capture fixes, each with a deterministic test.
 
+// accountsReady returns the released entry of op alone, written at stamp (Unix ns) in
+// epoch, whose events create the accounts ids (ledger 1, code 1).
+func accountsReady(op, epoch uint64, stamp int64, ids ...uint64) *backend.Ready {
+	var buffer event.Buffer
+	buffer.BeginOp(op)
+	for _, id := range ids {
+		buffer.AppendAccount(&model.Account{ID: model.U128(id), Ledger: 1, Code: 1}, 7)
+	}
+	return &backend.Ready{FirstOp: op, LastOp: op, Timestamp: uint64(stamp), Epoch: epoch,
+		Events: &buffer}
+}
+
 // TestSkipToLiveKeepsWhatTheQueueHolds: as in TestDamagedSnapshotOverALeftover, the
 // stream holds ops 1 and 2, the log starts at op 4 over a damaged snapshot at op 3 and a
 // leftover at op 2, so capture can rebuild nothing before its live queue (skipToLive).
@@ -32,11 +42,7 @@ func TestSkipToLiveKeepsWhatTheQueueHolds(t *testing.T) {
 	url, node := leftoverLayout(t)
 	damageSnapshot(t, node.snapshotDir, 3, true)
 
-	var buffer event.Buffer
-	buffer.BeginOp(5)
-	buffer.AppendAccount(&model.Account{ID: model.U128(7), Ledger: 1, Code: 1}, 7)
-	op5 := &backend.Ready{FirstOp: 5, LastOp: 5, Timestamp: uint64(time.Now().UnixNano()),
-		Epoch: 2, Events: &buffer}
+	op5 := accountsReady(5, 2, time.Now().UnixNano(), 7)
 	var released atomic.Uint64
 	released.Store(4)
 	var armed atomic.Bool
@@ -64,12 +70,7 @@ func TestSkipToLiveKeepsWhatTheQueueHolds(t *testing.T) {
 	stats := c.Stats()
 	c.Close()
 	messages := streamMessages(t, url)
-	var gaps []EventJSON
-	for _, m := range messages {
-		if m.Kind == "capture_gap" {
-			gaps = append(gaps, m)
-		}
-	}
+	gaps := gapMarkers(messages)
 	if armed.Load() || stats.LastError != "" || len(gaps) != 1 || gaps[0].FromOp != 3 ||
 		gaps[0].ToOp != 4 ||
 		!slices.Equal(accountsCreated(messages), []string{"1", "2", "7"}) {
@@ -89,24 +90,15 @@ func TestPromotedStandbyCountsItsLagFromAHalfStoredOp(t *testing.T) {
 	node.serve("", 1, []uint64{1, 2}, []uint64{3, 4}, []uint64{5, 6}) // Op 4: accounts 5, 6.
 	c := New(Config{Log: node.log, Released: func() uint64 { return 4 },
 		Epoch: func() uint64 { return 1 }, Serving: func() bool { return false }})
-	var buffer event.Buffer
-	buffer.BeginOp(4)
-	buffer.AppendAccount(&model.Account{ID: model.U128(5), Ledger: 1, Code: 1}, 7)
-	buffer.AppendAccount(&model.Account{ID: model.U128(6), Ledger: 1, Code: 1}, 7)
 	hourAgo := time.Now().Add(-time.Hour).UnixNano()
-	c.Consume(&backend.Ready{FirstOp: 4, LastOp: 4, Timestamp: uint64(hourAgo), Epoch: 1,
-		Events: &buffer})
-	poll := func(index uint32, sequence uint64) int64 { // As session's standby loop does.
+	c.Consume(accountsReady(4, 1, hourAgo, 5, 6))
+	poll := func(index uint32, sequence uint64) int64 {
 		t.Helper()
-		c.last = messageName{at: position{op: 4, index: index}, epoch: 1}
-		c.storePosition(c.last.at, sequence)
-		if err := c.watch(); err != nil {
-			t.Fatal(err)
-		}
+		at := standbyPoll(t, c, position{op: 4, index: index}, sequence)
 		if checked := c.checkedOp.Load(); checked != 4 {
 			t.Fatalf("position 4:%d not checked: checked op %d", index, checked)
 		}
-		return c.standbyCaughtUpAt()
+		return at
 	}
 	if at := poll(0, 5); at != hourAgo {
 		t.Fatalf("op 4 stored up to index 0 of 1: caught up at %d, want op 4's release %d "+
@@ -118,12 +110,24 @@ func TestPromotedStandbyCountsItsLagFromAHalfStoredOp(t *testing.T) {
 	}
 }
 
+// standbyPoll does what session's standby loop does at a poll that reads the stream's
+// last message at (epoch 1) and sequence: watch, then the lag clock's time, returned.
+func standbyPoll(t *testing.T, c *Capture, at position, sequence uint64) int64 {
+	t.Helper()
+	c.last = messageName{at: at, epoch: 1}
+	c.storePosition(at, sequence)
+	if err := c.watch(); err != nil {
+		t.Fatal(err)
+	}
+	return c.standbyCaughtUpAt()
+}
+
 // rewriteSnapshotState rewrites the snapshot at op in dir with its state cut short by
 // one byte and a checksum that matches: the file reads whole, the state does not decode
 // (as a snapshot a writer or decoder got wrong, or written under other limits, does not).
 func rewriteSnapshotState(t *testing.T, dir string, op uint64) {
 	t.Helper()
-	path := filepath.Join(dir, fmt.Sprintf("snapshot-%020d.snap", op))
+	path := snapshotFile(dir, op)
 	meta, reader, err := wal.OpenSnapshot(path)
 	if err != nil {
 		t.Fatal(err)
@@ -225,21 +229,11 @@ func TestTrailingStandbyDropsSpansTheStreamHolds(t *testing.T) {
 		Epoch: func() uint64 { return 1 }, Serving: func() bool { return false }})
 	hourAgo := time.Now().Add(-time.Hour).UnixNano()
 	for op := uint64(2); op <= 4; op++ {
-		var buffer event.Buffer
-		buffer.BeginOp(op)
-		buffer.AppendAccount(&model.Account{ID: model.U128(2*op - 3), Ledger: 1, Code: 1}, 7)
-		buffer.AppendAccount(&model.Account{ID: model.U128(2*op - 2), Ledger: 1, Code: 1}, 7)
-		c.Consume(&backend.Ready{FirstOp: op, LastOp: op,
-			Timestamp: uint64(hourAgo + int64(op)*int64(time.Second)), Epoch: 1, Events: &buffer})
+		c.Consume(accountsReady(op, 1, hourAgo+int64(op)*int64(time.Second), 2*op-3, 2*op-2))
 	}
-	poll := func(op, sequence uint64) int64 { // As session's standby loop does.
+	poll := func(op, sequence uint64) int64 {
 		t.Helper()
-		c.last = messageName{at: position{op: op}, epoch: 1}
-		c.storePosition(c.last.at, sequence)
-		if err := c.watch(); err != nil {
-			t.Fatal(err)
-		}
-		return c.standbyCaughtUpAt()
+		return standbyPoll(t, c, position{op: op}, sequence)
 	}
 	// Op 5 is in the stream, not yet in the standby's log: nothing can be checked.
 	if at := poll(5, 9); at > hourAgo+2*int64(time.Second) || len(c.unpublished) != 3 {

@@ -24,11 +24,16 @@ import (
 
 // Suspicions the closing note of session 29 left, each with a deterministic test.
 
+// snapshotFile returns the path of the snapshot at op in dir (as wal names it).
+func snapshotFile(dir string, op uint64) string {
+	return filepath.Join(dir, fmt.Sprintf("snapshot-%020d.snap", op))
+}
+
 // damageSnapshot damages the snapshot at op in dir: its header (the listing sees it
 // damaged) or only its body's last byte (the header reads; the load fails).
 func damageSnapshot(t *testing.T, dir string, op uint64, header bool) {
 	t.Helper()
-	path := filepath.Join(dir, fmt.Sprintf("snapshot-%020d.snap", op))
+	path := snapshotFile(dir, op)
 	body, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -92,12 +97,7 @@ func TestDamagedSnapshotOverALeftover(t *testing.T) {
 			stats := awaitStats(t, c, func(s Stats) bool { return s.PublishedOp >= 5 })
 			c.Close()
 			messages := streamMessages(t, url)
-			var gaps []EventJSON
-			for _, m := range messages {
-				if m.Kind == "capture_gap" {
-					gaps = append(gaps, m)
-				}
-			}
+			gaps := gapMarkers(messages)
 			if stats.LastError != "" || stats.Gaps != 1 || len(gaps) != 1 ||
 				gaps[0].FromOp != 3 || gaps[0].ToOp != 4 ||
 				!slices.Equal(accountsCreated(messages), []string{"1", "2", "7", "8"}) {
@@ -203,12 +203,7 @@ func TestPromotedStandbyCountsItsLagFromItsOldestUnpublishedEvent(t *testing.T) 
 	url := natstest.Start(t, dir+"/nats", "127.0.0.1:0").ClientURL()
 	node := openReplica(t, dir+"/node")
 	node.serve(url, 1, []uint64{1, 2}, []uint64{3, 4}) // Ops 1 (grants), 2 and 3.
-	var buffer event.Buffer
-	buffer.BeginOp(4)
-	buffer.AppendAccount(&model.Account{ID: model.U128(5), Ledger: 1, Code: 1}, 7)
-	hourAgo := time.Now().Add(-time.Hour)
-	op4 := &backend.Ready{FirstOp: 4, LastOp: 4, Timestamp: uint64(hourAgo.UnixNano()),
-		Epoch: 1, Events: &buffer}
+	op4 := accountsReady(4, 1, time.Now().Add(-time.Hour).UnixNano(), 5)
 	promote := func() Stats {
 		t.Helper()
 		var promoted atomic.Bool
