@@ -257,10 +257,22 @@ func (c *Capture) Close() {
 // Consume copies a released entry's events into the queue (sequencer goroutine; never
 // blocks). When the queue is full, or while the publisher rebuilds from the log, the
 // events are dropped: the publisher will rebuild them.
+//
+// An entry with events reads the clock once, before the mutex (the publisher waits on
+// it): its release time for the lag histogram and, on a standby, for its lag clock once
+// promoted (noteUnpublished). Consume runs on the sequencer alone, so the times stay in
+// release order. The role is read inside the mutex: the session's promotion clears the
+// standby's spans under it after it saw the role change, so a span noted from a role read
+// before the promotion would otherwise be appended after that clear and outlive it.
 func (c *Capture) Consume(ready *backend.Ready) {
+	var now int64 // Unix ns, read only for an entry with events.
+	hasEvents := ready.Events.Len() > 0
+	if hasEvents {
+		now = time.Now().UnixNano()
+	}
 	c.mutex.Lock()
-	if ready.Events.Len() > 0 && !c.config.Serving() {
-		c.noteUnpublished(ready)
+	if hasEvents && !c.config.Serving() {
+		c.noteUnpublished(ready, now)
 	}
 	if c.joining {
 		c.joining, c.joinOp, c.lost = false, ready.FirstOp, false
@@ -282,8 +294,7 @@ func (c *Capture) Consume(ready *backend.Ready) {
 	}
 	queued := ready.Events.Len() > 0
 	if queued {
-		c.releases = append(c.releases, release{end: c.queue.Len(), at: time.Now().UnixNano(),
-			epoch: ready.Epoch})
+		c.releases = append(c.releases, release{end: c.queue.Len(), at: now, epoch: ready.Epoch})
 	}
 	c.mutex.Unlock()
 	if queued {
@@ -293,10 +304,10 @@ func (c *Capture) Consume(ready *backend.Ready) {
 
 // noteUnpublished records, on a standby, when an entry with events was released: as its
 // timestamp (ns; its primary wrote it then and released it a moment later, so the lag
-// counted from it is at most that moment high), or now when that is earlier (the
-// primary's clock ahead of this node's). Called with mutex held.
-func (c *Capture) noteUnpublished(ready *backend.Ready) {
-	at := time.Now().UnixNano()
+// counted from it is at most that moment high), or now (Unix ns, its release here) when
+// that is earlier (the primary's clock ahead of this node's). Called with mutex held.
+func (c *Capture) noteUnpublished(ready *backend.Ready, now int64) {
+	at := now
 	if stamp := int64(ready.Timestamp); stamp > 0 && stamp < at {
 		at = stamp
 	}
