@@ -433,7 +433,7 @@ type Stats struct {
 	PublishedIndex uint32  `json:"published_index"`
 	StreamSequence uint64  `json:"stream_sequence"`
 	LagOps         uint64  `json:"lag_ops"`     // Released op minus the last op handled (HandledOp).
-	LagSeconds     float64 `json:"lag_seconds"` // Age of the oldest released event not yet stored (at most).
+	LagSeconds     float64 `json:"lag_seconds"` // Age of the oldest released event not yet stored (at most; never negative).
 	Lagging        bool    `json:"lagging"`     // LagSeconds is past the warning threshold.
 	Published      uint64  `json:"published"`
 	Rebuilds       uint64  `json:"rebuilds"`   // Catch-ups from the log.
@@ -454,7 +454,10 @@ func (c *Capture) Stats() Stats {
 		Superseded: c.superseded.Load(), FellBehind: c.fellBehind.Load()}
 	if released > handled && stats.Publishing {
 		stats.LagOps = released - handled
-		stats.LagSeconds = time.Since(time.Unix(0, c.caughtUpAt.Load())).Seconds()
+		// caughtUpAt is wall-clock time (Unix ns, the only time a primary's entries carry):
+		// after the clock is stepped back it can be ahead of now, and alerts and dashboards
+		// must not read a negative lag.
+		stats.LagSeconds = max(0, time.Since(time.Unix(0, c.caughtUpAt.Load())).Seconds())
 		stats.Lagging = stats.LagSeconds > c.config.LagWarning.Seconds()
 	}
 	if text := c.lastError.Load(); text != nil {
