@@ -702,8 +702,7 @@ func (c *Capture) watch() error {
 		return err
 	}
 	if agrees {
-		c.setChecked(c.at.op)
-		c.watchedAt = c.at
+		c.setWatched(c.at)
 		c.uncheckedSequence = 0
 		return nil
 	}
@@ -712,8 +711,7 @@ func (c *Capture) watch() error {
 			return err
 		}
 		if agrees {
-			c.setChecked(c.unchecked.at.op)
-			c.watchedAt = c.unchecked.at
+			c.setWatched(c.unchecked.at)
 		}
 	}
 	c.unchecked, c.uncheckedSequence = c.last, sequence
@@ -727,6 +725,14 @@ func (c *Capture) watchAgrees(name messageName) (bool, error) {
 		return false, nil
 	}
 	return agrees, err
+}
+
+// setWatched records, on a standby, a position read that agrees with its log: its op is
+// checked (setChecked), and the event itself is watchedAt, since that op's later events
+// may still be missing from the stream (standbyCaughtUpAt).
+func (c *Capture) setWatched(at position) {
+	c.setChecked(at.op)
+	c.watchedAt = at
 }
 
 // setPosition records a position this node stored, or checked against its log.
