@@ -255,8 +255,8 @@ func (c *Capture) Close() {
 }
 
 // Consume copies a released entry's events into the queue (sequencer goroutine; never
-// blocks). When the queue is full, or while the publisher rebuilds from the log, the
-// events are dropped: the publisher will rebuild them.
+// blocks). When the queue is full, while the publisher rebuilds from the log, or on a
+// standby, the events are dropped: the publisher will rebuild them (once promoted).
 //
 // An entry with events reads the clock once, before the mutex (the publisher waits on
 // it): its release time for the lag histogram and, on a standby, for its lag clock once
@@ -271,11 +271,25 @@ func (c *Capture) Consume(ready *backend.Ready) {
 		now = time.Now().UnixNano()
 	}
 	c.mutex.Lock()
-	if hasEvents && !c.config.Serving() {
+	standby := hasEvents && !c.config.Serving()
+	if standby {
 		c.noteUnpublished(ready, now)
 	}
 	if c.joining {
 		c.joining, c.joinOp, c.lost = false, ready.FirstOp, false
+	}
+	if standby && !c.lost {
+		// A primary's live session ends on its demotion without a loss, so the queue
+		// stays open; a standby publishes nothing, and the queue would only grow (up to
+		// QueueEventsMax, hundreds of MiB, then a fell-behind counted against a standby)
+		// until a promotion's rebuild reset it. Dropped now: that rebuild publishes from
+		// the log what the stream lacks, as after any loss.
+		c.lost = true
+		c.queue.Reset()
+		c.releases = c.releases[:0]
+		c.mutex.Unlock()
+		c.wakeUp() // A publisher still live (the role back to primary) must rebuild.
+		return
 	}
 	if !c.lost && c.queue.Len()+ready.Events.Len() > c.config.QueueEventsMax {
 		c.lost = true

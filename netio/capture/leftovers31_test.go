@@ -219,3 +219,23 @@ func TestSkipToLiveWarnsOfAPartlyStoredOp(t *testing.T) {
 			logged.String())
 	}
 }
+
+// TestDemotedCaptureQueuesNothing: a primary's live session ends on its demotion without
+// a loss, so its queue stays open (set by hand here, as live leaves it). As a standby it
+// kept copying every released entry's events into that queue, which a standby never
+// publishes: up to QueueEventsMax events (hundreds of MiB by default) held for nothing,
+// then a fell-behind counted against a standby. Nothing must be queued (a promotion's
+// rebuild publishes from the log what the stream lacks).
+func TestDemotedCaptureQueuesNothing(t *testing.T) {
+	c := New(Config{Released: func() uint64 { return 4 }, QueueEventsMax: 4,
+		Serving: func() bool { return false }})
+	c.lost = false // The demoted primary's live queue, still open.
+	for op := uint64(2); op <= 4; op++ {
+		c.Consume(accountsReady(op, 1, time.Now().UnixNano(), 2*op-3, 2*op-2))
+	}
+	if stats := c.ConsumerStats(); stats.Buffered != 0 || stats.FellBehind != 0 ||
+		len(c.unpublished) == 0 {
+		t.Fatalf("a standby consumed 3 entries (6 events): %+v, %d lag spans; want "+
+			"nothing queued, no fell-behind, its lag spans noted", stats, len(c.unpublished))
+	}
+}
