@@ -2,12 +2,14 @@ package capture
 
 import (
 	"context"
+	"runtime"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"sequent/bench/threadcpu"
 	"sequent/core/event"
 	"sequent/core/model"
 	"sequent/tools/natstest"
@@ -155,5 +157,47 @@ func BenchmarkPublishOne(b *testing.B) {
 		if _, err := c.publishOne(&buffer, &buffer.Events[0], 1, uint64(i)); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// benchConsumeDrainEntries is how many entries BenchmarkConsume takes in before it empties
+// the queue as the publisher would (it must never fill: a full queue drops, which costs
+// nothing and would hide what is measured).
+const benchConsumeDrainEntries = 1024
+
+// BenchmarkConsume measures what the shard's sequencer spends per released entry of one
+// event (an account) in Consume, on a primary (copied into the queue) and on a standby
+// (noting when it released what its primary has to publish). cpu-ns/entry is the
+// benchmark thread's CPU time (bench/threadcpu): other processes' time left out.
+//
+//	go test ./netio/capture -run '^$' -bench Consume -benchmem
+func BenchmarkConsume(b *testing.B) {
+	for _, serving := range []bool{true, false} {
+		name := map[bool]string{true: "primary", false: "standby"}[serving]
+		b.Run(name, func(b *testing.B) {
+			c := New(Config{Serving: func() bool { return serving }})
+			c.lost = false // A session's live queue is open.
+			ready := accountsReady(1, 1, time.Now().UnixNano(), 1)
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			b.ReportAllocs()
+			b.ResetTimer()
+			cpuStart := threadcpu.Now()
+			for i := range b.N {
+				if i%benchConsumeDrainEntries == 0 {
+					c.mutex.Lock()
+					c.queue.Reset()
+					c.releases = c.releases[:0]
+					c.mutex.Unlock()
+				}
+				ready.FirstOp, ready.LastOp = uint64(i+1), uint64(i+1)
+				c.Consume(ready)
+			}
+			cpu := threadcpu.Now() - cpuStart
+			b.StopTimer()
+			if threadcpu.Supported && cpu > 0 {
+				b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/entry")
+			}
+		})
 	}
 }

@@ -255,15 +255,41 @@ func (c *Capture) Close() {
 }
 
 // Consume copies a released entry's events into the queue (sequencer goroutine; never
-// blocks). When the queue is full, or while the publisher rebuilds from the log, the
-// events are dropped: the publisher will rebuild them.
+// blocks). When the queue is full, while the publisher rebuilds from the log, or on a
+// standby, the events are dropped: the publisher will rebuild them (once promoted).
+//
+// An entry with events reads the clock once, before the mutex (the publisher waits on
+// it): its release time for the lag histogram and, on a standby, for its lag clock once
+// promoted (noteUnpublished). Consume runs on the sequencer alone, so the times stay in
+// release order. The role is read inside the mutex: the session's promotion clears the
+// standby's spans under it after it saw the role change, so a span noted from a role read
+// before the promotion would otherwise be appended after that clear and outlive it.
 func (c *Capture) Consume(ready *backend.Ready) {
+	var now int64 // Unix ns, read only for an entry with events.
+	hasEvents := ready.Events.Len() > 0
+	if hasEvents {
+		now = time.Now().UnixNano()
+	}
 	c.mutex.Lock()
-	if ready.Events.Len() > 0 && !c.config.Serving() {
-		c.noteUnpublished(ready)
+	standby := hasEvents && !c.config.Serving()
+	if standby {
+		c.noteUnpublished(ready, now)
 	}
 	if c.joining {
 		c.joining, c.joinOp, c.lost = false, ready.FirstOp, false
+	}
+	if standby && !c.lost {
+		// A primary's live session ends on its demotion without a loss, so the queue
+		// stays open; a standby publishes nothing, and the queue would only grow (up to
+		// QueueEventsMax, hundreds of MiB, then a fell-behind counted against a standby)
+		// until a promotion's rebuild reset it. Dropped now: that rebuild publishes from
+		// the log what the stream lacks, as after any loss.
+		c.lost = true
+		c.queue.Reset()
+		c.releases = c.releases[:0]
+		c.mutex.Unlock()
+		c.wakeUp() // A publisher still live (the role back to primary) must rebuild.
+		return
 	}
 	if !c.lost && c.queue.Len()+ready.Events.Len() > c.config.QueueEventsMax {
 		c.lost = true
@@ -282,8 +308,7 @@ func (c *Capture) Consume(ready *backend.Ready) {
 	}
 	queued := ready.Events.Len() > 0
 	if queued {
-		c.releases = append(c.releases, release{end: c.queue.Len(), at: time.Now().UnixNano(),
-			epoch: ready.Epoch})
+		c.releases = append(c.releases, release{end: c.queue.Len(), at: now, epoch: ready.Epoch})
 	}
 	c.mutex.Unlock()
 	if queued {
@@ -293,10 +318,10 @@ func (c *Capture) Consume(ready *backend.Ready) {
 
 // noteUnpublished records, on a standby, when an entry with events was released: as its
 // timestamp (ns; its primary wrote it then and released it a moment later, so the lag
-// counted from it is at most that moment high), or now when that is earlier (the
-// primary's clock ahead of this node's). Called with mutex held.
-func (c *Capture) noteUnpublished(ready *backend.Ready) {
-	at := time.Now().UnixNano()
+// counted from it is at most that moment high), or now (Unix ns, its release here) when
+// that is earlier (the primary's clock ahead of this node's). Called with mutex held.
+func (c *Capture) noteUnpublished(ready *backend.Ready, now int64) {
+	at := now
 	if stamp := int64(ready.Timestamp); stamp > 0 && stamp < at {
 		at = stamp
 	}
@@ -422,7 +447,7 @@ type Stats struct {
 	PublishedIndex uint32  `json:"published_index"`
 	StreamSequence uint64  `json:"stream_sequence"`
 	LagOps         uint64  `json:"lag_ops"`     // Released op minus the last op handled (HandledOp).
-	LagSeconds     float64 `json:"lag_seconds"` // Age of the oldest released event not yet stored (at most).
+	LagSeconds     float64 `json:"lag_seconds"` // Age of the oldest released event not yet stored (at most; never negative).
 	Lagging        bool    `json:"lagging"`     // LagSeconds is past the warning threshold.
 	Published      uint64  `json:"published"`
 	Rebuilds       uint64  `json:"rebuilds"`   // Catch-ups from the log.
@@ -443,7 +468,10 @@ func (c *Capture) Stats() Stats {
 		Superseded: c.superseded.Load(), FellBehind: c.fellBehind.Load()}
 	if released > handled && stats.Publishing {
 		stats.LagOps = released - handled
-		stats.LagSeconds = time.Since(time.Unix(0, c.caughtUpAt.Load())).Seconds()
+		// caughtUpAt is wall-clock time (Unix ns, the only time a primary's entries carry):
+		// after the clock is stepped back it can be ahead of now, and alerts and dashboards
+		// must not read a negative lag.
+		stats.LagSeconds = max(0, time.Since(time.Unix(0, c.caughtUpAt.Load())).Seconds())
 		stats.Lagging = stats.LagSeconds > c.config.LagWarning.Seconds()
 	}
 	if text := c.lastError.Load(); text != nil {
@@ -688,8 +716,7 @@ func (c *Capture) watch() error {
 		return err
 	}
 	if agrees {
-		c.setChecked(c.at.op)
-		c.watchedAt = c.at
+		c.setWatched(c.at)
 		c.uncheckedSequence = 0
 		return nil
 	}
@@ -698,8 +725,7 @@ func (c *Capture) watch() error {
 			return err
 		}
 		if agrees {
-			c.setChecked(c.unchecked.at.op)
-			c.watchedAt = c.unchecked.at
+			c.setWatched(c.unchecked.at)
 		}
 	}
 	c.unchecked, c.uncheckedSequence = c.last, sequence
@@ -713,6 +739,14 @@ func (c *Capture) watchAgrees(name messageName) (bool, error) {
 		return false, nil
 	}
 	return agrees, err
+}
+
+// setWatched records, on a standby, a position read that agrees with its log: its op is
+// checked (setChecked), and the event itself is watchedAt, since that op's later events
+// may still be missing from the stream (standbyCaughtUpAt).
+func (c *Capture) setWatched(at position) {
+	c.setChecked(at.op)
+	c.watchedAt = at
 }
 
 // setPosition records a position this node stored, or checked against its log.

@@ -512,3 +512,16 @@ func opOfTwoEventsHalfStored(t *testing.T) *Capture {
 // they count are their own requests' (a primary below it opens its first write entry
 // with upgrade_rules, an op without events: TestEntriesWithoutEventsAreHandled's kind).
 var testMachine = core.Config{RulesVersion: core.RulesVersionCurrent}
+
+// TestLagIsNeverNegative: the lag clock is wall-clock time, so after the clock is stepped
+// back (here by an hour) the instant capture was last caught up lies ahead of now. Stats
+// reported that as a lag of minus an hour, which alerts and dashboards read as is; it
+// must be 0 (and not lagging), with the ops behind still counted.
+func TestLagIsNeverNegative(t *testing.T) {
+	c := New(Config{Released: func() uint64 { return 100 }})
+	c.handledOp.Store(40)
+	c.caughtUpAt.Store(time.Now().Add(time.Hour).UnixNano()) // Read before the step back.
+	if stats := c.Stats(); stats.LagSeconds != 0 || stats.Lagging || stats.LagOps != 60 {
+		t.Fatalf("stats %+v: want lag 0 s, not lagging, 60 ops behind", stats)
+	}
+}

@@ -59,12 +59,13 @@
 // it was rebuilt from a newer snapshot) cannot be replayed from, so it is neither
 // restored nor held. When every snapshot the log continues is damaged (its file, or a
 // state that does not decode), nothing before the live queue can be rebuilt: capture
-// publishes capture_gap up to the queue's first op and follows the queue (skipToLive); a
-// snapshot that could not be opened (an I/O error, out of file descriptors) is tried
-// again instead. A log that starts right after the stream's last op (a standby
-// bootstrapped from a snapshot there, then promoted) lost no later op: capture resumes
-// from that snapshot without a gap message. Only the rest of that last op cannot be
-// rebuilt (there is no state before it): if the old primary stored its events in part,
+// publishes capture_gap up to the queue's first op and follows the queue (skipToLive: the
+// rest of the last op stored, if it was stored in part, is lost with a warning, as on a
+// promotion below); a snapshot that could not be opened (an I/O error, out of file
+// descriptors) is tried again instead. A log that starts right after the stream's last op
+// (a standby bootstrapped from a snapshot there, then promoted) lost no later op: capture
+// resumes from that snapshot without a gap message. Only the rest of that last op cannot
+// be rebuilt (there is no state before it): if the old primary stored its events in part,
 // the others are lost with a warning in the log and no message to consumers (the stream
 // cannot tell a partly stored op from a complete one, and a gap message for every such
 // promotion would be a false alarm). A stream that lost its last message (a purge, a

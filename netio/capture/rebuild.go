@@ -251,10 +251,13 @@ func isDamage(err error) bool {
 // an entry before it counts it released: that op's events are in the queue, and a gap
 // through it would have them dropped as settled). Ops released before the queue's
 // first that were not counted then (a shard releasing what it recovered as capture
-// starts) get a second capture_gap once the queue is joined.
+// starts) get a second capture_gap once the queue is joined. Everything it publishes is
+// stored when it returns (publishGap awaits its marker): live follows with nothing in
+// flight.
 func (c *Capture) skipToLive() error {
 	const reason = "no snapshot the log continues can be read (damaged), so nothing " +
 		"before the live queue can be rebuilt"
+	start := c.at
 	released := c.config.Released()
 	if joinOp := c.joined(); joinOp != 0 { // Read after the released op: see above.
 		released = min(released, joinOp-1)
@@ -273,7 +276,20 @@ func (c *Capture) skipToLive() error {
 		case <-time.After(livePollInterval):
 		}
 	}
-	return c.gapThrough(reason, joinOp-1)
+	if err := c.gapThrough(reason, joinOp-1); err != nil {
+		return err
+	}
+	if start.op > 0 && start.index != math.MaxUint32 && joinOp > start.op {
+		// The position was an event, and the queue starts after its op: were that op's
+		// events stored in part (a session ended between two of them), the rest are
+		// lost. The stream cannot tell, and capture_gap names the ops after it only: a
+		// marker naming that op would mostly be a false alarm (sessions end between ops
+		// far more often than inside one), so the loss is logged, as in resumeFrom.
+		c.config.Logger.Warn("capture: resuming at the live queue after the stream's "+
+			"last op; its events after the last one stored, if any, cannot be rebuilt",
+			"stream", c.stream, "op", start.op, "index", start.index)
+	}
+	return nil
 }
 
 // gapThrough publishes capture_gap for the ops after the position through op, if any.
