@@ -375,12 +375,20 @@ func transferHeaderStatus(t *model.Transfer, system bool) model.Status {
 		return model.StatusIDMustNotBeZero
 	case t.ID.IsMax():
 		return model.StatusIDMustNotBeIntMax
-	case !system && (model.IsSystemID(t.ID) || model.IsSystemID(t.DebitAccountID) ||
-		model.IsSystemID(t.CreditAccountID) || model.IsSystemID(t.PendingID)):
+	case !system && topBitOfAny(t) &&
+		(model.IsSystemID(t.ID) || model.IsSystemID(t.DebitAccountID) ||
+			model.IsSystemID(t.CreditAccountID) || model.IsSystemID(t.PendingID)):
 		// Clients may not create, touch or resolve Sequent's own accounts and transfers.
 		return model.StatusIDReserved
 	}
 	return model.StatusOK
+}
+
+// topBitOfAny reports whether any of the transfer's four ids has bit 127 set, which every
+// system id has (model.IsSystemID): one test clears nearly every client transfer, where
+// the four IsSystemID tests took about ten instructions more.
+func topBitOfAny(t *model.Transfer) bool {
+	return (t.ID.Hi|t.DebitAccountID.Hi|t.CreditAccountID.Hi|t.PendingID.Hi)>>63 != 0
 }
 
 // CheckTransferHeader answers the first checks of a client's transfer (timestamp,
