@@ -57,15 +57,23 @@ func (c *chunked[T]) push() (uint32, *T) {
 // pushInPlace is push when the record fits in the chunks already allocated (ok false,
 // and nothing pushed, otherwise). It is small enough to inline, where push, which may
 // allocate, is not: hot paths call it first and push only when it fails, which saves
-// a call per array appended to (a transfer appends three).
+// a call per array appended to (a transfer appends three). It reads the chunk table and
+// the chunk once, into locals: read through c after the count's store, they were loaded
+// and bounds-checked again.
 func (c *chunked[T]) pushInPlace() (index uint32, record *T, ok bool) {
 	index = c.count
-	chunk, offset := index>>chunkShift, index&chunkMask
-	if int(chunk) >= len(c.chunks) || int(offset) >= len(c.chunks[chunk]) {
+	chunks := c.chunks
+	chunk := int(index >> chunkShift)
+	if chunk >= len(chunks) {
 		return 0, nil, false
 	}
-	c.count++
-	return index, &c.chunks[chunk][offset], true
+	records := chunks[chunk]
+	offset := int(index & chunkMask)
+	if offset >= len(records) {
+		return 0, nil, false
+	}
+	c.count = index + 1
+	return index, &records[offset], true
 }
 
 // growFirst reallocates the first chunk with the given length (at most a full chunk).

@@ -228,6 +228,11 @@ func (l *Ledger) probeTransfer(hash uint64, id model.Uint128) (uint32, uint64, b
 	if index != indexNone {
 		return index, position, true
 	}
+	if t.old == nil {
+		// Not growing (nearly always): a new transfer's id misses here, and building the
+		// closure for lookupOld cost as much again as the probe.
+		return indexNone, position, false
+	}
 	return t.lookupOld(hash, position, func(index uint32) bool {
 		return l.transfers.at(index).ID == id
 	})
@@ -240,11 +245,15 @@ func (l *Ledger) probeFailed(hash uint64, id model.Uint128) (uint64, bool) {
 	return position, found
 }
 
-// hasFailed reports whether the transfer id failed earlier for a transient reason.
+// hasFailed reports whether the transfer id failed earlier for a transient reason. It
+// is small enough to inline: while no transfer has failed (the common case) it costs a
+// test instead of a call.
 func (l *Ledger) hasFailed(id model.Uint128) bool {
-	if l.failedIndex.count == 0 {
-		return false
-	}
+	return l.failedIndex.count != 0 && l.failedBefore(id)
+}
+
+// failedBefore is hasFailed's lookup.
+func (l *Ledger) failedBefore(id model.Uint128) bool {
 	_, found := l.probeFailed(l.failedIndex.hash(id), id)
 	return found
 }

@@ -72,7 +72,7 @@ func (l *Ledger) postOrVoidTransfer(t *model.Transfer, timestamp uint64, hash ui
 	l.resolvePending(pendingIndex, p, debit, credit, post, amount)
 	// Copy what the new record inherits: the append may move p (see chunked.push).
 	inherited := *p
-	index, record := l.appendTransfer(hash, position, debitIndex, creditIndex)
+	index, record := l.appendTransfer(hash, position, debit, credit)
 	*record = *t
 	inheritFromPending(record, &inherited)
 	record.Amount, record.Timestamp = amount, timestamp

@@ -132,7 +132,7 @@ func (l *Ledger) postFromReservation(t *model.Transfer, timestamp uint64, event 
 	credit.CreditsPosted = credit.CreditsPosted.MustAdd(t.Amount)
 	l.totals.pendingReleased(debit.Ledger, t.Amount)
 	l.totals.postedAdded(debit.Ledger, t.Amount)
-	index, record := l.appendTransfer(hash, position, debitIndex, creditIndex)
+	index, record := l.appendTransfer(hash, position, debit, credit)
 	*record = *t
 	record.Timestamp = timestamp
 	l.recordHistory(debitIndex, debit, index, timestamp)

@@ -235,7 +235,8 @@ func (l *Ledger) restoreTransfers(r io.Reader, count uint32) error {
 				if found {
 					return fmt.Errorf("%w: transfer id %s twice", ErrSnapshotInvalid, t.ID)
 				}
-				_, record := l.appendTransfer(hash, position, debitIndex, creditIndex)
+				_, record := l.appendTransfer(hash, position,
+					l.accounts.at(debitIndex), l.accounts.at(creditIndex))
 				*record = *t
 			}
 		}
