@@ -372,15 +372,16 @@ func (c *Client) leavePendingLocked(call *Call) {
 	c.leftPendingLocked()
 }
 
-// outcomeUnknownLocked reports whether an earlier copy of call may have been applied
-// although no definite reply says so: a copy was left unanswered by a connection that
-// ended, or was answered outcome_unknown. A resend's refusal at once (checked before the
-// server looks the number up, PROTOCOL.md §6) then says nothing about that copy: such a
-// call is resent until a definite reply, or, for a refusal that resending cannot cure,
-// completed with an *OutcomeUnknownError, never reported as refused (§7). Called with
-// mu held.
+// outcomeUnknownLocked reports whether call is a write an earlier copy of which may have
+// been applied although no definite reply says so: a copy was left unanswered by a
+// connection that ended, or was answered outcome_unknown. A resend's refusal at once
+// (checked before the server looks the number up, PROTOCOL.md §6) then says nothing
+// about that copy: such a call is resent until a definite reply, or, for a refusal that
+// resending cannot cure, completed with an *OutcomeUnknownError, never reported as
+// refused (§7). A read changes nothing: its refusal is its outcome. Called with mu held.
 func (call *Call) outcomeUnknownLocked() bool {
-	return call.lostCopy || call.answeredUnknown
+	info, _ := call.Operation.Info()
+	return info.Write && (call.lostCopy || call.answeredUnknown)
 }
 
 // queueLocked queues frame, a copy of pending call's request, for the current

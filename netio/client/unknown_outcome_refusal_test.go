@@ -30,6 +30,13 @@ const unknownOutcomeFrame = "request 1"
 // first copy is on its way, nothing has happened to it yet.
 func newUnknownOutcomeFixture(t *testing.T, busyRetryDelay time.Duration,
 	unknown string) *unknownOutcomeFixture {
+	return newUnknownOutcomeFixtureOf(t, model.OperationCreateTransfers, busyRetryDelay,
+		unknown)
+}
+
+// newUnknownOutcomeFixtureOf is newUnknownOutcomeFixture for a request of operation.
+func newUnknownOutcomeFixtureOf(t *testing.T, operation model.Operation,
+	busyRetryDelay time.Duration, unknown string) *unknownOutcomeFixture {
 	t.Helper()
 	first, firstPeer := net.Pipe()
 	current, currentPeer := net.Pipe()
@@ -50,7 +57,7 @@ func newUnknownOutcomeFixture(t *testing.T, busyRetryDelay time.Duration,
 		lost: make(chan struct{}, 1), stop: make(chan struct{}), conn: current,
 		generation: 2, silence: waitLimit, // The write deadline: a hang guard only.
 		config: Config{BusyRetryDelay: busyRetryDelay}}
-	f.call = &Call{Operation: model.OperationCreateTransfers, Number: 1,
+	f.call = &Call{Operation: operation, Number: 1,
 		complete: make(chan struct{}), client: f.c, frame: []byte(unknownOutcomeFrame)}
 	c, call := f.c, f.call
 	t.Cleanup(func() {
@@ -151,7 +158,8 @@ func TestUnknownOutcomeThenBusyWithRetriesOffIsResent(t *testing.T) {
 // must get an *OutcomeUnknownError (look the ids up), never a *StatusError, which says
 // "refused, not applied" (PROTOCOL.md §7: never report it as refused). A write whose
 // every copy was answered without an unknown outcome (nothing lost, or refused busy
-// first, with retries on or off) is refused for good: permission_denied as before.
+// first, with retries on or off) is refused for good: permission_denied as before; so
+// is a read whose reply was lost (it changes nothing, so its refusal is its outcome).
 func TestUnknownOutcomeThenPermissionDeniedIsNotARefusal(t *testing.T) {
 	for _, unknown := range []string{"lost", "outcome_unknown"} {
 		for _, retries := range []time.Duration{time.Millisecond, -1} {
@@ -194,4 +202,13 @@ func TestUnknownOutcomeThenPermissionDeniedIsNotARefusal(t *testing.T) {
 			}
 		})
 	}
+	t.Run("lost_read", func(t *testing.T) {
+		f := newUnknownOutcomeFixtureOf(t, model.OperationLookupAccounts, -1, "lost")
+		f.answer(model.StatusPermissionDenied)
+		var statusError *StatusError
+		if _, err := f.call.Wait(context.Background()); !errors.As(err, &statusError) ||
+			statusError.Status != model.StatusPermissionDenied {
+			t.Fatalf("a read refused after a lost reply: %v, want permission_denied", err)
+		}
+	})
 }
