@@ -86,8 +86,8 @@
 // log), rate_limited (the rate is checked before the number is looked up) or not_primary
 // with no address (a node fenced before it learned the new primary: an earlier attempt
 // may be applied there), until a redirect names one. With retries off (a negative
-// BusyRetryDelay) busy, log_unavailable and outcome_unknown still resend such a request
-// rather than reach its caller. A resend of such a request answered permission_denied
+// BusyRetryDelay) busy, log_unavailable and outcome_unknown still resend such a write
+// rather than reach its caller. A resend of such a write answered permission_denied
 // (the client's permissions changed meanwhile; checked before the number is looked up,
 // and no resend cures it) fails the call with an *OutcomeUnknownError, never a
 // *StatusError: the earlier attempt may have been applied (look its ids up). Callers see
