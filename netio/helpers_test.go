@@ -262,7 +262,14 @@ func isReset(err error) bool {
 // guard, not a timing assertion).
 func waitFor(t testing.TB, what string, condition func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitLimit)
+	waitForWithin(t, waitLimit, what, condition)
+}
+
+// waitForWithin is waitFor with another hang guard than waitLimit, for a test whose
+// healthy runs need more (say why where it is used).
+func waitForWithin(t testing.TB, limit time.Duration, what string, condition func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
 	for !condition() {
 		if time.Now().After(deadline) {
 			t.Fatalf("gave up waiting for %s", what)

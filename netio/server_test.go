@@ -389,13 +389,32 @@ func TestSlowReaderCutOff(t *testing.T) {
 	}
 }
 
+// slowReaderWaitLimit is testSlowReader's hang guard, for the whole test (its context)
+// and for the wait for the cut: the package's waitLimit is too short for it. Under -race
+// the test costs about 6 s of CPU (mostly the race detector's work on the megabytes of
+// replies allocated, copied and freed), and the good client's lookups queue in the fake
+// shard behind the slow reader's 23 large ones: at a load average of 13 on 2 cores it
+// took up to 72 s, and one lookup of the good client waited over a minute in 2 of 5
+// runs. It is still only a guard against a hang: nothing waits for it in a passing run.
+const slowReaderWaitLimit = 3 * waitLimit
+
 func testSlowReader(t *testing.T, batch int) {
 	const outboundBytesMax = 2 << 20
 	h := newHarness(t, harnessOptions{config: func(c *netio.Config) {
 		c.OutboundBytesMax = outboundBytesMax
+		// The slow reader sends nothing after its burst, so a silence timeout (15 s by
+		// default) closes it if the cut has not come by then, and the cut is never
+		// counted. Under -race at a load average of 12-15 on 2 cores the cut came 17-65 s
+		// after the slow reader's login with batch 0 (the fake shard applies the 23
+		// lookups queued behind the first before its second Deliver call) and up to 17 s
+		// with batch 1; with the default timeout the silence close came first in 3 runs of
+		// 3 with batch 0, and the test waited out its guard for a cut that could no longer
+		// come. Silence must not end the connection before the test's guard does.
+		c.SilenceTimeout = 2 * slowReaderWaitLimit
 	}, backend: fakeshard.Config{BatchRequestsMax: batch}})
 	good := h.dial(nil)
-	ctx := background(t)
+	ctx, cancel := context.WithTimeout(context.Background(), slowReaderWaitLimit)
+	defer cancel()
 	ids := make([]uint64, model.EventsPerRequestMax)
 	accounts := make([]model.Account, len(ids))
 	for i := range ids {
@@ -421,12 +440,8 @@ func testSlowReader(t *testing.T, batch int) {
 		burst = append(burst, requestFrame(1, number, model.OperationLookupAccounts, lookup)...)
 	}
 	slow.write(burst)
-	waitFor(t, "the slow consumer cut", func() bool {
-		// Each lookup has its own bound: ctx's runs from the test's start, and on a loaded
-		// machine (CI's load average reached 14) the set-up can take much of it.
-		callCtx, cancel := context.WithTimeout(context.Background(), waitLimit)
-		defer cancel()
-		if _, err := good.LookupAccounts(callCtx, []model.Uint128{model.U128(1)}); err != nil {
+	waitForWithin(t, slowReaderWaitLimit, "the slow consumer cut", func() bool {
+		if _, err := good.LookupAccounts(ctx, []model.Uint128{model.U128(1)}); err != nil {
 			t.Fatalf("good client while the slow one fills up: %v (server %+v)", err,
 				h.server.Stats())
 		}

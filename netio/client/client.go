@@ -177,13 +177,15 @@ type Call struct {
 	// unanswered counts the copies queued for the current connection that it has not
 	// answered yet (queueLocked); lostCopy is set when a connection ended with a copy
 	// unanswered: that attempt's outcome is unknown (it may have been applied, or be
-	// applied still from the server's queue). Both under mu.
-	unanswered  int
-	lostCopy    bool
-	finished    atomic.Bool
-	numberedAt  int64  // numberedBytes when it was numbered (window.go).
-	replyBytes  int64  // Expected reply body of a merged request (window.go).
-	replyBuffer []byte // Where the reply's body goes (GoInto); nil: a new slice.
+	// applied still from the server's queue); answeredUnknown when a copy was answered
+	// outcome_unknown (outcomeUnknownLocked). All under mu.
+	unanswered      int
+	lostCopy        bool
+	answeredUnknown bool
+	finished        atomic.Bool
+	numberedAt      int64  // numberedBytes when it was numbered (window.go).
+	replyBytes      int64  // Expected reply body of a merged request (window.go).
+	replyBuffer     []byte // Where the reply's body goes (GoInto); nil: a new slice.
 
 	// Coalesced requests (coalesce.go); guarded by the client's mu.
 	flags      uint8       // Request flags.
@@ -368,6 +370,18 @@ func (c *Client) leavePendingLocked(call *Call) {
 		c.lateLocked(call)
 	}
 	c.leftPendingLocked()
+}
+
+// outcomeUnknownLocked reports whether call is a write an earlier copy of which may have
+// been applied although no definite reply says so: a copy was left unanswered by a
+// connection that ended, or was answered outcome_unknown. A resend's refusal at once
+// (checked before the server looks the number up, PROTOCOL.md §6) then says nothing
+// about that copy: such a call is resent until a definite reply, or, for a refusal that
+// resending cannot cure, completed with an *OutcomeUnknownError, never reported as
+// refused (§7). A read changes nothing: its refusal is its outcome. Called with mu held.
+func (call *Call) outcomeUnknownLocked() bool {
+	info, _ := call.Operation.Info()
+	return info.Write && (call.lostCopy || call.answeredUnknown)
 }
 
 // queueLocked queues frame, a copy of pending call's request, for the current

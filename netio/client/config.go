@@ -178,8 +178,10 @@ var (
 )
 
 // StatusError is a request-level status other than ok (busy when retries are off,
-// permission_denied, not_primary without a reachable primary, ...). Per-event statuses
-// are in the results, not here.
+// permission_denied, not_primary without a reachable primary, ...): the request was not
+// applied, except for the statuses that say so themselves (request_too_old: look the
+// ids up). A request an earlier copy of which may have been applied is never completed
+// with a refusal (OutcomeUnknownError). Per-event statuses are in the results, not here.
 type StatusError struct {
 	Operation model.Operation
 	Number    uint64       // Request number.
@@ -194,6 +196,26 @@ func (e *StatusError) Error() string {
 		text += "; primary is " + e.Primary
 	}
 	return text
+}
+
+// OutcomeUnknownError completes a write whose outcome the client cannot learn by
+// resending: an earlier copy may have been applied (its reply was lost with a
+// connection, or it was answered outcome_unknown), and a resend was refused at once for a
+// reason that resending does not cure and that says nothing about that copy, because the
+// server checks it before it looks the number up (PROTOCOL.md §6): permission_denied, the
+// client's permissions having changed while the copy was on its way. It is not a refusal
+// (it is no *StatusError): the write may be applied. Look its ids up to learn the
+// outcome, or retry it by id (an identical object answers exists; PROTOCOL.md §7).
+type OutcomeUnknownError struct {
+	Operation model.Operation
+	Number    uint64       // Request number.
+	Status    model.Status // The resend's refusal.
+}
+
+func (e *OutcomeUnknownError) Error() string {
+	return fmt.Sprintf("client: %s request %d: outcome unknown (an earlier copy may have "+
+		"been applied; its resend was refused %s (%d)): look the ids up", e.Operation,
+		e.Number, e.Status, uint32(e.Status))
 }
 
 // ServerError is an error frame from the server (login refused, protocol error, ...).

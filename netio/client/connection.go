@@ -378,8 +378,9 @@ func (c *Client) failCall(number uint64, err error) bool {
 }
 
 // complete matches a reply to its pending call. busy, log_unavailable and
-// outcome_unknown are resent (same number) after a backoff unless retries are off (see
-// resentStatus); not_primary switches to the named primary and resends.
+// outcome_unknown are resent (same number) after a backoff unless retries are off and no
+// earlier copy may have been applied (see resentStatus); not_primary switches to the
+// named primary and resends.
 func (c *Client) complete(frame *wire.Frame, generation uint64) {
 	status := model.Status(frame.Status)
 	c.mu.Lock()
@@ -391,8 +392,15 @@ func (c *Client) complete(frame *wire.Frame, generation uint64) {
 	if generation == c.generation && c.conn != nil && call.unanswered > 0 {
 		call.unanswered-- // A copy of an ended connection was counted as lost instead.
 	}
+	if status == model.StatusOutcomeUnknown {
+		call.answeredUnknown = true
+	}
 	switch {
-	case resentStatus(status) && c.config.BusyRetryDelay > 0:
+	case resentStatus(status) && (c.config.BusyRetryDelay > 0 || call.outcomeUnknownLocked()):
+		// With retries off (a negative BusyRetryDelay) busy and log_unavailable go to the
+		// caller only for a request no earlier copy of which may have been applied: for
+		// one whose outcome is unknown they say nothing of that copy (they refuse this
+		// one before its number is looked up), and outcome_unknown says nothing either.
 		c.redirects = 0 // Only a primary answers these: the redirects led somewhere.
 		c.resendOrDropLocked(call)
 		return
@@ -430,6 +438,11 @@ func (c *Client) complete(frame *wire.Frame, generation uint64) {
 		return
 	}
 	c.redirects = 0
+	// permission_denied is checked before the number is looked up (PROTOCOL.md §6): to a
+	// resend of a request whose earlier copy may have been applied (the client's
+	// permissions changed meanwhile) it says nothing of that copy, and resending does not
+	// cure it. The caller is told the outcome is unknown, not that the write was refused.
+	unknown := status == model.StatusPermissionDenied && call.outcomeUnknownLocked()
 	c.leavePendingLocked(call) // frame.Number is call's.
 	if call.abandoned {
 		c.mu.Unlock()
@@ -438,6 +451,11 @@ func (c *Client) complete(frame *wire.Frame, generation uint64) {
 	}
 	c.recycleFrameLocked(call) // The one point where a frame is reused (frames.go).
 	c.mu.Unlock()
+	if unknown {
+		call.fail(&OutcomeUnknownError{Operation: call.Operation, Number: call.Number,
+			Status: status})
+		return
+	}
 	call.succeedCopying(Reply{Operation: frame.Operation, Number: frame.Number, Status: status,
 		Op: frame.Aux, Duplicate: frame.Flags&wire.ReplyFlagDuplicate != 0}, frame.Body)
 }
