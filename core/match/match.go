@@ -12,6 +12,17 @@ import (
 // planned on the unchanged book, settled in the ledger as one linked chain, and only then
 // applied to the book, so the ledger and the book never disagree.
 func (e *Engine) matchTaker(clock *uint64, taker uint32, now uint64, sink Sink) {
+	// Most takers do not cross the book (passive orders, and nearly every move): their
+	// first plan would stop at the opposite side's best level with nothing to do, and the
+	// loop below would go straight to takerFinish. Going there directly skips the plan's
+	// reset and the loop (~5% of a move's instructions). A fill-or-kill that does not cross
+	// is canceled by the loop, so it takes the loop. The plan is read only by the steps
+	// after planMatch, which resets it first, so leaving it as it was changes nothing.
+	if t := &e.orders[taker]; t.timeInForce != model.FillOrKill &&
+		!e.wouldCross(t.instrument, t.side, t.price) {
+		e.takerFinish(clock, taker, now, sink)
+		return
+	}
 	p := &e.scratch.plan
 	for attempts := 0; e.orders[taker].leaves > 0; attempts++ {
 		if attempts > 2*FillsPerStepMax+CancelsPerStepMax+2 {
