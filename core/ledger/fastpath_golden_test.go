@@ -3,6 +3,7 @@ package ledger
 import (
 	"bufio"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"hash"
@@ -20,8 +21,10 @@ import (
 // random batches (the generator of TestPipelineMatchesTwoPhase, plus amounts at the edges
 // of the 128-bit range so that every overflow code and the balancing clamp at large
 // balances come up) on one ledger, and folds every batch's results, events, expiries,
-// ledger digest and risk state into a running SHA-256 whose value after each batch is a
-// line of testdata/fastpath.golden. The file was written on 61f02ef with
+// ledger digest and risk state (and, twice per scenario, every account's transfers and
+// balance history, which walk the links appendTransfer sets) into a running SHA-256
+// whose value after each batch is a line of testdata/fastpath.golden. The file was
+// written on 61f02ef (the test file copied into a checkout of it) with
 //
 //	SEQUENT_WRITE_FASTPATH_GOLDEN=1 go test -run TestFastPathGolden ./core/ledger
 //
@@ -117,6 +120,42 @@ func fastPathStep(t *testing.T, d *pipelineDiff, digest hash.Hash, count int) {
 	}
 }
 
+// fastPathQueries folds into digest every account's transfers, oldest and newest first,
+// and its balance history: they walk the per-account links appendTransfer sets, which
+// the ledger digest (the snapshot's content) leaves out.
+func fastPathQueries(d *pipelineDiff, digest hash.Hash) {
+	accounts := append(append([]model.Uint128(nil), d.accounts...), d.escrow[:]...)
+	var transfers []model.Transfer
+	var history []model.AccountBalance
+	var record []byte
+	for _, id := range accounts {
+		for _, flags := range []uint32{model.FilterDebits | model.FilterCredits,
+			model.FilterCredits | model.FilterReversed} {
+			filter := model.AccountFilter{AccountID: id, Limit: model.EventsPerRequestMax,
+				Flags: flags}
+			var status model.Status
+			transfers, status = d.pipe.GetAccountTransfers(&filter, transfers[:0])
+			record = binary.LittleEndian.AppendUint64(record[:0], uint64(status))
+			for i := range transfers {
+				record = binary.LittleEndian.AppendUint64(record, transfers[i].ID.Lo)
+				record = binary.LittleEndian.AppendUint64(record, transfers[i].ID.Hi)
+			}
+			history, status = d.pipe.GetAccountBalances(&filter, history[:0])
+			record = binary.LittleEndian.AppendUint64(record, uint64(status))
+			for i := range history {
+				h := &history[i]
+				for _, value := range []model.Uint128{h.DebitsPending, h.DebitsPosted,
+					h.CreditsPending, h.CreditsPosted} {
+					record = binary.LittleEndian.AppendUint64(record, value.Lo)
+					record = binary.LittleEndian.AppendUint64(record, value.Hi)
+				}
+				record = binary.LittleEndian.AppendUint64(record, h.Timestamp)
+			}
+			digest.Write(record)
+		}
+	}
+}
+
 // TestFastPathGolden compares the running digests with testdata/fastpath.golden, or
 // writes the file when SEQUENT_WRITE_FASTPATH_GOLDEN is set.
 func TestFastPathGolden(t *testing.T) {
@@ -145,6 +184,9 @@ func TestFastPathGolden(t *testing.T) {
 				count = model.EventsPerRequestMax
 			}
 			fastPathStep(t, d, digest, count)
+			if step%25 == 24 {
+				fastPathQueries(d, digest)
+			}
 			lines = append(lines, fmt.Sprintf("scenario %d step %d %s", n, step,
 				hex.EncodeToString(digest.Sum(nil)[:12])))
 		}
