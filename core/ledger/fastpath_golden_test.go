@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -123,7 +124,7 @@ func fastPathStep(t *testing.T, d *pipelineDiff, digest hash.Hash, count int) {
 // fastPathQueries folds into digest every account's transfers, oldest and newest first,
 // and its balance history: they walk the per-account links appendTransfer sets, which
 // the ledger digest (the snapshot's content) leaves out.
-func fastPathQueries(d *pipelineDiff, digest hash.Hash) {
+func fastPathQueries(d *pipelineDiff, l *Ledger, digest hash.Hash) {
 	accounts := append(append([]model.Uint128(nil), d.accounts...), d.escrow[:]...)
 	var transfers []model.Transfer
 	var history []model.AccountBalance
@@ -134,13 +135,13 @@ func fastPathQueries(d *pipelineDiff, digest hash.Hash) {
 			filter := model.AccountFilter{AccountID: id, Limit: model.EventsPerRequestMax,
 				Flags: flags}
 			var status model.Status
-			transfers, status = d.pipe.GetAccountTransfers(&filter, transfers[:0])
+			transfers, status = l.GetAccountTransfers(&filter, transfers[:0])
 			record = binary.LittleEndian.AppendUint64(record[:0], uint64(status))
 			for i := range transfers {
 				record = binary.LittleEndian.AppendUint64(record, transfers[i].ID.Lo)
 				record = binary.LittleEndian.AppendUint64(record, transfers[i].ID.Hi)
 			}
-			history, status = d.pipe.GetAccountBalances(&filter, history[:0])
+			history, status = l.GetAccountBalances(&filter, history[:0])
 			record = binary.LittleEndian.AppendUint64(record, uint64(status))
 			for i := range history {
 				h := &history[i]
@@ -185,11 +186,28 @@ func TestFastPathGolden(t *testing.T) {
 			}
 			fastPathStep(t, d, digest, count)
 			if step%25 == 24 {
-				fastPathQueries(d, digest)
+				fastPathQueries(d, d.pipe, digest)
 			}
 			lines = append(lines, fmt.Sprintf("scenario %d step %d %s", n, step,
 				hex.EncodeToString(digest.Sum(nil)[:12])))
 		}
+		// A snapshot restored: restoreTransfers rebuilds the links with appendTransfer.
+		view := d.pipe.Snapshot()
+		var snapshot bytes.Buffer
+		if _, err := view.WriteTo(&snapshot); err != nil {
+			t.Fatal(err)
+		}
+		view.Release()
+		restored, err := Restore(Config{HashSeed: uint64(n) + 101}, &snapshot)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if restored.Digest() != d.pipe.Digest() {
+			t.Fatalf("scenario %d: the restored snapshot has another digest", n)
+		}
+		fastPathQueries(d, restored, digest)
+		lines = append(lines, fmt.Sprintf("scenario %d restored %s", n,
+			hex.EncodeToString(digest.Sum(nil)[:12])))
 		for status, count := range d.statuses {
 			statuses[status] += count
 		}
