@@ -1,0 +1,128 @@
+package ledger
+
+import (
+	"testing"
+
+	"sequent/core/model"
+)
+
+// fastPathEdgeValues are 128-bit values at the edges where a sum carries into the high
+// word or overflows.
+var fastPathEdgeValues = []model.Uint128{
+	{}, {Lo: 1}, {Lo: ^uint64(0)}, {Hi: 1},
+	{Hi: 1<<63 - 1, Lo: ^uint64(0)}, {Hi: 1 << 63}, {Hi: 1 << 63, Lo: 1},
+	{Hi: ^uint64(0), Lo: ^uint64(0) - 1}, {Hi: ^uint64(0), Lo: ^uint64(0)},
+}
+
+// checkAmountReference is checkAmount as it was before its fast path (61f02ef): every
+// balance checked in turn, in precedence order.
+func checkAmountReference(amount model.Uint128, pending bool, debit,
+	credit *model.Account) model.Status {
+	if pending {
+		if amount.AddOverflows(debit.DebitsPending) {
+			return model.StatusOverflowsDebitsPending
+		}
+		if amount.AddOverflows(credit.CreditsPending) {
+			return model.StatusOverflowsCreditsPending
+		}
+	}
+	switch {
+	case amount.AddOverflows(debit.DebitsPosted):
+		return model.StatusOverflowsDebitsPosted
+	case amount.AddOverflows(credit.CreditsPosted):
+		return model.StatusOverflowsCreditsPosted
+	case amount.AddOverflows(debit.DebitsPending.MustAdd(debit.DebitsPosted)):
+		return model.StatusOverflowsDebits
+	case amount.AddOverflows(credit.CreditsPending.MustAdd(credit.CreditsPosted)):
+		return model.StatusOverflowsCredits
+	}
+	return model.StatusOK
+}
+
+// TestCheckAmountMatchesReference runs checkAmount and the checks it replaced on every
+// combination of edge values of the amount and the four balances it reads (those whose
+// pending + posted fits on each side: the ledger's invariant, which restore enforces),
+// pending and single-phase.
+func TestCheckAmountMatchesReference(t *testing.T) {
+	values := fastPathEdgeValues
+	compared := 0
+	for _, amount := range values {
+		for _, debitsPending := range values {
+			for _, debitsPosted := range values {
+				if debitsPending.AddOverflows(debitsPosted) {
+					continue
+				}
+				for _, creditsPending := range values {
+					for _, creditsPosted := range values {
+						if creditsPending.AddOverflows(creditsPosted) {
+							continue
+						}
+						debit := model.Account{DebitsPending: debitsPending,
+							DebitsPosted: debitsPosted}
+						credit := model.Account{CreditsPending: creditsPending,
+							CreditsPosted: creditsPosted}
+						for _, pending := range []bool{false, true} {
+							got := checkAmount(amount, pending, &debit, &credit)
+							want := checkAmountReference(amount, pending, &debit, &credit)
+							if got != want {
+								t.Fatalf("amount %s pending %t, debit %s+%s, credit %s+%s: "+
+									"%s, want %s", amount, pending, debitsPending,
+									debitsPosted, creditsPending, creditsPosted, got, want)
+							}
+							compared++
+						}
+					}
+				}
+			}
+		}
+	}
+	if compared < 10_000 {
+		t.Fatalf("only %d combinations compared", compared)
+	}
+}
+
+// transferHeaderStatusReference is transferHeaderStatus's system-id case as it was
+// before the bit-127 test (61f02ef): the four ids checked one by one.
+func transferHeaderStatusReference(t *model.Transfer, system bool) model.Status {
+	if status := transferHeaderStatus(t, true); status != model.StatusOK || system {
+		return status // The checks before the system ids', which did not change.
+	}
+	if model.IsSystemID(t.ID) || model.IsSystemID(t.DebitAccountID) ||
+		model.IsSystemID(t.CreditAccountID) || model.IsSystemID(t.PendingID) {
+		return model.StatusIDReserved
+	}
+	return model.StatusOK
+}
+
+// TestTransferHeaderSystemIDsMatchReference puts ids with and without bit 127 (2^128-1,
+// which has it but is no system id, included) in each of a transfer's four ids and
+// compares transferHeaderStatus with the four IsSystemID tests it replaced.
+func TestTransferHeaderSystemIDsMatchReference(t *testing.T) {
+	ids := []model.Uint128{{}, {Lo: 1}, {Hi: 1 << 62}, {Hi: 1<<63 - 1, Lo: ^uint64(0)},
+		{Hi: 1 << 63}, {Hi: 1 << 63, Lo: 5}, {Hi: ^uint64(0), Lo: ^uint64(0) - 1},
+		{Hi: ^uint64(0), Lo: ^uint64(0)}}
+	reserved := 0
+	for _, id := range ids {
+		for _, debit := range ids {
+			for _, credit := range ids {
+				for _, pending := range ids {
+					transfer := model.Transfer{ID: id, DebitAccountID: debit,
+						CreditAccountID: credit, PendingID: pending}
+					for _, system := range []bool{false, true} {
+						got := transferHeaderStatus(&transfer, system)
+						want := transferHeaderStatusReference(&transfer, system)
+						if got != want {
+							t.Fatalf("%+v system %t: %s, want %s", transfer, system, got, want)
+						}
+						if got == model.StatusIDReserved {
+							reserved++
+						}
+					}
+				}
+			}
+		}
+	}
+	if reserved == 0 {
+		t.Fatal("no combination answered id_reserved")
+	}
+}
