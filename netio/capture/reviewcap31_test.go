@@ -114,9 +114,15 @@ func TestRoleFlipsPublishEveryEventOnce(t *testing.T) {
 				// the stream as a standby (its lag clock then holds the first span noted:
 				// no other writer stores that instant); in the others the role flips back
 				// while it may still be live.
-				c.mutex.Lock()
-				span := c.unpublished[0].at
-				c.mutex.Unlock()
+				var span int64
+				waitUntil(t, "the standby's first span noted", func() bool {
+					c.mutex.Lock() // A reply comes before its entry's Consume.
+					defer c.mutex.Unlock()
+					if len(c.unpublished) > 0 {
+						span = c.unpublished[0].at
+					}
+					return span != 0
+				}, func() any { return c.Stats() })
 				waitUntil(t, "the demoted publisher polling as a standby",
 					func() bool { return c.caughtUpAt.Load() == span },
 					func() any { return c.Stats() })
