@@ -166,17 +166,21 @@ func BenchmarkPublishOne(b *testing.B) {
 const benchConsumeDrainEntries = 1024
 
 // BenchmarkConsume measures what the shard's sequencer spends per released entry of one
-// event (an account) in Consume, on a primary (copied into the queue) and on a standby
-// (noting when it released what its primary has to publish). cpu-ns/entry is the
-// benchmark thread's CPU time (bench/threadcpu): other processes' time left out.
+// event (an account) in Consume: on a primary (copied into the queue), on a standby
+// (noting when it released what its primary has to publish) and on a primary whose
+// publisher rebuilds from the log (dropped: the rebuild publishes it; also after the
+// queue filled). cpu-ns/entry is the benchmark thread's CPU time (bench/threadcpu): other
+// processes' time left out.
 //
 //	go test ./netio/capture -run '^$' -bench Consume -benchmem
 func BenchmarkConsume(b *testing.B) {
-	for _, serving := range []bool{true, false} {
-		name := map[bool]string{true: "primary", false: "standby"}[serving]
-		b.Run(name, func(b *testing.B) {
-			c := New(Config{Serving: func() bool { return serving }})
-			c.lost = false // A session's live queue is open.
+	for _, role := range []struct {
+		name             string
+		serving, rebuild bool
+	}{{"primary", true, false}, {"standby", false, false}, {"primary-rebuilding", true, true}} {
+		b.Run(role.name, func(b *testing.B) {
+			c := New(Config{Serving: func() bool { return role.serving }})
+			c.lost = role.rebuild // false: a session's live queue is open.
 			ready := accountsReady(1, 1, time.Now().UnixNano(), 1)
 			runtime.LockOSThread()
 			defer runtime.UnlockOSThread()

@@ -258,22 +258,19 @@ func (c *Capture) Close() {
 // blocks). When the queue is full, while the publisher rebuilds from the log, or on a
 // standby, the events are dropped: the publisher will rebuild them (once promoted).
 //
-// An entry with events reads the clock once, before the mutex (the publisher waits on
-// it): its release time for the lag histogram and, on a standby, for its lag clock once
-// promoted (noteUnpublished). Consume runs on the sequencer alone, so the times stay in
-// release order. The role is read inside the mutex: the session's promotion clears the
-// standby's spans under it after it saw the role change, so a span noted from a role read
-// before the promotion would otherwise be appended after that clear and outlive it.
+// An entry reads the clock at most once, and only when it uses the time: on a standby for
+// its lag clock once promoted (noteUnpublished), on a primary for the lag histogram when
+// it is queued. One dropped while the publisher rebuilds or after the queue filled (every
+// entry of a catch-up under load) reads none: a clock read was most of its cost. The
+// role is read inside the mutex: the session's promotion clears the standby's
+// spans under it after it saw the role change, so a span noted from a role read before
+// the promotion would otherwise be appended after that clear and outlive it.
 func (c *Capture) Consume(ready *backend.Ready) {
-	var now int64 // Unix ns, read only for an entry with events.
 	hasEvents := ready.Events.Len() > 0
-	if hasEvents {
-		now = time.Now().UnixNano()
-	}
 	c.mutex.Lock()
 	standby := hasEvents && !c.config.Serving()
 	if standby {
-		c.noteUnpublished(ready, now)
+		c.noteUnpublished(ready, time.Now().UnixNano())
 	}
 	if c.joining {
 		c.joining, c.joinOp, c.lost = false, ready.FirstOp, false
@@ -306,12 +303,12 @@ func (c *Capture) Consume(ready *backend.Ready) {
 	for i := range ready.Events.Events {
 		c.queue.AppendFrom(ready.Events, &ready.Events.Events[i])
 	}
-	queued := ready.Events.Len() > 0
-	if queued {
-		c.releases = append(c.releases, release{end: c.queue.Len(), at: now, epoch: ready.Epoch})
+	if hasEvents { // A primary's (a standby returned above): released now.
+		c.releases = append(c.releases, release{end: c.queue.Len(), at: time.Now().UnixNano(),
+			epoch: ready.Epoch})
 	}
 	c.mutex.Unlock()
-	if queued {
+	if hasEvents {
 		c.wakeUp()
 	}
 }
