@@ -61,3 +61,41 @@ func (f *unknownOutcomeFixture) answerNotPrimary(primary string) {
 	f.c.complete(&wire.Frame{Kind: wire.KindReply, Operation: f.call.Operation, Number: 1,
 		Status: uint32(model.StatusNotPrimary), Body: []byte(primary)}, f.c.generation)
 }
+
+// TestUnknownOutcomeCallerGivesUpWithRetriesOff: with busy retries off, a write of
+// unknown outcome answered busy is resent (TestUnknownOutcomeThenBusyWithRetriesOffIsResent).
+// When its caller's context ends meanwhile, the caller gets the context's error (outcome
+// unknown), never a refusal; the call stays pending without a caller while a copy of it
+// may still be applied (one was lost with its connection, PROTOCOL.md §7), and leaves
+// the pending set at the next definite answer, a permission_denied included.
+func TestUnknownOutcomeCallerGivesUpWithRetriesOff(t *testing.T) {
+	for _, final := range []model.Status{model.StatusOK, model.StatusPermissionDenied} {
+		t.Run(final.String(), func(t *testing.T) {
+			f := newUnknownOutcomeFixture(t, -1, "lost")
+			f.answer(model.StatusBusy)
+			f.expectResent(t, "busy")
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			_, err := f.call.Wait(ctx)
+			var statusError *StatusError
+			var outcomeUnknown *OutcomeUnknownError
+			if !errors.Is(err, context.Canceled) || errors.As(err, &statusError) ||
+				errors.As(err, &outcomeUnknown) {
+				t.Fatalf("a caller giving up on a write of unknown outcome: %v, want "+
+					"context.Canceled", err)
+			}
+			f.c.mu.Lock()
+			kept := f.c.pending[1] == f.call && f.call.abandoned
+			f.c.mu.Unlock()
+			if !kept {
+				t.Fatal("dropped while a copy lost with its connection may still be applied")
+			}
+			f.answer(final)
+			f.c.mu.Lock()
+			defer f.c.mu.Unlock()
+			if f.c.pending[1] != nil {
+				t.Fatalf("still pending after the definite answer %s", final)
+			}
+		})
+	}
+}
