@@ -105,8 +105,9 @@ type Config struct {
 	// BusyRetryDelay is the first delay before a request answered busy, log_unavailable
 	// or outcome_unknown is resent with its number (default BusyRetryDelayDefault; it
 	// doubles per resend up to 100 ms); negative returns those replies to the caller,
-	// except for a request whose outcome is unknown (its reply lost with a connection, or
-	// answered outcome_unknown), which is resent after the default delay, doubling.
+	// except for a write whose outcome is unknown (its reply lost with a connection, or
+	// answered outcome_unknown), which is resent after the default delay, doubling (a
+	// read's refusal is its outcome: it goes to the caller).
 	BusyRetryDelay time.Duration
 	// CoalesceEventsMax bounds the events of a request that concurrent CreateAccounts,
 	// CreateTransfers and CreateTransfersWithBalances calls share (coalesce.go): 0 is

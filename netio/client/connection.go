@@ -411,16 +411,18 @@ func (c *Client) complete(frame *wire.Frame, generation uint64) {
 		return
 	case (call.busyRetries > 0 || call.lostCopy) && (status == model.StatusShuttingDown ||
 		status == model.StatusRateLimited ||
-		status == model.StatusNotPrimary && len(frame.Body) == 0):
+		status == model.StatusNotPrimary && (len(frame.Body) == 0 ||
+			string(frame.Body) == c.currentAddressLocked())):
 		// A resend of a request whose outcome is unknown (outcome_unknown, busy after a
 		// lost reply, or a copy left unanswered by an ended connection) refused without
 		// being queued: by a server stopping (draining), by the client's rate limit
 		// (checked before the number is looked up; a reconnect's resends come in a
 		// burst), or by a node fenced before it learned the new primary (a lease that ran
-		// out). That says nothing of an earlier attempt, which may be in that server's
-		// log (applied at its restart) or on the new primary: resent until a not_primary
-		// names one, the connection ends (then after the reconnect) or a definite reply
-		// comes.
+		// out), or naming as the primary the address already connected to (a node naming
+		// itself, or a proxy's address: no redirect to follow). That says nothing of an
+		// earlier attempt, which may be in that server's log (applied at its restart) or
+		// on the new primary: resent until a not_primary names another node, the
+		// connection ends (then after the reconnect) or a definite reply comes.
 		c.resendOrDropLocked(call)
 		return
 	case status == model.StatusNotPrimary && len(frame.Body) > 0 &&

@@ -85,7 +85,8 @@
 // connection, answered shutting_down (a server draining: an earlier attempt may be in its
 // log), rate_limited (the rate is checked before the number is looked up) or not_primary
 // with no address (a node fenced before it learned the new primary: an earlier attempt
-// may be applied there), until a redirect names one. With retries off (a negative
+// may be applied there) or naming the address connected to (no redirect to follow),
+// until a redirect names another. With retries off (a negative
 // BusyRetryDelay) busy, log_unavailable and outcome_unknown still resend such a write
 // rather than reach its caller. A resend of such a write answered permission_denied
 // (the client's permissions changed meanwhile; checked before the number is looked up,
