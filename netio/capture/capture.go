@@ -288,7 +288,11 @@ func (c *Capture) Consume(ready *backend.Ready) {
 		c.queue.Reset()
 		c.releases = c.releases[:0]
 		c.mutex.Unlock()
-		c.wakeUp() // A publisher still live (the role back to primary) must rebuild.
+		// A fenced primary's publisher idle in its live session sees the loss now, not
+		// at its next poll (livePollInterval): its session ends, and the next one
+		// watches as a standby. The role never goes back to primary (only standby →
+		// primary moves, and Fence is permanent: core/shard/role.go).
+		c.wakeUp()
 		return
 	}
 	if !c.lost && c.queue.Len()+ready.Events.Len() > c.config.QueueEventsMax {
