@@ -180,7 +180,11 @@ func BenchmarkConsume(b *testing.B) {
 	}{{"primary", true, false}, {"standby", false, false}, {"primary-rebuilding", true, true}} {
 		b.Run(role.name, func(b *testing.B) {
 			c := New(Config{Serving: func() bool { return role.serving }})
-			c.lost = role.rebuild // false: a session's live queue is open.
+			// primary: a session's live queue is open. standby: the first entry drops the
+			// queue (Consume), and every later one finds it lost, as on a real standby,
+			// whose publisher never opens one (it starts lost: New). primary-rebuilding:
+			// dropped.
+			c.lost = role.rebuild
 			ready := accountsReady(1, 1, time.Now().UnixNano(), 1)
 			runtime.LockOSThread()
 			defer runtime.UnlockOSThread()

@@ -211,6 +211,9 @@ type Capture struct {
 	message  []byte
 	subject  []byte
 	id       []byte
+	// unstoredGapFromOp is the from_op of the last capture_gap published that was not
+	// stored (0: none): the next marker from that op is its retry (publishGap).
+	unstoredGapFromOp uint64
 
 	// unchecked is the last message a standby read at its previous poll, at sequence
 	// uncheckedSequence, if its log could not confirm it then (watch; 0: none).
@@ -285,7 +288,11 @@ func (c *Capture) Consume(ready *backend.Ready) {
 		c.queue.Reset()
 		c.releases = c.releases[:0]
 		c.mutex.Unlock()
-		c.wakeUp() // A publisher still live (the role back to primary) must rebuild.
+		// A fenced primary's publisher idle in its live session sees the loss now, not
+		// at its next poll (livePollInterval): its session ends, and the next one
+		// watches as a standby. The role never goes back to primary (only standby →
+		// primary moves, and Fence is permanent: core/shard/role.go).
+		c.wakeUp()
 		return
 	}
 	if !c.lost && c.queue.Len()+ready.Events.Len() > c.config.QueueEventsMax {
@@ -448,7 +455,7 @@ type Stats struct {
 	Lagging        bool    `json:"lagging"`     // LagSeconds is past the warning threshold.
 	Published      uint64  `json:"published"`
 	Rebuilds       uint64  `json:"rebuilds"`   // Catch-ups from the log.
-	Gaps           uint64  `json:"gaps"`       // Events lost for good (capture_gap messages).
+	Gaps           uint64  `json:"gaps"`       // Events lost for good (capture_gap this node stored).
 	Superseded     uint64  `json:"superseded"` // capture_superseded messages (after a divergence).
 	FellBehind     uint64  `json:"fell_behind"`
 	LastError      string  `json:"last_error,omitempty"`

@@ -316,10 +316,15 @@ func loadSnapshot(config core.Config, info *wal.SnapshotInfo) (*core.Machine, er
 // publishLostPosition's marker, whose id an earlier session (or an old primary) may have
 // stored in a message the stream lost since (a duplicate at or before the kept last
 // sequence: acknowledged).
+//
+// The loss is counted (Gaps, which operators alert on) and logged only once the marker
+// is stored: a marker that fails (NATS gone, a second writer) is published again by the
+// next session, and counted then, once; a fenced node publishes none and counts none (its
+// successor names the loss). A marker acknowledged as a duplicate was stored before, by
+// whoever counted it then. A marker stored without its acknowledgement reaching this node
+// is the next session's position, so never published again and never counted: the figure
+// errs low there rather than counting every retry.
 func (c *Capture) publishGap(reason string, from, op uint64, lostPosition bool) error {
-	c.gaps.Add(1)
-	c.config.Logger.Error("capture: events lost: "+reason, "stream", c.stream,
-		"from_op", from, "to_op", op)
 	if !c.config.Serving() {
 		return errNotServing
 	}
@@ -330,13 +335,28 @@ func (c *Capture) publishGap(reason string, from, op uint64, lostPosition bool) 
 	if err := c.awaitAll(); err != nil {
 		return err
 	}
-	future, err := c.publishAfter(&nats.Msg{Subject: subject, Data: []byte(body)}, id, c.expected)
+	// A session before this one published a marker from the same op that was not stored:
+	// this one is its retry (to_op may be later: more was released since).
+	retry := c.unstoredGapFromOp == from
+	c.unstoredGapFromOp = from
+	expected := c.expected
+	future, err := c.publishAfter(&nats.Msg{Subject: subject, Data: []byte(body)}, id, expected)
 	if err != nil {
 		return err
 	}
 	gap := position{op: op, index: math.MaxUint32}
-	c.inflight = append(c.inflight, pendingAck{future: future, at: gap, expected: c.expected,
+	c.inflight = append(c.inflight, pendingAck{future: future, at: gap, expected: expected,
 		lostPosition: lostPosition})
-	c.sent, c.expected = gap, c.expected+1
-	return c.awaitAll()
+	c.sent, c.expected = gap, expected+1
+	if err := c.awaitAll(); err != nil {
+		return err
+	}
+	c.unstoredGapFromOp = 0
+	if c.expected == expected { // A duplicate of a marker stored before (acknowledged).
+		return nil
+	}
+	c.gaps.Add(1)
+	c.config.Logger.Error("capture: events lost: "+reason, "stream", c.stream,
+		"from_op", from, "to_op", op, "retry", retry)
+	return nil
 }

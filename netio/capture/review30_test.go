@@ -159,7 +159,7 @@ func TestUndecodableSnapshotOverALeftover(t *testing.T) {
 		Epoch: func() uint64 { return 2 }})
 	c.Start()
 	defer c.Close()
-	// The marker stored (Gaps counts it as soon as it is sent), or an error.
+	// The marker stored, or an error.
 	stats := awaitStats(t, c, func(s Stats) bool { return s.StreamSequence >= 3 })
 	c.Close()
 	messages := streamMessages(t, url)
