@@ -168,17 +168,17 @@ func (l *Ledger) prefetchRecords(events []model.Transfer, block int) {
 	addresses := s.addresses[:0]
 	for i := range debitIndex {
 		if debit := debitIndex[i]; debit < accountCount {
-			record := uintptr(unsafe.Pointer(l.accounts.at(debit)))
-			addresses = append(addresses, record, record+model.AccountSize/2)
+			addresses = append(addresses, uintptr(unsafe.Pointer(l.accounts.at(debit))))
 		}
 		if credit := creditIndex[i]; credit < accountCount {
-			record := uintptr(unsafe.Pointer(l.accounts.at(credit)))
-			addresses = append(addresses, record, record+model.AccountSize/2)
+			addresses = append(addresses, uintptr(unsafe.Pointer(l.accounts.at(credit))))
 		}
 	}
+	prefetch.LinePairs(addresses) // Both lines of each record.
 	// The ownership check reads the debit account's owner; hiding the credit account's
 	// balances (when the results carry balances) reads the credit account's.
 	if !l.actor.all {
+		addresses = s.addresses[:0]
 		for i := range debitIndex {
 			if debit := debitIndex[i]; debit < accountCount {
 				addresses = append(addresses, uintptr(unsafe.Pointer(l.own.owners.at(debit))))
@@ -187,9 +187,16 @@ func (l *Ledger) prefetchRecords(events []model.Transfer, block int) {
 				addresses = append(addresses, uintptr(unsafe.Pointer(l.own.owners.at(credit))))
 			}
 		}
+		prefetch.Lines(addresses)
 	}
-	prefetch.Lines(addresses)
 }
+
+// prefetch.LinePairs brings in the 128 bytes from each address: an account record's
+// size. These fail to compile if either changes.
+const (
+	_ uintptr = model.AccountSize - prefetch.LinePairBytes
+	_ uintptr = prefetch.LinePairBytes - model.AccountSize
+)
 
 // confirmAccounts is the last stage before a block is applied: it confirms each
 // candidate against the full id (the records were prefetched a block earlier).
