@@ -502,8 +502,10 @@ func (l *Ledger) singleOrPendingTransfer(t *model.Transfer, timestamp uint64, ev
 			return status
 		}
 	}
-	if status := checkAmount(amount, pending, debit, credit); status != model.StatusOK {
-		return status
+	if !smallAmounts(amount, debit, credit) { // Nearly always small: no call.
+		if status := checkAmount(amount, pending, debit, credit); status != model.StatusOK {
+			return status
+		}
 	}
 	var deadline uint64
 	if pending && t.Timeout != 0 {
@@ -637,6 +639,21 @@ func clampedAmount(t *model.Transfer, debit, credit *model.Account) model.Uint12
 		amount = amount.Min(credit.DebitsPosted.SaturatingSub(credits))
 	}
 	return amount
+}
+
+// smallAmountHighWordLimit bounds the high words smallAmounts accepts: a value whose
+// high word is below 2^62 is below 2^126, and three such values sum below 3 * 2^126,
+// which fits in 128 bits.
+const smallAmountHighWordLimit = 1 << 62
+
+// smallAmounts reports whether amount and the four balances checkAmount adds it to are
+// all below 2^126, so that the amount plus either side's pending plus posted fits in 128
+// bits and checkAmount would answer StatusOK: one test on the high words, where
+// checkAmount's common case takes two 128-bit additions, two overflow tests and a call.
+// When it answers false, checkAmount decides exactly.
+func smallAmounts(amount model.Uint128, debit, credit *model.Account) bool {
+	return amount.Hi|debit.DebitsPending.Hi|debit.DebitsPosted.Hi|
+		credit.CreditsPending.Hi|credit.CreditsPosted.Hi < smallAmountHighWordLimit
 }
 
 // checkAmount refuses any amount that would overflow a balance. It also keeps the
