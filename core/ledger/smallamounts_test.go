@@ -8,9 +8,10 @@ import (
 )
 
 // TestSmallAmountsImplyCheckAmountOK covers the shortcut that lets a created transfer
-// skip checkAmount: whenever smallAmounts accepts an amount and the balances, checkAmount
-// must answer StatusOK (pending or not), or the shortcut would create a transfer that
-// overflows a balance. The largest accepted values (every high word 2^62-1, every low
+// skip checkAmount and checkDebitSide: whenever smallAmounts accepts an amount and the
+// balances, both must answer StatusOK (pending or not, for a debit account without the
+// limit flag, which still calls checkDebitSide), or the shortcut would create a transfer
+// that overflows a balance. The largest accepted values (every high word 2^62-1, every low
 // word full) are the tightest case; one high word of 2^62 must be refused.
 func TestSmallAmountsImplyCheckAmountOK(t *testing.T) {
 	largest := model.Uint128{Lo: ^uint64(0), Hi: smallAmountHighWordLimit - 1}
@@ -26,10 +27,15 @@ func TestSmallAmountsImplyCheckAmountOK(t *testing.T) {
 			return
 		}
 		for _, pending := range []bool{false, true} {
-			if status := checkAmount(amount, pending, debit, credit); status != model.StatusOK {
+			status := checkAmount(amount, pending, debit, credit)
+			if debitStatus := checkDebitSide(amount, pending, debit); status == model.StatusOK {
+				status = debitStatus
+			}
+			if status != model.StatusOK {
 				t.Fatalf("smallAmounts accepted amount %s, debits %s + %s, credits %s + %s; "+
-					"checkAmount (pending %v) answers %s", amount, debit.DebitsPending,
-					debit.DebitsPosted, credit.CreditsPending, credit.CreditsPosted, pending, status)
+					"checkAmount or checkDebitSide (pending %v) answers %s", amount,
+					debit.DebitsPending, debit.DebitsPosted, credit.CreditsPending,
+					credit.CreditsPosted, pending, status)
 			}
 		}
 	}

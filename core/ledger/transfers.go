@@ -494,7 +494,10 @@ func (l *Ledger) singleOrPendingTransfer(t *model.Transfer, timestamp uint64, ev
 		}
 	}
 	pending := held || t.Flags&model.TransferPending != 0
-	if !l.actor.all {
+	// Nearly always the amounts are small: then no overflow check can fail, and neither
+	// checkDebitSide's nor checkAmount's is called.
+	small := smallAmounts(amount, debit, credit)
+	if !l.actor.all && (!small || debit.Flags&model.AccountDebitsMustNotExceedCredits != 0) {
 		// A client checks its own side first: the credit account's overflow checks
 		// depend on that account's balances, and answering them first to an amount the
 		// payer cannot afford would let it read them by binary search.
@@ -502,7 +505,7 @@ func (l *Ledger) singleOrPendingTransfer(t *model.Transfer, timestamp uint64, ev
 			return status
 		}
 	}
-	if !smallAmounts(amount, debit, credit) { // Nearly always small: no call.
+	if !small {
 		if status := checkAmount(amount, pending, debit, credit); status != model.StatusOK {
 			return status
 		}
@@ -648,9 +651,10 @@ const smallAmountHighWordLimit = 1 << 62
 
 // smallAmounts reports whether amount and the four balances checkAmount adds it to are
 // all below 2^126, so that the amount plus either side's pending plus posted fits in 128
-// bits and checkAmount would answer StatusOK: one test on the high words, where
-// checkAmount's common case takes two 128-bit additions, two overflow tests and a call.
-// When it answers false, checkAmount decides exactly.
+// bits: then checkAmount would answer StatusOK, and so would checkDebitSide's overflow
+// checks (its limit check aside). One test on the high words, where checkAmount's common
+// case takes two 128-bit additions, two overflow tests and a call. When it answers
+// false, those functions decide exactly.
 func smallAmounts(amount model.Uint128, debit, credit *model.Account) bool {
 	return amount.Hi|debit.DebitsPending.Hi|debit.DebitsPosted.Hi|
 		credit.CreditsPending.Hi|credit.CreditsPosted.Hi < smallAmountHighWordLimit
