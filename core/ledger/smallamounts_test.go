@@ -64,3 +64,20 @@ func TestSmallAmountsImplyCheckAmountOK(t *testing.T) {
 		check(draw(), debit, credit)
 	}
 }
+
+// TestClientDebitSideBeforeTimeout pins where the shortcut of smallAmounts still calls
+// checkDebitSide: a client's pending transfer that both exceeds its debit account's
+// credits and has a deadline past the largest timestamp is told exceeds_credits (its own
+// side, checked first), where the system and operators, whose order checks the timeout
+// before the limits, are told overflows_timeout. The amounts are small, so only the
+// debit account's limit flag makes the client's path call checkDebitSide.
+func TestClientDebitSideBeforeTimeout(t *testing.T) {
+	f := ownershipFixture(t)
+	f.timestamp = timestampMax - 10*second
+	beyondCredits := pending(160, 1, 3, 5000, 11) // Account 1 holds 1000.
+	f.as(alice, model.StatusExceedsCredits, beyondCredits)
+	beyondCredits.ID = model.U128(161)
+	f.as(olivia, model.StatusOverflowsTimeout, beyondCredits)
+	beyondCredits.ID = model.U128(162)
+	f.expect(model.StatusOverflowsTimeout, beyondCredits)
+}
