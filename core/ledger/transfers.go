@@ -168,17 +168,17 @@ func (l *Ledger) prefetchRecords(events []model.Transfer, block int) {
 	addresses := s.addresses[:0]
 	for i := range debitIndex {
 		if debit := debitIndex[i]; debit < accountCount {
-			record := uintptr(unsafe.Pointer(l.accounts.at(debit)))
-			addresses = append(addresses, record, record+model.AccountSize/2)
+			addresses = append(addresses, uintptr(unsafe.Pointer(l.accounts.at(debit))))
 		}
 		if credit := creditIndex[i]; credit < accountCount {
-			record := uintptr(unsafe.Pointer(l.accounts.at(credit)))
-			addresses = append(addresses, record, record+model.AccountSize/2)
+			addresses = append(addresses, uintptr(unsafe.Pointer(l.accounts.at(credit))))
 		}
 	}
+	prefetch.LinePairs(addresses) // Both lines of each record.
 	// The ownership check reads the debit account's owner; hiding the credit account's
 	// balances (when the results carry balances) reads the credit account's.
 	if !l.actor.all {
+		addresses = s.addresses[:0]
 		for i := range debitIndex {
 			if debit := debitIndex[i]; debit < accountCount {
 				addresses = append(addresses, uintptr(unsafe.Pointer(l.own.owners.at(debit))))
@@ -187,9 +187,16 @@ func (l *Ledger) prefetchRecords(events []model.Transfer, block int) {
 				addresses = append(addresses, uintptr(unsafe.Pointer(l.own.owners.at(credit))))
 			}
 		}
+		prefetch.Lines(addresses)
 	}
-	prefetch.Lines(addresses)
 }
+
+// prefetch.LinePairs brings in the 128 bytes from each address: an account record's
+// size. These fail to compile if either changes.
+const (
+	_ uintptr = model.AccountSize - prefetch.LinePairBytes
+	_ uintptr = prefetch.LinePairBytes - model.AccountSize
+)
 
 // confirmAccounts is the last stage before a block is applied: it confirms each
 // candidate against the full id (the records were prefetched a block earlier).
@@ -487,7 +494,10 @@ func (l *Ledger) singleOrPendingTransfer(t *model.Transfer, timestamp uint64, ev
 		}
 	}
 	pending := held || t.Flags&model.TransferPending != 0
-	if !l.actor.all {
+	// Nearly always the amounts are small: then no overflow check can fail, and neither
+	// checkDebitSide's nor checkAmount's is called.
+	small := smallAmounts(amount, debit, credit)
+	if !l.actor.all && (!small || debit.Flags&model.AccountDebitsMustNotExceedCredits != 0) {
 		// A client checks its own side first: the credit account's overflow checks
 		// depend on that account's balances, and answering them first to an amount the
 		// payer cannot afford would let it read them by binary search.
@@ -495,8 +505,10 @@ func (l *Ledger) singleOrPendingTransfer(t *model.Transfer, timestamp uint64, ev
 			return status
 		}
 	}
-	if status := checkAmount(amount, pending, debit, credit); status != model.StatusOK {
-		return status
+	if !small {
+		if status := checkAmount(amount, pending, debit, credit); status != model.StatusOK {
+			return status
+		}
 	}
 	var deadline uint64
 	if pending && t.Timeout != 0 {
@@ -630,6 +642,22 @@ func clampedAmount(t *model.Transfer, debit, credit *model.Account) model.Uint12
 		amount = amount.Min(credit.DebitsPosted.SaturatingSub(credits))
 	}
 	return amount
+}
+
+// smallAmountHighWordLimit bounds the high words smallAmounts accepts: a value whose
+// high word is below 2^62 is below 2^126, and three such values sum below 3 * 2^126,
+// which fits in 128 bits.
+const smallAmountHighWordLimit = 1 << 62
+
+// smallAmounts reports whether amount and the four balances checkAmount adds it to are
+// all below 2^126, so that the amount plus either side's pending plus posted fits in 128
+// bits: then checkAmount would answer StatusOK, and so would checkDebitSide's overflow
+// checks (its limit check aside). One test on the high words, where checkAmount's common
+// case takes two 128-bit additions, two overflow tests and a call. When it answers
+// false, those functions decide exactly.
+func smallAmounts(amount model.Uint128, debit, credit *model.Account) bool {
+	return amount.Hi|debit.DebitsPending.Hi|debit.DebitsPosted.Hi|
+		credit.CreditsPending.Hi|credit.CreditsPosted.Hi < smallAmountHighWordLimit
 }
 
 // checkAmount refuses any amount that would overflow a balance. It also keeps the

@@ -77,21 +77,38 @@ func (x Uint128) Sub(y Uint128) (difference Uint128, underflow bool) {
 
 // MustAdd returns x + y and panics on overflow. Use it only where an earlier check or an
 // invariant proves that the sum fits: a panic here is a bug, not a business outcome.
+// Its panic value (addOverflow) is formatted only when printed, which keeps MustAdd
+// small enough to inline: the ledger makes several such sums per transfer.
 func (x Uint128) MustAdd(y Uint128) Uint128 {
 	sum, overflow := x.Add(y)
 	if overflow {
-		panic(fmt.Sprintf("model: Uint128 add overflow: %s + %s", x, y))
+		panic(addOverflow{X: x, Y: y})
 	}
 	return sum
 }
 
-// MustSub returns x - y and panics on underflow, for the same reason as MustAdd.
+// MustSub returns x - y and panics on underflow, for the same reasons as MustAdd (its
+// panic value is a subUnderflow).
 func (x Uint128) MustSub(y Uint128) Uint128 {
 	difference, underflow := x.Sub(y)
 	if underflow {
-		panic(fmt.Sprintf("model: Uint128 sub underflow: %s - %s", x, y))
+		panic(subUnderflow{X: x, Y: y})
 	}
 	return difference
+}
+
+// addOverflow is MustAdd's panic value: X + Y does not fit in 128 bits.
+type addOverflow struct{ X, Y Uint128 }
+
+func (e addOverflow) Error() string {
+	return fmt.Sprintf("model: Uint128 add overflow: %s + %s", e.X, e.Y)
+}
+
+// subUnderflow is MustSub's panic value: Y is greater than X.
+type subUnderflow struct{ X, Y Uint128 }
+
+func (e subUnderflow) Error() string {
+	return fmt.Sprintf("model: Uint128 sub underflow: %s - %s", e.X, e.Y)
 }
 
 // SaturatingSub returns x - y, or 0 when y > x.

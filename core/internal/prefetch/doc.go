@@ -10,3 +10,7 @@
 // it, and the core stays deterministic. Where no instruction is wired in, the functions
 // do nothing.
 package prefetch
+
+// LinePairBytes is the span LinePairs prefetches from each address: two 64-byte cache
+// lines (the assembly's second prefetch is 64 bytes on).
+const LinePairBytes = 128

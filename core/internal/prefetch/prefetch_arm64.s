@@ -13,6 +13,20 @@ loop:
 done:
 	RET
 
+// func LinePairs(addresses []uintptr)
+TEXT ·LinePairs(SB), NOSPLIT, $0-24
+	MOVD addresses_base+0(FP), R0
+	MOVD addresses_len+8(FP), R1
+	CBZ R1, done
+loop:
+	MOVD.P 8(R0), R2
+	PRFM (R2), PLDL1KEEP
+	PRFM 64(R2), PLDL1KEEP
+	SUB $1, R1, R1
+	CBNZ R1, loop
+done:
+	RET
+
 // func Line(address uintptr)
 TEXT ·Line(SB), NOSPLIT, $0-8
 	MOVD address+0(FP), R0

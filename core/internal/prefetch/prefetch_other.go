@@ -6,5 +6,8 @@ package prefetch
 // correct, only slower.
 func Lines(addresses []uintptr) {}
 
+// LinePairs does nothing where no prefetch instruction is wired in.
+func LinePairs(addresses []uintptr) {}
+
 // Line does nothing where no prefetch instruction is wired in.
 func Line(address uintptr) {}

@@ -5,8 +5,9 @@ import (
 	"unsafe"
 )
 
-// TestPrefetchChangesNothing prefetches lines of live memory, an empty list and a nil
-// one: the calls must return, leave the memory as it was and allocate nothing.
+// TestPrefetchChangesNothing prefetches lines (and pairs of lines) of live memory, an
+// empty list and a nil one: the calls must return, leave the memory as it was and
+// allocate nothing.
 func TestPrefetchChangesNothing(t *testing.T) {
 	memory := make([]uint64, 64)
 	for i := range memory {
@@ -21,6 +22,8 @@ func TestPrefetchChangesNothing(t *testing.T) {
 		Lines(addresses[:0])
 		Lines(nil)
 		Line(addresses[len(addresses)-1])
+		LinePairs(addresses[:len(addresses)-1]) // Each address and the line after it.
+		LinePairs(nil)
 	})
 	if allocs != 0 {
 		t.Fatalf("prefetching allocated %v times per run", allocs)
