@@ -33,9 +33,10 @@
 // one still pending, or with 2 MiB of expected reply bodies from that one's on (a
 // request answered busy, say, resent while the others go on), so resent requests stay
 // inside the server's exactly-once window and cache of replies (window.go). A request
-// answered busy (or log_unavailable, outcome_unknown) may be applied after requests
-// numbered above it, its reply cached after theirs: it counts in the window until they
-// are answered. When its callers stop waiting while a copy of it sent on the current
+// answered busy (or log_unavailable, outcome_unknown), or whose copy was left
+// unanswered by a connection that ended (refused busy perhaps, the answer lost), may be
+// applied after requests numbered above it, its reply cached after theirs: it counts in
+// the window until they are answered. When its callers stop waiting while a copy of it sent on the current
 // connection is unanswered, it stays pending without them, holding its slot, until that
 // copy is answered; then it leaves and is not resent. With nothing of it on its way
 // (waiting out its backoff) it leaves at once, so abandoned requests do not hold the
