@@ -91,8 +91,9 @@
 // BusyRetryDelay) busy, log_unavailable and outcome_unknown still resend such a write
 // rather than reach its caller. A resend of such a write answered permission_denied
 // (the client's permissions changed meanwhile; checked before the number is looked up,
-// and no resend cures it) fails the call with an *OutcomeUnknownError, never a
-// *StatusError: the earlier attempt may have been applied (look its ids up). Callers see
+// and no resend cures it) or request_too_old (the server no longer knows the number)
+// fails the call with an *OutcomeUnknownError, never a *StatusError: the earlier attempt
+// may have been applied (look its ids up). Callers see
 // one reply per request, whatever happened underneath.
 //
 // A login refused for its credentials, a revoked key, or a protocol error not tied to one
