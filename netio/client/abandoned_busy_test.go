@@ -148,3 +148,52 @@ func TestAbandonedCallOnItsWayKeepsItsSlotUntilAnswered(t *testing.T) {
 		})
 	}
 }
+
+// TestAbandonedCallWithALostCopyStaysPending: a request never answered at all, its copy
+// left unanswered by a connection that ended and resent on the next one, is abandoned
+// by its caller. The server may have refused that copy busy (the answer lost with the
+// connection) while it applied requests numbered above it, so the resend may be applied
+// after them, its reply cached after theirs: the call keeps its place in the pending set
+// and its slot, as one answered busy does, until a definite reply (PROTOCOL.md §7), and
+// then counts as a late reply (window.go).
+func TestAbandonedCallWithALostCopyStaysPending(t *testing.T) {
+	first, firstPeer := net.Pipe()
+	second, secondPeer := net.Pipe()
+	for _, end := range []net.Conn{first, firstPeer, second, secondPeer} {
+		defer end.Close()
+	}
+	c := &Client{log: slog.New(slog.DiscardHandler), pending: map[uint64]*Call{},
+		lost: make(chan struct{}, 1), stop: make(chan struct{}), conn: first,
+		generation: 1, window: semaphore.NewWeighted(1),
+		config: Config{BusyRetryDelay: time.Hour}} // Resends are queued by hand.
+	if !c.window.TryAcquire(1) {
+		t.Fatal("window of one taken")
+	}
+	call := &Call{Operation: model.OperationCreateTransfers, Number: 1,
+		complete: make(chan struct{}), client: c, holdsWindow: true,
+		frame: []byte("request 1")}
+	c.mu.Lock()
+	c.pending[1] = call
+	c.queueLocked(call, call.frame)
+	c.outbox = c.outbox[:0] // A writer took it.
+	c.lostLocked(1, errors.New("connection ended"))
+	c.conn, c.generation = second, 2 // Reconnected: install resent it.
+	c.queueLocked(call, call.frame)
+	c.outbox = c.outbox[:0]
+	c.mu.Unlock()
+
+	c.abandon(call, context.Canceled)
+	if c.pending[1] != call || c.window.TryAcquire(1) {
+		t.Fatal("abandoned with a copy lost and its resend on its way: left the pending " +
+			"set or its slot")
+	}
+	c.complete(&wire.Frame{Kind: wire.KindReply, Operation: call.Operation, Number: 1,
+		Flags: wire.ReplyFlagDuplicate}, c.generation)
+	c.mu.Lock()
+	pending, late := c.pending[1] != nil, len(c.late)
+	c.mu.Unlock()
+	if free := c.window.TryAcquire(1); pending || late != 1 || !free {
+		t.Fatalf("answered: pending %v, late replies %d, slot given back %v; want false, "+
+			"1, true", pending, late, free)
+	}
+}

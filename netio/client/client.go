@@ -338,22 +338,24 @@ func (c *Client) abandon(call *Call, err error) {
 // abandonPendingLocked takes a pending call whose callers all stopped waiting out of
 // the pending set, and reports false; or keeps it there without a caller, and reports
 // true, while a copy of it may still be applied after requests numbered above it. That
-// is so only for a call the server refused at least once with a status it is resent
-// after (busy, log_unavailable, outcome_unknown, or after an unknown outcome
-// shutting_down, rate_limited or an empty not_primary) and that has a copy on its way:
-// queued or written on the current connection and not answered, or left unanswered on a
-// connection that ended (the server may still hold it in its queue). Such a copy's reply
-// would be cached after theirs: the call keeps its place in the window (window.go) and
-// its slot. Once the copies of the current connection are answered it leaves
-// (resendOrDropLocked) instead of being resent, unless a copy was lost with a connection:
-// that one is never answered, so the call is resent until a definite reply, as before
-// its callers left. A refused call with nothing on its way, waiting out its backoff, leaves
-// at once: no copy of it can be applied any more, and it counts as a late reply
-// (lateLocked) for an earlier copy perhaps applied. A call never refused that way needs
-// nothing more: its only copy is written in number order, and is applied in that order
-// or not at all. Called with mu held.
+// is so for a call a copy of which was left unanswered by a connection that ended (the
+// server may have refused it busy, unseen, while it applied requests numbered above it,
+// or may still hold it in its queue: its outcome is unknown), and for a call the server
+// refused at least once with a status it is resent after (busy, log_unavailable,
+// outcome_unknown, or after an unknown outcome shutting_down, rate_limited or an empty
+// not_primary) that has a copy queued or written on the current connection and not
+// answered. Such a copy's reply would be cached after theirs: the call keeps its place
+// in the window (window.go) and its slot. Once the copies of the current connection are
+// answered it leaves (resendOrDropLocked) instead of being resent, unless a copy was
+// lost with a connection: that one is never answered, so the call is resent until a
+// definite reply, as before its callers left (PROTOCOL.md §7). A refused call with
+// nothing on its way, waiting out its backoff, leaves at once: no copy of it can be
+// applied any more, and it counts as a late reply (lateLocked) for an earlier copy
+// perhaps applied. A call never refused that way and never lost needs nothing more: its
+// only copy is written in number order, and is applied in that order or not at all.
+// Called with mu held.
 func (c *Client) abandonPendingLocked(call *Call) bool {
-	if call.busyRetries > 0 && (call.unanswered > 0 || call.lostCopy) {
+	if call.lostCopy || call.busyRetries > 0 && call.unanswered > 0 {
 		call.abandoned = true
 		return true
 	}
@@ -362,11 +364,13 @@ func (c *Client) abandonPendingLocked(call *Call) bool {
 }
 
 // leavePendingLocked takes call out of the pending set; one refused at least once with a
-// status it is resent after counts as a late reply from then on (lateLocked): a copy of
-// it may have been applied after requests numbered above it. Called with mu held.
+// status it is resent after, or a copy of which was left unanswered by a connection that
+// ended (refused busy perhaps, the answer lost with it), counts as a late reply from
+// then on (lateLocked): a copy of it may have been applied after requests numbered above
+// it. Called with mu held.
 func (c *Client) leavePendingLocked(call *Call) {
 	delete(c.pending, call.Number)
-	if call.busyRetries > 0 {
+	if call.busyRetries > 0 || call.lostCopy {
 		c.lateLocked(call)
 	}
 	c.leftPendingLocked()

@@ -443,8 +443,11 @@ func (c *Client) complete(frame *wire.Frame, generation uint64) {
 	// permission_denied is checked before the number is looked up (PROTOCOL.md §6): to a
 	// resend of a request whose earlier copy may have been applied (the client's
 	// permissions changed meanwhile) it says nothing of that copy, and resending does not
-	// cure it. The caller is told the outcome is unknown, not that the write was refused.
-	unknown := status == model.StatusPermissionDenied && call.outcomeUnknownLocked()
+	// cure it. request_too_old says the server no longer knows (§7): to such a resend it
+	// is the same unknown outcome. The caller is told the outcome is unknown, not that
+	// the write was refused, by the one error type it checks for that (errors.As).
+	unknown := (status == model.StatusPermissionDenied ||
+		status == model.StatusRequestTooOld) && call.outcomeUnknownLocked()
 	c.leavePendingLocked(call) // frame.Number is call's.
 	if call.abandoned {
 		c.mu.Unlock()

@@ -33,9 +33,10 @@
 // one still pending, or with 2 MiB of expected reply bodies from that one's on (a
 // request answered busy, say, resent while the others go on), so resent requests stay
 // inside the server's exactly-once window and cache of replies (window.go). A request
-// answered busy (or log_unavailable, outcome_unknown) may be applied after requests
-// numbered above it, its reply cached after theirs: it counts in the window until they
-// are answered. When its callers stop waiting while a copy of it sent on the current
+// answered busy (or log_unavailable, outcome_unknown), or whose copy was left
+// unanswered by a connection that ended (refused busy perhaps, the answer lost), may be
+// applied after requests numbered above it, its reply cached after theirs: it counts in
+// the window until they are answered. When its callers stop waiting while a copy of it sent on the current
 // connection is unanswered, it stays pending without them, holding its slot, until that
 // copy is answered; then it leaves and is not resent. With nothing of it on its way
 // (waiting out its backoff) it leaves at once, so abandoned requests do not hold the
@@ -90,8 +91,9 @@
 // BusyRetryDelay) busy, log_unavailable and outcome_unknown still resend such a write
 // rather than reach its caller. A resend of such a write answered permission_denied
 // (the client's permissions changed meanwhile; checked before the number is looked up,
-// and no resend cures it) fails the call with an *OutcomeUnknownError, never a
-// *StatusError: the earlier attempt may have been applied (look its ids up). Callers see
+// and no resend cures it) or request_too_old (the server no longer knows the number)
+// fails the call with an *OutcomeUnknownError, never a *StatusError: the earlier attempt
+// may have been applied (look its ids up). Callers see
 // one reply per request, whatever happened underneath.
 //
 // A login refused for its credentials, a revoked key, or a protocol error not tied to one

@@ -93,7 +93,8 @@ func waitForAppliedOrInWindowQueue(t *testing.T, observer *Client, id uint64) {
 }
 
 // lateReplySetUp is the start the tests share: a request answered busy (its caller
-// waits with lateContext), then, with every reply dropped by the proxy, a full batch
+// waits with lateContext; with loseBusyReply the proxy drops that answer, so the client
+// learns of no refusal, only of a copy left unanswered by the connection), then, with every reply dropped by the proxy, a full batch
 // applied (its caller's error comes on appliedDone); the busy answers stop and the
 // connection is dropped, so the busy request is applied on a resend, after the batch.
 // From then on the proxy drops the replies to the batch (and to the late request, with
@@ -110,7 +111,7 @@ type lateReplySetUp struct {
 }
 
 func startLateReply(t *testing.T, ctx, lateContext context.Context, coalesce int,
-	muteLate bool) *lateReplySetUp {
+	muteLate, loseBusyReply bool) *lateReplySetUp {
 	server, busy := startBusyShardServer(t)
 	proxy := startWireProxy(t, newResendLog())
 	proxy.mutex.Lock()
@@ -130,13 +131,20 @@ func startLateReply(t *testing.T, ctx, lateContext context.Context, coalesce int
 
 	s.late = s.c.NextNumber()
 	busy.held.Store(s.late)
+	proxy.muteNumber(s.late, loseBusyReply)
 	go func() {
 		s.lateDone <- createBatchWithBalances(lateContext, s.c, 10_000, lateReplyEvents)
 	}()
-	waitFor(t, s.c, "the request answered busy", func() bool {
-		call := s.c.pending[s.late]
-		return call != nil && call.busyRetries > 0
-	})
+	if loseBusyReply {
+		waitFor(t, s.c, "the request answered busy, the answer dropped", func() bool {
+			return busy.refused.Load() > 0
+		})
+	} else {
+		waitFor(t, s.c, "the request answered busy", func() bool {
+			call := s.c.pending[s.late]
+			return call != nil && call.busyRetries > 0
+		})
+	}
 	proxy.muteReplies(true)
 	s.full = s.c.NextNumber()
 	go func() { s.appliedDone <- createFullBatchWithBalances(ctx, s.c, 100_000) }()
@@ -150,6 +158,19 @@ func startLateReply(t *testing.T, ctx, lateContext context.Context, coalesce int
 	return s
 }
 
+// lateReplyCase is one way into the late-reply tests: merging off (-1, Go) or on (0,
+// submit), and the busy answer to the late request's first copy received or dropped.
+type lateReplyCase struct {
+	coalesce      int
+	loseBusyReply bool
+}
+
+func (c lateReplyCase) name() string {
+	return fmt.Sprintf("coalesce=%d/busy_reply_lost=%t", c.coalesce, c.loseBusyReply)
+}
+
+var lateReplyCases = []lateReplyCase{{-1, false}, {0, false}, {-1, true}, {0, true}}
+
 // TestAbandonedResendKeepsItsPlaceInTheWindow: a request answered busy is resent, and
 // its caller stops waiting (its context ends) while a resend is on its way, which the
 // server applies after a later request whose reply was lost with the connection. The
@@ -157,15 +178,19 @@ func startLateReply(t *testing.T, ctx, lateContext context.Context, coalesce int
 // it to forget it, it would number a newer request that fits beside the later one's
 // reply but not beside both, the server would evict the later one's reply, and the
 // later one's resend (after the connection drops again) would be answered
-// request_too_old for transfers that were created. Merging off (Go) and on (submit).
+// request_too_old for transfers that were created. Merging off (Go) and on (submit);
+// and with the busy answer dropped (busy_reply_lost): the client then knows of no
+// refusal, only of a copy lost with the connection, which may as well be applied after
+// the later request (PROTOCOL.md §7: the caller leaving does not stop the resends).
 func TestAbandonedResendKeepsItsPlaceInTheWindow(t *testing.T) {
-	for _, coalesce := range []int{-1, 0} {
-		t.Run(fmt.Sprintf("coalesce=%d", coalesce), func(t *testing.T) {
+	for _, test := range lateReplyCases {
+		coalesce := test.coalesce
+		t.Run(test.name(), func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 			defer cancel()
 			lateContext, abandonLate := context.WithCancel(ctx)
 			defer abandonLate()
-			s := startLateReply(t, ctx, lateContext, coalesce, true)
+			s := startLateReply(t, ctx, lateContext, coalesce, true, test.loseBusyReply)
 			abandonLate()
 			if err := <-s.lateDone; !errors.Is(err, context.Canceled) {
 				t.Fatalf("the abandoned call: %v", err)
@@ -194,13 +219,16 @@ func TestAbandonedResendKeepsItsPlaceInTheWindow(t *testing.T) {
 // but its reply stays in the server's cache after the full batch's, which the batch's
 // next resend needs: the client must count it until the batch is answered, or it
 // numbers a newer request whose reply evicts the batch's, and the batch's caller gets
-// request_too_old for transfers that were created. Merging off (Go) and on (submit).
+// request_too_old for transfers that were created. Merging off (Go) and on (submit);
+// and with the busy answer dropped (busy_reply_lost): a copy lost with the connection
+// makes a reply late as a refusal does.
 func TestLateReplyKeepsItsPlaceInTheWindow(t *testing.T) {
-	for _, coalesce := range []int{-1, 0} {
-		t.Run(fmt.Sprintf("coalesce=%d", coalesce), func(t *testing.T) {
+	for _, test := range lateReplyCases {
+		coalesce := test.coalesce
+		t.Run(test.name(), func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 			defer cancel()
-			s := startLateReply(t, ctx, ctx, coalesce, false)
+			s := startLateReply(t, ctx, ctx, coalesce, false, test.loseBusyReply)
 			if err := <-s.lateDone; err != nil {
 				t.Fatalf("the request applied late: %v", err)
 			}

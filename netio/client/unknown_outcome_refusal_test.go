@@ -212,3 +212,57 @@ func TestUnknownOutcomeThenPermissionDeniedIsNotARefusal(t *testing.T) {
 		}
 	})
 }
+
+// TestUnknownOutcomeThenRequestTooOldIsNotARefusal: request_too_old says the server no
+// longer knows whether a request was applied (its number below the session's window, or
+// its reply evicted; PROTOCOL.md §7). To a resend of a write an earlier copy of which may
+// have been applied (its reply lost with a connection, or answered outcome_unknown) it is
+// the same unknown outcome: the caller must get an *OutcomeUnknownError with that status
+// (look the ids up), as for permission_denied, so that errors.As(*OutcomeUnknownError)
+// finds every write whose outcome the client cannot learn. The controls keep the
+// *StatusError: a write answered request_too_old with nothing lost (the client broke no
+// rule of the window; the status says what it says), and a read after a lost reply (it
+// changes nothing).
+func TestUnknownOutcomeThenRequestTooOldIsNotARefusal(t *testing.T) {
+	for _, unknown := range []string{"lost", "outcome_unknown"} {
+		t.Run(unknown, func(t *testing.T) {
+			f := newUnknownOutcomeFixture(t, time.Millisecond, unknown)
+			f.answer(model.StatusRequestTooOld)
+			_, err := f.call.Wait(context.Background())
+			var outcomeUnknown *OutcomeUnknownError
+			var statusError *StatusError
+			if errors.As(err, &statusError) || !errors.As(err, &outcomeUnknown) ||
+				outcomeUnknown.Status != model.StatusRequestTooOld ||
+				outcomeUnknown.Number != 1 {
+				t.Fatalf("a write of unknown outcome whose resend was answered "+
+					"request_too_old: %v, want *OutcomeUnknownError", err)
+			}
+			f.c.mu.Lock()
+			defer f.c.mu.Unlock()
+			if f.c.pending[1] != nil {
+				t.Fatal("the write is still pending after a final answer")
+			}
+		})
+	}
+	controls := []struct {
+		name      string
+		operation model.Operation
+		unknown   string
+	}{
+		{"nothing_lost", model.OperationCreateTransfers, "none"},
+		{"lost_read", model.OperationLookupAccounts, "lost"},
+	}
+	for _, control := range controls {
+		t.Run(control.name, func(t *testing.T) {
+			f := newUnknownOutcomeFixtureOf(t, control.operation, time.Millisecond,
+				control.unknown)
+			f.answer(model.StatusRequestTooOld)
+			var statusError *StatusError
+			if _, err := f.call.Wait(context.Background()); !errors.As(err, &statusError) ||
+				statusError.Status != model.StatusRequestTooOld {
+				t.Fatalf("%s answered request_too_old: %v, want a *StatusError",
+					control.name, err)
+			}
+		})
+	}
+}
