@@ -36,9 +36,9 @@
 // answered busy (or log_unavailable, outcome_unknown), or whose copy was left
 // unanswered by a connection that ended (refused busy perhaps, the answer lost), may be
 // applied after requests numbered above it, its reply cached after theirs: it counts in
-// the window until they are answered. When its callers stop waiting while a copy of it sent on the current
-// connection is unanswered, it stays pending without them, holding its slot, until that
-// copy is answered; then it leaves and is not resent. With nothing of it on its way
+// the window until they are answered. When its callers stop waiting while a copy of it
+// sent on the current connection is unanswered, it stays pending without them, holding
+// its slot, until that copy is answered; then it leaves and is not resent. With nothing of it on its way
 // (waiting out its backoff) it leaves at once, so abandoned requests do not hold the
 // window against live callers while a server refuses them. One whose copy was left
 // unanswered by a connection that ended (the server may still apply it, after later

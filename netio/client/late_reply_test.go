@@ -94,8 +94,8 @@ func waitForAppliedOrInWindowQueue(t *testing.T, observer *Client, id uint64) {
 
 // lateReplySetUp is the start the tests share: a request answered busy (its caller
 // waits with lateContext; with loseBusyReply the proxy drops that answer, so the client
-// learns of no refusal, only of a copy left unanswered by the connection), then, with every reply dropped by the proxy, a full batch
-// applied (its caller's error comes on appliedDone); the busy answers stop and the
+// learns of no refusal, only of a copy left unanswered by the connection), then, with
+// every reply dropped by the proxy, a full batch applied (its caller's error comes on appliedDone); the busy answers stop and the
 // connection is dropped, so the busy request is applied on a resend, after the batch.
 // From then on the proxy drops the replies to the batch (and to the late request, with
 // muteLate).
