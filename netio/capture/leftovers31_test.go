@@ -38,20 +38,17 @@ func damagedLayout(t *testing.T) (old, node *replica, server *natsserver.Server,
 }
 
 // streamEnd returns the stream's last sequence and its last message's id.
-func streamEnd(t *testing.T, url string) (uint64, string) {
+func streamEnd(t *testing.T, url string) (last uint64, id string) {
 	t.Helper()
-	js, closeConnection := operatorJetStream(t, url)
-	defer closeConnection()
-	stream, err := js.Stream(context.Background(), StreamDefault+"_0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	last := stream.CachedInfo().State.LastSeq
-	message, err := stream.GetMsg(context.Background(), last)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return last, message.Header.Get(jetstream.MsgIDHeader)
+	onStream(t, url, func(stream jetstream.Stream) error {
+		last = stream.CachedInfo().State.LastSeq
+		message, err := stream.GetMsg(context.Background(), last)
+		if err == nil {
+			id = message.Header.Get(jetstream.MsgIDHeader)
+		}
+		return err
+	})
+	return last, id
 }
 
 // TestSkipToLiveLeavesNothingInFlight: skipToLive ends without the awaitAll that

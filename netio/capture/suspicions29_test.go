@@ -164,7 +164,7 @@ func TestDivergedStreamThatLostItsLastMessage(t *testing.T) {
 	url := natstest.Start(t, dir+"/nats", "127.0.0.1:0").ClientURL()
 	old := openReplica(t, dir+"/old")
 	old.serve(url, 1, []uint64{1, 2}, []uint64{3, 4}) // Messages 1-4.
-	removeFromStream(t, url, func(s jetstream.Stream) error {
+	onStream(t, url, func(s jetstream.Stream) error {
 		return s.DeleteMsg(context.Background(), 4)
 	})
 	promoted := openReplica(t, dir+"/promoted")
