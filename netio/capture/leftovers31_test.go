@@ -51,6 +51,24 @@ func streamEnd(t *testing.T, url string) (last uint64, id string) {
 	return last, id
 }
 
+// startSessionByHand runs what a primary's session runs before its catch-up (session):
+// it connects, reads the stream's position, settles a divergence and takes the
+// position as checked and sent; the test then drives the rest (rebuild) itself.
+func startSessionByHand(t *testing.T, c *Capture) {
+	t.Helper()
+	if err := c.connect(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.readPosition(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.settleDivergence(); err != nil {
+		t.Fatal(err)
+	}
+	c.setChecked(c.at.op)
+	c.sent, c.expected = c.at, c.streamSequence.Load()
+}
+
 // TestSkipToLiveLeavesNothingInFlight: skipToLive ends without the awaitAll that
 // rebuild ends with; it must still return with everything it published stored and
 // acknowledged, so that a crash, or NATS restarting, right after loses and repeats
@@ -70,17 +88,7 @@ func TestSkipToLiveLeavesNothingInFlight(t *testing.T) {
 	c := New(Config{URL: url, Log: node.log, SnapshotDir: node.snapshotDir,
 		Machine: testMachine, Released: released.Load, Epoch: func() uint64 { return 2 }})
 	defer c.Close()
-	if err := c.connect(); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.readPosition(); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.settleDivergence(); err != nil {
-		t.Fatal(err)
-	}
-	c.setChecked(c.at.op)
-	c.sent, c.expected = c.at, c.streamSequence.Load()
+	startSessionByHand(t, c)
 	firstGap := c.expected + 1
 	// The shard, on its own goroutine: counts op 5 released once skipToLive has stored
 	// the first capture_gap, then releases op 6 into the queue.
