@@ -69,6 +69,17 @@ func startSessionByHand(t *testing.T, c *Capture) {
 	c.sent, c.expected = c.at, c.streamSequence.Load()
 }
 
+// firstReadOnceJoining reports whether c's queue is open and not joined yet (the
+// session waits for its first entry: joining), the first time it is so while armed is
+// set (it is cleared then): where a test's shard consumes an entry into the new queue,
+// once, from c's Released, just before it counts that entry released.
+func firstReadOnceJoining(c *Capture, armed *atomic.Bool) bool {
+	c.mutex.Lock()
+	joining := c.joining
+	c.mutex.Unlock()
+	return joining && armed.CompareAndSwap(true, false)
+}
+
 // TestSkipToLiveLeavesNothingInFlight: skipToLive ends without the awaitAll that
 // rebuild ends with; it must still return with everything it published stored and
 // acknowledged, so that a crash, or NATS restarting, right after loses and repeats
@@ -128,10 +139,7 @@ func TestSkipToLiveLeavesNothingInFlight(t *testing.T) {
 	next = New(Config{URL: url, Log: node.log, SnapshotDir: node.snapshotDir,
 		Machine: testMachine, Epoch: func() uint64 { return 2 },
 		Released: func() uint64 {
-			next.mutex.Lock()
-			joining := next.joining
-			next.mutex.Unlock()
-			if joining && armed.CompareAndSwap(true, false) {
+			if firstReadOnceJoining(next, &armed) {
 				next.Consume(accountsReady(7, 2, time.Now().UnixNano(), 10))
 				released.Store(7)
 			}
@@ -195,11 +203,8 @@ func TestSkipToLiveWarnsOfAPartlyStoredOp(t *testing.T) {
 		Machine: testMachine, Epoch: func() uint64 { return 2 },
 		Logger: slog.New(slog.NewTextHandler(&logged, nil)),
 		Released: func() uint64 {
-			c.mutex.Lock()
-			joining := c.joining
-			c.mutex.Unlock()
 			// Op 6 is the queue's first; op 5, consumed before the queue opened, is lost.
-			if joining && armed.CompareAndSwap(true, false) {
+			if firstReadOnceJoining(c, &armed) {
 				c.Consume(accountsReady(6, 2, time.Now().UnixNano(), 9))
 			}
 			return 5
