@@ -53,7 +53,8 @@ func streamEnd(t *testing.T, url string) (last uint64, id string) {
 
 // startSessionByHand runs what a primary's session runs before its catch-up (session):
 // it connects, reads the stream's position, settles a divergence and takes the
-// position as checked and sent; the test then drives the rest (rebuild) itself.
+// position as checked and sent, nothing in flight; the test then drives the rest
+// (rebuild, publishGap) itself.
 func startSessionByHand(t *testing.T, c *Capture) {
 	t.Helper()
 	if err := c.connect(); err != nil {
@@ -66,7 +67,8 @@ func startSessionByHand(t *testing.T, c *Capture) {
 		t.Fatal(err)
 	}
 	c.setChecked(c.at.op)
-	c.sent, c.expected = c.at, c.streamSequence.Load()
+	c.sent, c.expected, c.inflight = c.at, c.streamSequence.Load(), c.inflight[:0]
+	c.sentID = ""
 }
 
 // firstReadOnceJoining reports whether c's queue is open and not joined yet (the
