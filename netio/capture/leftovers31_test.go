@@ -27,12 +27,7 @@ func damagedLayout(t *testing.T) (old, node *replica, server *natsserver.Server,
 	host string) {
 	t.Helper()
 	natsDir, server, host = restartableNATS(t)
-	url := server.ClientURL()
-	old = openReplica(t, natsDir+"/old")
-	old.serve(url, 1, []uint64{1, 2})
-	old.serve("", 1, []uint64{3, 4}, []uint64{5, 6})
-	node = retiredReplica(t, natsDir+"/node", old, 3)
-	old.snapshotThrough(node.snapshotDir, 2)
+	old, node = leftoverReplicas(t, natsDir, server.ClientURL())
 	damageSnapshot(t, node.snapshotDir, 3, true)
 	return old, node, server, natsDir, host
 }
