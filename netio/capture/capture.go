@@ -273,7 +273,7 @@ func (c *Capture) Consume(ready *backend.Ready) {
 	c.mutex.Lock()
 	standby := hasEvents && !c.config.Serving()
 	if standby {
-		c.noteUnpublished(ready, time.Now().UnixNano())
+		c.noteUnpublished(ready)
 	}
 	if c.joining {
 		c.joining, c.joinOp, c.lost = false, ready.FirstOp, false
@@ -323,9 +323,10 @@ func (c *Capture) Consume(ready *backend.Ready) {
 // noteUnpublished records, on a standby, when an entry with events was released: as its
 // timestamp (ns; its primary wrote it then and released it a moment later, so the lag
 // counted from it is at most that moment high), or now (Unix ns, its release here) when
-// that is earlier (the primary's clock ahead of this node's). Called with mutex held.
-func (c *Capture) noteUnpublished(ready *backend.Ready, now int64) {
-	at := now
+// that is earlier (the primary's clock ahead of this node's). Called with mutex held; the
+// entry's only clock read (a standby's entry is never queued: Consume).
+func (c *Capture) noteUnpublished(ready *backend.Ready) {
+	at := time.Now().UnixNano()
 	if stamp := int64(ready.Timestamp); stamp > 0 && stamp < at {
 		at = stamp
 	}

@@ -51,20 +51,12 @@ func newGapRig(t *testing.T) *gapRig {
 	return rig
 }
 
-// startSession connects and reads the stream's position as a session does before it
-// publishes anything.
+// startSession ends the capture's session, if any, and starts the next one by hand, up
+// to where it would publish.
 func (r *gapRig) startSession(t *testing.T) {
 	t.Helper()
-	c := r.capture
-	c.disconnect()
-	if err := c.connect(); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.readPosition(); err != nil {
-		t.Fatal(err)
-	}
-	c.sent, c.expected, c.inflight = c.at, c.streamSequence.Load(), c.inflight[:0]
-	c.sentID = ""
+	r.capture.disconnect()
+	startSessionByHand(t, r.capture)
 }
 
 // lostLines returns the "events lost" lines logged.

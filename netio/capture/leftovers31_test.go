@@ -27,31 +27,54 @@ func damagedLayout(t *testing.T) (old, node *replica, server *natsserver.Server,
 	host string) {
 	t.Helper()
 	natsDir, server, host = restartableNATS(t)
-	url := server.ClientURL()
-	old = openReplica(t, natsDir+"/old")
-	old.serve(url, 1, []uint64{1, 2})
-	old.serve("", 1, []uint64{3, 4}, []uint64{5, 6})
-	node = retiredReplica(t, natsDir+"/node", old, 3)
-	old.snapshotThrough(node.snapshotDir, 2)
+	old, node = leftoverReplicas(t, natsDir, server.ClientURL())
 	damageSnapshot(t, node.snapshotDir, 3, true)
 	return old, node, server, natsDir, host
 }
 
 // streamEnd returns the stream's last sequence and its last message's id.
-func streamEnd(t *testing.T, url string) (uint64, string) {
+func streamEnd(t *testing.T, url string) (last uint64, id string) {
 	t.Helper()
-	js, closeConnection := operatorJetStream(t, url)
-	defer closeConnection()
-	stream, err := js.Stream(context.Background(), StreamDefault+"_0")
-	if err != nil {
+	onStream(t, url, func(stream jetstream.Stream) error {
+		last = stream.CachedInfo().State.LastSeq
+		message, err := stream.GetMsg(context.Background(), last)
+		if err == nil {
+			id = message.Header.Get(jetstream.MsgIDHeader)
+		}
+		return err
+	})
+	return last, id
+}
+
+// startSessionByHand runs what a primary's session runs before its catch-up (session):
+// it connects, reads the stream's position, settles a divergence and takes the
+// position as checked and sent, nothing in flight; the test then drives the rest
+// (rebuild, publishGap) itself.
+func startSessionByHand(t *testing.T, c *Capture) {
+	t.Helper()
+	if err := c.connect(); err != nil {
 		t.Fatal(err)
 	}
-	last := stream.CachedInfo().State.LastSeq
-	message, err := stream.GetMsg(context.Background(), last)
-	if err != nil {
+	if err := c.readPosition(); err != nil {
 		t.Fatal(err)
 	}
-	return last, message.Header.Get(jetstream.MsgIDHeader)
+	if err := c.settleDivergence(); err != nil {
+		t.Fatal(err)
+	}
+	c.setChecked(c.at.op)
+	c.sent, c.expected, c.inflight = c.at, c.streamSequence.Load(), c.inflight[:0]
+	c.sentID = ""
+}
+
+// firstReadOnceJoining reports whether c's queue is open and not joined yet (the
+// session waits for its first entry: joining), the first time it is so while armed is
+// set (it is cleared then): where a test's shard consumes an entry into the new queue,
+// once, from c's Released, just before it counts that entry released.
+func firstReadOnceJoining(c *Capture, armed *atomic.Bool) bool {
+	c.mutex.Lock()
+	joining := c.joining
+	c.mutex.Unlock()
+	return joining && armed.CompareAndSwap(true, false)
 }
 
 // TestSkipToLiveLeavesNothingInFlight: skipToLive ends without the awaitAll that
@@ -73,17 +96,7 @@ func TestSkipToLiveLeavesNothingInFlight(t *testing.T) {
 	c := New(Config{URL: url, Log: node.log, SnapshotDir: node.snapshotDir,
 		Machine: testMachine, Released: released.Load, Epoch: func() uint64 { return 2 }})
 	defer c.Close()
-	if err := c.connect(); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.readPosition(); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.settleDivergence(); err != nil {
-		t.Fatal(err)
-	}
-	c.setChecked(c.at.op)
-	c.sent, c.expected = c.at, c.streamSequence.Load()
+	startSessionByHand(t, c)
 	firstGap := c.expected + 1
 	// The shard, on its own goroutine: counts op 5 released once skipToLive has stored
 	// the first capture_gap, then releases op 6 into the queue.
@@ -123,10 +136,7 @@ func TestSkipToLiveLeavesNothingInFlight(t *testing.T) {
 	next = New(Config{URL: url, Log: node.log, SnapshotDir: node.snapshotDir,
 		Machine: testMachine, Epoch: func() uint64 { return 2 },
 		Released: func() uint64 {
-			next.mutex.Lock()
-			joining := next.joining
-			next.mutex.Unlock()
-			if joining && armed.CompareAndSwap(true, false) {
+			if firstReadOnceJoining(next, &armed) {
 				next.Consume(accountsReady(7, 2, time.Now().UnixNano(), 10))
 				released.Store(7)
 			}
@@ -190,11 +200,8 @@ func TestSkipToLiveWarnsOfAPartlyStoredOp(t *testing.T) {
 		Machine: testMachine, Epoch: func() uint64 { return 2 },
 		Logger: slog.New(slog.NewTextHandler(&logged, nil)),
 		Released: func() uint64 {
-			c.mutex.Lock()
-			joining := c.joining
-			c.mutex.Unlock()
 			// Op 6 is the queue's first; op 5, consumed before the queue opened, is lost.
-			if joining && armed.CompareAndSwap(true, false) {
+			if firstReadOnceJoining(c, &armed) {
 				c.Consume(accountsReady(6, 2, time.Now().UnixNano(), 9))
 			}
 			return 5

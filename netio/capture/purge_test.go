@@ -30,15 +30,15 @@ func operatorJetStream(t *testing.T, url string) (jetstream.JetStream, func()) {
 	return js, connection.Close
 }
 
-// removeFromStream runs remove on the shard's stream (a purge, a deletion) from a
-// connection of its own, as an operator's tool would.
-func removeFromStream(t *testing.T, url string, remove func(jetstream.Stream) error) {
+// onStream runs use on the shard's stream (a purge, a deletion, a read) from a
+// connection of its own, as an operator's tool would, failing the test on its error.
+func onStream(t *testing.T, url string, use func(jetstream.Stream) error) {
 	t.Helper()
 	js, closeConnection := operatorJetStream(t, url)
 	defer closeConnection()
 	stream, err := js.Stream(context.Background(), StreamDefault+"_0")
 	if err == nil {
-		err = remove(stream)
+		err = use(stream)
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -117,7 +117,7 @@ func TestStreamThatLostItsLastMessage(t *testing.T) {
 			if stats := lost.run(t, 4); stats.LastError != "" || stats.PublishedOp != 3 {
 				t.Fatalf("first run: %+v", stats)
 			}
-			removeFromStream(t, url, tc.remove)
+			onStream(t, url, tc.remove)
 
 			// A standby watching the stream reads it without failing, and holds the log
 			// from no later than the newest message left (all of it when none is).
@@ -184,11 +184,11 @@ func TestStreamThatLostItsLostPositionMarker(t *testing.T) {
 	if stats := run(4); stats.LastError != "" {
 		t.Fatalf("first run: %+v", stats)
 	}
-	removeFromStream(t, url, purge)
+	onStream(t, url, purge)
 	if stats := run(5); stats.LastError != "" || stats.Gaps != 1 {
 		t.Fatalf("after the first purge: %+v", stats)
 	}
-	removeFromStream(t, url, purge)
+	onStream(t, url, purge)
 
 	third := New(config)
 	third.Start()
@@ -232,7 +232,7 @@ func TestNewestHeldAfterManyRemovals(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	removeFromStream(t, url, func(s jetstream.Stream) error {
+	onStream(t, url, func(s jetstream.Stream) error {
 		return s.Purge(ctx, jetstream.WithPurgeSubject(SubjectPrefixDefault+".0.filler"))
 	})
 	requests := func() uint64 {
@@ -270,11 +270,11 @@ func TestLostMessageAfterAGapMarker(t *testing.T) {
 	if stats := run(4); stats.LastError != "" {
 		t.Fatalf("first run: %+v", stats)
 	}
-	removeFromStream(t, url, func(s jetstream.Stream) error { return s.Purge(context.Background()) })
+	onStream(t, url, func(s jetstream.Stream) error { return s.Purge(context.Background()) })
 	if stats := run(5); stats.LastError != "" || stats.Gaps != 1 {
 		t.Fatalf("after the purge: %+v", stats)
 	}
-	removeFromStream(t, url, func(s jetstream.Stream) error {
+	onStream(t, url, func(s jetstream.Stream) error {
 		connection, err := nats.Connect(url)
 		if err != nil {
 			return err

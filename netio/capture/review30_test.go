@@ -51,12 +51,9 @@ func TestSkipToLiveKeepsWhatTheQueueHolds(t *testing.T) {
 	c = New(Config{URL: url, Log: node.log, SnapshotDir: node.snapshotDir,
 		Machine: core.Config{}, Epoch: func() uint64 { return 2 },
 		Released: func() uint64 {
-			c.mutex.Lock()
-			joining := c.joining
-			c.mutex.Unlock()
 			// The first read once the queue is open: the shard consumes op 5, then counts
 			// it released, just before.
-			if joining && armed.CompareAndSwap(true, false) {
+			if firstReadOnceJoining(c, &armed) {
 				c.Consume(op5)
 				released.Store(5)
 			}

@@ -151,11 +151,11 @@ type roleSwitch func()
 func (f roleSwitch) Consume(*backend.Ready)               { f() }
 func (f roleSwitch) ConsumerStats() backend.ConsumerStats { return backend.ConsumerStats{} }
 
-// TestStandbySpanDoesNotOutlivePromotion: Consume reads the clock before its mutex
-// (57ba5d4) but the role inside it, because the session's promotion clears the standby's
-// lag spans under the mutex once it saw the role change: a span noted from a role read
-// before the mutex could be appended after that clear and hold the promoted capture's lag
-// clock at a standby-era release. The promotion is placed exactly at the role read: the
+// TestStandbySpanDoesNotOutlivePromotion: Consume reads the role inside its mutex (57ba5d4
+// read the clock before it; b5bdeff moved that read in too), because the session's
+// promotion clears the standby's lag spans under the mutex once it saw the role change:
+// a span noted from a role read before the mutex could be appended after that clear and
+// hold the promoted capture's lag clock at a standby-era release. The promotion is placed exactly at the role read: the
 // Serving the sequencer calls promotes the node and, when the mutex is free (the role
 // read before it), runs the session's clear at once; when it is held (read inside), the
 // clear waits, as the session's would, until Consume returns. No span may survive.

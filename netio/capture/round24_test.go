@@ -71,16 +71,9 @@ func TestDivergenceWalkSkipsDeletedMessages(t *testing.T) {
 	url := natstest.Start(t, dir+"/nats", "127.0.0.1:0").ClientURL()
 	old := openReplica(t, dir+"/old")
 	old.serve(url, 1, []uint64{1, 2}, []uint64{3, 4}) // Messages 1-4: ops 2 and 3.
-	js, closeConnection := operatorJetStream(t, url)
-	defer closeConnection()
-	stream, err := js.Stream(context.Background(), StreamDefault+"_0")
-	if err == nil {
-		err = stream.DeleteMsg(context.Background(), 3) // Op 3's first event.
-	}
-	closeConnection()
-	if err != nil {
-		t.Fatal(err)
-	}
+	onStream(t, url, func(stream jetstream.Stream) error {
+		return stream.DeleteMsg(context.Background(), 3) // Op 3's first event.
+	})
 	promoted := openReplica(t, dir+"/promoted")
 	promoted.copyFrom(old, 2)
 	// Ops 3 and 4 of epoch 2 (serve waits until capture has handled the last op; one

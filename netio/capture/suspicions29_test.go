@@ -164,7 +164,7 @@ func TestDivergedStreamThatLostItsLastMessage(t *testing.T) {
 	url := natstest.Start(t, dir+"/nats", "127.0.0.1:0").ClientURL()
 	old := openReplica(t, dir+"/old")
 	old.serve(url, 1, []uint64{1, 2}, []uint64{3, 4}) // Messages 1-4.
-	removeFromStream(t, url, func(s jetstream.Stream) error {
+	onStream(t, url, func(s jetstream.Stream) error {
 		return s.DeleteMsg(context.Background(), 4)
 	})
 	promoted := openReplica(t, dir+"/promoted")
@@ -280,10 +280,18 @@ func leftoverLayout(t *testing.T) (string, *replica) {
 	t.Helper()
 	dir := t.TempDir()
 	url := natstest.Start(t, dir+"/nats", "127.0.0.1:0").ClientURL()
-	old := openReplica(t, dir+"/old")
+	_, node := leftoverReplicas(t, dir, url)
+	return url, node
+}
+
+// leftoverReplicas builds leftoverLayout's old primary and node under dir, the old
+// primary publishing to the NATS server at url.
+func leftoverReplicas(t *testing.T, dir, url string) (old, node *replica) {
+	t.Helper()
+	old = openReplica(t, dir+"/old")
 	old.serve(url, 1, []uint64{1, 2})                // Ops 1 and 2, in the stream.
 	old.serve("", 1, []uint64{3, 4}, []uint64{5, 6}) // Ops 3 and 4, not published.
-	node := retiredReplica(t, dir+"/node", old, 3)   // Snapshot at 3, log from 4.
+	node = retiredReplica(t, dir+"/node", old, 3)    // Snapshot at 3, log from 4.
 	old.snapshotThrough(node.snapshotDir, 2)         // The leftover.
-	return url, node
+	return old, node
 }

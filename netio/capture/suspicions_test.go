@@ -171,7 +171,7 @@ func TestDivergenceWalkOverManyRemovals(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	removeFromStream(t, url, func(s jetstream.Stream) error {
+	onStream(t, url, func(s jetstream.Stream) error {
 		return s.Purge(ctx, jetstream.WithPurgeSubject(SubjectPrefixDefault+".0.filler"))
 	})
 	const voidedID = "0:4:0:1" // The old primary's op 4, event 0, epoch 1.
@@ -253,7 +253,7 @@ func TestMessageBeforeAcrossRemovals(t *testing.T) {
 			held[sequence] = !remove
 		}
 	}
-	removeFromStream(t, url, func(s jetstream.Stream) error {
+	onStream(t, url, func(s jetstream.Stream) error {
 		for sequence := 1; sequence <= count; sequence++ {
 			if !held[sequence] {
 				if err := s.DeleteMsg(ctx, uint64(sequence)); err != nil {
@@ -302,7 +302,7 @@ func TestFailoverOntoARemovedGapMarker(t *testing.T) {
 	if stats := lost.run(t, 4); stats.LastError != "" {
 		t.Fatalf("first run: %+v", stats)
 	}
-	removeFromStream(t, url, purge)
+	onStream(t, url, purge)
 	old := New(config)
 	old.Start()
 	stats := awaitSequence(t, old, 5) // The marker through op 3.
@@ -314,7 +314,7 @@ func TestFailoverOntoARemovedGapMarker(t *testing.T) {
 	if stats.LastError != "" || stats.Gaps != 1 || stats.PublishedOp != 4 {
 		t.Fatalf("after the first purge: %+v", stats)
 	}
-	removeFromStream(t, url, purge)
+	onStream(t, url, purge)
 
 	promoted := openReplica(t, t.TempDir())
 	promoted.copyFrom(&replica{t: t, log: config.Log}, 3)
@@ -363,7 +363,7 @@ func TestLostSupersededMarker(t *testing.T) {
 	if stats.LastError != "" || stats.Superseded != 1 {
 		t.Fatalf("first session: %+v", stats)
 	}
-	removeFromStream(t, url, func(s jetstream.Stream) error {
+	onStream(t, url, func(s jetstream.Stream) error {
 		return s.DeleteMsg(context.Background(), 5)
 	})
 	second := New(config)

@@ -138,17 +138,7 @@ func TestForeignMessageMidPipelineForksNothing(t *testing.T) {
 	c := New(Config{URL: url, Log: alone.log, Machine: testMachine,
 		Released: func() uint64 { return 3 }, Epoch: func() uint64 { return 2 }})
 	// A session's start, as session runs it: the stream is empty.
-	if err := c.connect(); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.readPosition(); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.settleDivergence(); err != nil {
-		t.Fatal(err)
-	}
-	c.setChecked(c.at.op)
-	c.sent, c.expected = c.at, c.streamSequence.Load()
+	startSessionByHand(t, c)
 
 	// The stranger (epoch 1) publishes its op 2's first event now.
 	js, closeConnection := operatorJetStream(t, url)
