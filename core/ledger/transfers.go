@@ -526,12 +526,12 @@ func (l *Ledger) singleOrPendingTransfer(t *model.Transfer, timestamp uint64, ev
 	l.saveAccountState(debitIndex, debit)
 	l.saveAccountState(creditIndex, credit)
 	if pending {
-		debit.DebitsPending = mustAdd(debit.DebitsPending, amount)
-		credit.CreditsPending = mustAdd(credit.CreditsPending, amount)
+		debit.DebitsPending = debit.DebitsPending.MustAdd(amount)
+		credit.CreditsPending = credit.CreditsPending.MustAdd(amount)
 		l.totals.pendingAdded(debit.Ledger, amount)
 	} else {
-		debit.DebitsPosted = mustAdd(debit.DebitsPosted, amount)
-		credit.CreditsPosted = mustAdd(credit.CreditsPosted, amount)
+		debit.DebitsPosted = debit.DebitsPosted.MustAdd(amount)
+		credit.CreditsPosted = credit.CreditsPosted.MustAdd(amount)
 		l.totals.postedAdded(debit.Ledger, amount)
 	}
 	if t.Flags&model.TransferClosingDebit != 0 {
@@ -667,8 +667,8 @@ func checkAmount(amount model.Uint128, pending bool, debit, credit *model.Accoun
 	// Each side's pending + posted is at least either part, so an amount that fits on top
 	// of both sums fits on top of every balance (nearly always): two tests instead of six
 	// (four for a single-phase transfer). Otherwise the checks below find which code.
-	if !amount.AddOverflows(mustAdd(debit.DebitsPending, debit.DebitsPosted)) &&
-		!amount.AddOverflows(mustAdd(credit.CreditsPending, credit.CreditsPosted)) {
+	if !amount.AddOverflows(debit.DebitsPending.MustAdd(debit.DebitsPosted)) &&
+		!amount.AddOverflows(credit.CreditsPending.MustAdd(credit.CreditsPosted)) {
 		return model.StatusOK
 	}
 	if pending {
@@ -684,30 +684,12 @@ func checkAmount(amount model.Uint128, pending bool, debit, credit *model.Accoun
 		return model.StatusOverflowsDebitsPosted
 	case amount.AddOverflows(credit.CreditsPosted):
 		return model.StatusOverflowsCreditsPosted
-	case amount.AddOverflows(mustAdd(debit.DebitsPending, debit.DebitsPosted)):
+	case amount.AddOverflows(debit.DebitsPending.MustAdd(debit.DebitsPosted)):
 		return model.StatusOverflowsDebits
-	case amount.AddOverflows(mustAdd(credit.CreditsPending, credit.CreditsPosted)):
+	case amount.AddOverflows(credit.CreditsPending.MustAdd(credit.CreditsPosted)):
 		return model.StatusOverflowsCredits
 	}
 	return model.StatusOK
-}
-
-// mustAdd is model.Uint128.MustAdd small enough to inline: MustAdd formats its panic
-// message, which keeps it a call, and a created transfer makes four such sums (two in
-// checkAmount, two applying it). An overflow is a bug, and panics (addOverflow).
-func mustAdd(x, y model.Uint128) model.Uint128 {
-	sum, overflow := x.Add(y)
-	if overflow {
-		panic(addOverflow{x, y})
-	}
-	return sum
-}
-
-// addOverflow is mustAdd's panic value; the message is formatted only when printed.
-type addOverflow struct{ x, y model.Uint128 }
-
-func (e addOverflow) Error() string {
-	return fmt.Sprintf("ledger: Uint128 add overflow: %s + %s", e.x, e.y)
 }
 
 // checkDebitSide holds the checks of checkAmount and checkLimits that concern the
