@@ -60,39 +60,24 @@ func fastPathStep(t *testing.T, d *pipelineDiff, digest hash.Hash, count int) {
 		fmt.Fprintf(digest, "expired %d\n", d.pipe.Expire(d.timestamp, nil))
 		d.timestamp++
 	}
-	if count == 0 {
-		count = d.batchLength()
-	}
-	events := make([]model.Transfer, count)
-	kind := d.random.IntN(10)
-	switch {
-	case kind == 0:
-		d.releases(events)
-	case kind == 1:
-		for i := range events {
-			events[i] = d.systemTransfer()
+	kind, events := d.batch(count, func(events []model.Transfer, i int) {
+		resolves := events[i].Flags&(model.TransferPostPending|model.TransferVoidPending) != 0
+		if !resolves && d.random.IntN(5) == 0 {
+			events[i].Amount = fastPathEdgeAmounts[d.random.IntN(len(fastPathEdgeAmounts))]
 		}
-	default:
-		for i := range events {
-			events[i] = d.clientTransfer()
-			resolves := events[i].Flags&(model.TransferPostPending|model.TransferVoidPending) != 0
-			if !resolves && d.random.IntN(5) == 0 {
-				events[i].Amount = fastPathEdgeAmounts[d.random.IntN(len(fastPathEdgeAmounts))]
-			}
-			if d.random.IntN(40) == 0 {
-				// A client id with bit 127 set in one of the four ids: id_reserved,
-				// whatever else is wrong with it.
-				field := []*model.Uint128{&events[i].ID, &events[i].DebitAccountID,
-					&events[i].CreditAccountID, &events[i].PendingID}[d.random.IntN(4)]
-				field.Hi |= 1 << 63
-			}
-			if i > 0 && d.random.IntN(30) == 0 {
-				events[i] = events[d.random.IntN(i)] // An exact retry: exists, or a rerun.
-			}
+		if d.random.IntN(40) == 0 {
+			// A client id with bit 127 set in one of the four ids: id_reserved,
+			// whatever else is wrong with it.
+			field := []*model.Uint128{&events[i].ID, &events[i].DebitAccountID,
+				&events[i].CreditAccountID, &events[i].PendingID}[d.random.IntN(4)]
+			field.Hi |= 1 << 63
 		}
-	}
-	client := []uint64{0, pipelineDiffOwner, pipelineDiffGrantee}[d.random.IntN(3)]
-	balances := d.random.IntN(2) == 0
+		if i > 0 && d.random.IntN(30) == 0 {
+			events[i] = events[d.random.IntN(i)] // An exact retry: exists, or a rerun.
+		}
+	})
+	count = len(events)
+	client, balances := d.caller()
 	results := make([]model.TransferResult, count)
 	d.pipeEvents.Reset()
 	switch {

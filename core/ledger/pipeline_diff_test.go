@@ -332,6 +332,41 @@ func (d *pipelineDiff) batchLength() int {
 	}
 }
 
+// batch draws a batch of count events (a random length when 0) and its kind: 0
+// releases, 1 system transfers, above that client transfers, each of which vary (when
+// not nil) may change, drawing from d.random, as it is made.
+func (d *pipelineDiff) batch(count int,
+	vary func(events []model.Transfer, i int)) (kind int, events []model.Transfer) {
+	if count == 0 {
+		count = d.batchLength()
+	}
+	events = make([]model.Transfer, count)
+	kind = d.random.IntN(10)
+	switch {
+	case kind == 0:
+		d.releases(events)
+	case kind == 1:
+		for i := range events {
+			events[i] = d.systemTransfer()
+		}
+	default:
+		for i := range events {
+			events[i] = d.clientTransfer()
+			if vary != nil {
+				vary(events, i)
+			}
+		}
+	}
+	return kind, events
+}
+
+// caller draws who sends a batch (the system, the accounts' owner or a grantee) and
+// whether it asks for balances.
+func (d *pipelineDiff) caller() (client uint64, balances bool) {
+	client = []uint64{0, pipelineDiffOwner, pipelineDiffGrantee}[d.random.IntN(3)]
+	return client, d.random.IntN(2) == 0
+}
+
 // step runs one batch (or an expiry pulse, or releases) on both ledgers and compares.
 // count is the batch length, or 0 for a random one.
 func (d *pipelineDiff) step(label string, count int) {
@@ -343,25 +378,9 @@ func (d *pipelineDiff) step(label string, count int) {
 		}
 		d.timestamp++
 	}
-	if count == 0 {
-		count = d.batchLength()
-	}
-	events := make([]model.Transfer, count)
-	kind := d.random.IntN(10)
-	switch {
-	case kind == 0:
-		d.releases(events)
-	case kind == 1:
-		for i := range events {
-			events[i] = d.systemTransfer()
-		}
-	default:
-		for i := range events {
-			events[i] = d.clientTransfer()
-		}
-	}
-	client := []uint64{0, pipelineDiffOwner, pipelineDiffGrantee}[d.random.IntN(3)]
-	balances := d.random.IntN(2) == 0
+	kind, events := d.batch(count, nil)
+	count = len(events)
+	client, balances := d.caller()
 	pipeEvents, oldEvents := append([]model.Transfer(nil), events...),
 		append([]model.Transfer(nil), events...)
 	pipeResults, oldResults := make([]model.TransferResult, count),
