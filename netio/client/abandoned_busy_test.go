@@ -83,18 +83,7 @@ func TestAbandonedBusyCallFreesItsSlot(t *testing.T) {
 func TestAbandonedCallOnItsWayKeepsItsSlotUntilAnswered(t *testing.T) {
 	for _, lost := range []bool{false, true} {
 		t.Run(fmt.Sprintf("lost=%v", lost), func(t *testing.T) {
-			first, firstPeer := net.Pipe()
-			second, secondPeer := net.Pipe()
-			for _, end := range []net.Conn{first, firstPeer, second, secondPeer} {
-				defer end.Close()
-			}
-			c := &Client{log: slog.New(slog.DiscardHandler), pending: map[uint64]*Call{},
-				lost: make(chan struct{}, 1), stop: make(chan struct{}), conn: first,
-				generation: 1, window: semaphore.NewWeighted(1),
-				config: Config{BusyRetryDelay: time.Hour}} // Resends are queued by hand.
-			if !c.window.TryAcquire(1) {
-				t.Fatal("window of one taken")
-			}
+			c, second := newWindowOfOneClient(t)
 			call := &Call{Number: 1, complete: make(chan struct{}), client: c,
 				holdsWindow: true, frame: []byte("request 1")}
 			// resend queues a copy as Go, a resend or a reconnect does; a writer took it.
@@ -157,18 +146,7 @@ func TestAbandonedCallOnItsWayKeepsItsSlotUntilAnswered(t *testing.T) {
 // and its slot, as one answered busy does, until a definite reply (PROTOCOL.md §7), and
 // then counts as a late reply (window.go).
 func TestAbandonedCallWithALostCopyStaysPending(t *testing.T) {
-	first, firstPeer := net.Pipe()
-	second, secondPeer := net.Pipe()
-	for _, end := range []net.Conn{first, firstPeer, second, secondPeer} {
-		defer end.Close()
-	}
-	c := &Client{log: slog.New(slog.DiscardHandler), pending: map[uint64]*Call{},
-		lost: make(chan struct{}, 1), stop: make(chan struct{}), conn: first,
-		generation: 1, window: semaphore.NewWeighted(1),
-		config: Config{BusyRetryDelay: time.Hour}} // Resends are queued by hand.
-	if !c.window.TryAcquire(1) {
-		t.Fatal("window of one taken")
-	}
+	c, second := newWindowOfOneClient(t)
 	call := &Call{Operation: model.OperationCreateTransfers, Number: 1,
 		complete: make(chan struct{}), client: c, holdsWindow: true,
 		frame: []byte("request 1")}
@@ -196,4 +174,25 @@ func TestAbandonedCallWithALostCopyStaysPending(t *testing.T) {
 		t.Fatalf("answered: pending %v, late replies %d, slot given back %v; want false, "+
 			"1, true", pending, late, free)
 	}
+}
+
+// newWindowOfOneClient is a client on a first connection (generation 1) with a window of
+// one request, its slot taken by the call the test makes, and resends that never fire on
+// their own (the test queues copies by hand); second is the connection a reconnect
+// installs. Both connections' ends are closed when the test ends.
+func newWindowOfOneClient(t *testing.T) (c *Client, second net.Conn) {
+	t.Helper()
+	first, firstPeer := net.Pipe()
+	second, secondPeer := net.Pipe()
+	for _, end := range []net.Conn{first, firstPeer, second, secondPeer} {
+		t.Cleanup(func() { end.Close() })
+	}
+	c = &Client{log: slog.New(slog.DiscardHandler), pending: map[uint64]*Call{},
+		lost: make(chan struct{}, 1), stop: make(chan struct{}), conn: first,
+		generation: 1, window: semaphore.NewWeighted(1),
+		config: Config{BusyRetryDelay: time.Hour}}
+	if !c.window.TryAcquire(1) {
+		t.Fatal("window of one taken")
+	}
+	return c, second
 }

@@ -370,10 +370,19 @@ func (c *Client) abandonPendingLocked(call *Call) bool {
 // it. Called with mu held.
 func (c *Client) leavePendingLocked(call *Call) {
 	delete(c.pending, call.Number)
-	if call.busyRetries > 0 || call.lostCopy {
+	if call.mayApplyLateLocked() {
 		c.lateLocked(call)
 	}
 	c.leftPendingLocked()
+}
+
+// mayApplyLateLocked reports whether a copy of call may be applied after requests
+// numbered above it: it was refused at least once with a status it is resent after, or a
+// copy of it was left unanswered by a connection that ended. Its reply then counts as
+// late when it leaves (leavePendingLocked), and a resend's refusal that says nothing of
+// that copy keeps it resent (complete). Called with mu held.
+func (call *Call) mayApplyLateLocked() bool {
+	return call.busyRetries > 0 || call.lostCopy
 }
 
 // outcomeUnknownLocked reports whether call is a write an earlier copy of which may have

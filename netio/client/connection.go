@@ -409,7 +409,7 @@ func (c *Client) complete(frame *wire.Frame, generation uint64) {
 		// one, whose answer is the call's (this one may name the node now connected).
 		c.mu.Unlock()
 		return
-	case (call.busyRetries > 0 || call.lostCopy) && (status == model.StatusShuttingDown ||
+	case call.mayApplyLateLocked() && (status == model.StatusShuttingDown ||
 		status == model.StatusRateLimited ||
 		status == model.StatusNotPrimary && (len(frame.Body) == 0 ||
 			string(frame.Body) == c.currentAddressLocked())):

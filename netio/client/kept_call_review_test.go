@@ -3,13 +3,8 @@ package client
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"math/rand/v2"
-	"net"
 	"testing"
-	"time"
-
-	"golang.org/x/sync/semaphore"
 
 	"sequent/core/model"
 	"sequent/netio/wire"
@@ -25,23 +20,12 @@ import (
 // late reply once, and leave its caller's error as it was (context.Canceled, not the
 // status). A kept call that never left on a final answer would hold the slot for good.
 func TestKeptLostCallLeavesOnItsFinalAnswer(t *testing.T) {
-	first, firstPeer := net.Pipe()
-	second, secondPeer := net.Pipe()
-	for _, end := range []net.Conn{first, firstPeer, second, secondPeer} {
-		defer end.Close()
-	}
-	c := &Client{log: slog.New(slog.DiscardHandler), pending: map[uint64]*Call{},
-		lost: make(chan struct{}, 1), stop: make(chan struct{}), conn: first,
-		generation: 1, window: semaphore.NewWeighted(1),
-		config: Config{BusyRetryDelay: time.Hour}} // Resends are queued by hand.
+	c, second := newWindowOfOneClient(t)
 	defer func() {
 		c.mu.Lock()
 		c.closed = true // The scheduled resends, were they to fire, do nothing.
 		c.mu.Unlock()
 	}()
-	if !c.window.TryAcquire(1) {
-		t.Fatal("window of one taken")
-	}
 	call := &Call{Operation: model.OperationCreateTransfers, Number: 1,
 		complete: make(chan struct{}), client: c, holdsWindow: true,
 		frame: []byte("request 1")}

@@ -109,6 +109,57 @@ func (f *unknownOutcomeFixture) expectResent(t *testing.T, after string) {
 	}
 }
 
+// expectDefiniteReply delivers a definite reply (ok, duplicate) to the current copy and
+// checks that the caller gets it.
+func (f *unknownOutcomeFixture) expectDefiniteReply(t *testing.T) {
+	t.Helper()
+	f.c.complete(&wire.Frame{Kind: wire.KindReply, Operation: f.call.Operation, Number: 1,
+		Flags: wire.ReplyFlagDuplicate}, f.c.generation)
+	reply, err := f.waitBounded()
+	if err != nil || !reply.Duplicate {
+		t.Fatalf("the definite reply: %v %+v, want ok, duplicate", err, reply)
+	}
+}
+
+// waitBounded waits for the caller's reply, for at most waitLimit (a hang guard: a call
+// wrongly kept pending and resent fails the test instead of hanging it).
+func (f *unknownOutcomeFixture) waitBounded() (*Reply, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	return f.call.Wait(ctx)
+}
+
+// expectRefused checks that the caller got a *StatusError with status (what: the case).
+func (f *unknownOutcomeFixture) expectRefused(t *testing.T, status model.Status,
+	what string) {
+	t.Helper()
+	var statusError *StatusError
+	if _, err := f.waitBounded(); !errors.As(err, &statusError) ||
+		statusError.Status != status {
+		t.Fatalf("%s: %v, want a *StatusError %s", what, err, status)
+	}
+}
+
+// expectOutcomeUnknown checks that the caller got an *OutcomeUnknownError for number 1
+// naming the resend's refusal status, never a *StatusError, and that the call left the
+// pending set (a final answer: no resend into a refusal for good).
+func (f *unknownOutcomeFixture) expectOutcomeUnknown(t *testing.T, status model.Status) {
+	t.Helper()
+	_, err := f.waitBounded()
+	var outcomeUnknown *OutcomeUnknownError
+	var statusError *StatusError
+	if errors.As(err, &statusError) || !errors.As(err, &outcomeUnknown) ||
+		outcomeUnknown.Status != status || outcomeUnknown.Number != 1 {
+		t.Fatalf("a write of unknown outcome whose resend was answered %s: %v, want "+
+			"*OutcomeUnknownError", status, err)
+	}
+	f.c.mu.Lock()
+	defer f.c.mu.Unlock()
+	if f.c.pending[1] != nil {
+		t.Fatalf("the write is still pending after the final answer %s", status)
+	}
+}
+
 // TestUnknownOutcomeThenBusyWithRetriesOffIsResent: with busy retries off (a negative
 // BusyRetryDelay) busy and log_unavailable go back to the caller, for it to decide. But
 // for a write an earlier copy of which may have been applied (its reply lost with a
@@ -127,25 +178,14 @@ func TestUnknownOutcomeThenBusyWithRetriesOffIsResent(t *testing.T) {
 				f := newUnknownOutcomeFixture(t, -1, unknown)
 				f.answer(refusal)
 				f.expectResent(t, refusal.String())
-				f.c.complete(&wire.Frame{Kind: wire.KindReply, Operation: f.call.Operation,
-					Number: 1, Flags: wire.ReplyFlagDuplicate}, f.c.generation)
-				ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
-				defer cancel()
-				reply, err := f.call.Wait(ctx)
-				if err != nil || !reply.Duplicate {
-					t.Fatalf("the definite reply: %v %+v, want ok, duplicate", err, reply)
-				}
+				f.expectDefiniteReply(t)
 			})
 		}
 	}
 	t.Run("nothing_lost", func(t *testing.T) {
 		f := newUnknownOutcomeFixture(t, -1, "none")
 		f.answer(model.StatusBusy)
-		var statusError *StatusError
-		if _, err := f.call.Wait(context.Background()); !errors.As(err, &statusError) ||
-			statusError.Status != model.StatusBusy {
-			t.Fatalf("busy with retries off and nothing lost: %v, want busy", err)
-		}
+		f.expectRefused(t, model.StatusBusy, "busy with retries off and nothing lost")
 	})
 }
 
@@ -166,20 +206,7 @@ func TestUnknownOutcomeThenPermissionDeniedIsNotARefusal(t *testing.T) {
 			t.Run(unknown+"/retries_"+retries.String(), func(t *testing.T) {
 				f := newUnknownOutcomeFixture(t, retries, unknown)
 				f.answer(model.StatusPermissionDenied)
-				_, err := f.call.Wait(context.Background())
-				var outcomeUnknown *OutcomeUnknownError
-				var statusError *StatusError
-				if errors.As(err, &statusError) || !errors.As(err, &outcomeUnknown) ||
-					outcomeUnknown.Status != model.StatusPermissionDenied ||
-					outcomeUnknown.Number != 1 {
-					t.Fatalf("a write of unknown outcome whose resend was refused "+
-						"permission_denied: %v, want *OutcomeUnknownError", err)
-				}
-				f.c.mu.Lock()
-				defer f.c.mu.Unlock()
-				if f.c.pending[1] != nil {
-					t.Fatal("the write is still pending: resent into a refusal for good")
-				}
+				f.expectOutcomeUnknown(t, model.StatusPermissionDenied)
 			})
 		}
 	}
@@ -195,21 +222,13 @@ func TestUnknownOutcomeThenPermissionDeniedIsNotARefusal(t *testing.T) {
 				f.expectResent(t, "busy")
 			}
 			f.answer(model.StatusPermissionDenied)
-			var statusError *StatusError
-			if _, err := f.call.Wait(context.Background()); !errors.As(err, &statusError) ||
-				statusError.Status != model.StatusPermissionDenied {
-				t.Fatalf("a write refused for good: %v, want permission_denied", err)
-			}
+			f.expectRefused(t, model.StatusPermissionDenied, "a write refused for good")
 		})
 	}
 	t.Run("lost_read", func(t *testing.T) {
 		f := newUnknownOutcomeFixtureOf(t, model.OperationLookupAccounts, -1, "lost")
 		f.answer(model.StatusPermissionDenied)
-		var statusError *StatusError
-		if _, err := f.call.Wait(context.Background()); !errors.As(err, &statusError) ||
-			statusError.Status != model.StatusPermissionDenied {
-			t.Fatalf("a read refused after a lost reply: %v, want permission_denied", err)
-		}
+		f.expectRefused(t, model.StatusPermissionDenied, "a read refused after a lost reply")
 	})
 }
 
@@ -228,20 +247,7 @@ func TestUnknownOutcomeThenRequestTooOldIsNotARefusal(t *testing.T) {
 		t.Run(unknown, func(t *testing.T) {
 			f := newUnknownOutcomeFixture(t, time.Millisecond, unknown)
 			f.answer(model.StatusRequestTooOld)
-			_, err := f.call.Wait(context.Background())
-			var outcomeUnknown *OutcomeUnknownError
-			var statusError *StatusError
-			if errors.As(err, &statusError) || !errors.As(err, &outcomeUnknown) ||
-				outcomeUnknown.Status != model.StatusRequestTooOld ||
-				outcomeUnknown.Number != 1 {
-				t.Fatalf("a write of unknown outcome whose resend was answered "+
-					"request_too_old: %v, want *OutcomeUnknownError", err)
-			}
-			f.c.mu.Lock()
-			defer f.c.mu.Unlock()
-			if f.c.pending[1] != nil {
-				t.Fatal("the write is still pending after a final answer")
-			}
+			f.expectOutcomeUnknown(t, model.StatusRequestTooOld)
 		})
 	}
 	controls := []struct {
@@ -257,12 +263,7 @@ func TestUnknownOutcomeThenRequestTooOldIsNotARefusal(t *testing.T) {
 			f := newUnknownOutcomeFixtureOf(t, control.operation, time.Millisecond,
 				control.unknown)
 			f.answer(model.StatusRequestTooOld)
-			var statusError *StatusError
-			if _, err := f.call.Wait(context.Background()); !errors.As(err, &statusError) ||
-				statusError.Status != model.StatusRequestTooOld {
-				t.Fatalf("%s answered request_too_old: %v, want a *StatusError",
-					control.name, err)
-			}
+			f.expectRefused(t, model.StatusRequestTooOld, control.name)
 		})
 	}
 }

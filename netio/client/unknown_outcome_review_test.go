@@ -26,25 +26,14 @@ func TestUnknownOutcomeThenNotPrimaryNamingThisNodeIsResent(t *testing.T) {
 				f := newUnknownOutcomeFixture(t, retries, unknown)
 				f.answerNotPrimary(f.connectedAddress())
 				f.expectResent(t, "not_primary naming this node")
-				f.c.complete(&wire.Frame{Kind: wire.KindReply, Operation: f.call.Operation,
-					Number: 1, Flags: wire.ReplyFlagDuplicate}, f.c.generation)
-				ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
-				defer cancel()
-				reply, err := f.call.Wait(ctx)
-				if err != nil || !reply.Duplicate {
-					t.Fatalf("the definite reply: %v %+v, want ok, duplicate", err, reply)
-				}
+				f.expectDefiniteReply(t)
 			})
 		}
 	}
 	t.Run("nothing_lost", func(t *testing.T) {
 		f := newUnknownOutcomeFixture(t, time.Millisecond, "none")
 		f.answerNotPrimary(f.connectedAddress())
-		var statusError *StatusError
-		if _, err := f.call.Wait(context.Background()); !errors.As(err, &statusError) ||
-			statusError.Status != model.StatusNotPrimary {
-			t.Fatalf("not_primary naming this node, nothing lost: %v, want not_primary", err)
-		}
+		f.expectRefused(t, model.StatusNotPrimary, "not_primary naming this node, nothing lost")
 	})
 }
 
