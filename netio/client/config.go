@@ -182,7 +182,7 @@ var (
 // permission_denied, not_primary without a reachable primary, ...): the request was not
 // applied, except for the statuses that say so themselves (request_too_old to a read, or
 // to a write with no copy lost: look the ids up). A write an earlier copy of which may
-// have been applied is never completed with a StatusError, request_too_old included
+// have been applied is never completed with a StatusError, whatever the status
 // (OutcomeUnknownError). Per-event statuses are in the results, not here.
 type StatusError struct {
 	Operation model.Operation
@@ -205,10 +205,12 @@ func (e *StatusError) Error() string {
 // connection, or it was answered outcome_unknown), and a resend was answered with a
 // status that resending does not cure and that says nothing about that copy (Status):
 // permission_denied, which the server checks before it looks the number up (PROTOCOL.md
-// §6), the client's permissions having changed while the copy was on its way; or
-// request_too_old, the server no longer knowing the number (§7). It is not a refusal (it
-// is no *StatusError): the write may be applied. Look its ids up to learn the outcome, or
-// retry it by id (an identical object answers exists; PROTOCOL.md §7).
+// §6), the client's permissions having changed while the copy was on its way;
+// request_too_old, the server no longer knowing the number (§7); internal_error, a
+// fault on that attempt; or any other request-level refusal but those resent until a
+// definite reply (Config.BusyRetryDelay). It is not a refusal (it is no *StatusError):
+// the write may be applied. Look its ids up to learn the outcome, or retry it by id (an
+// identical object answers exists; PROTOCOL.md §7).
 type OutcomeUnknownError struct {
 	Operation model.Operation
 	Number    uint64       // Request number.

@@ -440,14 +440,16 @@ func (c *Client) complete(frame *wire.Frame, generation uint64) {
 		return
 	}
 	c.redirects = 0
-	// permission_denied is checked before the number is looked up (PROTOCOL.md §6): to a
-	// resend of a request whose earlier copy may have been applied (the client's
-	// permissions changed meanwhile) it says nothing of that copy, and resending does not
-	// cure it. request_too_old says the server no longer knows (§7): to such a resend it
-	// is the same unknown outcome. The caller is told the outcome is unknown, not that
-	// the write was refused, by the one error type it checks for that (errors.As).
-	unknown := (status == model.StatusPermissionDenied ||
-		status == model.StatusRequestTooOld) && call.outcomeUnknownLocked()
+	// Any other refusal of a resend of a write whose earlier copy may have been applied
+	// says nothing of that copy, and resending does not cure it: permission_denied is
+	// checked before the number is looked up (PROTOCOL.md §6; the client's permissions
+	// changed meanwhile), internal_error is a fault on this attempt, request_too_old says
+	// the server no longer knows the number (§7), request_number_reused that another
+	// request holds it; even a shape refusal (invalid_body, ...) comes from the server now
+	// answering, which need not check as the one that took the earlier copy did. The
+	// caller is told the outcome is unknown, never that the write was refused, by the one
+	// error type it checks for that (errors.As).
+	unknown := status != model.StatusOK && call.outcomeUnknownLocked()
 	c.leavePendingLocked(call) // frame.Number is call's.
 	if call.abandoned {
 		c.mu.Unlock()

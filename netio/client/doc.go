@@ -89,12 +89,13 @@
 // may be applied there) or naming the address connected to (no redirect to follow),
 // until a redirect names another. With retries off (a negative
 // BusyRetryDelay) busy, log_unavailable and outcome_unknown still resend such a write
-// rather than reach its caller. A resend of such a write answered permission_denied
-// (the client's permissions changed meanwhile; checked before the number is looked up,
-// and no resend cures it) or request_too_old (the server no longer knows the number)
-// fails the call with an *OutcomeUnknownError, never a *StatusError: the earlier attempt
-// may have been applied (look its ids up). Callers see
-// one reply per request, whatever happened underneath.
+// rather than reach its caller. A resend of such a write answered with any other
+// refusal — permission_denied (the client's permissions changed meanwhile; checked
+// before the number is looked up, and no resend cures it), request_too_old (the server
+// no longer knows the number), internal_error (a fault on that attempt), or any other
+// request-level status but ok — fails the call with an *OutcomeUnknownError naming it,
+// never a *StatusError: the earlier attempt may have been applied (look its ids up).
+// Callers see one reply per request, whatever happened underneath.
 //
 // A login refused for its credentials, a revoked key, or a protocol error not tied to one
 // request stops the client: pending and later calls fail with the *ServerError. A
