@@ -397,6 +397,27 @@ func (call *Call) outcomeUnknownLocked() bool {
 	return info.Write && (call.lostCopy || call.answeredUnknown)
 }
 
+// endedErrorLocked is the error that completes call, pending, when the client stops
+// waiting for its reply because of err (Close, a fatal error), or when err answers
+// answered of its copies on the current connection (1: a protocol error naming it). It is
+// err itself when no copy of the request may have been applied: a read, or a write every
+// copy of which was answered without an unknown outcome (refused busy, say, and waiting
+// to be resent) or never written (queued while disconnected). Otherwise it is an
+// *OutcomeUnknownError with status outcome_unknown wrapping err (errors.Is and errors.As
+// still find it): a copy was lost with a connection or answered outcome_unknown
+// (outcomeUnknownLocked), or is queued or written on the current connection and not
+// answered; the server may have applied it, or may still. Called with mu held, before
+// the connection is dropped.
+func (c *Client) endedErrorLocked(call *Call, err error, answered int) error {
+	info, _ := call.Operation.Info()
+	onItsWay := info.Write && c.conn != nil && call.unanswered > answered
+	if !onItsWay && !call.outcomeUnknownLocked() {
+		return err
+	}
+	return &OutcomeUnknownError{Operation: call.Operation, Number: call.Number,
+		Status: model.StatusOutcomeUnknown, Err: err}
+}
+
 // queueLocked queues frame, a copy of pending call's request, for the current
 // connection, counting it as unanswered there. Called with mu held.
 func (c *Client) queueLocked(call *Call, frame []byte) {
@@ -614,7 +635,9 @@ func (c *Client) closedError() error {
 }
 
 // Close logs out (waiting briefly for the acknowledgement), closes the connection and
-// fails calls still pending with ErrClosed. Wait for your replies before closing.
+// fails calls still pending with ErrClosed, wrapped in an *OutcomeUnknownError for a
+// write a copy of which may have been applied (sent and not answered, or answered
+// outcome_unknown). Wait for your replies before closing.
 func (c *Client) Close() error {
 	c.mu.Lock()
 	if c.closed && c.fatal == nil {
@@ -643,17 +666,19 @@ func (c *Client) Close() error {
 func (c *Client) shutdown(err error) {
 	c.mu.Lock()
 	c.closed = true
-	if c.conn != nil {
-		_ = c.conn.Close()
-		c.conn = nil
-	}
 	calls := make([]*Call, 0, len(c.pending))
+	errs := make([]error, 0, len(c.pending))
 	for number, call := range c.pending {
 		if call.abandoned {
 			call.release() // Its callers were answered already.
 		}
 		calls = append(calls, call)
+		errs = append(errs, c.endedErrorLocked(call, err, 0)) // While connected.
 		delete(c.pending, number)
+	}
+	if c.conn != nil {
+		_ = c.conn.Close()
+		c.conn = nil
 	}
 	c.leftPendingLocked()
 	select {
@@ -663,8 +688,8 @@ func (c *Client) shutdown(err error) {
 		c.endLifetime()
 	}
 	c.mu.Unlock()
-	for _, call := range calls {
-		call.fail(err)
+	for index, call := range calls {
+		call.fail(errs[index])
 	}
 	c.done.Wait()
 }

@@ -358,11 +358,15 @@ func sessionFatal(code wire.ErrorCode) bool {
 }
 
 // failCall fails the pending request a protocol error names (so that it is not resent
-// into the same error) and reports whether there was one.
+// into the same error) and reports whether there was one. The error refuses the copy it
+// answers; for a write an earlier copy of which may have been applied (a resend refused
+// bad_checksum or unexpected_frame, say) the call fails with an *OutcomeUnknownError
+// wrapping it (endedErrorLocked).
 func (c *Client) failCall(number uint64, err error) bool {
 	c.mu.Lock()
 	call := c.pending[number]
 	if call != nil {
+		err = c.endedErrorLocked(call, err, 1)
 		delete(c.pending, number)
 		c.leftPendingLocked()
 	}
@@ -371,7 +375,7 @@ func (c *Client) failCall(number uint64, err error) bool {
 		return false
 	}
 	if call.abandoned {
-		call.release() // Its callers were answered already; not applied.
+		call.release() // Its callers were answered already.
 	}
 	call.fail(err)
 	return true

@@ -100,7 +100,12 @@
 // A login refused for its credentials, a revoked key, or a protocol error not tied to one
 // request stops the client: pending and later calls fail with the *ServerError. A
 // protocol error naming one request (an undefined operation, say) fails that call only;
-// the client reconnects and resends the others.
+// the client reconnects and resends the others. Close fails the pending calls with
+// ErrClosed. In each case a write a copy of which may have been applied — sent and not
+// answered, lost with a connection, or answered outcome_unknown — fails with an
+// *OutcomeUnknownError wrapping that error (errors.Is and errors.As still find it), never
+// with the bare error, which would not tell its caller that the write may be applied; a
+// write never written, or only refused (busy) so far, gets the bare error.
 //
 // # Frame memory
 //
