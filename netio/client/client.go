@@ -54,6 +54,7 @@ type Client struct {
 	closed         bool                    // Close was called or a fatal error happened.
 	fatal          error                   // Why the client stopped, when not by Close.
 	primary        string                  // Address from the last not_primary, tried first.
+	dialed         string                  // The address dialed for conn (namesConnectedLocked).
 	redirects      int                     // not_primary redirects followed since the last other reply.
 	redirectedLoss bool                    // The last connection was ended by a redirect.
 	subscription   *subscription           // Report subscription, resumed on reconnect.

@@ -77,7 +77,10 @@
 // backoff — logs in with the same session id and resends every request still waiting
 // for a reply, in number order, with its original number. A first not_primary redirect
 // is followed at once; consecutive ones with no other reply in between wait with backoff
-// too, so two nodes naming each other are not hammered. The server applies each
+// too, so two nodes naming each other are not hammered. A not_primary naming the node
+// connected to — its address, or the address the client dialed to reach it — is no
+// redirect: a node naming itself by a host name (localhost:7400, reached as
+// 127.0.0.1:7400) is followed once, to the name, and not again. The server applies each
 // number at most once and answers resends of applied requests from its cache (Reply.
 // Duplicate). Requests answered busy or log_unavailable (not applied) or outcome_unknown
 // (the server's log failed before confirming it) are resent with their number after a
@@ -86,7 +89,7 @@
 // connection, answered shutting_down (a server draining: an earlier attempt may be in its
 // log), rate_limited (the rate is checked before the number is looked up) or not_primary
 // with no address (a node fenced before it learned the new primary: an earlier attempt
-// may be applied there) or naming the address connected to (no redirect to follow),
+// may be applied there) or naming the node connected to (no redirect to follow),
 // until a redirect names another. With retries off (a negative
 // BusyRetryDelay) busy, log_unavailable and outcome_unknown still resend such a write
 // rather than reach its caller. A resend of such a write answered with any other
