@@ -354,9 +354,9 @@ func (c *Client) abandon(call *Call, err error) {
 // applied any more, and it counts as a late reply (lateLocked) for an earlier copy
 // perhaps applied. A call never refused that way and never lost needs nothing more: its
 // only copy is written in number order, and is applied in that order or not at all.
-// Called with mu held.
+// Nor does a read (write): it leaves at once. Called with mu held.
 func (c *Client) abandonPendingLocked(call *Call) bool {
-	if call.lostCopy || call.busyRetries > 0 && call.unanswered > 0 {
+	if call.write() && (call.lostCopy || call.busyRetries > 0 && call.unanswered > 0) {
 		call.abandoned = true
 		return true
 	}
@@ -364,14 +364,14 @@ func (c *Client) abandonPendingLocked(call *Call) bool {
 	return false
 }
 
-// leavePendingLocked takes call out of the pending set; one refused at least once with a
-// status it is resent after, or a copy of which was left unanswered by a connection that
-// ended (refused busy perhaps, the answer lost with it), counts as a late reply from
-// then on (lateLocked): a copy of it may have been applied after requests numbered above
-// it. Called with mu held.
+// leavePendingLocked takes call out of the pending set; a write refused at least once
+// with a status it is resent after, or a copy of which was left unanswered by a
+// connection that ended (refused busy perhaps, the answer lost with it), counts as a late
+// reply from then on (lateLocked): a copy of it may have been applied after requests
+// numbered above it. Called with mu held.
 func (c *Client) leavePendingLocked(call *Call) {
 	delete(c.pending, call.Number)
-	if call.mayApplyLateLocked() {
+	if call.mayApplyLateLocked() && call.write() {
 		c.lateLocked(call)
 	}
 	c.leftPendingLocked()
@@ -379,11 +379,21 @@ func (c *Client) leavePendingLocked(call *Call) {
 
 // mayApplyLateLocked reports whether a copy of call may be applied after requests
 // numbered above it: it was refused at least once with a status it is resent after, or a
-// copy of it was left unanswered by a connection that ended. Its reply then counts as
-// late when it leaves (leavePendingLocked), and a resend's refusal that says nothing of
-// that copy keeps it resent (complete). Called with mu held.
+// copy of it was left unanswered by a connection that ended. A resend's refusal that
+// says nothing of that copy then keeps it resent (complete), and a write's reply counts
+// as late when it leaves (leavePendingLocked). Called with mu held.
 func (call *Call) mayApplyLateLocked() bool {
 	return call.busyRetries > 0 || call.lostCopy
+}
+
+// write reports whether call's operation is a write: one the server logs and records
+// under its number, its reply cached for resends (PROTOCOL.md §7). A read is executed
+// again when resent and recorded nowhere: no copy of it is applied after requests
+// numbered above it, and its reply takes no room in the server's cache, so it is never
+// kept pending for a copy on its way (abandonPendingLocked) nor counted as late.
+func (call *Call) write() bool {
+	info, _ := call.Operation.Info()
+	return info.Write
 }
 
 // outcomeUnknownLocked reports whether call is a write an earlier copy of which may have
@@ -394,8 +404,7 @@ func (call *Call) mayApplyLateLocked() bool {
 // resending cannot cure, completed with an *OutcomeUnknownError, never reported as
 // refused (§7). A read changes nothing: its refusal is its outcome. Called with mu held.
 func (call *Call) outcomeUnknownLocked() bool {
-	info, _ := call.Operation.Info()
-	return info.Write && (call.lostCopy || call.answeredUnknown)
+	return call.write() && (call.lostCopy || call.answeredUnknown)
 }
 
 // endedErrorLocked is the error that completes call, pending, when the client stops
@@ -410,8 +419,7 @@ func (call *Call) outcomeUnknownLocked() bool {
 // answered; the server may have applied it, or may still. Called with mu held, before
 // the connection is dropped.
 func (c *Client) endedErrorLocked(call *Call, err error, answered int) error {
-	info, _ := call.Operation.Info()
-	onItsWay := info.Write && c.conn != nil && call.unanswered > answered
+	onItsWay := call.write() && c.conn != nil && call.unanswered > answered
 	if !onItsWay && !call.outcomeUnknownLocked() {
 		return err
 	}

@@ -42,7 +42,9 @@
 // (waiting out its backoff) it leaves at once, so abandoned requests do not hold the
 // window against live callers while a server refuses them. One whose copy was left
 // unanswered by a connection that ended (the server may still apply it, after later
-// requests) stays pending, resent until a definite reply.
+// requests) stays pending, resent until a definite reply. All this holds for writes: a
+// read is recorded nowhere, so it is never applied late and its reply is not cached; its
+// callers leaving, it leaves.
 //
 // One goroutine issuing many requests in a row (a load generator refilling its
 // pipeline, a gateway forwarding a burst) has no one to share syscalls with: each Go
