@@ -643,10 +643,11 @@ func (c *Client) closedError() error {
 	return ErrClosed
 }
 
-// Close logs out (waiting briefly for the acknowledgement), closes the connection and
-// fails calls still pending with ErrClosed, wrapped in an *OutcomeUnknownError for a
-// write a copy of which may have been applied (sent and not answered, or answered
-// outcome_unknown). Wait for your replies before closing.
+// Close logs out (waiting briefly for the acknowledgement; not at all while
+// disconnected), closes the connection and fails calls still pending with ErrClosed,
+// wrapped in an *OutcomeUnknownError for a write a copy of which may have been applied
+// (sent and not answered, or answered outcome_unknown). Wait for your replies before
+// closing.
 func (c *Client) Close() error {
 	c.mu.Lock()
 	if c.closed && c.fatal == nil {
@@ -655,13 +656,15 @@ func (c *Client) Close() error {
 	}
 	wasClosed := c.closed
 	c.closed = true
+	loggingOut := false
 	if c.conn != nil && !wasClosed {
 		c.outbox = append(c.outbox, wire.AppendFrame(nil,
 			&wire.Frame{Kind: wire.KindLogout, Session: c.session}, nil))
 		c.writeLocked()
+		loggingOut = c.conn != nil // Not when the write ended the connection.
 	}
 	c.mu.Unlock()
-	if !wasClosed {
+	if loggingOut { // Without a logout sent, no acknowledgement can come.
 		select {
 		case <-c.logoutSeen:
 		case <-time.After(logoutWait):
