@@ -424,10 +424,10 @@ func (c *Client) complete(frame *wire.Frame, generation uint64) {
 		// burst), or by a node fenced before it learned the new primary (a lease that ran
 		// out), or naming as the primary the node already connected to (a node naming
 		// itself, or a proxy's address: no redirect to follow; namesConnectedLocked).
-		// That says nothing of an
-		// earlier attempt, which may be in that server's log (applied at its restart) or
-		// on the new primary: resent until a not_primary names another node, the
-		// connection ends (then after the reconnect) or a definite reply comes.
+		// That says nothing of an earlier attempt, which may be in that server's log
+		// (applied at its restart) or on the new primary: resent until a not_primary
+		// names another node, the connection ends (then after the reconnect) or a
+		// definite reply comes.
 		c.resendOrDropLocked(call)
 		return
 	case status == model.StatusNotPrimary && len(frame.Body) > 0 &&
