@@ -48,3 +48,23 @@ func TestNotPrimaryNamingThisNodeByAnotherNameIsNotALoop(t *testing.T) {
 		t.Fatalf("%d logins, want 2: the dial, then the redirect followed once", logins)
 	}
 }
+
+// TestUnknownOutcomeThenNotPrimaryNamingTheDialedNameIsResent: the same node, naming
+// itself by the name the client dialed, to a resend of a write whose earlier copy may
+// have been applied: no redirect to follow, so the write is resent until a definite
+// reply (as for a not_primary naming the socket's address, PROTOCOL.md §7), not followed
+// back to the same node.
+func TestUnknownOutcomeThenNotPrimaryNamingTheDialedNameIsResent(t *testing.T) {
+	for _, unknown := range []string{"lost", "outcome_unknown"} {
+		t.Run(unknown, func(t *testing.T) {
+			f := newUnknownOutcomeFixture(t, 1, unknown)
+			const name = "localhost:7400"
+			f.c.mu.Lock()
+			f.c.dialed = name // As install records it.
+			f.c.mu.Unlock()
+			f.answerNotPrimary(name)
+			f.expectResent(t, "not_primary naming the dialed name")
+			f.expectDefiniteReply(t)
+		})
+	}
+}
