@@ -281,12 +281,8 @@ func (w *worker) callTransfers(ctx context.Context, body []byte) outcome {
 		transfers[i].Decode(body[i*model.TransferSize:])
 	}
 	results, err := w.client.CreateTransfers(ctx, transfers)
-	var refused *client.StatusError
-	if errors.As(err, &refused) {
-		return outcome{status: refused.Status}
-	}
 	if err != nil {
-		return outcome{err: err}
+		return endedWith(err)
 	}
 	reply := make([]byte, len(results)*model.EventResultSize)
 	for i := range results {
@@ -295,13 +291,33 @@ func (w *worker) callTransfers(ctx context.Context, body []byte) outcome {
 	return outcome{body: reply}
 }
 
-// outcome is how a request ended: err without a reply; else the reply's status, body
-// and log position.
+// outcome is how a request ended: err without a reply (with status, that of a
+// *client.OutcomeUnknownError: counted under it); else the reply's status, body and log
+// position.
 type outcome struct {
 	err    error
 	status model.Status
 	body   []byte
 	op     uint64
+}
+
+// endedWith is the outcome of a call that ended with err. A *client.StatusError is a
+// request-level refusal (nothing applied). A *client.OutcomeUnknownError is not: the
+// write may be applied (an earlier copy, its resend refused with a status no resend
+// cures; or the client stopped with a copy on its way), so it is settled as an error
+// (its transfers looked up at the end) and counted under its status, which names the
+// refusal (or outcome_unknown), rather than as no_reply. Anything else failed without a
+// reply.
+func endedWith(err error) outcome {
+	var refused *client.StatusError
+	if errors.As(err, &refused) {
+		return outcome{status: refused.Status}
+	}
+	var unknown *client.OutcomeUnknownError
+	if errors.As(err, &unknown) {
+		return outcome{err: err, status: unknown.Status}
+	}
+	return outcome{err: err}
 }
 
 // build fills the slot's events for its workload and returns the request.
@@ -324,12 +340,14 @@ func (w *worker) complete(call *client.Call) {
 		return // Already settled (abandoned at the drain deadline).
 	}
 	delete(w.calls, call)
-	w.settleSlot(index, outcome{err: call.Err, status: call.Reply.Status,
-		body: call.Reply.Body, op: call.Reply.Op})
-	if call.Err == nil {
-		// Settled: the body is read and the buffer is the slot's again, for its next reply.
-		w.slots[index].reply = call.Reply.Body
+	if call.Err != nil {
+		w.settleSlot(index, endedWith(call.Err))
+		return
 	}
+	w.settleSlot(index, outcome{status: call.Reply.Status, body: call.Reply.Body,
+		op: call.Reply.Op})
+	// Settled: the body is read and the buffer is the slot's again, for its next reply.
+	w.slots[index].reply = call.Reply.Body
 }
 
 // settleSlot settles the finished request of a slot and frees the slot.
@@ -357,7 +375,11 @@ func (w *worker) settle(result *outcome, s *slot, t *sample) bool {
 	if result.err != nil {
 		if t != nil {
 			t.requestsFailed++
-			t.noReply++
+			if result.status != model.StatusOK {
+				t.requestStatuses[statusSlot(result.status)]++ // Outcome unknown (endedWith).
+			} else {
+				t.noReply++
+			}
 		}
 		if w.failure == nil {
 			w.failure = result.err

@@ -84,8 +84,9 @@ func TestAbandonedCallOnItsWayKeepsItsSlotUntilAnswered(t *testing.T) {
 	for _, lost := range []bool{false, true} {
 		t.Run(fmt.Sprintf("lost=%v", lost), func(t *testing.T) {
 			c, second := newWindowOfOneClient(t)
-			call := &Call{Number: 1, complete: make(chan struct{}), client: c,
-				holdsWindow: true, frame: []byte("request 1")}
+			call := &Call{Operation: model.OperationCreateTransfers, Number: 1,
+				complete: make(chan struct{}), client: c, holdsWindow: true,
+				frame: []byte("request 1")} // A write: a read is never kept.
 			// resend queues a copy as Go, a resend or a reconnect does; a writer took it.
 			resend := func() {
 				c.mu.Lock()

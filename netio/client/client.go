@@ -54,6 +54,7 @@ type Client struct {
 	closed         bool                    // Close was called or a fatal error happened.
 	fatal          error                   // Why the client stopped, when not by Close.
 	primary        string                  // Address from the last not_primary, tried first.
+	dialed         string                  // The address dialed for conn (namesConnectedLocked).
 	redirects      int                     // not_primary redirects followed since the last other reply.
 	redirectedLoss bool                    // The last connection was ended by a redirect.
 	subscription   *subscription           // Report subscription, resumed on reconnect.
@@ -353,9 +354,9 @@ func (c *Client) abandon(call *Call, err error) {
 // applied any more, and it counts as a late reply (lateLocked) for an earlier copy
 // perhaps applied. A call never refused that way and never lost needs nothing more: its
 // only copy is written in number order, and is applied in that order or not at all.
-// Called with mu held.
+// Nor does a read (write): it leaves at once. Called with mu held.
 func (c *Client) abandonPendingLocked(call *Call) bool {
-	if call.lostCopy || call.busyRetries > 0 && call.unanswered > 0 {
+	if call.write() && (call.lostCopy || call.busyRetries > 0 && call.unanswered > 0) {
 		call.abandoned = true
 		return true
 	}
@@ -363,14 +364,14 @@ func (c *Client) abandonPendingLocked(call *Call) bool {
 	return false
 }
 
-// leavePendingLocked takes call out of the pending set; one refused at least once with a
-// status it is resent after, or a copy of which was left unanswered by a connection that
-// ended (refused busy perhaps, the answer lost with it), counts as a late reply from
-// then on (lateLocked): a copy of it may have been applied after requests numbered above
-// it. Called with mu held.
+// leavePendingLocked takes call out of the pending set; a write refused at least once
+// with a status it is resent after, or a copy of which was left unanswered by a
+// connection that ended (refused busy perhaps, the answer lost with it), counts as a late
+// reply from then on (lateLocked): a copy of it may have been applied after requests
+// numbered above it. Called with mu held.
 func (c *Client) leavePendingLocked(call *Call) {
 	delete(c.pending, call.Number)
-	if call.mayApplyLateLocked() {
+	if call.mayApplyLateLocked() && call.write() {
 		c.lateLocked(call)
 	}
 	c.leftPendingLocked()
@@ -378,11 +379,21 @@ func (c *Client) leavePendingLocked(call *Call) {
 
 // mayApplyLateLocked reports whether a copy of call may be applied after requests
 // numbered above it: it was refused at least once with a status it is resent after, or a
-// copy of it was left unanswered by a connection that ended. Its reply then counts as
-// late when it leaves (leavePendingLocked), and a resend's refusal that says nothing of
-// that copy keeps it resent (complete). Called with mu held.
+// copy of it was left unanswered by a connection that ended. A resend's refusal that
+// says nothing of that copy then keeps it resent (complete), and a write's reply counts
+// as late when it leaves (leavePendingLocked). Called with mu held.
 func (call *Call) mayApplyLateLocked() bool {
 	return call.busyRetries > 0 || call.lostCopy
+}
+
+// write reports whether call's operation is a write: one the server logs and records
+// under its number, its reply cached for resends (PROTOCOL.md §7). A read is executed
+// again when resent and recorded nowhere: no copy of it is applied after requests
+// numbered above it, and its reply takes no room in the server's cache, so it is never
+// kept pending for a copy on its way (abandonPendingLocked) nor counted as late.
+func (call *Call) write() bool {
+	info, _ := call.Operation.Info()
+	return info.Write
 }
 
 // outcomeUnknownLocked reports whether call is a write an earlier copy of which may have
@@ -393,8 +404,27 @@ func (call *Call) mayApplyLateLocked() bool {
 // resending cannot cure, completed with an *OutcomeUnknownError, never reported as
 // refused (§7). A read changes nothing: its refusal is its outcome. Called with mu held.
 func (call *Call) outcomeUnknownLocked() bool {
-	info, _ := call.Operation.Info()
-	return info.Write && (call.lostCopy || call.answeredUnknown)
+	return call.write() && (call.lostCopy || call.answeredUnknown)
+}
+
+// endedErrorLocked is the error that completes call, pending, when the client stops
+// waiting for its reply because of err (Close, a fatal error), or when err answers
+// answered of its copies on the current connection (1: a protocol error naming it). It is
+// err itself when no copy of the request may have been applied: a read, or a write every
+// copy of which was answered without an unknown outcome (refused busy, say, and waiting
+// to be resent) or never written (queued while disconnected). Otherwise it is an
+// *OutcomeUnknownError with status outcome_unknown wrapping err (errors.Is and errors.As
+// still find it): a copy was lost with a connection or answered outcome_unknown
+// (outcomeUnknownLocked), or is queued or written on the current connection and not
+// answered; the server may have applied it, or may still. Called with mu held, before
+// the connection is dropped.
+func (c *Client) endedErrorLocked(call *Call, err error, answered int) error {
+	onItsWay := call.write() && c.conn != nil && call.unanswered > answered
+	if !onItsWay && !call.outcomeUnknownLocked() {
+		return err
+	}
+	return &OutcomeUnknownError{Operation: call.Operation, Number: call.Number,
+		Status: model.StatusOutcomeUnknown, Err: err}
 }
 
 // queueLocked queues frame, a copy of pending call's request, for the current
@@ -613,8 +643,11 @@ func (c *Client) closedError() error {
 	return ErrClosed
 }
 
-// Close logs out (waiting briefly for the acknowledgement), closes the connection and
-// fails calls still pending with ErrClosed. Wait for your replies before closing.
+// Close logs out (waiting briefly for the acknowledgement; not at all while
+// disconnected), closes the connection and fails calls still pending with ErrClosed,
+// wrapped in an *OutcomeUnknownError for a write a copy of which may have been applied
+// (sent and not answered, or answered outcome_unknown). Wait for your replies before
+// closing.
 func (c *Client) Close() error {
 	c.mu.Lock()
 	if c.closed && c.fatal == nil {
@@ -623,13 +656,15 @@ func (c *Client) Close() error {
 	}
 	wasClosed := c.closed
 	c.closed = true
+	loggingOut := false
 	if c.conn != nil && !wasClosed {
 		c.outbox = append(c.outbox, wire.AppendFrame(nil,
 			&wire.Frame{Kind: wire.KindLogout, Session: c.session}, nil))
 		c.writeLocked()
+		loggingOut = c.conn != nil // Not when the write ended the connection.
 	}
 	c.mu.Unlock()
-	if !wasClosed {
+	if loggingOut { // Without a logout sent, no acknowledgement can come.
 		select {
 		case <-c.logoutSeen:
 		case <-time.After(logoutWait):
@@ -643,17 +678,19 @@ func (c *Client) Close() error {
 func (c *Client) shutdown(err error) {
 	c.mu.Lock()
 	c.closed = true
-	if c.conn != nil {
-		_ = c.conn.Close()
-		c.conn = nil
-	}
 	calls := make([]*Call, 0, len(c.pending))
+	errs := make([]error, 0, len(c.pending))
 	for number, call := range c.pending {
 		if call.abandoned {
 			call.release() // Its callers were answered already.
 		}
 		calls = append(calls, call)
+		errs = append(errs, c.endedErrorLocked(call, err, 0)) // While connected.
 		delete(c.pending, number)
+	}
+	if c.conn != nil {
+		_ = c.conn.Close()
+		c.conn = nil
 	}
 	c.leftPendingLocked()
 	select {
@@ -663,8 +700,8 @@ func (c *Client) shutdown(err error) {
 		c.endLifetime()
 	}
 	c.mu.Unlock()
-	for _, call := range calls {
-		call.fail(err)
+	for index, call := range calls {
+		call.fail(errs[index])
 	}
 	c.done.Wait()
 }

@@ -169,7 +169,8 @@ func (c Config) Validate() error {
 // Errors.
 var (
 	// ErrClosed is returned for calls on a closed client and for calls still pending
-	// when Close ran.
+	// when Close ran (wrapped in an *OutcomeUnknownError for a write that may be
+	// applied).
 	ErrClosed = errors.New("client: closed")
 	// ErrUnreachable is returned by Dial when no address accepted a connection and login.
 	ErrUnreachable = errors.New("client: no server reachable")
@@ -182,7 +183,7 @@ var (
 // permission_denied, not_primary without a reachable primary, ...): the request was not
 // applied, except for the statuses that say so themselves (request_too_old to a read, or
 // to a write with no copy lost: look the ids up). A write an earlier copy of which may
-// have been applied is never completed with a StatusError, request_too_old included
+// have been applied is never completed with a StatusError, whatever the status
 // (OutcomeUnknownError). Per-event statuses are in the results, not here.
 type StatusError struct {
 	Operation model.Operation
@@ -205,21 +206,38 @@ func (e *StatusError) Error() string {
 // connection, or it was answered outcome_unknown), and a resend was answered with a
 // status that resending does not cure and that says nothing about that copy (Status):
 // permission_denied, which the server checks before it looks the number up (PROTOCOL.md
-// §6), the client's permissions having changed while the copy was on its way; or
-// request_too_old, the server no longer knowing the number (§7). It is not a refusal (it
-// is no *StatusError): the write may be applied. Look its ids up to learn the outcome, or
-// retry it by id (an identical object answers exists; PROTOCOL.md §7).
+// §6), the client's permissions having changed while the copy was on its way;
+// request_too_old, the server no longer knowing the number (§7); internal_error, a
+// fault on that attempt; or any other request-level refusal but those resent until a
+// definite reply (Config.BusyRetryDelay). It is not a refusal (it is no *StatusError):
+// the write may be applied. Look its ids up to learn the outcome, or retry it by id (an
+// identical object answers exists; PROTOCOL.md §7).
+//
+// It also completes such a write, or one with a copy sent and not answered, that ends
+// for another reason (Err): Close (ErrClosed), a fatal error (a revoked key, a login
+// refused on a reconnect: the *ServerError), or a protocol error naming a resend (a
+// *ServerError such as bad_checksum); Status is then outcome_unknown. errors.Is and
+// errors.As see Err through it. A write no copy of which may have been applied (never
+// written, or refused busy and waiting to be resent) gets Err itself.
 type OutcomeUnknownError struct {
 	Operation model.Operation
 	Number    uint64       // Request number.
-	Status    model.Status // The resend's refusal.
+	Status    model.Status // The resend's refusal, or outcome_unknown with Err.
+	Err       error        // Why the call ended when no reply did; nil otherwise.
 }
 
 func (e *OutcomeUnknownError) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("client: %s request %d: outcome unknown (a copy may have been "+
+			"applied; the call ended: %v): look the ids up", e.Operation, e.Number, e.Err)
+	}
 	return fmt.Sprintf("client: %s request %d: outcome unknown (an earlier copy may have "+
 		"been applied; its resend was refused %s (%d)): look the ids up", e.Operation,
 		e.Number, e.Status, uint32(e.Status))
 }
+
+// Unwrap returns Err (errors.Is(err, ErrClosed), say).
+func (e *OutcomeUnknownError) Unwrap() error { return e.Err }
 
 // ServerError is an error frame from the server (login refused, protocol error, ...).
 type ServerError struct {

@@ -148,7 +148,7 @@ func serverError(frame *wire.Frame) *ServerError {
 // Called with mu held.
 func (c *Client) install(e *established) {
 	c.generation++
-	c.conn = e.conn
+	c.conn, c.dialed = e.conn, e.address
 	c.permissions, c.epoch = e.accepted.Permissions, e.accepted.Epoch
 	c.heartbeat = c.config.HeartbeatInterval
 	if c.heartbeat == 0 {
@@ -358,11 +358,15 @@ func sessionFatal(code wire.ErrorCode) bool {
 }
 
 // failCall fails the pending request a protocol error names (so that it is not resent
-// into the same error) and reports whether there was one.
+// into the same error) and reports whether there was one. The error refuses the copy it
+// answers; for a write an earlier copy of which may have been applied (a resend refused
+// bad_checksum or unexpected_frame, say) the call fails with an *OutcomeUnknownError
+// wrapping it (endedErrorLocked).
 func (c *Client) failCall(number uint64, err error) bool {
 	c.mu.Lock()
 	call := c.pending[number]
 	if call != nil {
+		err = c.endedErrorLocked(call, err, 1)
 		delete(c.pending, number)
 		c.leftPendingLocked()
 	}
@@ -371,7 +375,7 @@ func (c *Client) failCall(number uint64, err error) bool {
 		return false
 	}
 	if call.abandoned {
-		call.release() // Its callers were answered already; not applied.
+		call.release() // Its callers were answered already.
 	}
 	call.fail(err)
 	return true
@@ -412,21 +416,22 @@ func (c *Client) complete(frame *wire.Frame, generation uint64) {
 	case call.mayApplyLateLocked() && (status == model.StatusShuttingDown ||
 		status == model.StatusRateLimited ||
 		status == model.StatusNotPrimary && (len(frame.Body) == 0 ||
-			string(frame.Body) == c.currentAddressLocked())):
+			c.namesConnectedLocked(string(frame.Body)))):
 		// A resend of a request whose outcome is unknown (outcome_unknown, busy after a
 		// lost reply, or a copy left unanswered by an ended connection) refused without
 		// being queued: by a server stopping (draining), by the client's rate limit
 		// (checked before the number is looked up; a reconnect's resends come in a
 		// burst), or by a node fenced before it learned the new primary (a lease that ran
-		// out), or naming as the primary the address already connected to (a node naming
-		// itself, or a proxy's address: no redirect to follow). That says nothing of an
-		// earlier attempt, which may be in that server's log (applied at its restart) or
-		// on the new primary: resent until a not_primary names another node, the
-		// connection ends (then after the reconnect) or a definite reply comes.
+		// out), or naming as the primary the node already connected to (a node naming
+		// itself, or a proxy's address: no redirect to follow; namesConnectedLocked).
+		// That says nothing of an earlier attempt, which may be in that server's log
+		// (applied at its restart) or on the new primary: resent until a not_primary
+		// names another node, the connection ends (then after the reconnect) or a
+		// definite reply comes.
 		c.resendOrDropLocked(call)
 		return
 	case status == model.StatusNotPrimary && len(frame.Body) > 0 &&
-		string(frame.Body) != c.currentAddressLocked():
+		!c.namesConnectedLocked(string(frame.Body)):
 		c.primary = string(frame.Body)
 		if c.generation == generation && c.conn != nil {
 			// One redirect per connection it ends: pipelined requests all come back
@@ -440,14 +445,16 @@ func (c *Client) complete(frame *wire.Frame, generation uint64) {
 		return
 	}
 	c.redirects = 0
-	// permission_denied is checked before the number is looked up (PROTOCOL.md §6): to a
-	// resend of a request whose earlier copy may have been applied (the client's
-	// permissions changed meanwhile) it says nothing of that copy, and resending does not
-	// cure it. request_too_old says the server no longer knows (§7): to such a resend it
-	// is the same unknown outcome. The caller is told the outcome is unknown, not that
-	// the write was refused, by the one error type it checks for that (errors.As).
-	unknown := (status == model.StatusPermissionDenied ||
-		status == model.StatusRequestTooOld) && call.outcomeUnknownLocked()
+	// Any other refusal of a resend of a write whose earlier copy may have been applied
+	// says nothing of that copy, and resending does not cure it: permission_denied is
+	// checked before the number is looked up (PROTOCOL.md §6; the client's permissions
+	// changed meanwhile), internal_error is a fault on this attempt, request_too_old says
+	// the server no longer knows the number (§7), request_number_reused that another
+	// request holds it; even a shape refusal (invalid_body, ...) comes from the server now
+	// answering, which need not check as the one that took the earlier copy did. The
+	// caller is told the outcome is unknown, never that the write was refused, by the one
+	// error type it checks for that (errors.As).
+	unknown := status != model.StatusOK && call.outcomeUnknownLocked()
 	c.leavePendingLocked(call) // frame.Number is call's.
 	if call.abandoned {
 		c.mu.Unlock()
@@ -480,11 +487,17 @@ func resentStatus(status model.Status) bool {
 	return false
 }
 
-func (c *Client) currentAddressLocked() string {
-	if c.conn == nil {
-		return ""
-	}
-	return c.conn.RemoteAddr().String()
+// namesConnectedLocked reports whether address, from a not_primary, names the node the
+// client is connected to: it is the connection's remote address (the IP and port), or
+// the address dialed for it (as configured, or as a redirect named it). A node may name
+// itself otherwise than the client reached it (localhost:7400 for 127.0.0.1:7400, a
+// host name for its IP), and the client does not resolve names to compare them (a
+// lookup under mu, on the reader): it follows such a redirect once, to the name, and the
+// node then names the address it was dialed by. Without the second comparison it would
+// be followed back to itself again and again, with back-off, until the callers gave up.
+// Called with mu held.
+func (c *Client) namesConnectedLocked(address string) bool {
+	return c.conn != nil && (address == c.conn.RemoteAddr().String() || address == c.dialed)
 }
 
 // doubling is the wait before retry number step (from 0) of an exponential back-off:

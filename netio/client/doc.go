@@ -42,7 +42,9 @@
 // (waiting out its backoff) it leaves at once, so abandoned requests do not hold the
 // window against live callers while a server refuses them. One whose copy was left
 // unanswered by a connection that ended (the server may still apply it, after later
-// requests) stays pending, resent until a definite reply.
+// requests) stays pending, resent until a definite reply. All this holds for writes: a
+// read is recorded nowhere, so it is never applied late and its reply is not cached; its
+// callers leaving, it leaves.
 //
 // One goroutine issuing many requests in a row (a load generator refilling its
 // pipeline, a gateway forwarding a burst) has no one to share syscalls with: each Go
@@ -77,7 +79,10 @@
 // backoff — logs in with the same session id and resends every request still waiting
 // for a reply, in number order, with its original number. A first not_primary redirect
 // is followed at once; consecutive ones with no other reply in between wait with backoff
-// too, so two nodes naming each other are not hammered. The server applies each
+// too, so two nodes naming each other are not hammered. A not_primary naming the node
+// connected to — its address, or the address the client dialed to reach it — is no
+// redirect: a node naming itself by a host name (localhost:7400, reached as
+// 127.0.0.1:7400) is followed once, to the name, and not again. The server applies each
 // number at most once and answers resends of applied requests from its cache (Reply.
 // Duplicate). Requests answered busy or log_unavailable (not applied) or outcome_unknown
 // (the server's log failed before confirming it) are resent with their number after a
@@ -86,20 +91,26 @@
 // connection, answered shutting_down (a server draining: an earlier attempt may be in its
 // log), rate_limited (the rate is checked before the number is looked up) or not_primary
 // with no address (a node fenced before it learned the new primary: an earlier attempt
-// may be applied there) or naming the address connected to (no redirect to follow),
+// may be applied there) or naming the node connected to (no redirect to follow),
 // until a redirect names another. With retries off (a negative
 // BusyRetryDelay) busy, log_unavailable and outcome_unknown still resend such a write
-// rather than reach its caller. A resend of such a write answered permission_denied
-// (the client's permissions changed meanwhile; checked before the number is looked up,
-// and no resend cures it) or request_too_old (the server no longer knows the number)
-// fails the call with an *OutcomeUnknownError, never a *StatusError: the earlier attempt
-// may have been applied (look its ids up). Callers see
-// one reply per request, whatever happened underneath.
+// rather than reach its caller. A resend of such a write answered with any other
+// refusal — permission_denied (the client's permissions changed meanwhile; checked
+// before the number is looked up, and no resend cures it), request_too_old (the server
+// no longer knows the number), internal_error (a fault on that attempt), or any other
+// request-level status but ok — fails the call with an *OutcomeUnknownError naming it,
+// never a *StatusError: the earlier attempt may have been applied (look its ids up).
+// Callers see one reply per request, whatever happened underneath.
 //
 // A login refused for its credentials, a revoked key, or a protocol error not tied to one
 // request stops the client: pending and later calls fail with the *ServerError. A
 // protocol error naming one request (an undefined operation, say) fails that call only;
-// the client reconnects and resends the others.
+// the client reconnects and resends the others. Close fails the pending calls with
+// ErrClosed. In each case a write a copy of which may have been applied — sent and not
+// answered, lost with a connection, or answered outcome_unknown — fails with an
+// *OutcomeUnknownError wrapping that error (errors.Is and errors.As still find it), never
+// with the bare error, which would not tell its caller that the write may be applied; a
+// write never written, or only refused (busy) so far, gets the bare error.
 //
 // # Frame memory
 //

@@ -42,7 +42,7 @@ func TestUnknownOutcomeThenNotPrimaryNamingThisNodeIsResent(t *testing.T) {
 func (f *unknownOutcomeFixture) connectedAddress() string {
 	f.c.mu.Lock()
 	defer f.c.mu.Unlock()
-	return f.c.currentAddressLocked()
+	return f.c.conn.RemoteAddr().String()
 }
 
 // answerNotPrimary delivers not_primary naming primary to the current copy.

@@ -1,0 +1,68 @@
+package bench
+
+import (
+	"testing"
+
+	"sequent/core/model"
+	"sequent/netio/client"
+)
+
+// TestOutcomeUnknownCountsUnderItsStatus: a call that ends with a
+// *client.OutcomeUnknownError (a write an earlier copy of which may be applied, its
+// resend refused with a status no resend cures, or the client stopped while it was on
+// its way) is no refusal: its transfers must be looked up at the end, like those of a
+// request without a reply, and the request counted under the error's status in the
+// report's request statuses (as the client names it), not as a bare no_reply. The
+// control, a plain error (no reply at all), still counts as no_reply.
+func TestOutcomeUnknownCountsUnderItsStatus(t *testing.T) {
+	config := Config{Addresses: []string{"x"}, Events: 3, Count: 1}.WithDefaults()
+	r := newRun(config)
+	for _, test := range []struct {
+		name   string
+		err    error
+		status model.Status // StatusOK: counted as no_reply.
+	}{
+		{"resend_refused", &client.OutcomeUnknownError{
+			Operation: model.OperationCreateTransfers, Number: 7,
+			Status: model.StatusPermissionDenied}, model.StatusPermissionDenied},
+		{"closed_on_its_way", &client.OutcomeUnknownError{
+			Operation: model.OperationCreateTransfers, Number: 7,
+			Status: model.StatusOutcomeUnknown, Err: client.ErrClosed},
+			model.StatusOutcomeUnknown},
+		{"no_reply", client.ErrClosed, model.StatusOK},
+	} {
+		t.Run(test.name, func(t *testing.T) {
+			w := newWorker(0, r, nil, &recorder{interval: newSample()})
+			index := w.free[len(w.free)-1]
+			w.free = w.free[:len(w.free)-1]
+			s := &w.slots[index]
+			s.kind, s.measured = KindSingle, true
+			w.buildSingle(s)
+			call := &client.Call{Operation: model.OperationCreateTransfers, Err: test.err}
+			w.calls[call] = index
+			w.outstanding++
+			w.complete(call)
+			tally := w.recorder.interval
+			var statuses uint64 // Counted under any status.
+			for _, count := range tally.requestStatuses {
+				statuses += count
+			}
+			wantStatuses, wantNoReply := uint64(1), uint64(0)
+			if test.status == model.StatusOK {
+				wantStatuses, wantNoReply = 0, 1
+			}
+			if tally.requestsFailed != 1 || tally.noReply != wantNoReply ||
+				statuses != wantStatuses ||
+				tally.requestStatuses[statusSlot(test.status)] != wantStatuses {
+				t.Fatalf("%v: failed %d, no reply %d, under a status %d (under %s %d); "+
+					"want 1, %d, %d (%d)", test.err, tally.requestsFailed, tally.noReply,
+					statuses, test.status, tally.requestStatuses[statusSlot(test.status)],
+					wantNoReply, wantStatuses, wantStatuses)
+			}
+			if len(w.unknown) != s.events {
+				t.Fatalf("%v: %d transfers to look up, want the request's %d", test.err,
+					len(w.unknown), s.events)
+			}
+		})
+	}
+}
