@@ -25,7 +25,7 @@ type sample struct {
 	eventsCompleted   uint64 // Events of completed requests.
 
 	results         [statusSlots]uint64 // Per-event result codes.
-	requestStatuses [statusSlots]uint64 // Request-level statuses of replies.
+	requestStatuses [statusSlots]uint64 // Request-level statuses of replies, and of calls ended with an unknown outcome (client.OutcomeUnknownError's Status).
 	noReply         uint64              // Requests that failed without a reply.
 	malformed       uint64              // Replies whose body did not match the request.
 	kinds           [kindCount]uint64   // Completed requests per workload.
