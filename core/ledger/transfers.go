@@ -72,9 +72,10 @@ func (l *Ledger) CreateTransfers(firstTimestamp uint64, events []model.Transfer,
 // batch add transfers (their slots were only prefetched).
 //
 // A batch of at most shortBatchEventsMax events (a one-transfer request, the matching
-// engine's chains) skips the pipeline: resolveShort looks its accounts up directly. The
-// stages' set-up and their prefetches cost more than they hide on so few events, and
-// the results are the same (prefetches change nothing; the indexes resolved are).
+// engine's chains) skips the pipeline's schedule: resolveShort resolves it in one pass
+// (direct lookups for one event, the stages back to back for more), without the empty
+// stages, calls and slicing that cost more than the work on so few events. The results
+// are the same: prefetches change nothing, and the indexes resolved are the pipeline's.
 func (l *Ledger) CreateTransfersAs(client uint64, balances bool, firstTimestamp uint64,
 	events []model.Transfer, results []model.TransferResult) {
 	checkBatch(firstTimestamp, len(events), len(results))
