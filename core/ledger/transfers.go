@@ -298,14 +298,27 @@ func (l *Ledger) prefetchRecords(events []model.Transfer, block int) {
 		}
 	}
 	prefetch.LinePairs(addresses) // Both lines of each record.
+	// The ownership check reads the debit account's owner; hiding the credit account's
+	// balances (when the results carry balances) reads the credit account's.
 	if !l.actor.all {
-		l.prefetchOwners(debitIndex, creditIndex)
+		addresses = s.addresses[:0]
+		for i := range debitIndex {
+			if debit := debitIndex[i]; debit < accountCount {
+				addresses = append(addresses, uintptr(unsafe.Pointer(l.own.owners.at(debit))))
+			}
+			if credit := creditIndex[i]; l.resultBalances && credit < accountCount {
+				addresses = append(addresses, uintptr(unsafe.Pointer(l.own.owners.at(credit))))
+			}
+		}
+		prefetch.Lines(addresses)
 	}
 }
 
 // prefetchOwners prefetches the owners a client's events read: the ownership check
 // reads the debit account's owner; hiding the credit account's balances (when the
-// results carry balances) reads the credit account's.
+// results carry balances) reads the credit account's. prefetchRecords keeps the same
+// loop inline: calling this instead cost full batches ~11 instructions per transfer
+// (callgrind), as the compiler then kept the stage's slices across the call.
 func (l *Ledger) prefetchOwners(debitIndex, creditIndex []uint32) {
 	accountCount := l.accounts.count
 	addresses := l.batch.addresses[:0]
