@@ -118,7 +118,8 @@ func (l *Ledger) pipelineTransfers(runner *chainRunner, firstTimestamp uint64,
 // schedule, and without hashing a reservation's transfer id (it has none, and
 // createTransfer never reads the hash for one). The prefetches stay: with cold
 // accounts, they overlap the misses of all the batch's lookups, which the lookups alone
-// would take one after the other.
+// would take one after the other. One event sent by the system or an operator takes
+// resolveOne instead.
 func (l *Ledger) resolveShort(events []model.Transfer) {
 	if len(events) == 1 && l.actor.all {
 		l.resolveOne(&events[0])
