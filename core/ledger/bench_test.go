@@ -85,18 +85,34 @@ func createBenchAccounts(tb testing.TB, l *Ledger, accountCount uint32, owner ui
 // The fourth: events=on also records every transfer as an event (as the state machine
 // always does, for the outbound streams); events=off measures the ledger without it, in
 // the same run (BenchmarkEventsCost measures that difference more robustly).
+//
+// The batch=N variants send short batches instead (as the system and as the owner,
+// without events), each of N transfers from the same random pool: what one-transfer
+// client requests and the matching engine's chains of one to three events cost. One op
+// is still one batch; cpu-ns/transfer is the figure to read.
 func BenchmarkCreateTransfers(b *testing.B) {
 	for _, accountCount := range []uint32{1_000, benchAccountCount} {
 		for _, as := range []string{"system", "owner", "grantee"} {
 			for _, events := range []bool{false, true} {
 				name := fmt.Sprintf("accounts=%d/as=%s/events=%s", accountCount, as, onOff(events))
 				b.Run(name, func(b *testing.B) {
-					benchmarkCreateTransfers(b, accountCount, as, events)
+					benchmarkCreateTransfers(b, accountCount, as, events, model.EventsPerRequestMax)
+				})
+			}
+		}
+		for _, batch := range benchShortBatches {
+			for _, as := range []string{"system", "owner"} {
+				name := fmt.Sprintf("accounts=%d/batch=%d/as=%s", accountCount, batch, as)
+				b.Run(name, func(b *testing.B) {
+					benchmarkCreateTransfers(b, accountCount, as, false, batch)
 				})
 			}
 		}
 	}
 }
+
+// benchShortBatches are the lengths of BenchmarkCreateTransfers's short batches.
+var benchShortBatches = []int{1, 3, 8, 16}
 
 func onOff(on bool) string {
 	if on {
@@ -106,9 +122,10 @@ func onOff(on bool) string {
 }
 
 // benchmarkCreateTransfers runs the benchmark as the given sender, with events recorded
-// or not, and with the given risk rules in force (none: the engine is inactive).
+// or not, in batches of batchLength transfers, and with the given risk rules in force
+// (none: the engine is inactive).
 func benchmarkCreateTransfers(b *testing.B, accountCount uint32, as string, events bool,
-	rules ...model.RiskRule) {
+	batchLength int, rules ...model.RiskRule) {
 	const owner, grantee = 7, 8
 	client, accountOwner := uint64(0), uint64(0)
 	switch as {
@@ -160,8 +177,11 @@ func benchmarkCreateTransfers(b *testing.B, accountCount uint32, as string, even
 	b.ReportAllocs()
 	b.ResetTimer()
 	cpuStart := threadcpu.Now()
+	// Short batches take consecutive slices of each pool batch in turn.
+	slicesPerBatch := model.EventsPerRequestMax / batchLength
 	for n := 0; n < b.N; n++ {
-		batch := pool[n%poolBatches]
+		slice := n % slicesPerBatch
+		batch := pool[n/slicesPerBatch%poolBatches][slice*batchLength : (slice+1)*batchLength]
 		for i := range batch {
 			batch[i].ID = model.U128(nextID)
 			nextID++
@@ -172,15 +192,15 @@ func benchmarkCreateTransfers(b *testing.B, accountCount uint32, as string, even
 	}
 	cpu := threadcpu.Now() - cpuStart
 	b.StopTimer()
-	if events && buffer.Len() != len(pool[0]) {
-		b.Fatalf("%d events for a batch of %d", buffer.Len(), len(pool[0]))
+	if events && buffer.Len() != batchLength {
+		b.Fatalf("%d events for a batch of %d", buffer.Len(), batchLength)
 	}
-	for i := range results {
+	for i := range results[:batchLength] {
 		if results[i].Status != model.StatusOK {
 			b.Fatalf("transfer %d: %s", i, results[i].Status)
 		}
 	}
-	transfers := float64(b.N) * model.EventsPerRequestMax
+	transfers := float64(b.N) * float64(batchLength)
 	b.ReportMetric(transfers/b.Elapsed().Seconds(), "transfers/s")
 	b.ReportMetric(b.Elapsed().Seconds()*1e9/transfers, "ns/transfer")
 	reportThreadCPU(b, cpu, transfers, "transfer")

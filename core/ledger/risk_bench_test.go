@@ -2,8 +2,10 @@ package ledger
 
 import (
 	"fmt"
-	"sequent/core/internal/riskfixture"
 	"testing"
+
+	"sequent/core/internal/riskfixture"
+	"sequent/core/model"
 )
 
 // BenchmarkCreateTransfersRisk measures what inline risk rules cost the ledger: the same
@@ -20,10 +22,11 @@ func BenchmarkCreateTransfersRisk(b *testing.B) {
 		for _, rules := range []string{"none", "five"} {
 			b.Run(fmt.Sprintf("accounts=%d/rules=%s", accountCount, rules), func(b *testing.B) {
 				if rules == "five" {
-					benchmarkCreateTransfers(b, accountCount, "owner", true, five...)
+					benchmarkCreateTransfers(b, accountCount, "owner", true,
+						model.EventsPerRequestMax, five...)
 					return
 				}
-				benchmarkCreateTransfers(b, accountCount, "owner", true)
+				benchmarkCreateTransfers(b, accountCount, "owner", true, model.EventsPerRequestMax)
 			})
 		}
 	}
