@@ -9,14 +9,6 @@ import (
 	"sequent/core/model"
 )
 
-// shortBatchEventsMax is the longest batch CreateTransfersAs resolves without its
-// pipeline (resolveShort): one block, where the pipeline has nothing to overlap its
-// stages with. Resolving such a batch's accounts one lookup after another instead
-// (without prefetching) was 2.6-4.9x slower per transfer at 8 and 16 events on a
-// million accounts (one round against main, load average ~9, cpu-ns/transfer), so
-// resolveShort keeps the stages' prefetches.
-const shortBatchEventsMax = pipelineBlockEvents
-
 // batchScratch holds what the prefetch stages computed for each event of the batch being
 // applied. Sized for the largest batch at init; never grows.
 type batchScratch struct {
