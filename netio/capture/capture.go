@@ -560,7 +560,7 @@ func (c *Capture) session() error {
 	if err := c.settleDivergence(); err != nil {
 		return err
 	}
-	c.setChecked(c.at.op) // The position stands (or was moved back to what does).
+	c.positionChecked() // The position stands (or was moved back to what does).
 	c.sent, c.expected, c.inflight = c.at, c.streamSequence.Load(), c.inflight[:0]
 	c.sentID = ""
 	if c.lastRemoved {
@@ -757,7 +757,22 @@ func (c *Capture) setWatched(at position) {
 // setPosition records a position this node stored, or checked against its log.
 func (c *Capture) setPosition(at position, sequence uint64) {
 	c.storePosition(at, sequence)
+	c.setCheckedAt(at)
+}
+
+// positionChecked records, as a primary's session starts, that the stream's position
+// (at) is checked against this node's log (settleDivergence).
+func (c *Capture) positionChecked() { c.setCheckedAt(c.at) }
+
+// setCheckedAt is setChecked for a primary's position: one whose index is
+// math.MaxUint32 (a capture_gap, or the resume point of a capture_superseded after a
+// whole op) settles every event of its op, so that op is handled too. An event's op
+// may have more events the stream lacks, so only the op before it is (handled).
+func (c *Capture) setCheckedAt(at position) {
 	c.setChecked(at.op)
+	if at.index == math.MaxUint32 {
+		c.setHandled(at.op)
+	}
 }
 
 // setChecked records that the position, at op, is of this node's history: if it reaches

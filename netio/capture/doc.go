@@ -93,7 +93,8 @@
 //
 // Capture's progress (its lag metric, HandledOp) is the last op whose events are all in
 // the stream: the op before the last event stored (that op may have more events in
-// flight), the op of an entry's last event once it is stored, and beyond it, once the
+// flight), the op of an entry's last event once it is stored, a capture_gap's op (it
+// settles the whole op) once stored or checked, and beyond it, once the
 // publisher is idle, every op consumed, since many entries produce no event (refused
 // requests, set_grants, pulses, snapshot markers). Its lag in seconds is the age of the
 // oldest event released and not yet in the stream (at most). A standby only watches: its
