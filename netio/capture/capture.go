@@ -870,14 +870,19 @@ func (c *Capture) live() error {
 }
 
 // waitLive waits for more events while collecting acknowledgements as they come, so the
-// pipeline stays full under load and the position is current when idle.
+// pipeline stays full under load and the position is current when idle. It returns
+// too when the node is no longer the primary.
 func (c *Capture) waitLive() error {
 	for {
 		c.mutex.Lock()
 		more := c.queue.Len() > 0 || c.lost // Lost: live returns, and a rebuild follows.
 		consumed := c.consumedOp
 		c.mutex.Unlock()
-		if more {
+		// Demoted or fenced: live ends the session. A fenced node releases nothing more,
+		// so no entry with events would wake it through Consume, and its publisher would
+		// stay here instead of watching the stream as a standby; the role is read at
+		// every acknowledgement and poll (livePollInterval).
+		if more || !c.config.Serving() {
 			return nil
 		}
 		if len(c.inflight) == 0 {

@@ -2,7 +2,9 @@ package capture
 
 import (
 	"math"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -36,5 +38,30 @@ func TestGapMarkerSettlesItsWholeOp(t *testing.T) {
 			t.Errorf("capture_gap through op 5 %s: handled op %d, %d ops behind; want 5, 5",
 				name, stats.HandledOp, c.Stats().LagOps)
 		}
+	}
+}
+
+// TestIdlePublisherLeavesOnDemotion: a primary's publisher waits idle in its live
+// session (queue open and empty, nothing in flight) when the node is fenced or demoted.
+// A fenced node releases nothing more, so no entry with events comes to end the session
+// through Consume: the publisher must notice the role itself (at its next poll) and
+// return, so that the next session watches the stream as a standby (holding the log
+// after what its successor publishes). It stayed in the live session for good.
+func TestIdlePublisherLeavesOnDemotion(t *testing.T) {
+	var serving atomic.Bool
+	serving.Store(true)
+	c := New(Config{Released: func() uint64 { return 1 }, Serving: serving.Load})
+	c.lost = false // Live, as after a rebuild joined the queue.
+	returned := make(chan error, 1)
+	go func() { returned <- c.waitLive() }()
+	serving.Store(false) // Fenced.
+	select {
+	case err := <-returned:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(time.Minute): // A hang guard, not a timing assertion.
+		close(c.stop)
+		t.Fatalf("the idle publisher of a fenced node stayed live (returned %v)", <-returned)
 	}
 }

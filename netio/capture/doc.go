@@ -27,7 +27,8 @@
 // writer moved the stream to be stored after that writer's, without its predecessors. After any failure, a restart or a promotion,
 // publishing resumes from the last message the stream holds: its id says which event
 // comes next. A publisher checks Serving before every message, so a fenced or demoted
-// primary (which may hold released entries its successor lacks) stops at once.
+// primary (which may hold released entries its successor lacks) stops at once; an idle
+// one leaves its live session at its next poll and watches the stream as a standby.
 //
 // # Divergence (divergence.go)
 //
