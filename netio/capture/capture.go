@@ -214,6 +214,11 @@ type Capture struct {
 	// unstoredGapFromOp is the from_op of the last capture_gap published that was not
 	// stored (0: none): the next marker from that op is its retry (publishGap).
 	unstoredGapFromOp uint64
+	// entryEndStored is the last event this node stored as the last of its entry: a
+	// session that starts from it knows its op is whole. partlyStoredWarned is the last
+	// position warned of as maybe partly stored (warnPartlyStored).
+	entryEndStored     position
+	partlyStoredWarned position
 
 	// unchecked is the last message a standby read at its previous poll, at sequence
 	// uncheckedSequence, if its log could not confirm it then (watch; 0: none).
@@ -1064,6 +1069,7 @@ func (c *Capture) acknowledged(ack *jetstream.PubAck) error {
 	c.setPosition(p.at, ack.Sequence)
 	c.published.Add(1)
 	if p.entryEnd {
+		c.entryEndStored = p.at
 		c.setHandled(p.at.op)
 	}
 	if p.released != 0 {

@@ -1,12 +1,18 @@
 package capture
 
 import (
+	"bytes"
+	"log/slog"
 	"math"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"sequent/core/backend"
+	"sequent/core/event"
 )
 
 // The change-capture leftovers of session 31, settled by tests (session 32).
@@ -63,5 +69,62 @@ func TestIdlePublisherLeavesOnDemotion(t *testing.T) {
 	case <-time.After(time.Minute): // A hang guard, not a timing assertion.
 		close(c.stop)
 		t.Fatalf("the idle publisher of a fenced node stayed live (returned %v)", <-returned)
+	}
+}
+
+// TestPartlyStoredWarningOnlyWhenUnknownOnce: in damagedLayout nothing before the live
+// queue can be rebuilt (skipToLive), and the stream ends with op 2's last event (index
+// 1). Sessions are driven by hand: each starts from the stream's position and the
+// shard consumes one entry into the new queue. The first (the queue starts at op 3)
+// cannot know whether op 2 was stored whole, and warns that its rest may be lost. The
+// second starts from the same position (the first ended with nothing more published: a
+// NATS blip) and must not warn of it again. It then publishes op 4 (accounts 5 and 6)
+// from its queue, whole, and ends; the third starts after op 4's last event, which this
+// node stored itself, so nothing can be missing: no warning. Both were warned of again.
+func TestPartlyStoredWarningOnlyWhenUnknownOnce(t *testing.T) {
+	_, node, server, _, _ := damagedLayout(t)
+	var logged bytes.Buffer // Written on this goroutine only (no publisher runs).
+	var c *Capture
+	var armed atomic.Bool
+	var first atomic.Pointer[backend.Ready] // The entry the shard consumes into a new queue.
+	c = New(Config{URL: server.ClientURL(), Log: node.log, SnapshotDir: node.snapshotDir,
+		Machine: testMachine, Epoch: func() uint64 { return 2 },
+		Logger: slog.New(slog.NewTextHandler(&logged, nil)),
+		Released: func() uint64 {
+			if firstReadOnceJoining(c, &armed) {
+				c.Consume(first.Load())
+			}
+			return first.Load().FirstOp - 1
+		}})
+	defer c.disconnect()
+	session := func(queueFirst *backend.Ready) {
+		t.Helper()
+		c.disconnect() // The session before ended (a NATS blip).
+		first.Store(queueFirst)
+		armed.Store(true)
+		startSessionByHand(t, c)
+		if err := c.rebuild(); err != nil { // skipToLive.
+			t.Fatal(err)
+		}
+	}
+	noEvents := &backend.Ready{FirstOp: 3, LastOp: 3, Events: &event.Buffer{}}
+	session(noEvents)
+	session(noEvents)
+	c.Consume(accountsReady(4, 1, time.Now().UnixNano(), 5, 6)) // Op 4 of epoch 1, as logged.
+	c.mutex.Lock()
+	c.lost = true // Live publishes the queue, then ends.
+	c.mutex.Unlock()
+	if err := c.live(); err != nil || c.at != (position{op: 4, index: 1}) {
+		t.Fatalf("live: %v, position %+v; want op 4's two events stored", err, c.at)
+	}
+	session(accountsReady(5, 2, time.Now().UnixNano(), 9))
+	var warnings []string
+	for _, line := range strings.Split(logged.String(), "\n") {
+		if strings.Contains(line, "level=WARN") && strings.Contains(line, "cannot be rebuilt") {
+			warnings = append(warnings, line)
+		}
+	}
+	if len(warnings) != 1 || !strings.Contains(warnings[0], "op=2 index=1") {
+		t.Fatalf("warnings %q: want one, of op 2 after index 1", warnings)
 	}
 }

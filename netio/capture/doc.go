@@ -62,7 +62,7 @@
 // state that does not decode), nothing before the live queue can be rebuilt: capture
 // publishes capture_gap up to the queue's first op and follows the queue (skipToLive: the
 // rest of the last op stored, if it was stored in part, is lost with a warning, as on a
-// promotion below); a snapshot that could not be opened (an I/O error, out of file
+// promotion below; warned of once, and not when this node stored that op whole itself); a snapshot that could not be opened (an I/O error, out of file
 // descriptors) is tried again instead. A log that starts right after the stream's last op
 // (a standby bootstrapped from a snapshot there, then promoted) lost no later op: capture
 // resumes from that snapshot without a gap message. Only the rest of that last op cannot
