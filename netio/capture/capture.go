@@ -86,12 +86,12 @@ func defaultTo[T comparable](value, fallback T) T {
 // of the entry they came from (every entry with events has one).
 type release struct {
 	end   int
-	at    int64 // Unix ns (0: not measured, a rebuild).
+	at    int64 // On the lag clock (lagNow; 0: not measured, a rebuild).
 	epoch uint64
 }
 
 // unpublishedSpan is entries a standby released up to the event last (the last event of
-// the last of them), the first of them at (Unix ns).
+// the last of them), the first of them at (on the lag clock: lagNow).
 type unpublishedSpan struct {
 	last position
 	at   int64
@@ -177,8 +177,9 @@ type Capture struct {
 	superseded     atomic.Uint64
 	fellBehind     atomic.Uint64
 	connected      atomic.Bool
-	// caughtUpAt is the Unix ns up to which everything released is in the stream: now,
-	// whenever a checked position (checkedOp) reaches the released op; the release time
+	// caughtUpAt is the instant (lag clock: lagNow) up to which everything released is in
+	// the stream: now, whenever a checked position (checkedOp) reaches the released op;
+	// the release time
 	// of an entry once its last event is stored (entries are released and published in
 	// order, so every earlier one is stored too); on a standby (its lag is 0 until it is
 	// promoted), at each poll of the stream, the release of the oldest entry it released
@@ -238,8 +239,32 @@ func New(config Config) *Capture {
 		queue: &event.Buffer{}, spare: &event.Buffer{}, lost: true,
 		lag:  hdrhistogram.New(1_000, int64(time.Hour), 2),
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
-	c.caughtUpAt.Store(time.Now().UnixNano())
+	c.caughtUpAt.Store(lagNow())
 	return c
+}
+
+// The lag clock: Unix ns as the wall clock read when the process started, advanced by
+// the monotonic clock since, so no step of the wall clock (NTP, an operator) moves it.
+// On the wall clock a step forward showed as lag (capture_lagging in /healthz for the
+// step's length), a step back hid a real lag as long. Every instant capture keeps
+// (releases, caughtUpAt) is on it; entry timestamps (a standby's, from its primary's
+// wall clock) meet the wall clock only where they are noted (noteUnpublished).
+var (
+	lagClockStart   = time.Now()
+	lagClockStartNs = lagClockStart.UnixNano()
+)
+
+// readClock returns now on the lag clock and on the wall clock (Unix ns), from one
+// reading. A variable: tests step the wall clock.
+var readClock = func() (lagNs, wallNs int64) {
+	now := time.Now()
+	return lagClockStartNs + int64(now.Sub(lagClockStart)), now.UnixNano()
+}
+
+// lagNow returns now on the lag clock.
+func lagNow() int64 {
+	lag, _ := readClock()
+	return lag
 }
 
 // StreamName returns the shard's stream name.
@@ -316,7 +341,7 @@ func (c *Capture) Consume(ready *backend.Ready) {
 		c.queue.AppendFrom(ready.Events, &ready.Events.Events[i])
 	}
 	if hasEvents { // A primary's (a standby returned above): released now.
-		c.releases = append(c.releases, release{end: c.queue.Len(), at: time.Now().UnixNano(),
+		c.releases = append(c.releases, release{end: c.queue.Len(), at: lagNow(),
 			epoch: ready.Epoch})
 	}
 	c.mutex.Unlock()
@@ -325,15 +350,18 @@ func (c *Capture) Consume(ready *backend.Ready) {
 	}
 }
 
-// noteUnpublished records, on a standby, when an entry with events was released: as its
+// noteUnpublished records, on a standby, when an entry with events was released: at its
 // timestamp (ns; its primary wrote it then and released it a moment later, so the lag
-// counted from it is at most that moment high), or now (Unix ns, its release here) when
-// that is earlier (the primary's clock ahead of this node's). Called with mutex held; the
+// counted from it is at most that moment high), or now (its release here) when that is
+// earlier (the primary's clock ahead of this node's). The timestamp is the primary's
+// wall clock: its age is read against this node's wall clock now, and kept on the lag
+// clock (a wall-clock step later does not move it; one between the two readings, or
+// the primary's clock running behind, still counts in it). Called with mutex held; the
 // entry's only clock read (a standby's entry is never queued: Consume).
 func (c *Capture) noteUnpublished(ready *backend.Ready) {
-	at := time.Now().UnixNano()
-	if stamp := int64(ready.Timestamp); stamp > 0 && stamp < at {
-		at = stamp
+	at, wall := readClock()
+	if stamp := int64(ready.Timestamp); stamp > 0 && stamp < wall {
+		at -= wall - stamp // Its age by the wall clocks, now, on the lag clock.
 	}
 	e := &ready.Events.Events[ready.Events.Len()-1]
 	lastEvent := position{op: e.Op, index: e.Index}
@@ -362,7 +390,7 @@ func (c *Capture) standbyCaughtUpAt() int64 {
 	if len(c.unpublished) > 0 {
 		return c.unpublished[0].at
 	}
-	return time.Now().UnixNano()
+	return lagNow()
 }
 
 func (c *Capture) wakeUp() {
@@ -478,10 +506,9 @@ func (c *Capture) Stats() Stats {
 		Superseded: c.superseded.Load(), FellBehind: c.fellBehind.Load()}
 	if released > handled && stats.Publishing {
 		stats.LagOps = released - handled
-		// caughtUpAt is wall-clock time (Unix ns, the only time a primary's entries carry):
-		// after the clock is stepped back it can be ahead of now, and alerts and dashboards
-		// must not read a negative lag.
-		stats.LagSeconds = max(0, time.Since(time.Unix(0, c.caughtUpAt.Load())).Seconds())
+		// On the lag clock, which no wall-clock step moves. Never negative, for alerts and
+		// dashboards, whatever an instant kept (a standby's entry timestamp) says.
+		stats.LagSeconds = max(0, float64(lagNow()-c.caughtUpAt.Load())/1e9)
 		stats.Lagging = stats.LagSeconds > c.config.LagWarning.Seconds()
 	}
 	if text := c.lastError.Load(); text != nil {
@@ -787,7 +814,7 @@ func (c *Capture) setCheckedAt(at position) {
 func (c *Capture) setChecked(op uint64) {
 	c.checkedOp.Store(op)
 	if op >= c.config.Released() {
-		c.caughtUpAt.Store(time.Now().UnixNano())
+		c.caughtUpAt.Store(lagNow())
 	}
 }
 
@@ -804,7 +831,7 @@ func (c *Capture) setHandled(op uint64) {
 		c.handledOp.Store(op)
 	}
 	if op >= c.config.Released() {
-		c.caughtUpAt.Store(time.Now().UnixNano())
+		c.caughtUpAt.Store(lagNow())
 	}
 }
 
@@ -936,7 +963,7 @@ type pendingAck struct {
 	future   jetstream.PubAckFuture
 	at       position
 	expected uint64 // The stream's last sequence it expects (it gets expected+1).
-	released int64  // Unix ns the entry it ends was released (0: not an entry's last, or a rebuild).
+	released int64  // When the entry it ends was released, on the lag clock (0: not an entry's last, or a rebuild).
 	entryEnd bool   // The last event of its entry: once stored, every op up to at.op is.
 	// lostPosition: the capture_gap of publishLostPosition, whose id may be that of a
 	// marker the stream lost (acknowledged).
@@ -1083,7 +1110,7 @@ func (c *Capture) acknowledged(ack *jetstream.PubAck) error {
 
 // recordLag records one entry's release → stored time.
 func (c *Capture) recordLag(released int64) {
-	lag := time.Now().UnixNano() - released
+	lag := lagNow() - released
 	c.lagMutex.Lock()
 	_ = c.lag.RecordValue(min(max(lag, 1_000), int64(time.Hour)))
 	c.lagMutex.Unlock()

@@ -128,3 +128,56 @@ func TestPartlyStoredWarningOnlyWhenUnknownOnce(t *testing.T) {
 		t.Fatalf("warnings %q: want one, of op 2 after index 1", warnings)
 	}
 }
+
+// wallLagClock makes the lag clock the wall clock for the test (read once: both agree
+// to the nanosecond), for tests that compare instants noted from entry timestamps with
+// those timestamps exactly; two separate readings differ by a few nanoseconds.
+func wallLagClock(t *testing.T) {
+	t.Helper()
+	real := readClock
+	t.Cleanup(func() { readClock = real })
+	readClock = func() (int64, int64) {
+		wall := time.Now().UnixNano()
+		return wall, wall
+	}
+}
+
+// steppedClock replaces the lag clock for the test: the wall clock reads stepNs off the
+// real one, and elapsedNs (the time the test pretends has passed) is added to both.
+func steppedClock(t *testing.T, stepNs, elapsedNs *atomic.Int64) {
+	t.Helper()
+	real := readClock
+	t.Cleanup(func() { readClock = real })
+	readClock = func() (int64, int64) {
+		lag, wall := real()
+		return lag + elapsedNs.Load(), wall + elapsedNs.Load() + stepNs.Load()
+	}
+}
+
+// TestLagIgnoresWallClockSteps: under load (op 10 released, op 9's entry, released
+// just now, stored) the wall clock is stepped (NTP, an operator). A step forward of an
+// hour is no lag: capture is current, and must not say otherwise (it showed an hour, and
+// /healthz reported capture_lagging until an entry released after the step was stored).
+// Then NATS is gone for 20 s of real time, the clock stepped back an hour meanwhile:
+// capture lags 20 s, past LagWarning (10 s), and must say so (it showed 0 for the
+// step's length). The wall clock is injected; the lag is the monotonic clock's.
+func TestLagIgnoresWallClockSteps(t *testing.T) {
+	var stepNs, elapsedNs atomic.Int64
+	steppedClock(t, &stepNs, &elapsedNs)
+	c := New(Config{Released: func() uint64 { return 10 }})
+	c.inflight = []pendingAck{{at: position{op: 9}, released: lagNow(), entryEnd: true}}
+	if err := c.acknowledged(&jetstream.PubAck{Sequence: 1}); err != nil {
+		t.Fatal(err)
+	}
+	stepNs.Store(int64(time.Hour))
+	if stats := c.Stats(); stats.LagOps != 1 || stats.LagSeconds > 1 || stats.Lagging {
+		t.Fatalf("current, then the wall clock stepped an hour forward: %+v; want no lag",
+			stats)
+	}
+	stepNs.Store(-int64(time.Hour))
+	elapsedNs.Store(int64(20 * time.Second))
+	if stats := c.Stats(); stats.LagSeconds < 20 || !stats.Lagging {
+		t.Fatalf("20 s without NATS, the wall clock stepped an hour back: %+v; want 20 s "+
+			"of lag, lagging", stats)
+	}
+}

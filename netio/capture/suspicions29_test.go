@@ -237,6 +237,7 @@ func TestPromotedStandbyCountsItsLagFromItsOldestUnpublishedEvent(t *testing.T) 
 // the release of the first entry past that position (less lag, hidden): exact while
 // every entry has a span of its own, and now once the stream holds them all.
 func TestStandbyUnpublishedSpansStayBounded(t *testing.T) {
+	wallLagClock(t)
 	const entries, apart = 5000, int64(20 * time.Millisecond)
 	c := New(Config{Released: func() uint64 { return entries },
 		Serving: func() bool { return false }})
