@@ -261,11 +261,9 @@ var readClock = func() (lagNs, wallNs int64) {
 	return lagClockStartNs + int64(now.Sub(lagClockStart)), now.UnixNano()
 }
 
-// lagNow returns now on the lag clock.
-func lagNow() int64 {
-	lag, _ := readClock()
-	return lag
-}
+// lagNow returns now on the lag clock: one reading of the monotonic clock only
+// (time.Since reads no wall clock), cheaper than time.Now. A variable, as readClock.
+var lagNow = func() int64 { return lagClockStartNs + int64(time.Since(lagClockStart)) }
 
 // StreamName returns the shard's stream name.
 func (c *Capture) StreamName() string { return c.stream }

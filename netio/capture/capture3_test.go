@@ -134,22 +134,24 @@ func TestPartlyStoredWarningOnlyWhenUnknownOnce(t *testing.T) {
 // those timestamps exactly; two separate readings differ by a few nanoseconds.
 func wallLagClock(t *testing.T) {
 	t.Helper()
-	real := readClock
-	t.Cleanup(func() { readClock = real })
+	realRead, realLag := readClock, lagNow
+	t.Cleanup(func() { readClock, lagNow = realRead, realLag })
+	lagNow = func() int64 { return time.Now().UnixNano() }
 	readClock = func() (int64, int64) {
 		wall := time.Now().UnixNano()
 		return wall, wall
 	}
 }
 
-// steppedClock replaces the lag clock for the test: the wall clock reads stepNs off the
+// steppedClock replaces the clocks for the test: the wall clock reads stepNs off the
 // real one, and elapsedNs (the time the test pretends has passed) is added to both.
 func steppedClock(t *testing.T, stepNs, elapsedNs *atomic.Int64) {
 	t.Helper()
-	real := readClock
-	t.Cleanup(func() { readClock = real })
+	realRead, realLag := readClock, lagNow
+	t.Cleanup(func() { readClock, lagNow = realRead, realLag })
+	lagNow = func() int64 { return realLag() + elapsedNs.Load() }
 	readClock = func() (int64, int64) {
-		lag, wall := real()
+		lag, wall := realRead()
 		return lag + elapsedNs.Load(), wall + elapsedNs.Load() + stepNs.Load()
 	}
 }
