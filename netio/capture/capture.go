@@ -86,12 +86,12 @@ func defaultTo[T comparable](value, fallback T) T {
 // of the entry they came from (every entry with events has one).
 type release struct {
 	end   int
-	at    int64 // Unix ns (0: not measured, a rebuild).
+	at    int64 // On the lag clock (lagNow; 0: not measured, a rebuild).
 	epoch uint64
 }
 
 // unpublishedSpan is entries a standby released up to the event last (the last event of
-// the last of them), the first of them at (Unix ns).
+// the last of them), the first of them at (on the lag clock: lagNow).
 type unpublishedSpan struct {
 	last position
 	at   int64
@@ -177,8 +177,9 @@ type Capture struct {
 	superseded     atomic.Uint64
 	fellBehind     atomic.Uint64
 	connected      atomic.Bool
-	// caughtUpAt is the Unix ns up to which everything released is in the stream: now,
-	// whenever a checked position (checkedOp) reaches the released op; the release time
+	// caughtUpAt is the instant (lag clock: lagNow) up to which everything released is in
+	// the stream: now, whenever a checked position (checkedOp) reaches the released op;
+	// the release time
 	// of an entry once its last event is stored (entries are released and published in
 	// order, so every earlier one is stored too); on a standby (its lag is 0 until it is
 	// promoted), at each poll of the stream, the release of the oldest entry it released
@@ -214,6 +215,11 @@ type Capture struct {
 	// unstoredGapFromOp is the from_op of the last capture_gap published that was not
 	// stored (0: none): the next marker from that op is its retry (publishGap).
 	unstoredGapFromOp uint64
+	// entryEndStored is the last event this node stored as the last of its entry: a
+	// session that starts from it knows its op is whole. partlyStoredWarned is the last
+	// position warned of as maybe partly stored (warnPartlyStored).
+	entryEndStored     position
+	partlyStoredWarned position
 
 	// unchecked is the last message a standby read at its previous poll, at sequence
 	// uncheckedSequence, if its log could not confirm it then (watch; 0: none).
@@ -233,9 +239,31 @@ func New(config Config) *Capture {
 		queue: &event.Buffer{}, spare: &event.Buffer{}, lost: true,
 		lag:  hdrhistogram.New(1_000, int64(time.Hour), 2),
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
-	c.caughtUpAt.Store(time.Now().UnixNano())
+	c.caughtUpAt.Store(lagNow())
 	return c
 }
+
+// The lag clock: Unix ns as the wall clock read when the process started, advanced by
+// the monotonic clock since, so no step of the wall clock (NTP, an operator) moves it.
+// On the wall clock a step forward showed as lag (capture_lagging in /healthz for the
+// step's length), a step back hid a real lag as long. Every instant capture keeps
+// (releases, caughtUpAt) is on it; entry timestamps (a standby's, from its primary's
+// wall clock) meet the wall clock only where they are noted (noteUnpublished).
+var (
+	lagClockStart   = time.Now()
+	lagClockStartNs = lagClockStart.UnixNano()
+)
+
+// readClock returns now on the lag clock and on the wall clock (Unix ns), from one
+// reading. A variable: tests step the wall clock.
+var readClock = func() (lagNs, wallNs int64) {
+	now := time.Now()
+	return lagClockStartNs + int64(now.Sub(lagClockStart)), now.UnixNano()
+}
+
+// lagNow returns now on the lag clock: one reading of the monotonic clock only
+// (time.Since reads no wall clock), cheaper than time.Now. A variable, as readClock.
+var lagNow = func() int64 { return lagClockStartNs + int64(time.Since(lagClockStart)) }
 
 // StreamName returns the shard's stream name.
 func (c *Capture) StreamName() string { return c.stream }
@@ -311,7 +339,7 @@ func (c *Capture) Consume(ready *backend.Ready) {
 		c.queue.AppendFrom(ready.Events, &ready.Events.Events[i])
 	}
 	if hasEvents { // A primary's (a standby returned above): released now.
-		c.releases = append(c.releases, release{end: c.queue.Len(), at: time.Now().UnixNano(),
+		c.releases = append(c.releases, release{end: c.queue.Len(), at: lagNow(),
 			epoch: ready.Epoch})
 	}
 	c.mutex.Unlock()
@@ -320,15 +348,18 @@ func (c *Capture) Consume(ready *backend.Ready) {
 	}
 }
 
-// noteUnpublished records, on a standby, when an entry with events was released: as its
+// noteUnpublished records, on a standby, when an entry with events was released: at its
 // timestamp (ns; its primary wrote it then and released it a moment later, so the lag
-// counted from it is at most that moment high), or now (Unix ns, its release here) when
-// that is earlier (the primary's clock ahead of this node's). Called with mutex held; the
+// counted from it is at most that moment high), or now (its release here) when that is
+// earlier (the primary's clock ahead of this node's). The timestamp is the primary's
+// wall clock: its age is read against this node's wall clock now, and kept on the lag
+// clock (a wall-clock step later does not move it; one between the two readings, or
+// the primary's clock running behind, still counts in it). Called with mutex held; the
 // entry's only clock read (a standby's entry is never queued: Consume).
 func (c *Capture) noteUnpublished(ready *backend.Ready) {
-	at := time.Now().UnixNano()
-	if stamp := int64(ready.Timestamp); stamp > 0 && stamp < at {
-		at = stamp
+	at, wall := readClock()
+	if stamp := int64(ready.Timestamp); stamp > 0 && stamp < wall {
+		at -= wall - stamp // Its age by the wall clocks, now, on the lag clock.
 	}
 	e := &ready.Events.Events[ready.Events.Len()-1]
 	lastEvent := position{op: e.Op, index: e.Index}
@@ -357,7 +388,7 @@ func (c *Capture) standbyCaughtUpAt() int64 {
 	if len(c.unpublished) > 0 {
 		return c.unpublished[0].at
 	}
-	return time.Now().UnixNano()
+	return lagNow()
 }
 
 func (c *Capture) wakeUp() {
@@ -473,10 +504,9 @@ func (c *Capture) Stats() Stats {
 		Superseded: c.superseded.Load(), FellBehind: c.fellBehind.Load()}
 	if released > handled && stats.Publishing {
 		stats.LagOps = released - handled
-		// caughtUpAt is wall-clock time (Unix ns, the only time a primary's entries carry):
-		// after the clock is stepped back it can be ahead of now, and alerts and dashboards
-		// must not read a negative lag.
-		stats.LagSeconds = max(0, time.Since(time.Unix(0, c.caughtUpAt.Load())).Seconds())
+		// On the lag clock, which no wall-clock step moves. Never negative, for alerts and
+		// dashboards, whatever an instant kept (a standby's entry timestamp) says.
+		stats.LagSeconds = max(0, float64(lagNow()-c.caughtUpAt.Load())/1e9)
 		stats.Lagging = stats.LagSeconds > c.config.LagWarning.Seconds()
 	}
 	if text := c.lastError.Load(); text != nil {
@@ -560,7 +590,7 @@ func (c *Capture) session() error {
 	if err := c.settleDivergence(); err != nil {
 		return err
 	}
-	c.setChecked(c.at.op) // The position stands (or was moved back to what does).
+	c.positionChecked() // The position stands (or was moved back to what does).
 	c.sent, c.expected, c.inflight = c.at, c.streamSequence.Load(), c.inflight[:0]
 	c.sentID = ""
 	if c.lastRemoved {
@@ -757,7 +787,22 @@ func (c *Capture) setWatched(at position) {
 // setPosition records a position this node stored, or checked against its log.
 func (c *Capture) setPosition(at position, sequence uint64) {
 	c.storePosition(at, sequence)
+	c.setCheckedAt(at)
+}
+
+// positionChecked records, as a primary's session starts, that the stream's position
+// (at) is checked against this node's log (settleDivergence).
+func (c *Capture) positionChecked() { c.setCheckedAt(c.at) }
+
+// setCheckedAt is setChecked for a primary's position: one whose index is
+// math.MaxUint32 (a capture_gap, or the resume point of a capture_superseded after a
+// whole op) settles every event of its op, so that op is handled too. An event's op
+// may have more events the stream lacks, so only the op before it is (handled).
+func (c *Capture) setCheckedAt(at position) {
 	c.setChecked(at.op)
+	if at.index == math.MaxUint32 {
+		c.setHandled(at.op)
+	}
 }
 
 // setChecked records that the position, at op, is of this node's history: if it reaches
@@ -767,7 +812,7 @@ func (c *Capture) setPosition(at position, sequence uint64) {
 func (c *Capture) setChecked(op uint64) {
 	c.checkedOp.Store(op)
 	if op >= c.config.Released() {
-		c.caughtUpAt.Store(time.Now().UnixNano())
+		c.caughtUpAt.Store(lagNow())
 	}
 }
 
@@ -784,7 +829,7 @@ func (c *Capture) setHandled(op uint64) {
 		c.handledOp.Store(op)
 	}
 	if op >= c.config.Released() {
-		c.caughtUpAt.Store(time.Now().UnixNano())
+		c.caughtUpAt.Store(lagNow())
 	}
 }
 
@@ -855,14 +900,19 @@ func (c *Capture) live() error {
 }
 
 // waitLive waits for more events while collecting acknowledgements as they come, so the
-// pipeline stays full under load and the position is current when idle.
+// pipeline stays full under load and the position is current when idle. It returns
+// too when the node is no longer the primary.
 func (c *Capture) waitLive() error {
 	for {
 		c.mutex.Lock()
 		more := c.queue.Len() > 0 || c.lost // Lost: live returns, and a rebuild follows.
 		consumed := c.consumedOp
 		c.mutex.Unlock()
-		if more {
+		// Demoted or fenced: live ends the session. A fenced node releases nothing more,
+		// so no entry with events would wake it through Consume, and its publisher would
+		// stay here instead of watching the stream as a standby; the role is read at
+		// every acknowledgement and poll (livePollInterval).
+		if more || !c.config.Serving() {
 			return nil
 		}
 		if len(c.inflight) == 0 {
@@ -911,7 +961,7 @@ type pendingAck struct {
 	future   jetstream.PubAckFuture
 	at       position
 	expected uint64 // The stream's last sequence it expects (it gets expected+1).
-	released int64  // Unix ns the entry it ends was released (0: not an entry's last, or a rebuild).
+	released int64  // When the entry it ends was released, on the lag clock (0: not an entry's last, or a rebuild).
 	entryEnd bool   // The last event of its entry: once stored, every op up to at.op is.
 	// lostPosition: the capture_gap of publishLostPosition, whose id may be that of a
 	// marker the stream lost (acknowledged).
@@ -1044,6 +1094,7 @@ func (c *Capture) acknowledged(ack *jetstream.PubAck) error {
 	c.setPosition(p.at, ack.Sequence)
 	c.published.Add(1)
 	if p.entryEnd {
+		c.entryEndStored = p.at
 		c.setHandled(p.at.op)
 	}
 	if p.released != 0 {
@@ -1057,7 +1108,7 @@ func (c *Capture) acknowledged(ack *jetstream.PubAck) error {
 
 // recordLag records one entry's release → stored time.
 func (c *Capture) recordLag(released int64) {
-	lag := time.Now().UnixNano() - released
+	lag := lagNow() - released
 	c.lagMutex.Lock()
 	_ = c.lag.RecordValue(min(max(lag, 1_000), int64(time.Hour)))
 	c.lagMutex.Unlock()

@@ -513,10 +513,12 @@ func opOfTwoEventsHalfStored(t *testing.T) *Capture {
 // with upgrade_rules, an op without events: TestEntriesWithoutEventsAreHandled's kind).
 var testMachine = core.Config{RulesVersion: core.RulesVersionCurrent}
 
-// TestLagIsNeverNegative: the lag clock is wall-clock time, so after the clock is stepped
-// back (here by an hour) the instant capture was last caught up lies ahead of now. Stats
-// reported that as a lag of minus an hour, which alerts and dashboards read as is; it
-// must be 0 (and not lagging), with the ops behind still counted.
+// TestLagIsNeverNegative: the lag clock was wall-clock time, so after the clock was
+// stepped back (here by an hour) the instant capture was last caught up lay ahead of
+// now. Stats reported that as a lag of minus an hour, which alerts and dashboards read as
+// is; it must be 0 (and not lagging), with the ops behind still counted. The lag clock
+// is monotonic now (TestLagIgnoresWallClockSteps); an instant ahead of it is still
+// reported as no lag.
 func TestLagIsNeverNegative(t *testing.T) {
 	c := New(Config{Released: func() uint64 { return 100 }})
 	c.handledOp.Store(40)

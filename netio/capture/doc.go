@@ -27,7 +27,8 @@
 // writer moved the stream to be stored after that writer's, without its predecessors. After any failure, a restart or a promotion,
 // publishing resumes from the last message the stream holds: its id says which event
 // comes next. A publisher checks Serving before every message, so a fenced or demoted
-// primary (which may hold released entries its successor lacks) stops at once.
+// primary (which may hold released entries its successor lacks) stops at once; an idle
+// one leaves its live session at its next poll and watches the stream as a standby.
 //
 // # Divergence (divergence.go)
 //
@@ -61,7 +62,7 @@
 // state that does not decode), nothing before the live queue can be rebuilt: capture
 // publishes capture_gap up to the queue's first op and follows the queue (skipToLive: the
 // rest of the last op stored, if it was stored in part, is lost with a warning, as on a
-// promotion below); a snapshot that could not be opened (an I/O error, out of file
+// promotion below; warned of once, and not when this node stored that op whole itself); a snapshot that could not be opened (an I/O error, out of file
 // descriptors) is tried again instead. A log that starts right after the stream's last op
 // (a standby bootstrapped from a snapshot there, then promoted) lost no later op: capture
 // resumes from that snapshot without a gap message. Only the rest of that last op cannot
@@ -93,14 +94,18 @@
 //
 // Capture's progress (its lag metric, HandledOp) is the last op whose events are all in
 // the stream: the op before the last event stored (that op may have more events in
-// flight), the op of an entry's last event once it is stored, and beyond it, once the
-// publisher is idle, every op consumed, since many entries produce no event (refused
-// requests, set_grants, pulses, snapshot markers). Its lag in seconds is the age of the
-// oldest event released and not yet in the stream (at most). A standby only watches: its
-// lag is 0, and once promoted it counts from the release of the oldest event it released
-// that the stream lacked at its last poll (its entry's timestamp, or the standby's own
-// release when that is earlier: at most 10 ms early while the stream trails by less
-// than about 10 s, more beyond), or from that poll when the stream held them all.
+// flight), the op of an entry's last event once it is stored, a capture_gap's op (it
+// settles the whole op) once stored or checked, and beyond it, once the publisher is
+// idle, every op consumed, since many entries produce no event (refused requests,
+// set_grants, pulses, snapshot markers). Its lag in seconds is the age of the oldest
+// event released and not yet in the stream (at most), on the process's monotonic clock:
+// a step of the wall clock neither shows as lag nor hides any. A standby only watches:
+// its lag is 0, and once promoted it counts from the release of the oldest event it
+// released that the stream lacked at its last poll (its entry's timestamp, read against
+// the wall clock when the entry is released, or the standby's own release when that is
+// earlier: at most 10 ms early while the stream trails by less than about 10 s, more
+// beyond; a primary's clock behind this node's adds its skew), or from that poll when
+// the stream held them all.
 // A primary counts the stream's position, as read, only once it has checked it against
 // its log (Divergence): until then it may be a discarded history's, and its progress
 // and the log it holds (HeldOp: all of it meanwhile, with the oldest snapshot it

@@ -61,7 +61,7 @@ func startSessionByHand(t *testing.T, c *Capture) {
 	if err := c.settleDivergence(); err != nil {
 		t.Fatal(err)
 	}
-	c.setChecked(c.at.op)
+	c.positionChecked()
 	c.sent, c.expected, c.inflight = c.at, c.streamSequence.Load(), c.inflight[:0]
 	c.sentID = ""
 }

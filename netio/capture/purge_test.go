@@ -2,7 +2,9 @@ package capture
 
 import (
 	"context"
+	"runtime"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -153,7 +155,8 @@ func TestStreamThatLostItsLastMessage(t *testing.T) {
 }
 
 // awaitStats waits until done holds for c's stats, or c reports an error (then the
-// caller's checks say what went wrong).
+// caller's checks say what went wrong). When its hang guard fires it shows where every
+// publisher was waiting: a stall seen once under load is diagnosed from that output.
 func awaitStats(t *testing.T, c *Capture, done func(Stats) bool) Stats {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute) // A hang guard, not a timing assertion.
@@ -163,10 +166,24 @@ func awaitStats(t *testing.T, c *Capture, done func(Stats) bool) Stats {
 			return stats
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("never reached: %+v", stats)
+			t.Fatalf("never reached: %+v\n%s", stats, publisherStacks())
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// publisherStacks returns the stacks of the goroutines running a Capture's methods.
+func publisherStacks() string {
+	const stacksBytesMax = 1 << 20
+	buffer := make([]byte, stacksBytesMax)
+	buffer = buffer[:runtime.Stack(buffer, true)]
+	var publishers []string
+	for _, stack := range strings.Split(string(buffer), "\n\n") {
+		if strings.Contains(stack, "capture.(*Capture)") {
+			publishers = append(publishers, stack)
+		}
+	}
+	return strings.Join(publishers, "\n\n")
 }
 
 // TestStreamThatLostItsLostPositionMarker: a session found the stream purged and

@@ -214,9 +214,8 @@ func (c *Capture) resumeFrom(machine *core.Machine, info, skipped *wal.SnapshotI
 		// lost. Only the position's op itself cannot be checked: were its events
 		// published in part (a publisher stopped between two of them), the rest cannot
 		// be rebuilt.
-		c.config.Logger.Warn("capture: resuming from a snapshot at the stream's last op; "+
-			"its events after the last one stored, if any, cannot be rebuilt",
-			"stream", c.stream, "op", c.at.op, "index", c.at.index)
+		c.warnPartlyStored("capture: resuming from a snapshot at the stream's last op; "+
+			"its events after the last one stored, if any, cannot be rebuilt", c.at)
 		return machine, nil
 	}
 	if skipped != nil && skipped.Meta.Op < info.Meta.Op {
@@ -285,11 +284,25 @@ func (c *Capture) skipToLive() error {
 		// lost. The stream cannot tell, and capture_gap names the ops after it only: a
 		// marker naming that op would mostly be a false alarm (sessions end between ops
 		// far more often than inside one), so the loss is logged, as in resumeFrom.
-		c.config.Logger.Warn("capture: resuming at the live queue after the stream's "+
-			"last op; its events after the last one stored, if any, cannot be rebuilt",
-			"stream", c.stream, "op", start.op, "index", start.index)
+		c.warnPartlyStored("capture: resuming at the live queue after the stream's "+
+			"last op; its events after the last one stored, if any, cannot be rebuilt", start)
 	}
 	return nil
+}
+
+// warnPartlyStored logs that the events of at's op after at, if the stream holds that
+// op in part, are lost (resumeFrom, skipToLive: nothing can rebuild them). Not when this
+// node stored at itself as its entry's last event (a session that ended after a whole
+// op: a NATS blip, a failed publish), and once per position: every session that starts
+// from the same position (NATS blips while no snapshot the log continues can be read
+// and nothing more is published) would report the same possible loss again. The stream
+// cannot tell the rest, so after a restart the warning still fires for whole ops.
+func (c *Capture) warnPartlyStored(message string, at position) {
+	if at == c.entryEndStored || at == c.partlyStoredWarned {
+		return
+	}
+	c.partlyStoredWarned = at
+	c.config.Logger.Warn(message, "stream", c.stream, "op", at.op, "index", at.index)
 }
 
 // gapThrough publishes capture_gap for the ops after the position through op, if any.

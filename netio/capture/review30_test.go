@@ -83,6 +83,7 @@ func TestSkipToLiveKeepsWhatTheQueueHolds(t *testing.T) {
 // 4's release. The span for op 4 was dropped as stored once the checked position
 // reached op 4, and the lag counted from the last poll (hidden until the warning's 10 s).
 func TestPromotedStandbyCountsItsLagFromAHalfStoredOp(t *testing.T) {
+	wallLagClock(t)
 	node := openReplica(t, t.TempDir())
 	node.serve("", 1, []uint64{1, 2}, []uint64{3, 4}, []uint64{5, 6}) // Op 4: accounts 5, 6.
 	c := New(Config{Log: node.log, Released: func() uint64 { return 4 },
@@ -220,6 +221,7 @@ func TestSnapshotThatFailsToOpenIsTriedAgain(t *testing.T) {
 // unpublished release for as long as it trails (here an hour, for a stream a poll
 // behind).
 func TestTrailingStandbyDropsSpansTheStreamHolds(t *testing.T) {
+	wallLagClock(t)
 	node := openReplica(t, t.TempDir())
 	node.serve("", 1, []uint64{1, 2}, []uint64{3, 4}, []uint64{5, 6}) // Ops 1 (grants) to 4.
 	c := New(Config{Log: node.log, Released: func() uint64 { return 4 },
