@@ -106,6 +106,7 @@ func TestShortBatchesMatchPipeline(t *testing.T) {
 		steps = 150
 	}
 	statuses := map[model.Status]int{}
+	ran := 0 // Scenarios run: -run may select some.
 	for n, scenario := range scenarios {
 		t.Run(fmt.Sprintf("accounts=%d/rules=%t/events=%t", scenario.accounts, scenario.rules,
 			scenario.events), func(t *testing.T) {
@@ -152,9 +153,13 @@ func TestShortBatchesMatchPipeline(t *testing.T) {
 			for status, count := range d.statuses {
 				statuses[status] += count
 			}
+			ran++
 		})
 	}
 	t.Logf("statuses: %v", statuses)
+	if ran < len(scenarios) {
+		return // The cases below are reached by the scenarios together, not each one.
+	}
 	// The batches must reach the cases the short path resolves differently: accounts
 	// not found, retries, chains rolled back, refused reservations and fills.
 	for _, status := range []model.Status{model.StatusOK, model.StatusExists,
