@@ -7,6 +7,9 @@ import (
 	"sequent/core/model"
 )
 
+// shortBatchOperator is the client TestShortBatchesMatchPipeline gives the operator scope.
+const shortBatchOperator = 9
+
 // createTransfersPipelined is CreateTransfersAs with the software pipeline for every
 // batch, short ones included: the reference of TestShortBatchesMatchPipeline.
 func (l *Ledger) createTransfersPipelined(client uint64, balances bool, firstTimestamp uint64,
@@ -85,9 +88,9 @@ func (d *pipelineDiff) engineChain(count int) []model.Transfer {
 // as the system, the owner and a grantee, with and without balances, retried ids,
 // linked chains failing at every position, posts and voids, closing transfers,
 // unknown accounts behind a matching tag; system batches with reservations and releases;
-// saga steps), and the matching engine's chains of reservation, fill, payout and
-// release. Results, events, the ledger digest and the risk state must agree after
-// every batch.
+// saga steps), the same sent by an operator, and the matching engine's chains of
+// reservation, fill, payout and release. Results, events, the ledger digest and the risk
+// state must agree after every batch.
 func TestShortBatchesMatchPipeline(t *testing.T) {
 	scenarios := []struct {
 		accounts      int
@@ -103,12 +106,24 @@ func TestShortBatchesMatchPipeline(t *testing.T) {
 		steps = 150
 	}
 	statuses := map[model.Status]int{}
+	ran := 0 // Scenarios run: -run may select some.
 	for n, scenario := range scenarios {
 		t.Run(fmt.Sprintf("accounts=%d/rules=%t/events=%t", scenario.accounts, scenario.rules,
 			scenario.events), func(t *testing.T) {
 			d := newPipelineDiff(t, uint64(n)+201, scenario.accounts, scenario.rules,
 				scenario.events)
 			d.reference = (*Ledger).createTransfersPipelined
+			for _, l := range []*Ledger{d.pipe, d.old} {
+				// The grantee's grants of newPipelineDiff, and an operator: a client other
+				// than the system whose one-event batches take resolveOne (every account
+				// allowed) while the risk rules, which spare only the system, apply.
+				if err := l.SetGrants([]model.Grant{
+					{Client: pipelineDiffGrantee, Scopes: model.ScopeTransfer, Ledger: 1},
+					{Client: pipelineDiffGrantee, Scopes: model.ScopeRead, Ledger: 2},
+					{Client: shortBatchOperator, Scopes: model.ScopeOperator}}); err != nil {
+					t.Fatal(err)
+				}
+			}
 			var retry struct { // The last batch of client transfers.
 				events   []model.Transfer
 				client   uint64
@@ -123,6 +138,11 @@ func TestShortBatchesMatchPipeline(t *testing.T) {
 				case choice == 3 && retry.events != nil:
 					// A client's retry: exists, or what the batch answers now.
 					d.apply(label, 3, retry.events, retry.client, retry.balances)
+				case choice == 4 && d.random.IntN(2) == 0:
+					// The operator sends a batch of any kind (its client is used by the
+					// client and saga kinds).
+					kind, events := d.batch(count, nil)
+					d.apply(label, kind, events, shortBatchOperator, d.random.IntN(2) == 0)
 				default:
 					kind, events, client, balances := d.step(label, count)
 					if kind >= 3 {
@@ -133,9 +153,13 @@ func TestShortBatchesMatchPipeline(t *testing.T) {
 			for status, count := range d.statuses {
 				statuses[status] += count
 			}
+			ran++
 		})
 	}
 	t.Logf("statuses: %v", statuses)
+	if ran < len(scenarios) {
+		return // The cases below are reached by the scenarios together, not each one.
+	}
 	// The batches must reach the cases the short path resolves differently: accounts
 	// not found, retries, chains rolled back, refused reservations and fills.
 	for _, status := range []model.Status{model.StatusOK, model.StatusExists,
