@@ -149,6 +149,9 @@ func serverError(frame *wire.Frame) *ServerError {
 func (c *Client) install(e *established) {
 	c.generation++
 	c.conn, c.dialed = e.conn, e.address
+	// Reached by following a not_primary naming this address (connectAny tries it first),
+	// no other reply in between (namesConnectedLocked).
+	c.dialedFollowed = c.redirects > 0 && e.address == c.primary
 	c.permissions, c.epoch = e.accepted.Permissions, e.accepted.Epoch
 	c.heartbeat = c.config.HeartbeatInterval
 	if c.heartbeat == 0 {
@@ -399,6 +402,12 @@ func (c *Client) complete(frame *wire.Frame, generation uint64) {
 	if status == model.StatusOutcomeUnknown {
 		call.answeredUnknown = true
 	}
+	if c.dialedFollowed && generation == c.generation &&
+		(status == model.StatusOK || resentStatus(status)) && call.write() {
+		// The node took a write (only a primary does): a not_primary from it now naming
+		// the dialed address is news, the name perhaps moved (namesConnectedLocked).
+		c.dialedFollowed = false
+	}
 	switch {
 	case resentStatus(status) && (c.config.BusyRetryDelay > 0 || call.outcomeUnknownLocked()):
 		// With retries off (a negative BusyRetryDelay) busy and log_unavailable go to the
@@ -489,15 +498,22 @@ func resentStatus(status model.Status) bool {
 
 // namesConnectedLocked reports whether address, from a not_primary, names the node the
 // client is connected to: it is the connection's remote address (the IP and port), or
-// the address dialed for it (as configured, or as a redirect named it). A node may name
-// itself otherwise than the client reached it (localhost:7400 for 127.0.0.1:7400, a
-// host name for its IP), and the client does not resolve names to compare them (a
-// lookup under mu, on the reader): it follows such a redirect once, to the name, and the
-// node then names the address it was dialed by. Without the second comparison it would
-// be followed back to itself again and again, with back-off, until the callers gave up.
-// Called with mu held.
+// the address dialed for it when that was to follow a not_primary naming it and the
+// node has taken no write since (dialedFollowed). A node may name itself otherwise than
+// the client reached it (localhost:7400 for 127.0.0.1:7400, a host name for its IP),
+// and the client does not resolve names to compare them (a lookup under mu, on the
+// reader): it follows such a redirect once, to the name, and the node then names the
+// address it was just dialed by. Without the second comparison it would be followed back
+// to itself again and again, with back-off, until the callers gave up. But a name may
+// also follow the primary (a floating DNS name, a service in front of the current
+// primary): the old primary, reached by that name before a failover, names it after,
+// and the name now reaches another node. So a dialed name counts only when the client
+// dialed it on being told it and has seen no write taken since: otherwise the redirect
+// is followed (a new connection resolves the name afresh), once more at worst for a
+// node naming itself. Called with mu held.
 func (c *Client) namesConnectedLocked(address string) bool {
-	return c.conn != nil && (address == c.conn.RemoteAddr().String() || address == c.dialed)
+	return c.conn != nil && (address == c.conn.RemoteAddr().String() ||
+		c.dialedFollowed && address == c.dialed)
 }
 
 // doubling is the wait before retry number step (from 0) of an exponential back-off:

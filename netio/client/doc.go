@@ -80,9 +80,11 @@
 // for a reply, in number order, with its original number. A first not_primary redirect
 // is followed at once; consecutive ones with no other reply in between wait with backoff
 // too, so two nodes naming each other are not hammered. A not_primary naming the node
-// connected to — its address, or the address the client dialed to reach it — is no
-// redirect: a node naming itself by a host name (localhost:7400, reached as
-// 127.0.0.1:7400) is followed once, to the name, and not again. The server applies each
+// connected to — its address, or the address the client dialed to reach it on being
+// told that address, no write taken since — is no redirect: a node naming itself by a
+// host name (localhost:7400, reached as 127.0.0.1:7400) is followed once, to the name,
+// and not again; a name that follows the primary (a floating DNS name) is followed
+// after each failover. The server applies each
 // number at most once and answers resends of applied requests from its cache (Reply.
 // Duplicate). Requests answered busy or log_unavailable (not applied) or outcome_unknown
 // (the server's log failed before confirming it) are resent with their number after a

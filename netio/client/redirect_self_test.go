@@ -60,11 +60,67 @@ func TestUnknownOutcomeThenNotPrimaryNamingTheDialedNameIsResent(t *testing.T) {
 			f := newUnknownOutcomeFixture(t, 1, unknown)
 			const name = "localhost:7400"
 			f.c.mu.Lock()
-			f.c.dialed = name // As install records it.
+			f.c.dialed = name // As install records it, after following a redirect to it.
+			f.c.dialedFollowed = true
 			f.c.mu.Unlock()
 			f.answerNotPrimary(name)
 			f.expectResent(t, "not_primary naming the dialed name")
 			f.expectDefiniteReply(t)
 		})
+	}
+}
+
+// TestNotPrimaryNamingTheDialedNameAfterAFailoverIsFollowed: every node announces the
+// primary by one name that follows the primary (a floating DNS name, a service name in
+// front of the current primary), and the client is configured with that name. After a
+// failover the name reaches the new primary, but the client's connection, made before,
+// still reaches the old one, which answers not_primary naming that name: the very name
+// the client dialed, yet another node now. The client must follow it (a new connection
+// resolves the name afresh), as it did before it compared the dialed name: ignored, the
+// client stays on the old primary for as long as the connection lives, every write
+// refused not_primary. Here the name is localhost:port of a proxy (the client's socket
+// address is 127.0.0.1:port, so only the dialed-name comparison matches), pointed at
+// the new primary at the failover. A second failover, back to the first node, once the
+// client reached the second by following the name and wrote there, is followed too.
+func TestNotPrimaryNamingTheDialedNameAfterAFailoverIsFollowed(t *testing.T) {
+	proxy := startWireProxy(t, newResendLog())
+	_, port, err := net.SplitHostPort(proxy.address()) // 127.0.0.1:port
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := net.JoinHostPort("localhost", port)
+	old := startTestServerWith(t, func(config *netio.Config) {
+		config.PrimaryAddress = func() string { return name }
+	})
+	primary := startTestServerWith(t, func(config *netio.Config) {
+		config.PrimaryAddress = func() string { return name }
+	})
+	proxy.setTarget(old.server.Address())
+	c := dialTestClient(t, name, nil)
+	// The failover: the name now reaches the new primary; the old one refuses.
+	proxy.setTarget(primary.server.Address())
+	old.backend.SetNotPrimary(true)
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit) // A hang guard.
+	defer cancel()
+	results, err := c.CreateAccounts(ctx,
+		[]model.Account{{ID: model.U128(1), Ledger: 1, Code: 1}})
+	if err != nil || len(results) != 1 {
+		t.Fatalf("the old primary naming %s, the name the client dialed, now the new "+
+			"primary's: %v (%d results), want the account created on the new primary",
+			name, err, len(results))
+	}
+	if logins := primary.server.Stats().LoginsAccepted; logins != 1 {
+		t.Fatalf("%d logins on the new primary, want 1 (the redirect followed)", logins)
+	}
+	// The second failover: the client's connection was dialed to follow the name.
+	proxy.setTarget(old.server.Address())
+	old.backend.SetNotPrimary(false)
+	primary.backend.SetNotPrimary(true)
+	results, err = c.CreateAccounts(ctx,
+		[]model.Account{{ID: model.U128(2), Ledger: 1, Code: 1}})
+	if err != nil || len(results) != 1 {
+		t.Fatalf("after a second failover, the former primary naming %s: %v (%d "+
+			"results), want the account created on the first node again", name, err,
+			len(results))
 	}
 }
