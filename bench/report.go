@@ -37,6 +37,10 @@ type Report struct {
 
 	Results         map[string]uint64 `json:"results"`
 	RequestStatuses map[string]uint64 `json:"request_statuses"`
+	// UnknownOutcomes counts the calls whose write may have been applied but whose
+	// outcome the client could not learn (client.OutcomeUnknownError), by the status that
+	// ended them (e.g. permission_denied to a resend): not refusals.
+	UnknownOutcomes map[string]uint64 `json:"unknown_outcomes,omitempty"`
 	Workloads       map[string]uint64 `json:"workloads"`
 	OrderCommands   map[string]uint64 `json:"order_commands,omitempty"`
 	FirstError      string            `json:"first_error,omitempty"`
@@ -125,6 +129,9 @@ func (r *run) report(workers []*worker, total *sample) Report {
 			Go: runtime.Version()}}
 	if r.openLoop() {
 		report.Mode, report.OfferedRequestsPerS = "open", config.Rate
+	}
+	if unknown := statusCounts(&total.unknownOutcomes); len(unknown) > 0 {
+		report.UnknownOutcomes = unknown
 	}
 	if total.noReply > 0 {
 		report.RequestStatuses["no_reply"] = total.noReply
@@ -240,6 +247,10 @@ func WriteText(w io.Writer, report *Report) {
 		fmt.Fprintln(w, "(latency is measured from each request's intended send time)")
 	}
 	fmt.Fprintf(w, "request statuses: %s\n", countsText(report.RequestStatuses))
+	if report.UnknownOutcomes != nil {
+		fmt.Fprintf(w, "unknown outcomes (may be applied; looked up at the end): %s\n",
+			countsText(report.UnknownOutcomes))
+	}
 	fmt.Fprintf(w, "event results: %s\n", countsText(report.Results))
 	if report.OrderCommands != nil {
 		fmt.Fprintf(w, "order commands (requests): %s\n", countsText(report.OrderCommands))

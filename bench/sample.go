@@ -25,7 +25,8 @@ type sample struct {
 	eventsCompleted   uint64 // Events of completed requests.
 
 	results         [statusSlots]uint64 // Per-event result codes.
-	requestStatuses [statusSlots]uint64 // Request-level statuses of replies, and of calls ended with an unknown outcome (client.OutcomeUnknownError's Status).
+	requestStatuses [statusSlots]uint64 // Request-level statuses of replies.
+	unknownOutcomes [statusSlots]uint64 // Calls ended with an unknown outcome, by the status that ended them (client.OutcomeUnknownError).
 	noReply         uint64              // Requests that failed without a reply.
 	malformed       uint64              // Replies whose body did not match the request.
 	kinds           [kindCount]uint64   // Completed requests per workload.
@@ -70,6 +71,7 @@ func (s *sample) merge(other *sample) {
 	for i := range s.results {
 		s.results[i] += other.results[i]
 		s.requestStatuses[i] += other.requestStatuses[i]
+		s.unknownOutcomes[i] += other.unknownOutcomes[i]
 	}
 	s.noReply += other.noReply
 	s.malformed += other.malformed

@@ -305,8 +305,9 @@ type outcome struct {
 // request-level refusal (nothing applied). A *client.OutcomeUnknownError is not: the
 // write may be applied (an earlier copy, its resend refused with a status no resend
 // cures; or the client stopped with a copy on its way), so it is settled as an error
-// (its transfers looked up at the end) and counted under its status, which names the
-// refusal (or outcome_unknown), rather than as no_reply. Anything else failed without a
+// (its transfers looked up at the end) and counted under its status in the report's
+// unknown_outcomes (never with the refusals in request_statuses), rather than as
+// no_reply. Anything else failed without a
 // reply.
 func endedWith(err error) outcome {
 	var refused *client.StatusError
@@ -376,7 +377,7 @@ func (w *worker) settle(result *outcome, s *slot, t *sample) bool {
 		if t != nil {
 			t.requestsFailed++
 			if result.status != model.StatusOK {
-				t.requestStatuses[statusSlot(result.status)]++ // Outcome unknown (endedWith).
+				t.unknownOutcomes[statusSlot(result.status)]++ // Not a refusal (endedWith).
 			} else {
 				t.noReply++
 			}

@@ -12,7 +12,8 @@ import (
 // resend refused with a status no resend cures, or the client stopped while it was on
 // its way) is no refusal: its transfers must be looked up at the end, like those of a
 // request without a reply, and the request counted under the error's status in the
-// report's request statuses (as the client names it), not as a bare no_reply. The
+// report's unknown outcomes (never with the refusals among the request statuses), not
+// as a bare no_reply. The
 // control, a plain error (no reply at all), still counts as no_reply.
 func TestOutcomeUnknownCountsUnderItsStatus(t *testing.T) {
 	config := Config{Addresses: []string{"x"}, Events: 3, Count: 1}.WithDefaults()
@@ -43,21 +44,23 @@ func TestOutcomeUnknownCountsUnderItsStatus(t *testing.T) {
 			w.outstanding++
 			w.complete(call)
 			tally := w.recorder.interval
-			var statuses uint64 // Counted under any status.
-			for _, count := range tally.requestStatuses {
-				statuses += count
+			var unknown, refused uint64 // Counted under any status.
+			for i := range tally.unknownOutcomes {
+				unknown += tally.unknownOutcomes[i]
+				refused += tally.requestStatuses[i]
 			}
-			wantStatuses, wantNoReply := uint64(1), uint64(0)
+			wantUnknown, wantNoReply := uint64(1), uint64(0)
 			if test.status == model.StatusOK {
-				wantStatuses, wantNoReply = 0, 1
+				wantUnknown, wantNoReply = 0, 1
 			}
-			if tally.requestsFailed != 1 || tally.noReply != wantNoReply ||
-				statuses != wantStatuses ||
-				tally.requestStatuses[statusSlot(test.status)] != wantStatuses {
-				t.Fatalf("%v: failed %d, no reply %d, under a status %d (under %s %d); "+
-					"want 1, %d, %d (%d)", test.err, tally.requestsFailed, tally.noReply,
-					statuses, test.status, tally.requestStatuses[statusSlot(test.status)],
-					wantNoReply, wantStatuses, wantStatuses)
+			if tally.requestsFailed != 1 || tally.noReply != wantNoReply || refused != 0 ||
+				unknown != wantUnknown ||
+				tally.unknownOutcomes[statusSlot(test.status)] != wantUnknown {
+				t.Fatalf("%v: failed %d, no reply %d, as a refusal %d, unknown %d (under %s "+
+					"%d); want 1, %d, 0, %d (%d)", test.err, tally.requestsFailed,
+					tally.noReply, refused, unknown, test.status,
+					tally.unknownOutcomes[statusSlot(test.status)], wantNoReply, wantUnknown,
+					wantUnknown)
 			}
 			if len(w.unknown) != s.events {
 				t.Fatalf("%v: %d transfers to look up, want the request's %d", test.err,
