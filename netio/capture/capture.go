@@ -1090,11 +1090,12 @@ func (c *Capture) acknowledged(ack *jetstream.PubAck) error {
 		// The stream held a marker with this id, which it lost too: the very last message
 		// (an earlier session's, nothing after it), or an earlier publisher's through the
 		// same op with messages after it (an old primary's before an async failover, its
-		// released op beyond this node's), all within the duplicate window. Through its op
-		// everything is settled already, as this marker would say: the position is after
-		// it, at the sequence kept. The stream's last message id may be another's, so the
-		// next message expects the sequence only. It is the only message in flight
-		// (publishGap awaits all around it).
+		// released op beyond this node's), all within the duplicate window. The id names
+		// the entry at its op (its epoch, when known), so that marker was of this node's
+		// history through that op. Through its op everything is settled already, as this
+		// marker would say: the position is after it, at the sequence kept. The stream's
+		// last message id may be another's, so the next message expects the sequence
+		// only. It is the only message in flight (publishGap awaits all around it).
 		c.sentID = ""
 		c.expected = p.expected
 		c.setPosition(p.at, p.expected)

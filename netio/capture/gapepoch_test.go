@@ -68,3 +68,44 @@ func TestDeposedPrimaryReadsItsSuccessorsGap(t *testing.T) {
 		t.Fatalf("the deposed primary published %+v", after[len(messages):])
 	}
 }
+
+// TestStandbyWatchesAGapOfADiscardedHistory: the stream ends with the old primary's
+// capture_gap through op 3 (epoch 1's entry there); the new primary (epoch 2) wrote its
+// own op 3 and has published nothing yet (NATS was down). Its standby, which holds that
+// op 3, must not count the marker as checked: its successor as primary will void it, and
+// needs the log after op 2 to publish its history. Before gaps carried the epoch, the
+// standby's watch took the marker as agreeing, and its log hold moved past op 2.
+func TestStandbyWatchesAGapOfADiscardedHistory(t *testing.T) {
+	dir := t.TempDir()
+	url := natstest.Start(t, dir+"/nats", "127.0.0.1:0").ClientURL()
+	old := openReplica(t, dir+"/old")
+	old.serve(url, 1, []uint64{1, 2}, []uint64{3, 4}) // Ops 1 (grants), 2, 3: messages 1-4.
+	onStream(t, url, func(s jetstream.Stream) error {
+		return s.DeleteMsg(context.Background(), 4) // Op 3's last event (account 4).
+	})
+	old.serve(url, 1) // Publishes capture_gap through op 3.
+	standby := openReplica(t, dir+"/standby")
+	standby.copyFrom(old, 2)
+	standby.serve("", 2, []uint64{7}) // The new primary's op 3, as its standby holds it.
+
+	c := New(Config{URL: url, Log: standby.log, Machine: testMachine,
+		Released: func() uint64 { return 3 }, Serving: func() bool { return false },
+		Epoch: func() uint64 { return 2 }})
+	if err := c.connect(); err != nil {
+		t.Fatal(err)
+	}
+	defer c.disconnect()
+	for poll := 0; poll < 2; poll++ { // The second poll checks the unchecked message again.
+		if err := c.readPosition(); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.watch(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if held, _ := c.HeldOp(); c.last.at.op != 3 || c.checkedOp.Load() != 0 || held != 0 {
+		t.Fatalf("last message %+v, checked op %d, log held after op %d: want the gap "+
+			"through op 3 read and unchecked, all of the log held", c.last,
+			c.checkedOp.Load(), held)
+	}
+}
