@@ -316,8 +316,8 @@ func (c *Capture) gapThrough(reason string, op uint64) error {
 
 // gapEpoch returns the epoch of the local log's entry holding op, which a capture_gap
 // through op carries in its id and JSON (0: the log no longer holds op, or never did,
-// so the marker names no entry: it is published without an epoch, as before schema 2
-// gave gaps one, and counts as agreeing with any log, as a retired op does). The entry
+// so the marker names no entry: it is published without an epoch, as before gaps had
+// one, and counts as agreeing with any log, as a retired op does). The entry
 // names the history the marker settles: only the primary of that epoch wrote an entry of
 // that epoch at op, so a node whose log holds another entry there (a failover discarded
 // one of the two) sees the divergence, and two primaries' markers through the same op
