@@ -728,7 +728,7 @@ func (c *Capture) publishLostPosition() error {
 	}
 	return c.publishGap("the stream's last message was removed (purged, deleted or "+
 		"expired), so its position is unknown; resuming after the released op",
-		min(max(from, 1), to), to, true)
+		min(max(from, 1), to), to, 0, true)
 }
 
 // watch checks, on a standby, the position just read against its log, as its successor's
@@ -834,18 +834,24 @@ func (c *Capture) setHandled(op uint64) {
 }
 
 // messageName is what a message's id says: the position publishing resumes after, and
-// the epoch of the entry (event) or of the publisher (capture_superseded).
+// the epoch of the entry (event, capture_gap: the entry holding its op) or of the
+// publisher (capture_superseded).
 type messageName struct {
-	at     position
-	epoch  uint64 // 0: unknown (schema 1 events, capture_gap).
-	marker bool   // capture_gap or capture_superseded: not an event of an entry.
+	at    position
+	epoch uint64 // 0: unknown (schema 1 events, capture_gap without an epoch).
+	// marker: capture_superseded, or a capture_gap without an epoch: it names no entry
+	// that a log could be checked against.
+	marker bool
 }
 
 // parseMessageID reads a message id:
 //
 //	shard:op:index:epoch               an event (schema 2)
 //	shard:op:index                     an event (schema 1: epoch unknown)
-//	shard:op:gap                       capture_gap: everything of op is settled
+//	shard:op:gap:epoch                 capture_gap: everything of op is settled, in the
+//	                                   history whose entry at op has epoch
+//	shard:op:gap                       capture_gap without an epoch (written before gaps
+//	                                   had one, or its publisher's log no longer held op)
 //	shard:op:index:superseded:epoch    capture_superseded: resume after op:index
 func parseMessageID(id string) (messageName, error) {
 	parts := strings.Split(id, ":")
@@ -859,8 +865,15 @@ func parseMessageID(id string) (messageName, error) {
 	if err != nil {
 		return messageName{}, fmt.Errorf("message id %q: %w", id, err)
 	}
-	if len(parts) == 3 && parts[2] == "gap" {
-		return messageName{at: position{op: op, index: math.MaxUint32}, marker: true}, nil
+	if parts[2] == "gap" && len(parts) <= 4 {
+		name := messageName{at: position{op: op, index: math.MaxUint32}, marker: true}
+		if len(parts) == 4 {
+			if name.epoch, err = strconv.ParseUint(parts[3], 10, 64); err != nil || name.epoch == 0 {
+				return messageName{}, fmt.Errorf("message id %q: epoch: %v", id, err)
+			}
+			name.marker = false // It names an entry (op, epoch): checked as an event is.
+		}
+		return name, nil
 	}
 	index, err := strconv.ParseUint(parts[2], 10, 32)
 	if err != nil {
@@ -1077,11 +1090,12 @@ func (c *Capture) acknowledged(ack *jetstream.PubAck) error {
 		// The stream held a marker with this id, which it lost too: the very last message
 		// (an earlier session's, nothing after it), or an earlier publisher's through the
 		// same op with messages after it (an old primary's before an async failover, its
-		// released op beyond this node's), all within the duplicate window. Through its op
-		// everything is settled already, as this marker would say: the position is after
-		// it, at the sequence kept. The stream's last message id may be another's, so the
-		// next message expects the sequence only. It is the only message in flight
-		// (publishGap awaits all around it).
+		// released op beyond this node's), all within the duplicate window. The id names
+		// the entry at its op (its epoch, when known), so that marker was of this node's
+		// history through that op. Through its op everything is settled already, as this
+		// marker would say: the position is after it, at the sequence kept. The stream's
+		// last message id may be another's, so the next message expects the sequence
+		// only. It is the only message in flight (publishGap awaits all around it).
 		c.sentID = ""
 		c.expected = p.expected
 		c.setPosition(p.at, p.expected)

@@ -350,7 +350,7 @@ func TestCaptureRebuildsWhatItDropped(t *testing.T) {
 func FuzzParseMessageID(f *testing.F) {
 	for _, seed := range []string{"0:42:3:1", "0:42:3", "0:7:gap", "0:41:1:superseded:2", "",
 		":::", "0:18446744073709551615:4294967295:18446744073709551615", "0:1:-1", "x:1:2",
-		"0:1:2:superseded", "0:1:2:x:3", "0:1:gap:2"} {
+		"0:1:2:superseded", "0:1:2:x:3", "0:1:gap:2", "0:1:gap:0", "0:1:4294967295:2"} {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, id string) {
@@ -363,6 +363,8 @@ func FuzzParseMessageID(f *testing.F) {
 		switch {
 		case name.marker && name.epoch == 0 && name.at.index == math.MaxUint32:
 			formatted = fmt.Sprintf("%s:%d:gap", shard, name.at.op)
+		case !name.marker && name.at.index == math.MaxUint32:
+			formatted = fmt.Sprintf("%s:%d:gap:%d", shard, name.at.op, name.epoch)
 		case name.marker:
 			formatted = fmt.Sprintf("%s:%d:%d:superseded:%d", shard, name.at.op, name.at.index,
 				name.epoch)

@@ -18,8 +18,8 @@ import (
 // its own, different entries at N..M. Resuming "after the last message" would skip the
 // new primary's real events at N..M. So before publishing, a primary checks that the
 // stream's last message belongs to its own history: an event's id carries the epoch of
-// the entry that produced it, and only the primary of that epoch ever wrote an entry of
-// that epoch, so (op, epoch) names one entry. If the local log holds a different entry
+// the entry that produced it (a capture_gap's, of the entry at its op), and only the
+// primary of that epoch ever wrote an entry of that epoch, so (op, epoch) names one entry. If the local log holds a different entry
 // at that op (or none), capture walks back through the stream to the newest message its
 // log agrees with, publishes a capture_superseded message naming the ops and epochs
 // voided, and resumes after that message: every event of its own history is published,
@@ -147,10 +147,16 @@ func (c *Capture) nameOf(message *jetstream.RawStreamMsg, err error) (messageNam
 }
 
 // agrees reports whether a message of the stream belongs to this node's history: an
-// event whose entry (op, epoch) the local log holds. Markers (capture_gap,
-// capture_superseded), schema-1 events (no epoch) and ops the log has retired cannot be
-// checked and count as agreeing. A message of an epoch newer than this node's means a
-// newer primary publishes: errNewerPublisher.
+// event, or a capture_gap with an epoch, whose entry (op, epoch) the local log holds (a
+// gap of a discarded history is voided as its events are: before gaps had an epoch, a
+// new primary resumed after an old primary's marker through ops it wrote otherwise, and
+// never published them). capture_superseded, a capture_gap without an epoch (an older
+// version's, or one whose publisher could no longer name the entry), schema-1 events (no
+// epoch) and ops the log has retired cannot be checked and count as agreeing: voiding
+// them could void a history that stands, and they are what a stream of an older version
+// ends with, so treating them as before keeps the upgrade from voiding anything. A
+// message of an epoch newer than this node's means a newer primary publishes:
+// errNewerPublisher.
 func (c *Capture) agrees(name messageName) (bool, error) {
 	if ours := c.config.Epoch(); ours != 0 && name.epoch > ours {
 		return false, fmt.Errorf("%w (message epoch %d, ours %d)", errNewerPublisher,

@@ -35,15 +35,18 @@
 // In async mode, or after a primary degraded and released alone, a failover may discard
 // entries whose events were already published: the new primary writes other entries at
 // those ops. (op, epoch) names one entry (one primary per epoch), so at the start of a
-// primary's session capture checks the stream's last event against its log; if the log
-// holds another entry there (or none), it walks back to the newest event it holds,
+// primary's session capture checks the stream's last event, or capture_gap (which names
+// the entry at its op the same way: shard:op:gap:epoch), against its log; if the log
+// holds another entry there (or none), it walks back to the newest message it holds,
 // publishes capture_superseded (shard:op:index:superseded:epoch, with from_op, to_op,
 // superseded_epoch: "those published ops never happened") and resumes after that event,
 // publishing its own history under ids the voided ones cannot shadow (the marker's own id
 // repeats only when this node voids the same history again, after the stream lost the
 // marker: JetStream answers it as that marker's duplicate, which places the position
 // after it). A last message of a newer epoch than the node's means it was deposed: it
-// publishes nothing.
+// publishes nothing. A capture_gap without an epoch (written before gaps had one, or
+// when its publisher's log and snapshots no longer named the entry at its op) cannot be
+// checked and counts as agreeing, as a schema-1 event or a retired op does.
 //
 // # Falling behind, catching up, retention
 //
@@ -54,7 +57,8 @@
 // joins the live queue where it starts. The shard keeps the log and that snapshot from
 // retirement (Capture is a backend.LogHold) up to Config LogHoldBytesMax of the shard
 // (`--cdc-retain-bytes`); beyond it the segments go anyway, and capture publishes a
-// capture_gap message (id shard:op:gap, "from_op", "to_op") naming the ops whose events
+// capture_gap message (id shard:op:gap:epoch, "from_op", "to_op", "epoch": of the entry
+// at op, from the snapshot resumed from or the log) naming the ops whose events
 // are lost, then resumes from the oldest snapshot the log continues. Only those count: a
 // snapshot older than the log's first op less one (a leftover of the node's life before
 // it was rebuilt from a newer snapshot) cannot be replayed from, so it is neither

@@ -89,7 +89,10 @@ func TestParseMessageID(t *testing.T) {
 		{"3:42:7:superseded:9:1", messageName{}, false},
 		{"3:42", messageName{}, false},
 		{"x:42:7:9", messageName{}, false},
-		{"3:42:gap:9", messageName{}, false},
+		{"3:42:gap:9", messageName{at: position{op: 42, index: math.MaxUint32}, epoch: 9}, true},
+		{"3:42:gap:0", messageName{}, false},
+		{"3:42:gap:x", messageName{}, false},
+		{"3:42:gap:9:1", messageName{}, false},
 		{"3:42:7:epoch", messageName{}, false},
 	} {
 		got, err := parseMessageID(test.id)

@@ -79,14 +79,14 @@ func TestGapMarkerRetriedCountsOnce(t *testing.T) {
 	c := rig.capture
 	rig.startSession(t)
 	c.js = &failingPublish{JetStream: c.js, failures: 1}
-	if err := c.publishGap("test loss", 1, 3, false); !errors.Is(err, nats.ErrConnectionClosed) {
+	if err := c.publishGap("test loss", 1, 3, 0, false); !errors.Is(err, nats.ErrConnectionClosed) {
 		t.Fatalf("first attempt: error %v, want %v", err, nats.ErrConnectionClosed)
 	}
 	if gaps, lines := c.Stats().Gaps, rig.lostLines(); gaps != 0 || len(lines) != 0 {
 		t.Fatalf("after the failed publish: %d gaps, logged %q; want none", gaps, lines)
 	}
 	rig.startSession(t)
-	if err := c.publishGap("test loss", 1, 3, false); err != nil {
+	if err := c.publishGap("test loss", 1, 3, 0, false); err != nil {
 		t.Fatalf("retry: %v", err)
 	}
 	messages := streamMessages(t, rig.url)
@@ -98,7 +98,7 @@ func TestGapMarkerRetriedCountsOnce(t *testing.T) {
 			"capture_gap, one line with retry=true", gaps, messages, lines)
 	}
 	// A later loss from another op is a first attempt.
-	if err := c.publishGap("test loss", 4, 5, false); err != nil {
+	if err := c.publishGap("test loss", 4, 5, 0, false); err != nil {
 		t.Fatal(err)
 	}
 	if lines = rig.lostLines(); c.Stats().Gaps != 2 || len(lines) != 2 ||
@@ -123,7 +123,7 @@ func TestGapMarkerRefusedIsNotCounted(t *testing.T) {
 		jetstream.WithMsgID("0:1:0:1")); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.publishGap("test loss", 1, 3, false); err == nil {
+	if err := c.publishGap("test loss", 1, 3, 0, false); err == nil {
 		t.Fatal("the stream took a capture_gap expecting a sequence a second writer moved")
 	}
 	messages := streamMessages(t, rig.url)
@@ -142,7 +142,7 @@ func TestFencedNodeCountsNoGap(t *testing.T) {
 	rig.startSession(t)
 	rig.serving.Store(false)
 	for range 2 { // Each session of the fenced node would try again.
-		if err := c.publishGap("test loss", 1, 3, false); !errors.Is(err, errNotServing) {
+		if err := c.publishGap("test loss", 1, 3, 0, false); !errors.Is(err, errNotServing) {
 			t.Fatalf("error %v, want %v", err, errNotServing)
 		}
 	}

@@ -146,7 +146,7 @@ func TestStreamThatLostItsLastMessage(t *testing.T) {
 			messages := streamMessages(t, url)
 			gaps := gapMarkers(messages)
 			if stats.LastError != "" || stats.PublishedOp != 4 || len(gaps) != 1 ||
-				gaps[0].ID != "0:3:gap" || gaps[0].FromOp != tc.gapFrom || gaps[0].ToOp != 3 ||
+				gaps[0].ID != "0:3:gap:1" || gaps[0].FromOp != tc.gapFrom || gaps[0].ToOp != 3 ||
 				!slices.Equal(accountsCreated(messages), tc.accounts) {
 				t.Fatalf("stats %+v; messages %+v", stats, messages)
 			}

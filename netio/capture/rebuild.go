@@ -224,8 +224,9 @@ func (c *Capture) resumeFrom(machine *core.Machine, info, skipped *wal.SnapshotI
 		return nil, fmt.Errorf("capture: not publishing capture_gap for ops %d-%d while a "+
 			"snapshot cannot be read: %w", c.at.op+1, info.Meta.Op, skipped.Err)
 	}
+	// The snapshot names the epoch of the entry at its op, which the log no longer holds.
 	return machine, c.publishGap("the log they need was retired", c.at.op+1, info.Meta.Op,
-		false)
+		info.Meta.Epoch, false)
 }
 
 // isDamage reports whether a snapshot failed to load for good, not for a reason that may
@@ -308,9 +309,29 @@ func (c *Capture) warnPartlyStored(message string, at position) {
 // gapThrough publishes capture_gap for the ops after the position through op, if any.
 func (c *Capture) gapThrough(reason string, op uint64) error {
 	if from := c.at.op + 1; from <= op {
-		return c.publishGap(reason, from, op, false)
+		return c.publishGap(reason, from, op, 0, false)
 	}
 	return nil
+}
+
+// gapEpoch returns the epoch of the local log's entry holding op, which a capture_gap
+// through op carries in its id and JSON (0: the log no longer holds op, or never did,
+// so the marker names no entry: it is published without an epoch, as before gaps had
+// one, and counts as agreeing with any log, as a retired op does). The entry
+// names the history the marker settles: only the primary of that epoch wrote an entry of
+// that epoch at op, so a node whose log holds another entry there (a failover discarded
+// one of the two) sees the divergence, and two primaries' markers through the same op
+// have the same id (JetStream's duplicate window drops the second) only when they share
+// that entry, so all of the history before it.
+func (c *Capture) gapEpoch(op uint64) (uint64, error) {
+	if c.config.Log == nil || op == 0 {
+		return 0, nil
+	}
+	span, retired, err := c.entryAt(op)
+	if err != nil || retired {
+		return 0, err
+	}
+	return span.epoch, nil
 }
 
 func loadSnapshot(config core.Config, info *wal.SnapshotInfo) (*core.Machine, error) {
@@ -324,8 +345,12 @@ func loadSnapshot(config core.Config, info *wal.SnapshotInfo) (*core.Machine, er
 
 // publishGap records in the stream that the events of ops from..op were lost (the log
 // holding them was retired beyond the configured hold, or the stream lost its last
-// message: publishLostPosition), as a capture_gap message with id shard:op:gap, so
-// consumers see the loss instead of silence. Publishing resumes after op. lostPosition:
+// message: publishLostPosition), as a capture_gap message with id shard:op:gap:epoch, so
+// consumers see the loss instead of silence. Publishing resumes after op. The epoch is
+// that of the entry holding op (epoch, when the caller knows it from a snapshot at op;
+// otherwise gapEpoch reads the local log), as an event's: the marker settles ops of one
+// history, and the next primary checks it against its own log as it checks an event
+// (agrees). lostPosition:
 // publishLostPosition's marker, whose id an earlier session (or an old primary) may have
 // stored in a message the stream lost since (a duplicate at or before the kept last
 // sequence: acknowledged).
@@ -337,13 +362,25 @@ func loadSnapshot(config core.Config, info *wal.SnapshotInfo) (*core.Machine, er
 // whoever counted it then. A marker stored without its acknowledgement reaching this node
 // is the next session's position, so never published again and never counted: the figure
 // errs low there rather than counting every retry.
-func (c *Capture) publishGap(reason string, from, op uint64, lostPosition bool) error {
+func (c *Capture) publishGap(reason string, from, op, epoch uint64, lostPosition bool) error {
 	if !c.config.Serving() {
 		return errNotServing
+	}
+	if epoch == 0 {
+		var err error
+		if epoch, err = c.gapEpoch(op); err != nil {
+			return err
+		}
 	}
 	id := fmt.Sprintf("%d:%d:gap", c.config.Shard, op)
 	body := fmt.Sprintf(`{"schema":%d,"id":%q,"shard":%d,"op":%d,"kind":"capture_gap",`+
 		`"from_op":%d,"to_op":%d}`, SchemaVersion, id, c.config.Shard, op, from, op)
+	if epoch != 0 {
+		id = fmt.Sprintf("%d:%d:gap:%d", c.config.Shard, op, epoch)
+		body = fmt.Sprintf(`{"schema":%d,"id":%q,"shard":%d,"op":%d,"epoch":%d,`+
+			`"kind":"capture_gap","from_op":%d,"to_op":%d}`, SchemaVersion, id,
+			c.config.Shard, op, epoch, from, op)
+	}
 	subject := fmt.Sprintf("%s.%d.capture.gap", c.config.SubjectPrefix, c.config.Shard)
 	if err := c.awaitAll(); err != nil {
 		return err

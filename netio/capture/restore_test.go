@@ -84,7 +84,7 @@ func TestGapWhenTheLogWasRetired(t *testing.T) {
 	stats := retired.serve(url, 2, []uint64{5, 6}) // Op 4.
 	messages := streamMessages(t, url)
 	if stats.Gaps != 1 || stats.LastError != "" || len(messages) != 5 ||
-		messages[0].Kind != "capture_gap" || messages[0].ID != "0:2:gap" ||
+		messages[0].Kind != "capture_gap" || messages[0].ID != "0:2:gap:1" ||
 		messages[0].Op != 2 || messages[0].FromOp != 1 || messages[0].ToOp != 2 {
 		t.Fatalf("stats %+v; messages %+v: want capture_gap for ops 1-2, then ops 3 and 4",
 			stats, messages)

@@ -12,7 +12,9 @@ import (
 // may be added without changing it; renaming, removing or changing a field's meaning
 // makes a new version. Version 2 added the entry's "epoch" to every event and to its id
 // (shard:op:index:epoch; version 1's was shard:op:index), and the capture_superseded
-// message.
+// message. Later, within version 2, capture_gap gained "epoch" too, and its id with it
+// (shard:op:gap:epoch; before: shard:op:gap, which a consumer may still read in a stream,
+// and which capture still writes when it cannot name the entry at op).
 const SchemaVersion = 2
 
 // The JSON of one event (schema 2). Ids and amounts (every u128) are decimal strings;
@@ -39,14 +41,18 @@ const SchemaVersion = 2
 //
 // Two messages are not events (no "index" payload; "kind" says which):
 //
-//	{"schema":2, "id":"0:90:gap", "shard":0, "op":90, "kind":"capture_gap",
+//	{"schema":2, "id":"0:90:gap:1", "shard":0, "op":90, "epoch":1, "kind":"capture_gap",
 //	 "from_op":51, "to_op":90}
 //	    Subject <prefix>.<shard>.capture.gap. The events of ops from_op..to_op are lost
 //	    for good (the log holding them was retired before capture published them), or
 //	    may be (the stream lost its last message: some of them were published, then
 //	    removed, and a consumer that read them in time has them; a consumer that
 //	    handled ops up to N misses at most those after N). Either way none of them
-//	    comes again: the stream continues after to_op.
+//	    comes again: the stream continues after to_op. "epoch" is that of the entry at
+//	    to_op in the publisher's history (as an event's: a failover may discard that
+//	    history, and a capture_superseded after the marker then voids it and the ops it
+//	    named); absent, and not in the id ("0:90:gap"), when the publisher no longer
+//	    held that entry or predates gap epochs: such a marker names no history.
 //	{"schema":2, "id":"0:41:1:superseded:2", "shard":0, "op":41, "index":1,
 //	 "kind":"capture_superseded", "epoch":2, "superseded_epoch":1,
 //	 "from_op":42, "to_op":45}
@@ -86,7 +92,8 @@ type EventJSON struct {
 	Order         *OrderJSON      `json:"order,omitempty"`
 	MarketData    *MarketDataJSON `json:"market_data,omitempty"`
 	// Epoch: events, the failover epoch of the primary that wrote the log entry (schema
-	// 2); capture_superseded, the epoch of the primary whose history replaces the
+	// 2); capture_gap, that of the entry at its op (absent when unknown);
+	// capture_superseded, the epoch of the primary whose history replaces the
 	// superseded messages.
 	Epoch uint64 `json:"epoch,omitempty"`
 	// FromOp and ToOp: the ops a capture_gap or capture_superseded message covers.
