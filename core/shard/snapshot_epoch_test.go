@@ -32,7 +32,10 @@ func TestStandbySnapshotNamesTheEntrysEpoch(t *testing.T) {
 		Snapshots: &SnapshotConfig{Dir: dir + "/standby",
 			OnWritten: func(r SnapshotResult) { written <- r }}}, standbyLog)
 	go follow(standby, shipped)
-	defer close(shipped)
+	defer func() {
+		primary.Close() // Nothing more is shipped: then follow can end.
+		close(shipped)
+	}()
 	operatorGrants(t, primary, 7)
 	primary.Submit(&backend.Request{Connection: 1, Client: 7, Session: 1, Number: 1,
 		Operation: model.OperationCreateAccounts, Body: plainAccountsBody(1, 2)})
