@@ -172,7 +172,7 @@ func (s *Shard) applyStored(entry storedEntry) error {
 	for range slot.output.Replies {
 		slot.origins = append(slot.origins, origin{}) // Nobody here asked for these.
 	}
-	s.snapshotIfRequested(&coreEntry, &slot.output)
+	s.snapshotIfRequested(&coreEntry, slot.epoch, &slot.output)
 	slot.op = s.opLast
 	s.parked = append(s.parked, slot)
 	s.count(func(stats *Stats) {

@@ -231,7 +231,7 @@ func (s *Shard) appendAndApply(count int, slot *parked) error {
 			len(slot.output.Replies), len(slot.origins)))
 	}
 	s.latencies.recordBatch(count)
-	s.snapshotIfRequested(&entry, &slot.output)
+	s.snapshotIfRequested(&entry, slot.epoch, &slot.output)
 	if s.config.OnApplied != nil {
 		s.config.OnApplied(&entry, s.machine)
 	}

@@ -102,8 +102,11 @@ func (s *Shard) writeSnapshotRequest() error {
 }
 
 // snapshotIfRequested captures the state when the entry just applied held a snapshot
-// request (on every replica alike), and hands it to a background writer.
-func (s *Shard) snapshotIfRequested(entry *core.Entry, output *core.Output) {
+// request (on every replica alike), and hands it to a background writer. epoch is the
+// entry's (the snapshot's Meta.Epoch names the entry holding its op): a standby's own
+// epoch may be newer than the entries it catches up on (it starts at its primary's), and
+// capture publishes Meta.Epoch as the epoch of a capture_gap's entry.
+func (s *Shard) snapshotIfRequested(entry *core.Entry, epoch uint64, output *core.Output) {
 	if s.snapshots == nil {
 		return
 	}
@@ -126,7 +129,7 @@ func (s *Shard) snapshotIfRequested(entry *core.Entry, output *core.Output) {
 	start := time.Now()
 	view := s.machine.Snapshot()
 	pause := time.Since(start)
-	meta := wal.SnapshotMeta{Op: op, Epoch: s.Epoch(), Timestamp: entry.Timestamp}
+	meta := wal.SnapshotMeta{Op: op, Epoch: epoch, Timestamp: entry.Timestamp}
 	go s.writeSnapshot(view, meta, pause)
 }
 

@@ -868,8 +868,11 @@ func parseMessageID(id string) (messageName, error) {
 	if parts[2] == "gap" && len(parts) <= 4 {
 		name := messageName{at: position{op: op, index: math.MaxUint32}, marker: true}
 		if len(parts) == 4 {
-			if name.epoch, err = strconv.ParseUint(parts[3], 10, 64); err != nil || name.epoch == 0 {
-				return messageName{}, fmt.Errorf("message id %q: epoch: %v", id, err)
+			if name.epoch, err = strconv.ParseUint(parts[3], 10, 64); err != nil {
+				return messageName{}, fmt.Errorf("message id %q: epoch: %w", id, err)
+			}
+			if name.epoch == 0 {
+				return messageName{}, fmt.Errorf("message id %q: epoch 0 (gap epochs start at 1)", id)
 			}
 			name.marker = false // It names an entry (op, epoch): checked as an event is.
 		}
