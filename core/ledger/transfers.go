@@ -64,10 +64,10 @@ func (l *Ledger) CreateTransfers(firstTimestamp uint64, events []model.Transfer,
 // batch add transfers (their slots were only prefetched).
 //
 // A batch of at most shortBatchEventsMax events (a one-transfer request, the matching
-// engine's chains) skips the pipeline's schedule: resolveShort resolves it in one pass
-// (direct lookups for one event, the stages back to back for more), without the empty
-// stages, calls and slicing that cost more than the work on so few events. The results
-// are the same: prefetches change nothing, and the indexes resolved are the pipeline's.
+// engine's chains) skips the pipeline's schedule: resolveShort resolves it by direct
+// lookups for one event, by the three stages back to back for more, without the fill
+// and drain that cost more than the work on so few events. The results are the same:
+// prefetches change nothing, and the indexes resolved are the pipeline's.
 func (l *Ledger) CreateTransfersAs(client uint64, balances bool, firstTimestamp uint64,
 	events []model.Transfer, results []model.TransferResult) {
 	checkBatch(firstTimestamp, len(events), len(results))
@@ -103,60 +103,19 @@ func (l *Ledger) pipelineTransfers(runner *chainRunner, firstTimestamp uint64,
 	}
 }
 
-// resolveShort fills l.batch for a batch of at most shortBatchEventsMax events: the
-// pipeline's three stages for its only block, one after the other in one function
-// (hash the ids and prefetch their slots, take the candidates and prefetch their
-// records, confirm), without the calls, slicing and empty stages of the pipeline's
-// schedule, and without hashing a reservation's transfer id (it has none, and
-// createTransfer never reads the hash for one). The prefetches stay: with cold
-// accounts, they overlap the misses of all the batch's lookups, which the lookups alone
-// would take one after the other. One event sent by the system or an operator takes
-// resolveOne instead.
+// resolveShort fills l.batch for a batch of at most shortBatchEventsMax events, one
+// pipeline block: the pipeline's three stages for that block, one after the other,
+// without the pipeline's schedule (its fill and drain, empty for one block). The
+// prefetches stay: with cold accounts, they overlap the misses of all the batch's
+// lookups, which the lookups alone would take one after the other. One event sent by
+// the system or an operator takes resolveOne instead.
 func (l *Ledger) resolveShort(events []model.Transfer) {
 	if len(events) == 1 && l.actor.all {
 		l.resolveOne(&events[0])
 		return
 	}
-	s := &l.batch
-	count := len(events)
-	accountTable, transferTable := &l.accountIndex, &l.transferIndex
-	debitHash, creditHash := s.debitHash[:count], s.creditHash[:count]
-	debitIndex, creditIndex := s.debitIndex[:count], s.creditIndex[:count]
-	transferHash := s.transferHash[:count]
-	accountSlots, transferSlots := accountTable.slots, transferTable.slots
-	addresses := s.addresses[:0]
-	for i := range events {
-		event := &events[i]
-		debit := accountTable.hash(event.DebitAccountID)
-		credit := accountTable.hash(event.CreditAccountID)
-		debitHash[i], creditHash[i] = debit, credit
-		addresses = append(addresses,
-			uintptr(unsafe.Pointer(&accountSlots[home(debit, accountTable.mask)])),
-			uintptr(unsafe.Pointer(&accountSlots[home(credit, accountTable.mask)])))
-		if !l.isReservation(event) {
-			transfer := transferTable.hash(event.ID)
-			transferHash[i] = transfer
-			addresses = append(addresses,
-				uintptr(unsafe.Pointer(&transferSlots[home(transfer, transferTable.mask)])))
-		}
-	}
-	prefetch.Lines(addresses)
-	accountCount := l.accounts.count
-	addresses = addresses[:0]
-	for i := range events {
-		debit, credit := accountTable.candidate(debitHash[i]), accountTable.candidate(creditHash[i])
-		debitIndex[i], creditIndex[i] = debit, credit
-		if debit < accountCount {
-			addresses = append(addresses, uintptr(unsafe.Pointer(l.accounts.at(debit))))
-		}
-		if credit < accountCount {
-			addresses = append(addresses, uintptr(unsafe.Pointer(l.accounts.at(credit))))
-		}
-	}
-	prefetch.LinePairs(addresses)
-	if !l.actor.all {
-		l.prefetchOwners(debitIndex, creditIndex)
-	}
+	l.prefetchSlots(events, 0)
+	l.prefetchRecords(events, 0)
 	l.confirmAccounts(events, 0)
 }
 
@@ -191,10 +150,6 @@ func (l *Ledger) resolveAccount(id model.Uint128) uint32 {
 	}
 	return l.confirmAccount(candidate, hash, id)
 }
-
-// The short path's prefetch addresses (three slots per event, then two records) fit in
-// the pipeline's scratch, sized for a block. This fails to compile otherwise.
-const _ uint = pipelineBlockEvents*pipelineLinesPerEventMax - 3*shortBatchEventsMax
 
 // isReservation reports whether a transfer event is a reservation (reservation.go): an
 // event of a system batch, not a saga's, with a reservation flag.
@@ -305,25 +260,6 @@ func (l *Ledger) prefetchRecords(events []model.Transfer, block int) {
 		}
 		prefetch.Lines(addresses)
 	}
-}
-
-// prefetchOwners prefetches the owners a client's events read: the ownership check
-// reads the debit account's owner; hiding the credit account's balances (when the
-// results carry balances) reads the credit account's. prefetchRecords keeps the same
-// loop inline: calling this instead cost full batches ~11 instructions per transfer
-// (callgrind), as the compiler then kept the stage's slices across the call.
-func (l *Ledger) prefetchOwners(debitIndex, creditIndex []uint32) {
-	accountCount := l.accounts.count
-	addresses := l.batch.addresses[:0]
-	for i := range debitIndex {
-		if debit := debitIndex[i]; debit < accountCount {
-			addresses = append(addresses, uintptr(unsafe.Pointer(l.own.owners.at(debit))))
-		}
-		if credit := creditIndex[i]; l.resultBalances && credit < accountCount {
-			addresses = append(addresses, uintptr(unsafe.Pointer(l.own.owners.at(credit))))
-		}
-	}
-	prefetch.Lines(addresses)
 }
 
 // prefetch.LinePairs brings in the 128 bytes from each address: an account record's
