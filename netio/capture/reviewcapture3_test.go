@@ -18,14 +18,10 @@ import (
 // An async failover then promoted a standby that had ops 1 and 2 only, which wrote its
 // own op 3 (account 7, epoch 2). The stream holds op 3's first event of the discarded
 // history (account 3): the promoted node must void it (capture_superseded) and publish
-// its own op 3. A capture_gap's id has no epoch, so it counts as agreeing with any log,
-// and the new primary resumed after op 3: account 3 stays in the stream as if it
-// happened, account 7 is never published.
-//
-// FAILS on main, and before session 32 (bfeb2af): not a regression. Left without a fix
-// (reviewcapture3): a gap marker names no history (its id shard:op:gap has no epoch,
-// netio/PROTOCOL.md), so settling it needs a decision on the marker's id, or a check of
-// the newest event before it (which still misses a divergence inside the gap's ops).
+// its own op 3. While a capture_gap carried no epoch it counted as agreeing with any
+// log, and the new primary resumed after op 3: account 3 stayed in the stream as if it
+// happened, account 7 was never published (found by the review, older than session 32;
+// fixed by the gap's epoch: id shard:op:gap:epoch, the entry's at its op).
 func TestGapMarkerOfADiscardedHistory(t *testing.T) {
 	dir := t.TempDir()
 	url := natstest.Start(t, dir+"/nats", "127.0.0.1:0").ClientURL()
