@@ -25,7 +25,11 @@ type expectedBalances struct {
 	debitsPosted   []atomic.Int64
 	creditsPending []atomic.Int64
 	creditsPosted  []atomic.Int64
-	transfers      atomic.Uint64 // Transfers accounted for.
+	// transfers counts the transfers accounted for. Workers add their counts when they
+	// stop (worker.flushAccounted), not per transfer: one counter that every worker
+	// incremented per settled transfer moved its cache line between the cores at every
+	// one-transfer reply.
+	transfers atomic.Uint64
 }
 
 func newExpectedBalances(accounts int) *expectedBalances {
@@ -37,7 +41,8 @@ func newExpectedBalances(accounts int) *expectedBalances {
 	}
 }
 
-// apply adds one created transfer's effect.
+// apply adds one created transfer's effect to the balances; its caller counts it in
+// transfers (directly, or through its worker's accounted count).
 func (e *expectedBalances) apply(m *eventMeta) {
 	amount := int64(m.amount)
 	switch m.effect {
@@ -56,7 +61,6 @@ func (e *expectedBalances) apply(m *eventMeta) {
 		e.debitsPending[m.debit].Add(-amount)
 		e.creditsPending[m.credit].Add(-amount)
 	}
-	e.transfers.Add(1)
 }
 
 // pendingQueue is a bounded FIFO of created pending transfers (one connection's).
@@ -208,6 +212,7 @@ func (w *worker) settleTransfers(body []byte, s *slot, t *sample) bool {
 		}
 		m := &s.meta[i]
 		expected.apply(m)
+		w.accounted++
 		if m.effect == effectPending {
 			w.pending.push(m)
 		}

@@ -223,6 +223,7 @@ func (r *run) resolveUnknown(ctx context.Context, c *client.Client, workers []*w
 	for i := range unknown {
 		if found[unknown[i].id] {
 			r.expected.apply(&unknown[i])
+			r.expected.transfers.Add(1)
 		}
 	}
 }

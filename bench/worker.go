@@ -43,6 +43,7 @@ type worker struct {
 	kinds    kindSelection // Picks each request's workload.
 
 	transfers []model.Transfer // Callers mode: the call's transfers (decoded from body).
+	accounted uint64           // Transfers applied to the expected balances, not yet counted there.
 }
 
 // recorder holds what its workers measured since the collector's last swap: one per
@@ -117,6 +118,7 @@ func (w *worker) eventBytesMax() int {
 // loop sends and settles until the load stops and every reply is in (or the drain
 // deadline passes).
 func (w *worker) loop(ctx context.Context) {
+	defer w.flushAccounted()
 	w.timer = time.NewTimer(time.Hour)
 	defer w.timer.Stop()
 	canceled := ctx.Done()
@@ -149,6 +151,15 @@ func (w *worker) loop(ctx context.Context) {
 			w.abandonAll()
 			return
 		}
+	}
+}
+
+// flushAccounted adds the transfers this worker applied to the expected balances to
+// their count, once the worker is done settling.
+func (w *worker) flushAccounted() {
+	if w.accounted > 0 {
+		w.run.expected.transfers.Add(w.accounted)
+		w.accounted = 0
 	}
 }
 
