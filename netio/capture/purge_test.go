@@ -57,7 +57,8 @@ func awaitSequence(t *testing.T, c *Capture, sequence uint64) Stats {
 // lostStream is the set-up of the tests of a stream that lost messages: a node alone
 // whose log holds ops 1 (grants), 2 (accounts 1, 2), 3 (3, 4) and 4 (5, 6), a stream on
 // an embedded nats-server, and a capture Config whose released op the test sets
-// (3 at the start).
+// (3 at the start). The shard it stands for had recovered op 3 when it started (its
+// RecoveredOp: op 4 came later), so a lost position is settled without waiting for op 4.
 type lostStream struct {
 	url      string
 	config   Config
@@ -73,7 +74,8 @@ func newLostStream(t *testing.T) lostStream {
 	released := &atomic.Uint64{}
 	released.Store(3)
 	return lostStream{url: url, released: released, config: Config{URL: url, Log: alone.log,
-		Machine: testMachine, Released: released.Load, Epoch: func() uint64 { return 1 }}}
+		Machine: testMachine, Released: released.Load, RecoveredOp: 3,
+		Epoch: func() uint64 { return 1 }}}
 }
 
 // run starts a capture, waits until it stored the stream's message sequence (or failed)

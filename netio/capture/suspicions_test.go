@@ -321,8 +321,9 @@ func TestFailoverOntoARemovedGapMarker(t *testing.T) {
 	promoted.serve("", 2, []uint64{7}) // Its own op 4 (epoch 2), after the promotion.
 	var promotedReleased atomic.Uint64
 	promotedReleased.Store(3)
+	// Its capture started before it wrote op 4 (RecoveredOp 3): nothing to wait for.
 	c := New(Config{URL: url, Log: promoted.log, Machine: testMachine,
-		Released: promotedReleased.Load, Epoch: func() uint64 { return 2 }})
+		Released: promotedReleased.Load, RecoveredOp: 3, Epoch: func() uint64 { return 2 }})
 	c.Start()
 	defer c.Close()
 	awaitStats(t, c, func(s Stats) bool { return s.Connected && s.LagOps == 0 })
