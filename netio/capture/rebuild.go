@@ -385,6 +385,9 @@ func (c *Capture) publishGap(reason string, from, op, epoch uint64, lostPosition
 	if err := c.awaitAll(); err != nil {
 		return err
 	}
+	if !c.config.Serving() { // Demoted or fenced during that wait (up to publishAckTimeout).
+		return errNotServing
+	}
 	// A session before this one published a marker from the same op that was not stored:
 	// this one is its retry (to_op may be later: more was released since).
 	retry := c.unstoredGapFromOp == from
