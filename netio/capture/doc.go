@@ -58,8 +58,9 @@
 // retirement (Capture is a backend.LogHold) up to Config LogHoldBytesMax of the shard
 // (`--cdc-retain-bytes`); beyond it the segments go anyway, and capture publishes a
 // capture_gap message (id shard:op:gap:epoch, "from_op", "to_op", "epoch": of the entry
-// at op, from the snapshot resumed from or the log) naming the ops whose events
-// are lost, then resumes from the oldest snapshot the log continues. Only those count: a
+// at op, from the log, or the snapshot at op when the log lacks it) naming the ops
+// whose events are lost, then resumes from the oldest snapshot the log continues. Only
+// those count: a
 // snapshot older than the log's first op less one (a leftover of the node's life before
 // it was rebuilt from a newer snapshot) cannot be replayed from, so it is neither
 // restored nor held. When every snapshot the log continues is damaged (its file, or a
