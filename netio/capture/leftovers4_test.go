@@ -107,7 +107,7 @@ func TestLostPositionGapEpochFromASnapshot(t *testing.T) {
 		Machine: testMachine, Released: func() uint64 { return 3 },
 		Epoch: func() uint64 { return 2 }})
 	c.Start()
-	stats := awaitSequence(t, c, 5) // The marker.
+	stats := awaitGap(t, c, 5) // The marker.
 	c.Close()
 	messages := streamMessages(t, url)
 	last := messages[len(messages)-1]
