@@ -233,6 +233,9 @@ type Capture struct {
 	// uncheckedSequence, if its log could not confirm it then (watch; 0: none).
 	unchecked         messageName
 	uncheckedSequence uint64
+
+	// livePollTimer bounds each pass of the live wait (livePoll).
+	livePollTimer *time.Timer
 }
 
 var (
@@ -992,12 +995,25 @@ func (c *Capture) waitLive() error {
 			}
 		case err := <-failed:
 			return fmt.Errorf("capture: publish to %s: %w", c.stream, err)
-		case <-time.After(livePollInterval):
+		case <-c.livePoll():
 			if len(c.inflight) > 0 {
 				return c.awaitOne() // Bounded by publishAckTimeout.
 			}
 		}
 	}
+}
+
+// livePoll returns the channel of the live wait's poll timer, (re)armed for
+// livePollInterval: one timer for the session's life, where a time.After per pass (one
+// per acknowledgement under load) allocated one each time. Since Go 1.23 Reset leaves no
+// stale tick to receive.
+func (c *Capture) livePoll() <-chan time.Time {
+	if c.livePollTimer == nil {
+		c.livePollTimer = time.NewTimer(livePollInterval)
+	} else {
+		c.livePollTimer.Reset(livePollInterval)
+	}
+	return c.livePollTimer.C
 }
 
 // LagQuantiles returns the release → stored latency of live events at the given
