@@ -45,6 +45,14 @@ type Config struct {
 	Machine     core.Config
 	// Released returns the shard's released op: nothing beyond it is ever published.
 	Released func() uint64
+	// RecoveredOp is the shard's op when it started (its recovered machine's). The shard
+	// counts the entries up to it released only once its release covers them, a while
+	// after it starts (in sync mode, once the standby acknowledged them), and an earlier
+	// process may have published their events: until Released reaches it, it is not the
+	// end of what the stream may have held (publishLostPosition waits for it). 0: the
+	// log's last op when New runs, which is the shard's op then (a capture is made before
+	// its shard starts, as AddConsumer requires), or none without a Log.
+	RecoveredOp uint64
 	// Serving reports whether this node publishes (the primary). A standby only watches
 	// the stream, to hold the log its successor as primary will need.
 	Serving func() bool
@@ -225,6 +233,9 @@ type Capture struct {
 	// uncheckedSequence, if its log could not confirm it then (watch; 0: none).
 	unchecked         messageName
 	uncheckedSequence uint64
+
+	// livePollTimer bounds each pass of the live wait (livePoll).
+	livePollTimer *time.Timer
 }
 
 var (
@@ -240,6 +251,9 @@ func New(config Config) *Capture {
 		lag:  hdrhistogram.New(1_000, int64(time.Hour), 2),
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	c.caughtUpAt.Store(lagNow())
+	if c.config.RecoveredOp == 0 && c.config.Log != nil {
+		c.config.RecoveredOp = c.config.Log.LastOp()
+	}
 	return c
 }
 
@@ -715,6 +729,9 @@ func (c *Capture) newestHeld(last uint64) (messageName, error) {
 // get them twice. Events released but not yet stored when the stream lost its last
 // message are lost with the removed ones, and named by the same marker.
 func (c *Capture) publishLostPosition() error {
+	if err := c.awaitRecoveredReleased(); err != nil {
+		return err
+	}
 	from := c.at.op
 	if c.at.index == math.MaxUint32 { // A gap marker: its whole op is settled.
 		from++
@@ -729,6 +746,32 @@ func (c *Capture) publishLostPosition() error {
 	return c.publishGap("the stream's last message was removed (purged, deleted or "+
 		"expired), so its position is unknown; resuming after the released op",
 		min(max(from, 1), to), to, 0, true)
+}
+
+// awaitRecoveredReleased waits until the shard counts the ops it recovered at its start
+// as released (RecoveredOp). A previous process released them, and may have published
+// their events in the messages the stream lost: a marker through an earlier released op
+// (read too early after a restart) would resume before them, and their events would go
+// out again under the removed messages' ids, which JetStream refuses as duplicates within
+// its window (every session then fails the same way) and consumers get twice past it.
+// Nothing can be published meanwhile anyway: the shard releases what it recovered before
+// any later op. A demotion or Close ends the wait.
+func (c *Capture) awaitRecoveredReleased() error {
+	for logged := false; c.config.Released() < c.config.RecoveredOp; logged = true {
+		if !c.config.Serving() {
+			return errNotServing
+		}
+		if !logged {
+			c.config.Logger.Info(recoveredWaitMessage, "stream", c.stream,
+				"released", c.config.Released(), "recovered_op", c.config.RecoveredOp)
+		}
+		select {
+		case <-c.stop:
+			return errStopped
+		case <-time.After(livePollInterval):
+		}
+	}
+	return nil
 }
 
 // watch checks, on a standby, the position just read against its log, as its successor's
@@ -952,12 +995,25 @@ func (c *Capture) waitLive() error {
 			}
 		case err := <-failed:
 			return fmt.Errorf("capture: publish to %s: %w", c.stream, err)
-		case <-time.After(livePollInterval):
+		case <-c.livePoll():
 			if len(c.inflight) > 0 {
 				return c.awaitOne() // Bounded by publishAckTimeout.
 			}
 		}
 	}
+}
+
+// livePoll returns the channel of the live wait's poll timer, (re)armed for
+// livePollInterval: one timer for the session's life, where a time.After per pass (one
+// per acknowledgement under load) allocated one each time. Since Go 1.23 Reset leaves no
+// stale tick to receive.
+func (c *Capture) livePoll() <-chan time.Time {
+	if c.livePollTimer == nil {
+		c.livePollTimer = time.NewTimer(livePollInterval)
+	} else {
+		c.livePollTimer.Reset(livePollInterval)
+	}
+	return c.livePollTimer.C
 }
 
 // LagQuantiles returns the release → stored latency of live events at the given

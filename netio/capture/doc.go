@@ -58,8 +58,9 @@
 // retirement (Capture is a backend.LogHold) up to Config LogHoldBytesMax of the shard
 // (`--cdc-retain-bytes`); beyond it the segments go anyway, and capture publishes a
 // capture_gap message (id shard:op:gap:epoch, "from_op", "to_op", "epoch": of the entry
-// at op, from the snapshot resumed from or the log) naming the ops whose events
-// are lost, then resumes from the oldest snapshot the log continues. Only those count: a
+// at op, from the log, or the snapshot at op when the log lacks it) naming the ops
+// whose events are lost, then resumes from the oldest snapshot the log continues. Only
+// those count: a
 // snapshot older than the log's first op less one (a leftover of the node's life before
 // it was rebuilt from a newer snapshot) cannot be replayed from, so it is neither
 // restored nor held. When every snapshot the log continues is damaged (its file, or a
@@ -89,7 +90,12 @@
 // history too, so the node publishes its own events after the marker). Resuming after the
 // newest message left would publish the removed events again, which the duplicate window
 // drops (every session would fail the same way) or consumers get twice; the marker names
-// them, and the events released but not yet stored then, instead. A session already
+// them, and the events released but not yet stored then, instead. After a restart the
+// shard counts the ops it recovered released only once its release covers them (in sync
+// mode, once the standby acknowledged them; core/shard), and the previous process may
+// have published their events: the session settles a lost position only once the
+// released op reaches them (Config.RecoveredOp), or its marker would stop short of them
+// and their events would go out again as duplicates. A session already
 // running keeps its own position and does not notice. A standby watching such a stream
 // holds the log after the newest message left that its log agrees with (all of it when
 // none is). Nothing beyond the shard's released op is ever published, so no consumer sees

@@ -31,8 +31,8 @@ func TestDeposedPrimaryReadsItsSuccessorsGap(t *testing.T) {
 	onStream(t, url, func(s jetstream.Stream) error {
 		return s.DeleteMsg(context.Background(), 7) // Account 7's event.
 	})
-	// Its next session, with its released op fixed at 3 (a shard just restarted may not
-	// have counted its recovered ops released yet: the marker would stop short of op 3).
+	// Its next session, with its released op fixed at 3 (a capture without a shard; one
+	// just restarted waits until its shard counts op 3 released: TestLostPositionAfterARestart).
 	successor := New(Config{URL: url, Log: promoted.log, Machine: testMachine,
 		Released: func() uint64 { return 3 }, Epoch: func() uint64 { return 2 }})
 	successor.Start()

@@ -57,3 +57,8 @@ func ValidateNames(stream, subjectPrefix string) error {
 	}
 	return nil
 }
+
+// recoveredWaitMessage is logged once a session waits for the shard to release the ops
+// it recovered before it settles a stream that lost its last message.
+const recoveredWaitMessage = "capture: the stream lost its last message; settling its " +
+	"position once the shard has released the ops it recovered"

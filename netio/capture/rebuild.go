@@ -224,7 +224,8 @@ func (c *Capture) resumeFrom(machine *core.Machine, info, skipped *wal.SnapshotI
 		return nil, fmt.Errorf("capture: not publishing capture_gap for ops %d-%d while a "+
 			"snapshot cannot be read: %w", c.at.op+1, info.Meta.Op, skipped.Err)
 	}
-	// The snapshot names the epoch of the entry at its op, which the log no longer holds.
+	// The snapshot names the epoch of the entry at its op, unless the log still holds it
+	// (gapEpoch prefers the log's: an old standby's snapshot may name a wrong one).
 	return machine, c.publishGap("the log they need was retired", c.at.op+1, info.Meta.Op,
 		info.Meta.Epoch, false)
 }
@@ -314,24 +315,42 @@ func (c *Capture) gapThrough(reason string, op uint64) error {
 	return nil
 }
 
-// gapEpoch returns the epoch of the local log's entry holding op, which a capture_gap
-// through op carries in its id and JSON (0: the log no longer holds op, or never did,
-// so the marker names no entry: it is published without an epoch, as before gaps had
-// one, and counts as agreeing with any log, as a retired op does). The entry
-// names the history the marker settles: only the primary of that epoch wrote an entry of
-// that epoch at op, so a node whose log holds another entry there (a failover discarded
-// one of the two) sees the divergence, and two primaries' markers through the same op
-// have the same id (JetStream's duplicate window drops the second) only when they share
-// that entry, so all of the history before it.
-func (c *Capture) gapEpoch(op uint64) (uint64, error) {
+// gapEpoch returns the epoch of the entry holding op, which a capture_gap through op
+// carries in its id and JSON: the local log's entry; when the log does not hold op, the
+// Meta.Epoch of a snapshot at op (snapshotEpoch when the caller has read one, 0 if not),
+// or 0: the marker names no entry, is published without an epoch, as before gaps had
+// one, and counts as agreeing with any log, as a retired op does. The log comes first: a
+// snapshot a standby wrote before snapshots named their entry's epoch names its own,
+// newer one, an entry no log holds. The entry names the history the marker settles:
+// only the primary of that epoch wrote an entry of that epoch at op, so a node whose log
+// holds another entry there (a failover discarded one of the two) sees the divergence,
+// and two primaries' markers through the same op have the same id (JetStream's duplicate
+// window drops the second) only when they share that entry, so all of the history
+// before it.
+func (c *Capture) gapEpoch(op, snapshotEpoch uint64) (uint64, error) {
 	if c.config.Log == nil || op == 0 {
-		return 0, nil
+		return snapshotEpoch, nil
 	}
 	span, retired, err := c.entryAt(op)
-	if err != nil || retired {
+	if err != nil {
 		return 0, err
 	}
-	return span.epoch, nil
+	if !retired && span.epoch != 0 {
+		return span.epoch, nil
+	}
+	if snapshotEpoch != 0 || c.config.SnapshotDir == "" {
+		return snapshotEpoch, nil
+	}
+	// The log starts after op (a node bootstrapped from a snapshot at op, or its older
+	// segments retired): a snapshot at op names the entry. One whose header cannot be
+	// read names nothing; the listing's error is not the marker's concern.
+	snapshots, _ := listSnapshots(c.config.SnapshotDir)
+	for i := range snapshots {
+		if info := &snapshots[i]; info.Err == nil && info.Meta.Op == op {
+			return info.Meta.Epoch, nil
+		}
+	}
+	return 0, nil
 }
 
 func loadSnapshot(config core.Config, info *wal.SnapshotInfo) (*core.Machine, error) {
@@ -347,9 +366,9 @@ func loadSnapshot(config core.Config, info *wal.SnapshotInfo) (*core.Machine, er
 // holding them was retired beyond the configured hold, or the stream lost its last
 // message: publishLostPosition), as a capture_gap message with id shard:op:gap:epoch, so
 // consumers see the loss instead of silence. Publishing resumes after op. The epoch is
-// that of the entry holding op (epoch, when the caller knows it from a snapshot at op;
-// otherwise gapEpoch reads the local log), as an event's: the marker settles ops of one
-// history, and the next primary checks it against its own log as it checks an event
+// that of the entry holding op (gapEpoch: the local log's, or a snapshot's at op:
+// snapshotEpoch when the caller has read one), as an event's: the marker settles ops of
+// one history, and the next primary checks it against its own log as it checks an event
 // (agrees). lostPosition:
 // publishLostPosition's marker, whose id an earlier session (or an old primary) may have
 // stored in a message the stream lost since (a duplicate at or before the kept last
@@ -362,15 +381,13 @@ func loadSnapshot(config core.Config, info *wal.SnapshotInfo) (*core.Machine, er
 // whoever counted it then. A marker stored without its acknowledgement reaching this node
 // is the next session's position, so never published again and never counted: the figure
 // errs low there rather than counting every retry.
-func (c *Capture) publishGap(reason string, from, op, epoch uint64, lostPosition bool) error {
+func (c *Capture) publishGap(reason string, from, op, snapshotEpoch uint64, lostPosition bool) error {
 	if !c.config.Serving() {
 		return errNotServing
 	}
-	if epoch == 0 {
-		var err error
-		if epoch, err = c.gapEpoch(op); err != nil {
-			return err
-		}
+	epoch, err := c.gapEpoch(op, snapshotEpoch)
+	if err != nil {
+		return err
 	}
 	id := fmt.Sprintf("%d:%d:gap", c.config.Shard, op)
 	body := fmt.Sprintf(`{"schema":%d,"id":%q,"shard":%d,"op":%d,"kind":"capture_gap",`+
@@ -384,6 +401,9 @@ func (c *Capture) publishGap(reason string, from, op, epoch uint64, lostPosition
 	subject := fmt.Sprintf("%s.%d.capture.gap", c.config.SubjectPrefix, c.config.Shard)
 	if err := c.awaitAll(); err != nil {
 		return err
+	}
+	if !c.config.Serving() { // Demoted or fenced during that wait (up to publishAckTimeout).
+		return errNotServing
 	}
 	// A session before this one published a marker from the same op that was not stored:
 	// this one is its retry (to_op may be later: more was released since).

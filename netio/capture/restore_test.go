@@ -21,6 +21,12 @@ import (
 // the replica's log, as the shard would have written it there.
 func (r *replica) snapshotThrough(dir string, op uint64) {
 	r.t.Helper()
+	r.snapshotThroughEpoch(dir, op, 1)
+}
+
+// snapshotThroughEpoch is snapshotThrough naming epoch in the snapshot's Meta.
+func (r *replica) snapshotThroughEpoch(dir string, op, epoch uint64) {
+	r.t.Helper()
 	machine := core.New(testMachine)
 	var output core.Output
 	stop := errors.New("through")
@@ -38,7 +44,7 @@ func (r *replica) snapshotThrough(dir string, op uint64) {
 	view := machine.Snapshot()
 	defer view.Release()
 	chain, _ := r.log.ChainAt(op)
-	if _, err := wal.WriteSnapshot(dir, wal.SnapshotMeta{Op: op, Epoch: 1,
+	if _, err := wal.WriteSnapshot(dir, wal.SnapshotMeta{Op: op, Epoch: epoch,
 		Digest: view.Digest(), Chain: chain}, view); err != nil {
 		r.t.Fatal(err)
 	}

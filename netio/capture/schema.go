@@ -51,8 +51,9 @@ const SchemaVersion = 2
 //	    comes again: the stream continues after to_op. "epoch" is that of the entry at
 //	    to_op in the publisher's history (as an event's: a failover may discard that
 //	    history, and a capture_superseded after the marker then voids it and the ops it
-//	    named); absent, and not in the id ("0:90:gap"), when the publisher no longer
-//	    held that entry or predates gap epochs: such a marker names no history.
+//	    named); absent, and not in the id ("0:90:gap"), when neither the publisher's log
+//	    nor a snapshot at to_op named that entry, or it predates gap epochs: such a
+//	    marker names no history.
 //	{"schema":2, "id":"0:41:1:superseded:2", "shard":0, "op":41, "index":1,
 //	 "kind":"capture_superseded", "epoch":2, "superseded_epoch":1,
 //	 "from_op":42, "to_op":45}

@@ -305,8 +305,8 @@ func TestFailoverOntoARemovedGapMarker(t *testing.T) {
 	onStream(t, url, purge)
 	old := New(config)
 	old.Start()
-	stats := awaitSequence(t, old, 5) // The marker through op 3.
-	released.Store(4)                 // Op 4's events follow: messages 6 and 7.
+	stats := awaitGap(t, old, 5) // The marker through op 3.
+	released.Store(4)            // Op 4's events follow: messages 6 and 7.
 	if stats.Gaps == 1 {
 		stats = awaitSequence(t, old, 7)
 	}
@@ -321,8 +321,9 @@ func TestFailoverOntoARemovedGapMarker(t *testing.T) {
 	promoted.serve("", 2, []uint64{7}) // Its own op 4 (epoch 2), after the promotion.
 	var promotedReleased atomic.Uint64
 	promotedReleased.Store(3)
+	// Its capture started before it wrote op 4 (RecoveredOp 3): nothing to wait for.
 	c := New(Config{URL: url, Log: promoted.log, Machine: testMachine,
-		Released: promotedReleased.Load, Epoch: func() uint64 { return 2 }})
+		Released: promotedReleased.Load, RecoveredOp: 3, Epoch: func() uint64 { return 2 }})
 	c.Start()
 	defer c.Close()
 	awaitStats(t, c, func(s Stats) bool { return s.Connected && s.LagOps == 0 })
