@@ -726,7 +726,8 @@ func (c *Capture) newestHeld(last uint64) (messageName, error) {
 // get them twice. Events released but not yet stored when the stream lost its last
 // message are lost with the removed ones, and named by the same marker.
 func (c *Capture) publishLostPosition() error {
-	if err := c.awaitRecoveredReleased(); err != nil {
+	waited, err := c.awaitRecoveredReleased()
+	if err != nil {
 		return err
 	}
 	from := c.at.op
@@ -734,6 +735,14 @@ func (c *Capture) publishLostPosition() error {
 		from++
 	}
 	to := max(c.config.Released(), c.at.op)
+	if waited {
+		// The shard had not released its recovered ops when the session started, so no
+		// later op had been released either (it releases those first): nobody published
+		// one. The ops released since (a standby acknowledging a backlog at once, writes
+		// queued meanwhile) are in the log, and the rebuild publishes them after the
+		// marker; a marker through them would name their events lost, and skip them.
+		to = max(c.config.RecoveredOp, c.at.op)
+	}
 	if from > to {
 		// The newest message left is a marker settling every op released: no event of
 		// this node's history can be missing, and a marker through the same op would
@@ -752,23 +761,23 @@ func (c *Capture) publishLostPosition() error {
 // out again under the removed messages' ids, which JetStream refuses as duplicates within
 // its window (every session then fails the same way) and consumers get twice past it.
 // Nothing can be published meanwhile anyway: the shard releases what it recovered before
-// any later op. A demotion or Close ends the wait.
-func (c *Capture) awaitRecoveredReleased() error {
-	for logged := false; c.config.Released() < c.config.RecoveredOp; logged = true {
+// any later op. A demotion or Close ends the wait. It reports whether it waited at all.
+func (c *Capture) awaitRecoveredReleased() (waited bool, err error) {
+	for ; c.config.Released() < c.config.RecoveredOp; waited = true {
 		if !c.config.Serving() {
-			return errNotServing
+			return waited, errNotServing
 		}
-		if !logged {
+		if !waited {
 			c.config.Logger.Info(recoveredWaitMessage, "stream", c.stream,
 				"released", c.config.Released(), "recovered_op", c.config.RecoveredOp)
 		}
 		select {
 		case <-c.stop:
-			return errStopped
+			return waited, errStopped
 		case <-time.After(livePollInterval):
 		}
 	}
-	return nil
+	return waited, nil
 }
 
 // watch checks, on a standby, the position just read against its log, as its successor's
