@@ -208,3 +208,75 @@ func TestPromotedStandbysLostPositionCoversWhatItReleasedAsAStandby(t *testing.T
 			"5's accounts 7 and 8", stats, messages)
 	}
 }
+
+// TestRecoveredWaitEndsOnDemotionAndClose: a session waiting for the recovered ops (the
+// shard released none yet) ends when the node is demoted or fenced (the next session
+// watches as a standby: it reads the stream's later messages) and publishes nothing once
+// the ops are released; a Close ends the wait as well.
+func TestRecoveredWaitEndsOnDemotionAndClose(t *testing.T) {
+	for _, demote := range []bool{true, false} {
+		name := map[bool]string{true: "demoted", false: "closed"}[demote]
+		t.Run(name, func(t *testing.T) {
+			lost := newLostStream(t)
+			if stats := lost.run(t, 4); stats.LastError != "" {
+				t.Fatalf("first run: %+v", stats)
+			}
+			deleteMessages(t, lost.url, 4, 4) // Op 3's last event.
+			lost.released.Store(0)            // Restarted: nothing released yet.
+			var serving atomic.Bool
+			serving.Store(true)
+			logged := &lockedBuffer{}
+			config := lost.config
+			config.Serving = serving.Load
+			config.Logger = slog.New(slog.NewTextHandler(logged, nil))
+			c := New(config)
+			c.Start()
+			waitUntil(t, "the session waiting", func() bool {
+				return logged.contains(recoveredWaitMessage) || c.Stats().LastError != ""
+			}, func() any { return c.Stats() })
+			if demote {
+				serving.Store(false)
+				js, closeConnection := operatorJetStream(t, lost.url)
+				_, err := js.Publish(context.Background(), SubjectPrefixDefault+".0.test",
+					[]byte(`{"id":"0:3:5:1","kind":"test"}`), jetstream.WithMsgID("0:3:5:1"))
+				closeConnection()
+				if err != nil {
+					t.Fatal(err)
+				}
+				waitUntil(t, "a standby's poll reading message 5", func() bool {
+					return c.Stats().StreamSequence >= 5
+				}, func() any { return c.Stats() })
+				// The session waiting polled nothing: a standby's read message 5. The poll
+				// that reads message 6 comes after the ops are released.
+				lost.released.Store(3)
+				js, closeConnection = operatorJetStream(t, lost.url)
+				_, err = js.Publish(context.Background(), SubjectPrefixDefault+".0.test",
+					[]byte(`{"id":"0:3:6:1","kind":"test"}`), jetstream.WithMsgID("0:3:6:1"))
+				closeConnection()
+				if err != nil {
+					t.Fatal(err)
+				}
+				waitUntil(t, "a standby's poll reading message 6", func() bool {
+					return c.Stats().StreamSequence >= 6 || c.Stats().Gaps > 0
+				}, func() any { return c.Stats() })
+			}
+			closed := make(chan struct{})
+			go func() {
+				c.Close()
+				close(closed)
+			}()
+			waitUntil(t, "Close returning", func() bool {
+				select {
+				case <-closed:
+					return true
+				default:
+					return false
+				}
+			}, func() any { return c.Stats() })
+			if stats := c.Stats(); stats.Gaps != 0 || stats.LastError != "" ||
+				len(gapMarkers(streamMessages(t, lost.url))) != 0 {
+				t.Fatalf("stats %+v: want no capture_gap and no error", stats)
+			}
+		})
+	}
+}
