@@ -209,6 +209,14 @@ type Capture struct {
 	entry       entrySpan  // The local log entry last looked up (divergence check).
 	rebuilt     [1]release // The entry being replayed (rebuild).
 	sent        position   // Last event published (acknowledged or in flight).
+	// sentOpMax is the highest op the sessions before this one sent (sent as each ended;
+	// at least the position it started from), stored or not: beyond it and RecoveredOp,
+	// this capture stored nothing in the stream (publishedBound).
+	sentOpMax uint64
+	// primaryAtStart: the node was the primary when Start ran (before its shard starts),
+	// so every op after RecoveredOp is its own, published by this capture if by anyone
+	// (publishedBound). Set by Start, before the publisher runs.
+	primaryAtStart bool
 	// sentID is the id of the last message this session published ("" at its start):
 	// the next one expects it as the stream's last message as well as the sequence, so
 	// that once one message of a pipeline fails (a stranger wrote first), every later one
@@ -282,8 +290,13 @@ var lagNow = func() int64 { return lagClockStartNs + int64(time.Since(lagClockSt
 // StreamName returns the shard's stream name.
 func (c *Capture) StreamName() string { return c.stream }
 
-// Start runs the publisher until Close. Call it at most once.
+// Start runs the publisher until Close. Call it at most once, before the shard starts
+// (the role read then says whether the node was primary from its start: publishedBound).
 func (c *Capture) Start() {
+	// Read here, not in New: a Serving of a test may read the capture itself. Start runs
+	// before the shard starts too (the server starts capture first), and a primary is
+	// never demoted to a standby (it is fenced for good).
+	c.primaryAtStart = c.config.Serving()
 	c.started.Store(true)
 	go c.run()
 }
@@ -605,6 +618,8 @@ func (c *Capture) session() error {
 		return err
 	}
 	c.positionChecked() // The position stands (or was moved back to what does).
+	// The last op the previous session sent (at least the one it started from).
+	c.sentOpMax = max(c.sentOpMax, c.sent.op)
 	c.sent, c.expected, c.inflight = c.at, c.streamSequence.Load(), c.inflight[:0]
 	c.sentID = ""
 	if c.lastRemoved {
@@ -727,9 +742,13 @@ func (c *Capture) newestHeld(last uint64) (messageName, error) {
 // publish the removed events again: JetStream drops them as duplicates within its
 // window (for good: every session would fail the same way), and past it consumers would
 // get them twice. Events released but not yet stored when the stream lost its last
-// message are lost with the removed ones, and named by the same marker.
+// message are lost with the removed ones, and named by the same marker; on a node
+// primary since its start, or after waiting for the recovered ops, only those this
+// capture sent (or the process before it published) are: the marker stops at
+// publishedBound, and the later ones follow it.
 func (c *Capture) publishLostPosition() error {
-	if err := c.awaitRecoveredReleased(); err != nil {
+	waited, err := c.awaitRecoveredReleased()
+	if err != nil {
 		return err
 	}
 	from := c.at.op
@@ -737,6 +756,12 @@ func (c *Capture) publishLostPosition() error {
 		from++
 	}
 	to := max(c.config.Released(), c.at.op)
+	if waited || c.primaryAtStart {
+		// Only the ops up to publishedBound can have been published: the ones released
+		// after it are in the log, and the rebuild publishes them after the marker; a
+		// marker through them would name their events lost, and skip them.
+		to = max(min(c.config.Released(), c.publishedBound()), c.at.op)
+	}
 	if from > to {
 		// The newest message left is a marker settling every op released: no event of
 		// this node's history can be missing, and a marker through the same op would
@@ -748,6 +773,21 @@ func (c *Capture) publishLostPosition() error {
 		min(max(from, 1), to), to, 0, true)
 }
 
+// publishedBound returns, for a node that was the primary when its capture was made
+// (primaryAtStart), or whose session waited for its recovered ops, the last op whose
+// events anyone may have published: the recovered op (the previous process may have
+// published up to it), or the last op this capture published in a session before this
+// one, if later. A node primary since its start wrote every op after the one it
+// recovered, and only this capture publishes them. A session that waited saw the shard
+// release nothing after its recovered op (it releases those first), so nothing later was
+// published either (by this capture, or by a primary before a promotion: a standby
+// releases what it recovered at its first turn). On a standby promoted since, an op it
+// released as a standby may have been published by its primary: the released op bounds
+// what may have been, as it always did.
+func (c *Capture) publishedBound() uint64 {
+	return max(c.config.RecoveredOp, c.sentOpMax)
+}
+
 // awaitRecoveredReleased waits until the shard counts the ops it recovered at its start
 // as released (RecoveredOp). A previous process released them, and may have published
 // their events in the messages the stream lost: a marker through an earlier released op
@@ -755,23 +795,23 @@ func (c *Capture) publishLostPosition() error {
 // out again under the removed messages' ids, which JetStream refuses as duplicates within
 // its window (every session then fails the same way) and consumers get twice past it.
 // Nothing can be published meanwhile anyway: the shard releases what it recovered before
-// any later op. A demotion or Close ends the wait.
-func (c *Capture) awaitRecoveredReleased() error {
-	for logged := false; c.config.Released() < c.config.RecoveredOp; logged = true {
+// any later op. A demotion or Close ends the wait. It reports whether it waited at all.
+func (c *Capture) awaitRecoveredReleased() (waited bool, err error) {
+	for ; c.config.Released() < c.config.RecoveredOp; waited = true {
 		if !c.config.Serving() {
-			return errNotServing
+			return waited, errNotServing
 		}
-		if !logged {
+		if !waited {
 			c.config.Logger.Info(recoveredWaitMessage, "stream", c.stream,
 				"released", c.config.Released(), "recovered_op", c.config.RecoveredOp)
 		}
 		select {
 		case <-c.stop:
-			return errStopped
+			return waited, errStopped
 		case <-time.After(livePollInterval):
 		}
 	}
-	return nil
+	return waited, nil
 }
 
 // watch checks, on a standby, the position just read against its log, as its successor's

@@ -95,7 +95,12 @@
 // mode, once the standby acknowledged them; core/shard), and the previous process may
 // have published their events: the session settles a lost position only once the
 // released op reaches them (Config.RecoveredOp), or its marker would stop short of them
-// and their events would go out again as duplicates. A session already
+// and their events would go out again as duplicates. On a node primary since it started,
+// or after that wait, the marker goes no further than the recovered op or the last op
+// this capture sent before, if later: nobody published the ops released after them (in
+// the log, held for capture), so they follow the marker instead of being named lost; a
+// promoted standby's released op may count its primary's publications, and bounds the
+// marker alone. A session already
 // running keeps its own position and does not notice. A standby watching such a stream
 // holds the log after the newest message left that its log agrees with (all of it when
 // none is). Nothing beyond the shard's released op is ever published, so no consumer sees
