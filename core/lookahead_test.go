@@ -1,6 +1,7 @@
 package core
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"reflect"
 	"testing"
@@ -15,15 +16,25 @@ import (
 // without balances, on accounts that exist, do not exist yet or are created by an
 // earlier request of the same entry) with what it passes over (account creations that
 // grow the id table, longer batches, resends, lookups, pending transfers and their
-// posts and voids, expiries), so that any write or lost step it made would show.
+// posts and voids, expiries), so that any write or lost step it made would show. With
+// sessions=8 the twelve sessions do not fit in the table, and new ones keep evicting
+// others, also between the lookup ahead of a request and its apply.
 func TestLookaheadChangesNothing(t *testing.T) {
+	for _, sessionsMax := range []int{0, 8} {
+		t.Run(fmt.Sprintf("sessions=%d", sessionsMax), func(t *testing.T) {
+			testLookaheadChangesNothing(t, Config{SessionsMax: sessionsMax})
+		})
+	}
+}
+
+func testLookaheadChangesNothing(t *testing.T, config Config) {
 	const (
 		clients           = 4
 		sessionsPerClient = 3
 		entries           = 400
 		requestsMax       = 48
 	)
-	on, off := New(Config{}), New(Config{})
+	on, off := New(config), New(config)
 	off.lookahead.off = true
 	random := rand.New(rand.NewPCG(15, 33))
 	var numbers [clients * sessionsPerClient]uint64

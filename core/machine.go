@@ -281,7 +281,7 @@ func (m *Machine) applyRequest(op uint64, request *Request, out *Output) {
 		m.finishReply(&reply, out)
 		return
 	}
-	s := m.sessions.lookup(sessionKey{request.Client, request.Session}, true)
+	s := m.lookupSession(sessionKey{request.Client, request.Session})
 	applied, tooOld := s.classify(request.Number)
 	switch {
 	case tooOld:
