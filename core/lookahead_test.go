@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"runtime"
 	"testing"
 
 	"sequent/core/model"
@@ -145,5 +146,41 @@ func testLookaheadChangesNothing(t *testing.T, config Config) {
 	if on.Ledger().TransferCount() < entries {
 		t.Fatalf("only %d transfers stored: the workload misses its point",
 			on.Ledger().TransferCount())
+	}
+}
+
+// BenchmarkLookaheadInterleaved measures the request lookahead within one process, where
+// alternating test binaries leave the machine's load to change between runs: the same
+// machine applies entries of one-transfer requests (as BenchmarkApplySmallRequests)
+// with the lookahead on and off in turn, entry by entry, and reports the thread's CPU
+// and user time per request of each half (on-cpu-ns/request, off-cpu-ns/request...).
+//
+//	go test ./core -run '^$' -bench LookaheadInterleaved -count 6
+func BenchmarkLookaheadInterleaved(b *testing.B) {
+	for _, accounts := range []uint64{10_000, 1_000_000} {
+		b.Run(fmt.Sprintf("accounts=%d/requests=128", accounts), func(b *testing.B) {
+			const requests = 128
+			s := newSmallRequestBench(b, accounts)
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			var cpu, user [2]int64 // Index 0: lookahead on; 1: off.
+			entries := 0
+			for b.Loop() {
+				half := entries % 2
+				s.machine.lookahead.off = half == 1
+				s.applyEntry(b, requests)
+				cpu[half] += s.cpu
+				user[half] += s.user
+				entries++
+			}
+			perHalf := float64(entries/2) * requests
+			if entries < 2 {
+				return
+			}
+			b.ReportMetric(float64(cpu[0])/perHalf, "on-cpu-ns/request")
+			b.ReportMetric(float64(cpu[1])/perHalf, "off-cpu-ns/request")
+			b.ReportMetric(float64(user[0])/perHalf, "on-user-ns/request")
+			b.ReportMetric(float64(user[1])/perHalf, "off-user-ns/request")
+		})
 	}
 }
