@@ -141,6 +141,10 @@ type Machine struct {
 	opLast        uint64 // Op of the last request applied.
 	rules         uint32 // Rules version in force (rules.go); moves only by upgrade_rules.
 
+	// lookahead prefetches what the entry's next requests will read (lookahead.go); it
+	// is not state, and changes nothing Apply produces.
+	lookahead requestLookahead
+
 	// Decode and result buffers, sized for the largest request at init.
 	accounts        []model.Account
 	transfers       []model.Transfer
@@ -244,8 +248,10 @@ func (m *Machine) Apply(entry *Entry, out *Output) error {
 	m.match.Expire(&m.clock, now, m)
 	body := entry.Body
 	var request Request
+	m.lookaheadStart(body)
 	for op := entry.FirstOp; len(body) > 0; op++ {
 		body, _ = nextRequest(body, &request)
+		m.lookaheadStep()
 		m.opLast = op
 		out.Events.BeginOp(op)
 		m.applyRequest(op, &request, out)
@@ -275,7 +281,7 @@ func (m *Machine) applyRequest(op uint64, request *Request, out *Output) {
 		m.finishReply(&reply, out)
 		return
 	}
-	s := m.sessions.lookup(sessionKey{request.Client, request.Session}, true)
+	s := m.lookupSession(sessionKey{request.Client, request.Session})
 	applied, tooOld := s.classify(request.Number)
 	switch {
 	case tooOld:

@@ -196,6 +196,11 @@ type sessionTable struct {
 	sessions []*session
 	index    map[sessionKey]int
 	max      int
+	// created counts the sessions created. Only a creation evicts a session, so a session
+	// found while it had a value is still the table's for its key while it has it: the
+	// request lookahead (lookahead.go) finds a session ahead of its request and uses it
+	// then only if no session was created in between.
+	created uint64
 	// perClient is evictLeastRecent's scratch (sessions per client), kept so that an
 	// eviction allocates nothing once it has seen as many clients.
 	perClient map[uint64]int
@@ -218,6 +223,7 @@ func (t *sessionTable) lookup(key sessionKey, create bool) *session {
 		t.evictLeastRecent()
 	}
 	s := &session{key: key}
+	t.created++
 	t.index[key] = len(t.sessions)
 	t.sessions = append(t.sessions, s)
 	return s

@@ -24,7 +24,9 @@
 // instead of the seconds a stop-the-world rehash took (BenchmarkGrowth).
 // create_transfers resolves the ids of a batch a block or two ahead of applying the
 // events in order, prefetching the slots and records they need (a software pipeline, see
-// CreateTransfersAs).
+// CreateTransfersAs). Its first two stages also serve a caller that knows the transfers of
+// its next calls (PrefetchTransferSlots, PrefetchTransferRecords): the state machine, for
+// the one-transfer requests of a log entry.
 //
 // # Invariants (checked by tests after every batch, and by Restore)
 //
