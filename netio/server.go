@@ -38,9 +38,10 @@ type Server struct {
 	log     *asyncLogger    // Connection-level events; never blocks its callers.
 	table   *connectionTable
 
-	// inline is backend's InlineTurner side, nil when it has none: a loop then submits
-	// with SubmitDeferred and has TurnInline run once its round of events is handled
-	// (scheduleTurn, with turn). Read-only.
+	// inline is backend's InlineTurner side, nil when it has none or its inline turns
+	// are off (InlineTurns): with it, a loop submits with SubmitDeferred and has
+	// TurnInline run once its round of events is handled (scheduleTurn, with turn);
+	// without it, with Submit and no task. Read-only.
 	inline backend.InlineTurner
 	turn   gnet.Runnable
 
@@ -93,7 +94,7 @@ func NewServer(config Config, served backend.Backend) (*Server, error) {
 		done:        make(chan struct{}),
 		drained:     make(chan struct{}),
 	}
-	if inline, ok := served.(backend.InlineTurner); ok {
+	if inline, ok := served.(backend.InlineTurner); ok && inline.InlineTurns() {
 		s.inline, s.turn = inline, inlineTurn{turner: inline}
 	}
 	s.marketData = newMarketData(s, config.MarketData)

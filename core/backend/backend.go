@@ -103,7 +103,12 @@ type Backend interface {
 // is Submit without waking the sequencer; the caller calls TurnInline once after the
 // SubmitDeferred calls of one event that answered StatusOK, outside any Replier call.
 // TurnInline delivers the turn's replies through the Replier on the caller's goroutine.
+// InlineTurns says, once and for the backend's life, whether TurnInline can ever run a
+// turn: when it cannot (a node of several shards, or the knob off), the caller submits
+// with Submit and schedules no TurnInline, whose loop task would do nothing at the cost
+// of a task per read (two allocations in gnet's Execute).
 type InlineTurner interface {
+	InlineTurns() bool
 	SubmitDeferred(request *Request) model.Status
 	TurnInline()
 }

@@ -27,11 +27,15 @@ func submitDeferred(t *testing.T, node *Node, replies *clientReplies, connection
 // TestNodeSubmitDeferredOneShardAndSeveral: a node of one shard hands SubmitDeferred to
 // its shard, whose idle turns then run on the caller (TurnInline), with the router's
 // connection check kept; a node of several routes the request as Submit does (split,
-// sagas), its TurnInline doing nothing. Every request gets exactly one reply, ok.
+// sagas), its TurnInline doing nothing, and says so (InlineTurns false: netio then takes
+// the Submit path). Every request gets exactly one reply, ok.
 func TestNodeSubmitDeferredOneShardAndSeveral(t *testing.T) {
 	t.Run("one shard", func(t *testing.T) {
 		parts, _ := freshParts(shardmap.Single())
 		node := buildNode(t, shardmap.Single(), parts, Config{TickInterval: time.Millisecond})
+		if !node.InlineTurns() {
+			t.Fatal("a node of one shard says its inline turns are off")
+		}
 		replies := newClientReplies()
 		node.Start(replies)
 		t.Cleanup(func() { node.Close() })
@@ -61,6 +65,10 @@ func TestNodeSubmitDeferredOneShardAndSeveral(t *testing.T) {
 	t.Run("two shards", func(t *testing.T) {
 		parts, _ := freshParts(twoShards)
 		node := buildNode(t, twoShards, parts, Config{TickInterval: time.Millisecond})
+		if node.InlineTurns() {
+			t.Fatal("a node of two shards says it runs inline turns (netio would schedule " +
+				"a TurnInline that does nothing after every read)")
+		}
 		replies := newClientReplies()
 		node.Start(replies)
 		t.Cleanup(func() { node.Close() })

@@ -169,6 +169,10 @@ func (n *Node) SubmitDeferred(request *backend.Request) model.Status {
 	return n.shards[0].SubmitDeferred(request)
 }
 
+// InlineTurns implements backend.InlineTurner: only a node of one shard, whose own
+// inline turns are on, runs turns on its callers.
+func (n *Node) InlineTurns() bool { return len(n.shards) == 1 && n.shards[0].InlineTurns() }
+
 // TurnInline implements backend.InlineTurner (one shard only; see SubmitDeferred).
 func (n *Node) TurnInline() {
 	if len(n.shards) == 1 {

@@ -29,6 +29,12 @@ import (
 // met on the loop is recorded and handed to the sequencer (failAndServe), which checks
 // for one each time it takes turns back, before anything else.
 
+var _ backend.InlineTurner = (*Shard)(nil)
+
+// InlineTurns implements backend.InlineTurner: a loop's turns are on unless
+// Config.InlineTurnsOff.
+func (s *Shard) InlineTurns() bool { return !s.config.InlineTurnsOff }
+
 // SubmitDeferred queues a request like Submit but, when the shard is idle, leaves the
 // sequencer asleep: the caller (a network event loop) must call TurnInline after its
 // SubmitDeferred calls of a round of events, which runs the turn or wakes the sequencer.
