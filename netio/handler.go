@@ -1,6 +1,7 @@
 package netio
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"log/slog"
@@ -100,6 +101,10 @@ func (h *eventHandler) OnTraffic(c gnet.Conn) gnet.Action {
 		}
 		conn.sent.Store(s.now())
 	}
+	if conn.turnDue {
+		conn.turnDue = false
+		s.scheduleTurn(c)
+	}
 	if action != gnet.None {
 		return action
 	}
@@ -110,6 +115,28 @@ func (h *eventHandler) OnTraffic(c gnet.Conn) gnet.Action {
 		return gnet.Close
 	}
 	return gnet.None
+}
+
+// scheduleTurn has c's event loop call the backend's TurnInline once it has handled every
+// connection of this round of events (gnet runs the loop's tasks after them): the shard,
+// if idle, then sequences what all of them queued as one entry with one sync, on this
+// loop, and its replies' AsyncWrites join the same round of tasks (no other thread is
+// woken). Run at the end of each OnTraffic instead, the turns of connections read in
+// one round would each wait for the previous one's sync, one entry per connection. If
+// the engine is stopping the turn runs now: its wake-up must not be lost.
+func (s *Server) scheduleTurn(c gnet.Conn) {
+	if err := c.EventLoop().Execute(context.Background(), s.turn); err != nil {
+		s.inline.TurnInline()
+	}
+}
+
+// inlineTurn is the task scheduleTurn lends to a loop (one per server, so that lending
+// it allocates nothing of ours).
+type inlineTurn struct{ turner backend.InlineTurner }
+
+func (t inlineTurn) Run(context.Context) error {
+	t.turner.TurnInline()
+	return nil
 }
 
 // inboundBuffer is the part of gnet.Conn that drainFrames reads (a seam for the fuzz
@@ -418,7 +445,13 @@ func (s *Server) submit(conn *connection, client *Client, frame *wire.Frame) mod
 	conn.request.Operation = frame.Operation
 	conn.request.Flags = frame.Flags
 	conn.request.Body = frame.Body
-	status := s.backend.Submit(&conn.request)
+	var status model.Status
+	if s.inline != nil {
+		status = s.inline.SubmitDeferred(&conn.request)
+		conn.turnDue = conn.turnDue || status == model.StatusOK
+	} else {
+		status = s.backend.Submit(&conn.request)
+	}
 	conn.request.Body = nil // The peeked bytes must not outlive this callback.
 	if status != model.StatusOK {
 		s.requestsDone(1)

@@ -38,6 +38,13 @@ type Server struct {
 	log     *asyncLogger    // Connection-level events; never blocks its callers.
 	table   *connectionTable
 
+	// inline is backend's InlineTurner side, nil when it has none or its inline turns
+	// are off (InlineTurns): with it, a loop submits with SubmitDeferred and has
+	// TurnInline run once its round of events is handled (scheduleTurn, with turn);
+	// without it, with Submit and no task. Read-only.
+	inline backend.InlineTurner
+	turn   gnet.Runnable
+
 	sessions    sync.Map // sessionKey → *connection: the connection holding each session.
 	subscribers sync.Map // client id → *subscriberList: connections subscribed to reports.
 
@@ -86,6 +93,9 @@ func NewServer(config Config, served backend.Backend) (*Server, error) {
 		booted:      make(chan struct{}),
 		done:        make(chan struct{}),
 		drained:     make(chan struct{}),
+	}
+	if inline, ok := served.(backend.InlineTurner); ok && inline.InlineTurns() {
+		s.inline, s.turn = inline, inlineTurn{turner: inline}
 	}
 	s.marketData = newMarketData(s, config.MarketData)
 	s.outbound.New = func() any { return newOutbound(s) }

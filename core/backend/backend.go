@@ -97,6 +97,22 @@ type Backend interface {
 	SessionCloser
 }
 
+// InlineTurner is a Backend that lets a network event loop run the sequencer's turn
+// itself when the shard is idle, so that a lone request is sequenced, made durable and
+// answered without waking another goroutine (package shard, inline.go). SubmitDeferred
+// is Submit without waking the sequencer; the caller calls TurnInline once after the
+// SubmitDeferred calls of one event that answered StatusOK, outside any Replier call.
+// TurnInline delivers the turn's replies through the Replier on the caller's goroutine.
+// InlineTurns says, once and for the backend's life, whether TurnInline can ever run a
+// turn: when it cannot (a node of several shards, or the knob off), the caller submits
+// with Submit and schedules no TurnInline, whose loop task would do nothing at the cost
+// of a task per read (two allocations in gnet's Execute).
+type InlineTurner interface {
+	InlineTurns() bool
+	SubmitDeferred(request *Request) model.Status
+	TurnInline()
+}
+
 // Ready is one released log entry's output beyond the replies: its events (package
 // event), handed to every Consumer in log order, the way etcd raft hands out a Ready.
 // It is released only once the entry is durable (and acknowledged by the standby in sync

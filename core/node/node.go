@@ -154,6 +154,32 @@ func (n *Node) Close() error {
 // Submit implements backend.Submitter through the router.
 func (n *Node) Submit(request *backend.Request) model.Status { return n.router.Submit(request) }
 
+var _ backend.InlineTurner = (*Node)(nil)
+
+// SubmitDeferred implements backend.InlineTurner: a one-shard node hands the request to
+// its shard as the router would (a pass-through), leaving the sequencer asleep for
+// TurnInline; a node of several routes it with Submit, which wakes what it must.
+func (n *Node) SubmitDeferred(request *backend.Request) model.Status {
+	if len(n.shards) != 1 {
+		return n.Submit(request)
+	}
+	if request.Connection == 0 || request.Connection >= router.ClientConnectionLimit {
+		return model.StatusInternalError // As Router.Submit: the reply could not be routed.
+	}
+	return n.shards[0].SubmitDeferred(request)
+}
+
+// InlineTurns implements backend.InlineTurner: only a node of one shard, whose own
+// inline turns are on, runs turns on its callers.
+func (n *Node) InlineTurns() bool { return len(n.shards) == 1 && n.shards[0].InlineTurns() }
+
+// TurnInline implements backend.InlineTurner (one shard only; see SubmitDeferred).
+func (n *Node) TurnInline() {
+	if len(n.shards) == 1 {
+		n.shards[0].TurnInline()
+	}
+}
+
 // SessionClosed tells every shard (each cancels the client's orders it holds when asked).
 func (n *Node) SessionClosed(client uint64, session uint64, cancelOrders bool) {
 	for _, s := range n.shards {

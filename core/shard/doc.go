@@ -92,13 +92,25 @@
 // compares with Durable (and the Acknowledger), which the log advances only after the
 // fdatasync returned, whichever goroutine ran it.
 //
+// The two hand-offs left are gone too when the shard is idle (inline.go): a network
+// event loop submits with SubmitDeferred, which does not wake the sequencer, and once it
+// has handled its round of events calls TurnInline, which runs the sequencer's own body
+// (turn, release with WriteDeferred) on the loop if the sequencer waits with nothing
+// parked and at most inlineTurnRequestsMax requests are waiting; the replies' writes
+// then run on the same loop. Otherwise (a busy shard, several clients at once, a sync
+// standby, a snapshot due) the sequencer is woken as before. Config.InlineTurnsOff turns
+// this off.
+//
 // # Goroutines
 //
 // Producers (the network event loops, admin actions) call Submit concurrently; the ring
 // serialises them with a mutex held only to reserve and to publish, never while copying.
-// The sequencer goroutine owns everything else: the machine, the parked replies, the
-// timestamps, and the calls into the Replier and the Consumers. It also runs the log's
-// group commit for the entries it deferred (above), holding the log's writing mutex.
+// The sequencer owns everything else: the machine, the parked replies, the timestamps,
+// and the calls into the Replier and the Consumers. It also runs the log's group commit
+// for the entries it deferred (above), holding the log's writing mutex. "The sequencer"
+// is whoever holds Shard.turns: the sequencer goroutine, which lets it go only while it
+// waits, or an event loop running an idle shard's turn (TurnInline), which only ever
+// tries it; so exactly one goroutine at a time changes the state, in log order.
 //
 // # Outbound streams (the release as a Ready)
 //

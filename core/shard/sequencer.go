@@ -13,7 +13,9 @@ import (
 	"sequent/wal"
 )
 
-// run is the sequencer goroutine: drain, sequence, log, apply, park, release, wait.
+// run is the sequencer goroutine: drain, sequence, log, apply, park, release, wait. It
+// holds turns (from Start) except while it waits, so that an event loop may run a turn
+// meanwhile (inline.go); it keeps them for good once it stops or serves a failure.
 func (s *Shard) run() {
 	defer close(s.done)
 	defer s.checkAllAnswered()
@@ -22,6 +24,10 @@ func (s *Shard) run() {
 	stop := s.stop
 	var closing <-chan time.Time // Armed at close: bounds the wait for releases.
 	for {
+		if err := s.inlineFailure; err != nil {
+			s.failAndServe(err) // An event loop's turn met it; nothing ran since.
+			return
+		}
 		select { // Replicated entries first, so reads cannot starve them.
 		case entry := <-s.stored:
 			if !s.replicate(entry) {
@@ -29,13 +35,7 @@ func (s *Shard) run() {
 			}
 		default:
 		}
-		drained, closed, err := s.turn()
-		if err == nil && !closed && s.snapshotDue() && len(s.parked) < s.config.InFlightEntriesMax {
-			err = s.writeSnapshotRequest()
-		}
-		if err == nil {
-			err = s.release()
-		}
+		drained, closed, err := s.iterate(true)
 		if err != nil {
 			s.failAndServe(err)
 			return
@@ -50,23 +50,28 @@ func (s *Shard) run() {
 		if drained && len(s.parked) < s.config.InFlightEntriesMax {
 			continue // More input may be waiting: go round without sleeping.
 		}
-		var acknowledged <-chan struct{}
+		var acknowledged, durable <-chan struct{}
 		if s.config.Acknowledger != nil {
 			acknowledged = s.config.Acknowledger.AcknowledgedNotify()
 		}
+		if len(s.parked) > 0 || s.releasedOp.Load() < s.recoveredOp {
+			// Only parked output (or recovered entries not yet counted released) waits
+			// for the log. Otherwise a sync run by an event loop's turn (inline.go) would
+			// wake this goroutine for nothing every time.
+			durable = s.log.DurableNotify()
+		}
+		var stored storedEntry
+		event := sequencerWoken
+		s.idle.Store(len(s.parked) == 0)
+		s.turns.Unlock()
 		select {
 		case <-s.wake:
-		case entry := <-s.stored:
-			if !s.replicate(entry) {
-				return
-			}
-		case <-s.log.DurableNotify():
+		case stored = <-s.stored:
+			event = sequencerStored
+		case <-durable:
 		case <-acknowledged:
 		case <-pulse.C:
-			if err := s.pulseIfDue(); err != nil {
-				s.failAndServe(err)
-				return
-			}
+			event = sequencerPulse
 		case <-stop:
 			stop = nil // Closed for good: from now on, wait for durability, not for it.
 			// Arm the bound here too: with the in-flight window full of entries that never
@@ -75,11 +80,41 @@ func (s *Shard) run() {
 				closing = time.After(s.config.CloseTimeout)
 			}
 		case <-closing:
+			event = sequencerClosing
+		}
+		s.idle.Store(false)
+		s.turns.Lock()
+		if err := s.inlineFailure; err != nil {
+			if event == sequencerStored {
+				stored.done <- errLogFailed
+			}
+			s.failAndServe(err)
+			return
+		}
+		switch event {
+		case sequencerStored:
+			if !s.replicate(stored) {
+				return
+			}
+		case sequencerPulse:
+			if err := s.pulseIfDue(); err != nil {
+				s.failAndServe(err)
+				return
+			}
+		case sequencerClosing:
 			s.abandonWith(model.StatusShuttingDown)
 			return
 		}
 	}
 }
+
+// What woke the sequencer, handled once it holds turns again.
+const (
+	sequencerWoken   = iota // Input, durability, an acknowledgement, a close: go round.
+	sequencerStored         // A replicated entry arrived.
+	sequencerPulse          // The pulse ticker.
+	sequencerClosing        // CloseTimeout ran out.
+)
 
 // replicate applies one replicated entry and reports whether the sequencer may go on. A
 // full log refuses the entry without failing (the stream ends and resumes from the

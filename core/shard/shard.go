@@ -61,7 +61,11 @@ type Config struct {
 	// snapshot exceed it, retention ignores that hold (the consumer then reports the gap).
 	// Default LogHoldBytesMaxDefault.
 	LogHoldBytesMax int64
-	Logger          *slog.Logger
+	// InlineTurnsOff keeps every turn on the sequencer goroutine: SubmitDeferred wakes it
+	// like Submit and TurnInline does nothing. Off by default (false): an event loop that
+	// finds the shard idle runs the turn itself (inline.go).
+	InlineTurnsOff bool
+	Logger         *slog.Logger
 }
 
 // Acknowledger is a second durability source, such as a standby in sync mode.
@@ -222,6 +226,20 @@ type Shard struct {
 	stored       chan storedEntry // Replicated entries (standby).
 	storedBuffer []byte           // Decompression buffer for them.
 
+	// turns is held by whoever does the sequencer's work: the sequencer goroutine except
+	// while it waits, or an event loop in TurnInline (inline.go). Everything below it,
+	// and the machine, belongs to its holder.
+	turns sync.Mutex
+	// idle hints that the sequencer waits with nothing parked, so that a loop's turn may
+	// run: SubmitDeferred then leaves the wake-up to TurnInline. Only a hint (TurnInline
+	// decides under turns, and wakes the sequencer when it does not run the turn).
+	idle atomic.Bool
+	// iterating counts the goroutines in iterate (invariants builds: at most one).
+	iterating atomic.Int32
+	// inlineFailure is an error met in a turn run by an event loop: the sequencer serves
+	// it (failAndServe) as soon as it holds turns again.
+	inlineFailure error
+
 	// Sequencer state.
 	opLast     uint64
 	timestamp  uint64
@@ -326,6 +344,9 @@ func (s *Shard) Start(outputs Outputs) {
 	s.startOnce.Do(func() {
 		s.outputs = outputs
 		s.started.Store(true)
+		// Turns are the sequencer's from here until it first waits (run): a loop's
+		// TurnInline before then wakes it instead.
+		s.turns.Lock()
 		go s.run()
 	})
 }
@@ -334,6 +355,11 @@ var _ backend.Submitter = (*Shard)(nil)
 
 // Submit queues a request (see Submitter). It never blocks.
 func (s *Shard) Submit(request *backend.Request) model.Status {
+	return s.submitClient(request, true)
+}
+
+// submitClient checks a client's request and queues it (Submit, SubmitDeferred).
+func (s *Shard) submitClient(request *backend.Request, wake bool) model.Status {
 	info, _ := request.Operation.Info()
 	if status := core.CheckShape(request.Operation, request.Flags, request.Body, false); status != model.StatusOK {
 		return status
@@ -341,7 +367,7 @@ func (s *Shard) Submit(request *backend.Request) model.Status {
 	if request.Number == 0 && info.Write {
 		return model.StatusInvalidBody
 	}
-	return s.submit(request, info)
+	return s.submit(request, info, wake)
 }
 
 // SubmitInternal queues one of the server's own requests: an internal operation with
@@ -357,11 +383,12 @@ func (s *Shard) SubmitInternal(request *backend.Request) model.Status {
 	if request.Client != 0 || request.Number != 0 {
 		return model.StatusInvalidBody
 	}
-	return s.submit(request, info)
+	return s.submit(request, info, true)
 }
 
-// submit queues a request whose shape was checked.
-func (s *Shard) submit(request *backend.Request, info model.OperationInfo) model.Status {
+// submit queues a request whose shape was checked, waking the sequencer when wake is set
+// (else the caller runs TurnInline next).
+func (s *Shard) submit(request *backend.Request, info model.OperationInfo, wake bool) model.Status {
 	if request.Connection >= backend.ConnectionIDLimit {
 		// A network layer bug: the reply would go to an internal waiter, not the client.
 		return model.StatusInternalError
@@ -374,9 +401,8 @@ func (s *Shard) submit(request *backend.Request, info model.OperationInfo) model
 	}
 	status := s.ring.push(request, info.Write)
 	if status == model.StatusOK {
-		select {
-		case s.wake <- struct{}{}:
-		default:
+		if wake {
+			s.wakeUp()
 		}
 	} else if status == model.StatusBusy {
 		s.count(func(stats *Stats) { stats.BusyReplies++ })

@@ -15,6 +15,9 @@ type Stats struct {
 	OpLast          uint64 // Last op applied.
 	Released        uint64 // Last op whose replies were released.
 	RingDepth       int    // Requests waiting in the input ring (filled in by Stats()).
+	// InlineTurns counts the turns that took requests on an event loop, which found the
+	// shard idle (TurnInline); the sequencer goroutine ran the rest.
+	InlineTurns uint64
 
 	Snapshots         uint64        // Snapshots taken (or skipped).
 	SnapshotErrors    uint64        // Snapshots that failed to write.
