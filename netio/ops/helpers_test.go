@@ -96,7 +96,7 @@ func primarySnapshot() Snapshot {
 			Results:    map[string]uint64{"ok": 880, "exceeds_credits": 20},
 			BatchRequests: Quantiles{Count: 101, Sum: 1234, P50: 8, P90: 30, P99: 120,
 				P999: 500, Max: 800},
-			LogFullRefusals: 4,
+			LogFullRefusals: 4, InlineTurns: 9,
 			Log: LogStats{Open: true, Entries: 101, Groups: 99, Syncs: 98, InlineGroups: 60, Rolls: 1,
 				StoredBytes: 40000, RawBytes: 120000,
 				WriteLatencyUs: Quantiles{Count: 99, Sum: 9900, P50: 80, P90: 150, P99: 300,

@@ -121,6 +121,7 @@ var primarySeries = []struct {
 	{"sequent_shard_queries_total", []string{"shard", "0"}, 55},
 	{"sequent_shard_busy_replies_total", []string{"shard", "0"}, 6},
 	{"sequent_shard_ring_requests", []string{"shard", "0"}, 17},
+	{"sequent_shard_inline_turns_total", []string{"shard", "0"}, 9},
 	{"sequent_shard_log_full_refusals_total", []string{"shard", "0"}, 4},
 	{"sequent_wal_next_segment_failed", []string{"shard", "0"}, 0},
 	{"sequent_shard_applied_op", []string{"shard", "0"}, 2001},

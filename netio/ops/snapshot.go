@@ -78,6 +78,10 @@ type ShardStats struct {
 	LogFullRefusals uint64 `json:"log_full_refusals"`
 	// RingDepth is the number of requests waiting in the input ring now.
 	RingDepth uint64 `json:"ring_depth"`
+	// InlineTurns counts the sequencer turns a network event loop ran itself because the
+	// shard was idle (a lone request then wakes no other goroutine); the sequencer
+	// goroutine ran the other Entries.
+	InlineTurns uint64 `json:"inline_turns"`
 	// AppliedOp is the last op applied to the core.
 	AppliedOp uint64 `json:"applied_op"`
 	// DurableOp is the last op the log has synced to disk.
