@@ -34,10 +34,19 @@
 //   - gnet event loops (Config.EventLoops of them) run OnOpen, OnTraffic and OnClose and
 //     AsyncWrite callbacks. A connection belongs to one loop; its loop-owned state
 //     (phase, login, the reusable backend.Request, the buffer of immediate answers) is
-//     touched by no one else. A loop never blocks: it decodes, authenticates, calls
-//     Backend.Submit (which copies and never blocks), appends immediate answers and writes
-//     them with one Write at the end of OnTraffic.
-//   - the shard's goroutine calls Deliver and DeliverReports. It finds connections through
+//     touched by no one else. A loop decodes, authenticates, calls Backend.Submit (which
+//     copies and never blocks), appends immediate answers and writes them with one Write
+//     at the end of OnTraffic. The one exception to "a loop never blocks": when the
+//     backend is a backend.InlineTurner whose inline turns are on (a one-shard primary,
+//     the default) and the shard is idle, the loop submits with SubmitDeferred and, once
+//     its round of events is handled, runs the shard's turn itself as a loop task
+//     (TurnInline: apply, write and fdatasync the entry, release the replies), so a lone
+//     request wakes no other goroutine (core/shard/inline.go). The loop then waits for
+//     that fdatasync, and so do its other connections: a stalled disk stalls the loop's
+//     heartbeats and logins as well as its replies (the shard's goroutine would stall the
+//     replies only).
+//   - whichever goroutine holds the shard's turn (the sequencer goroutine, or an event
+//     loop running an inline turn) calls Deliver and DeliverReports. It finds connections through
 //     the lock-free connection table (one atomic load), copies reply bodies into pooled
 //     buffers, and hands each connection one AsyncWrite per call. It never touches a
 //     loop-owned field.
