@@ -422,7 +422,7 @@ func (c *Client) complete(frame *wire.Frame, generation uint64) {
 		// one, whose answer is the call's (this one may name the node now connected).
 		c.mu.Unlock()
 		return
-	case call.mayApplyLateLocked() && (status == model.StatusShuttingDown ||
+	case call.write() && call.mayApplyLateLocked() && (status == model.StatusShuttingDown ||
 		status == model.StatusRateLimited ||
 		status == model.StatusNotPrimary && (len(frame.Body) == 0 ||
 			c.namesConnectedLocked(string(frame.Body)))):
@@ -436,7 +436,9 @@ func (c *Client) complete(frame *wire.Frame, generation uint64) {
 		// That says nothing of an earlier attempt, which may be in that server's log
 		// (applied at its restart) or on the new primary: resent until a not_primary
 		// names another node, the connection ends (then after the reconnect) or a
-		// definite reply comes.
+		// definite reply comes. A read is recorded nowhere: no earlier copy of it can be
+		// applied, so its refusal is its outcome, after a busy as without one (resent, it
+		// looped on a draining server until its caller left).
 		c.resendOrDropLocked(call)
 		return
 	case status == model.StatusNotPrimary && len(frame.Body) > 0 &&
