@@ -645,7 +645,8 @@ func (c *Client) closedError() error {
 }
 
 // Close logs out (waiting briefly for the acknowledgement; not at all while
-// disconnected), closes the connection and fails calls still pending with ErrClosed,
+// disconnected), closes the connection and fails calls still pending with ErrClosed (or
+// with the fatal *ServerError that stopped the client already, if one did),
 // wrapped in an *OutcomeUnknownError for a write a copy of which may have been applied
 // (sent and not answered, or answered outcome_unknown). Wait for your replies before
 // closing.
@@ -675,10 +676,17 @@ func (c *Client) Close() error {
 	return nil
 }
 
-// shutdown stops the goroutines, closes the connection and fails pending calls.
+// shutdown stops the goroutines, closes the connection and fails pending calls with err,
+// or with the fatal error that stopped the client, once one did: Close may run between
+// failFatal and the shutdown it starts (on another goroutine, as the reader it is called
+// from cannot wait for itself), and its callers must learn why the session ended, not
+// only that the client is closed.
 func (c *Client) shutdown(err error) {
 	c.mu.Lock()
 	c.closed = true
+	if c.fatal != nil {
+		err = c.fatal
+	}
 	calls := make([]*Call, 0, len(c.pending))
 	errs := make([]error, 0, len(c.pending))
 	for number, call := range c.pending {

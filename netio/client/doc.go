@@ -110,7 +110,8 @@
 // request stops the client: pending and later calls fail with the *ServerError. A
 // protocol error naming one request (an undefined operation, say) fails that call only;
 // the client reconnects and resends the others. Close fails the pending calls with
-// ErrClosed. In each case a write a copy of which may have been applied — sent and not
+// ErrClosed (with the *ServerError instead once a fatal one stopped the client, even if
+// Close runs before the calls were failed with it). In each case a write a copy of which may have been applied — sent and not
 // answered, lost with a connection, or answered outcome_unknown — fails with an
 // *OutcomeUnknownError wrapping that error (errors.Is and errors.As still find it), never
 // with the bare error, which would not tell its caller that the write may be applied; a
