@@ -61,6 +61,7 @@ type Client struct {
 	subscription   *subscription           // Report subscription, resumed on reconnect.
 	marketData     *marketDataSubscription // Market-data subscriptions, resumed on reconnect.
 	logoutSeen     chan struct{}           // Closed when the server acknowledges a logout.
+	readerDone     chan struct{}           // Closed when the current connection's reader returns.
 	heartbeat      time.Duration           // Heartbeat interval in force.
 	silence        time.Duration           // Silence timeout in force.
 	permissions    uint32                  // From LoginAccepted.
@@ -418,7 +419,8 @@ func (call *Call) outcomeUnknownLocked() bool {
 // still find it): a copy was lost with a connection or answered outcome_unknown
 // (outcomeUnknownLocked), or is queued or written on the current connection and not
 // answered; the server may have applied it, or may still. Called with mu held, before
-// the connection is dropped.
+// the connection is dropped, or after lostLocked dropped it (which counts those copies
+// as lost).
 func (c *Client) endedErrorLocked(call *Call, err error, answered int) error {
 	onItsWay := call.write() && c.conn != nil && call.unanswered > answered
 	if !onItsWay && !call.outcomeUnknownLocked() {
@@ -648,7 +650,8 @@ func (c *Client) closedError() error {
 // disconnected), closes the connection and fails calls still pending with ErrClosed (or
 // with the fatal *ServerError that stopped the client already, if one did),
 // wrapped in an *OutcomeUnknownError for a write a copy of which may have been applied
-// (sent and not answered, or answered outcome_unknown). Wait for your replies before
+// (sent and not answered, or answered outcome_unknown). A reply already read from the
+// connection when it closes still completes its call. Wait for your replies before
 // closing.
 func (c *Client) Close() error {
 	c.mu.Lock()
@@ -681,12 +684,33 @@ func (c *Client) Close() error {
 // failFatal and the shutdown it starts (on another goroutine, as the reader it is called
 // from cannot wait for itself), and its callers must learn why the session ended, not
 // only that the client is closed.
+//
+// The calls are failed only once the connection's reader has returned: a reply it has
+// read (in its decoder's buffer, or decoded and about to be handled) when the
+// connection closes is handled first and completes its call, which would otherwise be
+// failed as closed (a write: outcome unknown) with its reply in hand. The copies still
+// unanswered then count as lost with the connection (lostLocked), which is what makes a
+// write's outcome unknown (endedErrorLocked). A report handler that blocks delays Close
+// by as much, as it delays every reply.
 func (c *Client) shutdown(err error) {
 	c.mu.Lock()
 	c.closed = true
 	if c.fatal != nil {
 		err = c.fatal
 	}
+	reader := c.readerDone
+	c.lostLocked(c.generation, err) // Closes the connection: the reader's read ends.
+	select {
+	case <-c.stop:
+	default:
+		close(c.stop)
+		c.endLifetime()
+	}
+	c.mu.Unlock()
+	if reader != nil {
+		<-reader
+	}
+	c.mu.Lock()
 	calls := make([]*Call, 0, len(c.pending))
 	errs := make([]error, 0, len(c.pending))
 	for number, call := range c.pending {
@@ -694,20 +718,10 @@ func (c *Client) shutdown(err error) {
 			call.release() // Its callers were answered already.
 		}
 		calls = append(calls, call)
-		errs = append(errs, c.endedErrorLocked(call, err, 0)) // While connected.
+		errs = append(errs, c.endedErrorLocked(call, err, 0))
 		delete(c.pending, number)
 	}
-	if c.conn != nil {
-		_ = c.conn.Close()
-		c.conn = nil
-	}
 	c.leftPendingLocked()
-	select {
-	case <-c.stop:
-	default:
-		close(c.stop)
-		c.endLifetime()
-	}
 	c.mu.Unlock()
 	for index, call := range calls {
 		call.fail(errs[index])

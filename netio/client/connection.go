@@ -187,8 +187,7 @@ func (c *Client) install(e *established) {
 	if len(numbers) > 0 {
 		c.log.Info("client: resending", "requests", len(numbers), "address", e.address)
 	}
-	c.done.Add(1)
-	go c.read(e.conn, e.decoder, c.generation)
+	c.startReaderLocked(e.conn, e.decoder)
 	c.writeLocked()
 }
 
@@ -274,9 +273,20 @@ func (c *Client) waitBeforeFollowing() bool {
 	}
 }
 
-// read is the connection's reader goroutine: it decodes frames and completes calls.
-func (c *Client) read(conn net.Conn, decoder *wire.Decoder, generation uint64) {
+// startReaderLocked starts the reader of conn, the current connection (generation).
+// Called with mu held.
+func (c *Client) startReaderLocked(conn net.Conn, decoder *wire.Decoder) {
+	c.readerDone = make(chan struct{})
+	c.done.Add(1)
+	go c.read(conn, decoder, c.generation, c.readerDone)
+}
+
+// read is the connection's reader goroutine: it decodes frames and completes calls. It
+// closes exited when it returns (shutdown waits for that).
+func (c *Client) read(conn net.Conn, decoder *wire.Decoder, generation uint64,
+	exited chan struct{}) {
 	defer c.done.Done()
+	defer close(exited)
 	for {
 		for {
 			frame, ok, err := decoder.Next()
