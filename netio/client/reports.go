@@ -67,7 +67,8 @@ var ErrSubscribed = errors.New("client: already subscribed")
 // retained ones from fromSequence on (0: live reports only). It returns once the replay
 // is complete. After a reconnect the subscription resumes by itself after the last
 // sequence handled, so the handler sees each report once, in order. The handler runs on
-// the connection's reader goroutine: keep it short.
+// the connection's reader goroutine: keep it short, and never wait in it for a call's
+// reply (the reader delivers replies) or for Close (which waits for the reader).
 func (c *Client) Subscribe(ctx context.Context, fromSequence uint64,
 	handler func(Report)) (Subscribed, error) {
 	s := &subscription{handler: handler, live: fromSequence == 0,
