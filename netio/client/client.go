@@ -62,6 +62,8 @@ type Client struct {
 	marketData     *marketDataSubscription // Market-data subscriptions, resumed on reconnect.
 	logoutSeen     chan struct{}           // Closed when the server acknowledges a logout.
 	readerDone     chan struct{}           // Closed when the current connection's reader returns.
+	handlers       int                     // Report and market-data handlers running (reports.go).
+	handlerEntered chan struct{}           // Made by shutdown; closed when a handler starts.
 	heartbeat      time.Duration           // Heartbeat interval in force.
 	silence        time.Duration           // Silence timeout in force.
 	permissions    uint32                  // From LoginAccepted.
@@ -690,8 +692,12 @@ func (c *Client) Close() error {
 // connection closes is handled first and completes its call, which would otherwise be
 // failed as closed (a write: outcome unknown) with its reply in hand. The copies still
 // unanswered then count as lost with the connection (lostLocked), which is what makes a
-// write's outcome unknown (endedErrorLocked). A report handler that blocks delays Close
-// by as much, as it delays every reply.
+// write's outcome unknown (endedErrorLocked). But a reader running a report or
+// market-data handler (or starting one) is not waited for here: the handler is code
+// outside the client, which may be waiting for one of the calls failed below (a reply
+// to an order placed in answer to a report, a window slot), and would wait for ever for
+// a Close that waited for it. The replies that reader reads after the handler returns
+// find their calls failed, as they all did before Close waited for the reader.
 func (c *Client) shutdown(err error) {
 	c.mu.Lock()
 	c.closed = true
@@ -699,6 +705,12 @@ func (c *Client) shutdown(err error) {
 		err = c.fatal
 	}
 	reader := c.readerDone
+	if c.handlers > 0 {
+		reader = nil // Running code outside the client, which may wait for this shutdown.
+	} else if reader != nil && c.handlerEntered == nil {
+		c.handlerEntered = make(chan struct{})
+	}
+	entered := c.handlerEntered
 	c.lostLocked(c.generation, err) // Closes the connection: the reader's read ends.
 	select {
 	case <-c.stop:
@@ -708,7 +720,10 @@ func (c *Client) shutdown(err error) {
 	}
 	c.mu.Unlock()
 	if reader != nil {
-		<-reader
+		select {
+		case <-reader:
+		case <-entered:
+		}
 	}
 	c.mu.Lock()
 	calls := make([]*Call, 0, len(c.pending))
