@@ -691,8 +691,8 @@ func (c *Client) Close() error {
 // read (in its decoder's buffer, or decoded and about to be handled) when the
 // connection closes is handled first and completes its call, which would otherwise be
 // failed as closed (a write: outcome unknown) with its reply in hand. The copies still
-// unanswered then count as lost with the connection (lostLocked), which is what makes a
-// write's outcome unknown (endedErrorLocked). But a reader running a report or
+// unanswered then, and only those, count as lost with the connection (lostLocked), which
+// is what makes a write's outcome unknown (endedErrorLocked). But a reader running a report or
 // market-data handler (or starting one) is not waited for here: the handler is code
 // outside the client, which may be waiting for one of the calls failed below (a reply
 // to an order placed in answer to a report, a window slot), and would wait for ever for
@@ -711,7 +711,13 @@ func (c *Client) shutdown(err error) {
 		c.handlerEntered = make(chan struct{})
 	}
 	entered := c.handlerEntered
-	c.lostLocked(c.generation, err) // Closes the connection: the reader's read ends.
+	if c.conn != nil {
+		// Closed but kept as the current connection until the reader is done: its read
+		// ends, and the replies it has read answer their copies on it (complete counts
+		// them), as they would have a moment earlier: a refusal is a refusal. lostLocked,
+		// below, then counts only the copies still unanswered as lost with it.
+		_ = c.conn.Close()
+	}
 	select {
 	case <-c.stop:
 	default:
@@ -726,6 +732,7 @@ func (c *Client) shutdown(err error) {
 		}
 	}
 	c.mu.Lock()
+	c.lostLocked(c.generation, err) // Unless the reader's failed read did already.
 	calls := make([]*Call, 0, len(c.pending))
 	errs := make([]error, 0, len(c.pending))
 	for number, call := range c.pending {
