@@ -653,8 +653,9 @@ func (c *Client) closedError() error {
 // with the fatal *ServerError that stopped the client already, if one did),
 // wrapped in an *OutcomeUnknownError for a write a copy of which may have been applied
 // (sent and not answered, or answered outcome_unknown). A reply already read from the
-// connection when it closes still completes its call. Wait for your replies before
-// closing.
+// connection when it closes still completes its call (unless the reader is running a
+// report or market-data handler then, which Close does not wait for). Wait for your
+// replies before closing.
 func (c *Client) Close() error {
 	c.mu.Lock()
 	if c.closed && c.fatal == nil {
