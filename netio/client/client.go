@@ -692,13 +692,13 @@ func (c *Client) Close() error {
 // read (in its decoder's buffer, or decoded and about to be handled) when the
 // connection closes is handled first and completes its call, which would otherwise be
 // failed as closed (a write: outcome unknown) with its reply in hand. The copies still
-// unanswered then, and only those, count as lost with the connection (lostLocked), which
-// is what makes a write's outcome unknown (endedErrorLocked). But a reader running a report or
-// market-data handler (or starting one) is not waited for here: the handler is code
-// outside the client, which may be waiting for one of the calls failed below (a reply
-// to an order placed in answer to a report, a window slot), and would wait for ever for
-// a Close that waited for it. The replies that reader reads after the handler returns
-// find their calls failed, as they all did before Close waited for the reader.
+// unanswered then, and only those, count as lost with the connection (lostLocked),
+// which is what makes a write's outcome unknown (endedErrorLocked). But a reader running
+// a report or market-data handler (or starting one) is not waited for here: the handler
+// is code outside the client, which may be waiting for one of the calls failed below (a
+// reply to an order placed in answer to a report, a window slot), and would wait for
+// ever for a Close that waited for it. The replies that reader reads after the handler
+// returns find their calls failed, as they all did before Close waited for the reader.
 func (c *Client) shutdown(err error) {
 	c.mu.Lock()
 	c.closed = true
