@@ -61,6 +61,9 @@ type Client struct {
 	subscription   *subscription           // Report subscription, resumed on reconnect.
 	marketData     *marketDataSubscription // Market-data subscriptions, resumed on reconnect.
 	logoutSeen     chan struct{}           // Closed when the server acknowledges a logout.
+	readerDone     chan struct{}           // Closed when the current connection's reader returns.
+	handlers       int                     // Report and market-data handlers running (reports.go).
+	handlerEntered chan struct{}           // Made by shutdown; closed when a handler starts.
 	heartbeat      time.Duration           // Heartbeat interval in force.
 	silence        time.Duration           // Silence timeout in force.
 	permissions    uint32                  // From LoginAccepted.
@@ -418,7 +421,8 @@ func (call *Call) outcomeUnknownLocked() bool {
 // still find it): a copy was lost with a connection or answered outcome_unknown
 // (outcomeUnknownLocked), or is queued or written on the current connection and not
 // answered; the server may have applied it, or may still. Called with mu held, before
-// the connection is dropped.
+// the connection is dropped, or after lostLocked dropped it (which counts those copies
+// as lost).
 func (c *Client) endedErrorLocked(call *Call, err error, answered int) error {
 	onItsWay := call.write() && c.conn != nil && call.unanswered > answered
 	if !onItsWay && !call.outcomeUnknownLocked() {
@@ -645,10 +649,13 @@ func (c *Client) closedError() error {
 }
 
 // Close logs out (waiting briefly for the acknowledgement; not at all while
-// disconnected), closes the connection and fails calls still pending with ErrClosed,
+// disconnected), closes the connection and fails calls still pending with ErrClosed (or
+// with the fatal *ServerError that stopped the client already, if one did),
 // wrapped in an *OutcomeUnknownError for a write a copy of which may have been applied
-// (sent and not answered, or answered outcome_unknown). Wait for your replies before
-// closing.
+// (sent and not answered, or answered outcome_unknown). A reply already read from the
+// connection when it closes still completes its call (unless the reader is running a
+// report or market-data handler then, which Close does not wait for). Wait for your
+// replies before closing.
 func (c *Client) Close() error {
 	c.mu.Lock()
 	if c.closed && c.fatal == nil {
@@ -675,10 +682,58 @@ func (c *Client) Close() error {
 	return nil
 }
 
-// shutdown stops the goroutines, closes the connection and fails pending calls.
+// shutdown stops the goroutines, closes the connection and fails pending calls with err,
+// or with the fatal error that stopped the client, once one did: Close may run between
+// failFatal and the shutdown it starts (on another goroutine, as the reader it is called
+// from cannot wait for itself), and its callers must learn why the session ended, not
+// only that the client is closed.
+//
+// The calls are failed only once the connection's reader has returned: a reply it has
+// read (in its decoder's buffer, or decoded and about to be handled) when the
+// connection closes is handled first and completes its call, which would otherwise be
+// failed as closed (a write: outcome unknown) with its reply in hand. The copies still
+// unanswered then, and only those, count as lost with the connection (lostLocked),
+// which is what makes a write's outcome unknown (endedErrorLocked). But a reader running
+// a report or market-data handler (or starting one) is not waited for here: the handler
+// is code outside the client, which may be waiting for one of the calls failed below (a
+// reply to an order placed in answer to a report, a window slot), and would wait for
+// ever for a Close that waited for it. The replies that reader reads after the handler
+// returns find their calls failed, as they all did before Close waited for the reader.
 func (c *Client) shutdown(err error) {
 	c.mu.Lock()
 	c.closed = true
+	if c.fatal != nil {
+		err = c.fatal
+	}
+	reader := c.readerDone
+	if c.handlers > 0 {
+		reader = nil // Running code outside the client, which may wait for this shutdown.
+	} else if reader != nil && c.handlerEntered == nil {
+		c.handlerEntered = make(chan struct{})
+	}
+	entered := c.handlerEntered
+	if c.conn != nil {
+		// Closed but kept as the current connection until the reader is done: its read
+		// ends, and the replies it has read answer their copies on it (complete counts
+		// them), as they would have a moment earlier: a refusal is a refusal. lostLocked,
+		// below, then counts only the copies still unanswered as lost with it.
+		_ = c.conn.Close()
+	}
+	select {
+	case <-c.stop:
+	default:
+		close(c.stop)
+		c.endLifetime()
+	}
+	c.mu.Unlock()
+	if reader != nil {
+		select {
+		case <-reader:
+		case <-entered:
+		}
+	}
+	c.mu.Lock()
+	c.lostLocked(c.generation, err) // Unless the reader's failed read did already.
 	calls := make([]*Call, 0, len(c.pending))
 	errs := make([]error, 0, len(c.pending))
 	for number, call := range c.pending {
@@ -686,20 +741,10 @@ func (c *Client) shutdown(err error) {
 			call.release() // Its callers were answered already.
 		}
 		calls = append(calls, call)
-		errs = append(errs, c.endedErrorLocked(call, err, 0)) // While connected.
+		errs = append(errs, c.endedErrorLocked(call, err, 0))
 		delete(c.pending, number)
 	}
-	if c.conn != nil {
-		_ = c.conn.Close()
-		c.conn = nil
-	}
 	c.leftPendingLocked()
-	select {
-	case <-c.stop:
-	default:
-		close(c.stop)
-		c.endLifetime()
-	}
 	c.mu.Unlock()
 	for index, call := range calls {
 		call.fail(errs[index])

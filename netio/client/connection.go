@@ -187,8 +187,7 @@ func (c *Client) install(e *established) {
 	if len(numbers) > 0 {
 		c.log.Info("client: resending", "requests", len(numbers), "address", e.address)
 	}
-	c.done.Add(1)
-	go c.read(e.conn, e.decoder, c.generation)
+	c.startReaderLocked(e.conn, e.decoder)
 	c.writeLocked()
 }
 
@@ -274,9 +273,20 @@ func (c *Client) waitBeforeFollowing() bool {
 	}
 }
 
-// read is the connection's reader goroutine: it decodes frames and completes calls.
-func (c *Client) read(conn net.Conn, decoder *wire.Decoder, generation uint64) {
+// startReaderLocked starts the reader of conn, the current connection (generation).
+// Called with mu held.
+func (c *Client) startReaderLocked(conn net.Conn, decoder *wire.Decoder) {
+	c.readerDone = make(chan struct{})
+	c.done.Add(1)
+	go c.read(conn, decoder, c.generation, c.readerDone)
+}
+
+// read is the connection's reader goroutine: it decodes frames and completes calls. It
+// closes exited when it returns (shutdown waits for that).
+func (c *Client) read(conn net.Conn, decoder *wire.Decoder, generation uint64,
+	exited chan struct{}) {
 	defer c.done.Done()
+	defer close(exited)
 	for {
 		for {
 			frame, ok, err := decoder.Next()
@@ -422,7 +432,7 @@ func (c *Client) complete(frame *wire.Frame, generation uint64) {
 		// one, whose answer is the call's (this one may name the node now connected).
 		c.mu.Unlock()
 		return
-	case call.mayApplyLateLocked() && (status == model.StatusShuttingDown ||
+	case call.write() && call.mayApplyLateLocked() && (status == model.StatusShuttingDown ||
 		status == model.StatusRateLimited ||
 		status == model.StatusNotPrimary && (len(frame.Body) == 0 ||
 			c.namesConnectedLocked(string(frame.Body)))):
@@ -436,7 +446,9 @@ func (c *Client) complete(frame *wire.Frame, generation uint64) {
 		// That says nothing of an earlier attempt, which may be in that server's log
 		// (applied at its restart) or on the new primary: resent until a not_primary
 		// names another node, the connection ends (then after the reconnect) or a
-		// definite reply comes.
+		// definite reply comes. A read is recorded nowhere: no earlier copy of it can be
+		// applied, so its refusal is its outcome, after a busy as without one (resent, it
+		// looped on a draining server until its caller left).
 		c.resendOrDropLocked(call)
 		return
 	case status == model.StatusNotPrimary && len(frame.Body) > 0 &&

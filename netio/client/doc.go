@@ -89,12 +89,14 @@
 // Duplicate). Requests answered busy or log_unavailable (not applied) or outcome_unknown
 // (the server's log failed before confirming it) are resent with their number after a
 // short backoff (BusyRetryDelay) until a definite reply or the context ends; so is such a
-// request, or one resent after a reconnect whose earlier copy's reply was lost with its
+// write, or one resent after a reconnect whose earlier copy's reply was lost with its
 // connection, answered shutting_down (a server draining: an earlier attempt may be in its
 // log), rate_limited (the rate is checked before the number is looked up) or not_primary
 // with no address (a node fenced before it learned the new primary: an earlier attempt
 // may be applied there) or naming the node connected to (no redirect to follow),
-// until a redirect names another. With retries off (a negative
+// until a redirect names another. A read has no earlier attempt to be applied (it is
+// recorded nowhere): answered so, after a busy or a reconnect as on its first copy, it
+// gets the refusal (*StatusError). With retries off (a negative
 // BusyRetryDelay) busy, log_unavailable and outcome_unknown still resend such a write
 // rather than reach its caller. A resend of such a write answered with any other
 // refusal — permission_denied (the client's permissions changed meanwhile; checked
@@ -108,7 +110,8 @@
 // request stops the client: pending and later calls fail with the *ServerError. A
 // protocol error naming one request (an undefined operation, say) fails that call only;
 // the client reconnects and resends the others. Close fails the pending calls with
-// ErrClosed. In each case a write a copy of which may have been applied — sent and not
+// ErrClosed (with the *ServerError instead once a fatal one stopped the client, even if
+// Close runs before the calls were failed with it). In each case a write a copy of which may have been applied — sent and not
 // answered, lost with a connection, or answered outcome_unknown — fails with an
 // *OutcomeUnknownError wrapping that error (errors.Is and errors.As still find it), never
 // with the bare error, which would not tell its caller that the write may be applied; a

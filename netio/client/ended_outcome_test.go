@@ -34,6 +34,19 @@ var endings = []struct {
 		f.c.failFatal(refused)
 		return refused
 	}},
+	{"close_after_fatal", func(f *unknownOutcomeFixture) error {
+		// failFatal marks the client stopped, with its cause, and leaves the failing of
+		// the pending calls to a goroutine (it runs on the reader, which shutdown waits
+		// for). Close may run first: the state failFatal leaves before that goroutine
+		// runs, then Close. Its callers must learn the fatal cause, not ErrClosed.
+		revoked := &ServerError{Code: uint32(wire.ErrorKeyRevoked),
+			Name: wire.ErrorKeyRevoked.String()}
+		f.c.mu.Lock()
+		f.c.closed, f.c.fatal = true, revoked
+		f.c.mu.Unlock()
+		_ = f.c.Close()
+		return revoked
+	}},
 	{"bad_checksum", func(f *unknownOutcomeFixture) error {
 		frame := wire.Frame{Kind: wire.KindError, Status: uint32(wire.ErrorBadChecksum),
 			Number: 1}

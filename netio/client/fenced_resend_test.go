@@ -44,7 +44,8 @@ func unknownOutcomeThenRefused(t *testing.T, refusal model.Status) {
 	c := &Client{log: slog.New(slog.DiscardHandler), pending: map[uint64]*Call{},
 		lost: make(chan struct{}, 1), stop: make(chan struct{}), conn: a, generation: 1,
 		config: Config{BusyRetryDelay: time.Hour}} // The resend itself never fires here.
-	call := &Call{Number: 1, complete: make(chan struct{})}
+	call := &Call{Operation: model.OperationCreateTransfers, Number: 1,
+		complete: make(chan struct{})} // A write: a read's refusal is its outcome.
 	c.pending[1] = call
 	c.complete(&wire.Frame{Kind: wire.KindReply, Number: 1,
 		Status: uint32(model.StatusOutcomeUnknown)}, 1)

@@ -102,6 +102,16 @@ func (c *Client) SubscribeMarketData(ctx context.Context, instrument uint32, cha
 	}
 }
 
+// handMarketData runs the subscription's handler on event, noted as running code
+// outside the client for Close (enterHandlerLocked).
+func (c *Client) handMarketData(s *marketDataSubscription, event MarketDataEvent) {
+	c.mu.Lock()
+	c.enterHandlerLocked()
+	c.mu.Unlock()
+	s.handler(event)
+	c.leaveHandler()
+}
+
 // marketDataFrame hands an md_* frame to the subscription's handler (reader goroutine).
 func (c *Client) marketDataFrame(frame *wire.Frame) {
 	c.mu.Lock()
@@ -121,11 +131,11 @@ func (c *Client) marketDataFrame(frame *wire.Frame) {
 			s.lastOp = max(s.lastOp, updates[len(updates)-1].Op)
 			c.mu.Unlock()
 		}
-		s.handler(MarketDataEvent{Updates: updates})
+		c.handMarketData(s, MarketDataEvent{Updates: updates})
 	case wire.KindMarketDataStale:
 		var stale wire.MarketDataStale
 		stale.Decode(frame.Body)
-		s.handler(MarketDataEvent{Stale: &stale})
+		c.handMarketData(s, MarketDataEvent{Stale: &stale})
 	case wire.KindMarketDataSubscribed:
 		answer := MarketDataSubscribed{Status: model.Status(frame.Status)}
 		answer.MarketDataSubscribed.Decode(frame.Body)
@@ -147,7 +157,7 @@ func (c *Client) marketDataFrame(frame *wire.Frame) {
 			c.resumeMarketDataLater(s, answer.Instrument)
 			return
 		}
-		s.handler(MarketDataEvent{Subscribed: &answer})
+		c.handMarketData(s, MarketDataEvent{Subscribed: &answer})
 	}
 }
 

@@ -32,8 +32,8 @@ func TestUnknownOutcomeThenRateLimitedIsResent(t *testing.T) {
 				lost: make(chan struct{}, 1), stop: make(chan struct{}), conn: first,
 				generation: 1,
 				config:     Config{BusyRetryDelay: time.Hour}} // The resends never fire here.
-			call := &Call{Number: 1, complete: make(chan struct{}), client: c,
-				frame: []byte("request 1")}
+			call := &Call{Operation: model.OperationCreateTransfers, Number: 1,
+				complete: make(chan struct{}), client: c, frame: []byte("request 1")}
 			c.mu.Lock()
 			c.pending[1] = call
 			c.queueLocked(call, call.frame)

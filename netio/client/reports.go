@@ -67,7 +67,9 @@ var ErrSubscribed = errors.New("client: already subscribed")
 // retained ones from fromSequence on (0: live reports only). It returns once the replay
 // is complete. After a reconnect the subscription resumes by itself after the last
 // sequence handled, so the handler sees each report once, in order. The handler runs on
-// the connection's reader goroutine: keep it short.
+// the connection's reader goroutine: keep it short, and never wait in it for a call's
+// reply (the reader delivers replies: only a reconnect or Close ends such a wait) or for
+// Close (which waits for the reader's goroutine to return).
 func (c *Client) Subscribe(ctx context.Context, fromSequence uint64,
 	handler func(Report)) (Subscribed, error) {
 	s := &subscription{handler: handler, live: fromSequence == 0,
@@ -108,8 +110,29 @@ func (c *Client) report(frame *wire.Frame) {
 		return
 	}
 	s.lastSeen = frame.Aux
+	c.enterHandlerLocked()
 	c.mu.Unlock()
 	s.handler(Report{Sequence: frame.Aux, Body: slices.Clone(frame.Body)})
+	c.leaveHandler()
+}
+
+// enterHandlerLocked notes that a reader is about to run a report or market-data
+// handler: code outside the client, which may wait for a call's reply or for Close, so
+// Close no longer waits for that reader before failing the pending calls (shutdown).
+// Called with mu held.
+func (c *Client) enterHandlerLocked() {
+	c.handlers++
+	if c.handlerEntered != nil {
+		close(c.handlerEntered)
+		c.handlerEntered = nil
+	}
+}
+
+// leaveHandler notes that a handler entered with enterHandlerLocked returned.
+func (c *Client) leaveHandler() {
+	c.mu.Lock()
+	c.handlers--
+	c.mu.Unlock()
 }
 
 // subscribed completes a (re)subscription. A refusal of the first Subscribe is reported
