@@ -106,7 +106,9 @@ type Backend interface {
 // InlineTurns says, once and for the backend's life, whether TurnInline can ever run a
 // turn: when it cannot (a node of several shards, or the knob off), the caller submits
 // with Submit and schedules no TurnInline, whose loop task would do nothing at the cost
-// of a task per read (two allocations in gnet's Execute).
+// of a task per read (two allocations in gnet's Execute). A type that embeds a shard or
+// node and overrides Submit inherits these methods: it must override SubmitDeferred as
+// well (or InlineTurns, to report false), or netio bypasses its Submit.
 type InlineTurner interface {
 	InlineTurns() bool
 	SubmitDeferred(request *Request) model.Status

@@ -28,11 +28,27 @@ type busyShard struct {
 }
 
 func (b *busyShard) Submit(request *backend.Request) model.Status {
-	if request.Number != 0 && request.Number == b.held.Load() {
-		b.refused.Add(1)
+	if b.refuse(request) {
 		return model.StatusBusy
 	}
 	return b.Shard.Submit(request)
+}
+
+// SubmitDeferred is the path netio takes when the backend's inline turns are on (the
+// shard's default): the embedded shard's method would bypass the refusal above.
+func (b *busyShard) SubmitDeferred(request *backend.Request) model.Status {
+	if b.refuse(request) {
+		return model.StatusBusy
+	}
+	return b.Shard.SubmitDeferred(request)
+}
+
+func (b *busyShard) refuse(request *backend.Request) bool {
+	if request.Number != 0 && request.Number == b.held.Load() {
+		b.refused.Add(1)
+		return true
+	}
+	return false
 }
 
 // startBusyShardServer starts a netio server in front of a real shard (with its

@@ -80,7 +80,16 @@ type refusalCountingShard struct {
 }
 
 func (r *refusalCountingShard) Submit(request *backend.Request) model.Status {
-	status := r.Shard.Submit(request)
+	return r.count(request, r.Shard.Submit(request))
+}
+
+// SubmitDeferred is the path netio takes when the backend's inline turns are on (the
+// shard's default): the embedded shard's method would bypass the count above.
+func (r *refusalCountingShard) SubmitDeferred(request *backend.Request) model.Status {
+	return r.count(request, r.Shard.SubmitDeferred(request))
+}
+
+func (r *refusalCountingShard) count(request *backend.Request, status model.Status) model.Status {
 	if status == model.StatusNotPrimary && request.Number == r.watched.Load() {
 		r.notPrimary.Add(1)
 	}
