@@ -248,7 +248,9 @@ func (s *Shard) refuseWrites(slot *parked, status model.Status) {
 func (s *Shard) appendAndApply(count int, slot *parked) error {
 	timestamp := max(s.timestamp+1, s.config.Clock())
 	entry := core.Entry{FirstOp: s.opLast + 1, Timestamp: timestamp, Body: s.entry}
-	if err := s.append(wal.Entry{Epoch: s.Epoch(), FirstOp: entry.FirstOp,
+	// Read once: the consumers must get the epoch the log got.
+	epoch := s.Epoch()
+	if err := s.append(wal.Entry{Epoch: epoch, FirstOp: entry.FirstOp,
 		Count: uint32(count), Timestamp: entry.Timestamp, Body: entry.Body}); err != nil {
 		return fmt.Errorf("shard: log append at op %d: %w", entry.FirstOp, err)
 	}
@@ -256,7 +258,7 @@ func (s *Shard) appendAndApply(count int, slot *parked) error {
 	if err := s.machine.Apply(&entry, &slot.output); err != nil {
 		return fmt.Errorf("shard: apply at op %d: %w", entry.FirstOp, err)
 	}
-	slot.firstOp, slot.stamp, slot.epoch = entry.FirstOp, entry.Timestamp, s.Epoch()
+	slot.firstOp, slot.stamp, slot.epoch = entry.FirstOp, entry.Timestamp, epoch
 	s.opLast += uint64(count)
 	if s.machine.OpLast() != s.opLast || len(slot.output.Replies) != len(slot.origins) {
 		// Op continuity: the entry's requests got exactly the ops the log was told, and
