@@ -220,6 +220,11 @@ func (s *Shard) Replicate(stored []byte) error {
 
 // applyStored appends and applies one replicated entry on the sequencer goroutine.
 func (s *Shard) applyStored(entry storedEntry) error {
+	if s.Role() != RoleStandby {
+		// Promoted or fenced since Replicate checked the role: the entry is no longer
+		// this shard's to append (a promoted one writes its own from here on).
+		return ErrNotStandby
+	}
 	if err := s.log.AppendStored(entry.bytes); err != nil {
 		return fmt.Errorf("shard: replicated entry: %w", err)
 	}
@@ -262,7 +267,9 @@ func (s *Shard) applyStored(entry storedEntry) error {
 
 // raiseEpoch makes a standby's epoch at least epoch (that of an entry it replicated),
 // keeping its role: one compare-and-swap, so that it never undoes a concurrent Promote or
-// Fence.
+// Fence. A shard promoted while it appended the entry is not raised but fenced: the
+// entry proves a primary of a higher epoch exists, and writing under that epoch would
+// give two primaries' entries the same (op, epoch).
 func (s *Shard) raiseEpoch(epoch uint64) error {
 	if epoch > epochMax {
 		return fmt.Errorf("epoch %d above epochMax %d", epoch, uint64(epochMax))
@@ -270,7 +277,18 @@ func (s *Shard) raiseEpoch(epoch uint64) error {
 	for {
 		word := s.roles.word.Load()
 		role, current := unpackRole(word)
-		if epoch <= current || s.roles.word.CompareAndSwap(word, packRole(role, epoch)) {
+		if epoch <= current {
+			return nil
+		}
+		raised := role
+		if role == RolePrimary {
+			raised = RoleFenced
+		}
+		if s.roles.word.CompareAndSwap(word, packRole(raised, epoch)) {
+			if raised != role {
+				s.config.Logger.Warn("shard: fenced by a replicated entry of a higher epoch",
+					"epoch", epoch, "our_epoch", current)
+			}
 			return nil
 		}
 	}

@@ -118,11 +118,12 @@ const (
 
 // replicate applies one replicated entry and reports whether the sequencer may go on. A
 // full log refuses the entry without failing (the stream ends and resumes from the
-// standby's last op once there is room again); any other error is fatal.
+// standby's last op once there is room again), and so does a shard that stopped being a
+// standby since Replicate was called; any other error is fatal.
 func (s *Shard) replicate(entry storedEntry) bool {
 	err := s.applyStored(entry)
 	entry.done <- err
-	if err != nil && !errors.Is(err, wal.ErrLogFull) {
+	if err != nil && !errors.Is(err, wal.ErrLogFull) && !errors.Is(err, ErrNotStandby) {
 		s.failAndServe(err)
 		return false
 	}
