@@ -138,6 +138,11 @@ func (s *Shard) turn() (drained bool, closed bool, err error) {
 		_, closed = s.ring.take(nil, 0, 0)
 		return false, closed, nil
 	}
+	// Read before the grant table's check, which decides as a standby if this does: a
+	// write in the ring then was admitted by a promotion since, and is left for the next
+	// turn, which checks the table as the primary first (else the write would be logged
+	// ahead of the new primary's table, decided by the old one).
+	standby := s.Role() == RoleStandby
 	// A new grant table goes first, so that the requests taken below are decided by it.
 	if err := s.writeGrantsIfDue(); errors.Is(err, wal.ErrLogFull) {
 		return s.refuseQueued(model.StatusLogUnavailable)
@@ -151,7 +156,8 @@ func (s *Shard) turn() (drained bool, closed bool, err error) {
 		_, closed = s.ring.take(nil, 0, 0)
 		return false, closed, nil
 	}
-	s.taken, closed = s.ring.take(s.taken[:0], s.config.RingRequests, s.entryBytesBudget())
+	s.taken, closed = s.ring.takeUpTo(s.taken[:0], s.config.RingRequests, s.entryBytesBudget(),
+		!standby)
 	if len(s.taken) == 0 {
 		return false, closed, nil
 	}
