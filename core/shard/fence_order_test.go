@@ -16,8 +16,7 @@ func TestFencedShardAlreadyNamesThePrimary(t *testing.T) {
 	const rounds = 2000
 	for round := range rounds {
 		s := &Shard{config: Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}}
-		s.roles.role.Store(int32(RolePrimary))
-		s.roles.epoch.Store(1)
+		s.roles.word.Store(packRole(RolePrimary, 1))
 		seen, spinning := make(chan string), make(chan struct{})
 		go func() {
 			close(spinning)

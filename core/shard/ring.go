@@ -137,12 +137,19 @@ func (r *inputRing) publishLocked(slot uint64) {
 // take returns up to limit published requests (in order) and whether the ring is closed.
 // The caller reads their bytes with bytes() and must call release with the last one.
 func (r *inputRing) take(into []requestMeta, limit int, bytesMax int) ([]requestMeta, bool) {
+	return r.takeUpTo(into, limit, bytesMax, true)
+}
+
+// takeUpTo is take that, with writes false, stops before the first write: it stays
+// queued, first, for the next take.
+func (r *inputRing) takeUpTo(into []requestMeta, limit int, bytesMax int,
+	writes bool) ([]requestMeta, bool) {
 	r.mutex.Lock()
 	defer r.mutex.Unlock()
 	total := 0
 	for r.taken < r.published && len(into) < limit {
 		meta := r.metadata[r.taken%uint64(len(r.metadata))]
-		if len(into) > 0 && total+int(meta.length) > bytesMax {
+		if (len(into) > 0 && total+int(meta.length) > bytesMax) || (meta.write && !writes) {
 			break
 		}
 		total += int(meta.length)

@@ -38,16 +38,52 @@ func (r Role) String() string {
 
 // roleState is the part of the shard that other goroutines may change.
 type roleState struct {
-	role    atomic.Int32
-	epoch   atomic.Uint64
+	// word holds the role and the epoch together (packRole), so that every change of
+	// either is one compare-and-swap and every reader sees a pair that existed: a write
+	// admitted because the shard is the primary is sequenced with the epoch that made it
+	// so, never the one before its promotion (see Promote).
+	word    atomic.Uint64
 	primary atomic.Pointer[string] // Client address of the primary, for redirects.
 }
 
+// roleBits is the low bits of roleState.word that hold the role; the epoch is above them.
+const roleBits = 2
+
+// epochMax is the highest epoch a shard can hold (the rest of the word holding its role).
+// Epochs grow by one per promotion: no deployment comes near it.
+const epochMax = 1<<(64-roleBits) - 1
+
+func packRole(role Role, epoch uint64) uint64 { return epoch<<roleBits | uint64(role) }
+
+func unpackRole(word uint64) (Role, uint64) {
+	return Role(word & (1<<roleBits - 1)), word >> roleBits
+}
+
+// checkRole reports whether a shard can hold role and epoch.
+func checkRole(role Role, epoch uint64) error {
+	if role != RolePrimary && role != RoleStandby && role != RoleFenced {
+		return fmt.Errorf("shard: unknown %s", role)
+	}
+	if epoch > epochMax {
+		return fmt.Errorf("shard: epoch %d above epochMax %d", epoch, uint64(epochMax))
+	}
+	return nil
+}
+
+// roleAndEpoch returns the shard's role and epoch as one consistent pair.
+func (s *Shard) roleAndEpoch() (Role, uint64) { return unpackRole(s.roles.word.Load()) }
+
 // Role returns the shard's current role.
-func (s *Shard) Role() Role { return Role(s.roles.role.Load()) }
+func (s *Shard) Role() Role {
+	role, _ := s.roleAndEpoch()
+	return role
+}
 
 // Epoch returns the epoch the shard writes (primary) or last saw (standby).
-func (s *Shard) Epoch() uint64 { return s.roles.epoch.Load() }
+func (s *Shard) Epoch() uint64 {
+	_, epoch := s.roleAndEpoch()
+	return epoch
+}
 
 // PrimaryAddress returns the client address of the current primary as last learned
 // ("" if unknown), for not_primary redirects.
@@ -64,34 +100,74 @@ func (s *Shard) SetPrimaryAddress(address string) { s.roles.primary.Store(&addre
 // Promote turns a standby into the primary of a new, higher epoch. Entries it writes
 // from now on carry that epoch. The caller persists the epoch first (see replication):
 // a node must never write an entry of an epoch it could forget.
+//
+// The role and the epoch change in one step. Switched one after the other, a write
+// admitted in between (admit reads the role) could be sequenced with the old epoch, at
+// an op where the deposed primary may have logged another entry under that same epoch;
+// and a concurrent Fence of the new epoch could fence the shard in between while Promote
+// still reported success.
 func (s *Shard) Promote(epoch uint64) error {
-	if epoch <= s.Epoch() {
-		return fmt.Errorf("shard: promotion to epoch %d, already at %d", epoch, s.Epoch())
+	if epoch > epochMax {
+		return fmt.Errorf("shard: promotion to epoch %d above epochMax %d", epoch,
+			uint64(epochMax))
 	}
-	if !s.roles.role.CompareAndSwap(int32(RoleStandby), int32(RolePrimary)) {
-		return fmt.Errorf("shard: promotion of a %s shard", s.Role())
+	for {
+		word := s.roles.word.Load()
+		role, current := unpackRole(word)
+		if epoch <= current {
+			return fmt.Errorf("shard: promotion to epoch %d, already at %d", epoch, current)
+		}
+		if role != RoleStandby {
+			return fmt.Errorf("shard: promotion of a %s shard", role)
+		}
+		if s.roles.word.CompareAndSwap(word, packRole(RolePrimary, epoch)) {
+			break
+		}
+		// A replicated entry raised the epoch or a fence came meanwhile: look again.
 	}
-	s.roles.epoch.Store(epoch)
+	if hook := testHookPromoteSwitched.Load(); hook != nil {
+		(*hook)()
+	}
 	s.SetPrimaryAddress("")
 	s.wakeUp()
 	return nil
 }
 
+// testHookPromoteSwitched, when set by a test, runs in Promote right after the shard
+// has switched to primary. One atomic load per promotion.
+var testHookPromoteSwitched atomic.Pointer[func()]
+
 // Fence makes the shard refuse everything from now on, because a node of a higher epoch
 // is primary (at primaryAddress). It never reverts: a fenced node rejoins by restarting
-// as a standby.
+// as a standby. A primary ignores a fence that is not of a higher epoch than its own.
 func (s *Shard) Fence(epoch uint64, primaryAddress string) {
-	if epoch <= s.Epoch() && s.Role() == RolePrimary {
-		return // Not a newer epoch: ignore.
+	if s.ignoresFence(s.roles.word.Load(), epoch) {
+		return
 	}
 	// The address first: whoever sees the shard fenced answers not_primary with it, and
 	// an empty redirect in between reached clients as an error (the Go client hands an
 	// empty not_primary to its caller instead of following it).
 	s.SetPrimaryAddress(primaryAddress)
-	s.roles.role.Store(int32(RoleFenced))
+	for {
+		word := s.roles.word.Load()
+		if s.ignoresFence(word, epoch) {
+			return // Promoted meanwhile to this epoch or a higher one.
+		}
+		_, current := unpackRole(word)
+		if s.roles.word.CompareAndSwap(word, packRole(RoleFenced, current)) {
+			break
+		}
+	}
 	s.config.Logger.Warn("shard: fenced by a higher epoch", "epoch", epoch,
 		"our_epoch", s.Epoch(), "primary", primaryAddress)
 	s.wakeUp() // The sequencer answers what it parked (answerFenced).
+}
+
+// ignoresFence reports whether a fence of epoch leaves a shard whose role word is word
+// as it is: a primary of that epoch or a higher one.
+func (s *Shard) ignoresFence(word uint64, epoch uint64) bool {
+	role, current := unpackRole(word)
+	return role == RolePrimary && epoch <= current
 }
 
 // admit decides a request's fate by role: nil means go on.
@@ -144,6 +220,11 @@ func (s *Shard) Replicate(stored []byte) error {
 
 // applyStored appends and applies one replicated entry on the sequencer goroutine.
 func (s *Shard) applyStored(entry storedEntry) error {
+	if s.Role() != RoleStandby {
+		// Promoted or fenced since Replicate checked the role: the entry is no longer
+		// this shard's to append (a promoted one writes its own from here on).
+		return ErrNotStandby
+	}
 	if err := s.log.AppendStored(entry.bytes); err != nil {
 		return fmt.Errorf("shard: replicated entry: %w", err)
 	}
@@ -153,8 +234,8 @@ func (s *Shard) applyStored(entry storedEntry) error {
 	if err != nil {
 		return fmt.Errorf("shard: replicated entry: %w", err)
 	}
-	if meta.Epoch > s.Epoch() {
-		s.roles.epoch.Store(meta.Epoch)
+	if err := s.raiseEpoch(meta.Epoch); err != nil {
+		return fmt.Errorf("shard: replicated entry at op %d: %w", decoded.FirstOp, err)
 	}
 	slot := s.acquire()
 	coreEntry := core.Entry{FirstOp: decoded.FirstOp, Timestamp: decoded.Timestamp, Body: decoded.Body}
@@ -182,6 +263,35 @@ func (s *Shard) applyStored(entry storedEntry) error {
 		stats.OpLast = s.opLast
 	})
 	return nil
+}
+
+// raiseEpoch makes a standby's epoch at least epoch (that of an entry it replicated),
+// keeping its role: one compare-and-swap, so that it never undoes a concurrent Promote or
+// Fence. A shard promoted while it appended the entry is not raised but fenced: the
+// entry proves a primary of a higher epoch exists, and writing under that epoch would
+// give two primaries' entries the same (op, epoch).
+func (s *Shard) raiseEpoch(epoch uint64) error {
+	if epoch > epochMax {
+		return fmt.Errorf("epoch %d above epochMax %d", epoch, uint64(epochMax))
+	}
+	for {
+		word := s.roles.word.Load()
+		role, current := unpackRole(word)
+		if epoch <= current {
+			return nil
+		}
+		raised := role
+		if role == RolePrimary {
+			raised = RoleFenced
+		}
+		if s.roles.word.CompareAndSwap(word, packRole(raised, epoch)) {
+			if raised != role {
+				s.config.Logger.Warn("shard: fenced by a replicated entry of a higher epoch",
+					"epoch", epoch, "our_epoch", current)
+			}
+			return nil
+		}
+	}
 }
 
 func (s *Shard) wakeUp() {

@@ -118,11 +118,12 @@ const (
 
 // replicate applies one replicated entry and reports whether the sequencer may go on. A
 // full log refuses the entry without failing (the stream ends and resumes from the
-// standby's last op once there is room again); any other error is fatal.
+// standby's last op once there is room again), and so does a shard that stopped being a
+// standby since Replicate was called; any other error is fatal.
 func (s *Shard) replicate(entry storedEntry) bool {
 	err := s.applyStored(entry)
 	entry.done <- err
-	if err != nil && !errors.Is(err, wal.ErrLogFull) {
+	if err != nil && !errors.Is(err, wal.ErrLogFull) && !errors.Is(err, ErrNotStandby) {
 		s.failAndServe(err)
 		return false
 	}
@@ -137,6 +138,11 @@ func (s *Shard) turn() (drained bool, closed bool, err error) {
 		_, closed = s.ring.take(nil, 0, 0)
 		return false, closed, nil
 	}
+	// Read before the grant table's check, which decides as a standby if this does: a
+	// write in the ring then was admitted by a promotion since, and is left for the next
+	// turn, which checks the table as the primary first (else the write would be logged
+	// ahead of the new primary's table, decided by the old one).
+	standby := s.Role() == RoleStandby
 	// A new grant table goes first, so that the requests taken below are decided by it.
 	if err := s.writeGrantsIfDue(); errors.Is(err, wal.ErrLogFull) {
 		return s.refuseQueued(model.StatusLogUnavailable)
@@ -150,7 +156,8 @@ func (s *Shard) turn() (drained bool, closed bool, err error) {
 		_, closed = s.ring.take(nil, 0, 0)
 		return false, closed, nil
 	}
-	s.taken, closed = s.ring.take(s.taken[:0], s.config.RingRequests, s.entryBytesBudget())
+	s.taken, closed = s.ring.takeUpTo(s.taken[:0], s.config.RingRequests, s.entryBytesBudget(),
+		!standby)
 	if len(s.taken) == 0 {
 		return false, closed, nil
 	}
@@ -248,7 +255,9 @@ func (s *Shard) refuseWrites(slot *parked, status model.Status) {
 func (s *Shard) appendAndApply(count int, slot *parked) error {
 	timestamp := max(s.timestamp+1, s.config.Clock())
 	entry := core.Entry{FirstOp: s.opLast + 1, Timestamp: timestamp, Body: s.entry}
-	if err := s.append(wal.Entry{Epoch: s.Epoch(), FirstOp: entry.FirstOp,
+	// Read once: the consumers must get the epoch the log got.
+	epoch := s.Epoch()
+	if err := s.append(wal.Entry{Epoch: epoch, FirstOp: entry.FirstOp,
 		Count: uint32(count), Timestamp: entry.Timestamp, Body: entry.Body}); err != nil {
 		return fmt.Errorf("shard: log append at op %d: %w", entry.FirstOp, err)
 	}
@@ -256,7 +265,7 @@ func (s *Shard) appendAndApply(count int, slot *parked) error {
 	if err := s.machine.Apply(&entry, &slot.output); err != nil {
 		return fmt.Errorf("shard: apply at op %d: %w", entry.FirstOp, err)
 	}
-	slot.firstOp, slot.stamp, slot.epoch = entry.FirstOp, entry.Timestamp, s.Epoch()
+	slot.firstOp, slot.stamp, slot.epoch = entry.FirstOp, entry.Timestamp, epoch
 	s.opLast += uint64(count)
 	if s.machine.OpLast() != s.opLast || len(slot.output.Replies) != len(slot.origins) {
 		// Op continuity: the entry's requests got exactly the ops the log was told, and

@@ -285,6 +285,9 @@ func New(config Config, machine *core.Machine, log Log) (*Shard, error) {
 	if c.RingBytes < 2*c.EntryBytesMax {
 		return nil, fmt.Errorf("shard: RingBytes %d below twice EntryBytesMax", c.RingBytes)
 	}
+	if err := checkRole(c.Role, c.Epoch); err != nil {
+		return nil, err
+	}
 	s := &Shard{
 		config:    c,
 		machine:   machine,
@@ -308,8 +311,7 @@ func New(config Config, machine *core.Machine, log Log) (*Shard, error) {
 	s.stats.OpLast, s.recoveredOp = machine.OpLast(), machine.OpLast()
 	s.stored = make(chan storedEntry)
 	s.storedBuffer = make([]byte, 0, wal.EntryBodyBytesMax)
-	s.roles.role.Store(int32(c.Role))
-	s.roles.epoch.Store(c.Epoch)
+	s.roles.word.Store(packRole(c.Role, c.Epoch))
 	if c.Snapshots != nil {
 		if c.Snapshots.Dir == "" {
 			return nil, fmt.Errorf("shard: snapshots need a directory")
