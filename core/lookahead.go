@@ -22,7 +22,9 @@ import (
 // Prefetches only read and change nothing any request observes, so replies, events and
 // state are the same with or without the lookahead (TestLookaheadChangesNothing). The
 // session found ahead is used by its request (no second map lookup) only if no session
-// was created in between, which is the only way one is evicted.
+// was created in between, which is the only way one is evicted; the transfer's hashes
+// and candidate accounts are used by its apply (ledger.CreateTransferAheadAs), which
+// confirms the candidates against the ledger as it is then.
 type requestLookahead struct {
 	far      []byte // The entry body after the request last looked at.
 	transfer struct {
