@@ -116,3 +116,54 @@ func TestActorCacheSeesNewOwner(t *testing.T) {
 	f.as(0, model.StatusOK, transfer(311, 9, 20, 50)) // Fund it.
 	f.as(erin, model.StatusOK, transfer(312, 20, 3, 5))
 }
+
+// TestActorCacheAcrossRolledBackChain: a client resolved while it owned nothing whose
+// first account is created inside a linked chain that fails gets an owner index that
+// outlives the undo (the dictionary only grows); the cached actor without it must be
+// dropped then, not when the client next creates an account (which finds the index
+// already there), or the client could not move its own account. A second client that
+// shares the first one's cache slot must never be served the first one's actor.
+func TestActorCacheAcrossRolledBackChain(t *testing.T) {
+	f := ownershipFixture(t)
+	const frank uint64 = 17
+	// grace: another client in frank's slot (the tag check tells them apart).
+	grace := frank + 1
+	for actorSlot(grace) != actorSlot(frank) || grace == alice || grace == bob ||
+		grace == carol || grace == olivia {
+		grace++
+	}
+	limited := model.AccountDebitsMustNotExceedCredits
+	create := func(client uint64, want []model.Status, accounts ...model.Account) {
+		t.Helper()
+		results := make([]model.EventResult, len(accounts))
+		f.ledger.CreateAccountsAs(client, f.timestamp, accounts, results)
+		f.timestamp += uint64(len(accounts))
+		for i := range results {
+			if results[i].Status != want[i] {
+				t.Fatalf("client %d account %s: %s, want %s", client, accounts[i].ID,
+					results[i].Status, want[i])
+			}
+		}
+		f.ledger.actAs(client)
+		if reference := resolveActorUncached(f.ledger, client); !sameActor(&f.ledger.actor,
+			&reference) {
+			t.Fatalf("client %d: actor %+v, want %+v", client, f.ledger.actor, reference)
+		}
+	}
+	f.as(frank, model.StatusDebitAccountNotOwned, transfer(320, 1, 3, 5)) // Caches frank.
+	// The chain's second account is invalid (ledger 0): the first is created, then undone.
+	create(frank, []model.Status{model.StatusLinkedEventFailed, model.StatusLedgerMustNotBeZero},
+		model.Account{ID: model.U128(30), Ledger: 1, Code: 1, Flags: limited | model.AccountLinked},
+		model.Account{ID: model.U128(31), Ledger: 0, Code: 1, Flags: limited})
+	if _, found := f.ledger.Owner(model.U128(30)); found {
+		t.Fatal("account 30 of the failed chain exists")
+	}
+	f.as(grace, model.StatusDebitAccountNotOwned, transfer(321, 1, 3, 5)) // Takes the slot.
+	f.as(frank, model.StatusDebitAccountNotOwned, transfer(322, 1, 3, 5)) // And back.
+	create(frank, []model.Status{model.StatusOK},
+		model.Account{ID: model.U128(30), Ledger: 1, Code: 1, Flags: limited})
+	f.as(0, model.StatusOK, transfer(323, 9, 30, 50)) // Fund it.
+	f.as(frank, model.StatusOK, transfer(324, 30, 3, 5))
+	f.as(grace, model.StatusDebitAccountNotOwned, transfer(325, 30, 3, 5))
+	f.as(frank, model.StatusOK, transfer(326, 30, 3, 5))
+}
