@@ -112,3 +112,91 @@ func TestCreateTransferAheadMatchesCreateTransfers(t *testing.T) {
 			plain.ledger.TransferCount())
 	}
 }
+
+// TestCreateTransferAheadConfirmsCandidates: a lookahead's candidate is only the first
+// account in the id's probe run whose 32-bit tag matches. Here the debit account's id
+// shares its tag with an account that exists at the lookahead, so the candidate is that
+// other account; the debit account is then created (after a linked chain that created
+// it and was undone) before the apply, which must debit it and not the candidate. A
+// second transfer's debit account is created and undone in between, its index taken by
+// another account: the apply must find no account. Results and digests are compared
+// with CreateTransfersAs on a twin ledger.
+func TestCreateTransferAheadConfirmsCandidates(t *testing.T) {
+	plain, ahead := newFixture(t), newFixture(t)
+	// Two ids with one tag (a birthday search: about 2^16 ids for even odds).
+	table := &ahead.ledger.accountIndex
+	seen := map[uint64]uint64{}
+	var holder, debit uint64
+	for id := uint64(1_000); debit == 0; id++ {
+		tag := tagOf(table.hash(model.U128(id)))
+		if other, found := seen[tag]; found {
+			holder, debit = other, id
+		}
+		seen[tag] = id
+		if id > 10_000_000 {
+			t.Fatal("no two ids with one tag")
+		}
+	}
+	create := func(want []model.Status, accounts ...model.Account) {
+		t.Helper()
+		for _, f := range []*fixture{plain, ahead} {
+			results := make([]model.EventResult, len(accounts))
+			f.ledger.CreateAccounts(f.timestamp, accounts, results)
+			f.timestamp += uint64(len(accounts))
+			for i := range results {
+				if results[i].Status != want[i] {
+					t.Fatalf("account %s: %s, want %s", accounts[i].ID, results[i].Status,
+						want[i])
+				}
+			}
+		}
+	}
+	account := func(id uint64, flags uint16, ledger uint32) model.Account {
+		return model.Account{ID: model.U128(id), Ledger: ledger, Code: 10, Flags: flags}
+	}
+	ok := []model.Status{model.StatusOK}
+	undone := []model.Status{model.StatusLinkedEventFailed, model.StatusLedgerMustNotBeZero}
+	apply := func(event model.Transfer, stages *TransferLookahead, want model.Status) {
+		t.Helper()
+		var plainResult, aheadResult [1]model.TransferResult
+		plain.ledger.CreateTransfersAs(0, true, plain.timestamp, []model.Transfer{event},
+			plainResult[:])
+		ahead.ledger.CreateTransferAheadAs(0, true, ahead.timestamp, []model.Transfer{event},
+			aheadResult[:], stages)
+		plain.timestamp++
+		ahead.timestamp++
+		if aheadResult != plainResult || plainResult[0].Status != want {
+			t.Fatalf("transfer %s: %+v, want %+v (%s)", event.ID, aheadResult[0],
+				plainResult[0], want)
+		}
+	}
+
+	create(ok, account(holder, 0, 1))
+	first := transfer(900, debit, 2, 7)
+	var stages TransferLookahead
+	ahead.ledger.PrefetchTransferSlots(0, true, &first, &stages)
+	ahead.ledger.PrefetchTransferRecords(&stages)
+	holderIndex, _ := ahead.ledger.findAccount(model.U128(holder))
+	if stages.debitCandidate != holderIndex {
+		t.Fatalf("debit candidate %d, want the tag's holder at %d: the test misses its point",
+			stages.debitCandidate, holderIndex)
+	}
+	create(undone, account(debit, model.AccountLinked, 1), account(debit+1, 0, 0))
+	create(ok, account(debit, 0, 1))
+	apply(first, &stages, model.StatusOK)
+	if moved, untouched := ahead.account(debit), ahead.account(holder); moved.DebitsPosted !=
+		model.U128(7) || !untouched.DebitsPosted.IsZero() {
+		t.Fatalf("debited %s and %s, want 7 and 0", moved.DebitsPosted, untouched.DebitsPosted)
+	}
+
+	second := transfer(901, 555, 2, 7)
+	ahead.ledger.PrefetchTransferSlots(0, true, &second, &stages)
+	ahead.ledger.PrefetchTransferRecords(&stages)
+	create(undone, account(555, model.AccountLinked, 1), account(556, 0, 0))
+	create(ok, account(557, 0, 1)) // At the index account 555 had.
+	apply(second, &stages, model.StatusDebitAccountNotFound)
+
+	if plain.ledger.Digest() != ahead.ledger.Digest() {
+		t.Fatal("digests differ")
+	}
+}
