@@ -22,11 +22,15 @@ import (
 // Prefetches only read and change nothing any request observes, so replies, events and
 // state are the same with or without the lookahead (TestLookaheadChangesNothing). The
 // session found ahead is used by its request (no second map lookup) only if no session
-// was created in between, which is the only way one is evicted.
+// was created in between, which is the only way one is evicted; the transfer's hashes
+// and candidate accounts are used by its apply (ledger.CreateTransferAheadAs), which
+// confirms the candidates against the ledger as it is then.
 type requestLookahead struct {
 	far      []byte // The entry body after the request last looked at.
 	transfer struct {
-		next, far ledger.TransferLookahead // Requests i+1 and i+2.
+		// Requests i, i+1 and i+2: request i's apply takes its hashes and candidates
+		// (ledger.CreateTransferAheadAs).
+		current, next, far ledger.TransferLookahead
 	}
 	session struct {
 		current, next, far sessionAhead // Requests i, i+1 and i+2.
@@ -49,7 +53,8 @@ type sessionAhead struct {
 func (m *Machine) lookaheadStart(body []byte) {
 	a := &m.lookahead
 	a.far = nil
-	a.transfer.next, a.transfer.far = ledger.TransferLookahead{}, ledger.TransferLookahead{}
+	a.transfer.current, a.transfer.next, a.transfer.far = ledger.TransferLookahead{},
+		ledger.TransferLookahead{}, ledger.TransferLookahead{}
 	a.session.current, a.session.next, a.session.far = sessionAhead{}, sessionAhead{},
 		sessionAhead{}
 	if a.off {
@@ -69,7 +74,8 @@ func (m *Machine) lookaheadStep() {
 	a := &m.lookahead
 	a.session.current, a.session.next, a.session.far = a.session.next, a.session.far,
 		sessionAhead{}
-	a.transfer.next, a.transfer.far = a.transfer.far, ledger.TransferLookahead{}
+	a.transfer.current, a.transfer.next, a.transfer.far = a.transfer.next, a.transfer.far,
+		ledger.TransferLookahead{}
 	m.ledger.PrefetchTransferRecords(&a.transfer.next)
 	m.prefetchSessionReplies(&a.session.next)
 	if len(a.far) > 0 {

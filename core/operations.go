@@ -37,7 +37,9 @@ func (m *Machine) createTransfers(client uint64, body []byte, flags uint8,
 	}
 	balances := flags&RequestFlagReplyBalances != 0
 	if !m.createTransfersSharded(client, balances, events, results, out) {
-		m.ledger.CreateTransfersAs(client, balances, m.nextTimestamps(count), events, results)
+		// The lookahead's hashes and candidates, when it saw this request's one transfer.
+		m.ledger.CreateTransferAheadAs(client, balances, m.nextTimestamps(count), events,
+			results, &m.lookahead.transfer.current)
 		m.sagas.FixRetries(m.ledger, events, results)
 	}
 	if flags&RequestFlagReplyBalances != 0 {
