@@ -104,6 +104,10 @@ var (
 	// ErrNodeClosed refuses a promotion asked for (or still under way) when the node is
 	// closing: a closed node must not persist a new epoch or start holding a lease.
 	ErrNodeClosed = errors.New("replication: the node is closed")
+	// ErrPromotionUnderway refuses a promotion asked for while another promotion of the
+	// node (the witness watcher's, an operator's) waits for the followers to stop: that
+	// one carries on, and the node's status shows its outcome.
+	ErrPromotionUnderway = errors.New("replication: a promotion of this node is already under way")
 )
 
 // writeFrame writes one frame to w (the caller flushes).

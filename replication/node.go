@@ -71,7 +71,11 @@ type Node struct {
 	leaseStop     chan struct{} // Closes the lease goroutine (primary with a witness).
 	watchStop     chan struct{} // Closes the failover watch (standby with a witness).
 	closed        bool          // Close has begun: no promotion, no new goroutine.
-	started       bool
+	// promoting: a promotion has released the mutex to wait for the followers; any other
+	// is refused meanwhile (ErrPromotionUnderway), or it would find the node still a
+	// standby and switch the shards while a follower could be inside Replicate.
+	promoting bool
+	started   bool
 	// leaseClock is the primary's witness lease, for the release path (nil: no witness).
 	leaseClock *leaseClock
 	// lifetime ends when Close begins, before Close takes the mutex: every network wait
@@ -374,6 +378,9 @@ func (n *Node) Promote() (uint64, error) {
 	if n.closed {
 		return 0, ErrNodeClosed
 	}
+	if n.promoting {
+		return 0, ErrPromotionUnderway
+	}
 	if n.Role() != shard.RoleStandby {
 		return 0, fmt.Errorf("replication: cannot promote a %s", n.Role())
 	}
@@ -399,14 +406,21 @@ func (n *Node) Promote() (uint64, error) {
 // is persisted before any shard switches, and every shard switches before any serves a
 // standby or the old primary is fenced.
 func (n *Node) promoteLocked(epoch uint64) (uint64, error) {
-	if n.stopFollowing != nil && n.following.Err() == nil {
+	// Wait for the followers whatever cancelled following (Close begins by ending the
+	// lifetime, following's parent, before it takes the mutex): a follower may still be
+	// inside Replicate, and an entry it hands over after a shard switched would be
+	// appended on the new primary (and fail it on the chain check once a client write
+	// went first).
+	if n.stopFollowing != nil {
 		n.stopFollowing()
+		n.promoting = true
 		n.mutex.Unlock()
 		n.followers.Wait()
 		if testHookPromotionUnlocked != nil {
 			testHookPromotionUnlocked()
 		}
 		n.mutex.Lock()
+		n.promoting = false
 	}
 	if n.closed {
 		// Close ran while the mutex was released: nothing has changed yet, and nothing
