@@ -3,6 +3,8 @@ package replication
 import (
 	"errors"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 
@@ -157,5 +159,49 @@ func TestPromotionAsCloseBeginsWaitsForTheFollowers(t *testing.T) {
 	}
 	if !waited.Load() {
 		t.Fatal("the promotion switched the shards without waiting for the followers to stop")
+	}
+}
+
+// TestPromotionRetriedAfterAFailedOneSucceeds: a promotion that fails after its wait for
+// the followers (here the epoch cannot be stored) must not leave the node marked as
+// promoting, or every later promotion (the operator's retry once the disk is fixed) would
+// be refused as under way forever. A promotion asked for during the failing one's wait is
+// refused as under way; the retry after the failure promotes the node once.
+func TestPromotionRetriedAfterAFailedOneSucceeds(t *testing.T) {
+	primary, standby := startSyncPair(t, t.TempDir(), t.TempDir())
+	defer standby.Close()
+	primary.Close()
+	epochPath := standby.config.EpochPath
+	if err := os.Remove(epochPath); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(epochPath, "in-the-way"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	second := promoteDuringPromotion(t, standby.Node)
+	if epoch, err := standby.Promote(); err == nil {
+		t.Fatalf("promoted to epoch %d without storing it", epoch)
+	}
+	secondErr := second.err.Load()
+	if secondErr == nil {
+		t.Fatal("no promotion ran while the failing one waited")
+	}
+	if !errors.Is(*secondErr, ErrPromotionUnderway) {
+		t.Fatalf("promotion during the failing one's wait: %v, want ErrPromotionUnderway",
+			*secondErr)
+	}
+	if err := os.RemoveAll(epochPath); err != nil {
+		t.Fatal(err)
+	}
+	epoch, err := standby.Promote()
+	if err != nil {
+		t.Fatalf("promotion retried after a failed one: %v", err)
+	}
+	if epoch != 2 || standby.Epoch() != 2 || standby.Role() != shard.RolePrimary {
+		t.Fatalf("retried promotion: epoch %d, node %s at %d; want a primary at epoch 2", epoch,
+			standby.Role(), standby.Epoch())
+	}
+	if stored, err := LoadEpoch(epochPath); err != nil || stored != epoch {
+		t.Fatalf("persisted epoch %d (%v), want %d", stored, err, epoch)
 	}
 }
