@@ -140,34 +140,11 @@ func deleteMessages(t *testing.T, url string, from, to uint64) {
 func restartOnLostPosition(t *testing.T, logDir, url string, acknowledged, gapFrom uint64,
 	accounts []string) {
 	t.Helper()
-	log, err := wal.Open(wal.Options{Dir: logDir})
-	if err != nil {
-		t.Fatal(err)
+	node := restartNode(t, logDir, url, acknowledged)
+	if opLast := node.shard.Stats().OpLast; opLast != 3 {
+		t.Fatalf("recovered op %d, want 3", opLast)
 	}
-	defer log.Close()
-	machine, _, err := shard.Recover(testMachine, log, "", nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if machine.OpLast() != 3 {
-		t.Fatalf("recovered op %d, want 3", machine.OpLast())
-	}
-	standby := &ackAt{notify: make(chan struct{}, 1)}
-	standby.op.Store(acknowledged)
-	s, err := shard.New(shard.Config{Epoch: 1, Acknowledger: standby}, machine, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	logged := &lockedBuffer{}
-	c := New(Config{URL: url, Log: log, Machine: testMachine, Released: s.Released,
-		Epoch: s.Epoch, Logger: slog.New(slog.NewTextHandler(logged, nil))})
-	s.AddConsumer(c, c)
-	c.Start()
-	s.Start(shard.RepliesOnly(&nullReplier{}))
-	defer func() {
-		s.Close()
-		c.Close()
-	}()
+	s, c, standby, logged := node.shard, node.capture, node.standby, node.logged
 	// The session has decided: it waits for the recovered ops (it says so once), or it
 	// settled the lost position without waiting and went on to its rebuild.
 	waitUntil(t, "the session's decision on the lost position", func() bool {
@@ -197,6 +174,48 @@ func restartOnLostPosition(t *testing.T, logDir, url string, acknowledged, gapFr
 		t.Fatalf("stats %+v; messages %+v: want capture_gap 0:3:gap:1 from op %d, then "+
 			"accounts 5 and 6", stats, messages, gapFrom)
 	}
+}
+
+// restartedNode is a shard and its capture reopened on a log directory as after a
+// process restart: the machine recovered from the log, a sync standby that acknowledged
+// op acknowledged, and the capture created and started before the shard, as cmd/sequent
+// does. All of it is closed when the test ends.
+type restartedNode struct {
+	log     *wal.Log
+	shard   *shard.Shard
+	capture *Capture
+	standby *ackAt
+	logged  *lockedBuffer // The capture's log lines.
+}
+
+func restartNode(t *testing.T, logDir, url string, acknowledged uint64) *restartedNode {
+	t.Helper()
+	log, err := wal.Open(wal.Options{Dir: logDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { log.Close() })
+	machine, _, err := shard.Recover(testMachine, log, "", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	standby := &ackAt{notify: make(chan struct{}, 1)}
+	standby.op.Store(acknowledged)
+	s, err := shard.New(shard.Config{Epoch: 1, Acknowledger: standby}, machine, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logged := &lockedBuffer{}
+	c := New(Config{URL: url, Log: log, Machine: testMachine, Released: s.Released,
+		Epoch: s.Epoch, Logger: slog.New(slog.NewTextHandler(logged, nil))})
+	s.AddConsumer(c, c)
+	c.Start()
+	s.Start(shard.RepliesOnly(&nullReplier{}))
+	t.Cleanup(func() {
+		s.Close()
+		c.Close()
+	})
+	return &restartedNode{log: log, shard: s, capture: c, standby: standby, logged: logged}
 }
 
 // accountsBody is a create_accounts body of the given account ids (ledger 1, code 1).

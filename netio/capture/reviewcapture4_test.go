@@ -12,9 +12,7 @@ import (
 
 	"sequent/core/backend"
 	"sequent/core/model"
-	"sequent/core/shard"
 	"sequent/tools/natstest"
-	"sequent/wal"
 )
 
 // TestLostPositionAfterARestartLosesNoNewOp: as TestLostPositionAfterARestart (ops 1-3
@@ -36,30 +34,8 @@ func TestLostPositionAfterARestartLosesNoNewOp(t *testing.T) {
 	}
 	deleteMessages(t, url, 3, 4) // Op 3's events.
 
-	log, err := wal.Open(wal.Options{Dir: dir + "/log"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer log.Close()
-	machine, _, err := shard.Recover(testMachine, log, "", nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	standby := &ackAt{notify: make(chan struct{}, 1)} // Acknowledged nothing yet.
-	s, err := shard.New(shard.Config{Epoch: 1, Acknowledger: standby}, machine, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	logged := &lockedBuffer{}
-	c := New(Config{URL: url, Log: log, Machine: testMachine, Released: s.Released,
-		Epoch: s.Epoch, Logger: slog.New(slog.NewTextHandler(logged, nil))})
-	s.AddConsumer(c, c)
-	c.Start()
-	s.Start(shard.RepliesOnly(&nullReplier{}))
-	defer func() {
-		s.Close()
-		c.Close()
-	}()
+	node := restartNode(t, dir+"/log", url, 0) // The standby acknowledged nothing yet.
+	log, s, c, standby, logged := node.log, node.shard, node.capture, node.standby, node.logged
 	waitUntil(t, "the session waiting for the recovered ops", func() bool {
 		return logged.contains(recoveredWaitMessage) || c.Stats().LastError != ""
 	}, func() any { return c.Stats() })
