@@ -2,11 +2,9 @@ package client
 
 import (
 	"errors"
-	"log/slog"
 	"testing"
 
 	"sequent/core/model"
-	"sequent/netio/wire"
 )
 
 // TestCloseHandlesARefusalReadFirstAsARefusal: the reply read as Close closes the
@@ -21,25 +19,7 @@ import (
 func TestCloseHandlesARefusalReadFirstAsARefusal(t *testing.T) {
 	for _, status := range []model.Status{model.StatusShuttingDown, model.StatusBusy} {
 		t.Run(status.String(), func(t *testing.T) {
-			conn := &replyOnCloseConn{closed: make(chan struct{}),
-				reply: wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindReply,
-					Operation: model.OperationCreateTransfers, Number: 1,
-					Status: uint32(status)}, nil)}
-			c := &Client{log: slog.New(slog.DiscardHandler), pending: map[uint64]*Call{},
-				lost: make(chan struct{}, 1), stop: make(chan struct{}), conn: conn,
-				generation: 1, silence: waitLimit, logoutSeen: make(chan struct{}),
-				endLifetime: func() {}, config: Config{BusyRetryDelay: waitLimit}}
-			close(c.logoutSeen) // Close waits for no acknowledgement.
-			call := &Call{Operation: model.OperationCreateTransfers, Number: 1,
-				complete: make(chan struct{}), client: c, frame: []byte("request 1")}
-			c.mu.Lock()
-			c.pending[1] = call
-			c.queueLocked(call, call.frame)
-			c.outbox = c.outbox[:0] // A writer took it.
-			c.startReaderLocked(conn, &wire.Decoder{})
-			c.mu.Unlock()
-			_ = c.Close()
-			_, err := (&unknownOutcomeFixture{c: c, call: call}).waitBounded()
+			_, err := closeWithAReplyRead(status, Config{BusyRetryDelay: waitLimit})
 			var outcomeUnknown *OutcomeUnknownError
 			if errors.As(err, &outcomeUnknown) {
 				t.Fatalf("a write answered %s on its only copy ended as of unknown "+

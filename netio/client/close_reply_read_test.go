@@ -44,13 +44,30 @@ func (r *replyOnCloseConn) RemoteAddr() net.Addr             { return &net.TCPAd
 // after, found its call gone: the caller got ErrClosed, an unknown outcome for a write
 // whose reply the client held, which it must then look up by id.
 func TestCloseHandlesARepliedReadFirst(t *testing.T) {
+	reply, err := closeWithAReplyRead(model.StatusOK, Config{})
+	var outcomeUnknown *OutcomeUnknownError
+	if err != nil {
+		t.Fatalf("the reply read as Close ran was dropped: %v (an *OutcomeUnknownError: "+
+			"%v, ErrClosed: %v)", err, errors.As(err, &outcomeUnknown),
+			errors.Is(err, ErrClosed))
+	}
+	if reply.Number != 1 || reply.Status != model.StatusOK {
+		t.Fatalf("reply %+v, want number 1, ok", reply)
+	}
+}
+
+// closeWithAReplyRead closes a client whose one write (create_transfers, number 1) was
+// written and whose reply, with the given status, the connection returns as Close
+// closes it; it returns how the call ended.
+func closeWithAReplyRead(status model.Status, config Config) (*Reply, error) {
 	conn := &replyOnCloseConn{closed: make(chan struct{}),
 		reply: wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindReply,
-			Operation: model.OperationCreateTransfers, Number: 1}, nil)}
+			Operation: model.OperationCreateTransfers, Number: 1,
+			Status: uint32(status)}, nil)}
 	c := &Client{log: slog.New(slog.DiscardHandler), pending: map[uint64]*Call{},
 		lost: make(chan struct{}, 1), stop: make(chan struct{}), conn: conn,
 		generation: 1, silence: waitLimit, logoutSeen: make(chan struct{}),
-		endLifetime: func() {}}
+		endLifetime: func() {}, config: config}
 	close(c.logoutSeen) // Close waits for no acknowledgement.
 	call := &Call{Operation: model.OperationCreateTransfers, Number: 1,
 		complete: make(chan struct{}), client: c, frame: []byte("request 1")}
@@ -61,14 +78,5 @@ func TestCloseHandlesARepliedReadFirst(t *testing.T) {
 	c.startReaderLocked(conn, &wire.Decoder{})
 	c.mu.Unlock()
 	_ = c.Close()
-	reply, err := (&unknownOutcomeFixture{c: c, call: call}).waitBounded()
-	var outcomeUnknown *OutcomeUnknownError
-	if err != nil {
-		t.Fatalf("the reply read as Close ran was dropped: %v (an *OutcomeUnknownError: "+
-			"%v, ErrClosed: %v)", err, errors.As(err, &outcomeUnknown),
-			errors.Is(err, ErrClosed))
-	}
-	if reply.Number != 1 || reply.Status != model.StatusOK {
-		t.Fatalf("reply %+v, want number 1, ok", reply)
-	}
+	return (&unknownOutcomeFixture{c: c, call: call}).waitBounded()
 }
