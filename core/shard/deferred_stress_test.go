@@ -24,6 +24,12 @@ type durabilityReplier struct {
 	arrived  *sync.Cond     // Broadcast at each delivery.
 }
 
+func newDurabilityReplier(t *testing.T, log *wal.Log) *durabilityReplier {
+	replier := &durabilityReplier{t: t, log: log, answered: map[uint64]int{}}
+	replier.arrived = sync.NewCond(&replier.mutex)
+	return replier
+}
+
 // waitAnswered waits until connection has n replies (a hang is reported by the test
 // binary's timeout).
 func (r *durabilityReplier) waitAnswered(connection uint64, n int) {
@@ -66,8 +72,7 @@ func TestDeferredShardStress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	replier := &durabilityReplier{t: t, log: log, answered: map[uint64]int{}}
-	replier.arrived = sync.NewCond(&replier.mutex)
+	replier := newDurabilityReplier(t, log)
 	s, err := New(Config{PulseInterval: time.Millisecond}, core.New(testMachineConfig), log)
 	if err != nil {
 		t.Fatal(err)

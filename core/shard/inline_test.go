@@ -67,8 +67,7 @@ func TestInlineTurnsStress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	replier := &durabilityReplier{t: t, log: log, answered: map[uint64]int{}}
-	replier.arrived = sync.NewCond(&replier.mutex)
+	replier := newDurabilityReplier(t, log)
 	// No pulses: a turn a loop leaves unfinished is taken up only if the loop wakes the
 	// sequencer (a lost wake-up hangs the test until the binary's timeout).
 	s, err := New(Config{PulseInterval: time.Hour}, core.New(testMachineConfig), log)

@@ -46,8 +46,7 @@ func TestRequestsReachTheLogIntact(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	replier := &durabilityReplier{t: t, log: log, answered: map[uint64]int{}}
-	replier.arrived = sync.NewCond(&replier.mutex)
+	replier := newDurabilityReplier(t, log)
 	s, err := New(Config{RingBytes: 2 * EntryBytesMaxDefault}, core.New(testMachineConfig), log)
 	if err != nil {
 		t.Fatal(err)
