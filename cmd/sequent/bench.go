@@ -90,6 +90,7 @@ from the request's intended send time (no coordinated omission).
 
 --embedded starts a server in this process (temporary data directory, free loopback port,
 generated key; removed at the end), so one command gives a number on a fresh machine.
+It raises GOMAXPROCS as 'sequent serve' does (unless GOMAXPROCS is set).
 Otherwise credentials come from flags, SEQUENT_* variables or the keys file, as for
 'sequent client'.
 
@@ -408,6 +409,10 @@ func startEmbedded(o *benchOptions, config *bench.Config, stderr io.Writer) (
 		_ = os.RemoveAll(dir)
 		return nil, fmt.Errorf("embedded server: %w", err)
 	}
+	// The same spare Ps as serve gives itself (raiseProcessors): the embedded node's event
+	// loop and sequencer block in system calls holding Ps as they do in serve, and the
+	// load generator needs Ps of its own besides.
+	raiseProcessors(os.Getenv("GOMAXPROCS") != "", options.eventLoops, len(node.groups.Groups()))
 	embedded := &embeddedServer{node: node, dir: dir}
 	if config.StatusAddress != "" {
 		// Its own status endpoint, on a free port unless --http names one.
