@@ -148,6 +148,14 @@ func TestConformanceFrameChecksInOrder(t *testing.T) {
 		// Step 5: a heartbeat's checksum is verified too (only unchecked sessions skip it).
 		{"heartbeat checksum", true, badChecksum(append([]byte(nil), heartbeat...)),
 			wire.ErrorBadChecksum},
+		// Section 3's checksum table: "the client's login frame, and any frame before it:
+		// always CRC32C, verified (else bad_checksum)".
+		{"heartbeat checksum before login", false, badChecksum(append([]byte(nil),
+			heartbeat...)), wire.ErrorBadChecksum},
+		// Step 3 before step 6: an error frame (a server kind) longer than its 256-byte
+		// maximum is frame_too_large before it is unexpected_frame.
+		{"error frame above its maximum", true, withBodyLength(rawFrame(wire.KindError, 0, 0,
+			0, 0, 0, 0, 0, nil), 257), wire.ErrorFrameTooLarge},
 		// Step 6: "a kind the client may not send (challenge, reply, ...) is
 		// unexpected_frame".
 		{"challenge from a client", true, rawFrame(wire.KindChallenge, 0, 0, 0, 0, 0, 0, 0,
@@ -167,6 +175,85 @@ func TestConformanceFrameChecksInOrder(t *testing.T) {
 	}
 	if submitted := h.backend.Submitted(); submitted != 0 {
 		t.Fatalf("%d requests reached the backend from malformed frames", submitted)
+	}
+}
+
+// TestConformanceTruncatedHeader: section 3 step 1, "the stream ending inside a frame,
+// header or body: truncated_frame", before and after login. (A cut body is covered by
+// TestBadInputIsolated.)
+func TestConformanceTruncatedHeader(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	for _, login := range []bool{false, true} {
+		r := dialRaw(t, h.server.Address())
+		if login {
+			r.login(clientAll, 1, secretOne, 1)
+		}
+		r.write(requestFrame(1, 1, model.OperationLookupAccounts, encodeIDs(1))[:20])
+		_ = r.conn.(interface{ CloseWrite() error }).CloseWrite()
+		r.expectErrorFrame(wire.ErrorTruncatedFrame)
+	}
+}
+
+// TestConformanceServerHeartbeat: section 4, heartbeat: "Each side sends one after
+// heartbeat_interval_ms without sending anything"; section 3: the header's session is 0
+// in "the server's heartbeats", and a heartbeat has no body and no other field set.
+func TestConformanceServerHeartbeat(t *testing.T) {
+	h := newHarness(t, harnessOptions{config: func(c *netio.Config) {
+		c.HeartbeatInterval = testHeartbeatInterval
+	}})
+	r := dialRaw(t, h.server.Address())
+	r.login(clientAll, 1, secretOne, 3)
+	frame, err := r.nextAny()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if frame.Kind != wire.KindHeartbeat || len(frame.Body) != 0 || frame.Session != 0 ||
+		frame.Operation != 0 || frame.Flags != 0 || frame.Status != 0 || frame.Number != 0 ||
+		frame.Aux != 0 {
+		t.Fatalf("idle connection got %+v, want a heartbeat with every field 0", frame)
+	}
+}
+
+// TestConformanceUncheckedFramesOfEveryKind: section 3, "the client's frames after a
+// login with option bit 1 (unchecked): not verified: send 0". Not only requests: a
+// heartbeat, a subscribe and a logout with checksum 0 are read as well.
+func TestConformanceUncheckedFramesOfEveryKind(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	r := dialRaw(t, h.server.Address())
+	r.write(r.loginFrame(clientAll, 1, secretOne, 1, wire.LoginUncheckedFrames))
+	if frame := r.next(); frame.Kind != wire.KindLoginAccepted {
+		t.Fatalf("login: %s", frame.Kind)
+	}
+	zeroChecksum := func(frame []byte) []byte {
+		binary.LittleEndian.PutUint32(frame[44:], 0)
+		return frame
+	}
+	r.write(zeroChecksum(rawFrame(wire.KindHeartbeat, 0, 0, 0, 1, 0, 0, 0, nil)))
+	r.write(zeroChecksum(rawFrame(wire.KindSubscribe, 0, 0, 0, 1, 0, 0, 0, make([]byte, 16))))
+	if frame := r.next(); frame.Kind != wire.KindSubscribed || frame.Status != 0 {
+		t.Fatalf("unchecked subscribe: %s status %d", frame.Kind, frame.Status)
+	}
+	r.write(zeroChecksum(rawFrame(wire.KindLogout, 0, 0, 0, 1, 0, 0, 0, nil)))
+	if frame := r.next(); frame.Kind != wire.KindLogout {
+		t.Fatalf("unchecked logout: %s", frame.Kind)
+	}
+	r.expectClosed()
+}
+
+// TestConformanceSubscribedLive: section 4, subscribed: "Header status: 0"; body
+// oldest_sequence "(0 if none was asked for)" and replayed_through "(0 if none)", for a
+// subscription from 0 (live reports only).
+func TestConformanceSubscribedLive(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	r := dialRaw(t, h.server.Address())
+	r.login(clientAll, 1, secretOne, 4)
+	r.write(rawFrame(wire.KindSubscribe, 0, 0, 0, 4, 0, 0, 0, make([]byte, 16)))
+	frame := r.next()
+	if frame.Kind != wire.KindSubscribed || frame.Status != 0 || frame.Session != 4 ||
+		frame.Number != 0 || frame.Aux != 0 || len(frame.Body) != 16 ||
+		binary.LittleEndian.Uint64(frame.Body[0:]) != 0 ||
+		binary.LittleEndian.Uint64(frame.Body[8:]) != 0 {
+		t.Fatalf("subscribed from 0: %+v", frame)
 	}
 }
 
@@ -561,25 +648,68 @@ func TestConformanceExactlyOnce(t *testing.T) {
 	expect("255 below the highest", r.roundTrip(highest-255, model.OperationCreateAccounts,
 		0, accounts(45)), model.StatusOK, false)
 
+	// Section 12, request level: request_too_old comes before request_number_reused (a
+	// number below the window with another body is too old, not reused).
+	expect("256 below with another body", r.roundTrip(highest-256,
+		model.OperationCreateAccounts, 0, accounts(46)), model.StatusRequestTooOld, false)
+	// Section 7: "Reads ... are not logged and not recorded: their numbers do not count
+	// as applied". A read far above the highest moves no window, and a write may take
+	// a number a read used.
+	expect("read at 5000", r.roundTrip(5000, model.OperationLookupAccounts, 0,
+		encodeIDs(1)), model.StatusOK, false)
+	expect("write at 301 after the read at 5000", r.roundTrip(highest+1,
+		model.OperationCreateAccounts, 0, accounts(301)), model.StatusOK, false)
+	expect("write at 5000, a read's number", r.roundTrip(5000, model.OperationCreateAccounts,
+		0, accounts(5000)), model.StatusOK, false)
+	// Section 3, aux: "0 for reads and for every other status": a query whose filter is
+	// refused (section 6: "a query whose filter is rejected answers with a ledger status
+	// such as account_not_found (67)").
+	filter := model.AccountFilter{AccountID: model.U128(999), Limit: 10,
+		Flags: model.FilterDebits}
+	filterBody := make([]byte, model.AccountFilterSize)
+	filter.Encode(filterBody)
+	refused := r.roundTrip(5001, model.OperationGetAccountTransfers, 0, filterBody)
+	expect("query of a missing account", refused, model.StatusAccountNotFound, false)
+	if refused.Aux != 0 || len(refused.Body) != 0 {
+		t.Fatalf("refused query: aux %d, %d body bytes", refused.Aux, len(refused.Body))
+	}
+	// Section 18: "get_shard_map (operation 7) has an empty request body and answers one
+	// record" on a one-shard server too; its checksum is CRC32C of the record with the
+	// checksum field zero.
+	shardMap := r.roundTrip(5002, model.OperationGetShardMap, 0, nil)
+	expect("get_shard_map", shardMap, model.StatusOK, false)
+	if record := shardMap.Body; len(record) < 40 || string(record[:8]) != "SQSHMAP1" ||
+		binary.LittleEndian.Uint32(record[8:]) != 1 ||
+		binary.LittleEndian.Uint16(record[16:]) != 1 || shardMap.Aux != 0 {
+		t.Fatalf("shard map record % x (aux %d)", shardMap.Body, shardMap.Aux)
+	} else {
+		stored := binary.LittleEndian.Uint32(record[12:])
+		zeroed := append([]byte(nil), record...)
+		binary.LittleEndian.PutUint32(zeroed[12:], 0)
+		if sum := crc32.Checksum(zeroed, conformanceCastagnoli); sum != stored {
+			t.Fatalf("shard map checksum %#x, computed %#x", stored, sum)
+		}
+	}
+
 	// Section 7: "A refused-at-once request is not recorded either": its number stays
 	// free for the request sent right.
-	expect("refused at once", r.roundTrip(400, model.OperationCreateAccounts, 0,
+	expect("refused at once", r.roundTrip(5003, model.OperationCreateAccounts, 0,
 		make([]byte, 100)), model.StatusInvalidBody, false)
-	latest := r.roundTrip(400, model.OperationCreateAccounts, 0, accounts(400))
+	latest := r.roundTrip(5003, model.OperationCreateAccounts, 0, accounts(5003))
 	expect("the same number, sent right", latest, model.StatusOK, false)
 
 	// "whatever the connection": the session resumed on a new connection gets the cached
-	// reply of number 400 (number 1 is now 256 or more below the highest).
+	// reply of number 5003 (number 1 is now 256 or more below the highest).
 	resumed := dialRaw(t, h.server.Address())
 	resumed.login(clientAll, 1, secretOne, 1)
 	r.expectErrorFrame(wire.ErrorSessionTakenOver)
-	fromCache := resumed.roundTrip(400, model.OperationCreateAccounts, 0, accounts(400))
+	fromCache := resumed.roundTrip(5003, model.OperationCreateAccounts, 0, accounts(5003))
 	expect("resend on a new connection", fromCache, model.StatusOK, true)
 	if fromCache.Aux != latest.Aux || string(fromCache.Body) != string(latest.Body) {
 		t.Fatalf("resend on a new connection: aux %d, want %d", fromCache.Aux, latest.Aux)
 	}
 	tooOld := resumed.roundTrip(1, model.OperationCreateAccounts, 0, accounts(1, 2))
-	expect("number 1, now 399 below the highest", tooOld, model.StatusRequestTooOld, false)
+	expect("number 1, now far below the highest", tooOld, model.StatusRequestTooOld, false)
 }
 
 // TestConformanceLargestRequestAndReply: section 14, "request body 1,048,192 bytes" and
