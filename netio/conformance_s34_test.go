@@ -60,6 +60,16 @@ func withBodyLength(frame []byte, length uint32) []byte {
 	return head
 }
 
+// mismatch records a promise of PROTOCOL.md the server does not keep today: the test is
+// skipped with the details logged (the session's report describes each). Once the
+// coordinator has decided whether the document or the server changes, replace the call
+// with t.Fatalf (or fix the test's expectation) so that the promise is enforced.
+func mismatch(t *testing.T, format string, args ...any) {
+	t.Helper()
+	t.Logf(format, args...)
+	t.Skip("mismatch: see report")
+}
+
 // expectErrorFrame reads until an error frame, checks its code and the fields section 4
 // gives every error frame (aux 0 unless too_many_attempts, a UTF-8 body of at most 256
 // bytes), waits for the server to close, and returns the frame for further checks.
@@ -356,8 +366,7 @@ func TestConformanceLoginAcceptedReadBit(t *testing.T) {
 		t.Fatalf("a trader's read: %s", model.Status(reply.Status))
 	}
 	if permissions := binary.LittleEndian.Uint32(accepted.Body[8:]); permissions != 0b0101 {
-		t.Logf("trader's login_accepted permissions %04b, want %04b", permissions, 0b0101)
-		t.Skip("mismatch: see report")
+		mismatch(t, "trader's login_accepted permissions %04b, want %04b", permissions, 0b0101)
 	}
 }
 
@@ -494,8 +503,7 @@ func TestConformanceErrorFrameNumber(t *testing.T) {
 	r.login(clientAll, 1, secretOne, 1)
 	r.write(rawFrame(wire.KindHeartbeat, 0, 0, 0, 0, 3, 0, 0, nil))
 	if frame := r.expectErrorFrame(wire.ErrorReservedNotZero); frame.Number != 0 {
-		t.Logf("error refusing a heartbeat names request %d, want 0", frame.Number)
-		t.Skip("mismatch: see report")
+		mismatch(t, "error refusing a heartbeat names request %d, want 0", frame.Number)
 	}
 }
 
@@ -518,8 +526,7 @@ func TestConformanceErrorFrameSession(t *testing.T) {
 	second := dialRaw(t, h.server.Address())
 	second.login(clientAll, 1, secretOne, session)
 	if frame := first.expectErrorFrame(wire.ErrorSessionTakenOver); frame.Session != session {
-		t.Logf("session_taken_over carries session %d, want %d", frame.Session, session)
-		t.Skip("mismatch: see report")
+		mismatch(t, "session_taken_over carries session %d, want %d", frame.Session, session)
 	}
 }
 
@@ -733,4 +740,112 @@ func TestConformanceLargestRequestAndReply(t *testing.T) {
 		t.Fatalf("largest request: %s, %d reply body bytes, want ok and 1179216",
 			model.Status(reply.Status), len(reply.Body))
 	}
+}
+
+// TestConformanceReplyCacheTwoMebibytes: section 7, the server keeps "the newest [replies],
+// up to 256 replies and 2 MiB of reply bodies per session, evicting the one applied
+// first; a server never keeps less than 2 MiB, so clients may count on it", and "n
+// already applied but its reply no longer cached (evicted by the 2 MiB bound) ...:
+// request_too_old (208)". One reply of 1,179,216 bytes and seven of 131,024 make
+// 2,096,384 bytes, within 2 MiB (2,097,152): the first is still answered from the
+// cache. An eighth passes the bound and evicts it.
+func TestConformanceReplyCacheTwoMebibytes(t *testing.T) {
+	h := newDurableHarness(t, shard.Config{})
+	r := dialRaw(t, h.server.Address())
+	r.login(clientAll, 1, secretOne, 1)
+	nextID := uint64(1)
+	batch := func() []byte {
+		transfers := make([]model.Transfer, model.EventsPerRequestMax)
+		for i := range transfers {
+			transfers[i] = transfer(nextID, 1, 2, 1) // Fails per event: no such accounts.
+			nextID++
+		}
+		return encodeTransfers(transfers...)
+	}
+	bigBody := batch()
+	big := r.roundTrip(1, model.OperationCreateTransfers, 1, bigBody)
+	if model.Status(big.Status) != model.StatusOK || len(big.Body) != 1_179_216 {
+		t.Fatalf("big write: %s, %d body bytes", model.Status(big.Status), len(big.Body))
+	}
+	cached := len(big.Body)
+	for number := uint64(2); number <= 8; number++ {
+		small := r.roundTrip(number, model.OperationCreateTransfers, 0, batch())
+		if model.Status(small.Status) != model.StatusOK || len(small.Body) != 131_024 {
+			t.Fatalf("small write %d: %s, %d body bytes", number,
+				model.Status(small.Status), len(small.Body))
+		}
+		cached += len(small.Body)
+	}
+	if cached != 2_096_384 || cached > 2<<20 {
+		t.Fatalf("%d reply bytes cached", cached)
+	}
+	again := r.roundTrip(1, model.OperationCreateTransfers, 1, bigBody)
+	if again.Flags != wire.ReplyFlagDuplicate || model.Status(again.Status) != model.StatusOK ||
+		string(again.Body) != string(big.Body) || again.Aux != big.Aux {
+		t.Fatalf("big write resent within 2 MiB of replies: %s flags %d, %d body bytes",
+			model.Status(again.Status), again.Flags, len(again.Body))
+	}
+	if ninth := r.roundTrip(9, model.OperationCreateTransfers, 0, batch()); model.Status(ninth.Status) != model.StatusOK {
+		t.Fatalf("ninth write: %s", model.Status(ninth.Status))
+	}
+	evicted := r.roundTrip(1, model.OperationCreateTransfers, 1, bigBody)
+	if model.Status(evicted.Status) != model.StatusRequestTooOld || evicted.Aux != 0 ||
+		len(evicted.Body) != 0 {
+		t.Fatalf("big write resent past 2 MiB of replies: %s aux %d, %d body bytes",
+			model.Status(evicted.Status), evicted.Aux, len(evicted.Body))
+	}
+}
+
+// TestConformanceSubscribeRateLimited: section 4, subscribed: "Header status: 0, 200
+// (busy ...), or 202 (rate_limited: the client's request rate is spent, a subscribe
+// counting as one request; subscribe again later). Refused, nothing was subscribed and
+// the body is zero." The connection stays. (Section 3's table lists only "0 or 200" for
+// subscribed: see the report.)
+func TestConformanceSubscribeRateLimited(t *testing.T) {
+	file := testKeysFile()
+	file.Clients[0].Limits.RequestsPerSecond = 1
+	keys, err := netio.NewKeyring(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, harnessOptions{keys: keys, config: func(c *netio.Config) {
+		c.Admission = netio.NewControls(netio.ControlsConfig{})
+	}})
+	r := dialRaw(t, h.server.Address())
+	r.login(clientAll, 1, secretOne, 1)
+	r.write(requestFrame(1, 1, model.OperationLookupAccounts, encodeIDs(1))) // The token.
+	if reply := r.next(); model.Status(reply.Status) != model.StatusOK {
+		t.Fatalf("first request: %s", model.Status(reply.Status))
+	}
+	r.write(rawFrame(wire.KindSubscribe, 0, 0, 0, 1, 0, 0, 0, make([]byte, 16)))
+	frame := r.next()
+	if frame.Kind != wire.KindSubscribed || model.Status(frame.Status) != model.StatusRateLimited ||
+		string(frame.Body) != string(make([]byte, 16)) {
+		t.Fatalf("subscribe past the rate: %s status %d body % x", frame.Kind, frame.Status,
+			frame.Body)
+	}
+	r.write(requestFrame(1, 2, model.OperationLookupAccounts, encodeIDs(1)))
+	if reply := r.next(); reply.Kind != wire.KindReply || reply.Number != 2 {
+		t.Fatalf("after a refused subscribe: %s", reply.Kind)
+	}
+}
+
+// TestConformanceFramesPipelinedAfterLogin: section 17's state table says of the
+// "logging in" state (login sent, no answer yet): "send nothing more (anything else is
+// refused from its header)". A request sent right behind the login frame is not refused:
+// it is read after the login and served once the login is accepted.
+func TestConformanceFramesPipelinedAfterLogin(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	r := dialRaw(t, h.server.Address())
+	login := r.loginFrame(clientAll, 1, secretOne, 1, 0)
+	r.write(append(login, requestFrame(1, 1, model.OperationLookupAccounts, encodeIDs(1))...))
+	if frame := r.next(); frame.Kind != wire.KindLoginAccepted {
+		t.Fatalf("login: %s", frame.Kind)
+	}
+	frame := r.next()
+	if frame.Kind == wire.KindError && wire.ErrorCode(frame.Status) == wire.ErrorUnexpectedFrame {
+		return // As section 17 says.
+	}
+	mismatch(t, "a request pipelined behind the login got %s status %d, not unexpected_frame",
+		frame.Kind, frame.Status)
 }
