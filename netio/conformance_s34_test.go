@@ -7,9 +7,13 @@ package netio_test
 // coordinator can decide whether the document or the code changes.
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/binary"
 	"hash/crc32"
+	"io"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"sequent/core/model"
@@ -848,4 +852,88 @@ func TestConformanceFramesPipelinedAfterLogin(t *testing.T) {
 	}
 	mismatch(t, "a request pipelined behind the login got %s status %d, not unexpected_frame",
 		frame.Kind, frame.Status)
+}
+
+// readRawFrame reads one frame from conn byte by byte as section 3 lays it out, checks
+// the magic bytes, the version and the checksum with this file's own CRC-32C, and
+// returns the header and the body. It skips heartbeats (kind 5).
+func readRawFrame(t *testing.T, conn io.Reader) (header, body []byte) {
+	t.Helper()
+	for {
+		header = make([]byte, wire.HeaderSize)
+		if _, err := io.ReadFull(conn, header); err != nil {
+			t.Fatalf("header: %v", err)
+		}
+		if string(header[:4]) != "SQNT" || header[4] != 1 {
+			t.Fatalf("header % x: not magic SQNT, version 1", header)
+		}
+		body = make([]byte, binary.LittleEndian.Uint32(header[8:]))
+		if _, err := io.ReadFull(conn, body); err != nil {
+			t.Fatalf("body: %v", err)
+		}
+		sum := crc32.Update(crc32.Update(0, conformanceCastagnoli, header[:44]),
+			conformanceCastagnoli, body)
+		if stored := binary.LittleEndian.Uint32(header[44:]); stored != sum {
+			t.Fatalf("frame kind %d: checksum %#x, computed %#x", header[5], stored, sum)
+		}
+		if header[5] != 5 {
+			return header, body
+		}
+	}
+}
+
+// TestConformanceLoginFromTheDocumentAlone is section 17's minimum client, built from
+// the document's offsets only (no package wire on the way out or in): CRC-32C with the
+// check value of section 3, the challenge read by offset, the login signed as section 4
+// says ("message is 56 bytes: nonce (32) || client_id (u64) || key_id (u32) || options
+// (u32) || session (u64)", HMAC-SHA256 with the secret's raw bytes), then one request
+// and its reply matched by number.
+func TestConformanceLoginFromTheDocumentAlone(t *testing.T) {
+	if sum := crc32.Checksum([]byte("123456789"), conformanceCastagnoli); sum != 0xE3069283 {
+		t.Fatalf("CRC-32C check value %#x", sum)
+	}
+	h := newHarness(t, harnessOptions{})
+	conn, err := netDial(h.server.Address())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	_ = conn.SetDeadline(time.Now().Add(waitLimit))
+	header, body := readRawFrame(t, conn)
+	if header[5] != 1 || len(body) != 48 {
+		t.Fatalf("first frame: kind %d, %d body bytes, want a challenge of 48", header[5],
+			len(body))
+	}
+	const session, client, key = 0xABCDEF, clientAll, 1
+	message := make([]byte, 0, 56)
+	message = append(message, body[:32]...)
+	message = binary.LittleEndian.AppendUint64(message, client)
+	message = binary.LittleEndian.AppendUint32(message, key)
+	message = binary.LittleEndian.AppendUint32(message, 0)
+	message = binary.LittleEndian.AppendUint64(message, session)
+	mac := hmac.New(sha256.New, secretOne)
+	mac.Write(message)
+	login := make([]byte, 48)
+	binary.LittleEndian.PutUint64(login[0:], client)
+	binary.LittleEndian.PutUint32(login[8:], key)
+	copy(login[16:], mac.Sum(nil))
+	if _, err := conn.Write(rawFrame(2, 0, 0, 0, session, 0, 0, 0, login)); err != nil {
+		t.Fatal(err)
+	}
+	header, body = readRawFrame(t, conn)
+	if header[5] != 3 || binary.LittleEndian.Uint64(body[0:]) != client {
+		t.Fatalf("answer to the login: kind %d status %d body %q", header[5],
+			binary.LittleEndian.Uint32(header[12:]), body)
+	}
+	ids := make([]byte, 16)
+	ids[0] = 1
+	if _, err := conn.Write(rawFrame(6, 3, 0, 0, session, 1, 0, 0, ids)); err != nil {
+		t.Fatal(err)
+	}
+	header, _ = readRawFrame(t, conn)
+	if header[5] != 7 || header[6] != 3 || binary.LittleEndian.Uint32(header[12:]) != 0 ||
+		binary.LittleEndian.Uint64(header[16:]) != session ||
+		binary.LittleEndian.Uint64(header[24:]) != 1 {
+		t.Fatalf("reply header % x", header)
+	}
 }
