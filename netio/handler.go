@@ -172,7 +172,7 @@ func (s *Server) drainFrames(conn *connection, c inboundBuffer) gnet.Action {
 			frame.Kind != wire.KindHeartbeat {
 			// Refused from the header alone: a stranger must not make the server buffer
 			// a 1 MiB body per connection before it has proved who it is.
-			return s.fail(conn, wire.ErrorUnexpectedFrame, frame.Number,
+			return s.fail(conn, wire.ErrorUnexpectedFrame, requestNumber(&frame),
 				frame.Kind.String()+" before login")
 		}
 		size := frame.FrameSize() // At least HeaderSize: never 0 (gnet pitfall 2).
@@ -186,7 +186,7 @@ func (s *Server) drainFrames(conn *connection, c inboundBuffer) gnet.Action {
 		unchecked := conn.phase == phaseActive && conn.options&wire.LoginUncheckedFrames != 0
 		if !unchecked {
 			if err := wire.CheckChecksum(whole); err != nil {
-				return s.fail(conn, wire.ErrorBadChecksum, frame.Number, err.Error())
+				return s.fail(conn, wire.ErrorBadChecksum, requestNumber(&frame), err.Error())
 			}
 		}
 		frame.Body = whole[wire.HeaderSize:]
@@ -200,17 +200,28 @@ func (s *Server) drainFrames(conn *connection, c inboundBuffer) gnet.Action {
 	}
 }
 
+// requestNumber is the number an error frame caused by frame carries (PROTOCOL.md section
+// 4): a request's number, else 0. Other kinds' number fields name nothing a client
+// waits for, and echoing them could make a client fail the request that happens to
+// hold that number.
+func requestNumber(frame *wire.Frame) uint64 {
+	if frame.Kind == wire.KindRequest {
+		return frame.Number
+	}
+	return 0
+}
+
 // handleFrame dispatches one checked frame from a client.
 func (s *Server) handleFrame(conn *connection, frame *wire.Frame) gnet.Action {
 	switch frame.Kind {
 	case wire.KindHeartbeat, wire.KindRequest, wire.KindLogin, wire.KindSubscribe,
 		wire.KindLogout, wire.KindMarketDataSubscribe:
 		if !clientFrameReservedZero(frame) {
-			return s.fail(conn, wire.ErrorReservedNotZero, frame.Number,
+			return s.fail(conn, wire.ErrorReservedNotZero, requestNumber(frame),
 				"header fields unused by a "+frame.Kind.String()+" frame must be zero")
 		}
 	default:
-		return s.fail(conn, wire.ErrorUnexpectedFrame, frame.Number,
+		return s.fail(conn, wire.ErrorUnexpectedFrame, requestNumber(frame),
 			"a client may not send "+frame.Kind.String())
 	}
 	switch frame.Kind {
@@ -309,7 +320,7 @@ func (s *Server) handleLogin(conn *connection, frame *wire.Frame) gnet.Action {
 	s.log.log(slog.LevelInfo, "netio: login", slog.Uint64("client", client.ID),
 		slog.Uint64("session", frame.Session), slog.Uint64("key", uint64(login.Key)),
 		slog.String("remote", addressString(conn.remote)))
-	accepted := wire.LoginAccepted{Client: client.ID, Permissions: client.Permissions,
+	accepted := wire.LoginAccepted{Client: client.ID, Permissions: client.PermissionsInForce(),
 		Options: login.Options}
 	if s.config.Epoch != nil {
 		accepted.Epoch = s.config.Epoch()
@@ -611,10 +622,16 @@ func (s *Server) closeAsync(conn *connection, code wire.ErrorCode, message strin
 	if !conn.closing.CompareAndSwap(false, true) {
 		return
 	}
-	conn.active.Store(false)
+	// The session id is set on the loop before active is stored true (login), so it
+	// may be read here, on any goroutine, once active has been seen true; before login
+	// the frame carries 0 (PROTOCOL.md section 3).
+	var session uint64
+	if conn.active.Swap(false) {
+		session = conn.session
+	}
 	s.log.log(slog.LevelInfo, "netio: closing connection", slog.String("code", code.String()),
 		slog.String("detail", message), slog.String("remote", addressString(conn.remote)))
-	frame := errorFrame(nil, code, 0, 0, message)
+	frame := errorFrame(nil, code, session, 0, message)
 	if err := conn.conn.AsyncWrite(frame, closeAfterWrite); err != nil {
 		_ = conn.conn.Close()
 	}

@@ -185,6 +185,20 @@ func (c *Client) hasKey(key uint32) bool {
 	return false
 }
 
+// PermissionsInForce returns the permission bits the client holds in effect, as a
+// session's login_accepted reports them: every permission includes read, and admin
+// includes every other (Allows decides by the same rules).
+func (c *Client) PermissionsInForce() uint32 {
+	switch {
+	case c.Permissions&wire.PermissionAdmin != 0:
+		return wire.PermissionRead | wire.PermissionTransfer | wire.PermissionTrade |
+			wire.PermissionAdmin
+	case c.Permissions != 0:
+		return c.Permissions | wire.PermissionRead
+	}
+	return 0
+}
+
 // Allows reports whether the client may send operation (assumed defined and external).
 func (c *Client) Allows(operation model.Operation) bool {
 	if c.Permissions&wire.PermissionAdmin != 0 {

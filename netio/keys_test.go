@@ -15,6 +15,7 @@ import (
 
 	"sequent/core/model"
 	"sequent/netio"
+	"sequent/netio/wire"
 )
 
 // TestKeysFileGrants: grants parse into the table the core enforces (clients by id, each
@@ -146,6 +147,24 @@ func TestKeysFilePublicKeys(t *testing.T) {
 		file.Clients[1].Keys = append([]netio.KeysFileKey{{ID: 1, Secret: secret}}, key)
 		if _, err := netio.NewKeyring(file); !errors.Is(err, netio.ErrKeysFile) {
 			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+// TestPermissionsInForce: login_accepted reports what Allows grants (PROTOCOL.md
+// section 4): every permission includes read, admin includes every other.
+func TestPermissionsInForce(t *testing.T) {
+	all := wire.PermissionRead | wire.PermissionTransfer | wire.PermissionTrade | wire.PermissionAdmin
+	for _, c := range []struct{ held, want uint32 }{
+		{0, 0},
+		{wire.PermissionRead, wire.PermissionRead},
+		{wire.PermissionTrade, wire.PermissionTrade | wire.PermissionRead},
+		{wire.PermissionTransfer | wire.PermissionTrade, wire.PermissionTransfer | wire.PermissionTrade | wire.PermissionRead},
+		{wire.PermissionAdmin, all},
+	} {
+		client := netio.Client{Permissions: c.held}
+		if got := client.PermissionsInForce(); got != c.want {
+			t.Errorf("held %04b: in force %04b, want %04b", c.held, got, c.want)
 		}
 	}
 }
