@@ -276,17 +276,25 @@ func (c *Client) waitBeforeFollowing() bool {
 // startReaderLocked starts the reader of conn, the current connection (generation).
 // Called with mu held.
 func (c *Client) startReaderLocked(conn net.Conn, decoder *wire.Decoder) {
-	c.readerDone = make(chan struct{})
-	c.done.Add(1)
-	go c.read(conn, decoder, c.generation, c.readerDone)
+	c.readers++
+	go c.read(conn, decoder, c.generation)
 }
 
-// read is the connection's reader goroutine: it decodes frames and completes calls. It
-// closes exited when it returns (shutdown waits for that).
-func (c *Client) read(conn net.Conn, decoder *wire.Decoder, generation uint64,
-	exited chan struct{}) {
-	defer c.done.Done()
-	defer close(exited)
+// readerReturned notes that a reader returned, waking shutdown if it waits for that.
+func (c *Client) readerReturned() {
+	c.mu.Lock()
+	c.readers--
+	if c.readersChanged != nil {
+		close(c.readersChanged)
+		c.readersChanged = nil
+	}
+	c.mu.Unlock()
+}
+
+// read is the connection's reader goroutine: it decodes frames and completes calls.
+// shutdown waits for it to return unless it is running a handler (readers, handlers).
+func (c *Client) read(conn net.Conn, decoder *wire.Decoder, generation uint64) {
+	defer c.readerReturned()
 	for {
 		for {
 			frame, ok, err := decoder.Next()
