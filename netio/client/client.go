@@ -296,8 +296,9 @@ func (c *Client) GoInto(ctx context.Context, operation model.Operation, flags ui
 }
 
 // Do sends a request and waits for its reply or ctx. A reply with a non-ok request
-// status is returned with a *StatusError. When ctx ends first the outcome is unknown: the
-// request may still be applied (once).
+// status is returned with a *StatusError. When ctx ends first the outcome of a write
+// sent is unknown: the request may still be applied (once), and the error is an
+// *OutcomeUnknownError wrapping ctx's (see Wait).
 func (c *Client) Do(ctx context.Context, operation model.Operation, flags uint8,
 	body []byte) (*Reply, error) {
 	call := c.Go(ctx, operation, flags, body, nil)
@@ -305,7 +306,11 @@ func (c *Client) Do(ctx context.Context, operation model.Operation, flags uint8,
 }
 
 // Wait waits for the call to complete or ctx to end (then the call is abandoned), and
-// returns the reply, or a *StatusError for a request-level status other than ok.
+// returns the reply, or a *StatusError for a request-level status other than ok. When
+// ctx ends first, a write that may have been applied or may still be (written, or
+// queued to be, and not answered; or its outcome unknown already) fails with an
+// *OutcomeUnknownError wrapping ctx's error (errors.Is finds that error through it); a
+// read, or a write never written or only refused so far, with ctx's error itself.
 func (call *Call) Wait(ctx context.Context) (*Reply, error) {
 	call.client.flushCorked()
 	select {
@@ -331,10 +336,19 @@ func primaryOf(reply *Reply) string {
 	return ""
 }
 
-// abandon gives up on a call whose caller stopped waiting.
+// abandon gives up on a call whose caller stopped waiting because of err (its context
+// ended). A write a copy of which may have been applied, or may still be (written, or
+// queued on the current connection, and not answered; lost with a connection; answered
+// outcome_unknown), fails with an *OutcomeUnknownError wrapping err (endedErrorLocked),
+// so that its caller learns the write may be applied; a read, or a write never written
+// or only refused so far, with err itself.
 func (c *Client) abandon(call *Call, err error) {
 	c.mu.Lock()
-	kept := c.pending[call.Number] == call && c.abandonPendingLocked(call)
+	kept := false
+	if c.pending[call.Number] == call {
+		err = c.endedErrorLocked(call, err, 0)
+		kept = c.abandonPendingLocked(call)
+	}
 	c.mu.Unlock()
 	if kept {
 		call.failCaller(err)
@@ -415,7 +429,8 @@ func (call *Call) outcomeUnknownLocked() bool {
 }
 
 // endedErrorLocked is the error that completes call, pending, when the client stops
-// waiting for its reply because of err (Close, a fatal error), or when err answers
+// waiting for its reply because of err (Close, a fatal error, or its callers' context
+// ending: abandon, leave), or when err answers
 // answered of its copies on the current connection (1: a protocol error naming it). It is
 // err itself when no copy of the request may have been applied: a read, or a write every
 // copy of which was answered without an unknown outcome (refused busy, say, and waiting
