@@ -319,11 +319,18 @@ type outcome struct {
 // (its transfers looked up at the end) and counted under its status in the report's
 // unknown_outcomes (never with the refusals in request_statuses), rather than as
 // no_reply. Anything else failed without a
-// reply.
+// reply, and so does a call whose context ended (the run interrupted, or abandoned at
+// the drain deadline): counted as no_reply as before, although the client wraps the
+// context's error in an *client.OutcomeUnknownError for a write that may be applied
+// (its transfers are looked up at the end either way): unknown_outcomes counts the
+// outcomes the server's answers or the client's stop left unknown, not the run's end.
 func endedWith(err error) outcome {
 	var refused *client.StatusError
 	if errors.As(err, &refused) {
 		return outcome{status: refused.Status}
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return outcome{err: err}
 	}
 	var unknown *client.OutcomeUnknownError
 	if errors.As(err, &unknown) {

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"context"
 	"testing"
 
 	"sequent/core/model"
@@ -14,7 +15,8 @@ import (
 // request without a reply, and the request counted under the error's status in the
 // report's unknown outcomes (never with the refusals among the request statuses), not
 // as a bare no_reply. The
-// control, a plain error (no reply at all), still counts as no_reply.
+// control, a plain error (no reply at all), still counts as no_reply, and so does a
+// call whose context ended, wrapped in an *client.OutcomeUnknownError or not.
 func TestOutcomeUnknownCountsUnderItsStatus(t *testing.T) {
 	config := Config{Addresses: []string{"x"}, Events: 3, Count: 1}.WithDefaults()
 	r := newRun(config)
@@ -31,6 +33,12 @@ func TestOutcomeUnknownCountsUnderItsStatus(t *testing.T) {
 			Status: model.StatusOutcomeUnknown, Err: client.ErrClosed},
 			model.StatusOutcomeUnknown},
 		{"no_reply", client.ErrClosed, model.StatusOK},
+		// A call abandoned at the drain deadline (or the run interrupted) with a copy on
+		// its way: the client says its outcome is unknown, wrapping the context's error,
+		// but the report counts it as no_reply, as it always has (endedWith).
+		{"context_ended_on_its_way", &client.OutcomeUnknownError{
+			Operation: model.OperationCreateTransfers, Number: 7,
+			Status: model.StatusOutcomeUnknown, Err: context.Canceled}, model.StatusOK},
 	} {
 		t.Run(test.name, func(t *testing.T) {
 			w := newWorker(0, r, nil, &recorder{interval: newSample()})

@@ -61,9 +61,9 @@ type Client struct {
 	subscription   *subscription           // Report subscription, resumed on reconnect.
 	marketData     *marketDataSubscription // Market-data subscriptions, resumed on reconnect.
 	logoutSeen     chan struct{}           // Closed when the server acknowledges a logout.
-	readerDone     chan struct{}           // Closed when the current connection's reader returns.
-	handlers       int                     // Report and market-data handlers running (reports.go).
-	handlerEntered chan struct{}           // Made by shutdown; closed when a handler starts.
+	readers        int                     // Reader goroutines running, of any connection.
+	handlers       int                     // Of them, those running a report or market-data handler.
+	readersChanged chan struct{}           // Made by shutdown; closed when a reader returns.
 	heartbeat      time.Duration           // Heartbeat interval in force.
 	silence        time.Duration           // Silence timeout in force.
 	permissions    uint32                  // From LoginAccepted.
@@ -90,7 +90,10 @@ type Client struct {
 	// lifetime ends when the client stops; it bounds waits that belong to no one caller.
 	lifetime    context.Context
 	endLifetime context.CancelFunc
-	done        sync.WaitGroup
+	// done counts the goroutines Close waits for: the reconnector, the heartbeat and
+	// admissions (coalesce.go). Not the readers (readers): one may be running a handler
+	// that called Close, or that waits for a reply Close fails.
+	done sync.WaitGroup
 }
 
 // Dial connects to the first reachable address, logs in and returns the client. ctx
@@ -293,8 +296,9 @@ func (c *Client) GoInto(ctx context.Context, operation model.Operation, flags ui
 }
 
 // Do sends a request and waits for its reply or ctx. A reply with a non-ok request
-// status is returned with a *StatusError. When ctx ends first the outcome is unknown: the
-// request may still be applied (once).
+// status is returned with a *StatusError. When ctx ends first the outcome of a write
+// sent is unknown: the request may still be applied (once), and the error is an
+// *OutcomeUnknownError wrapping ctx's (see Wait).
 func (c *Client) Do(ctx context.Context, operation model.Operation, flags uint8,
 	body []byte) (*Reply, error) {
 	call := c.Go(ctx, operation, flags, body, nil)
@@ -302,7 +306,11 @@ func (c *Client) Do(ctx context.Context, operation model.Operation, flags uint8,
 }
 
 // Wait waits for the call to complete or ctx to end (then the call is abandoned), and
-// returns the reply, or a *StatusError for a request-level status other than ok.
+// returns the reply, or a *StatusError for a request-level status other than ok. When
+// ctx ends first, a write that may have been applied or may still be (written, or
+// queued to be, and not answered; or its outcome unknown already) fails with an
+// *OutcomeUnknownError wrapping ctx's error (errors.Is finds that error through it); a
+// read, or a write never written or only refused so far, with ctx's error itself.
 func (call *Call) Wait(ctx context.Context) (*Reply, error) {
 	call.client.flushCorked()
 	select {
@@ -328,10 +336,19 @@ func primaryOf(reply *Reply) string {
 	return ""
 }
 
-// abandon gives up on a call whose caller stopped waiting.
+// abandon gives up on a call whose caller stopped waiting because of err (its context
+// ended). A write a copy of which may have been applied, or may still be (written, or
+// queued on the current connection, and not answered; lost with a connection; answered
+// outcome_unknown), fails with an *OutcomeUnknownError wrapping err (endedErrorLocked),
+// so that its caller learns the write may be applied; a read, or a write never written
+// or only refused so far, with err itself.
 func (c *Client) abandon(call *Call, err error) {
 	c.mu.Lock()
-	kept := c.pending[call.Number] == call && c.abandonPendingLocked(call)
+	kept := false
+	if c.pending[call.Number] == call {
+		err = c.endedErrorLocked(call, err, 0)
+		kept = c.abandonPendingLocked(call)
+	}
 	c.mu.Unlock()
 	if kept {
 		call.failCaller(err)
@@ -412,7 +429,8 @@ func (call *Call) outcomeUnknownLocked() bool {
 }
 
 // endedErrorLocked is the error that completes call, pending, when the client stops
-// waiting for its reply because of err (Close, a fatal error), or when err answers
+// waiting for its reply because of err (Close, a fatal error, or its callers' context
+// ending: abandon, leave), or when err answers
 // answered of its copies on the current connection (1: a protocol error naming it). It is
 // err itself when no copy of the request may have been applied: a read, or a write every
 // copy of which was answered without an unknown outcome (refused busy, say, and waiting
@@ -649,13 +667,15 @@ func (c *Client) closedError() error {
 }
 
 // Close logs out (waiting briefly for the acknowledgement; not at all while
-// disconnected), closes the connection and fails calls still pending with ErrClosed (or
-// with the fatal *ServerError that stopped the client already, if one did),
-// wrapped in an *OutcomeUnknownError for a write a copy of which may have been applied
-// (sent and not answered, or answered outcome_unknown). A reply already read from the
-// connection when it closes still completes its call (unless the reader is running a
-// report or market-data handler then, which Close does not wait for). Wait for your
-// replies before closing.
+// disconnected, or while a report or market-data handler runs), closes the connection
+// and fails calls still pending with ErrClosed (or with the fatal *ServerError that
+// stopped the client already, if one did), wrapped in an *OutcomeUnknownError for a
+// write a copy of which may have been applied (sent and not answered, or answered
+// outcome_unknown). A reply already read from the connection when it closes still
+// completes its call. Close may be called from a report or market-data handler: it
+// does not wait for a reader running a handler (the one it runs on, or another, which
+// may be waiting for a call Close fails), and once Close has begun no handler is called
+// again. Wait for your replies before closing.
 func (c *Client) Close() error {
 	c.mu.Lock()
 	if c.closed && c.fatal == nil {
@@ -664,15 +684,19 @@ func (c *Client) Close() error {
 	}
 	wasClosed := c.closed
 	c.closed = true
-	loggingOut := false
+	waitForLogout := false
 	if c.conn != nil && !wasClosed {
 		c.outbox = append(c.outbox, wire.AppendFrame(nil,
 			&wire.Frame{Kind: wire.KindLogout, Session: c.session}, nil))
 		c.writeLocked()
-		loggingOut = c.conn != nil // Not when the write ended the connection.
+		// Not when the write ended the connection: without a logout sent, no
+		// acknowledgement can come. Nor while a reader runs a handler: the connection's
+		// reader, which would read the acknowledgement, may be the very goroutine calling
+		// Close from its handler, and would read it only after Close returned.
+		waitForLogout = c.conn != nil && c.handlers == 0
 	}
 	c.mu.Unlock()
-	if loggingOut { // Without a logout sent, no acknowledgement can come.
+	if waitForLogout {
 		select {
 		case <-c.logoutSeen:
 		case <-time.After(logoutWait):
@@ -688,32 +712,28 @@ func (c *Client) Close() error {
 // from cannot wait for itself), and its callers must learn why the session ended, not
 // only that the client is closed.
 //
-// The calls are failed only once the connection's reader has returned: a reply it has
-// read (in its decoder's buffer, or decoded and about to be handled) when the
-// connection closes is handled first and completes its call, which would otherwise be
-// failed as closed (a write: outcome unknown) with its reply in hand. The copies still
-// unanswered then, and only those, count as lost with the connection (lostLocked),
-// which is what makes a write's outcome unknown (endedErrorLocked). But a reader running
-// a report or market-data handler (or starting one) is not waited for here: the handler
-// is code outside the client, which may be waiting for one of the calls failed below (a
-// reply to an order placed in answer to a report, a window slot), and would wait for
+// The calls are failed only once the readers have returned: a reply a reader has read
+// (in its decoder's buffer, or decoded and about to be handled) when the connection
+// closes is handled first and completes its call, which would otherwise be failed as
+// closed (a write: outcome unknown) with its reply in hand. The copies still unanswered
+// then, and only those, count as lost with the connection (lostLocked), which is what
+// makes a write's outcome unknown (endedErrorLocked). But a reader running a report or
+// market-data handler is not waited for, neither here nor once the calls are failed:
+// the handler is code outside the client, which may have called Close (shutdown then
+// runs on that reader's goroutine), or may be waiting for one of the calls failed below
+// (a reply to an order placed in answer to a report, a window slot) and would wait for
 // ever for a Close that waited for it. The replies that reader reads after the handler
-// returns find their calls failed, as they all did before Close waited for the reader.
+// returns find their calls failed. No handler starts once the client is closed
+// (enterHandlerLocked), which it is before this waits, so the wait ends: the readers
+// not in a handler return as soon as their connection is closed.
 func (c *Client) shutdown(err error) {
 	c.mu.Lock()
 	c.closed = true
 	if c.fatal != nil {
 		err = c.fatal
 	}
-	reader := c.readerDone
-	if c.handlers > 0 {
-		reader = nil // Running code outside the client, which may wait for this shutdown.
-	} else if reader != nil && c.handlerEntered == nil {
-		c.handlerEntered = make(chan struct{})
-	}
-	entered := c.handlerEntered
 	if c.conn != nil {
-		// Closed but kept as the current connection until the reader is done: its read
+		// Closed but kept as the current connection until the readers are done: its read
 		// ends, and the replies it has read answer their copies on it (complete counts
 		// them), as they would have a moment earlier: a refusal is a refusal. lostLocked,
 		// below, then counts only the copies still unanswered as lost with it.
@@ -725,14 +745,15 @@ func (c *Client) shutdown(err error) {
 		close(c.stop)
 		c.endLifetime()
 	}
-	c.mu.Unlock()
-	if reader != nil {
-		select {
-		case <-reader:
-		case <-entered:
+	for c.readers > c.handlers {
+		if c.readersChanged == nil {
+			c.readersChanged = make(chan struct{})
 		}
+		changed := c.readersChanged
+		c.mu.Unlock()
+		<-changed
+		c.mu.Lock()
 	}
-	c.mu.Lock()
 	c.lostLocked(c.generation, err) // Unless the reader's failed read did already.
 	calls := make([]*Call, 0, len(c.pending))
 	errs := make([]error, 0, len(c.pending))

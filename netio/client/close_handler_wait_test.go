@@ -50,9 +50,11 @@ func (r *reportThenBlockConn) RemoteAddr() net.Addr             { return &net.TC
 // with it the reader, and returned; once Close waited for the reader before failing the
 // calls, the handler waited for Close and Close for the handler, for ever: Close must
 // never hang. Two cases: the handler runs when Close starts ("running"), or the report
-// is read as Close closes the connection, the handler starting while Close waits for
-// the reader ("entered"). Run in a synctest bubble: the hang guard below fires at once,
-// on the bubble's clock, when every goroutine is blocked.
+// is read as Close closes the connection ("entered": it entered the handler while Close
+// waited for the reader, and hung so; now no handler is called once Close has begun, so
+// the report is dropped and the call fails all the same). Run in a synctest bubble: the
+// hang guard below fires at once, on the bubble's clock, when every goroutine is
+// blocked.
 func TestCloseWithAHandlerWaitingForAReplyReturns(t *testing.T) {
 	for _, afterClose := range []bool{false, true} {
 		name := map[bool]string{false: "running", true: "entered"}[afterClose]
@@ -102,6 +104,18 @@ func closeWithAWaitingHandler(t *testing.T, afterClose bool) {
 			"waiting for a reply that Close no longer fails first")
 		releaseHandler() // Let the bubble's goroutines end.
 		<-closed
+	}
+	if afterClose {
+		synctest.Wait() // The reader has returned, the report read.
+		select {
+		case <-handlerEntered:
+			t.Fatal("a report read after Close began was handed to the handler")
+		default:
+		}
+		if _, err := call.Wait(context.Background()); err == nil {
+			t.Fatal("the call, never answered, succeeded")
+		}
+		return
 	}
 	if err := <-handlerErr; err == nil {
 		t.Fatal("the handler's call, never answered, succeeded")

@@ -260,7 +260,8 @@ func (c *Client) encodeRequest(call *Call) []byte {
 
 // wait waits for the part's request and returns the caller's reply: the request's with
 // the body cut to the caller's results. When ctx ends first, the caller stops waiting
-// (outcome unknown for it); the request is abandoned only when no caller waits any more.
+// (its error says whether its events may be applied: leave); the request is abandoned
+// only when no caller waits any more.
 // The reply is a value (a pointer would cost each caller an allocation).
 func (p *part) wait(ctx context.Context) (Reply, error) {
 	call := p.call
@@ -271,8 +272,8 @@ func (p *part) wait(ctx context.Context) (Reply, error) {
 		select {
 		case <-call.complete:
 		case <-done:
-			if !call.client.leave(call, ctx.Err()) {
-				return Reply{}, ctx.Err()
+			if last, err := call.client.leave(call, ctx.Err()); !last {
+				return Reply{}, err
 			}
 			<-call.complete
 		}
@@ -296,19 +297,28 @@ func (p *part) wait(ctx context.Context) (Reply, error) {
 	return reply, nil
 }
 
-// leave records that one waiter of call stopped waiting. The last one abandons the call:
-// it leaves the pending set (a queued forming request is sealed first, so it is still
+// leave records that one waiter of call stopped waiting because of err (its context
+// ended), and returns the error that waiter gets. The last one abandons the call: it
+// leaves the pending set (a queued forming request is sealed first, so it is still
 // written as numbered; one not yet admitted is never sent), unless it was answered busy
-// before and a copy of it is on its way (abandonPendingLocked). It reports whether the
-// call was abandoned.
-func (c *Client) leave(call *Call, err error) bool {
+// before and a copy of it is on its way (abandonPendingLocked); it gets what abandon
+// would give it: an *OutcomeUnknownError wrapping err when a copy may have been applied
+// or may still be (endedErrorLocked), else err. Any other waiter's events go on in the
+// request for the waiters left, sent (or sent again) whatever it left: its outcome is
+// unknown, an *OutcomeUnknownError wrapping err. It reports whether the waiter was the
+// last (the call is then completed, with the error returned unless a reply won).
+func (c *Client) leave(call *Call, err error) (bool, error) {
 	c.mu.Lock()
 	call.waiters--
 	last := call.waiters == 0
-	kept := false
-	if last {
+	kept, pending := false, call.Number != 0 && c.pending[call.Number] == call
+	if !last {
+		err = &OutcomeUnknownError{Operation: call.Operation, Number: call.Number,
+			Status: model.StatusOutcomeUnknown, Err: err}
+	} else {
 		c.closeFormingLocked(call)
-		if call.Number != 0 && c.pending[call.Number] == call {
+		if pending {
+			err = c.endedErrorLocked(call, err, 0)
 			kept = c.abandonPendingLocked(call)
 		}
 		// Wakes window.go's waiters: this one's admit, if it waits there, gives up.
@@ -321,5 +331,5 @@ func (c *Client) leave(call *Call, err error) bool {
 	case last:
 		call.fail(err)
 	}
-	return last
+	return last, err
 }

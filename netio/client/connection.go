@@ -54,7 +54,10 @@ func (c *Client) connectAny(ctx context.Context) (*established, error) {
 }
 
 // connect dials one address and runs the login handshake: read the challenge, sign its
-// nonce, send the login, read the acceptance (or the error frame).
+// nonce, send the login, read the acceptance (or the error frame). ctx ending (Close,
+// during a reconnect) interrupts the handshake too, not only the dial: a server that
+// accepts the connection and stays silent would otherwise hold Close for up to
+// DialTimeout.
 func (c *Client) connect(ctx context.Context, address string) (*established, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.config.DialTimeout)
 	defer cancel()
@@ -65,8 +68,14 @@ func (c *Client) connect(ctx context.Context, address string) (*established, err
 	}
 	deadline, _ := ctx.Deadline()
 	_ = conn.SetDeadline(deadline)
+	// Ends the handshake's reads and writes at once when ctx ends first.
+	interrupt := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
 	e := &established{conn: conn, decoder: &wire.Decoder{}, address: address}
-	if err := c.login(e); err != nil {
+	err = c.login(e)
+	if !interrupt() && err == nil {
+		err = ctx.Err() // Logged in as ctx ended: the deadline may be set, or about to be.
+	}
+	if err != nil {
 		_ = conn.Close()
 		return nil, err
 	}
@@ -276,17 +285,25 @@ func (c *Client) waitBeforeFollowing() bool {
 // startReaderLocked starts the reader of conn, the current connection (generation).
 // Called with mu held.
 func (c *Client) startReaderLocked(conn net.Conn, decoder *wire.Decoder) {
-	c.readerDone = make(chan struct{})
-	c.done.Add(1)
-	go c.read(conn, decoder, c.generation, c.readerDone)
+	c.readers++
+	go c.read(conn, decoder, c.generation)
 }
 
-// read is the connection's reader goroutine: it decodes frames and completes calls. It
-// closes exited when it returns (shutdown waits for that).
-func (c *Client) read(conn net.Conn, decoder *wire.Decoder, generation uint64,
-	exited chan struct{}) {
-	defer c.done.Done()
-	defer close(exited)
+// readerReturned notes that a reader returned, waking shutdown if it waits for that.
+func (c *Client) readerReturned() {
+	c.mu.Lock()
+	c.readers--
+	if c.readersChanged != nil {
+		close(c.readersChanged)
+		c.readersChanged = nil
+	}
+	c.mu.Unlock()
+}
+
+// read is the connection's reader goroutine: it decodes frames and completes calls.
+// shutdown waits for it to return unless it is running a handler (readers, handlers).
+func (c *Client) read(conn net.Conn, decoder *wire.Decoder, generation uint64) {
+	defer c.readerReturned()
 	for {
 		for {
 			frame, ok, err := decoder.Next()

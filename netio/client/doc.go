@@ -67,7 +67,8 @@
 // chain closes its request (its chain fails at the request's end, as alone). A merged
 // request has one number and is resent whole, so exactly-once holds per call across
 // reconnects and failover. A caller whose context ends stops waiting (its outcome is
-// unknown, as for any abandoned call); the request goes on for the others. Lookups,
+// unknown: an *OutcomeUnknownError, see Context deadlines); the request goes on for the
+// others. Lookups,
 // queries, the matching operations and Go/Do are never merged. CoalesceEventsMax -1
 // turns merging off.
 //
@@ -143,9 +144,19 @@
 // # Context deadlines
 //
 // Go and Do take a context: it bounds the wait for window space and for the reply. When it
-// ends first, the call fails with the context's error and is abandoned; the request may
-// still be applied, once (ledger ids make a retry with a new request safe: an identical
-// object answers exists). A request the server answered busy, log_unavailable or
+// ends first, the call is abandoned; the request may still be applied, once (ledger ids
+// make a retry with a new request safe: an identical object answers exists). A write
+// that may have been applied, or may still be — written (or queued on the connection,
+// to be written) and not answered, a copy lost with a connection, or answered
+// outcome_unknown — fails with an *OutcomeUnknownError (Status outcome_unknown) wrapping
+// the context's error: errors.Is(err, context.DeadlineExceeded) (or Canceled) and
+// errors.As(err, &outcomeUnknown) both hold. A write never written (waiting for window
+// space, or queued while disconnected) or only refused so far (busy, waiting to be
+// resent), and any read, fail with the context's error itself: not applied. A caller of
+// a merged request who leaves while others still wait for it gets the
+// *OutcomeUnknownError (its events go on in the request); CreateTransfers and the other
+// batching calls return it rather than the context's error when any of their requests
+// may be applied. A request the server answered busy, log_unavailable or
 // outcome_unknown before, with a copy still on its way, is not dropped then but kept
 // until that copy is answered (Pipelining).
 //

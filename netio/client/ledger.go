@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -37,7 +38,8 @@ func chunks(runs [][2]int, count int, linked func(i int) bool) ([][2]int, error)
 // shard(run) is the shard the run was routed to (Config.RouteByShard; runs of different
 // shards never share a request); each reply's body is then this caller's results only.
 // The first error is returned after all replies are in, so no request is left
-// unaccounted for.
+// unaccounted for (batchError: but one saying a request may be applied wins over the
+// context's).
 func (c *Client) batch(ctx context.Context, operation model.Operation, flags uint8,
 	runs [][2]int, encode func(run [2]int) []byte, openChain func(run [2]int) bool,
 	shard func(run [2]int) uint16, collect func(body []byte)) error {
@@ -64,14 +66,31 @@ func (c *Client) batch(ctx context.Context, operation model.Operation, flags uin
 	for i := range parts {
 		reply, err := parts[i].wait(ctx)
 		if err != nil {
-			if first == nil {
-				first = err
-			}
+			first = batchError(first, err)
 			continue
 		}
 		if first == nil {
 			collect(reply.Body)
 		}
+	}
+	return first
+}
+
+// batchError returns the error of a batch whose requests so far ended with first (nil:
+// none failed) when the next one ends with err. The first error wins, except that an
+// *OutcomeUnknownError wins over the plain error of a caller's context that ended: that
+// one says its request is not applied (never written, or only refused), the other that
+// a request of the batch may be; a caller told only that its context ended would take
+// the whole batch for not applied.
+func batchError(first, err error) error {
+	if first == nil {
+		return err
+	}
+	var unknown *OutcomeUnknownError
+	contextEnded := errors.Is(first, context.Canceled) ||
+		errors.Is(first, context.DeadlineExceeded)
+	if contextEnded && !errors.As(first, &unknown) && errors.As(err, &unknown) {
+		return err
 	}
 	return first
 }

@@ -63,7 +63,9 @@ func marketDataSubscribeFrame(session uint64, instrument, channels uint32, fromO
 // itself from the op of the last update it handed over, so a book built from the
 // updates stays exact across a failover (sequences carry on: PROTOCOL.md 8a) unless the
 // answer is market_data_resume_gap. The handler runs on the reader goroutine: keep it
-// short and never call the client from it.
+// short and never wait in it for a call's reply (this goroutine reads replies). It may
+// call Close, which does not wait for a reader running a handler; once Close has begun,
+// the handler is not called again.
 func (c *Client) SubscribeMarketData(ctx context.Context, instrument uint32, channels uint32,
 	handler func(MarketDataEvent)) (MarketDataSubscribed, error) {
 	c.mu.Lock()
@@ -103,11 +105,14 @@ func (c *Client) SubscribeMarketData(ctx context.Context, instrument uint32, cha
 }
 
 // handMarketData runs the subscription's handler on event, noted as running code
-// outside the client for Close (enterHandlerLocked).
+// outside the client for Close (enterHandlerLocked); not once the client is closed.
 func (c *Client) handMarketData(s *marketDataSubscription, event MarketDataEvent) {
 	c.mu.Lock()
-	c.enterHandlerLocked()
+	entered := c.enterHandlerLocked()
 	c.mu.Unlock()
+	if !entered {
+		return
+	}
 	s.handler(event)
 	c.leaveHandler()
 }

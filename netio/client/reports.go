@@ -68,8 +68,9 @@ var ErrSubscribed = errors.New("client: already subscribed")
 // is complete. After a reconnect the subscription resumes by itself after the last
 // sequence handled, so the handler sees each report once, in order. The handler runs on
 // the connection's reader goroutine: keep it short, and never wait in it for a call's
-// reply (the reader delivers replies: only a reconnect or Close ends such a wait) or for
-// Close (which waits for the reader's goroutine to return).
+// reply (the reader delivers replies: only a reconnect or Close ends such a wait). It
+// may call Close, or wait for another goroutine's, which does not wait for a reader
+// running a handler; once Close has begun, the handler is not called again.
 func (c *Client) Subscribe(ctx context.Context, fromSequence uint64,
 	handler func(Report)) (Subscribed, error) {
 	s := &subscription{handler: handler, live: fromSequence == 0,
@@ -109,23 +110,28 @@ func (c *Client) report(frame *wire.Frame) {
 		c.mu.Unlock()
 		return
 	}
+	if !c.enterHandlerLocked() {
+		c.mu.Unlock()
+		return
+	}
 	s.lastSeen = frame.Aux
-	c.enterHandlerLocked()
 	c.mu.Unlock()
 	s.handler(Report{Sequence: frame.Aux, Body: slices.Clone(frame.Body)})
 	c.leaveHandler()
 }
 
 // enterHandlerLocked notes that a reader is about to run a report or market-data
-// handler: code outside the client, which may wait for a call's reply or for Close, so
-// Close no longer waits for that reader before failing the pending calls (shutdown).
-// Called with mu held.
-func (c *Client) enterHandlerLocked() {
-	c.handlers++
-	if c.handlerEntered != nil {
-		close(c.handlerEntered)
-		c.handlerEntered = nil
+// handler: code outside the client, which may call Close or wait for a call's reply, so
+// Close does not wait for that reader (shutdown). It reports false, the handler not to
+// be called, once the client is closed: Close may have returned already, and its
+// caller expects no more calls (the one from which Close was called has returned, or is
+// that call). Called with mu held.
+func (c *Client) enterHandlerLocked() bool {
+	if c.closed {
+		return false
 	}
+	c.handlers++
+	return true
 }
 
 // leaveHandler notes that a handler entered with enterHandlerLocked returned.

@@ -53,8 +53,8 @@ func (f *unknownOutcomeFixture) answerNotPrimary(primary string) {
 
 // TestUnknownOutcomeCallerGivesUpWithRetriesOff: with busy retries off, a write of
 // unknown outcome answered busy is resent (TestUnknownOutcomeThenBusyWithRetriesOffIsResent).
-// When its caller's context ends meanwhile, the caller gets the context's error (outcome
-// unknown), never a refusal; the call stays pending without a caller while a copy of it
+// When its caller's context ends meanwhile, the caller gets an *OutcomeUnknownError
+// wrapping the context's error, never a refusal; the call stays pending without a caller while a copy of it
 // may still be applied (one was lost with its connection, PROTOCOL.md §7), and leaves
 // the pending set at the next definite answer, a permission_denied included.
 func TestUnknownOutcomeCallerGivesUpWithRetriesOff(t *testing.T) {
@@ -69,9 +69,9 @@ func TestUnknownOutcomeCallerGivesUpWithRetriesOff(t *testing.T) {
 			var statusError *StatusError
 			var outcomeUnknown *OutcomeUnknownError
 			if !errors.Is(err, context.Canceled) || errors.As(err, &statusError) ||
-				errors.As(err, &outcomeUnknown) {
-				t.Fatalf("a caller giving up on a write of unknown outcome: %v, want "+
-					"context.Canceled", err)
+				!errors.As(err, &outcomeUnknown) {
+				t.Fatalf("a caller giving up on a write of unknown outcome: %v, want an "+
+					"*OutcomeUnknownError wrapping context.Canceled", err)
 			}
 			f.c.mu.Lock()
 			kept := f.c.pending[1] == f.call && f.call.abandoned
