@@ -175,6 +175,57 @@
 // reports it when a snapshot lies beyond the log's end, and the server should compare
 // LastOp with its newest snapshot's op at start-up.
 //
+// # Zero-fill of the next segment, and recycling (measured; designed, not built)
+//
+// Each roll asks the preparer for the next segment: 64 MiB of zeros written and synced in
+// 70-200 ms, and the log's fdatasyncs in that window queue behind that writeback. Full
+// batches store ~190 KB each, so a roll comes every ~350-400 entries (every 1.5-3 s at
+// 150-250 requests/s). Issue 15, session 34, `sequent bench --embedded --connections 1
+// --inflight 1 --transfers-capacity 41943040 --duration 12s --warmup 8s`, with a
+// throwaway build that timed every release, apply, fdatasync and fill (load average 7-9,
+// /proc/pressure/cpu "some" 60-95%):
+//
+//   - 2-3.4% of the requests overlapped a fill (or its next 50 ms), and 1-8 of the
+//     slowest 2% did (8-31%); leaving those requests out lowered the run's p99 by 0-24%
+//     (20.8 -> 18.7, 36.7 -> 28.0, 24.5 -> 19.3, 82.3 -> 82.3 ms: 4 runs).
+//   - A build with every segment of the run prepared before the measured window (which
+//     is what recycling would give) against the normal one, 4 rounds alternated: release
+//     p99 29.1 (26.3-60.8) against 30.6 (20.8-82.3) ms, per round x1.26, 0.80, 1.18,
+//     0.74: no difference above the noise.
+//   - The rest of the tail: applies descheduled (in the slowest 2% of applies, 83% of
+//     the wall time was off the CPU, with involuntary context switches; 28 of 35 had no
+//     page fault: other processes on the 2 vCPUs), and fdatasyncs of 13-170 ms outside
+//     any fill (syncs outside fills: p99 13-72 ms; the disk is shared).
+//
+// Recycling would also change nothing in such a run: it needs retired segments, and
+// Retire runs after a snapshot (every 5 M ops by default: hours of full batches), so the
+// first pass of the log over the disk is zero-filled either way. If it is built:
+//
+//   - Retire, when it deletes (no archive directory), keeps up to a named number of
+//     retired files of the current segment size as DIR/*.wal.free (listSegments and
+//     recovery ignore them) instead of deleting them.
+//   - The preparer takes a free file when there is one: rename to *.wal.tmp, write the
+//     new segment header, fsync, rename to the final name, sync the directory. No zeros:
+//     the blocks are allocated and written, so overwriting them costs what writing into
+//     a zero-filled segment costs (the Preallocation benchmark above).
+//   - Stale entries follow the end of a recycled segment, valid but from an older use.
+//     Neither their segment-number field nor the chain link tells them apart:
+//     TruncateAfter (cutSegments) deletes later segments and prepares their numbers
+//     again, and the suffix it discards links to the prefix it keeps. So a new format
+//     version gives each segment header a random per-use salt, and an entry's header
+//     checksum is seeded with its segment's salt (local, like the segment number: the
+//     chain hash leaves it out, so primary and standby chains stay equal). In a
+//     new-version segment the end is the first header that is zero, fails the salted
+//     checksum or names another segment; no all-zero tail is required after it; and the torn-or-damaged
+//     evidence (tornEvidence) counts only entries whose salted checksum holds.
+//     Version-1 segments keep today's rules exactly, so older logs recover as before, and
+//     one log may hold both.
+//   - Tests to add to crash_test.go, damage_test.go and fuzz_test.go: a stale valid entry
+//     right after the end; a torn new entry over a stale one (whole header, half a body;
+//     half a header); a free file reused after TruncateAfter reused its number; a crash
+//     between taking a free file and renaming it (the *.tmp is deleted at Open: the pool
+//     loses a file, the log nothing); fuzzing of new-version segments.
+//
 // # Measurements (this 2-vCPU VM, shared and noisy: compare ratios within one run)
 //
 // Compression, on full batches of 8189 transfer records (sequential ids, random accounts

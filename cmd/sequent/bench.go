@@ -23,6 +23,7 @@ import (
 	"sequent/bench"
 	"sequent/core/node"
 	"sequent/netio"
+	"sequent/wal"
 )
 
 // benchOptions are `sequent bench`'s flags.
@@ -31,6 +32,7 @@ type benchOptions struct {
 	embedded              bool
 	sync                  string
 	transfers             uint32
+	walSegmentBytes       int64
 	connections           int
 	inflight              int
 	callers               int
@@ -128,6 +130,10 @@ func (o *benchOptions) addFlags(command *cobra.Command) {
 	flags.Uint32Var(&o.transfers, "transfers-capacity", 1<<21,
 		"--embedded: transfers to preallocate for, as 'sequent serve' (more still fit; "+
 			"growth costs some throughput while it runs)")
+	flags.Int64Var(&o.walSegmentBytes, "wal-segment-bytes", wal.SegmentBytesDefault,
+		fmt.Sprintf("--embedded: size of each log segment file, as 'sequent serve' (%d to %d): "+
+			"sets how often, and how much, the next segment's zero-fill writes during a run",
+			wal.SegmentBytesMin, wal.SegmentBytesMax))
 	flags.IntVar(&o.connections, "connections", benchConnectionsDefault,
 		"connections (one session each)")
 	flags.IntVar(&o.inflight, "inflight", benchInflightDefault,
@@ -250,6 +256,10 @@ func (o *benchOptions) config(cmd *cobra.Command) (bench.Config, error) {
 	}
 	if o.embedded && o.credentials.secret != "" {
 		return bench.Config{}, usage(cmd, "--embedded generates its own key: drop --secret")
+	}
+	if o.walSegmentBytes < wal.SegmentBytesMin || o.walSegmentBytes > wal.SegmentBytesMax {
+		return bench.Config{}, usage(cmd, "--wal-segment-bytes %d: want %d to %d",
+			o.walSegmentBytes, wal.SegmentBytesMin, wal.SegmentBytesMax)
 	}
 	duration := o.duration
 	if o.count > 0 && !cmd.Flags().Changed("duration") {
@@ -404,6 +414,7 @@ func startEmbedded(o *benchOptions, config *bench.Config, stderr io.Writer) (
 	options.accountsCapacity = max(1<<18, 2*uint32(config.Accounts)+64)
 	options.placement.Shards = o.shards
 	options.transfersCapacity = o.transfers
+	options.walSegmentBytes = o.walSegmentBytes
 	node, err := startNode(context.Background(), &options, io.Discard, stderr)
 	if err != nil {
 		_ = os.RemoveAll(dir)
