@@ -79,7 +79,11 @@
 // following (Node.Err: a state digest that differs, a log to resync, a refused key, a
 // failed log) is never promoted automatically; an operator may still promote it. A
 // primary whose log failed stops renewing and fences itself, so that its standby takes
-// over as from a dead primary (the process stays up, refusing writes, to say why).
+// over as from a dead primary (the process stays up, refusing writes, to say why). A
+// promotion that fails once decided (the new epoch cannot be stored: a full disk, a
+// read-only directory) changes nothing: the node follows its primary again, logs the
+// failure at Error, and (automatic failover) tries again every quarter lease while its
+// primary stays lost.
 //
 // # A primary that hangs
 //

@@ -1,0 +1,96 @@
+package replication
+
+import (
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"sequent/core/model"
+	"sequent/core/shard"
+)
+
+// blockEpochFile puts a directory where the node's epoch file is, so that storing the
+// epoch fails (as on a full disk or a read-only directory); the returned function
+// removes it again.
+func blockEpochFile(t *testing.T, n *testNode) (unblock func()) {
+	t.Helper()
+	epochPath := n.config.EpochPath
+	if err := os.Remove(epochPath); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(epochPath, "in-the-way"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		if err := os.RemoveAll(epochPath); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestFailedPromotionLeavesAFollowingStandby: a manual promotion whose epoch cannot be
+// stored fails, and the node must be a working standby again: following its primary, so
+// that the primary's sync writes are acknowledged. It used to be left with its followers
+// stopped (the primary, alive, then waited for ever for acknowledgements).
+func TestFailedPromotionLeavesAFollowingStandby(t *testing.T) {
+	primary, standby := startSyncPair(t, t.TempDir(), t.TempDir())
+	defer primary.Close()
+	defer standby.Close()
+	blockEpochFile(t, standby)
+	if epoch, err := standby.Promote(); !errors.Is(err, errPromotionFailed) {
+		t.Fatalf("promotion without storing the epoch: epoch %d, %v; want errPromotionFailed",
+			epoch, err)
+	}
+	if role, epoch := standby.Role(), standby.Epoch(); role != shard.RoleStandby || epoch != 1 {
+		t.Fatalf("after the failed promotion: %s at epoch %d, want a standby at epoch 1", role,
+			epoch)
+	}
+	primary.submit(t, 2, 2, model.OperationCreateTransfers, transfer(10, 1, 2, 5))
+	reply, _ := primary.replies.wait(t, 2) // Sync: released once the standby acknowledged.
+	if reply.Status != model.StatusOK {
+		t.Fatalf("write after the standby's failed promotion: %s", reply.Status)
+	}
+	waitFor(t, "the standby to apply the write", func() bool {
+		return standby.Log().Durable() >= reply.Op
+	})
+}
+
+// TestFailedAutomaticFailoverIsRetried: the witness grants the standby the lease of its
+// dead primary, and the promotion fails (the epoch cannot be stored). The failure must be
+// logged at Error, and the standby must try again while its primary stays lost, so that
+// it takes over once the disk is fixed. It used to log at Debug and stop watching: the
+// pair was left without a primary, and nothing said so.
+func TestFailedAutomaticFailoverIsRetried(t *testing.T) {
+	lease := testLeaseDuration
+	_, witnessAddress := startTestWitness(t, lease)
+	primaryAddress := freeAddress(t)
+	primary := startNode(t, withWitness(nodeConfig(t.TempDir(), primaryAddress, ""), "a",
+		witnessAddress, lease))
+	defer primary.Close()
+	messages := &recordingHandler{}
+	standbyConfig := withWitness(nodeConfig(t.TempDir(), freeAddress(t), primaryAddress), "b",
+		witnessAddress, lease)
+	standbyConfig.Logger = slog.New(messages)
+	standby := startNode(t, standbyConfig)
+	defer standby.Close()
+	unblock := blockEpochFile(t, standby) // Before anything could promote it.
+	primary.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
+	primary.replies.wait(t, 1)
+	primary.Close()
+	waitFor(t, "the automatic failover to fail", func() bool {
+		return messages.logged(automaticFailoverFailedMessage)
+	})
+	if !messages.loggedAt(slog.LevelError, automaticFailoverFailedMessage) {
+		t.Fatal("a failed automatic failover was not logged at Error")
+	}
+	unblock()
+	waitFor(t, "the automatic failover to be retried", func() bool {
+		return standby.Role() == shard.RolePrimary
+	})
+	standby.submit(t, 2, 2, model.OperationCreateTransfers, transfer(10, 1, 2, 5))
+	if reply, _ := standby.replies.wait(t, 2); reply.Status != model.StatusOK {
+		t.Fatalf("write after the retried failover: %s", reply.Status)
+	}
+}
