@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"sequent/core/model"
 	"sequent/core/shard"
@@ -93,4 +94,58 @@ func TestFailedAutomaticFailoverIsRetried(t *testing.T) {
 	if reply, _ := standby.replies.wait(t, 2); reply.Status != model.StatusOK {
 		t.Fatalf("write after the retried failover: %s", reply.Status)
 	}
+}
+
+// TestPromotionRetriedWithinItsLease: the witness grants the lease (for a minute, longer
+// than the test) and the promotion fails. The retry must be granted the lease this node
+// still holds: it used to be refused as "held by b" (itself) until the lease ran out, a
+// whole lease without a primary. It promotes to the epoch it was granted.
+func TestPromotionRetriedWithinItsLease(t *testing.T) {
+	witness, witnessAddress := startTestWitness(t, time.Minute)
+	witness.mutex.Lock()
+	witness.acquireAfter = time.Now() // Past the restart wait.
+	witness.mutex.Unlock()
+	primaryAddress := freeAddress(t)
+	primary := startNode(t, nodeConfig(t.TempDir(), primaryAddress, ""))
+	standby := startNode(t, withWitness(nodeConfig(t.TempDir(), freeAddress(t), primaryAddress),
+		"b", witnessAddress, time.Minute))
+	defer standby.Close()
+	primary.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
+	primary.replies.wait(t, 1)
+	primary.Close()
+	unblock := blockEpochFile(t, standby)
+	if epoch, err := standby.Promote(); !errors.Is(err, errPromotionFailed) {
+		t.Fatalf("promotion without storing the epoch: epoch %d, %v", epoch, err)
+	}
+	unblock()
+	epoch, err := standby.Promote()
+	if err != nil {
+		t.Fatalf("promotion retried within its lease: %v", err)
+	}
+	if epoch != 2 || standby.Role() != shard.RolePrimary {
+		t.Fatalf("retried promotion: epoch %d, node %s; want a primary at epoch 2", epoch,
+			standby.Role())
+	}
+}
+
+// TestWitnessGrantsAFailedPromotionsLeaseAgain: the witness's rule for a retry. The
+// holder of a lease given by an acquisition, asking again with the epoch it was given,
+// gets it again at that epoch; a node of the same name asking with another epoch (two
+// nodes can share a name) does not, nor does anyone once the holder renewed it (it is a
+// primary then).
+func TestWitnessGrantsAFailedPromotionsLeaseAgain(t *testing.T) {
+	const lease = witnessStepsLease
+	runWitnessSteps(t, -time.Second, []witnessStep{
+		{"acquire", 0, leaseAcquire, "b", 1, true, "b", 2, lease},
+		{"another node acquires", 0, leaseAcquire, "c", 2, false, "b", 2, lease},
+		{"the holder's name asks with its old epoch", 0, leaseAcquire, "b", 1, false, "b", 2,
+			lease},
+		{"the holder asks again with its grant", lease / 2, leaseAcquire, "b", 2, true, "b", 2,
+			lease},
+		{"another node acquires during the grant again", lease / 2, leaseAcquire, "c", 2,
+			false, "b", 2, lease / 2},
+		{"the holder renews", 0, leaseRenew, "b", 2, true, "b", 2, lease},
+		{"a renewed lease's name asks with its epoch", 0, leaseAcquire, "b", 2, false, "b", 2,
+			lease},
+	})
 }

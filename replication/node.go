@@ -76,6 +76,10 @@ type Node struct {
 	// standby and switch the shards while a follower could be inside Replicate.
 	promoting bool
 	started   bool
+	// grantedEpoch is the epoch of the witness's last grant of the lease to this node's
+	// promotion; a promotion that failed after the grant asks with it again, and the
+	// witness grants the lease it still holds to it again (Witness.decide).
+	grantedEpoch uint64
 	// leaseClock is the primary's witness lease, for the release path (nil: no witness).
 	leaseClock *leaseClock
 	// lifetime ends when Close begins, before Close takes the mutex: every network wait
@@ -424,8 +428,12 @@ func (n *Node) promote() (uint64, error) {
 	epoch := n.Epoch() + 1
 	if n.config.Witness != "" {
 		sent := time.Now()
+		// After a promotion that failed once granted, the granted epoch: the witness
+		// grants the lease this node still holds to it again, rather than refusing it
+		// as held (by this node) until it runs out.
 		answer, err := askWitness(n.lifetime, n.config.Witness, n.clientTLS(), n.config.Key,
-			leaseAcquire, n.config.NodeName, n.Epoch(), sent.Add(handshakeTimeout))
+			leaseAcquire, n.config.NodeName, max(n.Epoch(), n.grantedEpoch),
+			sent.Add(handshakeTimeout))
 		if err != nil {
 			return 0, fmt.Errorf("replication: witness: %w", err)
 		}
@@ -434,6 +442,7 @@ func (n *Node) promote() (uint64, error) {
 				"the primary may be alive", answer.holder, answer.valid)
 		}
 		epoch = max(epoch, answer.epoch)
+		n.grantedEpoch = answer.epoch
 		n.leaseClock.set(leaseValidFrom(sent, answer.valid))
 	}
 	return n.promoteLocked(epoch)
