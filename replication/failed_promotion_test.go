@@ -149,3 +149,55 @@ func TestWitnessGrantsAFailedPromotionsLeaseAgain(t *testing.T) {
 			lease},
 	})
 }
+
+// TestEpochAboveTheShardsLimitIsNotStored: an epoch no shard can hold (above
+// shard.EpochMax) is refused before it is stored, and an epoch file holding one is an
+// error naming the file. It used to be stored first and refused by the shard after, so
+// that every restart failed.
+func TestEpochAboveTheShardsLimitIsNotStored(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "epoch")
+	if err := StoreEpoch(path, shard.EpochMax); err != nil {
+		t.Fatalf("store the highest epoch: %v", err)
+	}
+	if err := StoreEpoch(path, shard.EpochMax+1); err == nil {
+		t.Fatal("an epoch above shard.EpochMax was stored")
+	}
+	if epoch, err := LoadEpoch(path); err != nil || epoch != shard.EpochMax {
+		t.Fatalf("epoch file after the refused store: %d (%v), want %d", epoch, err,
+			uint64(shard.EpochMax))
+	}
+	if err := os.WriteFile(path, []byte("4611686018427387904\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if epoch, err := LoadEpoch(path); err == nil {
+		t.Fatalf("an epoch file holding %d was loaded", epoch)
+	}
+}
+
+// TestWitnessEpochAboveTheShardsLimitFailsThePromotion: a witness that grants an epoch no
+// shard can hold fails the promotion before anything is stored: the epoch file keeps the
+// node's epoch (so that a restart works) and the node is still a standby.
+func TestWitnessEpochAboveTheShardsLimitFailsThePromotion(t *testing.T) {
+	witness, witnessAddress := startTestWitness(t, time.Minute)
+	witness.mutex.Lock()
+	witness.acquireAfter = time.Now() // Past the restart wait.
+	witness.epoch = shard.EpochMax    // Its grant is one above.
+	witness.mutex.Unlock()
+	primaryAddress := freeAddress(t)
+	primary := startNode(t, nodeConfig(t.TempDir(), primaryAddress, ""))
+	defer primary.Close()
+	standby := startNode(t, withWitness(nodeConfig(t.TempDir(), freeAddress(t), primaryAddress),
+		"b", witnessAddress, time.Minute))
+	defer standby.Close()
+	if epoch, err := standby.Promote(); !errors.Is(err, errPromotionFailed) {
+		t.Fatalf("promotion to the witness's epoch %d: epoch %d, %v; want errPromotionFailed",
+			uint64(shard.EpochMax)+1, epoch, err)
+	}
+	if stored, err := LoadEpoch(standby.config.EpochPath); err != nil || stored != 1 {
+		t.Fatalf("epoch file after the failed promotion: %d (%v), want 1", stored, err)
+	}
+	if role, epoch := standby.Role(), standby.Epoch(); role != shard.RoleStandby || epoch != 1 {
+		t.Fatalf("after the failed promotion: %s at epoch %d, want a standby at epoch 1", role,
+			epoch)
+	}
+}
