@@ -79,7 +79,13 @@
 // following (Node.Err: a state digest that differs, a log to resync, a refused key, a
 // failed log) is never promoted automatically; an operator may still promote it. A
 // primary whose log failed stops renewing and fences itself, so that its standby takes
-// over as from a dead primary (the process stays up, refusing writes, to say why).
+// over as from a dead primary (the process stays up, refusing writes, to say why). A
+// promotion that fails once decided (the new epoch cannot be stored: a full disk, a
+// read-only directory; or it is above shard.EpochMax) changes nothing: the node follows
+// its primary again, logs the failure at Error, and (automatic failover) tries again
+// every quarter lease while its primary stays lost. The witness grants the lease a
+// failed promotion still holds to the same node asking with the epoch it was granted,
+// so a retry does not wait for that lease to run out.
 //
 // # A primary that hangs
 //

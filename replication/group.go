@@ -44,6 +44,9 @@ type Group struct {
 	notify     chan struct{} // Capacity 1; every Primary of this group signals it.
 	digests    *digestBook
 	standby    StandbyStats
+	// followStopped: this group's follower stopped for a reason no reconnection cures
+	// (Group.follow's failure): a failed promotion does not restart it. Node.mutex.
+	followStopped bool
 }
 
 var _ shard.Acknowledger = (*Group)(nil)
@@ -269,13 +272,13 @@ func (g *Group) startPrimary(heartbeat time.Duration, alone bool) {
 	p.signal()
 }
 
-// follow streams from the primary's group, reconnecting with back-off, until stopped, or
-// until something no reconnection cures: the primary asks for a resync (which needs a
-// restart), refuses this node's key, certificate or map, or the local log fails; the node
-// then records the failure (the standby has stopped following).
-func (g *Group) follow(following context.Context) {
+// follow streams from the primary's group, starting on link (the startup handshake's; nil:
+// dial first), reconnecting with back-off, until stopped (it returns nil), or until
+// something no reconnection cures: the primary asks for a resync (which needs a restart),
+// refuses this node's key, certificate or map, or the local log fails. It returns that
+// failure, which the node records (the standby has stopped following).
+func (g *Group) follow(following context.Context, link *Link) error {
 	n := g.node
-	link := g.link // Nil when the group started without reaching its primary.
 	config := g.standbyConfig()
 	for delay := 50 * time.Millisecond; ; {
 		if link != nil {
@@ -285,31 +288,28 @@ func (g *Group) follow(following context.Context) {
 			g.standby.connected.Store(false)
 			link.Close()
 			if following.Err() != nil {
-				return
+				return nil
 			}
 			if errors.Is(err, ErrDigestMismatch) {
-				n.fail(err)
-				return
+				return err
 			}
 			if shardErr := g.shard.Err(); shardErr != nil {
-				n.fail(fmt.Errorf("replication: shard %d: the local log failed: %w", g.index,
-					shardErr))
-				return
+				return fmt.Errorf("replication: shard %d: the local log failed: %w", g.index,
+					shardErr)
 			}
 			n.config.Logger.Warn(streamEndedMessage, "shard", g.index, "error", err)
 			delay = 50 * time.Millisecond
 		}
 		select {
 		case <-following.Done():
-			return
+			return nil
 		case <-time.After(delay):
 		}
 		delay = min(2*delay, reconnectDelayMax)
 		var err error
 		link, err = Dial(following, config, g.shard.Epoch())
 		if errors.Is(err, ErrUnauthenticated) || errors.Is(err, ErrShardMapMismatch) {
-			n.fail(err) // The primary's key, certificate or map changed: waiting cannot help.
-			return
+			return err // The primary's key, certificate or map changed: waiting cannot help.
 		}
 		if err != nil {
 			link = nil
@@ -317,9 +317,8 @@ func (g *Group) follow(following context.Context) {
 		}
 		if link.Welcome.plan != planStream || link.Welcome.op != g.log.LastOp() {
 			link.Close()
-			n.fail(fmt.Errorf("%w (shard %d: plan %s at op %d, local log at op %d)",
-				ErrResyncNeeded, g.index, link.Welcome.plan, link.Welcome.op, g.log.LastOp()))
-			return
+			return fmt.Errorf("%w (shard %d: plan %s at op %d, local log at op %d)",
+				ErrResyncNeeded, g.index, link.Welcome.plan, link.Welcome.op, g.log.LastOp())
 		}
 		g.shard.SetPrimaryAddress(link.Welcome.address)
 	}

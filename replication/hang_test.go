@@ -284,11 +284,12 @@ func TestStandbyWaitAtStartEndsOnShutdown(t *testing.T) {
 const degradedMessage = "replication: standby not acknowledging, degraded to async: " +
 	"acknowledged writes may be lost if this node fails now"
 
-// recordingHandler is a slog handler that keeps the messages logged, and the attributes
-// of each.
+// recordingHandler is a slog handler that keeps the messages logged, and the level and
+// attributes of each.
 type recordingHandler struct {
 	mutex    sync.Mutex
 	messages []string
+	levels   []slog.Level
 	attrs    []map[string]slog.Value
 }
 
@@ -303,6 +304,7 @@ func (h *recordingHandler) Handle(_ context.Context, record slog.Record) error {
 	})
 	h.mutex.Lock()
 	h.messages = append(h.messages, record.Message)
+	h.levels = append(h.levels, record.Level)
 	h.attrs = append(h.attrs, attrs)
 	h.mutex.Unlock()
 	return nil
@@ -319,6 +321,18 @@ func (h *recordingHandler) attr(message, key string) (slog.Value, bool) {
 		}
 	}
 	return slog.Value{}, false
+}
+
+// loggedAt reports whether message was logged at level.
+func (h *recordingHandler) loggedAt(level slog.Level, message string) bool {
+	h.mutex.Lock()
+	defer h.mutex.Unlock()
+	for i, logged := range h.messages {
+		if logged == message && h.levels[i] == level {
+			return true
+		}
+	}
+	return false
 }
 
 // count returns how many records of message were logged.

@@ -134,11 +134,15 @@ func (c *leaseClock) until() time.Time {
 // being gone (or stopped: then it finds its lease expired when it resumes, and releases
 // nothing on its own, see leaseClock), so the standby never becomes a second
 // acknowledging primary. Failover therefore takes about one lease after the primary's
-// last renewal, plus up to a quarter lease for this loop's tick.
+// last renewal, plus up to a quarter lease for this loop's tick. A promotion that fails
+// once granted (the epoch cannot be stored) leaves the node a following standby and this
+// loop running: it tries again at every tick while the primary stays lost, and says so
+// at Error (once per cause, not every tick).
 func (n *Node) watchPrimary(stop <-chan struct{}) {
 	ticker := time.NewTicker(n.config.LeaseDuration / 4)
 	defer ticker.Stop()
 	refusalLogged, stoppedLogged := false, false
+	failedCause, failures := "", 0 // The last failed promotion's error; failures in all.
 	for {
 		select {
 		case <-stop:
@@ -160,7 +164,18 @@ func (n *Node) watchPrimary(stop <-chan struct{}) {
 			}
 			continue
 		}
-		epoch, err := n.Promote()
+		epoch, err := n.promote()
+		if errors.Is(err, errPromotionFailed) {
+			failures++
+			if cause := err.Error(); cause != failedCause {
+				n.config.Logger.Error(automaticFailoverFailedMessage, "error", err)
+				failedCause = cause
+			} else {
+				n.config.Logger.Debug(automaticFailoverFailedMessage, "error", err,
+					"failures", failures)
+			}
+			continue
+		}
 		if errors.Is(err, ErrUnauthenticated) && !refusalLogged {
 			// Not a matter of waiting: the witness refuses this node (a TLS mismatch), so
 			// automatic failover cannot happen until that is fixed. Said once, loudly.
@@ -173,10 +188,16 @@ func (n *Node) watchPrimary(stop <-chan struct{}) {
 			n.config.Logger.Debug("replication: automatic failover not possible yet", "error", err)
 			continue
 		}
-		n.config.Logger.Warn("replication: AUTOMATIC FAILOVER: promoted", "epoch", epoch)
+		n.config.Logger.Warn("replication: AUTOMATIC FAILOVER: promoted", "epoch", epoch,
+			"failed_attempts", failures)
 		return
 	}
 }
+
+// automaticFailoverFailedMessage is what the failover watch logs when a promotion it was
+// granted fails.
+const automaticFailoverFailedMessage = "replication: AUTOMATIC FAILOVER FAILED: still a " +
+	"standby, following again; retrying while the primary is lost"
 
 // primaryHeardWithin reports whether any of the standby's links to its primary is up and
 // brought a frame within the last window: the primary process is alive (a single link

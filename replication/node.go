@@ -76,6 +76,10 @@ type Node struct {
 	// standby and switch the shards while a follower could be inside Replicate.
 	promoting bool
 	started   bool
+	// grantedEpoch is the epoch of the witness's last grant of the lease to this node's
+	// promotion; a promotion that failed after the grant asks with it again, and the
+	// witness grants the lease it still holds to it again (Witness.decide).
+	grantedEpoch uint64
 	// leaseClock is the primary's witness lease, for the release path (nil: no witness).
 	leaseClock *leaseClock
 	// lifetime ends when Close begins, before Close takes the mutex: every network wait
@@ -280,14 +284,7 @@ func (n *Node) Start(outputs []shard.Outputs) {
 	defer n.mutex.Unlock()
 	n.started = true
 	if n.Role() == shard.RoleStandby {
-		n.following, n.stopFollowing = context.WithCancel(n.lifetime)
-		for _, g := range n.groups {
-			n.followers.Add(1)
-			go func() {
-				defer n.followers.Done()
-				g.follow(n.following)
-			}()
-		}
+		n.startFollowers(true)
 		if n.config.Witness != "" {
 			n.watchStop = make(chan struct{})
 			stop := n.watchStop
@@ -305,6 +302,34 @@ func (n *Node) Start(outputs []shard.Outputs) {
 		stop := n.leaseStop
 		fenceAt := leaseValidFrom(time.Now(), n.config.LeaseDuration)
 		n.goBackground(func() { n.holdLease(stop, fenceAt) })
+	}
+}
+
+// startFollowers starts a follower for every group (on its startup link at the first
+// start; a restart after a failed promotion dials afresh), except those stopped for good
+// (followStopped). The caller holds the mutex and has checked that the node is not
+// closed.
+func (n *Node) startFollowers(first bool) {
+	n.following, n.stopFollowing = context.WithCancel(n.lifetime)
+	following := n.following
+	for _, g := range n.groups {
+		if g.followStopped {
+			continue
+		}
+		var link *Link
+		if first {
+			link = g.link
+		}
+		n.followers.Add(1)
+		go func() {
+			defer n.followers.Done()
+			if err := g.follow(following, link); err != nil {
+				n.mutex.Lock()
+				g.followStopped = true
+				n.mutex.Unlock()
+				n.fail(err)
+			}
+		}()
 	}
 }
 
@@ -371,8 +396,24 @@ func (n *Node) handleFence(f frame, nonce []byte) {
 // following, persists the epoch, switches every shard, starts serving a future standby,
 // and fences the old primary if it can be reached. With a witness configured it first
 // takes the lease, and refuses while the old primary still holds it. It returns the new
-// epoch.
+// epoch. A promotion that fails once decided (the epoch cannot be stored: a full disk, a
+// read-only directory) is logged at Error and leaves the node a standby following again,
+// ready for a retry.
 func (n *Node) Promote() (uint64, error) {
+	epoch, err := n.promote()
+	if errors.Is(err, errPromotionFailed) {
+		n.config.Logger.Error("replication: PROMOTION FAILED: still a standby, following again",
+			"error", err)
+	}
+	return epoch, err
+}
+
+// errPromotionFailed marks a promotion that was decided (the witness, if any, granted the
+// lease) but could not be carried out: the node is still a standby, following again.
+var errPromotionFailed = errors.New("replication: promotion failed")
+
+// promote is Promote without its log of a failure (the failover watch logs its own).
+func (n *Node) promote() (uint64, error) {
 	n.mutex.Lock()
 	defer n.mutex.Unlock()
 	if n.closed {
@@ -387,8 +428,12 @@ func (n *Node) Promote() (uint64, error) {
 	epoch := n.Epoch() + 1
 	if n.config.Witness != "" {
 		sent := time.Now()
+		// After a promotion that failed once granted, the granted epoch: the witness
+		// grants the lease this node still holds to it again, rather than refusing it
+		// as held (by this node) until it runs out.
 		answer, err := askWitness(n.lifetime, n.config.Witness, n.clientTLS(), n.config.Key,
-			leaseAcquire, n.config.NodeName, n.Epoch(), sent.Add(handshakeTimeout))
+			leaseAcquire, n.config.NodeName, max(n.Epoch(), n.grantedEpoch),
+			sent.Add(handshakeTimeout))
 		if err != nil {
 			return 0, fmt.Errorf("replication: witness: %w", err)
 		}
@@ -397,6 +442,7 @@ func (n *Node) Promote() (uint64, error) {
 				"the primary may be alive", answer.holder, answer.valid)
 		}
 		epoch = max(epoch, answer.epoch)
+		n.grantedEpoch = answer.epoch
 		n.leaseClock.set(leaseValidFrom(sent, answer.valid))
 	}
 	return n.promoteLocked(epoch)
@@ -404,14 +450,17 @@ func (n *Node) Promote() (uint64, error) {
 
 // promoteLocked carries out a promotion to epoch; the caller holds the mutex. The epoch
 // is persisted before any shard switches, and every shard switches before any serves a
-// standby or the old primary is fenced.
+// standby or the old primary is fenced. If the epoch cannot be persisted, nothing has
+// changed but the followers' stop: they start again, and the failover watch (which only
+// a promotion that succeeds ends) goes on, so the node is a standby as before.
 func (n *Node) promoteLocked(epoch uint64) (uint64, error) {
+	following := n.stopFollowing != nil
 	// Wait for the followers whatever cancelled following (Close begins by ending the
 	// lifetime, following's parent, before it takes the mutex): a follower may still be
 	// inside Replicate, and an entry it hands over after a shard switched would be
 	// appended on the new primary (and fail it on the chain check once a client write
 	// went first).
-	if n.stopFollowing != nil {
+	if following {
 		n.stopFollowing()
 		n.promoting = true
 		n.mutex.Unlock()
@@ -427,12 +476,15 @@ func (n *Node) promoteLocked(epoch uint64) (uint64, error) {
 		// may (the shards and the listener are being closed).
 		return 0, ErrNodeClosed
 	}
+	if err := StoreEpoch(n.config.EpochPath, epoch); err != nil {
+		if following {
+			n.startFollowers(false)
+		}
+		return 0, fmt.Errorf("%w; still a standby: %w", errPromotionFailed, err)
+	}
 	if n.watchStop != nil {
 		close(n.watchStop)
 		n.watchStop = nil
-	}
-	if err := StoreEpoch(n.config.EpochPath, epoch); err != nil {
-		return 0, err
 	}
 	for _, g := range n.groups {
 		if err := g.shard.Promote(epoch); err != nil {

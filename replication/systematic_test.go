@@ -973,27 +973,13 @@ type witnessStep struct {
 // its end) and the restart wait is over (strictly after it), raising the epoch; a refusal
 // says who holds the lease and how long to wait.
 func TestWitnessDecisions(t *testing.T) {
-	const lease = 10 * time.Second
-	run := func(acquireAfter time.Duration, steps []witnessStep) {
-		start := time.Unix(1_000_000, 0)
-		now := start
-		w := &Witness{config: WitnessConfig{LeaseDuration: lease, Logger: testLogger},
-			acquireAfter: start.Add(acquireAfter), now: func() time.Time { return now }}
-		for _, c := range steps {
-			now = now.Add(c.advance)
-			granted, holder, epoch, wait := w.decide(c.kind, c.node, c.epoch)
-			if granted != c.granted || holder != c.holder || epoch != c.holderE || wait != c.wait {
-				t.Fatalf("%s: granted %v to %q at epoch %d, wait %v; want %v, %q, %d, %v",
-					c.name, granted, holder, epoch, wait, c.granted, c.holder, c.holderE, c.wait)
-			}
-		}
-	}
-	run(lease, []witnessStep{ // A restarted witness: one lease before any acquisition.
+	const lease = witnessStepsLease
+	runWitnessSteps(t, lease, []witnessStep{ // A restarted witness: one lease before any acquisition.
 		{"acquire during the restart wait", 0, leaseAcquire, "b", 1, false, "", 0, lease},
 		{"acquire at its end", lease, leaseAcquire, "b", 1, false, "", 0, 0},
 		{"acquire just after", 1, leaseAcquire, "b", 1, true, "b", 2, lease},
 	})
-	run(-time.Second, []witnessStep{
+	runWitnessSteps(t, -time.Second, []witnessStep{
 		{"renew a lease nobody holds", 0, leaseRenew, "a", 1, true, "a", 1, lease},
 		{"renew at an older epoch", 0, leaseRenew, "a", 0, false, "a", 1, lease},
 		{"renew another's live lease", 0, leaseRenew, "b", 1, false, "a", 1, lease},
@@ -1003,6 +989,28 @@ func TestWitnessDecisions(t *testing.T) {
 		{"renew another's live lease at its epoch", 0, leaseRenew, "a", 2, false, "b", 2, lease},
 		{"take it by renewal once expired", lease, leaseRenew, "a", 2, true, "a", 2, lease},
 	})
+}
+
+// witnessStepsLease is the lease of runWitnessSteps' witness.
+const witnessStepsLease = 10 * time.Second
+
+// runWitnessSteps asks a witness of witnessStepsLease on a manual clock (started
+// acquireAfter before its first acquisition may be granted) for each step's lease, after
+// advancing the clock by the step's advance, and checks its answer.
+func runWitnessSteps(t *testing.T, acquireAfter time.Duration, steps []witnessStep) {
+	t.Helper()
+	start := time.Unix(1_000_000, 0)
+	now := start
+	w := &Witness{config: WitnessConfig{LeaseDuration: witnessStepsLease, Logger: testLogger},
+		acquireAfter: start.Add(acquireAfter), now: func() time.Time { return now }}
+	for _, c := range steps {
+		now = now.Add(c.advance)
+		granted, holder, epoch, wait := w.decide(c.kind, c.node, c.epoch)
+		if granted != c.granted || holder != c.holder || epoch != c.holderE || wait != c.wait {
+			t.Fatalf("%s: granted %v to %q at epoch %d, wait %v; want %v, %q, %d, %v",
+				c.name, granted, holder, epoch, wait, c.granted, c.holder, c.holderE, c.wait)
+		}
+	}
 }
 
 // TestHelloWithAnotherMapIsRefused: a primary refuses a standby whose map differs in its

@@ -53,6 +53,10 @@ const roleBits = 2
 // Epochs grow by one per promotion: no deployment comes near it.
 const epochMax = 1<<(64-roleBits) - 1
 
+// EpochMax is epochMax for the node that persists the epoch (replication), which refuses
+// a higher one before storing it: stored, it would make every restart fail.
+const EpochMax = epochMax
+
 func packRole(role Role, epoch uint64) uint64 { return epoch<<roleBits | uint64(role) }
 
 func unpackRole(word uint64) (Role, uint64) {
