@@ -218,22 +218,27 @@ func (l *Ledger) prefetchSlots(events []model.Transfer, block int) {
 	start, end := blockRange(len(events), block)
 	s := &l.batch
 	accountTable, transferTable := &l.accountIndex, &l.transferIndex
-	debitHash, creditHash := s.debitHash[start:end], s.creditHash[start:end]
-	transferHash := s.transferHash[start:end]
-	accountSlots, transferSlots := accountTable.slots, transferTable.slots
-	addresses := s.addresses[:3*(end-start)]
-	for i := range debitHash {
-		event := &events[start+i]
+	// Every slice cut to the block's length, so that indexing them by i needs no check.
+	events = events[start:end]
+	debitHash := s.debitHash[start:end][:len(events)]
+	creditHash := s.creditHash[start:end][:len(events)]
+	transferHash := s.transferHash[start:end][:len(events)]
+	addresses := s.addresses[:3*len(events)]
+	// The slots' addresses are only prefetched, never dereferenced, so they are computed
+	// from each table's base without a bounds check (a prefetch never faults).
+	accountSlots := uintptr(unsafe.Pointer(unsafe.SliceData(accountTable.slots)))
+	transferSlots := uintptr(unsafe.Pointer(unsafe.SliceData(transferTable.slots)))
+	accountMask, transferMask := accountTable.mask, transferTable.mask
+	for i := range events {
+		event := &events[i]
 		debit := accountTable.hash(event.DebitAccountID)
 		credit := accountTable.hash(event.CreditAccountID)
 		transfer := transferTable.hash(event.ID)
 		debitHash[i], creditHash[i], transferHash[i] = debit, credit, transfer
-		debitSlot := &accountSlots[home(debit, accountTable.mask)]
-		creditSlot := &accountSlots[home(credit, accountTable.mask)]
-		transferSlot := &transferSlots[home(transfer, transferTable.mask)]
-		addresses[3*i] = uintptr(unsafe.Pointer(debitSlot))
-		addresses[3*i+1] = uintptr(unsafe.Pointer(creditSlot))
-		addresses[3*i+2] = uintptr(unsafe.Pointer(transferSlot))
+		slots := addresses[3*i : 3*i+3 : 3*i+3]
+		slots[0] = accountSlots + uintptr(home(debit, accountMask))*slotBytes
+		slots[1] = accountSlots + uintptr(home(credit, accountMask))*slotBytes
+		slots[2] = transferSlots + uintptr(home(transfer, transferMask))*slotBytes
 	}
 	prefetch.Lines(addresses)
 }
