@@ -419,8 +419,13 @@ func (l *Ledger) createTransfer(t *model.Transfer, timestamp uint64, event int,
 	if l.isReservation(t) {
 		return l.changeReservation(t, event, result) // No id, no record (reservation.go).
 	}
-	if status := transferHeaderStatus(t, l.system); status != model.StatusOK {
-		return status
+	// A plain transfer passes the header's checks and, later, the static validation; any
+	// other goes through both in their places in the precedence order.
+	plain := plainTransfer(t)
+	if !plain {
+		if status := transferHeaderStatus(t, l.system); status != model.StatusOK {
+			return status
+		}
 	}
 	if l.saga && t.Flags&model.TransferFromReservation != 0 {
 		return model.StatusReservedFlagFromReservation // A saga's step carries a client's transfer.
@@ -449,7 +454,7 @@ func (l *Ledger) createTransfer(t *model.Transfer, timestamp uint64, event int,
 	} else if t.Flags&model.TransferFromReservation != 0 {
 		status = l.postFromReservation(t, timestamp, event, hash, position, result)
 	} else {
-		status = l.singleOrPendingTransfer(t, timestamp, event, hash, position, result)
+		status = l.singleOrPendingTransfer(t, plain, timestamp, event, hash, position, result)
 	}
 	if status.Transient() && !model.IsSystemID(t.ID) {
 		// System transfers (the matching engine's holds) are never retried by a client, so
@@ -458,6 +463,25 @@ func (l *Ledger) createTransfer(t *model.Transfer, timestamp uint64, event int,
 		l.rememberFailed(t.ID)
 	}
 	return status
+}
+
+// plainTransfer reports whether a transfer is of the common kind that both
+// transferHeaderStatus (for the system or a client) and validateTransfer answer
+// StatusOK to: no timestamp, no flag but linked and pending, no timeout, no pending id,
+// a ledger and a code, and three nonzero ids below 2^127 (so neither 2^128-1 nor a
+// system id), the two accounts different. One pass of cheap tests, where the two calls
+// made each check in turn (~90 instructions of a transfer's ~1,050); anything else (a
+// system id, a timeout, a post...) is not plain and takes the two calls, which then
+// decide exactly.
+func plainTransfer(t *model.Transfer) bool {
+	mustBeZero := t.Timestamp | t.PendingID.Lo | t.PendingID.Hi | uint64(t.Timeout) |
+		uint64(t.Flags&^(model.TransferLinked|model.TransferPending))
+	return mustBeZero == 0 && t.Ledger != 0 && t.Code != 0 &&
+		(t.ID.Hi|t.DebitAccountID.Hi|t.CreditAccountID.Hi)>>63 == 0 &&
+		t.ID.Lo|t.ID.Hi != 0 &&
+		t.DebitAccountID.Lo|t.DebitAccountID.Hi != 0 &&
+		t.CreditAccountID.Lo|t.CreditAccountID.Hi != 0 &&
+		t.DebitAccountID != t.CreditAccountID
 }
 
 // transferHeaderStatus holds the first checks of every transfer, in precedence order.
@@ -552,11 +576,14 @@ func validateTransfer(t *model.Transfer) model.Status {
 	return model.StatusOK
 }
 
-// singleOrPendingTransfer checks and applies a transfer that is not a post or void.
-func (l *Ledger) singleOrPendingTransfer(t *model.Transfer, timestamp uint64, event int,
-	hash uint64, position uint64, result *model.TransferResult) model.Status {
-	if status := validateTransfer(t); status != model.StatusOK {
-		return status
+// singleOrPendingTransfer checks and applies a transfer that is not a post or void; a
+// plain one (plainTransfer) passes the static validation without it.
+func (l *Ledger) singleOrPendingTransfer(t *model.Transfer, plain bool, timestamp uint64,
+	event int, hash uint64, position uint64, result *model.TransferResult) model.Status {
+	if !plain {
+		if status := validateTransfer(t); status != model.StatusOK {
+			return status
+		}
 	}
 	debitIndex, creditIndex := l.batch.debitIndex[event], l.batch.creditIndex[event]
 	if debitIndex == indexNone {
