@@ -126,3 +126,50 @@ func TestTransferHeaderSystemIDsMatchReference(t *testing.T) {
 		t.Fatal("no combination answered id_reserved")
 	}
 }
+
+// TestPlainTransferPassesTheChecks sets every field plainTransfer reads to values at its
+// edges (ids of each kind in each id, every flag alone and the plain ones together) and
+// checks that a transfer it calls plain is one that transferHeaderStatus, for the system
+// and for a client, and validateTransfer all answer StatusOK to: createTransfer skips
+// those calls for it.
+func TestPlainTransferPassesTheChecks(t *testing.T) {
+	ids := []model.Uint128{{}, {Lo: 1}, {Lo: 2}, {Hi: 1}, {Hi: 1<<63 - 1, Lo: ^uint64(0)},
+		{Hi: 1 << 63}, {Hi: ^uint64(0), Lo: ^uint64(0)}}
+	flagSets := []uint16{0, model.TransferLinked | model.TransferPending}
+	for bit := range 16 {
+		flagSets = append(flagSets, 1<<bit)
+	}
+	plain, checked := 0, 0
+	for _, id := range ids {
+		for _, debit := range ids {
+			for _, credit := range ids {
+				for _, pending := range ids {
+					for _, flags := range flagSets {
+						for small := range 16 { // Timestamp, timeout, ledger, code: 0 or 1.
+							transfer := model.Transfer{ID: id, DebitAccountID: debit,
+								CreditAccountID: credit, PendingID: pending, Flags: flags,
+								Timestamp: uint64(small & 1), Timeout: uint32(small >> 1 & 1),
+								Ledger: uint32(small >> 2 & 1), Code: uint16(small >> 3 & 1)}
+							checked++
+							if !plainTransfer(&transfer) {
+								continue
+							}
+							plain++
+							for _, system := range []bool{false, true} {
+								if status := transferHeaderStatus(&transfer, system); status != model.StatusOK {
+									t.Fatalf("%+v is plain, header (system %t) %s", transfer, system, status)
+								}
+							}
+							if status := validateTransfer(&transfer); status != model.StatusOK {
+								t.Fatalf("%+v is plain, validation %s", transfer, status)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	if plain == 0 || plain == checked {
+		t.Fatalf("%d of %d transfers plain", plain, checked)
+	}
+}

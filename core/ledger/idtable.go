@@ -53,6 +53,9 @@ type idTable struct {
 	prepareFrom uint64
 }
 
+// slotBytes is the size of one slot.
+const slotBytes = 8
+
 // tombstone marks a deleted slot: a tag of all ones with an index part of zero, which no
 // live slot has (a live index part is index+1, never zero).
 const tombstone = uint64(0xffffffff) << 32

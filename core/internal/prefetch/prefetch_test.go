@@ -17,6 +17,7 @@ func TestPrefetchChangesNothing(t *testing.T) {
 	for i := 0; i < len(memory); i += 8 { // One address per 64-byte line.
 		addresses = append(addresses, uintptr(unsafe.Pointer(&memory[i])))
 	}
+	records := []*[16]uint64{(*[16]uint64)(memory[0:16]), nil, (*[16]uint64)(memory[32:48])}
 	allocs := testing.AllocsPerRun(100, func() {
 		Lines(addresses)
 		Lines(addresses[:0])
@@ -24,6 +25,8 @@ func TestPrefetchChangesNothing(t *testing.T) {
 		Line(addresses[len(addresses)-1])
 		LinePairs(addresses[:len(addresses)-1]) // Each address and the line after it.
 		LinePairs(nil)
+		RecordPairs(records) // Two lines each, and a nil pointer.
+		RecordPairs[[16]uint64](nil)
 	})
 	if allocs != 0 {
 		t.Fatalf("prefetching allocated %v times per run", allocs)

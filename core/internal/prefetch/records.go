@@ -1,0 +1,12 @@
+package prefetch
+
+import "unsafe"
+
+// RecordPairs is LinePairs for a list of pointers to records of LinePairBytes (ledger
+// accounts): a pointer is the address LinePairs wants, so a caller that keeps the
+// records it will read as pointers passes that list as it is, where building a list of
+// addresses beside it took a store (and an append's checks) per record. A nil pointer
+// is allowed: a prefetch of an unmapped address is dropped (see the package comment).
+func RecordPairs[T any](records []*T) {
+	LinePairs(unsafe.Slice((*uintptr)(unsafe.Pointer(unsafe.SliceData(records))), len(records)))
+}
