@@ -142,13 +142,20 @@ func CheckShape(operation model.Operation, flags uint8, body []byte, internal bo
 	return model.StatusOK
 }
 
-// operationShape is what CheckShape reads of an operation's model.OperationInfo.
+// OperationWrites reports whether operation goes through the log (model.OperationInfo's
+// Write; false for an undefined one). It reads operationShapes, not Info's map: the
+// shard asks it at every submission.
+func OperationWrites(operation model.Operation) bool { return operationShapes[operation].write }
+
+// operationShape is what CheckShape and OperationWrites read of an operation's
+// model.OperationInfo.
 type operationShape struct {
 	eventSize      uint32
 	eventsMax      uint32
 	defined        bool
 	internal       bool
 	balancesResult bool
+	write          bool
 }
 
 // operationShapes is model.Operation.Info as an array indexed by operation, for
@@ -160,7 +167,7 @@ var operationShapes = func() (shapes [1 << 8]operationShape) {
 		info, _ := operation.Info()
 		shapes[operation] = operationShape{eventSize: uint32(info.EventSize),
 			eventsMax: uint32(info.EventsMax), defined: true, internal: info.Internal,
-			balancesResult: info.BalancesResult}
+			balancesResult: info.BalancesResult, write: info.Write}
 	}
 	return shapes
 }()

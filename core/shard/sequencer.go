@@ -254,7 +254,8 @@ func (s *Shard) refuseWrites(slot *parked, status model.Status) {
 // wrapping wal.ErrLogFull means nothing happened: neither appended nor applied.
 func (s *Shard) appendAndApply(count int, slot *parked) error {
 	timestamp := max(s.timestamp+1, s.config.Clock())
-	entry := core.Entry{FirstOp: s.opLast + 1, Timestamp: timestamp, Body: s.entry}
+	entry := &s.applying
+	*entry = core.Entry{FirstOp: s.opLast + 1, Timestamp: timestamp, Body: s.entry}
 	// Read once: the consumers must get the epoch the log got.
 	epoch := s.Epoch()
 	if err := s.append(wal.Entry{Epoch: epoch, FirstOp: entry.FirstOp,
@@ -262,7 +263,7 @@ func (s *Shard) appendAndApply(count int, slot *parked) error {
 		return fmt.Errorf("shard: log append at op %d: %w", entry.FirstOp, err)
 	}
 	s.timestamp = timestamp
-	if err := s.machine.Apply(&entry, &slot.output); err != nil {
+	if err := s.machine.Apply(entry, &slot.output); err != nil {
 		return fmt.Errorf("shard: apply at op %d: %w", entry.FirstOp, err)
 	}
 	slot.firstOp, slot.stamp, slot.epoch = entry.FirstOp, entry.Timestamp, epoch
@@ -275,9 +276,9 @@ func (s *Shard) appendAndApply(count int, slot *parked) error {
 			len(slot.output.Replies), len(slot.origins)))
 	}
 	s.latencies.recordBatch(count)
-	s.snapshotIfRequested(&entry, slot.epoch, &slot.output)
+	s.snapshotIfRequested(entry, slot.epoch, &slot.output)
 	if s.config.OnApplied != nil {
-		s.config.OnApplied(&entry, s.machine)
+		s.config.OnApplied(entry, s.machine)
 	}
 	s.count(func(stats *Stats) {
 		stats.Entries++
