@@ -51,14 +51,16 @@ func (s *Shard) run() {
 			continue // More input may be waiting: go round without sleeping.
 		}
 		var acknowledged, durable <-chan struct{}
-		if s.config.Acknowledger != nil {
-			acknowledged = s.config.Acknowledger.AcknowledgedNotify()
-		}
 		if len(s.parked) > 0 || s.releasedOp.Load() < s.recoveredOp {
 			// Only parked output (or recovered entries not yet counted released) waits
-			// for the log. Otherwise a sync run by an event loop's turn (inline.go) would
-			// wake this goroutine for nothing every time.
+			// for the log and the standby. Otherwise a sync run by an event loop's turn
+			// (inline.go) would wake this goroutine for nothing every time, and so would
+			// each acknowledgement of a standby (in async mode the standby acknowledges
+			// what was released already).
 			durable = s.log.DurableNotify()
+			if s.config.Acknowledger != nil {
+				acknowledged = s.config.Acknowledger.AcknowledgedNotify()
+			}
 		}
 		var stored storedEntry
 		event := sequencerWoken
