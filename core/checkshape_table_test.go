@@ -69,3 +69,23 @@ func TestCheckShapeMatchesOperationInfo(t *testing.T) {
 		t.Fatal("nothing checked")
 	}
 }
+
+// TestOperationWritesMatchesOperationInfo compares OperationWrites with Info's Write on
+// every operation number, defined or not (an undefined one writes nothing).
+func TestOperationWritesMatchesOperationInfo(t *testing.T) {
+	writes := 0
+	for number := range 1 << 8 {
+		operation := model.Operation(number)
+		info, _ := operation.Info()
+		if got := OperationWrites(operation); got != info.Write {
+			t.Errorf("operation %d (%s): OperationWrites %v, Info().Write %v", number,
+				operation, got, info.Write)
+		}
+		if info.Write {
+			writes++
+		}
+	}
+	if writes == 0 {
+		t.Fatal("no operation writes: the comparison checked only false")
+	}
+}

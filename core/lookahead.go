@@ -25,19 +25,44 @@ import (
 // was created in between, which is the only way one is evicted; the transfer's hashes
 // and candidate accounts are used by its apply (ledger.CreateTransferAheadAs), which
 // confirms the candidates against the ledger as it is then.
+//
+// The lookahead also parses the entry's requests for the apply, each once: request i is
+// applied from the window slot where the lookahead parsed it two requests earlier, with
+// its one transfer decoded (createTransfers copies it rather than decode it again) and
+// what was looked up ahead for it. Parsing each header three times (Apply's check, the
+// lookahead, the apply), decoding the transfer twice and moving the looked-up state
+// from request to request (two 80-byte copies) took about 80 instructions more per
+// one-transfer request (callgrind, BenchmarkApplySmallRequests).
 type requestLookahead struct {
-	far      []byte // The entry body after the request last looked at.
-	transfer struct {
-		// Requests i, i+1 and i+2: request i's apply takes its hashes and candidates
-		// (ledger.CreateTransferAheadAs).
-		current, next, far ledger.TransferLookahead
-	}
-	session struct {
-		current, next, far sessionAhead // Requests i, i+1 and i+2.
-	}
-	request Request        // Decode scratch.
-	decoded model.Transfer // Decode scratch.
-	off     bool           // Tests compare with the lookahead off.
+	rest []byte // The entry body after the last request parsed into the window.
+	// window holds requests i, i+1 and i+2 at slots current, current+1 and current+2
+	// (modulo lookaheadWindow): request i, being applied, at current. A slot with no
+	// request (past the entry's end) is empty. With the lookahead off the window holds
+	// request i only, at 0, with nothing looked up.
+	window  [lookaheadWindow]parsedRequest
+	current int
+	// applying is the window slot of the request being applied, or -1 outside Apply.
+	applying int
+	none     ledger.TransferLookahead // Empty: a transfer's when no request is applied.
+	off      bool                     // Tests compare with the lookahead off.
+}
+
+// lookaheadWindow is how many parsed requests the lookahead holds: the one applied and
+// the two it looks ahead at.
+const lookaheadWindow = 3
+
+// parsedRequest is one request of the entry as the lookahead parsed it, with what it
+// looked up ahead of its apply.
+type parsedRequest struct {
+	request Request
+	// transfer is the request's one transfer, decoded when transferDecoded (a
+	// one-transfer create_transfers of a client that the lookahead looked at).
+	transfer        model.Transfer
+	transferDecoded bool
+	// transferAhead is its transfer's hashes and candidates, which its apply takes
+	// (ledger.CreateTransferAheadAs).
+	transferAhead ledger.TransferLookahead
+	session       sessionAhead
 }
 
 // sessionAhead is the session of a request looked up ahead of it.
@@ -47,55 +72,82 @@ type sessionAhead struct {
 	created uint64   // The table's creation count when it was looked up.
 }
 
-// lookaheadStart begins the lookahead of an entry whose body is body: it looks at
-// request 1 (request 0's lookups are its apply's business). An entry of one request pays
-// one header parse.
+// lookaheadStart begins the lookahead of an entry whose body is body, which parsed
+// (CountRequests): it parses request 0, and parses and looks at request 1 (request 0's
+// lookups are its apply's business).
 func (m *Machine) lookaheadStart(body []byte) {
 	a := &m.lookahead
-	a.far = nil
-	a.transfer.current, a.transfer.next, a.transfer.far = ledger.TransferLookahead{},
-		ledger.TransferLookahead{}, ledger.TransferLookahead{}
-	a.session.current, a.session.next, a.session.far = sessionAhead{}, sessionAhead{},
-		sessionAhead{}
+	a.rest, a.current, a.applying = body, 0, -1
 	if a.off {
 		return
 	}
-	rest, _ := nextRequest(body, &a.request) // The entry parsed (CountRequests).
-	if len(rest) == 0 {
-		return
-	}
-	a.far = rest
-	m.lookaheadFirst()
-}
-
-// lookaheadStep runs before request i is applied: the second lines of request i+1, the
-// first ones of request i+2.
-func (m *Machine) lookaheadStep() {
-	a := &m.lookahead
-	a.session.current, a.session.next, a.session.far = a.session.next, a.session.far,
-		sessionAhead{}
-	a.transfer.current, a.transfer.next, a.transfer.far = a.transfer.next, a.transfer.far,
-		ledger.TransferLookahead{}
-	m.ledger.PrefetchTransferRecords(&a.transfer.next)
-	m.prefetchSessionReplies(&a.session.next)
-	if len(a.far) > 0 {
-		m.lookaheadFirst()
+	a.parse(0)
+	if len(a.rest) > 0 {
+		m.lookaheadFirst(1)
+	} else {
+		a.window[1].empty()
 	}
 }
 
-// lookaheadFirst looks at the request at the start of a.far, moving a.far past it: its
-// session, and its transfer's slots when it is a one-transfer create_transfers (a longer
-// batch prefetches its own events, all of them at once).
-func (m *Machine) lookaheadFirst() {
+// parse parses the request at the start of a.rest into window slot, moving a.rest past
+// it.
+func (a *requestLookahead) parse(slot int) *parsedRequest {
+	parsed := &a.window[slot]
+	a.rest, _ = nextRequest(a.rest, &parsed.request) // The entry parsed (CountRequests).
+	parsed.transferDecoded = false
+	parsed.transferAhead = ledger.TransferLookahead{}
+	parsed.session = sessionAhead{}
+	return parsed
+}
+
+// empty marks the slot as holding no request (nothing to prefetch for it).
+func (p *parsedRequest) empty() {
+	p.transferDecoded = false
+	p.transferAhead = ledger.TransferLookahead{}
+	p.session = sessionAhead{}
+}
+
+// lookaheadStep returns request i, to be applied next: before, it prefetches the second
+// lines of request i+1 and parses and looks at request i+2 (its first lines).
+func (m *Machine) lookaheadStep() *Request {
 	a := &m.lookahead
-	a.far, _ = nextRequest(a.far, &a.request)
-	r := &a.request
+	if a.off {
+		a.applying = 0
+		return &a.parse(0).request
+	}
+	current := a.current
+	next := current + 1
+	if next == lookaheadWindow {
+		next = 0
+	}
+	far := next + 1
+	if far == lookaheadWindow {
+		far = 0
+	}
+	m.ledger.PrefetchTransferRecords(&a.window[next].transferAhead)
+	m.prefetchSessionReplies(&a.window[next].session)
+	if len(a.rest) > 0 {
+		m.lookaheadFirst(far) // The slot of request i-1, applied.
+	} else {
+		a.window[far].empty()
+	}
+	a.applying, a.current = current, next
+	return &a.window[current].request
+}
+
+// lookaheadFirst parses the request at the start of a.rest into window slot and looks
+// at it: its session, and its transfer's slots when it is a one-transfer
+// create_transfers (a longer batch prefetches its own events, all of them at once).
+func (m *Machine) lookaheadFirst(slot int) {
+	a := &m.lookahead
+	parsed := a.parse(slot)
+	r := &parsed.request
 	if r.Client == 0 || r.Number == 0 {
 		return // Internal requests have no session and no transfers.
 	}
 	key := sessionKey{r.Client, r.Session}
 	if s := m.sessions.lookup(key, false); s != nil {
-		a.session.far = sessionAhead{key: key, session: s, created: m.sessions.created}
+		parsed.session = sessionAhead{key: key, session: s, created: m.sessions.created}
 		addresses := [...]uintptr{uintptr(unsafe.Pointer(&s.highest)),
 			uintptr(unsafe.Pointer(&s.first))}
 		prefetch.Lines(addresses[:])
@@ -103,9 +155,37 @@ func (m *Machine) lookaheadFirst() {
 	if r.Operation != model.OperationCreateTransfers || len(r.Body) != model.TransferSize {
 		return
 	}
-	a.decoded.Decode(r.Body)
+	parsed.transfer.Decode(r.Body)
+	parsed.transferDecoded = true
 	m.ledger.PrefetchTransferSlots(r.Client, r.Flags&RequestFlagReplyBalances != 0,
-		&a.decoded, &a.transfer.far)
+		&parsed.transfer, &parsed.transferAhead)
+}
+
+// decodedTransfer returns the one transfer of the request being applied as the
+// lookahead decoded it from body, or nil when it did not (body being the very bytes it
+// decoded, not equal ones: the same slice of the entry).
+func (m *Machine) decodedTransfer(body []byte) *model.Transfer {
+	a := &m.lookahead
+	if a.applying < 0 {
+		return nil
+	}
+	parsed := &a.window[a.applying]
+	if !parsed.transferDecoded || len(body) != len(parsed.request.Body) ||
+		unsafe.SliceData(body) != unsafe.SliceData(parsed.request.Body) {
+		return nil
+	}
+	return &parsed.transfer
+}
+
+// transferAhead returns what the lookahead found for the transfer of the request being
+// applied (empty when it found nothing).
+func (m *Machine) transferAhead() *ledger.TransferLookahead {
+	a := &m.lookahead
+	if a.applying < 0 {
+		a.none = ledger.TransferLookahead{}
+		return &a.none
+	}
+	return &a.window[a.applying].transferAhead
 }
 
 // prefetchSessionReplies prefetches what caching a reply in the session will touch: the
@@ -129,7 +209,11 @@ func (m *Machine) prefetchSessionReplies(ahead *sessionAhead) {
 // lookupSession returns the session for key, creating it if need be: the one the
 // lookahead found for the request being applied when it is still the table's.
 func (m *Machine) lookupSession(key sessionKey) *session {
-	ahead := &m.lookahead.session.current
+	a := &m.lookahead
+	if a.applying < 0 {
+		return m.sessions.lookup(key, true)
+	}
+	ahead := &a.window[a.applying].session
 	if ahead.session != nil && ahead.key == key && ahead.created == m.sessions.created {
 		return ahead.session
 	}

@@ -189,6 +189,7 @@ func newMachine(c Config, l *ledger.Ledger, engine *match.Engine, sagas *saga.Bo
 		foundAccounts:   make([]model.Account, 0, events),
 		foundTransfers:  make([]model.Transfer, 0, events),
 		balances:        make([]model.AccountBalance, 0, events),
+		lookahead:       requestLookahead{applying: -1},
 	}
 }
 
@@ -233,7 +234,8 @@ func (m *Machine) Apply(entry *Entry, out *Output) error {
 	if entry.Timestamp == 0 {
 		return fmt.Errorf("%w: entry at op %d has no timestamp", ErrMalformedEntry, entry.FirstOp)
 	}
-	if _, err := CountRequests(entry.Body); err != nil {
+	count, err := CountRequests(entry.Body)
+	if err != nil {
 		return err
 	}
 	// Time only moves forward; every event and object gets its own timestamp after this.
@@ -246,23 +248,22 @@ func (m *Machine) Apply(entry *Entry, out *Output) error {
 	now := m.clock + 1
 	m.ledger.Expire(now, nil)
 	m.match.Expire(&m.clock, now, m)
-	body := entry.Body
-	var request Request
-	m.lookaheadStart(body)
-	for op := entry.FirstOp; len(body) > 0; op++ {
-		body, _ = nextRequest(body, &request)
-		m.lookaheadStep()
+	m.lookaheadStart(entry.Body)
+	for op := entry.FirstOp; op < entry.FirstOp+uint64(count); op++ {
+		request := m.lookaheadStep()
 		m.opLast = op
 		out.Events.BeginOp(op)
-		m.applyRequest(op, &request, out)
+		m.applyRequest(op, request, out)
 	}
 	return nil
 }
 
-// endApply detaches the output Apply filled: nothing outside Apply produces events.
+// endApply detaches the output Apply filled: nothing outside Apply produces events, and
+// no transfer is the decoded one of a request being applied.
 func (m *Machine) endApply() {
 	m.sinkOutput = nil
 	m.ledger.SetEvents(nil)
+	m.lookahead.applying = -1
 }
 
 // applyRequest applies one request of an entry, answering retries from the session.

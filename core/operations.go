@@ -32,14 +32,18 @@ func (m *Machine) createTransfers(client uint64, body []byte, flags uint8,
 	out *Output) model.Status {
 	count := len(body) / model.TransferSize
 	events, results := m.transfers[:count], m.transferResults[:count]
-	for i := range events {
-		events[i].Decode(body[i*model.TransferSize:])
+	if decoded := m.decodedTransfer(body); decoded != nil {
+		events[0] = *decoded // The lookahead decoded this very body.
+	} else {
+		for i := range events {
+			events[i].Decode(body[i*model.TransferSize:])
+		}
 	}
 	balances := flags&RequestFlagReplyBalances != 0
 	if !m.createTransfersSharded(client, balances, events, results, out) {
 		// The lookahead's hashes and candidates, when it saw this request's one transfer.
 		m.ledger.CreateTransferAheadAs(client, balances, m.nextTimestamps(count), events,
-			results, &m.lookahead.transfer.current)
+			results, m.transferAhead())
 		m.sagas.FixRetries(m.ledger, events, results)
 	}
 	if flags&RequestFlagReplyBalances != 0 {

@@ -67,26 +67,35 @@ func EncodedRequestSize(bodyLength int) int { return RequestHeaderSize + bodyLen
 
 // nextRequest decodes the request at the start of body and returns the rest.
 func nextRequest(body []byte, r *Request) ([]byte, error) {
-	if len(body) < RequestHeaderSize {
-		return nil, fmt.Errorf("%w: %d bytes left, less than a request header", ErrMalformedEntry,
-			len(body))
-	}
-	length := binary.LittleEndian.Uint32(body[requestOffsetLength:])
-	if binary.LittleEndian.Uint16(body[requestOffsetReserved:]) != 0 {
-		return nil, fmt.Errorf("%w: reserved request header bytes", ErrMalformedEntry)
-	}
-	if uint64(length) > uint64(len(body)-RequestHeaderSize) {
-		return nil, fmt.Errorf("%w: request body of %d bytes, %d left", ErrMalformedEntry, length,
-			len(body)-RequestHeaderSize)
+	end, err := requestEnd(body)
+	if err != nil {
+		return nil, err
 	}
 	r.Client = binary.LittleEndian.Uint64(body[requestOffsetClient:])
 	r.Session = binary.LittleEndian.Uint64(body[requestOffsetSession:])
 	r.Number = binary.LittleEndian.Uint64(body[requestOffsetNumber:])
 	r.Operation = model.Operation(body[requestOffsetOperation])
 	r.Flags = body[requestOffsetFlags]
-	end := RequestHeaderSize + int(length)
 	r.Body = body[RequestHeaderSize:end:end]
 	return body[end:], nil
+}
+
+// requestEnd checks the header of the request at the start of body and returns where
+// the request ends (header and body).
+func requestEnd(body []byte) (int, error) {
+	if len(body) < RequestHeaderSize {
+		return 0, fmt.Errorf("%w: %d bytes left, less than a request header", ErrMalformedEntry,
+			len(body))
+	}
+	length := binary.LittleEndian.Uint32(body[requestOffsetLength:])
+	if binary.LittleEndian.Uint16(body[requestOffsetReserved:]) != 0 {
+		return 0, fmt.Errorf("%w: reserved request header bytes", ErrMalformedEntry)
+	}
+	if uint64(length) > uint64(len(body)-RequestHeaderSize) {
+		return 0, fmt.Errorf("%w: request body of %d bytes, %d left", ErrMalformedEntry, length,
+			len(body)-RequestHeaderSize)
+	}
+	return RequestHeaderSize + int(length), nil
 }
 
 // DecodeRequest decodes an encoded single request (as AppendRequest wrote it). The body
@@ -100,16 +109,16 @@ func DecodeRequest(encoded []byte, r *Request) error {
 }
 
 // CountRequests returns how many requests an entry body holds, or an error if it does
-// not parse.
+// not parse. It checks the headers only (requestEnd): Apply runs it before applying
+// anything, and the requests' fields are decoded once, by the lookahead's window.
 func CountRequests(body []byte) (int, error) {
 	count := 0
-	var request Request
 	for len(body) > 0 {
-		rest, err := nextRequest(body, &request)
+		end, err := requestEnd(body)
 		if err != nil {
 			return count, err
 		}
-		body = rest
+		body = body[end:]
 		count++
 	}
 	return count, nil
@@ -142,13 +151,20 @@ func CheckShape(operation model.Operation, flags uint8, body []byte, internal bo
 	return model.StatusOK
 }
 
-// operationShape is what CheckShape reads of an operation's model.OperationInfo.
+// OperationWrites reports whether operation goes through the log (model.OperationInfo's
+// Write; false for an undefined one). It reads operationShapes, not Info's map: the
+// shard asks it at every submission.
+func OperationWrites(operation model.Operation) bool { return operationShapes[operation].write }
+
+// operationShape is what CheckShape and OperationWrites read of an operation's
+// model.OperationInfo.
 type operationShape struct {
 	eventSize      uint32
 	eventsMax      uint32
 	defined        bool
 	internal       bool
 	balancesResult bool
+	write          bool
 }
 
 // operationShapes is model.Operation.Info as an array indexed by operation, for
@@ -160,7 +176,7 @@ var operationShapes = func() (shapes [1 << 8]operationShape) {
 		info, _ := operation.Info()
 		shapes[operation] = operationShape{eventSize: uint32(info.EventSize),
 			eventsMax: uint32(info.EventsMax), defined: true, internal: info.Internal,
-			balancesResult: info.BalancesResult}
+			balancesResult: info.BalancesResult, write: info.Write}
 	}
 	return shapes
 }()

@@ -154,3 +154,48 @@ func FuzzRestore(f *testing.F) {
 		}
 	})
 }
+
+// TestSessionIndexAgainstMap runs random inserts (new keys and moved positions), removes
+// and finds on a sessionIndex and a Go map side by side, from a small key space so that
+// probe runs collide and wrap, and checks after each step that every key of the space
+// is found exactly as in the map, and the count.
+func TestSessionIndexAgainstMap(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		index := newSessionIndex()
+		if rapid.Bool().Draw(t, "fixed_seed") {
+			index.seed = 1 // Some runs with a seed rapid can shrink with.
+		}
+		reference := map[sessionKey]int{}
+		clients := rapid.Uint64Range(1, 6).Draw(t, "clients")
+		sessions := rapid.Uint64Range(1, 40).Draw(t, "sessions")
+		keyOf := func(label string) sessionKey {
+			return sessionKey{rapid.Uint64Range(1, clients).Draw(t, label+"_client"),
+				rapid.Uint64Range(1, sessions).Draw(t, label+"_session")}
+		}
+		steps := rapid.IntRange(1, 400).Draw(t, "steps")
+		for range steps {
+			key := keyOf("key")
+			if _, held := reference[key]; held && rapid.Bool().Draw(t, "remove") {
+				index.remove(key)
+				delete(reference, key)
+			} else {
+				position := rapid.IntRange(0, 1<<20).Draw(t, "position")
+				index.insert(key, position)
+				reference[key] = position
+			}
+			if index.count != len(reference) {
+				t.Fatalf("index counts %d keys, map %d", index.count, len(reference))
+			}
+			for client := uint64(1); client <= clients; client++ {
+				for session := uint64(1); session <= sessions; session++ {
+					k := sessionKey{client, session}
+					position, found := index.find(k)
+					want, held := reference[k]
+					if found != held || (held && position != want) {
+						t.Fatalf("key %v: index %d %v, map %d %v", k, position, found, want, held)
+					}
+				}
+			}
+		}
+	})
+}

@@ -189,11 +189,10 @@ func Restore(config Config, r io.Reader) (*Machine, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: session %d: %v", ErrSnapshotInvalid, i, err)
 		}
-		if _, duplicate := sessions.index[s.key]; duplicate {
+		if _, duplicate := sessions.index.find(s.key); duplicate {
 			return nil, fmt.Errorf("%w: session %d appears twice", ErrSnapshotInvalid, i)
 		}
-		sessions.index[s.key] = len(sessions.sessions)
-		sessions.sessions = append(sessions.sessions, s)
+		sessions.add(s)
 	}
 	reportSequences, err := readReportSequences(reader)
 	if err != nil {

@@ -42,6 +42,7 @@ type connection struct {
 	request   backend.Request      // Reused for every Submit (Submit copies it).
 	immediate []byte               // Frames to write at the end of this OnTraffic.
 	turnDue   bool                 // A SubmitDeferred of this OnTraffic queued a request.
+	loopTurn  *loopTurn            // The turn of this connection's loop (nil: no inline turns).
 
 	// Written on the loop, read by the ticker and the shard goroutine.
 	active       atomic.Bool  // Logged in and not closing: replies and reports are sent.

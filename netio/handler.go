@@ -68,6 +68,7 @@ func (h *eventHandler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	if _, err := rand.Read(conn.nonce[:]); err != nil {
 		panic("netio: crypto/rand failed: " + err.Error()) // Never fails on Linux.
 	}
+	conn.loopTurn = s.loopTurnOf(c.EventLoop())
 	c.SetContext(conn)
 	challenge := wire.Challenge{Nonce: conn.nonce,
 		HeartbeatIntervalMs: uint32(s.config.HeartbeatInterval / time.Millisecond),
@@ -103,7 +104,7 @@ func (h *eventHandler) OnTraffic(c gnet.Conn) gnet.Action {
 	}
 	if conn.turnDue {
 		conn.turnDue = false
-		s.scheduleTurn(c)
+		s.scheduleTurn(c, conn.loopTurn)
 	}
 	if action != gnet.None {
 		return action
@@ -122,21 +123,53 @@ func (h *eventHandler) OnTraffic(c gnet.Conn) gnet.Action {
 // if idle, then sequences what all of them queued as one entry with one sync, on this
 // loop, and its replies' AsyncWrites join the same round of tasks (no other thread is
 // woken). Run at the end of each OnTraffic instead, the turns of connections read in
-// one round would each wait for the previous one's sync, one entry per connection. If
-// the engine is stopping the turn runs now: its wake-up must not be lost.
-func (s *Server) scheduleTurn(c gnet.Conn) {
-	if err := c.EventLoop().Execute(context.Background(), s.turn); err != nil {
-		s.inline.TurnInline()
+// one round would each wait for the previous one's sync, one entry per connection. One
+// task per loop suffices until it runs (loopTurn), whichever connections queued: it
+// takes everything they queued. If the engine is stopping the turn runs now: its
+// wake-up must not be lost.
+func (s *Server) scheduleTurn(c gnet.Conn, turn *loopTurn) {
+	if turn.scheduled {
+		return
 	}
+	if err := c.EventLoop().Execute(context.Background(), turn); err != nil {
+		s.inline.TurnInline()
+		return
+	}
+	turn.scheduled = true
 }
 
-// inlineTurn is the task scheduleTurn lends to a loop (one per server, so that lending
-// it allocates nothing of ours).
-type inlineTurn struct{ turner backend.InlineTurner }
+// loopTurn is the task scheduleTurn lends to one event loop, and whether it is lent. A
+// task per connection that queued a request cost two gnet allocations, an enqueue and a
+// TurnInline (a try of the shard's turns mutex, whose line the sequencer shares) each;
+// all but the first of a round found the ring empty. Only its loop reads or writes
+// scheduled (OnTraffic and the task both run there).
+type loopTurn struct {
+	turner    backend.InlineTurner
+	scheduled bool
+}
 
-func (t inlineTurn) Run(context.Context) error {
+// Run clears scheduled before the turn: a request queued after this point, which the
+// turn may not take, schedules another.
+func (t *loopTurn) Run(context.Context) error {
+	t.scheduled = false
 	t.turner.TurnInline()
 	return nil
+}
+
+// loopTurnOf returns loop's loopTurn, making it on the loop's first connection; nil when
+// the server takes no inline turns.
+func (s *Server) loopTurnOf(loop gnet.EventLoop) *loopTurn {
+	if s.inline == nil {
+		return nil
+	}
+	s.loopTurnsMutex.Lock()
+	defer s.loopTurnsMutex.Unlock()
+	turn := s.loopTurns[loop]
+	if turn == nil {
+		turn = &loopTurn{turner: s.inline}
+		s.loopTurns[loop] = turn
+	}
+	return turn
 }
 
 // inboundBuffer is the part of gnet.Conn that drainFrames reads (a seam for the fuzz

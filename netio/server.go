@@ -40,10 +40,13 @@ type Server struct {
 
 	// inline is backend's InlineTurner side, nil when it has none or its inline turns
 	// are off (InlineTurns): with it, a loop submits with SubmitDeferred and has
-	// TurnInline run once its round of events is handled (scheduleTurn, with turn);
-	// without it, with Submit and no task. Read-only.
+	// TurnInline run once its round of events is handled (scheduleTurn, with the loop's
+	// loopTurn); without it, with Submit and no task. Read-only.
 	inline backend.InlineTurner
-	turn   gnet.Runnable
+	// loopTurns is each event loop's loopTurn (gnet.EventLoop → *loopTurn), made when
+	// the loop opens its first connection (OnOpen, which alone takes loopTurnsMutex).
+	loopTurns      map[gnet.EventLoop]*loopTurn
+	loopTurnsMutex sync.Mutex
 
 	sessions    sync.Map // sessionKey → *connection: the connection holding each session.
 	subscribers sync.Map // client id → *subscriberList: connections subscribed to reports.
@@ -95,7 +98,7 @@ func NewServer(config Config, served backend.Backend) (*Server, error) {
 		drained:     make(chan struct{}),
 	}
 	if inline, ok := served.(backend.InlineTurner); ok && inline.InlineTurns() {
-		s.inline, s.turn = inline, inlineTurn{turner: inline}
+		s.inline, s.loopTurns = inline, map[gnet.EventLoop]*loopTurn{}
 	}
 	s.marketData = newMarketData(s, config.MarketData)
 	s.outbound.New = func() any { return newOutbound(s) }

@@ -40,9 +40,9 @@ func (s *Shard) InlineTurns() bool { return !s.config.InlineTurnsOff }
 // SubmitDeferred calls of a round of events, which runs the turn or wakes the sequencer.
 // With Config.InlineTurnsOff it is Submit.
 func (s *Shard) SubmitDeferred(request *backend.Request) model.Status {
-	status := s.submitClient(request, s.config.InlineTurnsOff)
+	status, depth := s.submitClient(request, s.config.InlineTurnsOff)
 	if status == model.StatusOK && !s.config.InlineTurnsOff &&
-		(!s.idle.Load() || s.ring.depth() > inlineTurnRequestsMax) {
+		(!s.idle.Load() || depth > inlineTurnRequestsMax) {
 		// The loop's turn would not run: wake the sequencer now rather than once the
 		// loop has read every connection of its round (under load it would otherwise
 		// start each entry later than it does with Submit).

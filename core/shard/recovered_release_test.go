@@ -139,3 +139,39 @@ func TestFailedLogAfterRestartRefusesReads(t *testing.T) {
 			"never acknowledged by the standby", status)
 	}
 }
+
+// TestIdleSequencerIgnoresAcknowledgements: with nothing parked, a standby's
+// acknowledgement wakes nobody (in async mode each one woke the sequencer for a pass
+// that found nothing to release); the signal stays for when output is parked, and
+// requests are still answered.
+func TestIdleSequencerIgnoresAcknowledgements(t *testing.T) {
+	standby := &settableAcknowledger{notify: make(chan struct{}, 1)}
+	standby.acknowledged.Store(^uint64(0)) // Holds nothing back.
+	s, err := New(Config{PulseInterval: time.Hour, Acknowledger: standby},
+		core.New(testMachineConfig), wal.NewMemoryLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	replies := newRecordingReplier()
+	s.Start(RepliesOnly(replies))
+	defer s.Close()
+	operatorGrants(t, s, 7)
+	waitUntilParked(t, s) // The sequencer waits, nothing parked.
+	checks := standby.checks.Load()
+	standby.notify <- struct{}{} // Buffer empty: only the sequencer reads it.
+	s.wakeUp()
+	waitUntil(t, "a release pass after the wake-up", func() bool {
+		return standby.checks.Load() > checks
+	})
+	waitUntilParked(t, s)
+	if pending := len(standby.notify); pending != 1 {
+		t.Fatalf("the idle sequencer took the acknowledgement signal (%d left, want 1)", pending)
+	}
+	if status := s.Submit(&backend.Request{Connection: 1, Client: 7, Session: 1, Number: 1,
+		Operation: model.OperationCreateAccounts, Body: plainAccountsBody(1)}); status != model.StatusOK {
+		t.Fatalf("submit: %s", status)
+	}
+	if reply := replies.waitFor(t, 1)[0]; reply.Status != model.StatusOK {
+		t.Fatalf("reply %s", reply.Status)
+	}
+}

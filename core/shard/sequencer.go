@@ -51,14 +51,16 @@ func (s *Shard) run() {
 			continue // More input may be waiting: go round without sleeping.
 		}
 		var acknowledged, durable <-chan struct{}
-		if s.config.Acknowledger != nil {
-			acknowledged = s.config.Acknowledger.AcknowledgedNotify()
-		}
 		if len(s.parked) > 0 || s.releasedOp.Load() < s.recoveredOp {
 			// Only parked output (or recovered entries not yet counted released) waits
-			// for the log. Otherwise a sync run by an event loop's turn (inline.go) would
-			// wake this goroutine for nothing every time.
+			// for the log and the standby. Otherwise a sync run by an event loop's turn
+			// (inline.go) would wake this goroutine for nothing every time, and so would
+			// each acknowledgement of a standby (in async mode the standby acknowledges
+			// what was released already).
 			durable = s.log.DurableNotify()
+			if s.config.Acknowledger != nil {
+				acknowledged = s.config.Acknowledger.AcknowledgedNotify()
+			}
 		}
 		var stored storedEntry
 		event := sequencerWoken
@@ -254,7 +256,8 @@ func (s *Shard) refuseWrites(slot *parked, status model.Status) {
 // wrapping wal.ErrLogFull means nothing happened: neither appended nor applied.
 func (s *Shard) appendAndApply(count int, slot *parked) error {
 	timestamp := max(s.timestamp+1, s.config.Clock())
-	entry := core.Entry{FirstOp: s.opLast + 1, Timestamp: timestamp, Body: s.entry}
+	entry := &s.applying
+	*entry = core.Entry{FirstOp: s.opLast + 1, Timestamp: timestamp, Body: s.entry}
 	// Read once: the consumers must get the epoch the log got.
 	epoch := s.Epoch()
 	if err := s.append(wal.Entry{Epoch: epoch, FirstOp: entry.FirstOp,
@@ -262,7 +265,7 @@ func (s *Shard) appendAndApply(count int, slot *parked) error {
 		return fmt.Errorf("shard: log append at op %d: %w", entry.FirstOp, err)
 	}
 	s.timestamp = timestamp
-	if err := s.machine.Apply(&entry, &slot.output); err != nil {
+	if err := s.machine.Apply(entry, &slot.output); err != nil {
 		return fmt.Errorf("shard: apply at op %d: %w", entry.FirstOp, err)
 	}
 	slot.firstOp, slot.stamp, slot.epoch = entry.FirstOp, entry.Timestamp, epoch
@@ -275,9 +278,9 @@ func (s *Shard) appendAndApply(count int, slot *parked) error {
 			len(slot.output.Replies), len(slot.origins)))
 	}
 	s.latencies.recordBatch(count)
-	s.snapshotIfRequested(&entry, slot.epoch, &slot.output)
+	s.snapshotIfRequested(entry, slot.epoch, &slot.output)
 	if s.config.OnApplied != nil {
-		s.config.OnApplied(&entry, s.machine)
+		s.config.OnApplied(entry, s.machine)
 	}
 	s.count(func(stats *Stats) {
 		stats.Entries++

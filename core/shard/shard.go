@@ -38,7 +38,8 @@ type Config struct {
 	// entry is due (to expire pending transfers on time). Default 100 ms.
 	PulseInterval time.Duration
 	// OnApplied, when set, is called on the sequencer goroutine after each entry is
-	// applied.
+	// applied. The entry and its body are the sequencer's, reused for the next entry:
+	// copy what must outlive the call.
 	OnApplied func(entry *core.Entry, machine *core.Machine)
 	// Acknowledger, when set, is a second durability source that replies wait for (a
 	// replication group: the standby's acknowledgements in sync mode). Nil: the local log
@@ -241,10 +242,13 @@ type Shard struct {
 	inlineFailure error
 
 	// Sequencer state.
-	opLast     uint64
-	timestamp  uint64
-	deferred   bool          // An entry went to AppendDeferred: WriteDeferred before waiting.
-	entry      []byte        // Entry body being built.
+	opLast    uint64
+	timestamp uint64
+	deferred  bool   // An entry went to AppendDeferred: WriteDeferred before waiting.
+	entry     []byte // Entry body being built.
+	// applying is the entry appendAndApply hands to the machine, reused: a local one
+	// escaped (OnApplied takes its address), one allocation per entry.
+	applying   core.Entry
 	taken      []requestMeta // Requests taken from the ring this turn.
 	failedTurn []requestMeta // Requests of a turn whose append failed: answered on failure.
 	refused    []requestMeta // Scratch: the writes of a turn the log had no room for.
@@ -357,19 +361,21 @@ var _ backend.Submitter = (*Shard)(nil)
 
 // Submit queues a request (see Submitter). It never blocks.
 func (s *Shard) Submit(request *backend.Request) model.Status {
-	return s.submitClient(request, true)
+	status, _ := s.submitClient(request, true)
+	return status
 }
 
-// submitClient checks a client's request and queues it (Submit, SubmitDeferred).
-func (s *Shard) submitClient(request *backend.Request, wake bool) model.Status {
-	info, _ := request.Operation.Info()
+// submitClient checks a client's request and queues it (Submit, SubmitDeferred); with
+// StatusOK it also returns the requests queued once it was (inputRing.pushCounting).
+func (s *Shard) submitClient(request *backend.Request, wake bool) (model.Status, int) {
 	if status := core.CheckShape(request.Operation, request.Flags, request.Body, false); status != model.StatusOK {
-		return status
+		return status, 0
 	}
-	if request.Number == 0 && info.Write {
-		return model.StatusInvalidBody
+	write := core.OperationWrites(request.Operation)
+	if request.Number == 0 && write {
+		return model.StatusInvalidBody, 0
 	}
-	return s.submit(request, info, wake)
+	return s.submit(request, write, wake)
 }
 
 // SubmitInternal queues one of the server's own requests: an internal operation with
@@ -378,30 +384,31 @@ func (s *Shard) submitClient(request *backend.Request, wake bool) model.Status {
 // bad shape; an accepted request's reply reaches the Replier like a client's, unless its
 // Connection is 0 (nobody waits for it).
 func (s *Shard) SubmitInternal(request *backend.Request) model.Status {
-	info, _ := request.Operation.Info()
 	if status := core.CheckShape(request.Operation, request.Flags, request.Body, true); status != model.StatusOK {
 		return status
 	}
 	if request.Client != 0 || request.Number != 0 {
 		return model.StatusInvalidBody
 	}
-	return s.submit(request, info, true)
+	status, _ := s.submit(request, core.OperationWrites(request.Operation), true)
+	return status
 }
 
 // submit queues a request whose shape was checked, waking the sequencer when wake is set
-// (else the caller runs TurnInline next).
-func (s *Shard) submit(request *backend.Request, info model.OperationInfo, wake bool) model.Status {
+// (else the caller runs TurnInline next). write says whether it goes through the log.
+// With StatusOK it also returns the requests queued once it was.
+func (s *Shard) submit(request *backend.Request, write bool, wake bool) (model.Status, int) {
 	if request.Connection >= backend.ConnectionIDLimit {
 		// A network layer bug: the reply would go to an internal waiter, not the client.
-		return model.StatusInternalError
+		return model.StatusInternalError, 0
 	}
-	if status := s.admit(info.Write); status != model.StatusOK {
-		return status
+	if status := s.admit(write); status != model.StatusOK {
+		return status, 0
 	}
-	if s.err.Load() != nil && (info.Write || !s.readsSafe.Load()) {
-		return model.StatusLogUnavailable // The log failed: nothing can be written.
+	if s.err.Load() != nil && (write || !s.readsSafe.Load()) {
+		return model.StatusLogUnavailable, 0 // The log failed: nothing can be written.
 	}
-	status := s.ring.push(request, info.Write)
+	status, depth := s.ring.pushCounting(request, write)
 	if status == model.StatusOK {
 		if wake {
 			s.wakeUp()
@@ -409,7 +416,7 @@ func (s *Shard) submit(request *backend.Request, info model.OperationInfo, wake 
 	} else if status == model.StatusBusy {
 		s.count(func(stats *Stats) { stats.BusyReplies++ })
 	}
-	return status
+	return status, depth
 }
 
 // Err returns the log failure the shard is serving with (or the error that stopped the
