@@ -1,0 +1,71 @@
+package netio_test
+
+// Review of session 34's PROTOCOL.md edits (reviewnetio34): behaviour the edited
+// sentences of sections 3 and 4 do not describe yet. Each test pins what the server
+// does; the report proposes the wording.
+
+import (
+	"encoding/binary"
+	"testing"
+
+	"sequent/core/model"
+	"sequent/netio/wire"
+)
+
+// TestErrorNumberOfHeaderRefusedRequest: section 4 now says an error frame's number is
+// "the number of the request frame that caused it". A request refused by the header
+// checks of section 3 (steps 1 to 3: decided before the frame is known to be well
+// formed) is not named: frame_too_large, reserved_not_zero (bytes 40..43) and
+// truncated_frame all carry number 0, while they carry the session (logged in).
+func TestErrorNumberOfHeaderRefusedRequest(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	oversized := requestFrame(1, 5, model.OperationLookupAccounts, nil)
+	binary.LittleEndian.PutUint32(oversized[8:], model.RequestBodyBytesMax+1)
+	truncated := requestFrame(3, 7, model.OperationLookupAccounts, encodeIDs(1))
+	cases := []struct {
+		name    string
+		session uint64
+		send    []byte
+		cut     bool
+		want    wire.ErrorCode
+	}{
+		{"body above the request bound", 1, oversized, false, wire.ErrorFrameTooLarge},
+		{"header bytes 40..43 not zero", 2, rawFrame(wire.KindRequest,
+			model.OperationLookupAccounts, 0, 0, 2, 6, 0, 1, encodeIDs(1)), false,
+			wire.ErrorReservedNotZero},
+		{"stream ends inside the body", 3, truncated[:len(truncated)-3], true,
+			wire.ErrorTruncatedFrame},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := dialRaw(t, h.server.Address())
+			r.login(clientAll, 1, secretOne, c.session)
+			r.write(c.send)
+			if c.cut {
+				_ = r.conn.(interface{ CloseWrite() error }).CloseWrite()
+			}
+			frame := r.expectErrorFrame(c.want)
+			if frame.Number != 0 || frame.Session != c.session {
+				t.Fatalf("%s: number %d session %d, want 0 and %d", c.want, frame.Number,
+					frame.Session, c.session)
+			}
+		})
+	}
+}
+
+// TestMarketDataHeaderFields: section 3's header table gives `status` only to reply,
+// error and subscribed ("else 0"), and says the session field is ignored "in
+// heartbeat, subscribe and logout frames". md_subscribed carries a status too (section
+// 8a: here 206, undefined channel bits), and an md_subscribe's session field is
+// ignored as well: the answer carries the login's session, not the frame's.
+func TestMarketDataHeaderFields(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	r := dialRaw(t, h.server.Address())
+	r.login(clientAll, 1, secretOne, 4)
+	r.marketDataSubscribe(99, 5, 1<<7, 0) // Session 99 is not the login's.
+	_, answer := r.untilSubscribed()
+	if model.Status(answer.Status) != model.StatusInvalidBody || answer.Session != 4 {
+		t.Fatalf("md_subscribed: status %d session %d, want %d and 4", answer.Status,
+			answer.Session, model.StatusInvalidBody)
+	}
+}
