@@ -69,3 +69,39 @@ func TestMarketDataHeaderFields(t *testing.T) {
 			answer.Session, model.StatusInvalidBody)
 	}
 }
+
+// TestErrorNamesTheRequestThatCausedIt: section 4, error: "number = the number of the
+// request frame that caused it". The other side of TestConformanceErrorFrameNumber: a
+// request refused after its header was read whole is named, so that a client fails that
+// request rather than its whole session. (No test checked it: requestNumber returning 0
+// for every kind passed the package's tests and the Go client's.)
+func TestErrorNamesTheRequestThatCausedIt(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	damaged := requestFrame(1, 11, model.OperationLookupAccounts, encodeIDs(1))
+	damaged[len(damaged)-1] ^= 1
+	cases := []struct {
+		name   string
+		login  bool
+		send   []byte
+		want   wire.ErrorCode
+		number uint64
+	}{
+		{"bad checksum", true, damaged, wire.ErrorBadChecksum, 11},
+		{"aux not zero", true, rawFrame(wire.KindRequest, model.OperationLookupAccounts, 0, 0,
+			1, 12, 1, 0, encodeIDs(1)), wire.ErrorReservedNotZero, 12},
+		{"request before login", false, requestFrame(1, 13, model.OperationLookupAccounts,
+			encodeIDs(1)), wire.ErrorUnexpectedFrame, 13},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := dialRaw(t, h.server.Address())
+			if c.login {
+				r.login(clientAll, 1, secretOne, 1)
+			}
+			r.write(c.send)
+			if frame := r.expectErrorFrame(c.want); frame.Number != c.number {
+				t.Fatalf("%s names request %d, want %d", c.want, frame.Number, c.number)
+			}
+		})
+	}
+}
