@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"sequent/core/model"
+	"sequent/netio"
 	"sequent/netio/wire"
 )
 
@@ -103,5 +104,29 @@ func TestErrorNamesTheRequestThatCausedIt(t *testing.T) {
 				t.Fatalf("%s names request %d, want %d", c.want, frame.Number, c.number)
 			}
 		})
+	}
+}
+
+// TestPermissionsInForceMatchAllows: section 4, login_accepted reports "permissions in
+// force", which a client may use to decide what to send: for every set of permissions
+// a keys file can grant and every operation a client may send, Allows grants the
+// operation exactly when the bit it requires (RequiredPermission) is among the bits
+// login_accepted reports. (TestPermissionsInForce checks the bits alone.)
+func TestPermissionsInForceMatchAllows(t *testing.T) {
+	all := wire.PermissionRead | wire.PermissionTransfer | wire.PermissionTrade |
+		wire.PermissionAdmin
+	for held := uint32(1); held <= all; held++ {
+		c := netio.Client{Permissions: held}
+		inForce := c.PermissionsInForce()
+		for _, operation := range model.Operations() {
+			if info, _ := operation.Info(); info.Internal {
+				continue // Refused as unknown_operation before any permission check.
+			}
+			reported := inForce&netio.RequiredPermission(operation) != 0
+			if allowed := c.Allows(operation); allowed != reported {
+				t.Errorf("held %04b (in force %04b), %s: Allows %v, login_accepted says %v",
+					held, inForce, operation, allowed, reported)
+			}
+		}
 	}
 }
