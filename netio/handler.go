@@ -344,11 +344,15 @@ func (s *Server) handleLogin(conn *connection, frame *wire.Frame) gnet.Action {
 	conn.client, conn.session, conn.key, conn.options = client, frame.Session, login.Key,
 		login.Options
 	conn.secret = secret
+	// Active before the connection is published as the session's holder: a login on
+	// another loop may take it over as soon as it is in s.sessions, and closeAsync puts
+	// the session in its error frame only if it sees active true (stored after the
+	// fields above, so that any goroutine that sees it may read them).
+	conn.active.Store(true)
 	if previous, loaded := s.sessions.Swap(key, conn); loaded && previous != conn {
 		s.closeAsync(previous.(*connection), wire.ErrorSessionTakenOver,
 			"another connection logged in to this session")
 	}
-	conn.active.Store(true)
 	s.counters.loginsAccepted.Add(1)
 	s.log.log(slog.LevelInfo, "netio: login", slog.Uint64("client", client.ID),
 		slog.Uint64("session", frame.Session), slog.Uint64("key", uint64(login.Key)),
