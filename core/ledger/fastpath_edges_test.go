@@ -1,8 +1,12 @@
 package ledger
 
 import (
+	"fmt"
 	"testing"
 
+	"pgregory.net/rapid"
+
+	"sequent/core/internal/rapidseed"
 	"sequent/core/model"
 )
 
@@ -173,3 +177,107 @@ func TestPlainTransferPassesTheChecks(t *testing.T) {
 		t.Fatalf("%d of %d transfers plain", plain, checked)
 	}
 }
+
+// plainTransferRefusal returns what refuses a transfer plainTransfer calls plain, or ""
+// when transferHeaderStatus (for the system and for a client) and validateTransfer all
+// answer StatusOK to it, or when it is not plain.
+func plainTransferRefusal(transfer *model.Transfer) string {
+	if !plainTransfer(transfer) {
+		return ""
+	}
+	for _, system := range []bool{false, true} {
+		if status := transferHeaderStatus(transfer, system); status != model.StatusOK {
+			return fmt.Sprintf("header (system %t) %s", system, status)
+		}
+	}
+	if status := validateTransfer(transfer); status != model.StatusOK {
+		return fmt.Sprintf("validation %s", status)
+	}
+	return ""
+}
+
+// TestPlainTransferEveryFlagCombination: TestPlainTransferPassesTheChecks tries each
+// flag bit alone; here every one of the 2^16 flag words (reserved bits, reservation and
+// server-set bits, post with void, closing with pending...) goes on a transfer that is
+// plain but for its flags, with and without a timeout and a pending id.
+func TestPlainTransferEveryFlagCombination(t *testing.T) {
+	plain := 0
+	for flags := range 1 << 16 {
+		for variant := range 4 {
+			transfer := model.Transfer{ID: model.U128(1), DebitAccountID: model.U128(2),
+				CreditAccountID: model.U128(3), Amount: model.U128(5), Ledger: 1, Code: 1,
+				Flags: uint16(flags), Timeout: uint32(variant & 1),
+				PendingID: model.U128(uint64(variant >> 1))}
+			if refusal := plainTransferRefusal(&transfer); refusal != "" {
+				t.Fatalf("%+v is plain, %s", transfer, refusal)
+			}
+			if plainTransfer(&transfer) {
+				plain++
+			}
+		}
+	}
+	if plain == 0 {
+		t.Fatal("no flag word made a plain transfer: the test misses its point")
+	}
+}
+
+// TestPlainTransferArbitraryFields draws each field plainTransfer reads as a plain value
+// (zero, or a small id, ledger or code) three times in four, and otherwise from its edge
+// values (fastPathEdgeValues, the largest, a single high bit) or at random, so that
+// transfers plain but for one or two fields, with values the grid of
+// TestPlainTransferPassesTheChecks leaves out (a timeout or timestamp above 16 bits, an
+// id with bit 127 and other high bits, ledger or code at their largest, several flag
+// bits), are tried often. From a fixed seed: the run must draw plain transfers.
+func TestPlainTransferArbitraryFields(t *testing.T) {
+	rapidseed.Fix(t, plainTransferSeed, plainTransferChecks)
+	odd := func(t *rapid.T, label string) bool {
+		return rapid.IntRange(0, 3).Draw(t, label+".odd") == 0
+	}
+	id := func(t *rapid.T, label string, plain uint64) model.Uint128 {
+		switch {
+		case !odd(t, label):
+			return model.U128(plain)
+		case rapid.Bool().Draw(t, label+".edge"):
+			return rapid.SampledFrom(fastPathEdgeValues).Draw(t, label)
+		}
+		return model.Uint128{Hi: rapid.Uint64().Draw(t, label+".hi"),
+			Lo: rapid.Uint64().Draw(t, label+".lo")}
+	}
+	word := func(t *rapid.T, label string, plain uint64, bits int) uint64 {
+		if !odd(t, label) {
+			return plain
+		}
+		edges := []uint64{0, 1, 1 << 16, 1 << (bits - 1), 1<<bits - 1}
+		if rapid.Bool().Draw(t, label+".edge") {
+			return rapid.SampledFrom(edges).Draw(t, label)
+		}
+		return rapid.Uint64Range(0, 1<<bits-1).Draw(t, label+".value")
+	}
+	plain := 0
+	rapid.Check(t, func(t *rapid.T) {
+		transfer := model.Transfer{ID: id(t, "id", 1), DebitAccountID: id(t, "debit", 2),
+			CreditAccountID: id(t, "credit", 3), PendingID: id(t, "pending", 0),
+			Amount:    id(t, "amount", 5),
+			Timestamp: word(t, "timestamp", 0, 64),
+			Timeout:   uint32(word(t, "timeout", 0, 32)),
+			Ledger:    uint32(word(t, "ledger", 1, 32)),
+			Code:      uint16(word(t, "code", 1, 16)),
+			Flags: uint16(word(t, "flags",
+				uint64(rapid.Uint16Range(0, 3).Draw(t, "plain_flags")), 16))}
+		if refusal := plainTransferRefusal(&transfer); refusal != "" {
+			t.Fatalf("%+v is plain, %s", transfer, refusal)
+		}
+		if plainTransfer(&transfer) {
+			plain++
+		}
+	})
+	if plain == 0 {
+		t.Fatal("no plain transfer drawn: the test misses its point")
+	}
+}
+
+// The fixed run of TestPlainTransferArbitraryFields.
+const (
+	plainTransferSeed   = 34
+	plainTransferChecks = 20_000
+)

@@ -61,3 +61,30 @@ func TestLedgerRecordsRoundTrip(t *testing.T) {
 		}
 	})
 }
+
+// TestWideSumAddEdges adds every pair of edge words (where a word carries, or a carry
+// ripples through a full word) to every edge sum and compares with math/big: Add's
+// carry is taken as a number from the second word's addition, and a carry out of the low
+// word into an all-ones high word must reach High. Random values rarely hit these.
+func TestWideSumAddEdges(t *testing.T) {
+	words := []uint64{0, 1, 1<<63 - 1, 1 << 63, ^uint64(0) - 1, ^uint64(0)}
+	highs := []uint64{0, 1, 1 << 32, ^uint64(0) - 1} // High never reaches 2^64-1 here.
+	for _, high := range highs {
+		for _, lowHi := range words {
+			for _, lowLo := range words {
+				for _, xHi := range words {
+					for _, xLo := range words {
+						sum := WideSum{Low: Uint128{Hi: lowHi, Lo: lowLo}, High: high}
+						want := sum.Big()
+						x := Uint128{Hi: xHi, Lo: xLo}
+						sum.Add(x)
+						if want.Add(want, x.Big()); sum.Big().Cmp(want) != 0 {
+							t.Fatalf("%d·2^128 + %s + %s = %s, want %s", high,
+								Uint128{Hi: lowHi, Lo: lowLo}, x, sum.Big(), want)
+						}
+					}
+				}
+			}
+		}
+	}
+}
