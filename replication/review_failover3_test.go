@@ -1,6 +1,7 @@
 package replication
 
 import (
+	"log/slog"
 	"testing"
 	"time"
 
@@ -56,4 +57,55 @@ func TestNewPrimarysLeaseIsNotGrantedToAnotherNodeOfItsName(t *testing.T) {
 	if role := c.Role(); role != shard.RoleStandby {
 		t.Fatalf("c after its refused promotion: %s, want a standby", role)
 	}
+}
+
+// TestFailedAutomaticFailoverKeepsItsEpochAcrossLeases: a promotion that keeps failing
+// (the epoch cannot be stored) for several leases retries at the epoch it was granted,
+// renewing that grant, so that it says so at Error once: the cause names the epoch, and
+// a new acquisition per lease (a new epoch each) would log at Error every lease, and
+// burn an epoch every lease. It retries at least eight times (two leases) here.
+func TestFailedAutomaticFailoverKeepsItsEpochAcrossLeases(t *testing.T) {
+	lease := testLeaseDuration
+	_, witnessAddress := startTestWitness(t, lease)
+	primaryAddress := freeAddress(t)
+	primary := startNode(t, withWitness(nodeConfig(t.TempDir(), primaryAddress, ""), "a",
+		witnessAddress, lease))
+	defer primary.Close()
+	messages := &recordingHandler{}
+	standbyConfig := withWitness(nodeConfig(t.TempDir(), freeAddress(t), primaryAddress), "b",
+		witnessAddress, lease)
+	standbyConfig.Logger = slog.New(messages)
+	standby := startNode(t, standbyConfig)
+	defer standby.Close()
+	unblock := blockEpochFile(t, standby)
+	primary.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
+	primary.replies.wait(t, 1)
+	primary.Close()
+	waitFor(t, "eight failed automatic failovers", func() bool {
+		return messages.count(automaticFailoverFailedMessage) >= 8
+	})
+	if logged := messages.countAt(slog.LevelError, automaticFailoverFailedMessage); logged != 1 {
+		t.Fatalf("%d failed automatic failovers logged at Error, want 1 (the cause did not "+
+			"change)", logged)
+	}
+	unblock()
+	waitFor(t, "the automatic failover to be retried", func() bool {
+		return standby.Role() == shard.RolePrimary
+	})
+	if epoch := standby.Epoch(); epoch != 2 {
+		t.Fatalf("promoted to epoch %d after failing for two leases, want the granted 2", epoch)
+	}
+}
+
+// countAt returns how many records of message were logged at level.
+func (h *recordingHandler) countAt(level slog.Level, message string) int {
+	h.mutex.Lock()
+	defer h.mutex.Unlock()
+	count := 0
+	for i, logged := range h.messages {
+		if logged == message && h.levels[i] == level {
+			count++
+		}
+	}
+	return count
 }
