@@ -83,9 +83,9 @@
 // promotion that fails once decided (the new epoch cannot be stored: a full disk, a
 // read-only directory; or it is above shard.EpochMax) changes nothing: the node follows
 // its primary again, logs the failure at Error, and (automatic failover) tries again
-// every quarter lease while its primary stays lost. The witness grants the lease a
-// failed promotion still holds to the same node asking with the epoch it was granted,
-// so a retry does not wait for that lease to run out.
+// every quarter lease while its primary stays lost. A retry renews the lease granted to
+// the failed promotion, so it does not wait for that lease to run out (the witness gives
+// a live lease by acquisition to nobody, not even to a node of its holder's name).
 //
 // # A primary that hangs
 //

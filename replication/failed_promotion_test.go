@@ -97,7 +97,7 @@ func TestFailedAutomaticFailoverIsRetried(t *testing.T) {
 }
 
 // TestPromotionRetriedWithinItsLease: the witness grants the lease (for a minute, longer
-// than the test) and the promotion fails. The retry must be granted the lease this node
+// than the test) and the promotion fails. The retry must renew the grant this node
 // still holds: it used to be refused as "held by b" (itself) until the lease ran out, a
 // whole lease without a primary. It promotes to the epoch it was granted.
 func TestPromotionRetriedWithinItsLease(t *testing.T) {
@@ -128,25 +128,21 @@ func TestPromotionRetriedWithinItsLease(t *testing.T) {
 	}
 }
 
-// TestWitnessGrantsAFailedPromotionsLeaseAgain: the witness's rule for a retry. The
-// holder of a lease given by an acquisition, asking again with the epoch it was given,
-// gets it again at that epoch; a node of the same name asking with another epoch (two
-// nodes can share a name) does not, nor does anyone once the holder renewed it (it is a
-// primary then).
-func TestWitnessGrantsAFailedPromotionsLeaseAgain(t *testing.T) {
+// TestWitnessGrantsALiveLeaseToNobody: the witness never gives a live lease by an
+// acquisition, not even to its holder's name asking with the epoch it was granted (two
+// nodes can share a name, and the grantee's standby learns that epoch from it); a node
+// whose promotion failed renews the grant it holds (TestPromotionRetriedWithinItsLease).
+func TestWitnessGrantsALiveLeaseToNobody(t *testing.T) {
 	const lease = witnessStepsLease
 	runWitnessSteps(t, -time.Second, []witnessStep{
 		{"acquire", 0, leaseAcquire, "b", 1, true, "b", 2, lease},
 		{"another node acquires", 0, leaseAcquire, "c", 2, false, "b", 2, lease},
+		{"the holder's name asks with its grant", lease / 2, leaseAcquire, "b", 2, false, "b",
+			2, lease / 2},
 		{"the holder's name asks with its old epoch", 0, leaseAcquire, "b", 1, false, "b", 2,
-			lease},
-		{"the holder asks again with its grant", lease / 2, leaseAcquire, "b", 2, true, "b", 2,
-			lease},
-		{"another node acquires during the grant again", lease / 2, leaseAcquire, "c", 2,
-			false, "b", 2, lease / 2},
-		{"the holder renews", 0, leaseRenew, "b", 2, true, "b", 2, lease},
-		{"a renewed lease's name asks with its epoch", 0, leaseAcquire, "b", 2, false, "b", 2,
-			lease},
+			lease / 2},
+		{"the holder's name asks once the lease ran out", lease / 2, leaseAcquire, "b", 2,
+			true, "b", 3, lease},
 	})
 }
 

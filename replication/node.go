@@ -77,8 +77,8 @@ type Node struct {
 	promoting bool
 	started   bool
 	// grantedEpoch is the epoch of the witness's last grant of the lease to this node's
-	// promotion; a promotion that failed after the grant asks with it again, and the
-	// witness grants the lease it still holds to it again (Witness.decide).
+	// promotion: a promotion that failed after the grant retries by renewing it while
+	// it holds (leaseClock); 0 once a renewal was refused.
 	grantedEpoch uint64
 	// leaseClock is the primary's witness lease, for the release path (nil: no witness).
 	leaseClock *leaseClock
@@ -427,17 +427,25 @@ func (n *Node) promote() (uint64, error) {
 	}
 	epoch := n.Epoch() + 1
 	if n.config.Witness != "" {
+		// A promotion that failed after the witness granted the lease (the epoch could not
+		// be stored) retries, while that grant holds, by renewing it: the witness sees
+		// what it would have seen had the promotion succeeded (the new primary renews at
+		// the granted epoch every quarter lease). An acquisition would be refused as held
+		// until the lease ran out: the witness must not grant a live lease again, since it
+		// cannot tell this node from another of the same name that learned the granted
+		// epoch from the grantee's stream. Once the grant has run out, it acquires afresh.
+		kind, askedEpoch := byte(leaseAcquire), n.Epoch()
+		if n.grantedEpoch > n.Epoch() && n.leaseClock.valid() {
+			kind, askedEpoch = leaseRenew, n.grantedEpoch
+		}
 		sent := time.Now()
-		// After a promotion that failed once granted, the granted epoch: the witness
-		// grants the lease this node still holds to it again, rather than refusing it
-		// as held (by this node) until it runs out.
 		answer, err := askWitness(n.lifetime, n.config.Witness, n.clientTLS(), n.config.Key,
-			leaseAcquire, n.config.NodeName, max(n.Epoch(), n.grantedEpoch),
-			sent.Add(handshakeTimeout))
+			kind, n.config.NodeName, askedEpoch, sent.Add(handshakeTimeout))
 		if err != nil {
 			return 0, fmt.Errorf("replication: witness: %w", err)
 		}
 		if !answer.granted {
+			n.grantedEpoch = 0 // Lost, if it was held: the next attempt asks afresh.
 			return 0, fmt.Errorf("replication: the witness lease is held by %s for %v more: "+
 				"the primary may be alive", answer.holder, answer.valid)
 		}

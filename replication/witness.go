@@ -48,9 +48,6 @@ type Witness struct {
 	holder  string
 	epoch   uint64
 	expires time.Time // Local monotonic time.
-	// acquired: the lease was given by an acquisition and nobody has renewed it since
-	// (its holder has not started as the primary): see decide's grant again.
-	acquired bool
 	// acquireAfter is one lease after start: the witness keeps its lease in memory, so
 	// after a restart it cannot know whether a primary still counts on a lease granted
 	// before; it grants nothing for failover until any such lease has run out. (The
@@ -147,16 +144,12 @@ func (w *Witness) serve(conn net.Conn) {
 // newer one). An acquisition succeeds when nobody holds a live lease; the grant raises
 // the epoch above everything seen, which the new holder must promote to.
 //
-// An acquisition also succeeds, at the same epoch, for the node that holds a live lease
-// given by an acquisition and not renewed since, if it asks with the epoch it was given:
-// its promotion failed (the epoch could not be stored) and it retries; refusing it as
-// held would leave the pair without a primary until the lease ran out. The name is not
-// proof enough (two nodes may share one, both defaulting to the same --addr); the epoch
-// is: only that grant's answer carried it (a node that learns it by following the
-// holder can take the holder for lost only after a lease of silence, when the lease has
-// expired). Once the holder renews (it is the primary), nobody gets the lease this way;
-// and nobody wrote under its epoch before, as its holder would be a primary, which does
-// not ask.
+// A live lease is never granted again by an acquisition, not even to its holder's name
+// at the granted epoch: two nodes may share a name (both defaulting to the same --addr),
+// and the granted epoch is no proof of being the grantee once the grantee has promoted
+// (its welcome and entries carry the epoch, and a standby whose link drops takes its
+// primary for lost at once) and before its first renewal reaches the witness. A node
+// whose promotion failed after the grant retries by renewing it (Node.promote).
 func (w *Witness) decide(kind byte, node string, epoch uint64) (bool, string, uint64, time.Duration) {
 	w.mutex.Lock()
 	defer w.mutex.Unlock()
@@ -168,19 +161,11 @@ func (w *Witness) decide(kind byte, node string, epoch uint64) (bool, string, ui
 			w.config.Logger.Info("witness: lease taken by renewal", "node", node, "epoch", epoch)
 		}
 		w.holder, w.epoch, w.expires = node, epoch, now.Add(w.config.LeaseDuration)
-		w.acquired = false
 		return true, node, epoch, w.config.LeaseDuration
 	case kind == leaseAcquire && !live && now.After(w.acquireAfter):
 		w.epoch = max(w.epoch, epoch) + 1
-		w.holder, w.expires, w.acquired = node, now.Add(w.config.LeaseDuration), true
+		w.holder, w.expires = node, now.Add(w.config.LeaseDuration)
 		w.config.Logger.Warn("witness: lease granted for failover", "node", node, "epoch", w.epoch)
-		return true, node, w.epoch, w.config.LeaseDuration
-	case kind == leaseAcquire && live && w.acquired && w.holder == node && epoch == w.epoch:
-		// Debug: the node retries every quarter lease while its promotion fails, and logs
-		// that at Error itself; the first grant was logged here at Warn.
-		w.expires = now.Add(w.config.LeaseDuration)
-		w.config.Logger.Debug("witness: lease granted again to retry a failover", "node", node,
-			"epoch", w.epoch)
 		return true, node, w.epoch, w.config.LeaseDuration
 	}
 	wait := w.expires.Sub(now)
