@@ -66,3 +66,62 @@ func TestBatchWhoseContextEndsAfterARequestAppliedSaysSo(t *testing.T) {
 			"with %v; the context's error alone says none of it was applied", err)
 	}
 }
+
+// TestBatchClosedWithARequestOnItsWaySaysItMayBeApplied: the same batch, the server
+// holding its requests. The first is written and not answered; the second waits for
+// reply-byte room, held by another caller's request in flight. Close fails the pending
+// calls: the first with an *OutcomeUnknownError (written, not answered: it may be
+// applied), and the bytes it gives back let the second's submit go on, to find the
+// client closed: ErrClosed, nothing of that run sent. The batch returned that ErrClosed
+// alone (its error came first, and batchError prefers an unknown outcome only over a
+// context's error), which says nothing of the batch may be applied (Close: a write that
+// may have been applied gets an *OutcomeUnknownError wrapping ErrClosed).
+func TestBatchClosedWithARequestOnItsWaySaysItMayBeApplied(t *testing.T) {
+	s := startTestServer(t)
+	const replyBytesMax = 1000
+	c := s.dial(t, func(config *Config) { config.InflightBytesMax = replyBytesMax })
+	createTestAccounts(t, c)
+	s.backend.Pause()
+	defer s.backend.Resume() // Before the server's shutdown, which waits for them.
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	// Another caller's request: 55 transfers, 928 bytes of expected reply; 72 are left,
+	// room for the batch's first request (64) and not for its second (80).
+	others := make([]model.Transfer, 55)
+	for i := range others {
+		others[i] = transfer(600+uint64(i), 1, 2, 1, 0)
+	}
+	other := c.Go(ctx, model.OperationCreateTransfers, 0, encodeTransfers(others), nil)
+	transfers := []model.Transfer{transfer(501, 1, 2, 1, 0), transfer(502, 1, 2, 1, 0),
+		transfer(503, 1, 2, 1, 0)}
+	first := c.NextNumber()
+	ended := make(chan error, 1)
+	go func() {
+		ended <- c.batch(ctx, model.OperationCreateTransfers, 0, [][2]int{{0, 1}, {1, 3}},
+			func(run [2]int) []byte {
+				return encodeTransfers(transfers[run[0]:run[1]])
+			}, func([2]int) bool { return false }, nil, func([]byte) {})
+	}()
+	waitFor(t, c, "the batch's first request written", func() bool {
+		return c.next == first+1 && c.pending[first] != nil && len(c.outbox) == 0 &&
+			!c.writing
+	})
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	select {
+	case err = <-ended:
+	case <-time.After(waitLimit):
+		t.Fatal("the batch never returned")
+	}
+	var outcomeUnknown *OutcomeUnknownError
+	if _, otherErr := other.Wait(ctx); !errors.As(otherErr, &outcomeUnknown) {
+		t.Fatalf("scenario not reached: the other request, written and not answered, "+
+			"ended with %v", otherErr)
+	}
+	if !errors.Is(err, ErrClosed) || !errors.As(err, &outcomeUnknown) {
+		t.Fatalf("a batch closed with its first request written and not answered ended "+
+			"with %v, want an *OutcomeUnknownError wrapping ErrClosed", err)
+	}
+}
