@@ -341,14 +341,18 @@ func primaryOf(reply *Reply) string {
 // queued on the current connection, and not answered; lost with a connection; answered
 // outcome_unknown), fails with an *OutcomeUnknownError wrapping err (endedErrorLocked),
 // so that its caller learns the write may be applied; a read, or a write never written
-// or only refused so far, with err itself.
+// or only refused so far, with err itself. A call no longer pending is left alone: it
+// is complete, or whoever took it out of the pending set (a reply, Close, a protocol
+// error naming it) completes it as soon as it releases mu, with what it learned (an ok
+// reply: the write applied); err, the context's error alone, would say it never was.
 func (c *Client) abandon(call *Call, err error) {
 	c.mu.Lock()
-	kept := false
-	if c.pending[call.Number] == call {
-		err = c.endedErrorLocked(call, err, 0)
-		kept = c.abandonPendingLocked(call)
+	if c.pending[call.Number] != call {
+		c.mu.Unlock()
+		return
 	}
+	err = c.endedErrorLocked(call, err, 0)
+	kept := c.abandonPendingLocked(call)
 	c.mu.Unlock()
 	if kept {
 		call.failCaller(err)

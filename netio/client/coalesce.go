@@ -306,12 +306,17 @@ func (p *part) wait(ctx context.Context) (Reply, error) {
 // or may still be (endedErrorLocked), else err. Any other waiter's events go on in the
 // request for the waiters left, sent (or sent again) whatever it left: its outcome is
 // unknown, an *OutcomeUnknownError wrapping err. It reports whether the waiter was the
-// last (the call is then completed, with the error returned unless a reply won).
+// last (the call is then completed: with the error returned, unless a reply won, or
+// whoever took it out of the pending set completes it; the waiter waits for that).
 func (c *Client) leave(call *Call, err error) (bool, error) {
 	c.mu.Lock()
 	call.waiters--
 	last := call.waiters == 0
 	kept, pending := false, call.Number != 0 && c.pending[call.Number] == call
+	// Numbered and no longer pending: complete, or being completed by whoever took it
+	// out of the pending set (a reply, Close, a protocol error naming it) as soon as mu is
+	// released; the last waiter waits for that, as abandon leaves it alone.
+	completing := call.Number != 0 && !pending
 	if !last {
 		err = &OutcomeUnknownError{Operation: call.Operation, Number: call.Number,
 			Status: model.StatusOutcomeUnknown, Err: err}
@@ -328,7 +333,7 @@ func (c *Client) leave(call *Call, err error) (bool, error) {
 	switch {
 	case kept:
 		call.failCaller(err)
-	case last:
+	case last && !completing:
 		call.fail(err)
 	}
 	return last, err

@@ -155,8 +155,8 @@
 // resent), and any read, fail with the context's error itself: not applied. A caller of
 // a merged request who leaves while others still wait for it gets the
 // *OutcomeUnknownError (its events go on in the request); CreateTransfers and the other
-// batching calls return it rather than the context's error when any of their requests
-// may be applied. A request the server answered busy, log_unavailable or
+// batching calls return it rather than the context's error (or ErrClosed) when any of
+// their requests may be applied, or was. A request the server answered busy, log_unavailable or
 // outcome_unknown before, with a copy still on its way, is not dropped then but kept
 // until that copy is answered (Pipelining).
 //

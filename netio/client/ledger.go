@@ -39,13 +39,14 @@ func chunks(runs [][2]int, count int, linked func(i int) bool) ([][2]int, error)
 // shards never share a request); each reply's body is then this caller's results only.
 // The first error is returned after all replies are in, so no request is left
 // unaccounted for (batchError: but one saying a request may be applied wins over the
-// context's).
+// context's), and it says a write may be applied whenever one of the batch may be or
+// was (mayBeAppliedError).
 func (c *Client) batch(ctx context.Context, operation model.Operation, flags uint8,
 	runs [][2]int, encode func(run [2]int) []byte, openChain func(run [2]int) bool,
 	shard func(run [2]int) uint16, collect func(body []byte)) error {
 	var one [1]part // Most calls are one run: their part stays on the stack.
 	parts := one[:0]
-	var first error
+	var first, unsent error
 	for _, run := range runs {
 		if !c.coalescing(operation) {
 			parts = append(parts, part{call: c.Go(ctx, operation, flags, encode(run), nil)})
@@ -58,22 +59,51 @@ func (c *Client) batch(ctx context.Context, operation model.Operation, flags uin
 		p, err := c.submit(ctx, coalesceKey{operation, flags, runShard}, encode(run),
 			run[1]-run[0], openChain(run))
 		if err != nil {
-			first = err // Nothing of this run was sent; later runs are not sent either.
+			// Nothing of this run was sent; later runs are not sent either. Its error
+			// comes after those of the runs sent before it, in the batch's order.
+			unsent = err
 			break
 		}
 		parts = append(parts, p)
 	}
+	mayBeApplied := false // A request answered ok, or whose outcome is unknown.
+	var unknown *OutcomeUnknownError
 	for i := range parts {
 		reply, err := parts[i].wait(ctx)
 		if err != nil {
+			mayBeApplied = mayBeApplied || errors.As(err, &unknown)
 			first = batchError(first, err)
 			continue
 		}
+		mayBeApplied = true
 		if first == nil {
 			collect(reply.Body)
 		}
 	}
+	if first == nil {
+		first = unsent
+	}
+	if info, _ := operation.Info(); info.Write && mayBeApplied {
+		first = mayBeAppliedError(operation, first)
+	}
 	return first
+}
+
+// mayBeAppliedError is err, the error of a write batch a request of which was applied
+// or may be, as its caller must read it: an *OutcomeUnknownError (Number 0: the batch's
+// outcome, no one request's) wrapping any error but one that says so already or a
+// request-level refusal (the batching calls' docs: the other requests may have been
+// applied). The error of a run never sent (the client closed, or the caller's context
+// ended while it waited for window room) or of a request refused by a protocol error
+// says, alone, that nothing was applied. errors.Is and errors.As still find it.
+func mayBeAppliedError(operation model.Operation, err error) error {
+	var unknown *OutcomeUnknownError
+	var refused *StatusError
+	if err == nil || errors.As(err, &unknown) || errors.As(err, &refused) {
+		return err
+	}
+	return &OutcomeUnknownError{Operation: operation, Status: model.StatusOutcomeUnknown,
+		Err: err}
 }
 
 // batchError returns the error of a batch whose requests so far ended with first (nil:
