@@ -676,10 +676,12 @@ func (c *Client) closedError() error {
 // stopped the client already, if one did), wrapped in an *OutcomeUnknownError for a
 // write a copy of which may have been applied (sent and not answered, or answered
 // outcome_unknown). A reply already read from the connection when it closes still
-// completes its call. Close may be called from a report or market-data handler: it
-// does not wait for a reader running a handler (the one it runs on, or another, which
-// may be waiting for a call Close fails), and once Close has begun no handler is called
-// again. Wait for your replies before closing.
+// completes its call, unless that connection's reader is inside a handler: its
+// buffered replies then fail as unknown (the safe side). Close may be called from a
+// report or market-data handler: it does not wait for a reader running a handler (the
+// one it runs on, or another, which may be waiting for a call Close fails). No handler
+// is entered once Close has begun; one entered just before may start, or still run,
+// after Close returns. Wait for your replies before closing.
 func (c *Client) Close() error {
 	c.mu.Lock()
 	if c.closed && c.fatal == nil {

@@ -64,8 +64,9 @@ func marketDataSubscribeFrame(session uint64, instrument, channels uint32, fromO
 // updates stays exact across a failover (sequences carry on: PROTOCOL.md 8a) unless the
 // answer is market_data_resume_gap. The handler runs on the reader goroutine: keep it
 // short and never wait in it for a call's reply (this goroutine reads replies). It may
-// call Close, which does not wait for a reader running a handler; once Close has begun,
-// the handler is not called again.
+// call Close, which does not wait for a reader running a handler. The handler is not
+// entered once Close has begun; a call entered just before may start, or still run,
+// after Close returns.
 func (c *Client) SubscribeMarketData(ctx context.Context, instrument uint32, channels uint32,
 	handler func(MarketDataEvent)) (MarketDataSubscribed, error) {
 	c.mu.Lock()

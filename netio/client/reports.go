@@ -70,7 +70,8 @@ var ErrSubscribed = errors.New("client: already subscribed")
 // the connection's reader goroutine: keep it short, and never wait in it for a call's
 // reply (the reader delivers replies: only a reconnect or Close ends such a wait). It
 // may call Close, or wait for another goroutine's, which does not wait for a reader
-// running a handler; once Close has begun, the handler is not called again.
+// running a handler. The handler is not entered once Close has begun; a call entered
+// just before may start, or still run, after Close returns.
 func (c *Client) Subscribe(ctx context.Context, fromSequence uint64,
 	handler func(Report)) (Subscribed, error) {
 	s := &subscription{handler: handler, live: fromSequence == 0,
