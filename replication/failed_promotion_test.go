@@ -70,6 +70,7 @@ func TestFailedAutomaticFailoverIsRetried(t *testing.T) {
 	primary := startNode(t, withWitness(nodeConfig(t.TempDir(), primaryAddress, ""), "a",
 		witnessAddress, lease))
 	defer primary.Close()
+	waitForFirstRenewal(t, primary)
 	messages := &recordingHandler{}
 	standbyConfig := withWitness(nodeConfig(t.TempDir(), freeAddress(t), primaryAddress), "b",
 		witnessAddress, lease)

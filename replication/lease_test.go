@@ -192,6 +192,17 @@ func TestPrimaryWithAFailedLogHandsOver(t *testing.T) {
 	}
 }
 
+// waitForFirstRenewal waits until the witness has granted primary its lease. A standby
+// started before that, which has not heard its primary yet either, asks for the lease at
+// its first tick and gets it if the primary's first renewal is late (a loaded machine, a
+// witness started more than a lease ago): the primary then fences itself, as it should,
+// and the set-up's first write is answered not_primary (seen once in CI under -race at
+// load ~12).
+func waitForFirstRenewal(t *testing.T, primary *testNode) {
+	t.Helper()
+	waitFor(t, "the primary's first lease", func() bool { return primary.Status().Lease.Renewals >= 1 })
+}
+
 // startWitnessPair starts a witness with the given lease, a sync primary "a" and its
 // standby "b" that use it, and has the primary create accounts 1 and 2 (acknowledged).
 // Both nodes are closed when the test ends (a test may close them before). The lease
@@ -216,6 +227,7 @@ func startWitnessPairLogging(t *testing.T, lease time.Duration, primaryLogger *s
 	primaryConfig.Logger = primaryLogger
 	primary = startNode(t, primaryConfig)
 	t.Cleanup(func() { primary.Close() })
+	waitForFirstRenewal(t, primary)
 	standby = startNode(t, withWitness(nodeConfig(t.TempDir(), freeAddress(t), primaryAddress),
 		"b", witnessAddress, lease))
 	t.Cleanup(func() { standby.Close() })
