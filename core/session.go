@@ -279,13 +279,17 @@ func (t *sessionTable) evictLeastRecent() {
 // BenchmarkApplySmallRequests). It grows by doubling, so its size follows the sessions
 // held (at most SessionsMax): a machine that serves few sessions keeps a small one.
 //
-// Which slot a key lands in depends on seed, drawn per index: keys (clients choose
-// their session ids) cannot be crafted to collide, which would make each lookup a scan.
+// Which slot a key lands in depends on seed and sessionSeed, drawn per index: keys
+// (clients choose their session ids) cannot be crafted to collide, which would make each
+// lookup a scan. Each word of the key gets its own seed: a word mixed with a constant
+// instead has a value (the constant) that makes the multiply's product 0 whatever the
+// other word, and sends every key holding it to one home.
 // Nothing observable depends on slots: the table's order is the sessions slice's.
 type sessionIndex struct {
-	slots []sessionSlot // Length a power of two.
-	count int
-	seed  uint64
+	slots       []sessionSlot // Length a power of two.
+	count       int
+	seed        uint64 // Mixed into the key's client.
+	sessionSeed uint64 // Mixed into the key's session.
 }
 
 // sessionSlot is one slot of the index; position 0 marks it empty (positions are
@@ -300,13 +304,13 @@ const sessionIndexSlotsMin = 16
 
 func newSessionIndex() sessionIndex {
 	return sessionIndex{slots: make([]sessionSlot, sessionIndexSlotsMin),
-		seed: rand.Uint64() | 1}
+		seed: rand.Uint64() | 1, sessionSeed: rand.Uint64()}
 }
 
 // home returns the slot where key's probe starts: a 64×64→128-bit multiply of the key's
-// words, folded (wyhash's mix), keyed by seed.
+// words, folded (wyhash's mix), keyed by the seeds.
 func (x *sessionIndex) home(key sessionKey) uint64 {
-	high, low := bits.Mul64(key.client^x.seed, key.session^0x9e3779b97f4a7c15)
+	high, low := bits.Mul64(key.client^x.seed, key.session^x.sessionSeed)
 	return (high ^ low) & uint64(len(x.slots)-1)
 }
 

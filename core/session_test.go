@@ -163,7 +163,7 @@ func TestSessionIndexAgainstMap(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		index := newSessionIndex()
 		if rapid.Bool().Draw(t, "fixed_seed") {
-			index.seed = 1 // Some runs with a seed rapid can shrink with.
+			index.seed, index.sessionSeed = 1, 0 // Some runs with seeds rapid can shrink with.
 		}
 		reference := map[sessionKey]int{}
 		clients := rapid.Uint64Range(1, 6).Draw(t, "clients")
@@ -198,4 +198,27 @@ func TestSessionIndexAgainstMap(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestSessionIndexSeedsEveryKeyWord: a client chooses its session ids, so no session id
+// may send every client's key to one home whatever the seed. With the seed mixed into the
+// client word only, the session 0x9e3779b97f4a7c15 (the constant the session word was
+// mixed with) made the multiply's product 0, so every client's session of that id had
+// home 0 and each lookup of one scanned all the others' probe run.
+func TestSessionIndexSeedsEveryKeyWord(t *testing.T) {
+	const clients = 64
+	index := newSessionIndex()
+	index.slots = make([]sessionSlot, 1024) // Homes only: nothing is inserted.
+	for _, session := range []uint64{0, 1, 0x9e3779b97f4a7c15, ^uint64(0)} {
+		homes := map[uint64]bool{}
+		for client := uint64(1); client <= clients; client++ {
+			homes[index.home(sessionKey{client, session})] = true
+		}
+		// 64 keys in 1024 slots: about 62 distinct homes at random; fewer than 16 has a
+		// probability far below 10^-30.
+		if len(homes) < 16 {
+			t.Errorf("session %#x: %d clients' keys have %d distinct homes", session, clients,
+				len(homes))
+		}
+	}
 }
