@@ -349,6 +349,20 @@ func (s *Server) handleLogin(conn *connection, frame *wire.Frame) gnet.Action {
 	// the session in its error frame only if it sees active true (stored after the
 	// fields above, so that any goroutine that sees it may read them).
 	conn.active.Store(true)
+	// Another goroutine may have closed this connection while its login ran (the
+	// ticker's login timeout, a shutdown): a dying connection must not take the session
+	// over from a live holder, whose close would then end the session (and cancel its
+	// orders) although its client is alive. Stop quietly: whoever closed it sends the
+	// error frame. The fields above are set, so OnClose matches AdmitLogin with
+	// LoginEnded; the session table never held this connection, so no SessionClosed.
+	// Checked after active is stored: a closeAsync after this load sees active true and
+	// carries the session (the ticker may still have read active false just before:
+	// that narrow window is left, see the session 34 report).
+	if conn.closing.Load() {
+		conn.phase = phaseClosing
+		conn.active.Store(false)
+		return gnet.None
+	}
 	if previous, loaded := s.sessions.Swap(key, conn); loaded && previous != conn {
 		s.closeAsync(previous.(*connection), wire.ErrorSessionTakenOver,
 			"another connection logged in to this session")
