@@ -190,6 +190,17 @@ func (s *Server) drainFrames(conn *connection, c inboundBuffer) gnet.Action {
 	defer func() { s.counters.bytesReceived.Add(uint64(bytesReceived)) }()
 	for {
 		buffered := c.InboundBuffered()
+		if conn.closing.Load() {
+			// Closed by another goroutine while this loop handled the previous frame (a
+			// takeover, a revoked key, a timeout during the login): the frames pipelined
+			// behind it must not be applied, their replies would be dropped. The closer
+			// has queued the error frame and the close; returning gnet.Close here would
+			// lose that frame. Discard with an explicit count, never 0 ("everything").
+			if buffered > 0 {
+				_, _ = c.Discard(buffered)
+			}
+			return gnet.None
+		}
 		if buffered < wire.HeaderSize {
 			return gnet.None
 		}
@@ -702,10 +713,14 @@ func closeAfterWrite(c gnet.Conn, _ error) error { return c.Close() }
 // to drain megabytes. Shutting the socket for writing first makes that flush fail at once,
 // and linger 0 discards what the kernel still holds.
 func (s *Server) slowConsumer(conn *connection, unsent int, onLoop gnet.Conn) {
-	conn.active.Store(false)
+	// Claim the close before clearing active: cleared first, a closeAsync winning in
+	// between would read active false and send its frame with session 0, then close
+	// gracefully instead of aborting. A loser leaves active to the winner (closeAsync
+	// swaps it, OnClose clears it): the bounds in send still hold meanwhile.
 	if !conn.closing.CompareAndSwap(false, true) {
 		return
 	}
+	conn.active.Store(false)
 	s.counters.slowConsumers.Add(1)
 	s.log.log(slog.LevelWarn, "netio: slow consumer, closing",
 		slog.Int("unsent_bytes", unsent), slog.Int("bound", s.config.OutboundBytesMax),

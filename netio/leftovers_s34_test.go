@@ -4,6 +4,7 @@ package netio_test
 // event loop is inside its login or its pipelined frames must not act as logged in.
 
 import (
+	"log/slog"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -83,5 +84,43 @@ func TestLoginTimedOutDuringLoginTakesNothingOver(t *testing.T) {
 	}
 	if stats := h.server.Stats(); stats.LoginsAccepted != 1 {
 		t.Fatalf("logins accepted %d, want 1 (P only)", stats.LoginsAccepted)
+	}
+}
+
+// TestTakenOverConnectionAppliesNoPipelinedFrame: B sends its login and a request in one
+// write; B's loop is parked at the login's log record, after B took the session, while C
+// (on the other loop) takes the session over from B. The request pipelined behind B's
+// login must not be submitted once B is closing: its reply would be dropped. Before the
+// fix drainFrames went on to submit it.
+func TestTakenOverConnectionAppliesNoPipelinedFrame(t *testing.T) {
+	gate := newLoopGate()
+	t.Cleanup(gate.open)
+	h := newHarness(t, harnessOptions{config: func(c *netio.Config) {
+		// gnet's round robin puts connections 1 and 2 on loops 0 and 1.
+		c.EventLoops = 2
+		c.Logger = slog.New(gate)
+	}})
+	const session = 9
+	b := dialRaw(t, h.server.Address())
+	c := dialRaw(t, h.server.Address())
+	gate.armed.Store(true)
+	pipelined := b.loginFrame(clientAll, 1, secretOne, session, 0)
+	pipelined = append(pipelined,
+		requestFrame(session, 1, model.OperationLookupAccounts, encodeIDs(1))...)
+	b.write(pipelined)
+	select {
+	case <-gate.entered:
+	case <-time.After(waitLimit): // A hang guard, not a timing assertion.
+		t.Fatal("B's login never reached its log record")
+	}
+	c.login(clientAll, 1, secretOne, session)
+	gate.open()
+	if frame := b.next(); frame.Kind != wire.KindLoginAccepted {
+		t.Fatalf("B's login: %s %s", frame.Kind, wire.ErrorCode(frame.Status))
+	}
+	b.expectError(wire.ErrorSessionTakenOver) // Not a reply first.
+	if stats := h.server.Stats(); stats.RequestsSubmitted != 0 || stats.RepliesDropped != 0 {
+		t.Fatalf("B's pipelined request: %d submitted, %d replies dropped; want 0 and 0",
+			stats.RequestsSubmitted, stats.RepliesDropped)
 	}
 }
