@@ -190,6 +190,17 @@ func (s *Server) drainFrames(conn *connection, c inboundBuffer) gnet.Action {
 	defer func() { s.counters.bytesReceived.Add(uint64(bytesReceived)) }()
 	for {
 		buffered := c.InboundBuffered()
+		if conn.closing.Load() {
+			// Closed by another goroutine while this loop handled the previous frame (a
+			// takeover, a revoked key, a timeout during the login): the frames pipelined
+			// behind it must not be applied, their replies would be dropped. The closer
+			// has queued the error frame and the close; returning gnet.Close here would
+			// lose that frame. Discard with an explicit count, never 0 ("everything").
+			if buffered > 0 {
+				_, _ = c.Discard(buffered)
+			}
+			return gnet.None
+		}
 		if buffered < wire.HeaderSize {
 			return gnet.None
 		}
@@ -349,6 +360,20 @@ func (s *Server) handleLogin(conn *connection, frame *wire.Frame) gnet.Action {
 	// the session in its error frame only if it sees active true (stored after the
 	// fields above, so that any goroutine that sees it may read them).
 	conn.active.Store(true)
+	// Another goroutine may have closed this connection while its login ran (the
+	// ticker's login timeout, a shutdown): a dying connection must not take the session
+	// over from a live holder, whose close would then end the session (and cancel its
+	// orders) although its client is alive. Stop quietly: whoever closed it sends the
+	// error frame. The fields above are set, so OnClose matches AdmitLogin with
+	// LoginEnded; the session table never held this connection, so no SessionClosed.
+	// Checked after active is stored: a closeAsync after this load sees active true and
+	// carries the session (the ticker may still have read active false just before:
+	// that narrow window is left, see the session 34 report).
+	if conn.closing.Load() {
+		conn.phase = phaseClosing
+		conn.active.Store(false)
+		return gnet.None
+	}
 	if previous, loaded := s.sessions.Swap(key, conn); loaded && previous != conn {
 		s.closeAsync(previous.(*connection), wire.ErrorSessionTakenOver,
 			"another connection logged in to this session")
@@ -688,10 +713,14 @@ func closeAfterWrite(c gnet.Conn, _ error) error { return c.Close() }
 // to drain megabytes. Shutting the socket for writing first makes that flush fail at once,
 // and linger 0 discards what the kernel still holds.
 func (s *Server) slowConsumer(conn *connection, unsent int, onLoop gnet.Conn) {
-	conn.active.Store(false)
+	// Claim the close before clearing active: cleared first, a closeAsync winning in
+	// between would read active false and send its frame with session 0, then close
+	// gracefully instead of aborting. A loser leaves active to the winner (closeAsync
+	// swaps it, OnClose clears it): the bounds in send still hold meanwhile.
 	if !conn.closing.CompareAndSwap(false, true) {
 		return
 	}
+	conn.active.Store(false)
 	s.counters.slowConsumers.Add(1)
 	s.log.log(slog.LevelWarn, "netio: slow consumer, closing",
 		slog.Int("unsent_bytes", unsent), slog.Int("bound", s.config.OutboundBytesMax),

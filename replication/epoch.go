@@ -1,9 +1,11 @@
 package replication
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -45,16 +47,60 @@ func checkEpoch(epoch uint64) error {
 // before the caller acts on it: a node must never write entries of an epoch it could
 // forget after a crash, nor forget that it promised not to follow an older one. An epoch
 // no shard can hold is refused, the file left as it was.
+//
+// On an error the file is left as it was: a failure after the rename (the directory
+// fsync) leaves the new epoch in the file while the caller goes on at the old one (a
+// failed promotion follows on), and after a restart the node would greet its primary
+// with the new epoch and fence it. So the previous content is put back, durably; if that
+// fails too, the error says the file may be ahead of the node.
 func StoreEpoch(path string, epoch uint64) error {
 	if err := checkEpoch(epoch); err != nil {
 		return fmt.Errorf("replication: store epoch: %w", err)
 	}
-	err := wal.WriteFileDurably(path, 0o644, func(file *os.File) error {
+	previous, err := os.ReadFile(path)
+	existed := err == nil
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("replication: store epoch %d: reading the previous one: %w", epoch,
+			err)
+	}
+	err = writeFileDurably(path, 0o644, func(file *os.File) error {
 		_, err := file.WriteString(strconv.FormatUint(epoch, 10) + "\n")
 		return err
 	})
-	if err != nil {
-		return fmt.Errorf("replication: store epoch %d: %w", epoch, err)
+	if err == nil {
+		return nil
 	}
-	return nil
+	if restoreErr := restoreEpochFile(path, previous, existed); restoreErr != nil {
+		return fmt.Errorf("replication: store epoch %d: %w; the epoch file may now be ahead "+
+			"of the node (restoring the previous content failed: %w): stop the node and "+
+			"check %s before restarting it", epoch, err, restoreErr, path)
+	}
+	return fmt.Errorf("replication: store epoch %d: %w", epoch, err)
+}
+
+// writeFileDurably is wal.WriteFileDurably; a test replaces it to fail after the rename.
+var writeFileDurably = wal.WriteFileDurably
+
+// restoreEpochFile puts back what path held before a failed StoreEpoch (nothing when it
+// did not exist), durably, unless it still holds exactly that.
+func restoreEpochFile(path string, previous []byte, existed bool) error {
+	current, err := os.ReadFile(path)
+	switch {
+	case err == nil && existed && bytes.Equal(current, previous):
+		return nil // The failure came before the rename.
+	case errors.Is(err, os.ErrNotExist) && !existed:
+		return nil
+	case err != nil && !errors.Is(err, os.ErrNotExist):
+		return err
+	}
+	if !existed {
+		if err := os.Remove(path); err != nil {
+			return err
+		}
+		return wal.SyncDirectory(filepath.Dir(path))
+	}
+	return wal.WriteFileDurably(path, 0o644, func(file *os.File) error {
+		_, err := file.Write(previous)
+		return err
+	})
 }

@@ -1,0 +1,126 @@
+package netio_test
+
+// Session 34 leftovers (leftovers34): a connection closed by another goroutine while its
+// event loop is inside its login or its pipelined frames must not act as logged in.
+
+import (
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"sequent/core/model"
+	"sequent/netio"
+	"sequent/netio/wire"
+)
+
+// parkingAdmission admits everything (Controls with no limits) but, once armed, parks
+// the event loop in the next AdmitLogin until release: the login is then between its
+// signature check and its takeover of the session.
+type parkingAdmission struct {
+	*netio.Controls
+	armed   atomic.Bool
+	entered chan struct{}
+	release chan struct{}
+	once    sync.Once
+}
+
+func newParkingAdmission() *parkingAdmission {
+	return &parkingAdmission{Controls: netio.NewControls(netio.ControlsConfig{}),
+		entered: make(chan struct{}), release: make(chan struct{})}
+}
+
+func (a *parkingAdmission) AdmitLogin(client *netio.Client, remote net.Addr,
+	takeover bool) wire.ErrorCode {
+	if a.armed.CompareAndSwap(true, false) {
+		close(a.entered)
+		<-a.release
+	}
+	return a.Controls.AdmitLogin(client, remote, takeover)
+}
+
+func (a *parkingAdmission) open() { a.once.Do(func() { close(a.release) }) }
+
+// TestLoginTimedOutDuringLoginTakesNothingOver: the ticker closes connection A for
+// login_timeout while A's loop is inside A's login (parked in AdmitLogin). A must not
+// then complete the login and take session 9 over from its live holder P (whose close
+// would end the session: SessionClosed, cancel-on-disconnect). Before the fix A got
+// login_accepted, P got session_taken_over and the backend saw the session end.
+func TestLoginTimedOutDuringLoginTakesNothingOver(t *testing.T) {
+	admission := newParkingAdmission()
+	t.Cleanup(admission.open)
+	h := newHarness(t, harnessOptions{config: func(c *netio.Config) {
+		c.Admission = admission
+		c.LoginTimeout = 50 * time.Millisecond
+		c.HeartbeatInterval = 50 * time.Millisecond // Ticks every 5 ms.
+		c.SilenceTimeout = time.Hour                // P stays silent meanwhile.
+	}})
+	const session = 9
+	holder := dialRaw(t, h.server.Address())
+	holder.login(clientAll, 1, secretOne, session)
+	a := dialRaw(t, h.server.Address())
+	admission.armed.Store(true)
+	a.write(a.loginFrame(clientAll, 1, secretOne, session, wire.LoginCancelOnDisconnect))
+	select {
+	case <-admission.entered:
+	case <-time.After(waitLimit): // A hang guard, not a timing assertion.
+		t.Fatal("A's login never reached AdmitLogin")
+	}
+	waitFor(t, "the ticker to close A for login_timeout", func() bool {
+		return h.server.Stats().SilenceTimeouts >= 1
+	})
+	admission.open()
+	a.expectError(wire.ErrorLoginTimeout)
+	// P still holds the session: its request is answered, no session_taken_over first.
+	holder.write(requestFrame(session, 1, model.OperationLookupAccounts, encodeIDs(1)))
+	if frame := holder.next(); frame.Kind != wire.KindReply || frame.Number != 1 {
+		t.Fatalf("P after A's timed-out login: got %s (%s), want the reply to request 1",
+			frame.Kind, wire.ErrorCode(frame.Status))
+	}
+	if ends := h.backend.SessionEnds(); len(ends) != 0 {
+		t.Fatalf("the backend saw sessions end: %+v", ends)
+	}
+	if stats := h.server.Stats(); stats.LoginsAccepted != 1 {
+		t.Fatalf("logins accepted %d, want 1 (P only)", stats.LoginsAccepted)
+	}
+}
+
+// TestTakenOverConnectionAppliesNoPipelinedFrame: B sends its login and a request in one
+// write; B's loop is parked at the login's log record, after B took the session, while C
+// (on the other loop) takes the session over from B. The request pipelined behind B's
+// login must not be submitted once B is closing: its reply would be dropped. Before the
+// fix drainFrames went on to submit it.
+func TestTakenOverConnectionAppliesNoPipelinedFrame(t *testing.T) {
+	gate := newLoopGate()
+	t.Cleanup(gate.open)
+	h := newHarness(t, harnessOptions{config: func(c *netio.Config) {
+		// gnet's round robin puts connections 1 and 2 on loops 0 and 1.
+		c.EventLoops = 2
+		c.Logger = slog.New(gate)
+	}})
+	const session = 9
+	b := dialRaw(t, h.server.Address())
+	c := dialRaw(t, h.server.Address())
+	gate.armed.Store(true)
+	pipelined := b.loginFrame(clientAll, 1, secretOne, session, 0)
+	pipelined = append(pipelined,
+		requestFrame(session, 1, model.OperationLookupAccounts, encodeIDs(1))...)
+	b.write(pipelined)
+	select {
+	case <-gate.entered:
+	case <-time.After(waitLimit): // A hang guard, not a timing assertion.
+		t.Fatal("B's login never reached its log record")
+	}
+	c.login(clientAll, 1, secretOne, session)
+	gate.open()
+	if frame := b.next(); frame.Kind != wire.KindLoginAccepted {
+		t.Fatalf("B's login: %s %s", frame.Kind, wire.ErrorCode(frame.Status))
+	}
+	b.expectError(wire.ErrorSessionTakenOver) // Not a reply first.
+	if stats := h.server.Stats(); stats.RequestsSubmitted != 0 || stats.RepliesDropped != 0 {
+		t.Fatalf("B's pipelined request: %d submitted, %d replies dropped; want 0 and 0",
+			stats.RequestsSubmitted, stats.RepliesDropped)
+	}
+}
