@@ -14,7 +14,11 @@ import (
 
 // WriteFileDurably writes path through a temporary file beside it: write fills the
 // temporary (opened read-write, empty), which is then fsynced, closed, renamed over path,
-// and the directory fsynced. On error the temporary is removed and path is untouched.
+// and the directory fsynced. On an error before the rename the temporary is removed and
+// path is untouched; if the directory fsync fails after the rename, path already holds
+// the new content (whether the rename survives a crash is unknown): a caller whose
+// memory must agree with the file restores the old content itself (replication's
+// StoreEpoch does).
 func WriteFileDurably(path string, perm os.FileMode, write func(file *os.File) error) error {
 	temporary := path + temporarySuffix
 	file, err := os.OpenFile(temporary, os.O_RDWR|os.O_CREATE|os.O_TRUNC, perm)
