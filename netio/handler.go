@@ -361,7 +361,7 @@ func (s *Server) handleLogin(conn *connection, frame *wire.Frame) gnet.Action {
 	// fields above, so that any goroutine that sees it may read them).
 	conn.active.Store(true)
 	// Another goroutine may have closed this connection while its login ran (the
-	// ticker's login timeout, a shutdown): a dying connection must not take the session
+	// ticker's login timeout; a shutdown closes on the loop, not here): a dying connection must not take the session
 	// over from a live holder, whose close would then end the session (and cancel its
 	// orders) although its client is alive. Stop quietly: whoever closed it sends the
 	// error frame. The fields above are set, so OnClose matches AdmitLogin with

@@ -50,13 +50,15 @@ func (a *parkingAdmission) open() { a.once.Do(func() { close(a.release) }) }
 // login_accepted, P got session_taken_over and the backend saw the session end.
 func TestLoginTimedOutDuringLoginTakesNothingOver(t *testing.T) {
 	admission := newParkingAdmission()
-	t.Cleanup(admission.open)
 	h := newHarness(t, harnessOptions{config: func(c *netio.Config) {
 		c.Admission = admission
 		c.LoginTimeout = 50 * time.Millisecond
 		c.HeartbeatInterval = 50 * time.Millisecond // Ticks every 5 ms.
 		c.SilenceTimeout = time.Hour                // P stays silent meanwhile.
 	}})
+	// Registered after the harness, so it runs before the harness's shutdown: a failing
+	// run must not leave the loop parked while the server waits for it.
+	t.Cleanup(admission.open)
 	const session = 9
 	holder := dialRaw(t, h.server.Address())
 	holder.login(clientAll, 1, secretOne, session)
@@ -94,12 +96,12 @@ func TestLoginTimedOutDuringLoginTakesNothingOver(t *testing.T) {
 // fix drainFrames went on to submit it.
 func TestTakenOverConnectionAppliesNoPipelinedFrame(t *testing.T) {
 	gate := newLoopGate()
-	t.Cleanup(gate.open)
 	h := newHarness(t, harnessOptions{config: func(c *netio.Config) {
 		// gnet's round robin puts connections 1 and 2 on loops 0 and 1.
 		c.EventLoops = 2
 		c.Logger = slog.New(gate)
 	}})
+	t.Cleanup(gate.open) // After the harness: runs before its shutdown (see above).
 	const session = 9
 	b := dialRaw(t, h.server.Address())
 	c := dialRaw(t, h.server.Address())
