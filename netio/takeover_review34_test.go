@@ -55,12 +55,14 @@ func (g *loopGate) open()                                     { g.once.Do(func()
 // true. (Found by a stress run: 15 of 1,200 takeovers on two loops carried 0.)
 func TestTakeoverDuringLoginCarriesSession(t *testing.T) {
 	gate := newLoopGate()
-	t.Cleanup(gate.open)
 	h := newHarness(t, harnessOptions{config: func(c *netio.Config) {
 		// gnet's round robin puts connections 1, 2, 3 on loops 0, 1, 0.
 		c.EventLoops = 2
 		c.Logger = slog.New(gate)
 	}})
+	// Registered after the harness, so it runs before the harness's shutdown: a failing
+	// run must not leave the loop parked while the server waits for it.
+	t.Cleanup(gate.open)
 	const session = 9
 	holder := dialRaw(t, h.server.Address())
 	holder.login(clientAll, 1, secretOne, session)
