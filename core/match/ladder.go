@@ -22,12 +22,6 @@ type ladder struct {
 	base     uint64              // Price of entry 0, a multiple of tick.
 	tick     uint64              // The instrument's tick size (never 0).
 	count    uint32              // Levels in the ladder.
-	// tickShift is log2(tick) when tickIsPowerOfTwo: offset then divides by a shift.
-	// A 64-bit division is the slowest instruction on the hot path (tens of cycles
-	// on some x86 cores, not pipelined), and most instruments' ticks (1 in the
-	// benchmark) are powers of two.
-	tickShift        uint8
-	tickIsPowerOfTwo bool
 }
 
 // ladderWords is the bitmap's length in 64-bit words.
@@ -41,8 +35,7 @@ func newLadder(tick uint64) ladder {
 	for i := range levels {
 		levels[i] = indexNone
 	}
-	return ladder{levels: levels, tick: tick, tickShift: uint8(bits.TrailingZeros64(tick)),
-		tickIsPowerOfTwo: tick&(tick-1) == 0}
+	return ladder{levels: levels, tick: tick}
 }
 
 // offset returns the entry of price, and false when price lies outside the span.
@@ -50,12 +43,7 @@ func (d *ladder) offset(price uint64) (int, bool) {
 	if price < d.base {
 		return 0, false
 	}
-	var offset uint64
-	if d.tickIsPowerOfTwo {
-		offset = (price - d.base) >> d.tickShift
-	} else {
-		offset = (price - d.base) / d.tick
-	}
+	offset := (price - d.base) / d.tick
 	if offset >= ladderTicks {
 		return 0, false
 	}

@@ -137,12 +137,7 @@ func (w *clientOrderWindow) remember(entry windowEntry) {
 		position = w.oldest
 		w.index.remove(w.entries[position].hash, position)
 		w.entries[position] = entry
-		// A compare instead of a modulo: the division would cost tens of cycles on
-		// every command once the ring is full.
-		w.oldest++
-		if w.oldest == w.max {
-			w.oldest = 0
-		}
+		w.oldest = (w.oldest + 1) % w.max
 	}
 	w.index.insert(entry.hash, position, w.entries)
 }
