@@ -64,22 +64,16 @@ func TestFailedPromotionLeavesAFollowingStandby(t *testing.T) {
 // it takes over once the disk is fixed. It used to log at Debug and stop watching: the
 // pair was left without a primary, and nothing said so.
 func TestFailedAutomaticFailoverIsRetried(t *testing.T) {
-	lease := testLeaseDuration
-	_, witnessAddress := startTestWitness(t, lease)
-	primaryAddress := freeAddress(t)
-	primary := startNode(t, withWitness(nodeConfig(t.TempDir(), primaryAddress, ""), "a",
-		witnessAddress, lease))
-	defer primary.Close()
-	waitForFirstRenewal(t, primary)
-	messages := &recordingHandler{}
-	standbyConfig := withWitness(nodeConfig(t.TempDir(), freeAddress(t), primaryAddress), "b",
-		witnessAddress, lease)
-	standbyConfig.Logger = slog.New(messages)
-	standby := startNode(t, standbyConfig)
-	defer standby.Close()
-	unblock := blockEpochFile(t, standby) // Before anything could promote it.
-	primary.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
-	primary.replies.wait(t, 1)
+	var messages *recordingHandler
+	var unblock func()
+	primary, standby, _ := startWitnessPairWith(t, testLeaseDuration, witnessPairOptions{
+		newStandbyLogger: func() *slog.Logger {
+			messages = &recordingHandler{}
+			return slog.New(messages)
+		},
+		beforeFirstWrite: func(standby *testNode) {
+			unblock = blockEpochFile(t, standby) // Before anything could promote it.
+		}})
 	primary.Close()
 	waitFor(t, "the automatic failover to fail", func() bool {
 		return messages.logged(automaticFailoverFailedMessage)

@@ -203,6 +203,20 @@ func waitForFirstRenewal(t *testing.T, primary *testNode) {
 	waitFor(t, "the primary's first lease", func() bool { return primary.Status().Lease.Renewals >= 1 })
 }
 
+// witnessPairAttemptsMax bounds how often startWitnessPair starts its pair afresh after the
+// primary's lease ran out during the set-up (see witnessPairSetUp).
+const witnessPairAttemptsMax = 3
+
+// witnessPairOptions are startWitnessPairWith's choices: the primary's logger (nil:
+// none), the standby's (made afresh for each attempt, so that a test reads only its own
+// standby's messages; nil: none), and what to do to the standby once it runs, before the
+// set-up's first write.
+type witnessPairOptions struct {
+	primaryLogger    *slog.Logger
+	newStandbyLogger func() *slog.Logger
+	beforeFirstWrite func(standby *testNode)
+}
+
 // startWitnessPair starts a witness with the given lease, a sync primary "a" and its
 // standby "b" that use it, and has the primary create accounts 1 and 2 (acknowledged).
 // Both nodes are closed when the test ends (a test may close them before). The lease
@@ -213,25 +227,81 @@ func waitForFirstRenewal(t *testing.T, primary *testNode) {
 func startWitnessPair(t *testing.T, lease time.Duration) (primary, standby *testNode,
 	witness *Witness) {
 	t.Helper()
-	return startWitnessPairLogging(t, lease, testLogger)
+	return startWitnessPairWith(t, lease, witnessPairOptions{})
 }
 
 // startWitnessPairLogging is startWitnessPair with the primary logging to primaryLogger.
 func startWitnessPairLogging(t *testing.T, lease time.Duration, primaryLogger *slog.Logger) (
 	primary, standby *testNode, witness *Witness) {
 	t.Helper()
+	return startWitnessPairWith(t, lease, witnessPairOptions{primaryLogger: primaryLogger})
+}
+
+// startWitnessPairWith is startWitnessPair with options. Even a 2 s lease is not enough
+// on a machine loaded enough to starve the test process: the primary fences itself when
+// none of its renewals (one every quarter lease) is granted within 80% of the lease, and
+// CI saw the set-up's first write answered not_primary twice at load 8-12 (reproduced
+// with GOMAXPROCS=1 and four busy loops on 2 cores: a node took 5 s to open, and the
+// lease goroutine, sleeping through two ticks, sent its next renewal 1.5 s after the
+// last granted one and fenced itself on its timeout). A primary whose lease has run out
+// must fence itself, so the set-up starts a fresh witness and pair instead, at most
+// witnessPairAttemptsMax times, and only when the primary's own lease clock has run out
+// (whatever fenced it then: its lease goroutine, the witness giving the lease to the
+// standby, the promoted standby's fence frame), its log has not failed, and it did not
+// answer the write: a primary fenced while its lease holds (a fence frame, a
+// higher-epoch hello) still fails the test.
+func startWitnessPairWith(t *testing.T, lease time.Duration, options witnessPairOptions) (
+	primary, standby *testNode, witness *Witness) {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		primary, standby, witness, status := witnessPairSetUp(t, lease, options)
+		if status == model.StatusOK {
+			return primary, standby, witness
+		}
+		starved := !primary.leaseClock.valid() && primary.Shard().Err() == nil
+		if !starved || attempt == witnessPairAttemptsMax {
+			t.Fatalf("set-up's first write: %s (attempt %d, primary %s, lease %+v, lease "+
+				"clock valid: %v)", status, attempt, primary.Role(), primary.Status().Lease,
+				primary.leaseClock.valid())
+		}
+		t.Logf("set-up attempt %d: the primary's lease ran out before its first write was "+
+			"answered (%s; lease %+v): the machine starved the test process; starting afresh",
+			attempt, status, primary.Status().Lease)
+		standby.Close()
+		primary.Close()
+	}
+}
+
+// witnessPairSetUp is one attempt of startWitnessPairWith: it returns the status of the
+// first write (its submission's, or its reply's).
+func witnessPairSetUp(t *testing.T, lease time.Duration, options witnessPairOptions) (
+	primary, standby *testNode, witness *Witness, status model.Status) {
+	t.Helper()
 	witness, witnessAddress := startTestWitness(t, lease)
 	primaryAddress := freeAddress(t)
 	primaryConfig := withWitness(nodeConfig(t.TempDir(), primaryAddress, ""), "a",
 		witnessAddress, lease)
-	primaryConfig.Logger = primaryLogger
+	if options.primaryLogger != nil {
+		primaryConfig.Logger = options.primaryLogger
+	}
 	primary = startNode(t, primaryConfig)
 	t.Cleanup(func() { primary.Close() })
 	waitForFirstRenewal(t, primary)
-	standby = startNode(t, withWitness(nodeConfig(t.TempDir(), freeAddress(t), primaryAddress),
-		"b", witnessAddress, lease))
+	standbyConfig := withWitness(nodeConfig(t.TempDir(), freeAddress(t), primaryAddress),
+		"b", witnessAddress, lease)
+	if options.newStandbyLogger != nil {
+		standbyConfig.Logger = options.newStandbyLogger()
+	}
+	standby = startNode(t, standbyConfig)
 	t.Cleanup(func() { standby.Close() })
-	primary.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
-	primary.replies.wait(t, 1)
-	return primary, standby, witness
+	if options.beforeFirstWrite != nil {
+		options.beforeFirstWrite(standby)
+	}
+	status = primary.Shard().Submit(&backend.Request{Connection: 1, Client: 7, Session: 1,
+		Number: 1, Operation: model.OperationCreateAccounts, Body: accounts(1, 2)})
+	if status != model.StatusOK {
+		return primary, standby, witness, status
+	}
+	reply, _ := primary.replies.wait(t, 1)
+	return primary, standby, witness, reply.Status
 }
