@@ -419,22 +419,29 @@ func TestConformanceLogout(t *testing.T) {
 	r.expectClosed()
 }
 
+// newOneRequestPerSecondHarness starts a server with admission controls whose first test
+// client may send one request per second, with a burst of one second: the rate check
+// then answers its second request at once.
+func newOneRequestPerSecondHarness(t *testing.T) *harness {
+	t.Helper()
+	file := testKeysFile()
+	file.Clients[0].Limits.RequestsPerSecond = 1
+	keys, err := netio.NewKeyring(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newHarness(t, harnessOptions{keys: keys, config: func(c *netio.Config) {
+		c.Admission = netio.NewControls(netio.ControlsConfig{})
+	}})
+}
+
 // TestConformanceRefusalPrecedence: section 6, "The checks run in this order:
 // permission, flags, shape (invalid_body, empty_request, too_many_events), rate, then
 // the shard's own", and "Refused at once (reply with that status and an empty body; the
 // connection stays)", "Refusals carry aux = 0"; section 12, request level, the same
 // order. Each case breaks two rules; the earlier one answers, on the same connection.
 func TestConformanceRefusalPrecedence(t *testing.T) {
-	file := testKeysFile()
-	// The rate check needs limits: one request per second, and a burst of one second.
-	file.Clients[0].Limits.RequestsPerSecond = 1
-	keys, err := netio.NewKeyring(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := newHarness(t, harnessOptions{keys: keys, config: func(c *netio.Config) {
-		c.Admission = netio.NewControls(netio.ControlsConfig{})
-	}})
+	h := newOneRequestPerSecondHarness(t)
 	reader := dialRaw(t, h.server.Address())
 	reader.login(clientReader, 1, secretReader, 1)
 	all := dialRaw(t, h.server.Address())
@@ -794,18 +801,9 @@ func TestConformanceReplyCacheTwoMebibytes(t *testing.T) {
 // TestConformanceSubscribeRateLimited: section 4, subscribed: "Header status: 0, 200
 // (busy ...), or 202 (rate_limited: the client's request rate is spent, a subscribe
 // counting as one request; subscribe again later). Refused, nothing was subscribed and
-// the body is zero." The connection stays. (Section 3's table lists only "0 or 200" for
-// subscribed: see the report.)
+// the body is zero." The connection stays.
 func TestConformanceSubscribeRateLimited(t *testing.T) {
-	file := testKeysFile()
-	file.Clients[0].Limits.RequestsPerSecond = 1
-	keys, err := netio.NewKeyring(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := newHarness(t, harnessOptions{keys: keys, config: func(c *netio.Config) {
-		c.Admission = netio.NewControls(netio.ControlsConfig{})
-	}})
+	h := newOneRequestPerSecondHarness(t)
 	r := dialRaw(t, h.server.Address())
 	r.login(clientAll, 1, secretOne, 1)
 	r.write(requestFrame(1, 1, model.OperationLookupAccounts, encodeIDs(1))) // The token.

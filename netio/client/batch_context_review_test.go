@@ -28,18 +28,9 @@ func TestBatchWhoseContextEndsAfterARequestAppliedSaysSo(t *testing.T) {
 	if !c.windowBytes.TryAcquire(replyBytesMax - firstRunBytes) {   // Others' requests.
 		t.Fatal("the reply-byte window is not free")
 	}
-	transfers := []model.Transfer{transfer(501, 1, 2, 1, 0), transfer(502, 1, 2, 1, 0),
-		transfer(503, 1, 2, 1, 0)}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	first := c.NextNumber()
-	ended := make(chan error, 1)
-	go func() {
-		ended <- c.batch(ctx, model.OperationCreateTransfers, 0, [][2]int{{0, 1}, {1, 3}},
-			func(run [2]int) []byte {
-				return encodeTransfers(transfers[run[0]:run[1]])
-			}, func([2]int) bool { return false }, nil, func([]byte) {})
-	}()
+	first, ended := startTwoRunBatch(ctx, c)
 	// The first request answered (its reply bytes given back: too few for the second's).
 	waitFor(t, c, "the first request answered", func() bool {
 		return c.next == first+1 && len(c.pending) == 0
@@ -92,16 +83,7 @@ func TestBatchClosedWithARequestOnItsWaySaysItMayBeApplied(t *testing.T) {
 		others[i] = transfer(600+uint64(i), 1, 2, 1, 0)
 	}
 	other := c.Go(ctx, model.OperationCreateTransfers, 0, encodeTransfers(others), nil)
-	transfers := []model.Transfer{transfer(501, 1, 2, 1, 0), transfer(502, 1, 2, 1, 0),
-		transfer(503, 1, 2, 1, 0)}
-	first := c.NextNumber()
-	ended := make(chan error, 1)
-	go func() {
-		ended <- c.batch(ctx, model.OperationCreateTransfers, 0, [][2]int{{0, 1}, {1, 3}},
-			func(run [2]int) []byte {
-				return encodeTransfers(transfers[run[0]:run[1]])
-			}, func([2]int) bool { return false }, nil, func([]byte) {})
-	}()
+	first, ended := startTwoRunBatch(ctx, c)
 	waitFor(t, c, "the batch's first request written", func() bool {
 		return c.next == first+1 && c.pending[first] != nil && len(c.outbox) == 0 &&
 			!c.writing
@@ -124,4 +106,21 @@ func TestBatchClosedWithARequestOnItsWaySaysItMayBeApplied(t *testing.T) {
 		t.Fatalf("a batch closed with its first request written and not answered ended "+
 			"with %v, want an *OutcomeUnknownError wrapping ErrClosed", err)
 	}
+}
+
+// startTwoRunBatch runs, on its own goroutine, a batch of three transfers (501–503) sent
+// as two requests (one transfer, then two), and returns the first request's number and
+// the channel that receives the batch's error.
+func startTwoRunBatch(ctx context.Context, c *Client) (first uint64, ended chan error) {
+	transfers := []model.Transfer{transfer(501, 1, 2, 1, 0), transfer(502, 1, 2, 1, 0),
+		transfer(503, 1, 2, 1, 0)}
+	first = c.NextNumber()
+	ended = make(chan error, 1)
+	go func() {
+		ended <- c.batch(ctx, model.OperationCreateTransfers, 0, [][2]int{{0, 1}, {1, 3}},
+			func(run [2]int) []byte {
+				return encodeTransfers(transfers[run[0]:run[1]])
+			}, func([2]int) bool { return false }, nil, func([]byte) {})
+	}()
+	return first, ended
 }
