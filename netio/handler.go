@@ -85,11 +85,7 @@ func (h *eventHandler) OnTraffic(c gnet.Conn) gnet.Action {
 	s := h.server
 	conn, _ := c.Context().(*connection)
 	if conn == nil || conn.closing.Load() {
-		// Closing: what the peer sends now is not read. Discard with an explicit count
-		// (never 0, which would mean "everything" and is what we want only when > 0).
-		if buffered := c.InboundBuffered(); buffered > 0 {
-			_, _ = c.Discard(buffered)
-		}
+		discardInbound(c) // Closing: what the peer sends now is not read.
 		return gnet.None
 	}
 	conn.received.Store(s.now())
@@ -182,6 +178,14 @@ type inboundBuffer interface {
 
 var _ inboundBuffer = gnet.Conn(nil)
 
+// discardInbound drops everything buffered from the peer, with an explicit count: gnet
+// reads a Discard of 0 as "everything", which is wanted only when something is there.
+func discardInbound(c inboundBuffer) {
+	if buffered := c.InboundBuffered(); buffered > 0 {
+		_, _ = c.Discard(buffered)
+	}
+}
+
 // drainFrames handles each complete frame in the inbound buffer, in order. It copies
 // nothing it keeps: the frame bytes are used (and Submit copies the request) before the
 // Discard that releases them.
@@ -195,10 +199,8 @@ func (s *Server) drainFrames(conn *connection, c inboundBuffer) gnet.Action {
 			// takeover, a revoked key, a timeout during the login): the frames pipelined
 			// behind it must not be applied, their replies would be dropped. The closer
 			// has queued the error frame and the close; returning gnet.Close here would
-			// lose that frame. Discard with an explicit count, never 0 ("everything").
-			if buffered > 0 {
-				_, _ = c.Discard(buffered)
-			}
+			// lose that frame.
+			discardInbound(c)
 			return gnet.None
 		}
 		if buffered < wire.HeaderSize {

@@ -199,16 +199,10 @@ func (c *Client) PermissionsInForce() uint32 {
 	return 0
 }
 
-// Allows reports whether the client may send operation (assumed defined and external).
+// Allows reports whether the client may send operation (assumed defined and external):
+// whether the permissions in force hold the one it requires.
 func (c *Client) Allows(operation model.Operation) bool {
-	if c.Permissions&wire.PermissionAdmin != 0 {
-		return true
-	}
-	required := RequiredPermission(operation)
-	if required == wire.PermissionRead {
-		return c.Permissions != 0 // Every permission includes reading.
-	}
-	return c.Permissions&required != 0
+	return c.PermissionsInForce()&RequiredPermission(operation) != 0
 }
 
 // adminOperations need the admin permission whatever their shape: creating instruments

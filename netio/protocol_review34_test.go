@@ -111,7 +111,10 @@ func TestErrorNamesTheRequestThatCausedIt(t *testing.T) {
 // force", which a client may use to decide what to send: for every set of permissions
 // a keys file can grant and every operation a client may send, Allows grants the
 // operation exactly when the bit it requires (RequiredPermission) is among the bits
-// login_accepted reports. (TestPermissionsInForce checks the bits alone.)
+// login_accepted reports, and both follow section 5's rule as written here on its own
+// (Allows is computed from the bits in force, so the rule is checked independently):
+// admin allows everything, any permission allows reading, otherwise the operation's
+// own bit. (TestPermissionsInForce checks the bits alone.)
 func TestPermissionsInForceMatchAllows(t *testing.T) {
 	all := wire.PermissionRead | wire.PermissionTransfer | wire.PermissionTrade |
 		wire.PermissionAdmin
@@ -122,10 +125,13 @@ func TestPermissionsInForceMatchAllows(t *testing.T) {
 			if info, _ := operation.Info(); info.Internal {
 				continue // Refused as unknown_operation before any permission check.
 			}
-			reported := inForce&netio.RequiredPermission(operation) != 0
-			if allowed := c.Allows(operation); allowed != reported {
-				t.Errorf("held %04b (in force %04b), %s: Allows %v, login_accepted says %v",
-					held, inForce, operation, allowed, reported)
+			required := netio.RequiredPermission(operation)
+			reported := inForce&required != 0
+			rule := held&wire.PermissionAdmin != 0 || held&required != 0 ||
+				required == wire.PermissionRead // held is never 0 here.
+			if allowed := c.Allows(operation); allowed != reported || allowed != rule {
+				t.Errorf("held %04b (in force %04b), %s: Allows %v, login_accepted says %v, "+
+					"section 5 says %v", held, inForce, operation, allowed, reported, rule)
 			}
 		}
 	}
