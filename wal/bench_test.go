@@ -200,7 +200,7 @@ func BenchmarkAppendVsRaw(b *testing.B) {
 }
 
 // preallocatedFile creates a file of size bytes, zero-filled or fallocated, synced.
-func preallocatedFile(b *testing.B, dir, name string, size int64,
+func preallocatedFile(b testing.TB, dir, name string, size int64,
 	allocate bool) (*os.File, int64) {
 	b.Helper()
 	file, err := os.OpenFile(filepath.Join(dir, name), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
