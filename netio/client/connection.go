@@ -209,7 +209,7 @@ func (c *Client) maintain() {
 			return
 		case <-c.lost:
 		}
-		if !c.waitBeforeFollowing() {
+		if !c.waitBeforeFollowing() || !c.waitAfterDamage() {
 			return
 		}
 		delay := ReconnectDelayMin
@@ -364,6 +364,16 @@ func (c *Client) handle(frame *wire.Frame, generation uint64) error {
 		refused := serverError(frame)
 		code := wire.ErrorCode(frame.Status)
 		switch {
+		case code == wire.ErrorBadChecksum:
+			// A frame of ours arrived damaged: the connection is (a link, a middlebox),
+			// not the request. The number is read from the damaged frame (PROTOCOL.md
+			// section 4, error): unverified, it may name another pending request, whose
+			// own frame was fine and may be applied. So it names none: the client
+			// reconnects with its session and resends every pending request with its
+			// number, as after any lost connection (exactly-once answers a copy already
+			// applied from the server's cache). Never a definite "not applied", nor a
+			// stop for good.
+			c.checksumRefused(generation)
 		case sessionFatal(code):
 			c.failFatal(refused)
 		case !code.Retryable() && !c.failCall(frame.Number, refused):
@@ -375,6 +385,41 @@ func (c *Client) handle(frame *wire.Frame, generation uint64) error {
 		return fmt.Errorf("client: unexpected %s frame from the server", frame.Kind)
 	}
 	return nil
+}
+
+// checksumRefused counts a bad_checksum on connection generation (if still current)
+// among those in a row with no reply in between, which space the reconnects out
+// (waitAfterDamage): frames damaged again and again on every connection (a broken link,
+// or a client fault that corrupts its own frames) would otherwise have the client
+// reconnect and resend as fast as the server refuses.
+func (c *Client) checksumRefused(generation uint64) {
+	c.mu.Lock()
+	if c.generation == generation && c.conn != nil {
+		c.checksumRefusals++
+	}
+	c.mu.Unlock()
+}
+
+// waitAfterDamage delays the reconnect that follows the second and later bad_checksum
+// in a row (no reply in between: checksumRefused), doubling from ReconnectDelayMin up to
+// ReconnectDelayMax as failed reconnects do; a first one reconnects at once (damage in
+// passing). It reports false when the client is closed while waiting.
+func (c *Client) waitAfterDamage() bool {
+	c.mu.Lock()
+	refusals := c.checksumRefusals
+	c.mu.Unlock()
+	if refusals < 2 {
+		return true
+	}
+	delay := doubling(ReconnectDelayMin, ReconnectDelayMax, refusals-2)
+	c.log.Warn("client: frames refused as damaged again, waiting before reconnecting",
+		"refusals", refusals, "wait", delay)
+	select {
+	case <-c.stop:
+		return false
+	case <-time.After(delay):
+		return true
+	}
 }
 
 // sessionFatal reports error codes that end the session whatever request caused them.
@@ -390,7 +435,7 @@ func sessionFatal(code wire.ErrorCode) bool {
 // failCall fails the pending request a protocol error names (so that it is not resent
 // into the same error) and reports whether there was one. The error refuses the copy it
 // answers; for a write an earlier copy of which may have been applied (a resend refused
-// bad_checksum or unexpected_frame, say) the call fails with an *OutcomeUnknownError
+// unexpected_frame, say) the call fails with an *OutcomeUnknownError
 // wrapping it (endedErrorLocked).
 func (c *Client) failCall(number uint64, err error) bool {
 	c.mu.Lock()
@@ -418,6 +463,9 @@ func (c *Client) failCall(number uint64, err error) bool {
 func (c *Client) complete(frame *wire.Frame, generation uint64) {
 	status := model.Status(frame.Status)
 	c.mu.Lock()
+	if generation == c.generation {
+		c.checksumRefusals = 0 // A frame of ours got through intact (waitAfterDamage).
+	}
 	call := c.pending[frame.Number]
 	if call == nil {
 		c.mu.Unlock()
