@@ -98,7 +98,9 @@ type Client struct {
 }
 
 // Dial connects to the first reachable address, logs in and returns the client. ctx
-// bounds this first connection only; later reconnects happen in the background.
+// bounds this first connection only; later reconnects happen in the background. When
+// ctx ends first (during the dial or the login), the error wraps both ErrUnreachable
+// and ctx's error (errors.Is context.Canceled, or context.DeadlineExceeded).
 func Dial(ctx context.Context, config Config) (*Client, error) {
 	if err := config.Validate(); err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -75,12 +76,28 @@ func (c *Client) connect(ctx context.Context, address string) (*established, err
 	if !interrupt() && err == nil {
 		err = ctx.Err() // Logged in as ctx ended: the deadline may be set, or about to be.
 	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		err = loginInterrupted(ctx)
+	}
 	if err != nil {
 		_ = conn.Close()
 		return nil, err
 	}
 	_ = conn.SetDeadline(time.Time{})
 	return e, nil
+}
+
+// loginInterrupted is the error of a handshake whose read or write hit the connection's
+// deadline: the only deadlines set on it are ctx's own and the one set in the past when
+// ctx ends (connect), so ctx ended or its deadline passed (the connection's timer may
+// fire before ctx's own does). The caller is told that (errors.Is context.Canceled or
+// context.DeadlineExceeded), not of an i/o timeout it never set.
+func loginInterrupted(ctx context.Context) error {
+	cause := ctx.Err()
+	if cause == nil {
+		cause = context.DeadlineExceeded
+	}
+	return fmt.Errorf("client: login interrupted: %w", cause)
 }
 
 func (c *Client) login(e *established) error {
