@@ -507,7 +507,7 @@ func (c *Client) complete(frame *wire.Frame, generation uint64) {
 		// one whose outcome is unknown they say nothing of that copy (they refuse this
 		// one before its number is looked up), and outcome_unknown says nothing either.
 		c.redirects = 0 // Only a primary answers these: the redirects led somewhere.
-		c.resendOrDropLocked(call)
+		c.resendOrDropLocked(call, generation)
 		return
 	case status == model.StatusNotPrimary && generation != c.generation:
 		// From a connection already replaced: install resent the request on the current
@@ -531,7 +531,7 @@ func (c *Client) complete(frame *wire.Frame, generation uint64) {
 		// definite reply comes. A read is recorded nowhere: no earlier copy of it can be
 		// applied, so its refusal is its outcome, after a busy as without one (resent, it
 		// looped on a draining server until its caller left).
-		c.resendOrDropLocked(call)
+		c.resendOrDropLocked(call, generation)
 		return
 	case status == model.StatusNotPrimary && len(frame.Body) > 0 &&
 		!c.namesConnectedLocked(string(frame.Body)):
@@ -616,15 +616,15 @@ func doubling(first, limit time.Duration, step int) time.Duration {
 	return min(first<<min(step, 16), limit)
 }
 
-// resendOrDropLocked resends a call the server refused with a status it is resent after
-// (retryLocked); or, when its callers have all left and no copy of it is on its way any
+// resendOrDropLocked resends a call the server refused, on connection generation, with a
+// status it is resent after (retryLocked); or, when its callers have all left and no copy of it is on its way any
 // more (abandonPendingLocked), drops it: nobody waits for its outcome, and a resend
 // would only hold a window slot and load a server that is refusing. Called with mu
 // held; returns with it released.
-func (c *Client) resendOrDropLocked(call *Call) {
+func (c *Client) resendOrDropLocked(call *Call, generation uint64) {
 	call.busyRetries++ // Counted before the check: this refusal makes a dropped call late.
 	if !call.abandoned || call.unanswered > 0 || call.lostCopy {
-		c.retryLocked(call)
+		c.retryLocked(call, generation)
 		c.mu.Unlock()
 		return
 	}
@@ -646,16 +646,26 @@ func (c *Client) retryDelay(retries int) time.Duration {
 	return doubling(first, busyRetryDelayMax, retries-1)
 }
 
-// retryLocked resends a call (see resentStatus) after an exponential backoff, keeping its
-// number. busyRetries counts this refusal already (resendOrDropLocked).
-func (c *Client) retryLocked(call *Call) {
+// retryLocked resends a call (see resentStatus), refused on connection generation, after
+// an exponential backoff, keeping its number (resendAfterBackoff). busyRetries counts
+// this refusal already (resendOrDropLocked).
+func (c *Client) retryLocked(call *Call, generation uint64) {
 	time.AfterFunc(c.retryDelay(call.busyRetries), func() {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		if c.pending[call.Number] != call || c.closed {
-			return
-		}
-		c.queueLocked(call, call.frame)
-		c.writeLocked()
+		c.resendAfterBackoff(call, generation)
 	})
+}
+
+// resendAfterBackoff queues call again once its backoff after a refusal on connection
+// generation is over, unless it has left the pending set, the client is closed, or a
+// later connection has been installed since: install resent every pending call, this
+// one with them, and another copy would only cost the server a duplicate to answer (or,
+// for a call abandoned meanwhile, hold its window slot until that copy is answered).
+func (c *Client) resendAfterBackoff(call *Call, generation uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pending[call.Number] != call || c.closed || c.generation != generation {
+		return
+	}
+	c.queueLocked(call, call.frame)
+	c.writeLocked()
 }
