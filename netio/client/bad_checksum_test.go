@@ -62,6 +62,14 @@ func (p *scriptedPeer) answerAll() {
 // address.
 func startScriptedServer(t *testing.T, script func(connection int, peer *scriptedPeer)) string {
 	t.Helper()
+	return startScriptedServerRefusing(t, nil, script)
+}
+
+// startScriptedServerRefusing is startScriptedServer whose login answer, for connection
+// index, is the error refuse returns, when not 0 (refuse nil: none refused).
+func startScriptedServerRefusing(t *testing.T, refuse func(connection int) wire.ErrorCode,
+	script func(connection int, peer *scriptedPeer)) string {
+	t.Helper()
 	listener, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -102,6 +110,10 @@ func startScriptedServer(t *testing.T, script func(connection int, peer *scripte
 				}
 				if login, err := readFrame(conn, peer.decoder); err != nil ||
 					login.Kind != wire.KindLogin {
+					return
+				}
+				if refuse != nil && refuse(index) != 0 {
+					peer.refuse(refuse(index), 0)
 					return
 				}
 				accepted := make([]byte, wire.LoginAcceptedSize)
@@ -202,4 +214,31 @@ func TestBadChecksumNamingNoRequestReconnects(t *testing.T) {
 			nil), "a later read")
 		cancel()
 	}
+}
+
+// TestBadChecksumRefusingAReconnectsLoginReconnects: the connection ends (the server
+// closes it with a write unanswered), and the reconnect's login frame arrives damaged:
+// the server refuses it bad_checksum. That says nothing of the client's credentials;
+// the client must try again (with its back-off), not stop for good with the error.
+func TestBadChecksumRefusingAReconnectsLoginReconnects(t *testing.T) {
+	refuse := func(connection int) wire.ErrorCode {
+		if connection == 1 {
+			return wire.ErrorBadChecksum
+		}
+		return 0
+	}
+	address := startScriptedServerRefusing(t, refuse,
+		func(connection int, peer *scriptedPeer) {
+			if connection > 0 {
+				peer.answerAll()
+				return
+			}
+			_, _ = peer.request() // Then the connection ends, the write unanswered.
+		})
+	c := dialScripted(t, address)
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	expectOK(t, c.Go(ctx, model.OperationCreateTransfers, 0,
+		make([]byte, model.TransferSize), nil),
+		"a write pending when a reconnect's login was refused bad_checksum")
 }

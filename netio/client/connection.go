@@ -25,7 +25,7 @@ type established struct {
 
 // connectAny tries the redirect target first, then each address in order, and returns
 // the first connection that logs in. A login refusal that a retry cannot cure (unknown
-// key, bad signature) is returned at once as a *ServerError.
+// key, bad signature: loginRefusedForGood) is returned at once as a *ServerError.
 func (c *Client) connectAny(ctx context.Context) (*established, error) {
 	c.mu.Lock()
 	addresses := slices.Clone(c.config.Addresses)
@@ -41,7 +41,7 @@ func (c *Client) connectAny(ctx context.Context) (*established, error) {
 			return e, nil
 		}
 		var serverError *ServerError
-		if errors.As(err, &serverError) && !wire.ErrorCode(serverError.Code).Retryable() {
+		if errors.As(err, &serverError) && loginRefusedForGood(wire.ErrorCode(serverError.Code)) {
 			return nil, err
 		}
 		reasons = append(reasons, fmt.Sprintf("%s: %v", address, err))
@@ -52,6 +52,16 @@ func (c *Client) connectAny(ctx context.Context) (*established, error) {
 	}
 	// One line, so that a command-line tool can print it as is.
 	return nil, fmt.Errorf("%w (%s): %w", ErrUnreachable, strings.Join(reasons, "; "), last)
+}
+
+// loginRefusedForGood reports whether a handshake's error frame with code means that
+// logging in again fails the same way until something changes (PROTOCOL.md section 13),
+// so that the client stops rather than retry. Not bad_checksum, although the table says
+// so of it as a fault of the client's: the login frame is built afresh for every
+// attempt, so a damaged one is the connection's damage, which a new attempt cures, as
+// for a request's frame (handle).
+func loginRefusedForGood(code wire.ErrorCode) bool {
+	return !code.Retryable() && code != wire.ErrorBadChecksum
 }
 
 // connect dials one address and runs the login handshake: read the challenge, sign its
@@ -254,7 +264,7 @@ func (c *Client) maintain() {
 				break
 			}
 			var refused *ServerError
-			if errors.As(err, &refused) && !wire.ErrorCode(refused.Code).Retryable() {
+			if errors.As(err, &refused) && loginRefusedForGood(wire.ErrorCode(refused.Code)) {
 				c.failFatal(refused)
 				return
 			}

@@ -116,7 +116,8 @@
 // it as a damaged connection: it reconnects and resends every pending request, the one
 // named included (exactly-once answers a copy already applied from the cache); after a
 // second one in a row with no reply in between it waits before reconnecting, doubling
-// from ReconnectDelayMin to ReconnectDelayMax. Close fails the pending calls with
+// from ReconnectDelayMin to ReconnectDelayMax. A reconnect's login refused bad_checksum
+// is retried as a failed reconnect is. Close fails the pending calls with
 // ErrClosed (with the *ServerError instead once a fatal one stopped the client, even if
 // Close runs before the calls were failed with it). In each case a write a copy of which may have been applied — sent and not
 // answered, lost with a connection, or answered outcome_unknown — fails with an
