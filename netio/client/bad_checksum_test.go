@@ -2,9 +2,12 @@ package client
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"sync"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	"sequent/core/model"
 	"sequent/netio/wire"
@@ -241,4 +244,53 @@ func TestBadChecksumRefusingAReconnectsLoginReconnects(t *testing.T) {
 	expectOK(t, c.Go(ctx, model.OperationCreateTransfers, 0,
 		make([]byte, model.TransferSize), nil),
 		"a write pending when a reconnect's login was refused bad_checksum")
+}
+
+// TestBadChecksumsInARowSpaceTheReconnectsOut: frames damaged on every connection (a
+// broken link, or a client fault corrupting its own frames) must not make the client
+// reconnect and resend as fast as the server refuses. A first bad_checksum reconnects at
+// once; each further one in a row, with no reply in between, waits longer, doubling from
+// ReconnectDelayMin; a reply resets the count, and an error read from a connection
+// already replaced does not count. Run in a synctest bubble: the waits are on the
+// bubble's clock, exact.
+func TestBadChecksumsInARowSpaceTheReconnectsOut(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		conn, peer := net.Pipe()
+		defer conn.Close()
+		defer peer.Close()
+		c := &Client{log: slog.New(slog.DiscardHandler), pending: map[uint64]*Call{},
+			stop: make(chan struct{}), conn: conn, generation: 2}
+		waited := func() time.Duration {
+			start := time.Now()
+			if !c.waitAfterDamage() {
+				t.Fatal("waitAfterDamage reported the client closed")
+			}
+			return time.Since(start)
+		}
+		refused := func(generation uint64) {
+			frame := wire.Frame{Kind: wire.KindError, Status: uint32(wire.ErrorBadChecksum)}
+			if err := c.handle(&frame, generation); err == nil {
+				t.Fatal("a bad_checksum did not end the connection's reader")
+			}
+		}
+		refused(2)
+		if wait := waited(); wait != 0 {
+			t.Fatalf("after a first bad_checksum the reconnect waited %s, want 0", wait)
+		}
+		refused(1) // From a connection already replaced: not counted.
+		for _, want := range []time.Duration{ReconnectDelayMin, 2 * ReconnectDelayMin,
+			4 * ReconnectDelayMin} {
+			refused(2)
+			if wait := waited(); wait != want {
+				t.Fatalf("after bad_checksums in a row the reconnect waited %s, want %s",
+					wait, want)
+			}
+		}
+		c.complete(&wire.Frame{Kind: wire.KindReply, Number: 7}, 2) // Any reply.
+		refused(2)
+		if wait := waited(); wait != 0 {
+			t.Fatalf("after a reply and one bad_checksum the reconnect waited %s, want 0",
+				wait)
+		}
+	})
 }
