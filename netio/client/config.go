@@ -216,7 +216,7 @@ func (e *StatusError) Error() string {
 // It also completes such a write, or one with a copy sent and not answered, that ends
 // for another reason (Err): Close (ErrClosed), a fatal error (a revoked key, a login
 // refused on a reconnect: the *ServerError), a protocol error naming a resend (a
-// *ServerError such as bad_checksum), or its caller's context ending (context.Canceled,
+// *ServerError such as unexpected_frame), or its caller's context ending (context.Canceled,
 // context.DeadlineExceeded; also for a caller leaving a merged request that goes on for
 // others, Number 0 if it was not numbered yet); Status is then outcome_unknown.
 // errors.Is and errors.As see Err through it. A write no copy of which may have been

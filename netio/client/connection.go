@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -24,7 +25,7 @@ type established struct {
 
 // connectAny tries the redirect target first, then each address in order, and returns
 // the first connection that logs in. A login refusal that a retry cannot cure (unknown
-// key, bad signature) is returned at once as a *ServerError.
+// key, bad signature: loginRefusedForGood) is returned at once as a *ServerError.
 func (c *Client) connectAny(ctx context.Context) (*established, error) {
 	c.mu.Lock()
 	addresses := slices.Clone(c.config.Addresses)
@@ -40,7 +41,7 @@ func (c *Client) connectAny(ctx context.Context) (*established, error) {
 			return e, nil
 		}
 		var serverError *ServerError
-		if errors.As(err, &serverError) && !wire.ErrorCode(serverError.Code).Retryable() {
+		if errors.As(err, &serverError) && loginRefusedForGood(wire.ErrorCode(serverError.Code)) {
 			return nil, err
 		}
 		reasons = append(reasons, fmt.Sprintf("%s: %v", address, err))
@@ -51,6 +52,16 @@ func (c *Client) connectAny(ctx context.Context) (*established, error) {
 	}
 	// One line, so that a command-line tool can print it as is.
 	return nil, fmt.Errorf("%w (%s): %w", ErrUnreachable, strings.Join(reasons, "; "), last)
+}
+
+// loginRefusedForGood reports whether a handshake's error frame with code means that
+// logging in again fails the same way until something changes (PROTOCOL.md section 13),
+// so that the client stops rather than retry. Not bad_checksum, although the table says
+// so of it as a fault of the client's: the login frame is built afresh for every
+// attempt, so a damaged one is the connection's damage, which a new attempt cures, as
+// for a request's frame (handle).
+func loginRefusedForGood(code wire.ErrorCode) bool {
+	return !code.Retryable() && code != wire.ErrorBadChecksum
 }
 
 // connect dials one address and runs the login handshake: read the challenge, sign its
@@ -75,12 +86,28 @@ func (c *Client) connect(ctx context.Context, address string) (*established, err
 	if !interrupt() && err == nil {
 		err = ctx.Err() // Logged in as ctx ended: the deadline may be set, or about to be.
 	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		err = loginInterrupted(ctx)
+	}
 	if err != nil {
 		_ = conn.Close()
 		return nil, err
 	}
 	_ = conn.SetDeadline(time.Time{})
 	return e, nil
+}
+
+// loginInterrupted is the error of a handshake whose read or write hit the connection's
+// deadline: the only deadlines set on it are ctx's own and the one set in the past when
+// ctx ends (connect), so ctx ended or its deadline passed (the connection's timer may
+// fire before ctx's own does). The caller is told that (errors.Is context.Canceled or
+// context.DeadlineExceeded), not of an i/o timeout it never set.
+func loginInterrupted(ctx context.Context) error {
+	cause := ctx.Err()
+	if cause == nil {
+		cause = context.DeadlineExceeded
+	}
+	return fmt.Errorf("client: login interrupted: %w", cause)
 }
 
 func (c *Client) login(e *established) error {
@@ -209,7 +236,7 @@ func (c *Client) maintain() {
 			return
 		case <-c.lost:
 		}
-		if !c.waitBeforeFollowing() {
+		if !c.waitBeforeFollowing() || !c.waitAfterDamage() {
 			return
 		}
 		delay := ReconnectDelayMin
@@ -237,7 +264,7 @@ func (c *Client) maintain() {
 				break
 			}
 			var refused *ServerError
-			if errors.As(err, &refused) && !wire.ErrorCode(refused.Code).Retryable() {
+			if errors.As(err, &refused) && loginRefusedForGood(wire.ErrorCode(refused.Code)) {
 				c.failFatal(refused)
 				return
 			}
@@ -364,6 +391,16 @@ func (c *Client) handle(frame *wire.Frame, generation uint64) error {
 		refused := serverError(frame)
 		code := wire.ErrorCode(frame.Status)
 		switch {
+		case code == wire.ErrorBadChecksum:
+			// A frame of ours arrived damaged: the connection is (a link, a middlebox),
+			// not the request. The number is read from the damaged frame (PROTOCOL.md
+			// section 4, error): unverified, it may name another pending request, whose
+			// own frame was fine and may be applied. So it names none: the client
+			// reconnects with its session and resends every pending request with its
+			// number, as after any lost connection (exactly-once answers a copy already
+			// applied from the server's cache). Never a definite "not applied", nor a
+			// stop for good.
+			c.checksumRefused(generation)
 		case sessionFatal(code):
 			c.failFatal(refused)
 		case !code.Retryable() && !c.failCall(frame.Number, refused):
@@ -375,6 +412,41 @@ func (c *Client) handle(frame *wire.Frame, generation uint64) error {
 		return fmt.Errorf("client: unexpected %s frame from the server", frame.Kind)
 	}
 	return nil
+}
+
+// checksumRefused counts a bad_checksum on connection generation (if still current)
+// among those in a row with no reply in between, which space the reconnects out
+// (waitAfterDamage): frames damaged again and again on every connection (a broken link,
+// or a client fault that corrupts its own frames) would otherwise have the client
+// reconnect and resend as fast as the server refuses.
+func (c *Client) checksumRefused(generation uint64) {
+	c.mu.Lock()
+	if c.generation == generation && c.conn != nil {
+		c.checksumRefusals++
+	}
+	c.mu.Unlock()
+}
+
+// waitAfterDamage delays the reconnect that follows the second and later bad_checksum
+// in a row (no reply in between: checksumRefused), doubling from ReconnectDelayMin up to
+// ReconnectDelayMax as failed reconnects do; a first one reconnects at once (damage in
+// passing). It reports false when the client is closed while waiting.
+func (c *Client) waitAfterDamage() bool {
+	c.mu.Lock()
+	refusals := c.checksumRefusals
+	c.mu.Unlock()
+	if refusals < 2 {
+		return true
+	}
+	delay := doubling(ReconnectDelayMin, ReconnectDelayMax, refusals-2)
+	c.log.Warn("client: frames refused as damaged again, waiting before reconnecting",
+		"refusals", refusals, "wait", delay)
+	select {
+	case <-c.stop:
+		return false
+	case <-time.After(delay):
+		return true
+	}
 }
 
 // sessionFatal reports error codes that end the session whatever request caused them.
@@ -390,7 +462,7 @@ func sessionFatal(code wire.ErrorCode) bool {
 // failCall fails the pending request a protocol error names (so that it is not resent
 // into the same error) and reports whether there was one. The error refuses the copy it
 // answers; for a write an earlier copy of which may have been applied (a resend refused
-// bad_checksum or unexpected_frame, say) the call fails with an *OutcomeUnknownError
+// unexpected_frame, say) the call fails with an *OutcomeUnknownError
 // wrapping it (endedErrorLocked).
 func (c *Client) failCall(number uint64, err error) bool {
 	c.mu.Lock()
@@ -418,6 +490,9 @@ func (c *Client) failCall(number uint64, err error) bool {
 func (c *Client) complete(frame *wire.Frame, generation uint64) {
 	status := model.Status(frame.Status)
 	c.mu.Lock()
+	if generation == c.generation {
+		c.checksumRefusals = 0 // A frame of ours got through intact (waitAfterDamage).
+	}
 	call := c.pending[frame.Number]
 	if call == nil {
 		c.mu.Unlock()
@@ -442,7 +517,7 @@ func (c *Client) complete(frame *wire.Frame, generation uint64) {
 		// one whose outcome is unknown they say nothing of that copy (they refuse this
 		// one before its number is looked up), and outcome_unknown says nothing either.
 		c.redirects = 0 // Only a primary answers these: the redirects led somewhere.
-		c.resendOrDropLocked(call)
+		c.resendOrDropLocked(call, generation)
 		return
 	case status == model.StatusNotPrimary && generation != c.generation:
 		// From a connection already replaced: install resent the request on the current
@@ -466,7 +541,7 @@ func (c *Client) complete(frame *wire.Frame, generation uint64) {
 		// definite reply comes. A read is recorded nowhere: no earlier copy of it can be
 		// applied, so its refusal is its outcome, after a busy as without one (resent, it
 		// looped on a draining server until its caller left).
-		c.resendOrDropLocked(call)
+		c.resendOrDropLocked(call, generation)
 		return
 	case status == model.StatusNotPrimary && len(frame.Body) > 0 &&
 		!c.namesConnectedLocked(string(frame.Body)):
@@ -551,15 +626,15 @@ func doubling(first, limit time.Duration, step int) time.Duration {
 	return min(first<<min(step, 16), limit)
 }
 
-// resendOrDropLocked resends a call the server refused with a status it is resent after
-// (retryLocked); or, when its callers have all left and no copy of it is on its way any
+// resendOrDropLocked resends a call the server refused, on connection generation, with a
+// status it is resent after (retryLocked); or, when its callers have all left and no copy of it is on its way any
 // more (abandonPendingLocked), drops it: nobody waits for its outcome, and a resend
 // would only hold a window slot and load a server that is refusing. Called with mu
 // held; returns with it released.
-func (c *Client) resendOrDropLocked(call *Call) {
+func (c *Client) resendOrDropLocked(call *Call, generation uint64) {
 	call.busyRetries++ // Counted before the check: this refusal makes a dropped call late.
 	if !call.abandoned || call.unanswered > 0 || call.lostCopy {
-		c.retryLocked(call)
+		c.retryLocked(call, generation)
 		c.mu.Unlock()
 		return
 	}
@@ -581,16 +656,26 @@ func (c *Client) retryDelay(retries int) time.Duration {
 	return doubling(first, busyRetryDelayMax, retries-1)
 }
 
-// retryLocked resends a call (see resentStatus) after an exponential backoff, keeping its
-// number. busyRetries counts this refusal already (resendOrDropLocked).
-func (c *Client) retryLocked(call *Call) {
+// retryLocked resends a call (see resentStatus), refused on connection generation, after
+// an exponential backoff, keeping its number (resendAfterBackoff). busyRetries counts
+// this refusal already (resendOrDropLocked).
+func (c *Client) retryLocked(call *Call, generation uint64) {
 	time.AfterFunc(c.retryDelay(call.busyRetries), func() {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		if c.pending[call.Number] != call || c.closed {
-			return
-		}
-		c.queueLocked(call, call.frame)
-		c.writeLocked()
+		c.resendAfterBackoff(call, generation)
 	})
+}
+
+// resendAfterBackoff queues call again once its backoff after a refusal on connection
+// generation is over, unless it has left the pending set, the client is closed, or a
+// later connection has been installed since: install resent every pending call, this
+// one with them, and another copy would only cost the server a duplicate to answer (or,
+// for a call abandoned meanwhile, hold its window slot until that copy is answered).
+func (c *Client) resendAfterBackoff(call *Call, generation uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pending[call.Number] != call || c.closed || c.generation != generation {
+		return
+	}
+	c.queueLocked(call, call.frame)
+	c.writeLocked()
 }

@@ -110,7 +110,14 @@
 // A login refused for its credentials, a revoked key, or a protocol error not tied to one
 // request stops the client: pending and later calls fail with the *ServerError. A
 // protocol error naming one request (an undefined operation, say) fails that call only;
-// the client reconnects and resends the others. Close fails the pending calls with
+// the client reconnects and resends the others. bad_checksum is neither: a frame of the
+// client's arrived damaged, and the number the error carries is read from that frame,
+// unverified (it may name another request, whose own frame was fine). The client takes
+// it as a damaged connection: it reconnects and resends every pending request, the one
+// named included (exactly-once answers a copy already applied from the cache); after a
+// second one in a row with no reply in between it waits before reconnecting, doubling
+// from ReconnectDelayMin to ReconnectDelayMax. A reconnect's login refused bad_checksum
+// is retried as a failed reconnect is. Close fails the pending calls with
 // ErrClosed (with the *ServerError instead once a fatal one stopped the client, even if
 // Close runs before the calls were failed with it). In each case a write a copy of which may have been applied — sent and not
 // answered, lost with a connection, or answered outcome_unknown — fails with an

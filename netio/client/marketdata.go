@@ -114,8 +114,8 @@ func (c *Client) handMarketData(s *marketDataSubscription, event MarketDataEvent
 	if !entered {
 		return
 	}
+	defer c.leaveHandler() // Deferred as in report: a handler may leave by runtime.Goexit.
 	s.handler(event)
-	c.leaveHandler()
 }
 
 // marketDataFrame hands an md_* frame to the subscription's handler (reader goroutine).

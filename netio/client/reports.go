@@ -117,8 +117,11 @@ func (c *Client) report(frame *wire.Frame) {
 	}
 	s.lastSeen = frame.Aux
 	c.mu.Unlock()
+	// Deferred: a handler may leave by runtime.Goexit (t.Fatal in a test), and a count
+	// left raised would change every later Close (enterHandlerLocked). An open-coded
+	// defer: no allocation.
+	defer c.leaveHandler()
 	s.handler(Report{Sequence: frame.Aux, Body: slices.Clone(frame.Body)})
-	c.leaveHandler()
 }
 
 // enterHandlerLocked notes that a reader is about to run a report or market-data
