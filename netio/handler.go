@@ -713,29 +713,40 @@ func closeAfterWrite(c gnet.Conn, _ error) error { return c.Close() }
 // outbound buffer in a loop that only stops on a full socket, so a peer that keeps reading
 // a trickle would hold the event loop (and every connection on it) for as long as it takes
 // to drain megabytes. Shutting the socket for writing first makes that flush fail at once,
-// and linger 0 discards what the kernel still holds.
+// and linger 0 discards what the kernel still holds: closed gracefully, the socket stays
+// with the kernel (an orphan in FIN_WAIT1) with up to its send buffer of unsent bytes for
+// as long as a peer that does not read answers its zero-window probes.
 func (s *Server) slowConsumer(conn *connection, unsent int, onLoop gnet.Conn) {
 	// Claim the close before clearing active: cleared first, a closeAsync winning in
-	// between would read active false and send its frame with session 0, then close
-	// gracefully instead of aborting. A loser leaves active to the winner (closeAsync
-	// swaps it, OnClose clears it): the bounds in send still hold meanwhile.
-	if !conn.closing.CompareAndSwap(false, true) {
-		return
+	// between would read active false and send its frame with session 0. A loser leaves
+	// active to the winner (closeAsync swaps it, OnClose clears it): the bounds in send
+	// still hold meanwhile.
+	claimed := conn.closing.CompareAndSwap(false, true)
+	if claimed {
+		conn.active.Store(false)
+		s.counters.slowConsumers.Add(1)
+		s.log.log(slog.LevelWarn, "netio: slow consumer, closing",
+			slog.Int("unsent_bytes", unsent), slog.Int("bound", s.config.OutboundBytesMax),
+			slog.String("remote", addressString(conn.remote)))
 	}
-	conn.active.Store(false)
-	s.counters.slowConsumers.Add(1)
-	s.log.log(slog.LevelWarn, "netio: slow consumer, closing",
-		slog.Int("unsent_bytes", unsent), slog.Int("bound", s.config.OutboundBytesMax),
-		slog.String("remote", addressString(conn.remote)))
-	if onLoop != nil {
+	switch {
+	case onLoop != nil:
+		// Aborted even when another goroutine claimed the close (a takeover, a timeout, a
+		// revoked key): that close is graceful, and these bytes are past the bound. Its
+		// error frame, queued behind them, is lost with them.
 		abort(onLoop)
-		return
+	case claimed:
+		// Run the abort on the connection's loop: there gnet knows whether the descriptor
+		// is still this connection's (an empty AsyncWrite fails with an error once it is
+		// closed).
+		if err := conn.conn.AsyncWrite(nil, abortAfterWrite); err != nil {
+			_ = conn.conn.Close()
+		}
 	}
-	// Run the abort on the connection's loop: there gnet knows whether the descriptor is
-	// still this connection's (an empty AsyncWrite fails with an error once it is closed).
-	if err := conn.conn.AsyncWrite(nil, abortAfterWrite); err != nil {
-		_ = conn.conn.Close()
-	}
+	// Off the loop after another close claimed it: nothing was queued past the bound
+	// (the caller drops its bytes), and the loop's own checks (afterWrite, OnTraffic)
+	// abort the connection if the bytes already lent to it pass the bound in gnet's
+	// buffer.
 }
 
 // abort stops all sending on an open connection; call it on the connection's loop.
