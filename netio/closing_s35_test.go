@@ -245,3 +245,74 @@ func TestSlowConsumerAbortedAfterAnotherCloseWon(t *testing.T) {
 			stats.SlowConsumers)
 	}
 }
+
+// nextFrameKind returns the kind of r's next frame, heartbeats included, and the error
+// code when it is an error frame.
+func nextFrameKind(t *testing.T, r *rawConn) (wire.Kind, wire.ErrorCode) {
+	t.Helper()
+	frame, err := r.nextAny()
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	return frame.Kind, wire.ErrorCode(frame.Status)
+}
+
+// TestLoginCompletedBeforeTheTimeoutActsStays: the ticker finds A's login overdue and is
+// parked (test hook) before it acts; A's login then completes on A's loop and takes
+// session 9 over from P. The login timeout must not close A afterwards: A logged in
+// before anything timed it out. Before the fix the ticker, resumed, closed A with
+// login_timeout (the window session 34 left in handleLogin: the ticker read active false
+// just before the login stored it), ending the session A had just taken over
+// (SessionClosed, cancel-on-disconnect) although its client was alive.
+func TestLoginCompletedBeforeTheTimeoutActsStays(t *testing.T) {
+	h := newHarness(t, harnessOptions{config: func(c *netio.Config) {
+		c.LoginTimeout = 50 * time.Millisecond
+		c.HeartbeatInterval = 50 * time.Millisecond // Ticks every 5 ms.
+		c.SilenceTimeout = time.Hour                // P stays silent meanwhile.
+	}})
+	const session = 9
+	holder := dialRaw(t, h.server.Address())
+	holder.login(clientAll, 1, secretOne, session)
+	var armed atomic.Bool
+	entered, release := make(chan struct{}), make(chan struct{})
+	var releaseOnce sync.Once
+	open := func() { releaseOnce.Do(func() { close(release) }) }
+	// Set once P is logged in: A is the only connection whose login can be overdue.
+	netio.SetTestHookLoginOverdue(t, func() {
+		if armed.CompareAndSwap(true, false) {
+			close(entered)
+			<-release
+		}
+	})
+	// Registered after the harness, so it runs before the harness's shutdown: a failing
+	// run must not leave the ticker parked while the server waits for it.
+	t.Cleanup(open)
+	armed.Store(true)
+	a := dialRaw(t, h.server.Address())
+	select {
+	case <-entered:
+	case <-time.After(waitLimit): // A hang guard, not a timing assertion.
+		t.Fatal("the ticker never found A's login overdue")
+	}
+	a.login(clientAll, 1, secretOne, session) // With the ticker parked.
+	open()
+	holder.expectError(wire.ErrorSessionTakenOver)
+	// The ticker's next heartbeat to A comes from a later tick than the one that found
+	// the login overdue, so that tick has acted by then (and anything it lent A's loop
+	// ran before the heartbeat's write).
+	if kind, code := nextFrameKind(t, a); kind != wire.KindHeartbeat {
+		t.Fatalf("A after its login: got %s (%s), want a heartbeat", kind, code)
+	}
+	a.write(requestFrame(session, 1, model.OperationLookupAccounts, encodeIDs(1)))
+	if frame := a.next(); frame.Kind != wire.KindReply || frame.Number != 1 {
+		t.Fatalf("A: got %s (%s), want the reply to request 1", frame.Kind,
+			wire.ErrorCode(frame.Status))
+	}
+	if ends := h.backend.SessionEnds(); len(ends) != 0 {
+		t.Fatalf("the backend saw sessions end: %+v", ends)
+	}
+	if stats := h.server.Stats(); stats.SilenceTimeouts != 0 || stats.LoginsAccepted != 2 {
+		t.Fatalf("timeouts %d, logins accepted %d; want 0 and 2", stats.SilenceTimeouts,
+			stats.LoginsAccepted)
+	}
+}
