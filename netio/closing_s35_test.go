@@ -139,8 +139,8 @@ func serverSocketOf(t *testing.T, serverAddress string, peer net.Conn) serverSoc
 // drops what P never read), not closed gracefully. Before the fix slowConsumer, losing
 // the claim, did nothing, and the close that followed was graceful: the kernel kept the
 // server's socket as an orphan in FIN_WAIT1 holding up to its send buffer (4 MiB by
-// default) of replies for a peer that does not read, for as long as its zero-window
-// probes go on.
+// default) of replies for a peer that does not read, until its zero-window probes gave
+// up (minutes).
 //
 // The order is forced: P's replies first fill the kernel's buffers and part of gnet's
 // (below the bound); P's loop is then parked inside P's next request while the shard

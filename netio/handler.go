@@ -748,8 +748,8 @@ func closeAfterWrite(c gnet.Conn, _ error) error { return c.Close() }
 // a trickle would hold the event loop (and every connection on it) for as long as it takes
 // to drain megabytes. Shutting the socket for writing first makes that flush fail at once,
 // and linger 0 discards what the kernel still holds: closed gracefully, the socket stays
-// with the kernel (an orphan in FIN_WAIT1) with up to its send buffer of unsent bytes for
-// as long as a peer that does not read answers its zero-window probes.
+// with the kernel (an orphan in FIN_WAIT1) with up to its send buffer of unsent bytes
+// until its zero-window probes give up (3.9 MB for 1 min 46 s on loopback here).
 func (s *Server) slowConsumer(conn *connection, unsent int, onLoop gnet.Conn) {
 	// Claim the close before clearing active: cleared first, a closeAsync winning in
 	// between would read active false and send its frame with session 0. A loser leaves
