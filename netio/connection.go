@@ -51,6 +51,9 @@ type connection struct {
 	sent         atomic.Int64 // Clock (ns) of the last bytes queued for sending.
 	queuedBytes  atomic.Int64 // Bytes handed to AsyncWrite and not yet run by the loop.
 	bufferedSeen atomic.Int64 // gnet's outbound buffer as last seen on the loop.
+	// loginCheckLent: the ticker has lent the loop the login-timeout check (loginOverdue),
+	// at most once per connection (a stalled loop must not collect one per tick).
+	loginCheckLent atomic.Bool
 	// keysChecked is the key set in which the login's key was last found, with the
 	// client it found there (keyInForce); nil until the first check. Any goroutine that
 	// saw active set.

@@ -52,7 +52,9 @@
 //     loop-owned field.
 //   - gnet's ticker goroutine runs OnTick (it is not an event loop): it reads per-connection
 //     atomics and sends heartbeats or closes silent connections through AsyncWrite and
-//     Close, which gnet makes safe from any goroutine.
+//     Close, which gnet makes safe from any goroutine. A login timeout it only suspects:
+//     it lends the connection's loop a check (loginOverdue), which decides in order with
+//     the login itself.
 //   - report replay goroutines (at most reportReplaysConcurrentMax) serve subscriptions
 //     that ask for retained reports, because Backend.ReplayReports may wait on the shard.
 //   - the market-data publisher (marketdata.go) owns the feed's history and subscribers:

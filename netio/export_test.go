@@ -1,4 +1,13 @@
 package netio
 
+import "testing"
+
 // ReportReplaysConcurrentMax exposes the replay-slot bound to the external tests.
 const ReportReplaysConcurrentMax = reportReplaysConcurrentMax
+
+// SetTestHookLoginOverdue has hook run on the ticker each time it finds a connection's
+// login overdue, before it acts on it, until the test ends.
+func SetTestHookLoginOverdue(t testing.TB, hook func()) {
+	testHookLoginOverdue.Store(&hook)
+	t.Cleanup(func() { testHookLoginOverdue.Store(nil) })
+}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -362,15 +363,15 @@ func (s *Server) handleLogin(conn *connection, frame *wire.Frame) gnet.Action {
 	// the session in its error frame only if it sees active true (stored after the
 	// fields above, so that any goroutine that sees it may read them).
 	conn.active.Store(true)
-	// Another goroutine may have closed this connection while its login ran (the
-	// ticker's login timeout; a shutdown closes on the loop, not here): a dying connection must not take the session
-	// over from a live holder, whose close would then end the session (and cancel its
-	// orders) although its client is alive. Stop quietly: whoever closed it sends the
-	// error frame. The fields above are set, so OnClose matches AdmitLogin with
+	// Another goroutine may have closed this connection while its login ran: the
+	// ticker's silence timeout, which may act as soon as active is stored, if this loop
+	// stalled inside this OnTraffic for longer than SilenceTimeout (an Admission that
+	// blocks). (The login timeout is decided on this loop, loginOverdue, so it cannot
+	// interleave; a shutdown closes on the loop too.) A dying connection must not take
+	// the session over from a live holder, whose close would then end the session (and
+	// cancel its orders) although its client is alive. Stop quietly: whoever closed it
+	// sends the error frame. The fields above are set, so OnClose matches AdmitLogin with
 	// LoginEnded; the session table never held this connection, so no SessionClosed.
-	// Checked after active is stored: a closeAsync after this load sees active true and
-	// carries the session (the ticker may still have read active false just before:
-	// that narrow window is left, see the session 34 report).
 	if conn.closing.Load() {
 		conn.phase = phaseClosing
 		conn.active.Store(false)
@@ -662,9 +663,18 @@ func (s *Server) tick() {
 			continue
 		}
 		if !conn.active.Load() {
-			if now-conn.opened > int64(s.config.LoginTimeout) {
-				s.counters.silenceTimeouts.Add(1)
-				s.closeAsync(conn, wire.ErrorLoginTimeout, "no login within the timeout")
+			// Only the connection's loop may decide that its login came too late: decided
+			// here, a login completing on the loop between this load of active and the
+			// close would be closed just after taking its session over (ending it, with
+			// cancel-on-disconnect, under a live client). One check per connection.
+			if now-conn.opened > int64(s.config.LoginTimeout) &&
+				conn.loginCheckLent.CompareAndSwap(false, true) {
+				if hook := testHookLoginOverdue.Load(); hook != nil {
+					(*hook)()
+				}
+				// An error means the connection is closed or the engine is stopping:
+				// nothing to time out.
+				_ = conn.conn.AsyncWrite(nil, s.loginOverdueCheck)
 			}
 			continue
 		}
@@ -679,6 +689,30 @@ func (s *Server) tick() {
 		}
 	}
 }
+
+// loginOverdue runs on a connection's loop (s.loginOverdueCheck, the callback of an empty
+// AsyncWrite from the ticker) once the connection's login is overdue: err is nil only if
+// the connection is still open. It closes the connection for login_timeout unless a
+// login was handled first. On the loop nothing interleaves: a login handled before this
+// runs has left phaseChallenged (accepted or refused), and one read after it finds the
+// connection closing.
+func (s *Server) loginOverdue(c gnet.Conn, err error) error {
+	if err != nil {
+		return nil
+	}
+	conn, _ := c.Context().(*connection)
+	if conn == nil || conn.phase != phaseChallenged || conn.closing.Load() {
+		return nil
+	}
+	conn.phase = phaseClosing
+	s.counters.silenceTimeouts.Add(1)
+	s.closeAsync(conn, wire.ErrorLoginTimeout, "no login within the timeout")
+	return nil
+}
+
+// testHookLoginOverdue, when set by a test, runs on the ticker once it has found a
+// connection's login overdue, before it acts on it. One atomic load per overdue login.
+var testHookLoginOverdue atomic.Pointer[func()]
 
 // closeAsync sends an error frame and closes the connection, from any goroutine. Only
 // the first close of a connection does anything.
@@ -713,29 +747,40 @@ func closeAfterWrite(c gnet.Conn, _ error) error { return c.Close() }
 // outbound buffer in a loop that only stops on a full socket, so a peer that keeps reading
 // a trickle would hold the event loop (and every connection on it) for as long as it takes
 // to drain megabytes. Shutting the socket for writing first makes that flush fail at once,
-// and linger 0 discards what the kernel still holds.
+// and linger 0 discards what the kernel still holds: closed gracefully, the socket stays
+// with the kernel (an orphan in FIN_WAIT1) with up to its send buffer of unsent bytes
+// until its zero-window probes give up (3.9 MB for 1 min 46 s on loopback here).
 func (s *Server) slowConsumer(conn *connection, unsent int, onLoop gnet.Conn) {
 	// Claim the close before clearing active: cleared first, a closeAsync winning in
-	// between would read active false and send its frame with session 0, then close
-	// gracefully instead of aborting. A loser leaves active to the winner (closeAsync
-	// swaps it, OnClose clears it): the bounds in send still hold meanwhile.
-	if !conn.closing.CompareAndSwap(false, true) {
-		return
+	// between would read active false and send its frame with session 0. A loser leaves
+	// active to the winner (closeAsync swaps it, OnClose clears it): the bounds in send
+	// still hold meanwhile.
+	claimed := conn.closing.CompareAndSwap(false, true)
+	if claimed {
+		conn.active.Store(false)
+		s.counters.slowConsumers.Add(1)
+		s.log.log(slog.LevelWarn, "netio: slow consumer, closing",
+			slog.Int("unsent_bytes", unsent), slog.Int("bound", s.config.OutboundBytesMax),
+			slog.String("remote", addressString(conn.remote)))
 	}
-	conn.active.Store(false)
-	s.counters.slowConsumers.Add(1)
-	s.log.log(slog.LevelWarn, "netio: slow consumer, closing",
-		slog.Int("unsent_bytes", unsent), slog.Int("bound", s.config.OutboundBytesMax),
-		slog.String("remote", addressString(conn.remote)))
-	if onLoop != nil {
+	switch {
+	case onLoop != nil:
+		// Aborted even when another goroutine claimed the close (a takeover, a timeout, a
+		// revoked key): that close is graceful, and these bytes are past the bound. Its
+		// error frame, queued behind them, is lost with them.
 		abort(onLoop)
-		return
+	case claimed:
+		// Run the abort on the connection's loop: there gnet knows whether the descriptor
+		// is still this connection's (an empty AsyncWrite fails with an error once it is
+		// closed).
+		if err := conn.conn.AsyncWrite(nil, abortAfterWrite); err != nil {
+			_ = conn.conn.Close()
+		}
 	}
-	// Run the abort on the connection's loop: there gnet knows whether the descriptor is
-	// still this connection's (an empty AsyncWrite fails with an error once it is closed).
-	if err := conn.conn.AsyncWrite(nil, abortAfterWrite); err != nil {
-		_ = conn.conn.Close()
-	}
+	// Off the loop after another close claimed it: nothing was queued past the bound
+	// (the caller drops its bytes), and the loop's own checks (afterWrite, OnTraffic)
+	// abort the connection if the bytes already lent to it pass the bound in gnet's
+	// buffer.
 }
 
 // abort stops all sending on an open connection; call it on the connection's loop.

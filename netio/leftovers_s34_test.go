@@ -43,12 +43,15 @@ func (a *parkingAdmission) AdmitLogin(client *netio.Client, remote net.Addr,
 
 func (a *parkingAdmission) open() { a.once.Do(func() { close(a.release) }) }
 
-// TestLoginTimedOutDuringLoginTakesNothingOver: the ticker closes connection A for
-// login_timeout while A's loop is inside A's login (parked in AdmitLogin). A must not
-// then complete the login and take session 9 over from its live holder P (whose close
-// would end the session: SessionClosed, cancel-on-disconnect). Before the fix A got
-// login_accepted, P got session_taken_over and the backend saw the session end.
-func TestLoginTimedOutDuringLoginTakesNothingOver(t *testing.T) {
+// TestLoginOverdueDuringLoginIsDecidedAfterIt: the ticker finds connection A's login
+// overdue while A's loop is inside A's login (parked in AdmitLogin). Session 34 had the
+// ticker close A there and then (login_timeout), and made the login that then completed
+// stop quietly instead of taking session 9 over from its live holder P (whose close would
+// have ended the session: SessionClosed, cancel-on-disconnect). Since session 35 the
+// ticker only lends A's loop the check (loginOverdue), which runs after the login: A
+// logged in before anything timed it out, so A takes the session over and stays, and
+// the session never ends.
+func TestLoginOverdueDuringLoginIsDecidedAfterIt(t *testing.T) {
 	admission := newParkingAdmission()
 	h := newHarness(t, harnessOptions{config: func(c *netio.Config) {
 		c.Admission = admission
@@ -62,30 +65,47 @@ func TestLoginTimedOutDuringLoginTakesNothingOver(t *testing.T) {
 	const session = 9
 	holder := dialRaw(t, h.server.Address())
 	holder.login(clientAll, 1, secretOne, session)
+	overdue := make(chan struct{})
+	var overdueOnce sync.Once
+	// Set once P is logged in: A is the only connection whose login can be overdue.
+	netio.SetTestHookLoginOverdue(t, func() { overdueOnce.Do(func() { close(overdue) }) })
 	a := dialRaw(t, h.server.Address())
 	admission.armed.Store(true)
 	a.write(a.loginFrame(clientAll, 1, secretOne, session, wire.LoginCancelOnDisconnect))
-	select {
-	case <-admission.entered:
-	case <-time.After(waitLimit): // A hang guard, not a timing assertion.
-		t.Fatal("A's login never reached AdmitLogin")
+	for _, wait := range []struct {
+		event chan struct{}
+		what  string
+	}{{admission.entered, "A's login to reach AdmitLogin"},
+		{overdue, "the ticker to find A's login overdue"}} {
+		select {
+		case <-wait.event:
+		case <-time.After(waitLimit): // A hang guard, not a timing assertion.
+			t.Fatal("gave up waiting for " + wait.what)
+		}
 	}
-	waitFor(t, "the ticker to close A for login_timeout", func() bool {
-		return h.server.Stats().SilenceTimeouts >= 1
-	})
 	admission.open()
-	a.expectError(wire.ErrorLoginTimeout)
-	// P still holds the session: its request is answered, no session_taken_over first.
-	holder.write(requestFrame(session, 1, model.OperationLookupAccounts, encodeIDs(1)))
-	if frame := holder.next(); frame.Kind != wire.KindReply || frame.Number != 1 {
-		t.Fatalf("P after A's timed-out login: got %s (%s), want the reply to request 1",
-			frame.Kind, wire.ErrorCode(frame.Status))
+	if frame := a.next(); frame.Kind != wire.KindLoginAccepted {
+		t.Fatalf("A's login: got %s (%s)", frame.Kind, wire.ErrorCode(frame.Status))
+	}
+	holder.expectError(wire.ErrorSessionTakenOver)
+	// The check lent to A's loop ran before the heartbeat's write, which a later tick
+	// queued: A is still open after it.
+	frame, err := a.nextAny()
+	if err != nil || frame.Kind != wire.KindHeartbeat {
+		t.Fatalf("A after its login: got %s (%s), %v; want a heartbeat", frame.Kind,
+			wire.ErrorCode(frame.Status), err)
+	}
+	a.write(requestFrame(session, 1, model.OperationLookupAccounts, encodeIDs(1)))
+	if frame := a.next(); frame.Kind != wire.KindReply || frame.Number != 1 {
+		t.Fatalf("A: got %s (%s), want the reply to request 1", frame.Kind,
+			wire.ErrorCode(frame.Status))
 	}
 	if ends := h.backend.SessionEnds(); len(ends) != 0 {
 		t.Fatalf("the backend saw sessions end: %+v", ends)
 	}
-	if stats := h.server.Stats(); stats.LoginsAccepted != 1 {
-		t.Fatalf("logins accepted %d, want 1 (P only)", stats.LoginsAccepted)
+	if stats := h.server.Stats(); stats.SilenceTimeouts != 0 || stats.LoginsAccepted != 2 {
+		t.Fatalf("timeouts %d, logins accepted %d; want 0 and 2", stats.SilenceTimeouts,
+			stats.LoginsAccepted)
 	}
 }
 

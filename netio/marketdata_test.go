@@ -156,6 +156,10 @@ func TestMarketDataSubscribeFilterAndResume(t *testing.T) {
 func TestMarketDataSlowSubscriberResnapshots(t *testing.T) {
 	h := newHarness(t, harnessOptions{config: func(c *netio.Config) {
 		c.MarketData = netio.MarketDataConfig{SubscriberBytesMax: 64 << 10}
+		// The subscriber sends nothing while the 2000 entries are released and read:
+		// 11-12 s under -race at a load average of 8 on 2 cores, past 15 s (the default
+		// silence timeout, whose close the subscriber read as EOF) at 14.
+		c.SilenceTimeout = 2 * waitLimit
 	}})
 	feed := newMarketFeed(h)
 	slow := dialRaw(t, h.server.Address())

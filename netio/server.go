@@ -55,6 +55,9 @@ type Server struct {
 	outbound    sync.Pool     // *outbound: reply buffers lent to AsyncWrite.
 	scratch     sync.Pool     // *deliverScratch: per-Deliver grouping by connection.
 	heartbeat   []byte        // The server's heartbeat frame (immutable, shared).
+	// loginOverdueCheck is s.loginOverdue, bound once: the callback the ticker lends a
+	// connection's loop when its login is overdue.
+	loginOverdueCheck gnet.AsyncCallback
 
 	started  time.Time     // Origin of the connection clocks (monotonic).
 	engine   gnet.Engine   // Set in OnBoot, before booted is closed.
@@ -100,6 +103,7 @@ func NewServer(config Config, served backend.Backend) (*Server, error) {
 	if inline, ok := served.(backend.InlineTurner); ok && inline.InlineTurns() {
 		s.inline, s.loopTurns = inline, map[gnet.EventLoop]*loopTurn{}
 	}
+	s.loginOverdueCheck = s.loginOverdue
 	s.marketData = newMarketData(s, config.MarketData)
 	s.outbound.New = func() any { return newOutbound(s) }
 	s.scratch.New = func() any { return &deliverScratch{index: make(map[uint64]int)} }
