@@ -56,12 +56,11 @@ func (c *Client) connectAny(ctx context.Context) (*established, error) {
 
 // loginRefusedForGood reports whether a handshake's error frame with code means that
 // logging in again fails the same way until something changes (PROTOCOL.md section 13),
-// so that the client stops rather than retry. Not bad_checksum, although the table says
-// so of it as a fault of the client's: the login frame is built afresh for every
-// attempt, so a damaged one is the connection's damage, which a new attempt cures, as
-// for a request's frame (handle).
+// so that the client stops rather than retry. bad_checksum is retryable there: the login
+// frame is built afresh for every attempt, so a damaged one is the connection's damage,
+// which a new attempt cures, as for a request's frame (handle).
 func loginRefusedForGood(code wire.ErrorCode) bool {
-	return !code.Retryable() && code != wire.ErrorBadChecksum
+	return !code.Retryable()
 }
 
 // connect dials one address and runs the login handshake: read the challenge, sign its

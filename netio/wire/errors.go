@@ -117,6 +117,12 @@ func (c ErrorCode) Retry() Retry {
 	case ErrorLoginTimeout, ErrorSilenceTimeout, ErrorSessionTakenOver,
 		ErrorConnectionLimit, ErrorShuttingDown, ErrorSlowConsumer, ErrorInternal:
 		return RetryNow
+	case ErrorBadChecksum:
+		// A frame damaged on the way (a link, a middlebox): a new connection cures it, and
+		// the number the error names was read from the damaged frame, so no request can
+		// be failed on its word. A client whose own checksums are wrong gets it again on
+		// every connection, which the back-off spaces out.
+		return RetryNow
 	case ErrorTooManyAttempts:
 		return RetryLater
 	}
