@@ -85,7 +85,11 @@
 // its primary again, logs the failure at Error, and (automatic failover) tries again
 // every quarter lease while its primary stays lost. A retry renews the lease granted to
 // the failed promotion, so it does not wait for that lease to run out (the witness gives
-// a live lease by acquisition to nobody, not even to a node of its holder's name).
+// a live lease by acquisition to nobody, not even to a node of its holder's name). A
+// promotion that may have left the epoch file ahead of the node (the store failed after
+// its rename and putting the old epoch back failed too: ErrEpochFileAhead) stops the node
+// instead (fenced, no longer following, Err set, logged at Error): restarted, it would
+// greet its live primary with the file's epoch and fence it.
 //
 // # A primary that hangs
 //

@@ -176,6 +176,9 @@ func (n *Node) watchPrimary(stop <-chan struct{}) {
 			}
 			continue
 		}
+		if errors.Is(err, ErrEpochFileAhead) {
+			return // The node stopped, and said why (stopWithEpochFileAhead).
+		}
 		if errors.Is(err, ErrUnauthenticated) && !refusalLogged {
 			// Not a matter of waiting: the witness refuses this node (a TLS mismatch), so
 			// automatic failover cannot happen until that is fixed. Said once, loudly.

@@ -398,7 +398,8 @@ func (n *Node) handleFence(f frame, nonce []byte) {
 // takes the lease, and refuses while the old primary still holds it. It returns the new
 // epoch. A promotion that fails once decided (the epoch cannot be stored: a full disk, a
 // read-only directory) is logged at Error and leaves the node a standby following again,
-// ready for a retry.
+// ready for a retry; unless the epoch file may be left ahead of the node
+// (ErrEpochFileAhead): then the node stops (see stopWithEpochFileAhead).
 func (n *Node) Promote() (uint64, error) {
 	epoch, err := n.promote()
 	if errors.Is(err, errPromotionFailed) {
@@ -485,6 +486,10 @@ func (n *Node) promoteLocked(epoch uint64) (uint64, error) {
 		return 0, ErrNodeClosed
 	}
 	if err := StoreEpoch(n.config.EpochPath, epoch); err != nil {
+		if errors.Is(err, ErrEpochFileAhead) {
+			n.stopWithEpochFileAhead(epoch, err)
+			return 0, err
+		}
 		if following {
 			n.startFollowers(false)
 		}
@@ -515,6 +520,30 @@ func (n *Node) promoteLocked(epoch uint64) (uint64, error) {
 	n.goBackground(func() { n.fencePeer(epoch) })
 	return epoch, nil
 }
+
+// stopWithEpochFileAhead stops a node whose promotion to epoch failed with the epoch file
+// possibly left at epoch (ErrEpochFileAhead); the caller holds the mutex and has stopped
+// the followers. Following again would be wrong: after a restart (a crash, a supervisor)
+// the node would greet its primary, alive, with the file's epoch and fence it. So the
+// followers stay stopped, the failover watch ends, and every shard is fenced (refusing
+// reads and writes, redirecting to the primary it followed) until an operator checks
+// the file and restarts the node; Err and the status say why.
+func (n *Node) stopWithEpochFileAhead(epoch uint64, err error) {
+	if n.failure == nil {
+		n.failure = err
+	}
+	if n.watchStop != nil {
+		close(n.watchStop)
+		n.watchStop = nil
+	}
+	n.fence(epoch, n.Shard().PrimaryAddress())
+	n.config.Logger.Error(epochFileAheadMessage, "epoch", n.Epoch(), "stored", epoch,
+		"error", err)
+}
+
+// epochFileAheadMessage is what a node logs when it stops with its epoch file ahead.
+const epochFileAheadMessage = "replication: NODE STOPPED: a promotion failed and the epoch " +
+	"file may be ahead of the node; no longer following nor serving"
 
 // fencePeer tells the old primary that a higher epoch exists, and keeps telling it every
 // fenceRetryInterval while it cannot be reached — until it is fenced, rejoins as this
