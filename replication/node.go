@@ -78,8 +78,11 @@ type Node struct {
 	started   bool
 	// grantedEpoch is the epoch of the witness's last grant of the lease to this node's
 	// promotion: a promotion that failed after the grant retries by renewing it while
-	// it holds (leaseClock); 0 once a renewal was refused.
+	// it holds (leaseClock); 0 once a renewal was refused or the grant was given up.
 	grantedEpoch uint64
+	// failedPromotions counts the promotions that failed under the grant of grantedEpoch;
+	// at failedPromotionsPerGrantMax the node gives the grant up (grantGivenUpError).
+	failedPromotions int
 	// leaseClock is the primary's witness lease, for the release path (nil: no witness).
 	leaseClock *leaseClock
 	// lifetime ends when Close begins, before Close takes the mutex: every network wait
@@ -413,6 +416,18 @@ func (n *Node) Promote() (uint64, error) {
 // lease) but could not be carried out: the node is still a standby, following again.
 var errPromotionFailed = errors.New("replication: promotion failed")
 
+// grantGivenUpError wraps a failed promotion after which the node gives up the witness
+// grant it was promoting on (failedPromotionsPerGrantMax failures under it): the failover
+// watch asks the witness nothing for releasedGrantHoldOffLeases leases. Its text is the
+// failure's, so that the watch still logs a cause that does not change only once.
+type grantGivenUpError struct{ error }
+
+func (e grantGivenUpError) Unwrap() error { return e.error }
+
+// grantGivenUpMessage is what a node logs when it gives a grant up.
+const grantGivenUpMessage = "replication: promotions keep failing: no longer renewing the " +
+	"witness lease, so that the other node can take it"
+
 // promote is Promote without its log of a failure (the failover watch logs its own).
 func (n *Node) promote() (uint64, error) {
 	n.mutex.Lock()
@@ -434,7 +449,10 @@ func (n *Node) promote() (uint64, error) {
 		// the granted epoch every quarter lease). An acquisition would be refused as held
 		// until the lease ran out: the witness must not grant a live lease again, since it
 		// cannot tell this node from another of the same name that learned the granted
-		// epoch from the grantee's stream. Once the grant has run out, it acquires afresh.
+		// epoch from the grantee's stream. Once the grant has run out, or was given up
+		// (failedPromotionsPerGrantMax failures under it), it acquires afresh: renewing a
+		// lease that ran out would be granted even if the witness restarted meanwhile,
+		// after another node had taken the lease and promoted.
 		kind, askedEpoch := byte(leaseAcquire), n.Epoch()
 		if n.grantedEpoch > n.Epoch() && n.leaseClock.valid() {
 			kind, askedEpoch = leaseRenew, n.grantedEpoch
@@ -451,6 +469,9 @@ func (n *Node) promote() (uint64, error) {
 				"the primary may be alive", answer.holder, answer.valid)
 		}
 		epoch = max(epoch, answer.epoch)
+		if kind == leaseAcquire {
+			n.failedPromotions = 0 // A new grant.
+		}
 		n.grantedEpoch = answer.epoch
 		n.leaseClock.set(leaseValidFrom(sent, answer.valid))
 	}
@@ -493,7 +514,23 @@ func (n *Node) promoteLocked(epoch uint64) (uint64, error) {
 		if following {
 			n.startFollowers(false)
 		}
-		return 0, fmt.Errorf("%w; still a standby: %w", errPromotionFailed, err)
+		err = fmt.Errorf("%w; still a standby: %w", errPromotionFailed, err)
+		if n.grantedEpoch != 0 {
+			n.failedPromotions++
+			if n.failedPromotions >= failedPromotionsPerGrantMax {
+				// Stop renewing (the failover watch also asks nothing for a while): the
+				// grant runs out, and the other node may take the lease. Safe: no shard of
+				// this node switched (the epoch was not stored), and its next attempt
+				// acquires afresh, which the witness grants only when nobody holds a live
+				// lease.
+				n.config.Logger.Error(grantGivenUpMessage, "failed_promotions",
+					n.failedPromotions, "hold_off", releasedGrantHoldOffLeases*
+						n.config.LeaseDuration, "error", err)
+				n.grantedEpoch, n.failedPromotions = 0, 0
+				err = grantGivenUpError{err}
+			}
+		}
+		return 0, err
 	}
 	if n.watchStop != nil {
 		close(n.watchStop)

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"testing"
+	"time"
 
 	"sequent/core/model"
 	"sequent/core/shard"
@@ -60,5 +61,44 @@ func TestPromotionLeavingTheEpochFileAheadStopsTheNode(t *testing.T) {
 	}
 	if _, err := standby.Promote(); err == nil {
 		t.Fatal("a stopped node was promoted")
+	}
+}
+
+// TestBrokenDiskGivesTheWitnessLeaseUp: the witness grants the standby the lease of its
+// dead primary, and every promotion fails (the epoch file cannot be stored, for good).
+// After failedPromotionsPerGrantMax failures the standby must stop renewing its grant,
+// logged at Error, so that the other node, back as a standby that lost its primary, can
+// acquire the lease once it runs out. It used to renew it at every retry: the lease
+// never ran out, and the pair had no primary until an operator acted.
+func TestBrokenDiskGivesTheWitnessLeaseUp(t *testing.T) {
+	var messages *recordingHandler
+	primary, standby, witness := startWitnessPairWith(t, testLeaseDuration, witnessPairOptions{
+		newStandbyLogger: func() *slog.Logger {
+			messages = &recordingHandler{}
+			return slog.New(messages)
+		},
+		beforeFirstWrite: func(standby *testNode) {
+			blockEpochFile(t, standby) // Never unblocked.
+		}})
+	primary.Close()
+	waitFor(t, "the standby's first failed promotion (it holds a grant)", func() bool {
+		return messages.logged(automaticFailoverFailedMessage)
+	})
+	// The old primary, back as a standby that lost its primary (this node is none), asks.
+	waitFor(t, "the other node to acquire the lease", func() bool {
+		answer, err := askWitness(t.Context(), witness.config.Listener.Addr().String(), nil,
+			testKey, leaseAcquire, "a", primary.Epoch(), time.Now().Add(handshakeTimeout))
+		return err == nil && answer.granted
+	})
+	if !messages.loggedAt(slog.LevelError, grantGivenUpMessage) {
+		t.Fatal("the standby gave the lease up without saying so at Error")
+	}
+	if failures, _ := messages.attr(grantGivenUpMessage, "failed_promotions"); failures.Int64() !=
+		failedPromotionsPerGrantMax {
+		t.Fatalf("the lease was given up after %v failed promotions, want %d", failures,
+			failedPromotionsPerGrantMax)
+	}
+	if role := standby.Role(); role != shard.RoleStandby {
+		t.Fatalf("the standby whose promotions fail is %s", role)
 	}
 }
