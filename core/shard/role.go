@@ -77,6 +77,10 @@ func checkRole(role Role, epoch uint64) error {
 // roleAndEpoch returns the shard's role and epoch as one consistent pair.
 func (s *Shard) roleAndEpoch() (Role, uint64) { return unpackRole(s.roles.word.Load()) }
 
+// RoleAndEpoch returns the shard's role and epoch from one load: a pair that existed
+// (Role then Epoch may straddle a promotion: a standby of the new epoch).
+func (s *Shard) RoleAndEpoch() (Role, uint64) { return s.roleAndEpoch() }
+
 // Role returns the shard's current role.
 func (s *Shard) Role() Role {
 	role, _ := s.roleAndEpoch()
