@@ -85,7 +85,15 @@
 // its primary again, logs the failure at Error, and (automatic failover) tries again
 // every quarter lease while its primary stays lost. A retry renews the lease granted to
 // the failed promotion, so it does not wait for that lease to run out (the witness gives
-// a live lease by acquisition to nobody, not even to a node of its holder's name).
+// a live lease by acquisition to nobody, not even to a node of its holder's name), at most
+// failedPromotionsPerGrantMax times: then it stops renewing (logged at Error) and asks
+// nothing for releasedGrantHoldOffLeases leases, so that a disk that stays broken does not
+// keep the lease from the other node, which may take it once it ran out (safe: no shard
+// of this node switched, and its next attempt acquires afresh). A promotion that may
+// have left the epoch file ahead of the node (the store failed after
+// its rename and putting the old epoch back failed too: ErrEpochFileAhead) stops the node
+// instead (fenced, no longer following, Err set, logged at Error): restarted, it would
+// greet its live primary with the file's epoch and fence it.
 //
 // # A primary that hangs
 //

@@ -71,15 +71,25 @@ func StoreEpoch(path string, epoch uint64) error {
 		return nil
 	}
 	if restoreErr := restoreEpochFile(path, previous, existed); restoreErr != nil {
-		return fmt.Errorf("replication: store epoch %d: %w; the epoch file may now be ahead "+
-			"of the node (restoring the previous content failed: %w): stop the node and "+
-			"check %s before restarting it", epoch, err, restoreErr, path)
+		return fmt.Errorf("replication: store epoch %d: %w; %w (restoring the previous "+
+			"content failed: %w): stop the node and check %s before restarting it", epoch,
+			err, ErrEpochFileAhead, restoreErr, path)
 	}
 	return fmt.Errorf("replication: store epoch %d: %w", epoch, err)
 }
 
+// ErrEpochFileAhead marks a StoreEpoch that failed after its rename and could not put the
+// previous content back either: the file may hold the new epoch while the caller goes on
+// at the old one. A node must then stop (Node.Promote fails it): following its primary
+// again, it would greet it with the file's epoch after a restart and fence it.
+var ErrEpochFileAhead = errors.New("the epoch file may now be ahead of the node")
+
 // writeFileDurably is wal.WriteFileDurably; a test replaces it to fail after the rename.
 var writeFileDurably = wal.WriteFileDurably
+
+// restoreFileDurably is wal.WriteFileDurably for restoreEpochFile; a test replaces it to
+// fail the restore too.
+var restoreFileDurably = wal.WriteFileDurably
 
 // restoreEpochFile puts back what path held before a failed StoreEpoch (nothing when it
 // did not exist), durably, unless it still holds exactly that.
@@ -99,7 +109,7 @@ func restoreEpochFile(path string, previous []byte, existed bool) error {
 		}
 		return wal.SyncDirectory(filepath.Dir(path))
 	}
-	return wal.WriteFileDurably(path, 0o644, func(file *os.File) error {
+	return restoreFileDurably(path, 0o644, func(file *os.File) error {
 		_, err := file.Write(previous)
 		return err
 	})

@@ -137,19 +137,24 @@ func (c *leaseClock) until() time.Time {
 // last renewal, plus up to a quarter lease for this loop's tick. A promotion that fails
 // once granted (the epoch cannot be stored) leaves the node a following standby and this
 // loop running: it tries again at every tick while the primary stays lost, and says so
-// at Error (once per cause, not every tick).
+// at Error (once per cause, not every tick). After failedPromotionsPerGrantMax failures
+// under one grant the node gives the grant up (errGrantGivenUp), and this loop asks the
+// witness nothing for releasedGrantHoldOffLeases leases, so that the other node, if it
+// is back, takes the lease instead of racing this one for it.
 func (n *Node) watchPrimary(stop <-chan struct{}) {
 	ticker := time.NewTicker(n.config.LeaseDuration / 4)
 	defer ticker.Stop()
 	refusalLogged, stoppedLogged := false, false
 	failedCause, failures := "", 0 // The last failed promotion's error; failures in all.
+	var holdOffUntil time.Time     // After a grant given up: ask the witness from then on.
 	for {
 		select {
 		case <-stop:
 			return
 		case <-ticker.C:
 		}
-		if n.Role() != shard.RoleStandby || n.primaryHeardWithin(n.config.LeaseDuration) {
+		if n.Role() != shard.RoleStandby || n.primaryHeardWithin(n.config.LeaseDuration) ||
+			time.Now().Before(holdOffUntil) {
 			continue
 		}
 		if err := n.Err(); err != nil {
@@ -165,6 +170,9 @@ func (n *Node) watchPrimary(stop <-chan struct{}) {
 			continue
 		}
 		epoch, err := n.promote()
+		if givenUp := (grantGivenUpError{}); errors.As(err, &givenUp) {
+			holdOffUntil = time.Now().Add(releasedGrantHoldOffLeases * n.config.LeaseDuration)
+		}
 		if errors.Is(err, errPromotionFailed) {
 			failures++
 			if cause := err.Error(); cause != failedCause {
@@ -175,6 +183,9 @@ func (n *Node) watchPrimary(stop <-chan struct{}) {
 					"failures", failures)
 			}
 			continue
+		}
+		if errors.Is(err, ErrEpochFileAhead) {
+			return // The node stopped, and said why (stopWithEpochFileAhead).
 		}
 		if errors.Is(err, ErrUnauthenticated) && !refusalLogged {
 			// Not a matter of waiting: the witness refuses this node (a TLS mismatch), so

@@ -77,6 +77,21 @@ const (
 	// little faster, considers the lease expired.
 	leaseSafetyPercent = 80
 
+	// failedPromotionsPerGrantMax is how many promotions in a row may fail (the epoch
+	// cannot be stored) under one witness grant, each retry renewing it, before the node
+	// gives it up and lets it run out: with the failover watch retrying every quarter
+	// lease, two leases of retries. A disk that stays broken must not keep the lease from
+	// the other node for good (the pair would have no primary until an operator acts); a
+	// disk fixed within those two leases promotes at the epoch granted first (a later
+	// grant is an acquisition afresh, of a new epoch).
+	failedPromotionsPerGrantMax = 8
+
+	// releasedGrantHoldOffLeases is how many leases the failover watch waits, once its
+	// node gave a grant up, before it asks the witness again: the grant runs out within
+	// one, and in the next only the other node (if it is back, as a standby that lost its
+	// primary) asks, so it takes the lease rather than racing this node for it.
+	releasedGrantHoldOffLeases = 2
+
 	// digestsRememberedMax bounds the snapshot digests a standby keeps for comparison.
 	digestsRememberedMax = 16
 )

@@ -78,8 +78,11 @@ type Node struct {
 	started   bool
 	// grantedEpoch is the epoch of the witness's last grant of the lease to this node's
 	// promotion: a promotion that failed after the grant retries by renewing it while
-	// it holds (leaseClock); 0 once a renewal was refused.
+	// it holds (leaseClock); 0 once a renewal was refused or the grant was given up.
 	grantedEpoch uint64
+	// failedPromotions counts the promotions that failed under the grant of grantedEpoch;
+	// at failedPromotionsPerGrantMax the node gives the grant up (grantGivenUpError).
+	failedPromotions int
 	// leaseClock is the primary's witness lease, for the release path (nil: no witness).
 	leaseClock *leaseClock
 	// lifetime ends when Close begins, before Close takes the mutex: every network wait
@@ -398,7 +401,8 @@ func (n *Node) handleFence(f frame, nonce []byte) {
 // takes the lease, and refuses while the old primary still holds it. It returns the new
 // epoch. A promotion that fails once decided (the epoch cannot be stored: a full disk, a
 // read-only directory) is logged at Error and leaves the node a standby following again,
-// ready for a retry.
+// ready for a retry; unless the epoch file may be left ahead of the node
+// (ErrEpochFileAhead): then the node stops (see stopWithEpochFileAhead).
 func (n *Node) Promote() (uint64, error) {
 	epoch, err := n.promote()
 	if errors.Is(err, errPromotionFailed) {
@@ -411,6 +415,18 @@ func (n *Node) Promote() (uint64, error) {
 // errPromotionFailed marks a promotion that was decided (the witness, if any, granted the
 // lease) but could not be carried out: the node is still a standby, following again.
 var errPromotionFailed = errors.New("replication: promotion failed")
+
+// grantGivenUpError wraps a failed promotion after which the node gives up the witness
+// grant it was promoting on (failedPromotionsPerGrantMax failures under it): the failover
+// watch asks the witness nothing for releasedGrantHoldOffLeases leases. Its text is the
+// failure's, so that the watch still logs a cause that does not change only once.
+type grantGivenUpError struct{ error }
+
+func (e grantGivenUpError) Unwrap() error { return e.error }
+
+// grantGivenUpMessage is what a node logs when it gives a grant up.
+const grantGivenUpMessage = "replication: promotions keep failing: no longer renewing the " +
+	"witness lease, so that the other node can take it"
 
 // promote is Promote without its log of a failure (the failover watch logs its own).
 func (n *Node) promote() (uint64, error) {
@@ -433,7 +449,10 @@ func (n *Node) promote() (uint64, error) {
 		// the granted epoch every quarter lease). An acquisition would be refused as held
 		// until the lease ran out: the witness must not grant a live lease again, since it
 		// cannot tell this node from another of the same name that learned the granted
-		// epoch from the grantee's stream. Once the grant has run out, it acquires afresh.
+		// epoch from the grantee's stream. Once the grant has run out, or was given up
+		// (failedPromotionsPerGrantMax failures under it), it acquires afresh: renewing a
+		// lease that ran out would be granted even if the witness restarted meanwhile,
+		// after another node had taken the lease and promoted.
 		kind, askedEpoch := byte(leaseAcquire), n.Epoch()
 		if n.grantedEpoch > n.Epoch() && n.leaseClock.valid() {
 			kind, askedEpoch = leaseRenew, n.grantedEpoch
@@ -450,6 +469,9 @@ func (n *Node) promote() (uint64, error) {
 				"the primary may be alive", answer.holder, answer.valid)
 		}
 		epoch = max(epoch, answer.epoch)
+		if kind == leaseAcquire {
+			n.failedPromotions = 0 // A new grant.
+		}
 		n.grantedEpoch = answer.epoch
 		n.leaseClock.set(leaseValidFrom(sent, answer.valid))
 	}
@@ -485,10 +507,30 @@ func (n *Node) promoteLocked(epoch uint64) (uint64, error) {
 		return 0, ErrNodeClosed
 	}
 	if err := StoreEpoch(n.config.EpochPath, epoch); err != nil {
+		if errors.Is(err, ErrEpochFileAhead) {
+			n.stopWithEpochFileAhead(epoch, err)
+			return 0, err
+		}
 		if following {
 			n.startFollowers(false)
 		}
-		return 0, fmt.Errorf("%w; still a standby: %w", errPromotionFailed, err)
+		err = fmt.Errorf("%w; still a standby: %w", errPromotionFailed, err)
+		if n.grantedEpoch != 0 {
+			n.failedPromotions++
+			if n.failedPromotions >= failedPromotionsPerGrantMax {
+				// Stop renewing (the failover watch also asks nothing for a while): the
+				// grant runs out, and the other node may take the lease. Safe: no shard of
+				// this node switched (the epoch was not stored), and its next attempt
+				// acquires afresh, which the witness grants only when nobody holds a live
+				// lease.
+				n.config.Logger.Error(grantGivenUpMessage, "failed_promotions",
+					n.failedPromotions, "hold_off", releasedGrantHoldOffLeases*
+						n.config.LeaseDuration, "error", err)
+				n.grantedEpoch, n.failedPromotions = 0, 0
+				err = grantGivenUpError{err}
+			}
+		}
+		return 0, err
 	}
 	if n.watchStop != nil {
 		close(n.watchStop)
@@ -515,6 +557,30 @@ func (n *Node) promoteLocked(epoch uint64) (uint64, error) {
 	n.goBackground(func() { n.fencePeer(epoch) })
 	return epoch, nil
 }
+
+// stopWithEpochFileAhead stops a node whose promotion to epoch failed with the epoch file
+// possibly left at epoch (ErrEpochFileAhead); the caller holds the mutex and has stopped
+// the followers. Following again would be wrong: after a restart (a crash, a supervisor)
+// the node would greet its primary, alive, with the file's epoch and fence it. So the
+// followers stay stopped, the failover watch ends, and every shard is fenced (refusing
+// reads and writes, redirecting to the primary it followed) until an operator checks
+// the file and restarts the node; Err and the status say why.
+func (n *Node) stopWithEpochFileAhead(epoch uint64, err error) {
+	if n.failure == nil {
+		n.failure = err
+	}
+	if n.watchStop != nil {
+		close(n.watchStop)
+		n.watchStop = nil
+	}
+	n.fence(epoch, n.Shard().PrimaryAddress())
+	n.config.Logger.Error(epochFileAheadMessage, "epoch", n.Epoch(), "stored", epoch,
+		"error", err)
+}
+
+// epochFileAheadMessage is what a node logs when it stops with its epoch file ahead.
+const epochFileAheadMessage = "replication: NODE STOPPED: a promotion failed and the epoch " +
+	"file may be ahead of the node; no longer following nor serving"
 
 // fencePeer tells the old primary that a higher epoch exists, and keeps telling it every
 // fenceRetryInterval while it cannot be reached — until it is fenced, rejoins as this

@@ -58,7 +58,8 @@ func (n *Node) Status() NodeStatus {
 	n.mutex.Lock()
 	failure := n.failure
 	n.mutex.Unlock()
-	status := NodeStatus{Role: n.Role().String(), Epoch: n.Epoch(),
+	role, epoch := n.Shard().RoleAndEpoch() // One load: never a role with another's epoch.
+	status := NodeStatus{Role: role.String(), Epoch: epoch,
 		PrimaryAt: n.Shard().PrimaryAddress(), LastOp: n.Log().LastOp(),
 		DurableOp:  n.Log().Durable(),
 		Replicated: n.config.Listen != "" || n.config.StandbyOf != "",

@@ -77,6 +77,10 @@ func checkRole(role Role, epoch uint64) error {
 // roleAndEpoch returns the shard's role and epoch as one consistent pair.
 func (s *Shard) roleAndEpoch() (Role, uint64) { return unpackRole(s.roles.word.Load()) }
 
+// RoleAndEpoch returns the shard's role and epoch from one load: a pair that existed
+// (Role then Epoch may straddle a promotion: a standby of the new epoch).
+func (s *Shard) RoleAndEpoch() (Role, uint64) { return s.roleAndEpoch() }
+
 // Role returns the shard's current role.
 func (s *Shard) Role() Role {
 	role, _ := s.roleAndEpoch()
@@ -229,13 +233,19 @@ func (s *Shard) applyStored(entry storedEntry) error {
 		// this shard's to append (a promoted one writes its own from here on).
 		return ErrNotStandby
 	}
-	if err := s.log.AppendStored(entry.bytes); err != nil {
-		return fmt.Errorf("shard: replicated entry: %w", err)
-	}
-	// The body may alias entry.bytes (stored raw) or storedBuffer; either way it is only
-	// read during this call. storedBuffer is never replaced by the caller's memory.
+	// Decoded before it is appended, so that an entry no shard can take (an epoch above
+	// epochMax, from a peer that has the key but misbehaves) never reaches the log: the
+	// standby fails with its log as it was. The body may alias entry.bytes (stored raw)
+	// or storedBuffer; either way it is only read during this call. storedBuffer is never
+	// replaced by the caller's memory.
 	decoded, meta, err := wal.DecodeStored(entry.bytes, s.storedBuffer)
 	if err != nil {
+		return fmt.Errorf("shard: replicated entry: %w", err)
+	}
+	if err := checkRole(RoleStandby, meta.Epoch); err != nil {
+		return fmt.Errorf("shard: replicated entry at op %d: %w", decoded.FirstOp, err)
+	}
+	if err := s.log.AppendStored(entry.bytes); err != nil {
 		return fmt.Errorf("shard: replicated entry: %w", err)
 	}
 	if err := s.raiseEpoch(meta.Epoch); err != nil {
