@@ -59,6 +59,7 @@ type Client struct {
 	redirects        int                     // not_primary redirects followed since the last other reply.
 	redirectedLoss   bool                    // The last connection was ended by a redirect.
 	checksumRefusals int                     // bad_checksum errors since the last reply (waitAfterDamage).
+	damagedLoss      bool                    // The current connection was refused bad_checksum (waitAfterDamage).
 	subscription     *subscription           // Report subscription, resumed on reconnect.
 	marketData       *marketDataSubscription // Market-data subscriptions, resumed on reconnect.
 	logoutSeen       chan struct{}           // Closed when the server acknowledges a logout.

@@ -188,6 +188,9 @@ func (c *Client) install(e *established) {
 	// no other reply in between (namesConnectedLocked).
 	c.dialedFollowed = c.redirects > 0 && e.address == c.primary
 	c.permissions, c.epoch = e.accepted.Permissions, e.accepted.Epoch
+	// A bad_checksum the old connection's reader handled after waitAfterDamage ran for
+	// its loss says nothing of how this one ends (it still counts in checksumRefusals).
+	c.damagedLoss = false
 	c.heartbeat = c.config.HeartbeatInterval
 	if c.heartbeat == 0 {
 		c.heartbeat = time.Duration(e.timers.HeartbeatIntervalMs) * time.Millisecond
@@ -413,15 +416,18 @@ func (c *Client) handle(frame *wire.Frame, generation uint64) error {
 	return nil
 }
 
-// checksumRefused counts a bad_checksum on connection generation (if still current)
+// checksumRefused counts a bad_checksum on connection generation (if not replaced yet)
 // among those in a row with no reply in between, which space the reconnects out
 // (waitAfterDamage): frames damaged again and again on every connection (a broken link,
 // or a client fault that corrupts its own frames) would otherwise have the client
-// reconnect and resend as fast as the server refuses.
+// reconnect and resend as fast as the server refuses. Counted even once the connection
+// is dropped (conn nil): the writer of a pipelining client may meet the socket the
+// server closed (EPIPE) before the reader handles the error frame it read.
 func (c *Client) checksumRefused(generation uint64) {
 	c.mu.Lock()
-	if c.generation == generation && c.conn != nil {
+	if c.generation == generation {
 		c.checksumRefusals++
+		c.damagedLoss = true
 	}
 	c.mu.Unlock()
 }
@@ -429,12 +435,15 @@ func (c *Client) checksumRefused(generation uint64) {
 // waitAfterDamage delays the reconnect that follows the second and later bad_checksum
 // in a row (no reply in between: checksumRefused), doubling from ReconnectDelayMin up to
 // ReconnectDelayMax as failed reconnects do; a first one reconnects at once (damage in
-// passing). It reports false when the client is closed while waiting.
+// passing). A connection lost for another reason (closed by the server, a failover)
+// reconnects at once, whatever the count (damagedLoss), as in waitBeforeFollowing. It
+// reports false when the client is closed while waiting.
 func (c *Client) waitAfterDamage() bool {
 	c.mu.Lock()
-	refusals := c.checksumRefusals
+	refusals, damaged := c.checksumRefusals, c.damagedLoss
+	c.damagedLoss = false
 	c.mu.Unlock()
-	if refusals < 2 {
+	if !damaged || refusals < 2 {
 		return true
 	}
 	delay := doubling(ReconnectDelayMin, ReconnectDelayMax, refusals-2)
