@@ -361,15 +361,20 @@ func (s *Server) handleLogin(conn *connection, frame *wire.Frame) gnet.Action {
 	// Active before the connection is published as the session's holder: a login on
 	// another loop may take it over as soon as it is in s.sessions, and closeAsync puts
 	// the session in its error frame only if it sees active true (stored after the
-	// fields above, so that any goroutine that sees it may read them).
+	// fields above, so that any goroutine that sees it may read them). The silence clock
+	// starts again here: the login was received, and a loop stalled inside it (an
+	// Admission that blocks) is the server's delay, not the client's silence; a ticker
+	// that sees active must not find the connection silent and end the session it is
+	// about to take.
+	conn.received.Store(s.now())
 	conn.active.Store(true)
-	// Another goroutine may have closed this connection while its login ran: the
-	// ticker's silence timeout, which may act as soon as active is stored, if this loop
-	// stalled inside this OnTraffic for longer than SilenceTimeout (an Admission that
-	// blocks). (The login timeout is decided on this loop, loginOverdue, so it cannot
-	// interleave; a shutdown closes on the loop too.) A dying connection must not take
-	// the session over from a live holder, whose close would then end the session (and
-	// cancel its orders) although its client is alive. Stop quietly: whoever closed it
+	// A guard: no other goroutine is known to close a connection that is not yet
+	// active and in s.sessions (the silence clock restarts above; the login timeout and
+	// a shutdown are decided on this loop; a takeover and report delivery go through
+	// the session table), but should one ever do so while the login ran, a dying
+	// connection must not take the session over from a live holder, whose close would
+	// then end the session (and cancel its orders) although its client is alive. Stop
+	// quietly: whoever closed it
 	// sends the error frame. The fields above are set, so OnClose matches AdmitLogin with
 	// LoginEnded; the session table never held this connection, so no SessionClosed.
 	if conn.closing.Load() {
@@ -672,8 +677,9 @@ func (s *Server) tick() {
 				if hook := testHookLoginOverdue.Load(); hook != nil {
 					(*hook)()
 				}
-				// An error means the connection is closed or the engine is stopping:
-				// nothing to time out.
+				// On a closed connection the callback gets the error (loginOverdue then
+				// does nothing); an error returned here means the engine is stopping,
+				// which closes every connection: nothing to time out.
 				_ = conn.conn.AsyncWrite(nil, s.loginOverdueCheck)
 			}
 			continue
@@ -778,9 +784,9 @@ func (s *Server) slowConsumer(conn *connection, unsent int, onLoop gnet.Conn) {
 		}
 	}
 	// Off the loop after another close claimed it: nothing was queued past the bound
-	// (the caller drops its bytes), and the loop's own checks (afterWrite, OnTraffic)
-	// abort the connection if the bytes already lent to it pass the bound in gnet's
-	// buffer.
+	// (the caller drops its bytes), and the loop's own check after each write
+	// (afterWrite) aborts the connection if the bytes already lent to it pass the bound
+	// in gnet's buffer (OnTraffic returns early on a closing connection).
 }
 
 // abort stops all sending on an open connection; call it on the connection's loop.

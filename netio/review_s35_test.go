@@ -106,3 +106,41 @@ func TestLoginTimeoutOnStalledLoopLendsOnceAndStillCloses(t *testing.T) {
 			stats.SilenceTimeouts, stats.LoginsAccepted)
 	}
 }
+
+// TestLoginStalledPastTheSilenceTimeoutIsNotSilent: X's login parks its loop (AdmitLogin)
+// for longer than SilenceTimeout. The stall is the server's, not X's silence: once X is
+// logged in, the ticker must not close it for silence_timeout (which would end the
+// session it has just taken, with cancel-on-disconnect, under a live client). Its silence
+// clock starts again at the login, so the next frame X gets is a heartbeat.
+func TestLoginStalledPastTheSilenceTimeoutIsNotSilent(t *testing.T) {
+	admission := newParkingAdmission()
+	const silence = 500 * time.Millisecond
+	h := newHarness(t, harnessOptions{config: func(c *netio.Config) {
+		c.Admission = admission
+		c.LoginTimeout = time.Hour
+		c.HeartbeatInterval = 20 * time.Millisecond // Ticks every 2 ms.
+		c.SilenceTimeout = silence
+	}})
+	t.Cleanup(admission.open)
+	x := dialRaw(t, h.server.Address())
+	admission.armed.Store(true)
+	x.write(x.loginFrame(clientAll, 1, secretOne, 9, 0))
+	select {
+	case <-admission.entered:
+	case <-time.After(waitLimit): // A hang guard, not a timing assertion.
+		t.Fatal("gave up waiting for X's login to park its loop")
+	}
+	// Not a timing assertion: the sleep makes X's last receipt older than the silence
+	// timeout by the time its login completes, whatever the scheduler does.
+	time.Sleep(2 * silence)
+	admission.open()
+	if frame := x.next(); frame.Kind != wire.KindLoginAccepted {
+		t.Fatalf("X's login: got %s (%s)", frame.Kind, wire.ErrorCode(frame.Status))
+	}
+	if kind, code := nextFrameKind(t, x); kind != wire.KindHeartbeat {
+		t.Fatalf("X after its login: got %s (%s), want a heartbeat", kind, code)
+	}
+	if timeouts := h.server.Stats().SilenceTimeouts; timeouts != 0 {
+		t.Fatalf("silence timeouts %d, want 0", timeouts)
+	}
+}
