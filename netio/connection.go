@@ -54,6 +54,10 @@ type connection struct {
 	// loginCheckLent: the ticker has lent the loop the login-timeout check (loginOverdue),
 	// at most once per connection (a stalled loop must not collect one per tick).
 	loginCheckLent atomic.Bool
+	// silenceCheckLent: the ticker has lent the loop the silence check (silenceOverdue);
+	// cleared by the check when the connection was not silent after all, so that a
+	// later silence can be lent again. At most one is queued per connection.
+	silenceCheckLent atomic.Bool
 	// keysChecked is the key set in which the login's key was last found, with the
 	// client it found there (keyInForce); nil until the first check. Any goroutine that
 	// saw active set.

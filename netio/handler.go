@@ -685,8 +685,15 @@ func (s *Server) tick() {
 			continue
 		}
 		if now-conn.received.Load() > int64(s.config.SilenceTimeout) {
-			s.counters.silenceTimeouts.Add(1)
-			s.closeAsync(conn, wire.ErrorSilenceTimeout, "nothing received within the timeout")
+			// Decided on the connection's loop, as the login timeout is: received is
+			// stored only when the loop reads, so a loop that stalled (an inline turn on a
+			// stalled disk, an Admission that blocks) makes every connection on it look
+			// silent although their heartbeats wait unread in the kernel; closed from
+			// here, each would end its session (with cancel-on-disconnect) under a live
+			// client. The loop looks at the socket too (silenceOverdue).
+			if conn.silenceCheckLent.CompareAndSwap(false, true) {
+				_ = conn.conn.AsyncWrite(nil, s.silenceOverdueCheck)
+			}
 			continue
 		}
 		if now-conn.sent.Load() >= heartbeat {
@@ -713,6 +720,36 @@ func (s *Server) loginOverdue(c gnet.Conn, err error) error {
 	conn.phase = phaseClosing
 	s.counters.silenceTimeouts.Add(1)
 	s.closeAsync(conn, wire.ErrorLoginTimeout, "no login within the timeout")
+	return nil
+}
+
+// silenceOverdue runs on a connection's loop (s.silenceOverdueCheck, the callback of an
+// empty AsyncWrite from the ticker) once the connection has looked silent for longer than
+// SilenceTimeout: err is nil only if the connection is still open. It closes the
+// connection for silence_timeout only if nothing was read meanwhile and nothing waits in
+// the socket unread: gnet may run this task before it reads what arrived while the loop
+// was stalled, and bytes the kernel holds for us were received, whatever the loop has
+// done with them yet.
+func (s *Server) silenceOverdue(c gnet.Conn, err error) error {
+	if err != nil {
+		return nil
+	}
+	conn, _ := c.Context().(*connection)
+	if conn == nil || conn.closing.Load() {
+		return nil
+	}
+	now := s.now()
+	if now-conn.received.Load() <= int64(s.config.SilenceTimeout) {
+		conn.silenceCheckLent.Store(false)
+		return nil
+	}
+	if unreadBytes(c.Fd()) > 0 {
+		conn.received.Store(now)
+		conn.silenceCheckLent.Store(false)
+		return nil
+	}
+	s.counters.silenceTimeouts.Add(1)
+	s.closeAsync(conn, wire.ErrorSilenceTimeout, "nothing received within the timeout")
 	return nil
 }
 

@@ -10,8 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"sequent/core/backend"
 	"sequent/core/model"
 	"sequent/netio"
+	"sequent/netio/fakeshard"
 	"sequent/netio/wire"
 )
 
@@ -139,6 +141,128 @@ func TestLoginStalledPastTheSilenceTimeoutIsNotSilent(t *testing.T) {
 	}
 	if kind, code := nextFrameKind(t, x); kind != wire.KindHeartbeat {
 		t.Fatalf("X after its login: got %s (%s), want a heartbeat", kind, code)
+	}
+	if timeouts := h.server.Stats().SilenceTimeouts; timeouts != 0 {
+		t.Fatalf("silence timeouts %d, want 0", timeouts)
+	}
+}
+
+// TestStalledLoopDoesNotCloseConnectionsThatSpoke: P is logged in and keeps sending
+// heartbeats while its loop is parked (inside X's login, AdmitLogin) for longer than
+// SilenceTimeout. P's bytes wait unread in the kernel: P is not silent, the loop is
+// stalled. P must not be closed for silence_timeout (ending its session, with
+// cancel-on-disconnect, under a live client): the ticker only lends the loop the check,
+// which looks at the socket as well as at the last read.
+func TestStalledLoopDoesNotCloseConnectionsThatSpoke(t *testing.T) {
+	admission := newParkingAdmission()
+	const silence = 300 * time.Millisecond
+	h := newHarness(t, harnessOptions{config: func(c *netio.Config) {
+		c.EventLoops = 1
+		c.Admission = admission
+		c.LoginTimeout = time.Hour
+		c.HeartbeatInterval = 20 * time.Millisecond // Ticks every 2 ms.
+		c.SilenceTimeout = silence
+	}})
+	t.Cleanup(admission.open)
+	const session, otherSession = 9, 11
+	p := dialRaw(t, h.server.Address())
+	p.login(clientAll, 1, secretOne, session)
+	x := dialRaw(t, h.server.Address())
+	admission.armed.Store(true)
+	x.write(x.loginFrame(clientAll, 1, secretOne, otherSession, 0))
+	select {
+	case <-admission.entered:
+	case <-time.After(waitLimit): // A hang guard, not a timing assertion.
+		t.Fatal("gave up waiting for X's login to park the loop")
+	}
+	// P speaks every silence/6 for three silence timeouts while the loop is parked: not
+	// a timing assertion, the waits only make the loop's last read of P older than the
+	// timeout whatever the scheduler does.
+	heartbeat := wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindHeartbeat}, nil)
+	for range 18 {
+		p.write(heartbeat)
+		time.Sleep(silence / 6)
+	}
+	admission.open()
+	if frame := x.next(); frame.Kind != wire.KindLoginAccepted {
+		t.Fatalf("X's login: got %s (%s)", frame.Kind, wire.ErrorCode(frame.Status))
+	}
+	p.write(requestFrame(session, 1, model.OperationLookupAccounts, encodeIDs(1)))
+	if frame := p.next(); frame.Kind != wire.KindReply || frame.Number != 1 {
+		t.Fatalf("P after the stall: got %s (%s), want the reply to request 1", frame.Kind,
+			wire.ErrorCode(frame.Status))
+	}
+	if timeouts := h.server.Stats().SilenceTimeouts; timeouts != 0 {
+		t.Fatalf("silence timeouts %d, want 0", timeouts)
+	}
+}
+
+// parkingTurnBackend is the fake shard with inline turns on whose TurnInline parks (once
+// armed) until released: a loop stalled inside its turn task, as on a stalled disk.
+type parkingTurnBackend struct {
+	*fakeshard.Backend
+	armed            atomic.Bool
+	entered, release chan struct{}
+}
+
+func (b *parkingTurnBackend) InlineTurns() bool { return true }
+
+func (b *parkingTurnBackend) SubmitDeferred(request *backend.Request) model.Status {
+	return b.Backend.Submit(request)
+}
+
+func (b *parkingTurnBackend) TurnInline() {
+	if b.armed.CompareAndSwap(true, false) {
+		close(b.entered)
+		<-b.release
+	}
+}
+
+// TestLoopStalledInATaskDoesNotCloseConnectionsThatSpoke: as above, but the loop stalls
+// inside a task (the inline turn), so gnet runs the check lent meanwhile in the same
+// round of tasks, before it reads what P sent during the stall: the check must look at
+// the socket, not only at the last read.
+func TestLoopStalledInATaskDoesNotCloseConnectionsThatSpoke(t *testing.T) {
+	parking := &parkingTurnBackend{entered: make(chan struct{}), release: make(chan struct{})}
+	const silence = 300 * time.Millisecond
+	h := newHarness(t, harnessOptions{
+		config: func(c *netio.Config) {
+			c.EventLoops = 1
+			c.HeartbeatInterval = 20 * time.Millisecond // Ticks every 2 ms.
+			c.SilenceTimeout = silence
+		},
+		wrap: func(fake *fakeshard.Backend) backend.Backend {
+			parking.Backend = fake
+			return parking
+		},
+	})
+	var releaseOnce sync.Once
+	release := func() { releaseOnce.Do(func() { close(parking.release) }) }
+	t.Cleanup(release)
+	const session = 9
+	p := dialRaw(t, h.server.Address())
+	p.login(clientAll, 1, secretOne, session)
+	parking.armed.Store(true)
+	p.write(requestFrame(session, 1, model.OperationLookupAccounts, encodeIDs(1)))
+	select {
+	case <-parking.entered:
+	case <-time.After(waitLimit): // A hang guard, not a timing assertion.
+		t.Fatal("gave up waiting for the turn to park the loop")
+	}
+	heartbeat := wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindHeartbeat}, nil)
+	for range 18 { // Not a timing assertion: see the test above.
+		p.write(heartbeat)
+		time.Sleep(silence / 6)
+	}
+	release()
+	for number := uint64(1); number <= 2; number++ {
+		if number == 2 {
+			p.write(requestFrame(session, 2, model.OperationLookupAccounts, encodeIDs(1)))
+		}
+		if frame := p.next(); frame.Kind != wire.KindReply || frame.Number != number {
+			t.Fatalf("P after the stall: got %s (%s), want the reply to request %d",
+				frame.Kind, wire.ErrorCode(frame.Status), number)
+		}
 	}
 	if timeouts := h.server.Stats().SilenceTimeouts; timeouts != 0 {
 		t.Fatalf("silence timeouts %d, want 0", timeouts)

@@ -58,6 +58,9 @@ type Server struct {
 	// loginOverdueCheck is s.loginOverdue, bound once: the callback the ticker lends a
 	// connection's loop when its login is overdue.
 	loginOverdueCheck gnet.AsyncCallback
+	// silenceOverdueCheck is s.silenceOverdue, bound once: the callback the ticker lends
+	// a connection's loop when the connection looks silent.
+	silenceOverdueCheck gnet.AsyncCallback
 
 	started  time.Time     // Origin of the connection clocks (monotonic).
 	engine   gnet.Engine   // Set in OnBoot, before booted is closed.
@@ -103,7 +106,7 @@ func NewServer(config Config, served backend.Backend) (*Server, error) {
 	if inline, ok := served.(backend.InlineTurner); ok && inline.InlineTurns() {
 		s.inline, s.loopTurns = inline, map[gnet.EventLoop]*loopTurn{}
 	}
-	s.loginOverdueCheck = s.loginOverdue
+	s.loginOverdueCheck, s.silenceOverdueCheck = s.loginOverdue, s.silenceOverdue
 	s.marketData = newMarketData(s, config.MarketData)
 	s.outbound.New = func() any { return newOutbound(s) }
 	s.scratch.New = func() any { return &deliverScratch{index: make(map[uint64]int)} }
