@@ -192,6 +192,21 @@ func (t *idTable) nextCandidate(position uint64, hash uint64) (uint32, uint64) {
 	}
 }
 
+// candidateIn is candidate given the table's slots and mask (loop-invariant locals in a
+// caller resolving many hashes): the same probe as nextCandidate's.
+func candidateIn(slots []uint64, mask uint64, hash uint64) uint32 {
+	tag := tagOf(hash)
+	for position := home(hash, mask); ; position = (position + 1) & mask {
+		slot := slots[position]
+		if slot == 0 {
+			return indexNone
+		}
+		if live(slot) && slot&^0xffffffff == tag {
+			return uint32(slot) - 1
+		}
+	}
+}
+
 // insertAt stores index at position, which must be the empty slot that ended a failed
 // probe of the new table for the same hash.
 func (t *idTable) insertAt(position uint64, hash uint64, index uint32) {
