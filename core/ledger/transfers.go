@@ -185,25 +185,30 @@ func (l *Ledger) isReservation(t *model.Transfer) bool {
 // in order, with the chain rules of runner.
 func (l *Ledger) applyTransfers(runner *chainRunner, firstTimestamp uint64,
 	events []model.Transfer, results []model.TransferResult, start, end int) {
+	// Cut to end, so that indexing them by i (below end) needs no check.
+	events, results = events[:end], results[:end]
 	for i := start; i < end; i++ {
-		event := &events[i]
+		event, result := &events[i], &results[i]
 		timestamp := firstTimestamp + uint64(i)
 		linked := event.Flags&model.TransferLinked != 0
-		result := &results[i]
 		*result = model.TransferResult{}
 		result.Timestamp = timestamp
+		// The status in a local, stored once (createTransfer fills the result's other
+		// fields, never its status).
+		status := model.StatusOK
 		// Outside a chain (nearly every event), the runner has nothing to do: before
 		// would answer StatusOK and after an empty range.
 		if linked || runner.open {
-			result.Status = runner.before(i, linked)
+			status = runner.before(i, linked)
 		}
-		if result.Status == model.StatusOK {
-			result.Status = l.createTransfer(event, timestamp, i, result)
+		if status == model.StatusOK {
+			status = l.createTransfer(event, timestamp, i, result)
 		}
+		result.Status = status
 		if !runner.open {
 			continue
 		}
-		from, to := runner.after(i, linked, result.Status)
+		from, to := runner.after(i, linked, status)
 		for j := from; j < to; j++ {
 			results[j] = model.TransferResult{}
 			results[j].Timestamp = firstTimestamp + uint64(j)
