@@ -154,7 +154,7 @@ func (l *Ledger) createAccount(a *model.Account, timestamp uint64) (model.Status
 	if l.accounts.count >= l.config.AccountsMax {
 		return model.StatusAccountsLimitReached, timestamp
 	}
-	index, record := l.accounts.push()
+	index, record := l.pushAccount()
 	*record = *a
 	record.Timestamp = timestamp
 	l.accountIndex.insertAt(position, hash, index)
@@ -204,4 +204,17 @@ func validateNewAccount(a *model.Account) model.Status {
 		return model.StatusCodeMustNotBeZero
 	}
 	return model.StatusOK
+}
+
+// pushAccount appends an account record (chunked.push). When that moves the first chunk
+// (it doubles until full, in a ledger sized for fewer accounts), the transfer pipeline's
+// record pointers of earlier batches point into the old copy and would keep it alive
+// (up to 4 MiB per growth, until a batch as long overwrote them): they are dropped.
+func (l *Ledger) pushAccount() (uint32, *model.Account) {
+	first := l.accounts.firstChunk()
+	index, record := l.accounts.push()
+	if l.accounts.firstChunk() != first {
+		clear(l.batch.accounts)
+	}
+	return index, record
 }

@@ -1,6 +1,10 @@
 package ledger
 
-import "sequent/core/internal/hugepage"
+import (
+	"unsafe"
+
+	"sequent/core/internal/hugepage"
+)
 
 // chunked is an append-mostly array of T stored in fixed-size chunks, so that growth never
 // copies (records never move, and a snapshot can keep reading old chunks while the
@@ -74,6 +78,15 @@ func (c *chunked[T]) pushInPlace() (index uint32, record *T, ok bool) {
 	}
 	c.count = index + 1
 	return index, &records[offset], true
+}
+
+// firstChunk returns the address of the first chunk's storage (nil before any push): it
+// changes when growFirst moves the chunk.
+func (c *chunked[T]) firstChunk() *T {
+	if len(c.chunks) == 0 {
+		return nil
+	}
+	return unsafe.SliceData(c.chunks[0])
 }
 
 // growFirst reallocates the first chunk with the given length (at most a full chunk).

@@ -131,12 +131,35 @@ func allocateSlots(count uint64, touch bool) []uint64 {
 // with the accounts 1..1,000,000 at load 0.48 (the ledger's benchmark), a grouped hit
 // took 4.6 slots on average and 24% of hits read a line past the home one; spread, 1.5.
 func (t *idTable) hash(id model.Uint128) uint64 {
-	hi, lo := bits.Mul64((id.Lo&^t.groupMask)^t.seed^0xa0761d6478bd642f,
-		id.Hi^0xe7037ed1a0b428db)
-	h := hi ^ lo
-	hi, lo = bits.Mul64(h^0x8ebc6af09c88c6e3, t.seed^0x589965cc75374cc3)
-	h = hi ^ lo
-	return h&^(t.groupMask<<32) | (id.Lo&t.groupMask)<<32
+	return hashWith(id, t.hashKeys(), t.groupMask)
+}
+
+// hashWith is hash given the table's keys and group mask, for loops that hash many ids
+// with them held in locals (Ledger.prefetchSlots). With a group mask of 0 (a table
+// without groups) it is mixID of the whole id.
+func hashWith(id model.Uint128, keys idHashKeys, groupMask uint64) uint64 {
+	return mixID(id.Lo&^groupMask, id.Hi, keys)&^(groupMask<<32) | (id.Lo&groupMask)<<32
+}
+
+// idHashKeys are the two seed-derived words of an idTable's hash, computed once per
+// table walk (hashKeys) so that a loop hashing many ids keeps them in registers instead
+// of reloading the seed and folding in the constants for every id.
+type idHashKeys struct {
+	first  uint64 // seed ^ the first multiplier's constant.
+	second uint64 // seed ^ the second multiplier's constant.
+}
+
+// hashKeys returns the table's hash keys.
+func (t *idTable) hashKeys() idHashKeys {
+	return idHashKeys{first: t.seed ^ 0xa0761d6478bd642f, second: t.seed ^ 0x589965cc75374cc3}
+}
+
+// mixID is hash's multiply-fold of an id whose group bits are cleared (lo).
+func mixID(lo, hi uint64, keys idHashKeys) uint64 {
+	high, low := bits.Mul64(lo^keys.first, hi^0xe7037ed1a0b428db)
+	h := high ^ low
+	high, low = bits.Mul64(h^0x8ebc6af09c88c6e3, keys.second)
+	return high ^ low
 }
 
 func tagOf(hash uint64) uint64 { return hash >> 32 << 32 }
@@ -165,6 +188,21 @@ func (t *idTable) nextCandidate(position uint64, hash uint64) (uint32, uint64) {
 		}
 		if live(slot) && slot&^0xffffffff == tag {
 			return uint32(slot) - 1, position
+		}
+	}
+}
+
+// candidateIn is candidate given the table's slots and mask (loop-invariant locals in a
+// caller resolving many hashes): the same probe as nextCandidate's.
+func candidateIn(slots []uint64, mask uint64, hash uint64) uint32 {
+	tag := tagOf(hash)
+	for position := home(hash, mask); ; position = (position + 1) & mask {
+		slot := slots[position]
+		if slot == 0 {
+			return indexNone
+		}
+		if live(slot) && slot&^0xffffffff == tag {
+			return uint32(slot) - 1
 		}
 	}
 }

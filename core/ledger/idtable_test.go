@@ -1,8 +1,10 @@
 package ledger
 
 import (
+	"math/bits"
 	"math/rand/v2"
 	"testing"
+	"unsafe"
 
 	"sequent/core/model"
 )
@@ -160,4 +162,65 @@ func TestIDTableCapacityPreallocates(t *testing.T) {
 		t.Fatalf("table grew from %d to %d slots below its capacity", slots, len(m.table.slots))
 	}
 	m.check(rand.New(rand.NewPCG(3, 3)))
+}
+
+// referenceHash is idTable.hash as first written (seed folded in per id), kept to pin
+// the hash: a table's layout, and so its lookups' cost, must not change under a rewrite.
+func referenceHash(t *idTable, id model.Uint128) uint64 {
+	hi, lo := bits.Mul64((id.Lo&^t.groupMask)^t.seed^0xa0761d6478bd642f,
+		id.Hi^0xe7037ed1a0b428db)
+	h := hi ^ lo
+	hi, lo = bits.Mul64(h^0x8ebc6af09c88c6e3, t.seed^0x589965cc75374cc3)
+	h = hi ^ lo
+	return h&^(t.groupMask<<32) | (id.Lo&t.groupMask)<<32
+}
+
+// TestPrefetchSlotsHashes: the pipeline's first stage hashes with the tables' keys held in
+// locals and the account table's group mask taken as 0; its hashes and slot addresses must
+// be the tables' own, which must be the reference hash.
+func TestPrefetchSlotsHashes(t *testing.T) {
+	random := rand.New(rand.NewPCG(35, 1))
+	id := func() model.Uint128 {
+		// Small ids (the recommended kind), and any 128-bit value.
+		if random.IntN(2) == 0 {
+			return model.U128(random.Uint64N(1 << 20))
+		}
+		return model.Uint128{Lo: random.Uint64(), Hi: random.Uint64()}
+	}
+	for _, seed := range []uint64{0, 1, random.Uint64()} {
+		l := New(Config{HashSeed: seed, AccountsCapacity: uint32(random.IntN(5000))})
+		if l.accountIndex.groupMask != 0 || l.transferIndex.groupMask != idTableGroupMask {
+			t.Fatalf("group masks: accounts %d, transfers %d", l.accountIndex.groupMask,
+				l.transferIndex.groupMask)
+		}
+		events := make([]model.Transfer, 3*pipelineBlockEvents-5)
+		for i := range events {
+			events[i] = model.Transfer{ID: id(), DebitAccountID: id(), CreditAccountID: id()}
+		}
+		for block := range 3 {
+			l.prefetchSlots(events, block)
+			start, end := blockRange(len(events), block)
+			for i := start; i < end; i++ {
+				e := &events[i]
+				tables := []*idTable{&l.accountIndex, &l.accountIndex, &l.transferIndex}
+				ids := []model.Uint128{e.DebitAccountID, e.CreditAccountID, e.ID}
+				hashes := []uint64{l.batch.debitHash[i], l.batch.creditHash[i],
+					l.batch.transferHash[i]}
+				for k, table := range tables {
+					want := referenceHash(table, ids[k])
+					if hashes[k] != want || table.hash(ids[k]) != want {
+						t.Fatalf("seed %d event %d id %d: stage %#x, table %#x, reference %#x",
+							seed, i, k, hashes[k], table.hash(ids[k]), want)
+					}
+					slot := uintptr(unsafe.Pointer(&table.slots[home(want, table.mask)]))
+					// The stage leaves its addresses in the scratch's capacity.
+					addresses := l.batch.addresses[:cap(l.batch.addresses)]
+					if address := addresses[3*(i-start)+k]; address != slot {
+						t.Fatalf("seed %d event %d id %d: address %#x, want %#x", seed, i, k,
+							address, slot)
+					}
+				}
+			}
+		}
+	}
 }

@@ -117,7 +117,7 @@ func (l *Ledger) restoreAccounts(r io.Reader, count uint32) error {
 		if found {
 			return fmt.Errorf("%w: account id %s twice", ErrSnapshotInvalid, a.ID)
 		}
-		index, record := l.accounts.push()
+		index, record := l.pushAccount()
 		*record = a // Reserved is 0, which newestTransfer reads as "none".
 		l.accountIndex.insertAt(position, hash, index)
 		l.pushReserved(index)
