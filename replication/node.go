@@ -564,10 +564,14 @@ func (n *Node) promoteLocked(epoch uint64) (uint64, error) {
 // the node would greet its primary, alive, with the file's epoch and fence it. So the
 // followers stay stopped, the failover watch ends, and every shard is fenced (refusing
 // reads and writes, redirecting to the primary it followed) until an operator checks
-// the file and restarts the node; Err and the status say why.
+// the file and restarts the node; Err and the status say why, first, even on a standby
+// that had already stopped following (an operator promotes such a one by hand), whose
+// earlier failure they give after it.
 func (n *Node) stopWithEpochFileAhead(epoch uint64, err error) {
 	if n.failure == nil {
 		n.failure = err
+	} else {
+		n.failure = errors.Join(err, n.failure)
 	}
 	if n.watchStop != nil {
 		close(n.watchStop)
