@@ -140,8 +140,8 @@ func (c *leaseClock) until() time.Time {
 // at Error (once per cause, not every tick). After failedPromotionsPerGrantMax failures
 // under one grant the node gives the grant up (grantGivenUpError), and this loop asks the
 // witness nothing for releasedGrantHoldOffLeases leases (holdingOff, even when a manual
-// Promote gave it up), so that the other node, if it
-// is back, takes the lease instead of racing this one for it.
+// Promote gave it up), so that the other node, if it is back, takes the lease instead of
+// racing this one for it.
 func (n *Node) watchPrimary(stop <-chan struct{}) {
 	ticker := time.NewTicker(n.config.LeaseDuration / 4)
 	defer ticker.Stop()

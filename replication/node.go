@@ -423,8 +423,8 @@ var errPromotionFailed = errors.New("replication: promotion failed")
 // grantGivenUpError wraps a failed promotion after which the node gives up the witness
 // grant it was promoting on (failedPromotionsPerGrantMax failures under it): the failover
 // watch asks the witness nothing for releasedGrantHoldOffLeases leases (holdOffUntil),
-// whichever attempt gave it up. Its text is the
-// failure's, so that the watch still logs a cause that does not change only once.
+// whichever attempt gave it up. Its text is the failure's, so that the watch still logs
+// a cause that does not change only once.
 type grantGivenUpError struct{ error }
 
 func (e grantGivenUpError) Unwrap() error { return e.error }
