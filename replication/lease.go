@@ -138,15 +138,15 @@ func (c *leaseClock) until() time.Time {
 // once granted (the epoch cannot be stored) leaves the node a following standby and this
 // loop running: it tries again at every tick while the primary stays lost, and says so
 // at Error (once per cause, not every tick). After failedPromotionsPerGrantMax failures
-// under one grant the node gives the grant up (errGrantGivenUp), and this loop asks the
-// witness nothing for releasedGrantHoldOffLeases leases, so that the other node, if it
-// is back, takes the lease instead of racing this one for it.
+// under one grant the node gives the grant up (grantGivenUpError), and this loop asks the
+// witness nothing for releasedGrantHoldOffLeases leases (holdingOff, even when a manual
+// Promote gave it up), so that the other node, if it is back, takes the lease instead of
+// racing this one for it.
 func (n *Node) watchPrimary(stop <-chan struct{}) {
 	ticker := time.NewTicker(n.config.LeaseDuration / 4)
 	defer ticker.Stop()
 	refusalLogged, stoppedLogged := false, false
 	failedCause, failures := "", 0 // The last failed promotion's error; failures in all.
-	var holdOffUntil time.Time     // After a grant given up: ask the witness from then on.
 	for {
 		select {
 		case <-stop:
@@ -154,7 +154,7 @@ func (n *Node) watchPrimary(stop <-chan struct{}) {
 		case <-ticker.C:
 		}
 		if n.Role() != shard.RoleStandby || n.primaryHeardWithin(n.config.LeaseDuration) ||
-			time.Now().Before(holdOffUntil) {
+			n.holdingOff() {
 			continue
 		}
 		if err := n.Err(); err != nil {
@@ -170,9 +170,6 @@ func (n *Node) watchPrimary(stop <-chan struct{}) {
 			continue
 		}
 		epoch, err := n.promote()
-		if givenUp := (grantGivenUpError{}); errors.As(err, &givenUp) {
-			holdOffUntil = time.Now().Add(releasedGrantHoldOffLeases * n.config.LeaseDuration)
-		}
 		if errors.Is(err, errPromotionFailed) {
 			failures++
 			if cause := err.Error(); cause != failedCause {
@@ -203,6 +200,14 @@ func (n *Node) watchPrimary(stop <-chan struct{}) {
 			"failed_attempts", failures)
 		return
 	}
+}
+
+// holdingOff reports whether the failover watch must still ask the witness nothing, the
+// node having given a grant up less than releasedGrantHoldOffLeases leases ago.
+func (n *Node) holdingOff() bool {
+	n.mutex.Lock()
+	defer n.mutex.Unlock()
+	return time.Now().Before(n.holdOffUntil)
 }
 
 // automaticFailoverFailedMessage is what the failover watch logs when a promotion it was

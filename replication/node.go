@@ -83,6 +83,10 @@ type Node struct {
 	// failedPromotions counts the promotions that failed under the grant of grantedEpoch;
 	// at failedPromotionsPerGrantMax the node gives the grant up (grantGivenUpError).
 	failedPromotions int
+	// holdOffUntil is when the failover watch may ask the witness again after a grant was
+	// given up (releasedGrantHoldOffLeases leases on): the node's, not the watch's, since a
+	// manual Promote may be the attempt that gives it up.
+	holdOffUntil time.Time
 	// leaseClock is the primary's witness lease, for the release path (nil: no witness).
 	leaseClock *leaseClock
 	// lifetime ends when Close begins, before Close takes the mutex: every network wait
@@ -418,8 +422,9 @@ var errPromotionFailed = errors.New("replication: promotion failed")
 
 // grantGivenUpError wraps a failed promotion after which the node gives up the witness
 // grant it was promoting on (failedPromotionsPerGrantMax failures under it): the failover
-// watch asks the witness nothing for releasedGrantHoldOffLeases leases. Its text is the
-// failure's, so that the watch still logs a cause that does not change only once.
+// watch asks the witness nothing for releasedGrantHoldOffLeases leases (holdOffUntil),
+// whichever attempt gave it up. Its text is the failure's, so that the watch still logs
+// a cause that does not change only once.
 type grantGivenUpError struct{ error }
 
 func (e grantGivenUpError) Unwrap() error { return e.error }
@@ -527,6 +532,8 @@ func (n *Node) promoteLocked(epoch uint64) (uint64, error) {
 					n.failedPromotions, "hold_off", releasedGrantHoldOffLeases*
 						n.config.LeaseDuration, "error", err)
 				n.grantedEpoch, n.failedPromotions = 0, 0
+				n.holdOffUntil = time.Now().Add(releasedGrantHoldOffLeases *
+					n.config.LeaseDuration)
 				err = grantGivenUpError{err}
 			}
 		}
@@ -564,10 +571,14 @@ func (n *Node) promoteLocked(epoch uint64) (uint64, error) {
 // the node would greet its primary, alive, with the file's epoch and fence it. So the
 // followers stay stopped, the failover watch ends, and every shard is fenced (refusing
 // reads and writes, redirecting to the primary it followed) until an operator checks
-// the file and restarts the node; Err and the status say why.
+// the file and restarts the node; Err and the status say why, first, even on a standby
+// that had already stopped following (an operator promotes such a one by hand), whose
+// earlier failure they give after it.
 func (n *Node) stopWithEpochFileAhead(epoch uint64, err error) {
 	if n.failure == nil {
 		n.failure = err
+	} else {
+		n.failure = errors.Join(err, n.failure)
 	}
 	if n.watchStop != nil {
 		close(n.watchStop)
