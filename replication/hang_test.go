@@ -291,6 +291,9 @@ type recordingHandler struct {
 	messages []string
 	levels   []slog.Level
 	attrs    []map[string]slog.Value
+	// recorded, if set before the handler is used, runs after each record is kept, on the
+	// logging goroutine (outside mutex), with the record's message.
+	recorded func(message string)
 }
 
 func (h *recordingHandler) Enabled(context.Context, slog.Level) bool { return true }
@@ -307,6 +310,9 @@ func (h *recordingHandler) Handle(_ context.Context, record slog.Record) error {
 	h.levels = append(h.levels, record.Level)
 	h.attrs = append(h.attrs, attrs)
 	h.mutex.Unlock()
+	if h.recorded != nil {
+		h.recorded(record.Message)
+	}
 	return nil
 }
 
