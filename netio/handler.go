@@ -657,8 +657,9 @@ func (h *eventHandler) OnTick() (time.Duration, gnet.Action) {
 	return h.server.config.tickInterval(), gnet.None
 }
 
-// tick sends heartbeats to connections idle for HeartbeatInterval and closes those
-// silent for SilenceTimeout or not logged in within LoginTimeout.
+// tick sends heartbeats to connections idle for HeartbeatInterval, and lends the loop of
+// each connection silent for SilenceTimeout or not logged in within LoginTimeout the
+// check that decides whether to close it (silenceOverdue, loginOverdue).
 func (s *Server) tick() {
 	now := s.now()
 	heartbeat := int64(s.config.HeartbeatInterval)
