@@ -43,6 +43,9 @@ type connection struct {
 	immediate []byte               // Frames to write at the end of this OnTraffic.
 	turnDue   bool                 // A SubmitDeferred of this OnTraffic queued a request.
 	loopTurn  *loopTurn            // The turn of this connection's loop (nil: no inline turns).
+	// loginChecksSpared counts the login checks that found bytes unread in the socket and
+	// left the decision to a later tick (loginOverdue, at most loginChecksSparedMax).
+	loginChecksSpared uint8
 
 	// Written on the loop, read by the ticker and the shard goroutine.
 	active       atomic.Bool  // Logged in and not closing: replies and reports are sent.
@@ -52,7 +55,8 @@ type connection struct {
 	queuedBytes  atomic.Int64 // Bytes handed to AsyncWrite and not yet run by the loop.
 	bufferedSeen atomic.Int64 // gnet's outbound buffer as last seen on the loop.
 	// loginCheckLent: the ticker has lent the loop the login-timeout check (loginOverdue),
-	// at most once per connection (a stalled loop must not collect one per tick).
+	// at most one at a time (a stalled loop must not collect one per tick); cleared only
+	// by a check that spares the connection (bytes unread, loginChecksSpared).
 	loginCheckLent atomic.Bool
 	// silenceCheckLent: the ticker has lent the loop the silence check (silenceOverdue);
 	// cleared by the check when the connection was not silent after all, so that a

@@ -657,8 +657,9 @@ func (h *eventHandler) OnTick() (time.Duration, gnet.Action) {
 	return h.server.config.tickInterval(), gnet.None
 }
 
-// tick sends heartbeats to connections idle for HeartbeatInterval and closes those
-// silent for SilenceTimeout or not logged in within LoginTimeout.
+// tick sends heartbeats to connections idle for HeartbeatInterval, and lends the loop of
+// each connection silent for SilenceTimeout or not logged in within LoginTimeout the
+// check that decides whether to close it (silenceOverdue, loginOverdue).
 func (s *Server) tick() {
 	now := s.now()
 	heartbeat := int64(s.config.HeartbeatInterval)
@@ -671,7 +672,8 @@ func (s *Server) tick() {
 			// Only the connection's loop may decide that its login came too late: decided
 			// here, a login completing on the loop between this load of active and the
 			// close would be closed just after taking its session over (ending it, with
-			// cancel-on-disconnect, under a live client). One check per connection.
+			// cancel-on-disconnect, under a live client). One check at a time per
+			// connection (lent again only if a check spared it: loginOverdue).
 			if now-conn.opened > int64(s.config.LoginTimeout) &&
 				conn.loginCheckLent.CompareAndSwap(false, true) {
 				if hook := testHookLoginOverdue.Load(); hook != nil {
@@ -706,7 +708,8 @@ func (s *Server) tick() {
 // loginOverdue runs on a connection's loop (s.loginOverdueCheck, the callback of an empty
 // AsyncWrite from the ticker) once the connection's login is overdue: err is nil only if
 // the connection is still open. It closes the connection for login_timeout unless a
-// login was handled first. On the loop nothing interleaves: a login handled before this
+// login was handled first, or bytes wait unread in the socket (they may be the login,
+// sent in time: the check is then lent again, a bounded number of times). On the loop nothing interleaves: a login handled before this
 // runs has left phaseChallenged (accepted or refused), and one read after it finds the
 // connection closing.
 func (s *Server) loginOverdue(c gnet.Conn, err error) error {
@@ -715,6 +718,16 @@ func (s *Server) loginOverdue(c gnet.Conn, err error) error {
 	}
 	conn, _ := c.Context().(*connection)
 	if conn == nil || conn.phase != phaseChallenged || conn.closing.Load() {
+		return nil
+	}
+	// Bytes waiting in the socket may be the login, sent in time: a loop stalled inside
+	// a task (an inline turn on a stalled disk) runs the check lent meanwhile in the same
+	// round of tasks, before it polls and reads them. Spared, the check is lent again by
+	// a later tick, by when the loop has read them. Bounded: a peer that keeps bytes
+	// coming without a login (heartbeats) gains a few ticks, not a connection for ever.
+	if conn.loginChecksSpared < loginChecksSparedMax && unreadBytes(c.Fd()) > 0 {
+		conn.loginChecksSpared++
+		conn.loginCheckLent.Store(false)
 		return nil
 	}
 	conn.phase = phaseClosing
@@ -752,6 +765,13 @@ func (s *Server) silenceOverdue(c gnet.Conn, err error) error {
 	s.closeAsync(conn, wire.ErrorSilenceTimeout, "nothing received within the timeout")
 	return nil
 }
+
+// loginChecksSparedMax bounds the login checks that find bytes unread in the socket and
+// leave the decision to a later tick (loginOverdue): one suffices unless the ticker lends
+// the next check while the loop still runs the round of tasks that spared the last. A
+// connection that never logs in but keeps sending (heartbeats) gets at most this many
+// checks more than one that stays silent, a tick (at most 100 ms) apart or more.
+const loginChecksSparedMax = 4
 
 // testHookLoginOverdue, when set by a test, runs on the ticker once it has found a
 // connection's login overdue, before it acts on it. One atomic load per overdue login.

@@ -268,3 +268,225 @@ func TestLoopStalledInATaskDoesNotCloseConnectionsThatSpoke(t *testing.T) {
 		t.Fatalf("silence timeouts %d, want 0", timeouts)
 	}
 }
+
+// gate parks the goroutine that passes it (pass) until released; each is used once.
+type gate struct {
+	entered, release chan struct{}
+	once             sync.Once
+}
+
+func newGate() *gate {
+	return &gate{entered: make(chan struct{}), release: make(chan struct{})}
+}
+
+func (g *gate) pass() { close(g.entered); <-g.release }
+func (g *gate) open() { g.once.Do(func() { close(g.release) }) }
+
+func (g *gate) parked() bool {
+	select {
+	case <-g.entered:
+		return true
+	default:
+		return false
+	}
+}
+
+// wait waits until a goroutine is parked at g.
+func (g *gate) wait(t *testing.T, what string) {
+	t.Helper()
+	select {
+	case <-g.entered:
+	case <-time.After(waitLimit): // A hang guard, not a timing assertion.
+		t.Fatal("gave up waiting for " + what)
+	}
+}
+
+// gatedTurnBackend is the fake shard with inline turns whose TurnInline passes the gate
+// set for it, if any: a loop parked inside a task as often as a test wants.
+type gatedTurnBackend struct {
+	*fakeshard.Backend
+	gate atomic.Pointer[gate]
+}
+
+func (b *gatedTurnBackend) InlineTurns() bool { return true }
+
+func (b *gatedTurnBackend) SubmitDeferred(request *backend.Request) model.Status {
+	return b.Backend.Submit(request)
+}
+
+func (b *gatedTurnBackend) TurnInline() {
+	if g := b.gate.Swap(nil); g != nil {
+		g.pass()
+	}
+}
+
+// stalledLoginHarness is a server with two loops, a gated turn and a gated ticker (test
+// hook: the ticker passes the gate set for it, if any, when it finds a login overdue,
+// before it lends the check), with P (loop 0, logged in: its requests park loop 0) and
+// H (loop 1, logged in: witnesses the ticks). The next connection dialed lands on loop 0.
+type stalledLoginHarness struct {
+	*harness
+	turns             gatedTurnBackend
+	ticker            atomic.Pointer[gate]
+	gates             []*gate
+	p, hb             *rawConn
+	requests, replies uint64 // Numbers of P's and H's last requests.
+}
+
+const stalledLoginSession, stalledLoginWitnessSession = 9, 10
+
+func newStalledLoginHarness(t *testing.T, loginTimeout time.Duration) *stalledLoginHarness {
+	s := &stalledLoginHarness{}
+	s.harness = newHarness(t, harnessOptions{
+		config: func(c *netio.Config) {
+			c.EventLoops = 2 // Round robin: P, H, then the next on loops 0, 1, 0.
+			c.LoginTimeout = loginTimeout
+			c.HeartbeatInterval = 50 * time.Millisecond // Ticks every 5 ms.
+			c.SilenceTimeout = time.Hour                // Nothing is closed for silence.
+		},
+		wrap: func(fake *fakeshard.Backend) backend.Backend {
+			s.turns.Backend = fake
+			return &s.turns
+		},
+	})
+	// Registered after the harness: runs before its shutdown, so that a failing run
+	// leaves neither a loop nor the ticker parked.
+	t.Cleanup(func() {
+		for _, g := range s.gates {
+			g.open()
+		}
+	})
+	netio.SetTestHookLoginOverdue(t, func() {
+		if g := s.ticker.Swap(nil); g != nil {
+			g.pass()
+		}
+	})
+	s.p = dialRaw(t, s.server.Address())
+	s.hb = dialRaw(t, s.server.Address())
+	s.p.login(clientAll, 1, secretOne, stalledLoginSession)
+	s.hb.login(clientAll, 1, secretOne, stalledLoginWitnessSession)
+	return s
+}
+
+func (s *stalledLoginHarness) gated() *gate {
+	g := newGate()
+	s.gates = append(s.gates, g)
+	return g
+}
+
+// holdTicker has the ticker park at the next login it finds overdue, before it lends
+// the check.
+func (s *stalledLoginHarness) holdTicker() *gate {
+	g := s.gated()
+	s.ticker.Store(g)
+	return g
+}
+
+// parkLoop has P's next request park loop 0 inside its turn (a task).
+func (s *stalledLoginHarness) parkLoop(t *testing.T) *gate {
+	t.Helper()
+	g := s.gated()
+	s.turns.gate.Store(g)
+	s.requests++
+	s.p.write(requestFrame(stalledLoginSession, s.requests, model.OperationLookupAccounts,
+		encodeIDs(1)))
+	g.wait(t, "the turn to park loop 0")
+	return g
+}
+
+// releaseTicker lets the ticker parked at held lend its check and waits until that
+// check is queued: H's reply (read while the ticker is parked) follows every heartbeat
+// sent before, so the heartbeat read after it comes from a later tick.
+func (s *stalledLoginHarness) releaseTicker(t *testing.T, held *gate) {
+	t.Helper()
+	s.replies++
+	s.hb.write(requestFrame(stalledLoginWitnessSession, s.replies,
+		model.OperationLookupAccounts, encodeIDs(1)))
+	if frame := s.hb.next(); frame.Kind != wire.KindReply || frame.Number != s.replies {
+		t.Fatalf("H: got %s (%s), want the reply to request %d", frame.Kind,
+			wire.ErrorCode(frame.Status), s.replies)
+	}
+	held.open()
+	if kind, code := nextFrameKind(t, s.hb); kind != wire.KindHeartbeat {
+		t.Fatalf("H: got %s (%s), want a heartbeat", kind, code)
+	}
+}
+
+// releaseLoop lets loop 0 finish P's turn, then reads P's reply.
+func (s *stalledLoginHarness) releaseLoop(t *testing.T, parked *gate) {
+	t.Helper()
+	parked.open()
+	if frame := s.p.next(); frame.Kind != wire.KindReply || frame.Number != s.requests {
+		t.Fatalf("P: got %s (%s), want the reply to request %d", frame.Kind,
+			wire.ErrorCode(frame.Status), s.requests)
+	}
+}
+
+// TestLoginSentInTimeOnStalledLoopIsNotTimedOut (reviewsilence): Y sends its login well
+// within LoginTimeout, but Y's loop is parked inside a task (the inline turn, as on a
+// stalled disk) until after Y's login is overdue, so Y's login waits unread in the kernel
+// while the ticker lends the loop Y's login check. gnet runs that check in the same round
+// of tasks as the turn, before it polls and reads what arrived during the stall: on main
+// the check finds Y still challenged and closes it with login_timeout, although Y did
+// what PROTOCOL.md section 5 asks (send the login within the timeout) and the delay was
+// the server's. (The silence check, silenceOverdue, looks at the socket for this reason.)
+func TestLoginSentInTimeOnStalledLoopIsNotTimedOut(t *testing.T) {
+	const loginTimeout = time.Second
+	s := newStalledLoginHarness(t, loginTimeout)
+	ticker := s.holdTicker()
+	beforeOpen := time.Now()            // Y's connection opens on the server after this.
+	y := dialRaw(t, s.server.Address()) // Loop 0.
+	loop := s.parkLoop(t)
+	y.write(y.loginFrame(clientAll, 1, secretOne, stalledLoginSession+2, 0))
+	if sent := time.Since(beforeOpen); sent >= loginTimeout {
+		// Not a timing assertion: the premise (Y's login in the server's socket before
+		// its deadline) did not hold on this run, so there is nothing to check.
+		t.Skipf("Y's login took %v to send, not within the login timeout %v", sent,
+			loginTimeout)
+	}
+	ticker.wait(t, "the ticker to find Y's login overdue")
+	s.releaseTicker(t, ticker)
+	s.releaseLoop(t, loop)
+	if frame := y.next(); frame.Kind != wire.KindLoginAccepted {
+		t.Fatalf("Y's login, sent within the timeout: got %s (%s) %q", frame.Kind,
+			wire.ErrorCode(frame.Status), frame.Body)
+	}
+	if timeouts := s.server.Stats().SilenceTimeouts; timeouts != 0 {
+		t.Fatalf("timeouts %d, want 0", timeouts)
+	}
+}
+
+// TestLoginChecksSparedAreBounded (reviewsilence): a login check that finds bytes unread
+// in the socket leaves the decision to a later tick, but not for ever: Y never logs in
+// and has a heartbeat unread each time its check runs (its loop parked inside a task
+// while the ticker lends the check), yet is closed with login_timeout after a bounded
+// number of spared checks.
+func TestLoginChecksSparedAreBounded(t *testing.T) {
+	s := newStalledLoginHarness(t, 100*time.Millisecond)
+	ticker := s.holdTicker()
+	y := dialRaw(t, s.server.Address()) // Loop 0, never logs in.
+	heartbeat := wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindHeartbeat}, nil)
+	const roundsMax = 16
+	for round := 1; ; round++ {
+		if round > roundsMax {
+			t.Fatalf("Y's login check spared %d times: never closed", roundsMax)
+		}
+		ticker.wait(t, "the ticker to find Y's login overdue")
+		loop := s.parkLoop(t)
+		y.write(heartbeat) // Unread while the loop is parked.
+		held := ticker
+		ticker = s.holdTicker() // Passed at the next lend, which follows a spare only.
+		s.releaseTicker(t, held)
+		s.releaseLoop(t, loop)
+		waitFor(t, "Y's check to spare or close it", func() bool {
+			return ticker.parked() || s.server.Stats().SilenceTimeouts > 0
+		})
+		if s.server.Stats().SilenceTimeouts > 0 {
+			y.expectError(wire.ErrorLoginTimeout)
+			if round < 2 {
+				t.Fatal("Y closed by its first check, with a heartbeat unread: not spared")
+			}
+			return
+		}
+	}
+}

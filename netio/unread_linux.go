@@ -9,7 +9,7 @@ import (
 const fionread = 0x541B
 
 // unreadBytes is the number of bytes the kernel holds unread on socket descriptor fd;
-// 0 when it cannot tell (silenceOverdue then decides on received alone).
+// 0 when it cannot tell (silenceOverdue and loginOverdue then decide without it).
 func unreadBytes(fd int) int {
 	var count int32
 	_, _, errno := syscall.Syscall(syscall.SYS_IOCTL, uintptr(fd), fionread,
