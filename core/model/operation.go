@@ -59,13 +59,23 @@ type OperationInfo struct {
 	BalancesResult bool   // Results may carry post-transfer balances (request flag).
 }
 
-var operationInfos = map[Operation]OperationInfo{}
+// operationInfos holds every operation's description, indexed by its wire value: an
+// array rather than a map because Info is on every request's path (the client asks it
+// on every call, the server on every request frame) and a uint8 index needs neither a hash nor a
+// bounds check. operationDefined says which entries are registered.
+var (
+	operationInfos   [operationValues]OperationInfo
+	operationDefined [operationValues]bool
+)
+
+// operationValues is the number of values an Operation (a uint8) can take.
+const operationValues = 1 << 8
 
 func registerOperation(operation Operation, info OperationInfo) {
-	if _, exists := operationInfos[operation]; exists {
+	if operationDefined[operation] {
 		panic("model: operation registered twice: " + info.Name)
 	}
-	operationInfos[operation] = info
+	operationInfos[operation], operationDefined[operation] = info, true
 }
 
 func init() {
@@ -102,14 +112,16 @@ func init() {
 
 // Info returns the operation's description and whether it is defined.
 func (o Operation) Info() (OperationInfo, bool) {
-	info, ok := operationInfos[o]
-	return info, ok
+	if !operationDefined[o] {
+		return OperationInfo{}, false
+	}
+	return operationInfos[o], true
 }
 
 // String returns the operation's stable name.
 func (o Operation) String() string {
-	if info, ok := operationInfos[o]; ok {
-		return info.Name
+	if operationDefined[o] {
+		return operationInfos[o].Name
 	}
 	return "operation_" + strconv.Itoa(int(o))
 }
@@ -117,8 +129,8 @@ func (o Operation) String() string {
 // Operations returns every defined operation in numeric order.
 func Operations() []Operation {
 	var operations []Operation
-	for operation := 0; operation < 256; operation++ {
-		if _, ok := operationInfos[Operation(operation)]; ok {
+	for operation := range operationValues {
+		if operationDefined[operation] {
 			operations = append(operations, Operation(operation))
 		}
 	}
