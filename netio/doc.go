@@ -51,10 +51,11 @@
 //     buffers, and hands each connection one AsyncWrite per call. It never touches a
 //     loop-owned field.
 //   - gnet's ticker goroutine runs OnTick (it is not an event loop): it reads per-connection
-//     atomics and sends heartbeats or closes silent connections through AsyncWrite and
-//     Close, which gnet makes safe from any goroutine. A login timeout it only suspects:
-//     it lends the connection's loop a check (loginOverdue), which decides in order with
-//     the login itself.
+//     atomics and sends heartbeats through AsyncWrite, which gnet makes safe from any
+//     goroutine. A login timeout or a silence it only suspects: it lends the connection's
+//     loop a check (loginOverdue, silenceOverdue: one at a time per connection), which
+//     decides in order with what the loop reads, and looks at the bytes waiting unread
+//     in the socket too (a loop stalled inside a task runs the check before it reads).
 //   - report replay goroutines (at most reportReplaysConcurrentMax) serve subscriptions
 //     that ask for retained reports, because Backend.ReplayReports may wait on the shard.
 //   - the market-data publisher (marketdata.go) owns the feed's history and subscribers:

@@ -731,8 +731,9 @@ func (s *Server) loginOverdue(c gnet.Conn, err error) error {
 		return nil
 	}
 	conn.phase = phaseClosing
-	s.counters.silenceTimeouts.Add(1)
-	s.closeAsync(conn, wire.ErrorLoginTimeout, "no login within the timeout")
+	if s.closeAsync(conn, wire.ErrorLoginTimeout, "no login within the timeout") {
+		s.counters.silenceTimeouts.Add(1)
+	}
 	return nil
 }
 
@@ -761,8 +762,9 @@ func (s *Server) silenceOverdue(c gnet.Conn, err error) error {
 		conn.silenceCheckLent.Store(false)
 		return nil
 	}
-	s.counters.silenceTimeouts.Add(1)
-	s.closeAsync(conn, wire.ErrorSilenceTimeout, "nothing received within the timeout")
+	if s.closeAsync(conn, wire.ErrorSilenceTimeout, "nothing received within the timeout") {
+		s.counters.silenceTimeouts.Add(1) // Not when another close (a takeover) won.
+	}
 	return nil
 }
 
@@ -778,10 +780,10 @@ const loginChecksSparedMax = 4
 var testHookLoginOverdue atomic.Pointer[func()]
 
 // closeAsync sends an error frame and closes the connection, from any goroutine. Only
-// the first close of a connection does anything.
-func (s *Server) closeAsync(conn *connection, code wire.ErrorCode, message string) {
+// the first close of a connection does anything: claimed says whether this one did.
+func (s *Server) closeAsync(conn *connection, code wire.ErrorCode, message string) (claimed bool) {
 	if !conn.closing.CompareAndSwap(false, true) {
-		return
+		return false
 	}
 	// The session id is set on the loop before active is stored true (login), so it
 	// may be read here, on any goroutine, once active has been seen true; before login
@@ -796,6 +798,7 @@ func (s *Server) closeAsync(conn *connection, code wire.ErrorCode, message strin
 	if err := conn.conn.AsyncWrite(frame, closeAfterWrite); err != nil {
 		_ = conn.conn.Close()
 	}
+	return true
 }
 
 // closeAfterWrite runs on the loop once the error frame is written (or has failed).
