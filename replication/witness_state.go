@@ -110,9 +110,9 @@ func loadWitnessState(path string) (uint64, string, error) {
 	}
 	epoch, holder, err := decodeWitnessState(record)
 	if err != nil {
-		return 0, "", fmt.Errorf("%w: %s: %w (restore it from a backup, or, knowing the "+
-			"highest epoch either node reached, remove it and restart the witness with both "+
-			"nodes stopped)", ErrWitnessState, path, err)
+		return 0, "", fmt.Errorf("%w: %s: %w (restore it from a backup; or stop both nodes, "+
+			"remove it, and start the node of the highest epoch file first)", ErrWitnessState,
+			path, err)
 	}
 	return epoch, holder, nil
 }
