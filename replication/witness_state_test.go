@@ -146,6 +146,8 @@ func TestWitnessRefusesToStartOnAnUnusableStateFile(t *testing.T) {
 	flipped[witnessStateOffsetEpoch] ^= 1
 	otherVersion, _ := encodeWitnessState(7, "b")
 	otherVersion[witnessStateOffsetVersion] = witnessStateVersion + 1
+	otherMagic := append([]byte(nil), good...)
+	otherMagic[witnessStateOffsetMagic] = 'X'
 	for _, test := range []struct {
 		name   string
 		record []byte
@@ -154,6 +156,7 @@ func TestWitnessRefusesToStartOnAnUnusableStateFile(t *testing.T) {
 		{"flipped bit", flipped, "checksum"},
 		{"cut short", good[:witnessStateSize-1], "bytes"},
 		{"other version", otherVersion, "version"},
+		{"other magic", otherMagic, "magic"},
 		{"empty", nil, "bytes"},
 		{"directory", nil, "directory"},
 	} {
@@ -185,13 +188,42 @@ func TestWitnessRefusesToStartOnAnUnusableStateFile(t *testing.T) {
 			t.Errorf("%s: the listener is still open after a refused start", test.name)
 		}
 	}
-	// The good record itself loads.
-	path := filepath.Join(t.TempDir(), "witness.state")
-	if err := os.WriteFile(path, good, 0o600); err != nil {
-		t.Fatal(err)
+	// Good records load, up to the longest name a record holds.
+	longest := strings.Repeat("n", witnessHolderBytesMax)
+	for _, holder := range []string{"b", longest} {
+		record, err := encodeWitnessState(7, holder)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(t.TempDir(), "witness.state")
+		if err := os.WriteFile(path, record, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if epoch, loaded, err := loadWitnessState(path); err != nil || epoch != 7 ||
+			loaded != holder {
+			t.Fatalf("a good record: epoch %d, holder %q, %v; want 7, %q", epoch, loaded, err,
+				holder)
+		}
 	}
-	if epoch, holder, err := loadWitnessState(path); err != nil || epoch != 7 || holder != "b" {
-		t.Fatalf("the good record: epoch %d, holder %q, %v; want 7, b", epoch, holder, err)
+}
+
+// TestWitnessStoresTheNewHolderOfTheSameEpoch: once the lease has run out, another node
+// may take it by renewal at the stored epoch; the file must then name it, not the
+// previous holder (a restarted witness names the holder in its refusals).
+func TestWitnessStoresTheNewHolderOfTheSameEpoch(t *testing.T) {
+	lease := testLeaseDuration
+	path := filepath.Join(t.TempDir(), "witness.state")
+	w := openStatefulWitness(t, path, lease)
+	defer w.witness.Close()
+	if answer := w.ask(t, leaseRenew, "a", 3); !answer.granted {
+		t.Fatalf("a's renewal at epoch 3: %+v, want granted", answer)
+	}
+	w.clock.advance(lease + time.Millisecond) // a's lease ran out.
+	if answer := w.ask(t, leaseRenew, "c", 3); !answer.granted {
+		t.Fatalf("c's renewal at epoch 3 once a's lease ran out: %+v, want granted", answer)
+	}
+	if epoch, holder, err := loadWitnessState(path); err != nil || epoch != 3 || holder != "c" {
+		t.Fatalf("state file: epoch %d, holder %q, %v; want 3, c", epoch, holder, err)
 	}
 }
 
