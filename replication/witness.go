@@ -39,6 +39,11 @@ type WitnessConfig struct {
 	Key           []byte
 	LeaseDuration time.Duration // How long a grant lasts; default 1 s.
 	Logger        *slog.Logger
+	// StatePath is the witness state file (witness_state.go): the highest epoch granted
+	// and its holder, persisted before any grant that changes them and loaded at start,
+	// so that a restarted witness refuses a stale primary's renewal. Empty: the state is
+	// kept in memory only, and a restart forgets the epoch (tests, the drill).
+	StatePath string
 }
 
 // Witness grants the single lease.
@@ -48,10 +53,11 @@ type Witness struct {
 	holder  string
 	epoch   uint64
 	expires time.Time // Local monotonic time.
-	// acquireAfter is one lease after start: the witness keeps its lease in memory, so
-	// after a restart it cannot know whether a primary still counts on a lease granted
-	// before; it grants nothing for failover until any such lease has run out. (The
-	// holder's renewals are accepted at once.)
+	// acquireAfter is one lease after start: the witness keeps the lease's expiry in
+	// memory only, so after a restart it cannot know whether a primary still counts on a
+	// lease granted before; it grants nothing for failover until any such lease has run
+	// out. (Renewals are accepted at once: by the holder at its epoch, or, with nobody
+	// holding a live lease, by any node at the stored epoch or above.)
 	acquireAfter time.Time
 	// now is the witness's clock: time.Now, or a test's manual clock (set under mutex),
 	// so that a test of the lease rules depends on no scheduling delay.
@@ -59,8 +65,31 @@ type Witness struct {
 	done chan struct{}
 }
 
-// StartWitness serves lease requests until Close.
+// StartWitness is OpenWitness for a witness that keeps its state in memory (tests, the
+// drill), which cannot fail; it panics if OpenWitness does (only a config.StatePath can
+// make it: use OpenWitness then).
 func StartWitness(config WitnessConfig) *Witness {
+	w, err := OpenWitness(config)
+	if err != nil {
+		panic(err)
+	}
+	return w
+}
+
+// OpenWitness loads the state file (config.StatePath, created when missing) and serves
+// lease requests until Close. It refuses to start, closing the listener, when the file
+// exists but cannot be read or verified (ErrWitnessState) or cannot be created: starting
+// at epoch 0 instead would let a stale primary renew the lease.
+func OpenWitness(config WitnessConfig) (*Witness, error) {
+	var epoch uint64
+	var holder string
+	if config.StatePath != "" {
+		var err error
+		if epoch, holder, err = loadWitnessState(config.StatePath); err != nil {
+			config.Listener.Close()
+			return nil, err
+		}
+	}
 	if config.LeaseDuration <= 0 {
 		config.LeaseDuration = LeaseDurationDefault
 	}
@@ -72,9 +101,13 @@ func StartWitness(config WitnessConfig) *Witness {
 		config.Listener = tls.NewListener(config.Listener, config.TLS.Server)
 	}
 	w := &Witness{config: config, done: make(chan struct{}), now: time.Now,
-		acquireAfter: time.Now().Add(config.LeaseDuration)}
+		holder: holder, epoch: epoch, acquireAfter: time.Now().Add(config.LeaseDuration)}
+	if config.StatePath != "" {
+		config.Logger.Info("witness: state loaded", "path", config.StatePath, "epoch", epoch,
+			"holder", holder)
+	}
 	go w.accept()
-	return w
+	return w, nil
 }
 
 // Close stops the witness.
@@ -150,6 +183,10 @@ func (w *Witness) serve(conn net.Conn) {
 // (its welcome and entries carry the epoch, and a standby whose link drops takes its
 // primary for lost at once) and before its first renewal reaches the witness. A node
 // whose promotion failed after the grant retries by renewing it (Node.promote).
+//
+// With a state file, a grant that changes the epoch or the holder is persisted before it
+// is answered (the expiry is not: after a restart, acquireAfter covers it); when that
+// fails, the grant is refused and nothing changes.
 func (w *Witness) decide(kind byte, node string, epoch uint64) (bool, string, uint64, time.Duration) {
 	w.mutex.Lock()
 	defer w.mutex.Unlock()
@@ -157,14 +194,20 @@ func (w *Witness) decide(kind byte, node string, epoch uint64) (bool, string, ui
 	live := w.holder != "" && now.Before(w.expires)
 	switch {
 	case kind == leaseRenew && (w.holder == node || !live) && epoch >= w.epoch:
+		if !w.persist(node, epoch) {
+			break
+		}
 		if w.holder != node {
 			w.config.Logger.Info("witness: lease taken by renewal", "node", node, "epoch", epoch)
 		}
 		w.holder, w.epoch, w.expires = node, epoch, now.Add(w.config.LeaseDuration)
 		return true, node, epoch, w.config.LeaseDuration
 	case kind == leaseAcquire && !live && now.After(w.acquireAfter):
-		w.epoch = max(w.epoch, epoch) + 1
-		w.holder, w.expires = node, now.Add(w.config.LeaseDuration)
+		granted := max(w.epoch, epoch) + 1
+		if !w.persist(node, granted) {
+			break
+		}
+		w.holder, w.epoch, w.expires = node, granted, now.Add(w.config.LeaseDuration)
 		w.config.Logger.Warn("witness: lease granted for failover", "node", node, "epoch", w.epoch)
 		return true, node, w.epoch, w.config.LeaseDuration
 	}
@@ -173,6 +216,24 @@ func (w *Witness) decide(kind byte, node string, epoch uint64) (bool, string, ui
 		wait = max(wait, w.acquireAfter.Sub(now))
 	}
 	return false, w.holder, w.epoch, wait
+}
+
+// persist stores holder and epoch in the state file, when there is one and they differ
+// from what it holds (the holder renewing at its epoch writes nothing), before decide
+// grants them. It reports whether the grant may go ahead; a failure is logged at Error,
+// since every grant that needs a write is refused until the file can be written again.
+// Called with the mutex held: requests wait for the fsync, which keeps the grants in the
+// order they were persisted.
+func (w *Witness) persist(holder string, epoch uint64) bool {
+	if w.config.StatePath == "" || (holder == w.holder && epoch == w.epoch) {
+		return true
+	}
+	if err := storeWitnessState(w.config.StatePath, epoch, holder); err != nil {
+		w.config.Logger.Error("witness: grant refused: the state file cannot be written",
+			"path", w.config.StatePath, "node", holder, "epoch", epoch, "error", err)
+		return false
+	}
+	return true
 }
 
 // leaseAnswer is the witness's answer to a lease request.

@@ -14,7 +14,8 @@ import (
 )
 
 func newWitnessCommand() *cobra.Command {
-	var listen, key, logLevel string
+	var listen, key, logLevel, statePath string
+	var stateInMemory bool
 	var tlsFiles [3]string
 	var lease time.Duration
 	command := &cobra.Command{
@@ -26,9 +27,20 @@ and fences itself when it cannot; the standby (also with --witness) promotes its
 when the witness grants it the lease, which it does only after the primary's lease ran
 out. Without a witness, two nodes never promote themselves: use 'sequent admin promote'.
 
-Run it on a third machine (or at least outside the two nodes' failure domain). It keeps
-its state in memory: after a restart it grants no failover for one lease, and the node
-that renews first holds the lease again.
+Run it on a third machine (or at least outside the two nodes' failure domain).
+
+--state FILE is required: the witness stores there, durably and before it answers, the
+highest epoch it granted and its holder (a 288-byte checksummed record, created at the
+first start). A restarted witness loads it and refuses a renewal below that epoch, so a
+stale primary restarted on its old log cannot take the lease from the node that replaced
+it. It refuses to start on a file it cannot read or verify: restore the file, or stop
+both nodes, remove it, and start the node with the highest epoch file first. A grant that
+cannot be stored (disk full, read-only) is refused and logged at error level. The lease's
+expiry is not stored: after a restart the witness grants no failover for one lease, so
+that a lease granted before has run out.
+
+--state-in-memory instead keeps the state in memory only (for tests): a restart forgets
+the epoch, and the first node to renew after it holds the lease, even a stale primary.
 
 Requests are authenticated with the replication key. When the nodes run with
 --replication-tls-*, they also speak TLS to the witness: give the witness the same three
@@ -46,6 +58,10 @@ or the primary's renewals fail and it fences itself.`,
 			if err != nil {
 				return usageError{err}
 			}
+			if (statePath == "") == !stateInMemory {
+				return usageError{fmt.Errorf("give either --state FILE (where the witness " +
+					"remembers the epoch across restarts) or --state-in-memory")}
+			}
 			witnessTLS, err := loadReplicationTLS(tlsFiles)
 			if err != nil {
 				return usageError{err}
@@ -54,14 +70,26 @@ or the primary's renewals fail and it fences itself.`,
 			if err != nil {
 				return err
 			}
-			witness := replication.StartWitness(replication.WitnessConfig{Listener: listener,
-				TLS: witnessTLS, Key: []byte(key), LeaseDuration: lease, Logger: logger})
+			if stateInMemory {
+				logger.Warn("witness: state kept in memory: a restart forgets the epoch, and " +
+					"the first node to renew after it holds the lease, even a stale primary")
+			}
+			witness, err := replication.OpenWitness(replication.WitnessConfig{
+				Listener: listener, TLS: witnessTLS, Key: []byte(key), LeaseDuration: lease,
+				Logger: logger, StatePath: statePath})
+			if err != nil {
+				return err
+			}
 			transport := "plain TCP"
 			if witnessTLS != nil {
 				transport = "mutual TLS"
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "sequent witness: leases of %v on %s (%s)\n", lease,
-				listener.Addr(), transport)
+			state := "state in " + statePath
+			if stateInMemory {
+				state = "state in memory only"
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "sequent witness: leases of %v on %s (%s, %s)\n",
+				lease, listener.Addr(), transport, state)
 			signals := make(chan os.Signal, 1)
 			signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
 			<-signals
@@ -72,6 +100,8 @@ or the primary's renewals fail and it fences itself.`,
 	flags.StringVar(&listen, "listen", "127.0.0.1:7409", "address to serve leases on")
 	flags.StringVar(&key, "replication-key", "", "the nodes' shared replication secret")
 	flags.DurationVar(&lease, "lease", replication.LeaseDurationDefault, "lease duration (failover takes about one lease)")
+	flags.StringVar(&statePath, "state", "", "file where the witness keeps its epoch and holder across restarts (required, unless --state-in-memory)")
+	flags.BoolVar(&stateInMemory, "state-in-memory", false, "keep the state in memory only: a restart forgets the epoch (tests only)")
 	flags.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	addReplicationTLSFlags(flags, &tlsFiles, "the witness's")
 	return command

@@ -3,9 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"sequent/replication"
 	"sequent/tools/testcert"
 )
 
@@ -27,13 +31,61 @@ func TestWitnessTLSFlags(t *testing.T) {
 		var out bytes.Buffer
 		root.SetOut(&out)
 		root.SetErr(&out)
-		args := append([]string{"witness", "--listen", "127.0.0.1:0", "--replication-key", "k"},
-			test.args...)
+		args := append([]string{"witness", "--listen", "127.0.0.1:0", "--replication-key", "k",
+			"--state-in-memory"}, test.args...)
 		root.SetArgs(args)
 		err := root.ExecuteContext(context.Background())
 		checkUsageError(t, err, args)
 		if !strings.Contains(err.Error(), test.want) {
 			t.Errorf("%s: error %v, want one naming %q", test.name, err, test.want)
 		}
+	}
+}
+
+// runWitnessCommand runs `sequent witness` with args and returns its error. Each test
+// gives arguments that fail before the witness would wait for a signal.
+func runWitnessCommand(args ...string) error {
+	root := newRootCommand()
+	root.AddCommand(newWitnessCommand())
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetArgs(append([]string{"witness", "--replication-key", "k"}, args...))
+	return root.ExecuteContext(context.Background())
+}
+
+// TestWitnessStateFlags: the witness needs to be told where to keep its state, or to keep
+// it in memory explicitly; neither, or both, is a usage error (exit 2) naming --state,
+// given before it listens (the listen address here has a port out of range: a witness
+// that went on would fail there instead, with no usage error).
+func TestWitnessStateFlags(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "witness.state")
+	for _, args := range [][]string{
+		{"--listen", "127.0.0.1:99999"},
+		{"--listen", "127.0.0.1:99999", "--state", state, "--state-in-memory"},
+	} {
+		err := runWitnessCommand(args...)
+		checkUsageError(t, err, args)
+		if !strings.Contains(err.Error(), "--state") {
+			t.Errorf("%v: error %v, want one naming --state", args, err)
+		}
+	}
+}
+
+// TestWitnessRefusesAnUnusableStateFile: a state file that does not verify stops the
+// witness at start with an error naming it (not a usage error: the flags are right),
+// instead of a witness at epoch 0 that would let a stale primary renew the lease.
+func TestWitnessRefusesAnUnusableStateFile(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "witness.state")
+	if err := os.WriteFile(state, []byte("not a witness state"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"--listen", "127.0.0.1:0", "--state", state}
+	err := runWitnessCommand(args...)
+	var usage usageError
+	if !errors.Is(err, replication.ErrWitnessState) || errors.As(err, &usage) ||
+		!strings.Contains(err.Error(), state) {
+		t.Fatalf("%v: error %v, want ErrWitnessState naming %s (not a usage error)", args, err,
+			state)
 	}
 }

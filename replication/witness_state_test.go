@@ -1,0 +1,302 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"sequent/wal"
+)
+
+// statefulWitness is a witness on a free loopback port with its state in path, on a
+// manual clock (so that the lease rules under test depend on no scheduling delay).
+type statefulWitness struct {
+	witness *Witness
+	address string
+	clock   *manualClock
+}
+
+// openStatefulWitness opens a witness of lease with its state file at path; the test
+// closes it (a restart is a close and an open on the same path).
+func openStatefulWitness(t *testing.T, path string, lease time.Duration) statefulWitness {
+	t.Helper()
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	witness, err := OpenWitness(WitnessConfig{Listener: listener, Key: testKey,
+		LeaseDuration: lease, Logger: testLogger, StatePath: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return statefulWitness{witness: witness, address: listener.Addr().String(),
+		clock: setManualClock(witness)}
+}
+
+// ask sends one lease request and returns the answer.
+func (s statefulWitness) ask(t *testing.T, kind byte, node string, epoch uint64) leaseAnswer {
+	t.Helper()
+	answer, err := askWitness(context.Background(), s.address, nil, testKey, kind, node, epoch,
+		time.Now().Add(waitMax))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return answer
+}
+
+// takeOverTwice brings the witness at path to the state after a failover: a held the
+// lease at epoch 1, stopped renewing, and b took it over at epoch 2 (names a and b).
+func takeOverTwice(t *testing.T, path, a, b string, lease time.Duration) {
+	t.Helper()
+	w := openStatefulWitness(t, path, lease)
+	defer w.witness.Close()
+	w.clock.advance(lease + time.Millisecond) // Past the start-up wait.
+	if answer := w.ask(t, leaseAcquire, a, 0); !answer.granted || answer.epoch != 1 {
+		t.Fatalf("first acquisition by %s: %+v, want granted at epoch 1", a, answer)
+	}
+	w.clock.advance(lease + time.Millisecond) // a's lease ran out.
+	if answer := w.ask(t, leaseAcquire, b, 1); !answer.granted || answer.epoch != 2 {
+		t.Fatalf("take-over by %s: %+v, want granted at epoch 2", b, answer)
+	}
+	if answer := w.ask(t, leaseRenew, b, 2); !answer.granted {
+		t.Fatalf("renewal by %s at epoch 2: %+v, want granted", b, answer)
+	}
+}
+
+// TestRestartedWitnessRefusesTheStalePrimary: b took over from a (epoch 2 after 1); then
+// a restarts as a primary on its stale log and the witness restarts too. a renews at
+// epoch 1 first: the witness must refuse it (it remembers epoch 2), and grant b's renewal
+// at epoch 2, so that b stays the primary. (Without the state file a restarted witness
+// granted a's renewal and refused b's, and b fenced itself: the stale a was the primary.)
+func TestRestartedWitnessRefusesTheStalePrimary(t *testing.T) {
+	lease := testLeaseDuration
+	path := filepath.Join(t.TempDir(), "witness.state")
+	takeOverTwice(t, path, "a", "b", lease)
+	w := openStatefulWitness(t, path, lease)
+	defer w.witness.Close()
+	if answer := w.ask(t, leaseRenew, "a", 1); answer.granted || answer.holder != "b" ||
+		answer.epoch != 2 {
+		t.Fatalf("stale a's renewal at epoch 1: %+v, want refused, held by b at epoch 2", answer)
+	}
+	if answer := w.ask(t, leaseRenew, "b", 2); !answer.granted || answer.epoch != 2 {
+		t.Fatalf("b's renewal at epoch 2: %+v, want granted", answer)
+	}
+}
+
+// TestRestartedWitnessRefusesTheStalePrimaryOfTheSameName: the same scenario with both
+// nodes under one name (both defaulting to the same --addr). The witness cannot tell them
+// apart by name, but the stale one renews at epoch 1: it must be refused, or both count
+// on the lease at once.
+func TestRestartedWitnessRefusesTheStalePrimaryOfTheSameName(t *testing.T) {
+	lease := testLeaseDuration
+	path := filepath.Join(t.TempDir(), "witness.state")
+	takeOverTwice(t, path, "node", "node", lease)
+	w := openStatefulWitness(t, path, lease)
+	defer w.witness.Close()
+	if answer := w.ask(t, leaseRenew, "node", 1); answer.granted || answer.epoch != 2 {
+		t.Fatalf("stale renewal at epoch 1: %+v, want refused at epoch 2", answer)
+	}
+	if answer := w.ask(t, leaseRenew, "node", 2); !answer.granted || answer.epoch != 2 {
+		t.Fatalf("renewal at epoch 2: %+v, want granted", answer)
+	}
+}
+
+// TestRestartedWitnessAcquisitionRaisesTheStoredEpoch: an acquisition after a restart is
+// granted above every epoch granted before it, even when the node asks with an older
+// one: two grants of one epoch would be two primaries that fence nobody.
+func TestRestartedWitnessAcquisitionRaisesTheStoredEpoch(t *testing.T) {
+	lease := testLeaseDuration
+	path := filepath.Join(t.TempDir(), "witness.state")
+	takeOverTwice(t, path, "a", "b", lease)
+	w := openStatefulWitness(t, path, lease)
+	defer w.witness.Close()
+	if answer := w.ask(t, leaseAcquire, "a", 1); answer.granted {
+		t.Fatalf("an acquisition at once after the restart: %+v, want refused", answer)
+	}
+	w.clock.advance(lease + time.Millisecond)
+	if answer := w.ask(t, leaseAcquire, "a", 1); !answer.granted || answer.epoch != 3 {
+		t.Fatalf("acquisition after the start-up wait: %+v, want granted at epoch 3", answer)
+	}
+	w.witness.Close()
+	// The grant of epoch 3 was stored before it was answered: the next restart goes on
+	// from it.
+	w = openStatefulWitness(t, path, lease)
+	defer w.witness.Close()
+	w.clock.advance(lease + time.Millisecond)
+	if answer := w.ask(t, leaseAcquire, "b", 2); !answer.granted || answer.epoch != 4 {
+		t.Fatalf("acquisition after a second restart: %+v, want granted at epoch 4", answer)
+	}
+}
+
+// TestWitnessRefusesToStartOnAnUnusableStateFile: a state file that exists but does not
+// verify (one flipped bit, cut short, another version) or cannot be read (a directory in
+// its place) must stop the witness at start, naming the problem: starting at epoch 0
+// would let a stale primary renew.
+func TestWitnessRefusesToStartOnAnUnusableStateFile(t *testing.T) {
+	good, err := encodeWitnessState(7, "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	flipped := append([]byte(nil), good...)
+	flipped[witnessStateOffsetEpoch] ^= 1
+	otherVersion, _ := encodeWitnessState(7, "b")
+	otherVersion[witnessStateOffsetVersion] = witnessStateVersion + 1
+	otherMagic := append([]byte(nil), good...)
+	otherMagic[witnessStateOffsetMagic] = 'X'
+	for _, test := range []struct {
+		name   string
+		record []byte
+		want   string
+	}{
+		{"flipped bit", flipped, "checksum"},
+		{"cut short", good[:witnessStateSize-1], "bytes"},
+		{"other version", otherVersion, "version"},
+		{"other magic", otherMagic, "magic"},
+		{"empty", nil, "bytes"},
+		{"directory", nil, "directory"},
+	} {
+		path := filepath.Join(t.TempDir(), "witness.state")
+		if test.name == "directory" {
+			err = os.Mkdir(path, 0o700)
+		} else {
+			err = os.WriteFile(path, test.record, 0o600)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		listener, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		witness, err := OpenWitness(WitnessConfig{Listener: listener, Key: testKey,
+			Logger: testLogger, StatePath: path})
+		if err == nil {
+			witness.Close()
+			t.Fatalf("%s: the witness started on an unusable state file", test.name)
+		}
+		if !errors.Is(err, ErrWitnessState) || !strings.Contains(err.Error(), test.want) ||
+			!strings.Contains(err.Error(), path) {
+			t.Errorf("%s: error %v, want ErrWitnessState naming %s and %q", test.name, err,
+				path, test.want)
+		}
+		if _, err := net.Dial("tcp", listener.Addr().String()); err == nil {
+			t.Errorf("%s: the listener is still open after a refused start", test.name)
+		}
+	}
+	// Good records load, up to the longest name a record holds.
+	longest := strings.Repeat("n", witnessHolderBytesMax)
+	for _, holder := range []string{"b", longest} {
+		record, err := encodeWitnessState(7, holder)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(t.TempDir(), "witness.state")
+		if err := os.WriteFile(path, record, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if epoch, loaded, err := loadWitnessState(path); err != nil || epoch != 7 ||
+			loaded != holder {
+			t.Fatalf("a good record: epoch %d, holder %q, %v; want 7, %q", epoch, loaded, err,
+				holder)
+		}
+	}
+}
+
+// TestWitnessStoresTheNewHolderOfTheSameEpoch: once the lease has run out, another node
+// may take it by renewal at the stored epoch; the file must then name it, not the
+// previous holder (a restarted witness names the holder in its refusals).
+func TestWitnessStoresTheNewHolderOfTheSameEpoch(t *testing.T) {
+	lease := testLeaseDuration
+	path := filepath.Join(t.TempDir(), "witness.state")
+	w := openStatefulWitness(t, path, lease)
+	defer w.witness.Close()
+	if answer := w.ask(t, leaseRenew, "a", 3); !answer.granted {
+		t.Fatalf("a's renewal at epoch 3: %+v, want granted", answer)
+	}
+	w.clock.advance(lease + time.Millisecond) // a's lease ran out.
+	if answer := w.ask(t, leaseRenew, "c", 3); !answer.granted {
+		t.Fatalf("c's renewal at epoch 3 once a's lease ran out: %+v, want granted", answer)
+	}
+	if epoch, holder, err := loadWitnessState(path); err != nil || epoch != 3 || holder != "c" {
+		t.Fatalf("state file: epoch %d, holder %q, %v; want 3, c", epoch, holder, err)
+	}
+}
+
+// TestWitnessStartRefusedWhereTheStateCannotBeCreated: a missing state file is created
+// at start, so that a path the witness cannot write stops it at start rather than
+// refusing every grant later.
+func TestWitnessStartRefusedWhereTheStateCannotBeCreated(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "missing-directory", "witness.state")
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if witness, err := OpenWitness(WitnessConfig{Listener: listener, Key: testKey,
+		Logger: testLogger, StatePath: path}); err == nil {
+		witness.Close()
+		t.Fatal("the witness started with a state file it cannot create")
+	}
+}
+
+// TestWitnessFailedStateWriteRefusesTheGrant: when the state cannot be written, a grant
+// that changes it (an acquisition, a renewal at a higher epoch) is refused and changes
+// nothing, neither in memory nor on disk; the holder's renewal at its epoch needs no
+// write and is still granted. Once the file can be written again, the next acquisition is
+// granted at the next epoch (no epoch was consumed by the refused one).
+func TestWitnessFailedStateWriteRefusesTheGrant(t *testing.T) {
+	lease := testLeaseDuration
+	path := filepath.Join(t.TempDir(), "witness.state")
+	w := openStatefulWitness(t, path, lease)
+	defer w.witness.Close()
+	w.clock.advance(lease + time.Millisecond)
+	if answer := w.ask(t, leaseAcquire, "a", 0); !answer.granted || answer.epoch != 1 {
+		t.Fatalf("first acquisition: %+v, want granted at epoch 1", answer)
+	}
+	t.Cleanup(func() { writeWitnessStateDurably = wal.WriteFileDurably })
+	writeWitnessStateDurably = func(string, os.FileMode, func(*os.File) error) error {
+		return errors.New("injected: the state file cannot be written")
+	}
+	if answer := w.ask(t, leaseRenew, "a", 1); !answer.granted {
+		t.Fatalf("the holder's renewal at its epoch (no write): %+v, want granted", answer)
+	}
+	if answer := w.ask(t, leaseRenew, "a", 2); answer.granted || answer.epoch != 1 {
+		t.Fatalf("a renewal at a higher epoch that cannot be stored: %+v, want refused at 1",
+			answer)
+	}
+	w.clock.advance(lease + time.Millisecond) // a's lease ran out.
+	if answer := w.ask(t, leaseAcquire, "b", 1); answer.granted {
+		t.Fatalf("an acquisition that cannot be stored: %+v, want refused", answer)
+	}
+	if epoch, holder, err := loadWitnessState(path); err != nil || epoch != 1 || holder != "a" {
+		t.Fatalf("state file after the refused grants: epoch %d, holder %q, %v; want 1, a",
+			epoch, holder, err)
+	}
+	writeWitnessStateDurably = wal.WriteFileDurably
+	if answer := w.ask(t, leaseAcquire, "b", 1); !answer.granted || answer.epoch != 2 {
+		t.Fatalf("acquisition once the file can be written: %+v, want granted at epoch 2",
+			answer)
+	}
+}
+
+// TestWitnessStateRecordsNoLongerNameThanItsBound: a grant to a node whose name is longer
+// than the record holds cannot be persisted, so it is refused; in memory (no state file)
+// it is granted as before.
+func TestWitnessStateRecordsNoLongerNameThanItsBound(t *testing.T) {
+	lease := testLeaseDuration
+	long := strings.Repeat("n", witnessHolderBytesMax+1)
+	w := openStatefulWitness(t, filepath.Join(t.TempDir(), "witness.state"), lease)
+	defer w.witness.Close()
+	w.clock.advance(lease + time.Millisecond)
+	if answer := w.ask(t, leaseAcquire, long, 0); answer.granted {
+		t.Fatalf("acquisition by a name of %d bytes: %+v, want refused", len(long), answer)
+	}
+	if answer := w.ask(t, leaseAcquire, long[:witnessHolderBytesMax], 0); !answer.granted {
+		t.Fatalf("acquisition by a name of %d bytes: %+v, want granted",
+			witnessHolderBytesMax, answer)
+	}
+}
