@@ -289,7 +289,8 @@ var systemdUnits = map[string][]string{
 	"sequent-standby.service": {"Conflicts=sequent-primary.service",
 		"ExecStart=/usr/local/bin/sequent serve --standby-of ${SEQUENT_PEER}",
 		"ReadWritePaths=/var/lib/sequent"},
-	"sequent-witness.service": {"ExecStart=/usr/local/bin/sequent witness"},
+	"sequent-witness.service": {"ExecStart=/usr/local/bin/sequent witness --state /var/lib/sequent/witness.state",
+		"StateDirectory=sequent"},
 }
 
 // hardening are the directives every unit must carry.
