@@ -58,8 +58,8 @@ type Client struct {
 	dialedFollowed   bool                    // dialed followed a redirect; no write taken since.
 	redirects        int                     // not_primary redirects followed since the last other reply.
 	redirectedLoss   bool                    // The last connection was ended by a redirect.
-	checksumRefusals int                     // bad_checksum errors since the last reply (waitAfterDamage).
-	damagedLoss      bool                    // The current connection was refused bad_checksum (waitAfterDamage).
+	refusedAsDamaged int                     // Damaged-frame errors since the last reply (waitAfterDamage).
+	damagedLoss      bool                    // The current connection was refused a damaged frame (waitAfterDamage).
 	subscription     *subscription           // Report subscription, resumed on reconnect.
 	marketData       *marketDataSubscription // Market-data subscriptions, resumed on reconnect.
 	logoutSeen       chan struct{}           // Closed when the server acknowledges a logout.

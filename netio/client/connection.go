@@ -58,7 +58,10 @@ func (c *Client) connectAny(ctx context.Context) (*established, error) {
 // logging in again fails the same way until something changes (PROTOCOL.md section 13),
 // so that the client stops rather than retry. bad_checksum is retryable there: the login
 // frame is built afresh for every attempt, so a damaged one is the connection's damage,
-// which a new attempt cures, as for a request's frame (handle).
+// which a new attempt cures, as for a request's frame (handle). The header codes that
+// handle takes for damage after a login (damagedFrame) stop the client here: no frame
+// of the client's has got through intact on this connection to show that its encoder
+// speaks the server's protocol.
 func loginRefusedForGood(code wire.ErrorCode) bool {
 	return !code.Retryable()
 }
@@ -189,7 +192,7 @@ func (c *Client) install(e *established) {
 	c.dialedFollowed = c.redirects > 0 && e.address == c.primary
 	c.permissions, c.epoch = e.accepted.Permissions, e.accepted.Epoch
 	// A bad_checksum the old connection's reader handled after waitAfterDamage ran for
-	// its loss says nothing of how this one ends (it still counts in checksumRefusals).
+	// its loss says nothing of how this one ends (it still counts in refusedAsDamaged).
 	c.damagedLoss = false
 	c.heartbeat = c.config.HeartbeatInterval
 	if c.heartbeat == 0 {
@@ -393,7 +396,7 @@ func (c *Client) handle(frame *wire.Frame, generation uint64) error {
 		refused := serverError(frame)
 		code := wire.ErrorCode(frame.Status)
 		switch {
-		case code == wire.ErrorBadChecksum:
+		case damagedFrame(code):
 			// A frame of ours arrived damaged: the connection is (a link, a middlebox),
 			// not the request. The number is read from the damaged frame (PROTOCOL.md
 			// section 4, error): unverified, it may name another pending request, whose
@@ -402,7 +405,7 @@ func (c *Client) handle(frame *wire.Frame, generation uint64) error {
 			// number, as after any lost connection (exactly-once answers a copy already
 			// applied from the server's cache). Never a definite "not applied", nor a
 			// stop for good.
-			c.checksumRefused(generation)
+			c.damageRefused(generation)
 		case sessionFatal(code):
 			c.failFatal(refused)
 		case !code.Retryable() && !c.failCall(frame.Number, refused):
@@ -416,31 +419,62 @@ func (c *Client) handle(frame *wire.Frame, generation uint64) error {
 	return nil
 }
 
-// checksumRefused counts a bad_checksum on connection generation (if not replaced yet)
-// among those in a row with no reply in between, which space the reconnects out
-// (waitAfterDamage): frames damaged again and again on every connection (a broken link,
-// or a client fault that corrupts its own frames) would otherwise have the client
-// reconnect and resend as fast as the server refuses. Counted even once the connection
+// damagedFrame reports whether an error frame with code, read on a connection whose
+// login was accepted (handle: its reader starts only then), says that a frame of the
+// client's arrived damaged. bad_checksum does, and so do the checks the server makes of
+// a header before the checksum (PROTOCOL.md section 3: magic, version, length bounds,
+// kind, reserved bytes): the same damage lands in a header byte as well as in a body
+// byte, and a damaged body_length has the server read the next frame from the wrong
+// offset (bad_magic, most likely). None of them is the client's own doing there: every
+// frame on the connection comes from the encoder (wire.AppendFrame) that has just
+// produced a login the server accepted, in protocol version 1; GoInto refuses a request
+// body above model.RequestBodyBytesMax before it is framed. reserved_not_zero is also
+// the code of a check made after the checksum (header fields a kind does not use), with
+// the request's number: the client writes them zero, so from an intact frame it would
+// be a fault of the client's, which the back-off of waitAfterDamage keeps from looping
+// fast; it is never taken as a definite refusal of the request named. truncated_frame
+// (the stream ended inside a frame) is the connection's too, should the client ever
+// read it. unexpected_frame is not here: the server decides it from the kind of a frame
+// whose checksum it verified. During a handshake these codes keep their meaning
+// (loginRefusedForGood): no frame of the client's has got through intact on that
+// connection yet, and a server of another protocol version refuses the login
+// bad_version.
+func damagedFrame(code wire.ErrorCode) bool {
+	switch code {
+	case wire.ErrorBadChecksum, wire.ErrorBadMagic, wire.ErrorBadVersion,
+		wire.ErrorFrameTooLarge, wire.ErrorBadBodyLength, wire.ErrorUnknownKind,
+		wire.ErrorReservedNotZero, wire.ErrorTruncatedFrame:
+		return true
+	}
+	return false
+}
+
+// damageRefused counts a refusal of a damaged frame (damagedFrame) on connection
+// generation (if not replaced yet) among those in a row with no reply in between, which
+// space the reconnects out (waitAfterDamage): frames damaged again and again on every
+// connection (a broken link, or a client fault that corrupts its own frames) would
+// otherwise have the client reconnect and resend as fast as the server refuses. Counted even once the connection
 // is dropped (conn nil): the writer of a pipelining client may meet the socket the
 // server closed (EPIPE) before the reader handles the error frame it read.
-func (c *Client) checksumRefused(generation uint64) {
+func (c *Client) damageRefused(generation uint64) {
 	c.mu.Lock()
 	if c.generation == generation {
-		c.checksumRefusals++
+		c.refusedAsDamaged++
 		c.damagedLoss = true
 	}
 	c.mu.Unlock()
 }
 
-// waitAfterDamage delays the reconnect that follows the second and later bad_checksum
-// in a row (no reply in between: checksumRefused), doubling from ReconnectDelayMin up to
+// waitAfterDamage delays the reconnect that follows the second and later refusal of a
+// damaged frame (bad_checksum, or a header's: damagedFrame) in a row (no reply in
+// between: damageRefused), doubling from ReconnectDelayMin up to
 // ReconnectDelayMax as failed reconnects do; a first one reconnects at once (damage in
 // passing). A connection lost for another reason (closed by the server, a failover)
 // reconnects at once, whatever the count (damagedLoss), as in waitBeforeFollowing. It
 // reports false when the client is closed while waiting.
 func (c *Client) waitAfterDamage() bool {
 	c.mu.Lock()
-	refusals, damaged := c.checksumRefusals, c.damagedLoss
+	refusals, damaged := c.refusedAsDamaged, c.damagedLoss
 	c.damagedLoss = false
 	c.mu.Unlock()
 	if !damaged || refusals < 2 {
@@ -499,7 +533,7 @@ func (c *Client) complete(frame *wire.Frame, generation uint64) {
 	status := model.Status(frame.Status)
 	c.mu.Lock()
 	if generation == c.generation {
-		c.checksumRefusals = 0 // A frame of ours got through intact (waitAfterDamage).
+		c.refusedAsDamaged = 0 // A frame of ours got through intact (waitAfterDamage).
 	}
 	call := c.pending[frame.Number]
 	if call == nil {

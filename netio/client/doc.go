@@ -116,8 +116,15 @@
 // it as a damaged connection: it reconnects and resends every pending request, the one
 // named included (exactly-once answers a copy already applied from the cache); after a
 // second one in a row with no reply in between it waits before reconnecting, doubling
-// from ReconnectDelayMin to ReconnectDelayMax. A reconnect's login refused bad_checksum
-// is retried as a failed reconnect is. Close fails the pending calls with
+// from ReconnectDelayMin to ReconnectDelayMax. The server checks a frame's header
+// before its checksum, so the same damage in a header byte is refused bad_magic,
+// bad_version, frame_too_large, bad_body_length, unknown_kind or reserved_not_zero (or
+// truncated_frame): once the connection's login was accepted (the client's own frames
+// got through on it), these are taken as bad_checksum is, whatever number they carry.
+// A reconnect's login refused bad_checksum is retried as a failed reconnect is; a login
+// (Dial's or a reconnect's) refused with one of the header codes stops the client, as
+// a protocol error does: nothing of the client's has got through on that connection,
+// and a server of another protocol version refuses it bad_version. Close fails the pending calls with
 // ErrClosed (with the *ServerError instead once a fatal one stopped the client, even if
 // Close runs before the calls were failed with it). In each case a write a copy of which may have been applied — sent and not
 // answered, lost with a connection, or answered outcome_unknown — fails with an

@@ -1,0 +1,199 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"sequent/core/model"
+	"sequent/netio/wire"
+)
+
+// headerDamageCodes are the error codes of the header checks the server makes before
+// the checksum (PROTOCOL.md section 3), and truncated_frame: after the login the same
+// damage that gives bad_checksum in a body gives one of these in a header.
+var headerDamageCodes = []wire.ErrorCode{wire.ErrorBadMagic, wire.ErrorBadVersion,
+	wire.ErrorFrameTooLarge, wire.ErrorBadBodyLength, wire.ErrorUnknownKind,
+	wire.ErrorReservedNotZero, wire.ErrorTruncatedFrame}
+
+// answerMarked answers every request ok (empty body) with aux set to mark, until the
+// connection ends, so that a test can tell which connection a reply came from.
+func (p *scriptedPeer) answerMarked(mark uint64) {
+	for {
+		request, ok := p.request()
+		if !ok {
+			return
+		}
+		if _, err := p.conn.Write(wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindReply,
+			Operation: request.Operation, Session: request.Session, Number: request.Number,
+			Aux: mark}, nil)); err != nil {
+			return
+		}
+	}
+}
+
+// TestHeaderDamageAfterLoginReconnects: the server checks a frame's header (magic,
+// version, length bounds, kind, reserved bytes) before its checksum, so damage that
+// lands in a header byte of a request is refused with one of those codes, not with
+// bad_checksum; its number is 0 (nothing of the header is trusted) or, for
+// reserved_not_zero, the request's. Once this connection's login was accepted, every
+// frame on it came from the client's own encoder, which just produced valid ones: the
+// error is damage to the connection, as bad_checksum is. The client must reconnect with
+// its session and resend the request under its number, and the call completes with the
+// reply to that resend on the new connection: not stop for good, and not fail the call.
+func TestHeaderDamageAfterLoginReconnects(t *testing.T) {
+	const newConnectionMark = 77 // The aux of replies from the reconnect's connection.
+	for _, code := range headerDamageCodes {
+		for _, namesTheRequest := range []bool{false, true} {
+			name := code.String() + "/number_0"
+			if namesTheRequest {
+				name = code.String() + "/number_of_the_request"
+			}
+			t.Run(name, func(t *testing.T) {
+				address := startScriptedServer(t, func(connection int, peer *scriptedPeer) {
+					if connection > 0 {
+						peer.answerMarked(newConnectionMark)
+						return
+					}
+					request, ok := peer.request()
+					if !ok {
+						return
+					}
+					number := uint64(0)
+					if namesTheRequest {
+						number = request.Number
+					}
+					peer.refuse(code, number)
+				})
+				c := dialScripted(t, address)
+				ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+				defer cancel()
+				reply, err := c.Do(ctx, model.OperationCreateTransfers, 0,
+					make([]byte, model.TransferSize))
+				if err != nil || reply.Status != model.StatusOK ||
+					reply.Op != newConnectionMark {
+					t.Fatalf("the write got %+v, %v; want the ok reply (op %d) to its "+
+						"resend on the reconnect's connection", reply, err, newConnectionMark)
+				}
+				// And the client goes on: a later call is answered too.
+				expectOK(t, c.Go(ctx, model.OperationLookupAccounts, 0,
+					make([]byte, model.IDSize), nil), "a later read")
+			})
+		}
+	}
+}
+
+// TestHeaderDamageRefusingALoginStopsAsBefore: before a connection's login is accepted
+// the client has no frame of its own on it known to be intact, and a malformed-frame
+// code may be real (a server of another protocol version refuses the login
+// bad_version): Dial returns the error at once without trying the next address, as a
+// login refused for good, and does not take it for damage. The first address refuses
+// the login with the code; the second would accept it.
+func TestHeaderDamageRefusingALoginStopsAsBefore(t *testing.T) {
+	for _, code := range headerDamageCodes {
+		refusing := startScriptedServerRefusing(t,
+			func(int) wire.ErrorCode { return code },
+			func(int, *scriptedPeer) {})
+		accepting := startScriptedServer(t, func(_ int, peer *scriptedPeer) {
+			peer.answerAll()
+		})
+		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+		c, err := Dial(ctx, Config{Addresses: []string{refusing, accepting}, Client: 1,
+			Key: 1, Secret: []byte("secret"), CoalesceEventsMax: -1})
+		cancel()
+		if err == nil {
+			c.Close()
+			t.Fatalf("%s refusing the login of Dial's first address: Dial went on to the "+
+				"next, want it to fail with the error", code)
+		}
+		var refused *ServerError
+		if !errors.As(err, &refused) || wire.ErrorCode(refused.Code) != code ||
+			errors.Is(err, ErrUnreachable) {
+			t.Fatalf("%s refusing the login: Dial returned %v, want the *ServerError "+
+				"itself", code, err)
+		}
+	}
+}
+
+// TestHeaderDamageRefusingAReconnectsLoginStopsAsBefore: a reconnect's login is a
+// handshake too (nothing of the client's is known intact on that connection yet):
+// refused with a malformed-frame code it stops the client with the error, as before,
+// and the write pending then fails with its outcome unknown, the *ServerError inside.
+func TestHeaderDamageRefusingAReconnectsLoginStopsAsBefore(t *testing.T) {
+	for _, code := range headerDamageCodes {
+		refuse := func(connection int) wire.ErrorCode {
+			if connection == 1 {
+				return code
+			}
+			return 0
+		}
+		address := startScriptedServerRefusing(t, refuse,
+			func(connection int, peer *scriptedPeer) {
+				if connection > 0 {
+					peer.answerAll()
+					return
+				}
+				_, _ = peer.request() // Then the connection ends, the write unanswered.
+			})
+		c := dialScripted(t, address)
+		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+		_, err := c.Do(ctx, model.OperationCreateTransfers, 0,
+			make([]byte, model.TransferSize))
+		cancel()
+		var refused *ServerError
+		var unknown *OutcomeUnknownError
+		if !errors.As(err, &refused) || wire.ErrorCode(refused.Code) != code ||
+			!errors.As(err, &unknown) {
+			t.Fatalf("%s refusing a reconnect's login: the pending write got %v, want "+
+				"its outcome unknown with the *ServerError", code, err)
+		}
+	}
+}
+
+// TestHeaderDamageInARowSpacesTheReconnectsOut: header damage counts with bad_checksum
+// among the refusals in a row that space the reconnects out (waitAfterDamage), or a link
+// that damages every connection's frames in their headers would be reconnected to as
+// fast as the server refuses. The codes alternate with bad_checksum; no reply between.
+// Run in a synctest bubble, as TestBadChecksumsInARowSpaceTheReconnectsOut.
+func TestHeaderDamageInARowSpacesTheReconnectsOut(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		conn, peer := net.Pipe()
+		defer conn.Close()
+		defer peer.Close()
+		// endLifetime and lost for a client that wrongly stops (failFatal's shutdown).
+		c := &Client{log: slog.New(slog.DiscardHandler), pending: map[uint64]*Call{},
+			stop: make(chan struct{}), conn: conn, generation: 2,
+			endLifetime: func() {}, lost: make(chan struct{}, 1)}
+		codes := append([]wire.ErrorCode{wire.ErrorBadChecksum}, headerDamageCodes...)
+		for index, code := range codes {
+			frame := wire.Frame{Kind: wire.KindError, Status: uint32(code)}
+			if err := c.handle(&frame, 2); err == nil {
+				t.Fatalf("%s did not end the connection's reader", code)
+			}
+			c.mu.Lock()
+			stopped := c.closed
+			c.mu.Unlock()
+			if stopped {
+				t.Fatalf("%s, refusal %d in a row, stopped the client for good", code,
+					index+1)
+			}
+			start := time.Now()
+			if !c.waitAfterDamage() {
+				t.Fatalf("%s: the client stopped (or waitAfterDamage reported it closed)",
+					code)
+			}
+			want := time.Duration(0)
+			if index > 0 {
+				want = doubling(ReconnectDelayMin, ReconnectDelayMax, index-1)
+			}
+			if wait := time.Since(start); wait != want {
+				t.Fatalf("after %s, refusal %d in a row, the reconnect waited %s, want %s",
+					code, index+1, wait, want)
+			}
+		}
+	})
+}
