@@ -278,10 +278,8 @@ func (c *Client) maintain() {
 				wait = max(wait, refused.RetryAfter) // too_many_attempts: wait as asked.
 			}
 			c.log.Warn("client: reconnect failed", "error", err, "retry_in", wait)
-			select {
-			case <-c.stop:
+			if !c.sleep(wait) {
 				return
-			case <-time.After(wait):
 			}
 			delay = min(2*delay, ReconnectDelayMax)
 		}
@@ -306,6 +304,12 @@ func (c *Client) waitBeforeFollowing() bool {
 	delay := doubling(RedirectDelayMin, RedirectDelayMax, redirects-2)
 	c.log.Warn("client: redirected again, waiting before following", "redirects", redirects,
 		"wait", delay)
+	return c.sleep(delay)
+}
+
+// sleep waits for delay, or less if the client is closed meanwhile: it reports false
+// then.
+func (c *Client) sleep(delay time.Duration) bool {
 	select {
 	case <-c.stop:
 		return false
@@ -483,12 +487,7 @@ func (c *Client) waitAfterDamage() bool {
 	delay := doubling(ReconnectDelayMin, ReconnectDelayMax, refusals-2)
 	c.log.Warn("client: frames refused as damaged again, waiting before reconnecting",
 		"refusals", refusals, "wait", delay)
-	select {
-	case <-c.stop:
-		return false
-	case <-time.After(delay):
-		return true
-	}
+	return c.sleep(delay)
 }
 
 // sessionFatal reports error codes that end the session whatever request caused them.
