@@ -300,3 +300,43 @@ func TestWitnessStateRecordsNoLongerNameThanItsBound(t *testing.T) {
 			witnessHolderBytesMax, answer)
 	}
 }
+
+// TestRestartedWitnessKeepsTheStoredHoldersLease: b took over from a at epoch 2; a then
+// rejoined b as its standby, which stored b's epoch (2) in a's epoch file. The witness
+// restarts, and a restarts too, as a primary (a unit that starts it as one) on its log,
+// which may lack writes b acknowledged alone (async, or degraded). a renews at epoch 2
+// before b does. A witness that had not restarted would refuse it (b's lease is live),
+// and a restarted one must too: b may still count on the lease it was granted before the
+// restart, so for one lease after it only the stored holder may renew. Granting a's
+// renewal would refuse b's next one, and b would fence itself: two primaries of one epoch
+// in turn, and b's acknowledged writes gone. Once a lease has passed with no renewal
+// from b, b counts on no lease any more, and the usual rule holds again (an expired
+// lease may be taken by renewal at the stored epoch).
+func TestRestartedWitnessKeepsTheStoredHoldersLease(t *testing.T) {
+	lease := testLeaseDuration
+	path := filepath.Join(t.TempDir(), "witness.state")
+	takeOverTwice(t, path, "a", "b", lease)
+	w := openStatefulWitness(t, path, lease)
+	defer w.witness.Close()
+	if answer := w.ask(t, leaseRenew, "a", 2); answer.granted || answer.holder != "b" ||
+		answer.epoch != 2 {
+		t.Fatalf("a's renewal at epoch 2 at once after the restart: %+v, want refused, held "+
+			"by b at epoch 2", answer)
+	}
+	if answer := w.ask(t, leaseRenew, "b", 2); !answer.granted || answer.epoch != 2 {
+		t.Fatalf("b's renewal at epoch 2 after the restart: %+v, want granted", answer)
+	}
+	if epoch, holder, err := loadWitnessState(path); err != nil || epoch != 2 || holder != "b" {
+		t.Fatalf("state file: epoch %d, holder %q, %v; want 2, b", epoch, holder, err)
+	}
+	w.witness.Close()
+
+	// Restarted again, and b never renews: one lease later its lease has run out.
+	w = openStatefulWitness(t, path, lease)
+	defer w.witness.Close()
+	w.clock.advance(lease + time.Millisecond)
+	if answer := w.ask(t, leaseRenew, "a", 2); !answer.granted || answer.epoch != 2 {
+		t.Fatalf("a's renewal at epoch 2 one lease after the restart, b silent: %+v, want "+
+			"granted", answer)
+	}
+}
