@@ -390,3 +390,91 @@ func FuzzDecodeWitnessState(f *testing.F) {
 		}
 	})
 }
+
+// TestWitnessStateWrittenButNotMadeDurable: the write of a grant reaches the file (it
+// was renamed into place) but its directory fsync fails. The grant is refused and memory
+// is unchanged: the holder keeps renewing at its epoch. The file is then ahead of what
+// the witness answered; restarted on it, the witness refuses renewals below the file's
+// epoch (the holder fences itself: unavailable, not unsafe) and grants the next failover
+// above it, so no epoch is ever granted twice.
+func TestWitnessStateWrittenButNotMadeDurable(t *testing.T) {
+	lease := testLeaseDuration
+	path := filepath.Join(t.TempDir(), "witness.state")
+	w := openStatefulWitness(t, path, lease)
+	defer w.witness.Close()
+	w.clock.advance(lease + time.Millisecond)
+	if answer := w.ask(t, leaseAcquire, "a", 0); !answer.granted || answer.epoch != 1 {
+		t.Fatalf("first acquisition: %+v, want granted at epoch 1", answer)
+	}
+	t.Cleanup(func() { writeWitnessStateDurably = wal.WriteFileDurably })
+	writeWitnessStateDurably = func(path string, mode os.FileMode, write func(*os.File) error) error {
+		if err := wal.WriteFileDurably(path, mode, write); err != nil {
+			return err
+		}
+		return errors.New("injected: the directory fsync failed after the rename")
+	}
+	w.clock.advance(lease + time.Millisecond) // a's lease ran out.
+	if answer := w.ask(t, leaseAcquire, "b", 1); answer.granted || answer.epoch != 1 {
+		t.Fatalf("an acquisition whose write was not made durable: %+v, want refused at 1",
+			answer)
+	}
+	if answer := w.ask(t, leaseRenew, "a", 1); !answer.granted || answer.epoch != 1 {
+		t.Fatalf("a's renewal at its epoch after the refused grant: %+v, want granted", answer)
+	}
+	writeWitnessStateDurably = wal.WriteFileDurably
+	w.witness.Close()
+
+	w = openStatefulWitness(t, path, lease)
+	defer w.witness.Close()
+	if answer := w.ask(t, leaseRenew, "a", 1); answer.granted || answer.epoch != 2 {
+		t.Fatalf("a's renewal at 1 on a file that holds 2: %+v, want refused at 2", answer)
+	}
+	w.clock.advance(lease + time.Millisecond)
+	if answer := w.ask(t, leaseAcquire, "b", 1); !answer.granted || answer.epoch != 3 {
+		t.Fatalf("failover after the restart: %+v, want granted at 3", answer)
+	}
+}
+
+// TestWitnessConcurrentAcquisitionsGrantOnce: acquisitions from several nodes at once
+// (the witness serves each connection on its own goroutine) are decided and stored one at
+// a time: exactly one is granted, and the file names that one at the granted epoch.
+func TestWitnessConcurrentAcquisitionsGrantOnce(t *testing.T) {
+	const nodes = 8
+	lease := testLeaseDuration
+	path := filepath.Join(t.TempDir(), "witness.state")
+	w := openStatefulWitness(t, path, lease)
+	defer w.witness.Close()
+	w.clock.advance(lease + time.Millisecond)
+	answers := make(chan leaseAnswer, nodes)
+	failures := make(chan error, nodes)
+	for index := range nodes {
+		go func() {
+			answer, err := askWitness(context.Background(), w.address, nil, testKey,
+				leaseAcquire, string(rune('a'+index)), 0, time.Now().Add(waitMax))
+			if err != nil {
+				failures <- err
+				return
+			}
+			answers <- answer
+		}()
+	}
+	var granted []leaseAnswer
+	for range nodes {
+		select {
+		case err := <-failures:
+			t.Fatal(err)
+		case answer := <-answers:
+			if answer.granted {
+				granted = append(granted, answer)
+			}
+		}
+	}
+	if len(granted) != 1 || granted[0].epoch != 1 {
+		t.Fatalf("granted %+v, want exactly one grant, at epoch 1", granted)
+	}
+	if epoch, holder, err := loadWitnessState(path); err != nil || epoch != 1 ||
+		holder != granted[0].holder {
+		t.Fatalf("state file: epoch %d, holder %q, %v; want 1, %q", epoch, holder, err,
+			granted[0].holder)
+	}
+}
