@@ -56,8 +56,10 @@ type Witness struct {
 	// acquireAfter is one lease after start: the witness keeps the lease's expiry in
 	// memory only, so after a restart it cannot know whether a primary still counts on a
 	// lease granted before; it grants nothing for failover until any such lease has run
-	// out. (Renewals are accepted at once: by the holder at its epoch, or, with nobody
-	// holding a live lease, by any node at the stored epoch or above.)
+	// out. For the same reason the stored holder's lease counts as live until then
+	// (expires is acquireAfter at start): the holder's renewal at its epoch is granted at
+	// once, and no other node takes the lease by renewal meanwhile, not even at the
+	// stored epoch (a standby that followed the holder has that epoch too).
 	acquireAfter time.Time
 	// now is the witness's clock: time.Now, or a test's manual clock (set under mutex),
 	// so that a test of the lease rules depends on no scheduling delay.
@@ -102,6 +104,9 @@ func OpenWitness(config WitnessConfig) (*Witness, error) {
 	}
 	w := &Witness{config: config, done: make(chan struct{}), now: time.Now,
 		holder: holder, epoch: epoch, acquireAfter: time.Now().Add(config.LeaseDuration)}
+	// The stored holder may still count on a lease granted before the restart: as far as
+	// the witness knows, it runs until acquireAfter.
+	w.expires = w.acquireAfter
 	if config.StatePath != "" {
 		config.Logger.Info("witness: state loaded", "path", config.StatePath, "epoch", epoch,
 			"holder", holder)

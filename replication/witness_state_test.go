@@ -2,7 +2,9 @@ package replication
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"net"
 	"os"
 	"path/filepath"
@@ -298,5 +300,181 @@ func TestWitnessStateRecordsNoLongerNameThanItsBound(t *testing.T) {
 	if answer := w.ask(t, leaseAcquire, long[:witnessHolderBytesMax], 0); !answer.granted {
 		t.Fatalf("acquisition by a name of %d bytes: %+v, want granted",
 			witnessHolderBytesMax, answer)
+	}
+}
+
+// TestRestartedWitnessKeepsTheStoredHoldersLease: b took over from a at epoch 2; a then
+// rejoined b as its standby, which stored b's epoch (2) in a's epoch file. The witness
+// restarts, and a restarts too, as a primary (a unit that starts it as one) on its log,
+// which may lack writes b acknowledged alone (async, or degraded). a renews at epoch 2
+// before b does. A witness that had not restarted would refuse it (b's lease is live),
+// and a restarted one must too: b may still count on the lease it was granted before the
+// restart, so for one lease after it only the stored holder may renew. Granting a's
+// renewal would refuse b's next one, and b would fence itself: two primaries of one epoch
+// in turn, and b's acknowledged writes gone. Once a lease has passed with no renewal
+// from b, b counts on no lease any more, and the usual rule holds again (an expired
+// lease may be taken by renewal at the stored epoch).
+func TestRestartedWitnessKeepsTheStoredHoldersLease(t *testing.T) {
+	lease := testLeaseDuration
+	path := filepath.Join(t.TempDir(), "witness.state")
+	takeOverTwice(t, path, "a", "b", lease)
+	w := openStatefulWitness(t, path, lease)
+	defer w.witness.Close()
+	if answer := w.ask(t, leaseRenew, "a", 2); answer.granted || answer.holder != "b" ||
+		answer.epoch != 2 {
+		t.Fatalf("a's renewal at epoch 2 at once after the restart: %+v, want refused, held "+
+			"by b at epoch 2", answer)
+	}
+	if answer := w.ask(t, leaseRenew, "b", 2); !answer.granted || answer.epoch != 2 {
+		t.Fatalf("b's renewal at epoch 2 after the restart: %+v, want granted", answer)
+	}
+	if epoch, holder, err := loadWitnessState(path); err != nil || epoch != 2 || holder != "b" {
+		t.Fatalf("state file: epoch %d, holder %q, %v; want 2, b", epoch, holder, err)
+	}
+	w.witness.Close()
+
+	// Restarted again, and b never renews: one lease later its lease has run out.
+	w = openStatefulWitness(t, path, lease)
+	defer w.witness.Close()
+	w.clock.advance(lease + time.Millisecond)
+	if answer := w.ask(t, leaseRenew, "a", 2); !answer.granted || answer.epoch != 2 {
+		t.Fatalf("a's renewal at epoch 2 one lease after the restart, b silent: %+v, want "+
+			"granted", answer)
+	}
+}
+
+// FuzzDecodeWitnessState: the state file is read back from disk, where anything may be
+// found (a torn or foreign file, a bit flipped). Decoding any bytes must not panic, must
+// refuse what this encoder cannot have written as such (a name over the bound), and what
+// it accepts must round-trip through the encoder. Each input is decoded as given and
+// again with its checksum made right, so that the fuzzer reaches the checks after it.
+func FuzzDecodeWitnessState(f *testing.F) {
+	for _, holder := range []string{"", "b", "10.0.0.2:7400", strings.Repeat("n", witnessHolderBytesMax)} {
+		record, err := encodeWitnessState(7, holder)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(record)
+	}
+	long, _ := encodeWitnessState(1, "b")
+	long[witnessStateOffsetHolderLength] = 0xff // Length 255+256k: over the bound.
+	long[witnessStateOffsetHolderLength+1] = 0x01
+	f.Add(long)
+	f.Add([]byte(witnessStateMagic))
+	f.Fuzz(func(t *testing.T, record []byte) {
+		inputs := [][]byte{record}
+		if len(record) == witnessStateSize {
+			fixed := append([]byte(nil), record...)
+			binary.LittleEndian.PutUint32(fixed[witnessStateOffsetCRC:], 0)
+			binary.LittleEndian.PutUint32(fixed[witnessStateOffsetCRC:],
+				crc32.Checksum(fixed, witnessStateTable))
+			inputs = append(inputs, fixed)
+		}
+		for _, input := range inputs {
+			epoch, holder, err := decodeWitnessState(input)
+			if err != nil {
+				continue
+			}
+			if len(holder) > witnessHolderBytesMax {
+				t.Fatalf("accepted a holder of %d bytes", len(holder))
+			}
+			again, err := encodeWitnessState(epoch, holder)
+			if err != nil {
+				t.Fatalf("an accepted record does not encode again: %v", err)
+			}
+			if epochAgain, holderAgain, err := decodeWitnessState(again); err != nil ||
+				epochAgain != epoch || holderAgain != holder {
+				t.Fatalf("round trip: %d %q %v, want %d %q", epochAgain, holderAgain, err,
+					epoch, holder)
+			}
+		}
+	})
+}
+
+// TestWitnessStateWrittenButNotMadeDurable: the write of a grant reaches the file (it
+// was renamed into place) but its directory fsync fails. The grant is refused and memory
+// is unchanged: the holder keeps renewing at its epoch. The file is then ahead of what
+// the witness answered; restarted on it, the witness refuses renewals below the file's
+// epoch (the holder fences itself: unavailable, not unsafe) and grants the next failover
+// above it, so no epoch is ever granted twice.
+func TestWitnessStateWrittenButNotMadeDurable(t *testing.T) {
+	lease := testLeaseDuration
+	path := filepath.Join(t.TempDir(), "witness.state")
+	w := openStatefulWitness(t, path, lease)
+	defer w.witness.Close()
+	w.clock.advance(lease + time.Millisecond)
+	if answer := w.ask(t, leaseAcquire, "a", 0); !answer.granted || answer.epoch != 1 {
+		t.Fatalf("first acquisition: %+v, want granted at epoch 1", answer)
+	}
+	t.Cleanup(func() { writeWitnessStateDurably = wal.WriteFileDurably })
+	writeWitnessStateDurably = func(path string, mode os.FileMode, write func(*os.File) error) error {
+		if err := wal.WriteFileDurably(path, mode, write); err != nil {
+			return err
+		}
+		return errors.New("injected: the directory fsync failed after the rename")
+	}
+	w.clock.advance(lease + time.Millisecond) // a's lease ran out.
+	if answer := w.ask(t, leaseAcquire, "b", 1); answer.granted || answer.epoch != 1 {
+		t.Fatalf("an acquisition whose write was not made durable: %+v, want refused at 1",
+			answer)
+	}
+	if answer := w.ask(t, leaseRenew, "a", 1); !answer.granted || answer.epoch != 1 {
+		t.Fatalf("a's renewal at its epoch after the refused grant: %+v, want granted", answer)
+	}
+	writeWitnessStateDurably = wal.WriteFileDurably
+	w.witness.Close()
+
+	w = openStatefulWitness(t, path, lease)
+	defer w.witness.Close()
+	if answer := w.ask(t, leaseRenew, "a", 1); answer.granted || answer.epoch != 2 {
+		t.Fatalf("a's renewal at 1 on a file that holds 2: %+v, want refused at 2", answer)
+	}
+	w.clock.advance(lease + time.Millisecond)
+	if answer := w.ask(t, leaseAcquire, "b", 1); !answer.granted || answer.epoch != 3 {
+		t.Fatalf("failover after the restart: %+v, want granted at 3", answer)
+	}
+}
+
+// TestWitnessConcurrentAcquisitionsGrantOnce: acquisitions from several nodes at once
+// (the witness serves each connection on its own goroutine) are decided and stored one at
+// a time: exactly one is granted, and the file names that one at the granted epoch.
+func TestWitnessConcurrentAcquisitionsGrantOnce(t *testing.T) {
+	const nodes = 8
+	lease := testLeaseDuration
+	path := filepath.Join(t.TempDir(), "witness.state")
+	w := openStatefulWitness(t, path, lease)
+	defer w.witness.Close()
+	w.clock.advance(lease + time.Millisecond)
+	answers := make(chan leaseAnswer, nodes)
+	failures := make(chan error, nodes)
+	for index := range nodes {
+		go func() {
+			answer, err := askWitness(context.Background(), w.address, nil, testKey,
+				leaseAcquire, string(rune('a'+index)), 0, time.Now().Add(waitMax))
+			if err != nil {
+				failures <- err
+				return
+			}
+			answers <- answer
+		}()
+	}
+	var granted []leaseAnswer
+	for range nodes {
+		select {
+		case err := <-failures:
+			t.Fatal(err)
+		case answer := <-answers:
+			if answer.granted {
+				granted = append(granted, answer)
+			}
+		}
+	}
+	if len(granted) != 1 || granted[0].epoch != 1 {
+		t.Fatalf("granted %+v, want exactly one grant, at epoch 1", granted)
+	}
+	if epoch, holder, err := loadWitnessState(path); err != nil || epoch != 1 ||
+		holder != granted[0].holder {
+		t.Fatalf("state file: epoch %d, holder %q, %v; want 1, %q", epoch, holder, err,
+			granted[0].holder)
 	}
 }
