@@ -968,8 +968,8 @@ type witnessStep struct {
 }
 
 // TestWitnessDecisions: the lease rules, step by step on a manual clock. A renewal is
-// granted to the holder, or to anyone once the lease is not live, at the witness's epoch
-// or a newer one; an acquisition only once the lease is not live (it expires at exactly
+// granted to the holder, or to anyone while there is no holder yet, at the witness's
+// epoch or a newer one; an acquisition only once the lease is not live (it expires at exactly
 // its end) and the restart wait is over (strictly after it), raising the epoch; a refusal
 // says who holds the lease and how long to wait.
 func TestWitnessDecisions(t *testing.T) {
@@ -987,7 +987,8 @@ func TestWitnessDecisions(t *testing.T) {
 		{"acquire at its end", lease, leaseAcquire, "b", 1, true, "b", 2, lease},
 		{"renew the old lease at its epoch", 0, leaseRenew, "a", 1, false, "b", 2, lease},
 		{"renew another's live lease at its epoch", 0, leaseRenew, "a", 2, false, "b", 2, lease},
-		{"take it by renewal once expired", lease, leaseRenew, "a", 2, true, "a", 2, lease},
+		{"another node cannot take it by renewal once expired", lease, leaseRenew, "a", 2, false, "b", 2, 0},
+		{"only by an acquisition, at a new epoch", 0, leaseAcquire, "a", 2, true, "a", 3, lease},
 	})
 }
 

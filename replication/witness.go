@@ -179,8 +179,15 @@ func (w *Witness) serve(conn net.Conn) {
 }
 
 // decide applies the lease rules. A renewal succeeds for the holder at its epoch (or a
-// newer one). An acquisition succeeds when nobody holds a live lease; the grant raises
-// the epoch above everything seen, which the new holder must promote to.
+// newer one), and for anyone while there is no holder yet (a new or in-memory witness).
+// An acquisition succeeds when nobody holds a live lease; the grant raises the epoch
+// above everything seen, which the new holder must promote to.
+//
+// Another node never takes the lease by renewal, not even once it has run out: the epoch
+// it renews at may be one it learned as the holder's standby (a follower stores its
+// primary's epoch), and a standby restarted as a primary would then be a second history
+// under the same epoch, which neither fencing nor a rejoining node's divergence check can
+// tell apart. It must acquire, at a new epoch.
 //
 // A live lease is never granted again by an acquisition, not even to its holder's name
 // at the granted epoch: two nodes may share a name (both defaulting to the same --addr),
@@ -198,12 +205,12 @@ func (w *Witness) decide(kind byte, node string, epoch uint64) (bool, string, ui
 	now := w.now()
 	live := w.holder != "" && now.Before(w.expires)
 	switch {
-	case kind == leaseRenew && (w.holder == node || !live) && epoch >= w.epoch:
+	case kind == leaseRenew && (w.holder == node || w.holder == "") && epoch >= w.epoch:
 		if !w.persist(node, epoch) {
 			break
 		}
 		if w.holder != node {
-			w.config.Logger.Info("witness: lease taken by renewal", "node", node, "epoch", epoch)
+			w.config.Logger.Info("witness: first holder by renewal", "node", node, "epoch", epoch)
 		}
 		w.holder, w.epoch, w.expires = node, epoch, now.Add(w.config.LeaseDuration)
 		return true, node, epoch, w.config.LeaseDuration

@@ -209,23 +209,33 @@ func TestWitnessRefusesToStartOnAnUnusableStateFile(t *testing.T) {
 	}
 }
 
-// TestWitnessStoresTheNewHolderOfTheSameEpoch: once the lease has run out, another node
-// may take it by renewal at the stored epoch; the file must then name it, not the
-// previous holder (a restarted witness names the holder in its refusals).
-func TestWitnessStoresTheNewHolderOfTheSameEpoch(t *testing.T) {
+// TestWitnessStoresTheFirstHolderOfItsEpoch: a witness with no holder yet (a new state
+// file) grants a renewal at the stored epoch 0 and must store the holder although the
+// epoch did not change (a restarted witness names the holder in its refusals, and keeps
+// its lease live); once that lease has run out, another node cannot take it by renewal
+// at the same epoch (two histories under one epoch would defeat fencing and the
+// divergence check), only by an acquisition, at a new epoch, which the file then names.
+func TestWitnessStoresTheFirstHolderOfItsEpoch(t *testing.T) {
 	lease := testLeaseDuration
 	path := filepath.Join(t.TempDir(), "witness.state")
 	w := openStatefulWitness(t, path, lease)
 	defer w.witness.Close()
-	if answer := w.ask(t, leaseRenew, "a", 3); !answer.granted {
-		t.Fatalf("a's renewal at epoch 3: %+v, want granted", answer)
+	if answer := w.ask(t, leaseRenew, "a", 0); !answer.granted {
+		t.Fatalf("a's renewal at epoch 0: %+v, want granted", answer)
+	}
+	if epoch, holder, err := loadWitnessState(path); err != nil || epoch != 0 || holder != "a" {
+		t.Fatalf("state file: epoch %d, holder %q, %v; want 0, a", epoch, holder, err)
 	}
 	w.clock.advance(lease + time.Millisecond) // a's lease ran out.
-	if answer := w.ask(t, leaseRenew, "c", 3); !answer.granted {
-		t.Fatalf("c's renewal at epoch 3 once a's lease ran out: %+v, want granted", answer)
+	if answer := w.ask(t, leaseRenew, "c", 0); answer.granted || answer.holder != "a" {
+		t.Fatalf("c's renewal at epoch 0 once a's lease ran out: %+v, want refused, held by a",
+			answer)
 	}
-	if epoch, holder, err := loadWitnessState(path); err != nil || epoch != 3 || holder != "c" {
-		t.Fatalf("state file: epoch %d, holder %q, %v; want 3, c", epoch, holder, err)
+	if answer := w.ask(t, leaseAcquire, "c", 0); !answer.granted || answer.epoch != 1 {
+		t.Fatalf("c's acquisition once a's lease ran out: %+v, want granted at epoch 1", answer)
+	}
+	if epoch, holder, err := loadWitnessState(path); err != nil || epoch != 1 || holder != "c" {
+		t.Fatalf("state file: epoch %d, holder %q, %v; want 1, c", epoch, holder, err)
 	}
 }
 
@@ -337,9 +347,13 @@ func TestRestartedWitnessKeepsTheStoredHoldersLease(t *testing.T) {
 	w = openStatefulWitness(t, path, lease)
 	defer w.witness.Close()
 	w.clock.advance(lease + time.Millisecond)
-	if answer := w.ask(t, leaseRenew, "a", 2); !answer.granted || answer.epoch != 2 {
+	if answer := w.ask(t, leaseRenew, "a", 2); answer.granted {
 		t.Fatalf("a's renewal at epoch 2 one lease after the restart, b silent: %+v, want "+
-			"granted", answer)
+			"refused (only an acquisition, at a new epoch, takes b's lease)", answer)
+	}
+	if answer := w.ask(t, leaseAcquire, "a", 2); !answer.granted || answer.epoch != 3 {
+		t.Fatalf("a's acquisition one lease after the restart, b silent: %+v, want granted "+
+			"at epoch 3", answer)
 	}
 }
 

@@ -391,6 +391,17 @@ type ackAt struct {
 func (a *ackAt) Acknowledged() uint64                { return a.op.Load() }
 func (a *ackAt) AcknowledgedNotify() <-chan struct{} { return a.notify }
 
+// signal wakes the shard as a real standby's acknowledgement does: without blocking, a
+// signal still pending standing for this one. A blocking send hung the test when the
+// shard had released through another wake and, idle, no longer read the channel, whose
+// one slot still held the previous signal.
+func (a *ackAt) signal() {
+	select {
+	case a.notify <- struct{}{}:
+	default:
+	}
+}
+
 // TestRestartPublishesOnlyWhatTheStandbyAcknowledged: a sync primary restarts with log
 // entries its standby never acknowledged (op 3 here; the standby has op 2). Capture
 // catches up from the log, but only up to the released op: were the standby promoted
@@ -440,7 +451,7 @@ func TestRestartPublishesOnlyWhatTheStandbyAcknowledged(t *testing.T) {
 		t.Fatalf("stream %+v: want op 2's 2 events only; op 3 was never acknowledged", stats)
 	}
 	standby.op.Store(3)
-	standby.notify <- struct{}{}
+	standby.signal()
 	for c.Stats().StreamSequence < 4 {
 		if time.Now().After(deadline) {
 			t.Fatalf("op 3 never published once acknowledged: %+v", c.Stats())

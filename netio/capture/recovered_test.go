@@ -153,7 +153,7 @@ func restartOnLostPosition(t *testing.T, logDir, url string, acknowledged, gapFr
 			stats.LastError != ""
 	}, func() any { return c.Stats() })
 	standby.op.Store(3) // The standby caught up: op 3 is released.
-	standby.notify <- struct{}{}
+	standby.signal()
 	waitUntil(t, "op 3 settled", func() bool {
 		return c.handledOp.Load() >= 3 || c.Stats().LastError != ""
 	}, func() any { return c.Stats() })
@@ -164,7 +164,7 @@ func restartOnLostPosition(t *testing.T, logDir, url string, acknowledged, gapFr
 		Operation: model.OperationCreateAccounts, Body: accountsBody(5, 6)}); status != model.StatusOK {
 		t.Fatal(status)
 	}
-	standby.notify <- struct{}{}
+	standby.signal()
 	stats := awaitSequence(t, c, end+2)
 	messages := streamMessages(t, url)
 	last := gapMarkers(messages)

@@ -49,7 +49,7 @@ func TestLostPositionAfterARestartLosesNoNewOp(t *testing.T) {
 		t.Fatalf("released op %d before the standby acknowledged anything", released)
 	}
 	standby.op.Store(4) // The standby caught up with ops 3 and 4 at once.
-	standby.notify <- struct{}{}
+	standby.signal()
 	stats := awaitStats(t, c, func(s Stats) bool {
 		return s.LastError != "" || (s.Gaps > 0 && c.handledOp.Load() >= 4)
 	})
