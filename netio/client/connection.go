@@ -407,9 +407,15 @@ func (c *Client) handle(frame *wire.Frame, generation uint64) error {
 			// own frame was fine and may be applied. So it names none: the client
 			// reconnects with its session and resends every pending request with its
 			// number, as after any lost connection (exactly-once answers a copy already
-			// applied from the server's cache). Never a definite "not applied", nor a
-			// stop for good.
-			c.damageRefused(generation)
+			// applied from the server's cache). Never a definite "not applied"; a stop
+			// only once damage is all the server has seen from this client for
+			// damageRefusalsMax connections in a row (a frame it refuses every time would
+			// otherwise be resent for ever, blocking the calls queued with it).
+			if refusals := c.damageRefused(generation); refusals >= damageRefusalsMax {
+				c.failFatal(fmt.Errorf("client: %d frames in a row refused as damaged with "+
+					"no reply between (the link, or this client, corrupts frames): %w",
+					refusals, refused))
+			}
 		case sessionFatal(code):
 			c.failFatal(refused)
 		case !code.Retryable() && !c.failCall(frame.Number, refused):
@@ -457,17 +463,27 @@ func damagedFrame(code wire.ErrorCode) bool {
 // generation (if not replaced yet) among those in a row with no reply in between, which
 // space the reconnects out (waitAfterDamage): frames damaged again and again on every
 // connection (a broken link, or a client fault that corrupts its own frames) would
-// otherwise have the client reconnect and resend as fast as the server refuses. Counted even once the connection
-// is dropped (conn nil): the writer of a pipelining client may meet the socket the
-// server closed (EPIPE) before the reader handles the error frame it read.
-func (c *Client) damageRefused(generation uint64) {
+// otherwise have the client reconnect and resend as fast as the server refuses. Counted
+// even once the connection is dropped (conn nil): the writer of a pipelining client may
+// meet the socket the server closed (EPIPE) before the reader handles the error frame it
+// read. It returns the count (0 for a replaced connection's refusal).
+func (c *Client) damageRefused(generation uint64) (refusals int) {
 	c.mu.Lock()
-	if c.generation == generation {
-		c.refusedAsDamaged++
-		c.damagedLoss = true
+	defer c.mu.Unlock()
+	if c.generation != generation {
+		return 0
 	}
-	c.mu.Unlock()
+	c.refusedAsDamaged++
+	c.damagedLoss = true
+	return c.refusedAsDamaged
 }
+
+// damageRefusalsMax bounds the frames refused as damaged in a row, with no reply between,
+// after which the client stops (failFatal): about 9 s of reconnects spaced out by
+// waitAfterDamage. Damage in passing is answered by the next connection; sixteen in a row
+// is a link or a client that corrupts every frame, or one frame the server refuses each
+// time it is resent.
+const damageRefusalsMax = 16
 
 // waitAfterDamage delays the reconnect that follows the second and later refusal of a
 // damaged frame (bad_checksum, or a header's: damagedFrame) in a row (no reply in

@@ -197,3 +197,35 @@ func TestHeaderDamageInARowSpacesTheReconnectsOut(t *testing.T) {
 		}
 	})
 }
+
+// TestDamageRefusalsInARowStopTheClientAtTheirBound: damage is answered by a new
+// connection, but not for ever: a frame the server refuses each time it is resent (or a
+// link that corrupts every frame) would keep the client reconnecting once a second, its
+// calls blocked behind it, with nothing at Error. At damageRefusalsMax refusals in a row
+// with no reply between, the client stops with an error that wraps the last refusal.
+func TestDamageRefusalsInARowStopTheClientAtTheirBound(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		conn, peer := net.Pipe()
+		defer conn.Close()
+		defer peer.Close()
+		c := &Client{log: slog.New(slog.DiscardHandler), pending: map[uint64]*Call{},
+			stop: make(chan struct{}), conn: conn, generation: 2,
+			endLifetime: func() {}, lost: make(chan struct{}, 1)}
+		for refusal := 1; refusal <= damageRefusalsMax; refusal++ {
+			frame := wire.Frame{Kind: wire.KindError, Status: uint32(wire.ErrorBadVersion)}
+			_ = c.handle(&frame, 2)
+			c.mu.Lock()
+			stopped, fatal := c.closed, c.fatal
+			c.mu.Unlock()
+			if stopped != (refusal == damageRefusalsMax) {
+				t.Fatalf("refusal %d of %d in a row: stopped %v", refusal, damageRefusalsMax,
+					stopped)
+			}
+			var refused *ServerError
+			if stopped && (!errors.As(fatal, &refused) ||
+				refused.Code != uint32(wire.ErrorBadVersion)) {
+				t.Fatalf("stopped with %v, want an error wrapping the last refusal", fatal)
+			}
+		}
+	})
+}
