@@ -981,6 +981,7 @@ func TestWitnessDecisions(t *testing.T) {
 	})
 	runWitnessSteps(t, -time.Second, []witnessStep{
 		{"renew a lease nobody holds", 0, leaseRenew, "a", 1, true, "a", 1, lease},
+		{"the holder renews at its epoch", 0, leaseRenew, "a", 1, true, "a", 1, lease},
 		{"renew at an older epoch", 0, leaseRenew, "a", 0, false, "a", 1, lease},
 		{"renew another's live lease", 0, leaseRenew, "b", 1, false, "a", 1, lease},
 		{"acquire a live lease", 0, leaseAcquire, "b", 1, false, "a", 1, lease},

@@ -58,8 +58,8 @@ type Witness struct {
 	// lease granted before; it grants nothing for failover until any such lease has run
 	// out. For the same reason the stored holder's lease counts as live until then
 	// (expires is acquireAfter at start): the holder's renewal at its epoch is granted at
-	// once, and no other node takes the lease by renewal meanwhile, not even at the
-	// stored epoch (a standby that followed the holder has that epoch too).
+	// once, and no other node acquires it meanwhile (nor takes it by renewal, at any
+	// time: see decide).
 	acquireAfter time.Time
 	// now is the witness's clock: time.Now, or a test's manual clock (set under mutex),
 	// so that a test of the lease rules depends on no scheduling delay.

@@ -322,8 +322,8 @@ func TestWitnessStateRecordsNoLongerNameThanItsBound(t *testing.T) {
 // restart, so for one lease after it only the stored holder may renew. Granting a's
 // renewal would refuse b's next one, and b would fence itself: two primaries of one epoch
 // in turn, and b's acknowledged writes gone. Once a lease has passed with no renewal
-// from b, b counts on no lease any more, and the usual rule holds again (an expired
-// lease may be taken by renewal at the stored epoch).
+// from b, b counts on no lease any more, and the usual rule holds again: another node
+// takes the lease only by an acquisition, at a new epoch, never by renewal.
 func TestRestartedWitnessKeepsTheStoredHoldersLease(t *testing.T) {
 	lease := testLeaseDuration
 	path := filepath.Join(t.TempDir(), "witness.state")
