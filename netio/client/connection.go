@@ -298,12 +298,24 @@ func (c *Client) waitBeforeFollowing() bool {
 	redirects, redirected := c.redirects, c.redirectedLoss
 	c.redirectedLoss = false
 	c.mu.Unlock()
-	if !redirected || redirects < 2 {
+	if !redirected {
 		return true
 	}
-	delay := doubling(RedirectDelayMin, RedirectDelayMax, redirects-2)
-	c.log.Warn("client: redirected again, waiting before following", "redirects", redirects,
-		"wait", delay)
+	return c.backOffAfterRepeats(redirects, RedirectDelayMin, RedirectDelayMax,
+		"client: redirected again, waiting before following", "redirects")
+}
+
+// backOffAfterRepeats waits before a reconnect that follows the second and later of
+// repeats losses of one kind in a row, doubling from first up to limit (the first loss
+// reconnects at once), logging message with the count under countKey. It reports false
+// when the client is closed while waiting.
+func (c *Client) backOffAfterRepeats(repeats int, first, limit time.Duration, message,
+	countKey string) bool {
+	if repeats < 2 {
+		return true
+	}
+	delay := doubling(first, limit, repeats-2)
+	c.log.Warn(message, countKey, repeats, "wait", delay)
 	return c.sleep(delay)
 }
 
@@ -497,13 +509,11 @@ func (c *Client) waitAfterDamage() bool {
 	refusals, damaged := c.refusedAsDamaged, c.damagedLoss
 	c.damagedLoss = false
 	c.mu.Unlock()
-	if !damaged || refusals < 2 {
+	if !damaged {
 		return true
 	}
-	delay := doubling(ReconnectDelayMin, ReconnectDelayMax, refusals-2)
-	c.log.Warn("client: frames refused as damaged again, waiting before reconnecting",
-		"refusals", refusals, "wait", delay)
-	return c.sleep(delay)
+	return c.backOffAfterRepeats(refusals, ReconnectDelayMin, ReconnectDelayMax,
+		"client: frames refused as damaged again, waiting before reconnecting", "refusals")
 }
 
 // sessionFatal reports error codes that end the session whatever request caused them.
