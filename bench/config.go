@@ -132,12 +132,52 @@ func (c Choice) String() string {
 	return "choice_" + strconv.Itoa(int(c))
 }
 
+// Driver is what drives the measured load over each connection.
+type Driver uint8
+
+// Load drivers.
+const (
+	// DriverClient drives each connection through the Go client library (netio/client):
+	// what an application sees, its goroutine hand-offs and per-call objects included.
+	DriverClient Driver = iota
+	// DriverWire drives each connection with one goroutine that speaks the binary protocol
+	// itself (netio/wire): a lean generator, as redis-benchmark is for Redis, so that the
+	// machine's CPU goes to the server under test (wire_driver.go). It never reconnects
+	// or resends: it is for measuring.
+	DriverWire
+	driverCount
+)
+
+var driverNames = [driverCount]string{"client", "wire"}
+
+// ParseDriver reads "client" or "wire".
+func ParseDriver(text string) (Driver, error) {
+	for driver, name := range driverNames {
+		if text == name {
+			return Driver(driver), nil
+		}
+	}
+	return 0, fmt.Errorf("driver %q: want client or wire", text)
+}
+
+// String returns the driver's name as --driver spells it.
+func (d Driver) String() string {
+	if d < driverCount {
+		return driverNames[d]
+	}
+	return "driver_" + strconv.Itoa(int(d))
+}
+
 // Config configures a run. Zero values take the defaults noted.
 type Config struct {
 	Addresses []string // Servers to try, in order (host:port).
 	Client    uint64   // Client id.
 	Key       uint32   // Key id.
 	Secret    []byte   // The key's secret (raw bytes).
+
+	// Driver drives the measured load: the Go client (default) or DriverWire. Setup and
+	// the final check use the Go client either way.
+	Driver Driver
 
 	Connections int // Sessions, one per connection (default 1).
 	// Inflight bounds the requests outstanding per connection (default 1); with Callers,
@@ -285,7 +325,34 @@ func (c Config) Validate() error {
 	case c.Rate > 0 && c.Rate < 1e-3:
 		return fmt.Errorf("bench: rate %v: want at least 0.001 requests/s", c.Rate)
 	}
+	if err := c.validateDriver(); err != nil {
+		return err
+	}
 	return c.validateChoice()
+}
+
+// validateDriver refuses what the wire driver does not do: it keeps Inflight requests of
+// a transfer workload outstanding per connection (closed loop), nothing else.
+func (c Config) validateDriver() error {
+	const supported = "the wire driver runs the closed loop of the transfer workloads " +
+		"(single, two-phase, linked)"
+	switch {
+	case c.Driver >= driverCount:
+		return fmt.Errorf("bench: unknown driver %d", c.Driver)
+	case c.Driver != DriverWire:
+		return nil
+	case c.Callers > 0:
+		return fmt.Errorf("bench: %s: not callers mode (use --driver client)", supported)
+	case c.Rate > 0:
+		return fmt.Errorf("bench: %s: not the open loop (--rate; use --driver client)",
+			supported)
+	case c.Mix.Has(KindOrders):
+		return fmt.Errorf("bench: %s: not orders (use --driver client)", supported)
+	case c.MarketDataSubscribers > 0:
+		return fmt.Errorf("bench: %s: no market-data subscribers (use --driver client)",
+			supported)
+	}
+	return nil
 }
 
 func (c Config) validateChoice() error {

@@ -54,6 +54,40 @@
 // blocking call; the report's "requests" are calls and their latency is per call. The
 // callers of one connection share that connection's recorder (its histograms).
 //
+// # Wire driver
+//
+// With Config.Driver DriverWire (`--driver wire`) the measured load is driven without the
+// Go client: one goroutine per connection speaks the binary protocol itself
+// (netio/PROTOCOL.md, encoded and checked with netio/wire; wire_driver.go). It logs in as
+// section 5 says (challenge, HMAC-signed login, login_accepted; a random session id,
+// checked frames) and then repeats: refill every free slot of the Inflight window, the
+// frames of the burst encoded into one buffer and written with one write; one read of
+// whatever replies arrived (at least 64 KiB of room); each reply checked (checksum, kind,
+// session, a number waiting for a reply, the operation) and settled by the same code as
+// the client driver's (worker.settleSlot), into the same recorders. A request's latency
+// runs from the moment it is built into the burst to the moment its reply is decoded.
+// Request numbers stay within the server's exactly-once window (section 7) and are mapped
+// to slots by a ring of that size, so steady state allocates nothing.
+//
+// Why: at 32 connections × 16 in flight the Go client costs the generator about as much
+// CPU per request as the server spends, on the same machine; redis-benchmark, which the
+// README compares with, is a lean event loop. The wire driver is the like-for-like
+// generator.
+//
+// It is a measuring instrument, not a client: it never reconnects or resends. A lost
+// connection, an error frame, a frame it does not expect (a kind other than reply or
+// heartbeat, a reply to a number not waiting for one, a duplicate) or a damaged frame
+// ends the run with an error naming the connection (the others stop and drain first).
+// Replies the client would resend or follow (busy, log_unavailable, not_primary) are
+// counted under their status as refusals (nothing was applied); outcome_unknown is
+// counted in unknown_outcomes and its transfers looked up at the end, as the client's
+// OutcomeUnknownError is. An interrupt stops sending and drains the replies still on
+// their way; requests without a reply at the drain deadline are abandoned, a barrier
+// lookup on their connection waits for the server to have handled them, and the final
+// check looks their transfers up. Closed loop of the transfer workloads only (no open
+// loop, callers, orders or market-data subscribers: Validate refuses them). The setup
+// (accounts, balances) and the final check use the Go client on one extra connection.
+//
 // # Threading
 //
 // One worker goroutine per connection (or per caller) owns everything about its

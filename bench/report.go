@@ -66,6 +66,7 @@ type Report struct {
 // ReportConfig echoes the settings of the run.
 type ReportConfig struct {
 	Target      string  `json:"target"`
+	Driver      string  `json:"driver"` // What drove the load: "client" or "wire".
 	Connections int     `json:"connections"`
 	Inflight    int     `json:"inflight"`
 	Callers     int     `json:"callers,omitempty"`
@@ -173,7 +174,7 @@ func (r *run) report(workers []*worker, total *sample) Report {
 }
 
 func reportConfig(config *Config) ReportConfig {
-	c := ReportConfig{Target: strings.Join(config.Addresses, ","),
+	c := ReportConfig{Target: strings.Join(config.Addresses, ","), Driver: config.Driver.String(),
 		Connections: config.Connections, Inflight: config.Inflight, Events: config.Events,
 		Callers: config.Callers, CoalesceMax: config.CoalesceEventsMax,
 		Accounts: config.Accounts, Choice: config.Choice.String(), Mix: config.Mix.String(),
@@ -216,6 +217,10 @@ func WriteText(w io.Writer, report *Report) {
 	fmt.Fprintf(w, "sequent bench: %s loop against %s; mix %s; %d connections x %d in flight; "+
 		"%d events/request; %d accounts (%s); seed %d, run %d\n", report.Mode, c.Target, c.Mix,
 		c.Connections, c.Inflight, c.Events, c.Accounts, c.Choice, c.Seed, c.RunID)
+	if c.Driver == DriverWire.String() {
+		fmt.Fprintln(w, "driver: wire (one goroutine per connection speaks the protocol; "+
+			"no resends: busy, log_unavailable and not_primary are counted as refusals)")
+	}
 	if c.Callers > 0 {
 		fmt.Fprintf(w, "callers: %d goroutines, each one CreateTransfers call of %d at a time "+
 			"(a \"request\" below is one call; client merging %s)\n", c.Callers, c.Events,

@@ -121,6 +121,13 @@ func Run(ctx context.Context, config Config) (*Result, error) {
 		return nil, err
 	}
 	defer closeAll(clients)
+	var wires []*wireConnection
+	if config.Driver == DriverWire {
+		if wires, err = dialWire(ctx, &config); err != nil {
+			return nil, err
+		}
+		defer closeWire(wires)
+	}
 	setupContext, cancel := context.WithTimeout(ctx, verifyTimeout)
 	before, err := r.setup(setupContext, clients[0])
 	cancel()
@@ -134,8 +141,11 @@ func Run(ctx context.Context, config Config) (*Result, error) {
 	statusBefore := fetchStatus(ctx, config.StatusAddress)
 	loadBefore := readLoadAverage()
 	config.hooks.run(config.hooks.beforeLoad)
-	workers, collected := r.load(ctx, clients)
+	workers, collected, err := r.load(ctx, clients, wires)
 	config.hooks.run(config.hooks.afterLoad)
+	if err != nil {
+		return nil, err
+	}
 	total := collected.total
 	report := r.report(workers, total)
 	report.LoadAverage = loadAverages(loadBefore, readLoadAverage())
@@ -151,10 +161,15 @@ func Run(ctx context.Context, config Config) (*Result, error) {
 		EventLatency: total.eventLatency, IntervalLogErr: collected.logErr}, nil
 }
 
-// dialAll opens one client per connection (sessions are independent).
+// dialAll opens one client per connection (sessions are independent); with the wire
+// driver, one client only, for the setup and the final check.
 func dialAll(ctx context.Context, config *Config) ([]*client.Client, error) {
-	clients := make([]*client.Client, 0, config.Connections)
-	for range config.Connections {
+	count := config.Connections
+	if config.Driver == DriverWire {
+		count = 1
+	}
+	clients := make([]*client.Client, 0, count)
+	for range count {
 		c, err := client.Dial(ctx, client.Config{Addresses: config.Addresses,
 			Client: config.Client, Key: config.Key, Secret: config.Secret,
 			InflightMax: max(config.Inflight, 1), CoalesceEventsMax: config.CoalesceEventsMax,
@@ -177,15 +192,27 @@ func closeAll(clients []*client.Client) {
 }
 
 // load runs one worker per connection and the collector, and returns the workers (for
-// their leftovers) and the measured total once every worker has finished.
-func (r *run) load(ctx context.Context, clients []*client.Client) ([]*worker, *collector) {
-	recorders := make([]*recorder, len(clients))
+// their leftovers) and the measured total once every worker has finished. With the wire
+// driver (wires not nil) each worker drives its wire connection, and the first
+// connection's failure stops the others and is returned.
+func (r *run) load(ctx context.Context, clients []*client.Client,
+	wires []*wireConnection) ([]*worker, *collector, error) {
+	connections := len(clients)
+	if wires != nil {
+		connections = len(wires)
+	}
+	recorders := make([]*recorder, connections)
 	for i := range recorders {
 		recorders[i] = &recorder{interval: newSample()}
 	}
 	workers := make([]*worker, r.streams())
 	for i := range workers {
-		connection := i % len(clients)
+		connection := i % connections
+		if wires != nil {
+			workers[i] = newWorker(i, r, clients[0], recorders[connection])
+			workers[i].wire = wires[connection]
+			continue
+		}
 		workers[i] = newWorker(i, r, clients[connection], recorders[connection])
 	}
 	collector := newCollector(r, recorders)
@@ -195,14 +222,25 @@ func (r *run) load(ctx context.Context, clients []*client.Client) ([]*worker, *c
 	}
 	stop, stopped := make(chan struct{}), make(chan struct{})
 	go collector.loop(stop, stopped)
+	loadContext, cancel := context.WithCancel(ctx)
+	defer cancel()
+	failures := make([]error, len(workers))
 	var group sync.WaitGroup
-	for _, w := range workers {
-		group.Go(func() { w.loop(ctx) })
+	for i, w := range workers {
+		if w.wire == nil {
+			group.Go(func() { w.loop(loadContext) })
+			continue
+		}
+		group.Go(func() {
+			if failures[i] = w.wireLoop(loadContext); failures[i] != nil {
+				cancel() // The run ends: the other connections stop and drain.
+			}
+		})
 	}
 	group.Wait()
 	close(stop)
 	<-stopped
-	return workers, collector
+	return workers, collector, errors.Join(failures...)
 }
 
 // loadSeconds is the load's planned length (warm-up and measured), 0 when it ends by

@@ -185,6 +185,12 @@ func (r *run) barrier(ctx context.Context, clients []*client.Client, workers []*
 		if w.abandons == 0 || len(sets) == 0 {
 			continue
 		}
+		if w.wire != nil {
+			if err := w.wire.barrier(ctx, sets[0].id(0)); err != nil {
+				check.problem("connection %d: no reply after abandoned requests: %v", i, err)
+			}
+			continue
+		}
 		if _, err := w.client.LookupAccounts(ctx, []model.Uint128{sets[0].id(0)}); err != nil {
 			check.problem("connection %d: no reply after abandoned requests: %v", i, err)
 		}

@@ -18,6 +18,7 @@ type worker struct {
 	index   int
 	run     *run
 	client  *client.Client
+	wire    *wireConnection // The wire driver's connection (nil: the client drives).
 	random  *rand.Rand
 	chooser chooser
 

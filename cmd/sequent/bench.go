@@ -33,6 +33,7 @@ type benchOptions struct {
 	sync                  string
 	transfers             uint32
 	walSegmentBytes       int64
+	driver                string
 	connections           int
 	inflight              int
 	callers               int
@@ -102,6 +103,16 @@ linked (chains of 2-4), orders (one instrument, exchange-core's mix: 9% GTC, 3% 
 created idempotently; transfer and order ids also derive from --run-id (default: the
 clock), so reruns never collide.
 
+--driver wire drives the measured load with one goroutine per connection that speaks the
+binary protocol itself (a lean generator, as redis-benchmark is for Redis, so that the
+machine's CPU goes to the server under test rather than to the Go client library): it
+refills the window in one write, reads replies in bulk and checks each one (checksum,
+session, number). It is for measuring: it never reconnects or resends, so a lost
+connection, an error frame, an unexpected or damaged frame ends the run with an error,
+and busy, log_unavailable and not_primary replies are counted as refusals. Closed loop of
+the transfer workloads only (not --rate, --callers, orders or --md-subscribers); setup and
+the final check use the Go client on a connection of their own.
+
 Exit codes: 0 done and the invariant holds; 1 the invariant check failed or the run
 could not set up; 2 bad flags or no server reachable.`,
 		Args: func(cmd *cobra.Command, args []string) error {
@@ -134,6 +145,9 @@ func (o *benchOptions) addFlags(command *cobra.Command) {
 		fmt.Sprintf("--embedded: size of each log segment file, as 'sequent serve' (%d to %d): "+
 			"sets how often, and how much, the next segment's zero-fill writes during a run",
 			wal.SegmentBytesMin, wal.SegmentBytesMax))
+	flags.StringVar(&o.driver, "driver", "client",
+		"what drives the load: client (the Go client library) or wire (one goroutine per "+
+			"connection speaking the protocol, no resends: for measuring; see above)")
 	flags.IntVar(&o.connections, "connections", benchConnectionsDefault,
 		"connections (one session each)")
 	flags.IntVar(&o.inflight, "inflight", benchInflightDefault,
@@ -238,6 +252,10 @@ func (o *benchOptions) config(cmd *cobra.Command) (bench.Config, error) {
 	if err != nil {
 		return bench.Config{}, usage(cmd, "--mix: %v", err)
 	}
+	driver, err := bench.ParseDriver(o.driver)
+	if err != nil {
+		return bench.Config{}, usage(cmd, "--driver: %v", err)
+	}
 	choice, err := bench.ParseChoice(o.choice)
 	if err != nil {
 		return bench.Config{}, usage(cmd, "--account-choice: %v", err)
@@ -280,7 +298,7 @@ func (o *benchOptions) config(cmd *cobra.Command) (bench.Config, error) {
 	if o.crossShard > 100 || (o.crossShard < 0 && cmd.Flags().Changed("cross-shard")) {
 		return bench.Config{}, usage(cmd, "--cross-shard %v: want a percent, 0 to 100", o.crossShard)
 	}
-	config := bench.Config{Connections: o.connections, Inflight: o.inflight, Events: o.events,
+	config := bench.Config{Driver: driver, Connections: o.connections, Inflight: o.inflight, Events: o.events,
 		Callers: o.callers, CoalesceEventsMax: o.coalesceEventsMax,
 		Accounts: o.accounts, Choice: choice, ZipfSkew: o.zipfSkew, HotAccounts: o.hotAccounts,
 		HotFraction: o.hotFraction, Mix: mix, Duration: duration, Warmup: o.warmup,

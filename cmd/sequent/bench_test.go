@@ -63,6 +63,11 @@ func TestBenchBadFlags(t *testing.T) {
 		{[]string{"--secret", "zz", "--client-id", "1", "--key-id", "1"}, "hex"},
 		{[]string{"--keys", "/nonexistent/keys.json"}, "credentials"},
 		{[]string{"extra-argument"}, "extra-argument"},
+		{[]string{"--driver", "lean"}, "lean"},
+		{[]string{"--driver", "wire", "--rate", "100"}, "open loop"},
+		{[]string{"--driver", "wire", "--callers", "4"}, "callers"},
+		{[]string{"--driver", "wire", "--mix", "orders"}, "orders"},
+		{[]string{"--driver", "wire", "--mix", "orders", "--md-subscribers", "1"}, "orders"},
 	} {
 		_, _, err := runBenchCommand(t, test.args...)
 		checkUsageError(t, err, test.args)

@@ -1,0 +1,347 @@
+package bench
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"sequent/core/backend"
+	"sequent/core/model"
+	"sequent/netio/client"
+	"sequent/netio/wire"
+)
+
+// wireRunLimit bounds a wire-driver run in these tests: a guard against hangs, not a
+// timing assertion.
+const wireRunLimit = time.Minute
+
+// wireConfig is the harness's configuration driven by the wire driver.
+func wireConfig(h *harness) Config {
+	config := h.config()
+	config.Driver = DriverWire
+	return config
+}
+
+// lookupRunTransfers looks up, on the server, every transfer id the run's connections
+// can have used (sequences 1 to sequencesMax each; ids never sent are skipped by the
+// lookup) and returns how many exist.
+func lookupRunTransfers(t *testing.T, config *Config, sequencesMax uint64) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), wireRunLimit)
+	defer cancel()
+	c, err := client.Dial(ctx, client.Config{Addresses: config.Addresses,
+		Client: config.Client, Key: config.Key, Secret: config.Secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = c.Close() }()
+	ids := newIDSpace(config.Seed, config.RunID)
+	var wanted []model.Uint128
+	for connection := range config.Connections {
+		for sequence := uint64(1); sequence <= sequencesMax; sequence++ {
+			wanted = append(wanted, ids.transfer(connection, sequence))
+		}
+	}
+	found, err := c.LookupTransfers(ctx, wanted)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(found)
+}
+
+// TestWireDriverCountsMatchServer runs the wire driver against a real server (netio in
+// front of the fake shard) for each transfer workload and checks that every request was
+// answered and counted as the client driver counts, that the invariant check passes,
+// and that the transfers the report says were created are exactly those the server
+// holds (looked up by id afterwards).
+func TestWireDriverCountsMatchServer(t *testing.T) {
+	h := newHarness(t, lieNone)
+	for i, test := range []struct {
+		mix    string
+		events int
+	}{{"single", 1}, {"single", 3}, {"two-phase", 2}, {"single=1,two-phase=1,linked=1", 4}} {
+		t.Run(fmt.Sprintf("%s/%d", test.mix, test.events), func(t *testing.T) {
+			config := wireConfig(h)
+			config.Mix, _ = ParseMix(test.mix)
+			config.Connections, config.Inflight, config.Events = 3, 16, test.events
+			config.Count, config.RunID = 600, uint64(300+i)
+			ctx, cancel := context.WithTimeout(context.Background(), wireRunLimit)
+			defer cancel()
+			result, err := Run(ctx, config)
+			if err != nil {
+				t.Fatal(err)
+			}
+			report := &result.Report
+			checkCounts(t, report, test.events)
+			events := uint64(600 * test.events)
+			if report.Config.Driver != "wire" || report.RequestsSent != 600 ||
+				report.RequestsCompleted != 600 || report.Results["ok"] != events ||
+				report.RequestStatuses["ok"] != 600 || len(report.RequestStatuses) != 1 {
+				t.Fatalf("driver %s, sent %d, completed %d, results %v, statuses %v",
+					report.Config.Driver, report.RequestsSent, report.RequestsCompleted,
+					report.Results, report.RequestStatuses)
+			}
+			// Every created transfer is counted (posts and voids are transfers too).
+			if report.Invariant.TransfersAccounted != events {
+				t.Fatalf("%d transfers accounted for, want %d",
+					report.Invariant.TransfersAccounted, events)
+			}
+			if found := lookupRunTransfers(t, &config, events); uint64(found) != events {
+				t.Fatalf("the server holds %d of the run's transfers, the report %d", found,
+					events)
+			}
+		})
+	}
+}
+
+// TestWireDriverAbandonedAreLookedUp stalls the server so that every request is still
+// outstanding at the drain deadline: the wire driver abandons them (failed, no reply),
+// the server then applies them, the barrier on the connection waits for them, and the
+// final lookup accounts for every one, so the invariant holds.
+func TestWireDriverAbandonedAreLookedUp(t *testing.T) {
+	h := newHarness(t, lieNone)
+	config := wireConfig(h)
+	config.Count, config.Duration = 0, 300*time.Millisecond
+	config.DrainTimeout = 100 * time.Millisecond
+	config.hooks.beforeLoad, config.hooks.afterLoad = h.backend.Pause, h.backend.Resume
+	ctx, cancel := context.WithTimeout(context.Background(), wireRunLimit)
+	defer cancel()
+	result, err := Run(ctx, config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	report := &result.Report
+	checkCounts(t, report, config.Events)
+	want := uint64(config.Connections * config.Inflight)
+	if report.RequestsSent != want || report.RequestStatuses["no_reply"] != want {
+		t.Fatalf("sent %d, no reply %d: want %d each", report.RequestsSent,
+			report.RequestStatuses["no_reply"], want)
+	}
+	events := want * uint64(config.Events)
+	if report.Invariant.UnknownOutcomes != events ||
+		report.Invariant.TransfersAccounted != events {
+		t.Fatalf("%d looked up, %d accounted for: want %d each",
+			report.Invariant.UnknownOutcomes, report.Invariant.TransfersAccounted, events)
+	}
+}
+
+// tamperingProxy forwards connections to a server; on the second connection it accepts
+// (the first wire connection: the Go client of the setup dials first) it lets tamper
+// rewrite the server's frames, one at a time, after re-encoding each.
+type tamperingProxy struct {
+	listener net.Listener
+	target   string
+	tamper   func(frame []byte, replies int) (out []byte, hangUp bool)
+	mu       sync.Mutex
+	conns    []net.Conn
+}
+
+func startTamperingProxy(t *testing.T, target string,
+	tamper func(frame []byte, replies int) ([]byte, bool)) string {
+	t.Helper()
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &tamperingProxy{listener: listener, target: target, tamper: tamper}
+	go p.serve()
+	t.Cleanup(func() {
+		_ = listener.Close()
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		for _, c := range p.conns {
+			_ = c.Close()
+		}
+	})
+	return listener.Addr().String()
+}
+
+func (p *tamperingProxy) serve() {
+	for accepted := 0; ; accepted++ {
+		down, err := p.listener.Accept()
+		if err != nil {
+			return
+		}
+		up, err := net.Dial("tcp", p.target)
+		if err != nil {
+			_ = down.Close()
+			continue
+		}
+		p.mu.Lock()
+		p.conns = append(p.conns, down, up)
+		p.mu.Unlock()
+		go func() { _, _ = io.Copy(up, down) }()
+		if accepted == 1 {
+			go p.rewrite(down, up)
+		} else {
+			go func() { _, _ = io.Copy(down, up) }()
+		}
+	}
+}
+
+// rewrite copies the server's frames to the driver through tamper.
+func (p *tamperingProxy) rewrite(down, up net.Conn) {
+	defer func() { _ = down.Close() }()
+	var decoder wire.Decoder
+	var encoded []byte
+	replies := 0
+	for {
+		if _, err := decoder.ReadFrom(up); err != nil {
+			return
+		}
+		for {
+			frame, ok, err := decoder.Next()
+			if err != nil || !ok {
+				break
+			}
+			if frame.Kind == wire.KindReply {
+				replies++
+			}
+			encoded = wire.AppendFrame(encoded[:0], &frame, frame.Body)
+			out, hangUp := p.tamper(encoded, replies)
+			if _, err := down.Write(out); err != nil || hangUp {
+				return
+			}
+		}
+	}
+}
+
+// TestWireDriverEndsOnDamage: a damaged reply (bad checksum), an error frame, a frame
+// the driver does not expect, a reply to a request not waiting for one and a lost
+// connection each end the run with an error that says what happened, instead of being
+// counted or waited out.
+func TestWireDriverEndsOnDamage(t *testing.T) {
+	const tamperedReply = 10 // Well inside the run's 200 requests.
+	errorFrame := wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindError,
+		Status: uint32(wire.ErrorInternal)}, []byte("planted"))
+	subscribed := wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindSubscribed},
+		make([]byte, wire.SubscribedSize))
+	for _, test := range []struct {
+		name   string
+		tamper func(frame []byte) ([]byte, bool)
+		want   string // In the error.
+	}{
+		{"bad checksum", func(frame []byte) ([]byte, bool) {
+			checksum := binary.LittleEndian.Uint32(frame[44:])
+			binary.LittleEndian.PutUint32(frame[44:], checksum^1)
+			return frame, false
+		}, "checksum"},
+		{"error frame", func([]byte) ([]byte, bool) { return errorFrame, false }, "internal"},
+		{"unexpected kind", func([]byte) ([]byte, bool) { return subscribed, false },
+			"unexpected subscribed"},
+		{"reply twice", func(frame []byte) ([]byte, bool) {
+			return append(frame, frame...), false
+		}, "not waiting"},
+		{"connection lost", func([]byte) ([]byte, bool) { return nil, true }, "read"},
+	} {
+		t.Run(test.name, func(t *testing.T) {
+			h := newHarness(t, lieNone)
+			config := wireConfig(h)
+			config.Connections, config.Inflight, config.Events, config.Count = 1, 4, 1, 200
+			config.Addresses = []string{startTamperingProxy(t, h.address,
+				func(frame []byte, replies int) ([]byte, bool) {
+					if replies == tamperedReply && frame[5] == byte(wire.KindReply) {
+						return test.tamper(frame)
+					}
+					return frame, false
+				})}
+			ctx, cancel := context.WithTimeout(context.Background(), wireRunLimit)
+			defer cancel()
+			result, err := Run(ctx, config)
+			if err == nil {
+				t.Fatalf("the run ended without an error: %+v", result.Report)
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("the run was not ended by the damage: %v", err)
+			}
+			t.Logf("the run ended with: %v", err)
+			if !strings.Contains(err.Error(), test.want) ||
+				!strings.Contains(err.Error(), "wire driver: connection 0") ||
+				errors.Is(err, ErrUnreachable) {
+				t.Fatalf("error %q: want it to name connection 0 and %q", err, test.want)
+			}
+		})
+	}
+}
+
+// TestWireDriverRefusesWhatItDoesNotDrive: the wire driver's unsupported settings are
+// configuration errors naming what is supported.
+func TestWireDriverRefusesWhatItDoesNotDrive(t *testing.T) {
+	base := Config{Addresses: []string{"127.0.0.1:1"}, Driver: DriverWire, Count: 1}
+	orders, _ := ParseMix("orders")
+	for _, test := range []struct {
+		name   string
+		change func(*Config)
+		want   string
+	}{
+		{"callers", func(c *Config) { c.Callers = 4 }, "callers"},
+		{"open loop", func(c *Config) { c.Rate = 100 }, "open loop"},
+		{"orders", func(c *Config) { c.Mix = orders }, "orders"},
+		{"market data", func(c *Config) { c.MarketDataSubscribers = 1 }, "market-data"},
+		{"unknown driver", func(c *Config) { c.Driver = driverCount }, "unknown driver"},
+	} {
+		config := base
+		test.change(&config)
+		err := config.WithDefaults().Validate()
+		if err == nil || !strings.Contains(err.Error(), test.want) {
+			t.Errorf("%s: error %v, want one naming %q", test.name, err, test.want)
+		}
+		if test.name != "unknown driver" && !strings.Contains(fmt.Sprint(err),
+			"closed loop of the transfer workloads") {
+			t.Errorf("%s: error %v does not say what is supported", test.name, err)
+		}
+	}
+	if err := base.WithDefaults().Validate(); err != nil {
+		t.Fatalf("the supported setting is refused: %v", err)
+	}
+	for _, text := range []string{"client", "wire"} {
+		if driver, err := ParseDriver(text); err != nil || driver.String() != text {
+			t.Errorf("ParseDriver(%q) = %v, %v", text, driver, err)
+		}
+	}
+	if _, err := ParseDriver("lean"); err == nil {
+		t.Error("ParseDriver accepted an unknown driver")
+	}
+}
+
+// TestWireDriverInterruptDrains cancels a long wire-driver run once some transfers were
+// answered: sending stops, the replies still on their way are read (not abandoned), and
+// the run verifies as usual.
+func TestWireDriverInterruptDrains(t *testing.T) {
+	const answeredBeforeInterrupt = 20
+	h := newHarness(t, lieNone)
+	config := wireConfig(h)
+	config.Count, config.Duration = 0, time.Hour
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var transfers atomic.Int64 // Transfers answered.
+	hook := func(replies []backend.Reply) {
+		for _, reply := range replies {
+			if reply.Operation == model.OperationCreateTransfers &&
+				transfers.Add(1) == answeredBeforeInterrupt {
+				cancel()
+			}
+		}
+	}
+	h.replier.beforeDeliver.Store(&hook)
+	guard := time.AfterFunc(wireRunLimit, cancel) // A hang guard: the run lasts an hour.
+	defer guard.Stop()
+	result, err := Run(ctx, config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	report := &result.Report
+	checkCounts(t, report, config.Events)
+	if report.RequestsCompleted == 0 || report.RequestsFailed != 0 {
+		t.Fatalf("%d completed, %d failed (statuses %v): want every request answered",
+			report.RequestsCompleted, report.RequestsFailed, report.RequestStatuses)
+	}
+}
