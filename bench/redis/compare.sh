@@ -6,7 +6,9 @@
 # (appendfsync always, the Lua transfer of transfer.lua next to this script) driven by
 # redis-benchmark in the same two shapes. Needs redis-server, redis-cli, redis-benchmark
 # and curl; ports 18810-18811 and 6391 free. Raw outputs (bench JSON, redis CSV, uptime)
-# go to OUTDIR; summarize.py OUTDIR prints them side by side.
+# go to OUTDIR; summarize.py OUTDIR prints them side by side. A binary given as PATH@wire
+# runs its bench with --driver wire (the lean load generator) and is named
+# NAME-wire in the outputs; the same PATH may be given twice, with and without @wire.
 set -u
 if [ $# -lt 3 ]; then
 	echo "usage: $0 OUTDIR ROUNDS SEQUENT_BINARY..." >&2
@@ -24,8 +26,14 @@ for round in $(seq 1 "$rounds"); do
 	count=${#binaries[@]}
 	order=()
 	for i in $(seq 0 $((count - 1))); do order+=("${binaries[$(((i + round) % count))]}"); done
-	for binary in "${order[@]}"; do
+	for spec in "${order[@]}"; do
+		binary=${spec%@wire}
 		name=$(basename "$binary")
+		driver=() # Empty for the client driver: binaries older than --driver run too.
+		if [ "$spec" != "$binary" ]; then
+			driver=(--driver wire)
+			name=$name-wire
+		fi
 		data=$(mktemp -d /tmp/compare-data.XXXX)
 		"$binary" serve --data "$data" --addr 127.0.0.1:$port --http 127.0.0.1:$((port + 1)) \
 			>"$out/serve-$name-$round.log" 2>&1 &
@@ -39,7 +47,7 @@ for round in $(seq 1 "$rounds"); do
 			set -- $shape
 			"$binary" bench --addr 127.0.0.1:$port --http 127.0.0.1:$((port + 1)) \
 				--keys "$data/keys.json" --events 1 --connections "$2" --inflight "$3" \
-				--duration 6s --warmup 2s --json >"$out/$1-$name-$round.json" 2>"$out/$1-$name-$round.err"
+				--duration 6s --warmup 2s "${driver[@]}" --json >"$out/$1-$name-$round.json" 2>"$out/$1-$name-$round.err"
 		done
 		kill $pid
 		wait $pid 2>/dev/null
