@@ -373,6 +373,29 @@ func TestConformanceLogoutKeepsTheSession(t *testing.T) {
 	fresh := again.roundTripOn(session, 1, model.OperationCreateAccounts, fundedAccounts(2))
 	expectReply(t, "a new request numbered 1 after a logout", fresh,
 		model.StatusRequestNumberReused, false)
+
+	// Section 4, logout: "Replies not yet sent are dropped". The requests are not: a
+	// write sent right before the logout is applied, its reply lost with the connection,
+	// and a resend after the next login is its duplicate. Its outcome is unknown to the
+	// client, as after any connection that ended before the reply (section 7).
+	pipelined := rawFrame(wire.KindRequest, model.OperationCreateAccounts, 0, 0, session, 2,
+		0, 0, fundedAccounts(3))
+	again.write(append(append([]byte(nil), pipelined...),
+		rawFrame(wire.KindLogout, 0, 0, 0, session, 0, 0, 0, nil)...))
+	for {
+		frame := again.next()
+		if frame.Kind == wire.KindLogout {
+			break
+		}
+		if frame.Kind != wire.KindReply || frame.Number != 2 {
+			t.Fatalf("waiting for the logout: %s number %d", frame.Kind, frame.Number)
+		}
+	}
+	again.expectClosed()
+	last := dialRaw(t, h.server.Address())
+	last.login(clientAll, 1, secretOne, session)
+	resent := last.roundTripOn(session, 2, model.OperationCreateAccounts, fundedAccounts(3))
+	expectReply(t, "a write sent right before a logout, resent", resent, model.StatusOK, true)
 }
 
 // TestConformanceSessionsAreSeparate: section 7, "The server remembers, per (client,
@@ -539,4 +562,51 @@ func TestConformancePublicKeyLogin(t *testing.T) {
 	r := dialRaw(t, h.server.Address())
 	r.write(r.loginFrame(clientReader, 9, secretReader, 1, 0))
 	r.expectErrorFrame(wire.ErrorLoginUnknownKey)
+}
+
+// TestConformanceReadBelowTheWindow: section 7, "Reads (lookups, queries) are not logged
+// and not recorded: their numbers do not count as applied, and a resent read is executed
+// again"; the window's rules are stated "for a write with number n". A read numbered 256
+// or more below the session's highest applied write is executed, not refused
+// request_too_old.
+func TestConformanceReadBelowTheWindow(t *testing.T) {
+	h := newDurableHarness(t, shard.Config{})
+	r := dialRaw(t, h.server.Address())
+	r.login(clientAll, 1, secretOne, 1)
+	const highest = 1000
+	expectReply(t, "a write far ahead", r.roundTripOn(1, highest, model.OperationCreateAccounts,
+		fundedAccounts(1)), model.StatusOK, false)
+	read := r.roundTripOn(1, 1, model.OperationLookupAccounts, encodeIDs(1))
+	expectReply(t, "a read 999 below the highest write", read, model.StatusOK, false)
+	if len(read.Body) != model.AccountSize {
+		t.Fatalf("read below the window: %d body bytes, want one account", len(read.Body))
+	}
+}
+
+// TestConformanceBodyLengthDamagedUpward: section 9, "damage landing in a header byte is
+// refused bad_magic, bad_version, frame_too_large, bad_body_length, unknown_kind or
+// reserved_not_zero instead". Not when the damage raises a request's body_length within
+// the bound: the server then waits for that many body bytes (section 3, step 5) and reads
+// the frames the client sends next (heartbeats included) as the damaged frame's body;
+// only once they add up does it answer bad_checksum, naming the damaged request. With a
+// client that has nothing else to send, its heartbeats (48 bytes an interval) fill the
+// body: up to 1,048,192 bytes, hours at the default interval, during which neither side
+// sees silence. Pinned: the audit proposes a client rule for it.
+func TestConformanceBodyLengthDamagedUpward(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	r := dialRaw(t, h.server.Address())
+	r.login(clientAll, 1, secretOne, 1)
+	request := requestFrame(1, 9, model.OperationLookupAccounts, encodeIDs(1))
+	// Damage: body_length 16 → 16 + 2 heartbeats (a bit flip could do more).
+	binary.LittleEndian.PutUint32(request[8:], uint32(model.IDSize+2*wire.HeaderSize))
+	heartbeat := rawFrame(wire.KindHeartbeat, 0, 0, 0, 1, 0, 0, 0, nil)
+	r.write(append(append([]byte(nil), request...), heartbeat...))
+	// One heartbeat short: the server waits (not asserted: that would need a clock).
+	r.write(heartbeat)
+	if frame := r.expectErrorFrame(wire.ErrorBadChecksum); frame.Number != 9 {
+		t.Fatalf("bad_checksum names request %d, want 9", frame.Number)
+	}
+	if submitted := h.backend.Submitted(); submitted != 0 {
+		t.Fatalf("%d requests submitted", submitted)
+	}
 }
