@@ -610,3 +610,31 @@ func TestConformanceBodyLengthDamagedUpward(t *testing.T) {
 		t.Fatalf("%d requests submitted", submitted)
 	}
 }
+
+// TestConformancePermissionBeforeTheCache: section 7, "A resend answered
+// permission_denied (the client's permissions changed meanwhile; also checked before the
+// number is looked up) ... says nothing about the earlier attempt"; section 5,
+// "Permission changes apply to the next request". A write applied before a reload took
+// the client's transfer permission away is, resent after it, refused permission_denied
+// (empty body, aux 0, no duplicate flag), not answered from the cache; the session stays.
+func TestConformancePermissionBeforeTheCache(t *testing.T) {
+	h := newDurableHarness(t, shard.Config{})
+	r := dialRaw(t, h.server.Address())
+	r.login(clientAll, 1, secretOne, 1)
+	first := r.roundTripOn(1, 1, model.OperationCreateAccounts, fundedAccounts(1))
+	expectReply(t, "first write", first, model.StatusOK, false)
+	file := testKeysFile()
+	file.Clients[0].Permissions = []string{"read"} // Same keys: not a revocation.
+	if err := h.keys.Replace(file); err != nil {
+		t.Fatal(err)
+	}
+	resent := r.roundTripOn(1, 1, model.OperationCreateAccounts, fundedAccounts(1))
+	expectReply(t, "resend without the permission", resent, model.StatusPermissionDenied, false)
+	if resent.Aux != 0 || len(resent.Body) != 0 {
+		t.Fatalf("permission_denied with aux %d and %d body bytes", resent.Aux, len(resent.Body))
+	}
+	if reply := r.roundTripOn(1, 2, model.OperationLookupAccounts, encodeIDs(1)); len(reply.Body) != model.AccountSize {
+		t.Fatalf("a read after the refusal: %s, %d body bytes", model.Status(reply.Status),
+			len(reply.Body))
+	}
+}
