@@ -30,8 +30,8 @@ import (
 // before either fires); the waits themselves are bounded by waitLimit, and nothing is
 // asserted about how long anything took.
 const (
-	conformanceHeartbeatInterval = 10 * time.Millisecond
-	conformanceTimeout           = 300 * time.Millisecond
+	conformanceHeartbeatInterval = 50 * time.Millisecond
+	conformanceTimeout           = 500 * time.Millisecond
 )
 
 // roundTripOn sends one request on session and returns its reply, checking the fields
@@ -139,20 +139,35 @@ func TestConformanceSilenceTimeoutResumes(t *testing.T) {
 	})
 	const session = 61
 	r := dialRaw(t, h.server.Address())
-	r.login(clientAll, 1, secretOne, session)
-	first := r.roundTripOn(session, 1, model.OperationCreateAccounts, fundedAccounts(1))
-	expectReply(t, "first write", first, model.StatusOK, false)
-	// Silent from here on: r.next skips the server's heartbeats.
-	frame := r.expectErrorFrame(wire.ErrorSilenceTimeout)
-	if frame.Session != session || frame.Number != 0 {
-		t.Fatalf("silence_timeout with session %d number %d, want %d and 0", frame.Session,
-			frame.Number, session)
+	// The write rides behind the login (section 17: served once the login is accepted),
+	// so that the silence starts after it whatever this goroutine's delays; its reply
+	// may be lost with the connection if the shard answers after the timeout.
+	r.write(append(r.loginFrame(clientAll, 1, secretOne, session, 0),
+		rawFrame(wire.KindRequest, model.OperationCreateAccounts, 0, 0, session, 1, 0, 0,
+			fundedAccounts(1))...))
+	if frame := r.next(); frame.Kind != wire.KindLoginAccepted {
+		t.Fatalf("login: %s", frame.Kind)
 	}
+	var first *wire.Frame
+	frame := r.next() // Heartbeats skipped: the server's, while this side stays silent.
+	if frame.Kind == wire.KindReply {
+		expectReply(t, "first write", frame, model.StatusOK, false)
+		reply := frame
+		first = &reply
+		frame = r.next()
+	}
+	if frame.Kind != wire.KindError || wire.ErrorCode(frame.Status) != wire.ErrorSilenceTimeout ||
+		frame.Session != session || frame.Number != 0 || frame.Aux != 0 {
+		t.Fatalf("silent: %s %s session %d number %d aux %d, want error silence_timeout on "+
+			"session %d with number and aux 0", frame.Kind, wire.ErrorCode(frame.Status),
+			frame.Session, frame.Number, frame.Aux, session)
+	}
+	r.expectClosed()
 	resumed := dialRaw(t, h.server.Address())
 	resumed.login(clientAll, 1, secretOne, session)
 	again := resumed.roundTripOn(session, 1, model.OperationCreateAccounts, fundedAccounts(1))
 	expectReply(t, "resend after the silence timeout", again, model.StatusOK, true)
-	if again.Aux != first.Aux || string(again.Body) != string(first.Body) {
+	if first != nil && (again.Aux != first.Aux || string(again.Body) != string(first.Body)) {
 		t.Fatalf("resend: aux %d body % x, want the original's %d % x", again.Aux,
 			again.Body, first.Aux, first.Body)
 	}
@@ -343,7 +358,7 @@ func TestConformanceReportFrames(t *testing.T) {
 	}
 }
 
-// TestConformanceLogoutKeepsTheSession: section 4, logout: "The client sends it to end the
+// conformanceLogoutKeepsTheSession: section 4, logout: "The client sends it to end the
 // session". The document does not say what a session ended by a logout remembers: the
 // server keeps its exactly-once state (section 7's window and cached replies, per
 // (client, session), "whatever the connection"), so a client that logs in again with the
@@ -351,12 +366,11 @@ func TestConformanceReportFrames(t *testing.T) {
 // new request under a used number refused request_number_reused. A client must not
 // reuse a session id with numbering restarted from 1 after a logout. Pinned here; the
 // audit proposes the sentence for section 4.
-func TestConformanceLogoutKeepsTheSession(t *testing.T) {
-	h := newDurableHarness(t, shard.Config{})
+func conformanceLogoutKeepsTheSession(t *testing.T, h *durableHarness) {
 	const session = 51
 	r := dialRaw(t, h.server.Address())
 	r.login(clientAll, 1, secretOne, session)
-	first := r.roundTripOn(session, 1, model.OperationCreateAccounts, fundedAccounts(1))
+	first := r.roundTripOn(session, 1, model.OperationCreateAccounts, fundedAccounts(5101))
 	expectReply(t, "first write", first, model.StatusOK, false)
 	r.write(rawFrame(wire.KindLogout, 0, 0, 0, session, 0, 0, 0, nil))
 	if frame := r.next(); frame.Kind != wire.KindLogout {
@@ -365,12 +379,12 @@ func TestConformanceLogoutKeepsTheSession(t *testing.T) {
 	r.expectClosed()
 	again := dialRaw(t, h.server.Address())
 	again.login(clientAll, 1, secretOne, session)
-	resend := again.roundTripOn(session, 1, model.OperationCreateAccounts, fundedAccounts(1))
+	resend := again.roundTripOn(session, 1, model.OperationCreateAccounts, fundedAccounts(5101))
 	expectReply(t, "resend after a logout", resend, model.StatusOK, true)
 	if resend.Aux != first.Aux {
 		t.Fatalf("resend after a logout: aux %d, want the original's %d", resend.Aux, first.Aux)
 	}
-	fresh := again.roundTripOn(session, 1, model.OperationCreateAccounts, fundedAccounts(2))
+	fresh := again.roundTripOn(session, 1, model.OperationCreateAccounts, fundedAccounts(5102))
 	expectReply(t, "a new request numbered 1 after a logout", fresh,
 		model.StatusRequestNumberReused, false)
 
@@ -379,7 +393,7 @@ func TestConformanceLogoutKeepsTheSession(t *testing.T) {
 	// and a resend after the next login is its duplicate. Its outcome is unknown to the
 	// client, as after any connection that ended before the reply (section 7).
 	pipelined := rawFrame(wire.KindRequest, model.OperationCreateAccounts, 0, 0, session, 2,
-		0, 0, fundedAccounts(3))
+		0, 0, fundedAccounts(5103))
 	again.write(append(append([]byte(nil), pipelined...),
 		rawFrame(wire.KindLogout, 0, 0, 0, session, 0, 0, 0, nil)...))
 	for {
@@ -394,51 +408,49 @@ func TestConformanceLogoutKeepsTheSession(t *testing.T) {
 	again.expectClosed()
 	last := dialRaw(t, h.server.Address())
 	last.login(clientAll, 1, secretOne, session)
-	resent := last.roundTripOn(session, 2, model.OperationCreateAccounts, fundedAccounts(3))
+	resent := last.roundTripOn(session, 2, model.OperationCreateAccounts, fundedAccounts(5103))
 	expectReply(t, "a write sent right before a logout, resent", resent, model.StatusOK, true)
 }
 
-// TestConformanceSessionsAreSeparate: section 7, "The server remembers, per (client,
+// conformanceSessionsAreSeparate: section 7, "The server remembers, per (client,
 // session), the highest number applied ...": the same number and body in another session
 // of the same client, or in the same session id of another client, is a new request,
 // applied (no duplicate flag, its own log op), not answered from the first's cache.
-func TestConformanceSessionsAreSeparate(t *testing.T) {
-	h := newDurableHarness(t, shard.Config{})
-	transfers := encodeTransfers(transfer(1, 1, 2, 1)) // Refused per event: no accounts.
+func conformanceSessionsAreSeparate(t *testing.T, h *durableHarness) {
+	transfers := encodeTransfers(transfer(6101, 6101, 6102, 1)) // Refused per event: no accounts.
 	first := dialRaw(t, h.server.Address())
-	first.login(clientAll, 1, secretOne, 1)
-	applied := first.roundTripOn(1, 1, model.OperationCreateTransfers, transfers)
-	expectReply(t, "session 1, number 1", applied, model.StatusOK, false)
+	first.login(clientAll, 1, secretOne, 61)
+	applied := first.roundTripOn(61, 1, model.OperationCreateTransfers, transfers)
+	expectReply(t, "session 61, number 1", applied, model.StatusOK, false)
 	second := dialRaw(t, h.server.Address())
-	second.login(clientAll, 1, secretOne, 2)
-	other := second.roundTripOn(2, 1, model.OperationCreateTransfers, transfers)
-	expectReply(t, "session 2, number 1, the same body", other, model.StatusOK, false)
+	second.login(clientAll, 1, secretOne, 62)
+	other := second.roundTripOn(62, 1, model.OperationCreateTransfers, transfers)
+	expectReply(t, "session 62, number 1, the same body", other, model.StatusOK, false)
 	if other.Aux == applied.Aux {
-		t.Fatalf("session 2's request answered with session 1's log op %d", applied.Aux)
+		t.Fatalf("session 62's request answered with session 61's log op %d", applied.Aux)
 	}
 	// The trader may only trade: its request under the same session id and number is
 	// another operation, which a session shared across clients would answer
 	// request_number_reused.
 	trader := dialRaw(t, h.server.Address())
-	trader.login(clientTrader, 1, secretTrader, 1)
-	cancel := trader.roundTripOn(1, 1, model.OperationCancelOrders, make([]byte, 32))
-	expectReply(t, "another client, session 1, number 1", cancel, model.StatusOK, false)
+	trader.login(clientTrader, 1, secretTrader, 61)
+	cancel := trader.roundTripOn(61, 1, model.OperationCancelOrders, make([]byte, 32))
+	expectReply(t, "another client, session 61, number 1", cancel, model.StatusOK, false)
 }
 
-// TestConformanceCopiesPipelined: section 7, "n already applied, with the same operation,
+// conformanceCopiesPipelined: section 7, "n already applied, with the same operation,
 // flags and body: not applied again; it is answered from the cache with reply flag
 // duplicate and the original's aux". Two copies of one write sent back to back on one
 // connection, before the first is answered (a client that resends too eagerly), are two
 // requests: the second is answered as a duplicate of the first, which is applied once.
 // A copy under the same number with another body is request_number_reused.
-func TestConformanceCopiesPipelined(t *testing.T) {
-	h := newDurableHarness(t, shard.Config{})
+func conformanceCopiesPipelined(t *testing.T, h *durableHarness) {
 	r := dialRaw(t, h.server.Address())
-	r.login(clientAll, 1, secretOne, 1)
-	write := rawFrame(wire.KindRequest, model.OperationCreateAccounts, 0, 0, 1, 1, 0, 0,
-		fundedAccounts(1))
-	other := rawFrame(wire.KindRequest, model.OperationCreateAccounts, 0, 0, 1, 1, 0, 0,
-		fundedAccounts(2))
+	r.login(clientAll, 1, secretOne, 81)
+	write := rawFrame(wire.KindRequest, model.OperationCreateAccounts, 0, 0, 81, 1, 0, 0,
+		fundedAccounts(8101))
+	other := rawFrame(wire.KindRequest, model.OperationCreateAccounts, 0, 0, 81, 1, 0, 0,
+		fundedAccounts(8102))
 	r.write(append(append(append([]byte(nil), write...), write...), other...))
 	replies := []wire.Frame{r.next(), r.next(), r.next()}
 	expectReply(t, "the first copy", replies[0], model.StatusOK, false)
@@ -449,13 +461,13 @@ func TestConformanceCopiesPipelined(t *testing.T) {
 	}
 	expectReply(t, "another body under the same number", replies[2],
 		model.StatusRequestNumberReused, false)
-	found := r.roundTripOn(1, 2, model.OperationLookupAccounts, encodeIDs(2))
+	found := r.roundTripOn(81, 2, model.OperationLookupAccounts, encodeIDs(8102))
 	if len(found.Body) != 0 {
-		t.Fatal("the body refused request_number_reused was applied: account 2 exists")
+		t.Fatal("the body refused request_number_reused was applied: account 8102 exists")
 	}
 }
 
-// TestConformanceDamageThenResend: section 9, bad_checksum: "treat the error as damage to
+// conformanceDamageThenResend: section 9, bad_checksum: "treat the error as damage to
 // the connection — reconnect with the same session and resend every request still
 // unanswered under its number (section 7 answers a copy already applied with its first
 // reply)"; section 4, error: for bad_checksum "the number is as read from a frame whose
@@ -463,15 +475,14 @@ func TestConformanceCopiesPipelined(t *testing.T) {
 // request sent behind the damaged frame is not applied (the connection ended at the
 // damage): resent, it is applied now, as new. One sent before it may have been applied:
 // resent, it is applied once either way.
-func TestConformanceDamageThenResend(t *testing.T) {
-	h := newDurableHarness(t, shard.Config{})
+func conformanceDamageThenResend(t *testing.T, h *durableHarness) {
 	const session = 71
 	r := dialRaw(t, h.server.Address())
 	r.login(clientAll, 1, secretOne, session)
 	frames := make([][]byte, 4)
 	for number := uint64(1); number <= 3; number++ {
 		frames[number] = rawFrame(wire.KindRequest, model.OperationCreateAccounts, 0, 0,
-			session, number, 0, 0, fundedAccounts(number))
+			session, number, 0, 0, fundedAccounts(7100+number))
 	}
 	damaged := append([]byte(nil), frames[2]...)
 	damaged[wire.HeaderSize+20] ^= 0x40 // A body byte: the header is intact.
@@ -494,13 +505,13 @@ func TestConformanceDamageThenResend(t *testing.T) {
 	r.expectClosed()
 	resumed := dialRaw(t, h.server.Address())
 	resumed.login(clientAll, 1, secretOne, session)
-	resent := resumed.roundTripOn(session, 1, model.OperationCreateAccounts, fundedAccounts(1))
+	resent := resumed.roundTripOn(session, 1, model.OperationCreateAccounts, fundedAccounts(7101))
 	if model.Status(resent.Status) != model.StatusOK {
 		t.Fatalf("request 1 resent: %s", model.Status(resent.Status))
 	}
 	for number := uint64(2); number <= 3; number++ {
 		reply := resumed.roundTripOn(session, number, model.OperationCreateAccounts,
-			fundedAccounts(number))
+			fundedAccounts(7100+number))
 		expectReply(t, "a request at or behind the damage, resent", reply, model.StatusOK, false)
 		var result model.EventResult
 		result.Decode(reply.Body)
@@ -564,19 +575,18 @@ func TestConformancePublicKeyLogin(t *testing.T) {
 	r.expectErrorFrame(wire.ErrorLoginUnknownKey)
 }
 
-// TestConformanceReadBelowTheWindow: section 7, "Reads (lookups, queries) are not logged
+// conformanceReadBelowTheWindow: section 7, "Reads (lookups, queries) are not logged
 // and not recorded: their numbers do not count as applied, and a resent read is executed
 // again"; the window's rules are stated "for a write with number n". A read numbered 256
 // or more below the session's highest applied write is executed, not refused
 // request_too_old.
-func TestConformanceReadBelowTheWindow(t *testing.T) {
-	h := newDurableHarness(t, shard.Config{})
+func conformanceReadBelowTheWindow(t *testing.T, h *durableHarness) {
 	r := dialRaw(t, h.server.Address())
-	r.login(clientAll, 1, secretOne, 1)
+	r.login(clientAll, 1, secretOne, 91)
 	const highest = 1000
-	expectReply(t, "a write far ahead", r.roundTripOn(1, highest, model.OperationCreateAccounts,
-		fundedAccounts(1)), model.StatusOK, false)
-	read := r.roundTripOn(1, 1, model.OperationLookupAccounts, encodeIDs(1))
+	expectReply(t, "a write far ahead", r.roundTripOn(91, highest, model.OperationCreateAccounts,
+		fundedAccounts(9101)), model.StatusOK, false)
+	read := r.roundTripOn(91, 1, model.OperationLookupAccounts, encodeIDs(9101))
 	expectReply(t, "a read 999 below the highest write", read, model.StatusOK, false)
 	if len(read.Body) != model.AccountSize {
 		t.Fatalf("read below the window: %d body bytes, want one account", len(read.Body))
@@ -611,30 +621,52 @@ func TestConformanceBodyLengthDamagedUpward(t *testing.T) {
 	}
 }
 
-// TestConformancePermissionBeforeTheCache: section 7, "A resend answered
+// conformancePermissionBeforeTheCache: section 7, "A resend answered
 // permission_denied (the client's permissions changed meanwhile; also checked before the
 // number is looked up) ... says nothing about the earlier attempt"; section 5,
 // "Permission changes apply to the next request". A write applied before a reload took
 // the client's transfer permission away is, resent after it, refused permission_denied
 // (empty body, aux 0, no duplicate flag), not answered from the cache; the session stays.
-func TestConformancePermissionBeforeTheCache(t *testing.T) {
-	h := newDurableHarness(t, shard.Config{})
+func conformancePermissionBeforeTheCache(t *testing.T, h *durableHarness) {
 	r := dialRaw(t, h.server.Address())
-	r.login(clientAll, 1, secretOne, 1)
-	first := r.roundTripOn(1, 1, model.OperationCreateAccounts, fundedAccounts(1))
+	r.login(clientAll, 1, secretOne, 101)
+	first := r.roundTripOn(101, 1, model.OperationCreateAccounts, fundedAccounts(10101))
 	expectReply(t, "first write", first, model.StatusOK, false)
 	file := testKeysFile()
 	file.Clients[0].Permissions = []string{"read"} // Same keys: not a revocation.
 	if err := h.keys.Replace(file); err != nil {
 		t.Fatal(err)
 	}
-	resent := r.roundTripOn(1, 1, model.OperationCreateAccounts, fundedAccounts(1))
+	resent := r.roundTripOn(101, 1, model.OperationCreateAccounts, fundedAccounts(10101))
 	expectReply(t, "resend without the permission", resent, model.StatusPermissionDenied, false)
 	if resent.Aux != 0 || len(resent.Body) != 0 {
 		t.Fatalf("permission_denied with aux %d and %d body bytes", resent.Aux, len(resent.Body))
 	}
-	if reply := r.roundTripOn(1, 2, model.OperationLookupAccounts, encodeIDs(1)); len(reply.Body) != model.AccountSize {
+	if reply := r.roundTripOn(101, 2, model.OperationLookupAccounts, encodeIDs(10101)); len(reply.Body) != model.AccountSize {
 		t.Fatalf("a read after the refusal: %s, %d body bytes", model.Status(reply.Status),
 			len(reply.Body))
+	}
+}
+
+// TestConformanceSessionsS36 runs the exactly-once checks above against one server in
+// front of a real shard, each on its own sessions and ids (one server for all of them:
+// starting and stopping one costs about half a second). The permission check goes last:
+// it takes clientAll's transfer permission away.
+func TestConformanceSessionsS36(t *testing.T) {
+	h := newDurableHarness(t, shard.Config{})
+	for _, check := range []struct {
+		name string
+		run  func(*testing.T, *durableHarness)
+	}{
+		{"logout keeps the session", conformanceLogoutKeepsTheSession},
+		{"sessions are separate", conformanceSessionsAreSeparate},
+		{"copies pipelined", conformanceCopiesPipelined},
+		{"damage then resend", conformanceDamageThenResend},
+		{"read below the window", conformanceReadBelowTheWindow},
+		{"permission before the cache", conformancePermissionBeforeTheCache},
+	} {
+		if !t.Run(check.name, func(t *testing.T) { check.run(t, h) }) {
+			return // The checks share a server: one failed may leave it in any state.
+		}
 	}
 }
