@@ -10,12 +10,19 @@ package netio_test
 // does, and says so: the audit's report proposes the wording.
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/hex"
+	"hash/crc32"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -668,5 +675,79 @@ func TestConformanceSessionsS36(t *testing.T) {
 		if !t.Run(check.name, func(t *testing.T) { check.run(t, h) }) {
 			return // The checks share a server: one failed may leave it in any state.
 		}
+	}
+}
+
+// TestConformanceWorkedExamples reads section 16's hex dumps as a client author checks
+// an implementation against them: each is a whole frame (magic "SQNT", version 1,
+// body_length = the bytes after the 48-byte header), its checksum is section 3's CRC-32C
+// computed here, the login example's signature is HMAC-SHA256 over the 56-byte message
+// the text gives (section 4: nonce ‖ client_id ‖ key_id ‖ options ‖ session) with the
+// stated secret, and the reply example carries the stated op and result.
+func TestConformanceWorkedExamples(t *testing.T) {
+	document, err := os.ReadFile("PROTOCOL.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const begin, end = "<!-- BEGIN GENERATED: examples -->", "<!-- END GENERATED: examples -->"
+	text := string(document)
+	start, stop := strings.Index(text, begin), strings.Index(text, end)
+	if start < 0 || stop < start {
+		t.Fatal("PROTOCOL.md has no generated examples section")
+	}
+	frames := map[string][]byte{}
+	title := ""
+	inBlock := false
+	for _, line := range strings.Split(text[start:stop], "\n") {
+		switch {
+		case strings.HasPrefix(line, "#### "):
+			title = strings.TrimPrefix(line, "#### ")
+		case strings.HasPrefix(line, "```"):
+			inBlock = !inBlock
+		case inBlock && len(line) > 6:
+			digits := strings.ReplaceAll(line[6:], " ", "")
+			b, err := hex.DecodeString(digits)
+			if err != nil {
+				t.Fatalf("%s: line %q: %v", title, line, err)
+			}
+			frames[title] = append(frames[title], b...)
+		}
+	}
+	if len(frames) < 8 {
+		t.Fatalf("%d examples found, want at least 8", len(frames))
+	}
+	for name, frame := range frames {
+		if len(frame) < wire.HeaderSize || string(frame[:4]) != "SQNT" || frame[4] != 1 ||
+			int(binary.LittleEndian.Uint32(frame[8:])) != len(frame)-wire.HeaderSize {
+			t.Fatalf("%s: not one whole frame: % x", name, frame)
+		}
+		sum := crc32.Update(crc32.Update(0, conformanceCastagnoli, frame[:44]),
+			conformanceCastagnoli, frame[wire.HeaderSize:])
+		if stored := binary.LittleEndian.Uint32(frame[44:]); stored != sum {
+			t.Errorf("%s: checksum %#x, section 3's CRC-32C gives %#x", name, stored, sum)
+		}
+	}
+	challenge, login := frames["Challenge"], frames["Login"]
+	if challenge == nil || login == nil {
+		t.Fatal("no Challenge or Login example")
+	}
+	message := append([]byte(nil), challenge[wire.HeaderSize:wire.HeaderSize+32]...)
+	message = binary.LittleEndian.AppendUint64(message, 1) // client 1
+	message = binary.LittleEndian.AppendUint32(message, 1) // key 1
+	message = binary.LittleEndian.AppendUint32(message, 0) // options 0
+	message = binary.LittleEndian.AppendUint64(message, 7) // session 7
+	mac := hmac.New(sha256.New, bytes.Repeat([]byte{0x11}, 32))
+	mac.Write(message)
+	if signature := login[wire.HeaderSize+16:]; !bytes.Equal(signature, mac.Sum(nil)) ||
+		binary.LittleEndian.Uint64(login[16:]) != 7 {
+		t.Errorf("login example: signature % x session %d, want % x and 7", signature,
+			binary.LittleEndian.Uint64(login[16:]), mac.Sum(nil))
+	}
+	created := frames["Reply: the transfer was created"]
+	if created == nil || binary.LittleEndian.Uint64(created[32:]) != 42 ||
+		binary.LittleEndian.Uint64(created[wire.HeaderSize:]) != 1700000000000000000 ||
+		binary.LittleEndian.Uint32(created[wire.HeaderSize+8:]) != 0 {
+		t.Errorf("reply example: % x, want aux 42, timestamp 1700000000000000000, status 0",
+			created)
 	}
 }
