@@ -7,7 +7,9 @@ package netio_test
 // resend", error frames' number and session fields, subscriptions, key revocation) and
 // for promises conformance_s34_test.go and the other tests of the package leave
 // unchecked. Where the document leaves a client to guess, the test pins what the server
-// does, and says so: the audit's report proposes the wording.
+// does, and says so: the audit's report proposes the wording. One test fails on purpose,
+// a disagreement left for the coordinator to settle: TestConformanceReportsOfSeveralShards
+// (execution reports of a client trading on two shards).
 
 import (
 	"bytes"
