@@ -187,14 +187,21 @@ func (n *Node) SessionClosed(client uint64, session uint64, cancelOrders bool) {
 	}
 }
 
-// ReplayReports replays a client's execution reports from the shard of the instruments.
-// Report sequences are per shard: with instruments on several shards this covers only the
-// default instrument shard's (phase 2: per-shard report streams).
+// ReplayReports replays a client's execution reports from the report shard.
 func (n *Node) ReplayReports(client uint64, fromSequence uint64,
 	fn func(reports []backend.Report)) uint64 {
-	shardIndex, _ := n.config.Map.InstrumentsShard()
-	return n.shards[shardIndex].ReplayReports(client, fromSequence, fn)
+	return n.shards[n.reportShard()].ReplayReports(client, fromSequence, fn)
 }
+
+// reportShard is the one shard whose execution reports reach clients: the default
+// instrument shard (every instrument's, unless the map lists some on other shards). Each
+// shard numbers a client's reports itself, from 1, so a second shard's would repeat the
+// sequences PROTOCOL.md section 8 promises to be one gapless stream per client: live
+// they displaced each other (the network layer drops a sequence at or below the last
+// sent) and a replay showed one shard's only. Until per-shard report streams exist, the
+// other shards' reports are not delivered at all, so what a client receives live is
+// exactly what a replay gives it.
+func (n *Node) reportShard() int { return int(n.config.Map.InstrumentDefault) }
 
 // Shards returns the node's shards, in index order (for status and operations).
 func (n *Node) Shards() []*shard.Shard { return n.shards }
@@ -243,6 +250,9 @@ type shardOutputs struct {
 func (o shardOutputs) Deliver(replies []backend.Reply) { o.node.router.Deliver(o.index, replies) }
 
 func (o shardOutputs) DeliverReports(reports []backend.Report) {
+	if int(o.index) != o.node.reportShard() {
+		return // Not the report shard: see Node.reportShard.
+	}
 	o.node.replier.DeliverReports(reports)
 }
 
