@@ -82,7 +82,7 @@ func (m *Machine) Snapshot() *Snapshot {
 	binary.LittleEndian.PutUint64(header[24:], m.opLast)
 	if m.rules != RulesVersionFirst {
 		binary.LittleEndian.PutUint32(header[8:], machineSnapshotVersion)
-		limits := m.ledger.AccountLimits() // Replaced whole by SetAccountLimits: shared.
+		limits := m.ledger.AccountLimits() // Encoded here, on the owning goroutine.
 		header = binary.LittleEndian.AppendUint32(header, m.rules)
 		header = binary.LittleEndian.AppendUint32(header, uint32(len(limits)))
 		var record [model.ClientLimitSize]byte
