@@ -25,6 +25,24 @@
 // network layer still checks the coarse permissions (read, transfer, trade, admin),
 // which say which operations a client may send, not on whose money.
 //
+// Per-client limits (the keys file's limits.accounts_max: how many accounts a client may
+// own) reach the machine the same way, in the same request: from rules version 3 on,
+// set_grants carries a table of model.ClientLimit records after the grants, counted by
+// what was the body header's reserved word (model.AppendGrantsAndLimits). One request
+// rather than a sibling operation, because a keys file's grants and limits are one
+// table: they change together at one op (a reload never applies half), the primary's
+// existing "write it unless already in force" comparison covers both, and every caller
+// that hands the shard the keys file's table (serve at start and on reload, promotion)
+// carries the limits with no change. A keys file without limits encodes exactly as
+// before, so its log is unchanged. Below version 3 a set_grants request with limits is
+// refused whole (invalid_body), as the builds before limits refused its non-zero
+// reserved word; the primary therefore opens an entry whose table carries limits with
+// upgrade_rules when its machine is below version 3 (core/shard). The bound is enforced
+// by package ledger (accounts_limit_per_client_reached) on the count of the accounts the
+// client created, which the ledger already keeps for its owned lists (undone with a
+// rolled-back chain, rebuilt from the accounts' owners on restore); the limit table is
+// in the machine snapshot (snapshot.go).
+//
 // Exactly-once: the session table remembers, with each cached reply, a 64-bit digest of
 // the request (operation, flags, body; requestDigest). A resent number with the same
 // digest gets the cached reply (duplicate); with another digest it is refused with
@@ -69,7 +87,10 @@
 // under both but at the accounts limit (a transfer refused on its debit side whose
 // settlement account could not be created answers accounts_limit_reached under 1, the
 // debit side's code under 2 unless an earlier transfer of its batch that passed needed
-// the same account); the state differs (those accounts, and the timestamps after them).
+// the same account); the state differs (those accounts, and the timestamps after them);
+// 3, set_grants may carry per-client limits (above), which bound each client's accounts;
+// under 1 and 2 a set_grants request with limits answers invalid_body and changes
+// nothing, and without limits every version applies the same.
 //
 // Ordering rule (as in etcd raft's Ready): the caller may apply an entry before it is
 // durable, but must not release any reply of that entry, nor of any later read, before the

@@ -410,8 +410,9 @@ func (m *Machine) EventStatusCounts() map[string]uint64 {
 // dispatchInternal runs the server's own requests. Pulses only move time (expiry ran at
 // the start of the entry); snapshot requests and audit records change no state (the shard
 // acts on the former; the latter are the audit trail by being in the log); set_grants
-// puts the keys file's grant table in force (an invalid table changes nothing and
-// answers invalid_body, which the server never writes: it validates the keys file);
+// puts the keys file's grant table and client limits in force (setGrants; an invalid
+// table changes nothing and answers invalid_body, which the server never writes: it
+// validates the keys file);
 // saga steps are applied by the saga table (core/saga); set_risk_rules and
 // remove_risk_rules change the risk rules, one result per rule; upgrade_rules moves the
 // rules version (rules.go).
@@ -425,13 +426,7 @@ func (m *Machine) dispatchInternal(request *Request, out *Output) model.Status {
 		status, _ := m.dispatchMatch(request, nil)
 		return status
 	case model.OperationSetGrants:
-		grants, err := model.DecodeGrants(request.Body)
-		if err == nil {
-			err = m.ledger.SetGrants(grants)
-		}
-		if err != nil {
-			return model.StatusInvalidBody
-		}
+		return m.setGrants(request.Body)
 	case model.OperationSagaCredit, model.OperationSagaFinish, model.OperationSagaForget:
 		return m.applySagaSteps(request, out)
 	case model.OperationUpgradeRules:
@@ -440,8 +435,34 @@ func (m *Machine) dispatchInternal(request *Request, out *Output) model.Status {
 	return model.StatusOK
 }
 
+// setGrants applies a set_grants request: the grant table and the client limits it
+// carries replace those in force, both or neither. Client limits are read from rules
+// version 3 on; below it a body with some is refused, as builds before them refused a
+// non-zero reserved header word.
+func (m *Machine) setGrants(body []byte) model.Status {
+	grants, limits, err := model.DecodeGrants(body)
+	if err != nil || (len(limits) > 0 && !m.AcceptsClientLimits()) {
+		return model.StatusInvalidBody
+	}
+	// Both tables were validated by DecodeGrants: neither call can fail half-way.
+	if err := m.ledger.SetGrants(grants); err != nil {
+		panic(fmt.Sprintf("core: a decoded grant table refused: %v", err))
+	}
+	if err := m.ledger.SetAccountLimits(limits); err != nil {
+		panic(fmt.Sprintf("core: a decoded client limit table refused: %v", err))
+	}
+	return model.StatusOK
+}
+
 // Grants returns the grant table in force (on the owning goroutine), ordered by client.
 func (m *Machine) Grants() []model.Grant { return m.ledger.Grants() }
+
+// AppendGrantsInForce appends the set_grants body of the grant table and the client
+// limits in force (model.AppendGrantsAndLimits): what a set_grants request with the same
+// content would carry, for the primary to tell whether its keys file's table is in force.
+func (m *Machine) AppendGrantsInForce(dst []byte) []byte {
+	return model.AppendGrantsAndLimits(dst, m.ledger.Grants(), m.ledger.AccountLimits())
+}
 
 // nextTimestamps reserves count timestamps and returns the first.
 func (m *Machine) nextTimestamps(count int) uint64 {

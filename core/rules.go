@@ -20,10 +20,21 @@ const (
 	// cross-shard transfer of a batch created its settlement account before any check, so
 	// refused transfers could fill the accounts limit.
 	rulesVersionSettlementsAfterChecks uint32 = 2
+	// rulesVersionClientLimits reads the client limits a set_grants request may carry
+	// (model.AppendGrantsAndLimits: the keys file's limits.accounts_max), so that a
+	// client may create accounts only up to its own bound. Before it, the header word
+	// that counts them was reserved: a set_grants request with limits is refused whole
+	// (invalid_body), as the builds before it refused it.
+	rulesVersionClientLimits uint32 = 3
 	// RulesVersionCurrent is the newest version this build applies: the one the primary
 	// moves its machine to (upgrade_rules) before it serves writes.
-	RulesVersionCurrent = rulesVersionSettlementsAfterChecks
+	RulesVersionCurrent = rulesVersionClientLimits
 )
+
+// AcceptsClientLimits reports whether a set_grants request carrying client limits would
+// be applied now (rules version 3 on); the primary moves the rules version before it
+// writes one (core/shard).
+func (m *Machine) AcceptsClientLimits() bool { return m.rules >= rulesVersionClientLimits }
 
 // RulesVersion returns the rules version in force.
 func (m *Machine) RulesVersion() uint32 { return m.rules }

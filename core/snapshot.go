@@ -21,7 +21,8 @@ import (
 // section (core/risk/snapshot.go; version 5 on):
 //
 //	header   magic "SQMACHIN" (8) | version u32 | sessions u32 | clock u64 | op u64 = 32
-//	rules    rules version u32 | reserved u32 (zero)          (version 6 only) = 8
+//	rules    rules version u32 | client limits u32 (count)    (version 6 only) = 8
+//	  limit  count × 16-byte model.ClientLimit records, by client (version 6 only)
 //	session  client u64 | session u64 | highest u64 | last op u64 | applied 4×u64 |
 //	         replies u32 | reserved u32 (zero)                              = 72 bytes
 //	  reply  number u64 | op u64 | status u32 | length u32 | request digest u64 |
@@ -32,6 +33,12 @@ import (
 // Sessions appear in table order, replies oldest first. Version 3 added the request
 // digest of cached replies (older versions are refused); version 4 the saga section
 // (issue 13); version 5 the risk section (issue 16); version 6 the rules version (rules.go).
+// The client limits (set_grants, rules version 3 on) took version 6's reserved word: it
+// was zero in every file written before them, which reads as no limit, and a machine
+// with limits is at rules version 3 or later, so always written as version 6. They are
+// in this header, not in the ledger section whose header has no room, so that the
+// ledger's format did not change; the per-client counts they bound are derived from the
+// accounts' owners, which the ledger section has.
 // Version 5 is still written, and read as rules version 1, for a machine at rules version
 // 1: the state of a log that was never upgraded then encodes, and digests, exactly as it
 // did before versions existed, so that snapshots and digests of existing data directories
@@ -75,8 +82,14 @@ func (m *Machine) Snapshot() *Snapshot {
 	binary.LittleEndian.PutUint64(header[24:], m.opLast)
 	if m.rules != RulesVersionFirst {
 		binary.LittleEndian.PutUint32(header[8:], machineSnapshotVersion)
+		limits := m.ledger.AccountLimits() // Encoded here, on the owning goroutine.
 		header = binary.LittleEndian.AppendUint32(header, m.rules)
-		header = binary.LittleEndian.AppendUint32(header, 0)
+		header = binary.LittleEndian.AppendUint32(header, uint32(len(limits)))
+		var record [model.ClientLimitSize]byte
+		for i := range limits {
+			limits[i].Encode(record[:])
+			header = append(header, record[:]...)
+		}
 	}
 	for _, s := range m.sessions.sessions {
 		header = appendSession(header, s)
@@ -174,7 +187,7 @@ func Restore(config Config, r io.Reader) (*Machine, error) {
 		return nil, fmt.Errorf("%w: version %d, want %d", ErrSnapshotInvalid, version,
 			machineSnapshotVersion)
 	}
-	rules, err := readRules(reader, version)
+	rules, limits, err := readRules(reader, version)
 	if err != nil {
 		return nil, err
 	}
@@ -206,6 +219,9 @@ func Restore(config Config, r io.Reader) (*Machine, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := l.SetAccountLimits(limits); err != nil { // Validated by readRules.
+		return nil, fmt.Errorf("%w: %v", ErrSnapshotInvalid, err)
+	}
 	engine, err := match.Restore(l, c.Match, reader)
 	if err != nil {
 		return nil, err
@@ -236,23 +252,44 @@ func Restore(config Config, r io.Reader) (*Machine, error) {
 	return m, nil
 }
 
-// readRules reads the rules version of a version 6 snapshot; older ones are at rules
-// version 1. Version 6 is written only above rules version 1 (one encoding per state).
-func readRules(r io.Reader, version uint32) (uint32, error) {
+// readRules reads the rules version of a version 6 snapshot and the client limits in
+// force; older ones are at rules version 1, without limits. Version 6 is written only
+// above rules version 1 (one encoding per state), and limits only from rules version 3.
+func readRules(r io.Reader, version uint32) (uint32, []model.ClientLimit, error) {
 	if version < machineSnapshotVersion {
-		return RulesVersionFirst, nil
+		return RulesVersionFirst, nil, nil
 	}
 	var field [machineRulesSize]byte
 	if _, err := io.ReadFull(r, field[:]); err != nil {
-		return 0, fmt.Errorf("%w: rules version: %v", ErrSnapshotInvalid, err)
+		return 0, nil, fmt.Errorf("%w: rules version: %v", ErrSnapshotInvalid, err)
 	}
 	rules := binary.LittleEndian.Uint32(field[:])
-	if rules <= RulesVersionFirst || rules > RulesVersionCurrent ||
-		binary.LittleEndian.Uint32(field[4:]) != 0 {
-		return 0, fmt.Errorf("%w: rules version %d (this build applies %d to %d)",
+	if rules <= RulesVersionFirst || rules > RulesVersionCurrent {
+		return 0, nil, fmt.Errorf("%w: rules version %d (this build applies %d to %d)",
 			ErrSnapshotInvalid, rules, RulesVersionFirst+1, RulesVersionCurrent)
 	}
-	return rules, nil
+	count := binary.LittleEndian.Uint32(field[4:])
+	if count == 0 {
+		return rules, nil, nil
+	}
+	if rules < rulesVersionClientLimits || count > model.ClientLimitsMax {
+		return 0, nil, fmt.Errorf("%w: %d client limits at rules version %d",
+			ErrSnapshotInvalid, count, rules)
+	}
+	limits := make([]model.ClientLimit, count)
+	var record [model.ClientLimitSize]byte
+	for i := range limits {
+		if _, err := io.ReadFull(r, record[:]); err != nil {
+			return 0, nil, fmt.Errorf("%w: client limit %d: %v", ErrSnapshotInvalid, i, err)
+		}
+		if !limits[i].Decode(record[:]) {
+			return 0, nil, fmt.Errorf("%w: client limit %d: reserved bytes", ErrSnapshotInvalid, i)
+		}
+	}
+	if err := model.ValidateClientLimits(limits); err != nil {
+		return 0, nil, fmt.Errorf("%w: %v", ErrSnapshotInvalid, err)
+	}
+	return rules, limits, nil
 }
 
 // readSagas reads the saga section (version 3), or starts an empty saga table for a

@@ -59,7 +59,8 @@ const (
 //	        {"id": 1, "secret": "<32 to 128 hex digits>"},
 //	        {"id": 2, "secret": "<the next key during a rotation>"}
 //	      ],
-//	      "limits": {"requests_per_second": 0, "events_per_second": 0, "connections_max": 0},
+//	      "limits": {"requests_per_second": 0, "events_per_second": 0, "connections_max": 0,
+//	                 "accounts_max": 0},
 //	      "allowed_networks": ["10.0.0.0/8"],
 //	      "grants": [
 //	        {"scopes": ["transfer"], "ledger": 2},
@@ -75,6 +76,11 @@ const (
 // A client owns the accounts it creates; "grants" extend its reach to accounts of other
 // clients (see KeysFileGrant). {"scopes": ["operator"]} lets a client see and move
 // everything: that is the single-tenant setting, and the development key has it.
+//
+// "limits": the rates and connections bound what the server admits (Controls; zero or
+// absent: unlimited); "accounts_max" bounds how many accounts the client may own (create)
+// on each shard, decided by the core like the grants (zero or absent: only the ledger's
+// own bound; see ClientLimits).
 type KeysFile struct {
 	Version int              `json:"version"` // KeysFileVersion.
 	Clients []KeysFileClient `json:"clients"` // Every client allowed to log in.
@@ -95,7 +101,8 @@ type KeysFileClient struct {
 	Name        string        `json:"name"`        // For logs and operators.
 	Permissions []string      `json:"permissions"` // "read", "transfer", "trade", "admin".
 	Keys        []KeysFileKey `json:"keys"`        // 1 or 2 keys (2 during rotation).
-	// Limits are enforced by the server's Admission hook (Controls); zero: unlimited.
+	// Limits are enforced by the server's Admission hook (Controls), but accounts_max,
+	// which the core enforces (ClientLimits); zero: unlimited.
 	Limits ClientLimits `json:"limits,omitzero"`
 	// AllowedNetworks (CIDR) lists where the client may connect from; empty: anywhere.
 	// Enforced at login by the Admission hook (Controls).
@@ -133,7 +140,19 @@ type ClientLimits struct {
 	RequestsPerSecond float64 `json:"requests_per_second,omitempty"`
 	EventsPerSecond   float64 `json:"events_per_second,omitempty"`
 	ConnectionsMax    int     `json:"connections_max,omitempty"`
+	// AccountsMax bounds the accounts the client may own, i.e. create (per shard: each
+	// shard's core counts its own), 1 to ClientAccountsMax; 0: no bound of its own, only
+	// the ledger's, shared by every client. A create_accounts event beyond it answers
+	// accounts_limit_per_client_reached; a retry of one of its accounts still answers
+	// exists, and lowering the bound removes nothing. It travels with the grants in the
+	// set_grants request (model.ClientLimit), so the primary applies a reload from the
+	// next request it sequences and every replica and replay decides alike.
+	AccountsMax int64 `json:"accounts_max,omitempty"`
 }
+
+// ClientAccountsMax is the largest accounts_max (the log's field is 32 bits; a ledger
+// holds fewer accounts anyway).
+const ClientAccountsMax = 1<<32 - 1
 
 // Client is one client as loaded from the keys file. Values are immutable: a reload
 // builds new ones, so a *Client may be kept and read from any goroutine.
@@ -248,7 +267,9 @@ func PermissionNames(permissions uint32) []string {
 type keySet struct {
 	clients     map[uint64]*Client
 	adminTokens map[string]string // Name → token (validated hex).
-	grants      []byte            // The set_grants body: every client's grants, by client id.
+	// grants is the set_grants body: every client's grants, by client id, and the client
+	// limits (those with an accounts_max), by client id.
+	grants []byte
 }
 
 // Keyring holds the current keys. Lookups are lock-free (an atomic pointer to an
@@ -434,19 +455,30 @@ func buildKeySet(file KeysFile) (*keySet, error) {
 	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 	var grants []model.Grant
+	var limits []model.ClientLimit
 	for _, id := range ids {
-		grants = append(grants, set.clients[id].Grants...)
+		client := set.clients[id]
+		grants = append(grants, client.Grants...)
+		if client.Limits.AccountsMax > 0 {
+			limits = append(limits, model.ClientLimit{Client: id,
+				AccountsMax: uint32(client.Limits.AccountsMax)})
+		}
 	}
 	if err := model.ValidateGrants(grants); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrKeysFile, err)
 	}
-	set.grants = model.AppendGrants(nil, grants)
+	if err := model.ValidateClientLimits(limits); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrKeysFile, err)
+	}
+	// Without any accounts_max this is the body set_grants had before client limits.
+	set.grants = model.AppendGrantsAndLimits(nil, grants, limits)
 	return set, nil
 }
 
-// GrantsBody returns the grant table of the keys in force, encoded as the body of the
-// internal set_grants request (clients by id, each client's grants in file order): what
-// the server hands to its shard at start and after every reload.
+// GrantsBody returns the grant table and the client limits of the keys in force,
+// encoded as the body of the internal set_grants request (clients by id, each client's
+// grants in file order; then the limits of the clients with an accounts_max, by id):
+// what the server hands to its shard at start and after every reload.
 func (k *Keyring) GrantsBody() []byte { return k.current.Load().grants }
 
 // AdminTokens returns the admin tokens in force (name → token), for the HTTP server's
@@ -484,8 +516,12 @@ func buildClient(entry *KeysFileClient) (*Client, error) {
 		client.keyCount++
 	}
 	if entry.Limits.RequestsPerSecond < 0 || entry.Limits.EventsPerSecond < 0 ||
-		entry.Limits.ConnectionsMax < 0 {
+		entry.Limits.ConnectionsMax < 0 || entry.Limits.AccountsMax < 0 {
 		return nil, errors.New("limits must not be negative")
+	}
+	if entry.Limits.AccountsMax > ClientAccountsMax {
+		return nil, fmt.Errorf("limits.accounts_max %d, at most %d", entry.Limits.AccountsMax,
+			ClientAccountsMax)
 	}
 	for _, network := range entry.AllowedNetworks {
 		prefix, err := netip.ParsePrefix(network)

@@ -31,7 +31,7 @@ func TestKeysFileGrants(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	grants, err := model.DecodeGrants(keys.GrantsBody())
+	grants, _, err := model.DecodeGrants(keys.GrantsBody())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +91,7 @@ func TestDevKeysAreOperators(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	grants, err := model.DecodeGrants(keys.GrantsBody())
+	grants, _, err := model.DecodeGrants(keys.GrantsBody())
 	if err != nil || len(grants) != 1 || grants[0].Client != dev.Client ||
 		grants[0].Scopes != model.ScopeOperator {
 		t.Fatalf("development grants %+v, %v", grants, err)

@@ -35,6 +35,14 @@ type ownership struct {
 	grants     []model.Grant
 	grantSpans map[uint64]grantSpan
 
+	// accountLimits is the table of client limits in force, ordered by client
+	// (model.ValidateClientLimits), and accountsMax each limited client's bound on the
+	// accounts it owns (looked up, never ranged). The count it bounds is the length of
+	// the client's owned list, which the undo log and Restore keep exact: nothing more
+	// is counted.
+	accountLimits []model.ClientLimit
+	accountsMax   map[uint64]uint32
+
 	// actors holds the client actors resolved lately, direct-mapped by client id
 	// (actorSlot), so that actAs costs no map lookup for a client seen before: in an
 	// entry of one-transfer requests from many clients the client changes at every
@@ -188,6 +196,53 @@ func (l *Ledger) SetGrants(grants []model.Grant) error {
 	clear(l.own.actors[:]) // Every cached actor's grants and operator flag are stale.
 	l.actAs(0)
 	return nil
+}
+
+// SetAccountLimits puts a table of client limits in force (it replaces the previous
+// one whole): from then on a client with a limit may create accounts only while it owns
+// fewer than its AccountsMax (accounts_limit_per_client_reached); the accounts it owns
+// beyond a lowered bound stay. It is the core's answer to the limits of the internal
+// set_grants request (rules version 3 on). The table must pass
+// model.ValidateClientLimits.
+func (l *Ledger) SetAccountLimits(limits []model.ClientLimit) error {
+	if err := model.ValidateClientLimits(limits); err != nil {
+		return err
+	}
+	accountsMax := make(map[uint64]uint32, len(limits))
+	for i := range limits {
+		accountsMax[limits[i].Client] = limits[i].AccountsMax
+	}
+	l.own.accountLimits, l.own.accountsMax = slices.Clone(limits), accountsMax
+	return nil
+}
+
+// AccountLimits returns the table of client limits in force, ordered by client
+// (read-only; nil: none).
+func (l *Ledger) AccountLimits() []model.ClientLimit { return l.own.accountLimits }
+
+// OwnedAccountCount returns how many accounts client owns (created), for tools and
+// tests (the system's, client 0, are not counted: 0).
+func (l *Ledger) OwnedAccountCount(client uint64) uint32 {
+	owned := l.own.ownedBy(l.own.ownerIndex(client, false))
+	if owned == nil {
+		return 0
+	}
+	return owned.count
+}
+
+// actorAtAccountsLimit reports whether the actor owns as many accounts as its client
+// limit allows, so that it may create no more. Never for a client without a limit, nor
+// for the system; without any limit in force it costs one length test.
+func (l *Ledger) actorAtAccountsLimit() bool {
+	if len(l.own.accountsMax) == 0 || l.actor.client == 0 {
+		return false
+	}
+	bound, limited := l.own.accountsMax[l.actor.client]
+	if !limited {
+		return false
+	}
+	owned := l.own.ownedBy(l.actor.owner) // nil while the client owns nothing.
+	return owned != nil && owned.count >= bound
 }
 
 // Grants returns the grant table in force, ordered by client (read-only).

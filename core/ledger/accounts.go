@@ -154,6 +154,9 @@ func (l *Ledger) createAccount(a *model.Account, timestamp uint64) (model.Status
 	if l.accounts.count >= l.config.AccountsMax {
 		return model.StatusAccountsLimitReached, timestamp
 	}
+	if l.actorAtAccountsLimit() {
+		return model.StatusAccountsLimitPerClientReached, timestamp
+	}
 	index, record := l.pushAccount()
 	*record = *a
 	record.Timestamp = timestamp

@@ -58,7 +58,16 @@
 //	debits_posted_must_be_zero, credits_pending_must_be_zero, credits_posted_must_be_zero,
 //	ledger_must_not_be_zero, code_must_not_be_zero,
 //	debits_must_not_exceed_credits_required (a client without a transfer grant over the
-//	account, creating one without that flag), accounts_limit_reached
+//	account, creating one without that flag), accounts_limit_reached,
+//	accounts_limit_per_client_reached (the creating client owns its limit's accounts_max
+//	accounts already; SetAccountLimits)
+//
+// The per-client bound comes right after the ledger's: it is checked only where the
+// account would otherwise be created, so it never changes the answer to an event that
+// was refused before limits existed (at the ledger's bound too, the answer stays
+// accounts_limit_reached, which tells the client that waiting for its own accounts to go
+// will not help); and a retry of the client's own account answers exists, which comes
+// earlier, whatever it owns.
 //
 // # Precedence of create_transfers results
 //
@@ -156,6 +165,15 @@
 //     (debit) side first: an amount it cannot afford answers exceeds_credits whatever
 //     the credit account holds (else a binary search over the amount, with transfers
 //     that are all refused, would read the payee's credits).
+//   - Account limits. SetAccountLimits puts the keys file's per-client bounds in force
+//     (limits.accounts_max, logged in the same set_grants request as the grants, from
+//     rules version 3 on; see package core): a client may create accounts only while it
+//     owns fewer than its bound (accounts_limit_per_client_reached), so that one client
+//     cannot take every account the ledger's AccountsMax leaves to all. Only accounts it
+//     created count (its owned list: undone with a rolled-back chain, rebuilt by
+//     Restore); the system, client 0, has no bound, and neither has a client without a
+//     limit, operators included (an operator with a limit is bounded like any client:
+//     the keys file said so). A lowered bound removes nothing.
 //   - The new refusals are transient (Status.Transient): a grant may come later, so a
 //     refused id answers id_already_failed from then on, as for a missing account.
 //

@@ -35,10 +35,18 @@ const (
 	// GrantsPerClientMax bounds one client's grants: a refused access is checked against
 	// each of them, so the bound is the worst-case cost of that check (64 comparisons).
 	GrantsPerClientMax = 64
-	// grantsHeaderSize is the set_grants body's header: count u32, reserved u32.
+	// grantsHeaderSize is the set_grants body's header: grant count u32, client limit
+	// count u32 (reserved, zero, before rules version 3: see ClientLimit).
 	grantsHeaderSize = 8
-	// GrantsBodyBytesMax bounds a set_grants request body.
-	GrantsBodyBytesMax = grantsHeaderSize + GrantsMax*GrantSize
+	// ClientLimitSize is the encoded size of one client limit (log and snapshot format:
+	// never change).
+	ClientLimitSize = 16
+	// ClientLimitsMax bounds the client limits in force: at most one per client of the
+	// keys file, whose size (4 MiB) holds about 10,000 clients.
+	ClientLimitsMax = 16384
+	// GrantsBodyBytesMax bounds a set_grants request body: the grants and the client
+	// limits (655,224 bytes: within a request body and a log entry).
+	GrantsBodyBytesMax = grantsHeaderSize + GrantsMax*GrantSize + ClientLimitsMax*ClientLimitSize
 )
 
 // Grant gives Client the Scopes over the accounts of Ledger (0 = every ledger) whose ids
@@ -130,36 +138,126 @@ func ValidateGrants(grants []Grant) error {
 	return nil
 }
 
-// AppendGrants appends the body of a set_grants request holding grants.
+// AppendGrants appends the body of a set_grants request holding grants and no client
+// limit: the encoding set_grants had before client limits existed.
 func AppendGrants(dst []byte, grants []Grant) []byte {
+	return AppendGrantsAndLimits(dst, grants, nil)
+}
+
+// AppendGrantsAndLimits appends the body of a set_grants request holding grants and
+// client limits (ValidateClientLimits: by client id, no zero bound). Without limits it
+// is exactly AppendGrants's encoding, so a keys file that sets none writes what it wrote
+// before limits existed.
+//
+//	header  grant count u32 | client limit count u32
+//	grants  count × 48-byte Grant records
+//	limits  count × 16-byte ClientLimit records
+func AppendGrantsAndLimits(dst []byte, grants []Grant, limits []ClientLimit) []byte {
 	var header [grantsHeaderSize]byte
 	binary.LittleEndian.PutUint32(header[0:], uint32(len(grants)))
+	binary.LittleEndian.PutUint32(header[4:], uint32(len(limits)))
 	dst = append(dst, header[:]...)
 	var record [GrantSize]byte
 	for i := range grants {
 		grants[i].Encode(record[:])
 		dst = append(dst, record[:]...)
 	}
+	for i := range limits {
+		limits[i].Encode(record[:ClientLimitSize])
+		dst = append(dst, record[:ClientLimitSize]...)
+	}
 	return dst
 }
 
-// DecodeGrants decodes and validates the body of a set_grants request.
-func DecodeGrants(body []byte) ([]Grant, error) {
-	if len(body) < grantsHeaderSize || binary.LittleEndian.Uint32(body[4:]) != 0 {
-		return nil, fmt.Errorf("%w: set_grants header", ErrGrantInvalid)
+// DecodeGrants decodes and validates the body of a set_grants request: its grants and
+// its client limits (none in a body written before they existed).
+func DecodeGrants(body []byte) ([]Grant, []ClientLimit, error) {
+	if len(body) < grantsHeaderSize {
+		return nil, nil, fmt.Errorf("%w: set_grants header", ErrGrantInvalid)
 	}
 	count := binary.LittleEndian.Uint32(body[0:])
-	if count > GrantsMax || len(body) != grantsHeaderSize+int(count)*GrantSize {
-		return nil, fmt.Errorf("%w: %d grants in %d bytes", ErrGrantInvalid, count, len(body))
+	limitCount := binary.LittleEndian.Uint32(body[4:])
+	if count > GrantsMax || limitCount > ClientLimitsMax || len(body) !=
+		grantsHeaderSize+int(count)*GrantSize+int(limitCount)*ClientLimitSize {
+		return nil, nil, fmt.Errorf("%w: %d grants and %d client limits in %d bytes",
+			ErrGrantInvalid, count, limitCount, len(body))
 	}
 	grants := make([]Grant, count)
 	for i := range grants {
 		if !grants[i].Decode(body[grantsHeaderSize+i*GrantSize:]) {
-			return nil, fmt.Errorf("%w: grant %d: reserved bytes", ErrGrantInvalid, i)
+			return nil, nil, fmt.Errorf("%w: grant %d: reserved bytes", ErrGrantInvalid, i)
 		}
 	}
 	if err := ValidateGrants(grants); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return grants, nil
+	var limits []ClientLimit
+	if limitCount > 0 {
+		limits = make([]ClientLimit, limitCount)
+	}
+	limitsStart := grantsHeaderSize + int(count)*GrantSize
+	for i := range limits {
+		if !limits[i].Decode(body[limitsStart+i*ClientLimitSize:]) {
+			return nil, nil, fmt.Errorf("%w: client limit %d: reserved bytes", ErrGrantInvalid, i)
+		}
+	}
+	if err := ValidateClientLimits(limits); err != nil {
+		return nil, nil, err
+	}
+	return grants, limits, nil
+}
+
+// ClientLimit bounds what one client may hold in the core: AccountsMax is the most
+// accounts it may own (create); a create_accounts event that would make it own more is
+// refused with accounts_limit_per_client_reached. The table of limits comes from the
+// keys file ("limits": {"accounts_max": n}) in the set_grants request, so that every
+// replica and every replay decides with the bound the primary had. A client without a
+// record has no bound of its own (only the ledger's AccountsMax). Encoding,
+// little-endian:
+//
+//	0 client u64 | 8 accounts max u32 | 12 reserved u32 (zero)  = 16 bytes
+//
+// The reserved word is for later per-client bounds (each with its own rules version).
+type ClientLimit struct {
+	Client      uint64
+	AccountsMax uint32
+}
+
+// Encode writes the limit into b[0:16].
+func (c *ClientLimit) Encode(b []byte) {
+	_ = b[ClientLimitSize-1]
+	binary.LittleEndian.PutUint64(b[0:], c.Client)
+	binary.LittleEndian.PutUint32(b[8:], c.AccountsMax)
+	binary.LittleEndian.PutUint32(b[12:], 0)
+}
+
+// Decode reads a limit from b[0:16] and reports whether its reserved bytes were zero.
+func (c *ClientLimit) Decode(b []byte) bool {
+	_ = b[ClientLimitSize-1]
+	c.Client = binary.LittleEndian.Uint64(b[0:])
+	c.AccountsMax = binary.LittleEndian.Uint32(b[8:])
+	return binary.LittleEndian.Uint32(b[12:]) == 0
+}
+
+// ValidateClientLimits checks a table of client limits. It has one encoding per content:
+// ordered by client id, one record per client, no client 0 (the system has no bound),
+// and no record without a bound (a client without one has no record).
+func ValidateClientLimits(limits []ClientLimit) error {
+	if len(limits) > ClientLimitsMax {
+		return fmt.Errorf("%w: %d client limits, at most %d", ErrGrantInvalid, len(limits),
+			ClientLimitsMax)
+	}
+	for i := range limits {
+		switch {
+		case limits[i].Client == 0:
+			return fmt.Errorf("%w: client limit %d: client 0", ErrGrantInvalid, i)
+		case limits[i].AccountsMax == 0:
+			return fmt.Errorf("%w: client limit %d (client %d): no bound", ErrGrantInvalid, i,
+				limits[i].Client)
+		case i > 0 && limits[i].Client <= limits[i-1].Client:
+			return fmt.Errorf("%w: client limit %d (client %d): not in increasing client order",
+				ErrGrantInvalid, i, limits[i].Client)
+		}
+	}
+	return nil
 }

@@ -36,7 +36,8 @@ const (
 	// OperationSetGrants replaces the table of access grants (the keys file's "grants")
 	// that the core consults when a client touches accounts it does not own. The primary
 	// writes it at start, after every keys reload and after a promotion, so every replica
-	// and every replay decides ownership from the same table. Body: model.AppendGrants.
+	// and every replay decides ownership from the same table. Body: model.AppendGrants, or
+	// model.AppendGrantsAndLimits from rules version 3 on (the per-client limits).
 	OperationSetGrants Operation = 64
 	// OperationUpgradeRules moves the machine to a newer rules version (how it applies
 	// entries; see package core, "Rules version"). The primary writes it at start and after

@@ -35,7 +35,7 @@ var wantOperationInfos = map[Operation]OperationInfo{
 	61: {Name: "snapshot", Write: true, Internal: true},
 	62: {Name: "audit", EventSize: 1, Write: true, Internal: true, EventsMax: 4096},
 	63: {Name: "cancel_session", EventSize: 8, Write: true, Internal: true, EventsMax: 1, Matching: true},
-	64: {Name: "set_grants", EventSize: 1, Write: true, Internal: true, EventsMax: 393080},
+	64: {Name: "set_grants", EventSize: 1, Write: true, Internal: true, EventsMax: 655224}, // 393080 before client limits (session 36).
 	65: {Name: "upgrade_rules", EventSize: 4, Write: true, Internal: true, EventsMax: 1},
 	90: {Name: "saga_credit", EventSize: 160, Write: true, Internal: true, EventsMax: 6551},
 	91: {Name: "saga_finish", EventSize: 128, Write: true, Internal: true, EventsMax: 8189},

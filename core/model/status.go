@@ -103,7 +103,11 @@ const (
 	// flag, which only the matching engine sets (a fill paid out of an order's
 	// reservation).
 	StatusReservedFlagFromReservation Status = 76
-	ledgerStatusEnd                   Status = 77
+	// StatusAccountsLimitPerClientReached: the account would make its creating client
+	// own more accounts than the keys file's limits.accounts_max allows it (the ledger's
+	// own bound, accounts_limit_reached, is checked first).
+	StatusAccountsLimitPerClientReached Status = 77
+	ledgerStatusEnd                     Status = 78
 )
 
 var ledgerStatusNames = [ledgerStatusEnd]string{
@@ -184,6 +188,7 @@ var ledgerStatusNames = [ledgerStatusEnd]string{
 	StatusPendingTransferNotOwned:                "pending_transfer_not_owned",
 	StatusDebitsMustNotExceedCreditsRequired:     "debits_must_not_exceed_credits_required",
 	StatusReservedFlagFromReservation:            "reserved_flag_from_reservation",
+	StatusAccountsLimitPerClientReached:          "accounts_limit_per_client_reached",
 }
 
 // statusNameTables lets each area of the enum register its names in its own file.

@@ -42,11 +42,12 @@
 //
 // Besides client requests the primary writes internal requests of its own: pulses (time
 // moves, so pending transfers and orders expire), snapshot markers, audit records,
-// cancel_session (cancel-on-disconnect) and set_grants (the keys file's grant table,
-// logged before the requests it decides: at start, after a reload, after a promotion;
-// grants.go), and upgrade_rules, the first request of the first write entry of a primary
-// whose machine is below the current rules version (rules.go; package core, "Rules
-// version"). Replicas apply them like any entry.
+// cancel_session (cancel-on-disconnect) and set_grants (the keys file's grant table and
+// client limits, logged before the requests it decides: at start, after a reload, after
+// a promotion; grants.go), and upgrade_rules, the first request of the first write entry
+// of a primary whose machine is below the current rules version (rules.go; package core,
+// "Rules version"), or of a set_grants entry carrying client limits, which need version
+// 3. Replicas apply them like any entry.
 //
 // The sequencer checks this promise: the ring counts the requests it accepts, the
 // sequencer the answers it gives, and the two must match when it stops; with the

@@ -11,8 +11,9 @@ import (
 	"sequent/wal"
 )
 
-// grantsState carries the keys file's grant table to the log. The table is machine state
-// (core decides ownership from it), so it must enter through the log: the primary writes
+// grantsState carries the keys file's grant table and client limits to the log. The
+// table is machine state (core decides ownership and the per-client account bound from
+// it), so it must enter through the log: the primary writes
 // a set_grants request whenever the table it was given differs from the one in force,
 // which covers the first start, every keys reload and a promotion (the new primary's
 // keys file is what it enforces from then on).
@@ -27,12 +28,13 @@ type grantsState struct {
 // grantsTable is one encoded grant table (a set_grants request body).
 type grantsTable struct{ body []byte }
 
-// SetGrants gives the shard the grant table to enforce (encoded by model.AppendGrants).
-// The primary writes it into the log before the next requests it sequences unless it is
-// already in force; a standby keeps it for the day it is promoted. Safe from any
-// goroutine; it returns an error, and changes nothing, for an invalid table.
+// SetGrants gives the shard the grant table and client limits to enforce (encoded by
+// model.AppendGrantsAndLimits, or model.AppendGrants without limits). The primary writes
+// it into the log before the next requests it sequences unless it is already in force;
+// a standby keeps it for the day it is promoted. Safe from any goroutine; it returns an
+// error, and changes nothing, for an invalid table.
 func (s *Shard) SetGrants(body []byte) error {
-	if _, err := model.DecodeGrants(body); err != nil {
+	if _, _, err := model.DecodeGrants(body); err != nil {
 		return err
 	}
 	s.grants.pending.Store(&grantsTable{body: bytes.Clone(body)})
@@ -51,14 +53,26 @@ func (s *Shard) writeGrantsIfDue() error {
 		return nil
 	}
 	s.grants.checked, s.grants.checkedEpoch = table, epoch
-	if bytes.Equal(model.AppendGrants(nil, s.machine.Grants()), table.body) {
+	if bytes.Equal(s.machine.AppendGrantsInForce(nil), table.body) {
 		return nil // Already in force (a restart with the same keys file).
 	}
 	slot := s.acquire()
-	s.entry = core.AppendRequest(s.entry[:0],
+	s.entry = s.entry[:0]
+	if limits := binary.LittleEndian.Uint32(table.body[4:]); limits > 0 &&
+		!s.machine.AcceptsClientLimits() {
+		// A machine below rules version 3 refuses client limits: the entry moves it to
+		// the current version first, as the first writes of a turn would
+		// (openWithRulesUpgrade), so that the table is applied whole at this op by every
+		// replica. A table without limits is written alone, as before limits existed.
+		s.entry = core.AppendRequest(s.entry, &core.Request{
+			Operation: model.OperationUpgradeRules,
+			Body:      core.AppendUpgradeRules(nil, core.RulesVersionCurrent)})
+		slot.origins = append(slot.origins, origin{})
+	}
+	s.entry = core.AppendRequest(s.entry,
 		&core.Request{Operation: model.OperationSetGrants, Body: table.body})
 	slot.origins = append(slot.origins, origin{})
-	if err := s.appendAndApply(1, slot); err != nil {
+	if err := s.appendAndApply(len(slot.origins), slot); err != nil {
 		s.recycle(slot)
 		if errors.Is(err, wal.ErrLogFull) {
 			s.grants.checked = nil // Not logged: try again at the next turn.
@@ -66,7 +80,8 @@ func (s *Shard) writeGrantsIfDue() error {
 		return err
 	}
 	s.config.Logger.Info("shard: grant table logged", "op", s.opLast,
-		"grants", binary.LittleEndian.Uint32(table.body))
+		"grants", binary.LittleEndian.Uint32(table.body),
+		"client_limits", binary.LittleEndian.Uint32(table.body[4:]))
 	slot.op = s.opLast
 	s.parked = append(s.parked, slot)
 	return nil

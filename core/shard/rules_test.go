@@ -32,7 +32,7 @@ func refusedCrossShard(first uint64, count int) []byte {
 }
 
 // operationsOf lists the operations of every request in a log, in op order.
-func operationsOf(t *testing.T, log *wal.Log) []model.Operation {
+func operationsOf(t *testing.T, log LogReader) []model.Operation {
 	t.Helper()
 	var operations []model.Operation
 	err := log.Read(0, func(e *wal.Entry) error {
