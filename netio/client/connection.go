@@ -350,21 +350,37 @@ func (c *Client) readerReturned() {
 
 // read is the connection's reader goroutine: it decodes frames and completes calls.
 // shutdown waits for it to return unless it is running a handler (readers, handlers).
+// However it ends, the connection is marked lost (readFailed, deferred): a report or
+// market-data handler may leave by runtime.Goexit (t.Fatal inside a handler in an
+// application's test), which ends this goroutine inside readFrames; without the mark
+// the connection would stay current with no one reading it, and the pending calls would
+// wait for the silence timeout before the reconnect resent them (or Close failed them).
 func (c *Client) read(conn net.Conn, decoder *wire.Decoder, generation uint64) {
 	defer c.readerReturned()
+	err := errReaderLeft // Kept only if readFrames never returns (runtime.Goexit).
+	defer func() { c.readFailed(generation, err) }()
+	err = c.readFrames(conn, decoder, generation)
+}
+
+// errReaderLeft is why a connection is lost when its reader's goroutine ended inside a
+// handler (runtime.Goexit) rather than on an error of its own.
+var errReaderLeft = errors.New("client: a report or market-data handler ended the " +
+	"connection's reader goroutine (runtime.Goexit)")
+
+// readFrames decodes frames from conn and handles them until the connection fails or
+// a frame ends it, and returns why.
+func (c *Client) readFrames(conn net.Conn, decoder *wire.Decoder, generation uint64) error {
 	for {
 		for {
 			frame, ok, err := decoder.Next()
 			if err != nil {
-				c.readFailed(generation, err)
-				return
+				return err
 			}
 			if !ok {
 				break
 			}
 			if err := c.handle(&frame, generation); err != nil {
-				c.readFailed(generation, err)
-				return
+				return err
 			}
 		}
 		if _, err := decoder.ReadFrom(conn); err != nil {
@@ -375,8 +391,7 @@ func (c *Client) read(conn net.Conn, decoder *wire.Decoder, generation uint64) {
 				}
 				_ = c.handle(&frame, generation)
 			}
-			c.readFailed(generation, err)
-			return
+			return err
 		}
 		c.lastRead.Store(time.Now().UnixNano())
 	}
