@@ -24,9 +24,10 @@ type established struct {
 }
 
 // connectAny tries the redirect target first, then each address in order, and returns
-// the first connection that logs in. A login refusal that a retry cannot cure (unknown
-// key, bad signature: loginRefusedForGood) is returned at once as a *ServerError.
-func (c *Client) connectAny(ctx context.Context) (*established, error) {
+// the first connection that logs in. A login refusal that stops the client
+// (loginRefusal: unknown key, bad signature, a protocol version the server does not
+// speak, damage in a row past its bound) is returned at once, final true.
+func (c *Client) connectAny(ctx context.Context) (e *established, final bool, err error) {
 	c.mu.Lock()
 	addresses := slices.Clone(c.config.Addresses)
 	if c.primary != "" {
@@ -38,11 +39,13 @@ func (c *Client) connectAny(ctx context.Context) (*established, error) {
 	for _, address := range addresses {
 		e, err := c.connect(ctx, address)
 		if err == nil {
-			return e, nil
+			return e, false, nil
 		}
 		var serverError *ServerError
-		if errors.As(err, &serverError) && loginRefusedForGood(wire.ErrorCode(serverError.Code)) {
-			return nil, err
+		if errors.As(err, &serverError) {
+			if stop := c.loginRefusal(serverError); stop != nil {
+				return nil, true, stop
+			}
 		}
 		reasons = append(reasons, fmt.Sprintf("%s: %v", address, err))
 		last = err
@@ -51,19 +54,65 @@ func (c *Client) connectAny(ctx context.Context) (*established, error) {
 		}
 	}
 	// One line, so that a command-line tool can print it as is.
-	return nil, fmt.Errorf("%w (%s): %w", ErrUnreachable, strings.Join(reasons, "; "), last)
+	return nil, false, fmt.Errorf("%w (%s): %w", ErrUnreachable, strings.Join(reasons, "; "),
+		last)
 }
 
-// loginRefusedForGood reports whether a handshake's error frame with code means that
-// logging in again fails the same way until something changes (PROTOCOL.md section 13),
-// so that the client stops rather than retry. bad_checksum is retryable there: the login
-// frame is built afresh for every attempt, so a damaged one is the connection's damage,
-// which a new attempt cures, as for a request's frame (handle). The header codes that
-// handle takes for damage after a login (damagedFrame) stop the client here: no frame
-// of the client's has got through intact on this connection to show that its encoder
-// speaks the server's protocol.
-func loginRefusedForGood(code wire.ErrorCode) bool {
-	return !code.Retryable()
+// loginRefusal decides what a handshake's error frame means (PROTOCOL.md section 13),
+// counting it where it counts, and returns nil to log in again (at the next address,
+// or in the reconnector's next round, with its back-off) or the error that stops the
+// client. A code that is not Retryable stops it (unknown key, bad signature, ...:
+// logging in again fails the same way until something changes), except the damage
+// codes of loginDamaged. The login frame is built afresh by the client's own encoder
+// for every attempt, in protocol version 1, and the server has just sent a challenge
+// (and this error frame) in version 1 that the client verified: a login refused as
+// malformed arrived damaged (a link, a middlebox), and about 14 of its 96 bytes are
+// checked before its checksum. These count with the damaged frames of waitAfterDamage,
+// in the same row (damageRefused: reset only by a reply), and stop the client at the
+// same bound, damageRefusalsMax. bad_version is the one a real disagreement gives too
+// (a server that frames its challenge in version 1 but no longer accepts it): taken for
+// damage once, it is final the second time a login is refused with it with no login
+// accepted between (loginBadVersionRefusalsMax), since damage landing on the version
+// byte of two logins is far less likely than a server that means it.
+func (c *Client) loginRefusal(refused *ServerError) error {
+	code := wire.ErrorCode(refused.Code)
+	if !loginDamaged(code) {
+		if code.Retryable() {
+			return nil
+		}
+		return refused
+	}
+	c.mu.Lock()
+	c.refusedAsDamaged++
+	refusals := c.refusedAsDamaged
+	if code == wire.ErrorBadVersion {
+		c.loginsRefusedBadVersion++
+	}
+	versionRefusals := c.loginsRefusedBadVersion
+	c.mu.Unlock()
+	switch {
+	case code == wire.ErrorBadVersion && versionRefusals >= loginBadVersionRefusalsMax:
+		return refused // The server does not speak version 1.
+	case refusals >= damageRefusalsMax:
+		return damageRefusalsError(refusals, refused)
+	}
+	c.log.Warn("client: login refused as damaged, logging in again", "error", refused,
+		"refusals", refusals)
+	return nil
+}
+
+// loginBadVersionRefusalsMax is the number of logins refused bad_version, with no login
+// accepted between, at which the client stops (loginRefusal): the first may be damage
+// to the version byte, a second is the server's protocol.
+const loginBadVersionRefusalsMax = 2
+
+// loginDamaged reports whether an error frame with code refusing a login says that the
+// login arrived damaged: the codes of damagedFrame, and unexpected_frame, which the
+// server decides from the header alone before the login (PROTOCOL.md section 3, step
+// 4), so a flipped bit in the login's kind byte (login, 2, read as request, 6) gets it.
+// The client sends nothing else on a connection before its login is accepted.
+func loginDamaged(code wire.ErrorCode) bool {
+	return damagedFrame(code) || code == wire.ErrorUnexpectedFrame
 }
 
 // connect dials one address and runs the login handshake: read the challenge, sign its
@@ -194,6 +243,7 @@ func (c *Client) install(e *established) {
 	// A bad_checksum the old connection's reader handled after waitAfterDamage ran for
 	// its loss says nothing of how this one ends (it still counts in refusedAsDamaged).
 	c.damagedLoss = false
+	c.loginsRefusedBadVersion = 0 // This server speaks version 1 (loginRefusal).
 	c.heartbeat = c.config.HeartbeatInterval
 	if c.heartbeat == 0 {
 		c.heartbeat = time.Duration(e.timers.HeartbeatIntervalMs) * time.Millisecond
@@ -254,7 +304,7 @@ func (c *Client) maintain() {
 				case <-ctx.Done():
 				}
 			}()
-			e, err := c.connectAny(ctx)
+			e, final, err := c.connectAny(ctx)
 			cancel()
 			if err == nil {
 				c.mu.Lock()
@@ -268,11 +318,12 @@ func (c *Client) maintain() {
 				c.log.Info("client: reconnected", "address", e.address)
 				break
 			}
-			var refused *ServerError
-			if errors.As(err, &refused) && loginRefusedForGood(wire.ErrorCode(refused.Code)) {
-				c.failFatal(refused)
+			if final {
+				c.failFatal(err)
 				return
 			}
+			var refused *ServerError
+			errors.As(err, &refused)
 			wait := delay
 			if refused != nil {
 				wait = max(wait, refused.RetryAfter) // too_many_attempts: wait as asked.
@@ -439,9 +490,7 @@ func (c *Client) handle(frame *wire.Frame, generation uint64) error {
 			// damageRefusalsMax connections in a row (a frame it refuses every time would
 			// otherwise be resent for ever, blocking the calls queued with it).
 			if refusals := c.damageRefused(generation); refusals >= damageRefusalsMax {
-				c.failFatal(fmt.Errorf("client: %d frames in a row refused as damaged with "+
-					"no reply between (the link, or this client, corrupts frames): %w",
-					refusals, refused))
+				c.failFatal(damageRefusalsError(refusals, refused))
 			}
 		case sessionFatal(code):
 			c.failFatal(refused)
@@ -472,10 +521,8 @@ func (c *Client) handle(frame *wire.Frame, generation uint64) error {
 // fast; it is never taken as a definite refusal of the request named. truncated_frame
 // (the stream ended inside a frame) is the connection's too, should the client ever
 // read it. unexpected_frame is not here: the server decides it from the kind of a frame
-// whose checksum it verified. During a handshake these codes keep their meaning
-// (loginRefusedForGood): no frame of the client's has got through intact on that
-// connection yet, and a server of another protocol version refuses the login
-// bad_version.
+// whose checksum it verified. A login refused with these codes is damaged too, with
+// one reserve for bad_version (loginRefusal).
 func damagedFrame(code wire.ErrorCode) bool {
 	switch code {
 	case wire.ErrorBadChecksum, wire.ErrorBadMagic, wire.ErrorBadVersion,
@@ -503,6 +550,13 @@ func (c *Client) damageRefused(generation uint64) (refusals int) {
 	c.refusedAsDamaged++
 	c.damagedLoss = true
 	return c.refusedAsDamaged
+}
+
+// damageRefusalsError is the error that stops the client after refusals frames (logins
+// included) in a row refused as damaged, the last with refused.
+func damageRefusalsError(refusals int, refused *ServerError) error {
+	return fmt.Errorf("client: %d frames in a row refused as damaged with no reply "+
+		"between (the link, or this client, corrupts frames): %w", refusals, refused)
 }
 
 // damageRefusalsMax bounds the frames refused as damaged in a row, with no reply between,
