@@ -58,7 +58,7 @@ type Client struct {
 	dialedFollowed          bool                    // dialed followed a redirect; no write taken since.
 	redirects               int                     // not_primary redirects followed since the last other reply.
 	redirectedLoss          bool                    // The last connection was ended by a redirect.
-	refusedAsDamaged        int                     // Damaged-frame errors since the last reply (waitAfterDamage).
+	refusedAsDamaged        int                     // Damaged-frame errors in a row (damageRefused, waitAfterDamage).
 	damagedLoss             bool                    // The current connection was refused a damaged frame (waitAfterDamage).
 	loginsRefusedBadVersion int                     // Logins refused bad_version since one was accepted (loginRefusal).
 	subscription            *subscription           // Report subscription, resumed on reconnect.

@@ -68,7 +68,8 @@ func (c *Client) connectAny(ctx context.Context) (e *established, final bool, er
 // (and this error frame) in version 1 that the client verified: a login refused as
 // malformed arrived damaged (a link, a middlebox), and about 14 of its 96 bytes are
 // checked before its checksum. These count with the damaged frames of waitAfterDamage,
-// in the same row (damageRefused: reset only by a reply), and stop the client at the
+// in the same row (damageRefused: reset by a reply, or a connection healthy for a
+// while: damageForgotten), and stop the client at the
 // same bound, damageRefusalsMax. bad_version is the one a real disagreement gives too
 // (a server that frames its challenge in version 1 but no longer accepts it): taken for
 // damage once, it is final the second time a login is refused with it with no login
@@ -419,8 +420,11 @@ var errReaderLeft = errors.New("client: a report or market-data handler ended th
 	"connection's reader goroutine (runtime.Goexit)")
 
 // readFrames decodes frames from conn and handles them until the connection fails or
-// a frame ends it, and returns why.
+// a frame ends it, and returns why. The first frame handled once the connection has
+// lived damageForgottenAfter resets the count of damage in a row (damageForgotten).
 func (c *Client) readFrames(conn net.Conn, decoder *wire.Decoder, generation uint64) error {
+	started := time.Now().UnixNano()
+	readAt, healthy := started, false
 	for {
 		for {
 			frame, ok, err := decoder.Next()
@@ -433,6 +437,10 @@ func (c *Client) readFrames(conn net.Conn, decoder *wire.Decoder, generation uin
 			if err := c.handle(&frame, generation); err != nil {
 				return err
 			}
+			if !healthy && readAt-started >= int64(damageForgottenAfter) {
+				healthy = true
+				c.damageForgotten(generation)
+			}
 		}
 		if _, err := decoder.ReadFrom(conn); err != nil {
 			for {
@@ -444,7 +452,8 @@ func (c *Client) readFrames(conn net.Conn, decoder *wire.Decoder, generation uin
 			}
 			return err
 		}
-		c.lastRead.Store(time.Now().UnixNano())
+		readAt = time.Now().UnixNano()
+		c.lastRead.Store(readAt)
 	}
 }
 
@@ -534,7 +543,8 @@ func damagedFrame(code wire.ErrorCode) bool {
 }
 
 // damageRefused counts a refusal of a damaged frame (damagedFrame) on connection
-// generation (if not replaced yet) among those in a row with no reply in between, which
+// generation (if not replaced yet) among those in a row (no reply in between, and no
+// connection that lived damageForgottenAfter: damageForgotten), which
 // space the reconnects out (waitAfterDamage): frames damaged again and again on every
 // connection (a broken link, or a client fault that corrupts its own frames) would
 // otherwise have the client reconnect and resend as fast as the server refuses. Counted
@@ -552,6 +562,35 @@ func (c *Client) damageRefused(generation uint64) (refusals int) {
 	return c.refusedAsDamaged
 }
 
+// damageForgotten resets the count of frames refused as damaged in a row
+// (refusedAsDamaged) once connection generation, if still current, has carried the
+// server's frames, verified, for damageForgottenAfter since its login without an error.
+// A reply resets the count at once (complete: a frame of the client's got through); a
+// client that only receives (reports, market data, heartbeats: no calls, no replies)
+// would otherwise add up damage spread over hours, its back-off growing to
+// ReconnectDelayMax, and stop at damageRefusalsMax. The server's frames do not show
+// that the client's get through (the refusal of a damaged one may be on its way behind
+// them): what resets the count is the connection's age. A frame refused each time it
+// is resent, or a link that damages every connection, is refused within a round trip
+// of the login, long before; so the reconnects after it still back off and stop at the
+// bound, even when answers to other frames (a resubscription's subscribed, reports)
+// arrive before each refusal.
+func (c *Client) damageForgotten(generation uint64) {
+	c.mu.Lock()
+	if c.generation == generation {
+		c.refusedAsDamaged = 0
+	}
+	c.mu.Unlock()
+}
+
+// damageForgottenAfter is how long a connection carries the server's frames, with none
+// refused, before damage in a row is forgotten (damageForgotten): the longest wait of the
+// back-off after damage, so a link that damages a frame on every connection after it has
+// lived that long is reconnected to no more often than the capped back-off allows. The
+// server sends a heartbeat after a second without sending (PROTOCOL.md section 4), so a
+// healthy connection with nothing else to carry still has a frame to count.
+const damageForgottenAfter = ReconnectDelayMax
+
 // damageRefusalsError is the error that stops the client after refusals frames (logins
 // included) in a row refused as damaged, the last with refused.
 func damageRefusalsError(refusals int, refused *ServerError) error {
@@ -559,7 +598,7 @@ func damageRefusalsError(refusals int, refused *ServerError) error {
 		"between (the link, or this client, corrupts frames): %w", refusals, refused)
 }
 
-// damageRefusalsMax bounds the frames refused as damaged in a row, with no reply between,
+// damageRefusalsMax bounds the frames refused as damaged in a row (damageRefused),
 // after which the client stops (failFatal): about 9 s of reconnects spaced out by
 // waitAfterDamage. Damage in passing is answered by the next connection; sixteen in a row
 // is a link or a client that corrupts every frame, or one frame the server refuses each

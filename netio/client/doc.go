@@ -115,8 +115,9 @@
 // unverified (it may name another request, whose own frame was fine). The client takes
 // it as a damaged connection: it reconnects and resends every pending request, the one
 // named included (exactly-once answers a copy already applied from the cache); after a
-// second one in a row with no reply in between it waits before reconnecting, doubling
-// from ReconnectDelayMin to ReconnectDelayMax. The server checks a frame's header
+// second one in a row (no reply in between, and no connection that carried the
+// server's frames for a second before its damage) it waits before reconnecting,
+// doubling from ReconnectDelayMin to ReconnectDelayMax. The server checks a frame's header
 // before its checksum, so the same damage in a header byte is refused bad_magic,
 // bad_version, frame_too_large, bad_body_length, unknown_kind or reserved_not_zero (or
 // truncated_frame): once the connection's login was accepted (the client's own frames
@@ -127,7 +128,7 @@
 // server's version-1 challenge. Dial tries the next address (having tried them all, it
 // returns ErrUnreachable wrapping the refusal); a reconnect logs in again as after a
 // failed reconnect, with its back-off. These refusals count in the same row of damage
-// as those after a login (reset by a reply) and stop the client at the same bound, 16.
+// as those after a login and stop the client at the same bound, 16.
 // bad_version is also what a server answers when it does not accept version 1: taken
 // for damage once, a second login refused bad_version with none accepted between stops
 // the client with the *ServerError (at Dial too: two addresses refusing it). Close fails the pending calls with
