@@ -487,7 +487,7 @@ func (c *Client) handle(frame *wire.Frame, generation uint64) error {
 		refused := serverError(frame)
 		code := wire.ErrorCode(frame.Status)
 		switch {
-		case damagedFrame(code):
+		case damagedFrame(code) || c.config.UncheckedFrames && uncheckedDamage(code):
 			// A frame of ours arrived damaged: the connection is (a link, a middlebox),
 			// not the request. The number is read from the damaged frame (PROTOCOL.md
 			// section 4, error): unverified, it may name another pending request, whose
@@ -537,6 +537,27 @@ func damagedFrame(code wire.ErrorCode) bool {
 	case wire.ErrorBadChecksum, wire.ErrorBadMagic, wire.ErrorBadVersion,
 		wire.ErrorFrameTooLarge, wire.ErrorBadBodyLength, wire.ErrorUnknownKind,
 		wire.ErrorReservedNotZero, wire.ErrorTruncatedFrame:
+		return true
+	}
+	return false
+}
+
+// uncheckedDamage reports whether an error frame with code, on a connection whose login
+// negotiated unchecked frames (Config.UncheckedFrames), says that a frame of the
+// client's arrived damaged, beyond damagedFrame's codes. The server verifies nothing of
+// such a frame, so header fields it checks after the checksum's place are unverified
+// too: a kind read as one a client may not send (a request or heartbeat as reply:
+// unexpected_frame), a session that is not the login's (session_mismatch), a request
+// number 0 (bad_request_number). The client's encoder never produces them (it sends
+// only the kinds a client sends, the subscription once per connection, its session in
+// every request, numbers from 1), so the link did; and the number such an error carries
+// is as unverified as bad_checksum's, so session_mismatch's may name another request.
+// With checked frames the server verified the frame first: these are the client's own
+// doing, a protocol error. unknown_operation is not here: an application may send an
+// undefined operation, and the call it names fails alone.
+func uncheckedDamage(code wire.ErrorCode) bool {
+	switch code {
+	case wire.ErrorUnexpectedFrame, wire.ErrorSessionMismatch, wire.ErrorBadRequestNumber:
 		return true
 	}
 	return false

@@ -122,6 +122,10 @@
 // bad_version, frame_too_large, bad_body_length, unknown_kind or reserved_not_zero (or
 // truncated_frame): once the connection's login was accepted (the client's own frames
 // got through on it), these are taken as bad_checksum is, whatever number they carry.
+// With UncheckedFrames the server verifies nothing of the client's frames, so
+// unexpected_frame, session_mismatch and bad_request_number after the login (decided
+// from header fields the client always writes right) are damage too; unknown_operation
+// still fails the call it names.
 // A login refused bad_checksum, one of the header codes, or unexpected_frame (decided
 // from the header alone before a login: the login's kind byte damaged) arrived damaged
 // too: the client built it afresh in protocol version 1 and has just verified the
