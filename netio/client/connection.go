@@ -69,12 +69,12 @@ func (c *Client) connectAny(ctx context.Context) (e *established, final bool, er
 // malformed arrived damaged (a link, a middlebox), and about 14 of its 96 bytes are
 // checked before its checksum. These count with the damaged frames of waitAfterDamage,
 // in the same row (damageRefused: reset by a reply, or a connection healthy for a
-// while: damageForgotten), and stop the client at the
-// same bound, damageRefusalsMax. bad_version is the one a real disagreement gives too
-// (a server that frames its challenge in version 1 but no longer accepts it): taken for
-// damage once, it is final the second time a login is refused with it with no login
-// accepted between (loginBadVersionRefusalsMax), since damage landing on the version
-// byte of two logins is far less likely than a server that means it.
+// while: damageForgotten), and stop the client at the same bound, damageRefusalsMax.
+// bad_version is the one a real disagreement gives too (a server that frames its
+// challenge in version 1 but no longer accepts it): taken for damage once, it is final
+// the second time a login is refused with it with no login accepted between
+// (loginBadVersionRefusalsMax), since damage landing on the version byte of two logins
+// is far less likely than a server that means it.
 func (c *Client) loginRefusal(refused *ServerError) error {
 	code := wire.ErrorCode(refused.Code)
 	if !loginDamaged(code) {
@@ -530,7 +530,8 @@ func (c *Client) handle(frame *wire.Frame, generation uint64) error {
 // fast; it is never taken as a definite refusal of the request named. truncated_frame
 // (the stream ended inside a frame) is the connection's too, should the client ever
 // read it. unexpected_frame is not here: the server decides it from the kind of a frame
-// whose checksum it verified. A login refused with these codes is damaged too, with
+// whose checksum it verified (unless the session negotiated unchecked frames:
+// uncheckedDamage). A login refused with these codes is damaged too, with
 // one reserve for bad_version (loginRefusal).
 func damagedFrame(code wire.ErrorCode) bool {
 	switch code {
@@ -615,8 +616,8 @@ const damageForgottenAfter = ReconnectDelayMax
 // damageRefusalsError is the error that stops the client after refusals frames (logins
 // included) in a row refused as damaged, the last with refused.
 func damageRefusalsError(refusals int, refused *ServerError) error {
-	return fmt.Errorf("client: %d frames in a row refused as damaged with no reply "+
-		"between (the link, or this client, corrupts frames): %w", refusals, refused)
+	return fmt.Errorf("client: %d frames in a row refused as damaged, no reply between "+
+		"(the link, or this client, corrupts frames): %w", refusals, refused)
 }
 
 // damageRefusalsMax bounds the frames refused as damaged in a row (damageRefused),
