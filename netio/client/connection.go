@@ -25,8 +25,10 @@ type established struct {
 
 // connectAny tries the redirect target first, then each address in order, and returns
 // the first connection that logs in. A login refusal that stops the client
-// (loginRefusal: unknown key, bad signature, a protocol version the server does not
-// speak, damage in a row past its bound) is returned at once, final true.
+// (loginRefusal: unknown key, bad signature, damage in a row past its bound) is
+// returned at once, final true; a protocol version the server does not speak
+// (bad_version, the second with no login accepted between) only once no other address
+// accepts the login.
 func (c *Client) connectAny(ctx context.Context) (e *established, final bool, err error) {
 	c.mu.Lock()
 	addresses := slices.Clone(c.config.Addresses)
@@ -35,7 +37,7 @@ func (c *Client) connectAny(ctx context.Context) (e *established, final bool, er
 	}
 	c.mu.Unlock()
 	var reasons []string
-	var last error
+	var last, versionRefused error
 	for _, address := range addresses {
 		e, err := c.connect(ctx, address)
 		if err == nil {
@@ -43,7 +45,13 @@ func (c *Client) connectAny(ctx context.Context) (e *established, final bool, er
 		}
 		var serverError *ServerError
 		if errors.As(err, &serverError) {
-			if stop := c.loginRefusal(serverError); stop != nil {
+			stop := c.loginRefusal(serverError)
+			if stop != nil && stop == error(serverError) &&
+				wire.ErrorCode(serverError.Code) == wire.ErrorBadVersion {
+				// This server does not speak version 1; another address may (a cluster
+				// in the middle of an upgrade): the client stops once none of them does.
+				versionRefused = stop
+			} else if stop != nil {
 				return nil, true, stop
 			}
 		}
@@ -52,6 +60,9 @@ func (c *Client) connectAny(ctx context.Context) (e *established, final bool, er
 		if ctx.Err() != nil {
 			break
 		}
+	}
+	if versionRefused != nil {
+		return nil, true, versionRefused
 	}
 	// One line, so that a command-line tool can print it as is.
 	return nil, false, fmt.Errorf("%w (%s): %w", ErrUnreachable, strings.Join(reasons, "; "),

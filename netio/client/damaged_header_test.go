@@ -200,6 +200,31 @@ func TestLoginsRefusedBadVersionTwiceStop(t *testing.T) {
 	}
 }
 
+// TestAnAddressAcceptingTheLoginOutranksBadVersions: in a cluster in the middle of an
+// upgrade, some nodes may refuse version 1 logins bad_version while another accepts
+// them. Two such refusals in one round of addresses must not stop the client before it
+// has tried the address that accepts: Dial, given two refusing addresses first, connects
+// to the third.
+func TestAnAddressAcceptingTheLoginOutranksBadVersions(t *testing.T) {
+	alwaysBadVersion := func(int) wire.ErrorCode { return wire.ErrorBadVersion }
+	first := startScriptedServerRefusing(t, alwaysBadVersion, func(int, *scriptedPeer) {})
+	second := startScriptedServerRefusing(t, alwaysBadVersion, func(int, *scriptedPeer) {})
+	accepting := startScriptedServer(t, func(_ int, peer *scriptedPeer) {
+		peer.answerAll()
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	c, err := Dial(ctx, Config{Addresses: []string{first, second, accepting}, Client: 1,
+		Key: 1, Secret: []byte("secret"), CoalesceEventsMax: -1})
+	if err != nil {
+		t.Fatalf("two addresses refusing the login bad_version, the third accepting it: "+
+			"Dial returned %v, want a connection to the third", err)
+	}
+	defer c.Close()
+	expectOK(t, c.Go(ctx, model.OperationCreateTransfers, 0,
+		make([]byte, model.TransferSize), nil), "a write on the third address")
+}
+
 // TestDamagedLoginsCountInTheRowOfDamage: logins refused as damaged count among the
 // damaged frames in a row (no reply between) with those refused after a login, and the
 // client stops at the same bound, damageRefusalsMax, with an error wrapping the last
