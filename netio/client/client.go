@@ -30,47 +30,48 @@ type Client struct {
 	window      *semaphore.Weighted // Requests in flight (InflightMax).
 	windowBytes *semaphore.Weighted // Expected reply bytes in flight (InflightBytesMax).
 
-	mu               sync.Mutex
-	conn             net.Conn                // Current connection; nil while reconnecting.
-	generation       uint64                  // Bumped for every connection.
-	next             uint64                  // Next request number.
-	spanStart        uint64                  // At or below every pending number (window.go).
-	numberedBytes    int64                   // Expected reply bodies of every numbered write.
-	spanBytes        int64                   // At or below every pending numberedAt (window.go).
-	pendingLeft      chan struct{}           // Closed when calls leave pending (window.go).
-	windowQueue      []uint64                // Tickets of callers waiting for room (window.go).
-	windowTicket     uint64                  // Last ticket given out (window.go).
-	late             []lateReply             // Replies cached out of number order (window.go).
-	pending          map[uint64]*Call        // Sent (or to send) and not answered, by number.
-	forming          map[coalesceKey]*Call   // Requests open to more callers (coalesce.go).
-	admitting        int                     // Requests waiting for a window slot in admit.
-	admitTail        chan struct{}           // Closed once the last of them is admitted or dropped.
-	outbox           [][]byte                // Frames waiting for the writer, in order.
-	spare            [][]byte                // The writer's other outbox array.
-	writingFrames    [][]byte                // The outbox a writer is writing (frames.go).
-	freeFrames       [][]byte                // Reusable large frame buffers (frames.go).
-	formingFrames    [][]byte                // Reusable smaller buffers of merged requests (frames.go).
-	writing          bool                    // A goroutine is writing the outbox.
-	closed           bool                    // Close was called or a fatal error happened.
-	fatal            error                   // Why the client stopped, when not by Close.
-	primary          string                  // Address from the last not_primary, tried first.
-	dialed           string                  // The address dialed for conn (namesConnectedLocked).
-	dialedFollowed   bool                    // dialed followed a redirect; no write taken since.
-	redirects        int                     // not_primary redirects followed since the last other reply.
-	redirectedLoss   bool                    // The last connection was ended by a redirect.
-	refusedAsDamaged int                     // Damaged-frame errors since the last reply (waitAfterDamage).
-	damagedLoss      bool                    // The current connection was refused a damaged frame (waitAfterDamage).
-	subscription     *subscription           // Report subscription, resumed on reconnect.
-	marketData       *marketDataSubscription // Market-data subscriptions, resumed on reconnect.
-	logoutSeen       chan struct{}           // Closed when the server acknowledges a logout.
-	readers          int                     // Reader goroutines running, of any connection.
-	handlers         int                     // Of them, those running a report or market-data handler.
-	readersChanged   chan struct{}           // Made by shutdown; closed when a reader returns.
-	heartbeat        time.Duration           // Heartbeat interval in force.
-	silence          time.Duration           // Silence timeout in force.
-	permissions      uint32                  // From LoginAccepted.
-	epoch            uint64                  // From LoginAccepted.
-	shardMap         *shardmap.Map           // The server's, once asked (ShardMap).
+	mu                      sync.Mutex
+	conn                    net.Conn                // Current connection; nil while reconnecting.
+	generation              uint64                  // Bumped for every connection.
+	next                    uint64                  // Next request number.
+	spanStart               uint64                  // At or below every pending number (window.go).
+	numberedBytes           int64                   // Expected reply bodies of every numbered write.
+	spanBytes               int64                   // At or below every pending numberedAt (window.go).
+	pendingLeft             chan struct{}           // Closed when calls leave pending (window.go).
+	windowQueue             []uint64                // Tickets of callers waiting for room (window.go).
+	windowTicket            uint64                  // Last ticket given out (window.go).
+	late                    []lateReply             // Replies cached out of number order (window.go).
+	pending                 map[uint64]*Call        // Sent (or to send) and not answered, by number.
+	forming                 map[coalesceKey]*Call   // Requests open to more callers (coalesce.go).
+	admitting               int                     // Requests waiting for a window slot in admit.
+	admitTail               chan struct{}           // Closed once the last of them is admitted or dropped.
+	outbox                  [][]byte                // Frames waiting for the writer, in order.
+	spare                   [][]byte                // The writer's other outbox array.
+	writingFrames           [][]byte                // The outbox a writer is writing (frames.go).
+	freeFrames              [][]byte                // Reusable large frame buffers (frames.go).
+	formingFrames           [][]byte                // Reusable smaller buffers of merged requests (frames.go).
+	writing                 bool                    // A goroutine is writing the outbox.
+	closed                  bool                    // Close was called or a fatal error happened.
+	fatal                   error                   // Why the client stopped, when not by Close.
+	primary                 string                  // Address from the last not_primary, tried first.
+	dialed                  string                  // The address dialed for conn (namesConnectedLocked).
+	dialedFollowed          bool                    // dialed followed a redirect; no write taken since.
+	redirects               int                     // not_primary redirects followed since the last other reply.
+	redirectedLoss          bool                    // The last connection was ended by a redirect.
+	refusedAsDamaged        int                     // Damaged-frame errors in a row (damageRefused, waitAfterDamage).
+	damagedLoss             bool                    // The current connection was refused a damaged frame (waitAfterDamage).
+	loginsRefusedBadVersion int                     // Logins refused bad_version since one was accepted (loginRefusal).
+	subscription            *subscription           // Report subscription, resumed on reconnect.
+	marketData              *marketDataSubscription // Market-data subscriptions, resumed on reconnect.
+	logoutSeen              chan struct{}           // Closed when the server acknowledges a logout.
+	readers                 int                     // Reader goroutines running, of any connection.
+	handlers                int                     // Of them, those running a report or market-data handler.
+	readersChanged          chan struct{}           // Made by shutdown; closed when a reader returns.
+	heartbeat               time.Duration           // Heartbeat interval in force.
+	silence                 time.Duration           // Silence timeout in force.
+	permissions             uint32                  // From LoginAccepted.
+	epoch                   uint64                  // From LoginAccepted.
+	shardMap                *shardmap.Map           // The server's, once asked (ShardMap).
 
 	// writeBatch is the outbox being written, owned by the goroutine that set writing
 	// (read and consumed without mu during the write). A field rather than a local:
@@ -128,7 +129,7 @@ func Dial(ctx context.Context, config Config) (*Client, error) {
 		_, _ = rand.Read(random[:])
 		c.session = binary.LittleEndian.Uint64(random[:])
 	}
-	established, err := c.connectAny(ctx)
+	established, _, err := c.connectAny(ctx)
 	if err != nil {
 		c.endLifetime()
 		return nil, err

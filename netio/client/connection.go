@@ -24,9 +24,12 @@ type established struct {
 }
 
 // connectAny tries the redirect target first, then each address in order, and returns
-// the first connection that logs in. A login refusal that a retry cannot cure (unknown
-// key, bad signature: loginRefusedForGood) is returned at once as a *ServerError.
-func (c *Client) connectAny(ctx context.Context) (*established, error) {
+// the first connection that logs in. A login refusal that stops the client
+// (loginRefusal: unknown key, bad signature, damage in a row past its bound) is
+// returned at once, final true; a protocol version the server does not speak
+// (bad_version, the second with no login accepted between) only once no other address
+// accepts the login.
+func (c *Client) connectAny(ctx context.Context) (e *established, final bool, err error) {
 	c.mu.Lock()
 	addresses := slices.Clone(c.config.Addresses)
 	if c.primary != "" {
@@ -34,15 +37,23 @@ func (c *Client) connectAny(ctx context.Context) (*established, error) {
 	}
 	c.mu.Unlock()
 	var reasons []string
-	var last error
+	var last, versionRefused error
 	for _, address := range addresses {
 		e, err := c.connect(ctx, address)
 		if err == nil {
-			return e, nil
+			return e, false, nil
 		}
 		var serverError *ServerError
-		if errors.As(err, &serverError) && loginRefusedForGood(wire.ErrorCode(serverError.Code)) {
-			return nil, err
+		if errors.As(err, &serverError) {
+			stop := c.loginRefusal(serverError)
+			if stop != nil && stop == error(serverError) &&
+				wire.ErrorCode(serverError.Code) == wire.ErrorBadVersion {
+				// This server does not speak version 1; another address may (a cluster
+				// in the middle of an upgrade): the client stops once none of them does.
+				versionRefused = stop
+			} else if stop != nil {
+				return nil, true, stop
+			}
 		}
 		reasons = append(reasons, fmt.Sprintf("%s: %v", address, err))
 		last = err
@@ -50,20 +61,70 @@ func (c *Client) connectAny(ctx context.Context) (*established, error) {
 			break
 		}
 	}
+	if versionRefused != nil {
+		return nil, true, versionRefused
+	}
 	// One line, so that a command-line tool can print it as is.
-	return nil, fmt.Errorf("%w (%s): %w", ErrUnreachable, strings.Join(reasons, "; "), last)
+	return nil, false, fmt.Errorf("%w (%s): %w", ErrUnreachable, strings.Join(reasons, "; "),
+		last)
 }
 
-// loginRefusedForGood reports whether a handshake's error frame with code means that
-// logging in again fails the same way until something changes (PROTOCOL.md section 13),
-// so that the client stops rather than retry. bad_checksum is retryable there: the login
-// frame is built afresh for every attempt, so a damaged one is the connection's damage,
-// which a new attempt cures, as for a request's frame (handle). The header codes that
-// handle takes for damage after a login (damagedFrame) stop the client here: no frame
-// of the client's has got through intact on this connection to show that its encoder
-// speaks the server's protocol.
-func loginRefusedForGood(code wire.ErrorCode) bool {
-	return !code.Retryable()
+// loginRefusal decides what a handshake's error frame means (PROTOCOL.md section 13),
+// counting it where it counts, and returns nil to log in again (at the next address,
+// or in the reconnector's next round, with its back-off) or the error that stops the
+// client. A code that is not Retryable stops it (unknown key, bad signature, ...:
+// logging in again fails the same way until something changes), except the damage
+// codes of loginDamaged. The login frame is built afresh by the client's own encoder
+// for every attempt, in protocol version 1, and the server has just sent a challenge
+// (and this error frame) in version 1 that the client verified: a login refused as
+// malformed arrived damaged (a link, a middlebox), and about 14 of its 96 bytes are
+// checked before its checksum. These count with the damaged frames of waitAfterDamage,
+// in the same row (damageRefused: reset by a reply, or a connection healthy for a
+// while: damageForgotten), and stop the client at the same bound, damageRefusalsMax.
+// bad_version is the one a real disagreement gives too (a server that frames its
+// challenge in version 1 but no longer accepts it): taken for damage once, it is final
+// the second time a login is refused with it with no login accepted between
+// (loginBadVersionRefusalsMax), since damage landing on the version byte of two logins
+// is far less likely than a server that means it.
+func (c *Client) loginRefusal(refused *ServerError) error {
+	code := wire.ErrorCode(refused.Code)
+	if !loginDamaged(code) {
+		if code.Retryable() {
+			return nil
+		}
+		return refused
+	}
+	c.mu.Lock()
+	c.refusedAsDamaged++
+	refusals := c.refusedAsDamaged
+	if code == wire.ErrorBadVersion {
+		c.loginsRefusedBadVersion++
+	}
+	versionRefusals := c.loginsRefusedBadVersion
+	c.mu.Unlock()
+	switch {
+	case code == wire.ErrorBadVersion && versionRefusals >= loginBadVersionRefusalsMax:
+		return refused // The server does not speak version 1.
+	case refusals >= damageRefusalsMax:
+		return damageRefusalsError(refusals, refused)
+	}
+	c.log.Warn("client: login refused as damaged, logging in again", "error", refused,
+		"refusals", refusals)
+	return nil
+}
+
+// loginBadVersionRefusalsMax is the number of logins refused bad_version, with no login
+// accepted between, at which the client stops (loginRefusal): the first may be damage
+// to the version byte, a second is the server's protocol.
+const loginBadVersionRefusalsMax = 2
+
+// loginDamaged reports whether an error frame with code refusing a login says that the
+// login arrived damaged: the codes of damagedFrame, and unexpected_frame, which the
+// server decides from the header alone before the login (PROTOCOL.md section 3, step
+// 4), so a flipped bit in the login's kind byte (login, 2, read as request, 6) gets it.
+// The client sends nothing else on a connection before its login is accepted.
+func loginDamaged(code wire.ErrorCode) bool {
+	return damagedFrame(code) || code == wire.ErrorUnexpectedFrame
 }
 
 // connect dials one address and runs the login handshake: read the challenge, sign its
@@ -194,6 +255,7 @@ func (c *Client) install(e *established) {
 	// A bad_checksum the old connection's reader handled after waitAfterDamage ran for
 	// its loss says nothing of how this one ends (it still counts in refusedAsDamaged).
 	c.damagedLoss = false
+	c.loginsRefusedBadVersion = 0 // This server speaks version 1 (loginRefusal).
 	c.heartbeat = c.config.HeartbeatInterval
 	if c.heartbeat == 0 {
 		c.heartbeat = time.Duration(e.timers.HeartbeatIntervalMs) * time.Millisecond
@@ -254,7 +316,7 @@ func (c *Client) maintain() {
 				case <-ctx.Done():
 				}
 			}()
-			e, err := c.connectAny(ctx)
+			e, final, err := c.connectAny(ctx)
 			cancel()
 			if err == nil {
 				c.mu.Lock()
@@ -268,11 +330,12 @@ func (c *Client) maintain() {
 				c.log.Info("client: reconnected", "address", e.address)
 				break
 			}
-			var refused *ServerError
-			if errors.As(err, &refused) && loginRefusedForGood(wire.ErrorCode(refused.Code)) {
-				c.failFatal(refused)
+			if final {
+				c.failFatal(err)
 				return
 			}
+			var refused *ServerError
+			errors.As(err, &refused)
 			wait := delay
 			if refused != nil {
 				wait = max(wait, refused.RetryAfter) // too_many_attempts: wait as asked.
@@ -350,21 +413,44 @@ func (c *Client) readerReturned() {
 
 // read is the connection's reader goroutine: it decodes frames and completes calls.
 // shutdown waits for it to return unless it is running a handler (readers, handlers).
+// However it ends, the connection is marked lost (readFailed, deferred): a report or
+// market-data handler may leave by runtime.Goexit (t.Fatal inside a handler in an
+// application's test), which ends this goroutine inside readFrames; without the mark
+// the connection would stay current with no one reading it, and the pending calls would
+// wait for the silence timeout before the reconnect resent them (or Close failed them).
 func (c *Client) read(conn net.Conn, decoder *wire.Decoder, generation uint64) {
 	defer c.readerReturned()
+	err := errReaderLeft // Kept only if readFrames never returns (runtime.Goexit).
+	defer func() { c.readFailed(generation, err) }()
+	err = c.readFrames(conn, decoder, generation)
+}
+
+// errReaderLeft is why a connection is lost when its reader's goroutine ended inside a
+// handler (runtime.Goexit) rather than on an error of its own.
+var errReaderLeft = errors.New("client: a report or market-data handler ended the " +
+	"connection's reader goroutine (runtime.Goexit)")
+
+// readFrames decodes frames from conn and handles them until the connection fails or
+// a frame ends it, and returns why. The first frame handled once the connection has
+// lived damageForgottenAfter resets the count of damage in a row (damageForgotten).
+func (c *Client) readFrames(conn net.Conn, decoder *wire.Decoder, generation uint64) error {
+	started := time.Now().UnixNano()
+	readAt, healthy := started, false
 	for {
 		for {
 			frame, ok, err := decoder.Next()
 			if err != nil {
-				c.readFailed(generation, err)
-				return
+				return err
 			}
 			if !ok {
 				break
 			}
 			if err := c.handle(&frame, generation); err != nil {
-				c.readFailed(generation, err)
-				return
+				return err
+			}
+			if !healthy && readAt-started >= int64(damageForgottenAfter) {
+				healthy = true
+				c.damageForgotten(generation)
 			}
 		}
 		if _, err := decoder.ReadFrom(conn); err != nil {
@@ -375,10 +461,10 @@ func (c *Client) read(conn net.Conn, decoder *wire.Decoder, generation uint64) {
 				}
 				_ = c.handle(&frame, generation)
 			}
-			c.readFailed(generation, err)
-			return
+			return err
 		}
-		c.lastRead.Store(time.Now().UnixNano())
+		readAt = time.Now().UnixNano()
+		c.lastRead.Store(readAt)
 	}
 }
 
@@ -412,7 +498,7 @@ func (c *Client) handle(frame *wire.Frame, generation uint64) error {
 		refused := serverError(frame)
 		code := wire.ErrorCode(frame.Status)
 		switch {
-		case damagedFrame(code):
+		case damagedFrame(code) || c.config.UncheckedFrames && uncheckedDamage(code):
 			// A frame of ours arrived damaged: the connection is (a link, a middlebox),
 			// not the request. The number is read from the damaged frame (PROTOCOL.md
 			// section 4, error): unverified, it may name another pending request, whose
@@ -424,9 +510,7 @@ func (c *Client) handle(frame *wire.Frame, generation uint64) error {
 			// damageRefusalsMax connections in a row (a frame it refuses every time would
 			// otherwise be resent for ever, blocking the calls queued with it).
 			if refusals := c.damageRefused(generation); refusals >= damageRefusalsMax {
-				c.failFatal(fmt.Errorf("client: %d frames in a row refused as damaged with "+
-					"no reply between (the link, or this client, corrupts frames): %w",
-					refusals, refused))
+				c.failFatal(damageRefusalsError(refusals, refused))
 			}
 		case sessionFatal(code):
 			c.failFatal(refused)
@@ -457,10 +541,9 @@ func (c *Client) handle(frame *wire.Frame, generation uint64) error {
 // fast; it is never taken as a definite refusal of the request named. truncated_frame
 // (the stream ended inside a frame) is the connection's too, should the client ever
 // read it. unexpected_frame is not here: the server decides it from the kind of a frame
-// whose checksum it verified. During a handshake these codes keep their meaning
-// (loginRefusedForGood): no frame of the client's has got through intact on that
-// connection yet, and a server of another protocol version refuses the login
-// bad_version.
+// whose checksum it verified (unless the session negotiated unchecked frames:
+// uncheckedDamage). A login refused with these codes is damaged too, with
+// one reserve for bad_version (loginRefusal).
 func damagedFrame(code wire.ErrorCode) bool {
 	switch code {
 	case wire.ErrorBadChecksum, wire.ErrorBadMagic, wire.ErrorBadVersion,
@@ -471,8 +554,30 @@ func damagedFrame(code wire.ErrorCode) bool {
 	return false
 }
 
+// uncheckedDamage reports whether an error frame with code, on a connection whose login
+// negotiated unchecked frames (Config.UncheckedFrames), says that a frame of the
+// client's arrived damaged, beyond damagedFrame's codes. The server verifies nothing of
+// such a frame, so header fields it checks after the checksum's place are unverified
+// too: a kind read as one a client may not send (a request or heartbeat as reply:
+// unexpected_frame), a session that is not the login's (session_mismatch), a request
+// number 0 (bad_request_number). The client's encoder never produces them (it sends
+// only the kinds a client sends, the subscription once per connection, its session in
+// every request, numbers from 1), so the link did; and the number such an error carries
+// is as unverified as bad_checksum's, so session_mismatch's may name another request.
+// With checked frames the server verified the frame first: these are the client's own
+// doing, a protocol error. unknown_operation is not here: an application may send an
+// undefined operation, and the call it names fails alone.
+func uncheckedDamage(code wire.ErrorCode) bool {
+	switch code {
+	case wire.ErrorUnexpectedFrame, wire.ErrorSessionMismatch, wire.ErrorBadRequestNumber:
+		return true
+	}
+	return false
+}
+
 // damageRefused counts a refusal of a damaged frame (damagedFrame) on connection
-// generation (if not replaced yet) among those in a row with no reply in between, which
+// generation (if not replaced yet) among those in a row (no reply in between, and no
+// connection that lived damageForgottenAfter: damageForgotten), which
 // space the reconnects out (waitAfterDamage): frames damaged again and again on every
 // connection (a broken link, or a client fault that corrupts its own frames) would
 // otherwise have the client reconnect and resend as fast as the server refuses. Counted
@@ -490,7 +595,43 @@ func (c *Client) damageRefused(generation uint64) (refusals int) {
 	return c.refusedAsDamaged
 }
 
-// damageRefusalsMax bounds the frames refused as damaged in a row, with no reply between,
+// damageForgotten resets the count of frames refused as damaged in a row
+// (refusedAsDamaged) once connection generation, if still current, has carried the
+// server's frames, verified, for damageForgottenAfter since its login without an error.
+// A reply resets the count at once (complete: a frame of the client's got through); a
+// client that only receives (reports, market data, heartbeats: no calls, no replies)
+// would otherwise add up damage spread over hours, its back-off growing to
+// ReconnectDelayMax, and stop at damageRefusalsMax. The server's frames do not show
+// that the client's get through (the refusal of a damaged one may be on its way behind
+// them): what resets the count is the connection's age. A frame refused each time it
+// is resent, or a link that damages every connection, is refused within a round trip
+// of the login, long before; so the reconnects after it still back off and stop at the
+// bound, even when answers to other frames (a resubscription's subscribed, reports)
+// arrive before each refusal.
+func (c *Client) damageForgotten(generation uint64) {
+	c.mu.Lock()
+	if c.generation == generation {
+		c.refusedAsDamaged = 0
+	}
+	c.mu.Unlock()
+}
+
+// damageForgottenAfter is how long a connection carries the server's frames, with none
+// refused, before damage in a row is forgotten (damageForgotten): the longest wait of the
+// back-off after damage, so a link that damages a frame on every connection after it has
+// lived that long is reconnected to no more often than the capped back-off allows. The
+// server sends a heartbeat after a second without sending (PROTOCOL.md section 4), so a
+// healthy connection with nothing else to carry still has a frame to count.
+const damageForgottenAfter = ReconnectDelayMax
+
+// damageRefusalsError is the error that stops the client after refusals frames (logins
+// included) in a row refused as damaged, the last with refused.
+func damageRefusalsError(refusals int, refused *ServerError) error {
+	return fmt.Errorf("client: %d frames in a row refused as damaged, no reply between "+
+		"(the link, or this client, corrupts frames): %w", refusals, refused)
+}
+
+// damageRefusalsMax bounds the frames refused as damaged in a row (damageRefused),
 // after which the client stops (failFatal): about 9 s of reconnects spaced out by
 // waitAfterDamage. Damage in passing is answered by the next connection; sixteen in a row
 // is a link or a client that corrupts every frame, or one frame the server refuses each

@@ -115,16 +115,28 @@
 // unverified (it may name another request, whose own frame was fine). The client takes
 // it as a damaged connection: it reconnects and resends every pending request, the one
 // named included (exactly-once answers a copy already applied from the cache); after a
-// second one in a row with no reply in between it waits before reconnecting, doubling
-// from ReconnectDelayMin to ReconnectDelayMax. The server checks a frame's header
+// second one in a row (no reply in between, and no connection that carried the
+// server's frames for a second before its damage) it waits before reconnecting,
+// doubling from ReconnectDelayMin to ReconnectDelayMax. The server checks a frame's header
 // before its checksum, so the same damage in a header byte is refused bad_magic,
 // bad_version, frame_too_large, bad_body_length, unknown_kind or reserved_not_zero (or
 // truncated_frame): once the connection's login was accepted (the client's own frames
 // got through on it), these are taken as bad_checksum is, whatever number they carry.
-// A reconnect's login refused bad_checksum is retried as a failed reconnect is; a login
-// (Dial's or a reconnect's) refused with one of the header codes stops the client, as
-// a protocol error does: nothing of the client's has got through on that connection,
-// and a server of another protocol version refuses it bad_version. Close fails the pending calls with
+// With UncheckedFrames the server verifies nothing of the client's frames, so
+// unexpected_frame, session_mismatch and bad_request_number after the login (decided
+// from header fields the client always writes right) are damage too; unknown_operation
+// still fails the call it names.
+// A login refused bad_checksum, one of the header codes, or unexpected_frame (decided
+// from the header alone before a login: the login's kind byte damaged) arrived damaged
+// too: the client built it afresh in protocol version 1 and has just verified the
+// server's version-1 challenge. Dial tries the next address (having tried them all, it
+// returns ErrUnreachable wrapping the refusal); a reconnect logs in again as after a
+// failed reconnect, with its back-off. These refusals count in the same row of damage
+// as those after a login and stop the client at the same bound, 16.
+// bad_version is also what a server answers when it does not accept version 1: taken
+// for damage once, a second login refused bad_version with none accepted between stops
+// the client with the *ServerError, once no other address accepts the login (at Dial
+// too: two addresses refusing it). Close fails the pending calls with
 // ErrClosed (with the *ServerError instead once a fatal one stopped the client, even if
 // Close runs before the calls were failed with it). In each case a write a copy of which may have been applied — sent and not
 // answered, lost with a connection, or answered outcome_unknown — fails with an
