@@ -345,3 +345,180 @@ func TestWireDriverInterruptDrains(t *testing.T) {
 			report.RequestsCompleted, report.RequestsFailed, report.RequestStatuses)
 	}
 }
+
+// holdingProxy forwards connections to a server; on the second connection it accepts
+// (the first wire connection: the Go client of the setup dials first) it holds back the
+// driver's request frames, in order, until release or until the driver sends a
+// lookup_accounts request (the barrier's), which it forwards behind them. Every other
+// frame, and every other connection, passes at once.
+type holdingProxy struct {
+	listener net.Listener
+	target   string
+	mu       sync.Mutex
+	up       net.Conn // The held connection's side towards the server.
+	held     []byte   // Request frames held back, in the order sent.
+	count    int      // Frames in held.
+	released bool     // Nothing is held any more.
+	conns    []net.Conn
+}
+
+func startHoldingProxy(t *testing.T, target string) *holdingProxy {
+	t.Helper()
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &holdingProxy{listener: listener, target: target}
+	go p.serve()
+	t.Cleanup(func() {
+		_ = listener.Close()
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		for _, c := range p.conns {
+			_ = c.Close()
+		}
+	})
+	return p
+}
+
+func (p *holdingProxy) address() string { return p.listener.Addr().String() }
+
+func (p *holdingProxy) serve() {
+	for accepted := 0; ; accepted++ {
+		down, err := p.listener.Accept()
+		if err != nil {
+			return
+		}
+		up, err := net.Dial("tcp", p.target)
+		if err != nil {
+			_ = down.Close()
+			continue
+		}
+		p.mu.Lock()
+		p.conns = append(p.conns, down, up)
+		p.mu.Unlock()
+		go func() { _, _ = io.Copy(down, up) }()
+		if accepted == 1 {
+			p.mu.Lock()
+			p.up = up
+			p.mu.Unlock()
+			go p.hold(down, up)
+		} else {
+			go func() { _, _ = io.Copy(up, down) }()
+		}
+	}
+}
+
+// hold copies the driver's frames to the server, holding back its requests.
+func (p *holdingProxy) hold(down, up net.Conn) {
+	defer func() { _ = up.Close() }()
+	var decoder wire.Decoder
+	for {
+		if _, err := decoder.ReadFrom(down); err != nil {
+			return
+		}
+		for {
+			frame, ok, err := decoder.Next()
+			if err != nil || !ok {
+				break
+			}
+			encoded := wire.AppendFrame(nil, &frame, frame.Body)
+			p.mu.Lock()
+			switch {
+			case p.released || frame.Kind != wire.KindRequest:
+			case frame.Operation == model.OperationLookupAccounts:
+				p.releaseLocked() // The barrier: it goes behind what was held.
+			default:
+				p.held = append(p.held, encoded...)
+				p.count++
+				encoded = nil
+			}
+			_, err = up.Write(encoded)
+			p.mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}
+}
+
+// release forwards the frames held so far (none: nothing to release yet, and holding
+// goes on) and returns how many they were.
+func (p *holdingProxy) release() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.releaseLocked()
+}
+
+func (p *holdingProxy) releaseLocked() int {
+	if p.released || p.count == 0 {
+		return 0
+	}
+	p.released = true
+	_, _ = p.up.Write(p.held)
+	return p.count
+}
+
+// TestWireDriverBarrierPrecedesLookup pins the wire driver's barrier: the requests
+// abandoned at the drain deadline have not reached the server yet (a proxy holds them,
+// as a slow network or a server slow to read would), so the final lookup of their
+// transfers, on the setup's other connection, may not find them, and they are applied
+// after it. The barrier (one lookup on the abandoned requests' connection, answered
+// only once they are applied, in order) must come first. Without it the proxy releases
+// them only when the final lookup has been answered — and has them submitted before the
+// read-back — so the invariant check finds balances moved by transfers it did not
+// account for.
+func TestWireDriverBarrierPrecedesLookup(t *testing.T) {
+	const submissionLimit = 20 * time.Second // A hang guard, not a timing assertion.
+	h := newHarness(t, lieNone)
+	proxy := startHoldingProxy(t, h.address)
+	config := wireConfig(h)
+	config.Addresses = []string{proxy.address()}
+	config.Connections, config.Count, config.Duration = 1, 0, 300*time.Millisecond
+	config.DrainTimeout = 100 * time.Millisecond
+	var guardExpired atomic.Bool
+	hook := func(replies []backend.Reply) {
+		for _, reply := range replies {
+			if reply.Operation != model.OperationLookupTransfers {
+				continue
+			}
+			// The final lookup was applied and is about to be answered: the held
+			// requests go now and are submitted before its answer leaves, so before the
+			// read-back's lookups.
+			submitted := h.backend.Submitted()
+			released := proxy.release()
+			for limit := time.Now().Add(submissionLimit); h.backend.Submitted() <
+				submitted+released; {
+				if time.Now().After(limit) {
+					guardExpired.Store(true)
+					break
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}
+	h.replier.beforeDeliver.Store(&hook)
+	ctx, cancel := context.WithTimeout(context.Background(), wireRunLimit)
+	defer cancel()
+	result, err := Run(ctx, config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if guardExpired.Load() {
+		t.Fatal("the released requests were never submitted")
+	}
+	report := &result.Report
+	checkCounts(t, report, config.Events)
+	want := uint64(config.Inflight)
+	if report.RequestsSent != want || report.RequestStatuses["no_reply"] != want {
+		t.Fatalf("sent %d, no reply %d: want %d each (every request held)",
+			report.RequestsSent, report.RequestStatuses["no_reply"], want)
+	}
+	events := want * uint64(config.Events)
+	if !report.InvariantOK || report.Invariant.UnknownOutcomes != events ||
+		report.Invariant.TransfersAccounted != events {
+		t.Fatalf("invariant ok %v (%d problems); %d looked up, %d accounted for: want %d each",
+			report.InvariantOK, report.Invariant.ProblemCount,
+			report.Invariant.UnknownOutcomes, report.Invariant.TransfersAccounted, events)
+	}
+}
