@@ -44,6 +44,11 @@ const (
 	// wireHeartbeatIntervalDefault is the heartbeat interval used when a challenge
 	// announces 0 (the protocol's default is 1 s).
 	wireHeartbeatIntervalDefault = time.Second
+	// wireSilenceTimeoutDefault is the silence timeout used when a challenge announces 0
+	// (the protocol's default is 15 s). Like the client, the driver never uses less than
+	// wireSilenceHeartbeatsMin heartbeat intervals.
+	wireSilenceTimeoutDefault = 15 * time.Second
+	wireSilenceHeartbeatsMin  = 2
 	// wireErrorTextBytesMax bounds the server's explanation quoted from an error frame.
 	wireErrorTextBytesMax = wire.ErrorTextBytesMax
 )
@@ -66,6 +71,14 @@ type wireConnection struct {
 	// is sent when nothing else was (the challenge's heartbeat_interval_ms).
 	heartbeat   []byte
 	heartbeatNs int64
+	// silenceNs is how long the server may stay silent before the connection counts as
+	// lost (the challenge's silence_timeout_ms; PROTOCOL.md section 4, heartbeat). The
+	// loop notices silence only when its read deadline fires, so that reading costs no
+	// clock: received says bytes arrived since the last time it fired, quietSinceNs is a
+	// run time at or after the last bytes received.
+	silenceNs    int64
+	received     bool
+	quietSinceNs int64
 
 	next       uint64                  // The next request number (numbers start at 1).
 	oldest     uint64                  // The oldest number possibly without a reply.
@@ -154,6 +167,11 @@ func (c *wireConnection) login(config *Config) error {
 	if c.heartbeatNs <= 0 {
 		c.heartbeatNs = int64(wireHeartbeatIntervalDefault)
 	}
+	c.silenceNs = int64(time.Duration(challenge.SilenceTimeoutMs) * time.Millisecond)
+	if c.silenceNs <= 0 {
+		c.silenceNs = int64(wireSilenceTimeoutDefault)
+	}
+	c.silenceNs = max(c.silenceNs, wireSilenceHeartbeatsMin*c.heartbeatNs)
 	c.heartbeat = wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindHeartbeat,
 		Session: c.session}, nil)
 	login := wire.Login{Client: config.Client, Key: config.Key}
@@ -218,6 +236,7 @@ func (w *worker) wireLoop(ctx context.Context) error {
 	})
 	defer stopInterrupt()
 	var drainEndNs int64 // Run time the drain ends, once sending has stopped.
+	c.quietSinceNs = r.since()
 	for {
 		if !w.stopped && !interrupted {
 			if err := w.sendBurst(); err != nil {
@@ -240,7 +259,10 @@ func (w *worker) wireLoop(ctx context.Context) error {
 			c.armedNs = 0 // The interrupt moved the deadline: re-arm.
 			continue
 		}
-		_, readErr := c.decoder.ReadFrom(c.conn)
+		read, readErr := c.decoder.ReadFrom(c.conn)
+		if read > 0 {
+			c.received = true
+		}
 		if err := w.settleReplies(); err != nil {
 			return w.wireFailed(err)
 		}
@@ -249,6 +271,9 @@ func (w *worker) wireLoop(ctx context.Context) error {
 		case errors.Is(readErr, os.ErrDeadlineExceeded):
 			c.armedNs = 0
 			now := r.since()
+			if err := c.checkSilence(now); err != nil {
+				return w.wireFailed(err)
+			}
 			if w.stopped && now >= drainEndNs {
 				w.abandonWire()
 				return nil
@@ -265,6 +290,24 @@ func (w *worker) wireLoop(ctx context.Context) error {
 			return w.wireFailed(fmt.Errorf("read: %w", readErr))
 		}
 	}
+}
+
+// checkSilence ends the connection when nothing was received for the silence timeout
+// (never sooner: the last bytes arrived at or before quietSinceNs). It runs each time
+// the read deadline fires, which an idle connection's heartbeats make at least once per
+// heartbeat interval, so a silence is noticed within about the timeout and two
+// intervals.
+func (c *wireConnection) checkSilence(nowNs int64) error {
+	if c.received {
+		c.received = false
+		c.quietSinceNs = nowNs
+		return nil
+	}
+	if nowNs-c.quietSinceNs >= c.silenceNs {
+		return fmt.Errorf("server silent for at least %s (silence timeout %s): connection lost",
+			time.Duration(nowNs-c.quietSinceNs), time.Duration(c.silenceNs))
+	}
+	return nil
 }
 
 // arm sets the read deadline to the next moment the loop must wake without a reply:

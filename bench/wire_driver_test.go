@@ -522,3 +522,58 @@ func TestWireDriverBarrierPrecedesLookup(t *testing.T) {
 			report.Invariant.UnknownOutcomes, report.Invariant.TransfersAccounted, events)
 	}
 }
+
+// TestWireDriverEndsOnSilence: a server that stops answering but keeps the connection
+// open (frozen, or a network that drops its packets) is a lost connection once the
+// challenge's silence timeout passes without a frame (PROTOCOL.md section 4, heartbeat):
+// the run ends with an error naming the connection, instead of waiting for ever in a run
+// by count (or, in a timed run, counting the silence as requests without a reply). The
+// proxy shortens the announced heartbeat and silence timeout so that the test is quick.
+func TestWireDriverEndsOnSilence(t *testing.T) {
+	const (
+		silentAfterReplies = 10 // Well inside the run's 200 requests.
+		heartbeatMs        = 50
+		silenceMs          = 300
+		// silenceGuard ends the run (as an interrupt) when the driver does not notice the
+		// silence: a hang guard, not a timing assertion.
+		silenceGuard = 10 * time.Second
+	)
+	h := newHarness(t, lieNone)
+	config := wireConfig(h)
+	config.Connections, config.Inflight, config.Events, config.Count = 1, 4, 1, 200
+	config.DrainTimeout = time.Second
+	config.Addresses = []string{startTamperingProxy(t, h.address,
+		func(frame []byte, replies int) ([]byte, bool) {
+			header, err := wire.DecodeHeader(frame)
+			switch {
+			case err != nil:
+				panic(err)
+			case header.Kind == wire.KindChallenge:
+				var challenge wire.Challenge
+				challenge.Decode(frame[wire.HeaderSize:])
+				challenge.HeartbeatIntervalMs, challenge.SilenceTimeoutMs = heartbeatMs, silenceMs
+				body := make([]byte, len(frame)-wire.HeaderSize)
+				challenge.Encode(body)
+				return wire.AppendFrame(nil, &header, body), false
+			case replies >= silentAfterReplies:
+				return nil, false // Replies and heartbeats alike are swallowed.
+			}
+			return frame, false
+		})}
+	ctx, cancel := context.WithTimeout(context.Background(), silenceGuard)
+	defer cancel()
+	result, err := Run(ctx, config)
+	if err == nil {
+		t.Fatalf("the run ended without an error: sent %d, completed %d, statuses %v",
+			result.Report.RequestsSent, result.Report.RequestsCompleted,
+			result.Report.RequestStatuses)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("the run was not ended by the silence: %v", err)
+	}
+	t.Logf("the run ended with: %v", err)
+	if !strings.Contains(err.Error(), "silent") ||
+		!strings.Contains(err.Error(), "wire driver: connection 0") {
+		t.Fatalf("error %q: want it to name connection 0 and the silence", err)
+	}
+}
