@@ -577,3 +577,73 @@ func TestWireDriverEndsOnSilence(t *testing.T) {
 		t.Fatalf("error %q: want it to name connection 0 and the silence", err)
 	}
 }
+
+// TestWireDriverRepliesOutOfOrder: replies may come in any order (PROTOCOL.md: match each
+// reply by number, never by position). A proxy swaps the server's replies two by two,
+// with a heartbeat between the two, and holds one reply back until the driver has sent
+// the highest number the exactly-once window allows while it is unanswered (255 above
+// it): the driver must match every reply through the number → slot ring (wrapped four
+// times in this run), never give a number 256 or more above the held one, and resume
+// once the held reply comes. Every request is answered and counted once.
+func TestWireDriverRepliesOutOfOrder(t *testing.T) {
+	const (
+		requests = 1000 // Numbers 1 to 1000: the ring of 256 wraps.
+		held     = 5    // The reply held back.
+	)
+	heartbeat := wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindHeartbeat}, nil)
+	var pair, stash []byte // A reply waiting for its partner; the held reply.
+	var overWindow atomic.Uint64
+	tamper := func(frame []byte, _ int) ([]byte, bool) {
+		header, err := wire.DecodeHeader(frame)
+		if err != nil {
+			panic(err)
+		}
+		switch {
+		case header.Kind == wire.KindHeartbeat && pair != nil:
+			// Idle: release the reply waiting for a partner (the run's last one, say).
+			out := append(append([]byte(nil), frame...), pair...)
+			pair = nil
+			return out, false
+		case header.Kind != wire.KindReply:
+			return frame, false
+		case header.Number == held:
+			stash = append([]byte(nil), frame...)
+			return nil, false
+		case stash != nil && header.Number >= held+wireNumberWindow:
+			overWindow.Store(header.Number)
+		}
+		var out []byte
+		if pair == nil {
+			pair = append([]byte(nil), frame...)
+		} else {
+			out = append(append(append(out, frame...), heartbeat...), pair...)
+			pair = nil
+		}
+		if stash != nil && header.Number == held+wireNumberWindow-1 {
+			out = append(out, stash...)
+			stash = nil
+		}
+		return out, false
+	}
+	h := newHarness(t, lieNone)
+	config := wireConfig(h)
+	config.Connections, config.Inflight, config.Events, config.Count = 1, 16, 2, requests
+	config.Addresses = []string{startTamperingProxy(t, h.address, tamper)}
+	ctx, cancel := context.WithTimeout(context.Background(), wireRunLimit)
+	defer cancel()
+	result, err := Run(ctx, config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if number := overWindow.Load(); number != 0 {
+		t.Fatalf("request %d sent while request %d had no reply", number, held)
+	}
+	report := &result.Report
+	checkCounts(t, report, config.Events)
+	if report.RequestsSent != requests || report.RequestsCompleted != requests ||
+		report.Invariant.TransfersAccounted != requests*uint64(config.Events) {
+		t.Fatalf("sent %d, completed %d (statuses %v), %d transfers accounted for",
+			report.RequestsSent, report.RequestsCompleted, report.RequestStatuses,
+			report.Invariant.TransfersAccounted)
+	}
+}
