@@ -15,6 +15,7 @@ import (
 
 	"sequent/core/backend"
 	"sequent/core/model"
+	"sequent/netio"
 	"sequent/netio/client"
 	"sequent/netio/wire"
 )
@@ -645,5 +646,53 @@ func TestWireDriverRepliesOutOfOrder(t *testing.T) {
 		t.Fatalf("sent %d, completed %d (statuses %v), %d transfers accounted for",
 			report.RequestsSent, report.RequestsCompleted, report.RequestStatuses,
 			report.Invariant.TransfersAccounted)
+	}
+}
+
+// TestWireDriverSurvivesLongSetup: the setup (creating and reading back up to AccountsMax
+// accounts through the Go client) may take longer than the server's silence timeout.
+// Wire connections logged in before it would sit through it without a heartbeat (their
+// goroutines start with the load), be closed by the server for silence, and fail the
+// run at its first burst. The server here announces a short silence timeout, and the
+// setup's replies are held, while a wire connection is already logged in, until the
+// server has ended that connection's session.
+func TestWireDriverSurvivesLongSetup(t *testing.T) {
+	const sessionEndLimit = 20 * time.Second // A hang guard, not a timing assertion.
+	h := newHarnessWith(t, lieNone, func(c *netio.Config) {
+		c.HeartbeatInterval, c.SilenceTimeout = 50*time.Millisecond, 300*time.Millisecond
+	})
+	var wireLoggedIn, loadStarted, waited atomic.Bool
+	config := wireConfig(h)
+	config.Connections = 1
+	// The proxy's second connection is the wire driver's: its challenge marks its login.
+	config.Addresses = []string{startTamperingProxy(t, h.address,
+		func(frame []byte, _ int) ([]byte, bool) {
+			if frame[5] == byte(wire.KindChallenge) {
+				wireLoggedIn.Store(true)
+			}
+			return frame, false
+		})}
+	config.hooks.beforeLoad = func() { loadStarted.Store(true) }
+	hook := func([]backend.Reply) {
+		if loadStarted.Load() || !wireLoggedIn.Load() || waited.Load() {
+			return
+		}
+		waited.Store(true) // A setup reply: it waits until the wire session has ended.
+		for limit := time.Now().Add(sessionEndLimit); len(h.backend.SessionEnds()) == 0 &&
+			time.Now().Before(limit); {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	h.replier.beforeDeliver.Store(&hook)
+	ctx, cancel := context.WithTimeout(context.Background(), wireRunLimit)
+	defer cancel()
+	result, err := Run(ctx, config)
+	if err != nil {
+		t.Fatalf("the run failed (the wire connection was idle through the setup: %v): %v",
+			waited.Load(), err)
+	}
+	checkCounts(t, &result.Report, config.Events)
+	if result.Report.RequestsCompleted != uint64(config.Count) {
+		t.Fatalf("completed %d of %d", result.Report.RequestsCompleted, config.Count)
 	}
 }
