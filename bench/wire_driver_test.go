@@ -696,3 +696,81 @@ func TestWireDriverSurvivesLongSetup(t *testing.T) {
 		t.Fatalf("completed %d of %d", result.Report.RequestsCompleted, config.Count)
 	}
 }
+
+// TestWireLoopSplitFrames drives one worker's wire loop over an in-memory pipe whose
+// reads never span two writes: the fake server writes every reply, and a heartbeat after
+// every third, in two pieces cut at a different place each time (inside the header,
+// inside the body), so that reads end inside frames. Every reply must still be matched
+// and settled once (300 requests: the number ring wraps).
+func TestWireLoopSplitFrames(t *testing.T) {
+	const requests = 300
+	config := Config{Addresses: []string{"pipe"}, Connections: 1, Inflight: 16, Events: 1,
+		Count: requests}.WithDefaults()
+	r := newRun(config)
+	r.start = time.Now()
+	driverEnd, serverEnd := net.Pipe()
+	guard := time.AfterFunc(wireRunLimit, func() { _ = driverEnd.Close() }) // Hang guard.
+	defer guard.Stop()
+	const session = 99
+	w := newWorker(0, r, nil, &recorder{interval: newSample()})
+	w.wire = &wireConnection{conn: driverEnd, session: session, next: 1, oldest: 1,
+		heartbeatNs: int64(time.Hour), silenceNs: int64(2 * time.Hour),
+		heartbeat: wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindHeartbeat,
+			Session: session}, nil)}
+	numbers := make(chan uint64, requests)
+	var served sync.WaitGroup
+	served.Go(func() { // Reads the requests.
+		defer close(numbers)
+		var decoder wire.Decoder
+		for {
+			if _, err := decoder.ReadFrom(serverEnd); err != nil {
+				return
+			}
+			for {
+				frame, ok, err := decoder.Next()
+				if err != nil || !ok {
+					break
+				}
+				if frame.Kind == wire.KindRequest {
+					numbers <- frame.Number
+				}
+			}
+		}
+	})
+	served.Go(func() { // Answers them: every transfer ok, each frame in two writes.
+		heartbeat := wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindHeartbeat,
+			Session: session}, nil)
+		body := make([]byte, model.EventResultSize) // Status 0: ok.
+		cut := 0
+		writeSplit := func(frame []byte) bool {
+			cut = cut%(len(frame)-1) + 1
+			_, err := serverEnd.Write(frame[:cut])
+			if err == nil {
+				_, err = serverEnd.Write(frame[cut:])
+			}
+			cut += 7
+			return err == nil
+		}
+		for number := range numbers {
+			reply := wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindReply,
+				Operation: model.OperationCreateTransfers, Session: session,
+				Number: number}, body)
+			if !writeSplit(reply) || number%3 == 0 && !writeSplit(heartbeat) {
+				return
+			}
+		}
+	})
+	err := w.wireLoop(context.Background())
+	_ = driverEnd.Close()
+	_ = serverEnd.Close()
+	served.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := w.recorder.interval
+	if w.outstanding != 0 || s.requestsSent != requests || s.requestsCompleted != requests ||
+		s.eventsCompleted != requests {
+		t.Fatalf("outstanding %d; sent %d, completed %d, events %d: want %d each",
+			w.outstanding, s.requestsSent, s.requestsCompleted, s.eventsCompleted, requests)
+	}
+}
