@@ -20,8 +20,9 @@ import (
 // into the same recorders as with the client driver. Per connection and burst: refill
 // every free slot of the window into one buffer, one write; then one read of whatever
 // replies arrived (up to the decoder's 64 KiB or more), each checked (checksum, kind,
-// session, number, operation) and settled. Any connection loss, error frame, unexpected
-// frame or damaged frame ends the run with an error: the driver never reconnects or
+// session, number, operation) and settled. Any connection loss (a server silent, or not
+// reading, past the silence timeout counts as one), error frame, unexpected frame or
+// damaged frame ends the run with an error: the driver never reconnects or
 // resends, because it is a measuring instrument, not a client to build on.
 //
 // Differences with the client driver, all of them refusals the client resends and this
@@ -79,6 +80,12 @@ type wireConnection struct {
 	silenceNs    int64
 	received     bool
 	quietSinceNs int64
+	// writeDeadlineNs is the run time the write deadline is set to (0: none): between one
+	// and two silence timeouts ahead of each write, so that a write that long unfinished
+	// (a server that stopped reading) fails instead of blocking for ever, and re-set only
+	// about once per silence timeout rather than per burst. runStart is run time 0.
+	writeDeadlineNs int64
+	runStart        time.Time
 
 	next       uint64                  // The next request number (numbers start at 1).
 	oldest     uint64                  // The oldest number possibly without a reply.
@@ -237,6 +244,7 @@ func (w *worker) wireLoop(ctx context.Context) error {
 	defer stopInterrupt()
 	var drainEndNs int64 // Run time the drain ends, once sending has stopped.
 	c.quietSinceNs = r.since()
+	c.runStart = r.start
 	for {
 		if !w.stopped && !interrupted {
 			if err := w.sendBurst(); err != nil {
@@ -383,9 +391,22 @@ func (w *worker) sendWire(nowNs int64, measured bool) {
 	w.outstanding++
 }
 
-// write writes b whole (one system call for a burst that fits the socket buffer).
+// write writes b whole (one system call for a burst that fits the socket buffer), or
+// fails once it has taken between one and two silence timeouts.
 func (c *wireConnection) write(b []byte, nowNs int64) error {
+	if c.writeDeadlineNs-nowNs < c.silenceNs {
+		c.writeDeadlineNs = nowNs + 2*c.silenceNs
+		if err := c.conn.SetWriteDeadline(c.runStart.Add(
+			time.Duration(c.writeDeadlineNs))); err != nil {
+			return fmt.Errorf("write: %w", err)
+		}
+	}
 	if _, err := c.conn.Write(b); err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return fmt.Errorf("write: unfinished after at least the silence timeout %s "+
+				"(the server reads nothing, or far too slowly): connection lost: %w",
+				time.Duration(c.silenceNs), err)
+		}
 		return fmt.Errorf("write: %w", err)
 	}
 	c.sentNs = nowNs

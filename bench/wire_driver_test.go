@@ -774,3 +774,114 @@ func TestWireLoopSplitFrames(t *testing.T) {
 			w.outstanding, s.requestsSent, s.requestsCompleted, s.eventsCompleted, requests)
 	}
 }
+
+// TestWireDriverEndsOnServerNotReading: a server that stops reading while its connection
+// stays open (frozen) blocks the driver's write of a burst larger than the socket
+// buffers. The write must give up once it has been unfinished for the silence timeout
+// (at most twice that), and the run end with an error naming the connection, instead of
+// hanging for ever (an interrupt does not wake a write).
+// The proxy forwards the login, then reads nothing more from the driver; it announces a
+// 300 ms silence timeout so that the test is quick.
+func TestWireDriverEndsOnServerNotReading(t *testing.T) {
+	const (
+		silenceMs = 300
+		// runGuard bounds the wait for the run to return: a hang guard, not a timing
+		// assertion.
+		runGuard = 20 * time.Second
+	)
+	h := newHarness(t, lieNone)
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		_ = listener.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	})
+	go func() {
+		for accepted := 0; ; accepted++ {
+			down, err := listener.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", h.address)
+			if err != nil {
+				_ = down.Close()
+				continue
+			}
+			mu.Lock()
+			conns = append(conns, down, up)
+			mu.Unlock()
+			if accepted != 1 { // The setup's Go client passes.
+				go func() { _, _ = io.Copy(up, down) }()
+				go func() { _, _ = io.Copy(down, up) }()
+				continue
+			}
+			go func() { // The challenge, with a short silence timeout, then the rest.
+				var decoder wire.Decoder
+				for {
+					frame, ok, err := decoder.Next()
+					if err != nil {
+						return
+					}
+					if ok {
+						var challenge wire.Challenge
+						challenge.Decode(frame.Body)
+						challenge.HeartbeatIntervalMs = silenceMs / 3
+						challenge.SilenceTimeoutMs = silenceMs
+						body := make([]byte, len(frame.Body))
+						challenge.Encode(body)
+						encoded := wire.AppendFrame(nil, &frame, body)
+						if _, err := down.Write(encoded); err != nil {
+							return
+						}
+						break
+					}
+					if _, err := decoder.ReadFrom(up); err != nil {
+						return
+					}
+				}
+				_, _ = io.Copy(down, up) // Nothing buffered: the server waits for a login.
+			}()
+			go func() { // The login only; then the driver's bytes are never read.
+				login := make([]byte, wire.HeaderSize+wire.LoginSize)
+				if _, err := io.ReadFull(down, login); err == nil {
+					_, _ = up.Write(login)
+				}
+			}()
+		}
+	}()
+	config := wireConfig(h)
+	// 16 requests of 8190 transfers: a 16 MiB burst, more than the socket buffers hold.
+	config.Connections, config.Inflight, config.Events, config.Count = 1, 16, EventsMax, 100
+	config.Addresses = []string{listener.Addr().String()}
+	type ended struct {
+		result *Result
+		err    error
+	}
+	done := make(chan ended, 1)
+	go func() {
+		result, err := Run(context.Background(), config)
+		done <- ended{result, err}
+	}()
+	var end ended
+	select {
+	case end = <-done:
+	case <-time.After(runGuard):
+		t.Fatalf("the run still waits %s after the server stopped reading", runGuard)
+	}
+	if end.err == nil {
+		t.Fatalf("the run ended without an error: %+v", end.result.Report)
+	}
+	t.Logf("the run ended with: %v", end.err)
+	if !strings.Contains(end.err.Error(), "write") ||
+		!strings.Contains(end.err.Error(), "wire driver: connection 0") {
+		t.Fatalf("error %q: want it to name connection 0 and the write", end.err)
+	}
+}
