@@ -75,8 +75,8 @@ type wireConnection struct {
 	// silenceNs is how long the server may stay silent before the connection counts as
 	// lost (the challenge's silence_timeout_ms; PROTOCOL.md section 4, heartbeat). The
 	// loop notices silence only when its read deadline fires, so that reading costs no
-	// clock: received says bytes arrived since the last time it fired, quietSinceNs is a
-	// run time at or after the last bytes received.
+	// clock: received says bytes arrived since the last time it fired; while it is false,
+	// the last bytes arrived at or before quietSinceNs.
 	silenceNs    int64
 	received     bool
 	quietSinceNs int64
