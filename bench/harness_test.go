@@ -92,6 +92,12 @@ type harness struct {
 
 func newHarness(t *testing.T, how lie) *harness {
 	t.Helper()
+	return newHarnessWith(t, how, func(*netio.Config) {})
+}
+
+// newHarnessWith is newHarness with the server's configuration adjusted by change.
+func newHarnessWith(t *testing.T, how lie, change func(*netio.Config)) *harness {
+	t.Helper()
 	keys, err := netio.NewKeyring(netio.KeysFile{Version: netio.KeysFileVersion,
 		Clients: []netio.KeysFileClient{{ID: testClient, Name: "bench",
 			Permissions: []string{"read", "transfer", "trade", "admin"},
@@ -101,8 +107,10 @@ func newHarness(t *testing.T, how lie) *harness {
 		t.Fatal(err)
 	}
 	backend := fakeshard.New(fakeshard.Config{})
-	server, err := netio.NewServer(netio.Config{Address: "127.0.0.1:0", Keys: keys,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, backend)
+	serverConfig := netio.Config{Address: "127.0.0.1:0", Keys: keys,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	change(&serverConfig)
+	server, err := netio.NewServer(serverConfig, backend)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -121,13 +121,6 @@ func Run(ctx context.Context, config Config) (*Result, error) {
 		return nil, err
 	}
 	defer closeAll(clients)
-	var wires []*wireConnection
-	if config.Driver == DriverWire {
-		if wires, err = dialWire(ctx, &config); err != nil {
-			return nil, err
-		}
-		defer closeWire(wires)
-	}
 	setupContext, cancel := context.WithTimeout(ctx, verifyTimeout)
 	before, err := r.setup(setupContext, clients[0])
 	cancel()
@@ -140,6 +133,15 @@ func Run(ctx context.Context, config Config) (*Result, error) {
 	defer r.marketData.close()
 	statusBefore := fetchStatus(ctx, config.StatusAddress)
 	loadBefore := readLoadAverage()
+	// The wire connections log in only now: nothing sends their heartbeats before the
+	// load, and the setup may outlast the server's silence timeout.
+	var wires []*wireConnection
+	if config.Driver == DriverWire {
+		if wires, err = dialWire(ctx, &config); err != nil {
+			return nil, err
+		}
+		defer closeWire(wires)
+	}
 	config.hooks.run(config.hooks.beforeLoad)
 	workers, collected, err := r.load(ctx, clients, wires)
 	config.hooks.run(config.hooks.afterLoad)

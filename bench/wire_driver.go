@@ -20,8 +20,9 @@ import (
 // into the same recorders as with the client driver. Per connection and burst: refill
 // every free slot of the window into one buffer, one write; then one read of whatever
 // replies arrived (up to the decoder's 64 KiB or more), each checked (checksum, kind,
-// session, number, operation) and settled. Any connection loss, error frame, unexpected
-// frame or damaged frame ends the run with an error: the driver never reconnects or
+// session, number, operation) and settled. Any connection loss (a server silent, or not
+// reading, past the silence timeout counts as one), error frame, unexpected frame or
+// damaged frame ends the run with an error: the driver never reconnects or
 // resends, because it is a measuring instrument, not a client to build on.
 //
 // Differences with the client driver, all of them refusals the client resends and this
@@ -44,6 +45,11 @@ const (
 	// wireHeartbeatIntervalDefault is the heartbeat interval used when a challenge
 	// announces 0 (the protocol's default is 1 s).
 	wireHeartbeatIntervalDefault = time.Second
+	// wireSilenceTimeoutDefault is the silence timeout used when a challenge announces 0
+	// (the protocol's default is 15 s). Like the client, the driver never uses less than
+	// wireSilenceHeartbeatsMin heartbeat intervals.
+	wireSilenceTimeoutDefault = 15 * time.Second
+	wireSilenceHeartbeatsMin  = 2
 	// wireErrorTextBytesMax bounds the server's explanation quoted from an error frame.
 	wireErrorTextBytesMax = wire.ErrorTextBytesMax
 )
@@ -66,6 +72,20 @@ type wireConnection struct {
 	// is sent when nothing else was (the challenge's heartbeat_interval_ms).
 	heartbeat   []byte
 	heartbeatNs int64
+	// silenceNs is how long the server may stay silent before the connection counts as
+	// lost (the challenge's silence_timeout_ms; PROTOCOL.md section 4, heartbeat). The
+	// loop notices silence only when its read deadline fires, so that reading costs no
+	// clock: received says bytes arrived since the last time it fired; while it is false,
+	// the last bytes arrived at or before quietSinceNs.
+	silenceNs    int64
+	received     bool
+	quietSinceNs int64
+	// writeDeadlineNs is the run time the write deadline is set to (0: none): between one
+	// and two silence timeouts ahead of each write, so that a write that long unfinished
+	// (a server that stopped reading) fails instead of blocking for ever, and re-set only
+	// about once per silence timeout rather than per burst. runStart is run time 0.
+	writeDeadlineNs int64
+	runStart        time.Time
 
 	next       uint64                  // The next request number (numbers start at 1).
 	oldest     uint64                  // The oldest number possibly without a reply.
@@ -154,6 +174,11 @@ func (c *wireConnection) login(config *Config) error {
 	if c.heartbeatNs <= 0 {
 		c.heartbeatNs = int64(wireHeartbeatIntervalDefault)
 	}
+	c.silenceNs = int64(time.Duration(challenge.SilenceTimeoutMs) * time.Millisecond)
+	if c.silenceNs <= 0 {
+		c.silenceNs = int64(wireSilenceTimeoutDefault)
+	}
+	c.silenceNs = max(c.silenceNs, wireSilenceHeartbeatsMin*c.heartbeatNs)
 	c.heartbeat = wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindHeartbeat,
 		Session: c.session}, nil)
 	login := wire.Login{Client: config.Client, Key: config.Key}
@@ -218,6 +243,8 @@ func (w *worker) wireLoop(ctx context.Context) error {
 	})
 	defer stopInterrupt()
 	var drainEndNs int64 // Run time the drain ends, once sending has stopped.
+	c.quietSinceNs = r.since()
+	c.runStart = r.start
 	for {
 		if !w.stopped && !interrupted {
 			if err := w.sendBurst(); err != nil {
@@ -240,7 +267,10 @@ func (w *worker) wireLoop(ctx context.Context) error {
 			c.armedNs = 0 // The interrupt moved the deadline: re-arm.
 			continue
 		}
-		_, readErr := c.decoder.ReadFrom(c.conn)
+		read, readErr := c.decoder.ReadFrom(c.conn)
+		if read > 0 {
+			c.received = true
+		}
 		if err := w.settleReplies(); err != nil {
 			return w.wireFailed(err)
 		}
@@ -249,6 +279,9 @@ func (w *worker) wireLoop(ctx context.Context) error {
 		case errors.Is(readErr, os.ErrDeadlineExceeded):
 			c.armedNs = 0
 			now := r.since()
+			if err := c.checkSilence(now); err != nil {
+				return w.wireFailed(err)
+			}
 			if w.stopped && now >= drainEndNs {
 				w.abandonWire()
 				return nil
@@ -265,6 +298,24 @@ func (w *worker) wireLoop(ctx context.Context) error {
 			return w.wireFailed(fmt.Errorf("read: %w", readErr))
 		}
 	}
+}
+
+// checkSilence ends the connection when nothing was received for the silence timeout
+// (never sooner: the last bytes arrived at or before quietSinceNs). It runs each time
+// the read deadline fires, which an idle connection's heartbeats make at least once per
+// heartbeat interval, so a silence is noticed within about the timeout and two
+// intervals.
+func (c *wireConnection) checkSilence(nowNs int64) error {
+	if c.received {
+		c.received = false
+		c.quietSinceNs = nowNs
+		return nil
+	}
+	if nowNs-c.quietSinceNs >= c.silenceNs {
+		return fmt.Errorf("server silent for at least %s (silence timeout %s): connection lost",
+			time.Duration(nowNs-c.quietSinceNs), time.Duration(c.silenceNs))
+	}
+	return nil
 }
 
 // arm sets the read deadline to the next moment the loop must wake without a reply:
@@ -340,9 +391,22 @@ func (w *worker) sendWire(nowNs int64, measured bool) {
 	w.outstanding++
 }
 
-// write writes b whole (one system call for a burst that fits the socket buffer).
+// write writes b whole (one system call for a burst that fits the socket buffer), or
+// fails once it has taken between one and two silence timeouts.
 func (c *wireConnection) write(b []byte, nowNs int64) error {
+	if c.writeDeadlineNs-nowNs < c.silenceNs {
+		c.writeDeadlineNs = nowNs + 2*c.silenceNs
+		if err := c.conn.SetWriteDeadline(c.runStart.Add(
+			time.Duration(c.writeDeadlineNs))); err != nil {
+			return fmt.Errorf("write: %w", err)
+		}
+	}
 	if _, err := c.conn.Write(b); err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return fmt.Errorf("write: unfinished after at least the silence timeout %s "+
+				"(the server reads nothing, or far too slowly): connection lost: %w",
+				time.Duration(c.silenceNs), err)
+		}
 		return fmt.Errorf("write: %w", err)
 	}
 	c.sentNs = nowNs
