@@ -135,7 +135,16 @@ func replayed(s *Shard, client uint64) (sequences []uint64, zeroRecords int, old
 // The store used to derive the oldest sequence from the newest alone: client 7 (reports
 // before and after the snapshot) got its pre-snapshot sequences as all-zero records with
 // oldest 1, and client 8 (reports before only) got nothing with oldest 1, no sign of loss.
+// The same holds for a standby recovered from a snapshot (a replication group builds it
+// the same way, and so after catching up from the primary's snapshot), once promoted.
 func TestReportReplayAfterRestartFromSnapshot(t *testing.T) {
+	t.Run("primary", func(t *testing.T) { reportReplayAfterRestart(t, RolePrimary) })
+	t.Run("standby then promoted", func(t *testing.T) {
+		reportReplayAfterRestart(t, RoleStandby)
+	})
+}
+
+func reportReplayAfterRestart(t *testing.T, role Role) {
 	dir := t.TempDir()
 	log, err := wal.Open(wal.Options{Dir: dir + "/log"})
 	if err != nil {
@@ -185,7 +194,8 @@ func TestReportReplayAfterRestartFromSnapshot(t *testing.T) {
 		t.Fatalf("the restart did not use the snapshot: %+v", report)
 	}
 	snapshotOp := report.SnapshotOp
-	restarted, restartedReports := startReportingShard(t, Config{Reports: store}, machine, log)
+	restarted, restartedReports := startReportingShard(t, Config{Reports: store, Role: role,
+		Epoch: 1}, machine, log)
 	// Which of client 9's reports precede the snapshot depends on where the sequencer
 	// took it (at or after the op that asked); the others are exact.
 	nine, nineSequences := uint64(1), []uint64{1, 2}
@@ -214,6 +224,13 @@ func TestReportReplayAfterRestartFromSnapshot(t *testing.T) {
 		}
 	}
 	check("after the restart")
+
+	if role == RoleStandby {
+		if err := restarted.Promote(2); err != nil {
+			t.Fatal(err)
+		}
+		check("after the promotion")
+	}
 
 	// New reports after the restart follow on: client 8's next is 3, and it is held.
 	traffic.shard, traffic.reports, traffic.sent = restarted, restartedReports, 0
