@@ -28,8 +28,10 @@ type ReportStore struct {
 // The store holds the sequences first..last without gaps (the newest reportsKept of
 // them); first == last+1 when it holds none.
 type clientReports struct {
-	first   uint64                            // Oldest sequence stored since the store began (or last+1: none).
-	last    uint64                            // Newest sequence the client was given, stored or learnt.
+	// first is the oldest sequence stored since the store began (last+1: none).
+	first uint64
+	// last is the newest sequence the client was given, stored or learnt.
+	last    uint64
 	records [][model.ExecutionReportSize]byte // Nil until a report is stored.
 }
 
