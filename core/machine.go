@@ -203,6 +203,16 @@ func (m *Machine) OpLast() uint64 { return m.opLast }
 // Clock returns the last timestamp the machine handed out.
 func (m *Machine) Clock() uint64 { return m.clock }
 
+// ReportSequences calls fn with each client's last execution report sequence, in no
+// particular order (read-only use on the owning goroutine). A report store rebuilt from a
+// snapshot and the log after it learns from this which reports came before the snapshot:
+// it never saw them, and must not claim to hold them.
+func (m *Machine) ReportSequences(fn func(client uint64, sequenceLast uint64)) {
+	for client, sequence := range m.reportSequences {
+		fn(client, sequence)
+	}
+}
+
 // Match returns the machine's matching engine (read-only use on the owning goroutine).
 func (m *Machine) Match() *match.Engine { return m.match }
 

@@ -15,16 +15,24 @@ var _ backend.Backend = (*Shard)(nil)
 // ReportStore retains each client's most recent execution reports, so a client that
 // reconnects can ask for the ones it missed. It is not part of the replicated state: a
 // restart rebuilds it by replaying the log (Recover's onEntry feeds it), which yields the
-// same reports with the same sequence numbers.
+// same reports with the same sequence numbers. A restart from a snapshot replays only the
+// log after it, so the store never sees the reports before the snapshot: it holds, per
+// client, only what it was actually given, and learns from the machine (learn, when the
+// shard is built) the sequences it missed, so that a replay never claims them.
 type ReportStore struct {
 	mutex   sync.Mutex
 	clients map[uint64]*clientReports
 }
 
 // clientReports is one client's ring of reports; sequence s lives at s % reportsKept.
+// The store holds the sequences first..last without gaps (the newest reportsKept of
+// them); first == last+1 when it holds none.
 type clientReports struct {
-	last    uint64 // Sequence of the newest report stored.
-	records [][model.ExecutionReportSize]byte
+	// first is the oldest sequence stored since the store began (last+1: none).
+	first uint64
+	// last is the newest sequence the client was given, stored or learnt.
+	last    uint64
+	records [][model.ExecutionReportSize]byte // Nil until a report is stored.
 }
 
 // NewReportStore returns an empty store.
@@ -41,26 +49,58 @@ func (r *ReportStore) Add(output *core.Output) {
 		report := &output.Reports[i]
 		c := r.clients[report.Client]
 		if c == nil {
-			c = &clientReports{records: make([][model.ExecutionReportSize]byte, reportsKeptPerClient)}
+			c = &clientReports{first: 1} // Holding none of 1..0.
 			r.clients[report.Client] = c
+		}
+		if c.records == nil {
+			c.records = make([][model.ExecutionReportSize]byte, reportsKeptPerClient)
+		}
+		if report.Sequence != c.last+1 {
+			// A report after a gap (reports the store never saw: those before the
+			// snapshot it was rebuilt from, unless learn told it about them first): what
+			// it holds starts here.
+			c.first = report.Sequence
 		}
 		copy(c.records[report.Sequence%reportsKeptPerClient][:], output.ReportBody(report))
 		c.last = report.Sequence
 	}
 }
 
+// learn tells the store each client's last report sequence as the machine has it, on the
+// machine's owning goroutine before the store serves a replay. A client the store holds
+// nothing for, or holds a different history for, is recorded as holding nothing up to
+// that sequence: its reports came before the snapshot the machine was restored from (or
+// the store was not fed by the recovery at all), and a replay must say they are gone
+// rather than send records it never stored. One small entry per client the machine
+// knows, without a ring until a report arrives: the same bound as the machine's table.
+func (r *ReportStore) learn(machine *core.Machine) {
+	r.mutex.Lock()
+	defer r.mutex.Unlock()
+	machine.ReportSequences(func(client uint64, sequenceLast uint64) {
+		c := r.clients[client]
+		if c == nil {
+			r.clients[client] = &clientReports{first: sequenceLast + 1, last: sequenceLast}
+			return
+		}
+		if c.last != sequenceLast {
+			c.first, c.last = sequenceLast+1, sequenceLast
+		}
+	})
+}
+
 // replay hands fn the client's retained reports from sequence from on, in batches, and
-// returns the oldest sequence retained (1 when nothing was ever dropped).
+// returns the oldest sequence retained (1 when nothing was ever dropped; the sequence
+// after the client's last when none is retained).
 func (r *ReportStore) replay(client uint64, from uint64, fn func(reports []backend.Report)) uint64 {
 	r.mutex.Lock()
 	defer r.mutex.Unlock()
 	c := r.clients[client]
 	if c == nil {
-		return 1
+		return 1 // No report was ever given to the client.
 	}
-	oldest := uint64(1)
+	oldest := c.first
 	if c.last >= reportsKeptPerClient {
-		oldest = c.last - reportsKeptPerClient + 1
+		oldest = max(oldest, c.last-reportsKeptPerClient+1)
 	}
 	batch := make([]backend.Report, 0, reportReplayBatch)
 	for sequence := max(from, oldest); sequence <= c.last; sequence++ {

@@ -51,7 +51,9 @@ type Config struct {
 	// Snapshots, when set, turns on snapshots (see SnapshotConfig).
 	Snapshots *SnapshotConfig
 	// Reports retains execution reports for replay; nil: a new empty store (pass the one
-	// Recover filled so that reports from before a restart can be replayed).
+	// Recover filled so that reports from before a restart can be replayed). New tells it
+	// the machine's last report sequence of every client, so that reports it was not
+	// given (those before a restored snapshot) are answered as no longer retained.
 	Reports *ReportStore
 	// Consumers receive every released entry's events, in log order (see Consumer).
 	Consumers []backend.Consumer
@@ -310,6 +312,9 @@ func New(config Config, machine *core.Machine, log Log) (*Shard, error) {
 	if s.reports == nil {
 		s.reports = NewReportStore()
 	}
+	// Before anything is served, and while this goroutine still owns the machine: the
+	// reports of a restored snapshot are the machine's, not the store's.
+	s.reports.learn(machine)
 	// The recovered machine's op is applied and durable (the log holds it), not yet
 	// released: in sync mode the standby may not have it (see releaseRecovered).
 	s.stats.OpLast, s.recoveredOp = machine.OpLast(), machine.OpLast()
