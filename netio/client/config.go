@@ -116,6 +116,13 @@ type Config struct {
 	CoalesceEventsMax int
 	// Logger receives reconnects and errors (nil discards).
 	Logger *slog.Logger
+	// ReportsLost, if set, is called when a report subscription resumed after a
+	// reconnect finds the server no longer holding reports first..last, the ones after
+	// the last the handler was given (retention exceeded, or a server restarted from a
+	// snapshot, which keeps only later reports: PROTOCOL.md section 8). The handler will
+	// never see them: reconcile by querying orders. Called on the reader goroutine, like
+	// the report handler, before the reports that follow; the gap is logged either way.
+	ReportsLost func(first, last uint64)
 }
 
 func (c Config) withDefaults() Config {

@@ -39,6 +39,10 @@ type subscription struct {
 	// nobody is waiting on, so they are retried rather than reported.
 	established bool
 	retryDelay  time.Duration // Next wait before resubscribing after a busy answer.
+	// askedFrom is the from_sequence of the last subscribe frame built (guarded by the
+	// client's mutex): a resumption's answer is compared with it, not with lastSeen,
+	// because the replay before that answer may already have moved lastSeen past a gap.
+	askedFrom uint64
 }
 
 // Resubscription back-off after a busy answer (the server's replay slots were taken,
@@ -54,6 +58,7 @@ func (s *subscription) frame(session uint64) []byte {
 	if s.live && s.lastSeen == 0 {
 		from = 0
 	}
+	s.askedFrom = from
 	body := make([]byte, wire.SubscribeSize)
 	(&wire.Subscribe{FromSequence: from}).Encode(body)
 	return wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindSubscribe, Session: session},
@@ -154,6 +159,10 @@ func (c *Client) subscribed(frame *wire.Frame) {
 	c.mu.Lock()
 	s := c.subscription
 	established := s != nil && s.established
+	var askedFrom uint64
+	if s != nil {
+		askedFrom = s.askedFrom
+	}
 	c.mu.Unlock()
 	if s == nil {
 		return
@@ -183,6 +192,16 @@ func (c *Client) subscribed(frame *wire.Frame) {
 	c.mu.Unlock()
 	var body wire.Subscribed
 	body.Decode(frame.Body)
+	// A resumption asked for the reports after the last one handled (the first
+	// Subscribe's caller gets OldestSequence and judges for itself; from 0 asks for no
+	// replay at all).
+	if established && askedFrom != 0 && body.OldestSequence > askedFrom {
+		c.log.Error("client: execution reports lost: the server no longer holds them; "+
+			"reconcile by querying orders", "first", askedFrom, "last", body.OldestSequence-1)
+		if c.config.ReportsLost != nil {
+			c.config.ReportsLost(askedFrom, body.OldestSequence-1)
+		}
+	}
 	select {
 	case s.ready <- Subscribed{OldestSequence: body.OldestSequence,
 		ReplayedThrough: body.ReplayedThrough}:
