@@ -38,7 +38,8 @@ func (c *Client) connectAny(ctx context.Context) (e *established, final bool, er
 	c.mu.Unlock()
 	var reasons []string
 	var last, versionRefused error
-	for _, address := range addresses {
+	for i := 0; i < len(addresses); i++ {
+		address := addresses[i]
 		e, err := c.connect(ctx, address)
 		if err == nil {
 			return e, false, nil
@@ -46,13 +47,22 @@ func (c *Client) connectAny(ctx context.Context) (e *established, final bool, er
 		var serverError *ServerError
 		if errors.As(err, &serverError) {
 			stop := c.loginRefusal(serverError)
-			if stop != nil && stop == error(serverError) &&
-				wire.ErrorCode(serverError.Code) == wire.ErrorBadVersion {
+			versionCode := wire.ErrorCode(serverError.Code) == wire.ErrorBadVersion
+			switch {
+			case stop != nil && stop == error(serverError) && versionCode:
 				// This server does not speak version 1; another address may (a cluster
 				// in the middle of an upgrade): the client stops once none of them does.
 				versionRefused = stop
-			} else if stop != nil {
+			case stop != nil:
 				return nil, true, stop
+			case versionCode:
+				// The first bad_version since a login was accepted, taken for damage:
+				// the same address at once tells damage (accepted) from a server that
+				// means it (refused again, the second: final). Without it Dial, which
+				// has no later round, would return ErrUnreachable, which an application
+				// retries on, for ever against that server. Once per call: the next
+				// bad_version is the second (loginsRefusedBadVersion).
+				addresses = slices.Insert(addresses, i+1, address)
 			}
 		}
 		reasons = append(reasons, fmt.Sprintf("%s: %v", address, err))
@@ -605,15 +615,31 @@ func (c *Client) damageRefused(generation uint64) (refusals int) {
 // that the client's get through (the refusal of a damaged one may be on its way behind
 // them): what resets the count is the connection's age. A frame refused each time it
 // is resent, or a link that damages every connection, is refused within a round trip
-// of the login, long before; so the reconnects after it still back off and stop at the
-// bound, even when answers to other frames (a resubscription's subscribed, reports)
-// arrive before each refusal.
+// of the login, usually long before; so the reconnects after it still back off and stop
+// at the bound, even when answers to other frames (a resubscription's subscribed,
+// reports) arrive before each refusal. A request resent at the login and still
+// unanswered then keeps the count (copiesUnansweredLocked): its refusal may just be late.
 func (c *Client) damageForgotten(generation uint64) {
 	c.mu.Lock()
-	if c.generation == generation {
+	if c.generation == generation && !c.copiesUnansweredLocked() {
 		c.refusedAsDamaged = 0
 	}
 	c.mu.Unlock()
+}
+
+// copiesUnansweredLocked reports whether a pending call has a copy queued or written on
+// the current connection that it has not answered (unanswered). damageForgotten does
+// not forget damage then: the server has not yet answered every request install resent
+// at the login, one of which may be the frame it refuses each time, refused late (a
+// loaded server, a round trip above damageForgottenAfter); the replies reset the count
+// once they come. Called with mu held, once per connection (damageForgotten).
+func (c *Client) copiesUnansweredLocked() bool {
+	for _, call := range c.pending {
+		if call.unanswered > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // damageForgottenAfter is how long a connection carries the server's frames, with none

@@ -135,8 +135,9 @@
 // as those after a login and stop the client at the same bound, 16.
 // bad_version is also what a server answers when it does not accept version 1: taken
 // for damage once, a second login refused bad_version with none accepted between stops
-// the client with the *ServerError, once no other address accepts the login (at Dial
-// too: two addresses refusing it). Close fails the pending calls with
+// the client with the *ServerError, once no other address accepts the login; after
+// the first the client logs in again at once to the same address, so Dial to a single
+// address returns the *ServerError too, not ErrUnreachable. Close fails the pending calls with
 // ErrClosed (with the *ServerError instead once a fatal one stopped the client, even if
 // Close runs before the calls were failed with it). In each case a write a copy of which may have been applied — sent and not
 // answered, lost with a connection, or answered outcome_unknown — fails with an
