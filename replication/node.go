@@ -433,12 +433,20 @@ func (e grantGivenUpError) Unwrap() error { return e.error }
 const grantGivenUpMessage = "replication: promotions keep failing: no longer renewing the " +
 	"witness lease, so that the other node can take it"
 
+// ErrNodeNotStarted refuses a promotion asked for before Start: promoted then, the node
+// would serve standbys and hold the lease with shards that do not run yet, and Start,
+// finding a primary, would start serving a second time on the same listener.
+var ErrNodeNotStarted = errors.New("replication: the node is not started: promote it once it runs")
+
 // promote is Promote without its log of a failure (the failover watch logs its own).
 func (n *Node) promote() (uint64, error) {
 	n.mutex.Lock()
 	defer n.mutex.Unlock()
 	if n.closed {
 		return 0, ErrNodeClosed
+	}
+	if !n.started {
+		return 0, ErrNodeNotStarted
 	}
 	if n.promoting {
 		return 0, ErrPromotionUnderway

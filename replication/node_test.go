@@ -532,3 +532,39 @@ func TestOpenNodeDefaults(t *testing.T) {
 			got.NodeName, LeaseDurationDefault, PrimaryWaitAtStartDefault)
 	}
 }
+
+// TestPromoteBeforeStartIsRefused: a standby opened but not started yet refuses a
+// promotion (ErrNodeNotStarted) and changes nothing: no epoch stored, still a standby.
+// It used to promote, serving standbys and fencing its primary with shards that did not
+// run; Start then found a primary and began serving a second time. After Close the
+// refusal is ErrNodeClosed.
+func TestPromoteBeforeStartIsRefused(t *testing.T) {
+	primaryAddress, standbyAddress := freeAddress(t), freeAddress(t)
+	primary := startNode(t, nodeConfig(t.TempDir(), primaryAddress, ""))
+	defer primary.Close()
+	standbyConfig := nodeConfig(t.TempDir(), standbyAddress, primaryAddress)
+	ctx, cancel := context.WithTimeout(context.Background(), startWaitMax)
+	defer cancel()
+	standby, err := OpenNode(ctx, standbyConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if epoch, err := standby.Promote(); !errors.Is(err, ErrNodeNotStarted) || epoch != 0 {
+		t.Fatalf("promotion before Start: epoch %d, %v; want ErrNodeNotStarted", epoch, err)
+	}
+	if epoch, err := LoadEpoch(standbyConfig.EpochPath); err != nil || epoch != 1 {
+		t.Fatalf("persisted epoch %d (%v), want 1", epoch, err)
+	}
+	if role := standby.Role(); role != shard.RoleStandby {
+		t.Fatalf("refused promotion left the node %s, want standby", role)
+	}
+	if role := primary.Role(); role != shard.RolePrimary {
+		t.Fatalf("the primary is %s after its standby's refused promotion", role)
+	}
+	if err := standby.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := standby.Promote(); !errors.Is(err, ErrNodeClosed) {
+		t.Fatalf("promotion after Close: %v, want ErrNodeClosed", err)
+	}
+}
