@@ -201,6 +201,12 @@ func (c *NodeConfig) withDefaults() error {
 	switch {
 	case (c.Listen != "" || c.StandbyOf != "") && len(c.Key) == 0:
 		return errors.New("replication: a replication key is required")
+	case c.Witness != "" && len(c.NodeName) > NodeNameBytesMax:
+		// A witness with a state file refuses to grant the lease to such a name (it
+		// cannot record it), so automatic failover would never happen.
+		return fmt.Errorf("replication: the node's name at the witness (%.32q...) is %d "+
+			"bytes, longer than the %d a witness records: set a shorter NodeName",
+			c.NodeName, len(c.NodeName), NodeNameBytesMax)
 	case len(c.Groups) == 0 || len(c.Groups) != int(c.Map.Shards):
 		return fmt.Errorf("replication: %d groups for a map of %d shards", len(c.Groups),
 			c.Map.Shards)

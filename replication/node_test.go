@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -566,5 +567,40 @@ func TestPromoteBeforeStartIsRefused(t *testing.T) {
 	}
 	if _, err := standby.Promote(); !errors.Is(err, ErrNodeClosed) {
 		t.Fatalf("promotion after Close: %v, want ErrNodeClosed", err)
+	}
+}
+
+// TestNodeNameLongerThanTheWitnessRecordsIsRefused: with a witness, a node whose name
+// (NodeName, or ClientAddress by default) is longer than NodeNameBytesMax does not open:
+// a witness with a state file would refuse it every grant, and automatic failover would
+// fail only when needed. The longest name opens, and without a witness the name is unused.
+func TestNodeNameLongerThanTheWitnessRecordsIsRefused(t *testing.T) {
+	long := strings.Repeat("n", NodeNameBytesMax+1)
+	for _, c := range []struct {
+		name        string
+		change      func(config *NodeConfig)
+		wantRefused bool
+	}{
+		{"longest name", func(config *NodeConfig) {
+			config.NodeName = long[:NodeNameBytesMax]
+		}, false},
+		{"name too long", func(config *NodeConfig) { config.NodeName = long }, true},
+		{"client address too long", func(config *NodeConfig) {
+			config.ClientAddress = long
+		}, true},
+		{"no witness", func(config *NodeConfig) {
+			config.Witness, config.NodeName = "", long
+		}, false},
+	} {
+		config := withWitness(nodeConfig(t.TempDir(), "", ""), "", "127.0.0.1:9",
+			testLeaseDuration)
+		c.change(&config)
+		err := config.withDefaults()
+		if refused := err != nil; refused != c.wantRefused {
+			t.Fatalf("%s: %v, want refused %v", c.name, err, c.wantRefused)
+		}
+		if err != nil && !strings.Contains(err.Error(), "257 bytes, longer than the 256") {
+			t.Fatalf("%s: %v, want the length and the bound named", c.name, err)
+		}
 	}
 }

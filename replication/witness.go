@@ -251,6 +251,14 @@ func (w *Witness) persist(holder string, epoch uint64) bool {
 	if w.config.StatePath == "" || (holder == w.holder && epoch == w.epoch) {
 		return true
 	}
+	if len(holder) > NodeNameBytesMax {
+		// Not a disk failure: the record has no room for the name. Said as such, since
+		// "cannot be written" would send the operator to the disk.
+		w.config.Logger.Error("witness: grant refused: the node's name is longer than the "+
+			"state file records; give the node a shorter name (--node-name)", "bytes",
+			len(holder), "bytes_max", NodeNameBytesMax, "epoch", epoch)
+		return false
+	}
 	if err := storeWitnessState(w.config.StatePath, epoch, holder); err != nil {
 		w.config.Logger.Error("witness: grant refused: the state file cannot be written",
 			"path", w.config.StatePath, "node", holder, "epoch", epoch, "error", err)
