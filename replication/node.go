@@ -384,9 +384,14 @@ func (n *Node) Err() error {
 
 // fence stops every shard of the node at once: a node of a higher epoch exists (at
 // address, when known), so this one must no longer accept or acknowledge anything.
-func (n *Node) fence(epoch uint64, address string) {
+func (n *Node) fence(epoch uint64, address string) { n.fenceBecause(epoch, address, "") }
+
+// fenceBecause is fence for a reason of the node's own (reason, which every shard's log
+// line gives instead of a higher epoch; "" is fence): it fences itself at epoch, above
+// its own, though no node of that epoch may exist.
+func (n *Node) fenceBecause(epoch uint64, address, reason string) {
 	for _, g := range n.groups {
-		g.shard.Fence(epoch, address)
+		g.shard.FenceBecause(epoch, address, reason)
 	}
 }
 
@@ -598,10 +603,15 @@ func (n *Node) stopWithEpochFileAhead(epoch uint64, err error) {
 		close(n.watchStop)
 		n.watchStop = nil
 	}
-	n.fence(epoch, n.Shard().PrimaryAddress())
+	n.fenceBecause(epoch, n.Shard().PrimaryAddress(), epochFileAheadFenceReason)
 	n.config.Logger.Error(epochFileAheadMessage, "epoch", n.Epoch(), "stored", epoch,
 		"error", err)
 }
+
+// epochFileAheadFenceReason is what every shard logs when the node stops with its epoch
+// file ahead (no higher epoch fenced it: the node stopped itself).
+const epochFileAheadFenceReason = "this node stopped itself: a promotion failed and its " +
+	"epoch file may be ahead"
 
 // epochFileAheadMessage is what a node logs when it stops with its epoch file ahead.
 const epochFileAheadMessage = "replication: NODE STOPPED: a promotion failed and the epoch " +
