@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"log/slog"
+	"net"
 	"testing"
 	"time"
 )
@@ -69,11 +71,19 @@ func TestRefusedLeaseCarriesNoNegativeWait(t *testing.T) {
 
 // TestWitnessRefusesMalformedLeaseRequests: a signed request whose reserved bytes are not
 // zero, of an unknown kind or whose node length does not match gets no answer (the
-// connection closes) and changes nothing; the witness used to ignore the reserved bytes
+// connection closes, logged at Warn) and changes nothing; the witness used to ignore the reserved bytes
 // and the kind, so that a later version's meaning for them would have been misread. The
 // intact request is answered.
 func TestWitnessRefusesMalformedLeaseRequests(t *testing.T) {
-	_, address := startTestWitness(t, testLeaseDuration)
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	messages := &recordingHandler{}
+	witness := StartWitness(WitnessConfig{Listener: listener, Key: testKey,
+		LeaseDuration: testLeaseDuration, Logger: slog.New(messages)})
+	defer witness.Close()
+	address := listener.Addr().String()
 	good := leaseRequest{kind: leaseRenew, epoch: 1, node: "a"}.encode()
 	edit := func(index int, value byte) []byte {
 		payload := bytes.Clone(good)
@@ -93,6 +103,10 @@ func TestWitnessRefusesMalformedLeaseRequests(t *testing.T) {
 			t.Fatalf("%s: answered (type %d, %d bytes), want the connection closed", name,
 				reply.kind, len(reply.body))
 		}
+	}
+	// Logged before the connection closes: the node that sent them has the key.
+	if !messages.loggedAt(slog.LevelWarn, "witness: lease request refused") {
+		t.Fatal("the refused requests were not logged")
 	}
 	// None of them made a the first holder by renewal: b may still be.
 	reply, err := exchangeLease(t, address, leaseRequest{kind: leaseRenew, epoch: 1,
