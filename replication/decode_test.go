@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"sequent/wal"
 )
@@ -216,6 +217,8 @@ func FuzzLinkDecoders(f *testing.F) {
 	f.Add(encodedFrame(f, frameHeartbeat, 7, encodeUint64s(5, 4)))
 	f.Add((&hello{lastOp: 3, points: []wal.ChainPoint{{LastOp: 3}}}).encodePayload())
 	f.Add((&welcome{plan: planStream, op: 3, address: "a:1"}).encode())
+	f.Add(leaseRequest{kind: leaseRenew, epoch: 2, node: "a:1"}.encode())
+	f.Add(leaseAnswer{granted: true, holder: "a:1", epoch: 2, valid: time.Second}.encode())
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if fr, err := newFrameReader(bytes.NewReader(data)).read(); err == nil {
 			again := encodedFrame(t, fr.kind, fr.epoch, fr.body)
@@ -228,6 +231,12 @@ func FuzzLinkDecoders(f *testing.F) {
 		}
 		if w, err := decodeWelcome(data); err == nil && !bytes.Equal(w.encode(), data) {
 			t.Fatal("an accepted welcome does not encode back to its bytes")
+		}
+		if r, err := decodeLeaseRequest(data); err == nil && !bytes.Equal(r.encode(), data) {
+			t.Fatal("an accepted lease request does not encode back to its bytes")
+		}
+		if a, err := decodeLeaseAnswer(data); err == nil && !bytes.Equal(a.encode(), data) {
+			t.Fatal("an accepted lease reply does not encode back to its bytes")
 		}
 	})
 }

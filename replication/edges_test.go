@@ -263,8 +263,9 @@ func scriptedPeer(t *testing.T, answers ...func(w *bufio.Writer, r *frameReader)
 
 // TestAskWitnessRefusesMalformedAnswers: a witness (or an impostor) that answers with
 // the wrong frame or a short challenge gets no lease request (nothing is signed over a
-// nonce that is not one); a reply that is short, of the wrong kind or whose holder length
-// does not match is an error, never a lease.
+// nonce that is not one); a reply that is short, of the wrong kind, whose holder length
+// does not match, whose granted byte is neither 0 nor 1, whose reserved bytes are not
+// zero or whose valid time does not fit a time.Duration is an error, never a lease.
 func TestAskWitnessRefusesMalformedAnswers(t *testing.T) {
 	nonce := make([]byte, nonceSize)
 	requested := make(chan bool, 8) // Whether a lease request arrived after a bad challenge.
@@ -284,6 +285,10 @@ func TestAskWitnessRefusesMalformedAnswers(t *testing.T) {
 			writeFrame(w, kind, 1, body)
 		}
 	}
+	edited := func(body []byte, index int, value byte) []byte {
+		body[index] = value
+		return body
+	}
 	withHolder := func(holder string, claimed uint16) []byte {
 		body := make([]byte, 26, 26+len(holder))
 		body[0] = 1
@@ -301,6 +306,11 @@ func TestAskWitnessRefusesMalformedAnswers(t *testing.T) {
 		{"short reply", reply(frameLeaseReply, make([]byte, 25)), false},
 		{"holder longer than said", reply(frameLeaseReply, withHolder("abc", 2)), false},
 		{"holder shorter than said", reply(frameLeaseReply, withHolder("a", 2)), false},
+		// A later version's meaning for these is refused, not misread as a grant.
+		{"reserved byte set", reply(frameLeaseReply, edited(withHolder("a", 1), 7, 1)), false},
+		{"granted byte 2", reply(frameLeaseReply, edited(withHolder("a", 1), 0, 2)), false},
+		{"valid past a Duration", reply(frameLeaseReply, edited(withHolder("a", 1), 23, 0x80)),
+			false},
 	}
 	answers := make([]func(w *bufio.Writer, r *frameReader), len(cases))
 	for i, c := range cases {

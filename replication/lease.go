@@ -73,13 +73,13 @@ func (n *Node) holdLease(stop <-chan struct{}, validUntil time.Time) {
 			n.config.Logger.Error("replication: a log failed: giving up the lease and "+
 				"fencing, so that the standby takes over", "error", err)
 			n.lease.lost.Add(1)
-			n.fence(n.Epoch()+1, "")
+			n.fenceBecause(n.Epoch()+1, "", "this node gave its witness lease up: a log failed")
 			return
 		}
 		if !first && !time.Now().Before(validUntil) {
 			n.config.Logger.Error("replication: witness unreachable and the lease ran out: fencing")
 			n.lease.lost.Add(1)
-			n.fence(n.Epoch()+1, "")
+			n.fenceBecause(n.Epoch()+1, "", "this node's witness lease ran out unrenewed")
 			return
 		}
 		sent := time.Now()
@@ -105,7 +105,8 @@ func (n *Node) holdLease(stop <-chan struct{}, validUntil time.Time) {
 			n.config.Logger.Error("replication: the witness gave the lease to another node: fencing",
 				"holder", answer.holder, "epoch", answer.epoch)
 			n.lease.lost.Add(1)
-			n.fence(max(answer.epoch, n.Epoch()+1), "")
+			n.fenceBecause(max(answer.epoch, n.Epoch()+1), "",
+				"the witness gave this node's lease to another node")
 			return
 		default:
 			n.lease.failures.Add(1)

@@ -305,3 +305,26 @@ func witnessPairSetUp(t *testing.T, lease time.Duration, options witnessPairOpti
 	reply, _ := primary.replies.wait(t, 1)
 	return primary, standby, witness, reply.Status
 }
+
+// TestLeaseRunOutIsLoggedAsTheFenceReason: a primary whose witness never answers fences
+// itself once its lease runs out. No node of a higher epoch exists, so the shard's fence
+// line must say that the lease ran out, not "fenced by a higher epoch" (which sent an
+// operator looking for a newer primary).
+func TestLeaseRunOutIsLoggedAsTheFenceReason(t *testing.T) {
+	messages := &recordingHandler{}
+	config := withWitness(nodeConfig(t.TempDir(), freeAddress(t), ""), "a", freeAddress(t),
+		testLeaseDuration) // Nothing listens at the witness's address.
+	config.Logger = slog.New(messages)
+	primary := startNode(t, config)
+	defer primary.Close()
+	reason := "shard: fenced: this node's witness lease ran out unrenewed"
+	waitFor(t, "the primary to fence itself", func() bool {
+		return messages.loggedAt(slog.LevelWarn, reason)
+	})
+	if role := primary.Role(); role != shard.RoleFenced {
+		t.Fatalf("the primary is %s after its fence was logged", role)
+	}
+	if messages.loggedAt(slog.LevelWarn, "shard: fenced by a higher epoch") {
+		t.Fatal("a fence for a lease that ran out was logged as one by a higher epoch")
+	}
+}

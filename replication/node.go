@@ -201,6 +201,12 @@ func (c *NodeConfig) withDefaults() error {
 	switch {
 	case (c.Listen != "" || c.StandbyOf != "") && len(c.Key) == 0:
 		return errors.New("replication: a replication key is required")
+	case c.Witness != "" && len(c.NodeName) > NodeNameBytesMax:
+		// A witness with a state file refuses to grant the lease to such a name (it
+		// cannot record it), so automatic failover would never happen.
+		return fmt.Errorf("replication: the node's name at the witness (%.32q...) is %d "+
+			"bytes, longer than the %d a witness records: set a shorter NodeName",
+			c.NodeName, len(c.NodeName), NodeNameBytesMax)
 	case len(c.Groups) == 0 || len(c.Groups) != int(c.Map.Shards):
 		return fmt.Errorf("replication: %d groups for a map of %d shards", len(c.Groups),
 			c.Map.Shards)
@@ -378,9 +384,14 @@ func (n *Node) Err() error {
 
 // fence stops every shard of the node at once: a node of a higher epoch exists (at
 // address, when known), so this one must no longer accept or acknowledge anything.
-func (n *Node) fence(epoch uint64, address string) {
+func (n *Node) fence(epoch uint64, address string) { n.fenceBecause(epoch, address, "") }
+
+// fenceBecause is fence for a reason of the node's own (reason, which every shard's log
+// line gives instead of a higher epoch; "" is fence): it fences itself at epoch, above
+// its own, though no node of that epoch may exist.
+func (n *Node) fenceBecause(epoch uint64, address, reason string) {
 	for _, g := range n.groups {
-		g.shard.Fence(epoch, address)
+		g.shard.FenceBecause(epoch, address, reason)
 	}
 }
 
@@ -433,12 +444,20 @@ func (e grantGivenUpError) Unwrap() error { return e.error }
 const grantGivenUpMessage = "replication: promotions keep failing: no longer renewing the " +
 	"witness lease, so that the other node can take it"
 
+// ErrNodeNotStarted refuses a promotion asked for before Start: promoted then, the node
+// would serve standbys and hold the lease with shards that do not run yet, and Start,
+// finding a primary, would start serving a second time on the same listener.
+var ErrNodeNotStarted = errors.New("replication: the node is not started: promote it once it runs")
+
 // promote is Promote without its log of a failure (the failover watch logs its own).
 func (n *Node) promote() (uint64, error) {
 	n.mutex.Lock()
 	defer n.mutex.Unlock()
 	if n.closed {
 		return 0, ErrNodeClosed
+	}
+	if !n.started {
+		return 0, ErrNodeNotStarted
 	}
 	if n.promoting {
 		return 0, ErrPromotionUnderway
@@ -584,10 +603,15 @@ func (n *Node) stopWithEpochFileAhead(epoch uint64, err error) {
 		close(n.watchStop)
 		n.watchStop = nil
 	}
-	n.fence(epoch, n.Shard().PrimaryAddress())
+	n.fenceBecause(epoch, n.Shard().PrimaryAddress(), epochFileAheadFenceReason)
 	n.config.Logger.Error(epochFileAheadMessage, "epoch", n.Epoch(), "stored", epoch,
 		"error", err)
 }
+
+// epochFileAheadFenceReason is what every shard logs when the node stops with its epoch
+// file ahead (no higher epoch fenced it: the node stopped itself).
+const epochFileAheadFenceReason = "this node stopped itself: a promotion failed and its " +
+	"epoch file may be ahead"
 
 // epochFileAheadMessage is what a node logs when it stops with its epoch file ahead.
 const epochFileAheadMessage = "replication: NODE STOPPED: a promotion failed and the epoch " +

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -530,5 +531,76 @@ func TestOpenNodeDefaults(t *testing.T) {
 		t.Fatalf("logger %v, lease %v, wait at start %v, name %q; want a logger, %v, %v and "+
 			"the client address", got.Logger, got.LeaseDuration, got.PrimaryWaitAtStart,
 			got.NodeName, LeaseDurationDefault, PrimaryWaitAtStartDefault)
+	}
+}
+
+// TestPromoteBeforeStartIsRefused: a standby opened but not started yet refuses a
+// promotion (ErrNodeNotStarted) and changes nothing: no epoch stored, still a standby.
+// It used to promote, serving standbys and fencing its primary with shards that did not
+// run; Start then found a primary and began serving a second time. After Close the
+// refusal is ErrNodeClosed.
+func TestPromoteBeforeStartIsRefused(t *testing.T) {
+	primaryAddress, standbyAddress := freeAddress(t), freeAddress(t)
+	primary := startNode(t, nodeConfig(t.TempDir(), primaryAddress, ""))
+	defer primary.Close()
+	standbyConfig := nodeConfig(t.TempDir(), standbyAddress, primaryAddress)
+	ctx, cancel := context.WithTimeout(context.Background(), startWaitMax)
+	defer cancel()
+	standby, err := OpenNode(ctx, standbyConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if epoch, err := standby.Promote(); !errors.Is(err, ErrNodeNotStarted) || epoch != 0 {
+		t.Fatalf("promotion before Start: epoch %d, %v; want ErrNodeNotStarted", epoch, err)
+	}
+	if epoch, err := LoadEpoch(standbyConfig.EpochPath); err != nil || epoch != 1 {
+		t.Fatalf("persisted epoch %d (%v), want 1", epoch, err)
+	}
+	if role := standby.Role(); role != shard.RoleStandby {
+		t.Fatalf("refused promotion left the node %s, want standby", role)
+	}
+	if role := primary.Role(); role != shard.RolePrimary {
+		t.Fatalf("the primary is %s after its standby's refused promotion", role)
+	}
+	if err := standby.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := standby.Promote(); !errors.Is(err, ErrNodeClosed) {
+		t.Fatalf("promotion after Close: %v, want ErrNodeClosed", err)
+	}
+}
+
+// TestNodeNameLongerThanTheWitnessRecordsIsRefused: with a witness, a node whose name
+// (NodeName, or ClientAddress by default) is longer than NodeNameBytesMax does not open:
+// a witness with a state file would refuse it every grant, and automatic failover would
+// fail only when needed. The longest name opens, and without a witness the name is unused.
+func TestNodeNameLongerThanTheWitnessRecordsIsRefused(t *testing.T) {
+	long := strings.Repeat("n", NodeNameBytesMax+1)
+	for _, c := range []struct {
+		name        string
+		change      func(config *NodeConfig)
+		wantRefused bool
+	}{
+		{"longest name", func(config *NodeConfig) {
+			config.NodeName = long[:NodeNameBytesMax]
+		}, false},
+		{"name too long", func(config *NodeConfig) { config.NodeName = long }, true},
+		{"client address too long", func(config *NodeConfig) {
+			config.ClientAddress = long
+		}, true},
+		{"no witness", func(config *NodeConfig) {
+			config.Witness, config.NodeName = "", long
+		}, false},
+	} {
+		config := withWitness(nodeConfig(t.TempDir(), "", ""), "", "127.0.0.1:9",
+			testLeaseDuration)
+		c.change(&config)
+		err := config.withDefaults()
+		if refused := err != nil; refused != c.wantRefused {
+			t.Fatalf("%s: %v, want refused %v", c.name, err, c.wantRefused)
+		}
+		if err != nil && !strings.Contains(err.Error(), "257 bytes, longer than the 256") {
+			t.Fatalf("%s: %v, want the length and the bound named", c.name, err)
+		}
 	}
 }

@@ -17,7 +17,8 @@ import (
 // file at the new epoch. The node must stop (fenced, refusing everything, with the cause
 // in Err and logged at Error) instead of following its primary again: restarted, it would
 // greet the live primary with the file's epoch and fence it. It used to follow again as
-// after any failed promotion.
+// after any failed promotion. The shards' fence is logged with that reason, not as a
+// fence by a higher epoch.
 func TestPromotionLeavingTheEpochFileAheadStopsTheNode(t *testing.T) {
 	messages := &recordingHandler{}
 	primaryAddress := freeAddress(t)
@@ -54,6 +55,12 @@ func TestPromotionLeavingTheEpochFileAheadStopsTheNode(t *testing.T) {
 	if cause, _ := messages.attr(epochFileAheadMessage, "error"); !errors.Is(
 		cause.Any().(error), restoreFailure) {
 		t.Fatalf("the stop's log gives the cause %v, want the restore's failure", cause)
+	}
+	// No higher epoch fenced it: the shard's own line must not send an operator looking
+	// for one (it used to say "fenced by a higher epoch").
+	if messages.loggedAt(slog.LevelWarn, "shard: fenced by a higher epoch") ||
+		!messages.loggedAt(slog.LevelWarn, "shard: fenced: "+epochFileAheadFenceReason) {
+		t.Fatal("the shard's fence was not logged with the node's reason")
 	}
 	if address := standby.Shard().PrimaryAddress(); address != primary.config.ClientAddress {
 		t.Fatalf("the stopped node redirects to %q, want its primary %q", address,

@@ -989,6 +989,7 @@ func TestWitnessDecisions(t *testing.T) {
 		{"renew the old lease at its epoch", 0, leaseRenew, "a", 1, false, "b", 2, lease},
 		{"renew another's live lease at its epoch", 0, leaseRenew, "a", 2, false, "b", 2, lease},
 		{"another node cannot take it by renewal once expired", lease, leaseRenew, "a", 2, false, "b", 2, 0},
+		{"a refusal past the lease's end waits 0, not less", 1, leaseRenew, "a", 2, false, "b", 2, 0},
 		{"only by an acquisition, at a new epoch", 0, leaseAcquire, "a", 2, true, "a", 3, lease},
 	})
 }

@@ -4,11 +4,12 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"sync"
 	"time"
@@ -30,6 +31,16 @@ const (
 
 	leaseRenew   = 1 // The holder extends its lease.
 	leaseAcquire = 2 // A node asks for the lease (granted only if free or expired).
+
+	leaseRequestMACBytes   = sha256.Size // mac: HMAC-SHA256 over the challenge and the rest.
+	leaseRequestFixedBytes = 18          // After the mac: kind to node length.
+	leaseReplyFixedBytes   = 26          // granted to holder length.
+	leaseReservedOffset    = 1           // reserved[7] of both, after kind or granted.
+	leaseReservedOffsetEnd = 8
+	leaseEpochOffset       = 8  // epoch (request), holder epoch (reply).
+	leaseRequestNodeOffset = 16 // node length (request).
+	leaseReplyValidOffset  = 16 // valid ms (reply).
+	leaseReplyHolderOffset = 24 // holder length (reply).
 )
 
 // WitnessConfig configures the witness process.
@@ -155,26 +166,23 @@ func (w *Witness) serve(conn net.Conn) {
 		return
 	}
 	f, err := reader.read()
-	if err != nil || f.kind != frameLeaseRequest || len(f.body) < 50 ||
-		!verifyMAC(w.config.Key, frameLeaseRequest, nonce, f.epoch, f.body[32:], f.body[:32]) {
+	if err != nil || f.kind != frameLeaseRequest || len(f.body) < leaseRequestMACBytes ||
+		!verifyMAC(w.config.Key, frameLeaseRequest, nonce, f.epoch, f.body[leaseRequestMACBytes:],
+			f.body[:leaseRequestMACBytes]) {
 		return
 	}
-	kind := f.body[32]
-	epoch := binary.LittleEndian.Uint64(f.body[40:])
-	nodeLength := int(binary.LittleEndian.Uint16(f.body[48:]))
-	if len(f.body) != 50+nodeLength {
+	request, err := decodeLeaseRequest(f.body[leaseRequestMACBytes:])
+	if err != nil {
+		// From a node that has the key: another version, most likely. Closing without an
+		// answer is what the node takes for a witness it cannot reach.
+		w.config.Logger.Warn("witness: lease request refused", "peer",
+			conn.RemoteAddr().String(), "error", err)
 		return
 	}
-	granted, holder, holderEpoch, valid := w.decide(kind, string(f.body[50:]), epoch)
-	reply := make([]byte, 26, 26+len(holder))
-	if granted {
-		reply[0] = 1
-	}
-	binary.LittleEndian.PutUint64(reply[8:], holderEpoch)
-	binary.LittleEndian.PutUint64(reply[16:], uint64(valid.Milliseconds()))
-	binary.LittleEndian.PutUint16(reply[24:], uint16(len(holder)))
-	reply = append(reply, holder...)
-	writeFrame(writer, frameLeaseReply, holderEpoch, reply)
+	var answer leaseAnswer
+	answer.granted, answer.holder, answer.epoch, answer.valid = w.decide(request.kind,
+		request.node, request.epoch)
+	writeFrame(writer, frameLeaseReply, answer.epoch, answer.encode())
 	writer.Flush()
 }
 
@@ -227,7 +235,10 @@ func (w *Witness) decide(kind byte, node string, epoch uint64) (bool, string, ui
 	if kind == leaseAcquire {
 		wait = max(wait, w.acquireAfter.Sub(now))
 	}
-	return false, w.holder, w.epoch, wait
+	// Negative once the lease has run out (a renewal refused to another node, a grant
+	// that could not be stored): the reply's field is unsigned, and a negative wait would
+	// wrap to some 584 million years there.
+	return false, w.holder, w.epoch, max(wait, 0)
 }
 
 // persist stores holder and epoch in the state file, when there is one and they differ
@@ -239,6 +250,14 @@ func (w *Witness) decide(kind byte, node string, epoch uint64) (bool, string, ui
 func (w *Witness) persist(holder string, epoch uint64) bool {
 	if w.config.StatePath == "" || (holder == w.holder && epoch == w.epoch) {
 		return true
+	}
+	if len(holder) > NodeNameBytesMax {
+		// Not a disk failure: the record has no room for the name. Said as such, since
+		// "cannot be written" would send the operator to the disk.
+		w.config.Logger.Error("witness: grant refused: the node's name is longer than the "+
+			"state file records; give the node a shorter name (--node-name)", "bytes",
+			len(holder), "bytes_max", NodeNameBytesMax, "epoch", epoch)
+		return false
 	}
 	if err := storeWitnessState(w.config.StatePath, epoch, holder); err != nil {
 		w.config.Logger.Error("witness: grant refused: the state file cannot be written",
@@ -277,11 +296,7 @@ func askWitness(ctx context.Context, address string, clientTLS *tls.Config, key 
 	if err != nil || challenge.kind != frameChallenge || len(challenge.body) < nonceSize {
 		return leaseAnswer{}, fmt.Errorf("replication: witness challenge: %v", err)
 	}
-	payload := make([]byte, 18, 18+len(node))
-	payload[0] = kind
-	binary.LittleEndian.PutUint64(payload[8:], epoch)
-	binary.LittleEndian.PutUint16(payload[16:], uint16(len(node)))
-	payload = append(payload, node...)
+	payload := leaseRequest{kind: kind, epoch: epoch, node: node}.encode()
 	body := append(mac(key, frameLeaseRequest, challenge.body[:nonceSize], epoch, payload), payload...)
 	if err := writeFrame(writer, frameLeaseRequest, epoch, body); err != nil {
 		return leaseAnswer{}, err
@@ -293,11 +308,90 @@ func askWitness(ctx context.Context, address string, clientTLS *tls.Config, key 
 	if err != nil {
 		return leaseAnswer{}, err
 	}
-	if reply.kind != frameLeaseReply || len(reply.body) < 26 ||
-		len(reply.body) != 26+int(binary.LittleEndian.Uint16(reply.body[24:])) {
-		return leaseAnswer{}, errors.New("replication: malformed witness reply")
+	if reply.kind != frameLeaseReply {
+		return leaseAnswer{}, fmt.Errorf("%w: witness reply of type %d", ErrFrame, reply.kind)
 	}
-	return leaseAnswer{granted: reply.body[0] == 1, holder: string(reply.body[26:]),
-		epoch: binary.LittleEndian.Uint64(reply.body[8:]),
-		valid: time.Duration(binary.LittleEndian.Uint64(reply.body[16:])) * time.Millisecond}, nil
+	return decodeLeaseAnswer(reply.body)
+}
+
+// leaseRequest is a lease request's payload: what follows the mac, and what it covers.
+type leaseRequest struct {
+	kind  byte
+	epoch uint64
+	node  string
+}
+
+func (r leaseRequest) encode() []byte {
+	b := make([]byte, leaseRequestFixedBytes, leaseRequestFixedBytes+len(r.node))
+	b[0] = r.kind
+	binary.LittleEndian.PutUint64(b[leaseEpochOffset:], r.epoch)
+	binary.LittleEndian.PutUint16(b[leaseRequestNodeOffset:], uint16(len(r.node)))
+	return append(b, r.node...)
+}
+
+// decodeLeaseRequest reads a request's payload. It refuses an unknown kind and reserved
+// bytes that are not zero, as every decoder of the link does: a later version that
+// gives them a meaning is refused by this witness, not misread.
+func decodeLeaseRequest(payload []byte) (leaseRequest, error) {
+	if len(payload) < leaseRequestFixedBytes || len(payload) != leaseRequestFixedBytes+
+		int(binary.LittleEndian.Uint16(payload[leaseRequestNodeOffset:])) {
+		return leaseRequest{}, fmt.Errorf("%w: lease request of %d bytes", ErrFrame,
+			len(payload))
+	}
+	if kind := payload[0]; kind != leaseRenew && kind != leaseAcquire {
+		return leaseRequest{}, fmt.Errorf("%w: lease request of unknown kind %d", ErrFrame, kind)
+	}
+	if !allZero(payload[leaseReservedOffset:leaseReservedOffsetEnd]) {
+		return leaseRequest{}, fmt.Errorf("%w: lease request with reserved bytes set", ErrFrame)
+	}
+	return leaseRequest{kind: payload[0],
+		epoch: binary.LittleEndian.Uint64(payload[leaseEpochOffset:]),
+		node:  string(payload[leaseRequestFixedBytes:])}, nil
+}
+
+// encode returns the reply carrying the answer. valid is never negative (decide clamps
+// it): the field is unsigned.
+func (a leaseAnswer) encode() []byte {
+	b := make([]byte, leaseReplyFixedBytes, leaseReplyFixedBytes+len(a.holder))
+	if a.granted {
+		b[0] = 1
+	}
+	binary.LittleEndian.PutUint64(b[leaseEpochOffset:], a.epoch)
+	binary.LittleEndian.PutUint64(b[leaseReplyValidOffset:], uint64(a.valid.Milliseconds()))
+	binary.LittleEndian.PutUint16(b[leaseReplyHolderOffset:], uint16(len(a.holder)))
+	return append(b, a.holder...)
+}
+
+// decodeLeaseAnswer reads a witness reply. It refuses a granted byte other than 0 or 1,
+// reserved bytes that are not zero (see decodeLeaseRequest), and a valid time that does
+// not fit a time.Duration (it would wrap, and a grant be counted on for a negative or
+// arbitrary time).
+func decodeLeaseAnswer(body []byte) (leaseAnswer, error) {
+	if len(body) < leaseReplyFixedBytes || len(body) != leaseReplyFixedBytes+
+		int(binary.LittleEndian.Uint16(body[leaseReplyHolderOffset:])) {
+		return leaseAnswer{}, fmt.Errorf("%w: witness reply of %d bytes", ErrFrame, len(body))
+	}
+	if body[0] > 1 {
+		return leaseAnswer{}, fmt.Errorf("%w: witness reply granted byte %d", ErrFrame, body[0])
+	}
+	if !allZero(body[leaseReservedOffset:leaseReservedOffsetEnd]) {
+		return leaseAnswer{}, fmt.Errorf("%w: witness reply with reserved bytes set", ErrFrame)
+	}
+	validMs := binary.LittleEndian.Uint64(body[leaseReplyValidOffset:])
+	if validMs > uint64(math.MaxInt64/int64(time.Millisecond)) {
+		return leaseAnswer{}, fmt.Errorf("%w: witness reply valid for %d ms", ErrFrame, validMs)
+	}
+	return leaseAnswer{granted: body[0] == 1, holder: string(body[leaseReplyFixedBytes:]),
+		epoch: binary.LittleEndian.Uint64(body[leaseEpochOffset:]),
+		valid: time.Duration(validMs) * time.Millisecond}, nil
+}
+
+// allZero reports whether every byte of b is zero.
+func allZero(b []byte) bool {
+	for _, value := range b {
+		if value != 0 {
+			return false
+		}
+	}
+	return true
 }

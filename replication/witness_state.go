@@ -26,16 +26,18 @@ const (
 	witnessStateOffsetEpoch        = 16 // u64 highest epoch granted or renewed
 	witnessStateOffsetHolderLength = 24 // u16 bytes of the holder's name
 	witnessStateOffsetReserved     = 26 // [6] zero
-	witnessStateOffsetHolder       = 32 // [witnessHolderBytesMax] holder's name, zero-padded
-	witnessStateSize               = witnessStateOffsetHolder + witnessHolderBytesMax
+	witnessStateOffsetHolder       = 32 // [NodeNameBytesMax] holder's name, zero-padded
+	witnessStateSize               = witnessStateOffsetHolder + NodeNameBytesMax
 
 	witnessStateMagic   = "SQWITNES"
 	witnessStateVersion = 1
 
-	// witnessHolderBytesMax bounds the node name a witness with a state file can record
-	// (a name defaults to the node's client address: a host name of at most 253 bytes and
-	// a port fit). A grant to a longer name cannot be persisted and is refused.
-	witnessHolderBytesMax = 256
+	// NodeNameBytesMax bounds the node name a witness with a state file can record,
+	// and so a node's name at the witness (NodeConfig.NodeName; serve refuses a longer
+	// --node-name at start). A name defaults to the node's client address: a host name of
+	// up to 250 bytes with a 5-digit port fits, a longer one needs a shorter name. A
+	// stateful witness refuses a grant to a longer name, which it could not persist.
+	NodeNameBytesMax = 256
 )
 
 // ErrWitnessState marks a witness state file that exists but cannot be read or verified:
@@ -49,9 +51,9 @@ var witnessStateTable = crc32.MakeTable(crc32.Castagnoli)
 
 // encodeWitnessState returns the record for epoch and holder.
 func encodeWitnessState(epoch uint64, holder string) ([]byte, error) {
-	if len(holder) > witnessHolderBytesMax {
+	if len(holder) > NodeNameBytesMax {
 		return nil, fmt.Errorf("replication: witness state: node name of %d bytes, at most %d "+
-			"can be recorded", len(holder), witnessHolderBytesMax)
+			"can be recorded", len(holder), NodeNameBytesMax)
 	}
 	record := make([]byte, witnessStateSize)
 	copy(record[witnessStateOffsetMagic:], witnessStateMagic)
@@ -85,9 +87,9 @@ func decodeWitnessState(record []byte) (uint64, string, error) {
 		return 0, "", fmt.Errorf("checksum %08x, the record's is %08x", computed, stored)
 	}
 	holderLength := int(binary.LittleEndian.Uint16(record[witnessStateOffsetHolderLength:]))
-	if holderLength > witnessHolderBytesMax {
+	if holderLength > NodeNameBytesMax {
 		return 0, "", fmt.Errorf("holder name of %d bytes, at most %d", holderLength,
-			witnessHolderBytesMax)
+			NodeNameBytesMax)
 	}
 	holder := string(record[witnessStateOffsetHolder : witnessStateOffsetHolder+holderLength])
 	return binary.LittleEndian.Uint64(record[witnessStateOffsetEpoch:]), holder, nil

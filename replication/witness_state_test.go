@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"hash/crc32"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -27,12 +28,19 @@ type statefulWitness struct {
 // closes it (a restart is a close and an open on the same path).
 func openStatefulWitness(t *testing.T, path string, lease time.Duration) statefulWitness {
 	t.Helper()
+	return openStatefulWitnessLogging(t, path, lease, testLogger)
+}
+
+// openStatefulWitnessLogging is openStatefulWitness logging to logger.
+func openStatefulWitnessLogging(t *testing.T, path string, lease time.Duration,
+	logger *slog.Logger) statefulWitness {
+	t.Helper()
 	listener, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	witness, err := OpenWitness(WitnessConfig{Listener: listener, Key: testKey,
-		LeaseDuration: lease, Logger: testLogger, StatePath: path})
+		LeaseDuration: lease, Logger: logger, StatePath: path})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +199,7 @@ func TestWitnessRefusesToStartOnAnUnusableStateFile(t *testing.T) {
 		}
 	}
 	// Good records load, up to the longest name a record holds.
-	longest := strings.Repeat("n", witnessHolderBytesMax)
+	longest := strings.Repeat("n", NodeNameBytesMax)
 	for _, holder := range []string{"b", longest} {
 		record, err := encodeWitnessState(7, holder)
 		if err != nil {
@@ -296,20 +304,37 @@ func TestWitnessFailedStateWriteRefusesTheGrant(t *testing.T) {
 }
 
 // TestWitnessStateRecordsNoLongerNameThanItsBound: a grant to a node whose name is longer
-// than the record holds cannot be persisted, so it is refused; in memory (no state file)
-// it is granted as before.
+// than the record holds cannot be persisted, so it is refused, and the witness's log says
+// why (it used to say that the state file could not be written, which sends an operator
+// to the disk); in memory (no state file) it is granted as before. A node refuses such a
+// name at start (TestNodeNameLongerThanTheWitnessRecordsIsRefused).
 func TestWitnessStateRecordsNoLongerNameThanItsBound(t *testing.T) {
 	lease := testLeaseDuration
-	long := strings.Repeat("n", witnessHolderBytesMax+1)
-	w := openStatefulWitness(t, filepath.Join(t.TempDir(), "witness.state"), lease)
+	long := strings.Repeat("n", NodeNameBytesMax+1)
+	messages := &recordingHandler{}
+	w := openStatefulWitnessLogging(t, filepath.Join(t.TempDir(), "witness.state"), lease,
+		slog.New(messages))
 	defer w.witness.Close()
 	w.clock.advance(lease + time.Millisecond)
 	if answer := w.ask(t, leaseAcquire, long, 0); answer.granted {
 		t.Fatalf("acquisition by a name of %d bytes: %+v, want refused", len(long), answer)
 	}
-	if answer := w.ask(t, leaseAcquire, long[:witnessHolderBytesMax], 0); !answer.granted {
+	messages.mutex.Lock()
+	said := strings.Join(messages.messages, "; ")
+	found := false
+	for i, message := range messages.messages {
+		if strings.Contains(message, "name is longer than the state file records") {
+			found = messages.attrs[i]["bytes_max"].Int64() == NodeNameBytesMax
+		}
+	}
+	messages.mutex.Unlock()
+	if !found || strings.Contains(said, "cannot be written") {
+		t.Fatalf("the witness logged %q; want the name's length given as the reason, with "+
+			"bytes_max %d", said, NodeNameBytesMax)
+	}
+	if answer := w.ask(t, leaseAcquire, long[:NodeNameBytesMax], 0); !answer.granted {
 		t.Fatalf("acquisition by a name of %d bytes: %+v, want granted",
-			witnessHolderBytesMax, answer)
+			NodeNameBytesMax, answer)
 	}
 }
 
@@ -363,7 +388,7 @@ func TestRestartedWitnessKeepsTheStoredHoldersLease(t *testing.T) {
 // it accepts must round-trip through the encoder. Each input is decoded as given and
 // again with its checksum made right, so that the fuzzer reaches the checks after it.
 func FuzzDecodeWitnessState(f *testing.F) {
-	for _, holder := range []string{"", "b", "10.0.0.2:7400", strings.Repeat("n", witnessHolderBytesMax)} {
+	for _, holder := range []string{"", "b", "10.0.0.2:7400", strings.Repeat("n", NodeNameBytesMax)} {
 		record, err := encodeWitnessState(7, holder)
 		if err != nil {
 			f.Fatal(err)
@@ -389,7 +414,7 @@ func FuzzDecodeWitnessState(f *testing.F) {
 			if err != nil {
 				continue
 			}
-			if len(holder) > witnessHolderBytesMax {
+			if len(holder) > NodeNameBytesMax {
 				t.Fatalf("accepted a holder of %d bytes", len(holder))
 			}
 			again, err := encodeWitnessState(epoch, holder)

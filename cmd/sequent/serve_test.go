@@ -129,6 +129,11 @@ func TestServeRefusesMeaninglessFlags(t *testing.T) {
 			replicated(o)
 			o.witness, o.nodeName, o.lease = "127.0.0.1:9", "a", 500*time.Millisecond
 		}},
+		{"witness with the longest node name", func(o *serveOptions) {
+			replicated(o)
+			o.witness = "127.0.0.1:9"
+			o.nodeName = strings.Repeat("n", replication.NodeNameBytesMax)
+		}},
 		{"degrade with sync replication", func(o *serveOptions) {
 			replicated(o)
 			o.degradeAfter = time.Second
@@ -185,6 +190,23 @@ func TestServeRefusesMeaninglessFlags(t *testing.T) {
 			o.standbyOf = o.replicationListen
 		}, "own --replication-listen"},
 		{"node name alone", func(o *serveOptions) { o.nodeName = "a" }, "--node-name without --witness"},
+		// A witness with a state file refuses to grant the lease to a longer name: the node
+		// would learn it only when failing over.
+		{"node name too long", func(o *serveOptions) {
+			replicated(o)
+			o.witness = "127.0.0.1:9"
+			o.nodeName = strings.Repeat("n", replication.NodeNameBytesMax+1)
+		}, "--node-name is 257 bytes: the witness records node names of at most 256 bytes"},
+		{"advertise too long for the default node name", func(o *serveOptions) {
+			replicated(o)
+			o.witness = "127.0.0.1:9"
+			o.advertise = strings.Repeat("h", replication.NodeNameBytesMax-4) + ":7400"
+		}, "--advertise (the default --node-name) is 257 bytes"},
+		{"addr too long for the default node name", func(o *serveOptions) {
+			replicated(o)
+			o.witness = "127.0.0.1:9"
+			o.address = strings.Repeat("h", replication.NodeNameBytesMax-4) + ":7400"
+		}, "--addr (the default --node-name) is 257 bytes"},
 		{"lease alone", func(o *serveOptions) { o.lease = 2 * time.Second }, "--lease without --witness"},
 		{"lease tiny", func(o *serveOptions) { o.lease = time.Millisecond }, "--lease 1ms"},
 		{"sync interval without interval", func(o *serveOptions) { o.syncInterval = time.Millisecond },

@@ -137,11 +137,33 @@ func (o *serveOptions) validateReplication(problem func(string, ...any), replica
 	if o.witness == "" && o.nodeName != "" {
 		problem("--node-name without --witness (it names the node at the witness)")
 	}
+	if o.witness != "" {
+		o.validateNodeName(problem)
+	}
 	switch {
 	case o.lease < leaseMin || o.lease > leaseMax:
 		problem("--lease %v: want %v to %v", o.lease, leaseMin, leaseMax)
 	case o.witness == "" && o.lease != replication.LeaseDurationDefault:
 		problem("--lease without --witness (the lease is the witness's)")
+	}
+}
+
+// validateNodeName refuses a name at the witness longer than a witness with a state file
+// records: it would refuse every grant to this node, so automatic failover would never
+// happen, and the node would find out only at failover time. The name defaults to
+// --advertise, itself defaulting to --addr.
+func (o *serveOptions) validateNodeName(problem func(string, ...any)) {
+	name, flag := o.nodeName, "--node-name"
+	switch {
+	case name != "":
+	case o.advertise != "":
+		name, flag = o.advertise, "--advertise (the default --node-name)"
+	default:
+		name, flag = o.address, "--addr (the default --node-name)"
+	}
+	if len(name) > replication.NodeNameBytesMax {
+		problem("%s is %d bytes: the witness records node names of at most %d bytes; set a "+
+			"shorter --node-name", flag, len(name), replication.NodeNameBytesMax)
 	}
 }
 

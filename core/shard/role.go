@@ -149,6 +149,14 @@ var testHookPromoteSwitched atomic.Pointer[func()]
 // is primary (at primaryAddress). It never reverts: a fenced node rejoins by restarting
 // as a standby. A primary ignores a fence that is not of a higher epoch than its own.
 func (s *Shard) Fence(epoch uint64, primaryAddress string) {
+	s.FenceBecause(epoch, primaryAddress, "")
+}
+
+// FenceBecause is Fence for a reason other than a higher epoch, which its log line gives
+// instead: a node also fences itself (its witness lease ran out, a promotion may have
+// left its epoch file ahead), and "fenced by a higher epoch" would send an operator
+// looking for a newer primary that may not exist. An empty reason is Fence's.
+func (s *Shard) FenceBecause(epoch uint64, primaryAddress, reason string) {
 	if s.ignoresFence(s.roles.word.Load(), epoch) {
 		return
 	}
@@ -166,8 +174,13 @@ func (s *Shard) Fence(epoch uint64, primaryAddress string) {
 			break
 		}
 	}
-	s.config.Logger.Warn("shard: fenced by a higher epoch", "epoch", epoch,
-		"our_epoch", s.Epoch(), "primary", primaryAddress)
+	if reason == "" {
+		s.config.Logger.Warn("shard: fenced by a higher epoch", "epoch", epoch,
+			"our_epoch", s.Epoch(), "primary", primaryAddress)
+	} else {
+		s.config.Logger.Warn("shard: fenced: "+reason, "our_epoch", s.Epoch(),
+			"primary", primaryAddress)
+	}
 	s.wakeUp() // The sequencer answers what it parked (answerFenced).
 }
 
