@@ -117,9 +117,34 @@ func (r *ReportStore) replay(client uint64, from uint64, fn func(reports []backe
 	return oldest
 }
 
+// next returns the client's next report sequence: what replay answers as the oldest
+// sequence when it may serve none.
+func (r *ReportStore) next(client uint64) uint64 {
+	r.mutex.Lock()
+	defer r.mutex.Unlock()
+	if c := r.clients[client]; c != nil {
+		return c.last + 1
+	}
+	return 1
+}
+
 // ReplayReports serves a reconnecting client's retained execution reports from a
 // sequence on. fn runs with the store locked: it must copy and return.
+//
+// The store was filled at start from the whole log (Recover's onEntry), and in sync mode
+// the recovered entries are released only once the standby has acknowledged them (see
+// releaseRecovered): were it promoted instead, it would not have them and would number
+// other reports with their sequences. Until then no report is served, and the oldest
+// sequence is the client's next (PROTOCOL.md section 8: none held, reconcile by queries).
+// No later report can be stored before them (release order), so nothing else is held
+// back; and the recovered reports are never delivered live, so a partial acknowledgement
+// is not worth tracking per op. The check reads the same atomics as the sequencer's
+// release, so the entries are served as soon as they may be released (without a standby
+// to wait for: at once).
 func (s *Shard) ReplayReports(client uint64, fromSequence uint64, fn func(reports []backend.Report)) uint64 {
+	if s.releasedOp.Load() < s.recoveredOp && s.released() < s.recoveredOp {
+		return s.reports.next(client)
+	}
 	return s.reports.replay(client, fromSequence, fn)
 }
 

@@ -19,7 +19,7 @@ import (
 // replay must never show a report of an entry that is not durable yet"). A client that
 // resubscribes meanwhile and is sent them skips the new primary's reports with those
 // sequences after a failover (netio drops a sequence at or below the last one sent).
-// Main replays them at once.
+// Main replayed them at once.
 func TestRecoveredReportsWaitForTheStandby(t *testing.T) {
 	log := wal.NewMemoryLog()
 	first, firstReports := startReportingShard(t, Config{PulseInterval: time.Hour},
@@ -46,9 +46,12 @@ func TestRecoveredReportsWaitForTheStandby(t *testing.T) {
 	restarted, _ := startReportingShard(t, Config{PulseInterval: time.Hour, Reports: store,
 		Acknowledger: standby}, machine, log)
 	standby.acknowledge(t, restarted, 0)
-	if sequences, _, _ := replayed(restarted, 7); len(sequences) != 0 {
+	// Nothing may be shown, and the oldest sequence must not claim reports it does not
+	// send (PROTOCOL.md section 8: when the server holds none, the client's next).
+	if sequences, _, oldest := replayed(restarted, 7); len(sequences) != 0 || oldest != 4 {
 		t.Errorf("released op %d, the standby acknowledged nothing: client 7 replays %v "+
-			"(reports of ops %v), want none yet", restarted.Released(), sequences, ops)
+			"(reports of ops %v) oldest %d, want none yet, oldest 4", restarted.Released(),
+			sequences, ops, oldest)
 	}
 	standby.acknowledge(t, restarted, ops[0])
 	// Report 1 may be shown now, or held until the whole recovered log is acknowledged
