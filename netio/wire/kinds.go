@@ -259,9 +259,10 @@ func (s *Subscribe) Decode(b []byte) {
 //
 //	0 oldest_sequence u64   8 replayed_through u64
 type Subscribed struct {
-	// OldestSequence is the oldest report the server still retains for the client (0 when
-	// none was asked for). If it is above the requested sequence, reports in between are
-	// gone: the client has a gap it must reconcile by queries.
+	// OldestSequence is the oldest report the server holds for the client, or the
+	// client's next sequence when it holds none (0 when no replay was asked for). If it
+	// is above the requested sequence, reports in between are gone: the client has a gap
+	// it must reconcile by queries (PROTOCOL.md section 8).
 	OldestSequence uint64
 	// ReplayedThrough is the highest sequence sent during the replay (0 if none).
 	ReplayedThrough uint64
