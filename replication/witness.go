@@ -365,7 +365,7 @@ func (a leaseAnswer) encode() []byte {
 // decodeLeaseAnswer reads a witness reply. It refuses a granted byte other than 0 or 1,
 // reserved bytes that are not zero (see decodeLeaseRequest), and a valid time that does
 // not fit a time.Duration (it would wrap, and a grant be counted on for a negative or
-// arbitrary time).
+// arbitrary time), except a refusal's negative wait from an earlier witness, read as 0.
 func decodeLeaseAnswer(body []byte) (leaseAnswer, error) {
 	if len(body) < leaseReplyFixedBytes || len(body) != leaseReplyFixedBytes+
 		int(binary.LittleEndian.Uint16(body[leaseReplyHolderOffset:])) {
@@ -378,6 +378,14 @@ func decodeLeaseAnswer(body []byte) (leaseAnswer, error) {
 		return leaseAnswer{}, fmt.Errorf("%w: witness reply with reserved bytes set", ErrFrame)
 	}
 	validMs := binary.LittleEndian.Uint64(body[leaseReplyValidOffset:])
+	if body[0] == 0 && int64(validMs) < 0 {
+		// A witness of an earlier build (before session 36) wrote the wait left on a lease
+		// that had run out as is: negative, wrapped near 2^64. A refusal's valid time
+		// decides nothing (it is only printed), and refusing the reply would turn "the
+		// lease is given to another node" into "the witness is unreachable" during a
+		// rolling upgrade: the primary would fence a lease later, giving the wrong reason.
+		validMs = 0
+	}
 	if validMs > uint64(math.MaxInt64/int64(time.Millisecond)) {
 		return leaseAnswer{}, fmt.Errorf("%w: witness reply valid for %d ms", ErrFrame, validMs)
 	}
