@@ -30,14 +30,16 @@ type grantsTable struct{ body []byte }
 
 // SetGrants gives the shard the grant table and client limits to enforce (encoded by
 // model.AppendGrantsAndLimits, or model.AppendGrants without limits). The primary writes
-// it into the log before the next requests it sequences unless it is already in force;
-// a standby keeps it for the day it is promoted. Safe from any goroutine; it returns an
-// error, and changes nothing, for an invalid table.
+// it (or a table given after it) into the log, unless it is already in force, before
+// any request submitted after SetGrants returned (a ring barrier orders them); a standby
+// keeps it for the day it is promoted. Safe from any goroutine; it returns an error,
+// and changes nothing, for an invalid table.
 func (s *Shard) SetGrants(body []byte) error {
 	if _, _, err := model.DecodeGrants(body); err != nil {
 		return err
 	}
 	s.grants.pending.Store(&grantsTable{body: bytes.Clone(body)})
+	s.ring.barrier() // After the store: a turn that counts it sees the table (turn).
 	s.wakeUp()
 	return nil
 }

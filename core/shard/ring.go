@@ -1,7 +1,9 @@
 package shard
 
 import (
+	"math"
 	"sync"
+	"sync/atomic"
 
 	"sequent/core"
 	"sequent/core/backend"
@@ -33,7 +35,18 @@ type inputRing struct {
 	taken     uint64        // Metadata records taken by the consumer.
 	closed    bool          // No more submissions.
 	accepted  uint64        // Requests queued with a connection: each is owed one answer.
+	// barriers counts the calls of barrier. It has a cache line of its own, so that the
+	// sequencer's load of it every turn does not share the line that the producers
+	// write at every push (the fields above).
+	_        [cacheLineBytes]byte
+	barriers atomic.Uint64
 }
+
+// cacheLineBytes is the size of a CPU cache line (x86-64 and most arm64 cores).
+const cacheLineBytes = 64
+
+// anyBarriers is the barrier count given to takeUpTo by a take that ignores barriers.
+const anyBarriers = math.MaxUint64
 
 // requestMeta describes one queued request.
 type requestMeta struct {
@@ -148,15 +161,30 @@ func (r *inputRing) publishLocked(slot uint64) {
 // take returns up to limit published requests (in order) and whether the ring is closed.
 // The caller reads their bytes with bytes() and must call release with the last one.
 func (r *inputRing) take(into []requestMeta, limit int, bytesMax int) ([]requestMeta, bool) {
-	return r.takeUpTo(into, limit, bytesMax, true)
+	return r.takeUpTo(into, limit, bytesMax, true, anyBarriers)
 }
 
+// barrier orders what its caller did before it (SetGrants: a new grant table) before
+// every request pushed after it, for a consumer that reads barrierCount first, acts on
+// what it sees (the sequencer: the grant table's check), then takes with that count:
+// takeUpTo takes nothing once a barrier came since, and the consumer counts again. It
+// needs no mutex: a request pushed after it is published under the mutex, and the take
+// that could find that request holds the mutex after that and sees the count.
+func (r *inputRing) barrier() { r.barriers.Add(1) }
+
+// barrierCount returns how many barriers were set so far.
+func (r *inputRing) barrierCount() uint64 { return r.barriers.Load() }
+
 // takeUpTo is take that, with writes false, stops before the first write: it stays
-// queued, first, for the next take.
+// queued, first, for the next take; and that takes nothing when a barrier was set since
+// its caller read barriersSeen (barrierCount), unless that is anyBarriers.
 func (r *inputRing) takeUpTo(into []requestMeta, limit int, bytesMax int,
-	writes bool) ([]requestMeta, bool) {
+	writes bool, barriersSeen uint64) ([]requestMeta, bool) {
 	r.mutex.Lock()
 	defer r.mutex.Unlock()
+	if barriersSeen != anyBarriers && r.barriers.Load() != barriersSeen {
+		limit = 0
+	}
 	total := 0
 	for r.taken < r.published && len(into) < limit {
 		meta := r.metadata[r.taken%uint64(len(r.metadata))]

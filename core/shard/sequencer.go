@@ -145,6 +145,14 @@ func (s *Shard) turn() (drained bool, closed bool, err error) {
 	// turn, which checks the table as the primary first (else the write would be logged
 	// ahead of the new primary's table, decided by the old one).
 	standby := s.Role() == RoleStandby
+	// Read before the grant table's check, and the take below takes nothing if SetGrants
+	// set a barrier since: a request submitted after SetGrants returned is then taken
+	// only by a turn whose check saw that table (and logged it first), as SetGrants
+	// promises (a keys reload relies on it). Without it, SetGrants and Submit running
+	// between the check and the take had the request sequenced ahead of the table,
+	// decided by the one it replaces. SetGrants wakes the sequencer after its barrier,
+	// so the next turn comes at once.
+	barriers := s.ring.barrierCount()
 	// A new grant table goes first, so that the requests taken below are decided by it.
 	if err := s.writeGrantsIfDue(); errors.Is(err, wal.ErrLogFull) {
 		return s.refuseQueued(model.StatusLogUnavailable)
@@ -159,7 +167,7 @@ func (s *Shard) turn() (drained bool, closed bool, err error) {
 		return false, closed, nil
 	}
 	s.taken, closed = s.ring.takeUpTo(s.taken[:0], s.config.RingRequests, s.entryBytesBudget(),
-		!standby)
+		!standby, barriers)
 	if len(s.taken) == 0 {
 		return false, closed, nil
 	}
