@@ -2,10 +2,15 @@ package model
 
 import "testing"
 
-// TestGrantsBodyAtItsBounds: a set_grants body with GrantsMax grants and ClientLimitsMax
-// client limits is GrantsBodyBytesMax bytes and decodes; one more grant or one more limit
-// is refused.
+// TestGrantsBodyAtItsBounds: the empty table (a keys file without grants or limits: the
+// 8-byte header alone) decodes to nothing; a set_grants body with GrantsMax grants and
+// ClientLimitsMax client limits is GrantsBodyBytesMax bytes and decodes; one more grant
+// or one more limit is refused, by DecodeGrants and by the validation the keys file runs.
 func TestGrantsBodyAtItsBounds(t *testing.T) {
+	if grants, limits, err := DecodeGrants(AppendGrants(nil, nil)); err != nil ||
+		len(grants) != 0 || limits != nil {
+		t.Fatalf("the empty table: %v, %v, %v", grants, limits, err)
+	}
 	grants := make([]Grant, GrantsMax+1)
 	for i := range grants {
 		grants[i] = Grant{Client: uint64(1 + i/GrantsPerClientMax), Scopes: ScopeRead}
@@ -28,5 +33,8 @@ func TestGrantsBodyAtItsBounds(t *testing.T) {
 	}
 	if _, _, err := DecodeGrants(AppendGrantsAndLimits(nil, nil, limits)); err == nil {
 		t.Error("a body with one client limit too many was accepted")
+	}
+	if ValidateClientLimits(limits[:ClientLimitsMax]) != nil || ValidateClientLimits(limits) == nil {
+		t.Error("ValidateClientLimits's bound is not ClientLimitsMax")
 	}
 }
