@@ -364,22 +364,7 @@ func (w *worker) sendBurst() error {
 // sendWire builds the next request into a free slot and appends its frame to the burst.
 func (w *worker) sendWire(nowNs int64, measured bool) {
 	c := w.wire
-	index := w.free[len(w.free)-1]
-	w.free = w.free[:len(w.free)-1]
-	s := &w.slots[index]
-	s.kind = w.kinds.draw(w.random)
-	s.measured = measured
-	operation, body := w.build(s)
-	w.recorder.mu.Lock()
-	interval := w.recorder.interval
-	if measured {
-		interval.requestsSent++
-		interval.eventsSent += uint64(s.events)
-	} else {
-		interval.warmRequests++
-		interval.warmEvents += uint64(s.events)
-	}
-	w.recorder.mu.Unlock()
+	index, s, operation, body := w.take(measured)
 	s.intendedNs = nowNs
 	start := len(c.outbox)
 	c.outbox = append(c.outbox, make([]byte, wire.HeaderSize)...)

@@ -252,8 +252,9 @@ func (w *worker) stop(atEnd bool) {
 	}
 }
 
-// send builds the next request into a free slot and sends it.
-func (w *worker) send(ctx context.Context, intendedNs int64, measured bool) {
+// take starts a request the way both drivers do: it takes a free slot, builds the
+// request into it and counts it as sent, measured or warm-up.
+func (w *worker) take(measured bool) (int32, *slot, model.Operation, []byte) {
 	index := w.free[len(w.free)-1]
 	w.free = w.free[:len(w.free)-1]
 	s := &w.slots[index]
@@ -270,6 +271,12 @@ func (w *worker) send(ctx context.Context, intendedNs int64, measured bool) {
 		interval.warmEvents += uint64(s.events)
 	}
 	w.recorder.mu.Unlock()
+	return index, s, operation, body
+}
+
+// send builds the next request into a free slot and sends it.
+func (w *worker) send(ctx context.Context, intendedNs int64, measured bool) {
+	index, s, operation, body := w.take(measured)
 	s.intendedNs = intendedNs
 	if !w.run.openLoop() {
 		s.intendedNs = w.run.since() // Closed loop: from the moment it is sent.
