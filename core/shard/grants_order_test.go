@@ -3,7 +3,9 @@ package shard
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"sequent/core"
 	"sequent/core/backend"
@@ -71,5 +73,96 @@ func TestGrantsGoBeforeRequestsSubmittedAfterThem(t *testing.T) {
 	if len(events) != 2 || events[0].Kind != event.KindAccountCreated || events[0].Op != 2 ||
 		events[1].Kind != event.KindAccountCreated || events[1].Op != 2 {
 		t.Fatalf("events %+v, want both accounts created at op 2 (decided by the table)", events)
+	}
+}
+
+// armedDurableHookLog is a MemoryLog that runs hook on the first call of Durable once
+// armed: armed after the sequencer parks, that call is the inline turn's (its
+// holdForGroupCommit, between its check of the grant table and its take).
+type armedDurableHookLog struct {
+	*wal.MemoryLog
+	hook  func()
+	armed atomic.Bool
+}
+
+func (l *armedDurableHookLog) Durable() uint64 {
+	if l.armed.CompareAndSwap(true, false) {
+		l.hook()
+	}
+	return l.MemoryLog.Durable()
+}
+
+// TestGrantsGoBeforeRequestsSubmittedAfterThemInline is
+// TestGrantsGoBeforeRequestsSubmittedAfterThem on the other path that takes from the
+// ring, an event loop's turn (TurnInline): SetGrants and a Submit between that turn's
+// check of the grant table and its take leave the request to the sequencer's next turn,
+// which logs the table first, so it is decided by the table (and so is the request
+// the loop had queued, which the inline turn did not take either).
+func TestGrantsGoBeforeRequestsSubmittedAfterThemInline(t *testing.T) {
+	log := &armedDurableHookLog{MemoryLog: wal.NewMemoryLog()}
+	consumer := &recordingConsumer{}
+	// No pulses: nothing but the test wakes the parked sequencer.
+	s, err := New(Config{Consumers: []backend.Consumer{consumer}, PulseInterval: time.Hour},
+		core.New(testMachineConfig), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inInlineTurn, hookRanInline atomic.Bool
+	hookErrors := make(chan error, 1)
+	log.hook = func() {
+		hookRanInline.Store(inInlineTurn.Load())
+		table := model.AppendGrants(nil, []model.Grant{{Client: 7, Scopes: model.ScopeOperator}})
+		if err := s.SetGrants(table); err != nil {
+			hookErrors <- err
+			return
+		}
+		if status := s.Submit(&backend.Request{Connection: 2, Client: 7, Session: 2, Number: 1,
+			Operation: model.OperationCreateAccounts, Body: plainAccountsBody(1, 2)}); status != model.StatusOK {
+			hookErrors <- fmt.Errorf("submit: %s", status)
+			return
+		}
+		hookErrors <- nil
+	}
+	replier := newRecordingReplier()
+	s.Start(RepliesOnly(replier))
+	t.Cleanup(func() { s.Close() })
+	waitUntilParked(t, s)
+	log.armed.Store(true)
+	if status := s.SubmitDeferred(&backend.Request{Connection: 1, Client: 7, Session: 1,
+		Number: 1, Operation: model.OperationCreateAccounts,
+		Body: plainAccountsBody(3)}); status != model.StatusOK {
+		t.Fatalf("submit deferred: %s", status)
+	}
+	inInlineTurn.Store(true)
+	s.TurnInline()
+	inInlineTurn.Store(false)
+	if err := <-hookErrors; err != nil {
+		t.Fatalf("hook: %v", err)
+	}
+	if !hookRanInline.Load() {
+		t.Fatal("the hook ran in the sequencer's turn, not in the inline turn")
+	}
+	lastOp := uint64(0)
+	for _, reply := range replier.waitFor(t, 2) {
+		if reply.Op < 2 {
+			t.Fatalf("reply %+v at op %d, want it after the grant table (op 1)", reply, reply.Op)
+		}
+		lastOp = max(lastOp, reply.Op)
+	}
+	waitUntil(t, "the consumer to handle both requests",
+		func() bool { return consumer.ConsumerStats().HandledOp >= lastOp })
+	readies, events := consumer.snapshot()
+	if len(readies) == 0 || readies[0] != [2]uint64{1, 1} {
+		t.Fatalf("readies %v, want the grant table first (op 1)", readies)
+	}
+	created := 0
+	for _, happened := range events {
+		if happened.Kind == event.KindAccountCreated && happened.Op >= 2 {
+			created++
+		}
+	}
+	if created != 3 || len(events) != 3 {
+		t.Fatalf("events %+v (readies %v), want accounts 1, 2 and 3 created after the table "+
+			"(op 1), decided by it", events, readies)
 	}
 }
