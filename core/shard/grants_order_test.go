@@ -165,3 +165,69 @@ func TestGrantsGoBeforeRequestsSubmittedAfterThemInline(t *testing.T) {
 			events, created.Op)
 	}
 }
+
+// everyDurableHookLog is a MemoryLog that runs hook on every call of Durable (the
+// sequencer's turn calls it between its check of the grant table and its take).
+type everyDurableHookLog struct {
+	*wal.MemoryLog
+	hook func()
+}
+
+func (l *everyDurableHookLog) Durable() uint64 {
+	l.hook()
+	return l.MemoryLog.Durable()
+}
+
+// reloadsInARowMax bounds the SetGrants calls of TestReloadsInARowDoNotHoldTheRingBack:
+// far more than the few turns the requests need.
+const reloadsInARowMax = 1000
+
+// TestReloadsInARowDoNotHoldTheRingBack: a SetGrants between every turn's check of the
+// grant table and its take (keys reloads in a row) delays only what was queued after
+// it, and only until the next turn: a request queued before the first reload, and one
+// submitted right after it, are both answered long before the reloads stop. A take that
+// took nothing whenever a barrier came since its count held both back for as long as
+// the reloads went on.
+func TestReloadsInARowDoNotHoldTheRingBack(t *testing.T) {
+	log := &everyDurableHookLog{MemoryLog: wal.NewMemoryLog()}
+	s, err := New(Config{}, core.New(testMachineConfig), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	table := model.AppendGrants(nil, []model.Grant{{Client: 7, Scopes: model.ScopeOperator}})
+	replier := newRecordingReplier()
+	var reloads atomic.Int64
+	hookErrors := make(chan error, reloadsInARowMax)
+	log.hook = func() { // On the sequencer goroutine.
+		if replier.count() >= 2 || reloads.Load() >= reloadsInARowMax {
+			return
+		}
+		if err := s.SetGrants(table); err != nil {
+			hookErrors <- err
+		}
+		if reloads.Add(1) == 1 {
+			if status := s.Submit(&backend.Request{Connection: 2, Client: 7, Session: 2,
+				Number: 1, Operation: model.OperationCreateAccounts,
+				Body: accountsBody(2)}); status != model.StatusOK {
+				hookErrors <- fmt.Errorf("submit: %s", status)
+			}
+		}
+	}
+	if status := s.Submit(&backend.Request{Connection: 1, Client: 7, Session: 1, Number: 1,
+		Operation: model.OperationCreateAccounts, Body: accountsBody(1)}); status != model.StatusOK {
+		t.Fatalf("submit: %s", status)
+	}
+	s.Start(RepliesOnly(replier))
+	t.Cleanup(func() { s.Close() })
+	replier.waitFor(t, 2)
+	answeredAfter := reloads.Load()
+	select { // Not closed: the hook may still be running.
+	case err := <-hookErrors:
+		t.Fatalf("hook: %v", err)
+	default:
+	}
+	if answeredAfter >= reloadsInARowMax {
+		t.Fatalf("both requests answered only once the %d reloads in a row stopped",
+			answeredAfter)
+	}
+}
