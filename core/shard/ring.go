@@ -57,6 +57,7 @@ type requestMeta struct {
 	write      bool   // Goes through the log (else a query).
 	received   int64  // Monotonic ns when queued (for latency).
 	ticket     uint64 // Its position in the ring's order, unique for the shard's life.
+	barriers   uint64 // The ring's barrier count when it was queued (takeUpTo).
 	ready      bool   // Published by its producer.
 }
 
@@ -118,7 +119,7 @@ func (r *inputRing) pushCounting(request *backend.Request, write bool) (model.St
 	}
 	r.metadata[slot%uint64(len(r.metadata))] = requestMeta{connection: request.Connection,
 		start: start, end: end, length: uint32(length), write: write, received: monotonicNow(),
-		ticket: slot}
+		ticket: slot, barriers: r.barriers.Load()}
 	if length <= ringCopyUnderLockBytesMax {
 		r.encode(start, length, request)
 		r.publishLocked(slot)
@@ -167,28 +168,29 @@ func (r *inputRing) take(into []requestMeta, limit int, bytesMax int) ([]request
 // barrier orders what its caller did before it (SetGrants: a new grant table) before
 // every request pushed after it, for a consumer that reads barrierCount first, acts on
 // what it sees (the sequencer: the grant table's check), then takes with that count:
-// takeUpTo takes nothing once a barrier came since, and the consumer counts again. It
-// needs no mutex: a request pushed after it is published under the mutex, and the take
-// that could find that request holds the mutex after that and sees the count.
+// takeUpTo stops at the first request queued after a barrier that came since, which the
+// consumer's next take (counting again) finds. A push records the count it sees; it
+// needs no mutex: a push that returns after barrier did loads the count after it.
+// Requests queued before the barrier are still taken: a stream of barriers (a reload
+// between every check and take) delays only those queued after each, by one turn.
 func (r *inputRing) barrier() { r.barriers.Add(1) }
 
 // barrierCount returns how many barriers were set so far.
 func (r *inputRing) barrierCount() uint64 { return r.barriers.Load() }
 
 // takeUpTo is take that, with writes false, stops before the first write: it stays
-// queued, first, for the next take; and that takes nothing when a barrier was set since
-// its caller read barriersSeen (barrierCount), unless that is anyBarriers.
+// queued, first, for the next take; and that stops before the first request queued
+// after a barrier set since its caller read barriersSeen (barrierCount), unless that is
+// anyBarriers.
 func (r *inputRing) takeUpTo(into []requestMeta, limit int, bytesMax int,
 	writes bool, barriersSeen uint64) ([]requestMeta, bool) {
 	r.mutex.Lock()
 	defer r.mutex.Unlock()
-	if barriersSeen != anyBarriers && r.barriers.Load() != barriersSeen {
-		limit = 0
-	}
 	total := 0
 	for r.taken < r.published && len(into) < limit {
 		meta := r.metadata[r.taken%uint64(len(r.metadata))]
-		if (len(into) > 0 && total+int(meta.length) > bytesMax) || (meta.write && !writes) {
+		if (len(into) > 0 && total+int(meta.length) > bytesMax) || (meta.write && !writes) ||
+			meta.barriers > barriersSeen {
 			break
 		}
 		total += int(meta.length)

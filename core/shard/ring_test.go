@@ -141,9 +141,9 @@ func TestRingKeepsEveryRequestIntact(t *testing.T) {
 }
 
 // TestRingTakeStopsAtABarrierSetSinceItsCount: a take given the barrier count read before
-// a barrier takes nothing (the request pushed after the barrier, nor the one before it),
-// and the next take, with the count read again, takes both; a plain take ignores
-// barriers.
+// a barrier takes the request queued before the barrier and stops at the one queued
+// after it; the next take, with the count read again, takes that one; a plain take
+// ignores barriers.
 func TestRingTakeStopsAtABarrierSetSinceItsCount(t *testing.T) {
 	ring := newInputRing(1<<16, 8)
 	seen := ring.barrierCount()
@@ -151,19 +151,27 @@ func TestRingTakeStopsAtABarrierSetSinceItsCount(t *testing.T) {
 	ring.push(before, true)
 	ring.barrier()
 	ring.push(after, true)
-	if taken, _ := ring.takeUpTo(nil, 8, 1<<20, true, seen); len(taken) != 0 {
-		t.Fatalf("took %d requests with a count older than the barrier", len(taken))
-	}
-	taken, _ := ring.takeUpTo(nil, 8, 1<<20, true, ring.barrierCount())
-	if len(taken) != 2 {
-		t.Fatalf("took %d requests with the barrier counted, want 2", len(taken))
+	taken, _ := ring.takeUpTo(nil, 8, 1<<20, true, seen)
+	if len(taken) != 1 {
+		t.Fatalf("took %d requests with a count older than the barrier, want 1 (the one "+
+			"queued before it)", len(taken))
 	}
 	checkRingBytes(t, ring, &taken[0], before)
-	checkRingBytes(t, ring, &taken[1], after)
-	ring.release(&taken[1])
+	ring.release(&taken[0])
+	if taken, _ := ring.takeUpTo(nil, 8, 1<<20, true, seen); len(taken) != 0 {
+		t.Fatalf("took %d requests queued after a barrier with the older count", len(taken))
+	}
+	taken, _ = ring.takeUpTo(nil, 8, 1<<20, true, ring.barrierCount())
+	if len(taken) != 1 {
+		t.Fatalf("took %d requests with the barrier counted, want 1", len(taken))
+	}
+	checkRingBytes(t, ring, &taken[0], after)
+	ring.release(&taken[0])
 	ring.barrier()
 	ring.push(before, true)
-	if taken, _ := ring.take(nil, 8, 1<<20); len(taken) != 1 {
-		t.Fatalf("a plain take took %d requests after a barrier, want 1", len(taken))
+	ring.barrier()
+	ring.push(after, true)
+	if taken, _ := ring.take(nil, 8, 1<<20); len(taken) != 2 {
+		t.Fatalf("a plain take took %d requests after barriers, want 2", len(taken))
 	}
 }

@@ -145,13 +145,14 @@ func (s *Shard) turn() (drained bool, closed bool, err error) {
 	// turn, which checks the table as the primary first (else the write would be logged
 	// ahead of the new primary's table, decided by the old one).
 	standby := s.Role() == RoleStandby
-	// Read before the grant table's check, and the take below takes nothing if SetGrants
-	// set a barrier since: a request submitted after SetGrants returned is then taken
-	// only by a turn whose check saw that table (and logged it first), as SetGrants
-	// promises (a keys reload relies on it). Without it, SetGrants and Submit running
-	// between the check and the take had the request sequenced ahead of the table,
-	// decided by the one it replaces. SetGrants wakes the sequencer after its barrier,
-	// so the next turn comes at once.
+	// Read before the grant table's check, and the take below stops at the first request
+	// queued after a barrier SetGrants set since: a request submitted after SetGrants
+	// returned is then taken only by a turn whose check saw that table (and logged it
+	// first), as SetGrants promises (a keys reload relies on it). Without it, SetGrants
+	// and Submit running between the check and the take had the request sequenced ahead
+	// of the table, decided by the one it replaces. SetGrants wakes the sequencer after
+	// its barrier, so the next turn comes at once; what was queued before the barrier is
+	// taken now, so that reloads in a row cannot hold the ring back.
 	barriers := s.ring.barrierCount()
 	// A new grant table goes first, so that the requests taken below are decided by it.
 	if err := s.writeGrantsIfDue(); errors.Is(err, wal.ErrLogFull) {
