@@ -134,58 +134,65 @@ func TestWireDriverAbandonedAreLookedUp(t *testing.T) {
 	}
 }
 
-// tamperingProxy forwards connections to a server; on the second connection it accepts
-// (the first wire connection: the Go client of the setup dials first) it lets tamper
-// rewrite the server's frames, one at a time, after re-encoding each.
-type tamperingProxy struct {
-	listener net.Listener
-	target   string
-	tamper   func(frame []byte, replies int) (out []byte, hangUp bool)
-	mu       sync.Mutex
-	conns    []net.Conn
-}
-
-func startTamperingProxy(t *testing.T, target string,
-	tamper func(frame []byte, replies int) ([]byte, bool)) string {
+// startWireProxy forwards every connection it accepts to target, both ways, except the
+// second (the first wire connection: the setup's Go client dials first), whose two
+// sides intercept takes: it forwards both directions itself, altering what the test
+// needs. Every connection is closed when the test ends. It returns the address.
+func startWireProxy(t *testing.T, target string, intercept func(down, up net.Conn)) string {
 	t.Helper()
 	listener, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &tamperingProxy{listener: listener, target: target, tamper: tamper}
-	go p.serve()
+	var mu sync.Mutex
+	var conns []net.Conn
 	t.Cleanup(func() {
 		_ = listener.Close()
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		for _, c := range p.conns {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
 			_ = c.Close()
 		}
 	})
+	go func() {
+		for accepted := 0; ; accepted++ {
+			down, err := listener.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", target)
+			if err != nil {
+				_ = down.Close()
+				continue
+			}
+			mu.Lock()
+			conns = append(conns, down, up)
+			mu.Unlock()
+			if accepted == 1 {
+				intercept(down, up)
+				continue
+			}
+			go func() { _, _ = io.Copy(up, down) }()
+			go func() { _, _ = io.Copy(down, up) }()
+		}
+	}()
 	return listener.Addr().String()
 }
 
-func (p *tamperingProxy) serve() {
-	for accepted := 0; ; accepted++ {
-		down, err := p.listener.Accept()
-		if err != nil {
-			return
-		}
-		up, err := net.Dial("tcp", p.target)
-		if err != nil {
-			_ = down.Close()
-			continue
-		}
-		p.mu.Lock()
-		p.conns = append(p.conns, down, up)
-		p.mu.Unlock()
+// tamperingProxy lets tamper rewrite the server's frames to the first wire connection,
+// one at a time, after re-encoding each.
+type tamperingProxy struct {
+	tamper func(frame []byte, replies int) (out []byte, hangUp bool)
+}
+
+func startTamperingProxy(t *testing.T, target string,
+	tamper func(frame []byte, replies int) ([]byte, bool)) string {
+	t.Helper()
+	p := &tamperingProxy{tamper: tamper}
+	return startWireProxy(t, target, func(down, up net.Conn) {
 		go func() { _, _ = io.Copy(up, down) }()
-		if accepted == 1 {
-			go p.rewrite(down, up)
-		} else {
-			go func() { _, _ = io.Copy(down, up) }()
-		}
-	}
+		go p.rewrite(down, up)
+	})
 }
 
 // rewrite copies the server's frames to the driver through tamper.
@@ -347,68 +354,32 @@ func TestWireDriverInterruptDrains(t *testing.T) {
 	}
 }
 
-// holdingProxy forwards connections to a server; on the second connection it accepts
-// (the first wire connection: the Go client of the setup dials first) it holds back the
-// driver's request frames, in order, until release or until the driver sends a
-// lookup_accounts request (the barrier's), which it forwards behind them. Every other
-// frame, and every other connection, passes at once.
+// holdingProxy holds back the first wire connection's request frames, in order, until
+// release or until the driver sends a lookup_accounts request (the barrier's), which it
+// forwards behind them. Every other frame, and every other connection, passes at once.
 type holdingProxy struct {
-	listener net.Listener
-	target   string
-	mu       sync.Mutex
-	up       net.Conn // The held connection's side towards the server.
-	held     []byte   // Request frames held back, in the order sent.
-	count    int      // Frames in held.
-	released bool     // Nothing is held any more.
-	conns    []net.Conn
+	proxyAddress string
+	mu           sync.Mutex
+	up           net.Conn // The held connection's side towards the server.
+	held         []byte   // Request frames held back, in the order sent.
+	count        int      // Frames in held.
+	released     bool     // Nothing is held any more.
 }
 
 func startHoldingProxy(t *testing.T, target string) *holdingProxy {
 	t.Helper()
-	listener, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &holdingProxy{listener: listener, target: target}
-	go p.serve()
-	t.Cleanup(func() {
-		_ = listener.Close()
+	p := &holdingProxy{}
+	p.proxyAddress = startWireProxy(t, target, func(down, up net.Conn) {
+		go func() { _, _ = io.Copy(down, up) }()
 		p.mu.Lock()
-		defer p.mu.Unlock()
-		for _, c := range p.conns {
-			_ = c.Close()
-		}
+		p.up = up
+		p.mu.Unlock()
+		go p.hold(down, up)
 	})
 	return p
 }
 
-func (p *holdingProxy) address() string { return p.listener.Addr().String() }
-
-func (p *holdingProxy) serve() {
-	for accepted := 0; ; accepted++ {
-		down, err := p.listener.Accept()
-		if err != nil {
-			return
-		}
-		up, err := net.Dial("tcp", p.target)
-		if err != nil {
-			_ = down.Close()
-			continue
-		}
-		p.mu.Lock()
-		p.conns = append(p.conns, down, up)
-		p.mu.Unlock()
-		go func() { _, _ = io.Copy(down, up) }()
-		if accepted == 1 {
-			p.mu.Lock()
-			p.up = up
-			p.mu.Unlock()
-			go p.hold(down, up)
-		} else {
-			go func() { _, _ = io.Copy(up, down) }()
-		}
-	}
-}
+func (p *holdingProxy) address() string { return p.proxyAddress }
 
 // hold copies the driver's frames to the server, holding back its requests.
 func (p *holdingProxy) hold(down, up net.Conn) {
@@ -790,77 +761,44 @@ func TestWireDriverEndsOnServerNotReading(t *testing.T) {
 		runGuard = 20 * time.Second
 	)
 	h := newHarness(t, lieNone)
-	listener, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	t.Cleanup(func() {
-		_ = listener.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			_ = c.Close()
-		}
+	address := startWireProxy(t, h.address, func(down, up net.Conn) {
+		go func() { // The challenge, with a short silence timeout, then the rest.
+			var decoder wire.Decoder
+			for {
+				frame, ok, err := decoder.Next()
+				if err != nil {
+					return
+				}
+				if ok {
+					var challenge wire.Challenge
+					challenge.Decode(frame.Body)
+					challenge.HeartbeatIntervalMs = silenceMs / 3
+					challenge.SilenceTimeoutMs = silenceMs
+					body := make([]byte, len(frame.Body))
+					challenge.Encode(body)
+					encoded := wire.AppendFrame(nil, &frame, body)
+					if _, err := down.Write(encoded); err != nil {
+						return
+					}
+					break
+				}
+				if _, err := decoder.ReadFrom(up); err != nil {
+					return
+				}
+			}
+			_, _ = io.Copy(down, up) // Nothing buffered: the server waits for a login.
+		}()
+		go func() { // The login only; then the driver's bytes are never read.
+			login := make([]byte, wire.HeaderSize+wire.LoginSize)
+			if _, err := io.ReadFull(down, login); err == nil {
+				_, _ = up.Write(login)
+			}
+		}()
 	})
-	go func() {
-		for accepted := 0; ; accepted++ {
-			down, err := listener.Accept()
-			if err != nil {
-				return
-			}
-			up, err := net.Dial("tcp", h.address)
-			if err != nil {
-				_ = down.Close()
-				continue
-			}
-			mu.Lock()
-			conns = append(conns, down, up)
-			mu.Unlock()
-			if accepted != 1 { // The setup's Go client passes.
-				go func() { _, _ = io.Copy(up, down) }()
-				go func() { _, _ = io.Copy(down, up) }()
-				continue
-			}
-			go func() { // The challenge, with a short silence timeout, then the rest.
-				var decoder wire.Decoder
-				for {
-					frame, ok, err := decoder.Next()
-					if err != nil {
-						return
-					}
-					if ok {
-						var challenge wire.Challenge
-						challenge.Decode(frame.Body)
-						challenge.HeartbeatIntervalMs = silenceMs / 3
-						challenge.SilenceTimeoutMs = silenceMs
-						body := make([]byte, len(frame.Body))
-						challenge.Encode(body)
-						encoded := wire.AppendFrame(nil, &frame, body)
-						if _, err := down.Write(encoded); err != nil {
-							return
-						}
-						break
-					}
-					if _, err := decoder.ReadFrom(up); err != nil {
-						return
-					}
-				}
-				_, _ = io.Copy(down, up) // Nothing buffered: the server waits for a login.
-			}()
-			go func() { // The login only; then the driver's bytes are never read.
-				login := make([]byte, wire.HeaderSize+wire.LoginSize)
-				if _, err := io.ReadFull(down, login); err == nil {
-					_, _ = up.Write(login)
-				}
-			}()
-		}
-	}()
 	config := wireConfig(h)
 	// 16 requests of 8190 transfers: a 16 MiB burst, more than the socket buffers hold.
 	config.Connections, config.Inflight, config.Events, config.Count = 1, 16, EventsMax, 100
-	config.Addresses = []string{listener.Addr().String()}
+	config.Addresses = []string{address}
 	type ended struct {
 		result *Result
 		err    error
