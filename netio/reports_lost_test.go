@@ -36,29 +36,10 @@ func TestResumedSubscriptionReportsLostReports(t *testing.T) {
 		forgetful = &forgetfulReplays{Backend: fake}
 		return forgetful
 	}})
-	p := newProxy(t, h.server.Address())
-	ctx := background(t)
 	lost := make(chan [2]uint64, 4)
-	c, err := client.Dial(ctx, client.Config{Addresses: []string{p.address()},
-		Client: clientAll, Key: 1, Secret: secretOne, Logger: testLogger(),
-		ReportsLost: func(first, last uint64) { lost <- [2]uint64{first, last} }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	h.backend.Report(clientAll, []byte{1})
-	got := make(chan uint64, 16)
-	if _, err := c.Subscribe(ctx, 1, func(r client.Report) { got <- r.Sequence }); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case sequence := <-got:
-		if sequence != 1 {
-			t.Fatalf("first report %d, want 1", sequence)
-		}
-	case <-time.After(waitLimit):
-		t.Fatal("report 1 never arrived")
-	}
+	p, _ := subscribeThroughProxy(t, h, func(config *client.Config) {
+		config.ReportsLost = func(first, last uint64) { lost <- [2]uint64{first, last} }
+	}) // Report 1 taken.
 	select {
 	case gap := <-lost:
 		t.Fatalf("reports %v reported lost before any reconnect", gap)

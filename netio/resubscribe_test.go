@@ -46,7 +46,7 @@ func TestResubscribeRetriedWhenBusy(t *testing.T) {
 	}})
 	t.Cleanup(slow.releaseAll) // Before the harness's shutdown, which waits for replays.
 	server := h.server
-	p, got := subscribeThroughProxy(t, h)
+	p, got := subscribeThroughProxy(t, h, nil)
 	// Other sessions take every replay slot and keep it.
 	slow.hold.Store(true)
 	for i := range uint64(netio.ReportReplaysConcurrentMax) {
@@ -93,7 +93,7 @@ func TestResubscribeRetriedWhenRateLimited(t *testing.T) {
 			Now: func() time.Time { return time.Unix(0, clock.Load()) }})
 	}})
 	server := h.server
-	p, got := subscribeThroughProxy(t, h) // The subscribe spends the budget's one request.
+	p, got := subscribeThroughProxy(t, h, nil) // The subscribe spends the budget's one request.
 	logins := server.Stats().LoginsAccepted
 	p.cut() // The client reconnects and resubscribes: rate_limited, the clock standing still.
 	waitFor(t, "the reconnect", func() bool { return server.Stats().LoginsAccepted > logins })
@@ -113,12 +113,18 @@ func TestResubscribeRetriedWhenRateLimited(t *testing.T) {
 // subscribeThroughProxy dials h's server through a proxy the test can cut, subscribes
 // clientAll's reports from sequence 1 and waits for report 1 (sent by the fake shard).
 // The sequences of the reports the client takes arrive on the returned channel.
-func subscribeThroughProxy(t *testing.T, h *harness) (*proxy, <-chan uint64) {
+// configure, when not nil, adjusts the client's configuration before the dial.
+func subscribeThroughProxy(t *testing.T, h *harness, configure func(*client.Config)) (*proxy,
+	<-chan uint64) {
 	t.Helper()
 	p := newProxy(t, h.server.Address())
 	ctx := background(t)
-	c, err := client.Dial(ctx, client.Config{Addresses: []string{p.address()},
-		Client: clientAll, Key: 1, Secret: secretOne, Logger: testLogger()})
+	config := client.Config{Addresses: []string{p.address()}, Client: clientAll, Key: 1,
+		Secret: secretOne, Logger: testLogger()}
+	if configure != nil {
+		configure(&config)
+	}
+	c, err := client.Dial(ctx, config)
 	if err != nil {
 		t.Fatal(err)
 	}
