@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"sequent/core"
+	"sequent/core/model"
 	"sequent/wal"
 )
 
@@ -130,10 +131,8 @@ func decodeWelcome(body []byte) (welcome, error) {
 	}
 	// Reserved bytes must be zero, as the hello's reserved word: a future version that
 	// gives them a meaning is refused by this one instead of misread.
-	for _, reserved := range body[2:8] {
-		if reserved != 0 {
-			return welcome{}, fmt.Errorf("%w: welcome with reserved bytes set", ErrFrame)
-		}
+	if !model.AllZero(body[2:8]) {
+		return welcome{}, fmt.Errorf("%w: welcome with reserved bytes set", ErrFrame)
 	}
 	return w, nil
 }

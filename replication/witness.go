@@ -13,6 +13,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"sequent/core/model"
 )
 
 // The witness is the third party that makes automatic failover safe with two nodes: it
@@ -341,7 +343,7 @@ func decodeLeaseRequest(payload []byte) (leaseRequest, error) {
 	if kind := payload[0]; kind != leaseRenew && kind != leaseAcquire {
 		return leaseRequest{}, fmt.Errorf("%w: lease request of unknown kind %d", ErrFrame, kind)
 	}
-	if !allZero(payload[leaseReservedOffset:leaseReservedOffsetEnd]) {
+	if !model.AllZero(payload[leaseReservedOffset:leaseReservedOffsetEnd]) {
 		return leaseRequest{}, fmt.Errorf("%w: lease request with reserved bytes set", ErrFrame)
 	}
 	return leaseRequest{kind: payload[0],
@@ -374,7 +376,7 @@ func decodeLeaseAnswer(body []byte) (leaseAnswer, error) {
 	if body[0] > 1 {
 		return leaseAnswer{}, fmt.Errorf("%w: witness reply granted byte %d", ErrFrame, body[0])
 	}
-	if !allZero(body[leaseReservedOffset:leaseReservedOffsetEnd]) {
+	if !model.AllZero(body[leaseReservedOffset:leaseReservedOffsetEnd]) {
 		return leaseAnswer{}, fmt.Errorf("%w: witness reply with reserved bytes set", ErrFrame)
 	}
 	validMs := binary.LittleEndian.Uint64(body[leaseReplyValidOffset:])
@@ -392,14 +394,4 @@ func decodeLeaseAnswer(body []byte) (leaseAnswer, error) {
 	return leaseAnswer{granted: body[0] == 1, holder: string(body[leaseReplyFixedBytes:]),
 		epoch: binary.LittleEndian.Uint64(body[leaseEpochOffset:]),
 		valid: time.Duration(validMs) * time.Millisecond}, nil
-}
-
-// allZero reports whether every byte of b is zero.
-func allZero(b []byte) bool {
-	for _, value := range b {
-		if value != 0 {
-			return false
-		}
-	}
-	return true
 }

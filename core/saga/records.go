@@ -47,8 +47,8 @@ func (c *Credit) Decode(b []byte) (ok bool) {
 	flags := le.Uint16(b[140:])
 	c.Abort = flags&creditFlagAbort != 0
 	c.Client = le.Uint64(b[144:])
-	return flags&^creditFlagAbort == 0 && allZero(b[142:144]) &&
-		allZero(b[152:model.SagaCreditSize])
+	return flags&^creditFlagAbort == 0 && model.AllZero(b[142:144]) &&
+		model.AllZero(b[152:model.SagaCreditSize])
 }
 
 // Decision is step 3's request: the credit shard's decision, sent to the debit shard.
@@ -98,7 +98,7 @@ func (d *Decision) Decode(b []byte) (ok bool) {
 	d.Credit.Decode(b[32:])
 	d.Timestamp = le.Uint64(b[96:])
 	d.Transfer = model.Uint128LE(b[104:])
-	return allZero(b[120:model.SagaDecisionSize])
+	return model.AllZero(b[120:model.SagaDecisionSize])
 }
 
 // Forget lets a credit shard drop the decisions of debit shard From below Below.
@@ -119,7 +119,7 @@ func (f *Forget) Encode(b []byte) {
 func (f *Forget) Decode(b []byte) (ok bool) {
 	_ = b[model.SagaForgetSize-1]
 	f.From, f.Below = binary.LittleEndian.Uint16(b[0:]), binary.LittleEndian.Uint64(b[8:])
-	return allZero(b[2:8])
+	return model.AllZero(b[2:8])
 }
 
 // Phase of a saga, as saga_lookup reports it.
@@ -192,15 +192,6 @@ func EncodeOutboxQuery(b []byte, after uint64) {
 	_ = b[model.SagaOutboxQuerySize-1]
 	binary.LittleEndian.PutUint64(b, after)
 	clear(b[8:16])
-}
-
-func allZero(b []byte) bool {
-	for _, value := range b {
-		if value != 0 {
-			return false
-		}
-	}
-	return true
 }
 
 // MessageKind says what a Message carries.

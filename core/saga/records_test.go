@@ -121,7 +121,7 @@ func TestStateAndSummaryRoundTrip(t *testing.T) {
 	summary.Encode(summaryBytes)
 	var got OutboxSummary
 	got.Decode(summaryBytes)
-	if got != summary || !allZero(summaryBytes[24:]) {
+	if got != summary || !model.AllZero(summaryBytes[24:]) {
 		t.Fatalf("summary %+v became %+v (% x)", summary, got, summaryBytes)
 	}
 	query := bytes.Repeat([]byte{0xee}, model.SagaOutboxQuerySize)

@@ -85,7 +85,7 @@ func decodeRecord(b []byte, r *record) error {
 	r.result.DebitAccount.Decode(b[184:])
 	r.result.CreditAccount.Decode(b[248:])
 	r.client = le.Uint64(b[312:])
-	if !allZero(b[163:168]) || !allZero(b[172:176]) {
+	if !model.AllZero(b[163:168]) || !model.AllZero(b[172:176]) {
 		return errors.New("reserved bytes")
 	}
 	if r.phase != PhaseRunning && r.phase != PhaseFinal {
