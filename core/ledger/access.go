@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 
@@ -36,12 +37,10 @@ type ownership struct {
 	grantSpans map[uint64]grantSpan
 
 	// accountLimits is the table of client limits in force, ordered by client
-	// (model.ValidateClientLimits), and accountsMax each limited client's bound on the
-	// accounts it owns (looked up, never ranged). The count it bounds is the length of
-	// the client's owned list, which the undo log and Restore keep exact: nothing more
-	// is counted.
+	// (model.ValidateClientLimits): a limited client's bound is found by binary search,
+	// only when it creates an account. The count it bounds is the length of the client's
+	// owned list, which the undo log and Restore keep exact: nothing more is counted.
 	accountLimits []model.ClientLimit
-	accountsMax   map[uint64]uint32
 
 	// actors holds the client actors resolved lately, direct-mapped by client id
 	// (actorSlot), so that actAs costs no map lookup for a client seen before: in an
@@ -208,11 +207,7 @@ func (l *Ledger) SetAccountLimits(limits []model.ClientLimit) error {
 	if err := model.ValidateClientLimits(limits); err != nil {
 		return err
 	}
-	accountsMax := make(map[uint64]uint32, len(limits))
-	for i := range limits {
-		accountsMax[limits[i].Client] = limits[i].AccountsMax
-	}
-	l.own.accountLimits, l.own.accountsMax = slices.Clone(limits), accountsMax
+	l.own.accountLimits = slices.Clone(limits)
 	return nil
 }
 
@@ -234,15 +229,17 @@ func (l *Ledger) OwnedAccountCount(client uint64) uint32 {
 // limit allows, so that it may create no more. Never for a client without a limit, nor
 // for the system; without any limit in force it costs one length test.
 func (l *Ledger) actorAtAccountsLimit() bool {
-	if len(l.own.accountsMax) == 0 || l.actor.client == 0 {
+	limits := l.own.accountLimits
+	if len(limits) == 0 || l.actor.client == 0 {
 		return false
 	}
-	bound, limited := l.own.accountsMax[l.actor.client]
+	i, limited := slices.BinarySearchFunc(limits, l.actor.client,
+		func(limit model.ClientLimit, client uint64) int { return cmp.Compare(limit.Client, client) })
 	if !limited {
 		return false
 	}
 	owned := l.own.ownedBy(l.actor.owner) // nil while the client owns nothing.
-	return owned != nil && owned.count >= bound
+	return owned != nil && owned.count >= limits[i].AccountsMax
 }
 
 // Grants returns the grant table in force, ordered by client (read-only).

@@ -41,8 +41,9 @@ const (
 	// ClientLimitSize is the encoded size of one client limit (log and snapshot format:
 	// never change).
 	ClientLimitSize = 16
-	// ClientLimitsMax bounds the client limits in force: at most one per client of the
-	// keys file, whose size (4 MiB) holds about 10,000 clients.
+	// ClientLimitsMax bounds the client limits in force, one per limited client of the
+	// keys file (a 4 MiB keys file holds some 29,000 minimal client entries: a file with
+	// more limited clients than this is refused whole).
 	ClientLimitsMax = 16384
 	// GrantsBodyBytesMax bounds a set_grants request body: the grants and the client
 	// limits (655,224 bytes: within a request body and a log entry).
