@@ -22,25 +22,12 @@ import (
 // when every goroutine waits), so the waits compared are exact.
 func TestDamageSpreadOverHealthyConnectionsIsForgotten(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := &Client{log: slog.New(slog.DiscardHandler), pending: map[uint64]*Call{},
-			stop: make(chan struct{}), endLifetime: func() {},
-			lost: make(chan struct{}, 1)}
+		c := bareClient()
 		heartbeat := wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindHeartbeat}, nil)
 		damaged := wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindError,
 			Status: uint32(wire.ErrorBadChecksum)}, nil)
 		for round := 1; round <= 2*damageRefusalsMax; round++ {
-			conn, peer := net.Pipe()
-			c.mu.Lock()
-			c.generation++
-			c.conn = conn
-			c.readers++
-			generation := c.generation
-			c.mu.Unlock()
-			ended := make(chan struct{})
-			go func() {
-				defer close(ended)
-				c.read(conn, &wire.Decoder{}, generation)
-			}()
+			peer, ended := pipeConnection(c, nil)
 			// The server's frames, verified, across damageForgottenAfter; then a
 			// refusal of a damaged frame of the client's, and the connection ends.
 			for _, frame := range [][]byte{heartbeat, nil, heartbeat, damaged} {
@@ -89,25 +76,12 @@ func TestDamageSpreadOverHealthyConnectionsIsForgotten(t *testing.T) {
 // reconnects wait as before, and the client stops at damageRefusalsMax.
 func TestDamageOnYoungConnectionsStillAddsUp(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := &Client{log: slog.New(slog.DiscardHandler), pending: map[uint64]*Call{},
-			stop: make(chan struct{}), endLifetime: func() {},
-			lost: make(chan struct{}, 1)}
+		c := bareClient()
 		heartbeat := wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindHeartbeat}, nil)
 		damaged := wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindError,
 			Status: uint32(wire.ErrorBadChecksum)}, nil)
 		for round := 1; round <= damageRefusalsMax; round++ {
-			conn, peer := net.Pipe()
-			c.mu.Lock()
-			c.generation++
-			c.conn = conn
-			c.readers++
-			generation := c.generation
-			c.mu.Unlock()
-			ended := make(chan struct{})
-			go func() {
-				defer close(ended)
-				c.read(conn, &wire.Decoder{}, generation)
-			}()
+			peer, ended := pipeConnection(c, nil)
 			for _, frame := range [][]byte{heartbeat, damaged} {
 				if _, err := peer.Write(frame); err != nil {
 					t.Fatalf("round %d: %v", round, err)
@@ -141,4 +115,33 @@ func TestDamageOnYoungConnectionsStillAddsUp(t *testing.T) {
 			}
 		}
 	})
+}
+
+// bareClient is a client with no connection and no goroutine, for tests that drive its
+// reader by hand (pipeConnection).
+func bareClient() *Client {
+	return &Client{log: slog.New(slog.DiscardHandler), pending: map[uint64]*Call{},
+		stop: make(chan struct{}), endLifetime: func() {}, lost: make(chan struct{}, 1)}
+}
+
+// pipeConnection installs a net.Pipe as c's next connection, as install would (under
+// the client's mutex, also running installed, when not nil), and starts its reader. It
+// returns the server's end and a channel closed when the reader returns.
+func pipeConnection(c *Client, installed func()) (peer net.Conn, ended <-chan struct{}) {
+	conn, peer := net.Pipe()
+	c.mu.Lock()
+	c.generation++
+	c.conn = conn
+	c.readers++
+	if installed != nil {
+		installed()
+	}
+	generation := c.generation
+	c.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.read(conn, &wire.Decoder{}, generation)
+	}()
+	return peer, done
 }

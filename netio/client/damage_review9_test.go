@@ -3,8 +3,6 @@ package client
 import (
 	"context"
 	"errors"
-	"log/slog"
-	"net"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -50,28 +48,16 @@ func TestDialToOneAddressRefusingBadVersionFails(t *testing.T) {
 // net.Pipe in a synctest bubble.
 func TestSlowRefusalOfAResendStillAddsUp(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := &Client{log: slog.New(slog.DiscardHandler), pending: map[uint64]*Call{},
-			stop: make(chan struct{}), endLifetime: func() {},
-			lost: make(chan struct{}, 1)}
+		c := bareClient()
 		write := &Call{Number: 1, complete: make(chan struct{})}
 		c.pending[1] = write
 		heartbeat := wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindHeartbeat}, nil)
 		refusal := wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindError,
 			Status: uint32(wire.ErrorReservedNotZero), Number: 1}, nil)
 		for round := 1; round <= 2*damageRefusalsMax; round++ {
-			conn, peer := net.Pipe()
-			c.mu.Lock()
-			c.generation++
-			c.conn = conn
-			c.readers++
-			write.unanswered = 1 // Resent by install, as on every connection.
-			generation := c.generation
-			c.mu.Unlock()
-			ended := make(chan struct{})
-			go func() {
-				defer close(ended)
-				c.read(conn, &wire.Decoder{}, generation)
-			}()
+			peer, ended := pipeConnection(c, func() {
+				write.unanswered = 1 // Resent by install, as on every connection.
+			})
 			time.Sleep(damageForgottenAfter)
 			for _, frame := range [][]byte{heartbeat, refusal} {
 				if _, err := peer.Write(frame); err != nil {
