@@ -243,7 +243,8 @@ func (w *Witness) serve(conn net.Conn) {
 	var payload, nodeNonce []byte
 	switch {
 	case f.kind == frameLeaseRequest:
-		// A node of an earlier build (or one allowed to use v1): answered as before,
+		// A node of an earlier build (a node of this build sends v2 to a witness that
+		// announces it, unless the challenge was altered on the way): answered as before,
 		// unsigned.
 		if len(f.body) < leaseRequestMACBytes || !verifyMAC(w.config.Key, frameLeaseRequest,
 			nonce, f.epoch, f.body[leaseRequestMACBytes:], f.body[:leaseRequestMACBytes]) {
@@ -251,9 +252,8 @@ func (w *Witness) serve(conn net.Conn) {
 		}
 		payload = f.body[leaseRequestMACBytes:]
 		if !w.unsignedServedLogged.Swap(true) {
-			w.config.Logger.Info("witness: a node asked for an unsigned reply (an earlier "+
-				"build, or a node without TLS allowed to): upgrade it", "peer",
-				conn.RemoteAddr().String())
+			w.config.Logger.Info("witness: a node of an earlier build asked (its replies are "+
+				"not signed): upgrade the nodes", "peer", conn.RemoteAddr().String())
 		}
 	case f.kind == frameLeaseRequestSigned && !earlierBuild:
 		if nodeNonce, payload, err = openSignedLeaseRequest(w.config.Key, nonce, f); err != nil {
