@@ -31,7 +31,11 @@
 // which the standby takes as ErrUnauthenticated (fatal, never retried). With TLS (NodeConfig.TLS, tls.go) the link is also mutual TLS 1.3:
 // each node presents one certificate and trusts one CA in both of its parts (acceptor and
 // dialer), a refused certificate is ErrUnauthenticated (not retried), and the HMAC still
-// runs inside TLS. The witness link is HMAC-only.
+// runs inside TLS. On the witness link the node's request carries the HMAC, and since
+// session 37 so does the witness's reply (over a nonce the node draws for each request,
+// witness.go), so that without TLS nobody on the path can forge or replay a grant or a
+// refusal; a witness of an earlier build, which does not sign, is refused without TLS
+// unless NodeConfig.WitnessUnsignedAllowed (upgrade the witness first).
 //
 // # Epochs and fencing
 //

@@ -15,6 +15,35 @@ type leaseCounters struct {
 	renewals atomic.Uint64 // Renewals the witness granted.
 	failures atomic.Uint64 // Renewals that got no answer (witness unreachable or slow).
 	lost     atomic.Uint64 // Leases lost: ran out, or the witness gave them to the other node.
+	// unsigned: the witness's last answer came unsigned (v1, accepted over TLS or as
+	// allowed); said when it changes (askLease).
+	unsigned atomic.Bool
+}
+
+// askLease asks the witness as this node: its address, TLS, key and name, and whether it
+// accepts unsigned replies. An answer accepted unsigned (from a witness of an earlier
+// build) is logged at Warn when the witness starts answering so, and at Info when it
+// signs again (upgraded): every quarter lease would flood the log.
+func (n *Node) askLease(kind byte, epoch uint64, deadline time.Time) (leaseAnswer, error) {
+	client := witnessClient{address: n.config.Witness, tls: n.clientTLS(), key: n.config.Key,
+		unsignedAllowed: n.config.WitnessUnsignedAllowed}
+	answer, err := client.ask(n.lifetime, kind, n.config.NodeName, epoch, deadline)
+	if err != nil {
+		return answer, err
+	}
+	if unsigned := !answer.signed; n.lease.unsigned.Swap(unsigned) != unsigned {
+		if unsigned {
+			because := "TLS"
+			if client.tls == nil {
+				because = "unsigned replies allowed (--witness-allow-unsigned)"
+			}
+			n.config.Logger.Warn("replication: witness does not sign its replies: upgrade it",
+				"accepted_by", because)
+		} else {
+			n.config.Logger.Info("replication: the witness signs its replies again")
+		}
+	}
+	return answer, nil
 }
 
 // leaseClock is how long the primary may count on its witness lease: until a monotonic
@@ -59,6 +88,7 @@ func (n *Node) holdLease(stop <-chan struct{}, validUntil time.Time) {
 	defer ticker.Stop()
 	expiry := time.NewTimer(time.Until(validUntil))
 	defer expiry.Stop()
+	var lastErr error // The last renewal's failure, named when the lease runs out.
 	for first := true; ; first = false {
 		// The first renewal is asked even if the lease has run out already: a promotion
 		// slower than the lease (a slow fsync of the epoch) must not fence the new primary
@@ -77,7 +107,8 @@ func (n *Node) holdLease(stop <-chan struct{}, validUntil time.Time) {
 			return
 		}
 		if !first && !time.Now().Before(validUntil) {
-			n.config.Logger.Error("replication: witness unreachable and the lease ran out: fencing")
+			n.config.Logger.Error("replication: witness unreachable and the lease ran out: fencing",
+				"last_error", lastErr)
 			n.lease.lost.Add(1)
 			n.fenceBecause(n.Epoch()+1, "", "this node's witness lease ran out unrenewed")
 			return
@@ -87,8 +118,7 @@ func (n *Node) holdLease(stop <-chan struct{}, validUntil time.Time) {
 		if validUntil.After(sent) && validUntil.Before(deadline) {
 			deadline = validUntil
 		}
-		answer, err := askWitness(n.lifetime, n.config.Witness, n.clientTLS(), n.config.Key,
-			leaseRenew, n.config.NodeName, n.Epoch(), deadline)
+		answer, err := n.askLease(leaseRenew, n.Epoch(), deadline)
 		switch {
 		case err == nil && answer.granted:
 			validUntil = leaseValidFrom(sent, answer.valid)
@@ -109,6 +139,7 @@ func (n *Node) holdLease(stop <-chan struct{}, validUntil time.Time) {
 				"the witness gave this node's lease to another node")
 			return
 		default:
+			lastErr = err
 			n.lease.failures.Add(1)
 			n.config.Logger.Warn("replication: lease renewal failed", "error", err,
 				"lease_left", time.Until(validUntil))
@@ -146,7 +177,7 @@ func (c *leaseClock) until() time.Time {
 func (n *Node) watchPrimary(stop <-chan struct{}) {
 	ticker := time.NewTicker(n.config.LeaseDuration / 4)
 	defer ticker.Stop()
-	refusalLogged, stoppedLogged := false, false
+	refusalLogged, stoppedLogged, untrustedLogged := false, false, false
 	failedCause, failures := "", 0 // The last failed promotion's error; failures in all.
 	for {
 		select {
@@ -184,6 +215,17 @@ func (n *Node) watchPrimary(stop <-chan struct{}) {
 		}
 		if errors.Is(err, ErrEpochFileAhead) {
 			return // The node stopped, and said why (stopWithEpochFileAhead).
+		}
+		if (errors.Is(err, ErrWitnessUnsigned) || errors.Is(err, ErrWitnessReplyForged)) &&
+			!untrustedLogged {
+			// The witness's answer cannot be trusted (or cannot be had without trusting an
+			// unsigned one): this standby will not promote on it. Said once, loudly: it
+			// may be an attack on the path to the witness, or an upgrade done in the wrong
+			// order (the witness goes first).
+			n.config.Logger.Error("replication: automatic failover refused the witness's "+
+				"answer", "error", err)
+			untrustedLogged = true
+			continue
 		}
 		if errors.Is(err, ErrUnauthenticated) && !refusalLogged {
 			// Not a matter of waiting: the witness refuses this node (a TLS mismatch), so

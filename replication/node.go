@@ -44,6 +44,12 @@ type NodeConfig struct {
 	Witness       string
 	NodeName      string        // Name of this node at the witness (default ClientAddress).
 	LeaseDuration time.Duration // Lease length (default LeaseDurationDefault).
+	// WitnessUnsignedAllowed lets the node, without TLS, accept the unsigned answers of a
+	// witness of an earlier build (one that does not sign its replies, witness.go): anyone
+	// on the path to the witness can then forge a grant (split brain) or a refusal (a
+	// fence). Off by default: such a witness is refused (ErrWitnessUnsigned). Meant for
+	// the window of an upgrade done nodes first; upgrade the witness first instead.
+	WitnessUnsignedAllowed bool
 	// PrimaryWaitAtStart bounds the wait for the primary when a standby with a non-empty
 	// log starts (default PrimaryWaitAtStartDefault); see that constant.
 	PrimaryWaitAtStart time.Duration
@@ -482,8 +488,7 @@ func (n *Node) promote() (uint64, error) {
 			kind, askedEpoch = leaseRenew, n.grantedEpoch
 		}
 		sent := time.Now()
-		answer, err := askWitness(n.lifetime, n.config.Witness, n.clientTLS(), n.config.Key,
-			kind, n.config.NodeName, askedEpoch, sent.Add(handshakeTimeout))
+		answer, err := n.askLease(kind, askedEpoch, sent.Add(handshakeTimeout))
 		if err != nil {
 			return 0, fmt.Errorf("replication: witness: %w", err)
 		}

@@ -2,16 +2,20 @@ package replication
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"sequent/core/model"
@@ -23,18 +27,55 @@ import (
 // only after the primary's lease has expired (plus a margin for clock rates). Two nodes
 // alone never promote themselves.
 //
-// Lease frames (on the replication frame format, after the usual challenge):
+// Lease frames (on the replication frame format). The witness opens every connection with
+// its challenge; the node answers with one request, the witness with one reply:
 //
-//	request  mac[32] | kind u8 | reserved[7] | epoch u64 | node length u16 | node
-//	reply    granted u8 | reserved[7] | holder epoch u64 | valid ms u64 | holder length u16 | holder
+//	challenge         nonce[32] | features u64
+//	request v1 (11)   mac[32] | kind u8 | reserved[7] | epoch u64 | node length u16 | node
+//	reply v1 (12)     granted u8 | reserved[7] | holder epoch u64 | valid ms u64 | holder length u16 | holder
+//	request v2 (14)   mac[32] | node nonce[32] | kind u8 | ... | node (the rest as v1)
+//	reply v2 (15)     reply mac[32] | granted u8 | ... | holder (the rest as v1)
+//
+// A request's mac is the link's (frame.go's mac: the key over the frame type, the
+// witness's nonce, the frame's epoch and everything after the mac), so only a holder of
+// the key obtains a decision. A v1 reply is not authenticated: without TLS, anyone on the
+// path could forge a grant (the standby promotes while the primary lives: split brain) or
+// a refusal (the primary fences). A v2 reply is: its mac (leaseReplyMAC: its own label,
+// so that no request's mac can pass for a reply's) covers the node nonce, a value the
+// node draws afresh for each request, the witness's nonce, the frame's epoch and the
+// whole reply, so a forged, altered or replayed reply fails the node's check, which
+// comes before it reads any decision; the node then treats the witness as unreachable.
+//
+// Versions (session 37). The challenge's features (zero from the earlier builds, whose
+// nodes ignore everything after the nonce) announce what this witness serves:
+// witnessSignsReplies, v2. A witness of this build serves both versions, v1 for the nodes
+// of earlier builds; a node of this build sends v2 whenever the witness announces it.
+// The earlier witness closes the connection without an answer on a v2 request (any frame
+// type but 11), and refuses (logs and closes) a v1 request with reserved bytes set; the
+// earlier node refuses a v2 reply (frame type 15: a failed renewal) but never gets one,
+// since it sends only v1. Upgrade the witness first. A node of this build whose witness
+// does not announce v2 (an earlier one, or an attacker who cleared the bit) uses v1 only
+// when the replies are authenticated otherwise (TLS) or its operator allowed unsigned
+// replies (NodeConfig.WitnessUnsignedAllowed); otherwise it asks nothing
+// (ErrWitnessUnsigned: a primary then fences once its lease runs out, a standby does not
+// promote), since falling back on its own would let an attacker force the downgrade.
+// Unknown feature bits are ignored: they announce, they do not change the frames.
 const (
-	frameLeaseRequest frameType = 11
-	frameLeaseReply   frameType = 12
+	frameLeaseRequest       frameType = 11
+	frameLeaseReply         frameType = 12
+	frameLeaseRequestSigned frameType = 14 // v2: carries the node nonce.
+	frameLeaseReplySigned   frameType = 15 // v2: carries the reply mac.
 
 	leaseRenew   = 1 // The holder extends its lease.
 	leaseAcquire = 2 // A node asks for the lease (granted only if free or expired).
 
+	// witnessSignsReplies is the challenge's feature bit of a witness that serves v2.
+	witnessSignsReplies = 1
+	// witnessChallengeBytes is the witness's challenge: nonce, features.
+	witnessChallengeBytes = nonceSize + 8
+
 	leaseRequestMACBytes   = sha256.Size // mac: HMAC-SHA256 over the challenge and the rest.
+	leaseReplyMACBytes     = sha256.Size // reply mac (v2): see leaseReplyMAC.
 	leaseRequestFixedBytes = 18          // After the mac: kind to node length.
 	leaseReplyFixedBytes   = 26          // granted to holder length.
 	leaseReservedOffset    = 1           // reserved[7] of both, after kind or granted.
@@ -43,6 +84,25 @@ const (
 	leaseRequestNodeOffset = 16 // node length (request).
 	leaseReplyValidOffset  = 16 // valid ms (reply).
 	leaseReplyHolderOffset = 24 // holder length (reply).
+
+	// leaseReplyLabel is the reply mac's domain label: the request's mac uses the link's
+	// label ("sequent-replication-v1"), so neither can be replayed as the other.
+	leaseReplyLabel = "sequent-witness-reply-v2"
+)
+
+// Errors of the witness link, on the node's side.
+var (
+	// ErrWitnessUnsigned refuses a witness that does not sign its replies (does not
+	// announce v2) when nothing else authenticates them: no TLS, and unsigned replies not
+	// allowed (NodeConfig.WitnessUnsignedAllowed). The node asks it nothing, as if it were
+	// unreachable.
+	ErrWitnessUnsigned = errors.New("replication: witness does not sign its replies: upgrade it " +
+		"(or use TLS to it, or allow unsigned replies: --witness-allow-unsigned)")
+	// ErrWitnessReplyForged reports a v2 reply whose mac does not verify: forged, altered
+	// or replayed on the way (a witness without the key never answers: it cannot verify
+	// the request). Not a decision: the node treats the witness as unreachable.
+	ErrWitnessReplyForged = errors.New("replication: the witness's reply failed " +
+		"authentication (forged, altered or replayed on the way): ignored")
 )
 
 // WitnessConfig configures the witness process.
@@ -74,6 +134,11 @@ type Witness struct {
 	// once, and no other node acquires it meanwhile (nor takes it by renewal, at any
 	// time: see decide).
 	acquireAfter time.Time
+	// earlierBuild, set by tests only, makes the witness serve as the builds before
+	// session 37: no features in the challenge, v2 requests closed unanswered.
+	earlierBuild atomic.Bool
+	// unsignedServedLogged: a v1 request was served (said once, at Info).
+	unsignedServedLogged atomic.Bool
 	// now is the witness's clock: time.Now, or a test's manual clock (set under mutex),
 	// so that a test of the lease rules depends on no scheduling delay.
 	now  func() time.Time
@@ -159,21 +224,45 @@ func (w *Witness) serve(conn net.Conn) {
 		}
 	}
 	reader, writer := newFrameReader(conn), bufio.NewWriter(conn)
-	nonce := make([]byte, nonceSize)
+	challenge := make([]byte, witnessChallengeBytes)
+	nonce := challenge[:nonceSize]
 	if _, err := rand.Read(nonce); err != nil {
 		return
 	}
-	if writeFrame(writer, frameChallenge, 0, append(nonce, encodeUint64s(0)...)) != nil ||
-		writer.Flush() != nil {
+	earlierBuild := w.earlierBuild.Load()
+	if !earlierBuild {
+		binary.LittleEndian.PutUint64(challenge[nonceSize:], witnessSignsReplies)
+	}
+	if writeFrame(writer, frameChallenge, 0, challenge) != nil || writer.Flush() != nil {
 		return
 	}
 	f, err := reader.read()
-	if err != nil || f.kind != frameLeaseRequest || len(f.body) < leaseRequestMACBytes ||
-		!verifyMAC(w.config.Key, frameLeaseRequest, nonce, f.epoch, f.body[leaseRequestMACBytes:],
-			f.body[:leaseRequestMACBytes]) {
+	if err != nil {
 		return
 	}
-	request, err := decodeLeaseRequest(f.body[leaseRequestMACBytes:])
+	var payload, nodeNonce []byte
+	switch {
+	case f.kind == frameLeaseRequest:
+		// A node of an earlier build (a node of this build sends v2 to a witness that
+		// announces it, unless the challenge was altered on the way): answered as before,
+		// unsigned.
+		if len(f.body) < leaseRequestMACBytes || !verifyMAC(w.config.Key, frameLeaseRequest,
+			nonce, f.epoch, f.body[leaseRequestMACBytes:], f.body[:leaseRequestMACBytes]) {
+			return
+		}
+		payload = f.body[leaseRequestMACBytes:]
+		if !w.unsignedServedLogged.Swap(true) {
+			w.config.Logger.Info("witness: a node of an earlier build asked (its replies are "+
+				"not signed): upgrade the nodes", "peer", conn.RemoteAddr().String())
+		}
+	case f.kind == frameLeaseRequestSigned && !earlierBuild:
+		if nodeNonce, payload, err = openSignedLeaseRequest(w.config.Key, nonce, f); err != nil {
+			return // Not from a holder of the key: nothing to say to it.
+		}
+	default:
+		return
+	}
+	request, err := decodeLeaseRequest(payload)
 	if err != nil {
 		// From a node that has the key: another version, most likely. Closing without an
 		// answer is what the node takes for a witness it cannot reach.
@@ -184,8 +273,42 @@ func (w *Witness) serve(conn net.Conn) {
 	var answer leaseAnswer
 	answer.granted, answer.holder, answer.epoch, answer.valid = w.decide(request.kind,
 		request.node, request.epoch)
-	writeFrame(writer, frameLeaseReply, answer.epoch, answer.encode())
+	reply := answer.encode()
+	if nodeNonce == nil {
+		writeFrame(writer, frameLeaseReply, answer.epoch, reply)
+	} else {
+		writeFrame(writer, frameLeaseReplySigned, answer.epoch, append(leaseReplyMAC(
+			w.config.Key, nodeNonce, nonce, answer.epoch, reply), reply...))
+	}
 	writer.Flush()
+}
+
+// openSignedLeaseRequest checks a v2 request frame's mac against the witness's nonce and
+// returns the node nonce and the payload (aliasing f's body), or ErrUnauthenticated.
+func openSignedLeaseRequest(key, witnessNonce []byte, f frame) (nodeNonce, payload []byte,
+	err error) {
+	const prefixBytes = leaseRequestMACBytes + nonceSize
+	if len(f.body) < prefixBytes || !verifyMAC(key, frameLeaseRequestSigned, witnessNonce,
+		f.epoch, f.body[leaseRequestMACBytes:], f.body[:leaseRequestMACBytes]) {
+		return nil, nil, fmt.Errorf("%w: lease request", ErrUnauthenticated)
+	}
+	return f.body[leaseRequestMACBytes:prefixBytes], f.body[prefixBytes:], nil
+}
+
+// leaseReplyMAC authenticates a v2 reply: HMAC-SHA256 with the replication key over its
+// own label, the frame type, the node's nonce for this request (which makes a replayed
+// reply fail), the witness's nonce, the frame's epoch and the reply.
+func leaseReplyMAC(key, nodeNonce, witnessNonce []byte, epoch uint64, reply []byte) []byte {
+	h := hmac.New(sha256.New, key)
+	h.Write([]byte(leaseReplyLabel))
+	h.Write([]byte{byte(frameLeaseReplySigned)})
+	h.Write(nodeNonce)
+	h.Write(witnessNonce)
+	var epochBytes [8]byte
+	binary.LittleEndian.PutUint64(epochBytes[:], epoch)
+	h.Write(epochBytes[:])
+	h.Write(reply)
+	return h.Sum(nil)
 }
 
 // decide applies the lease rules. A renewal succeeds for the holder at its epoch (or a
@@ -275,13 +398,34 @@ type leaseAnswer struct {
 	holder  string
 	epoch   uint64
 	valid   time.Duration
+	// signed: the reply carried the witness's mac (v2). False for a v1 reply, accepted
+	// only over TLS or when unsigned replies are allowed (not on the wire).
+	signed bool
 }
 
-// askWitness sends one lease request (over TLS when clientTLS is set), giving up at
-// deadline or as soon as ctx ends.
+// witnessClient is how a node asks the witness: its address, the TLS it dials with (nil:
+// plain TCP), the replication key, and whether replies that are not signed may be
+// accepted without TLS (NodeConfig.WitnessUnsignedAllowed).
+type witnessClient struct {
+	address         string
+	tls             *tls.Config
+	key             []byte
+	unsignedAllowed bool
+}
+
+// askWitness sends one lease request as a node that does not allow unsigned replies.
 func askWitness(ctx context.Context, address string, clientTLS *tls.Config, key []byte,
 	kind byte, node string, epoch uint64, deadline time.Time) (leaseAnswer, error) {
-	conn, err := dialLinkBy(ctx, address, clientTLS, deadline)
+	return witnessClient{address: address, tls: clientTLS, key: key}.ask(ctx, kind, node,
+		epoch, deadline)
+}
+
+// ask sends one lease request, v2 when the witness announces it (v1 otherwise, if
+// allowed: see the frames' comment), giving up at deadline or as soon as ctx ends. An
+// answer accepted from v1 has signed false.
+func (c witnessClient) ask(ctx context.Context, kind byte, node string, epoch uint64,
+	deadline time.Time) (leaseAnswer, error) {
+	conn, err := dialLinkBy(ctx, c.address, c.tls, deadline)
 	if err != nil {
 		return leaseAnswer{}, err
 	}
@@ -298,9 +442,26 @@ func askWitness(ctx context.Context, address string, clientTLS *tls.Config, key 
 	if err != nil || challenge.kind != frameChallenge || len(challenge.body) < nonceSize {
 		return leaseAnswer{}, fmt.Errorf("replication: witness challenge: %v", err)
 	}
+	witnessNonce := bytes.Clone(challenge.body[:nonceSize])
+	signs := len(challenge.body) >= witnessChallengeBytes &&
+		binary.LittleEndian.Uint64(challenge.body[nonceSize:])&witnessSignsReplies != 0
+	if !signs && c.tls == nil && !c.unsignedAllowed {
+		return leaseAnswer{}, ErrWitnessUnsigned
+	}
 	payload := leaseRequest{kind: kind, epoch: epoch, node: node}.encode()
-	body := append(mac(key, frameLeaseRequest, challenge.body[:nonceSize], epoch, payload), payload...)
-	if err := writeFrame(writer, frameLeaseRequest, epoch, body); err != nil {
+	requestKind, replyKind := frameLeaseRequest, frameLeaseReply
+	var nodeNonce []byte
+	if signs {
+		requestKind, replyKind = frameLeaseRequestSigned, frameLeaseReplySigned
+		nodeNonce = make([]byte, nonceSize)
+		if _, err := rand.Read(nodeNonce); err != nil {
+			return leaseAnswer{}, err
+		}
+		payload = append(append(make([]byte, 0, nonceSize+len(payload)), nodeNonce...),
+			payload...)
+	}
+	body := append(mac(c.key, requestKind, witnessNonce, epoch, payload), payload...)
+	if err := writeFrame(writer, requestKind, epoch, body); err != nil {
 		return leaseAnswer{}, err
 	}
 	if err := writer.Flush(); err != nil {
@@ -310,10 +471,33 @@ func askWitness(ctx context.Context, address string, clientTLS *tls.Config, key 
 	if err != nil {
 		return leaseAnswer{}, err
 	}
-	if reply.kind != frameLeaseReply {
-		return leaseAnswer{}, fmt.Errorf("%w: witness reply of type %d", ErrFrame, reply.kind)
+	if reply.kind != replyKind {
+		return leaseAnswer{}, fmt.Errorf("%w: witness reply of type %d, want %d", ErrFrame,
+			reply.kind, replyKind)
 	}
-	return decodeLeaseAnswer(reply.body)
+	if !signs {
+		return decodeLeaseAnswer(reply.body)
+	}
+	return decodeSignedLeaseAnswer(c.key, nodeNonce, witnessNonce, reply.epoch, reply.body)
+}
+
+// decodeSignedLeaseAnswer reads a v2 reply's body: it checks the reply mac before it
+// reads anything else (ErrWitnessReplyForged), then decodes the answer as
+// decodeLeaseAnswer does.
+func decodeSignedLeaseAnswer(key, nodeNonce, witnessNonce []byte, epoch uint64,
+	body []byte) (leaseAnswer, error) {
+	if len(body) < leaseReplyMACBytes {
+		return leaseAnswer{}, fmt.Errorf("%w: signed witness reply of %d bytes", ErrFrame,
+			len(body))
+	}
+	reply := body[leaseReplyMACBytes:]
+	if !hmac.Equal(leaseReplyMAC(key, nodeNonce, witnessNonce, epoch, reply),
+		body[:leaseReplyMACBytes]) {
+		return leaseAnswer{}, ErrWitnessReplyForged
+	}
+	answer, err := decodeLeaseAnswer(reply)
+	answer.signed = err == nil
+	return answer, err
 }
 
 // leaseRequest is a lease request's payload: what follows the mac, and what it covers.

@@ -77,11 +77,13 @@ func startEarlierWitness(t *testing.T, holder string, epoch uint64) string {
 // the previous build, gave its lease to another node (whose own lease then ran out) must
 // fence itself at once, saying so, as it did before; it used to take the reply for a
 // malformed one, count renewal failures for a whole lease, then fence saying that the
-// witness was unreachable.
+// witness was unreachable. Since session 37 such a witness's replies are unsigned, which
+// a node without TLS accepts only when allowed to (an upgrade done nodes first).
 func TestPrimaryFencesOnAnEarlierWitnessRefusal(t *testing.T) {
 	messages := &recordingHandler{}
 	config := withWitness(nodeConfig(t.TempDir(), freeAddress(t), ""), "a",
 		startEarlierWitness(t, "b", 5), testLeaseDuration)
+	config.WitnessUnsignedAllowed = true
 	config.Logger = slog.New(messages)
 	primary := startNode(t, config)
 	defer primary.Close()

@@ -68,6 +68,7 @@ type serveOptions struct {
 	witness           string
 	nodeName          string
 	lease             time.Duration
+	witnessUnsigned   bool // --witness-allow-unsigned
 	http              string
 	httpTLSCert       string
 	httpTLSKey        string
@@ -171,6 +172,7 @@ func addServeFlags(flags *pflag.FlagSet, o *serveOptions) {
 	flags.StringVar(&o.witness, "witness", "", "lease witness address: enables automatic failover (see 'sequent witness')")
 	flags.StringVar(&o.nodeName, "node-name", "", "this node's name at the witness (default: --advertise)")
 	flags.DurationVar(&o.lease, "lease", replication.LeaseDurationDefault, "witness lease duration")
+	flags.BoolVar(&o.witnessUnsigned, "witness-allow-unsigned", false, "DANGER, off by default: without --replication-tls-*, accept the unsigned answers of a witness older than this build (it does not sign its replies); anyone on the path to the witness can then forge a grant (two primaries) or a refusal (a fence). Only for an upgrade done nodes first: upgrade the witness first instead")
 	flags.IntVar(&o.ringBytes, "input-ring-bytes", shard.RingBytesDefault, "tuning: bytes of requests queued before the server answers busy")
 	flags.IntVar(&o.inFlightEntries, "in-flight-entries", shard.InFlightEntriesMaxDefault, "tuning: log entries applied but not yet durable before the sequencer waits")
 	addPlacementFlags(flags, &o.placement)
@@ -467,7 +469,9 @@ func (o *serveOptions) nodeConfig(logger *slog.Logger, layout node.Layout,
 		Witness:       o.witness,
 		NodeName:      o.nodeName,
 		LeaseDuration: o.lease,
-		Logger:        logger,
+		// Without TLS, a witness that does not sign its replies is refused unless allowed.
+		WitnessUnsignedAllowed: o.witnessUnsigned,
+		Logger:                 logger,
 	}, nil
 }
 

@@ -190,6 +190,8 @@ func TestServeRefusesMeaninglessFlags(t *testing.T) {
 			o.standbyOf = o.replicationListen
 		}, "own --replication-listen"},
 		{"node name alone", func(o *serveOptions) { o.nodeName = "a" }, "--node-name without --witness"},
+		{"unsigned witness replies alone", func(o *serveOptions) { o.witnessUnsigned = true },
+			"--witness-allow-unsigned without --witness"},
 		// A witness with a state file refuses to grant the lease to a longer name: the node
 		// would learn it only when failing over.
 		{"node name too long", func(o *serveOptions) {

@@ -134,6 +134,9 @@ func (o *serveOptions) validateReplication(problem func(string, ...any), replica
 		problem("--witness needs --replication-listen on both nodes (a standby promoted by " +
 			"the witness serves its standby there, and its releases follow the lease)")
 	}
+	if o.witness == "" && o.witnessUnsigned {
+		problem("--witness-allow-unsigned without --witness")
+	}
 	if o.witness == "" && o.nodeName != "" {
 		problem("--node-name without --witness (it names the node at the witness)")
 	}

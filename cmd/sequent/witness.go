@@ -42,7 +42,12 @@ that a lease granted before has run out.
 --state-in-memory instead keeps the state in memory only (for tests): a restart forgets
 the epoch, and the first node to renew after it holds the lease, even a stale primary.
 
-Requests are authenticated with the replication key. When the nodes run with
+Requests are authenticated with the replication key, and so are the witness's replies
+(signed over a nonce the node draws for each request), so that nobody on the path can
+forge a grant or a refusal. Upgrade the witness before the nodes: it still answers the
+nodes of earlier builds (unsigned, as before), but a node of this build refuses an
+earlier witness's unsigned answers unless it speaks TLS to it or runs with
+--witness-allow-unsigned (off by default; see 'sequent serve --help'). When the nodes run with
 --replication-tls-*, they also speak TLS to the witness: give the witness the same three
 flags (its own certificate, signed by the same CA and naming the address the nodes dial),
 or the primary's renewals fail and it fences itself.`,
