@@ -39,7 +39,7 @@ const (
 type frameType uint8
 
 const (
-	frameChallenge     frameType = 1  // primary → peer: nonce[32] | reserved u64 (zero)
+	frameChallenge     frameType = 1  // primary → peer: nonce[32] | reserved u64 (zero; a witness's: feature flags)
 	frameHello         frameType = 2  // standby → primary: mac[32] | shard | map | last op | points
 	frameWelcome       frameType = 3  // primary → standby: plan | op | chain | address
 	frameSnapshotChunk frameType = 4  // primary → standby: offset u64 | last u8 | bytes
