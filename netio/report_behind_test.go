@@ -181,3 +181,34 @@ func receive[T any](t *testing.T, values <-chan T, what string) T {
 		return zero
 	}
 }
+
+// TestClientFirstSubscribeAheadOfTheServer: an application that kept its last handled
+// report (4) across a restart subscribes from 5 to a primary that lost them (it is at 1).
+// Subscribe returns NextSequence 1 for the caller to judge, and the handler is given the
+// new reports from 1 on, not only those from 5 on.
+func TestClientFirstSubscribeAheadOfTheServer(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	c, err := client.Dial(background(t), client.Config{Addresses: []string{h.server.Address()},
+		Client: clientAll, Key: 1, Secret: secretOne, Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	got := make(chan uint64, 8)
+	subscribed, err := c.Subscribe(background(t), 5, func(r client.Report) { got <- r.Sequence })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if subscribed.NextSequence != 1 {
+		t.Fatalf("subscribed from 5 to a server at 1: %+v, want NextSequence 1", subscribed)
+	}
+	for range 5 {
+		h.backend.Report(clientAll, []byte{1})
+	}
+	// Report 5 reaches the handler in any case.
+	for want := uint64(1); want <= 5; want++ {
+		if sequence := receive(t, got, "report"); sequence != want {
+			t.Fatalf("report %d, want %d", sequence, want)
+		}
+	}
+}
