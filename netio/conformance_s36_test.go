@@ -368,9 +368,10 @@ func TestConformanceReportFrames(t *testing.T) {
 	frame := late.next()
 	if frame.Kind != wire.KindSubscribed || frame.Status != 0 || frame.Session != 14 ||
 		binary.LittleEndian.Uint64(frame.Body[0:]) != 1 ||
-		binary.LittleEndian.Uint64(frame.Body[8:]) != 2 {
-		t.Fatalf("after the replay: %s status %d session %d body % x, want subscribed "+
-			"(oldest 1, replayed through 2)", frame.Kind, frame.Status, frame.Session, frame.Body)
+		binary.LittleEndian.Uint64(frame.Body[8:]) != 2 || frame.Aux != 3 {
+		t.Fatalf("after the replay: %s status %d session %d aux %d body % x, want subscribed "+
+			"(oldest 1, replayed through 2, next_sequence 3 in aux)", frame.Kind,
+			frame.Status, frame.Session, frame.Aux, frame.Body)
 	}
 }
 

@@ -138,8 +138,8 @@ func (b *recordingBackend) Submit(r *backend.Request) model.Status {
 	return model.StatusOK
 }
 
-func (b *recordingBackend) ReplayReports(uint64, uint64, func([]backend.Report)) uint64 {
-	return 0
+func (b *recordingBackend) ReplayReports(uint64, uint64, func([]backend.Report)) (uint64, uint64) {
+	return 1, 1 // No report yet.
 }
 
 func (b *recordingBackend) SessionClosed(uint64, uint64, bool) {}

@@ -44,8 +44,8 @@ func itoa(n int) string {
 type nullBackend struct{}
 
 func (nullBackend) Submit(*backend.Request) model.Status { return model.StatusOK }
-func (nullBackend) ReplayReports(uint64, uint64, func([]backend.Report)) uint64 {
-	return 0
+func (nullBackend) ReplayReports(uint64, uint64, func([]backend.Report)) (uint64, uint64) {
+	return 1, 1 // No report yet.
 }
 func (nullBackend) SessionClosed(uint64, uint64, bool) {}
 

@@ -13,10 +13,14 @@ import (
 // reportState is a connection's execution report subscription, guarded by
 // connection.mu.
 type reportState struct {
-	subscribed   bool     // A subscription was made (one per connection).
-	replaying    bool     // The replay goroutine is sending retained reports.
-	session      uint64   // The subscriber's session (frames carry it).
-	lastSent     uint64   // Highest sequence sent; reports at or below it are skipped.
+	subscribed bool   // A subscription was made (one per connection).
+	replaying  bool   // The replay goroutine is sending retained reports.
+	session    uint64 // The subscriber's session (frames carry it).
+	// lastSent is the highest sequence sent (or held by the client); reports at or below
+	// it are skipped. During a replay it counts only the replayed reports: where the
+	// client's own reports end is known once the replay has told the client's next
+	// sequence (replay), so the live reports meanwhile are all held.
+	lastSent     uint64
 	pending      []report // Live reports that arrived during the replay.
 	pendingBytes int      // Their body bytes, bounded by OutboundBytesMax.
 }
@@ -80,9 +84,6 @@ func (s *Server) handleSubscribe(conn *connection, frame *wire.Frame) gnet.Actio
 	}
 	conn.mu.Lock()
 	conn.reports = reportState{subscribed: true, replaying: from > 0, session: conn.session}
-	if from > 0 {
-		conn.reports.lastSent = from - 1
-	}
 	conn.mu.Unlock()
 	s.subscribersOf(conn.client.ID).connections.add(conn)
 	if from == 0 {
@@ -104,12 +105,19 @@ func (s *Server) refuseSubscription(conn *connection, status model.Status) {
 }
 
 // replay runs on its own goroutine: it sends the retained reports from `from` on, then
-// the live reports held meanwhile, then the Subscribed frame, and switches the
+// the subscribed frame, then the live reports held meanwhile, and switches the
 // subscription to live delivery, all in sequence order without duplicates.
+//
+// The client holds the reports before `from`, unless it asks from above its next
+// sequence at this server (PROTOCOL.md section 8): a failover lost reports it had
+// handled, and this server numbers new reports with their sequences. Those are sent
+// from next on, after the subscribed frame that carries next (header aux), so that the
+// client knows to take them as new. The held live reports come after that frame for the
+// same reason; they are live reports, which the protocol sends after it in any case.
 func (s *Server) replay(conn *connection, client uint64, from uint64) {
 	defer func() { <-s.replaySlots }()
 	var replayedThrough uint64
-	oldest := s.backend.ReplayReports(client, from, func(reports []backend.Report) {
+	oldest, next := s.backend.ReplayReports(client, from, func(reports []backend.Report) {
 		o := s.takeOutbound(conn)
 		conn.mu.Lock()
 		for i := range reports {
@@ -125,6 +133,27 @@ func (s *Server) replay(conn *connection, client uint64, from uint64) {
 	o := s.takeOutbound(conn)
 	conn.mu.Lock()
 	defer conn.mu.Unlock()
+	// The client's reports end before `from`, or before next when it asked from above
+	// it. Then the live reports held meanwhile are new to it even below next: this
+	// server produced them as primary, after the failover that lost the client's (a
+	// report is added to the backend's store before it is delivered, so one can be held
+	// here and be below next), and the subscribed frame's next says where the new
+	// reports start. next is at least 1 (backend.ReportReplayer); should a backend answer
+	// 0, the client's word is taken rather than next-1 wrapping round.
+	clientHolds := from - 1
+	if next > 0 && next < from {
+		clientHolds = next - 1
+		if pending := conn.reports.pending; len(pending) > 0 {
+			clientHolds = min(clientHolds, pending[0].sequence-1)
+		}
+		next = clientHolds + 1
+	}
+	conn.reports.lastSent = max(conn.reports.lastSent, clientHolds)
+	var body [wire.SubscribedSize]byte
+	subscribed := wire.Subscribed{OldestSequence: oldest, ReplayedThrough: replayedThrough}
+	subscribed.Encode(body[:])
+	o.appendFrame(&wire.Frame{Kind: wire.KindSubscribed, Session: conn.reports.session,
+		Aux: next}, body[:])
 	for _, held := range conn.reports.pending {
 		if held.sequence > conn.reports.lastSent {
 			s.appendReport(o, conn, &backend.Report{Client: client, Sequence: held.sequence,
@@ -134,11 +163,6 @@ func (s *Server) replay(conn *connection, client uint64, from uint64) {
 	}
 	conn.reports.pending, conn.reports.pendingBytes = nil, 0
 	conn.reports.replaying = false
-	var body [wire.SubscribedSize]byte
-	subscribed := wire.Subscribed{OldestSequence: oldest, ReplayedThrough: replayedThrough}
-	subscribed.Encode(body[:])
-	o.appendFrame(&wire.Frame{Kind: wire.KindSubscribed, Session: conn.reports.session},
-		body[:])
 	// Sent under mu, so that DeliverReports (which waits for mu) queues its reports after
 	// these: AsyncWrites to one connection run in the order they were queued.
 	s.send(conn, o)

@@ -19,9 +19,9 @@ type forgetfulReplays struct {
 }
 
 func (b *forgetfulReplays) ReplayReports(client uint64, from uint64,
-	fn func([]backend.Report)) uint64 {
+	fn func([]backend.Report)) (oldest uint64, next uint64) {
 	if oldest := b.oldest.Load(); oldest != 0 {
-		return oldest
+		return oldest, oldest // Holding none: the oldest is the client's next.
 	}
 	return b.Backend.ReplayReports(client, from, fn)
 }

@@ -22,7 +22,8 @@ type slowReplays struct {
 	once    sync.Once
 }
 
-func (b *slowReplays) ReplayReports(client uint64, from uint64, fn func([]backend.Report)) uint64 {
+func (b *slowReplays) ReplayReports(client uint64, from uint64,
+	fn func([]backend.Report)) (oldest uint64, next uint64) {
 	if b.hold.Load() {
 		<-b.release
 	}

@@ -78,9 +78,13 @@ type Submitter interface {
 // a sequence number on. The shard retains a bounded window of recent reports per client;
 // fn receives them in order (bodies valid only during the call). It returns the oldest
 // sequence still retained, so the caller can tell the client when the window has moved
-// past what it asked for.
+// past what it asked for, and the client's next sequence (its newest + 1, at least 1),
+// read with the retained reports: after a failover that lost entries the client may ask
+// from above it, and the reports from next on are new to the client even where it
+// handled others with the same sequences (PROTOCOL.md section 8).
 type ReportReplayer interface {
-	ReplayReports(client uint64, fromSequence uint64, fn func(reports []Report)) (oldest uint64)
+	ReplayReports(client uint64, fromSequence uint64,
+		fn func(reports []Report)) (oldest uint64, next uint64)
 }
 
 // SessionCloser is told when an authenticated session ends (logout, disconnect or

@@ -189,7 +189,7 @@ func (n *Node) SessionClosed(client uint64, session uint64, cancelOrders bool) {
 
 // ReplayReports replays a client's execution reports from the report shard.
 func (n *Node) ReplayReports(client uint64, fromSequence uint64,
-	fn func(reports []backend.Report)) uint64 {
+	fn func(reports []backend.Report)) (oldest uint64, next uint64) {
 	return n.shards[n.reportShard()].ReplayReports(client, fromSequence, fn)
 }
 

@@ -427,16 +427,16 @@ func TestOrdersReportsAndSessionsOnTheInstrumentsShard(t *testing.T) {
 		t.Fatalf("reports: accepted %+v, canceled %+v", accepted, canceled)
 	}
 	var replayed []model.ReportKind
-	oldest := node.ReplayReports(1, 1, func(reports []backend.Report) {
+	oldest, next := node.ReplayReports(1, 1, func(reports []backend.Report) {
 		for _, report := range reports {
 			var decoded model.ExecutionReport
 			decoded.Decode(report.Body)
 			replayed = append(replayed, decoded.Kind)
 		}
 	})
-	if oldest != 1 || len(replayed) != 2 || replayed[0] != model.ReportAccepted ||
+	if oldest != 1 || next != 3 || len(replayed) != 2 || replayed[0] != model.ReportAccepted ||
 		replayed[1] != model.ReportCanceled {
-		t.Fatalf("replay: oldest %d, kinds %v", oldest, replayed)
+		t.Fatalf("replay: oldest %d, next %d, kinds %v", oldest, next, replayed)
 	}
 	if node.Map() != placement || len(node.Shards()) != 2 || node.Router() == nil {
 		t.Fatal("the node's accessors")

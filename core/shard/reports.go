@@ -90,15 +90,18 @@ func (r *ReportStore) learn(machine *core.Machine) {
 
 // replay hands fn the client's retained reports from sequence from on, in batches, and
 // returns the oldest sequence retained (1 when nothing was ever dropped; the sequence
-// after the client's last when none is retained).
-func (r *ReportStore) replay(client uint64, from uint64, fn func(reports []backend.Report)) uint64 {
+// after the client's last when none is retained) and the client's next sequence, both
+// read under the lock that the reports were: a report given after this call has a
+// sequence at or above next.
+func (r *ReportStore) replay(client uint64, from uint64,
+	fn func(reports []backend.Report)) (oldest uint64, next uint64) {
 	r.mutex.Lock()
 	defer r.mutex.Unlock()
 	c := r.clients[client]
 	if c == nil {
-		return 1 // No report was ever given to the client.
+		return 1, 1 // No report was ever given to the client.
 	}
-	oldest := c.first
+	oldest = c.first
 	if c.last >= reportsKeptPerClient {
 		oldest = max(oldest, c.last-reportsKeptPerClient+1)
 	}
@@ -114,7 +117,7 @@ func (r *ReportStore) replay(client uint64, from uint64, fn func(reports []backe
 	if len(batch) > 0 {
 		fn(batch)
 	}
-	return oldest
+	return oldest, c.last + 1
 }
 
 // next returns the client's next report sequence: what replay answers as the oldest
@@ -140,10 +143,13 @@ func (r *ReportStore) next(client uint64) uint64 {
 // back; and the recovered reports are never delivered live, so a partial acknowledgement
 // is not worth tracking per op. The check reads the same atomics as the sequencer's
 // release, so the entries are served as soon as they may be released (without a standby
-// to wait for: at once).
-func (s *Shard) ReplayReports(client uint64, fromSequence uint64, fn func(reports []backend.Report)) uint64 {
+// to wait for: at once). The next sequence counts the recovered reports even then: the
+// live reports after them are numbered from it.
+func (s *Shard) ReplayReports(client uint64, fromSequence uint64,
+	fn func(reports []backend.Report)) (oldest uint64, next uint64) {
 	if s.releasedOp.Load() < s.recoveredOp && s.released() < s.recoveredOp {
-		return s.reports.next(client)
+		next = s.reports.next(client)
+		return next, next
 	}
 	return s.reports.replay(client, fromSequence, fn)
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"sequent/core"
+	"sequent/core/backend"
 	"sequent/wal"
 )
 
@@ -53,6 +54,11 @@ func TestRecoveredReportsWaitForTheStandby(t *testing.T) {
 			"(reports of ops %v) oldest %d, want none yet, oldest 4", restarted.Released(),
 			sequences, ops, oldest)
 	}
+	// The next sequence counts the recovered reports all the same: the live ones after
+	// them are numbered from it.
+	if _, next := restarted.ReplayReports(7, 9, func([]backend.Report) {}); next != 4 {
+		t.Errorf("the standby acknowledged nothing: client 7's next sequence %d, want 4", next)
+	}
 	standby.acknowledge(t, restarted, ops[0])
 	// Report 1 may be shown now, or held until the whole recovered log is acknowledged
 	// (a store that does not track ops); reports 2 and 3 not yet.
@@ -66,5 +72,40 @@ func TestRecoveredReportsWaitForTheStandby(t *testing.T) {
 		[]uint64{1, 2, 3}) || oldest != 1 {
 		t.Errorf("all acknowledged: client 7 replays %v oldest %d, want 1..3 oldest 1",
 			sequences, oldest)
+	}
+}
+
+// TestReplayReportsTellsTheNextSequence: the replay also answers the client's next
+// report sequence, so that the network layer can serve a client that asks from above it
+// (after a failover that lost reports it had handled, PROTOCOL.md section 8) the reports
+// from next on instead of waiting for sequences the server has not reached.
+func TestReplayReportsTellsTheNextSequence(t *testing.T) {
+	s, reports := startReportingShard(t, Config{PulseInterval: time.Hour},
+		core.New(testMachineConfig), wal.NewMemoryLog())
+	traffic := &reportTraffic{t: t, shard: s, reports: reports, numbers: map[uint64]uint64{}}
+	for range 3 {
+		traffic.order(7)
+	}
+	cases := []struct {
+		client, from, wantOldest, wantNext uint64
+		wantSequences                      []uint64
+	}{
+		{client: 7, from: 2, wantOldest: 1, wantNext: 4, wantSequences: []uint64{2, 3}},
+		{client: 7, from: 4, wantOldest: 1, wantNext: 4},
+		{client: 7, from: 9, wantOldest: 1, wantNext: 4}, // Ahead of the server.
+		{client: 8, from: 5, wantOldest: 1, wantNext: 1}, // No report yet.
+	}
+	for _, c := range cases {
+		var sequences []uint64
+		oldest, next := s.ReplayReports(c.client, c.from, func(batch []backend.Report) {
+			for _, report := range batch {
+				sequences = append(sequences, report.Sequence)
+			}
+		})
+		if oldest != c.wantOldest || next != c.wantNext || !slices.Equal(sequences, c.wantSequences) {
+			t.Errorf("client %d from %d: oldest %d next %d sequences %v, want oldest %d "+
+				"next %d sequences %v", c.client, c.from, oldest, next, sequences,
+				c.wantOldest, c.wantNext, c.wantSequences)
+		}
 	}
 }

@@ -117,7 +117,7 @@ func (r *reportTraffic) opOf(client uint64, number uint64) uint64 {
 // sequence it claims to retain.
 func replayed(s *Shard, client uint64) (sequences []uint64, zeroRecords int, oldest uint64) {
 	var zero [model.ExecutionReportSize]byte
-	oldest = s.ReplayReports(client, 1, func(reports []backend.Report) {
+	oldest, _ = s.ReplayReports(client, 1, func(reports []backend.Report) {
 		for _, report := range reports {
 			sequences = append(sequences, report.Sequence)
 			if string(report.Body) == string(zero[:]) {

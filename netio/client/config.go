@@ -123,6 +123,17 @@ type Config struct {
 	// never see them: reconcile by querying orders. Called on the reader goroutine, like
 	// the report handler, before the reports that follow; the gap is logged either way.
 	ReportsLost func(first, last uint64)
+	// ReportsReused, if set, is called when a report subscription resumed after a
+	// reconnect finds the server behind the last report handled: a failover lost
+	// reports first..last, which the handler was given (asynchronous replication, or a
+	// standby started without its primary), and the new primary numbers new reports
+	// with those sequences. The handler is given them as new reports, in order, after
+	// this call (PROTOCOL.md section 8). The orders those handled reports spoke of may
+	// be back in an earlier state (or gone): reconcile by querying orders. A callback of
+	// its own rather than ReportsLost, whose reports were never handled: these were,
+	// and were undone. Called on the reader goroutine, like the report handler; logged
+	// either way. The first Subscribe's caller reads Subscribed.NextSequence instead.
+	ReportsReused func(first, last uint64)
 }
 
 func (c Config) withDefaults() Config {

@@ -24,6 +24,13 @@ type Subscribed struct {
 	OldestSequence uint64
 	// ReplayedThrough is the last sequence sent during the replay (0 if none).
 	ReplayedThrough uint64
+	// NextSequence is the sequence from which the reports after the replay are new (the
+	// client's next at the server; 0 without a replay, or from a server that predates
+	// it). Below the sequence asked for, the reports from it up to the one asked for
+	// minus 1, which were handled, were lost in a failover and their sequences number new
+	// reports, which the handler is given (PROTOCOL.md section 8): reconcile by querying
+	// orders.
+	NextSequence uint64
 }
 
 // subscription is the client's report subscription; its handler runs on the reader
@@ -192,9 +199,23 @@ func (c *Client) subscribed(frame *wire.Frame) {
 	c.mu.Unlock()
 	var body wire.Subscribed
 	body.Decode(frame.Body)
+	next := frame.Aux // next_sequence (wire.Subscribed); 0 from a server before it.
+	// A server behind the sequence asked for lost reports the handler was given (a
+	// failover) and numbers new ones from next: they must reach the handler, which its
+	// duplicate filter (report) would otherwise drop as handled. No report of this
+	// connection came before this frame: the server sends none below the one asked for
+	// during the replay, and every other after this frame.
+	reused := askedFrom != 0 && next != 0 && next < askedFrom
+	if reused {
+		c.mu.Lock()
+		if c.subscription == s {
+			s.lastSeen = min(s.lastSeen, next-1)
+		}
+		c.mu.Unlock()
+	}
 	// A resumption asked for the reports after the last one handled (the first
-	// Subscribe's caller gets OldestSequence and judges for itself; from 0 asks for no
-	// replay at all).
+	// Subscribe's caller gets OldestSequence and NextSequence and judges for itself; from
+	// 0 asks for no replay at all).
 	if established && askedFrom != 0 && body.OldestSequence > askedFrom {
 		c.log.Error("client: execution reports lost: the server no longer holds them; "+
 			"reconcile by querying orders", "first", askedFrom, "last", body.OldestSequence-1)
@@ -202,9 +223,17 @@ func (c *Client) subscribed(frame *wire.Frame) {
 			c.config.ReportsLost(askedFrom, body.OldestSequence-1)
 		}
 	}
+	if established && reused {
+		c.log.Error("client: execution reports handled were lost in a failover; their "+
+			"sequences now number new reports; reconcile by querying orders",
+			"first", next, "last", askedFrom-1)
+		if c.config.ReportsReused != nil {
+			c.config.ReportsReused(next, askedFrom-1)
+		}
+	}
 	select {
 	case s.ready <- Subscribed{OldestSequence: body.OldestSequence,
-		ReplayedThrough: body.ReplayedThrough}:
+		ReplayedThrough: body.ReplayedThrough, NextSequence: next}:
 	default:
 	}
 }

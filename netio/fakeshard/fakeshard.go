@@ -72,9 +72,9 @@ type Backend struct {
 	timestamp uint64
 	op        uint64
 	cache     map[requestKey]cachedReply
-	sequences map[uint64]uint64 // Client → last report sequence.
 
-	mu           sync.Mutex // Guards the fields below (read by tests and ReplayReports).
+	mu           sync.Mutex        // Guards the fields below (read by tests and ReplayReports).
+	sequences    map[uint64]uint64 // Client → last report sequence.
 	applications map[requestKey]int
 	retained     map[uint64][]backend.Report
 	sessionEnds  []SessionEnd
@@ -149,11 +149,11 @@ func (b *Backend) Resume() { b.do(func() { b.paused = false }) }
 func (b *Backend) Report(client uint64, body []byte) uint64 {
 	var sequence uint64
 	b.do(func() {
+		b.mu.Lock()
 		b.sequences[client]++
 		sequence = b.sequences[client]
 		report := backend.Report{Client: client, Sequence: sequence,
 			Body: append([]byte(nil), body...)}
-		b.mu.Lock()
 		kept := append(b.retained[client], report)
 		if len(kept) > reportsRetainedMax {
 			kept = kept[len(kept)-reportsRetainedMax:]
@@ -165,6 +165,22 @@ func (b *Backend) Report(client uint64, body []byte) uint64 {
 	return sequence
 }
 
+// LoseReportsAfter makes the fake forget client's reports after sequence last, as a
+// failover that lost acknowledged entries does (asynchronous replication): they are no
+// longer retained, and the next report is numbered last+1 again (PROTOCOL.md section 8).
+func (b *Backend) LoseReportsAfter(client uint64, last uint64) {
+	b.do(func() {
+		b.mu.Lock()
+		b.sequences[client] = min(b.sequences[client], last)
+		kept := b.retained[client]
+		for len(kept) > 0 && kept[len(kept)-1].Sequence > last {
+			kept = kept[:len(kept)-1]
+		}
+		b.retained[client] = kept
+		b.mu.Unlock()
+	})
+}
+
 // do runs fn on the shard goroutine and waits for it.
 func (b *Backend) do(fn func()) {
 	finished := make(chan struct{})
@@ -172,9 +188,11 @@ func (b *Backend) do(fn func()) {
 	<-finished
 }
 
-// ReplayReports implements backend.ReportReplayer from the retained window.
+// ReplayReports implements backend.ReportReplayer from the retained window, and the
+// client's next sequence read under the same lock (Report numbers and retains a report
+// before delivering it).
 func (b *Backend) ReplayReports(client uint64, fromSequence uint64,
-	fn func(reports []backend.Report)) uint64 {
+	fn func(reports []backend.Report)) (oldest uint64, next uint64) {
 	b.mu.Lock()
 	kept := b.retained[client]
 	var selected []backend.Report
@@ -183,7 +201,8 @@ func (b *Backend) ReplayReports(client uint64, fromSequence uint64,
 			selected = append(selected, report)
 		}
 	}
-	oldest := uint64(0)
+	next = b.sequences[client] + 1
+	oldest = next // Holding none: the oldest is the next (PROTOCOL.md section 8).
 	if len(kept) > 0 {
 		oldest = kept[0].Sequence
 	}
@@ -191,7 +210,7 @@ func (b *Backend) ReplayReports(client uint64, fromSequence uint64,
 	if len(selected) > 0 {
 		fn(selected)
 	}
-	return oldest
+	return oldest, next
 }
 
 // SessionClosed implements backend.SessionCloser by recording the call.

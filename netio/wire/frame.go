@@ -92,7 +92,7 @@ type Frame struct {
 	Status     uint32          // Reply: model.Status. Error: ErrorCode. Else zero.
 	Session    uint64          // The session the frame belongs to (zero before login).
 	Number     uint64          // Request and reply: the request number; error: the cause.
-	Aux        uint64          // Reply: log op of a write. Report: sequence. Error: ms to wait before reconnecting (too_many_attempts). Else zero.
+	Aux        uint64          // Reply: log op of a write. Report: sequence. Subscribed: next_sequence (Subscribed). Error: ms to wait before reconnecting (too_many_attempts). Else zero.
 	BodyLength uint32          // Bytes of body that follow the header.
 	Body       []byte          // The body (may alias a read buffer: copy what you keep).
 }

@@ -258,6 +258,14 @@ func (s *Subscribe) Decode(b []byte) {
 // Subscribed is the body of the server's answer to a subscription, sent after the replay.
 //
 //	0 oldest_sequence u64   8 replayed_through u64
+//
+// The frame's header aux carries next_sequence (the body is fixed at 16 bytes, and a
+// client decoder refuses another length: no room to grow it): after a replay, the
+// sequence from which the reports that follow are new to the client, which is the
+// client's next report sequence at the server unless the client asked from above it
+// (then reports next..from_sequence-1 it handled were lost in a failover, and their
+// sequences now number new reports: PROTOCOL.md section 8); 0 when no replay was asked
+// for and in a refusal. Servers before it sent 0 there.
 type Subscribed struct {
 	// OldestSequence is the oldest report the server holds for the client, or the
 	// client's next sequence when it holds none (0 when no replay was asked for). If it
