@@ -121,7 +121,9 @@ type Config struct {
 	// the last the handler was given (retention exceeded, or a server restarted from a
 	// snapshot, which keeps only later reports: PROTOCOL.md section 8). The handler will
 	// never see them: reconcile by querying orders. Called on the reader goroutine, like
-	// the report handler, before the reports that follow; the gap is logged either way.
+	// the report handler, when the subscription's answer arrives: after the retained
+	// reports that follow the gap were handed to the handler (the server replays them
+	// before its answer), before any live report; the gap is logged either way.
 	ReportsLost func(first, last uint64)
 	// ReportsReused, if set, is called when a report subscription resumed after a
 	// reconnect finds the server behind the last report handled: a failover lost
