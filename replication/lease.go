@@ -131,6 +131,17 @@ func (n *Node) holdLease(stop <-chan struct{}, validUntil time.Time) {
 				n.wakeReleases() // Acknowledged may have risen.
 			}
 			expiry.Reset(time.Until(validUntil))
+		case err == nil && answer.holder == "":
+			// Refused with no holder: the witness could not store the grant (its log
+			// says why: state file, name length). Nobody else holds the lease, but this
+			// node's is not renewed either, so it fences as on any refusal; the reason
+			// must not send the operator looking for another primary.
+			n.config.Logger.Error("replication: the witness refused the renewal without a holder "+
+				"(it could not store the grant: see the witness's log): fencing", "epoch", answer.epoch)
+			n.lease.lost.Add(1)
+			n.fenceBecause(max(answer.epoch, n.Epoch()+1), "",
+				"the witness refused this node's lease renewal (it could not store the grant)")
+			return
 		case err == nil:
 			n.config.Logger.Error("replication: the witness gave the lease to another node: fencing",
 				"holder", answer.holder, "epoch", answer.epoch)

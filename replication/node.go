@@ -494,6 +494,11 @@ func (n *Node) promote() (uint64, error) {
 		}
 		if !answer.granted {
 			n.grantedEpoch = 0 // Lost, if it was held: the next attempt asks afresh.
+			if answer.holder == "" {
+				// No holder: the witness could not store the grant it would have given.
+				return 0, fmt.Errorf("replication: the witness refused the lease without a " +
+					"holder: it could not store the grant (see the witness's log)")
+			}
 			return 0, fmt.Errorf("replication: the witness lease is held by %s for %v more: "+
 				"the primary may be alive", answer.holder, answer.valid)
 		}
