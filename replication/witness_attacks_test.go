@@ -1,6 +1,8 @@
 package replication
 
 import (
+	"bufio"
+	"bytes"
 	"errors"
 	"log/slog"
 	"sync/atomic"
@@ -168,5 +170,44 @@ func TestStandbyLogsEachCauseOfAnUntrustedWitness(t *testing.T) {
 	}
 	if role := standby.Role(); role != shard.RoleStandby {
 		t.Fatalf("the standby is %s", role)
+	}
+}
+
+// TestReflectedRequestIsNotASignedReply: an impostor witness (it announces signed
+// replies, it has no key) answers a node's v2 request with the request's own mac over a
+// grant, or with the whole request echoed as the reply. The request's mac is the link's
+// (its own label and frame type), so neither passes for the witness's: no grant.
+func TestReflectedRequestIsNotASignedReply(t *testing.T) {
+	challenge := append(bytes.Repeat([]byte{3}, nonceSize), encodeUint64s(witnessSignsReplies)...)
+	grant := leaseAnswer{granted: true, holder: "b", epoch: 9, valid: time.Hour}.encode()
+	reflect := func(reply func(request frame) []byte) func(*bufio.Writer, *frameReader) {
+		return func(w *bufio.Writer, r *frameReader) {
+			writeFrame(w, frameChallenge, 0, challenge)
+			w.Flush()
+			if request, err := r.read(); err == nil && request.kind == frameLeaseRequestSigned {
+				writeFrame(w, frameLeaseReplySigned, request.epoch, reply(request))
+			}
+		}
+	}
+	cases := []struct {
+		name  string
+		reply func(request frame) []byte
+	}{
+		{"the request's mac over a grant", func(request frame) []byte {
+			return append(bytes.Clone(request.body[:leaseRequestMACBytes]), grant...)
+		}},
+		{"the request echoed", func(request frame) []byte { return bytes.Clone(request.body) }},
+	}
+	answers := make([]func(*bufio.Writer, *frameReader), len(cases))
+	for i, c := range cases {
+		answers[i] = reflect(c.reply)
+	}
+	address := scriptedPeer(t, answers...)
+	for _, c := range cases {
+		answer, err := askWitness(t.Context(), address, nil, testKey, leaseAcquire, "b", 1,
+			time.Now().Add(waitMax))
+		if !errors.Is(err, ErrWitnessReplyForged) || answer.granted {
+			t.Fatalf("%s: %+v, %v; want ErrWitnessReplyForged", c.name, answer, err)
+		}
 	}
 }
