@@ -188,7 +188,11 @@ func (c *leaseClock) until() time.Time {
 func (n *Node) watchPrimary(stop <-chan struct{}) {
 	ticker := time.NewTicker(n.config.LeaseDuration / 4)
 	defer ticker.Stop()
-	refusalLogged, stoppedLogged, untrustedLogged := false, false, false
+	refusalLogged, stoppedLogged := false, false
+	// Each cause of an untrusted witness answer is said once (two lines at most, whatever
+	// an attacker alternates): an unsigned witness said during an upgrade must not
+	// silence forged replies later.
+	unsignedLogged, forgedLogged := false, false
 	failedCause, failures := "", 0 // The last failed promotion's error; failures in all.
 	for {
 		select {
@@ -227,15 +231,16 @@ func (n *Node) watchPrimary(stop <-chan struct{}) {
 		if errors.Is(err, ErrEpochFileAhead) {
 			return // The node stopped, and said why (stopWithEpochFileAhead).
 		}
-		if (errors.Is(err, ErrWitnessUnsigned) || errors.Is(err, ErrWitnessReplyForged)) &&
-			!untrustedLogged {
+		unsigned := errors.Is(err, ErrWitnessUnsigned)
+		forged := errors.Is(err, ErrWitnessReplyForged)
+		if (unsigned && !unsignedLogged) || (forged && !forgedLogged) {
 			// The witness's answer cannot be trusted (or cannot be had without trusting an
-			// unsigned one): this standby will not promote on it. Said once, loudly: it
-			// may be an attack on the path to the witness, or an upgrade done in the wrong
-			// order (the witness goes first).
+			// unsigned one): this standby will not promote on it. Said once per cause,
+			// loudly: it may be an attack on the path to the witness, or an upgrade done
+			// in the wrong order (the witness goes first).
 			n.config.Logger.Error("replication: automatic failover refused the witness's "+
 				"answer", "error", err)
-			untrustedLogged = true
+			unsignedLogged, forgedLogged = unsignedLogged || unsigned, forgedLogged || forged
 			continue
 		}
 		if errors.Is(err, ErrUnauthenticated) && !refusalLogged {
