@@ -49,7 +49,7 @@ const (
 	frameDigest        frameType = 8  // primary → standby: op u64 | digest[32]
 	frameFence         frameType = 9  // new primary → old: mac[32] | address
 	frameError         frameType = 10 // either: text; the connection closes after it
-	// frameRefused (13; 11 and 12 are the witness's) is the primary's answer to a hello it
+	// frameRefused (13; 11, 12, 14 and 15 are the witness's) is the primary's answer to a hello it
 	// refuses for a reason no retry can cure: code u8 | text. The connection closes
 	// after it.
 	frameRefused frameType = 13

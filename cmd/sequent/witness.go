@@ -44,7 +44,11 @@ the epoch, and the first node to renew after it holds the lease, even a stale pr
 
 Requests are authenticated with the replication key, and so are the witness's replies
 (signed over a nonce the node draws for each request), so that nobody on the path can
-forge a grant or a refusal. Upgrade the witness before the nodes: it still answers the
+forge a grant or a refusal to a node of this build (unless it runs with
+--witness-allow-unsigned). Give each pair its own replication key: a second witness
+holding the same key (an old one left running after a move, another pair's) signs
+grants the nodes accept, so an attacker who can redirect a standby's connection to it
+can have the standby promoted while its primary holds the lease. Upgrade the witness before the nodes: it still answers the
 nodes of earlier builds (unsigned, as before), but a node of this build refuses an
 earlier witness's unsigned answers unless it speaks TLS to it or runs with
 --witness-allow-unsigned (off by default; see 'sequent serve --help'). When the nodes run with
