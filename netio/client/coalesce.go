@@ -70,11 +70,12 @@ func (c *Client) coalescing(operation model.Operation) bool {
 // full, no open chain) also needs a slot of openRequests: at most
 // openRequestsPendingMax of them are admitted and unanswered at once, so while one is
 // on its way the next one forms and gathers the callers that arrive until it is
-// answered (as Nagle's algorithm holds small segments while one is unacknowledged). It is numbered only when admitted, so
-// numbers follow the outbox order and a request every caller left before admission
-// never takes one. Requests waiting for a slot are admitted in the order they were
-// formed, and a new one queues behind them even when a slot is free: a caller's runs
-// (submitted in turn) are numbered, hence applied, in order.
+// answered (as Nagle's algorithm holds small segments while one is unacknowledged).
+// A request is numbered only when admitted, so numbers follow the outbox order and a
+// request every caller left before admission never takes one. Requests waiting for a
+// slot are admitted in the order they were formed, and a new one queues behind them
+// even when a slot is free: a caller's runs (submitted in turn) are numbered, hence
+// applied, in order.
 func (c *Client) submit(ctx context.Context, key coalesceKey, body []byte, count int,
 	openChain bool) (part, error) {
 	operation, flags := key.operation, key.flags
@@ -179,9 +180,12 @@ func (c *Client) admit(call *Call, needsOpenSlot bool, previous <-chan struct{},
 // (resendOrDropLocked): waiting out its backoff, and perhaps refused again and again, it
 // would otherwise hold back every caller's merged request behind it; so does one kept
 // pending after its callers left (failCaller), which nobody waits for. A lone caller
-// never finds a request of its own still pending: its latency does not change. Off with
-// RouteByShard: admissions wait in one queue, so requests for different shards, which
-// sync on their own, would wait for one another.
+// never finds a request of its own still pending: its latency does not change. The
+// price: a request waiting in the admission queue for the open slot holds back those
+// formed after it (one queue, in order), a full one too, by up to a round trip; and
+// beyond a full request of callers per round trip, the full requests leave one per
+// round trip. Off with RouteByShard: requests for different shards, which sync on
+// their own, would wait for one another in that queue.
 const openRequestsPendingMax = 1
 
 // trySlots takes, without waiting, a window slot for call and, with needsOpenSlot, a slot
