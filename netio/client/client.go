@@ -29,6 +29,10 @@ type Client struct {
 
 	window      *semaphore.Weighted // Requests in flight (InflightMax).
 	windowBytes *semaphore.Weighted // Expected reply bytes in flight (InflightBytesMax).
+	// openRequests bounds the merged requests formed open to more callers that are
+	// admitted and not yet answered (openRequestsPendingMax, coalesce.go); nil with
+	// RouteByShard.
+	openRequests *semaphore.Weighted
 
 	mu                      sync.Mutex
 	conn                    net.Conn                // Current connection; nil while reconnecting.
@@ -123,6 +127,9 @@ func Dial(ctx context.Context, config Config) (*Client, error) {
 		stop:        make(chan struct{}),
 		logoutSeen:  make(chan struct{}),
 	}
+	if !config.RouteByShard {
+		c.openRequests = semaphore.NewWeighted(openRequestsPendingMax)
+	}
 	c.lifetime, c.endLifetime = context.WithCancel(context.Background())
 	for c.session == 0 {
 		var random [8]byte
@@ -185,8 +192,11 @@ type Call struct {
 	frame       []byte        // The encoded request, resent as is after a reconnect.
 	weightBytes int64         // Reserved in windowBytes.
 	holdsWindow bool          // Holds one slot of window.
-	busyRetries int           // Answers with a status it is resent after (connection.go); mu.
-	abandoned   bool          // Pending without a caller (abandonPendingLocked); mu.
+	// holdsOpen: holds one slot of openRequests (coalesce.go); given back once, by
+	// whoever clears it (releaseOpenSlot), with or without mu.
+	holdsOpen   atomic.Bool
+	busyRetries int  // Answers with a status it is resent after (connection.go); mu.
+	abandoned   bool // Pending without a caller (abandonPendingLocked); mu.
 	// unanswered counts the copies queued for the current connection that it has not
 	// answered yet (queueLocked); lostCopy is set when a connection ended with a copy
 	// unanswered: that attempt's outcome is unknown (it may have been applied, or be
@@ -483,6 +493,10 @@ func (call *Call) finishWithError(err error, release bool) {
 	call.Err = err
 	if release {
 		call.release()
+	} else {
+		// Kept pending with no caller: nothing merged waits for its answer any more, so
+		// it no longer holds back the next merged request (coalesce.go).
+		call.releaseOpenSlot()
 	}
 	call.notify()
 }
@@ -533,6 +547,14 @@ func (call *Call) release() {
 	if call.holdsWindow {
 		call.client.window.Release(1)
 		call.holdsWindow = false
+	}
+	call.releaseOpenSlot()
+}
+
+// releaseOpenSlot gives back the call's slot of openRequests, if it still holds one.
+func (call *Call) releaseOpenSlot() {
+	if call.holdsOpen.CompareAndSwap(true, false) {
+		call.client.openRequests.Release(1)
 	}
 }
 

@@ -66,11 +66,16 @@ func (c *Client) coalescing(operation model.Operation) bool {
 // A new request takes a window slot at once when one is free. When the window is full
 // it still forms (so callers arriving meanwhile join it) and a goroutine of its own
 // waits for the slot, bounded by the client's life rather than one caller's context:
-// the request belongs to every caller in it. It is numbered only when admitted, so
-// numbers follow the outbox order and a request every caller left before admission
-// never takes one. Requests waiting for a slot are admitted in the order they were
-// formed, and a new one queues behind them even when a slot is free: a caller's runs
-// (submitted in turn) are numbered, hence applied, in order.
+// the request belongs to every caller in it. A request formed open to more callers (not
+// full, no open chain) also needs a slot of openRequests: at most
+// openRequestsPendingMax of them are admitted and unanswered at once, so while one is
+// on its way the next one forms and gathers the callers that arrive until it is
+// answered (as Nagle's algorithm holds small segments while one is unacknowledged).
+// A request is numbered only when admitted, so numbers follow the outbox order and a
+// request every caller left before admission never takes one. Requests waiting for a
+// slot are admitted in the order they were formed, and a new one queues behind them
+// even when a slot is free: a caller's runs (submitted in turn) are numbered, hence
+// applied, in order.
 func (c *Client) submit(ctx context.Context, key coalesceKey, body []byte, count int,
 	openChain bool) (part, error) {
 	operation, flags := key.operation, key.flags
@@ -97,13 +102,14 @@ func (c *Client) submit(ctx context.Context, key coalesceKey, body []byte, count
 		key: key}
 	call.body = c.formingBufferLocked(c.formingCapacity(len(body), info.EventSize))
 	call.body = append(call.body[:wire.HeaderSize], body...) // The header is written when sealed.
-	if count < c.config.CoalesceEventsMax && !openChain {
+	open := count < c.config.CoalesceEventsMax && !openChain
+	if open {
 		c.forming[key] = call
 	}
+	needsOpenSlot := open && c.openRequests != nil
 	call.replyBytes = int64(count * resultBytes)
 	if c.admitting == 0 && len(c.windowQueue) == 0 && c.insideWindowLocked(call.replyBytes) &&
-		c.window.TryAcquire(1) {
-		call.holdsWindow = true
+		c.trySlots(call, needsOpenSlot) {
 		c.admitLocked(call, true)
 	} else {
 		// Behind the requests already waiting for a slot, if any: admitted after them,
@@ -112,22 +118,24 @@ func (c *Client) submit(ctx context.Context, key coalesceKey, body []byte, count
 		c.admitting++
 		c.admitTail = next
 		c.done.Add(1) // Not closed (checked above under mu): shutdown waits for it.
-		go c.admit(call, previous, next)
+		go c.admit(call, needsOpenSlot, previous, next)
 	}
 	return part{call: call, first: 0, count: count, resultBytes: resultBytes}, nil
 }
 
-// admit waits for a window slot for a request formed while the window was full, then
-// numbers and queues it (or drops it when every caller left meanwhile). Such requests
-// are admitted one at a time in the order they were formed: each waits for the one
-// before (previous closed) before taking a slot, and closes next once it is done.
-func (c *Client) admit(call *Call, previous <-chan struct{}, next chan struct{}) {
+// admit waits for a window slot (and, with needsOpenSlot, a slot of openRequests) for a
+// request that could not take them when formed, then numbers and queues it (or drops
+// it when every caller left meanwhile). Such requests are admitted one at a time in the
+// order they were formed: each waits for the one before (previous closed) before taking
+// its slots, and closes next once it is done.
+func (c *Client) admit(call *Call, needsOpenSlot bool, previous <-chan struct{},
+	next chan struct{}) {
 	defer c.done.Done()
 	defer close(next)
 	if previous != nil {
 		<-previous // It ends with the client's lifetime at the latest.
 	}
-	err := c.window.Acquire(c.lifetime, 1)
+	err := c.acquireSlots(needsOpenSlot)
 	c.mu.Lock()
 	if err == nil && call.waiters > 0 {
 		// Room in the exactly-once window too (window.go), still ahead of the requests
@@ -140,7 +148,7 @@ func (c *Client) admit(call *Call, previous <-chan struct{}, next chan struct{})
 	switch {
 	case err != nil || c.closed:
 		if err == nil {
-			c.window.Release(1)
+			c.releaseSlots(needsOpenSlot)
 		}
 		c.closeFormingLocked(call)
 		stopped := c.closedError()
@@ -148,13 +156,80 @@ func (c *Client) admit(call *Call, previous <-chan struct{}, next chan struct{})
 		call.fail(stopped) // Not pending: shutdown did not fail it.
 		return
 	case call.waiters == 0:
-		c.window.Release(1) // Every caller left: never sent, never numbered.
+		c.releaseSlots(needsOpenSlot) // Every caller left: never sent, never numbered.
 		c.mu.Unlock()
 		return
 	}
 	call.holdsWindow = true
+	call.holdsOpen.Store(needsOpenSlot)
 	c.admitLocked(call, false) // Its callers may be waiting already: a cork does not hold it.
 	c.mu.Unlock()
+}
+
+// openRequestsPendingMax bounds the merged requests formed open to more callers that are
+// admitted and not yet answered (Client.openRequests). One, as TigerBeetle's clients keep
+// one request in flight. Without the bound, with 512 one-transfer callers on one
+// connection (BenchmarkCallersDurable), every free window slot let the next few callers
+// leave in a request of their own, which the server, between two syncs, logged as an
+// entry and an fdatasync of its own; merged requests carried 86 events on average with
+// a window of 4 and 5 with the default 128, against 262 with the bound, whatever the
+// window (about half the callers: the other half waits for the sync in progress). A
+// request formed full (a batch's full chunk) or ending in an open chain takes no such
+// slot and keeps the window's pipelining, as do the requests of Go and Do. A request
+// answered with a status it is resent after (busy, ...) gives its slot back then
+// (resendOrDropLocked): waiting out its backoff, and perhaps refused again and again, it
+// would otherwise hold back every caller's merged request behind it; so does one kept
+// pending after its callers left (failCaller), which nobody waits for. A lone caller
+// never finds a request of its own still pending: its latency does not change. The
+// price: a request waiting in the admission queue for the open slot holds back those
+// formed after it (one queue, in order), a full one too, by up to a round trip; and
+// beyond a full request of callers per round trip, the full requests leave one per
+// round trip. Off with RouteByShard: requests for different shards, which sync on
+// their own, would wait for one another in that queue.
+const openRequestsPendingMax = 1
+
+// trySlots takes, without waiting, a window slot for call and, with needsOpenSlot, a slot
+// of openRequests; it takes neither and reports false when one is not free.
+func (c *Client) trySlots(call *Call, needsOpenSlot bool) bool {
+	if needsOpenSlot && !c.openRequests.TryAcquire(1) {
+		return false
+	}
+	if !c.window.TryAcquire(1) {
+		if needsOpenSlot {
+			c.openRequests.Release(1)
+		}
+		return false
+	}
+	call.holdsWindow = true
+	call.holdsOpen.Store(needsOpenSlot)
+	return true
+}
+
+// acquireSlots waits for the slots trySlots takes, bounded by the client's lifetime: the
+// slot of openRequests first, then the window's, always in that order (a request holding
+// a window slot never waits for an open one, so the holders of either wait only for
+// replies, which need nothing of them). On an error it holds neither.
+func (c *Client) acquireSlots(needsOpenSlot bool) error {
+	if needsOpenSlot {
+		if err := c.openRequests.Acquire(c.lifetime, 1); err != nil {
+			return err
+		}
+	}
+	if err := c.window.Acquire(c.lifetime, 1); err != nil {
+		if needsOpenSlot {
+			c.openRequests.Release(1)
+		}
+		return err
+	}
+	return nil
+}
+
+// releaseSlots gives back the slots acquireSlots took for a request that is not admitted.
+func (c *Client) releaseSlots(needsOpenSlot bool) {
+	c.window.Release(1)
+	if needsOpenSlot {
+		c.openRequests.Release(1)
+	}
 }
 
 // admitLocked numbers a request holding a window slot, makes it pending and queues it:

@@ -867,6 +867,8 @@ func doubling(first, limit time.Duration, step int) time.Duration {
 // held; returns with it released.
 func (c *Client) resendOrDropLocked(call *Call, generation uint64) {
 	call.busyRetries++ // Counted before the check: this refusal makes a dropped call late.
+	// Refused, it is no longer on its way: the next merged request may go (coalesce.go).
+	call.releaseOpenSlot()
 	if !call.abandoned || call.unanswered > 0 || call.lostCopy {
 		c.retryLocked(call, generation)
 		c.mu.Unlock()

@@ -60,8 +60,10 @@
 // operation and flags (and, with RouteByShard, one debit shard: a batch sent whole whose
 // transfers debit several shards shares only with batches like it) stays open for more
 // callers' events until a writer takes it (or, with the window full, until a slot
-// frees), up to CoalesceEventsMax events; each caller
-// gets its own results. Outcomes are those of the same calls sent one request each in
+// frees; or, while an earlier request formed open is unanswered, until that one is
+// answered: one such request on its way at a time, as TigerBeetle's clients, so that
+// hundreds of one-event callers share a request rather than take a window slot each),
+// up to CoalesceEventsMax events; each caller gets its own results. Outcomes are those of the same calls sent one request each in
 // the merged order: events are evaluated in order, request-level statuses of these
 // operations do not depend on the events, and a call whose events end inside a linked
 // chain closes its request (its chain fails at the request's end, as alone). A merged
