@@ -120,10 +120,12 @@ type Config struct {
 	// reconnect finds the server no longer holding reports first..last, the ones after
 	// the last the handler was given (retention exceeded, or a server restarted from a
 	// snapshot, which keeps only later reports: PROTOCOL.md section 8). The handler will
-	// never see them: reconcile by querying orders. Called on the reader goroutine, like
-	// the report handler, when the subscription's answer arrives: after the retained
+	// never see them: reconcile by querying orders (from another goroutine: like the
+	// report handler, this runs on the reader goroutine, which reads the replies; it may
+	// call Close). Called when the subscription's answer arrives: after the retained
 	// reports that follow the gap were handed to the handler (the server replays them
-	// before its answer), before any live report; the gap is logged either way.
+	// before its answer), before any live report, and not once Close has begun; the gap
+	// is logged either way.
 	ReportsLost func(first, last uint64)
 	// ReportsReused, if set, is called when a report subscription resumed after a
 	// reconnect finds the server behind the last report handled: a failover lost
@@ -133,8 +135,9 @@ type Config struct {
 	// this call (PROTOCOL.md section 8). The orders those handled reports spoke of may
 	// be back in an earlier state (or gone): reconcile by querying orders. A callback of
 	// its own rather than ReportsLost, whose reports were never handled: these were,
-	// and were undone. Called on the reader goroutine, like the report handler; logged
-	// either way. The first Subscribe's caller reads Subscribed.NextSequence instead.
+	// and were undone. Called on the reader goroutine, like the report handler (and like
+	// ReportsLost: query from another goroutine; it may call Close); logged either way.
+	// The first Subscribe's caller reads Subscribed.NextSequence instead.
 	ReportsReused func(first, last uint64)
 }
 

@@ -491,9 +491,9 @@ func (c *Client) handle(frame *wire.Frame, generation uint64) error {
 		c.complete(frame, generation)
 	case wire.KindHeartbeat:
 	case wire.KindReport:
-		c.report(frame)
+		c.report(frame, generation)
 	case wire.KindSubscribed:
-		c.subscribed(frame)
+		c.subscribed(frame, generation)
 	case wire.KindMarketData, wire.KindMarketDataStale, wire.KindMarketDataSubscribed:
 		c.marketDataFrame(frame)
 	case wire.KindLogout:

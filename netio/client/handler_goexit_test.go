@@ -27,7 +27,7 @@ func TestHandlerLeavingByGoexitIsCountedOut(t *testing.T) {
 				defer close(ended)
 				if kind == wire.KindReport {
 					c.subscription = &subscription{handler: func(Report) { runtime.Goexit() }}
-					c.report(&wire.Frame{Kind: wire.KindReport, Aux: 1})
+					c.report(&wire.Frame{Kind: wire.KindReport, Aux: 1}, 0)
 				} else {
 					s := &marketDataSubscription{
 						handler: func(MarketDataEvent) { runtime.Goexit() }}

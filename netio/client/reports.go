@@ -115,11 +115,17 @@ func (c *Client) Subscribe(ctx context.Context, fromSequence uint64,
 	}
 }
 
-// report hands one report to the handler unless it was already handled.
-func (c *Client) report(frame *wire.Frame) {
+// report hands one report, read on connection generation, to the handler unless it was
+// already handled or that connection has been replaced: its reader may still hand over
+// what it had buffered (it was in a handler when the loss was noticed elsewhere), but the
+// resumption on the new connection asked for every report after the last one handled by
+// then, and a later one counted here would move the duplicate filter past it: after a
+// failover that lost that report, the new primary's report with its sequence would be
+// dropped, with no sign of a gap.
+func (c *Client) report(frame *wire.Frame, generation uint64) {
 	c.mu.Lock()
 	s := c.subscription
-	if s == nil || frame.Aux <= s.lastSeen {
+	if s == nil || frame.Aux <= s.lastSeen || c.generation != generation {
 		c.mu.Unlock()
 		return
 	}
@@ -161,9 +167,15 @@ func (c *Client) leaveHandler() {
 // to it and ends the subscription. A refused resumption after a reconnect is retried
 // after a back-off when busy (the server's replay slots were all taken) or rate limited
 // (a subscribe counts as a request); any other
-// refusal ends the subscription with an error in the log, never silently.
-func (c *Client) subscribed(frame *wire.Frame) {
+// refusal ends the subscription with an error in the log, never silently. An answer read
+// on a connection since replaced (generation) is ignored: it answers a subscribe frame
+// the new connection's resumption has superseded.
+func (c *Client) subscribed(frame *wire.Frame, generation uint64) {
 	c.mu.Lock()
+	if c.generation != generation {
+		c.mu.Unlock()
+		return
+	}
 	s := c.subscription
 	established := s != nil && s.established
 	var askedFrom uint64
@@ -205,11 +217,15 @@ func (c *Client) subscribed(frame *wire.Frame) {
 	// duplicate filter (report) would otherwise drop as handled. No report of this
 	// connection came before this frame: the server sends none below the one asked for
 	// during the replay, and every other after this frame.
+	// A live subscription (from 0) whose filter goes back to 0 must still resume with a
+	// replay (from 1): the reports from next on are all new to it, and one asking from 0
+	// would skip those made while it is disconnected.
 	reused := askedFrom != 0 && next != 0 && next < askedFrom
 	if reused {
 		c.mu.Lock()
 		if c.subscription == s {
 			s.lastSeen = min(s.lastSeen, next-1)
+			s.live = false
 		}
 		c.mu.Unlock()
 	}
@@ -219,23 +235,37 @@ func (c *Client) subscribed(frame *wire.Frame) {
 	if established && askedFrom != 0 && body.OldestSequence > askedFrom {
 		c.log.Error("client: execution reports lost: the server no longer holds them; "+
 			"reconcile by querying orders", "first", askedFrom, "last", body.OldestSequence-1)
-		if c.config.ReportsLost != nil {
-			c.config.ReportsLost(askedFrom, body.OldestSequence-1)
-		}
+		c.reportGap(c.config.ReportsLost, askedFrom, body.OldestSequence-1)
 	}
 	if established && reused {
 		c.log.Error("client: execution reports handled were lost in a failover; their "+
 			"sequences now number new reports; reconcile by querying orders",
 			"first", next, "last", askedFrom-1)
-		if c.config.ReportsReused != nil {
-			c.config.ReportsReused(next, askedFrom-1)
-		}
+		c.reportGap(c.config.ReportsReused, next, askedFrom-1)
 	}
 	select {
 	case s.ready <- Subscribed{OldestSequence: body.OldestSequence,
 		ReplayedThrough: body.ReplayedThrough, NextSequence: next}:
 	default:
 	}
+}
+
+// reportGap calls callback (Config.ReportsLost or ReportsReused, if set) on the reader
+// goroutine as a handler (enterHandlerLocked): it may call Close, which does not wait for
+// a reader running a handler (otherwise the reader would wait for Close and Close for the
+// reader, for ever), and it is not called once Close has begun.
+func (c *Client) reportGap(callback func(first, last uint64), first, last uint64) {
+	if callback == nil {
+		return
+	}
+	c.mu.Lock()
+	entered := c.enterHandlerLocked()
+	c.mu.Unlock()
+	if !entered {
+		return
+	}
+	defer c.leaveHandler() // Even if the callback leaves by runtime.Goexit.
+	callback(first, last)
 }
 
 // ExecutionReport decodes the report's body; ok is false if it is not one.
