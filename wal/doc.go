@@ -197,6 +197,21 @@
 //     page fault: other processes on the 2 vCPUs), and fdatasyncs of 13-170 ms outside
 //     any fill (syncs outside fills: p99 13-72 ms; the disk is shared).
 //
+// Paced writeback of the zeros (issue 15, session 37; tried, not adopted). The fill
+// handed each 1 MiB chunk to the disk with sync_file_range(SYNC_FILE_RANGE_WRITE) when
+// written and waited for the chunk before (WAIT_BEFORE|WRITE|WAIT_AFTER), so that at
+// most 2 MiB of zeros were on their way at once instead of 64 MiB at the final fsync.
+// Throwaway builds that timed every fdatasync and fill, alternated, 3 rounds each, the
+// bench above with --warmup 2s --driver wire, load average 11-14: the log's
+// fdatasyncs during a fill p50 8.2 -> 3.9 ms, p90 57 -> 13 ms, but fills took 150-600 ms
+// instead of 80-170 ms, so 250 fdatasyncs overlapped one instead of 54 (1.8 ms median
+// outside fills either way); an 8 MiB window instead of 2 (load 20-21): fills 200-570
+// ms, in-fill p50 9.2 against 36 ms over only 17 samples. Server p99 over 5 alternated
+// rounds per driver (load 14-21) moved by 0.59-1.70x per round either way: no gain above
+// the noise, which fdatasyncs of 20-140 ms outside any fill (other work on the shared
+// disk) set. Worth measuring again on a quiet machine, where fills may be a larger
+// share of the tail (the patch is a dozen lines in zeroFiller.fill).
+//
 // Recycling would also change nothing in such a run: it needs retired segments, and
 // Retire runs after a snapshot (every 5 M ops by default: hours of full batches), so the
 // first pass of the log over the disk is zero-filled either way. If it is built:
