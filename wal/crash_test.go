@@ -14,7 +14,7 @@ import (
 	"time"
 )
 
-var crashCycles = flag.Int("wal.crashcycles", 20, "kill-and-recover cycles in TestCrashLoop")
+var crashCycles = flag.Int("wal.crashcycles", crashCyclesDefault, "kill-and-recover cycles in TestCrashLoop")
 
 // crashChildEnvironment names the log directory when the test binary runs as the
 // crash test's child.

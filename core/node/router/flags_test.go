@@ -9,6 +9,6 @@ var (
 
 var (
 	sessionOrderSeed  = flag.Uint64("shardcache.seed", 0, "TestSessionOrderPerShard: run only this seed")
-	sessionOrderSeeds = flag.Int("shardcache.seeds", 16, "TestSessionOrderPerShard: seeds to run")
+	sessionOrderSeeds = flag.Int("shardcache.seeds", sessionOrderSeedsDefault, "TestSessionOrderPerShard: seeds to run")
 	sessionOrderSteps = flag.Int("shardcache.steps", 400, "TestSessionOrderPerShard: steps per seed")
 )

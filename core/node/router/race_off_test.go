@@ -1,0 +1,7 @@
+//go:build !race
+
+package router
+
+// sessionOrderSeedsDefault: TestSessionOrderPerShard's seeds (fewer under the race
+// detector: race_on_test.go says why).
+const sessionOrderSeedsDefault = 16
