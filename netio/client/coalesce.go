@@ -78,6 +78,16 @@ func (c *Client) coalescing(operation model.Operation) bool {
 // applied, in order.
 func (c *Client) submit(ctx context.Context, key coalesceKey, body []byte, count int,
 	openChain bool) (part, error) {
+	return c.submitRun(ctx, key, body, count, openChain, false)
+}
+
+// submitRun is submit for one run of a batch; followed says more runs of the same call
+// follow it at once. Such a run takes no slot of openRequests even when formed open: it
+// was cut short by a linked chain (chunks), and holding it back would have the caller's
+// own next run wait for its reply, one round trip per run, where a lone caller's runs are
+// pipelined (openRequestsPendingMax).
+func (c *Client) submitRun(ctx context.Context, key coalesceKey, body []byte, count int,
+	openChain, followed bool) (part, error) {
 	operation, flags := key.operation, key.flags
 	info, _ := operation.Info()
 	resultBytes := info.ResultSize
@@ -106,7 +116,7 @@ func (c *Client) submit(ctx context.Context, key coalesceKey, body []byte, count
 	if open {
 		c.forming[key] = call
 	}
-	needsOpenSlot := open && c.openRequests != nil
+	needsOpenSlot := open && !followed && c.openRequests != nil
 	call.replyBytes = int64(count * resultBytes)
 	if c.admitting == 0 && len(c.windowQueue) == 0 && c.insideWindowLocked(call.replyBytes) &&
 		c.trySlots(call, needsOpenSlot) {
@@ -175,8 +185,9 @@ func (c *Client) admit(call *Call, needsOpenSlot bool, previous <-chan struct{},
 // a window of 4 and 5 with the default 128, against 262 with the bound, whatever the
 // window (about half the callers: the other half waits for the sync in progress). A
 // request formed full (a batch's full chunk) or ending in an open chain takes no such
-// slot and keeps the window's pipelining, as do the requests of Go and Do. A request
-// answered with a status it is resent after (busy, ...) gives its slot back then
+// slot and keeps the window's pipelining, as do a batch's runs followed by more of its
+// runs (submitRun) and the requests of Go and Do. A request answered with a status it
+// is resent after (busy, ...) gives its slot back then
 // (resendOrDropLocked): waiting out its backoff, and perhaps refused again and again, it
 // would otherwise hold back every caller's merged request behind it; so does one kept
 // pending after its callers left (failCaller), which nobody waits for. A lone caller

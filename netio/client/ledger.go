@@ -47,7 +47,7 @@ func (c *Client) batch(ctx context.Context, operation model.Operation, flags uin
 	var one [1]part // Most calls are one run: their part stays on the stack.
 	parts := one[:0]
 	var first, unsent error
-	for _, run := range runs {
+	for index, run := range runs {
 		if !c.coalescing(operation) {
 			parts = append(parts, part{call: c.Go(ctx, operation, flags, encode(run), nil)})
 			continue
@@ -56,8 +56,8 @@ func (c *Client) batch(ctx context.Context, operation model.Operation, flags uin
 		if shard != nil {
 			runShard = shard(run)
 		}
-		p, err := c.submit(ctx, coalesceKey{operation, flags, runShard}, encode(run),
-			run[1]-run[0], openChain(run))
+		p, err := c.submitRun(ctx, coalesceKey{operation, flags, runShard}, encode(run),
+			run[1]-run[0], openChain(run), index < len(runs)-1)
 		if err != nil {
 			// Nothing of this run was sent; later runs are not sent either. Its error
 			// comes after those of the runs sent before it, in the batch's order.
