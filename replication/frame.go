@@ -177,10 +177,20 @@ func (f *frameReader) read() (frame, error) {
 // mac authenticates a handshake message: HMAC-SHA256 over a domain label, the frame type,
 // the primary's single-use nonce, the sender's epoch and the payload.
 func mac(key []byte, kind frameType, nonce []byte, epoch uint64, payload []byte) []byte {
+	return labelledMAC(key, "sequent-replication-v1", kind, nonce, nil, epoch, payload)
+}
+
+// labelledMAC is HMAC-SHA256 with key over label, the frame type, the nonces (the second
+// may be nil), the epoch (8 bytes, little-endian) and the payload: the one layout of every
+// MAC of the replication link and the witness, which differ by label (so that one kind of
+// MAC can never pass for another) and by the nonces they bind.
+func labelledMAC(key []byte, label string, kind frameType, nonce, secondNonce []byte,
+	epoch uint64, payload []byte) []byte {
 	h := hmac.New(sha256.New, key)
-	h.Write([]byte("sequent-replication-v1"))
+	h.Write([]byte(label))
 	h.Write([]byte{byte(kind)})
 	h.Write(nonce)
+	h.Write(secondNonce)
 	var epochBytes [8]byte
 	binary.LittleEndian.PutUint64(epochBytes[:], epoch)
 	h.Write(epochBytes[:])

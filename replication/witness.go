@@ -299,16 +299,8 @@ func openSignedLeaseRequest(key, witnessNonce []byte, f frame) (nodeNonce, paylo
 // own label, the frame type, the node's nonce for this request (which makes a replayed
 // reply fail), the witness's nonce, the frame's epoch and the reply.
 func leaseReplyMAC(key, nodeNonce, witnessNonce []byte, epoch uint64, reply []byte) []byte {
-	h := hmac.New(sha256.New, key)
-	h.Write([]byte(leaseReplyLabel))
-	h.Write([]byte{byte(frameLeaseReplySigned)})
-	h.Write(nodeNonce)
-	h.Write(witnessNonce)
-	var epochBytes [8]byte
-	binary.LittleEndian.PutUint64(epochBytes[:], epoch)
-	h.Write(epochBytes[:])
-	h.Write(reply)
-	return h.Sum(nil)
+	return labelledMAC(key, leaseReplyLabel, frameLeaseReplySigned, nodeNonce, witnessNonce,
+		epoch, reply)
 }
 
 // decide applies the lease rules. A renewal succeeds for the holder at its epoch (or a
