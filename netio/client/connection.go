@@ -495,7 +495,7 @@ func (c *Client) handle(frame *wire.Frame, generation uint64) error {
 	case wire.KindSubscribed:
 		c.subscribed(frame, generation)
 	case wire.KindMarketData, wire.KindMarketDataStale, wire.KindMarketDataSubscribed:
-		c.marketDataFrame(frame)
+		c.marketDataFrame(frame, generation)
 	case wire.KindLogout:
 		c.mu.Lock()
 		select {

@@ -118,12 +118,20 @@ func (c *Client) handMarketData(s *marketDataSubscription, event MarketDataEvent
 	s.handler(event)
 }
 
-// marketDataFrame hands an md_* frame to the subscription's handler (reader goroutine).
-func (c *Client) marketDataFrame(frame *wire.Frame) {
+// marketDataFrame hands an md_* frame, read on connection generation, to the
+// subscription's handler (reader goroutine), unless that connection has been replaced:
+// its reader may still hand over what it had buffered, but the resumption on the new
+// connection asked for every update after the last op handed over by then, so a later
+// one here would reach the handler out of turn (and be replayed again; after a failover
+// that lost it, the new primary's update with its sequence would look already had). A
+// stale md_subscribed answers a frame the resumption superseded: the waiting caller gets
+// the resumption's answer (its instrument is resumed with the others).
+func (c *Client) marketDataFrame(frame *wire.Frame, generation uint64) {
 	c.mu.Lock()
 	s := c.marketData
+	stale := c.generation != generation
 	c.mu.Unlock()
-	if s == nil {
+	if s == nil || stale {
 		return
 	}
 	switch frame.Kind {
