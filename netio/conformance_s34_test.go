@@ -247,7 +247,8 @@ func TestConformanceUncheckedFramesOfEveryKind(t *testing.T) {
 
 // TestConformanceSubscribedLive: section 4, subscribed: "Header status: 0"; body
 // oldest_sequence "(0 if none was asked for)" and replayed_through "(0 if none)", for a
-// subscription from 0 (live reports only).
+// subscription from 0 (live reports only); header aux next_sequence, 1 for a client
+// never given a report.
 func TestConformanceSubscribedLive(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	r := dialRaw(t, h.server.Address())
@@ -255,7 +256,7 @@ func TestConformanceSubscribedLive(t *testing.T) {
 	r.write(rawFrame(wire.KindSubscribe, 0, 0, 0, 4, 0, 0, 0, make([]byte, 16)))
 	frame := r.next()
 	if frame.Kind != wire.KindSubscribed || frame.Status != 0 || frame.Session != 4 ||
-		frame.Number != 0 || frame.Aux != 0 || len(frame.Body) != 16 ||
+		frame.Number != 0 || frame.Aux != 1 || len(frame.Body) != 16 ||
 		binary.LittleEndian.Uint64(frame.Body[0:]) != 0 ||
 		binary.LittleEndian.Uint64(frame.Body[8:]) != 0 {
 		t.Fatalf("subscribed from 0: %+v", frame)

@@ -2,6 +2,7 @@ package netio
 
 import (
 	"log/slog"
+	"math"
 
 	"github.com/panjf2000/gnet/v2"
 
@@ -87,14 +88,24 @@ func (s *Server) handleSubscribe(conn *connection, frame *wire.Frame) gnet.Actio
 	conn.mu.Unlock()
 	s.subscribersOf(conn.client.ID).connections.add(conn)
 	if from == 0 {
+		// The client's next sequence, read after the connection was published: every
+		// report numbered from it on is delivered to this connection live. The client
+		// keeps next-1 as handled, so that a resumption after a disconnect replays the
+		// reports made meanwhile instead of asking from 0 again (PROTOCOL.md section 8).
+		// A from above any sequence replays nothing: the backend reads next under its
+		// store's lock (held only briefly) and allocates nothing.
+		_, next := s.backend.ReplayReports(conn.client.ID, math.MaxUint64, ignoreReports)
 		var body [wire.SubscribedSize]byte
 		conn.immediate = wire.AppendFrame(conn.immediate,
-			&wire.Frame{Kind: wire.KindSubscribed, Session: conn.session}, body[:])
+			&wire.Frame{Kind: wire.KindSubscribed, Session: conn.session, Aux: next}, body[:])
 		return gnet.None
 	}
 	go s.replay(conn, conn.client.ID, from)
 	return gnet.None
 }
+
+// ignoreReports is the replay callback of a live subscription, which asks for none.
+func ignoreReports([]backend.Report) {}
 
 // refuseSubscription answers a subscribe frame with subscribed carrying status (busy,
 // rate_limited): nothing was subscribed, the client may subscribe again later.

@@ -105,6 +105,11 @@ func (r *ReportStore) replay(client uint64, from uint64,
 	if c.last >= reportsKeptPerClient {
 		oldest = max(oldest, c.last-reportsKeptPerClient+1)
 	}
+	if from > c.last {
+		// Nothing to serve (a live subscription asks from the top to read next): no
+		// batch to allocate.
+		return oldest, c.last + 1
+	}
 	batch := make([]backend.Report, 0, reportReplayBatch)
 	for sequence := max(from, oldest); sequence <= c.last; sequence++ {
 		batch = append(batch, backend.Report{Client: client, Sequence: sequence,

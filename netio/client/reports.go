@@ -25,8 +25,8 @@ type Subscribed struct {
 	// ReplayedThrough is the last sequence sent during the replay (0 if none).
 	ReplayedThrough uint64
 	// NextSequence is the sequence from which the reports after the replay are new (the
-	// client's next at the server; 0 without a replay, or from a server that predates
-	// it). Below the sequence asked for, the reports from it up to the one asked for
+	// client's next at the server; 0 from a server that predates it). For a live
+	// subscription (from 0) it is the first report the handler can be given. Below the sequence asked for, the reports from it up to the one asked for
 	// minus 1, which were handled, were lost in a failover and their sequences number new
 	// reports, which the handler is given (PROTOCOL.md section 8): reconcile by querying
 	// orders.
@@ -221,6 +221,20 @@ func (c *Client) subscribed(frame *wire.Frame, generation uint64) {
 	// replay (from 1): the reports from next on are all new to it, and one asking from 0
 	// would skip those made while it is disconnected.
 	reused := askedFrom != 0 && next != 0 && next < askedFrom
+	if askedFrom == 0 && next != 0 {
+		// A live subscription: the server delivers every report from next on, so the
+		// ones before it count as handled (one below that may still follow this frame,
+		// made just before the subscription, and is dropped). Without this a resumption
+		// before any report was handled would ask from 0 again and skip the reports made
+		// while disconnected; now it asks from next. A server before next answers 0:
+		// then it stays live.
+		c.mu.Lock()
+		if c.subscription == s {
+			s.lastSeen = max(s.lastSeen, next-1)
+			s.live = false
+		}
+		c.mu.Unlock()
+	}
 	if reused {
 		c.mu.Lock()
 		if c.subscription == s {
