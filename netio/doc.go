@@ -58,6 +58,11 @@
 //     in the socket too (a loop stalled inside a task runs the check before it reads).
 //   - report replay goroutines (at most reportReplaysConcurrentMax) serve subscriptions
 //     that ask for retained reports, because Backend.ReplayReports may wait on the shard.
+//     A live subscription (from 0) reads its next_sequence on the event loop with a
+//     from-sequence above any report: that replays nothing and allocates nothing, but
+//     takes the shard's report store lock, which a replay holds while it copies a batch
+//     (up to 256 reports) and the sequencer while it adds: a bounded wait of the same
+//     kind the sequencer already has, accepted rather than a second replay path.
 //   - the market-data publisher (marketdata.go) owns the feed's history and subscribers:
 //     the shard's sequencer only copies updates into its bounded queue (Consume), event
 //     loops only queue subscription changes to it, and it alone writes md_* frames.

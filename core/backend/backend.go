@@ -81,7 +81,9 @@ type Submitter interface {
 // past what it asked for, and the client's next sequence (its newest + 1, at least 1),
 // read with the retained reports: after a failover that lost entries the client may ask
 // from above it, and the reports from next on are new to the client even where it
-// handled others with the same sequences (PROTOCOL.md section 8).
+// handled others with the same sequences (PROTOCOL.md section 8). A fromSequence above
+// the client's newest replays nothing, waits only for the store's lock and allocates
+// nothing: netio's event loop calls it so for a live subscription's next_sequence.
 type ReportReplayer interface {
 	ReplayReports(client uint64, fromSequence uint64,
 		fn func(reports []Report)) (oldest uint64, next uint64)
