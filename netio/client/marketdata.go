@@ -130,6 +130,19 @@ func (c *Client) marketDataFrame(frame *wire.Frame, generation uint64) {
 	c.mu.Lock()
 	s := c.marketData
 	stale := c.generation != generation
+	if s != nil && stale && frame.Kind == wire.KindMarketDataSubscribed {
+		// Except the answer to an unsubscription: the resumption covers only the
+		// instruments still subscribed, so none comes for it on the new connection, and
+		// its caller (first in line for the instrument) would wait for ever.
+		var answer wire.MarketDataSubscribed
+		answer.Decode(frame.Body)
+		waiting := s.waiters[answer.Instrument]
+		if _, resumed := s.instruments[answer.Instrument]; !resumed && len(waiting) > 0 {
+			waiting[0] <- MarketDataSubscribed{MarketDataSubscribed: answer,
+				Status: model.Status(frame.Status)} // Capacity 1, used once.
+			s.waiters[answer.Instrument] = waiting[1:]
+		}
+	}
 	c.mu.Unlock()
 	if s == nil || stale {
 		return
