@@ -130,6 +130,25 @@ func (c *Client) marketDataFrame(frame *wire.Frame, generation uint64) {
 	c.mu.Lock()
 	s := c.marketData
 	stale := c.generation != generation
+	if s != nil && stale && frame.Kind == wire.KindMarketDataSubscribed {
+		// Still handed to a caller when more wait for the instrument than the new
+		// connection will answer: its resumption asks once per instrument still
+		// subscribed and never for one unsubscribed, so a caller left over (an
+		// unsubscription's, or the second of two calls) would wait for ever, first in
+		// line for the instrument, taking the next call's answer in its place.
+		var answer wire.MarketDataSubscribed
+		answer.Decode(frame.Body)
+		waiting := s.waiters[answer.Instrument]
+		answersComing := 0
+		if _, resumed := s.instruments[answer.Instrument]; resumed {
+			answersComing = 1
+		}
+		if len(waiting) > answersComing {
+			waiting[0] <- MarketDataSubscribed{MarketDataSubscribed: answer,
+				Status: model.Status(frame.Status)} // Capacity 1, used once.
+			s.waiters[answer.Instrument] = waiting[1:]
+		}
+	}
 	c.mu.Unlock()
 	if s == nil || stale {
 		return

@@ -1,0 +1,61 @@
+package client
+
+import (
+	"context"
+	"log/slog"
+	"runtime"
+	"testing"
+	"time"
+
+	"sequent/core/model"
+	"sequent/netio/wire"
+)
+
+// TestMarketDataTwoCallersOfOneInstrumentAnsweredAcrossReplacement: two
+// SubscribeMarketData calls for one instrument (a change of channels, say) wait on
+// connection 1 when it is replaced. Their answers, read late, are dropped as stale;
+// the new connection's resumption asks once per instrument, so one answer comes for the
+// two callers. Each caller must get an answer (the resumption's); today the second
+// waits for ever (or for its context), and its waiter then takes the next call's answer.
+func TestMarketDataTwoCallersOfOneInstrumentAnsweredAcrossReplacement(t *testing.T) {
+	s := &marketDataSubscription{instruments: map[uint32]uint32{},
+		waiters: map[uint32][]chan MarketDataSubscribed{},
+		handler: func(MarketDataEvent) {}}
+	c := &Client{log: slog.New(slog.DiscardHandler), generation: 1, marketData: s}
+	results := make(chan error, 2)
+	for _, channels := range []uint32{wire.ChannelBook, wire.ChannelTop} {
+		go func() {
+			_, err := c.SubscribeMarketData(context.Background(), 7, channels, nil)
+			results <- err
+		}()
+	}
+	for waiting := false; !waiting; runtime.Gosched() {
+		c.mu.Lock()
+		waiting = len(s.waiters[7]) == 2
+		c.mu.Unlock()
+	}
+	c.mu.Lock()
+	c.generation++ // Connection 2: its resumption asks for instrument 7 once.
+	c.mu.Unlock()
+	answer := func() *wire.Frame {
+		body := make([]byte, wire.MarketDataSubscribedSize)
+		(&wire.MarketDataSubscribed{Instrument: 7}).Encode(body)
+		return &wire.Frame{Kind: wire.KindMarketDataSubscribed,
+			Status: uint32(model.StatusOK), Body: body}
+	}
+	for _, generation := range []uint64{1, 1, 2} { // Two late answers, the resumption's.
+		if err := c.handle(answer(), generation); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 2 {
+		select {
+		case err := <-results:
+			if err != nil {
+				t.Fatalf("subscription answered %v", err)
+			}
+		case <-time.After(10 * time.Second): // A bound on a wait of microseconds.
+			t.Fatal("a caller was never answered: one resumption answer for two waiters")
+		}
+	}
+}
