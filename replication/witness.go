@@ -246,11 +246,9 @@ func (w *Witness) serve(conn net.Conn) {
 		// A node of an earlier build (a node of this build sends v2 to a witness that
 		// announces it, unless the challenge was altered on the way): answered as before,
 		// unsigned.
-		if len(f.body) < leaseRequestMACBytes || !verifyMAC(w.config.Key, frameLeaseRequest,
-			nonce, f.epoch, f.body[leaseRequestMACBytes:], f.body[:leaseRequestMACBytes]) {
+		if _, payload, err = openLeaseRequest(w.config.Key, frameLeaseRequest, nonce, f, 0); err != nil {
 			return
 		}
-		payload = f.body[leaseRequestMACBytes:]
 		if !w.unsignedServedLogged.Swap(true) {
 			w.config.Logger.Info("witness: a node of an earlier build asked (its replies are "+
 				"not signed): upgrade the nodes", "peer", conn.RemoteAddr().String())
@@ -287,9 +285,18 @@ func (w *Witness) serve(conn net.Conn) {
 // returns the node nonce and the payload (aliasing f's body), or ErrUnauthenticated.
 func openSignedLeaseRequest(key, witnessNonce []byte, f frame) (nodeNonce, payload []byte,
 	err error) {
-	const prefixBytes = leaseRequestMACBytes + nonceSize
-	if len(f.body) < prefixBytes || !verifyMAC(key, frameLeaseRequestSigned, witnessNonce,
-		f.epoch, f.body[leaseRequestMACBytes:], f.body[:leaseRequestMACBytes]) {
+	return openLeaseRequest(key, frameLeaseRequestSigned, witnessNonce, f, nonceSize)
+}
+
+// openLeaseRequest checks a request frame's mac (over kind, the request's version, so
+// a v1 request's mac never passes as a v2's) against the witness's nonce and returns the
+// nodeNonceBytes that follow the mac (none in v1) and the payload after them, both
+// aliasing f's body, or ErrUnauthenticated.
+func openLeaseRequest(key []byte, kind frameType, witnessNonce []byte, f frame,
+	nodeNonceBytes int) (nodeNonce, payload []byte, err error) {
+	prefixBytes := leaseRequestMACBytes + nodeNonceBytes
+	if len(f.body) < prefixBytes || !verifyMAC(key, kind, witnessNonce, f.epoch,
+		f.body[leaseRequestMACBytes:], f.body[:leaseRequestMACBytes]) {
 		return nil, nil, fmt.Errorf("%w: lease request", ErrUnauthenticated)
 	}
 	return f.body[leaseRequestMACBytes:prefixBytes], f.body[prefixBytes:], nil

@@ -2,6 +2,7 @@ package client
 
 import (
 	"log/slog"
+	"runtime"
 	"testing"
 
 	"sequent/core/model"
@@ -43,5 +44,24 @@ func TestMarketDataOfAReplacedConnectionIsNotHandled(t *testing.T) {
 	if len(handled) != 1 || handled[0] != 11 || s.lastOp != 11 {
 		t.Fatalf("handed over ops %v, last op %d: want only connection 2's op 11", handled,
 			s.lastOp)
+	}
+}
+
+// marketDataSubscribedFrame is an ok md_subscribed answer for instrument.
+func marketDataSubscribedFrame(instrument uint32) *wire.Frame {
+	body := make([]byte, wire.MarketDataSubscribedSize)
+	(&wire.MarketDataSubscribed{Instrument: instrument}).Encode(body)
+	return &wire.Frame{Kind: wire.KindMarketDataSubscribed, Status: uint32(model.StatusOK),
+		Body: body}
+}
+
+// waitForMarketDataWaiters returns once count SubscribeMarketData calls wait for their
+// answer about instrument.
+func waitForMarketDataWaiters(c *Client, s *marketDataSubscription, instrument uint32,
+	count int) {
+	for waiting := false; !waiting; runtime.Gosched() {
+		c.mu.Lock()
+		waiting = len(s.waiters[instrument]) == count
+		c.mu.Unlock()
 	}
 }

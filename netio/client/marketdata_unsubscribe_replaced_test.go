@@ -3,11 +3,9 @@ package client
 import (
 	"context"
 	"log/slog"
-	"runtime"
 	"testing"
 	"time"
 
-	"sequent/core/model"
 	"sequent/netio/wire"
 )
 
@@ -28,21 +26,13 @@ func TestMarketDataUnsubscribeAnsweredAcrossReplacement(t *testing.T) {
 		_, err := c.SubscribeMarketData(context.Background(), 7, 0, nil)
 		result <- err
 	}()
-	for waiting := false; !waiting; runtime.Gosched() {
-		c.mu.Lock()
-		waiting = len(s.waiters[7]) == 1
-		c.mu.Unlock()
-	}
+	waitForMarketDataWaiters(c, s, 7, 1)
 	// The reconnector installs connection 2; its resumption asks for the instruments
 	// still subscribed, which 7 no longer is.
 	c.mu.Lock()
 	c.generation++
 	c.mu.Unlock()
-	body := make([]byte, wire.MarketDataSubscribedSize)
-	(&wire.MarketDataSubscribed{Instrument: 7}).Encode(body)
-	answer := &wire.Frame{Kind: wire.KindMarketDataSubscribed,
-		Status: uint32(model.StatusOK), Body: body}
-	if err := c.handle(answer, 1); err != nil { // Connection 1's answer, read late.
+	if err := c.handle(marketDataSubscribedFrame(7), 1); err != nil { // Connection 1's answer, read late.
 		t.Fatal(err)
 	}
 	select {

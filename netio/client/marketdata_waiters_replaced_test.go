@@ -3,11 +3,9 @@ package client
 import (
 	"context"
 	"log/slog"
-	"runtime"
 	"testing"
 	"time"
 
-	"sequent/core/model"
 	"sequent/netio/wire"
 )
 
@@ -29,22 +27,12 @@ func TestMarketDataTwoCallersOfOneInstrumentAnsweredAcrossReplacement(t *testing
 			results <- err
 		}()
 	}
-	for waiting := false; !waiting; runtime.Gosched() {
-		c.mu.Lock()
-		waiting = len(s.waiters[7]) == 2
-		c.mu.Unlock()
-	}
+	waitForMarketDataWaiters(c, s, 7, 2)
 	c.mu.Lock()
 	c.generation++ // Connection 2: its resumption asks for instrument 7 once.
 	c.mu.Unlock()
-	answer := func() *wire.Frame {
-		body := make([]byte, wire.MarketDataSubscribedSize)
-		(&wire.MarketDataSubscribed{Instrument: 7}).Encode(body)
-		return &wire.Frame{Kind: wire.KindMarketDataSubscribed,
-			Status: uint32(model.StatusOK), Body: body}
-	}
 	for _, generation := range []uint64{1, 1, 2} { // Two late answers, the resumption's.
-		if err := c.handle(answer(), generation); err != nil {
+		if err := c.handle(marketDataSubscribedFrame(7), generation); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -26,10 +26,10 @@ type Subscribed struct {
 	ReplayedThrough uint64
 	// NextSequence is the sequence from which the reports after the replay are new (the
 	// client's next at the server; 0 from a server that predates it). For a live
-	// subscription (from 0) it is the first report the handler can be given. Below the sequence asked for, the reports from it up to the one asked for
-	// minus 1, which were handled, were lost in a failover and their sequences number new
-	// reports, which the handler is given (PROTOCOL.md section 8): reconcile by querying
-	// orders.
+	// subscription (from 0) it is the first report the handler can be given. Below the
+	// sequence asked for, the reports from it up to the one asked for minus 1, which were
+	// handled, were lost in a failover and their sequences number new reports, which the
+	// handler is given (PROTOCOL.md section 8): reconcile by querying orders.
 	NextSequence uint64
 }
 
@@ -212,33 +212,26 @@ func (c *Client) subscribed(frame *wire.Frame, generation uint64) {
 	var body wire.Subscribed
 	body.Decode(frame.Body)
 	next := frame.Aux // next_sequence (wire.Subscribed); 0 from a server before it.
-	// A server behind the sequence asked for lost reports the handler was given (a
-	// failover) and numbers new ones from next: they must reach the handler, which its
-	// duplicate filter (report) would otherwise drop as handled. No report of this
-	// connection came before this frame: the server sends none below the one asked for
-	// during the replay, and every other after this frame.
-	// A live subscription (from 0) whose filter goes back to 0 must still resume with a
-	// replay (from 1): the reports from next on are all new to it, and one asking from 0
-	// would skip those made while it is disconnected.
+	// The duplicate filter (report) moves to next-1 in two cases. A server behind the
+	// sequence asked for (reused) lost reports the handler was given (a failover) and
+	// numbers new ones from next: they must reach the handler, which the filter would
+	// drop as handled; no report of this connection came before this frame (the server
+	// sends none below the one asked for during the replay, and every other after it).
+	// A live subscription (from 0) is delivered every report from next on, so the ones
+	// before count as handled (one below that, made just before the subscription, may
+	// still follow this frame and is dropped): its resumption then asks from next, not
+	// from 0, which would skip the reports made while it is disconnected. Either way the
+	// subscription is no longer live (a filter back at 0 must still resume from 1). A
+	// server before next answers 0: nothing changes.
 	reused := askedFrom != 0 && next != 0 && next < askedFrom
-	if askedFrom == 0 && next != 0 {
-		// A live subscription: the server delivers every report from next on, so the
-		// ones before it count as handled (one below that may still follow this frame,
-		// made just before the subscription, and is dropped). Without this a resumption
-		// before any report was handled would ask from 0 again and skip the reports made
-		// while disconnected; now it asks from next. A server before next answers 0:
-		// then it stays live.
+	if reused || (askedFrom == 0 && next != 0) {
 		c.mu.Lock()
 		if c.subscription == s {
-			s.lastSeen = max(s.lastSeen, next-1)
-			s.live = false
-		}
-		c.mu.Unlock()
-	}
-	if reused {
-		c.mu.Lock()
-		if c.subscription == s {
-			s.lastSeen = min(s.lastSeen, next-1)
+			if reused {
+				s.lastSeen = min(s.lastSeen, next-1)
+			} else {
+				s.lastSeen = max(s.lastSeen, next-1)
+			}
 			s.live = false
 		}
 		c.mu.Unlock()
