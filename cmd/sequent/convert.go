@@ -106,8 +106,8 @@ func (f *conversionFields) conversion(cmd *cobra.Command) (client.Conversion, *c
 			return c, nil, err
 		}
 	}
-	if c.TargetTransferID.IsZero() && !c.SourceTransferID.IsZero() {
-		c.TargetTransferID = c.SourceTransferID.MustAdd(model.U128(1))
+	if err := c.DefaultTargetTransferID(); err != nil {
+		return c, nil, usage(cmd, "--target-id: %v", err)
 	}
 	if c.Rate, err = client.ParseRate(f.rate); err != nil {
 		return c, nil, usage(cmd, "--rate: %v", err)

@@ -573,8 +573,8 @@ func (c *ConversionRequest) conversion() (client.Conversion, error) {
 		}
 		*field.into = value
 	}
-	if conversion.TargetTransferID.IsZero() && !conversion.SourceTransferID.IsZero() {
-		conversion.TargetTransferID = conversion.SourceTransferID.MustAdd(model.U128(1))
+	if err := conversion.DefaultTargetTransferID(); err != nil {
+		return conversion, fmt.Errorf("target_id: %w", err)
 	}
 	rate, err := client.ParseRate(c.Rate)
 	if err != nil {

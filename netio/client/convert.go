@@ -143,6 +143,22 @@ type Conversion struct {
 	TargetAmount     model.Uint128 // The payee receives exactly this (minor units), or 0.
 }
 
+// DefaultTargetTransferID sets the target transfer's id, when none was given, to the
+// source transfer's + 1 (the CLI's and the HTTP API's default). The largest id has no
+// successor: that is an error for the caller to report (it used to panic in MustAdd,
+// on a request body's id).
+func (c *Conversion) DefaultTargetTransferID() error {
+	if !c.TargetTransferID.IsZero() || c.SourceTransferID.IsZero() {
+		return nil
+	}
+	target, overflow := c.SourceTransferID.Add(model.U128(1))
+	if overflow {
+		return errors.New("the source transfer's id is the largest: give the target's id")
+	}
+	c.TargetTransferID = target
+	return nil
+}
+
 // ConversionPlan is what a conversion will book: the two linked transfers and their
 // amounts. The operator keeps Remainder = RemainderNumerator / RemainderDenominator
 // minor units of the target currency (what the rounding did not pass on).
