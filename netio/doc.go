@@ -61,10 +61,8 @@
 //     A live subscription (from 0) reads its next_sequence on the event loop with a
 //     from-sequence above any report: that replays nothing and allocates nothing, but
 //     takes the shard's report store lock (one for all clients), which a replay holds
-//     for its whole run (up to 4,096 reports copied, checksummed and queued) and the
-//     sequencer while it adds: a bounded wait of the same kind the sequencer already
-//     has, accepted rather than a second replay path (releasing the lock between
-//     batches would shorten both; not built).
+//     only while it copies one batch of up to 256 reports out (never while they are
+//     encoded and queued) and the sequencer while it adds: a short bounded wait.
 //   - the market-data publisher (marketdata.go) owns the feed's history and subscribers:
 //     the shard's sequencer only copies updates into its bounded queue (Consume), event
 //     loops only queue subscription changes to it, and it alone writes md_* frames.

@@ -47,23 +47,28 @@ func (r *ReportStore) Add(output *core.Output) {
 	defer r.mutex.Unlock()
 	for i := range output.Reports {
 		report := &output.Reports[i]
-		c := r.clients[report.Client]
-		if c == nil {
-			c = &clientReports{first: 1} // Holding none of 1..0.
-			r.clients[report.Client] = c
-		}
-		if c.records == nil {
-			c.records = make([][model.ExecutionReportSize]byte, reportsKeptPerClient)
-		}
-		if report.Sequence != c.last+1 {
-			// A report after a gap (reports the store never saw: those before the
-			// snapshot it was rebuilt from, unless learn told it about them first): what
-			// it holds starts here.
-			c.first = report.Sequence
-		}
-		copy(c.records[report.Sequence%reportsKeptPerClient][:], output.ReportBody(report))
-		c.last = report.Sequence
+		r.keepLocked(report.Client, report.Sequence, output.ReportBody(report))
 	}
+}
+
+// keepLocked stores one report; the caller holds the mutex.
+func (r *ReportStore) keepLocked(client uint64, sequence uint64, body []byte) {
+	c := r.clients[client]
+	if c == nil {
+		c = &clientReports{first: 1} // Holding none of 1..0.
+		r.clients[client] = c
+	}
+	if c.records == nil {
+		c.records = make([][model.ExecutionReportSize]byte, reportsKeptPerClient)
+	}
+	if sequence != c.last+1 {
+		// A report after a gap (reports the store never saw: those before the snapshot
+		// it was rebuilt from, unless learn told it about them first): what it holds
+		// starts here.
+		c.first = sequence
+	}
+	copy(c.records[sequence%reportsKeptPerClient][:], body)
+	c.last = sequence
 }
 
 // learn tells the store each client's last report sequence as the machine has it, on the
@@ -90,39 +95,66 @@ func (r *ReportStore) learn(machine *core.Machine) {
 
 // replay hands fn the client's retained reports from sequence from on, in batches, and
 // returns the oldest sequence retained (1 when nothing was ever dropped; the sequence
-// after the client's last when none is retained) and the client's next sequence, both
-// read under the lock that the reports were: a report given after this call has a
-// sequence at or above next.
+// after the client's last when none is retained) and the client's next sequence, read
+// under the lock that the last batch was: a report given after this call has a sequence
+// at or above next.
+//
+// The lock is held only while a batch is copied out, never while fn runs: Add runs on
+// the sequencer's release path, and the network's event loops read next for every live
+// subscription, so a replay of up to reportsKeptPerClient reports (fn encodes and queues
+// them) held under the lock stalled every client's replies meanwhile. Between batches
+// the client may be given new reports, which the later batches include (the network
+// layer holds live reports while it replays and skips any already sent). If so many come
+// that the ring overwrites sequences not yet handed over, those are lost to this replay:
+// it goes on from the oldest one still held, and the oldest it returns rises to there,
+// so that the client is told of a loss (PROTOCOL.md section 8) — one that also names
+// the reports handed over before the jump, which the client did get: in that rare case
+// it reconciles more than it must, never less. Otherwise the oldest is the one read with
+// the first batch, although the ring may have moved past it since: those reports were
+// handed over, and a later oldest would claim them lost.
 func (r *ReportStore) replay(client uint64, from uint64,
 	fn func(reports []backend.Report)) (oldest uint64, next uint64) {
-	r.mutex.Lock()
-	defer r.mutex.Unlock()
-	c := r.clients[client]
-	if c == nil {
-		return 1, 1 // No report was ever given to the client.
-	}
-	oldest = c.first
-	if c.last >= reportsKeptPerClient {
-		oldest = max(oldest, c.last-reportsKeptPerClient+1)
-	}
-	if from > c.last {
-		// Nothing to serve (a live subscription asks from the top to read next): no
-		// batch to allocate.
-		return oldest, c.last + 1
-	}
-	batch := make([]backend.Report, 0, reportReplayBatch)
-	for sequence := max(from, oldest); sequence <= c.last; sequence++ {
-		batch = append(batch, backend.Report{Client: client, Sequence: sequence,
-			Body: c.records[sequence%reportsKeptPerClient][:]})
-		if len(batch) == reportReplayBatch {
-			fn(batch)
-			batch = batch[:0]
+	var batch []backend.Report
+	var bodies *[reportReplayBatch][model.ExecutionReportSize]byte
+	cursor := from
+	for first := true; ; first = false {
+		r.mutex.Lock()
+		c := r.clients[client]
+		if c == nil {
+			r.mutex.Unlock()
+			return 1, 1 // No report was ever given to the client.
 		}
-	}
-	if len(batch) > 0 {
+		held := c.first
+		if c.last >= reportsKeptPerClient {
+			held = max(held, c.last-reportsKeptPerClient+1)
+		}
+		if first {
+			oldest = held
+		} else if cursor < held {
+			oldest = held // Overwritten before they could be handed over (above).
+		}
+		cursor = max(cursor, held)
+		next = c.last + 1
+		if cursor > c.last {
+			// All handed over, or nothing to serve (a live subscription asks from the top
+			// to read next): nothing to allocate then.
+			r.mutex.Unlock()
+			return oldest, next
+		}
+		if bodies == nil {
+			bodies = new([reportReplayBatch][model.ExecutionReportSize]byte)
+			batch = make([]backend.Report, 0, reportReplayBatch)
+		}
+		batch = batch[:0]
+		for ; cursor <= c.last && len(batch) < reportReplayBatch; cursor++ {
+			body := &bodies[len(batch)]
+			*body = c.records[cursor%reportsKeptPerClient]
+			batch = append(batch, backend.Report{Client: client, Sequence: cursor,
+				Body: body[:]})
+		}
+		r.mutex.Unlock()
 		fn(batch)
 	}
-	return oldest, c.last + 1
 }
 
 // next returns the client's next report sequence: what replay answers as the oldest
@@ -137,7 +169,8 @@ func (r *ReportStore) next(client uint64) uint64 {
 }
 
 // ReplayReports serves a reconnecting client's retained execution reports from a
-// sequence on. fn runs with the store locked: it must copy and return.
+// sequence on. fn runs without the store's lock; the bodies it is handed are valid only
+// until it returns.
 //
 // The store was filled at start from the whole log (Recover's onEntry), and in sync mode
 // the recovered entries are released only once the standby has acknowledged them (see
