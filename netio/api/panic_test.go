@@ -1,12 +1,10 @@
 package api
 
 import (
-	"bytes"
 	"log/slog"
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,25 +14,8 @@ import (
 	"sequent/core/backend"
 	"sequent/core/model"
 	"sequent/netio/httpguard"
+	"sequent/tools/testlog"
 )
-
-// lockedBuffer is a log destination the server's goroutines and the test share.
-type lockedBuffer struct {
-	mutex  sync.Mutex
-	buffer bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mutex.Lock()
-	defer b.mutex.Unlock()
-	return b.buffer.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mutex.Lock()
-	defer b.mutex.Unlock()
-	return b.buffer.String()
-}
 
 // emptyReplyBackend answers every request at once with status ok, marked a replayed
 // duplicate, and no body: a reply shorter than its request's results. The handlers
@@ -57,7 +38,7 @@ func (b *emptyReplyBackend) Submit(request *backend.Request) model.Status {
 // the body or the signature. Without the guard the panic ends the test binary.
 func TestHandlerPanicAnswers500(t *testing.T) {
 	keys, _ := testKeys(t)
-	var log lockedBuffer
+	var log testlog.Buffer
 	fake := &emptyReplyBackend{}
 	server, err := New(Config{Address: "127.0.0.1:0", Keys: keys,
 		Logger: slog.New(slog.NewTextHandler(&log, nil))}, fake)
@@ -133,7 +114,7 @@ func (panickingBackend) Submit(*backend.Request) model.Status { panic("input rin
 func TestBackendPanicIsNotRecovered(t *testing.T) {
 	keys, _ := testKeys(t)
 	server, err := New(Config{Address: "127.0.0.1:0", Keys: keys,
-		Logger: slog.New(slog.NewTextHandler(&lockedBuffer{}, nil))}, panickingBackend{})
+		Logger: slog.New(slog.NewTextHandler(&testlog.Buffer{}, nil))}, panickingBackend{})
 	if err != nil {
 		t.Fatal(err)
 	}

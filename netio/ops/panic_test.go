@@ -1,32 +1,14 @@
 package ops
 
 import (
-	"bytes"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
+
+	"sequent/tools/testlog"
 )
-
-// lockedBuffer is a log destination the server's goroutines and the test share.
-type lockedBuffer struct {
-	mutex  sync.Mutex
-	buffer bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mutex.Lock()
-	defer b.mutex.Unlock()
-	return b.buffer.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mutex.Lock()
-	defer b.mutex.Unlock()
-	return b.buffer.String()
-}
 
 // TestHandlerPanicAnswers500: two handler panics on the handler's goroutine (a snapshot
 // source that panics once, a token checker that panics on one token) are each answered
@@ -52,7 +34,7 @@ func TestHandlerPanicAnswers500(t *testing.T) {
 		}
 		return snapshotOf()
 	}
-	var log lockedBuffer
+	var log testlog.Buffer
 	tokens := TokenChecker(testTokens)
 	server := startServer(t, Config{Logger: slog.New(slog.NewTextHandler(&log, nil)),
 		Tokens: func(token string) (string, bool) {
