@@ -300,7 +300,10 @@ func (s *Server) handleError(ctx *fasthttp.RequestCtx, err error) {
 // the route's handler.
 func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	// Deferred first, so it runs last: the calls deferred below (body bytes, the
-	// in-flight slot) give back what the request held before the 500 is written.
+	// in-flight slot) give back what the request held before the 500 is written. Only
+	// this server's code is guarded: the shard's Submit is called Unguarded, and the
+	// binary port's event loops and the sequencer have no guard (a panic there means
+	// corrupt state: the process ends; see httpguard).
 	defer s.guard.Recover(ctx)
 	s.counters.requests.Add(1)
 	ctx.Response.Header.Set(HeaderServerTime, strconv.FormatInt(s.now().UnixMilli(), 10))

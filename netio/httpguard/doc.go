@@ -8,14 +8,16 @@
 //
 // # What is not recovered
 //
-// Only handler code is guarded. A panic in the shard's sequencer, its input ring or the
-// node's router means their state may be corrupt, and a lock they hold without defer on
-// their hot path (the ring's mutex) would stay locked: every later request, binary
-// clients' included, would then hang, which is worse than a crash. So a handler calls
-// into them through Unguarded (or a function that defers Escalate): a panic out of it is
-// re-raised as Fatal, which Guard.Recover lets through, and the process ends as it
-// would have without a guard. The binary protocol's event loops and the sequencer have
-// no guard at all: crashing there is right.
+// Only the servers' own code is guarded: parsing, authentication, rendering, their
+// limiters. A panic in the shard's sequencer, its input ring, the node's router or the
+// replication state means their state may be corrupt, and a lock they hold without
+// defer (the input ring's mutex, on its hot path) would stay locked: every later
+// request, binary clients' included, would then hang, which is worse than a crash. So a
+// handler calls into the node (backend.Submit; the operators' sources that read shards,
+// logs and replication) through Unguarded: a panic out of it is re-raised as Fatal,
+// which Guard.Recover lets through, and the process ends as it would have without a
+// guard. The binary protocol's event loops and the sequencer have no guard at all:
+// crashing there is right.
 //
 // # Goroutines
 //

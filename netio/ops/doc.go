@@ -171,8 +171,8 @@
 //
 // A panic on a handler's goroutine is recovered by netio/httpguard (500 internal, logged
 // with its stack, counted in sequent_http_panics_total{server="ops"}), except one out of
-// a read through the shard (depth, risk rules, the clearing reads), which ends the
-// process; an admin action's goroutine and the Prometheus collectors are not guarded.
+// a source that reads the node (snapshot, depth, risk rules, the clearing reads), which
+// ends the process; admin actions, the sampler and the collectors run unguarded.
 //
 // # Invariants
 //

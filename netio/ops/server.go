@@ -240,7 +240,9 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 			strconv.Itoa(ctx.Response.StatusCode())).Inc()
 	}()
 	// Deferred after the count above, so it runs before it: a recovered panic is
-	// counted with its 500.
+	// counted with its 500. Only this server's code is guarded: sources that read the
+	// node are called Unguarded, and the binary port's event loops and the sequencer
+	// have no guard (a panic there means corrupt state: the process ends; see httpguard).
 	defer s.guard.Recover(ctx)
 	address, ok := peerAddress(ctx)
 	if !ok || !allowed(s.allow, address) {
@@ -328,7 +330,10 @@ func (s *Server) handleRead(ctx *fasthttp.RequestCtx, path string) {
 		s.handleMetrics(ctx)
 		return
 	}
-	snapshot := s.sources.Snapshot()
+	var snapshot Snapshot
+	// Unguarded: the source reads the node's shards, log and replication, whose locks a
+	// panic could leave held (see httpguard).
+	httpguard.Unguarded(func() { snapshot = s.sources.Snapshot() })
 	switch path {
 	case PathHealth:
 		body := health(&snapshot)
