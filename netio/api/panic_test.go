@@ -145,3 +145,42 @@ func TestBackendPanicIsNotRecovered(t *testing.T) {
 		t.Errorf("a fatal panic was counted as recovered: %d", panics)
 	}
 }
+
+// TestNonceCacheLocksSurviveAPanic: a panic under the nonce cache's locks (forced here by
+// breaking an invariant: the counts map is gone when an expired nonce is forgotten)
+// leaves no lock held, so that once the guard has answered 500 the next request does not
+// hang on the cache. It fails if the sweep's shard lock or the counts' lock is released
+// without defer.
+func TestNonceCacheLocksSurviveAPanic(t *testing.T) {
+	cache := newNonceCache(time.Second, 1024)
+	now := time.UnixMilli(1_000_000)
+	if _, err := cache.use(operatorClient, []byte("nonce-1"), now.UnixMilli(), now); err != nil {
+		t.Fatal(err)
+	}
+	cache.counts = nil // The invariant a bug would break.
+	later := now.Add(3 * time.Second).UnixMilli()
+	panicked := func() (panicked bool) {
+		defer func() { panicked = recover() != nil }()
+		for i := range cache.shards {
+			cache.expireLocking(&cache.shards[i], later)
+		}
+		return false
+	}()
+	if !panicked {
+		t.Fatal("forgetting a nonce with no counts map did not panic: the test proves nothing")
+	}
+	if !cache.countsMu.TryLock() {
+		t.Fatal("the counts' lock is still held after the panic")
+	}
+	cache.countsMu.Unlock()
+	for i := range cache.shards {
+		if !cache.shards[i].mu.TryLock() {
+			t.Fatalf("shard %d's lock is still held after the panic", i)
+		}
+		cache.shards[i].mu.Unlock()
+	}
+	cache.counts = map[uint64]int{}
+	if _, err := cache.use(operatorClient, []byte("nonce-2"), later, time.UnixMilli(later)); err != nil {
+		t.Fatalf("the cache after the panic: %v", err)
+	}
+}
