@@ -158,6 +158,9 @@ func (r *runningNode) opsSnapshot() ops.Snapshot {
 	}
 	snapshot.Replication = replicationStats(&status, r.replicationMode)
 	snapshot.Network = r.networkStats()
+	if r.api != nil {
+		snapshot.APIPanics = r.api.Stats().Panics
+	}
 	snapshot.Problems = r.problems(&snapshot, &status)
 	r.streamsSnapshot(&snapshot)
 	return snapshot

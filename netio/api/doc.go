@@ -61,5 +61,7 @@
 // waits on its own buffered channel for its reply. The shard goroutine calls
 // Replier.Deliver, which never blocks: it copies the reply body into the waiter's
 // channel (capacity one) or drops it if the handler gave up. The nonce cache and the
-// waiters are sharded maps under their own mutexes.
+// waiters are sharded maps under their own mutexes. A handler's panic is recovered by
+// netio/httpguard: 500 internal (a write's outcome unknown), logged with its stack,
+// counted (Stats.Panics); one out of the shard's Submit is not, and ends the process.
 package api

@@ -179,6 +179,7 @@ type response struct {
 	code   int
 	header http.Header
 	body   []byte
+	close  bool // The server closes the connection after it (net/http drops the header).
 }
 
 // errorCode returns the error code of an error answer.
@@ -223,7 +224,8 @@ func (h *harness) send(request *http.Request) response {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	return response{code: answer.StatusCode, header: answer.Header, body: body}
+	return response{code: answer.StatusCode, header: answer.Header, body: body,
+		close: answer.Close}
 }
 
 // operator sends a request as the operator client.

@@ -82,10 +82,7 @@ func (c *nonceCache) use(client uint64, nonce []byte, timestampMs int64, now tim
 	wait, err := c.tryUse(client, key, expiresMs, clock)
 	if err == errNonceCacheFull {
 		for i := range c.shards {
-			shard := &c.shards[i]
-			shard.mu.Lock()
-			c.expire(shard, clock)
-			shard.mu.Unlock()
+			c.expireLocking(&c.shards[i], clock)
 		}
 		wait, err = c.tryUse(client, key, expiresMs, clock)
 	}
@@ -102,14 +99,7 @@ func (c *nonceCache) tryUse(client uint64, key nonceKey, expiresMs, clock int64)
 	if _, seen := shard.seen[key]; seen {
 		return 0, errNonceReplayed
 	}
-	c.countsMu.Lock()
-	full := c.total >= c.capacity || c.counts[client] >= c.perClientMax
-	if !full {
-		c.total++
-		c.counts[client]++
-	}
-	c.countsMu.Unlock()
-	if full {
+	if full := c.reserve(client); full {
 		waitMs := 2*c.windowMs + 1
 		if shard.head < len(shard.queue) {
 			waitMs = shard.queue[shard.head].expiresMs - clock
@@ -122,6 +112,40 @@ func (c *nonceCache) tryUse(client uint64, key nonceKey, expiresMs, clock int64)
 	return 0, nil
 }
 
+// reserve counts one more nonce of client, unless the cache or the client's share is
+// full.
+func (c *nonceCache) reserve(client uint64) (full bool) {
+	c.countsMu.Lock()
+	defer c.countsMu.Unlock() // Every lock of the cache is released by defer: see expireLocking.
+	full = c.total >= c.capacity || c.counts[client] >= c.perClientMax
+	if !full {
+		c.total++
+		c.counts[client]++
+	}
+	return full
+}
+
+// uncount forgets the counts of expired entries.
+func (c *nonceCache) uncount(entries []nonceEntry) {
+	c.countsMu.Lock()
+	defer c.countsMu.Unlock()
+	for _, entry := range entries {
+		c.total--
+		if c.counts[entry.client]--; c.counts[entry.client] == 0 {
+			delete(c.counts, entry.client)
+		}
+	}
+}
+
+// expireLocking is expire under shard.mu. Like every lock of the cache, it is released
+// by defer: a panic under it, which the handler's guard recovers (httpguard), must not
+// leave the lock held and every later request hanging on it.
+func (c *nonceCache) expireLocking(shard *nonceShard, clock int64) {
+	shard.mu.Lock()
+	defer shard.mu.Unlock()
+	c.expire(shard, clock)
+}
+
 // expire forgets the shard's nonces whose time is over. The caller holds shard.mu.
 func (c *nonceCache) expire(shard *nonceShard, clock int64) {
 	start := shard.head
@@ -132,14 +156,7 @@ func (c *nonceCache) expire(shard *nonceShard, clock int64) {
 	if shard.head == start {
 		return
 	}
-	c.countsMu.Lock()
-	for _, entry := range shard.queue[start:shard.head] {
-		c.total--
-		if c.counts[entry.client]--; c.counts[entry.client] == 0 {
-			delete(c.counts, entry.client)
-		}
-	}
-	c.countsMu.Unlock()
+	c.uncount(shard.queue[start:shard.head])
 	if shard.head > len(shard.queue)/2 { // Reclaim the front of the queue.
 		shard.queue = append(shard.queue[:0], shard.queue[shard.head:]...)
 		shard.head = 0

@@ -131,11 +131,15 @@ type Error struct {
 
 const contentTypeJSON = "application/json"
 
+// codeInternal is the error code of a 500: the server's own failure (an answer it could
+// not encode, a handler that panicked).
+const codeInternal = "internal"
+
 func writeJSON(ctx *fasthttp.RequestCtx, statusCode int, body any) {
 	data, err := json.Marshal(body)
 	if err != nil {
 		statusCode, data = fasthttp.StatusInternalServerError,
-			[]byte(`{"error":"internal","message":"encoding the answer failed"}`)
+			[]byte(`{"error":"`+codeInternal+`","message":"encoding the answer failed"}`)
 	}
 	ctx.SetStatusCode(statusCode)
 	ctx.SetContentType(contentTypeJSON)

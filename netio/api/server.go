@@ -20,6 +20,7 @@ import (
 	"sequent/core/backend"
 	"sequent/core/model"
 	"sequent/netio"
+	"sequent/netio/httpguard"
 	"sequent/netio/peer"
 )
 
@@ -132,6 +133,9 @@ type Server struct {
 	address  string
 	served   chan error
 	counters counters
+	// guard answers 500 to a handler's panic instead of letting it end the process
+	// (httpguard); it counts them (Stats.Panics).
+	guard *httpguard.Guard
 	// startedMs is the server's clock at New (Unix ms). The nonce cache starts empty, so a
 	// request signed before then could be one a previous process accepted: it is refused
 	// (timestamp_out_of_window), which makes a replay across a restart impossible.
@@ -154,6 +158,7 @@ type Stats struct {
 	Refused        uint64 // Refused after authentication (403, 400, 429, 503 at once).
 	Busy           uint64 // Of those, 503 busy (in-flight bound or the shard's ring).
 	Timeouts       uint64 // 503 outcome_unknown: no reply within ReplyTimeout.
+	Panics         uint64 // 500 internal: a handler panicked (recovered, logged).
 	RepliesDropped uint64 // Replies that came after their handler gave up.
 	InFlight       int    // Requests waiting for the shard now.
 }
@@ -163,7 +168,7 @@ func (s *Server) Stats() Stats {
 	return Stats{Requests: s.counters.requests.Load(), AuthFailures: s.counters.authFailures.Load(),
 		Refused: s.counters.refused.Load(), Busy: s.counters.busy.Load(),
 		Timeouts: s.counters.timeouts.Load(), RepliesDropped: s.counters.repliesDropped.Load(),
-		InFlight: len(s.inFlight)}
+		Panics: s.guard.Panics(), InFlight: len(s.inFlight)}
 }
 
 // autoSession is the exactly-once session the server uses for a client's requests that
@@ -191,6 +196,7 @@ func New(config Config, backend backend.Submitter) (*Server, error) {
 		peers:     peer.NewShares(bodyBytesPerPeerMax),
 		served:    make(chan error, 1),
 		startedMs: config.Now().UnixMilli()}
+	s.guard = httpguard.New("api", config.Logger, s.answerPanic)
 	s.http = &fasthttp.Server{
 		Handler:            s.handle,
 		ErrorHandler:       s.handleError,
@@ -259,8 +265,20 @@ func (l fasthttpLogger) Printf(format string, args ...any) {
 // now is the server's clock.
 func (s *Server) now() time.Time { return s.config.Now() }
 
+// answerPanic is the answer to a request whose handler panicked (httpguard.Guard). A
+// write may have reached the shard before the panic, so the message says the outcome is
+// unknown; the code is not the protocol's internal_error (212), which means "not
+// applied".
+func (s *Server) answerPanic(ctx *fasthttp.RequestCtx) {
+	ctx.Response.Header.Set(HeaderServerTime, strconv.FormatInt(s.now().UnixMilli(), 10))
+	writeError(ctx, fasthttp.StatusInternalServerError, codeInternal,
+		"the server failed while handling the request; a write may or may not have been "+
+			"applied: retry it with the same Idempotency-Key or the same ids to learn the outcome")
+}
+
 // handleError answers a request fasthttp could not read.
 func (s *Server) handleError(ctx *fasthttp.RequestCtx, err error) {
+	defer s.guard.Recover(ctx)
 	s.counters.requests.Add(1)
 	var small *fasthttp.ErrSmallBuffer
 	var network *net.OpError
@@ -281,6 +299,12 @@ func (s *Server) handleError(ctx *fasthttp.RequestCtx, err error) {
 // handle is every request's entry: the allow-list, public routes, authentication, then
 // the route's handler.
 func (s *Server) handle(ctx *fasthttp.RequestCtx) {
+	// Deferred first, so it runs last: the calls deferred below (body bytes, the
+	// in-flight slot) give back what the request held before the 500 is written. Only
+	// this server's code is guarded: the shard's Submit is called Unguarded, and the
+	// binary port's event loops and the sequencer have no guard (a panic there means
+	// corrupt state: the process ends; see httpguard).
+	defer s.guard.Recover(ctx)
 	s.counters.requests.Add(1)
 	ctx.Response.Header.Set(HeaderServerTime, strconv.FormatInt(s.now().UnixMilli(), 10))
 	address, ok := peer.AddressOf(ctx.RemoteAddr())
@@ -511,8 +535,13 @@ func (r *request) submit(operation model.Operation, flags uint8, body []byte,
 		return answer{}, false
 	}
 	id, channel := s.waiters.add()
-	status := s.backend.Submit(&backend.Request{Connection: id, Client: r.client.ID,
-		Session: session, Number: number, Operation: operation, Flags: flags, Body: body})
+	submitted := &backend.Request{Connection: id, Client: r.client.ID,
+		Session: session, Number: number, Operation: operation, Flags: flags, Body: body}
+	var status model.Status
+	// Unguarded: a panic in the shard's Submit may leave its input ring locked (its
+	// mutex is not released by defer on that path); recovering it would hang every
+	// client of the node, the binary ones too, so it ends the process instead.
+	httpguard.Unguarded(func() { status = s.backend.Submit(submitted) })
 	if status != model.StatusOK {
 		s.waiters.take(id)
 		r.statusRefusal(status)

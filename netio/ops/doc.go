@@ -169,6 +169,11 @@
 // while rendering, so concurrent scrapes of a stale body wait for one render). No other
 // lock is held while calling a Source.
 //
+// A panic on a handler's goroutine is recovered by netio/httpguard (500 internal, logged
+// with its stack, counted in sequent_http_panics_total{server="ops"}), except one out of
+// a source that reads the node (snapshot, depth, risk rules, the clearing reads), which
+// ends the process; admin actions, the sampler and the collectors run unguarded.
+//
 // # Invariants
 //
 //   - Nothing from a fasthttp.RequestCtx outlives its handler: the token, level, path and

@@ -81,12 +81,17 @@ type snapshotCollector struct {
 	operations  *prometheus.Desc
 	results     *prometheus.Desc
 	latency     summaryDefinition[Quantiles]
+	// panics is sequent_http_panics_total: the API's count from the snapshot, the
+	// operators' server's own from opsPanics. Both series are always sent, from 0, so
+	// that the alert's increase() sees the first panic.
+	panics    *prometheus.Desc
+	opsPanics func() uint64
 }
 
 var _ prometheus.Collector = (*snapshotCollector)(nil)
 
-func newSnapshotCollector(snapshot func() Snapshot) *snapshotCollector {
-	c := &snapshotCollector{snapshot: snapshot}
+func newSnapshotCollector(snapshot func() Snapshot, opsPanics func() uint64) *snapshotCollector {
+	c := &snapshotCollector{snapshot: snapshot, opsPanics: opsPanics}
 	c.node = nodeDefinitions()
 	c.replication = replicationDefinitions()
 	c.network = networkDefinitions()
@@ -125,6 +130,9 @@ func newSnapshotCollector(snapshot func() Snapshot) *snapshotCollector {
 		"Requests the shard handled, by operation.", []string{"shard", "operation"}, nil)
 	c.results = prometheus.NewDesc("sequent_shard_results_total",
 		"Event results the shard returned, by result code.", []string{"shard", "result"}, nil)
+	c.panics = prometheus.NewDesc("sequent_http_panics_total",
+		"Handler panics an HTTP server recovered and answered 500, by server (api, ops).",
+		[]string{"server"}, nil)
 	return c
 }
 
@@ -323,7 +331,7 @@ func (c *snapshotCollector) Describe(ch chan<- *prometheus.Desc) {
 		ch <- d.max
 	}
 	for _, desc := range []*prometheus.Desc{c.latency.summary, c.latency.max, c.buildInfo,
-		c.role, c.mode, c.problem, c.operations, c.results} {
+		c.role, c.mode, c.problem, c.operations, c.results, c.panics} {
 		ch <- desc
 	}
 }
@@ -343,6 +351,8 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 	collect(ch, c.replication, &snapshot.Replication)
 	collect(ch, c.network, &snapshot.Network)
 	ch <- constant(c.buildInfo, prometheus.GaugeValue, 1, snapshot.Version)
+	ch <- constant(c.panics, prometheus.CounterValue, float64(snapshot.APIPanics), "api")
+	ch <- constant(c.panics, prometheus.CounterValue, float64(c.opsPanics()), "ops")
 	for _, role := range [...]string{RolePrimary, RoleStandby, RoleFenced} {
 		ch <- constant(c.role, prometheus.GaugeValue, boolean(snapshot.Role == role), role)
 	}
@@ -435,7 +445,8 @@ type httpMetrics struct {
 // newRegistry builds the registry /metrics serves: the snapshot collector, the server's
 // own counters, and the Go runtime and process collectors (memory, GC, goroutines, file
 // descriptors, CPU), which need nothing from us.
-func newRegistry(snapshot func() Snapshot) (*prometheus.Registry, *httpMetrics, error) {
+func newRegistry(snapshot func() Snapshot, opsPanics func() uint64) (*prometheus.Registry,
+	*httpMetrics, error) {
 	registry := prometheus.NewPedanticRegistry()
 	own := &httpMetrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -454,7 +465,7 @@ func newRegistry(snapshot func() Snapshot) (*prometheus.Registry, *httpMetrics, 
 		}, []string{"action", "outcome"}),
 	}
 	for _, collector := range []prometheus.Collector{
-		newSnapshotCollector(snapshot), own.requests, own.refusals, own.actions,
+		newSnapshotCollector(snapshot, opsPanics), own.requests, own.refusals, own.actions,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	} {

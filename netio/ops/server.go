@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/valyala/fasthttp"
 
+	"sequent/netio/httpguard"
 	"sequent/netio/peer"
 )
 
@@ -66,6 +67,9 @@ type Server struct {
 	chainCheck  atomic.Bool      // A chain check is running (its own slot: see clearing.go).
 	actions     sync.WaitGroup   // Admin action goroutines; Shutdown waits for them.
 	console     *console         // The live console's sampler and cache (console.go).
+	// guard answers 500 to a handler's panic instead of letting it end the process
+	// (httpguard); it counts them (sequent_http_panics_total{server="ops"}).
+	guard *httpguard.Guard
 
 	mutex    sync.Mutex   // Guards listener and served.
 	listener net.Listener // Nil until Start.
@@ -91,6 +95,7 @@ func New(config Config, sources Sources) (*Server, error) {
 	if s.logger == nil {
 		s.logger = slog.Default()
 	}
+	s.guard = httpguard.New("ops", s.logger, answerPanic)
 	if config.TLSCertFile != "" {
 		if err := s.ReloadCertificate(); err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrConfig, err)
@@ -101,7 +106,7 @@ func New(config Config, sources Sources) (*Server, error) {
 				return s.certificate.Load(), nil
 			}}
 	}
-	s.registry, s.metrics, err = newRegistry(sources.Snapshot)
+	s.registry, s.metrics, err = newRegistry(sources.Snapshot, s.guard.Panics)
 	if err == nil && sources.Console.LatencyHistograms != nil {
 		err = s.registry.Register(newLatencyHistogramCollector(sources.Console.LatencyHistograms))
 	}
@@ -234,6 +239,11 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		s.metrics.requests.WithLabelValues(endpoint,
 			strconv.Itoa(ctx.Response.StatusCode())).Inc()
 	}()
+	// Deferred after the count above, so it runs before it: a recovered panic is
+	// counted with its 500. Only this server's code is guarded: sources that read the
+	// node are called Unguarded, and the binary port's event loops and the sequencer
+	// have no guard (a panic there means corrupt state: the process ends; see httpguard).
+	defer s.guard.Recover(ctx)
 	address, ok := peerAddress(ctx)
 	if !ok || !allowed(s.allow, address) {
 		s.refuse(ctx, "address_not_allowed", truncate(string(ctx.Path()), 128))
@@ -289,6 +299,7 @@ func (s *Server) handleError(ctx *fasthttp.RequestCtx, err error) {
 		s.metrics.requests.WithLabelValues("other",
 			strconv.Itoa(ctx.Response.StatusCode())).Inc()
 	}()
+	defer s.guard.Recover(ctx)
 	if address, ok := peerAddress(ctx); !ok || !allowed(s.allow, address) {
 		s.refuse(ctx, "address_not_allowed", "")
 		reply(ctx, fasthttp.StatusForbidden, Reply{Code: CodeAddressNotAllowed,
@@ -319,7 +330,10 @@ func (s *Server) handleRead(ctx *fasthttp.RequestCtx, path string) {
 		s.handleMetrics(ctx)
 		return
 	}
-	snapshot := s.sources.Snapshot()
+	var snapshot Snapshot
+	// Unguarded: the source reads the node's shards, log and replication, whose locks a
+	// panic could leave held (see httpguard).
+	httpguard.Unguarded(func() { snapshot = s.sources.Snapshot() })
 	switch path {
 	case PathHealth:
 		body := health(&snapshot)
@@ -330,6 +344,13 @@ func (s *Server) handleRead(ctx *fasthttp.RequestCtx, path string) {
 	case PathStatus:
 		writeJSON(ctx, fasthttp.StatusOK, status(&snapshot))
 	}
+}
+
+// answerPanic is the answer to a request whose handler panicked (httpguard.Guard); the
+// panic's value and stack go to the log only.
+func answerPanic(ctx *fasthttp.RequestCtx) {
+	reply(ctx, fasthttp.StatusInternalServerError, Reply{Code: CodeInternal,
+		Error: "the server failed while handling the request; its log has the details"})
 }
 
 func statusFor(good bool) int {

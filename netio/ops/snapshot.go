@@ -33,6 +33,9 @@ type Snapshot struct {
 	Replication ReplicationStats `json:"replication"`
 	// Network is the binary protocol server's counters.
 	Network NetworkStats `json:"network"`
+	// APIPanics counts the integrators' HTTP API's handler panics, each recovered and
+	// answered 500 (netio/api Stats.Panics); 0 without an API.
+	APIPanics uint64 `json:"api_panics"`
 	// RequestLatencyUs is the latency of requests by operation name ("create_transfers"),
 	// from arrival at the server to the reply leaving, in microseconds.
 	RequestLatencyUs map[string]Quantiles `json:"request_latency_us"`

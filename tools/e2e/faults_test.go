@@ -17,6 +17,7 @@ import (
 
 	"sequent/core/model"
 	"sequent/netio/client"
+	"sequent/tools/testlog"
 )
 
 // probe is what the fault tests read from the operators' HTTP.
@@ -186,7 +187,7 @@ func TestStandbyWithAWrongKeyExits(t *testing.T) {
 // TestStandbyWaitingForItsPrimaryStopsOnSIGTERM: a standby with an empty log waits for
 // its primary at start for ever; SIGTERM must end the wait (it used to need SIGKILL).
 func TestStandbyWaitingForItsPrimaryStopsOnSIGTERM(t *testing.T) {
-	output := &lockedBuffer{}
+	output := &testlog.Buffer{}
 	command := exec.Command(binary, "serve", "--data", t.TempDir(), "--addr", freePort(t),
 		"--http", "", "--standby-of", freePort(t), "--replication-listen", freePort(t),
 		"--replication-key", replicationTestKey)

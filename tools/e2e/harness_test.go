@@ -4,7 +4,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -15,13 +14,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"sequent/netio"
 	"sequent/netio/client"
+	"sequent/tools/testlog"
 	"sequent/tools/testport"
 )
 
@@ -57,29 +56,8 @@ type server struct {
 	address string
 	args    []string
 	command *exec.Cmd
-	output  *lockedBuffer
+	output  *testlog.Buffer // Its output: for failure messages, and read while it runs.
 	exited  chan struct{}
-}
-
-// lockedBuffer collects a process's output for failure messages and for tests that read
-// it while the process runs. The buffer is a named field, not embedded: embedding would
-// promote bytes.Buffer's ReadFrom, which io.Copy (used by os/exec) prefers to Write, and
-// which would bypass the lock.
-type lockedBuffer struct {
-	mutex  sync.Mutex
-	buffer bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mutex.Lock()
-	defer b.mutex.Unlock()
-	return b.buffer.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mutex.Lock()
-	defer b.mutex.Unlock()
-	return b.buffer.String()
 }
 
 // startServer starts `sequent serve` on data with extra flags and waits until it
@@ -119,7 +97,7 @@ const startAttemptsMax = 5
 // failure fails the test.
 func (s *server) startOnce(last bool) bool {
 	s.t.Helper()
-	s.output = &lockedBuffer{}
+	s.output = &testlog.Buffer{}
 	s.command = exec.Command(binary, s.args...)
 	s.command.Stdout, s.command.Stderr = s.output, s.output
 	s.exited = make(chan struct{})
