@@ -160,6 +160,14 @@ func (s *Server) replay(conn *connection, client uint64, from uint64) {
 		next = clientHolds + 1
 	}
 	conn.reports.lastSent = max(conn.reports.lastSent, clientHolds)
+	// Every report from the first one held live on goes to the client (below, then
+	// live), so none from there is lost whatever the store's oldest says: after an
+	// overrun (the ring overwrote reports before the replay reached them) the store
+	// answers its next as the oldest, conservatively, and the live reports held may
+	// reach further back.
+	if pending := conn.reports.pending; len(pending) > 0 {
+		oldest = min(oldest, pending[0].sequence)
+	}
 	var body [wire.SubscribedSize]byte
 	subscribed := wire.Subscribed{OldestSequence: oldest, ReplayedThrough: replayedThrough}
 	subscribed.Encode(body[:])

@@ -76,10 +76,13 @@ type Submitter interface {
 
 // ReportReplayer answers a reconnecting client that asks for its execution reports from
 // a sequence number on. The shard retains a bounded window of recent reports per client;
-// fn receives them in order (bodies valid only during the call). It returns the oldest
-// sequence still retained, so the caller can tell the client when the window has moved
-// past what it asked for, and the client's next sequence (its newest + 1, at least 1),
-// read with the retained reports: after a failover that lost entries the client may ask
+// fn receives them in order (bodies valid only during the call), up to the client's
+// newest when the replay began; the reports given since are delivered live. It returns
+// the oldest sequence retained when the replay began, so the caller can tell the client
+// when the window has moved past what it asked for (or the client's next, when the
+// window moved past reports the replay had not reached yet: all after the last one
+// handed over count as lost), and the client's next sequence (its newest + 1, at least
+// 1), read with the first batch: after a failover that lost entries the client may ask
 // from above it, and the reports from next on are new to the client even where it
 // handled others with the same sequences (PROTOCOL.md section 8). A fromSequence above
 // the client's newest replays nothing, waits only for the store's lock and allocates

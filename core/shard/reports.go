@@ -93,25 +93,27 @@ func (r *ReportStore) learn(machine *core.Machine) {
 	})
 }
 
-// replay hands fn the client's retained reports from sequence from on, in batches, and
-// returns the oldest sequence retained (1 when nothing was ever dropped; the sequence
-// after the client's last when none is retained) and the client's next sequence, read
-// under the lock that the last batch was: a report given after this call has a sequence
-// at or above next.
+// replay hands fn the client's retained reports from sequence from on, in batches, up
+// to the client's newest when it began, and returns the oldest sequence retained then
+// (1 when nothing was ever dropped; the sequence after the client's last when none is
+// retained) and the client's next sequence then: a report given after the first batch
+// was read has a sequence at or above next.
 //
 // The lock is held only while a batch is copied out, never while fn runs: Add runs on
 // the sequencer's release path, and the network's event loops read next for every live
-// subscription, so a replay of up to reportsKeptPerClient reports (fn encodes and queues
-// them) held under the lock stalled every client's replies meanwhile. Between batches
-// the client may be given new reports, which the later batches include (the network
-// layer holds live reports while it replays and skips any already sent). If so many come
-// that the ring overwrites sequences not yet handed over, those are lost to this replay:
-// it goes on from the oldest one still held, and the oldest it returns rises to there,
-// so that the client is told of a loss (PROTOCOL.md section 8) — one that also names
-// the reports handed over before the jump, which the client did get: in that rare case
-// it reconciles more than it must, never less. Otherwise the oldest is the one read with
-// the first batch, although the ring may have moved past it since: those reports were
-// handed over, and a later oldest would claim them lost.
+// subscription, so a replay of up to reportsKeptPerClient reports held under the lock
+// (fn encodes and queues them) stalled every client's replies meanwhile. The replay
+// stops at the newest report of its first read: the client's reports given since are
+// live ones, which the network layer holds while it replays and sends after the
+// subscribed answer (netio, conn.reports.pending); chasing them would let a client whose
+// reports come faster than a batch is handed over keep a replay (and a replay slot) for
+// as long as they come. The ring may still overwrite sequences not yet handed over when
+// more than reportsKeptPerClient reports come meanwhile (a rare overrun): the replay
+// then ends there and answers next as the oldest, so that everything after the last
+// report handed over counts as lost (PROTOCOL.md section 8: the client reconciles; the
+// network layer lowers that oldest to its first held live report, from which on all is
+// sent). That may name reports the ring still held: more to reconcile, never a loss
+// hidden, and the replay stays one pass over contiguous sequences.
 func (r *ReportStore) replay(client uint64, from uint64,
 	fn func(reports []backend.Report)) (oldest uint64, next uint64) {
 	var batch []backend.Report
@@ -129,13 +131,14 @@ func (r *ReportStore) replay(client uint64, from uint64,
 			held = max(held, c.last-reportsKeptPerClient+1)
 		}
 		if first {
-			oldest = held
+			oldest, next = held, c.last+1
 		} else if cursor < held {
-			oldest = held // Overwritten before they could be handed over (above).
+			// Overwritten before they could be handed over (above).
+			r.mutex.Unlock()
+			return next, next
 		}
 		cursor = max(cursor, held)
-		next = c.last + 1
-		if cursor > c.last {
+		if cursor >= next {
 			// All handed over, or nothing to serve (a live subscription asks from the top
 			// to read next): nothing to allocate then.
 			r.mutex.Unlock()
@@ -146,7 +149,7 @@ func (r *ReportStore) replay(client uint64, from uint64,
 			batch = make([]backend.Report, 0, reportReplayBatch)
 		}
 		batch = batch[:0]
-		for ; cursor <= c.last && len(batch) < reportReplayBatch; cursor++ {
+		for ; cursor < next && len(batch) < reportReplayBatch; cursor++ {
 			body := &bodies[len(batch)]
 			*body = c.records[cursor%reportsKeptPerClient]
 			batch = append(batch, backend.Report{Client: client, Sequence: cursor,

@@ -1,0 +1,81 @@
+package netio_test
+
+import (
+	"slices"
+	"sync"
+	"testing"
+
+	"sequent/netio/client"
+)
+
+// TestOverrunCoveredByHeldLiveReportsIsNotALoss: a Go client that handled report 1
+// resumes from 2 after a cut; reports 2..600 are made once its connection is subscribed
+// (the network layer holds them live while it replays), and after the replay's first
+// batch (2..257) the client is given 4,400 more at once, so the ring overwrites 258..904
+// before the replay reaches them. The store then answers its next (601) as the oldest
+// (its overrun rule), but every one of them is among the live reports held for the
+// connection: nothing is lost, the subscribed answer's oldest says so (it is lowered to
+// the first held report), and the client calls no ReportsLost. Without the lowering the
+// client was told 2..600 were lost while its handler got every report.
+func TestOverrunCoveredByHeldLiveReportsIsNotALoss(t *testing.T) {
+	server, replays := startPausedShardServer(t, func(call, batch int) bool {
+		return call == 2 && batch <= 0 // The resumption: before it, after its first batch.
+	})
+	maker := newReportMaker(t, server.Address())
+	maker.make(t, 1)
+	waitStored(t, replays.Shard, 1)
+	p := newProxy(t, server.Address())
+	var mu sync.Mutex
+	var handled []uint64
+	var lost [][2]uint64
+	ctx := background(t)
+	c, err := client.Dial(ctx, client.Config{Addresses: []string{p.address()},
+		Client: clientAll, Key: 1, Secret: secretOne, Logger: testLogger(),
+		ReportsLost: func(first, last uint64) {
+			mu.Lock()
+			lost = append(lost, [2]uint64{first, last})
+			mu.Unlock()
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if _, err := c.Subscribe(ctx, 1, func(r client.Report) {
+		mu.Lock()
+		handled = append(handled, r.Sequence)
+		mu.Unlock()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "report 1 handled", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(handled) == 1
+	})
+	p.cut() // The client reconnects and resumes from 2.
+	waitPaused(t, replays, 2, -1)
+	maker.make(t, 599) // 2..600: made with the connection subscribed, held live.
+	waitStored(t, replays.Shard, 600)
+	replays.resume <- struct{}{}
+	waitPaused(t, replays, 2, 0)
+	maker.make(t, 4400) // 601..5000: the ring now holds 905..5000.
+	waitStored(t, replays.Shard, 5000)
+	replays.resume <- struct{}{}
+	waitFor(t, "report 5000 handled", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(handled) > 0 && handled[len(handled)-1] == 5000
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	want := make([]uint64, 0, 5000)
+	for sequence := uint64(1); sequence <= 5000; sequence++ {
+		want = append(want, sequence)
+	}
+	if !slices.Equal(handled, want) {
+		t.Fatalf("handled %d reports, want 1..5000 once each in order", len(handled))
+	}
+	if len(lost) != 0 {
+		t.Fatalf("ReportsLost %v, though the handler got every report", lost)
+	}
+}
