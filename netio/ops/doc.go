@@ -167,12 +167,16 @@
 // mutex; the sampler goroutine alone writes them) and its depth cache (its mutex), the
 // per-address limiter and the metrics cache (each its own mutex; the cache's is held
 // while rendering, so concurrent scrapes of a stale body wait for one render). No other
-// lock is held while calling a Source.
+// lock is held while calling a Source (the metrics cache's is, while a render takes the
+// snapshot and histograms its collectors then read: scrape in server.go).
 //
 // A panic on a handler's goroutine is recovered by netio/httpguard (500 internal, logged
 // with its stack, counted in sequent_http_panics_total{server="ops"}), except one out of
 // a source that reads the node (snapshot, depth, risk rules, the clearing reads), which
-// ends the process; admin actions, the sampler and the collectors run unguarded.
+// ends the process; admin actions and the sampler run unguarded. The Prometheus
+// collectors never read the node: the registry would recover a panic there and serve the
+// rest, so /metrics takes the snapshot and the latency histograms Unguarded before the
+// gather and the collectors read those.
 //
 // # Invariants
 //

@@ -88,10 +88,10 @@ type metricsCache struct {
 	rendered time.Time // Zero: nothing rendered yet.
 }
 
-// render calls use with a current body (rendered now if older than interval), and
-// reports the gather errors of that render (a series left out) and whether encoding
-// failed (then nothing is cached and use is not called).
-func (c *metricsCache) render(registry *prometheus.Registry, now time.Time,
+// render calls use with a current body (rendered now if older than interval: prepare,
+// then the registry's gather), and reports the gather errors of that render (a series
+// left out) and whether encoding failed (then nothing is cached and use is not called).
+func (c *metricsCache) render(registry *prometheus.Registry, now time.Time, prepare func(),
 	use func(body []byte)) (gatherErr error, encoded bool) {
 	c.mutex.Lock()
 	defer c.mutex.Unlock()
@@ -99,6 +99,7 @@ func (c *metricsCache) render(registry *prometheus.Registry, now time.Time,
 		use(c.body.Bytes())
 		return nil, true
 	}
+	prepare()
 	families, gatherErr := registry.Gather()
 	c.body.Reset()
 	for _, family := range families {

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
 	"github.com/valyala/fasthttp"
@@ -60,6 +61,7 @@ type Server struct {
 	refusals    refusalLimiter   // Has its own mutex.
 	limiter     *addressLimiter  // Requests per peer address; has its own mutex.
 	metricsBody metricsCache     // The rendered /metrics; has its own mutex.
+	nodeReads   nodeReads        // What a render reads from the node; under metricsBody's mutex.
 	now         func() time.Time // The clock of the limiter and the cache (tests set it).
 	timeout     atomic.Int64     // Admin action wait in ns (actionTimeout; tests shorten it).
 	acting      atomic.Bool      // An admin action (audit + action) is running.
@@ -106,9 +108,12 @@ func New(config Config, sources Sources) (*Server, error) {
 				return s.certificate.Load(), nil
 			}}
 	}
-	s.registry, s.metrics, err = newRegistry(sources.Snapshot, s.guard.Panics)
+	// The collectors read what nodeReads took from the node before the gather (see
+	// handleMetrics), never the node itself.
+	s.nodeReads.sources = sources
+	s.registry, s.metrics, err = newRegistry(s.nodeReads.takenSnapshot, s.guard.Panics)
 	if err == nil && sources.Console.LatencyHistograms != nil {
-		err = s.registry.Register(newLatencyHistogramCollector(sources.Console.LatencyHistograms))
+		err = s.registry.Register(newLatencyHistogramCollector(s.nodeReads.takenHistograms))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("ops: metrics registry: %w", err)
@@ -365,7 +370,7 @@ func statusFor(good bool) int {
 // value that is not UTF-8, a duplicate) is left out and logged; the rest is still
 // served, so one bad value cannot blind monitoring.
 func (s *Server) handleMetrics(ctx *fasthttp.RequestCtx) {
-	gatherErr, encoded := s.metricsBody.render(s.registry, s.now(), func(body []byte) {
+	gatherErr, encoded := s.metricsBody.render(s.registry, s.now(), s.nodeReads.take, func(body []byte) {
 		ctx.SetContentType(string(expfmt.NewFormat(expfmt.TypeTextPlain)))
 		ctx.SetStatusCode(fasthttp.StatusOK)
 		ctx.SetBody(body)
@@ -473,3 +478,31 @@ func (s *Server) ReloadCertificate() error {
 
 // TLSEnabled reports whether the server speaks HTTPS.
 func (s *Server) TLSEnabled() bool { return s.tls != nil }
+
+// nodeReads holds what one /metrics render reads from the node, taken before the registry
+// gathers. The registry recovers every panic inside a collector (client_golang turns it
+// into a gather error and serves the rest), so a collector that read the node itself
+// would hide a panic there behind a Warn line and a 200 — where the same read for
+// /v1/status ends the process (httpguard.Unguarded: the node may hold a lock the panic
+// skipped). take runs the reads Unguarded, outside the gather; the collectors only copy
+// the values out. All of it runs under the metricsCache mutex (render), which orders
+// take before the gather and one render after another.
+type nodeReads struct {
+	sources    Sources
+	snapshot   Snapshot
+	histograms map[string]*hdrhistogram.Snapshot
+}
+
+// take reads the node for the render that follows.
+func (s *nodeReads) take() {
+	httpguard.Unguarded(func() {
+		s.snapshot = s.sources.Snapshot()
+		if s.sources.Console.LatencyHistograms != nil {
+			s.histograms = s.sources.Console.LatencyHistograms()
+		}
+	})
+}
+
+func (s *nodeReads) takenSnapshot() Snapshot { return s.snapshot }
+
+func (s *nodeReads) takenHistograms() map[string]*hdrhistogram.Snapshot { return s.histograms }
