@@ -13,6 +13,10 @@ import (
 // not enough for a client to fill the log with one request.
 const pathBytesMax = 128
 
+// panicValueBytesMax bounds the panic's value in that line: a value built from the
+// request (an error quoting the input) would otherwise carry as much of it as it holds.
+const panicValueBytesMax = 256
+
 // Guard recovers the panics of one HTTP server's handlers. Create it with New; its
 // methods are safe from any goroutine.
 type Guard struct {
@@ -53,8 +57,12 @@ func (g *Guard) Recover(ctx *fasthttp.RequestCtx) {
 	if len(path) > pathBytesMax {
 		path = path[:pathBytesMax]
 	}
+	text := fmt.Sprint(value)
+	if len(text) > panicValueBytesMax {
+		text = text[:panicValueBytesMax] + "…"
+	}
 	g.logger.Error(g.server+": handler panicked; answered 500", "server", g.server,
-		"panic", fmt.Sprint(value), "method", string(ctx.Method()), "path", string(path),
+		"panic", text, "method", string(ctx.Method()), "path", string(path),
 		"stack", string(debug.Stack()))
 	ctx.Response.Reset() // Drop whatever the handler had set: status, headers, body.
 	ctx.SetConnectionClose()

@@ -154,3 +154,17 @@ func TestRecoverLogsABoundedPath(t *testing.T) {
 		t.Fatalf("log %q lacks the path cut at %d bytes", log.String(), pathBytesMax)
 	}
 }
+
+// TestRecoverLogsABoundedPanicValue: a panic whose value quotes the request (here a
+// long one) is logged cut to panicValueBytesMax bytes.
+func TestRecoverLogsABoundedPanicValue(t *testing.T) {
+	var log bytes.Buffer
+	guard := newGuard(&log)
+	value := strings.Repeat("v", 10*panicValueBytesMax)
+	serve(guard, newRequest("/v1/transfers"), func(*fasthttp.RequestCtx) { panic(value) })
+	if strings.Contains(log.String(), value[:panicValueBytesMax+1]) ||
+		!strings.Contains(log.String(), value[:panicValueBytesMax]) {
+		t.Fatalf("log %q does not carry the panic's value cut at %d bytes", log.String(),
+			panicValueBytesMax)
+	}
+}
