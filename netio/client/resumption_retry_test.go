@@ -35,6 +35,18 @@ var resumedStreams = []resumedStream{{
 		frame.Status = uint32(status)
 		return wire.AppendFrame(nil, frame, frame.Body)
 	},
+}, {
+	name: "market data",
+	subscribe: func(ctx context.Context, c *Client) error {
+		_, err := c.SubscribeMarketData(ctx, 7, wire.ChannelBook, func(MarketDataEvent) {})
+		return err
+	},
+	subscribeKind: wire.KindMarketDataSubscribe,
+	answer: func(status model.Status) []byte {
+		frame := marketDataSubscribedFrame(7)
+		frame.Status = uint32(status)
+		return wire.AppendFrame(nil, frame, frame.Body)
+	},
 }}
 
 // frameOf returns the next frame of kind the client sent (a logout acknowledged on the
@@ -64,8 +76,8 @@ func (p *scriptedPeer) drain() {
 	}
 }
 
-// TestResumptionRetryStaysOnTheRefusingConnection: a resumption (of the report
-// subscription) refused busy is sent again after a back-off, on the
+// TestResumptionRetryStaysOnTheRefusingConnection: a resumption (of the report or of the
+// market-data subscription) refused busy is sent again after a back-off, on the
 // connection that refused it, unless that connection is replaced meanwhile: the new
 // connection sends its own resumption. The retry was bound to the connection current
 // when it was scheduled, not to the one that answered busy: a reconnect between the
