@@ -106,7 +106,7 @@ func marketDataSubscribeFrame(session uint64, instrument, channels uint32, fromO
 // after Close returns. A call still waiting when its connection is replaced returns the
 // answer to the new connection's resumption of the instrument (one for every call of
 // it, asked with the latest channels), or ErrReconnected when the resumption does not
-// cover it.
+// cover it; one waiting when the client is closed returns ErrClosed.
 func (c *Client) SubscribeMarketData(ctx context.Context, instrument uint32, channels uint32,
 	handler func(MarketDataEvent)) (MarketDataSubscribed, error) {
 	c.mu.Lock()
@@ -144,6 +144,8 @@ func (c *Client) SubscribeMarketData(ctx context.Context, instrument uint32, cha
 			return answer, &StatusError{Status: answer.Status}
 		}
 		return answer, nil
+	case <-c.stop: // Closed (or stopped by a fatal error): no answer will be read.
+		return MarketDataSubscribed{}, c.stoppedError()
 	case <-ctx.Done():
 		return MarketDataSubscribed{}, ctx.Err()
 	}

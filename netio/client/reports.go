@@ -77,13 +77,14 @@ var ErrSubscribed = errors.New("client: already subscribed")
 
 // Subscribe starts delivery of this client's execution reports to handler, replaying the
 // retained ones from fromSequence on (0: live reports only). It returns once the replay
-// is complete. After a reconnect the subscription resumes by itself after the last
-// sequence handled, so the handler sees each report once, in order. The handler runs on
-// the connection's reader goroutine: keep it short, and never wait in it for a call's
-// reply (the reader delivers replies: only a reconnect or Close ends such a wait). It
-// may call Close, or wait for another goroutine's, which does not wait for a reader
-// running a handler. The handler is not entered once Close has begun; a call entered
-// just before may start, or still run, after Close returns.
+// is complete (or with ErrClosed if the client is closed first). After a reconnect the
+// subscription resumes by itself after the last sequence handled, so the handler sees
+// each report once, in order. The handler runs on the connection's reader goroutine:
+// keep it short, and never wait in it for a call's reply (the reader delivers replies:
+// only a reconnect or Close ends such a wait). It may call Close, or wait for another
+// goroutine's, which does not wait for a reader running a handler. The handler is not
+// entered once Close has begun; a call entered just before may start, or still run,
+// after Close returns.
 func (c *Client) Subscribe(ctx context.Context, fromSequence uint64,
 	handler func(Report)) (Subscribed, error) {
 	s := &subscription{handler: handler, live: fromSequence == 0,
@@ -110,9 +111,19 @@ func (c *Client) Subscribe(ctx context.Context, fromSequence uint64,
 		return subscribed, nil
 	case err := <-s.status:
 		return Subscribed{}, err
+	case <-c.stop: // Closed (or stopped by a fatal error): no answer will be read.
+		return Subscribed{}, c.stoppedError()
 	case <-ctx.Done():
 		return Subscribed{}, ctx.Err()
 	}
+}
+
+// stoppedError is what a subscription call waiting for its answer returns once the
+// client has stopped (c.stop closed): ErrClosed, or the fatal error that stopped it.
+func (c *Client) stoppedError() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closedError()
 }
 
 // report hands one report, read on connection generation, to the handler unless it was
