@@ -220,7 +220,10 @@ func (c *Client) marketDataFrame(frame *wire.Frame, generation uint64) {
 // the calls a resumption settles (all of them), or the first call of the instrument. A
 // resumption refused for now (typically: reconnected to the standby before its promotion
 // completed, or resuming many instruments at once past the client's request rate) is
-// retried on this connection after the delay returned (0: none). Called with mu held.
+// retried on this connection after the delay returned (0: none); the calls it settles
+// return the refusal all the same (an answer to their instrument, which they may send
+// again), rather than wait for a retry that an unsubscription meanwhile would cancel.
+// Called with mu held.
 func (s *marketDataSubscription) answerLocked(answer MarketDataSubscribed) (
 	retryDelay time.Duration) {
 	if answer.Status == model.StatusOK {
