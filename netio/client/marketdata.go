@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"sequent/core/model"
@@ -33,16 +34,31 @@ type marketDataSubscription struct {
 	handler     func(MarketDataEvent)
 	instruments map[uint32]uint32 // Instrument (0 = all) → channels.
 	lastOp      uint64            // Op of the last update handed to the handler.
-	// waiters are the SubscribeMarketData calls whose md_subscribe went out on the
-	// current connection (or is queued for it), per instrument, in the order sent: the
-	// server answers an instrument's frames in that order.
-	waiters map[uint32][]chan MarketDataSubscribed
-	// resuming holds, per instrument, the resumption md_subscribe sent on the current
-	// connection and not answered yet (key present), with the calls its answer settles:
-	// those of a replaced connection (resume). Its answer is told from a waiter's by
-	// this: an instrument's resumption goes out before any later call's frame.
-	resuming   map[uint32][]chan MarketDataSubscribed
+	// asked are the md_subscribe frames sent on the current connection (or queued for
+	// it) and not answered yet, per instrument, in the order sent.
+	asked      map[uint32][]marketDataAsk
 	retryDelay time.Duration // Next wait before resending a refused resumption.
+}
+
+// marketDataAsk is one md_subscribe frame waiting for its answer. The answer is matched
+// to it by what it echoes (instrument, channels, from_op), the first such frame in the
+// order sent: the server answers the frames it takes in order, but refuses some at once
+// (busy, rate_limited, permission_denied), ahead of the answers to earlier frames still
+// with its publisher. Frames asking the same thing may swap answers (each caller gets
+// an answer to what it asked).
+type marketDataAsk struct {
+	channels uint32
+	fromOp   uint64
+	// callers receive the answer: the SubscribeMarketData call that sent the frame, or,
+	// for a resumption, the calls of a replaced connection it settles (resume; none for
+	// a retried one).
+	callers    []chan MarketDataSubscribed
+	resumption bool
+}
+
+func newMarketDataSubscription(handler func(MarketDataEvent)) *marketDataSubscription {
+	return &marketDataSubscription{handler: handler, instruments: map[uint32]uint32{},
+		asked: map[uint32][]marketDataAsk{}}
 }
 
 // ErrReconnected is returned by SubscribeMarketData when the connection its md_subscribe
@@ -63,21 +79,23 @@ var ErrReconnected = errors.New("client: connection replaced before the answer")
 // known here (its reader may be in a handler with them buffered, or the connection may
 // have died before they were sent).
 func (s *marketDataSubscription) resume(session uint64) [][]byte {
-	replaced := [...]map[uint32][]chan MarketDataSubscribed{s.waiters, s.resuming}
-	s.waiters = map[uint32][]chan MarketDataSubscribed{}
-	s.resuming = make(map[uint32][]chan MarketDataSubscribed, len(s.instruments))
+	replaced := s.asked
+	s.asked = make(map[uint32][]marketDataAsk, len(s.instruments))
 	frames := make([][]byte, 0, len(s.instruments))
 	for instrument, channels := range s.instruments {
-		s.resuming[instrument] = nil
+		ask := marketDataAsk{channels: channels, fromOp: s.lastOp, resumption: true}
+		for _, replacedAsk := range replaced[instrument] {
+			ask.callers = append(ask.callers, replacedAsk.callers...)
+		}
+		s.asked[instrument] = []marketDataAsk{ask}
 		frames = append(frames, marketDataSubscribeFrame(session, instrument, channels, s.lastOp))
 	}
-	for _, waiters := range replaced {
-		for instrument, waiting := range waiters {
-			if _, resumed := s.resuming[instrument]; resumed {
-				s.resuming[instrument] = append(s.resuming[instrument], waiting...)
-				continue
-			}
-			for _, answers := range waiting {
+	for instrument, asks := range replaced {
+		if _, resumed := s.instruments[instrument]; resumed {
+			continue
+		}
+		for _, ask := range asks {
+			for _, answers := range ask.callers {
 				close(answers)
 			}
 		}
@@ -121,9 +139,7 @@ func (c *Client) SubscribeMarketData(ctx context.Context, instrument uint32, cha
 			c.mu.Unlock()
 			return MarketDataSubscribed{}, fmt.Errorf("client: the first market-data subscription needs a handler")
 		}
-		s = &marketDataSubscription{handler: handler, instruments: map[uint32]uint32{},
-			waiters:  map[uint32][]chan MarketDataSubscribed{},
-			resuming: map[uint32][]chan MarketDataSubscribed{}}
+		s = newMarketDataSubscription(handler)
 		c.marketData = s
 	}
 	s.instruments[instrument] = channels
@@ -131,7 +147,8 @@ func (c *Client) SubscribeMarketData(ctx context.Context, instrument uint32, cha
 		delete(s.instruments, instrument)
 	}
 	answers := make(chan MarketDataSubscribed, 1)
-	s.waiters[instrument] = append(s.waiters[instrument], answers)
+	s.asked[instrument] = append(s.asked[instrument], marketDataAsk{channels: channels,
+		callers: []chan MarketDataSubscribed{answers}})
 	c.outbox = append(c.outbox, marketDataSubscribeFrame(c.session, instrument, channels, 0))
 	c.writeLocked()
 	c.mu.Unlock()
@@ -216,34 +233,38 @@ func (c *Client) marketDataFrame(frame *wire.Frame, generation uint64) {
 	c.handMarketData(s, event)
 }
 
-// answerLocked gives an md_subscribed of the current connection to whoever waits for it:
-// the calls a resumption settles (all of them), or the first call of the instrument. A
-// resumption refused for now (typically: reconnected to the standby before its promotion
-// completed, or resuming many instruments at once past the client's request rate) is
-// retried on this connection after the delay returned (0: none); the calls it settles
-// return the refusal all the same (an answer to their instrument, which they may send
-// again), rather than wait for a retry that an unsubscription meanwhile would cancel.
-// Called with mu held.
+// answerLocked gives an md_subscribed of the current connection to the callers of the
+// frame it answers (marketDataAsk). A resumption refused for now (typically: reconnected
+// to the standby before its promotion completed, or resuming many instruments at once
+// past the client's request rate) is retried on this connection after the delay
+// returned (0: none); the calls it settles return the refusal all the same (an answer
+// to their instrument, which they may send again), rather than wait for a retry that an
+// unsubscription meanwhile would cancel. Called with mu held.
 func (s *marketDataSubscription) answerLocked(answer MarketDataSubscribed) (
 	retryDelay time.Duration) {
 	if answer.Status == model.StatusOK {
 		s.retryDelay = 0
 	}
-	if settled, resumption := s.resuming[answer.Instrument]; resumption {
-		delete(s.resuming, answer.Instrument)
-		for _, answers := range settled {
-			answers <- answer // Capacity 1, used once.
-		}
-		if answer.Status == model.StatusBusy || answer.Status == model.StatusNotPrimary ||
-			answer.Status == model.StatusRateLimited {
-			s.retryDelay = min(max(2*s.retryDelay, resubscribeDelayFirst), resubscribeDelayMax)
-			return s.retryDelay
-		}
-		return 0
+	asks := s.asked[answer.Instrument]
+	index := slices.IndexFunc(asks, func(ask marketDataAsk) bool {
+		return ask.channels == answer.Channels && ask.fromOp == answer.FromOp
+	})
+	if index < 0 {
+		return 0 // Answers no frame of this connection's: handed over, nobody waits.
 	}
-	if waiting := s.waiters[answer.Instrument]; len(waiting) > 0 {
-		waiting[0] <- answer // Capacity 1, used once.
-		s.waiters[answer.Instrument] = waiting[1:]
+	ask := asks[index]
+	if asks = slices.Delete(asks, index, index+1); len(asks) > 0 {
+		s.asked[answer.Instrument] = asks
+	} else {
+		delete(s.asked, answer.Instrument)
+	}
+	for _, answers := range ask.callers {
+		answers <- answer // Capacity 1, used once.
+	}
+	if ask.resumption && (answer.Status == model.StatusBusy ||
+		answer.Status == model.StatusNotPrimary || answer.Status == model.StatusRateLimited) {
+		s.retryDelay = min(max(2*s.retryDelay, resubscribeDelayFirst), resubscribeDelayMax)
+		return s.retryDelay
 	}
 	return 0
 }
@@ -286,9 +307,8 @@ func (c *Client) resumeMarketDataLater(s *marketDataSubscription, instrument uin
 		if c.marketData != s || c.closed || c.generation != generation || !subscribed {
 			return
 		}
-		if _, pending := s.resuming[instrument]; !pending {
-			s.resuming[instrument] = nil // Its answer is the resumption's, settling nobody.
-		}
+		s.asked[instrument] = append(s.asked[instrument], marketDataAsk{channels: channels,
+			fromOp: s.lastOp, resumption: true})
 		c.outbox = append(c.outbox, marketDataSubscribeFrame(c.session, instrument, channels,
 			s.lastOp))
 		c.writeLocked()

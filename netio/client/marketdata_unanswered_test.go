@@ -109,10 +109,8 @@ func TestMarketDataCallsOfADeadConnectionAreAnswered(t *testing.T) {
 // the resumption's answer (channels book where it asked for top), and its own answer,
 // finding no caller, was taken for a resumption's (retried when refused busy).
 func TestMarketDataCallAfterAReconnectGetsItsOwnAnswer(t *testing.T) {
-	s := &marketDataSubscription{instruments: map[uint32]uint32{7: wire.ChannelBook},
-		waiters:  map[uint32][]chan MarketDataSubscribed{},
-		resuming: map[uint32][]chan MarketDataSubscribed{},
-		handler:  func(MarketDataEvent) {}}
+	s := newMarketDataSubscription(func(MarketDataEvent) {})
+	s.instruments[7] = wire.ChannelBook
 	c := &Client{log: slog.New(slog.DiscardHandler), generation: 1, marketData: s}
 	c.mu.Lock()
 	c.generation++ // install: connection 2, resuming instrument 7 with channels book.
@@ -140,5 +138,53 @@ func TestMarketDataCallAfterAReconnectGetsItsOwnAnswer(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second): // A bound on a wait of microseconds.
 		t.Fatal("the call was never answered")
+	}
+}
+
+// TestMarketDataRefusalOvertakingAResumptionAnswersItsCaller: the server answers the
+// md_subscribe frames it takes in order, through its publisher, but refuses some at once
+// from its event loop (rate_limited, busy, permission_denied), ahead of the answers to
+// earlier frames still queued. Right after a reconnect the resumption of instrument 7
+// (from op 10) is queued, and a call for 7 sent just after it is refused rate_limited
+// (the resumption spent the rate): the refusal comes first. Matched in the order the
+// frames were sent, the refusal was taken for the resumption's answer (and the
+// resumption retried), and the resumption's ok was returned to the refused call. Each
+// answer belongs to the frame whose fields it echoes.
+func TestMarketDataRefusalOvertakingAResumptionAnswersItsCaller(t *testing.T) {
+	s := newMarketDataSubscription(func(MarketDataEvent) {})
+	s.instruments[7], s.lastOp = wire.ChannelBook, 10
+	c := &Client{log: slog.New(slog.DiscardHandler), generation: 1, marketData: s}
+	c.mu.Lock()
+	c.generation++ // install: connection 2, resuming instrument 7 from op 10.
+	s.resume(c.session)
+	c.mu.Unlock()
+	retried := false
+	testHookAfterDelay = func(time.Duration, func()) { retried = true }
+	t.Cleanup(func() { testHookAfterDelay = nil })
+	result := make(chan error, 1)
+	go func() {
+		_, err := c.SubscribeMarketData(context.Background(), 7, wire.ChannelBook, nil)
+		result <- err
+	}()
+	waitForMarketDataWaiters(c, s, 7, 1)
+	refusal := marketDataSubscribedFrame(7, wire.ChannelBook, 0) // The call's: from op 0.
+	refusal.Status = uint32(model.StatusRateLimited)
+	for _, frame := range []*wire.Frame{refusal, marketDataSubscribedFrame(7, wire.ChannelBook,
+		10)} {
+		if err := c.handle(frame, 2); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case err := <-result:
+		var refused *StatusError
+		if !errors.As(err, &refused) || refused.Status != model.StatusRateLimited {
+			t.Errorf("the call refused rate_limited returned %v", err)
+		}
+	case <-time.After(10 * time.Second): // A bound on a wait of microseconds.
+		t.Fatal("the call was never answered")
+	}
+	if retried {
+		t.Error("the resumption, answered ok, was retried: the call's refusal was taken for its")
 	}
 }

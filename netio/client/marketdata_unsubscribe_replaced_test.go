@@ -20,9 +20,8 @@ import (
 // ever (or for its context), and its channel stayed first in line for the instrument,
 // so the next SubscribeMarketData of it had its answer taken by the abandoned waiter.
 func TestMarketDataUnsubscribeAnsweredAcrossReplacement(t *testing.T) {
-	s := &marketDataSubscription{instruments: map[uint32]uint32{7: wire.ChannelBook},
-		waiters: map[uint32][]chan MarketDataSubscribed{},
-		handler: func(MarketDataEvent) {}}
+	s := newMarketDataSubscription(func(MarketDataEvent) {})
+	s.instruments[7] = wire.ChannelBook
 	c := &Client{log: slog.New(slog.DiscardHandler), generation: 1, marketData: s}
 	result := make(chan error, 1)
 	go func() {
@@ -36,7 +35,8 @@ func TestMarketDataUnsubscribeAnsweredAcrossReplacement(t *testing.T) {
 	c.generation++
 	s.resume(c.session)
 	c.mu.Unlock()
-	if err := c.handle(marketDataSubscribedFrame(7), 1); err != nil { // Connection 1's answer, read late.
+	// Connection 1's answer, read late.
+	if err := c.handle(marketDataSubscribedFrame(7, 0, 0), 1); err != nil {
 		t.Fatal(err)
 	}
 	select {

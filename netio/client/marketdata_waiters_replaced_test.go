@@ -16,9 +16,7 @@ import (
 // callers, and each must get it. Left waiting for the late answers, the second waited
 // for ever (or for its context), and its waiter then took the next call's answer.
 func TestMarketDataTwoCallersOfOneInstrumentAnsweredAcrossReplacement(t *testing.T) {
-	s := &marketDataSubscription{instruments: map[uint32]uint32{},
-		waiters: map[uint32][]chan MarketDataSubscribed{},
-		handler: func(MarketDataEvent) {}}
+	s := newMarketDataSubscription(func(MarketDataEvent) {})
 	c := &Client{log: slog.New(slog.DiscardHandler), generation: 1, marketData: s}
 	results := make(chan error, 2)
 	for _, channels := range []uint32{wire.ChannelBook, wire.ChannelTop} {
@@ -31,9 +29,14 @@ func TestMarketDataTwoCallersOfOneInstrumentAnsweredAcrossReplacement(t *testing
 	c.mu.Lock()
 	c.generation++ // Connection 2 (install): its resumption asks for instrument 7 once.
 	s.resume(c.session)
+	latest := s.instruments[7] // The channels of whichever call came last.
 	c.mu.Unlock()
-	for _, generation := range []uint64{1, 1, 2} { // Two late answers, the resumption's.
-		if err := c.handle(marketDataSubscribedFrame(7), generation); err != nil {
+	for _, answer := range []struct {
+		channels   uint32
+		generation uint64
+	}{{wire.ChannelBook, 1}, {wire.ChannelTop, 1}, {latest, 2}} { // Two late, the resumption's.
+		if err := c.handle(marketDataSubscribedFrame(7, answer.channels, 0),
+			answer.generation); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -43,7 +43,7 @@ var resumedStreams = []resumedStream{{
 	},
 	subscribeKind: wire.KindMarketDataSubscribe,
 	answer: func(status model.Status) []byte {
-		frame := marketDataSubscribedFrame(7)
+		frame := marketDataSubscribedFrame(7, wire.ChannelBook, 0)
 		frame.Status = uint32(status)
 		return wire.AppendFrame(nil, frame, frame.Body)
 	},
