@@ -56,6 +56,7 @@ type marketDataAsk struct {
 	resumption bool
 }
 
+// newMarketDataSubscription is the subscription of a client's first SubscribeMarketData.
 func newMarketDataSubscription(handler func(MarketDataEvent)) *marketDataSubscription {
 	return &marketDataSubscription{handler: handler, instruments: map[uint32]uint32{},
 		asked: map[uint32][]marketDataAsk{}}
