@@ -253,7 +253,8 @@ func serverError(frame *wire.Frame) *ServerError {
 }
 
 // install makes e the current connection: it queues every pending request (in number
-// order, with the original numbers), the resumed subscription, and starts the reader.
+// order, with the original numbers), the resumed subscriptions (settling the market-data
+// calls the replaced connection left unanswered: resume), and starts the reader.
 // Called with mu held.
 func (c *Client) install(e *established) {
 	c.generation++
@@ -290,7 +291,7 @@ func (c *Client) install(e *established) {
 		c.outbox = append(c.outbox, c.subscription.frame(c.session))
 	}
 	if c.marketData != nil {
-		c.outbox = append(c.outbox, c.marketData.frames(c.session)...)
+		c.outbox = append(c.outbox, c.marketData.resume(c.session)...)
 	}
 	for _, number := range numbers {
 		call := c.pending[number]

@@ -202,4 +202,16 @@
 // per-event outcomes are in the typed results (model.EventResult per event, in order).
 // Execution reports arrive through Subscribe, in sequence order, once each, resumed after
 // reconnects.
+//
+// # Subscriptions across reconnects
+//
+// install (on the reconnector, under the client's mutex) builds the resumptions of the
+// report and market-data subscriptions from their state (the last report handled, the
+// last op handed over) and settles the market-data calls the replaced connection left
+// unanswered (the resumption's answer, or ErrReconnected). A reader applies a
+// subscribed or md_subscribed answer, and moves that state, only in a locked block that
+// also checks that its connection is still the current one (generation): the two are
+// ordered, never interleaved. A refused resumption is retried on the connection that
+// refused it, never on a later one (which sent its own). Subscribe and
+// SubscribeMarketData end with ErrClosed once the client is closed.
 package client

@@ -2,7 +2,9 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"sequent/core/model"
@@ -26,24 +28,78 @@ type MarketDataSubscribed struct {
 }
 
 // marketDataSubscription is the client's market-data subscription: its instruments and
-// the last op seen, resumed after a reconnect (publisher replay from that op).
+// the last op seen, resumed after a reconnect (publisher replay from that op). Its
+// fields are guarded by the client's mutex.
 type marketDataSubscription struct {
 	handler     func(MarketDataEvent)
 	instruments map[uint32]uint32 // Instrument (0 = all) → channels.
 	lastOp      uint64            // Op of the last update handed to the handler.
-	// waiters are the SubscribeMarketData calls waiting for their answer, per instrument
-	// (answers to resumptions after a reconnect, which nobody waits for, find none).
-	waiters    map[uint32][]chan MarketDataSubscribed
+	// asked are the md_subscribe frames sent on the current connection (or queued for
+	// it) and not answered yet, per instrument, in the order sent.
+	asked      map[uint32][]marketDataAsk
 	retryDelay time.Duration // Next wait before resending a refused resumption.
 }
 
-// frames are the md_subscribe frames that resume every subscribed instrument from the
-// last op seen (the server replays updates with op >= it; the handler drops the ones
-// whose sequence it has).
-func (s *marketDataSubscription) frames(session uint64) [][]byte {
+// marketDataAsk is one md_subscribe frame waiting for its answer. The answer is matched
+// to it by what it echoes (instrument, channels, from_op), the first such frame in the
+// order sent: the server answers the frames it takes in order, but refuses some at once
+// (busy, rate_limited, permission_denied), ahead of the answers to earlier frames still
+// with its publisher. Frames asking the same thing may swap answers (each caller gets
+// an answer to what it asked).
+type marketDataAsk struct {
+	channels uint32
+	fromOp   uint64
+	// callers receive the answer: the SubscribeMarketData call that sent the frame, or,
+	// for a resumption, the calls of a replaced connection it settles (resume; none for
+	// a retried one).
+	callers    []chan MarketDataSubscribed
+	resumption bool
+}
+
+// newMarketDataSubscription is the subscription of a client's first SubscribeMarketData.
+func newMarketDataSubscription(handler func(MarketDataEvent)) *marketDataSubscription {
+	return &marketDataSubscription{handler: handler, instruments: map[uint32]uint32{},
+		asked: map[uint32][]marketDataAsk{}}
+}
+
+// ErrReconnected is returned by SubscribeMarketData when the connection its md_subscribe
+// went out on was replaced before the answer came and the new connection's resumption
+// does not cover the instrument: the latest call for it unsubscribed it (channels 0), so
+// the new connection has no subscription of it, as that call asked, but no server
+// answered.
+var ErrReconnected = errors.New("client: connection replaced before the answer")
+
+// resume returns the md_subscribe frames that resume every subscribed instrument on a
+// new connection from the last op seen (the server replays updates with op >= it; the
+// handler drops the ones whose sequence it has), and settles the calls still waiting for
+// an answer of the replaced one (install, with mu held): a caller of an instrument
+// resumed gets the resumption's answer (one for all of them: it asks once per
+// instrument, with its latest channels), any other is answered ErrReconnected (closed
+// channel). None is left for an answer of the replaced connection, whose md_subscribed
+// frames are then ignored (marketDataFrame): whether they will still be read is not
+// known here (its reader may be in a handler with them buffered, or the connection may
+// have died before they were sent).
+func (s *marketDataSubscription) resume(session uint64) [][]byte {
+	replaced := s.asked
+	s.asked = make(map[uint32][]marketDataAsk, len(s.instruments))
 	frames := make([][]byte, 0, len(s.instruments))
 	for instrument, channels := range s.instruments {
+		ask := marketDataAsk{channels: channels, fromOp: s.lastOp, resumption: true}
+		for _, replacedAsk := range replaced[instrument] {
+			ask.callers = append(ask.callers, replacedAsk.callers...)
+		}
+		s.asked[instrument] = []marketDataAsk{ask}
 		frames = append(frames, marketDataSubscribeFrame(session, instrument, channels, s.lastOp))
+	}
+	for instrument, asks := range replaced {
+		if _, resumed := s.instruments[instrument]; resumed {
+			continue
+		}
+		for _, ask := range asks {
+			for _, answers := range ask.callers {
+				close(answers)
+			}
+		}
 	}
 	return frames
 }
@@ -66,7 +122,10 @@ func marketDataSubscribeFrame(session uint64, instrument, channels uint32, fromO
 // short and never wait in it for a call's reply (this goroutine reads replies). It may
 // call Close, which does not wait for a reader running a handler. The handler is not
 // entered once Close has begun; a call entered just before may start, or still run,
-// after Close returns.
+// after Close returns. A call still waiting when its connection is replaced returns the
+// answer to the new connection's resumption of the instrument (one for every call of
+// it, asked with the latest channels), or ErrReconnected when the resumption does not
+// cover it; one waiting when the client is closed returns ErrClosed.
 func (c *Client) SubscribeMarketData(ctx context.Context, instrument uint32, channels uint32,
 	handler func(MarketDataEvent)) (MarketDataSubscribed, error) {
 	c.mu.Lock()
@@ -81,8 +140,7 @@ func (c *Client) SubscribeMarketData(ctx context.Context, instrument uint32, cha
 			c.mu.Unlock()
 			return MarketDataSubscribed{}, fmt.Errorf("client: the first market-data subscription needs a handler")
 		}
-		s = &marketDataSubscription{handler: handler, instruments: map[uint32]uint32{},
-			waiters: map[uint32][]chan MarketDataSubscribed{}}
+		s = newMarketDataSubscription(handler)
 		c.marketData = s
 	}
 	s.instruments[instrument] = channels
@@ -90,16 +148,22 @@ func (c *Client) SubscribeMarketData(ctx context.Context, instrument uint32, cha
 		delete(s.instruments, instrument)
 	}
 	answers := make(chan MarketDataSubscribed, 1)
-	s.waiters[instrument] = append(s.waiters[instrument], answers)
+	s.asked[instrument] = append(s.asked[instrument], marketDataAsk{channels: channels,
+		callers: []chan MarketDataSubscribed{answers}})
 	c.outbox = append(c.outbox, marketDataSubscribeFrame(c.session, instrument, channels, 0))
 	c.writeLocked()
 	c.mu.Unlock()
 	select {
-	case answer := <-answers:
+	case answer, answered := <-answers:
+		if !answered {
+			return MarketDataSubscribed{}, ErrReconnected
+		}
 		if answer.Status != model.StatusOK && answer.Status != model.StatusMarketDataResumeGap {
 			return answer, &StatusError{Status: answer.Status}
 		}
 		return answer, nil
+	case <-c.stop: // Closed (or stopped by a fatal error): no answer will be read.
+		return MarketDataSubscribed{}, c.stoppedError()
 	case <-ctx.Done():
 		return MarketDataSubscribed{}, ctx.Err()
 	}
@@ -124,74 +188,86 @@ func (c *Client) handMarketData(s *marketDataSubscription, event MarketDataEvent
 // connection asked for every update after the last op handed over by then, so a later
 // one here would reach the handler out of turn (and be replayed again; after a failover
 // that lost it, the new primary's update with its sequence would look already had). A
-// stale md_subscribed answers a frame the resumption superseded: the waiting caller gets
-// the resumption's answer (its instrument is resumed with the others).
+// stale md_subscribed answers nobody: resume settled every caller of the replaced
+// connection. The check and what it guards (the last op, the callers' answers) are in
+// one locked block, as install's building of the resumption is: a reconnect between
+// them would let a replaced connection's frame move the op the resumption was built
+// from, or take an answer meant for the new connection's callers.
 func (c *Client) marketDataFrame(frame *wire.Frame, generation uint64) {
-	c.mu.Lock()
-	s := c.marketData
-	stale := c.generation != generation
-	if s != nil && stale && frame.Kind == wire.KindMarketDataSubscribed {
-		// Still handed to a caller when more wait for the instrument than the new
-		// connection will answer: its resumption asks once per instrument still
-		// subscribed and never for one unsubscribed, so a caller left over (an
-		// unsubscription's, or the second of two calls) would wait for ever, first in
-		// line for the instrument, taking the next call's answer in its place.
-		var answer wire.MarketDataSubscribed
-		answer.Decode(frame.Body)
-		waiting := s.waiters[answer.Instrument]
-		answersComing := 0
-		if _, resumed := s.instruments[answer.Instrument]; resumed {
-			answersComing = 1
-		}
-		if len(waiting) > answersComing {
-			waiting[0] <- MarketDataSubscribed{MarketDataSubscribed: answer,
-				Status: model.Status(frame.Status)} // Capacity 1, used once.
-			s.waiters[answer.Instrument] = waiting[1:]
-		}
-	}
-	c.mu.Unlock()
-	if s == nil || stale {
-		return
-	}
+	var event MarketDataEvent
+	var answer MarketDataSubscribed
 	switch frame.Kind {
 	case wire.KindMarketData:
-		updates := make([]model.MarketDataUpdate, len(frame.Body)/model.MarketDataUpdateSize)
-		for i := range updates {
-			updates[i].Decode(frame.Body[i*model.MarketDataUpdateSize:])
+		event.Updates = make([]model.MarketDataUpdate, len(frame.Body)/model.MarketDataUpdateSize)
+		for i := range event.Updates {
+			event.Updates[i].Decode(frame.Body[i*model.MarketDataUpdateSize:])
 		}
-		if len(updates) > 0 {
-			c.mu.Lock()
-			s.lastOp = max(s.lastOp, updates[len(updates)-1].Op)
-			c.mu.Unlock()
-		}
-		c.handMarketData(s, MarketDataEvent{Updates: updates})
 	case wire.KindMarketDataStale:
-		var stale wire.MarketDataStale
-		stale.Decode(frame.Body)
-		c.handMarketData(s, MarketDataEvent{Stale: &stale})
+		event.Stale = &wire.MarketDataStale{}
+		event.Stale.Decode(frame.Body)
 	case wire.KindMarketDataSubscribed:
-		answer := MarketDataSubscribed{Status: model.Status(frame.Status)}
+		answer.Status = model.Status(frame.Status)
 		answer.MarketDataSubscribed.Decode(frame.Body)
-		c.mu.Lock()
-		if answer.Status == model.StatusOK {
-			s.retryDelay = 0
-		}
-		waiting := s.waiters[answer.Instrument]
-		if len(waiting) > 0 {
-			waiting[0] <- answer // Capacity 1, used once.
-			s.waiters[answer.Instrument] = waiting[1:]
-		}
-		c.mu.Unlock()
-		if len(waiting) == 0 && (answer.Status == model.StatusBusy ||
-			answer.Status == model.StatusNotPrimary || answer.Status == model.StatusRateLimited) {
-			// A resumption after a reconnect, refused for now (typically: reconnected to
-			// the standby before its promotion completed, or resuming many instruments at
-			// once past the client's request rate). Retry on this connection.
-			c.resumeMarketDataLater(s, answer.Instrument)
-			return
-		}
-		c.handMarketData(s, MarketDataEvent{Subscribed: &answer})
+		event.Subscribed = &answer
 	}
+	c.mu.Lock()
+	s := c.marketData
+	if s == nil || c.generation != generation {
+		c.mu.Unlock()
+		return
+	}
+	var retryDelay time.Duration
+	if updates := event.Updates; len(updates) > 0 {
+		s.lastOp = max(s.lastOp, updates[len(updates)-1].Op)
+	}
+	if event.Subscribed != nil {
+		retryDelay = s.answerLocked(answer)
+	}
+	c.mu.Unlock()
+	if event.Subscribed != nil && testHookAnswerApplied != nil {
+		testHookAnswerApplied(frame.Kind)
+	}
+	if retryDelay != 0 {
+		c.resumeMarketDataLater(s, answer.Instrument, retryDelay, generation)
+		return
+	}
+	c.handMarketData(s, event)
+}
+
+// answerLocked gives an md_subscribed of the current connection to the callers of the
+// frame it answers (marketDataAsk). A resumption refused for now (typically: reconnected
+// to the standby before its promotion completed, or resuming many instruments at once
+// past the client's request rate) is retried on this connection after the delay
+// returned (0: none); the calls it settles return the refusal all the same (an answer
+// to their instrument, which they may send again), rather than wait for a retry that an
+// unsubscription meanwhile would cancel. Called with mu held.
+func (s *marketDataSubscription) answerLocked(answer MarketDataSubscribed) (
+	retryDelay time.Duration) {
+	if answer.Status == model.StatusOK {
+		s.retryDelay = 0
+	}
+	asks := s.asked[answer.Instrument]
+	index := slices.IndexFunc(asks, func(ask marketDataAsk) bool {
+		return ask.channels == answer.Channels && ask.fromOp == answer.FromOp
+	})
+	if index < 0 {
+		return 0 // Answers no frame of this connection's: handed over, nobody waits.
+	}
+	ask := asks[index]
+	if asks = slices.Delete(asks, index, index+1); len(asks) > 0 {
+		s.asked[answer.Instrument] = asks
+	} else {
+		delete(s.asked, answer.Instrument)
+	}
+	for _, answers := range ask.callers {
+		answers <- answer // Capacity 1, used once.
+	}
+	if ask.resumption && (answer.Status == model.StatusBusy ||
+		answer.Status == model.StatusNotPrimary || answer.Status == model.StatusRateLimited) {
+		s.retryDelay = min(max(2*s.retryDelay, resubscribeDelayFirst), resubscribeDelayMax)
+		return s.retryDelay
+	}
+	return 0
 }
 
 // GetBook returns the market-data snapshot of an instrument: the header (its sequence
@@ -218,20 +294,22 @@ func (c *Client) GetBook(ctx context.Context, instrument uint32, levels uint32) 
 	return header, depth, nil
 }
 
-// resumeMarketDataLater resends the resumption of one instrument's subscription after a
-// growing delay, unless the client, the connection or the subscription changed.
-func (c *Client) resumeMarketDataLater(s *marketDataSubscription, instrument uint32) {
-	c.mu.Lock()
-	s.retryDelay = min(max(2*s.retryDelay, resubscribeDelayFirst), resubscribeDelayMax)
-	delay, generation := s.retryDelay, c.generation
-	c.mu.Unlock()
-	time.AfterFunc(delay, func() {
+// resumeMarketDataLater resends the resumption of one instrument's subscription on the
+// connection that refused it (generation) after delay, unless the client, that
+// connection or the subscription changed meanwhile. The generation is the refusal's: a
+// reconnect in between has sent its own resumption, which a second would duplicate
+// (a second replay, a request of the client's rate, and an answer taken for a caller's).
+func (c *Client) resumeMarketDataLater(s *marketDataSubscription, instrument uint32,
+	delay time.Duration, generation uint64) {
+	afterDelay(delay, func() {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		channels, subscribed := s.instruments[instrument]
 		if c.marketData != s || c.closed || c.generation != generation || !subscribed {
 			return
 		}
+		s.asked[instrument] = append(s.asked[instrument], marketDataAsk{channels: channels,
+			fromOp: s.lastOp, resumption: true})
 		c.outbox = append(c.outbox, marketDataSubscribeFrame(c.session, instrument, channels,
 			s.lastOp))
 		c.writeLocked()

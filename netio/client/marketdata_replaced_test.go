@@ -19,13 +19,12 @@ import (
 // the current connection are handed over.
 func TestMarketDataOfAReplacedConnectionIsNotHandled(t *testing.T) {
 	var handled []uint64
-	s := &marketDataSubscription{instruments: map[uint32]uint32{1: wire.ChannelBook},
-		lastOp: 10, waiters: map[uint32][]chan MarketDataSubscribed{},
-		handler: func(event MarketDataEvent) {
-			for _, update := range event.Updates {
-				handled = append(handled, update.Op)
-			}
-		}}
+	s := newMarketDataSubscription(func(event MarketDataEvent) {
+		for _, update := range event.Updates {
+			handled = append(handled, update.Op)
+		}
+	})
+	s.instruments[1], s.lastOp = wire.ChannelBook, 10
 	c := &Client{log: slog.New(slog.DiscardHandler), generation: 1, marketData: s}
 	c.mu.Lock()
 	c.generation++ // The reconnector installs connection 2 and resumes from op 10.
@@ -47,10 +46,12 @@ func TestMarketDataOfAReplacedConnectionIsNotHandled(t *testing.T) {
 	}
 }
 
-// marketDataSubscribedFrame is an ok md_subscribed answer for instrument.
-func marketDataSubscribedFrame(instrument uint32) *wire.Frame {
+// marketDataSubscribedFrame is an ok md_subscribed answer to an md_subscribe of
+// instrument with channels and fromOp (echoed, as the server does).
+func marketDataSubscribedFrame(instrument, channels uint32, fromOp uint64) *wire.Frame {
 	body := make([]byte, wire.MarketDataSubscribedSize)
-	(&wire.MarketDataSubscribed{Instrument: instrument}).Encode(body)
+	(&wire.MarketDataSubscribed{Instrument: instrument, Channels: channels,
+		FromOp: fromOp}).Encode(body)
 	return &wire.Frame{Kind: wire.KindMarketDataSubscribed, Status: uint32(model.StatusOK),
 		Body: body}
 }
@@ -61,7 +62,11 @@ func waitForMarketDataWaiters(c *Client, s *marketDataSubscription, instrument u
 	count int) {
 	for waiting := false; !waiting; runtime.Gosched() {
 		c.mu.Lock()
-		waiting = len(s.waiters[instrument]) == count
+		callers := 0
+		for _, ask := range s.asked[instrument] {
+			callers += len(ask.callers)
+		}
+		waiting = callers == count
 		c.mu.Unlock()
 	}
 }

@@ -11,14 +11,12 @@ import (
 
 // TestMarketDataTwoCallersOfOneInstrumentAnsweredAcrossReplacement: two
 // SubscribeMarketData calls for one instrument (a change of channels, say) wait on
-// connection 1 when it is replaced. Their answers, read late, are dropped as stale;
-// the new connection's resumption asks once per instrument, so one answer comes for the
-// two callers. Each caller must get an answer (the resumption's); today the second
-// waits for ever (or for its context), and its waiter then takes the next call's answer.
+// connection 1 when it is replaced. Their answers, read late, are ignored as stale; the
+// new connection's resumption asks once per instrument, so one answer comes for the two
+// callers, and each must get it. Left waiting for the late answers, the second waited
+// for ever (or for its context), and its waiter then took the next call's answer.
 func TestMarketDataTwoCallersOfOneInstrumentAnsweredAcrossReplacement(t *testing.T) {
-	s := &marketDataSubscription{instruments: map[uint32]uint32{},
-		waiters: map[uint32][]chan MarketDataSubscribed{},
-		handler: func(MarketDataEvent) {}}
+	s := newMarketDataSubscription(func(MarketDataEvent) {})
 	c := &Client{log: slog.New(slog.DiscardHandler), generation: 1, marketData: s}
 	results := make(chan error, 2)
 	for _, channels := range []uint32{wire.ChannelBook, wire.ChannelTop} {
@@ -29,10 +27,16 @@ func TestMarketDataTwoCallersOfOneInstrumentAnsweredAcrossReplacement(t *testing
 	}
 	waitForMarketDataWaiters(c, s, 7, 2)
 	c.mu.Lock()
-	c.generation++ // Connection 2: its resumption asks for instrument 7 once.
+	c.generation++ // Connection 2 (install): its resumption asks for instrument 7 once.
+	s.resume(c.session)
+	latest := s.instruments[7] // The channels of whichever call came last.
 	c.mu.Unlock()
-	for _, generation := range []uint64{1, 1, 2} { // Two late answers, the resumption's.
-		if err := c.handle(marketDataSubscribedFrame(7), generation); err != nil {
+	for _, answer := range []struct {
+		channels   uint32
+		generation uint64
+	}{{wire.ChannelBook, 1}, {wire.ChannelTop, 1}, {latest, 2}} { // Two late, the resumption's.
+		if err := c.handle(marketDataSubscribedFrame(7, answer.channels, 0),
+			answer.generation); err != nil {
 			t.Fatal(err)
 		}
 	}

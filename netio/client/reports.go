@@ -77,13 +77,14 @@ var ErrSubscribed = errors.New("client: already subscribed")
 
 // Subscribe starts delivery of this client's execution reports to handler, replaying the
 // retained ones from fromSequence on (0: live reports only). It returns once the replay
-// is complete. After a reconnect the subscription resumes by itself after the last
-// sequence handled, so the handler sees each report once, in order. The handler runs on
-// the connection's reader goroutine: keep it short, and never wait in it for a call's
-// reply (the reader delivers replies: only a reconnect or Close ends such a wait). It
-// may call Close, or wait for another goroutine's, which does not wait for a reader
-// running a handler. The handler is not entered once Close has begun; a call entered
-// just before may start, or still run, after Close returns.
+// is complete (or with ErrClosed if the client is closed first). After a reconnect the
+// subscription resumes by itself after the last sequence handled, so the handler sees
+// each report once, in order. The handler runs on the connection's reader goroutine:
+// keep it short, and never wait in it for a call's reply (the reader delivers replies:
+// only a reconnect or Close ends such a wait). It may call Close, or wait for another
+// goroutine's, which does not wait for a reader running a handler. The handler is not
+// entered once Close has begun; a call entered just before may start, or still run,
+// after Close returns.
 func (c *Client) Subscribe(ctx context.Context, fromSequence uint64,
 	handler func(Report)) (Subscribed, error) {
 	s := &subscription{handler: handler, live: fromSequence == 0,
@@ -110,9 +111,19 @@ func (c *Client) Subscribe(ctx context.Context, fromSequence uint64,
 		return subscribed, nil
 	case err := <-s.status:
 		return Subscribed{}, err
+	case <-c.stop: // Closed (or stopped by a fatal error): no answer will be read.
+		return Subscribed{}, c.stoppedError()
 	case <-ctx.Done():
 		return Subscribed{}, ctx.Err()
 	}
+}
+
+// stoppedError is what a subscription call waiting for its answer returns once the
+// client has stopped (c.stop closed): ErrClosed, or the fatal error that stopped it.
+func (c *Client) stoppedError() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closedError()
 }
 
 // report hands one report, read on connection generation, to the handler unless it was
@@ -166,32 +177,47 @@ func (c *Client) leaveHandler() {
 // subscribed completes a (re)subscription. A refusal of the first Subscribe is reported
 // to it and ends the subscription. A refused resumption after a reconnect is retried
 // after a back-off when busy (the server's replay slots were all taken) or rate limited
-// (a subscribe counts as a request); any other
-// refusal ends the subscription with an error in the log, never silently. An answer read
-// on a connection since replaced (generation) is ignored: it answers a subscribe frame
-// the new connection's resumption has superseded.
+// (a subscribe counts as a request); any other refusal ends the subscription with an
+// error in the log, never silently. An answer read on a connection since replaced
+// (generation) is ignored: it answers a subscribe frame the new connection's resumption
+// has superseded.
+//
+// Whether the answer is stale is decided in the locked block that applies it
+// (subscribedLocked), and the reconnector builds the resumption under the same mutex
+// (install): either the answer is applied first and the resumption asks from the filter
+// it moved, or the resumption comes first and the answer is ignored. With the check in
+// a block of its own, a reconnect in between let a replaced connection's answer move
+// the filter (or end a live subscription's liveness) after the new connection's
+// resumption was built from the filter before it. What follows the block (log, gap
+// callbacks, the first caller's answer, the retry) acts on what the block applied even
+// if a reconnect comes meanwhile, and is not rechecked: a gap callback tells of a filter
+// move the resumption was then built from, whose reports the handler will be given
+// (skipping it would hide a reuse); the retry is bound to this answer's connection
+// (resubscribeLater).
 func (c *Client) subscribed(frame *wire.Frame, generation uint64) {
+	var body wire.Subscribed
+	status := model.Status(frame.Status)
+	if status == model.StatusOK {
+		body.Decode(frame.Body)
+	}
 	c.mu.Lock()
-	if c.generation != generation {
+	s := c.subscription
+	if s == nil || c.generation != generation {
 		c.mu.Unlock()
 		return
 	}
-	s := c.subscription
-	established := s != nil && s.established
-	var askedFrom uint64
-	if s != nil {
-		askedFrom = s.askedFrom
-	}
+	outcome := c.subscribedLocked(s, status, frame.Aux)
 	c.mu.Unlock()
-	if s == nil {
-		return
+	if testHookAnswerApplied != nil {
+		testHookAnswerApplied(frame.Kind)
 	}
-	if status := model.Status(frame.Status); status != model.StatusOK {
-		if established && (status == model.StatusBusy || status == model.StatusRateLimited) {
-			c.resubscribeLater(s)
-			return
-		}
-		if established {
+	switch {
+	case outcome.retryDelay != 0:
+		c.log.Warn("client: report resubscription busy; retrying", "delay",
+			outcome.retryDelay, "status", status.String())
+		c.resubscribeLater(s, outcome.retryDelay, generation)
+	case status != model.StatusOK:
+		if outcome.established {
 			c.log.Error("client: report subscription refused after a reconnect; reports stop",
 				"status", status.String())
 		}
@@ -199,52 +225,69 @@ func (c *Client) subscribed(frame *wire.Frame, generation uint64) {
 		case s.status <- &StatusError{Status: status}:
 		default:
 		}
-		c.mu.Lock()
-		if c.subscription == s {
-			c.subscription = nil
-		}
-		c.mu.Unlock()
-		return
+	default:
+		c.subscribedAnnounce(s, outcome, body, frame.Aux)
 	}
-	c.mu.Lock()
+}
+
+// subscribedOutcome is what subscribedLocked applied, for what subscribed does after it.
+type subscribedOutcome struct {
+	established bool          // A resumption's answer: the subscription was accepted before.
+	askedFrom   uint64        // from_sequence of the subscribe frame answered.
+	reused      bool          // Server behind askedFrom: handled sequences number new reports.
+	retryDelay  time.Duration // Not 0: a refused resumption, sent again after this delay.
+}
+
+// subscribedLocked applies an answer of the current connection to s, the subscription:
+// the retry back-off, the end of a refused subscription, or the duplicate filter's move.
+// Called with mu held.
+func (c *Client) subscribedLocked(s *subscription, status model.Status,
+	next uint64) subscribedOutcome {
+	outcome := subscribedOutcome{established: s.established, askedFrom: s.askedFrom}
+	if status != model.StatusOK {
+		if s.established && (status == model.StatusBusy || status == model.StatusRateLimited) {
+			s.retryDelay = min(max(2*s.retryDelay, resubscribeDelayFirst), resubscribeDelayMax)
+			outcome.retryDelay = s.retryDelay
+			return outcome
+		}
+		c.subscription = nil
+		return outcome
+	}
 	s.established, s.retryDelay = true, 0
-	c.mu.Unlock()
-	var body wire.Subscribed
-	body.Decode(frame.Body)
-	next := frame.Aux // next_sequence (wire.Subscribed); 0 from a server before it.
-	// The duplicate filter (report) moves to next-1 in two cases. A server behind the
-	// sequence asked for (reused) lost reports the handler was given (a failover) and
-	// numbers new ones from next: they must reach the handler, which the filter would
-	// drop as handled; no report of this connection came before this frame (the server
-	// sends none below the one asked for during the replay, and every other after it).
-	// A live subscription (from 0) is delivered every report from next on, so the ones
-	// before count as handled (one below that, made just before the subscription, may
-	// still follow this frame and is dropped): its resumption then asks from next, not
-	// from 0, which would skip the reports made while it is disconnected. Either way the
-	// subscription is no longer live (a filter back at 0 must still resume from 1). A
-	// server before next answers 0: nothing changes.
-	reused := askedFrom != 0 && next != 0 && next < askedFrom
-	if reused || (askedFrom == 0 && next != 0) {
-		c.mu.Lock()
-		if c.subscription == s {
-			if reused {
-				s.lastSeen = min(s.lastSeen, next-1)
-			} else {
-				s.lastSeen = max(s.lastSeen, next-1)
-			}
-			s.live = false
-		}
-		c.mu.Unlock()
+	// next is next_sequence (wire.Subscribed), 0 from a server before it. The duplicate
+	// filter (report) moves to next-1 in two cases. A server behind the sequence asked
+	// for (reused) lost reports the handler was given (a failover) and numbers new ones
+	// from next: they must reach the handler, which the filter would drop as handled; no
+	// report of this connection came before this frame (the server sends none below the
+	// one asked for during the replay, and every other after it). A live subscription
+	// (from 0) is delivered every report from next on, so the ones before count as
+	// handled (one below that, made just before the subscription, may still follow this
+	// frame and is dropped): its resumption then asks from next, not from 0, which would
+	// skip the reports made while it is disconnected. Either way the subscription is no
+	// longer live (a filter back at 0 must still resume from 1). A server before next
+	// answers 0: nothing changes.
+	outcome.reused = outcome.askedFrom != 0 && next != 0 && next < outcome.askedFrom
+	if outcome.reused {
+		s.lastSeen, s.live = min(s.lastSeen, next-1), false
+	} else if outcome.askedFrom == 0 && next != 0 {
+		s.lastSeen, s.live = max(s.lastSeen, next-1), false
 	}
-	// A resumption asked for the reports after the last one handled (the first
-	// Subscribe's caller gets OldestSequence and NextSequence and judges for itself; from
-	// 0 asks for no replay at all).
-	if established && askedFrom != 0 && body.OldestSequence > askedFrom {
+	return outcome
+}
+
+// subscribedAnnounce tells of an accepted (re)subscription: the gaps a resumption found
+// (a resumption asked for the reports after the last one handled; the first Subscribe's
+// caller gets OldestSequence and NextSequence and judges for itself, and from 0 asks
+// for no replay at all), and the first Subscribe's answer.
+func (c *Client) subscribedAnnounce(s *subscription, outcome subscribedOutcome,
+	body wire.Subscribed, next uint64) {
+	askedFrom := outcome.askedFrom
+	if outcome.established && askedFrom != 0 && body.OldestSequence > askedFrom {
 		c.log.Error("client: execution reports lost: the server no longer holds them; "+
 			"reconcile by querying orders", "first", askedFrom, "last", body.OldestSequence-1)
 		c.reportGap(c.config.ReportsLost, askedFrom, body.OldestSequence-1)
 	}
-	if established && reused {
+	if outcome.established && outcome.reused {
 		c.log.Error("client: execution reports handled were lost in a failover; their "+
 			"sequences now number new reports; reconcile by querying orders",
 			"first", next, "last", askedFrom-1)
@@ -284,19 +327,15 @@ func (r Report) ExecutionReport() (report model.ExecutionReport, ok bool) {
 	return report, true
 }
 
-// resubscribeLater sends the resumption of s again, on the same connection, after a
-// growing delay, unless the subscription, the client or the connection has ended.
-func (c *Client) resubscribeLater(s *subscription) {
-	c.mu.Lock()
-	s.retryDelay = min(max(2*s.retryDelay, resubscribeDelayFirst), resubscribeDelayMax)
-	delay, generation := s.retryDelay, c.generation
-	c.mu.Unlock()
-	c.log.Warn("client: report resubscription busy; retrying", "delay", delay)
-	time.AfterFunc(delay, func() {
+// resubscribeLater sends the resumption of s again, on the connection that refused it
+// (generation), after delay, unless the subscription, the client or that connection has
+// ended meanwhile. The generation is the refusal's, not the one current when this runs:
+// a reconnect in between has sent its own resumption, and a second subscribe on one
+// connection is a protocol error (unexpected_frame, which ends the reports).
+func (c *Client) resubscribeLater(s *subscription, delay time.Duration, generation uint64) {
+	afterDelay(delay, func() {
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		// A reconnect meanwhile has resent it already, and a second subscribe on one
-		// connection is a protocol error.
 		if c.subscription != s || c.closed || c.generation != generation {
 			return
 		}
