@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -324,6 +325,7 @@ type proxy struct {
 	target   string
 	mu       sync.Mutex
 	conns    []net.Conn
+	refusing atomic.Bool // Connections accepted meanwhile are closed at once.
 }
 
 func newProxy(t testing.TB, target string) *proxy {
@@ -344,6 +346,10 @@ func (p *proxy) accept() {
 		downstream, err := p.listener.Accept()
 		if err != nil {
 			return
+		}
+		if p.refusing.Load() {
+			downstream.Close()
+			continue
 		}
 		upstream, err := net.Dial("tcp", p.target)
 		if err != nil {

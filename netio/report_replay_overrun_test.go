@@ -79,3 +79,78 @@ func TestOverrunCoveredByHeldLiveReportsIsNotALoss(t *testing.T) {
 		t.Fatalf("ReportsLost %v, though the handler got every report", lost)
 	}
 }
+
+// TestResumptionOverrunReportsLostOnlyWhatTheHandlerMissed: a Go client that handled
+// report 1 is cut off and cannot reconnect while reports 2..600 are made; it then
+// resumes from 2. After the replay's first batch (2..257) the client is given 4,400
+// reports at once (601..5000, held live for the connection): the ring overwrites
+// 258..904 before the replay reaches them, so the replay ends and the answer's oldest is
+// 601. The reports 258..600 are lost, and only those: ReportsLost(258, 600). Before
+// (review of 0968f29), the client named the loss from the sequence it asked from,
+// 2..600, although its handler had been given 2..257.
+func TestResumptionOverrunReportsLostOnlyWhatTheHandlerMissed(t *testing.T) {
+	server, replays := startPausedShardServer(t, func(call, batch int) bool {
+		return call == 2 && batch == 0 // The resumption, after its first batch.
+	})
+	maker := newReportMaker(t, server.Address())
+	maker.make(t, 1)
+	waitStored(t, replays.Shard, 1)
+	p := newProxy(t, server.Address())
+	var mu sync.Mutex
+	var handled []uint64
+	var lost [][2]uint64
+	ctx := background(t)
+	c, err := client.Dial(ctx, client.Config{Addresses: []string{p.address()},
+		Client: clientAll, Key: 1, Secret: secretOne, Logger: testLogger(),
+		ReportsLost: func(first, last uint64) {
+			mu.Lock()
+			lost = append(lost, [2]uint64{first, last})
+			mu.Unlock()
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if _, err := c.Subscribe(ctx, 1, func(r client.Report) {
+		mu.Lock()
+		handled = append(handled, r.Sequence)
+		mu.Unlock()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "report 1 handled", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(handled) == 1
+	})
+	p.refusing.Store(true)
+	p.cut()
+	maker.make(t, 599) // 2..600, made while the client is disconnected.
+	waitStored(t, replays.Shard, 600)
+	p.refusing.Store(false) // The client reconnects and resumes from 2.
+	waitPaused(t, replays, 2, 0)
+	maker.make(t, 4400) // 601..5000: the ring now holds 905..5000.
+	waitStored(t, replays.Shard, 5000)
+	replays.resume <- struct{}{}
+	waitFor(t, "report 5000 handled", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(handled) > 0 && handled[len(handled)-1] == 5000
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	want := []uint64{1}
+	for sequence := uint64(2); sequence <= 257; sequence++ {
+		want = append(want, sequence)
+	}
+	for sequence := uint64(601); sequence <= 5000; sequence++ {
+		want = append(want, sequence)
+	}
+	if !slices.Equal(handled, want) {
+		t.Fatalf("handled %d reports, want 1, 2..257, 601..5000 once each in order",
+			len(handled))
+	}
+	if !slices.Equal(lost, [][2]uint64{{258, 600}}) {
+		t.Fatalf("ReportsLost %v, want [[258 600]]", lost)
+	}
+}

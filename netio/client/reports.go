@@ -234,6 +234,7 @@ func (c *Client) subscribed(frame *wire.Frame, generation uint64) {
 type subscribedOutcome struct {
 	established bool          // A resumption's answer: the subscription was accepted before.
 	askedFrom   uint64        // from_sequence of the subscribe frame answered.
+	lostFrom    uint64        // The first report a loss can name: after the last handled.
 	reused      bool          // Server behind askedFrom: handled sequences number new reports.
 	retryDelay  time.Duration // Not 0: a refused resumption, sent again after this delay.
 }
@@ -243,7 +244,11 @@ type subscribedOutcome struct {
 // Called with mu held.
 func (c *Client) subscribedLocked(s *subscription, status model.Status,
 	next uint64) subscribedOutcome {
-	outcome := subscribedOutcome{established: s.established, askedFrom: s.askedFrom}
+	// The reports replayed before this answer were handled already (report), so the
+	// first one a loss can name is after the last handled: a replay that the server's
+	// window overran stops there (PROTOCOL.md section 8), below oldest_sequence.
+	outcome := subscribedOutcome{established: s.established, askedFrom: s.askedFrom,
+		lostFrom: max(s.askedFrom, s.lastSeen+1)}
 	if status != model.StatusOK {
 		if s.established && (status == model.StatusBusy || status == model.StatusRateLimited) {
 			s.retryDelay = min(max(2*s.retryDelay, resubscribeDelayFirst), resubscribeDelayMax)
@@ -282,10 +287,11 @@ func (c *Client) subscribedLocked(s *subscription, status model.Status,
 func (c *Client) subscribedAnnounce(s *subscription, outcome subscribedOutcome,
 	body wire.Subscribed, next uint64) {
 	askedFrom := outcome.askedFrom
-	if outcome.established && askedFrom != 0 && body.OldestSequence > askedFrom {
+	if outcome.established && askedFrom != 0 && body.OldestSequence > outcome.lostFrom {
 		c.log.Error("client: execution reports lost: the server no longer holds them; "+
-			"reconcile by querying orders", "first", askedFrom, "last", body.OldestSequence-1)
-		c.reportGap(c.config.ReportsLost, askedFrom, body.OldestSequence-1)
+			"reconcile by querying orders", "first", outcome.lostFrom,
+			"last", body.OldestSequence-1)
+		c.reportGap(c.config.ReportsLost, outcome.lostFrom, body.OldestSequence-1)
 	}
 	if outcome.established && outcome.reused {
 		c.log.Error("client: execution reports handled were lost in a failover; their "+
