@@ -454,8 +454,11 @@ func (c *Client) leave(call *Call, err error) (bool, error) {
 const rejoinCallersMin = 32
 
 // RejoinWaitDefault is Config.RejoinWait's default: measured best of 200 µs, 500 µs and
-// 1 ms with 512 callers on the loaded 2-core VM (README, issue 15), where woken callers
-// wait hundreds of microseconds for a CPU; 200 µs ended most holds before they were back.
+// 1 ms end to end with 512 callers on the loaded 2-core VM (README, issue 15), where
+// woken callers wait hundreds of microseconds for a CPU; 200 µs ended most holds before
+// they were back. The wait is not free: the log's sync no longer overlaps the callers'
+// return (with two groups it did), so it pays only while a sync costs more than that
+// return; the in-process benchmark, whose callers are lighter, did not gain.
 const RejoinWaitDefault = time.Millisecond
 
 // holdForRejoin is admit's wait for the callers the last answered merged request
