@@ -102,6 +102,73 @@ func TestRedirectedStandbyRefusesAnotherPairsWitness(t *testing.T) {
 	}
 }
 
+// TestPrimaryFencesOnAnotherWitnessAsOnALostOne: a primary pinned to witness A whose
+// renewals reach witness B (same key) counts each as a failed renewal, asks B nothing,
+// and fences once its lease runs out, naming the identity, as it does when its witness
+// is unreachable or its replies forged; B's grants would otherwise keep it primary while
+// pair B's witness knows nothing of it.
+func TestPrimaryFencesOnAnotherWitnessAsOnALostOne(t *testing.T) {
+	lease := testLeaseDuration
+	witnessB, addressB := startIdentifiedWitness(t, witnessIDPairB, lease)
+	messages := &recordingHandler{}
+	config := withWitness(nodeConfig(t.TempDir(), freeAddress(t), ""), "a", addressB, lease)
+	config.WitnessID = witnessIDPairA
+	config.Logger = slog.New(messages)
+	primary := startNode(t, config)
+	defer primary.Close()
+	waitFor(t, "the primary to fence", func() bool {
+		return primary.Status().Lease.Losses >= 1 && primary.Role() != shard.RolePrimary
+	})
+	const unrenewed = "replication: witness unreachable and the lease ran out: fencing"
+	if value, ok := messages.attr(unrenewed, "last_error"); !ok ||
+		!errors.Is(valueError(value), ErrWitnessIdentity) {
+		t.Fatalf("fenced naming %v (logged: %v), want ErrWitnessIdentity", value, ok)
+	}
+	if status := primary.Status().Lease; status.Renewals != 0 || status.RenewalFailures == 0 {
+		t.Fatalf("lease counters %+v, want no renewal and failed ones", status)
+	}
+	if holder := holderOf(witnessB); holder != "" {
+		t.Fatalf("witness B was asked: it holds a lease for %q", holder)
+	}
+}
+
+// TestStandbyWatchRefusesAnotherPairsWitness: the failover watch of a standby pinned to
+// witness A, its primary silent (a lease far shorter than the primary's heartbeat) and
+// its witness connection reaching witness B, never promotes: it says once at Error that
+// it refused the witness, naming the identity, and keeps asking (B is asked nothing).
+func TestStandbyWatchRefusesAnotherPairsWitness(t *testing.T) {
+	lease := 100 * time.Millisecond // Far shorter than the primary's heartbeat interval.
+	witnessB, addressB := startIdentifiedWitness(t, witnessIDPairB, lease)
+	setManualClock(witnessB).advance(time.Hour) // B grants any acquisition.
+	proxy := newWitnessProxy(t, addressB)
+	primaryAddress := freeAddress(t)
+	primary := startNode(t, nodeConfig(t.TempDir(), primaryAddress, "")) // No witness.
+	defer primary.Close()
+	messages := &recordingHandler{}
+	config := withWitness(nodeConfig(t.TempDir(), freeAddress(t), primaryAddress), "b",
+		proxy.address(), lease)
+	config.WitnessID = witnessIDPairA
+	config.Logger = slog.New(messages)
+	standby := startNode(t, config)
+	defer standby.Close()
+	// Each request is one challenge: a third means the watch dealt with two refusals.
+	waitFor(t, "three refused requests", func() bool { return len(proxy.frames()) >= 3 })
+	const refused = "replication: automatic failover refused the witness's answer"
+	if value, ok := messages.attr(refused, "error"); !ok ||
+		!errors.Is(valueError(value), ErrWitnessIdentity) {
+		t.Fatalf("refusal logged with %v (logged: %v), want ErrWitnessIdentity", value, ok)
+	}
+	if count := messages.count(refused); count != 1 {
+		t.Fatalf("%q logged %d times, want once", refused, count)
+	}
+	if role := standby.Role(); role != shard.RoleStandby {
+		t.Fatalf("the standby is %s", role)
+	}
+	if holder := holderOf(witnessB); holder != "" {
+		t.Fatalf("witness B was asked: it holds a lease for %q", holder)
+	}
+}
+
 // TestPinnedNodeAndItsWitness: a primary pinning its witness's id keeps its lease, over
 // v3 only (every reply the witness sends it is an identified one), and does not say that
 // the id is not pinned; a pinned acquisition and its renewal are granted.
