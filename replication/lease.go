@@ -18,28 +18,18 @@ type leaseCounters struct {
 	// unsigned: the witness's last answer came unsigned (v1, accepted over TLS or as
 	// allowed); said when it changes (askLease).
 	unsigned atomic.Bool
-	// unpinnedLogged: the witness's identity is not pinned, said once (askLease).
-	unpinnedLogged atomic.Bool
 }
 
 // askLease asks the witness as this node: its address, TLS, key and name, whether it
 // accepts unsigned replies, and the witness id it pins. An answer accepted unsigned (from
 // a witness of an earlier build) is logged at Warn when the witness starts answering so,
 // and at Info when it signs again (upgraded): every quarter lease would flood the log.
-// Without a pin, the first answer says once at Warn how to pin the witness's id.
 func (n *Node) askLease(kind byte, epoch uint64, deadline time.Time) (leaseAnswer, error) {
 	client := witnessClient{address: n.config.Witness, tls: n.clientTLS(), key: n.config.Key,
 		unsignedAllowed: n.config.WitnessUnsignedAllowed, pinnedID: n.config.WitnessID}
 	answer, err := client.ask(n.lifetime, kind, n.config.NodeName, epoch, deadline)
 	if err != nil {
 		return answer, err
-	}
-	if client.pinnedID == "" && !n.lease.unpinnedLogged.Swap(true) {
-		announced := answer.witnessID
-		if announced == "" {
-			announced = "none (a witness before session 38: upgrade it, then pin its id)"
-		}
-		n.config.Logger.Warn(witnessNotPinnedMessage, "witness_announces", announced)
 	}
 	if unsigned := !answer.signed; n.lease.unsigned.Swap(unsigned) != unsigned {
 		if unsigned {
@@ -56,7 +46,9 @@ func (n *Node) askLease(kind byte, epoch uint64, deadline time.Time) (leaseAnswe
 	return answer, nil
 }
 
-// witnessNotPinnedMessage is what a node without a pinned witness id logs once.
+// witnessNotPinnedMessage is what a node with a witness and no pinned witness id logs
+// once, at start (Node.Start): a standby asks the witness only when failing over, too
+// late to be told.
 const witnessNotPinnedMessage = "replication: the witness's identity is not pinned: any " +
 	"witness holding the replication key is believed (a connection redirected to another " +
 	"pair's witness could promote this node): pin it on both nodes with --witness-id (the " +

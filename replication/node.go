@@ -311,6 +311,9 @@ func (n *Node) Start(outputs []shard.Outputs) {
 	n.mutex.Lock()
 	defer n.mutex.Unlock()
 	n.started = true
+	if n.config.Witness != "" && n.config.WitnessID == "" {
+		n.config.Logger.Warn(witnessNotPinnedMessage)
+	}
 	if n.Role() == shard.RoleStandby {
 		n.startFollowers(true)
 		if n.config.Witness != "" {

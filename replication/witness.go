@@ -78,7 +78,7 @@ import (
 // an id changed on the way fails the mac (ErrWitnessReplyForged), another witness's id
 // or a witness that announces none (an earlier build, or the bit cleared on the way) is
 // refused before the request (ErrWitnessIdentity), whatever the transport. A node
-// without a pin uses v1 and v2 as before (and says once, at Warn, how to pin). A witness
+// without a pin uses v1 and v2 as before (and says once at start, at Warn, how to pin). A witness
 // of this build serves all three versions; an earlier witness closes the connection on a
 // v3 request unanswered; an earlier node ignores the id after the features.
 const (
@@ -596,9 +596,6 @@ type leaseAnswer struct {
 	// signed: the reply carried the witness's mac (v2 or v3). False for a v1 reply,
 	// accepted only over TLS or when unsigned replies are allowed (not on the wire).
 	signed bool
-	// witnessID is the id the witness's challenge announced ("" if none): proven by the
-	// reply's mac when the node pins it (v3), only announced otherwise (not in the reply).
-	witnessID string
 }
 
 // witnessClient is how a node asks the witness: its address, the TLS it dials with (nil:
@@ -702,7 +699,6 @@ func (c witnessClient) ask(ctx context.Context, kind byte, node string, epoch ui
 	default:
 		answer, err = decodeLeaseAnswer(reply.body)
 	}
-	answer.witnessID = announced.id
 	return answer, err
 }
 
