@@ -645,27 +645,13 @@ func (c witnessClient) ask(ctx context.Context, kind byte, node string, epoch ui
 		return leaseAnswer{}, err
 	}
 	witnessNonce := bytes.Clone(announced.nonce)
-	signs := announced.features&witnessSignsReplies != 0
-	identifies := announced.features&witnessProvesIdentity != 0
-	if c.pinnedID != "" && !identifies {
-		return leaseAnswer{}, fmt.Errorf("%w: want %q, the witness proves no identity (a "+
-			"build before session 38: upgrade the witness)", ErrWitnessIdentity, c.pinnedID)
-	}
-	if c.pinnedID != "" && announced.id != c.pinnedID {
-		return leaseAnswer{}, fmt.Errorf("%w: want %q, the witness announces %q",
-			ErrWitnessIdentity, c.pinnedID, announced.id)
-	}
-	if c.pinnedID == "" && !signs && c.tls == nil && !c.unsignedAllowed {
-		return leaseAnswer{}, ErrWitnessUnsigned
+	requestKind, replyKind, err := c.version(announced)
+	if err != nil {
+		return leaseAnswer{}, err
 	}
 	payload := leaseRequest{kind: kind, epoch: epoch, node: node}.encode()
-	requestKind, replyKind := frameLeaseRequest, frameLeaseReply
 	var nodeNonce []byte
-	if signs || c.pinnedID != "" {
-		requestKind, replyKind = frameLeaseRequestSigned, frameLeaseReplySigned
-		if c.pinnedID != "" {
-			requestKind, replyKind = frameLeaseRequestIdentified, frameLeaseReplyIdentified
-		}
+	if requestKind != frameLeaseRequest { // v2 and v3 carry the node's nonce.
 		nodeNonce = make([]byte, nonceSize)
 		if _, err := rand.Read(nodeNonce); err != nil {
 			return leaseAnswer{}, err
@@ -688,18 +674,40 @@ func (c witnessClient) ask(ctx context.Context, kind byte, node string, epoch ui
 		return leaseAnswer{}, fmt.Errorf("%w: witness reply of type %d, want %d", ErrFrame,
 			reply.kind, replyKind)
 	}
-	var answer leaseAnswer
-	switch {
-	case c.pinnedID != "":
-		answer, err = decodeIdentifiedLeaseAnswer(c.key, c.pinnedID, nodeNonce, witnessNonce,
+	switch replyKind {
+	case frameLeaseReplyIdentified:
+		return decodeIdentifiedLeaseAnswer(c.key, c.pinnedID, nodeNonce, witnessNonce,
 			reply.epoch, reply.body)
-	case signs:
-		answer, err = decodeSignedLeaseAnswer(c.key, nodeNonce, witnessNonce, reply.epoch,
-			reply.body)
+	case frameLeaseReplySigned:
+		return decodeSignedLeaseAnswer(c.key, nodeNonce, witnessNonce, reply.epoch, reply.body)
 	default:
-		answer, err = decodeLeaseAnswer(reply.body)
+		return decodeLeaseAnswer(reply.body)
 	}
-	return answer, err
+}
+
+// version chooses the request's and the reply's frame types for the witness's challenge:
+// v3 for a pinned node, once the witness announces the pinned id (ErrWitnessIdentity
+// otherwise); without a pin, v2 if the witness signs, else v1 if TLS authenticates the
+// replies or unsigned replies are allowed (ErrWitnessUnsigned otherwise).
+func (c witnessClient) version(announced witnessChallenge) (requestKind, replyKind frameType,
+	err error) {
+	pinned := c.pinnedID != ""
+	switch {
+	case pinned && announced.features&witnessProvesIdentity == 0:
+		return 0, 0, fmt.Errorf("%w: want %q, the witness proves no identity (a build "+
+			"before session 38: upgrade the witness)", ErrWitnessIdentity, c.pinnedID)
+	case pinned && announced.id != c.pinnedID:
+		return 0, 0, fmt.Errorf("%w: want %q, the witness announces %q", ErrWitnessIdentity,
+			c.pinnedID, announced.id)
+	case pinned:
+		return frameLeaseRequestIdentified, frameLeaseReplyIdentified, nil
+	case announced.features&witnessSignsReplies != 0:
+		return frameLeaseRequestSigned, frameLeaseReplySigned, nil
+	case c.tls == nil && !c.unsignedAllowed:
+		return 0, 0, ErrWitnessUnsigned
+	default:
+		return frameLeaseRequest, frameLeaseReply, nil
+	}
 }
 
 // decodeIdentifiedLeaseAnswer reads a v3 reply's body as decodeSignedLeaseAnswer does a
