@@ -429,7 +429,8 @@ func TestWitnessIdentityIsKeptInTheStateFile(t *testing.T) {
 }
 
 // TestWitnessIDIsValidated: a witness refuses to start with an id it could not announce,
-// and a node refuses to pin one (or to pin one without a witness).
+// a node refuses to pin one (or to pin one without a witness), and a challenge announcing
+// an empty id is refused.
 func TestWitnessIDIsValidated(t *testing.T) {
 	for _, id := range []string{"with space", "tab\there", "é", strings.Repeat("i",
 		WitnessIDBytesMax+1)} {
@@ -451,6 +452,16 @@ func TestWitnessIDIsValidated(t *testing.T) {
 	}
 	if ValidateWitnessID(strings.Repeat("~", WitnessIDBytesMax)) != nil {
 		t.Fatal("the longest printable id is refused")
+	}
+	// An empty id proves nothing: no witness announces one, and a challenge that does is
+	// refused (a pinned node never compares it, an unpinned one never uses it).
+	if ValidateWitnessID("") == nil {
+		t.Fatal("an empty id is valid")
+	}
+	empty := encodeWitnessChallenge(make([]byte, nonceSize),
+		witnessSignsReplies|witnessProvesIdentity, "")
+	if _, err := decodeWitnessChallenge(empty); !errors.Is(err, ErrFrame) {
+		t.Fatalf("a challenge announcing an empty id: %v, want ErrFrame", err)
 	}
 	config := nodeConfig(t.TempDir(), freeAddress(t), "")
 	config.WitnessID = witnessIDPairA
