@@ -361,6 +361,43 @@ func TestWitnessChallengeLayout(t *testing.T) {
 	}
 }
 
+// TestWitnessChallengeDecoding: the node reads a challenge's nonce, features and id, and
+// refuses one cut short anywhere after the nonce (the id's length, the id): it must
+// never read past the body, even where the buffer holds more (here the rest of a longer
+// challenge, which would name the pinned id).
+func TestWitnessChallengeDecoding(t *testing.T) {
+	nonce := bytes.Repeat([]byte{9}, nonceSize)
+	whole := encodeWitnessChallenge(nonce, witnessSignsReplies|witnessProvesIdentity,
+		witnessIDPairA)
+	for _, length := range []int{nonceSize + 1, witnessChallengeBytes - 1,
+		witnessChallengeBytes, witnessChallengeBytes + 1, len(whole) - 1} {
+		if challenge, err := decodeWitnessChallenge(whole[:length]); !errors.Is(err, ErrFrame) {
+			t.Errorf("challenge cut to %d bytes of %d: %+v, %v; want ErrFrame", length,
+				len(whole), challenge, err)
+		}
+	}
+	for _, test := range []struct {
+		name     string
+		body     []byte
+		features uint64
+		id       string
+	}{
+		{"nonce only (the earliest builds)", nonce, 0, ""},
+		{"signs, no id", encodeWitnessChallenge(nonce, witnessSignsReplies, ""),
+			witnessSignsReplies, ""},
+		{"with the id", whole, witnessSignsReplies | witnessProvesIdentity, witnessIDPairA},
+		{"with the id, then later features' bytes", append(bytes.Clone(whole), 1, 2, 3),
+			witnessSignsReplies | witnessProvesIdentity, witnessIDPairA},
+	} {
+		challenge, err := decodeWitnessChallenge(test.body)
+		if err != nil || !bytes.Equal(challenge.nonce, nonce) ||
+			challenge.features != test.features || challenge.id != test.id {
+			t.Errorf("%s: %+v, %v; want features %d, id %q", test.name, challenge, err,
+				test.features, test.id)
+		}
+	}
+}
+
 // TestWitnessIdentityIsKeptInTheStateFile: a witness started on a state file of the
 // build before session 38 (version 1, written by that build's encoder: testdata) keeps
 // its epoch and holder, draws an id and rewrites the file as version 2; restarted, it
