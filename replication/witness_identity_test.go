@@ -340,6 +340,16 @@ func TestAnnouncedIdentityTamperedInTransit(t *testing.T) {
 			t.Fatalf("%s: the proxy changed nothing: the attack did not happen", attack.name)
 		}
 	}
+	// The signing bit cleared (identity kept): a pinned node asks v3 all the same, whose
+	// reply the mac authenticates, so the attacker gains nothing and the lease is renewed.
+	proxyA.setRewrite(onChallenge(func(body []byte) []byte {
+		body[nonceSize] &^= witnessSignsReplies
+		return body
+	}))
+	if answer, err := askPinned(t, proxyA.address(), witnessIDPairA, leaseRenew, "a",
+		1); err != nil || !answer.granted || !answer.signed {
+		t.Fatalf("signing bit cleared: %+v, %v; want granted, signed", answer, err)
+	}
 	witnessA.beforeIdentity.Store(true)
 	proxyA.setRewrite(announceID(witnessIDPairA))
 	if answer, err := askPinned(t, proxyA.address(), witnessIDPairA, leaseRenew, "a",
