@@ -35,7 +35,11 @@
 // session 37 so does the witness's reply (over a nonce the node draws for each request,
 // witness.go), so that without TLS nobody on the path can forge or replay a grant or a
 // refusal; a witness of an earlier build, which does not sign, is refused without TLS
-// unless NodeConfig.WitnessUnsignedAllowed (upgrade the witness first).
+// unless NodeConfig.WitnessUnsignedAllowed (upgrade the witness first). Since session 38
+// a witness has an identity (WitnessConfig.ID, or generated once and kept in its state
+// file), announced in its challenge; a node that pins it (NodeConfig.WitnessID) asks only
+// that witness and checks a reply mac that covers the id (v3), so another witness
+// holding the same key cannot grant it the lease (witness.go gives the frames).
 //
 // # Epochs and fencing
 //

@@ -20,13 +20,13 @@ type leaseCounters struct {
 	unsigned atomic.Bool
 }
 
-// askLease asks the witness as this node: its address, TLS, key and name, and whether it
-// accepts unsigned replies. An answer accepted unsigned (from a witness of an earlier
-// build) is logged at Warn when the witness starts answering so, and at Info when it
-// signs again (upgraded): every quarter lease would flood the log.
+// askLease asks the witness as this node: its address, TLS, key and name, whether it
+// accepts unsigned replies, and the witness id it pins. An answer accepted unsigned (from
+// a witness of an earlier build) is logged at Warn when the witness starts answering so,
+// and at Info when it signs again (upgraded): every quarter lease would flood the log.
 func (n *Node) askLease(kind byte, epoch uint64, deadline time.Time) (leaseAnswer, error) {
 	client := witnessClient{address: n.config.Witness, tls: n.clientTLS(), key: n.config.Key,
-		unsignedAllowed: n.config.WitnessUnsignedAllowed}
+		unsignedAllowed: n.config.WitnessUnsignedAllowed, pinnedID: n.config.WitnessID}
 	answer, err := client.ask(n.lifetime, kind, n.config.NodeName, epoch, deadline)
 	if err != nil {
 		return answer, err
@@ -45,6 +45,14 @@ func (n *Node) askLease(kind byte, epoch uint64, deadline time.Time) (leaseAnswe
 	}
 	return answer, nil
 }
+
+// witnessNotPinnedMessage is what a node with a witness and no pinned witness id logs
+// once, at start (Node.Start): a standby asks the witness only when failing over, too
+// late to be told.
+const witnessNotPinnedMessage = "replication: the witness's identity is not pinned: any " +
+	"witness holding the replication key is believed (a connection redirected to another " +
+	"pair's witness could promote this node): pin it on both nodes with --witness-id (the " +
+	"id the witness prints at start)"
 
 // leaseClock is how long the primary may count on its witness lease: until a monotonic
 // instant, written by the lease goroutine and read by the release path (Primary.
@@ -189,10 +197,10 @@ func (n *Node) watchPrimary(stop <-chan struct{}) {
 	ticker := time.NewTicker(n.config.LeaseDuration / 4)
 	defer ticker.Stop()
 	refusalLogged, stoppedLogged := false, false
-	// Each cause of an untrusted witness answer is said once (two lines at most, whatever
+	// Each cause of an untrusted witness answer is said once (one line per cause at most, whatever
 	// an attacker alternates): an unsigned witness said during an upgrade must not
 	// silence forged replies later.
-	unsignedLogged, forgedLogged := false, false
+	unsignedLogged, forgedLogged, identityLogged := false, false, false
 	failedCause, failures := "", 0 // The last failed promotion's error; failures in all.
 	for {
 		select {
@@ -233,7 +241,9 @@ func (n *Node) watchPrimary(stop <-chan struct{}) {
 		}
 		unsigned := errors.Is(err, ErrWitnessUnsigned)
 		forged := errors.Is(err, ErrWitnessReplyForged)
-		if (unsigned && !unsignedLogged) || (forged && !forgedLogged) {
+		identity := errors.Is(err, ErrWitnessIdentity)
+		if (unsigned && !unsignedLogged) || (forged && !forgedLogged) ||
+			(identity && !identityLogged) {
 			// The witness's answer cannot be trusted (or cannot be had without trusting an
 			// unsigned one): this standby will not promote on it. Said once per cause,
 			// loudly: it may be an attack on the path to the witness, or an upgrade done
@@ -241,6 +251,7 @@ func (n *Node) watchPrimary(stop <-chan struct{}) {
 			n.config.Logger.Error("replication: automatic failover refused the witness's "+
 				"answer", "error", err)
 			unsignedLogged, forgedLogged = unsignedLogged || unsigned, forgedLogged || forged
+			identityLogged = identityLogged || identity
 			continue
 		}
 		if errors.Is(err, ErrUnauthenticated) && !refusalLogged {

@@ -10,7 +10,8 @@ import (
 // TestMACLayoutsAreTheWireContract: the link's and the witness reply's MACs are computed
 // by one function (labelledMAC); nodes and witnesses of other builds compute them with
 // their own code, so the bytes covered must stay exactly label | type | nonce(s) | epoch
-// (little-endian) | payload. Computed here by hand from that layout.
+// (little-endian) | payload, the v3 reply's payload being id length (u16) | id | reply.
+// Computed here by hand from that layout.
 func TestMACLayoutsAreTheWireContract(t *testing.T) {
 	key := []byte("key of the pair")
 	nonce := bytes.Repeat([]byte{0xA5}, nonceSize)
@@ -34,5 +35,11 @@ func TestMACLayoutsAreTheWireContract(t *testing.T) {
 		[]byte(leaseReplyLabel), []byte{byte(frameLeaseReplySigned)}, nodeNonce, nonce,
 		epochBytes, payload); !bytes.Equal(got, want) {
 		t.Fatalf("lease reply mac %x, want %x", got, want)
+	}
+	// v3 (session 38): the witness's id, its length first (u16), between epoch and reply.
+	if got, want := leaseIdentifiedReplyMAC(key, "w-1", nodeNonce, nonce, epoch, payload),
+		byHand([]byte("sequent-witness-reply-v3"), []byte{17}, nodeNonce, nonce, epochBytes,
+			[]byte{3, 0}, []byte("w-1"), payload); !bytes.Equal(got, want) {
+		t.Fatalf("identified lease reply mac %x, want %x", got, want)
 	}
 }

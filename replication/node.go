@@ -50,6 +50,11 @@ type NodeConfig struct {
 	// fence). Off by default: such a witness is refused (ErrWitnessUnsigned). Meant for
 	// the window of an upgrade done nodes first; upgrade the witness first instead.
 	WitnessUnsignedAllowed bool
+	// WitnessID pins the witness's identity (WitnessConfig.ID, printed by the witness at
+	// start): the node then takes answers only from a witness that proves that id (v3,
+	// witness.go), so that another witness holding the same key cannot grant this node a
+	// lease. Empty: any witness holding the key is believed (said once at Warn).
+	WitnessID string
 	// PrimaryWaitAtStart bounds the wait for the primary when a standby with a non-empty
 	// log starts (default PrimaryWaitAtStartDefault); see that constant.
 	PrimaryWaitAtStart time.Duration
@@ -213,6 +218,10 @@ func (c *NodeConfig) withDefaults() error {
 		return fmt.Errorf("replication: the node's name at the witness (%.32q...) is %d "+
 			"bytes, longer than the %d a witness records: set a shorter NodeName",
 			c.NodeName, len(c.NodeName), NodeNameBytesMax)
+	case c.WitnessID != "" && c.Witness == "":
+		return errors.New("replication: a witness id to pin without a witness")
+	case c.WitnessID != "" && ValidateWitnessID(c.WitnessID) != nil:
+		return ValidateWitnessID(c.WitnessID)
 	case len(c.Groups) == 0 || len(c.Groups) != int(c.Map.Shards):
 		return fmt.Errorf("replication: %d groups for a map of %d shards", len(c.Groups),
 			c.Map.Shards)
@@ -302,6 +311,9 @@ func (n *Node) Start(outputs []shard.Outputs) {
 	n.mutex.Lock()
 	defer n.mutex.Unlock()
 	n.started = true
+	if n.config.Witness != "" && n.config.WitnessID == "" {
+		n.config.Logger.Warn(witnessNotPinnedMessage)
+	}
 	if n.Role() == shard.RoleStandby {
 		n.startFollowers(true)
 		if n.config.Witness != "" {

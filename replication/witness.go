@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -30,11 +31,13 @@ import (
 // Lease frames (on the replication frame format). The witness opens every connection with
 // its challenge; the node answers with one request, the witness with one reply:
 //
-//	challenge         nonce[32] | features u64
+//	challenge         nonce[32] | features u64 | id length u16 | id (with witnessProvesIdentity)
 //	request v1 (11)   mac[32] | kind u8 | reserved[7] | epoch u64 | node length u16 | node
 //	reply v1 (12)     granted u8 | reserved[7] | holder epoch u64 | valid ms u64 | holder length u16 | holder
 //	request v2 (14)   mac[32] | node nonce[32] | kind u8 | ... | node (the rest as v1)
 //	reply v2 (15)     reply mac[32] | granted u8 | ... | holder (the rest as v1)
+//	request v3 (16)   as v2
+//	reply v3 (17)     reply mac[32] | granted u8 | ... | holder (as v2, another mac)
 //
 // A request's mac is the link's (frame.go's mac: the key over the frame type, the
 // witness's nonce, the frame's epoch and everything after the mac), so only a holder of
@@ -60,17 +63,50 @@ import (
 // (ErrWitnessUnsigned: a primary then fences once its lease runs out, a standby does not
 // promote), since falling back on its own would let an attacker force the downgrade.
 // Unknown feature bits are ignored: they announce, they do not change the frames.
+//
+// Identity (session 38). A v2 reply's mac binds the key and the request, not which
+// witness answered: a second witness holding the same key (another pair's, an old one
+// left running) signs grants a node accepts, so a standby whose connection is redirected
+// to it could promote while its primary holds the lease at its own witness. So a witness
+// has an identity (WitnessConfig.ID, or one generated once and kept in its state file),
+// announced in its challenge with the feature bit witnessProvesIdentity: the id's length
+// (1 to WitnessIDBytesMax) and its bytes follow the features; what follows the id is
+// ignored (room for later features). A v3 reply's mac (leaseIdentifiedReplyMAC, its own
+// label) covers the witness's id too, so only a witness of that id (with the key) can
+// produce it. A node that pins an id (NodeConfig.WitnessID, --witness-id) asks only a
+// witness that announces that very id, with v3, and checks the mac over the pinned id:
+// an id changed on the way fails the mac (ErrWitnessReplyForged), another witness's id
+// or a witness that announces none (an earlier build, or the bit cleared on the way) is
+// refused before the request (ErrWitnessIdentity), whatever the transport. A node
+// without a pin uses v1 and v2 as before (and says once at start, at Warn, how to pin). A witness
+// of this build serves all three versions; an earlier witness closes the connection on a
+// v3 request unanswered; an earlier node ignores the id after the features.
 const (
 	frameLeaseRequest       frameType = 11
 	frameLeaseReply         frameType = 12
 	frameLeaseRequestSigned frameType = 14 // v2: carries the node nonce.
 	frameLeaseReplySigned   frameType = 15 // v2: carries the reply mac.
+	// v3: as v2, the reply mac covering the witness's id.
+	frameLeaseRequestIdentified frameType = 16
+	frameLeaseReplyIdentified   frameType = 17
 
 	leaseRenew   = 1 // The holder extends its lease.
 	leaseAcquire = 2 // A node asks for the lease (granted only if free or expired).
 
 	// witnessSignsReplies is the challenge's feature bit of a witness that serves v2.
 	witnessSignsReplies = 1
+	// witnessProvesIdentity is the challenge's feature bit of a witness that serves v3:
+	// its id follows the features.
+	witnessProvesIdentity = 2
+	// witnessChallengeIDOffset is where the id's length sits in a challenge that
+	// announces it; the id follows.
+	witnessChallengeIDOffset = witnessChallengeBytes
+	witnessChallengeIDBytes  = 2
+	// WitnessIDBytesMax bounds a witness's id (printable ASCII, ValidateWitnessID).
+	WitnessIDBytesMax = 64
+	// witnessIDGeneratedBytes is the randomness of a generated id (hex-encoded, twice as
+	// many characters): no two witnesses draw the same.
+	witnessIDGeneratedBytes = 16
 	// witnessChallengeBytes is the witness's challenge: nonce, features.
 	witnessChallengeBytes = nonceSize + 8
 
@@ -88,6 +124,9 @@ const (
 	// leaseReplyLabel is the reply mac's domain label: the request's mac uses the link's
 	// label ("sequent-replication-v1"), so neither can be replayed as the other.
 	leaseReplyLabel = "sequent-witness-reply-v2"
+	// leaseIdentifiedReplyLabel is the v3 reply mac's label: a v2 reply's mac never
+	// passes for a v3's, whose input also holds the witness's id.
+	leaseIdentifiedReplyLabel = "sequent-witness-reply-v3"
 )
 
 // Errors of the witness link, on the node's side.
@@ -103,6 +142,12 @@ var (
 	// the request). Not a decision: the node treats the witness as unreachable.
 	ErrWitnessReplyForged = errors.New("replication: the witness's reply failed " +
 		"authentication (forged, altered or replayed on the way): ignored")
+	// ErrWitnessIdentity refuses a witness that does not prove the id the node pins
+	// (NodeConfig.WitnessID): it announces another id (another pair's witness, or a
+	// redirection), or none (a witness of an earlier build: upgrade it). The node asks
+	// it nothing, as if it were unreachable; the error names both ids.
+	ErrWitnessIdentity = errors.New("replication: the witness is not the one pinned " +
+		"(--witness-id)")
 )
 
 // WitnessConfig configures the witness process.
@@ -117,6 +162,36 @@ type WitnessConfig struct {
 	// so that a restarted witness refuses a stale primary's renewal. Empty: the state is
 	// kept in memory only, and a restart forgets the epoch (tests, the drill).
 	StatePath string
+	// ID is the witness's identity (ValidateWitnessID), which the nodes may pin. Empty:
+	// the id kept in the state file (generated at its first start), or with no state file
+	// one generated at each start (a pinned node then needs the new one after a restart).
+	ID string
+}
+
+// ValidateWitnessID refuses an id a witness cannot announce: empty, longer than
+// WitnessIDBytesMax, or with a byte outside printable ASCII without the space (so that
+// it is copied as is from the witness's log into a flag or an environment file).
+func ValidateWitnessID(id string) error {
+	if len(id) == 0 || len(id) > WitnessIDBytesMax {
+		return fmt.Errorf("replication: a witness id of %d bytes: want 1 to %d", len(id),
+			WitnessIDBytesMax)
+	}
+	for index := range len(id) {
+		if id[index] <= ' ' || id[index] > '~' {
+			return fmt.Errorf("replication: witness id %q: byte %d is not printable ASCII "+
+				"(spaces excluded)", id, index)
+		}
+	}
+	return nil
+}
+
+// newWitnessID draws a witness id: witnessIDGeneratedBytes random bytes in hex.
+func newWitnessID() (string, error) {
+	random := make([]byte, witnessIDGeneratedBytes)
+	if _, err := rand.Read(random); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(random), nil
 }
 
 // Witness grants the single lease.
@@ -126,6 +201,11 @@ type Witness struct {
 	holder  string
 	epoch   uint64
 	expires time.Time // Local monotonic time.
+	// id is the identity the witness announces and signs for (v3); storedID the one in
+	// its state file, written back with every grant (it differs from id when
+	// WitnessConfig.ID overrides it). Neither changes after OpenWitness.
+	id       string
+	storedID string
 	// acquireAfter is one lease after start: the witness keeps the lease's expiry in
 	// memory only, so after a restart it cannot know whether a primary still counts on a
 	// lease granted before; it grants nothing for failover until any such lease has run
@@ -137,6 +217,10 @@ type Witness struct {
 	// earlierBuild, set by tests only, makes the witness serve as the builds before
 	// session 37: no features in the challenge, v2 requests closed unanswered.
 	earlierBuild atomic.Bool
+	// beforeIdentity, set by tests only, makes the witness serve as the build of session
+	// 37: no witnessProvesIdentity (nor id) in the challenge, v3 requests closed
+	// unanswered.
+	beforeIdentity atomic.Bool
 	// unsignedServedLogged: a v1 request was served (said once, at Info).
 	unsignedServedLogged atomic.Bool
 	// now is the witness's clock: time.Now, or a test's manual clock (set under mutex),
@@ -161,15 +245,28 @@ func StartWitness(config WitnessConfig) *Witness {
 // exists but cannot be read or verified (ErrWitnessState) or cannot be created: starting
 // at epoch 0 instead would let a stale primary renew the lease.
 func OpenWitness(config WitnessConfig) (*Witness, error) {
-	var epoch uint64
-	var holder string
-	if config.StatePath != "" {
-		var err error
-		if epoch, holder, err = loadWitnessState(config.StatePath); err != nil {
-			config.Listener.Close()
-			return nil, err
-		}
+	var state witnessState
+	var err error
+	if config.ID != "" {
+		err = ValidateWitnessID(config.ID)
 	}
+	if err == nil && config.StatePath != "" {
+		state, err = loadWitnessState(config.StatePath)
+	}
+	id, source := config.ID, "configured"
+	switch {
+	case err != nil:
+	case id == "" && state.id != "":
+		id, source = state.id, "the state file's (generated at its first start)"
+	case id == "":
+		source = "generated for this run only (no state file)"
+		id, err = newWitnessID()
+	}
+	if err != nil {
+		config.Listener.Close()
+		return nil, err
+	}
+	epoch, holder := state.epoch, state.holder
 	if config.LeaseDuration <= 0 {
 		config.LeaseDuration = LeaseDurationDefault
 	}
@@ -181,7 +278,8 @@ func OpenWitness(config WitnessConfig) (*Witness, error) {
 		config.Listener = tls.NewListener(config.Listener, config.TLS.Server)
 	}
 	w := &Witness{config: config, done: make(chan struct{}), now: time.Now,
-		holder: holder, epoch: epoch, acquireAfter: time.Now().Add(config.LeaseDuration)}
+		holder: holder, epoch: epoch, acquireAfter: time.Now().Add(config.LeaseDuration),
+		id: id, storedID: state.id}
 	// The stored holder may still count on a lease granted before the restart: as far as
 	// the witness knows, it runs until acquireAfter.
 	w.expires = w.acquireAfter
@@ -189,9 +287,15 @@ func OpenWitness(config WitnessConfig) (*Witness, error) {
 		config.Logger.Info("witness: state loaded", "path", config.StatePath, "epoch", epoch,
 			"holder", holder)
 	}
+	config.Logger.Info("witness: identity (pin it on both nodes: --witness-id)", "id", id,
+		"source", source)
 	go w.accept()
 	return w, nil
 }
+
+// ID returns the identity the witness announces (WitnessConfig.ID, the state file's, or
+// generated at start).
+func (w *Witness) ID() string { return w.id }
 
 // Close stops the witness.
 func (w *Witness) Close() error {
@@ -224,14 +328,20 @@ func (w *Witness) serve(conn net.Conn) {
 		}
 	}
 	reader, writer := newFrameReader(conn), bufio.NewWriter(conn)
-	challenge := make([]byte, witnessChallengeBytes)
-	nonce := challenge[:nonceSize]
+	nonce := make([]byte, nonceSize)
 	if _, err := rand.Read(nonce); err != nil {
 		return
 	}
 	earlierBuild := w.earlierBuild.Load()
-	if !earlierBuild {
-		binary.LittleEndian.PutUint64(challenge[nonceSize:], witnessSignsReplies)
+	identifies := !earlierBuild && !w.beforeIdentity.Load()
+	var challenge []byte
+	switch {
+	case identifies:
+		challenge = encodeWitnessChallenge(nonce, witnessSignsReplies|witnessProvesIdentity, w.id)
+	case earlierBuild:
+		challenge = encodeWitnessChallenge(nonce, 0, "")
+	default:
+		challenge = encodeWitnessChallenge(nonce, witnessSignsReplies, "")
 	}
 	if writeFrame(writer, frameChallenge, 0, challenge) != nil || writer.Flush() != nil {
 		return
@@ -241,6 +351,7 @@ func (w *Witness) serve(conn net.Conn) {
 		return
 	}
 	var payload, nodeNonce []byte
+	identified := false
 	switch {
 	case f.kind == frameLeaseRequest:
 		// A node of an earlier build (a node of this build sends v2 to a witness that
@@ -257,6 +368,13 @@ func (w *Witness) serve(conn net.Conn) {
 		if nodeNonce, payload, err = openSignedLeaseRequest(w.config.Key, nonce, f); err != nil {
 			return // Not from a holder of the key: nothing to say to it.
 		}
+	case f.kind == frameLeaseRequestIdentified && identifies:
+		// A pinned node: same request as v2 under its own type; the reply proves the id.
+		if nodeNonce, payload, err = openLeaseRequest(w.config.Key,
+			frameLeaseRequestIdentified, nonce, f, nonceSize); err != nil {
+			return
+		}
+		identified = true
 	default:
 		return
 	}
@@ -272,9 +390,14 @@ func (w *Witness) serve(conn net.Conn) {
 	answer.granted, answer.holder, answer.epoch, answer.valid = w.decide(request.kind,
 		request.node, request.epoch)
 	reply := answer.encode()
-	if nodeNonce == nil {
+	switch {
+	case nodeNonce == nil:
 		writeFrame(writer, frameLeaseReply, answer.epoch, reply)
-	} else {
+	case identified:
+		writeFrame(writer, frameLeaseReplyIdentified, answer.epoch, append(
+			leaseIdentifiedReplyMAC(w.config.Key, w.id, nodeNonce, nonce, answer.epoch, reply),
+			reply...))
+	default:
 		writeFrame(writer, frameLeaseReplySigned, answer.epoch, append(leaseReplyMAC(
 			w.config.Key, nodeNonce, nonce, answer.epoch, reply), reply...))
 	}
@@ -308,6 +431,78 @@ func openLeaseRequest(key []byte, kind frameType, witnessNonce []byte, f frame,
 func leaseReplyMAC(key, nodeNonce, witnessNonce []byte, epoch uint64, reply []byte) []byte {
 	return labelledMAC(key, leaseReplyLabel, frameLeaseReplySigned, nodeNonce, witnessNonce,
 		epoch, reply)
+}
+
+// leaseIdentifiedReplyMAC authenticates a v3 reply as leaseReplyMAC does a v2 one, under
+// its own label and frame type, with the witness's id (its length, u16 little-endian,
+// then its bytes) before the reply: the length keeps the id and the reply apart.
+func leaseIdentifiedReplyMAC(key []byte, id string, nodeNonce, witnessNonce []byte,
+	epoch uint64, reply []byte) []byte {
+	covered := make([]byte, witnessChallengeIDBytes, witnessChallengeIDBytes+len(id)+len(reply))
+	binary.LittleEndian.PutUint16(covered, uint16(len(id)))
+	covered = append(append(covered, id...), reply...)
+	return labelledMAC(key, leaseIdentifiedReplyLabel, frameLeaseReplyIdentified, nodeNonce,
+		witnessNonce, epoch, covered)
+}
+
+// encodeWitnessChallenge returns a challenge: the nonce, the features and, when they
+// announce it, the id.
+func encodeWitnessChallenge(nonce []byte, features uint64, id string) []byte {
+	challenge := make([]byte, witnessChallengeBytes, witnessChallengeBytes+
+		witnessChallengeIDBytes+len(id))
+	copy(challenge, nonce)
+	binary.LittleEndian.PutUint64(challenge[nonceSize:], features)
+	if features&witnessProvesIdentity == 0 {
+		return challenge
+	}
+	challenge = binary.LittleEndian.AppendUint16(challenge, uint16(len(id)))
+	return append(challenge, id...)
+}
+
+// witnessChallenge is a challenge as the node reads it.
+type witnessChallenge struct {
+	nonce    []byte // Aliases the frame's body.
+	features uint64 // Zero from the earliest builds, which send the nonce only.
+	id       string // Announced with witnessProvesIdentity; proven only by a v3 reply.
+}
+
+// decodeWitnessChallenge reads a challenge's body: the nonce, then (absent from the
+// earliest builds) the features, then the id when they announce it. Bytes after what the
+// features announce are ignored (later features). It refuses a body shorter than the
+// nonce, features cut short, and an announced id that is cut short or invalid
+// (ValidateWitnessID).
+func decodeWitnessChallenge(body []byte) (witnessChallenge, error) {
+	if len(body) < nonceSize {
+		return witnessChallenge{}, fmt.Errorf("%w: witness challenge of %d bytes", ErrFrame,
+			len(body))
+	}
+	challenge := witnessChallenge{nonce: body[:nonceSize]}
+	if len(body) == nonceSize {
+		return challenge, nil
+	}
+	if len(body) < witnessChallengeBytes {
+		return witnessChallenge{}, fmt.Errorf("%w: witness challenge of %d bytes", ErrFrame,
+			len(body))
+	}
+	challenge.features = binary.LittleEndian.Uint64(body[nonceSize:])
+	if challenge.features&witnessProvesIdentity == 0 {
+		return challenge, nil
+	}
+	idOffset := witnessChallengeIDOffset + witnessChallengeIDBytes
+	if len(body) < idOffset {
+		return witnessChallenge{}, fmt.Errorf("%w: witness challenge without its id's length",
+			ErrFrame)
+	}
+	idEnd := idOffset + int(binary.LittleEndian.Uint16(body[witnessChallengeIDOffset:]))
+	if len(body) < idEnd {
+		return witnessChallenge{}, fmt.Errorf("%w: witness challenge with its id cut short",
+			ErrFrame)
+	}
+	challenge.id = string(body[idOffset:idEnd])
+	if err := ValidateWitnessID(challenge.id); err != nil {
+		return witnessChallenge{}, fmt.Errorf("%w: witness challenge: %v", ErrFrame, err)
+	}
+	return challenge, nil
 }
 
 // decide applies the lease rules. A renewal succeeds for the holder at its epoch (or a
@@ -383,7 +578,8 @@ func (w *Witness) persist(holder string, epoch uint64) bool {
 			len(holder), "bytes_max", NodeNameBytesMax, "epoch", epoch)
 		return false
 	}
-	if err := storeWitnessState(w.config.StatePath, epoch, holder); err != nil {
+	if err := storeWitnessState(w.config.StatePath, witnessState{epoch: epoch, holder: holder,
+		id: w.storedID}); err != nil {
 		w.config.Logger.Error("witness: grant refused: the state file cannot be written",
 			"path", w.config.StatePath, "node", holder, "epoch", epoch, "error", err)
 		return false
@@ -397,19 +593,21 @@ type leaseAnswer struct {
 	holder  string
 	epoch   uint64
 	valid   time.Duration
-	// signed: the reply carried the witness's mac (v2). False for a v1 reply, accepted
-	// only over TLS or when unsigned replies are allowed (not on the wire).
+	// signed: the reply carried the witness's mac (v2 or v3). False for a v1 reply,
+	// accepted only over TLS or when unsigned replies are allowed (not on the wire).
 	signed bool
 }
 
 // witnessClient is how a node asks the witness: its address, the TLS it dials with (nil:
-// plain TCP), the replication key, and whether replies that are not signed may be
-// accepted without TLS (NodeConfig.WitnessUnsignedAllowed).
+// plain TCP), the replication key, whether replies that are not signed may be accepted
+// without TLS (NodeConfig.WitnessUnsignedAllowed), and the witness id it pins
+// (NodeConfig.WitnessID; "": any witness holding the key).
 type witnessClient struct {
 	address         string
 	tls             *tls.Config
 	key             []byte
 	unsignedAllowed bool
+	pinnedID        string
 }
 
 // askWitness sends one lease request as a node that does not allow unsigned replies.
@@ -419,9 +617,10 @@ func askWitness(ctx context.Context, address string, clientTLS *tls.Config, key 
 		epoch, deadline)
 }
 
-// ask sends one lease request, v2 when the witness announces it (v1 otherwise, if
-// allowed: see the frames' comment), giving up at deadline or as soon as ctx ends. An
-// answer accepted from v1 has signed false.
+// ask sends one lease request, giving up at deadline or as soon as ctx ends: v3 to the
+// pinned witness, refusing any other (ErrWitnessIdentity); without a pin, v2 when the
+// witness announces it (v1 otherwise, if allowed: see the frames' comment). An answer
+// accepted from v1 has signed false.
 func (c witnessClient) ask(ctx context.Context, kind byte, node string, epoch uint64,
 	deadline time.Time) (leaseAnswer, error) {
 	conn, err := dialLinkBy(ctx, c.address, c.tls, deadline)
@@ -438,20 +637,21 @@ func (c witnessClient) ask(ctx context.Context, kind byte, node string, epoch ui
 		// so its refusal arrives at this first read.
 		return leaseAnswer{}, fmt.Errorf("%w: witness TLS: %v", ErrUnauthenticated, err)
 	}
-	if err != nil || challenge.kind != frameChallenge || len(challenge.body) < nonceSize {
+	if err != nil || challenge.kind != frameChallenge {
 		return leaseAnswer{}, fmt.Errorf("replication: witness challenge: %v", err)
 	}
-	witnessNonce := bytes.Clone(challenge.body[:nonceSize])
-	signs := len(challenge.body) >= witnessChallengeBytes &&
-		binary.LittleEndian.Uint64(challenge.body[nonceSize:])&witnessSignsReplies != 0
-	if !signs && c.tls == nil && !c.unsignedAllowed {
-		return leaseAnswer{}, ErrWitnessUnsigned
+	announced, err := decodeWitnessChallenge(challenge.body)
+	if err != nil {
+		return leaseAnswer{}, err
+	}
+	witnessNonce := bytes.Clone(announced.nonce)
+	requestKind, replyKind, err := c.version(announced)
+	if err != nil {
+		return leaseAnswer{}, err
 	}
 	payload := leaseRequest{kind: kind, epoch: epoch, node: node}.encode()
-	requestKind, replyKind := frameLeaseRequest, frameLeaseReply
 	var nodeNonce []byte
-	if signs {
-		requestKind, replyKind = frameLeaseRequestSigned, frameLeaseReplySigned
+	if requestKind != frameLeaseRequest { // v2 and v3 carry the node's nonce.
 		nodeNonce = make([]byte, nonceSize)
 		if _, err := rand.Read(nodeNonce); err != nil {
 			return leaseAnswer{}, err
@@ -474,10 +674,50 @@ func (c witnessClient) ask(ctx context.Context, kind byte, node string, epoch ui
 		return leaseAnswer{}, fmt.Errorf("%w: witness reply of type %d, want %d", ErrFrame,
 			reply.kind, replyKind)
 	}
-	if !signs {
+	switch replyKind {
+	case frameLeaseReplyIdentified:
+		return decodeIdentifiedLeaseAnswer(c.key, c.pinnedID, nodeNonce, witnessNonce,
+			reply.epoch, reply.body)
+	case frameLeaseReplySigned:
+		return decodeSignedLeaseAnswer(c.key, nodeNonce, witnessNonce, reply.epoch, reply.body)
+	default:
 		return decodeLeaseAnswer(reply.body)
 	}
-	return decodeSignedLeaseAnswer(c.key, nodeNonce, witnessNonce, reply.epoch, reply.body)
+}
+
+// version chooses the request's and the reply's frame types for the witness's challenge:
+// v3 for a pinned node, once the witness announces the pinned id (ErrWitnessIdentity
+// otherwise); without a pin, v2 if the witness signs, else v1 if TLS authenticates the
+// replies or unsigned replies are allowed (ErrWitnessUnsigned otherwise).
+func (c witnessClient) version(announced witnessChallenge) (requestKind, replyKind frameType,
+	err error) {
+	pinned := c.pinnedID != ""
+	switch {
+	case pinned && announced.features&witnessProvesIdentity == 0:
+		return 0, 0, fmt.Errorf("%w: want %q, the witness proves no identity (a build "+
+			"before session 38: upgrade the witness)", ErrWitnessIdentity, c.pinnedID)
+	case pinned && announced.id != c.pinnedID:
+		return 0, 0, fmt.Errorf("%w: want %q, the witness announces %q", ErrWitnessIdentity,
+			c.pinnedID, announced.id)
+	case pinned:
+		return frameLeaseRequestIdentified, frameLeaseReplyIdentified, nil
+	case announced.features&witnessSignsReplies != 0:
+		return frameLeaseRequestSigned, frameLeaseReplySigned, nil
+	case c.tls == nil && !c.unsignedAllowed:
+		return 0, 0, ErrWitnessUnsigned
+	default:
+		return frameLeaseRequest, frameLeaseReply, nil
+	}
+}
+
+// decodeIdentifiedLeaseAnswer reads a v3 reply's body as decodeSignedLeaseAnswer does a
+// v2 one, its mac checked over id, the one the node pins: a reply from a witness of
+// another id fails (ErrWitnessReplyForged), whatever id its challenge announced.
+func decodeIdentifiedLeaseAnswer(key []byte, id string, nodeNonce, witnessNonce []byte,
+	epoch uint64, body []byte) (leaseAnswer, error) {
+	return openLeaseAnswer(body, func(reply []byte) []byte {
+		return leaseIdentifiedReplyMAC(key, id, nodeNonce, witnessNonce, epoch, reply)
+	})
 }
 
 // decodeSignedLeaseAnswer reads a v2 reply's body: it checks the reply mac before it
@@ -485,12 +725,21 @@ func (c witnessClient) ask(ctx context.Context, kind byte, node string, epoch ui
 // decodeLeaseAnswer does.
 func decodeSignedLeaseAnswer(key, nodeNonce, witnessNonce []byte, epoch uint64,
 	body []byte) (leaseAnswer, error) {
+	return openLeaseAnswer(body, func(reply []byte) []byte {
+		return leaseReplyMAC(key, nodeNonce, witnessNonce, epoch, reply)
+	})
+}
+
+// openLeaseAnswer checks a signed reply's mac against replyMAC of the reply (v2's or
+// v3's) before it reads anything else (ErrWitnessReplyForged), then decodes the answer
+// as decodeLeaseAnswer does.
+func openLeaseAnswer(body []byte, replyMAC func(reply []byte) []byte) (leaseAnswer, error) {
 	if len(body) < leaseReplyMACBytes {
 		return leaseAnswer{}, fmt.Errorf("%w: signed witness reply of %d bytes", ErrFrame,
 			len(body))
 	}
 	reply := body[leaseReplyMACBytes:]
-	if !hmac.Equal(leaseReplyMAC(key, nodeNonce, witnessNonce, epoch, reply),
+	if !hmac.Equal(replyMAC(reply),
 		body[:leaseReplyMACBytes]) {
 		return leaseAnswer{}, ErrWitnessReplyForged
 	}

@@ -3,7 +3,6 @@ package replication
 import (
 	"bufio"
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"io"
 	"log/slog"
@@ -254,8 +253,9 @@ func TestReplayedWitnessReplyIsRefused(t *testing.T) {
 	}
 }
 
-// TestSignedLeaseGrantAndRenewal: a node and witness of this build use v2 (signed
-// replies) for an acquisition and the renewal of the lease it granted.
+// TestSignedLeaseGrantAndRenewal: a node without a pinned witness id and a witness of
+// this build use v2 (signed replies) for an acquisition and the renewal of the lease it
+// granted; the witness's challenge announces its id (read by pinned nodes only).
 func TestSignedLeaseGrantAndRenewal(t *testing.T) {
 	lease := testLeaseDuration
 	witness, address := startTestWitness(t, lease)
@@ -276,11 +276,14 @@ func TestSignedLeaseGrantAndRenewal(t *testing.T) {
 		t.Fatalf("acquisition: %+v, want epoch 2 for %v", granted, lease)
 	}
 	ask(leaseRenew, granted.epoch)
+	wantChallenge := encodeWitnessChallenge(make([]byte, nonceSize),
+		witnessSignsReplies|witnessProvesIdentity, witness.ID())
 	for _, f := range proxy.frames() {
-		if f.kind == frameChallenge && (len(f.body) != witnessChallengeBytes ||
-			binary.LittleEndian.Uint64(f.body[nonceSize:]) != witnessSignsReplies) {
-			t.Fatalf("challenge %x, want a nonce and the features %d", f.body,
-				witnessSignsReplies)
+		if f.kind == frameChallenge && (len(f.body) != len(wantChallenge) ||
+			!bytes.Equal(f.body[nonceSize:], wantChallenge[nonceSize:])) {
+			t.Fatalf("challenge %x, want a nonce and then %x (the features %d, the id %q)",
+				f.body, wantChallenge[nonceSize:], witnessSignsReplies|witnessProvesIdentity,
+				witness.ID())
 		}
 		if f.kind != frameChallenge && f.kind != frameLeaseReplySigned {
 			t.Fatalf("the witness sent a frame of type %d, want only challenges and signed replies",

@@ -1,6 +1,7 @@
 package replication
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -14,23 +15,32 @@ import (
 // highest epoch it granted or renewed and the holder's name at that epoch. Without it, a
 // restarted witness starts at epoch 0 with no holder and grants a renewal to whichever
 // node asks first, so a stale primary restarted on its old log (at an older epoch) could
-// take the lease from the node that replaced it, which then fences itself.
+// take the lease from the node that replaced it, which then fences itself. Since session
+// 38 it also keeps the witness's identity (witness.go): generated once, so that the id
+// the nodes pin (--witness-id) survives restarts without being configured.
 //
 // One fixed-size record, little-endian, written durably (temporary file, fsync, rename,
 // directory fsync) before the witness answers any grant that changes it. Disk format:
-// never change these offsets (bump witnessStateVersion instead).
+// never change these offsets (bump witnessStateVersion instead). Version 1 (before
+// session 38) ends at witnessStateSizeVersion1, without the id; it is still read (an id
+// is then generated and the file rewritten as version 2 at start), never written.
 const (
-	witnessStateOffsetMagic        = 0  // [8] witnessStateMagic
-	witnessStateOffsetVersion      = 8  // u32 witnessStateVersion
-	witnessStateOffsetCRC          = 12 // u32 CRC32C of the record with this field zero
-	witnessStateOffsetEpoch        = 16 // u64 highest epoch granted or renewed
-	witnessStateOffsetHolderLength = 24 // u16 bytes of the holder's name
-	witnessStateOffsetReserved     = 26 // [6] zero
-	witnessStateOffsetHolder       = 32 // [NodeNameBytesMax] holder's name, zero-padded
-	witnessStateSize               = witnessStateOffsetHolder + NodeNameBytesMax
+	witnessStateOffsetMagic        = 0   // [8] witnessStateMagic
+	witnessStateOffsetVersion      = 8   // u32 witnessStateVersion
+	witnessStateOffsetCRC          = 12  // u32 CRC32C of the record with this field zero
+	witnessStateOffsetEpoch        = 16  // u64 highest epoch granted or renewed
+	witnessStateOffsetHolderLength = 24  // u16 bytes of the holder's name
+	witnessStateOffsetReserved     = 26  // [6] zero
+	witnessStateOffsetHolder       = 32  // [NodeNameBytesMax] holder's name, zero-padded
+	witnessStateOffsetIDLength     = 288 // u16 bytes of the witness's id (version 2)
+	witnessStateOffsetIDReserved   = 290 // [6] zero (version 2)
+	witnessStateOffsetID           = 296 // [WitnessIDBytesMax] the id, zero-padded (version 2)
+	witnessStateSizeVersion1       = witnessStateOffsetIDLength
+	witnessStateSize               = witnessStateOffsetID + WitnessIDBytesMax
 
-	witnessStateMagic   = "SQWITNES"
-	witnessStateVersion = 1
+	witnessStateMagic           = "SQWITNES"
+	witnessStateVersion         = 2
+	witnessStateVersionBeforeID = 1
 
 	// NodeNameBytesMax bounds the node name a witness with a state file can record,
 	// and so a node's name at the witness (NodeConfig.NodeName; serve refuses a longer
@@ -39,6 +49,13 @@ const (
 	// stateful witness refuses a grant to a longer name, which it could not persist.
 	NodeNameBytesMax = 256
 )
+
+// witnessState is the state file's content.
+type witnessState struct {
+	epoch  uint64 // Highest epoch granted or renewed.
+	holder string // The holder at epoch ("" before any grant).
+	id     string // The witness's generated identity ("" only in a version 1 file).
+}
 
 // ErrWitnessState marks a witness state file that exists but cannot be read or verified:
 // the witness refuses to start rather than start at epoch 0.
@@ -49,82 +66,127 @@ var writeWitnessStateDurably = wal.WriteFileDurably
 
 var witnessStateTable = crc32.MakeTable(crc32.Castagnoli)
 
-// encodeWitnessState returns the record for epoch and holder.
-func encodeWitnessState(epoch uint64, holder string) ([]byte, error) {
-	if len(holder) > NodeNameBytesMax {
+// encodeWitnessState returns the record for state, always of the current version.
+func encodeWitnessState(state witnessState) ([]byte, error) {
+	if len(state.holder) > NodeNameBytesMax {
 		return nil, fmt.Errorf("replication: witness state: node name of %d bytes, at most %d "+
-			"can be recorded", len(holder), NodeNameBytesMax)
+			"can be recorded", len(state.holder), NodeNameBytesMax)
+	}
+	if state.id != "" {
+		if err := ValidateWitnessID(state.id); err != nil {
+			return nil, err
+		}
 	}
 	record := make([]byte, witnessStateSize)
 	copy(record[witnessStateOffsetMagic:], witnessStateMagic)
 	binary.LittleEndian.PutUint32(record[witnessStateOffsetVersion:], witnessStateVersion)
-	binary.LittleEndian.PutUint64(record[witnessStateOffsetEpoch:], epoch)
-	binary.LittleEndian.PutUint16(record[witnessStateOffsetHolderLength:], uint16(len(holder)))
-	copy(record[witnessStateOffsetHolder:], holder)
+	binary.LittleEndian.PutUint64(record[witnessStateOffsetEpoch:], state.epoch)
+	binary.LittleEndian.PutUint16(record[witnessStateOffsetHolderLength:],
+		uint16(len(state.holder)))
+	copy(record[witnessStateOffsetHolder:], state.holder)
+	binary.LittleEndian.PutUint16(record[witnessStateOffsetIDLength:], uint16(len(state.id)))
+	copy(record[witnessStateOffsetID:], state.id)
 	binary.LittleEndian.PutUint32(record[witnessStateOffsetCRC:],
 		crc32.Checksum(record, witnessStateTable))
 	return record, nil
 }
 
-// decodeWitnessState verifies a record and returns its epoch and holder.
-func decodeWitnessState(record []byte) (uint64, string, error) {
-	if len(record) != witnessStateSize {
-		return 0, "", fmt.Errorf("%d bytes, want %d", len(record), witnessStateSize)
+// decodeWitnessState verifies a record, of either version, and returns its state (no id
+// from version 1).
+func decodeWitnessState(record []byte) (witnessState, error) {
+	if len(record) != witnessStateSize && len(record) != witnessStateSizeVersion1 {
+		return witnessState{}, fmt.Errorf("%d bytes, want %d (or %d, version %d)",
+			len(record), witnessStateSize, witnessStateSizeVersion1,
+			witnessStateVersionBeforeID)
 	}
 	if string(record[witnessStateOffsetMagic:witnessStateOffsetVersion]) != witnessStateMagic {
-		return 0, "", errors.New("bad magic: not a witness state file")
+		return witnessState{}, errors.New("bad magic: not a witness state file")
 	}
-	if version := binary.LittleEndian.Uint32(record[witnessStateOffsetVersion:]); version !=
-		witnessStateVersion {
-		return 0, "", fmt.Errorf("version %d, this witness reads version %d", version,
-			witnessStateVersion)
+	version := binary.LittleEndian.Uint32(record[witnessStateOffsetVersion:])
+	var size int
+	switch version {
+	case witnessStateVersion:
+		size = witnessStateSize
+	case witnessStateVersionBeforeID:
+		size = witnessStateSizeVersion1
+	default:
+		return witnessState{}, fmt.Errorf("version %d, this witness reads versions %d and %d",
+			version, witnessStateVersionBeforeID, witnessStateVersion)
+	}
+	if len(record) != size {
+		return witnessState{}, fmt.Errorf("%d bytes, version %d has %d", len(record), version,
+			size)
 	}
 	stored := binary.LittleEndian.Uint32(record[witnessStateOffsetCRC:])
-	zeroed := make([]byte, witnessStateSize)
-	copy(zeroed, record)
+	zeroed := bytes.Clone(record)
 	binary.LittleEndian.PutUint32(zeroed[witnessStateOffsetCRC:], 0)
 	if computed := crc32.Checksum(zeroed, witnessStateTable); computed != stored {
-		return 0, "", fmt.Errorf("checksum %08x, the record's is %08x", computed, stored)
+		return witnessState{}, fmt.Errorf("checksum %08x, the record's is %08x", computed,
+			stored)
 	}
 	holderLength := int(binary.LittleEndian.Uint16(record[witnessStateOffsetHolderLength:]))
 	if holderLength > NodeNameBytesMax {
-		return 0, "", fmt.Errorf("holder name of %d bytes, at most %d", holderLength,
+		return witnessState{}, fmt.Errorf("holder name of %d bytes, at most %d", holderLength,
 			NodeNameBytesMax)
 	}
-	holder := string(record[witnessStateOffsetHolder : witnessStateOffsetHolder+holderLength])
-	return binary.LittleEndian.Uint64(record[witnessStateOffsetEpoch:]), holder, nil
+	state := witnessState{epoch: binary.LittleEndian.Uint64(record[witnessStateOffsetEpoch:]),
+		holder: string(record[witnessStateOffsetHolder : witnessStateOffsetHolder+holderLength])}
+	if version == witnessStateVersionBeforeID {
+		return state, nil
+	}
+	idLength := int(binary.LittleEndian.Uint16(record[witnessStateOffsetIDLength:]))
+	if idLength > WitnessIDBytesMax {
+		return witnessState{}, fmt.Errorf("witness id of %d bytes, at most %d", idLength,
+			WitnessIDBytesMax)
+	}
+	state.id = string(record[witnessStateOffsetID : witnessStateOffsetID+idLength])
+	if state.id != "" {
+		if err := ValidateWitnessID(state.id); err != nil {
+			return witnessState{}, err
+		}
+	}
+	return state, nil
 }
 
 // loadWitnessState reads the state at path. A missing file is a witness that never
 // granted anything (epoch 0, no holder): it is created at once, so that a path the
-// witness cannot write refuses the start rather than every later grant. A file that
+// witness cannot write refuses the start rather than every later grant. A file without
+// an id (a new one, or version 1: the migration) gets a fresh one (newWitnessID), stored
+// before it is returned, so that the id is the same at every later start. A file that
 // exists but cannot be read or verified is an error wrapping ErrWitnessState.
-func loadWitnessState(path string) (uint64, string, error) {
+func loadWitnessState(path string) (witnessState, error) {
+	var state witnessState
 	record, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		if err := storeWitnessState(path, 0, ""); err != nil {
-			return 0, "", fmt.Errorf("replication: creating the witness state file: %w", err)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		return witnessState{}, fmt.Errorf("%w: %s: %w", ErrWitnessState, path, err)
+	default:
+		if state, err = decodeWitnessState(record); err != nil {
+			return witnessState{}, fmt.Errorf("%w: %s: %w (restore it from a backup; or stop "+
+				"both nodes, remove it, and start the node of the highest epoch file first)",
+				ErrWitnessState, path, err)
 		}
-		return 0, "", nil
 	}
-	if err != nil {
-		return 0, "", fmt.Errorf("%w: %s: %w", ErrWitnessState, path, err)
+	if state.id != "" {
+		return state, nil
 	}
-	epoch, holder, err := decodeWitnessState(record)
-	if err != nil {
-		return 0, "", fmt.Errorf("%w: %s: %w (restore it from a backup; or stop both nodes, "+
-			"remove it, and start the node of the highest epoch file first)", ErrWitnessState,
-			path, err)
+	if state.id, err = newWitnessID(); err != nil {
+		return witnessState{}, err
 	}
-	return epoch, holder, nil
+	if err := storeWitnessState(path, state); err != nil {
+		return witnessState{}, fmt.Errorf("replication: writing the witness state file: %w",
+			err)
+	}
+	return state, nil
 }
 
-// storeWitnessState persists epoch and holder durably. A write that fails after its
-// rename may leave the file ahead of what the witness answered; a witness restarted on
-// it then refuses renewals below that epoch, which is safe (the holder fences itself and
-// a standby takes over by acquisition), never grants more.
-func storeWitnessState(path string, epoch uint64, holder string) error {
-	record, err := encodeWitnessState(epoch, holder)
+// storeWitnessState persists state durably. A write that fails after its rename may
+// leave the file ahead of what the witness answered; a witness restarted on it then
+// refuses renewals below that epoch, which is safe (the holder fences itself and a
+// standby takes over by acquisition), never grants more.
+func storeWitnessState(path string, state witnessState) error {
+	record, err := encodeWitnessState(state)
 	if err != nil {
 		return err
 	}

@@ -148,13 +148,13 @@ func TestRestartedWitnessAcquisitionRaisesTheStoredEpoch(t *testing.T) {
 // its place) must stop the witness at start, naming the problem: starting at epoch 0
 // would let a stale primary renew.
 func TestWitnessRefusesToStartOnAnUnusableStateFile(t *testing.T) {
-	good, err := encodeWitnessState(7, "b")
+	good, err := encodeWitnessState(witnessState{epoch: 7, holder: "b"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	flipped := append([]byte(nil), good...)
 	flipped[witnessStateOffsetEpoch] ^= 1
-	otherVersion, _ := encodeWitnessState(7, "b")
+	otherVersion, _ := encodeWitnessState(witnessState{epoch: 7, holder: "b"})
 	otherVersion[witnessStateOffsetVersion] = witnessStateVersion + 1
 	otherMagic := append([]byte(nil), good...)
 	otherMagic[witnessStateOffsetMagic] = 'X'
@@ -201,7 +201,7 @@ func TestWitnessRefusesToStartOnAnUnusableStateFile(t *testing.T) {
 	// Good records load, up to the longest name a record holds.
 	longest := strings.Repeat("n", NodeNameBytesMax)
 	for _, holder := range []string{"b", longest} {
-		record, err := encodeWitnessState(7, holder)
+		record, err := encodeWitnessState(witnessState{epoch: 7, holder: holder})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -209,10 +209,9 @@ func TestWitnessRefusesToStartOnAnUnusableStateFile(t *testing.T) {
 		if err := os.WriteFile(path, record, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if epoch, loaded, err := loadWitnessState(path); err != nil || epoch != 7 ||
-			loaded != holder {
-			t.Fatalf("a good record: epoch %d, holder %q, %v; want 7, %q", epoch, loaded, err,
-				holder)
+		if loaded, err := loadWitnessState(path); err != nil || loaded.epoch != 7 ||
+			loaded.holder != holder {
+			t.Fatalf("a good record: %+v, %v; want epoch 7, holder %q", loaded, err, holder)
 		}
 	}
 }
@@ -231,8 +230,8 @@ func TestWitnessStoresTheFirstHolderOfItsEpoch(t *testing.T) {
 	if answer := w.ask(t, leaseRenew, "a", 0); !answer.granted {
 		t.Fatalf("a's renewal at epoch 0: %+v, want granted", answer)
 	}
-	if epoch, holder, err := loadWitnessState(path); err != nil || epoch != 0 || holder != "a" {
-		t.Fatalf("state file: epoch %d, holder %q, %v; want 0, a", epoch, holder, err)
+	if state, err := loadWitnessState(path); err != nil || state.epoch != 0 || state.holder != "a" {
+		t.Fatalf("state file: epoch %d, holder %q, %v; want 0, a", state.epoch, state.holder, err)
 	}
 	w.clock.advance(lease + time.Millisecond) // a's lease ran out.
 	if answer := w.ask(t, leaseRenew, "c", 0); answer.granted || answer.holder != "a" {
@@ -242,8 +241,8 @@ func TestWitnessStoresTheFirstHolderOfItsEpoch(t *testing.T) {
 	if answer := w.ask(t, leaseAcquire, "c", 0); !answer.granted || answer.epoch != 1 {
 		t.Fatalf("c's acquisition once a's lease ran out: %+v, want granted at epoch 1", answer)
 	}
-	if epoch, holder, err := loadWitnessState(path); err != nil || epoch != 1 || holder != "c" {
-		t.Fatalf("state file: epoch %d, holder %q, %v; want 1, c", epoch, holder, err)
+	if state, err := loadWitnessState(path); err != nil || state.epoch != 1 || state.holder != "c" {
+		t.Fatalf("state file: epoch %d, holder %q, %v; want 1, c", state.epoch, state.holder, err)
 	}
 }
 
@@ -292,9 +291,9 @@ func TestWitnessFailedStateWriteRefusesTheGrant(t *testing.T) {
 	if answer := w.ask(t, leaseAcquire, "b", 1); answer.granted {
 		t.Fatalf("an acquisition that cannot be stored: %+v, want refused", answer)
 	}
-	if epoch, holder, err := loadWitnessState(path); err != nil || epoch != 1 || holder != "a" {
+	if state, err := loadWitnessState(path); err != nil || state.epoch != 1 || state.holder != "a" {
 		t.Fatalf("state file after the refused grants: epoch %d, holder %q, %v; want 1, a",
-			epoch, holder, err)
+			state.epoch, state.holder, err)
 	}
 	writeWitnessStateDurably = wal.WriteFileDurably
 	if answer := w.ask(t, leaseAcquire, "b", 1); !answer.granted || answer.epoch != 2 {
@@ -363,8 +362,8 @@ func TestRestartedWitnessKeepsTheStoredHoldersLease(t *testing.T) {
 	if answer := w.ask(t, leaseRenew, "b", 2); !answer.granted || answer.epoch != 2 {
 		t.Fatalf("b's renewal at epoch 2 after the restart: %+v, want granted", answer)
 	}
-	if epoch, holder, err := loadWitnessState(path); err != nil || epoch != 2 || holder != "b" {
-		t.Fatalf("state file: epoch %d, holder %q, %v; want 2, b", epoch, holder, err)
+	if state, err := loadWitnessState(path); err != nil || state.epoch != 2 || state.holder != "b" {
+		t.Fatalf("state file: epoch %d, holder %q, %v; want 2, b", state.epoch, state.holder, err)
 	}
 	w.witness.Close()
 
@@ -389,20 +388,20 @@ func TestRestartedWitnessKeepsTheStoredHoldersLease(t *testing.T) {
 // again with its checksum made right, so that the fuzzer reaches the checks after it.
 func FuzzDecodeWitnessState(f *testing.F) {
 	for _, holder := range []string{"", "b", "10.0.0.2:7400", strings.Repeat("n", NodeNameBytesMax)} {
-		record, err := encodeWitnessState(7, holder)
+		record, err := encodeWitnessState(witnessState{epoch: 7, holder: holder})
 		if err != nil {
 			f.Fatal(err)
 		}
 		f.Add(record)
 	}
-	long, _ := encodeWitnessState(1, "b")
+	long, _ := encodeWitnessState(witnessState{epoch: 1, holder: "b"})
 	long[witnessStateOffsetHolderLength] = 0xff // Length 255+256k: over the bound.
 	long[witnessStateOffsetHolderLength+1] = 0x01
 	f.Add(long)
 	f.Add([]byte(witnessStateMagic))
 	f.Fuzz(func(t *testing.T, record []byte) {
 		inputs := [][]byte{record}
-		if len(record) == witnessStateSize {
+		if len(record) == witnessStateSize || len(record) == witnessStateSizeVersion1 {
 			fixed := append([]byte(nil), record...)
 			binary.LittleEndian.PutUint32(fixed[witnessStateOffsetCRC:], 0)
 			binary.LittleEndian.PutUint32(fixed[witnessStateOffsetCRC:],
@@ -410,21 +409,22 @@ func FuzzDecodeWitnessState(f *testing.F) {
 			inputs = append(inputs, fixed)
 		}
 		for _, input := range inputs {
-			epoch, holder, err := decodeWitnessState(input)
+			state, err := decodeWitnessState(input)
 			if err != nil {
 				continue
 			}
-			if len(holder) > NodeNameBytesMax {
-				t.Fatalf("accepted a holder of %d bytes", len(holder))
+			if len(state.holder) > NodeNameBytesMax {
+				t.Fatalf("accepted a holder of %d bytes", len(state.holder))
 			}
-			again, err := encodeWitnessState(epoch, holder)
+			if state.id != "" && ValidateWitnessID(state.id) != nil {
+				t.Fatalf("accepted an invalid witness id %q", state.id)
+			}
+			again, err := encodeWitnessState(state)
 			if err != nil {
 				t.Fatalf("an accepted record does not encode again: %v", err)
 			}
-			if epochAgain, holderAgain, err := decodeWitnessState(again); err != nil ||
-				epochAgain != epoch || holderAgain != holder {
-				t.Fatalf("round trip: %d %q %v, want %d %q", epochAgain, holderAgain, err,
-					epoch, holder)
+			if stateAgain, err := decodeWitnessState(again); err != nil || stateAgain != state {
+				t.Fatalf("round trip: %+v %v, want %+v", stateAgain, err, state)
 			}
 		}
 	})
@@ -511,9 +511,9 @@ func TestWitnessConcurrentAcquisitionsGrantOnce(t *testing.T) {
 	if len(granted) != 1 || granted[0].epoch != 1 {
 		t.Fatalf("granted %+v, want exactly one grant, at epoch 1", granted)
 	}
-	if epoch, holder, err := loadWitnessState(path); err != nil || epoch != 1 ||
-		holder != granted[0].holder {
-		t.Fatalf("state file: epoch %d, holder %q, %v; want 1, %q", epoch, holder, err,
+	if state, err := loadWitnessState(path); err != nil || state.epoch != 1 ||
+		state.holder != granted[0].holder {
+		t.Fatalf("state file: epoch %d, holder %q, %v; want 1, %q", state.epoch, state.holder, err,
 			granted[0].holder)
 	}
 }

@@ -69,6 +69,7 @@ type serveOptions struct {
 	nodeName          string
 	lease             time.Duration
 	witnessUnsigned   bool // --witness-allow-unsigned
+	witnessID         string
 	http              string
 	httpTLSCert       string
 	httpTLSKey        string
@@ -172,6 +173,7 @@ func addServeFlags(flags *pflag.FlagSet, o *serveOptions) {
 	flags.StringVar(&o.witness, "witness", "", "lease witness address: enables automatic failover (see 'sequent witness')")
 	flags.StringVar(&o.nodeName, "node-name", "", "this node's name at the witness (default: --advertise)")
 	flags.DurationVar(&o.lease, "lease", replication.LeaseDurationDefault, "witness lease duration")
+	flags.StringVar(&o.witnessID, "witness-id", "", "the witness's id, as 'sequent witness' prints it at start (the same on both nodes): the node then believes only a witness that proves that id, so that another witness holding the same replication key (another pair's, an old one left running) cannot grant it the lease. Empty: any witness holding the key is believed (said once at warn level). Needs a witness of session 38 or later")
 	flags.BoolVar(&o.witnessUnsigned, "witness-allow-unsigned", false, "DANGER, off by default: without --replication-tls-*, accept the unsigned answers of a witness older than this build (it does not sign its replies); anyone on the path to the witness can then forge a grant (two primaries) or a refusal (a fence). Only for an upgrade done nodes first: upgrade the witness first instead")
 	flags.IntVar(&o.ringBytes, "input-ring-bytes", shard.RingBytesDefault, "tuning: bytes of requests queued before the server answers busy")
 	flags.IntVar(&o.inFlightEntries, "in-flight-entries", shard.InFlightEntriesMaxDefault, "tuning: log entries applied but not yet durable before the sequencer waits")
@@ -471,6 +473,7 @@ func (o *serveOptions) nodeConfig(logger *slog.Logger, layout node.Layout,
 		LeaseDuration: o.lease,
 		// Without TLS, a witness that does not sign its replies is refused unless allowed.
 		WitnessUnsignedAllowed: o.witnessUnsigned,
+		WitnessID:              o.witnessID,
 		Logger:                 logger,
 	}, nil
 }

@@ -129,6 +129,10 @@ func TestServeRefusesMeaninglessFlags(t *testing.T) {
 			replicated(o)
 			o.witness, o.nodeName, o.lease = "127.0.0.1:9", "a", 500*time.Millisecond
 		}},
+		{"witness with a pinned id", func(o *serveOptions) {
+			replicated(o)
+			o.witness, o.witnessID = "127.0.0.1:9", "pair-a-witness"
+		}},
 		{"witness with the longest node name", func(o *serveOptions) {
 			replicated(o)
 			o.witness = "127.0.0.1:9"
@@ -190,6 +194,11 @@ func TestServeRefusesMeaninglessFlags(t *testing.T) {
 			o.standbyOf = o.replicationListen
 		}, "own --replication-listen"},
 		{"node name alone", func(o *serveOptions) { o.nodeName = "a" }, "--node-name without --witness"},
+		{"witness id alone", func(o *serveOptions) { o.witnessID = "w" }, "--witness-id without --witness"},
+		{"witness id with a space", func(o *serveOptions) {
+			replicated(o)
+			o.witness, o.witnessID = "127.0.0.1:9", "pair a"
+		}, "--witness-id: replication: witness id"},
 		{"unsigned witness replies alone", func(o *serveOptions) { o.witnessUnsigned = true },
 			"--witness-allow-unsigned without --witness"},
 		// A witness with a state file refuses to grant the lease to a longer name: the node

@@ -137,6 +137,14 @@ func (o *serveOptions) validateReplication(problem func(string, ...any), replica
 	if o.witness == "" && o.witnessUnsigned {
 		problem("--witness-allow-unsigned without --witness")
 	}
+	if o.witness == "" && o.witnessID != "" {
+		problem("--witness-id without --witness (it pins the witness's identity)")
+	}
+	if o.witness != "" && o.witnessID != "" {
+		if err := replication.ValidateWitnessID(o.witnessID); err != nil {
+			problem("--witness-id: %v", err)
+		}
+	}
 	if o.witness == "" && o.nodeName != "" {
 		problem("--node-name without --witness (it names the node at the witness)")
 	}

@@ -14,7 +14,7 @@ import (
 )
 
 func newWitnessCommand() *cobra.Command {
-	var listen, key, logLevel, statePath string
+	var listen, key, logLevel, statePath, id string
 	var stateInMemory bool
 	var tlsFiles [3]string
 	var lease time.Duration
@@ -30,14 +30,16 @@ out. Without a witness, two nodes never promote themselves: use 'sequent admin p
 Run it on a third machine (or at least outside the two nodes' failure domain).
 
 --state FILE is required: the witness stores there, durably and before it answers, the
-highest epoch it granted and its holder (a 288-byte checksummed record, created at the
-first start). A restarted witness loads it and refuses a renewal below that epoch, so a
-stale primary restarted on its old log cannot take the lease from the node that replaced
-it. It refuses to start on a file it cannot read or verify: restore the file, or stop
-both nodes, remove it, and start the node with the highest epoch file first. A grant that
-cannot be stored (disk full, read-only) is refused and logged at error level. The lease's
-expiry is not stored: after a restart the witness grants no failover for one lease, so
-that a lease granted before has run out.
+highest epoch it granted and its holder, and its id (a 360-byte checksummed record,
+created at the first start; a file of an earlier build, without the id, is read and
+rewritten with one, after which an earlier build refuses it). A restarted witness loads
+it and refuses a renewal below that epoch, so a stale primary restarted on its old log
+cannot take the lease from the node that replaced it. It refuses to start on a file it
+cannot read or verify: restore the file, or stop both nodes, remove it, and start the
+node with the highest epoch file first. A grant that cannot be stored (disk full,
+read-only) is refused and logged at error level. The lease's expiry is not stored: after
+a restart the witness grants no failover for one lease, so that a lease granted before
+has run out.
 
 --state-in-memory instead keeps the state in memory only (for tests): a restart forgets
 the epoch, and the first node to renew after it holds the lease, even a stale primary.
@@ -45,16 +47,25 @@ the epoch, and the first node to renew after it holds the lease, even a stale pr
 Requests are authenticated with the replication key, and so are the witness's replies
 (signed over a nonce the node draws for each request), so that nobody on the path can
 forge a grant or a refusal to a node of this build (unless it runs with
---witness-allow-unsigned). Give each pair its own replication key: a second witness
-holding the same key (an old one left running after a move, another pair's) signs
-grants the nodes accept, so an attacker who can redirect a standby's connection to it
-can have the standby promoted while its primary holds the lease. Upgrade the witness before the nodes: it still answers the
-nodes of earlier builds (unsigned, as before), but a node of this build refuses an
+--witness-allow-unsigned).
+
+The witness has an id, printed at start: --id NAME (1 to 64 printable ASCII characters,
+no space), or else one generated at the first start and kept in the --state file (with
+--state-in-memory, a new one at every start). Give it to both nodes of the pair
+(--witness-id): they then believe only a witness that proves that id (its replies' mac
+covers it), so a second witness holding the same replication key (another pair's, an old
+one left running after a move) cannot grant them the lease, even to a standby whose
+connection an attacker redirects to it. Nodes without --witness-id believe any witness
+holding the key (and say so once at warn level); give each pair its own key anyway.
+
+Upgrade the witness before the nodes: it still answers the nodes of earlier builds (as
+before: unsigned to the builds before session 37), but a node of this build refuses an
 earlier witness's unsigned answers unless it speaks TLS to it or runs with
---witness-allow-unsigned (off by default; see 'sequent serve --help'). When the nodes run with
---replication-tls-*, they also speak TLS to the witness: give the witness the same three
-flags (its own certificate, signed by the same CA and naming the address the nodes dial),
-or the primary's renewals fail and it fences itself.`,
+--witness-allow-unsigned (off by default; see 'sequent serve --help'), and a node with
+--witness-id refuses a witness that cannot prove an id (a build before session 38). When
+the nodes run with --replication-tls-*, they also speak TLS to the witness: give the
+witness the same three flags (its own certificate, signed by the same CA and naming the
+address the nodes dial), or the primary's renewals fail and it fences itself.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := applyEnvironment(cmd); err != nil {
@@ -66,6 +77,11 @@ or the primary's renewals fail and it fences itself.`,
 			logger, _, err := newLogger(logLevel, cmd.ErrOrStderr())
 			if err != nil {
 				return usageError{err}
+			}
+			if id != "" {
+				if err := replication.ValidateWitnessID(id); err != nil {
+					return usageError{fmt.Errorf("--id: %w", err)}
+				}
 			}
 			if (statePath == "") == !stateInMemory {
 				return usageError{fmt.Errorf("give either --state FILE (where the witness " +
@@ -85,7 +101,7 @@ or the primary's renewals fail and it fences itself.`,
 			}
 			witness, err := replication.OpenWitness(replication.WitnessConfig{
 				Listener: listener, TLS: witnessTLS, Key: []byte(key), LeaseDuration: lease,
-				Logger: logger, StatePath: statePath})
+				Logger: logger, StatePath: statePath, ID: id})
 			if err != nil {
 				return err
 			}
@@ -97,8 +113,9 @@ or the primary's renewals fail and it fences itself.`,
 			if stateInMemory {
 				state = "state in memory only"
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "sequent witness: leases of %v on %s (%s, %s)\n",
-				lease, listener.Addr(), transport, state)
+			fmt.Fprintf(cmd.OutOrStdout(), "sequent witness: leases of %v on %s (%s, %s)\n"+
+				"sequent witness: id %s (give both nodes --witness-id %s)\n",
+				lease, listener.Addr(), transport, state, witness.ID(), witness.ID())
 			signals := make(chan os.Signal, 1)
 			signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
 			<-signals
@@ -111,6 +128,7 @@ or the primary's renewals fail and it fences itself.`,
 	flags.DurationVar(&lease, "lease", replication.LeaseDurationDefault, "lease duration (failover takes about one lease)")
 	flags.StringVar(&statePath, "state", "", "file where the witness keeps its epoch and holder across restarts (required, unless --state-in-memory)")
 	flags.BoolVar(&stateInMemory, "state-in-memory", false, "keep the state in memory only: a restart forgets the epoch (tests only)")
+	flags.StringVar(&id, "id", "", "this witness's id, which the nodes pin with --witness-id (1 to 64 printable ASCII characters, no space; default: one generated at the first start and kept in the --state file)")
 	flags.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	addReplicationTLSFlags(flags, &tlsFiles, "the witness's")
 	return command

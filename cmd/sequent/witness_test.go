@@ -72,6 +72,19 @@ func TestWitnessStateFlags(t *testing.T) {
 	}
 }
 
+// TestWitnessIDFlag: an id the witness could not announce (a space, too long) is a usage
+// error naming --id, given before it listens.
+func TestWitnessIDFlag(t *testing.T) {
+	for _, id := range []string{"pair a", strings.Repeat("i", replication.WitnessIDBytesMax+1)} {
+		args := []string{"--listen", "127.0.0.1:99999", "--state-in-memory", "--id", id}
+		err := runWitnessCommand(args...)
+		checkUsageError(t, err, args)
+		if !strings.Contains(err.Error(), "--id") {
+			t.Errorf("%v: error %v, want one naming --id", args, err)
+		}
+	}
+}
+
 // TestWitnessRefusesAnUnusableStateFile: a state file that does not verify stops the
 // witness at start with an error naming it (not a usage error: the flags are right),
 // instead of a witness at epoch 0 that would let a stale primary renew the lease.

@@ -219,6 +219,9 @@ func (d *drill) setUp(ctx context.Context) error {
 			replicationKey, witnessAddress, d.config.Lease, d.config.Shards); err != nil {
 			return err
 		}
+		if d.witness != nil {
+			d.nodes[i].witnessID = d.witness.ID()
+		}
 	}
 	waitContext, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()

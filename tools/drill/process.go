@@ -29,6 +29,7 @@ type node struct {
 	keys        string
 	key         string // Replication key.
 	witness     string // Witness address ("" in manual mode).
+	witnessID   string // The witness's id, pinned with --witness-id as a deployment should.
 	lease       time.Duration
 	shards      int // --shards.
 	logPath     string
@@ -72,6 +73,9 @@ func (n *node) start(standbyOf string) error {
 	if n.witness != "" {
 		args = append(args, "--witness", n.witness, "--node-name", n.name, "--lease",
 			n.lease.String())
+		if n.witnessID != "" {
+			args = append(args, "--witness-id", n.witnessID)
+		}
 	}
 	logFile, err := os.OpenFile(n.logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
