@@ -2,6 +2,8 @@ package client
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -99,5 +101,89 @@ func TestRejoinHoldLeavesTheWindowToOtherRequests(t *testing.T) {
 	// The 39 lookups, then the 40 transfers in one request.
 	if requests := s.backend.Submitted() - before; requests != callers {
 		t.Errorf("%d requests for 39 lookups and the 40 transfers, want %d", requests, callers)
+	}
+}
+
+// secondTransfer is caller i's next one-transfer call after rejoinAnswered: its error,
+// or one naming a result other than ok.
+func secondTransfer(ctx context.Context, c *Client, i int) error {
+	results, err := c.CreateTransfers(ctx, []model.Transfer{transfer(uint64(3000+i), 1, 2, 1, 0)})
+	if err == nil && (len(results) != 1 || results[0].Status != model.StatusOK) {
+		err = fmt.Errorf("transfer %d: %v", i, results)
+	}
+	return err
+}
+
+// TestRejoinHoldAnswersLeavingCallersAndClose: while the next merged request holds (an
+// hour's bound) for the 40 callers an answer released, one caller in it whose context
+// ends is answered at once, outcome unknown (its event is still in the request, which
+// will be sent), not at the bound; and Close ends the hold: the caller left in the
+// request, never numbered, gets ErrClosed. Passes at b16b8bd (a probe of the review).
+func TestRejoinHoldAnswersLeavingCallersAndClose(t *testing.T) {
+	_, c, ctx := rejoinAnswered(t, 40, nil)
+	leaving, leave := context.WithCancel(ctx)
+	defer leave()
+	left, stays := make(chan error, 1), make(chan error, 1)
+	go func() { left <- secondTransfer(leaving, c, 0) }()
+	waitFor(t, c, "the next merged request held", func() bool { return c.rejoinCall != nil })
+	go func() { stays <- secondTransfer(ctx, c, 1) }()
+	waitFor(t, c, "the second caller in it", func() bool {
+		return c.rejoinCall != nil && c.rejoinCall.waiters == 2
+	})
+	leave()
+	var unknown *OutcomeUnknownError
+	if err := <-left; !errors.As(err, &unknown) || !errors.Is(err, context.Canceled) {
+		t.Errorf("the caller that left: %v, want an outcome unknown wrapping its context's", err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-stays; !errors.Is(err, ErrClosed) {
+		t.Errorf("the caller held at Close: %v, want ErrClosed", err)
+	}
+}
+
+// TestRejoinHoldAcrossAReconnect: the connection is lost while the next merged request
+// holds for the 40 callers an answer released (its slot taken, no number yet); the 40
+// come back meanwhile and after the reconnect. The request is numbered after the wait,
+// sent once on the new connection, and applied once: one request, every transfer ok.
+// Passes at b16b8bd (a probe of the review).
+func TestRejoinHoldAcrossAReconnect(t *testing.T) {
+	const callers = 40
+	s, c, ctx := rejoinAnswered(t, callers, nil)
+	before := s.backend.Submitted()
+	errs := make(chan error, callers)
+	go func() { errs <- secondTransfer(ctx, c, 0) }()
+	var held *Call // Read under the client's mu (waitFor).
+	waitFor(t, c, "the next merged request held", func() bool {
+		held = c.rejoinCall
+		return held != nil
+	})
+	c.mu.Lock()
+	generation := c.generation
+	c.lostLocked(generation, errors.New("test: connection dropped"))
+	c.mu.Unlock()
+	for i := 1; i < callers/2; i++ {
+		go func() { errs <- secondTransfer(ctx, c, i) }()
+	}
+	waitFor(t, c, "a new connection", func() bool {
+		return c.conn != nil && c.generation != generation
+	})
+	for i := callers / 2; i < callers; i++ {
+		go func() { errs <- secondTransfer(ctx, c, i) }()
+	}
+	for range callers {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if requests := s.backend.Submitted() - before; requests != 1 {
+		t.Errorf("%d requests for the 40 callers back, want 1", requests)
+	}
+	c.mu.Lock()
+	number := held.Number
+	c.mu.Unlock()
+	if applied := s.backend.Applications(1, c.Session(), number); applied != 1 {
+		t.Errorf("merged request %d applied %d times, want once", number, applied)
 	}
 }
