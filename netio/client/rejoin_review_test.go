@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -185,5 +186,57 @@ func TestRejoinHoldAcrossAReconnect(t *testing.T) {
 	c.mu.Unlock()
 	if applied := s.backend.Applications(1, c.Session(), number); applied != 1 {
 		t.Errorf("merged request %d applied %d times, want once", number, applied)
+	}
+}
+
+// TestRejoinHoldEndsWhenTheRequestCanTakeNoMore: while the next merged request holds
+// (an hour's bound) for the 40 callers an answer released, a caller whose events end in
+// an open linked chain joins it and closes it (nothing may follow the chain), and so
+// does one whose events fill it (CoalesceEventsMax 41): either ends the hold at once,
+// and the one request carries the first caller's transfer (ok) and the second's events
+// (an open chain failing at the request's end, linked_event_failed then
+// linked_event_chain_open, as a request of its own would; a full run, ok). Passes at
+// b16b8bd (a probe of the review).
+func TestRejoinHoldEndsWhenTheRequestCanTakeNoMore(t *testing.T) {
+	for _, test := range []struct {
+		name   string
+		events []model.Transfer
+		want   []model.Status
+	}{
+		{"open chain", []model.Transfer{transfer(4000, 1, 2, 1, model.TransferLinked),
+			transfer(4001, 1, 2, 1, model.TransferLinked)},
+			[]model.Status{model.StatusLinkedEventFailed, model.StatusLinkedEventChainOpen}},
+		{"full", func() []model.Transfer {
+			events := make([]model.Transfer, 40)
+			for i := range events {
+				events[i] = transfer(uint64(4000+i), 1, 2, 1, 0)
+			}
+			return events
+		}(), slices.Repeat([]model.Status{model.StatusOK}, 40)},
+	} {
+		t.Run(test.name, func(t *testing.T) {
+			s, c, ctx := rejoinAnswered(t, 40, func(config *Config) {
+				config.CoalesceEventsMax = 41
+			})
+			before := s.backend.Submitted()
+			first := make(chan error, 1)
+			go func() { first <- secondTransfer(ctx, c, 0) }()
+			waitFor(t, c, "the next merged request held", func() bool {
+				return c.rejoinCall != nil
+			})
+			results, err := c.CreateTransfers(ctx, test.events)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := statuses(results); !slices.Equal(got, test.want) {
+				t.Errorf("the joining caller's results %v, want %v", got, test.want)
+			}
+			if err := <-first; err != nil {
+				t.Error(err)
+			}
+			if requests := s.backend.Submitted() - before; requests != 1 {
+				t.Errorf("%d requests, want 1", requests)
+			}
+		})
 	}
 }
