@@ -240,3 +240,26 @@ func TestRejoinHoldEndsWhenTheRequestCanTakeNoMore(t *testing.T) {
 		})
 	}
 }
+
+// TestRejoinHoldAllocatesNothing: the hold itself (holdForRejoin, here ended by its
+// bound, a nanosecond) allocates nothing per request: the timer and the signal channel
+// are the client's, made at Dial. A bare client: no connection, no other goroutine of
+// the client allocating meanwhile.
+func TestRejoinHoldAllocatesNothing(t *testing.T) {
+	c := &Client{config: Config{RejoinWait: time.Nanosecond},
+		forming: map[coalesceKey]*Call{}, rejoinTimer: time.NewTimer(time.Hour),
+		rejoinReady: make(chan struct{}, 1)}
+	c.rejoinTimer.Stop()
+	c.lifetime, c.endLifetime = context.WithCancel(context.Background())
+	defer c.endLifetime()
+	key := coalesceKey{model.OperationCreateTransfers, 0, 0}
+	call := &Call{key: key}
+	c.forming[key] = call
+	allocations := testing.AllocsPerRun(100, func() {
+		c.rejoinReleased, c.rejoinArrived = rejoinCallersMin, 0
+		c.holdForRejoin(call)
+	})
+	if allocations != 0 {
+		t.Errorf("%v allocations per hold, want 0", allocations)
+	}
+}
