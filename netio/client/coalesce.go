@@ -450,8 +450,11 @@ func (c *Client) leave(call *Call, err error) (bool, error) {
 // answered, the admission of the next one (holding the open slot, not yet numbered) waits
 // until as many callers as that answer released have joined it, or it can take no more
 // (full, or closed by an open chain), or RejoinWait passes, whichever comes first; then
-// it is numbered and sent as usual. A lone caller, or a few, never wait: their answer
-// releases fewer than rejoinCallersMin.
+// it is numbered and sent as usual. A lone caller, or a few, never wait after their own
+// answers: those release fewer than rejoinCallersMin. After a larger answer, though, the
+// next merged request waits up to RejoinWait when fewer callers come back, however late
+// the first of them comes (the count is not aged: a burst, a pause, then one call pays
+// the bound), and callers of any merged operation count as back.
 
 // rejoinCallersMin is the smallest answered merged request whose callers the next one
 // waits for.
