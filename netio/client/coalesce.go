@@ -152,10 +152,7 @@ func (c *Client) admit(call *Call, needsOpenSlot bool, previous <-chan struct{},
 	if previous != nil {
 		<-previous // It ends with the client's lifetime at the latest.
 	}
-	err := c.acquireSlots(needsOpenSlot)
-	if err == nil && needsOpenSlot && c.rejoinTimer != nil {
-		c.holdForRejoin(call)
-	}
+	err := c.acquireSlots(call, needsOpenSlot)
 	c.mu.Lock()
 	if err == nil && call.waiters > 0 {
 		// Room in the exactly-once window too (window.go), still ahead of the requests
@@ -226,14 +223,21 @@ func (c *Client) trySlots(call *Call, needsOpenSlot bool) bool {
 	return true
 }
 
-// acquireSlots waits for the slots trySlots takes, bounded by the client's lifetime: the
-// slot of openRequests first, then the window's, always in that order (a request holding
-// a window slot never waits for an open one, so the holders of either wait only for
-// replies, which need nothing of them). On an error it holds neither.
-func (c *Client) acquireSlots(needsOpenSlot bool) error {
+// acquireSlots waits for the slots trySlots takes for call, bounded by the client's
+// lifetime: the slot of openRequests first, then the window's, always in that order (a
+// request holding a window slot never waits for an open one, so the holders of either
+// wait only for replies, which need nothing of them). The rejoin wait (holdForRejoin)
+// comes in between, holding the open slot only: with the window's slot too, the
+// requests of Go and Do would wait for it, and with a window of one a caller that sends
+// one of them before its next merged call could never come back to end it. On an error
+// it holds neither.
+func (c *Client) acquireSlots(call *Call, needsOpenSlot bool) error {
 	if needsOpenSlot {
 		if err := c.openRequests.Acquire(c.lifetime, 1); err != nil {
 			return err
+		}
+		if c.rejoinTimer != nil {
+			c.holdForRejoin(call)
 		}
 	}
 	if err := c.window.Acquire(c.lifetime, 1); err != nil {
@@ -443,11 +447,14 @@ func (c *Client) leave(call *Call, err error) (bool, error) {
 // the callers before them, is already being admitted: they miss it and ride in the one
 // after, so many concurrent callers split into two groups that take turns, each sync
 // carrying half of them. When a merged request of at least rejoinCallersMin callers is
-// answered, the admission of the next one (holding its slots, not yet numbered) waits
+// answered, the admission of the next one (holding the open slot, not yet numbered) waits
 // until as many callers as that answer released have joined it, or it can take no more
 // (full, or closed by an open chain), or RejoinWait passes, whichever comes first; then
-// it is numbered and sent as usual. A lone caller, or a few, never wait: their answer
-// releases fewer than rejoinCallersMin.
+// it is numbered and sent as usual. A lone caller, or a few, never wait after their own
+// answers: those release fewer than rejoinCallersMin. After a larger answer, though, the
+// next merged request waits up to RejoinWait when fewer callers come back, however late
+// the first of them comes (the count is not aged: a burst, a pause, then one call pays
+// the bound), and callers of any merged operation count as back.
 
 // rejoinCallersMin is the smallest answered merged request whose callers the next one
 // waits for.

@@ -79,7 +79,7 @@
 // RejoinWait passes (default 1 ms; negative: off): otherwise the callers woken by each
 // answer miss the request being sent and ride in the one after, splitting into two
 // groups that take turns. The wait runs on the request's admission goroutine (admit),
-// holding the open-request slot and a window slot, before the request is numbered; the
+// holding the open-request slot (not yet a window slot), before it is numbered; the
 // callers waiting in it meanwhile wait longer by at most RejoinWait.
 //
 // # Reconnects and exactly-once
