@@ -38,8 +38,9 @@
 // unless NodeConfig.WitnessUnsignedAllowed (upgrade the witness first). Since session 38
 // a witness has an identity (WitnessConfig.ID, or generated once and kept in its state
 // file), announced in its challenge; a node that pins it (NodeConfig.WitnessID) asks only
-// that witness and checks a reply mac that covers the id (v3), so another witness
-// holding the same key cannot grant it the lease (witness.go gives the frames).
+// that witness, with a request mac that covers the id (another witness holding the same
+// key does not act on it), and checks a reply mac that covers the id (v3), so another
+// witness holding the same key cannot grant it the lease (witness.go gives the frames).
 //
 // # Epochs and fencing
 //

@@ -39,7 +39,7 @@ const (
 type frameType uint8
 
 const (
-	frameChallenge     frameType = 1  // primary → peer: nonce[32] | reserved u64 (zero; a witness's: feature flags)
+	frameChallenge     frameType = 1  // primary → peer: nonce[32] | reserved u64 (zero; a witness's: feature flags, then its id: witness.go)
 	frameHello         frameType = 2  // standby → primary: mac[32] | shard | map | last op | points
 	frameWelcome       frameType = 3  // primary → standby: plan | op | chain | address
 	frameSnapshotChunk frameType = 4  // primary → standby: offset u64 | last u8 | bytes
@@ -49,7 +49,7 @@ const (
 	frameDigest        frameType = 8  // primary → standby: op u64 | digest[32]
 	frameFence         frameType = 9  // new primary → old: mac[32] | address
 	frameError         frameType = 10 // either: text; the connection closes after it
-	// frameRefused (13; 11, 12, 14 and 15 are the witness's) is the primary's answer to a hello it
+	// frameRefused (13; 11, 12 and 14 to 17 are the witness's) is the primary's answer to a hello it
 	// refuses for a reason no retry can cure: code u8 | text. The connection closes
 	// after it.
 	frameRefused frameType = 13

@@ -10,7 +10,8 @@ import (
 // TestMACLayoutsAreTheWireContract: the link's and the witness reply's MACs are computed
 // by one function (labelledMAC); nodes and witnesses of other builds compute them with
 // their own code, so the bytes covered must stay exactly label | type | nonce(s) | epoch
-// (little-endian) | payload, the v3 reply's payload being id length (u16) | id | reply.
+// (little-endian) | payload, the v3 reply's payload being id length (u16) | id | reply
+// and the v3 request's id length (u16) | id | body.
 // Computed here by hand from that layout.
 func TestMACLayoutsAreTheWireContract(t *testing.T) {
 	key := []byte("key of the pair")
@@ -41,5 +42,18 @@ func TestMACLayoutsAreTheWireContract(t *testing.T) {
 		byHand([]byte("sequent-witness-reply-v3"), []byte{17}, nodeNonce, nonce, epochBytes,
 			[]byte{3, 0}, []byte("w-1"), payload); !bytes.Equal(got, want) {
 		t.Fatalf("identified lease reply mac %x, want %x", got, want)
+	}
+	// The v3 request (session 38): the link's mac of type 16 over the id the node pins
+	// (length u16, then bytes; never sent) before the body after the mac.
+	if got, want := leaseRequestMAC(key, frameLeaseRequestIdentified, nonce, epoch, "w-1",
+		payload), byHand([]byte("sequent-replication-v1"), []byte{16}, nonce, epochBytes,
+		[]byte{3, 0}, []byte("w-1"), payload); !bytes.Equal(got, want) {
+		t.Fatalf("identified lease request mac %x, want %x", got, want)
+	}
+	// Earlier requests: the link's mac of the body alone, whatever id is passed.
+	if got, want := leaseRequestMAC(key, frameLeaseRequestSigned, nonce, epoch, "w-1",
+		payload), mac(key, frameLeaseRequestSigned, nonce, epoch, payload); !bytes.Equal(got,
+		want) {
+		t.Fatalf("signed lease request mac %x, want %x", got, want)
 	}
 }

@@ -36,12 +36,14 @@ import (
 //	reply v1 (12)     granted u8 | reserved[7] | holder epoch u64 | valid ms u64 | holder length u16 | holder
 //	request v2 (14)   mac[32] | node nonce[32] | kind u8 | ... | node (the rest as v1)
 //	reply v2 (15)     reply mac[32] | granted u8 | ... | holder (the rest as v1)
-//	request v3 (16)   as v2
+//	request v3 (16)   as v2, its mac over the pinned id too (leaseRequestMAC)
 //	reply v3 (17)     reply mac[32] | granted u8 | ... | holder (as v2, another mac)
 //
 // A request's mac is the link's (frame.go's mac: the key over the frame type, the
 // witness's nonce, the frame's epoch and everything after the mac), so only a holder of
-// the key obtains a decision. A v1 reply is not authenticated: without TLS, anyone on the
+// the key obtains a decision; a v3 request's mac also covers the id the node pins (its
+// length u16 and its bytes, before the rest; the id is not sent), so a witness of
+// another id holding the same key acts on nothing it did not address. A v1 reply is not authenticated: without TLS, anyone on the
 // path could forge a grant (the standby promotes while the primary lives: split brain) or
 // a refusal (the primary fences). A v2 reply is: its mac (leaseReplyMAC: its own label,
 // so that no request's mac can pass for a reply's) covers the node nonce, a value the
@@ -357,7 +359,8 @@ func (w *Witness) serve(conn net.Conn) {
 		// A node of an earlier build (a node of this build sends v2 to a witness that
 		// announces it, unless the challenge was altered on the way): answered as before,
 		// unsigned.
-		if _, payload, err = openLeaseRequest(w.config.Key, frameLeaseRequest, nonce, f, 0); err != nil {
+		if _, payload, err = openLeaseRequest(w.config.Key, frameLeaseRequest, nonce, f, 0,
+			""); err != nil {
 			return
 		}
 		if !w.unsignedServedLogged.Swap(true) {
@@ -369,9 +372,14 @@ func (w *Witness) serve(conn net.Conn) {
 			return // Not from a holder of the key: nothing to say to it.
 		}
 	case f.kind == frameLeaseRequestIdentified && identifies:
-		// A pinned node: same request as v2 under its own type; the reply proves the id.
+		// A pinned node: as v2 under its own type, its mac over the id it pins as well, so
+		// that a witness of another id (holding the same key) acts on nothing a node
+		// pinned to this one sent it; the reply proves the id back.
 		if nodeNonce, payload, err = openLeaseRequest(w.config.Key,
-			frameLeaseRequestIdentified, nonce, f, nonceSize); err != nil {
+			frameLeaseRequestIdentified, nonce, f, nonceSize, w.id); err != nil {
+			w.config.Logger.Warn("witness: a lease request pinned to another witness id, or "+
+				"not from a holder of the key: not answered", "peer", conn.RemoteAddr().String(),
+				"id", w.id)
 			return
 		}
 		identified = true
@@ -408,21 +416,37 @@ func (w *Witness) serve(conn net.Conn) {
 // returns the node nonce and the payload (aliasing f's body), or ErrUnauthenticated.
 func openSignedLeaseRequest(key, witnessNonce []byte, f frame) (nodeNonce, payload []byte,
 	err error) {
-	return openLeaseRequest(key, frameLeaseRequestSigned, witnessNonce, f, nonceSize)
+	return openLeaseRequest(key, frameLeaseRequestSigned, witnessNonce, f, nonceSize, "")
 }
 
 // openLeaseRequest checks a request frame's mac (over kind, the request's version, so
-// a v1 request's mac never passes as a v2's) against the witness's nonce and returns the
-// nodeNonceBytes that follow the mac (none in v1) and the payload after them, both
-// aliasing f's body, or ErrUnauthenticated.
+// a v1 request's mac never passes as a v2's; for v3 over id too: leaseRequestMAC)
+// against the witness's nonce and returns the nodeNonceBytes that follow the mac (none
+// in v1) and the payload after them, both aliasing f's body, or ErrUnauthenticated.
 func openLeaseRequest(key []byte, kind frameType, witnessNonce []byte, f frame,
-	nodeNonceBytes int) (nodeNonce, payload []byte, err error) {
+	nodeNonceBytes int, id string) (nodeNonce, payload []byte, err error) {
 	prefixBytes := leaseRequestMACBytes + nodeNonceBytes
-	if len(f.body) < prefixBytes || !verifyMAC(key, kind, witnessNonce, f.epoch,
-		f.body[leaseRequestMACBytes:], f.body[:leaseRequestMACBytes]) {
+	if len(f.body) < prefixBytes || !hmac.Equal(leaseRequestMAC(key, kind, witnessNonce,
+		f.epoch, id, f.body[leaseRequestMACBytes:]), f.body[:leaseRequestMACBytes]) {
 		return nil, nil, fmt.Errorf("%w: lease request", ErrUnauthenticated)
 	}
 	return f.body[leaseRequestMACBytes:prefixBytes], f.body[prefixBytes:], nil
+}
+
+// leaseRequestMAC authenticates a lease request: the link's mac over the frame type, the
+// witness's nonce, the epoch and the body after the mac (the node nonce, from v2 on, and
+// the request). A v3 request (frameLeaseRequestIdentified) puts the witness id the node
+// pins before that body (its length, u16 little-endian, then its bytes: never sent, the
+// witness checks with its own): only the witness of that id can open it.
+func leaseRequestMAC(key []byte, kind frameType, witnessNonce []byte, epoch uint64, id string,
+	body []byte) []byte {
+	if kind != frameLeaseRequestIdentified {
+		return mac(key, kind, witnessNonce, epoch, body)
+	}
+	covered := make([]byte, witnessChallengeIDBytes, witnessChallengeIDBytes+len(id)+len(body))
+	binary.LittleEndian.PutUint16(covered, uint16(len(id)))
+	covered = append(append(covered, id...), body...)
+	return mac(key, kind, witnessNonce, epoch, covered)
 }
 
 // leaseReplyMAC authenticates a v2 reply: HMAC-SHA256 with the replication key over its
@@ -659,7 +683,8 @@ func (c witnessClient) ask(ctx context.Context, kind byte, node string, epoch ui
 		payload = append(append(make([]byte, 0, nonceSize+len(payload)), nodeNonce...),
 			payload...)
 	}
-	body := append(mac(c.key, requestKind, witnessNonce, epoch, payload), payload...)
+	body := append(leaseRequestMAC(c.key, requestKind, witnessNonce, epoch, c.pinnedID,
+		payload), payload...)
 	if err := writeFrame(writer, requestKind, epoch, body); err != nil {
 		return leaseAnswer{}, err
 	}

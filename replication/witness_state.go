@@ -164,7 +164,9 @@ func loadWitnessState(path string) (witnessState, error) {
 	default:
 		if state, err = decodeWitnessState(record); err != nil {
 			return witnessState{}, fmt.Errorf("%w: %s: %w (restore it from a backup; or stop "+
-				"both nodes, remove it, and start the node of the highest epoch file first)",
+				"both nodes, remove it, and start the node of the highest epoch file first; "+
+				"removed, it takes the witness's generated id with it: start the witness with "+
+				"--id and the id the nodes pin (--witness-id), or re-pin both nodes)",
 				ErrWitnessState, path, err)
 		}
 	}
