@@ -1,6 +1,8 @@
 package client
 
 import (
+	"context"
+	"errors"
 	"log/slog"
 	"testing"
 	"time"
@@ -106,5 +108,55 @@ func TestMarketDataResumptionAfterARefusedOneAsksFromItsOp(t *testing.T) {
 				"updates from op 50 up to %d were sent on no connection and are skipped "+
 				"with no resume gap", subscribe.FromOp, subscribe.FromOp-1)
 		}
+	}
+}
+
+// TestMarketDataRefusedChangeIsNotResumed (review s38, reviewclient; FAILS at main
+// 78ccbcd): SubscribeMarketData records the channels asked for (s.instruments) when it
+// sends the frame, and nothing undoes that when the server refuses it. Instrument 7 is
+// subscribed with channels book; a call changing it to top is refused rate_limited
+// ("nothing changed, send it again later", PROTOCOL.md 8a) and returns that refusal, so
+// its caller knows it still has book. After a reconnect the resumption asks for 7 with
+// channels top: the level and trade updates a book is built from stop, with no error,
+// because of a change the server refused and the caller was told was refused. (Likewise
+// a refused unsubscription is not resumed, and a subscription refused session_limit or
+// permission_denied is resumed on every reconnect.)
+func TestMarketDataRefusedChangeIsNotResumed(t *testing.T) {
+	s := newMarketDataSubscription(func(MarketDataEvent) {})
+	s.instruments[7] = wire.ChannelBook
+	c := &Client{log: slog.New(slog.DiscardHandler), generation: 1, marketData: s}
+	result := make(chan error, 1)
+	go func() {
+		_, err := c.SubscribeMarketData(context.Background(), 7, wire.ChannelTop, nil)
+		result <- err
+	}()
+	waitForMarketDataWaiters(c, s, 7, 1)
+	refusal := marketDataSubscribedFrame(7, wire.ChannelTop, 0)
+	refusal.Status = uint32(model.StatusRateLimited)
+	if err := c.handle(refusal, 1); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-result:
+		var refused *StatusError
+		if !errors.As(err, &refused) || refused.Status != model.StatusRateLimited {
+			t.Fatalf("the change to top returned %v, want the rate_limited refusal", err)
+		}
+	case <-time.After(10 * time.Second): // A bound on a wait of microseconds.
+		t.Fatal("the call was never answered")
+	}
+	c.mu.Lock()
+	c.generation++ // install: connection 2.
+	frames := s.resume(c.session)
+	c.mu.Unlock()
+	if len(frames) != 1 {
+		t.Fatalf("connection 2 resumes %d instruments, want 1", len(frames))
+	}
+	var subscribe wire.MarketDataSubscribe
+	subscribe.Decode(frames[0][wire.HeaderSize:])
+	if subscribe.Instrument != 7 || subscribe.Channels != wire.ChannelBook {
+		t.Fatalf("connection 2 resumes instrument %d with channels %d, want 7 with book "+
+			"(%d): the change to top was refused, and the caller told so",
+			subscribe.Instrument, subscribe.Channels, wire.ChannelBook)
 	}
 }
