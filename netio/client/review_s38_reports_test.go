@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"runtime"
 	"slices"
@@ -84,5 +85,61 @@ func TestFirstSubscribeAnsweredByAResumptionTellsOfAReuse(t *testing.T) {
 	}
 	if len(reused) > 0 && reused[0] != (gap{5, 9}) {
 		t.Fatalf("ReportsReused(%d, %d), want (5, 9)", reused[0].first, reused[0].last)
+	}
+}
+
+// TestReportsReusedComesBeforeTheNewReports (review s38, reviewclient; FAILS at main
+// 78ccbcd): Config.ReportsReused promises that the handler is given the new reports
+// numbered first..last "after this call", so that an application can drop what it
+// built from the undone reports first and then take the new ones. subscribed applies a
+// reuse (the filter back to next-1) in its locked block and calls ReportsReused after
+// it, unchecked even if a reconnect came meanwhile (its comment: the callback tells of a
+// move the resumption was built from). Then the next connection's reader, built from
+// the moved filter, hands the new reports 5 and 6 to the handler before (in production,
+// alongside) the replaced reader's ReportsReused(5, 9): an application that undoes 5..9
+// when told drops the new 5 and 6 it was just given. ReportsLost has the same order
+// promise ("before any live report") and the same path.
+//
+// Method: the readers' frames are handled on the test's goroutine (handle);
+// testHookAnswerApplied, where connection 2's reader releases the mutex after applying
+// the reuse, does what install does for connection 3 and has connection 3 replay 5 and 6
+// (the new primary's next is now 7) and answer.
+func TestReportsReusedComesBeforeTheNewReports(t *testing.T) {
+	var events []string
+	s := &subscription{lastSeen: 9, established: true, ready: make(chan Subscribed, 1),
+		status: make(chan error, 1),
+		handler: func(r Report) { events = append(events, fmt.Sprintf("report %d", r.Sequence)) }}
+	c := &Client{log: slog.New(slog.DiscardHandler), generation: 2, subscription: s,
+		config: Config{ReportsReused: func(first, last uint64) {
+			events = append(events, fmt.Sprintf("reused %d..%d", first, last))
+		}}}
+	c.mu.Lock()
+	s.frame(c.session) // Connection 2's resumption, from 10.
+	c.mu.Unlock()
+	handle := func(frame *wire.Frame, generation uint64) {
+		if err := c.handle(frame, generation); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reconnected := false
+	testHookAnswerApplied = func(wire.Kind) {
+		if reconnected {
+			return
+		}
+		reconnected = true
+		c.mu.Lock()
+		c.generation++ // install: connection 3, resuming from the moved filter (5).
+		s.frame(c.session)
+		c.mu.Unlock()
+		handle(&wire.Frame{Kind: wire.KindReport, Aux: 5}, 3)
+		handle(&wire.Frame{Kind: wire.KindReport, Aux: 6}, 3)
+		handle(subscribedFrame(7, 1), 3)
+	}
+	t.Cleanup(func() { testHookAnswerApplied = nil })
+	handle(subscribedFrame(5, 1), 2) // The new primary: next 5, below the 10 asked.
+	want := []string{"reused 5..9", "report 5", "report 6"}
+	if !slices.Equal(events, want) {
+		t.Fatalf("events %q, want %q: the new reports 5 and 6 reached the handler before "+
+			"ReportsReused told that 5..9 were undone", events, want)
 	}
 }
