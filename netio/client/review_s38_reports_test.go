@@ -107,7 +107,7 @@ func TestFirstSubscribeAnsweredByAResumptionTellsOfAReuse(t *testing.T) {
 func TestReportsReusedComesBeforeTheNewReports(t *testing.T) {
 	var events []string
 	s := &subscription{lastSeen: 9, established: true, ready: make(chan Subscribed, 1),
-		status: make(chan error, 1),
+		status:  make(chan error, 1),
 		handler: func(r Report) { events = append(events, fmt.Sprintf("report %d", r.Sequence)) }}
 	c := &Client{log: slog.New(slog.DiscardHandler), generation: 2, subscription: s,
 		config: Config{ReportsReused: func(first, last uint64) {
