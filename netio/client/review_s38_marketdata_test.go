@@ -160,3 +160,45 @@ func TestMarketDataRefusedChangeIsNotResumed(t *testing.T) {
 			subscribe.Instrument, subscribe.Channels, wire.ChannelBook)
 	}
 }
+
+// TestMarketDataResumptionCutShortAsksFromEachInstrumentsOp (review s38, reviewclient;
+// FAILS at main 78ccbcd): the single lastOp with no refusal at all. Connection 2
+// resumes 7 and 8 from op 50; the server serves the frames in order: 7's replay and
+// answer, then 7's live updates (op 310) while 8's replay is still to come, and the
+// connection is lost there. Connection 3 resumes 8 from op 310, past 8's updates from op
+// 50 that no connection sent: a failover during the resumptions skips them, with no
+// resume gap. 7's replayed update alone (op 300) is enough: the frames after 7's answer
+// need not be live ones.
+func TestMarketDataResumptionCutShortAsksFromEachInstrumentsOp(t *testing.T) {
+	s := newMarketDataSubscription(func(MarketDataEvent) {})
+	s.instruments[7], s.instruments[8], s.lastOp = wire.ChannelBook, wire.ChannelBook, 50
+	c := &Client{log: slog.New(slog.DiscardHandler), generation: 1, marketData: s}
+	c.mu.Lock()
+	c.generation++ // install: connection 2, resuming 7 and 8 from op 50.
+	s.resume(c.session)
+	c.mu.Unlock()
+	replayed := make([]byte, model.MarketDataUpdateSize)
+	(&model.MarketDataUpdate{Sequence: 12, Instrument: 7, Op: 300}).Encode(replayed)
+	live := make([]byte, model.MarketDataUpdateSize)
+	(&model.MarketDataUpdate{Sequence: 13, Instrument: 7, Op: 310}).Encode(live)
+	for _, frame := range []*wire.Frame{{Kind: wire.KindMarketData, Body: replayed},
+		marketDataSubscribedFrame(7, wire.ChannelBook, 50),
+		{Kind: wire.KindMarketData, Body: live}} {
+		if err := c.handle(frame, 2); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.mu.Lock()
+	c.generation++ // install: connection 3.
+	frames := s.resume(c.session)
+	c.mu.Unlock()
+	for _, frame := range frames {
+		var subscribe wire.MarketDataSubscribe
+		subscribe.Decode(frame[wire.HeaderSize:])
+		if subscribe.Instrument == 8 && subscribe.FromOp > 50 {
+			t.Fatalf("connection 3 resumes instrument 8 from op %d, want op 50: its "+
+				"updates from op 50 up to %d were sent on no connection and are skipped "+
+				"with no resume gap", subscribe.FromOp, subscribe.FromOp-1)
+		}
+	}
+}
