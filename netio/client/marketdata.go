@@ -228,7 +228,7 @@ func (c *Client) marketDataFrame(frame *wire.Frame, generation uint64) {
 		testHookAnswerApplied(frame.Kind)
 	}
 	if retryDelay != 0 {
-		c.resumeMarketDataLater(s, answer.Instrument, retryDelay, generation)
+		c.resumeMarketDataLater(s, answer.Instrument, answer.FromOp, retryDelay, generation)
 		return
 	}
 	c.handMarketData(s, event)
@@ -299,8 +299,11 @@ func (c *Client) GetBook(ctx context.Context, instrument uint32, levels uint32) 
 // connection or the subscription changed meanwhile. The generation is the refusal's: a
 // reconnect in between has sent its own resumption, which a second would duplicate
 // (a second replay, a request of the client's rate, and an answer taken for a caller's).
+// It asks from fromOp, the op the refused resumption asked from, not from lastOp: other
+// instruments' updates move lastOp meanwhile, past this instrument's updates, which no
+// connection sent since (TestMarketDataRetriedResumptionAsksFromTheRefusedOp).
 func (c *Client) resumeMarketDataLater(s *marketDataSubscription, instrument uint32,
-	delay time.Duration, generation uint64) {
+	fromOp uint64, delay time.Duration, generation uint64) {
 	afterDelay(delay, func() {
 		c.mu.Lock()
 		defer c.mu.Unlock()
@@ -309,9 +312,9 @@ func (c *Client) resumeMarketDataLater(s *marketDataSubscription, instrument uin
 			return
 		}
 		s.asked[instrument] = append(s.asked[instrument], marketDataAsk{channels: channels,
-			fromOp: s.lastOp, resumption: true})
+			fromOp: fromOp, resumption: true})
 		c.outbox = append(c.outbox, marketDataSubscribeFrame(c.session, instrument, channels,
-			s.lastOp))
+			fromOp))
 		c.writeLocked()
 	})
 }

@@ -11,8 +11,8 @@ import (
 	"sequent/netio/wire"
 )
 
-// TestMarketDataRetriedResumptionAsksFromTheRefusedOp (review s38, reviewclient; FAILS
-// at main 78ccbcd): a resumption refused busy is sent again later (resumeMarketDataLater)
+// TestMarketDataRetriedResumptionAsksFromTheRefusedOp (review s38, reviewclient; fails
+// at main 78ccbcd, fixed on this branch: the retry asks from the refused one's from_op): a resumption refused busy is sent again later (resumeMarketDataLater)
 // from s.lastOp as it is when the retry runs, not from the op the refused resumption
 // asked. lastOp is one op for every instrument: the other instruments' resumptions,
 // answered ok meanwhile, deliver updates that move it. Instrument 7's updates between
