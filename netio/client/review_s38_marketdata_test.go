@@ -12,8 +12,9 @@ import (
 )
 
 // TestMarketDataRetriedResumptionAsksFromTheRefusedOp (review s38, reviewclient; fails
-// at main 78ccbcd, fixed on this branch: the retry asks from the refused one's from_op): a resumption refused busy is sent again later (resumeMarketDataLater)
-// from s.lastOp as it is when the retry runs, not from the op the refused resumption
+// at main 78ccbcd, fixed on this branch: the retry asks from the refused one's
+// from_op): a resumption refused busy is sent again later (resumeMarketDataLater) from
+// s.lastOp as it is when the retry runs, not from the op the refused resumption
 // asked. lastOp is one op for every instrument: the other instruments' resumptions,
 // answered ok meanwhile, deliver updates that move it. Instrument 7's updates between
 // the op the refused resumption asked (50) and the moved lastOp (200) were never sent
