@@ -192,7 +192,10 @@ type Config struct {
 	// CoalesceEventsMax is passed to the client (client.Config.CoalesceEventsMax): 0 is
 	// the client's default (merging on), -1 turns merging off.
 	CoalesceEventsMax int
-	Events            int // Events per request, 1..8189 (default 1).
+	// RejoinWait is passed to the client (client.Config.RejoinWait): 0 is the client's
+	// default, negative turns the wait off.
+	RejoinWait time.Duration
+	Events     int // Events per request, 1..8189 (default 1).
 	// Accounts is the number of ledger accounts of the transfer workloads, and of traders
 	// of the order workload (default AccountsDefault, or TradersDefault for orders only).
 	Accounts int

@@ -38,6 +38,7 @@ type benchOptions struct {
 	inflight              int
 	callers               int
 	coalesceEventsMax     int
+	rejoinWait            time.Duration
 	events                int
 	accounts              int
 	choice                string
@@ -159,6 +160,9 @@ func (o *benchOptions) addFlags(command *cobra.Command) {
 	flags.IntVar(&o.coalesceEventsMax, "coalesce-events-max", 0,
 		"client merging of concurrent create calls: most events per merged request "+
 			"(0: the client's default, 8189; -1: off)")
+	flags.DurationVar(&o.rejoinWait, "rejoin-wait", 0,
+		"client merging: most time the next merged request waits for the callers the "+
+			"last answer released to join it (0: the client's default, 1ms; negative: off)")
 	flags.IntVar(&o.events, "events", benchEventsDefault, "events per request (1 to 8189)")
 	flags.IntVar(&o.accounts, "accounts", 0,
 		"ledger accounts, or traders for orders (default 10000; 1000 for orders only)")
@@ -299,7 +303,7 @@ func (o *benchOptions) config(cmd *cobra.Command) (bench.Config, error) {
 		return bench.Config{}, usage(cmd, "--cross-shard %v: want a percent, 0 to 100", o.crossShard)
 	}
 	config := bench.Config{Driver: driver, Connections: o.connections, Inflight: o.inflight, Events: o.events,
-		Callers: o.callers, CoalesceEventsMax: o.coalesceEventsMax,
+		Callers: o.callers, CoalesceEventsMax: o.coalesceEventsMax, RejoinWait: o.rejoinWait,
 		Accounts: o.accounts, Choice: choice, ZipfSkew: o.zipfSkew, HotAccounts: o.hotAccounts,
 		HotFraction: o.hotFraction, Mix: mix, Duration: duration, Warmup: o.warmup,
 		Count: o.count, Rate: o.rate, Seed: o.seed, RunID: runID,

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"sequent/core/model"
 	"sequent/core/node"
@@ -32,7 +33,20 @@ const (
 // Run:
 //
 //	go test ./cmd/sequent -run '^$' -bench CallersDurable -benchtime 300000x -count 3
+//
+// rejoin=off and rejoin=default compare the client without and with its wait for the
+// callers an answer woke (client.Config.RejoinWait); on a shared machine run them
+// alternately, one per process (-bench 'CallersDurable/rejoin=off$', then =default).
 func BenchmarkCallersDurable(b *testing.B) {
+	for _, rejoin := range []struct {
+		name string
+		wait time.Duration
+	}{{"rejoin=off", -1}, {"rejoin=default", 0}} {
+		b.Run(rejoin.name, func(b *testing.B) { benchmarkCallersDurable(b, rejoin.wait) })
+	}
+}
+
+func benchmarkCallersDurable(b *testing.B, rejoinWait time.Duration) {
 	dir := b.TempDir()
 	dev, err := netio.GenerateDevKeys(node.Layout{Dir: dir}.KeysPath())
 	if err != nil {
@@ -50,7 +64,7 @@ func BenchmarkCallersDurable(b *testing.B) {
 	ctx := context.Background()
 	c, err := client.Dial(ctx, client.Config{Client: dev.Client, Key: dev.Key,
 		Secret: secret, Addresses: []string{running.server.Address()},
-		InflightMax: callersBenchInflight})
+		InflightMax: callersBenchInflight, RejoinWait: rejoinWait})
 	if err != nil {
 		b.Fatal(err)
 	}

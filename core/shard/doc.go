@@ -72,6 +72,17 @@
 // and append between two syncs. Under load with small requests an entry then holds
 // ~140 requests instead of ~4 (README, issue 15 figures).
 //
+// Not built (session 38): a hold after a large release, the sequencer leaving the ring
+// alone until as many requests as it just released are back or a short bound passes,
+// so that the callers a release wakes join the next sync. With the Go client's merged
+// requests there is nothing for it to wait for: at most one merged request is on its
+// way per client (netio/client, openRequestsPendingMax), so with 512 one-transfer
+// callers every entry held exactly one request (`sequent bench --embedded --callers 512
+// --events 1 --connections 1 --inflight 4`: 9,679 entries for 9,679 requests, ~261
+// transfers each), and the callers a release wakes are held in the client, behind the
+// request formed meanwhile, not in the ring. The same wait is done where they are: the
+// client holds its next merged request for them (netio/client coalesce.go, "Rejoin").
+//
 // # One request at a time (who writes the log)
 //
 // A request costs a goroutine hand-off (a wake-up, ~20 µs on a 2-vCPU VM when the other

@@ -33,6 +33,12 @@ type Client struct {
 	// admitted and not yet answered (openRequestsPendingMax, coalesce.go); nil with
 	// RouteByShard.
 	openRequests *semaphore.Weighted
+	// rejoinTimer bounds the admission's wait for callers to rejoin (coalesce.go); only
+	// the admission holding the open slot uses it.
+	rejoinTimer *time.Timer
+	// rejoinReady is signalled (buffered, one) when the request an admission holds for
+	// rejoining callers has them all, or can take no more.
+	rejoinReady chan struct{}
 
 	mu                      sync.Mutex
 	conn                    net.Conn                // Current connection; nil while reconnecting.
@@ -54,6 +60,10 @@ type Client struct {
 	writingFrames           [][]byte                // The outbox a writer is writing (frames.go).
 	freeFrames              [][]byte                // Reusable large frame buffers (frames.go).
 	formingFrames           [][]byte                // Reusable smaller buffers of merged requests (frames.go).
+	rejoinReleased          int                     // Callers the last answered merged request released (coalesce.go).
+	rejoinCall              *Call                   // The forming request an admission holds for them, or nil.
+	rejoinTarget            int                     // The callers it waits to hold.
+	rejoinArrived           int                     // Merging calls submitted since that answer.
 	writing                 bool                    // A goroutine is writing the outbox.
 	closed                  bool                    // Close was called or a fatal error happened.
 	fatal                   error                   // Why the client stopped, when not by Close.
@@ -129,6 +139,11 @@ func Dial(ctx context.Context, config Config) (*Client, error) {
 	}
 	if !config.RouteByShard {
 		c.openRequests = semaphore.NewWeighted(openRequestsPendingMax)
+		if config.RejoinWait > 0 {
+			c.rejoinTimer = time.NewTimer(time.Hour)
+			c.rejoinTimer.Stop()
+			c.rejoinReady = make(chan struct{}, 1)
+		}
 	}
 	c.lifetime, c.endLifetime = context.WithCancel(context.Background())
 	for c.session == 0 {

@@ -114,6 +114,11 @@ type Config struct {
 	// model.EventsPerRequestMax (merging on, the default); -1 turns merging off (one
 	// request per call and chunk, as Go and Do always do).
 	CoalesceEventsMax int
+	// RejoinWait bounds how long the next merged request waits, once a merged request
+	// of at least rejoinCallersMin callers was answered, for as many callers to join it
+	// as that answer released (coalesce.go, "Rejoin"): 0 is RejoinWaitDefault, negative
+	// turns the wait off.
+	RejoinWait time.Duration
 	// Logger receives reconnects and errors (nil discards).
 	Logger *slog.Logger
 	// ReportsLost, if set, is called when a report subscription resumed after a
@@ -159,6 +164,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.FirstNumber == 0 {
 		c.FirstNumber = 1
+	}
+	if c.RejoinWait == 0 {
+		c.RejoinWait = RejoinWaitDefault
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

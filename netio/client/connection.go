@@ -810,6 +810,10 @@ func (c *Client) complete(frame *wire.Frame, generation uint64) {
 		return
 	}
 	c.recycleFrameLocked(call) // The one point where a frame is reused (frames.go).
+	if call.holdsOpen.Load() {
+		// Read by the next merged request's admission, which counts the callers back.
+		c.rejoinReleased, c.rejoinArrived = call.waiters, 0
+	}
 	c.mu.Unlock()
 	if unknown {
 		call.fail(&OutcomeUnknownError{Operation: call.Operation, Number: call.Number,

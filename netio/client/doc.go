@@ -74,6 +74,14 @@
 // queries, the matching operations and Go/Do are never merged. CoalesceEventsMax -1
 // turns merging off.
 //
+// After a merged request of many callers (rejoinCallersMin) is answered, the next one
+// is not sent until as many callers have called again (they rejoin it), it is full, or
+// RejoinWait passes (default 1 ms; negative: off): otherwise the callers woken by each
+// answer miss the request being sent and ride in the one after, splitting into two
+// groups that take turns. The wait runs on the request's admission goroutine (admit),
+// holding the open-request slot and a window slot, before the request is numbered; the
+// callers waiting in it meanwhile wait longer by at most RejoinWait.
+//
 // # Reconnects and exactly-once
 //
 // When the connection fails (or goes silent past the silence timeout, or the server

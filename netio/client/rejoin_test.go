@@ -1,0 +1,96 @@
+package client
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"sequent/core/model"
+)
+
+// rejoinRound has callers one-transfer callers answered together by one merged request
+// (formed while a blocker's request holds the open slot, the shard paused), then has
+// back of them call once more, all at once after every first answer, and returns the
+// requests the shard received for those second calls. Every call must succeed: a hold
+// that never ends fails them when ctx (waitLimit: a hang guard) runs out.
+func rejoinRound(t *testing.T, rejoinWait time.Duration, callers, back int) int {
+	t.Helper()
+	s := startTestServer(t)
+	c := s.dial(t, func(config *Config) { config.RejoinWait = rejoinWait })
+	createTestAccounts(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	s.backend.Pause()
+	blocker := holdWindow(ctx, t, c, transfer(1000, 1, 2, 1, 0))
+	call := func(id uint64) {
+		results, err := c.CreateTransfers(ctx, []model.Transfer{transfer(id, 1, 2, 1, 0)})
+		if err != nil || len(results) != 1 || results[0].Status != model.StatusOK {
+			t.Errorf("transfer %d: %v %v", id, results, err)
+		}
+	}
+	var firsts, seconds sync.WaitGroup
+	again := make(chan struct{})
+	for i := range callers {
+		firsts.Add(1)
+		seconds.Go(func() {
+			call(uint64(2000 + i))
+			firsts.Done()
+			<-again
+			if i < back {
+				call(uint64(3000 + i))
+			}
+		})
+	}
+	key := coalesceKey{model.OperationCreateTransfers, 0, 0}
+	waitFor(t, c, "every caller in the forming request", func() bool {
+		return c.forming[key] != nil && c.forming[key].waiters == callers
+	})
+	s.backend.Resume()
+	if err := <-blocker; err != nil {
+		t.Fatal(err)
+	}
+	firsts.Wait()
+	before := s.backend.Submitted()
+	close(again)
+	seconds.Wait()
+	return s.backend.Submitted() - before
+}
+
+// TestRejoinWaitsForTheReleasedCallers: once a merged request of 40 callers is
+// answered, the next request waits (the bound an hour: only the count can end it) until
+// the 40 are back, and leaves with all of them: one request. Without the wait the first
+// caller back finds the open slot free and leaves alone, the others in a second request
+// (TestOpenRequestPendingMergesTheNext's split).
+func TestRejoinWaitsForTheReleasedCallers(t *testing.T) {
+	if requests := rejoinRound(t, time.Hour, 40, 40); requests != 1 {
+		t.Errorf("%d requests for the 40 callers back, want 1", requests)
+	}
+}
+
+// TestRejoinEndsOnTheBound: when only 10 of the 40 callers an answer released call
+// again, the count is never reached: the request leaves once RejoinWait passes, and
+// their calls are answered (with no bound they would hang until the guard).
+func TestRejoinEndsOnTheBound(t *testing.T) {
+	if requests := rejoinRound(t, time.Millisecond, 40, 10); requests < 1 {
+		t.Errorf("%d requests for the 10 callers back, want at least 1", requests)
+	}
+}
+
+// TestRejoinNeverWaitsAfterASmallAnswer: an answer releasing fewer than
+// rejoinCallersMin callers (here 20, of which one calls again) makes nobody wait, even
+// with an hour's bound: the call is answered (with a wait it would hang until the
+// guard). One request.
+func TestRejoinNeverWaitsAfterASmallAnswer(t *testing.T) {
+	if requests := rejoinRound(t, time.Hour, rejoinCallersMin-12, 1); requests != 1 {
+		t.Errorf("%d requests for the caller back, want 1", requests)
+	}
+}
+
+// TestRejoinOff: with RejoinWait negative nothing waits: the first of the 40 callers
+// back finds the open slot free and leaves alone, the others follow in another request.
+func TestRejoinOff(t *testing.T) {
+	if requests := rejoinRound(t, -1, 40, 40); requests < 2 {
+		t.Errorf("%d requests for the 40 callers back, want at least 2", requests)
+	}
+}
