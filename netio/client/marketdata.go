@@ -46,10 +46,10 @@ type marketDataSubscription struct {
 	lastOp      uint64 // Op of the last update handed to the handler, on any connection.
 	// connectionOp is the op of the last update read on the current connection (0: none
 	// yet). An instrument answered on that connection is complete through it: the
-	// publisher sends a replay, then its answer, then the live updates of every
-	// instrument, in one op order (netio/marketdata.go), so an update read after the
-	// answer, of any instrument, comes after every update of the answered one up to its
-	// op.
+	// server's publisher sends a connection's replays, answers and live updates from one
+	// queue (netio/marketdata.go; PROTOCOL.md 8a, step 8), so an update read after the
+	// answer, of any instrument, comes after every update of the answered one with a
+	// lower op.
 	connectionOp uint64
 	// asked are the md_subscribe frames sent on the current connection (or queued for
 	// it) and not answered yet, per instrument, in the order sent.
