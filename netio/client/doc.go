@@ -214,8 +214,8 @@
 // # Subscriptions across reconnects
 //
 // install (on the reconnector, under the client's mutex) builds the resumptions of the
-// report and market-data subscriptions from their state (the last report handled, the
-// last op handed over) and settles the market-data calls the replaced connection left
+// report and market-data subscriptions from their state (the last report handled; per
+// instrument, the op its updates are known complete through) and settles the market-data calls the replaced connection left
 // unanswered (the resumption's answer, or ErrReconnected). A reader applies a
 // subscribed or md_subscribed answer, and moves that state, only in a locked block that
 // also checks that its connection is still the current one (generation): the two are

@@ -27,17 +27,72 @@ type MarketDataSubscribed struct {
 	Status model.Status
 }
 
-// marketDataSubscription is the client's market-data subscription: its instruments and
-// the last op seen, resumed after a reconnect (publisher replay from that op). Its
-// fields are guarded by the client's mutex.
+// marketDataSubscription is the client's market-data subscription: its instruments and,
+// per instrument, the op its stream is known complete through, resumed after a
+// reconnect (publisher replay from that op). Its fields are guarded by the client's
+// mutex.
+//
+// instruments holds what the server accepted (ok or market_data_resume_gap), not what
+// was asked: a refused change leaves it as it was, so a reconnect resumes what the
+// caller was told it has (TestMarketDataRefusedChangeIsNotResumed). install adopts the
+// latest channels asked of an instrument still unanswered on the replaced connection,
+// since its callers get the resumption's answer. progress has an entry exactly for the
+// instruments in instruments (at most the server's per-connection limit,
+// MarketDataInstrumentsPerConnectionMax, plus instrument 0).
 type marketDataSubscription struct {
 	handler     func(MarketDataEvent)
-	instruments map[uint32]uint32 // Instrument (0 = all) → channels.
-	lastOp      uint64            // Op of the last update handed to the handler.
+	instruments map[uint32]uint32 // Instrument (0 = all) → channels accepted.
+	progress    map[uint32]marketDataProgress
+	lastOp      uint64 // Op of the last update handed to the handler, on any connection.
+	// connectionOp is the op of the last update read on the current connection (0: none
+	// yet). An instrument answered on that connection is complete through it: the
+	// server's publisher sends a connection's replays, answers and live updates from one
+	// queue (netio/marketdata.go; PROTOCOL.md 8a, step 8), so an update read after the
+	// answer, of any instrument, comes after every update of the answered one with a
+	// lower op.
+	connectionOp uint64
 	// asked are the md_subscribe frames sent on the current connection (or queued for
 	// it) and not answered yet, per instrument, in the order sent.
 	asked      map[uint32][]marketDataAsk
 	retryDelay time.Duration // Next wait before resending a refused resumption.
+}
+
+// marketDataProgress is how far an instrument's stream is known complete. A resumption
+// asks from fromOp, or from connectionOp when the instrument was answered on the
+// connection replaced and that is newer. An instrument not answered there (its
+// resumption refused, or cut short by the connection's loss) keeps the op it asked
+// from: updates of other instruments read there say nothing of it
+// (TestMarketDataResumptionCutShortAsksFromEachInstrumentsOp,
+// TestMarketDataResumptionAfterARefusedOneAsksFromItsOp).
+type marketDataProgress struct {
+	fromOp   uint64 // Every update of the instrument with a lower op reached the handler.
+	answered bool   // Its subscription was answered ok (or resume gap) on this connection.
+}
+
+// resumeOp is the op the instrument's next resumption asks from; an instrument without
+// progress (none: recorded before any answer) asks from lastOp.
+func (s *marketDataSubscription) resumeOp(instrument uint32) uint64 {
+	progress, known := s.progress[instrument]
+	if !known {
+		return s.lastOp
+	}
+	if progress.answered {
+		return max(progress.fromOp, s.connectionOp)
+	}
+	return progress.fromOp
+}
+
+// wantedChannels are the channels the instrument is to have on the current connection:
+// those of the latest md_subscribe still unanswered (frames are applied in the order
+// sent), else those accepted; subscribed is false for none (0).
+func (s *marketDataSubscription) wantedChannels(instrument uint32) (channels uint32,
+	subscribed bool) {
+	if asks := s.asked[instrument]; len(asks) > 0 {
+		channels = asks[len(asks)-1].channels
+	} else {
+		channels = s.instruments[instrument]
+	}
+	return channels, channels != 0
 }
 
 // marketDataAsk is one md_subscribe frame waiting for its answer. The answer is matched
@@ -59,7 +114,7 @@ type marketDataAsk struct {
 // newMarketDataSubscription is the subscription of a client's first SubscribeMarketData.
 func newMarketDataSubscription(handler func(MarketDataEvent)) *marketDataSubscription {
 	return &marketDataSubscription{handler: handler, instruments: map[uint32]uint32{},
-		asked: map[uint32][]marketDataAsk{}}
+		progress: map[uint32]marketDataProgress{}, asked: map[uint32][]marketDataAsk{}}
 }
 
 // ErrReconnected is returned by SubscribeMarketData when the connection its md_subscribe
@@ -70,27 +125,44 @@ func newMarketDataSubscription(handler func(MarketDataEvent)) *marketDataSubscri
 var ErrReconnected = errors.New("client: connection replaced before the answer")
 
 // resume returns the md_subscribe frames that resume every subscribed instrument on a
-// new connection from the last op seen (the server replays updates with op >= it; the
-// handler drops the ones whose sequence it has), and settles the calls still waiting for
-// an answer of the replaced one (install, with mu held): a caller of an instrument
-// resumed gets the resumption's answer (one for all of them: it asks once per
-// instrument, with its latest channels), any other is answered ErrReconnected (closed
-// channel). None is left for an answer of the replaced connection, whose md_subscribed
-// frames are then ignored (marketDataFrame): whether they will still be read is not
-// known here (its reader may be in a handler with them buffered, or the connection may
-// have died before they were sent).
+// new connection, each from the op its stream is known complete through (resumeOp; the
+// server replays updates with op >= it; the handler drops the ones whose sequence it
+// has), and settles the calls still waiting for an answer of the replaced one (install,
+// with mu held): a caller of an instrument resumed gets the resumption's answer (one for
+// all of them: it asks once per instrument, with the latest channels asked, which
+// become the instrument's), any other is answered ErrReconnected (closed channel): the
+// latest call unsubscribed it. None is left for an answer of the replaced connection,
+// whose md_subscribed frames are then ignored (marketDataFrame): whether they will still
+// be read is not known here (its reader may be in a handler with them buffered, or the
+// connection may have died before they were sent).
 func (s *marketDataSubscription) resume(session uint64) [][]byte {
+	for instrument := range s.asked {
+		if channels, subscribed := s.wantedChannels(instrument); subscribed {
+			if _, recorded := s.instruments[instrument]; !recorded {
+				// A new instrument asked live (from op 0) and not answered: no update of
+				// it was read, so any op read before is a start (live updates come after).
+				s.progress[instrument] = marketDataProgress{fromOp: s.lastOp}
+			}
+			s.instruments[instrument] = channels
+		} else {
+			delete(s.instruments, instrument)
+			delete(s.progress, instrument)
+		}
+	}
 	replaced := s.asked
 	s.asked = make(map[uint32][]marketDataAsk, len(s.instruments))
 	frames := make([][]byte, 0, len(s.instruments))
 	for instrument, channels := range s.instruments {
-		ask := marketDataAsk{channels: channels, fromOp: s.lastOp, resumption: true}
+		fromOp := s.resumeOp(instrument)
+		s.progress[instrument] = marketDataProgress{fromOp: fromOp}
+		ask := marketDataAsk{channels: channels, fromOp: fromOp, resumption: true}
 		for _, replacedAsk := range replaced[instrument] {
 			ask.callers = append(ask.callers, replacedAsk.callers...)
 		}
 		s.asked[instrument] = []marketDataAsk{ask}
-		frames = append(frames, marketDataSubscribeFrame(session, instrument, channels, s.lastOp))
+		frames = append(frames, marketDataSubscribeFrame(session, instrument, channels, fromOp))
 	}
+	s.connectionOp = 0
 	for instrument, asks := range replaced {
 		if _, resumed := s.instruments[instrument]; resumed {
 			continue
@@ -116,9 +188,10 @@ func marketDataSubscribeFrame(session uint64, instrument, channels uint32, fromO
 // on the channels given (wire.Channel*; wire.ChannelBook to build a book), and returns
 // the server's answer. All subscriptions of a client share one handler: the first call
 // sets it (later calls may pass nil). After a reconnect the client resubscribes by
-// itself from the op of the last update it handed over, so a book built from the
-// updates stays exact across a failover (sequences carry on: PROTOCOL.md 8a) unless the
-// answer is market_data_resume_gap. The handler runs on the reader goroutine: keep it
+// itself to what the server accepted (a refused call changes nothing), each instrument
+// from the op its updates were handed over through, so a book built from the updates
+// stays exact across a failover (sequences carry on: PROTOCOL.md 8a) unless the answer
+// is market_data_resume_gap. The handler runs on the reader goroutine: keep it
 // short and never wait in it for a call's reply (this goroutine reads replies). It may
 // call Close, which does not wait for a reader running a handler. The handler is not
 // entered once Close has begun; a call entered just before may start, or still run,
@@ -142,10 +215,6 @@ func (c *Client) SubscribeMarketData(ctx context.Context, instrument uint32, cha
 		}
 		s = newMarketDataSubscription(handler)
 		c.marketData = s
-	}
-	s.instruments[instrument] = channels
-	if channels == 0 {
-		delete(s.instruments, instrument)
 	}
 	answers := make(chan MarketDataSubscribed, 1)
 	s.asked[instrument] = append(s.asked[instrument], marketDataAsk{channels: channels,
@@ -219,6 +288,7 @@ func (c *Client) marketDataFrame(frame *wire.Frame, generation uint64) {
 	var retryDelay time.Duration
 	if updates := event.Updates; len(updates) > 0 {
 		s.lastOp = max(s.lastOp, updates[len(updates)-1].Op)
+		s.connectionOp = max(s.connectionOp, updates[len(updates)-1].Op)
 	}
 	if event.Subscribed != nil {
 		retryDelay = s.answerLocked(answer)
@@ -228,7 +298,7 @@ func (c *Client) marketDataFrame(frame *wire.Frame, generation uint64) {
 		testHookAnswerApplied(frame.Kind)
 	}
 	if retryDelay != 0 {
-		c.resumeMarketDataLater(s, answer.Instrument, retryDelay, generation)
+		c.resumeMarketDataLater(s, answer.Instrument, answer.FromOp, retryDelay, generation)
 		return
 	}
 	c.handMarketData(s, event)
@@ -262,12 +332,46 @@ func (s *marketDataSubscription) answerLocked(answer MarketDataSubscribed) (
 	for _, answers := range ask.callers {
 		answers <- answer // Capacity 1, used once.
 	}
+	if answer.Status == model.StatusOK || answer.Status == model.StatusMarketDataResumeGap {
+		s.acceptLocked(answer, ask.resumption)
+	}
 	if ask.resumption && (answer.Status == model.StatusBusy ||
 		answer.Status == model.StatusNotPrimary || answer.Status == model.StatusRateLimited) {
 		s.retryDelay = min(max(2*s.retryDelay, resubscribeDelayFirst), resubscribeDelayMax)
 		return s.retryDelay
 	}
 	return 0
+}
+
+// acceptLocked records a subscription change the server accepted (answer: ok or resume
+// gap, to a frame of the current connection). A resumption's channels are recorded
+// already (resume); a caller's become the instrument's, or unsubscribe it. An instrument
+// new to the subscription went live at the answer, after every update read before it,
+// so its stream is complete from lastOp (0 with none read yet: its resumption then asks
+// for live updates only, as before per-instrument progress). A caller's change of an
+// instrument whose resumption is still unanswered or refused does not mark it answered:
+// it replays nothing, and the updates from the op the resumption asked are still due.
+// Called with mu held.
+func (s *marketDataSubscription) acceptLocked(answer MarketDataSubscribed, resumption bool) {
+	instrument := answer.Instrument
+	if resumption {
+		if _, recorded := s.instruments[instrument]; !recorded {
+			return // Unsubscribed since (a caller's change, accepted): nothing to track.
+		}
+		progress := s.progress[instrument]
+		progress.answered = true
+		s.progress[instrument] = progress
+		return
+	}
+	if answer.Channels == 0 {
+		delete(s.instruments, instrument)
+		delete(s.progress, instrument)
+		return
+	}
+	s.instruments[instrument] = answer.Channels
+	if _, known := s.progress[instrument]; !known {
+		s.progress[instrument] = marketDataProgress{fromOp: s.lastOp, answered: true}
+	}
 }
 
 // GetBook returns the market-data snapshot of an instrument: the header (its sequence
@@ -299,19 +403,22 @@ func (c *Client) GetBook(ctx context.Context, instrument uint32, levels uint32) 
 // connection or the subscription changed meanwhile. The generation is the refusal's: a
 // reconnect in between has sent its own resumption, which a second would duplicate
 // (a second replay, a request of the client's rate, and an answer taken for a caller's).
+// It asks from fromOp, the op the refused resumption asked from, not from lastOp: other
+// instruments' updates move lastOp meanwhile, past this instrument's updates, which no
+// connection sent since (TestMarketDataRetriedResumptionAsksFromTheRefusedOp).
 func (c *Client) resumeMarketDataLater(s *marketDataSubscription, instrument uint32,
-	delay time.Duration, generation uint64) {
+	fromOp uint64, delay time.Duration, generation uint64) {
 	afterDelay(delay, func() {
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		channels, subscribed := s.instruments[instrument]
+		channels, subscribed := s.wantedChannels(instrument)
 		if c.marketData != s || c.closed || c.generation != generation || !subscribed {
 			return
 		}
 		s.asked[instrument] = append(s.asked[instrument], marketDataAsk{channels: channels,
-			fromOp: s.lastOp, resumption: true})
+			fromOp: fromOp, resumption: true})
 		c.outbox = append(c.outbox, marketDataSubscribeFrame(c.session, instrument, channels,
-			s.lastOp))
+			fromOp))
 		c.writeLocked()
 	})
 }
