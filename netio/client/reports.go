@@ -395,24 +395,23 @@ func (c *Client) subscribedAnnounce(s *subscription, subscribed Subscribed) {
 // settleGapsLocked tells the gaps pending in s, or waits for the reader telling them, so
 // that the callbacks come before any report handed over after the gap was found, even
 // by the reader of a newer connection (Config.ReportsLost, ReportsReused). Each gap is
-// taken by one reader, so told once. The wait counts as a handler
-// (enterHandlerLocked): the reader telling may be in a callback that calls Close, which
-// does not wait for readers in a handler, and the wait ends when Close begins; once
-// closed nothing is waited for and no callback is called (the gaps are still logged).
+// taken by one reader, so told once. The wait ends when the client stops: the reader
+// telling may be in a callback that calls Close, which waits for the readers not in a
+// handler, this one among them. Once closed nothing is waited for and no callback is
+// called (the gaps are still logged).
 // Called with mu held; releases it meanwhile: the caller checks again what it checked.
 func (c *Client) settleGapsLocked(s *subscription) {
 	for s.gapCount > 0 || s.gapsTelling != nil {
 		if telling := s.gapsTelling; telling != nil {
-			if !c.enterHandlerLocked() {
-				break // Closed: the pending ones are only logged, below.
+			if c.closed {
+				break // The pending ones are only logged, below.
 			}
 			c.mu.Unlock()
 			select {
 			case <-telling:
-			case <-c.stop:
+			case <-c.stop: // shutdown closes it, with closed set, before it waits for readers.
 			}
 			c.mu.Lock()
-			c.handlers--
 			continue
 		}
 		gaps, count := s.gaps, s.gapCount
