@@ -122,7 +122,8 @@ type Config struct {
 	// Logger receives reconnects and errors (nil discards).
 	Logger *slog.Logger
 	// ReportsLost, if set, is called when a report subscription resumed after a
-	// reconnect finds the server no longer holding reports first..last, the ones after
+	// reconnect (even one lost before the first Subscribe was answered, once its replay
+	// had begun) finds the server no longer holding reports first..last, the ones after
 	// the last the handler was given (retention exceeded, or a server restarted from a
 	// snapshot, which keeps only later reports: PROTOCOL.md section 8). The handler will
 	// never see them: reconcile by querying orders (from another goroutine: like the
@@ -130,7 +131,8 @@ type Config struct {
 	// call Close). Called when the subscription's answer arrives: after the retained
 	// reports that follow the gap were handed to the handler (the server replays them
 	// before its answer), before any live report, and not once Close has begun; the gap
-	// is logged either way.
+	// is logged either way. A reader of a newer connection calls it first if it hands
+	// over a report before the answer's reader calls it: it comes once.
 	ReportsLost func(first, last uint64)
 	// ReportsReused, if set, is called when a report subscription resumed after a
 	// reconnect finds the server behind the last report handled: a failover lost
@@ -141,8 +143,12 @@ type Config struct {
 	// be back in an earlier state (or gone): reconcile by querying orders. A callback of
 	// its own rather than ReportsLost, whose reports were never handled: these were,
 	// and were undone. Called on the reader goroutine, like the report handler (and like
-	// ReportsLost: query from another goroutine; it may call Close); logged either way.
-	// The first Subscribe's caller reads Subscribed.NextSequence instead.
+	// ReportsLost: query from another goroutine; it may call Close); logged either way,
+	// and, like ReportsLost, called once, before any report handed over after the gap
+	// was found. The first Subscribe's caller reads Subscribed.NextSequence instead; if
+	// that Subscribe's connection was lost after its replay began and the resumption
+	// found the reuse, this is called for the part from the sequence Subscribe asked
+	// for, the caller's NextSequence showing the rest.
 	ReportsReused func(first, last uint64)
 }
 

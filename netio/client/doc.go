@@ -219,7 +219,10 @@
 // unanswered (the resumption's answer, or ErrReconnected). A reader applies a
 // subscribed or md_subscribed answer, and moves that state, only in a locked block that
 // also checks that its connection is still the current one (generation): the two are
-// ordered, never interleaved. A refused resumption is retried on the connection that
+// ordered, never interleaved. The gaps an answer finds (ReportsLost, ReportsReused)
+// wait in the subscription and are told once, by the answer's reader or by the reader
+// handing over the next report, whichever comes first; a reader that finds another
+// telling them waits for it (or for the client to stop). A refused resumption is retried on the connection that
 // refused it, never on a later one (which sent its own). Subscribe and
 // SubscribeMarketData end with ErrClosed once the client is closed.
 package client

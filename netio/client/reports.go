@@ -18,18 +18,27 @@ type Report struct {
 }
 
 // Subscribed describes a completed subscription (or its resumption after a reconnect).
+// Its caller compares it with the sequence it asked from. If the connection was lost
+// after the replay began and before the answer, the answer is the resumption's, which
+// asked from after the last report handled: the gaps it finds beyond what this shows
+// are told by Config.ReportsLost and ReportsReused, each sequence once.
 type Subscribed struct {
 	// OldestSequence is the oldest report the server still retained; if it is above the
-	// sequence asked for, the reports in between are lost to replay.
+	// sequence asked for, the reports in between are lost to replay. If the answer is a
+	// resumption's (above), it is the first report replayed, and the reports before it
+	// from the sequence asked for were lost likewise.
 	OldestSequence uint64
-	// ReplayedThrough is the last sequence sent during the replay (0 if none).
+	// ReplayedThrough is the last sequence sent during the replay (0 if none), across
+	// the connections if the answer is a resumption's.
 	ReplayedThrough uint64
 	// NextSequence is the sequence from which the reports after the replay are new (the
 	// client's next at the server; 0 from a server that predates it). For a live
 	// subscription (from 0) it is the first report the handler can be given. Below the
 	// sequence asked for, the reports from it up to the one asked for minus 1, which were
 	// handled, were lost in a failover and their sequences number new reports, which the
-	// handler is given (PROTOCOL.md section 8): reconcile by querying orders.
+	// handler is given (PROTOCOL.md section 8): reconcile by querying orders. If the
+	// answer is a resumption's, ReportsReused tells the reused reports from the sequence
+	// asked for on.
 	NextSequence uint64
 }
 
@@ -50,7 +59,32 @@ type subscription struct {
 	// client's mutex): a resumption's answer is compared with it, not with lastSeen,
 	// because the replay before that answer may already have moved lastSeen past a gap.
 	askedFrom uint64
+	// callerFrom is the fromSequence Subscribe was called with (0: live), and
+	// firstHandled the first sequence handed to the handler (0: none yet): when the
+	// first answer comes to a resumption, which asked after reports the handler was
+	// given, the caller's Subscribed is told from them (subscribedLocked).
+	callerFrom   uint64
+	firstHandled uint64
+	// gaps are the gaps found by answers and not yet told (guarded by the client's
+	// mutex); gapsTelling is not nil while a reader tells the ones it took, and closed
+	// when it is done. A gap is told before any report is handed over after it was found
+	// (settleGapsLocked), so a reader of a newer connection waits for it.
+	gaps        [gapsPendingMax]pendingGap
+	gapCount    int
+	gapsTelling chan struct{}
 }
+
+// pendingGap is a gap an answer found: sequences first..last, lost (never handled) or
+// reused (handled, and now numbering new reports).
+type pendingGap struct {
+	first, last uint64
+	reused      bool
+}
+
+// gapsPendingMax bounds the gaps pending at once: one answer finds at most a loss and a
+// reuse, and the gaps of an answer are all told before the next answer is applied
+// (subscribed settles them first).
+const gapsPendingMax = 2
 
 // Resubscription back-off after a busy answer (the server's replay slots were taken,
 // typically right after a failover when every client reconnects at once).
@@ -87,7 +121,7 @@ var ErrSubscribed = errors.New("client: already subscribed")
 // after Close returns.
 func (c *Client) Subscribe(ctx context.Context, fromSequence uint64,
 	handler func(Report)) (Subscribed, error) {
-	s := &subscription{handler: handler, live: fromSequence == 0,
+	s := &subscription{handler: handler, live: fromSequence == 0, callerFrom: fromSequence,
 		ready: make(chan Subscribed, 1), status: make(chan error, 1)}
 	if fromSequence > 0 {
 		s.lastSeen = fromSequence - 1
@@ -133,10 +167,18 @@ func (c *Client) stoppedError() error {
 // then, and a later one counted here would move the duplicate filter past it: after a
 // failover that lost that report, the new primary's report with its sequence would be
 // dropped, with no sign of a gap.
+//
+// The gaps found before it are told first (settleGapsLocked), which may release the
+// mutex: what was checked is checked again after.
 func (c *Client) report(frame *wire.Frame, generation uint64) {
 	c.mu.Lock()
 	s := c.subscription
 	if s == nil || frame.Aux <= s.lastSeen || c.generation != generation {
+		c.mu.Unlock()
+		return
+	}
+	c.settleGapsLocked(s)
+	if c.subscription != s || frame.Aux <= s.lastSeen || c.generation != generation {
 		c.mu.Unlock()
 		return
 	}
@@ -145,6 +187,9 @@ func (c *Client) report(frame *wire.Frame, generation uint64) {
 		return
 	}
 	s.lastSeen = frame.Aux
+	if s.firstHandled == 0 {
+		s.firstHandled = frame.Aux
+	}
 	c.mu.Unlock()
 	// Deferred: a handler may leave by runtime.Goexit (t.Fatal in a test), and a count
 	// left raised would change every later Close (enterHandlerLocked). An open-coded
@@ -188,12 +233,14 @@ func (c *Client) leaveHandler() {
 // it moved, or the resumption comes first and the answer is ignored. With the check in
 // a block of its own, a reconnect in between let a replaced connection's answer move
 // the filter (or end a live subscription's liveness) after the new connection's
-// resumption was built from the filter before it. What follows the block (log, gap
-// callbacks, the first caller's answer, the retry) acts on what the block applied even
-// if a reconnect comes meanwhile, and is not rechecked: a gap callback tells of a filter
-// move the resumption was then built from, whose reports the handler will be given
-// (skipping it would hide a reuse); the retry is bound to this answer's connection
-// (resubscribeLater).
+// resumption was built from the filter before it. The gaps the block finds wait in the
+// subscription, and are told by this reader after it or by the newer connection's
+// reader before it hands over a report, whichever comes first (settleGapsLocked): a gap
+// tells of a filter move the resumption was then built from, whose reports the handler
+// will be given after the callback (skipping it would hide a reuse). What else follows
+// the block (the first caller's answer, the retry) acts on what it applied even if a
+// reconnect comes meanwhile, and is not rechecked: the retry is bound to this answer's
+// connection (resubscribeLater).
 func (c *Client) subscribed(frame *wire.Frame, generation uint64) {
 	var body wire.Subscribed
 	status := model.Status(frame.Status)
@@ -206,7 +253,14 @@ func (c *Client) subscribed(frame *wire.Frame, generation uint64) {
 		c.mu.Unlock()
 		return
 	}
-	outcome := c.subscribedLocked(s, status, frame.Aux)
+	// The gaps an earlier answer found are told before this one's are found: at most
+	// one answer's gaps are pending (gapsPendingMax). It may release the mutex.
+	c.settleGapsLocked(s)
+	if c.subscription != s || c.generation != generation {
+		c.mu.Unlock()
+		return
+	}
+	outcome := c.subscribedLocked(s, status, frame.Aux, body)
 	c.mu.Unlock()
 	if testHookAnswerApplied != nil {
 		testHookAnswerApplied(frame.Kind)
@@ -226,29 +280,24 @@ func (c *Client) subscribed(frame *wire.Frame, generation uint64) {
 		default:
 		}
 	default:
-		c.subscribedAnnounce(s, outcome, body, frame.Aux)
+		c.subscribedAnnounce(s, outcome.subscribed)
 	}
 }
 
 // subscribedOutcome is what subscribedLocked applied, for what subscribed does after it.
 type subscribedOutcome struct {
 	established bool          // A resumption's answer: the subscription was accepted before.
-	askedFrom   uint64        // from_sequence of the subscribe frame answered.
-	lostFrom    uint64        // The first report a loss can name: after the last handled.
-	reused      bool          // Server behind askedFrom: handled sequences number new reports.
+	subscribed  Subscribed    // The first Subscribe's answer (subscribedLocked).
 	retryDelay  time.Duration // Not 0: a refused resumption, sent again after this delay.
 }
 
 // subscribedLocked applies an answer of the current connection to s, the subscription:
-// the retry back-off, the end of a refused subscription, or the duplicate filter's move.
-// Called with mu held.
-func (c *Client) subscribedLocked(s *subscription, status model.Status,
-	next uint64) subscribedOutcome {
-	// The reports replayed before this answer were handled already (report), so the
-	// first one a loss can name is after the last handled: a replay that the server's
-	// window overran stops there (PROTOCOL.md section 8), below oldest_sequence.
-	outcome := subscribedOutcome{established: s.established, askedFrom: s.askedFrom,
-		lostFrom: max(s.askedFrom, s.lastSeen+1)}
+// the retry back-off, the end of a refused subscription, or the duplicate filter's move
+// and the gaps found, which wait in s to be told (settleGapsLocked). Called with mu held,
+// and with no gap pending (subscribed settles them first).
+func (c *Client) subscribedLocked(s *subscription, status model.Status, next uint64,
+	body wire.Subscribed) subscribedOutcome {
+	outcome := subscribedOutcome{established: s.established}
 	if status != model.StatusOK {
 		if s.established && (status == model.StatusBusy || status == model.StatusRateLimited) {
 			s.retryDelay = min(max(2*s.retryDelay, resubscribeDelayFirst), resubscribeDelayMax)
@@ -257,6 +306,19 @@ func (c *Client) subscribedLocked(s *subscription, status model.Status,
 		}
 		c.subscription = nil
 		return outcome
+	}
+	askedFrom := s.askedFrom
+	// A resumption's answer (the subscribe frame it answers asked after reports the
+	// handler was given) has its gaps told by the callbacks, even if it is the first
+	// answer: the first Subscribe's connection was lost after its replay began.
+	resumed := s.established || askedFrom != s.callerFrom
+	outcome.subscribed = subscribedAnswer(s, body, next, resumed)
+	// The reports replayed before this answer were handled already (report), so the
+	// first one a loss can name is after the last handled: a replay that the server's
+	// window overran stops there (PROTOCOL.md section 8), below oldest_sequence.
+	lostFrom := max(askedFrom, s.lastSeen+1)
+	if resumed && askedFrom != 0 && body.OldestSequence > lostFrom {
+		c.addGapLocked(s, pendingGap{first: lostFrom, last: body.OldestSequence - 1})
 	}
 	s.established, s.retryDelay = true, 0
 	// next is next_sequence (wire.Subscribed), 0 from a server before it. The duplicate
@@ -271,46 +333,144 @@ func (c *Client) subscribedLocked(s *subscription, status model.Status,
 	// skip the reports made while it is disconnected. Either way the subscription is no
 	// longer live (a filter back at 0 must still resume from 1). A server before next
 	// answers 0: nothing changes.
-	outcome.reused = outcome.askedFrom != 0 && next != 0 && next < outcome.askedFrom
-	if outcome.reused {
+	if askedFrom != 0 && next != 0 && next < askedFrom {
+		// The first Subscribe's caller compares NextSequence with the sequence it asked
+		// from, and sees the part below it: the callback tells the rest, once.
+		first := next
+		if !outcome.established {
+			first = max(next, s.callerFrom)
+		}
+		if resumed && first < askedFrom {
+			c.addGapLocked(s, pendingGap{first: first, last: askedFrom - 1, reused: true})
+		}
 		s.lastSeen, s.live = min(s.lastSeen, next-1), false
-	} else if outcome.askedFrom == 0 && next != 0 {
+	} else if askedFrom == 0 && next != 0 {
 		s.lastSeen, s.live = max(s.lastSeen, next-1), false
 	}
 	return outcome
 }
 
-// subscribedAnnounce tells of an accepted (re)subscription: the gaps a resumption found
-// (a resumption asked for the reports after the last one handled; the first Subscribe's
-// caller gets OldestSequence and NextSequence and judges for itself, and from 0 asks
-// for no replay at all), and the first Subscribe's answer.
-func (c *Client) subscribedAnnounce(s *subscription, outcome subscribedOutcome,
-	body wire.Subscribed, next uint64) {
-	askedFrom := outcome.askedFrom
-	if outcome.established && askedFrom != 0 && body.OldestSequence > outcome.lostFrom {
-		c.log.Error("client: execution reports lost: the server no longer holds them; "+
-			"reconcile by querying orders", "first", outcome.lostFrom,
-			"last", body.OldestSequence-1)
-		c.reportGap(c.config.ReportsLost, outcome.lostFrom, body.OldestSequence-1)
+// subscribedAnswer is the first Subscribe's answer, as its caller reads it: against the
+// sequence it asked from. The server's answer to a resumption that asked after reports
+// the handler was given (resumed; the first connection was lost after its replay began)
+// is to another request: its gaps are told by the callbacks, and the caller is told
+// what its own request got, OldestSequence the first report replayed (a replay starts
+// at the oldest retained one, if above the one asked for) and ReplayedThrough the last
+// report replayed. Compared with the sequence asked from, the server's oldest_sequence
+// would count the reports handled before the resumption as lost. Called with mu held,
+// before the filter moves.
+func subscribedAnswer(s *subscription, body wire.Subscribed, next uint64,
+	resumed bool) Subscribed {
+	answer := Subscribed{OldestSequence: body.OldestSequence,
+		ReplayedThrough: body.ReplayedThrough, NextSequence: next}
+	if resumed && !s.established && s.callerFrom != 0 {
+		answer.OldestSequence = s.firstHandled
+		answer.ReplayedThrough = max(body.ReplayedThrough, s.lastSeen)
 	}
-	if outcome.established && outcome.reused {
-		c.log.Error("client: execution reports handled were lost in a failover; their "+
-			"sequences now number new reports; reconcile by querying orders",
-			"first", next, "last", askedFrom-1)
-		c.reportGap(c.config.ReportsReused, next, askedFrom-1)
+	return answer
+}
+
+// addGapLocked records a gap an answer found, to be told before the next report is
+// handed over (settleGapsLocked). Called with mu held.
+func (c *Client) addGapLocked(s *subscription, gap pendingGap) {
+	if s.gapCount == len(s.gaps) {
+		panic("client: more report gaps pending than one answer finds")
 	}
+	s.gaps[s.gapCount] = gap
+	s.gapCount++
+}
+
+// subscribedAnnounce tells the gaps the answer found, unless a reader handing over a
+// report told them first, and gives the first Subscribe its answer.
+func (c *Client) subscribedAnnounce(s *subscription, subscribed Subscribed) {
+	c.mu.Lock()
+	c.settleGapsLocked(s)
+	c.mu.Unlock()
 	select {
-	case s.ready <- Subscribed{OldestSequence: body.OldestSequence,
-		ReplayedThrough: body.ReplayedThrough, NextSequence: next}:
+	case s.ready <- subscribed:
 	default:
 	}
 }
 
-// reportGap calls callback (Config.ReportsLost or ReportsReused, if set) on the reader
+// settleGapsLocked tells the gaps pending in s, or waits for the reader telling them, so
+// that the callbacks come before any report handed over after the gap was found, even
+// by the reader of a newer connection (Config.ReportsLost, ReportsReused). Each gap is
+// taken by one reader, so told once. The wait ends when the client stops: the reader
+// telling may be in a callback that calls Close, which waits for the readers not in a
+// handler, this one among them. Once closed nothing is waited for and no callback is
+// called (the gaps are still logged).
+// Called with mu held; releases it meanwhile: the caller checks again what it checked.
+func (c *Client) settleGapsLocked(s *subscription) {
+	for s.gapCount > 0 || s.gapsTelling != nil {
+		if telling := s.gapsTelling; telling != nil {
+			if c.closed {
+				break // The pending ones are only logged, below.
+			}
+			c.mu.Unlock()
+			select {
+			case <-telling:
+			case <-c.stop: // shutdown closes it, with closed set, before it waits for readers.
+			}
+			c.mu.Lock()
+			continue
+		}
+		gaps, count := s.gaps, s.gapCount
+		s.gapCount = 0
+		s.gapsTelling = make(chan struct{})
+		c.mu.Unlock()
+		c.tellGaps(s, gaps[:count])
+		c.mu.Lock()
+	}
+	if s.gapCount > 0 { // Closed while another reader tells: log them, call nothing.
+		gaps, count := s.gaps, s.gapCount
+		s.gapCount = 0
+		c.mu.Unlock()
+		for _, gap := range gaps[:count] {
+			c.logGap(gap)
+		}
+		c.mu.Lock()
+	}
+}
+
+// tellGaps logs gaps and calls their callbacks; then, even if a callback leaves by
+// runtime.Goexit, ends the telling that settleGapsLocked began. Called without mu.
+func (c *Client) tellGaps(s *subscription, gaps []pendingGap) {
+	defer c.toldGaps(s)
+	for _, gap := range gaps {
+		c.logGap(gap)
+		callback := c.config.ReportsLost
+		if gap.reused {
+			callback = c.config.ReportsReused
+		}
+		c.callGap(callback, gap.first, gap.last)
+	}
+}
+
+// toldGaps ends the telling of gaps: the readers waiting for it go on.
+func (c *Client) toldGaps(s *subscription) {
+	c.mu.Lock()
+	close(s.gapsTelling)
+	s.gapsTelling = nil
+	c.mu.Unlock()
+}
+
+// logGap logs a gap found, whether or not its callback is set or called.
+func (c *Client) logGap(gap pendingGap) {
+	if gap.reused {
+		c.log.Error("client: execution reports handled were lost in a failover; their "+
+			"sequences now number new reports; reconcile by querying orders",
+			"first", gap.first, "last", gap.last)
+		return
+	}
+	c.log.Error("client: execution reports lost: the server no longer holds them; "+
+		"reconcile by querying orders", "first", gap.first, "last", gap.last)
+}
+
+// callGap calls callback (Config.ReportsLost or ReportsReused, if set) on the reader
 // goroutine as a handler (enterHandlerLocked): it may call Close, which does not wait for
 // a reader running a handler (otherwise the reader would wait for Close and Close for the
 // reader, for ever), and it is not called once Close has begun.
-func (c *Client) reportGap(callback func(first, last uint64), first, last uint64) {
+func (c *Client) callGap(callback func(first, last uint64), first, last uint64) {
 	if callback == nil {
 		return
 	}
