@@ -3,8 +3,8 @@
 // core/node's Layout.) Its subpackages are the failover drill (drill),
 // clearing (clearing: ledger registry, settlement netting), reconciliation (reconcile),
 // the operators' kit (deploy) and the end-to-end tests (e2e). tools/pgo (a shell script,
-// no Go) regenerates cmd/sequent/default.pgo, the profile for the binary's profile-guided
-// build.
+// no Go) writes cmd/sequent/default.pgo, a profile for a profile-guided build of the
+// binary (measured, not committed: README, "Profile-guided build").
 //
 // Nothing here runs on the server's hot path.
 package tools
