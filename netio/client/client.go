@@ -64,6 +64,8 @@ type Client struct {
 	rejoinCall              *Call                   // The forming request an admission holds for them, or nil.
 	rejoinTarget            int                     // The callers it waits to hold.
 	rejoinArrived           int                     // Merging calls submitted since that answer.
+	rejoinAnsweredAt        time.Time               // When that answer came (if it released rejoinCallersMin or more).
+	now                     func() time.Time        // The rejoin bound's clock: time.Now (tests set another).
 	writing                 bool                    // A goroutine is writing the outbox.
 	closed                  bool                    // Close was called or a fatal error happened.
 	fatal                   error                   // Why the client stopped, when not by Close.
@@ -137,6 +139,7 @@ func Dial(ctx context.Context, config Config) (*Client, error) {
 		stop:        make(chan struct{}),
 		logoutSeen:  make(chan struct{}),
 	}
+	c.now = time.Now
 	if !config.RouteByShard {
 		c.openRequests = semaphore.NewWeighted(openRequestsPendingMax)
 		if config.RejoinWait > 0 {

@@ -451,10 +451,10 @@ func (c *Client) leave(call *Call, err error) (bool, error) {
 // until as many callers as that answer released have joined it, or it can take no more
 // (full, or closed by an open chain), or RejoinWait passes, whichever comes first; then
 // it is numbered and sent as usual. A lone caller, or a few, never wait after their own
-// answers: those release fewer than rejoinCallersMin. After a larger answer, though, the
-// next merged request waits up to RejoinWait when fewer callers come back, however late
-// the first of them comes (the count is not aged: a burst, a pause, then one call pays
-// the bound), and callers of any merged operation count as back.
+// answers: those release fewer than rejoinCallersMin. The bound runs from the answer,
+// not from the next request: a burst, a pause longer than RejoinWait, then one call pays
+// nothing (the callers were not coming back). Callers of any merged operation count as
+// back.
 
 // rejoinCallersMin is the smallest answered merged request whose callers the next one
 // waits for.
@@ -482,13 +482,18 @@ func (c *Client) holdForRejoin(call *Call) {
 		c.mu.Unlock()
 		return // They are back already.
 	}
+	wait := c.config.RejoinWait - c.now().Sub(c.rejoinAnsweredAt)
+	if wait <= 0 {
+		c.mu.Unlock()
+		return // The bound has passed since the answer.
+	}
 	c.rejoinCall, c.rejoinTarget = call, released
 	select {
 	case <-c.rejoinReady: // A stale signal of an earlier wait.
 	default:
 	}
 	c.mu.Unlock()
-	c.rejoinTimer.Reset(c.config.RejoinWait)
+	c.rejoinTimer.Reset(wait)
 	select {
 	case <-c.rejoinReady:
 	case <-c.rejoinTimer.C:

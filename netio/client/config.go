@@ -116,8 +116,8 @@ type Config struct {
 	CoalesceEventsMax int
 	// RejoinWait bounds how long the next merged request waits, once a merged request
 	// of at least rejoinCallersMin callers was answered, for as many callers to join it
-	// as that answer released (coalesce.go, "Rejoin"): 0 is RejoinWaitDefault, negative
-	// turns the wait off.
+	// as that answer released (coalesce.go, "Rejoin"), counted from the answer: 0 is
+	// RejoinWaitDefault, negative turns the wait off.
 	RejoinWait time.Duration
 	// Logger receives reconnects and errors (nil discards).
 	Logger *slog.Logger

@@ -811,8 +811,12 @@ func (c *Client) complete(frame *wire.Frame, generation uint64) {
 	}
 	c.recycleFrameLocked(call) // The one point where a frame is reused (frames.go).
 	if call.holdsOpen.Load() {
-		// Read by the next merged request's admission, which counts the callers back.
+		// Read by the next merged request's admission, which counts the callers back
+		// and waits at most RejoinWait from now.
 		c.rejoinReleased, c.rejoinArrived = call.waiters, 0
+		if c.rejoinTimer != nil && call.waiters >= rejoinCallersMin {
+			c.rejoinAnsweredAt = c.now()
+		}
 	}
 	c.mu.Unlock()
 	if unknown {

@@ -246,9 +246,9 @@ func TestRejoinHoldEndsWhenTheRequestCanTakeNoMore(t *testing.T) {
 // are the client's, made at Dial. A bare client: no connection, no other goroutine of
 // the client allocating meanwhile.
 func TestRejoinHoldAllocatesNothing(t *testing.T) {
-	c := &Client{config: Config{RejoinWait: time.Nanosecond},
+	c := &Client{config: Config{RejoinWait: 50 * time.Microsecond},
 		forming: map[coalesceKey]*Call{}, rejoinTimer: time.NewTimer(time.Hour),
-		rejoinReady: make(chan struct{}, 1)}
+		rejoinReady: make(chan struct{}, 1), now: time.Now}
 	c.rejoinTimer.Stop()
 	c.lifetime, c.endLifetime = context.WithCancel(context.Background())
 	defer c.endLifetime()
@@ -256,7 +256,8 @@ func TestRejoinHoldAllocatesNothing(t *testing.T) {
 	call := &Call{key: key}
 	c.forming[key] = call
 	allocations := testing.AllocsPerRun(100, func() {
-		c.rejoinReleased, c.rejoinArrived = rejoinCallersMin, 0
+		// Answered just now: the hold waits (up to the bound) on its timer.
+		c.rejoinReleased, c.rejoinArrived, c.rejoinAnsweredAt = rejoinCallersMin, 0, c.now()
 		c.holdForRejoin(call)
 	})
 	if allocations != 0 {

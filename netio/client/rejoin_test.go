@@ -16,6 +16,14 @@ import (
 // that never ends fails them when ctx (waitLimit: a hang guard) runs out.
 func rejoinRound(t *testing.T, rejoinWait time.Duration, callers, back int) int {
 	t.Helper()
+	return rejoinRoundWith(t, rejoinWait, callers, back, nil)
+}
+
+// rejoinRoundWith is rejoinRound with beforeSecond, if not nil, run between the first
+// answers and the second calls.
+func rejoinRoundWith(t *testing.T, rejoinWait time.Duration, callers, back int,
+	beforeSecond func(c *Client)) int {
+	t.Helper()
 	s := startTestServer(t)
 	c := s.dial(t, func(config *Config) { config.RejoinWait = rejoinWait })
 	createTestAccounts(t, c)
@@ -51,6 +59,9 @@ func rejoinRound(t *testing.T, rejoinWait time.Duration, callers, back int) int 
 		t.Fatal(err)
 	}
 	firsts.Wait()
+	if beforeSecond != nil {
+		beforeSecond(c)
+	}
 	before := s.backend.Submitted()
 	close(again)
 	seconds.Wait()
@@ -92,5 +103,22 @@ func TestRejoinNeverWaitsAfterASmallAnswer(t *testing.T) {
 func TestRejoinOff(t *testing.T) {
 	if requests := rejoinRound(t, -1, 40, 40); requests < 2 {
 		t.Errorf("%d requests for the 40 callers back, want at least 2", requests)
+	}
+}
+
+// TestRejoinBoundRunsFromTheAnswer: the 40 callers an answer released are not coming
+// back soon (the clock moves two hours, past the hour's bound, before 10 of them call
+// again): the next request waits for nothing. Before, the bound ran from the next
+// request's admission, so a burst, a pause, then one call paid the whole RejoinWait
+// (here an hour: the calls hang until the guard).
+func TestRejoinBoundRunsFromTheAnswer(t *testing.T) {
+	requests := rejoinRoundWith(t, time.Hour, 40, 10, func(c *Client) {
+		later := time.Now().Add(2 * time.Hour)
+		c.mu.Lock()
+		c.now = func() time.Time { return later }
+		c.mu.Unlock()
+	})
+	if requests < 1 {
+		t.Errorf("%d requests for the 10 callers back, want at least 1", requests)
 	}
 }
