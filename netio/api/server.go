@@ -216,7 +216,10 @@ func New(config Config, backend backend.Submitter) (*Server, error) {
 		DisableHeaderNamesNormalizing: false,
 		NoDefaultServerHeader:         true,
 		NoDefaultContentType:          true,
-		Logger:                        fasthttpLogger{logger: config.Logger},
+		// fasthttp's errors about a request it cannot parse would otherwise quote the
+		// request's bytes (signatures, keys) in the log.
+		SecureErrorLogMessage: true,
+		Logger:                fasthttpLogger{logger: config.Logger},
 	}
 	return s, nil
 }
