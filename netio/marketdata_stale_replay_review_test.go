@@ -26,7 +26,7 @@ func (r *recordingConn) AsyncWrite(buffer []byte, _ gnet.AsyncCallback) error {
 }
 
 // TestMarketDataReplayToAStaleSubscriberComesAfterItsNotice (review reviewclient2,
-// session 38; FAILS at main, not fixed here). The Go client resumes an instrument answered
+// session 38; FAILS at main without the fix in marketData.order). The Go client resumes an instrument answered
 // on a connection from the newest op it read there, of any instrument (connectionOp),
 // relying on the publisher's one order per connection: an update read after an answer
 // comes after every update of the answered instrument with a lower op
