@@ -10,7 +10,7 @@ import (
 )
 
 // TestFirstSubscribeResumptionRefusedBusyIsRetried (review reviewclient2, session 38,
-// second round; FAILS at main 7b4ec5e). The first Subscribe's connection is lost after
+// second round; FAILS at main 7b4ec5e, fixed on this branch in subscribedLocked). The first Subscribe's connection is lost after
 // its replay handed reports 1..3 to the handler; the resumption on connection 2 (from
 // 4) is answered busy, as every resumption may be right after a failover when every
 // client reconnects at once. subscribedLocked treats the answer as a resumption's for
@@ -55,5 +55,20 @@ func TestFirstSubscribeResumptionRefusedBusyIsRetried(t *testing.T) {
 	if !kept || len(retries) != 1 {
 		t.Fatalf("after the busy resumption: subscription kept %v, %d retries scheduled; "+
 			"want kept, 1", kept, len(retries))
+	}
+	retries[0]() // Sent again on connection 2, from 4; answered: 4 on are retained.
+	body := make([]byte, wire.SubscribedSize)
+	(&wire.Subscribed{OldestSequence: 1, ReplayedThrough: 5}).Encode(body)
+	if err := c.handle(&wire.Frame{Kind: wire.KindSubscribed, Aux: 6, Body: body}, 2); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case subscribed := <-s.ready:
+		want := Subscribed{OldestSequence: 1, ReplayedThrough: 5, NextSequence: 6}
+		if subscribed != want {
+			t.Fatalf("Subscribe answered %+v, want %+v", subscribed, want)
+		}
+	default:
+		t.Fatal("the retried resumption's answer did not answer Subscribe")
 	}
 }
