@@ -423,6 +423,13 @@ func (m *marketData) order(order *marketDataOrder) {
 		status = model.StatusMarketDataResumeGap
 		if request.FromOp >= m.history.fromOp {
 			if positions, fits := m.replayPlan(s, request); fits {
+				if s.staleFromOp != 0 {
+					// Skipped as slow: the notice of what it missed goes before any
+					// update of a later op, or a client that loses the connection before
+					// reading it resumes past the missed ones (the order per connection,
+					// PROTOCOL.md 8a step 8, that a client resumes on).
+					m.appendStale(s)
+				}
 				status = model.StatusOK
 				answer.ReplayedThroughOp = m.replay(s, positions)
 			}

@@ -36,7 +36,8 @@ type MarketDataSubscribed struct {
 // was asked: a refused change leaves it as it was, so a reconnect resumes what the
 // caller was told it has (TestMarketDataRefusedChangeIsNotResumed). install adopts the
 // latest channels asked of an instrument still unanswered on the replaced connection,
-// since its callers get the resumption's answer. progress has an entry exactly for the
+// since its callers get the resumption's answer; one new to the subscription is dropped
+// again if that answer refuses it for good (not a refusal retried). progress has an entry exactly for the
 // instruments in instruments (at most the server's per-connection limit,
 // MarketDataInstrumentsPerConnectionMax, plus instrument 0).
 type marketDataSubscription struct {
@@ -67,6 +68,11 @@ type marketDataSubscription struct {
 type marketDataProgress struct {
 	fromOp   uint64 // Every update of the instrument with a lower op reached the handler.
 	answered bool   // Its subscription was answered ok (or resume gap) on this connection.
+	// accepted: a server accepted the instrument's subscription (ok or resume gap), on
+	// any connection. Not yet when resume adopted a caller's subscription unanswered on
+	// the replaced connection: a refusal for good then drops it, as its caller is told
+	// (TestMarketDataRefusedAdoptedInstrumentIsNotResumedAgain).
+	accepted bool
 }
 
 // resumeOp is the op the instrument's next resumption asks from; an instrument without
@@ -154,7 +160,8 @@ func (s *marketDataSubscription) resume(session uint64) [][]byte {
 	frames := make([][]byte, 0, len(s.instruments))
 	for instrument, channels := range s.instruments {
 		fromOp := s.resumeOp(instrument)
-		s.progress[instrument] = marketDataProgress{fromOp: fromOp}
+		s.progress[instrument] = marketDataProgress{fromOp: fromOp,
+			accepted: s.progress[instrument].accepted}
 		ask := marketDataAsk{channels: channels, fromOp: fromOp, resumption: true}
 		for _, replacedAsk := range replaced[instrument] {
 			ask.callers = append(ask.callers, replacedAsk.callers...)
@@ -340,6 +347,12 @@ func (s *marketDataSubscription) answerLocked(answer MarketDataSubscribed) (
 		s.retryDelay = min(max(2*s.retryDelay, resubscribeDelayFirst), resubscribeDelayMax)
 		return s.retryDelay
 	}
+	if progress, known := s.progress[answer.Instrument]; ask.resumption && known &&
+		!progress.accepted && answer.Status != model.StatusOK &&
+		answer.Status != model.StatusMarketDataResumeGap {
+		delete(s.instruments, answer.Instrument) // Refused for good, as its callers are told.
+		delete(s.progress, answer.Instrument)
+	}
 	return 0
 }
 
@@ -359,7 +372,7 @@ func (s *marketDataSubscription) acceptLocked(answer MarketDataSubscribed, resum
 			return // Unsubscribed since (a caller's change, accepted): nothing to track.
 		}
 		progress := s.progress[instrument]
-		progress.answered = true
+		progress.answered, progress.accepted = true, true
 		s.progress[instrument] = progress
 		return
 	}
@@ -369,9 +382,12 @@ func (s *marketDataSubscription) acceptLocked(answer MarketDataSubscribed, resum
 		return
 	}
 	s.instruments[instrument] = answer.Channels
-	if _, known := s.progress[instrument]; !known {
-		s.progress[instrument] = marketDataProgress{fromOp: s.lastOp, answered: true}
+	progress, known := s.progress[instrument]
+	if !known {
+		progress = marketDataProgress{fromOp: s.lastOp, answered: true}
 	}
+	progress.accepted = true
+	s.progress[instrument] = progress
 }
 
 // GetBook returns the market-data snapshot of an instrument: the header (its sequence

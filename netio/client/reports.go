@@ -219,8 +219,9 @@ func (c *Client) leaveHandler() {
 	c.mu.Unlock()
 }
 
-// subscribed completes a (re)subscription. A refusal of the first Subscribe is reported
-// to it and ends the subscription. A refused resumption after a reconnect is retried
+// subscribed completes a (re)subscription. A refusal of the first Subscribe's frame is
+// reported to it and ends the subscription. A refused resumption after a reconnect (also
+// one sent before the first answer, once the handler was given reports) is retried
 // after a back-off when busy (the server's replay slots were all taken) or rate limited
 // (a subscribe counts as a request); any other refusal ends the subscription with an
 // error in the log, never silently. An answer read on a connection since replaced
@@ -298,8 +299,16 @@ type subscribedOutcome struct {
 func (c *Client) subscribedLocked(s *subscription, status model.Status, next uint64,
 	body wire.Subscribed) subscribedOutcome {
 	outcome := subscribedOutcome{established: s.established}
+	askedFrom := s.askedFrom
+	// A resumption's answer (the subscribe frame it answers asked after reports the
+	// handler was given) has its gaps told by the callbacks, even if it is the first
+	// answer: the first Subscribe's connection was lost after its replay began. Refused
+	// busy, it is retried likewise: the handler was given reports, which a caller told
+	// "busy" would have handed over again by subscribing anew
+	// (TestFirstSubscribeResumptionRefusedBusyIsRetried).
+	resumed := s.established || askedFrom != s.callerFrom
 	if status != model.StatusOK {
-		if s.established && (status == model.StatusBusy || status == model.StatusRateLimited) {
+		if resumed && (status == model.StatusBusy || status == model.StatusRateLimited) {
 			s.retryDelay = min(max(2*s.retryDelay, resubscribeDelayFirst), resubscribeDelayMax)
 			outcome.retryDelay = s.retryDelay
 			return outcome
@@ -307,11 +316,6 @@ func (c *Client) subscribedLocked(s *subscription, status model.Status, next uin
 		c.subscription = nil
 		return outcome
 	}
-	askedFrom := s.askedFrom
-	// A resumption's answer (the subscribe frame it answers asked after reports the
-	// handler was given) has its gaps told by the callbacks, even if it is the first
-	// answer: the first Subscribe's connection was lost after its replay began.
-	resumed := s.established || askedFrom != s.callerFrom
 	outcome.subscribed = subscribedAnswer(s, body, next, resumed)
 	// The reports replayed before this answer were handled already (report), so the
 	// first one a loss can name is after the last handled: a replay that the server's
