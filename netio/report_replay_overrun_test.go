@@ -25,33 +25,7 @@ func TestOverrunCoveredByHeldLiveReportsIsNotALoss(t *testing.T) {
 	maker.make(t, 1)
 	waitStored(t, replays.Shard, 1)
 	p := newProxy(t, server.Address())
-	var mu sync.Mutex
-	var handled []uint64
-	var lost [][2]uint64
-	ctx := background(t)
-	c, err := client.Dial(ctx, client.Config{Addresses: []string{p.address()},
-		Client: clientAll, Key: 1, Secret: secretOne, Logger: testLogger(),
-		ReportsLost: func(first, last uint64) {
-			mu.Lock()
-			lost = append(lost, [2]uint64{first, last})
-			mu.Unlock()
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	if _, err := c.Subscribe(ctx, 1, func(r client.Report) {
-		mu.Lock()
-		handled = append(handled, r.Sequence)
-		mu.Unlock()
-	}); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "report 1 handled", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(handled) == 1
-	})
+	r := subscribeReportsThroughProxy(t, p)
 	p.cut() // The client reconnects and resumes from 2.
 	waitPaused(t, replays, 2, -1)
 	maker.make(t, 599) // 2..600: made with the connection subscribed, held live.
@@ -62,12 +36,13 @@ func TestOverrunCoveredByHeldLiveReportsIsNotALoss(t *testing.T) {
 	waitStored(t, replays.Shard, 5000)
 	replays.resume <- struct{}{}
 	waitFor(t, "report 5000 handled", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(handled) > 0 && handled[len(handled)-1] == 5000
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return len(r.handled) > 0 && r.handled[len(r.handled)-1] == 5000
 	})
-	mu.Lock()
-	defer mu.Unlock()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	handled, lost := r.handled, r.lost
 	want := make([]uint64, 0, 5000)
 	for sequence := uint64(1); sequence <= 5000; sequence++ {
 		want = append(want, sequence)
@@ -96,33 +71,7 @@ func TestResumptionOverrunReportsLostOnlyWhatTheHandlerMissed(t *testing.T) {
 	maker.make(t, 1)
 	waitStored(t, replays.Shard, 1)
 	p := newProxy(t, server.Address())
-	var mu sync.Mutex
-	var handled []uint64
-	var lost [][2]uint64
-	ctx := background(t)
-	c, err := client.Dial(ctx, client.Config{Addresses: []string{p.address()},
-		Client: clientAll, Key: 1, Secret: secretOne, Logger: testLogger(),
-		ReportsLost: func(first, last uint64) {
-			mu.Lock()
-			lost = append(lost, [2]uint64{first, last})
-			mu.Unlock()
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	if _, err := c.Subscribe(ctx, 1, func(r client.Report) {
-		mu.Lock()
-		handled = append(handled, r.Sequence)
-		mu.Unlock()
-	}); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "report 1 handled", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(handled) == 1
-	})
+	r := subscribeReportsThroughProxy(t, p)
 	p.refusing.Store(true)
 	p.cut()
 	maker.make(t, 599) // 2..600, made while the client is disconnected.
@@ -133,12 +82,13 @@ func TestResumptionOverrunReportsLostOnlyWhatTheHandlerMissed(t *testing.T) {
 	waitStored(t, replays.Shard, 5000)
 	replays.resume <- struct{}{}
 	waitFor(t, "report 5000 handled", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(handled) > 0 && handled[len(handled)-1] == 5000
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return len(r.handled) > 0 && r.handled[len(r.handled)-1] == 5000
 	})
-	mu.Lock()
-	defer mu.Unlock()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	handled, lost := r.handled, r.lost
 	want := []uint64{1}
 	for sequence := uint64(2); sequence <= 257; sequence++ {
 		want = append(want, sequence)
@@ -153,4 +103,44 @@ func TestResumptionOverrunReportsLostOnlyWhatTheHandlerMissed(t *testing.T) {
 	if !slices.Equal(lost, [][2]uint64{{258, 600}}) {
 		t.Fatalf("ReportsLost %v, want [[258 600]]", lost)
 	}
+}
+
+// reportsSeen is what a Go client subscribed through a proxy was given: the sequences its
+// handler got and the ReportsLost calls, in order.
+type reportsSeen struct {
+	mu      sync.Mutex
+	handled []uint64
+	lost    [][2]uint64
+}
+
+// subscribeReportsThroughProxy dials a Go client through p, subscribes from 1 and waits until it
+// handled report 1 (the one report made before).
+func subscribeReportsThroughProxy(t *testing.T, p *proxy) *reportsSeen {
+	t.Helper()
+	r := &reportsSeen{}
+	ctx := background(t)
+	c, err := client.Dial(ctx, client.Config{Addresses: []string{p.address()},
+		Client: clientAll, Key: 1, Secret: secretOne, Logger: testLogger(),
+		ReportsLost: func(first, last uint64) {
+			r.mu.Lock()
+			r.lost = append(r.lost, [2]uint64{first, last})
+			r.mu.Unlock()
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if _, err := c.Subscribe(ctx, 1, func(report client.Report) {
+		r.mu.Lock()
+		r.handled = append(r.handled, report.Sequence)
+		r.mu.Unlock()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "report 1 handled", func() bool {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return len(r.handled) == 1
+	})
+	return r
 }
