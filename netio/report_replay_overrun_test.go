@@ -1,10 +1,12 @@
 package netio_test
 
 import (
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
 
+	"sequent/netio"
 	"sequent/netio/client"
 )
 
@@ -21,11 +23,7 @@ func TestOverrunCoveredByHeldLiveReportsIsNotALoss(t *testing.T) {
 	server, replays := startPausedShardServer(t, func(call, batch int) bool {
 		return call == 2 && batch <= 0 // The resumption: before it, after its first batch.
 	})
-	maker := newReportMaker(t, server.Address())
-	maker.make(t, 1)
-	waitStored(t, replays.Shard, 1)
-	p := newProxy(t, server.Address())
-	r := subscribeReportsThroughProxy(t, p)
+	maker, p, r := subscribeReportsThroughProxy(t, server, replays)
 	p.cut() // The client reconnects and resumes from 2.
 	waitPaused(t, replays, 2, -1)
 	maker.make(t, 599) // 2..600: made with the connection subscribed, held live.
@@ -35,14 +33,7 @@ func TestOverrunCoveredByHeldLiveReportsIsNotALoss(t *testing.T) {
 	maker.make(t, 4400) // 601..5000: the ring now holds 905..5000.
 	waitStored(t, replays.Shard, 5000)
 	replays.resume <- struct{}{}
-	waitFor(t, "report 5000 handled", func() bool {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		return len(r.handled) > 0 && r.handled[len(r.handled)-1] == 5000
-	})
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	handled, lost := r.handled, r.lost
+	handled, lost := r.through(t, 5000)
 	want := make([]uint64, 0, 5000)
 	for sequence := uint64(1); sequence <= 5000; sequence++ {
 		want = append(want, sequence)
@@ -67,11 +58,7 @@ func TestResumptionOverrunReportsLostOnlyWhatTheHandlerMissed(t *testing.T) {
 	server, replays := startPausedShardServer(t, func(call, batch int) bool {
 		return call == 2 && batch == 0 // The resumption, after its first batch.
 	})
-	maker := newReportMaker(t, server.Address())
-	maker.make(t, 1)
-	waitStored(t, replays.Shard, 1)
-	p := newProxy(t, server.Address())
-	r := subscribeReportsThroughProxy(t, p)
+	maker, p, r := subscribeReportsThroughProxy(t, server, replays)
 	p.refusing.Store(true)
 	p.cut()
 	maker.make(t, 599) // 2..600, made while the client is disconnected.
@@ -81,14 +68,7 @@ func TestResumptionOverrunReportsLostOnlyWhatTheHandlerMissed(t *testing.T) {
 	maker.make(t, 4400) // 601..5000: the ring now holds 905..5000.
 	waitStored(t, replays.Shard, 5000)
 	replays.resume <- struct{}{}
-	waitFor(t, "report 5000 handled", func() bool {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		return len(r.handled) > 0 && r.handled[len(r.handled)-1] == 5000
-	})
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	handled, lost := r.handled, r.lost
+	handled, lost := r.through(t, 5000)
 	want := []uint64{1}
 	for sequence := uint64(2); sequence <= 257; sequence++ {
 		want = append(want, sequence)
@@ -113,10 +93,15 @@ type reportsSeen struct {
 	lost    [][2]uint64
 }
 
-// subscribeReportsThroughProxy dials a Go client through p, subscribes from 1 and waits until it
-// handled report 1 (the one report made before).
-func subscribeReportsThroughProxy(t *testing.T, p *proxy) *reportsSeen {
+// subscribeReportsThroughProxy makes report 1, dials a Go client through a proxy of
+// server, subscribes from 1 and waits until the handler got report 1.
+func subscribeReportsThroughProxy(t *testing.T, server *netio.Server,
+	replays *pausedReplays) (*reportMaker, *proxy, *reportsSeen) {
 	t.Helper()
+	maker := newReportMaker(t, server.Address())
+	maker.make(t, 1)
+	waitStored(t, replays.Shard, 1)
+	p := newProxy(t, server.Address())
 	r := &reportsSeen{}
 	ctx := background(t)
 	c, err := client.Dial(ctx, client.Config{Addresses: []string{p.address()},
@@ -137,10 +122,20 @@ func subscribeReportsThroughProxy(t *testing.T, p *proxy) *reportsSeen {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "report 1 handled", func() bool {
+	r.through(t, 1)
+	return maker, p, r
+}
+
+// through waits until the handler got report last and returns copies of what it got
+// and of the ReportsLost calls.
+func (r *reportsSeen) through(t *testing.T, last uint64) (handled []uint64, lost [][2]uint64) {
+	t.Helper()
+	waitFor(t, fmt.Sprintf("report %d handled", last), func() bool {
 		r.mu.Lock()
 		defer r.mu.Unlock()
-		return len(r.handled) == 1
+		return len(r.handled) > 0 && r.handled[len(r.handled)-1] == last
 	})
-	return r
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.handled), slices.Clone(r.lost)
 }
