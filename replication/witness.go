@@ -103,7 +103,7 @@ const (
 	// witnessChallengeIDOffset is where the id's length sits in a challenge that
 	// announces it; the id follows.
 	witnessChallengeIDOffset = witnessChallengeBytes
-	witnessChallengeIDBytes  = 2
+	witnessIDLengthBytes     = 2 // The id's length (u16) before it, wherever it is sent or signed.
 	// WitnessIDBytesMax bounds a witness's id (printable ASCII, ValidateWitnessID).
 	WitnessIDBytesMax = 64
 	// witnessIDGeneratedBytes is the randomness of a generated id (hex-encoded, twice as
@@ -225,6 +225,8 @@ type Witness struct {
 	beforeIdentity atomic.Bool
 	// unsignedServedLogged: a v1 request was served (said once, at Info).
 	unsignedServedLogged atomic.Bool
+	// misaddressedLogged: a v3 request failed its mac (said once, at Warn).
+	misaddressedLogged atomic.Bool
 	// now is the witness's clock: time.Now, or a test's manual clock (set under mutex),
 	// so that a test of the lease rules depends on no scheduling delay.
 	now  func() time.Time
@@ -353,7 +355,6 @@ func (w *Witness) serve(conn net.Conn) {
 		return
 	}
 	var payload, nodeNonce []byte
-	identified := false
 	switch {
 	case f.kind == frameLeaseRequest:
 		// A node of an earlier build (a node of this build sends v2 to a witness that
@@ -368,7 +369,8 @@ func (w *Witness) serve(conn net.Conn) {
 				"not signed): upgrade the nodes", "peer", conn.RemoteAddr().String())
 		}
 	case f.kind == frameLeaseRequestSigned && !earlierBuild:
-		if nodeNonce, payload, err = openSignedLeaseRequest(w.config.Key, nonce, f); err != nil {
+		if nodeNonce, payload, err = openLeaseRequest(w.config.Key, frameLeaseRequestSigned,
+			nonce, f, nonceSize, ""); err != nil {
 			return // Not from a holder of the key: nothing to say to it.
 		}
 	case f.kind == frameLeaseRequestIdentified && identifies:
@@ -377,12 +379,15 @@ func (w *Witness) serve(conn net.Conn) {
 		// pinned to this one sent it; the reply proves the id back.
 		if nodeNonce, payload, err = openLeaseRequest(w.config.Key,
 			frameLeaseRequestIdentified, nonce, f, nonceSize, w.id); err != nil {
-			w.config.Logger.Warn("witness: a lease request pinned to another witness id, or "+
-				"not from a holder of the key: not answered", "peer", conn.RemoteAddr().String(),
-				"id", w.id)
+			// Logged once: anyone can send such a request (without the key too), and a
+			// line per connection would let them fill the log.
+			if !w.misaddressedLogged.Swap(true) {
+				w.config.Logger.Warn("witness: a lease request pinned to another witness "+
+					"id, or not from a holder of the key: not answered (logged once)",
+					"peer", conn.RemoteAddr().String(), "id", w.id)
+			}
 			return
 		}
-		identified = true
 	default:
 		return
 	}
@@ -398,10 +403,10 @@ func (w *Witness) serve(conn net.Conn) {
 	answer.granted, answer.holder, answer.epoch, answer.valid = w.decide(request.kind,
 		request.node, request.epoch)
 	reply := answer.encode()
-	switch {
-	case nodeNonce == nil:
+	switch f.kind {
+	case frameLeaseRequest:
 		writeFrame(writer, frameLeaseReply, answer.epoch, reply)
-	case identified:
+	case frameLeaseRequestIdentified:
 		writeFrame(writer, frameLeaseReplyIdentified, answer.epoch, append(
 			leaseIdentifiedReplyMAC(w.config.Key, w.id, nodeNonce, nonce, answer.epoch, reply),
 			reply...))
@@ -410,13 +415,6 @@ func (w *Witness) serve(conn net.Conn) {
 			w.config.Key, nodeNonce, nonce, answer.epoch, reply), reply...))
 	}
 	writer.Flush()
-}
-
-// openSignedLeaseRequest checks a v2 request frame's mac against the witness's nonce and
-// returns the node nonce and the payload (aliasing f's body), or ErrUnauthenticated.
-func openSignedLeaseRequest(key, witnessNonce []byte, f frame) (nodeNonce, payload []byte,
-	err error) {
-	return openLeaseRequest(key, frameLeaseRequestSigned, witnessNonce, f, nonceSize, "")
 }
 
 // openLeaseRequest checks a request frame's mac (over kind, the request's version, so
@@ -443,10 +441,8 @@ func leaseRequestMAC(key []byte, kind frameType, witnessNonce []byte, epoch uint
 	if kind != frameLeaseRequestIdentified {
 		return mac(key, kind, witnessNonce, epoch, body)
 	}
-	covered := make([]byte, witnessChallengeIDBytes, witnessChallengeIDBytes+len(id)+len(body))
-	binary.LittleEndian.PutUint16(covered, uint16(len(id)))
-	covered = append(append(covered, id...), body...)
-	return mac(key, kind, witnessNonce, epoch, covered)
+	covered := appendWitnessID(make([]byte, 0, witnessIDLengthBytes+len(id)+len(body)), id)
+	return mac(key, kind, witnessNonce, epoch, append(covered, body...))
 }
 
 // leaseReplyMAC authenticates a v2 reply: HMAC-SHA256 with the replication key over its
@@ -462,25 +458,29 @@ func leaseReplyMAC(key, nodeNonce, witnessNonce []byte, epoch uint64, reply []by
 // then its bytes) before the reply: the length keeps the id and the reply apart.
 func leaseIdentifiedReplyMAC(key []byte, id string, nodeNonce, witnessNonce []byte,
 	epoch uint64, reply []byte) []byte {
-	covered := make([]byte, witnessChallengeIDBytes, witnessChallengeIDBytes+len(id)+len(reply))
-	binary.LittleEndian.PutUint16(covered, uint16(len(id)))
-	covered = append(append(covered, id...), reply...)
+	covered := appendWitnessID(make([]byte, 0, witnessIDLengthBytes+len(id)+len(reply)), id)
 	return labelledMAC(key, leaseIdentifiedReplyLabel, frameLeaseReplyIdentified, nodeNonce,
-		witnessNonce, epoch, covered)
+		witnessNonce, epoch, append(covered, reply...))
+}
+
+// appendWitnessID appends id as the challenge announces it and the v3 macs cover it: its
+// length (u16 little-endian), then its bytes; the length keeps the id and what follows
+// apart.
+func appendWitnessID(dst []byte, id string) []byte {
+	return append(binary.LittleEndian.AppendUint16(dst, uint16(len(id))), id...)
 }
 
 // encodeWitnessChallenge returns a challenge: the nonce, the features and, when they
 // announce it, the id.
 func encodeWitnessChallenge(nonce []byte, features uint64, id string) []byte {
 	challenge := make([]byte, witnessChallengeBytes, witnessChallengeBytes+
-		witnessChallengeIDBytes+len(id))
+		witnessIDLengthBytes+len(id))
 	copy(challenge, nonce)
 	binary.LittleEndian.PutUint64(challenge[nonceSize:], features)
 	if features&witnessProvesIdentity == 0 {
 		return challenge
 	}
-	challenge = binary.LittleEndian.AppendUint16(challenge, uint16(len(id)))
-	return append(challenge, id...)
+	return appendWitnessID(challenge, id)
 }
 
 // witnessChallenge is a challenge as the node reads it.
@@ -512,7 +512,7 @@ func decodeWitnessChallenge(body []byte) (witnessChallenge, error) {
 	if challenge.features&witnessProvesIdentity == 0 {
 		return challenge, nil
 	}
-	idOffset := witnessChallengeIDOffset + witnessChallengeIDBytes
+	idOffset := witnessChallengeIDOffset + witnessIDLengthBytes
 	if len(body) < idOffset {
 		return witnessChallenge{}, fmt.Errorf("%w: witness challenge without its id's length",
 			ErrFrame)

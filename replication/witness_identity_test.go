@@ -454,20 +454,19 @@ func TestWitnessIdentityIsKeptInTheStateFile(t *testing.T) {
 		t.Fatalf("after a grant: %+v, %v; want epoch 8, id %q", state, err, id)
 	}
 
-	listener, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	configured, err := OpenWitness(WitnessConfig{Listener: listener, Key: testKey,
+	// A configured id: announced, but the file keeps the generated one, also through a
+	// grant (which rewrites the file).
+	configured := openStatefulWitnessWith(t, WitnessConfig{Key: testKey, LeaseDuration: lease,
 		Logger: testLogger, StatePath: path, ID: witnessIDPairA})
-	if err != nil {
-		t.Fatal(err)
+	configured.clock.advance(lease + time.Millisecond)
+	if answer := configured.ask(t, leaseAcquire, "a", 8); !answer.granted || answer.epoch != 9 {
+		t.Fatalf("acquisition at the configured witness: %+v, want granted at epoch 9", answer)
 	}
-	configured.Close()
-	if state, err := loadWitnessState(path); configured.ID() != witnessIDPairA ||
-		err != nil || state.id != id {
-		t.Fatalf("configured id: announces %q, file %+v, %v; want %q, the file keeping %q",
-			configured.ID(), state, err, witnessIDPairA, id)
+	configured.witness.Close()
+	if state, err := loadWitnessState(path); configured.witness.ID() != witnessIDPairA ||
+		err != nil || state.epoch != 9 || state.id != id {
+		t.Fatalf("configured id: announces %q, file %+v, %v; want %q, the file at epoch 9 "+
+			"keeping %q", configured.witness.ID(), state, err, witnessIDPairA, id)
 	}
 	inMemory, _ := startTestWitness(t, lease)
 	again, _ := startTestWitness(t, lease)

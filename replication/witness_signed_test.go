@@ -435,3 +435,10 @@ func FuzzSignedLeaseCodecs(f *testing.F) {
 		}
 	})
 }
+
+// openSignedLeaseRequest checks a v2 request frame's mac against the witness's nonce and
+// returns the node nonce and the payload (aliasing f's body), or ErrUnauthenticated.
+func openSignedLeaseRequest(key, witnessNonce []byte, f frame) (nodeNonce, payload []byte,
+	err error) {
+	return openLeaseRequest(key, frameLeaseRequestSigned, witnessNonce, f, nonceSize, "")
+}

@@ -35,12 +35,19 @@ func openStatefulWitness(t *testing.T, path string, lease time.Duration) statefu
 func openStatefulWitnessLogging(t *testing.T, path string, lease time.Duration,
 	logger *slog.Logger) statefulWitness {
 	t.Helper()
+	return openStatefulWitnessWith(t, WitnessConfig{Key: testKey, LeaseDuration: lease,
+		Logger: logger, StatePath: path})
+}
+
+// openStatefulWitnessWith opens a witness of config on a free port, its clock manual.
+func openStatefulWitnessWith(t *testing.T, config WitnessConfig) statefulWitness {
+	t.Helper()
 	listener, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	witness, err := OpenWitness(WitnessConfig{Listener: listener, Key: testKey,
-		LeaseDuration: lease, Logger: logger, StatePath: path})
+	config.Listener = listener
+	witness, err := OpenWitness(config)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -399,6 +406,21 @@ func FuzzDecodeWitnessState(f *testing.F) {
 	long[witnessStateOffsetHolderLength+1] = 0x01
 	f.Add(long)
 	f.Add([]byte(witnessStateMagic))
+	// Records with an id (nothing else sets its length), one whose id length is over the
+	// bound, and a version 1 record as an earlier build wrote it.
+	withID, err := encodeWitnessState(witnessState{epoch: 7, holder: "b", id: witnessIDPairA})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(withID)
+	longID := append([]byte(nil), withID...)
+	longID[witnessStateOffsetIDLength] = 0xff
+	f.Add(longID)
+	if version1, err := os.ReadFile(filepath.Join("testdata", "witness_state_v1.bin")); err == nil {
+		f.Add(version1)
+	} else {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, record []byte) {
 		inputs := [][]byte{record}
 		if len(record) == witnessStateSize || len(record) == witnessStateSizeVersion1 {

@@ -152,8 +152,13 @@ func TestServeRefusesMeaninglessFlags(t *testing.T) {
 	} {
 		o := base()
 		good.change(o)
-		if _, err := configOf(o, logger); err != nil {
+		config, err := configOf(o, logger)
+		if err != nil {
 			t.Errorf("%s: refused: %v", good.name, err)
+		}
+		if config.WitnessID != o.witnessID {
+			t.Errorf("%s: the node pins %q, --witness-id was %q", good.name, config.WitnessID,
+				o.witnessID)
 		}
 	}
 	for _, bad := range []struct {
