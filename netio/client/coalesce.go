@@ -105,10 +105,12 @@ func (c *Client) submitRun(ctx context.Context, key coalesceKey, body []byte, co
 		c.windowBytes.Release(weightBytes)
 		return part{}, c.closedError()
 	}
-	c.rejoinArrived++
-	if c.rejoinCall != nil && c.rejoinArrived >= c.rejoinTarget {
-		// The last one back: it joins below, before the admission can take mu again.
-		c.signalRejoinLocked()
+	if c.rejoinTimer != nil { // Rejoin on: count the callers back.
+		c.rejoinArrived++
+		if c.rejoinCall != nil && c.rejoinArrived >= c.rejoinTarget {
+			// The last one back: it joins below, before the admission can take mu again.
+			c.signalRejoinLocked()
+		}
 	}
 	if p, joined := c.joinLocked(key, body, count, openChain, weightBytes, resultBytes); joined {
 		return p, nil

@@ -810,11 +810,11 @@ func (c *Client) complete(frame *wire.Frame, generation uint64) {
 		return
 	}
 	c.recycleFrameLocked(call) // The one point where a frame is reused (frames.go).
-	if call.holdsOpen.Load() {
+	if c.rejoinTimer != nil && call.holdsOpen.Load() {
 		// Read by the next merged request's admission, which counts the callers back
-		// and waits at most RejoinWait from now.
+		// and waits at most RejoinWait from now (rejoin on: rejoinTimer).
 		c.rejoinReleased, c.rejoinArrived = call.waiters, 0
-		if c.rejoinTimer != nil && call.waiters >= rejoinCallersMin {
+		if call.waiters >= rejoinCallersMin {
 			c.rejoinAnsweredAt = c.now()
 		}
 	}

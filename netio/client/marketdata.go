@@ -76,7 +76,9 @@ type marketDataProgress struct {
 }
 
 // resumeOp is the op the instrument's next resumption asks from; an instrument without
-// progress (none: recorded before any answer) asks from lastOp.
+// progress asks from lastOp: one recorded before any answer, or new, asked live (from op
+// 0) and not answered, of which no update was read, so that any op read before is a
+// start (its live updates come after).
 func (s *marketDataSubscription) resumeOp(instrument uint32) uint64 {
 	progress, known := s.progress[instrument]
 	if !known {
@@ -144,11 +146,6 @@ var ErrReconnected = errors.New("client: connection replaced before the answer")
 func (s *marketDataSubscription) resume(session uint64) [][]byte {
 	for instrument := range s.asked {
 		if channels, subscribed := s.wantedChannels(instrument); subscribed {
-			if _, recorded := s.instruments[instrument]; !recorded {
-				// A new instrument asked live (from op 0) and not answered: no update of
-				// it was read, so any op read before is a start (live updates come after).
-				s.progress[instrument] = marketDataProgress{fromOp: s.lastOp}
-			}
 			s.instruments[instrument] = channels
 		} else {
 			delete(s.instruments, instrument)
@@ -234,7 +231,7 @@ func (c *Client) SubscribeMarketData(ctx context.Context, instrument uint32, cha
 		if !answered {
 			return MarketDataSubscribed{}, ErrReconnected
 		}
-		if answer.Status != model.StatusOK && answer.Status != model.StatusMarketDataResumeGap {
+		if !marketDataAccepted(answer.Status) {
 			return answer, &StatusError{Status: answer.Status}
 		}
 		return answer, nil
@@ -339,17 +336,17 @@ func (s *marketDataSubscription) answerLocked(answer MarketDataSubscribed) (
 	for _, answers := range ask.callers {
 		answers <- answer // Capacity 1, used once.
 	}
-	if answer.Status == model.StatusOK || answer.Status == model.StatusMarketDataResumeGap {
+	accepted := marketDataAccepted(answer.Status)
+	if accepted {
 		s.acceptLocked(answer, ask.resumption)
 	}
 	if ask.resumption && (answer.Status == model.StatusBusy ||
 		answer.Status == model.StatusNotPrimary || answer.Status == model.StatusRateLimited) {
-		s.retryDelay = min(max(2*s.retryDelay, resubscribeDelayFirst), resubscribeDelayMax)
+		s.retryDelay = nextResubscribeDelay(s.retryDelay)
 		return s.retryDelay
 	}
 	if progress, known := s.progress[answer.Instrument]; ask.resumption && known &&
-		!progress.accepted && answer.Status != model.StatusOK &&
-		answer.Status != model.StatusMarketDataResumeGap {
+		!progress.accepted && !accepted {
 		delete(s.instruments, answer.Instrument) // Refused for good, as its callers are told.
 		delete(s.progress, answer.Instrument)
 	}
@@ -437,4 +434,10 @@ func (c *Client) resumeMarketDataLater(s *marketDataSubscription, instrument uin
 			fromOp))
 		c.writeLocked()
 	})
+}
+
+// marketDataAccepted reports whether an md_subscribed status means the server took the
+// subscription: ok, or a resume gap (live from now on, nothing replayed).
+func marketDataAccepted(status model.Status) bool {
+	return status == model.StatusOK || status == model.StatusMarketDataResumeGap
 }

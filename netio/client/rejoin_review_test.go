@@ -255,6 +255,7 @@ func TestRejoinHoldAllocatesNothing(t *testing.T) {
 	key := coalesceKey{model.OperationCreateTransfers, 0, 0}
 	call := &Call{key: key}
 	c.forming[key] = call
+	start := time.Now()
 	allocations := testing.AllocsPerRun(100, func() {
 		// Answered just now: the hold waits (up to the bound) on its timer.
 		c.rejoinReleased, c.rejoinArrived, c.rejoinAnsweredAt = rejoinCallersMin, 0, c.now()
@@ -262,5 +263,12 @@ func TestRejoinHoldAllocatesNothing(t *testing.T) {
 	})
 	if allocations != 0 {
 		t.Errorf("%v allocations per hold, want 0", allocations)
+	}
+	// The holds waited on their timer (a timer never fires early; each waits the bound
+	// less the instant since its answer): holds that returned at once would allocate
+	// nothing either.
+	if elapsed := time.Since(start); elapsed < 50*c.config.RejoinWait {
+		t.Errorf("101 holds took %v, less than 50 bounds of %v: they did not wait",
+			elapsed, c.config.RejoinWait)
 	}
 }

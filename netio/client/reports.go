@@ -93,6 +93,13 @@ const (
 	resubscribeDelayMax   = 2 * time.Second
 )
 
+// nextResubscribeDelay is the back-off after a resumption refused busy (or rate limited,
+// or not primary for market data) after a retry delay of previous: doubled, from
+// resubscribeDelayFirst up to resubscribeDelayMax.
+func nextResubscribeDelay(previous time.Duration) time.Duration {
+	return min(max(2*previous, resubscribeDelayFirst), resubscribeDelayMax)
+}
+
 // frame is the subscribe frame that resumes the subscription after lastSeen.
 func (s *subscription) frame(session uint64) []byte {
 	from := s.lastSeen + 1
@@ -309,7 +316,7 @@ func (c *Client) subscribedLocked(s *subscription, status model.Status, next uin
 	resumed := s.established || askedFrom != s.callerFrom
 	if status != model.StatusOK {
 		if resumed && (status == model.StatusBusy || status == model.StatusRateLimited) {
-			s.retryDelay = min(max(2*s.retryDelay, resubscribeDelayFirst), resubscribeDelayMax)
+			s.retryDelay = nextResubscribeDelay(s.retryDelay)
 			outcome.retryDelay = s.retryDelay
 			return outcome
 		}
