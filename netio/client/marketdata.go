@@ -195,8 +195,11 @@ func marketDataSubscribeFrame(session uint64, instrument, channels uint32, fromO
 // itself to what the server accepted (a refused call changes nothing), each instrument
 // from the op its updates were handed over through, so a book built from the updates
 // stays exact across a failover (sequences carry on: PROTOCOL.md 8a) unless the answer
-// is market_data_resume_gap. The handler runs on the reader goroutine: keep it
-// short and never wait in it for a call's reply (this goroutine reads replies). It may
+// is market_data_resume_gap. The handler runs on the reader goroutine, in the order
+// the report handler's calls are (Subscribe: a newer connection's calls start once the
+// replaced one's have returned): keep it short and never wait in it for a call's reply
+// (the readers read replies). It may subscribe to more instruments: an answer is
+// applied without waiting for a handler to return. It may
 // call Close, which does not wait for a reader running a handler. The handler is not
 // entered once Close has begun; a call entered just before may start, or still run,
 // after Close returns. A call still waiting when its connection is replaced returns the
@@ -242,19 +245,6 @@ func (c *Client) SubscribeMarketData(ctx context.Context, instrument uint32, cha
 	}
 }
 
-// handMarketData runs the subscription's handler on event, noted as running code
-// outside the client for Close (enterHandlerLocked); not once the client is closed.
-func (c *Client) handMarketData(s *marketDataSubscription, event MarketDataEvent) {
-	c.mu.Lock()
-	entered := c.enterHandlerLocked()
-	c.mu.Unlock()
-	if !entered {
-		return
-	}
-	defer c.leaveHandler() // Deferred as in report: a handler may leave by runtime.Goexit.
-	s.handler(event)
-}
-
 // marketDataFrame hands an md_* frame, read on connection generation, to the
 // subscription's handler (reader goroutine), unless that connection has been replaced:
 // its reader may still hand over what it had buffered, but the resumption on the new
@@ -266,6 +256,14 @@ func (c *Client) handMarketData(s *marketDataSubscription, event MarketDataEvent
 // one locked block, as install's building of the resumption is: a reconnect between
 // them would let a replaced connection's frame move the op the resumption was built
 // from, or take an answer meant for the new connection's callers.
+//
+// An update or md_stale waits for its turn (handlerTurnLocked: the handlers of older
+// connections return first) before that block, and is counted as a handler in it, so
+// the op it moves is always that of an update the handler is given (unless the client
+// is closed). An md_subscribed is applied at once, without waiting, so that a caller
+// waiting for it (perhaps inside a handler of the connection replaced) is answered; its
+// event then waits for its turn and is not handed over if its connection was replaced
+// meanwhile (the new connection's answers follow).
 func (c *Client) marketDataFrame(frame *wire.Frame, generation uint64) {
 	var event MarketDataEvent
 	var answer MarketDataSubscribed
@@ -284,6 +282,10 @@ func (c *Client) marketDataFrame(frame *wire.Frame, generation uint64) {
 		event.Subscribed = &answer
 	}
 	c.mu.Lock()
+	if event.Subscribed == nil && !c.handlerTurnLocked(generation) {
+		c.mu.Unlock()
+		return
+	}
 	s := c.marketData
 	if s == nil || c.generation != generation {
 		c.mu.Unlock()
@@ -294,18 +296,31 @@ func (c *Client) marketDataFrame(frame *wire.Frame, generation uint64) {
 		s.lastOp = max(s.lastOp, updates[len(updates)-1].Op)
 		s.connectionOp = max(s.connectionOp, updates[len(updates)-1].Op)
 	}
+	entered := false
 	if event.Subscribed != nil {
 		retryDelay = s.answerLocked(answer)
+	} else {
+		entered = c.enterHandlerLocked(generation) // Its turn, taken above: no wait.
 	}
 	c.mu.Unlock()
-	if event.Subscribed != nil && testHookAnswerApplied != nil {
-		testHookAnswerApplied(frame.Kind)
+	if event.Subscribed != nil {
+		if testHookAnswerApplied != nil {
+			testHookAnswerApplied(frame.Kind)
+		}
+		if retryDelay != 0 {
+			c.resumeMarketDataLater(s, answer.Instrument, answer.FromOp, retryDelay, generation)
+			return
+		}
+		c.mu.Lock()
+		entered = c.enterHandlerLocked(generation)
+		c.mu.Unlock()
 	}
-	if retryDelay != 0 {
-		c.resumeMarketDataLater(s, answer.Instrument, answer.FromOp, retryDelay, generation)
+	if !entered {
 		return
 	}
-	c.handMarketData(s, event)
+	// Deferred as in report: a handler may leave by runtime.Goexit.
+	defer c.leaveHandler()
+	s.handler(event)
 }
 
 // answerLocked gives an md_subscribed of the current connection to the callers of the
