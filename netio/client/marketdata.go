@@ -25,6 +25,10 @@ type MarketDataEvent struct {
 type MarketDataSubscribed struct {
 	wire.MarketDataSubscribed
 	Status model.Status
+	// LiveFromOp is the first op whose updates the connection is sent live (the header's
+	// aux, PROTOCOL.md 8a): the subscription's stream is whole from it on. 0 when
+	// refused, or from a server that predates it.
+	LiveFromOp uint64
 }
 
 // marketDataSubscription is the client's market-data subscription: its instruments and,
@@ -278,6 +282,7 @@ func (c *Client) marketDataFrame(frame *wire.Frame, generation uint64) {
 		event.Stale.Decode(frame.Body)
 	case wire.KindMarketDataSubscribed:
 		answer.Status = model.Status(frame.Status)
+		answer.LiveFromOp = frame.Aux
 		answer.MarketDataSubscribed.Decode(frame.Body)
 		event.Subscribed = &answer
 	}
@@ -370,13 +375,27 @@ func (s *marketDataSubscription) answerLocked(answer MarketDataSubscribed) (
 
 // acceptLocked records a subscription change the server accepted (answer: ok or resume
 // gap, to a frame of the current connection). A resumption's channels are recorded
-// already (resume); a caller's become the instrument's, or unsubscribe it. An instrument
-// new to the subscription went live at the answer, after every update read before it,
-// so its stream is complete from lastOp (0 with none read yet: its resumption then asks
-// for live updates only, as before per-instrument progress). A caller's change of an
-// instrument whose resumption is still unanswered or refused does not mark it answered:
-// it replays nothing, and the updates from the op the resumption asked are still due.
-// Called with mu held.
+// already (resume); a caller's become the instrument's, or unsubscribe it.
+//
+// Where the stream is whole from: a resumption's replay, read before its answer, was
+// handed over, and the updates from the answer's LiveFromOp on come live; so the
+// instrument's fromOp becomes LiveFromOp, and a connection lost before anything else is
+// read there resumes from it, not from the op asked before (which a busy feed may have
+// pushed out of the server's history since, or a restart: a spurious resume gap at
+// every reconnect). Also when LiveFromOp is the lower: a new primary behind the op
+// asked (an asynchronous standby) sends its updates from LiveFromOp live, and they are
+// asked for again rather than skipped. An instrument new to the subscription went live at the
+// answer: its stream is whole from LiveFromOp, or, from a server that does not send it,
+// from the op of the last update read on this connection (connectionOp: every update of
+// the instrument with a lower op was published before the subscription). Not from
+// lastOp, which counts what older connections read: after a failover the new primary
+// may not have reached it (an asynchronous standby), and its updates between its
+// answer and that op would never be asked for. With neither, fromOp is 0: the next
+// resumption asks for live updates only (the updates published while disconnected are
+// not asked for; nothing tells the client where they begin). A caller's change of an
+// instrument whose resumption is still unanswered or refused does not mark it
+// answered: it replays nothing, and the updates from the op the resumption asked are
+// still due. Called with mu held.
 func (s *marketDataSubscription) acceptLocked(answer MarketDataSubscribed, resumption bool) {
 	instrument := answer.Instrument
 	if resumption {
@@ -385,6 +404,9 @@ func (s *marketDataSubscription) acceptLocked(answer MarketDataSubscribed, resum
 		}
 		progress := s.progress[instrument]
 		progress.answered, progress.accepted = true, true
+		if answer.LiveFromOp != 0 {
+			progress.fromOp = answer.LiveFromOp
+		}
 		s.progress[instrument] = progress
 		return
 	}
@@ -396,7 +418,11 @@ func (s *marketDataSubscription) acceptLocked(answer MarketDataSubscribed, resum
 	s.instruments[instrument] = answer.Channels
 	progress, known := s.progress[instrument]
 	if !known {
-		progress = marketDataProgress{fromOp: s.lastOp, answered: true}
+		fromOp := answer.LiveFromOp
+		if fromOp == 0 {
+			fromOp = s.connectionOp
+		}
+		progress = marketDataProgress{fromOp: fromOp, answered: true}
 	}
 	progress.accepted = true
 	s.progress[instrument] = progress
