@@ -224,11 +224,11 @@
 // handing over the next report, whichever comes first; a reader that finds another
 // telling them waits for it (or for the client to stop).
 //
-// Handler calls (reports, market data, ReportsLost and ReportsReused) are ordered per
-// client, not per connection: one of connection k+1 starts only once every one of
-// connection k has returned, and none of k starts once k+1 is current. A reader waits
-// for its turn (handlerTurnLocked) with no lock held, until the older calls return or
-// the client stops; an md_subscribed is applied before that wait (a caller inside an
+// Handler calls (reports, market data, ReportsLost and ReportsReused) run one at a time
+// per client, ordered per client, not per connection: one of connection k+1 starts
+// only once every one of connection k has returned, and none of k starts once k+1 is
+// current. A reader waits for its turn (handlerTurnLocked) with no lock held, until
+// the running call returns or the client stops; an md_subscribed is applied before that wait (a caller inside an
 // older handler is answered), an update only after it, so that the ops moved are those
 // of updates the handler is given. A gap callback counts with the connection current
 // when it starts, whichever reader tells it. A refused resumption is retried on the connection that

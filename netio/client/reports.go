@@ -121,9 +121,10 @@ var ErrSubscribed = errors.New("client: already subscribed")
 // is complete (or with ErrClosed if the client is closed first). After a reconnect the
 // subscription resumes by itself after the last sequence handled, so the handler sees
 // each report once, in order. The handler runs on the connection's reader goroutine,
-// one call at a time per connection, and a newer connection's calls (of this handler,
-// the market-data one and ReportsLost/ReportsReused) start only once the replaced one's
-// have returned (doc.go, Subscriptions across reconnects): keep it short, and never
+// one call at a time per client (of this handler, the market-data one and
+// ReportsLost/ReportsReused), and a newer connection's calls start only once the
+// replaced one's have returned (doc.go, Subscriptions across reconnects): keep it
+// short, and never
 // wait in it for a call's reply (the readers deliver replies, and the newer
 // connection's reader waits for the handler before it reads past a report or an
 // update: only Close surely ends such a wait). It may call Close, or wait for another
@@ -230,26 +231,27 @@ func (c *Client) enterHandlerLocked(generation uint64) bool {
 	if !c.handlerTurnLocked(generation) {
 		return false
 	}
-	c.handlerGeneration = generation
 	c.handlers++
 	return true
 }
 
-// handlerTurnLocked waits until no handler of a connection older than generation runs,
-// and reports whether generation may run handlers: the client is not closed and
-// generation is the current connection. This is what makes the handlers' order a
-// promise of the client's rather than of each connection's: the reader of a replaced
-// connection may still be in a handler (or about to run one with what it had
+// handlerTurnLocked waits until no handler runs (report, market data or gap callback,
+// of any connection), and reports whether generation may run one: the client is not
+// closed and generation is the current connection. This is what makes the handlers'
+// order a promise of the client's rather than of each connection's: the reader of a
+// replaced connection may still be in a handler (or about to run one with what it had
 // buffered) when the new connection's reader has frames to hand over, and the two
-// handler calls would otherwise run side by side, or the new one first. A handler of
+// calls would otherwise run side by side, or the new one first. A handler of
 // connection k+1 starts only once every handler of k has returned, and none of k starts
-// once k+1 is current (the generation check), so none after k+1's first.
+// once k+1 is current (the generation check), so none after k+1's first. One call at a
+// time, not only one connection's at a time: a gap callback may be told by the reader
+// of a replaced connection (callGap), beside the current one's market-data handler.
 //
 // The wait holds no lock: the handler it waits for may call the client (Close,
 // SubscribeMarketData, Go). It ends when the client stops (c.stop, closed by shutdown
 // after closed is set), so a handler of k that calls Close never waits for k+1's reader,
 // nor that reader for it. A handler of k waiting for a call's reply still waits for
-// ever if the reply comes on k+1 behind a report or an update: that reader delivers
+// ever if the reply comes on k+1 behind a report or an update: that reader reads
 // nothing past the frame it holds (Subscribe: never wait in a handler for a reply).
 // Called with mu held; releases it while waiting: the caller checks again what it
 // checked.
@@ -258,7 +260,7 @@ func (c *Client) handlerTurnLocked(generation uint64) bool {
 		if c.closed || c.generation != generation {
 			return false
 		}
-		if c.handlers == 0 || c.handlerGeneration == generation {
+		if c.handlers == 0 {
 			return true
 		}
 		if c.handlersReturned == nil {
