@@ -228,3 +228,53 @@ func TestHandlerOfAReplacedConnectionMaySubscribeWhileTheNewReaderWaits(t *testi
 		t.Fatalf("handler calls %q, want %q", h.calls, want)
 	}
 }
+
+// TestGapCallbackOfAReplacedConnectionWaitsForTheRunningHandler: connection 1's reader
+// applies a resumption's answer that finds reports lost (5 to 7), and connection 2 is
+// installed before it tells them (testHookAnswerApplied); connection 2's reader is
+// inside the market-data handler by then. The gap is the subscription's, and its
+// callback is counted with connection 2, whichever reader tells it; but handler calls
+// run one at a time per client, so ReportsLost starts only once that handler returned
+// (one counted per connection would have run beside it).
+func TestGapCallbackOfAReplacedConnectionWaitsForTheRunningHandler(t *testing.T) {
+	h := newHandlerOrderClient(6)
+	h.c.subscription = &subscription{handler: func(Report) {}, lastSeen: 4, askedFrom: 5,
+		callerFrom: 1, established: true, ready: make(chan Subscribed, 1),
+		status: make(chan error, 1)}
+	h.c.config.ReportsLost = func(first, last uint64) {
+		name := fmt.Sprintf("lost %d-%d", first, last)
+		h.log("start " + name)
+		h.entered <- name
+		h.log("end " + name)
+	}
+	waiting := make(chan struct{}, 4)
+	testHookHandlerTurnWait = func() { waiting <- struct{}{} }
+	var newDone chan struct{}
+	installed := make(chan struct{})
+	testHookAnswerApplied = func(wire.Kind) {
+		installSecondConnection(h.c)
+		newDone = h.handleOn(t, handlerOrderFrame(wire.KindMarketData, 6), 2)
+		<-h.entered // Connection 2's handler runs (until released).
+		close(installed)
+	}
+	t.Cleanup(func() { testHookHandlerTurnWait, testHookAnswerApplied = nil, nil })
+	body := make([]byte, wire.SubscribedSize)
+	(&wire.Subscribed{OldestSequence: 8}).Encode(body)
+	oldDone := h.handleOn(t, &wire.Frame{Kind: wire.KindSubscribed, Body: body}, 1)
+	<-installed
+	select {
+	case <-waiting:
+	case name := <-h.entered:
+		close(h.release)
+		t.Fatalf("%s started while connection 2's market-data handler ran", name)
+	case <-time.After(waitLimit): // A bound on a wait of microseconds.
+		t.Fatal("the gap was neither told nor waiting")
+	}
+	close(h.release)
+	<-oldDone
+	<-newDone
+	want := []string{"start update 6", "end update 6", "start lost 5-7", "end lost 5-7"}
+	if !slices.Equal(h.calls, want) {
+		t.Fatalf("handler calls %q, want %q", h.calls, want)
+	}
+}
