@@ -40,8 +40,9 @@ type MarketDataSubscribed struct {
 // was asked: a refused change leaves it as it was, so a reconnect resumes what the
 // caller was told it has (TestMarketDataRefusedChangeIsNotResumed). install adopts the
 // latest channels asked of an instrument still unanswered on the replaced connection,
-// since its callers get the resumption's answer; one new to the subscription is dropped
-// again if that answer refuses it for good (not a refusal retried). progress has an entry exactly for the
+// since its callers get the resumption's answer; if that answer refuses it for good
+// (not a refusal retried), one new to the subscription is dropped again, and one
+// accepted before goes back to the channels accepted. progress has an entry exactly for the
 // instruments in instruments (at most the server's per-connection limit,
 // MarketDataInstrumentsPerConnectionMax, plus instrument 0).
 type marketDataSubscription struct {
@@ -72,11 +73,13 @@ type marketDataSubscription struct {
 type marketDataProgress struct {
 	fromOp   uint64 // Every update of the instrument with a lower op reached the handler.
 	answered bool   // Its subscription was answered ok (or resume gap) on this connection.
-	// accepted: a server accepted the instrument's subscription (ok or resume gap), on
-	// any connection. Not yet when resume adopted a caller's subscription unanswered on
-	// the replaced connection: a refusal for good then drops it, as its caller is told
-	// (TestMarketDataRefusedAdoptedInstrumentIsNotResumedAgain).
-	accepted bool
+	// acceptedChannels are the channels a server last accepted for the instrument (ok or
+	// resume gap), on any connection; 0: none yet. Not those yet when resume adopted a
+	// caller's change unanswered on the replaced connection: a refusal for good then
+	// goes back to them, or drops an instrument no server accepted, as its callers are
+	// told (TestMarketDataRefusedAdoptedInstrumentIsNotResumedAgain,
+	// TestMarketDataAdoptedChannelChangeRefusedForGoodKeepsTheAcceptedChannels).
+	acceptedChannels uint32
 }
 
 // resumeOp is the op the instrument's next resumption asks from; an instrument without
@@ -162,7 +165,7 @@ func (s *marketDataSubscription) resume(session uint64) [][]byte {
 	for instrument, channels := range s.instruments {
 		fromOp := s.resumeOp(instrument)
 		s.progress[instrument] = marketDataProgress{fromOp: fromOp,
-			accepted: s.progress[instrument].accepted}
+			acceptedChannels: s.progress[instrument].acceptedChannels}
 		ask := marketDataAsk{channels: channels, fromOp: fromOp, resumption: true}
 		for _, replacedAsk := range replaced[instrument] {
 			ask.callers = append(ask.callers, replacedAsk.callers...)
@@ -365,10 +368,15 @@ func (s *marketDataSubscription) answerLocked(answer MarketDataSubscribed) (
 		s.retryDelay = nextResubscribeDelay(s.retryDelay)
 		return s.retryDelay
 	}
+	// Refused for good, as its callers are told: a change resume adopted is undone.
 	if progress, known := s.progress[answer.Instrument]; ask.resumption && known &&
-		!progress.accepted && !accepted {
-		delete(s.instruments, answer.Instrument) // Refused for good, as its callers are told.
-		delete(s.progress, answer.Instrument)
+		!accepted {
+		if progress.acceptedChannels == 0 {
+			delete(s.instruments, answer.Instrument)
+			delete(s.progress, answer.Instrument)
+		} else {
+			s.instruments[answer.Instrument] = progress.acceptedChannels
+		}
 	}
 	return 0
 }
@@ -403,7 +411,7 @@ func (s *marketDataSubscription) acceptLocked(answer MarketDataSubscribed, resum
 			return // Unsubscribed since (a caller's change, accepted): nothing to track.
 		}
 		progress := s.progress[instrument]
-		progress.answered, progress.accepted = true, true
+		progress.answered, progress.acceptedChannels = true, answer.Channels
 		if answer.LiveFromOp != 0 {
 			progress.fromOp = answer.LiveFromOp
 		}
@@ -424,7 +432,7 @@ func (s *marketDataSubscription) acceptLocked(answer MarketDataSubscribed, resum
 		}
 		progress = marketDataProgress{fromOp: fromOp, answered: true}
 	}
-	progress.accepted = true
+	progress.acceptedChannels = answer.Channels
 	s.progress[instrument] = progress
 }
 
