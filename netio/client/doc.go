@@ -80,7 +80,13 @@
 // answer miss the request being sent and ride in the one after, splitting into two
 // groups that take turns. The wait runs on the request's admission goroutine (admit),
 // holding the open-request slot (not yet a window slot), before it is numbered; the
-// callers waiting in it meanwhile wait longer by at most RejoinWait.
+// callers waiting in it meanwhile wait longer by at most RejoinWait. Callers of any
+// merged operation count as back, not only those of the request held: the client
+// cannot tell a released caller from another, and a released caller may come back with
+// another operation (accounts, then transfers). Counting only the held request's would
+// make every such hold last its whole bound, paid by each caller in it; counting all
+// may end a hold early when callers of another operation arrive, which costs batching
+// (the held request leaves with fewer callers), never latency.
 //
 // # Reconnects and exactly-once
 //
