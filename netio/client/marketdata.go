@@ -205,9 +205,10 @@ func marketDataSubscribeFrame(session uint64, instrument, channels uint32, fromO
 // is market_data_resume_gap. The handler runs on the reader goroutine, in the order
 // the report handler's calls are (Subscribe: a newer connection's calls start once the
 // replaced one's have returned): keep it short and never wait in it for a call's reply
-// (the readers read replies). It may subscribe to more instruments: an answer is
-// applied without waiting for a handler to return. It may
-// call Close, which does not wait for a reader running a handler. The handler is not
+// (the readers read replies). A SubscribeMarketData it calls waits for an answer its
+// own reader would read: it returns when the connection is replaced (the resumption's
+// answer, which the new reader applies without waiting for this handler) or closed.
+// It may call Close, which does not wait for a reader running a handler. The handler is not
 // entered once Close has begun; a call entered just before may start, or still run,
 // after Close returns. A call still waiting when its connection is replaced returns the
 // answer to the new connection's resumption of the instrument (one for every call of

@@ -124,9 +124,8 @@ var ErrSubscribed = errors.New("client: already subscribed")
 // one call at a time per client (of this handler, the market-data one and
 // ReportsLost/ReportsReused), and a newer connection's calls start only once the
 // replaced one's have returned (doc.go, Subscriptions across reconnects): keep it
-// short, and never
-// wait in it for a call's reply (the readers deliver replies, and the newer
-// connection's reader waits for the handler before it reads past a report or an
+// short, and never wait in it for a call's reply (the readers deliver replies, and the
+// newer connection's reader waits for the handler before it reads past a report or an
 // update: only Close surely ends such a wait). It may call Close, or wait for another
 // goroutine's, which does not wait for a reader running a handler. The handler is not
 // entered once Close has begun; a call entered just before may start, or still run,
@@ -201,8 +200,8 @@ func (c *Client) report(frame *wire.Frame, generation uint64) {
 		return
 	}
 	// The turn holds: no reader of an older connection enters a handler once this one is
-	// current, and a gap callback is counted with the current connection (callGap). So
-	// this does not wait, and what was checked above still holds.
+	// current, and the gap callbacks settleGapsLocked told or waited for have returned.
+	// So this does not wait, and what was checked above still holds.
 	if !c.enterHandlerLocked(generation) {
 		c.mu.Unlock()
 		return
@@ -226,7 +225,7 @@ func (c *Client) report(frame *wire.Frame, generation uint64) {
 // closed (Close may have returned already, and its caller expects no more calls: the
 // one from which Close was called has returned, or is that call), or once generation is
 // no longer the current connection. It first waits for its turn (handlerTurnLocked),
-// releasing mu meanwhile if a handler of an older connection runs. Called with mu held.
+// releasing mu meanwhile if another handler runs. Called with mu held.
 func (c *Client) enterHandlerLocked(generation uint64) bool {
 	if !c.handlerTurnLocked(generation) {
 		return false
