@@ -439,6 +439,15 @@ func (m *marketData) order(order *marketDataOrder) {
 	m.answer(order, &answer, status, s)
 }
 
+// liveFromOp is the first op whose updates a subscription taken now is sent live (the
+// md_subscribed header's aux, PROTOCOL.md 8a): every update with a lower op was
+// published before (the publisher takes subscriptions between batches, and an op's
+// updates are in one batch: Consume queues an entry's updates at once), or dropped in a
+// loss, after which the history holds nothing below its fromOp. Publisher goroutine.
+func (m *marketData) liveFromOp() uint64 {
+	return max(m.handledOp.Load()+1, m.history.fromOp)
+}
+
 // roomFor reports whether the connection may take request: a new instrument only while
 // it holds fewer than MarketDataInstrumentsPerConnectionMax.
 func (m *marketData) roomFor(connection uint64, request *wire.MarketDataSubscribe) bool {
@@ -510,7 +519,8 @@ func (m *marketData) replay(s *marketDataSubscriber, positions []uint64) uint64 
 	return last
 }
 
-// answer sends md_subscribed (after whatever s's output holds: the replay).
+// answer sends md_subscribed (after whatever s's output holds: the replay); with s (the
+// subscription was taken: ok or market_data_resume_gap) its aux is liveFromOp.
 func (m *marketData) answer(order *marketDataOrder, answer *wire.MarketDataSubscribed,
 	status model.Status, s *marketDataSubscriber) {
 	o := m.server.takeOutbound(order.conn)
@@ -519,8 +529,12 @@ func (m *marketData) answer(order *marketDataOrder, answer *wire.MarketDataSubsc
 	}
 	var body [wire.MarketDataSubscribedSize]byte
 	answer.Encode(body[:])
+	liveFromOp := uint64(0) // Only for an accepted subscription (s is its subscriber).
+	if s != nil {
+		liveFromOp = m.liveFromOp()
+	}
 	o.appendFrame(&wire.Frame{Kind: wire.KindMarketDataSubscribed, Session: order.session,
-		Status: uint32(status)}, body[:])
+		Status: uint32(status), Aux: liveFromOp}, body[:])
 	m.server.send(order.conn, o)
 }
 

@@ -82,6 +82,7 @@ type Client struct {
 	logoutSeen              chan struct{}           // Closed when the server acknowledges a logout.
 	readers                 int                     // Reader goroutines running, of any connection.
 	handlers                int                     // Of them, those running a report or market-data handler.
+	handlersReturned        chan struct{}           // Made by a reader waiting for its turn; closed when handlers is 0.
 	readersChanged          chan struct{}           // Made by shutdown; closed when a reader returns.
 	heartbeat               time.Duration           // Heartbeat interval in force.
 	silence                 time.Duration           // Silence timeout in force.

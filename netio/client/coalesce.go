@@ -456,7 +456,7 @@ func (c *Client) leave(call *Call, err error) (bool, error) {
 // answers: those release fewer than rejoinCallersMin. The bound runs from the answer,
 // not from the next request: a burst, a pause longer than RejoinWait, then one call pays
 // nothing (the callers were not coming back). Callers of any merged operation count as
-// back.
+// back (doc.go says why: the error is on the side of latency).
 
 // rejoinCallersMin is the smallest answered merged request whose callers the next one
 // waits for.

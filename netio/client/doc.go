@@ -80,7 +80,13 @@
 // answer miss the request being sent and ride in the one after, splitting into two
 // groups that take turns. The wait runs on the request's admission goroutine (admit),
 // holding the open-request slot (not yet a window slot), before it is numbered; the
-// callers waiting in it meanwhile wait longer by at most RejoinWait.
+// callers waiting in it meanwhile wait longer by at most RejoinWait. Callers of any
+// merged operation count as back, not only those of the request held: the client
+// cannot tell a released caller from another, and a released caller may come back with
+// another operation (accounts, then transfers). Counting only the held request's would
+// make every such hold last its whole bound, paid by each caller in it; counting all
+// may end a hold early when callers of another operation arrive, which costs batching
+// (the held request leaves with fewer callers), never latency.
 //
 // # Reconnects and exactly-once
 //
@@ -222,7 +228,16 @@
 // ordered, never interleaved. The gaps an answer finds (ReportsLost, ReportsReused)
 // wait in the subscription and are told once, by the answer's reader or by the reader
 // handing over the next report, whichever comes first; a reader that finds another
-// telling them waits for it (or for the client to stop). A refused resumption is retried on the connection that
+// telling them waits for it (or for the client to stop).
+//
+// Handler calls (reports, market data, ReportsLost and ReportsReused) run one at a time
+// per client, ordered per client, not per connection: one of connection k+1 starts
+// only once every one of connection k has returned, and none of k starts once k+1 is
+// current. A reader waits for its turn (handlerTurnLocked) with no lock held, until
+// the running call returns or the client stops; an md_subscribed is applied before that wait (a caller inside an
+// older handler is answered), an update only after it, so that the ops moved are those
+// of updates the handler is given. A gap callback counts with the connection current
+// when it starts, whichever reader tells it. A refused resumption is retried on the connection that
 // refused it, never on a later one (which sent its own). Subscribe and
 // SubscribeMarketData end with ErrClosed once the client is closed.
 package client

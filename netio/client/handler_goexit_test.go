@@ -29,9 +29,9 @@ func TestHandlerLeavingByGoexitIsCountedOut(t *testing.T) {
 					c.subscription = &subscription{handler: func(Report) { runtime.Goexit() }}
 					c.report(&wire.Frame{Kind: wire.KindReport, Aux: 1}, 0)
 				} else {
-					s := &marketDataSubscription{
+					c.marketData = &marketDataSubscription{
 						handler: func(MarketDataEvent) { runtime.Goexit() }}
-					c.handMarketData(s, MarketDataEvent{})
+					c.marketDataFrame(&wire.Frame{Kind: wire.KindMarketData}, 0)
 				}
 			}()
 			<-ended

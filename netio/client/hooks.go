@@ -16,6 +16,10 @@ var (
 	// a reconnect may come before what follows (callbacks, the caller's answer, a
 	// retry's timer).
 	testHookAnswerApplied func(kind wire.Kind)
+	// testHookHandlerTurnWait is called by a reader, with mu released, each time it
+	// starts waiting for the handlers of an older connection to return
+	// (handlerTurnLocked).
+	testHookHandlerTurnWait func()
 	// testHookAfterDelay, when set, is given a resubscription's retry instead of
 	// time.AfterFunc: the test runs it when it chooses.
 	testHookAfterDelay func(delay time.Duration, retry func())

@@ -25,6 +25,10 @@ type MarketDataEvent struct {
 type MarketDataSubscribed struct {
 	wire.MarketDataSubscribed
 	Status model.Status
+	// LiveFromOp is the first op whose updates the connection is sent live (the header's
+	// aux, PROTOCOL.md 8a): the subscription's stream is whole from it on. 0 when
+	// refused, or from a server that predates it.
+	LiveFromOp uint64
 }
 
 // marketDataSubscription is the client's market-data subscription: its instruments and,
@@ -36,8 +40,9 @@ type MarketDataSubscribed struct {
 // was asked: a refused change leaves it as it was, so a reconnect resumes what the
 // caller was told it has (TestMarketDataRefusedChangeIsNotResumed). install adopts the
 // latest channels asked of an instrument still unanswered on the replaced connection,
-// since its callers get the resumption's answer; one new to the subscription is dropped
-// again if that answer refuses it for good (not a refusal retried). progress has an entry exactly for the
+// since its callers get the resumption's answer; if that answer refuses it for good
+// (not a refusal retried), one new to the subscription is dropped again, and one
+// accepted before goes back to the channels accepted. progress has an entry exactly for the
 // instruments in instruments (at most the server's per-connection limit,
 // MarketDataInstrumentsPerConnectionMax, plus instrument 0).
 type marketDataSubscription struct {
@@ -68,11 +73,13 @@ type marketDataSubscription struct {
 type marketDataProgress struct {
 	fromOp   uint64 // Every update of the instrument with a lower op reached the handler.
 	answered bool   // Its subscription was answered ok (or resume gap) on this connection.
-	// accepted: a server accepted the instrument's subscription (ok or resume gap), on
-	// any connection. Not yet when resume adopted a caller's subscription unanswered on
-	// the replaced connection: a refusal for good then drops it, as its caller is told
-	// (TestMarketDataRefusedAdoptedInstrumentIsNotResumedAgain).
-	accepted bool
+	// acceptedChannels are the channels a server last accepted for the instrument (ok or
+	// resume gap), on any connection; 0: none yet. Not those yet when resume adopted a
+	// caller's change unanswered on the replaced connection: a refusal for good then
+	// goes back to them, or drops an instrument no server accepted, as its callers are
+	// told (TestMarketDataRefusedAdoptedInstrumentIsNotResumedAgain,
+	// TestMarketDataAdoptedChannelChangeRefusedForGoodKeepsTheAcceptedChannels).
+	acceptedChannels uint32
 }
 
 // resumeOp is the op the instrument's next resumption asks from; an instrument without
@@ -158,7 +165,7 @@ func (s *marketDataSubscription) resume(session uint64) [][]byte {
 	for instrument, channels := range s.instruments {
 		fromOp := s.resumeOp(instrument)
 		s.progress[instrument] = marketDataProgress{fromOp: fromOp,
-			accepted: s.progress[instrument].accepted}
+			acceptedChannels: s.progress[instrument].acceptedChannels}
 		ask := marketDataAsk{channels: channels, fromOp: fromOp, resumption: true}
 		for _, replacedAsk := range replaced[instrument] {
 			ask.callers = append(ask.callers, replacedAsk.callers...)
@@ -195,9 +202,13 @@ func marketDataSubscribeFrame(session uint64, instrument, channels uint32, fromO
 // itself to what the server accepted (a refused call changes nothing), each instrument
 // from the op its updates were handed over through, so a book built from the updates
 // stays exact across a failover (sequences carry on: PROTOCOL.md 8a) unless the answer
-// is market_data_resume_gap. The handler runs on the reader goroutine: keep it
-// short and never wait in it for a call's reply (this goroutine reads replies). It may
-// call Close, which does not wait for a reader running a handler. The handler is not
+// is market_data_resume_gap. The handler runs on the reader goroutine, in the order
+// the report handler's calls are (Subscribe: a newer connection's calls start once the
+// replaced one's have returned): keep it short and never wait in it for a call's reply
+// (the readers read replies). A SubscribeMarketData it calls waits for an answer its
+// own reader would read: it returns when the connection is replaced (the resumption's
+// answer, which the new reader applies without waiting for this handler) or closed.
+// It may call Close, which does not wait for a reader running a handler. The handler is not
 // entered once Close has begun; a call entered just before may start, or still run,
 // after Close returns. A call still waiting when its connection is replaced returns the
 // answer to the new connection's resumption of the instrument (one for every call of
@@ -242,19 +253,6 @@ func (c *Client) SubscribeMarketData(ctx context.Context, instrument uint32, cha
 	}
 }
 
-// handMarketData runs the subscription's handler on event, noted as running code
-// outside the client for Close (enterHandlerLocked); not once the client is closed.
-func (c *Client) handMarketData(s *marketDataSubscription, event MarketDataEvent) {
-	c.mu.Lock()
-	entered := c.enterHandlerLocked()
-	c.mu.Unlock()
-	if !entered {
-		return
-	}
-	defer c.leaveHandler() // Deferred as in report: a handler may leave by runtime.Goexit.
-	s.handler(event)
-}
-
 // marketDataFrame hands an md_* frame, read on connection generation, to the
 // subscription's handler (reader goroutine), unless that connection has been replaced:
 // its reader may still hand over what it had buffered, but the resumption on the new
@@ -266,6 +264,14 @@ func (c *Client) handMarketData(s *marketDataSubscription, event MarketDataEvent
 // one locked block, as install's building of the resumption is: a reconnect between
 // them would let a replaced connection's frame move the op the resumption was built
 // from, or take an answer meant for the new connection's callers.
+//
+// An update or md_stale waits for its turn (handlerTurnLocked: the handlers of older
+// connections return first) before that block, and is counted as a handler in it, so
+// the op it moves is always that of an update the handler is given (unless the client
+// is closed). An md_subscribed is applied at once, without waiting, so that a caller
+// waiting for it (perhaps inside a handler of the connection replaced) is answered; its
+// event then waits for its turn and is not handed over if its connection was replaced
+// meanwhile (the new connection's answers follow).
 func (c *Client) marketDataFrame(frame *wire.Frame, generation uint64) {
 	var event MarketDataEvent
 	var answer MarketDataSubscribed
@@ -280,10 +286,15 @@ func (c *Client) marketDataFrame(frame *wire.Frame, generation uint64) {
 		event.Stale.Decode(frame.Body)
 	case wire.KindMarketDataSubscribed:
 		answer.Status = model.Status(frame.Status)
+		answer.LiveFromOp = frame.Aux
 		answer.MarketDataSubscribed.Decode(frame.Body)
 		event.Subscribed = &answer
 	}
 	c.mu.Lock()
+	if event.Subscribed == nil && !c.handlerTurnLocked(generation) {
+		c.mu.Unlock()
+		return
+	}
 	s := c.marketData
 	if s == nil || c.generation != generation {
 		c.mu.Unlock()
@@ -294,18 +305,31 @@ func (c *Client) marketDataFrame(frame *wire.Frame, generation uint64) {
 		s.lastOp = max(s.lastOp, updates[len(updates)-1].Op)
 		s.connectionOp = max(s.connectionOp, updates[len(updates)-1].Op)
 	}
+	entered := false
 	if event.Subscribed != nil {
 		retryDelay = s.answerLocked(answer)
+	} else {
+		entered = c.enterHandlerLocked(generation) // Its turn, taken above: no wait.
 	}
 	c.mu.Unlock()
-	if event.Subscribed != nil && testHookAnswerApplied != nil {
-		testHookAnswerApplied(frame.Kind)
+	if event.Subscribed != nil {
+		if testHookAnswerApplied != nil {
+			testHookAnswerApplied(frame.Kind)
+		}
+		if retryDelay != 0 {
+			c.resumeMarketDataLater(s, answer.Instrument, answer.FromOp, retryDelay, generation)
+			return
+		}
+		c.mu.Lock()
+		entered = c.enterHandlerLocked(generation)
+		c.mu.Unlock()
 	}
-	if retryDelay != 0 {
-		c.resumeMarketDataLater(s, answer.Instrument, answer.FromOp, retryDelay, generation)
+	if !entered {
 		return
 	}
-	c.handMarketData(s, event)
+	// Deferred as in report: a handler may leave by runtime.Goexit.
+	defer c.leaveHandler()
+	s.handler(event)
 }
 
 // answerLocked gives an md_subscribed of the current connection to the callers of the
@@ -345,23 +369,42 @@ func (s *marketDataSubscription) answerLocked(answer MarketDataSubscribed) (
 		s.retryDelay = nextResubscribeDelay(s.retryDelay)
 		return s.retryDelay
 	}
+	// Refused for good, as its callers are told: a change resume adopted is undone.
 	if progress, known := s.progress[answer.Instrument]; ask.resumption && known &&
-		!progress.accepted && !accepted {
-		delete(s.instruments, answer.Instrument) // Refused for good, as its callers are told.
-		delete(s.progress, answer.Instrument)
+		!accepted {
+		if progress.acceptedChannels == 0 {
+			delete(s.instruments, answer.Instrument)
+			delete(s.progress, answer.Instrument)
+		} else {
+			s.instruments[answer.Instrument] = progress.acceptedChannels
+		}
 	}
 	return 0
 }
 
 // acceptLocked records a subscription change the server accepted (answer: ok or resume
 // gap, to a frame of the current connection). A resumption's channels are recorded
-// already (resume); a caller's become the instrument's, or unsubscribe it. An instrument
-// new to the subscription went live at the answer, after every update read before it,
-// so its stream is complete from lastOp (0 with none read yet: its resumption then asks
-// for live updates only, as before per-instrument progress). A caller's change of an
-// instrument whose resumption is still unanswered or refused does not mark it answered:
-// it replays nothing, and the updates from the op the resumption asked are still due.
-// Called with mu held.
+// already (resume); a caller's become the instrument's, or unsubscribe it.
+//
+// Where the stream is whole from: a resumption's replay, read before its answer, was
+// handed over, and the updates from the answer's LiveFromOp on come live; so the
+// instrument's fromOp becomes LiveFromOp, and a connection lost before anything else is
+// read there resumes from it, not from the op asked before (which a busy feed may have
+// pushed out of the server's history since, or a restart: a spurious resume gap at
+// every reconnect). Also when LiveFromOp is the lower: a new primary behind the op
+// asked (an asynchronous standby) sends its updates from LiveFromOp live, and they are
+// asked for again rather than skipped. An instrument new to the subscription went live at the
+// answer: its stream is whole from LiveFromOp, or, from a server that does not send it,
+// from the op of the last update read on this connection (connectionOp: every update of
+// the instrument with a lower op was published before the subscription). Not from
+// lastOp, which counts what older connections read: after a failover the new primary
+// may not have reached it (an asynchronous standby), and its updates between its
+// answer and that op would never be asked for. With neither, fromOp is 0: the next
+// resumption asks for live updates only (the updates published while disconnected are
+// not asked for; nothing tells the client where they begin). A caller's change of an
+// instrument whose resumption is still unanswered or refused does not mark it
+// answered: it replays nothing, and the updates from the op the resumption asked are
+// still due. Called with mu held.
 func (s *marketDataSubscription) acceptLocked(answer MarketDataSubscribed, resumption bool) {
 	instrument := answer.Instrument
 	if resumption {
@@ -369,7 +412,10 @@ func (s *marketDataSubscription) acceptLocked(answer MarketDataSubscribed, resum
 			return // Unsubscribed since (a caller's change, accepted): nothing to track.
 		}
 		progress := s.progress[instrument]
-		progress.answered, progress.accepted = true, true
+		progress.answered, progress.acceptedChannels = true, answer.Channels
+		if answer.LiveFromOp != 0 {
+			progress.fromOp = answer.LiveFromOp
+		}
 		s.progress[instrument] = progress
 		return
 	}
@@ -381,9 +427,13 @@ func (s *marketDataSubscription) acceptLocked(answer MarketDataSubscribed, resum
 	s.instruments[instrument] = answer.Channels
 	progress, known := s.progress[instrument]
 	if !known {
-		progress = marketDataProgress{fromOp: s.lastOp, answered: true}
+		fromOp := answer.LiveFromOp
+		if fromOp == 0 {
+			fromOp = s.connectionOp
+		}
+		progress = marketDataProgress{fromOp: fromOp, answered: true}
 	}
-	progress.accepted = true
+	progress.acceptedChannels = answer.Channels
 	s.progress[instrument] = progress
 }
 

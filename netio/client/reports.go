@@ -120,9 +120,13 @@ var ErrSubscribed = errors.New("client: already subscribed")
 // retained ones from fromSequence on (0: live reports only). It returns once the replay
 // is complete (or with ErrClosed if the client is closed first). After a reconnect the
 // subscription resumes by itself after the last sequence handled, so the handler sees
-// each report once, in order. The handler runs on the connection's reader goroutine:
-// keep it short, and never wait in it for a call's reply (the reader delivers replies:
-// only a reconnect or Close ends such a wait). It may call Close, or wait for another
+// each report once, in order. The handler runs on the connection's reader goroutine,
+// one call at a time per client (of this handler, the market-data one and
+// ReportsLost/ReportsReused), and a newer connection's calls start only once the
+// replaced one's have returned (doc.go, Subscriptions across reconnects): keep it
+// short, and never wait in it for a call's reply (the readers deliver replies, and the
+// newer connection's reader waits for the handler before it reads past a report or an
+// update: only Close surely ends such a wait). It may call Close, or wait for another
 // goroutine's, which does not wait for a reader running a handler. The handler is not
 // entered once Close has begun; a call entered just before may start, or still run,
 // after Close returns.
@@ -184,12 +188,21 @@ func (c *Client) report(frame *wire.Frame, generation uint64) {
 		c.mu.Unlock()
 		return
 	}
+	// The handlers of older connections return first (handlerTurnLocked), and only then
+	// are the gaps settled: a reader of an older connection may take them meanwhile.
+	if !c.handlerTurnLocked(generation) {
+		c.mu.Unlock()
+		return
+	}
 	c.settleGapsLocked(s)
 	if c.subscription != s || frame.Aux <= s.lastSeen || c.generation != generation {
 		c.mu.Unlock()
 		return
 	}
-	if !c.enterHandlerLocked() {
+	// The turn holds: no reader of an older connection enters a handler once this one is
+	// current, and the gap callbacks settleGapsLocked told or waited for have returned.
+	// So this does not wait, and what was checked above still holds.
+	if !c.enterHandlerLocked(generation) {
 		c.mu.Unlock()
 		return
 	}
@@ -205,24 +218,75 @@ func (c *Client) report(frame *wire.Frame, generation uint64) {
 	s.handler(Report{Sequence: frame.Aux, Body: slices.Clone(frame.Body)})
 }
 
-// enterHandlerLocked notes that a reader is about to run a report or market-data
-// handler: code outside the client, which may call Close or wait for a call's reply, so
-// Close does not wait for that reader (shutdown). It reports false, the handler not to
-// be called, once the client is closed: Close may have returned already, and its
-// caller expects no more calls (the one from which Close was called has returned, or is
-// that call). Called with mu held.
-func (c *Client) enterHandlerLocked() bool {
-	if c.closed {
+// enterHandlerLocked notes that a reader of connection generation is about to run a
+// report or market-data handler (or a gap callback): code outside the client, which may
+// call Close or wait for a call's reply, so Close does not wait for that reader
+// (shutdown). It reports false, the handler not to be called, once the client is
+// closed (Close may have returned already, and its caller expects no more calls: the
+// one from which Close was called has returned, or is that call), or once generation is
+// no longer the current connection. It first waits for its turn (handlerTurnLocked),
+// releasing mu meanwhile if another handler runs. Called with mu held.
+func (c *Client) enterHandlerLocked(generation uint64) bool {
+	if !c.handlerTurnLocked(generation) {
 		return false
 	}
 	c.handlers++
 	return true
 }
 
-// leaveHandler notes that a handler entered with enterHandlerLocked returned.
+// handlerTurnLocked waits until no handler runs (report, market data or gap callback,
+// of any connection), and reports whether generation may run one: the client is not
+// closed and generation is the current connection. This is what makes the handlers'
+// order a promise of the client's rather than of each connection's: the reader of a
+// replaced connection may still be in a handler (or about to run one with what it had
+// buffered) when the new connection's reader has frames to hand over, and the two
+// calls would otherwise run side by side, or the new one first. A handler of
+// connection k+1 starts only once every handler of k has returned, and none of k starts
+// once k+1 is current (the generation check), so none after k+1's first. One call at a
+// time, not only one connection's at a time: a gap callback may be told by the reader
+// of a replaced connection (callGap), beside the current one's market-data handler.
+//
+// The wait holds no lock: the handler it waits for may call the client (Close,
+// SubscribeMarketData, Go). It ends when the client stops (c.stop, closed by shutdown
+// after closed is set), so a handler of k that calls Close never waits for k+1's reader,
+// nor that reader for it. A handler of k waiting for a call's reply still waits for
+// ever if the reply comes on k+1 behind a report or an update: that reader reads
+// nothing past the frame it holds (Subscribe: never wait in a handler for a reply).
+// Called with mu held; releases it while waiting: the caller checks again what it
+// checked.
+func (c *Client) handlerTurnLocked(generation uint64) bool {
+	for {
+		if c.closed || c.generation != generation {
+			return false
+		}
+		if c.handlers == 0 {
+			return true
+		}
+		if c.handlersReturned == nil {
+			c.handlersReturned = make(chan struct{})
+		}
+		returned := c.handlersReturned
+		c.mu.Unlock()
+		if testHookHandlerTurnWait != nil {
+			testHookHandlerTurnWait()
+		}
+		select {
+		case <-returned:
+		case <-c.stop:
+		}
+		c.mu.Lock()
+	}
+}
+
+// leaveHandler notes that a handler entered with enterHandlerLocked returned, waking the
+// readers waiting for their turn once none runs.
 func (c *Client) leaveHandler() {
 	c.mu.Lock()
 	c.handlers--
+	if c.handlers == 0 && c.handlersReturned != nil {
+		close(c.handlersReturned)
+		c.handlersReturned = nil
+	}
 	c.mu.Unlock()
 }
 
@@ -486,7 +550,14 @@ func (c *Client) callGap(callback func(first, last uint64), first, last uint64) 
 		return
 	}
 	c.mu.Lock()
-	entered := c.enterHandlerLocked()
+	// Counted with the current connection, whichever reader tells the gap: a gap is the
+	// subscription's, told before the reports after it (settleGapsLocked), and a reader
+	// of a replaced connection may be the one telling. A reconnect while it waits for its
+	// turn makes it wait for the next one's.
+	entered := false
+	for !entered && !c.closed {
+		entered = c.enterHandlerLocked(c.generation)
+	}
 	c.mu.Unlock()
 	if !entered {
 		return
