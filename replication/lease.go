@@ -18,18 +18,75 @@ type leaseCounters struct {
 	// unsigned: the witness's last answer came unsigned (v1, accepted over TLS or as
 	// allowed); said when it changes (askLease).
 	unsigned atomic.Bool
+	// refused counts the witness's answers this node did not trust, by reason, apart from
+	// the failures above (a renewal refused so is also a failure there): on the primary's
+	// renewals and on the standby's and a promotion's acquisitions alike. Any of them
+	// means a witness that is not the one expected or an attacker on the path, not a slow
+	// network.
+	refused [witnessRefusalReasons]atomic.Uint64
+	// ratchetStoreLogged: the ratchet's marker could not be written (said once).
+	ratchetStoreLogged atomic.Bool
+}
+
+// Reasons a witness's answer was not trusted (leaseCounters.refused), in the order of
+// WitnessRefusalReasonNames.
+const (
+	// witnessRefusedForged: a signed answer whose mac did not verify (ErrWitnessReplyForged).
+	witnessRefusedForged = iota
+	// witnessRefusedIdentity: a witness that does not prove the pinned id
+	// (ErrWitnessIdentity).
+	witnessRefusedIdentity
+	// witnessRefusedUnsigned: a witness that does not sign, unsigned answers not allowed
+	// (ErrWitnessUnsigned).
+	witnessRefusedUnsigned
+	// witnessRefusedDowngrade: a witness that does not sign, after a signed answer (the
+	// ratchet, ErrWitnessDowngrade).
+	witnessRefusedDowngrade
+	witnessRefusalReasons
+)
+
+// WitnessRefusalReasonNames names the reasons a witness's answer was not trusted, as
+// WitnessStatus.Refused and the metric's reason label carry them.
+var WitnessRefusalReasonNames = [witnessRefusalReasons]string{"forged", "identity",
+	"unsigned", "downgrade"}
+
+// countRefusal counts err among the refused answers when it says the answer was not
+// trusted (any other error is a failure to reach the witness, counted by the caller).
+func (c *leaseCounters) countRefusal(err error) {
+	switch {
+	case errors.Is(err, ErrWitnessDowngrade): // Before ErrWitnessUnsigned, which it wraps.
+		c.refused[witnessRefusedDowngrade].Add(1)
+	case errors.Is(err, ErrWitnessUnsigned):
+		c.refused[witnessRefusedUnsigned].Add(1)
+	case errors.Is(err, ErrWitnessReplyForged):
+		c.refused[witnessRefusedForged].Add(1)
+	case errors.Is(err, ErrWitnessIdentity):
+		c.refused[witnessRefusedIdentity].Add(1)
+	}
 }
 
 // askLease asks the witness as this node: its address, TLS, key and name, whether it
-// accepts unsigned replies, and the witness id it pins. An answer accepted unsigned (from
-// a witness of an earlier build) is logged at Warn when the witness starts answering so,
-// and at Info when it signs again (upgraded): every quarter lease would flood the log.
+// accepts unsigned replies, its ratchet, and the witness id it pins. An answer accepted
+// unsigned (from a witness of an earlier build) is logged at Warn when the witness starts
+// answering so, and at Info when it signs again (upgraded): every quarter lease would
+// flood the log. A signed answer raises the ratchet (witness_ratchet.go); an answer not
+// trusted is counted by its reason (leaseCounters.refused).
 func (n *Node) askLease(kind byte, epoch uint64, deadline time.Time) (leaseAnswer, error) {
 	client := witnessClient{address: n.config.Witness, tls: n.clientTLS(), key: n.config.Key,
-		unsignedAllowed: n.config.WitnessUnsignedAllowed, pinnedID: n.config.WitnessID}
+		unsignedAllowed: n.config.WitnessUnsignedAllowed,
+		signedRequired:  n.ratchet.raised.Load(), pinnedID: n.config.WitnessID}
 	answer, err := client.ask(n.lifetime, kind, n.config.NodeName, epoch, deadline)
+	if err == nil && !answer.signed && client.tls == nil && n.ratchet.raised.Load() {
+		// Raised by another ask while this one ran (the failover watch beside a manual
+		// promotion): the ratchet holds for this answer too.
+		answer, err = leaseAnswer{}, ErrWitnessDowngrade
+	}
 	if err != nil {
+		n.lease.countRefusal(err)
 		return answer, err
+	}
+	if answer.signed {
+		n.raiseRatchet(epoch)
 	}
 	if unsigned := !answer.signed; n.lease.unsigned.Swap(unsigned) != unsigned {
 		if unsigned {
@@ -44,6 +101,23 @@ func (n *Node) askLease(kind byte, epoch uint64, deadline time.Time) (leaseAnswe
 		}
 	}
 	return answer, nil
+}
+
+// raiseRatchet raises the node's ratchet after a signed answer (nothing once it is
+// raised and stored), and says so: at Info when it rises, at Error (once) when its
+// marker cannot be written, in which case it holds in this process only.
+func (n *Node) raiseRatchet(epoch uint64) {
+	raisedNow, err := n.ratchet.raise(epoch, time.Now())
+	if raisedNow {
+		n.config.Logger.Info("replication: the witness signs its answers: this node refuses "+
+			"unsigned ones from now on (without TLS), whatever --witness-allow-unsigned says",
+			"marker", n.ratchet.path)
+	}
+	if err != nil && !n.lease.ratchetStoreLogged.Swap(true) {
+		n.config.Logger.Error("replication: the witness ratchet's marker cannot be written: "+
+			"it holds until this process ends; retried at every signed answer",
+			"path", n.ratchet.path, "error", err)
+	}
 }
 
 // witnessNotPinnedMessage is what a node with a witness and no pinned witness id logs

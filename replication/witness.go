@@ -624,13 +624,15 @@ type leaseAnswer struct {
 
 // witnessClient is how a node asks the witness: its address, the TLS it dials with (nil:
 // plain TCP), the replication key, whether replies that are not signed may be accepted
-// without TLS (NodeConfig.WitnessUnsignedAllowed), and the witness id it pins
+// without TLS (NodeConfig.WitnessUnsignedAllowed), whether the node's ratchet refuses
+// them whatever that says (witness_ratchet.go), and the witness id it pins
 // (NodeConfig.WitnessID; "": any witness holding the key).
 type witnessClient struct {
 	address         string
 	tls             *tls.Config
 	key             []byte
 	unsignedAllowed bool
+	signedRequired  bool
 	pinnedID        string
 }
 
@@ -713,7 +715,8 @@ func (c witnessClient) ask(ctx context.Context, kind byte, node string, epoch ui
 // version chooses the request's and the reply's frame types for the witness's challenge:
 // v3 for a pinned node, once the witness announces the pinned id (ErrWitnessIdentity
 // otherwise); without a pin, v2 if the witness signs, else v1 if TLS authenticates the
-// replies or unsigned replies are allowed (ErrWitnessUnsigned otherwise).
+// replies, or if unsigned replies are allowed and the ratchet is not raised
+// (ErrWitnessDowngrade when it is, ErrWitnessUnsigned otherwise).
 func (c witnessClient) version(announced witnessChallenge) (requestKind, replyKind frameType,
 	err error) {
 	pinned := c.pinnedID != ""
@@ -728,6 +731,8 @@ func (c witnessClient) version(announced witnessChallenge) (requestKind, replyKi
 		return frameLeaseRequestIdentified, frameLeaseReplyIdentified, nil
 	case announced.features&witnessSignsReplies != 0:
 		return frameLeaseRequestSigned, frameLeaseReplySigned, nil
+	case c.tls == nil && c.signedRequired:
+		return 0, 0, ErrWitnessDowngrade
 	case c.tls == nil && !c.unsignedAllowed:
 		return 0, 0, ErrWitnessUnsigned
 	default:

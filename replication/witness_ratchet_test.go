@@ -1,0 +1,251 @@
+package replication
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"hash/crc32"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"sequent/tools/testcert"
+)
+
+// askingNode returns a node that only asks the witness at address (askLease): its
+// config, a ratchet loaded from ratchetPath ("" in memory), and counters; nothing runs.
+// unsignedAllowed is --witness-allow-unsigned.
+func askingNode(t *testing.T, address, ratchetPath string, unsignedAllowed bool) *Node {
+	t.Helper()
+	ratchet, err := loadWitnessRatchet(ratchetPath)
+	if err != nil {
+		t.Fatalf("loading the ratchet: %v", err)
+	}
+	return &Node{config: NodeConfig{Witness: address, Key: testKey, NodeName: "a",
+		WitnessUnsignedAllowed: unsignedAllowed, WitnessRatchetPath: ratchetPath,
+		Logger: testLogger}, lifetime: t.Context(), ratchet: ratchet}
+}
+
+// renew asks the node's witness for a renewal at epoch 1.
+func renew(n *Node) (leaseAnswer, error) {
+	return n.askLease(leaseRenew, 1, time.Now().Add(waitMax))
+}
+
+// refusedCounts returns the node's refused answers by reason.
+func refusedCounts(n *Node) [witnessRefusalReasons]uint64 {
+	var counts [witnessRefusalReasons]uint64
+	for reason := range counts {
+		counts[reason] = n.lease.refused[reason].Load()
+	}
+	return counts
+}
+
+// TestWitnessRatchetRefusesUnsignedAfterSigned: a node allowed unsigned answers
+// (--witness-allow-unsigned left on after the upgrade) that has received a signed one
+// refuses an unsigned one from then on: an attacker on the path clears the challenge's
+// signing bit, and the node asks nothing (ErrWitnessDowngrade, which is
+// ErrWitnessUnsigned too), counted under "downgrade". A forged signed answer is refused
+// and counted under "forged" and does not lower the ratchet; nor does a restart, since
+// the marker is on disk: a node started on it refuses the stripped challenge at once.
+// Without the ratchet the stripped challenge is answered unsigned, and the node believes
+// the attacker's grant.
+func TestWitnessRatchetRefusesUnsignedAfterSigned(t *testing.T) {
+	witness, witnessAddress := startTestWitness(t, testLeaseDuration)
+	setManualClock(witness)
+	proxy := newWitnessProxy(t, witnessAddress)
+	path := filepath.Join(t.TempDir(), WitnessRatchetFileName)
+	node := askingNode(t, proxy.address(), path, true)
+
+	if answer, err := renew(node); err != nil || !answer.granted || !answer.signed {
+		t.Fatalf("first renewal: %+v, %v; want granted, signed", answer, err)
+	}
+	if !node.ratchet.raised.Load() {
+		t.Fatal("a signed answer did not raise the ratchet")
+	}
+	record, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("the ratchet's marker: %v", err)
+	}
+	if state, err := decodeWitnessRatchet(record); err != nil || state.epoch != 1 ||
+		state.raisedNs == 0 {
+		t.Fatalf("the marker holds %+v, %v; want epoch 1 and the time it rose", state, err)
+	}
+
+	stripped := func(f frame) frame { return forgeGrant(stripFeatures(f)) }
+	proxy.setRewrite(stripped)
+	rewrittenBefore := proxy.rewritten.Load()
+	if answer, err := renew(node); !errors.Is(err, ErrWitnessDowngrade) ||
+		!errors.Is(err, ErrWitnessUnsigned) {
+		t.Fatalf("stripped challenge after a signed answer: %+v, %v; want ErrWitnessDowngrade",
+			answer, err)
+	}
+	if proxy.rewritten.Load() == rewrittenBefore {
+		t.Fatal("the proxy changed nothing: the attack did not happen")
+	}
+	if counts := refusedCounts(node); counts != [witnessRefusalReasons]uint64{
+		witnessRefusedDowngrade: 1} {
+		t.Fatalf("refused answers %v, want one downgrade", counts)
+	}
+
+	proxy.setRewrite(func(f frame) frame { // A refusal forged into the signed grant.
+		if f.kind == frameLeaseReplySigned {
+			f.body[leaseReplyMACBytes] = 0
+		}
+		return f
+	})
+	if answer, err := renew(node); !errors.Is(err, ErrWitnessReplyForged) {
+		t.Fatalf("forged signed answer: %+v, %v; want ErrWitnessReplyForged", answer, err)
+	}
+	if counts := refusedCounts(node); counts != [witnessRefusalReasons]uint64{
+		witnessRefusedForged: 1, witnessRefusedDowngrade: 1} {
+		t.Fatalf("refused answers %v, want one forged, one downgrade", counts)
+	}
+	if !node.ratchet.raised.Load() {
+		t.Fatal("a forged answer lowered the ratchet")
+	}
+
+	proxy.setRewrite(stripped)
+	restarted := askingNode(t, proxy.address(), path, true)
+	if answer, err := renew(restarted); !errors.Is(err, ErrWitnessDowngrade) {
+		t.Fatalf("stripped challenge after a restart: %+v, %v; want ErrWitnessDowngrade",
+			answer, err)
+	}
+	if counts := refusedCounts(restarted); counts[witnessRefusedDowngrade] != 1 {
+		t.Fatalf("restarted node's refused answers %v, want one downgrade", counts)
+	}
+}
+
+// TestWitnessRatchetUnsignedOnly: a node that has never received a signed answer keeps
+// taking an earlier witness's unsigned ones when allowed (the upgrade the flag is for),
+// raises nothing and writes no marker; not allowed, it refuses them as "unsigned", not
+// "downgrade". Then, the witness upgraded, the first signed answer raises the ratchet,
+// and the witness rolled back is refused; removing the marker (the operator's undo,
+// the node stopped) lowers it at the next start.
+func TestWitnessRatchetUnsignedOnly(t *testing.T) {
+	witness, address := startTestWitness(t, testLeaseDuration)
+	setManualClock(witness)
+	witness.earlierBuild.Store(true)
+	path := filepath.Join(t.TempDir(), WitnessRatchetFileName)
+	allowed := askingNode(t, address, path, true)
+	for round := range 2 {
+		if answer, err := renew(allowed); err != nil || !answer.granted || answer.signed {
+			t.Fatalf("round %d, unsigned allowed: %+v, %v; want granted, unsigned", round,
+				answer, err)
+		}
+	}
+	if allowed.ratchet.raised.Load() {
+		t.Fatal("unsigned answers raised the ratchet")
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a marker was written without a signed answer: %v", err)
+	}
+	notAllowed := askingNode(t, address, "", false)
+	if _, err := renew(notAllowed); !errors.Is(err, ErrWitnessUnsigned) ||
+		errors.Is(err, ErrWitnessDowngrade) {
+		t.Fatalf("unsigned not allowed: %v; want ErrWitnessUnsigned alone", err)
+	}
+	if counts := refusedCounts(notAllowed); counts != [witnessRefusalReasons]uint64{
+		witnessRefusedUnsigned: 1} {
+		t.Fatalf("refused answers %v, want one unsigned", counts)
+	}
+
+	witness.earlierBuild.Store(false) // Upgraded.
+	if answer, err := renew(allowed); err != nil || !answer.signed {
+		t.Fatalf("upgraded witness: %+v, %v; want signed", answer, err)
+	}
+	witness.earlierBuild.Store(true) // Rolled back.
+	if _, err := renew(allowed); !errors.Is(err, ErrWitnessDowngrade) {
+		t.Fatalf("rolled-back witness after a signed answer: %v; want ErrWitnessDowngrade", err)
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	lowered := askingNode(t, address, path, true)
+	if answer, err := renew(lowered); err != nil || answer.signed {
+		t.Fatalf("marker removed: %+v, %v; want an unsigned answer taken", answer, err)
+	}
+}
+
+// TestWitnessRatchetOverTLSStillTakesUnsigned: TLS authenticates an unsigned answer, so
+// the ratchet (which guards the flag's path) does not refuse an earlier witness reached
+// over TLS.
+func TestWitnessRatchetOverTLSStillTakesUnsigned(t *testing.T) {
+	authority := testcert.NewAuthority(t, "sequent test CA")
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	witness := StartWitness(WitnessConfig{Listener: listener, Key: testKey,
+		LeaseDuration: testLeaseDuration, Logger: testLogger,
+		TLS: NewTLS(authority.Issue(t), authority.Pool())})
+	defer witness.Close()
+	witness.earlierBuild.Store(true)
+	node := askingNode(t, listener.Addr().String(), "", false)
+	node.config.TLS = NewTLS(authority.Issue(t), authority.Pool())
+	node.ratchet.raised.Store(true)
+	if answer, err := renew(node); err != nil || !answer.granted || answer.signed {
+		t.Fatalf("ratchet raised, over TLS: %+v, %v; want granted, unsigned", answer, err)
+	}
+}
+
+// TestWitnessRatchetMarkerDamageKeepsItRaised: a marker that exists but does not verify
+// (empty, cut short, a bit changed, another magic, reserved bytes set or an unknown
+// version with a right checksum) counts as raised, with an error for the log; a good
+// one is read back as written; no marker is lowered.
+func TestWitnessRatchetMarkerDamageKeepsItRaised(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, WitnessRatchetFileName)
+	good := encodeWitnessRatchet(witnessRatchetState{epoch: 3, raisedNs: 42})
+	if state, err := decodeWitnessRatchet(good); err != nil || state.epoch != 3 ||
+		state.raisedNs != 42 {
+		t.Fatalf("round trip: %+v, %v", state, err)
+	}
+	damaged := map[string][]byte{
+		"empty":        {},
+		"cut short":    good[:witnessRatchetSize-1],
+		"bit flipped":  flipByte(good, witnessRatchetOffsetEpoch),
+		"other magic":  flipByte(good, witnessRatchetOffsetMagic),
+		"reserved set": resealed(flipByte(good, witnessRatchetOffsetReserved)),
+		"version 2":    resealed(flipByte(good, witnessRatchetOffsetVersion+1)),
+	}
+	for name, record := range damaged {
+		if err := os.WriteFile(path, record, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		ratchet, err := loadWitnessRatchet(path)
+		if err == nil || !ratchet.raised.Load() {
+			t.Fatalf("%s: raised %v, %v; want raised and an error to log", name,
+				ratchet.raised.Load(), err)
+		}
+	}
+	if err := os.WriteFile(path, good, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if ratchet, err := loadWitnessRatchet(path); err != nil || !ratchet.raised.Load() ||
+		ratchet.raisedNs.Load() != 42 {
+		t.Fatalf("a good marker: raised %v at %d, %v", ratchet.raised.Load(),
+			ratchet.raisedNs.Load(), err)
+	}
+	if ratchet, err := loadWitnessRatchet(filepath.Join(dir, "none")); err != nil ||
+		ratchet.raised.Load() {
+		t.Fatalf("no marker: raised %v, %v; want lowered", ratchet.raised.Load(), err)
+	}
+}
+
+// flipByte returns record with one bit of byte offset changed.
+func flipByte(record []byte, offset int) []byte {
+	changed := bytes.Clone(record)
+	changed[offset] ^= 1
+	return changed
+}
+
+// resealed returns record with its checksum made right again: damage a crc cannot catch.
+func resealed(record []byte) []byte {
+	zeroed := bytes.Clone(record)
+	clear(zeroed[witnessRatchetOffsetCRC : witnessRatchetOffsetCRC+4])
+	binary.LittleEndian.PutUint32(zeroed[witnessRatchetOffsetCRC:],
+		crc32.Checksum(zeroed, witnessRatchetTable))
+	return zeroed
+}
