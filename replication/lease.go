@@ -28,8 +28,8 @@ type leaseCounters struct {
 	ratchetStoreLogged atomic.Bool
 }
 
-// Reasons a witness's answer was not trusted (leaseCounters.refused), in the order of
-// WitnessRefusalReasonNames.
+// Reasons a witness's answer was not trusted (leaseCounters.refused; WitnessRefusals in
+// the status).
 const (
 	// witnessRefusedForged: a signed answer whose mac did not verify (ErrWitnessReplyForged).
 	witnessRefusedForged = iota
@@ -44,11 +44,6 @@ const (
 	witnessRefusedDowngrade
 	witnessRefusalReasons
 )
-
-// WitnessRefusalReasonNames names the reasons a witness's answer was not trusted, as
-// WitnessStatus.Refused and the metric's reason label carry them.
-var WitnessRefusalReasonNames = [witnessRefusalReasons]string{"forged", "identity",
-	"unsigned", "downgrade"}
 
 // countRefusal counts err among the refused answers when it says the answer was not
 // trusted (any other error is a failure to reach the witness, counted by the caller).

@@ -249,3 +249,36 @@ func resealed(record []byte) []byte {
 		crc32.Checksum(zeroed, witnessRatchetTable))
 	return zeroed
 }
+
+// TestStatusShowsWitnessPinAndRatchet: a running node's status shows how it treats its
+// witness: pinned or not, the pinned id, the flag, the ratchet (raised by the first
+// signed renewal, with when and where its marker is) and the refusals by reason; a node
+// without a witness shows none of it.
+func TestStatusShowsWitnessPinAndRatchet(t *testing.T) {
+	lease := testLeaseDuration
+	witness, address := startTestWitness(t, lease)
+	dir := t.TempDir()
+	config := withWitness(nodeConfig(dir, freeAddress(t), ""), "a", address, lease)
+	config.WitnessID = witness.ID()
+	config.WitnessUnsignedAllowed = true
+	config.WitnessRatchetPath = filepath.Join(dir, WitnessRatchetFileName)
+	before := time.Now()
+	primary := startNode(t, config)
+	defer primary.Close()
+	waitForFirstRenewal(t, primary)
+	status := primary.Status().Witness
+	if status == nil || !status.Pinned || status.PinnedID != witness.ID() ||
+		!status.UnsignedAllowed || !status.SignedRequired ||
+		status.RatchetPath != config.WitnessRatchetPath ||
+		status.SignedRequiredSinceUnixMs < before.UnixMilli() ||
+		status.Refused != (WitnessRefusals{}) {
+		t.Fatalf("witness status %+v; want pinned to %q, unsigned allowed, the ratchet "+
+			"raised since the start with its marker at %s, nothing refused", status,
+			witness.ID(), config.WitnessRatchetPath)
+	}
+	alone := startNode(t, nodeConfig(t.TempDir(), freeAddress(t), ""))
+	defer alone.Close()
+	if status := alone.Status().Witness; status != nil {
+		t.Fatalf("a node without a witness shows %+v", status)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"syscall"
@@ -474,7 +475,9 @@ func (o *serveOptions) nodeConfig(logger *slog.Logger, layout node.Layout,
 		// Without TLS, a witness that does not sign its replies is refused unless allowed.
 		WitnessUnsignedAllowed: o.witnessUnsigned,
 		WitnessID:              o.witnessID,
-		Logger:                 logger,
+		// The signed-replies ratchet survives restarts beside the epoch file.
+		WitnessRatchetPath: filepath.Join(layout.Dir, replication.WitnessRatchetFileName),
+		Logger:             logger,
 	}, nil
 }
 
