@@ -48,16 +48,25 @@ const (
 // countRefusal counts err among the refused answers when it says the answer was not
 // trusted (any other error is a failure to reach the witness, counted by the caller).
 func (c *leaseCounters) countRefusal(err error) {
+	if reason := witnessRefusalReason(err); reason >= 0 {
+		c.refused[reason].Add(1)
+	}
+}
+
+// witnessRefusalReason returns the reason err gives not to trust the witness's answer
+// (witnessRefusedForged...), or -1 when it gives none (the witness unreachable or slow).
+func witnessRefusalReason(err error) int {
 	switch {
 	case errors.Is(err, ErrWitnessDowngrade): // Before ErrWitnessUnsigned, which it wraps.
-		c.refused[witnessRefusedDowngrade].Add(1)
+		return witnessRefusedDowngrade
 	case errors.Is(err, ErrWitnessUnsigned):
-		c.refused[witnessRefusedUnsigned].Add(1)
+		return witnessRefusedUnsigned
 	case errors.Is(err, ErrWitnessReplyForged):
-		c.refused[witnessRefusedForged].Add(1)
+		return witnessRefusedForged
 	case errors.Is(err, ErrWitnessIdentity):
-		c.refused[witnessRefusedIdentity].Add(1)
+		return witnessRefusedIdentity
 	}
+	return -1
 }
 
 // askLease asks the witness as this node: its address, TLS, key and name, whether it
@@ -268,8 +277,8 @@ func (n *Node) watchPrimary(stop <-chan struct{}) {
 	refusalLogged, stoppedLogged := false, false
 	// Each cause of an untrusted witness answer is said once (one line per cause at most, whatever
 	// an attacker alternates): an unsigned witness said during an upgrade must not
-	// silence forged replies later.
-	unsignedLogged, forgedLogged, identityLogged := false, false, false
+	// silence forged replies, nor a downgrade refused by the ratchet, later.
+	var untrustedLogged [witnessRefusalReasons]bool
 	failedCause, failures := "", 0 // The last failed promotion's error; failures in all.
 	for {
 		select {
@@ -308,19 +317,14 @@ func (n *Node) watchPrimary(stop <-chan struct{}) {
 		if errors.Is(err, ErrEpochFileAhead) {
 			return // The node stopped, and said why (stopWithEpochFileAhead).
 		}
-		unsigned := errors.Is(err, ErrWitnessUnsigned)
-		forged := errors.Is(err, ErrWitnessReplyForged)
-		identity := errors.Is(err, ErrWitnessIdentity)
-		if (unsigned && !unsignedLogged) || (forged && !forgedLogged) ||
-			(identity && !identityLogged) {
+		if reason := witnessRefusalReason(err); reason >= 0 && !untrustedLogged[reason] {
 			// The witness's answer cannot be trusted (or cannot be had without trusting an
 			// unsigned one): this standby will not promote on it. Said once per cause,
 			// loudly: it may be an attack on the path to the witness, or an upgrade done
 			// in the wrong order (the witness goes first).
 			n.config.Logger.Error("replication: automatic failover refused the witness's "+
 				"answer", "error", err)
-			unsignedLogged, forgedLogged = unsignedLogged || unsigned, forgedLogged || forged
-			identityLogged = identityLogged || identity
+			untrustedLogged[reason] = true
 			continue
 		}
 		if errors.Is(err, ErrUnauthenticated) && !refusalLogged {

@@ -5,12 +5,14 @@ import (
 	"encoding/binary"
 	"errors"
 	"hash/crc32"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"sequent/core/shard"
 	"sequent/tools/testcert"
 )
 
@@ -280,5 +282,59 @@ func TestStatusShowsWitnessPinAndRatchet(t *testing.T) {
 	defer alone.Close()
 	if status := alone.Status().Witness; status != nil {
 		t.Fatalf("a node without a witness shows %+v", status)
+	}
+}
+
+// TestStandbyLogsADowngradeAfterAnUnsignedWitness: a standby's failover watch says once
+// that it refused an unsigned witness (the upgrade window: no ratchet yet), and says so
+// again when, its ratchet raised, the signing bit is stripped: a downgrade is an attack
+// or a rollback, not the upgrade already said, and must not come out at Debug only.
+func TestStandbyLogsADowngradeAfterAnUnsignedWitness(t *testing.T) {
+	lease := 100 * time.Millisecond // Far shorter than the primary's heartbeat interval.
+	_, witnessAddress := startTestWitness(t, lease)
+	proxy := newWitnessProxy(t, witnessAddress)
+	proxy.setRewrite(stripFeatures)
+	primaryAddress := freeAddress(t)
+	primary := startNode(t, nodeConfig(t.TempDir(), primaryAddress, "")) // No witness.
+	defer primary.Close()
+	messages := &recordingHandler{}
+	config := withWitness(nodeConfig(t.TempDir(), freeAddress(t), primaryAddress), "b",
+		proxy.address(), lease)
+	config.Logger = slog.New(messages)
+	standby := startNode(t, config)
+	defer standby.Close()
+	const refused = "replication: automatic failover refused the witness's answer"
+	logged := func(cause error, not error) bool {
+		messages.mutex.Lock()
+		defer messages.mutex.Unlock()
+		for i, message := range messages.messages {
+			err := valueError(messages.attrs[i]["error"])
+			if message == refused && messages.levels[i] == slog.LevelError &&
+				errors.Is(err, cause) && (not == nil || !errors.Is(err, not)) {
+				return true
+			}
+		}
+		return false
+	}
+	waitFor(t, "the unsigned witness to be refused", func() bool {
+		return logged(ErrWitnessUnsigned, ErrWitnessDowngrade)
+	})
+	// As if a signed answer had arrived in between (one the attacker let through).
+	standby.ratchet.raised.Store(true)
+	downgradesBefore := standby.lease.refused[witnessRefusedDowngrade].Load()
+	// The watch asks one request at a time: a second refused downgrade means that it has
+	// dealt with the first (and logged what it logs for it).
+	waitFor(t, "two refused downgrades", func() bool {
+		return standby.lease.refused[witnessRefusedDowngrade].Load() >= downgradesBefore+2
+	})
+	if !logged(ErrWitnessDowngrade, nil) {
+		t.Fatal("the downgrade was not said at Error level (the unsigned witness said " +
+			"before silenced it)")
+	}
+	if count := messages.count(refused); count != 2 {
+		t.Fatalf("%q logged %d times, want once per cause (2)", refused, count)
+	}
+	if role := standby.Role(); role != shard.RoleStandby {
+		t.Fatalf("the standby is %s", role)
 	}
 }
