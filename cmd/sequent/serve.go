@@ -10,7 +10,6 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"syscall"
@@ -476,7 +475,7 @@ func (o *serveOptions) nodeConfig(logger *slog.Logger, layout node.Layout,
 		WitnessUnsignedAllowed: o.witnessUnsigned,
 		WitnessID:              o.witnessID,
 		// The signed-replies ratchet survives restarts beside the epoch file.
-		WitnessRatchetPath: filepath.Join(layout.Dir, replication.WitnessRatchetFileName),
+		WitnessRatchetPath: layout.WitnessRatchetPath(),
 		Logger:             logger,
 	}, nil
 }

@@ -163,7 +163,8 @@ func TestServeRefusesMeaninglessFlags(t *testing.T) {
 				o.witnessID)
 		}
 		// The ratchet's marker lives in the data directory, beside the epoch file: a
-		// restart must find it (an empty path keeps it in memory only).
+		// restart must find it (an empty path keeps it in memory only), under the name
+		// replication's errors tell the operator to remove.
 		if want := filepath.Join(o.data, replication.WitnessRatchetFileName); config.
 			WitnessRatchetPath != want || filepath.Dir(config.EpochPath) != o.data {
 			t.Errorf("%s: ratchet marker %q (epoch file %q), want %q", good.name,

@@ -17,9 +17,12 @@ const (
 	ShardMapFileName = "SHARDMAP"  // The shard map the directory was created with.
 	EpochFileName    = "epoch"     // The node's failover epoch (one for all its shards).
 	KeysFileName     = "keys.json" // Development keys generated on first start.
-	LogDirName       = "log"       // A shard's write-ahead log segments.
-	SnapshotDirName  = "snapshots" // A shard's snapshot files.
-	shardDirPrefix   = "shard-"    // Shard n ≥ 1 keeps its log and snapshots in shard-n.
+	// WitnessRatchetFileName marks that the node has received signed witness answers
+	// (replication's signed-replies ratchet, which names the file the same).
+	WitnessRatchetFileName = "witness-signed"
+	LogDirName             = "log"       // A shard's write-ahead log segments.
+	SnapshotDirName        = "snapshots" // A shard's snapshot files.
+	shardDirPrefix         = "shard-"    // Shard n ≥ 1 keeps its log and snapshots in shard-n.
 )
 
 // Layout is where things are in a data directory (`sequent serve --data DIR`), shared by
@@ -28,6 +31,7 @@ const (
 //	DIR/SHARDMAP                       the shard map (RecordShardMap)
 //	DIR/epoch                          the node's failover epoch
 //	DIR/keys.json                      development keys, generated on first start
+//	DIR/witness-signed                 the witness has signed its answers (replication)
 //	DIR/log, DIR/snapshots             shard 0's log and snapshots
 //	DIR/shard-N/log, .../snapshots     shard N's, for N ≥ 1
 //
@@ -54,6 +58,11 @@ func (l Layout) shardDir(index int) string {
 
 // EpochPath returns the path of the epoch file.
 func (l Layout) EpochPath() string { return filepath.Join(l.Dir, EpochFileName) }
+
+// WitnessRatchetPath returns the path of the signed-replies ratchet's marker.
+func (l Layout) WitnessRatchetPath() string {
+	return filepath.Join(l.Dir, WitnessRatchetFileName)
+}
 
 // KeysPath returns the path of the generated keys file.
 func (l Layout) KeysPath() string { return filepath.Join(l.Dir, KeysFileName) }
