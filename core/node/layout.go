@@ -17,13 +17,14 @@ const (
 	ShardMapFileName = "SHARDMAP"  // The shard map the directory was created with.
 	EpochFileName    = "epoch"     // The node's failover epoch (one for all its shards).
 	KeysFileName     = "keys.json" // Development keys generated on first start.
-	// WitnessRatchetFileName marks that the node has received signed witness answers
-	// (replication's signed-replies ratchet, which names the file the same).
-	WitnessRatchetFileName = "witness-signed"
-	LogDirName             = "log"       // A shard's write-ahead log segments.
-	SnapshotDirName        = "snapshots" // A shard's snapshot files.
-	shardDirPrefix         = "shard-"    // Shard n ≥ 1 keeps its log and snapshots in shard-n.
+	LogDirName       = "log"       // A shard's write-ahead log segments.
+	SnapshotDirName  = "snapshots" // A shard's snapshot files.
+	shardDirPrefix   = "shard-"    // Shard n ≥ 1 keeps its log and snapshots in shard-n.
 )
+
+// WitnessRatchetFileName marks that the node has received signed witness answers
+// (replication's signed-replies ratchet, which names the file the same).
+const WitnessRatchetFileName = "witness-signed"
 
 // Layout is where things are in a data directory (`sequent serve --data DIR`), shared by
 // the server and the offline tools (`wal inspect|verify`, reconcile) so that they agree:
