@@ -83,12 +83,13 @@ type Node struct {
 	stopFollowing context.CancelFunc
 	followers     sync.WaitGroup
 	lease         leaseCounters // Witness lease renewals, for NodeStatus.
-	// ratchet is the signed-replies ratchet (never nil; set by OpenNode).
-	ratchet   *witnessRatchet
-	failure   error
-	leaseStop chan struct{} // Closes the lease goroutine (primary with a witness).
-	watchStop chan struct{} // Closes the failover watch (standby with a witness).
-	closed    bool          // Close has begun: no promotion, no new goroutine.
+	failure       error
+	leaseStop     chan struct{} // Closes the lease goroutine (primary with a witness).
+	watchStop     chan struct{} // Closes the failover watch (standby with a witness).
+	closed        bool          // Close has begun: no promotion, no new goroutine.
+	// ratchet is the signed-replies ratchet (never nil once OpenNode returns; its own
+	// atomics and mutex: any goroutine that asks the witness raises it).
+	ratchet *witnessRatchet
 	// promoting: a promotion has released the mutex to wait for the followers; any other
 	// is refused meanwhile (ErrPromotionUnderway), or it would find the node still a
 	// standby and switch the shards while a follower could be inside Replicate.
