@@ -178,6 +178,9 @@
 // (reads frames, hands entries to the shard's sequencer through shard.Replicate) and an
 // ack sender woken by the log's durable subscription. With a witness: the lease renewer
 // (primary) or the failover watch (standby); after a promotion, one fencing attempt.
+// Whichever of them (or a promotion) receives the first signed witness answer raises the
+// signed-replies ratchet and writes its marker, once, under the ratchet's own mutex
+// (never the node's: a promotion may hold that one while it asks the witness).
 // Node's mutex serializes role changes; Node.Close first ends the node's lifetime
 // context, which every network wait watches (dials, handshakes, witness and fence calls,
 // even a promotion's witness call made under the mutex), then marks the node closed
