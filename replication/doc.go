@@ -71,7 +71,10 @@
 // stripped challenge is still believed; a holder of the key, who is the witness as far
 // as a node can tell (two copies of one witness, same key and id, are not told apart);
 // and the counters, which an attacker can raise at will (that is what the alert on them
-// is for). What an attacker can make a node log is bounded by the node's own requests (a
+// is for) or avoid: one that drops or cuts the connection, or breaks a frame's checksum,
+// looks like a network failure; "forged" counts what is evidently made on the way (a
+// signed exchange answered with another type, a reply shorter than its mac, or a mac
+// that fails). What an attacker can make a node log is bounded by the node's own requests (a
 // renewal every quarter lease at most; a standby says each refusal reason once), never
 // by the attacker's rate. The pinned id shown by the status is no secret: the witness
 // announces it in clear to whoever connects.

@@ -697,6 +697,13 @@ func (c witnessClient) ask(ctx context.Context, kind byte, node string, epoch ui
 	if err != nil {
 		return leaseAnswer{}, err
 	}
+	if reply.kind != replyKind && replyKind != frameLeaseReply {
+		// A witness of this build answers a signed request with the signed reply of its
+		// version, and an earlier one does not answer it at all: another type (an unsigned
+		// reply in place of a signed one) was made on the way, and counts as forged.
+		return leaseAnswer{}, fmt.Errorf("%w: %w: witness reply of type %d, want %d",
+			ErrWitnessReplyForged, ErrFrame, reply.kind, replyKind)
+	}
 	if reply.kind != replyKind {
 		return leaseAnswer{}, fmt.Errorf("%w: witness reply of type %d, want %d", ErrFrame,
 			reply.kind, replyKind)
@@ -765,8 +772,9 @@ func decodeSignedLeaseAnswer(key, nodeNonce, witnessNonce []byte, epoch uint64,
 // as decodeLeaseAnswer does.
 func openLeaseAnswer(body []byte, replyMAC func(reply []byte) []byte) (leaseAnswer, error) {
 	if len(body) < leaseReplyMACBytes {
-		return leaseAnswer{}, fmt.Errorf("%w: signed witness reply of %d bytes", ErrFrame,
-			len(body))
+		// Shorter than its mac: cut on the way (a witness always signs), so forged too.
+		return leaseAnswer{}, fmt.Errorf("%w: %w: signed witness reply of %d bytes",
+			ErrWitnessReplyForged, ErrFrame, len(body))
 	}
 	reply := body[leaseReplyMACBytes:]
 	if !hmac.Equal(replyMAC(reply),

@@ -338,3 +338,42 @@ func TestStandbyLogsADowngradeAfterAnUnsignedWitness(t *testing.T) {
 		t.Fatalf("the standby is %s", role)
 	}
 }
+
+// TestSignedReplyOfAnotherShapeCountsAsForged: a signed request answered with a reply of
+// another type (a v1 reply, with or without the mac kept) or one shorter than its mac
+// was made on the way (a witness of this build answers with the signed reply, an earlier
+// one not at all): each is refused and counted as forged, not as a plain failure, so an
+// attacker cannot keep its rewrites out of the forged count by changing the frame's
+// shape rather than its bytes.
+func TestSignedReplyOfAnotherShapeCountsAsForged(t *testing.T) {
+	witness, witnessAddress := startTestWitness(t, testLeaseDuration)
+	setManualClock(witness)
+	proxy := newWitnessProxy(t, witnessAddress)
+	node := askingNode(t, proxy.address(), "", true)
+	for index, attack := range []func(frame) frame{
+		func(f frame) frame { // A v1 reply: the mac dropped, type 12.
+			f.kind, f.body = frameLeaseReply, f.body[leaseReplyMACBytes:]
+			return f
+		},
+		func(f frame) frame { f.kind = frameLeaseReply; return f }, // Type 12, mac kept.
+		func(f frame) frame { f.body = f.body[:leaseReplyMACBytes-1]; return f },
+	} {
+		proxy.setRewrite(func(f frame) frame {
+			if f.kind == frameLeaseReplySigned {
+				return attack(f)
+			}
+			return f
+		})
+		rewrittenBefore := proxy.rewritten.Load()
+		answer, err := renew(node)
+		if !errors.Is(err, ErrWitnessReplyForged) || answer.granted {
+			t.Fatalf("attack %d: %+v, %v; want ErrWitnessReplyForged", index, answer, err)
+		}
+		if proxy.rewritten.Load() == rewrittenBefore {
+			t.Fatalf("attack %d: the proxy changed nothing", index)
+		}
+		if forged := node.lease.refused[witnessRefusedForged].Load(); forged != uint64(index+1) {
+			t.Fatalf("attack %d: %d counted as forged, want %d", index, forged, index+1)
+		}
+	}
+}
