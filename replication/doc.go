@@ -46,8 +46,10 @@
 // refuses unsigned ones without TLS from then on, whatever WitnessUnsignedAllowed says
 // (ErrWitnessDowngrade: the signed-replies ratchet, witness_ratchet.go), and keeps that
 // across restarts in a marker beside the epoch file (NodeConfig.WitnessRatchetPath); an
-// operator lowers it by removing the marker with the node stopped. Untrusted answers are
-// counted by reason (forged, identity, unsigned, downgrade), apart from renewals that
+// operator lowers it by removing the marker with the node stopped; a standby raises it
+// while its primary lives by probing the witness (a signed request that changes nothing,
+// leaseProbe), so that it does not first meet the witness at a failover. Untrusted
+// answers are counted by reason (forged, identity, unsigned, downgrade), apart from renewals that
 // merely got no answer, and NodeStatus.Witness shows the pin, the ratchet and the counts.
 //
 // # Threat model of the witness link
@@ -67,8 +69,9 @@
 // marker removed). Not against it: availability (dropping answers looks like an
 // unreachable witness: a primary fences within a lease and a standby does not promote,
 // which is the safe side); the window before a node's first signed answer with
-// WitnessUnsignedAllowed on (a new data directory, or the marker removed), in which a
-// stripped challenge is still believed; a holder of the key, who is the witness as far
+// WitnessUnsignedAllowed on (a new data directory, or the marker removed; for a standby,
+// until its first probe is answered, or for good with a witness that does not announce
+// probes), in which a stripped challenge is still believed; a holder of the key, who is the witness as far
 // as a node can tell (two copies of one witness, same key and id, are not told apart);
 // and the counters, which an attacker can raise at will (that is what the alert on them
 // is for) or avoid: one that drops or cuts the connection, or breaks a frame's checksum,
@@ -180,7 +183,8 @@
 // bounded queue the log's writer goroutine feeds. Standby: per group, the follow loop
 // (reads frames, hands entries to the shard's sequencer through shard.Replicate) and an
 // ack sender woken by the log's durable subscription. With a witness: the lease renewer
-// (primary) or the failover watch (standby); after a promotion, one fencing attempt.
+// (primary) or the failover watch (standby, which also probes the witness while its
+// primary lives and its ratchet is down); after a promotion, one fencing attempt.
 // Whichever of them (or a promotion) receives the first signed witness answer raises the
 // signed-replies ratchet and writes its marker, once, under the ratchet's own mutex
 // (never the node's: a promotion may hold that one while it asks the witness).

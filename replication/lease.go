@@ -280,14 +280,19 @@ func (n *Node) watchPrimary(stop <-chan struct{}) {
 	// silence forged replies, nor a downgrade refused by the ratchet, later.
 	var untrustedLogged [witnessRefusalReasons]bool
 	failedCause, failures := "", 0 // The last failed promotion's error; failures in all.
+	// nextProbe is when probeWitness may ask again (zero: at once).
+	var nextProbe time.Time
 	for {
 		select {
 		case <-stop:
 			return
 		case <-ticker.C:
 		}
-		if n.Role() != shard.RoleStandby || n.primaryHeardWithin(n.config.LeaseDuration) ||
-			n.holdingOff() {
+		if n.Role() != shard.RoleStandby || n.holdingOff() {
+			continue
+		}
+		if n.primaryHeardWithin(n.config.LeaseDuration) {
+			nextProbe = n.probeWitness(nextProbe)
 			continue
 		}
 		if err := n.Err(); err != nil {
@@ -343,6 +348,27 @@ func (n *Node) watchPrimary(stop <-chan struct{}) {
 			"failed_attempts", failures)
 		return
 	}
+}
+
+// probeWitness, called by the failover watch while the primary is heard, probes the
+// witness (leaseProbe: a request that changes nothing) when the ratchet is not raised and
+// next has come, and returns when it may probe again (witnessProbeIntervalLeases leases
+// on). A signed answer raises the ratchet (askLease), so that a standby does not meet its
+// witness for the first time at a failover, where a stripped signing bit would be
+// believed with WitnessUnsignedAllowed. Its failures are counted as any ask's (refusals
+// by reason) and said at Debug only: the standby needs nothing from the witness yet. A
+// probe is bounded by the watch's tick (a quarter lease), so that a witness that hangs
+// delays the watch's noticing a lost primary by one tick at most, once per probe.
+func (n *Node) probeWitness(next time.Time) time.Time {
+	now := time.Now()
+	if n.ratchet.raised.Load() || now.Before(next) {
+		return next
+	}
+	deadline := now.Add(n.config.LeaseDuration / 4)
+	if _, err := n.askLease(leaseProbe, n.Epoch(), deadline); err != nil {
+		n.config.Logger.Debug("replication: witness probe", "error", err)
+	}
+	return now.Add(witnessProbeIntervalLeases * n.config.LeaseDuration)
 }
 
 // holdingOff reports whether the failover watch must still ask the witness nothing, the

@@ -34,6 +34,15 @@ import (
 // answer. Over TLS, unsigned answers are authenticated by TLS and stay accepted: the
 // ratchet guards only the flag's path.
 //
+// A primary raises it at its first renewal. A standby asks the witness for the lease
+// only once its primary is lost, which is the very moment an attacker would strip the
+// bit; so while its primary lives, a standby whose ratchet is down probes the witness
+// (leaseProbe, witness.go: a signed request that changes nothing) at its failover watch's
+// first tick and then every witnessProbeIntervalLeases leases until a signed answer
+// raises it. A witness that does not announce probes (a build before session 39, or the
+// bit cleared on the way) is not probed: the standby then raises the ratchet at its
+// first signed answer, as before.
+//
 // Marker format, one fixed-size record, little-endian (never change these offsets: bump
 // witnessRatchetVersion instead):
 const (

@@ -377,3 +377,111 @@ func TestSignedReplyOfAnotherShapeCountsAsForged(t *testing.T) {
 		}
 	}
 }
+
+// TestWitnessProbeChangesNothing: a probe (leaseProbe, signed) is answered signed and
+// never granted, with what the lease is (no holder on a new witness; the holder and its
+// epoch once there is one), and changes nothing: a probe on a new witness does not make
+// the prober the holder by renewal, and the state file is not written. Pinned (v3), the
+// same. A witness of session 38 (no probe bit) is sent nothing.
+func TestWitnessProbeChangesNothing(t *testing.T) {
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	statePath := filepath.Join(t.TempDir(), "witness.state")
+	witness, err := OpenWitness(WitnessConfig{Listener: listener, Key: testKey,
+		LeaseDuration: testLeaseDuration, Logger: testLogger, StatePath: statePath})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer witness.Close()
+	setManualClock(witness)
+	proxy := newWitnessProxy(t, listener.Addr().String())
+	ask := func(client witnessClient, kind byte, node string) (leaseAnswer, error) {
+		client.address, client.key = proxy.address(), testKey
+		return client.ask(t.Context(), kind, node, 1, time.Now().Add(waitMax))
+	}
+	stateBefore, err := os.ReadFile(statePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if answer, err := ask(witnessClient{}, leaseProbe, "b"); err != nil || answer.granted ||
+		!answer.signed || answer.holder != "" || answer.epoch != 0 {
+		t.Fatalf("probe of a new witness: %+v, %v; want signed, not granted, no holder",
+			answer, err)
+	}
+	if answer, err := ask(witnessClient{}, leaseRenew, "a"); err != nil || !answer.granted ||
+		answer.holder != "a" {
+		t.Fatalf("a's renewal after b's probe: %+v, %v; want granted to a (the probe made "+
+			"nobody the holder)", answer, err)
+	}
+	stateBefore, err = os.ReadFile(statePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, client := range []witnessClient{{}, {pinnedID: witness.ID()}} {
+		answer, err := ask(client, leaseProbe, "b")
+		if err != nil || answer.granted || !answer.signed || answer.holder != "a" ||
+			answer.epoch != 1 {
+			t.Fatalf("probe (pinned %q): %+v, %v; want signed, not granted, held by a at 1",
+				client.pinnedID, answer, err)
+		}
+	}
+	if stateAfter, err := os.ReadFile(statePath); err != nil || !bytes.Equal(stateAfter,
+		stateBefore) {
+		t.Fatalf("a probe wrote the state file: %v", err)
+	}
+	witness.mutex.Lock()
+	holder, epoch := witness.holder, witness.epoch
+	witness.mutex.Unlock()
+	if holder != "a" || epoch != 1 {
+		t.Fatalf("after the probes the lease is %q at %d, want a at 1", holder, epoch)
+	}
+
+	witness.beforeProbes.Store(true)
+	repliesBefore := len(proxy.frames())
+	if _, err := ask(witnessClient{}, leaseProbe, "b"); !errors.Is(err,
+		errWitnessProbeNotServed) {
+		t.Fatalf("probe of a session 38 witness: %v; want errWitnessProbeNotServed", err)
+	}
+	for _, f := range proxy.frames()[repliesBefore:] {
+		if f.kind != frameChallenge {
+			t.Fatalf("a session 38 witness answered a probe (type %d): it was sent one", f.kind)
+		}
+	}
+}
+
+// TestStandbyProbeRaisesTheRatchet: a standby allowed unsigned answers raises its ratchet
+// while its primary lives, by probing the witness, so that at a failover a stripped
+// signing bit is already refused; the probe takes nothing from the primary (it keeps the
+// lease and stays primary). Without the probe a standby asks the witness only once its
+// primary is lost, and its ratchet stays down until then.
+func TestStandbyProbeRaisesTheRatchet(t *testing.T) {
+	lease := testLeaseDuration
+	witness, witnessAddress := startTestWitness(t, lease)
+	primaryAddress := freeAddress(t)
+	primary := startNode(t, withWitness(nodeConfig(t.TempDir(), primaryAddress, ""), "a",
+		witnessAddress, lease))
+	defer primary.Close()
+	waitForFirstRenewal(t, primary)
+	dir := t.TempDir()
+	config := withWitness(nodeConfig(dir, freeAddress(t), primaryAddress), "b",
+		witnessAddress, lease)
+	config.WitnessUnsignedAllowed = true
+	config.WitnessRatchetPath = filepath.Join(dir, WitnessRatchetFileName)
+	standby := startNode(t, config)
+	defer standby.Close()
+	// Raised in memory first, then stored: wait for both.
+	waitFor(t, "the standby's ratchet to rise and its marker", func() bool {
+		_, err := os.Stat(config.WitnessRatchetPath)
+		return standby.Status().Witness.SignedRequired && err == nil
+	})
+	witness.mutex.Lock()
+	holder := witness.holder
+	witness.mutex.Unlock()
+	if holder != "a" || primary.Role() != shard.RolePrimary ||
+		standby.Role() != shard.RoleStandby {
+		t.Fatalf("after the probe: holder %q, primary %s, standby %s", holder,
+			primary.Role(), standby.Role())
+	}
+}
