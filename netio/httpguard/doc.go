@@ -31,9 +31,9 @@
 //
 // # Goroutines
 //
-// Recover runs on the fasthttp worker goroutine of the request that panicked; the
-// counter is atomic, so Panics may be read from any goroutine (the metrics scrape). The
-// log's window (its start, the lines logged in it, the panics not logged) is shared by
-// the workers of one server and guarded by the Guard's logMutex, taken only on a panic. The package imports nothing of the project, so both servers
-// import it without a cycle.
+// Recover runs on the fasthttp worker goroutine of the request that panicked; the counter
+// is atomic, so Panics may be read from any goroutine (the metrics scrape). The log's
+// window (its start, the lines logged in it, the panics not logged) is shared by the
+// workers of one server and guarded by the Guard's logMutex, taken only on a panic. The
+// package imports nothing of the project, so both servers import it without a cycle.
 package httpguard
