@@ -76,7 +76,7 @@ func (n *Node) witnessStatus() *WitnessStatus {
 // witness link flaps and the pair is close to (or in) an automatic failover.
 type LeaseStats struct {
 	Renewals        uint64 `json:"renewals"`         // Granted by the witness.
-	RenewalFailures uint64 `json:"renewal_failures"` // No answer in time.
+	RenewalFailures uint64 `json:"renewal_failures"` // No answer in time, or one not trusted.
 	Losses          uint64 `json:"losses"`           // Ran out or went to the other node: fenced.
 }
 

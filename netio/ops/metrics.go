@@ -202,7 +202,8 @@ func replicationDefinitions() []metricDefinition[ReplicationStats] {
 			"Witness lease renewals granted to this node as a primary.", noLabels,
 			func(s *r) float64 { return float64(s.LeaseRenewals) }),
 		counter("sequent_replication_lease_renewal_failures_total",
-			"Witness lease renewals that got no answer in time (witness unreachable or slow).",
+			"Witness lease renewals that failed: no answer in time (witness unreachable or "+
+				"slow), or one not trusted (sequent_replication_witness_refused_total).",
 			noLabels, func(s *r) float64 { return float64(s.LeaseRenewalFailures) }),
 		counter("sequent_replication_lease_losses_total",
 			"Witness leases this node lost as a primary (ran out or went to the other node); "+

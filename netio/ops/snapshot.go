@@ -179,8 +179,9 @@ type ReplicationStats struct {
 	// LeaseRenewals counts the witness lease renewals granted to this node as a primary
 	// (0 without a witness).
 	LeaseRenewals uint64 `json:"lease_renewals"`
-	// LeaseRenewalFailures counts renewals that got no answer in time (the witness
-	// unreachable or slow); the primary fences itself if none succeeds within a lease.
+	// LeaseRenewalFailures counts renewals that failed: no answer in time (the witness
+	// unreachable or slow), or an answer not trusted (WitnessRefused says which); the
+	// primary fences itself if none succeeds within a lease.
 	LeaseRenewalFailures uint64 `json:"lease_renewal_failures"`
 	// LeaseLosses counts leases this node lost (ran out, or given to the other node):
 	// each one fenced it.
