@@ -485,3 +485,29 @@ func TestStandbyProbeRaisesTheRatchet(t *testing.T) {
 			primary.Role(), standby.Role())
 	}
 }
+
+// TestProbeFindsAWrongPin: a standby pinned to another id than its witness's learns it
+// from its probe, while its primary lives (refused and counted as identity), rather than
+// at its first failover; the witness is asked nothing.
+func TestProbeFindsAWrongPin(t *testing.T) {
+	witness, address := startTestWitness(t, testLeaseDuration)
+	node := askingNode(t, address, "", false)
+	node.config.WitnessID = "another-" + witness.ID()
+	if answer, err := node.askLease(leaseProbe, 1, time.Now().Add(waitMax)); !errors.Is(err,
+		ErrWitnessIdentity) {
+		t.Fatalf("probe with a wrong pin: %+v, %v; want ErrWitnessIdentity", answer, err)
+	}
+	if counts := refusedCounts(node); counts != [witnessRefusalReasons]uint64{
+		witnessRefusedIdentity: 1} {
+		t.Fatalf("refused answers %v, want one identity", counts)
+	}
+	if node.ratchet.raised.Load() {
+		t.Fatal("a refused witness raised the ratchet")
+	}
+	witness.mutex.Lock()
+	holder := witness.holder
+	witness.mutex.Unlock()
+	if holder != "" {
+		t.Fatalf("the witness was asked: holder %q", holder)
+	}
+}
