@@ -42,6 +42,46 @@
 // key does not act on it), and checks a reply mac that covers the id (v3), so another
 // witness holding the same key cannot grant it the lease (witness.go gives the frames).
 //
+// Since session 39 a node that has received a signed answer (v2 or v3, its mac checked)
+// refuses unsigned ones without TLS from then on, whatever WitnessUnsignedAllowed says
+// (ErrWitnessDowngrade: the signed-replies ratchet, witness_ratchet.go), and keeps that
+// across restarts in a marker beside the epoch file (NodeConfig.WitnessRatchetPath); an
+// operator lowers it by removing the marker with the node stopped; a standby raises it
+// while its primary lives by probing the witness (a signed request that changes nothing,
+// leaseProbe), so that it does not first meet the witness at a failover. Untrusted answers
+// are counted by reason (forged, identity, unsigned, downgrade), apart from renewals that
+// merely got no answer, and NodeStatus.Witness shows the pin, the ratchet and the counts.
+//
+// # Threat model of the witness link
+//
+// The attacker sits on the path between a node and its witness (no TLS): it reads, drops,
+// delays, replays and rewrites any byte either way, opens its own connections to both, and
+// may run witnesses of its own, including another pair's witness holding the same
+// replication key when keys are shared across pairs. It does not hold this pair's key,
+// cannot write the node's data directory (epoch file, ratchet marker) or change its flags,
+// and does not control the witness's machine or state file. Against it: no grant, refusal
+// or altered decision is accepted (every decision a node acts on carries a mac over a
+// nonce the node drew for that request: a replayed or rewritten answer is
+// ErrWitnessReplyForged); with a pin, no other witness's answer is accepted
+// (ErrWitnessIdentity); once a node has seen a signed answer, a challenge stripped of its
+// signing bit is refused (ErrWitnessDowngrade), also after a restart, and nothing an
+// attacker sends lowers the ratchet (raising it needs a valid mac; lowering it needs the
+// marker removed). Not against it: availability (dropping answers looks like an
+// unreachable witness: a primary fences within a lease and a standby does not promote,
+// which is the safe side); the window before a node's first signed answer with
+// WitnessUnsignedAllowed on (a new data directory, or the marker removed; for a standby,
+// until its first probe is answered, or for good with a witness that does not announce
+// probes), in which a stripped challenge is still believed; a holder of the key, who is
+// the witness as far as a node can tell (two copies of one witness, same key and id, are
+// not told apart); and the counters, which an attacker can raise at will (that is what the
+// alert on them is for) or avoid: one that drops or cuts the connection, or breaks a
+// frame's checksum, looks like a network failure; "forged" counts what is evidently made
+// on the way (a signed exchange answered with another type, a reply shorter than its mac,
+// or a mac that fails). What an attacker can make a node log is bounded by the node's own
+// requests (a renewal every quarter lease at most; a standby says each refusal reason
+// once), never by the attacker's rate. The pinned id shown by the status is no secret: the
+// witness announces it in clear to whoever connects.
+//
 // # Epochs and fencing
 //
 // Every entry and every frame carries the writer's epoch. Promotion (Node.Promote)
@@ -143,7 +183,11 @@
 // bounded queue the log's writer goroutine feeds. Standby: per group, the follow loop
 // (reads frames, hands entries to the shard's sequencer through shard.Replicate) and an
 // ack sender woken by the log's durable subscription. With a witness: the lease renewer
-// (primary) or the failover watch (standby); after a promotion, one fencing attempt.
+// (primary) or the failover watch (standby, which also probes the witness while its
+// primary lives and its ratchet is down); after a promotion, one fencing attempt.
+// Whichever of them (or a promotion) receives the first signed witness answer raises the
+// signed-replies ratchet and writes its marker, once, under the ratchet's own mutex
+// (never the node's: a promotion may hold that one while it asks the witness).
 // Node's mutex serializes role changes; Node.Close first ends the node's lifetime
 // context, which every network wait watches (dials, handshakes, witness and fence calls,
 // even a promotion's witness call made under the mutex), then marks the node closed

@@ -18,18 +18,79 @@ type leaseCounters struct {
 	// unsigned: the witness's last answer came unsigned (v1, accepted over TLS or as
 	// allowed); said when it changes (askLease).
 	unsigned atomic.Bool
+	// refused counts the witness's answers this node did not trust, by reason, apart from
+	// the failures above (a renewal refused so is also a failure there): on the primary's
+	// renewals and on the standby's and a promotion's acquisitions alike. Any of them
+	// means a witness that is not the one expected or an attacker on the path, not a slow
+	// network.
+	refused [witnessRefusalReasons]atomic.Uint64
+	// ratchetStoreLogged: the ratchet's marker could not be written (said once).
+	ratchetStoreLogged atomic.Bool
+}
+
+// Reasons a witness's answer was not trusted (leaseCounters.refused; WitnessRefusals in
+// the status).
+const (
+	// witnessRefusedForged: a signed answer whose mac did not verify (ErrWitnessReplyForged).
+	witnessRefusedForged = iota
+	// witnessRefusedIdentity: a witness that does not prove the pinned id
+	// (ErrWitnessIdentity).
+	witnessRefusedIdentity
+	// witnessRefusedUnsigned: a witness that does not sign, unsigned answers not allowed
+	// (ErrWitnessUnsigned).
+	witnessRefusedUnsigned
+	// witnessRefusedDowngrade: a witness that does not sign, after a signed answer (the
+	// ratchet, ErrWitnessDowngrade).
+	witnessRefusedDowngrade
+	witnessRefusalReasons
+)
+
+// countRefusal counts err among the refused answers when it says the answer was not
+// trusted (any other error is a failure to reach the witness, counted by the caller).
+func (c *leaseCounters) countRefusal(err error) {
+	if reason := witnessRefusalReason(err); reason >= 0 {
+		c.refused[reason].Add(1)
+	}
+}
+
+// witnessRefusalReason returns the reason err gives not to trust the witness's answer
+// (witnessRefusedForged...), or -1 when it gives none (the witness unreachable or slow).
+func witnessRefusalReason(err error) int {
+	switch {
+	case errors.Is(err, ErrWitnessDowngrade): // Before ErrWitnessUnsigned, which it wraps.
+		return witnessRefusedDowngrade
+	case errors.Is(err, ErrWitnessUnsigned):
+		return witnessRefusedUnsigned
+	case errors.Is(err, ErrWitnessReplyForged):
+		return witnessRefusedForged
+	case errors.Is(err, ErrWitnessIdentity):
+		return witnessRefusedIdentity
+	}
+	return -1
 }
 
 // askLease asks the witness as this node: its address, TLS, key and name, whether it
-// accepts unsigned replies, and the witness id it pins. An answer accepted unsigned (from
-// a witness of an earlier build) is logged at Warn when the witness starts answering so,
-// and at Info when it signs again (upgraded): every quarter lease would flood the log.
+// accepts unsigned replies, its ratchet, and the witness id it pins. An answer accepted
+// unsigned (from a witness of an earlier build) is logged at Warn when the witness starts
+// answering so, and at Info when it signs again (upgraded): every quarter lease would
+// flood the log. A signed answer raises the ratchet (witness_ratchet.go); an answer not
+// trusted is counted by its reason (leaseCounters.refused).
 func (n *Node) askLease(kind byte, epoch uint64, deadline time.Time) (leaseAnswer, error) {
 	client := witnessClient{address: n.config.Witness, tls: n.clientTLS(), key: n.config.Key,
-		unsignedAllowed: n.config.WitnessUnsignedAllowed, pinnedID: n.config.WitnessID}
+		unsignedAllowed: n.config.WitnessUnsignedAllowed,
+		signedRequired:  n.ratchet.raised.Load(), pinnedID: n.config.WitnessID}
 	answer, err := client.ask(n.lifetime, kind, n.config.NodeName, epoch, deadline)
+	if err == nil && !answer.signed && client.tls == nil && n.ratchet.raised.Load() {
+		// Raised by another ask while this one ran (the failover watch beside a manual
+		// promotion): the ratchet holds for this answer too.
+		answer, err = leaseAnswer{}, ErrWitnessDowngrade
+	}
 	if err != nil {
+		n.lease.countRefusal(err)
 		return answer, err
+	}
+	if answer.signed {
+		n.raiseRatchet(epoch)
 	}
 	if unsigned := !answer.signed; n.lease.unsigned.Swap(unsigned) != unsigned {
 		if unsigned {
@@ -44,6 +105,23 @@ func (n *Node) askLease(kind byte, epoch uint64, deadline time.Time) (leaseAnswe
 		}
 	}
 	return answer, nil
+}
+
+// raiseRatchet raises the node's ratchet after a signed answer (nothing once it is
+// raised and stored), and says so: at Info when it rises, at Error (once) when its
+// marker cannot be written, in which case it holds in this process only.
+func (n *Node) raiseRatchet(epoch uint64) {
+	raisedNow, err := n.ratchet.raise(epoch, time.Now())
+	if raisedNow {
+		n.config.Logger.Info("replication: the witness signs its answers: this node refuses "+
+			"unsigned ones from now on (without TLS), whatever --witness-allow-unsigned says",
+			"marker", n.ratchet.path)
+	}
+	if err != nil && !n.lease.ratchetStoreLogged.Swap(true) {
+		n.config.Logger.Error("replication: the witness ratchet's marker cannot be written: "+
+			"it holds until this process ends; retried at every signed answer",
+			"path", n.ratchet.path, "error", err)
+	}
 }
 
 // witnessNotPinnedMessage is what a node with a witness and no pinned witness id logs
@@ -199,17 +277,22 @@ func (n *Node) watchPrimary(stop <-chan struct{}) {
 	refusalLogged, stoppedLogged := false, false
 	// Each cause of an untrusted witness answer is said once (one line per cause at most, whatever
 	// an attacker alternates): an unsigned witness said during an upgrade must not
-	// silence forged replies later.
-	unsignedLogged, forgedLogged, identityLogged := false, false, false
+	// silence forged replies, nor a downgrade refused by the ratchet, later.
+	var untrustedLogged [witnessRefusalReasons]bool
 	failedCause, failures := "", 0 // The last failed promotion's error; failures in all.
+	// nextProbe is when probeWitness may ask again (zero: at once).
+	var nextProbe time.Time
 	for {
 		select {
 		case <-stop:
 			return
 		case <-ticker.C:
 		}
-		if n.Role() != shard.RoleStandby || n.primaryHeardWithin(n.config.LeaseDuration) ||
-			n.holdingOff() {
+		if n.Role() != shard.RoleStandby || n.holdingOff() {
+			continue
+		}
+		if n.primaryHeardWithin(n.config.LeaseDuration) {
+			nextProbe = n.probeWitness(nextProbe)
 			continue
 		}
 		if err := n.Err(); err != nil {
@@ -239,19 +322,14 @@ func (n *Node) watchPrimary(stop <-chan struct{}) {
 		if errors.Is(err, ErrEpochFileAhead) {
 			return // The node stopped, and said why (stopWithEpochFileAhead).
 		}
-		unsigned := errors.Is(err, ErrWitnessUnsigned)
-		forged := errors.Is(err, ErrWitnessReplyForged)
-		identity := errors.Is(err, ErrWitnessIdentity)
-		if (unsigned && !unsignedLogged) || (forged && !forgedLogged) ||
-			(identity && !identityLogged) {
+		if reason := witnessRefusalReason(err); reason >= 0 && !untrustedLogged[reason] {
 			// The witness's answer cannot be trusted (or cannot be had without trusting an
 			// unsigned one): this standby will not promote on it. Said once per cause,
 			// loudly: it may be an attack on the path to the witness, or an upgrade done
 			// in the wrong order (the witness goes first).
 			n.config.Logger.Error("replication: automatic failover refused the witness's "+
 				"answer", "error", err)
-			unsignedLogged, forgedLogged = unsignedLogged || unsigned, forgedLogged || forged
-			identityLogged = identityLogged || identity
+			untrustedLogged[reason] = true
 			continue
 		}
 		if errors.Is(err, ErrUnauthenticated) && !refusalLogged {
@@ -270,6 +348,27 @@ func (n *Node) watchPrimary(stop <-chan struct{}) {
 			"failed_attempts", failures)
 		return
 	}
+}
+
+// probeWitness, called by the failover watch while the primary is heard, probes the
+// witness (leaseProbe: a request that changes nothing) when the ratchet is not raised and
+// next has come, and returns when it may probe again (witnessProbeIntervalLeases leases
+// on). A signed answer raises the ratchet (askLease), so that a standby does not meet its
+// witness for the first time at a failover, where a stripped signing bit would be
+// believed with WitnessUnsignedAllowed. Its failures are counted as any ask's (refusals
+// by reason) and said at Debug only: the standby needs nothing from the witness yet. A
+// probe is bounded by the watch's tick (a quarter lease), so that a witness that hangs
+// delays the watch's noticing a lost primary by one tick at most, once per probe.
+func (n *Node) probeWitness(next time.Time) time.Time {
+	now := time.Now()
+	if n.ratchet.raised.Load() || now.Before(next) {
+		return next
+	}
+	deadline := now.Add(n.config.LeaseDuration / 4)
+	if _, err := n.askLease(leaseProbe, n.Epoch(), deadline); err != nil {
+		n.config.Logger.Debug("replication: witness probe", "error", err)
+	}
+	return now.Add(witnessProbeIntervalLeases * n.config.LeaseDuration)
 }
 
 // holdingOff reports whether the failover watch must still ask the witness nothing, the

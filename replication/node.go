@@ -55,6 +55,11 @@ type NodeConfig struct {
 	// witness.go), so that another witness holding the same key cannot grant this node a
 	// lease. Empty: any witness holding the key is believed (said once at Warn).
 	WitnessID string
+	// WitnessRatchetPath is the signed-replies ratchet's marker (witness_ratchet.go: once
+	// a signed answer arrived, unsigned ones are refused without TLS, whatever
+	// WitnessUnsignedAllowed says), beside the epoch file. Empty: the ratchet is kept in
+	// memory only and lowered at every start (tests, the drill).
+	WitnessRatchetPath string
 	// PrimaryWaitAtStart bounds the wait for the primary when a standby with a non-empty
 	// log starts (default PrimaryWaitAtStartDefault); see that constant.
 	PrimaryWaitAtStart time.Duration
@@ -82,6 +87,9 @@ type Node struct {
 	leaseStop     chan struct{} // Closes the lease goroutine (primary with a witness).
 	watchStop     chan struct{} // Closes the failover watch (standby with a witness).
 	closed        bool          // Close has begun: no promotion, no new goroutine.
+	// ratchet is the signed-replies ratchet (never nil once OpenNode returns; its own
+	// atomics and mutex: any goroutine that asks the witness raises it).
+	ratchet *witnessRatchet
 	// promoting: a promotion has released the mutex to wait for the followers; any other
 	// is refused meanwhile (ErrPromotionUnderway), or it would find the node still a
 	// standby and switch the shards while a follower could be inside Replicate.
@@ -148,6 +156,13 @@ func OpenNode(ctx context.Context, config NodeConfig) (*Node, error) {
 	epoch, err := LoadEpoch(config.EpochPath)
 	if err != nil {
 		return nil, err
+	}
+	var ratchetErr error
+	if n.ratchet, ratchetErr = loadWitnessRatchet(config.WitnessRatchetPath); ratchetErr != nil {
+		// Raised all the same: no damage to the marker lowers it (witness_ratchet.go).
+		config.Logger.Error("replication: the witness ratchet's marker is unreadable: "+
+			"counted as raised (unsigned witness answers refused without TLS); remove it to "+
+			"lower the ratchet", "error", ratchetErr)
 	}
 	if err := n.eachGroup((*Group).open); err != nil {
 		n.closeLogs()

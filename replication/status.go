@@ -17,6 +17,58 @@ type NodeStatus struct {
 	// Lease counts this node's witness lease renewals as a primary since the process
 	// started (all zero without a witness).
 	Lease LeaseStats `json:"lease"`
+	// Witness is how this node treats its witness (nil without one).
+	Witness *WitnessStatus `json:"witness,omitempty"`
+}
+
+// WitnessStatus shows how a node with a witness authenticates it: the pin, the
+// signed-replies ratchet and the answers it did not trust. The pinned id is no secret:
+// the witness announces it in clear in every challenge, to anyone who connects, and
+// prints it at start; what a witness proves it with is the replication key.
+type WitnessStatus struct {
+	// Pinned: the node takes answers only from the witness of PinnedID (--witness-id).
+	Pinned   bool   `json:"pinned"`
+	PinnedID string `json:"pinned_id,omitempty"`
+	// UnsignedAllowed is --witness-allow-unsigned as configured.
+	UnsignedAllowed bool `json:"unsigned_allowed"`
+	// SignedRequired: the ratchet is raised (a signed answer arrived, now or before a
+	// restart): unsigned answers are refused without TLS, whatever UnsignedAllowed says.
+	SignedRequired bool `json:"signed_required"`
+	// SignedRequiredSinceUnixMs is when the ratchet rose (0: not raised, or a damaged
+	// marker that counts as raised).
+	SignedRequiredSinceUnixMs int64 `json:"signed_required_since_unix_ms,omitempty"`
+	// RatchetPath is the ratchet's marker file (remove it, the node stopped, to lower
+	// the ratchet; "": kept in memory only).
+	RatchetPath string `json:"ratchet_path,omitempty"`
+	// Refused counts the witness's answers this node did not trust, by reason, since the
+	// process started.
+	Refused WitnessRefusals `json:"refused"`
+}
+
+// WitnessRefusals counts untrusted witness answers by reason (leaseCounters.refused).
+type WitnessRefusals struct {
+	Forged    uint64 `json:"forged"`    // A signed answer whose mac failed.
+	Identity  uint64 `json:"identity"`  // Not the pinned witness.
+	Unsigned  uint64 `json:"unsigned"`  // Unsigned, not allowed.
+	Downgrade uint64 `json:"downgrade"` // Unsigned after a signed one (the ratchet).
+}
+
+// witnessStatus returns the node's WitnessStatus (nil without a witness).
+func (n *Node) witnessStatus() *WitnessStatus {
+	if n.config.Witness == "" {
+		return nil
+	}
+	status := &WitnessStatus{Pinned: n.config.WitnessID != "", PinnedID: n.config.WitnessID,
+		UnsignedAllowed: n.config.WitnessUnsignedAllowed,
+		SignedRequired:  n.ratchet.raised.Load(), RatchetPath: n.ratchet.path,
+		Refused: WitnessRefusals{Forged: n.lease.refused[witnessRefusedForged].Load(),
+			Identity:  n.lease.refused[witnessRefusedIdentity].Load(),
+			Unsigned:  n.lease.refused[witnessRefusedUnsigned].Load(),
+			Downgrade: n.lease.refused[witnessRefusedDowngrade].Load()}}
+	if raisedNs := n.ratchet.raisedNs.Load(); raisedNs != 0 {
+		status.SignedRequiredSinceUnixMs = raisedNs / int64(time.Millisecond)
+	}
+	return status
 }
 
 // LeaseStats counts a primary's witness lease renewals. A few failures in a row are
@@ -24,7 +76,7 @@ type NodeStatus struct {
 // witness link flaps and the pair is close to (or in) an automatic failover.
 type LeaseStats struct {
 	Renewals        uint64 `json:"renewals"`         // Granted by the witness.
-	RenewalFailures uint64 `json:"renewal_failures"` // No answer in time.
+	RenewalFailures uint64 `json:"renewal_failures"` // No answer in time, or one not trusted.
 	Losses          uint64 `json:"losses"`           // Ran out or went to the other node: fenced.
 }
 
@@ -64,7 +116,8 @@ func (n *Node) Status() NodeStatus {
 		DurableOp:  n.Log().Durable(),
 		Replicated: n.config.Listen != "" || n.config.StandbyOf != "",
 		Lease: LeaseStats{Renewals: n.lease.renewals.Load(),
-			RenewalFailures: n.lease.failures.Load(), Losses: n.lease.lost.Load()}}
+			RenewalFailures: n.lease.failures.Load(), Losses: n.lease.lost.Load()},
+		Witness: n.witnessStatus()}
 	if failure != nil {
 		status.Failure = failure.Error()
 	}

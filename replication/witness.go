@@ -83,6 +83,15 @@ import (
 // without a pin uses v1 and v2 as before (and says once at start, at Warn, how to pin). A witness
 // of this build serves all three versions; an earlier witness closes the connection on a
 // v3 request unanswered; an earlier node ignores the id after the features.
+//
+// Probes (session 39). A request of kind leaseProbe (3) asks what the lease is and
+// changes nothing: the witness answers it (v2 or v3, never v1) as a refusal carrying the
+// holder, its epoch and the time left, and stores nothing. A witness of this build
+// announces it with the feature bit witnessAnswersProbes; a node sends probes only to a
+// witness that announces both that bit and signing, since a probe serves only to receive
+// a signed answer (a standby raising its ratchet, witness_ratchet.go). An earlier
+// witness, which refuses an unknown kind (it logs and closes), is sent none; a witness of
+// this build refuses an unsigned probe the same way.
 const (
 	frameLeaseRequest       frameType = 11
 	frameLeaseReply         frameType = 12
@@ -94,12 +103,20 @@ const (
 
 	leaseRenew   = 1 // The holder extends its lease.
 	leaseAcquire = 2 // A node asks for the lease (granted only if free or expired).
+	// leaseProbe (session 39) asks what the witness holds and changes nothing: never
+	// granted, answered with the holder, its epoch and the time left. Sent only signed
+	// (v2 or v3) to a witness that announces witnessAnswersProbes; a standby sends it to
+	// learn that its witness signs (witness_ratchet.go) before it needs the lease.
+	leaseProbe = 3
 
 	// witnessSignsReplies is the challenge's feature bit of a witness that serves v2.
 	witnessSignsReplies = 1
 	// witnessProvesIdentity is the challenge's feature bit of a witness that serves v3:
 	// its id follows the features.
 	witnessProvesIdentity = 2
+	// witnessAnswersProbes is the challenge's feature bit of a witness that answers
+	// leaseProbe (session 39); an earlier one refuses the kind (it logs and closes).
+	witnessAnswersProbes = 4
 	// witnessChallengeIDOffset is where the id's length sits in a challenge that
 	// announces it; the id follows.
 	witnessChallengeIDOffset = witnessChallengeBytes
@@ -151,6 +168,10 @@ var (
 	ErrWitnessIdentity = errors.New("replication: the witness is not the one pinned " +
 		"(--witness-id)")
 )
+
+// errWitnessProbeNotServed: the witness does not announce probes (an earlier build, or
+// the bit cleared on the way), so none was sent. Not a refusal: nothing is counted.
+var errWitnessProbeNotServed = errors.New("replication: the witness does not answer probes")
 
 // WitnessConfig configures the witness process.
 type WitnessConfig struct {
@@ -223,6 +244,9 @@ type Witness struct {
 	// 37: no witnessProvesIdentity (nor id) in the challenge, v3 requests closed
 	// unanswered.
 	beforeIdentity atomic.Bool
+	// beforeProbes, set by tests only, makes the witness serve as the build of session
+	// 38: no witnessAnswersProbes in the challenge, probes refused.
+	beforeProbes atomic.Bool
 	// unsignedServedLogged: a v1 request was served (said once, at Info).
 	unsignedServedLogged atomic.Bool
 	// misaddressedLogged: a v3 request failed its mac (said once, at Warn).
@@ -338,8 +362,12 @@ func (w *Witness) serve(conn net.Conn) {
 	}
 	earlierBuild := w.earlierBuild.Load()
 	identifies := !earlierBuild && !w.beforeIdentity.Load()
+	probes := identifies && !w.beforeProbes.Load()
 	var challenge []byte
 	switch {
+	case probes:
+		challenge = encodeWitnessChallenge(nonce,
+			witnessSignsReplies|witnessProvesIdentity|witnessAnswersProbes, w.id)
 	case identifies:
 		challenge = encodeWitnessChallenge(nonce, witnessSignsReplies|witnessProvesIdentity, w.id)
 	case earlierBuild:
@@ -392,6 +420,11 @@ func (w *Witness) serve(conn net.Conn) {
 		return
 	}
 	request, err := decodeLeaseRequest(payload)
+	if err == nil && request.kind == leaseProbe && (f.kind == frameLeaseRequest || !probes) {
+		// Answered signed only, and by a witness that announces it: as an earlier build
+		// would, refused.
+		err = fmt.Errorf("%w: a probe unsigned or not announced", ErrFrame)
+	}
 	if err != nil {
 		// From a node that has the key: another version, most likely. Closing without an
 		// answer is what the node takes for a witness it cannot reach.
@@ -554,6 +587,11 @@ func (w *Witness) decide(kind byte, node string, epoch uint64) (bool, string, ui
 	w.mutex.Lock()
 	defer w.mutex.Unlock()
 	now := w.now()
+	if kind == leaseProbe {
+		// Nothing changes, nothing is stored: what the lease is now (the wait as a
+		// refusal's).
+		return false, w.holder, w.epoch, max(w.expires.Sub(now), 0)
+	}
 	live := w.holder != "" && now.Before(w.expires)
 	switch {
 	case kind == leaseRenew && (w.holder == node || w.holder == "") && epoch >= w.epoch:
@@ -624,13 +662,15 @@ type leaseAnswer struct {
 
 // witnessClient is how a node asks the witness: its address, the TLS it dials with (nil:
 // plain TCP), the replication key, whether replies that are not signed may be accepted
-// without TLS (NodeConfig.WitnessUnsignedAllowed), and the witness id it pins
+// without TLS (NodeConfig.WitnessUnsignedAllowed), whether the node's ratchet refuses
+// them whatever that says (witness_ratchet.go), and the witness id it pins
 // (NodeConfig.WitnessID; "": any witness holding the key).
 type witnessClient struct {
 	address         string
 	tls             *tls.Config
 	key             []byte
 	unsignedAllowed bool
+	signedRequired  bool
 	pinnedID        string
 }
 
@@ -669,6 +709,11 @@ func (c witnessClient) ask(ctx context.Context, kind byte, node string, epoch ui
 		return leaseAnswer{}, err
 	}
 	witnessNonce := bytes.Clone(announced.nonce)
+	if kind == leaseProbe && (announced.features&witnessAnswersProbes == 0 ||
+		announced.features&witnessSignsReplies == 0) {
+		// A probe only serves to receive a signed answer, from a witness that answers it.
+		return leaseAnswer{}, errWitnessProbeNotServed
+	}
 	requestKind, replyKind, err := c.version(announced)
 	if err != nil {
 		return leaseAnswer{}, err
@@ -695,6 +740,13 @@ func (c witnessClient) ask(ctx context.Context, kind byte, node string, epoch ui
 	if err != nil {
 		return leaseAnswer{}, err
 	}
+	if reply.kind != replyKind && replyKind != frameLeaseReply {
+		// A witness of this build answers a signed request with the signed reply of its
+		// version, and an earlier one does not answer it at all: another type (an unsigned
+		// reply in place of a signed one) was made on the way, and counts as forged.
+		return leaseAnswer{}, fmt.Errorf("%w: %w: witness reply of type %d, want %d",
+			ErrWitnessReplyForged, ErrFrame, reply.kind, replyKind)
+	}
 	if reply.kind != replyKind {
 		return leaseAnswer{}, fmt.Errorf("%w: witness reply of type %d, want %d", ErrFrame,
 			reply.kind, replyKind)
@@ -713,7 +765,8 @@ func (c witnessClient) ask(ctx context.Context, kind byte, node string, epoch ui
 // version chooses the request's and the reply's frame types for the witness's challenge:
 // v3 for a pinned node, once the witness announces the pinned id (ErrWitnessIdentity
 // otherwise); without a pin, v2 if the witness signs, else v1 if TLS authenticates the
-// replies or unsigned replies are allowed (ErrWitnessUnsigned otherwise).
+// replies, or if unsigned replies are allowed and the ratchet is not raised
+// (ErrWitnessDowngrade when it is, ErrWitnessUnsigned otherwise).
 func (c witnessClient) version(announced witnessChallenge) (requestKind, replyKind frameType,
 	err error) {
 	pinned := c.pinnedID != ""
@@ -728,6 +781,8 @@ func (c witnessClient) version(announced witnessChallenge) (requestKind, replyKi
 		return frameLeaseRequestIdentified, frameLeaseReplyIdentified, nil
 	case announced.features&witnessSignsReplies != 0:
 		return frameLeaseRequestSigned, frameLeaseReplySigned, nil
+	case c.tls == nil && c.signedRequired:
+		return 0, 0, ErrWitnessDowngrade
 	case c.tls == nil && !c.unsignedAllowed:
 		return 0, 0, ErrWitnessUnsigned
 	default:
@@ -760,8 +815,9 @@ func decodeSignedLeaseAnswer(key, nodeNonce, witnessNonce []byte, epoch uint64,
 // as decodeLeaseAnswer does.
 func openLeaseAnswer(body []byte, replyMAC func(reply []byte) []byte) (leaseAnswer, error) {
 	if len(body) < leaseReplyMACBytes {
-		return leaseAnswer{}, fmt.Errorf("%w: signed witness reply of %d bytes", ErrFrame,
-			len(body))
+		// Shorter than its mac: cut on the way (a witness always signs), so forged too.
+		return leaseAnswer{}, fmt.Errorf("%w: %w: signed witness reply of %d bytes",
+			ErrWitnessReplyForged, ErrFrame, len(body))
 	}
 	reply := body[leaseReplyMACBytes:]
 	if !hmac.Equal(replyMAC(reply),
@@ -797,7 +853,7 @@ func decodeLeaseRequest(payload []byte) (leaseRequest, error) {
 		return leaseRequest{}, fmt.Errorf("%w: lease request of %d bytes", ErrFrame,
 			len(payload))
 	}
-	if kind := payload[0]; kind != leaseRenew && kind != leaseAcquire {
+	if kind := payload[0]; kind != leaseRenew && kind != leaseAcquire && kind != leaseProbe {
 		return leaseRequest{}, fmt.Errorf("%w: lease request of unknown kind %d", ErrFrame, kind)
 	}
 	if !model.AllZero(payload[leaseReservedOffset:leaseReservedOffsetEnd]) {

@@ -255,7 +255,8 @@ func TestReplayedWitnessReplyIsRefused(t *testing.T) {
 
 // TestSignedLeaseGrantAndRenewal: a node without a pinned witness id and a witness of
 // this build use v2 (signed replies) for an acquisition and the renewal of the lease it
-// granted; the witness's challenge announces its id (read by pinned nodes only).
+// granted; the witness's challenge announces its id (read by pinned nodes only) and
+// that it answers probes.
 func TestSignedLeaseGrantAndRenewal(t *testing.T) {
 	lease := testLeaseDuration
 	witness, address := startTestWitness(t, lease)
@@ -276,14 +277,13 @@ func TestSignedLeaseGrantAndRenewal(t *testing.T) {
 		t.Fatalf("acquisition: %+v, want epoch 2 for %v", granted, lease)
 	}
 	ask(leaseRenew, granted.epoch)
-	wantChallenge := encodeWitnessChallenge(make([]byte, nonceSize),
-		witnessSignsReplies|witnessProvesIdentity, witness.ID())
+	const features = witnessSignsReplies | witnessProvesIdentity | witnessAnswersProbes
+	wantChallenge := encodeWitnessChallenge(make([]byte, nonceSize), features, witness.ID())
 	for _, f := range proxy.frames() {
 		if f.kind == frameChallenge && (len(f.body) != len(wantChallenge) ||
 			!bytes.Equal(f.body[nonceSize:], wantChallenge[nonceSize:])) {
 			t.Fatalf("challenge %x, want a nonce and then %x (the features %d, the id %q)",
-				f.body, wantChallenge[nonceSize:], witnessSignsReplies|witnessProvesIdentity,
-				witness.ID())
+				f.body, wantChallenge[nonceSize:], features, witness.ID())
 		}
 		if f.kind != frameChallenge && f.kind != frameLeaseReplySigned {
 			t.Fatalf("the witness sent a frame of type %d, want only challenges and signed replies",

@@ -91,7 +91,8 @@ func TestWitnessRefusesMalformedLeaseRequests(t *testing.T) {
 		return payload
 	}
 	cases := map[string][]byte{
-		"kind 0": edit(0, 0), "kind 3": edit(0, 3),
+		// Kind 3 is a probe (session 39), refused unsigned; 4 is unknown.
+		"kind 0": edit(0, 0), "kind 3": edit(0, 3), "kind 4": edit(0, 4),
 		"node length": edit(leaseRequestNodeOffset, 2),
 		"short":       good[:leaseRequestFixedBytes-1],
 	}

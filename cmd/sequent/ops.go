@@ -270,6 +270,14 @@ func replicationStats(status *replication.NodeStatus, mode string) ops.Replicati
 	result := ops.ReplicationStats{Mode: ops.ModeNone, Failure: status.Failure,
 		LeaseRenewals: status.Lease.Renewals, LeaseRenewalFailures: status.Lease.RenewalFailures,
 		LeaseLosses: status.Lease.Losses}
+	if w := status.Witness; w != nil {
+		result.WitnessRefused = ops.WitnessRefusals{Forged: w.Refused.Forged,
+			Identity: w.Refused.Identity, Unsigned: w.Refused.Unsigned,
+			Downgrade: w.Refused.Downgrade}
+		result.Witness = &ops.WitnessStats{Pinned: w.Pinned, PinnedID: w.PinnedID,
+			UnsignedAllowed: w.UnsignedAllowed, SignedRequired: w.SignedRequired,
+			SignedRequiredSinceUnixMs: w.SignedRequiredSinceUnixMs, RatchetPath: w.RatchetPath}
+	}
 	if status.Replicated {
 		result.Mode = mode
 	}

@@ -474,7 +474,9 @@ func (o *serveOptions) nodeConfig(logger *slog.Logger, layout node.Layout,
 		// Without TLS, a witness that does not sign its replies is refused unless allowed.
 		WitnessUnsignedAllowed: o.witnessUnsigned,
 		WitnessID:              o.witnessID,
-		Logger:                 logger,
+		// The signed-replies ratchet survives restarts beside the epoch file.
+		WitnessRatchetPath: layout.WitnessRatchetPath(),
+		Logger:             logger,
 	}, nil
 }
 

@@ -2,12 +2,14 @@ package main
 
 import (
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"sequent/core/node"
 	"sequent/core/shardmap"
+	"sequent/netio/ops"
 	"sequent/replication"
 	"sequent/tools/testcert"
 )
@@ -160,6 +162,14 @@ func TestServeRefusesMeaninglessFlags(t *testing.T) {
 			t.Errorf("%s: the node pins %q, --witness-id was %q", good.name, config.WitnessID,
 				o.witnessID)
 		}
+		// The ratchet's marker lives in the data directory, beside the epoch file: a
+		// restart must find it (an empty path keeps it in memory only), under the name
+		// replication's errors tell the operator to remove.
+		if want := filepath.Join(o.data, replication.WitnessRatchetFileName); config.
+			WitnessRatchetPath != want || filepath.Dir(config.EpochPath) != o.data {
+			t.Errorf("%s: ratchet marker %q (epoch file %q), want %q", good.name,
+				config.WitnessRatchetPath, config.EpochPath, want)
+		}
 	}
 	for _, bad := range []struct {
 		name   string
@@ -285,4 +295,27 @@ func TestServeRefusesMeaninglessFlags(t *testing.T) {
 // configOf is o's node configuration for a one-shard node in o's data directory.
 func configOf(o *serveOptions, logger *slog.Logger) (replication.NodeConfig, error) {
 	return o.nodeConfig(logger, node.Layout{Dir: o.data}, shardmap.Single())
+}
+
+// TestReplicationStatsShowsTheWitness: /v1/status and the metrics get the node's witness
+// status as it is (the pin, the flag, the ratchet and the refusals by reason), and no
+// witness section without a witness.
+func TestReplicationStatsShowsTheWitness(t *testing.T) {
+	status := replication.NodeStatus{Witness: &replication.WitnessStatus{Pinned: true,
+		PinnedID: "pair-a-witness", UnsignedAllowed: true, SignedRequired: true,
+		SignedRequiredSinceUnixMs: 1234, RatchetPath: "/data/witness-signed",
+		Refused: replication.WitnessRefusals{Forged: 1, Identity: 2, Unsigned: 3,
+			Downgrade: 4}}}
+	stats := replicationStats(&status, ops.ModeSync)
+	want := ops.WitnessStats{Pinned: true, PinnedID: "pair-a-witness", UnsignedAllowed: true,
+		SignedRequired: true, SignedRequiredSinceUnixMs: 1234,
+		RatchetPath: "/data/witness-signed"}
+	if stats.Witness == nil || *stats.Witness != want || stats.WitnessRefused !=
+		(ops.WitnessRefusals{Forged: 1, Identity: 2, Unsigned: 3, Downgrade: 4}) {
+		t.Fatalf("witness %+v, refused %+v; want %+v and the node's counts", stats.Witness,
+			stats.WitnessRefused, want)
+	}
+	if stats := replicationStats(&replication.NodeStatus{}, ops.ModeSync); stats.Witness != nil {
+		t.Fatalf("no witness, yet %+v", stats.Witness)
+	}
 }

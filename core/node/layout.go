@@ -22,12 +22,17 @@ const (
 	shardDirPrefix   = "shard-"    // Shard n ≥ 1 keeps its log and snapshots in shard-n.
 )
 
+// WitnessRatchetFileName marks that the node has received signed witness answers
+// (replication's signed-replies ratchet, which names the file the same).
+const WitnessRatchetFileName = "witness-signed"
+
 // Layout is where things are in a data directory (`sequent serve --data DIR`), shared by
 // the server and the offline tools (`wal inspect|verify`, reconcile) so that they agree:
 //
 //	DIR/SHARDMAP                       the shard map (RecordShardMap)
 //	DIR/epoch                          the node's failover epoch
 //	DIR/keys.json                      development keys, generated on first start
+//	DIR/witness-signed                 the witness has signed its answers (replication)
 //	DIR/log, DIR/snapshots             shard 0's log and snapshots
 //	DIR/shard-N/log, .../snapshots     shard N's, for N ≥ 1
 //
@@ -54,6 +59,11 @@ func (l Layout) shardDir(index int) string {
 
 // EpochPath returns the path of the epoch file.
 func (l Layout) EpochPath() string { return filepath.Join(l.Dir, EpochFileName) }
+
+// WitnessRatchetPath returns the path of the signed-replies ratchet's marker.
+func (l Layout) WitnessRatchetPath() string {
+	return filepath.Join(l.Dir, WitnessRatchetFileName)
+}
 
 // KeysPath returns the path of the generated keys file.
 func (l Layout) KeysPath() string { return filepath.Join(l.Dir, KeysFileName) }

@@ -62,6 +62,7 @@
 // Replier.Deliver, which never blocks: it copies the reply body into the waiter's
 // channel (capacity one) or drops it if the handler gave up. The nonce cache and the
 // waiters are sharded maps under their own mutexes. A handler's panic is recovered by
-// netio/httpguard: 500 internal (a write's outcome unknown), logged with its stack,
-// counted (Stats.Panics); one out of the shard's Submit is not, and ends the process.
+// netio/httpguard: 500 internal (a write's outcome unknown), logged with its stack (up to
+// a bound per minute), counted (Stats.Panics); one out of the shard's Submit is not, and
+// ends the process.
 package api

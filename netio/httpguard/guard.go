@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/valyala/fasthttp"
 )
@@ -17,6 +19,17 @@ const pathBytesMax = 128
 // request (an error quoting the input) would otherwise carry as much of it as it holds.
 const panicValueBytesMax = 256
 
+// panicStacksPerIntervalMax bounds the panics logged (one Error line each, with its
+// stack of a few kilobytes) per panicLogInterval: a request that makes a handler panic
+// can be sent at the port's rate limit (20 a second per peer, from many peers), and a
+// line per panic would fill the journal and the disk it shares. Ten stacks a minute tell
+// the routes and the causes; the counter (sequent_http_panics_total) still counts every
+// panic, and the next logged line says how many went unlogged.
+const panicStacksPerIntervalMax = 10
+
+// panicLogInterval is the window panicStacksPerIntervalMax applies to.
+const panicLogInterval = time.Minute
+
 // Guard recovers the panics of one HTTP server's handlers. Create it with New; its
 // methods are safe from any goroutine.
 type Guard struct {
@@ -25,6 +38,17 @@ type Guard struct {
 	// answer writes the server's 500 in its own error shape, on a reset response.
 	answer func(*fasthttp.RequestCtx)
 	panics atomic.Uint64 // Panics recovered since New.
+	// now is the clock of the log's window: time.Now, or a test's (set before any use).
+	now func() time.Time
+	// logMutex guards the log's window below; taken only on a panic (never on the path
+	// of a request that does not panic), by the worker goroutine that recovered it.
+	logMutex sync.Mutex
+	// windowStart is when the current panicLogInterval began (zero: no panic yet).
+	windowStart time.Time
+	// stacksLogged counts the panics logged in the current window.
+	stacksLogged int
+	// unlogged counts the panics not logged since the last line that said so.
+	unlogged uint64
 }
 
 // New returns the guard of the server named server (the metric's label value). answer
@@ -33,7 +57,7 @@ func New(server string, logger *slog.Logger, answer func(*fasthttp.RequestCtx)) 
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &Guard{server: server, logger: logger, answer: answer}
+	return &Guard{server: server, logger: logger, answer: answer, now: time.Now}
 }
 
 // Panics returns the panics recovered since New.
@@ -53,6 +77,41 @@ func (g *Guard) Recover(ctx *fasthttp.RequestCtx) {
 		panic(fatal) // From the sequencer's side: see the package doc.
 	}
 	g.panics.Add(1)
+	g.logPanic(ctx, value)
+	ctx.Response.Reset() // Drop whatever the handler had set: status, headers, body.
+	ctx.SetConnectionClose()
+	g.answer(ctx)
+}
+
+// logPanic logs a recovered panic at Error with its stack, unless
+// panicStacksPerIntervalMax panics were logged in the current panicLogInterval already:
+// then it logs nothing (nor takes the stack, which costs as much as the line). The first
+// panic logged after some went unlogged says how many first, in one line of its own, and
+// the first one refused in a window says that the rest of the window is not logged, so
+// that a reader of the log knows the count and where it stops.
+func (g *Guard) logPanic(ctx *fasthttp.RequestCtx, value any) {
+	g.logMutex.Lock()
+	defer g.logMutex.Unlock()
+	now := g.now()
+	if g.windowStart.IsZero() || now.Sub(g.windowStart) >= panicLogInterval {
+		g.windowStart, g.stacksLogged = now, 0
+	}
+	if g.stacksLogged == panicStacksPerIntervalMax {
+		if g.unlogged == 0 {
+			g.logger.Error(g.server+": handler panics: further panics in this interval "+
+				"are answered 500 and counted (sequent_http_panics_total), not logged",
+				"server", g.server, "stacks_logged_per_interval", panicStacksPerIntervalMax,
+				"interval", panicLogInterval)
+		}
+		g.unlogged++
+		return
+	}
+	if g.unlogged > 0 {
+		g.logger.Error(g.server+": handler panics not logged (over the limit per interval)",
+			"server", g.server, "panics_unlogged", g.unlogged)
+		g.unlogged = 0
+	}
+	g.stacksLogged++
 	path := ctx.Path()
 	if len(path) > pathBytesMax {
 		path = path[:pathBytesMax]
@@ -64,9 +123,6 @@ func (g *Guard) Recover(ctx *fasthttp.RequestCtx) {
 	g.logger.Error(g.server+": handler panicked; answered 500", "server", g.server,
 		"panic", text, "method", string(ctx.Method()), "path", string(path),
 		"stack", string(debug.Stack()))
-	ctx.Response.Reset() // Drop whatever the handler had set: status, headers, body.
-	ctx.SetConnectionClose()
-	g.answer(ctx)
 }
 
 // Fatal carries a panic that must end the process even under a Guard (see Escalate).

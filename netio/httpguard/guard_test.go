@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/valyala/fasthttp"
 )
@@ -166,5 +168,83 @@ func TestRecoverLogsABoundedPanicValue(t *testing.T) {
 		!strings.Contains(log.String(), value[:panicValueBytesMax]) {
 		t.Fatalf("log %q does not carry the panic's value cut at %d bytes", log.String(),
 			panicValueBytesMax)
+	}
+}
+
+// manualClock is a clock a test moves by hand.
+type manualClock struct{ now time.Time }
+
+func (c *manualClock) Now() time.Time { return c.now }
+
+// logLines counts the lines of log holding every one of words.
+func logLines(log *bytes.Buffer, words ...string) int {
+	count := 0
+	for line := range strings.Lines(log.String()) {
+		all := true
+		for _, word := range words {
+			all = all && strings.Contains(line, word)
+		}
+		if all {
+			count++
+		}
+	}
+	return count
+}
+
+// TestRecoverBoundsThePanicLog: within one panicLogInterval only the first
+// panicStacksPerIntervalMax panics are logged with their stack; the next one says once
+// that the rest of the interval is not logged, and the later ones log nothing; every
+// one is answered 500 and counted. Once the interval has passed (by the guard's clock,
+// not by waiting), the next panic is logged again with its stack, after one line giving
+// the number that went unlogged; an instant before it has passed, nothing is logged.
+func TestRecoverBoundsThePanicLog(t *testing.T) {
+	var log bytes.Buffer
+	guard := newGuard(&log)
+	clock := &manualClock{now: time.Unix(1_000_000, 0)}
+	guard.now = clock.Now
+	const over = 7
+	panicOnce := func() {
+		ctx := newRequest("/v1/accounts")
+		serve(guard, ctx, func(*fasthttp.RequestCtx) { panic("boom") })
+		if ctx.Response.StatusCode() != fasthttp.StatusInternalServerError {
+			t.Fatalf("a panic answered %d, want 500", ctx.Response.StatusCode())
+		}
+	}
+	for range panicStacksPerIntervalMax + over {
+		panicOnce()
+	}
+	if panics := guard.Panics(); panics != panicStacksPerIntervalMax+over {
+		t.Errorf("Panics() = %d, want every panic counted: %d", panics,
+			panicStacksPerIntervalMax+over)
+	}
+	if stacks := logLines(&log, "stack="); stacks != panicStacksPerIntervalMax {
+		t.Errorf("%d stacks logged in one interval, want %d", stacks, panicStacksPerIntervalMax)
+	}
+	if notices := logLines(&log, "further panics in this interval"); notices != 1 {
+		t.Errorf("%d lines saying the rest is not logged, want 1:\n%s", notices, log.String())
+	}
+	if lines := logLines(&log); lines != panicStacksPerIntervalMax+1 {
+		t.Errorf("%d log lines, want %d:\n%s", lines, panicStacksPerIntervalMax+1, log.String())
+	}
+
+	log.Reset()
+	clock.now = clock.now.Add(panicLogInterval - time.Nanosecond) // Same interval still.
+	panicOnce()
+	if log.Len() != 0 {
+		t.Errorf("a panic over the limit was logged before the interval ended: %s", log.String())
+	}
+
+	clock.now = clock.now.Add(time.Nanosecond)
+	panicOnce()
+	if summaries := logLines(&log, "panics not logged",
+		"panics_unlogged="+strconv.Itoa(over+1)); summaries != 1 {
+		t.Errorf("want one line giving the %d panics not logged:\n%s", over+1, log.String())
+	}
+	if stacks := logLines(&log, "stack="); stacks != 1 {
+		t.Errorf("%d stacks logged in the next interval's first panic, want 1:\n%s", stacks,
+			log.String())
+	}
+	if panics := guard.Panics(); panics != panicStacksPerIntervalMax+over+2 {
+		t.Errorf("Panics() = %d, want %d", panics, panicStacksPerIntervalMax+over+2)
 	}
 }

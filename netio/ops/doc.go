@@ -171,12 +171,13 @@
 // snapshot and histograms its collectors then read: scrape in server.go).
 //
 // A panic on a handler's goroutine is recovered by netio/httpguard (500 internal, logged
-// with its stack, counted in sequent_http_panics_total{server="ops"}), except one out of
-// a source that reads the node (snapshot, depth, risk rules, the clearing reads), which
-// ends the process; admin actions and the sampler run unguarded. The Prometheus
-// collectors never read the node: the registry would recover a panic there and serve the
-// rest, so /metrics takes the snapshot and the latency histograms Unguarded before the
-// gather and the collectors read those.
+// with its stack up to a bound per minute, counted in
+// sequent_http_panics_total{server="ops"}), except one out of a source that reads the
+// node (snapshot, depth, risk rules, the clearing reads), which ends the process; admin
+// actions and the sampler run unguarded. The Prometheus collectors never read the node:
+// the registry would recover a panic there and serve the rest, so /metrics takes the
+// snapshot and the latency histograms Unguarded before the gather and the collectors
+// read those.
 //
 // # Invariants
 //

@@ -86,6 +86,9 @@ type snapshotCollector struct {
 	// that the alert's increase() sees the first panic.
 	panics    *prometheus.Desc
 	opsPanics func() uint64
+	// witnessRefused is sequent_replication_witness_refused_total: every reason sent,
+	// from 0, for the same reason.
+	witnessRefused *prometheus.Desc
 }
 
 var _ prometheus.Collector = (*snapshotCollector)(nil)
@@ -133,6 +136,10 @@ func newSnapshotCollector(snapshot func() Snapshot, opsPanics func() uint64) *sn
 	c.panics = prometheus.NewDesc("sequent_http_panics_total",
 		"Handler panics an HTTP server recovered and answered 500, by server (api, ops).",
 		[]string{"server"}, nil)
+	c.witnessRefused = prometheus.NewDesc("sequent_replication_witness_refused_total",
+		"Witness answers this node did not trust, by reason (forged: signature failed; "+
+			"identity: not the pinned witness; unsigned: not signed and not allowed; "+
+			"downgrade: not signed after a signed one).", []string{"reason"}, nil)
 	return c
 }
 
@@ -195,7 +202,8 @@ func replicationDefinitions() []metricDefinition[ReplicationStats] {
 			"Witness lease renewals granted to this node as a primary.", noLabels,
 			func(s *r) float64 { return float64(s.LeaseRenewals) }),
 		counter("sequent_replication_lease_renewal_failures_total",
-			"Witness lease renewals that got no answer in time (witness unreachable or slow).",
+			"Witness lease renewals that failed: no answer in time (witness unreachable or "+
+				"slow), or one not trusted (sequent_replication_witness_refused_total).",
 			noLabels, func(s *r) float64 { return float64(s.LeaseRenewalFailures) }),
 		counter("sequent_replication_lease_losses_total",
 			"Witness leases this node lost as a primary (ran out or went to the other node); "+
@@ -331,7 +339,7 @@ func (c *snapshotCollector) Describe(ch chan<- *prometheus.Desc) {
 		ch <- d.max
 	}
 	for _, desc := range []*prometheus.Desc{c.latency.summary, c.latency.max, c.buildInfo,
-		c.role, c.mode, c.problem, c.operations, c.results, c.panics} {
+		c.role, c.mode, c.problem, c.operations, c.results, c.panics, c.witnessRefused} {
 		ch <- desc
 	}
 }
@@ -353,6 +361,16 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- constant(c.buildInfo, prometheus.GaugeValue, 1, snapshot.Version)
 	ch <- constant(c.panics, prometheus.CounterValue, float64(snapshot.APIPanics), "api")
 	ch <- constant(c.panics, prometheus.CounterValue, float64(c.opsPanics()), "ops")
+	refused := &snapshot.Replication.WitnessRefused
+	for _, reason := range [...]struct {
+		name  string
+		count uint64
+	}{{WitnessRefusedForged, refused.Forged}, {WitnessRefusedIdentity, refused.Identity},
+		{WitnessRefusedUnsigned, refused.Unsigned},
+		{WitnessRefusedDowngrade, refused.Downgrade}} {
+		ch <- constant(c.witnessRefused, prometheus.CounterValue, float64(reason.count),
+			reason.name)
+	}
 	for _, role := range [...]string{RolePrimary, RoleStandby, RoleFenced} {
 		ch <- constant(c.role, prometheus.GaugeValue, boolean(snapshot.Role == role), role)
 	}

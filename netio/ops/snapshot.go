@@ -179,12 +179,65 @@ type ReplicationStats struct {
 	// LeaseRenewals counts the witness lease renewals granted to this node as a primary
 	// (0 without a witness).
 	LeaseRenewals uint64 `json:"lease_renewals"`
-	// LeaseRenewalFailures counts renewals that got no answer in time (the witness
-	// unreachable or slow); the primary fences itself if none succeeds within a lease.
+	// LeaseRenewalFailures counts renewals that failed: no answer in time (the witness
+	// unreachable or slow), or an answer not trusted (WitnessRefused says which); the
+	// primary fences itself if none succeeds within a lease.
 	LeaseRenewalFailures uint64 `json:"lease_renewal_failures"`
 	// LeaseLosses counts leases this node lost (ran out, or given to the other node):
 	// each one fenced it.
 	LeaseLosses uint64 `json:"lease_losses"`
+	// WitnessRefused counts the witness's answers this node did not trust, by reason,
+	// as a primary or a standby (all zero without a witness). A renewal refused so also
+	// counts in LeaseRenewalFailures; these say it was no slow network.
+	WitnessRefused WitnessRefusals `json:"witness_refused"`
+	// Witness shows how the node authenticates its witness (absent without one).
+	Witness *WitnessStats `json:"witness,omitempty"`
+}
+
+// Reasons a witness's answer was not trusted: the label values of
+// sequent_replication_witness_refused_total, in WitnessRefusals' order.
+const (
+	WitnessRefusedForged    = "forged"
+	WitnessRefusedIdentity  = "identity"
+	WitnessRefusedUnsigned  = "unsigned"
+	WitnessRefusedDowngrade = "downgrade"
+)
+
+// WitnessRefusals counts untrusted witness answers by reason.
+type WitnessRefusals struct {
+	// Forged: a signed answer whose signature failed (altered, forged or replayed on the
+	// way, or another witness's key).
+	Forged uint64 `json:"forged"`
+	// Identity: a witness that does not prove the pinned id (another witness, or an
+	// earlier build).
+	Identity uint64 `json:"identity"`
+	// Unsigned: a witness that does not sign, unsigned answers not allowed.
+	Unsigned uint64 `json:"unsigned"`
+	// Downgrade: a witness that does not sign (or whose signing bit was cleared on the
+	// way) after this node had received a signed answer: the ratchet refused it.
+	Downgrade uint64 `json:"downgrade"`
+}
+
+// WitnessStats shows how a node authenticates its witness. The pinned id is not a
+// secret: the witness announces it in clear to anyone who connects and prints it at
+// start; it proves it with the replication key, which is never shown.
+type WitnessStats struct {
+	// Pinned: the node takes answers only from the witness of PinnedID (--witness-id).
+	Pinned bool `json:"pinned"`
+	// PinnedID is the pinned id (absent when not pinned).
+	PinnedID string `json:"pinned_id,omitempty"`
+	// UnsignedAllowed is --witness-allow-unsigned as configured.
+	UnsignedAllowed bool `json:"unsigned_allowed"`
+	// SignedRequired: the signed-replies ratchet is raised (a signed answer arrived, in
+	// this run or before a restart): unsigned answers are refused without TLS, whatever
+	// UnsignedAllowed says.
+	SignedRequired bool `json:"signed_required"`
+	// SignedRequiredSinceUnixMs is when the ratchet rose (absent: not raised, or raised by
+	// a damaged marker).
+	SignedRequiredSinceUnixMs int64 `json:"signed_required_since_unix_ms,omitempty"`
+	// RatchetPath is the ratchet's marker: stop the node and remove it to lower the
+	// ratchet (absent: kept in memory only).
+	RatchetPath string `json:"ratchet_path,omitempty"`
 }
 
 // NetworkStats is the binary protocol server's counters.

@@ -175,6 +175,25 @@
     setState('replication-lease', integer(r.lease_renewals) + ' renewed · ' +
       integer(r.lease_renewal_failures) + ' failed · ' + integer(r.lease_losses) + ' lost',
       r.lease_losses > 0 ? 'bad' : r.lease_renewal_failures > 0 ? 'warn' : '');
+    showWitness(r.witness, r.witness_refused || {});
+  }
+
+  // showWitness says how the node authenticates its witness: the pinned id (not a
+  // secret: the witness announces it to anyone), the signed-replies ratchet, and the
+  // answers refused as untrusted (any of them: bad).
+  function showWitness(w, refused) {
+    if (!w) {
+      setState('replication-witness', 'no witness', '');
+      return;
+    }
+    const refusedTotal = (refused.forged || 0) + (refused.identity || 0) +
+      (refused.unsigned || 0) + (refused.downgrade || 0);
+    const pin = w.pinned ? 'pinned to ' + w.pinned_id : 'not pinned';
+    const signing = w.signed_required ? 'signed answers required' :
+      w.unsigned_allowed ? 'unsigned answers allowed' : 'signed answers';
+    setState('replication-witness', pin + ' · ' + signing + ' · ' + integer(refusedTotal) +
+      ' refused', refusedTotal > 0 ? 'bad' : !w.pinned || (w.unsigned_allowed &&
+      !w.signed_required) ? 'warn' : '');
   }
 
   function showNetwork(n) {
