@@ -77,8 +77,8 @@ type SnapshotView struct {
 	holdSequences        []uint64 // 0: a reservation.
 	holdAmounts          []model.Uint128
 	window               []windowEntry
-	increasing           []increasingAccount // Heads only: ring is not copied.
-	increasingEntries    []increasingEntry   // Each account's count of entries in turn.
+	increasing           []increasingHead  // Opted-in accounts, in opt-in order.
+	increasingEntries    []increasingEntry // Each account's count of entries in turn.
 	nextOrderID          uint64
 	nextTradeID          uint64
 	nextTransferSequence uint64
@@ -118,10 +118,10 @@ func (e *Engine) Snapshot() *SnapshotView {
 	for i := range v.window {
 		v.window[i] = *e.window.at(uint32(i))
 	}
-	v.increasing = make([]increasingAccount, 0, len(e.increasing))
+	v.increasing = make([]increasingHead, 0, len(e.increasing))
 	for index := range e.increasing {
 		a := &e.increasing[index]
-		v.increasing = append(v.increasing, increasingAccount{client: a.client,
+		v.increasing = append(v.increasing, increasingHead{client: a.client,
 			account: a.account, count: a.count})
 		for i := range a.count {
 			v.increasingEntries = append(v.increasingEntries, *e.increasingAt(a, i))
@@ -192,6 +192,12 @@ func encodeWindowEntry(entry *windowEntry, b []byte) {
 	b[44] = byte(entry.kind)
 	clear(b[45:48])
 	binary.LittleEndian.PutUint64(b[48:], entry.digest)
+}
+
+// increasingHead is an opted-in account in a SnapshotView, without its ring.
+type increasingHead struct {
+	client, account uint64
+	count           uint32
 }
 
 func encodeIncreasingEntry(entry *increasingEntry, b []byte) {
