@@ -865,8 +865,8 @@ func newOrderPlaceCommand(options *clientOptions) *cobra.Command {
 	flags.StringVar(&baseAccount, "base-account", "0", "your account on the base ledger")
 	flags.StringVar(&quoteAccount, "quote-account", "0", "your account on the quote ledger")
 	flags.BoolVar(&increasingIDs, "client-order-ids-increasing", false, "opt the trading "+
-		"account into increasing client order ids, for good: later keys must be above "+
-		"every key it used (PROTOCOL.md, Client order ids)")
+		"account into increasing client order ids, for good, if the order is accepted: "+
+		"later keys must be above every key it used (PROTOCOL.md, Client order ids)")
 	return cmd
 }
 

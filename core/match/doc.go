@@ -113,8 +113,9 @@
 //
 // Increasing client order ids (opt-in, increasing.go). A place event with the flag
 // OrderFlagClientOrderIDsIncreasing (byte 104, once reserved) opts its (client, trading
-// account) in, whatever the place's own result (not when its key is invalid); the
-// opt-in is kept for good and is part of the replicated state (the engine's snapshot),
+// account) in when it is accepted (a refused one, say with other reserved bits set, is
+// remembered in the window as any other command and opts nothing in); the opt-in is kept
+// for good and is part of the replicated state (the engine's snapshot),
 // so a replay or a replica decides every later command of the account the same way. From
 // then on that account's commands never use the window: each new key must be above the
 // account's mark (the highest key it used since opting in; gaps are allowed), and its

@@ -106,6 +106,7 @@ type Engine struct {
 	increasing      []increasingAccount
 	increasingIndex indexTable
 	keyAccount      uint32
+	keyOptIn        bool        // The current command is a place asking to opt in.
 	keyEntry        windowEntry // lookupKey's answer from a ring.
 	outcomeEntry    windowEntry // findOutcome's answer from a ring.
 

@@ -70,27 +70,26 @@ func (e *Engine) increasingFind(a *increasingAccount, clientOrderID uint64) (
 // lookupKey looks up the key of a valid-keyed order command of client: in its opted-in
 // account's ring, or in the shared window. It returns the remembered outcome (nil: the
 // key is new), or a status other than OK with which the command is refused and not
-// remembered. optIn (a place with OrderFlagClientOrderIDsIncreasing) opts the account in
-// first if it is not yet. It notes where the command's outcome goes (rememberCommand).
-// An outcome from a ring is copied into e.keyEntry: valid until the next lookup.
+// remembered. optIn (a place with OrderFlagClientOrderIDsIncreasing) asks to opt an
+// account that has not yet in: the place is looked up in the window as any other, and
+// opts the account in only if it is accepted (rememberCommand); with the table full it
+// is refused at once. It notes where the command's outcome goes (rememberCommand). An
+// outcome from a ring is copied into e.keyEntry: valid until the next lookup.
 func (e *Engine) lookupKey(client, account, clientOrderID uint64, optIn bool) (
 	*windowEntry, model.Status) {
 	index, found := e.findIncreasing(client, account)
-	if !found && optIn {
-		if uint32(len(e.increasing)) >= IncreasingAccountsMax {
-			e.keyAccount = indexNone
+	e.keyAccount, e.keyOptIn = index, false
+	if !found {
+		if optIn && uint32(len(e.increasing)) >= IncreasingAccountsMax {
 			return nil, model.StatusAccountsLimitReached
 		}
-		index, found = e.increasingAdd(client, account), true
-	}
-	e.keyAccount = index
-	if !found {
+		e.keyOptIn = optIn
 		entry, _ := e.window.find(client, account, clientOrderID)
 		return entry, model.StatusOK
 	}
 	a := &e.increasing[index]
-	if a.count == 0 || clientOrderID > a.mark {
-		return nil, model.StatusOK // New (count 0: it just opted in).
+	if clientOrderID > a.mark {
+		return nil, model.StatusOK
 	}
 	entry, found := e.increasingFind(a, clientOrderID)
 	if !found {
@@ -124,6 +123,7 @@ func (e *Engine) findOutcome(client, account, clientOrderID uint64) (*windowEntr
 }
 
 // increasingAdd opts (client, account) in, with no entry yet, and returns its index.
+// The caller appends the opting command's outcome before the command ends.
 func (e *Engine) increasingAdd(client, account uint64) uint32 {
 	index := uint32(len(e.increasing))
 	e.increasing = append(e.increasing, increasingAccount{client: client, account: account})
@@ -132,11 +132,16 @@ func (e *Engine) increasingAdd(client, account uint64) uint32 {
 }
 
 // rememberCommand records the outcome of a command whose key lookupKey found new: in the
-// ring of its opted-in account, or in the shared window.
+// ring of its opted-in account, or in the shared window. An accepted place that asked
+// to opt in opts its account in here, and is the first entry of its ring.
 func (e *Engine) rememberCommand(entry windowEntry) {
 	if e.keyAccount == indexNone {
-		e.window.remember(entry)
-		return
+		if !e.keyOptIn || entry.status != model.StatusOK || entry.kind != commandPlace {
+			e.window.remember(entry)
+			return
+		}
+		e.keyOptIn = false
+		e.keyAccount = e.increasingAdd(entry.client, entry.account)
 	}
 	a := &e.increasing[e.keyAccount]
 	if a.client != entry.client || a.account != entry.account ||

@@ -99,20 +99,37 @@ func TestIncreasingClientOrderIDs(t *testing.T) {
 		model.StatusOK)
 }
 
-// TestIncreasingOptInByRefusedPlace: a flagged place opts its account in whatever its
-// result, but not when its key itself is invalid.
-func TestIncreasingOptInByRefusedPlace(t *testing.T) {
+// TestIncreasingOptInOnlyByAcceptedPlace: a place with the flag opts its account in
+// only when it is accepted: not with an invalid key, nor when refused (as a place with
+// every reserved bit set is, which must not change how its account's keys are checked).
+func TestIncreasingOptInOnlyByAcceptedPlace(t *testing.T) {
 	h := newHarness(t, Config{}, testInstrumentRecord())
 	h.trader(1, 100_000, 1_000_000)
 	zero := increasingOrder(1, 0, model.SideBuy, 100, 10)
 	expectEqual(t, "key 0", h.place(1, zero)[0].Status, model.StatusClientOrderIDMustNotBeZero)
-	expectEqual(t, "not opted in by it", len(h.e.increasing), 0)
 	refused := increasingOrder(1, 10, model.SideBuy, 100, 10)
 	refused.Instrument = 99
 	expectEqual(t, "refused place", h.place(1, refused)[0].Status,
 		model.StatusInstrumentNotFound)
-	expectEqual(t, "opted in by it", h.place(1, limitOrder(1, 9, model.SideBuy, 100, 10))[0].Status,
-		model.StatusClientOrderIDNotIncreasing)
+	garbage := increasingOrder(1, 11, model.SideBuy, 100, 10)
+	garbage.Flags = 0xff
+	for i := range garbage.Reserved {
+		garbage.Reserved[i] = 0xff
+	}
+	expectEqual(t, "every reserved bit set", h.place(1, garbage)[0].Status,
+		model.StatusReservedField)
+	expectEqual(t, "nothing opted in", len(h.e.increasing), 0)
+	expectEqual(t, "window: a lower key is new",
+		h.place(1, limitOrder(1, 9, model.SideBuy, 100, 10))[0].Status, model.StatusOK)
+	expectEqual(t, "a refused key answers as remembered", h.place(1, refused)[0].Status,
+		model.StatusInstrumentNotFound)
+	accepted := increasingOrder(1, 20, model.SideBuy, 100, 10)
+	placed := h.place(1, accepted)[0]
+	expectEqual(t, "accepted place", placed.Status, model.StatusOK)
+	expectEqual(t, "opted in", len(h.e.increasing), 1)
+	expectEqual(t, "its resend", h.place(1, accepted)[0], placed)
+	expectEqual(t, "then a lower key", h.place(1, limitOrder(1, 12, model.SideBuy, 100,
+		10))[0].Status, model.StatusClientOrderIDNotIncreasing)
 }
 
 // TestIncreasingAccountsLimit: beyond IncreasingAccountsMax trading accounts an opting
@@ -126,13 +143,20 @@ func TestIncreasingAccountsLimit(t *testing.T) {
 	for account := uint64(1); account <= IncreasingAccountsMax; {
 		batch := events[:min(uint64(len(events)), IncreasingAccountsMax+1-account)]
 		for i := range batch {
+			// Accepted, then canceled unfilled: the book stays empty.
 			batch[i] = increasingOrder(1, 1, model.SideBuy, 100, 10)
-			batch[i].Instrument, batch[i].Account = 99, account // Refused, remembered.
+			batch[i].TimeInForce, batch[i].Account = model.ImmediateOrCancel, account
 			account++
 		}
 		h.e.PlaceOrders(&h.clock, 1, batch, results, &h.sink)
+		for i := range batch {
+			if results[i].Status != model.StatusOK {
+				t.Fatalf("account %d: %s", batch[i].Account, results[i].Status)
+			}
+		}
 	}
 	h.check()
+	expectEqual(t, "opted in", len(h.e.increasing), IncreasingAccountsMax)
 	beyond := increasingOrder(1, 7, model.SideBuy, 100, 10)
 	beyond.Account = IncreasingAccountsMax + 1
 	for range 2 {

@@ -272,17 +272,13 @@ func (n *naive) recent(keys []uint64, key uint64) bool {
 
 // lookup answers a command's key as the engine's lookupKey does, written from the rule
 // rather than the ring: an opted-in account's key above all it used is new, one of its
-// last perAccount keys is a resend, any other is refused (and not remembered). optIn
-// opts the account in first. found with a zero result means the key is new.
-func (n *naive) lookup(client, account, key uint64, kind commandKind, optIn bool,
+// last perAccount keys is a resend, any other is refused (and not remembered); other
+// accounts' keys are looked up in the window, which forgets nothing here.
+func (n *naive) lookup(client, account, key uint64, kind commandKind,
 	order *model.Order) (model.OrderResult, bool) {
-	at := [2]uint64{client, account}
-	keys, opted := n.increasing[at]
-	if !opted && optIn {
-		n.increasing[at], opted = []uint64{}, true
-	}
+	keys, opted := n.increasing[[2]uint64{client, account}]
 	if opted {
-		if len(keys) == 0 || key > keys[len(keys)-1] {
+		if key > keys[len(keys)-1] {
 			return model.OrderResult{}, false
 		}
 		if !n.recent(keys, key) {
@@ -304,15 +300,21 @@ func (n *naive) lookup(client, account, key uint64, kind commandKind, optIn bool
 
 // place applies a place event; the generator only makes the refusals modelled here.
 func (n *naive) place(client uint64, trader uint64, e *model.Order, now uint64) model.OrderResult {
-	if result, found := n.lookup(client, e.Account, e.ClientOrderID, commandPlace,
-		e.Flags&model.OrderFlagClientOrderIDsIncreasing != 0, e); found {
+	if result, found := n.lookup(client, e.Account, e.ClientOrderID, commandPlace, e); found {
 		return result
 	}
 	defer func() { // Every outcome is remembered with its event.
-		entry := n.window[[3]uint64{client, e.Account, e.ClientOrderID}]
+		at := [3]uint64{client, e.Account, e.ClientOrderID}
+		entry := n.window[at]
 		event := *e
 		entry.order = &event
-		n.window[[3]uint64{client, e.Account, e.ClientOrderID}] = entry
+		n.window[at] = entry
+		// An accepted place with the flag opts its account in: its key starts the ring.
+		_, opted := n.increasing[[2]uint64{client, e.Account}]
+		if !opted && entry.result.Status == model.StatusOK &&
+			e.Flags&model.OrderFlagClientOrderIDsIncreasing != 0 {
+			n.increasing[[2]uint64{client, e.Account}] = []uint64{e.ClientOrderID}
+		}
 	}()
 	x := &n.instrument
 	reject := func(status model.Status) model.OrderResult {
@@ -376,7 +378,7 @@ func (n *naive) find(client, account, orderID, original uint64, now uint64) *nai
 }
 
 func (n *naive) cancelCommand(client uint64, c *model.OrderCancel, now uint64) model.OrderResult {
-	if result, found := n.lookup(client, c.Account, c.ClientOrderID, commandCancel, false,
+	if result, found := n.lookup(client, c.Account, c.ClientOrderID, commandCancel,
 		nil); found {
 		if result.Status == model.StatusClientOrderIDNotIncreasing {
 			result.OrderID = c.OrderID
@@ -394,7 +396,7 @@ func (n *naive) cancelCommand(client uint64, c *model.OrderCancel, now uint64) m
 }
 
 func (n *naive) replace(client uint64, r *model.OrderReplace, now uint64) model.OrderResult {
-	if result, found := n.lookup(client, r.Account, r.ClientOrderID, commandReplace, false,
+	if result, found := n.lookup(client, r.Account, r.ClientOrderID, commandReplace,
 		nil); found {
 		if result.Status == model.StatusClientOrderIDNotIncreasing {
 			result.OrderID = r.OrderID
@@ -449,7 +451,7 @@ func (n *naive) replace(client uint64, r *model.OrderReplace, now uint64) model.
 }
 
 func (n *naive) massCancel(client uint64, m *model.MassCancel) model.MassCancelResult {
-	if result, found := n.lookup(client, m.Account, m.ClientOrderID, commandMassCancel, false,
+	if result, found := n.lookup(client, m.Account, m.ClientOrderID, commandMassCancel,
 		nil); found {
 		return model.MassCancelResult{Status: result.Status, CanceledCount: uint32(result.OrderID)}
 	}

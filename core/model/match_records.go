@@ -252,7 +252,8 @@ type Order struct {
 // Order flags (byte 104 of the place event).
 const (
 	// OrderFlagClientOrderIDsIncreasing opts the order's (client, trading account) into
-	// increasing client order ids (package match, "Idempotency"): from this command on,
+	// increasing client order ids when the place is accepted (package match,
+	// "Idempotency"): from this command on,
 	// every order command of that trading account must carry a key above the highest it
 	// used, or be a resend of one of its last few commands. The opt-in is kept for good;
 	// the flag on later places of the account changes nothing (but is part of the
