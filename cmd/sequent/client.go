@@ -806,6 +806,7 @@ func newInstrumentLookupCommand(options *clientOptions) *cobra.Command {
 func newOrderPlaceCommand(options *clientOptions) *cobra.Command {
 	var o model.Order
 	var side, kind, tif, selfTrade, baseAccount, quoteAccount, budget string
+	var increasingIDs bool
 	cmd := &cobra.Command{
 		Use:   "place",
 		Short: "Place an order",
@@ -835,6 +836,9 @@ func newOrderPlaceCommand(options *clientOptions) *cobra.Command {
 			if o.Budget, err = parseID(cmd, "budget", budget); err != nil {
 				return err
 			}
+			if increasingIDs {
+				o.Flags |= model.OrderFlagClientOrderIDsIncreasing
+			}
 			return options.run(cmd, func(ctx context.Context, c *client.Client) error {
 				results, err := c.PlaceOrders(ctx, []model.Order{o})
 				if err != nil {
@@ -860,6 +864,9 @@ func newOrderPlaceCommand(options *clientOptions) *cobra.Command {
 	flags.StringVar(&budget, "budget", "0", "market buys: most quote units to spend")
 	flags.StringVar(&baseAccount, "base-account", "0", "your account on the base ledger")
 	flags.StringVar(&quoteAccount, "quote-account", "0", "your account on the quote ledger")
+	flags.BoolVar(&increasingIDs, "client-order-ids-increasing", false, "opt the trading "+
+		"account into increasing client order ids, for good, if the order is accepted: "+
+		"later keys must be above every key it used (PROTOCOL.md, Client order ids)")
 	return cmd
 }
 

@@ -49,6 +49,9 @@ type benchVariant struct {
 	settlement   bool // Holds and settlement in the ledger.
 	reservePrice bool // Bids hold at a reserve price far above the market.
 	events       bool // Record every change as an event, as the state machine does.
+	// increasingIDs: every trader's account opts into increasing client order ids (its
+	// places carry the flag), so commands use its ring instead of the shared window.
+	increasingIDs bool
 }
 
 // BenchmarkMatching measures whole commands: validation, idempotency window, matching,
@@ -65,12 +68,17 @@ type benchVariant struct {
 //   - settled-events: settled, also recording every change (ledger transfers, reports,
 //     market data) as an event the way the state machine does for the outbound streams;
 //     compare with settled in the same run for the cost of producing events.
+//   - settled-increasing-ids, book-only-increasing-ids: settled and book-only with every
+//     trader's account opted into increasing client order ids (the same stream and keys;
+//     each command checks its key against the account's mark and ring, not the window).
 func BenchmarkMatching(b *testing.B) {
 	for _, variant := range []benchVariant{
 		{name: "settled", settlement: true},
 		{name: "settled-events", settlement: true, events: true},
 		{name: "settled-reserve-price", settlement: true, reservePrice: true},
 		{name: "book-only"},
+		{name: "settled-increasing-ids", settlement: true, increasingIDs: true},
+		{name: "book-only-increasing-ids", increasingIDs: true},
 	} {
 		b.Run(variant.name, func(b *testing.B) { benchmarkMatching(b, variant) })
 	}
@@ -255,6 +263,9 @@ func (bench *bench) apply(c *benchCommand, sink Sink) {
 		if c.kind == benchIOC {
 			o.TimeInForce = model.ImmediateOrCancel
 		}
+		if bench.variant.increasingIDs {
+			o.Flags = model.OrderFlagClientOrderIDsIncreasing
+		}
 		if bench.variant.reservePrice && c.side == model.SideBuy && c.kind == benchGTC {
 			o.ReservePrice = 2 * benchCenterPrice
 		}
@@ -415,21 +426,37 @@ func benchDraw(random *rand.Rand, e *Engine, tracker *benchTracker, c *benchComm
 // TestSteadyStateAllocatesNothing runs the benchmark's stream (settled, exact holds) on a
 // warmed-up engine and fails if the measured part allocates at all: pools, tables, ledger
 // storage and scratch buffers must all have been sized up front.
+//
+// It runs twice: with the shared window, and with every account's increasing client
+// order ids (whose rings are fixed arrays: remembering must not allocate either).
 func TestSteadyStateAllocatesNothing(t *testing.T) {
 	const warm, measured = 20_000, 20_000
-	variant := benchVariant{name: "settled", settlement: true}
-	commands := benchStream(t, warm+measured, variant)
-	bench := newBench(t, variant, 4*(warm+measured))
-	next := 0
-	allocations := testing.AllocsPerRun(1, func() {
-		end := next + warm
-		for ; next < end; next++ {
-			bench.apply(&commands[next], &bench.sink)
+	for _, variant := range []benchVariant{
+		{name: "settled", settlement: true},
+		{name: "settled-increasing-ids", settlement: true, increasingIDs: true},
+	} {
+		commands := benchStream(t, warm+measured, variant)
+		bench := newBench(t, variant, 4*(warm+measured))
+		next := 0
+		allocations := testing.AllocsPerRun(1, func() {
+			end := next + warm
+			for ; next < end; next++ {
+				bench.apply(&commands[next], &bench.sink)
+			}
+		})
+		if allocations != 0 || bench.failures != 0 {
+			t.Fatalf("%s: %v allocations over %d commands (%d failed)", variant.name,
+				allocations, measured, bench.failures)
 		}
-	})
-	if allocations != 0 || bench.failures != 0 {
-		t.Fatalf("%v allocations over %d commands (%d failed)", allocations, measured,
-			bench.failures)
+		active := 0 // Traders that sent a command: each opted in with its first place.
+		for _, key := range bench.keys {
+			if key != 0 {
+				active++
+			}
+		}
+		if variant.increasingIDs && len(bench.engine.increasing) != active {
+			t.Fatalf("%d accounts opted in, want %d", len(bench.engine.increasing), active)
+		}
 	}
 }
 

@@ -78,7 +78,12 @@ func (e *Engine) cancelOrder(clock *uint64, client uint64, c *model.OrderCancel,
 		return model.OrderResult{OrderID: c.OrderID, Timestamp: now, Status: status}
 	}
 	digest := cancelDigest(c)
-	if entry, found := e.window.find(client, c.Account, c.ClientOrderID); found {
+	entry, status := e.lookupKey(client, c.Account, c.ClientOrderID, false)
+	if status != model.StatusOK {
+		e.reportRejected(client, c.Account, c.ClientOrderID, c.OrderID, 0, status, now, sink)
+		return model.OrderResult{OrderID: c.OrderID, Timestamp: now, Status: status}
+	}
+	if entry != nil {
 		return resend(entry, commandCancel, digest)
 	}
 	slot, found := e.findOwnedOrder(client, c.Account, c.OrderID, c.OriginalClientOrderID)
@@ -92,7 +97,7 @@ func (e *Engine) cancelOrder(clock *uint64, client uint64, c *model.OrderCancel,
 	orderID := e.orders[slot].id
 	e.endQueue(slot, model.StatusCanceledByClient, c.ClientOrderID)
 	e.endQueueFlush(clock, now, sink)
-	e.window.remember(windowEntry{client: client, account: c.Account,
+	e.rememberCommand(windowEntry{client: client, account: c.Account,
 		clientOrderID: c.ClientOrderID, orderID: orderID, timestamp: now,
 		status: model.StatusOK, kind: commandCancel, digest: digest})
 	return model.OrderResult{OrderID: orderID, Timestamp: now, Status: model.StatusOK}
@@ -105,7 +110,7 @@ func (e *Engine) findOwnedOrder(client, account, orderID, originalClientOrderID 
 	uint32, bool) {
 	byClientOrderID := orderID == 0
 	if byClientOrderID {
-		entry, found := e.window.find(client, account, originalClientOrderID)
+		entry, found := e.findOutcome(client, account, originalClientOrderID)
 		if !found || entry.status != model.StatusOK ||
 			(entry.kind != commandPlace && entry.kind != commandReplace) {
 			return indexNone, false
@@ -142,7 +147,13 @@ func (e *Engine) massCancel(clock *uint64, client uint64, m *model.MassCancel, n
 	status := checkKey(m.ClientOrderID, m.Account)
 	digest := massCancelDigest(m)
 	if status == model.StatusOK {
-		if entry, found := e.window.find(client, m.Account, m.ClientOrderID); found {
+		entry, keyStatus := e.lookupKey(client, m.Account, m.ClientOrderID, false)
+		if keyStatus != model.StatusOK {
+			e.reportRejected(client, m.Account, m.ClientOrderID, 0, m.Instrument, keyStatus,
+				now, sink)
+			return model.MassCancelResult{Timestamp: now, Status: keyStatus}
+		}
+		if entry != nil {
 			result := resend(entry, commandMassCancel, digest)
 			return model.MassCancelResult{Timestamp: result.Timestamp, Status: result.Status,
 				CanceledCount: uint32(result.OrderID)}
@@ -155,7 +166,7 @@ func (e *Engine) massCancel(clock *uint64, client uint64, m *model.MassCancel, n
 	if status != model.StatusOK {
 		e.reportRejected(client, m.Account, m.ClientOrderID, 0, m.Instrument, status, now, sink)
 		if m.ClientOrderID != 0 && m.Account != 0 {
-			e.window.remember(windowEntry{client: client, account: m.Account,
+			e.rememberCommand(windowEntry{client: client, account: m.Account,
 				clientOrderID: m.ClientOrderID, timestamp: now, status: status,
 				kind: commandMassCancel, digest: digest})
 		}
@@ -163,7 +174,7 @@ func (e *Engine) massCancel(clock *uint64, client uint64, m *model.MassCancel, n
 	}
 	count := e.cancelAccount(clock, client, m.Account, instrumentIndex, m.Side,
 		model.StatusCanceledMass, m.ClientOrderID, now, sink)
-	e.window.remember(windowEntry{client: client, account: m.Account,
+	e.rememberCommand(windowEntry{client: client, account: m.Account,
 		clientOrderID: m.ClientOrderID, orderID: uint64(count), timestamp: now,
 		status: model.StatusOK, kind: commandMassCancel, digest: digest})
 	return model.MassCancelResult{Timestamp: now, Status: model.StatusOK, CanceledCount: count}

@@ -58,7 +58,47 @@ func (e *Engine) CheckInvariants() error {
 	if err := e.checkReservations(); err != nil {
 		return err
 	}
+	if err := e.checkIncreasing(); err != nil {
+		return err
+	}
 	return e.checkExpiry()
+}
+
+// checkIncreasing checks the trading accounts with increasing client order ids: each is
+// indexed once, holds 1 to ClientOrderIDsPerAccount entries with strictly increasing
+// keys, and its mark is its newest key.
+func (e *Engine) checkIncreasing() error {
+	if e.increasingIndex.count != uint32(len(e.increasing)) ||
+		len(e.increasing) > IncreasingAccountsMax {
+		return fmt.Errorf("increasing accounts: %d, index %d", len(e.increasing),
+			e.increasingIndex.count)
+	}
+	for index := range e.increasing {
+		a := &e.increasing[index]
+		if found, ok := e.findIncreasing(a.client, a.account); !ok || found != uint32(index) {
+			return fmt.Errorf("increasing account %d/%d missing from its index", a.client,
+				a.account)
+		}
+		if a.count == 0 || a.count > e.config.ClientOrderIDsPerAccount ||
+			a.newest >= e.config.ClientOrderIDsPerAccount {
+			return fmt.Errorf("increasing account %d/%d: %d entries, newest at %d", a.client,
+				a.account, a.count, a.newest)
+		}
+		previous := uint64(0)
+		for i := range a.count {
+			key := e.increasingAt(a, i).clientOrderID
+			if key <= previous {
+				return fmt.Errorf("increasing account %d/%d: key %d after %d", a.client,
+					a.account, key, previous)
+			}
+			previous = key
+		}
+		if previous != a.mark {
+			return fmt.Errorf("increasing account %d/%d: mark %d, newest key %d", a.client,
+				a.account, a.mark, previous)
+		}
+	}
+	return nil
 }
 
 // checkReservations compares, per paying account, the sum of its open orders'

@@ -111,6 +111,34 @@
 // remembered. Keys are compared only within the window: a key older than
 // ClientOrderIDsMax commands is new again.
 //
+// Increasing client order ids (opt-in, increasing.go). A place event with the flag
+// OrderFlagClientOrderIDsIncreasing (byte 104, once reserved) opts its (client, trading
+// account) in when it is accepted (a refused one, say with other reserved bits set, is
+// remembered in the window as any other command and opts nothing in); the opt-in is kept
+// for good and is part of the replicated state (the engine's snapshot),
+// so a replay or a replica decides every later command of the account the same way. From
+// then on that account's commands never use the window: each new key must be above the
+// account's mark (the highest key it used since opting in; gaps are allowed), and its
+// last Config.ClientOrderIDsPerAccount commands (64 by default) are remembered in a ring
+// of its own, in key order. A key at or below the mark answers from the ring exactly as
+// the window would (original result, client_order_id_reused,
+// client_order_id_exists_with_different_fields), or, when it is not among them,
+// client_order_id_not_increasing: refused, reported and not remembered. Cancels by
+// client order id look only in the ring. The client promises, by opting in, that the
+// opting key is above every key the account used before (older keys are not looked up
+// any more); a trading account shared by several sessions must share one counter. At most
+// IncreasingAccountsMax accounts opt in: beyond, the opting place is refused with
+// accounts_limit_reached and not remembered, and the account keeps the window. Accounts
+// that never opt in (every client written before the flag) see exactly the window's
+// rules, and never any of these statuses.
+//
+// Why a flag on the place event rather than an account or instrument option: the trading
+// account is a number chosen by the client, not a ledger account, and is never created,
+// so it has no record that could carry a flag; an instrument option does not fit a key
+// space that spans every instrument of the account (a cancel names no instrument).
+// The place event is the one command with spare bytes, and every trading account starts
+// with a place (cancels and replaces name an order it placed).
+//
 // # Ownership
 //
 // Orders belong to the client that placed them (the authenticated client id of the
@@ -127,10 +155,12 @@
 //
 // # Precedence of place_orders results (first that applies wins)
 //
-//	client_order_id_must_not_be_zero, account_must_not_be_zero, (key in the window:
-//	client_order_id_reused, client_order_id_exists_with_different_fields, or the original
-//	result)
-//	timestamp_must_be_zero, reserved_field, instrument_not_found, side_invalid,
+//	client_order_id_must_not_be_zero, account_must_not_be_zero, (opting in beyond
+//	IncreasingAccountsMax: accounts_limit_reached), (an opted-in account's key at or
+//	below its mark and not in its ring: client_order_id_not_increasing), (key in the
+//	window, or in the opted-in account's ring: client_order_id_reused,
+//	client_order_id_exists_with_different_fields, or the original result)
+//	timestamp_must_be_zero, reserved_field (also an unknown flag bit), instrument_not_found, side_invalid,
 //	order_type_invalid, time_in_force_invalid (unknown, or GTC/post-only for a market
 //	order), self_trade_mode_invalid, price_must_not_be_zero, price_not_on_tick,
 //	quantity_not_on_lot, quantity_below_minimum, quantity_above_maximum,
@@ -142,6 +172,9 @@
 //	orders_limit_reached (resting kinds), post_only_would_cross,
 //	insufficient_funds, account_closed, hold_amount_overflow (the ledger's answer to the
 //	reservation)
+//
+// The key checks of every order command are the first two, then (an opted-in account)
+// client_order_id_not_increasing, then the resend answers.
 //
 // cancel_orders: the key checks, then order_not_found (not open, not the caller's and
 // the caller no operator, or an unknown original client order id). replace_orders: the key checks, reserved_field,
@@ -175,7 +208,10 @@
 // the list of the account's open orders; client order ids map to the ring of remembered
 // outcomes through an index of 64-byte buckets, each one cache line of ten tags and
 // positions (window.go; eight consecutive ids of an account share a bucket, and a lookup
-// stops at the first bucket nothing overflowed). Good-till-time orders sit
+// stops at the first bucket nothing overflowed). Trading accounts with increasing client
+// order ids are an append-only slice (opt-in order; each holds its mark and a fixed
+// ring array, so remembering never allocates) indexed by (client, account) through
+// another indexTable. Good-till-time orders sit
 // in an indexed binary heap by (deadline, order id). Ledger batches, plans and outputs
 // use scratch buffers allocated in New. Every size is bounded by a named constant or
 // Config field (limits.go); pools grow only when the high-water mark rises, so the steady
@@ -184,8 +220,8 @@
 // # Performance
 //
 // README.md in this directory has BenchmarkMatching's figures, where the time goes, the
-// design of reservations instead of hold transfers (built) and of per-account client
-// order ids (not built).
+// design of reservations instead of hold transfers and of per-account client order ids
+// (both built; the latter as an opt-in).
 //
 // # Invariants (CheckInvariants; run after every command in tests and by Restore)
 //
@@ -201,7 +237,8 @@
 //
 // # Snapshots
 //
-// Snapshot copies the open orders, instruments and idempotency window (O(open orders));
+// Snapshot copies the open orders, instruments, idempotency window and the rings of the
+// accounts with increasing client order ids (O(open orders + window + rings));
 // SnapshotView.WriteTo encodes them from any goroutine (format in snapshot.go). Restore
 // checks untrusted input completely and rebuilds every derived structure. Digest hashes
 // the encoding. Layouts of pools and hash tables are never observable, so a restored

@@ -15,6 +15,11 @@ type Config struct {
 	InstrumentsMax    uint32 // Most instruments; 0 = InstrumentsMaxDefault.
 	OrdersMax         uint32 // Most open orders over all books; 0 = OrdersMaxDefault.
 	ClientOrderIDsMax uint32 // Idempotency window; 0 = ClientOrderIDsMaxDefault.
+	// ClientOrderIDsPerAccount is how many recent commands of each trading account with
+	// increasing client order ids are remembered; 0 (or above the maximum) =
+	// ClientOrderIDsPerAccountMax. Like ClientOrderIDsMax it is part of the state's
+	// meaning: replicas and restores must use the same.
+	ClientOrderIDsPerAccount uint32
 	// OrdersCapacity is how many open orders to size the pools and tables for up front.
 	OrdersCapacity uint32
 	// ClientOrderIDsCapacity is how much of the idempotency window to allocate up front.
@@ -34,6 +39,10 @@ func (c *Config) withDefaults() Config {
 	}
 	if result.ClientOrderIDsMax == 0 || result.ClientOrderIDsMax > indexCountMax/2 {
 		result.ClientOrderIDsMax = ClientOrderIDsMaxDefault
+	}
+	if result.ClientOrderIDsPerAccount == 0 ||
+		result.ClientOrderIDsPerAccount > ClientOrderIDsPerAccountMax {
+		result.ClientOrderIDsPerAccount = ClientOrderIDsPerAccountMax
 	}
 	result.OrdersCapacity = min(result.OrdersCapacity, result.OrdersMax)
 	result.ClientOrderIDsCapacity = min(result.ClientOrderIDsCapacity, result.ClientOrderIDsMax)
@@ -91,6 +100,16 @@ type Engine struct {
 	window      clientOrderWindow
 	expiry      expiryHeap
 
+	// Trading accounts with increasing client order ids (increasing.go), in opt-in
+	// order, and their index by (client, account). keyAccount is the account whose ring
+	// the current command's outcome goes to (indexNone: the window), set by lookupKey.
+	increasing      []increasingAccount
+	increasingIndex indexTable
+	keyAccount      uint32
+	keyOptIn        bool        // The current command is a place asking to opt in.
+	keyEntry        windowEntry // lookupKey's answer from a ring.
+	outcomeEntry    windowEntry // findOutcome's answer from a ring.
+
 	nextOrderID          uint64 // Id of the next order placed (from 1).
 	nextTradeID          uint64 // Id of the next trade (from 1).
 	nextTransferSequence uint64 // Sequence of the next system transfer id (from 1).
@@ -122,6 +141,8 @@ func New(l *ledger.Ledger, config Config) *Engine {
 		accounts:             make([]tradingAccount, 0, c.OrdersCapacity),
 		accountFree:          make([]uint32, 0, c.OrdersCapacity),
 		accountIdx:           newIndexTable(c.OrdersCapacity),
+		increasingIndex:      newIndexTable(0),
+		keyAccount:           indexNone,
 		nextOrderID:          1,
 		nextTradeID:          1,
 		nextTransferSequence: 1,

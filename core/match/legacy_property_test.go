@@ -19,11 +19,13 @@ import (
 func TestAgainstNaiveAcrossVersionTwo(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
 		p := newPropertyRun(rt)
+		p.optInRefused = true // Version 2 had no opt-in: none before the upgrade.
 		steps := rapid.IntRange(1, 120).Draw(rt, "steps")
 		upgradeAt := rapid.IntRange(0, steps).Draw(rt, "upgrade at")
 		for step := 0; step < steps; step++ {
 			if step == upgradeAt {
 				p.h.versionTwoRoundTrip()
+				p.optInRefused = false
 			}
 			p.step(step)
 		}

@@ -24,6 +24,18 @@ const (
 	// index: a 64-byte bucket per two entries, see windowKeysPerBucketMax).
 	ClientOrderIDsMaxDefault = 1 << 20
 
+	// ClientOrderIDsPerAccountMax bounds (and is the default of) Config.
+	// ClientOrderIDsPerAccount: how many recent commands of a trading account that opted
+	// into increasing client order ids are remembered for resends. 64 covers a client
+	// that resends everything it had in flight when its connection broke, up to 64 order
+	// commands per trading account; a ring entry is 40 bytes, so an account costs ~2.6 KiB.
+	ClientOrderIDsPerAccountMax = 64
+
+	// IncreasingAccountsMax bounds the trading accounts that opted into increasing client
+	// order ids (an opt-in is kept for good; beyond the bound an opting place is refused
+	// with accounts_limit_reached): at ~2.6 KiB each, at most ~42 MiB.
+	IncreasingAccountsMax = 16384
+
 	// FillsPerStepMax bounds the fills settled by one ledger chain (one "step" of an
 	// order's matching). A fill costs at most four chain events (the maker's payment from
 	// its reservation, the release of what its rest no longer needs — or, for a legacy

@@ -1,6 +1,7 @@
 package match
 
 import (
+	"slices"
 	"sort"
 
 	"sequent/core/model"
@@ -19,8 +20,12 @@ type naive struct {
 	posted      map[[2]uint64]uint64 // (trader, ledger) → posted balance.
 	fees        [3]uint64            // By ledger.
 	window      map[[3]uint64]naiveEntry
-	trades      []trade     // Of the current command.
-	canceled    [][2]uint64 // Of the current command: (order id, reason).
+	// increasing holds, per opted-in (client, account), every key remembered since it
+	// opted in, in order; the last perAccount of them are its ring.
+	increasing map[[2]uint64][]uint64
+	perAccount int
+	trades     []trade     // Of the current command.
+	canceled   [][2]uint64 // Of the current command: (order id, reason).
 }
 
 type naiveOrder struct {
@@ -36,11 +41,13 @@ type naiveOrder struct {
 type naiveEntry struct {
 	kind   commandKind
 	result model.OrderResult
+	order  *model.Order // A place's event, to tell a resend from other fields.
 }
 
 func newNaive(x model.Instrument) *naive {
 	return &naive{instrument: x, nextOrderID: 1, nextTradeID: 1,
-		posted: map[[2]uint64]uint64{}, window: map[[3]uint64]naiveEntry{}}
+		posted: map[[2]uint64]uint64{}, window: map[[3]uint64]naiveEntry{},
+		increasing: map[[2]uint64][]uint64{}, perAccount: ClientOrderIDsPerAccountMax}
 }
 
 func (n *naive) begin() {
@@ -252,26 +259,63 @@ func (n *naive) fill(m, t *naiveOrder, quantity uint64) {
 func (n *naive) remember(client, account, key uint64, kind commandKind,
 	result model.OrderResult) model.OrderResult {
 	n.window[[3]uint64{client, account, key}] = naiveEntry{kind: kind, result: result}
+	if keys, opted := n.increasing[[2]uint64{client, account}]; opted {
+		n.increasing[[2]uint64{client, account}] = append(keys, key)
+	}
 	return result
 }
 
-// resend answers a known key, like the engine's window.
-func (n *naive) resend(client, account, key uint64, kind commandKind) (model.OrderResult, bool) {
-	entry, found := n.window[[3]uint64{client, account, key}]
-	if !found {
-		return model.OrderResult{}, false
+// recent reports whether key is among the last perAccount keys of an opted-in account.
+func (n *naive) recent(keys []uint64, key uint64) bool {
+	return slices.Contains(keys[max(0, len(keys)-n.perAccount):], key)
+}
+
+// lookup answers a command's key as the engine's lookupKey does, written from the rule
+// rather than the ring: an opted-in account's key above all it used is new, one of its
+// last perAccount keys is a resend, any other is refused (and not remembered); other
+// accounts' keys are looked up in the window, which forgets nothing here.
+func (n *naive) lookup(client, account, key uint64, kind commandKind,
+	order *model.Order) (model.OrderResult, bool) {
+	keys, opted := n.increasing[[2]uint64{client, account}]
+	if opted {
+		if key > keys[len(keys)-1] {
+			return model.OrderResult{}, false
+		}
+		if !n.recent(keys, key) {
+			return model.OrderResult{Status: model.StatusClientOrderIDNotIncreasing}, true
+		}
 	}
-	if entry.kind != kind {
+	entry, found := n.window[[3]uint64{client, account, key}]
+	switch {
+	case !found:
+		return model.OrderResult{}, false
+	case entry.kind != kind:
 		return model.OrderResult{Status: model.StatusClientOrderIDReused}, true
+	case order != nil && entry.order != nil && *order != *entry.order:
+		return model.OrderResult{Status: model.StatusClientOrderIDExistsWithDifferentFields},
+			true
 	}
 	return entry.result, true
 }
 
 // place applies a place event; the generator only makes the refusals modelled here.
 func (n *naive) place(client uint64, trader uint64, e *model.Order, now uint64) model.OrderResult {
-	if result, found := n.resend(client, e.Account, e.ClientOrderID, commandPlace); found {
+	if result, found := n.lookup(client, e.Account, e.ClientOrderID, commandPlace, e); found {
 		return result
 	}
+	defer func() { // Every outcome is remembered with its event.
+		at := [3]uint64{client, e.Account, e.ClientOrderID}
+		entry := n.window[at]
+		event := *e
+		entry.order = &event
+		n.window[at] = entry
+		// An accepted place with the flag opts its account in: its key starts the ring.
+		_, opted := n.increasing[[2]uint64{client, e.Account}]
+		if !opted && entry.result.Status == model.StatusOK &&
+			e.Flags&model.OrderFlagClientOrderIDsIncreasing != 0 {
+			n.increasing[[2]uint64{client, e.Account}] = []uint64{e.ClientOrderID}
+		}
+	}()
 	x := &n.instrument
 	reject := func(status model.Status) model.OrderResult {
 		return n.remember(client, e.Account, e.ClientOrderID, commandPlace,
@@ -314,6 +358,10 @@ func (n *naive) find(client, account, orderID, original uint64, now uint64) *nai
 	byOriginal := orderID == 0
 	if byOriginal {
 		entry, found := n.window[[3]uint64{client, account, original}]
+		if keys, opted := n.increasing[[2]uint64{client, account}]; opted &&
+			!n.recent(keys, original) {
+			found = false // Only the ring of an opted-in account is looked in.
+		}
 		if !found || entry.result.Status != model.StatusOK ||
 			(entry.kind != commandPlace && entry.kind != commandReplace) {
 			return nil
@@ -330,7 +378,11 @@ func (n *naive) find(client, account, orderID, original uint64, now uint64) *nai
 }
 
 func (n *naive) cancelCommand(client uint64, c *model.OrderCancel, now uint64) model.OrderResult {
-	if result, found := n.resend(client, c.Account, c.ClientOrderID, commandCancel); found {
+	if result, found := n.lookup(client, c.Account, c.ClientOrderID, commandCancel,
+		nil); found {
+		if result.Status == model.StatusClientOrderIDNotIncreasing {
+			result.OrderID = c.OrderID
+		}
 		return result
 	}
 	o := n.find(client, c.Account, c.OrderID, c.OriginalClientOrderID, now)
@@ -344,7 +396,11 @@ func (n *naive) cancelCommand(client uint64, c *model.OrderCancel, now uint64) m
 }
 
 func (n *naive) replace(client uint64, r *model.OrderReplace, now uint64) model.OrderResult {
-	if result, found := n.resend(client, r.Account, r.ClientOrderID, commandReplace); found {
+	if result, found := n.lookup(client, r.Account, r.ClientOrderID, commandReplace,
+		nil); found {
+		if result.Status == model.StatusClientOrderIDNotIncreasing {
+			result.OrderID = r.OrderID
+		}
 		return result
 	}
 	reject := func(orderID uint64, status model.Status) model.OrderResult {
@@ -395,7 +451,8 @@ func (n *naive) replace(client uint64, r *model.OrderReplace, now uint64) model.
 }
 
 func (n *naive) massCancel(client uint64, m *model.MassCancel) model.MassCancelResult {
-	if result, found := n.resend(client, m.Account, m.ClientOrderID, commandMassCancel); found {
+	if result, found := n.lookup(client, m.Account, m.ClientOrderID, commandMassCancel,
+		nil); found {
 		return model.MassCancelResult{Status: result.Status, CanceledCount: uint32(result.OrderID)}
 	}
 	var ending []*naiveOrder

@@ -21,7 +21,7 @@ func TestClientOrderIDFieldsCompared(t *testing.T) {
 		func(o *model.Order) { o.Quantity = 20 },
 		func(o *model.Order) { o.Side = model.SideSell },
 		func(o *model.Order) { o.QuoteAccountID = model.U128(bankQuoteID) },
-		func(o *model.Order) { o.Reserved[15] = 1 },
+		func(o *model.Order) { o.Reserved[14] = 1 },
 	} {
 		changed := order
 		change(&changed)

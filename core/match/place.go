@@ -47,7 +47,7 @@ func resend(entry *windowEntry, kind commandKind, digest uint64) model.OrderResu
 func (e *Engine) commandRejected(client, account, clientOrderID, orderID uint64,
 	instrumentID uint32, kind commandKind, digest uint64, status model.Status, now uint64,
 	sink Sink) model.OrderResult {
-	e.window.remember(windowEntry{client: client, account: account,
+	e.rememberCommand(windowEntry{client: client, account: account,
 		clientOrderID: clientOrderID, orderID: orderID, timestamp: now, status: status,
 		kind: kind, digest: digest})
 	e.reportRejected(client, account, clientOrderID, orderID, instrumentID, status, now, sink)
@@ -76,7 +76,14 @@ func (e *Engine) placeOrder(clock *uint64, client uint64, event *model.Order, no
 		return model.OrderResult{Timestamp: now, Status: status}
 	}
 	digest := placeDigest(event)
-	if entry, found := e.window.find(client, event.Account, event.ClientOrderID); found {
+	entry, status := e.lookupKey(client, event.Account, event.ClientOrderID,
+		event.Flags&model.OrderFlagClientOrderIDsIncreasing != 0)
+	if status != model.StatusOK {
+		e.reportRejected(client, event.Account, event.ClientOrderID, 0, event.Instrument,
+			status, now, sink)
+		return model.OrderResult{Timestamp: now, Status: status}
+	}
+	if entry != nil {
 		return resend(entry, commandPlace, digest)
 	}
 	instrumentIndex, status := e.validateOrder(event, now)
@@ -104,7 +111,7 @@ func (e *Engine) placeOrder(clock *uint64, client uint64, event *model.Order, no
 	o := &e.orders[slot]
 	orderID := o.id
 	e.nextOrderID++
-	e.window.remember(windowEntry{client: client, account: event.Account,
+	e.rememberCommand(windowEntry{client: client, account: event.Account,
 		clientOrderID: event.ClientOrderID, orderID: orderID, timestamp: now,
 		status: model.StatusOK, kind: commandPlace, digest: digest})
 	e.report(o, model.ReportAccepted, model.StatusOK, o.clientOrderID, now, sink)
@@ -156,7 +163,7 @@ func (e *Engine) validateOrder(o *model.Order, now uint64) (uint32, model.Status
 	switch {
 	case o.Timestamp != 0:
 		return indexNone, model.StatusTimestampMustBeZero
-	case o.Reserved != [16]byte{}:
+	case o.Flags&^model.OrderFlagsKnown != 0, o.Reserved != [15]byte{}:
 		return indexNone, model.StatusReservedField
 	}
 	index, found := e.findInstrument(o.Instrument)

@@ -25,7 +25,9 @@ func propertyInstrument() model.Instrument {
 
 // TestAgainstNaive drives the engine and the naive matcher (naive_test.go) with the same
 // random command streams (places of every type, cancels by id and by client order id,
-// replaces, mass cancels, resends, deposits, time jumps with expiry) and compares after
+// replaces, mass cancels, resends, places under used or skipped keys, deposits, time
+// jumps with expiry; trading account 2 of each trader opts into increasing client order
+// ids at a random place, with a ring of one to six commands) and compares after
 // every command: results, trades, cancels with reasons, both sides of the book, and every
 // trader's posted and held balances and the fee accounts. The harness also checks every
 // invariant after each command (escrow = Σ open holds, ledger invariants), and once per
@@ -51,6 +53,8 @@ type propertyRun struct {
 	n      *naive
 	keys   map[[2]uint64]uint64 // Next client order id per (client, account).
 	placed []placedEvent        // For resends.
+	// optInRefused keeps places from opting into increasing client order ids.
+	optInRefused bool
 }
 
 type placedEvent struct {
@@ -60,8 +64,12 @@ type placedEvent struct {
 
 func newPropertyRun(rt *rapid.T) *propertyRun {
 	x := propertyInstrument()
-	p := &propertyRun{rt: rt, h: newHarness(rt, Config{OrdersCapacity: 64}, x), n: newNaive(x),
+	// A ring of one to six commands per opted-in trading account, so that runs forget.
+	perAccount := rapid.Uint32Range(1, 6).Draw(rt, "commands per account")
+	p := &propertyRun{rt: rt, h: newHarness(rt, Config{OrdersCapacity: 64,
+		ClientOrderIDsPerAccount: perAccount}, x), n: newNaive(x),
 		keys: map[[2]uint64]uint64{}}
+	p.n.perAccount = int(perAccount)
 	for trader := uint64(1); trader <= propertyTraders; trader++ {
 		base := rapid.Uint64Range(0, 300).Draw(rt, "base")
 		quote := rapid.Uint64Range(0, 30_000).Draw(rt, "quote")
@@ -87,8 +95,10 @@ func (p *propertyRun) step(step int) {
 	switch kind := rapid.IntRange(0, 99).Draw(rt, "command"); {
 	case kind < 45:
 		got, want = p.place(now)
-	case kind < 55:
+	case kind < 52:
 		got, want = p.resend(now)
+	case kind < 55:
+		got, want = p.placeStale(now)
 	case kind < 68:
 		got, want = p.cancel(now)
 	case kind < 88:
@@ -159,6 +169,10 @@ func (p *propertyRun) drawOrder(now uint64) (uint64, model.Order) {
 	o := limitOrder(trader, p.key(trader, account), side, price,
 		10*rapid.Uint64Range(1, 6).Draw(rt, "lots"))
 	o.Account = account
+	if account == 2 && !p.optInRefused && rapid.IntRange(0, 3).Draw(rt, "increasing ids") == 0 {
+		// Trading account 2 opts into increasing ids at its first flagged place.
+		o.Flags = model.OrderFlagClientOrderIDsIncreasing
+	}
 	o.SelfTrade = model.SelfTradeMode(rapid.IntRange(0, 3).Draw(rt, "self trade"))
 	if rapid.IntRange(0, 4).Draw(rt, "market") == 0 {
 		o.Type = model.OrderMarket
@@ -200,6 +214,20 @@ func (p *propertyRun) resend(now uint64) (any, any) {
 	got := p.h.place(event.client, event.order)[0]
 	want := p.n.place(event.client, event.client, &event.order, now)
 	got.Timestamp, want.Timestamp = 0, 0
+	return got, want
+}
+
+// placeStale places a new event under a key its account used already (or skipped): a
+// mistake in the window, refused or a resend answer for an opted-in account.
+func (p *propertyRun) placeStale(now uint64) (any, any) {
+	trader, o := p.drawOrder(now)
+	if o.ReservePrice != 0 && o.ReservePrice < o.Price {
+		o.ReservePrice = 0
+	}
+	o.ClientOrderID = rapid.Uint64Range(1, o.ClientOrderID).Draw(p.rt, "stale key")
+	got := p.h.place(trader, o)[0]
+	want := p.n.place(trader, trader, &o, now)
+	got.Timestamp = 0
 	return got, want
 }
 

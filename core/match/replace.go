@@ -31,7 +31,12 @@ func (e *Engine) replaceOrder(clock *uint64, client uint64, r *model.OrderReplac
 		return model.OrderResult{OrderID: r.OrderID, Timestamp: now, Status: status}
 	}
 	digest := replaceDigest(r)
-	if entry, found := e.window.find(client, r.Account, r.ClientOrderID); found {
+	entry, status := e.lookupKey(client, r.Account, r.ClientOrderID, false)
+	if status != model.StatusOK {
+		e.reportRejected(client, r.Account, r.ClientOrderID, r.OrderID, 0, status, now, sink)
+		return model.OrderResult{OrderID: r.OrderID, Timestamp: now, Status: status}
+	}
+	if entry != nil {
 		return resend(entry, commandReplace, digest)
 	}
 	slot, status := e.validateReplace(client, r, now)
@@ -49,7 +54,7 @@ func (e *Engine) replaceOrder(clock *uint64, client uint64, r *model.OrderReplac
 	}
 	o := &e.orders[slot]
 	orderID := o.id
-	e.window.remember(windowEntry{client: client, account: r.Account,
+	e.rememberCommand(windowEntry{client: client, account: r.Account,
 		clientOrderID: r.ClientOrderID, orderID: orderID, timestamp: now,
 		status: model.StatusOK, kind: commandReplace, digest: digest})
 	leaves := r.Quantity - o.filled

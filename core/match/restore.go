@@ -39,7 +39,13 @@ func Restore(l *ledger.Ledger, config Config, r io.Reader) (*Engine, error) {
 		return nil, fmt.Errorf("%w: counts %d/%d/%d exceed limits", ErrSnapshotInvalid,
 			instrumentCount, orderCount, windowCount)
 	}
-	if [16]byte(header[48:64]) != [16]byte{} {
+	increasingCount := binary.LittleEndian.Uint32(header[48:])
+	if increasingCount > IncreasingAccountsMax || (version < 4) != (increasingCount == 0) {
+		return nil, fmt.Errorf("%w: %d increasing accounts in version %d (at most %d, "+
+			"and some exactly from version 4)", ErrSnapshotInvalid, increasingCount, version,
+			IncreasingAccountsMax)
+	}
+	if [12]byte(header[52:64]) != [12]byte{} {
 		return nil, fmt.Errorf("%w: reserved header bytes", ErrSnapshotInvalid)
 	}
 	// Size the pools from the counts only up to restoreCapacityMax: the counts are
@@ -59,6 +65,7 @@ func Restore(l *ledger.Ledger, config Config, r io.Reader) (*Engine, error) {
 		func() error { return restorer.instruments(instrumentCount) },
 		func() error { return restorer.orders(orderCount) },
 		func() error { return restorer.window(windowCount) },
+		func() error { return restorer.increasing(increasingCount) },
 		e.CheckInvariants,
 	}
 	for _, step := range steps {
@@ -286,4 +293,50 @@ func (s *restorer) window(count uint32) error {
 		e.window.remember(entry)
 		return nil
 	})
+}
+
+// increasing reads the trading accounts with increasing client order ids (version 4; an
+// older file has none: its header word is reserved, and refused unless zero).
+func (s *restorer) increasing(count uint32) error {
+	e := s.engine
+	var head [snapshotIncreasingSize]byte
+	var record [snapshotIncreasingEntry]byte
+	for i := range count {
+		if _, err := io.ReadFull(s.r, head[:]); err != nil {
+			return fmt.Errorf("increasing account %d truncated: %v", i, err)
+		}
+		client := binary.LittleEndian.Uint64(head[0:])
+		account := binary.LittleEndian.Uint64(head[8:])
+		entries := binary.LittleEndian.Uint32(head[16:])
+		switch {
+		case account == 0, entries == 0, entries > e.config.ClientOrderIDsPerAccount,
+			binary.LittleEndian.Uint32(head[20:]) != 0:
+			return fmt.Errorf("increasing account %d is not valid", i)
+		}
+		if _, found := e.findIncreasing(client, account); found {
+			return fmt.Errorf("increasing account %d twice", i)
+		}
+		a := &e.increasing[e.increasingAdd(client, account)]
+		for j := range entries {
+			if _, err := io.ReadFull(s.r, record[:]); err != nil {
+				return fmt.Errorf("increasing account %d entry %d truncated: %v", i, j, err)
+			}
+			b := record[:]
+			entry := windowEntry{client: client, account: account,
+				clientOrderID: binary.LittleEndian.Uint64(b[0:]),
+				orderID:       binary.LittleEndian.Uint64(b[8:]),
+				timestamp:     binary.LittleEndian.Uint64(b[16:]),
+				digest:        binary.LittleEndian.Uint64(b[24:]),
+				status:        model.Status(binary.LittleEndian.Uint32(b[32:])),
+				kind:          commandKind(b[36])}
+			switch {
+			case entry.clientOrderID == 0, a.count != 0 && entry.clientOrderID <= a.mark,
+				entry.timestamp == 0, entry.kind == 0 || entry.kind >= commandKindEnd,
+				!entry.status.Known(), b[37] != 0 || b[38] != 0 || b[39] != 0:
+				return fmt.Errorf("increasing account %d entry %d is not valid", i, j)
+			}
+			e.increasingAppend(a, &entry)
+		}
+	}
+	return nil
 }

@@ -29,25 +29,38 @@ import (
 //	window       entries × 56: client | account | client order id | order id (or count)
 //	             | timestamp | status u32 | kind u8 | reserved (3) | fields digest u64;
 //	             oldest first
+//	increasing   accounts × (24 + entries × 40): client | account | entries u32 |
+//	             reserved u32, then its entries oldest first (keys strictly increasing):
+//	             client order id | order id (or count) | timestamp | fields digest |
+//	             status u32 | kind u8 | reserved (3); accounts in opt-in order
 //
 // Version 2 added the fields digest of window entries (version 1 files are refused).
 // Version 3 (reservations) widened the order record from 144 bytes (hold sequence u64,
 // never 0 | reserved u64, zero) to 152; a version-2 file still restores: its orders keep
 // their pending hold transfers and settle the old way until they end or their hold
 // changes (settle.go, holdReserved).
+// Version 4 added the trading accounts with increasing client order ids: their count
+// (u32) in the header's first reserved word, at 48, and the increasing section; earlier
+// versions, whose reserved words are zero, restore with none. A state without such
+// accounts is written as version 3, byte for byte as before (so the state digests of
+// logs that never opt in do not change, and an older server can still read it), and a
+// version-4 file with none is refused: one encoding per state.
 //
 // Everything else (levels, trees, hash indexes, trading-account lists, the expiry heap,
 // hold amounts, escrow ids) is derived and rebuilt on load, so the format stays small and
 // independent of hash seeds and pool layouts.
 const (
 	snapshotMagic           = "SQMATCH1"
-	snapshotVersion         = 3
+	snapshotVersion         = 4
+	snapshotVersionPlain    = 3 // Written when no account has increasing client order ids.
 	snapshotVersionOldest   = 2 // The oldest version Restore reads.
 	snapshotHeaderSize      = 64
 	snapshotInstrumentSize  = model.InstrumentSize + 16
 	snapshotOrderSize       = model.OrderStateSize + 24
 	snapshotOrderSizeV2     = model.OrderStateSize + 16
 	snapshotWindowEntrySize = 56
+	snapshotIncreasingSize  = 24 // An opted-in account's head.
+	snapshotIncreasingEntry = 40 // One entry of its ring.
 	snapshotBufferBytes     = 1 << 16
 )
 
@@ -64,6 +77,8 @@ type SnapshotView struct {
 	holdSequences        []uint64 // 0: a reservation.
 	holdAmounts          []model.Uint128
 	window               []windowEntry
+	increasing           []increasingHead  // Opted-in accounts, in opt-in order.
+	increasingEntries    []increasingEntry // Each account's count of entries in turn.
 	nextOrderID          uint64
 	nextTradeID          uint64
 	nextTransferSequence uint64
@@ -103,6 +118,15 @@ func (e *Engine) Snapshot() *SnapshotView {
 	for i := range v.window {
 		v.window[i] = *e.window.at(uint32(i))
 	}
+	v.increasing = make([]increasingHead, 0, len(e.increasing))
+	for index := range e.increasing {
+		a := &e.increasing[index]
+		v.increasing = append(v.increasing, increasingHead{client: a.client,
+			account: a.account, count: a.count})
+		for i := range a.count {
+			v.increasingEntries = append(v.increasingEntries, *e.increasingAt(a, i))
+		}
+	}
 	return v
 }
 
@@ -111,13 +135,18 @@ func (v *SnapshotView) WriteTo(w io.Writer) (int64, error) {
 	writer := countingWriter{w: bufio.NewWriterSize(w, snapshotBufferBytes)}
 	var header [snapshotHeaderSize]byte
 	copy(header[0:8], snapshotMagic)
-	binary.LittleEndian.PutUint32(header[8:], snapshotVersion)
+	version := uint32(snapshotVersion)
+	if len(v.increasing) == 0 {
+		version = snapshotVersionPlain
+	}
+	binary.LittleEndian.PutUint32(header[8:], version)
 	binary.LittleEndian.PutUint32(header[12:], uint32(len(v.instruments)))
 	binary.LittleEndian.PutUint32(header[16:], uint32(len(v.orders)))
 	binary.LittleEndian.PutUint32(header[20:], uint32(len(v.window)))
 	binary.LittleEndian.PutUint64(header[24:], v.nextOrderID)
 	binary.LittleEndian.PutUint64(header[32:], v.nextTradeID)
 	binary.LittleEndian.PutUint64(header[40:], v.nextTransferSequence)
+	binary.LittleEndian.PutUint32(header[48:], uint32(len(v.increasing)))
 	writer.write(header[:])
 	var record [snapshotOrderSize]byte
 	for i := range v.instruments {
@@ -136,6 +165,20 @@ func (v *SnapshotView) WriteTo(w io.Writer) (int64, error) {
 		encodeWindowEntry(&v.window[i], record[:snapshotWindowEntrySize])
 		writer.write(record[:snapshotWindowEntrySize])
 	}
+	entries := v.increasingEntries
+	for i := range v.increasing {
+		a := &v.increasing[i]
+		binary.LittleEndian.PutUint64(record[0:], a.client)
+		binary.LittleEndian.PutUint64(record[8:], a.account)
+		binary.LittleEndian.PutUint32(record[16:], a.count)
+		binary.LittleEndian.PutUint32(record[20:], 0)
+		writer.write(record[:snapshotIncreasingSize])
+		for j := range a.count {
+			encodeIncreasingEntry(&entries[j], record[:snapshotIncreasingEntry])
+			writer.write(record[:snapshotIncreasingEntry])
+		}
+		entries = entries[a.count:]
+	}
 	return writer.flush()
 }
 
@@ -149,6 +192,22 @@ func encodeWindowEntry(entry *windowEntry, b []byte) {
 	b[44] = byte(entry.kind)
 	clear(b[45:48])
 	binary.LittleEndian.PutUint64(b[48:], entry.digest)
+}
+
+// increasingHead is an opted-in account in a SnapshotView, without its ring.
+type increasingHead struct {
+	client, account uint64
+	count           uint32
+}
+
+func encodeIncreasingEntry(entry *increasingEntry, b []byte) {
+	binary.LittleEndian.PutUint64(b[0:], entry.clientOrderID)
+	binary.LittleEndian.PutUint64(b[8:], entry.orderID)
+	binary.LittleEndian.PutUint64(b[16:], entry.timestamp)
+	binary.LittleEndian.PutUint64(b[24:], entry.digest)
+	binary.LittleEndian.PutUint32(b[32:], uint32(entry.status))
+	b[36] = byte(entry.kind)
+	clear(b[37:40])
 }
 
 // countingWriter wraps a bufio.Writer, keeping the first error and the byte count.

@@ -158,6 +158,8 @@ func FuzzRestore(f *testing.F) {
 	// Version 2: orders held by pending transfers, over the ledger of that state.
 	legacyLedger, _, oldEngine := versionTwoScenario(f)
 	f.Add(oldEngine)
+	_, increasingEngine := snapshotBytes(f, newIncreasingScenario(f))
+	f.Add(increasingEngine)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		over := l
 		if len(data) >= 12 && binary.LittleEndian.Uint32(data[8:]) == 2 {
@@ -298,6 +300,9 @@ func versionTwoEngine(t tb, engineBytes []byte) []byte {
 	instruments := int(binary.LittleEndian.Uint32(engineBytes[12:]))
 	orders := int(binary.LittleEndian.Uint32(engineBytes[16:]))
 	first := snapshotHeaderSize + instruments*snapshotInstrumentSize
+	if binary.LittleEndian.Uint32(engineBytes[48:]) != 0 {
+		t.Fatalf("accounts with increasing client order ids: no version-2 engine had them")
+	}
 	old := append([]byte(nil), engineBytes[:first]...)
 	binary.LittleEndian.PutUint32(old[8:], 2)
 	for i := range orders {

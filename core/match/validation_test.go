@@ -32,7 +32,7 @@ func TestPlaceValidation(t *testing.T) {
 		{model.StatusClientOrderIDMustNotBeZero, func(o *model.Order) { o.ClientOrderID = 0 }},
 		{model.StatusAccountMustNotBeZero, func(o *model.Order) { o.Account = 0 }},
 		{model.StatusTimestampMustBeZero, func(o *model.Order) { o.Timestamp = 1 }},
-		{model.StatusReservedField, func(o *model.Order) { o.Reserved[15] = 1 }},
+		{model.StatusReservedField, func(o *model.Order) { o.Reserved[14] = 1 }},
 		{model.StatusInstrumentNotFound, func(o *model.Order) { o.Instrument = 99 }},
 		{model.StatusSideInvalid, func(o *model.Order) { o.Side = 3 }},
 		{model.StatusOrderTypeInvalid, func(o *model.Order) { o.Type = 0 }},

@@ -303,13 +303,16 @@ func bytesWord(b []byte) uint64 {
 	return w
 }
 
-// placeDigest covers every field of a place event but its key.
+// placeDigest covers every field of a place event but its key. Bytes 104 to 119 (flags
+// and reserved) are mixed as the two little-endian words they were when all sixteen were
+// reserved, so digests remembered before the flags existed still match their resends.
 func placeDigest(o *model.Order) uint64 {
 	small := uint64(o.Instrument) | uint64(o.Side)<<32 | uint64(o.Type)<<40 |
 		uint64(o.TimeInForce)<<48 | uint64(o.SelfTrade)<<56
 	return digestWords(o.BaseAccountID.Lo, o.BaseAccountID.Hi, o.QuoteAccountID.Lo,
 		o.QuoteAccountID.Hi, o.Price, o.Quantity, o.ReservePrice, o.ExpireTimestamp,
-		o.Budget.Lo, o.Budget.Hi, small, bytesWord(o.Reserved[:8]), bytesWord(o.Reserved[8:]),
+		o.Budget.Lo, o.Budget.Hi, small, uint64(o.Flags)|bytesWord(o.Reserved[:7])<<8,
+		bytesWord(o.Reserved[7:]),
 		o.Timestamp)
 }
 

@@ -200,7 +200,10 @@ func (x *Instrument) Decode(b []byte) {
 //	 32 quote_account_id (u128)               48 price          56 quantity
 //	 64 reserve_price    72 expire_timestamp  80 budget (u128)
 //	 96 instrument (u32) 100 side (u8) 101 type (u8) 102 time_in_force (u8)
-//	103 self_trade (u8)  104 reserved (16)   120 timestamp
+//	103 self_trade (u8)  104 flags (u8)      105 reserved (15)   120 timestamp
+//
+// Byte 104 was the first of 16 reserved bytes, which had to be zero: flags 0 is the
+// behaviour of every release before it.
 const (
 	orderOffsetClientOrderID   = 0
 	orderOffsetAccount         = 8
@@ -216,7 +219,8 @@ const (
 	orderOffsetType            = 101
 	orderOffsetTimeInForce     = 102
 	orderOffsetSelfTrade       = 103
-	orderOffsetReserved        = 104
+	orderOffsetFlags           = 104
+	orderOffsetReserved        = 105
 	orderOffsetTimestamp       = 120
 )
 
@@ -240,9 +244,24 @@ type Order struct {
 	Type            OrderType     // OrderLimit or OrderMarket.
 	TimeInForce     TimeInForce   // Market orders: IOC or FOK only.
 	SelfTrade       SelfTradeMode // Self-trade prevention of this order.
-	Reserved        [16]byte      // Must be zero.
+	Flags           uint8         // OrderFlag* bits; others are reserved (must be zero).
+	Reserved        [15]byte      // Must be zero.
 	Timestamp       uint64        // Must be zero.
 }
+
+// Order flags (byte 104 of the place event).
+const (
+	// OrderFlagClientOrderIDsIncreasing opts the order's (client, trading account) into
+	// increasing client order ids when the place is accepted (package match,
+	// "Idempotency"): from this command on,
+	// every order command of that trading account must carry a key above the highest it
+	// used, or be a resend of one of its last few commands. The opt-in is kept for good;
+	// the flag on later places of the account changes nothing (but is part of the
+	// command's fields, as every byte is, for telling resends from mistakes).
+	OrderFlagClientOrderIDsIncreasing uint8 = 1 << 0
+	// OrderFlagsKnown is every defined order flag; any other bit is reserved_field.
+	OrderFlagsKnown = OrderFlagClientOrderIDsIncreasing
+)
 
 const (
 	_ uintptr = unsafe.Sizeof(Order{}) - OrderSize
@@ -266,6 +285,7 @@ func (o *Order) Encode(b []byte) {
 	b[orderOffsetType] = byte(o.Type)
 	b[orderOffsetTimeInForce] = byte(o.TimeInForce)
 	b[orderOffsetSelfTrade] = byte(o.SelfTrade)
+	b[orderOffsetFlags] = o.Flags
 	copy(b[orderOffsetReserved:orderOffsetTimestamp], o.Reserved[:])
 	binary.LittleEndian.PutUint64(b[orderOffsetTimestamp:], o.Timestamp)
 }
@@ -287,6 +307,7 @@ func (o *Order) Decode(b []byte) {
 	o.Type = OrderType(b[orderOffsetType])
 	o.TimeInForce = TimeInForce(b[orderOffsetTimeInForce])
 	o.SelfTrade = SelfTradeMode(b[orderOffsetSelfTrade])
+	o.Flags = b[orderOffsetFlags]
 	copy(o.Reserved[:], b[orderOffsetReserved:orderOffsetTimestamp])
 	o.Timestamp = binary.LittleEndian.Uint64(b[orderOffsetTimestamp:])
 }

@@ -63,6 +63,10 @@ const (
 	StatusClientOrderIDExistsWithDifferentFields Status = 157
 	StatusBaseAccountNotOwned                    Status = 158 // The caller may not trade from it.
 	StatusQuoteAccountNotOwned                   Status = 159 // The caller may not trade from it.
+	// StatusClientOrderIDNotIncreasing: a trading account that opted into increasing
+	// client order ids sent a key at or below its highest that is not one of its
+	// remembered recent commands. Only such accounts ever get it.
+	StatusClientOrderIDNotIncreasing Status = 160
 
 	// Reasons in execution reports (kind canceled or expired).
 	StatusCanceledByClient   Status = 170
@@ -124,6 +128,7 @@ var matchStatusNames = [matchStatusEnd - matchStatusStart]string{
 	StatusClientOrderIDExistsWithDifferentFields - matchStatusStart: "client_order_id_exists_with_different_fields",
 	StatusBaseAccountNotOwned - matchStatusStart:                    "base_account_not_owned",
 	StatusQuoteAccountNotOwned - matchStatusStart:                   "quote_account_not_owned",
+	StatusClientOrderIDNotIncreasing - matchStatusStart:             "client_order_id_not_increasing",
 	StatusCanceledByClient - matchStatusStart:                       "canceled_by_client",
 	StatusCanceledMass - matchStatusStart:                           "canceled_mass",
 	StatusCanceledDisconnect - matchStatusStart:                     "canceled_disconnect",

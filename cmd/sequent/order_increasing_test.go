@@ -1,0 +1,58 @@
+package main
+
+import (
+	"context"
+	"io"
+	"strings"
+	"testing"
+
+	"sequent/core/node"
+	"sequent/netio"
+)
+
+// TestOrderPlaceClientOrderIDsIncreasing: `sequent client order place
+// --client-order-ids-increasing` opts the trading account in on a real node, so a later
+// place of that account under a lower key is refused with client_order_id_not_increasing,
+// while another trading account keeps accepting any unused key.
+func TestOrderPlaceClientOrderIDsIncreasing(t *testing.T) {
+	dir := t.TempDir()
+	keys := node.Layout{Dir: dir}.KeysPath()
+	if _, err := netio.GenerateDevKeys(keys); err != nil {
+		t.Fatal(err)
+	}
+	options := defaultServeOptions()
+	options.data, options.address, options.logLevel = dir, "127.0.0.1:0", "error"
+	options.accountsCapacity, options.transfersCapacity = 1024, 1<<12
+	running, err := startNode(context.Background(), &options, io.Discard, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = running.stop() }()
+	common := []string{"--addr", running.server.Address(), "--keys", keys}
+	place := func(key, account string, extra ...string) []string {
+		return append([]string{"order", "place", "--client-order-id", key, "--account",
+			account, "--instrument", "1", "--side", "buy", "--price", "100", "--quantity",
+			"1", "--base-account", "2", "--quote-account", "1"}, extra...)
+	}
+	steps := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"create-accounts", "1", "--ledger", "1", "--code", "1"}, ""},
+		{[]string{"create-accounts", "2", "--ledger", "2", "--code", "1"}, ""},
+		{[]string{"instrument", "create", "--id", "1", "--base-ledger", "2",
+			"--quote-ledger", "1"}, ""},
+		{place("10", "1", "--client-order-ids-increasing"), "order place: ok"},
+		{place("11", "1"), "order place: ok"},
+		{place("5", "1"), "refused: client_order_id_not_increasing (160)"},
+		{place("5", "2"), "order place: ok"}, // Trading account 2 did not opt in.
+		{place("3", "2"), "order place: ok"},
+	}
+	for _, step := range steps {
+		output, err := runClient(t, append(step.args, common...)...)
+		if !strings.Contains(output, step.want) || (err != nil) != strings.Contains(step.want,
+			"refused") {
+			t.Fatalf("%v: %v\n%s", step.args, err, output)
+		}
+	}
+}

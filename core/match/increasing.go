@@ -1,0 +1,174 @@
+package match
+
+import "sequent/core/model"
+
+// Increasing client order ids (an opt-in per trading account; see the package
+// documentation, "Idempotency"). A trading account that opted in keeps its own mark (the
+// highest key it used) and a ring of its last Config.ClientOrderIDsPerAccount outcomes,
+// in increasing key order; its commands never touch the shared window. A new command
+// then costs a hash probe and the account's header line, and remembering it writes one
+// ring entry next to the previous one, instead of two random lines of the window's
+// megabytes.
+
+// increasingEntry is the remembered outcome of one command of an opted-in account.
+type increasingEntry struct {
+	clientOrderID uint64
+	orderID       uint64 // The order concerned; for a mass cancel, how many it canceled.
+	timestamp     uint64
+	digest        uint64
+	status        model.Status
+	kind          commandKind
+}
+
+// increasingAccount is one opted-in (client, trading account).
+type increasingAccount struct {
+	client  uint64
+	account uint64
+	mark    uint64 // The highest key remembered: the newest entry's.
+	newest  uint32 // Ring position of the newest entry.
+	count   uint32 // Entries remembered, 1 to Config.ClientOrderIDsPerAccount.
+	ring    [ClientOrderIDsPerAccountMax]increasingEntry
+}
+
+// increasingTag hashes (client, account) for the opted-in accounts' index.
+func (e *Engine) increasingTag(client, account uint64) uint32 {
+	return tagOf(hash128(client, account, e.seed^0x9e6c63d0676a9a99))
+}
+
+// findIncreasing returns the index of the opted-in account (client, account).
+func (e *Engine) findIncreasing(client, account uint64) (uint32, bool) {
+	if len(e.increasing) == 0 {
+		return indexNone, false // Nobody opted in: the window's path pays nothing more.
+	}
+	_, index, found := e.increasingIndex.find(e.increasingTag(client, account),
+		func(index uint32) bool {
+			a := &e.increasing[index]
+			return a.client == client && a.account == account
+		})
+	return index, found
+}
+
+// increasingFind returns the entry of the ring of a with key clientOrderID. Ring keys
+// increase from the oldest to the newest, so the walk from the newest stops below it.
+func (e *Engine) increasingFind(a *increasingAccount, clientOrderID uint64) (
+	*increasingEntry, bool) {
+	size := e.config.ClientOrderIDsPerAccount
+	position := a.newest
+	for range a.count {
+		entry := &a.ring[position]
+		if entry.clientOrderID <= clientOrderID {
+			return entry, entry.clientOrderID == clientOrderID
+		}
+		if position == 0 {
+			position = size
+		}
+		position--
+	}
+	return nil, false
+}
+
+// lookupKey looks up the key of a valid-keyed order command of client: in its opted-in
+// account's ring, or in the shared window. It returns the remembered outcome (nil: the
+// key is new), or a status other than OK with which the command is refused and not
+// remembered. optIn (a place with OrderFlagClientOrderIDsIncreasing) asks to opt an
+// account that has not yet in: the place is looked up in the window as any other, and
+// opts the account in only if it is accepted (rememberCommand); with the table full it
+// is refused at once. It notes where the command's outcome goes (rememberCommand). An
+// outcome from a ring is copied into e.keyEntry: valid until the next lookup.
+func (e *Engine) lookupKey(client, account, clientOrderID uint64, optIn bool) (
+	*windowEntry, model.Status) {
+	index, found := e.findIncreasing(client, account)
+	e.keyAccount, e.keyOptIn = index, false
+	if !found {
+		if optIn && uint32(len(e.increasing)) >= IncreasingAccountsMax {
+			return nil, model.StatusAccountsLimitReached
+		}
+		e.keyOptIn = optIn
+		entry, _ := e.window.find(client, account, clientOrderID)
+		return entry, model.StatusOK
+	}
+	a := &e.increasing[index]
+	if clientOrderID > a.mark {
+		return nil, model.StatusOK
+	}
+	entry, found := e.increasingFind(a, clientOrderID)
+	if !found {
+		return nil, model.StatusClientOrderIDNotIncreasing
+	}
+	e.keyEntry = windowEntry{client: client, account: account,
+		clientOrderID: entry.clientOrderID, orderID: entry.orderID,
+		timestamp: entry.timestamp, digest: entry.digest, status: entry.status,
+		kind: entry.kind}
+	return &e.keyEntry, model.StatusOK
+}
+
+// findOutcome returns the remembered outcome of the command of (client, account) with
+// the key, for a cancel or replace naming its order by client order id: from the ring of
+// an opted-in account, else from the window. It does not change where the current
+// command's own outcome goes.
+func (e *Engine) findOutcome(client, account, clientOrderID uint64) (*windowEntry, bool) {
+	index, found := e.findIncreasing(client, account)
+	if !found {
+		return e.window.find(client, account, clientOrderID)
+	}
+	entry, found := e.increasingFind(&e.increasing[index], clientOrderID)
+	if !found {
+		return nil, false
+	}
+	e.outcomeEntry = windowEntry{client: client, account: account,
+		clientOrderID: entry.clientOrderID, orderID: entry.orderID,
+		timestamp: entry.timestamp, digest: entry.digest, status: entry.status,
+		kind: entry.kind}
+	return &e.outcomeEntry, true
+}
+
+// increasingAdd opts (client, account) in, with no entry yet, and returns its index.
+// The caller appends the opting command's outcome before the command ends.
+func (e *Engine) increasingAdd(client, account uint64) uint32 {
+	index := uint32(len(e.increasing))
+	e.increasing = append(e.increasing, increasingAccount{client: client, account: account})
+	e.increasingIndex.insert(e.increasingTag(client, account), index)
+	return index
+}
+
+// rememberCommand records the outcome of a command whose key lookupKey found new: in the
+// ring of its opted-in account, or in the shared window. An accepted place that asked
+// to opt in opts its account in here, and is the first entry of its ring.
+func (e *Engine) rememberCommand(entry windowEntry) {
+	if e.keyAccount == indexNone {
+		if !e.keyOptIn || entry.status != model.StatusOK || entry.kind != commandPlace {
+			e.window.remember(entry)
+			return
+		}
+		e.keyOptIn = false
+		e.keyAccount = e.increasingAdd(entry.client, entry.account)
+	}
+	a := &e.increasing[e.keyAccount]
+	if a.client != entry.client || a.account != entry.account ||
+		(a.count != 0 && entry.clientOrderID <= a.mark) {
+		panic("match: remembered command is not the one looked up")
+	}
+	e.increasingAppend(a, &entry)
+}
+
+// increasingAppend adds an outcome to the account's ring, forgetting its oldest when the
+// ring is full.
+func (e *Engine) increasingAppend(a *increasingAccount, entry *windowEntry) {
+	if a.count != 0 {
+		a.newest++
+		if a.newest == e.config.ClientOrderIDsPerAccount {
+			a.newest = 0
+		}
+	}
+	a.count = min(a.count+1, e.config.ClientOrderIDsPerAccount)
+	a.ring[a.newest] = increasingEntry{clientOrderID: entry.clientOrderID,
+		orderID: entry.orderID, timestamp: entry.timestamp, digest: entry.digest,
+		status: entry.status, kind: entry.kind}
+	a.mark = entry.clientOrderID
+}
+
+// increasingAt returns the i-th oldest entry of the account's ring.
+func (e *Engine) increasingAt(a *increasingAccount, i uint32) *increasingEntry {
+	size := e.config.ClientOrderIDsPerAccount
+	return &a.ring[(a.newest+size-a.count+1+i)%size]
+}

@@ -1,0 +1,276 @@
+package match
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"testing"
+
+	"sequent/core/model"
+)
+
+// increasingOrder is limitOrder with the opt-in flag.
+func increasingOrder(n, clientOrderID uint64, side model.Side, price, quantity uint64) model.Order {
+	o := limitOrder(n, clientOrderID, side, price, quantity)
+	o.Flags = model.OrderFlagClientOrderIDsIncreasing
+	return o
+}
+
+// TestIncreasingClientOrderIDs walks one opted-in trading account through every answer
+// of its key check, next to accounts that did not opt in and keep the window's rules.
+func TestIncreasingClientOrderIDs(t *testing.T) {
+	h := newHarness(t, Config{ClientOrderIDsPerAccount: 3}, testInstrumentRecord())
+	for n := uint64(1); n <= 2; n++ {
+		h.trader(n, 100_000, 1_000_000)
+	}
+	first := increasingOrder(1, 10, model.SideBuy, 100, 10)
+	placed := h.place(1, first)[0]
+	expectEqual(t, "opting place", placed.Status, model.StatusOK)
+	plain := limitOrder(1, 11, model.SideBuy, 95, 10) // No flag: the opt-in stays.
+	expectEqual(t, "next key", h.place(1, plain)[0].Status, model.StatusOK)
+
+	h.sink.reset()
+	expectEqual(t, "resend", h.place(1, first)[0], placed)
+	expectEqual(t, "reports of a resend", len(h.sink.reports), 0)
+	changed := first
+	changed.Price = 105
+	expectEqual(t, "same key, other fields", h.place(1, changed)[0].Status,
+		model.StatusClientOrderIDExistsWithDifferentFields)
+	cancelWithPlaceKey := h.cancel(1, model.OrderCancel{ClientOrderID: 11, Account: 1,
+		OrderID: placed.OrderID})[0]
+	expectEqual(t, "same key, other kind", cancelWithPlaceKey.Status,
+		model.StatusClientOrderIDReused)
+	expectEqual(t, "not canceled by it", h.e.OpenOrderCount(), uint32(2))
+
+	h.sink.reset()
+	for range 2 { // Refused and not remembered: the same answer twice.
+		stale := h.place(1, limitOrder(1, 5, model.SideBuy, 100, 10))[0]
+		expectEqual(t, "key below the mark, never used", stale.Status,
+			model.StatusClientOrderIDNotIncreasing)
+	}
+	expectEqual(t, "its reports", len(h.sink.reports), 2)
+	expectEqual(t, "a rejection", h.sink.reports[0].Kind, model.ReportRejected)
+	expectEqual(t, "with the status", h.sink.reports[0].Status,
+		model.StatusClientOrderIDNotIncreasing)
+	stale := h.cancel(1, model.OrderCancel{ClientOrderID: 9, Account: 1, OrderID: 77})[0]
+	expectEqual(t, "a stale cancel", stale, model.OrderResult{OrderID: 77,
+		Timestamp: h.clock, Status: model.StatusClientOrderIDNotIncreasing})
+	staleReplace := h.replace(1, model.OrderReplace{ClientOrderID: 9, Account: 1,
+		OrderID: placed.OrderID, Price: 100, Quantity: 20})[0]
+	expectEqual(t, "a stale replace", staleReplace.Status, model.StatusClientOrderIDNotIncreasing)
+	massResults := make([]model.MassCancelResult, 1)
+	h.e.MassCancel(&h.clock, 1, []model.MassCancel{{ClientOrderID: 9, Account: 1}},
+		massResults, &h.sink)
+	expectEqual(t, "a stale mass cancel", massResults[0].Status,
+		model.StatusClientOrderIDNotIncreasing)
+	expectEqual(t, "nothing canceled", h.e.OpenOrderCount(), uint32(2))
+
+	// Gaps are allowed; the keys it skipped are then below the mark.
+	expectEqual(t, "gap", h.place(1, limitOrder(1, 100, model.SideBuy, 90, 10))[0].Status,
+		model.StatusOK)
+	expectEqual(t, "skipped key", h.place(1, limitOrder(1, 50, model.SideBuy, 90, 10))[0].Status,
+		model.StatusClientOrderIDNotIncreasing)
+	// A cancel by client order id finds the order through the account's ring.
+	byKey := h.cancel(1, model.OrderCancel{ClientOrderID: 101, Account: 1,
+		OriginalClientOrderID: 100})[0]
+	expectEqual(t, "cancel by client order id", byKey.Status, model.StatusOK)
+	// The ring holds 3 commands (11, 100, 101 here): key 10 is forgotten now.
+	expectEqual(t, "forgotten resend", h.place(1, first)[0].Status,
+		model.StatusClientOrderIDNotIncreasing)
+	expectEqual(t, "remembered resend", h.cancel(1, model.OrderCancel{ClientOrderID: 101,
+		Account: 1, OriginalClientOrderID: 100})[0], byKey)
+	notFound := h.cancel(1, model.OrderCancel{ClientOrderID: 102, Account: 1,
+		OriginalClientOrderID: 10})[0]
+	expectEqual(t, "cancel by a forgotten key", notFound.Status, model.StatusOrderNotFound)
+
+	// Accounts that did not opt in keep the window: any unused key is new.
+	other := limitOrder(1, 5, model.SideBuy, 90, 10)
+	other.Account = 2
+	expectEqual(t, "other trading account", h.place(1, other)[0].Status, model.StatusOK)
+	expectEqual(t, "other client", h.place(2, limitOrder(2, 5, model.SideBuy, 90, 10))[0].Status,
+		model.StatusOK)
+	expectEqual(t, "other client, lower key", h.place(2,
+		limitOrder(2, 3, model.SideBuy, 90, 10))[0].Status, model.StatusOK)
+
+	unknownFlag := increasingOrder(2, 20, model.SideBuy, 90, 10)
+	unknownFlag.Flags = 2
+	expectEqual(t, "unknown flag", h.place(2, unknownFlag)[0].Status, model.StatusReservedField)
+	expectEqual(t, "no opt-in by it", h.place(2, limitOrder(2, 4, model.SideBuy, 90, 10))[0].Status,
+		model.StatusOK)
+}
+
+// TestIncreasingOptInOnlyByAcceptedPlace: a place with the flag opts its account in
+// only when it is accepted: not with an invalid key, nor when refused (as a place with
+// every reserved bit set is, which must not change how its account's keys are checked).
+func TestIncreasingOptInOnlyByAcceptedPlace(t *testing.T) {
+	h := newHarness(t, Config{}, testInstrumentRecord())
+	h.trader(1, 100_000, 1_000_000)
+	zero := increasingOrder(1, 0, model.SideBuy, 100, 10)
+	expectEqual(t, "key 0", h.place(1, zero)[0].Status, model.StatusClientOrderIDMustNotBeZero)
+	refused := increasingOrder(1, 10, model.SideBuy, 100, 10)
+	refused.Instrument = 99
+	expectEqual(t, "refused place", h.place(1, refused)[0].Status,
+		model.StatusInstrumentNotFound)
+	garbage := increasingOrder(1, 11, model.SideBuy, 100, 10)
+	garbage.Flags = 0xff
+	for i := range garbage.Reserved {
+		garbage.Reserved[i] = 0xff
+	}
+	expectEqual(t, "every reserved bit set", h.place(1, garbage)[0].Status,
+		model.StatusReservedField)
+	expectEqual(t, "nothing opted in", len(h.e.increasing), 0)
+	expectEqual(t, "window: a lower key is new",
+		h.place(1, limitOrder(1, 9, model.SideBuy, 100, 10))[0].Status, model.StatusOK)
+	expectEqual(t, "a refused key answers as remembered", h.place(1, refused)[0].Status,
+		model.StatusInstrumentNotFound)
+	accepted := increasingOrder(1, 20, model.SideBuy, 100, 10)
+	placed := h.place(1, accepted)[0]
+	expectEqual(t, "accepted place", placed.Status, model.StatusOK)
+	expectEqual(t, "opted in", len(h.e.increasing), 1)
+	expectEqual(t, "its resend", h.place(1, accepted)[0], placed)
+	expectEqual(t, "then a lower key", h.place(1, limitOrder(1, 12, model.SideBuy, 100,
+		10))[0].Status, model.StatusClientOrderIDNotIncreasing)
+}
+
+// TestIncreasingAccountsLimit: beyond IncreasingAccountsMax trading accounts an opting
+// place is refused with accounts_limit_reached and not remembered; the account's
+// commands without the flag keep the window.
+func TestIncreasingAccountsLimit(t *testing.T) {
+	h := newHarness(t, Config{}, testInstrumentRecord())
+	h.trader(1, 100_000, 1_000_000)
+	events := make([]model.Order, model.EventsPerRequestMax)
+	results := make([]model.OrderResult, len(events))
+	for account := uint64(1); account <= IncreasingAccountsMax; {
+		batch := events[:min(uint64(len(events)), IncreasingAccountsMax+1-account)]
+		for i := range batch {
+			// Accepted, then canceled unfilled: the book stays empty.
+			batch[i] = increasingOrder(1, 1, model.SideBuy, 100, 10)
+			batch[i].TimeInForce, batch[i].Account = model.ImmediateOrCancel, account
+			account++
+		}
+		h.e.PlaceOrders(&h.clock, 1, batch, results, &h.sink)
+		for i := range batch {
+			if results[i].Status != model.StatusOK {
+				t.Fatalf("account %d: %s", batch[i].Account, results[i].Status)
+			}
+		}
+	}
+	h.check()
+	expectEqual(t, "opted in", len(h.e.increasing), IncreasingAccountsMax)
+	beyond := increasingOrder(1, 7, model.SideBuy, 100, 10)
+	beyond.Account = IncreasingAccountsMax + 1
+	for range 2 {
+		expectEqual(t, "one account too many", h.place(1, beyond)[0].Status,
+			model.StatusAccountsLimitReached)
+	}
+	plain := beyond
+	plain.Flags = 0
+	expectEqual(t, "without the flag", h.place(1, plain)[0].Status, model.StatusOK)
+	plain.ClientOrderID = 3
+	plain.Price = 95
+	expectEqual(t, "window: a lower key is new", h.place(1, plain)[0].Status, model.StatusOK)
+}
+
+// newIncreasingScenario is the snapshot scenario with two opted-in trading accounts, one
+// whose ring has wrapped.
+func newIncreasingScenario(t tb) *harness {
+	h := newSnapshotScenario(t)
+	h.config.ClientOrderIDsPerAccount = 4
+	h.e.config.ClientOrderIDsPerAccount = 4
+	o := increasingOrder(1, 50, model.SideBuy, 90, 10)
+	o.Account = 7
+	h.placeOK(1, o)
+	for key := uint64(51); key <= 56; key++ {
+		o.ClientOrderID, o.Flags = key, 0
+		h.place(1, o) // OK or insufficient funds: both remembered.
+	}
+	h.place(2, increasingOrder(2, 20, model.SideSell, 130, 10))
+	h.check()
+	return h
+}
+
+// TestIncreasingSnapshot: opted-in accounts survive a snapshot: the restored engine
+// encodes to the same bytes and answers resends, stale keys and new keys as the original.
+func TestIncreasingSnapshot(t *testing.T) {
+	original := newIncreasingScenario(t)
+	restored := newIncreasingScenario(t)
+	restored.restoreRoundTrip()
+	expectEqual(t, "accounts", len(restored.e.increasing), 2)
+	for _, h := range []*harness{original, restored} {
+		h.sink.reset()
+		o := increasingOrder(1, 56, model.SideBuy, 90, 10)
+		o.Account, o.Flags = 7, 0
+		h.place(1, o)                                          // Resend.
+		o.ClientOrderID = 52                                   // Forgotten (ring of 4: 53 to 56).
+		h.place(1, o)                                          // Not increasing.
+		o.ClientOrderID = 57                                   // New.
+		h.place(1, o)                                          // OK or insufficient funds.
+		h.place(2, limitOrder(2, 19, model.SideSell, 130, 10)) // Not increasing.
+	}
+	expectEqual(t, "reports", restored.sink.reports, original.sink.reports)
+	expectEqual(t, "engine digest", restored.e.Digest(), original.e.Digest())
+}
+
+// TestIncreasingSnapshotRefusesDamage: the increasing section is checked like the rest,
+// and files of versions before it may not claim any account.
+func TestIncreasingSnapshotRefusesDamage(t *testing.T) {
+	h := newIncreasingScenario(t)
+	_, good := snapshotBytes(t, h)
+	_, plain := snapshotBytes(t, newSnapshotScenario(t))
+	// The second account (client 2, one entry) is last: head then entry.
+	lastHead := len(good) - snapshotIncreasingEntry - snapshotIncreasingSize
+	firstHead := snapshotHeaderSize +
+		int(binary.LittleEndian.Uint32(good[12:]))*snapshotInstrumentSize +
+		int(binary.LittleEndian.Uint32(good[16:]))*snapshotOrderSize +
+		int(binary.LittleEndian.Uint32(good[20:]))*snapshotWindowEntrySize
+	if lastHead != firstHead+snapshotIncreasingSize+4*snapshotIncreasingEntry {
+		t.Fatalf("layout: first account at %d, last at %d", firstHead, lastHead)
+	}
+	damages := []struct {
+		name   string
+		damage func(b []byte) []byte
+	}{
+		{"count beyond the data", func(b []byte) []byte { b[48] = 3; return b }},
+		{"count in version 3", func(b []byte) []byte {
+			binary.LittleEndian.PutUint32(b[8:], 3)
+			return b
+		}},
+		{"version 4 without accounts", func([]byte) []byte {
+			b := append([]byte(nil), plain...)
+			binary.LittleEndian.PutUint32(b[8:], 4)
+			return b
+		}},
+		{"account 0", func(b []byte) []byte { clear(b[lastHead+8 : lastHead+16]); return b }},
+		{"no entries", func(b []byte) []byte { clear(b[lastHead+16 : lastHead+20]); return b }},
+		{"more entries than the ring", func(b []byte) []byte {
+			b[firstHead+16] = 5
+			return b
+		}},
+		{"reserved head word", func(b []byte) []byte { b[lastHead+20] = 1; return b }},
+		{"account twice", func(b []byte) []byte {
+			copy(b[lastHead:lastHead+16], b[firstHead:firstHead+16])
+			return b
+		}},
+		{"keys not increasing", func(b []byte) []byte {
+			entry := firstHead + snapshotIncreasingSize + snapshotIncreasingEntry
+			binary.LittleEndian.PutUint64(b[entry:], 1)
+			return b
+		}},
+		{"entry kind", func(b []byte) []byte { b[len(b)-4] = 9; return b }},
+		{"entry reserved", func(b []byte) []byte { b[len(b)-1] = 1; return b }},
+	}
+	for _, d := range damages {
+		damaged := d.damage(append([]byte(nil), good...))
+		if _, err := Restore(h.l, h.config, bytes.NewReader(damaged)); !errors.Is(err,
+			ErrSnapshotInvalid) {
+			t.Fatalf("%s: %v", d.name, err)
+		}
+	}
+	if _, err := Restore(h.l, h.config, bytes.NewReader(good)); err != nil {
+		t.Fatalf("undamaged: %v", err)
+	}
+	expectEqual(t, "with accounts: version", binary.LittleEndian.Uint32(good[8:]),
+		uint32(snapshotVersion))
+	expectEqual(t, "without: version 3 as before", binary.LittleEndian.Uint32(plain[8:]),
+		uint32(3))
+}
