@@ -342,8 +342,9 @@ func (c *wireConnection) arm(w *worker, drainEndNs int64) error {
 func (w *worker) sendBurst() error {
 	c, r := w.wire, w.run
 	c.outbox = c.outbox[:0]
+	// One clock read for the burst: its requests leave together, in the one write below.
+	now := r.since()
 	for !w.stopped && w.outstanding < len(w.slots) && c.next-c.oldest < wireNumberWindow {
-		now := r.since()
 		if now >= r.endNs {
 			w.stop(false)
 			break
@@ -358,7 +359,7 @@ func (w *worker) sendBurst() error {
 	if len(c.outbox) == 0 {
 		return nil
 	}
-	return c.write(c.outbox, r.since())
+	return c.write(c.outbox, now)
 }
 
 // sendWire builds the next request into a free slot and appends its frame to the burst.
@@ -399,9 +400,17 @@ func (c *wireConnection) write(b []byte, nowNs int64) error {
 }
 
 // settleReplies settles every whole frame buffered. Only replies to requests without
-// a reply and heartbeats may arrive; anything else ends the run.
+// a reply and heartbeats may arrive; anything else ends the run. The clock is read once
+// and the recorder locked once for all of them: they arrived together, by the read that
+// just returned.
 func (w *worker) settleReplies() error {
 	c := w.wire
+	if c.decoder.Buffered() < wire.HeaderSize {
+		return nil
+	}
+	nowNs := w.run.since()
+	w.recorder.mu.Lock()
+	defer w.recorder.mu.Unlock()
 	for {
 		frame, ok, err := c.decoder.Next()
 		if err != nil {
@@ -428,11 +437,12 @@ func (w *worker) settleReplies() error {
 		status := model.Status(frame.Status)
 		if status == model.StatusOutcomeUnknown {
 			// May be applied: looked up at the end, as the client's OutcomeUnknownError.
-			w.settleSlot(index, outcome{err: fmt.Errorf("bench: wire driver: request %d: %s",
-				frame.Number, status), status: status})
+			w.settleSlotLocked(index, outcome{err: fmt.Errorf("bench: wire driver: "+
+				"request %d: %s", frame.Number, status), status: status}, nowNs)
 			continue
 		}
-		w.settleSlot(index, outcome{status: status, body: frame.Body, op: frame.Aux})
+		w.settleSlotLocked(index, outcome{status: status, body: frame.Body, op: frame.Aux},
+			nowNs)
 	}
 }
 

@@ -379,9 +379,16 @@ func (w *worker) complete(call *client.Call) {
 
 // settleSlot settles the finished request of a slot and frees the slot.
 func (w *worker) settleSlot(index int32, result outcome) {
-	s := &w.slots[index]
 	nowNs := w.run.since()
 	w.recorder.mu.Lock()
+	w.settleSlotLocked(index, result, nowNs)
+	w.recorder.mu.Unlock()
+}
+
+// settleSlotLocked is settleSlot for a caller that holds the recorder's lock and read
+// the clock (nowNs, run time), once for several replies (the wire driver: per read).
+func (w *worker) settleSlotLocked(index int32, result outcome, nowNs int64) {
+	s := &w.slots[index]
 	var tally *sample
 	if s.measured {
 		tally = w.recorder.interval
@@ -391,7 +398,6 @@ func (w *worker) settleSlot(index int32, result outcome) {
 		tally.lastCompletionNs = max(tally.lastCompletionNs, nowNs)
 		w.run.marketData.sent(result.op, s.intendedNs)
 	}
-	w.recorder.mu.Unlock()
 	w.free = append(w.free, index)
 	w.outstanding--
 }

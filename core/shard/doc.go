@@ -104,6 +104,21 @@
 // compares with Durable (and the Acknowledger), which the log advances only after the
 // fdatasync returned, whichever goroutine ran it.
 //
+// Measured in session 39: under load with one transfer per request the ring is mostly
+// empty right after a turn's take, so most loaded entries still go to AppendDeferred and
+// are synced by the sequencer after their apply (`sequent bench --embedded --events 1
+// --connections 32 --inflight 16 --driver wire`: 21,020 of 25,753 groups, ~220 requests
+// each, apply ~100 µs). Tried and not kept, no gain above the noise on a machine loaded
+// by other work (load 3-7): (a) an entry of more than 64 requests to the writer
+// regardless, so that its sync overlaps its apply; (b) with (a), the durable entries'
+// replies released between the append and the apply instead of after it. `sequent
+// serve` + `sequent bench --driver wire` 32 × 16, alternated with the previous binary,
+// requests/s new ÷ old per round: (a) median 1.09 (0.81-1.45) over 8 rounds, then 1.00
+// (0.64-1.43) over 10; (a)+(b) 1.03 (0.75-1.51), then 1.05 (0.65-1.18). In one process
+// (two shards on real logs, 32 clients × 16 one-account requests, slices alternated)
+// (a)+(b) ÷ old 0.93, 1.05, 1.08 (medians of 6 slice pairs). Worth repeating on a quiet
+// machine, where the overlap has a free core.
+//
 // The two hand-offs left are gone too when the shard is idle (inline.go): a network
 // event loop submits with SubmitDeferred, which does not wake the sequencer, and once it
 // has handled its round of events calls TurnInline, which runs the sequencer's own body
