@@ -20,9 +20,29 @@ import (
 // Connection 2's reader takes the replayed update first and waits for its turn, that is
 // for connection 1's handler to return; that handler waits for the answer the same
 // reader holds behind the update: neither moves until the caller's context ends (or
-// Close). At ee54df0 (no turn wait) the caller was answered.
+// Close). The same happens when the frame ahead of the answer is a report (the report
+// subscription's resumption replays too, on the same connection). At ee54df0 (no turn
+// wait) the caller was answered in both cases.
 func TestHandlerSubscribingIsAnsweredBehindTheResumptionsReplay(t *testing.T) {
+	replay := make([]byte, model.MarketDataUpdateSize)
+	(&model.MarketDataUpdate{Sequence: 1, Instrument: 9, Op: 3}).Encode(replay)
+	for _, test := range []struct {
+		name  string
+		ahead *wire.Frame
+		call  string
+	}{{"replayed_update", &wire.Frame{Kind: wire.KindMarketData, Body: replay}, "update 9/3"},
+		{"replayed_report", &wire.Frame{Kind: wire.KindReport, Aux: 1}, "report 1"}} {
+		t.Run(test.name, func(t *testing.T) {
+			subscribingBehindAFrame(t, test.ahead, test.call)
+		})
+	}
+}
+
+func subscribingBehindAFrame(t *testing.T, ahead *wire.Frame, aheadCall string) {
 	h := newHandlerOrderClient(0)
+	h.c.subscription.handler = func(report Report) {
+		h.log(fmt.Sprintf("report %d", report.Sequence))
+	}
 	s := h.c.marketData
 	answered := make(chan error, 1)
 	s.handler = func(event MarketDataEvent) {
@@ -48,15 +68,13 @@ func TestHandlerSubscribingIsAnsweredBehindTheResumptionsReplay(t *testing.T) {
 		t.Fatalf("instrument 9 resumed from op %d, want 1 (the last op read)",
 			resumed[9].FromOp)
 	}
-	// Connection 2's reader: the replay of instrument 9 from op 1, then its answer, one
-	// after the other on one goroutine, as readConnection hands them over.
-	replay := make([]byte, model.MarketDataUpdateSize)
-	(&model.MarketDataUpdate{Sequence: 1, Instrument: 9, Op: 3}).Encode(replay)
+	// Connection 2's reader: the frame ahead, then instrument 9's answer, one after the
+	// other on one goroutine, as the connection's reader hands them over.
 	newDone := make(chan struct{})
 	go func() {
 		defer close(newDone)
 		for _, frame := range []*wire.Frame{
-			{Kind: wire.KindMarketData, Body: replay},
+			ahead,
 			marketDataSubscribedFrame(9, wire.ChannelBook, resumed[9].FromOp),
 		} {
 			if err := h.c.handle(frame, 2); err != nil {
@@ -70,7 +88,7 @@ func TestHandlerSubscribingIsAnsweredBehindTheResumptionsReplay(t *testing.T) {
 	}
 	<-oldDone
 	<-newDone
-	want := []string{"start update 1", "end update 1", "update 9/3", "subscribed 9"}
+	want := []string{"start update 1", "end update 1", aheadCall, "subscribed 9"}
 	if !slices.Equal(h.calls, want) {
 		t.Fatalf("handler calls %q, want %q", h.calls, want)
 	}
