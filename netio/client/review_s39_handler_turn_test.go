@@ -82,12 +82,13 @@ func subscribingBehindAFrame(t *testing.T, ahead *wire.Frame, aheadCall string) 
 			}
 		}
 	}()
-	if err := <-answered; err != nil {
+	err := <-answered
+	<-oldDone // Both readers return before the test does (hooks are global).
+	<-newDone
+	if err != nil {
 		t.Fatalf("SubscribeMarketData inside connection 1's handler returned %v: "+
 			"connection 2's reader waits for that handler before the answer it holds", err)
 	}
-	<-oldDone
-	<-newDone
 	want := []string{"start update 1", "end update 1", aheadCall, "subscribed 9"}
 	if !slices.Equal(h.calls, want) {
 		t.Fatalf("handler calls %q, want %q", h.calls, want)
