@@ -282,7 +282,8 @@ func (c *Client) SubscribeMarketData(ctx context.Context, instrument uint32, cha
 // is closed). An md_subscribed is applied at once, without waiting, so that a caller
 // waiting for it (perhaps inside a handler of the connection replaced) is answered; its
 // event then waits for its turn and is not handed over if its connection was replaced
-// meanwhile (the new connection's answers follow).
+// meanwhile (the new connection's answers follow; a market_data_resume_gap dropped so
+// is asked for again: untoldGapFromOp).
 func (c *Client) marketDataFrame(frame *wire.Frame, generation uint64) {
 	var event MarketDataEvent
 	var answer MarketDataSubscribed
