@@ -80,6 +80,14 @@ type marketDataProgress struct {
 	// told (TestMarketDataRefusedAdoptedInstrumentIsNotResumedAgain,
 	// TestMarketDataAdoptedChannelChangeRefusedForGoodKeepsTheAcceptedChannels).
 	acceptedChannels uint32
+	// untoldGapFromOp is the op a resumption answered market_data_resume_gap asked
+	// from, while that answer's event has not reached the handler (0: none pending).
+	// fromOp has moved to the answer's live_from_op already, but if the connection is
+	// replaced before the event's turn comes the event is dropped, and a resumption from
+	// live_from_op would be answered ok: the handler would never learn of the loss. The
+	// next resumption asks from this op instead, and is told the gap again
+	// (TestResumeGapAnswerOfAConnectionReplacedWhileItWaitsIsStillTold).
+	untoldGapFromOp uint64
 }
 
 // resumeOp is the op the instrument's next resumption asks from; an instrument without
@@ -90,6 +98,9 @@ func (s *marketDataSubscription) resumeOp(instrument uint32) uint64 {
 	progress, known := s.progress[instrument]
 	if !known {
 		return s.lastOp
+	}
+	if progress.untoldGapFromOp != 0 {
+		return progress.untoldGapFromOp
 	}
 	if progress.answered {
 		return max(progress.fromOp, s.connectionOp)
@@ -271,7 +282,8 @@ func (c *Client) SubscribeMarketData(ctx context.Context, instrument uint32, cha
 // is closed). An md_subscribed is applied at once, without waiting, so that a caller
 // waiting for it (perhaps inside a handler of the connection replaced) is answered; its
 // event then waits for its turn and is not handed over if its connection was replaced
-// meanwhile (the new connection's answers follow).
+// meanwhile (the new connection's answers follow; a market_data_resume_gap dropped so
+// is asked for again: untoldGapFromOp).
 func (c *Client) marketDataFrame(frame *wire.Frame, generation uint64) {
 	var event MarketDataEvent
 	var answer MarketDataSubscribed
@@ -322,6 +334,10 @@ func (c *Client) marketDataFrame(frame *wire.Frame, generation uint64) {
 		}
 		c.mu.Lock()
 		entered = c.enterHandlerLocked(generation)
+		if progress, known := s.progress[answer.Instrument]; entered && known {
+			progress.untoldGapFromOp = 0 // Told now (the handler is given the event).
+			s.progress[answer.Instrument] = progress
+		}
 		c.mu.Unlock()
 	}
 	if !entered {
@@ -414,6 +430,9 @@ func (s *marketDataSubscription) acceptLocked(answer MarketDataSubscribed, resum
 		progress := s.progress[instrument]
 		progress.answered, progress.acceptedChannels = true, answer.Channels
 		if answer.LiveFromOp != 0 {
+			if answer.Status == model.StatusMarketDataResumeGap {
+				progress.untoldGapFromOp = progress.fromOp // Until its event is handed over.
+			}
 			progress.fromOp = answer.LiveFromOp
 		}
 		s.progress[instrument] = progress
