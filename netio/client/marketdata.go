@@ -217,9 +217,12 @@ func marketDataSubscribeFrame(session uint64, instrument, channels uint32, fromO
 // the report handler's calls are (Subscribe: a newer connection's calls start once the
 // replaced one's have returned): keep it short and never wait in it for a call's reply
 // (the readers read replies). A SubscribeMarketData it calls waits for an answer its
-// own reader would read: it returns when the connection is replaced (the resumption's
-// answer, which the new reader applies without waiting for this handler) or closed.
-// It may call Close, which does not wait for a reader running a handler. The handler is not
+// own reader would read, and a newer connection's reader waits for this handler before
+// it reads past a report or an update (a resumption's replay comes before its answer):
+// such a call returns when its context ends or the client closes, or, if the new
+// reader reads the answer before anything it must hand to a handler, when the
+// connection is replaced. Give it a context that ends, or call it from another
+// goroutine. It may call Close, which does not wait for a reader running a handler. The handler is not
 // entered once Close has begun; a call entered just before may start, or still run,
 // after Close returns. A call still waiting when its connection is replaced returns the
 // answer to the new connection's resumption of the instrument (one for every call of
