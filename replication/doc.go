@@ -184,7 +184,7 @@
 // (reads frames, hands entries to the shard's sequencer through shard.Replicate) and an
 // ack sender woken by the log's durable subscription. With a witness: the lease renewer
 // (primary) or the failover watch (standby, which also probes the witness while its
-// primary lives and its ratchet is down); after a promotion, one fencing attempt.
+// primary lives and its ratchet is down or its witness pinned); after a promotion, one fencing attempt.
 // Whichever of them (or a promotion) receives the first signed witness answer raises the
 // signed-replies ratchet and writes its marker, once, under the ratchet's own mutex
 // (never the node's: a promotion may hold that one while it asks the witness).

@@ -351,17 +351,22 @@ func (n *Node) watchPrimary(stop <-chan struct{}) {
 }
 
 // probeWitness, called by the failover watch while the primary is heard, probes the
-// witness (leaseProbe: a request that changes nothing) when the ratchet is not raised and
-// next has come, and returns when it may probe again (witnessProbeIntervalLeases leases
-// on). A signed answer raises the ratchet (askLease), so that a standby does not meet its
-// witness for the first time at a failover, where a stripped signing bit would be
-// believed with WitnessUnsignedAllowed. Its failures are counted as any ask's (refusals
+// witness (leaseProbe: a request that changes nothing) when next has come and either the
+// ratchet is not raised or the node pins its witness's id, and returns when it may probe
+// again (witnessProbeIntervalLeases leases on). A signed answer raises the ratchet
+// (askLease), so that a standby does not meet its witness for the first time at a
+// failover, where a stripped signing bit would be believed with WitnessUnsignedAllowed.
+// A pinned standby goes on probing once it is raised (for it the ratchet decides
+// nothing: it takes v3 answers only): its probe is what tells it, while its primary
+// lives, that the witness no longer announces the pinned id (a witness restarted without
+// its id, a pin changed at a restart), which it would otherwise learn only at a failover,
+// the marker keeping the ratchet raised for good. Its failures are counted as any ask's (refusals
 // by reason) and said at Debug only: the standby needs nothing from the witness yet. A
 // probe is bounded by the watch's tick (a quarter lease), so that a witness that hangs
 // delays the watch's noticing a lost primary by one tick at most, once per probe.
 func (n *Node) probeWitness(next time.Time) time.Time {
 	now := time.Now()
-	if n.ratchet.raised.Load() || now.Before(next) {
+	if (n.ratchet.raised.Load() && n.config.WitnessID == "") || now.Before(next) {
 		return next
 	}
 	deadline := now.Add(n.config.LeaseDuration / 4)

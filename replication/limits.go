@@ -92,10 +92,11 @@ const (
 	// primary) asks, so it takes the lease rather than racing this node for it.
 	releasedGrantHoldOffLeases = 2
 
-	// witnessProbeIntervalLeases is how many leases a standby whose ratchet is not raised
-	// waits between probes of its witness (probeWitness): the first probe at its first
-	// tick raises the ratchet against a witness that signs; the rest only retry after a
-	// witness that could not be reached, at one short connection per 8 leases (8 s at the
+	// witnessProbeIntervalLeases is how many leases a standby whose ratchet is not raised,
+	// or that pins its witness's id, waits between probes of its witness (probeWitness):
+	// the first probe at its first tick raises the ratchet against a witness that signs;
+	// the rest retry after a witness that could not be reached, or (pinned) check that it
+	// still announces the pinned id, at one short connection per 8 leases (8 s at the
 	// default lease), nothing next to the primary's 4 renewals a lease.
 	witnessProbeIntervalLeases = 8
 

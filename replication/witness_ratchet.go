@@ -39,7 +39,7 @@ import (
 // bit; so while its primary lives, a standby whose ratchet is down probes the witness
 // (leaseProbe, witness.go: a signed request that changes nothing) at its failover watch's
 // first tick and then every witnessProbeIntervalLeases leases until a signed answer
-// raises it. A witness that does not announce probes (a build before session 39, or the
+// raises it (a pinned standby goes on probing: probeWitness). A witness that does not announce probes (a build before session 39, or the
 // bit cleared on the way) is not probed: the standby then raises the ratchet at its
 // first signed answer, as before.
 //

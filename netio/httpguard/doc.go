@@ -10,11 +10,12 @@
 //
 // Anyone who finds a request that makes a handler panic can repeat it at the port's
 // rate limit, from many addresses. The counter counts every panic, but the log takes at
-// most panicStacksPerIntervalMax lines with a stack per panicLogInterval (a window
-// started by the first panic after the last one ended, by the guard's clock, which tests
-// replace); past it, one line says the rest of the window is not logged, and the first
-// panic logged after it is preceded by one line giving how many were not. So one window
-// writes at most panicStacksPerIntervalMax + 2 lines, whatever the panics' rate.
+// most panicStacksPerIntervalMax lines with a stack within any panicLogInterval, wherever
+// it starts (the times of the last ones logged, by the guard's clock, which tests
+// replace); past it, one line says the next are not logged, and the first panic logged
+// after it is preceded by one line giving how many were not. So any interval holds at
+// most panicStacksPerIntervalMax stacks, and at most one short line more than twice
+// that (a count before a stack, a notice after one), whatever the panics' rate.
 //
 // # What is not recovered
 //
@@ -33,7 +34,7 @@
 //
 // Recover runs on the fasthttp worker goroutine of the request that panicked; the counter
 // is atomic, so Panics may be read from any goroutine (the metrics scrape). The log's
-// window (its start, the lines logged in it, the panics not logged) is shared by the
+// bookkeeping (when the last stacks were logged, the panics not logged) is shared by the
 // workers of one server and guarded by the Guard's logMutex, taken only on a panic. The
 // package imports nothing of the project, so both servers import it without a cycle.
 package httpguard

@@ -27,7 +27,8 @@ const panicValueBytesMax = 256
 // panic, and the next logged line says how many went unlogged.
 const panicStacksPerIntervalMax = 10
 
-// panicLogInterval is the window panicStacksPerIntervalMax applies to.
+// panicLogInterval is the interval panicStacksPerIntervalMax applies to, wherever it
+// starts.
 const panicLogInterval = time.Minute
 
 // Guard recovers the panics of one HTTP server's handlers. Create it with New; its
@@ -38,15 +39,18 @@ type Guard struct {
 	// answer writes the server's 500 in its own error shape, on a reset response.
 	answer func(*fasthttp.RequestCtx)
 	panics atomic.Uint64 // Panics recovered since New.
-	// now is the clock of the log's window: time.Now, or a test's (set before any use).
+	// now is the clock of the log's bound: time.Now, or a test's (set before any use).
 	now func() time.Time
-	// logMutex guards the log's window below; taken only on a panic (never on the path
-	// of a request that does not panic), by the worker goroutine that recovered it.
+	// logMutex guards the log's bookkeeping below; taken only on a panic (never on the
+	// path of a request that does not panic), by the worker goroutine that recovered it.
 	logMutex sync.Mutex
-	// windowStart is when the current panicLogInterval began (zero: no panic yet).
-	windowStart time.Time
-	// stacksLogged counts the panics logged in the current window.
-	stacksLogged int
+	// stackTimes holds when the last panicStacksPerIntervalMax stacks were logged, a ring
+	// whose oldest entry is at stackNext (zero while fewer were logged): a stack is
+	// logged only when that oldest one is a whole panicLogInterval old, so that no
+	// interval, wherever it starts, holds more of them (a window restarted when the last
+	// one ended would let twice as many through across its boundary).
+	stackTimes [panicStacksPerIntervalMax]time.Time
+	stackNext  int
 	// unlogged counts the panics not logged since the last line that said so.
 	unlogged uint64
 }
@@ -84,19 +88,17 @@ func (g *Guard) Recover(ctx *fasthttp.RequestCtx) {
 }
 
 // logPanic logs a recovered panic at Error with its stack, unless
-// panicStacksPerIntervalMax panics were logged in the current panicLogInterval already:
+// panicStacksPerIntervalMax panics were logged within the last panicLogInterval already:
 // then it logs nothing (nor takes the stack, which costs as much as the line). The first
 // panic logged after some went unlogged says how many first, in one line of its own, and
-// the first one refused in a window says that the rest of the window is not logged, so
-// that a reader of the log knows the count and where it stops.
+// the first one refused after a logged one says that the next are not logged, so that a
+// reader of the log knows the count and where it stops.
 func (g *Guard) logPanic(ctx *fasthttp.RequestCtx, value any) {
 	g.logMutex.Lock()
 	defer g.logMutex.Unlock()
 	now := g.now()
-	if g.windowStart.IsZero() || now.Sub(g.windowStart) >= panicLogInterval {
-		g.windowStart, g.stacksLogged = now, 0
-	}
-	if g.stacksLogged == panicStacksPerIntervalMax {
+	if oldest := g.stackTimes[g.stackNext]; !oldest.IsZero() &&
+		now.Sub(oldest) < panicLogInterval {
 		if g.unlogged == 0 {
 			g.logger.Error(g.server+": handler panics: further panics in this interval "+
 				"are answered 500 and counted (sequent_http_panics_total), not logged",
@@ -111,7 +113,8 @@ func (g *Guard) logPanic(ctx *fasthttp.RequestCtx, value any) {
 			"server", g.server, "panics_unlogged", g.unlogged)
 		g.unlogged = 0
 	}
-	g.stacksLogged++
+	g.stackTimes[g.stackNext] = now
+	g.stackNext = (g.stackNext + 1) % panicStacksPerIntervalMax
 	path := ctx.Path()
 	if len(path) > pathBytesMax {
 		path = path[:pathBytesMax]
