@@ -617,18 +617,16 @@ type marketDataHistory struct {
 	// leftOp: per instrument (at most leftInstrumentsMax of them), the op of its newest
 	// update that left the ring since the last reset. Evictions go in op order, so each
 	// figure only grows.
-	leftOp             map[uint32]uint64
-	leftOpUntracked    uint64 // The same over the instruments leftOp had no room for.
-	leftInstrumentsMax int
-	walked             uint64 // Updates newestFirst has visited (tests read it).
+	leftOp          marketDataLeftOps
+	leftOpUntracked uint64 // The same over the instruments leftOp had no room for.
+	walked          uint64 // Updates newestFirst has visited (tests read it).
 }
 
 // init sizes the history; leftInstrumentsMax bounds leftOp (allocated here, whole, so
 // that evictions never allocate).
 func (h *marketDataHistory) init(max int, fromOp uint64, leftInstrumentsMax int) {
 	h.max, h.fromOp, h.sinceOp, h.newest = max, fromOp, fromOp, map[uint32]uint64{}
-	h.leftOp = make(map[uint32]uint64, leftInstrumentsMax)
-	h.leftInstrumentsMax = leftInstrumentsMax
+	h.leftOp.init(leftInstrumentsMax)
 }
 
 func (h *marketDataHistory) add(u *model.MarketDataUpdate) {
@@ -652,11 +650,9 @@ func (h *marketDataHistory) add(u *model.MarketDataUpdate) {
 
 // noteLeft records that u left the ring (for holdsFrom).
 func (h *marketDataHistory) noteLeft(u *model.MarketDataUpdate) {
-	if _, tracked := h.leftOp[u.Instrument]; tracked || len(h.leftOp) < h.leftInstrumentsMax {
-		h.leftOp[u.Instrument] = u.Op
-		return
+	if !h.leftOp.set(u.Instrument, u.Op) {
+		h.leftOpUntracked = u.Op
 	}
-	h.leftOpUntracked = u.Op
 }
 
 // reset forgets everything: updates before fromOp were lost. What left the ring before
@@ -665,7 +661,7 @@ func (h *marketDataHistory) reset(fromOp uint64) {
 	h.updates, h.previous, h.added, h.fromOp = h.updates[:0], h.previous[:0], 0, fromOp
 	h.sinceOp, h.leftOpUntracked = fromOp, 0
 	clear(h.newest)
-	clear(h.leftOp)
+	h.leftOp.clear()
 }
 
 // holdsFrom reports whether the ring holds every update of instrument (0: of every
@@ -681,7 +677,7 @@ func (h *marketDataHistory) holdsFrom(instrument uint32, fromOp uint64) bool {
 	if instrument == 0 {
 		return fromOp >= h.fromOp
 	}
-	left, tracked := h.leftOp[instrument]
+	left, tracked := h.leftOp.get(instrument)
 	if !tracked {
 		left = h.leftOpUntracked // 0 while leftOp has room: nothing of it left.
 	}

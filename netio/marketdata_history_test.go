@@ -147,7 +147,7 @@ func TestHistoryHoldsFromMatchesWhatLeft(t *testing.T) {
 				exact = false
 			}
 		}
-		_, tracked := h.leftOp[asked]
+		_, tracked := h.leftOp.get(asked)
 		own := asked == 0 || tracked || h.leftOpUntracked == 0
 		got := h.holdsFrom(asked, from)
 		if got && !exact || !got && exact && own {
@@ -193,9 +193,45 @@ func TestHistoryLeftTableSizedForEveryInstrument(t *testing.T) {
 			t.Fatalf("%d instruments: %.2f allocations per evicting add, want 0",
 				instruments, allocations)
 		}
-		if len(h.leftOp) != marketDataInstrumentsLeftMax {
-			t.Fatalf("%d instruments: %d figures kept, want %d", instruments, len(h.leftOp),
+		if h.leftOp.count != marketDataInstrumentsLeftMax {
+			t.Fatalf("%d instruments: %d figures kept, want %d", instruments, h.leftOp.count,
 				marketDataInstrumentsLeftMax)
+		}
+	}
+}
+
+// TestMarketDataLeftOpsMatchesAMap: the history's fixed table of what left gives what a
+// Go map bounded the same way gives (the first entriesMax instruments are held, later ones
+// refused), through random sets, gets and clears, instrument ids 0 and 2^32-1 included.
+func TestMarketDataLeftOpsMatchesAMap(t *testing.T) {
+	random := rand.New(rand.NewPCG(20261206, 1))
+	const entriesMax = 50
+	var table marketDataLeftOps
+	table.init(entriesMax)
+	want := map[uint32]uint64{}
+	ids := []uint32{0, 1<<32 - 1}
+	for range 200 {
+		ids = append(ids, random.Uint32())
+	}
+	for step := range 100_000 {
+		if random.IntN(5000) == 0 {
+			table.clear()
+			clear(want)
+		}
+		instrument, op := ids[random.IntN(len(ids))], uint64(step)
+		_, held := want[instrument]
+		if room := held || len(want) < entriesMax; table.set(instrument, op) != room {
+			t.Fatalf("step %d: set of %d with %d held reported %v", step, instrument,
+				len(want), !room)
+		} else if room {
+			want[instrument] = op
+		}
+		asked := ids[random.IntN(len(ids))]
+		wantOp, wantHeld := want[asked]
+		if got, gotHeld := table.get(asked); got != wantOp || gotHeld != wantHeld ||
+			table.count != len(want) {
+			t.Fatalf("step %d: get(%d) %d %v (count %d), want %d %v (%d)", step, asked, got,
+				gotHeld, table.count, wantOp, wantHeld, len(want))
 		}
 	}
 }
