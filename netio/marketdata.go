@@ -614,8 +614,8 @@ type marketDataHistory struct {
 	// updates with a lower op; every one added since, with op >= sinceOp, is either held
 	// or counted in leftOp.
 	sinceOp uint64
-	// leftOp: per instrument (at most leftInstrumentsMax of them), the op of its newest
-	// update that left the ring since the last reset. Evictions go in op order, so each
+	// leftOp: per instrument (at most init's leftInstrumentsMax of them), the op of its
+	// newest update that left the ring since the last reset. Evictions go in op order, so each
 	// figure only grows.
 	leftOp          marketDataLeftOps
 	leftOpUntracked uint64 // The same over the instruments leftOp had no room for.
