@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"testing"
 
+	"sequent/core/backend"
+	"sequent/core/event"
 	"sequent/core/match"
 	"sequent/core/model"
 	"sequent/netio/wire"
@@ -233,5 +235,47 @@ func TestMarketDataLeftOpsMatchesAMap(t *testing.T) {
 			t.Fatalf("step %d: get(%d) %d %v (count %d), want %d %v (%d)", step, asked, got,
 				gotHeld, table.count, wantOp, wantHeld, len(want))
 		}
+	}
+}
+
+// TestResumeAfterFeedLossIsAGapForEveryInstrument: when the feed's queue overflows (the
+// publisher fell behind), the dropped updates' instruments are not known, so a resume of
+// any instrument from an op up to the last dropped one answers a gap, a quiet instrument
+// whose own updates all stayed in the history included; from the op after it, resumes
+// are whole again. The publisher is driven by hand (no goroutine, no subscriber).
+func TestResumeAfterFeedLossIsAGapForEveryInstrument(t *testing.T) {
+	const quiet, busy = uint32(5), uint32(6)
+	m := newMarketData(nil, MarketDataConfig{QueueUpdatesMax: 4, HistoryUpdatesMax: 64})
+	op := uint64(0)
+	release := func(instrument uint32) {
+		op++
+		var buffer event.Buffer
+		buffer.BeginOp(op)
+		buffer.AppendMarketData(&model.MarketDataUpdate{Instrument: instrument, Op: op})
+		m.Consume(&backend.Ready{FirstOp: op, LastOp: op, Events: &buffer})
+	}
+	release(quiet) // Op 1.
+	m.publish()
+	for range 6 {
+		release(busy) // Ops 2 to 7: the queue holds 4, ops 6 and 7 are dropped.
+	}
+	if !m.history.holdsFrom(quiet, 2) {
+		t.Fatalf("before the publisher takes the loss, the quiet instrument from op 2 is " +
+			"not whole")
+	}
+	m.publish()
+	if m.fellBehind.Load() != 1 || m.history.sinceOp != 8 {
+		t.Fatalf("after the overflow: %d overflows, history since op %d; want 1 and 8",
+			m.fellBehind.Load(), m.history.sinceOp)
+	}
+	for _, from := range []uint64{2, 7} {
+		if m.history.holdsFrom(quiet, from) || m.history.holdsFrom(0, from) {
+			t.Fatalf("quiet instrument (or every one) from op %d after ops 6 and 7 were "+
+				"dropped: whole", from)
+		}
+	}
+	if !m.history.holdsFrom(quiet, 8) || !m.history.holdsFrom(busy, 8) ||
+		!m.history.holdsFrom(0, 8) {
+		t.Fatalf("from op 8, after the last dropped op: not whole")
 	}
 }
