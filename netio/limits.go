@@ -96,6 +96,15 @@ const (
 	// engine's default instrument bound; past it md_subscribe answers session_limit.
 	MarketDataInstrumentsPerConnectionMax = 4096
 
+	// marketDataInstrumentsLeftMax bounds the instruments whose newest update that left
+	// the market-data history is kept one by one (marketDataHistory.leftOp), so that a
+	// resume of a quiet instrument is not refused for other instruments' updates: the
+	// engine's default instrument bound (match.InstrumentsMaxDefault, a test keeps them
+	// equal), so every instrument of a shard so configured has its own entry. Past it,
+	// the instruments without one share a single figure (conservative: they may be
+	// answered market_data_resume_gap where their own updates were all held).
+	marketDataInstrumentsLeftMax = 1024
+
 	// marketDataCommandsMax bounds subscription changes waiting for the publisher; past
 	// it md_subscribe answers busy.
 	marketDataCommandsMax = 1024

@@ -153,7 +153,7 @@ func newMarketData(server *Server, config MarketDataConfig) *marketData {
 		commands: make(chan marketDataOrder, marketDataCommandsMax),
 		stop:     make(chan struct{}), done: make(chan struct{}),
 		byConn: map[uint64]*marketDataSubscriber{}}
-	m.history.init(config.HistoryUpdatesMax, config.StartOp)
+	m.history.init(config.HistoryUpdatesMax, config.StartOp, marketDataInstrumentsLeftMax)
 	m.consumedOp = config.StartOp - 1
 	m.handledOp.Store(config.StartOp - 1)
 	return m
@@ -421,7 +421,7 @@ func (m *marketData) order(order *marketDataOrder) {
 		// history no longer holds: written at once, it would grow the connection's unsent
 		// bytes by up to the whole history (the client rebuilds from a snapshot instead).
 		status = model.StatusMarketDataResumeGap
-		if request.FromOp >= m.history.fromOp {
+		if m.history.holdsFrom(request.Instrument, request.FromOp) {
 			if positions, fits := m.replayPlan(s, request); fits {
 				if s.staleFromOp != 0 {
 					// Skipped as slow: the notice of what it missed goes before any
@@ -598,6 +598,11 @@ func (s *Server) MarketDataStats() MarketDataStats {
 // position % max while held. Each also links to the previous held update of its
 // instrument, so that a resume of one instrument walks that instrument's updates only,
 // however busy the others are.
+//
+// It also remembers, per instrument, the op of the newest update that left the ring since
+// the last reset (leftOp), so that a resume is refused only for what the instrument
+// itself lost (holdsFrom): a quiet instrument of a busy feed keeps resuming exactly long
+// after the ring has moved past its from_op on other instruments' updates.
 type marketDataHistory struct {
 	updates  []model.MarketDataUpdate
 	previous []uint64          // Per slot: position+1 of the instrument's previous update; 0: none.
@@ -605,11 +610,23 @@ type marketDataHistory struct {
 	added    uint64            // Positions given since the last reset.
 	max      int               // Capacity.
 	fromOp   uint64            // Every update with op >= fromOp is held.
-	walked   uint64            // Updates newestFirst has visited (tests read it).
+	// sinceOp is fromOp as the last reset (or init) set it: nothing is known of the
+	// updates with a lower op; every one added since, with op >= sinceOp, is either held
+	// or counted in leftOp.
+	sinceOp uint64
+	// leftOp: per instrument (at most init's leftInstrumentsMax of them), the op of its
+	// newest update that left the ring since the last reset. Evictions go in op order, so each
+	// figure only grows.
+	leftOp          marketDataLeftOps
+	leftOpUntracked uint64 // The same over the instruments leftOp had no room for.
+	walked          uint64 // Updates newestFirst has visited (tests read it).
 }
 
-func (h *marketDataHistory) init(max int, fromOp uint64) {
-	h.max, h.fromOp, h.newest = max, fromOp, map[uint32]uint64{}
+// init sizes the history; leftInstrumentsMax bounds leftOp (allocated here, whole, so
+// that evictions never allocate).
+func (h *marketDataHistory) init(max int, fromOp uint64, leftInstrumentsMax int) {
+	h.max, h.fromOp, h.sinceOp, h.newest = max, fromOp, fromOp, map[uint32]uint64{}
+	h.leftOp.init(leftInstrumentsMax)
 }
 
 func (h *marketDataHistory) add(u *model.MarketDataUpdate) {
@@ -618,6 +635,7 @@ func (h *marketDataHistory) add(u *model.MarketDataUpdate) {
 	if len(h.updates) == h.max {
 		evicted := &h.updates[slot]
 		h.fromOp = max(h.fromOp, evicted.Op+1)
+		h.noteLeft(evicted)
 		if h.newest[evicted.Instrument] == position-uint64(h.max)+1 {
 			delete(h.newest, evicted.Instrument) // Its last held update leaves.
 		}
@@ -630,10 +648,40 @@ func (h *marketDataHistory) add(u *model.MarketDataUpdate) {
 	h.added++
 }
 
-// reset forgets everything: updates before fromOp were lost.
+// noteLeft records that u left the ring (for holdsFrom).
+func (h *marketDataHistory) noteLeft(u *model.MarketDataUpdate) {
+	if !h.leftOp.set(u.Instrument, u.Op) {
+		h.leftOpUntracked = u.Op
+	}
+}
+
+// reset forgets everything: updates before fromOp were lost. What left the ring before
+// had a lower op (the ring is in op order), so fromOp alone now covers it.
 func (h *marketDataHistory) reset(fromOp uint64) {
 	h.updates, h.previous, h.added, h.fromOp = h.updates[:0], h.previous[:0], 0, fromOp
+	h.sinceOp, h.leftOpUntracked = fromOp, 0
 	clear(h.newest)
+	h.leftOp.clear()
+}
+
+// holdsFrom reports whether the ring holds every update of instrument (0: of every
+// instrument) with op >= fromOp that was added to it: a resume from fromOp then misses
+// nothing (those not added yet are still to be published). Below sinceOp nothing is
+// known (a restart, or a loss: PROTOCOL.md 8a's market_data_resume_gap). For one
+// instrument, none of its updates with op >= fromOp may have left; for every instrument
+// that is the same rule over all of them, which fromOp (oldest_op) already is.
+func (h *marketDataHistory) holdsFrom(instrument uint32, fromOp uint64) bool {
+	if fromOp < h.sinceOp {
+		return false
+	}
+	if instrument == 0 {
+		return fromOp >= h.fromOp
+	}
+	left, tracked := h.leftOp.get(instrument)
+	if !tracked {
+		left = h.leftOpUntracked // 0 while leftOp has room: nothing of it left.
+	}
+	return fromOp > left
 }
 
 // at returns the held update at position.

@@ -3,9 +3,11 @@ package model
 // Outbound-stream statuses (230..239): answers about market-data subscriptions, carried
 // in the header of md_subscribed and md_stale frames (see PROTOCOL.md).
 const (
-	// StatusMarketDataResumeGap: the server no longer holds every update from the op a
-	// subscription asked to resume from (it restarted, or they were evicted from its
-	// bounded history). Live updates follow; rebuild the book from a snapshot.
+	// StatusMarketDataResumeGap: the server no longer holds every update of the
+	// subscription's instrument (0: of every instrument) from the op it asked to resume
+	// from (the server restarted or its feed fell behind since, or one of them was evicted
+	// from its bounded history), or the replay would pass the connection's unsent-bytes
+	// bound. Live updates follow; rebuild the book from a snapshot.
 	StatusMarketDataResumeGap Status = 230
 	// StatusMarketDataFellBehind: the subscriber read too slowly and updates were dropped
 	// for it. Live updates follow; rebuild the book from a snapshot.

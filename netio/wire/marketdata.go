@@ -70,8 +70,9 @@ type MarketDataSubscribed struct {
 	Instrument uint32
 	Channels   uint32
 	FromOp     uint64 // As asked.
-	// OldestOp is the oldest op from which the server holds every update (resumes from
-	// an op at or after it are complete).
+	// OldestOp is the oldest op from which the server holds every update, of every
+	// instrument (resumes from an op at or after it are complete; one instrument's may
+	// be complete from below it too: PROTOCOL.md 8a, Resuming).
 	OldestOp uint64
 	// ReplayedThroughOp is the op of the last update replayed (0 if none).
 	ReplayedThroughOp uint64
