@@ -274,3 +274,50 @@ func TestIncreasingSnapshotRefusesDamage(t *testing.T) {
 	expectEqual(t, "without: version 3 as before", binary.LittleEndian.Uint32(plain[8:]),
 		uint32(3))
 }
+
+// TestIncreasingResendAcrossOptIn: a client that used keys through the window before
+// its trading account opted in, and resends them after (a retry across its own opt-in),
+// gets the original outcomes while the window can still remember them: a key above the
+// opting key is not applied a second time (exactly once), a key below it is not refused
+// as not increasing, and an order placed before the opt-in is still found by its client
+// order id. Once the window has forgotten them, the account's own rules apply.
+func TestIncreasingResendAcrossOptIn(t *testing.T) {
+	h := newHarness(t, Config{ClientOrderIDsMax: 8, ClientOrderIDsPerAccount: 4},
+		testInstrumentRecord())
+	h.trader(1, 100_000, 1_000_000)
+	below := limitOrder(1, 10, model.SideBuy, 80, 10)
+	above := limitOrder(1, 1000, model.SideBuy, 85, 10)
+	belowPlaced := h.place(1, below)[0]
+	abovePlaced := h.place(1, above)[0]
+	expectEqual(t, "pre-opt-in places", [2]model.Status{belowPlaced.Status,
+		abovePlaced.Status}, [2]model.Status{model.StatusOK, model.StatusOK})
+	expectEqual(t, "opting place", h.place(1, increasingOrder(1, 500, model.SideBuy, 90,
+		10))[0].Status, model.StatusOK)
+	expectEqual(t, "resend above the opting key", h.place(1, above)[0], abovePlaced)
+	expectEqual(t, "resend below the opting key", h.place(1, below)[0], belowPlaced)
+	expectEqual(t, "no duplicate order", h.e.OpenOrderCount(), uint32(3))
+	changed := above
+	changed.Price = 95
+	expectEqual(t, "the key above, other fields", h.place(1, changed)[0].Status,
+		model.StatusClientOrderIDExistsWithDifferentFields)
+	byKey := h.cancel(1, model.OrderCancel{ClientOrderID: 501, Account: 1,
+		OriginalClientOrderID: 10})[0]
+	expectEqual(t, "cancel of a pre-opt-in order by its key", byKey,
+		model.OrderResult{OrderID: belowPlaced.OrderID, Timestamp: h.clock,
+			Status: model.StatusOK})
+	h.check()
+
+	// Eight commands of another account fill the window: the pre-opt-in keys are gone.
+	for key := uint64(1); key <= 8; key++ {
+		o := limitOrder(1, key, model.SideBuy, 80, 10)
+		o.Account, o.TimeInForce = 2, model.ImmediateOrCancel
+		h.place(1, o)
+	}
+	expectEqual(t, "forgotten key below the mark", h.place(1, below)[0].Status,
+		model.StatusClientOrderIDNotIncreasing)
+	again := above
+	again.Price = 95
+	expectEqual(t, "a key above the mark is new again", h.place(1, again)[0].Status,
+		model.StatusOK)
+	h.check()
+}
