@@ -124,9 +124,15 @@
 // the window would (original result, client_order_id_reused,
 // client_order_id_exists_with_different_fields), or, when it is not among them,
 // client_order_id_not_increasing: refused, reported and not remembered. Cancels by
-// client order id look only in the ring. The client promises, by opting in, that the
-// opting key is above every key the account used before (older keys are not looked up
-// any more); a trading account shared by several sessions must share one counter. At most
+// client order id look in the ring. The account's commands from before its opt-in stay
+// in the window until it forgets them: for the next ClientOrderIDsMax window commands
+// (the window's size; a count the snapshot carries as what is left of it) a key of the
+// account missing from its ring is also looked up in the window, and one found there
+// answers as the window would, above the mark or not (so a command sent before the
+// opt-in and resent after it is neither applied twice nor refused, and an order placed
+// before it is still found by its client order id). No command of an opted-in account
+// is remembered in the window, so a key found there is one of those. After that, only
+// the ring counts; a trading account shared by several sessions must share one counter. At most
 // IncreasingAccountsMax accounts opt in: beyond, the opting place is refused with
 // accounts_limit_reached and not remembered, and the account keeps the window. Accounts
 // that never opt in (every client written before the flag) see exactly the window's

@@ -246,7 +246,10 @@ func TestIncreasingSnapshotRefusesDamage(t *testing.T) {
 			b[firstHead+16] = 5
 			return b
 		}},
-		{"reserved head word", func(b []byte) []byte { b[lastHead+20] = 1; return b }},
+		{"window pending beyond the window", func(b []byte) []byte {
+			binary.LittleEndian.PutUint32(b[lastHead+20:], ClientOrderIDsMaxDefault+1)
+			return b
+		}},
 		{"account twice", func(b []byte) []byte {
 			copy(b[lastHead:lastHead+16], b[firstHead:firstHead+16])
 			return b
@@ -302,9 +305,9 @@ func TestIncreasingResendAcrossOptIn(t *testing.T) {
 		model.StatusClientOrderIDExistsWithDifferentFields)
 	byKey := h.cancel(1, model.OrderCancel{ClientOrderID: 501, Account: 1,
 		OriginalClientOrderID: 10})[0]
-	expectEqual(t, "cancel of a pre-opt-in order by its key", byKey,
-		model.OrderResult{OrderID: belowPlaced.OrderID, Timestamp: h.clock,
-			Status: model.StatusOK})
+	expectEqual(t, "cancel of a pre-opt-in order by its key",
+		[2]uint64{byKey.OrderID, uint64(byKey.Status)},
+		[2]uint64{belowPlaced.OrderID, uint64(model.StatusOK)})
 	h.check()
 
 	// Eight commands of another account fill the window: the pre-opt-in keys are gone.
@@ -320,4 +323,49 @@ func TestIncreasingResendAcrossOptIn(t *testing.T) {
 	expectEqual(t, "a key above the mark is new again", h.place(1, again)[0].Status,
 		model.StatusOK)
 	h.check()
+}
+
+// TestIncreasingSnapshotWindowBeforeOptIn: a snapshot taken while the window may still
+// hold an opted-in account's commands from before its opt-in carries how long that
+// lasts: the restored engine answers a resend across the opt-in, then forgets it after
+// the same number of window commands, exactly as the engine that was never restored
+// (same results, reports and digest).
+func TestIncreasingSnapshotWindowBeforeOptIn(t *testing.T) {
+	run := func(restoreAfter int) (results []model.OrderResult, digest [32]byte,
+		reports []model.ExecutionReport) {
+		h := newHarness(t, Config{ClientOrderIDsMax: 8, ClientOrderIDsPerAccount: 4},
+			testInstrumentRecord())
+		h.trader(1, 100_000, 1_000_000)
+		above := limitOrder(1, 1000, model.SideBuy, 85, 10)
+		h.placeOK(1, above)
+		h.placeOK(1, increasingOrder(1, 500, model.SideBuy, 90, 10))
+		h.sink.reset()
+		for step := range 10 {
+			if step == restoreAfter {
+				h.restoreRoundTrip()
+			}
+			// A window command of another account, then the resend across the opt-in:
+			// answered from the window for 7 steps (8 minus the first place's), then new.
+			o := limitOrder(1, uint64(1+step), model.SideBuy, 80, 10)
+			o.Account, o.TimeInForce = 2, model.ImmediateOrCancel
+			h.place(1, o)
+			results = append(results, h.place(1, above)[0])
+		}
+		h.check()
+		return results, h.e.Digest(), h.sink.reports
+	}
+	want, wantDigest, wantReports := run(-1)
+	for i := range 7 {
+		expectEqual(t, "resend answered from the window", want[i].OrderID, uint64(1))
+	}
+	if want[7].Status != model.StatusOK || want[7].OrderID == 1 {
+		t.Fatalf("once forgotten: %v, want a new order", want[7])
+	}
+	expectEqual(t, "then a resend from the ring", want[9], want[7])
+	for _, restoreAfter := range []int{0, 3, 7, 9} {
+		got, gotDigest, gotReports := run(restoreAfter)
+		expectEqual(t, "results", got, want)
+		expectEqual(t, "reports", gotReports, wantReports)
+		expectEqual(t, "digest", gotDigest, wantDigest)
+	}
 }
