@@ -78,20 +78,23 @@ func (e *Engine) increasingFind(a *increasingAccount, clientOrderID uint64) (
 // key is new), or a status other than OK with which the command is refused and not
 // remembered. optIn (a place with OrderFlagClientOrderIDsIncreasing) asks to opt an
 // account that has not yet in: the place is looked up in the window as any other, and
-// opts the account in only if it is accepted (rememberCommand); with the table full it
-// is refused at once. It notes where the command's outcome goes (rememberCommand). An
+// opts the account in only if it is accepted (rememberCommand); with the table full a
+// new key is refused at once (a remembered one still answers as remembered). It notes where the command's outcome goes (rememberCommand). An
 // outcome from a ring is copied into e.keyEntry: valid until the next lookup.
 func (e *Engine) lookupKey(client, account, clientOrderID uint64, optIn bool) (
 	*windowEntry, model.Status) {
 	index, found := e.findIncreasing(client, account)
 	e.keyAccount, e.keyOptIn = index, false
 	if !found {
+		entry, found := e.window.find(client, account, clientOrderID)
+		if found {
+			return entry, model.StatusOK // A resend answers as remembered, full table or not.
+		}
 		if optIn && uint32(len(e.increasing)) >= IncreasingAccountsMax {
 			return nil, model.StatusAccountsLimitReached
 		}
 		e.keyOptIn = optIn
-		entry, _ := e.window.find(client, account, clientOrderID)
-		return entry, model.StatusOK
+		return nil, model.StatusOK
 	}
 	a := &e.increasing[index]
 	if clientOrderID > a.mark {

@@ -133,11 +133,17 @@ func TestIncreasingOptInOnlyByAcceptedPlace(t *testing.T) {
 }
 
 // TestIncreasingAccountsLimit: beyond IncreasingAccountsMax trading accounts an opting
-// place is refused with accounts_limit_reached and not remembered; the account's
-// commands without the flag keep the window.
+// place is refused with accounts_limit_reached and not remembered, unless it is a resend
+// of a remembered one; the account's commands without the flag keep the window.
 func TestIncreasingAccountsLimit(t *testing.T) {
 	h := newHarness(t, Config{}, testInstrumentRecord())
 	h.trader(1, 100_000, 1_000_000)
+	// A place with the flag refused before the table is full is remembered in the window:
+	// its resend after must answer the original result like any resend.
+	refused := increasingOrder(1, 7, model.SideBuy, 100, 10)
+	refused.Account, refused.Instrument = IncreasingAccountsMax+2, 99
+	expectEqual(t, "refused before the table is full", h.place(1, refused)[0].Status,
+		model.StatusInstrumentNotFound)
 	events := make([]model.Order, model.EventsPerRequestMax)
 	results := make([]model.OrderResult, len(events))
 	for account := uint64(1); account <= IncreasingAccountsMax; {
@@ -163,6 +169,8 @@ func TestIncreasingAccountsLimit(t *testing.T) {
 		expectEqual(t, "one account too many", h.place(1, beyond)[0].Status,
 			model.StatusAccountsLimitReached)
 	}
+	expectEqual(t, "its resend once the table is full", h.place(1, refused)[0].Status,
+		model.StatusInstrumentNotFound)
 	plain := beyond
 	plain.Flags = 0
 	expectEqual(t, "without the flag", h.place(1, plain)[0].Status, model.StatusOK)
