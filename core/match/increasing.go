@@ -182,7 +182,11 @@ func (e *Engine) rememberCommand(entry windowEntry) {
 			return
 		}
 		e.keyOptIn = false
-		e.keyAccount = e.increasingAdd(entry.client, entry.account, e.window.max)
+		windowPending := e.window.max // Its newest entry is forgotten after that many.
+		if e.window.count() == 0 {
+			windowPending = 0 // Nothing of it can be there.
+		}
+		e.keyAccount = e.increasingAdd(entry.client, entry.account, windowPending)
 	}
 	a := &e.increasing[e.keyAccount]
 	if a.client != entry.client || a.account != entry.account ||
