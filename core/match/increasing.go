@@ -36,6 +36,12 @@ type increasingAccount struct {
 	ring        [ClientOrderIDsPerAccountMax]increasingEntry
 }
 
+// SetOrderFlagsAccepted says whether byte 104 of a place event is read as the order flags
+// (true, the default of New and Restore) or is still reserved, refused with
+// reserved_field unless 0, as it was before them (false: the owner applies a log written
+// then, which must replay as it was applied). It is the owner's state, not the engine's.
+func (e *Engine) SetOrderFlagsAccepted(accepted bool) { e.orderFlagsRefused = !accepted }
+
 // increasingTag hashes (client, account) for the opted-in accounts' index.
 func (e *Engine) increasingTag(client, account uint64) uint32 {
 	return tagOf(hash128(client, account, e.seed^0x9e6c63d0676a9a99))
