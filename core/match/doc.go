@@ -139,6 +139,10 @@
 // that never opt in (every client written before the flag) see exactly the window's
 // rules, and never any of these statuses.
 //
+// The flags byte is read only when the owner says so (SetOrderFlagsAccepted; core turns
+// it on from its rules version 4): for a log written before the flags existed it stays
+// reserved, and a place with it set is refused with reserved_field as it was then.
+//
 // Why a flag on the place event rather than an account or instrument option: the trading
 // account is a number chosen by the client, not a ledger account, and is never created,
 // so it has no record that could carry a flag; an instrument option does not fit a key
