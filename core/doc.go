@@ -90,7 +90,10 @@
 // the same account); the state differs (those accounts, and the timestamps after them);
 // 3, set_grants may carry per-client limits (above), which bound each client's accounts;
 // under 1 and 2 a set_grants request with limits answers invalid_body and changes
-// nothing, and without limits every version applies the same.
+// nothing, and without limits every version applies the same; 4, byte 104 of a place
+// event is read as the order flags (package match, "Idempotency": increasing client order
+// ids); under 1 to 3 it is still reserved, and a place with it set answers
+// reserved_field, remembered under its key, as the builds before the flags applied it.
 //
 // Ordering rule (as in etcd raft's Ready): the caller may apply an entry before it is
 // durable, but must not release any reply of that entry, nor of any later read, before the

@@ -165,7 +165,7 @@ func New(config Config) *Machine {
 	c := config.withDefaults()
 	l := ledger.New(c.Ledger)
 	m := newMachine(c, l, match.New(l, c.Match), saga.New(c.Shard.Map, c.Shard.Index))
-	m.rules = c.RulesVersion
+	m.setRules(c.RulesVersion)
 	return m
 }
 
@@ -173,7 +173,7 @@ func newMachine(c Config, l *ledger.Ledger, engine *match.Engine, sagas *saga.Bo
 	const events = model.EventsPerRequestMax
 	return &Machine{
 		config:          c,
-		rules:           RulesVersionFirst,
+		rules:           RulesVersionFirst, // The caller puts its version in force (setRules).
 		ledger:          l,
 		match:           engine,
 		sagas:           sagas,

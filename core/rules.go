@@ -26,15 +26,27 @@ const (
 	// that counts them was reserved: a set_grants request with limits is refused whole
 	// (invalid_body), as the builds before it refused it.
 	rulesVersionClientLimits uint32 = 3
+	// rulesVersionOrderFlags reads byte 104 of a place event as the order flags (package
+	// match: OrderFlagClientOrderIDsIncreasing opts the trading account into increasing
+	// client order ids). Before it the byte was reserved: a place with it set is refused
+	// with reserved_field (and that outcome remembered under its key), as the builds
+	// before it applied it.
+	rulesVersionOrderFlags uint32 = 4
 	// RulesVersionCurrent is the newest version this build applies: the one the primary
 	// moves its machine to (upgrade_rules) before it serves writes.
-	RulesVersionCurrent = rulesVersionClientLimits
+	RulesVersionCurrent = rulesVersionOrderFlags
 )
 
 // AcceptsClientLimits reports whether a set_grants request carrying client limits would
 // be applied now (rules version 3 on); the primary moves the rules version before it
 // writes one (core/shard).
 func (m *Machine) AcceptsClientLimits() bool { return m.rules >= rulesVersionClientLimits }
+
+// setRules puts a rules version in force, with what it decides in the engines below.
+func (m *Machine) setRules(version uint32) {
+	m.rules = version
+	m.match.SetOrderFlagsAccepted(version >= rulesVersionOrderFlags)
+}
 
 // RulesVersion returns the rules version in force.
 func (m *Machine) RulesVersion() uint32 { return m.rules }
@@ -54,6 +66,6 @@ func (m *Machine) upgradeRules(body []byte) model.Status {
 	if target == 0 || target > RulesVersionCurrent {
 		return model.StatusInvalidBody
 	}
-	m.rules = max(m.rules, target)
+	m.setRules(max(m.rules, target))
 	return model.StatusOK
 }

@@ -248,7 +248,7 @@ func Restore(config Config, r io.Reader) (*Machine, error) {
 	m.sessions, m.reportSequences = sessions, reportSequences
 	m.clock = binary.LittleEndian.Uint64(header[16:])
 	m.opLast = binary.LittleEndian.Uint64(header[24:])
-	m.rules = rules
+	m.setRules(rules)
 	return m, nil
 }
 

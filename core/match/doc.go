@@ -124,13 +124,24 @@
 // the window would (original result, client_order_id_reused,
 // client_order_id_exists_with_different_fields), or, when it is not among them,
 // client_order_id_not_increasing: refused, reported and not remembered. Cancels by
-// client order id look only in the ring. The client promises, by opting in, that the
-// opting key is above every key the account used before (older keys are not looked up
-// any more); a trading account shared by several sessions must share one counter. At most
-// IncreasingAccountsMax accounts opt in: beyond, the opting place is refused with
-// accounts_limit_reached and not remembered, and the account keeps the window. Accounts
+// client order id look in the ring. The account's commands from before its opt-in stay
+// in the window until it forgets them: for the next ClientOrderIDsMax window commands
+// (the window's size; a count the snapshot carries as what is left of it) a key of the
+// account missing from its ring is also looked up in the window, and one found there
+// answers as the window would, above the mark or not (so a command sent before the
+// opt-in and resent after it is neither applied twice nor refused, and an order placed
+// before it is still found by its client order id). No command of an opted-in account
+// is remembered in the window, so a key found there is one of those. After that, only
+// the ring counts; a trading account shared by several sessions must share one counter. At most
+// IncreasingAccountsMax accounts opt in: beyond, an opting place with a new key is
+// refused with accounts_limit_reached and not remembered (a remembered key answers as
+// remembered), and the account keeps the window. Accounts
 // that never opt in (every client written before the flag) see exactly the window's
 // rules, and never any of these statuses.
+//
+// The flags byte is read only when the owner says so (SetOrderFlagsAccepted; core turns
+// it on from its rules version 4): for a log written before the flags existed it stays
+// reserved, and a place with it set is refused with reserved_field as it was then.
 //
 // Why a flag on the place event rather than an account or instrument option: the trading
 // account is a number chosen by the client, not a ledger account, and is never created,
@@ -155,11 +166,12 @@
 //
 // # Precedence of place_orders results (first that applies wins)
 //
-//	client_order_id_must_not_be_zero, account_must_not_be_zero, (opting in beyond
-//	IncreasingAccountsMax: accounts_limit_reached), (an opted-in account's key at or
-//	below its mark and not in its ring: client_order_id_not_increasing), (key in the
-//	window, or in the opted-in account's ring: client_order_id_reused,
-//	client_order_id_exists_with_different_fields, or the original result)
+//	client_order_id_must_not_be_zero, account_must_not_be_zero, (an opted-in account's
+//	key at or below its mark, not in its ring nor left in the window from before its
+//	opt-in: client_order_id_not_increasing), (key in the window, or in the opted-in
+//	account's ring: client_order_id_reused,
+//	client_order_id_exists_with_different_fields, or the original result), (a new key
+//	opting in beyond IncreasingAccountsMax: accounts_limit_reached),
 //	timestamp_must_be_zero, reserved_field (also an unknown flag bit), instrument_not_found, side_invalid,
 //	order_type_invalid, time_in_force_invalid (unknown, or GTC/post-only for a market
 //	order), self_trade_mode_invalid, price_must_not_be_zero, price_not_on_tick,

@@ -108,7 +108,11 @@ type Engine struct {
 	keyAccount      uint32
 	keyOptIn        bool        // The current command is a place asking to opt in.
 	keyEntry        windowEntry // lookupKey's answer from a ring.
-	outcomeEntry    windowEntry // findOutcome's answer from a ring.
+	// orderFlagsRefused keeps byte 104 of a place reserved (reserved_field unless 0), as
+	// before the order flags: set by the owner (core's rules version) for a log written
+	// then, so that it replays as it was applied. Not in the snapshot: the owner's.
+	orderFlagsRefused bool
+	outcomeEntry      windowEntry // findOutcome's answer from a ring.
 
 	nextOrderID          uint64 // Id of the next order placed (from 1).
 	nextTradeID          uint64 // Id of the next trade (from 1).

@@ -27,8 +27,20 @@ type increasingAccount struct {
 	mark    uint64 // The highest key remembered: the newest entry's.
 	newest  uint32 // Ring position of the newest entry.
 	count   uint32 // Entries remembered, 1 to Config.ClientOrderIDsPerAccount.
-	ring    [ClientOrderIDsPerAccountMax]increasingEntry
+	// windowUntil is the window's remembered count (clientOrderWindow.remembered) from
+	// which every entry the account left in the window before it opted in is surely
+	// forgotten: its opt-in's count plus the window's size. Until then its keys are also
+	// looked up in the window, so that a command sent before the opt-in and resent after
+	// it answers its original outcome instead of being applied again (or refused).
+	windowUntil uint64
+	ring        [ClientOrderIDsPerAccountMax]increasingEntry
 }
+
+// SetOrderFlagsAccepted says whether byte 104 of a place event is read as the order flags
+// (true, the default of New and Restore) or is still reserved, refused with
+// reserved_field unless 0, as it was before them (false: the owner applies a log written
+// then, which must replay as it was applied). It is the owner's state, not the engine's.
+func (e *Engine) SetOrderFlagsAccepted(accepted bool) { e.orderFlagsRefused = !accepted }
 
 // increasingTag hashes (client, account) for the opted-in accounts' index.
 func (e *Engine) increasingTag(client, account uint64) uint32 {
@@ -72,27 +84,36 @@ func (e *Engine) increasingFind(a *increasingAccount, clientOrderID uint64) (
 // key is new), or a status other than OK with which the command is refused and not
 // remembered. optIn (a place with OrderFlagClientOrderIDsIncreasing) asks to opt an
 // account that has not yet in: the place is looked up in the window as any other, and
-// opts the account in only if it is accepted (rememberCommand); with the table full it
-// is refused at once. It notes where the command's outcome goes (rememberCommand). An
+// opts the account in only if it is accepted (rememberCommand); with the table full a
+// new key is refused at once (a remembered one still answers as remembered). It notes where the command's outcome goes (rememberCommand). An
 // outcome from a ring is copied into e.keyEntry: valid until the next lookup.
 func (e *Engine) lookupKey(client, account, clientOrderID uint64, optIn bool) (
 	*windowEntry, model.Status) {
 	index, found := e.findIncreasing(client, account)
 	e.keyAccount, e.keyOptIn = index, false
 	if !found {
+		entry, found := e.window.find(client, account, clientOrderID)
+		if found {
+			return entry, model.StatusOK // A resend answers as remembered, full table or not.
+		}
 		if optIn && uint32(len(e.increasing)) >= IncreasingAccountsMax {
 			return nil, model.StatusAccountsLimitReached
 		}
 		e.keyOptIn = optIn
-		entry, _ := e.window.find(client, account, clientOrderID)
-		return entry, model.StatusOK
+		return nil, model.StatusOK
 	}
 	a := &e.increasing[index]
 	if clientOrderID > a.mark {
+		if windowEntry, found := e.windowBeforeOptIn(a, clientOrderID); found {
+			return windowEntry, model.StatusOK
+		}
 		return nil, model.StatusOK
 	}
 	entry, found := e.increasingFind(a, clientOrderID)
 	if !found {
+		if windowEntry, found := e.windowBeforeOptIn(a, clientOrderID); found {
+			return windowEntry, model.StatusOK
+		}
 		return nil, model.StatusClientOrderIDNotIncreasing
 	}
 	e.keyEntry = windowEntry{client: client, account: account,
@@ -111,9 +132,10 @@ func (e *Engine) findOutcome(client, account, clientOrderID uint64) (*windowEntr
 	if !found {
 		return e.window.find(client, account, clientOrderID)
 	}
-	entry, found := e.increasingFind(&e.increasing[index], clientOrderID)
+	a := &e.increasing[index]
+	entry, found := e.increasingFind(a, clientOrderID)
 	if !found {
-		return nil, false
+		return e.windowBeforeOptIn(a, clientOrderID)
 	}
 	e.outcomeEntry = windowEntry{client: client, account: account,
 		clientOrderID: entry.clientOrderID, orderID: entry.orderID,
@@ -122,11 +144,36 @@ func (e *Engine) findOutcome(client, account, clientOrderID uint64) (*windowEntr
 	return &e.outcomeEntry, true
 }
 
+// windowBeforeOptIn returns the window's entry for a key of the opted-in account a while
+// the window may still hold commands of a from before its opt-in. No command of a is
+// remembered in the window after its opt-in, so a key found there is one of those.
+func (e *Engine) windowBeforeOptIn(a *increasingAccount, clientOrderID uint64) (
+	*windowEntry, bool) {
+	if e.window.remembered >= a.windowUntil {
+		return nil, false // Steady state: one comparison.
+	}
+	return e.window.find(a.client, a.account, clientOrderID)
+}
+
+// windowPendingCount is how many more commands the window must remember before a's
+// entries from before its opt-in are surely forgotten (0: none can be left). It is
+// what a snapshot carries: the window's remembered count restarts at each restore.
+func (e *Engine) windowPendingCount(a *increasingAccount) uint32 {
+	if e.window.remembered >= a.windowUntil {
+		return 0
+	}
+	return uint32(a.windowUntil - e.window.remembered)
+}
+
 // increasingAdd opts (client, account) in, with no entry yet, and returns its index.
-// The caller appends the opting command's outcome before the command ends.
-func (e *Engine) increasingAdd(client, account uint64) uint32 {
+// windowPending is how many more window commands may still find its entries from
+// before the opt-in (the window's size at an opt-in: its newest entry is forgotten
+// after that many more). The caller appends the opting command's outcome before the
+// command ends.
+func (e *Engine) increasingAdd(client, account uint64, windowPending uint32) uint32 {
 	index := uint32(len(e.increasing))
-	e.increasing = append(e.increasing, increasingAccount{client: client, account: account})
+	e.increasing = append(e.increasing, increasingAccount{client: client, account: account,
+		windowUntil: e.window.remembered + uint64(windowPending)})
 	e.increasingIndex.insert(e.increasingTag(client, account), index)
 	return index
 }
@@ -141,7 +188,11 @@ func (e *Engine) rememberCommand(entry windowEntry) {
 			return
 		}
 		e.keyOptIn = false
-		e.keyAccount = e.increasingAdd(entry.client, entry.account)
+		windowPending := e.window.max // Its newest entry is forgotten after that many.
+		if e.window.count() == 0 {
+			windowPending = 0 // Nothing of it can be there.
+		}
+		e.keyAccount = e.increasingAdd(entry.client, entry.account, windowPending)
 	}
 	a := &e.increasing[e.keyAccount]
 	if a.client != entry.client || a.account != entry.account ||

@@ -133,11 +133,17 @@ func TestIncreasingOptInOnlyByAcceptedPlace(t *testing.T) {
 }
 
 // TestIncreasingAccountsLimit: beyond IncreasingAccountsMax trading accounts an opting
-// place is refused with accounts_limit_reached and not remembered; the account's
-// commands without the flag keep the window.
+// place is refused with accounts_limit_reached and not remembered, unless it is a resend
+// of a remembered one; the account's commands without the flag keep the window.
 func TestIncreasingAccountsLimit(t *testing.T) {
 	h := newHarness(t, Config{}, testInstrumentRecord())
 	h.trader(1, 100_000, 1_000_000)
+	// A place with the flag refused before the table is full is remembered in the window:
+	// its resend after must answer the original result like any resend.
+	refused := increasingOrder(1, 7, model.SideBuy, 100, 10)
+	refused.Account, refused.Instrument = IncreasingAccountsMax+2, 99
+	expectEqual(t, "refused before the table is full", h.place(1, refused)[0].Status,
+		model.StatusInstrumentNotFound)
 	events := make([]model.Order, model.EventsPerRequestMax)
 	results := make([]model.OrderResult, len(events))
 	for account := uint64(1); account <= IncreasingAccountsMax; {
@@ -163,6 +169,8 @@ func TestIncreasingAccountsLimit(t *testing.T) {
 		expectEqual(t, "one account too many", h.place(1, beyond)[0].Status,
 			model.StatusAccountsLimitReached)
 	}
+	expectEqual(t, "its resend once the table is full", h.place(1, refused)[0].Status,
+		model.StatusInstrumentNotFound)
 	plain := beyond
 	plain.Flags = 0
 	expectEqual(t, "without the flag", h.place(1, plain)[0].Status, model.StatusOK)
@@ -246,7 +254,10 @@ func TestIncreasingSnapshotRefusesDamage(t *testing.T) {
 			b[firstHead+16] = 5
 			return b
 		}},
-		{"reserved head word", func(b []byte) []byte { b[lastHead+20] = 1; return b }},
+		{"window pending beyond the window", func(b []byte) []byte {
+			binary.LittleEndian.PutUint32(b[lastHead+20:], ClientOrderIDsMaxDefault+1)
+			return b
+		}},
 		{"account twice", func(b []byte) []byte {
 			copy(b[lastHead:lastHead+16], b[firstHead:firstHead+16])
 			return b
@@ -273,4 +284,96 @@ func TestIncreasingSnapshotRefusesDamage(t *testing.T) {
 		uint32(snapshotVersion))
 	expectEqual(t, "without: version 3 as before", binary.LittleEndian.Uint32(plain[8:]),
 		uint32(3))
+}
+
+// TestIncreasingResendAcrossOptIn: a client that used keys through the window before
+// its trading account opted in, and resends them after (a retry across its own opt-in),
+// gets the original outcomes while the window can still remember them: a key above the
+// opting key is not applied a second time (exactly once), a key below it is not refused
+// as not increasing, and an order placed before the opt-in is still found by its client
+// order id. Once the window has forgotten them, the account's own rules apply.
+func TestIncreasingResendAcrossOptIn(t *testing.T) {
+	h := newHarness(t, Config{ClientOrderIDsMax: 8, ClientOrderIDsPerAccount: 4},
+		testInstrumentRecord())
+	h.trader(1, 100_000, 1_000_000)
+	below := limitOrder(1, 10, model.SideBuy, 80, 10)
+	above := limitOrder(1, 1000, model.SideBuy, 85, 10)
+	belowPlaced := h.place(1, below)[0]
+	abovePlaced := h.place(1, above)[0]
+	expectEqual(t, "pre-opt-in places", [2]model.Status{belowPlaced.Status,
+		abovePlaced.Status}, [2]model.Status{model.StatusOK, model.StatusOK})
+	expectEqual(t, "opting place", h.place(1, increasingOrder(1, 500, model.SideBuy, 90,
+		10))[0].Status, model.StatusOK)
+	expectEqual(t, "resend above the opting key", h.place(1, above)[0], abovePlaced)
+	expectEqual(t, "resend below the opting key", h.place(1, below)[0], belowPlaced)
+	expectEqual(t, "no duplicate order", h.e.OpenOrderCount(), uint32(3))
+	changed := above
+	changed.Price = 95
+	expectEqual(t, "the key above, other fields", h.place(1, changed)[0].Status,
+		model.StatusClientOrderIDExistsWithDifferentFields)
+	byKey := h.cancel(1, model.OrderCancel{ClientOrderID: 501, Account: 1,
+		OriginalClientOrderID: 10})[0]
+	expectEqual(t, "cancel of a pre-opt-in order by its key",
+		[2]uint64{byKey.OrderID, uint64(byKey.Status)},
+		[2]uint64{belowPlaced.OrderID, uint64(model.StatusOK)})
+	h.check()
+
+	// Eight commands of another account fill the window: the pre-opt-in keys are gone.
+	for key := uint64(1); key <= 8; key++ {
+		o := limitOrder(1, key, model.SideBuy, 80, 10)
+		o.Account, o.TimeInForce = 2, model.ImmediateOrCancel
+		h.place(1, o)
+	}
+	expectEqual(t, "forgotten key below the mark", h.place(1, below)[0].Status,
+		model.StatusClientOrderIDNotIncreasing)
+	again := above
+	again.Price = 95
+	expectEqual(t, "a key above the mark is new again", h.place(1, again)[0].Status,
+		model.StatusOK)
+	h.check()
+}
+
+// TestIncreasingSnapshotWindowBeforeOptIn: a snapshot taken while the window may still
+// hold an opted-in account's commands from before its opt-in carries how long that
+// lasts: the restored engine answers a resend across the opt-in, then forgets it after
+// the same number of window commands, exactly as the engine that was never restored
+// (same results, reports and digest).
+func TestIncreasingSnapshotWindowBeforeOptIn(t *testing.T) {
+	run := func(restoreAfter int) (results []model.OrderResult, digest [32]byte,
+		reports []model.ExecutionReport) {
+		h := newHarness(t, Config{ClientOrderIDsMax: 8, ClientOrderIDsPerAccount: 4},
+			testInstrumentRecord())
+		h.trader(1, 100_000, 1_000_000)
+		above := limitOrder(1, 1000, model.SideBuy, 85, 10)
+		h.placeOK(1, above)
+		h.placeOK(1, increasingOrder(1, 500, model.SideBuy, 90, 10))
+		h.sink.reset()
+		for step := range 10 {
+			if step == restoreAfter {
+				h.restoreRoundTrip()
+			}
+			// A window command of another account, then the resend across the opt-in:
+			// answered from the window for 7 steps (8 minus the first place's), then new.
+			o := limitOrder(1, uint64(1+step), model.SideBuy, 80, 10)
+			o.Account, o.TimeInForce = 2, model.ImmediateOrCancel
+			h.place(1, o)
+			results = append(results, h.place(1, above)[0])
+		}
+		h.check()
+		return results, h.e.Digest(), h.sink.reports
+	}
+	want, wantDigest, wantReports := run(-1)
+	for i := range 7 {
+		expectEqual(t, "resend answered from the window", want[i].OrderID, uint64(1))
+	}
+	if want[7].Status != model.StatusOK || want[7].OrderID == 1 {
+		t.Fatalf("once forgotten: %v, want a new order", want[7])
+	}
+	expectEqual(t, "then a resend from the ring", want[9], want[7])
+	for _, restoreAfter := range []int{0, 3, 7, 9} {
+		got, gotDigest, gotReports := run(restoreAfter)
+		expectEqual(t, "results", got, want)
+		expectEqual(t, "reports", gotReports, wantReports)
+		expectEqual(t, "digest", gotDigest, wantDigest)
+	}
 }

@@ -270,14 +270,22 @@ func (n *naive) recent(keys []uint64, key uint64) bool {
 	return slices.Contains(keys[max(0, len(keys)-n.perAccount):], key)
 }
 
+// beforeOptIn reports whether key was used by an opted-in account before it opted in:
+// such keys stay answered from the window (which forgets nothing here) as before.
+func (n *naive) beforeOptIn(client, account, key uint64) bool {
+	_, used := n.window[[3]uint64{client, account, key}]
+	return used && !slices.Contains(n.increasing[[2]uint64{client, account}], key)
+}
+
 // lookup answers a command's key as the engine's lookupKey does, written from the rule
-// rather than the ring: an opted-in account's key above all it used is new, one of its
-// last perAccount keys is a resend, any other is refused (and not remembered); other
-// accounts' keys are looked up in the window, which forgets nothing here.
+// rather than the ring: a key an opted-in account used before its opt-in is answered by
+// the window; its other keys above all it used are new, one of its last perAccount keys
+// is a resend, any other is refused (and not remembered); other accounts' keys are
+// looked up in the window, which forgets nothing here.
 func (n *naive) lookup(client, account, key uint64, kind commandKind,
 	order *model.Order) (model.OrderResult, bool) {
 	keys, opted := n.increasing[[2]uint64{client, account}]
-	if opted {
+	if opted && !n.beforeOptIn(client, account, key) {
 		if key > keys[len(keys)-1] {
 			return model.OrderResult{}, false
 		}
@@ -359,8 +367,8 @@ func (n *naive) find(client, account, orderID, original uint64, now uint64) *nai
 	if byOriginal {
 		entry, found := n.window[[3]uint64{client, account, original}]
 		if keys, opted := n.increasing[[2]uint64{client, account}]; opted &&
-			!n.recent(keys, original) {
-			found = false // Only the ring of an opted-in account is looked in.
+			!n.recent(keys, original) && !n.beforeOptIn(client, account, original) {
+			found = false // Its ring, and the window for keys from before its opt-in.
 		}
 		if !found || entry.result.Status != model.StatusOK ||
 			(entry.kind != commandPlace && entry.kind != commandReplace) {

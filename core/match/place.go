@@ -77,7 +77,7 @@ func (e *Engine) placeOrder(clock *uint64, client uint64, event *model.Order, no
 	}
 	digest := placeDigest(event)
 	entry, status := e.lookupKey(client, event.Account, event.ClientOrderID,
-		event.Flags&model.OrderFlagClientOrderIDsIncreasing != 0)
+		event.Flags&model.OrderFlagClientOrderIDsIncreasing != 0 && !e.orderFlagsRefused)
 	if status != model.StatusOK {
 		e.reportRejected(client, event.Account, event.ClientOrderID, 0, event.Instrument,
 			status, now, sink)
@@ -163,7 +163,8 @@ func (e *Engine) validateOrder(o *model.Order, now uint64) (uint32, model.Status
 	switch {
 	case o.Timestamp != 0:
 		return indexNone, model.StatusTimestampMustBeZero
-	case o.Flags&^model.OrderFlagsKnown != 0, o.Reserved != [15]byte{}:
+	case o.Flags&^model.OrderFlagsKnown != 0, o.Reserved != [15]byte{},
+		o.Flags != 0 && e.orderFlagsRefused:
 		return indexNone, model.StatusReservedField
 	}
 	index, found := e.findInstrument(o.Instrument)

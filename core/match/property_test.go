@@ -198,6 +198,11 @@ func (p *propertyRun) place(now uint64) (any, any) {
 	if o.ReservePrice != 0 && o.ReservePrice < o.Price {
 		o.ReservePrice = 0 // An off-tick price above every reserve drawn.
 	}
+	if rapid.IntRange(0, 15).Draw(p.rt, "key ahead") == 0 {
+		// A key ahead of the account's counter, which later commands reach: before an
+		// opt-in, one above the opting key that a resend may bring back after it.
+		o.ClientOrderID += rapid.Uint64Range(1, 30).Draw(p.rt, "ahead by")
+	}
 	p.placed = append(p.placed, placedEvent{client: trader, order: o})
 	got := p.h.place(trader, o)[0]
 	want := p.n.place(trader, trader, &o, now)

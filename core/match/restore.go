@@ -308,15 +308,16 @@ func (s *restorer) increasing(count uint32) error {
 		client := binary.LittleEndian.Uint64(head[0:])
 		account := binary.LittleEndian.Uint64(head[8:])
 		entries := binary.LittleEndian.Uint32(head[16:])
+		windowPending := binary.LittleEndian.Uint32(head[20:])
 		switch {
 		case account == 0, entries == 0, entries > e.config.ClientOrderIDsPerAccount,
-			binary.LittleEndian.Uint32(head[20:]) != 0:
+			windowPending > e.window.max:
 			return fmt.Errorf("increasing account %d is not valid", i)
 		}
 		if _, found := e.findIncreasing(client, account); found {
 			return fmt.Errorf("increasing account %d twice", i)
 		}
-		a := &e.increasing[e.increasingAdd(client, account)]
+		a := &e.increasing[e.increasingAdd(client, account, windowPending)]
 		for j := range entries {
 			if _, err := io.ReadFull(s.r, record[:]); err != nil {
 				return fmt.Errorf("increasing account %d entry %d truncated: %v", i, j, err)

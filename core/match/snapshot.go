@@ -30,7 +30,9 @@ import (
 //	             | timestamp | status u32 | kind u8 | reserved (3) | fields digest u64;
 //	             oldest first
 //	increasing   accounts × (24 + entries × 40): client | account | entries u32 |
-//	             reserved u32, then its entries oldest first (keys strictly increasing):
+//	             window pending u32 (how many more window entries must be remembered
+//	             before the account's entries from before its opt-in are surely
+//	             forgotten; 0 = none left, at most the window's size), then its entries oldest first (keys strictly increasing):
 //	             client order id | order id (or count) | timestamp | fields digest |
 //	             status u32 | kind u8 | reserved (3); accounts in opt-in order
 //
@@ -122,7 +124,7 @@ func (e *Engine) Snapshot() *SnapshotView {
 	for index := range e.increasing {
 		a := &e.increasing[index]
 		v.increasing = append(v.increasing, increasingHead{client: a.client,
-			account: a.account, count: a.count})
+			account: a.account, count: a.count, windowPending: e.windowPendingCount(a)})
 		for i := range a.count {
 			v.increasingEntries = append(v.increasingEntries, *e.increasingAt(a, i))
 		}
@@ -171,7 +173,7 @@ func (v *SnapshotView) WriteTo(w io.Writer) (int64, error) {
 		binary.LittleEndian.PutUint64(record[0:], a.client)
 		binary.LittleEndian.PutUint64(record[8:], a.account)
 		binary.LittleEndian.PutUint32(record[16:], a.count)
-		binary.LittleEndian.PutUint32(record[20:], 0)
+		binary.LittleEndian.PutUint32(record[20:], a.windowPending)
 		writer.write(record[:snapshotIncreasingSize])
 		for j := range a.count {
 			encodeIncreasingEntry(&entries[j], record[:snapshotIncreasingEntry])
@@ -198,6 +200,7 @@ func encodeWindowEntry(entry *windowEntry, b []byte) {
 type increasingHead struct {
 	client, account uint64
 	count           uint32
+	windowPending   uint32 // Engine.windowPendingCount.
 }
 
 func encodeIncreasingEntry(entry *increasingEntry, b []byte) {

@@ -41,6 +41,10 @@ type clientOrderWindow struct {
 	max     uint32        // Entries remembered (Config.ClientOrderIDsMax).
 	index   windowIndex   // Key → position in entries.
 	seed    uint64
+	// remembered counts the entries remembered since the window was made or restored:
+	// trading accounts with increasing client order ids measure from it when their
+	// entries from before the opt-in are gone (increasingAccount.windowUntil).
+	remembered uint64
 
 	// The key find hashed last and its hash: a command looks its key up, then remembers
 	// its outcome under the same key, so remember reuses the hash instead of hashing again.
@@ -129,6 +133,7 @@ func (w *clientOrderWindow) remember(entry windowEntry) {
 	} else {
 		entry.hash = w.hash(entry.client, entry.account, entry.clientOrderID)
 	}
+	w.remembered++
 	var position uint32
 	if uint32(len(w.entries)) < w.max {
 		position = uint32(len(w.entries))

@@ -1,8 +1,13 @@
 package match
 
 import (
+	"encoding/binary"
 	"math/rand/v2"
 	"testing"
+
+	"pgregory.net/rapid"
+
+	"sequent/core/model"
 )
 
 // TestWindowIndexOverflow drives the window's index with hashes crowded onto three home
@@ -117,4 +122,32 @@ func TestWindowTellsKeysWithOneTag(t *testing.T) {
 			t.Fatalf("key %d: found %v, entry %+v", id, found, entry)
 		}
 	}
+}
+
+// TestPlaceDigestKeepsReservedBytes: window entries remembered before byte 104 became
+// the flags byte carry digests of the sixteen reserved bytes as two little-endian
+// words; a resend of such a place (flags 0, or whatever bytes it sent) must digest the
+// same now, or a safe resend across the upgrade would be refused as different fields.
+func TestPlaceDigestKeepsReservedBytes(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		o := limitOrder(1, 9, model.SideBuy, 100, 10)
+		o.Flags = rapid.Uint8().Draw(rt, "flags")
+		for i := range o.Reserved {
+			if rapid.IntRange(0, 3).Draw(rt, "set") == 0 {
+				o.Reserved[i] = rapid.Uint8().Draw(rt, "byte")
+			}
+		}
+		var b [model.OrderSize]byte
+		o.Encode(b[:])
+		small := uint64(o.Instrument) | uint64(o.Side)<<32 | uint64(o.Type)<<40 |
+			uint64(o.TimeInForce)<<48 | uint64(o.SelfTrade)<<56
+		// The digest as written before the flags existed: bytes 104 to 119 of the event.
+		before := digestWords(o.BaseAccountID.Lo, o.BaseAccountID.Hi, o.QuoteAccountID.Lo,
+			o.QuoteAccountID.Hi, o.Price, o.Quantity, o.ReservePrice, o.ExpireTimestamp,
+			o.Budget.Lo, o.Budget.Hi, small, binary.LittleEndian.Uint64(b[104:]),
+			binary.LittleEndian.Uint64(b[112:]), o.Timestamp)
+		if got := placeDigest(&o); got != before {
+			rt.Fatalf("digest %#x, before the flags %#x", got, before)
+		}
+	})
 }

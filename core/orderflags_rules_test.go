@@ -1,0 +1,60 @@
+package core
+
+import (
+	"bytes"
+	"testing"
+
+	"sequent/core/model"
+)
+
+// TestOrderFlagsFollowRulesVersion: byte 104 of an Order was reserved (refused unless 0,
+// reserved_field, and that refusal remembered under its key) until it became the order
+// flags. A log written by a build before them must replay as it was applied, so below
+// the rules version that brought the flags a place with a flag set is still refused,
+// after a restore too; from that version on (the one a primary moves to before it
+// serves writes) it is accepted and opts its trading account in.
+func TestOrderFlagsFollowRulesVersion(t *testing.T) {
+	h := newHarness(t, Config{})
+	h.operators(9)
+	h.apply(tradingAccountRequests()...)
+	h.apply(Request{Client: 9, Session: 1, Number: 2, Operation: model.OperationCreateTransfers,
+		Body: encodeRecords(model.TransferSize, tradingFunds()...)})
+	h.apply(Request{Client: 9, Session: 1, Number: 3, Operation: model.OperationCreateInstruments,
+		Body: encodeRecords(model.InstrumentSize, tradingInstrument())})
+	h.upgradeRules(3) // The newest version of the builds before the order flags.
+	number := uint64(0)
+	place := func(clientOrderID uint64) model.OrderResult {
+		t.Helper()
+		order := tradingOrder(model.SideSell, clientOrderID, 50, 1)
+		order.Flags = model.OrderFlagClientOrderIDsIncreasing
+		number++
+		out := h.apply(Request{Client: 7, Session: 1, Number: number,
+			Operation: model.OperationPlaceOrders, Body: encodeRecords(model.OrderSize, order)})
+		var result model.OrderResult
+		result.Decode(out.Body(&out.Replies[0]))
+		return result
+	}
+	if result := place(10); result.Status != model.StatusReservedField {
+		t.Fatalf("flagged place at rules version 3: %s, want reserved_field as applied then",
+			result.Status)
+	}
+	var snapshot bytes.Buffer
+	if _, err := h.machine.Snapshot().WriteTo(&snapshot); err != nil {
+		t.Fatal(err)
+	}
+	restored, err := Restore(Config{}, bytes.NewReader(snapshot.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.machine = restored
+	if result := place(11); result.Status != model.StatusReservedField {
+		t.Fatalf("flagged place at rules version 3 after a restore: %s", result.Status)
+	}
+	h.upgradeRules(RulesVersionCurrent)
+	if result := place(12); result.Status != model.StatusOK {
+		t.Fatalf("flagged place at rules version %d: %s", RulesVersionCurrent, result.Status)
+	}
+	if result := place(5); result.Status != model.StatusClientOrderIDNotIncreasing {
+		t.Fatalf("a lower unused key once opted in: %s", result.Status)
+	}
+}
