@@ -352,13 +352,15 @@ func (c *Client) sealAllLocked() {
 // encodeRequest seals the call's frame: its body holds a header-sized gap followed by
 // the events, and the header is written in front of them in place.
 func (c *Client) encodeRequest(call *Call) []byte {
-	putFrame := wire.PutFrame
+	// Direct calls, not one through a function value: the header passed to a function
+	// value escapes, an allocation per request.
+	header := wire.Frame{Kind: wire.KindRequest, Operation: call.Operation,
+		Flags: call.flags, Session: c.session, Number: call.Number}
 	if c.config.UncheckedFrames {
-		putFrame = wire.PutFrameUnchecked
+		wire.PutFrameUnchecked(call.body, &header, len(call.body)-wire.HeaderSize)
+	} else {
+		wire.PutFrame(call.body, &header, len(call.body)-wire.HeaderSize)
 	}
-	putFrame(call.body, &wire.Frame{Kind: wire.KindRequest, Operation: call.Operation,
-		Flags: call.flags, Session: c.session, Number: call.Number},
-		len(call.body)-wire.HeaderSize)
 	call.frame, call.body = call.body, nil
 	return call.frame
 }
