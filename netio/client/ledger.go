@@ -57,7 +57,7 @@ func (c *Client) batch(ctx context.Context, operation model.Operation, flags uin
 			runShard = shard(run)
 		}
 		p, err := c.submitRun(ctx, coalesceKey{operation, flags, runShard}, encode(run),
-			run[1]-run[0], openChain(run), index < len(runs)-1)
+			run[1]-run[0], openChain(run), index < len(runs)-1, len(runs) == 1)
 		if err != nil {
 			// Nothing of this run was sent; later runs are not sent either. Its error
 			// comes after those of the runs sent before it, in the batch's order.
