@@ -37,16 +37,23 @@ const (
 // rejoin=off and rejoin=default compare the client without and with its wait for the
 // callers an answer woke (client.Config.RejoinWait); on a shared machine run them
 // alternately, one per process (-bench 'CallersDurable/rejoin=off$', then =default).
+// context=cancelable passes the callers one context that can end, as sequent bench does
+// (the others pass context.Background(), which never ends): the shape of the client's
+// shared wait (netio/client coalesce.go, watchLocked).
 func BenchmarkCallersDurable(b *testing.B) {
-	for _, rejoin := range []struct {
-		name string
-		wait time.Duration
-	}{{"rejoin=off", -1}, {"rejoin=default", 0}} {
-		b.Run(rejoin.name, func(b *testing.B) { benchmarkCallersDurable(b, rejoin.wait) })
+	for _, shape := range []struct {
+		name       string
+		wait       time.Duration
+		cancelable bool
+	}{{"rejoin=off", -1, false}, {"rejoin=default", 0, false},
+		{"rejoin=default,context=cancelable", 0, true}} {
+		b.Run(shape.name, func(b *testing.B) {
+			benchmarkCallersDurable(b, shape.wait, shape.cancelable)
+		})
 	}
 }
 
-func benchmarkCallersDurable(b *testing.B, rejoinWait time.Duration) {
+func benchmarkCallersDurable(b *testing.B, rejoinWait time.Duration, cancelable bool) {
 	dir := b.TempDir()
 	dev, err := netio.GenerateDevKeys(node.Layout{Dir: dir}.KeysPath())
 	if err != nil {
@@ -76,6 +83,12 @@ func benchmarkCallersDurable(b *testing.B, rejoinWait time.Duration) {
 	if _, err := c.CreateAccounts(ctx, accounts); err != nil {
 		b.Fatal(err)
 	}
+	callers := ctx
+	if cancelable {
+		var cancel context.CancelFunc
+		callers, cancel = context.WithCancel(ctx)
+		defer cancel()
+	}
 	var next atomic.Int64
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -94,7 +107,7 @@ func benchmarkCallersDurable(b *testing.B, rejoinWait time.Duration) {
 					DebitAccountID:  model.U128(debit + 1),
 					CreditAccountID: model.U128((debit+1)%callersBenchAccounts + 1),
 					Amount:          model.U128(1), Ledger: 1, Code: 1}
-				results, err := c.CreateTransfers(ctx, transfers)
+				results, err := c.CreateTransfers(callers, transfers)
 				if err != nil || results[0].Status != model.StatusOK {
 					b.Errorf("transfer %d: %v %v", n, results, err)
 					return

@@ -236,6 +236,10 @@ type Call struct {
 	events     int         // Events in the request.
 	waiters    int         // Callers still waiting for it.
 	outboxSlot int         // Its place in the outbox while forming; -1 once sealed.
+	// The shared wait (coalesce.go, watchLocked): the context channel its watcher
+	// selects on, and the channel the watcher closes; set while forming, under mu.
+	watchDone <-chan struct{}
+	watch     chan struct{}
 }
 
 // expectedReplyBytes estimates a reply's size from the operation's shape, for the

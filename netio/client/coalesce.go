@@ -48,6 +48,11 @@ type part struct {
 	first       int
 	count       int
 	resultBytes int // Bytes of one result (0: the whole reply body is the caller's).
+	// The shared wait (watchLocked): a watcher selects on the request's completion and
+	// its context's end and then closes watch; a follower, whose context ends with the
+	// same channel, waits for watch alone. Both nil: the caller selects on its own.
+	watch    chan struct{}
+	follower bool
 }
 
 // coalescing reports whether calls of this operation may be merged.
@@ -79,7 +84,7 @@ func (c *Client) coalescing(operation model.Operation) bool {
 // applied, in order.
 func (c *Client) submit(ctx context.Context, key coalesceKey, body []byte, count int,
 	openChain bool) (part, error) {
-	return c.submitRun(ctx, key, body, count, openChain, false)
+	return c.submitRun(ctx, key, body, count, openChain, false, false)
 }
 
 // submitRun is submit for one run of a batch; followed says more runs of the same call
@@ -88,7 +93,7 @@ func (c *Client) submit(ctx context.Context, key coalesceKey, body []byte, count
 // own next run wait for its reply, one round trip per run, where a lone caller's runs are
 // pipelined (openRequestsPendingMax).
 func (c *Client) submitRun(ctx context.Context, key coalesceKey, body []byte, count int,
-	openChain, followed bool) (part, error) {
+	openChain, followed, single bool) (part, error) {
 	operation, flags := key.operation, key.flags
 	info, _ := operation.Info()
 	resultBytes := info.ResultSize
@@ -113,6 +118,7 @@ func (c *Client) submitRun(ctx context.Context, key coalesceKey, body []byte, co
 		}
 	}
 	if p, joined := c.joinLocked(key, body, count, openChain, weightBytes, resultBytes); joined {
+		c.watchLocked(&p, ctx, single)
 		return p, nil
 	}
 	call := &Call{Operation: operation, client: c, complete: make(chan struct{}),
@@ -121,8 +127,10 @@ func (c *Client) submitRun(ctx context.Context, key coalesceKey, body []byte, co
 	call.body = c.formingBufferLocked(c.formingCapacity(len(body), info.EventSize))
 	call.body = append(call.body[:wire.HeaderSize], body...) // The header is written when sealed.
 	open := count < c.config.CoalesceEventsMax && !openChain
+	p := part{call: call, first: 0, count: count, resultBytes: resultBytes}
 	if open {
 		c.forming[key] = call
+		c.watchLocked(&p, ctx, single) // Nobody can join a request formed closed.
 	}
 	needsOpenSlot := open && !followed && c.openRequests != nil
 	call.replyBytes = int64(count * resultBytes)
@@ -139,7 +147,38 @@ func (c *Client) submitRun(ctx context.Context, key coalesceKey, body []byte, co
 		c.done.Add(1) // Not closed (checked above under mu): shutdown waits for it.
 		go c.admit(call, needsOpenSlot, previous, next)
 	}
-	return part{call: call, first: 0, count: count, resultBytes: resultBytes}, nil
+	return p, nil
+}
+
+// The shared wait. Callers merged into one request usually pass one context (a load
+// generator's, a server's per-shutdown one): each selecting on it and on the request's
+// completion, 512 callers queued on, and locked, that one context's channel, about a
+// tenth of the CPU of sequent bench's 512 callers (session 39's profile, README issue
+// 15). So the first caller of a request whose context can end, and whose call is one
+// request (a batch of several waits for its requests in turn, so it would watch this
+// one late), becomes the request's watcher: it selects on both, then closes the
+// watch channel, whichever came first. Every later caller whose context ends with the
+// same channel is a follower: it receives from the watch channel only, one channel no
+// one else's request shares, and finds out from the request's completion why it was
+// woken. A follower is woken as soon as the watcher would be, plus one hand-off (the
+// watcher's close): the watcher waits for nothing but this request.
+
+// watchLocked makes p the watcher or a follower of its request's shared wait, or leaves
+// it to select on its own (above); single says the caller's call is this one request.
+// Called with mu held, on a forming request (nobody completes it before it is sent).
+func (c *Client) watchLocked(p *part, ctx context.Context, single bool) {
+	done := ctx.Done()
+	if done == nil {
+		return // A receive alone already (part.wait).
+	}
+	call := p.call
+	switch {
+	case call.watchDone == done:
+		p.watch, p.follower = call.watch, true
+	case call.watchDone == nil && single:
+		call.watchDone, call.watch = done, make(chan struct{})
+		p.watch = call.watch
+	}
 }
 
 // admit waits for a window slot (and, with needsOpenSlot, a slot of openRequests) for a
@@ -352,13 +391,15 @@ func (c *Client) sealAllLocked() {
 // encodeRequest seals the call's frame: its body holds a header-sized gap followed by
 // the events, and the header is written in front of them in place.
 func (c *Client) encodeRequest(call *Call) []byte {
-	putFrame := wire.PutFrame
+	// Direct calls, not one through a function value: the header passed to a function
+	// value escapes, an allocation per request.
+	header := wire.Frame{Kind: wire.KindRequest, Operation: call.Operation,
+		Flags: call.flags, Session: c.session, Number: call.Number}
 	if c.config.UncheckedFrames {
-		putFrame = wire.PutFrameUnchecked
+		wire.PutFrameUnchecked(call.body, &header, len(call.body)-wire.HeaderSize)
+	} else {
+		wire.PutFrame(call.body, &header, len(call.body)-wire.HeaderSize)
 	}
-	putFrame(call.body, &wire.Frame{Kind: wire.KindRequest, Operation: call.Operation,
-		Flags: call.flags, Session: c.session, Number: call.Number},
-		len(call.body)-wire.HeaderSize)
 	call.frame, call.body = call.body, nil
 	return call.frame
 }
@@ -371,17 +412,32 @@ func (c *Client) encodeRequest(call *Call) []byte {
 func (p *part) wait(ctx context.Context) (Reply, error) {
 	call := p.call
 	call.client.flushCorked()
-	if done := ctx.Done(); done == nil {
+	ended := false // The caller's context ended before the request completed.
+	switch done := ctx.Done(); {
+	case done == nil:
 		<-call.complete // A context that never ends: a receive is cheaper than a select.
-	} else {
+	case p.follower:
+		<-p.watch // Closed by the watcher once the request completed or the context ended.
+		select {
+		case <-call.complete:
+		default:
+			ended = true
+		}
+	default:
 		select {
 		case <-call.complete:
 		case <-done:
-			if last, err := call.client.leave(call, ctx.Err()); !last {
-				return Reply{}, err
-			}
-			<-call.complete
+			ended = true
 		}
+		if p.watch != nil {
+			close(p.watch) // The watcher: its followers find out why.
+		}
+	}
+	if ended {
+		if last, err := call.client.leave(call, ctx.Err()); !last {
+			return Reply{}, err
+		}
+		<-call.complete
 	}
 	if call.Err != nil {
 		return Reply{}, call.Err

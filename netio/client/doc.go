@@ -88,6 +88,29 @@
 // may end a hold early when callers of another operation arrive, which costs batching
 // (the held request leaves with fewer callers), never latency.
 //
+// Each caller of a merged request waits with one receive where it can (coalesce.go,
+// watchLocked). The first caller of a request that passes a context able to end, and
+// whose call is that one request, is its watcher: it selects on the request's
+// completion and its context's end, then closes the request's watch channel (only the
+// watcher closes it, once, on its own goroutine). Later callers whose context ends with
+// the same channel are followers: they receive from the watch channel alone and then
+// look at the completion to know whether the request was answered or their context
+// ended (then they leave as any caller does: same errors, same exactly-once). Callers of
+// any other context select on their own. Before this, 512 callers of one context (sequent
+// bench's) each queued on and locked that context's one channel: about a tenth of the
+// process's CPU. The price: a follower is woken by the watcher's close, one hand-off
+// after the answer rather than directly by it.
+//
+// Tried in session 39 and not paying on its own: the steady-state allocations of a
+// one-transfer call went from 4 to 1 (its results; escape analysis moved the error
+// variables of batch and mayBeAppliedError to the heap where declared, and the frame
+// header passed to a function value escaped), and the CPU per call did not go down
+// (in process higher in 5 of 6 alternated rounds, inside the shared machine's spread;
+// README, issue 15, session 39); kept for the house rule (no allocation on hot paths),
+// guarded by TestMergedCallerAllocations. The bound of the shared wait was measured
+// first with a throwaway build whose wait ignored the context (not correct): CPU per
+// transfer 7–14% lower in 4 of 4 rounds, what the shared select cost.
+//
 // # Reconnects and exactly-once
 //
 // When the connection fails (or goes silent past the silence timeout, or the server

@@ -57,7 +57,7 @@ func (c *Client) batch(ctx context.Context, operation model.Operation, flags uin
 			runShard = shard(run)
 		}
 		p, err := c.submitRun(ctx, coalesceKey{operation, flags, runShard}, encode(run),
-			run[1]-run[0], openChain(run), index < len(runs)-1)
+			run[1]-run[0], openChain(run), index < len(runs)-1, len(runs) == 1)
 		if err != nil {
 			// Nothing of this run was sent; later runs are not sent either. Its error
 			// comes after those of the runs sent before it, in the batch's order.
@@ -67,10 +67,13 @@ func (c *Client) batch(ctx context.Context, operation model.Operation, flags uin
 		parts = append(parts, p)
 	}
 	mayBeApplied := false // A request answered ok, or whose outcome is unknown.
-	var unknown *OutcomeUnknownError
 	for i := range parts {
 		reply, err := parts[i].wait(ctx)
 		if err != nil {
+			// Declared here, not above the loop: errors.As takes its address, so the
+			// compiler moves it to the heap where it is declared, one allocation per call
+			// even on success (session 39, issue 15's 512 callers).
+			var unknown *OutcomeUnknownError
 			mayBeApplied = mayBeApplied || errors.As(err, &unknown)
 			first = batchError(first, err)
 			continue
@@ -97,9 +100,14 @@ func (c *Client) batch(ctx context.Context, operation model.Operation, flags uin
 // ended while it waited for window room) or of a request refused by a protocol error
 // says, alone, that nothing was applied. errors.Is and errors.As still find it.
 func mayBeAppliedError(operation model.Operation, err error) error {
+	if err == nil {
+		// Before the declarations below: errors.As takes their addresses, so each is a
+		// heap allocation where it is declared, paid by every successful call otherwise.
+		return nil
+	}
 	var unknown *OutcomeUnknownError
 	var refused *StatusError
-	if err == nil || errors.As(err, &unknown) || errors.As(err, &refused) {
+	if errors.As(err, &unknown) || errors.As(err, &refused) {
 		return err
 	}
 	return &OutcomeUnknownError{Operation: operation, Status: model.StatusOutcomeUnknown,

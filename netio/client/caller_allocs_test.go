@@ -1,0 +1,65 @@
+package client
+
+import (
+	"context"
+	"runtime"
+	"sync/atomic"
+	"testing"
+
+	"sequent/core/model"
+	"sequent/netio/wire"
+)
+
+// TestMergedCallerAllocations: in steady state a one-transfer CreateTransfers call
+// allocates its request's three objects (the Call, its completion channel, the copy of
+// the reply's body, shared by every caller merged into it) and its own results, nothing
+// else per caller. Before session 39 every call also paid three allocations for error
+// variables whose addresses errors.As takes (batch, mayBeAppliedError), moved to the
+// heap where declared even when the call succeeded. A bare client on a recording
+// connection, one caller at a time (each request carries one caller: the most a caller
+// can be charged), answered by a goroutine of the test that completes each pending
+// request ok with one result, as the reader would.
+func TestMergedCallerAllocations(t *testing.T) {
+	c := newConnClient(&recordingConn{})
+	ctx := context.Background()
+	var stop atomic.Bool
+	answered := make(chan struct{})
+	result := make([]byte, model.EventResultSize) // Status 0: ok.
+	go func() {
+		defer close(answered)
+		for !stop.Load() {
+			c.mu.Lock()
+			var number uint64
+			for pendingNumber := range c.pending {
+				number = pendingNumber
+			}
+			c.mu.Unlock()
+			if number == 0 {
+				runtime.Gosched()
+				continue
+			}
+			c.complete(&wire.Frame{Kind: wire.KindReply,
+				Operation: model.OperationCreateTransfers, Number: number,
+				Status: uint32(model.StatusOK), Body: result}, c.generation)
+		}
+	}()
+	defer func() { stop.Store(true); <-answered }()
+	transfers := []model.Transfer{{ID: model.U128(1), DebitAccountID: model.U128(1),
+		CreditAccountID: model.U128(2), Amount: model.U128(1), Ledger: 1, Code: 1}}
+	call := func() {
+		results, err := c.CreateTransfers(ctx, transfers)
+		if err != nil || len(results) != 1 || results[0].Status != model.StatusOK {
+			t.Fatalf("results %v, error %v", results, err)
+		}
+	}
+	for range 10 { // Fills the free lists (merged frames, pending map) first.
+		call()
+	}
+	// Per request: the Call, its completion channel, the reply body's copy; per
+	// caller: the results slice.
+	const allocationsMax = 3 + 1
+	if allocations := testing.AllocsPerRun(200, call); allocations > allocationsMax {
+		t.Errorf("%v allocations per one-transfer call alone in its request, want at most %d",
+			allocations, allocationsMax)
+	}
+}
