@@ -39,7 +39,7 @@ type marketData struct {
 	lost        bool                     // Updates were dropped since the last take.
 	lostFromOp  uint64                   // First op whose updates were dropped.
 	lostUntilOp uint64                   // Last op whose updates were dropped.
-	consumedOp  uint64                   // Last op handed to Consume.
+	consumedOp  uint64                   // Last op handed to Consume (pastLog reads it).
 
 	wake     chan struct{}        // Capacity 1: the queue has updates.
 	commands chan marketDataOrder // Subscriptions from the event loops.
