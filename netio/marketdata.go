@@ -424,7 +424,8 @@ func (m *marketData) order(order *marketDataOrder) {
 		// history no longer holds: written at once, it would grow the connection's unsent
 		// bytes by up to the whole history (the client rebuilds from a snapshot instead).
 		status = model.StatusMarketDataResumeGap
-		if !m.pastLog(request.FromOp) && m.history.holdsFrom(request.Instrument, request.FromOp) {
+		if !m.pastLog(request.FromOp) &&
+			m.history.holdsFrom(request.Instrument, request.FromOp) {
 			if positions, fits := m.replayPlan(s, request); fits {
 				if s.staleFromOp != 0 {
 					// Skipped as slow: the notice of what it missed goes before any
@@ -467,7 +468,12 @@ func (m *marketData) order(order *marketDataOrder) {
 //     (StartOp - 1), and every op it published before was released, so durable in that
 //     log: the same bounds hold (and a from_op below StartOp is a gap anyway, sinceOp).
 //
-// What it cannot see: once this node's log has passed fromOp on other updates, the
+// After a failover that lost nothing, the new primary's log holds every op the old one
+// released (sync mode: acknowledged before released), and its feed is handed them as
+// its own release follows its durability; a resumption that comes between the two is
+// answered a gap it did not need (one snapshot more, never a wrong book).
+//
+// What it cannot see: once this node's log has reached fromOp-1 with other entries, the
 // resumption looks whole (as next_sequence for reports, PROTOCOL.md 8).
 func (m *marketData) pastLog(fromOp uint64) bool {
 	m.mutex.Lock()

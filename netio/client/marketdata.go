@@ -434,8 +434,8 @@ func (s *marketDataSubscription) answerLocked(answer MarketDataSubscribed) (
 // its log ends before it (a failover lost the entries of updates read: PROTOCOL.md 8a,
 // "Resuming past the server's log") and its updates from LiveFromOp on are other ones,
 // which the handler takes after a snapshot; either way they are asked for again, not
-// skipped, if the connection is lost. An instrument new to the subscription went live at the
-// answer: its stream is whole from LiveFromOp, or, from a server that does not send it,
+// skipped, if the connection is lost. An instrument new to the subscription went live
+// at the answer: its stream is whole from LiveFromOp, or, from a server that does not send it,
 // from the op of the last update read on this connection (connectionOp: every update of
 // the instrument with a lower op was published before the subscription). Not from
 // lastOp, which counts what older connections read: after a failover the new primary
