@@ -11,3 +11,10 @@ func SetTestHookLoginOverdue(t testing.TB, hook func()) {
 	testHookLoginOverdue.Store(&hook)
 	t.Cleanup(func() { testHookLoginOverdue.Store(nil) })
 }
+
+// SetTestHookMarketDataOrder has hook run on the market-data publisher before it takes
+// each subscription change, until the test ends.
+func SetTestHookMarketDataOrder(t testing.TB, hook func()) {
+	testHookMarketDataOrder.Store(&hook)
+	t.Cleanup(func() { testHookMarketDataOrder.Store(nil) })
+}

@@ -39,7 +39,7 @@ type marketData struct {
 	lost        bool                     // Updates were dropped since the last take.
 	lostFromOp  uint64                   // First op whose updates were dropped.
 	lostUntilOp uint64                   // Last op whose updates were dropped.
-	consumedOp  uint64                   // Last op handed to Consume.
+	consumedOp  uint64                   // Last op handed to Consume (pastLog reads it).
 
 	wake     chan struct{}        // Capacity 1: the queue has updates.
 	commands chan marketDataOrder // Subscriptions from the event loops.
@@ -389,6 +389,9 @@ func (m *marketData) send(s *marketDataSubscriber) {
 // order applies a subscription change queued by an event loop, replaying history when
 // asked, and answers md_subscribed.
 func (m *marketData) order(order *marketDataOrder) {
+	if hook := testHookMarketDataOrder.Load(); hook != nil {
+		(*hook)()
+	}
 	request := &order.subscribe
 	answer := wire.MarketDataSubscribed{Instrument: request.Instrument,
 		Channels: request.Channels, FromOp: request.FromOp, OldestOp: m.history.fromOp}
@@ -421,7 +424,8 @@ func (m *marketData) order(order *marketDataOrder) {
 		// history no longer holds: written at once, it would grow the connection's unsent
 		// bytes by up to the whole history (the client rebuilds from a snapshot instead).
 		status = model.StatusMarketDataResumeGap
-		if m.history.holdsFrom(request.Instrument, request.FromOp) {
+		if !m.pastLog(request.FromOp) &&
+			m.history.holdsFrom(request.Instrument, request.FromOp) {
 			if positions, fits := m.replayPlan(s, request); fits {
 				if s.staleFromOp != 0 {
 					// Skipped as slow: the notice of what it missed goes before any
@@ -438,6 +442,50 @@ func (m *marketData) order(order *marketDataOrder) {
 	m.sealFrame(s)
 	m.answer(order, &answer, status, s)
 }
+
+// pastLog reports whether fromOp is beyond every op this node's log has released to the
+// feed, plus one: then the updates the client read up to fromOp came from another node
+// (a primary before a failover) and this node's log lost them, so it will give their ops
+// and sequences to other updates, which a client resuming from fromOp would skip as
+// duplicates by sequence while keeping the lost levels (PROTOCOL.md 8a,
+// market_data_resume_gap). Publisher goroutine.
+//
+// consumedOp is the log position, not the publisher's progress (handledOp), which lags
+// it by the queue and does not move on entries without updates: a resumption from an op
+// this node released but has not published yet is whole (the replay is empty, the
+// updates follow live from liveFromOp), and must stay ok.
+//
+// On the node that published what the client read, fromOp <= consumedOp+1 always holds,
+// so a resumption is never refused here without a loss:
+//   - an update leaves the publisher only after Consume queued it, and Consume sets
+//     consumedOp to the entry's last op first, under the same mutex; Consume runs in log
+//     order, so consumedOp never goes down: every op read is <= consumedOp;
+//   - a live_from_op this node gave is max(handledOp+1, history.fromOp): handledOp is
+//     the op of an update taken from the queue (<= consumedOp), and history.fromOp is
+//     StartOp (consumedOp's first value + 1), an evicted update's op + 1, or a lost
+//     update's op + 1 (both <= consumedOp + 1);
+//   - after a restart of that node, consumedOp starts at the recovered log's last op
+//     (StartOp - 1), and every op it published before was released, so durable in that
+//     log: the same bounds hold (and a from_op below StartOp is a gap anyway, sinceOp).
+//
+// After a failover that lost nothing, the new primary's log holds every op the old one
+// released (sync mode: acknowledged before released), and its feed is handed them as
+// its own release follows its durability; a resumption that comes between the two is
+// answered a gap it did not need (one snapshot more, never a wrong book).
+//
+// What it cannot see: once this node's log has reached fromOp-1 with other entries, the
+// resumption looks whole (as next_sequence for reports, PROTOCOL.md 8).
+func (m *marketData) pastLog(fromOp uint64) bool {
+	m.mutex.Lock()
+	consumed := m.consumedOp
+	m.mutex.Unlock()
+	return fromOp > consumed+1
+}
+
+// testHookMarketDataOrder, when set by a test, runs on the publisher before it takes a
+// subscription change (a test releases entries there that the publisher has not
+// published when it answers). One atomic load per md_subscribe.
+var testHookMarketDataOrder atomic.Pointer[func()]
 
 // liveFromOp is the first op whose updates a subscription taken now is sent live (the
 // md_subscribed header's aux, PROTOCOL.md 8a): every update with a lower op was

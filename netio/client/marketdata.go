@@ -20,8 +20,11 @@ type MarketDataEvent struct {
 }
 
 // MarketDataSubscribed answers a (re)subscription: Status is ok, or
-// market_data_resume_gap when the server could not replay from the op asked (rebuild
-// from a snapshot); the subscription is live either way.
+// market_data_resume_gap when the server could not replay from the op asked, or a
+// failover lost updates already handed over (rebuild from a snapshot); the
+// subscription is live either way. The handler may be given market_data_resume_gap
+// where the server answered ok: a gap answered on a connection replaced before its
+// event was handed over is told with the instrument's next answer.
 type MarketDataSubscribed struct {
 	wire.MarketDataSubscribed
 	Status model.Status
@@ -85,8 +88,11 @@ type marketDataProgress struct {
 	// fromOp has moved to the answer's live_from_op already, but if the connection is
 	// replaced before the event's turn comes the event is dropped, and a resumption from
 	// live_from_op would be answered ok: the handler would never learn of the loss. The
-	// next resumption asks from this op instead, and is told the gap again
-	// (TestResumeGapAnswerOfAConnectionReplacedWhileItWaitsIsStillTold).
+	// next resumptions ask from this op instead, and are told the gap again
+	// (TestResumeGapAnswerOfAConnectionReplacedWhileItWaitsIsStillTold); an ok answer
+	// handed over while it is set is handed over as the gap, since a new primary whose
+	// log was behind this op answers ok once its log has passed it
+	// (TestResumeGapPastTheLogDroppedWithItsConnectionIsToldOnTheNextAnswer).
 	untoldGapFromOp uint64
 }
 
@@ -175,8 +181,11 @@ func (s *marketDataSubscription) resume(session uint64) [][]byte {
 	frames := make([][]byte, 0, len(s.instruments))
 	for instrument, channels := range s.instruments {
 		fromOp := s.resumeOp(instrument)
+		// An untold gap stays untold until an answer for the instrument is handed over
+		// (marketDataFrame): asked again from the same op, the server may answer ok.
 		s.progress[instrument] = marketDataProgress{fromOp: fromOp,
-			acceptedChannels: s.progress[instrument].acceptedChannels}
+			acceptedChannels: s.progress[instrument].acceptedChannels,
+			untoldGapFromOp:  s.progress[instrument].untoldGapFromOp}
 		ask := marketDataAsk{channels: channels, fromOp: fromOp, resumption: true}
 		for _, replacedAsk := range replaced[instrument] {
 			ask.callers = append(ask.callers, replacedAsk.callers...)
@@ -286,7 +295,8 @@ func (c *Client) SubscribeMarketData(ctx context.Context, instrument uint32, cha
 // waiting for it (perhaps inside a handler of the connection replaced) is answered; its
 // event then waits for its turn and is not handed over if its connection was replaced
 // meanwhile (the new connection's answers follow; a market_data_resume_gap dropped so
-// is asked for again: untoldGapFromOp).
+// is asked for again: untoldGapFromOp, and handed over with the next answer for the
+// instrument should that one be ok).
 func (c *Client) marketDataFrame(frame *wire.Frame, generation uint64) {
 	var event MarketDataEvent
 	var answer MarketDataSubscribed
@@ -338,6 +348,14 @@ func (c *Client) marketDataFrame(frame *wire.Frame, generation uint64) {
 		c.mu.Lock()
 		entered = c.enterHandlerLocked(generation)
 		if progress, known := s.progress[answer.Instrument]; entered && known {
+			if progress.untoldGapFromOp != 0 && answer.Status == model.StatusOK {
+				// A gap answered on a replaced connection was never told, and asking
+				// again did not bring it back: a new primary behind the op asked
+				// (PROTOCOL.md 8a, "Resuming past the server's log") answers ok once
+				// its own log has passed that op, though the updates read were lost.
+				// The handler is told the gap now, with the answer that ends it.
+				answer.Status = model.StatusMarketDataResumeGap
+			}
 			progress.untoldGapFromOp = 0 // Told now (the handler is given the event).
 			s.progress[answer.Instrument] = progress
 		}
@@ -410,10 +428,14 @@ func (s *marketDataSubscription) answerLocked(answer MarketDataSubscribed) (
 // instrument's fromOp becomes LiveFromOp, and a connection lost before anything else is
 // read there resumes from it, not from the op asked before (which a busy feed may have
 // pushed out of the server's history since, or a restart: a spurious resume gap at
-// every reconnect). Also when LiveFromOp is the lower: a new primary behind the op
-// asked (an asynchronous standby) sends its updates from LiveFromOp live, and they are
-// asked for again rather than skipped. An instrument new to the subscription went live at the
-// answer: its stream is whole from LiveFromOp, or, from a server that does not send it,
+// every reconnect). Also when LiveFromOp is the lower: with status ok the server's
+// log holds the op asked and its feed, lagging it, sends the updates from LiveFromOp
+// live (the ones already read are skipped by sequence); with market_data_resume_gap
+// its log ends before it (a failover lost the entries of updates read: PROTOCOL.md 8a,
+// "Resuming past the server's log") and its updates from LiveFromOp on are other ones,
+// which the handler takes after a snapshot; either way they are asked for again, not
+// skipped, if the connection is lost. An instrument new to the subscription went live
+// at the answer: its stream is whole from LiveFromOp, or, from a server that does not send it,
 // from the op of the last update read on this connection (connectionOp: every update of
 // the instrument with a lower op was published before the subscription). Not from
 // lastOp, which counts what older connections read: after a failover the new primary

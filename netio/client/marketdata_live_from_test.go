@@ -88,9 +88,12 @@ func TestMarketDataResumptionAnsweredOnAQuietConnectionMovesOn(t *testing.T) {
 	}{{"ok", model.StatusOK, 10, 50, 50},
 		{"resume_gap", model.StatusMarketDataResumeGap, 10, 50, 50},
 		{"older_server", model.StatusOK, 10, 0, 10},
-		// A new primary behind the op asked (an asynchronous standby at 60): its updates
-		// from 61 on come live, and are asked for again if lost with the connection.
-		{"behind", model.StatusOK, 100, 61, 61}} {
+		// A server whose feed lags its log (which holds op 99): its updates from 61 on
+		// come live, and are asked for again if lost with the connection.
+		{"lagging", model.StatusOK, 100, 61, 61},
+		// A new primary whose log ends at op 60 (a failover lost entries): a gap, and its
+		// own updates from 61 on are asked for after it.
+		{"behind", model.StatusMarketDataResumeGap, 100, 61, 61}} {
 		t.Run(test.name, func(t *testing.T) {
 			s := newMarketDataSubscription(func(MarketDataEvent) {})
 			s.instruments[7], s.lastOp = wire.ChannelBook, test.asked

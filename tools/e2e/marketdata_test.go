@@ -160,3 +160,77 @@ func TestMarketDataAcrossPromotion(t *testing.T) {
 		t.Fatalf("sequent client md --once: %v\n%s", err, output)
 	}
 }
+
+// TestMarketDataAcrossAFailoverThatLostEntries follows instrument 5's book on an
+// asynchronous primary whose standby is killed while 20 more orders trade: the
+// subscriber reads updates the standby never receives. The primary is killed, the
+// standby started again without it and promoted, and 6 orders trade on it (a SIGSTOP
+// instead loses nothing: the kernel buffers the stream for the stopped standby, which
+// reads it on SIGCONT). Its log gives the lost ops,
+// and instrument 5's sequences after its own, to other updates. The subscriber's
+// resumption from an op past the new primary's log must be answered
+// market_data_resume_gap (PROTOCOL.md 8a, "Resuming past the server's log"), so that
+// FollowBook rebuilds from a snapshot and its book equals the new primary's. Before,
+// it was answered ok: the book skipped the new primary's updates as duplicates by
+// sequence and kept the lost orders' levels, and never matched again.
+func TestMarketDataAcrossAFailoverThatLostEntries(t *testing.T) {
+	dir := t.TempDir()
+	keys := filepath.Join(dir, "keys.json")
+	secret := strings.Repeat("55", 32)
+	token := writeKeys(t, keys, operatorKeyClient(1, secret, "read", "transfer", "trade", "admin"))
+	aReplication, bReplication, bHTTP := freePort(t), freePort(t), freePort(t)
+	common := []string{"--keys", keys, "--replication-key", replicationTestKey}
+	a := startServer(t, filepath.Join(dir, "a"), freePort(t), append([]string{"--http", "",
+		"--replication-listen", aReplication, "--peer", bReplication,
+		"--replication-mode", "async"}, common...)...)
+	b := startServer(t, filepath.Join(dir, "b"), freePort(t), append([]string{"--http", bHTTP,
+		"--replication-listen", bReplication, "--standby-of", aReplication}, common...)...)
+	raw, _ := hex.DecodeString(secret)
+	connect := func(session uint64, addresses ...string) *client.Client {
+		ctx, cancel := context30s()
+		defer cancel()
+		c, err := client.Dial(ctx, client.Config{Addresses: addresses, Client: 1, Key: 1,
+			Secret: raw, Session: session, DialTimeout: dialTimeout})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	trader := connect(1, a.address)
+	tradingSetup(t, trader)
+	subscriber := connect(2, a.address, b.address)
+	followed := &followedBook{}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go client.FollowBook(ctx, subscriber, 5, followed.onChange)
+	placeOrders(t, trader, 1, 10)
+	standbyReader := connect(3, b.address)
+	eventually(t, "the standby to hold the primary's book", func() bool {
+		return followed.matches(t, trader) && followed.matches(t, standbyReader)
+	})
+
+	b.kill()
+	placeOrders(t, trader, 100, 20) // Never reach the standby.
+	eventually(t, "the subscriber's book to show the orders the standby lacks", func() bool {
+		return followed.matches(t, trader)
+	})
+	followed.mutex.Lock()
+	readSequence := followed.sequence
+	followed.mutex.Unlock()
+	a.kill()
+	b.restart()
+	promote(t, bHTTP, token)
+	newTrader := connect(4, b.address)
+	placeOrders(t, newTrader, 1000, 6)
+	eventually(t, "the subscriber's book to match the promoted node's", func() bool {
+		return followed.matches(t, newTrader)
+	})
+	followed.mutex.Lock()
+	defer followed.mutex.Unlock()
+	if followed.snapshots != 2 || followed.sequence >= readSequence {
+		t.Fatalf("the book needed %d snapshots, ends at sequence %d (read up to %d on the "+
+			"lost primary); want 2 snapshots and a lower sequence (rebuilt, not resumed)",
+			followed.snapshots, followed.sequence, readSequence)
+	}
+}

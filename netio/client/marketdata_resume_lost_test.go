@@ -1,0 +1,77 @@
+package client
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+
+	"sequent/core/model"
+	"sequent/netio/wire"
+)
+
+// TestResumeGapPastTheLogDroppedWithItsConnectionIsToldOnTheNextAnswer: connection 2's
+// resumption of instrument 1 from op 99 (the last update handled) reaches a new primary whose log ends at op 60
+// (a failover lost entries): market_data_resume_gap, live_from_op 61. Its event waits
+// for its turn (connection 1's handler is busy) and is dropped when connection 2 is
+// replaced. Connection 3 asks from op 99 again, but by then the new primary has logged
+// op 98 and on with its own updates: that cause of the gap does not last (PROTOCOL.md 8a,
+// "Resuming past the server's log"), so it answers ok. The handler must still be given
+// market_data_resume_gap for instrument 1: its book holds levels the new primary never
+// had. Without the fix it was given status 0 alone and kept the wrong book.
+func TestResumeGapPastTheLogDroppedWithItsConnectionIsToldOnTheNextAnswer(t *testing.T) {
+	h := newHandlerOrderClient(0)
+	s := h.c.marketData
+	release := make(chan struct{})
+	entered := make(chan struct{})
+	s.handler = func(event MarketDataEvent) {
+		if event.Subscribed != nil {
+			h.log(fmt.Sprintf("subscribed %d", event.Subscribed.Status))
+			return
+		}
+		if len(event.Updates) > 0 && event.Updates[0].Op == 99 {
+			close(entered)
+			<-release
+		}
+	}
+	applied := make(chan struct{}, 4)
+	testHookAnswerApplied = func(wire.Kind) { applied <- struct{}{} }
+	t.Cleanup(func() { testHookAnswerApplied = nil })
+
+	oldDone := h.handleOn(t, handlerOrderFrame(wire.KindMarketData, 99), 1)
+	<-entered
+	resumed := resumedMarketData(h.c) // Connection 2: instrument 1 from op 100.
+	if resumed[1].FromOp != 99 {
+		t.Fatalf("connection 2 resumes instrument 1 from op %d, want 99", resumed[1].FromOp)
+	}
+	gap := marketDataSubscribedFrame(1, wire.ChannelBook, 99)
+	gap.Status, gap.Aux = uint32(model.StatusMarketDataResumeGap), 61
+	newDone := h.handleOn(t, gap, 2)
+	<-applied
+	resumed = resumedMarketData(h.c) // Connection 3, before connection 1's handler returned.
+	close(release)
+	<-oldDone
+	<-newDone
+	if resumed[1].FromOp != 99 {
+		t.Fatalf("connection 3 resumes instrument 1 from op %d, want 99 (the gap untold)",
+			resumed[1].FromOp)
+	}
+	whole := marketDataSubscribedFrame(1, wire.ChannelBook, 99)
+	whole.Status, whole.Aux = uint32(model.StatusOK), 121 // Its log is at op 120 now.
+	if err := h.c.handle(whole, 3); err != nil {
+		t.Fatal(err)
+	}
+	told := fmt.Sprintf("subscribed %d", model.StatusMarketDataResumeGap)
+	if !slices.Contains(h.calls, told) {
+		t.Fatalf("handler calls %q: the updates read up to op 99 were lost in the failover "+
+			"and the handler was never given market_data_resume_gap", h.calls)
+	}
+	// Told once: a later answer for the instrument is handed over as it is.
+	again := marketDataSubscribedFrame(1, wire.ChannelBook, 0)
+	if err := h.c.handle(again, 3); err != nil {
+		t.Fatal(err)
+	}
+	if last := h.calls[len(h.calls)-1]; last != "subscribed 0" {
+		t.Fatalf("handler calls %q: the answer after the told gap was not handed over as it is",
+			h.calls)
+	}
+}
