@@ -118,3 +118,67 @@ func TestMarketDataResumeGapAfterRestart(t *testing.T) {
 		t.Fatalf("from op 10 after a start at op 10: status %d", answer.status)
 	}
 }
+
+// TestReviewResumeSeveralInstrumentsOneConnection (review, PROTOCOL.md 8a step 8 and
+// Resuming): two quiet instruments resumed on one connection, each from its own from_op
+// below oldest_op, get each its own updates replayed before its own answer, then both go
+// live; a client that moves each instrument's from_op on by any update read after that
+// instrument's answer resumes both exactly on a second connection.
+func TestReviewResumeSeveralInstrumentsOneConnection(t *testing.T) {
+	const quietA, quietB, busy = uint32(5), uint32(7), uint32(6)
+	h := newHarness(t, harnessOptions{config: func(c *netio.Config) {
+		c.MarketData = netio.MarketDataConfig{HistoryUpdatesMax: 8}
+	}})
+	feed := newMarketFeed(h)
+	published := func() {
+		waitFor(t, "the releases published", func() bool {
+			return h.server.MarketDataStats().HandledOp >= feed.op
+		})
+	}
+	feed.release(quietA, 2) // Op 1, two updates (sequences 1 and 2), read before.
+	feed.release(busy, 1)   // Op 2.
+	feed.release(quietB, 1) // Op 3, read before.
+	for range 9 {
+		feed.release(busy, 1) // Ops 4 to 12.
+	}
+	feed.release(quietA, 1) // Op 13 (sequence 3): the history holds ops 6 to 13.
+	published()
+	c := dialRaw(t, h.server.Address())
+	c.login(clientAll, 1, secretOne, 7)
+	a := c.resume(7, quietA, 2)
+	b := c.resume(7, quietB, 4)
+	if a.status != model.StatusOK || len(a.replayed) != 1 || a.replayed[0].Op != 13 ||
+		a.replayed[0].Sequence != 3 || a.body.OldestOp != 6 {
+		t.Fatalf("instrument A from op 2: status %d, %+v, replayed %+v", a.status, a.body,
+			a.replayed)
+	}
+	if b.status != model.StatusOK || len(b.replayed) != 0 {
+		t.Fatalf("instrument B from op 4: status %d, %+v, replayed %+v", b.status, b.body,
+			b.replayed)
+	}
+	if b := c.resume(7, quietB, 3); b.status != model.StatusMarketDataResumeGap {
+		t.Fatalf("instrument B from op 3, its op-3 update left: status %d", b.status)
+	}
+	feed.release(quietB, 1) // Op 14: read after both answers, it moves A's from_op on too.
+	if updates := c.nextUpdates(1); updates[0].Instrument != quietB || updates[0].Op != 14 {
+		t.Fatalf("live after the answers: %+v", updates)
+	}
+	for range 8 {
+		feed.release(busy, 1) // Ops 15 to 22: B's op-14 update leaves.
+	}
+	feed.release(quietA, 1) // Op 23 (sequence 4), unread on the first connection.
+	published()
+	d := dialRaw(t, h.server.Address())
+	d.login(clientAll, 1, secretOne, 8)
+	if a := d.resume(8, quietA, 14); a.status != model.StatusOK || len(a.replayed) != 1 ||
+		a.replayed[0].Op != 23 || a.replayed[0].Sequence != 4 {
+		t.Fatalf("instrument A from op 14: status %d, replayed %+v; want its op-23 update",
+			a.status, a.replayed)
+	}
+	if b := d.resume(8, quietB, 15); b.status != model.StatusOK || len(b.replayed) != 0 {
+		t.Fatalf("instrument B from op 15: status %d, replayed %+v", b.status, b.replayed)
+	}
+	if b := d.resume(8, quietB, 14); b.status != model.StatusMarketDataResumeGap {
+		t.Fatalf("instrument B from op 14, its op-14 update left: status %d", b.status)
+	}
+}
