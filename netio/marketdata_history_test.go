@@ -56,14 +56,7 @@ func TestReplayPlanWalksOnlyWhatFits(t *testing.T) {
 // random adds, wraps and resets. Seeded (MARKET_DATA_SEED=n picks another seed; a
 // failure prints the one it ran with).
 func TestReplayPlanMatchesAScan(t *testing.T) {
-	seed := uint64(20261204)
-	if text := os.Getenv("MARKET_DATA_SEED"); text != "" {
-		parsed, err := strconv.ParseUint(text, 10, 64)
-		if err != nil {
-			t.Fatalf("MARKET_DATA_SEED=%q: %v", text, err)
-		}
-		seed = parsed
-	}
+	seed := marketDataSeed(t, 20261204)
 	random := rand.New(rand.NewPCG(seed, seed))
 	var h marketDataHistory
 	h.init(37, 1, marketDataInstrumentsLeftMax)
@@ -107,14 +100,7 @@ func TestReplayPlanMatchesAScan(t *testing.T) {
 // figure once another such one lost an update (the shared figure is conservative).
 // Seeded as TestReplayPlanMatchesAScan.
 func TestHistoryHoldsFromMatchesWhatLeft(t *testing.T) {
-	seed := uint64(20261206)
-	if text := os.Getenv("MARKET_DATA_SEED"); text != "" {
-		parsed, err := strconv.ParseUint(text, 10, 64)
-		if err != nil {
-			t.Fatalf("MARKET_DATA_SEED=%q: %v", text, err)
-		}
-		seed = parsed
-	}
+	seed := marketDataSeed(t, 20261206)
 	random := rand.New(rand.NewPCG(seed, seed))
 	var h marketDataHistory
 	h.init(23, 1, 3)
@@ -278,4 +264,18 @@ func TestResumeAfterFeedLossIsAGapForEveryInstrument(t *testing.T) {
 		!m.history.holdsFrom(0, 8) {
 		t.Fatalf("from op 8, after the last dropped op: not whole")
 	}
+}
+
+// marketDataSeed is the seed of a randomised market-data test: MARKET_DATA_SEED when set
+// (to rerun a failure with the seed it printed), else the test's own.
+func marketDataSeed(t *testing.T, seed uint64) uint64 {
+	text := os.Getenv("MARKET_DATA_SEED")
+	if text == "" {
+		return seed
+	}
+	parsed, err := strconv.ParseUint(text, 10, 64)
+	if err != nil {
+		t.Fatalf("MARKET_DATA_SEED=%q: %v", text, err)
+	}
+	return parsed
 }
