@@ -21,13 +21,8 @@ func TestMarketDataSubscribedCarriesLiveFromOp(t *testing.T) {
 		c.MarketData = netio.MarketDataConfig{HistoryUpdatesMax: 8}
 	}})
 	feed := newMarketFeed(h)
-	published := func() {
-		waitFor(t, "the releases published", func() bool {
-			return h.server.MarketDataStats().HandledOp >= feed.op
-		})
-	}
 	feed.release(5, 2) // Op 1.
-	published()
+	feed.waitPublished(t)
 	live := dialRaw(t, h.server.Address())
 	live.login(clientAll, 1, secretOne, 7)
 	live.marketDataSubscribe(7, 5, wire.ChannelBook, 0)
@@ -40,7 +35,7 @@ func TestMarketDataSubscribedCarriesLiveFromOp(t *testing.T) {
 	if updates := live.nextUpdates(1); len(updates) != 1 || updates[0].Op != 3 {
 		t.Fatalf("live updates %+v, want instrument 5's op 3 alone", updates)
 	}
-	published()
+	feed.waitPublished(t)
 	resumed := dialRaw(t, h.server.Address())
 	resumed.login(clientAll, 1, secretOne, 8)
 	resumed.marketDataSubscribe(8, 5, wire.ChannelBook, 1)
@@ -58,7 +53,7 @@ func TestMarketDataSubscribedCarriesLiveFromOp(t *testing.T) {
 	for range 4 {
 		feed.release(6, 3) // Ops 4 to 7 push op 1 out of the 8-update history.
 	}
-	published()
+	feed.waitPublished(t)
 	resumed.marketDataSubscribe(8, 5, wire.ChannelBook, 1)
 	if _, answer := resumed.untilSubscribed(); model.Status(answer.Status) !=
 		model.StatusMarketDataResumeGap || answer.Aux != 8 {

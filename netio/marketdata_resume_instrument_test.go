@@ -38,17 +38,12 @@ func TestMarketDataResumeGapPerInstrument(t *testing.T) {
 		c.MarketData = netio.MarketDataConfig{HistoryUpdatesMax: 8}
 	}})
 	feed := newMarketFeed(h)
-	published := func() {
-		waitFor(t, "the releases published", func() bool {
-			return h.server.MarketDataStats().HandledOp >= feed.op
-		})
-	}
 	feed.release(busy, 1)  // Op 1.
 	feed.release(quiet, 1) // Op 2.
 	for range 7 {
 		feed.release(busy, 1) // Ops 3 to 9: op 1 leaves the 8-update history.
 	}
-	published()
+	feed.waitPublished(t)
 	c := dialRaw(t, h.server.Address())
 	c.login(clientAll, 1, secretOne, 7)
 	answer := c.resume(7, quiet, 1)
@@ -62,7 +57,7 @@ func TestMarketDataResumeGapPerInstrument(t *testing.T) {
 	for range 11 {
 		feed.release(busy, 1) // Ops 10 to 20: the quiet op 2 leaves, oldest_op is 13.
 	}
-	published()
+	feed.waitPublished(t)
 	answer = c.resume(7, quiet, 3)
 	if answer.status != model.StatusOK || answer.body.OldestOp != 13 ||
 		len(answer.replayed) != 0 || answer.body.ReplayedThroughOp != 0 {
@@ -130,11 +125,6 @@ func TestReviewResumeSeveralInstrumentsOneConnection(t *testing.T) {
 		c.MarketData = netio.MarketDataConfig{HistoryUpdatesMax: 8}
 	}})
 	feed := newMarketFeed(h)
-	published := func() {
-		waitFor(t, "the releases published", func() bool {
-			return h.server.MarketDataStats().HandledOp >= feed.op
-		})
-	}
 	feed.release(quietA, 2) // Op 1, two updates (sequences 1 and 2), read before.
 	feed.release(busy, 1)   // Op 2.
 	feed.release(quietB, 1) // Op 3, read before.
@@ -142,7 +132,7 @@ func TestReviewResumeSeveralInstrumentsOneConnection(t *testing.T) {
 		feed.release(busy, 1) // Ops 4 to 12.
 	}
 	feed.release(quietA, 1) // Op 13 (sequence 3): the history holds ops 6 to 13.
-	published()
+	feed.waitPublished(t)
 	c := dialRaw(t, h.server.Address())
 	c.login(clientAll, 1, secretOne, 7)
 	a := c.resume(7, quietA, 2)
@@ -167,7 +157,7 @@ func TestReviewResumeSeveralInstrumentsOneConnection(t *testing.T) {
 		feed.release(busy, 1) // Ops 15 to 22: B's op-14 update leaves.
 	}
 	feed.release(quietA, 1) // Op 23 (sequence 4), unread on the first connection.
-	published()
+	feed.waitPublished(t)
 	d := dialRaw(t, h.server.Address())
 	d.login(clientAll, 1, secretOne, 8)
 	if a := d.resume(8, quietA, 14); a.status != model.StatusOK || len(a.replayed) != 1 ||

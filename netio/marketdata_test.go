@@ -13,6 +13,7 @@ import (
 
 // marketFeed hands the server's feed released entries the way a shard does.
 type marketFeed struct {
+	server    *netio.Server
 	consumer  backend.Consumer
 	sequences map[uint32]uint64
 	op        uint64
@@ -34,7 +35,17 @@ func (f *marketFeed) release(instrument uint32, count int) {
 }
 
 func newMarketFeed(h *harness) *marketFeed {
-	return &marketFeed{consumer: h.server.MarketData(), sequences: map[uint32]uint64{}}
+	return &marketFeed{server: h.server, consumer: h.server.MarketData(),
+		sequences: map[uint32]uint64{}}
+}
+
+// waitPublished waits until the publisher has handled every op released so far: it
+// takes subscriptions and released updates in no set order, so a test that subscribes
+// after releases waits for them first.
+func (f *marketFeed) waitPublished(t *testing.T) {
+	waitFor(t, "the releases published", func() bool {
+		return f.server.MarketDataStats().HandledOp >= f.op
+	})
 }
 
 func (r *rawConn) marketDataSubscribe(session uint64, instrument, channels uint32, fromOp uint64) {
@@ -127,9 +138,7 @@ func TestMarketDataSubscribeFilterAndResume(t *testing.T) {
 	}
 	// The publisher takes subscriptions and released updates in no set order: wait until
 	// it has published these (else the late subscription may still find op 1 held).
-	waitFor(t, "the releases published", func() bool {
-		return h.server.MarketDataStats().HandledOp >= feed.op
-	})
+	feed.waitPublished(t)
 	late := dialRaw(t, h.server.Address())
 	late.login(clientAll, 1, secretOne, 9)
 	late.marketDataSubscribe(9, 5, wire.ChannelBook, 1)
