@@ -2,6 +2,7 @@ package client
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 
 	"sequent/core/model"
@@ -90,5 +91,64 @@ func TestUntoldResumeGapIsToldBeforeAnyUpdateOfTheInstrument(t *testing.T) {
 	if builder.Synced {
 		t.Fatalf("after the gap was told the book is still taken as exact at sequence %d",
 			builder.Book.Sequence)
+	}
+}
+
+// TestUntoldResumeGapOutlivesARefusedResumption: connection 2's resumption of instrument
+// 1 is answered market_data_resume_gap and the event is dropped with connection 2 (as
+// above). Connection 3's resumption is refused permission_denied (the key's grants were
+// reloaded without read meanwhile): the handler is given that refusal, which says
+// nothing of the updates lost, and the instrument stays subscribed (its channels were
+// accepted before), so connection 4 resumes it once read is granted again and is
+// answered ok. The handler must have been told market_data_resume_gap by then: its book
+// still holds what the failover took back. Before the fix the refusal's event counted
+// as the telling and the gap was never told.
+func TestUntoldResumeGapOutlivesARefusedResumption(t *testing.T) {
+	h := newHandlerOrderClient(0)
+	s := h.c.marketData
+	release := make(chan struct{})
+	entered := make(chan struct{})
+	s.handler = func(event MarketDataEvent) {
+		if event.Subscribed != nil {
+			h.log(fmt.Sprintf("subscribed %d", event.Subscribed.Status))
+			return
+		}
+		if len(event.Updates) > 0 && event.Updates[0].Op == 99 {
+			close(entered)
+			<-release
+		}
+	}
+	applied := make(chan struct{}, 4)
+	testHookAnswerApplied = func(wire.Kind) { applied <- struct{}{} }
+	t.Cleanup(func() { testHookAnswerApplied = nil })
+
+	oldDone := h.handleOn(t, handlerOrderFrame(wire.KindMarketData, 99), 1)
+	<-entered
+	resumed := resumedMarketData(h.c) // Connection 2.
+	gap := marketDataSubscribedFrame(1, wire.ChannelBook, resumed[1].FromOp)
+	gap.Status, gap.Aux = uint32(model.StatusMarketDataResumeGap), 61
+	newDone := h.handleOn(t, gap, 2)
+	<-applied
+	resumed = resumedMarketData(h.c) // Connection 3, before connection 1's handler returned.
+	close(release)
+	<-oldDone
+	<-newDone
+	refused := marketDataSubscribedFrame(1, wire.ChannelBook, resumed[1].FromOp)
+	refused.Status = uint32(model.StatusPermissionDenied)
+	if err := h.c.handle(refused, 3); err != nil {
+		t.Fatal(err)
+	}
+	resumed = resumedMarketData(h.c) // Connection 4.
+	if _, ok := resumed[1]; !ok {
+		t.Fatalf("connection 4 does not resume instrument 1 (resumed %v)", resumed)
+	}
+	whole := marketDataSubscribedFrame(1, wire.ChannelBook, resumed[1].FromOp)
+	whole.Status, whole.Aux = uint32(model.StatusOK), 121
+	if err := h.c.handle(whole, 4); err != nil {
+		t.Fatal(err)
+	}
+	told := fmt.Sprintf("subscribed %d", model.StatusMarketDataResumeGap)
+	if !slices.Contains(h.calls, told) {
+		t.Fatalf("handler calls %q: the gap answered on connection 2 was never told", h.calls)
 	}
 }
