@@ -352,7 +352,11 @@ func (c *Client) marketDataFrame(frame *wire.Frame, generation uint64) {
 		}
 		c.mu.Lock()
 		entered = c.enterHandlerLocked(generation)
-		if progress, known := s.progress[answer.Instrument]; entered && known {
+		// Only an answer that took the subscription tells the gap: a refusal (the
+		// instrument stays and is resumed on the next connection) says nothing of it
+		// (TestUntoldResumeGapOutlivesARefusedResumption).
+		if progress, known := s.progress[answer.Instrument]; entered && known &&
+			marketDataAccepted(answer.Status) {
 			if progress.untoldGapFromOp != 0 && answer.Status == model.StatusOK {
 				// A gap answered on a replaced connection was never told, and asking
 				// again did not bring it back: a new primary behind the op asked
