@@ -87,12 +87,13 @@ type marketDataProgress struct {
 	// from, while that answer's event has not reached the handler (0: none pending).
 	// fromOp has moved to the answer's live_from_op already, but if the connection is
 	// replaced before the event's turn comes the event is dropped, and a resumption from
-	// live_from_op would be answered ok: the handler would never learn of the loss. The
-	// next resumptions ask from this op instead, and are told the gap again
-	// (TestResumeGapAnswerOfAConnectionReplacedWhileItWaitsIsStillTold); an ok answer
-	// handed over while it is set is handed over as the gap, since a new primary whose
-	// log was behind this op answers ok once its log has passed it
-	// (TestResumeGapPastTheLogDroppedWithItsConnectionIsToldOnTheNextAnswer).
+	// live_from_op would be answered ok: the handler would never learn of the loss
+	// (TestResumeGapAnswerOfAConnectionReplacedWhileItWaitsIsStillTold). The next answer
+	// for the instrument handed over while it is set is handed over as the gap, even ok:
+	// a new primary whose log was behind this op answers ok once its log has passed it
+	// (TestResumeGapPastTheLogDroppedWithItsConnectionIsToldOnTheNextAnswer). Meanwhile
+	// resumptions ask live only (resumeOp), so that no replay reaches the handler before
+	// it is told.
 	untoldGapFromOp uint64
 }
 
@@ -106,7 +107,12 @@ func (s *marketDataSubscription) resumeOp(instrument uint32) uint64 {
 		return s.lastOp
 	}
 	if progress.untoldGapFromOp != 0 {
-		return progress.untoldGapFromOp
+		// Live only: the next answer tells the gap whatever its status
+		// (marketDataFrame), and must come before any update of the instrument. Asked
+		// from an op its log holds, a server replays first, and the handler would take
+		// that replay as exact on top of what was lost
+		// (TestUntoldResumeGapIsToldBeforeAnyUpdateOfTheInstrument).
+		return 0
 	}
 	if progress.answered {
 		return max(progress.fromOp, s.connectionOp)
@@ -295,8 +301,7 @@ func (c *Client) SubscribeMarketData(ctx context.Context, instrument uint32, cha
 // waiting for it (perhaps inside a handler of the connection replaced) is answered; its
 // event then waits for its turn and is not handed over if its connection was replaced
 // meanwhile (the new connection's answers follow; a market_data_resume_gap dropped so
-// is asked for again: untoldGapFromOp, and handed over with the next answer for the
-// instrument should that one be ok).
+// is told with the next answer for the instrument, even ok: untoldGapFromOp).
 func (c *Client) marketDataFrame(frame *wire.Frame, generation uint64) {
 	var event MarketDataEvent
 	var answer MarketDataSubscribed
@@ -347,7 +352,11 @@ func (c *Client) marketDataFrame(frame *wire.Frame, generation uint64) {
 		}
 		c.mu.Lock()
 		entered = c.enterHandlerLocked(generation)
-		if progress, known := s.progress[answer.Instrument]; entered && known {
+		// Only an answer that took the subscription tells the gap: a refusal (the
+		// instrument stays and is resumed on the next connection) says nothing of it
+		// (TestUntoldResumeGapOutlivesARefusedResumption).
+		if progress, known := s.progress[answer.Instrument]; entered && known &&
+			marketDataAccepted(answer.Status) {
 			if progress.untoldGapFromOp != 0 && answer.Status == model.StatusOK {
 				// A gap answered on a replaced connection was never told, and asking
 				// again did not bring it back: a new primary behind the op asked
