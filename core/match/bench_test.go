@@ -52,6 +52,10 @@ type benchVariant struct {
 	// increasingIDs: every trader's account opts into increasing client order ids (its
 	// places carry the flag), so commands use its ring instead of the shared window.
 	increasingIDs bool
+	// windowFirst: one window command (another trading account's, without the flag)
+	// precedes the initial book, so every account opts in while the window holds a key:
+	// each has a window span until that key is forgotten.
+	windowFirst bool
 }
 
 // BenchmarkMatching measures whole commands: validation, idempotency window, matching,
@@ -71,6 +75,12 @@ type benchVariant struct {
 //   - settled-increasing-ids, book-only-increasing-ids: settled and book-only with every
 //     trader's account opted into increasing client order ids (the same stream and keys;
 //     each command checks its key against the account's mark and ring, not the window).
+//   - settled-increasing-ids-window-first, book-only-increasing-ids-window-first: the
+//     same, after one window command of another trading account (a cancel of no order),
+//     so every account opts in while the window holds a key and has a window span: its
+//     new keys are also looked up in the window until that key is forgotten, after
+//     ClientOrderIDsMax (1,048,576) commands remembered; run 3,000,000 commands to see
+//     the span and the time after it.
 func BenchmarkMatching(b *testing.B) {
 	for _, variant := range []benchVariant{
 		{name: "settled", settlement: true},
@@ -79,6 +89,10 @@ func BenchmarkMatching(b *testing.B) {
 		{name: "book-only"},
 		{name: "settled-increasing-ids", settlement: true, increasingIDs: true},
 		{name: "book-only-increasing-ids", increasingIDs: true},
+		{name: "settled-increasing-ids-window-first", settlement: true, increasingIDs: true,
+			windowFirst: true},
+		{name: "book-only-increasing-ids-window-first", increasingIDs: true,
+			windowFirst: true},
 	} {
 		b.Run(variant.name, func(b *testing.B) { benchmarkMatching(b, variant) })
 	}
@@ -217,6 +231,13 @@ func newBench(tb testing.TB, variant benchVariant, transfersCapacity uint32) *be
 	e.CreateInstruments(&bench.clock, []model.Instrument{x}, results)
 	if results[0].Status != model.StatusOK {
 		tb.Fatalf("instrument: %s", results[0].Status)
+	}
+	if variant.windowFirst {
+		// A cancel of no order (order_not_found, remembered): it takes no order id, so
+		// the stream's cancels still name the orders of the dry run.
+		c := model.OrderCancel{ClientOrderID: 1, Account: 2, OrderID: 1 << 40}
+		e.CancelOrders(&bench.clock, 1, []model.OrderCancel{c}, make([]model.OrderResult, 1),
+			&bench.sink)
 	}
 	for _, c := range benchInitialBook() {
 		bench.apply(&c, &bench.sink)

@@ -101,7 +101,8 @@
 // # Idempotency
 //
 // Every order command carries a client order id, unique per (client, trading account).
-// The outcome of the most recent ClientOrderIDsMax commands is remembered, with a 64-bit
+// The outcome of the most recent ClientOrderIDsMax commands of all clients is remembered
+// (every remembered command counts, an opted-in account's below too), with a 64-bit
 // digest of the command's other fields (every field of the event but the key: window.go):
 // a resend with the same key, kind and fields answers the original result and changes
 // nothing (no new reports); the same key with another kind of command answers
@@ -125,14 +126,19 @@
 // client_order_id_exists_with_different_fields), or, when it is not among them,
 // client_order_id_not_increasing: refused, reported and not remembered. Cancels by
 // client order id look in the ring. The account's commands from before its opt-in stay
-// in the window until it forgets them: for the next ClientOrderIDsMax window commands
-// (the window's size; a count the snapshot carries as what is left of it) a key of the
-// account missing from its ring is also looked up in the window, and one found there
-// answers as the window would, above the mark or not (so a command sent before the
-// opt-in and resent after it is neither applied twice nor refused, and an order placed
-// before it is still found by its client order id). No command of an opted-in account
-// is remembered in the window, so a key found there is one of those. After that, only
-// the ring counts; a trading account shared by several sessions must share one counter. At most
+// in the window until it forgets them: until the window's newest entry at the opt-in is
+// forgotten, at most ClientOrderIDsMax remembered commands later (a count the snapshot
+// carries as what is left of it), a key of the account missing from its ring is also
+// looked up in the window, and one found there answers as the window would, above the
+// mark or not (so a command sent before the opt-in and resent after it is neither
+// applied twice nor refused, and an order placed before it is still found by its client
+// order id). After that, only the ring counts. No command of an opted-in account is
+// remembered in the window, so a key found there is one of those; each still ages the
+// window by one as a window command would (rules version 4: it takes a slot without a
+// key, window.go), so the window's keys are forgotten after ClientOrderIDsMax commands
+// whoever sends them, and the span ends even when only opted-in accounts send commands;
+// once no window key is left, an opted-in command costs the window one branch. A
+// trading account shared by several sessions must share one counter. At most
 // IncreasingAccountsMax accounts opt in: beyond, an opting place with a new key is
 // refused with accounts_limit_reached and not remembered (a remembered key answers as
 // remembered), and the account keeps the window. Accounts

@@ -113,6 +113,9 @@ type Engine struct {
 	// then, so that it replays as it was applied. Not in the snapshot: the owner's.
 	orderFlagsRefused bool
 	outcomeEntry      windowEntry // findOutcome's answer from a ring.
+	// windowSpanProbes counts the window look-ups of opted-in accounts' keys during their
+	// span (windowBeforeOptIn): observed by tests, never part of the state.
+	windowSpanProbes uint64
 
 	nextOrderID          uint64 // Id of the next order placed (from 1).
 	nextTradeID          uint64 // Id of the next trade (from 1).

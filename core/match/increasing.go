@@ -28,8 +28,10 @@ type increasingAccount struct {
 	newest  uint32 // Ring position of the newest entry.
 	count   uint32 // Entries remembered, 1 to Config.ClientOrderIDsPerAccount.
 	// windowUntil is the window's remembered count (clientOrderWindow.remembered) from
-	// which every entry the account left in the window before it opted in is surely
-	// forgotten: its opt-in's count plus the window's size. Until then its keys are also
+	// which every entry the account left in the window before it opted in is forgotten:
+	// when the window's newest keyed entry at the opt-in is (newestKeyedAt + max; every
+	// remembered command, the account's own included, takes a window slot while a keyed
+	// entry is left, so it comes within the window's size). Until then its keys are also
 	// looked up in the window, so that a command sent before the opt-in and resent after
 	// it answers its original outcome instead of being applied again (or refused).
 	windowUntil uint64
@@ -152,12 +154,13 @@ func (e *Engine) windowBeforeOptIn(a *increasingAccount, clientOrderID uint64) (
 	if e.window.remembered >= a.windowUntil {
 		return nil, false // Steady state: one comparison.
 	}
+	e.windowSpanProbes++
 	return e.window.find(a.client, a.account, clientOrderID)
 }
 
-// windowPendingCount is how many more commands the window must remember before a's
-// entries from before its opt-in are surely forgotten (0: none can be left). It is
-// what a snapshot carries: the window's remembered count restarts at each restore.
+// windowPendingCount is how many more slots the window must take before a's entries
+// from before its opt-in are forgotten (0: none can be left). It is what a snapshot
+// carries: the window's remembered count restarts at each restore.
 func (e *Engine) windowPendingCount(a *increasingAccount) uint32 {
 	if e.window.remembered >= a.windowUntil {
 		return 0
@@ -166,10 +169,9 @@ func (e *Engine) windowPendingCount(a *increasingAccount) uint32 {
 }
 
 // increasingAdd opts (client, account) in, with no entry yet, and returns its index.
-// windowPending is how many more window commands may still find its entries from
-// before the opt-in (the window's size at an opt-in: its newest entry is forgotten
-// after that many more). The caller appends the opting command's outcome before the
-// command ends.
+// windowPending is how many more window slots may still find its entries from before
+// the opt-in (at an opt-in, the life left of the window's newest keyed entry). The
+// caller appends the opting command's outcome before the command ends.
 func (e *Engine) increasingAdd(client, account uint64, windowPending uint32) uint32 {
 	index := uint32(len(e.increasing))
 	e.increasing = append(e.increasing, increasingAccount{client: client, account: account,
@@ -188,11 +190,8 @@ func (e *Engine) rememberCommand(entry windowEntry) {
 			return
 		}
 		e.keyOptIn = false
-		windowPending := e.window.max // Its newest entry is forgotten after that many.
-		if e.window.count() == 0 {
-			windowPending = 0 // Nothing of it can be there.
-		}
-		e.keyAccount = e.increasingAdd(entry.client, entry.account, windowPending)
+		e.keyAccount = e.increasingAdd(entry.client, entry.account,
+			e.window.keyedLifeLeft())
 	}
 	a := &e.increasing[e.keyAccount]
 	if a.client != entry.client || a.account != entry.account ||
@@ -200,6 +199,9 @@ func (e *Engine) rememberCommand(entry windowEntry) {
 		panic("match: remembered command is not the one looked up")
 	}
 	e.increasingAppend(a, &entry)
+	if e.window.index.count != 0 {
+		e.window.age() // Rules version 4: every remembered command ages the window.
+	}
 }
 
 // increasingAppend adds an outcome to the account's ring, forgetting its oldest when the

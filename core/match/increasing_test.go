@@ -353,7 +353,8 @@ func TestIncreasingSnapshotWindowBeforeOptIn(t *testing.T) {
 				h.restoreRoundTrip()
 			}
 			// A window command of another account, then the resend across the opt-in:
-			// answered from the window for 7 steps (8 minus the first place's), then new.
+			// answered from the window for 6 steps (8 slots minus the first place's and
+			// the opting place's: remembered in its ring, it ages the window too), then new.
 			o := limitOrder(1, uint64(1+step), model.SideBuy, 80, 10)
 			o.Account, o.TimeInForce = 2, model.ImmediateOrCancel
 			h.place(1, o)
@@ -363,17 +364,159 @@ func TestIncreasingSnapshotWindowBeforeOptIn(t *testing.T) {
 		return results, h.e.Digest(), h.sink.reports
 	}
 	want, wantDigest, wantReports := run(-1)
-	for i := range 7 {
+	for i := range 6 {
 		expectEqual(t, "resend answered from the window", want[i].OrderID, uint64(1))
 	}
-	if want[7].Status != model.StatusOK || want[7].OrderID == 1 {
-		t.Fatalf("once forgotten: %v, want a new order", want[7])
+	if want[6].Status != model.StatusOK || want[6].OrderID == 1 {
+		t.Fatalf("once forgotten: %v, want a new order", want[6])
 	}
-	expectEqual(t, "then a resend from the ring", want[9], want[7])
-	for _, restoreAfter := range []int{0, 3, 7, 9} {
+	expectEqual(t, "then a resend from the ring", want[9], want[6])
+	for _, restoreAfter := range []int{0, 3, 6, 9} {
 		got, gotDigest, gotReports := run(restoreAfter)
 		expectEqual(t, "results", got, want)
 		expectEqual(t, "reports", gotReports, wantReports)
 		expectEqual(t, "digest", gotDigest, wantDigest)
+	}
+}
+
+// spanScenario is an engine with a window of 8 commands holding one place of trading
+// account 2 (key 1, an order resting at 80), whose trading account 1 has just opted in
+// (key 100): the window may still hold account 1's keys from before, so its new keys
+// are looked up there too.
+func spanScenario(t *testing.T) *harness {
+	h := newHarness(t, Config{ClientOrderIDsMax: 8, ClientOrderIDsPerAccount: 4},
+		testInstrumentRecord())
+	h.trader(1, 100_000, 1_000_000)
+	h.placeOK(1, spanWindowPlace())
+	h.placeOK(1, increasingOrder(1, 100, model.SideBuy, 90, 10))
+	return h
+}
+
+// spanWindowPlace is the window command of spanScenario.
+func spanWindowPlace() model.Order {
+	o := limitOrder(1, 1, model.SideBuy, 80, 10)
+	o.Account = 2
+	return o
+}
+
+// spanOptedIn is the opted-in account's command number i after its opt-in: an IOC
+// place with a new key, which rests nothing.
+func spanOptedIn(i uint64) model.Order {
+	o := limitOrder(1, 100+i, model.SideBuy, 85, 10)
+	o.TimeInForce = model.ImmediateOrCancel
+	return o
+}
+
+// TestIncreasingSpanEndsUnderOptedInTraffic: when only opted-in commands follow a window
+// entry, they age the window (rules version 4): the entry is forgotten once 8 commands
+// (the window's size, the opting place's included) were remembered after it, so a
+// resend of it is new again, and the opted-in account's look-ups of its new keys in the
+// window (7: its commands after the opting one until then) stop for good, as does the
+// window's own work (no slot taken once no key is left). Before, the window aged only by
+// window commands: it kept the entry, and every new key of the account probed it forever.
+func TestIncreasingSpanEndsUnderOptedInTraffic(t *testing.T) {
+	h := spanScenario(t)
+	for i := uint64(1); i <= 7; i++ {
+		expectEqual(t, "opted-in place", h.place(1, spanOptedIn(i))[0].Status,
+			model.StatusOK)
+	}
+	expectEqual(t, "window probes during the span", h.e.windowSpanProbes, uint64(7))
+	expectEqual(t, "keyed entries left", h.e.window.index.count, uint32(0))
+	taken := h.e.window.remembered
+	for i := uint64(8); i <= 40; i++ {
+		h.place(1, spanOptedIn(i))
+	}
+	expectEqual(t, "window probes after the span", h.e.windowSpanProbes, uint64(7))
+	expectEqual(t, "window slots taken once empty", h.e.window.remembered, taken)
+	resend := h.place(1, spanWindowPlace())[0]
+	if resend.Status != model.StatusOK || resend.OrderID == 1 {
+		t.Fatalf("resend after 8 commands: %v, want a new order", resend)
+	}
+	h.check()
+}
+
+// TestIncreasingSnapshotMidSpan: a snapshot taken while opted-in commands are ageing the
+// window (its section then holds slots without a key after the window's entry) restores
+// an engine that forgets the entry after the same number of commands, probes the window
+// exactly as long, and ends in the same state as the engine never restored.
+func TestIncreasingSnapshotMidSpan(t *testing.T) {
+	const steps = 12
+	run := func(restoreAfter uint64) (results []model.OrderResult, probes []uint64,
+		digest [32]byte) {
+		h := spanScenario(t)
+		for i := uint64(1); i <= steps; i++ {
+			if i == restoreAfter {
+				h.restoreRoundTrip()
+			}
+			before := h.e.windowSpanProbes
+			results = append(results, h.place(1, spanOptedIn(i))[0])
+			probes = append(probes, h.e.windowSpanProbes-before)
+			// A resend of the window's entry: its original result while remembered.
+			results = append(results, h.place(1, spanWindowPlace())[0])
+		}
+		h.check()
+		return results, probes, h.e.Digest()
+	}
+	want, wantProbes, wantDigest := run(0)
+	expectEqual(t, "probes", wantProbes,
+		[]uint64{1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0})
+	// Step i's resend is results[2i-1]: the entry is forgotten by step 7's place (the
+	// 8th command remembered after it, with the opting place).
+	expectEqual(t, "resend while remembered", want[2*6-1].OrderID, uint64(1))
+	if want[2*7-1].Status != model.StatusOK || want[2*7-1].OrderID == 1 {
+		t.Fatalf("resend once forgotten: %v, want a new order", want[2*7-1])
+	}
+	for _, restoreAfter := range []uint64{1, 3, 7, 8, 12} {
+		got, gotProbes, gotDigest := run(restoreAfter)
+		expectEqual(t, "results", got, want)
+		expectEqual(t, "probes", gotProbes, wantProbes)
+		expectEqual(t, "digest", gotDigest, wantDigest)
+	}
+}
+
+// TestIncreasingSnapshotKeylessSlotsRefuseDamage: the window's slots without a key are
+// encoded one way only (56 zero bytes, never first), and an account's window pending
+// may not outlast the window's newest keyed entry (it could change nothing but probes).
+func TestIncreasingSnapshotKeylessSlotsRefuseDamage(t *testing.T) {
+	h := spanScenario(t)
+	h.place(1, spanOptedIn(1), spanOptedIn(2))
+	_, good := snapshotBytes(t, h)
+	window := snapshotHeaderSize +
+		int(binary.LittleEndian.Uint32(good[12:]))*snapshotInstrumentSize +
+		int(binary.LittleEndian.Uint32(good[16:]))*snapshotOrderSize
+	expectEqual(t, "window records: the entry and 3 keyless slots",
+		binary.LittleEndian.Uint32(good[20:]), uint32(4))
+	keyless := window + snapshotWindowEntrySize
+	head := window + 4*snapshotWindowEntrySize
+	expectEqual(t, "keyless slot", allZero(good[keyless:keyless+snapshotWindowEntrySize]),
+		true)
+	expectEqual(t, "window pending: 8 slots minus the 3 taken since the entry",
+		binary.LittleEndian.Uint32(good[head+20:]), uint32(5))
+	damages := []struct {
+		name   string
+		damage func(b []byte) []byte
+	}{
+		{"keyless slot first", func(b []byte) []byte {
+			clear(b[window : window+snapshotWindowEntrySize])
+			return b
+		}},
+		{"keyless slot with a byte set", func(b []byte) []byte {
+			b[keyless+45] = 1
+			return b
+		}},
+		{"window pending beyond the newest entry", func(b []byte) []byte {
+			binary.LittleEndian.PutUint32(b[head+20:], 6)
+			return b
+		}},
+	}
+	for _, d := range damages {
+		damaged := d.damage(append([]byte(nil), good...))
+		if _, err := Restore(h.l, h.config, bytes.NewReader(damaged)); !errors.Is(err,
+			ErrSnapshotInvalid) {
+			t.Fatalf("%s: %v", d.name, err)
+		}
+	}
+	if _, err := Restore(h.l, h.config, bytes.NewReader(good)); err != nil {
+		t.Fatalf("undamaged: %v", err)
 	}
 }

@@ -20,6 +20,11 @@ type naive struct {
 	posted      map[[2]uint64]uint64 // (trader, ledger) → posted balance.
 	fees        [3]uint64            // By ledger.
 	window      map[[3]uint64]naiveEntry
+	// sequence counts the commands remembered (window or ring); a window key is
+	// forgotten once windowMax commands of anyone were remembered after it (the window
+	// ages by every remembered command).
+	sequence  uint64
+	windowMax uint64
 	// increasing holds, per opted-in (client, account), every key remembered since it
 	// opted in, in order; the last perAccount of them are its ring.
 	increasing map[[2]uint64][]uint64
@@ -42,12 +47,17 @@ type naiveEntry struct {
 	kind   commandKind
 	result model.OrderResult
 	order  *model.Order // A place's event, to tell a resend from other fields.
+	at     uint64       // naive.sequence when it was remembered.
 }
+
+// live reports whether the window still remembers entry.
+func (n *naive) live(entry naiveEntry) bool { return n.sequence-entry.at < n.windowMax }
 
 func newNaive(x model.Instrument) *naive {
 	return &naive{instrument: x, nextOrderID: 1, nextTradeID: 1,
 		posted: map[[2]uint64]uint64{}, window: map[[3]uint64]naiveEntry{},
-		increasing: map[[2]uint64][]uint64{}, perAccount: ClientOrderIDsPerAccountMax}
+		increasing: map[[2]uint64][]uint64{}, perAccount: ClientOrderIDsPerAccountMax,
+		windowMax: ClientOrderIDsMaxDefault}
 }
 
 func (n *naive) begin() {
@@ -258,7 +268,9 @@ func (n *naive) fill(m, t *naiveOrder, quantity uint64) {
 // remember records a command's result under its key.
 func (n *naive) remember(client, account, key uint64, kind commandKind,
 	result model.OrderResult) model.OrderResult {
-	n.window[[3]uint64{client, account, key}] = naiveEntry{kind: kind, result: result}
+	n.sequence++
+	n.window[[3]uint64{client, account, key}] = naiveEntry{kind: kind, result: result,
+		at: n.sequence}
 	if keys, opted := n.increasing[[2]uint64{client, account}]; opted {
 		n.increasing[[2]uint64{client, account}] = append(keys, key)
 	}
@@ -270,21 +282,24 @@ func (n *naive) recent(keys []uint64, key uint64) bool {
 	return slices.Contains(keys[max(0, len(keys)-n.perAccount):], key)
 }
 
-// beforeOptIn reports whether key was used by an opted-in account before it opted in:
-// such keys stay answered from the window (which forgets nothing here) as before.
+// beforeOptIn reports whether key was used by an opted-in account before it opted in
+// and the window still remembers it: such keys stay answered from the window as before.
 func (n *naive) beforeOptIn(client, account, key uint64) bool {
-	_, used := n.window[[3]uint64{client, account, key}]
-	return used && !slices.Contains(n.increasing[[2]uint64{client, account}], key)
+	entry, used := n.window[[3]uint64{client, account, key}]
+	return used && n.live(entry) &&
+		!slices.Contains(n.increasing[[2]uint64{client, account}], key)
 }
 
 // lookup answers a command's key as the engine's lookupKey does, written from the rule
 // rather than the ring: a key an opted-in account used before its opt-in is answered by
 // the window; its other keys above all it used are new, one of its last perAccount keys
 // is a resend, any other is refused (and not remembered); other accounts' keys are
-// looked up in the window, which forgets nothing here.
+// looked up in the window, which forgets a key once windowMax commands were remembered
+// after it.
 func (n *naive) lookup(client, account, key uint64, kind commandKind,
 	order *model.Order) (model.OrderResult, bool) {
 	keys, opted := n.increasing[[2]uint64{client, account}]
+	entry, found := n.window[[3]uint64{client, account, key}]
 	if opted && !n.beforeOptIn(client, account, key) {
 		if key > keys[len(keys)-1] {
 			return model.OrderResult{}, false
@@ -292,8 +307,9 @@ func (n *naive) lookup(client, account, key uint64, kind commandKind,
 		if !n.recent(keys, key) {
 			return model.OrderResult{Status: model.StatusClientOrderIDNotIncreasing}, true
 		}
+	} else if found && !n.live(entry) {
+		found = false
 	}
-	entry, found := n.window[[3]uint64{client, account, key}]
 	switch {
 	case !found:
 		return model.OrderResult{}, false
@@ -366,9 +382,12 @@ func (n *naive) find(client, account, orderID, original uint64, now uint64) *nai
 	byOriginal := orderID == 0
 	if byOriginal {
 		entry, found := n.window[[3]uint64{client, account, original}]
-		if keys, opted := n.increasing[[2]uint64{client, account}]; opted &&
-			!n.recent(keys, original) && !n.beforeOptIn(client, account, original) {
-			found = false // Its ring, and the window for keys from before its opt-in.
+		if keys, opted := n.increasing[[2]uint64{client, account}]; opted {
+			if !n.recent(keys, original) && !n.beforeOptIn(client, account, original) {
+				found = false // Its ring, and the window for keys from before its opt-in.
+			}
+		} else if found && !n.live(entry) {
+			found = false // Forgotten by the window.
 		}
 		if !found || entry.result.Status != model.StatusOK ||
 			(entry.kind != commandPlace && entry.kind != commandReplace) {

@@ -66,10 +66,15 @@ func newPropertyRun(rt *rapid.T) *propertyRun {
 	x := propertyInstrument()
 	// A ring of one to six commands per opted-in trading account, so that runs forget.
 	perAccount := rapid.Uint32Range(1, 6).Draw(rt, "commands per account")
+	// A window of 4 to 60 commands, often large enough to forget nothing in a run, so
+	// that it forgets keys of accounts that keep the window and, aged by opted-in
+	// commands too, ends opted-in accounts' spans of keys from before their opt-in.
+	windowMax := rapid.Uint32Range(4, 60).Draw(rt, "window")
 	p := &propertyRun{rt: rt, h: newHarness(rt, Config{OrdersCapacity: 64,
-		ClientOrderIDsPerAccount: perAccount}, x), n: newNaive(x),
-		keys: map[[2]uint64]uint64{}}
+		ClientOrderIDsPerAccount: perAccount, ClientOrderIDsMax: windowMax}, x),
+		n: newNaive(x), keys: map[[2]uint64]uint64{}}
 	p.n.perAccount = int(perAccount)
+	p.n.windowMax = uint64(windowMax)
 	for trader := uint64(1); trader <= propertyTraders; trader++ {
 		base := rapid.Uint64Range(0, 300).Draw(rt, "base")
 		quote := rapid.Uint64Range(0, 30_000).Draw(rt, "quote")

@@ -281,6 +281,10 @@ func (s *restorer) window(count uint32) error {
 			status:        model.Status(binary.LittleEndian.Uint32(b[40:])),
 			kind:          commandKind(b[44]),
 			digest:        binary.LittleEndian.Uint64(b[48:])}
+		if s.version >= 4 && i != 0 && allZero(b[:snapshotWindowEntrySize]) {
+			e.window.age() // A slot without a key: an opted-in command aged the window.
+			return nil
+		}
 		switch {
 		case entry.account == 0, entry.clientOrderID == 0, entry.timestamp == 0,
 			entry.kind == 0 || entry.kind >= commandKindEnd, !entry.status.Known(),
@@ -311,7 +315,7 @@ func (s *restorer) increasing(count uint32) error {
 		windowPending := binary.LittleEndian.Uint32(head[20:])
 		switch {
 		case account == 0, entries == 0, entries > e.config.ClientOrderIDsPerAccount,
-			windowPending > e.window.max:
+			windowPending > e.window.keyedLifeLeft():
 			return fmt.Errorf("increasing account %d is not valid", i)
 		}
 		if _, found := e.findIncreasing(client, account); found {
@@ -340,4 +344,14 @@ func (s *restorer) increasing(count uint32) error {
 		}
 	}
 	return nil
+}
+
+// allZero reports whether every byte of b is zero.
+func allZero(b []byte) bool {
+	for _, x := range b {
+		if x != 0 {
+			return false
+		}
+	}
+	return true
 }

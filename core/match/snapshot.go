@@ -28,11 +28,17 @@ import (
 //	             Either way reserved is what the order needs (holdRequired).
 //	window       entries × 56: client | account | client order id | order id (or count)
 //	             | timestamp | status u32 | kind u8 | reserved (3) | fields digest u64;
-//	             oldest first
+//	             oldest first, from the oldest keyed entry to the newest slot. From
+//	             version 4 a record of 56 zero bytes (never the first) is a slot
+//	             without a key: a command of an opted-in account that aged the window
+//	             (clientOrderWindow.age), so that every entry keeps its place in the ring
+//	             and is forgotten after the same number of commands as in the original.
+//	             No keyed entry: no record.
 //	increasing   accounts × (24 + entries × 40): client | account | entries u32 |
-//	             window pending u32 (how many more window entries must be remembered
-//	             before the account's entries from before its opt-in are surely
-//	             forgotten; 0 = none left, at most the window's size), then its entries oldest first (keys strictly increasing):
+//	             window pending u32 (how many more window slots must be taken before
+//	             the account's entries from before its opt-in are forgotten; 0 = none
+//	             left, at most the slots left before the window's newest keyed entry is
+//	             forgotten), then its entries oldest first (keys strictly increasing):
 //	             client order id | order id (or count) | timestamp | fields digest |
 //	             status u32 | kind u8 | reserved (3); accounts in opt-in order
 //
@@ -94,7 +100,7 @@ func (e *Engine) Snapshot() *SnapshotView {
 		orders:               make([]model.OrderState, 0, e.openCount),
 		holdSequences:        make([]uint64, 0, e.openCount),
 		holdAmounts:          make([]model.Uint128, 0, e.openCount),
-		window:               make([]windowEntry, e.window.count()),
+		window:               make([]windowEntry, e.window.count()-e.window.firstKeyed()),
 		nextOrderID:          e.nextOrderID,
 		nextTradeID:          e.nextTradeID,
 		nextTransferSequence: e.nextTransferSequence,
@@ -117,8 +123,9 @@ func (e *Engine) Snapshot() *SnapshotView {
 			}
 		}
 	}
+	first := e.window.firstKeyed() // The keyless slots before it change nothing.
 	for i := range v.window {
-		v.window[i] = *e.window.at(uint32(i))
+		v.window[i] = *e.window.at(first + uint32(i))
 	}
 	v.increasing = make([]increasingHead, 0, len(e.increasing))
 	for index := range e.increasing {
@@ -185,6 +192,10 @@ func (v *SnapshotView) WriteTo(w io.Writer) (int64, error) {
 }
 
 func encodeWindowEntry(entry *windowEntry, b []byte) {
+	if entry.account == 0 {
+		clear(b[:snapshotWindowEntrySize]) // A slot without a key.
+		return
+	}
 	binary.LittleEndian.PutUint64(b[0:], entry.client)
 	binary.LittleEndian.PutUint64(b[8:], entry.account)
 	binary.LittleEndian.PutUint64(b[16:], entry.clientOrderID)

@@ -19,7 +19,9 @@ const (
 	commandKindEnd    commandKind = 5
 )
 
-// windowEntry is the remembered outcome of one order command.
+// windowEntry is the remembered outcome of one order command. An entry of account 0 (a
+// key never remembered: refused first) is a slot without a key (age): a command of an opted-in trading account, remembered in its
+// own ring, that took its turn in the window so that the window ages by every command.
 type windowEntry struct {
 	client        uint64
 	account       uint64
@@ -34,17 +36,25 @@ type windowEntry struct {
 
 // clientOrderWindow remembers the outcomes of the most recent order commands, keyed by
 // (client, account, client order id), so that a resend answers the original result. It is
-// a ring of at most max entries (the oldest is forgotten first) with a hash index.
+// a ring of at most max slots (the oldest is forgotten first) with a hash index of the
+// keyed ones. Every remembered command takes a slot: a window command its entry, a
+// command of an opted-in trading account (remembered in its own ring) a slot without a
+// key (age), so a key is forgotten after max commands of all clients, whoever sends
+// them. While no keyed slot is left the keyless ones are not taken (nothing could be
+// forgotten earlier or later by them), so opted-in traffic then costs the window nothing.
 type clientOrderWindow struct {
 	entries []windowEntry // Grows to max, then wraps.
 	oldest  uint32        // Position of the oldest entry once the ring is full.
 	max     uint32        // Entries remembered (Config.ClientOrderIDsMax).
 	index   windowIndex   // Key → position in entries.
 	seed    uint64
-	// remembered counts the entries remembered since the window was made or restored:
-	// trading accounts with increasing client order ids measure from it when their
+	// remembered counts the slots taken since the window was made or restored (keyed or
+	// not), and newestKeyedAt its value when the newest keyed entry took its slot: that
+	// entry, and every older one, is forgotten when remembered reaches newestKeyedAt +
+	// max. Trading accounts with increasing client order ids measure from them when their
 	// entries from before the opt-in are gone (increasingAccount.windowUntil).
-	remembered uint64
+	remembered    uint64
+	newestKeyedAt uint64
 
 	// The key find hashed last and its hash: a command looks its key up, then remembers
 	// its outcome under the same key, so remember reuses the hash instead of hashing again.
@@ -110,8 +120,8 @@ func (w *clientOrderWindow) find(client, account, clientOrderID uint64) (*window
 // known a whole window ahead (the ring's oldest entries keep their hashes), so its line
 // is requested early and arrives while other commands run, without stalling this one.
 // A prefetch is only a hint and changes no state: nothing observable depends on it, and
-// when commands do not forget (resends, a ring not yet full) the line is merely fetched
-// for nothing.
+// when commands do not forget (resends, a ring not yet full, a keyless slot: hash 0)
+// the line is merely fetched for nothing.
 func (w *clientOrderWindow) prefetchForget() {
 	if uint32(len(w.entries)) < w.max {
 		return // Nothing is forgotten until the ring is full.
@@ -133,18 +143,33 @@ func (w *clientOrderWindow) remember(entry windowEntry) {
 	} else {
 		entry.hash = w.hash(entry.client, entry.account, entry.clientOrderID)
 	}
-	w.remembered++
-	var position uint32
-	if uint32(len(w.entries)) < w.max {
-		position = uint32(len(w.entries))
-		w.entries = append(w.entries, entry)
-	} else {
-		position = w.oldest
-		w.index.remove(w.entries[position].hash, position)
-		w.entries[position] = entry
-		w.oldest = (w.oldest + 1) % w.max
-	}
+	position := w.takeSlot()
+	w.entries[position] = entry
+	w.newestKeyedAt = w.remembered
 	w.index.insert(entry.hash, position, w.entries)
+}
+
+// age gives a command remembered elsewhere (in an opted-in account's ring) its slot:
+// the window forgets its oldest slot as a window command would. The caller skips it
+// when no keyed entry is left (w.index.count == 0): then it could change nothing.
+func (w *clientOrderWindow) age() {
+	w.entries[w.takeSlot()] = windowEntry{}
+}
+
+// takeSlot returns the position of the next slot, forgetting the oldest when the ring
+// is full; the caller writes the slot.
+func (w *clientOrderWindow) takeSlot() uint32 {
+	w.remembered++
+	if uint32(len(w.entries)) < w.max {
+		w.entries = append(w.entries, windowEntry{})
+		return uint32(len(w.entries)) - 1
+	}
+	position := w.oldest
+	if w.entries[position].account != 0 {
+		w.index.remove(w.entries[position].hash, position)
+	}
+	w.oldest = (w.oldest + 1) % w.max
+	return position
 }
 
 // windowForgetAhead is how many commands ahead prefetchForget fetches the bucket of the
@@ -269,10 +294,32 @@ func (x *windowIndex) grow(entries []windowEntry) {
 	}
 }
 
-// count returns the number of entries remembered.
+// count returns the number of slots taken (keyed or not).
 func (w *clientOrderWindow) count() uint32 { return uint32(len(w.entries)) }
 
-// at returns the i-th oldest entry.
+// firstKeyed returns the rank (from the oldest) of the oldest keyed slot; count() if
+// there is none. The keyless slots before it change nothing: a snapshot leaves them out.
+func (w *clientOrderWindow) firstKeyed() uint32 {
+	if w.index.count == 0 {
+		return w.count()
+	}
+	i := uint32(0)
+	for w.at(i).account == 0 {
+		i++
+	}
+	return i
+}
+
+// keyedLifeLeft returns how many more slots the window takes before its newest keyed
+// entry (and so every keyed entry) is forgotten; 0 when there is none.
+func (w *clientOrderWindow) keyedLifeLeft() uint32 {
+	if w.index.count == 0 {
+		return 0
+	}
+	return uint32(w.newestKeyedAt + uint64(w.max) - w.remembered)
+}
+
+// at returns the i-th oldest slot.
 func (w *clientOrderWindow) at(i uint32) *windowEntry {
 	if uint32(len(w.entries)) < w.max {
 		return &w.entries[i]

@@ -102,7 +102,9 @@ var windowModelPool = sync.OnceValue(func() []windowModelKey {
 // remembered key is found with its own entry and no forgotten key is, the ring order seen
 // by at, and each bucket's overflow count against a recount of the stored keys' probe
 // paths. A command also looks up, at random, another key between its own key's find and
-// remember, which must not mislead remember's reuse of find's hash.
+// remember, which must not mislead remember's reuse of find's hash. Some steps are
+// commands remembered elsewhere (an opted-in account's): while a key is left they take a
+// slot without a key (age), and the newest key's life left is checked against the ring.
 func TestWindowAgainstModel(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
 		m := windowModel{rt: rt, entriesMax: rapid.Uint32Range(1, 90).Draw(rt, "max"),
@@ -111,8 +113,10 @@ func TestWindowAgainstModel(t *testing.T) {
 		steps := rapid.IntRange(1, 400).Draw(rt, "steps")
 		for step := range steps {
 			switch op := rapid.IntRange(0, 99).Draw(rt, "op"); {
-			case op < 80:
+			case op < 66:
 				m.command(step)
+			case op < 80:
+				m.age()
 			case op < 88: // A key outside the pool (pool accounts are small).
 				key := rapid.SampledFrom(windowModelPool()).Draw(rt, "probe")
 				key.account += windowModelOutside
@@ -134,7 +138,7 @@ type windowModel struct {
 	rt         *rapid.T
 	entriesMax uint32
 	w          *clientOrderWindow
-	ring       []windowModelKey // Oldest first.
+	ring       []windowModelKey // Oldest first; the zero key is a slot without a key.
 	value      map[windowModelKey]uint64
 	next       uint64 // The order id of the next remembered key.
 }
@@ -181,39 +185,84 @@ func (m *windowModel) command(step int) {
 		}
 		m.w.find(other.client, other.account, other.clientOrderID)
 	}
-	if uint32(len(m.ring)) == m.entriesMax {
-		delete(m.value, m.ring[0])
-		m.ring = m.ring[1:]
-	}
-	m.ring = append(m.ring, key)
+	m.takeSlot(key)
 	m.value[key] = m.next
 	m.w.remember(windowEntry{client: key.client, account: key.account,
 		clientOrderID: key.clientOrderID, orderID: m.next, timestamp: m.next})
 	m.next++
 }
 
+// takeSlot gives key (the zero key: none) the model ring's next slot, forgetting the
+// oldest slot when the ring holds entriesMax.
+func (m *windowModel) takeSlot(key windowModelKey) {
+	if uint32(len(m.ring)) == m.entriesMax {
+		delete(m.value, m.ring[0])
+		m.ring = m.ring[1:]
+	}
+	m.ring = append(m.ring, key)
+}
+
+// age is a command remembered elsewhere (an opted-in account's): it takes a slot without
+// a key while the window holds a key, as rememberCommand calls it.
+func (m *windowModel) age() {
+	if m.w.index.count == 0 {
+		return
+	}
+	m.takeSlot(windowModelKey{})
+	m.w.age()
+}
+
 // restore rebuilds the window as Restore does: a fresh window, whose index may have
-// another size, remembers the entries oldest first, each looked up first.
+// another size, remembers the slots from the oldest keyed one on (what a snapshot
+// holds), each key looked up first, each slot without a key aged.
 func (m *windowModel) restore(step int) {
 	restored := m.newWindow("restored")
-	for i := range m.w.count() {
+	for i := m.w.firstKeyed(); i < m.w.count(); i++ {
 		entry := *m.w.at(i)
+		if entry.account == 0 {
+			restored.age()
+			continue
+		}
 		if _, found := restored.find(entry.client, entry.account, entry.clientOrderID); found {
 			m.rt.Fatalf("step %d: restored key found before it is remembered", step)
 		}
 		restored.remember(entry)
+	}
+	for len(m.ring) != 0 && m.ring[0] == (windowModelKey{}) {
+		m.ring = m.ring[1:] // Leading slots without a key change nothing: not carried.
 	}
 	m.w = restored
 }
 
 func checkWindowAgainstModel(rt *rapid.T, step int, w *clientOrderWindow,
 	ring []windowModelKey, value map[windowModelKey]uint64) {
-	if w.count() != uint32(len(ring)) || w.index.count != uint32(len(ring)) {
-		rt.Fatalf("step %d: %d entries, %d indexed, model %d", step, w.count(), w.index.count,
-			len(ring))
+	keyed, newestKeyed := 0, -1
+	for i, key := range ring {
+		if key != (windowModelKey{}) {
+			keyed, newestKeyed = keyed+1, i
+		}
+	}
+	if w.count() != uint32(len(ring)) || w.index.count != uint32(keyed) {
+		rt.Fatalf("step %d: %d slots, %d indexed, model %d slots, %d keyed", step, w.count(),
+			w.index.count, len(ring), keyed)
+	}
+	// The newest key is forgotten when the window has taken max slots after its own.
+	lifeLeft := uint32(0)
+	if newestKeyed >= 0 {
+		lifeLeft = w.max - uint32(len(ring)-1-newestKeyed)
+	}
+	if w.keyedLifeLeft() != lifeLeft {
+		rt.Fatalf("step %d: newest key's life left %d, model %d", step, w.keyedLifeLeft(),
+			lifeLeft)
 	}
 	for i, key := range ring {
 		entry := w.at(uint32(i))
+		if key == (windowModelKey{}) {
+			if *entry != (windowEntry{}) {
+				rt.Fatalf("step %d: at(%d) = %+v, model a slot without a key", step, i, entry)
+			}
+			continue
+		}
 		if (windowModelKey{entry.client, entry.account, entry.clientOrderID}) != key ||
 			entry.orderID != value[key] {
 			rt.Fatalf("step %d: at(%d) = %+v, model %v %d", step, i, entry, key, value[key])
