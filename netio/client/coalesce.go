@@ -417,11 +417,18 @@ func (p *part) wait(ctx context.Context) (Reply, error) {
 	case done == nil:
 		<-call.complete // A context that never ends: a receive is cheaper than a select.
 	case p.follower:
-		<-p.watch // Closed by the watcher once the request completed or the context ended.
+		// The watch channel is closed by the watcher once the request completed or the
+		// context ended; the completion too, directly: the watcher may be busy elsewhere
+		// when the reply comes (the writer, flushing a cork, flushCorked), and a follower
+		// must not wait for it. Both channels are this request's alone.
 		select {
 		case <-call.complete:
-		default:
-			ended = true
+		case <-p.watch:
+			select {
+			case <-call.complete:
+			default:
+				ended = true
+			}
 		}
 	default:
 		select {
