@@ -50,7 +50,8 @@ type part struct {
 	resultBytes int // Bytes of one result (0: the whole reply body is the caller's).
 	// The shared wait (watchLocked): a watcher selects on the request's completion and
 	// its context's end and then closes watch; a follower, whose context ends with the
-	// same channel, waits for watch alone. Both nil: the caller selects on its own.
+	// same channel, selects on watch and the completion, both this request's alone. Both
+	// nil: the caller selects on its own.
 	watch    chan struct{}
 	follower bool
 }
@@ -158,10 +159,11 @@ func (c *Client) submitRun(ctx context.Context, key coalesceKey, body []byte, co
 // request (a batch of several waits for its requests in turn, so it would watch this
 // one late), becomes the request's watcher: it selects on both, then closes the
 // watch channel, whichever came first. Every later caller whose context ends with the
-// same channel is a follower: it receives from the watch channel only, one channel no
-// one else's request shares, and finds out from the request's completion why it was
-// woken. A follower is woken as soon as the watcher would be, plus one hand-off (the
-// watcher's close): the watcher waits for nothing but this request.
+// same channel is a follower: it selects on the watch channel and the request's
+// completion, channels no one else's request shares, and finds out from the completion
+// why it was woken. It wakes on the completion directly, not through the watcher: the
+// watcher may be busy elsewhere when the reply comes (flushing a cork it may be the
+// connection's writer, blocked in a write of other requests: flushCorked).
 
 // watchLocked makes p the watcher or a follower of its request's shared wait, or leaves
 // it to select on its own (above); single says the caller's call is this one request.
