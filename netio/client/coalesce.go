@@ -50,8 +50,7 @@ type part struct {
 	resultBytes int // Bytes of one result (0: the whole reply body is the caller's).
 	// The shared wait (watchLocked): a watcher selects on the request's completion and
 	// its context's end and then closes watch; a follower, whose context ends with the
-	// same channel, selects on watch and the completion, both this request's alone. Both
-	// nil: the caller selects on its own.
+	// same channel, waits for watch alone. Both nil: the caller selects on its own.
 	watch    chan struct{}
 	follower bool
 }
@@ -159,11 +158,13 @@ func (c *Client) submitRun(ctx context.Context, key coalesceKey, body []byte, co
 // request (a batch of several waits for its requests in turn, so it would watch this
 // one late), becomes the request's watcher: it selects on both, then closes the
 // watch channel, whichever came first. Every later caller whose context ends with the
-// same channel is a follower: it selects on the watch channel and the request's
-// completion, channels no one else's request shares, and finds out from the completion
-// why it was woken. It wakes on the completion directly, not through the watcher: the
-// watcher may be busy elsewhere when the reply comes (flushing a cork it may be the
-// connection's writer, blocked in a write of other requests: flushCorked).
+// same channel is a follower: it receives from the watch channel only, one channel no
+// one else's request shares, and finds out from the request's completion why it was
+// woken. A follower is woken as soon as the watcher would be, plus one hand-off (the
+// watcher's close): the watcher waits for nothing but this request. Where it would wait
+// for something else (a cork to flush: its write may take as long as the socket does),
+// it resigns first, closing the watch channel, and its followers then select on their
+// own (part.wait).
 
 // watchLocked makes p the watcher or a follower of its request's shared wait, or leaves
 // it to select on its own (above); single says the caller's call is this one request.
@@ -413,22 +414,32 @@ func (c *Client) encodeRequest(call *Call) []byte {
 // The reply is a value (a pointer would cost each caller an allocation).
 func (p *part) wait(ctx context.Context) (Reply, error) {
 	call := p.call
-	call.client.flushCorked()
+	watch := p.watch
+	if call.client.corks.Load() != 0 {
+		// flushCorked, and first a watcher resigns: the write may make it the
+		// connection's writer, held in the write of other requests for as long as the
+		// socket takes them, when its followers must see their answer or their context's
+		// end at once. Closing watch sends them to select on their own (below).
+		if watch != nil && !p.follower {
+			close(watch)
+			watch = nil
+		}
+		call.client.writeHeldBack()
+	}
 	ended := false // The caller's context ended before the request completed.
 	switch done := ctx.Done(); {
 	case done == nil:
 		<-call.complete // A context that never ends: a receive is cheaper than a select.
 	case p.follower:
-		// The watch channel is closed by the watcher once the request completed or the
-		// context ended; the completion too, directly: the watcher may be busy elsewhere
-		// when the reply comes (the writer, flushing a cork, flushCorked), and a follower
-		// must not wait for it. Both channels are this request's alone.
+		// Closed by the watcher once the request completed or the context ended, or when
+		// it resigned (above): then this caller selects on its own.
+		<-watch
 		select {
 		case <-call.complete:
-		case <-p.watch:
+		default:
 			select {
 			case <-call.complete:
-			default:
+			case <-done:
 				ended = true
 			}
 		}
@@ -438,8 +449,8 @@ func (p *part) wait(ctx context.Context) (Reply, error) {
 		case <-done:
 			ended = true
 		}
-		if p.watch != nil {
-			close(p.watch) // The watcher: its followers find out why.
+		if watch != nil {
+			close(watch) // The watcher: its followers find out why.
 		}
 	}
 	if ended {

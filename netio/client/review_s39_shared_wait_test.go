@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -11,87 +12,131 @@ import (
 	"sequent/netio/wire"
 )
 
-// TestSharedWaitFollowerNotHeldByWatchersWrite (review of session 39's shared wait): a
-// follower of a merged request gets its result once the request is answered, even while
-// the request's watcher is busy elsewhere. With a cork held (a goroutine bursting Go
-// calls), a merged caller about to wait first writes what the cork holds back
-// (flushCorked) and so becomes the connection's writer, which goes on writing whatever is
-// queued meanwhile. Here the watcher W of request R writes the held-back plain requests,
-// then R, then a plain request queued during that write, whose write blocks (a socket
-// whose send buffer is full); R's reply has come back by then. Before the fix the
-// follower F, which waits for the watcher's close alone, stayed blocked until W's write
-// returned (up to the write deadline, and as long again for each further batch the
-// writer picks up), although its request was answered: a caller with its own context
-// (or none) was not.
-func TestSharedWaitFollowerNotHeldByWatchersWrite(t *testing.T) {
-	conn := newGatedConn()
-	c := newConnClient(conn)
-	c.window = semaphore.NewWeighted(2) // Two requests in flight: R waits to be admitted.
+// corkedWatcher is the scene of the tests below (review of session 39's shared wait):
+// with a cork held (a goroutine bursting Go calls), a merged caller about to wait first
+// writes what the cork holds back (flushCorked), and so may become the connection's
+// writer, which goes on writing whatever is queued meanwhile. Two plain requests (first,
+// second) fill a window of two; W forms the merged request r (waiting for a slot),
+// becomes its watcher, flushes the cork and is held inside the write of first and second
+// (a socket whose send buffer is full); F joins r with W's context: a follower.
+type corkedWatcher struct {
+	conn                      *gatedConn
+	c                         *Client
+	shared                    context.Context
+	endShared                 context.CancelFunc
+	first, second             *Call
+	r                         *Call
+	watcherDone, followerDone chan sharedWaitOutcome
+}
+
+type sharedWaitOutcome struct {
+	results []model.EventResult
+	err     error
+}
+
+func newCorkedWatcher(t *testing.T) *corkedWatcher {
+	s := &corkedWatcher{conn: newGatedConn()}
+	s.c = newConnClient(s.conn)
+	c := s.c
+	c.window = semaphore.NewWeighted(2)
 	c.lifetime, c.endLifetime = context.WithCancel(context.Background())
-	defer c.endLifetime()
+	t.Cleanup(c.endLifetime)
 	plainBody := make([]byte, model.TransferSize)
-	background := context.Background()
-
 	c.Cork()
-	first := c.Go(background, model.OperationCreateTransfers, 0, plainBody, nil)
-	second := c.Go(background, model.OperationCreateTransfers, 0, plainBody, nil)
-
-	shared, endShared := context.WithCancel(background)
-	defer endShared()
-	type outcome struct {
-		results []model.EventResult
-		err     error
+	s.first = c.Go(context.Background(), model.OperationCreateTransfers, 0, plainBody, nil)
+	s.second = c.Go(context.Background(), model.OperationCreateTransfers, 0, plainBody, nil)
+	s.shared, s.endShared = context.WithCancel(context.Background())
+	t.Cleanup(s.endShared)
+	s.watcherDone = make(chan sharedWaitOutcome, 1)
+	s.followerDone = make(chan sharedWaitOutcome, 1)
+	call := func(id uint64, done chan<- sharedWaitOutcome) {
+		results, err := c.CreateTransfers(s.shared, []model.Transfer{transfer(id, 1, 2, 1, 0)})
+		done <- sharedWaitOutcome{results, err}
 	}
-	watcherDone, followerDone := make(chan outcome, 1), make(chan outcome, 1)
-	go func() { // W: forms R (the window is full), becomes its watcher, flushes the cork.
-		results, err := c.CreateTransfers(shared, []model.Transfer{transfer(1, 1, 2, 1, 0)})
-		watcherDone <- outcome{results, err}
-	}()
-	<-conn.entered // W writes first and second; the write waits at the gate.
+	go call(1, s.watcherDone) // W
+	<-s.conn.entered          // W writes first and second; the write waits at the gate.
 	key := coalesceKey{model.OperationCreateTransfers, 0, 0}
-	go func() { // F: joins R with the same context: a follower.
-		results, err := c.CreateTransfers(shared, []model.Transfer{transfer(2, 1, 2, 1, 0)})
-		followerDone <- outcome{results, err}
-	}()
-	var r *Call
-	waitFor(t, c, "the follower in R", func() bool {
-		r = c.forming[key]
-		return r != nil && r.waiters == 2
+	go call(2, s.followerDone) // F
+	waitFor(t, c, "the follower in r", func() bool {
+		s.r = c.forming[key]
+		return s.r != nil && s.r.waiters == 2
 	})
 	c.mu.Lock()
-	shares := r.watchDone == shared.Done()
+	shares := s.r.watchDone == s.shared.Done()
 	c.mu.Unlock()
 	if !shares {
-		t.Fatal("R's wait is not shared by its callers")
+		t.Fatal("r's wait is not shared by its callers")
 	}
+	return s
+}
 
-	replyTo(c, first) // A slot frees: R is admitted and queued behind W's write.
-	waitFor(t, c, "R admitted", func() bool { return r.Number != 0 })
-	conn.gate <- struct{}{} // first and second are through; W goes on with R.
+// TestSharedWaitFollowerNotHeldByWatchersWrite: a follower gets its result once its
+// request is answered, even while the watcher is busy elsewhere. Here W goes on from
+// first and second to write r, then a plain request queued during that write, whose
+// write blocks; r's reply has come back by then. Before the fix F, waiting for the
+// watcher's close alone, stayed blocked until W's write returned (up to the write
+// deadline, as long again for each further batch the writer picks up), although its
+// request was answered.
+func TestSharedWaitFollowerNotHeldByWatchersWrite(t *testing.T) {
+	s := newCorkedWatcher(t)
+	c, conn := s.c, s.conn
+	replyTo(c, s.first) // A slot frees: r is admitted and queued behind W's write.
+	waitFor(t, c, "r admitted", func() bool { return s.r.Number != 0 })
+	conn.gate <- struct{}{} // first and second are through; W goes on with r.
 	<-conn.entered
-	replyTo(c, second)
+	replyTo(c, s.second)
 	third := make(chan *Call, 1)
-	go func() { third <- c.Go(background, model.OperationCreateTransfers, 0, plainBody, nil) }()
-	thirdCall := <-third    // Queued while W writes R (corked: nobody else writes it).
-	conn.gate <- struct{}{} // R is through; W goes on with the third request...
+	go func() {
+		third <- c.Go(context.Background(), model.OperationCreateTransfers, 0,
+			make([]byte, model.TransferSize), nil)
+	}()
+	thirdCall := <-third    // Queued while W writes r (corked: nobody else writes it).
+	conn.gate <- struct{}{} // r is through; W goes on with the third request...
 	<-conn.entered          // ...whose write blocks.
 
 	c.complete(&wire.Frame{Kind: wire.KindReply, Operation: model.OperationCreateTransfers,
-		Number: r.Number, Status: uint32(model.StatusOK),
+		Number: s.r.Number, Status: uint32(model.StatusOK),
 		Body: make([]byte, 2*model.EventResultSize)}, c.generation)
 	select {
-	case f := <-followerDone:
+	case f := <-s.followerDone:
 		if f.err != nil || len(f.results) != 1 || f.results[0].Status != model.StatusOK {
 			t.Errorf("the follower: %v %v, want its transfer ok", f.results, f.err)
 		}
 	case <-time.After(waitLimit): // A guard against a hang only.
-		t.Error("R was answered, and its follower still waits for the watcher's write")
+		t.Error("r was answered, and its follower still waits for the watcher's write")
 	}
 
 	release(t, c, conn) // Lets W's write through, and any after it.
-	if w := <-watcherDone; w.err != nil || len(w.results) != 1 {
+	if w := <-s.watcherDone; w.err != nil || len(w.results) != 1 {
 		t.Errorf("the watcher: %v %v", w.results, w.err)
 	}
 	replyTo(c, thirdCall)
+	c.Uncork()
+}
+
+// TestSharedWaitFollowerLeavesWhileWatcherWrites: a follower whose context ends stops
+// waiting then, as any caller does, even while the watcher (same context) is held in a
+// write for a cork and cannot see the end. Before the fix F waited for W's write to
+// return (up to the write deadline).
+func TestSharedWaitFollowerLeavesWhileWatcherWrites(t *testing.T) {
+	s := newCorkedWatcher(t)
+	c, conn := s.c, s.conn
+	s.endShared()
+	select {
+	case f := <-s.followerDone:
+		if !errors.Is(f.err, context.Canceled) {
+			t.Errorf("the follower: %v %v, want an error wrapping context.Canceled",
+				f.results, f.err)
+		}
+	case <-time.After(waitLimit): // A guard against a hang only.
+		t.Error("the follower's context ended, and it still waits for the watcher's write")
+	}
+
+	release(t, c, conn)
+	if w := <-s.watcherDone; !errors.Is(w.err, context.Canceled) {
+		t.Errorf("the watcher: %v %v, want an error wrapping context.Canceled", w.results, w.err)
+	}
+	replyTo(c, s.first)
+	replyTo(c, s.second)
 	c.Uncork()
 }
