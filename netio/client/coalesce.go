@@ -161,7 +161,10 @@ func (c *Client) submitRun(ctx context.Context, key coalesceKey, body []byte, co
 // same channel is a follower: it receives from the watch channel only, one channel no
 // one else's request shares, and finds out from the request's completion why it was
 // woken. A follower is woken as soon as the watcher would be, plus one hand-off (the
-// watcher's close): the watcher waits for nothing but this request.
+// watcher's close): the watcher waits for nothing but this request. Where it would wait
+// for something else (a cork to flush: its write may take as long as the socket does),
+// it resigns first, closing the watch channel, and its followers then select on their
+// own (part.wait).
 
 // watchLocked makes p the watcher or a follower of its request's shared wait, or leaves
 // it to select on its own (above); single says the caller's call is this one request.
@@ -411,17 +414,34 @@ func (c *Client) encodeRequest(call *Call) []byte {
 // The reply is a value (a pointer would cost each caller an allocation).
 func (p *part) wait(ctx context.Context) (Reply, error) {
 	call := p.call
-	call.client.flushCorked()
+	watch := p.watch
+	if call.client.corks.Load() != 0 {
+		// flushCorked, and first a watcher resigns: the write may make it the
+		// connection's writer, held in the write of other requests for as long as the
+		// socket takes them, when its followers must see their answer or their context's
+		// end at once. Closing watch sends them to select on their own (below).
+		if watch != nil && !p.follower {
+			close(watch)
+			watch = nil
+		}
+		call.client.writeHeldBack()
+	}
 	ended := false // The caller's context ended before the request completed.
 	switch done := ctx.Done(); {
 	case done == nil:
 		<-call.complete // A context that never ends: a receive is cheaper than a select.
 	case p.follower:
-		<-p.watch // Closed by the watcher once the request completed or the context ended.
+		// Closed by the watcher once the request completed or the context ended, or when
+		// it resigned (above): then this caller selects on its own.
+		<-watch
 		select {
 		case <-call.complete:
 		default:
-			ended = true
+			select {
+			case <-call.complete:
+			case <-done:
+				ended = true
+			}
 		}
 	default:
 		select {
@@ -429,8 +449,8 @@ func (p *part) wait(ctx context.Context) (Reply, error) {
 		case <-done:
 			ended = true
 		}
-		if p.watch != nil {
-			close(p.watch) // The watcher: its followers find out why.
+		if watch != nil {
+			close(watch) // The watcher: its followers find out why.
 		}
 	}
 	if ended {

@@ -95,11 +95,14 @@
 // watcher closes it, once, on its own goroutine). Later callers whose context ends with
 // the same channel are followers: they receive from the watch channel alone and then
 // look at the completion to know whether the request was answered or their context
-// ended (then they leave as any caller does: same errors, same exactly-once). Callers of
-// any other context select on their own. Before this, 512 callers of one context (sequent
-// bench's) each queued on and locked that context's one channel: about a tenth of the
-// process's CPU. The price: a follower is woken by the watcher's close, one hand-off
-// after the answer rather than directly by it.
+// ended (then they leave as any caller does: same errors, same exactly-once). A watcher
+// about to flush a cork (its write may last as long as the socket takes) resigns first:
+// it closes the watch channel, and its followers, finding neither an answer nor an ended
+// context, select on their own. Callers of any other context select on their own.
+// Before this, 512 callers of one context (sequent bench's) each queued on and locked
+// that context's one channel: about a tenth of the process's CPU. The price: a follower
+// is woken by the watcher's close, one hand-off after the answer rather than directly by
+// it.
 //
 // Tried in session 39 and not paying on its own: the steady-state allocations of a
 // one-transfer call went from 4 to 1 (its results; escape analysis moved the error
