@@ -44,6 +44,11 @@ type increasingAccount struct {
 // then, which must replay as it was applied). It is the owner's state, not the engine's.
 func (e *Engine) SetOrderFlagsAccepted(accepted bool) { e.orderFlagsRefused = !accepted }
 
+// IncreasingAccountCount returns how many trading accounts opted into increasing client
+// order ids: none below the rules version that reads the order flags (package core
+// refuses a snapshot that says otherwise).
+func (e *Engine) IncreasingAccountCount() int { return len(e.increasing) }
+
 // increasingTag hashes (client, account) for the opted-in accounts' index.
 func (e *Engine) increasingTag(client, account uint64) uint32 {
 	return tagOf(hash128(client, account, e.seed^0x9e6c63d0676a9a99))
