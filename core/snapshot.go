@@ -226,6 +226,11 @@ func Restore(config Config, r io.Reader) (*Machine, error) {
 	if err != nil {
 		return nil, err
 	}
+	if rules < rulesVersionOrderFlags && engine.IncreasingAccountCount() != 0 {
+		// Only a flagged place opts in, from that version on: no log reaches this state.
+		return nil, fmt.Errorf("%w: %d accounts with increasing client order ids at rules "+
+			"version %d", ErrSnapshotInvalid, engine.IncreasingAccountCount(), rules)
+	}
 	if err := sagas.Index(l); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrSnapshotInvalid, err)
 	}

@@ -5,10 +5,11 @@ import "sequent/core/model"
 // Increasing client order ids (an opt-in per trading account; see the package
 // documentation, "Idempotency"). A trading account that opted in keeps its own mark (the
 // highest key it used) and a ring of its last Config.ClientOrderIDsPerAccount outcomes,
-// in increasing key order; its commands never touch the shared window. A new command
-// then costs a hash probe and the account's header line, and remembering it writes one
-// ring entry next to the previous one, instead of two random lines of the window's
-// megabytes.
+// in increasing key order; its commands are never remembered in the shared window (each
+// only ages it by a slot without a key while the window holds a key, and looks its key
+// up there during the account's span). A new command then costs a hash probe and the
+// account's header line, and remembering it writes one ring entry next to the previous
+// one, instead of two random lines of the window's megabytes.
 
 // increasingEntry is the remembered outcome of one command of an opted-in account.
 type increasingEntry struct {
@@ -43,6 +44,11 @@ type increasingAccount struct {
 // reserved_field unless 0, as it was before them (false: the owner applies a log written
 // then, which must replay as it was applied). It is the owner's state, not the engine's.
 func (e *Engine) SetOrderFlagsAccepted(accepted bool) { e.orderFlagsRefused = !accepted }
+
+// IncreasingAccountCount returns how many trading accounts opted into increasing client
+// order ids: none below the rules version that reads the order flags (package core
+// refuses a snapshot that says otherwise).
+func (e *Engine) IncreasingAccountCount() int { return len(e.increasing) }
 
 // increasingTag hashes (client, account) for the opted-in accounts' index.
 func (e *Engine) increasingTag(client, account uint64) uint32 {
