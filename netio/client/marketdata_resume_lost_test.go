@@ -21,37 +21,10 @@ import (
 // had. Without the fix it was given status 0 alone and kept the wrong book.
 func TestResumeGapPastTheLogDroppedWithItsConnectionIsToldOnTheNextAnswer(t *testing.T) {
 	h := newHandlerOrderClient(0)
-	s := h.c.marketData
-	release := make(chan struct{})
-	entered := make(chan struct{})
-	s.handler = func(event MarketDataEvent) {
-		if event.Subscribed != nil {
-			h.log(fmt.Sprintf("subscribed %d", event.Subscribed.Status))
-			return
-		}
-		if len(event.Updates) > 0 && event.Updates[0].Op == 99 {
-			close(entered)
-			<-release
-		}
+	second, resumed := dropResumeGap(t, h, 99, 61, logAnswers(h))
+	if second[1].FromOp != 99 {
+		t.Fatalf("connection 2 resumes instrument 1 from op %d, want 99", second[1].FromOp)
 	}
-	applied := make(chan struct{}, 4)
-	testHookAnswerApplied = func(wire.Kind) { applied <- struct{}{} }
-	t.Cleanup(func() { testHookAnswerApplied = nil })
-
-	oldDone := h.handleOn(t, handlerOrderFrame(wire.KindMarketData, 99), 1)
-	<-entered
-	resumed := resumedMarketData(h.c) // Connection 2: instrument 1 from op 100.
-	if resumed[1].FromOp != 99 {
-		t.Fatalf("connection 2 resumes instrument 1 from op %d, want 99", resumed[1].FromOp)
-	}
-	gap := marketDataSubscribedFrame(1, wire.ChannelBook, 99)
-	gap.Status, gap.Aux = uint32(model.StatusMarketDataResumeGap), 61
-	newDone := h.handleOn(t, gap, 2)
-	<-applied
-	resumed = resumedMarketData(h.c) // Connection 3, before connection 1's handler returned.
-	close(release)
-	<-oldDone
-	<-newDone
 	if resumed[1].FromOp != 0 {
 		t.Fatalf("connection 3 resumes instrument 1 from op %d, want 0 (live: the gap "+
 			"untold is told with the answer, before any replay)", resumed[1].FromOp)
@@ -74,5 +47,51 @@ func TestResumeGapPastTheLogDroppedWithItsConnectionIsToldOnTheNextAnswer(t *tes
 	if last := h.calls[len(h.calls)-1]; last != "subscribed 0" {
 		t.Fatalf("handler calls %q: the answer after the told gap was not handed over as it is",
 			h.calls)
+	}
+}
+
+// dropResumeGap drives what the tests of an untold market_data_resume_gap share:
+// connection 1's reader hands instrument 1's update of op blockedOp to the market-data
+// handler (handler, then held there); connection 2's resumption is answered
+// market_data_resume_gap with live_from_op liveFromOp, applied at once, and its event
+// waits for its turn; connection 3 replaces connection 2 before connection 1's handler
+// returns, so that event is dropped. It returns connections 2's and 3's resumptions,
+// once both readers have returned.
+func dropResumeGap(t *testing.T, h *handlerOrderClient, blockedOp, liveFromOp uint64,
+	handler func(MarketDataEvent)) (second, third map[uint32]wire.MarketDataSubscribe) {
+	t.Helper()
+	release := make(chan struct{})
+	entered := make(chan struct{})
+	h.c.marketData.handler = func(event MarketDataEvent) {
+		handler(event)
+		if len(event.Updates) > 0 && event.Updates[0].Op == blockedOp {
+			close(entered)
+			<-release
+		}
+	}
+	applied := make(chan struct{}, 4)
+	testHookAnswerApplied = func(wire.Kind) { applied <- struct{}{} }
+	t.Cleanup(func() { testHookAnswerApplied = nil })
+
+	oldDone := h.handleOn(t, handlerOrderFrame(wire.KindMarketData, blockedOp), 1)
+	<-entered
+	second = resumedMarketData(h.c) // Connection 2.
+	gap := marketDataSubscribedFrame(1, wire.ChannelBook, second[1].FromOp)
+	gap.Status, gap.Aux = uint32(model.StatusMarketDataResumeGap), liveFromOp
+	newDone := h.handleOn(t, gap, 2)
+	<-applied
+	third = resumedMarketData(h.c) // Connection 3, before connection 1's handler returned.
+	close(release)
+	<-oldDone
+	<-newDone
+	return second, third
+}
+
+// logAnswers is a market-data handler logging each answer's status ("subscribed N").
+func logAnswers(h *handlerOrderClient) func(MarketDataEvent) {
+	return func(event MarketDataEvent) {
+		if event.Subscribed != nil {
+			h.log(fmt.Sprintf("subscribed %d", event.Subscribed.Status))
+		}
 	}
 }

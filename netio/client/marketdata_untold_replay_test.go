@@ -23,15 +23,12 @@ import (
 // from op 99 again and the handler applied op 110 as exact.
 func TestUntoldResumeGapIsToldBeforeAnyUpdateOfTheInstrument(t *testing.T) {
 	h := newHandlerOrderClient(0)
-	s := h.c.marketData
-	release := make(chan struct{})
-	entered := make(chan struct{})
 	builder := &BookBuilder{Book: Book{Instrument: 1}}
 	builder.Snapshot(model.BookHeader{Instrument: 1, Sequence: 98, Op: 98, BidCount: 1},
 		[]model.DepthLevel{{Price: 500, Quantity: model.Uint128{Lo: 3}, OrderCount: 1,
 			Side: model.SideBuy}})
 	exactChanges := 0
-	s.handler = func(event MarketDataEvent) {
+	_, resumed := dropResumeGap(t, h, 99, 61, func(event MarketDataEvent) {
 		if event.Subscribed != nil {
 			h.log(fmt.Sprintf("subscribed %d", event.Subscribed.Status))
 		}
@@ -39,26 +36,7 @@ func TestUntoldResumeGapIsToldBeforeAnyUpdateOfTheInstrument(t *testing.T) {
 			exactChanges++
 			h.log(fmt.Sprintf("onChange at sequence %d", builder.Book.Sequence))
 		})
-		if len(event.Updates) > 0 && event.Updates[0].Op == 99 {
-			close(entered)
-			<-release
-		}
-	}
-	applied := make(chan struct{}, 4)
-	testHookAnswerApplied = func(wire.Kind) { applied <- struct{}{} }
-	t.Cleanup(func() { testHookAnswerApplied = nil })
-
-	oldDone := h.handleOn(t, handlerOrderFrame(wire.KindMarketData, 99), 1)
-	<-entered
-	resumed := resumedMarketData(h.c) // Connection 2.
-	gap := marketDataSubscribedFrame(1, wire.ChannelBook, resumed[1].FromOp)
-	gap.Status, gap.Aux = uint32(model.StatusMarketDataResumeGap), 61
-	newDone := h.handleOn(t, gap, 2)
-	<-applied
-	resumed = resumedMarketData(h.c) // Connection 3, before connection 1's handler returned.
-	close(release)
-	<-oldDone
-	<-newDone
+	})
 	h.calls = h.calls[:0]
 	changesBefore := exactChanges
 
@@ -105,34 +83,7 @@ func TestUntoldResumeGapIsToldBeforeAnyUpdateOfTheInstrument(t *testing.T) {
 // as the telling and the gap was never told.
 func TestUntoldResumeGapOutlivesARefusedResumption(t *testing.T) {
 	h := newHandlerOrderClient(0)
-	s := h.c.marketData
-	release := make(chan struct{})
-	entered := make(chan struct{})
-	s.handler = func(event MarketDataEvent) {
-		if event.Subscribed != nil {
-			h.log(fmt.Sprintf("subscribed %d", event.Subscribed.Status))
-			return
-		}
-		if len(event.Updates) > 0 && event.Updates[0].Op == 99 {
-			close(entered)
-			<-release
-		}
-	}
-	applied := make(chan struct{}, 4)
-	testHookAnswerApplied = func(wire.Kind) { applied <- struct{}{} }
-	t.Cleanup(func() { testHookAnswerApplied = nil })
-
-	oldDone := h.handleOn(t, handlerOrderFrame(wire.KindMarketData, 99), 1)
-	<-entered
-	resumed := resumedMarketData(h.c) // Connection 2.
-	gap := marketDataSubscribedFrame(1, wire.ChannelBook, resumed[1].FromOp)
-	gap.Status, gap.Aux = uint32(model.StatusMarketDataResumeGap), 61
-	newDone := h.handleOn(t, gap, 2)
-	<-applied
-	resumed = resumedMarketData(h.c) // Connection 3, before connection 1's handler returned.
-	close(release)
-	<-oldDone
-	<-newDone
+	_, resumed := dropResumeGap(t, h, 99, 61, logAnswers(h))
 	refused := marketDataSubscribedFrame(1, wire.ChannelBook, resumed[1].FromOp)
 	refused.Status = uint32(model.StatusPermissionDenied)
 	if err := h.c.handle(refused, 3); err != nil {

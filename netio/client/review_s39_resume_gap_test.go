@@ -23,37 +23,10 @@ import (
 func TestResumeGapAnswerOfAConnectionReplacedWhileItWaitsIsStillTold(t *testing.T) {
 	const heldFromOp = 50 // The server holds every update from this op on.
 	h := newHandlerOrderClient(0)
-	s := h.c.marketData
-	release := make(chan struct{})
-	entered := make(chan struct{})
-	s.handler = func(event MarketDataEvent) {
-		if event.Subscribed != nil {
-			h.log(fmt.Sprintf("subscribed %d", event.Subscribed.Status))
-			return
-		}
-		h.log(fmt.Sprintf("start update %d", event.Updates[0].Op))
-		close(entered)
-		<-release
-		h.log(fmt.Sprintf("end update %d", event.Updates[0].Op))
+	second, resumed := dropResumeGap(t, h, 10, heldFromOp, logAnswers(h))
+	if second[1].FromOp != 10 {
+		t.Fatalf("connection 2 resumes instrument 1 from op %d, want 10", second[1].FromOp)
 	}
-	applied := make(chan struct{}, 4)
-	testHookAnswerApplied = func(wire.Kind) { applied <- struct{}{} }
-	t.Cleanup(func() { testHookAnswerApplied = nil })
-
-	oldDone := h.handleOn(t, handlerOrderFrame(wire.KindMarketData, 10), 1)
-	<-entered
-	resumed := resumedMarketData(h.c) // Connection 2: instrument 1 from op 10.
-	if resumed[1].FromOp != 10 {
-		t.Fatalf("connection 2 resumes instrument 1 from op %d, want 10", resumed[1].FromOp)
-	}
-	gap := marketDataSubscribedFrame(1, wire.ChannelBook, resumed[1].FromOp)
-	gap.Status, gap.Aux = uint32(model.StatusMarketDataResumeGap), heldFromOp
-	newDone := h.handleOn(t, gap, 2)
-	<-applied
-	resumed = resumedMarketData(h.c) // Connection 3, before connection 1's handler returned.
-	close(release)
-	<-oldDone
-	<-newDone
 	// Connection 3's server answers as netio/marketdata.go does: the gap again if asked
 	// from below what it holds, else ok.
 	status := model.StatusOK
