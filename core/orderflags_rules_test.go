@@ -14,25 +14,12 @@ import (
 // after a restore too; from that version on (the one a primary moves to before it
 // serves writes) it is accepted and opts its trading account in.
 func TestOrderFlagsFollowRulesVersion(t *testing.T) {
-	h := newHarness(t, Config{})
-	h.operators(9)
-	h.apply(tradingAccountRequests()...)
-	h.apply(Request{Client: 9, Session: 1, Number: 2, Operation: model.OperationCreateTransfers,
-		Body: encodeRecords(model.TransferSize, tradingFunds()...)})
-	h.apply(Request{Client: 9, Session: 1, Number: 3, Operation: model.OperationCreateInstruments,
-		Body: encodeRecords(model.InstrumentSize, tradingInstrument())})
-	h.upgradeRules(3) // The newest version of the builds before the order flags.
+	h := newTradingHarness(t, 3) // The newest version of the builds before the order flags.
 	number := uint64(0)
 	place := func(clientOrderID uint64) model.OrderResult {
 		t.Helper()
-		order := tradingOrder(model.SideSell, clientOrderID, 50, 1)
-		order.Flags = model.OrderFlagClientOrderIDsIncreasing
 		number++
-		out := h.apply(Request{Client: 7, Session: 1, Number: number,
-			Operation: model.OperationPlaceOrders, Body: encodeRecords(model.OrderSize, order)})
-		var result model.OrderResult
-		result.Decode(out.Body(&out.Replies[0]))
-		return result
+		return h.placeFlagged(number, clientOrderID)
 	}
 	if result := place(10); result.Status != model.StatusReservedField {
 		t.Fatalf("flagged place at rules version 3: %s, want reserved_field as applied then",
@@ -57,4 +44,30 @@ func TestOrderFlagsFollowRulesVersion(t *testing.T) {
 	if result := place(5); result.Status != model.StatusClientOrderIDNotIncreasing {
 		t.Fatalf("a lower unused key once opted in: %s", result.Status)
 	}
+}
+
+// newTradingHarness is a machine at rules version rules with operator 9, the trading
+// accounts, their funds and the instrument of the matching tests.
+func newTradingHarness(t *testing.T, rules uint32) *harness {
+	h := newHarness(t, Config{})
+	h.operators(9)
+	h.apply(tradingAccountRequests()...)
+	h.apply(Request{Client: 9, Session: 1, Number: 2, Operation: model.OperationCreateTransfers,
+		Body: encodeRecords(model.TransferSize, tradingFunds()...)})
+	h.apply(Request{Client: 9, Session: 1, Number: 3, Operation: model.OperationCreateInstruments,
+		Body: encodeRecords(model.InstrumentSize, tradingInstrument())})
+	h.upgradeRules(rules)
+	return h
+}
+
+// placeFlagged has client 7 place (request number) a sell with the increasing client
+// order ids flag and returns its result.
+func (h *harness) placeFlagged(number, clientOrderID uint64) model.OrderResult {
+	order := tradingOrder(model.SideSell, clientOrderID, 50, 1)
+	order.Flags = model.OrderFlagClientOrderIDsIncreasing
+	out := h.apply(Request{Client: 7, Session: 1, Number: number,
+		Operation: model.OperationPlaceOrders, Body: encodeRecords(model.OrderSize, order)})
+	var result model.OrderResult
+	result.Decode(out.Body(&out.Replies[0]))
+	return result
 }

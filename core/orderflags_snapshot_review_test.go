@@ -19,21 +19,8 @@ import (
 // refused client_order_id_not_increasing, while flagged places are reserved_field), so
 // it is refused as damaged, as the match section refuses its own impossible states.
 func TestRestoreRefusesOptedInAccountsBelowOrderFlagsRules(t *testing.T) {
-	h := newHarness(t, Config{})
-	h.operators(9)
-	h.apply(tradingAccountRequests()...)
-	h.apply(Request{Client: 9, Session: 1, Number: 2, Operation: model.OperationCreateTransfers,
-		Body: encodeRecords(model.TransferSize, tradingFunds()...)})
-	h.apply(Request{Client: 9, Session: 1, Number: 3, Operation: model.OperationCreateInstruments,
-		Body: encodeRecords(model.InstrumentSize, tradingInstrument())})
-	h.upgradeRules(RulesVersionCurrent)
-	order := tradingOrder(model.SideSell, 10, 50, 1)
-	order.Flags = model.OrderFlagClientOrderIDsIncreasing
-	out := h.apply(Request{Client: 7, Session: 1, Number: 1,
-		Operation: model.OperationPlaceOrders, Body: encodeRecords(model.OrderSize, order)})
-	var result model.OrderResult
-	result.Decode(out.Body(&out.Replies[0]))
-	if result.Status != model.StatusOK {
+	h := newTradingHarness(t, RulesVersionCurrent)
+	if result := h.placeFlagged(1, 10); result.Status != model.StatusOK {
 		t.Fatalf("opting place: %s", result.Status)
 	}
 	var snapshot bytes.Buffer
