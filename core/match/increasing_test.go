@@ -1,9 +1,7 @@
 package match
 
 import (
-	"bytes"
 	"encoding/binary"
-	"errors"
 	"testing"
 
 	"sequent/core/model"
@@ -234,10 +232,7 @@ func TestIncreasingSnapshotRefusesDamage(t *testing.T) {
 	if lastHead != firstHead+snapshotIncreasingSize+4*snapshotIncreasingEntry {
 		t.Fatalf("layout: first account at %d, last at %d", firstHead, lastHead)
 	}
-	damages := []struct {
-		name   string
-		damage func(b []byte) []byte
-	}{
+	damages := []snapshotDamage{
 		{"count beyond the data", func(b []byte) []byte { b[48] = 3; return b }},
 		{"count in version 3", func(b []byte) []byte {
 			binary.LittleEndian.PutUint32(b[8:], 3)
@@ -270,16 +265,7 @@ func TestIncreasingSnapshotRefusesDamage(t *testing.T) {
 		{"entry kind", func(b []byte) []byte { b[len(b)-4] = 9; return b }},
 		{"entry reserved", func(b []byte) []byte { b[len(b)-1] = 1; return b }},
 	}
-	for _, d := range damages {
-		damaged := d.damage(append([]byte(nil), good...))
-		if _, err := Restore(h.l, h.config, bytes.NewReader(damaged)); !errors.Is(err,
-			ErrSnapshotInvalid) {
-			t.Fatalf("%s: %v", d.name, err)
-		}
-	}
-	if _, err := Restore(h.l, h.config, bytes.NewReader(good)); err != nil {
-		t.Fatalf("undamaged: %v", err)
-	}
+	expectDamagesRefused(t, h, good, damages)
 	expectEqual(t, "with accounts: version", binary.LittleEndian.Uint32(good[8:]),
 		uint32(snapshotVersion))
 	expectEqual(t, "without: version 3 as before", binary.LittleEndian.Uint32(plain[8:]),
@@ -492,10 +478,7 @@ func TestIncreasingSnapshotKeylessSlotsRefuseDamage(t *testing.T) {
 		true)
 	expectEqual(t, "window pending: 8 slots minus the 3 taken since the entry",
 		binary.LittleEndian.Uint32(good[head+20:]), uint32(5))
-	damages := []struct {
-		name   string
-		damage func(b []byte) []byte
-	}{
+	damages := []snapshotDamage{
 		{"keyless slot first", func(b []byte) []byte {
 			clear(b[window : window+snapshotWindowEntrySize])
 			return b
@@ -509,14 +492,5 @@ func TestIncreasingSnapshotKeylessSlotsRefuseDamage(t *testing.T) {
 			return b
 		}},
 	}
-	for _, d := range damages {
-		damaged := d.damage(append([]byte(nil), good...))
-		if _, err := Restore(h.l, h.config, bytes.NewReader(damaged)); !errors.Is(err,
-			ErrSnapshotInvalid) {
-			t.Fatalf("%s: %v", d.name, err)
-		}
-	}
-	if _, err := Restore(h.l, h.config, bytes.NewReader(good)); err != nil {
-		t.Fatalf("undamaged: %v", err)
-	}
+	expectDamagesRefused(t, h, good, damages)
 }

@@ -86,10 +86,7 @@ func TestRestoreRefusesDamage(t *testing.T) {
 	h := newSnapshotScenario(t)
 	_, good := snapshotBytes(t, h)
 	firstOrder := snapshotHeaderSize + 2*snapshotInstrumentSize
-	damages := []struct {
-		name   string
-		damage func(b []byte) []byte
-	}{
+	damages := []snapshotDamage{
 		{"truncated", func(b []byte) []byte { return b[:len(b)-1] }},
 		{"bad magic", func(b []byte) []byte { b[0] ^= 1; return b }},
 		{"reserved header byte", func(b []byte) []byte { b[60] = 1; return b }},
@@ -126,16 +123,7 @@ func TestRestoreRefusesDamage(t *testing.T) {
 		}},
 		{"window entry kind", func(b []byte) []byte { b[len(b)-12] = 9; return b }},
 	}
-	for _, d := range damages {
-		damaged := d.damage(append([]byte(nil), good...))
-		_, err := Restore(h.l, h.config, bytes.NewReader(damaged))
-		if !errors.Is(err, ErrSnapshotInvalid) {
-			t.Fatalf("%s: %v", d.name, err)
-		}
-	}
-	if _, err := Restore(h.l, h.config, bytes.NewReader(good)); err != nil {
-		t.Fatalf("undamaged: %v", err)
-	}
+	expectDamagesRefused(t, h, good, damages)
 	small := h.config
 	small.OrdersMax = 2
 	if _, err := Restore(h.l, small, bytes.NewReader(good)); !errors.Is(err, ErrSnapshotInvalid) {
@@ -373,4 +361,26 @@ func TestRestoresVersion2Holds(t *testing.T) {
 		t.Fatal("the legacy holds were not posted or voided")
 	}
 	expectSameEnd(t, original, legacy)
+}
+
+// snapshotDamage is one way to damage a good snapshot (in place; it returns the bytes).
+type snapshotDamage struct {
+	name   string
+	damage func(b []byte) []byte
+}
+
+// expectDamagesRefused checks that Restore refuses each damage of good with
+// ErrSnapshotInvalid, and restores good itself.
+func expectDamagesRefused(t *testing.T, h *harness, good []byte, damages []snapshotDamage) {
+	t.Helper()
+	for _, d := range damages {
+		damaged := d.damage(append([]byte(nil), good...))
+		if _, err := Restore(h.l, h.config, bytes.NewReader(damaged)); !errors.Is(err,
+			ErrSnapshotInvalid) {
+			t.Fatalf("%s: %v", d.name, err)
+		}
+	}
+	if _, err := Restore(h.l, h.config, bytes.NewReader(good)); err != nil {
+		t.Fatalf("undamaged: %v", err)
+	}
 }
