@@ -142,10 +142,13 @@ func (n *Node) ratchetStored(err error) {
 		return
 	}
 	if n.lease.ratchetStoreFailures.Load() > 0 || n.ratchetDamagedAtStart {
-		n.config.Logger.Info("replication: the witness ratchet's marker is written",
-			"path", n.ratchet.path)
+		n.config.Logger.Info(ratchetWrittenMessage, "path", n.ratchet.path)
 	}
 }
+
+// ratchetWrittenMessage is what a node logs when the ratchet's marker is written after a
+// failed write or over a marker found damaged at start.
+const ratchetWrittenMessage = "replication: the witness ratchet's marker is written"
 
 // witnessNotPinnedMessage is what a node with a witness and no pinned witness id logs
 // once, at start (Node.Start): a standby asks the witness only when failing over, too

@@ -51,7 +51,9 @@ func TestDamagedRatchetMarkerIsRewritten(t *testing.T) {
 		t.Fatalf("damaged marker: raised %v, %v; want raised and an error", ratchet.raised.Load(),
 			err)
 	}
-	node := nodeAskingWith(t, address, ratchet, testLogger)
+	messages := &recordingHandler{}
+	node := nodeAskingWith(t, address, ratchet, slog.New(messages))
+	node.ratchetDamagedAtStart = true // As OpenNode sets it.
 	before := time.Now()
 	if answer, err := renew(node); err != nil || !answer.granted || !answer.signed {
 		t.Fatalf("renewal: %+v, %v; want granted, signed", answer, err)
@@ -66,12 +68,26 @@ func TestDamagedRatchetMarkerIsRewritten(t *testing.T) {
 		t.Fatalf("after a signed answer the marker holds %+v, %v; want it rewritten at "+
 			"epoch 1, raised at the answer", state, err)
 	}
+	if !messages.loggedAt(slog.LevelInfo, ratchetWrittenMessage) {
+		t.Fatal("the rewrite of a damaged marker was not said")
+	}
 	if node.witnessStatus().SignedRequiredSinceUnixMs == 0 {
 		t.Fatal("the status still says the ratchet rose at an unknown time")
 	}
-	if restarted, err := loadWitnessRatchet(path); err != nil || !restarted.raised.Load() {
+	restarted, err := loadWitnessRatchet(path)
+	if err != nil || !restarted.raised.Load() {
 		t.Fatalf("the next start: raised %v, %v; want raised, no error", restarted.raised.Load(),
 			err)
+	}
+	var writes atomic.Int32
+	replaceRatchetWrite(t, func() error {
+		writes.Add(1)
+		return nil
+	})
+	restarted.raise(1, time.Now(), testLeaseDuration, func(error) {})
+	restarted.writers.Wait()
+	if count := writes.Load(); count != 0 {
+		t.Fatalf("a marker that verified at start was written again (%d writes)", count)
 	}
 }
 
@@ -91,6 +107,8 @@ func TestSlowRatchetMarkerDoesNotDelayARenewal(t *testing.T) {
 		return nil
 	})
 	node := askingNode(t, address, path, false)
+	messages := &recordingHandler{}
+	node.config.Logger = slog.New(messages)
 	renewed := make(chan error, 1)
 	go func() {
 		answer, err := renew(node)
@@ -126,6 +144,9 @@ func TestSlowRatchetMarkerDoesNotDelayARenewal(t *testing.T) {
 	if _, err := decodeWitnessRatchet(record); err != nil {
 		t.Fatalf("the marker: %v", err)
 	}
+	if messages.logged(ratchetWrittenMessage) {
+		t.Fatal("a first write that succeeded was said as a recovery")
+	}
 }
 
 // TestRatchetMarkerWriteRetriedOncePerLease: a marker that cannot be written is tried
@@ -157,9 +178,15 @@ func TestRatchetMarkerWriteRetriedOncePerLease(t *testing.T) {
 		ratchet.writers.Wait()
 		return writes.Load()
 	}
+	const failed = "replication: the witness ratchet's marker cannot be written: it holds " +
+		"until this process ends; retried at a signed answer, once a lease at most"
+	const written = ratchetWrittenMessage
 	if count := raiseAt(0); count != 1 || !ratchet.raised.Load() {
 		t.Fatalf("first signed answer: %d writes, raised %v; want 1, raised", count,
 			ratchet.raised.Load())
+	}
+	if !messages.loggedAt(slog.LevelError, failed) {
+		t.Fatal("the first failed write was not said at Error")
 	}
 	for _, at := range []time.Duration{lease / 4, lease / 2, lease - 1} {
 		if count := raiseAt(at); count != 1 {
@@ -180,8 +207,10 @@ func TestRatchetMarkerWriteRetriedOncePerLease(t *testing.T) {
 	if _, err := os.Stat(path); err != nil {
 		t.Fatalf("the marker: %v", err)
 	}
-	const failed = "replication: the witness ratchet's marker cannot be written: it holds " +
-		"until this process ends; retried at a signed answer, once a lease at most"
+	if count := messages.count(written); count != 1 || !messages.loggedAt(slog.LevelInfo,
+		written) {
+		t.Fatalf("the write after failures said %d times, want once at Info", count)
+	}
 	if count := messages.count(failed); count != 1 || !messages.loggedAt(slog.LevelError,
 		failed) {
 		t.Fatalf("the failure said %d times, want once at Error", count)
@@ -260,5 +289,66 @@ func TestPinCheckedWithoutProbes(t *testing.T) {
 	})
 	if sent := proxy.fromNodes.Load(); sent != 0 {
 		t.Fatalf("the node sent the witness %d bytes, want none: it sent a request", sent)
+	}
+}
+
+// TestProbeWitnessSchedule: the failover watch's probe asks the witness only when its
+// time has come and the ratchet is down or the witness pinned, and then schedules the
+// next one witnessProbeIntervalLeases leases on; otherwise it asks nothing and keeps the
+// time it was given. (An ask shows at the proxy as the witness's frames, which the node
+// has read before probeWitness returns: its challenge, and its answer to a probe.)
+func TestProbeWitnessSchedule(t *testing.T) {
+	witness, witnessAddress := startTestWitness(t, testLeaseDuration)
+	proxy := newWitnessProxy(t, witnessAddress)
+	ratchet, err := loadWitnessRatchet("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	messages := &recordingHandler{}
+	node := nodeAskingWith(t, proxy.address(), ratchet, slog.New(messages))
+	later := time.Now().Add(time.Hour)
+	if next := node.probeWitness(later, 1); !next.Equal(later) || len(proxy.frames()) != 0 {
+		t.Fatalf("probe before its time: next %v (want %v), %d frames", next, later,
+			len(proxy.frames()))
+	}
+	before := time.Now()
+	next := node.probeWitness(time.Time{}, 1)
+	if !node.ratchet.raised.Load() || len(proxy.frames()) != 2 {
+		t.Fatalf("probe: raised %v, %d frames; want the ratchet raised by its answer",
+			node.ratchet.raised.Load(), len(proxy.frames()))
+	}
+	const raised = "replication: the witness signs its answers: this node refuses " +
+		"unsigned ones from now on (without TLS), whatever --witness-allow-unsigned says"
+	if count := messages.count(raised); count != 1 {
+		t.Fatalf("the ratchet's rise said %d times, want once", count)
+	}
+	raisedNs := node.ratchet.raisedNs.Load()
+	if raisedNs < before.UnixNano() {
+		t.Fatalf("the ratchet rose at %d, want the probe's time (after %d)", raisedNs,
+			before.UnixNano())
+	}
+	if interval := witnessProbeIntervalLeases * testLeaseDuration; next.Before(
+		before.Add(interval)) || next.After(time.Now().Add(interval)) {
+		t.Fatalf("next probe %v after this one, want %v", next.Sub(before), interval)
+	}
+	if again := node.probeWitness(time.Time{}, 1); !again.IsZero() || len(proxy.frames()) != 2 {
+		t.Fatalf("an unpinned node probed with its ratchet raised (next %v, %d frames)",
+			again, len(proxy.frames()))
+	}
+	node.config.WitnessID = witness.ID()
+	if again := node.probeWitness(time.Time{}, 1); again.IsZero() || len(proxy.frames()) != 4 {
+		t.Fatalf("a pinned node did not probe with its ratchet raised (next %v, %d frames)",
+			again, len(proxy.frames()))
+	}
+	node.ratchet.writers.Wait()
+	if node.ratchet.raisedNs.Load() != raisedNs {
+		t.Fatal("a later signed answer changed when the ratchet rose")
+	}
+	messages.mutex.Lock()
+	defer messages.mutex.Unlock()
+	for i, level := range messages.levels {
+		if level >= slog.LevelWarn { // A marker write tried without a marker file, say.
+			t.Fatalf("%q logged at %v", messages.messages[i], level)
+		}
 	}
 }

@@ -211,6 +211,7 @@ func TestWitnessRatchetMarkerDamageKeepsItRaised(t *testing.T) {
 		"cut short":    good[:witnessRatchetSize-1],
 		"bit flipped":  flipByte(good, witnessRatchetOffsetEpoch),
 		"other magic":  flipByte(good, witnessRatchetOffsetMagic),
+		"magic sealed": resealed(flipByte(good, witnessRatchetOffsetMagic)),
 		"reserved set": resealed(flipByte(good, witnessRatchetOffsetReserved)),
 		"version 2":    resealed(flipByte(good, witnessRatchetOffsetVersion+1)),
 	}
