@@ -46,7 +46,8 @@
 // refuses unsigned ones without TLS from then on, whatever WitnessUnsignedAllowed says
 // (ErrWitnessDowngrade: the signed-replies ratchet, witness_ratchet.go), and keeps that
 // across restarts in a marker beside the epoch file (NodeConfig.WitnessRatchetPath); an
-// operator lowers it by removing the marker with the node stopped; a standby raises it
+// operator lowers it by removing the marker with the node stopped (a marker that does
+// not verify counts as raised, and the next signed answer rewrites it); a standby raises it
 // while its primary lives by probing the witness (a signed request that changes nothing,
 // leaseProbe), so that it does not first meet the witness at a failover. Untrusted answers
 // are counted by reason (forged, identity, unsigned, downgrade), apart from renewals that
@@ -71,7 +72,7 @@
 // which is the safe side); the window before a node's first signed answer with
 // WitnessUnsignedAllowed on (a new data directory, or the marker removed; for a standby,
 // until its first probe is answered, or for good with a witness that does not announce
-// probes), in which a stripped challenge is still believed; a holder of the key, who is
+// probes, which it says once at Warn), in which a stripped challenge is still believed; a holder of the key, who is
 // the witness as far as a node can tell (two copies of one witness, same key and id, are
 // not told apart); and the counters, which an attacker can raise at will (that is what the
 // alert on them is for) or avoid: one that drops or cuts the connection, or breaks a
@@ -186,8 +187,10 @@
 // (primary) or the failover watch (standby, which also probes the witness while its
 // primary lives and its ratchet is down or its witness pinned); after a promotion, one fencing attempt.
 // Whichever of them (or a promotion) receives the first signed witness answer raises the
-// signed-replies ratchet and writes its marker, once, under the ratchet's own mutex
-// (never the node's: a promotion may hold that one while it asks the witness).
+// signed-replies ratchet in memory and starts the marker's writer, a goroutine of the
+// ratchet's own (one at a time, under the ratchet's mutex, never the node's), so that
+// neither a renewal nor a promotion holding the node's mutex waits for the disk; Close
+// waits for it after the others, since only they start it.
 // Node's mutex serializes role changes; Node.Close first ends the node's lifetime
 // context, which every network wait watches (dials, handshakes, witness and fence calls,
 // even a promotion's witness call made under the mutex), then marks the node closed

@@ -26,6 +26,12 @@ type leaseCounters struct {
 	refused [witnessRefusalReasons]atomic.Uint64
 	// ratchetStoreLogged: the ratchet's marker could not be written (said once).
 	ratchetStoreLogged atomic.Bool
+	// probesNotAnnouncedLogged: the witness was not probed (errWitnessProbeNotServed;
+	// said once, by the failover watch).
+	probesNotAnnouncedLogged atomic.Bool
+	// ratchetStoreFailures counts the marker's failed writes (written by the ratchet's
+	// writer goroutine).
+	ratchetStoreFailures atomic.Uint64
 }
 
 // Reasons a witness's answer was not trusted (leaseCounters.refused; WitnessRefusals in
@@ -109,20 +115,40 @@ func (n *Node) askLease(kind byte, epoch uint64, deadline time.Time) (leaseAnswe
 
 // raiseRatchet raises the node's ratchet after a signed answer (nothing once it is
 // raised and stored), and says so: at Info when it rises, at Error (once) when its
-// marker cannot be written, in which case it holds in this process only.
+// marker cannot be written, in which case it holds in this process only until a later
+// write succeeds (tried again at a signed answer, once a lease at most), and at Info when
+// a marker that could not be written, or was found damaged at start, is written. The
+// marker is written off this goroutine (witnessRatchet.raise): a slow disk delays
+// neither a renewal nor a promotion.
 func (n *Node) raiseRatchet(epoch uint64) {
-	raisedNow, err := n.ratchet.raise(epoch, time.Now())
+	raisedNow := n.ratchet.raise(epoch, time.Now(), n.config.LeaseDuration, n.ratchetStored)
 	if raisedNow {
 		n.config.Logger.Info("replication: the witness signs its answers: this node refuses "+
 			"unsigned ones from now on (without TLS), whatever --witness-allow-unsigned says",
 			"marker", n.ratchet.path)
 	}
-	if err != nil && !n.lease.ratchetStoreLogged.Swap(true) {
-		n.config.Logger.Error("replication: the witness ratchet's marker cannot be written: "+
-			"it holds until this process ends; retried at every signed answer",
-			"path", n.ratchet.path, "error", err)
+}
+
+// ratchetStored is told, on the ratchet's writer goroutine, how a write of its marker
+// ended (see raiseRatchet).
+func (n *Node) ratchetStored(err error) {
+	if err != nil {
+		n.lease.ratchetStoreFailures.Add(1)
+		if !n.lease.ratchetStoreLogged.Swap(true) {
+			n.config.Logger.Error("replication: the witness ratchet's marker cannot be "+
+				"written: it holds until this process ends; retried at a signed answer, "+
+				"once a lease at most", "path", n.ratchet.path, "error", err)
+		}
+		return
+	}
+	if n.lease.ratchetStoreFailures.Load() > 0 || n.ratchetDamagedAtStart {
+		n.config.Logger.Info(ratchetWrittenMessage, "path", n.ratchet.path)
 	}
 }
+
+// ratchetWrittenMessage is what a node logs when the ratchet's marker is written after a
+// failed write or over a marker found damaged at start.
+const ratchetWrittenMessage = "replication: the witness ratchet's marker is written"
 
 // witnessNotPinnedMessage is what a node with a witness and no pinned witness id logs
 // once, at start (Node.Start): a standby asks the witness only when failing over, too
@@ -292,7 +318,7 @@ func (n *Node) watchPrimary(stop <-chan struct{}) {
 			continue
 		}
 		if n.primaryHeardWithin(n.config.LeaseDuration) {
-			nextProbe = n.probeWitness(nextProbe)
+			nextProbe = n.probeWitness(nextProbe, n.Epoch())
 			continue
 		}
 		if err := n.Err(); err != nil {
@@ -351,7 +377,7 @@ func (n *Node) watchPrimary(stop <-chan struct{}) {
 }
 
 // probeWitness, called by the failover watch while the primary is heard, probes the
-// witness (leaseProbe: a request that changes nothing) when next has come and either the
+// witness at the node's epoch (leaseProbe: a request that changes nothing) when next has come and either the
 // ratchet is not raised or the node pins its witness's id, and returns when it may probe
 // again (witnessProbeIntervalLeases leases on). A signed answer raises the ratchet
 // (askLease), so that a standby does not meet its witness for the first time at a
@@ -360,21 +386,37 @@ func (n *Node) watchPrimary(stop <-chan struct{}) {
 // nothing: it takes v3 answers only): its probe is what tells it, while its primary
 // lives, that the witness no longer announces the pinned id (a witness restarted without
 // its id, a pin changed at a restart), which it would otherwise learn only at a failover,
-// the marker keeping the ratchet raised for good. Its failures are counted as any ask's (refusals
-// by reason) and said at Debug only: the standby needs nothing from the witness yet. A
+// the marker keeping the ratchet raised for good. Its failures are counted as any ask's
+// (refusals by reason) and said at Debug only, the standby needing nothing from the
+// witness yet, except a witness that is not probed (it does not announce probes, or does
+// not sign), said once at Warn: a probe bit cleared on the way leaves no other trace. A
 // probe is bounded by the watch's tick (a quarter lease), so that a witness that hangs
 // delays the watch's noticing a lost primary by one tick at most, once per probe.
-func (n *Node) probeWitness(next time.Time) time.Time {
+func (n *Node) probeWitness(next time.Time, epoch uint64) time.Time {
 	now := time.Now()
 	if (n.ratchet.raised.Load() && n.config.WitnessID == "") || now.Before(next) {
 		return next
 	}
 	deadline := now.Add(n.config.LeaseDuration / 4)
-	if _, err := n.askLease(leaseProbe, n.Epoch(), deadline); err != nil {
+	_, err := n.askLease(leaseProbe, epoch, deadline)
+	switch {
+	case errors.Is(err, errWitnessProbeNotServed):
+		// Said once at Warn: cleared on the way, a bit keeps an unpinned standby's ratchet
+		// down with nothing else to show it (no answer is refused, nothing is counted).
+		if !n.lease.probesNotAnnouncedLogged.Swap(true) {
+			n.config.Logger.Warn(witnessNotProbedMessage, "error", err)
+		}
+	case err != nil:
 		n.config.Logger.Debug("replication: witness probe", "error", err)
 	}
 	return now.Add(witnessProbeIntervalLeases * n.config.LeaseDuration)
 }
+
+// witnessNotProbedMessage is what a standby logs once when its witness does not announce
+// probes, or does not sign (so it is sent none).
+const witnessNotProbedMessage = "replication: the witness is not probed: this standby's " +
+	"ratchet rises only at its first signed answer, a failover's (until then, with " +
+	"--witness-allow-unsigned and no pin, a challenge stripped of its signing bit is believed)"
 
 // holdingOff reports whether the failover watch must still ask the witness nothing, the
 // node having given a grant up less than releasedGrantHoldOffLeases leases ago.

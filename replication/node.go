@@ -90,6 +90,8 @@ type Node struct {
 	// ratchet is the signed-replies ratchet (never nil once OpenNode returns; its own
 	// atomics and mutex: any goroutine that asks the witness raises it).
 	ratchet *witnessRatchet
+	// ratchetDamagedAtStart: the marker did not verify at OpenNode (its rewrite is said).
+	ratchetDamagedAtStart bool
 	// promoting: a promotion has released the mutex to wait for the followers; any other
 	// is refused meanwhile (ErrPromotionUnderway), or it would find the node still a
 	// standby and switch the shards while a follower could be inside Replicate.
@@ -161,8 +163,10 @@ func OpenNode(ctx context.Context, config NodeConfig) (*Node, error) {
 	if n.ratchet, ratchetErr = loadWitnessRatchet(config.WitnessRatchetPath); ratchetErr != nil {
 		// Raised all the same: no damage to the marker lowers it (witness_ratchet.go).
 		config.Logger.Error("replication: the witness ratchet's marker is unreadable: "+
-			"counted as raised (unsigned witness answers refused without TLS); remove it to "+
-			"lower the ratchet", "error", ratchetErr)
+			"counted as raised (unsigned witness answers refused without TLS), and "+
+			"rewritten at the next signed answer; remove it, the node stopped, to lower "+
+			"the ratchet", "error", ratchetErr)
+		n.ratchetDamagedAtStart = true
 	}
 	if err := n.eachGroup((*Group).open); err != nil {
 		n.closeLogs()
@@ -755,6 +759,9 @@ func (n *Node) Close() error {
 	n.mutex.Unlock()
 	n.followers.Wait()
 	n.background.Wait()
+	// After the goroutines that ask the witness (and after the mutex, which a promotion
+	// asks under): nothing raises the ratchet any more, so no marker write starts now.
+	n.ratchet.writers.Wait()
 	if gate != nil {
 		gate.close()
 	} else if n.listener != nil {

@@ -89,9 +89,10 @@ import (
 // holder, its epoch and the time left, and stores nothing. A witness of this build
 // announces it with the feature bit witnessAnswersProbes; a node sends probes only to a
 // witness that announces both that bit and signing, since a probe serves only to receive
-// a signed answer (a standby raising its ratchet, witness_ratchet.go). An earlier
-// witness, which refuses an unknown kind (it logs and closes), is sent none; a witness of
-// this build refuses an unsigned probe the same way.
+// a signed answer (a standby raising its ratchet, witness_ratchet.go); a pinned node
+// checks the id the challenge announces all the same (a wrong pin is ErrWitnessIdentity,
+// no request sent). An earlier witness, which refuses an unknown kind (it logs and
+// closes), is sent none; a witness of this build refuses an unsigned probe the same way.
 const (
 	frameLeaseRequest       frameType = 11
 	frameLeaseReply         frameType = 12
@@ -172,6 +173,20 @@ var (
 // errWitnessProbeNotServed: the witness does not announce probes (an earlier build, or
 // the bit cleared on the way), so none was sent. Not a refusal: nothing is counted.
 var errWitnessProbeNotServed = errors.New("replication: the witness does not answer probes")
+
+// errWitnessSignsWithoutProbes and errWitnessDoesNotSign say why no probe was sent
+// (both are errWitnessProbeNotServed): a witness that signs without announcing probes is
+// a build of session 37 or 38, or one of this build whose probe bit was cleared on the
+// way; one that does not sign is a build before session 37, or its signing bit was
+// cleared. Either keeps an unpinned standby's ratchet down until its first signed
+// answer: probeWitness says it once, at Warn.
+var (
+	errWitnessSignsWithoutProbes = fmt.Errorf("%w: it signs its answers but does not "+
+		"announce probes (a witness before session 39: upgrade it; or the bit was cleared "+
+		"on the way)", errWitnessProbeNotServed)
+	errWitnessDoesNotSign = fmt.Errorf("%w: it does not sign its answers (a witness before "+
+		"session 37: upgrade it; or the bit was cleared on the way)", errWitnessProbeNotServed)
+)
 
 // WitnessConfig configures the witness process.
 type WitnessConfig struct {
@@ -712,7 +727,17 @@ func (c witnessClient) ask(ctx context.Context, kind byte, node string, epoch ui
 	if kind == leaseProbe && (announced.features&witnessAnswersProbes == 0 ||
 		announced.features&witnessSignsReplies == 0) {
 		// A probe only serves to receive a signed answer, from a witness that answers it.
-		return leaseAnswer{}, errWitnessProbeNotServed
+		// A pinned node checks the pin all the same: the challenge alone shows it (the id
+		// announced), and a wrong pin is what a pinned standby probes to find.
+		if c.pinnedID != "" {
+			if _, _, err := c.version(announced); err != nil {
+				return leaseAnswer{}, err
+			}
+		}
+		if announced.features&witnessSignsReplies == 0 {
+			return leaseAnswer{}, errWitnessDoesNotSign
+		}
+		return leaseAnswer{}, errWitnessSignsWithoutProbes
 	}
 	requestKind, replyKind, err := c.version(announced)
 	if err != nil {

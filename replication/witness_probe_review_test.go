@@ -43,7 +43,7 @@ func TestPinnedStandbyProbeFindsAWrongPinWithTheRatchetRaised(t *testing.T) {
 	})
 	before := standby.lease.refused[witnessRefusedIdentity].Load()
 	// What the failover watch does at a tick while the primary is heard, the probe due.
-	standby.probeWitness(time.Time{})
+	standby.probeWitness(time.Time{}, standby.Epoch())
 	if after := standby.lease.refused[witnessRefusedIdentity].Load(); after <= before {
 		t.Fatalf("a standby pinned to an id its witness does not announce, its ratchet "+
 			"raised, counted %d identity refusals while its primary lives: it finds out "+

@@ -25,10 +25,15 @@ import (
 // It survives restarts: a restart is something an attacker can wait for (or cause), and
 // a ratchet held in memory only would give the downgrade back at every one. The marker is
 // a small file next to the epoch file (NodeConfig.WitnessRatchetPath), written durably
-// once, when the first signed answer arrives, and read at OpenNode. A marker that exists
-// but does not verify counts as raised (refusing unsigned answers is the safe side: it
-// can only cost an automatic failover through a witness that does not sign), logged at
-// Error, so that a torn or altered file never lowers it. To lower it (a witness rolled
+// once, after the first signed answer, and read at OpenNode. It is written by a goroutine
+// of its own (raise), the ratchet being raised in memory first: the lease goroutine must
+// renew within its lease whatever the disk does, and a promotion asks the witness holding
+// the node's mutex. A failed write is tried again at a signed answer, once a lease at
+// most (a disk that keeps failing costs no more). A marker that exists but does not
+// verify counts as raised (refusing unsigned answers is the safe side: it can only cost
+// an automatic failover through a witness that does not sign), logged at Error, so that
+// a torn or altered file never lowers it; the next signed answer rewrites it whole, so
+// that the Error does not come back at every start. To lower it (a witness rolled
 // back to a build before session 37, reached without TLS): stop the node, remove the
 // file, start it with --witness-allow-unsigned; it rises again at the first signed
 // answer. Over TLS, unsigned answers are authenticated by TLS and stay accepted: the
@@ -39,9 +44,11 @@ import (
 // bit; so while its primary lives, a standby whose ratchet is down probes the witness
 // (leaseProbe, witness.go: a signed request that changes nothing) at its failover watch's
 // first tick and then every witnessProbeIntervalLeases leases until a signed answer
-// raises it (a pinned standby goes on probing: probeWitness). A witness that does not announce probes (a build before session 39, or the
-// bit cleared on the way) is not probed: the standby then raises the ratchet at its
-// first signed answer, as before.
+// raises it (a pinned standby goes on probing: probeWitness). A witness that does not
+// announce probes, or does not sign (an earlier build, or a bit cleared on the way), is
+// not probed: the standby then raises the ratchet at its first signed answer, as before,
+// and says so once at Warn (the one trace a cleared probe bit leaves: nothing is
+// refused); a pinned standby still checks the id its challenge announces.
 //
 // Marker format, one fixed-size record, little-endian (never change these offsets: bump
 // witnessRatchetVersion instead):
@@ -74,17 +81,25 @@ var ErrWitnessDowngrade = fmt.Errorf("%w; refused whatever --witness-allow-unsig
 
 // witnessRatchet is a node's ratchet: raised (in memory, any goroutine reads it) and the
 // marker file. raise is called by whichever goroutine asked the witness (the lease
-// goroutine, the failover watch, a promotion); mutex serializes the marker's write.
+// goroutine, the failover watch, a promotion holding the node's mutex); it never waits
+// for the disk: the marker is written by a goroutine of its own (store), one at a time,
+// which Node.Close waits for (writers).
 type witnessRatchet struct {
 	path   string // The marker file ("": kept in memory only, tests and the drill).
 	raised atomic.Bool
 	// raisedNs is the Unix time in ns it was raised (0: not, or unknown: an unreadable
-	// marker), for the status.
+	// marker, until it is rewritten), for the status.
 	raisedNs atomic.Int64
-	mutex    sync.Mutex // Serializes raise's write of the marker.
-	// storeFailed: the marker could not be written (said once at Error; the ratchet
-	// stays raised in memory, and the write is tried again at the next signed answer).
-	storeFailed atomic.Bool
+	// stored: the marker on disk verifies (read so at start, or written by this process).
+	// Read without the mutex by raise's fast path; written under it.
+	stored atomic.Bool
+	mutex  sync.Mutex // Guards writing and nextWriteAt.
+	// writing: a store goroutine runs (at most one, so that writes never interleave).
+	writing bool
+	// nextWriteAt: after a failed write, no other is tried before it (one a lease), so
+	// that a disk that keeps failing costs one attempt per lease, not one per answer.
+	nextWriteAt time.Time
+	writers     sync.WaitGroup // The store goroutine, waited for by Node.Close.
 }
 
 // witnessRatchetState is the marker's content.
@@ -143,7 +158,8 @@ func decodeWitnessRatchet(record []byte) (witnessRatchetState, error) {
 
 // loadWitnessRatchet returns the ratchet kept at path: lowered when the file does not
 // exist; raised when it verifies; raised too (and the error returned, for the caller to
-// log) when it exists but cannot be read or verified, so that no damage lowers it.
+// log) when it exists but cannot be read or verified, so that no damage lowers it: such
+// a marker is not stored, and the next signed answer rewrites it (raise).
 func loadWitnessRatchet(path string) (*witnessRatchet, error) {
 	ratchet := &witnessRatchet{path: path}
 	if path == "" {
@@ -162,32 +178,57 @@ func loadWitnessRatchet(path string) (*witnessRatchet, error) {
 		return ratchet, fmt.Errorf("replication: witness ratchet %s: %w", path, err)
 	}
 	ratchet.raisedNs.Store(state.raisedNs)
+	ratchet.stored.Store(true)
 	return ratchet, nil
 }
 
-// raise raises the ratchet after a signed answer: in memory at once, then the marker,
-// durably, unless it is written already. It returns the marker's write error, if any
-// (the ratchet stays raised in this process; the write is tried again at the next
-// signed answer). It reports whether this call raised it.
-func (r *witnessRatchet) raise(epoch uint64, now time.Time) (raisedNow bool, err error) {
-	if r.raised.Load() && !r.storeFailed.Load() {
-		return false, nil
-	}
-	r.mutex.Lock()
-	defer r.mutex.Unlock()
+// raise raises the ratchet after a signed answer: in memory at once, and, unless the
+// marker is stored already (or a write runs, or the last one failed less than retryAfter
+// ago), starts a goroutine that writes it durably and then calls stored with the
+// write's error. The caller never waits for the disk: a renewal must not wait for an
+// fsync past its lease, nor a promotion hold the node's mutex through one. A marker
+// found damaged at start is rewritten so, at the first signed answer, with the time of
+// that answer as the time it rose (the damaged one's is unknown). It reports whether
+// this call raised the ratchet.
+func (r *witnessRatchet) raise(epoch uint64, now time.Time, retryAfter time.Duration,
+	stored func(error)) (raisedNow bool) {
 	raisedNow = !r.raised.Swap(true)
 	if raisedNow {
 		r.raisedNs.Store(now.UnixNano())
 	}
-	if r.path == "" || (!raisedNow && !r.storeFailed.Load()) {
-		return raisedNow, nil
+	if r.path == "" || r.stored.Load() {
+		return raisedNow
 	}
+	r.mutex.Lock()
+	defer r.mutex.Unlock()
+	if r.writing || now.Before(r.nextWriteAt) {
+		return raisedNow
+	}
+	r.raisedNs.CompareAndSwap(0, now.UnixNano()) // A damaged marker's rewrite.
 	record := encodeWitnessRatchet(witnessRatchetState{epoch: epoch,
 		raisedNs: r.raisedNs.Load()})
-	err = writeWitnessRatchetDurably(r.path, 0o644, func(file *os.File) error {
+	r.writing = true
+	r.writers.Add(1)
+	go func() {
+		defer r.writers.Done()
+		err := r.store(record)
+		r.mutex.Lock()
+		r.writing = false
+		if err != nil {
+			r.nextWriteAt = now.Add(retryAfter)
+		}
+		r.mutex.Unlock()
+		stored(err)
+	}()
+	return raisedNow
+}
+
+// store writes record as the marker, durably, and marks it stored if that succeeded.
+func (r *witnessRatchet) store(record []byte) error {
+	err := writeWitnessRatchetDurably(r.path, 0o644, func(file *os.File) error {
 		_, err := file.Write(record)
 		return err
 	})
-	r.storeFailed.Store(err != nil)
-	return raisedNow, err
+	r.stored.Store(err == nil)
+	return err
 }

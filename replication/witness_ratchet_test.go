@@ -66,6 +66,7 @@ func TestWitnessRatchetRefusesUnsignedAfterSigned(t *testing.T) {
 	if !node.ratchet.raised.Load() {
 		t.Fatal("a signed answer did not raise the ratchet")
 	}
+	node.ratchet.writers.Wait() // The marker is written off the asker's path.
 	record, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatalf("the ratchet's marker: %v", err)
@@ -161,6 +162,7 @@ func TestWitnessRatchetUnsignedOnly(t *testing.T) {
 	if _, err := renew(allowed); !errors.Is(err, ErrWitnessDowngrade) {
 		t.Fatalf("rolled-back witness after a signed answer: %v; want ErrWitnessDowngrade", err)
 	}
+	allowed.ratchet.writers.Wait() // The node stopped: its marker written.
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
 	}
@@ -209,6 +211,7 @@ func TestWitnessRatchetMarkerDamageKeepsItRaised(t *testing.T) {
 		"cut short":    good[:witnessRatchetSize-1],
 		"bit flipped":  flipByte(good, witnessRatchetOffsetEpoch),
 		"other magic":  flipByte(good, witnessRatchetOffsetMagic),
+		"magic sealed": resealed(flipByte(good, witnessRatchetOffsetMagic)),
 		"reserved set": resealed(flipByte(good, witnessRatchetOffsetReserved)),
 		"version 2":    resealed(flipByte(good, witnessRatchetOffsetVersion+1)),
 	}
@@ -488,10 +491,13 @@ func TestStandbyProbeRaisesTheRatchet(t *testing.T) {
 
 // TestProbeFindsAWrongPin: a standby pinned to another id than its witness's learns it
 // from its probe, while its primary lives (refused and counted as identity), rather than
-// at its first failover; the witness is asked nothing.
+// at its first failover; the witness is sent no request: it sends its challenge and
+// nothing more (a request, probe or not, is answered). (The check it replaces, that the
+// witness's holder stayed empty, could not fail: a probe never changes the holder.)
 func TestProbeFindsAWrongPin(t *testing.T) {
-	witness, address := startTestWitness(t, testLeaseDuration)
-	node := askingNode(t, address, "", false)
+	witness, witnessAddress := startTestWitness(t, testLeaseDuration)
+	proxy := newWitnessProxy(t, witnessAddress)
+	node := askingNode(t, proxy.address(), "", false)
 	node.config.WitnessID = "another-" + witness.ID()
 	if answer, err := node.askLease(leaseProbe, 1, time.Now().Add(waitMax)); !errors.Is(err,
 		ErrWitnessIdentity) {
@@ -504,10 +510,12 @@ func TestProbeFindsAWrongPin(t *testing.T) {
 	if node.ratchet.raised.Load() {
 		t.Fatal("a refused witness raised the ratchet")
 	}
-	witness.mutex.Lock()
-	holder := witness.holder
-	witness.mutex.Unlock()
-	if holder != "" {
-		t.Fatalf("the witness was asked: holder %q", holder)
+	// The node has closed its connection: once the proxy has seen that end, it has
+	// counted every byte the node sent.
+	waitFor(t, "the proxy to see the node's side end", func() bool {
+		return proxy.nodesEnded.Load() == 1
+	})
+	if sent := proxy.fromNodes.Load(); sent != 0 {
+		t.Fatalf("the node sent the witness %d bytes, want none: it sent a request", sent)
 	}
 }

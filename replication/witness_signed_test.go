@@ -25,10 +25,14 @@ type witnessProxy struct {
 	target    string
 	rewrite   atomic.Pointer[func(frame) frame]
 	rewritten atomic.Int64 // Frames rewrite changed.
-	mutex     sync.Mutex
-	sent      []frame // Bodies copied.
-	conns     []net.Conn
-	done      sync.WaitGroup
+	// fromNodes counts the bytes the nodes sent, added once a node's side has ended
+	// (nodesEnded counts those connections).
+	fromNodes  atomic.Int64
+	nodesEnded atomic.Int64
+	mutex      sync.Mutex
+	sent       []frame // Bodies copied.
+	conns      []net.Conn
+	done       sync.WaitGroup
 }
 
 func newWitnessProxy(t *testing.T, target string) *witnessProxy {
@@ -97,7 +101,9 @@ func (p *witnessProxy) forward(conn net.Conn) {
 	conn.SetDeadline(time.Now().Add(waitMax))
 	upstream.SetDeadline(time.Now().Add(waitMax))
 	go func() {
-		io.Copy(upstream, conn)
+		copied, _ := io.Copy(upstream, conn)
+		p.fromNodes.Add(copied)
+		p.nodesEnded.Add(1)
 		upstream.Close()
 	}()
 	reader, writer := newFrameReader(upstream), bufio.NewWriter(conn)
