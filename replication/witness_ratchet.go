@@ -223,6 +223,12 @@ func (r *witnessRatchet) raise(epoch uint64, now time.Time, retryAfter time.Dura
 	return raisedNow
 }
 
+// settled reports whether the ratchet is raised and its marker stored (or kept in memory
+// only): no signed answer has anything left to do for it.
+func (r *witnessRatchet) settled() bool {
+	return r.raised.Load() && (r.path == "" || r.stored.Load())
+}
+
 // store writes record as the marker, durably, and marks it stored if that succeeded.
 func (r *witnessRatchet) store(record []byte) error {
 	err := writeWitnessRatchetDurably(r.path, 0o644, func(file *os.File) error {
