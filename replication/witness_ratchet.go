@@ -44,7 +44,7 @@ import (
 // bit; so while its primary lives, a standby whose ratchet is down probes the witness
 // (leaseProbe, witness.go: a signed request that changes nothing) at its failover watch's
 // first tick and then every witnessProbeIntervalLeases leases until a signed answer
-// raises it (a pinned standby goes on probing: probeWitness). A witness that does not
+// raises it and its marker is stored (a pinned standby goes on probing: probeWitness). A witness that does not
 // announce probes, or does not sign (an earlier build, or a bit cleared on the way), is
 // not probed: the standby then raises the ratchet at its first signed answer, as before,
 // and says so once at Warn (the one trace a cleared probe bit leaves: nothing is
