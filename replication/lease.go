@@ -377,9 +377,10 @@ func (n *Node) watchPrimary(stop <-chan struct{}) {
 }
 
 // probeWitness, called by the failover watch while the primary is heard, probes the
-// witness at the node's epoch (leaseProbe: a request that changes nothing) when next has come and either the
-// ratchet is not raised or the node pins its witness's id, and returns when it may probe
-// again (witnessProbeIntervalLeases leases on). A signed answer raises the ratchet
+// witness at the node's epoch (leaseProbe: a request that changes nothing) when next has
+// come and either the ratchet is not settled (raised and its marker stored) or the node
+// pins its witness's id, and returns when it may probe again (witnessProbeIntervalLeases
+// leases on). A signed answer raises the ratchet
 // (askLease), so that a standby does not meet its witness for the first time at a
 // failover, where a stripped signing bit would be believed with WitnessUnsignedAllowed.
 // A pinned standby goes on probing once it is raised (for it the ratchet decides
@@ -394,7 +395,10 @@ func (n *Node) watchPrimary(stop <-chan struct{}) {
 // delays the watch's noticing a lost primary by one tick at most, once per probe.
 func (n *Node) probeWitness(next time.Time, epoch uint64) time.Time {
 	now := time.Now()
-	if (n.ratchet.raised.Load() && n.config.WitnessID == "") || now.Before(next) {
+	// An unpinned standby stops only once the marker is stored too: its probes are the only
+	// signed answers it receives while its primary lives, so a marker whose write failed,
+	// or found damaged at start, would otherwise not be written before a failover.
+	if (n.ratchet.settled() && n.config.WitnessID == "") || now.Before(next) {
 		return next
 	}
 	deadline := now.Add(n.config.LeaseDuration / 4)

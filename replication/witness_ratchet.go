@@ -44,7 +44,7 @@ import (
 // bit; so while its primary lives, a standby whose ratchet is down probes the witness
 // (leaseProbe, witness.go: a signed request that changes nothing) at its failover watch's
 // first tick and then every witnessProbeIntervalLeases leases until a signed answer
-// raises it (a pinned standby goes on probing: probeWitness). A witness that does not
+// raises it and its marker is stored (a pinned standby goes on probing: probeWitness). A witness that does not
 // announce probes, or does not sign (an earlier build, or a bit cleared on the way), is
 // not probed: the standby then raises the ratchet at its first signed answer, as before,
 // and says so once at Warn (the one trace a cleared probe bit leaves: nothing is
@@ -221,6 +221,12 @@ func (r *witnessRatchet) raise(epoch uint64, now time.Time, retryAfter time.Dura
 		stored(err)
 	}()
 	return raisedNow
+}
+
+// settled reports whether the ratchet is raised and its marker stored (or kept in memory
+// only): no signed answer has anything left to do for it.
+func (r *witnessRatchet) settled() bool {
+	return r.raised.Load() && (r.path == "" || r.stored.Load())
 }
 
 // store writes record as the marker, durably, and marks it stored if that succeeded.
