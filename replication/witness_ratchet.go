@@ -201,7 +201,10 @@ func (r *witnessRatchet) raise(epoch uint64, now time.Time, retryAfter time.Dura
 	}
 	r.mutex.Lock()
 	defer r.mutex.Unlock()
-	if r.writing || now.Before(r.nextWriteAt) {
+	// stored again, under the mutex: a write that finished since the check above (its
+	// goroutine clears writing under this mutex after store set stored) must not start a
+	// second one, which, failing, would mark a good marker on disk as not stored.
+	if r.writing || r.stored.Load() || now.Before(r.nextWriteAt) {
 		return raisedNow
 	}
 	r.raisedNs.CompareAndSwap(0, now.UnixNano()) // A damaged marker's rewrite.
