@@ -735,6 +735,11 @@ func (c witnessClient) ask(ctx context.Context, kind byte, node string, epoch ui
 			}
 		}
 		if announced.features&witnessSignsReplies == 0 {
+			if c.tls == nil && c.signedRequired {
+				// Not signing after a signed answer: the downgrade the ratchet refuses,
+				// counted as one (a plain errWitnessDoesNotSign would count nothing).
+				return leaseAnswer{}, ErrWitnessDowngrade
+			}
 			return leaseAnswer{}, errWitnessDoesNotSign
 		}
 		return leaseAnswer{}, errWitnessSignsWithoutProbes

@@ -352,3 +352,37 @@ func TestProbeWitnessSchedule(t *testing.T) {
 		}
 	}
 }
+
+// TestProbeStrippedOfSigningAfterTheRatchetRoseIsADowngrade: a probe sent while the
+// ratchet is raised (a pinned standby probes on, an unpinned one until its marker is
+// stored) to a challenge stripped of its signing bit is the downgrade the ratchet
+// refuses, and counted as one (it pages, SequentWitnessAnswerRefused): before, the probe
+// gave up with errWitnessDoesNotSign, counted nothing, and the attack left only a Warn.
+func TestProbeStrippedOfSigningAfterTheRatchetRoseIsADowngrade(t *testing.T) {
+	_, witnessAddress := startTestWitness(t, testLeaseDuration)
+	proxy := newWitnessProxy(t, witnessAddress)
+	node := askingNode(t, proxy.address(), "", true)
+	if _, err := node.askLease(leaseProbe, 1, time.Now().Add(waitMax)); err != nil {
+		t.Fatalf("probe before the attack: %v", err)
+	}
+	if !node.ratchet.raised.Load() {
+		t.Fatal("a signed probe answer did not raise the ratchet")
+	}
+	proxy.setRewrite(func(f frame) frame {
+		if f.kind == frameChallenge && len(f.body) >= witnessChallengeBytes {
+			f.body[nonceSize] &^= witnessSignsReplies
+		}
+		return f
+	})
+	if _, err := node.askLease(leaseProbe, 1, time.Now().Add(waitMax)); !errors.Is(err,
+		ErrWitnessDowngrade) {
+		t.Fatalf("probe stripped of the signing bit: %v, want ErrWitnessDowngrade", err)
+	}
+	if proxy.rewritten.Load() == 0 {
+		t.Fatal("the proxy changed nothing: the attack did not happen")
+	}
+	if counts := refusedCounts(node); counts != [witnessRefusalReasons]uint64{
+		witnessRefusedDowngrade: 1} {
+		t.Fatalf("refused answers %v, want one downgrade", counts)
+	}
+}
