@@ -418,9 +418,10 @@ func (n *Node) probeWitness(next time.Time, epoch uint64) time.Time {
 
 // witnessNotProbedMessage is what a standby logs once when its witness does not announce
 // probes, or does not sign (so it is sent none).
-const witnessNotProbedMessage = "replication: the witness is not probed: this standby's " +
-	"ratchet rises only at its first signed answer, a failover's (until then, with " +
-	"--witness-allow-unsigned and no pin, a challenge stripped of its signing bit is believed)"
+const witnessNotProbedMessage = "replication: the witness is not probed: a ratchet not " +
+	"raised yet rises, and a marker not stored yet is written, only at this standby's first " +
+	"signed answer, a failover's (until the ratchet rises, with --witness-allow-unsigned " +
+	"and no pin, a challenge stripped of its signing bit is believed)"
 
 // holdingOff reports whether the failover watch must still ask the witness nothing, the
 // node having given a grant up less than releasedGrantHoldOffLeases leases ago.
