@@ -2,6 +2,7 @@ package replication
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
@@ -77,6 +78,24 @@ func decodeRefusal(body []byte) error {
 }
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+// sealRecord writes at crcOffset the CRC32C of a fixed-size state record (the witness's
+// state file, the ratchet's marker) computed with that field zero.
+func sealRecord(record []byte, crcOffset int) {
+	binary.LittleEndian.PutUint32(record[crcOffset:], 0)
+	binary.LittleEndian.PutUint32(record[crcOffset:], crc32.Checksum(record, crcTable))
+}
+
+// checkRecordCRC verifies a record sealed by sealRecord.
+func checkRecordCRC(record []byte, crcOffset int) error {
+	stored := binary.LittleEndian.Uint32(record[crcOffset:])
+	zeroed := bytes.Clone(record)
+	binary.LittleEndian.PutUint32(zeroed[crcOffset:], 0)
+	if computed := crc32.Checksum(zeroed, crcTable); computed != stored {
+		return fmt.Errorf("checksum %08x, the record's is %08x", computed, stored)
+	}
+	return nil
+}
 
 // frame is one decoded frame; body aliases the reader's buffer until the next read.
 type frame struct {

@@ -1,11 +1,9 @@
 package replication
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -111,8 +109,6 @@ type witnessRatchetState struct {
 // writeWitnessRatchetDurably is wal.WriteFileDurably; a test replaces it to fail.
 var writeWitnessRatchetDurably = writeFileDurably
 
-var witnessRatchetTable = crc32.MakeTable(crc32.Castagnoli)
-
 func encodeWitnessRatchet(state witnessRatchetState) []byte {
 	record := make([]byte, witnessRatchetSize)
 	copy(record[witnessRatchetOffsetMagic:], witnessRatchetMagic)
@@ -120,8 +116,7 @@ func encodeWitnessRatchet(state witnessRatchetState) []byte {
 	binary.LittleEndian.PutUint64(record[witnessRatchetOffsetEpoch:], state.epoch)
 	binary.LittleEndian.PutUint64(record[witnessRatchetOffsetRaisedNs:],
 		uint64(state.raisedNs))
-	binary.LittleEndian.PutUint32(record[witnessRatchetOffsetCRC:],
-		crc32.Checksum(record, witnessRatchetTable))
+	sealRecord(record, witnessRatchetOffsetCRC)
 	return record
 }
 
@@ -139,12 +134,8 @@ func decodeWitnessRatchet(record []byte) (witnessRatchetState, error) {
 		return witnessRatchetState{}, fmt.Errorf("version %d, this build reads %d", version,
 			witnessRatchetVersion)
 	}
-	stored := binary.LittleEndian.Uint32(record[witnessRatchetOffsetCRC:])
-	zeroed := bytes.Clone(record)
-	binary.LittleEndian.PutUint32(zeroed[witnessRatchetOffsetCRC:], 0)
-	if computed := crc32.Checksum(zeroed, witnessRatchetTable); computed != stored {
-		return witnessRatchetState{}, fmt.Errorf("checksum %08x, the record's is %08x",
-			computed, stored)
+	if err := checkRecordCRC(record, witnessRatchetOffsetCRC); err != nil {
+		return witnessRatchetState{}, err
 	}
 	for _, b := range record[witnessRatchetOffsetReserved:] {
 		if b != 0 {

@@ -2,9 +2,7 @@ package replication
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
-	"hash/crc32"
 	"log/slog"
 	"net"
 	"os"
@@ -248,11 +246,9 @@ func flipByte(record []byte, offset int) []byte {
 
 // resealed returns record with its checksum made right again: damage a crc cannot catch.
 func resealed(record []byte) []byte {
-	zeroed := bytes.Clone(record)
-	clear(zeroed[witnessRatchetOffsetCRC : witnessRatchetOffsetCRC+4])
-	binary.LittleEndian.PutUint32(zeroed[witnessRatchetOffsetCRC:],
-		crc32.Checksum(zeroed, witnessRatchetTable))
-	return zeroed
+	sealed := bytes.Clone(record)
+	sealRecord(sealed, witnessRatchetOffsetCRC)
+	return sealed
 }
 
 // TestStatusShowsWitnessPinAndRatchet: a running node's status shows how it treats its

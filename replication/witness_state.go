@@ -1,11 +1,9 @@
 package replication
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"os"
 
 	"sequent/wal"
@@ -64,8 +62,6 @@ var ErrWitnessState = errors.New("replication: witness state file unusable")
 // writeWitnessStateDurably is wal.WriteFileDurably; a test replaces it to fail a write.
 var writeWitnessStateDurably = wal.WriteFileDurably
 
-var witnessStateTable = crc32.MakeTable(crc32.Castagnoli)
-
 // encodeWitnessState returns the record for state, always of the current version.
 func encodeWitnessState(state witnessState) ([]byte, error) {
 	if len(state.holder) > NodeNameBytesMax {
@@ -86,8 +82,7 @@ func encodeWitnessState(state witnessState) ([]byte, error) {
 	copy(record[witnessStateOffsetHolder:], state.holder)
 	binary.LittleEndian.PutUint16(record[witnessStateOffsetIDLength:], uint16(len(state.id)))
 	copy(record[witnessStateOffsetID:], state.id)
-	binary.LittleEndian.PutUint32(record[witnessStateOffsetCRC:],
-		crc32.Checksum(record, witnessStateTable))
+	sealRecord(record, witnessStateOffsetCRC)
 	return record, nil
 }
 
@@ -117,12 +112,8 @@ func decodeWitnessState(record []byte) (witnessState, error) {
 		return witnessState{}, fmt.Errorf("%d bytes, version %d has %d", len(record), version,
 			size)
 	}
-	stored := binary.LittleEndian.Uint32(record[witnessStateOffsetCRC:])
-	zeroed := bytes.Clone(record)
-	binary.LittleEndian.PutUint32(zeroed[witnessStateOffsetCRC:], 0)
-	if computed := crc32.Checksum(zeroed, witnessStateTable); computed != stored {
-		return witnessState{}, fmt.Errorf("checksum %08x, the record's is %08x", computed,
-			stored)
+	if err := checkRecordCRC(record, witnessStateOffsetCRC); err != nil {
+		return witnessState{}, err
 	}
 	holderLength := int(binary.LittleEndian.Uint16(record[witnessStateOffsetHolderLength:]))
 	if holderLength > NodeNameBytesMax {

@@ -2,9 +2,7 @@ package replication
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
-	"hash/crc32"
 	"log/slog"
 	"net"
 	"os"
@@ -425,9 +423,7 @@ func FuzzDecodeWitnessState(f *testing.F) {
 		inputs := [][]byte{record}
 		if len(record) == witnessStateSize || len(record) == witnessStateSizeVersion1 {
 			fixed := append([]byte(nil), record...)
-			binary.LittleEndian.PutUint32(fixed[witnessStateOffsetCRC:], 0)
-			binary.LittleEndian.PutUint32(fixed[witnessStateOffsetCRC:],
-				crc32.Checksum(fixed, witnessStateTable))
+			sealRecord(fixed, witnessStateOffsetCRC)
 			inputs = append(inputs, fixed)
 		}
 		for _, input := range inputs {
