@@ -2,7 +2,6 @@ package replication
 
 import (
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 )
@@ -16,18 +15,8 @@ import (
 // learns it only when its primary is lost, and the failover then fails. For a pinned
 // node the ratchet decides nothing (it takes v3 answers only), so its probe must go on.
 func TestPinnedStandbyProbeFindsAWrongPinWithTheRatchetRaised(t *testing.T) {
-	lease := testLeaseDuration
-	witness, witnessAddress := startTestWitness(t, lease)
-	primaryAddress := freeAddress(t)
-	primary := startNode(t, withWitness(nodeConfig(t.TempDir(), primaryAddress, ""), "a",
-		witnessAddress, lease))
-	defer primary.Close()
-	waitForFirstRenewal(t, primary)
-	dir := t.TempDir()
-	config := withWitness(nodeConfig(dir, freeAddress(t), primaryAddress), "b",
-		witnessAddress, lease)
+	witness, _, config := standbyOfWitnessedPrimary(t)
 	config.WitnessID = "another-" + witness.ID()
-	config.WitnessRatchetPath = filepath.Join(dir, WitnessRatchetFileName)
 	// A signed answer arrived before this start (the same pin was right then).
 	if err := os.WriteFile(config.WitnessRatchetPath, encodeWitnessRatchet(
 		witnessRatchetState{epoch: 1, raisedNs: time.Now().UnixNano()}), 0o644); err != nil {
@@ -39,7 +28,7 @@ func TestPinnedStandbyProbeFindsAWrongPinWithTheRatchetRaised(t *testing.T) {
 		t.Fatal("the marker did not raise the ratchet")
 	}
 	waitFor(t, "the standby to hear its primary", func() bool {
-		return standby.primaryHeardWithin(lease)
+		return standby.primaryHeardWithin(config.LeaseDuration)
 	})
 	before := standby.lease.refused[witnessRefusedIdentity].Load()
 	// What the failover watch does at a tick while the primary is heard, the probe due.

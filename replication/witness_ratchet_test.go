@@ -456,18 +456,8 @@ func TestWitnessProbeChangesNothing(t *testing.T) {
 // lease and stays primary). Without the probe a standby asks the witness only once its
 // primary is lost, and its ratchet stays down until then.
 func TestStandbyProbeRaisesTheRatchet(t *testing.T) {
-	lease := testLeaseDuration
-	witness, witnessAddress := startTestWitness(t, lease)
-	primaryAddress := freeAddress(t)
-	primary := startNode(t, withWitness(nodeConfig(t.TempDir(), primaryAddress, ""), "a",
-		witnessAddress, lease))
-	defer primary.Close()
-	waitForFirstRenewal(t, primary)
-	dir := t.TempDir()
-	config := withWitness(nodeConfig(dir, freeAddress(t), primaryAddress), "b",
-		witnessAddress, lease)
+	witness, primary, config := standbyOfWitnessedPrimary(t)
 	config.WitnessUnsignedAllowed = true
-	config.WitnessRatchetPath = filepath.Join(dir, WitnessRatchetFileName)
 	standby := startNode(t, config)
 	defer standby.Close()
 	// Raised in memory first, then stored: wait for both.
@@ -514,4 +504,23 @@ func TestProbeFindsAWrongPin(t *testing.T) {
 	if sent := proxy.fromNodes.Load(); sent != 0 {
 		t.Fatalf("the node sent the witness %d bytes, want none: it sent a request", sent)
 	}
+}
+
+// standbyOfWitnessedPrimary starts a witness and a primary holding its lease (closed at
+// the test's end) and returns them and the configuration of a standby of that primary
+// with the same witness, its ratchet kept in its data directory.
+func standbyOfWitnessedPrimary(t *testing.T) (*Witness, *testNode, NodeConfig) {
+	t.Helper()
+	lease := testLeaseDuration
+	witness, witnessAddress := startTestWitness(t, lease)
+	primaryAddress := freeAddress(t)
+	primary := startNode(t, withWitness(nodeConfig(t.TempDir(), primaryAddress, ""), "a",
+		witnessAddress, lease))
+	t.Cleanup(func() { primary.Close() })
+	waitForFirstRenewal(t, primary)
+	dir := t.TempDir()
+	config := withWitness(nodeConfig(dir, freeAddress(t), primaryAddress), "b",
+		witnessAddress, lease)
+	config.WitnessRatchetPath = filepath.Join(dir, WitnessRatchetFileName)
+	return witness, primary, config
 }
