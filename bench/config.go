@@ -229,6 +229,12 @@ type Config struct {
 
 	Seed  uint64 // Seeds every random choice, and the ids of accounts and the instrument.
 	RunID uint64 // Makes transfer ids and client order ids unique per run (0: from the clock).
+	// ClientOrderIDsIncreasing places every order with the increasing-client-order-ids
+	// flag (PROTOCOL.md "Client order ids"), opting the traders' trading accounts in for
+	// good; the run's client order ids then take RunID >> 30 as their run part, so RunID
+	// must come from the clock's nanoseconds (as cmd/sequent's default does) or otherwise
+	// grow by at least 2^30 between runs on one server's data.
+	ClientOrderIDsIncreasing bool
 
 	DrainTimeout time.Duration // Wait for outstanding replies at the end (default 30 s).
 
@@ -327,6 +333,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("bench: rate %v: want 0 (closed loop) or a positive rate", c.Rate)
 	case c.Rate > 0 && c.Rate < 1e-3:
 		return fmt.Errorf("bench: rate %v: want at least 0.001 requests/s", c.Rate)
+	case c.ClientOrderIDsIncreasing && !c.Mix.Has(KindOrders):
+		return errors.New("bench: increasing client order ids need the order workload")
+	case c.ClientOrderIDsIncreasing && c.RunID>>increasingRunShift == 0:
+		return fmt.Errorf("bench: run id %d with increasing client order ids: want at "+
+			"least 2^%d (the ids' run part is run id >> %d; the default, the clock's "+
+			"nanoseconds, climbs by itself)", c.RunID, increasingRunShift, increasingRunShift)
 	}
 	if err := c.validateDriver(); err != nil {
 		return err

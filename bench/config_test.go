@@ -139,7 +139,7 @@ func TestMovedPrice(t *testing.T) {
 // TestIDs keeps derived ids out of the system range and away from 0, stable per seed,
 // and different per run for transfers only.
 func TestIDs(t *testing.T) {
-	a, b := newIDSpace(1, 1), newIDSpace(1, 2)
+	a, b := newIDSpace(1, 1, false), newIDSpace(1, 2, false)
 	if a.account(0) != b.account(0) || a.transfer(0, 1) == b.transfer(0, 1) ||
 		a.instrument != b.instrument || a.clientOrderID(1) == b.clientOrderID(1) {
 		t.Fatal("ids do not derive as documented")

@@ -46,11 +46,31 @@ type idSpace struct {
 	funding     uint64 // Hi of funding transfers.
 	transfers   uint64 // Hi of the run's transfers.
 	instrument  uint32 // The instrument id (not 0).
-	orderSalt   uint64 // High 24 bits of the run's client order ids (not 0).
+	orderSalt   uint64 // The run's part of its client order ids (not 0), above orderBits.
+	orderBits   uint   // Low bits of a client order id that hold its sequence.
 }
 
-func newIDSpace(seed, runID uint64) idSpace {
+// Client order id layouts: the run's part above the sequence. The default's run part is
+// 24 random bits; with the increasing opt-in (Config.ClientOrderIDsIncreasing) it is
+// RunID >> increasingRunShift, 28 bits (the clock's nanoseconds by default: units of
+// ~1.07 s, wrapping every ~9.1 years), so a later run's ids are above an earlier run's
+// for every trading account: the server refuses a key at or below an opted-in account's
+// mark, and the opt-in is for good, so a rerun with the same seed (the same traders)
+// must keep climbing.
+const (
+	orderBitsDefault    = 40
+	orderBitsIncreasing = 36
+	increasingRunShift  = 30
+	increasingRunBits   = 64 - orderBitsIncreasing
+)
+
+func newIDSpace(seed, runID uint64, increasing bool) idSpace {
 	run := mix64(seed ^ mix64(runID))
+	salt, bits := mix64(run^namespaceOrders)>>orderBitsDefault|1, uint(orderBitsDefault)
+	if increasing {
+		salt = runID >> increasingRunShift & (1<<increasingRunBits - 1)
+		bits = orderBitsIncreasing
+	}
 	return idSpace{
 		accounts:    tag(seed, namespaceAccounts),
 		traderBase:  tag(seed, namespaceTraderBase),
@@ -59,7 +79,8 @@ func newIDSpace(seed, runID uint64) idSpace {
 		funding:     tag(seed, namespaceFunding),
 		transfers:   tag(run, namespaceTransfers),
 		instrument:  uint32(mix64(seed^namespaceInstrument)) | 1,
-		orderSalt:   mix64(run^namespaceOrders)>>40 | 1,
+		orderSalt:   salt,
+		orderBits:   bits,
 	}
 }
 
@@ -92,9 +113,16 @@ func (s *idSpace) transfer(connection int, sequence uint64) model.Uint128 {
 
 // clientOrderID returns a connection's sequence-th client order id of this run; trading
 // accounts belong to one connection, so ids are unique per (client, trading account).
-// Sequence numbers from 1<<39 on are the final mass cancels'.
+// Sequence numbers from half the sequence range on are the final mass cancels'.
 func (s *idSpace) clientOrderID(sequence uint64) uint64 {
-	return s.orderSalt<<40 | sequence&(1<<40-1)
+	return s.orderSalt<<s.orderBits | sequence&(1<<s.orderBits-1)
+}
+
+// massCancelOrderID is the client order id of the final mass cancel of trader's orders:
+// above every id the load used (its sequences stay below half the range), so it is also
+// increasing for an opted-in trading account.
+func (s *idSpace) massCancelOrderID(trader uint32) uint64 {
+	return s.clientOrderID(1<<(s.orderBits-1) + uint64(trader))
 }
 
 // tradingAccount is trader's trading account number within the client (not 0).

@@ -201,6 +201,9 @@ func (w *worker) buildPlacements(s *slot) []byte {
 		if s.command == commandIOC {
 			order.TimeInForce = model.ImmediateOrCancel
 		}
+		if w.run.config.ClientOrderIDsIncreasing {
+			order.Flags = model.OrderFlagClientOrderIDsIncreasing
+		}
 		order.Encode(w.body[i*model.OrderSize:])
 	}
 	return w.body[:s.events*model.OrderSize]

@@ -44,7 +44,7 @@ type run struct {
 }
 
 func newRun(config Config) *run {
-	r := &run{config: config, ids: newIDSpace(config.Seed, config.RunID)}
+	r := &run{config: config, ids: newIDSpace(config.Seed, config.RunID, config.ClientOrderIDsIncreasing)}
 	if config.Choice == ChoiceZipf && config.ZipfSkew < 1 {
 		r.zipf = newZipfTable(config.Accounts, config.ZipfSkew)
 	}

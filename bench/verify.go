@@ -240,7 +240,7 @@ func (r *run) cancelOpenOrders(ctx context.Context, c *client.Client, check *che
 	cancels := make([]model.MassCancel, r.config.Accounts)
 	for trader := range cancels {
 		cancels[trader] = model.MassCancel{
-			ClientOrderID: r.ids.clientOrderID(1<<39 + uint64(trader)),
+			ClientOrderID: r.ids.massCancelOrderID(uint32(trader)),
 			Account:       tradingAccount(uint32(trader)), Instrument: r.ids.instrument}
 	}
 	results, err := c.MassCancel(ctx, cancels)

@@ -44,7 +44,7 @@ func lookupRunTransfers(t *testing.T, config *Config, sequencesMax uint64) int {
 		t.Fatal(err)
 	}
 	defer func() { _ = c.Close() }()
-	ids := newIDSpace(config.Seed, config.RunID)
+	ids := newIDSpace(config.Seed, config.RunID, config.ClientOrderIDsIncreasing)
 	var wanted []model.Uint128
 	for connection := range config.Connections {
 		for sequence := uint64(1); sequence <= sequencesMax; sequence++ {

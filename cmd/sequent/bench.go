@@ -28,41 +28,42 @@ import (
 
 // benchOptions are `sequent bench`'s flags.
 type benchOptions struct {
-	credentials           clientOptions // --addr, --client-id, --key-id, --secret, --keys.
-	embedded              bool
-	sync                  string
-	transfers             uint32
-	walSegmentBytes       int64
-	driver                string
-	connections           int
-	inflight              int
-	callers               int
-	coalesceEventsMax     int
-	rejoinWait            time.Duration
-	events                int
-	accounts              int
-	choice                string
-	zipfSkew              float64
-	hotAccounts           int
-	hotFraction           float64
-	mix                   string
-	marketDataSubscribers int
-	duration              time.Duration
-	warmup                time.Duration
-	count                 uint64
-	rate                  float64
-	seed                  uint64
-	runID                 uint64
-	drainTimeout          time.Duration
-	asJSON                bool
-	hlog                  string
-	plot                  string
-	http                  string
-	quiet                 bool
-	shards                int
-	crossShard            float64 // Percent; negative: not given.
-	cpuProfile            string
-	trace                 string
+	credentials              clientOptions // --addr, --client-id, --key-id, --secret, --keys.
+	embedded                 bool
+	sync                     string
+	transfers                uint32
+	walSegmentBytes          int64
+	driver                   string
+	connections              int
+	inflight                 int
+	callers                  int
+	coalesceEventsMax        int
+	rejoinWait               time.Duration
+	events                   int
+	accounts                 int
+	choice                   string
+	zipfSkew                 float64
+	hotAccounts              int
+	hotFraction              float64
+	mix                      string
+	marketDataSubscribers    int
+	duration                 time.Duration
+	warmup                   time.Duration
+	count                    uint64
+	rate                     float64
+	seed                     uint64
+	runID                    uint64
+	clientOrderIDsIncreasing bool
+	drainTimeout             time.Duration
+	asJSON                   bool
+	hlog                     string
+	plot                     string
+	http                     string
+	quiet                    bool
+	shards                   int
+	crossShard               float64 // Percent; negative: not given.
+	cpuProfile               string
+	trace                    string
 }
 
 // Defaults of `sequent bench`.
@@ -188,6 +189,10 @@ func (o *benchOptions) addFlags(command *cobra.Command) {
 		"random seed; also names the accounts and the instrument")
 	flags.Uint64Var(&o.runID, "run-id", 0,
 		"makes transfer and order ids unique (0: from the clock)")
+	flags.BoolVar(&o.clientOrderIDsIncreasing, "client-order-ids-increasing", false,
+		"orders: place with the increasing-client-order-ids flag, opting the traders' "+
+			"trading accounts in for good (PROTOCOL.md \"Client order ids\"); the ids then "+
+			"climb with --run-id, so a later run must have a larger one (the clock's, by default)")
 	flags.DurationVar(&o.drainTimeout, "drain-timeout", bench.DrainTimeoutDefault,
 		"wait this long for outstanding replies at the end")
 	flags.BoolVar(&o.asJSON, "json", false, "print the report as one JSON object")
@@ -307,8 +312,9 @@ func (o *benchOptions) config(cmd *cobra.Command) (bench.Config, error) {
 		Accounts: o.accounts, Choice: choice, ZipfSkew: o.zipfSkew, HotAccounts: o.hotAccounts,
 		HotFraction: o.hotFraction, Mix: mix, Duration: duration, Warmup: o.warmup,
 		Count: o.count, Rate: o.rate, Seed: o.seed, RunID: runID,
-		MarketDataSubscribers: o.marketDataSubscribers,
-		DrainTimeout:          o.drainTimeout, StatusAddress: statusAddress,
+		ClientOrderIDsIncreasing: o.clientOrderIDsIncreasing,
+		MarketDataSubscribers:    o.marketDataSubscribers,
+		DrainTimeout:             o.drainTimeout, StatusAddress: statusAddress,
 		Addresses: []string{"embedded"}, Client: 1, Key: 1, Secret: []byte{1},
 		CrossShard: o.crossShard / 100, CrossShardSet: o.crossShard >= 0}
 	if !o.quiet {

@@ -68,6 +68,8 @@ func TestBenchBadFlags(t *testing.T) {
 		{[]string{"--driver", "wire", "--callers", "4"}, "callers"},
 		{[]string{"--driver", "wire", "--mix", "orders"}, "orders"},
 		{[]string{"--driver", "wire", "--mix", "orders", "--md-subscribers", "1"}, "orders"},
+		{[]string{"--client-order-ids-increasing"}, "order workload"},
+		{[]string{"--mix", "orders", "--client-order-ids-increasing", "--run-id", "5"}, "run id 5"},
 	} {
 		_, _, err := runBenchCommand(t, test.args...)
 		checkUsageError(t, err, test.args)
