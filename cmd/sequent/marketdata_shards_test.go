@@ -180,6 +180,19 @@ func TestMarketDataOfAnInstrumentOnShard1(t *testing.T) {
 			shard0Op)
 	}
 	shard0Mutex.Unlock()
+	var feeds []string
+	for _, stream := range running.opsSnapshot().Streams {
+		if stream.Name == "market_data" {
+			feeds = append(feeds, fmt.Sprint(stream.Shard))
+			if stream.Shard == 1 && stream.HandledOp < followed[len(followed)-1].Op {
+				t.Fatalf("/v1/status: shard 1's market data handled op %d, below op %d "+
+					"followed", stream.HandledOp, followed[len(followed)-1].Op)
+			}
+		}
+	}
+	if strings.Join(feeds, ",") != "0,1" {
+		t.Fatalf("/v1/status lists market data of shards %v, want 0,1", feeds)
+	}
 	output, err := runClient(t, append([]string{"md", "--instrument", "7", "--once"},
 		common...)...)
 	if err != nil || !strings.Contains(output, fmt.Sprintf("sequence %d", header.Sequence)) {
