@@ -1,10 +1,13 @@
 package netio_test
 
 import (
+	"slices"
+	"sync"
 	"testing"
 
 	"sequent/core/model"
 	"sequent/netio"
+	"sequent/netio/client"
 	"sequent/netio/wire"
 )
 
@@ -196,4 +199,93 @@ func TestMarketDataStaleNamesItsShard(t *testing.T) {
 		stats[0].StaleNotices != 0 {
 		t.Fatalf("stale notices per shard: %+v", stats)
 	}
+}
+
+// TestMarketDataGoClientResumesEachShardInItsOwnOps: the Go client follows instrument 2
+// (shard 0, whose log is at op 45) and instrument 3 (shard 1, at op 6) on one connection;
+// the connection is cut while shard 1 releases ops 7 and 8 and shard 0 op 46. After the
+// reconnect each instrument is resumed from an op of its own shard's log: both answers
+// are ok and the missed updates are replayed, so each instrument's sequence carries on
+// without a gap. Before the client kept one op per shard, instrument 3 was asked from
+// shard 0's op 45, past shard 1's log: market_data_resume_gap, a needless snapshot.
+func TestMarketDataGoClientResumesEachShardsOwnOps(t *testing.T) {
+	h, shard0, shard1 := shardedMarketData(t)
+	for range 40 {
+		shard0.release(2, 1)
+	}
+	for range 5 {
+		shard1.release(3, 2)
+	}
+	waitShardPublished(t, h, 0, shard0)
+	waitShardPublished(t, h, 1, shard1)
+	p := newProxy(t, h.server.Address())
+	ctx := background(t)
+	c, err := client.Dial(ctx, client.Config{Addresses: []string{p.address()},
+		Client: clientAll, Key: 1, Secret: secretOne, Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	var mutex sync.Mutex
+	last := map[uint32]uint64{} // Newest sequence per instrument.
+	var answers []client.MarketDataSubscribed
+	handler := func(event client.MarketDataEvent) {
+		mutex.Lock()
+		defer mutex.Unlock()
+		if event.Subscribed != nil {
+			answers = append(answers, *event.Subscribed)
+		}
+		for _, u := range event.Updates {
+			if u.Sequence > last[u.Instrument]+1 {
+				t.Errorf("instrument %d: sequence %d after %d", u.Instrument, u.Sequence,
+					last[u.Instrument])
+			}
+			last[u.Instrument] = max(last[u.Instrument], u.Sequence)
+		}
+	}
+	for _, instrument := range []uint32{2, 3} {
+		answer, err := c.SubscribeMarketData(ctx, instrument, wire.ChannelBook, handler)
+		if err != nil || answer.Shard != uint16(instrument%2) {
+			t.Fatalf("subscribe to %d: %+v %v", instrument, answer, err)
+		}
+	}
+	// Live updates read, so each instrument's resume op moves past its answer's.
+	mutex.Lock()
+	last[3], last[2] = shard1.sequences[3], shard0.sequences[2] // Subscribed live.
+	mutex.Unlock()
+	shard1.release(3, 1)
+	for range 5 {
+		shard0.release(2, 1)
+	}
+	caughtUp := func() bool {
+		mutex.Lock()
+		defer mutex.Unlock()
+		return last[3] == shard1.sequences[3] && last[2] == shard0.sequences[2]
+	}
+	waitFor(t, "the live updates", caughtUp)
+	p.refusing.Store(true)
+	p.cut()
+	shard1.release(3, 1)
+	shard1.release(3, 1)
+	shard0.release(2, 1)
+	waitShardPublished(t, h, 0, shard0)
+	waitShardPublished(t, h, 1, shard1)
+	p.refusing.Store(false)
+	waitFor(t, "the resumptions answered", func() bool {
+		mutex.Lock()
+		defer mutex.Unlock()
+		return len(answers) >= 4
+	})
+	mutex.Lock()
+	resumptions := slices.Clone(answers[2:])
+	mutex.Unlock()
+	for _, answer := range resumptions {
+		want := map[uint32]uint64{2: 45, 3: 6}[answer.Instrument]
+		if answer.Status != model.StatusOK || answer.FromOp != want ||
+			answer.Shard != uint16(answer.Instrument%2) {
+			t.Fatalf("resumption of instrument %d: %+v; want ok from op %d of shard %d",
+				answer.Instrument, answer, want, answer.Instrument%2)
+		}
+	}
+	waitFor(t, "the missed updates replayed", caughtUp)
 }
