@@ -67,3 +67,24 @@ func TestMarketDataResumptionKeepsEachShardsOps(t *testing.T) {
 			"want 50 (shard 0's) and 7 (shard 1's)", resumed[2].FromOp, resumed[3].FromOp)
 	}
 }
+
+// TestFollowedBookKeepsThroughAnotherShardsStale: md_stale names the shard whose feed
+// dropped updates (PROTOCOL.md 8a); a book of an instrument of shard 1 lost nothing when
+// shard 0's feed dropped updates for the same connection, and stays exact, while shard 1's
+// md_stale has it rebuilt. Before, every md_stale restarted every followed book.
+func TestFollowedBookKeepsThroughAnotherShardsStale(t *testing.T) {
+	builder := &BookBuilder{Book: Book{Instrument: 3}, shard: 1}
+	if builder.Snapshot(model.BookHeader{Instrument: 3, Sequence: 4, Op: 9}, nil) {
+		t.Fatal("the snapshot was not taken")
+	}
+	changed := func(*BookBuilder, []model.MarketDataUpdate) {}
+	stale := func(shard uint32) MarketDataEvent {
+		return MarketDataEvent{Stale: &wire.MarketDataStale{Shard: shard, DroppedFromOp: 50}}
+	}
+	if builder.handle(stale(0), 3, changed) || !builder.Synced {
+		t.Fatal("shard 0's md_stale restarted the book of an instrument of shard 1")
+	}
+	if !builder.handle(stale(1), 3, changed) || builder.Synced {
+		t.Fatal("shard 1's md_stale left the book of its instrument as exact")
+	}
+}
