@@ -110,6 +110,8 @@ func (c Config) Validate() error {
 			connectionsMaxLimit)
 	case c.ReadBufferBytes < 4096 || c.WriteBufferBytes < 4096:
 		return errors.New("netio: ReadBufferBytes and WriteBufferBytes must be at least 4096")
+	case len(c.MarketData.Shards) > 1 && c.MarketData.InstrumentShard == nil:
+		return errors.New("netio: MarketData.Shards of several shards needs InstrumentShard")
 	}
 	return nil
 }

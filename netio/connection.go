@@ -67,6 +67,13 @@ type connection struct {
 	// saw active set.
 	keysChecked atomic.Pointer[checkedKey]
 
+	// Market data (marketdata.go). marketDataMutex is held by a feed's publisher from
+	// reading the connection's unsent bytes until its write is handed over, and while it
+	// changes a subscription: the feeds of a node of several shards then count this
+	// connection's bytes and instruments exactly. It guards marketDataInstruments.
+	marketDataMutex       sync.Mutex
+	marketDataInstruments int // Instruments subscribed one by one, over every feed.
+
 	// Report subscription. mu guards reports; it is taken by the shard goroutine
 	// (DeliverReports) and the replay goroutine, never by an event loop.
 	mu      sync.Mutex

@@ -63,16 +63,23 @@
 //     takes the shard's report store lock (one for all clients), which a replay holds
 //     only while it copies one batch of up to 256 reports out (never while they are
 //     encoded and queued) and the sequencer while it adds: a short bounded wait.
-//   - the market-data publisher (marketdata.go) owns the feed's history and subscribers:
-//     the shard's sequencer only copies updates into its bounded queue (Consume), event
-//     loops only queue subscription changes to it, and it alone writes md_* frames.
+//   - the market-data publishers (marketdata.go), one per shard of the node (a feed per
+//     shard: MarketDataConfig.Shards), each own their feed's history and subscribers:
+//     a shard's sequencer only copies its updates into its feed's bounded queue
+//     (Consume), event loops only queue a subscription change to the feed of the
+//     instrument's shard (instrument 0: shard 0's), and the publishers alone write md_*
+//     frames. What a connection holds across feeds (its instruments subscribed one by
+//     one, its unsent bytes) is read and changed under connection.marketDataMutex, which
+//     a publisher holds from reading the connection's unsent bytes until it has handed its
+//     write over: one feed's write to a connection at a time, each seeing the others'.
 //
 // Shared state is atomic or immutable: the connection table (atomic pointers), the session
 // and subscriber maps (sync.Map of values replaced by compare-and-swap), the keyring (an
-// atomic pointer to an immutable set), the counters. The one mutex, connection.mu, guards
-// a connection's report subscription between the shard goroutine and a replay goroutine;
-// an event loop takes it only before the connection is published as a subscriber, when no
-// one else can hold it. The logger runs on its own goroutine behind a bounded queue, so no
+// atomic pointer to an immutable set), the counters. connection.mu guards a connection's
+// report subscription between the shard goroutine and a replay goroutine; an event loop
+// takes it only before the connection is published as a subscriber, when no one else can
+// hold it. connection.marketDataMutex is taken by market-data publishers only (above),
+// never with connection.mu. The logger runs on its own goroutine behind a bounded queue, so no
 // callback waits for a log handler.
 //
 // # Invariants

@@ -27,11 +27,20 @@ import (
 // conflation: conflating would drop trades and need per-subscriber books on the server,
 // while a snapshot plus the gap-free sequence lets the client rebuild exactly.
 
-// marketData is the feed. Consume runs on the sequencer goroutine, handleMarketData-
-// Subscribe on event loops (it only queues a command), everything else on the publisher.
+// marketData is one shard's feed (a node of several shards has one per shard, each a
+// consumer of its own shard's release, with its own publisher). Consume runs on that
+// shard's sequencer goroutine, handleMarketDataSubscribe on event loops (it only queues a
+// command to the feed of the instrument's shard), everything else on the publisher.
+//
+// What a connection holds across the feeds (its instruments subscribed one by one, its
+// unsent bytes) is counted under the connection's marketDataMutex, which a publisher
+// holds from reading the connection's unsent bytes until it has handed its write over:
+// the feeds' writes to one connection never interleave, and each sees the others' bytes
+// (exact bounds whatever the number of feeds; uncontended with one).
 type marketData struct {
 	server *Server
 	config MarketDataConfig
+	shard  uint16 // The shard whose release this feed consumes (ops are its log's).
 
 	mutex       sync.Mutex
 	queue       []model.MarketDataUpdate // From Consume to the publisher, bounded.
@@ -76,6 +85,33 @@ type MarketDataConfig struct {
 	// Serving reports whether subscriptions are taken (the node is primary): a standby
 	// must not show updates that its primary has not released. Nil: always.
 	Serving func() bool
+	// Shards, on a node of several shards, gives each shard's feed (index = shard) its
+	// StartOp and Serving; StartOp and Serving above are then not used. Empty: one feed
+	// (shard 0), from StartOp and Serving.
+	Shards []MarketDataShard
+	// InstrumentShard names the shard of an instrument (the node's shard map), whose feed
+	// serves its subscriptions; required with more than one entry in Shards.
+	InstrumentShard func(instrument uint32) uint16
+}
+
+// MarketDataShard is one shard's feed on a node of several shards.
+type MarketDataShard struct {
+	StartOp uint64      // That shard's recovered last op + 1 (its log's positions).
+	Serving func() bool // As MarketDataConfig.Serving (failover is node-wide).
+}
+
+// feedConfigs returns the configuration of each shard's feed, in shard order.
+func (c MarketDataConfig) feedConfigs() []MarketDataConfig {
+	if len(c.Shards) == 0 {
+		return []MarketDataConfig{c}
+	}
+	feeds := make([]MarketDataConfig, len(c.Shards))
+	for index, shard := range c.Shards {
+		feed := c
+		feed.StartOp, feed.Serving, feed.Shards = shard.StartOp, shard.Serving, nil
+		feeds[index] = feed
+	}
+	return feeds
 }
 
 func (c MarketDataConfig) withDefaults() MarketDataConfig {
@@ -147,9 +183,9 @@ func (s *marketDataSubscriber) wants(u *model.MarketDataUpdate) bool {
 	return send
 }
 
-func newMarketData(server *Server, config MarketDataConfig) *marketData {
+func newMarketData(server *Server, config MarketDataConfig, shard uint16) *marketData {
 	config = config.withDefaults()
-	m := &marketData{server: server, config: config, wake: make(chan struct{}, 1),
+	m := &marketData{server: server, config: config, shard: shard, wake: make(chan struct{}, 1),
 		commands: make(chan marketDataOrder, marketDataCommandsMax),
 		stop:     make(chan struct{}), done: make(chan struct{}),
 		byConn: map[uint64]*marketDataSubscriber{}}
@@ -182,6 +218,7 @@ func (m *marketData) Consume(ready *backend.Ready) {
 			continue
 		}
 		m.queue = append(m.queue, *events.MarketDataOf(e))
+		m.queue[len(m.queue)-1].Shard = m.shard // Whose log its op is in (PROTOCOL.md 18).
 		queued = true
 	}
 	m.mutex.Unlock()
@@ -292,13 +329,16 @@ func (m *marketData) fanOut(batch []model.MarketDataUpdate) {
 			continue
 		}
 		live = append(live, s)
+		s.conn.marketDataMutex.Lock()
 		m.fanOutTo(s, batch)
+		s.conn.marketDataMutex.Unlock()
 	}
 	clear(m.subscribers[len(live):])
 	m.subscribers = live
 	m.count.Store(int64(len(live)))
 }
 
+// fanOutTo writes to one subscriber; the caller holds its connection's marketDataMutex.
 func (m *marketData) fanOutTo(s *marketDataSubscriber, batch []model.MarketDataUpdate) {
 	unsent := int(s.conn.queuedBytes.Load() + s.conn.bufferedSeen.Load())
 	if s.staleFromOp != 0 && unsent > m.config.SubscriberBytesMax/2 {
@@ -343,7 +383,7 @@ func (m *marketData) fanOutTo(s *marketDataSubscriber, batch []model.MarketDataU
 // appendStale writes an md_stale frame and clears the subscriber's stale mark.
 func (m *marketData) appendStale(s *marketDataSubscriber) {
 	var body [wire.MarketDataStaleSize]byte
-	(&wire.MarketDataStale{DroppedFromOp: s.staleFromOp}).Encode(body[:])
+	(&wire.MarketDataStale{Shard: uint32(m.shard), DroppedFromOp: s.staleFromOp}).Encode(body[:])
 	s.output.appendFrame(&wire.Frame{Kind: wire.KindMarketDataStale, Session: s.session,
 		Status: uint32(model.StatusMarketDataFellBehind)}, body[:])
 	s.staleFromOp = 0
@@ -392,6 +432,8 @@ func (m *marketData) order(order *marketDataOrder) {
 	if hook := testHookMarketDataOrder.Load(); hook != nil {
 		(*hook)()
 	}
+	order.conn.marketDataMutex.Lock()
+	defer order.conn.marketDataMutex.Unlock()
 	request := &order.subscribe
 	answer := wire.MarketDataSubscribed{Instrument: request.Instrument,
 		Channels: request.Channels, FromOp: request.FromOp, OldestOp: m.history.fromOp}
@@ -403,7 +445,7 @@ func (m *marketData) order(order *marketDataOrder) {
 		status = model.StatusNotPrimary
 	case !order.conn.active.Load():
 		return
-	case !m.roomFor(order.conn.id, request):
+	case !m.roomFor(order.conn, request):
 		status = model.StatusSessionLimit
 	}
 	if status != model.StatusOK {
@@ -411,11 +453,18 @@ func (m *marketData) order(order *marketDataOrder) {
 		return
 	}
 	s := m.subscriber(order)
+	_, held := s.instruments[request.Instrument]
 	if request.Instrument == 0 {
 		s.all = request.Channels
 	} else if request.Channels == 0 {
-		delete(s.instruments, request.Instrument)
+		if held {
+			delete(s.instruments, request.Instrument)
+			order.conn.marketDataInstruments--
+		}
 	} else {
+		if !held {
+			order.conn.marketDataInstruments++
+		}
 		s.instruments[request.Instrument] = request.Channels
 	}
 	s.output = m.server.takeOutbound(s.conn)
@@ -497,14 +546,18 @@ func (m *marketData) liveFromOp() uint64 {
 }
 
 // roomFor reports whether the connection may take request: a new instrument only while
-// it holds fewer than MarketDataInstrumentsPerConnectionMax.
-func (m *marketData) roomFor(connection uint64, request *wire.MarketDataSubscribe) bool {
-	s, ok := m.byConn[connection]
-	if !ok || request.Instrument == 0 || request.Channels == 0 {
+// it holds fewer than MarketDataInstrumentsPerConnectionMax, counted over every feed (the
+// caller holds the connection's marketDataMutex).
+func (m *marketData) roomFor(conn *connection, request *wire.MarketDataSubscribe) bool {
+	if request.Instrument == 0 || request.Channels == 0 {
 		return true
 	}
-	_, held := s.instruments[request.Instrument]
-	return held || len(s.instruments) < MarketDataInstrumentsPerConnectionMax
+	if s, ok := m.byConn[conn.id]; ok {
+		if _, held := s.instruments[request.Instrument]; held {
+			return true
+		}
+	}
+	return conn.marketDataInstruments < MarketDataInstrumentsPerConnectionMax
 }
 
 // subscriber returns the connection's subscriber, creating it.
@@ -582,7 +635,7 @@ func (m *marketData) answer(order *marketDataOrder, answer *wire.MarketDataSubsc
 		liveFromOp = m.liveFromOp()
 	}
 	o.appendFrame(&wire.Frame{Kind: wire.KindMarketDataSubscribed, Session: order.session,
-		Status: uint32(status), Aux: liveFromOp}, body[:])
+		Status: uint32(status), Number: uint64(m.shard), Aux: liveFromOp}, body[:])
 	m.server.send(order.conn, o)
 }
 
@@ -604,9 +657,10 @@ func (s *Server) handleMarketDataSubscribe(conn *connection, frame *wire.Frame) 
 	case s.config.Admission != nil:
 		status = s.config.Admission.AdmitSubscription(client)
 	}
+	feed := s.marketDataFeed(order.subscribe.Instrument)
 	if status == model.StatusOK {
 		select {
-		case s.marketData.commands <- order:
+		case feed.commands <- order:
 			return gnet.None
 		default:
 			status = model.StatusBusy
@@ -616,15 +670,29 @@ func (s *Server) handleMarketDataSubscribe(conn *connection, frame *wire.Frame) 
 	(&wire.MarketDataSubscribed{Instrument: order.subscribe.Instrument,
 		Channels: order.subscribe.Channels, FromOp: order.subscribe.FromOp}).Encode(body[:])
 	conn.immediate = wire.AppendFrame(conn.immediate, &wire.Frame{
-		Kind: wire.KindMarketDataSubscribed, Session: conn.session, Status: uint32(status)},
-		body[:])
+		Kind: wire.KindMarketDataSubscribed, Session: conn.session, Status: uint32(status),
+		Number: uint64(feed.shard)}, body[:])
 	return gnet.None
 }
 
-// MarketData returns the feed as a shard consumer (give it to the shard's Config).
+// marketDataFeed returns the feed serving instrument's subscriptions: its shard's (the
+// node's shard map); every instrument's (0) is shard 0's. Any goroutine.
+func (s *Server) marketDataFeed(instrument uint32) *marketData {
+	if instrument == 0 || len(s.marketDataShards) == 1 {
+		return s.marketData
+	}
+	return s.marketDataShards[s.config.MarketData.InstrumentShard(instrument)]
+}
+
+// MarketData returns shard 0's feed as a shard consumer (give it to the shard's Config):
+// a one-shard node's only feed.
 func (s *Server) MarketData() backend.Consumer { return s.marketData }
 
-// MarketDataStats are the feed's counters.
+// MarketDataOf returns the feed of shard (MarketDataConfig.Shards) as that shard's
+// consumer.
+func (s *Server) MarketDataOf(shard int) backend.Consumer { return s.marketDataShards[shard] }
+
+// MarketDataStats are a feed's counters.
 type MarketDataStats struct {
 	Subscribers  int64  `json:"subscribers"`
 	UpdatesSent  uint64 `json:"updates_sent"`
@@ -633,9 +701,21 @@ type MarketDataStats struct {
 	HandledOp    uint64 `json:"handled_op"`
 }
 
-// MarketDataStats returns the feed's counters. Any goroutine.
-func (s *Server) MarketDataStats() MarketDataStats {
-	m := s.marketData
+// MarketDataStats returns shard 0's feed's counters (a one-shard node's only feed). Any
+// goroutine.
+func (s *Server) MarketDataStats() MarketDataStats { return s.marketData.stats() }
+
+// MarketDataShardStats returns each shard's feed's counters, in shard order (Subscribers
+// counts the connections subscribed on that feed). Any goroutine.
+func (s *Server) MarketDataShardStats() []MarketDataStats {
+	stats := make([]MarketDataStats, len(s.marketDataShards))
+	for index, feed := range s.marketDataShards {
+		stats[index] = feed.stats()
+	}
+	return stats
+}
+
+func (m *marketData) stats() MarketDataStats {
 	return MarketDataStats{Subscribers: m.count.Load(), UpdatesSent: m.sent.Load(),
 		StaleNotices: m.stale.Load(), FellBehind: m.fellBehind.Load(),
 		HandledOp: m.handledOp.Load()}

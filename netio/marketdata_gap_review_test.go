@@ -20,7 +20,7 @@ func TestReviewResumeExactMeansEveryUpdateReplayed(t *testing.T) {
 	for seed := uint64(1); seed <= 20; seed++ {
 		random := rand.New(rand.NewPCG(seed, 7))
 		m := newMarketData(nil, MarketDataConfig{QueueUpdatesMax: 40, HistoryUpdatesMax: 29,
-			StartOp: 5})
+			StartOp: 5}, 0)
 		m.history.init(29, 5, 3)
 		instruments := []uint32{1, 2, 3, 4, 5, 6, 1<<32 - 1}
 		var released []model.MarketDataUpdate

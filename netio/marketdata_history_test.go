@@ -231,7 +231,7 @@ func TestMarketDataLeftOpsMatchesAMap(t *testing.T) {
 // are whole again. The publisher is driven by hand (no goroutine, no subscriber).
 func TestResumeAfterFeedLossIsAGapForEveryInstrument(t *testing.T) {
 	const quiet, busy = uint32(5), uint32(6)
-	m := newMarketData(nil, MarketDataConfig{QueueUpdatesMax: 4, HistoryUpdatesMax: 64})
+	m := newMarketData(nil, MarketDataConfig{QueueUpdatesMax: 4, HistoryUpdatesMax: 64}, 0)
 	op := uint64(0)
 	release := func(instrument uint32) {
 		op++

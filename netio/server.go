@@ -76,7 +76,8 @@ type Server struct {
 	drained     chan struct{} // Closed when draining and inflight reaches zero.
 	drainedOnce sync.Once
 
-	marketData *marketData // The market-data feed (marketdata.go).
+	marketData       *marketData   // Shard 0's market-data feed (marketdata.go).
+	marketDataShards []*marketData // Every shard's feed, in shard order (read-only).
 
 	counters counters
 }
@@ -107,7 +108,10 @@ func NewServer(config Config, served backend.Backend) (*Server, error) {
 		s.inline, s.loopTurns = inline, map[gnet.EventLoop]*loopTurn{}
 	}
 	s.loginOverdueCheck, s.silenceOverdueCheck = s.loginOverdue, s.silenceOverdue
-	s.marketData = newMarketData(s, config.MarketData)
+	for index, feed := range config.MarketData.feedConfigs() {
+		s.marketDataShards = append(s.marketDataShards, newMarketData(s, feed, uint16(index)))
+	}
+	s.marketData = s.marketDataShards[0]
 	s.outbound.New = func() any { return newOutbound(s) }
 	s.scratch.New = func() any { return &deliverScratch{index: make(map[uint64]int)} }
 	return s, nil
@@ -129,7 +133,9 @@ func (s *Server) Start() error {
 		return ErrStarted
 	}
 	s.log = newAsyncLogger(s.config.Logger)
-	s.marketData.start()
+	for _, feed := range s.marketDataShards {
+		feed.start()
+	}
 	handler := &eventHandler{server: s}
 	go func() {
 		s.runErr = gnet.Run(handler, "tcp://"+s.config.Address, s.gnetOptions()...)
@@ -141,7 +147,7 @@ func (s *Server) Start() error {
 			slog.Int("event_loops", s.config.EventLoops))
 		return nil
 	case <-s.done:
-		s.marketData.close()
+		s.closeMarketData()
 		s.log.close()
 		return fmt.Errorf("netio: listen on %s: %w", s.config.Address, s.runErr)
 	}
@@ -207,7 +213,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		case <-ctx.Done():
 		}
 	}
-	s.marketData.close()
+	s.closeMarketData()
 	err := s.engine.Stop(ctx)
 	select {
 	case <-s.done:
@@ -220,6 +226,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return fmt.Errorf("netio: stop: %w", err)
 	}
 	return nil
+}
+
+// closeMarketData stops every feed's publisher.
+func (s *Server) closeMarketData() {
+	for _, feed := range s.marketDataShards {
+		feed.close()
+	}
 }
 
 // requestsDone accounts for submitted requests whose replies were delivered (or whose

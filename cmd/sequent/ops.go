@@ -211,14 +211,17 @@ func (r *runningNode) latencyHistograms() map[string]*hdrhistogram.Snapshot {
 
 }
 
-// streamsSnapshot adds the outbound streams (and capture's state and problem). They
-// follow shard 0 only (see startNode).
+// streamsSnapshot adds the outbound streams of every shard (market data has one feed per
+// shard; capture follows shard 0, the only shard it runs on) and capture's state and
+// problem.
 func (r *runningNode) streamsSnapshot(snapshot *ops.Snapshot) {
 	snapshot.Streams = []ops.StreamStats{}
-	for _, c := range r.groups.Shard().ConsumerStats() {
-		snapshot.Streams = append(snapshot.Streams, ops.StreamStats{Name: c.Name,
-			HandledOp: c.HandledOp, LagOps: c.LagOps, Buffered: c.Buffered,
-			BufferMax: c.BufferMax, FellBehind: c.FellBehind})
+	for _, group := range r.groups.Groups() {
+		for _, c := range group.Shard().ConsumerStats() {
+			snapshot.Streams = append(snapshot.Streams, ops.StreamStats{Name: c.Name,
+				Shard: uint32(group.Index()), HandledOp: c.HandledOp, LagOps: c.LagOps,
+				Buffered: c.Buffered, BufferMax: c.BufferMax, FellBehind: c.FellBehind})
+		}
 	}
 	if r.capture == nil {
 		return

@@ -309,13 +309,10 @@ func startNode(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) (
 	controls := netio.NewControls(netio.ControlsConfig{AllowedNetworks: allow,
 		LoginAttemptsPerMinute: o.loginAttempts})
 	first := groups.Shard()
-	// Market data follows shard 0, the only shard of a one-shard node (see the README's
-	// Shards section for a node of several).
 	running.server, err = netio.NewServer(netio.Config{Address: o.address, Keys: keyring,
 		Logger: logger, EventLoops: o.eventLoops, PrimaryAddress: first.PrimaryAddress,
-		Epoch: first.Epoch, Admission: controls,
-		MarketData: netio.MarketDataConfig{StartOp: groups.Recovery().OpLast + 1,
-			Serving: func() bool { return first.Role() == shard.RolePrimary }}}, running.node)
+		Epoch: first.Epoch, Admission: controls, MarketData: marketDataConfig(groups, placement)},
+		running.node)
 	if err != nil {
 		groups.Close()
 		return nil, err
@@ -325,7 +322,9 @@ func startNode(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) (
 		groups.Close()
 		return nil, err
 	}
-	first.AddConsumer(running.server.MarketData(), nil)
+	for _, group := range groups.Groups() { // Each shard's feed follows its release.
+		group.Shard().AddConsumer(running.server.MarketDataOf(int(group.Index())), nil)
+	}
 	running.capture = o.capture.start(groups, nodeConfig, logger)
 	if err := running.server.Start(); err != nil {
 		if running.capture != nil {
@@ -347,6 +346,20 @@ func startNode(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) (
 	}
 	running.node.Start(replier)
 	return running, nil
+}
+
+// marketDataConfig gives each shard its own market-data feed: from the op after its
+// recovered log, serving while the node is primary (failover is node-wide), with the
+// instruments' subscriptions routed by the shard map.
+func marketDataConfig(groups *replication.Node, placement *shardmap.Map) netio.MarketDataConfig {
+	config := netio.MarketDataConfig{InstrumentShard: placement.InstrumentShard}
+	for _, group := range groups.Groups() {
+		s := group.Shard()
+		config.Shards = append(config.Shards, netio.MarketDataShard{
+			StartOp: group.Recovery().OpLast + 1,
+			Serving: func() bool { return s.Role() == shard.RolePrimary }})
+	}
+	return config
 }
 
 // setGrants hands the keys file's grant table to every shard.

@@ -625,7 +625,7 @@ const (
 	marketDataOffsetInstrument    = 16
 	marketDataOffsetKind          = 20
 	marketDataOffsetSide          = 21
-	marketDataOffsetReserved      = 22
+	marketDataOffsetShard         = 22
 	marketDataOffsetPrice         = 24
 	marketDataOffsetQuantity      = 32
 	marketDataOffsetOrderCount    = 48
@@ -650,8 +650,8 @@ type MarketDataUpdate struct {
 	Timestamp     uint64
 	Instrument    uint32
 	Kind          MarketDataKind
-	Side          Side // Level: its side. Trade: the taker's side.
-	Reserved      uint16
+	Side          Side   // Level: its side. Trade: the taker's side.
+	Shard         uint16 // Whose log Op is in: 0 from the engine, set by the feed (netio).
 	Price         uint64
 	Quantity      Uint128 // Level: total open quantity (0 = gone). Trade: traded quantity.
 	OrderCount    uint32  // Level: open orders at the price.
@@ -679,7 +679,7 @@ func (m *MarketDataUpdate) Encode(b []byte) {
 	binary.LittleEndian.PutUint32(b[marketDataOffsetInstrument:], m.Instrument)
 	b[marketDataOffsetKind] = byte(m.Kind)
 	b[marketDataOffsetSide] = byte(m.Side)
-	binary.LittleEndian.PutUint16(b[marketDataOffsetReserved:], m.Reserved)
+	binary.LittleEndian.PutUint16(b[marketDataOffsetShard:], m.Shard)
 	binary.LittleEndian.PutUint64(b[marketDataOffsetPrice:], m.Price)
 	m.Quantity.PutLE(b[marketDataOffsetQuantity:])
 	binary.LittleEndian.PutUint32(b[marketDataOffsetOrderCount:], m.OrderCount)
@@ -702,7 +702,7 @@ func (m *MarketDataUpdate) Decode(b []byte) {
 	m.Instrument = binary.LittleEndian.Uint32(b[marketDataOffsetInstrument:])
 	m.Kind = MarketDataKind(b[marketDataOffsetKind])
 	m.Side = Side(b[marketDataOffsetSide])
-	m.Reserved = binary.LittleEndian.Uint16(b[marketDataOffsetReserved:])
+	m.Shard = binary.LittleEndian.Uint16(b[marketDataOffsetShard:])
 	m.Price = binary.LittleEndian.Uint64(b[marketDataOffsetPrice:])
 	m.Quantity = Uint128LE(b[marketDataOffsetQuantity:])
 	m.OrderCount = binary.LittleEndian.Uint32(b[marketDataOffsetOrderCount:])

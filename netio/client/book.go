@@ -104,6 +104,9 @@ type BookBuilder struct {
 	Snapshots int                      // Snapshots loaded so far.
 	Gaps      int                      // Times it had to start over.
 	buffered  []model.MarketDataUpdate // Updates waiting for a snapshot.
+	// shard is the instrument's shard (FollowBook: its answer's): an md_stale of another
+	// shard dropped none of its updates (PROTOCOL.md 8a).
+	shard uint16
 }
 
 // Update takes one update of the builder's instrument; it reports whether a snapshot
@@ -167,10 +170,11 @@ func (b *BookBuilder) Snapshot(header model.BookHeader, levels []model.DepthLeve
 func FollowBook(ctx context.Context, c *Client, instrument uint32,
 	onChange func(b *BookBuilder, updates []model.MarketDataUpdate)) error {
 	inbox := &bookInbox{wake: make(chan struct{}, 1)}
-	if _, err := c.SubscribeMarketData(ctx, instrument, wire.ChannelBook, inbox.put); err != nil {
+	answer, err := c.SubscribeMarketData(ctx, instrument, wire.ChannelBook, inbox.put)
+	if err != nil {
 		return err
 	}
-	builder := &BookBuilder{Book: Book{Instrument: instrument}}
+	builder := &BookBuilder{Book: Book{Instrument: instrument}, shard: answer.Shard}
 	needSnapshot := true
 	for {
 		if needSnapshot {
@@ -199,6 +203,8 @@ func FollowBook(ctx context.Context, c *Client, instrument uint32,
 func (b *BookBuilder) handle(event MarketDataEvent, instrument uint32,
 	onChange func(b *BookBuilder, updates []model.MarketDataUpdate)) bool {
 	switch {
+	case event.Stale != nil && event.Stale.Shard != uint32(b.shard):
+		return false // Another shard's updates were dropped, none of this book's.
 	case event.Stale != nil:
 		return b.Lost()
 	case event.Subscribed != nil:

@@ -32,6 +32,9 @@ type MarketDataSubscribed struct {
 	// aux, PROTOCOL.md 8a): the subscription's stream is whole from it on. 0 when
 	// refused, or from a server that predates it.
 	LiveFromOp uint64
+	// Shard is the shard whose log the answer's ops are positions in (the header's
+	// number, PROTOCOL.md 18): the instrument's shard; 0 on a node of one shard.
+	Shard uint16
 }
 
 // marketDataSubscription is the client's market-data subscription: its instruments and,
@@ -52,14 +55,18 @@ type marketDataSubscription struct {
 	handler     func(MarketDataEvent)
 	instruments map[uint32]uint32 // Instrument (0 = all) → channels accepted.
 	progress    map[uint32]marketDataProgress
-	lastOp      uint64 // Op of the last update handed to the handler, on any connection.
-	// connectionOp is the op of the last update read on the current connection (0: none
-	// yet). An instrument answered on that connection is complete through it: the
-	// server's publisher sends a connection's replays, answers and live updates from one
-	// queue (netio/marketdata.go; PROTOCOL.md 8a, step 8), so an update read after the
-	// answer, of any instrument, comes after every update of the answered one with a
-	// lower op.
-	connectionOp uint64
+	// lastOp is the op of the last update handed to the handler, on any connection and of
+	// any shard (only a start for an instrument not answered yet: resumeOp).
+	lastOp uint64
+	// connectionOps is, per shard, the op of the last update of that shard read on the
+	// current connection (none: not read yet). An instrument answered on that connection
+	// is complete through its shard's: the shard's publisher sends a connection's
+	// replays, answers and live updates from one queue (netio/marketdata.go; PROTOCOL.md
+	// 8a, step 8), so an update of that shard read after the answer, of any instrument,
+	// comes after every update of the answered one with a lower op. Another shard's ops
+	// are positions in another log, and its feed writes on its own: they say nothing of
+	// the instrument (PROTOCOL.md 18). At most shardmap.ShardsMax entries.
+	connectionOps map[uint16]uint64
 	// asked are the md_subscribe frames sent on the current connection (or queued for
 	// it) and not answered yet, per instrument, in the order sent.
 	asked      map[uint32][]marketDataAsk
@@ -67,8 +74,8 @@ type marketDataSubscription struct {
 }
 
 // marketDataProgress is how far an instrument's stream is known complete. A resumption
-// asks from fromOp, or from connectionOp when the instrument was answered on the
-// connection replaced and that is newer. An instrument not answered there (its
+// asks from fromOp, or from its shard's entry of connectionOps when the instrument was
+// answered on the connection replaced and that is newer. An instrument not answered there (its
 // resumption refused, or cut short by the connection's loss) keeps the op it asked
 // from: updates of other instruments read there say nothing of it
 // (TestMarketDataResumptionCutShortAsksFromEachInstrumentsOp,
@@ -76,6 +83,7 @@ type marketDataSubscription struct {
 type marketDataProgress struct {
 	fromOp   uint64 // Every update of the instrument with a lower op reached the handler.
 	answered bool   // Its subscription was answered ok (or resume gap) on this connection.
+	shard    uint16 // The instrument's shard, as its answers name it (0 until answered).
 	// acceptedChannels are the channels a server last accepted for the instrument (ok or
 	// resume gap), on any connection; 0: none yet. Not those yet when resume adopted a
 	// caller's change unanswered on the replaced connection: a refusal for good then
@@ -115,7 +123,7 @@ func (s *marketDataSubscription) resumeOp(instrument uint32) uint64 {
 		return 0
 	}
 	if progress.answered {
-		return max(progress.fromOp, s.connectionOp)
+		return max(progress.fromOp, s.connectionOps[progress.shard])
 	}
 	return progress.fromOp
 }
@@ -152,7 +160,8 @@ type marketDataAsk struct {
 // newMarketDataSubscription is the subscription of a client's first SubscribeMarketData.
 func newMarketDataSubscription(handler func(MarketDataEvent)) *marketDataSubscription {
 	return &marketDataSubscription{handler: handler, instruments: map[uint32]uint32{},
-		progress: map[uint32]marketDataProgress{}, asked: map[uint32][]marketDataAsk{}}
+		progress: map[uint32]marketDataProgress{}, asked: map[uint32][]marketDataAsk{},
+		connectionOps: map[uint16]uint64{}}
 }
 
 // ErrReconnected is returned by SubscribeMarketData when the connection its md_subscribe
@@ -191,7 +200,8 @@ func (s *marketDataSubscription) resume(session uint64) [][]byte {
 		// (marketDataFrame): asked again from the same op, the server may answer ok.
 		s.progress[instrument] = marketDataProgress{fromOp: fromOp,
 			acceptedChannels: s.progress[instrument].acceptedChannels,
-			untoldGapFromOp:  s.progress[instrument].untoldGapFromOp}
+			untoldGapFromOp:  s.progress[instrument].untoldGapFromOp,
+			shard:            s.progress[instrument].shard}
 		ask := marketDataAsk{channels: channels, fromOp: fromOp, resumption: true}
 		for _, replacedAsk := range replaced[instrument] {
 			ask.callers = append(ask.callers, replacedAsk.callers...)
@@ -199,7 +209,7 @@ func (s *marketDataSubscription) resume(session uint64) [][]byte {
 		s.asked[instrument] = []marketDataAsk{ask}
 		frames = append(frames, marketDataSubscribeFrame(session, instrument, channels, fromOp))
 	}
-	s.connectionOp = 0
+	clear(s.connectionOps)
 	for instrument, asks := range replaced {
 		if _, resumed := s.instruments[instrument]; resumed {
 			continue
@@ -317,6 +327,7 @@ func (c *Client) marketDataFrame(frame *wire.Frame, generation uint64) {
 	case wire.KindMarketDataSubscribed:
 		answer.Status = model.Status(frame.Status)
 		answer.LiveFromOp = frame.Aux
+		answer.Shard = uint16(frame.Number)
 		answer.MarketDataSubscribed.Decode(frame.Body)
 		event.Subscribed = &answer
 	}
@@ -331,9 +342,10 @@ func (c *Client) marketDataFrame(frame *wire.Frame, generation uint64) {
 		return
 	}
 	var retryDelay time.Duration
-	if updates := event.Updates; len(updates) > 0 {
-		s.lastOp = max(s.lastOp, updates[len(updates)-1].Op)
-		s.connectionOp = max(s.connectionOp, updates[len(updates)-1].Op)
+	for i := range event.Updates { // One shard's, from one feed's write; checked anyway.
+		u := &event.Updates[i]
+		s.lastOp = max(s.lastOp, u.Op)
+		s.connectionOps[u.Shard] = max(s.connectionOps[u.Shard], u.Op)
 	}
 	entered := false
 	if event.Subscribed != nil {
@@ -445,8 +457,8 @@ func (s *marketDataSubscription) answerLocked(answer MarketDataSubscribed) (
 // which the handler takes after a snapshot; either way they are asked for again, not
 // skipped, if the connection is lost. An instrument new to the subscription went live
 // at the answer: its stream is whole from LiveFromOp, or, from a server that does not send it,
-// from the op of the last update read on this connection (connectionOp: every update of
-// the instrument with a lower op was published before the subscription). Not from
+// from the op of the last update of its shard read on this connection (connectionOps:
+// every update of the instrument with a lower op was published before the subscription). Not from
 // lastOp, which counts what older connections read: after a failover the new primary
 // may not have reached it (an asynchronous standby), and its updates between its
 // answer and that op would never be asked for. With neither, fromOp is 0: the next
@@ -463,6 +475,7 @@ func (s *marketDataSubscription) acceptLocked(answer MarketDataSubscribed, resum
 		}
 		progress := s.progress[instrument]
 		progress.answered, progress.acceptedChannels = true, answer.Channels
+		progress.shard = answer.Shard
 		if answer.LiveFromOp != 0 {
 			if answer.Status == model.StatusMarketDataResumeGap {
 				progress.untoldGapFromOp = progress.fromOp // Until its event is handed over.
@@ -482,11 +495,11 @@ func (s *marketDataSubscription) acceptLocked(answer MarketDataSubscribed, resum
 	if !known {
 		fromOp := answer.LiveFromOp
 		if fromOp == 0 {
-			fromOp = s.connectionOp
+			fromOp = s.connectionOps[answer.Shard]
 		}
 		progress = marketDataProgress{fromOp: fromOp, answered: true}
 	}
-	progress.acceptedChannels = answer.Channels
+	progress.acceptedChannels, progress.shard = answer.Channels, answer.Shard
 	s.progress[instrument] = progress
 }
 

@@ -392,7 +392,8 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 		c.collectShard(ch, &snapshot.Shards[i])
 	}
 	for i := range snapshot.Streams {
-		collect(ch, c.streams, &snapshot.Streams[i], snapshot.Streams[i].Name)
+		collect(ch, c.streams, &snapshot.Streams[i], snapshot.Streams[i].Name,
+			strconv.FormatUint(uint64(snapshot.Streams[i].Shard), 10))
 	}
 	if snapshot.Capture != nil {
 		collect(ch, c.capture, snapshot.Capture)

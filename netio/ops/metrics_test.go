@@ -310,3 +310,35 @@ func (c *testClock) advance(d time.Duration) {
 	c.at = c.at.Add(d)
 	c.mutex.Unlock()
 }
+
+// TestMetricsStreamsPerShard: a node of several shards has a market-data feed per shard;
+// each stream's series carries its shard, so that the feeds' lags and overflows are told
+// apart (before, the series had only the stream label, and two shards' feeds would have
+// been one duplicated series).
+func TestMetricsStreamsPerShard(t *testing.T) {
+	fake := newFakeSources()
+	snapshot := primarySnapshot()
+	snapshot.Streams = []StreamStats{
+		{Name: "market_data", Shard: 0, LagOps: 3, Buffered: 1, FellBehind: 2},
+		{Name: "capture", Shard: 0, LagOps: 9},
+		{Name: "market_data", Shard: 1, LagOps: 7, Buffered: 4, FellBehind: 5},
+	}
+	fake.setSnapshot(snapshot)
+	server := startServer(t, Config{}, fake.sources())
+	families := scrape(t, server)
+	for _, check := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"sequent_stream_lag_ops", []string{"stream", "market_data", "shard", "0"}, 3},
+		{"sequent_stream_lag_ops", []string{"stream", "market_data", "shard", "1"}, 7},
+		{"sequent_stream_lag_ops", []string{"stream", "capture", "shard", "0"}, 9},
+		{"sequent_stream_buffered", []string{"stream", "market_data", "shard", "1"}, 4},
+		{"sequent_stream_fell_behind_total", []string{"stream", "market_data", "shard", "1"}, 5},
+	} {
+		if got := value(t, families, check.name, check.labels...); got != check.want {
+			t.Errorf("%s%v = %v, want %v", check.name, check.labels, got, check.want)
+		}
+	}
+}

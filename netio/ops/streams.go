@@ -4,6 +4,7 @@ package ops
 // capture): how far it has got and how much it holds.
 type StreamStats struct {
 	Name       string `json:"name"`
+	Shard      uint32 `json:"shard"`       // The shard whose release it follows.
 	HandledOp  uint64 `json:"handled_op"`  // Last op fully handled (sent, published).
 	LagOps     uint64 `json:"lag_ops"`     // The shard's released op minus HandledOp.
 	Buffered   int    `json:"buffered"`    // Items waiting in its bounded buffer.
@@ -35,7 +36,7 @@ const ProblemCaptureLagging = "capture_lagging"
 
 func streamDefinitions() []metricDefinition[StreamStats] {
 	type s = StreamStats
-	labels := []string{"stream"}
+	labels := []string{"stream", "shard"}
 	return []metricDefinition[StreamStats]{
 		gauge("sequent_stream_lag_ops", "Ops released but not yet handled by the outbound stream.",
 			labels, func(x *s) float64 { return float64(x.LagOps) }),

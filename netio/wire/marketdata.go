@@ -102,9 +102,13 @@ func (m *MarketDataSubscribed) Decode(b []byte) {
 // market_data_fell_behind, 231): updates of the subscriber's instruments with op >=
 // DroppedFromOp were not sent to it. Live updates resume right after this frame.
 //
-//	0 instrument u32 (0 = every subscribed instrument)   4 reserved u32   8 dropped_from_op u64
+//	0 instrument u32 (0 = every subscribed instrument of the shard)   4 shard u32
+//	8 dropped_from_op u64
 type MarketDataStale struct {
-	Instrument    uint32
+	Instrument uint32
+	// Shard is the shard whose feed dropped the updates, and whose log DroppedFromOp is a
+	// position in (PROTOCOL.md 18); 0 on a node of one shard.
+	Shard         uint32
 	DroppedFromOp uint64
 }
 
@@ -112,7 +116,7 @@ type MarketDataStale struct {
 func (m *MarketDataStale) Encode(b []byte) {
 	_ = b[MarketDataStaleSize-1]
 	binary.LittleEndian.PutUint32(b[0:], m.Instrument)
-	binary.LittleEndian.PutUint32(b[4:], 0)
+	binary.LittleEndian.PutUint32(b[4:], m.Shard)
 	binary.LittleEndian.PutUint64(b[8:], m.DroppedFromOp)
 }
 
@@ -120,5 +124,6 @@ func (m *MarketDataStale) Encode(b []byte) {
 func (m *MarketDataStale) Decode(b []byte) {
 	_ = b[MarketDataStaleSize-1]
 	m.Instrument = binary.LittleEndian.Uint32(b[0:])
+	m.Shard = binary.LittleEndian.Uint32(b[4:])
 	m.DroppedFromOp = binary.LittleEndian.Uint64(b[8:])
 }
