@@ -303,6 +303,7 @@ func TestCaptureEveryShard(t *testing.T) {
 	cross(14, 2, 150, 0, 1, 2, model.StatusCreditAccountNotFound, false) // Voided on shard 0.
 	cross(15, 2, 101, 0, 1, 3, model.StatusOK, false)
 	awaitStreams(t, url, want)
+	checkSagaContents(t, url)
 
 	// A restart: both captures resume after the last event of their own stream. Each
 	// message expects the stream's last sequence, so a capture resuming too early would
@@ -411,5 +412,44 @@ func checkCaptureStatus(t *testing.T, snapshot ops.Snapshot) {
 		}) {
 			t.Fatalf("no outbound stream capture of shard %d: %+v", index, snapshot.Streams)
 		}
+	}
+}
+
+// checkSagaContents checks what the README says consumers see of cross-shard transfer 12
+// (account 1 on shard 0 to account 100 on shard 1, amount 1, saga 1 of shard 0) and of
+// 14 (credit account missing): on shard 0 the pending step 1 with the client's id, debit
+// account and the settlement account as credit (not a system event), and its post
+// (system, pending_id the client's id) or void; on shard 1 the credit out of the
+// settlement account into the client's credit account, with the client's code (system).
+func checkSagaContents(t *testing.T, url string) {
+	t.Helper()
+	settlement := saga.SettlementAccountID(0, 1, 1).String()
+	find := func(stream, kind, id string) capture.EventJSON {
+		t.Helper()
+		for _, m := range readCaptureStream(t, url, stream) {
+			if m.event.Kind == kind && m.event.Transfer != nil && m.event.Transfer.ID == id {
+				return m.event
+			}
+		}
+		t.Fatalf("%s holds no %s %s", stream, kind, id)
+		return capture.EventJSON{}
+	}
+	step1 := find("SEQUENT_0", "transfer_created", "12")
+	if x := step1.Transfer; step1.System || x.DebitAccountID != "1" ||
+		x.CreditAccountID != settlement || x.Flags != model.TransferPending || x.Amount != "1" {
+		t.Errorf("step 1 on shard 0: %+v system %v", *x, step1.System)
+	}
+	post := find("SEQUENT_0", "transfer_posted", saga.PostTransferID(1, 1).String())
+	if !post.System || post.Transfer.PendingID != "12" || post.Transfer.Amount != "1" {
+		t.Errorf("step 3 on shard 0: %+v system %v", *post.Transfer, post.System)
+	}
+	credit := find("SEQUENT_1", "transfer_created", saga.CreditTransferID(0, 1).String())
+	if x := credit.Transfer; !credit.System || x.DebitAccountID != settlement ||
+		x.CreditAccountID != "100" || x.Code != 1 || x.Amount != "1" {
+		t.Errorf("step 2 on shard 1: %+v system %v", *x, credit.System)
+	}
+	void := find("SEQUENT_0", "transfer_voided", saga.VoidTransferID(1, 2).String())
+	if !void.System || void.Transfer.PendingID != "14" {
+		t.Errorf("the void of 14 on shard 0: %+v system %v", *void.Transfer, void.System)
 	}
 }
