@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -452,4 +454,43 @@ func checkSagaContents(t *testing.T, url string) {
 	if !void.System || void.Transfer.PendingID != "14" {
 		t.Errorf("the void of 14 on shard 0: %+v system %v", *void.Transfer, void.System)
 	}
+}
+
+// TestCaptureClosedWhenStartFails: when the protocol server cannot start (its address is
+// taken) after the captures of a node of two shards started, startNode closes every one
+// of them before it returns the error: no capture publisher goroutine is left running (a
+// left one would keep a NATS connection and reconnect for the life of the process).
+// Close waits for its goroutine to end, so the check needs no wait.
+func TestCaptureClosedWhenStartFails(t *testing.T) {
+	dir := t.TempDir()
+	nats := natstest.Start(t, dir+"/nats", "127.0.0.1:0")
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	options := defaultServeOptions()
+	options.data, options.address, options.logLevel = dir+"/data", taken.Addr().String(), "error"
+	options.accountsCapacity, options.transfersCapacity = 1024, 1<<12
+	options.placement.Shards = 2
+	options.capture.url = nats.ClientURL()
+	if before := captureGoroutines(); before != 0 {
+		t.Fatalf("%d capture goroutines before the start", before)
+	}
+	running, err := startNode(context.Background(), &options, io.Discard, io.Discard)
+	if err == nil {
+		running.stop()
+		t.Fatal("the node started on a taken address")
+	}
+	if left := captureGoroutines(); left != 0 {
+		t.Fatalf("%d capture publisher goroutines left running after the failed start (%v)",
+			left, err)
+	}
+}
+
+// captureGoroutines counts the goroutines running a capture's publisher.
+func captureGoroutines() int {
+	buffer := make([]byte, 1<<22)
+	stacks := string(buffer[:runtime.Stack(buffer, true)])
+	return strings.Count(stacks, "sequent/netio/capture.(*Capture).run(")
 }
