@@ -13,10 +13,10 @@
 // deterministic), this in-process runtime over N core/shard.Shard, a deterministic
 // simulation and a property test; `sequent serve --shards N` serves a Node behind netio,
 // replication ships the node's N logs as one group with one epoch, and /v1/status, the
-// metrics, `wal inspect|verify`, `sequent reconcile`, drill and bench cover every shard.
-// Not built on several shards (the README's "Shards" says why): market data beyond
-// shard 0's instruments, change capture, settlement netting and conversion across
-// shards, and shards on several machines.
+// metrics, `wal inspect|verify`, `sequent reconcile`, drill, bench and change capture (a
+// stream per shard) cover every shard. Not built on several shards (the README's
+// "Shards" says why): market data beyond shard 0's instruments, settlement netting and
+// conversion across shards, and shards on several machines.
 //
 // # Shape
 //
