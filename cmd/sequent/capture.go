@@ -25,7 +25,7 @@ func addCaptureFlags(flags *pflag.FlagSet, o *captureOptions) {
 	flags.StringVar(&o.stream, "cdc-stream", capture.StreamDefault, "JetStream stream base name: shard N publishes to NAME_N (created if missing: file storage, 2 min duplicate window)")
 	flags.StringVar(&o.subjectPrefix, "cdc-subject-prefix", capture.SubjectPrefixDefault, "first token of every capture subject")
 	flags.DurationVar(&o.lagWarning, "cdc-lag-warning", capture.LagWarningDefault, "capture lagging longer than this is a /healthz problem")
-	flags.Int64Var(&o.retainBytes, "cdc-retain-bytes", shard.LogHoldBytesMaxDefault, "log kept for a lagging capture; beyond it segments are retired anyway and capture publishes a capture_gap message")
+	flags.Int64Var(&o.retainBytes, "cdc-retain-bytes", shard.LogHoldBytesMaxDefault, "log kept for a lagging capture, in each shard (a node of N shards may hold N times this); beyond it segments are retired anyway and capture publishes a capture_gap message")
 }
 
 // validate refuses capture settings that would be ignored (any --cdc-* without
