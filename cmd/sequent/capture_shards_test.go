@@ -26,6 +26,7 @@ import (
 	"sequent/netio/client"
 	"sequent/netio/ops"
 	"sequent/tools/natstest"
+	"sequent/tools/testport"
 )
 
 // captureShardsWait bounds every wait of the multi-shard capture test for one condition
@@ -456,11 +457,14 @@ func checkSagaContents(t *testing.T, url string) {
 	}
 }
 
-// TestCaptureClosedWhenStartFails: when the protocol server cannot start (its address is
-// taken) after the captures of a node of two shards started, startNode closes every one
-// of them before it returns the error: no capture publisher goroutine is left running (a
-// left one would keep a NATS connection and reconnect for the life of the process).
-// Close waits for its goroutine to end, so the check needs no wait.
+// TestCaptureClosedWhenStartFails: when a server cannot start after the captures of a
+// node of two shards started (the protocol address taken; or the API's, which an
+// in-process caller such as bench --embedded has not bound beforehand, after the protocol
+// server started), startNode closes every capture before it returns the error: no
+// capture publisher goroutine is left running (a left one would keep a NATS connection
+// and reconnect for the life of the process); and in the second case it stops the
+// protocol server too, whose address is free again. Close and Shutdown wait for what they
+// stop, so the checks need no wait.
 func TestCaptureClosedWhenStartFails(t *testing.T) {
 	dir := t.TempDir()
 	nats := natstest.Start(t, dir+"/nats", "127.0.0.1:0")
@@ -469,22 +473,40 @@ func TestCaptureClosedWhenStartFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer taken.Close()
-	options := defaultServeOptions()
-	options.data, options.address, options.logLevel = dir+"/data", taken.Addr().String(), "error"
-	options.accountsCapacity, options.transfersCapacity = 1024, 1<<12
-	options.placement.Shards = 2
-	options.capture.url = nats.ClientURL()
-	if before := captureGoroutines(); before != 0 {
-		t.Fatalf("%d capture goroutines before the start", before)
-	}
-	running, err := startNode(context.Background(), &options, io.Discard, io.Discard)
-	if err == nil {
-		running.stop()
-		t.Fatal("the node started on a taken address")
-	}
-	if left := captureGoroutines(); left != 0 {
-		t.Fatalf("%d capture publisher goroutines left running after the failed start (%v)",
-			left, err)
+	for _, test := range []struct {
+		name   string
+		change func(o *serveOptions)
+	}{
+		{"protocol address taken", func(o *serveOptions) { o.address = taken.Addr().String() }},
+		{"API address taken", func(o *serveOptions) { o.api.address = taken.Addr().String() }},
+	} {
+		options := defaultServeOptions()
+		options.data, options.address = t.TempDir(), testport.Address(t)
+		options.logLevel, options.accountsCapacity, options.transfersCapacity = "error", 1024,
+			1<<12
+		options.placement.Shards = 2
+		options.capture.url = nats.ClientURL()
+		test.change(&options)
+		if before := captureGoroutines(); before != 0 {
+			t.Fatalf("%s: %d capture goroutines before the start", test.name, before)
+		}
+		running, err := startNode(context.Background(), &options, io.Discard, io.Discard)
+		if err == nil {
+			running.stop()
+			t.Fatalf("%s: the node started", test.name)
+		}
+		if left := captureGoroutines(); left != 0 {
+			t.Fatalf("%s: %d capture publisher goroutines left running after the failed "+
+				"start (%v)", test.name, left, err)
+		}
+		if options.address != taken.Addr().String() {
+			free, err := net.Listen("tcp", options.address)
+			if err != nil {
+				t.Fatalf("%s: the protocol server still holds %s after the failed start: %v",
+					test.name, options.address, err)
+			}
+			free.Close()
+		}
 	}
 }
 

@@ -332,6 +332,11 @@ func startNode(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) (
 		replier = api.NewReplier(replier, running.api)
 		if err := running.api.Start(); err != nil {
 			closeCaptures(running.captures)
+			// The protocol server is running by now: stop it, or its event loops and
+			// listener outlive the failed start (an in-process caller, bench --embedded).
+			stopping, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			err = errors.Join(err, running.server.Shutdown(stopping))
+			cancel()
 			groups.Close()
 			return nil, err
 		}
