@@ -167,14 +167,21 @@ func (n *captureShardsNode) stop() {
 	n.running = nil
 }
 
-// transfer sends one transfer and requires status.
+// transfer sends one transfer on ledger 1 and requires status.
 func (n *captureShardsNode) transfer(id, debit, credit uint64, status model.Status) {
+	n.t.Helper()
+	n.transferOn(1, id, debit, credit, status)
+}
+
+// transferOn sends one transfer of amount 1 on ledger and requires status.
+func (n *captureShardsNode) transferOn(ledger uint32, id, debit, credit uint64,
+	status model.Status) {
 	n.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	results, err := n.client.CreateTransfers(ctx, []model.Transfer{{ID: model.U128(id),
 		DebitAccountID: model.U128(debit), CreditAccountID: model.U128(credit),
-		Amount: model.U128(1), Ledger: 1, Code: 1}})
+		Amount: model.U128(1), Ledger: ledger, Code: 1}})
 	if err != nil || len(results) != 1 || results[0].Status != status {
 		n.t.Fatalf("transfer %d (%d → %d): %v %+v, want %s", id, debit, credit, err, results,
 			status)
@@ -210,23 +217,24 @@ func awaitStreams(t *testing.T, url string, want [2][]capturedName) {
 	}
 }
 
-// sagaEvents are the events of one cross-shard transfer id (amount 1, ledger 1) from
+// sagaEvents are the events of one cross-shard transfer id (amount 1) on ledger from
 // debit shard from to credit shard to, the saga's seq-th on from: on the debit shard its
 // pending step 1 into the pair's settlement account and the step 3 that posts it (or
 // voids it when the credit shard refused); on the credit shard, when it accepted, the
 // transfer C out of the settlement account. The pair's settlement account is created on
-// each side by the first saga that needs it (newPair).
-func sagaEvents(id uint64, from, to uint16, seq uint64, accepted, newPair bool) (
-	debitSide, creditSide, debitFinish []capturedName) {
-	settlement := saga.SettlementAccountID(from, to, 1).String()
+// each side by the first saga that needs it (newPair), on the credit shard even when it
+// refuses the credit.
+func sagaEvents(ledger uint32, id uint64, from, to uint16, seq uint64, accepted,
+	newPair bool) (debitSide, creditSide, debitFinish []capturedName) {
+	settlement := saga.SettlementAccountID(from, to, ledger).String()
 	if newPair {
 		debitSide = append(debitSide, capturedName{"account_created", settlement})
 	}
 	debitSide = append(debitSide, capturedName{"transfer_created", fmt.Sprint(id)})
+	if newPair {
+		creditSide = append(creditSide, capturedName{"account_created", settlement})
+	}
 	if accepted {
-		if newPair {
-			creditSide = append(creditSide, capturedName{"account_created", settlement})
-		}
 		creditSide = append(creditSide, capturedName{"transfer_created",
 			saga.CreditTransferID(from, seq).String()})
 		debitFinish = []capturedName{{"transfer_posted", saga.PostTransferID(to, seq).String()}}
@@ -272,8 +280,8 @@ func TestCaptureEveryShard(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	accounts := []model.Account{{ID: model.U128(1), Ledger: 1, Code: 1},
-		{ID: model.U128(2), Ledger: 1, Code: 1}, {ID: model.U128(100), Ledger: 1, Code: 1},
-		{ID: model.U128(101), Ledger: 1, Code: 1}}
+		{ID: model.U128(2), Ledger: 1, Code: 1}, {ID: model.U128(3), Ledger: 2, Code: 1},
+		{ID: model.U128(100), Ledger: 1, Code: 1}, {ID: model.U128(101), Ledger: 1, Code: 1}}
 	if results, err := n.client.CreateAccounts(ctx, accounts); err != nil ||
 		slices.ContainsFunc(results, func(r model.EventResult) bool { return r.Status != model.StatusOK }) {
 		t.Fatalf("accounts: %v %+v", err, results)
@@ -282,7 +290,8 @@ func TestCaptureEveryShard(t *testing.T) {
 	add := func(shardIndex int, names ...capturedName) {
 		want[shardIndex] = append(want[shardIndex], names...)
 	}
-	add(0, capturedName{"account_created", "1"}, capturedName{"account_created", "2"})
+	add(0, capturedName{"account_created", "1"}, capturedName{"account_created", "2"},
+		capturedName{"account_created", "3"})
 	add(1, capturedName{"account_created", "100"}, capturedName{"account_created", "101"})
 	local := func(id, debit, credit uint64, shardIndex int) {
 		n.transfer(id, debit, credit, model.StatusOK)
@@ -290,14 +299,18 @@ func TestCaptureEveryShard(t *testing.T) {
 	}
 	// cross sends a cross-shard transfer and adds its saga's events: the reply comes once
 	// step 3 is final, so every step is in its shard's log by then.
-	cross := func(id, debit, credit uint64, from, to uint16, seq uint64, status model.Status,
-		newPair bool) {
-		n.transfer(id, debit, credit, status)
-		debitSide, creditSide, finish := sagaEvents(id, from, to, seq,
+	crossOn := func(ledger uint32, id, debit, credit uint64, from, to uint16, seq uint64,
+		status model.Status, newPair bool) {
+		n.transferOn(ledger, id, debit, credit, status)
+		debitSide, creditSide, finish := sagaEvents(ledger, id, from, to, seq,
 			status == model.StatusOK, newPair)
 		add(int(from), debitSide...)
 		add(int(to), creditSide...)
 		add(int(from), finish...)
+	}
+	cross := func(id, debit, credit uint64, from, to uint16, seq uint64, status model.Status,
+		newPair bool) {
+		crossOn(1, id, debit, credit, from, to, seq, status, newPair)
 	}
 	local(10, 1, 2, 0)
 	local(11, 100, 101, 1)
@@ -305,6 +318,8 @@ func TestCaptureEveryShard(t *testing.T) {
 	cross(13, 101, 2, 1, 0, 1, model.StatusOK, true)
 	cross(14, 2, 150, 0, 1, 2, model.StatusCreditAccountNotFound, false) // Voided on shard 0.
 	cross(15, 2, 101, 0, 1, 3, model.StatusOK, false)
+	// The first saga on ledger 2 is refused: both sides still create the pair's account.
+	crossOn(2, 16, 3, 150, 0, 1, 4, model.StatusCreditAccountNotFound, true)
 	awaitStreams(t, url, want)
 	checkSagaContents(t, url)
 
@@ -330,7 +345,7 @@ func TestCaptureEveryShard(t *testing.T) {
 	// Shard 1's stream stops capturing its subjects: publishes there find no stream.
 	updateSubjects(t, url, "SEQUENT_1", "blocked.1.>")
 	local(30, 100, 101, 1)
-	cross(31, 1, 101, 0, 1, 4, model.StatusOK, false)
+	cross(31, 1, 101, 0, 1, 5, model.StatusOK, false)
 	local(32, 1, 2, 0)
 	deadline := time.Now().Add(captureShardsWait)
 	for {
