@@ -25,7 +25,7 @@ func addCaptureFlags(flags *pflag.FlagSet, o *captureOptions) {
 	flags.StringVar(&o.stream, "cdc-stream", capture.StreamDefault, "JetStream stream base name: shard N publishes to NAME_N (created if missing: file storage, 2 min duplicate window)")
 	flags.StringVar(&o.subjectPrefix, "cdc-subject-prefix", capture.SubjectPrefixDefault, "first token of every capture subject")
 	flags.DurationVar(&o.lagWarning, "cdc-lag-warning", capture.LagWarningDefault, "capture lagging longer than this is a /healthz problem")
-	flags.Int64Var(&o.retainBytes, "cdc-retain-bytes", shard.LogHoldBytesMaxDefault, "log kept for a lagging capture; beyond it segments are retired anyway and capture publishes a capture_gap message")
+	flags.Int64Var(&o.retainBytes, "cdc-retain-bytes", shard.LogHoldBytesMaxDefault, "log kept for a lagging capture, in each shard (a node of N shards may hold N times this); beyond it segments are retired anyway and capture publishes a capture_gap message")
 }
 
 // validate refuses capture settings that would be ignored (any --cdc-* without
@@ -49,20 +49,44 @@ func (o *captureOptions) validate(problem func(string, ...any)) {
 	}
 }
 
-// start creates the node's capture (nil when --cdc-nats is empty) and hooks it to the
-// shard's release; it publishes only while the node is primary. A node has one shard
-// when capture runs (startNode refuses --cdc-nats with several: not built).
+// start creates the node's captures, one per shard (none when --cdc-nats is empty), each
+// hooked to its own shard's release and publishing to its own stream <stream>_<shard>:
+// every shard has its own ops, log, snapshots and machine, so each capture rebuilds,
+// resumes and holds its shard's log on its own, and a stream that refuses or lags holds
+// up only its own shard's capture (a capture never blocks its shard: Consume drops into
+// a rebuild). RecoveredOp is left to its default, the shard's log's last op when New
+// runs (before the shard starts), which is that shard's recovered op. Each publishes only
+// while its shard is primary; roles change for every shard together (failover is
+// node-wide), and each capture reads its own shard's role and epoch. Call it before the
+// shards start (AddConsumer requires it).
 func (o *captureOptions) start(node *replication.Node, config replication.NodeConfig,
-	logger *slog.Logger) *capture.Capture {
+	logger *slog.Logger) []*capture.Capture {
 	if o.url == "" {
 		return nil
 	}
-	s := node.Shard()
-	c := capture.New(capture.Config{URL: o.url, Stream: o.stream, SubjectPrefix: o.subjectPrefix,
-		LagWarning: o.lagWarning, Log: node.Log(), SnapshotDir: config.Groups[0].SnapshotDir,
-		Machine: config.Groups[0].Machine, Released: s.Released,
-		Serving: func() bool { return s.Role() == shard.RolePrimary }, Epoch: s.Epoch, Logger: logger})
-	s.AddConsumer(c, c)
-	c.Start()
-	return c
+	groups := node.Groups()
+	captures := make([]*capture.Capture, 0, len(groups))
+	for _, group := range groups {
+		s, index := group.Shard(), group.Index()
+		c := capture.New(capture.Config{URL: o.url, Stream: o.stream,
+			SubjectPrefix: o.subjectPrefix, Shard: uint32(index), LagWarning: o.lagWarning,
+			Log: group.Log(), SnapshotDir: config.Groups[index].SnapshotDir,
+			Machine: config.Groups[index].Machine, Released: s.Released,
+			Serving: func() bool { return s.Role() == shard.RolePrimary }, Epoch: s.Epoch,
+			Logger: logger})
+		s.AddConsumer(c, c)
+		captures = append(captures, c)
+	}
+	for _, c := range captures {
+		c.Start()
+	}
+	return captures
+}
+
+// closeCaptures stops every capture (what they have not published stays in their
+// shards' logs for the next start).
+func closeCaptures(captures []*capture.Capture) {
+	for _, c := range captures {
+		c.Close()
+	}
 }

@@ -5,6 +5,11 @@
 // This package only parses flags and environment variables, wires packages together and
 // prints; anything worth testing lives in a package.
 //
+// serve owns what it starts and stops it: the node's shard groups, the protocol and HTTP
+// servers, and with --cdc-nats one change capture per shard (each a publisher goroutine
+// and a NATS connection, started before the shards and closed on every failed start and
+// on shutdown).
+//
 // The binary is built without profile-guided optimisation: tools/pgo/regenerate.sh writes
 // a profile as default.pgo here, which go build would then use by itself; it was
 // measured in session 38 and not committed (README, "Profile-guided build").

@@ -211,9 +211,9 @@ func (r *runningNode) latencyHistograms() map[string]*hdrhistogram.Snapshot {
 
 }
 
-// streamsSnapshot adds the outbound streams of every shard (market data has one feed per
-// shard; capture follows shard 0, the only shard it runs on) and capture's state and
-// problem.
+// streamsSnapshot adds the outbound streams of every shard (market data and capture run
+// one per shard) and each shard's capture state and lag problem (naming the shard on a
+// node of several).
 func (r *runningNode) streamsSnapshot(snapshot *ops.Snapshot) {
 	snapshot.Streams = []ops.StreamStats{}
 	for _, group := range r.groups.Groups() {
@@ -223,19 +223,29 @@ func (r *runningNode) streamsSnapshot(snapshot *ops.Snapshot) {
 				Buffered: c.Buffered, BufferMax: c.BufferMax, FellBehind: c.FellBehind})
 		}
 	}
-	if r.capture == nil {
+	if len(r.captures) == 0 {
 		return
 	}
-	c := r.capture.Stats()
-	snapshot.Capture = &ops.CaptureStats{Stream: c.Stream, Connected: c.Connected,
-		Publishing: c.Publishing, PublishedOp: c.PublishedOp, StreamSequence: c.StreamSequence,
-		LagOps: c.LagOps, LagSeconds: c.LagSeconds, Lagging: c.Lagging, Published: c.Published,
-		Rebuilds: c.Rebuilds, Gaps: c.Gaps, Superseded: c.Superseded, LastError: c.LastError}
-	if c.Lagging {
-		snapshot.Problems = append(snapshot.Problems, ops.Problem{Code: ops.ProblemCaptureLagging,
-			Detail: fmt.Sprintf("%d ops (%.0f s) not yet in %s: %s", c.LagOps, c.LagSeconds,
-				c.Stream, c.LastError)})
+	snapshot.Captures = make([]ops.CaptureStats, 0, len(r.captures))
+	for index, capture := range r.captures {
+		c := capture.Stats()
+		snapshot.Captures = append(snapshot.Captures, ops.CaptureStats{Shard: uint32(index),
+			Stream: c.Stream, Connected: c.Connected, Publishing: c.Publishing,
+			PublishedOp: c.PublishedOp, StreamSequence: c.StreamSequence, LagOps: c.LagOps,
+			LagSeconds: c.LagSeconds, Lagging: c.Lagging, Published: c.Published,
+			Rebuilds: c.Rebuilds, Gaps: c.Gaps, Superseded: c.Superseded,
+			LastError: c.LastError})
+		if c.Lagging {
+			detail := fmt.Sprintf("%d ops (%.0f s) not yet in %s: %s", c.LagOps, c.LagSeconds,
+				c.Stream, c.LastError)
+			if len(r.captures) > 1 {
+				detail = fmt.Sprintf("shard %d: %s", index, detail)
+			}
+			snapshot.Problems = append(snapshot.Problems,
+				ops.Problem{Code: ops.ProblemCaptureLagging, Detail: detail})
+		}
 	}
+	snapshot.Capture = &snapshot.Captures[0]
 }
 
 // quantiles converts a shard summary; the sum (which a Prometheus summary needs for a

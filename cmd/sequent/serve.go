@@ -245,11 +245,12 @@ type runningNode struct {
 	node    *node.Node        // The shards, their router, the outputs.
 	groups  *replication.Node // The shard groups: logs, replication, roles.
 	server  *netio.Server
-	api     *api.Server      // Nil when --api is "".
-	ops     *ops.Server      // Nil when --http is "".
-	capture *capture.Capture // Nil without --cdc-nats.
+	api     *api.Server // Nil when --api is "".
+	ops     *ops.Server // Nil when --http is "".
 	keyring *netio.Keyring
 	logger  *slog.Logger
+	// captures are change capture, one per shard in shard order (none without --cdc-nats).
+	captures []*capture.Capture
 	// processors is GOMAXPROCS as serve left it (raiseProcessors); 0 when not set by serve.
 	processors int
 	opsState
@@ -266,12 +267,6 @@ func startNode(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) (
 	placement, err := o.shardMap(layout)
 	if err != nil {
 		return nil, usageError{err}
-	}
-	if o.capture.url != "" && placement.Shards > 1 {
-		// Capture publishes one shard's events with that shard's ops; a node of several
-		// would need one stream position per shard (not built).
-		return nil, usageError{fmt.Errorf("--cdc-nats: change capture of a node of %d shards "+
-			"is not built (one shard only)", placement.Shards)}
 	}
 	nodeConfig, err := o.nodeConfig(logger, layout, placement) // Flags first: nothing is created on a usage error.
 	if err != nil {
@@ -325,11 +320,9 @@ func startNode(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) (
 	for _, group := range groups.Groups() { // Each shard's feed follows its release.
 		group.Shard().AddConsumer(running.server.MarketDataOf(int(group.Index())), nil)
 	}
-	running.capture = o.capture.start(groups, nodeConfig, logger)
+	running.captures = o.capture.start(groups, nodeConfig, logger)
 	if err := running.server.Start(); err != nil {
-		if running.capture != nil {
-			running.capture.Close()
-		}
+		closeCaptures(running.captures)
 		groups.Close()
 		return nil, err
 	}
@@ -337,9 +330,12 @@ func startNode(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) (
 	if running.api != nil {
 		replier = api.NewReplier(replier, running.api)
 		if err := running.api.Start(); err != nil {
-			if running.capture != nil {
-				running.capture.Close()
-			}
+			closeCaptures(running.captures)
+			// The protocol server is running by now: stop it, or its event loops and
+			// listener outlive the failed start (an in-process caller, bench --embedded).
+			stopping, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			err = errors.Join(err, running.server.Shutdown(stopping))
+			cancel()
 			groups.Close()
 			return nil, err
 		}
@@ -426,9 +422,7 @@ func (r *runningNode) stop() error {
 		apiErr = r.api.Shutdown(shutdown)
 	}
 	serverErr := r.server.Shutdown(shutdown)
-	if r.capture != nil {
-		r.capture.Close() // What it has not published stays in the log for the next start.
-	}
+	closeCaptures(r.captures) // What they have not published stays in the logs.
 	nodeErr := r.node.Close()
 	errs := []error{opsErr, apiErr, serverErr, nodeErr}
 	for _, s := range r.groups.Shards() {

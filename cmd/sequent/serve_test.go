@@ -151,6 +151,9 @@ func TestServeRefusesMeaninglessFlags(t *testing.T) {
 		{"capture", func(o *serveOptions) {
 			o.capture.url, o.capture.stream, o.capture.subjectPrefix = "nats://127.0.0.1:9", "CDC-1", "acme.ledger"
 		}},
+		{"capture of several shards", func(o *serveOptions) {
+			o.capture.url, o.placement.Shards = "nats://127.0.0.1:9", 2
+		}},
 	} {
 		o := base()
 		good.change(o)
@@ -195,9 +198,14 @@ func TestServeRefusesMeaninglessFlags(t *testing.T) {
 			"--login-attempts-per-minute -1"},
 		{"login attempts 0", func(o *serveOptions) { o.loginAttempts = 0 },
 			"--login-attempts-per-minute 0"},
-		{"capture of several shards", func(o *serveOptions) {
-			o.capture.url, o.placement.Shards = "nats://127.0.0.1:9", 2
-		}, "--cdc-nats with --shards 2"},
+		// A node of several shards captures every shard (one stream each); the names are
+		// still checked, for every shard's stream alike.
+		{"capture names of several shards", func(o *serveOptions) {
+			o.capture.url, o.capture.stream, o.placement.Shards = "nats://127.0.0.1:9", "CDC.1", 2
+		}, "--cdc-stream or --cdc-subject-prefix"},
+		{"capture settings without capture, several shards", func(o *serveOptions) {
+			o.capture.retainBytes, o.placement.Shards = 1<<20, 2
+		}, "need --cdc-nats"},
 		{"async alone", func(o *serveOptions) { o.replicationMode = "async" }, "async without replication"},
 		{"mode unknown", func(o *serveOptions) { o.replicationMode = "semi" }, "want sync or async"},
 		{"key alone", func(o *serveOptions) { o.replicationKey = "k" }, "--replication-key without replication"},

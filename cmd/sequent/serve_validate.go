@@ -49,13 +49,6 @@ func (o *serveOptions) validate() error {
 	o.validateReplication(problem, replicated)
 	o.validateNetwork(problem)
 	o.capture.validate(problem)
-	if o.capture.url != "" && o.placement.Shards > 1 {
-		// Capture publishes one shard's events by that shard's ops; a node of several
-		// would need a stream position per shard (not built). startNode also refuses a
-		// directory whose recorded map has several shards.
-		problem("--cdc-nats with --shards %d: change capture of a node of several shards is "+
-			"not built", o.placement.Shards)
-	}
 	return errors.Join(problems...)
 }
 

@@ -13,10 +13,11 @@
 // deterministic), this in-process runtime over N core/shard.Shard, a deterministic
 // simulation and a property test; `sequent serve --shards N` serves a Node behind netio,
 // replication ships the node's N logs as one group with one epoch, and /v1/status, the
-// metrics, `wal inspect|verify`, `sequent reconcile`, drill and bench cover every shard,
-// and market data has one feed per shard (netio, each a consumer of its shard's release).
-// Not built on several shards (the README's "Shards" says why): change capture,
-// settlement netting and conversion across shards, and shards on several machines.
+// metrics, `wal inspect|verify`, `sequent reconcile`, drill, bench and change capture (a
+// stream per shard) cover every shard, and market data has one feed per shard (netio, each
+// a consumer of its shard's release). Not built on several shards (the README's "Shards"
+// says why): settlement netting and conversion across shards, and shards on several
+// machines.
 //
 // # Shape
 //

@@ -28,7 +28,7 @@ type Config struct {
 	URL           string // NATS server URL(s), comma-separated.
 	Stream        string // Stream base name; the shard's stream is <Stream>_<shard>.
 	SubjectPrefix string // Subjects are <prefix>.<shard>.… (see appendSubject).
-	Shard         uint32 // The shard captured (0 while a process is one shard).
+	Shard         uint32 // The shard captured (a node of several runs a Capture per shard).
 	// Duplicates is the stream's duplicate window (set when capture creates the stream).
 	Duplicates time.Duration
 	// QueueEventsMax bounds the events waiting between the release and the publisher;

@@ -142,6 +142,17 @@
 // `sequent.*.ledger.*.*.42.*` and `sequent.*.ledger.*.*.*.42` together are every event of
 // account 42. Shard N publishes to the stream <name>_N capturing <prefix>.N.>.
 //
+// # A node of several shards
+//
+// A Capture is one shard's: its stream, its position, its log, snapshots and machine for
+// rebuilds, its log hold. A node of N shards runs N of them (cmd/sequent), each on its
+// own shard's release, with nothing shared but the NATS URL and names: one whose stream
+// refuses or lags never delays another, and none delays its shard (Consume drops into a
+// rebuild). Nothing orders events across shards: each stream is in its shard's op order,
+// and a cross-shard transfer shows as its saga's steps in the streams of both shards (the
+// README's "A node of several shards" lists them). Ids begin with the shard, so they are
+// unique across a node's streams.
+//
 // # Goroutines
 //
 // Consume: the shard's sequencer. Everything else (NATS, rebuilds): one publisher

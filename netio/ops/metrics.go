@@ -392,11 +392,15 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 		c.collectShard(ch, &snapshot.Shards[i])
 	}
 	for i := range snapshot.Streams {
-		collect(ch, c.streams, &snapshot.Streams[i], snapshot.Streams[i].Name,
-			strconv.FormatUint(uint64(snapshot.Streams[i].Shard), 10))
+		stream := &snapshot.Streams[i]
+		collect(ch, c.streams, stream, stream.Name, strconv.FormatUint(uint64(stream.Shard), 10))
 	}
-	if snapshot.Capture != nil {
-		collect(ch, c.capture, snapshot.Capture)
+	captures := snapshot.Captures
+	if len(captures) == 0 && snapshot.Capture != nil {
+		captures = []CaptureStats{*snapshot.Capture} // A source that fills Capture only.
+	}
+	for i := range captures {
+		collect(ch, c.capture, &captures[i], strconv.FormatUint(uint64(captures[i].Shard), 10))
 	}
 	for operation, quantiles := range snapshot.RequestLatencyUs {
 		distribution(ch, &c.latency, &quantiles, operation)

@@ -44,8 +44,11 @@ type Snapshot struct {
 	Problems []Problem `json:"problems"`
 	// Streams are the outbound streams fed from the release (streams.go).
 	Streams []StreamStats `json:"streams"`
-	// Capture is change capture into JetStream, when configured.
+	// Capture is shard 0's change capture into JetStream, when configured (the only one
+	// of a node of one shard; kept for readers written before Captures).
 	Capture *CaptureStats `json:"capture,omitempty"`
+	// Captures is every shard's change capture, in shard order, when configured.
+	Captures []CaptureStats `json:"captures,omitempty"`
 }
 
 // Role names, as Snapshot.Role carries them (shard.Role's String).

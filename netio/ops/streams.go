@@ -1,7 +1,8 @@
 package ops
 
 // StreamStats is one outbound stream fed from a shard's release (market data, change
-// capture): how far it has got and how much it holds.
+// capture): how far it has got and how much it holds. Name and Shard together name it: a
+// node of several shards has a market-data and a capture stream per shard.
 type StreamStats struct {
 	Name       string `json:"name"`
 	Shard      uint32 `json:"shard"`       // The shard whose release it follows.
@@ -12,8 +13,9 @@ type StreamStats struct {
 	FellBehind uint64 `json:"fell_behind"` // Times the buffer overflowed.
 }
 
-// CaptureStats is change capture into JetStream (`serve --cdc-nats`).
+// CaptureStats is change capture into JetStream (`serve --cdc-nats`) of one shard.
 type CaptureStats struct {
+	Shard          uint32  `json:"shard"` // The shard captured (its stream is <base>_<shard>).
 	Stream         string  `json:"stream"`
 	Connected      bool    `json:"connected"`
 	Publishing     bool    `json:"publishing"` // Only the primary publishes.
@@ -31,7 +33,8 @@ type CaptureStats struct {
 
 // ProblemCaptureLagging: change capture has not published everything released for
 // longer than its warning threshold (JetStream down or slow); Sequent keeps serving and
-// capture catches up from the log when it can.
+// capture catches up from the log when it can. One problem per lagging shard; on a node
+// of several shards its detail starts with "shard N: ".
 const ProblemCaptureLagging = "capture_lagging"
 
 func streamDefinitions() []metricDefinition[StreamStats] {
@@ -50,20 +53,21 @@ func streamDefinitions() []metricDefinition[StreamStats] {
 
 func captureDefinitions() []metricDefinition[CaptureStats] {
 	type c = CaptureStats
+	l := shardLabels // Every capture series names its shard, as per-shard metrics do.
 	return []metricDefinition[CaptureStats]{
 		gauge("sequent_capture_connected", "1 when change capture is connected to NATS.",
-			noLabels, func(x *c) float64 { return boolean(x.Connected) }),
+			l, func(x *c) float64 { return boolean(x.Connected) }),
 		gauge("sequent_capture_lag_seconds", "Age of the oldest released event not yet in the capture stream (at most; 0 when current; the primary only).",
-			noLabels, func(x *c) float64 { return x.LagSeconds }),
+			l, func(x *c) float64 { return x.LagSeconds }),
 		gauge("sequent_capture_lag_ops", "Ops released but not yet in the capture stream.",
-			noLabels, func(x *c) float64 { return float64(x.LagOps) }),
+			l, func(x *c) float64 { return float64(x.LagOps) }),
 		counter("sequent_capture_published_total", "Events published to the capture stream.",
-			noLabels, func(x *c) float64 { return float64(x.Published) }),
+			l, func(x *c) float64 { return float64(x.Published) }),
 		counter("sequent_capture_rebuilds_total", "Times capture rebuilt missed events from the log.",
-			noLabels, func(x *c) float64 { return float64(x.Rebuilds) }),
+			l, func(x *c) float64 { return float64(x.Rebuilds) }),
 		counter("sequent_capture_gaps_total", "capture_gap messages: events lost because their log was retired or the stream lost its last message.",
-			noLabels, func(x *c) float64 { return float64(x.Gaps) }),
+			l, func(x *c) float64 { return float64(x.Gaps) }),
 		counter("sequent_capture_superseded_total", "capture_superseded messages: published events of a history a failover discarded (async mode), replaced by this node's.",
-			noLabels, func(x *c) float64 { return float64(x.Superseded) }),
+			l, func(x *c) float64 { return float64(x.Superseded) }),
 	}
 }
