@@ -300,8 +300,9 @@ func (w *worker) send(ctx context.Context, intendedNs int64, measured bool) {
 // re-encoded as a reply body so that settling is the same as for a request. The results
 // and the reply body are the caller's own buffers, reused by every call (the body is
 // settled before the next call): a caller allocates nothing per call, as an application
-// calling CreateTransfersInto can (with one allocation per call each, 512 callers'
-// garbage was a load of its own on the server sharing the process and the 2 cores).
+// calling CreateTransfersInto can. The two allocations per call this saves were CPU the
+// server, in the same process with --embedded and on the same cores, went without
+// (README, issue 15, session 40).
 func (w *worker) callTransfers(ctx context.Context, body []byte) outcome {
 	count := len(body) / model.TransferSize
 	transfers, results := w.transfers[:count], w.results[:count]
