@@ -52,7 +52,9 @@
 // shared requests (client.Config.CoalesceEventsMax; Config.CoalesceEventsMax -1 turns
 // that off, for comparison). A caller is a worker with one slot whose send is the
 // blocking call; the report's "requests" are calls and their latency is per call. The
-// callers of one connection share that connection's recorder (its histograms).
+// callers of one connection share that connection's recorder (its histograms). A caller
+// calls client.CreateTransfersInto with a results slice of its own and settles from a
+// reply buffer of its own, so that in steady state it allocates nothing per call.
 //
 // # Wire driver
 //
@@ -102,6 +104,11 @@
 // buffer is bounded (limits.go).
 //
 // # Outputs
+//
+// The report also gives the CPU time of the load (cpu.go): the process's own (getrusage),
+// per event sent, and the machine's idle share (/proc/stat), read when the load starts
+// and once every worker has returned, so that runs on a shared machine compare by CPU
+// per event and show whether the machine had cores to spare.
 //
 // Run returns a Result: the Report (JSON field names are the README's reference) and
 // the total per-request and per-event histograms. WriteText prints the report for

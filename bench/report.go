@@ -60,6 +60,7 @@ type Report struct {
 
 	ServerStatus *ServerStatus `json:"server_status,omitempty"`
 	LoadAverage  *LoadAverage  `json:"load_average,omitempty"`
+	CPU          *LoadCPU      `json:"cpu,omitempty"`
 	Machine      Machine       `json:"machine"`
 }
 
@@ -277,6 +278,14 @@ func WriteText(w io.Writer, report *Report) {
 	if l := report.LoadAverage; l != nil {
 		fmt.Fprintf(w, "load average (1, 5, 15 min): %.2f %.2f %.2f at start, %.2f %.2f %.2f "+
 			"at end\n", l.Start[0], l.Start[1], l.Start[2], l.End[0], l.End[1], l.End[2])
+	}
+	if c := report.CPU; c != nil {
+		fmt.Fprintf(w, "cpu over the load: this process %.2f s (%s per event sent)", c.ProcessS,
+			formatNs(int64(c.ProcessNsPerEvent)))
+		if c.MachineIdleShare != nil {
+			fmt.Fprintf(w, ", machine idle %.0f%%", *c.MachineIdleShare*100)
+		}
+		fmt.Fprintln(w)
 	}
 }
 

@@ -34,6 +34,8 @@ type run struct {
 	zipf         *zipfTable        // ChoiceZipf with skew < 1.
 	expected     *expectedBalances // Transfer workloads: the balances' expected movement.
 	start        time.Time         // Start of the load (run time 0).
+	cpuStart     cpuMark           // CPU counters at the start of the load (LoadCPU).
+	cpuEnd       cpuMark           // And once every worker returned.
 	warmupEndNs  int64             // Run time at which measuring starts.
 	endNs        int64             // Run time at which sending stops (MaxInt64: by count).
 	nsPerRequest float64           // Open loop: intended spacing over all connections.
@@ -151,6 +153,7 @@ func Run(ctx context.Context, config Config) (*Result, error) {
 	total := collected.total
 	report := r.report(workers, total)
 	report.LoadAverage = loadAverages(loadBefore, readLoadAverage())
+	report.CPU = loadCPU(r.cpuStart, r.cpuEnd, total.eventsSent+total.warmEvents)
 	report.MarketData = r.marketData.report()
 	verifyContext, cancel := context.WithTimeout(context.WithoutCancel(ctx), verifyTimeout)
 	defer cancel()
@@ -218,6 +221,7 @@ func (r *run) load(ctx context.Context, clients []*client.Client,
 		workers[i] = newWorker(i, r, clients[connection], recorders[connection])
 	}
 	collector := newCollector(r, recorders)
+	r.cpuStart = readCPUMark()
 	r.start = time.Now()
 	if r.marketData != nil {
 		r.marketData.started.Store(true)
@@ -240,6 +244,7 @@ func (r *run) load(ctx context.Context, clients []*client.Client,
 		})
 	}
 	group.Wait()
+	r.cpuEnd = readCPUMark()
 	close(stop)
 	<-stopped
 	return workers, collector, errors.Join(failures...)

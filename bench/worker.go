@@ -43,8 +43,10 @@ type worker struct {
 	recorder *recorder     // Where completions are measured (shared by a connection's callers).
 	kinds    kindSelection // Picks each request's workload.
 
-	transfers []model.Transfer // Callers mode: the call's transfers (decoded from body).
-	accounted uint64           // Transfers applied to the expected balances, not yet counted there.
+	transfers []model.Transfer    // Callers mode: the call's transfers (decoded from body).
+	results   []model.EventResult // Callers mode: their results (CreateTransfersInto).
+	reply     []byte              // Callers mode: the results encoded as a reply body.
+	accounted uint64              // Transfers applied to the expected balances, not yet counted there.
 }
 
 // recorder holds what its workers measured since the collector's last swap: one per
@@ -94,6 +96,8 @@ func newWorker(index int, r *run, c *client.Client, rec *recorder) *worker {
 		kinds: newKindSelection(config.Mix)}
 	if config.Callers > 0 {
 		w.transfers = make([]model.Transfer, config.Events)
+		w.results = make([]model.EventResult, config.Events)
+		w.reply = make([]byte, config.Events*model.EventResultSize)
 	}
 	w.body = make([]byte, config.Events*w.eventBytesMax())
 	for i := range w.slots {
@@ -293,17 +297,22 @@ func (w *worker) send(ctx context.Context, intendedNs int64, measured bool) {
 
 // callTransfers is the callers mode's request: one blocking CreateTransfers call with
 // the slot's transfers (the client may merge it with other callers'), its results
-// re-encoded as a reply body so that settling is the same as for a request.
+// re-encoded as a reply body so that settling is the same as for a request. The results
+// and the reply body are the caller's own buffers, reused by every call (the body is
+// settled before the next call): a caller allocates nothing per call, as an application
+// calling CreateTransfersInto can. The two allocations per call this saves were CPU the
+// server, in the same process with --embedded and on the same cores, went without
+// (README, issue 15, session 40).
 func (w *worker) callTransfers(ctx context.Context, body []byte) outcome {
-	transfers := w.transfers[:len(body)/model.TransferSize]
+	count := len(body) / model.TransferSize
+	transfers, results := w.transfers[:count], w.results[:count]
 	for i := range transfers {
 		transfers[i].Decode(body[i*model.TransferSize:])
 	}
-	results, err := w.client.CreateTransfers(ctx, transfers)
-	if err != nil {
+	if err := w.client.CreateTransfersInto(ctx, transfers, results); err != nil {
 		return endedWith(err)
 	}
-	reply := make([]byte, len(results)*model.EventResultSize)
+	reply := w.reply[:count*model.EventResultSize]
 	for i := range results {
 		results[i].Encode(reply[i*model.EventResultSize:])
 	}

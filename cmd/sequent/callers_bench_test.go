@@ -39,21 +39,25 @@ const (
 // alternately, one per process (-bench 'CallersDurable/rejoin=off$', then =default).
 // context=cancelable passes the callers one context that can end, as sequent bench does
 // (the others pass context.Background(), which never ends): the shape of the client's
-// shared wait (netio/client coalesce.go, watchLocked).
+// shared wait (netio/client coalesce.go, watchLocked). results=into has each caller
+// reuse its results slice (client.CreateTransfersInto, as sequent bench's callers do)
+// instead of receiving a new one per call.
 func BenchmarkCallersDurable(b *testing.B) {
 	for _, shape := range []struct {
 		name       string
 		wait       time.Duration
 		cancelable bool
-	}{{"rejoin=off", -1, false}, {"rejoin=default", 0, false},
-		{"rejoin=default,context=cancelable", 0, true}} {
+		into       bool
+	}{{"rejoin=off", -1, false, false}, {"rejoin=default", 0, false, false},
+		{"rejoin=default,context=cancelable", 0, true, false},
+		{"rejoin=default,context=cancelable,results=into", 0, true, true}} {
 		b.Run(shape.name, func(b *testing.B) {
-			benchmarkCallersDurable(b, shape.wait, shape.cancelable)
+			benchmarkCallersDurable(b, shape.wait, shape.cancelable, shape.into)
 		})
 	}
 }
 
-func benchmarkCallersDurable(b *testing.B, rejoinWait time.Duration, cancelable bool) {
+func benchmarkCallersDurable(b *testing.B, rejoinWait time.Duration, cancelable, into bool) {
 	dir := b.TempDir()
 	dev, err := netio.GenerateDevKeys(node.Layout{Dir: dir}.KeysPath())
 	if err != nil {
@@ -97,6 +101,7 @@ func benchmarkCallersDurable(b *testing.B, rejoinWait time.Duration, cancelable 
 	for range callersBenchCallers {
 		group.Go(func() {
 			transfers := make([]model.Transfer, 1)
+			results := make([]model.EventResult, 1)
 			for {
 				n := next.Add(1)
 				if n > int64(b.N) {
@@ -107,7 +112,12 @@ func benchmarkCallersDurable(b *testing.B, rejoinWait time.Duration, cancelable 
 					DebitAccountID:  model.U128(debit + 1),
 					CreditAccountID: model.U128((debit+1)%callersBenchAccounts + 1),
 					Amount:          model.U128(1), Ledger: 1, Code: 1}
-				results, err := c.CreateTransfers(callers, transfers)
+				var err error
+				if into {
+					err = c.CreateTransfersInto(callers, transfers, results)
+				} else {
+					results, err = c.CreateTransfers(callers, transfers)
+				}
 				if err != nil || results[0].Status != model.StatusOK {
 					b.Errorf("transfer %d: %v %v", n, results, err)
 					return

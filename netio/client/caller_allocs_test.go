@@ -63,3 +63,66 @@ func TestMergedCallerAllocations(t *testing.T) {
 			allocations, allocationsMax)
 	}
 }
+
+// TestMergedCallerIntoAllocations: with CreateTransfersInto and a results slice the
+// caller reuses, a one-transfer call allocates nothing of its own: only its request's
+// three objects, shared by every caller merged into it (counted whole here, each request
+// carrying one caller). Also checks that the results land in the caller's slice and that
+// a slice of the wrong length sends nothing.
+func TestMergedCallerIntoAllocations(t *testing.T) {
+	c := newConnClient(&recordingConn{})
+	ctx := context.Background()
+	var stop atomic.Bool
+	answered := make(chan struct{})
+	result := make([]byte, model.EventResultSize)
+	(&model.EventResult{Timestamp: 7, Status: model.StatusOK}).Encode(result)
+	go func() {
+		defer close(answered)
+		for !stop.Load() {
+			c.mu.Lock()
+			var number uint64
+			for pendingNumber := range c.pending {
+				number = pendingNumber
+			}
+			c.mu.Unlock()
+			if number == 0 {
+				runtime.Gosched()
+				continue
+			}
+			c.complete(&wire.Frame{Kind: wire.KindReply,
+				Operation: model.OperationCreateTransfers, Number: number,
+				Status: uint32(model.StatusOK), Body: result}, c.generation)
+		}
+	}()
+	defer func() { stop.Store(true); <-answered }()
+	transfers := []model.Transfer{{ID: model.U128(1), DebitAccountID: model.U128(1),
+		CreditAccountID: model.U128(2), Amount: model.U128(1), Ledger: 1, Code: 1}}
+	if err := c.CreateTransfersInto(ctx, transfers, make([]model.EventResult, 2)); err == nil {
+		t.Fatal("two results' room for one transfer: no error")
+	}
+	c.mu.Lock()
+	numbered := c.next
+	c.mu.Unlock()
+	results := make([]model.EventResult, 1)
+	call := func() {
+		results[0] = model.EventResult{}
+		err := c.CreateTransfersInto(ctx, transfers, results)
+		if err != nil || results[0].Status != model.StatusOK || results[0].Timestamp != 7 {
+			t.Fatalf("results %v, error %v", results, err)
+		}
+	}
+	call()
+	c.mu.Lock()
+	if c.next != numbered+1 {
+		t.Errorf("numbers %d → %d: the refused call took one", numbered, c.next)
+	}
+	c.mu.Unlock()
+	for range 10 { // Fills the free lists (merged frames, pending map) first.
+		call()
+	}
+	const allocationsMax = 3 // The Call, its completion channel, the reply body's copy.
+	if allocations := testing.AllocsPerRun(200, call); allocations > allocationsMax {
+		t.Errorf("%v allocations per one-transfer call alone in its request, want at most %d",
+			allocations, allocationsMax)
+	}
+}

@@ -110,9 +110,13 @@
 // header passed to a function value escaped), and the CPU per call did not go down
 // (in process higher in 5 of 6 alternated rounds, inside the shared machine's spread;
 // README, issue 15, session 39); kept for the house rule (no allocation on hot paths),
-// guarded by TestMergedCallerAllocations. The bound of the shared wait was measured
-// first with a throwaway build whose wait ignored the context (not correct): CPU per
-// transfer 7–14% lower in 4 of 4 rounds, what the shared select cost.
+// guarded by TestMergedCallerAllocations. Session 40 took the last one, for callers that
+// pass their own results slice (CreateTransfersInto; TestMergedCallerIntoAllocations):
+// such a call allocates nothing of its own, only its share of its request's three
+// objects (the Call, its completion channel, the reply body's copy). The bound of the
+// shared wait was measured first with a throwaway build whose wait ignored the context
+// (not correct): CPU per transfer 7–14% lower in 4 of 4 rounds, what the shared select
+// cost.
 //
 // # Reconnects and exactly-once
 //

@@ -174,11 +174,27 @@ func (c *Client) CreateAccounts(ctx context.Context, accounts []model.Account) (
 func (c *Client) CreateTransfers(ctx context.Context, transfers []model.Transfer) (
 	[]model.EventResult, error) {
 	results := make([]model.EventResult, len(transfers))
-	if err := c.createTransfers(ctx, transfers, 0, model.EventResultSize,
-		func(i int, result []byte) { results[i].Decode(result) }); err != nil {
+	if err := c.CreateTransfersInto(ctx, transfers, results); err != nil {
 		return nil, err
 	}
 	return results, nil
+}
+
+// CreateTransfersInto is CreateTransfers with the results written into results, one per
+// transfer in order (len(results) must be len(transfers): otherwise nothing is sent and
+// the error says so). A caller that calls again and again (a gateway's handler, a load
+// generator's caller) passes the same slice each time and then allocates nothing of its
+// own per call: CreateTransfers' new results slice was the last allocation a merged
+// one-transfer call paid (TestMergedCallerAllocations). On an error the content of
+// results is undefined (some requests of a batch may have been answered).
+func (c *Client) CreateTransfersInto(ctx context.Context, transfers []model.Transfer,
+	results []model.EventResult) error {
+	if len(results) != len(transfers) {
+		return fmt.Errorf("client: room for %d results for %d transfers", len(results),
+			len(transfers))
+	}
+	return c.createTransfers(ctx, transfers, 0, model.EventResultSize,
+		func(i int, result []byte) { results[i].Decode(result) })
 }
 
 // CreateTransfersWithBalances is CreateTransfers with each result carrying both
