@@ -1,14 +1,9 @@
 package main
 
 import (
-	"context"
-	"io"
 	"strconv"
 	"strings"
 	"testing"
-
-	"sequent/core/node"
-	"sequent/netio"
 )
 
 // TestBenchClientOrderIDsIncreasing: `sequent bench --mix orders
@@ -17,19 +12,7 @@ import (
 // their ids climb across runs, so none is refused client_order_id_not_increasing. Then a
 // place of trader 0's trading account (1) under a low key is refused: the opt-in took.
 func TestBenchClientOrderIDsIncreasing(t *testing.T) {
-	dir := t.TempDir()
-	keys := node.Layout{Dir: dir}.KeysPath()
-	if _, err := netio.GenerateDevKeys(keys); err != nil {
-		t.Fatal(err)
-	}
-	options := defaultServeOptions()
-	options.data, options.address, options.logLevel = dir, "127.0.0.1:0", "error"
-	options.accountsCapacity, options.transfersCapacity = 1<<12, 1<<16
-	running, err := startNode(context.Background(), &options, io.Discard, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = running.stop() }()
+	running, keys := startDevNode(t, 1<<12, 1<<16)
 	common := []string{"--addr", running.server.Address(), "--keys", keys, "--http", ""}
 	for _, runID := range []uint64{1 << 40, 1 << 41} {
 		stdout, stderr, err := runBenchCommand(t, append([]string{"--json", "--quiet",

@@ -15,19 +15,7 @@ import (
 // place of that account under a lower key is refused with client_order_id_not_increasing,
 // while another trading account keeps accepting any unused key.
 func TestOrderPlaceClientOrderIDsIncreasing(t *testing.T) {
-	dir := t.TempDir()
-	keys := node.Layout{Dir: dir}.KeysPath()
-	if _, err := netio.GenerateDevKeys(keys); err != nil {
-		t.Fatal(err)
-	}
-	options := defaultServeOptions()
-	options.data, options.address, options.logLevel = dir, "127.0.0.1:0", "error"
-	options.accountsCapacity, options.transfersCapacity = 1024, 1<<12
-	running, err := startNode(context.Background(), &options, io.Discard, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = running.stop() }()
+	running, keys := startDevNode(t, 1024, 1<<12)
 	common := []string{"--addr", running.server.Address(), "--keys", keys}
 	place := func(key, account string, extra ...string) []string {
 		return append([]string{"order", "place", "--client-order-id", key, "--account",
@@ -55,4 +43,25 @@ func TestOrderPlaceClientOrderIDsIncreasing(t *testing.T) {
 			t.Fatalf("%v: %v\n%s", step.args, err, output)
 		}
 	}
+}
+
+// startDevNode starts a one-shard node in a temporary directory with a development keys
+// file (whose path it returns) and the given table capacities, on a free port; the test's
+// cleanup stops it.
+func startDevNode(t *testing.T, accountsCapacity uint32, transfersCapacity uint32) (*runningNode, string) {
+	t.Helper()
+	dir := t.TempDir()
+	keys := node.Layout{Dir: dir}.KeysPath()
+	if _, err := netio.GenerateDevKeys(keys); err != nil {
+		t.Fatal(err)
+	}
+	options := defaultServeOptions()
+	options.data, options.address, options.logLevel = dir, "127.0.0.1:0", "error"
+	options.accountsCapacity, options.transfersCapacity = accountsCapacity, transfersCapacity
+	running, err := startNode(context.Background(), &options, io.Discard, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = running.stop() })
+	return running, keys
 }

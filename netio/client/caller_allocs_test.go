@@ -22,28 +22,7 @@ import (
 func TestMergedCallerAllocations(t *testing.T) {
 	c := newConnClient(&recordingConn{})
 	ctx := context.Background()
-	var stop atomic.Bool
-	answered := make(chan struct{})
-	result := make([]byte, model.EventResultSize) // Status 0: ok.
-	go func() {
-		defer close(answered)
-		for !stop.Load() {
-			c.mu.Lock()
-			var number uint64
-			for pendingNumber := range c.pending {
-				number = pendingNumber
-			}
-			c.mu.Unlock()
-			if number == 0 {
-				runtime.Gosched()
-				continue
-			}
-			c.complete(&wire.Frame{Kind: wire.KindReply,
-				Operation: model.OperationCreateTransfers, Number: number,
-				Status: uint32(model.StatusOK), Body: result}, c.generation)
-		}
-	}()
-	defer func() { stop.Store(true); <-answered }()
+	defer answerEveryRequest(c, make([]byte, model.EventResultSize))() // Status 0: ok.
 	transfers := []model.Transfer{{ID: model.U128(1), DebitAccountID: model.U128(1),
 		CreditAccountID: model.U128(2), Amount: model.U128(1), Ledger: 1, Code: 1}}
 	call := func() {
@@ -72,29 +51,9 @@ func TestMergedCallerAllocations(t *testing.T) {
 func TestMergedCallerIntoAllocations(t *testing.T) {
 	c := newConnClient(&recordingConn{})
 	ctx := context.Background()
-	var stop atomic.Bool
-	answered := make(chan struct{})
 	result := make([]byte, model.EventResultSize)
 	(&model.EventResult{Timestamp: 7, Status: model.StatusOK}).Encode(result)
-	go func() {
-		defer close(answered)
-		for !stop.Load() {
-			c.mu.Lock()
-			var number uint64
-			for pendingNumber := range c.pending {
-				number = pendingNumber
-			}
-			c.mu.Unlock()
-			if number == 0 {
-				runtime.Gosched()
-				continue
-			}
-			c.complete(&wire.Frame{Kind: wire.KindReply,
-				Operation: model.OperationCreateTransfers, Number: number,
-				Status: uint32(model.StatusOK), Body: result}, c.generation)
-		}
-	}()
-	defer func() { stop.Store(true); <-answered }()
+	defer answerEveryRequest(c, result)()
 	transfers := []model.Transfer{{ID: model.U128(1), DebitAccountID: model.U128(1),
 		CreditAccountID: model.U128(2), Amount: model.U128(1), Ledger: 1, Code: 1}}
 	if err := c.CreateTransfersInto(ctx, transfers, make([]model.EventResult, 2)); err == nil {
@@ -125,4 +84,31 @@ func TestMergedCallerIntoAllocations(t *testing.T) {
 		t.Errorf("%v allocations per one-transfer call alone in its request, want at most %d",
 			allocations, allocationsMax)
 	}
+}
+
+// answerEveryRequest starts a goroutine of the test that completes each pending request
+// of c ok with result as its body, as the reader would; the function it returns stops it
+// and waits for it.
+func answerEveryRequest(c *Client, result []byte) (stop func()) {
+	var stopping atomic.Bool
+	answered := make(chan struct{})
+	go func() {
+		defer close(answered)
+		for !stopping.Load() {
+			c.mu.Lock()
+			var number uint64
+			for pendingNumber := range c.pending {
+				number = pendingNumber
+			}
+			c.mu.Unlock()
+			if number == 0 {
+				runtime.Gosched()
+				continue
+			}
+			c.complete(&wire.Frame{Kind: wire.KindReply,
+				Operation: model.OperationCreateTransfers, Number: number,
+				Status: uint32(model.StatusOK), Body: result}, c.generation)
+		}
+	}()
+	return func() { stopping.Store(true); <-answered }
 }
