@@ -1,11 +1,17 @@
 package capture
 
 import (
+	"context"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"sequent/tools/natstest"
 	"sequent/tools/testport"
 )
 
@@ -47,5 +53,40 @@ func TestConnectErrorHidesCredentials(t *testing.T) {
 	}
 	if !strings.Contains(stats.LastError, address) {
 		t.Errorf("LastError %q does not name the server %s", stats.LastError, address)
+	}
+}
+
+// TestValidateNamesBoundsTheShardStreamName: JetStream refuses a stream name longer than
+// 255 bytes (a file name), and every shard's stream is <base>_<shard>. A base name that
+// passed ValidateNames yet made even shard 0's stream name too long passed serve's flag
+// checks and then failed every session for good (capture lagging, nothing published).
+// The base must leave room for the longest shard suffix ("_65535").
+func TestValidateNamesBoundsTheShardStreamName(t *testing.T) {
+	server := natstest.Start(t, t.TempDir(), "127.0.0.1:0")
+	connection, err := nats.Connect(server.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer connection.Close()
+	js, err := jetstream.New(connection)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	longest := strings.Repeat("S", 255-len("_65535"))
+	for _, test := range []struct {
+		base     string
+		shard    uint32
+		accepted bool
+	}{{longest, 65535, true}, {strings.Repeat("S", 255-len("_0")+1), 0, false}} {
+		stream := New(Config{Stream: test.base, Shard: test.shard}).StreamName()
+		_, createErr := js.CreateStream(ctx, jetstream.StreamConfig{Name: stream,
+			Subjects: []string{fmt.Sprintf("x%d.>", test.shard)}, Storage: jetstream.MemoryStorage})
+		validateErr := ValidateNames(test.base, SubjectPrefixDefault)
+		if (createErr == nil) != test.accepted || (validateErr == nil) != test.accepted {
+			t.Errorf("base of %d bytes, shard %d: JetStream %v, ValidateNames %v: want both "+
+				"accepted: %v", len(test.base), test.shard, createErr, validateErr, test.accepted)
+		}
 	}
 }
