@@ -675,7 +675,11 @@ func (c *Capture) connect() error {
 func withoutCredentials(urls string) string {
 	parts := strings.Split(urls, ",")
 	for i, part := range parts {
-		parsed, err := url.Parse(strings.TrimSpace(part))
+		part = strings.TrimSpace(part)
+		if !strings.Contains(part, "://") {
+			part = "nats://" + part // As nats.go reads a URL without a scheme.
+		}
+		parsed, err := url.Parse(part)
 		switch {
 		case err != nil:
 			parts[i] = "(unparsable URL)"

@@ -24,7 +24,8 @@ import (
 func TestConnectErrorHidesCredentials(t *testing.T) {
 	const password, token = "hunter2password", "s3cr3ttoken"
 	address := testport.Address(t) // Free: nothing listens there, the connect fails.
-	url := "nats://sequent:" + password + "@" + address + ",nats://" + token + "@" + address
+	url := "nats://sequent:" + password + "@" + address + ",nats://" + token + "@" + address +
+		",sequent:" + password + "@" + address // nats.go takes a URL without a scheme too.
 	var logged lockedBuffer
 	c := New(Config{URL: url, Serving: func() bool { return true },
 		Released: func() uint64 { return 0 },
