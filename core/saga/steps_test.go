@@ -355,3 +355,22 @@ func TestIndexAfterRestore(t *testing.T) {
 		t.Fatalf("indexing against an empty ledger: %v", err)
 	}
 }
+
+// An aborted Credit (the debit shard gave up waiting: saga_timed_out) creates no
+// settlement account on the credit shard, even as the pair's first Credit: only a Credit
+// that reaches the ledger ensures it. The README's "A node of several shards" (change
+// capture) tells consumers when account_created of S(A→B, L) shows on B; it said "even
+// one B then refuses" without this exception.
+func TestAbortedFirstCreditCreatesNoSettlementAccount(t *testing.T) {
+	s := newTwoShards(t)
+	credit := s.start(t, 2101, 10)
+	credit.Abort = true
+	if decisions := s.decide(credit); len(decisions) != 1 ||
+		decisions[0].Status != model.StatusSagaTimedOut {
+		t.Fatalf("step 2: %+v", decisions)
+	}
+	settlement := SettlementAccountID(0, 1, 1)
+	if found := s.creditLedger.LookupAccounts([]model.Uint128{settlement}, nil); len(found) != 0 {
+		t.Fatalf("an aborted credit created the settlement account on the credit shard: %+v", found)
+	}
+}

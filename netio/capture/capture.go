@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -131,6 +132,10 @@ func (p position) follows(q position) bool {
 type Capture struct {
 	config Config
 	stream string
+	// shownURL is config.URL without credentials, for errors, logs and Stats: a NATS URL
+	// may carry a user and password, or a token in the user's place, and LastError
+	// reaches /v1/status and /healthz.
+	shownURL string
 
 	mutex sync.Mutex
 	queue *event.Buffer // Released events waiting for the publisher.
@@ -258,6 +263,7 @@ func New(config Config) *Capture {
 		queue: &event.Buffer{}, spare: &event.Buffer{}, lost: true,
 		lag:  hdrhistogram.New(1_000, int64(time.Hour), 2),
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	c.shownURL = withoutCredentials(config.URL)
 	c.caughtUpAt.Store(lagNow())
 	if c.config.RecoveredOp == 0 && c.config.Log != nil {
 		c.config.RecoveredOp = c.config.Log.LastOp()
@@ -524,7 +530,7 @@ type Stats struct {
 func (c *Capture) Stats() Stats {
 	released := c.config.Released()
 	handled := c.handled()
-	stats := Stats{Stream: c.stream, URL: c.config.URL, Connected: c.connected.Load(),
+	stats := Stats{Stream: c.stream, URL: c.shownURL, Connected: c.connected.Load(),
 		Publishing: c.config.Serving(), PublishedOp: c.publishedOp.Load(),
 		PublishedIndex: c.publishedIndex.Load(), StreamSequence: c.streamSequence.Load(),
 		Published: c.published.Load(), Rebuilds: c.rebuilds.Load(), Gaps: c.gaps.Load(),
@@ -637,7 +643,7 @@ func (c *Capture) connect() error {
 	connection, err := nats.Connect(c.config.URL, nats.Name("sequent capture "+c.stream),
 		nats.MaxReconnects(0), nats.Timeout(natsTimeout))
 	if err != nil {
-		return fmt.Errorf("capture: connect to %s: %w", c.config.URL, err)
+		return fmt.Errorf("capture: connect to %s: %w", c.shownURL, err)
 	}
 	// The in-flight window (BatchMax) is bounded here too, so the client never stalls on
 	// its own pending limit; the stall wait only guards against a bug.
@@ -661,6 +667,28 @@ func (c *Capture) connect() error {
 	}
 	c.connected.Store(true)
 	return nil
+}
+
+// withoutCredentials returns a comma-separated list of NATS URLs with the user
+// information of each (user and password, or a token) replaced by "redacted"; a part that
+// does not parse as a URL is replaced whole, since it may hold one.
+func withoutCredentials(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, part := range parts {
+		part = strings.TrimSpace(part)
+		if !strings.Contains(part, "://") {
+			part = "nats://" + part // As nats.go reads a URL without a scheme.
+		}
+		parsed, err := url.Parse(part)
+		switch {
+		case err != nil:
+			parts[i] = "(unparsable URL)"
+		case parsed.User != nil:
+			parsed.User = url.User("redacted")
+			parts[i] = parsed.String()
+		}
+	}
+	return strings.Join(parts, ",")
 }
 
 func (c *Capture) disconnect() {

@@ -35,18 +35,31 @@ const (
 	// then at most that much early while the stream trails by less than about 10 s.
 	unpublishedSpansMax = 1024
 	unpublishedSpanNs   = int64(10 * time.Millisecond)
+
+	// streamNameBytesMax is JetStream's bound on a stream name (a file name);
+	// shardSuffixBytesMax is the longest "_<shard>" a base name gets (shard 65535).
+	streamNameBytesMax  = 255
+	shardSuffixBytesMax = len("_65535")
 )
 
 // ValidateNames checks a stream base name and a subject prefix before anything connects:
 // JetStream refuses stream names with spaces, '.', '*', '>', path separators or
 // control characters, and a prefix must be one or more non-empty subject tokens without
 // wildcards or spaces (every subject is <prefix>.<shard>.…, and the stream captures
-// <prefix>.<shard>.>).
+// <prefix>.<shard>.>). The base name leaves room for the shard suffix within JetStream's
+// 255 bytes.
 func ValidateNames(stream, subjectPrefix string) error {
 	if stream == "" || strings.ContainsFunc(stream, func(r rune) bool {
 		return r <= ' ' || r == 0x7f || strings.ContainsRune(".*>/\\", r)
 	}) {
 		return fmt.Errorf("stream name %q: want letters, digits, '-' or '_' (no spaces, '.', '*', '>', '/', '\\')", stream)
+	}
+	if len(stream) > streamNameBytesMax-shardSuffixBytesMax {
+		// Every shard's stream is <stream>_<shard>, which JetStream would refuse at every
+		// session, long after the flags were accepted.
+		return fmt.Errorf("stream name of %d bytes: want at most %d (JetStream's %d less the "+
+			"shard suffix _<shard>)", len(stream), streamNameBytesMax-shardSuffixBytesMax,
+			streamNameBytesMax)
 	}
 	for _, token := range strings.Split(subjectPrefix, ".") {
 		if token == "" || strings.ContainsFunc(token, func(r rune) bool {
