@@ -2,6 +2,7 @@ package main
 
 import (
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -86,7 +87,13 @@ func (o *captureOptions) start(node *replication.Node, config replication.NodeCo
 // closeCaptures stops every capture (what they have not published stays in their
 // shards' logs for the next start).
 func closeCaptures(captures []*capture.Capture) {
+	// In parallel: a capture's publisher may be inside a NATS call that does not watch
+	// its stop (connect, reading the stream's last message: up to a few seconds each), so
+	// closing N one after another could take N times that and pass a service manager's
+	// stop timeout (systemd's 30 s) on a node of many shards with NATS unreachable.
+	var wait sync.WaitGroup
 	for _, c := range captures {
-		c.Close()
+		wait.Go(c.Close)
 	}
+	wait.Wait()
 }
