@@ -40,8 +40,7 @@
 //     backend is a backend.InlineTurner whose inline turns are on (a one-shard primary,
 //     the default) and the shard is idle, the loop submits with SubmitDeferred and, once
 //     its round of events is handled, runs the shard's turn itself as a loop task
-//     (TurnInline: apply, write and fdatasync the entry, release the replies; only when a
-//     request of the round owed it, backend.InlineTurnOwer: a busy shard's owe none), so a lone
+//     (TurnInline: apply, write and fdatasync the entry, release the replies), so a lone
 //     request wakes no other goroutine (core/shard/inline.go). The loop then waits for
 //     that fdatasync, and so do its other connections: a stalled disk stalls the loop's
 //     heartbeats and logins as well as its replies (the shard's goroutine would stall the

@@ -532,13 +532,8 @@ func (s *Server) submit(conn *connection, client *Client, frame *wire.Frame) mod
 	conn.request.Body = frame.Body
 	var status model.Status
 	if s.inline != nil {
-		owed := true
-		if s.owed != nil {
-			status, owed = s.owed.SubmitDeferredOwed(&conn.request)
-		} else {
-			status = s.inline.SubmitDeferred(&conn.request)
-		}
-		conn.turnDue = conn.turnDue || (status == model.StatusOK && owed)
+		status = s.inline.SubmitDeferred(&conn.request)
+		conn.turnDue = conn.turnDue || status == model.StatusOK
 	} else {
 		status = s.backend.Submit(&conn.request)
 	}

@@ -43,9 +43,6 @@ type Server struct {
 	// TurnInline run once its round of events is handled (scheduleTurn, with the loop's
 	// loopTurn); without it, with Submit and no task. Read-only.
 	inline backend.InlineTurner
-	// owed is inline's InlineTurnOwer side, nil when it has none: submit then learns
-	// whether a request owes the loop's TurnInline (a busy shard's does not).
-	owed backend.InlineTurnOwer
 	// loopTurns is each event loop's loopTurn (gnet.EventLoop → *loopTurn), made when
 	// the loop opens its first connection (OnOpen, which alone takes loopTurnsMutex).
 	loopTurns      map[gnet.EventLoop]*loopTurn
@@ -109,7 +106,6 @@ func NewServer(config Config, served backend.Backend) (*Server, error) {
 	}
 	if inline, ok := served.(backend.InlineTurner); ok && inline.InlineTurns() {
 		s.inline, s.loopTurns = inline, map[gnet.EventLoop]*loopTurn{}
-		s.owed, _ = inline.(backend.InlineTurnOwer)
 	}
 	s.loginOverdueCheck, s.silenceOverdueCheck = s.loginOverdue, s.silenceOverdue
 	s.marketData = newMarketData(s, config.MarketData)

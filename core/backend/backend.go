@@ -132,17 +132,6 @@ type InlineTurner interface {
 	TurnInline()
 }
 
-// InlineTurnOwer is an optional part of an InlineTurner: SubmitDeferredOwed is
-// SubmitDeferred that also says whether the caller owes a TurnInline for this request.
-// It owes none when the request found the backend busy and woke its sequencer, which
-// takes the request as it would after Submit: under load a TurnInline per round of
-// events would be a loop task (an allocation and an eventfd wake of the loop's own
-// poller) that only finds the sequencer at work. A caller that gets owed for any
-// request of a round calls TurnInline once after the round, as with SubmitDeferred.
-type InlineTurnOwer interface {
-	SubmitDeferredOwed(request *Request) (status model.Status, owed bool)
-}
-
 // Ready is one released log entry's output beyond the replies: its events (package
 // event), handed to every Consumer in log order, the way etcd raft hands out a Ready.
 // It is released only once the entry is durable (and acknowledged by the standby in sync

@@ -169,20 +169,6 @@ func (n *Node) SubmitDeferred(request *backend.Request) model.Status {
 	return n.shards[0].SubmitDeferred(request)
 }
 
-var _ backend.InlineTurnOwer = (*Node)(nil)
-
-// SubmitDeferredOwed implements backend.InlineTurnOwer (one shard only; see
-// SubmitDeferred): a node of several shards submits, and no turn is owed.
-func (n *Node) SubmitDeferredOwed(request *backend.Request) (model.Status, bool) {
-	if len(n.shards) != 1 {
-		return n.Submit(request), false
-	}
-	if request.Connection == 0 || request.Connection >= router.ClientConnectionLimit {
-		return model.StatusInternalError, false // As Router.Submit: the reply could not be routed.
-	}
-	return n.shards[0].SubmitDeferredOwed(request)
-}
-
 // InlineTurns implements backend.InlineTurner: only a node of one shard, whose own
 // inline turns are on, runs turns on its callers.
 func (n *Node) InlineTurns() bool { return len(n.shards) == 1 && n.shards[0].InlineTurns() }

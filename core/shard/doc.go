@@ -124,9 +124,7 @@
 // has handled its round of events calls TurnInline, which runs the sequencer's own body
 // (turn, release with WriteDeferred) on the loop if the sequencer waits with nothing
 // parked and at most inlineTurnRequestsMax requests are waiting; the replies' writes
-// then run on the same loop. The loop calls TurnInline only if a request of its round
-// was owed one (SubmitDeferredOwed): a request that found the shard busy woke the
-// sequencer and owes none, so a loaded shard costs its loop no task per round. Otherwise (a busy shard, several clients at once, a sync
+// then run on the same loop. Otherwise (a busy shard, several clients at once, a sync
 // standby, a snapshot due) the sequencer is woken as before. Config.InlineTurnsOff turns
 // this off.
 //

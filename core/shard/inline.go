@@ -40,29 +40,15 @@ func (s *Shard) InlineTurns() bool { return !s.config.InlineTurnsOff }
 // SubmitDeferred calls of a round of events, which runs the turn or wakes the sequencer.
 // With Config.InlineTurnsOff it is Submit.
 func (s *Shard) SubmitDeferred(request *backend.Request) model.Status {
-	status, _ := s.SubmitDeferredOwed(request)
-	return status
-}
-
-var _ backend.InlineTurnOwer = (*Shard)(nil)
-
-// SubmitDeferredOwed implements backend.InlineTurnOwer: it is SubmitDeferred, and owed
-// is true only when the request left the sequencer asleep (the shard idle), so that the
-// caller's TurnInline must run the turn or wake it. A request that found the shard busy
-// (or inline turns off) woke the sequencer, which takes it: no TurnInline is owed.
-func (s *Shard) SubmitDeferredOwed(request *backend.Request) (status model.Status, owed bool) {
 	status, depth := s.submitClient(request, s.config.InlineTurnsOff)
-	if status != model.StatusOK || s.config.InlineTurnsOff {
-		return status, false
-	}
-	if !s.idle.Load() || depth > inlineTurnRequestsMax {
+	if status == model.StatusOK && !s.config.InlineTurnsOff &&
+		(!s.idle.Load() || depth > inlineTurnRequestsMax) {
 		// The loop's turn would not run: wake the sequencer now rather than once the
 		// loop has read every connection of its round (under load it would otherwise
 		// start each entry later than it does with Submit).
 		s.wakeUp()
-		return status, false
 	}
-	return status, true
+	return status
 }
 
 // TurnInline runs one sequencer turn on the caller's goroutine when the shard is idle
