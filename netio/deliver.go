@@ -71,35 +71,113 @@ func (s *Server) recycle(o *outbound) {
 	s.outbound.Put(o)
 }
 
-// send lends o's frames to the connection's loop with one AsyncWrite. Bytes already
+// send lends o's frames to the connection's loop with one AsyncWrite. send takes
+// ownership of o.
+func (s *Server) send(conn *connection, o *outbound) {
+	if !s.admit(conn, o) {
+		return
+	}
+	s.counters.loopTasks.Add(1)
+	if err := conn.conn.AsyncWrite(o.buffer, o.written); err != nil {
+		conn.queuedBytes.Add(-int64(len(o.buffer))) // The engine is stopping: the callback never runs.
+		s.recycle(o)
+	}
+}
+
+// admit counts o's bytes as lent to conn's loop, or recycles o and reports false when
+// there is nothing to send or conn is gone or would exceed its bound. Bytes already
 // lent and not yet written plus these must stay within OutboundBytesMax (the loop's own
 // check in afterWrite covers what the socket has not taken); beyond it the connection is
-// a slow consumer and is closed. send takes ownership of o.
-func (s *Server) send(conn *connection, o *outbound) {
+// a slow consumer and is closed.
+func (s *Server) admit(conn *connection, o *outbound) bool {
 	length := int64(len(o.buffer))
 	if length == 0 || !conn.active.Load() {
 		s.recycle(o)
-		return
+		return false
 	}
 	if queued := conn.queuedBytes.Add(length); queued > int64(s.config.OutboundBytesMax) {
 		conn.queuedBytes.Add(-length)
 		s.slowConsumer(conn, int(queued), nil)
 		s.recycle(o)
-		return
+		return false
 	}
 	conn.sent.Store(s.now())
 	s.counters.bytesQueued.Add(uint64(length))
-	if err := conn.conn.AsyncWrite(o.buffer, o.written); err != nil {
-		conn.queuedBytes.Add(-length) // The engine is stopping: the callback never runs.
-		s.recycle(o)
+	return true
+}
+
+// loopDelivery carries one Deliver (or DeliverReports) call's frames for every
+// connection of one event loop in one loop task: the AsyncWrite of the first
+// connection's buffer, whose callback (on the loop) writes the others'. One AsyncWrite
+// per connection woke the loop through gnet's eventfd again whenever the loop had
+// drained its task queue before the next one came (under 32 connections x 16 one-transfer
+// requests, ~5 eventfd writes per released entry, each one more epoll round for the
+// loop), and allocated gnet's task hook per connection.
+//
+// Order per connection holds: every frame to a connection goes through its loop's one
+// task queue (gnet runs AsyncWrite tasks in the order queued), and a buffer here is
+// written when its carrier's task runs, where its own AsyncWrite would have run.
+type loopDelivery struct {
+	server  *Server
+	loop    gnet.EventLoop
+	carrier *outbound   // Lent to AsyncWrite; its callback is written.
+	rest    []*outbound // Written on the loop, in order, after the carrier.
+	written gnet.AsyncCallback
+}
+
+// afterWrite runs on the loop once gnet has written (or buffered, or refused: a closed
+// connection) the carrier's bytes; it then writes the others' bytes the same way gnet's
+// AsyncWrite would have: only to a connection still open (OnClose, which runs on this
+// loop, takes it out of the table before gnet closes the socket, so a connection found
+// here is open, and its socket is its own), each followed by its buffer's afterWrite.
+func (d *loopDelivery) afterWrite(c gnet.Conn, err error) error {
+	s := d.server
+	_ = d.carrier.afterWrite(c, err)
+	for i, o := range d.rest {
+		d.rest[i] = nil
+		conn := o.conn
+		if s.table.find(conn.id) != conn {
+			conn.queuedBytes.Add(-int64(len(o.buffer)))
+			s.recycle(o)
+			continue
+		}
+		_, err := conn.conn.Write(o.buffer)
+		_ = o.afterWrite(conn.conn, err)
+	}
+	s.recycleDelivery(d)
+	return nil
+}
+
+func (s *Server) recycleDelivery(d *loopDelivery) {
+	d.loop, d.carrier, d.rest = nil, nil, d.rest[:0]
+	s.deliveries.Put(d)
+}
+
+// lend hands every delivery of deliveries to its loop, one AsyncWrite each.
+func (s *Server) lend(deliveries []*loopDelivery) {
+	for _, d := range deliveries {
+		s.counters.loopTasks.Add(1)
+		conn := d.carrier.conn
+		if err := conn.conn.AsyncWrite(d.carrier.buffer, d.written); err != nil {
+			// The engine is stopping: the callback never runs.
+			conn.queuedBytes.Add(-int64(len(d.carrier.buffer)))
+			s.recycle(d.carrier)
+			for i, o := range d.rest {
+				o.conn.queuedBytes.Add(-int64(len(o.buffer)))
+				s.recycle(o)
+				d.rest[i] = nil
+			}
+			s.recycleDelivery(d)
+		}
 	}
 }
 
 // deliverScratch groups one Deliver call's frames by connection, so that each
 // connection gets one write per call.
 type deliverScratch struct {
-	batches []*outbound
-	index   map[uint64]int // Connection id → index in batches.
+	batches    []*outbound
+	index      map[uint64]int  // Connection id → index in batches.
+	deliveries []*loopDelivery // One per event loop among the batches' connections.
 }
 
 func (d *deliverScratch) batchFor(s *Server, conn *connection) *outbound {
@@ -112,12 +190,33 @@ func (d *deliverScratch) batchFor(s *Server, conn *connection) *outbound {
 	return o
 }
 
-// flush sends every batch and returns the scratch to its pool.
+// flush sends every batch, one loop task per event loop (loopDelivery), and returns the
+// scratch to its pool.
 func (s *Server) flush(d *deliverScratch) {
 	for i, o := range d.batches {
-		s.send(o.conn, o)
 		d.batches[i] = nil
+		if !s.admit(o.conn, o) {
+			continue
+		}
+		loop := o.conn.conn.EventLoop()
+		var delivery *loopDelivery
+		for _, candidate := range d.deliveries {
+			if candidate.loop == loop {
+				delivery = candidate
+				break
+			}
+		}
+		if delivery == nil {
+			delivery = s.deliveries.Get().(*loopDelivery)
+			delivery.loop, delivery.carrier = loop, o
+			d.deliveries = append(d.deliveries, delivery)
+			continue
+		}
+		delivery.rest = append(delivery.rest, o)
 	}
+	s.lend(d.deliveries)
+	clear(d.deliveries)
+	d.deliveries = d.deliveries[:0]
 	d.batches = d.batches[:0]
 	clear(d.index)
 	s.scratch.Put(d)

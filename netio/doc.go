@@ -48,8 +48,11 @@
 //   - whichever goroutine holds the shard's turn (the sequencer goroutine, or an event
 //     loop running an inline turn) calls Deliver and DeliverReports. It finds connections through
 //     the lock-free connection table (one atomic load), copies reply bodies into pooled
-//     buffers, and hands each connection one AsyncWrite per call. It never touches a
-//     loop-owned field.
+//     buffers, one per connection, and hands each event loop one task per call: the
+//     AsyncWrite of one connection's buffer, whose callback, on that loop, writes the
+//     other connections' buffers of the same loop (deliver.go, loopDelivery; one
+//     AsyncWrite per connection woke the loop's eventfd several times per release).
+//     It never touches a loop-owned field.
 //   - gnet's ticker goroutine runs OnTick (it is not an event loop): it reads per-connection
 //     atomics and sends heartbeats through AsyncWrite, which gnet makes safe from any
 //     goroutine. A login timeout or a silence it only suspects: it lends the connection's
@@ -95,7 +98,11 @@
 //   - Unsent bytes per connection stay within Config.OutboundBytesMax in gnet's buffer plus
 //     Config.OutboundBytesMax lent to AsyncWrite; beyond either, the connection is closed
 //     as a slow consumer with a logged reason.
-//   - A buffer lent to AsyncWrite is not reused until its callback has run.
+//   - A buffer lent to AsyncWrite is not reused until its callback has run, nor one
+//     carried by another connection's AsyncWrite until that callback has written it.
+//   - A carried buffer is written only to a connection still in the table, checked on its
+//     loop, where OnClose removes it before gnet closes the socket: never to a closed
+//     connection's file descriptor, which a later connection may be reusing.
 //   - Every submitted request is counted in flight until its reply is delivered, so
 //     Shutdown can let the last replies out before closing connections.
 //   - A login spends its connection's nonce whatever the outcome; a connection logs in at

@@ -18,3 +18,6 @@ func SetTestHookMarketDataOrder(t testing.TB, hook func()) {
 	testHookMarketDataOrder.Store(&hook)
 	t.Cleanup(func() { testHookMarketDataOrder.Store(nil) })
 }
+
+// LoopTasks returns how many tasks replies and reports have handed to event loops.
+func (s *Server) LoopTasks() uint64 { return s.counters.loopTasks.Load() }

@@ -89,7 +89,11 @@ func (h *eventHandler) OnTraffic(c gnet.Conn) gnet.Action {
 		discardInbound(c) // Closing: what the peer sends now is not read.
 		return gnet.None
 	}
-	conn.received.Store(s.now())
+	// One clock read for the connection's clock and every request of this read, which
+	// the shard would otherwise read once per request it queues.
+	now := time.Now()
+	conn.received.Store(int64(now.Sub(s.started)))
+	conn.request.Received = now
 	action := s.drainFrames(conn, c)
 	if len(conn.immediate) > 0 {
 		_, _ = c.Write(conn.immediate) // Copies what the socket does not take.

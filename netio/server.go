@@ -54,6 +54,7 @@ type Server struct {
 	replaySlots chan struct{} // Semaphore: report replays under way.
 	outbound    sync.Pool     // *outbound: reply buffers lent to AsyncWrite.
 	scratch     sync.Pool     // *deliverScratch: per-Deliver grouping by connection.
+	deliveries  sync.Pool     // *loopDelivery: one loop task's buffers (flush).
 	heartbeat   []byte        // The server's heartbeat frame (immutable, shared).
 	// loginOverdueCheck is s.loginOverdue, bound once: the callback the ticker lends a
 	// connection's loop when its login is overdue.
@@ -114,6 +115,11 @@ func NewServer(config Config, served backend.Backend) (*Server, error) {
 	s.marketData = s.marketDataShards[0]
 	s.outbound.New = func() any { return newOutbound(s) }
 	s.scratch.New = func() any { return &deliverScratch{index: make(map[uint64]int)} }
+	s.deliveries.New = func() any {
+		d := &loopDelivery{server: s}
+		d.written = d.afterWrite
+		return d
+	}
 	return s, nil
 }
 
@@ -282,6 +288,9 @@ type counters struct {
 	reportsSent         atomic.Uint64
 	bytesReceived       atomic.Uint64
 	bytesQueued         atomic.Uint64
+	// loopTasks counts the tasks replies and reports handed to event loops (AsyncWrite
+	// calls of send and flush): tests check flush's one per loop per call.
+	loopTasks atomic.Uint64
 }
 
 // Stats is a snapshot of the server's counters (monotonic since start, except

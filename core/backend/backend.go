@@ -1,6 +1,8 @@
 package backend
 
 import (
+	"time"
+
 	"sequent/core/event"
 	"sequent/core/model"
 )
@@ -26,6 +28,12 @@ type Request struct {
 	Operation  model.Operation // What to do.
 	Flags      uint8           // Request flags (RequestFlag*).
 	Body       []byte          // Fixed-size records of the operation's event size.
+	// Received is when the network layer read the request (time.Now, so with its
+	// monotonic clock reading), the start of the shard's receive → release latency. Zero:
+	// the shard reads the clock itself as it queues the request. A network event loop
+	// reads the clock once per read of a connection and stamps every request it holds,
+	// instead of the shard reading it per request.
+	Received time.Time
 }
 
 // Request flags.

@@ -25,8 +25,9 @@ const (
 	batchRequestsMax = 1 << 20
 )
 
-// latencyRecorder keeps, per operation, the time from Submit to release of every request
-// (what a client waits for, minus the network), and counts result statuses. The
+// latencyRecorder keeps, per operation, the time from receipt (backend.Request.Received,
+// or Submit when the request has no stamp) to release of every request (what a client
+// waits for, minus the network), and counts result statuses. The
 // sequencer records (holding the mutex once per release); Latencies reads.
 type latencyRecorder struct {
 	mutex      sync.Mutex

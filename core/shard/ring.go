@@ -88,6 +88,7 @@ func (r *inputRing) push(request *backend.Request, write bool) model.Status {
 func (r *inputRing) pushCounting(request *backend.Request, write bool) (model.Status, int) {
 	length := core.EncodedRequestSize(len(request.Body))
 	size := uint64(len(r.buffer))
+	received := receivedAt(request)
 	r.mutex.Lock()
 	if r.closed {
 		r.mutex.Unlock()
@@ -118,7 +119,7 @@ func (r *inputRing) pushCounting(request *backend.Request, write bool) (model.St
 		r.accepted++
 	}
 	r.metadata[slot%uint64(len(r.metadata))] = requestMeta{connection: request.Connection,
-		start: start, end: end, length: uint32(length), write: write, received: monotonicNow(),
+		start: start, end: end, length: uint32(length), write: write, received: received,
 		ticket: slot, barriers: r.barriers.Load()}
 	if length <= ringCopyUnderLockBytesMax {
 		r.encode(start, length, request)
@@ -136,6 +137,16 @@ func (r *inputRing) pushCounting(request *backend.Request, write bool) (model.St
 	depth := int(r.reserved - r.taken)
 	r.mutex.Unlock()
 	return model.StatusOK, depth
+}
+
+// receivedAt returns when request was received on the monotonicNow scale: from its
+// Received stamp when the network layer gave one (no clock read: the event loop read
+// the clock once for every request of one read), else now.
+func receivedAt(request *backend.Request) int64 {
+	if request.Received.IsZero() {
+		return monotonicNow()
+	}
+	return int64(request.Received.Sub(processStart))
 }
 
 // encode writes request, encoded, into its reserved region of length bytes at start.

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"sequent/bench/threadcpu"
 	"sequent/core/model"
@@ -13,11 +14,20 @@ import (
 // BenchmarkRingPushSmall measures a network loop's push of one-transfer requests while
 // the sequencer takes them on another thread, as under `sequent bench --events 1`: the
 // two threads share the ring's mutex, whose cache line moves between the cores at every
-// acquisition. cpu-ns/push is the pushing thread's own CPU time per request.
+// acquisition. cpu-ns/push is the pushing thread's own CPU time per request. In
+// unstamped, the push reads the clock for the request's receive time; in stamped, the
+// request carries it (backend.Request.Received, as the network loop stamps every request
+// of one read after one clock read), and the push reads no clock.
 func BenchmarkRingPushSmall(b *testing.B) {
+	b.Run("unstamped", func(b *testing.B) { benchmarkRingPushSmall(b, time.Time{}) })
+	b.Run("stamped", func(b *testing.B) { benchmarkRingPushSmall(b, time.Now()) })
+}
+
+func benchmarkRingPushSmall(b *testing.B, received time.Time) {
 	const takeMax = 256 // Requests the consumer takes at once, about an entry's worth.
 	ring := newInputRing(RingBytesDefault, RingRequestsDefault)
 	request := ringProducerRequest(1, 1, model.TransferSize)
+	request.Received = received
 	var done atomic.Bool
 	var consumer sync.WaitGroup
 	consumer.Go(func() {
