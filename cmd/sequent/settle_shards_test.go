@@ -84,10 +84,10 @@ func settleNode(t *testing.T, shards int) (*runningNode, *client.Client, []strin
 // partners' accounts were credited minus debited by posted transfers, and what is still
 // pending on them.
 type settleModel struct {
-	net              map[uint32]*big.Int
-	inFlightCredits  map[uint32]*big.Int
-	inFlightDebits   map[uint32]*big.Int
-	crossToPartners  int // Cross-shard transfers accepted that touch a partner's account.
+	net             map[uint32]*big.Int
+	inFlightCredits map[uint32]*big.Int
+	inFlightDebits  map[uint32]*big.Int
+	crossToPartners int // Cross-shard transfers accepted that touch a partner's account.
 }
 
 func newSettleModel() *settleModel {
