@@ -160,6 +160,13 @@ func (o *settleOptions) bookSettlements(cmd *cobra.Command, ctx context.Context,
 	if len(transfers) == 0 {
 		return nil, nil, nil
 	}
+	placement, err := c.ShardMap(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if problem := pendingSpanningShards(placement, transfers); problem != "" {
+		return nil, nil, usage(cmd, "--book: %s", problem)
+	}
 	results, err := c.CreateTransfers(ctx, transfers)
 	return transfers, results, err
 }

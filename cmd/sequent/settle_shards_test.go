@@ -378,3 +378,76 @@ func TestSettlementOfASagaInFlight(t *testing.T) {
 		t.Errorf("a bad cut-off: %v, want a bad query", err)
 	}
 }
+
+// TestSettleBookingAcrossShards: `sequent settle --book` on a node of two shards. Partner
+// 50 (shard 0) is owed 700 on ledger 1 and partner 60 (shard 0) 300 on ledger 2; with the
+// ledger-2 settlement account on shard 1 (1020) the booking is refused before anything is
+// sent, saying which account is on which shard — without the check, ledger 1's settlement
+// was booked and ledger 2's refused (pending_transfer_spans_shards); with both settlement
+// accounts on the partner's shard both are booked, pending.
+func TestSettleBookingAcrossShards(t *testing.T) {
+	_, c, common := settleNode(t, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	results, err := c.CreateTransfers(ctx, []model.Transfer{
+		{ID: model.U128(1), DebitAccountID: model.U128(10), CreditAccountID: model.U128(50),
+			Amount: model.U128(700), Ledger: 1, Code: 1},
+		{ID: model.U128(2), DebitAccountID: model.U128(1020), CreditAccountID: model.U128(60),
+			Amount: model.U128(300), Ledger: 2, Code: 1}})
+	if err != nil || results[0].Status != model.StatusOK || results[1].Status != model.StatusOK {
+		t.Fatalf("transfers: %v %+v", err, results)
+	}
+	book := []string{"settle", "--partner", "50", "--partner", "60", "--until", "now",
+		"--book", "--settlement-id", "9000", "--code", "7", "--via", "90"}
+	output, err := runRoot(t, append(append(book, "--via", "1020"), common...)...)
+	var usage usageError
+	if !errors.As(err, &usage) || !strings.Contains(err.Error(),
+		"account 1020 on shard 1") || !strings.Contains(err.Error(),
+		"pending_transfer_spans_shards") {
+		t.Fatalf("booking across shards: %v, want a usage error naming the shards\n%s", err,
+			output)
+	}
+	booked, err := c.LookupTransfers(ctx, []model.Uint128{model.U128(9000), model.U128(9001)})
+	if err != nil || len(booked) != 0 {
+		t.Fatalf("a refused booking booked %+v (%v)", booked, err)
+	}
+	output, err = runRoot(t, append(append(book, "--via", "91"), common...)...)
+	if err != nil {
+		t.Fatalf("booking on the partner's shard: %v\n%s", err, output)
+	}
+	booked, err = c.LookupTransfers(ctx, []model.Uint128{model.U128(9000), model.U128(9001)})
+	if err != nil || len(booked) != 2 || booked[0].Flags&model.TransferPending == 0 ||
+		booked[1].Amount != model.U128(300) {
+		t.Fatalf("settlements booked: %+v (%v)", booked, err)
+	}
+}
+
+// TestConvertAcrossShardsRefusedBeforeSending: a conversion whose payee is on shard 1
+// while the other accounts are on shard 0 is refused by `sequent client convert` before
+// anything is sent, naming each account's shard (without the check the node answered
+// linked_chain_spans_shards: a refused event, not a usage error); the same conversion to
+// a payee on shard 0 is applied.
+func TestConvertAcrossShardsRefusedBeforeSending(t *testing.T) {
+	_, c, common := settleNode(t, 2)
+	convert := []string{"convert", "--id", "800", "--payer", "10", "--source-liquidity",
+		"90", "--target-liquidity", "91", "--source-ledger", "1", "--target-ledger", "2",
+		"--source-scale", "2", "--target-scale", "2", "--rate", "1.5", "--quote-id", "3",
+		"--code", "4", "--amount", "1000"}
+	output, err := runClient(t, append(append(convert, "--payee", "1020"), common...)...)
+	var usage usageError
+	if !errors.As(err, &usage) || !strings.Contains(err.Error(), "payee 1020 on shard 1") ||
+		!strings.Contains(err.Error(), "linked_chain_spans_shards") {
+		t.Fatalf("conversion across shards: %v, want a usage error naming the shards\n%s",
+			err, output)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if found, err := c.LookupTransfers(ctx, []model.Uint128{model.U128(800)}); err != nil ||
+		len(found) != 0 {
+		t.Fatalf("a conversion refused before sending left %+v (%v)", found, err)
+	}
+	output, err = runClient(t, append(append(convert, "--payee", "20"), common...)...)
+	if err != nil || !strings.Contains(output, "conversion applied at 1.5") {
+		t.Fatalf("conversion on one shard: %v\n%s", err, output)
+	}
+}
