@@ -280,11 +280,21 @@ func TestSettlementNettingOnTwoShards(t *testing.T) {
 		t.Errorf("one shard's endpoint:\n%s\ntwo shards':\n%s", got, want)
 	}
 
-	args := []string{"settle", "--until", "now", "--json"}
+	args := []string{"--until", "now"}
 	for _, p := range settlePartners {
 		args = append(args, "--partner", fmt.Sprint(p))
 	}
-	output, err := runRoot(t, append(args, common...)...)
+	if got, want := settleCommandFigures(t, common, args...), model2.figures(); got != want {
+		t.Errorf("sequent settle on two shards:\n%s\nwant (model):\n%s", got, want)
+	}
+}
+
+// settleCommandFigures runs `sequent settle --json` with args and renders its positions
+// as positionFigures does.
+func settleCommandFigures(t *testing.T, common []string, args ...string) string {
+	t.Helper()
+	output, err := runRoot(t, append(append([]string{"settle", "--json"}, args...),
+		common...)...)
 	if err != nil {
 		t.Fatalf("settle: %v\n%s", err, output)
 	}
@@ -304,9 +314,7 @@ func TestSettlementNettingOnTwoShards(t *testing.T) {
 		lines = append(lines, fmt.Sprintf("%d: net %s in flight +%s -%s", p.Ledger, p.Net,
 			p.InFlightCredits, p.InFlightDebits))
 	}
-	if got, want := strings.Join(lines, "\n"), model2.figures(); got != want {
-		t.Errorf("sequent settle on two shards:\n%s\nwant (model):\n%s", got, want)
-	}
+	return strings.Join(lines, "\n")
 }
 
 // TestSettlementOfASagaInFlight: a cross-shard transfer X from partner 70 (shard 0) to
@@ -315,7 +323,7 @@ func TestSettlementNettingOnTwoShards(t *testing.T) {
 // the saga, it counts once as posted on each side, at its amount, and X itself (the
 // pending transfer) is listed as resolved by its post.
 func TestSettlementOfASagaInFlight(t *testing.T) {
-	running, c, _ := settleNode(t, 2)
+	running, c, common := settleNode(t, 2)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	x := model.Transfer{ID: model.U128(5000), DebitAccountID: model.U128(70),
@@ -346,6 +354,10 @@ func TestSettlementOfASagaInFlight(t *testing.T) {
 	}
 	if got, want := positionFigures(atStart), "3: net 0 in flight +0 -500"; got != want {
 		t.Errorf("at the saga's start: %s, want %s", got, want)
+	}
+	if got, want := settleCommandFigures(t, common, "--partner", "70", "--partner", "1070",
+		"--until", started), "3: net 0 in flight +0 -500"; got != want {
+		t.Errorf("sequent settle at the saga's start: %s, want %s", got, want)
 	}
 	if got, want := positionFigures(after), "3: net -500 in flight +0 -0"; got != want {
 		t.Errorf("debit side after the saga: %s, want %s", got, want)
