@@ -49,6 +49,12 @@ payable, partner → via; receivable, via → partner. It stays pending — visi
 flight — until the partner confirms (sequent client post --pending-id ID) or disputes it
 (sequent client void --pending-id ID).
 
+On a node of several shards the partner's accounts may be on any shards; each --via
+account must be on its partner account's shard (a pending transfer cannot span shards:
+the command checks the node's shard map and books nothing otherwise). A cross-shard
+transfer counts on the debit side as a pending transfer and its post, on the credit side
+when credited (README, Settlement netting).
+
 Times: RFC 3339, a date (midnight UTC), nanoseconds since 1970, or now. The window is
 inclusive at both ends. The operators' HTTP endpoint GET /v1/settlement answers the same.
 

@@ -27,6 +27,21 @@ import (
 // or its timeout had passed by then (the ledger refuses to post it after its deadline).
 // Voids move nothing. Booked settlements (Booking) are transfers like any other: once one
 // is posted, the next window's net includes it, so a settled position reads zero.
+//
+// On a node of several shards each account's transfers are its own shard's, and a
+// cross-shard transfer X of v from a (shard A) to b (shard B) is a saga (core/saga/doc.go)
+// that each side books differently; Net reads each side as booked, with no special case,
+// and X counts once on each side:
+//   - a partner's account a (the debit side): X is a pending transfer a → S(A→B, L) at
+//     step 1, then posted by P(B, seq) with the amount credited (or voided by V(B, seq)
+//     when B refused). X is in flight from step 1 until its post or void, then posted at
+//     the post's time (A's clock) and amount, like any posted pending transfer.
+//   - a partner's account b (the credit side): X is the single-phase credit C(A, seq),
+//     S(A→B, L) → b, counted posted at C's time (B's clock) and amount. Before C the
+//     amount is on the debit shard's settlement account, not on b's shard: it is not in
+//     b's position (GET /v1/reconcile lists the sagas in flight).
+// Summed over a window both sides' cut-offs have passed, the net per ledger equals that
+// of the same transfers on one shard (cmd/sequent's TestSettlementNettingOnTwoShards).
 
 // NettingQuery asks for the net position with a partner.
 type NettingQuery struct {
