@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"sequent/core/model"
+	"sequent/core/saga"
 	"sequent/netio/client"
 )
 
@@ -159,6 +160,13 @@ func (q *NettingQuery) validate() error {
 	for i, account := range q.Partners {
 		if account.IsZero() || slices.Contains(q.Partners[:i], account) {
 			problem = fmt.Sprintf("partner account %s is 0 or listed twice", account)
+		}
+		// A node's own settlement account of a pair of shards exists on both shards
+		// (core/saga), and each holds half of every saga through it: no partner's.
+		if from, to, ledger, ok := saga.SettlementAccount(account); ok {
+			problem = fmt.Sprintf("account %s is the node's settlement account of shards "+
+				"%d → %d on ledger %d (cross-shard transfers pass through it), not a "+
+				"partner's", account, from, to, ledger)
 		}
 	}
 	if problem != "" {
