@@ -1,12 +1,27 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"strings"
 
 	"sequent/core/model"
 	"sequent/core/shardmap"
+	"sequent/netio/client"
 )
+
+// serverShardMap returns the server's shard map for the clearing commands' checks, or
+// nil when the server answers get_shard_map unknown_operation (a server from before
+// shards, or a test double: one shard, nothing to check).
+func serverShardMap(ctx context.Context, c *client.Client) (*shardmap.Map, error) {
+	placement, err := c.ShardMap(ctx)
+	var status *client.StatusError
+	if errors.As(err, &status) && status.Status == model.StatusUnknownOperation {
+		return nil, nil
+	}
+	return placement, err
+}
 
 // pendingSpanningShards returns why the first of the pending transfers whose debit and
 // credit accounts are on different shards of the map cannot be booked ("" when each is
@@ -14,6 +29,9 @@ import (
 // (pending_transfer_spans_shards, PROTOCOL.md §17): `sequent settle --book` checks before
 // it sends anything, so that no ledger's settlement is booked while another's is refused.
 func pendingSpanningShards(placement *shardmap.Map, transfers []model.Transfer) string {
+	if placement == nil {
+		return ""
+	}
 	for i := range transfers {
 		t := &transfers[i]
 		debit, credit, _ := placement.TransferShards(t)
@@ -35,6 +53,9 @@ func pendingSpanningShards(placement *shardmap.Map, transfers []model.Transfer) 
 // on one shard): a linked chain is atomic on one shard only (linked_chain_spans_shards).
 func chainSpanningShards(placement *shardmap.Map, transfers []model.Transfer,
 	roles []string) string {
+	if placement == nil {
+		return ""
+	}
 	var places []string
 	shards := map[uint16]bool{}
 	for i := range transfers {

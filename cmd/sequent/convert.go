@@ -192,7 +192,7 @@ func conversionOnOneShard(cmd *cobra.Command, ctx context.Context, c *client.Cli
 	if err != nil {
 		return nil // Convert reports it, as without shards.
 	}
-	placement, err := c.ShardMap(ctx)
+	placement, err := serverShardMap(ctx, c)
 	if err != nil {
 		return err
 	}

@@ -166,7 +166,7 @@ func (o *settleOptions) bookSettlements(cmd *cobra.Command, ctx context.Context,
 	if len(transfers) == 0 {
 		return nil, nil, nil
 	}
-	placement, err := c.ShardMap(ctx)
+	placement, err := serverShardMap(ctx, c)
 	if err != nil {
 		return nil, nil, err
 	}
