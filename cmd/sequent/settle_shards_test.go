@@ -463,3 +463,24 @@ func TestConvertAcrossShardsRefusedBeforeSending(t *testing.T) {
 		t.Fatalf("conversion on one shard: %v\n%s", err, output)
 	}
 }
+
+// TestSettlementWithLedgerPlacement: with accounts placed by ledger (ledger 3 on shard 1)
+// an account filter does not say where the account is; the endpoint asks both shards and
+// nets partner 13 (ledger 3, shard 1) with partner 11 (ledger 1, shard 0).
+func TestSettlementWithLedgerPlacement(t *testing.T) {
+	running, _, run, _ := twoShardNode(t)
+	run("create-accounts", "30", "--ledger", "3", "--code", "1")
+	run("create-accounts", "31", "--ledger", "1", "--code", "1")
+	run("transfer", "--id", "1", "--debit", "30", "--credit", "13", "--amount", "40",
+		"--ledger", "3", "--code", "1")
+	run("transfer", "--id", "2", "--debit", "11", "--credit", "31", "--amount", "15",
+		"--ledger", "1", "--code", "1")
+	report, err := settlementOf(t, running, []uint64{11, 13}, "", "now")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := positionFigures(report),
+		"1: net -15 in flight +0 -0\n3: net 40 in flight +0 -0"; got != want {
+		t.Errorf("positions:\n%s\nwant:\n%s", got, want)
+	}
+}
