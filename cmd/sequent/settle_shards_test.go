@@ -396,7 +396,8 @@ func TestSettlementOfASagaInFlight(t *testing.T) {
 // ledger-2 settlement account on shard 1 (1020) the booking is refused before anything is
 // sent, saying which account is on which shard — without the check, ledger 1's settlement
 // was booked and ledger 2's refused (pending_transfer_spans_shards); with both settlement
-// accounts on the partner's shard both are booked, pending.
+// accounts on the partner's shard both are booked, pending; given one per ledger and
+// shard, the partner's shard's is chosen.
 func TestSettleBookingAcrossShards(t *testing.T) {
 	_, c, common := settleNode(t, 2)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -423,13 +424,18 @@ func TestSettleBookingAcrossShards(t *testing.T) {
 	if err != nil || len(booked) != 0 {
 		t.Fatalf("a refused booking booked %+v (%v)", booked, err)
 	}
-	output, err = runRoot(t, append(append(book, "--via", "91"), common...)...)
+	// One settlement account per ledger and shard (ledger 1's shard-1 one first, ledger
+	// 2's last): shard 0's, the partners' shard, are used.
+	output, err = runRoot(t, append([]string{"settle", "--partner", "50", "--partner", "60",
+		"--until", "now", "--book", "--settlement-id", "9000", "--code", "7", "--via", "1090",
+		"--via", "90", "--via", "91", "--via", "1020"}, common...)...)
 	if err != nil {
 		t.Fatalf("booking on the partner's shard: %v\n%s", err, output)
 	}
 	booked, err = c.LookupTransfers(ctx, []model.Uint128{model.U128(9000), model.U128(9001)})
 	if err != nil || len(booked) != 2 || booked[0].Flags&model.TransferPending == 0 ||
-		booked[1].Amount != model.U128(300) {
+		booked[0].CreditAccountID != model.U128(90) ||
+		booked[1].CreditAccountID != model.U128(91) || booked[1].Amount != model.U128(300) {
 		t.Fatalf("settlements booked: %+v (%v)", booked, err)
 	}
 }
