@@ -321,7 +321,8 @@ func settleCommandFigures(t *testing.T, common []string, args ...string) string 
 // 1070 (shard 1). At a cut-off at X's own timestamp (step 1 of its saga, before its
 // credit and post), X is in flight on 70's side and nothing on 1070's; at a cut-off after
 // the saga, it counts once as posted on each side, at its amount, and X itself (the
-// pending transfer) is listed as resolved by its post.
+// pending transfer) is listed as resolved by its post. A saga the credit shard refuses
+// moves nothing.
 func TestSettlementOfASagaInFlight(t *testing.T) {
 	running, c, common := settleNode(t, 2)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -384,6 +385,32 @@ func TestSettlementOfASagaInFlight(t *testing.T) {
 	}
 	if got, want := positionFigures(both), "3: net 0 in flight +0 -0"; got != want {
 		t.Errorf("both sides after the saga: %s, want %s", got, want)
+	}
+
+	// A saga the credit shard refuses (no account 1999 on shard 1) is voided on shard 0:
+	// its pending step moves nothing, as the refused transfer does on one shard.
+	refused := model.Transfer{ID: model.U128(5001), DebitAccountID: model.U128(70),
+		CreditAccountID: model.U128(1999), Amount: model.U128(80), Ledger: 3, Code: 1}
+	if results, err := c.CreateTransfers(ctx, []model.Transfer{refused}); err != nil ||
+		results[0].Status != model.StatusCreditAccountNotFound {
+		t.Fatalf("cross-shard transfer to a missing account: %v %+v", err, results)
+	}
+	voided, err := settlementOf(t, running, []uint64{70}, "", "now")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := positionFigures(voided), "3: net -500 in flight +0 -0"; got != want {
+		t.Errorf("debit side after a voided saga: %s, want %s", got, want)
+	}
+	states = map[string]string{}
+	for _, line := range voided.Transfers {
+		if line.ID == "5001" || line.PendingID == "5001" {
+			states[line.Kind] = line.State
+		}
+	}
+	if len(states) != 2 || states["pending"] != "resolved" || states["void"] != "voided" {
+		t.Errorf("the voided saga's transfers: %+v, want its pending step resolved by a void",
+			voided.Transfers)
 	}
 	if _, err := settlementOf(t, running, []uint64{70}, "", "x"); !errors.Is(err,
 		ops.ErrBadQuery) {
