@@ -13,14 +13,15 @@ import (
 )
 
 // clearingSources wires the operators' clearing endpoints: settlement netting over the
-// shard's in-process read path, and the chain check over the node's own log.
+// shards' in-process read paths (each read on the shard the router would send it to), and
+// the chain check over the node's own log.
 func (r *runningNode) clearingSources(sources *ops.Sources, ledgers *clearing.Ledgers) {
 	sources.Settlement = func(ctx context.Context, query ops.SettlementQuery) (any, error) {
 		netting, err := nettingQueryOf(query, time.Now())
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ops.ErrBadQuery, err)
 		}
-		reader := clearing.RawReader{Query: r.shardQuery}
+		reader := clearing.ShardedReader(r.node.Map(), r.shardQuery)
 		report, err := clearing.Net(ctx, reader, ledgers, netting)
 		return report, clearingError(err)
 	}
@@ -49,21 +50,15 @@ func (r *runningNode) clearingSources(sources *ops.Sources, ledgers *clearing.Le
 	}
 }
 
-// shardQuery runs one read through the shard's internal read path (the console's too),
+// shardQuery runs one read through a shard's internal read path (the console's too),
 // within ctx's deadline; a read not answered by then is the endpoint's timeout (504).
-func (r *runningNode) shardQuery(ctx context.Context, operation model.Operation,
+func (r *runningNode) shardQuery(ctx context.Context, index int, operation model.Operation,
 	body []byte) (model.Status, []byte, error) {
 	timeout := time.Minute
 	if deadline, ok := ctx.Deadline(); ok {
 		timeout = time.Until(deadline)
 	}
-	if len(r.groups.Shards()) > 1 {
-		// Settlement netting reads one shard's transfers; across shards it would miss
-		// the rest (not built: README, Clearing).
-		return 0, nil, fmt.Errorf("%w: settlement netting is not built for a node of "+
-			"several shards", ops.ErrRefused)
-	}
-	status, result, err := r.groups.Shard().Query(operation, body, timeout)
+	status, result, err := r.groups.Shards()[index].Query(operation, body, timeout)
 	if errors.Is(err, shard.ErrQueryTimeout) {
 		return 0, nil, fmt.Errorf("%w: %v", context.DeadlineExceeded, err)
 	}

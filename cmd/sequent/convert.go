@@ -41,8 +41,9 @@ the payer pays the ceiling). Either way the fraction stays with the operator. Sc
 from the ledger registry (--ledgers, SEQUENT_LEDGERS).
 
 Run it with the payer's key (once account ownership exists, it needs the right to debit
-the target liquidity account too) or an operator's. Both ledgers' accounts must be on one
-shard (today there is one).`,
+the target liquidity account too) or an operator's. On a node of several shards the four
+accounts must be on one shard: the command reads the node's shard map and refuses a
+conversion across shards before sending anything.`,
 		Example: `  sequent client convert --id 500 --payer 1 --payee 2 --source-liquidity 90 \
       --target-liquidity 91 --source-ledger 1 --target-ledger 2 --rate 0.9234 \
       --quote-id 7001 --code 5 --amount 10000 --ledgers ledgers.json`,
@@ -53,6 +54,9 @@ shard (today there is one).`,
 				return err
 			}
 			return options.run(cmd, func(ctx context.Context, c *client.Client) error {
+				if err := conversionOnOneShard(cmd, ctx, c, &conversion); err != nil {
+					return err
+				}
 				result, err := c.Convert(ctx, conversion)
 				if err != nil {
 					return err
@@ -175,6 +179,27 @@ func printConversion(cmd *cobra.Command, options *clientOptions, c *client.Conve
 	}
 	if !out.Applied {
 		return errEventsFailed
+	}
+	return nil
+}
+
+// conversionOnOneShard refuses, before anything is sent, a conversion whose accounts the
+// server's shard map places on several shards (the node would refuse the chain with
+// linked_chain_spans_shards; the message here says which account is where).
+func conversionOnOneShard(cmd *cobra.Command, ctx context.Context, c *client.Client,
+	conversion *client.Conversion) error {
+	plan, err := conversion.Plan()
+	if err != nil {
+		return nil // Convert reports it, as without shards.
+	}
+	placement, err := serverShardMap(ctx, c)
+	if err != nil {
+		return err
+	}
+	problem := chainSpanningShards(placement, plan.Transfers[:], []string{"payer",
+		"source liquidity", "target liquidity", "payee"})
+	if problem != "" {
+		return usage(cmd, "%s", problem)
 	}
 	return nil
 }

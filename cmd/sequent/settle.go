@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"sequent/core/model"
+	"sequent/core/shardmap"
 	"sequent/netio/client"
 	"sequent/netio/jsonview"
 	"sequent/tools/clearing"
@@ -49,6 +50,13 @@ payable, partner → via; receivable, via → partner. It stays pending — visi
 flight — until the partner confirms (sequent client post --pending-id ID) or disputes it
 (sequent client void --pending-id ID).
 
+On a node of several shards the partner's accounts may be on any shards; the --via
+account of a ledger must be on its partner account's shard (a pending transfer cannot
+span shards): give one per ledger and shard, and the one on the partner's shard is used;
+with none there, the command books nothing and says which account is where. A cross-shard
+transfer counts on the debit side as a pending transfer and its post, on the credit side
+when credited (README, Settlement netting).
+
 Times: RFC 3339, a date (midnight UTC), nanoseconds since 1970, or now. The window is
 inclusive at both ends. The operators' HTTP endpoint GET /v1/settlement answers the same.
 
@@ -68,7 +76,7 @@ Exit codes: 0 done; 1 a booking was refused; 2 bad flags or no server reachable.
 	flags.IntVar(&o.transfers, "transfers", clearing.ListMaxDefault, "most transfers listed (all are counted)")
 	flags.StringVar(&o.ledgers, "ledgers", os.Getenv("SEQUENT_LEDGERS"), "ledger registry file (currency names and scales; SEQUENT_LEDGERS)")
 	flags.BoolVar(&o.book, "book", false, "book the settlement as pending transfers")
-	flags.StringSliceVar(&o.via, "via", nil, "with --book: the operator's settlement account on each ledger (repeat)")
+	flags.StringSliceVar(&o.via, "via", nil, "with --book: the operator's settlement account on each ledger (repeat; on several shards, one per ledger and shard: the partner's shard's is used)")
 	flags.StringVar(&o.firstID, "settlement-id", "0", "with --book: id of the first settlement transfer (then +1 per ledger)")
 	flags.Uint16Var(&o.code, "code", 0, "with --book: transfer code of the settlements")
 	flags.Uint32Var(&o.timeout, "timeout-seconds", 0, "with --book: unconfirmed settlements expire after this long (0: never)")
@@ -150,9 +158,11 @@ func (o *settleOptions) bookSettlements(cmd *cobra.Command, ctx context.Context,
 	if len(accounts) != len(viaIDs) {
 		return nil, nil, usage(cmd, "--via: %d of %d accounts exist", len(accounts), len(viaIDs))
 	}
-	for _, account := range accounts {
-		booking.Via[account.Ledger] = account.ID
+	placement, err := serverShardMap(ctx, c)
+	if err != nil {
+		return nil, nil, err
 	}
+	chooseVia(booking.Via, accounts, placement, report)
 	transfers, err := report.SettlementTransfers(booking)
 	if err != nil {
 		return nil, nil, usage(cmd, "%v", err)
@@ -160,8 +170,36 @@ func (o *settleOptions) bookSettlements(cmd *cobra.Command, ctx context.Context,
 	if len(transfers) == 0 {
 		return nil, nil, nil
 	}
+	if problem := pendingSpanningShards(placement, transfers); problem != "" {
+		return nil, nil, usage(cmd, "--book: %s", problem)
+	}
 	results, err := c.CreateTransfers(ctx, transfers)
 	return transfers, results, err
+}
+
+// chooseVia fills the operator's settlement account per ledger from the --via accounts.
+// On a node of several shards an operator may give one per ledger and shard: of several on
+// a ledger, the one on the shard of that ledger's partner account is kept (a settlement
+// is a pending transfer, which cannot span shards); otherwise the last given.
+func chooseVia(via map[uint32]model.Uint128, accounts []model.Account,
+	placement *shardmap.Map, report *clearing.NettingReport) {
+	partnerShard := map[uint32]uint16{}
+	if placement != nil {
+		for _, p := range report.Positions {
+			if len(p.Accounts) == 1 { // SettlementTransfers refuses several.
+				partner, _ := model.ParseUint128(p.Accounts[0])
+				partnerShard[p.Ledger] = placement.AccountShard(partner, p.Ledger)
+			}
+		}
+	}
+	for _, account := range accounts {
+		current, given := via[account.Ledger]
+		shard, known := partnerShard[account.Ledger]
+		if given && known && placement.AccountShard(current, account.Ledger) == shard {
+			continue
+		}
+		via[account.Ledger] = account.ID
+	}
 }
 
 // settleJSON is `settle --json` output: the report and what was booked.

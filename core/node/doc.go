@@ -15,9 +15,9 @@
 // replication ships the node's N logs as one group with one epoch, and /v1/status, the
 // metrics, `wal inspect|verify`, `sequent reconcile`, drill, bench and change capture (a
 // stream per shard) cover every shard, and market data has one feed per shard (netio, each
-// a consumer of its shard's release). Not built on several shards (the README's "Shards"
-// says why): settlement netting and conversion across shards, and shards on several
-// machines.
+// a consumer of its shard's release), and settlement netting reads every shard
+// (tools/clearing, ShardedReader in the server). Not built on several shards (the
+// README's "Shards" says why): conversion across shards, and shards on several machines.
 //
 // # Shape
 //

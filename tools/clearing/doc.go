@@ -13,7 +13,13 @@
 //   - Reader is how all of it reads the ledger: the public queries, through the Go client
 //     (a primary or a read-only standby) or the server's in-process read path — never
 //     by opening a node's files. ForEachTransfer pages an account's transfers in a window;
-//     AllLedgerTotals pages the trial balance.
+//     AllLedgerTotals pages the trial balance. On a node of several shards the Go client's
+//     reads are routed by the node (PROTOCOL.md §18) and the server's endpoint reads
+//     through ShardedReader, which sends each read to the shard the router would; how a
+//     cross-shard transfer (a saga) counts in a netting is written at Net (settle.go).
+//     Booking and conversion are checked against the node's shard map by the commands
+//     (cmd/sequent): a settlement is a pending transfer and a conversion a linked chain,
+//     neither of which the node accepts across shards.
 //
 // Reconciliation against a partner's statement is package tools/reconcile.
 //

@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"sequent/core/model"
+	"sequent/core/saga"
 	"sequent/netio/client"
 )
 
@@ -27,6 +28,21 @@ import (
 // or its timeout had passed by then (the ledger refuses to post it after its deadline).
 // Voids move nothing. Booked settlements (Booking) are transfers like any other: once one
 // is posted, the next window's net includes it, so a settled position reads zero.
+//
+// On a node of several shards each account's transfers are its own shard's, and a
+// cross-shard transfer X of v from a (shard A) to b (shard B) is a saga (core/saga/doc.go)
+// that each side books differently; Net reads each side as booked, with no special case,
+// and X counts once on each side:
+//   - a partner's account a (the debit side): X is a pending transfer a → S(A→B, L) at
+//     step 1, then posted by P(B, seq) with the amount credited (or voided by V(B, seq)
+//     when B refused). X is in flight from step 1 until its post or void, then posted at
+//     the post's time (A's clock) and amount, like any posted pending transfer.
+//   - a partner's account b (the credit side): X is the single-phase credit C(A, seq),
+//     S(A→B, L) → b, counted posted at C's time (B's clock) and amount. Before C the
+//     amount is on the debit shard's settlement account, not on b's shard: it is not in
+//     b's position (GET /v1/reconcile lists the sagas in flight).
+// Summed over a window both sides' cut-offs have passed, the net per ledger equals that
+// of the same transfers on one shard (cmd/sequent's TestSettlementNettingOnTwoShards).
 
 // NettingQuery asks for the net position with a partner.
 type NettingQuery struct {
@@ -144,6 +160,13 @@ func (q *NettingQuery) validate() error {
 	for i, account := range q.Partners {
 		if account.IsZero() || slices.Contains(q.Partners[:i], account) {
 			problem = fmt.Sprintf("partner account %s is 0 or listed twice", account)
+		}
+		// A node's own settlement account of a pair of shards exists on both shards
+		// (core/saga), and each holds half of every saga through it: no partner's.
+		if from, to, ledger, ok := saga.SettlementAccount(account); ok {
+			problem = fmt.Sprintf("account %s is the node's settlement account of shards "+
+				"%d → %d on ledger %d (cross-shard transfers pass through it), not a "+
+				"partner's", account, from, to, ledger)
 		}
 	}
 	if problem != "" {

@@ -7,6 +7,7 @@ import (
 
 	"sequent/core/ledger"
 	"sequent/core/model"
+	"sequent/core/saga"
 	"sequent/netio/client"
 )
 
@@ -218,6 +219,8 @@ func TestNettingRefusals(t *testing.T) {
 		"zero account":    {Partners: []model.Uint128{{}}, Window: window},
 		"listed twice":    {Partners: []model.Uint128{model.U128(50), model.U128(50)}, Window: window},
 		"unknown partner": {Partners: []model.Uint128{model.U128(999)}, Window: window},
+		"saga's account": {Partners: []model.Uint128{saga.SettlementAccountID(0, 1, 1)},
+			Window: window},
 	}
 	for name, query := range cases {
 		_, err := Net(context.Background(), MemoryReader{b.ledger}, ledgers, query)

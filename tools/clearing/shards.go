@@ -1,0 +1,133 @@
+package clearing
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"sequent/core/model"
+	"sequent/core/shardmap"
+)
+
+// ShardQuery runs one read-only request on one shard of a node in this process (the
+// shard's internal read path) and returns its request status and result body.
+type ShardQuery func(ctx context.Context, shard int, operation model.Operation,
+	body []byte) (model.Status, []byte, error)
+
+// ShardedReader is a Reader over every shard of a node in this process: each read goes
+// where the node's router would send a client's (PROTOCOL.md §18). An account's
+// transfers are read on the account's shard; when the shard map places accounts by
+// ledger (the filter does not say which shard), every shard is asked and the one that
+// knows the account answers. Lookups ask every shard (a transfer id says nothing about
+// placement) and return what the shards found, in shard order; ledger totals are summed
+// over the shards. The operators' settlement endpoint reads through it, so a partner's
+// accounts may be on different shards.
+//
+// A cross-shard transfer shows on each partner account's shard as that shard booked it
+// (core/saga/doc.go): on the debit shard as a pending transfer into the pair's
+// settlement account and its post (or void), on the credit shard as the credit out of
+// that account. Net counts that once, as explained at Net.
+func ShardedReader(placement *shardmap.Map, query ShardQuery) Reader {
+	return RawReader{Query: func(ctx context.Context, operation model.Operation,
+		body []byte) (model.Status, []byte, error) {
+		return shardedQuery(ctx, placement, query, operation, body)
+	}}
+}
+
+func shardedQuery(ctx context.Context, placement *shardmap.Map, query ShardQuery,
+	operation model.Operation, body []byte) (model.Status, []byte, error) {
+	shards := int(placement.Shards)
+	switch operation {
+	case model.OperationGetAccountTransfers, model.OperationGetAccountBalances:
+		target := placement.EventTarget(operation, body)
+		if !target.Every {
+			return query(ctx, int(target.Shard), operation, body)
+		}
+		return accountShardAnswer(ctx, shards, query, operation, body)
+	case model.OperationLookupAccounts, model.OperationLookupTransfers:
+		var found []byte
+		for index := range shards {
+			status, reply, err := query(ctx, index, operation, body)
+			if err != nil || status != model.StatusOK {
+				return status, nil, err
+			}
+			found = append(found, reply...)
+		}
+		return model.StatusOK, found, nil
+	case model.OperationGetLedgerTotals:
+		return sumLedgerTotals(ctx, shards, query, body)
+	}
+	return 0, nil, fmt.Errorf("clearing: %s is not a read the sharded reader routes", operation)
+}
+
+// accountShardAnswer asks every shard for an account's records and returns the answer of
+// the shard that holds the account: the one not answering account_not_found. A client's
+// account lives on exactly one shard; two answers mean the id is a settlement account
+// of the node's sagas (one per ordered pair of shards, the same id on both), whose
+// records on one shard are not the whole story: refused.
+func accountShardAnswer(ctx context.Context, shards int, query ShardQuery,
+	operation model.Operation, body []byte) (model.Status, []byte, error) {
+	status, answer, holder := model.StatusAccountNotFound, []byte(nil), -1
+	for index := range shards {
+		shardStatus, reply, err := query(ctx, index, operation, body)
+		switch {
+		case err != nil:
+			return 0, nil, err
+		case shardStatus == model.StatusAccountNotFound:
+			continue
+		case holder >= 0:
+			return 0, nil, fmt.Errorf("%w: account %s is on shards %d and %d (a settlement "+
+				"account of cross-shard transfers); name the partner's own accounts",
+				ErrNettingQuery, model.Uint128LE(body), holder, index)
+		}
+		status, answer, holder = shardStatus, reply, index
+	}
+	return status, answer, nil
+}
+
+// sumLedgerTotals adds every shard's ledger totals per ledger. Each shard lists its lowest
+// ledgers from the filter's minimum, at most the limit: a ledger one shard left out has
+// at least limit ledgers below it there, so it is not among the node's lowest limit
+// either, and the sums kept are complete.
+func sumLedgerTotals(ctx context.Context, shards int, query ShardQuery, body []byte) (
+	model.Status, []byte, error) {
+	var filter model.LedgerFilter
+	filter.Decode(body)
+	sums := map[uint32]*model.LedgerTotals{}
+	var ledgers []uint32
+	for index := range shards {
+		status, reply, err := query(ctx, index, model.OperationGetLedgerTotals, body)
+		if err != nil || status != model.StatusOK {
+			return status, nil, err
+		}
+		for offset := 0; offset+model.LedgerTotalsSize <= len(reply); offset += model.LedgerTotalsSize {
+			var totals model.LedgerTotals
+			totals.Decode(reply[offset:])
+			sum := sums[totals.Ledger]
+			if sum == nil {
+				sum = &model.LedgerTotals{Ledger: totals.Ledger}
+				sums[totals.Ledger] = sum
+				ledgers = append(ledgers, totals.Ledger)
+			}
+			sum.Accounts += totals.Accounts
+			addWide(&sum.DebitsPending, totals.DebitsPending)
+			addWide(&sum.DebitsPosted, totals.DebitsPosted)
+			addWide(&sum.CreditsPending, totals.CreditsPending)
+			addWide(&sum.CreditsPosted, totals.CreditsPosted)
+		}
+	}
+	slices.Sort(ledgers)
+	ledgers = ledgers[:min(len(ledgers), int(filter.Limit))]
+	out := make([]byte, len(ledgers)*model.LedgerTotalsSize)
+	for i, ledger := range ledgers {
+		sums[ledger].Encode(out[i*model.LedgerTotalsSize:])
+	}
+	return model.StatusOK, out, nil
+}
+
+// addWide adds one exact sum to another (the high words cannot overflow: a node holds far
+// fewer than 2^64 × 2^128 units).
+func addWide(sum *model.WideSum, x model.WideSum) {
+	sum.Add(x.Low)
+	sum.High += x.High
+}
