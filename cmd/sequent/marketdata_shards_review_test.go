@@ -10,8 +10,8 @@ import (
 	"sequent/netio/client"
 )
 
-// TestReviewTwoFollowedBooksOnOneClient (review reviewmd, session 40; FAILS on main, not
-// fixed). Market data now covers every shard, and README and PROTOCOL.md say that
+// TestReviewTwoFollowedBooksOnOneClient (review reviewmd, session 40; FAILS on main
+// without the fix in netio/client: marketDataSubscription.books). Market data now covers every shard, and README and PROTOCOL.md say that
 // client.FollowBook works on any shard's instrument; a client following one book per
 // shard (instrument 7 on shard 1, instrument 5 on shard 0) on one connection is the use
 // the change invites. But a client's market-data subscriptions share the first call's
