@@ -11,14 +11,15 @@ import (
 )
 
 // TestReviewTwoFollowedBooksOnOneClient (review reviewmd, session 40; FAILS on main
-// without the fix in netio/client: marketDataSubscription.books). Market data now covers every shard, and README and PROTOCOL.md say that
-// client.FollowBook works on any shard's instrument; a client following one book per
-// shard (instrument 7 on shard 1, instrument 5 on shard 0) on one connection is the use
-// the change invites. But a client's market-data subscriptions share the first call's
-// handler (SubscribeMarketData), so the second FollowBook's inbox is never given an
-// event: its book is built from its snapshot, reported exact, and never moves again (no
-// gap, no md_stale, nothing tells it). Older than this change (one shard has the same
-// trap with two instruments); found while checking FollowBook across shards.
+// without the fix in netio/client, marketDataSubscription.books). Market data now
+// covers every shard, and README and PROTOCOL.md say that client.FollowBook works on
+// any shard's instrument; a client following one book per shard (instrument 7 on shard
+// 1, instrument 5 on shard 0) on one connection is the use the change invites. But a
+// client's market-data subscriptions shared the first call's handler, so the second
+// FollowBook's inbox was never given an event: its book was built from its snapshot,
+// reported exact, and never moved again (no gap, no md_stale, nothing told it). Older
+// than this change (one shard had the same trap with two instruments); found while
+// checking FollowBook across shards.
 func TestReviewTwoFollowedBooksOnOneClient(t *testing.T) {
 	running, dev, run, _ := twoShardNode(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
