@@ -361,7 +361,7 @@ func (c *Client) marketDataFrame(frame *wire.Frame, generation uint64) {
 		c.mu.Unlock()
 		return
 	}
-	books := s.books
+	books, handler := s.books, s.handler // A first handler may be given later (under mu).
 	var retryDelay time.Duration
 	for i := range event.Updates { // One shard's, from one feed's write; checked anyway.
 		u := &event.Updates[i]
@@ -411,8 +411,8 @@ func (c *Client) marketDataFrame(frame *wire.Frame, generation uint64) {
 	for _, book := range books { // Copies first: the handler owns the event's records.
 		book.put(event.clone())
 	}
-	if s.handler != nil {
-		s.handler(event)
+	if handler != nil {
+		handler(event)
 	}
 }
 
