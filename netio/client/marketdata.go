@@ -71,6 +71,13 @@ type marketDataSubscription struct {
 	// it) and not answered yet, per instrument, in the order sent.
 	asked      map[uint32][]marketDataAsk
 	retryDelay time.Duration // Next wait before resending a refused resumption.
+	// books are the inboxes of the FollowBook calls running on the client: each is given
+	// every event, as the handler is (nil until a caller gives one: FollowBook needs
+	// none), whatever call set the handler; without them a second FollowBook, or one
+	// after a SubscribeMarketData with its own handler, was never given an update
+	// (TestReviewTwoFollowedBooksOnOneClient). A slice replaced, never changed in place,
+	// so that a reader may range over the one it took under mu.
+	books []*bookInbox
 }
 
 // marketDataProgress is how far an instrument's stream is known complete. A resumption
@@ -234,7 +241,8 @@ func marketDataSubscribeFrame(session uint64, instrument, channels uint32, fromO
 // SubscribeMarketData subscribes to an instrument's market data (0: every instrument)
 // on the channels given (wire.Channel*; wire.ChannelBook to build a book), and returns
 // the server's answer. All subscriptions of a client share one handler: the first call
-// sets it (later calls may pass nil). After a reconnect the client resubscribes by
+// that gives one sets it (later calls may pass nil; FollowBook has its own way in, and
+// gives none). After a reconnect the client resubscribes by
 // itself to what the server accepted (a refused call changes nothing), each instrument
 // from the op its updates were handed over through, so a book built from the updates
 // stays exact across a failover (sequences carry on: PROTOCOL.md 8a) unless the answer
@@ -255,6 +263,13 @@ func marketDataSubscribeFrame(session uint64, instrument, channels uint32, fromO
 // cover it; one waiting when the client is closed returns ErrClosed.
 func (c *Client) SubscribeMarketData(ctx context.Context, instrument uint32, channels uint32,
 	handler func(MarketDataEvent)) (MarketDataSubscribed, error) {
+	return c.subscribeMarketData(ctx, instrument, channels, handler, nil)
+}
+
+// subscribeMarketData is SubscribeMarketData; book, if not nil, is a FollowBook's inbox,
+// given every event from now on (until forgetBook).
+func (c *Client) subscribeMarketData(ctx context.Context, instrument uint32, channels uint32,
+	handler func(MarketDataEvent), book *bookInbox) (MarketDataSubscribed, error) {
 	c.mu.Lock()
 	if c.closed {
 		err := c.closedError()
@@ -263,12 +278,17 @@ func (c *Client) SubscribeMarketData(ctx context.Context, instrument uint32, cha
 	}
 	s := c.marketData
 	if s == nil {
-		if handler == nil {
+		if handler == nil && book == nil {
 			c.mu.Unlock()
 			return MarketDataSubscribed{}, fmt.Errorf("client: the first market-data subscription needs a handler")
 		}
 		s = newMarketDataSubscription(handler)
 		c.marketData = s
+	} else if s.handler == nil {
+		s.handler = handler // Only FollowBook calls came before: this is the first handler.
+	}
+	if book != nil { // Before the frame is sent: its every update reaches the book.
+		s.books = append(slices.Clone(s.books), book)
 	}
 	answers := make(chan MarketDataSubscribed, 1)
 	s.asked[instrument] = append(s.asked[instrument], marketDataAsk{channels: channels,
@@ -341,6 +361,7 @@ func (c *Client) marketDataFrame(frame *wire.Frame, generation uint64) {
 		c.mu.Unlock()
 		return
 	}
+	books, handler := s.books, s.handler // A first handler may be given later (under mu).
 	var retryDelay time.Duration
 	for i := range event.Updates { // One shard's, from one feed's write; checked anyway.
 		u := &event.Updates[i]
@@ -387,7 +408,36 @@ func (c *Client) marketDataFrame(frame *wire.Frame, generation uint64) {
 	}
 	// Deferred as in report: a handler may leave by runtime.Goexit.
 	defer c.leaveHandler()
-	s.handler(event)
+	for _, book := range books { // Copies first: the handler owns the event's records.
+		book.put(event.clone())
+	}
+	if handler != nil {
+		handler(event)
+	}
+}
+
+// clone returns a copy of the event that shares nothing with it.
+func (e MarketDataEvent) clone() MarketDataEvent {
+	copied := MarketDataEvent{Updates: slices.Clone(e.Updates)}
+	if e.Subscribed != nil {
+		subscribed := *e.Subscribed
+		copied.Subscribed = &subscribed
+	}
+	if e.Stale != nil {
+		stale := *e.Stale
+		copied.Stale = &stale
+	}
+	return copied
+}
+
+// forgetBook stops giving events to a FollowBook's inbox (it has returned).
+func (c *Client) forgetBook(book *bookInbox) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s := c.marketData; s != nil {
+		s.books = slices.DeleteFunc(slices.Clone(s.books),
+			func(b *bookInbox) bool { return b == book })
+	}
 }
 
 // answerLocked gives an md_subscribed of the current connection to the callers of the
