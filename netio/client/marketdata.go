@@ -71,6 +71,11 @@ type marketDataSubscription struct {
 	// it) and not answered yet, per instrument, in the order sent.
 	asked      map[uint32][]marketDataAsk
 	retryDelay time.Duration // Next wait before resending a refused resumption.
+	// shardOpsRefused: the server of the current connection answered invalid_body to an
+	// md_subscribe carrying channel bit 3 (wire.ChannelShardOps) and nothing else
+	// unknown: it predates the bit, and serves market data of shard 0 only, so frames go
+	// without it until the next connection (resume clears it).
+	shardOpsRefused bool
 	// books are the inboxes of the FollowBook calls running on the client: each is given
 	// every event, as the handler is (nil until a caller gives one: FollowBook needs
 	// none), whatever call set the handler; without them a second FollowBook, or one
@@ -200,6 +205,7 @@ func (s *marketDataSubscription) resume(session uint64) [][]byte {
 	}
 	replaced := s.asked
 	s.asked = make(map[uint32][]marketDataAsk, len(s.instruments))
+	s.shardOpsRefused = false // A new connection, perhaps to a newer server.
 	frames := make([][]byte, 0, len(s.instruments))
 	for instrument, channels := range s.instruments {
 		fromOp := s.resumeOp(instrument)
@@ -214,7 +220,7 @@ func (s *marketDataSubscription) resume(session uint64) [][]byte {
 			ask.callers = append(ask.callers, replacedAsk.callers...)
 		}
 		s.asked[instrument] = []marketDataAsk{ask}
-		frames = append(frames, marketDataSubscribeFrame(session, instrument, channels, fromOp))
+		frames = append(frames, s.subscribeFrame(session, instrument, channels, fromOp))
 	}
 	clear(s.connectionOps)
 	for instrument, asks := range replaced {
@@ -230,7 +236,15 @@ func (s *marketDataSubscription) resume(session uint64) [][]byte {
 	return frames
 }
 
-func marketDataSubscribeFrame(session uint64, instrument, channels uint32, fromOp uint64) []byte {
+// subscribeFrame is an md_subscribe frame; it carries channel bit 3 (the client keeps a
+// resume op per shard: connectionOps, PROTOCOL.md 18) unless the current connection's
+// server refused it. The answer echoes the bit, which marketDataFrame takes off before
+// matching it to its ask: asks hold the caller's channels only.
+func (s *marketDataSubscription) subscribeFrame(session uint64, instrument, channels uint32,
+	fromOp uint64) []byte {
+	if !s.shardOpsRefused {
+		channels |= wire.ChannelShardOps
+	}
 	body := make([]byte, wire.MarketDataSubscribeSize)
 	(&wire.MarketDataSubscribe{Instrument: instrument, Channels: channels,
 		FromOp: fromOp}).Encode(body)
@@ -270,6 +284,7 @@ func (c *Client) SubscribeMarketData(ctx context.Context, instrument uint32, cha
 // given every event from now on (until forgetBook).
 func (c *Client) subscribeMarketData(ctx context.Context, instrument uint32, channels uint32,
 	handler func(MarketDataEvent), book *bookInbox) (MarketDataSubscribed, error) {
+	channels &^= wire.ChannelShardOps // The client's to set (subscribeFrame), not a channel.
 	c.mu.Lock()
 	if c.closed {
 		err := c.closedError()
@@ -293,7 +308,7 @@ func (c *Client) subscribeMarketData(ctx context.Context, instrument uint32, cha
 	answers := make(chan MarketDataSubscribed, 1)
 	s.asked[instrument] = append(s.asked[instrument], marketDataAsk{channels: channels,
 		callers: []chan MarketDataSubscribed{answers}})
-	c.outbox = append(c.outbox, marketDataSubscribeFrame(c.session, instrument, channels, 0))
+	c.outbox = append(c.outbox, s.subscribeFrame(c.session, instrument, channels, 0))
 	c.writeLocked()
 	c.mu.Unlock()
 	select {
@@ -351,6 +366,12 @@ func (c *Client) marketDataFrame(frame *wire.Frame, generation uint64) {
 		answer.MarketDataSubscribed.Decode(frame.Body)
 		event.Subscribed = &answer
 	}
+	// The echo of a frame that carried channel bit 3; refused by a server that predates
+	// it (invalid_body) when it carried no other unknown bit.
+	bitRefused := answer.Status == model.StatusInvalidBody &&
+		answer.Channels&wire.ChannelShardOps != 0 &&
+		answer.Channels&^wire.SubscribeBitsKnown == 0
+	answer.Channels &^= wire.ChannelShardOps
 	c.mu.Lock()
 	if event.Subscribed == nil && !c.handlerTurnLocked(generation) {
 		c.mu.Unlock()
@@ -367,6 +388,13 @@ func (c *Client) marketDataFrame(frame *wire.Frame, generation uint64) {
 		u := &event.Updates[i]
 		s.lastOp = max(s.lastOp, u.Op)
 		s.connectionOps[u.Shard] = max(s.connectionOps[u.Shard], u.Op)
+	}
+	if bitRefused && s.resendWithoutShardOpsLocked(answer) {
+		c.outbox = append(c.outbox, s.subscribeFrame(c.session, answer.Instrument,
+			answer.Channels, answer.FromOp))
+		c.writeLocked()
+		c.mu.Unlock()
+		return // The frame's ask waits for the answer to the one sent again.
 	}
 	entered := false
 	if event.Subscribed != nil {
@@ -438,6 +466,18 @@ func (c *Client) forgetBook(book *bookInbox) {
 		s.books = slices.DeleteFunc(slices.Clone(s.books),
 			func(b *bookInbox) bool { return b == book })
 	}
+}
+
+// resendWithoutShardOpsLocked records that the current connection's server refused
+// channel bit 3 (answer: its invalid_body to a frame carrying it) and reports whether
+// that frame still waits for an answer, to be sent again without the bit (its ask stays
+// where it is: the answer to the new frame echoes the same channels and from_op). Called
+// with mu held.
+func (s *marketDataSubscription) resendWithoutShardOpsLocked(answer MarketDataSubscribed) bool {
+	s.shardOpsRefused = true
+	return slices.ContainsFunc(s.asked[answer.Instrument], func(ask marketDataAsk) bool {
+		return ask.channels == answer.Channels && ask.fromOp == answer.FromOp
+	})
 }
 
 // answerLocked gives an md_subscribed of the current connection to the callers of the
@@ -596,8 +636,7 @@ func (c *Client) resumeMarketDataLater(s *marketDataSubscription, instrument uin
 		}
 		s.asked[instrument] = append(s.asked[instrument], marketDataAsk{channels: channels,
 			fromOp: fromOp, resumption: true})
-		c.outbox = append(c.outbox, marketDataSubscribeFrame(c.session, instrument, channels,
-			fromOp))
+		c.outbox = append(c.outbox, s.subscribeFrame(c.session, instrument, channels, fromOp))
 		c.writeLocked()
 	})
 }
