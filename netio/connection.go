@@ -70,9 +70,15 @@ type connection struct {
 	// Market data (marketdata.go). marketDataMutex is held by a feed's publisher from
 	// reading the connection's unsent bytes until its write is handed over, and while it
 	// changes a subscription: the feeds of a node of several shards then count this
-	// connection's bytes and instruments exactly. It guards marketDataInstruments.
-	marketDataMutex       sync.Mutex
-	marketDataInstruments int // Instruments subscribed one by one, over every feed.
+	// connection's bytes and instruments exactly. It guards marketDataHolders and the
+	// instruments and tops of this connection's subscriber on every feed.
+	marketDataMutex sync.Mutex
+	// marketDataHolders: per instrument subscribed one by one, the subscriber (of one
+	// feed) that holds it; its length is the count bounded by
+	// MarketDataInstrumentsPerConnectionMax. An instrument of a shard other than 0 is
+	// held by shard 0's feed or its own (md_subscribe channel bit 3): a change on one feed
+	// takes it from the other, so it is never held twice. Nil until the first.
+	marketDataHolders map[uint32]*marketDataSubscriber
 
 	// Report subscription. mu guards reports; it is taken by the shard goroutine
 	// (DeliverReports) and the replay goroutine, never by an event loop.

@@ -70,11 +70,16 @@
 //     shard: MarketDataConfig.Shards), each own their feed's history and subscribers:
 //     a shard's sequencer only copies its updates into its feed's bounded queue
 //     (Consume), event loops only queue a subscription change to the feed of the
-//     instrument's shard (instrument 0: shard 0's), and the publishers alone write md_*
-//     frames. What a connection holds across feeds (its instruments subscribed one by
-//     one, its unsent bytes) is read and changed under connection.marketDataMutex, which
-//     a publisher holds from reading the connection's unsent bytes until it has handed its
-//     write over: one feed's write to a connection at a time, each seeing the others'.
+//     instrument's shard when the md_subscribe sets channel bit 3 (shard_ops: the client
+//     keeps a resume op per shard), to shard 0's otherwise (as before per-shard market
+//     data: no update of another shard's instrument) and for instrument 0, and the
+//     publishers alone write md_* frames. What a connection holds across feeds (which
+//     feed's subscriber holds each instrument subscribed one by one, the instruments and
+//     tops of its subscriber on every feed, its unsent bytes) is read and changed under
+//     connection.marketDataMutex, which a publisher holds while it changes a subscription
+//     (an instrument moved between feeds by bit 3 leaves the other feed's subscriber
+//     then) and from reading the connection's unsent bytes until it has handed its write
+//     over: one feed's write to a connection at a time, each seeing the others'.
 //
 // Shared state is atomic or immutable: the connection table (atomic pointers), the session
 // and subscriber maps (sync.Map of values replaced by compare-and-swap), the keyring (an

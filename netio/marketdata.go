@@ -439,7 +439,7 @@ func (m *marketData) order(order *marketDataOrder) {
 		Channels: request.Channels, FromOp: request.FromOp, OldestOp: m.history.fromOp}
 	status := model.StatusOK
 	switch {
-	case request.Channels&^wire.ChannelsKnown != 0:
+	case request.Channels&^wire.SubscribeBitsKnown != 0:
 		status = model.StatusInvalidBody
 	case m.config.Serving != nil && !m.config.Serving():
 		status = model.StatusNotPrimary
@@ -453,19 +453,11 @@ func (m *marketData) order(order *marketDataOrder) {
 		return
 	}
 	s := m.subscriber(order)
-	_, held := s.instruments[request.Instrument]
+	delivered := request.Channels & wire.ChannelsKnown // Bit 3 delivers nothing.
 	if request.Instrument == 0 {
-		s.all = request.Channels
-	} else if request.Channels == 0 {
-		if held {
-			delete(s.instruments, request.Instrument)
-			order.conn.marketDataInstruments--
-		}
+		s.all = delivered
 	} else {
-		if !held {
-			order.conn.marketDataInstruments++
-		}
-		s.instruments[request.Instrument] = request.Channels
+		hold(s, request.Instrument, delivered)
 	}
 	s.output = m.server.takeOutbound(s.conn)
 	if request.FromOp != 0 {
@@ -490,6 +482,33 @@ func (m *marketData) order(order *marketDataOrder) {
 	}
 	m.sealFrame(s)
 	m.answer(order, &answer, status, s)
+}
+
+// hold sets the channels s (one feed's subscriber of its connection) has of instrument,
+// 0 dropping it. The connection's subscriber on another feed that held the instrument
+// loses it first (md_subscribe with and without channel bit 3 of an instrument of a shard
+// other than 0 go to two feeds), so that no update of it is sent twice and the
+// connection's count stays exact; that subscriber's top of book for it is forgotten, so
+// that the top channel starts again from what it sends if the instrument comes back.
+// The caller holds the connection's marketDataMutex, which guards every feed's
+// subscriber maps of the connection.
+func hold(s *marketDataSubscriber, instrument, channels uint32) {
+	conn := s.conn
+	if holder, held := conn.marketDataHolders[instrument]; held && holder != s {
+		delete(holder.instruments, instrument)
+		delete(holder.tops, instrument)
+		delete(conn.marketDataHolders, instrument)
+	}
+	if channels == 0 {
+		delete(s.instruments, instrument)
+		delete(conn.marketDataHolders, instrument)
+		return
+	}
+	if conn.marketDataHolders == nil {
+		conn.marketDataHolders = map[uint32]*marketDataSubscriber{}
+	}
+	conn.marketDataHolders[instrument] = s
+	s.instruments[instrument] = channels
 }
 
 // pastLog reports whether fromOp is beyond every op this node's log has released to the
@@ -546,18 +565,17 @@ func (m *marketData) liveFromOp() uint64 {
 }
 
 // roomFor reports whether the connection may take request: a new instrument only while
-// it holds fewer than MarketDataInstrumentsPerConnectionMax, counted over every feed (the
-// caller holds the connection's marketDataMutex).
+// it holds fewer than MarketDataInstrumentsPerConnectionMax, counted over every feed; one
+// it holds, on this feed or another, may change (the caller holds the connection's
+// marketDataMutex).
 func (m *marketData) roomFor(conn *connection, request *wire.MarketDataSubscribe) bool {
-	if request.Instrument == 0 || request.Channels == 0 {
+	if request.Instrument == 0 || request.Channels&wire.ChannelsKnown == 0 {
 		return true
 	}
-	if s, ok := m.byConn[conn.id]; ok {
-		if _, held := s.instruments[request.Instrument]; held {
-			return true
-		}
+	if _, held := conn.marketDataHolders[request.Instrument]; held {
+		return true
 	}
-	return conn.marketDataInstruments < MarketDataInstrumentsPerConnectionMax
+	return len(conn.marketDataHolders) < MarketDataInstrumentsPerConnectionMax
 }
 
 // subscriber returns the connection's subscriber, creating it.
@@ -657,7 +675,7 @@ func (s *Server) handleMarketDataSubscribe(conn *connection, frame *wire.Frame) 
 	case s.config.Admission != nil:
 		status = s.config.Admission.AdmitSubscription(client)
 	}
-	feed := s.marketDataFeed(order.subscribe.Instrument)
+	feed := s.marketDataFeed(&order.subscribe)
 	if status == model.StatusOK {
 		select {
 		case feed.commands <- order:
@@ -675,13 +693,17 @@ func (s *Server) handleMarketDataSubscribe(conn *connection, frame *wire.Frame) 
 	return gnet.None
 }
 
-// marketDataFeed returns the feed serving instrument's subscriptions: its shard's (the
-// node's shard map); every instrument's (0) is shard 0's. Any goroutine.
-func (s *Server) marketDataFeed(instrument uint32) *marketData {
-	if instrument == 0 || len(s.marketDataShards) == 1 {
+// marketDataFeed returns the feed serving request: that of the instrument's shard (the
+// node's shard map) when the client keeps a resume op per shard (channel bit 3,
+// PROTOCOL.md 18); shard 0's otherwise, as before market data covered every shard (an
+// instrument of another shard then gets no update), and for every instrument's (0). Any
+// goroutine.
+func (s *Server) marketDataFeed(request *wire.MarketDataSubscribe) *marketData {
+	if request.Instrument == 0 || len(s.marketDataShards) == 1 ||
+		request.Channels&wire.ChannelShardOps == 0 {
 		return s.marketData
 	}
-	return s.marketDataShards[s.config.MarketData.InstrumentShard(instrument)]
+	return s.marketDataShards[s.config.MarketData.InstrumentShard(request.Instrument)]
 }
 
 // MarketData returns shard 0's feed as a shard consumer (give it to the shard's Config):

@@ -37,7 +37,8 @@ func waitShardPublished(t *testing.T, h *harness, shard int, f *marketFeed) {
 
 // TestMarketDataOfEveryShard: on a node of several shards, market data used to follow
 // shard 0's release only, so an instrument of shard 1 published nothing. Each shard now
-// has its own feed, and an instrument's md_subscribe goes to its shard's: the updates
+// has its own feed, and an instrument's md_subscribe with channel bit 3 (the client keeps
+// an op per shard) goes to its shard's: the updates
 // come, tagged with their shard (record offset 22), and from_op, oldest_op,
 // replayed_through_op, live_from_op and the past-the-log rule are positions in that
 // shard's log, named by md_subscribed's header number. Here shard 0's log is at op 40 and
@@ -57,7 +58,8 @@ func TestMarketDataOfEveryShard(t *testing.T) {
 	c := dialRaw(t, h.server.Address())
 	c.login(clientAll, 1, secretOne, 7)
 
-	c.marketDataSubscribe(7, 3, wire.ChannelBook, 3)
+	const shardOps = wire.ChannelShardOps // The client keeps an op per shard.
+	c.marketDataSubscribe(7, 3, wire.ChannelBook|shardOps, 3)
 	replayed, answer := c.untilSubscribed()
 	var body wire.MarketDataSubscribed
 	body.Decode(answer.Body)
@@ -74,7 +76,7 @@ func TestMarketDataOfEveryShard(t *testing.T) {
 		}
 	}
 
-	c.marketDataSubscribe(7, 3, wire.ChannelBook, 20)
+	c.marketDataSubscribe(7, 3, wire.ChannelBook|shardOps, 20)
 	replayed, answer = c.untilSubscribed()
 	if model.Status(answer.Status) != model.StatusMarketDataResumeGap || answer.Number != 1 ||
 		answer.Aux != 6 || len(replayed) != 0 {
@@ -83,7 +85,7 @@ func TestMarketDataOfEveryShard(t *testing.T) {
 			answer.Status, answer.Number, answer.Aux, len(replayed))
 	}
 
-	c.marketDataSubscribe(7, 2, wire.ChannelBook, 20)
+	c.marketDataSubscribe(7, 2, wire.ChannelBook|shardOps, 20)
 	replayed, answer = c.untilSubscribed()
 	if answer.Status != 0 || answer.Number != 0 || answer.Aux != 41 || len(replayed) != 21 ||
 		replayed[0].Op != 20 || replayed[0].Shard != 0 {
@@ -122,7 +124,7 @@ func TestMarketDataInstrumentBoundCountsEveryShard(t *testing.T) {
 	c.login(clientReader, 1, secretReader, 7)
 	subscribe := func(instrument, channels uint32, want model.Status) {
 		t.Helper()
-		c.marketDataSubscribe(7, instrument, channels, 0)
+		c.marketDataSubscribe(7, instrument, channels|wire.ChannelShardOps, 0)
 		if _, answer := c.untilSubscribed(); model.Status(answer.Status) != want ||
 			answer.Number != uint64(instrument%2) {
 			t.Fatalf("subscribe to instrument %d: status %d shard %d, want %s shard %d",
@@ -159,7 +161,7 @@ func TestMarketDataStaleNamesItsShard(t *testing.T) {
 		sequences: map[uint32]uint64{}, op: 999}
 	slow := dialRaw(t, h.server.Address())
 	slow.login(clientAll, 1, secretOne, 7)
-	slow.marketDataSubscribe(7, 5, wire.ChannelBook, 0)
+	slow.marketDataSubscribe(7, 5, wire.ChannelBook|wire.ChannelShardOps, 0)
 	if _, answer := slow.untilSubscribed(); answer.Status != 0 || answer.Number != 1 ||
 		answer.Aux != 1000 {
 		t.Fatalf("subscribe: status %d shard %d live_from_op %d", answer.Status,

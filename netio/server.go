@@ -153,6 +153,9 @@ func (s *Server) Start() error {
 			slog.Int("event_loops", s.config.EventLoops))
 		return nil
 	case <-s.done:
+		// Stopped already: a Shutdown after this failure has nothing left to stop (it
+		// closed the feeds a second time: a panic on their stop channel).
+		s.stopping.Store(true)
 		s.closeMarketData()
 		s.log.close()
 		return fmt.Errorf("netio: listen on %s: %w", s.config.Address, s.runErr)

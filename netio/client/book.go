@@ -170,7 +170,8 @@ func (b *BookBuilder) Snapshot(header model.BookHeader, levels []model.DepthLeve
 func FollowBook(ctx context.Context, c *Client, instrument uint32,
 	onChange func(b *BookBuilder, updates []model.MarketDataUpdate)) error {
 	inbox := &bookInbox{wake: make(chan struct{}, 1)}
-	answer, err := c.SubscribeMarketData(ctx, instrument, wire.ChannelBook, inbox.put)
+	defer c.forgetBook(inbox) // Nothing is kept for it once it has returned.
+	answer, err := c.subscribeMarketData(ctx, instrument, wire.ChannelBook, nil, inbox)
 	if err != nil {
 		return err
 	}

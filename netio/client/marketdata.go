@@ -71,6 +71,18 @@ type marketDataSubscription struct {
 	// it) and not answered yet, per instrument, in the order sent.
 	asked      map[uint32][]marketDataAsk
 	retryDelay time.Duration // Next wait before resending a refused resumption.
+	// shardOpsRefused: the server of the current connection answered invalid_body to an
+	// md_subscribe carrying channel bit 3 (wire.ChannelShardOps) and nothing else
+	// unknown: it predates the bit, and serves market data of shard 0 only, so frames go
+	// without it until the next connection (resume clears it).
+	shardOpsRefused bool
+	// books are the inboxes of the FollowBook calls running on the client: each is given
+	// every event, as the handler is (nil until a caller gives one: FollowBook needs
+	// none), whatever call set the handler; without them a second FollowBook, or one
+	// after a SubscribeMarketData with its own handler, was never given an update
+	// (TestReviewTwoFollowedBooksOnOneClient). A slice replaced, never changed in place,
+	// so that a reader may range over the one it took under mu.
+	books []*bookInbox
 }
 
 // marketDataProgress is how far an instrument's stream is known complete. A resumption
@@ -193,6 +205,7 @@ func (s *marketDataSubscription) resume(session uint64) [][]byte {
 	}
 	replaced := s.asked
 	s.asked = make(map[uint32][]marketDataAsk, len(s.instruments))
+	s.shardOpsRefused = false // A new connection, perhaps to a newer server.
 	frames := make([][]byte, 0, len(s.instruments))
 	for instrument, channels := range s.instruments {
 		fromOp := s.resumeOp(instrument)
@@ -207,7 +220,7 @@ func (s *marketDataSubscription) resume(session uint64) [][]byte {
 			ask.callers = append(ask.callers, replacedAsk.callers...)
 		}
 		s.asked[instrument] = []marketDataAsk{ask}
-		frames = append(frames, marketDataSubscribeFrame(session, instrument, channels, fromOp))
+		frames = append(frames, s.subscribeFrame(session, instrument, channels, fromOp))
 	}
 	clear(s.connectionOps)
 	for instrument, asks := range replaced {
@@ -223,7 +236,15 @@ func (s *marketDataSubscription) resume(session uint64) [][]byte {
 	return frames
 }
 
-func marketDataSubscribeFrame(session uint64, instrument, channels uint32, fromOp uint64) []byte {
+// subscribeFrame is an md_subscribe frame; it carries channel bit 3 (the client keeps a
+// resume op per shard: connectionOps, PROTOCOL.md 18) unless the current connection's
+// server refused it. The answer echoes the bit, which marketDataFrame takes off before
+// matching it to its ask: asks hold the caller's channels only.
+func (s *marketDataSubscription) subscribeFrame(session uint64, instrument, channels uint32,
+	fromOp uint64) []byte {
+	if !s.shardOpsRefused {
+		channels |= wire.ChannelShardOps
+	}
 	body := make([]byte, wire.MarketDataSubscribeSize)
 	(&wire.MarketDataSubscribe{Instrument: instrument, Channels: channels,
 		FromOp: fromOp}).Encode(body)
@@ -234,7 +255,8 @@ func marketDataSubscribeFrame(session uint64, instrument, channels uint32, fromO
 // SubscribeMarketData subscribes to an instrument's market data (0: every instrument)
 // on the channels given (wire.Channel*; wire.ChannelBook to build a book), and returns
 // the server's answer. All subscriptions of a client share one handler: the first call
-// sets it (later calls may pass nil). After a reconnect the client resubscribes by
+// that gives one sets it (later calls may pass nil; FollowBook has its own way in, and
+// gives none). After a reconnect the client resubscribes by
 // itself to what the server accepted (a refused call changes nothing), each instrument
 // from the op its updates were handed over through, so a book built from the updates
 // stays exact across a failover (sequences carry on: PROTOCOL.md 8a) unless the answer
@@ -255,6 +277,14 @@ func marketDataSubscribeFrame(session uint64, instrument, channels uint32, fromO
 // cover it; one waiting when the client is closed returns ErrClosed.
 func (c *Client) SubscribeMarketData(ctx context.Context, instrument uint32, channels uint32,
 	handler func(MarketDataEvent)) (MarketDataSubscribed, error) {
+	return c.subscribeMarketData(ctx, instrument, channels, handler, nil)
+}
+
+// subscribeMarketData is SubscribeMarketData; book, if not nil, is a FollowBook's inbox,
+// given every event from now on (until forgetBook).
+func (c *Client) subscribeMarketData(ctx context.Context, instrument uint32, channels uint32,
+	handler func(MarketDataEvent), book *bookInbox) (MarketDataSubscribed, error) {
+	channels &^= wire.ChannelShardOps // The client's to set (subscribeFrame), not a channel.
 	c.mu.Lock()
 	if c.closed {
 		err := c.closedError()
@@ -263,17 +293,22 @@ func (c *Client) SubscribeMarketData(ctx context.Context, instrument uint32, cha
 	}
 	s := c.marketData
 	if s == nil {
-		if handler == nil {
+		if handler == nil && book == nil {
 			c.mu.Unlock()
 			return MarketDataSubscribed{}, fmt.Errorf("client: the first market-data subscription needs a handler")
 		}
 		s = newMarketDataSubscription(handler)
 		c.marketData = s
+	} else if s.handler == nil {
+		s.handler = handler // Only FollowBook calls came before: this is the first handler.
+	}
+	if book != nil { // Before the frame is sent: its every update reaches the book.
+		s.books = append(slices.Clone(s.books), book)
 	}
 	answers := make(chan MarketDataSubscribed, 1)
 	s.asked[instrument] = append(s.asked[instrument], marketDataAsk{channels: channels,
 		callers: []chan MarketDataSubscribed{answers}})
-	c.outbox = append(c.outbox, marketDataSubscribeFrame(c.session, instrument, channels, 0))
+	c.outbox = append(c.outbox, s.subscribeFrame(c.session, instrument, channels, 0))
 	c.writeLocked()
 	c.mu.Unlock()
 	select {
@@ -331,6 +366,12 @@ func (c *Client) marketDataFrame(frame *wire.Frame, generation uint64) {
 		answer.MarketDataSubscribed.Decode(frame.Body)
 		event.Subscribed = &answer
 	}
+	// The echo of a frame that carried channel bit 3; refused by a server that predates
+	// it (invalid_body) when it carried no other unknown bit.
+	bitRefused := answer.Status == model.StatusInvalidBody &&
+		answer.Channels&wire.ChannelShardOps != 0 &&
+		answer.Channels&^wire.SubscribeBitsKnown == 0
+	answer.Channels &^= wire.ChannelShardOps
 	c.mu.Lock()
 	if event.Subscribed == nil && !c.handlerTurnLocked(generation) {
 		c.mu.Unlock()
@@ -341,11 +382,19 @@ func (c *Client) marketDataFrame(frame *wire.Frame, generation uint64) {
 		c.mu.Unlock()
 		return
 	}
+	books, handler := s.books, s.handler // A first handler may be given later (under mu).
 	var retryDelay time.Duration
 	for i := range event.Updates { // One shard's, from one feed's write; checked anyway.
 		u := &event.Updates[i]
 		s.lastOp = max(s.lastOp, u.Op)
 		s.connectionOps[u.Shard] = max(s.connectionOps[u.Shard], u.Op)
+	}
+	if bitRefused && s.resendWithoutShardOpsLocked(answer) {
+		c.outbox = append(c.outbox, s.subscribeFrame(c.session, answer.Instrument,
+			answer.Channels, answer.FromOp))
+		c.writeLocked()
+		c.mu.Unlock()
+		return // The frame's ask waits for the answer to the one sent again.
 	}
 	entered := false
 	if event.Subscribed != nil {
@@ -387,7 +436,48 @@ func (c *Client) marketDataFrame(frame *wire.Frame, generation uint64) {
 	}
 	// Deferred as in report: a handler may leave by runtime.Goexit.
 	defer c.leaveHandler()
-	s.handler(event)
+	for _, book := range books { // Copies first: the handler owns the event's records.
+		book.put(event.clone())
+	}
+	if handler != nil {
+		handler(event)
+	}
+}
+
+// clone returns a copy of the event that shares nothing with it.
+func (e MarketDataEvent) clone() MarketDataEvent {
+	copied := MarketDataEvent{Updates: slices.Clone(e.Updates)}
+	if e.Subscribed != nil {
+		subscribed := *e.Subscribed
+		copied.Subscribed = &subscribed
+	}
+	if e.Stale != nil {
+		stale := *e.Stale
+		copied.Stale = &stale
+	}
+	return copied
+}
+
+// forgetBook stops giving events to a FollowBook's inbox (it has returned).
+func (c *Client) forgetBook(book *bookInbox) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s := c.marketData; s != nil {
+		s.books = slices.DeleteFunc(slices.Clone(s.books),
+			func(b *bookInbox) bool { return b == book })
+	}
+}
+
+// resendWithoutShardOpsLocked records that the current connection's server refused
+// channel bit 3 (answer: its invalid_body to a frame carrying it) and reports whether
+// that frame still waits for an answer, to be sent again without the bit (its ask stays
+// where it is: the answer to the new frame echoes the same channels and from_op). Called
+// with mu held.
+func (s *marketDataSubscription) resendWithoutShardOpsLocked(answer MarketDataSubscribed) bool {
+	s.shardOpsRefused = true
+	return slices.ContainsFunc(s.asked[answer.Instrument], func(ask marketDataAsk) bool {
+		return ask.channels == answer.Channels && ask.fromOp == answer.FromOp
+	})
 }
 
 // answerLocked gives an md_subscribed of the current connection to the callers of the
@@ -546,8 +636,7 @@ func (c *Client) resumeMarketDataLater(s *marketDataSubscription, instrument uin
 		}
 		s.asked[instrument] = append(s.asked[instrument], marketDataAsk{channels: channels,
 			fromOp: fromOp, resumption: true})
-		c.outbox = append(c.outbox, marketDataSubscribeFrame(c.session, instrument, channels,
-			fromOp))
+		c.outbox = append(c.outbox, s.subscribeFrame(c.session, instrument, channels, fromOp))
 		c.writeLocked()
 	})
 }

@@ -60,6 +60,7 @@ func TestMarketDataRetriedResumptionAsksFromTheRefusedOp(t *testing.T) {
 	}
 	var subscribe wire.MarketDataSubscribe
 	subscribe.Decode(outbox[0][wire.HeaderSize:])
+	subscribe.Channels &^= wire.ChannelShardOps // The opt-in (PROTOCOL.md 18), not a channel.
 	if subscribe.Instrument != 7 || subscribe.FromOp > 50 {
 		t.Fatalf("the retried resumption asks for instrument %d from op %d, want 7 from "+
 			"op 50 (what the refused one asked): instrument 7's updates from op 50 up to "+
@@ -104,6 +105,7 @@ func TestMarketDataResumptionAfterARefusedOneAsksFromItsOp(t *testing.T) {
 	for _, frame := range frames {
 		var subscribe wire.MarketDataSubscribe
 		subscribe.Decode(frame[wire.HeaderSize:])
+		subscribe.Channels &^= wire.ChannelShardOps // The opt-in (PROTOCOL.md 18), not a channel.
 		if subscribe.Instrument == 7 && subscribe.FromOp > 50 {
 			t.Fatalf("connection 3 resumes instrument 7 from op %d, want op 50: its "+
 				"updates from op 50 up to %d were sent on no connection and are skipped "+
@@ -155,6 +157,7 @@ func TestMarketDataRefusedChangeIsNotResumed(t *testing.T) {
 	}
 	var subscribe wire.MarketDataSubscribe
 	subscribe.Decode(frames[0][wire.HeaderSize:])
+	subscribe.Channels &^= wire.ChannelShardOps // The opt-in (PROTOCOL.md 18), not a channel.
 	if subscribe.Instrument != 7 || subscribe.Channels != wire.ChannelBook {
 		t.Fatalf("connection 2 resumes instrument %d with channels %d, want 7 with book "+
 			"(%d): the change to top was refused, and the caller told so",
@@ -196,6 +199,7 @@ func TestMarketDataResumptionCutShortAsksFromEachInstrumentsOp(t *testing.T) {
 	for _, frame := range frames {
 		var subscribe wire.MarketDataSubscribe
 		subscribe.Decode(frame[wire.HeaderSize:])
+		subscribe.Channels &^= wire.ChannelShardOps // The opt-in (PROTOCOL.md 18), not a channel.
 		if subscribe.Instrument == 8 && subscribe.FromOp > 50 {
 			t.Fatalf("connection 3 resumes instrument 8 from op %d, want op 50: its "+
 				"updates from op 50 up to %d were sent on no connection and are skipped "+

@@ -28,6 +28,14 @@ const (
 	ChannelTop uint32 = 1 << 2
 	// ChannelsKnown is every defined channel; other bits are refused.
 	ChannelsKnown = ChannelLevels | ChannelTrades | ChannelTop
+	// ChannelShardOps (bit 3) is no channel but an opt-in: the connection keeps a resume
+	// op per shard (PROTOCOL.md 18), so an instrument of a shard other than 0 is served
+	// by its shard's feed. Without it such an instrument is served by shard 0's feed (no
+	// update of it comes), as before market data covered every shard: a client written
+	// to the older text keeps one op for every instrument.
+	ChannelShardOps uint32 = 1 << 3
+	// SubscribeBitsKnown is every bit an md_subscribe's channels may carry.
+	SubscribeBitsKnown = ChannelsKnown | ChannelShardOps
 	// ChannelBook is what a client building a book needs: levels and trades, which
 	// together are every update of the instrument, so its sequence has no gaps.
 	ChannelBook = ChannelLevels | ChannelTrades
