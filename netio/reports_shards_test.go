@@ -1,0 +1,173 @@
+package netio_test
+
+import (
+	"testing"
+
+	"sequent/core/backend"
+	"sequent/core/model"
+	"sequent/netio/fakeshard"
+	"sequent/netio/wire"
+)
+
+// twoReportShards is a backend of two report streams, as a node of two shards is: shard
+// 0 is the harness's fake (which serves the requests too), shard 1 another fake whose
+// reports are tagged with their shard on the way to the server (as the node's outputs
+// tag them). The default shard (a subscription naming none) is shard 1, so that a test
+// tells "the default shard" from "shard 0".
+type twoReportShards struct {
+	*fakeshard.Backend
+	other *fakeshard.Backend
+}
+
+var _ backend.ShardReportReplayer = (*twoReportShards)(nil)
+
+func (b *twoReportShards) ReportShards() (count uint16, defaultShard uint16) { return 2, 1 }
+
+func (b *twoReportShards) ReplayShardReports(shard uint16, client uint64, from uint64,
+	fn func([]backend.Report)) (oldest uint64, next uint64) {
+	if shard == 0 {
+		return b.Backend.ReplayReports(client, from, fn)
+	}
+	return b.other.ReplayReports(client, from, func(reports []backend.Report) {
+		for i := range reports {
+			reports[i].Shard = 1
+		}
+		fn(reports)
+	})
+}
+
+// shardTagging passes a fake's reports to the server tagged with shard.
+type shardTagging struct {
+	backend.Replier
+	shard uint16
+}
+
+func (r shardTagging) DeliverReports(reports []backend.Report) {
+	for i := range reports {
+		reports[i].Shard = r.shard
+	}
+	r.Replier.DeliverReports(reports)
+}
+
+func newTwoReportShards(t *testing.T) (*harness, *twoReportShards) {
+	t.Helper()
+	var sharded *twoReportShards
+	h := newHarness(t, harnessOptions{wrap: func(fake *fakeshard.Backend) backend.Backend {
+		sharded = &twoReportShards{Backend: fake, other: fakeshard.New(fakeshard.Config{})}
+		return sharded
+	}})
+	sharded.other.Start(shardTagging{Replier: h.server, shard: 1})
+	t.Cleanup(sharded.other.Close)
+	return h, sharded
+}
+
+// subscribeFrame is a subscribe frame from `from`, naming shardField (0: the default
+// instrument shard; s+1: shard s).
+func subscribeFrame(session, from, shardField uint64) []byte {
+	body := make([]byte, wire.SubscribeSize)
+	(&wire.Subscribe{FromSequence: from, Shard: shardField}).Encode(body)
+	return wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindSubscribe, Session: session}, body)
+}
+
+// expectReport reads the next frame and checks it is the report of shard with sequence
+// and body byte first.
+func (r *rawConn) expectReport(shard, sequence uint64, first byte) {
+	r.t.Helper()
+	frame := r.next()
+	if frame.Kind != wire.KindReport || frame.Number != shard || frame.Aux != sequence ||
+		len(frame.Body) != 1 || frame.Body[0] != first {
+		r.t.Fatalf("got %s number %d aux %d body %v, want report of shard %d sequence %d "+
+			"body [%d]", frame.Kind, frame.Number, frame.Aux, frame.Body, shard, sequence, first)
+	}
+}
+
+// expectSubscribed reads the next frame and checks it is an accepted subscription of
+// shard with next_sequence next and the body given.
+func (r *rawConn) expectSubscribed(shard, next uint64, body wire.Subscribed) {
+	r.t.Helper()
+	frame := r.next()
+	var got wire.Subscribed
+	if frame.Kind == wire.KindSubscribed && len(frame.Body) == wire.SubscribedSize {
+		got.Decode(frame.Body)
+	}
+	if frame.Kind != wire.KindSubscribed || frame.Status != 0 || frame.Number != shard ||
+		frame.Aux != next || got != body {
+		r.t.Fatalf("got %s status %d number %d aux %d body %+v, want subscribed of shard %d "+
+			"next %d body %+v", frame.Kind, frame.Status, frame.Number, frame.Aux, got, shard,
+			next, body)
+	}
+}
+
+// TestReportsOfEveryShard: on a backend of two report streams (each shard numbers the
+// client's reports from 1), a connection subscribes to each shard's reports with a
+// subscribe frame of its own: shard 0 named (field 1), and the default shard (field 0:
+// shard 1 here). Each replays its own shard's reports, and the live reports after
+// follow their shard's stream, each frame naming its shard in the header number, the
+// sequences of both shards overlapping without displacing each other. Without streams
+// per shard the second subscription was unexpected_frame, and the reports of the shard
+// subscribed first hid the other's (a sequence at or below the last sent is skipped).
+func TestReportsOfEveryShard(t *testing.T) {
+	h, shards := newTwoReportShards(t)
+	shards.Report(clientAll, []byte{0xA1})       // Shard 0, sequence 1.
+	shards.other.Report(clientAll, []byte{0xB1}) // Shard 1, sequence 1.
+	shards.other.Report(clientAll, []byte{0xB2}) // Shard 1, sequence 2.
+
+	r := dialRaw(t, h.server.Address())
+	r.login(clientAll, 1, secretOne, 1)
+	r.write(subscribeFrame(1, 1, 1)) // Shard 0, from 1.
+	r.expectReport(0, 1, 0xA1)
+	r.expectSubscribed(0, 2, wire.Subscribed{OldestSequence: 1, ReplayedThrough: 1})
+	r.write(subscribeFrame(1, 1, 0)) // The default shard (1), from 1.
+	r.expectReport(1, 1, 0xB1)
+	r.expectReport(1, 2, 0xB2)
+	r.expectSubscribed(1, 3, wire.Subscribed{OldestSequence: 1, ReplayedThrough: 2})
+
+	shards.other.Report(clientAll, []byte{0xB3})
+	r.expectReport(1, 3, 0xB3)
+	shards.Report(clientAll, []byte{0xA2})
+	r.expectReport(0, 2, 0xA2)
+	shards.other.Report(clientAll, []byte{0xB4})
+	r.expectReport(1, 4, 0xB4)
+
+	// A second subscription of a shard is refused as before, however it names the shard.
+	r.write(subscribeFrame(1, 0, 2)) // Shard 1, the default one subscribed with field 0.
+	r.expectError(wire.ErrorUnexpectedFrame)
+}
+
+// TestReportSubscriptionOfUnknownShardRefused: a subscribe frame naming a shard the
+// backend does not have is answered subscribed with status invalid_body, the shard asked
+// in number, and nothing subscribed: the connection stays, and a subscription of a shard
+// it has is then accepted. A backend of one stream (no ShardReportReplayer) has shard 0
+// only: field 1 names it, field 2 is refused. Without the check the field was ignored and
+// every subscription got the default shard's reports.
+func TestReportSubscriptionOfUnknownShardRefused(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		shards uint64
+		setup  func(t *testing.T) *harness
+	}{
+		{"two shards", 2, func(t *testing.T) *harness { h, _ := newTwoReportShards(t); return h }},
+		{"one stream", 1, func(t *testing.T) *harness { return newHarness(t, harnessOptions{}) }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := c.setup(t)
+			h.backend.Report(clientAll, []byte{0xA1})
+			r := dialRaw(t, h.server.Address())
+			r.login(clientAll, 1, secretOne, 1)
+			for _, field := range []uint64{c.shards + 1, 1 << 40} {
+				r.write(subscribeFrame(1, 1, field))
+				frame := r.next()
+				if frame.Kind != wire.KindSubscribed ||
+					model.Status(frame.Status) != model.StatusInvalidBody ||
+					frame.Number != field-1 || frame.Aux != 0 {
+					t.Fatalf("field %d: got %s status %d number %d aux %d, want subscribed "+
+						"invalid_body number %d", field, frame.Kind, frame.Status, frame.Number,
+						frame.Aux, field-1)
+				}
+			}
+			r.write(subscribeFrame(1, 1, 1)) // Shard 0: accepted.
+			r.expectReport(0, 1, 0xA1)
+			r.expectSubscribed(0, 2, wire.Subscribed{OldestSequence: 1, ReplayedThrough: 1})
+		})
+	}
+}
