@@ -52,6 +52,10 @@ type Server struct {
 	subscribers sync.Map // client id → *subscriberList: connections subscribed to reports.
 
 	replaySlots chan struct{} // Semaphore: report replays under way.
+	outbound    sync.Pool     // *outbound: reply buffers lent to AsyncWrite.
+	scratch     sync.Pool     // *deliverScratch: per-Deliver grouping by connection.
+	heartbeat   []byte        // The server's heartbeat frame (immutable, shared).
+
 	// The backend's report streams, one per shard (reports.go): reportShards is its
 	// ShardReportReplayer side (nil for a backend of one stream), reportShardCount its
 	// shards (1 without it), reportShardDefault the shard of a subscription naming
@@ -59,9 +63,7 @@ type Server struct {
 	reportShards       backend.ShardReportReplayer
 	reportShardCount   uint16
 	reportShardDefault uint16
-	outbound           sync.Pool // *outbound: reply buffers lent to AsyncWrite.
-	scratch            sync.Pool // *deliverScratch: per-Deliver grouping by connection.
-	heartbeat          []byte    // The server's heartbeat frame (immutable, shared).
+
 	// loginOverdueCheck is s.loginOverdue, bound once: the callback the ticker lends a
 	// connection's loop when its login is overdue.
 	loginOverdueCheck gnet.AsyncCallback
