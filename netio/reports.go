@@ -9,6 +9,7 @@ import (
 
 	"sequent/core/backend"
 	"sequent/core/model"
+	"sequent/core/shardmap"
 	"sequent/netio/wire"
 )
 
@@ -87,15 +88,19 @@ func (s *Server) handleSubscribe(conn *connection, frame *wire.Frame) gnet.Actio
 	}
 	var subscribe wire.Subscribe
 	subscribe.Decode(frame.Body)
+	// The field was reserved ("send 0; the server does not check it"): a value that
+	// cannot name a shard (above shardmap.ShardsMax) still gets what every value got
+	// before it, the default instrument shard's reports, so that a client that set
+	// those bytes is answered as before (TestConformanceSessionFieldOutsideRequests).
 	shard := s.reportShardDefault
-	if subscribe.Shard != 0 {
-		if subscribe.Shard > uint64(s.reportShardCount) {
+	if field := subscribe.Shard; field != 0 && field <= shardmap.ShardsMax {
+		if field > uint64(s.reportShardCount) {
 			// Not a shard of this node: refused, nothing subscribed (PROTOCOL.md section
 			// 4), the shard asked named in number as any answer does.
-			s.refuseSubscription(conn, model.StatusInvalidBody, subscribe.Shard-1)
+			s.refuseSubscription(conn, model.StatusInvalidBody, field-1)
 			return gnet.None
 		}
-		shard = uint16(subscribe.Shard - 1)
+		shard = uint16(field - 1)
 	}
 	if conn.reports.stream(shard) != nil {
 		return s.fail(conn, wire.ErrorUnexpectedFrame, 0, "already subscribed")

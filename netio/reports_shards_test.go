@@ -1,10 +1,14 @@
 package netio_test
 
 import (
+	"errors"
 	"testing"
+	"time"
 
 	"sequent/core/backend"
 	"sequent/core/model"
+	"sequent/core/shardmap"
+	"sequent/netio/client"
 	"sequent/netio/fakeshard"
 	"sequent/netio/wire"
 )
@@ -135,11 +139,13 @@ func TestReportsOfEveryShard(t *testing.T) {
 }
 
 // TestReportSubscriptionOfUnknownShardRefused: a subscribe frame naming a shard the
-// backend does not have is answered subscribed with status invalid_body, the shard asked
-// in number, and nothing subscribed: the connection stays, and a subscription of a shard
-// it has is then accepted. A backend of one stream (no ShardReportReplayer) has shard 0
-// only: field 1 names it, field 2 is refused. Without the check the field was ignored and
-// every subscription got the default shard's reports.
+// backend does not have (a field from its shard count + 1 to shardmap.ShardsMax) is
+// answered subscribed with status invalid_body, the shard asked in number, and nothing
+// subscribed: the connection stays, and a subscription of a shard it has is then
+// accepted. A backend of one stream (no ShardReportReplayer) has shard 0 only: field 1
+// names it, field 2 is refused. A field above shardmap.ShardsMax names no shard: it
+// gets the default shard's reports, as any value of the once reserved field did. Without
+// the check every field got the default shard's reports.
 func TestReportSubscriptionOfUnknownShardRefused(t *testing.T) {
 	for _, c := range []struct {
 		name   string
@@ -154,7 +160,7 @@ func TestReportSubscriptionOfUnknownShardRefused(t *testing.T) {
 			h.backend.Report(clientAll, []byte{0xA1})
 			r := dialRaw(t, h.server.Address())
 			r.login(clientAll, 1, secretOne, 1)
-			for _, field := range []uint64{c.shards + 1, 1 << 40} {
+			for _, field := range []uint64{c.shards + 1, shardmap.ShardsMax} {
 				r.write(subscribeFrame(1, 1, field))
 				frame := r.next()
 				if frame.Kind != wire.KindSubscribed ||
@@ -168,6 +174,104 @@ func TestReportSubscriptionOfUnknownShardRefused(t *testing.T) {
 			r.write(subscribeFrame(1, 1, 1)) // Shard 0: accepted.
 			r.expectReport(0, 1, 0xA1)
 			r.expectSubscribed(0, 2, wire.Subscribed{OldestSequence: 1, ReplayedThrough: 1})
+			if c.shards == 2 {
+				r.write(subscribeFrame(1, 1, shardmap.ShardsMax+1)) // The default shard, 1.
+				r.expectSubscribed(1, 1, wire.Subscribed{OldestSequence: 1})
+			}
 		})
+	}
+}
+
+// TestClientResumesEachShardsReports: the Go client subscribes to each shard's reports
+// (SubscribeShard), the handler told the shard of each. After a cut connection it
+// resumes each shard's subscription after that shard's last report handled: the reports
+// both shards made meanwhile are replayed exactly once, in each shard's order, and live
+// ones follow. With one filter for both shards (or one resumption) shard 1's sequences,
+// below shard 0's, would be dropped as handled or asked from the wrong sequence.
+func TestClientResumesEachShardsReports(t *testing.T) {
+	h, shards := newTwoReportShards(t)
+	p := newProxy(t, h.server.Address())
+	c, err := client.Dial(background(t), client.Config{Addresses: []string{p.address()},
+		Client: clientAll, Key: 1, Secret: secretOne, Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	type got struct {
+		shard    uint16
+		sequence uint64
+		first    byte
+	}
+	reports := make(chan got, 64)
+	handler := func(r client.Report) { reports <- got{r.Shard, r.Sequence, r.Body[0]} }
+	expect := func(want ...got) {
+		t.Helper()
+		// Each shard's reports in order; the two shards' interleave in no set order.
+		next := map[uint16][]got{}
+		for _, w := range want {
+			next[w.shard] = append(next[w.shard], w)
+		}
+		for range want {
+			select {
+			case r := <-reports:
+				if len(next[r.shard]) == 0 || next[r.shard][0] != r {
+					t.Fatalf("report %+v, want the next of %+v", r, next)
+				}
+				next[r.shard] = next[r.shard][1:]
+			case <-time.After(waitLimit):
+				t.Fatalf("reports still expected: %+v", next)
+			}
+		}
+	}
+	for _, shard := range []uint16{0, 1} {
+		answer, err := c.SubscribeShard(background(t), shard, 0, handler)
+		if err != nil || answer.Shard != shard || answer.NextSequence != 1 {
+			t.Fatalf("shard %d: %+v, %v", shard, answer, err)
+		}
+	}
+	if _, err := c.SubscribeShard(background(t), 1, 0, handler); err != client.ErrSubscribed {
+		t.Fatalf("a second subscription of shard 1: %v", err)
+	}
+	if _, err := c.Subscribe(background(t), 0, handler); err != client.ErrSubscribed {
+		t.Fatalf("Subscribe beside SubscribeShard: %v", err)
+	}
+	shards.Report(clientAll, []byte{0xA1})
+	shards.Report(clientAll, []byte{0xA2})
+	shards.other.Report(clientAll, []byte{0xB1})
+	expect(got{0, 1, 0xA1}, got{0, 2, 0xA2}, got{1, 1, 0xB1})
+
+	logins := h.server.Stats().LoginsAccepted
+	p.refusing.Store(true)
+	p.cut()
+	shards.Report(clientAll, []byte{0xA3})
+	shards.other.Report(clientAll, []byte{0xB2})
+	shards.other.Report(clientAll, []byte{0xB3})
+	p.refusing.Store(false)
+	waitFor(t, "the reconnect", func() bool { return h.server.Stats().LoginsAccepted > logins })
+	expect(got{0, 3, 0xA3}, got{1, 2, 0xB2}, got{1, 3, 0xB3})
+	shards.other.Report(clientAll, []byte{0xB4})
+	shards.Report(clientAll, []byte{0xA4})
+	expect(got{1, 4, 0xB4}, got{0, 4, 0xA4})
+	select {
+	case r := <-reports:
+		t.Fatalf("a report more: %+v", r)
+	case <-time.After(100 * time.Millisecond): // Nothing else was made: a duplicate shows.
+	}
+}
+
+// TestClientSubscribeShardOfUnknownShardRefused: SubscribeShard of a shard the server
+// does not have returns its refusal (invalid_body) and leaves no subscription: the
+// shard it has can be subscribed after.
+func TestClientSubscribeShardOfUnknownShardRefused(t *testing.T) {
+	h, _ := newTwoReportShards(t)
+	c := h.dial(nil)
+	var refusal *client.StatusError
+	if _, err := c.SubscribeShard(background(t), 2, 0, func(client.Report) {}); !errors.As(err,
+		&refusal) || refusal.Status != model.StatusInvalidBody {
+		t.Fatalf("shard 2: %v", err)
+	}
+	if answer, err := c.SubscribeShard(background(t), 1, 0, func(client.Report) {}); err != nil ||
+		answer.Shard != 1 {
+		t.Fatalf("shard 1 after the refusal: %+v, %v", answer, err)
 	}
 }

@@ -290,6 +290,9 @@ func (c *Client) install(e *established) {
 	if c.subscription != nil {
 		c.outbox = append(c.outbox, c.subscription.frame(c.session))
 	}
+	for _, s := range c.shardSubscriptions { // Each resumes after its own shard's last.
+		c.outbox = append(c.outbox, s.frame(c.session))
+	}
 	if c.marketData != nil {
 		c.outbox = append(c.outbox, c.marketData.resume(c.session)...)
 	}
