@@ -32,12 +32,7 @@ func (b *twoReportShards) ReplayShardReports(shard uint16, client uint64, from u
 	if shard == 0 {
 		return b.Backend.ReplayReports(client, from, fn)
 	}
-	return b.other.ReplayReports(client, from, func(reports []backend.Report) {
-		for i := range reports {
-			reports[i].Shard = 1
-		}
-		fn(reports)
-	})
+	return b.other.ReplayReports(client, from, fn) // Untagged, as the node's.
 }
 
 // shardTagging passes a fake's reports to the server tagged with shard.

@@ -105,7 +105,8 @@ type ShardReportReplayer interface {
 	// whose reports ReplayReports replays.
 	ReportShards() (count uint16, defaultShard uint16)
 	// ReplayShardReports is ReplayReports of one shard (below count). The reports
-	// handed to fn carry that shard.
+	// handed to fn need not carry the shard (the caller asked for it): their Shard
+	// field may be 0.
 	ReplayShardReports(shard uint16, client uint64, fromSequence uint64,
 		fn func(reports []Report)) (oldest uint64, next uint64)
 }

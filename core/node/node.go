@@ -203,16 +203,13 @@ func (n *Node) ReportShards() (count uint16, defaultShard uint16) {
 	return uint16(len(n.shards)), n.reportShardDefault()
 }
 
-// ReplayShardReports implements backend.ShardReportReplayer from shard's store, the
-// reports handed to fn carrying the shard.
+// ReplayShardReports implements backend.ShardReportReplayer from shard's store. fn is
+// handed to the shard as it is (no wrapper tags the reports: a closure would allocate on
+// every live subscription, whose replay asks for nothing), so the reports' Shard is 0:
+// the caller knows the shard it asked for.
 func (n *Node) ReplayShardReports(shard uint16, client uint64, fromSequence uint64,
 	fn func(reports []backend.Report)) (oldest uint64, next uint64) {
-	return n.shards[shard].ReplayReports(client, fromSequence, func(reports []backend.Report) {
-		for i := range reports {
-			reports[i].Shard = shard
-		}
-		fn(reports)
-	})
+	return n.shards[shard].ReplayReports(client, fromSequence, fn)
 }
 
 // reportShardDefault is the shard whose reports a subscription naming none gets: the
