@@ -270,3 +270,89 @@ func TestClientSubscribeShardOfUnknownShardRefused(t *testing.T) {
 		t.Fatalf("shard 1 after the refusal: %+v, %v", answer, err)
 	}
 }
+
+// TestClientTellsTheShardOfAReuse: a failover that lost shard 1's reports 2..3, which
+// the client had handled, is found by shard 1's resumption (the server's next_sequence
+// for shard 1 is 2): Config.ShardReportsReused is told (1, 2, 3), not ReportsReused, and
+// the new report 2 of shard 1, made after, is handed over as new; shard 0's stream, whose reports 1..3
+// are as they were, loses and reuses nothing. Without a gap per subscription the reuse
+// would be told without its shard (ReportsReused) or, with one filter for both shards,
+// not found at all.
+func TestClientTellsTheShardOfAReuse(t *testing.T) {
+	h, shards := newTwoReportShards(t)
+	p := newProxy(t, h.server.Address())
+	type gap struct {
+		shard       uint16
+		first, last uint64
+	}
+	gaps := make(chan gap, 4)
+	c, err := client.Dial(background(t), client.Config{Addresses: []string{p.address()},
+		Client: clientAll, Key: 1, Secret: secretOne, Logger: testLogger(),
+		ReportsReused: func(first, last uint64) { gaps <- gap{99, first, last} },
+		ShardReportsReused: func(shard uint16, first, last uint64) {
+			gaps <- gap{shard, first, last}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	type got struct {
+		shard    uint16
+		sequence uint64
+		first    byte
+	}
+	reports := make(chan got, 64)
+	for _, shard := range []uint16{0, 1} {
+		if _, err := c.SubscribeShard(background(t), shard, 0, func(r client.Report) {
+			reports <- got{r.Shard, r.Sequence, r.Body[0]}
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range byte(3) {
+		shards.Report(clientAll, []byte{0xA1 + i})
+		shards.other.Report(clientAll, []byte{0xB1 + i})
+	}
+	receive := func() got {
+		t.Helper()
+		select {
+		case r := <-reports:
+			return r
+		case <-time.After(waitLimit):
+			t.Fatal("a report never arrived")
+			return got{}
+		}
+	}
+	for range 6 {
+		receive()
+	}
+	logins := h.server.Stats().LoginsAccepted
+	p.refusing.Store(true)
+	p.cut()
+	shards.other.LoseReportsAfter(clientAll, 1)
+	p.refusing.Store(false)
+	waitFor(t, "the reconnect", func() bool { return h.server.Stats().LoginsAccepted > logins })
+	select {
+	case g := <-gaps:
+		if g != (gap{1, 2, 3}) {
+			t.Fatalf("gap told: %+v, want shard 1's reuse of 2..3", g)
+		}
+	case <-time.After(waitLimit):
+		t.Fatal("the reuse was never told")
+	}
+	shards.other.Report(clientAll, []byte{0xC2}) // Shard 1's new report 2.
+	if r := receive(); r != (got{1, 2, 0xC2}) {
+		t.Fatalf("after the reuse: %+v, want shard 1's new report 2", r)
+	}
+	shards.Report(clientAll, []byte{0xA4})
+	if r := receive(); r != (got{0, 4, 0xA4}) {
+		t.Fatalf("shard 0 after the reconnect: %+v, want its report 4", r)
+	}
+	select {
+	case g := <-gaps:
+		t.Fatalf("a gap more: %+v", g)
+	case r := <-reports:
+		t.Fatalf("a report more: %+v", r)
+	case <-time.After(100 * time.Millisecond): // Nothing else was made: one more shows.
+	}
+}
