@@ -2,6 +2,8 @@ package netio_test
 
 import (
 	"errors"
+	"math"
+	"sync"
 	"testing"
 	"time"
 
@@ -355,4 +357,85 @@ func TestClientTellsTheShardOfAReuse(t *testing.T) {
 		t.Fatalf("a report more: %+v", r)
 	case <-time.After(100 * time.Millisecond): // Nothing else was made: one more shows.
 	}
+}
+
+// heldShardReplays is twoReportShards whose replays (not the next_sequence read of a live
+// subscription) wait, after the store was read, until hold is closed.
+type heldShardReplays struct {
+	*twoReportShards
+	hold chan struct{}
+}
+
+func (b *heldShardReplays) ReplayShardReports(shard uint16, client uint64, from uint64,
+	fn func([]backend.Report)) (oldest uint64, next uint64) {
+	oldest, next = b.twoReportShards.ReplayShardReports(shard, client, from, fn)
+	if from != math.MaxUint64 {
+		<-b.hold
+	}
+	return oldest, next
+}
+
+// TestReportReplaysOfTwoShardsAtOnce: a connection's replays of two shards run at the
+// same time while both shards make live reports; each stream holds its own live reports
+// until its replay is done and then sends them after its subscribed answer, in order,
+// none twice and none of the other shard's. Each shard's frames are checked in their
+// own order; the two shards' interleave in no set order.
+func TestReportReplaysOfTwoShardsAtOnce(t *testing.T) {
+	var held *heldShardReplays
+	h := newHarness(t, harnessOptions{wrap: func(fake *fakeshard.Backend) backend.Backend {
+		held = &heldShardReplays{twoReportShards: &twoReportShards{Backend: fake,
+			other: fakeshard.New(fakeshard.Config{})}, hold: make(chan struct{})}
+		return held
+	}})
+	held.other.Start(shardTagging{Replier: h.server, shard: 1})
+	t.Cleanup(held.other.Close)
+	release := sync.OnceFunc(func() { close(held.hold) })
+	t.Cleanup(release) // Before the harness's shutdown, which waits for replays.
+	held.Report(clientAll, []byte{0xA1})
+	held.other.Report(clientAll, []byte{0xB1})
+	r := dialRaw(t, h.server.Address())
+	r.login(clientAll, 1, secretOne, 1)
+	r.write(subscribeFrame(1, 1, 1)) // Shard 0 from 1.
+	r.write(subscribeFrame(1, 1, 2)) // Shard 1 from 1.
+	type frameSeen struct {
+		kind     wire.Kind
+		sequence uint64 // Report: its sequence; subscribed: next_sequence.
+		first    byte
+	}
+	want := map[uint64][]frameSeen{
+		0: {{wire.KindReport, 1, 0xA1}},
+		1: {{wire.KindReport, 1, 0xB1}},
+	}
+	expect := func() {
+		t.Helper()
+		count := len(want[0]) + len(want[1])
+		for range count {
+			frame := r.next()
+			seen := frameSeen{kind: frame.Kind, sequence: frame.Aux}
+			if frame.Kind == wire.KindReport && len(frame.Body) == 1 {
+				seen.first = frame.Body[0]
+			}
+			next := want[frame.Number]
+			if frame.Number > 1 || len(next) == 0 || next[0] != seen ||
+				(frame.Kind == wire.KindSubscribed && frame.Status != 0) {
+				t.Fatalf("shard %d: %+v (status %d), want the next of %+v", frame.Number,
+					seen, frame.Status, want)
+			}
+			want[frame.Number] = next[1:]
+		}
+	}
+	expect() // The replays sent report 1 of each shard and wait.
+	held.Report(clientAll, []byte{0xA2})
+	held.other.Report(clientAll, []byte{0xB2})
+	held.other.Report(clientAll, []byte{0xB3})
+	want[0] = []frameSeen{{wire.KindSubscribed, 2, 0}, {wire.KindReport, 2, 0xA2}}
+	want[1] = []frameSeen{{wire.KindSubscribed, 2, 0}, {wire.KindReport, 2, 0xB2},
+		{wire.KindReport, 3, 0xB3}}
+	release()
+	expect()
+	held.other.Report(clientAll, []byte{0xB4})
+	held.Report(clientAll, []byte{0xA3})
+	want[0] = []frameSeen{{wire.KindReport, 3, 0xA3}}
+	want[1] = []frameSeen{{wire.KindReport, 4, 0xB4}}
+	expect()
 }
