@@ -136,7 +136,9 @@ func (s *subscription) frame(session uint64) []byte {
 var ErrSubscribed = errors.New("client: already subscribed")
 
 // Subscribe starts delivery of this client's execution reports to handler, replaying the
-// retained ones from fromSequence on (0: live reports only). It returns once the replay
+// retained ones from fromSequence on (0: live reports only). On a node of several shards
+// these are the default instrument shard's reports only, as before streams per shard
+// (SubscribeShard and SubscribeEveryShard give the others). It returns once the replay
 // is complete (or with ErrClosed if the client is closed first). After a reconnect the
 // subscription resumes by itself after the last sequence handled, so the handler sees
 // each report once, in order. The handler runs on the connection's reader goroutine,
