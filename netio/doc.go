@@ -84,9 +84,12 @@
 // Shared state is atomic or immutable: the connection table (atomic pointers), the session
 // and subscriber maps (sync.Map of values replaced by compare-and-swap), the keyring (an
 // atomic pointer to an immutable set), the counters. connection.mu guards a connection's
-// report subscription between the shard goroutine and a replay goroutine; an event loop
-// takes it only before the connection is published as a subscriber, when no one else can
-// hold it. connection.marketDataMutex is taken by market-data publishers only (above),
+// report subscriptions (one stream per shard of the backend, reports.go) between the
+// shards' goroutines (each delivers its own shard's reports) and the replay goroutines;
+// an event loop never takes it: it makes the connection's fixed table of streams (one
+// slot per shard) before publishing the connection as a subscriber, and stores each
+// shard's stream in its slot, fully set up, with one atomic store when that subscription
+// is accepted, reading the slots alone to refuse a second subscription of a shard. connection.marketDataMutex is taken by market-data publishers only (above),
 // never with connection.mu. The logger runs on its own goroutine behind a bounded queue, so no
 // callback waits for a log handler.
 //

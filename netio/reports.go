@@ -3,27 +3,54 @@ package netio
 import (
 	"log/slog"
 	"math"
+	"sync/atomic"
 
 	"github.com/panjf2000/gnet/v2"
 
 	"sequent/core/backend"
 	"sequent/core/model"
+	"sequent/core/shardmap"
 	"sequent/netio/wire"
 )
 
-// reportState is a connection's execution report subscription, guarded by
-// connection.mu.
+// reportState is a connection's execution report subscriptions, one stream per shard
+// of the backend (each shard numbers a client's reports on its own: PROTOCOL.md
+// sections 8 and 18).
+//
+// streams is made by the event loop at the connection's first accepted subscription,
+// before the connection is published to its client's subscribers, one slot per shard
+// (reportShardCount, at most shardmap.ShardsMax): fixed from then on. A slot's stream is
+// stored once by the event loop, fully set up, when that shard's subscription is
+// accepted, and never replaced: the loop reads the slots alone to refuse a second
+// subscription of a shard, and so never waits for mu. Everything in a stored stream,
+// and pendingBytes, is guarded by connection.mu (the shard goroutine's DeliverReports
+// and the replay goroutines).
 type reportState struct {
-	subscribed bool   // A subscription was made (one per connection).
-	replaying  bool   // The replay goroutine is sending retained reports.
-	session    uint64 // The subscriber's session (frames carry it).
+	streams []atomic.Pointer[reportStream]
+	// pendingBytes is the body bytes of the live reports held by every stream's replay,
+	// bounded by OutboundBytesMax for the connection as a whole.
+	pendingBytes int
+}
+
+// reportStream is one (connection, shard) subscription.
+type reportStream struct {
+	shard     uint16 // The shard whose reports these are (frames' header number).
+	replaying bool   // The replay goroutine is sending retained reports.
+	session   uint64 // The subscriber's session (frames carry it).
 	// lastSent is the highest sequence sent (or held by the client); reports at or below
 	// it are skipped. During a replay it counts only the replayed reports: where the
 	// client's own reports end is known once the replay has told the client's next
 	// sequence (replay), so the live reports meanwhile are all held.
-	lastSent     uint64
-	pending      []report // Live reports that arrived during the replay.
-	pendingBytes int      // Their body bytes, bounded by OutboundBytesMax.
+	lastSent uint64
+	pending  []report // Live reports that arrived during the replay.
+}
+
+// stream returns the connection's subscription to shard's reports, or nil.
+func (r *reportState) stream(shard uint16) *reportStream {
+	if int(shard) >= len(r.streams) {
+		return nil
+	}
+	return r.streams[shard].Load()
 }
 
 // report is a live report kept while a replay runs (its body copied).
@@ -47,9 +74,10 @@ func (s *Server) subscribersOf(client uint64) *subscriberList {
 	return list.(*subscriberList)
 }
 
-// handleSubscribe starts a report subscription. Without a replay (from 0) it is live at
-// once; with one, a goroutine serves the replay (the backend's ReplayReports may take
-// locks the loop must not wait on) and live reports are held until it is done.
+// handleSubscribe starts a report subscription of one shard's reports. Without a replay
+// (from 0) it is live at once; with one, a goroutine serves the replay (the backend's
+// ReplayReports may take locks the loop must not wait on) and live reports are held
+// until it is done.
 func (s *Server) handleSubscribe(conn *connection, frame *wire.Frame) gnet.Action {
 	if conn.phase != phaseActive {
 		return s.fail(conn, wire.ErrorUnexpectedFrame, 0, "subscribe before login")
@@ -60,17 +88,26 @@ func (s *Server) handleSubscribe(conn *connection, frame *wire.Frame) gnet.Actio
 	}
 	var subscribe wire.Subscribe
 	subscribe.Decode(frame.Body)
-	// The loop takes mu only here, before the connection is published to subscribers:
-	// no other goroutine can hold it yet, so this never waits.
-	conn.mu.Lock()
-	already := conn.reports.subscribed
-	conn.mu.Unlock()
-	if already {
+	// The field was reserved ("send 0; the server does not check it"): a value that
+	// cannot name a shard (above shardmap.ShardsMax) still gets what every value got
+	// before it, the default instrument shard's reports, so that a client that set
+	// those bytes is answered as before (TestConformanceSessionFieldOutsideRequests).
+	shard := s.reportShardDefault
+	if field := subscribe.Shard; field != 0 && field <= shardmap.ShardsMax {
+		if field > uint64(s.reportShardCount) {
+			// Not a shard of this node: refused, nothing subscribed (PROTOCOL.md section
+			// 4), the shard asked named in number as any answer does.
+			s.refuseSubscription(conn, model.StatusInvalidBody, field-1)
+			return gnet.None
+		}
+		shard = uint16(field - 1)
+	}
+	if conn.reports.stream(shard) != nil {
 		return s.fail(conn, wire.ErrorUnexpectedFrame, 0, "already subscribed")
 	}
 	if s.config.Admission != nil {
 		if status := s.config.Admission.AdmitSubscription(client); status != model.StatusOK {
-			s.refuseSubscription(conn, status)
+			s.refuseSubscription(conn, status, uint64(shard))
 			return gnet.None
 		}
 	}
@@ -79,40 +116,58 @@ func (s *Server) handleSubscribe(conn *connection, frame *wire.Frame) gnet.Actio
 		select {
 		case s.replaySlots <- struct{}{}:
 		default:
-			s.refuseSubscription(conn, model.StatusBusy)
+			s.refuseSubscription(conn, model.StatusBusy, uint64(shard))
 			return gnet.None
 		}
 	}
-	conn.mu.Lock()
-	conn.reports = reportState{subscribed: true, replaying: from > 0, session: conn.session}
-	conn.mu.Unlock()
-	s.subscribersOf(conn.client.ID).connections.add(conn)
+	stream := &reportStream{shard: shard, replaying: from > 0, session: conn.session}
+	if conn.reports.streams == nil {
+		// The first subscription: the connection is not a subscriber yet, so no other
+		// goroutine reads streams; the list's compare-and-swap publishes it with the
+		// connection.
+		conn.reports.streams = make([]atomic.Pointer[reportStream], s.reportShardCount)
+		conn.reports.streams[shard].Store(stream)
+		s.subscribersOf(conn.client.ID).connections.add(conn)
+	} else {
+		conn.reports.streams[shard].Store(stream)
+	}
 	if from == 0 {
-		// The client's next sequence, read after the connection was published: every
-		// report numbered from it on is delivered to this connection live. The client
-		// keeps next-1 as handled, so that a resumption after a disconnect replays the
-		// reports made meanwhile instead of asking from 0 again (PROTOCOL.md section 8).
-		// A from above any sequence replays nothing: the backend reads next under its
+		// The client's next sequence at the shard, read after the stream was published:
+		// every report numbered from it on is delivered to this connection live. The
+		// client keeps next-1 as handled, so that a resumption after a disconnect replays
+		// the reports made meanwhile instead of asking from 0 again (PROTOCOL.md section
+		// 8). A from above any sequence replays nothing: the backend reads next under its
 		// store's lock (held only briefly) and allocates nothing.
-		_, next := s.backend.ReplayReports(conn.client.ID, math.MaxUint64, ignoreReports)
+		_, next := s.replayReports(shard, conn.client.ID, math.MaxUint64, ignoreReports)
 		var body [wire.SubscribedSize]byte
-		conn.immediate = wire.AppendFrame(conn.immediate,
-			&wire.Frame{Kind: wire.KindSubscribed, Session: conn.session, Aux: next}, body[:])
+		conn.immediate = wire.AppendFrame(conn.immediate, &wire.Frame{Kind: wire.KindSubscribed,
+			Session: conn.session, Number: uint64(shard), Aux: next}, body[:])
 		return gnet.None
 	}
-	go s.replay(conn, conn.client.ID, from)
+	go s.replay(conn, stream, conn.client.ID, from)
 	return gnet.None
+}
+
+// replayReports replays shard's reports: through backend.ShardReportReplayer on a
+// backend of several shards, else the backend's one stream.
+func (s *Server) replayReports(shard uint16, client uint64, from uint64,
+	fn func([]backend.Report)) (oldest uint64, next uint64) {
+	if s.reportShards != nil {
+		return s.reportShards.ReplayShardReports(shard, client, from, fn)
+	}
+	return s.backend.ReplayReports(client, from, fn)
 }
 
 // ignoreReports is the replay callback of a live subscription, which asks for none.
 func ignoreReports([]backend.Report) {}
 
 // refuseSubscription answers a subscribe frame with subscribed carrying status (busy,
-// rate_limited): nothing was subscribed, the client may subscribe again later.
-func (s *Server) refuseSubscription(conn *connection, status model.Status) {
+// rate_limited: the client may subscribe again later; invalid_body: no such shard) and
+// the shard asked in number: nothing was subscribed.
+func (s *Server) refuseSubscription(conn *connection, status model.Status, shard uint64) {
 	var body [wire.SubscribedSize]byte
 	conn.immediate = wire.AppendFrame(conn.immediate, &wire.Frame{Kind: wire.KindSubscribed,
-		Status: uint32(status), Session: conn.session}, body[:])
+		Status: uint32(status), Session: conn.session, Number: shard}, body[:])
 }
 
 // replay runs on its own goroutine: it sends the retained reports from `from` on, then
@@ -125,22 +180,23 @@ func (s *Server) refuseSubscription(conn *connection, status model.Status) {
 // from next on, after the subscribed frame that carries next (header aux), so that the
 // client knows to take them as new. The held live reports come after that frame for the
 // same reason; they are live reports, which the protocol sends after it in any case.
-func (s *Server) replay(conn *connection, client uint64, from uint64) {
+func (s *Server) replay(conn *connection, stream *reportStream, client uint64, from uint64) {
 	defer func() { <-s.replaySlots }()
 	var replayedThrough uint64
-	oldest, next := s.backend.ReplayReports(client, from, func(reports []backend.Report) {
-		o := s.takeOutbound(conn)
-		conn.mu.Lock()
-		for i := range reports {
-			if reports[i].Sequence > conn.reports.lastSent {
-				s.appendReport(o, conn, &reports[i])
-				conn.reports.lastSent = reports[i].Sequence
-				replayedThrough = reports[i].Sequence
+	oldest, next := s.replayReports(stream.shard, client, from,
+		func(reports []backend.Report) {
+			o := s.takeOutbound(conn)
+			conn.mu.Lock()
+			for i := range reports {
+				if reports[i].Sequence > stream.lastSent {
+					s.appendReport(o, stream, &reports[i])
+					stream.lastSent = reports[i].Sequence
+					replayedThrough = reports[i].Sequence
+				}
 			}
-		}
-		conn.mu.Unlock()
-		s.send(conn, o)
-	})
+			conn.mu.Unlock()
+			s.send(conn, o)
+		})
 	o := s.takeOutbound(conn)
 	conn.mu.Lock()
 	defer conn.mu.Unlock()
@@ -154,45 +210,49 @@ func (s *Server) replay(conn *connection, client uint64, from uint64) {
 	clientHolds := from - 1
 	if next > 0 && next < from {
 		clientHolds = next - 1
-		if pending := conn.reports.pending; len(pending) > 0 {
+		if pending := stream.pending; len(pending) > 0 {
 			clientHolds = min(clientHolds, pending[0].sequence-1)
 		}
 		next = clientHolds + 1
 	}
-	conn.reports.lastSent = max(conn.reports.lastSent, clientHolds)
+	stream.lastSent = max(stream.lastSent, clientHolds)
 	// Every report from the first one held live on goes to the client (below, then
 	// live), so none from there is lost whatever the store's oldest says: after an
 	// overrun (the ring overwrote reports before the replay reached them) the store
 	// answers its next as the oldest, conservatively, and the live reports held may
 	// reach further back.
-	if pending := conn.reports.pending; len(pending) > 0 {
+	if pending := stream.pending; len(pending) > 0 {
 		oldest = min(oldest, pending[0].sequence)
 	}
 	var body [wire.SubscribedSize]byte
 	subscribed := wire.Subscribed{OldestSequence: oldest, ReplayedThrough: replayedThrough}
 	subscribed.Encode(body[:])
-	o.appendFrame(&wire.Frame{Kind: wire.KindSubscribed, Session: conn.reports.session,
-		Aux: next}, body[:])
-	for _, held := range conn.reports.pending {
-		if held.sequence > conn.reports.lastSent {
-			s.appendReport(o, conn, &backend.Report{Client: client, Sequence: held.sequence,
-				Body: held.body})
-			conn.reports.lastSent = held.sequence
+	o.appendFrame(&wire.Frame{Kind: wire.KindSubscribed, Session: stream.session,
+		Number: uint64(stream.shard), Aux: next}, body[:])
+	for _, held := range stream.pending {
+		if held.sequence > stream.lastSent {
+			s.appendReport(o, stream, &backend.Report{Client: client, Sequence: held.sequence,
+				Body: held.body, Shard: stream.shard})
+			stream.lastSent = held.sequence
 		}
 	}
-	conn.reports.pending, conn.reports.pendingBytes = nil, 0
-	conn.reports.replaying = false
+	for _, held := range stream.pending {
+		conn.reports.pendingBytes -= len(held.body)
+	}
+	stream.pending = nil
+	stream.replaying = false
 	// Sent under mu, so that DeliverReports (which waits for mu) queues its reports after
 	// these: AsyncWrites to one connection run in the order they were queued.
 	s.send(conn, o)
 }
 
-func (s *Server) appendReport(o *outbound, conn *connection, r *backend.Report) {
+// appendReport encodes one report of stream's shard (header number: the shard).
+func (s *Server) appendReport(o *outbound, stream *reportStream, r *backend.Report) {
 	if len(r.Body) > wire.ReportBodyBytesMax {
 		panic("netio: report body above wire.ReportBodyBytesMax") // A shard bug.
 	}
-	o.appendFrame(&wire.Frame{Kind: wire.KindReport, Session: conn.reports.session,
-		Aux: r.Sequence}, r.Body)
+	o.appendFrame(&wire.Frame{Kind: wire.KindReport, Session: stream.session,
+		Number: uint64(stream.shard), Aux: r.Sequence}, r.Body)
 	s.counters.reportsSent.Add(1)
 }
 
@@ -204,8 +264,9 @@ func (s *Server) unsubscribe(conn *connection) {
 }
 
 // DeliverReports implements backend.Replier: each report goes to every connection
-// subscribed to its client, one write per connection per call. Reports at or below a
-// connection's last sent sequence are skipped (a replay already sent them).
+// subscribed to its client's reports of its shard, one write per connection per call.
+// Reports at or below a stream's last sent sequence are skipped (a replay already sent
+// them).
 func (s *Server) DeliverReports(reports []backend.Report) {
 	scratch := s.scratch.Get().(*deliverScratch)
 	for i := range reports {
@@ -215,7 +276,8 @@ func (s *Server) DeliverReports(reports []backend.Report) {
 			continue
 		}
 		for _, conn := range list.(*subscriberList).connections.load() {
-			if !conn.active.Load() {
+			stream := conn.reports.stream(r.Shard)
+			if stream == nil || !conn.active.Load() {
 				continue
 			}
 			if _, ok := s.keyInForce(conn); !ok {
@@ -223,31 +285,42 @@ func (s *Server) DeliverReports(reports []backend.Report) {
 				continue
 			}
 			conn.mu.Lock()
-			s.deliverReport(scratch, conn, r)
+			s.deliverReport(scratch, conn, stream, r)
 			conn.mu.Unlock()
 		}
 	}
 	s.flush(scratch)
 }
 
-// deliverReport queues or holds one report for one connection; conn.mu is held.
-func (s *Server) deliverReport(scratch *deliverScratch, conn *connection, r *backend.Report) {
-	state := &conn.reports
+// deliverReport queues or holds one report for one stream; conn.mu is held.
+func (s *Server) deliverReport(scratch *deliverScratch, conn *connection,
+	stream *reportStream, r *backend.Report) {
 	switch {
-	case r.Sequence <= state.lastSent:
-	case state.replaying:
-		state.pendingBytes += len(r.Body)
-		if state.pendingBytes > s.config.OutboundBytesMax {
-			s.slowConsumer(conn, state.pendingBytes, nil)
-			state.pending, state.pendingBytes = nil, 0
+	case r.Sequence <= stream.lastSent:
+	case stream.replaying:
+		conn.reports.pendingBytes += len(r.Body)
+		if conn.reports.pendingBytes > s.config.OutboundBytesMax {
+			s.slowConsumer(conn, conn.reports.pendingBytes, nil)
+			conn.reports.dropPending()
 			return
 		}
-		state.pending = append(state.pending,
+		stream.pending = append(stream.pending,
 			report{sequence: r.Sequence, body: append([]byte(nil), r.Body...)})
 	default:
-		s.appendReport(scratch.batchFor(s, conn), conn, r)
-		state.lastSent = r.Sequence
+		s.appendReport(scratch.batchFor(s, conn), stream, r)
+		stream.lastSent = r.Sequence
 	}
+}
+
+// dropPending forgets the live reports every stream's replay holds (the connection is
+// closing as a slow consumer); conn.mu is held.
+func (r *reportState) dropPending() {
+	for index := range r.streams {
+		if stream := r.streams[index].Load(); stream != nil {
+			stream.pending = nil
+		}
+	}
+	r.pendingBytes = 0
 }
 
 // logSubscription notes a subscription in the log (debug level).

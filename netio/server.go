@@ -56,6 +56,15 @@ type Server struct {
 	scratch     sync.Pool     // *deliverScratch: per-Deliver grouping by connection.
 	deliveries  sync.Pool     // *loopDelivery: one loop task's buffers (flush).
 	heartbeat   []byte        // The server's heartbeat frame (immutable, shared).
+
+	// The backend's report streams, one per shard (reports.go): reportShards is its
+	// ShardReportReplayer side (nil for a backend of one stream), reportShardCount its
+	// shards (1 without it), reportShardDefault the shard of a subscription naming
+	// none. Read-only.
+	reportShards       backend.ShardReportReplayer
+	reportShardCount   uint16
+	reportShardDefault uint16
+
 	// loginOverdueCheck is s.loginOverdue, bound once: the callback the ticker lends a
 	// connection's loop when its login is overdue.
 	loginOverdueCheck gnet.AsyncCallback
@@ -107,6 +116,16 @@ func NewServer(config Config, served backend.Backend) (*Server, error) {
 	}
 	if inline, ok := served.(backend.InlineTurner); ok && inline.InlineTurns() {
 		s.inline, s.loopTurns = inline, map[gnet.EventLoop]*loopTurn{}
+	}
+	s.reportShardCount = 1
+	if sharded, ok := served.(backend.ShardReportReplayer); ok {
+		count, defaultShard := sharded.ReportShards()
+		if count == 0 || defaultShard >= count {
+			return nil, fmt.Errorf("netio: backend of %d report shards, default %d",
+				count, defaultShard)
+		}
+		s.reportShards, s.reportShardCount, s.reportShardDefault = sharded, count,
+			defaultShard
 	}
 	s.loginOverdueCheck, s.silenceOverdueCheck = s.loginOverdue, s.silenceOverdue
 	for index, feed := range config.MarketData.feedConfigs() {

@@ -19,6 +19,7 @@ import (
 
 	"sequent/core/model"
 	"sequent/core/node"
+	"sequent/core/shardmap"
 	"sequent/netio"
 	"sequent/netio/client"
 	"sequent/netio/jsonview"
@@ -1109,6 +1110,7 @@ func newDepthCommand(options *clientOptions) *cobra.Command {
 
 func newReportsCommand(options *clientOptions) *cobra.Command {
 	var from uint64
+	var shard int
 	cmd := &cobra.Command{
 		Use:   "reports",
 		Short: "Print the execution reports the server retains, from a sequence on",
@@ -1117,17 +1119,28 @@ func newReportsCommand(options *clientOptions) *cobra.Command {
 			if from == 0 {
 				return usage(cmd, "--from must be at least 1")
 			}
+			if shard < -1 || shard >= shardmap.ShardsMax {
+				return usage(cmd, fmt.Sprintf("--shard must be from 0 to %d (or -1: the "+
+					"default instrument shard)", shardmap.ShardsMax-1))
+			}
 			return options.run(cmd, func(ctx context.Context, c *client.Client) error {
 				out := cmd.OutOrStdout()
 				var mu sync.Mutex
 				var reports []model.ExecutionReport
-				subscribed, err := c.Subscribe(ctx, from, func(r client.Report) {
+				handler := func(r client.Report) {
 					if report, ok := r.ExecutionReport(); ok {
 						mu.Lock()
 						reports = append(reports, report)
 						mu.Unlock()
 					}
-				})
+				}
+				var subscribed client.Subscribed
+				var err error
+				if shard < 0 {
+					subscribed, err = c.Subscribe(ctx, from, handler)
+				} else {
+					subscribed, err = c.SubscribeShard(ctx, uint16(shard), from, handler)
+				}
 				if err != nil {
 					return err
 				}
@@ -1152,12 +1165,18 @@ func newReportsCommand(options *clientOptions) *cobra.Command {
 						"filled %d trade %d\n", r.OrderID, r.Kind, r.Status, r.Price, r.Quantity,
 						r.LeavesQuantity, r.FilledQuantity, r.TradeID)
 				}
+				if shard >= 0 {
+					fmt.Fprintf(out, "shard %d: ", subscribed.Shard)
+				}
 				fmt.Fprintf(out, "replayed through %d (oldest retained %d)\n",
 					subscribed.ReplayedThrough, subscribed.OldestSequence)
 				return nil
 			})
 		},
 	}
-	cmd.Flags().Uint64Var(&from, "from", 1, "first sequence to print")
+	cmd.Flags().Uint64Var(&from, "from", 1, "first sequence to print (of the shard's "+
+		"reports: each shard numbers them on its own)")
+	cmd.Flags().IntVar(&shard, "shard", -1, "the shard whose reports to print, on a node "+
+		"of several shards (-1: the default instrument shard's)")
 	return cmd
 }

@@ -61,6 +61,10 @@ type Report struct {
 	Client   uint64 // Owner of the order: deliver to this client's subscribed sessions.
 	Sequence uint64 // Per-client report sequence number, from 1, for replay after reconnect.
 	Body     []byte // The encoded report record; valid only during the Replier call.
+	// Shard is the shard that made the report (0 from a backend of one shard): each
+	// shard numbers a client's reports on its own, so Sequence orders the reports of
+	// one (client, shard) only (ShardReportReplayer).
+	Shard uint16
 }
 
 // Replier receives released replies and reports. The shard calls it from its own
@@ -97,6 +101,21 @@ type Submitter interface {
 // nothing: netio's event loop calls it so for a live subscription's next_sequence.
 type ReportReplayer interface {
 	ReplayReports(client uint64, fromSequence uint64,
+		fn func(reports []Report)) (oldest uint64, next uint64)
+}
+
+// ShardReportReplayer is a ReportReplayer of several shards (a node): each shard
+// numbers a client's execution reports on its own, from 1, so each is a stream of its
+// own, replayed by shard. ReplayReports (ReportReplayer) is the default shard's.
+// A backend that does not implement it has one stream, shard 0's.
+type ShardReportReplayer interface {
+	// ReportShards returns the number of shards (at least 1) and the default shard,
+	// whose reports ReplayReports replays.
+	ReportShards() (count uint16, defaultShard uint16)
+	// ReplayShardReports is ReplayReports of one shard (below count). The reports
+	// handed to fn need not carry the shard (the caller asked for it): their Shard
+	// field may be 0.
+	ReplayShardReports(shard uint16, client uint64, fromSequence uint64,
 		fn func(reports []Report)) (oldest uint64, next uint64)
 }
 

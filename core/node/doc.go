@@ -14,10 +14,14 @@
 // simulation and a property test; `sequent serve --shards N` serves a Node behind netio,
 // replication ships the node's N logs as one group with one epoch, and /v1/status, the
 // metrics, `wal inspect|verify`, `sequent reconcile`, drill, bench and change capture (a
-// stream per shard) cover every shard, and market data has one feed per shard (netio, each
-// a consumer of its shard's release), and settlement netting reads every shard
-// (tools/clearing, ShardedReader in the server). Not built on several shards (the
-// README's "Shards" says why): conversion across shards, and shards on several machines.
+// stream per shard) cover every shard, market data has one feed per shard (netio, each
+// a consumer of its shard's release), settlement netting reads every shard
+// (tools/clearing, ShardedReader in the server), and execution reports are one stream
+// per shard: each shard's released reports go to the clients' replier tagged with the
+// shard (shardOutputs, on that shard's goroutine), and Node.ReplayShardReports replays
+// one shard's (backend.ShardReportReplayer; ReplayReports is the default instrument
+// shard's). Not built on several shards (the README's "Shards" says why): conversion
+// across shards, and shards on several machines.
 //
 // # Shape
 //

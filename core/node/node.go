@@ -187,21 +187,35 @@ func (n *Node) SessionClosed(client uint64, session uint64, cancelOrders bool) {
 	}
 }
 
-// ReplayReports replays a client's execution reports from the report shard.
+// ReplayReports replays a client's execution reports from the default instrument
+// shard (backend.ReportReplayer: what a subscription that names no shard gets).
 func (n *Node) ReplayReports(client uint64, fromSequence uint64,
 	fn func(reports []backend.Report)) (oldest uint64, next uint64) {
-	return n.shards[n.reportShard()].ReplayReports(client, fromSequence, fn)
+	return n.ReplayShardReports(n.reportShardDefault(), client, fromSequence, fn)
 }
 
-// reportShard is the one shard whose execution reports reach clients: the default
-// instrument shard (every instrument's, unless the map lists some on other shards). Each
-// shard numbers a client's reports itself, from 1, so a second shard's would repeat the
-// sequences PROTOCOL.md section 8 promises to be one gapless stream per client: live
-// they displaced each other (the network layer drops a sequence at or below the last
-// sent) and a replay showed one shard's only. Until per-shard report streams exist, the
-// other shards' reports are not delivered at all, so what a client receives live is
-// exactly what a replay gives it.
-func (n *Node) reportShard() int { return int(n.config.Map.InstrumentDefault) }
+var _ backend.ShardReportReplayer = (*Node)(nil)
+
+// ReportShards implements backend.ShardReportReplayer: every shard's execution reports
+// reach the clients, each shard's a stream of its own (each shard numbers a client's
+// reports itself, from 1: PROTOCOL.md sections 8 and 18), subscribed to one by one.
+func (n *Node) ReportShards() (count uint16, defaultShard uint16) {
+	return uint16(len(n.shards)), n.reportShardDefault()
+}
+
+// ReplayShardReports implements backend.ShardReportReplayer from shard's store. fn is
+// handed to the shard as it is (no wrapper tags the reports: a closure would allocate on
+// every live subscription, whose replay asks for nothing), so the reports' Shard is 0:
+// the caller knows the shard it asked for.
+func (n *Node) ReplayShardReports(shard uint16, client uint64, fromSequence uint64,
+	fn func(reports []backend.Report)) (oldest uint64, next uint64) {
+	return n.shards[shard].ReplayReports(client, fromSequence, fn)
+}
+
+// reportShardDefault is the shard whose reports a subscription naming none gets: the
+// default instrument shard (every instrument's, unless the map lists some on other
+// shards), the one shard whose reports reached clients before streams per shard.
+func (n *Node) reportShardDefault() uint16 { return n.config.Map.InstrumentDefault }
 
 // Shards returns the node's shards, in index order (for status and operations).
 func (n *Node) Shards() []*shard.Shard { return n.shards }
@@ -240,7 +254,7 @@ func (c clients) DeliverReports(reports []backend.Report) {
 }
 
 // shardOutputs passes a shard's released replies to the router (which forwards clients'
-// at once), its execution reports to the client replier, and its saga messages to the
+// at once), its execution reports to the client replier (tagged with the shard), and its saga messages to the
 // router (which sends them on).
 type shardOutputs struct {
 	node  *Node
@@ -249,9 +263,12 @@ type shardOutputs struct {
 
 func (o shardOutputs) Deliver(replies []backend.Reply) { o.node.router.Deliver(o.index, replies) }
 
+// DeliverReports tags each report with the shard (the slice is the shard's, handed over
+// for this call only) and passes them on: each shard's reports are a stream of their
+// own, which the network layer delivers to the connections subscribed to that shard.
 func (o shardOutputs) DeliverReports(reports []backend.Report) {
-	if int(o.index) != o.node.reportShard() {
-		return // Not the report shard: see Node.reportShard.
+	for i := range reports {
+		reports[i].Shard = o.index
 	}
 	o.node.replier.DeliverReports(reports)
 }

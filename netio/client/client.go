@@ -77,7 +77,8 @@ type Client struct {
 	refusedAsDamaged        int                     // Damaged-frame errors in a row (damageRefused, waitAfterDamage).
 	damagedLoss             bool                    // The current connection was refused a damaged frame (waitAfterDamage).
 	loginsRefusedBadVersion int                     // Logins refused bad_version since one was accepted (loginRefusal).
-	subscription            *subscription           // Report subscription, resumed on reconnect.
+	subscription            *subscription           // Report subscription (Subscribe), resumed on reconnect.
+	shardSubscriptions      []*subscription         // SubscribeShard's, one per shard named, resumed likewise.
 	marketData              *marketDataSubscription // Market-data subscriptions, resumed on reconnect.
 	logoutSeen              chan struct{}           // Closed when the server acknowledges a logout.
 	readers                 int                     // Reader goroutines running, of any connection.

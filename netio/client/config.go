@@ -150,6 +150,12 @@ type Config struct {
 	// found the reuse, this is called for the part from the sequence Subscribe asked
 	// for, the caller's NextSequence showing the rest.
 	ReportsReused func(first, last uint64)
+	// ShardReportsLost and ShardReportsReused, if set, are called instead of
+	// ReportsLost and ReportsReused for a subscription made with SubscribeShard (or
+	// SubscribeEveryShard), naming its shard: each shard numbers a client's reports on
+	// its own, so a gap's sequences mean nothing without it. Called as those are.
+	ShardReportsLost   func(shard uint16, first, last uint64)
+	ShardReportsReused func(shard uint16, first, last uint64)
 }
 
 func (c Config) withDefaults() Config {

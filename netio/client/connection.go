@@ -290,6 +290,9 @@ func (c *Client) install(e *established) {
 	if c.subscription != nil {
 		c.outbox = append(c.outbox, c.subscription.frame(c.session))
 	}
+	for _, s := range c.shardSubscriptions { // Each resumes after its own shard's last.
+		c.outbox = append(c.outbox, s.frame(c.session))
+	}
 	if c.marketData != nil {
 		c.outbox = append(c.outbox, c.marketData.resume(c.session)...)
 	}
@@ -572,7 +575,7 @@ func damagedFrame(code wire.ErrorCode) bool {
 // too: a kind read as one a client may not send (a request or heartbeat as reply:
 // unexpected_frame), a session that is not the login's (session_mismatch), a request
 // number 0 (bad_request_number). The client's encoder never produces them (it sends
-// only the kinds a client sends, the subscription once per connection, its session in
+// only the kinds a client sends, each subscription once per connection, its session in
 // every request, numbers from 1), so the link did; and the number such an error carries
 // is as unverified as bad_checksum's, so session_mismatch's may name another request.
 // With checked frames the server verified the frame first: these are the client's own

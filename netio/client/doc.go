@@ -245,12 +245,17 @@
 // Request-level outcomes other than ok come back as *StatusError (with the model.Status);
 // per-event outcomes are in the typed results (model.EventResult per event, in order).
 // Execution reports arrive through Subscribe, in sequence order, once each, resumed after
-// reconnects.
+// reconnects. On a node of several shards each shard numbers a client's reports on its
+// own: Subscribe gets the default instrument shard's, SubscribeShard one shard's and
+// SubscribeEveryShard every shard's (PROTOCOL.md section 18), each shard's subscription
+// with its own last report handled, duplicate filter and resumption (Report.Shard says
+// which; frames are matched to their subscription by the header's shard number).
 //
 // # Subscriptions across reconnects
 //
 // install (on the reconnector, under the client's mutex) builds the resumptions of the
-// report and market-data subscriptions from their state (the last report handled; per
+// report and market-data subscriptions from their state (the last report handled, per
+// report subscription (one per shard subscribed); per
 // instrument, the op its updates are known complete through) and settles the market-data calls the replaced connection left
 // unanswered (the resumption's answer, or ErrReconnected). A reader applies a
 // subscribed or md_subscribed answer, and moves that state, only in a locked block that

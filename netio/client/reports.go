@@ -3,10 +3,13 @@ package client
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math"
 	"slices"
 	"time"
 
 	"sequent/core/model"
+	"sequent/core/shardmap"
 	"sequent/netio/wire"
 )
 
@@ -15,6 +18,9 @@ import (
 type Report struct {
 	Sequence uint64
 	Body     []byte // Owned by the handler.
+	// Shard is the shard that made the report (the frame's header number; 0 on a node of
+	// one shard): sequences are per (client, shard).
+	Shard uint16
 }
 
 // Subscribed describes a completed subscription (or its resumption after a reconnect).
@@ -40,11 +46,18 @@ type Subscribed struct {
 	// answer is a resumption's, ReportsReused tells the reused reports from the sequence
 	// asked for on.
 	NextSequence uint64
+	// Shard is the shard whose reports the subscription carries (the answer's header
+	// number): for Subscribe, the node's default instrument shard; 0 on one shard.
+	Shard uint16
 }
 
 // subscription is the client's report subscription; its handler runs on the reader
 // goroutine, in sequence order, with duplicates (after a reconnect) removed.
 type subscription struct {
+	// named: made by SubscribeShard, for shard's reports (subscribe body's shard field
+	// shard+1); else Subscribe's, for the default instrument shard's (field 0).
+	named    bool
+	shard    uint16
 	handler  func(Report)
 	lastSeen uint64          // Highest sequence handed to the handler.
 	live     bool            // From 0: no replay was asked for.
@@ -79,6 +92,8 @@ type subscription struct {
 type pendingGap struct {
 	first, last uint64
 	reused      bool
+	named       bool   // Of a SubscribeShard subscription: the shard callbacks tell it.
+	shard       uint16 // Its shard, when named.
 }
 
 // gapsPendingMax bounds the gaps pending at once: one answer finds at most a loss and a
@@ -107,8 +122,12 @@ func (s *subscription) frame(session uint64) []byte {
 		from = 0
 	}
 	s.askedFrom = from
+	subscribe := wire.Subscribe{FromSequence: from}
+	if s.named {
+		subscribe.Shard = uint64(s.shard) + 1
+	}
 	body := make([]byte, wire.SubscribeSize)
-	(&wire.Subscribe{FromSequence: from}).Encode(body)
+	subscribe.Encode(body)
 	return wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindSubscribe, Session: session},
 		body)
 }
@@ -117,7 +136,9 @@ func (s *subscription) frame(session uint64) []byte {
 var ErrSubscribed = errors.New("client: already subscribed")
 
 // Subscribe starts delivery of this client's execution reports to handler, replaying the
-// retained ones from fromSequence on (0: live reports only). It returns once the replay
+// retained ones from fromSequence on (0: live reports only). On a node of several shards
+// these are the default instrument shard's reports only, as before streams per shard
+// (SubscribeShard and SubscribeEveryShard give the others). It returns once the replay
 // is complete (or with ErrClosed if the client is closed first). After a reconnect the
 // subscription resumes by itself after the last sequence handled, so the handler sees
 // each report once, in order. The handler runs on the connection's reader goroutine,
@@ -132,13 +153,70 @@ var ErrSubscribed = errors.New("client: already subscribed")
 // after Close returns.
 func (c *Client) Subscribe(ctx context.Context, fromSequence uint64,
 	handler func(Report)) (Subscribed, error) {
+	return c.subscribe(ctx, newSubscription(fromSequence, handler))
+}
+
+// SubscribeShard is Subscribe for one shard's reports (PROTOCOL.md section 18: each shard
+// of a node numbers a client's reports on its own, from 1), fromSequence being a
+// sequence of that shard's. Each shard's subscription resumes after its own last report
+// handled; the handler learns the shard from Report.Shard. One subscription per shard,
+// and none beside Subscribe's, whose default instrument shard is one of them
+// (ErrSubscribed). A shard the server does not have is refused: a StatusError with
+// StatusInvalidBody. Gaps are told by Config.ShardReportsLost and ShardReportsReused
+// when set (ReportsLost and ReportsReused otherwise).
+func (c *Client) SubscribeShard(ctx context.Context, shard uint16, fromSequence uint64,
+	handler func(Report)) (Subscribed, error) {
+	if shard >= shardmap.ShardsMax {
+		// No node has it, and the server takes a field above its bound for the default
+		// shard (the field was once reserved): refused here as the server would.
+		return Subscribed{}, &StatusError{Status: model.StatusInvalidBody}
+	}
+	s := newSubscription(fromSequence, handler)
+	s.named, s.shard = true, shard
+	return c.subscribe(ctx, s)
+}
+
+// SubscribeEveryShard subscribes to the reports of every shard of the server's map
+// (ShardMap, asked once), shard by shard, each from fromSequences[shard] (0, or a
+// missing entry: live only), every shard's reports going to handler. It returns each
+// shard's answer, in shard order; on an error the shards subscribed before it stay
+// subscribed.
+func (c *Client) SubscribeEveryShard(ctx context.Context, fromSequences []uint64,
+	handler func(Report)) ([]Subscribed, error) {
+	placement, err := c.ShardMap(ctx)
+	if err != nil {
+		return nil, err
+	}
+	answers := make([]Subscribed, 0, placement.Shards)
+	for shard := range placement.Shards {
+		var from uint64
+		if int(shard) < len(fromSequences) {
+			from = fromSequences[shard]
+		}
+		answer, err := c.SubscribeShard(ctx, shard, from, handler)
+		if err != nil {
+			return answers, fmt.Errorf("client: reports of shard %d: %w", shard, err)
+		}
+		answers = append(answers, answer)
+	}
+	return answers, nil
+}
+
+// newSubscription is a subscription from fromSequence (0: live).
+func newSubscription(fromSequence uint64, handler func(Report)) *subscription {
 	s := &subscription{handler: handler, live: fromSequence == 0, callerFrom: fromSequence,
 		ready: make(chan Subscribed, 1), status: make(chan error, 1)}
 	if fromSequence > 0 {
 		s.lastSeen = fromSequence - 1
 	}
+	return s
+}
+
+// subscribe installs s, sends its frame and waits for its answer.
+func (c *Client) subscribe(ctx context.Context, s *subscription) (Subscribed, error) {
 	c.mu.Lock()
-	if c.subscription != nil {
+	if c.subscription != nil || (s.named && c.shardSubscriptionLocked(s.shard) != nil) ||
+		(!s.named && len(c.shardSubscriptions) > 0) {
 		c.mu.Unlock()
 		return Subscribed{}, ErrSubscribed
 	}
@@ -147,7 +225,11 @@ func (c *Client) Subscribe(ctx context.Context, fromSequence uint64,
 		c.mu.Unlock()
 		return Subscribed{}, err
 	}
-	c.subscription = s
+	if s.named {
+		c.shardSubscriptions = append(c.shardSubscriptions, s)
+	} else {
+		c.subscription = s
+	}
 	c.outbox = append(c.outbox, s.frame(c.session))
 	c.writeLocked()
 	c.mu.Unlock()
@@ -161,6 +243,41 @@ func (c *Client) Subscribe(ctx context.Context, fromSequence uint64,
 	case <-ctx.Done():
 		return Subscribed{}, ctx.Err()
 	}
+}
+
+// shardSubscriptionLocked is SubscribeShard's subscription of shard, or nil. Called with
+// mu held.
+func (c *Client) shardSubscriptionLocked(shard uint16) *subscription {
+	for _, s := range c.shardSubscriptions {
+		if s.shard == shard {
+			return s
+		}
+	}
+	return nil
+}
+
+// subscriptionForLocked is the subscription a report or subscribed frame of shard (its
+// header number) belongs to: Subscribe's, which is then the only one (a server before
+// streams per shard sends 0 there), or SubscribeShard's of that shard. Called with mu
+// held.
+func (c *Client) subscriptionForLocked(shard uint64) *subscription {
+	if c.subscription != nil {
+		return c.subscription
+	}
+	if shard > math.MaxUint16 {
+		return nil
+	}
+	return c.shardSubscriptionLocked(uint16(shard))
+}
+
+// dropSubscriptionLocked ends s (a refusal). Called with mu held.
+func (c *Client) dropSubscriptionLocked(s *subscription) {
+	if c.subscription == s {
+		c.subscription = nil
+		return
+	}
+	c.shardSubscriptions = slices.DeleteFunc(c.shardSubscriptions,
+		func(kept *subscription) bool { return kept == s })
 }
 
 // stoppedError is what a subscription call waiting for its answer returns once the
@@ -183,7 +300,7 @@ func (c *Client) stoppedError() error {
 // mutex: what was checked is checked again after.
 func (c *Client) report(frame *wire.Frame, generation uint64) {
 	c.mu.Lock()
-	s := c.subscription
+	s := c.subscriptionForLocked(frame.Number)
 	if s == nil || frame.Aux <= s.lastSeen || c.generation != generation {
 		c.mu.Unlock()
 		return
@@ -195,7 +312,8 @@ func (c *Client) report(frame *wire.Frame, generation uint64) {
 		return
 	}
 	c.settleGapsLocked(s)
-	if c.subscription != s || frame.Aux <= s.lastSeen || c.generation != generation {
+	if c.subscriptionForLocked(frame.Number) != s || frame.Aux <= s.lastSeen ||
+		c.generation != generation {
 		c.mu.Unlock()
 		return
 	}
@@ -215,7 +333,8 @@ func (c *Client) report(frame *wire.Frame, generation uint64) {
 	// left raised would change every later Close (enterHandlerLocked). An open-coded
 	// defer: no allocation.
 	defer c.leaveHandler()
-	s.handler(Report{Sequence: frame.Aux, Body: slices.Clone(frame.Body)})
+	s.handler(Report{Sequence: frame.Aux, Body: slices.Clone(frame.Body),
+		Shard: uint16(frame.Number)})
 }
 
 // enterHandlerLocked notes that a reader of connection generation is about to run a
@@ -320,7 +439,7 @@ func (c *Client) subscribed(frame *wire.Frame, generation uint64) {
 		body.Decode(frame.Body)
 	}
 	c.mu.Lock()
-	s := c.subscription
+	s := c.subscriptionForLocked(frame.Number)
 	if s == nil || c.generation != generation {
 		c.mu.Unlock()
 		return
@@ -328,11 +447,12 @@ func (c *Client) subscribed(frame *wire.Frame, generation uint64) {
 	// The gaps an earlier answer found are told before this one's are found: at most
 	// one answer's gaps are pending (gapsPendingMax). It may release the mutex.
 	c.settleGapsLocked(s)
-	if c.subscription != s || c.generation != generation {
+	if c.subscriptionForLocked(frame.Number) != s || c.generation != generation {
 		c.mu.Unlock()
 		return
 	}
 	outcome := c.subscribedLocked(s, status, frame.Aux, body)
+	outcome.subscribed.Shard = uint16(frame.Number)
 	c.mu.Unlock()
 	if testHookAnswerApplied != nil {
 		testHookAnswerApplied(frame.Kind)
@@ -384,7 +504,7 @@ func (c *Client) subscribedLocked(s *subscription, status model.Status, next uin
 			outcome.retryDelay = s.retryDelay
 			return outcome
 		}
-		c.subscription = nil
+		c.dropSubscriptionLocked(s)
 		return outcome
 	}
 	outcome.subscribed = subscribedAnswer(s, body, next, resumed)
@@ -448,6 +568,7 @@ func subscribedAnswer(s *subscription, body wire.Subscribed, next uint64,
 // addGapLocked records a gap an answer found, to be told before the next report is
 // handed over (settleGapsLocked). Called with mu held.
 func (c *Client) addGapLocked(s *subscription, gap pendingGap) {
+	gap.named, gap.shard = s.named, s.shard
 	if s.gapCount == len(s.gaps) {
 		panic("client: more report gaps pending than one answer finds")
 	}
@@ -517,7 +638,23 @@ func (c *Client) tellGaps(s *subscription, gaps []pendingGap) {
 		if gap.reused {
 			callback = c.config.ReportsReused
 		}
+		if shardCallback := c.gapShardCallback(gap); shardCallback != nil {
+			callback = func(first, last uint64) { shardCallback(gap.shard, first, last) }
+		}
 		c.callGap(callback, gap.first, gap.last)
+	}
+}
+
+// gapShardCallback is the shard callback of a SubscribeShard subscription's gap
+// (Config.ShardReportsLost or ShardReportsReused), or nil.
+func (c *Client) gapShardCallback(gap pendingGap) func(shard uint16, first, last uint64) {
+	switch {
+	case !gap.named:
+		return nil
+	case gap.reused:
+		return c.config.ShardReportsReused
+	default:
+		return c.config.ShardReportsLost
 	}
 }
 
@@ -534,11 +671,12 @@ func (c *Client) logGap(gap pendingGap) {
 	if gap.reused {
 		c.log.Error("client: execution reports handled were lost in a failover; their "+
 			"sequences now number new reports; reconcile by querying orders",
-			"first", gap.first, "last", gap.last)
+			"first", gap.first, "last", gap.last, "shard", gap.shard)
 		return
 	}
 	c.log.Error("client: execution reports lost: the server no longer holds them; "+
-		"reconcile by querying orders", "first", gap.first, "last", gap.last)
+		"reconcile by querying orders", "first", gap.first, "last", gap.last,
+		"shard", gap.shard)
 }
 
 // callGap calls callback (Config.ReportsLost or ReportsReused, if set) on the reader
@@ -584,7 +722,8 @@ func (c *Client) resubscribeLater(s *subscription, delay time.Duration, generati
 	afterDelay(delay, func() {
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		if c.subscription != s || c.closed || c.generation != generation {
+		if c.subscriptionForLocked(uint64(s.shard)) != s || c.closed ||
+			c.generation != generation {
 			return
 		}
 		c.outbox = append(c.outbox, s.frame(c.session))

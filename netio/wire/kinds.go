@@ -237,22 +237,27 @@ func (l *LoginAccepted) Decode(b []byte) {
 
 // Subscribe is the body of a report subscription.
 //
-//	0 from_sequence u64 (0: live reports only)   8 reserved u64
+//	0 from_sequence u64 (0: live reports only)   8 shard u64 (0: the default instrument shard; s+1: shard s)
 type Subscribe struct {
 	FromSequence uint64 // Replay retained reports from this sequence on; 0: no replay.
+	// Shard is the shard whose reports are asked for, plus one; 0 asks for the default
+	// instrument shard's, which is all a client sent before the field (it was reserved,
+	// sent as 0), so such a client gets what it always got (PROTOCOL.md section 8).
+	Shard uint64
 }
 
 // Encode writes the body into b[0:SubscribeSize].
 func (s *Subscribe) Encode(b []byte) {
 	_ = b[SubscribeSize-1]
 	binary.LittleEndian.PutUint64(b[0:], s.FromSequence)
-	binary.LittleEndian.PutUint64(b[8:], 0)
+	binary.LittleEndian.PutUint64(b[8:], s.Shard)
 }
 
 // Decode reads the body from b[0:SubscribeSize].
 func (s *Subscribe) Decode(b []byte) {
 	_ = b[SubscribeSize-1]
 	s.FromSequence = binary.LittleEndian.Uint64(b[0:])
+	s.Shard = binary.LittleEndian.Uint64(b[8:])
 }
 
 // Subscribed is the body of the server's answer to a subscription, sent after the replay.
