@@ -161,11 +161,25 @@ func runRiskAction(cmd *cobra.Command, options *adminOptions, action, path strin
 		}
 	} else {
 		for _, rule := range result.Rules {
-			fmt.Fprintf(cmd.OutOrStdout(), "rule %d: %s (%d)\n", rule.ID, rule.Status, rule.Code)
+			fmt.Fprintf(cmd.OutOrStdout(), "rule %d: %s (%d)%s\n", rule.ID, rule.Status, rule.Code,
+				shardAnswers(rule.Shards))
 		}
 	}
 	if !result.OK {
 		return fmt.Errorf("%s %w: not every rule was accepted", action, errAdminRefused)
 	}
 	return nil
+}
+
+// shardAnswers shows each shard's answer for a rule on a node of several shards, e.g.
+// " [shard 0: ok, shard 1: risk_rule_account_not_found]" (nothing on one shard).
+func shardAnswers(answers []ops.RiskShardResult) string {
+	if len(answers) == 0 {
+		return ""
+	}
+	texts := make([]string, len(answers))
+	for i, answer := range answers {
+		texts[i] = fmt.Sprintf("shard %d: %s", answer.Shard, answer.Status)
+	}
+	return " [" + strings.Join(texts, ", ") + "]"
 }
