@@ -1,0 +1,191 @@
+package core
+
+import (
+	"testing"
+
+	"sequent/core/model"
+	"sequent/core/saga"
+)
+
+// setRules sets rules on the given shards of a pair, each required to be taken.
+func (p *pair) setRules(shards []int, rules ...model.RiskRule) {
+	p.t.Helper()
+	for _, shard := range shards {
+		out := p.shards[shard].apply(Request{Operation: model.OperationSetRiskRules,
+			Body: riskRulesBody(rules...)})
+		for i, status := range eventStatuses(p.t, out.Body(&out.Replies[0])) {
+			if status != model.StatusOK {
+				p.t.Fatalf("rule %d on shard %d: %s", rules[i].ID, shard, status)
+			}
+		}
+	}
+}
+
+// crossFinal sends a transfer and, when it crosses shards, settles its saga: it returns
+// the status the client gets (the saga's final one) and whether the saga ran.
+func (p *pair) crossFinal(transfer model.Transfer) (model.TransferResult, bool) {
+	p.t.Helper()
+	result, messages := p.transfer(transfer)
+	if result.Status != model.StatusSagaInFlight {
+		if len(messages) != 0 {
+			p.t.Fatalf("transfer %s answered %s with %d messages", transfer.ID, result.Status,
+				len(messages))
+		}
+		return result, false
+	}
+	finished := p.settle(messages)
+	if len(finished) != 1 || finished[0].Kind != saga.MessageFinished {
+		p.t.Fatalf("transfer %s: %d messages after the saga", transfer.ID, len(finished))
+	}
+	return finished[0].Finished.Result, true
+}
+
+// Accounts of the tests below: 1 and 2 on shard 0, 100 and 101 on shard 1 (twoShards).
+var (
+	allShards = []int{0, 1}
+	shard0    = []int{0}
+	shard1    = []int{1}
+)
+
+// TestRiskRuleKindsOnCrossShardTransfers shows what each kind of rule does to a transfer
+// from account 1 (shard 0) to account 100 (shard 1), set where `sequent admin risk set`
+// puts it (ledger and client rules on every shard, an account rule on its account's
+// shard), beside the same transfer to account 2 (shard 0). Step 1 (the pending debit into
+// the settlement account, on the debit shard) is judged by the debit account's rules and
+// the client's, so those refuse before anything moves, with the local code. Step 2 (the
+// credit, on the credit shard) is Sequent's own transfer and is judged by no rule, and
+// step 1 names the settlement account, not the payee: so the payee's block, a block of
+// the pair, and cooling-off do NOT stop a cross-shard transfer (README "Risk rules"
+// documents this). A change to these rows is a change of behaviour: update the README.
+func TestRiskRuleKindsOnCrossShardTransfers(t *testing.T) {
+	day := uint64(model.RiskDayNs)
+	// Shorter than the harness's clock since 0 (1,000 s): step 1 judges cooling-off with
+	// the payee's creation as 0, which passes only a period shorter than the timestamp
+	// (always so with real clocks: nanoseconds since 1970).
+	const coolingOffNs = 500 * 1_000_000_000
+	tests := []struct {
+		name   string
+		shards []int
+		rule   model.RiskRule
+		local  model.Status // The transfer 1 → 2 (same shard).
+		cross  model.Status // The transfer 1 → 100: the client's final status.
+		saga   bool         // Whether the cross-shard transfer started a saga.
+	}{
+		{"max_amount of the ledger", allShards, model.RiskRule{Kind: model.RiskMaxAmount,
+			Scope: model.RiskScopeLedger, Ledger: 1, Amount: model.U128(10)},
+			model.StatusRiskAmountAboveMaximum, model.StatusRiskAmountAboveMaximum, false},
+		{"payer blocked", shard0, model.RiskRule{Kind: model.RiskBlocked,
+			Scope: model.RiskScopeAccount, Account: model.U128(1)},
+			model.StatusRiskDebitAccountBlocked, model.StatusRiskDebitAccountBlocked, false},
+		{"client blocked", allShards, model.RiskRule{Kind: model.RiskBlocked,
+			Scope: model.RiskScopeClient, Client: 1},
+			model.StatusRiskClientBlocked, model.StatusRiskClientBlocked, false},
+		{"payer's velocity", shard0, model.RiskRule{Kind: model.RiskVelocity,
+			Scope: model.RiskScopeAccount, Account: model.U128(1), WindowNs: day,
+			Amount: model.U128(10)},
+			model.StatusRiskAccountVelocityAmount, model.StatusRiskAccountVelocityAmount, false},
+		{"client's daily amount", allShards, model.RiskRule{Kind: model.RiskDailyAmount,
+			Scope: model.RiskScopeClient, Client: 1, Ledger: 1, Amount: model.U128(10)},
+			model.StatusRiskClientDailyAmount, model.StatusRiskClientDailyAmount, false},
+		// A hold would leave step 1 waiting for an operator: across shards it refuses.
+		{"payer's anomaly, hold", shard0, model.RiskRule{Kind: model.RiskAnomaly,
+			Scope: model.RiskScopeAccount, Account: model.U128(1), Threshold: 16, Warmup: 1, Shift: 1,
+			Action: model.RiskHold},
+			model.StatusRiskHeldForReview, model.StatusRiskAnomaly, false},
+		// Judged where the payee is not: not judged at all.
+		{"payee blocked", shard1, model.RiskRule{Kind: model.RiskBlocked,
+			Scope: model.RiskScopeAccount, Account: model.U128(100)},
+			model.StatusRiskCreditAccountBlocked, model.StatusOK, true},
+		{"payer blocks the payee", shard0, model.RiskRule{Kind: model.RiskBlockedCounterparty,
+			Scope: model.RiskScopeAccount, Account: model.U128(1), Counterparty: model.U128(100)},
+			model.StatusRiskCounterpartyBlocked, model.StatusOK, true},
+		{"payee blocks the payer", shard1, model.RiskRule{Kind: model.RiskBlockedCounterparty,
+			Scope: model.RiskScopeAccount, Account: model.U128(100), Counterparty: model.U128(1)},
+			model.StatusRiskCounterpartyBlocked, model.StatusOK, true},
+		{"cooling-off of the ledger", allShards, model.RiskRule{Kind: model.RiskCoolingOff,
+			Scope: model.RiskScopeLedger, Ledger: 1, WindowNs: coolingOffNs, Amount: model.U128(10)},
+			model.StatusRiskNewCounterparty, model.StatusOK, true},
+	}
+	for _, test := range tests {
+		t.Run(test.name, func(t *testing.T) {
+			p := newPair(t)
+			p.accounts(map[uint64]uint16{1: 0, 2: 0, 100: 0, 101: 0})
+			rule := test.rule
+			rule.ID = 1
+			p.setRules(test.shards, rule)
+			// A payee-side rule for account 100 is also set, as rule 2, for account 2 (on
+			// shard 0), so that the local column shows what the rule does to a local payee.
+			if local := rule; local.Account == model.U128(100) || local.Counterparty == model.U128(100) {
+				local.ID = 2
+				if local.Account == model.U128(100) {
+					local.Account = model.U128(2)
+				} else {
+					local.Counterparty = model.U128(2)
+				}
+				p.setRules(shard0, local)
+			}
+			if rule.Kind == model.RiskAnomaly { // Its one transfer of warm-up: 1 unit.
+				if warm, _ := p.crossFinal(simpleTransfer(9, 1, 2, 1)); warm.Status != model.StatusOK {
+					t.Fatalf("warm-up: %s", warm.Status)
+				}
+			}
+			local, _ := p.crossFinal(simpleTransfer(10, 1, 2, 50))
+			if local.Status != test.local {
+				t.Fatalf("local transfer: %s, want %s", local.Status, test.local)
+			}
+			cross, ran := p.crossFinal(simpleTransfer(11, 1, 100, 50))
+			if cross.Status != test.cross || ran != test.saga {
+				t.Fatalf("cross-shard transfer: %s (saga %t), want %s (saga %t)", cross.Status,
+					ran, test.cross, test.saga)
+			}
+			credited := p.account(100).CreditsPosted
+			if want := model.U128(0); test.cross == model.StatusOK {
+				if credited != model.U128(50) {
+					t.Fatalf("payee credited %s, want 50", credited)
+				}
+			} else if credited != want {
+				t.Fatalf("refused, yet the payee was credited %s", credited)
+			}
+			if net, pending := p.settlementNet(); net != 0 || pending != 0 {
+				t.Fatalf("settlement pair nets %d with %d pending", net, pending)
+			}
+		})
+	}
+}
+
+// TestRiskCountersOnCrossShardTransfers: a cross-shard transfer counts once, on its
+// debit shard (step 1, the client's debit), in the ledger's daily amount and the client's
+// velocity window; the credit shard's step 2 counts nowhere. Ledger and client counters
+// are each shard's own: the same rule on every shard allows its limit per shard, so a
+// ledger's node-wide daily amount and a client's node-wide count may reach the number of
+// shards times the limit (README "Risk rules").
+func TestRiskCountersOnCrossShardTransfers(t *testing.T) {
+	p := newPair(t)
+	p.accounts(map[uint64]uint16{1: 0, 2: 0, 100: 0, 101: 0})
+	p.setRules(allShards,
+		model.RiskRule{ID: 1, Kind: model.RiskDailyAmount, Scope: model.RiskScopeLedger,
+			Ledger: 1, Amount: model.U128(100)},
+		model.RiskRule{ID: 2, Kind: model.RiskVelocity, Scope: model.RiskScopeClient,
+			Client: p.actor, Ledger: 1, WindowNs: model.RiskDayNs, Count: 2})
+	steps := []struct {
+		id, debit, credit, amount uint64
+		want                      model.Status
+		why                       string
+	}{
+		{10, 1, 100, 60, model.StatusOK, "crosses: shard 0 counts 60 and one transfer"},
+		{11, 100, 101, 60, model.StatusOK,
+			"shard 1's daily amount holds 60: the credit step of 60 was not counted there"},
+		{12, 1, 2, 50, model.StatusRiskLedgerDailyAmount, "shard 0: 60 + 50 above 100"},
+		{13, 1, 2, 40, model.StatusOK, "shard 0: 60 + 40 = 100: the crossing counted once"},
+		{14, 1, 2, 1, model.StatusRiskClientVelocityCount,
+			"shard 0: the client's third transfer of the window (the crossing was one)"},
+		{15, 100, 101, 1, model.StatusOK,
+			"shard 1: the client's second there (its fourth on the node): windows are per shard"},
+	}
+	for _, step := range steps {
+		result, _ := p.crossFinal(simpleTransfer(step.id, step.debit, step.credit, step.amount))
+		if result.Status != step.want {
+			t.Fatalf("transfer %d (%s): %s, want %s", step.id, step.why, result.Status, step.want)
+		}
+	}
+}
