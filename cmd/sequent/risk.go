@@ -187,24 +187,34 @@ func removeRiskRulesSharded(shards []*shard.Shard, ids []uint32, body []byte,
 		}
 	}
 	for i := range outcomes {
-		outcomes[i].Status = model.StatusRiskRuleNotFound
-		for _, answer := range outcomes[i].Shards {
-			switch answer.Status {
-			case model.StatusOK:
-				if outcomes[i].Status == model.StatusRiskRuleNotFound {
-					outcomes[i].Status = model.StatusOK
-				}
-			case model.StatusRiskRuleNotFound:
-			default:
-				outcomes[i].Status = answer.Status
-			}
-		}
+		outcomes[i].Status = mergeRemoveStatus(outcomes[i].Shards)
 	}
 	if len(failures) != 0 {
 		return outcomes, fmt.Errorf("risk rules removed on some shards only (%s); "+
 			"run the same remove again to finish", strings.Join(failures, "; "))
 	}
 	return outcomes, nil
+}
+
+// mergeRemoveStatus is a removal's status on the node from its shards' answers: ok when
+// some shard held the id and no shard answered anything but ok or risk_rule_not_found,
+// risk_rule_not_found when none held it, else the first other answer.
+func mergeRemoveStatus(answers []ops.RiskShardStatus) model.Status {
+	merged := model.StatusRiskRuleNotFound
+	for _, answer := range answers {
+		switch answer.Status {
+		case model.StatusOK:
+			if merged == model.StatusRiskRuleNotFound {
+				merged = model.StatusOK
+			}
+		case model.StatusRiskRuleNotFound:
+		default:
+			if merged == model.StatusOK || merged == model.StatusRiskRuleNotFound {
+				merged = answer.Status
+			}
+		}
+	}
+	return merged
 }
 
 // writeRiskRequest logs one internal risk request on a shard and decodes its per-rule
@@ -234,17 +244,27 @@ func writeRiskRequest(s *shard.Shard, operation model.Operation, body []byte, co
 // (a set or remove that reached some shards only) fails and says which rule, so that
 // the operator runs the change again rather than trusting a partial picture.
 func riskRulesSharded(shards []*shard.Shard) ([]model.RiskRule, error) {
+	perShard := make([][]model.RiskRule, len(shards))
+	for index, s := range shards {
+		rules, err := riskRulesOf(s)
+		if err != nil {
+			return nil, fmt.Errorf("shard %d: %w", index, err)
+		}
+		perShard[index] = rules
+	}
+	return mergeRiskRules(perShard)
+}
+
+// mergeRiskRules merges the shards' rules (index: shard) into one list in id order, or
+// fails when they do not agree (riskRulesSharded).
+func mergeRiskRules(perShard [][]model.RiskRule) ([]model.RiskRule, error) {
 	type seen struct {
 		rule   model.RiskRule
 		shards int
 	}
 	byID := map[uint32]*seen{}
 	var order []uint32
-	for index, s := range shards {
-		rules, err := riskRulesOf(s)
-		if err != nil {
-			return nil, fmt.Errorf("shard %d: %w", index, err)
-		}
+	for index, rules := range perShard {
 		for _, rule := range rules {
 			entry, ok := byID[rule.ID]
 			if !ok {
@@ -264,13 +284,13 @@ func riskRulesSharded(shards []*shard.Shard) ([]model.RiskRule, error) {
 	rules := make([]model.RiskRule, 0, len(order))
 	for _, id := range order {
 		entry := byID[id]
-		want := len(shards)
+		want := len(perShard)
 		if entry.rule.Scope == model.RiskScopeAccount {
 			want = 1
 		}
 		if entry.shards != want {
 			return nil, fmt.Errorf("%w: rule %d is on %d of %d shards, want %d; set or "+
-				"remove it again", errRiskRulesApart, id, entry.shards, len(shards), want)
+				"remove it again", errRiskRulesApart, id, entry.shards, len(perShard), want)
 		}
 		rules = append(rules, entry.rule)
 	}
