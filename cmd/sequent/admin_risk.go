@@ -28,6 +28,11 @@ Setting and removing are audited admin actions: the node writes an audit record 
 then the change into its log, so the standby applies the same rules from the same
 point and a replay reproduces every decision. Each needs the admin token.
 
+On a node of several shards ledger and client rules go to every shard, an account rule
+to the shard holding its account; each rule's line then ends with every shard's answer
+in brackets, and list shows each rule once after checking that the shards agree (README
+"Risk rules on a node of several shards").
+
 A rule file holds {"rules": [...]} or a bare list of rules, for example:
 
   {"rules": [
