@@ -53,9 +53,10 @@ var (
 // shard), beside the same transfer to account 2 (shard 0). Step 1 (the pending debit into
 // the settlement account, on the debit shard) is judged by the debit account's rules and
 // the client's, so those refuse before anything moves, with the local code. Step 2 (the
-// credit, on the credit shard) is Sequent's own transfer and is judged by no rule, and
-// step 1 names the settlement account, not the payee: so the payee's block, a block of
-// the pair, and cooling-off do NOT stop a cross-shard transfer (README "Risk rules"
+// credit, on the credit shard) is judged by the payee's blocks (rules version 5): the
+// saga voids step 1 and the client gets the code. Step 1 names the settlement account,
+// not the payee, and the payee's age is on the credit shard: so the payer's block of the
+// payee and cooling-off do NOT stop a cross-shard transfer (README "Risk rules"
 // documents this). A change to these rows is a change of behaviour: update the README.
 func TestRiskRuleKindsOnCrossShardTransfers(t *testing.T) {
 	day := uint64(model.RiskDayNs)
@@ -92,15 +93,19 @@ func TestRiskRuleKindsOnCrossShardTransfers(t *testing.T) {
 			Scope: model.RiskScopeAccount, Account: model.U128(1), Threshold: 16, Warmup: 1, Shift: 1,
 			Action: model.RiskHold},
 			model.StatusRiskHeldForReview, model.StatusRiskAnomaly, false},
-		// Judged where the payee is not: not judged at all.
+		// Judged on the credit shard (step 2, rules version 5): the saga voids step 1.
 		{"payee blocked", shard1, model.RiskRule{Kind: model.RiskBlocked,
 			Scope: model.RiskScopeAccount, Account: model.U128(100)},
-			model.StatusRiskCreditAccountBlocked, model.StatusOK, true},
-		{"payer blocks the payee", shard0, model.RiskRule{Kind: model.RiskBlockedCounterparty,
-			Scope: model.RiskScopeAccount, Account: model.U128(1), Counterparty: model.U128(100)},
-			model.StatusRiskCounterpartyBlocked, model.StatusOK, true},
+			model.StatusRiskCreditAccountBlocked, model.StatusRiskCreditAccountBlocked, true},
 		{"payee blocks the payer", shard1, model.RiskRule{Kind: model.RiskBlockedCounterparty,
 			Scope: model.RiskScopeAccount, Account: model.U128(100), Counterparty: model.U128(1)},
+			model.StatusRiskCounterpartyBlocked, model.StatusRiskCounterpartyBlocked, true},
+		{"client blocks the payee", allShards, model.RiskRule{Kind: model.RiskBlockedCounterparty,
+			Scope: model.RiskScopeClient, Client: 1, Counterparty: model.U128(100)},
+			model.StatusRiskCounterpartyBlocked, model.StatusRiskCounterpartyBlocked, true},
+		// Judged nowhere: step 1 names the settlement account, the payee's age is on shard 1.
+		{"payer blocks the payee", shard0, model.RiskRule{Kind: model.RiskBlockedCounterparty,
+			Scope: model.RiskScopeAccount, Account: model.U128(1), Counterparty: model.U128(100)},
 			model.StatusRiskCounterpartyBlocked, model.StatusOK, true},
 		{"cooling-off of the ledger", allShards, model.RiskRule{Kind: model.RiskCoolingOff,
 			Scope: model.RiskScopeLedger, Ledger: 1, WindowNs: coolingOffNs, Amount: model.U128(10)},
@@ -187,5 +192,40 @@ func TestRiskCountersOnCrossShardTransfers(t *testing.T) {
 		if result.Status != step.want {
 			t.Fatalf("transfer %d (%s): %s, want %s", step.id, step.why, result.Status, step.want)
 		}
+	}
+}
+
+// TestPayeeRiskNeedsRulesVersion5: a log written before rules version 5 replays as it was
+// applied: on a node still at version 4 a blocked payee on the other shard is credited
+// (step 2 judged by no rule); moved to version 5, the next such transfer is refused.
+func TestPayeeRiskNeedsRulesVersion5(t *testing.T) {
+	p := &pair{t: t, actor: 1}
+	for i := range p.shards {
+		p.shards[i] = newHarness(t, Config{Shard: ShardConfig{Map: twoShards, Index: uint16(i)}})
+		p.shards[i].upgradeRules(rulesVersionOrderFlags)
+	}
+	p.accounts(map[uint64]uint16{1: 0, 100: 0})
+	p.setRules(shard1, model.RiskRule{ID: 1, Kind: model.RiskBlocked,
+		Scope: model.RiskScopeAccount, Account: model.U128(100)})
+	if result, ran := p.crossFinal(simpleTransfer(10, 1, 100, 50)); result.Status != model.StatusOK || !ran {
+		t.Fatalf("rules version 4: %s (saga %t), want ok as applied before", result.Status, ran)
+	}
+	for _, h := range p.shards {
+		h.upgradeRules(rulesVersionPayeeRisk)
+	}
+	result, _ := p.crossFinal(simpleTransfer(11, 1, 100, 50))
+	if result.Status != model.StatusRiskCreditAccountBlocked {
+		t.Fatalf("rules version 5: %s, want risk_credit_account_blocked", result.Status)
+	}
+	if result.Rule != 0 || result.Risk != (model.RiskDetail{}) {
+		t.Fatalf("a refusal on the credit side has no explanation (the decision carries a "+
+			"status only): rule %d, %+v", result.Rule, result.Risk)
+	}
+	if retry, _ := p.crossFinal(simpleTransfer(11, 1, 100, 50)); retry.Status != model.StatusIDAlreadyFailed {
+		t.Fatalf("retry after the credit side's risk refusal: %s, want id_already_failed", retry.Status)
+	}
+	if payer := p.account(1); payer.DebitsPosted != model.U128(50) || !payer.DebitsPending.IsZero() {
+		t.Fatalf("payer after a refused credit: posted %s, pending %s; want 50 and 0",
+			payer.DebitsPosted, payer.DebitsPending)
 	}
 }

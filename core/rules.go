@@ -32,9 +32,16 @@ const (
 	// with reserved_field (and that outcome remembered under its key), as the builds
 	// before it applied it.
 	rulesVersionOrderFlags uint32 = 4
+	// rulesVersionPayeeRisk judges the credit of a cross-shard transfer (step 2 of its
+	// saga, on the credit shard) by the payee's risk rules: a blocked payee account, the
+	// payee's blocked counterparty naming the payer, and the sending client's blocked
+	// counterparty naming the payee refuse it (the saga voids step 1; the client gets
+	// the refusal's code). Before it step 2 was judged by no rule, so such a transfer
+	// crossed (core/risk_saga_kinds_test.go).
+	rulesVersionPayeeRisk uint32 = 5
 	// RulesVersionCurrent is the newest version this build applies: the one the primary
 	// moves its machine to (upgrade_rules) before it serves writes.
-	RulesVersionCurrent = rulesVersionOrderFlags
+	RulesVersionCurrent = rulesVersionPayeeRisk
 )
 
 // AcceptsClientLimits reports whether a set_grants request carrying client limits would
@@ -46,6 +53,7 @@ func (m *Machine) AcceptsClientLimits() bool { return m.rules >= rulesVersionCli
 func (m *Machine) setRules(version uint32) {
 	m.rules = version
 	m.match.SetOrderFlagsAccepted(version >= rulesVersionOrderFlags)
+	m.sagas.SetPayeeRisk(version >= rulesVersionPayeeRisk)
 }
 
 // RulesVersion returns the rules version in force.

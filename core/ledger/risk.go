@@ -42,6 +42,29 @@ func (l *Ledger) ResolveAccount(id model.Uint128) (uint32, uint32, bool) {
 // (TestRiskRulesBindCrossShardTransfers).
 func (l *Ledger) riskActive() bool { return (!l.system || l.saga) && l.risk.Active() }
 
+// PayeeRisk judges the credit of a cross-shard transfer on its credit shard (step 2 of
+// its saga; core/saga) by the rules only that shard holds: the payee account blocked, the
+// payee's blocked counterparty naming the payer, and client's blocked counterparty naming
+// the payee (step 1 on the debit shard named the settlement account, not the payee). The
+// payer's own rules, the ledger's and the client's others judged step 1. It answers
+// StatusOK when the ledger's own checks of the step (the payee exists, is on the ledger,
+// is not closed) would refuse it first, so that their codes keep their precedence.
+func (l *Ledger) PayeeRisk(client uint64, payer, payee model.Uint128, ledger uint32,
+) model.Status {
+	if !l.risk.Active() {
+		return model.StatusOK
+	}
+	index, found := l.findAccount(payee)
+	if !found {
+		return model.StatusOK
+	}
+	if account := l.accounts.at(index); account.Ledger != ledger ||
+		account.Flags&model.AccountClosed != 0 {
+		return model.StatusOK
+	}
+	return l.risk.Payee(client, index, ledger, payer, payee)
+}
+
 // checkRisk evaluates a single-phase or pending transfer with the amount it would move.
 // It returns the refusal, or StatusOK with held set when an anomaly rule holds it.
 func (l *Ledger) checkRisk(t *model.Transfer, debitIndex, creditIndex uint32,

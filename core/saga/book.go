@@ -38,6 +38,7 @@ type record struct {
 type Book struct {
 	placement *shardmap.Map
 	self      uint16
+	payeeRisk bool // Step 2 judges the payee's risk rules (SetPayeeRisk).
 
 	chunks [][]record
 	count  uint64 // Sagas started; saga n is at index n-1.
@@ -68,6 +69,7 @@ type batchScratch struct {
 	slots     []uint64               // Step 2: the sequence of the Credit's saga.
 	positions []int                  // Step 2: the decision's place among the ledger events.
 	kinds     []creditKind           // Step 2: what to do with the Credit.
+	refusals  []model.Status         // Step 2: the payee's risk refusal (creditPayeeRisk).
 	records   []*record              // Step 3: the saga each decision finishes.
 }
 
@@ -92,6 +94,10 @@ func (b *Book) Map() *shardmap.Map { return b.placement }
 
 // Self returns this shard's index.
 func (b *Book) Self() uint16 { return b.self }
+
+// SetPayeeRisk makes step 2 judge the payee's risk rules (rules version 5 on; core's
+// rules.go): see ledger.PayeeRisk.
+func (b *Book) SetPayeeRisk(on bool) { b.payeeRisk = on }
 
 // Sharded reports whether transfers can cross shards at all.
 func (b *Book) Sharded() bool { return b.placement.Shards > 1 }
@@ -494,6 +500,7 @@ const (
 	creditAbort                       // Decide "refused: saga_timed_out".
 	creditMissing                     // The settlement account cannot be created.
 	creditNotOwned                    // Balancing into an account the client may not move.
+	creditPayeeRisk                   // Refused by the payee's risk rules (SetPayeeRisk).
 	creditTransfer                    // Credit through the ledger.
 )
 
@@ -504,9 +511,18 @@ const (
 func (b *Book) ApplyCredits(l *ledger.Ledger, clock *uint64, credits []Credit, messages *[]Message) {
 	kinds := sized(&b.batch.kinds, len(credits))
 	slots := sized(&b.batch.slots, len(credits))
+	refusals := sized(&b.batch.refusals, len(credits))
 	var ensured model.Uint128 // Credits of one pair and ledger come in runs.
 	for i := range credits {
 		kinds[i], slots[i] = b.classifyCredit(l, &credits[i])
+		if kinds[i] == creditTransfer && b.payeeRisk {
+			c := &credits[i]
+			refusals[i] = l.PayeeRisk(c.Client, c.Transfer.DebitAccountID,
+				c.Transfer.CreditAccountID, c.Transfer.Ledger)
+			if refusals[i] != model.StatusOK {
+				kinds[i] = creditPayeeRisk
+			}
+		}
 		if kinds[i] != creditTransfer {
 			continue
 		}
@@ -630,6 +646,8 @@ func (b *Book) decide(l *ledger.Ledger, credits []Credit, kinds []creditKind,
 				d.Status = model.StatusAccountsLimitReached
 			case creditNotOwned:
 				d.Status = model.StatusCreditAccountNotOwned
+			case creditPayeeRisk:
+				d.Status = b.batch.refusals[i]
 			case creditTransfer:
 				b.credited(l, c, d, &steps[positions[i]], &results[positions[i]])
 			}

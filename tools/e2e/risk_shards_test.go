@@ -40,7 +40,8 @@ func accountsOnShards(t *testing.T) [2][2]uint64 {
 // cross-shard transfer above the maximum is refused with its explanation, one within it
 // crosses and is found by its id, and a batch spanning both shards gets each event's
 // own result in order. Setting the account rule again for an account on the other shard
-// moves it (no copy is left where it was), and `remove` clears both shards.
+// moves it (no copy is left where it was), and then refuses a transfer into that account
+// from the other shard too (judged on the credit side), and `remove` clears both shards.
 func TestRiskRulesAndAPIOnTwoShards(t *testing.T) {
 	data := t.TempDir()
 	keys := filepath.Join(data, "keys.json")
@@ -151,9 +152,11 @@ func TestRiskRulesAndAPIOnTwoShards(t *testing.T) {
 	}
 	c.do("POST", "/v1/transfers", transfer(30, payee, payee2, 5)).
 		expect(t, "into the account no longer blocked", 201, `"status":"ok"`)
+	// Judged on the credit shard (rules version 5): the saga voids the debit, the client
+	// gets the code as the transfer's result.
 	c.do("POST", "/v1/transfers", transfer(31, payee, local, 5)).
-		expect(t, "across into the newly blocked account (not judged on the credit side)", 201,
-			`"status":"ok"`)
+		expect(t, "across into the newly blocked account", 422,
+			`"status":"risk_credit_account_blocked"`)
 
 	if removed := admin("remove", "7", "8"); removed != "rule 7: ok (0) [shard 0: ok, shard 1: ok]\n"+
 		"rule 8: ok (0) [shard 0: ok, shard 1: risk_rule_not_found]" {
