@@ -54,10 +54,11 @@ var (
 // the settlement account, on the debit shard) is judged by the debit account's rules and
 // the client's, so those refuse before anything moves, with the local code. Step 2 (the
 // credit, on the credit shard) is judged by the payee's blocks (rules version 5): the
-// saga voids step 1 and the client gets the code. Step 1 names the settlement account,
-// not the payee, and the payee's age is on the credit shard: so the payer's block of the
-// payee and cooling-off do NOT stop a cross-shard transfer (README "Risk rules"
-// documents this). A change to these rows is a change of behaviour: update the README.
+// saga voids step 1 and the client gets the code. From version 5 step 1 also sees the
+// payee (not the settlement account) where a rule names the other account. Cooling-off
+// is judged nowhere: the payee's age is on the credit shard, the rule's profile (the
+// payer's) on the debit shard (README "Risk rules" documents this). A change to these
+// rows is a change of behaviour: update the README.
 func TestRiskRuleKindsOnCrossShardTransfers(t *testing.T) {
 	day := uint64(model.RiskDayNs)
 	// Shorter than the harness's clock since 0 (1,000 s): step 1 judges cooling-off with
@@ -93,6 +94,13 @@ func TestRiskRuleKindsOnCrossShardTransfers(t *testing.T) {
 			Scope: model.RiskScopeAccount, Account: model.U128(1), Threshold: 16, Warmup: 1, Shift: 1,
 			Action: model.RiskHold},
 			model.StatusRiskHeldForReview, model.StatusRiskAnomaly, false},
+		// Step 1 sees the payee where a rule names the other account (rules version 5).
+		{"payer blocks the payee", shard0, model.RiskRule{Kind: model.RiskBlockedCounterparty,
+			Scope: model.RiskScopeAccount, Account: model.U128(1), Counterparty: model.U128(100)},
+			model.StatusRiskCounterpartyBlocked, model.StatusRiskCounterpartyBlocked, false},
+		{"client blocks the payee", allShards, model.RiskRule{Kind: model.RiskBlockedCounterparty,
+			Scope: model.RiskScopeClient, Client: 1, Counterparty: model.U128(100)},
+			model.StatusRiskCounterpartyBlocked, model.StatusRiskCounterpartyBlocked, false},
 		// Judged on the credit shard (step 2, rules version 5): the saga voids step 1.
 		{"payee blocked", shard1, model.RiskRule{Kind: model.RiskBlocked,
 			Scope: model.RiskScopeAccount, Account: model.U128(100)},
@@ -100,13 +108,8 @@ func TestRiskRuleKindsOnCrossShardTransfers(t *testing.T) {
 		{"payee blocks the payer", shard1, model.RiskRule{Kind: model.RiskBlockedCounterparty,
 			Scope: model.RiskScopeAccount, Account: model.U128(100), Counterparty: model.U128(1)},
 			model.StatusRiskCounterpartyBlocked, model.StatusRiskCounterpartyBlocked, true},
-		{"client blocks the payee", allShards, model.RiskRule{Kind: model.RiskBlockedCounterparty,
-			Scope: model.RiskScopeClient, Client: 1, Counterparty: model.U128(100)},
-			model.StatusRiskCounterpartyBlocked, model.StatusRiskCounterpartyBlocked, true},
-		// Judged nowhere: step 1 names the settlement account, the payee's age is on shard 1.
-		{"payer blocks the payee", shard0, model.RiskRule{Kind: model.RiskBlockedCounterparty,
-			Scope: model.RiskScopeAccount, Account: model.U128(1), Counterparty: model.U128(100)},
-			model.StatusRiskCounterpartyBlocked, model.StatusOK, true},
+		// Judged nowhere: the payee's age is on shard 1, the rule's profile on shard 0.
+
 		{"cooling-off of the ledger", allShards, model.RiskRule{Kind: model.RiskCoolingOff,
 			Scope: model.RiskScopeLedger, Ledger: 1, WindowNs: coolingOffNs, Amount: model.U128(10)},
 			model.StatusRiskNewCounterparty, model.StatusOK, true},
@@ -197,18 +200,26 @@ func TestRiskCountersOnCrossShardTransfers(t *testing.T) {
 
 // TestPayeeRiskNeedsRulesVersion5: a log written before rules version 5 replays as it was
 // applied: on a node still at version 4 a blocked payee on the other shard is credited
-// (step 2 judged by no rule); moved to version 5, the next such transfer is refused.
+// (step 2 judged by no rule), and so is a payee the payer blocks (step 1 judged as a
+// transfer to the settlement account); moved to version 5, the next such transfers are
+// refused, on the credit side and on the debit side.
 func TestPayeeRiskNeedsRulesVersion5(t *testing.T) {
 	p := &pair{t: t, actor: 1}
 	for i := range p.shards {
 		p.shards[i] = newHarness(t, Config{Shard: ShardConfig{Map: twoShards, Index: uint16(i)}})
 		p.shards[i].upgradeRules(rulesVersionOrderFlags)
 	}
-	p.accounts(map[uint64]uint16{1: 0, 100: 0})
+	p.accounts(map[uint64]uint16{1: 0, 100: 0, 101: 0})
 	p.setRules(shard1, model.RiskRule{ID: 1, Kind: model.RiskBlocked,
 		Scope: model.RiskScopeAccount, Account: model.U128(100)})
+	p.setRules(shard0, model.RiskRule{ID: 2, Kind: model.RiskBlockedCounterparty,
+		Scope: model.RiskScopeAccount, Account: model.U128(1), Counterparty: model.U128(101)})
 	if result, ran := p.crossFinal(simpleTransfer(10, 1, 100, 50)); result.Status != model.StatusOK || !ran {
 		t.Fatalf("rules version 4: %s (saga %t), want ok as applied before", result.Status, ran)
+	}
+	if result, ran := p.crossFinal(simpleTransfer(20, 1, 101, 50)); result.Status != model.StatusOK || !ran {
+		t.Fatalf("rules version 4, payer blocks the payee: %s (saga %t), want ok as applied "+
+			"before", result.Status, ran)
 	}
 	for _, h := range p.shards {
 		h.upgradeRules(rulesVersionPayeeRisk)
@@ -224,8 +235,14 @@ func TestPayeeRiskNeedsRulesVersion5(t *testing.T) {
 	if retry, _ := p.crossFinal(simpleTransfer(11, 1, 100, 50)); retry.Status != model.StatusIDAlreadyFailed {
 		t.Fatalf("retry after the credit side's risk refusal: %s, want id_already_failed", retry.Status)
 	}
-	if payer := p.account(1); payer.DebitsPosted != model.U128(50) || !payer.DebitsPending.IsZero() {
-		t.Fatalf("payer after a refused credit: posted %s, pending %s; want 50 and 0",
+	if blocked, ran := p.crossFinal(simpleTransfer(21, 1, 101, 50)); ran ||
+		blocked.Status != model.StatusRiskCounterpartyBlocked || blocked.Rule != 2 {
+		t.Fatalf("rules version 5, payer blocks the payee: %s (rule %d, saga %t), want "+
+			"risk_counterparty_blocked by rule 2 before anything moves", blocked.Status,
+			blocked.Rule, ran)
+	}
+	if payer := p.account(1); payer.DebitsPosted != model.U128(100) || !payer.DebitsPending.IsZero() {
+		t.Fatalf("payer after refusals: posted %s, pending %s; want 100 and 0",
 			payer.DebitsPosted, payer.DebitsPending)
 	}
 }

@@ -67,7 +67,7 @@ func (l *Ledger) PayeeRisk(client uint64, payer, payee model.Uint128, ledger uin
 
 // checkRisk evaluates a single-phase or pending transfer with the amount it would move.
 // It returns the refusal, or StatusOK with held set when an anomaly rule holds it.
-func (l *Ledger) checkRisk(t *model.Transfer, debitIndex, creditIndex uint32,
+func (l *Ledger) checkRisk(t *model.Transfer, event int, debitIndex, creditIndex uint32,
 	amount model.Uint128, timestamp uint64, result *model.TransferResult) (model.Status, bool) {
 	if !l.riskActive() {
 		return model.StatusOK, false
@@ -83,6 +83,11 @@ func (l *Ledger) checkRisk(t *model.Transfer, debitIndex, creditIndex uint32,
 		// it), and a hold is a refusal, as in a chain: a saga's step 1 cannot wait for an
 		// operator's review.
 		l.riskTransfer.CreditCreated, l.riskTransfer.InChain = 0, true
+		if event < len(l.sagaPayees) {
+			// The payee, on the credit shard, for the rules that name the other account
+			// (CreateSagaTransfersTo).
+			l.riskTransfer.CreditID = l.sagaPayees[event]
+		}
 	}
 	status := l.risk.Evaluate(&l.riskTransfer, &result.Risk)
 	if status == model.StatusRiskHeldForReview {

@@ -37,9 +37,10 @@
 //
 // On a node of several shards each shard's engine judges the transfers whose debit
 // account it holds, with its own counters; a cross-shard transfer's step 1 (the debit,
-// core/saga) goes through Evaluate like a local transfer (a hold refusing, as in a chain),
-// and its credit on the other shard through Payee (rules version 5 on: the payee's blocks
-// and the client's blocked counterparty naming the payee), which counts nothing.
+// core/saga) goes through Evaluate like a local transfer (a hold refusing, as in a chain;
+// from rules version 5 with the payee as CreditID, so blocked counterparties see it), and
+// its credit on the other shard through Payee (version 5 on: the payee's blocks and the
+// client's blocked counterparty naming the payee), which counts nothing.
 //
 // # Linked chains
 //

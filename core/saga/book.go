@@ -70,6 +70,7 @@ type batchScratch struct {
 	positions []int                  // Step 2: the decision's place among the ledger events.
 	kinds     []creditKind           // Step 2: what to do with the Credit.
 	refusals  []model.Status         // Step 2: the payee's risk refusal (creditPayeeRisk).
+	payees    []model.Uint128        // Step 1: each step's payee, for the risk rules.
 	records   []*record              // Step 3: the saga each decision finishes.
 }
 
@@ -95,8 +96,10 @@ func (b *Book) Map() *shardmap.Map { return b.placement }
 // Self returns this shard's index.
 func (b *Book) Self() uint16 { return b.self }
 
-// SetPayeeRisk makes step 2 judge the payee's risk rules (rules version 5 on; core's
-// rules.go): see ledger.PayeeRisk.
+// SetPayeeRisk makes the risk rules judge the payee of a cross-shard transfer (rules
+// version 5 on; core's rules.go): step 1 as a transfer to the payee where a rule names
+// the other account (ledger.CreateSagaTransfersTo), step 2 by the payee's blocks
+// (ledger.PayeeRisk).
 func (b *Book) SetPayeeRisk(on bool) { b.payeeRisk = on }
 
 // Sharded reports whether transfers can cross shards at all.
@@ -268,8 +271,15 @@ func (b *Book) StartRun(l *ledger.Ledger, client uint64, events []model.Transfer
 			end++
 		}
 		if end > start {
-			next := l.TransferCount() // Each created step is stored next, in order.
-			l.CreateSagaTransfersAs(client, first+uint64(start), steps[start:end],
+			next := l.TransferCount()  // Each created step is stored next, in order.
+			var payees []model.Uint128 // Rules version 5 on: the rules see each payee.
+			if b.payeeRisk {
+				payees = sized(&b.batch.payees, end-start)
+				for i := range payees {
+					payees[i] = events[start+i].CreditAccountID
+				}
+			}
+			l.CreateSagaTransfersTo(client, first+uint64(start), steps[start:end], payees,
 				stepResults[start:end])
 			for i := start; i < end; i++ {
 				if stepResults[i].Status == model.StatusOK {
