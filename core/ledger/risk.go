@@ -43,10 +43,10 @@ func (l *Ledger) ResolveAccount(id model.Uint128) (uint32, uint32, bool) {
 func (l *Ledger) riskActive() bool { return (!l.system || l.saga) && l.risk.Active() }
 
 // PayeeRisk judges the credit of a cross-shard transfer on its credit shard (step 2 of
-// its saga; core/saga) by the rules only that shard holds: the payee account blocked, the
-// payee's blocked counterparty naming the payer, and client's blocked counterparty naming
-// the payee (step 1 on the debit shard named the settlement account, not the payee). The
-// payer's own rules, the ledger's and the client's others judged step 1. It answers
+// its saga; core/saga, rules version 5 on) by the rules only that shard holds: the payee
+// account blocked and the payee's blocked counterparty naming the payer (and the client's
+// blocked counterparty naming the payee, which step 1 already judged unless the rule was
+// set in between). The payer's rules, the ledger's and the client's judged step 1. It answers
 // StatusOK when the ledger's own checks of the step (the payee exists, is on the ledger,
 // is not closed) would refuse it first, so that their codes keep their precedence.
 func (l *Ledger) PayeeRisk(client uint64, payer, payee model.Uint128, ledger uint32,
