@@ -93,7 +93,12 @@
 // nothing, and without limits every version applies the same; 4, byte 104 of a place
 // event is read as the order flags (package match, "Idempotency": increasing client order
 // ids); under 1 to 3 it is still reserved, and a place with it set answers
-// reserved_field, remembered under its key, as the builds before the flags applied it.
+// reserved_field, remembered under its key, as the builds before the flags applied it;
+// 5, the risk rules see the payee of a cross-shard transfer: step 1 of its saga is judged
+// as a transfer to the payee where a rule names the other account (blocked
+// counterparties; ledger.CreateSagaTransfersTo), and step 2 on the credit shard by the
+// payee's blocks (ledger.PayeeRisk), a refusal there voiding step 1 with that code; under
+// 1 to 4 step 1 names the settlement account and step 2 is judged by no rule.
 //
 // Ordering rule (as in etcd raft's Ready): the caller may apply an entry before it is
 // durable, but must not release any reply of that entry, nor of any later read, before the

@@ -32,9 +32,18 @@ const (
 	// with reserved_field (and that outcome remembered under its key), as the builds
 	// before it applied it.
 	rulesVersionOrderFlags uint32 = 4
+	// rulesVersionPayeeRisk lets the risk rules see the payee of a cross-shard transfer:
+	// step 1 of its saga (the debit, into the settlement account) is judged as a transfer
+	// to the payee where a rule names the other account (blocked counterparties), and
+	// step 2 (the credit, on the credit shard) by the payee's blocks: the payee account
+	// blocked, its blocked counterparty naming the payer, the client's naming the payee
+	// (the saga voids step 1; the client gets the refusal's code). Before it step 1 named
+	// the settlement account and step 2 was judged by no rule, so such a transfer crossed
+	// (core/risk_saga_kinds_test.go).
+	rulesVersionPayeeRisk uint32 = 5
 	// RulesVersionCurrent is the newest version this build applies: the one the primary
 	// moves its machine to (upgrade_rules) before it serves writes.
-	RulesVersionCurrent = rulesVersionOrderFlags
+	RulesVersionCurrent = rulesVersionPayeeRisk
 )
 
 // AcceptsClientLimits reports whether a set_grants request carrying client limits would
@@ -46,6 +55,7 @@ func (m *Machine) AcceptsClientLimits() bool { return m.rules >= rulesVersionCli
 func (m *Machine) setRules(version uint32) {
 	m.rules = version
 	m.match.SetOrderFlagsAccepted(version >= rulesVersionOrderFlags)
+	m.sagas.SetPayeeRisk(version >= rulesVersionPayeeRisk)
 }
 
 // RulesVersion returns the rules version in force.

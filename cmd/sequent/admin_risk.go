@@ -28,6 +28,11 @@ Setting and removing are audited admin actions: the node writes an audit record 
 then the change into its log, so the standby applies the same rules from the same
 point and a replay reproduces every decision. Each needs the admin token.
 
+On a node of several shards ledger and client rules go to every shard, an account rule
+to the shard holding its account; each rule's line then ends with every shard's answer
+in brackets, and list shows each rule once after checking that the shards agree (README
+"Risk rules on a node of several shards").
+
 A rule file holds {"rules": [...]} or a bare list of rules, for example:
 
   {"rules": [
@@ -161,11 +166,25 @@ func runRiskAction(cmd *cobra.Command, options *adminOptions, action, path strin
 		}
 	} else {
 		for _, rule := range result.Rules {
-			fmt.Fprintf(cmd.OutOrStdout(), "rule %d: %s (%d)\n", rule.ID, rule.Status, rule.Code)
+			fmt.Fprintf(cmd.OutOrStdout(), "rule %d: %s (%d)%s\n", rule.ID, rule.Status, rule.Code,
+				shardAnswers(rule.Shards))
 		}
 	}
 	if !result.OK {
 		return fmt.Errorf("%s %w: not every rule was accepted", action, errAdminRefused)
 	}
 	return nil
+}
+
+// shardAnswers shows each shard's answer for a rule on a node of several shards, e.g.
+// " [shard 0: ok, shard 1: risk_rule_account_not_found]" (nothing on one shard).
+func shardAnswers(answers []ops.RiskShardResult) string {
+	if len(answers) == 0 {
+		return ""
+	}
+	texts := make([]string, len(answers))
+	for i, answer := range answers {
+		texts[i] = fmt.Sprintf("shard %d: %s", answer.Shard, answer.Status)
+	}
+	return " [" + strings.Join(texts, ", ") + "]"
 }

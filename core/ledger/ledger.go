@@ -144,6 +144,8 @@ type Ledger struct {
 	system bool
 	// saga is set while CreateSagaTransfers runs (see there).
 	saga bool
+	// sagaPayees are the payees of the steps CreateSagaTransfersTo applies (nil outside).
+	sagaPayees []model.Uint128
 
 	// Scratch state of the batch being applied (reused, never shared).
 	batch     batchScratch

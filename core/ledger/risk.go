@@ -42,9 +42,32 @@ func (l *Ledger) ResolveAccount(id model.Uint128) (uint32, uint32, bool) {
 // (TestRiskRulesBindCrossShardTransfers).
 func (l *Ledger) riskActive() bool { return (!l.system || l.saga) && l.risk.Active() }
 
+// PayeeRisk judges the credit of a cross-shard transfer on its credit shard (step 2 of
+// its saga; core/saga, rules version 5 on) by the rules only that shard holds: the payee
+// account blocked and the payee's blocked counterparty naming the payer (and the client's
+// blocked counterparty naming the payee, which step 1 already judged unless the rule was
+// set in between). The payer's rules, the ledger's and the client's judged step 1. It answers
+// StatusOK when the ledger's own checks of the step (the payee exists, is on the ledger,
+// is not closed) would refuse it first, so that their codes keep their precedence.
+func (l *Ledger) PayeeRisk(client uint64, payer, payee model.Uint128, ledger uint32,
+) model.Status {
+	if !l.risk.Active() {
+		return model.StatusOK
+	}
+	index, found := l.findAccount(payee)
+	if !found {
+		return model.StatusOK
+	}
+	if account := l.accounts.at(index); account.Ledger != ledger ||
+		account.Flags&model.AccountClosed != 0 {
+		return model.StatusOK
+	}
+	return l.risk.Payee(client, index, ledger, payer, payee)
+}
+
 // checkRisk evaluates a single-phase or pending transfer with the amount it would move.
 // It returns the refusal, or StatusOK with held set when an anomaly rule holds it.
-func (l *Ledger) checkRisk(t *model.Transfer, debitIndex, creditIndex uint32,
+func (l *Ledger) checkRisk(t *model.Transfer, event int, debitIndex, creditIndex uint32,
 	amount model.Uint128, timestamp uint64, result *model.TransferResult) (model.Status, bool) {
 	if !l.riskActive() {
 		return model.StatusOK, false
@@ -60,6 +83,11 @@ func (l *Ledger) checkRisk(t *model.Transfer, debitIndex, creditIndex uint32,
 		// it), and a hold is a refusal, as in a chain: a saga's step 1 cannot wait for an
 		// operator's review.
 		l.riskTransfer.CreditCreated, l.riskTransfer.InChain = 0, true
+		if event < len(l.sagaPayees) {
+			// The payee, on the credit shard, for the rules that name the other account
+			// (CreateSagaTransfersTo).
+			l.riskTransfer.CreditID = l.sagaPayees[event]
+		}
 	}
 	status := l.risk.Evaluate(&l.riskTransfer, &result.Risk)
 	if status == model.StatusRiskHeldForReview {

@@ -403,8 +403,18 @@ func (l *Ledger) CreateSagaTransfers(firstTimestamp uint64, events []model.Trans
 // into it needs no right. Results carry balances (the saga keeps them).
 func (l *Ledger) CreateSagaTransfersAs(client uint64, firstTimestamp uint64,
 	events []model.Transfer, results []model.TransferResult) {
-	l.system, l.saga = true, true
-	defer func() { l.system, l.saga = false, false }()
+	l.CreateSagaTransfersTo(client, firstTimestamp, events, nil, results)
+}
+
+// CreateSagaTransfersTo is CreateSagaTransfersAs with the payee of each step 1 (payees[i]
+// for events[i], whose credit account is the settlement account): the risk rules judge
+// step 1 as a transfer to its payee where a rule names the other account (blocked
+// counterparties; core/saga passes them from rules version 5 on). Nil: as before, the
+// settlement account.
+func (l *Ledger) CreateSagaTransfersTo(client uint64, firstTimestamp uint64,
+	events []model.Transfer, payees []model.Uint128, results []model.TransferResult) {
+	l.system, l.saga, l.sagaPayees = true, true, payees
+	defer func() { l.system, l.saga, l.sagaPayees = false, false, nil }()
 	l.CreateTransfersAs(client, true, firstTimestamp, events, results)
 }
 
@@ -645,7 +655,7 @@ func (l *Ledger) singleOrPendingTransfer(t *model.Transfer, plain bool, timestam
 	held := false
 	if l.riskActive() {
 		var status model.Status
-		status, held = l.checkRisk(t, debitIndex, creditIndex, amount, timestamp, result)
+		status, held = l.checkRisk(t, event, debitIndex, creditIndex, amount, timestamp, result)
 		if status != model.StatusOK {
 			return status
 		}

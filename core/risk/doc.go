@@ -33,6 +33,15 @@
 // pair; measured at about half the ledger's speed with every pair new), while newly
 // opened receiving accounts are the pattern the rule is for (mule accounts).
 //
+// # Several shards
+//
+// On a node of several shards each shard's engine judges the transfers whose debit
+// account it holds, with its own counters; a cross-shard transfer's step 1 (the debit,
+// core/saga) goes through Evaluate like a local transfer (a hold refusing, as in a chain;
+// from rules version 5 with the payee as CreditID, so blocked counterparties see it), and
+// its credit on the other shard through Payee (version 5 on: the payee's blocks and the
+// client's blocked counterparty naming the payee), which counts nothing.
+//
 // # Linked chains
 //
 // A chain's transfers see each other's counts, and a chain that fails takes them back:

@@ -448,6 +448,34 @@ func (e *Engine) Blocked(debitIndex, creditIndex uint32, ledger uint32,
 	return status, detail.Rule
 }
 
+// Payee judges the credit of a cross-shard transfer on the credit shard (ledger.
+// PayeeRisk): the payee's blocked rule (its own or its ledger's), its blocked
+// counterparties naming the payer, and the client's blocked counterparties naming the
+// payee. It changes no counter (a credit counts nowhere on its shard).
+func (e *Engine) Payee(client uint64, payeeIndex, ledger uint32, payer, payee model.Uint128,
+) model.Status {
+	if !e.blocking {
+		return model.StatusOK
+	}
+	if credit := e.profileOf(payeeIndex, ledger); credit != nil {
+		if credit.blocked != nil {
+			return model.StatusRiskCreditAccountBlocked
+		}
+		for _, rule := range credit.counterparties {
+			if rule.rule.Counterparty == payer {
+				return model.StatusRiskCounterpartyBlocked
+			}
+		}
+	}
+	for _, rule := range e.clients[client] {
+		if rule.rule.Kind == model.RiskBlockedCounterparty && rule.appliesTo(ledger) &&
+			rule.rule.Counterparty == payee {
+			return model.StatusRiskCounterpartyBlocked
+		}
+	}
+	return model.StatusOK
+}
+
 // blockedAccounts checks the blocked rules of the two accounts and of the client.
 func (e *Engine) blockedAccounts(debit, credit *profile, ledger uint32, amount model.Uint128,
 	detail *model.RiskDetail) model.Status {

@@ -38,6 +38,7 @@ type record struct {
 type Book struct {
 	placement *shardmap.Map
 	self      uint16
+	payeeRisk bool // Step 2 judges the payee's risk rules (SetPayeeRisk).
 
 	chunks [][]record
 	count  uint64 // Sagas started; saga n is at index n-1.
@@ -68,6 +69,8 @@ type batchScratch struct {
 	slots     []uint64               // Step 2: the sequence of the Credit's saga.
 	positions []int                  // Step 2: the decision's place among the ledger events.
 	kinds     []creditKind           // Step 2: what to do with the Credit.
+	refusals  []model.Status         // Step 2: the payee's risk refusal (creditPayeeRisk).
+	payees    []model.Uint128        // Step 1: each step's payee, for the risk rules.
 	records   []*record              // Step 3: the saga each decision finishes.
 }
 
@@ -92,6 +95,12 @@ func (b *Book) Map() *shardmap.Map { return b.placement }
 
 // Self returns this shard's index.
 func (b *Book) Self() uint16 { return b.self }
+
+// SetPayeeRisk makes the risk rules judge the payee of a cross-shard transfer (rules
+// version 5 on; core's rules.go): step 1 as a transfer to the payee where a rule names
+// the other account (ledger.CreateSagaTransfersTo), step 2 by the payee's blocks
+// (ledger.PayeeRisk).
+func (b *Book) SetPayeeRisk(on bool) { b.payeeRisk = on }
 
 // Sharded reports whether transfers can cross shards at all.
 func (b *Book) Sharded() bool { return b.placement.Shards > 1 }
@@ -262,8 +271,15 @@ func (b *Book) StartRun(l *ledger.Ledger, client uint64, events []model.Transfer
 			end++
 		}
 		if end > start {
-			next := l.TransferCount() // Each created step is stored next, in order.
-			l.CreateSagaTransfersAs(client, first+uint64(start), steps[start:end],
+			next := l.TransferCount()  // Each created step is stored next, in order.
+			var payees []model.Uint128 // Rules version 5 on: the rules see each payee.
+			if b.payeeRisk {
+				payees = sized(&b.batch.payees, end-start)
+				for i := range payees {
+					payees[i] = events[start+i].CreditAccountID
+				}
+			}
+			l.CreateSagaTransfersTo(client, first+uint64(start), steps[start:end], payees,
 				stepResults[start:end])
 			for i := start; i < end; i++ {
 				if stepResults[i].Status == model.StatusOK {
@@ -494,6 +510,7 @@ const (
 	creditAbort                       // Decide "refused: saga_timed_out".
 	creditMissing                     // The settlement account cannot be created.
 	creditNotOwned                    // Balancing into an account the client may not move.
+	creditPayeeRisk                   // Refused by the payee's risk rules (SetPayeeRisk).
 	creditTransfer                    // Credit through the ledger.
 )
 
@@ -504,9 +521,18 @@ const (
 func (b *Book) ApplyCredits(l *ledger.Ledger, clock *uint64, credits []Credit, messages *[]Message) {
 	kinds := sized(&b.batch.kinds, len(credits))
 	slots := sized(&b.batch.slots, len(credits))
+	refusals := sized(&b.batch.refusals, len(credits))
 	var ensured model.Uint128 // Credits of one pair and ledger come in runs.
 	for i := range credits {
 		kinds[i], slots[i] = b.classifyCredit(l, &credits[i])
+		if kinds[i] == creditTransfer && b.payeeRisk {
+			c := &credits[i]
+			refusals[i] = l.PayeeRisk(c.Client, c.Transfer.DebitAccountID,
+				c.Transfer.CreditAccountID, c.Transfer.Ledger)
+			if refusals[i] != model.StatusOK {
+				kinds[i] = creditPayeeRisk
+			}
+		}
 		if kinds[i] != creditTransfer {
 			continue
 		}
@@ -630,6 +656,8 @@ func (b *Book) decide(l *ledger.Ledger, credits []Credit, kinds []creditKind,
 				d.Status = model.StatusAccountsLimitReached
 			case creditNotOwned:
 				d.Status = model.StatusCreditAccountNotOwned
+			case creditPayeeRisk:
+				d.Status = b.batch.refusals[i]
 			case creditTransfer:
 				b.credited(l, c, d, &steps[positions[i]], &results[positions[i]])
 			}

@@ -107,11 +107,12 @@ type Sources struct {
 	Settlement func(ctx context.Context, query SettlementQuery) (any, error)
 	// VerifyChain answers GET /v1/audit/chain (a wal.ChainCheck). Nil: 501.
 	VerifyChain func(ctx context.Context, query ChainQuery) (any, error)
-	// RiskSet writes rules into the log (an internal set_risk_rules request) and returns
-	// each rule's status once durable; RiskRemove likewise removes rules by id; RiskRules
-	// lists the rules in force. Nil: 501. (risk.go)
-	RiskSet    func(rules []model.RiskRule) ([]model.Status, error)
-	RiskRemove func(ids []uint32) ([]model.Status, error)
+	// RiskSet writes rules into the log (an internal set_risk_rules request; on a node of
+	// several shards, into each shard's log) and returns each rule's outcome once durable;
+	// RiskRemove likewise removes rules by id; RiskRules lists the rules in force. Nil:
+	// 501. (risk.go)
+	RiskSet    func(rules []model.RiskRule) ([]RiskOutcome, error)
+	RiskRemove func(ids []uint32) ([]RiskOutcome, error)
 	RiskRules  func() ([]model.RiskRule, error)
 	// Reconcile answers GET /v1/reconcile: the cross-shard report (core/node/reconcile.
 	// Report: per-ledger totals over every shard, settlement pairs, sagas in flight with

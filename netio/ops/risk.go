@@ -45,6 +45,29 @@ type RiskRuleResult struct {
 	ID     uint32 `json:"id"`
 	Status string `json:"status"`
 	Code   uint32 `json:"code"`
+	// Shards is each shard's answer on a node of several shards (absent on one shard).
+	Shards []RiskShardResult `json:"shards,omitempty"`
+}
+
+// RiskShardResult is one shard's answer for one rule, on a node of several shards.
+type RiskShardResult struct {
+	Shard  uint16 `json:"shard"`
+	Status string `json:"status"`
+	Code   uint32 `json:"code"`
+}
+
+// RiskOutcome is what a node did with one rule of a risk-set or risk-remove: the rule's
+// status (StatusOK when the node holds the change as asked) and, on a node of several
+// shards, each shard's own answer (nil on one shard).
+type RiskOutcome struct {
+	Status model.Status
+	Shards []RiskShardStatus
+}
+
+// RiskShardStatus is one shard's status for one rule.
+type RiskShardStatus struct {
+	Shard  uint16
+	Status model.Status
 }
 
 // RiskRules is the body of GET /v1/admin/risk/rules.
@@ -120,8 +143,8 @@ func (s *Server) riskAction(ctx *fasthttp.RequestCtx, action string) (
 			return nil, "", nil
 		}
 		return func() (Reply, error) {
-			statuses, err := s.sources.RiskRemove(request.IDs)
-			return riskReply(request.IDs, statuses), err
+			outcomes, err := s.sources.RiskRemove(request.IDs)
+			return riskReply(request.IDs, outcomes), err
 		}, "ids=" + joinIDs(request.IDs), nil
 	}
 	var request RiskSetRequest
@@ -143,18 +166,23 @@ func (s *Server) riskAction(ctx *fasthttp.RequestCtx, action string) (
 		return nil, "", nil
 	}
 	return func() (Reply, error) {
-		statuses, err := s.sources.RiskSet(rules)
-		return riskReply(ids, statuses), err
+		outcomes, err := s.sources.RiskSet(rules)
+		return riskReply(ids, outcomes), err
 	}, "ids=" + joinIDs(ids), nil
 }
 
 // riskReply is the reply of a risk action: ok when every rule was accepted.
-func riskReply(ids []uint32, statuses []model.Status) Reply {
-	result := Reply{OK: len(statuses) == len(ids)}
-	for i, status := range statuses {
-		result.Rules = append(result.Rules, RiskRuleResult{ID: ids[i], Status: status.String(),
-			Code: uint32(status)})
-		result.OK = result.OK && status == model.StatusOK
+func riskReply(ids []uint32, outcomes []RiskOutcome) Reply {
+	result := Reply{OK: len(outcomes) == len(ids)}
+	for i, outcome := range outcomes {
+		rule := RiskRuleResult{ID: ids[i], Status: outcome.Status.String(),
+			Code: uint32(outcome.Status)}
+		for _, shard := range outcome.Shards {
+			rule.Shards = append(rule.Shards, RiskShardResult{Shard: shard.Shard,
+				Status: shard.Status.String(), Code: uint32(shard.Status)})
+		}
+		result.Rules = append(result.Rules, rule)
+		result.OK = result.OK && outcome.Status == model.StatusOK
 	}
 	return result
 }

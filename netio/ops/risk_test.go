@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"reflect"
+	"strings"
 	"testing"
 
 	"sequent/core/model"
@@ -20,19 +21,21 @@ func TestRiskActions(t *testing.T) {
 	var removed [][]uint32
 	rules := []model.RiskRule{{ID: 4, Kind: model.RiskMaxAmount, Scope: model.RiskScopeLedger,
 		Ledger: 1, Amount: model.U128(100), Timestamp: 9}}
-	sources.RiskSet = func(r []model.RiskRule) ([]model.Status, error) {
+	sources.RiskSet = func(r []model.RiskRule) ([]RiskOutcome, error) {
 		_ = fake.act("risk-set")
 		set = append(set, r)
-		statuses := make([]model.Status, len(r))
+		outcomes := make([]RiskOutcome, len(r))
 		if len(r) > 1 {
-			statuses[1] = model.StatusRiskRuleConflict
+			outcomes[1].Status = model.StatusRiskRuleConflict
 		}
-		return statuses, nil
+		return outcomes, nil
 	}
-	sources.RiskRemove = func(ids []uint32) ([]model.Status, error) {
+	sources.RiskRemove = func(ids []uint32) ([]RiskOutcome, error) {
 		_ = fake.act("risk-remove")
 		removed = append(removed, ids)
-		return []model.Status{model.StatusRiskRuleNotFound}, nil
+		return []RiskOutcome{{Status: model.StatusRiskRuleNotFound, Shards: []RiskShardStatus{
+			{Shard: 0, Status: model.StatusRiskRuleNotFound},
+			{Shard: 1, Status: model.StatusRiskRuleNotFound}}}}, nil
 	}
 	sources.RiskRules = func() ([]model.RiskRule, error) { return rules, nil }
 	server := startServer(t, Config{Tokens: TokenChecker(testTokens)}, sources)
@@ -85,6 +88,12 @@ func TestRiskActions(t *testing.T) {
 	if reply := result.reply(t); result.code != 200 || reply.OK || reply.Rules[0].Status != "risk_rule_not_found" ||
 		!reflect.DeepEqual(removed, [][]uint32{{9}}) {
 		t.Fatalf("remove: %d %s", result.code, result.body)
+	}
+	// On a node of several shards each shard's answer is in the reply (and only there:
+	// the set above, from one shard, has no "shards").
+	if !strings.Contains(string(result.body), `"shards":[{"shard":0,"status":"risk_rule_not_found",`+
+		`"code":324},{"shard":1,"status":"risk_rule_not_found","code":324}]`) {
+		t.Fatalf("remove on two shards: %s", result.body)
 	}
 	if result := call(t, nil, http.MethodGet, base+PathRiskRules, "", nil, nil); result.code != 401 {
 		t.Fatalf("list without a token: %d", result.code)
