@@ -100,11 +100,12 @@ func Summarize(h *hdrhistogram.Histogram) LatencySummary {
 }
 
 // LatencyHistograms returns a copy of each operation's latency histogram (µs, receipt
-// (backend.Request.Received, else Submit) to release, since the shard started), by operation name. The copies are cumulative, so a
-// reader that keeps the previous ones gets the latencies of an interval by difference
-// (the operators' console does, for its recent-percentiles chart). It costs one copy of
-// ~20 KiB per operation seen, under the mutex the sequencer takes once per release: call
-// it every few seconds, not per request. Any goroutine.
+// (backend.Request.Received, else Submit) to release, since the shard started), by
+// operation name. The copies are cumulative, so a reader that keeps the previous ones
+// gets the latencies of an interval by difference (the operators' console does, for its
+// recent-percentiles chart). It costs one copy of ~20 KiB per operation seen, under the
+// mutex the sequencer takes once per release: call it every few seconds, not per
+// request. Any goroutine.
 func (s *Shard) LatencyHistograms() map[string]*hdrhistogram.Snapshot {
 	r := &s.latencies
 	r.lock()
@@ -119,8 +120,8 @@ func (s *Shard) LatencyHistograms() map[string]*hdrhistogram.Snapshot {
 }
 
 // Latencies returns, per operation name, the distribution of receipt-to-release latency
-// (from backend.Request.Received, else from Submit) since the shard started, and the count of each request-level status released. Any
-// goroutine.
+// (from backend.Request.Received, else from Submit) since the shard started, and the
+// count of each request-level status released. Any goroutine.
 func (s *Shard) Latencies() (map[string]LatencySummary, map[string]uint64) {
 	r := &s.latencies
 	r.lock()
