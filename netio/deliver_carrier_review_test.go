@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"testing"
+	"time"
 
 	"sequent/core/backend"
 	"sequent/core/model"
@@ -157,5 +158,39 @@ func TestDeliverCarriedReplyNotToReusedDescriptor(t *testing.T) {
 	}
 	if reply := carrier.next(); reply.Session != 200 || reply.Number != 1 {
 		t.Fatalf("carrier: reply session %d number %d", reply.Session, reply.Number)
+	}
+}
+
+// TestRequestStampedByTheReadThatCompletedIt: a request frame that arrives in two
+// writes is stamped (backend.Request.Received) by the read that brought its last bytes,
+// not by an earlier read that held only its start: its receipt is when it could be
+// handled. Method: the frame's first half, a pause (only to make the server read it
+// apart; nothing is timed), the test's clock reading, then the second half; the stamp
+// must not be before that reading. A frame read whole in one read passes too. Checked:
+// with the stamp kept from the read that left a partial frame, it fails.
+func TestRequestStampedByTheReadThatCompletedIt(t *testing.T) {
+	var recorder *stampRecorder
+	h := newHarness(t, harnessOptions{wrap: func(fake *fakeshard.Backend) backend.Backend {
+		recorder = &stampRecorder{Backend: fake}
+		return recorder
+	}})
+	r := dialRaw(t, h.server.Address())
+	r.login(clientAll, 1, secretOne, 1)
+	frame := requestFrame(1, 1, model.OperationLookupAccounts, encodeIDs(1, 2, 3, 4))
+	half := len(frame) / 2
+	r.write(frame[:half])
+	time.Sleep(20 * time.Millisecond) // Arrangement only: the server reads the half alone.
+	beforeLastBytes := time.Now()
+	r.write(frame[half:])
+	if reply := r.next(); reply.Number != 1 {
+		t.Fatalf("reply number %d, want 1", reply.Number)
+	}
+	recorder.mutex.Lock()
+	defer recorder.mutex.Unlock()
+	if len(recorder.received) != 1 {
+		t.Fatalf("%d requests submitted, want 1", len(recorder.received))
+	}
+	if stamp := recorder.received[0]; stamp.Before(beforeLastBytes) {
+		t.Fatalf("stamped %v, before its last bytes were sent (%v)", stamp, beforeLastBytes)
 	}
 }
