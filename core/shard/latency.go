@@ -99,12 +99,13 @@ func Summarize(h *hdrhistogram.Histogram) LatencySummary {
 		P9999: h.ValueAtQuantile(99.99), Max: h.Max(), Mean: h.Mean()}
 }
 
-// LatencyHistograms returns a copy of each operation's latency histogram (µs, Submit to
-// release, since the shard started), by operation name. The copies are cumulative, so a
-// reader that keeps the previous ones gets the latencies of an interval by difference
-// (the operators' console does, for its recent-percentiles chart). It costs one copy of
-// ~20 KiB per operation seen, under the mutex the sequencer takes once per release: call
-// it every few seconds, not per request. Any goroutine.
+// LatencyHistograms returns a copy of each operation's latency histogram (µs, receipt
+// (backend.Request.Received, else Submit) to release, since the shard started), by
+// operation name. The copies are cumulative, so a reader that keeps the previous ones
+// gets the latencies of an interval by difference (the operators' console does, for its
+// recent-percentiles chart). It costs one copy of ~20 KiB per operation seen, under the
+// mutex the sequencer takes once per release: call it every few seconds, not per
+// request. Any goroutine.
 func (s *Shard) LatencyHistograms() map[string]*hdrhistogram.Snapshot {
 	r := &s.latencies
 	r.lock()
@@ -118,9 +119,9 @@ func (s *Shard) LatencyHistograms() map[string]*hdrhistogram.Snapshot {
 	return histograms
 }
 
-// Latencies returns, per operation name, the distribution of Submit-to-release latency
-// since the shard started, and the count of each request-level status released. Any
-// goroutine.
+// Latencies returns, per operation name, the distribution of receipt-to-release latency
+// (from backend.Request.Received, else from Submit) since the shard started, and the
+// count of each request-level status released. Any goroutine.
 func (s *Shard) Latencies() (map[string]LatencySummary, map[string]uint64) {
 	r := &s.latencies
 	r.lock()
