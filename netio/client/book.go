@@ -104,8 +104,9 @@ type BookBuilder struct {
 	Snapshots int                      // Snapshots loaded so far.
 	Gaps      int                      // Times it had to start over.
 	buffered  []model.MarketDataUpdate // Updates waiting for a snapshot.
-	// shard is the instrument's shard (FollowBook: its answer's): an md_stale of another
-	// shard dropped none of its updates (PROTOCOL.md 8a).
+	// shard is the shard serving the instrument (FollowBook: named by its latest
+	// accepted answer, on each connection: handle): an md_stale of another shard
+	// dropped none of its updates (PROTOCOL.md 8a).
 	shard uint16
 }
 
@@ -209,6 +210,13 @@ func (b *BookBuilder) handle(event MarketDataEvent, instrument uint32,
 	case event.Stale != nil:
 		return b.Lost()
 	case event.Subscribed != nil:
+		if answer := event.Subscribed; answer.Instrument == instrument &&
+			marketDataAccepted(answer.Status) {
+			// Each connection's answer names the shard serving the instrument there: a
+			// server older than channel bit 3 serves it by shard 0, a newer one by its
+			// own shard, so the first answer's may not hold after a failover.
+			b.shard = answer.Shard
+		}
 		return event.Subscribed.Status == model.StatusMarketDataResumeGap && b.Lost()
 	}
 	need := false

@@ -90,7 +90,11 @@ func TestMarketDataShardOpsRefusedByAnOlderServer(t *testing.T) {
 	c.generation++ // Connection 2, perhaps to a newer server.
 	c.outbox = append(c.outbox, s.resume(c.session)...)
 	c.mu.Unlock()
-	for _, sent := range sentSubscribes(c) {
+	resumed := sentSubscribes(c)
+	if len(resumed) != 2 { // Instruments 7 and 9: the loop below must check something.
+		t.Fatalf("connection 2 resumes %+v; want instruments 7 and 9", resumed)
+	}
+	for _, sent := range resumed {
 		if sent.Channels&bit == 0 {
 			t.Fatalf("connection 2 resumes %+v; want bit 3 set again", sent)
 		}
