@@ -190,9 +190,12 @@ func FollowBook(ctx context.Context, c *Client, instrument uint32,
 			}
 			continue
 		}
-		events, err := inbox.wait(ctx)
+		events, overflowed, err := inbox.wait(ctx)
 		if err != nil {
 			return err
+		}
+		if overflowed {
+			needSnapshot = builder.Lost()
 		}
 		for _, event := range events {
 			needSnapshot = builder.handle(event, instrument, onChange) || needSnapshot
@@ -235,16 +238,37 @@ func (b *BookBuilder) handle(event MarketDataEvent, instrument uint32,
 	return need
 }
 
-// bookInbox hands subscription events from the reader goroutine to FollowBook's.
+// bookInbox hands subscription events from the reader goroutine to FollowBook's. It
+// holds at most bookInboxUpdatesMax update records: FollowBook may be blocked in GetBook
+// or in its onChange while the reader keeps putting, and the reader must never wait for
+// it. Past the bound the queued updates and md_stale notices are dropped (answers are
+// kept: they carry the instrument's shard) and the next wait reports the overflow, which
+// costs the book a snapshot, as a slow subscriber's md_stale does on the server.
 type bookInbox struct {
-	mutex  sync.Mutex
-	events []MarketDataEvent
-	wake   chan struct{}
+	mutex      sync.Mutex
+	events     []MarketDataEvent
+	updates    int  // Update records in events.
+	overflowed bool // Updates were dropped since the last wait.
+	wake       chan struct{}
 }
+
+// bookInboxUpdatesMax bounds a FollowBook's unread update records (128 bytes each: 8 MiB).
+const bookInboxUpdatesMax = 1 << 16
 
 func (i *bookInbox) put(event MarketDataEvent) {
 	i.mutex.Lock()
+	if i.updates+len(event.Updates) > bookInboxUpdatesMax {
+		kept := i.events[:0]
+		for _, queued := range i.events {
+			if queued.Subscribed != nil {
+				kept = append(kept, MarketDataEvent{Subscribed: queued.Subscribed})
+			}
+		}
+		clear(i.events[len(kept):])
+		i.events, i.updates, i.overflowed = kept, 0, true
+	}
 	i.events = append(i.events, event)
+	i.updates += len(event.Updates)
 	i.mutex.Unlock()
 	select {
 	case i.wake <- struct{}{}:
@@ -252,19 +276,21 @@ func (i *bookInbox) put(event MarketDataEvent) {
 	}
 }
 
-func (i *bookInbox) wait(ctx context.Context) ([]MarketDataEvent, error) {
+// wait returns the events put since the last call, and whether updates were dropped
+// before them (the book must then be rebuilt from a snapshot requested after this call).
+func (i *bookInbox) wait(ctx context.Context) (events []MarketDataEvent, overflowed bool, err error) {
 	for {
 		i.mutex.Lock()
-		events := i.events
-		i.events = nil
+		events, overflowed = i.events, i.overflowed
+		i.events, i.updates, i.overflowed = nil, 0, false
 		i.mutex.Unlock()
-		if len(events) > 0 {
-			return events, nil
+		if len(events) > 0 || overflowed {
+			return events, overflowed, nil
 		}
 		select {
 		case <-i.wake:
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, false, ctx.Err()
 		}
 	}
 }
