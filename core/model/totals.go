@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/big"
 	"math/bits"
+	"slices"
 )
 
 // Clearing operations (36..39, inside the 20..39 block; the numbers were reserved for
@@ -90,6 +91,13 @@ func (s *WideSum) Sub(x Uint128) {
 	}
 }
 
+// AddSum adds another exact sum (the high words cannot overflow: a node holds far fewer
+// than 2^64 × 2^128 units).
+func (s *WideSum) AddSum(x WideSum) {
+	s.Add(x.Low)
+	s.High += x.High
+}
+
 // Big returns the sum as a big.Int (printing, tests).
 func (s WideSum) Big() *big.Int {
 	value := new(big.Int).SetUint64(s.High)
@@ -172,4 +180,38 @@ func (t *LedgerTotals) Add(a *Account) {
 func (t *LedgerTotals) String() string {
 	return fmt.Sprintf("ledger %d: %d accounts, debits posted %s pending %s, credits posted %s pending %s",
 		t.Ledger, t.Accounts, t.DebitsPosted, t.DebitsPending, t.CreditsPosted, t.CreditsPending)
+}
+
+// MergeLedgerTotals sums several shards' get_ledger_totals results (each a reply body of
+// LedgerTotals records) per ledger into one reply body: ledgers in ascending order, at
+// most limit of them. Each shard lists its lowest ledgers from the filter's minimum, at
+// most the limit: a ledger one shard left out has at least limit ledgers below it there,
+// so it is not among the node's lowest limit either, and the sums kept are complete.
+func MergeLedgerTotals(replies [][]byte, limit uint32) []byte {
+	sums := map[uint32]*LedgerTotals{}
+	var ledgers []uint32
+	for _, reply := range replies {
+		for offset := 0; offset+LedgerTotalsSize <= len(reply); offset += LedgerTotalsSize {
+			var totals LedgerTotals
+			totals.Decode(reply[offset:])
+			sum := sums[totals.Ledger]
+			if sum == nil {
+				sum = &LedgerTotals{Ledger: totals.Ledger}
+				sums[totals.Ledger] = sum
+				ledgers = append(ledgers, totals.Ledger)
+			}
+			sum.Accounts += totals.Accounts
+			sum.DebitsPending.AddSum(totals.DebitsPending)
+			sum.DebitsPosted.AddSum(totals.DebitsPosted)
+			sum.CreditsPending.AddSum(totals.CreditsPending)
+			sum.CreditsPosted.AddSum(totals.CreditsPosted)
+		}
+	}
+	slices.Sort(ledgers)
+	ledgers = ledgers[:min(len(ledgers), int(limit))]
+	body := make([]byte, len(ledgers)*LedgerTotalsSize)
+	for i, ledger := range ledgers {
+		sums[ledger].Encode(body[i*LedgerTotalsSize:])
+	}
+	return body
 }

@@ -3,7 +3,6 @@ package clearing
 import (
 	"context"
 	"fmt"
-	"slices"
 
 	"sequent/core/model"
 	"sequent/core/shardmap"
@@ -85,49 +84,19 @@ func accountShardAnswer(ctx context.Context, shards int, query ShardQuery,
 	return status, answer, nil
 }
 
-// sumLedgerTotals adds every shard's ledger totals per ledger. Each shard lists its lowest
-// ledgers from the filter's minimum, at most the limit: a ledger one shard left out has
-// at least limit ledgers below it there, so it is not among the node's lowest limit
-// either, and the sums kept are complete.
+// sumLedgerTotals adds every shard's ledger totals per ledger
+// (model.MergeLedgerTotals).
 func sumLedgerTotals(ctx context.Context, shards int, query ShardQuery, body []byte) (
 	model.Status, []byte, error) {
 	var filter model.LedgerFilter
 	filter.Decode(body)
-	sums := map[uint32]*model.LedgerTotals{}
-	var ledgers []uint32
+	replies := make([][]byte, shards)
 	for index := range shards {
 		status, reply, err := query(ctx, index, model.OperationGetLedgerTotals, body)
 		if err != nil || status != model.StatusOK {
 			return status, nil, err
 		}
-		for offset := 0; offset+model.LedgerTotalsSize <= len(reply); offset += model.LedgerTotalsSize {
-			var totals model.LedgerTotals
-			totals.Decode(reply[offset:])
-			sum := sums[totals.Ledger]
-			if sum == nil {
-				sum = &model.LedgerTotals{Ledger: totals.Ledger}
-				sums[totals.Ledger] = sum
-				ledgers = append(ledgers, totals.Ledger)
-			}
-			sum.Accounts += totals.Accounts
-			addWide(&sum.DebitsPending, totals.DebitsPending)
-			addWide(&sum.DebitsPosted, totals.DebitsPosted)
-			addWide(&sum.CreditsPending, totals.CreditsPending)
-			addWide(&sum.CreditsPosted, totals.CreditsPosted)
-		}
+		replies[index] = reply
 	}
-	slices.Sort(ledgers)
-	ledgers = ledgers[:min(len(ledgers), int(filter.Limit))]
-	out := make([]byte, len(ledgers)*model.LedgerTotalsSize)
-	for i, ledger := range ledgers {
-		sums[ledger].Encode(out[i*model.LedgerTotalsSize:])
-	}
-	return model.StatusOK, out, nil
-}
-
-// addWide adds one exact sum to another (the high words cannot overflow: a node holds far
-// fewer than 2^64 × 2^128 units).
-func addWide(sum *model.WideSum, x model.WideSum) {
-	sum.Add(x.Low)
-	sum.High += x.High
+	return model.StatusOK, model.MergeLedgerTotals(replies, filter.Limit), nil
 }

@@ -2,7 +2,6 @@ package router
 
 import (
 	"bytes"
-	"slices"
 
 	"sequent/core/backend"
 	"sequent/core/model"
@@ -288,47 +287,17 @@ func chooseQuery(req *request) (model.Status, []byte) {
 	return req.parts[0].status, req.parts[0].reply
 }
 
-// sumLedgerTotals adds up every shard's totals per ledger. Each shard lists its lowest
-// ledgers from the filter's minimum, at most the limit: a ledger that one shard left out
-// has at least limit ledgers below it there, so it is not among the lowest limit of the
-// node either, and the sums of the ledgers kept are complete.
+// sumLedgerTotals adds up every shard's totals per ledger (model.MergeLedgerTotals says
+// why the sums of the ledgers kept are complete).
 func sumLedgerTotals(req *request) (model.Status, []byte) {
 	var limit model.LedgerFilter
 	limit.Decode(req.parts[0].body)
-	byLedger := map[uint32]*model.LedgerTotals{}
-	var ledgers []uint32
-	for _, pt := range req.parts {
+	replies := make([][]byte, len(req.parts))
+	for i, pt := range req.parts {
 		if pt.status != model.StatusOK {
 			return pt.status, nil // A filter refused by one shard is refused by all.
 		}
-		for offset := 0; offset+model.LedgerTotalsSize <= len(pt.reply); offset += model.LedgerTotalsSize {
-			var totals model.LedgerTotals
-			totals.Decode(pt.reply[offset:])
-			sum := byLedger[totals.Ledger]
-			if sum == nil {
-				sum = &model.LedgerTotals{Ledger: totals.Ledger}
-				byLedger[totals.Ledger] = sum
-				ledgers = append(ledgers, totals.Ledger)
-			}
-			sum.Accounts += totals.Accounts
-			addWide(&sum.DebitsPending, totals.DebitsPending)
-			addWide(&sum.DebitsPosted, totals.DebitsPosted)
-			addWide(&sum.CreditsPending, totals.CreditsPending)
-			addWide(&sum.CreditsPosted, totals.CreditsPosted)
-		}
+		replies[i] = pt.reply
 	}
-	slices.Sort(ledgers)
-	ledgers = ledgers[:min(len(ledgers), int(limit.Limit))]
-	body := make([]byte, len(ledgers)*model.LedgerTotalsSize)
-	for i, ledger := range ledgers {
-		byLedger[ledger].Encode(body[i*model.LedgerTotalsSize:])
-	}
-	return model.StatusOK, body
-}
-
-// addWide adds one exact sum to another (the high words cannot overflow: a node holds
-// far fewer than 2^64 × 2^128 units).
-func addWide(sum *model.WideSum, x model.WideSum) {
-	sum.Add(x.Low)
-	sum.High += x.High
+	return model.StatusOK, model.MergeLedgerTotals(replies, limit.Limit)
 }
