@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"sequent/core/shardmap"
 )
 
 // TestBenchClientOrderIDsIncreasing: `sequent bench --mix orders
@@ -12,7 +14,7 @@ import (
 // their ids climb across runs, so none is refused client_order_id_not_increasing. Then a
 // place of trader 0's trading account (1) under a low key is refused: the opt-in took.
 func TestBenchClientOrderIDsIncreasing(t *testing.T) {
-	running, keys := startDevNode(t, 1<<12, 1<<16)
+	running, keys, _ := startDevNode(t, shardmap.Spec{})
 	common := []string{"--addr", running.server.Address(), "--keys", keys, "--http", ""}
 	for _, runID := range []uint64{1 << 40, 1 << 41} {
 		stdout, stderr, err := runBenchCommand(t, append([]string{"--json", "--quiet",

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"sequent/core/model"
-	"sequent/core/node"
 	"sequent/core/shardmap"
 	"sequent/netio"
 	"sequent/netio/client"
@@ -27,22 +26,9 @@ import (
 func twoShardNode(t *testing.T) (running *runningNode, dev netio.DevKey,
 	run func(args ...string), common []string) {
 	t.Helper()
-	dir := t.TempDir()
-	keys := node.Layout{Dir: dir}.KeysPath()
-	dev, err := netio.GenerateDevKeys(keys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	options := defaultServeOptions()
-	options.data, options.address, options.logLevel = dir, "127.0.0.1:0", "error"
-	options.accountsCapacity, options.transfersCapacity = 1024, 1<<12
-	options.placement = shardmap.Spec{Shards: 2, Placement: "ledger", Ledgers: "3:1,4:1",
-		Instruments: "7:1"}
-	running, err = startNode(context.Background(), &options, io.Discard, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = running.stop() })
+	var keys string
+	running, keys, dev = startDevNode(t, shardmap.Spec{Shards: 2, Placement: "ledger",
+		Ledgers: "3:1,4:1", Instruments: "7:1"})
 	common = []string{"--addr", running.server.Address(), "--keys", keys}
 	run = func(args ...string) {
 		t.Helper()

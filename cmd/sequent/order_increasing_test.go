@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"sequent/core/node"
+	"sequent/core/shardmap"
 	"sequent/netio"
 )
 
@@ -15,7 +16,7 @@ import (
 // place of that account under a lower key is refused with client_order_id_not_increasing,
 // while another trading account keeps accepting any unused key.
 func TestOrderPlaceClientOrderIDsIncreasing(t *testing.T) {
-	running, keys := startDevNode(t, 1024, 1<<12)
+	running, keys, _ := startDevNode(t, shardmap.Spec{})
 	common := []string{"--addr", running.server.Address(), "--keys", keys}
 	place := func(key, account string, extra ...string) []string {
 		return append([]string{"order", "place", "--client-order-id", key, "--account",
@@ -45,23 +46,28 @@ func TestOrderPlaceClientOrderIDsIncreasing(t *testing.T) {
 	}
 }
 
-// startDevNode starts a one-shard node in a temporary directory with a development keys
-// file (whose path it returns) and the given table capacities, on a free port; the test's
-// cleanup stops it.
-func startDevNode(t *testing.T, accountsCapacity uint32, transfersCapacity uint32) (*runningNode, string) {
+// startDevNode starts a node in a temporary directory with a development keys file, on a
+// free port, with room for 4,096 accounts and 65,536 transfers; placement, when it names
+// more than one shard, is the node's shard map (the zero Spec: one shard). It returns the
+// node, the keys file's path and its key; the test's cleanup stops the node.
+func startDevNode(t *testing.T, placement shardmap.Spec) (*runningNode, string, netio.DevKey) {
 	t.Helper()
 	dir := t.TempDir()
 	keys := node.Layout{Dir: dir}.KeysPath()
-	if _, err := netio.GenerateDevKeys(keys); err != nil {
+	dev, err := netio.GenerateDevKeys(keys)
+	if err != nil {
 		t.Fatal(err)
 	}
 	options := defaultServeOptions()
 	options.data, options.address, options.logLevel = dir, "127.0.0.1:0", "error"
-	options.accountsCapacity, options.transfersCapacity = accountsCapacity, transfersCapacity
+	options.accountsCapacity, options.transfersCapacity = 1<<12, 1<<16
+	if placement.Shards > 1 {
+		options.placement = placement
+	}
 	running, err := startNode(context.Background(), &options, io.Discard, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = running.stop() })
-	return running, keys
+	return running, keys, dev
 }

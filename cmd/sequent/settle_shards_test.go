@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math/big"
 	"math/rand/v2"
 	"strings"
@@ -13,9 +12,7 @@ import (
 	"time"
 
 	"sequent/core/model"
-	"sequent/core/node"
 	"sequent/core/shardmap"
-	"sequent/netio"
 	"sequent/netio/client"
 	"sequent/netio/ops"
 	"sequent/tools/clearing"
@@ -35,24 +32,11 @@ var settlePartners = []uint64{50, 1050, 60, 1060}
 // tests' accounts, and returns it, a client connected to it and the connection flags.
 func settleNode(t *testing.T, shards int) (*runningNode, *client.Client, []string) {
 	t.Helper()
-	dir := t.TempDir()
-	keys := node.Layout{Dir: dir}.KeysPath()
-	dev, err := netio.GenerateDevKeys(keys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	options := defaultServeOptions()
-	options.data, options.address, options.logLevel = dir, "127.0.0.1:0", "error"
-	options.accountsCapacity, options.transfersCapacity = 1024, 1<<12
+	var placement shardmap.Spec
 	if shards > 1 {
-		options.placement = shardmap.Spec{Shards: shards, Placement: "range",
-			Ranges: "0,1000"}
+		placement = shardmap.Spec{Shards: shards, Placement: "range", Ranges: "0,1000"}
 	}
-	running, err := startNode(context.Background(), &options, io.Discard, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = running.stop() })
+	running, keys, dev := startDevNode(t, placement)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	c, err := client.Dial(ctx, client.Config{Addresses: []string{running.server.Address()},
