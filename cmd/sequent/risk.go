@@ -160,8 +160,8 @@ func takenLater(rules []model.RiskRule, outcomes []ops.RiskOutcome, i int, shard
 
 // mergeSetStatus is a rule's status on the node from its shards' answers: a ledger- or
 // client-scope rule is in force when every shard took it; an account-scope rule when
-// exactly one shard took it and every other one lacks the account. Otherwise the first
-// shard's refusal (in shard order) that explains it.
+// the shards holding the account took it and every other one lacks the account.
+// Otherwise the first shard's refusal (in shard order) that explains it.
 func mergeSetStatus(rule *model.RiskRule, answers []ops.RiskShardStatus, shards int,
 ) model.Status {
 	taken, missing := 0, 0
