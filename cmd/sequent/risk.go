@@ -89,7 +89,7 @@ func oneShardOutcomes(statuses []model.Status) []ops.RiskOutcome {
 // what each shard that answered did, and running the same set again finishes the job
 // (setting a rule again replaces it, which restarts its counters on the shards that had
 // it already).
-func setRiskRulesSharded(shards []*shard.Shard, rules []model.RiskRule, body []byte,
+func setRiskRulesSharded[S riskWriter](shards []S, rules []model.RiskRule, body []byte,
 ) ([]ops.RiskOutcome, error) {
 	outcomes := make([]ops.RiskOutcome, len(rules))
 	var failures []string
@@ -108,14 +108,18 @@ func setRiskRulesSharded(shards []*shard.Shard, rules []model.RiskRule, body []b
 		outcomes[i].Status = mergeSetStatus(&rules[i], outcomes[i].Shards, len(shards))
 	}
 	// Account-scope rules a shard refused for want of the account, where another shard
-	// took them: any rule of that id on the refusing shard is stale.
+	// took them: any rule of that id on the refusing shard is stale, unless a later rule
+	// of the request with the same id was taken there (each shard applies the request in
+	// order, so that one replaced the earlier one, as on one shard: removing the id would
+	// remove it; TestRiskSetSameIDTwiceOnSeveralShards).
 	stale := make([][]uint32, len(shards))
 	for i := range rules {
 		if rules[i].Scope != model.RiskScopeAccount || outcomes[i].Status != model.StatusOK {
 			continue
 		}
 		for _, answer := range outcomes[i].Shards {
-			if answer.Status == model.StatusRiskRuleAccountNotFound {
+			if answer.Status == model.StatusRiskRuleAccountNotFound &&
+				!takenLater(rules, outcomes, i, answer.Shard) {
 				stale[answer.Shard] = append(stale[answer.Shard], rules[i].ID)
 			}
 		}
@@ -138,10 +142,26 @@ func setRiskRulesSharded(shards []*shard.Shard, rules []model.RiskRule, body []b
 	return outcomes, nil
 }
 
+// takenLater reports whether a rule after rules[i] in the request, with its id, was
+// taken by shard.
+func takenLater(rules []model.RiskRule, outcomes []ops.RiskOutcome, i int, shard uint16) bool {
+	for j := i + 1; j < len(rules); j++ {
+		if rules[j].ID != rules[i].ID {
+			continue
+		}
+		for _, answer := range outcomes[j].Shards {
+			if answer.Shard == shard && answer.Status == model.StatusOK {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // mergeSetStatus is a rule's status on the node from its shards' answers: a ledger- or
 // client-scope rule is in force when every shard took it; an account-scope rule when
-// exactly one shard took it and every other one lacks the account. Otherwise the first
-// shard's refusal (in shard order) that explains it.
+// the shards holding the account took it and every other one lacks the account.
+// Otherwise the first shard's refusal (in shard order) that explains it.
 func mergeSetStatus(rule *model.RiskRule, answers []ops.RiskShardStatus, shards int,
 ) model.Status {
 	taken, missing := 0, 0
@@ -171,7 +191,7 @@ func mergeSetStatus(rule *model.RiskRule, answers []ops.RiskShardStatus, shards 
 // removeRiskRulesSharded removes the ids from every shard's log: a rule is removed when
 // some shard held it (ledger and client rules are on every shard, an account rule on
 // one), risk_rule_not_found when none did.
-func removeRiskRulesSharded(shards []*shard.Shard, ids []uint32, body []byte,
+func removeRiskRulesSharded[S riskWriter](shards []S, ids []uint32, body []byte,
 ) ([]ops.RiskOutcome, error) {
 	outcomes := make([]ops.RiskOutcome, len(ids))
 	var failures []string
@@ -217,9 +237,17 @@ func mergeRemoveStatus(answers []ops.RiskShardStatus) model.Status {
 	return merged
 }
 
+// riskWriter is what a risk change needs of a shard: a *shard.Shard, or a fake in tests
+// (risk_test.go) that applies the change to a risk engine of its own.
+type riskWriter interface {
+	WriteInternal(operation model.Operation, body []byte, timeout time.Duration) ([]byte, error)
+}
+
+var _ riskWriter = (*shard.Shard)(nil)
+
 // writeRiskRequest logs one internal risk request on a shard and decodes its per-rule
 // statuses.
-func writeRiskRequest(s *shard.Shard, operation model.Operation, body []byte, count int,
+func writeRiskRequest(s riskWriter, operation model.Operation, body []byte, count int,
 ) ([]model.Status, error) {
 	reply, err := s.WriteInternal(operation, body, riskTimeout)
 	if err != nil {
@@ -240,7 +268,11 @@ func writeRiskRequest(s *shard.Shard, operation model.Operation, body []byte, co
 // riskRulesSharded lists the rules of every shard as one list in id order, after
 // checking that they agree: a ledger- or client-scope rule must be on every shard with
 // the same fields (its timestamp, each shard's own clock, aside; the first shard's is
-// shown), an account-scope rule on one shard only. A listing that finds them apart
+// shown), an account-scope rule on the shards holding its account: nearly always one,
+// two or more only when they all hold an account of that id (ledger placement, an id on
+// two ledgers placed apart), each copy the same (a shard never holds a rule for an
+// account it lacks, and accounts are never removed, so a copy is no stale leftover:
+// TestRiskAccountRuleOnTwoShardsHoldingTheAccount). A listing that finds them apart
 // (a set or remove that reached some shards only) fails and says which rule, so that
 // the operator runs the change again rather than trusting a partial picture.
 func riskRulesSharded(shards []*shard.Shard) ([]model.RiskRule, error) {
@@ -286,7 +318,7 @@ func mergeRiskRules(perShard [][]model.RiskRule) ([]model.RiskRule, error) {
 		entry := byID[id]
 		want := len(perShard)
 		if entry.rule.Scope == model.RiskScopeAccount {
-			want = 1
+			want = entry.shards // Each shard holding the account; the fields agree (above).
 		}
 		if entry.shards != want {
 			return nil, fmt.Errorf("%w: rule %d is on %d of %d shards, want %d; set or "+

@@ -81,8 +81,7 @@ func TestRiskListingOnSeveralShards(t *testing.T) {
 	apart := [][][]model.RiskRule{
 		{{ledgerRule(10, 5)}, {ledgerRule(11, 6)}},        // Set again on one shard only.
 		{{ledgerRule(10, 5)}, nil},                        // Set on one shard only.
-		{{accountRule}, {accountRule}},                    // An account rule on both.
-		{{ledgerRule(10, 5), accountRule}, {accountRule}}, // Both.
+		{{ledgerRule(10, 5), accountRule}, {accountRule}}, // The ledger rule on one.
 	}
 	for _, perShard := range apart {
 		if rules, err := mergeRiskRules(perShard); !errors.Is(err, errRiskRulesApart) {

@@ -129,9 +129,11 @@ func TestRiskRulesAndAPIOnTwoShards(t *testing.T) {
 	}
 	wantResults := []struct{ id, status string }{{"20", "ok"},
 		{"21", "risk_credit_account_blocked"}, {"22", "ok"}, {"23", "risk_amount_above_maximum"}}
+	if len(results) != len(wantResults) { // Checked first: an empty list must fail too.
+		t.Fatalf("batch results %s, want %v", batch.body, wantResults)
+	}
 	for i, result := range results {
-		if len(results) != len(wantResults) || result.ID != wantResults[i].id ||
-			result.Status != wantResults[i].status {
+		if result.ID != wantResults[i].id || result.Status != wantResults[i].status {
 			t.Fatalf("batch results %s, want %v", batch.body, wantResults)
 		}
 	}
