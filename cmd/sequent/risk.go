@@ -91,19 +91,7 @@ func oneShardOutcomes(statuses []model.Status) []ops.RiskOutcome {
 // it already).
 func setRiskRulesSharded[S riskWriter](shards []S, rules []model.RiskRule, body []byte,
 ) ([]ops.RiskOutcome, error) {
-	outcomes := make([]ops.RiskOutcome, len(rules))
-	var failures []string
-	for index, s := range shards {
-		statuses, err := writeRiskRequest(s, model.OperationSetRiskRules, body, len(rules))
-		if err != nil {
-			failures = append(failures, fmt.Sprintf("shard %d: %v", index, err))
-			continue
-		}
-		for i, status := range statuses {
-			outcomes[i].Shards = append(outcomes[i].Shards,
-				ops.RiskShardStatus{Shard: uint16(index), Status: status})
-		}
-	}
+	outcomes, failures := writeEveryShard(shards, model.OperationSetRiskRules, body, len(rules))
 	for i := range rules {
 		outcomes[i].Status = mergeSetStatus(&rules[i], outcomes[i].Shards, len(shards))
 	}
@@ -188,15 +176,14 @@ func mergeSetStatus(rule *model.RiskRule, answers []ops.RiskShardStatus, shards 
 	return model.StatusOK
 }
 
-// removeRiskRulesSharded removes the ids from every shard's log: a rule is removed when
-// some shard held it (ledger and client rules are on every shard, an account rule on
-// one), risk_rule_not_found when none did.
-func removeRiskRulesSharded[S riskWriter](shards []S, ids []uint32, body []byte,
-) ([]ops.RiskOutcome, error) {
-	outcomes := make([]ops.RiskOutcome, len(ids))
-	var failures []string
+// writeEveryShard logs one risk request of count rules or ids in every shard, in shard
+// order, and gathers each item's per-shard statuses; a shard that fails is named in
+// failures and the others still run.
+func writeEveryShard[S riskWriter](shards []S, operation model.Operation, body []byte,
+	count int) (outcomes []ops.RiskOutcome, failures []string) {
+	outcomes = make([]ops.RiskOutcome, count)
 	for index, s := range shards {
-		statuses, err := writeRiskRequest(s, model.OperationRemoveRiskRules, body, len(ids))
+		statuses, err := writeRiskRequest(s, operation, body, count)
 		if err != nil {
 			failures = append(failures, fmt.Sprintf("shard %d: %v", index, err))
 			continue
@@ -206,6 +193,15 @@ func removeRiskRulesSharded[S riskWriter](shards []S, ids []uint32, body []byte,
 				ops.RiskShardStatus{Shard: uint16(index), Status: status})
 		}
 	}
+	return outcomes, failures
+}
+
+// removeRiskRulesSharded removes the ids from every shard's log: a rule is removed when
+// some shard held it (ledger and client rules are on every shard, an account rule on
+// one), risk_rule_not_found when none did.
+func removeRiskRulesSharded[S riskWriter](shards []S, ids []uint32, body []byte,
+) ([]ops.RiskOutcome, error) {
+	outcomes, failures := writeEveryShard(shards, model.OperationRemoveRiskRules, body, len(ids))
 	for i := range outcomes {
 		outcomes[i].Status = mergeRemoveStatus(outcomes[i].Shards)
 	}
