@@ -1,9 +1,13 @@
 package netio_test
 
 import (
+	"bytes"
+	"net"
 	"sync"
 	"testing"
+	"time"
 
+	"sequent/netio/client"
 	"sequent/netio/wire"
 )
 
@@ -88,5 +92,126 @@ func TestReviewTwoShardsReplaysUnderConcurrentLiveReports(t *testing.T) {
 	// The live connection got shard 1's from 21 on, none of shard 0's.
 	for sequence := uint64(21); sequence <= reportsPerShard; sequence++ {
 		live.expectReport(1, sequence, 0xB0)
+	}
+}
+
+// olderServerProxy stands between a client and this server as a server from before
+// streams per shard would: it does not read the subscribe frame's shard field (the old
+// text: "reserved (send 0; the server does not check it)"), so it passes every
+// subscription on as field 0, and its subscribed and report frames carry number 0 ("else
+// 0"). Every other frame goes through as it is.
+type olderServerProxy struct {
+	listener net.Listener
+	target   string
+	mu       sync.Mutex
+	conns    []net.Conn
+}
+
+func newOlderServerProxy(t *testing.T, target string) *olderServerProxy {
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &olderServerProxy{listener: listener, target: target}
+	go p.accept()
+	t.Cleanup(func() {
+		listener.Close()
+		p.mu.Lock()
+		for _, conn := range p.conns {
+			conn.Close()
+		}
+		p.mu.Unlock()
+	})
+	return p
+}
+
+func (p *olderServerProxy) accept() {
+	for {
+		downstream, err := p.listener.Accept()
+		if err != nil {
+			return
+		}
+		upstream, err := net.Dial("tcp", p.target)
+		if err != nil {
+			downstream.Close()
+			continue
+		}
+		p.mu.Lock()
+		p.conns = append(p.conns, downstream, upstream)
+		p.mu.Unlock()
+		go rewriteFrames(upstream, downstream, func(frame *wire.Frame) {
+			if frame.Kind == wire.KindSubscribe && len(frame.Body) == wire.SubscribeSize {
+				clear(frame.Body[8:16])
+			}
+		})
+		go rewriteFrames(downstream, upstream, func(frame *wire.Frame) {
+			if frame.Kind == wire.KindSubscribed || frame.Kind == wire.KindReport {
+				frame.Number = 0
+			}
+		})
+	}
+}
+
+// rewriteFrames copies frames from `from` to `to`, each changed by change first.
+func rewriteFrames(to, from net.Conn, change func(*wire.Frame)) {
+	defer to.Close()
+	defer from.Close()
+	var decoder wire.Decoder
+	for {
+		frame, ok, err := decoder.Next()
+		if err != nil {
+			return
+		}
+		if !ok {
+			if _, err := decoder.ReadFrom(from); err != nil {
+				return
+			}
+			continue
+		}
+		body := bytes.Clone(frame.Body)
+		frame.Body = body
+		change(&frame)
+		if _, err := to.Write(wire.AppendFrame(nil, &frame, frame.Body)); err != nil {
+			return
+		}
+	}
+}
+
+// TestReviewSubscribeShardAgainstAnOlderServer: the Go client's SubscribeShard(0)
+// reaches a node of two shards (default instrument shard 1) running a server from before
+// streams per shard, which read the field as reserved: it subscribes the default shard
+// and answers number 0, as it always did. The client must not hand that shard's reports
+// to the handler as shard 0's (sequences of another stream under shard 0's filter and
+// resumption): PROTOCOL.md gives a client no way to tell that the server ignored the
+// field, and says nothing of what an older server does with it (for md_subscribe's bit 3
+// it does: invalid_body). Fails on main: the handler gets shard 1's report 1 as
+// Report{Shard: 0, Sequence: 1}, and SubscribeShard(0) returns Shard 0.
+func TestReviewSubscribeShardAgainstAnOlderServer(t *testing.T) {
+	h, shards := newTwoReportShards(t) // Default instrument shard 1.
+	p := newOlderServerProxy(t, h.server.Address())
+	c, err := client.Dial(background(t), client.Config{
+		Addresses: []string{p.listener.Addr().String()}, Client: clientAll, Key: 1,
+		Secret: secretOne, Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	reports := make(chan client.Report, 4)
+	answer, err := c.SubscribeShard(background(t), 0, 0, func(r client.Report) {
+		reports <- r
+	})
+	if err == nil && answer.Shard == 0 {
+		// Accepted as shard 0's: then no report of another shard may come as shard 0's.
+		shards.other.Report(clientAll, []byte{0xB1}) // Shard 1's report 1.
+		shards.Report(clientAll, []byte{0xA1})       // Shard 0's report 1.
+		select {
+		case r := <-reports:
+			if r.Shard == 0 && len(r.Body) == 1 && r.Body[0] != 0xA1 {
+				t.Fatalf("handler got %+v as shard 0's: shard 1's report 1 (body 0xB1) "+
+					"under shard 0's sequence, from a server that ignored the shard field", r)
+			}
+		case <-time.After(waitLimit):
+			t.Fatal("no report")
+		}
 	}
 }
