@@ -2,11 +2,15 @@ package netio_test
 
 import (
 	"bytes"
+	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"sequent/core/model"
+	"sequent/core/shardmap"
 	"sequent/netio/client"
 	"sequent/netio/wire"
 )
@@ -18,8 +22,9 @@ import (
 // checks of the server's frames as the server checks the client's. Such a client on a
 // node of several shards whose default instrument shard is not shard 0 (shard 1 here)
 // got number 0 from the server before this session; it must still, or it trips on a
-// frame it was promised would not carry anything there. Fails on main: number is the
-// default shard (1) in the subscribed answer and in every report.
+// frame it was promised would not carry anything there. The header number is the
+// subscription's label, the field as sent (PROTOCOL.md section 4). Failed before the
+// label: number was the default shard (1) in the subscribed answer and in every report.
 func TestReviewOldSubscriptionHeaderNumberZero(t *testing.T) {
 	h, shards := newTwoReportShards(t) // Default shard 1.
 	shards.other.Report(clientAll, []byte{0xB1})
@@ -49,7 +54,7 @@ func TestReviewTwoShardsReplaysUnderConcurrentLiveReports(t *testing.T) {
 	live := dialRaw(t, h.server.Address())
 	live.login(clientAll, 1, secretOne, 2)
 	live.write(subscribeFrame(2, 0, 2))
-	if frame := live.next(); frame.Kind != wire.KindSubscribed || frame.Number != 1 ||
+	if frame := live.next(); frame.Kind != wire.KindSubscribed || frame.Number != 2 ||
 		frame.Aux != 21 {
 		t.Fatalf("live subscription: %s number %d aux %d", frame.Kind, frame.Number,
 			frame.Aux)
@@ -76,6 +81,7 @@ func TestReviewTwoShardsReplaysUnderConcurrentLiveReports(t *testing.T) {
 	for last[0] < reportsPerShard || last[1] < reportsPerShard || !subscribed[0] ||
 		!subscribed[1] {
 		frame := r.next()
+		frame.Number-- // Labels 1 and 2 name shards 0 and 1.
 		switch {
 		case frame.Kind == wire.KindSubscribed && frame.Status == 0 && frame.Number <= 1 &&
 			!subscribed[frame.Number]:
@@ -91,7 +97,7 @@ func TestReviewTwoShardsReplaysUnderConcurrentLiveReports(t *testing.T) {
 	producers.Wait()
 	// The live connection got shard 1's from 21 on, none of shard 0's.
 	for sequence := uint64(21); sequence <= reportsPerShard; sequence++ {
-		live.expectReport(1, sequence, 0xB0)
+		live.expectReport(2, sequence, 0xB0)
 	}
 }
 
@@ -99,12 +105,15 @@ func TestReviewTwoShardsReplaysUnderConcurrentLiveReports(t *testing.T) {
 // streams per shard would: it does not read the subscribe frame's shard field (the old
 // text: "reserved (send 0; the server does not check it)"), so it passes every
 // subscription on as field 0, and its subscribed and report frames carry number 0 ("else
-// 0"). Every other frame goes through as it is.
+// 0"). It also answers get_shard_map with the node's map (two shards, default
+// instrument shard 1), which the fake backend does not serve. Every other frame goes
+// through as it is.
 type olderServerProxy struct {
-	listener net.Listener
-	target   string
-	mu       sync.Mutex
-	conns    []net.Conn
+	listener   net.Listener
+	target     string
+	subscribes atomic.Int64 // Subscribe frames passed on, of every connection.
+	mu         sync.Mutex
+	conns      []net.Conn
 }
 
 func newOlderServerProxy(t *testing.T, target string) *olderServerProxy {
@@ -142,11 +151,17 @@ func (p *olderServerProxy) accept() {
 		go rewriteFrames(upstream, downstream, func(frame *wire.Frame) {
 			if frame.Kind == wire.KindSubscribe && len(frame.Body) == wire.SubscribeSize {
 				clear(frame.Body[8:16])
+				p.subscribes.Add(1)
 			}
 		})
 		go rewriteFrames(downstream, upstream, func(frame *wire.Frame) {
 			if frame.Kind == wire.KindSubscribed || frame.Kind == wire.KindReport {
 				frame.Number = 0
+			}
+			if frame.Kind == wire.KindReply && frame.Operation == model.OperationGetShardMap {
+				placement := shardmap.Hashed(2)
+				placement.InstrumentDefault = 1
+				frame.Status, frame.Body = uint32(model.StatusOK), placement.Encode()
 			}
 		})
 	}
@@ -177,17 +192,10 @@ func rewriteFrames(to, from net.Conn, change func(*wire.Frame)) {
 	}
 }
 
-// TestReviewSubscribeShardAgainstAnOlderServer: the Go client's SubscribeShard(0)
-// reaches a node of two shards (default instrument shard 1) running a server from before
-// streams per shard, which read the field as reserved: it subscribes the default shard
-// and answers number 0, as it always did. The client must not hand that shard's reports
-// to the handler as shard 0's (sequences of another stream under shard 0's filter and
-// resumption): PROTOCOL.md gives a client no way to tell that the server ignored the
-// field, and says nothing of what an older server does with it (for md_subscribe's bit 3
-// it does: invalid_body). Fails on main: the handler gets shard 1's report 1 as
-// Report{Shard: 0, Sequence: 1}, and SubscribeShard(0) returns Shard 0.
-func TestReviewSubscribeShardAgainstAnOlderServer(t *testing.T) {
-	h, shards := newTwoReportShards(t) // Default instrument shard 1.
+// dialThroughOlderServer is a client of a node of two shards (default instrument shard
+// 1, shards.other) reached through olderServerProxy.
+func dialThroughOlderServer(t *testing.T) (*client.Client, *olderServerProxy, *twoReportShards) {
+	h, shards := newTwoReportShards(t)
 	p := newOlderServerProxy(t, h.server.Address())
 	c, err := client.Dial(background(t), client.Config{
 		Addresses: []string{p.listener.Addr().String()}, Client: clientAll, Key: 1,
@@ -196,22 +204,101 @@ func TestReviewSubscribeShardAgainstAnOlderServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	reports := make(chan client.Report, 4)
-	answer, err := c.SubscribeShard(background(t), 0, 0, func(r client.Report) {
-		reports <- r
-	})
-	if err == nil && answer.Shard == 0 {
-		// Accepted as shard 0's: then no report of another shard may come as shard 0's.
-		shards.other.Report(clientAll, []byte{0xB1}) // Shard 1's report 1.
-		shards.Report(clientAll, []byte{0xA1})       // Shard 0's report 1.
+	return c, p, shards
+}
+
+// expectOneSubscribe checks, after a round trip on the client's connection (which the
+// proxy passes on in order, so a subscribe written before the request was counted by
+// the time the reply is read), that exactly one subscribe frame went to the server: a
+// second one on a connection is unexpected_frame at a server before streams per shard.
+func expectOneSubscribe(t *testing.T, c *client.Client, p *olderServerProxy) {
+	t.Helper()
+	if _, err := c.Do(background(t), model.OperationGetShardMap, 0, nil); err != nil {
+		t.Fatalf("round trip after the subscription: %v", err)
+	}
+	if count := p.subscribes.Load(); count != 1 {
+		t.Fatalf("%d subscribe frames sent, want 1", count)
+	}
+}
+
+// nextReport is the next report handed to the handler, within waitLimit.
+func nextReport(t *testing.T, reports chan client.Report) client.Report {
+	t.Helper()
+	select {
+	case r := <-reports:
+		return r
+	case <-time.After(waitLimit):
+		t.Fatal("no report")
+		return client.Report{}
+	}
+}
+
+// TestReviewSubscribeShardAgainstAnOlderServer: the Go client against a node of two
+// shards (default instrument shard 1) running a server from before streams per shard,
+// which reads the subscribe field as reserved: it subscribes the default shard and
+// answers number 0 (PROTOCOL.md section 4: how a client tells such a server). Before the
+// fix the client took that answer for shard 0's: the handler got shard 1's report 1 as
+// Report{Shard: 0, Sequence: 1}, and SubscribeEveryShard's second subscribe closed the
+// connection (unexpected_frame) on every reconnect.
+//
+// SubscribeShard(0) now fails with ErrShardReportsUnsupported, and a later
+// SubscribeShard(1) on that connection fails likewise without sending a subscribe;
+// SubscribeShard(1), the default shard, is accepted as shard 1's, its reports told as
+// shard 1's; SubscribeEveryShard subscribes shard 1 first, keeps it and returns shard 0
+// as unsupported, one subscribe frame sent in each case.
+func TestReviewSubscribeShardAgainstAnOlderServer(t *testing.T) {
+	t.Run("another shard", func(t *testing.T) {
+		c, p, shards := dialThroughOlderServer(t)
+		reports := make(chan client.Report, 4)
+		handler := func(r client.Report) { reports <- r }
+		answer, err := c.SubscribeShard(background(t), 0, 0, handler)
+		if !errors.Is(err, client.ErrShardReportsUnsupported) {
+			t.Fatalf("SubscribeShard(0): %+v, %v, want ErrShardReportsUnsupported", answer, err)
+		}
+		shards.other.Report(clientAll, []byte{0xB1}) // Arrives labelled 0: ignored.
+		if _, err := c.SubscribeShard(background(t), 1, 0, handler); !errors.Is(err,
+			client.ErrShardReportsUnsupported) {
+			t.Fatalf("SubscribeShard(1) after: %v, want ErrShardReportsUnsupported", err)
+		}
+		expectOneSubscribe(t, c, p)
 		select {
 		case r := <-reports:
-			if r.Shard == 0 && len(r.Body) == 1 && r.Body[0] != 0xA1 {
-				t.Fatalf("handler got %+v as shard 0's: shard 1's report 1 (body 0xB1) "+
-					"under shard 0's sequence, from a server that ignored the shard field", r)
-			}
-		case <-time.After(waitLimit):
-			t.Fatal("no report")
+			t.Fatalf("handler got %+v from a subscription that failed", r)
+		default: // Any report handed over came before the round trip's reply.
 		}
-	}
+	})
+	t.Run("the default shard", func(t *testing.T) {
+		c, p, shards := dialThroughOlderServer(t)
+		reports := make(chan client.Report, 4)
+		answer, err := c.SubscribeShard(background(t), 1, 0, func(r client.Report) {
+			reports <- r
+		})
+		if err != nil || answer.Shard != 1 {
+			t.Fatalf("SubscribeShard(1): %+v, %v, want shard 1's", answer, err)
+		}
+		shards.other.Report(clientAll, []byte{0xB1})
+		if r := nextReport(t, reports); r.Shard != 1 || r.Sequence != 1 ||
+			!bytes.Equal(r.Body, []byte{0xB1}) {
+			t.Fatalf("handler got %+v, want shard 1's report 1 (0xB1)", r)
+		}
+		expectOneSubscribe(t, c, p)
+	})
+	t.Run("every shard", func(t *testing.T) {
+		c, p, shards := dialThroughOlderServer(t)
+		reports := make(chan client.Report, 4)
+		answers, err := c.SubscribeEveryShard(background(t), nil, func(r client.Report) {
+			reports <- r
+		})
+		if !errors.Is(err, client.ErrShardReportsUnsupported) || len(answers) != 2 ||
+			answers[1].Shard != 1 {
+			t.Fatalf("SubscribeEveryShard: %+v, %v, want shard 1's answer and shard 0 "+
+				"unsupported", answers, err)
+		}
+		shards.other.Report(clientAll, []byte{0xB1})
+		if r := nextReport(t, reports); r.Shard != 1 || r.Sequence != 1 ||
+			!bytes.Equal(r.Body, []byte{0xB1}) {
+			t.Fatalf("handler got %+v, want shard 1's report 1 (0xB1)", r)
+		}
+		expectOneSubscribe(t, c, p)
+	})
 }
