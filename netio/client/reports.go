@@ -17,8 +17,10 @@ import (
 type Report struct {
 	Sequence uint64
 	Body     []byte // Owned by the handler.
-	// Shard is the shard that made the report (the frame's header number; 0 on a node of
-	// one shard): sequences are per (client, shard).
+	// Shard is the shard that made the report: the one SubscribeShard named, or for
+	// Subscribe the map's default instrument shard when the client has read the map
+	// (ShardMap), else 0 (the frame's header number is the subscription's label, 0 for
+	// Subscribe). Sequences are per (client, shard).
 	Shard uint16
 }
 
@@ -45,8 +47,8 @@ type Subscribed struct {
 	// answer is a resumption's, ReportsReused tells the reused reports from the sequence
 	// asked for on.
 	NextSequence uint64
-	// Shard is the shard whose reports the subscription carries (the answer's header
-	// number): for Subscribe, the node's default instrument shard; 0 on one shard.
+	// Shard is the shard whose reports the subscription carries: the one named, or for
+	// Subscribe the default instrument shard when the map was read (else 0).
 	Shard uint16
 }
 
@@ -162,7 +164,14 @@ func (c *Client) Subscribe(ctx context.Context, fromSequence uint64,
 // and none beside Subscribe's, whose default instrument shard is one of them
 // (ErrSubscribed). A shard the server does not have is refused: a StatusError with
 // StatusInvalidBody. Gaps are told by Config.ShardReportsLost and ShardReportsReused
-// when set (ReportsLost and ReportsReused otherwise).
+// when set (ReportsLost and ReportsReused otherwise). It reads the shard map first
+// (once per client). A server before streams per shard answers with header number 0
+// (PROTOCOL.md section 4): its subscription is the default instrument shard's, kept if
+// that is shard; otherwise SubscribeShard returns ErrShardReportsUnsupported and the
+// default shard's reports that connection carries are ignored, and on that connection
+// every later SubscribeShard fails likewise without sending anything (a second
+// subscribe would close it). That is known per connection: after a reconnect the
+// subscriptions kept are resumed, the default instrument shard's first.
 func (c *Client) SubscribeShard(ctx context.Context, shard uint16, fromSequence uint64,
 	handler func(Report)) (Subscribed, error) {
 	if shard >= shardmap.ShardsMax {
