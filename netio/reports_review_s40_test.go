@@ -112,8 +112,11 @@ type olderServerProxy struct {
 	listener   net.Listener
 	target     string
 	subscribes atomic.Int64 // Subscribe frames passed on, of every connection.
-	mu         sync.Mutex
-	conns      []net.Conn
+	// newer, when set, passes subscribe, subscribed and report frames on unchanged (a
+	// server with streams per shard), for a test that switches servers.
+	newer atomic.Bool
+	mu    sync.Mutex
+	conns []net.Conn
 }
 
 func newOlderServerProxy(t *testing.T, target string) *olderServerProxy {
@@ -134,6 +137,16 @@ func newOlderServerProxy(t *testing.T, target string) *olderServerProxy {
 	return p
 }
 
+// cut closes every connection through the proxy.
+func (p *olderServerProxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, conn := range p.conns {
+		conn.Close()
+	}
+	p.conns = nil
+}
+
 func (p *olderServerProxy) accept() {
 	for {
 		downstream, err := p.listener.Accept()
@@ -150,12 +163,15 @@ func (p *olderServerProxy) accept() {
 		p.mu.Unlock()
 		go rewriteFrames(upstream, downstream, func(frame *wire.Frame) {
 			if frame.Kind == wire.KindSubscribe && len(frame.Body) == wire.SubscribeSize {
-				clear(frame.Body[8:16])
 				p.subscribes.Add(1)
+				if !p.newer.Load() {
+					clear(frame.Body[8:16])
+				}
 			}
 		})
 		go rewriteFrames(downstream, upstream, func(frame *wire.Frame) {
-			if frame.Kind == wire.KindSubscribed || frame.Kind == wire.KindReport {
+			if (frame.Kind == wire.KindSubscribed || frame.Kind == wire.KindReport) &&
+				!p.newer.Load() {
 				frame.Number = 0
 			}
 			if frame.Kind == wire.KindReply && frame.Operation == model.OperationGetShardMap {
@@ -301,4 +317,38 @@ func TestReviewSubscribeShardAgainstAnOlderServer(t *testing.T) {
 		}
 		expectOneSubscribe(t, c, p)
 	})
+}
+
+// TestSubscriptionsResumedOnAnOlderServer: a client subscribed to both shards of a
+// server with streams per shard (labels 1 and 2) loses its connection and reaches a
+// server from before them (a failover to an older node). The resumption sends the
+// default instrument shard's subscribe (shard 1) alone first; its answer, number 0,
+// tells the older server, and shard 0's resumption is not sent on that connection (a
+// second subscribe would be unexpected_frame there, closing it, again on every
+// reconnect). Shard 1's reports go on, told as shard 1's. Fails when install sends every
+// resumption at once: two subscribe frames after the switch.
+func TestSubscriptionsResumedOnAnOlderServer(t *testing.T) {
+	c, p, shards := dialThroughOlderServer(t)
+	p.newer.Store(true)
+	reports := make(chan client.Report, 8)
+	handler := func(r client.Report) { reports <- r }
+	for _, shard := range []uint16{0, 1} {
+		if answer, err := c.SubscribeShard(background(t), shard, 0, handler); err != nil ||
+			answer.Shard != shard {
+			t.Fatalf("SubscribeShard(%d) on the newer server: %+v, %v", shard, answer, err)
+		}
+	}
+	shards.other.Report(clientAll, []byte{0xB1})
+	if r := nextReport(t, reports); r.Shard != 1 || r.Sequence != 1 {
+		t.Fatalf("handler got %+v, want shard 1's report 1", r)
+	}
+	p.newer.Store(false)
+	p.subscribes.Store(0)
+	p.cut()
+	shards.other.Report(clientAll, []byte{0xB2}) // Replayed or live on the new connection.
+	if r := nextReport(t, reports); r.Shard != 1 || r.Sequence != 2 ||
+		!bytes.Equal(r.Body, []byte{0xB2}) {
+		t.Fatalf("handler got %+v, want shard 1's report 2 (0xB2)", r)
+	}
+	expectOneSubscribe(t, c, p)
 }
