@@ -34,7 +34,12 @@ type reportState struct {
 
 // reportStream is one (connection, shard) subscription.
 type reportStream struct {
-	shard     uint16 // The shard whose reports these are (frames' header number).
+	shard uint16 // The shard whose reports these are.
+	// label is the subscribe frame's shard field as the client sent it, 0 or shard+1
+	// (0 also for a field above shardmap.ShardsMax): the header number of its subscribed
+	// and report frames, so that a client from before streams per shard, which sends 0,
+	// reads 0 there as it always did (PROTOCOL.md section 4).
+	label     uint16
 	replaying bool   // The replay goroutine is sending retained reports.
 	session   uint64 // The subscriber's session (frames carry it).
 	// lastSent is the highest sequence sent (or held by the client); reports at or below
@@ -92,12 +97,13 @@ func (s *Server) handleSubscribe(conn *connection, frame *wire.Frame) gnet.Actio
 	// cannot name a shard (above shardmap.ShardsMax) still gets what every value got
 	// before it, the default instrument shard's reports, so that a client that set
 	// those bytes is answered as before (TestConformanceSessionFieldOutsideRequests).
-	shard := s.reportShardDefault
+	shard, label := s.reportShardDefault, uint16(0)
 	if field := subscribe.Shard; field != 0 && field <= shardmap.ShardsMax {
+		label = uint16(field)
 		if field > uint64(s.reportShardCount) {
 			// Not a shard of this node: refused, nothing subscribed (PROTOCOL.md section
-			// 4), the shard asked named in number as any answer does.
-			s.refuseSubscription(conn, model.StatusInvalidBody, field-1)
+			// 4), the field echoed in number as in any answer.
+			s.refuseSubscription(conn, model.StatusInvalidBody, label)
 			return gnet.None
 		}
 		shard = uint16(field - 1)
@@ -107,7 +113,7 @@ func (s *Server) handleSubscribe(conn *connection, frame *wire.Frame) gnet.Actio
 	}
 	if s.config.Admission != nil {
 		if status := s.config.Admission.AdmitSubscription(client); status != model.StatusOK {
-			s.refuseSubscription(conn, status, uint64(shard))
+			s.refuseSubscription(conn, status, label)
 			return gnet.None
 		}
 	}
@@ -116,11 +122,11 @@ func (s *Server) handleSubscribe(conn *connection, frame *wire.Frame) gnet.Actio
 		select {
 		case s.replaySlots <- struct{}{}:
 		default:
-			s.refuseSubscription(conn, model.StatusBusy, uint64(shard))
+			s.refuseSubscription(conn, model.StatusBusy, label)
 			return gnet.None
 		}
 	}
-	stream := &reportStream{shard: shard, replaying: from > 0, session: conn.session}
+	stream := &reportStream{shard: shard, label: label, replaying: from > 0, session: conn.session}
 	if conn.reports.streams == nil {
 		// The first subscription: the connection is not a subscriber yet, so no other
 		// goroutine reads streams; the list's compare-and-swap publishes it with the
@@ -141,7 +147,7 @@ func (s *Server) handleSubscribe(conn *connection, frame *wire.Frame) gnet.Actio
 		_, next := s.replayReports(shard, conn.client.ID, math.MaxUint64, ignoreReports)
 		var body [wire.SubscribedSize]byte
 		conn.immediate = wire.AppendFrame(conn.immediate, &wire.Frame{Kind: wire.KindSubscribed,
-			Session: conn.session, Number: uint64(shard), Aux: next}, body[:])
+			Session: conn.session, Number: uint64(label), Aux: next}, body[:])
 		return gnet.None
 	}
 	go s.replay(conn, stream, conn.client.ID, from)
@@ -163,11 +169,12 @@ func ignoreReports([]backend.Report) {}
 
 // refuseSubscription answers a subscribe frame with subscribed carrying status (busy,
 // rate_limited: the client may subscribe again later; invalid_body: no such shard) and
-// the shard asked in number: nothing was subscribed.
-func (s *Server) refuseSubscription(conn *connection, status model.Status, shard uint64) {
+// the subscribe frame's label in number (its shard field, 0 above shardmap.ShardsMax):
+// nothing was subscribed.
+func (s *Server) refuseSubscription(conn *connection, status model.Status, label uint16) {
 	var body [wire.SubscribedSize]byte
 	conn.immediate = wire.AppendFrame(conn.immediate, &wire.Frame{Kind: wire.KindSubscribed,
-		Status: uint32(status), Session: conn.session, Number: shard}, body[:])
+		Status: uint32(status), Session: conn.session, Number: uint64(label)}, body[:])
 }
 
 // replay runs on its own goroutine: it sends the retained reports from `from` on, then
@@ -228,7 +235,7 @@ func (s *Server) replay(conn *connection, stream *reportStream, client uint64, f
 	subscribed := wire.Subscribed{OldestSequence: oldest, ReplayedThrough: replayedThrough}
 	subscribed.Encode(body[:])
 	o.appendFrame(&wire.Frame{Kind: wire.KindSubscribed, Session: stream.session,
-		Number: uint64(stream.shard), Aux: next}, body[:])
+		Number: uint64(stream.label), Aux: next}, body[:])
 	for _, held := range stream.pending {
 		if held.sequence > stream.lastSent {
 			s.appendReport(o, stream, &backend.Report{Client: client, Sequence: held.sequence,
@@ -246,13 +253,13 @@ func (s *Server) replay(conn *connection, stream *reportStream, client uint64, f
 	s.send(conn, o)
 }
 
-// appendReport encodes one report of stream's shard (header number: the shard).
+// appendReport encodes one report of stream's shard (header number: the stream's label).
 func (s *Server) appendReport(o *outbound, stream *reportStream, r *backend.Report) {
 	if len(r.Body) > wire.ReportBodyBytesMax {
 		panic("netio: report body above wire.ReportBodyBytesMax") // A shard bug.
 	}
 	o.appendFrame(&wire.Frame{Kind: wire.KindReport, Session: stream.session,
-		Number: uint64(stream.shard), Aux: r.Sequence}, r.Body)
+		Number: uint64(stream.label), Aux: r.Sequence}, r.Body)
 	s.counters.reportsSent.Add(1)
 }
 

@@ -70,31 +70,33 @@ func subscribeFrame(session, from, shardField uint64) []byte {
 	return wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindSubscribe, Session: session}, body)
 }
 
-// expectReport reads the next frame and checks it is the report of shard with sequence
-// and body byte first.
-func (r *rawConn) expectReport(shard, sequence uint64, first byte) {
+// expectReport reads the next frame and checks it is a report with header number
+// `number` (the subscription's label: its subscribe frame's shard field), sequence and
+// body byte first.
+func (r *rawConn) expectReport(number, sequence uint64, first byte) {
 	r.t.Helper()
 	frame := r.next()
-	if frame.Kind != wire.KindReport || frame.Number != shard || frame.Aux != sequence ||
+	if frame.Kind != wire.KindReport || frame.Number != number || frame.Aux != sequence ||
 		len(frame.Body) != 1 || frame.Body[0] != first {
-		r.t.Fatalf("got %s number %d aux %d body %v, want report of shard %d sequence %d "+
-			"body [%d]", frame.Kind, frame.Number, frame.Aux, frame.Body, shard, sequence, first)
+		r.t.Fatalf("got %s number %d aux %d body %v, want report number %d sequence %d "+
+			"body [%d]", frame.Kind, frame.Number, frame.Aux, frame.Body, number, sequence,
+			first)
 	}
 }
 
-// expectSubscribed reads the next frame and checks it is an accepted subscription of
-// shard with next_sequence next and the body given.
-func (r *rawConn) expectSubscribed(shard, next uint64, body wire.Subscribed) {
+// expectSubscribed reads the next frame and checks it is an accepted subscription with
+// header number `number` (the label), next_sequence next and the body given.
+func (r *rawConn) expectSubscribed(number, next uint64, body wire.Subscribed) {
 	r.t.Helper()
 	frame := r.next()
 	var got wire.Subscribed
 	if frame.Kind == wire.KindSubscribed && len(frame.Body) == wire.SubscribedSize {
 		got.Decode(frame.Body)
 	}
-	if frame.Kind != wire.KindSubscribed || frame.Status != 0 || frame.Number != shard ||
+	if frame.Kind != wire.KindSubscribed || frame.Status != 0 || frame.Number != number ||
 		frame.Aux != next || got != body {
-		r.t.Fatalf("got %s status %d number %d aux %d body %+v, want subscribed of shard %d "+
-			"next %d body %+v", frame.Kind, frame.Status, frame.Number, frame.Aux, got, shard,
+		r.t.Fatalf("got %s status %d number %d aux %d body %+v, want subscribed number %d "+
+			"next %d body %+v", frame.Kind, frame.Status, frame.Number, frame.Aux, got, number,
 			next, body)
 	}
 }
@@ -103,7 +105,8 @@ func (r *rawConn) expectSubscribed(shard, next uint64, body wire.Subscribed) {
 // client's reports from 1), a connection subscribes to each shard's reports with a
 // subscribe frame of its own: shard 0 named (field 1), and the default shard (field 0:
 // shard 1 here). Each replays its own shard's reports, and the live reports after
-// follow their shard's stream, each frame naming its shard in the header number, the
+// follow their shard's stream, each frame carrying its subscription's label (the field
+// sent) in the header number, the
 // sequences of both shards overlapping without displacing each other. Without streams
 // per shard the second subscription was unexpected_frame, and the reports of the shard
 // subscribed first hid the other's (a sequence at or below the last sent is skipped).
@@ -115,20 +118,20 @@ func TestReportsOfEveryShard(t *testing.T) {
 
 	r := dialRaw(t, h.server.Address())
 	r.login(clientAll, 1, secretOne, 1)
-	r.write(subscribeFrame(1, 1, 1)) // Shard 0, from 1.
-	r.expectReport(0, 1, 0xA1)
-	r.expectSubscribed(0, 2, wire.Subscribed{OldestSequence: 1, ReplayedThrough: 1})
-	r.write(subscribeFrame(1, 1, 0)) // The default shard (1), from 1.
-	r.expectReport(1, 1, 0xB1)
-	r.expectReport(1, 2, 0xB2)
-	r.expectSubscribed(1, 3, wire.Subscribed{OldestSequence: 1, ReplayedThrough: 2})
+	r.write(subscribeFrame(1, 1, 1)) // Shard 0, from 1: label 1.
+	r.expectReport(1, 1, 0xA1)
+	r.expectSubscribed(1, 2, wire.Subscribed{OldestSequence: 1, ReplayedThrough: 1})
+	r.write(subscribeFrame(1, 1, 0)) // The default shard (1), from 1: label 0.
+	r.expectReport(0, 1, 0xB1)
+	r.expectReport(0, 2, 0xB2)
+	r.expectSubscribed(0, 3, wire.Subscribed{OldestSequence: 1, ReplayedThrough: 2})
 
 	shards.other.Report(clientAll, []byte{0xB3})
-	r.expectReport(1, 3, 0xB3)
+	r.expectReport(0, 3, 0xB3)
 	shards.Report(clientAll, []byte{0xA2})
-	r.expectReport(0, 2, 0xA2)
+	r.expectReport(1, 2, 0xA2)
 	shards.other.Report(clientAll, []byte{0xB4})
-	r.expectReport(1, 4, 0xB4)
+	r.expectReport(0, 4, 0xB4)
 
 	// A second subscription of a shard is refused as before, however it names the shard.
 	r.write(subscribeFrame(1, 0, 2)) // Shard 1, the default one subscribed with field 0.
@@ -137,7 +140,7 @@ func TestReportsOfEveryShard(t *testing.T) {
 
 // TestReportSubscriptionOfUnknownShardRefused: a subscribe frame naming a shard the
 // backend does not have (a field from its shard count + 1 to shardmap.ShardsMax) is
-// answered subscribed with status invalid_body, the shard asked in number, and nothing
+// answered subscribed with status invalid_body, the field sent in number, and nothing
 // subscribed: the connection stays, and a subscription of a shard it has is then
 // accepted. A backend of one stream (no ShardReportReplayer) has shard 0 only: field 1
 // names it, field 2 is refused. A field above shardmap.ShardsMax names no shard: it
@@ -162,18 +165,18 @@ func TestReportSubscriptionOfUnknownShardRefused(t *testing.T) {
 				frame := r.next()
 				if frame.Kind != wire.KindSubscribed ||
 					model.Status(frame.Status) != model.StatusInvalidBody ||
-					frame.Number != field-1 || frame.Aux != 0 {
+					frame.Number != field || frame.Aux != 0 {
 					t.Fatalf("field %d: got %s status %d number %d aux %d, want subscribed "+
 						"invalid_body number %d", field, frame.Kind, frame.Status, frame.Number,
-						frame.Aux, field-1)
+						frame.Aux, field)
 				}
 			}
 			r.write(subscribeFrame(1, 1, 1)) // Shard 0: accepted.
-			r.expectReport(0, 1, 0xA1)
-			r.expectSubscribed(0, 2, wire.Subscribed{OldestSequence: 1, ReplayedThrough: 1})
+			r.expectReport(1, 1, 0xA1)
+			r.expectSubscribed(1, 2, wire.Subscribed{OldestSequence: 1, ReplayedThrough: 1})
 			if c.shards == 2 {
 				r.write(subscribeFrame(1, 1, shardmap.ShardsMax+1)) // The default shard, 1.
-				r.expectSubscribed(1, 1, wire.Subscribed{OldestSequence: 1})
+				r.expectSubscribed(0, 1, wire.Subscribed{OldestSequence: 1})
 			}
 		})
 	}
@@ -415,13 +418,14 @@ func TestReportReplaysOfTwoShardsAtOnce(t *testing.T) {
 			if frame.Kind == wire.KindReport && len(frame.Body) == 1 {
 				seen.first = frame.Body[0]
 			}
-			next := want[frame.Number]
-			if frame.Number > 1 || len(next) == 0 || next[0] != seen ||
+			shard := frame.Number - 1 // Labels 1 and 2: shards 0 and 1.
+			next := want[shard]
+			if frame.Number < 1 || frame.Number > 2 || len(next) == 0 || next[0] != seen ||
 				(frame.Kind == wire.KindSubscribed && frame.Status != 0) {
-				t.Fatalf("shard %d: %+v (status %d), want the next of %+v", frame.Number,
+				t.Fatalf("number %d: %+v (status %d), want the next of %+v", frame.Number,
 					seen, frame.Status, want)
 			}
-			want[frame.Number] = next[1:]
+			want[shard] = next[1:]
 		}
 	}
 	expect() // The replays sent report 1 of each shard and wait.

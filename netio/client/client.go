@@ -79,6 +79,9 @@ type Client struct {
 	loginsRefusedBadVersion int                     // Logins refused bad_version since one was accepted (loginRefusal).
 	subscription            *subscription           // Report subscription (Subscribe), resumed on reconnect.
 	shardSubscriptions      []*subscription         // SubscribeShard's, one per shard named, resumed likewise.
+	shardStreams            shardStreamsState       // Whether this connection's server has streams per shard.
+	shardProbe              *subscription           // The named subscription sent while shardStreams is unknown.
+	shardDeferred           []*subscription         // Named subscriptions not sent until the probe is answered.
 	marketData              *marketDataSubscription // Market-data subscriptions, resumed on reconnect.
 	logoutSeen              chan struct{}           // Closed when the server acknowledges a logout.
 	readers                 int                     // Reader goroutines running, of any connection.

@@ -290,8 +290,19 @@ func (c *Client) install(e *established) {
 	if c.subscription != nil {
 		c.outbox = append(c.outbox, c.subscription.frame(c.session))
 	}
-	for _, s := range c.shardSubscriptions { // Each resumes after its own shard's last.
-		c.outbox = append(c.outbox, s.frame(c.session))
+	// Each resumes after its own shard's last; the default instrument shard's first, so
+	// that a server before streams per shard (known from its answer) carries it, the
+	// others waiting for that answer (sendNamedLocked).
+	c.resetShardStreamsLocked()
+	if shard, known := c.defaultShardLocked(); known {
+		if s := c.shardSubscriptionLocked(shard); s != nil {
+			c.sendNamedLocked(s)
+		}
+	}
+	for _, s := range c.shardSubscriptions {
+		if s != c.shardProbe {
+			c.sendNamedLocked(s)
+		}
 	}
 	if c.marketData != nil {
 		c.outbox = append(c.outbox, c.marketData.resume(c.session)...)

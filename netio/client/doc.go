@@ -249,7 +249,16 @@
 // own: Subscribe gets the default instrument shard's, SubscribeShard one shard's and
 // SubscribeEveryShard every shard's (PROTOCOL.md section 18), each shard's subscription
 // with its own last report handled, duplicate filter and resumption (Report.Shard says
-// which; frames are matched to their subscription by the header's shard number).
+// which). Frames are matched to their subscription by the header number, the label the
+// subscribe frame sent (0 for Subscribe, shard+1 for SubscribeShard). A named
+// subscription answered with 0 tells a server before streams per shard (known per
+// connection: shardStreams, reset by install): it carries the default instrument
+// shard's reports only, kept if that is the shard named, else the subscription fails
+// with ErrShardReportsUnsupported and those reports are ignored; no other subscribe is
+// sent on that connection. Until a named answer has told which kind of server a
+// connection reached, one named subscribe is outstanding (the default instrument
+// shard's first after a reconnect) and the others wait for it (sendNamedLocked). A
+// resumption that such a server cannot carry waits for a later connection.
 //
 // # Subscriptions across reconnects
 //

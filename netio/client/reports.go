@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"time"
 
@@ -18,8 +17,10 @@ import (
 type Report struct {
 	Sequence uint64
 	Body     []byte // Owned by the handler.
-	// Shard is the shard that made the report (the frame's header number; 0 on a node of
-	// one shard): sequences are per (client, shard).
+	// Shard is the shard that made the report: the one SubscribeShard named, or for
+	// Subscribe the map's default instrument shard when the client has read the map
+	// (ShardMap), else 0 (the frame's header number is the subscription's label, 0 for
+	// Subscribe). Sequences are per (client, shard).
 	Shard uint16
 }
 
@@ -46,8 +47,8 @@ type Subscribed struct {
 	// answer is a resumption's, ReportsReused tells the reused reports from the sequence
 	// asked for on.
 	NextSequence uint64
-	// Shard is the shard whose reports the subscription carries (the answer's header
-	// number): for Subscribe, the node's default instrument shard; 0 on one shard.
+	// Shard is the shard whose reports the subscription carries: the one named, or for
+	// Subscribe the default instrument shard when the map was read (else 0).
 	Shard uint16
 }
 
@@ -163,13 +164,30 @@ func (c *Client) Subscribe(ctx context.Context, fromSequence uint64,
 // and none beside Subscribe's, whose default instrument shard is one of them
 // (ErrSubscribed). A shard the server does not have is refused: a StatusError with
 // StatusInvalidBody. Gaps are told by Config.ShardReportsLost and ShardReportsReused
-// when set (ReportsLost and ReportsReused otherwise).
+// when set (ReportsLost and ReportsReused otherwise). It reads the shard map first
+// (once per client). A server before streams per shard answers with header number 0
+// (PROTOCOL.md section 4): its subscription is the default instrument shard's, kept if
+// that is shard; otherwise SubscribeShard returns ErrShardReportsUnsupported and the
+// default shard's reports that connection carries are ignored, and on that connection
+// every later SubscribeShard fails likewise without sending anything (a second
+// subscribe would close it). That is known per connection: after a reconnect the
+// subscriptions kept are resumed, the default instrument shard's first.
 func (c *Client) SubscribeShard(ctx context.Context, shard uint16, fromSequence uint64,
 	handler func(Report)) (Subscribed, error) {
 	if shard >= shardmap.ShardsMax {
 		// No node has it, and the server takes a field above its bound for the default
 		// shard (the field was once reserved): refused here as the server would.
 		return Subscribed{}, &StatusError{Status: model.StatusInvalidBody}
+	}
+	// The default instrument shard tells whether the answer of a server before streams
+	// per shard (number 0) carries this shard's reports: the map is asked once. A server
+	// that refuses the query leaves it unknown, and such an answer is then taken as not
+	// this shard's (ErrShardReportsUnsupported), whatever the shard.
+	if _, err := c.ShardMap(ctx); err != nil {
+		var refused *StatusError
+		if !errors.As(err, &refused) {
+			return Subscribed{}, err
+		}
 	}
 	s := newSubscription(fromSequence, handler)
 	s.named, s.shard = true, shard
@@ -178,8 +196,12 @@ func (c *Client) SubscribeShard(ctx context.Context, shard uint16, fromSequence 
 
 // SubscribeEveryShard subscribes to the reports of every shard of the server's map
 // (ShardMap, asked once), shard by shard, each from fromSequences[shard] (0, or a
-// missing entry: live only), every shard's reports going to handler. It returns each
-// shard's answer, in shard order; on an error the shards subscribed before it stay
+// missing entry: live only), every shard's reports going to handler. The default
+// instrument shard is subscribed first: a server before streams per shard answers it
+// with number 0, and then only that shard's subscription is made, the others failing
+// with ErrShardReportsUnsupported (wrapped per shard, joined) and no further subscribe
+// sent. It returns one answer per shard, indexed by shard (zero for a shard not
+// subscribed); on any other error it stops, the shards subscribed before it staying
 // subscribed.
 func (c *Client) SubscribeEveryShard(ctx context.Context, fromSequences []uint64,
 	handler func(Report)) ([]Subscribed, error) {
@@ -187,19 +209,31 @@ func (c *Client) SubscribeEveryShard(ctx context.Context, fromSequences []uint64
 	if err != nil {
 		return nil, err
 	}
-	answers := make([]Subscribed, 0, placement.Shards)
+	answers := make([]Subscribed, placement.Shards)
+	order := make([]uint16, 0, placement.Shards)
+	order = append(order, placement.InstrumentDefault)
 	for shard := range placement.Shards {
+		if shard != placement.InstrumentDefault {
+			order = append(order, shard)
+		}
+	}
+	var unsupported []error
+	for _, shard := range order {
 		var from uint64
 		if int(shard) < len(fromSequences) {
 			from = fromSequences[shard]
 		}
 		answer, err := c.SubscribeShard(ctx, shard, from, handler)
-		if err != nil {
+		switch {
+		case errors.Is(err, ErrShardReportsUnsupported):
+			unsupported = append(unsupported, err)
+		case err != nil:
 			return answers, fmt.Errorf("client: reports of shard %d: %w", shard, err)
+		default:
+			answers[shard] = answer
 		}
-		answers = append(answers, answer)
 	}
-	return answers, nil
+	return answers, errors.Join(unsupported...)
 }
 
 // newSubscription is a subscription from fromSequence (0: live).
@@ -226,11 +260,17 @@ func (c *Client) subscribe(ctx context.Context, s *subscription) (Subscribed, er
 		return Subscribed{}, err
 	}
 	if s.named {
+		if c.shardStreams == shardStreamsOlder {
+			c.mu.Unlock()
+			return Subscribed{}, fmt.Errorf("client: reports of shard %d: %w", s.shard,
+				ErrShardReportsUnsupported)
+		}
 		c.shardSubscriptions = append(c.shardSubscriptions, s)
+		c.sendNamedLocked(s)
 	} else {
 		c.subscription = s
+		c.outbox = append(c.outbox, s.frame(c.session))
 	}
-	c.outbox = append(c.outbox, s.frame(c.session))
 	c.writeLocked()
 	c.mu.Unlock()
 	select {
@@ -256,18 +296,40 @@ func (c *Client) shardSubscriptionLocked(shard uint16) *subscription {
 	return nil
 }
 
-// subscriptionForLocked is the subscription a report or subscribed frame of shard (its
-// header number) belongs to: Subscribe's, which is then the only one (a server before
-// streams per shard sends 0 there), or SubscribeShard's of that shard. Called with mu
-// held.
-func (c *Client) subscriptionForLocked(shard uint64) *subscription {
+// subscriptionForLocked is the subscription a report or subscribed frame belongs to, by
+// its header number, the label of the subscribe frame it answers (PROTOCOL.md section
+// 4): 0 is Subscribe's, s+1 SubscribeShard's of shard s. A 0 with no Subscribe is from
+// a server before streams per shard answering the named subscription it took (the
+// probe): the default instrument shard's reports, so that subscription's only if it
+// names that shard (else nil: ignored). Called with mu held.
+func (c *Client) subscriptionForLocked(number uint64) *subscription {
+	if number != 0 {
+		if number > shardmap.ShardsMax {
+			return nil
+		}
+		return c.shardSubscriptionLocked(uint16(number - 1))
+	}
 	if c.subscription != nil {
 		return c.subscription
 	}
-	if shard > math.MaxUint16 {
+	if c.shardStreams == shardStreamsPerShard || c.shardProbe == nil {
 		return nil
 	}
-	return c.shardSubscriptionLocked(uint16(shard))
+	if shard, known := c.defaultShardLocked(); !known || c.shardProbe.shard != shard {
+		return nil
+	}
+	return c.shardProbe
+}
+
+// reportShardLocked is the shard whose reports s carries: the one named, or for
+// Subscribe the default instrument shard if the map is known (else 0). Called with mu
+// held.
+func (c *Client) reportShardLocked(s *subscription) uint16 {
+	if s.named {
+		return s.shard
+	}
+	shard, _ := c.defaultShardLocked()
+	return shard
 }
 
 // dropSubscriptionLocked ends s (a refusal). Called with mu held.
@@ -328,13 +390,14 @@ func (c *Client) report(frame *wire.Frame, generation uint64) {
 	if s.firstHandled == 0 {
 		s.firstHandled = frame.Aux
 	}
+	shard := c.reportShardLocked(s)
 	c.mu.Unlock()
 	// Deferred: a handler may leave by runtime.Goexit (t.Fatal in a test), and a count
 	// left raised would change every later Close (enterHandlerLocked). An open-coded
 	// defer: no allocation.
 	defer c.leaveHandler()
 	s.handler(Report{Sequence: frame.Aux, Body: slices.Clone(frame.Body),
-		Shard: uint16(frame.Number)})
+		Shard: shard})
 }
 
 // enterHandlerLocked notes that a reader of connection generation is about to run a
@@ -439,8 +502,18 @@ func (c *Client) subscribed(frame *wire.Frame, generation uint64) {
 		body.Decode(frame.Body)
 	}
 	c.mu.Lock()
+	if c.generation != generation {
+		c.mu.Unlock()
+		return
+	}
+	if frame.Number != 0 && c.subscriptionForLocked(frame.Number) != nil {
+		c.learnShardStreamsLocked()
+	} else if frame.Number == 0 && c.subscription == nil && c.shardProbe != nil &&
+		c.shardStreams == shardStreamsUnknown {
+		c.olderServerLocked()
+	}
 	s := c.subscriptionForLocked(frame.Number)
-	if s == nil || c.generation != generation {
+	if s == nil {
 		c.mu.Unlock()
 		return
 	}
@@ -452,7 +525,7 @@ func (c *Client) subscribed(frame *wire.Frame, generation uint64) {
 		return
 	}
 	outcome := c.subscribedLocked(s, status, frame.Aux, body)
-	outcome.subscribed.Shard = uint16(frame.Number)
+	outcome.subscribed.Shard = c.reportShardLocked(s)
 	c.mu.Unlock()
 	if testHookAnswerApplied != nil {
 		testHookAnswerApplied(frame.Kind)
@@ -722,11 +795,120 @@ func (c *Client) resubscribeLater(s *subscription, delay time.Duration, generati
 	afterDelay(delay, func() {
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		if c.subscriptionForLocked(uint64(s.shard)) != s || c.closed ||
-			c.generation != generation {
+		if !c.installedLocked(s) || c.closed || c.generation != generation {
 			return
 		}
 		c.outbox = append(c.outbox, s.frame(c.session))
 		c.writeLocked()
 	})
+}
+
+// ErrShardReportsUnsupported is returned (wrapped, naming the shard) by SubscribeShard
+// and SubscribeEveryShard for a shard other than the default instrument shard when the
+// connection's server predates streams per shard: it answered a subscription naming a
+// shard with header number 0 (PROTOCOL.md section 4), and carries only the default
+// instrument shard's reports. No subscribe frame is sent for such a shard.
+var ErrShardReportsUnsupported = errors.New("client: the server has no report streams per shard")
+
+// shardStreamsState is what the current connection's server is known to do with a
+// subscribe frame naming a shard. It is per connection: a failover may reach a newer or
+// an older server.
+type shardStreamsState uint8
+
+const (
+	shardStreamsUnknown  shardStreamsState = iota // No answer to a named subscription yet.
+	shardStreamsPerShard                          // Answered with the label sent: per shard.
+	shardStreamsOlder                             // Answered with 0: the default shard's only.
+)
+
+// label is the subscribe frame's shard field of s and the header number of the frames
+// answering it on a server with streams per shard: shard+1 when named, else 0.
+func (s *subscription) label() uint64 {
+	if s.named {
+		return uint64(s.shard) + 1
+	}
+	return 0
+}
+
+// defaultShardLocked is the default instrument shard from the shard map if known, else 0
+// (a map is read by SubscribeShard and SubscribeEveryShard). Called with mu held.
+func (c *Client) defaultShardLocked() (shard uint16, known bool) {
+	if c.shardMap == nil {
+		return 0, false
+	}
+	return c.shardMap.InstrumentDefault, true
+}
+
+// sendNamedLocked sends s's subscribe frame on the current connection, or defers it
+// while another named subscription's answer has not told whether the server has streams
+// per shard: a server before them takes a second subscribe on one connection as
+// unexpected_frame and closes it. Called with mu held, shardStreams not older.
+func (c *Client) sendNamedLocked(s *subscription) {
+	if c.shardStreams == shardStreamsUnknown {
+		if c.shardProbe != nil {
+			c.shardDeferred = append(c.shardDeferred, s)
+			return
+		}
+		c.shardProbe = s
+	}
+	c.outbox = append(c.outbox, s.frame(c.session))
+}
+
+// resetShardStreamsLocked forgets what the replaced connection's server did with named
+// subscriptions (install). Called with mu held.
+func (c *Client) resetShardStreamsLocked() {
+	c.shardStreams, c.shardProbe, c.shardDeferred = shardStreamsUnknown, nil, nil
+}
+
+// learnShardStreamsLocked notes that the current connection's server has streams per
+// shard (an answer carried a named subscription's label) and sends the deferred
+// subscriptions. Called with mu held.
+func (c *Client) learnShardStreamsLocked() {
+	if c.shardStreams != shardStreamsUnknown {
+		return
+	}
+	c.shardStreams, c.shardProbe = shardStreamsPerShard, nil
+	for _, s := range c.shardDeferred {
+		c.outbox = append(c.outbox, s.frame(c.session))
+	}
+	c.shardDeferred = nil
+	c.writeLocked()
+}
+
+// installedLocked reports whether s is still one of the client's subscriptions. Called
+// with mu held.
+func (c *Client) installedLocked(s *subscription) bool {
+	return c.subscription == s || slices.Contains(c.shardSubscriptions, s)
+}
+
+// olderServerLocked notes that the current connection's server predates streams per
+// shard: it answered the probe, a named subscription, with header number 0. Its
+// subscription is the default instrument shard's: the probe keeps it if it names that
+// shard. Otherwise the probe, unless a resumption, ends with ErrShardReportsUnsupported
+// and the default shard's reports that connection carries are ignored. The deferred
+// subscriptions are not sent on this connection (a second subscribe would close it):
+// the callers waiting for a first answer get the error, resumptions wait for the next
+// connection. Called with mu held.
+func (c *Client) olderServerLocked() {
+	c.shardStreams = shardStreamsOlder
+	unsupported := []*subscription{}
+	if shard, known := c.defaultShardLocked(); !known || c.shardProbe.shard != shard {
+		unsupported = append(unsupported, c.shardProbe)
+		c.shardProbe = nil
+	}
+	unsupported = append(unsupported, c.shardDeferred...)
+	c.shardDeferred = nil
+	for _, s := range unsupported {
+		if s.established {
+			c.log.Error("client: the server has no report streams per shard; the shard's "+
+				"reports resume on a later connection", "shard", s.shard)
+			continue
+		}
+		c.dropSubscriptionLocked(s)
+		select {
+		case s.status <- fmt.Errorf("client: reports of shard %d: %w", s.shard,
+			ErrShardReportsUnsupported):
+		default:
+		}
+	}
 }
