@@ -352,3 +352,35 @@ func TestSubscriptionsResumedOnAnOlderServer(t *testing.T) {
 	}
 	expectOneSubscribe(t, c, p)
 }
+
+// TestReviewSubscribeReportShardStableWhenTheMapIsReadLater: a plain Subscribe on a node
+// of two shards (default instrument shard 1, a server with streams per shard) made
+// before anything read the shard map; the application then reads the map (ShardMap, as
+// routing does). Report.Shard must not change midway through one stream: Report's doc
+// has sequences per (client, shard), so a handler keeping its progress per Report.Shard
+// would see report 2 of a shard it never had report 1 of. On main the first report said
+// shard 0 and the second, after ShardMap, shard 1 (reportShardLocked read the map at each
+// report).
+func TestReviewSubscribeReportShardStableWhenTheMapIsReadLater(t *testing.T) {
+	c, p, shards := dialThroughOlderServer(t)
+	p.newer.Store(true)
+	reports := make(chan client.Report, 4)
+	answer, err := c.Subscribe(background(t), 0, func(r client.Report) { reports <- r })
+	if err != nil {
+		t.Fatal(err)
+	}
+	shards.other.Report(clientAll, []byte{0xB1})
+	first := nextReport(t, reports)
+	if first.Shard != answer.Shard || first.Sequence != 1 {
+		t.Fatalf("handler got %+v, want report 1 of the answer's shard %d", first,
+			answer.Shard)
+	}
+	if _, err := c.ShardMap(background(t)); err != nil {
+		t.Fatal(err)
+	}
+	shards.other.Report(clientAll, []byte{0xB2})
+	if r := nextReport(t, reports); r.Shard != first.Shard || r.Sequence != 2 {
+		t.Fatalf("handler got %+v after the map was read, want report 2 of shard %d "+
+			"as report 1 was", r, first.Shard)
+	}
+}
