@@ -531,6 +531,14 @@ func (c *Client) subscribed(frame *wire.Frame, generation uint64) {
 	}
 	outcome := c.subscribedLocked(s, status, frame.Aux, body)
 	outcome.subscribed.Shard = c.reportShardLocked(s)
+	if s == c.shardProbe && c.shardStreams == shardStreamsOlder && !c.installedLocked(s) {
+		// A server before streams per shard refused the probe (busy, rate_limited):
+		// nothing is subscribed on this connection, so it takes another subscribe, and
+		// the next named one (the caller's retry) is the probe again. Kept, the refused
+		// probe would fail that retry (ErrShardReportsUnsupported) and be handed the
+		// default shard's reports of whatever the connection subscribes next.
+		c.shardStreams, c.shardProbe = shardStreamsUnknown, nil
+	}
 	c.mu.Unlock()
 	if testHookAnswerApplied != nil {
 		testHookAnswerApplied(frame.Kind)
