@@ -817,10 +817,13 @@ func (c *Client) resubscribeLater(s *subscription, delay time.Duration, generati
 }
 
 // ErrShardReportsUnsupported is returned (wrapped, naming the shard) by SubscribeShard
-// and SubscribeEveryShard for a shard other than the default instrument shard when the
-// connection's server predates streams per shard: it answered a subscription naming a
-// shard with header number 0 (PROTOCOL.md section 4), and carries only the default
-// instrument shard's reports. No subscribe frame is sent for such a shard.
+// and SubscribeEveryShard when the connection's server predates streams per shard: it
+// answered a subscription naming a shard with header number 0 (PROTOCOL.md section 4),
+// and carries only the default instrument shard's reports. It is returned for a shard
+// other than the default instrument shard, and also for the default one when another
+// named subscription was accepted on that connection first (the server took it as the
+// default shard's and allows no second subscribe; SubscribeShard calls made at the same
+// time race for that). No subscribe frame is sent for such a shard.
 var ErrShardReportsUnsupported = errors.New("client: the server has no report streams per shard")
 
 // shardStreamsState is what the current connection's server is known to do with a
