@@ -115,8 +115,12 @@ type olderServerProxy struct {
 	// newer, when set, passes subscribe, subscribed and report frames on unchanged (a
 	// server with streams per shard), for a test that switches servers.
 	newer atomic.Bool
-	mu    sync.Mutex
-	conns []net.Conn
+	// refuseBusy, while above 0, has the proxy answer that many subscribe frames itself
+	// with subscribed busy (number 0, as a server before streams per shard refuses)
+	// instead of passing them on: nothing is subscribed at the server.
+	refuseBusy atomic.Int64
+	mu         sync.Mutex
+	conns      []net.Conn
 }
 
 func newOlderServerProxy(t *testing.T, target string) *olderServerProxy {
@@ -161,15 +165,24 @@ func (p *olderServerProxy) accept() {
 		p.mu.Lock()
 		p.conns = append(p.conns, downstream, upstream)
 		p.mu.Unlock()
-		go rewriteFrames(upstream, downstream, func(frame *wire.Frame) {
+		go rewriteFrames(upstream, downstream, func(frame *wire.Frame) bool {
 			if frame.Kind == wire.KindSubscribe && len(frame.Body) == wire.SubscribeSize {
 				p.subscribes.Add(1)
 				if !p.newer.Load() {
 					clear(frame.Body[8:16])
 				}
+				if p.refuseBusy.Load() > 0 {
+					p.refuseBusy.Add(-1)
+					var body [wire.SubscribedSize]byte
+					downstream.Write(wire.AppendFrame(nil, &wire.Frame{
+						Kind: wire.KindSubscribed, Status: uint32(model.StatusBusy),
+						Session: frame.Session}, body[:]))
+					return false // Not passed on: nothing subscribed.
+				}
 			}
+			return true
 		})
-		go rewriteFrames(downstream, upstream, func(frame *wire.Frame) {
+		go rewriteFrames(downstream, upstream, func(frame *wire.Frame) bool {
 			if (frame.Kind == wire.KindSubscribed || frame.Kind == wire.KindReport) &&
 				!p.newer.Load() {
 				frame.Number = 0
@@ -179,12 +192,14 @@ func (p *olderServerProxy) accept() {
 				placement.InstrumentDefault = 1
 				frame.Status, frame.Body = uint32(model.StatusOK), placement.Encode()
 			}
+			return true
 		})
 	}
 }
 
-// rewriteFrames copies frames from `from` to `to`, each changed by change first.
-func rewriteFrames(to, from net.Conn, change func(*wire.Frame)) {
+// rewriteFrames copies frames from `from` to `to`, each changed by change first, and
+// passed on only if change returns true.
+func rewriteFrames(to, from net.Conn, change func(*wire.Frame) bool) {
 	defer to.Close()
 	defer from.Close()
 	var decoder wire.Decoder
@@ -201,7 +216,9 @@ func rewriteFrames(to, from net.Conn, change func(*wire.Frame)) {
 		}
 		body := bytes.Clone(frame.Body)
 		frame.Body = body
-		change(&frame)
+		if !change(&frame) {
+			continue
+		}
 		if _, err := to.Write(wire.AppendFrame(nil, &frame, frame.Body)); err != nil {
 			return
 		}
@@ -351,4 +368,64 @@ func TestSubscriptionsResumedOnAnOlderServer(t *testing.T) {
 		t.Fatalf("handler got %+v, want shard 1's report 2 (0xB2)", r)
 	}
 	expectOneSubscribe(t, c, p)
+}
+
+// TestReviewSubscribeReportShardStableWhenTheMapIsReadLater: a plain Subscribe on a node
+// of two shards (default instrument shard 1, a server with streams per shard) made
+// before anything read the shard map; the application then reads the map (ShardMap, as
+// routing does). Report.Shard must not change midway through one stream: Report's doc
+// has sequences per (client, shard), so a handler keeping its progress per Report.Shard
+// would see report 2 of a shard it never had report 1 of. On main the first report said
+// shard 0 and the second, after ShardMap, shard 1 (reportShardLocked read the map at each
+// report).
+func TestReviewSubscribeReportShardStableWhenTheMapIsReadLater(t *testing.T) {
+	c, p, shards := dialThroughOlderServer(t)
+	p.newer.Store(true)
+	reports := make(chan client.Report, 4)
+	answer, err := c.Subscribe(background(t), 0, func(r client.Report) { reports <- r })
+	if err != nil {
+		t.Fatal(err)
+	}
+	shards.other.Report(clientAll, []byte{0xB1})
+	first := nextReport(t, reports)
+	if first.Shard != answer.Shard || first.Sequence != 1 {
+		t.Fatalf("handler got %+v, want report 1 of the answer's shard %d", first,
+			answer.Shard)
+	}
+	if _, err := c.ShardMap(background(t)); err != nil {
+		t.Fatal(err)
+	}
+	shards.other.Report(clientAll, []byte{0xB2})
+	if r := nextReport(t, reports); r.Shard != first.Shard || r.Sequence != 2 {
+		t.Fatalf("handler got %+v after the map was read, want report 2 of shard %d "+
+			"as report 1 was", r, first.Shard)
+	}
+}
+
+// TestReviewDefaultShardRetriedAfterABusyRefusalOnAnOlderServer: SubscribeShard of the
+// default instrument shard (1) through a server from before streams per shard, refused
+// busy (number 0: nothing subscribed; the caller is told busy and may subscribe again).
+// The retry must be sent and accepted as shard 1's: that server carries the default
+// shard's reports, and with nothing subscribed on the connection a subscribe is what it
+// expects. On main the refusal marked the connection as an older server's whose stream
+// was the refused subscription, and the retry failed with ErrShardReportsUnsupported
+// without sending anything, for as long as the connection lasted.
+func TestReviewDefaultShardRetriedAfterABusyRefusalOnAnOlderServer(t *testing.T) {
+	c, p, shards := dialThroughOlderServer(t)
+	reports := make(chan client.Report, 4)
+	handler := func(r client.Report) { reports <- r }
+	p.refuseBusy.Store(1)
+	_, err := c.SubscribeShard(background(t), 1, 0, handler)
+	var refused *client.StatusError
+	if !errors.As(err, &refused) || refused.Status != model.StatusBusy {
+		t.Fatalf("first SubscribeShard(1): %v, want busy", err)
+	}
+	answer, err := c.SubscribeShard(background(t), 1, 0, handler)
+	if err != nil || answer.Shard != 1 {
+		t.Fatalf("SubscribeShard(1) again after busy: %+v, %v, want shard 1's", answer, err)
+	}
+	shards.other.Report(clientAll, []byte{0xB1})
+	if r := nextReport(t, reports); r.Shard != 1 || r.Sequence != 1 {
+		t.Fatalf("handler got %+v, want shard 1's report 1", r)
+	}
 }

@@ -18,8 +18,9 @@ type Report struct {
 	Sequence uint64
 	Body     []byte // Owned by the handler.
 	// Shard is the shard that made the report: the one SubscribeShard named, or for
-	// Subscribe the map's default instrument shard when the client has read the map
-	// (ShardMap), else 0 (the frame's header number is the subscription's label, 0 for
+	// Subscribe the map's default instrument shard when the client had read the map
+	// (ShardMap) before Subscribe, else 0, the same for every report of that
+	// subscription (the frame's header number is the subscription's label, 0 for
 	// Subscribe). Sequences are per (client, shard).
 	Shard uint16
 }
@@ -48,7 +49,7 @@ type Subscribed struct {
 	// asked for on.
 	NextSequence uint64
 	// Shard is the shard whose reports the subscription carries: the one named, or for
-	// Subscribe the default instrument shard when the map was read (else 0).
+	// Subscribe the default instrument shard when the map was read before it (else 0).
 	Shard uint16
 }
 
@@ -57,13 +58,17 @@ type Subscribed struct {
 type subscription struct {
 	// named: made by SubscribeShard, for shard's reports (subscribe body's shard field
 	// shard+1); else Subscribe's, for the default instrument shard's (field 0).
-	named    bool
-	shard    uint16
-	handler  func(Report)
-	lastSeen uint64          // Highest sequence handed to the handler.
-	live     bool            // From 0: no replay was asked for.
-	ready    chan Subscribed // Receives the first Subscribed (buffered).
-	status   chan error      // Receives a refusal of the first subscription (buffered).
+	named bool
+	shard uint16
+	// defaultShard is, for Subscribe's, the default instrument shard as known when it was
+	// made (0 if the map was not read): its Report.Shard, fixed for its life, so that a
+	// map read later does not move one stream's reports to another shard midway.
+	defaultShard uint16
+	handler      func(Report)
+	lastSeen     uint64          // Highest sequence handed to the handler.
+	live         bool            // From 0: no replay was asked for.
+	ready        chan Subscribed // Receives the first Subscribed (buffered).
+	status       chan error      // Receives a refusal of the first subscription (buffered).
 	// established is set once the server accepted the subscription (guarded by the
 	// client's mutex): later refusals are of a resumption after a reconnect, which
 	// nobody is waiting on, so they are retried rather than reported.
@@ -268,6 +273,7 @@ func (c *Client) subscribe(ctx context.Context, s *subscription) (Subscribed, er
 		c.shardSubscriptions = append(c.shardSubscriptions, s)
 		c.sendNamedLocked(s)
 	} else {
+		s.defaultShard, _ = c.defaultShardLocked()
 		c.subscription = s
 		c.outbox = append(c.outbox, s.frame(c.session))
 	}
@@ -322,14 +328,13 @@ func (c *Client) subscriptionForLocked(number uint64) *subscription {
 }
 
 // reportShardLocked is the shard whose reports s carries: the one named, or for
-// Subscribe the default instrument shard if the map is known (else 0). Called with mu
-// held.
+// Subscribe the default instrument shard if the map was known when it was made (else 0).
+// Called with mu held.
 func (c *Client) reportShardLocked(s *subscription) uint16 {
 	if s.named {
 		return s.shard
 	}
-	shard, _ := c.defaultShardLocked()
-	return shard
+	return s.defaultShard
 }
 
 // dropSubscriptionLocked ends s (a refusal). Called with mu held.
@@ -526,6 +531,14 @@ func (c *Client) subscribed(frame *wire.Frame, generation uint64) {
 	}
 	outcome := c.subscribedLocked(s, status, frame.Aux, body)
 	outcome.subscribed.Shard = c.reportShardLocked(s)
+	if s == c.shardProbe && c.shardStreams == shardStreamsOlder && !c.installedLocked(s) {
+		// A server before streams per shard refused the probe (busy, rate_limited):
+		// nothing is subscribed on this connection, so it takes another subscribe, and
+		// the next named one (the caller's retry) is the probe again. Kept, the refused
+		// probe would fail that retry (ErrShardReportsUnsupported) and be handed the
+		// default shard's reports of whatever the connection subscribes next.
+		c.shardStreams, c.shardProbe = shardStreamsUnknown, nil
+	}
 	c.mu.Unlock()
 	if testHookAnswerApplied != nil {
 		testHookAnswerApplied(frame.Kind)
@@ -804,10 +817,13 @@ func (c *Client) resubscribeLater(s *subscription, delay time.Duration, generati
 }
 
 // ErrShardReportsUnsupported is returned (wrapped, naming the shard) by SubscribeShard
-// and SubscribeEveryShard for a shard other than the default instrument shard when the
-// connection's server predates streams per shard: it answered a subscription naming a
-// shard with header number 0 (PROTOCOL.md section 4), and carries only the default
-// instrument shard's reports. No subscribe frame is sent for such a shard.
+// and SubscribeEveryShard when the connection's server predates streams per shard: it
+// answered a subscription naming a shard with header number 0 (PROTOCOL.md section 4),
+// and carries only the default instrument shard's reports. It is returned for a shard
+// other than the default instrument shard, and also for the default one when another
+// named subscription was accepted on that connection first (the server took it as the
+// default shard's and allows no second subscribe; SubscribeShard calls made at the same
+// time race for that). No subscribe frame is sent for such a shard.
 var ErrShardReportsUnsupported = errors.New("client: the server has no report streams per shard")
 
 // shardStreamsState is what the current connection's server is known to do with a
