@@ -23,15 +23,7 @@ import (
 // comes. After a lost connection, instrument 3 is resumed from op 8 by the old rule:
 // answered ok, number 0, oldest_op and live_from_op of shard 0's feed, nothing replayed.
 func TestReviewOldClientResumeAcrossShardsMissesNothing(t *testing.T) {
-	h, shard0, shard1 := shardedMarketData(t)
-	for range 7 {
-		shard0.release(2, 1) // Shard 0's log: ops 1 to 7.
-	}
-	for range 5 {
-		shard1.release(3, 1) // Shard 1's log: ops 1 to 5.
-	}
-	waitShardPublished(t, h, 0, shard0)
-	waitShardPublished(t, h, 1, shard1)
+	h, shard0, shard1 := shardedMarketDataAt(t, 7, 5, 1)
 	c := dialRaw(t, h.server.Address())
 	c.login(clientAll, 1, secretOne, 7)
 	fromOp := uint64(0) // The old client's one resume op.
@@ -90,15 +82,7 @@ func TestReviewOldClientResumeAcrossShardsMissesNothing(t *testing.T) {
 // answered ok with that update replayed. Instrument 2 (shard 0) is served by shard 0's
 // feed with or without the bit.
 func TestMarketDataShardOpsServesTheInstrumentsShard(t *testing.T) {
-	h, shard0, shard1 := shardedMarketData(t)
-	for range 7 {
-		shard0.release(2, 1)
-	}
-	for range 5 {
-		shard1.release(3, 1)
-	}
-	waitShardPublished(t, h, 0, shard0)
-	waitShardPublished(t, h, 1, shard1)
+	h, _, shard1 := shardedMarketDataAt(t, 7, 5, 1)
 	c := dialRaw(t, h.server.Address())
 	c.login(clientAll, 1, secretOne, 7)
 	const asked = wire.ChannelBook | wire.ChannelShardOps

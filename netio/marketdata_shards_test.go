@@ -11,6 +11,23 @@ import (
 	"sequent/netio/wire"
 )
 
+// shardedMarketDataAt is shardedMarketData with shard 0's log at op ops0 (one update of
+// instrument 2 per entry) and shard 1's at op ops1 (perEntry1 updates of instrument 3 per
+// entry), both published.
+func shardedMarketDataAt(t *testing.T, ops0, ops1, perEntry1 int) (h *harness, shard0,
+	shard1 *marketFeed) {
+	h, shard0, shard1 = shardedMarketData(t)
+	for range ops0 {
+		shard0.release(2, 1)
+	}
+	for range ops1 {
+		shard1.release(3, perEntry1)
+	}
+	waitShardPublished(t, h, 0, shard0)
+	waitShardPublished(t, h, 1, shard1)
+	return h, shard0, shard1
+}
+
 // shardedMarketData is a server with two market-data feeds, as a node of two shards has:
 // odd instruments on shard 1, the rest on shard 0. Each feed is handed its own shard's
 // releases, numbered by that shard's log (its own op space).
@@ -46,15 +63,7 @@ func waitShardPublished(t *testing.T, h *harness, shard int, f *marketFeed) {
 // 5, from op 20 is past shard 1's log (230) though shard 0's has passed it, and
 // instrument 2 (shard 0) from op 20 replays shard 0's updates.
 func TestMarketDataOfEveryShard(t *testing.T) {
-	h, shard0, shard1 := shardedMarketData(t)
-	for range 40 {
-		shard0.release(2, 1)
-	}
-	for range 5 {
-		shard1.release(3, 2)
-	}
-	waitShardPublished(t, h, 0, shard0)
-	waitShardPublished(t, h, 1, shard1)
+	h, shard0, shard1 := shardedMarketDataAt(t, 40, 5, 2)
 	c := dialRaw(t, h.server.Address())
 	c.login(clientAll, 1, secretOne, 7)
 
@@ -211,15 +220,7 @@ func TestMarketDataStaleNamesItsShard(t *testing.T) {
 // without a gap. Before the client kept one op per shard, instrument 3 was asked from
 // shard 0's op 45, past shard 1's log: market_data_resume_gap, a needless snapshot.
 func TestMarketDataGoClientResumesEachShardsOwnOps(t *testing.T) {
-	h, shard0, shard1 := shardedMarketData(t)
-	for range 40 {
-		shard0.release(2, 1)
-	}
-	for range 5 {
-		shard1.release(3, 2)
-	}
-	waitShardPublished(t, h, 0, shard0)
-	waitShardPublished(t, h, 1, shard1)
+	h, shard0, shard1 := shardedMarketDataAt(t, 40, 5, 2)
 	p := newProxy(t, h.server.Address())
 	ctx := background(t)
 	c, err := client.Dial(ctx, client.Config{Addresses: []string{p.address()},
