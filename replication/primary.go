@@ -499,10 +499,14 @@ var testHookBackToSync func()
 
 // degrade starts releasing on local durability and lets a silent standby go.
 func (p *Primary) degrade(quietFor time.Duration) {
-	p.degraded.Store(true)
+	// Counted and logged before degraded is set: a release that sees it (and the reply it
+	// lets go) comes after both, so whoever reads the reply finds the degradation in the
+	// status and the log (TestHungStandbyDegradesAfterDegradeAfter once saw the reply and
+	// the count before the log line).
 	p.stats.degradations.Add(1)
 	p.config.Logger.Warn("replication: standby not acknowledging, degraded to async: "+
 		"acknowledged writes may be lost if this node fails now", "quiet_for", quietFor)
+	p.degraded.Store(true)
 	if s := p.current.Load(); s != nil {
 		s.conn.Close() // The sender and the ack reader end; the standby re-attaches.
 	}
