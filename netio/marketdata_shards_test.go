@@ -176,36 +176,14 @@ func TestMarketDataStaleNamesItsShard(t *testing.T) {
 		t.Fatalf("subscribe: status %d shard %d live_from_op %d", answer.Status,
 			answer.Number, answer.Aux)
 	}
-	const entries, perEntry = 2000, 64 // 16 MiB: far past the socket buffers.
-	for range entries {
-		feed.release(5, perEntry)
-	}
-	stale := false
-	var after []model.MarketDataUpdate
-	for !stale || len(after) == 0 || after[len(after)-1].Sequence != feed.sequences[5] {
-		frame := slow.next()
-		switch {
-		case frame.Kind == wire.KindMarketDataStale:
-			var body wire.MarketDataStale
-			body.Decode(frame.Body)
-			if model.Status(frame.Status) != model.StatusMarketDataFellBehind ||
-				body.Shard != 1 || body.Instrument != 0 || body.DroppedFromOp < 1000 ||
-				body.DroppedFromOp > feed.op {
-				t.Fatalf("md_stale status %d body %+v; want shard 1, an op of its log",
-					frame.Status, body)
-			}
-			stale, after = true, nil
-			feed.release(5, 1)
-		case frame.Kind == wire.KindMarketData && stale:
-			after = append(after, decodeUpdates(frame.Body)...)
+	floodUntilStale(t, slow, feed, func(status uint32, body wire.MarketDataStale) {
+		if model.Status(status) != model.StatusMarketDataFellBehind ||
+			body.Shard != 1 || body.Instrument != 0 || body.DroppedFromOp < 1000 ||
+			body.DroppedFromOp > feed.op {
+			t.Fatalf("md_stale status %d body %+v; want shard 1, an op of its log",
+				status, body)
 		}
-	}
-	for i := 1; i < len(after); i++ {
-		if after[i].Sequence != after[i-1].Sequence+1 {
-			t.Fatalf("after md_stale sequence %d follows %d", after[i].Sequence,
-				after[i-1].Sequence)
-		}
-	}
+	})
 	if stats := h.server.MarketDataShardStats(); stats[1].StaleNotices == 0 ||
 		stats[0].StaleNotices != 0 {
 		t.Fatalf("stale notices per shard: %+v", stats)

@@ -175,7 +175,25 @@ func TestMarketDataSlowSubscriberResnapshots(t *testing.T) {
 	slow.login(clientAll, 1, secretOne, 7)
 	slow.marketDataSubscribe(7, 0, wire.ChannelBook, 0)
 	slow.untilSubscribed()
-	const entries, perEntry = 2000, 64 // 16 MiB: far past the socket buffers.
+	floodUntilStale(t, slow, feed, func(status uint32, body wire.MarketDataStale) {
+		if model.Status(status) != model.StatusMarketDataFellBehind || body.DroppedFromOp == 0 {
+			t.Fatalf("md_stale status %d body %+v", status, body)
+		}
+	})
+	if h.server.MarketDataStats().StaleNotices == 0 {
+		t.Fatal("no stale notice counted")
+	}
+}
+
+// floodUntilStale releases 2,000 entries of 64 updates of instrument 5 on feed (16 MiB: far
+// past the socket buffers) while slow, subscribed to it, reads nothing, then reads slow
+// until an md_stale (checked by check) is followed by live updates up to the feed's last
+// sequence, gap-free. It may fall behind again: each notice restarts the count, and one
+// more update is released after it, as live updates resume after the notice.
+func floodUntilStale(t *testing.T, slow *rawConn, feed *marketFeed,
+	check func(status uint32, body wire.MarketDataStale)) {
+	t.Helper()
+	const entries, perEntry = 2000, 64
 	for range entries {
 		feed.release(5, perEntry)
 	}
@@ -187,11 +205,9 @@ func TestMarketDataSlowSubscriberResnapshots(t *testing.T) {
 		case frame.Kind == wire.KindMarketDataStale:
 			var body wire.MarketDataStale
 			body.Decode(frame.Body)
-			if model.Status(frame.Status) != model.StatusMarketDataFellBehind || body.DroppedFromOp == 0 {
-				t.Fatalf("md_stale status %d body %+v", frame.Status, body)
-			}
-			stale, after = true, nil // It may fall behind again: each notice restarts.
-			feed.release(5, 1)       // Live updates resume after the notice.
+			check(frame.Status, body)
+			stale, after = true, nil
+			feed.release(5, 1)
 		case frame.Kind == wire.KindMarketData && stale:
 			after = append(after, decodeUpdates(frame.Body)...)
 		}
@@ -201,9 +217,6 @@ func TestMarketDataSlowSubscriberResnapshots(t *testing.T) {
 			t.Fatalf("after md_stale sequence %d follows %d: live updates have a gap",
 				after[i].Sequence, after[i-1].Sequence)
 		}
-	}
-	if h.server.MarketDataStats().StaleNotices == 0 {
-		t.Fatal("no stale notice counted")
 	}
 }
 
