@@ -24,12 +24,7 @@ func TestReviewTwoFollowedBooksOnOneClient(t *testing.T) {
 	running, dev, run, _ := twoShardNode(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	c, err := client.Dial(ctx, client.Config{Addresses: []string{running.server.Address()},
-		Client: dev.Client, Key: dev.Key, Secret: mustDecodeSecret(t, dev.Secret)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dialDev(t, ctx, running.server.Address(), dev)
 	var mutex sync.Mutex
 	sequences := map[uint32]uint64{} // Each followed book's sequence while exact.
 	for _, instrument := range []uint32{7, 5} {

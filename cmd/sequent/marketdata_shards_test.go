@@ -76,12 +76,7 @@ func TestMarketDataOfAnInstrumentOnShard1(t *testing.T) {
 	running, dev, run, common := twoShardNode(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	c, err := client.Dial(ctx, client.Config{Addresses: []string{running.server.Address()},
-		Client: dev.Client, Key: dev.Key, Secret: mustDecodeSecret(t, dev.Secret)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dialDev(t, ctx, running.server.Address(), dev)
 	var mutex sync.Mutex
 	var followed []model.MarketDataUpdate
 	var book client.Book
@@ -96,12 +91,7 @@ func TestMarketDataOfAnInstrumentOnShard1(t *testing.T) {
 		})
 	}()
 	<-synced // The (empty) book is built from its snapshot.
-	other, err := client.Dial(ctx, client.Config{Addresses: []string{running.server.Address()},
-		Client: dev.Client, Key: dev.Key, Secret: mustDecodeSecret(t, dev.Secret)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
+	other := dialDev(t, ctx, running.server.Address(), dev)
 	var shard0Updates []model.MarketDataUpdate
 	var shard0Mutex sync.Mutex
 	if _, err := other.SubscribeMarketData(ctx, 5, wire.ChannelBook,
@@ -237,12 +227,7 @@ func TestMarketDataFollowedBookOfShard1ResumesWithoutASnapshot(t *testing.T) {
 	proxy := newCutProxy(t, running.server.Address())
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	c, err := client.Dial(ctx, client.Config{Addresses: []string{proxy.address()},
-		Client: dev.Client, Key: dev.Key, Secret: mustDecodeSecret(t, dev.Secret)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dialDev(t, ctx, proxy.address(), dev)
 	var mutex sync.Mutex
 	var book client.Book
 	snapshots, gaps := 0, 0

@@ -9,6 +9,7 @@ import (
 	"sequent/core/node"
 	"sequent/core/shardmap"
 	"sequent/netio"
+	"sequent/netio/client"
 )
 
 // TestOrderPlaceClientOrderIDsIncreasing: `sequent client order place
@@ -70,4 +71,17 @@ func startDevNode(t *testing.T, placement shardmap.Spec) (*runningNode, string, 
 	}
 	t.Cleanup(func() { _ = running.stop() })
 	return running, keys, dev
+}
+
+// dialDev connects a Go client to address with the development key dev; the test's
+// cleanup closes it.
+func dialDev(t *testing.T, ctx context.Context, address string, dev netio.DevKey) *client.Client {
+	t.Helper()
+	c, err := client.Dial(ctx, client.Config{Addresses: []string{address},
+		Client: dev.Client, Key: dev.Key, Secret: mustDecodeSecret(t, dev.Secret)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }

@@ -103,15 +103,7 @@ func TestReportsOfEveryShardOfANode(t *testing.T) {
 	running, dev, run, common := twoShardNode(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	dial := func() *client.Client {
-		c, err := client.Dial(ctx, client.Config{Addresses: []string{running.server.Address()},
-			Client: dev.Client, Key: dev.Key, Secret: mustDecodeSecret(t, dev.Secret)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		return c
-	}
+	dial := func() *client.Client { return dialDev(t, ctx, running.server.Address(), dev) }
 	every, unchanged := newReportsCollector(), newReportsCollector()
 	first := dial()
 	answers, err := first.SubscribeEveryShard(ctx, nil, every.handle)

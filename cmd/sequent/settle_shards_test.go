@@ -39,12 +39,7 @@ func settleNode(t *testing.T, shards int) (*runningNode, *client.Client, []strin
 	running, keys, dev := startDevNode(t, placement)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	c, err := client.Dial(ctx, client.Config{Addresses: []string{running.server.Address()},
-		Client: dev.Client, Key: dev.Key, Secret: mustDecodeSecret(t, dev.Secret)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
+	c := dialDev(t, ctx, running.server.Address(), dev)
 	var accounts []model.Account
 	for ledger, ids := range settleAccounts {
 		for _, id := range ids {
