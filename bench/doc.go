@@ -73,7 +73,7 @@
 //
 // Why: at 32 connections × 16 in flight the Go client costs the generator about as much
 // CPU per request as the server spends, on the same machine; redis-benchmark, which the
-// README compares with, is a lean event loop. The wire driver is the like-for-like
+// bench/PERFORMANCE.md compares with, is a lean event loop. The wire driver is the like-for-like
 // generator.
 //
 // It is a measuring instrument, not a client: it never reconnects or resends. A lost
@@ -110,7 +110,7 @@
 // and once every worker has returned, so that runs on a shared machine compare by CPU
 // per event and show whether the machine had cores to spare.
 //
-// Run returns a Result: the Report (JSON field names are the README's reference) and
+// Run returns a Result: the Report (its JSON fields are listed in bench/README.md) and
 // the total per-request and per-event histograms. WriteText prints the report for
 // people, WritePlot draws the latency-by-percentile chart as SVG, and Config.IntervalLog
 // receives an HdrHistogram interval log (one untagged per-request histogram and one

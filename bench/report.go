@@ -14,7 +14,7 @@ import (
 )
 
 // Report is a run's outcome; its JSON form is what `sequent bench --json` prints (the
-// field list is documented in the README's performance section).
+// field list is documented in bench/README.md).
 type Report struct {
 	Mode      string       `json:"mode"` // "closed" or "open".
 	Config    ReportConfig `json:"config"`

@@ -302,7 +302,7 @@ func (w *worker) send(ctx context.Context, intendedNs int64, measured bool) {
 // settled before the next call): a caller allocates nothing per call, as an application
 // calling CreateTransfersInto can. The two allocations per call this saves were CPU the
 // server, in the same process with --embedded and on the same cores, went without
-// (README, issue 15, session 40).
+// (bench/PERFORMANCE.md, issue 15, session 40).
 func (w *worker) callTransfers(ctx context.Context, body []byte) outcome {
 	count := len(body) / model.TransferSize
 	transfers, results := w.transfers[:count], w.results[:count]

@@ -4,7 +4,7 @@
 // clearing (clearing: ledger registry, settlement netting), reconciliation (reconcile),
 // the operators' kit (deploy) and the end-to-end tests (e2e). tools/pgo (a shell script,
 // no Go) writes cmd/sequent/default.pgo, a profile for a profile-guided build of the
-// binary (measured, not committed: README, "Profile-guided build").
+// binary (measured, not committed: bench/PERFORMANCE.md, "Profile-guided build").
 //
 // Nothing here runs on the server's hot path.
 package tools

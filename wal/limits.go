@@ -63,7 +63,7 @@ const (
 	// measured with 200-transfer requests (25.6 KB, one in flight, interleaved, shared
 	// VM, medians of 4), a 16 KiB bound gave server p50 0.49 ms and p99 24 ms against
 	// 0.435 and 11 ms with this one; only with GOMAXPROCS=3 was it better (p99 0.67 against
-	// 2.3 ms, p50 equal; medians of 3). README, issue 15. A full batch (1 MiB) is never
+	// 2.3 ms, p50 equal; medians of 3). bench/PERFORMANCE.md. A full batch (1 MiB) is never
 	// deferred: the encoders get the event loop's P back from sysmon within a few ms at
 	// worst, so part of their work overlaps the ~3-4 ms apply (all of it when a P is free).
 	deferBytesMax = encodeInlineBytesMax

@@ -12,5 +12,5 @@
 //
 // The binary is built without profile-guided optimisation: tools/pgo/regenerate.sh writes
 // a profile as default.pgo here, which go build would then use by itself; it was
-// measured in session 38 and not committed (README, "Profile-guided build").
+// measured in session 38 and not committed (bench/PERFORMANCE.md, "Profile-guided build").
 package main

@@ -551,7 +551,7 @@ var defaultProcessors = runtime.GOMAXPROCS(0)
 // must take a P back from a blocked goroutine every time another goroutine is runnable,
 // polling every 20 µs: a profile of one-transfer requests (32 connections x 16 in flight,
 // 2 vCPUs) had 16% of the server's CPU in sysmon, and GOMAXPROCS=4 (2 + 1 loop + 1
-// shard) cut the server's CPU per request by 16-26% (README, issue 15, session 33).
+// shard) cut the server's CPU per request by 16-26% (bench/PERFORMANCE.md, issue 15, session 33).
 // GOMAXPROCS=3 did not. Idle Ps cost nothing; the OS still runs at most as many threads
 // at once as it has CPUs. An explicit GOMAXPROCS in the environment is left alone. It
 // returns the setting made, or 0 when it made none.

@@ -17,9 +17,9 @@ import (
 // one request of 8,189 transfers between 10,000 accounts in flight at a time, against a
 // real log (fdatasync every group), storage preallocated; Submit, then wait for the reply.
 // It leaves out the network and the client (and the network event loop, which holds a P
-// while it sleeps: README, "Latency of full batches"), so it shows what the sequencer, the
-// apply and the log cost on their own. One op is one request; read p50-ms, p90-ms and
-// p99-ms.
+// while it sleeps: bench/PERFORMANCE.md, "Latency of full batches"), so it shows what the
+// sequencer, the apply and the log cost on their own. One op is one request; read p50-ms,
+// p90-ms and p99-ms.
 func BenchmarkFullBatchLatency(b *testing.B) {
 	const accountCount = 10_000
 	log, err := wal.Open(wal.Options{Dir: b.TempDir()})

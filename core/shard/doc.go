@@ -70,7 +70,7 @@
 // full entry's bytes are queued): what arrives meanwhile becomes one entry when the sync
 // ends, written by the next sync as it would have been anyway; the cost is the wake-up
 // and append between two syncs. Under load with small requests an entry then holds
-// ~140 requests instead of ~4 (README, issue 15 figures).
+// ~140 requests instead of ~4 (bench/PERFORMANCE.md, issue 15 figures).
 //
 // Not built (session 38): a hold after a large release, the sequencer leaving the ring
 // alone until as many requests as it just released are back or a short bound passes,
@@ -94,7 +94,7 @@
 // when it is busy with an earlier group), so release finds it durable in the same turn.
 // One request then costs two hand-offs instead of four: event loop → sequencer (Submit's
 // wake) and sequencer → event loop (the reply's AsyncWrite); the writer → sequencer wake
-// (DurableNotify) and sequencer → writer wake are gone (README, issue 15 figures). The
+// (DurableNotify) and sequencer → writer wake are gone (bench/PERFORMANCE.md). The
 // sequencer does nothing else during that fdatasync; it would otherwise sleep until it
 // ends. With input waiting in the ring (load), the entry goes to the writer at once with
 // Append, as before, so that the sync overlaps the entry's apply and the ring's hold

@@ -32,7 +32,8 @@ const (
 	// wait for the same next sync anyway. Small requests under load then share entries by
 	// the hundred instead of a few per entry (each entry costs an append, an apply and a
 	// release); a full entry's worth of input is never held back. 2 (one entry waiting
-	// behind the sync) measured worse: its requests wait one more sync (README, issue 15).
+	// behind the sync) measured worse: its requests wait one more sync
+	// (bench/PERFORMANCE.md, issue 15).
 	UndurableEntriesMaxDefault = 1
 
 	// SnapshotMinimumIntervalDefault spaces snapshot requests: each costs a background

@@ -153,8 +153,8 @@ func (c *Client) submitRun(ctx context.Context, key coalesceKey, body []byte, co
 // The shared wait. Callers merged into one request usually pass one context (a load
 // generator's, a server's per-shutdown one): each selecting on it and on the request's
 // completion, 512 callers queued on, and locked, that one context's channel, about a
-// tenth of the CPU of sequent bench's 512 callers (session 39's profile, README issue
-// 15). So the first caller of a request whose context can end, and whose call is one
+// tenth of the CPU of sequent bench's 512 callers (session 39's profile, bench/PERFORMANCE.md
+// issue 15). So the first caller of a request whose context can end, and whose call is one
 // request (a batch of several waits for its requests in turn, so it would watch this
 // one late), becomes the request's watcher: it selects on both, then closes the
 // watch channel, whichever came first. Every later caller whose context ends with the
@@ -539,7 +539,7 @@ func (c *Client) leave(call *Call, err error) (bool, error) {
 const rejoinCallersMin = 32
 
 // RejoinWaitDefault is Config.RejoinWait's default: measured best of 200 µs, 500 µs and
-// 1 ms end to end with 512 callers on the loaded 2-core VM (README, issue 15), where
+// 1 ms end to end with 512 callers on the loaded 2-core VM (bench/PERFORMANCE.md, issue 15), where
 // woken callers wait hundreds of microseconds for a CPU; 200 µs ended most holds before
 // they were back. The wait is not free: the log's sync no longer overlaps the callers'
 // return (with two groups it did), so it pays only while a sync costs more than that

@@ -51,7 +51,8 @@
 // writes alone. Cork and Uncork around the burst make its requests leave in one write,
 // as TCP_CORK does in the kernel; a caller that would wait inside the client while
 // corked writes first, so a cork never makes a caller wait for itself. On loopback a
-// write cost ~5 µs of CPU in sequent bench's profile (README, "Corked pipeline refills").
+// write cost ~5 µs of CPU in sequent bench's profile (bench/PERFORMANCE.md, "Corked
+// pipeline refills").
 //
 // # Merging concurrent calls (client-side batching)
 //
@@ -109,7 +110,7 @@
 // variables of batch and mayBeAppliedError to the heap where declared, and the frame
 // header passed to a function value escaped), and the CPU per call did not go down
 // (in process higher in 5 of 6 alternated rounds, inside the shared machine's spread;
-// README, issue 15, session 39); kept for the house rule (no allocation on hot paths),
+// bench/PERFORMANCE.md, session 39); kept for the house rule (no allocation on hot paths),
 // guarded by TestMergedCallerAllocations. Session 40 took the last one, for callers that
 // pass their own results slice (CreateTransfersInto; TestMergedCallerIntoAllocations):
 // such a call allocates nothing of its own, only its share of its request's three

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Writes cmd/sequent/default.pgo, a CPU profile that `go build ./cmd/sequent` then uses
 # for profile-guided optimisation (not committed since session 38's measurements:
-# README, "Profile-guided build"; commit it to ship it) (PGO; -pgo=auto, Go's default, picks up default.pgo in a
+# bench/PERFORMANCE.md, "Profile-guided build"; commit it to ship it) (PGO; -pgo=auto, Go's default, picks up default.pgo in a
 # main package's directory and applies it to that binary and every package it imports).
 #
 # The profile is four CPU profiles merged, one per hot path of the server, each taken from
