@@ -47,6 +47,12 @@ type worker struct {
 	results   []model.EventResult // Callers mode: their results (CreateTransfersInto).
 	reply     []byte              // Callers mode: the results encoded as a reply body.
 	accounted uint64              // Transfers applied to the expected balances, not yet counted there.
+	// Callers mode: the clock read when the last call settled, which sendDue takes as its
+	// "now" instead of reading the clock again (settledFresh: not used yet). Nothing runs
+	// between the two but returning from send; a clock read is tens of ns on this VM,
+	// and a caller read it three times per call.
+	settledNs    int64
+	settledFresh bool
 }
 
 // recorder holds what its workers measured since the collector's last swap: one per
@@ -202,7 +208,7 @@ func (w *worker) sendDueCorked(ctx context.Context) {
 func (w *worker) sendDue(ctx context.Context) {
 	r := w.run
 	for !w.stopped {
-		now := r.since()
+		now := w.now()
 		if ctx.Err() != nil {
 			w.stop(false)
 			return
@@ -265,17 +271,35 @@ func (w *worker) take(measured bool) (int32, *slot, model.Operation, []byte) {
 	s.kind = w.kinds.draw(w.random)
 	s.measured = measured
 	operation, body := w.build(s)
+	if w.transfers != nil {
+		return index, s, operation, body // Callers mode: counted when settled (settleCall).
+	}
 	w.recorder.mu.Lock()
-	interval := w.recorder.interval
-	if measured {
+	countSentLocked(w.recorder.interval, s)
+	w.recorder.mu.Unlock()
+	return index, s, operation, body
+}
+
+// countSentLocked counts the request of s as sent, measured or warm-up, in interval.
+// Called with the recorder's lock held.
+func countSentLocked(interval *sample, s *slot) {
+	if s.measured {
 		interval.requestsSent++
 		interval.eventsSent += uint64(s.events)
 	} else {
 		interval.warmRequests++
 		interval.warmEvents += uint64(s.events)
 	}
-	w.recorder.mu.Unlock()
-	return index, s, operation, body
+}
+
+// now is the run time for sendDue: the clock read of the call just settled when there
+// is one not used yet (callers mode), else a fresh read.
+func (w *worker) now() int64 {
+	if w.settledFresh {
+		w.settledFresh = false
+		return w.settledNs
+	}
+	return w.run.since()
 }
 
 // send builds the next request into a free slot and sends it.
@@ -287,7 +311,7 @@ func (w *worker) send(ctx context.Context, intendedNs int64, measured bool) {
 	}
 	if w.transfers != nil {
 		w.outstanding++
-		w.settleSlot(index, w.callTransfers(ctx, body))
+		w.settleCall(index, w.callTransfers(ctx, body))
 		return
 	}
 	call := w.client.GoInto(ctx, operation, 0, body, w.slots[index].reply, w.done)
@@ -392,6 +416,21 @@ func (w *worker) settleSlot(index int32, result outcome) {
 	w.recorder.mu.Lock()
 	w.settleSlotLocked(index, result, nowNs)
 	w.recorder.mu.Unlock()
+}
+
+// settleCall is settleSlot for the callers mode, whose take did not count the call as
+// sent: it counts it here, under the same lock as its outcome, so that a call takes the
+// connection's recorder lock once rather than twice (512 callers share it). A call is
+// then counted as sent in the interval in which it settled; every call settles (the call
+// returns, with an error at worst, before its caller sends again), so the run's totals
+// are unchanged. The clock read is kept for the caller's next sendDue (now).
+func (w *worker) settleCall(index int32, result outcome) {
+	nowNs := w.run.since()
+	w.recorder.mu.Lock()
+	countSentLocked(w.recorder.interval, &w.slots[index])
+	w.settleSlotLocked(index, result, nowNs)
+	w.recorder.mu.Unlock()
+	w.settledNs, w.settledFresh = nowNs, true
 }
 
 // settleSlotLocked is settleSlot for a caller that holds the recorder's lock and read
