@@ -55,6 +55,10 @@
 // callers of one connection share that connection's recorder (its histograms). A caller
 // calls client.CreateTransfersInto with a results slice of its own and settles from a
 // reply buffer of its own, so that in steady state it allocates nothing per call.
+// Per call, a caller reads the clock once (when it settles) and takes its connection's
+// recorder lock once (the call is counted as sent then, with its outcome): the closed
+// loop's next call starts at that reading, so a call's latency also holds the caller's
+// own build and settle before it (worker.settleCall; BenchmarkCallerBookkeeping).
 //
 // # Wire driver
 //

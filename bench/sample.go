@@ -13,7 +13,8 @@ import (
 // Only measured requests (sent after the warm-up) count here, except warmRequests and
 // warmEvents; a request belongs to the interval in which it was sent (requestsSent) and
 // to the one in which it completed (the rest), so only the run's total adds up exactly:
-// requestsSent = requestsCompleted + requestsFailed.
+// requestsSent = requestsCompleted + requestsFailed. A call of the callers mode is
+// counted as sent when it settles, in that interval (worker.settleCall).
 type sample struct {
 	requestLatency *hdrhistogram.Histogram // Per completed request, ns.
 	eventLatency   *hdrhistogram.Histogram // The same, weighted by the request's events.

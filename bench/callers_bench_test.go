@@ -1,0 +1,61 @@
+package bench
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"sequent/core/model"
+)
+
+// BenchmarkCallerBookkeeping measures what a caller of the callers mode (`sequent bench
+// --callers 512 --events 1 --connections 1`) spends per call around the call itself:
+// sendDue's clock and checks, take (draw, build), the decode of the transfer, the
+// re-encoding of its result and the settle into the connection's recorder, which its
+// 512 callers share. The call answers at once (ok), so what is measured is the
+// generator's share of the process's CPU per call, without the client and the server.
+// cpu-ns/call is the process's CPU time (getrusage: both cores, every goroutine) per
+// call; the callers run on every P, so the shared recorder's lock and the expected
+// balances move between cores as they do in a run.
+func BenchmarkCallerBookkeeping(b *testing.B) {
+	const callers = 512
+	config := Config{Addresses: []string{"x"}, Events: 1, Callers: callers,
+		Count: uint64(b.N)}.WithDefaults()
+	r := newRun(config)
+	rec := &recorder{interval: newSample()}
+	answer := func(_ context.Context, transfers []model.Transfer,
+		results []model.EventResult) error {
+		for i := range results {
+			results[i] = model.EventResult{Timestamp: transfers[i].ID.Lo, Status: model.StatusOK}
+		}
+		return nil
+	}
+	workers := make([]*worker, callers)
+	for i := range workers {
+		workers[i] = newWorker(i, r, nil, rec)
+		workers[i].createTransfersInto = answer
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	r.start = time.Now()
+	cpuStart := processCPUNanoseconds()
+	var group sync.WaitGroup
+	for _, w := range workers {
+		group.Go(func() {
+			w.sendDue(ctx)
+			w.flushAccounted()
+		})
+	}
+	group.Wait()
+	cpu := processCPUNanoseconds() - cpuStart
+	b.StopTimer()
+	b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/call")
+	if sent, done := rec.interval.requestsSent, rec.interval.requestsCompleted; sent != uint64(b.N) || done != uint64(b.N) {
+		b.Fatalf("%d calls sent, %d completed, want %d", sent, done, b.N)
+	}
+	if got := r.expected.transfers.Load(); got != uint64(b.N) {
+		b.Fatalf("%d transfers accounted, want %d", got, b.N)
+	}
+}
