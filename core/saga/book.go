@@ -139,12 +139,29 @@ func (b *Book) at(sequence uint64) *record {
 }
 
 func (b *Book) push(r record) uint64 {
+	*b.pushZero() = r
+	return b.count
+}
+
+// pushZero takes the next saga's record, zero (chunks are allocated zeroed and records
+// are never removed), to be filled in place: a record is ~400 bytes, and building one as
+// a value and copying it in cost ~150 instructions per saga (callgrind).
+func (b *Book) pushZero() *record {
 	if b.count%recordsPerChunk == 0 {
 		b.chunks = append(b.chunks, make([]record, recordsPerChunk))
 	}
 	b.count++
-	*b.at(b.count) = r
-	return b.count
+	return b.at(b.count)
+}
+
+// appendMessage appends a zero Message of a kind to *messages and returns it, to be
+// filled in place: a Message is ~500 bytes, and appending one built as a literal
+// zeroed and copied it twice (~180 instructions per message, callgrind).
+func appendMessage(messages *[]Message, kind MessageKind, to uint16) *Message {
+	*messages = append(*messages, Message{})
+	m := &(*messages)[len(*messages)-1]
+	m.Kind, m.To = kind, to
+	return m
 }
 
 func next(clock *uint64) uint64 {
@@ -369,25 +386,31 @@ func (b *Book) started(l *ledger.Ledger, client uint64, t *model.Transfer, credi
 			panic(fmt.Sprintf("saga: step 1 of %s stored at %d, expected %d", t.ID, stored, index))
 		}
 	}
-	original := *t
-	original.Timestamp = timestamp
-	sequence := b.push(record{original: original, reserved: reserved, client: client,
-		credit: credit, phase: PhaseRunning})
+	r := b.pushZero()
+	r.original = *t
+	r.original.Timestamp = timestamp
+	r.reserved, r.client, r.credit, r.phase = reserved, client, credit, PhaseRunning
+	sequence := b.count
 	b.stepIndexes = append(b.stepIndexes, index)
 	b.running = append(b.running, sequence)
 	b.runs++
-	*messages = append(*messages, Message{Kind: MessageCredit, To: credit,
-		Credit: b.credit(sequence)})
+	b.fillCredit(&appendMessage(messages, MessageCredit, credit).Credit, sequence)
 	return model.StatusSagaInFlight
 }
 
 // credit returns the Credit record of a saga.
 func (b *Book) credit(sequence uint64) Credit {
+	var c Credit
+	b.fillCredit(&c, sequence)
+	return c
+}
+
+// fillCredit writes the Credit record of a saga into c (zero: its unset fields stay so).
+func (b *Book) fillCredit(c *Credit, sequence uint64) {
 	r := b.at(sequence)
-	transfer := r.original
-	transfer.Amount = r.reserved
-	return Credit{Transfer: transfer, Sequence: sequence, From: b.self, To: r.credit,
-		Client: r.client}
+	c.Transfer = r.original
+	c.Transfer.Amount = r.reserved
+	c.Sequence, c.From, c.To, c.Client = sequence, b.self, r.credit, r.client
 }
 
 // storedAmount returns the amount of a transfer the ledger just stored.
@@ -644,7 +667,7 @@ func (b *Book) decide(l *ledger.Ledger, credits []Credit, kinds []creditKind,
 			if kinds[i] == creditForgotten {
 				b.forgottenDecision(l, c, &d)
 			}
-			*messages = append(*messages, Message{Kind: MessageDecision, To: c.From, Decision: d})
+			appendMessage(messages, MessageDecision, c.From).Decision = d
 			continue
 		}
 		d, _ := b.decided[c.From].find(sequences[i])
@@ -662,7 +685,7 @@ func (b *Book) decide(l *ledger.Ledger, credits []Credit, kinds []creditKind,
 				b.credited(l, c, d, &steps[positions[i]], &results[positions[i]])
 			}
 		}
-		*messages = append(*messages, Message{Kind: MessageDecision, To: c.From, Decision: *d})
+		appendMessage(messages, MessageDecision, c.From).Decision = *d
 	}
 }
 
@@ -762,19 +785,19 @@ func (b *Book) finished(r *record, d *Decision, timestamp uint64, result *model.
 	if result.Status != model.StatusOK {
 		panic(fmt.Sprintf("saga: step 3 of %d/%d refused: %s", b.self, d.Sequence, result.Status))
 	}
+	// Built in place (a literal assigned here was built aside and copied in).
+	r.result = model.TransferResult{}
 	if d.Status == model.StatusOK {
 		r.moved = d.Amount
-		r.result = model.TransferResult{EventResult: model.EventResult{
-			Timestamp: r.original.Timestamp, Status: model.StatusOK},
-			DebitAccount: result.DebitAccount, CreditAccount: d.Credit}
+		r.result.Timestamp, r.result.Status = r.original.Timestamp, model.StatusOK
+		r.result.DebitAccount, r.result.CreditAccount = result.DebitAccount, d.Credit
 	} else {
-		r.result = model.TransferResult{EventResult: model.EventResult{Timestamp: timestamp,
-			Status: d.Status}}
+		r.result.Timestamp, r.result.Status = timestamp, d.Status
 	}
 	r.phase = PhaseFinal
 	b.finishRunning()
-	*messages = append(*messages, Message{Kind: MessageFinished, To: b.self,
-		Finished: Finished{ID: r.original.ID, Sequence: d.Sequence, Result: r.result}})
+	finished := &appendMessage(messages, MessageFinished, b.self).Finished
+	finished.ID, finished.Sequence, finished.Result = r.original.ID, d.Sequence, r.result
 }
 
 // finishRunning updates the running list after a saga became final: finals leave the
