@@ -395,6 +395,21 @@ func (l *Ledger) CreateSagaTransfers(firstTimestamp uint64, events []model.Trans
 	l.CreateSagaTransfersAs(0, firstTimestamp, events, results)
 }
 
+// CreateSagaFinishes is CreateSagaTransfers for the posts and voids of step 3, given
+// where the ledger stores each one's pending transfer (pendings[i] for events[i], the
+// index TransferIndex answered for step 1), so that resolving it needs no lookup of its
+// id. An index is trusted only when the transfer stored there has the pending id: any
+// other is looked up by id, so a wrong one costs a lookup, never a different result.
+func (l *Ledger) CreateSagaFinishes(firstTimestamp uint64, events []model.Transfer,
+	pendings []uint32, results []model.TransferResult) {
+	if len(pendings) != len(events) {
+		panic(fmt.Sprintf("ledger: %d pending indexes for %d events", len(pendings), len(events)))
+	}
+	l.sagaPendings = pendings
+	defer func() { l.sagaPendings = nil }()
+	l.CreateSagaTransfers(firstTimestamp, events, results)
+}
+
 // CreateSagaTransfersAs is CreateSagaTransfers on behalf of client: step 1 of a
 // cross-shard transfer is the client's own debit, so the client must be allowed to debit
 // the debit account (debit_account_not_owned) and may see the transfer only when it may
@@ -494,7 +509,7 @@ func (l *Ledger) createTransfer(t *model.Transfer, timestamp uint64, event int,
 	}
 	var status model.Status
 	if t.Flags&(model.TransferPostPending|model.TransferVoidPending) != 0 {
-		status = l.postOrVoidTransfer(t, timestamp, hash, position, result)
+		status = l.postOrVoidTransfer(t, timestamp, event, hash, position, result)
 	} else if t.Flags&model.TransferFromReservation != 0 {
 		status = l.postFromReservation(t, timestamp, event, hash, position, result)
 	} else {

@@ -72,6 +72,7 @@ type batchScratch struct {
 	refusals  []model.Status         // Step 2: the payee's risk refusal (creditPayeeRisk).
 	payees    []model.Uint128        // Step 1: each step's payee, for the risk rules.
 	records   []*record              // Step 3: the saga each decision finishes.
+	pendings  []uint32               // Step 3: the ledger index of each saga's step 1.
 }
 
 // sized returns s with length n, allocating the largest batch's capacity once.
@@ -736,12 +737,15 @@ func (b *Book) credited(l *ledger.Ledger, c *Credit, d *Decision, step *model.Tr
 // ApplyFinishes applies step 3 on the debit shard (one saga_finish request): each saga
 // still running posts step 1 with the amount credited, or voids it, and becomes final. A
 // decision for a saga that is not running (a copy, even one earlier in the batch) is
-// ignored. The resolutions go to the ledger in one call.
+// ignored. The resolutions go to the ledger in one call, which is told where step 1 is
+// stored and whose posts name step 1's accounts (the stored posts and voids inherit them
+// either way): the ledger then resolves neither by lookup.
 func (b *Book) ApplyFinishes(l *ledger.Ledger, clock *uint64, decisions []Decision,
 	messages *[]Message) {
 	steps := sized(&b.batch.steps, len(decisions))
 	results := sized(&b.batch.results, len(decisions))
 	records := sized(&b.batch.records, len(decisions))
+	pendings := sized(&b.batch.pendings, len(decisions))
 	count := 0
 	for i := range decisions {
 		d := &decisions[i]
@@ -754,7 +758,10 @@ func (b *Book) ApplyFinishes(l *ledger.Ledger, clock *uint64, decisions []Decisi
 			continue // A copy, or another transfer's (or more than reserved: none is made).
 		}
 		r.phase = phaseFinishing // A copy later in the batch is ignored.
-		steps[count] = model.Transfer{PendingID: r.original.ID}
+		steps[count] = model.Transfer{PendingID: r.original.ID,
+			DebitAccountID:  r.original.DebitAccountID,
+			CreditAccountID: SettlementAccountID(b.self, r.credit, r.original.Ledger)}
+		pendings[count] = b.stepIndexes[d.Sequence-1]
 		if d.Status == model.StatusOK {
 			steps[count].ID, steps[count].Amount = PostTransferID(r.credit, d.Sequence), d.Amount
 			steps[count].Flags = model.TransferPostPending
@@ -770,7 +777,7 @@ func (b *Book) ApplyFinishes(l *ledger.Ledger, clock *uint64, decisions []Decisi
 	}
 	first := *clock + 1
 	*clock += uint64(count)
-	l.CreateSagaTransfers(first, steps[:count], results[:count])
+	l.CreateSagaFinishes(first, steps[:count], pendings[:count], results[:count])
 	for i := range count {
 		b.finished(records[i], &decisions[i], first+uint64(i), &results[i], messages)
 	}
