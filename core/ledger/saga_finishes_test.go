@@ -100,3 +100,49 @@ func TestSagaFinishesMatchLookups(t *testing.T) {
 		}
 	}
 }
+
+// CreateSagaCredits hides a created credit's CreditAccount balances from a reader who may
+// not read the account, as AccountAs(reader, model.ScopeRead) answers, and shows them to
+// its owner; the batch's own actor (the system) is unchanged by the check. Method: two
+// credits into an account client 7 created, one read for 7 and one for 8.
+func TestSagaCreditsHideBalancesFromNonReaders(t *testing.T) {
+	f, settlement := sagaFixture(t)
+	owned := model.U128(70)
+	results := make([]model.EventResult, 1)
+	f.ledger.CreateAccountsAs(7, f.timestamp, []model.Account{{ID: owned, Ledger: 1, Code: 1,
+		Flags: model.AccountDebitsMustNotExceedCredits}},
+		results)
+	f.timestamp++
+	if results[0].Status != model.StatusOK {
+		t.Fatalf("account of client 7: %s", results[0].Status)
+	}
+	id := func(n uint64) model.Uint128 { return model.Uint128{Lo: n, Hi: 1<<63 | 0x73<<48 | 2<<40} }
+	events := []model.Transfer{
+		{ID: id(1), DebitAccountID: settlement, CreditAccountID: owned, Amount: model.U128(3),
+			Ledger: 1, Code: 1},
+		{ID: id(2), DebitAccountID: settlement, CreditAccountID: owned, Amount: model.U128(4),
+			Ledger: 1, Code: 1},
+	}
+	credits := make([]model.TransferResult, 2)
+	f.ledger.CreateSagaCredits(f.timestamp, events, []uint64{7, 8}, credits)
+	for i, reader := range []uint64{7, 8} {
+		if credits[i].Status != model.StatusOK {
+			t.Fatalf("credit %d: %s", i, credits[i].Status)
+		}
+		_, found, readable := f.ledger.AccountAs(reader, model.ScopeRead, owned)
+		if !found {
+			t.Fatal("account 70 missing")
+		}
+		hidden := credits[i].CreditAccount == model.Balance{}
+		if hidden == readable {
+			t.Fatalf("credit %d for client %d: balances %+v, readable %t", i, reader,
+				credits[i].CreditAccount, readable)
+		}
+		if credits[i].DebitAccount == (model.Balance{}) {
+			t.Fatalf("credit %d: the settlement account's balances are hidden", i)
+		}
+	}
+	if credits[0].CreditAccount.CreditsPosted != model.U128(3) {
+		t.Fatalf("owner's view: %+v", credits[0].CreditAccount)
+	}
+}

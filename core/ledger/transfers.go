@@ -410,6 +410,21 @@ func (l *Ledger) CreateSagaFinishes(firstTimestamp uint64, events []model.Transf
 	l.CreateSagaTransfers(firstTimestamp, events, results)
 }
 
+// CreateSagaCredits is CreateSystemTransfers for step 2 of cross-shard transfers, whose
+// results show the credit account's balances only to whom may read it: readers[i] is the
+// client who sent events[i]'s transfer, and a created event's CreditAccount is zeros when
+// that client may not read the account (ledger doc, "Ownership"), as AccountAs would
+// answer, but from the account the batch resolved: no second lookup.
+func (l *Ledger) CreateSagaCredits(firstTimestamp uint64, events []model.Transfer,
+	readers []uint64, results []model.TransferResult) {
+	if len(readers) != len(events) {
+		panic(fmt.Sprintf("ledger: %d readers for %d events", len(readers), len(events)))
+	}
+	l.sagaReaders = readers
+	defer func() { l.sagaReaders = nil }()
+	l.CreateSystemTransfers(firstTimestamp, events, results)
+}
+
 // CreateSagaTransfersAs is CreateSagaTransfers on behalf of client: step 1 of a
 // cross-shard transfer is the client's own debit, so the client must be allowed to debit
 // the debit account (debit_account_not_owned) and may see the transfer only when it may
@@ -742,6 +757,9 @@ func (l *Ledger) singleOrPendingTransfer(t *model.Transfer, plain bool, timestam
 		// The debit account passed checkOwnership (transfer includes read): only the
 		// credit account's balances may have to be hidden.
 		if !l.actor.all && !l.allowed(model.ScopeRead, creditIndex) {
+			result.CreditAccount = model.Balance{}
+		}
+		if l.sagaReaders != nil && !l.readableBy(l.sagaReaders[event], creditIndex) {
 			result.CreditAccount = model.Balance{}
 		}
 	}

@@ -73,6 +73,7 @@ type batchScratch struct {
 	payees    []model.Uint128        // Step 1: each step's payee, for the risk rules.
 	records   []*record              // Step 3: the saga each decision finishes.
 	pendings  []uint32               // Step 3: the ledger index of each saga's step 1.
+	readers   []uint64               // Step 2: who sent each ledger event's transfer.
 }
 
 // sized returns s with length n, allocating the largest batch's capacity once.
@@ -573,6 +574,7 @@ func (b *Book) ApplyCredits(l *ledger.Ledger, clock *uint64, credits []Credit, m
 	steps := sized(&b.batch.steps, len(credits))
 	results := sized(&b.batch.results, len(credits))
 	positions := sized(&b.batch.positions, len(credits))
+	readers := sized(&b.batch.readers, len(credits))
 	first, count := *clock+1, 0 // One timestamp per decision taken, in order.
 	for i := range credits {
 		if kinds[i] < creditAbort {
@@ -583,6 +585,7 @@ func (b *Book) ApplyCredits(l *ledger.Ledger, clock *uint64, credits []Credit, m
 		steps[count] = model.Transfer{} // No ledger event (abort, missing account).
 		if kinds[i] == creditTransfer {
 			steps[count] = b.creditTransfer(&credits[i])
+			readers[count] = credits[i].Client
 		}
 		positions[i] = count
 		count++
@@ -594,7 +597,8 @@ func (b *Book) ApplyCredits(l *ledger.Ledger, clock *uint64, credits []Credit, m
 			end++
 		}
 		if end > start {
-			l.CreateSystemTransfers(first+uint64(start), steps[start:end], results[start:end])
+			l.CreateSagaCredits(first+uint64(start), steps[start:end], readers[start:end],
+				results[start:end])
 		}
 		start = end + 1
 	}
@@ -718,15 +722,12 @@ func (b *Book) credited(l *ledger.Ledger, c *Credit, d *Decision, step *model.Tr
 	d.Status = result.Status
 	switch d.Status {
 	case model.StatusOK:
+		// Paying into an account must not reveal what it holds: the client sees its
+		// balances only when it may read it (ledger doc, "Ownership"); the ledger hid them
+		// otherwise (CreateSagaCredits).
 		d.Credit, d.Amount = result.CreditAccount, step.Amount
 		if step.Flags&model.TransferBalancingCredit != 0 {
 			d.Amount = b.storedAmount(l, step.ID)
-		}
-		// Paying into an account must not reveal what it holds: the client sees its
-		// balances only when it may read it (ledger doc, "Ownership").
-		if _, _, readable := l.AccountAs(c.Client, model.ScopeRead,
-			step.CreditAccountID); !readable {
-			d.Credit = model.Balance{}
 		}
 	case model.StatusExists, model.StatusIDAlreadyFailed:
 		panic(fmt.Sprintf("saga: credit %s of saga %d/%d applied twice", step.ID, c.From,
@@ -797,14 +798,17 @@ func (b *Book) finished(r *record, d *Decision, timestamp uint64, result *model.
 	if d.Status == model.StatusOK {
 		r.moved = d.Amount
 		r.result.Timestamp, r.result.Status = r.original.Timestamp, model.StatusOK
-		r.result.DebitAccount, r.result.CreditAccount = result.DebitAccount, d.Credit
+		r.result.DebitAccount = result.DebitAccount
+		r.result.CreditAccount = d.Credit
 	} else {
 		r.result.Timestamp, r.result.Status = timestamp, d.Status
 	}
 	r.phase = PhaseFinal
 	b.finishRunning()
 	finished := &appendMessage(messages, MessageFinished, b.self).Finished
-	finished.ID, finished.Sequence, finished.Result = r.original.ID, d.Sequence, r.result
+	finished.ID = r.original.ID // One assignment each: a tuple copied the result twice.
+	finished.Sequence = d.Sequence
+	finished.Result = r.result
 }
 
 // finishRunning updates the running list after a saga became final: finals leave the
