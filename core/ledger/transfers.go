@@ -590,6 +590,11 @@ func topBitOfAny(t *model.Transfer) bool {
 	return (t.ID.Hi|t.DebitAccountID.Hi|t.CreditAccountID.Hi|t.PendingID.Hi)>>63 != 0
 }
 
+// PlainTransfer reports whether a transfer is plain (plainTransfer): one that
+// CheckTransferHeader and ValidateTransfer both answer StatusOK to, so that a caller
+// about to make both may skip them.
+func PlainTransfer(t *model.Transfer) bool { return plainTransfer(t) }
+
 // CheckTransferHeader answers the first checks of a client's transfer (timestamp,
 // reserved flags, the id, system ids), in precedence order.
 func CheckTransferHeader(t *model.Transfer) model.Status { return transferHeaderStatus(t, false) }
