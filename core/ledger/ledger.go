@@ -149,9 +149,6 @@ type Ledger struct {
 	// sagaPendings are the storage indexes of the pending transfers that the posts and
 	// voids CreateSagaFinishes applies resolve, by event (nil outside).
 	sagaPendings []uint32
-	// sagaReaders are, by event, the clients for whom CreateSagaCredits hides the
-	// balances of a credit account they may not read (nil outside).
-	sagaReaders []uint64
 
 	// Scratch state of the batch being applied (reused, never shared).
 	batch     batchScratch

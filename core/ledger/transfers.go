@@ -414,15 +414,20 @@ func (l *Ledger) CreateSagaFinishes(firstTimestamp uint64, events []model.Transf
 // results show the credit account's balances only to whom may read it: readers[i] is the
 // client who sent events[i]'s transfer, and a created event's CreditAccount is zeros when
 // that client may not read the account (ledger doc, "Ownership"), as AccountAs would
-// answer, but from the account the batch resolved: no second lookup.
+// answer, but from the account index the batch resolved (still in the batch's scratch
+// when the call returns): no second lookup, and nothing added to the transfers' path.
 func (l *Ledger) CreateSagaCredits(firstTimestamp uint64, events []model.Transfer,
 	readers []uint64, results []model.TransferResult) {
 	if len(readers) != len(events) {
 		panic(fmt.Sprintf("ledger: %d readers for %d events", len(readers), len(events)))
 	}
-	l.sagaReaders = readers
-	defer func() { l.sagaReaders = nil }()
 	l.CreateSystemTransfers(firstTimestamp, events, results)
+	creditIndexes := l.batch.creditIndex[:len(events)]
+	for i := range results {
+		if results[i].Status == model.StatusOK && !l.readableBy(readers[i], creditIndexes[i]) {
+			results[i].CreditAccount = model.Balance{}
+		}
+	}
 }
 
 // CreateSagaTransfersAs is CreateSagaTransfers on behalf of client: step 1 of a
@@ -762,9 +767,6 @@ func (l *Ledger) singleOrPendingTransfer(t *model.Transfer, plain bool, timestam
 		// The debit account passed checkOwnership (transfer includes read): only the
 		// credit account's balances may have to be hidden.
 		if !l.actor.all && !l.allowed(model.ScopeRead, creditIndex) {
-			result.CreditAccount = model.Balance{}
-		}
-		if l.sagaReaders != nil && !l.readableBy(l.sagaReaders[event], creditIndex) {
 			result.CreditAccount = model.Balance{}
 		}
 	}
