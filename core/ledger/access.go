@@ -142,6 +142,17 @@ func (l *Ledger) allowed(scope model.Scope, index uint32) bool {
 	return false
 }
 
+// readableBy reports whether client may read the account at index (AccountAs's allowed
+// for model.ScopeRead). Like AccountAs, it leaves client as the actor's cache entry; the
+// batch's actor is kept.
+func (l *Ledger) readableBy(client uint64, index uint32) bool {
+	batchActor := l.actor
+	l.actAs(client)
+	readable := l.allowed(model.ScopeRead, index)
+	l.actor = batchActor
+	return readable
+}
+
 // mayIssue reports whether the actor may create an account with this id and ledger
 // that can go negative (no debits_must_not_exceed_credits): the system, an operator, or
 // a client with a transfer grant covering it. Debiting such an account creates money on

@@ -207,6 +207,12 @@
 // the post or void that ends a saga is never refused for a closed account or the
 // transfers limit, because the credit shard has already decided. CheckNewTransfer and
 // CompareTransfers let core give a cross-shard transfer the same codes as a local one.
+// Two variants spare the steps lookups that the saga's knowledge makes redundant, with
+// the same results: CreateSagaCredits (step 2) hides the credit account's balances from
+// the sending client who may not read it, from the account the batch resolved, and
+// CreateSagaFinishes (step 3) takes where each pending transfer is stored (checked
+// against its id); a post naming its pending transfer's accounts takes them from the
+// batch's stages.
 //
 // # Reservations
 //

@@ -146,6 +146,9 @@ type Ledger struct {
 	saga bool
 	// sagaPayees are the payees of the steps CreateSagaTransfersTo applies (nil outside).
 	sagaPayees []model.Uint128
+	// sagaPendings are the storage indexes of the pending transfers that the posts and
+	// voids CreateSagaFinishes applies resolve, by event (nil outside).
+	sagaPendings []uint32
 
 	// Scratch state of the batch being applied (reused, never shared).
 	batch     batchScratch

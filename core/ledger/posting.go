@@ -6,20 +6,23 @@ import (
 	"sequent/core/model"
 )
 
-// postOrVoidTransfer checks and applies a transfer that posts or voids a pending one.
-// Zero-valued fields (accounts, ledger, code, user data) inherit the pending transfer's.
-func (l *Ledger) postOrVoidTransfer(t *model.Transfer, timestamp uint64, hash uint64,
-	position uint64, result *model.TransferResult) model.Status {
+// postOrVoidTransfer checks and applies a transfer that posts or voids a pending one,
+// event of its batch. Zero-valued fields (accounts, ledger, code, user data) inherit the
+// pending transfer's.
+func (l *Ledger) postOrVoidTransfer(t *model.Transfer, timestamp uint64, event int,
+	hash uint64, position uint64, result *model.TransferResult) model.Status {
 	if status := validatePostOrVoid(t); status != model.StatusOK {
 		return status
 	}
-	pendingIndex, found := l.findTransfer(t.PendingID)
+	pendingIndex, found := l.pendingOf(t.PendingID, event)
 	if !found {
 		return model.StatusPendingTransferNotFound
 	}
 	p := l.transfers.at(pendingIndex)
-	debitIndex, debitFound := l.findAccount(p.DebitAccountID)
-	creditIndex, creditFound := l.findAccount(p.CreditAccountID)
+	debitIndex, debitFound := l.pendingAccount(p.DebitAccountID, t.DebitAccountID,
+		l.batch.debitIndex[event])
+	creditIndex, creditFound := l.pendingAccount(p.CreditAccountID, t.CreditAccountID,
+		l.batch.creditIndex[event])
 	if !debitFound || !creditFound {
 		panic(fmt.Sprintf("ledger: accounts of pending transfer %s are missing", p.ID))
 	}
@@ -85,6 +88,30 @@ func (l *Ledger) postOrVoidTransfer(t *model.Transfer, timestamp uint64, hash ui
 		l.maskUnreadable(result, debitIndex, creditIndex)
 	}
 	return model.StatusOK
+}
+
+// pendingOf returns the storage index of the pending transfer with id that event
+// resolves: the index CreateSagaFinishes was given when the transfer stored there has
+// the id (ids are unique, so it is the one findTransfer would find), else findTransfer's.
+func (l *Ledger) pendingOf(id model.Uint128, event int) (uint32, bool) {
+	if l.sagaPendings != nil {
+		if index := l.sagaPendings[event]; index < l.transfers.count &&
+			l.transfers.at(index).ID == id {
+			return index, true
+		}
+	}
+	return l.findTransfer(id)
+}
+
+// pendingAccount returns the index of a pending transfer's account (id): the one the
+// batch's stages resolved for the post's own account field (named, resolved) when the
+// post names that very account, else a lookup. A post that names its accounts (step 3
+// of a saga does) so resolves them with the stages' prefetches and without two lookups.
+func (l *Ledger) pendingAccount(id, named model.Uint128, resolved uint32) (uint32, bool) {
+	if named == id && resolved != indexNone {
+		return resolved, true
+	}
+	return l.findAccount(id)
 }
 
 // validatePostOrVoid holds the static checks of a post or void.

@@ -395,6 +395,41 @@ func (l *Ledger) CreateSagaTransfers(firstTimestamp uint64, events []model.Trans
 	l.CreateSagaTransfersAs(0, firstTimestamp, events, results)
 }
 
+// CreateSagaFinishes is CreateSagaTransfers for the posts and voids of step 3, given
+// where the ledger stores each one's pending transfer (pendings[i] for events[i], the
+// index TransferIndex answered for step 1), so that resolving it needs no lookup of its
+// id. An index is trusted only when the transfer stored there has the pending id: any
+// other is looked up by id, so a wrong one costs a lookup, never a different result.
+func (l *Ledger) CreateSagaFinishes(firstTimestamp uint64, events []model.Transfer,
+	pendings []uint32, results []model.TransferResult) {
+	if len(pendings) != len(events) {
+		panic(fmt.Sprintf("ledger: %d pending indexes for %d events", len(pendings), len(events)))
+	}
+	l.sagaPendings = pendings
+	defer func() { l.sagaPendings = nil }()
+	l.CreateSagaTransfers(firstTimestamp, events, results)
+}
+
+// CreateSagaCredits is CreateSystemTransfers for step 2 of cross-shard transfers, whose
+// results show the credit account's balances only to whom may read it: readers[i] is the
+// client who sent events[i]'s transfer, and a created event's CreditAccount is zeros when
+// that client may not read the account (ledger doc, "Ownership"), as AccountAs would
+// answer, but from the account index the batch resolved (still in the batch's scratch
+// when the call returns): no second lookup, and nothing added to the transfers' path.
+func (l *Ledger) CreateSagaCredits(firstTimestamp uint64, events []model.Transfer,
+	readers []uint64, results []model.TransferResult) {
+	if len(readers) != len(events) {
+		panic(fmt.Sprintf("ledger: %d readers for %d events", len(readers), len(events)))
+	}
+	l.CreateSystemTransfers(firstTimestamp, events, results)
+	creditIndexes := l.batch.creditIndex[:len(events)]
+	for i := range results {
+		if results[i].Status == model.StatusOK && !l.readableBy(readers[i], creditIndexes[i]) {
+			results[i].CreditAccount = model.Balance{}
+		}
+	}
+}
+
 // CreateSagaTransfersAs is CreateSagaTransfers on behalf of client: step 1 of a
 // cross-shard transfer is the client's own debit, so the client must be allowed to debit
 // the debit account (debit_account_not_owned) and may see the transfer only when it may
@@ -494,7 +529,7 @@ func (l *Ledger) createTransfer(t *model.Transfer, timestamp uint64, event int,
 	}
 	var status model.Status
 	if t.Flags&(model.TransferPostPending|model.TransferVoidPending) != 0 {
-		status = l.postOrVoidTransfer(t, timestamp, hash, position, result)
+		status = l.postOrVoidTransfer(t, timestamp, event, hash, position, result)
 	} else if t.Flags&model.TransferFromReservation != 0 {
 		status = l.postFromReservation(t, timestamp, event, hash, position, result)
 	} else {
@@ -559,6 +594,11 @@ func transferHeaderStatus(t *model.Transfer, system bool) model.Status {
 func topBitOfAny(t *model.Transfer) bool {
 	return (t.ID.Hi|t.DebitAccountID.Hi|t.CreditAccountID.Hi|t.PendingID.Hi)>>63 != 0
 }
+
+// PlainTransfer reports whether a transfer is plain (plainTransfer): one that
+// CheckTransferHeader and ValidateTransfer both answer StatusOK to, so that a caller
+// about to make both may skip them.
+func PlainTransfer(t *model.Transfer) bool { return plainTransfer(t) }
 
 // CheckTransferHeader answers the first checks of a client's transfer (timestamp,
 // reserved flags, the id, system ids), in precedence order.
