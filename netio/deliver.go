@@ -2,6 +2,7 @@ package netio
 
 import (
 	"slices"
+	"sync/atomic"
 
 	"github.com/panjf2000/gnet/v2"
 
@@ -214,6 +215,9 @@ func (s *Server) flush(d *deliverScratch) {
 		}
 		delivery.rest = append(delivery.rest, o)
 	}
+	if hook := testHookDeliveryAdmitted.Load(); hook != nil {
+		(*hook)()
+	}
 	s.lend(d.deliveries)
 	clear(d.deliveries)
 	d.deliveries = d.deliveries[:0]
@@ -221,6 +225,11 @@ func (s *Server) flush(d *deliverScratch) {
 	clear(d.index)
 	s.scratch.Put(d)
 }
+
+// testHookDeliveryAdmitted, when set by a test, runs in flush once every connection's
+// frames are admitted and before any is lent to its loop: a close claimed meanwhile queues
+// its error frame ahead of them. One atomic load per Deliver or DeliverReports call.
+var testHookDeliveryAdmitted atomic.Pointer[func()]
 
 // Deliver implements backend.Replier. It is called from a shard's goroutine with replies in
 // release order; bodies are copied before it returns. Replies for connections that have

@@ -111,6 +111,13 @@
 //   - A carried buffer is written only to a connection still in the table, checked on its
 //     loop, where OnClose removes it before gnet closes the socket: never to a closed
 //     connection's file descriptor, which a later connection may be reusing.
+//   - An error frame is the last frame written to its connection. One written by the
+//     loop itself (fail) is followed by gnet.Close, which closes at once; one sent from
+//     elsewhere (closeAsync) is an AsyncWrite whose callback closes the connection on
+//     the loop right after it (closeAfterWrite), so that a reply, report, market-data
+//     update or heartbeat admitted just before the close and lent behind the error
+//     frame finds the connection closed (gnet refuses the write, a carried buffer
+//     finds it out of the table) and is dropped.
 //   - Every submitted request is counted in flight until its reply is delivered, so
 //     Shutdown can let the last replies out before closing connections.
 //   - A login spends its connection's nonce whatever the outcome; a connection logs in at

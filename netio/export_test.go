@@ -19,5 +19,13 @@ func SetTestHookMarketDataOrder(t testing.TB, hook func()) {
 	t.Cleanup(func() { testHookMarketDataOrder.Store(nil) })
 }
 
+// SetTestHookDeliveryAdmitted has hook run on the delivering goroutine in each Deliver
+// and DeliverReports call, once the call's frames are admitted and before they are lent
+// to the event loops, until the test ends.
+func SetTestHookDeliveryAdmitted(t testing.TB, hook func()) {
+	testHookDeliveryAdmitted.Store(&hook)
+	t.Cleanup(func() { testHookDeliveryAdmitted.Store(nil) })
+}
+
 // LoopTasks returns how many tasks replies and reports have handed to event loops.
 func (s *Server) LoopTasks() uint64 { return s.counters.loopTasks.Load() }

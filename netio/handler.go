@@ -805,8 +805,18 @@ func (s *Server) closeAsync(conn *connection, code wire.ErrorCode, message strin
 	return true
 }
 
-// closeAfterWrite runs on the loop once the error frame is written (or has failed).
-func closeAfterWrite(c gnet.Conn, _ error) error { return c.Close() }
+// closeAfterWrite runs on the connection's loop once the error frame is written (or
+// buffered, or refused: a connection already closed) and closes the connection there and
+// then, so that the error frame is its last (PROTOCOL.md section 9). gnet's Close would
+// only queue the close as one more loop task, behind whatever was lent to the loop
+// meanwhile: a reply, report, market-data update or heartbeat admitted while the
+// connection still looked active, just before closeAsync claimed the close, and lent
+// after the error frame, was written after it. Closed here, OnClose takes the connection
+// out of the table (a write carried by another connection's task skips it) and gnet
+// hands every later write of it the error instead of sending it: those frames are
+// dropped, and the client resends what is left unanswered (section 7). Closing a
+// connection already closed does nothing.
+func closeAfterWrite(c gnet.Conn, _ error) error { return c.EventLoop().Close(c) }
 
 // slowConsumer closes a connection whose unsent bytes exceed the bound. Nothing more is
 // queued for it, not even an error frame: its buffers are what is full. onLoop is the

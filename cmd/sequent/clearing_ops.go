@@ -14,7 +14,7 @@ import (
 
 // clearingSources wires the operators' clearing endpoints: settlement netting over the
 // shards' in-process read paths (each read on the shard the router would send it to), and
-// the chain check over the node's own log.
+// the chain check over one shard's log of the node's own.
 func (r *runningNode) clearingSources(sources *ops.Sources, ledgers *clearing.Ledgers) {
 	sources.Settlement = func(ctx context.Context, query ops.SettlementQuery) (any, error) {
 		netting, err := nettingQueryOf(query, time.Now())
@@ -31,11 +31,16 @@ func (r *runningNode) clearingSources(sources *ops.Sources, ledgers *clearing.Le
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ops.ErrBadQuery, err)
 		}
+		groups := r.groups.Groups() // One per shard, each with its own log and chain.
+		if query.Shard >= len(groups) {
+			return nil, fmt.Errorf("%w: shard %d: the node has %d shard(s)", ops.ErrBadQuery,
+				query.Shard, len(groups))
+		}
 		deadline, ok := ctx.Deadline()
 		if !ok {
 			deadline = now.Add(time.Minute)
 		}
-		return r.groups.Log().VerifyChain(from, until, query.AnchorOp, deadline)
+		return groups[query.Shard].Log().VerifyChain(from, until, query.AnchorOp, deadline)
 	}
 	sources.Reconcile = func(ctx context.Context) (any, error) {
 		timeout := time.Minute

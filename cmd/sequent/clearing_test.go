@@ -85,7 +85,14 @@ func TestClearingCommands(t *testing.T) {
 		t.Fatalf("reconcile with a difference: %v\n%s", err, output)
 	}
 	for _, bad := range [][]string{{"--memory-entries", "10"}, {"--column", "amount"},
-		{"--delimiter", ";;"}, {"--chain-anchor", "5:abc", "--http", "127.0.0.1:1"},
+		{"--delimiter", ";;"}, {"--chain-anchor", "5:abc", "--http", "127.0.0.1:1",
+			"--token", "t"},
+		{"--chain-anchor", "x:5:" + strings.Repeat("ab", 32), "--http", "127.0.0.1:1",
+			"--token", "t"},
+		{"--chain-anchor", "-1:5:" + strings.Repeat("ab", 32), "--http", "127.0.0.1:1",
+			"--token", "t"},
+		{"--chain-anchor", "1:5:5:" + strings.Repeat("ab", 32), "--http", "127.0.0.1:1",
+			"--token", "t"},
 		{"--format", "xml"}, {"--match-by", "code"}, {"--account", "999"}} {
 		if _, err := runRoot(t, append(append([]string{}, reconcile...), bad...)...); !errors.As(err, &usage) {
 			t.Errorf("reconcile %v: %v, want a usage error", bad, err)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -74,9 +75,10 @@ in/out; --direction-map word=credit). Rename columns with --column field=name.
 
 Checks: the trial balance of every ledger (Σ debits = Σ credits, posted and pending;
 get_ledger_totals; --no-trial-balance to skip) and, with --http, the log's hash chain
-verified by each node over the window (GET /v1/audit/chain; give the primary and the
-standby to compare their chains, and --chain-anchor OP:HASH from an earlier report to pin
-history) and, from the first --http node, the cross-shard report (GET /v1/reconcile):
+verified by each node over the window (GET /v1/audit/chain; on a node of several shards
+every shard's log, each with its own chain; give the primary and the standby to compare
+their chains, and --chain-anchor [SHARD:]OP:HASH from an earlier report to pin history)
+and, from the first --http node, the cross-shard report (GET /v1/reconcile):
 per-ledger totals over every shard, each settlement pair's position, the sagas in flight
 with their age; it fails when a ledger does not balance over the shards or a pair is
 inconsistent). The cross-shard report covers every client's accounts, so it takes that
@@ -120,7 +122,7 @@ Outputs: a summary on stdout; --json FILE (the whole report, differences include
 	flags.StringVar(&o.csvPath, "csv", "", "write the differences as CSV to this file")
 	flags.StringArrayVar(&o.http, "http", nil, "operators' HTTP address of a node whose log chain to verify (repeat: primary and standby); the first one also reports the cross-shard invariants (section shards)")
 	flags.StringVar(&o.token, "token", os.Getenv("SEQUENT_ADMIN_TOKEN"), "admin bearer token of the first --http node, for its cross-shard report (SEQUENT_ADMIN_TOKEN)")
-	flags.StringVar(&o.anchor, "chain-anchor", "", "OP:HASH from an earlier report: the chain at OP must still be HASH")
+	flags.StringVar(&o.anchor, "chain-anchor", "", "[SHARD:]OP:HASH from an earlier report: the chain of that shard's log (default 0) at OP must still be HASH")
 	flags.BoolVar(&o.noTrialBalance, "no-trial-balance", false, "skip the trial balance")
 	flags.IntVar(&o.memoryEntries, "memory-entries", reconcile.RunEntriesDefault, "entries each side sorts in memory before spilling to disk (64 bytes each)")
 	flags.StringVar(&o.temporary, "temp-dir", "", "where sort runs go (default: the system's temporary directory)")
@@ -144,6 +146,12 @@ func (o *reconcileOptions) run(cmd *cobra.Command) error {
 			if err != nil {
 				return err
 			}
+			// Each shard's log has its own chain: the check verifies every one.
+			placement, err := c.ShardMap(ctx)
+			if err != nil {
+				return usageError{fmt.Errorf("reading the node's shard map: %w", err)}
+			}
+			chain.Shards = int(placement.Shards)
 			// The cross-shard invariants, as the first node named computes them.
 			options.Checks = append(options.Checks, chain,
 				reconcile.ShardsCheck{Address: o.http[0], Token: o.token})
@@ -268,17 +276,31 @@ func (o *reconcileOptions) openOutputs(cmd *cobra.Command, options reconcile.Opt
 	return options, closeOutputs, nil
 }
 
-// chainCheck builds the chain section from --http and --chain-anchor.
+// chainCheck builds the chain section from --http and --chain-anchor ([SHARD:]OP:HASH:
+// the shard's log, 0 if not given; the caller sets the node's shard count).
 func (o *reconcileOptions) chainCheck(cmd *cobra.Command, window clearing.Window) (
-	reconcile.Check, error) {
+	reconcile.ChainCheck, error) {
 	check := reconcile.ChainCheck{Addresses: o.http, From: window.From, Until: window.Until}
-	if o.anchor != "" {
-		op, hash, ok := strings.Cut(o.anchor, ":")
-		number, err := strconv.ParseUint(op, 10, 64)
-		if !ok || err != nil || number == 0 || len(hash) != 64 {
-			return nil, usage(cmd, "--chain-anchor %q: want OP:HASH (64 hex digits)", o.anchor)
-		}
-		check.AnchorOp, check.AnchorChain = number, strings.ToLower(hash)
+	if o.anchor == "" {
+		return check, nil
 	}
+	fields := strings.Split(o.anchor, ":")
+	shard := 0
+	var err error
+	if len(fields) == 3 {
+		shard, err = strconv.Atoi(fields[0])
+		fields = fields[1:]
+	}
+	if len(fields) != 2 || err != nil || shard < 0 {
+		return check, usage(cmd, "--chain-anchor %q: want [SHARD:]OP:HASH (64 hex digits)",
+			o.anchor)
+	}
+	number, err := strconv.ParseUint(fields[0], 10, 64)
+	if err != nil || number == 0 || len(fields[1]) != 64 {
+		return check, usage(cmd, "--chain-anchor %q: want [SHARD:]OP:HASH (64 hex digits)",
+			o.anchor)
+	}
+	check.AnchorShard, check.AnchorOp = shard, number
+	check.AnchorChain = strings.ToLower(fields[1])
 	return check, nil
 }

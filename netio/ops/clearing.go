@@ -43,12 +43,19 @@ type SettlementQuery struct {
 }
 
 // ChainQuery is GET /v1/audit/chain's query string: from and until (as above; until
-// empty: up to the durable end), anchor_op (0: none): the op whose chain hash to return.
+// empty: up to the durable end), anchor_op (0: none): the op whose chain hash to return,
+// shard (default 0): which shard's log to verify on a node of several shards (each shard
+// has its own log and chain).
 type ChainQuery struct {
 	From     string
 	Until    string
 	AnchorOp uint64
+	Shard    int
 }
+
+// chainShardsMax bounds the shard parameter (shardmap.ShardsMax; the node refuses a
+// shard it does not have).
+const chainShardsMax = 256
 
 // ErrBadQuery is for the clearing Sources to wrap when the query's values are wrong (an
 // unknown account, a bad time): the caller gets 400 and the message.
@@ -181,8 +188,16 @@ func (s *Server) chainRequest(ctx *fasthttp.RequestCtx) (
 func chainArguments(arguments *fasthttp.Args) (ChainQuery, error) {
 	query := ChainQuery{From: string(arguments.Peek("from")),
 		Until: string(arguments.Peek("until"))}
-	if err := onlyArguments(arguments, "from", "until", "anchor_op"); err != nil {
+	if err := onlyArguments(arguments, "from", "until", "anchor_op", "shard"); err != nil {
 		return query, err
+	}
+	if text := arguments.Peek("shard"); text != nil {
+		shard, err := strconv.Atoi(string(text))
+		if err != nil || shard < 0 || shard >= chainShardsMax {
+			return query, errors.New("shard: a shard index from 0 to " +
+				strconv.Itoa(chainShardsMax-1))
+		}
+		query.Shard = shard
 	}
 	if text := arguments.Peek("anchor_op"); text != nil {
 		op, err := strconv.ParseUint(string(text), 10, 64)

@@ -66,8 +66,12 @@ func TestClearingEndpoints(t *testing.T) {
 		t.Fatalf("settlement: %d %s, queries %v", ok.code, ok.body, settlements)
 	}
 	chain := get(t, server, PathChain+"?until=now&anchor_op=42")
-	if chain.code != http.StatusOK || fmt.Sprint(chains) != "[{ now 42}]" {
+	if chain.code != http.StatusOK || fmt.Sprint(chains) != "[{ now 42 0}]" {
 		t.Fatalf("chain: %d %s, queries %v", chain.code, chain.body, chains)
+	}
+	chain = get(t, server, PathChain+"?until=now&shard=3")
+	if chain.code != http.StatusOK || fmt.Sprint(chains) != "[{ now 42 0} { now 0 3}]" {
+		t.Fatalf("chain of shard 3: %d %s, queries %v", chain.code, chain.body, chains)
 	}
 	for _, c := range []struct {
 		path string
@@ -81,6 +85,9 @@ func TestClearingEndpoints(t *testing.T) {
 		{PathSettlement + "?partner=1&until=now&colour=red", http.StatusBadRequest, CodeBadRequest},
 		{PathChain + "?anchor_op=x", http.StatusBadRequest, CodeBadRequest},
 		{PathChain + "?limit=1", http.StatusBadRequest, CodeBadRequest},
+		{PathChain + "?shard=-1", http.StatusBadRequest, CodeBadRequest},
+		{PathChain + "?shard=256", http.StatusBadRequest, CodeBadRequest},
+		{PathChain + "?shard=x", http.StatusBadRequest, CodeBadRequest},
 	} {
 		if r := get(t, server, c.path); r.code != c.code || r.reply(t).Code != c.want {
 			t.Errorf("%s: %d %s", c.path, r.code, r.body)
@@ -186,6 +193,7 @@ func TestClearingEndpoints(t *testing.T) {
 func FuzzClearingArguments(f *testing.F) {
 	for _, seed := range []string{"partner=5&until=now", "partner=1&partner=2&from=x&until=y&transfers=7",
 		"partner=&until=", "transfers=-1", "anchor_op=18446744073709551615", "until=now&anchor_op=1",
+		"shard=255", "shard=256&anchor_op=1",
 		"partner=1&until=now&transfers=100000", "%zz=1", ""} {
 		f.Add(seed)
 	}
@@ -205,6 +213,10 @@ func FuzzClearingArguments(f *testing.F) {
 			if strconv.FormatUint(query.AnchorOp, 10) != digits {
 				t.Fatalf("%q: anchor %d", text, query.AnchorOp)
 			}
+		}
+		if query, err := chainArguments(&arguments); err == nil &&
+			(query.Shard < 0 || query.Shard >= chainShardsMax) {
+			t.Fatalf("%q: shard %d", text, query.Shard)
 		}
 	})
 }

@@ -17,7 +17,9 @@ import (
 // ChainCheck is the tamper-evidence section: each node named verifies its own log's hash
 // chain over the window, server side (GET /v1/audit/chain on the operators' HTTP port),
 // and the nodes must agree on the chain at a common op; with an anchor (the op and chain
-// hash of an earlier report), the chain there must be unchanged.
+// hash of an earlier report), the chain there must be unchanged. On nodes of several
+// shards each shard's log has a chain of its own: every shard's is verified on every
+// node, and the nodes are compared shard by shard.
 //
 // Why server side: the node has its log open and reads it concurrently with its writer,
 // as replication catch-up does; an auditor's tool reading another machine's files while it
@@ -27,10 +29,14 @@ import (
 // for entry and sits on another disk, and an anchor kept from an earlier report pins
 // history that an attacker cannot recompute.
 type ChainCheck struct {
-	Addresses   []string // host:port (http) or a URL (https://host:port) of each node.
-	From, Until uint64   // The window (log timestamps; Until 0: the durable end).
-	AnchorOp    uint64   // 0: no anchor.
-	AnchorChain string   // Hex chain hash expected at AnchorOp.
+	Addresses []string // host:port (http) or a URL (https://host:port) of each node.
+	// Shards is how many shards the nodes have (each shard's log verified apart). 0 or 1:
+	// one log, asked for without the shard parameter (so a node older than it answers).
+	Shards      int
+	From, Until uint64 // The window (log timestamps; Until 0: the durable end).
+	AnchorShard int    // The shard whose log the anchor is about (0 on one shard).
+	AnchorOp    uint64 // 0: no anchor.
+	AnchorChain string // Hex chain hash expected at AnchorOp.
 	Client      *http.Client
 }
 
@@ -45,10 +51,12 @@ const chainRequestTimeout = 70 * time.Second
 // cross-shard report a few hundred per ledger, pair and saga in flight.
 const responseBytesMax = 64 << 20
 
-// ChainNode is one node's answer in the report.
+// ChainNode is one node's answer for one shard's log in the report.
 type ChainNode struct {
 	Address string         `json:"address"`
+	Shard   int            `json:"shard"` // 0 on a node of one shard.
 	Check   wal.ChainCheck `json:"check"`
+	label   string         // How problems name it: the address, and the shard if several.
 }
 
 // Name implements Check.
@@ -59,62 +67,99 @@ func (c ChainCheck) Run(ctx context.Context) (Section, error) {
 	if len(c.Addresses) == 0 {
 		return Section{}, fmt.Errorf("no node to ask (give the operators' HTTP address)")
 	}
-	nodes := make([]ChainNode, len(c.Addresses))
-	for i, address := range c.Addresses {
-		check, err := c.ask(ctx, address, c.AnchorOp)
-		if err != nil {
-			return Section{}, err
-		}
-		nodes[i] = ChainNode{Address: address, Check: check}
+	shards := max(c.Shards, 1)
+	if c.AnchorOp != 0 && (c.AnchorShard < 0 || c.AnchorShard >= shards) {
+		return Section{}, fmt.Errorf("the anchor is about shard %d; the nodes have %d "+
+			"shard(s)", c.AnchorShard, shards)
 	}
-	section := Section{OK: true, Details: nodes}
-	for _, node := range nodes {
-		section.Problems = append(section.Problems, c.problems(&node)...)
-	}
-	if len(nodes) > 1 {
-		problems, err := c.agree(ctx, nodes)
+	section := Section{OK: true}
+	var nodes []ChainNode
+	var summaries []string
+	for shard := range shards {
+		shardNodes, problems, err := c.runShard(ctx, shard)
 		if err != nil {
 			return Section{}, err
 		}
 		section.Problems = append(section.Problems, problems...)
+		first := &shardNodes[0].Check
+		summary := fmt.Sprintf("ops %d..%d verified (%d entries, %d in the window), chain "+
+			"at op %d: %s", first.VerifiedFromOp, first.VerifiedToOp, first.Entries,
+			first.WindowEntries, first.VerifiedToOp, first.ChainLast)
+		if c.Shards > 1 {
+			summary = fmt.Sprintf("shard %d: %s", shard, summary)
+		}
+		summaries = append(summaries, summary)
+		nodes = append(nodes, shardNodes...)
 	}
-	first := &nodes[0].Check
+	section.Details = nodes
 	section.OK = len(section.Problems) == 0
-	section.Summary = fmt.Sprintf("%d node(s); ops %d..%d verified (%d entries, %d in the "+
-		"window), chain at op %d: %s", len(nodes), first.VerifiedFromOp, first.VerifiedToOp,
-		first.Entries, first.WindowEntries, first.VerifiedToOp, first.ChainLast)
+	section.Summary = fmt.Sprintf("%d node(s); %s", len(c.Addresses),
+		strings.Join(summaries, "; "))
 	return section, nil
 }
 
-// problems lists one node's findings.
-func (c ChainCheck) problems(node *ChainNode) []string {
+// runShard verifies one shard's log on every node and compares the nodes.
+func (c ChainCheck) runShard(ctx context.Context, shard int) ([]ChainNode, []string, error) {
+	anchorOp := uint64(0)
+	if shard == c.AnchorShard {
+		anchorOp = c.AnchorOp
+	}
+	nodes := make([]ChainNode, len(c.Addresses))
+	for i, address := range c.Addresses {
+		check, err := c.ask(ctx, address, shard, anchorOp)
+		if err != nil {
+			return nil, nil, err
+		}
+		label := address
+		if c.Shards > 1 {
+			label = fmt.Sprintf("%s (shard %d)", address, shard)
+		}
+		nodes[i] = ChainNode{Address: address, Shard: shard, Check: check, label: label}
+	}
+	var problems []string
+	for i := range nodes {
+		problems = append(problems, c.problems(&nodes[i], anchorOp)...)
+	}
+	if len(nodes) > 1 {
+		disagreements, err := c.agree(ctx, nodes)
+		if err != nil {
+			return nil, nil, err
+		}
+		problems = append(problems, disagreements...)
+	}
+	return nodes, problems, nil
+}
+
+// problems lists one node's findings about one shard's log (anchorOp: the anchor, if it
+// is about that log).
+func (c ChainCheck) problems(node *ChainNode, anchorOp uint64) []string {
 	var problems []string
 	check := &node.Check
 	if !check.OK {
-		problems = append(problems, node.Address+": "+check.Problem)
+		problems = append(problems, node.label+": "+check.Problem)
 	}
 	if check.Truncated {
 		problems = append(problems, fmt.Sprintf("%s: verified only up to op %d before the "+
-			"server's time limit; narrow the window", node.Address, check.VerifiedToOp))
+			"server's time limit; narrow the window", node.label, check.VerifiedToOp))
 	}
 	if !check.WindowCovered {
 		problems = append(problems, fmt.Sprintf("%s: the log before op %d was retired, so "+
 			"the window is not fully covered: start the window later, or verify the archived "+
-			"segments with 'sequent wal verify'", node.Address, check.RetainedFromOp))
+			"segments with 'sequent wal verify'", node.label, check.RetainedFromOp))
 	}
-	if c.AnchorOp != 0 && !strings.EqualFold(check.AnchorChain, c.AnchorChain) {
+	if anchorOp != 0 && !strings.EqualFold(check.AnchorChain, c.AnchorChain) {
 		found := check.AnchorChain
 		if found == "" {
 			found = "no entry ends there in the retained log"
 		}
 		problems = append(problems, fmt.Sprintf("%s: the chain at anchor op %d is %s, the "+
-			"anchor says %s", node.Address, c.AnchorOp, found, c.AnchorChain))
+			"anchor says %s", node.label, anchorOp, found, c.AnchorChain))
 	}
 	return problems
 }
 
-// agree compares the nodes' chains at the lowest op all of them verified to, asking again
-// the nodes that verified beyond it for their chain there.
+// agree compares the nodes' chains of one shard's log at the lowest op all of them
+// verified to, asking again the nodes that verified beyond it for their chain there.
 func (c ChainCheck) agree(ctx context.Context, nodes []ChainNode) ([]string, error) {
 	common := nodes[0].Check.VerifiedToOp
 	for _, node := range nodes[1:] {
@@ -124,7 +169,7 @@ func (c ChainCheck) agree(ctx context.Context, nodes []ChainNode) ([]string, err
 	for i, node := range nodes {
 		chains[i] = node.Check.ChainLast
 		if node.Check.VerifiedToOp != common {
-			check, err := c.ask(ctx, node.Address, common)
+			check, err := c.ask(ctx, node.Address, node.Shard, common)
 			if err != nil {
 				return nil, err
 			}
@@ -135,16 +180,19 @@ func (c ChainCheck) agree(ctx context.Context, nodes []ChainNode) ([]string, err
 	for i := 1; i < len(nodes); i++ {
 		if chains[i] == "" || chains[i] != chains[0] {
 			problems = append(problems, fmt.Sprintf("%s and %s disagree on the chain at op %d: "+
-				"%s vs %s", nodes[0].Address, nodes[i].Address, common, chains[0], chains[i]))
+				"%s vs %s", nodes[0].label, nodes[i].label, common, chains[0], chains[i]))
 		}
 	}
 	return problems, nil
 }
 
-// ask runs one node's chain check.
-func (c ChainCheck) ask(ctx context.Context, address string, anchorOp uint64) (
+// ask runs one node's chain check of one shard's log.
+func (c ChainCheck) ask(ctx context.Context, address string, shard int, anchorOp uint64) (
 	wal.ChainCheck, error) {
 	query := url.Values{}
+	if c.Shards > 1 {
+		query.Set("shard", strconv.Itoa(shard))
+	}
 	query.Set("from", strconv.FormatUint(c.From, 10))
 	if c.Until != 0 {
 		query.Set("until", strconv.FormatUint(c.Until, 10))
@@ -155,6 +203,10 @@ func (c ChainCheck) ask(ctx context.Context, address string, anchorOp uint64) (
 	var check wal.ChainCheck
 	err := getJSON(ctx, c.Client, address, "/v1/audit/chain?"+query.Encode(), "", &check)
 	if err != nil {
+		if c.Shards > 1 {
+			return wal.ChainCheck{}, fmt.Errorf("chain check of shard %d at %s: %w", shard,
+				address, err)
+		}
 		return wal.ChainCheck{}, fmt.Errorf("chain check at %s: %w", address, err)
 	}
 	return check, nil

@@ -92,6 +92,85 @@ func TestChainCheckFindings(t *testing.T) {
 	}
 }
 
+// fakeShardedNode serves GET /v1/audit/chain for a node of len(checks) shards: the check
+// of the shard asked for (the shard parameter, required here so that a check asking
+// without it fails), and chainAt[shard][op] for an anchor op.
+func fakeShardedNode(t *testing.T, checks []wal.ChainCheck,
+	chainAt []map[uint64]string) string {
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		shard, err := strconv.Atoi(r.URL.Query().Get("shard"))
+		if r.URL.Path != "/v1/audit/chain" || err != nil || shard < 0 || shard >= len(checks) {
+			http.Error(w, "bad shard", http.StatusBadRequest)
+			return
+		}
+		answer := checks[shard]
+		if text := r.URL.Query().Get("anchor_op"); text != "" {
+			op, _ := strconv.ParseUint(text, 10, 64)
+			answer.AnchorOp, answer.AnchorChain = op, chainAt[shard][op]
+		}
+		json.NewEncoder(w).Encode(answer)
+	}))
+	t.Cleanup(server.Close)
+	return server.URL
+}
+
+// TestChainCheckEveryShard: on nodes of several shards each shard's log is verified on
+// every node and the nodes are compared shard by shard: a primary and a standby agreeing
+// on shard 0 but not on shard 1 fail, with the problem naming shard 1; an anchor is
+// checked against its own shard's log only; an anchor naming a shard the nodes lack makes
+// the check fail to run.
+func TestChainCheckEveryShard(t *testing.T) {
+	shard0 := wal.ChainCheck{OK: true, RetainedFromOp: 1, VerifiedFromOp: 1, VerifiedToOp: 90,
+		Entries: 30, ChainLast: "a0", WindowCovered: true}
+	shard1 := shard0
+	shard1.VerifiedToOp, shard1.ChainLast = 70, "a1"
+	forged := shard1
+	forged.ChainLast = "f1"
+	anchors := []map[uint64]string{{40: "00"}, {40: "11"}}
+	cases := []struct {
+		name     string
+		standby  wal.ChainCheck // The standby's shard 1.
+		anchor   [3]string      // Shard, op, chain.
+		problems []string       // Each in the section's problems.
+	}{
+		{"nodes agree on both", shard1, [3]string{}, nil},
+		{"shard 1 differs", forged, [3]string{},
+			[]string{"(shard 1) and ", "(shard 1) disagree on the chain at op 70: a1 vs f1"}},
+		{"anchor of shard 1 holds", shard1, [3]string{"1", "40", "11"}, nil},
+		{"anchor of shard 1 is not shard 0's", shard1, [3]string{"1", "40", "00"},
+			[]string{"(shard 1): the chain at anchor op 40 is 11"}},
+	}
+	for _, c := range cases {
+		check := ChainCheck{Shards: 2, Addresses: []string{
+			fakeShardedNode(t, []wal.ChainCheck{shard0, shard1}, anchors),
+			fakeShardedNode(t, []wal.ChainCheck{shard0, c.standby}, anchors)}}
+		if c.anchor[0] != "" {
+			check.AnchorShard, _ = strconv.Atoi(c.anchor[0])
+			check.AnchorOp, _ = strconv.ParseUint(c.anchor[1], 10, 64)
+			check.AnchorChain = c.anchor[2]
+		}
+		section, err := check.Run(context.Background())
+		problems := strings.Join(section.Problems, "; ")
+		found := err == nil && section.OK == (len(c.problems) == 0)
+		for _, problem := range c.problems {
+			found = found && strings.Contains(problems, problem)
+		}
+		nodes, _ := section.Details.([]ChainNode)
+		if !found || len(nodes) != 4 || nodes[2].Shard != 1 ||
+			nodes[3].Check.ChainLast != c.standby.ChainLast ||
+			!strings.Contains(section.Summary, "shard 1: ops 1..70") {
+			t.Errorf("%s: ok %v, problems %q, err %v, nodes %+v, summary %q", c.name,
+				section.OK, problems, err, nodes, section.Summary)
+		}
+	}
+	check := ChainCheck{Shards: 2, AnchorShard: 2, AnchorOp: 40, AnchorChain: "00",
+		Addresses: []string{fakeShardedNode(t, []wal.ChainCheck{shard0, shard1}, anchors)}}
+	if _, err := check.Run(context.Background()); err == nil ||
+		!strings.Contains(err.Error(), "shard 2") {
+		t.Errorf("anchor of a shard the nodes lack: %v", err)
+	}
+}
+
 // unbalancedReader answers get_ledger_totals with one balanced and one unbalanced ledger.
 type unbalancedReader struct{ clearing.Reader }
 

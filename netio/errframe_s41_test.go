@@ -1,0 +1,140 @@
+package netio_test
+
+// Session 41 (errframe): PROTOCOL.md section 9, "the server closes the connection right
+// after it". An error frame is the last frame of its connection: a client written from
+// the document alone may take any frame after it for a protocol violation.
+
+import (
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"sequent/core/model"
+	"sequent/netio"
+	"sequent/netio/wire"
+)
+
+// TestNothingAfterTheErrorFrame: a reply admitted for delivery just before another
+// goroutine closes its connection must not be written after that close's error frame.
+// FAILS at main without the fix in closeAfterWrite: the error frame's task asked gnet for
+// the close as one more loop task, queued behind every write lent to the loop meanwhile,
+// so a reply lent after the error frame (admitted while the connection was still
+// active) was written after it, and so was a reply carried in another connection's task
+// (the connection was still in the table).
+//
+// The order is forced: the fake shard delivers replies to B and A (both on loop 0) and
+// is parked (test hook) once both are admitted; loop 0 is parked inside P's request
+// (parking admission); T, on loop 1, takes B's session over, which queues B's error
+// frame on loop 0; then the shard lends its replies, behind the error frame, and loop 0
+// resumes. Run with B's reply as the carrier of loop 0's task and as carried by A's.
+func TestNothingAfterTheErrorFrame(t *testing.T) {
+	for _, c := range []struct {
+		name         string
+		partnerFirst bool // A's reply comes first: its task carries B's.
+	}{{"carrier", false}, {"carried", true}} {
+		t.Run(c.name, func(t *testing.T) { testNothingAfterTheErrorFrame(t, c.partnerFirst) })
+	}
+}
+
+func testNothingAfterTheErrorFrame(t *testing.T, partnerFirst bool) {
+	admission := newRequestParkingAdmission(model.OperationLookupTransfers)
+	h := newHarness(t, harnessOptions{config: func(c *netio.Config) {
+		// gnet's round robin puts connections 1, 2, 3, 4, 5 on loops 0, 1, 0, 1, 0.
+		c.EventLoops = 2
+		c.Admission = admission
+		// Only the takeover may close B; T logs in late.
+		c.SilenceTimeout = waitLimit
+		c.LoginTimeout = waitLimit
+	}})
+	var armed atomic.Bool
+	entered, proceed := make(chan struct{}), make(chan struct{})
+	var proceedOnce sync.Once
+	resume := func() { proceedOnce.Do(func() { close(proceed) }) }
+	netio.SetTestHookDeliveryAdmitted(t, func() {
+		if armed.CompareAndSwap(true, false) {
+			close(entered)
+			<-proceed
+		}
+	})
+	// Registered after the harness, so they run before its shutdown: a failing run must
+	// leave neither the shard nor the loop parked while the server waits for them.
+	t.Cleanup(admission.open)
+	t.Cleanup(resume)
+	const sessionB, sessionA, sessionP = 7, 8, 9
+	b := dialRaw(t, h.server.Address())     // Loop 0.
+	taker := dialRaw(t, h.server.Address()) // Loop 1.
+	p := dialRaw(t, h.server.Address())     // Loop 0.
+	_ = dialRaw(t, h.server.Address())      // Loop 1.
+	a := dialRaw(t, h.server.Address())     // Loop 0.
+	b.login(clientAll, 1, secretOne, sessionB)
+	a.login(clientAll, 1, secretOne, sessionA)
+	p.login(clientAll, 1, secretOne, sessionP)
+
+	h.backend.Pause()
+	first, second := b, a
+	firstSession, secondSession := uint64(sessionB), uint64(sessionA)
+	if partnerFirst {
+		first, second = a, b
+		firstSession, secondSession = sessionA, sessionB
+	}
+	first.write(requestFrame(firstSession, 1, model.OperationLookupAccounts, encodeIDs(1)))
+	waitFor(t, "the first request queued", func() bool { return h.backend.Submitted() == 1 })
+	second.write(requestFrame(secondSession, 1, model.OperationLookupAccounts, encodeIDs(1)))
+	waitFor(t, "the second request queued", func() bool { return h.backend.Submitted() == 2 })
+
+	armed.Store(true)
+	h.backend.Resume() // One Deliver of both replies, parked once they are admitted.
+	select {
+	case <-entered:
+	case <-time.After(waitLimit): // A hang guard, not a timing assertion.
+		t.Fatal("the shard never delivered the replies")
+	}
+	admission.armed.Store(true)
+	p.write(requestFrame(sessionP, 1, model.OperationLookupTransfers, encodeIDs(1)))
+	select {
+	case <-admission.entered:
+	case <-time.After(waitLimit): // A hang guard, not a timing assertion.
+		t.Fatal("loop 0 never reached P's request")
+	}
+	// Answered once closeAsync(B) has queued B's error frame on the parked loop 0.
+	taker.login(clientAll, 1, secretOne, sessionB)
+	resume()
+	// Taken by the shard goroutine once the parked Deliver has returned, so once its
+	// replies are lent to loop 0, behind B's error frame.
+	h.backend.Resume()
+	admission.open()
+
+	if frame := b.next(); frame.Kind != wire.KindError ||
+		wire.ErrorCode(frame.Status) != wire.ErrorSessionTakenOver {
+		t.Fatalf("B: got %s (%s), want the error frame session_taken_over", frame.Kind,
+			wire.ErrorCode(frame.Status))
+	}
+	expectNothingMore(t, b)
+	// The other connection of the same loop task still gets its reply.
+	if frame := a.next(); frame.Kind != wire.KindReply || frame.Number != 1 ||
+		frame.Session != sessionA {
+		t.Fatalf("A: got %s number %d session %d, want the reply to request 1", frame.Kind,
+			frame.Number, frame.Session)
+	}
+	if frame := p.next(); frame.Kind != wire.KindReply || frame.Number != 1 {
+		t.Fatalf("P: got %s number %d, want the reply to request 1", frame.Kind, frame.Number)
+	}
+}
+
+// expectNothingMore reads r to its end and fails the test on any frame, a heartbeat
+// included: r's last frame was an error frame.
+func expectNothingMore(t *testing.T, r *rawConn) {
+	t.Helper()
+	frame, err := r.nextAny()
+	if err == nil {
+		t.Fatalf("a frame after the error frame: %s number %d session %d status %d",
+			frame.Kind, frame.Number, frame.Session, frame.Status)
+	}
+	if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !isReset(err) {
+		t.Fatalf("after the error frame: %v, want the connection closed", err)
+	}
+}
