@@ -80,22 +80,22 @@ func (c *chunked[T]) newChunk(chunk uint32) []T {
 
 // allocateAhead allocates the next chunk as the spare and offers it to the populater,
 // when the array allocates ahead, a populater is attached and no spare is held: at most
-// chunkSparesMax chunk per array is ever allocated ahead. The populater advises the chunk
-// for huge pages before faulting it in, as reserve does for reserved chunks: fewer TLB
-// misses for the records read at random later, and cheaper faults while memory needs no
-// compaction (on fresh mappings here, measured in two runs at load ~6: MADV_POPULATE_WRITE
-// of 2 MiB took ~0.2 ms in a huge page against ~0.85 ms in 4 KiB pages; but 4-5 ms per
-// huge page in a run where the kernel compacted first). The sequencer does not advise it
-// itself, so that a refused spare is never advised: it faults in on first touch in 4 KiB
-// pages, as a chunk allocated on demand always did. Only a populater that took a spare and
-// is still behind when the sequencer reaches it leaves the sequencer faulting advised
-// pages.
+// chunkSparesMax chunk per array is ever allocated ahead.
+//
+// Unlike reserved chunks (reserve), a spare is not advised for huge pages. Measured with
+// BenchmarkSequencerGrowth (package shard; two rounds each in separate processes, load
+// ~8): populated in 4 KiB pages, the sequencer's batches while growing took p99 18 and
+// 26 ms against 52 and 54 ms when the populater advised the spares first (37 and 42 ms
+// without a populater), and its thread 223 against 280-284 cpu-ns per transfer. Likely
+// (not measured apart) the kernel compacting memory for huge pages (THP defrag is
+// "madvise" here), on the populater's faults and on the sequencer's own; records written
+// in order gain little from fewer TLB misses.
 func (c *chunked[T]) allocateAhead() {
 	if !c.ahead.active() || len(c.spare) != 0 {
 		return
 	}
 	c.spare = make([]T, chunkRecordCount)
-	c.ahead.offer(newFreshRange(c.spare, true))
+	c.ahead.offer(newFreshRange(c.spare))
 }
 
 // allocateAheadOfFullChunk is allocateAhead for an array whose last chunk is full-sized

@@ -18,9 +18,6 @@ import (
 type FreshRange struct {
 	start unsafe.Pointer // First byte.
 	size  uintptr        // Bytes.
-	// hugePages asks the populater to advise the range for huge pages before populating
-	// it (a spare chunk, which the sequencer leaves unadvised: see chunked.allocateAhead).
-	hugePages bool
 	// populated is how many bytes from start are faulted in. Only the goroutine that
 	// populates the range writes it (PopulateStep); the sequencer reads it to skip the
 	// part of a growing id table it would otherwise fault in itself (idTable.touchNext).
@@ -37,12 +34,11 @@ type Populater interface {
 	Offer(fresh *FreshRange) bool
 }
 
-// newFreshRange returns the range of s's storage (s non-empty), to be advised for huge
-// pages by its populater or not.
-func newFreshRange[T any](s []T, hugePages bool) *FreshRange {
+// newFreshRange returns the range of s's storage (s non-empty).
+func newFreshRange[T any](s []T) *FreshRange {
 	var zero T
 	return &FreshRange{start: unsafe.Pointer(unsafe.SliceData(s)),
-		size: uintptr(len(s)) * unsafe.Sizeof(zero), hugePages: hugePages}
+		size: uintptr(len(s)) * unsafe.Sizeof(zero)}
 }
 
 // Size returns the range's length in bytes.
@@ -52,17 +48,14 @@ func (r *FreshRange) Size() uintptr { return r.size }
 func (r *FreshRange) Populated() uintptr { return r.populated.Load() }
 
 // PopulateStep faults in up to stepBytes more of the range, from where the last step
-// ended, and reports whether the whole range is done; the first step of a range that
-// asks for huge pages advises it first. One goroutine at a time populates a range. An
+// ended, and reports whether the whole range is done. One goroutine at a time populates a
+// range. An
 // error (hugepage.ErrPopulateUnsupported where the kernel cannot do it) leaves the rest to
 // be faulted in on first touch; the caller stops populating this range.
 func (r *FreshRange) PopulateStep(stepBytes uintptr) (done bool, err error) {
 	from := r.populated.Load()
 	if from >= r.size {
 		return true, nil
-	}
-	if from == 0 && r.hugePages {
-		hugepage.AdviseCoveringRange(r.start, r.size)
 	}
 	size := min(stepBytes, r.size-from)
 	if err := hugepage.Populate(unsafe.Add(r.start, from), size); err != nil {

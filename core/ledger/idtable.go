@@ -274,7 +274,7 @@ func (t *idTable) offerNext() {
 	if !t.ahead.active() {
 		return
 	}
-	if fresh := newFreshRange(t.next, false); t.ahead.offer(fresh) { // Advised already.
+	if fresh := newFreshRange(t.next); t.ahead.offer(fresh) {
 		t.nextFresh = fresh
 	}
 }

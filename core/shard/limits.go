@@ -70,7 +70,8 @@ const (
 	// populateStepBytes is how much the populater faults in per system call: one huge
 	// page (2 MiB). After each step it publishes its progress (which a growing id table
 	// reads to skip the part done) and checks for a stop, so stopping waits one step at
-	// most (0.2-5 ms measured here, ledger.chunked.allocateAhead).
+	// most: ~0.85 ms in 4 KiB pages (medians of two runs of 32 steps on fresh mappings,
+	// load ~6; the slowest step 12 ms).
 	populateStepBytes = 2 << 20
 
 	// PulseIntervalDefault is how often an idle sequencer checks for due expiries.
