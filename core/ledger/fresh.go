@@ -49,9 +49,8 @@ func (r *FreshRange) Populated() uintptr { return r.populated.Load() }
 
 // PopulateStep faults in up to stepBytes more of the range, from where the last step
 // ended, and reports whether the whole range is done. One goroutine at a time populates a
-// range. An
-// error (hugepage.ErrPopulateUnsupported where the kernel cannot do it) leaves the rest to
-// be faulted in on first touch; the caller stops populating this range.
+// range. An error (hugepage.ErrPopulateUnsupported where the kernel cannot do it) leaves
+// the rest to be faulted in on first touch; the caller stops populating this range.
 func (r *FreshRange) PopulateStep(stepBytes uintptr) (done bool, err error) {
 	from := r.populated.Load()
 	if from >= r.size {
