@@ -41,9 +41,6 @@ func newFreshRange[T any](s []T) *FreshRange {
 		size: uintptr(len(s)) * unsafe.Sizeof(zero)}
 }
 
-// Size returns the range's length in bytes.
-func (r *FreshRange) Size() uintptr { return r.size }
-
 // Populated returns how many bytes from the range's start are faulted in so far.
 func (r *FreshRange) Populated() uintptr { return r.populated.Load() }
 
