@@ -16,6 +16,13 @@ import (
 type chunked[T any] struct {
 	chunks [][]T  // Each of length chunkRecordCount.
 	count  uint32 // Records in use.
+	// spare is the next chunk, allocated ahead of need and offered to ahead's populater
+	// (allocateAhead), or nil. It is not in chunks: counts, indexes and snapshots never
+	// see it until a push takes it into use.
+	spare []T
+	// ahead is the ledger's populater link for an array that allocates ahead (the ones a
+	// transfer appends to), nil for the others.
+	ahead *freshSink
 }
 
 const (
@@ -45,17 +52,60 @@ func (c *chunked[T]) push() (uint32, *T) {
 	index := c.count
 	chunk, offset := index>>chunkShift, index&chunkMask
 	if int(chunk) == len(c.chunks) {
-		length := chunkRecordCount
-		if chunk == 0 {
-			length = chunkRecordCountFirst
-		}
-		c.chunks = append(c.chunks, make([]T, length))
+		c.chunks = append(c.chunks, c.newChunk(chunk))
 	}
 	if int(offset) == len(c.chunks[chunk]) {
 		c.growFirst(2 * len(c.chunks[chunk]))
 	}
 	c.count++
 	return index, &c.chunks[chunk][offset]
+}
+
+// newChunk returns the storage of the given chunk, the next one: a small first chunk
+// (it grows by doubling), else the spare allocated ahead when there is one. Taking the
+// spare allocates the next one ahead (allocateAhead), so that the populater has the
+// whole of this chunk's appends to fault it in.
+func (c *chunked[T]) newChunk(chunk uint32) []T {
+	if chunk == 0 {
+		return make([]T, chunkRecordCountFirst)
+	}
+	fresh := c.spare
+	c.spare = nil
+	if fresh == nil {
+		fresh = make([]T, chunkRecordCount)
+	}
+	c.allocateAhead()
+	return fresh
+}
+
+// allocateAhead allocates the next chunk as the spare and offers it to the populater,
+// when the array allocates ahead, a populater is attached and no spare is held: at most
+// chunkSparesMax chunk per array is ever allocated ahead.
+//
+// Unlike reserved chunks (reserve), a spare is not advised for huge pages. Measured with
+// BenchmarkSequencerGrowth (package shard; two rounds each in separate processes, load
+// ~8): populated in 4 KiB pages, the sequencer's batches while growing took p99 18 and
+// 26 ms against 52 and 54 ms when the populater advised the spares first (37 and 42 ms
+// without a populater), and its thread 223 against 280-284 cpu-ns per transfer. Likely
+// (not measured apart) the kernel compacting memory for huge pages (THP defrag is
+// "madvise" here), on the populater's faults and on the sequencer's own; records written
+// in order gain little from fewer TLB misses.
+func (c *chunked[T]) allocateAhead() {
+	if !c.ahead.active() || len(c.spare) != 0 {
+		return
+	}
+	c.spare = make([]T, chunkRecordCount)
+	c.ahead.offer(newFreshRange(c.spare))
+}
+
+// allocateAheadOfFullChunk is allocateAhead for an array whose last chunk is full-sized
+// (when a populater is attached to a ledger that holds such chunks already): an array
+// that is empty or still in its growing first chunk allocates ahead once that chunk is
+// full-sized (growFirst).
+func (c *chunked[T]) allocateAheadOfFullChunk() {
+	if len(c.chunks) != 0 && len(c.chunks[len(c.chunks)-1]) == chunkRecordCount {
+		c.allocateAhead()
+	}
 }
 
 // pushInPlace is push when the record fits in the chunks already allocated (ok false,
@@ -97,6 +147,9 @@ func (c *chunked[T]) growFirst(length int) {
 	grown := make([]T, length)
 	copy(grown, c.chunks[0])
 	c.chunks[0] = grown
+	if length == chunkRecordCount {
+		c.allocateAhead() // The next push that needs a chunk takes a second one.
+	}
 }
 
 // pop removes the last record (undo of push).
@@ -141,11 +194,11 @@ func (c *chunked[T]) chunkList() [][]T {
 	return append([][]T(nil), c.chunks...)
 }
 
-// bytes returns the memory held by the chunks, given the record size.
+// bytes returns the memory held by the chunks and the spare, given the record size.
 func (c *chunked[T]) bytes(recordSize uint64) uint64 {
 	var total uint64
 	for _, chunk := range c.chunks {
 		total += uint64(len(chunk)) * recordSize
 	}
-	return total
+	return total + uint64(len(c.spare))*recordSize
 }

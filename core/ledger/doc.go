@@ -5,7 +5,9 @@
 // # Ownership and determinism
 //
 // One goroutine (a shard's sequencer) owns a Ledger and calls every method. Nothing here
-// reads a clock, starts a goroutine or does I/O: every batch carries its timestamp. The same
+// reads a clock, starts a goroutine or does I/O: every batch carries its timestamp. The
+// only other goroutines that see a ledger's memory are a SnapshotView's reader and a
+// Populater's, which faults fresh ranges in without reading or writing them (FreshRange). The same
 // batches with the same timestamps give byte-identical state (Digest) and results.
 //
 // # Storage
@@ -27,6 +29,17 @@
 // CreateTransfersAs). Its first two stages also serve a caller that knows the transfers of
 // its next calls (PrefetchTransferSlots, PrefetchTransferRecords): the state machine, for
 // the one-transfer requests of a log entry.
+//
+// Fresh memory is faulted in by the kernel on first touch (~1.5-4 µs per 4 KiB page
+// here), which the sequencer paid for every chunk allocated past the capacity and for a
+// growing table's successor. With a Populater attached (SetPopulater; the shard runtime
+// owns one, with its own goroutine), the arrays a transfer appends to keep their next
+// chunk allocated ahead (one spare each: at most freshChunkBytesAheadMax, ~14.1 MiB, in
+// all) and offer it, and a growing id table offers its successor; the populater faults
+// them in without writing a byte (MADV_POPULATE_WRITE), and the table's own per-insert
+// touching skips what it has done. An offer is taken or refused at once, never waited
+// for; what is refused or not reached in time faults in on the sequencer as before.
+// Nothing of this is state: the same batches give the same Digest with or without it.
 //
 // # Invariants (checked by tests after every batch, and by Restore)
 //

@@ -51,6 +51,10 @@ type idTable struct {
 	next        []uint64
 	nextTouched uint64
 	prepareFrom uint64
+	// ahead is the ledger's populater link; nextFresh is next as the populater took it
+	// (offerNext), or nil: touchNext then skips what the populater has faulted in.
+	ahead     *freshSink
+	nextFresh *FreshRange
 }
 
 // slotBytes is the size of one slot.
@@ -237,9 +241,11 @@ func (t *idTable) prepareGrowth() {
 	if t.next == nil && used > t.prepareFrom {
 		t.next = allocateSlots(2*uint64(len(t.slots)), false)
 		t.nextTouched = 0
+		t.offerNext()
 	}
 	if used <= growAt {
 		if t.next != nil {
+			t.skipPopulated()
 			untouched, insertsLeft := uint64(len(t.next))-t.nextTouched, growAt-used+1
 			t.touchNext((untouched + insertsLeft - 1) / insertsLeft)
 		}
@@ -252,12 +258,37 @@ func (t *idTable) prepareGrowth() {
 		t.next = allocateSlots(2*uint64(len(t.slots)), false)
 		t.nextTouched = 0
 	}
+	t.skipPopulated()
 	t.touchNext(uint64(len(t.next))) // Done already, but for a table without preparation.
 	t.old, t.oldMask, t.migrated = t.slots, t.mask, 0
-	t.slots, t.next = t.next, nil
+	t.slots, t.next, t.nextFresh = t.next, nil, nil
 	t.mask = uint64(len(t.slots) - 1)
 	t.tombstones = 0
 	t.prepareFrom = uint64(len(t.slots)) * idTablePrepareLoad / 256
+}
+
+// offerNext offers the next table, just allocated, to the populater (when one is
+// attached), so that its pages are faulted in off the sequencer.
+func (t *idTable) offerNext() {
+	t.nextFresh = nil
+	if !t.ahead.active() {
+		return
+	}
+	if fresh := newFreshRange(t.next); t.ahead.offer(fresh) {
+		t.nextFresh = fresh
+	}
+}
+
+// skipPopulated counts the slots of the next table that the populater has faulted in as
+// touched, so that touchNext spends the sequencer's time only on the rest. A populater
+// that is behind, stuck or refused by the kernel leaves nextTouched where the sequencer
+// got to, and the sequencer faults the table in itself, as without one.
+func (t *idTable) skipPopulated() {
+	if t.nextFresh == nil {
+		return
+	}
+	populated := min(uint64(t.nextFresh.Populated())/slotBytes, uint64(len(t.next)))
+	t.nextTouched = max(t.nextTouched, populated)
 }
 
 // touchNext faults in up to budget more slots of the next table by writing the zero they

@@ -136,6 +136,10 @@ type Ledger struct {
 	risk         *risk.Engine
 	riskTransfer risk.Transfer // The transfer being evaluated (the engine keeps a pointer).
 
+	// fresh links the arrays and tables that allocate ahead to the populater, if any
+	// (SetPopulater).
+	fresh freshSink
+
 	// events, when set, receives every committed change (see SetEvents).
 	events *event.Buffer
 
@@ -181,6 +185,11 @@ func New(config Config) *Ledger {
 	l.transfers.reserve(c.TransfersCapacity)
 	l.transferLinks.reserve(c.TransfersCapacity)
 	l.pending.reserve(c.TransfersCapacity)
+	for _, table := range []*idTable{&l.accountIndex, &l.transferIndex, &l.failedIndex} {
+		table.ahead = &l.fresh
+	}
+	l.transfers.ahead, l.transferLinks.ahead = &l.fresh, &l.fresh
+	l.pending.ahead, l.history.ahead = &l.fresh, &l.fresh
 	l.batch.init()
 	l.queryRing = make([]uint32, model.EventsPerRequestMax)
 	l.undo.init()

@@ -61,6 +61,21 @@ const (
 	// a full chunk: small ledgers (tests, fuzzing, a fresh server) stay small.
 	chunkRecordCountFirst = 64
 
+	// chunkSparesMax is how many chunks an array that allocates ahead holds beyond the
+	// ones in use (chunked.spare): one, allocated when the array takes the previous spare
+	// into use, so that a populater (Ledger.SetPopulater) has a whole chunk's appends
+	// (65,536) to fault it in before the sequencer writes it.
+	chunkSparesMax = 1
+
+	// freshChunkBytesAheadMax is the most storage a ledger holds ahead of need while a
+	// populater is attached: chunkSparesMax chunk of each array a transfer appends to
+	// (128-byte transfers, 8-byte links, 1-byte pending statuses, 88-byte balance
+	// history records), 14,745,600 bytes (~14.1 MiB). The history spare exists only once
+	// history has filled its first chunk. Without a populater nothing is allocated ahead.
+	// (A growing id table's next table is allocated ahead with or without one: idTable.)
+	freshChunkBytesAheadMax = chunkSparesMax * chunkRecordCount *
+		(model.TransferSize + 8 + 1 + 88)
+
 	// undoRecordsPerEventMax bounds the undo records one transfer event writes: two
 	// accounts, one transfer, one pending status and two history records.
 	undoRecordsPerEventMax = 6

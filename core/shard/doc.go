@@ -128,6 +128,25 @@
 // standby, a snapshot due) the sequencer is woken as before. Config.InlineTurnsOff turns
 // this off.
 //
+// # Fresh memory
+//
+// The sequencer writes memory the kernel has not backed yet whenever the ledger grows past
+// the capacity it was sized for: each 8 MiB chunk of transfer records (every 65,536
+// transfers) and a growing id table's successor fault in page by page on first touch,
+// about 6% of the sequencer's CPU at 32 connections × 16 one-transfer requests (issue
+// 15, session 40), and inside a full batch's receive → release time. The shard therefore
+// runs a populater (populate.go): Start attaches it to the ledger (ledger.SetPopulater),
+// which then allocates its next chunks a chunk ahead and offers them, and offers each
+// growing table's successor; the populater's goroutine faults them in with
+// MADV_POPULATE_WRITE, which writes nothing, so there is no data race and no change of
+// state (ledger, "Storage"). The hand-off is a channel of freshRangesQueuedMax ranges:
+// a full one (the populater behind or stuck) refuses the offer at once and the sequencer
+// faults that memory in itself, as it did before; a kernel without MADV_POPULATE_WRITE
+// (older than 5.14) turns every later offer away the same way. The populater stops with
+// the sequencer: run detaches it and waits for it (one step, populateStepBytes, at most)
+// before Done closes. At most freshChunkBytesAheadMax (ledger, ~14.1 MiB) is allocated
+// ahead. Config.PopulateOff turns all of this off.
+//
 // # Goroutines
 //
 // Producers (the network event loops, admin actions) call Submit concurrently; the ring
@@ -137,7 +156,9 @@
 // for the entries it deferred (above), holding the log's writing mutex. "The sequencer"
 // is whoever holds Shard.turns: the sequencer goroutine, which lets it go only while it
 // waits, or an event loop running an idle shard's turn (TurnInline), which only ever
-// tries it; so exactly one goroutine at a time changes the state, in log order.
+// tries it; so exactly one goroutine at a time changes the state, in log order. The
+// populater's goroutine (above) owns nothing but its queue: it reads and writes no byte
+// of the ledger, only asks the kernel to back the ranges it is offered.
 //
 // # Outbound streams (the release as a Ready)
 //

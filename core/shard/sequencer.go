@@ -18,6 +18,7 @@ import (
 // meanwhile (inline.go); it keeps them for good once it stops or serves a failure.
 func (s *Shard) run() {
 	defer close(s.done)
+	defer s.stopPopulater()
 	defer s.checkAllAnswered()
 	pulse := time.NewTicker(s.config.PulseInterval)
 	defer pulse.Stop()

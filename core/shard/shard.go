@@ -68,7 +68,11 @@ type Config struct {
 	// like Submit and TurnInline does nothing. Off by default (false): an event loop that
 	// finds the shard idle runs the turn itself (inline.go).
 	InlineTurnsOff bool
-	Logger         *slog.Logger
+	// PopulateOff leaves the fresh memory the ledger will write to fault in on the
+	// sequencer's first writes, as before populate.go: no populater goroutine, nothing
+	// allocated ahead. Off by default (false): the populater faults it in beforehand.
+	PopulateOff bool
+	Logger      *slog.Logger
 }
 
 // Acknowledger is a second durability source, such as a standby in sync mode.
@@ -242,6 +246,9 @@ type Shard struct {
 	// inlineFailure is an error met in a turn run by an event loop: the sequencer serves
 	// it (failAndServe) as soon as it holds turns again.
 	inlineFailure error
+	// populater faults in the ledger's fresh memory off the sequencer (populate.go); nil
+	// with Config.PopulateOff. Its goroutine runs from Start until the sequencer stops.
+	populater *populater
 
 	// Sequencer state.
 	opLast    uint64
@@ -331,6 +338,9 @@ func New(config Config, machine *core.Machine, log Log) (*Shard, error) {
 	for range c.InFlightEntriesMax + 1 {
 		s.free = append(s.free, &parked{})
 	}
+	if !c.PopulateOff {
+		s.populater = newPopulater()
+	}
 	return s, nil
 }
 
@@ -358,6 +368,10 @@ func (s *Shard) Start(outputs Outputs) {
 		// Turns are the sequencer's from here until it first waits (run): a loop's
 		// TurnInline before then wakes it instead.
 		s.turns.Lock()
+		if s.populater != nil {
+			s.populater.start()
+			s.machine.Ledger().SetPopulater(s.populater)
+		}
 		go s.run()
 	})
 }

@@ -14,4 +14,10 @@
 // access to them a TLB miss (BenchmarkCreateTransfers at 1 M accounts: ~5% of the
 // thread's CPU time per transfer, measured in one process against twins built the old
 // way).
+//
+// Populate faults a range in for writing without writing it (MADV_POPULATE_WRITE, Linux
+// 5.14 and later): a goroutine other than the memory's owner may call it on memory the
+// owner will write soon (the shard's populater, for fresh ledger chunks and tables),
+// since it changes no byte and Go code touches none. Where the kernel refuses it,
+// Populate says so (ErrPopulateUnsupported) and the memory faults in on first touch.
 package hugepage

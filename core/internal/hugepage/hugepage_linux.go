@@ -44,19 +44,60 @@ func Advise[T any](s []T) {
 // neighbour's memory changes nothing but how the kernel backs it; at most one huge page
 // per end may become resident sooner than it would have.
 func AdviseCovering[T any](s []T) {
-	if len(s) == 0 || os.Getenv("SEQUENT_NO_HUGEPAGE") != "" {
+	if len(s) == 0 {
 		return
 	}
 	var zero T
-	size := uintptr(len(s)) * unsafe.Sizeof(zero)
-	if size < pageBytes {
+	AdviseCoveringRange(unsafe.Pointer(&s[0]), uintptr(len(s))*unsafe.Sizeof(zero))
+}
+
+// AdviseCoveringRange is AdviseCovering for the size bytes at start (one allocation,
+// which the caller keeps reachable until it returns), for code that holds a range rather
+// than a slice (a populater advising a chunk off the sequencer).
+func AdviseCoveringRange(start unsafe.Pointer, size uintptr) {
+	if size < pageBytes || os.Getenv("SEQUENT_NO_HUGEPAGE") != "" {
 		return
 	}
-	start := uintptr(unsafe.Pointer(&s[0]))
-	coveredStart := start &^ (pageBytes - 1)
-	coveredEnd := (start + size + pageBytes - 1) &^ (pageBytes - 1)
-	// The covered range reaches past s, so it is passed as addresses: madvise reads and
+	first := uintptr(start)
+	coveredStart := first &^ (pageBytes - 1)
+	coveredEnd := (first + size + pageBytes - 1) &^ (pageBytes - 1)
+	// The covered range reaches past the range, so it is passed as addresses: madvise reads and
 	// writes no memory, it only changes the kernel's policy for the range.
 	_, _, _ = syscall.Syscall(syscall.SYS_MADVISE, coveredStart, coveredEnd-coveredStart,
 		syscall.MADV_HUGEPAGE)
+}
+
+// madvisePopulateWrite is MADV_POPULATE_WRITE from Linux's uapi <asm-generic/mman-common.h>
+// (Linux 5.14 and later); Go's syscall package does not name it.
+const madvisePopulateWrite = 23
+
+// smallPageBytes is the base page size madvise works in on the platforms this runs on.
+const smallPageBytes = 4 << 10
+
+// Populate faults in the pages under [start, start+size) for writing, as a first store to
+// each would, without storing anything: the bytes keep their values, so another goroutine
+// may do this to memory the owner will write later without a data race (no Go code reads
+// or writes it here). The range is widened to whole 4 KiB pages; the pages it then shares
+// with neighbouring heap memory are only made resident, never changed. The range must lie
+// inside one live allocation, which the caller keeps reachable until Populate returns.
+//
+// It returns ErrPopulateUnsupported where the kernel refuses the request (EINVAL: older
+// than 5.14, or built without it), so that callers stop asking; any other error is
+// returned as it is (the memory is then faulted in on first touch, as without Populate).
+func Populate(start unsafe.Pointer, size uintptr) error {
+	if size == 0 {
+		return nil
+	}
+	first := uintptr(start) &^ (smallPageBytes - 1)
+	end := (uintptr(start) + size + smallPageBytes - 1) &^ (smallPageBytes - 1)
+	// Passed as addresses, not a slice: madvise reads and writes none of the memory.
+	_, _, errno := syscall.Syscall(syscall.SYS_MADVISE, first, end-first, madvisePopulateWrite)
+	switch errno {
+	case 0:
+		return nil
+	case syscall.EINVAL, syscall.ENOSYS:
+		return ErrPopulateUnsupported
+	default:
+		return errno
+	}
 }
