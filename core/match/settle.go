@@ -107,6 +107,9 @@ func (e *Engine) chainAddNext(owner uint32) *model.Transfer {
 	return t
 }
 
+// reservationFlags marks a ledger event as a reservation (reserve or release).
+const reservationFlags = ledger.SystemReserve | ledger.SystemRelease
+
 // holdReserved in order.holdSequence says that the order's funds are held by a ledger
 // reservation (package ledger, "Reservations"): its holdAmount is part of the paying
 // account's debits_pending and the escrow's credits_pending, with no transfer record.
@@ -182,6 +185,15 @@ func (e *Engine) chainSubmit(clock *uint64, linked bool) int {
 	}
 	*clock += uint64(count)
 	results := c.results[:count]
+	if count == 1 && c.events[0].Flags&reservationFlags != 0 {
+		// A lone reservation change (most chains): the ledger's direct path, which gives
+		// the same status and state as the batch entry. Only the status is read.
+		results[0].Status = e.ledger.ChangeSystemReservation(first, &c.events[0])
+		if results[0].Status != model.StatusOK {
+			return 0
+		}
+		return -1
+	}
 	e.ledger.CreateSystemTransfers(first, c.events, results)
 	for i := range results {
 		status := results[i].Status
