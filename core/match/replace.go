@@ -54,7 +54,7 @@ func (e *Engine) replaceOrder(clock *uint64, client uint64, r *model.OrderReplac
 	}
 	o := &e.orders[slot]
 	orderID := o.id
-	e.rememberCommand(windowEntry{client: client, account: r.Account,
+	e.rememberCommand(&windowEntry{client: client, account: r.Account,
 		clientOrderID: r.ClientOrderID, orderID: orderID, timestamp: now,
 		status: model.StatusOK, kind: commandReplace, digest: digest})
 	leaves := r.Quantity - o.filled
