@@ -242,7 +242,9 @@
 // snapshotted since version 3), so that every account's debits_pending = its active
 // pending transfers + its reserved total, and per ledger the credits_pending no pending
 // transfer explains equal the reserved totals (CheckReservations, run by Restore and
-// the tests).
+// the tests). A lone reservation change (the engine's place, bid move or cancel) may
+// instead go through ChangeSystemReservation, which gives the same status and state
+// without the batch machinery (TestChangeSystemReservationMatchesBatch).
 // A system void (the engine ending a legacy hold: an order restored from before
 // reservations) is not refused for the transfers limit, as a release stores nothing:
 // a cancel must always end an order.

@@ -78,6 +78,30 @@ func (l *Ledger) changeReservation(t *model.Transfer, event int,
 	return model.StatusOK
 }
 
+// ChangeSystemReservation applies one reservation event (flag SystemReserve or
+// SystemRelease, not linked) at timestamp and returns its status: the same checks in the
+// same order, the same codes and the same state after it as CreateSystemTransfers of a
+// batch of that one event, whose result would carry nothing else the matching engine
+// reads. It is the engine's path for an order's lone reservation change (a place, a bid
+// moved to a new price, a cancel: most of its ledger calls), which through the batch
+// entry paid for the batch's checks, the actor, the chain runner, the dispatch of
+// createTransfer and a result carrying both accounts' balances, around a change of four
+// balances. Nothing here depends on the actor, and no result is written.
+func (l *Ledger) ChangeSystemReservation(timestamp uint64, t *model.Transfer) model.Status {
+	checkBatch(timestamp, 1, 1)
+	if t.Flags&reservationFlags == 0 || t.Flags&model.TransferLinked != 0 {
+		panic(fmt.Sprintf("ledger: not a lone reservation event: %+v", *t))
+	}
+	s := &l.batch
+	s.debitIndex[0] = l.resolveAccount(t.DebitAccountID)
+	s.creditIndex[0] = l.resolveAccount(t.CreditAccountID)
+	balances := l.resultBalances
+	l.resultBalances = false // changeReservation then writes no result (nil here).
+	status := l.changeReservation(t, 0, nil)
+	l.resultBalances = balances
+	return status
+}
+
 // saveReservationState records, inside a chain, both accounts' balances and the debit
 // account's reserved total before a reservation changes them.
 func (l *Ledger) saveReservationState(debitIndex uint32, debit *model.Account,

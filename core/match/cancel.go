@@ -97,7 +97,7 @@ func (e *Engine) cancelOrder(clock *uint64, client uint64, c *model.OrderCancel,
 	orderID := e.orders[slot].id
 	e.endQueue(slot, model.StatusCanceledByClient, c.ClientOrderID)
 	e.endQueueFlush(clock, now, sink)
-	e.rememberCommand(windowEntry{client: client, account: c.Account,
+	e.rememberCommand(&windowEntry{client: client, account: c.Account,
 		clientOrderID: c.ClientOrderID, orderID: orderID, timestamp: now,
 		status: model.StatusOK, kind: commandCancel, digest: digest})
 	return model.OrderResult{OrderID: orderID, Timestamp: now, Status: model.StatusOK}
@@ -166,7 +166,7 @@ func (e *Engine) massCancel(clock *uint64, client uint64, m *model.MassCancel, n
 	if status != model.StatusOK {
 		e.reportRejected(client, m.Account, m.ClientOrderID, 0, m.Instrument, status, now, sink)
 		if m.ClientOrderID != 0 && m.Account != 0 {
-			e.rememberCommand(windowEntry{client: client, account: m.Account,
+			e.rememberCommand(&windowEntry{client: client, account: m.Account,
 				clientOrderID: m.ClientOrderID, timestamp: now, status: status,
 				kind: commandMassCancel, digest: digest})
 		}
@@ -174,7 +174,7 @@ func (e *Engine) massCancel(clock *uint64, client uint64, m *model.MassCancel, n
 	}
 	count := e.cancelAccount(clock, client, m.Account, instrumentIndex, m.Side,
 		model.StatusCanceledMass, m.ClientOrderID, now, sink)
-	e.rememberCommand(windowEntry{client: client, account: m.Account,
+	e.rememberCommand(&windowEntry{client: client, account: m.Account,
 		clientOrderID: m.ClientOrderID, orderID: uint64(count), timestamp: now,
 		status: model.StatusOK, kind: commandMassCancel, digest: digest})
 	return model.MassCancelResult{Timestamp: now, Status: model.StatusOK, CanceledCount: count}

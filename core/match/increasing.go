@@ -189,10 +189,10 @@ func (e *Engine) increasingAdd(client, account uint64, windowPending uint32) uin
 // rememberCommand records the outcome of a command whose key lookupKey found new: in the
 // ring of its opted-in account, or in the shared window. An accepted place that asked
 // to opt in opts its account in here, and is the first entry of its ring.
-func (e *Engine) rememberCommand(entry windowEntry) {
+func (e *Engine) rememberCommand(entry *windowEntry) {
 	if e.keyAccount == indexNone {
 		if !e.keyOptIn || entry.status != model.StatusOK || entry.kind != commandPlace {
-			e.window.remember(entry)
+			e.window.rememberFrom(entry)
 			return
 		}
 		e.keyOptIn = false
@@ -204,7 +204,7 @@ func (e *Engine) rememberCommand(entry windowEntry) {
 		(a.count != 0 && entry.clientOrderID <= a.mark) {
 		panic("match: remembered command is not the one looked up")
 	}
-	e.increasingAppend(a, &entry)
+	e.increasingAppend(a, entry)
 	if e.window.index.count != 0 {
 		e.window.age() // Rules version 4: every remembered command ages the window.
 	}

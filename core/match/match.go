@@ -190,12 +190,12 @@ func (e *Engine) chainStep(taker uint32) {
 	p.holdSequence, p.holdAmount = t.holdSequence, t.holdAmount
 	var amount model.Uint128 // What the taker's rest needs held, when it keeps a hold.
 	if p.quantity > 0 && keep {
-		after := *t
-		after.leaves -= p.quantity
-		if after.orderType == model.OrderMarket && after.side == model.SideBuy {
-			after.budget = after.budget.MustSub(p.notional)
+		budget := t.budget
+		if t.orderType == model.OrderMarket && t.side == model.SideBuy {
+			budget = budget.MustSub(p.notional)
 		}
-		amount = holdRequired(&after, e.instruments[t.instrument].record.LotSize)
+		amount = holdRequiredWith(t, t.leaves-p.quantity, t.reservePrice, budget,
+			e.instruments[t.instrument].record.LotSize)
 	}
 	reserveAgain := false
 	if p.quantity > 0 {
@@ -211,7 +211,7 @@ func (e *Engine) chainStep(taker uint32) {
 	e.chainMakers()
 	e.chainTakerProceeds(taker)
 	if reserveAgain {
-		e.chainAppend(e.reservationTransfer(t, amount, ledger.SystemReserve), taker)
+		e.chainReservation(t, taker, amount, ledger.SystemReserve)
 	}
 }
 
@@ -224,14 +224,13 @@ func (e *Engine) chainMakers() {
 		m := &e.orders[f.maker]
 		f.holdSequence, f.holdAmount = 0, model.Uint128{}
 		if !f.makerDone {
-			after := *m
-			after.leaves -= f.quantity
 			f.holdSequence = holdReserved
-			f.holdAmount = holdRequired(&after, e.instruments[m.instrument].record.LotSize)
+			f.holdAmount = holdRequiredWith(m, m.leaves-f.quantity, m.reservePrice, m.budget,
+				e.instruments[m.instrument].record.LotSize)
 		}
 		paid := paidBy(m.side, f.quantity, f.notional)
 		if e.chainPaid(f.maker, paid, f.holdAmount, !f.makerDone) {
-			e.chainAppend(e.reservationTransfer(m, f.holdAmount, ledger.SystemReserve), f.maker)
+			e.chainReservation(m, f.maker, f.holdAmount, ledger.SystemReserve)
 		}
 	}
 	for i := range p.fills {
@@ -257,10 +256,10 @@ func (e *Engine) chainTakerProceeds(taker uint32) {
 // the fee account, skipping zero amounts.
 func (e *Engine) chainPay(o *order, slot uint32, received, fee model.Uint128, tradeID uint64) {
 	if net := received.MustSub(fee); !net.IsZero() {
-		e.chainAdd(e.payTransfer(o, net, false, tradeID), slot)
+		e.payTransferTo(e.chainAddNext(slot), o, net, false, tradeID)
 	}
 	if !fee.IsZero() {
-		e.chainAdd(e.payTransfer(o, fee, true, tradeID), ownerFee)
+		e.payTransferTo(e.chainAddNext(ownerFee), o, fee, true, tradeID)
 	}
 }
 

@@ -82,13 +82,21 @@ func (e *Engine) findOrder(id uint64) (uint32, uint64, bool) {
 // (quote); a market buy holds what is left of its budget. It reports an overflow of 128
 // bits, which cannot happen for u64 prices and quantities but is checked anyway.
 func holdRequired(o *order, lotSize uint64) model.Uint128 {
+	return holdRequiredWith(o, o.leaves, o.reservePrice, o.budget, lotSize)
+}
+
+// holdRequiredWith is holdRequired of order o as it would be with leaves, reservePrice
+// and budget in place of its own: what a replace or a fill would leave it needing,
+// computed without copying the 192-byte order to change three fields of the copy.
+func holdRequiredWith(o *order, leaves uint64, reservePrice uint64, budget model.Uint128,
+	lotSize uint64) model.Uint128 {
 	if o.side == model.SideSell {
-		return model.U128(o.leaves)
+		return model.U128(leaves)
 	}
 	if o.orderType == model.OrderMarket {
-		return o.budget
+		return budget
 	}
-	amount, _ := model.U128(o.reservePrice).Mul64(o.leaves / lotSize)
+	amount, _ := model.U128(reservePrice).Mul64(leaves / lotSize)
 	return amount
 }
 

@@ -151,15 +151,18 @@ func (e *Engine) marketDataFlush(now uint64, sink Sink) {
 	if len(s.dirty) == 0 {
 		return
 	}
-	sortDirty(s.dirty)
-	for i := 0; i < len(s.dirty); {
+	dirty := s.dirty
+	sortDirty(dirty)
+	for i := 0; i < len(dirty); {
 		// A run of entries of one price: a level removed and created again in the same
-		// command has two; publish the one that exists now, if any.
-		d := &s.dirty[i]
-		levelIndex := indexNone
-		for ; i < len(s.dirty) && compareDirty(s.dirty[i], *d) == 0; i++ {
-			if s.dirty[i].level != indexNone {
-				levelIndex = s.dirty[i].level
+		// command has two; publish the one that exists now, if any (the run's last entry
+		// that names a level). Each entry is compared with the run's first once, the
+		// first with nothing.
+		d := &dirty[i]
+		levelIndex := d.level
+		for i++; i < len(dirty) && sameDirtyPrice(&dirty[i], d); i++ {
+			if dirty[i].level != indexNone {
+				levelIndex = dirty[i].level
 			}
 		}
 		u := e.marketDataUpdate(d.instrument, now)
@@ -189,10 +192,27 @@ func sortDirty(dirty []dirtyLevel) {
 		return
 	}
 	for i := 1; i < len(dirty); i++ {
-		for j := i; j > 0 && compareDirty(dirty[j-1], dirty[j]) > 0; j-- {
+		for j := i; j > 0 && dirtyAfter(&dirty[j-1], &dirty[j]); j-- {
 			dirty[j-1], dirty[j] = dirty[j], dirty[j-1]
 		}
 	}
+}
+
+// dirtyAfter reports whether a sorts after b (compareDirty(a, b) > 0), reading both
+// through pointers where compareDirty takes two 24-byte copies.
+func dirtyAfter(a, b *dirtyLevel) bool {
+	if a.instrument != b.instrument {
+		return a.instrument > b.instrument
+	}
+	if a.side != b.side {
+		return a.side > b.side
+	}
+	return a.price > b.price
+}
+
+// sameDirtyPrice reports whether a and b are of one price (compareDirty(a, b) == 0).
+func sameDirtyPrice(a, b *dirtyLevel) bool {
+	return a.price == b.price && a.instrument == b.instrument && a.side == b.side
 }
 
 func compareDirty(a, b dirtyLevel) int {

@@ -47,7 +47,7 @@ func resend(entry *windowEntry, kind commandKind, digest uint64) model.OrderResu
 func (e *Engine) commandRejected(client, account, clientOrderID, orderID uint64,
 	instrumentID uint32, kind commandKind, digest uint64, status model.Status, now uint64,
 	sink Sink) model.OrderResult {
-	e.rememberCommand(windowEntry{client: client, account: account,
+	e.rememberCommand(&windowEntry{client: client, account: account,
 		clientOrderID: clientOrderID, orderID: orderID, timestamp: now, status: status,
 		kind: kind, digest: digest})
 	e.reportRejected(client, account, clientOrderID, orderID, instrumentID, status, now, sink)
@@ -111,7 +111,7 @@ func (e *Engine) placeOrder(clock *uint64, client uint64, event *model.Order, no
 	o := &e.orders[slot]
 	orderID := o.id
 	e.nextOrderID++
-	e.rememberCommand(windowEntry{client: client, account: event.Account,
+	e.rememberCommand(&windowEntry{client: client, account: event.Account,
 		clientOrderID: event.ClientOrderID, orderID: orderID, timestamp: now,
 		status: model.StatusOK, kind: commandPlace, digest: digest})
 	e.report(o, model.ReportAccepted, model.StatusOK, o.clientOrderID, now, sink)

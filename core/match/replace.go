@@ -54,7 +54,7 @@ func (e *Engine) replaceOrder(clock *uint64, client uint64, r *model.OrderReplac
 	}
 	o := &e.orders[slot]
 	orderID := o.id
-	e.rememberCommand(windowEntry{client: client, account: r.Account,
+	e.rememberCommand(&windowEntry{client: client, account: r.Account,
 		clientOrderID: r.ClientOrderID, orderID: orderID, timestamp: now,
 		status: model.StatusOK, kind: commandReplace, digest: digest})
 	leaves := r.Quantity - o.filled
@@ -135,10 +135,8 @@ func (e *Engine) validateReplace(client uint64, r *model.OrderReplace, now uint6
 // that a refused new hold (insufficient funds) leaves the order and its hold unchanged.
 func (e *Engine) replaceHold(clock *uint64, slot uint32, r *model.OrderReplace) model.Status {
 	o := &e.orders[slot]
-	after := *o
-	after.leaves = r.Quantity - o.filled
-	after.reservePrice = replacedReservePrice(o, r)
-	amount := holdRequired(&after, e.instruments[o.instrument].record.LotSize)
+	amount := holdRequiredWith(o, r.Quantity-o.filled, replacedReservePrice(o, r), o.budget,
+		e.instruments[o.instrument].record.LotSize)
 	if amount == o.holdAmount || e.settlementDisabled {
 		o.holdAmount = amount
 		return model.StatusOK
@@ -147,13 +145,11 @@ func (e *Engine) replaceHold(clock *uint64, slot uint32, r *model.OrderReplace) 
 	switch {
 	case legacyHold(o): // Void the pending transfer and reserve instead.
 		e.chainAdd(voidTransfer(o.holdSequence), slot)
-		e.chainAppend(e.reservationTransfer(o, amount, ledger.SystemReserve), slot)
+		e.chainReservation(o, slot, amount, ledger.SystemReserve)
 	case o.holdAmount.Less(amount):
-		e.chainAppend(e.reservationTransfer(o, amount.MustSub(o.holdAmount),
-			ledger.SystemReserve), slot)
+		e.chainReservation(o, slot, amount.MustSub(o.holdAmount), ledger.SystemReserve)
 	default:
-		e.chainAppend(e.reservationTransfer(o, o.holdAmount.MustSub(amount),
-			ledger.SystemRelease), slot)
+		e.chainReservation(o, slot, o.holdAmount.MustSub(amount), ledger.SystemRelease)
 	}
 	reserving := len(e.scratch.chain.events) - 1
 	failed := e.chainSubmit(clock, true)

@@ -79,13 +79,36 @@ func (e *Engine) chainAdd(t model.Transfer, owner uint32) uint64 {
 
 // chainAppend appends an event owned by owner as it is (a reservation: no id).
 func (e *Engine) chainAppend(t model.Transfer, owner uint32) {
+	*e.chainNext(owner) = t
+}
+
+// chainNext appends a zero event owned by owner and returns it, for the caller to fill
+// in place: the transfers built on the hot path (reservations, payments from them,
+// payouts) are written straight into the chain instead of being built in a 128-byte
+// value and copied in (twice: as a result, then as an argument).
+func (e *Engine) chainNext(owner uint32) *model.Transfer {
 	c := &e.scratch.chain
 	if len(c.events) == cap(c.events) {
 		panic("match: ledger chain longer than its bound")
 	}
-	c.events = append(c.events, t)
+	c.events = c.events[:len(c.events)+1]
+	t := &c.events[len(c.events)-1]
+	*t = model.Transfer{}
 	c.owners = append(c.owners, owner)
+	return t
 }
+
+// chainAddNext is chainNext for a transfer with an id: it gives the event the next
+// system transfer id, as chainAdd does.
+func (e *Engine) chainAddNext(owner uint32) *model.Transfer {
+	t := e.chainNext(owner)
+	t.ID = transferID(e.nextTransferSequence)
+	e.nextTransferSequence++
+	return t
+}
+
+// reservationFlags marks a ledger event as a reservation (reserve or release).
+const reservationFlags = ledger.SystemReserve | ledger.SystemRelease
 
 // holdReserved in order.holdSequence says that the order's funds are held by a ledger
 // reservation (package ledger, "Reservations"): its holdAmount is part of the paying
@@ -99,13 +122,14 @@ const holdReserved = ^uint64(0)
 // legacyHold reports whether the order's funds are held by a pending transfer.
 func legacyHold(o *order) bool { return o.holdSequence != 0 && o.holdSequence != holdReserved }
 
-// reservationTransfer returns the ledger event that reserves (flag ledger.SystemReserve)
-// or releases (ledger.SystemRelease) amount for an order: on the trader's paying account
-// and the instrument's escrow, as holdTransfer's pending transfer would.
-func (e *Engine) reservationTransfer(o *order, amount model.Uint128, flag uint16) model.Transfer {
-	t := e.holdTransfer(o, amount)
+// chainReservation adds, owned by slot, the ledger event that reserves (flag
+// ledger.SystemReserve) or releases (ledger.SystemRelease) amount for order o: on the
+// trader's paying account and the instrument's escrow, as holdTransfer's pending transfer
+// would.
+func (e *Engine) chainReservation(o *order, slot uint32, amount model.Uint128, flag uint16) {
+	t := e.chainNext(slot)
+	e.holdTransferTo(t, o, amount)
 	t.Flags = flag
-	return t
 }
 
 // chainRelease adds what ends an order's hold: the void of a legacy hold, or the
@@ -116,7 +140,7 @@ func (e *Engine) chainRelease(slot uint32) {
 	case legacyHold(o):
 		e.chainAdd(voidTransfer(o.holdSequence), slot)
 	case o.holdSequence == holdReserved && !o.holdAmount.IsZero():
-		e.chainAppend(e.reservationTransfer(o, o.holdAmount, ledger.SystemRelease), slot)
+		e.chainReservation(o, slot, o.holdAmount, ledger.SystemRelease)
 	}
 }
 
@@ -131,11 +155,11 @@ func (e *Engine) chainPaid(slot uint32, paid model.Uint128, keep model.Uint128, 
 		e.chainAdd(postTransfer(o.holdSequence, paid), slot)
 		return keeps
 	}
-	t := e.holdTransfer(o, paid)
+	t := e.chainAddNext(slot)
+	e.holdTransferTo(t, o, paid)
 	t.Flags = model.TransferFromReservation
-	e.chainAdd(t, slot)
 	if rest := o.holdAmount.MustSub(paid).MustSub(keep); !rest.IsZero() {
-		e.chainAppend(e.reservationTransfer(o, rest, ledger.SystemRelease), slot)
+		e.chainReservation(o, slot, rest, ledger.SystemRelease)
 	}
 	return false
 }
@@ -161,6 +185,15 @@ func (e *Engine) chainSubmit(clock *uint64, linked bool) int {
 	}
 	*clock += uint64(count)
 	results := c.results[:count]
+	if count == 1 && c.events[0].Flags&reservationFlags != 0 {
+		// A lone reservation change (most chains): the ledger's direct path, which gives
+		// the same status and state as the batch entry. Only the status is read.
+		results[0].Status = e.ledger.ChangeSystemReservation(first, &c.events[0])
+		if results[0].Status != model.StatusOK {
+			return 0
+		}
+		return -1
+	}
 	e.ledger.CreateSystemTransfers(first, c.events, results)
 	for i := range results {
 		status := results[i].Status
@@ -175,12 +208,20 @@ func (e *Engine) chainSubmit(clock *uint64, linked bool) int {
 }
 
 // holdTransfer returns the pending transfer that holds amount for an order (a legacy
-// hold; reservationTransfer and chainPaid derive theirs from it): from the trader's
+// hold; chainReservation and chainPaid write theirs with holdTransferTo): from the trader's
 // paying account (quote for a buy, base for a sell) to the instrument's escrow.
 func (e *Engine) holdTransfer(o *order, amount model.Uint128) model.Transfer {
+	var t model.Transfer
+	e.holdTransferTo(&t, o, amount)
+	return t
+}
+
+// holdTransferTo writes holdTransfer's fields into t, a zero transfer (its id, timestamp
+// and other fields stay as they are).
+func (e *Engine) holdTransferTo(t *model.Transfer, o *order, amount model.Uint128) {
 	x := &e.instruments[o.instrument]
-	t := model.Transfer{Amount: amount, Code: TransferCodeHold, Flags: model.TransferPending,
-		UserData128: model.U128(o.id), UserData32: x.record.ID}
+	t.Amount, t.Code, t.Flags = amount, TransferCodeHold, model.TransferPending
+	t.UserData128, t.UserData32 = model.U128(o.id), x.record.ID
 	if o.side == model.SideBuy {
 		t.DebitAccountID, t.CreditAccountID, t.Ledger = o.quoteAccountID, x.escrowQuote,
 			x.record.QuoteLedger
@@ -188,7 +229,6 @@ func (e *Engine) holdTransfer(o *order, amount model.Uint128) model.Transfer {
 		t.DebitAccountID, t.CreditAccountID, t.Ledger = o.baseAccountID, x.escrowBase,
 			x.record.BaseLedger
 	}
-	return t
 }
 
 // postTransfer posts amount of a hold; the ledger releases the rest of the hold.
@@ -202,13 +242,14 @@ func voidTransfer(holdSequence uint64) model.Transfer {
 	return model.Transfer{PendingID: transferID(holdSequence), Flags: model.TransferVoidPending}
 }
 
-// payTransfer pays amount of the asset an order receives (base for a buy, quote for a
-// sell) out of the escrow, to the trader or, for a fee, to the fee account.
-func (e *Engine) payTransfer(o *order, amount model.Uint128, fee bool,
-	tradeID uint64) model.Transfer {
+// payTransferTo writes into t, a zero transfer, the payment of amount of the asset an
+// order receives (base for a buy, quote for a sell) out of the escrow, to the trader or,
+// for a fee, to the fee account (t's id stays as it is).
+func (e *Engine) payTransferTo(t *model.Transfer, o *order, amount model.Uint128, fee bool,
+	tradeID uint64) {
 	x := &e.instruments[o.instrument]
-	t := model.Transfer{Amount: amount, Code: TransferCodeProceeds,
-		UserData128: model.U128(o.id), UserData64: tradeID, UserData32: x.record.ID}
+	t.Amount, t.Code = amount, TransferCodeProceeds
+	t.UserData128, t.UserData64, t.UserData32 = model.U128(o.id), tradeID, x.record.ID
 	if o.side == model.SideBuy {
 		t.DebitAccountID, t.CreditAccountID, t.Ledger = x.escrowBase, o.baseAccountID,
 			x.record.BaseLedger
@@ -225,7 +266,6 @@ func (e *Engine) payTransfer(o *order, amount model.Uint128, fee bool,
 	if fee {
 		t.Code = TransferCodeFee
 	}
-	return t
 }
 
 // holdCreate reserves what an order needs (holdRequired) as its own ledger event. It
@@ -239,7 +279,7 @@ func (e *Engine) holdCreate(clock *uint64, slot uint32) model.Status {
 		return model.StatusOK
 	}
 	e.scratch.chain.reset()
-	e.chainAppend(e.reservationTransfer(o, amount, ledger.SystemReserve), slot)
+	e.chainReservation(o, slot, amount, ledger.SystemReserve)
 	if failed := e.chainSubmit(clock, false); failed >= 0 {
 		return holdRefusal(e.scratch.chain.results[failed].Status)
 	}

@@ -137,16 +137,24 @@ func (w *clientOrderWindow) prefetchForget() {
 // remember records the outcome of a command whose key is not in the window, forgetting
 // the oldest entry when the window is full.
 func (w *clientOrderWindow) remember(entry windowEntry) {
-	if entry.client == w.lastClient && entry.account == w.lastAccount &&
-		entry.clientOrderID == w.lastClientOrderID {
-		entry.hash = w.lastHash
-	} else {
-		entry.hash = w.hash(entry.client, entry.account, entry.clientOrderID)
+	w.rememberFrom(&entry)
+}
+
+// rememberFrom is remember of the entry at entry (not one of the window's own), which
+// it copies into the ring once: the engine's commands pass their 64-byte entry down by
+// pointer instead of copying it at each call.
+func (w *clientOrderWindow) rememberFrom(entry *windowEntry) {
+	hash := w.lastHash
+	if entry.client != w.lastClient || entry.account != w.lastAccount ||
+		entry.clientOrderID != w.lastClientOrderID {
+		hash = w.hash(entry.client, entry.account, entry.clientOrderID)
 	}
 	position := w.takeSlot()
-	w.entries[position] = entry
+	stored := &w.entries[position]
+	*stored = *entry
+	stored.hash = hash
 	w.newestKeyedAt = w.remembered
-	w.index.insert(entry.hash, position, w.entries)
+	w.index.insert(hash, position, w.entries)
 }
 
 // age gives a command remembered elsewhere (in an opted-in account's ring) its slot:
