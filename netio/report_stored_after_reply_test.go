@@ -101,13 +101,13 @@ func refusedOrder(number uint64, instrument uint32, base uint64) []byte {
 // reports). The replay cannot hold report 2, but the subscription is in place before the
 // replay reads the store, and the store has it before it is delivered, so report 2 must
 // follow live after subscribed, once, with next_sequence saying where the live reports
-// start, and report 3 after it. Run on a bare shard (a node of one shard) and on shard 1
-// of a node of two shards (the report stream of `serve --shards 2` for an instrument
-// placed on shard 1), where cmd/sequent's TestReportsOfEveryShardOfANode resumes the
+// start, and report 3 after it. Run on a bare shard, on a node of one shard (`serve`)
+// and on shard 1 of a node of two shards (the report stream of `serve --shards 2` for an
+// instrument placed on shard 1), where cmd/sequent's TestReportsOfEveryShardOfANode resumes the
 // same way and asserted that report 2 was replayed: true only when the store was
 // quicker than the client, so it failed now and then under load.
 func TestReportStoredAfterItsReplyIsStillSent(t *testing.T) {
-	t.Run("one shard", func(t *testing.T) {
+	t.Run("bare shard", func(t *testing.T) {
 		// The sequencer's own goroutine releases, as under load. A turn run inline by the
 		// trader's event loop (an idle shard) hands the reply to that same loop, which
 		// writes it only after the turn, its reports stored: the stall would hold the
@@ -124,31 +124,44 @@ func TestReportStoredAfterItsReplyIsStillSent(t *testing.T) {
 		resumeDuringStall(t, server.Address(), stall, 0,
 			func(number uint64) []byte { return refusedOrder(number, 77, 1) })
 	})
+	t.Run("node of one shard", func(t *testing.T) {
+		server, stall := startStallNode(t, shardmap.Single())
+		resumeDuringStall(t, server.Address(), stall, 0,
+			func(number uint64) []byte { return refusedOrder(number, 77, 1) })
+	})
 	t.Run("shard 1 of two", func(t *testing.T) {
 		placement := shardmap.ByRange(model.U128(0), model.U128(1000))
 		placement.Instruments = []shardmap.InstrumentEntry{{Instrument: 2, Shard: 1}}
-		if err := placement.Validate(); err != nil {
-			t.Fatal(err)
-		}
-		parts := make([]node.Part, placement.Shards)
-		for i := range parts {
-			parts[i] = node.Part{Log: wal.NewMemoryLog(), Machine: core.New(core.Config{
-				Shard: core.ShardConfig{Map: placement, Index: uint16(i)}})}
-		}
-		local, err := node.NewLocal(placement, shard.Config{CloseTimeout: time.Second,
-			Logger: testLogger()}, parts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		n, err := node.New(node.Config{Map: placement}, local)
-		if err != nil {
-			t.Fatal(err)
-		}
-		server, stall := newStallServer(t, n, n.Start, func() { _ = n.Close() })
+		server, stall := startStallNode(t, placement)
 		// Instrument 2 and accounts from 1000 on are shard 1's; field 2 names shard 1.
 		resumeDuringStall(t, server.Address(), stall, 2,
 			func(number uint64) []byte { return refusedOrder(number, 2, 1001) })
 	})
+}
+
+// startStallNode serves a node of in-memory shards placed by placement, its replies
+// passed through a stallAfterReplies. Inline turns are off, as for the bare shard.
+func startStallNode(t *testing.T, placement *shardmap.Map) (*netio.Server,
+	*stallAfterReplies) {
+	t.Helper()
+	if err := placement.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	parts := make([]node.Part, placement.Shards)
+	for i := range parts {
+		parts[i] = node.Part{Log: wal.NewMemoryLog(), Machine: core.New(core.Config{
+			Shard: core.ShardConfig{Map: placement, Index: uint16(i)}})}
+	}
+	local, err := node.NewLocal(placement, shard.Config{CloseTimeout: time.Second,
+		Logger: testLogger(), InlineTurnsOff: true}, parts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := node.New(node.Config{Map: placement}, local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newStallServer(t, n, n.Start, func() { _ = n.Close() })
 }
 
 // resumeDuringStall runs TestReportStoredAfterItsReplyIsStillSent against a server:
