@@ -102,10 +102,10 @@ func refusedOrder(number uint64, instrument uint32, base uint64) []byte {
 // replay reads the store, and the store has it before it is delivered, so report 2 must
 // follow live after subscribed, once, with next_sequence saying where the live reports
 // start, and report 3 after it. Run on a bare shard, on a node of one shard (`serve`)
-// and on shard 1 of a node of two shards (the report stream of `serve --shards 2` for an
-// instrument placed on shard 1), where cmd/sequent's TestReportsOfEveryShardOfANode resumes the
-// same way and asserted that report 2 was replayed: true only when the store was
-// quicker than the client, so it failed now and then under load.
+// and on shard 1 of a node of two shards (the report stream of `serve --shards 2` for
+// an instrument placed on shard 1), where cmd/sequent's TestReportsOfEveryShardOfANode
+// resumes the same way and asserted that the report was replayed: true only when the
+// store was quicker than the client, so it failed now and then under load.
 func TestReportStoredAfterItsReplyIsStillSent(t *testing.T) {
 	t.Run("bare shard", func(t *testing.T) {
 		// The sequencer's own goroutine releases, as under load. A turn run inline by the
