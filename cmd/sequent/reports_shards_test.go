@@ -95,8 +95,10 @@ func expectStream(t *testing.T, got []shardReport, shard uint16, first uint64, c
 // shards read with get_shard_map) receives each shard's gap-free, the shard named in
 // every frame; a client subscribed as before (Subscribe: field 0) receives the default
 // instrument shard's only, as before. After the first client is gone, a new one that
-// subscribes to each shard from its last sequence + 1 is replayed exactly the reports
-// made meanwhile, each shard's own; `sequent client reports --shard 1` prints shard 1's;
+// subscribes to each shard from its last sequence + 1 is sent exactly the reports made
+// meanwhile, each shard's own (replayed, or live right after subscribed for a report its
+// shard had not stored yet when the replay began: TestReportStoredAfterItsReplyIsStillSent
+// in netio); `sequent client reports --shard 1` prints shard 1's;
 // a shard the node lacks is refused invalid_body. Before streams per shard, instrument
 // 7's reports reached no client at all.
 func TestReportsOfEveryShardOfANode(t *testing.T) {
@@ -131,10 +133,27 @@ func TestReportsOfEveryShardOfANode(t *testing.T) {
 	placeOrder(run, "6", "7", "sell", "106")
 	resumed := newReportsCollector()
 	answers, err = dial().SubscribeEveryShard(ctx, []uint64{2, 3}, resumed.handle)
-	if err != nil || len(answers) != 2 || answers[0].ReplayedThrough != 2 ||
-		answers[1].ReplayedThrough != 4 || answers[0].NextSequence != 3 ||
-		answers[1].NextSequence != 5 {
+	if err != nil || len(answers) != 2 {
 		t.Fatalf("resumed: %+v, %v", answers, err)
+	}
+	// A shard stores an entry's reports just after it hands over the entry's replies
+	// (PROTOCOL.md section 17: a report may come before or after the reply), so the
+	// newest report of a shard (order 6's on shard 1, order 5's on shard 0) may still be
+	// unstored when the replay reads the store: then it is not replayed but follows
+	// subscribed live (section 8: every report from oldest_sequence on is sent), and
+	// next_sequence says so. The reports themselves are checked below, whichever way
+	// each came. Asserting that they were all replayed failed now and then under load.
+	for index, resumedFrom := range []struct{ first, last uint64 }{{2, 2}, {3, 4}} {
+		answer := answers[index]
+		replayedThrough := max(answer.ReplayedThrough, resumedFrom.first-1)
+		if answer.Shard != uint16(index) || answer.OldestSequence != 1 ||
+			(answer.ReplayedThrough != 0 && answer.ReplayedThrough < resumedFrom.first) ||
+			answer.ReplayedThrough > resumedFrom.last ||
+			answer.NextSequence != replayedThrough+1 {
+			t.Fatalf("resumed: shard %d from %d: %+v, want oldest 1, replayed through %d "+
+				"at most (0: none) and next_sequence the one after the last replayed",
+				index, resumedFrom.first, answers, resumedFrom.last)
+		}
 	}
 	byShard = resumed.waitFor(t, 3)
 	expectStream(t, byShard[0], 0, 2, 1, 5)
