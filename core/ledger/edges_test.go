@@ -469,12 +469,13 @@ func TestRestoreRefusesMoreThanTheConfigAllows(t *testing.T) {
 	}
 }
 
-// TestRestoreOverTheTransfersLimit: saga posts stored past TransfersMax (a state the
-// running ledger reaches) restore under the same configuration, into the same state, and
-// the restored ledger then answers new client transfers, a client's post and a new
-// saga's step 1 exactly as the running one does: transfers_limit_reached. Restore
-// refused such a snapshot, so a shard at its limit with sagas in flight could neither
-// restart from a snapshot nor have a standby rejoin from one.
+// TestRestoreOverTheTransfersLimit: a saga's post stored past TransfersMax (a state the
+// running ledger reaches) restores under the same configuration, into the same state.
+// The restored ledger then answers new client transfers, a client's post and a new
+// saga's step 1 exactly as the running one does (transfers_limit_reached), and posts the
+// saga still in flight as it does. Restore refused such a snapshot, so a shard at its
+// limit with sagas in flight could neither restart from a snapshot nor have a standby
+// rejoin from one.
 func TestRestoreOverTheTransfersLimit(t *testing.T) {
 	config := Config{TransfersMax: 3}
 	running := &fixture{t: t, ledger: New(config), timestamp: 1_000 * second}
@@ -496,13 +497,15 @@ func TestRestoreOverTheTransfersLimit(t *testing.T) {
 			t.Fatalf("step 1 of saga %s: %s", step.ID, status)
 		}
 	}
-	for i, pendingID := range []uint64{40, 41} {
-		finish := post(0, pendingID, model.Uint128Max)
-		finish.ID = model.Uint128{Lo: uint64(50 + i), Hi: 1<<63 | 0x73<<48 | 3<<40}
-		if status := running.saga(finish)[0].Status; status != model.StatusOK {
+	finish := func(f *fixture, pendingID uint64) {
+		t.Helper()
+		resolution := post(0, pendingID, model.Uint128Max)
+		resolution.ID = model.Uint128{Lo: pendingID, Hi: 1<<63 | 0x73<<48 | 3<<40}
+		if status := f.saga(resolution)[0].Status; status != model.StatusOK {
 			t.Fatalf("post of saga %d: %s", pendingID, status)
 		}
 	}
+	finish(running, 40) // Saga 41 stays in flight.
 	if count := running.ledger.TransferCount(); count <= config.TransfersMax {
 		t.Fatalf("%d transfers, limit %d: the case proves nothing", count, config.TransfersMax)
 	}
@@ -528,6 +531,7 @@ func TestRestoreOverTheTransfersLimit(t *testing.T) {
 		if status := f.saga(step)[0].Status; status != model.StatusTransfersLimitReached {
 			t.Fatalf("a new saga's step 1 answers %s", status)
 		}
+		finish(f, 41) // Still past the limit: it must happen, restored or not.
 	}
 	if !bytes.Equal(snapshot(restored.ledger), snapshot(running.ledger)) {
 		t.Fatal("the restored ledger differs from the running one")
