@@ -218,7 +218,9 @@
 // answered as for a local transfer) while crediting a system settlement account, which is
 // why a client may not post or void a pending transfer that touches a system account; and
 // the post or void that ends a saga is never refused for a closed account or the
-// transfers limit, because the credit shard has already decided. CheckNewTransfer and
+// transfers limit, because the credit shard has already decided (a ledger so holds up to
+// the sagas in flight more than TransfersMax, and its snapshot restores: TransfersMax
+// refuses new transfers, it does not bound what Restore reads). CheckNewTransfer and
 // CompareTransfers let core give a cross-shard transfer the same codes as a local one.
 // Two variants spare the steps lookups that the saga's knowledge makes redundant, with
 // the same results: CreateSagaCredits (step 2) hides the credit account's balances from

@@ -439,8 +439,12 @@ func TestCallerContracts(t *testing.T) {
 	l.CreateTransfers(timestampMax-2, two, make([]model.TransferResult, 2)) // The last room.
 }
 
-// TestRestoreRefusesMoreThanTheConfigAllows: a snapshot with more accounts or transfers
-// than the restoring node's maxima is refused rather than loaded beyond them.
+// TestRestoreRefusesMoreThanTheConfigAllows: a snapshot with more accounts than the
+// restoring node's AccountsMax is refused rather than loaded beyond it (no ledger
+// reaches such a state: every creation checks the limit), and so is one whose header
+// claims more transfers than storage can index (recordCountMax), from the header alone.
+// More transfers than TransfersMax is a state a ledger does reach (the posts and voids
+// that must happen are stored past it): TestRestoreOverTheTransfersLimit.
 func TestRestoreRefusesMoreThanTheConfigAllows(t *testing.T) {
 	f := newFixture(t)
 	f.expect(model.StatusOK, transfer(7, 1, 2, 5))
@@ -449,13 +453,88 @@ func TestRestoreRefusesMoreThanTheConfigAllows(t *testing.T) {
 	if _, err := f.ledger.Snapshot().WriteTo(&encoded); err != nil {
 		t.Fatal(err)
 	}
-	for _, config := range []Config{{AccountsMax: 5}, {TransfersMax: 1}} {
-		if _, err := Restore(config, bytes.NewReader(encoded.Bytes())); !errors.Is(err, ErrSnapshotInvalid) {
-			t.Fatalf("restore with %+v: %v, want ErrSnapshotInvalid", config, err)
-		}
+	_, err := Restore(Config{AccountsMax: 5}, bytes.NewReader(encoded.Bytes()))
+	if !errors.Is(err, ErrSnapshotInvalid) {
+		t.Fatalf("restore of 6 accounts with AccountsMax 5: %v, want ErrSnapshotInvalid", err)
+	}
+	forged := slices.Clone(encoded.Bytes())
+	binary.LittleEndian.PutUint32(forged[16:], recordCountMax+1)
+	_, err = Restore(Config{}, bytes.NewReader(forged))
+	if !errors.Is(err, ErrSnapshotInvalid) || !strings.Contains(err.Error(), "exceed limits") {
+		t.Fatalf("restore of %d transfers: %v, want the header's counts refused",
+			recordCountMax+1, err)
 	}
 	if _, err := Restore(Config{AccountsMax: 6, TransfersMax: 2}, bytes.NewReader(encoded.Bytes())); err != nil {
 		t.Fatalf("restore within the maxima: %v", err)
+	}
+}
+
+// TestRestoreOverTheTransfersLimit: a saga's post stored past TransfersMax (a state the
+// running ledger reaches) restores under the same configuration, into the same state.
+// The restored ledger then answers new client transfers, a client's post and a new
+// saga's step 1 exactly as the running one does (transfers_limit_reached), and posts the
+// saga still in flight as it does. Restore refused such a snapshot, so a shard at its
+// limit with sagas in flight could neither restart from a snapshot nor have a standby
+// rejoin from one.
+func TestRestoreOverTheTransfersLimit(t *testing.T) {
+	config := Config{TransfersMax: 3}
+	running := &fixture{t: t, ledger: New(config), timestamp: 1_000 * second}
+	settlement := model.Uint128{Lo: 1, Hi: 1<<63 | 0x73<<48} // As sagaFixture's.
+	running.accounts(model.StatusOK, model.Account{ID: model.U128(1), Ledger: 1, Code: 10},
+		model.Account{ID: model.U128(2), Ledger: 1, Code: 10})
+	created := make([]model.EventResult, 1)
+	running.ledger.CreateSystemAccounts(running.timestamp, []model.Account{{ID: settlement,
+		Ledger: 1, Code: 1}}, created)
+	running.timestamp++
+	if created[0].Status != model.StatusOK {
+		t.Fatalf("settlement account: %s", created[0].Status)
+	}
+	running.expect(model.StatusOK, pending(7, 1, 2, 5, 0))
+	toSettlement := func(t *model.Transfer) { t.CreditAccountID = settlement }
+	for _, step := range []model.Transfer{with(pending(40, 1, 0, 3, 0), toSettlement),
+		with(pending(41, 1, 0, 4, 0), toSettlement)} {
+		if status := running.saga(step)[0].Status; status != model.StatusOK {
+			t.Fatalf("step 1 of saga %s: %s", step.ID, status)
+		}
+	}
+	finish := func(f *fixture, pendingID uint64) {
+		t.Helper()
+		resolution := post(0, pendingID, model.Uint128Max)
+		resolution.ID = model.Uint128{Lo: pendingID, Hi: 1<<63 | 0x73<<48 | 3<<40}
+		if status := f.saga(resolution)[0].Status; status != model.StatusOK {
+			t.Fatalf("post of saga %d: %s", pendingID, status)
+		}
+	}
+	finish(running, 40) // Saga 41 stays in flight.
+	if count := running.ledger.TransferCount(); count <= config.TransfersMax {
+		t.Fatalf("%d transfers, limit %d: the case proves nothing", count, config.TransfersMax)
+	}
+	snapshot := func(l *Ledger) []byte {
+		var encoded bytes.Buffer
+		if _, err := l.Snapshot().WriteTo(&encoded); err != nil {
+			t.Fatal(err)
+		}
+		return encoded.Bytes()
+	}
+	restoredLedger, err := Restore(config, bytes.NewReader(snapshot(running.ledger)))
+	if err != nil {
+		t.Fatalf("the ledger's own snapshot does not restore: %v", err)
+	}
+	restored := &fixture{t: t, ledger: restoredLedger, timestamp: running.timestamp}
+	for _, event := range []model.Transfer{transfer(60, 1, 2, 1), pending(61, 2, 1, 1, 0),
+		post(62, 7, model.Uint128Max)} {
+		restored.expect(model.StatusTransfersLimitReached, event)
+		running.expect(model.StatusTransfersLimitReached, event)
+	}
+	step := with(pending(63, 1, 0, 1, 0), toSettlement)
+	for _, f := range []*fixture{running, restored} {
+		if status := f.saga(step)[0].Status; status != model.StatusTransfersLimitReached {
+			t.Fatalf("a new saga's step 1 answers %s", status)
+		}
+		finish(f, 41) // Still past the limit: it must happen, restored or not.
+	}
+	if !bytes.Equal(snapshot(restored.ledger), snapshot(running.ledger)) {
+		t.Fatal("the restored ledger differs from the running one")
 	}
 }
 

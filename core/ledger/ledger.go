@@ -12,9 +12,14 @@ import (
 // Config sizes a Ledger. The zero value works: limits take their defaults and tables
 // start small and grow. Set the capacities to the expected sizes so that tables never
 // have to double (a pause proportional to their size) on the hot path.
+//
+// TransfersMax is where the ledger stops storing transfers: at or past it a transfer,
+// post or void answers transfers_limit_reached, except those that must happen (a saga's
+// post or void, the matching engine's void of a legacy hold), which are stored past it.
+// A ledger may so hold more than TransfersMax transfers, and Restore accepts that.
 type Config struct {
 	AccountsMax       uint32 // Most accounts; beyond, accounts_limit_reached. 0 = default.
-	TransfersMax      uint32 // Most stored transfers; beyond, transfers_limit_reached.
+	TransfersMax      uint32 // At or past it, transfers_limit_reached (see above). 0 = default.
 	AccountsCapacity  uint32 // Accounts to size the tables and storage for up front.
 	TransfersCapacity uint32 // Transfers to size the tables and storage for up front.
 	// HashSeed seeds the id tables. Any value gives the same results (the layout is never

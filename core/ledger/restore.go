@@ -32,8 +32,14 @@ func Restore(config Config, r io.Reader) (*Ledger, error) {
 	failedCount := binary.LittleEndian.Uint32(header[20:])
 	historyCount := binary.LittleEndian.Uint32(header[24:])
 	grantCount := binary.LittleEndian.Uint32(header[28:])
+	// Accounts never exceed AccountsMax (every creation checks it, the system's too), so
+	// more is not a state this configuration builds. Transfers may: TransfersMax refuses
+	// new transfers only, and the posts and voids that must happen (a saga's, the
+	// matching engine's void of a legacy hold; see postOrVoidTransfer) are stored past
+	// it. So transfers are bounded by storage alone, as failed ids and history are, and
+	// a ledger restored over its limit refuses new transfers as the running one did.
 	c := config.withDefaults()
-	if accountCount > c.AccountsMax || transferCount > c.TransfersMax ||
+	if accountCount > c.AccountsMax || transferCount > recordCountMax ||
 		failedCount > recordCountMax || historyCount > recordCountMax ||
 		grantCount > model.GrantsMax {
 		return nil, fmt.Errorf("%w: counts %d/%d/%d/%d/%d exceed limits", ErrSnapshotInvalid,

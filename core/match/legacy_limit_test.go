@@ -12,7 +12,8 @@ import (
 // order that still holds a legacy pending transfer (restored from version 2) can still
 // be canceled: its void must happen, as a release does. Before the fix the ledger
 // refused the void (transfers_limit_reached) and the engine panicked: a crash that a
-// replay repeats, reached by any client that fills the ledger and then cancels.
+// replay repeats, reached by any client that fills the ledger and then cancels. The
+// voids so stored past the limit must not make the node's snapshot unrestorable.
 func TestLegacyHoldsEndAtTheTransfersLimit(t *testing.T) {
 	legacy := newSnapshotScenario(t)
 	legacy.toLegacy()
@@ -38,5 +39,18 @@ func TestLegacyHoldsEndAtTheTransfersLimit(t *testing.T) {
 		if _, pending := legacy.balance(id); pending != 0 {
 			t.Fatalf("account %s still holds %d", id, pending)
 		}
+	}
+	// The voids are stored past the limit; the node's snapshot of that state must
+	// restore under the same configuration (Restore refused it: counts exceed limits).
+	if count := legacy.l.TransferCount(); count <= full.TransfersMax {
+		t.Fatalf("%d transfers, limit %d: no void was stored past it", count, full.TransfersMax)
+	}
+	ledgerBytes, engineBytes = snapshotBytes(t, legacy)
+	restored, err := ledger.Restore(full, bytes.NewReader(ledgerBytes))
+	if err != nil {
+		t.Fatalf("the ledger's snapshot past its limit: %v", err)
+	}
+	if _, err := Restore(restored, legacy.config, bytes.NewReader(engineBytes)); err != nil {
+		t.Fatalf("the engine's snapshot over a ledger past its limit: %v", err)
 	}
 }
