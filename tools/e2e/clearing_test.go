@@ -348,18 +348,13 @@ func bookPayments(t *testing.T, c *client.Client) {
 	if _, err := c.CreateAccounts(ctx, accounts); err != nil {
 		t.Fatal(err)
 	}
-	payment := func(id, debit, credit, amount, reference uint64, flags uint16) model.Transfer {
-		transfer := transferOn(id, debit, credit, amount, 1)
-		transfer.UserData128, transfer.Flags = model.U128(reference), flags
-		return transfer
-	}
 	transfers := []model.Transfer{
-		payment(10, 1, 50, 1_000, 1001, 0), payment(11, 1, 50, 2_000, 1002, 0),
-		payment(12, 1, 50, 3_000, 1003, 0), payment(13, 1, 50, 4_000, 1004, 0),
-		payment(14, 1, 50, 5_000, 1005, 0), payment(15, 50, 1, 600, 1006, 0),
-		payment(16, 1, 50, 700, 1007, model.TransferPending),
-		payment(17, 1, 50, 800, 1008, 0), payment(18, 1, 50, 808, 1008, 0),
-		payment(19, 1, 50, 900, 1010, model.TransferPending),
+		paymentOn(10, 1, 50, 1_000, 1001, 0), paymentOn(11, 1, 50, 2_000, 1002, 0),
+		paymentOn(12, 1, 50, 3_000, 1003, 0), paymentOn(13, 1, 50, 4_000, 1004, 0),
+		paymentOn(14, 1, 50, 5_000, 1005, 0), paymentOn(15, 50, 1, 600, 1006, 0),
+		paymentOn(16, 1, 50, 700, 1007, model.TransferPending),
+		paymentOn(17, 1, 50, 800, 1008, 0), paymentOn(18, 1, 50, 808, 1008, 0),
+		paymentOn(19, 1, 50, 900, 1010, model.TransferPending),
 		{ID: model.U128(20), PendingID: model.U128(19), Amount: model.U128(450),
 			Flags: model.TransferPostPending},
 		transferOn(21, 2, 91, 100_000, 2), // EUR liquidity for the conversion.
@@ -576,4 +571,12 @@ func adminTokenOf(t *testing.T, path string) string {
 		t.Fatalf("keys file %s: %v (%d admin tokens)", path, err, len(file.AdminTokens))
 	}
 	return file.AdminTokens[0].Token
+}
+
+// paymentOn is a transfer on ledger 1 carrying a statement reference (user_data_128),
+// as the reconciliation tests send them.
+func paymentOn(id, debit, credit, amount, reference uint64, flags uint16) model.Transfer {
+	transfer := transferOn(id, debit, credit, amount, 1)
+	transfer.UserData128, transfer.Flags = model.U128(reference), flags
+	return transfer
 }

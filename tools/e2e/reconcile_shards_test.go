@@ -31,18 +31,13 @@ func TestReconcileOnTwoShards(t *testing.T) {
 		{ID: model.U128(150), Ledger: 1, Code: 2}}); err != nil {
 		t.Fatal(err)
 	}
-	payment := func(id, debit, credit, amount, reference uint64, flags uint16) model.Transfer {
-		transfer := transferOn(id, debit, credit, amount, 1)
-		transfer.UserData128, transfer.Flags = model.U128(reference), flags
-		return transfer
-	}
 	transfers := []model.Transfer{
-		payment(10, 1, 50, 1_000, 1001, 0),   // Shard 0 alone.
-		payment(11, 101, 50, 2_000, 1002, 0), // Shard 1 to shard 0.
-		payment(12, 50, 150, 600, 1003, 0),   // Shard 0 to shard 1: on both statements.
-		payment(13, 1, 50, 700, 1004, model.TransferPending),
-		payment(20, 101, 150, 3_000, 2001, 0), // Shard 1 alone.
-		payment(21, 1, 150, 400, 2002, 0),     // Shard 0 to shard 1.
+		paymentOn(10, 1, 50, 1_000, 1001, 0),   // Shard 0 alone.
+		paymentOn(11, 101, 50, 2_000, 1002, 0), // Shard 1 to shard 0.
+		paymentOn(12, 50, 150, 600, 1003, 0),   // Shard 0 to shard 1: on both statements.
+		paymentOn(13, 1, 50, 700, 1004, model.TransferPending),
+		paymentOn(20, 101, 150, 3_000, 2001, 0), // Shard 1 alone.
+		paymentOn(21, 1, 150, 400, 2002, 0),     // Shard 0 to shard 1.
 	}
 	results, err := c.CreateTransfers(ctx, transfers)
 	if err != nil {
