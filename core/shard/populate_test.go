@@ -68,20 +68,29 @@ func TestStuckPopulaterNeverBlocksTheSequencer(t *testing.T) {
 	case <-time.After(waitMax):
 		t.Fatalf("the sequencer is still growing the ledger after %v", waitMax)
 	}
-	<-entered // The goroutine holds one range in its stuck step.
-	offered, refused := p.offered.Load(), p.refused.Load()
-	if len(p.ranges) != freshRangesQueuedMax {
-		t.Fatalf("%d ranges queued, want %d", len(p.ranges), freshRangesQueuedMax)
+	select {
+	case <-entered: // The goroutine holds one range in its stuck step.
+	case <-time.After(waitMax):
+		t.Fatalf("the populater took no range in %v", waitMax)
 	}
-	if refused == 0 || offered-refused != freshRangesQueuedMax+1 {
-		t.Fatalf("%d offered, %d refused: want all but %d refused", offered, refused,
-			freshRangesQueuedMax+1)
+	// The goroutine took its first range either before the queue filled (then 9 offers
+	// were accepted, 8 of them still queued) or only after the sequencer had finished (8
+	// accepted, 7 queued): which depends on when it got a CPU, not on the code.
+	offered, refused := p.offered.Load(), p.refused.Load()
+	accepted := offered - refused
+	if refused == 0 || accepted < freshRangesQueuedMax || accepted > freshRangesQueuedMax+1 {
+		t.Fatalf("%d offered, %d refused: want all but %d or %d refused", offered, refused,
+			freshRangesQueuedMax, freshRangesQueuedMax+1)
+	}
+	if uint64(len(p.ranges)) != accepted-1 {
+		t.Fatalf("%d ranges queued, want %d (accepted %d, one taken)", len(p.ranges),
+			accepted-1, accepted)
 	}
 	l.SetPopulater(nil)
 	close(release)
 	p.stopAndWait()
-	if p.populated.Load() > freshRangesQueuedMax+1 {
-		t.Fatalf("%d ranges populated of %d taken", p.populated.Load(), freshRangesQueuedMax+1)
+	if p.populated.Load() > accepted {
+		t.Fatalf("%d ranges populated of %d accepted", p.populated.Load(), accepted)
 	}
 }
 
@@ -145,13 +154,19 @@ func TestShardPopulatesAndStopsItsPopulater(t *testing.T) {
 		submit(model.OperationCreateTransfers, body)
 	}
 	replier.waitFor(t, submitted)
+	p := s.populater
+	// The populater runs on its own goroutine: give it time to finish a range before the
+	// shard stops it (on a loaded machine it may not have had a CPU yet).
+	for deadline := time.Now().Add(waitMax); p.populated.Load() == 0 && !p.unsupported.Load() &&
+		time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if count := s.machine.Ledger().TransferCount(); count != uint32(id-1) {
 		t.Fatalf("%d transfers stored, %d sent", count, id-1)
 	}
-	p := s.populater
 	select {
 	case <-p.done:
 	default:

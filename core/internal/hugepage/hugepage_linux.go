@@ -53,7 +53,7 @@ func AdviseCovering[T any](s []T) {
 
 // AdviseCoveringRange is AdviseCovering for the size bytes at start (one allocation,
 // which the caller keeps reachable until it returns), for code that holds a range rather
-// than a slice (a populater advising a chunk off the sequencer).
+// than a slice.
 func AdviseCoveringRange(start unsafe.Pointer, size uintptr) {
 	if size < pageBytes || os.Getenv("SEQUENT_NO_HUGEPAGE") != "" {
 		return
@@ -71,13 +71,15 @@ func AdviseCoveringRange(start unsafe.Pointer, size uintptr) {
 // (Linux 5.14 and later); Go's syscall package does not name it.
 const madvisePopulateWrite = 23
 
-// smallPageBytes is the base page size madvise works in on the platforms this runs on.
-const smallPageBytes = 4 << 10
+// smallPageBytes is the kernel's base page size, which madvise needs its range aligned
+// to: 4 KiB on x86-64, 16 or 64 KiB on some arm64 and ppc64le kernels (a range aligned
+// to 4 KiB only would be refused there with EINVAL, read as "unsupported").
+var smallPageBytes = uintptr(os.Getpagesize())
 
 // Populate faults in the pages under [start, start+size) for writing, as a first store to
 // each would, without storing anything: the bytes keep their values, so another goroutine
 // may do this to memory the owner will write later without a data race (no Go code reads
-// or writes it here). The range is widened to whole 4 KiB pages; the pages it then shares
+// or writes it here). The range is widened to whole base pages (smallPageBytes); the pages it then shares
 // with neighbouring heap memory are only made resident, never changed. The range must lie
 // inside one live allocation, which the caller keeps reachable until Populate returns.
 //

@@ -16,7 +16,8 @@ import (
 // resident. Skipped where the kernel has no MADV_POPULATE_WRITE.
 func TestPopulateFaultsInWithoutWriting(t *testing.T) {
 	const pageCount = 64
-	memory, err := syscall.Mmap(-1, 0, pageCount*smallPageBytes,
+	page := int(smallPageBytes)
+	memory, err := syscall.Mmap(-1, 0, pageCount*page,
 		syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANONYMOUS)
 	if err != nil {
 		t.Fatal(err)
@@ -28,7 +29,7 @@ func TestPopulateFaultsInWithoutWriting(t *testing.T) {
 	memory[0] = 0x5a
 	// From the middle of the first page to the middle of the next to last: widened to
 	// whole pages, that is every page but the last.
-	start, end := smallPageBytes/2, (pageCount-1)*smallPageBytes-smallPageBytes/2
+	start, end := page/2, (pageCount-1)*page-page/2
 	err = Populate(unsafe.Pointer(&memory[start]), uintptr(end-start))
 	if errors.Is(err, ErrPopulateUnsupported) {
 		t.Skip("kernel without MADV_POPULATE_WRITE")
@@ -39,7 +40,7 @@ func TestPopulateFaultsInWithoutWriting(t *testing.T) {
 	if resident := residentPages(t, memory); resident != pageCount-1 {
 		t.Fatalf("%d pages resident after populating %d", resident, pageCount-1)
 	}
-	if residentPages(t, memory[(pageCount-1)*smallPageBytes:]) != 0 {
+	if residentPages(t, memory[(pageCount-1)*page:]) != 0 {
 		t.Fatal("the page outside the range was faulted in")
 	}
 	if memory[0] != 0x5a {
@@ -55,7 +56,7 @@ func TestPopulateFaultsInWithoutWriting(t *testing.T) {
 // residentPages counts the pages of memory (page-aligned) that mincore reports resident.
 func residentPages(t *testing.T, memory []byte) int {
 	t.Helper()
-	vector := make([]byte, (len(memory)+smallPageBytes-1)/smallPageBytes)
+	vector := make([]byte, (len(memory)+int(smallPageBytes)-1)/int(smallPageBytes))
 	_, _, errno := syscall.Syscall(syscall.SYS_MINCORE, uintptr(unsafe.Pointer(&memory[0])),
 		uintptr(len(memory)), uintptr(unsafe.Pointer(&vector[0])))
 	if errno != 0 {
