@@ -244,3 +244,32 @@ func TestHelpIsTheSameEveryTime(t *testing.T) {
 		}
 	}
 }
+
+// TestHelpShowsOneDefaultPerFlag checks every flag line of every command's help: a flag
+// whose text says what happens without it ("(default: from --ledgers)") or that it is
+// required must not also show pflag's "(default …)" of the placeholder value it holds
+// (settle's --reference read "(default: the cut-off timestamp) (default \"0\")").
+func TestHelpShowsOneDefaultPerFlag(t *testing.T) {
+	linesChecked := 0
+	var visit func(command *cobra.Command)
+	visit = func(command *cobra.Command) {
+		for _, line := range strings.Split(command.LocalFlags().FlagUsages(), "\n") {
+			if line == "" {
+				continue
+			}
+			linesChecked++
+			explained := strings.Contains(line, "(default:") || strings.Contains(line, "required")
+			shown := strings.Contains(line, "(default ")
+			if explained && shown {
+				t.Errorf("%s: %s", command.CommandPath(), strings.TrimSpace(line))
+			}
+		}
+		for _, child := range command.Commands() {
+			visit(child)
+		}
+	}
+	visit(newRootCommand())
+	if linesChecked < 100 {
+		t.Fatalf("only %d flag lines checked: the walk is broken", linesChecked)
+	}
+}
