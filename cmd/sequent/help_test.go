@@ -200,12 +200,16 @@ func checkReadmeCommandLines(t *testing.T, path string) {
 				t.Errorf("%s code block: 'sequent %s': %v", path, line, err)
 			}
 		}
-		// An inline span may wrap onto the next line of the paragraph; one with an
-		// ellipsis quotes output ('sequent witness: id …') or elides, and is skipped.
+		// An inline span may wrap onto the next line of the paragraph. One with an
+		// ellipsis elides, and one whose command word ends in a colon quotes a line the
+		// program prints ('sequent drill: seed N'): both are skipped.
 		if strings.Contains(inline, "…") {
 			inline = ""
 		}
 		for _, line := range documentedCommandLines(strings.Join(strings.Fields(inline), " ")) {
+			if command, _, _ := strings.Cut(line, " "); strings.HasSuffix(command, ":") {
+				continue
+			}
 			inlineLinesChecked++
 			if err := checkCommandAndFlagNames(splitShellWords(line)); err != nil {
 				t.Errorf("%s inline: 'sequent %s': %v", path, line, err)
