@@ -55,6 +55,12 @@ certificate; --insecure skips verification (anyone on the path can then read the
 
 Exit codes: 0 done; 1 the server refused or the action failed (the reason is printed);
 2 bad flags or arguments, or the server could not be reached.`,
+		Example: `  sequent admin status                              # no token needed
+  export SEQUENT_ADMIN_TOKEN=...                    # the token 'sequent serve' printed
+  sequent admin snapshot
+  sequent admin promote --http 10.0.0.2:7401        # make this standby the primary
+  sequent admin log-level debug
+  sequent admin reload-keys --http https://10.0.0.1:7401 --ca ca.pem`,
 	}
 	flags := command.PersistentFlags()
 	flags.StringVar(&options.address, "http", envOr("SEQUENT_HTTP", ops.AddressDefault),

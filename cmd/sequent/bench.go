@@ -117,6 +117,12 @@ the final check use the Go client on a connection of their own.
 
 Exit codes: 0 done and the invariant holds; 1 the invariant check failed or the run
 could not set up; 2 bad flags or no server reachable.`,
+		Example: `  sequent bench --embedded                        # 10 s of full batches, self-contained
+  sequent bench --addr 127.0.0.1:7400 --keys sequent-data/keys.json --duration 30s
+  sequent bench --embedded --events 1 --connections 32 --inflight 16 --driver wire
+  sequent bench --embedded --events 1 --rate 5000 --plot latency.svg   # open loop
+  sequent bench --embedded --mix single=70,two-phase=20,linked=10 --json
+  sequent bench --embedded --mix orders --events 1 --md-subscribers 8 --rate 2000`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
 				return usage(cmd, "unexpected argument %q: bench takes flags only", args[0])

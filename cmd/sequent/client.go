@@ -53,6 +53,10 @@ Credentials come from flags, else SEQUENT_* environment variables, else the keys
 
 Exit codes: 0 all events applied (or already existed); 1 a request or an event was
 refused (the status is printed); 2 bad flags or no server reachable.`,
+		Example: `  sequent client create-accounts 1 2 --ledger 1 --code 10
+  sequent client transfer --id 100 --debit 1 --credit 2 --amount 250 --ledger 1 --code 1
+  sequent client lookup-accounts 1 2 --json
+  sequent client lookup-transfers 100 --addr 10.0.0.1:7400,10.0.0.2:7400`,
 	}
 	flags := command.PersistentFlags()
 	options.addConnectionFlags(flags)
@@ -922,7 +926,9 @@ func newMassCancelCommand(options *clientOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "mass-cancel",
 		Short: "Cancel every open order of a trading account (optionally one instrument/side)",
-		Args:  cobra.NoArgs,
+		Example: `  sequent client order mass-cancel --account 1 --client-order-id 9
+  sequent client order mass-cancel --account 1 --client-order-id 10 --instrument 1 --side buy`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if side != "" {
 				var err error
@@ -1019,9 +1025,10 @@ func printOrders(cmd *cobra.Command, options *clientOptions, orders []model.Orde
 
 func newOrderLookupCommand(options *clientOptions) *cobra.Command {
 	return &cobra.Command{
-		Use:   "lookup ORDER_ID...",
-		Short: "Look open orders up by order id",
-		Args:  minimumArgs(1),
+		Use:     "lookup ORDER_ID...",
+		Short:   "Look open orders up by order id",
+		Example: "  sequent client order lookup 17 18",
+		Args:    minimumArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ids := make([]uint64, len(args))
 			for i, arg := range args {
@@ -1047,7 +1054,9 @@ func newOrderListCommand(options *clientOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List the open orders of a trading account",
-		Args:  cobra.NoArgs,
+		Example: `  sequent client order list --account 1
+  sequent client order list --account 1 --instrument 1 --after 17 --limit 50   # next page`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return options.run(cmd, func(ctx context.Context, c *client.Client) error {
 				orders, err := c.GetAccountOrders(ctx, filter)
@@ -1069,9 +1078,10 @@ func newOrderListCommand(options *clientOptions) *cobra.Command {
 func newDepthCommand(options *clientOptions) *cobra.Command {
 	var levels uint32
 	cmd := &cobra.Command{
-		Use:   "depth INSTRUMENT",
-		Short: "Show the best price levels of an order book",
-		Args:  exactArgs(1),
+		Use:     "depth INSTRUMENT",
+		Short:   "Show the best price levels of an order book",
+		Example: "  sequent client depth 1 --levels 5",
+		Args:    exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			instrument, err := strconv.ParseUint(args[0], 10, 32)
 			if err != nil {
@@ -1114,7 +1124,9 @@ func newReportsCommand(options *clientOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "reports",
 		Short: "Print the execution reports the server retains, from a sequence on",
-		Args:  cobra.NoArgs,
+		Example: `  sequent client reports --from 1
+  sequent client reports --shard 1 --from 200 --json   # shard 1's, on a node of several`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if from == 0 {
 				return usage(cmd, "--from must be at least 1")

@@ -33,7 +33,14 @@ was applied twice (each account's balances equal the sum of its stored transfers
 that both replicas' logs replay to the same state digest. It reports per cycle and in
 total: acknowledged, lost, duplicated, RTO (kill to first acknowledged write on the new
 primary) and the rejoined node's catch-up time. Exit status 1 if anything was lost,
-duplicated or diverged.`,
+duplicated or diverged.
+
+The kill moments come from --seed; without it, from the clock. The seed is printed on
+stderr at the start, so that a drill that found a problem can be rerun as it was.`,
+		Example: `  sequent drill                                  # 3 cycles, manual promotion
+  sequent drill --cycles 100 --seed 42 --json
+  sequent drill --automatic --lease 2s --cycles 20   # through a witness
+  sequent drill --fault stop --shards 2 --keep       # a hung primary, nodes of 2 shards`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if config.Cycles < 1 || config.Workers < 1 || config.BatchSize < 1 ||
@@ -41,6 +48,10 @@ duplicated or diverged.`,
 				config.Shards < 1 || config.Lease <= 0 {
 				return usageError{errors.New("--cycles, --workers, --accounts (≥2) and --batch (1..8189) must be positive, --rate not negative, --lease above zero")}
 			}
+			if !cmd.Flags().Changed("seed") {
+				config.Seed = uint64(time.Now().UnixNano())
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "sequent drill: seed %d\n", config.Seed)
 			var err error
 			if config.Fault, err = drill.ParseFault(fault); err != nil {
 				return usageError{fmt.Errorf("--fault: %w", err)}
@@ -77,7 +88,7 @@ duplicated or diverged.`,
 	flags.IntVar(&config.Cycles, "cycles", 3, "failovers to perform")
 	flags.BoolVar(&config.Automatic, "automatic", false, "fail over through a witness instead of 'admin promote'")
 	flags.StringVar(&fault, "fault", string(drill.FaultKill), "what happens to the primary: kill (SIGKILL) or stop (SIGSTOP, SIGCONT once the standby has taken over: a hung process)")
-	flags.Uint64Var(&config.Seed, "seed", uint64(time.Now().UnixNano()), "random seed (kill moments)")
+	flags.Uint64Var(&config.Seed, "seed", 0, "random seed of the kill moments (default: from the clock; printed at the start)")
 	flags.IntVar(&config.Workers, "workers", 2, "concurrent load batches")
 	flags.IntVar(&config.BatchSize, "batch", 50, "transfers per batch")
 	flags.Float64Var(&config.Rate, "rate", drill.RateDefault,

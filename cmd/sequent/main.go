@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // exitUsage is the exit code for bad flags or arguments, so scripts can tell a usage
@@ -48,5 +50,38 @@ Start a server on embedded defaults with 'sequent serve'; see each subcommand's 
 	root.AddCommand(newVersionCommand(), newServeCommand(), newClientCommand(), newWalCommand(),
 		newWitnessCommand(), newAdminCommand(), newDrillCommand(), newBenchCommand(),
 		newSettleCommand(), newReconcileCommand())
+	hideSentinelDefaults(root)
 	return root
+}
+
+// hideSentinelDefaults keeps --help from showing a flag's placeholder value as its
+// default where the flag's own text already says what happens without it ("(default:
+// --id + 1)", "(default: from --ledgers)") or that it must be given ("required"): the
+// help then read "(default: the cut-off timestamp) (default \"0\")". Only the text
+// shown changes; the value a flag holds when not given stays the same.
+func hideSentinelDefaults(command *cobra.Command) {
+	hide := func(flag *pflag.Flag) {
+		if !strings.Contains(flag.Usage, "(default:") && !strings.Contains(flag.Usage, "required") {
+			return
+		}
+		// pflag shows no default when DefValue is its type's zero spelling.
+		switch valueType := flag.Value.Type(); {
+		case valueType == "string":
+			flag.DefValue = ""
+		case strings.HasSuffix(valueType, "Slice") || strings.HasSuffix(valueType, "Array"):
+			flag.DefValue = "[]"
+		case valueType == "bool":
+			flag.DefValue = "false"
+		case valueType == "duration":
+			flag.DefValue = "0s"
+		case strings.HasPrefix(valueType, "int") || strings.HasPrefix(valueType, "uint") ||
+			strings.HasPrefix(valueType, "float"):
+			flag.DefValue = "0"
+		}
+	}
+	command.LocalNonPersistentFlags().VisitAll(hide)
+	command.PersistentFlags().VisitAll(hide)
+	for _, child := range command.Commands() {
+		hideSentinelDefaults(child)
+	}
 }

@@ -115,6 +115,12 @@ each certificate must name the address the other node dials, e.g. an IP SAN).
 SIGINT/SIGTERM stop accepting, release what can be released, sync and exit; SIGHUP
 rereads the keys file and the HTTP TLS certificate and key (a failed reload keeps the
 old ones and logs why).`,
+		Example: `  sequent serve                                   # ./sequent-data, 127.0.0.1:7400 and :7401
+  sequent serve --data /var/lib/sequent --addr 127.0.0.1:7410 --http 127.0.0.1:7411
+  sequent serve --api 127.0.0.1:7402              # also the signed JSON HTTP API
+  sequent serve --shards 4 --placement hash       # a node of 4 shards (new data directory)
+  sequent serve --addr 10.0.0.2:7400 --replication-listen 10.0.0.2:7500 \
+      --replication-key "$KEY" --standby-of 10.0.0.1:7500   # standby of 10.0.0.1's node`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := applyEnvironment(cmd); err != nil {

@@ -32,9 +32,10 @@ func versionString() string {
 
 func newVersionCommand() *cobra.Command {
 	return &cobra.Command{
-		Use:   "version",
-		Short: "Print the version and build information",
-		Args:  cobra.NoArgs,
+		Use:     "version",
+		Short:   "Print the version and build information",
+		Example: "  sequent version",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			fmt.Fprintln(cmd.OutOrStdout(), versionString())
 			return nil

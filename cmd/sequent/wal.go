@@ -19,6 +19,8 @@ func newWalCommand() *cobra.Command {
 	command := &cobra.Command{
 		Use:   "wal",
 		Short: "Inspect and verify a data directory's write-ahead logs and snapshots (every shard's)",
+		Example: `  sequent wal inspect ./sequent-data         # a stopped server's directory, or a copy
+  sequent wal verify ./sequent-data --json`,
 	}
 	var asJSON bool
 	inspect := &cobra.Command{
@@ -28,6 +30,8 @@ func newWalCommand() *cobra.Command {
 every log segment with its entries, op range, epochs, stored and raw sizes, compression
 ratio and time span, and every snapshot. It reads only; run it on a stopped server or a
 copy. With --json: one object for a one-shard directory, else {"shards": [...]}.`,
+		Example: `  sequent wal inspect ./sequent-data
+  sequent wal inspect ./sequent-data --json`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			layout, placement, err := walLayout(args[0])
@@ -57,7 +61,8 @@ checksums, decoding, restored digest). With several shards, the replayed states 
 reconciled: every ledger must balance over all shards and every settlement pair be
 consistent (sagas may be in flight in a directory of a node that was running). Exits
 non-zero with a message naming the shard, segment, offset and op of the first problem.`,
-		Args: exactArgs(1),
+		Example: `  sequent wal verify ./sequent-data`,
+		Args:    exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			layout, placement, err := walLayout(args[0])
 			if err != nil {

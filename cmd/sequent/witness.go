@@ -66,6 +66,10 @@ earlier witness's unsigned answers unless it speaks TLS to it or runs with
 the nodes run with --replication-tls-*, they also speak TLS to the witness: give the
 witness the same three flags (its own certificate, signed by the same CA and naming the
 address the nodes dial), or the primary's renewals fail and it fences itself.`,
+		Example: `  sequent witness --listen 10.0.0.3:7409 --state /var/lib/sequent-witness/state \
+      --replication-key "$KEY"
+  # then both nodes: sequent serve ... --witness 10.0.0.3:7409 --witness-id ID_IT_PRINTED
+  sequent witness --state-in-memory --replication-key "$KEY" --lease 2s   # tests only`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := applyEnvironment(cmd); err != nil {
