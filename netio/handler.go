@@ -573,7 +573,8 @@ func (s *Server) redirect(status model.Status) []byte {
 }
 
 // fail queues an error frame and marks the connection closing; the caller returns
-// gnet.Close, and gnet flushes the frame before closing the socket.
+// gnet.Close, which OnTraffic turns, once the frame is written, into a close or a drain
+// (closeOrDrain): gnet's close would drop what its buffer holds, the frame included.
 func (s *Server) fail(conn *connection, code wire.ErrorCode, number uint64,
 	message string) gnet.Action {
 	return s.failWith(conn, &wire.Frame{Kind: wire.KindError, Status: uint32(code),
