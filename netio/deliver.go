@@ -30,11 +30,11 @@ func newOutbound(s *Server) *outbound {
 	return o
 }
 
-// lendTo hands o's bytes to its connection's loop: an AsyncWritev of nothing, whose
-// callback writes them (writeLent). gnet writes the bytes of an AsyncWrite before its
-// callback runs, unconditionally on an open connection; lent so, the loop decides
-// instead, and writes nothing behind a connection's last frame while gnet still sends
-// what came before it (draining). An empty AsyncWritev costs no system call (gnet's
+// lendTo lends callback to conn's loop, which runs it there: an AsyncWritev of nothing,
+// whose callback makes the write (writeLent, writeHeartbeat, writeLastFrame). gnet
+// writes the bytes of an AsyncWrite before its callback runs, unconditionally on an open
+// connection; lent so, the loop decides instead, and writes nothing behind a
+// connection's last frame while gnet still sends what came before it (draining). An empty AsyncWritev costs no system call (gnet's
 // writev of no buffers returns at once), and the same task hook as an AsyncWrite.
 func lendTo(conn *connection, callback gnet.AsyncCallback) error {
 	return conn.conn.AsyncWritev(nil, callback)
@@ -131,11 +131,10 @@ func (s *Server) admit(conn *connection, o *outbound) bool {
 // loopDelivery carries one Deliver (or DeliverReports) call's frames for every
 // connection of one event loop in one loop task: the task lent for the first
 // connection's buffer (lendTo), whose callback (on the loop) writes it and the others'.
-// One task
-// per connection woke the loop through gnet's eventfd again whenever the loop had
-// drained its task queue before the next one came (under 32 connections x 16 one-transfer
-// requests, ~5 eventfd writes per released entry, each one more epoll round for the
-// loop), and allocated gnet's task hook per connection.
+// One task per connection woke the loop through gnet's eventfd again whenever the loop
+// had drained its task queue before the next one came (under 32 connections x 16
+// one-transfer requests, ~5 eventfd writes per released entry, each one more epoll round
+// for the loop), and allocated gnet's task hook per connection.
 //
 // Order per connection holds: every frame to a connection goes through its loop's one
 // task queue (gnet runs AsyncWrite and AsyncWritev tasks, one queue, in the order
