@@ -28,9 +28,10 @@ import (
 // FAILS at main (and failed before session 41 too: the close gnet queued flushed the
 // same way): the close sends what the socket takes at once and drops the rest of gnet's
 // buffer, the error frame with it; B's stream ends after the kernel's bytes, inside a
-// reply, with no error frame. Not fixed here: the close would have to wait, bounded,
-// until gnet's buffer drains, while every frame lent behind the error frame is still
-// dropped (gnet writes a carrier's bytes before its callback runs).
+// reply, with no error frame. Fixed in session 41 (errdrain): the connection drains
+// first, bounded (closeOrDrain, drainOverdue), and every write is made by a callback on
+// the loop that skips a draining connection (lendTo), so frames lent behind the error
+// frame are still dropped.
 func TestErrorFrameReachesClientBehindOnReading(t *testing.T) {
 	const (
 		accounts     = 8000 // A lookup of all of them: 1 MiB of reply.
