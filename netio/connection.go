@@ -46,6 +46,8 @@ type connection struct {
 	// loginChecksSpared counts the login checks that found bytes unread in the socket and
 	// left the decision to a later tick (loginOverdue, at most loginChecksSparedMax).
 	loginChecksSpared uint8
+	// drainingSince is the clock reading (ns) when draining was set (closeOrDrain).
+	drainingSince int64
 
 	// Written on the loop, read by the ticker and the shard goroutine.
 	active       atomic.Bool  // Logged in and not closing: replies and reports are sent.
@@ -62,6 +64,14 @@ type connection struct {
 	// cleared by the check when the connection was not silent after all, so that a
 	// later silence can be lent again. At most one is queued per connection.
 	silenceCheckLent atomic.Bool
+	// draining: the connection's last frame (an error frame, or the logout answer) is
+	// written but waits in gnet's outbound buffer behind bytes the client has not read
+	// yet; the connection is closed once they are sent (closeOrDrain). Set on the loop,
+	// before which closing is set; every write on the loop checks it first, so nothing
+	// follows the last frame. The ticker reads it to lend the loop the check that closes
+	// the connection (drainOverdue), one at a time (drainCheckLent).
+	draining       atomic.Bool
+	drainCheckLent atomic.Bool
 	// keysChecked is the key set in which the login's key was last found, with the
 	// client it found there (keyInForce); nil until the first check. Any goroutine that
 	// saw active set.

@@ -14,20 +14,41 @@ import (
 // The Server is the shard's Replier.
 var _ backend.Replier = (*Server)(nil)
 
-// outbound is a buffer of encoded frames for one connection, lent to AsyncWrite: gnet
-// keeps the slice until the loop runs the write, and the callback gives it back to the
-// pool. Buffers are never shared between connections or reused while lent.
+// outbound is a buffer of encoded frames for one connection, lent to the connection's
+// loop: the callback of an empty AsyncWritev (lendTo) writes it there and gives it back
+// to the pool. Buffers are never shared between connections or reused while lent.
 type outbound struct {
 	server  *Server
 	conn    *connection
 	buffer  []byte
-	written gnet.AsyncCallback // o.afterWrite, bound once so lending allocates nothing.
+	written gnet.AsyncCallback // o.writeLent, bound once so lending allocates nothing.
 }
 
 func newOutbound(s *Server) *outbound {
 	o := &outbound{server: s}
-	o.written = o.afterWrite
+	o.written = o.writeLent
 	return o
+}
+
+// lendTo lends callback to conn's loop, which runs it there: an AsyncWritev of nothing,
+// whose callback makes the write (writeLent, writeHeartbeat, writeLastFrame). gnet
+// writes the bytes of an AsyncWrite before its callback runs, unconditionally on an open
+// connection; lent so, the loop decides instead, and writes nothing behind a
+// connection's last frame while gnet still sends what came before it (draining). An empty AsyncWritev costs no system call (gnet's
+// writev of no buffers returns at once), and the same task hook as an AsyncWrite.
+func lendTo(conn *connection, callback gnet.AsyncCallback) error {
+	return conn.conn.AsyncWritev(nil, callback)
+}
+
+// writeLent runs on the connection's loop, as the callback lendTo lent (err: the
+// connection is closed). It writes o's bytes unless the connection's last frame is
+// written already (draining: they are dropped, as on a closed connection), then
+// accounts for them (afterWrite).
+func (o *outbound) writeLent(c gnet.Conn, err error) error {
+	if err == nil && !o.conn.draining.Load() {
+		_, err = c.Write(o.buffer) // gnet keeps what the socket does not take.
+	}
+	return o.afterWrite(c, err)
 }
 
 // appendFrame appends a frame whose body is copied from body.
@@ -72,14 +93,14 @@ func (s *Server) recycle(o *outbound) {
 	s.outbound.Put(o)
 }
 
-// send lends o's frames to the connection's loop with one AsyncWrite. send takes
+// send lends o's frames to the connection's loop with one task (lendTo). send takes
 // ownership of o.
 func (s *Server) send(conn *connection, o *outbound) {
 	if !s.admit(conn, o) {
 		return
 	}
 	s.counters.loopTasks.Add(1)
-	if err := conn.conn.AsyncWrite(o.buffer, o.written); err != nil {
+	if err := lendTo(conn, o.written); err != nil {
 		conn.queuedBytes.Add(-int64(len(o.buffer))) // The engine is stopping: the callback never runs.
 		s.recycle(o)
 	}
@@ -108,32 +129,33 @@ func (s *Server) admit(conn *connection, o *outbound) bool {
 }
 
 // loopDelivery carries one Deliver (or DeliverReports) call's frames for every
-// connection of one event loop in one loop task: the AsyncWrite of the first
-// connection's buffer, whose callback (on the loop) writes the others'. One AsyncWrite
-// per connection woke the loop through gnet's eventfd again whenever the loop had
-// drained its task queue before the next one came (under 32 connections x 16 one-transfer
-// requests, ~5 eventfd writes per released entry, each one more epoll round for the
-// loop), and allocated gnet's task hook per connection.
+// connection of one event loop in one loop task: the task lent for the first
+// connection's buffer (lendTo), whose callback (on the loop) writes it and the others'.
+// One task per connection woke the loop through gnet's eventfd again whenever the loop
+// had drained its task queue before the next one came (under 32 connections x 16
+// one-transfer requests, ~5 eventfd writes per released entry, each one more epoll round
+// for the loop), and allocated gnet's task hook per connection.
 //
 // Order per connection holds: every frame to a connection goes through its loop's one
-// task queue (gnet runs AsyncWrite tasks in the order queued), and a buffer here is
-// written when its carrier's task runs, where its own AsyncWrite would have run.
+// task queue (gnet runs AsyncWrite and AsyncWritev tasks, one queue, in the order
+// queued), and a buffer here is written when its carrier's task runs, where its own
+// task would have run.
 type loopDelivery struct {
 	server  *Server
 	loop    gnet.EventLoop
-	carrier *outbound   // Lent to AsyncWrite; its callback is written.
+	carrier *outbound   // Its loop task (lendTo) runs written.
 	rest    []*outbound // Written on the loop, in order, after the carrier.
 	written gnet.AsyncCallback
 }
 
-// afterWrite runs on the loop once gnet has written (or buffered, or refused: a closed
-// connection) the carrier's bytes; it then writes the others' bytes the same way gnet's
-// AsyncWrite would have: only to a connection still open (OnClose, which runs on this
+// afterWrite runs on the loop as the callback of the carrier's task (lendTo; err: the
+// carrier's connection is closed). It writes the carrier's bytes (writeLent), then the
+// others' the same way: only to a connection still open (OnClose, which runs on this
 // loop, takes it out of the table before gnet closes the socket, so a connection found
-// here is open, and its socket is its own), each followed by its buffer's afterWrite.
+// here is open, and its socket is its own) and not draining.
 func (d *loopDelivery) afterWrite(c gnet.Conn, err error) error {
 	s := d.server
-	_ = d.carrier.afterWrite(c, err)
+	_ = d.carrier.writeLent(c, err)
 	for i, o := range d.rest {
 		d.rest[i] = nil
 		conn := o.conn
@@ -142,8 +164,7 @@ func (d *loopDelivery) afterWrite(c gnet.Conn, err error) error {
 			s.recycle(o)
 			continue
 		}
-		_, err := conn.conn.Write(o.buffer)
-		_ = o.afterWrite(conn.conn, err)
+		_ = o.writeLent(conn.conn, nil)
 	}
 	s.recycleDelivery(d)
 	return nil
@@ -154,12 +175,12 @@ func (s *Server) recycleDelivery(d *loopDelivery) {
 	s.deliveries.Put(d)
 }
 
-// lend hands every delivery of deliveries to its loop, one AsyncWrite each.
+// lend hands every delivery of deliveries to its loop, one task each (lendTo).
 func (s *Server) lend(deliveries []*loopDelivery) {
 	for _, d := range deliveries {
 		s.counters.loopTasks.Add(1)
 		conn := d.carrier.conn
-		if err := conn.conn.AsyncWrite(d.carrier.buffer, d.written); err != nil {
+		if err := lendTo(conn, d.written); err != nil {
 			// The engine is stopping: the callback never runs.
 			conn.queuedBytes.Add(-int64(len(d.carrier.buffer)))
 			s.recycle(d.carrier)

@@ -48,14 +48,18 @@
 //   - whichever goroutine holds the shard's turn (the sequencer goroutine, or an event
 //     loop running an inline turn) calls Deliver and DeliverReports. It finds connections through
 //     the lock-free connection table (one atomic load), copies reply bodies into pooled
-//     buffers, one per connection, and hands each event loop one task per call: the
-//     AsyncWrite of one connection's buffer, whose callback, on that loop, writes the
-//     other connections' buffers of the same loop (deliver.go, loopDelivery; one
-//     AsyncWrite per connection woke the loop's eventfd several times per release).
+//     buffers, one per connection, and hands each event loop one task per call: an
+//     empty AsyncWritev lent for one connection's buffer, whose callback, on that loop,
+//     writes it and the other connections' buffers of the same loop (deliver.go,
+//     loopDelivery; one task per connection woke the loop's eventfd several times per
+//     release). Every write to a connection is made so, by a callback on its loop
+//     (lendTo), never by gnet from an AsyncWrite's bytes: only the loop knows whether the
+//     connection's last frame is out (draining).
 //     It never touches a loop-owned field.
 //   - gnet's ticker goroutine runs OnTick (it is not an event loop): it reads per-connection
-//     atomics and sends heartbeats through AsyncWrite, which gnet makes safe from any
-//     goroutine. A login timeout or a silence it only suspects: it lends the connection's
+//     atomics and sends heartbeats through AsyncWritev's callbacks (lendTo), which gnet
+//     makes safe from any goroutine; to a draining connection it lends the check that
+//     closes it (drainOverdue). A login timeout or a silence it only suspects: it lends the connection's
 //     loop a check (loginOverdue, silenceOverdue: one at a time per connection), which
 //     decides in order with what the loop reads, and looks at the bytes waiting unread
 //     in the socket too (a loop stalled inside a task runs the check before it reads).
@@ -111,13 +115,19 @@
 //   - A carried buffer is written only to a connection still in the table, checked on its
 //     loop, where OnClose removes it before gnet closes the socket: never to a closed
 //     connection's file descriptor, which a later connection may be reusing.
-//   - An error frame is the last frame written to its connection. One written by the
-//     loop itself (fail) is followed by gnet.Close, which closes at once; one sent from
-//     elsewhere (closeAsync) is an AsyncWrite whose callback closes the connection on
-//     the loop right after it (closeAfterWrite), so that a reply, report, market-data
-//     update or heartbeat admitted just before the close and lent behind the error
-//     frame finds the connection closed (gnet refuses the write, a carried buffer
-//     finds it out of the table) and is dropped.
+//   - An error frame (or the logout answer) is the last frame written to its
+//     connection, and reaches a client that is behind on its reading within the outbound
+//     bound. Written by the loop itself (fail, logout) or by a callback on it for a close
+//     decided elsewhere (closeAsync, writeLastFrame), it is followed by closeOrDrain: the
+//     connection closes at once when gnet's buffer is empty (gnet's close would drop what
+//     the socket does not take at once, the frame with it); otherwise it drains: draining
+//     is set, every later write on the loop (a reply, report, market-data update or
+//     heartbeat admitted just before the close and lent behind the frame) checks it and
+//     drops its bytes, nothing more is read, and the ticker's check (drainOverdue)
+//     closes the connection once gnet's buffer is empty, or aborts it after
+//     closeDrainTimeout. A frame lent after a close finds the connection closed (gnet
+//     refuses the task, a carried buffer finds it out of the table) or draining, and is
+//     dropped.
 //   - Every submitted request is counted in flight until its reply is delivered, so
 //     Shutdown can let the last replies out before closing connections.
 //   - A login spends its connection's nonce whatever the outcome; a connection logs in at

@@ -31,16 +31,26 @@ import (
 // (parking admission); T, on loop 1, takes B's session over, which queues B's error
 // frame on loop 0; then the shard lends its replies, behind the error frame, and loop 0
 // resumes. Run with B's reply as the carrier of loop 0's task and as carried by A's.
+//
+// The "behind" runs (session 41, errdrain) add B behind on its reading: megabytes of
+// earlier replies wait in gnet's buffer when B's error frame is written, so the
+// connection drains instead of closing at once and is still open when B's late reply
+// comes. They FAIL without the draining check in outbound.writeLent: the late reply is
+// written after the error frame.
 func TestNothingAfterTheErrorFrame(t *testing.T) {
 	for _, c := range []struct {
 		name         string
 		partnerFirst bool // A's reply comes first: its task carries B's.
-	}{{"carrier", false}, {"carried", true}} {
-		t.Run(c.name, func(t *testing.T) { testNothingAfterTheErrorFrame(t, c.partnerFirst) })
+		behind       bool // B has not read 16 MiB of earlier replies.
+	}{{"carrier", false, false}, {"carried", true, false},
+		{"carrier behind", false, true}, {"carried behind", true, true}} {
+		t.Run(c.name, func(t *testing.T) {
+			testNothingAfterTheErrorFrame(t, c.partnerFirst, c.behind)
+		})
 	}
 }
 
-func testNothingAfterTheErrorFrame(t *testing.T, partnerFirst bool) {
+func testNothingAfterTheErrorFrame(t *testing.T, partnerFirst, behind bool) {
 	admission := newRequestParkingAdmission(model.OperationLookupTransfers)
 	h := newHarness(t, harnessOptions{config: func(c *netio.Config) {
 		// gnet's round robin puts connections 1, 2, 3, 4, 5 on loops 0, 1, 0, 1, 0.
@@ -49,6 +59,7 @@ func testNothingAfterTheErrorFrame(t *testing.T, partnerFirst bool) {
 		// Only the takeover may close B; T logs in late.
 		c.SilenceTimeout = waitLimit
 		c.LoginTimeout = waitLimit
+		c.OutboundBytesMax = 64 << 20 // B's earlier replies stay within the bound.
 	}})
 	var armed atomic.Bool
 	entered, proceed := make(chan struct{}), make(chan struct{})
@@ -64,27 +75,45 @@ func testNothingAfterTheErrorFrame(t *testing.T, partnerFirst bool) {
 	// leave neither the shard nor the loop parked while the server waits for them.
 	t.Cleanup(admission.open)
 	t.Cleanup(resume)
-	const sessionB, sessionA, sessionP = 7, 8, 9
-	b := dialRaw(t, h.server.Address())     // Loop 0.
+	const sessionB, sessionA, sessionP, sessionQ = 7, 8, 9, 10
+	var b *rawConn
+	if behind {
+		b = dialRawSmallReceiveBuffer(t, h.server.Address()) // Loop 0.
+	} else {
+		b = dialRaw(t, h.server.Address()) // Loop 0.
+	}
 	taker := dialRaw(t, h.server.Address()) // Loop 1.
 	p := dialRaw(t, h.server.Address())     // Loop 0.
-	_ = dialRaw(t, h.server.Address())      // Loop 1.
+	q := dialRaw(t, h.server.Address())     // Loop 1.
 	a := dialRaw(t, h.server.Address())     // Loop 0.
 	b.login(clientAll, 1, secretOne, sessionB)
 	a.login(clientAll, 1, secretOne, sessionA)
 	p.login(clientAll, 1, secretOne, sessionP)
+	bNumber := uint64(1) // The number of B's request whose reply is lent late.
+	if behind {
+		bNumber = fillUnread(t, h, q, sessionQ, b, sessionB) + 1
+	}
 
 	h.backend.Pause()
+	submitted := h.backend.Submitted()
 	first, second := b, a
 	firstSession, secondSession := uint64(sessionB), uint64(sessionA)
+	firstNumber, secondNumber := bNumber, uint64(1)
 	if partnerFirst {
 		first, second = a, b
 		firstSession, secondSession = sessionA, sessionB
+		firstNumber, secondNumber = 1, bNumber
 	}
-	first.write(requestFrame(firstSession, 1, model.OperationLookupAccounts, encodeIDs(1)))
-	waitFor(t, "the first request queued", func() bool { return h.backend.Submitted() == 1 })
-	second.write(requestFrame(secondSession, 1, model.OperationLookupAccounts, encodeIDs(1)))
-	waitFor(t, "the second request queued", func() bool { return h.backend.Submitted() == 2 })
+	first.write(requestFrame(firstSession, firstNumber, model.OperationLookupAccounts,
+		encodeIDs(1)))
+	waitFor(t, "the first request queued", func() bool {
+		return h.backend.Submitted() == submitted+1
+	})
+	second.write(requestFrame(secondSession, secondNumber, model.OperationLookupAccounts,
+		encodeIDs(1)))
+	waitFor(t, "the second request queued", func() bool {
+		return h.backend.Submitted() == submitted+2
+	})
 
 	armed.Store(true)
 	h.backend.Resume() // One Deliver of both replies, parked once they are admitted.
@@ -108,10 +137,14 @@ func testNothingAfterTheErrorFrame(t *testing.T, partnerFirst bool) {
 	h.backend.Resume()
 	admission.open()
 
-	if frame := b.next(); frame.Kind != wire.KindError ||
+	frame := b.next()
+	for behind && frame.Kind == wire.KindReply && frame.Number < bNumber {
+		frame = b.next() // One of the earlier replies, sent before the error frame.
+	}
+	if frame.Kind != wire.KindError ||
 		wire.ErrorCode(frame.Status) != wire.ErrorSessionTakenOver {
-		t.Fatalf("B: got %s (%s), want the error frame session_taken_over", frame.Kind,
-			wire.ErrorCode(frame.Status))
+		t.Fatalf("B: got %s number %d (%s), want the error frame session_taken_over",
+			frame.Kind, frame.Number, wire.ErrorCode(frame.Status))
 	}
 	expectNothingMore(t, b)
 	// The other connection of the same loop task still gets its reply.
@@ -137,4 +170,42 @@ func expectNothingMore(t *testing.T, r *rawConn) {
 	if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !isReset(err) {
 		t.Fatalf("after the error frame: %v, want the connection closed", err)
 	}
+}
+
+// fillUnread has b, which does not read (a small receive buffer), pipeline lookups whose
+// replies (16 MiB in all, 1 MiB each) outgrow what the kernel buffers on loopback, and
+// returns once every reply is delivered to b's loop: most then wait in gnet's buffer.
+// setup creates the accounts looked up; when it shares b's loop, its last round trip
+// (a reply delivered after b's, through the same queue of loop tasks) makes sure that
+// b's loop has written them all too. It returns the number of b's last request.
+func fillUnread(t *testing.T, h *harness, setup *rawConn, setupSession uint64, b *rawConn,
+	session uint64) uint64 {
+	t.Helper()
+	const accounts, lookups = 8000, 16 // A lookup of all the accounts: 1 MiB of reply.
+	setup.login(clientAll, 1, secretOne, setupSession)
+	created := make([]model.Account, accounts)
+	ids := make([]uint64, accounts)
+	for i := range created {
+		created[i], ids[i] = account(uint64(i+1)), uint64(i+1)
+	}
+	setup.write(requestFrame(setupSession, 1, model.OperationCreateAccounts,
+		encodeAccounts(created...)))
+	if frame := setup.next(); frame.Kind != wire.KindReply ||
+		model.Status(frame.Status) != model.StatusOK {
+		t.Fatalf("create accounts: %s status %d", frame.Kind, frame.Status)
+	}
+	sent := h.server.Stats().RepliesSent
+	lookup := encodeIDs(ids...)
+	for number := uint64(1); number <= lookups; number++ {
+		b.write(requestFrame(session, number, model.OperationLookupAccounts, lookup))
+	}
+	waitFor(t, "the unread replies delivered", func() bool {
+		return h.server.Stats().RepliesSent >= sent+lookups
+	})
+	setup.write(requestFrame(setupSession, 2, model.OperationLookupAccounts, encodeIDs(1)))
+	if frame := setup.next(); frame.Kind != wire.KindReply || frame.Number != 2 {
+		t.Fatalf("setup: %s number %d, want the reply to request 2", frame.Kind,
+			frame.Number)
+	}
+	return lookups
 }

@@ -108,7 +108,8 @@ func (h *eventHandler) OnTraffic(c gnet.Conn) gnet.Action {
 		s.scheduleTurn(c, conn.loopTurn)
 	}
 	if action != gnet.None {
-		return action
+		// The connection's last frame (fail, logout) is written above.
+		return s.closeOrDrain(c, conn)
 	}
 	buffered := c.OutboundBuffered()
 	conn.bufferedSeen.Store(int64(buffered))
@@ -572,7 +573,8 @@ func (s *Server) redirect(status model.Status) []byte {
 }
 
 // fail queues an error frame and marks the connection closing; the caller returns
-// gnet.Close, and gnet flushes the frame before closing the socket.
+// gnet.Close, which OnTraffic turns, once the frame is written, into a close or a drain
+// (closeOrDrain): gnet's close would drop what its buffer holds, the frame included.
 func (s *Server) fail(conn *connection, code wire.ErrorCode, number uint64,
 	message string) gnet.Action {
 	return s.failWith(conn, &wire.Frame{Kind: wire.KindError, Status: uint32(code),
@@ -669,7 +671,15 @@ func (s *Server) tick() {
 	heartbeat := int64(s.config.HeartbeatInterval)
 	for i := range s.table.slots {
 		conn := s.table.slots[i].Load()
-		if conn == nil || conn.closing.Load() {
+		if conn == nil {
+			continue
+		}
+		if conn.closing.Load() {
+			// Draining: the loop closes the connection once gnet has sent its last frame
+			// (drainOverdue), one check at a time.
+			if conn.draining.Load() && conn.drainCheckLent.CompareAndSwap(false, true) {
+				_ = lendTo(conn, s.drainOverdueCheck)
+			}
 			continue
 		}
 		if !conn.active.Load() {
@@ -704,9 +714,24 @@ func (s *Server) tick() {
 		}
 		if now-conn.sent.Load() >= heartbeat {
 			conn.sent.Store(now)
-			_ = conn.conn.AsyncWrite(s.heartbeat, nil) // Shared, never modified.
+			_ = lendTo(conn, s.heartbeatWrite)
 		}
 	}
+}
+
+// writeHeartbeat runs on a connection's loop, the callback of the ticker's lendTo: it
+// writes the heartbeat (shared, never modified) unless the connection is closed (err) or
+// its last frame is written (draining: a heartbeat lent just before the close was
+// claimed would follow it).
+func (s *Server) writeHeartbeat(c gnet.Conn, err error) error {
+	if err != nil {
+		return nil
+	}
+	if conn, _ := c.Context().(*connection); conn != nil && conn.draining.Load() {
+		return nil
+	}
+	_, _ = c.Write(s.heartbeat)
+	return nil
 }
 
 // loginOverdue runs on a connection's loop (s.loginOverdueCheck, the callback of an empty
@@ -799,24 +824,89 @@ func (s *Server) closeAsync(conn *connection, code wire.ErrorCode, message strin
 	s.log.log(slog.LevelInfo, "netio: closing connection", slog.String("code", code.String()),
 		slog.String("detail", message), slog.String("remote", addressString(conn.remote)))
 	frame := errorFrame(nil, code, session, 0, message)
-	if err := conn.conn.AsyncWrite(frame, closeAfterWrite); err != nil {
+	writeLast := func(c gnet.Conn, err error) error { return s.writeLastFrame(c, err, frame) }
+	if err := lendTo(conn, writeLast); err != nil {
 		_ = conn.conn.Close()
 	}
 	return true
 }
 
-// closeAfterWrite runs on the connection's loop once the error frame is written (or
-// buffered, or refused: a connection already closed) and closes the connection there and
-// then, so that the error frame is its last (PROTOCOL.md section 9). gnet's Close would
-// only queue the close as one more loop task, behind whatever was lent to the loop
-// meanwhile: a reply, report, market-data update or heartbeat admitted while the
-// connection still looked active, just before closeAsync claimed the close, and lent
-// after the error frame, was written after it. Closed here, OnClose takes the connection
-// out of the table (a write carried by another connection's task skips it) and gnet
-// hands every later write of it the error instead of sending it: those frames are
-// dropped, and the client resends what is left unanswered (section 7). Closing a
-// connection already closed does nothing.
-func closeAfterWrite(c gnet.Conn, _ error) error { return c.EventLoop().Close(c) }
+// writeLastFrame runs on the connection's loop, the callback of closeAsync's lendTo (err:
+// the connection is closed already): it writes the error frame, then closes the
+// connection there and then, or lets it drain first (closeOrDrain), so that the error
+// frame is its last (PROTOCOL.md section 9). gnet's Close would only queue the close as
+// one more loop task, behind whatever was lent to the loop meanwhile: a reply, report,
+// market-data update or heartbeat admitted while the connection still looked active,
+// just before closeAsync claimed the close, and lent after the error frame. Closed here,
+// OnClose takes the connection out of the table (a write carried by another connection's
+// task skips it) and gnet hands every later task of it the error; draining, every later
+// write finds draining set and skips it: those frames are dropped, and the client
+// resends what is left unanswered (section 7). A connection whose loop has written its
+// own last frame meanwhile (fail, logout: it drains) gets no second one.
+func (s *Server) writeLastFrame(c gnet.Conn, err error, frame []byte) error {
+	if err != nil {
+		return nil
+	}
+	conn, _ := c.Context().(*connection)
+	if conn != nil && conn.draining.Load() {
+		return nil
+	}
+	if _, err := c.Write(frame); err != nil {
+		return nil // gnet has closed the connection.
+	}
+	if conn != nil && s.closeOrDrain(c, conn) == gnet.None {
+		return nil
+	}
+	return c.EventLoop().Close(c)
+}
+
+// closeOrDrain runs on c's loop once conn's last frame (an error frame, or the logout
+// answer) is written, and answers gnet.Close when the connection may close now: gnet's
+// close sends what the socket takes at once and drops the rest of its buffer, the last
+// frame with it, whereas PROTOCOL.md (section 6) loses an error frame only past the
+// outbound bound. So when gnet still holds unsent bytes within the bound, the connection
+// drains instead (answer gnet.None): nothing more is read (OnTraffic returns early on a
+// closing connection) or written (every write on the loop checks draining first), and
+// the ticker lends the loop a check that closes it once gnet's buffer is empty, or
+// aborts it after closeDrainTimeout (drainOverdue). Past the bound it is aborted as a
+// slow consumer, as before: its buffers are what is full.
+func (s *Server) closeOrDrain(c gnet.Conn, conn *connection) gnet.Action {
+	buffered := c.OutboundBuffered()
+	switch {
+	case buffered == 0:
+		return gnet.Close
+	case buffered > s.config.OutboundBytesMax:
+		s.slowConsumer(conn, buffered, c)
+		return gnet.Close
+	}
+	conn.drainingSince = s.now()
+	conn.draining.Store(true)
+	return gnet.None
+}
+
+// drainOverdue runs on a draining connection's loop (s.drainOverdueCheck, lent by the
+// ticker): err is nil only if the connection is still open. It closes the connection
+// once gnet has sent everything, the last frame included, and aborts it once
+// closeDrainTimeout has passed: a client that has stopped reading must not hold its
+// connection slot and buffer for ever.
+func (s *Server) drainOverdue(c gnet.Conn, err error) error {
+	if err != nil {
+		return nil
+	}
+	conn, _ := c.Context().(*connection)
+	if conn == nil || c.OutboundBuffered() == 0 {
+		return c.EventLoop().Close(c)
+	}
+	if s.now()-conn.drainingSince > int64(closeDrainTimeout) {
+		s.log.log(slog.LevelWarn, "netio: last frame unread within the drain timeout, aborting",
+			slog.Int("unsent_bytes", c.OutboundBuffered()),
+			slog.String("remote", addressString(conn.remote)))
+		abort(c)
+		return c.EventLoop().Close(c)
+	}
+	conn.drainCheckLent.Store(false)
+	return nil
+}
 
 // slowConsumer closes a connection whose unsent bytes exceed the bound. Nothing more is
 // queued for it, not even an error frame: its buffers are what is full. onLoop is the

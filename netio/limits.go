@@ -52,6 +52,14 @@ const (
 	// never wait for the logger: when the queue is full the record is dropped and counted.
 	logQueueLength = 1024
 
+	// closeDrainTimeout bounds how long a connection whose last frame (an error frame or
+	// the logout answer) waits in gnet's outbound buffer behind unsent replies stays open
+	// for its client to read them (closeOrDrain): the buffer holds at most
+	// OutboundBytesMax, which a client reading at all takes well within it. Past it the
+	// connection is aborted; so is a client that has stopped reading, which would
+	// otherwise hold a connection slot and its buffer for ever.
+	closeDrainTimeout = 5 * time.Second
+
 	// tickIntervalMax is the ticker's longest period: heartbeats go out at most 100 ms
 	// late, a tenth of the default interval.
 	tickIntervalMax = 100 * time.Millisecond

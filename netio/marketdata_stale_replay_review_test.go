@@ -12,18 +12,26 @@ import (
 	"sequent/netio/wire"
 )
 
-// recordingConn stands in for gnet.Conn where only AsyncWrite is reached (the market-data
-// publisher's writes): it keeps every write, in order, and never runs the callback, so
-// the connection's unsent bytes (queuedBytes) stay what the test sets.
+// recordingConn stands in for gnet.Conn where only the market-data publisher's writes
+// reach it: each is an empty AsyncWritev whose callback writes the bytes (lendTo). It
+// runs the callback at once, as the loop would, keeps every write, in order, and leaves
+// nothing buffered: the callback takes back from queuedBytes what admitting the write
+// added, so the connection's unsent bytes stay what the test sets.
 type recordingConn struct {
 	gnet.Conn
 	written []byte
 }
 
-func (r *recordingConn) AsyncWrite(buffer []byte, _ gnet.AsyncCallback) error {
-	r.written = append(r.written, buffer...)
-	return nil
+func (r *recordingConn) AsyncWritev(_ [][]byte, callback gnet.AsyncCallback) error {
+	return callback(r, nil)
 }
+
+func (r *recordingConn) Write(buffer []byte) (int, error) {
+	r.written = append(r.written, buffer...)
+	return len(buffer), nil
+}
+
+func (r *recordingConn) OutboundBuffered() int { return 0 }
 
 // TestMarketDataReplayToAStaleSubscriberComesAfterItsNotice (review reviewclient2,
 // session 38; FAILS at main without the fix in marketData.order). The Go client resumes an instrument answered

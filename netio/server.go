@@ -71,6 +71,10 @@ type Server struct {
 	// silenceOverdueCheck is s.silenceOverdue, bound once: the callback the ticker lends
 	// a connection's loop when the connection looks silent.
 	silenceOverdueCheck gnet.AsyncCallback
+	// drainOverdueCheck is s.drainOverdue and heartbeatWrite s.writeHeartbeat, bound
+	// once: callbacks the ticker lends a connection's loop (lendTo).
+	drainOverdueCheck gnet.AsyncCallback
+	heartbeatWrite    gnet.AsyncCallback
 
 	started  time.Time     // Origin of the connection clocks (monotonic).
 	engine   gnet.Engine   // Set in OnBoot, before booted is closed.
@@ -128,6 +132,7 @@ func NewServer(config Config, served backend.Backend) (*Server, error) {
 			defaultShard
 	}
 	s.loginOverdueCheck, s.silenceOverdueCheck = s.loginOverdue, s.silenceOverdue
+	s.drainOverdueCheck, s.heartbeatWrite = s.drainOverdue, s.writeHeartbeat
 	for index, feed := range config.MarketData.feedConfigs() {
 		s.marketDataShards = append(s.marketDataShards, newMarketData(s, feed, uint16(index)))
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -296,7 +297,10 @@ func (o *reconcileOptions) chainCheck(cmd *cobra.Command, window clearing.Window
 			o.anchor)
 	}
 	number, err := strconv.ParseUint(fields[0], 10, 64)
-	if err != nil || number == 0 || len(fields[1]) != 64 {
+	// The hash must be hex: one that is not matches no chain, and the check would report
+	// the node's history as changed (exit 1) for a typo in the anchor.
+	_, hexErr := hex.DecodeString(fields[1])
+	if err != nil || number == 0 || len(fields[1]) != 64 || hexErr != nil {
 		return check, usage(cmd, "--chain-anchor %q: want [SHARD:]OP:HASH (64 hex digits)",
 			o.anchor)
 	}

@@ -192,6 +192,12 @@ func chainArguments(arguments *fasthttp.Args) (ChainQuery, error) {
 		return query, err
 	}
 	if text := arguments.Peek("shard"); text != nil {
+		// Once: the answer does not name the shard, and a query naming two would be
+		// answered for the first, where a proxy or a tool reading the last would see the
+		// other's.
+		if len(arguments.PeekMulti("shard")) > 1 {
+			return query, errors.New("shard: give it once")
+		}
 		shard, err := strconv.Atoi(string(text))
 		if err != nil || shard < 0 || shard >= chainShardsMax {
 			return query, errors.New("shard: a shard index from 0 to " +

@@ -37,7 +37,8 @@
 //	GET  /v1/audit/chain        ?from=T&until=T(&anchor_op=N)(&shard=S): the log's hash
 //	                            chain verified over the retained log up to the window's
 //	                            end; on a node of several shards, shard S's log (default
-//	                            0; a shard the node lacks: 400) (Sources.VerifyChain).
+//	                            0; a shard the node lacks, or shard given twice: 400)
+//	                            (Sources.VerifyChain).
 //	GET  /v1/reconcile          the cross-shard report: per-ledger totals over every
 //	                            shard, settlement pairs, sagas in flight with their age,
 //	                            ok (every invariant holds) and settled (Sources.Reconcile).
