@@ -266,13 +266,23 @@ func (l *Ledger) IsOperator(client uint64) bool {
 // model.ScopeTrade before it holds funds for an order).
 func (l *Ledger) AccountAs(client uint64, scope model.Scope, id model.Uint128) (
 	account model.Account, found bool, allowed bool) {
+	account, index, allowed := l.AccountAtAs(client, scope, id)
+	return account, index != IndexUnknown, allowed
+}
+
+// AccountAtAs is AccountAs that also says where the ledger stores the account
+// (IndexUnknown when it does not exist), for ChangeSystemReservationAt: the matching
+// engine checks an order's accounts here when it is placed, and so needs no other lookup
+// of its paying account to reserve its funds.
+func (l *Ledger) AccountAtAs(client uint64, scope model.Scope, id model.Uint128) (
+	account model.Account, index uint32, allowed bool) {
 	index, found := l.findAccount(id)
 	if !found {
-		return model.Account{}, false, false
+		return model.Account{}, IndexUnknown, false
 	}
 	l.actAs(client)
 	allowed = l.allowed(scope, index)
-	return exportAccount(l.accounts.at(index)), true, allowed
+	return exportAccount(l.accounts.at(index)), index, allowed
 }
 
 // Owner returns the client that created the account (0: the system), for tools and

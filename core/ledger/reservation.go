@@ -88,13 +88,37 @@ func (l *Ledger) changeReservation(t *model.Transfer, event int,
 // createTransfer and a result carrying both accounts' balances, around a change of four
 // balances. Nothing here depends on the actor, and no result is written.
 func (l *Ledger) ChangeSystemReservation(timestamp uint64, t *model.Transfer) model.Status {
+	debitIndex, creditIndex := IndexUnknown, IndexUnknown
+	return l.ChangeSystemReservationAt(timestamp, t, &debitIndex, &creditIndex)
+}
+
+// IndexUnknown is a position no account has: an account index not known yet
+// (ChangeSystemReservationAt).
+const IndexUnknown = indexNone
+
+// ChangeSystemReservationAt is ChangeSystemReservation given where the ledger stores the
+// two accounts: *debitIndex and *creditIndex say where they were last found (any value,
+// IndexUnknown when not known), and on return say where they are (IndexUnknown for an
+// account that does not exist). The matching engine keeps them per order and per
+// instrument: an order's accounts never change, and an account keeps its position for the
+// ledger's life (accounts are never removed; only an undone creation, always the newest,
+// is). A given index is trusted only when the record there has the account's id, so a
+// wrong or stale one (an order slot reused, a ledger restored from a snapshot) costs the
+// lookup it would have cost anyway, never a different result.
+func (l *Ledger) ChangeSystemReservationAt(timestamp uint64, t *model.Transfer,
+	debitIndex, creditIndex *uint32) model.Status {
 	checkBatch(timestamp, 1, 1)
 	if t.Flags&reservationFlags == 0 || t.Flags&model.TransferLinked != 0 {
 		panic(fmt.Sprintf("ledger: not a lone reservation event: %+v", *t))
 	}
 	s := &l.batch
-	s.debitIndex[0] = l.resolveAccount(t.DebitAccountID)
-	s.creditIndex[0] = l.resolveAccount(t.CreditAccountID)
+	if !l.accountIsAt(*debitIndex, t.DebitAccountID) {
+		*debitIndex = l.resolveAccount(t.DebitAccountID)
+	}
+	if !l.accountIsAt(*creditIndex, t.CreditAccountID) {
+		*creditIndex = l.resolveAccount(t.CreditAccountID)
+	}
+	s.debitIndex[0], s.creditIndex[0] = *debitIndex, *creditIndex
 	balances := l.resultBalances
 	l.resultBalances = false // changeReservation then writes no result (nil here).
 	status := l.changeReservation(t, 0, nil)

@@ -17,10 +17,12 @@ import (
 // reservation, fill, payout and release, so that balances, limits and closed accounts
 // change under the reservations), or one lone reservation event: a reserve (sometimes
 // beyond what the account may owe) or a release of part or all of what the account
-// reserves, through the direct path on one ledger and the batch on the other. Statuses,
+// reserves, through the direct path on one ledger (ChangeSystemReservationAt, told
+// where the accounts are rightly or not: guessIndex) and the batch on the other. Statuses,
 // change events (none for a reservation), the ledger digest (balances and reserved
 // totals), the risk state and CheckReservations must agree after every step, and the
-// lone events must reach the refusals a reserve can meet.
+// lone events must reach the refusals a reserve can meet; the direct path must answer
+// where the accounts are.
 func TestChangeSystemReservationMatchesBatch(t *testing.T) {
 	steps := 1500
 	if testing.Short() {
@@ -65,15 +67,51 @@ func TestChangeSystemReservationMatchesBatch(t *testing.T) {
 	}
 }
 
-// lone applies one reservation event through ChangeSystemReservation on d.pipe and
+// guessIndex draws where ChangeSystemReservationAt is told an account is: unknown, right,
+// another account's place, just past the last account, or any value.
+func (d *pipelineDiff) guessIndex(id model.Uint128) uint32 {
+	switch d.random.IntN(5) {
+	case 0:
+		return IndexUnknown
+	case 1:
+		return d.indexOf(id)
+	case 2:
+		return d.random.Uint32N(d.pipe.AccountCount())
+	case 3:
+		return d.pipe.AccountCount()
+	}
+	return d.random.Uint32()
+}
+
+// indexOf returns where d.pipe stores the account, or IndexUnknown.
+func (d *pipelineDiff) indexOf(id model.Uint128) uint32 {
+	if index, found := d.pipe.findAccount(id); found {
+		return index
+	}
+	return IndexUnknown
+}
+
+// lone applies one reservation event through ChangeSystemReservationAt (told where the
+// accounts are, rightly or not, by guessIndex) on d.pipe and
 // through CreateSystemTransfers on d.old, compares status, events and state, and returns
-// the status.
+// the status, and checks that the call answered where the accounts are.
 func (d *pipelineDiff) lone(label string, event model.Transfer) model.Status {
 	d.t.Helper()
 	d.pipeEvents.Reset()
 	d.oldEvents.Reset()
 	direct := event
-	status := d.pipe.ChangeSystemReservation(d.timestamp, &direct)
+	debitIndex, creditIndex := d.guessIndex(event.DebitAccountID),
+		d.guessIndex(event.CreditAccountID)
+	status := d.pipe.ChangeSystemReservationAt(d.timestamp, &direct, &debitIndex, &creditIndex)
+	for _, account := range []struct {
+		id    model.Uint128
+		index uint32
+	}{{event.DebitAccountID, debitIndex}, {event.CreditAccountID, creditIndex}} {
+		if want := d.indexOf(account.id); account.index != want {
+			d.t.Fatalf("%s: account %s answered at %d, stored at %d", label, account.id,
+				account.index, want)
+		}
+	}
 	batch := []model.Transfer{event}
 	results := make([]model.TransferResult, 1)
 	d.old.CreateSystemTransfers(d.timestamp, batch, results)
@@ -94,4 +132,59 @@ func (d *pipelineDiff) lone(label string, event model.Transfer) model.Status {
 		}
 	}
 	return status
+}
+
+// TestChangeSystemReservationAtTrustsNoUndoneAccount: an account created in a linked
+// chain that failed is undone by dropping the newest records, whose memory keeps their
+// ids. Told that such an account is at that place, ChangeSystemReservationAt must still
+// find that it does not exist (answer IndexUnknown, and panic as for any reservation on
+// a missing account, a bug of the engine) rather than reserve on the dropped record; and
+// it must find a live account told another's place.
+func TestChangeSystemReservationAtTrustsNoUndoneAccount(t *testing.T) {
+	f := newFixture(t)
+	count := f.ledger.AccountCount()
+	results := make([]model.EventResult, 3)
+	f.ledger.CreateAccounts(f.timestamp, []model.Account{
+		{ID: model.U128(50), Ledger: 1, Code: 1, Flags: model.AccountLinked},
+		{ID: model.U128(51), Ledger: 1, Code: 1, Flags: model.AccountLinked},
+		{ID: model.U128(52), Ledger: 0, Code: 1}}, results)
+	if results[0].Status != model.StatusLinkedEventFailed || f.ledger.AccountCount() != count {
+		t.Fatalf("linked accounts: %+v, %d accounts", results, f.ledger.AccountCount())
+	}
+	f.timestamp++
+	for _, c := range []struct {
+		debit, credit           uint64
+		debitGuess, creditGuess uint32
+		found                   bool
+		debitIndex, creditIndex uint32
+	}{
+		{50, 2, count, 1, false, IndexUnknown, 1},
+		{1, 51, 0, count + 1, false, 0, IndexUnknown},
+		{1, 2, 1, 0, true, 0, 1}, // Each told the other's place.
+	} {
+		event := model.Transfer{DebitAccountID: model.U128(c.debit),
+			CreditAccountID: model.U128(c.credit), Amount: model.U128(1), Ledger: 1, Code: 1,
+			Flags: SystemReserve}
+		debitIndex, creditIndex := c.debitGuess, c.creditGuess
+		status, panicked := model.StatusOK, false
+		func() {
+			defer func() { panicked = recover() != nil }()
+			status = f.ledger.ChangeSystemReservationAt(f.timestamp, &event, &debitIndex,
+				&creditIndex)
+		}()
+		f.timestamp++
+		if panicked == c.found || (c.found && status != model.StatusOK) ||
+			debitIndex != c.debitIndex || creditIndex != c.creditIndex {
+			t.Errorf("reserve %d→%d told at %d, %d: %s (panicked %t) at %d, %d; want "+
+				"accounts found %t at %d, %d", c.debit, c.credit, c.debitGuess,
+				c.creditGuess, status, panicked, debitIndex, creditIndex, c.found,
+				c.debitIndex, c.creditIndex)
+		}
+	}
+	if err := f.ledger.CheckReservations(); err != nil {
+		t.Fatal(err)
+	}
+	if reserved := f.ledger.Reserved(model.U128(1)); reserved != model.U128(1) {
+		t.Errorf("account 1 reserves %s, want 1", reserved)
+	}
 }

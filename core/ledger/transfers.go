@@ -175,6 +175,14 @@ func (l *Ledger) resolveAccount(id model.Uint128) uint32 {
 	return l.confirmAccount(candidate, hash, id)
 }
 
+// accountIsAt reports whether the account with the id is at index (any value): whether
+// the record there has the id (ids are unique, so it is the account). Given where an
+// account was last found, it replaces the id's hash and the probe by a bounds check and a
+// compare (ChangeSystemReservationAt).
+func (l *Ledger) accountIsAt(index uint32, id model.Uint128) bool {
+	return index < l.accounts.count && l.accounts.at(index).ID == id
+}
+
 // isReservation reports whether a transfer event is a reservation (reservation.go): an
 // event of a system batch, not a saga's, with a reservation flag.
 func (l *Ledger) isReservation(t *model.Transfer) bool {

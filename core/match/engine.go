@@ -65,6 +65,8 @@ type instrument struct {
 	bids               bookSide
 	asks               bookSide
 	marketDataSequence uint64 // Last market-data sequence number published.
+	escrowBaseIndex    uint32 // The escrows' ledger indexes as last found (guesses,
+	escrowQuoteIndex   uint32 // checked: see order.payingIndex); 0 until first used.
 }
 
 // side returns the book side of the given side.

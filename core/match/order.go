@@ -8,6 +8,13 @@ import (
 // an open order in its level's queue, in its trading account's list and, with a deadline,
 // in the expiry heap. Orders live in Engine.orders and are recycled through a free list.
 // Hot fields (matching) come first.
+//
+// payingIndex is where the ledger stores the paying account (quote for a buy, base for a
+// sell) as last found: placeOrder takes it from validateFunding's lookup and
+// ledger.ChangeSystemReservationAt updates it, so that reserving and releasing the
+// order's funds need no lookup of the account. The ledger checks it before trusting it,
+// so it is never in a snapshot: a restored or recycled order starts from whatever the
+// field holds (0), a guess like any other. It sits in what was padding (192 bytes).
 type order struct {
 	id            uint64 // Engine-assigned, increasing with placement.
 	price         uint64 // Limit price (worst price of a market order), quote units/lot.
@@ -28,6 +35,7 @@ type order struct {
 	tradingAccount  uint32        // Entry in Engine.accounts while resting, else indexNone.
 	accountPrevious uint32        // Older order of the trading account, or indexNone.
 	accountNext     uint32        // Newer order of the trading account, or indexNone.
+	payingIndex     uint32        // The paying account's ledger index as last found (a guess).
 	clientOrderID   uint64        // Of the command that placed or last replaced the order.
 	reservePrice    uint64        // Limit buys: the price the hold is computed at (≥ price).
 	expireTimestamp uint64        // Deadline of a good-till-time order, or 0.

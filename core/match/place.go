@@ -3,6 +3,7 @@ package match
 import (
 	"fmt"
 
+	"sequent/core/ledger"
 	"sequent/core/model"
 )
 
@@ -87,8 +88,9 @@ func (e *Engine) placeOrder(clock *uint64, client uint64, event *model.Order, no
 		return resend(entry, commandPlace, digest)
 	}
 	instrumentIndex, status := e.validateOrder(event, now)
+	payingIndex := ledger.IndexUnknown
 	if status == model.StatusOK {
-		status = e.validateFunding(client, &e.instruments[instrumentIndex], event)
+		status, payingIndex = e.validateFunding(client, &e.instruments[instrumentIndex], event)
 	}
 	if status == model.StatusOK && takerRestsKind(event) && e.openCount >= e.config.OrdersMax {
 		status = model.StatusOrdersLimitReached
@@ -103,6 +105,7 @@ func (e *Engine) placeOrder(clock *uint64, client uint64, event *model.Order, no
 	}
 	slot := e.orderAllocate()
 	e.orderInit(slot, client, event, instrumentIndex, now)
+	e.orders[slot].payingIndex = payingIndex
 	if status := e.holdCreate(clock, slot); status != model.StatusOK {
 		e.orderRelease(slot)
 		return e.commandRejected(client, event.Account, event.ClientOrderID, 0,
@@ -223,43 +226,47 @@ func validatePriceQuantity(x *model.Instrument, price, quantity uint64) model.St
 // receiving one is paid into, and an order must not be a way round either rule), they
 // are on the instrument's ledgers, are open, and the receiving one accepts credits (no
 // credits limit, which a payout could break). Whether the paying one can afford the hold
-// is the ledger's answer when the hold is created.
-func (e *Engine) validateFunding(client uint64, x *instrument, o *model.Order) model.Status {
+// is the ledger's answer when the hold is created. It also returns where the ledger
+// stores the paying account (order.payingIndex), so that creating the hold needs no other
+// lookup of it.
+func (e *Engine) validateFunding(client uint64, x *instrument, o *model.Order) (
+	model.Status, uint32) {
 	if e.settlementDisabled {
-		return model.StatusOK
+		return model.StatusOK, ledger.IndexUnknown
 	}
 	if model.IsSystemID(o.BaseAccountID) || model.IsSystemID(o.QuoteAccountID) {
-		return model.StatusAccountIDReserved
+		return model.StatusAccountIDReserved, ledger.IndexUnknown
 	}
-	base, found, allowed := e.ledger.AccountAs(client, model.ScopeTrade, o.BaseAccountID)
+	base, baseIndex, allowed := e.ledger.AccountAtAs(client, model.ScopeTrade, o.BaseAccountID)
 	switch {
-	case !found:
-		return model.StatusBaseAccountNotFound
+	case baseIndex == ledger.IndexUnknown:
+		return model.StatusBaseAccountNotFound, ledger.IndexUnknown
 	case !allowed:
-		return model.StatusBaseAccountNotOwned
+		return model.StatusBaseAccountNotOwned, ledger.IndexUnknown
 	case base.Ledger != x.record.BaseLedger:
-		return model.StatusBaseAccountLedgerInvalid
+		return model.StatusBaseAccountLedgerInvalid, ledger.IndexUnknown
 	}
 	baseFlags := base.Flags
-	quote, found, allowed := e.ledger.AccountAs(client, model.ScopeTrade, o.QuoteAccountID)
+	quote, quoteIndex, allowed := e.ledger.AccountAtAs(client, model.ScopeTrade,
+		o.QuoteAccountID)
 	switch {
-	case !found:
-		return model.StatusQuoteAccountNotFound
+	case quoteIndex == ledger.IndexUnknown:
+		return model.StatusQuoteAccountNotFound, ledger.IndexUnknown
 	case !allowed:
-		return model.StatusQuoteAccountNotOwned
+		return model.StatusQuoteAccountNotOwned, ledger.IndexUnknown
 	case quote.Ledger != x.record.QuoteLedger:
-		return model.StatusQuoteAccountLedgerInvalid
+		return model.StatusQuoteAccountLedgerInvalid, ledger.IndexUnknown
 	case (baseFlags|quote.Flags)&model.AccountClosed != 0:
-		return model.StatusAccountClosed
+		return model.StatusAccountClosed, ledger.IndexUnknown
 	}
-	receivingFlags := baseFlags
+	receivingFlags, payingIndex := baseFlags, quoteIndex
 	if o.Side == model.SideSell {
-		receivingFlags = quote.Flags
+		receivingFlags, payingIndex = quote.Flags, baseIndex
 	}
 	if receivingFlags&model.AccountCreditsMustNotExceedDebits != 0 {
-		return model.StatusAccountFlagsInvalid
+		return model.StatusAccountFlagsInvalid, ledger.IndexUnknown
 	}
-	return model.StatusOK
+	return model.StatusOK, payingIndex
 }
 
 // lookupAccount returns a copy of a ledger account (valid until the next lookup).

@@ -187,8 +187,17 @@ func (e *Engine) chainSubmit(clock *uint64, linked bool) int {
 	results := c.results[:count]
 	if count == 1 && c.events[0].Flags&reservationFlags != 0 {
 		// A lone reservation change (most chains): the ledger's direct path, which gives
-		// the same status and state as the batch entry. Only the status is read.
-		results[0].Status = e.ledger.ChangeSystemReservation(first, &c.events[0])
+		// the same status and state as the batch entry. Only the status is read. Its
+		// owner is the order (chainReservation), whose paying account and escrow the
+		// ledger finds at the positions it last answered, checked, without a lookup.
+		o := &e.orders[c.owners[0]]
+		x := &e.instruments[o.instrument]
+		escrowIndex := &x.escrowBaseIndex
+		if o.side == model.SideBuy {
+			escrowIndex = &x.escrowQuoteIndex
+		}
+		results[0].Status = e.ledger.ChangeSystemReservationAt(first, &c.events[0],
+			&o.payingIndex, escrowIndex)
 		if results[0].Status != model.StatusOK {
 			return 0
 		}

@@ -42,6 +42,10 @@ func TestTranscriptPinned(t *testing.T) {
 	}
 }
 
+// transcriptEachStep, when set, runs before each of transcriptRun's commands (it must
+// not change what the engine answers).
+var transcriptEachStep func(h *harness)
+
 // transcriptRun drives engines over seeded random commands and writes what they answer
 // to w. Six traders (clients 1..6, each its own trading account) trade two instruments
 // (one with fees) with limit orders (good-till-cancel, some with an expiry, some
@@ -72,6 +76,9 @@ func transcriptRun(t *testing.T, w io.Writer) {
 		var orders, closings [][2]uint64 // (order id or transfer id, trader).
 		var sent []model.Order
 		for step := range 2_000 {
+			if transcriptEachStep != nil {
+				transcriptEachStep(h)
+			}
 			n := 1 + random.Uint64N(6)
 			key += 16 // A ladder uses up to ten keys.
 			var result any

@@ -1,0 +1,71 @@
+package match
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"testing"
+
+	"sequent/core/model"
+)
+
+// TestAccountIndexGuessesChangeNothing: the engine keeps, per order and per instrument,
+// where the ledger stores the paying account and the escrows (order.payingIndex,
+// instrument.escrowBaseIndex and escrowQuoteIndex), and the ledger trusts such a place
+// only when the record there has the account's id. transcriptRun's workload (places
+// refused and accepted, replaces, cancels, fills, fees, closed accounts, snapshots) is run
+// once as it is and once with every guess overwritten before each command by another
+// account's place, a place past the last account, or any value: the outputs must be
+// the same, byte for byte. It also checks that the engine had learnt the right places
+// before the guesses were overwritten (which is what saves the lookups).
+func TestAccountIndexGuessesChangeNothing(t *testing.T) {
+	var want, got bytes.Buffer
+	resting, learnt := 0, 0
+	transcriptEachStep = func(h *harness) {
+		for slot := range h.e.orders {
+			o := &h.e.orders[slot]
+			if o.level == indexNone || o.holdSequence != holdReserved {
+				continue // Not a resting order whose funds are reserved.
+			}
+			paying := o.quoteAccountID
+			if o.side == model.SideSell {
+				paying = o.baseAccountID
+			}
+			resting++
+			if index, _, found := h.l.ResolveAccount(paying); found && index == o.payingIndex {
+				learnt++
+			}
+		}
+	}
+	defer func() { transcriptEachStep = nil }()
+	transcriptRun(t, &want)
+	if resting == 0 || learnt != resting {
+		// This workload restores no engine mid-run, so every resting order was placed,
+		// and reserved, by this engine.
+		t.Fatalf("%d of %d resting orders' paying accounts at the place the engine knew",
+			learnt, resting)
+	}
+	random := rand.New(rand.NewPCG(7, 41))
+	transcriptEachStep = func(h *harness) {
+		count := h.l.AccountCount()
+		guess := func() uint32 {
+			switch random.IntN(3) {
+			case 0:
+				return random.Uint32N(count)
+			case 1:
+				return count + random.Uint32N(3)
+			}
+			return random.Uint32()
+		}
+		for slot := range h.e.orders {
+			h.e.orders[slot].payingIndex = guess()
+		}
+		for i := range h.e.instruments {
+			x := &h.e.instruments[i]
+			x.escrowBaseIndex, x.escrowQuoteIndex = guess(), guess()
+		}
+	}
+	transcriptRun(t, &got)
+	if !bytes.Equal(got.Bytes(), want.Bytes()) {
+		t.Fatal("the engine's output changed with wrong account index guesses")
+	}
+}
