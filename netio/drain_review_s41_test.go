@@ -1,0 +1,69 @@
+package netio_test
+
+// Session 41 review of errdrain (reviewdrain): what a draining connection does to its
+// session.
+
+import (
+	"testing"
+
+	"sequent/netio"
+	"sequent/netio/fakeshard"
+	"sequent/netio/wire"
+)
+
+// TestLogoutEndsSessionBeforeItsAnswerIsRead: PROTOCOL.md section 5, cancel-on-disconnect:
+// the server cancels the session's open orders whenever its connection ends, for any
+// reason, logout included, unless another connection has taken the session over. B,
+// logged in with cancel-on-disconnect and behind on its reading, logs out, reads
+// everything up to its logout answer (its connection has ended, as far as it can tell)
+// and logs in to the same session again at once, as a client resuming would. The
+// session must have ended (SessionClosed, cancelling orders) by then, as it had before
+// session 41 (the loop closed the connection right after the logout answer).
+//
+// FAILS at main (13918eb): the draining connection keeps holding the session in the
+// table until the ticker's check closes it (up to 100 ms after the answer was read);
+// the new login finds it there and takes the session over, so the old connection's
+// close ends nothing: no SessionClosed at all, the orders stay open although the client
+// logged out with cancel-on-disconnect and saw its logout answered. The same holds for
+// an error frame behind unread bytes, after which the Go client reconnects within 10 ms.
+func TestLogoutEndsSessionBeforeItsAnswerIsRead(t *testing.T) {
+	const sessionSetup, sessionB = 1, 7
+	h := newHarness(t, harnessOptions{config: func(config *netio.Config) {
+		config.OutboundBytesMax = 64 << 20 // The unread replies stay within it.
+		config.SilenceTimeout = waitLimit  // Only B's logout may close B.
+	}})
+	setup := dialRaw(t, h.server.Address())
+	b := dialRawSmallReceiveBuffer(t, h.server.Address())
+	b.write(b.loginFrame(clientAll, 1, secretOne, sessionB, wire.LoginCancelOnDisconnect))
+	if frame := b.next(); frame.Kind != wire.KindLoginAccepted {
+		t.Fatalf("B login: %s (%s)", frame.Kind, wire.ErrorCode(frame.Status))
+	}
+	fillUnread(t, h, setup, sessionSetup, b, sessionB)
+	b.write(wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindLogout, Session: sessionB}, nil))
+	frame := b.next()
+	for frame.Kind == wire.KindReply || frame.Kind == wire.KindHeartbeat {
+		frame = b.next()
+	}
+	if frame.Kind != wire.KindLogout {
+		t.Fatalf("B: %s (status %d), want the logout answer", frame.Kind, frame.Status)
+	}
+	// B's logout is answered: its connection has ended. Resume the session at once.
+	resumed := dialRaw(t, h.server.Address())
+	resumed.write(resumed.loginFrame(clientAll, 1, secretOne, sessionB,
+		wire.LoginCancelOnDisconnect))
+	if frame := resumed.next(); frame.Kind != wire.KindLoginAccepted {
+		t.Fatalf("resume: %s (%s)", frame.Kind, wire.ErrorCode(frame.Status))
+	}
+	// B's old connection goes (its drain ends once everything is sent).
+	waitFor(t, "B's old connection closed", func() bool {
+		return h.server.Stats().ConnectionsOpen == 2
+	})
+	want := fakeshard.SessionEnd{Client: clientAll, Session: sessionB, CancelOrders: true}
+	for _, end := range h.backend.SessionEnds() {
+		if end == want {
+			return
+		}
+	}
+	t.Fatalf("session ends %+v: B's logout (cancel-on-disconnect) ended nothing, want %+v",
+		h.backend.SessionEnds(), want)
+}
