@@ -133,5 +133,6 @@
 //   - A login spends its connection's nonce whatever the outcome; a connection logs in at
 //     most once.
 //
-// Backend.SessionClosed is called from the event loop (OnClose) and must not block.
+// Backend.SessionClosed is called from the event loop (endSession: OnClose, or when a
+// connection starts draining) and must not block.
 package netio

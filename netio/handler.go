@@ -640,20 +640,32 @@ func (h *eventHandler) OnClose(c gnet.Conn, _ error) gnet.Action {
 			"the connection ended inside a frame"))
 	}
 	s.table.remove(conn)
-	if conn.client != nil {
-		s.unsubscribe(conn)
-		// A session taken over by another connection has not ended: only the connection
-		// still holding it reports the end (and may cancel orders).
-		if s.sessions.CompareAndDelete(sessionKey{client: conn.client.ID,
-			session: conn.session}, conn) {
-			s.backend.SessionClosed(conn.client.ID, conn.session,
-				conn.options&wire.LoginCancelOnDisconnect != 0)
-		}
-		if s.config.Admission != nil {
-			s.config.Admission.LoginEnded(conn.client, conn.remote)
-		}
-	}
+	s.endSession(conn)
 	return gnet.None
+}
+
+// endSession ends conn's part in its session, once, on conn's loop: at OnClose, or
+// earlier, when the connection starts draining (closeOrDrain): its last frame is
+// written, so for its client the connection has ended, and a client that reads that
+// frame and logs in again at once must find the session ended (with
+// cancel-on-disconnect, its orders canceled; PROTOCOL.md section 5), not still held by
+// the draining connection (a takeover, which ends nothing).
+func (s *Server) endSession(conn *connection) {
+	if conn.client == nil || conn.sessionEnded {
+		return
+	}
+	conn.sessionEnded = true
+	s.unsubscribe(conn)
+	// A session taken over by another connection has not ended: only the connection
+	// still holding it reports the end (and may cancel orders).
+	if s.sessions.CompareAndDelete(sessionKey{client: conn.client.ID,
+		session: conn.session}, conn) {
+		s.backend.SessionClosed(conn.client.ID, conn.session,
+			conn.options&wire.LoginCancelOnDisconnect != 0)
+	}
+	if s.config.Admission != nil {
+		s.config.Admission.LoginEnded(conn.client, conn.remote)
+	}
 }
 
 // OnTick runs on gnet's ticker goroutine, not on a loop: it reads atomics only and acts
@@ -881,6 +893,7 @@ func (s *Server) closeOrDrain(c gnet.Conn, conn *connection) gnet.Action {
 	}
 	conn.drainingSince = s.now()
 	conn.draining.Store(true)
+	s.endSession(conn)
 	return gnet.None
 }
 
