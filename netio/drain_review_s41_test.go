@@ -4,6 +4,7 @@ package netio_test
 // session.
 
 import (
+	"net"
 	"testing"
 
 	"sequent/netio"
@@ -66,4 +67,56 @@ func TestLogoutEndsSessionBeforeItsAnswerIsRead(t *testing.T) {
 	}
 	t.Fatalf("session ends %+v: B's logout (cancel-on-disconnect) ended nothing, want %+v",
 		h.backend.SessionEnds(), want)
+}
+
+// TestLogoutAnswerReachesClientThatHalfCloses: PROTOCOL.md sections 4 and 9 (session 41):
+// "the server keeps the connection open until the client has read it and the error
+// frame", the same for the logout answer. A client written from that text may send its
+// logout and then shut down its sending side (TCP half-close: it has nothing more to
+// send) while it reads on to the end, as many clients do; the text gives it no reason
+// not to. B, behind on its reading, does so and must find its logout answer after its
+// replies.
+//
+// FAILS at main (13918eb), not fixed: gnet closes a connection as soon as it reads EOF
+// (its loop never asks the handler), flushing only what the socket takes at once; the
+// rest of its buffer, the logout answer with it, is dropped, and B reads EOF after part
+// of its replies. A fix is in gnet's EOF handling (or a sentence in PROTOCOL.md sections
+// 4 and 9: keep the sending side open until the last frame is read); the coordinator
+// decides.
+func TestLogoutAnswerReachesClientThatHalfCloses(t *testing.T) {
+	const sessionSetup, sessionB = 1, 7
+	h := newHarness(t, harnessOptions{config: func(config *netio.Config) {
+		config.OutboundBytesMax = 64 << 20 // The unread replies stay within it.
+		config.SilenceTimeout = waitLimit  // Only B's logout may close B.
+	}})
+	setup := dialRaw(t, h.server.Address())
+	b := dialRawSmallReceiveBuffer(t, h.server.Address())
+	b.login(clientAll, 1, secretOne, sessionB)
+	last := fillUnread(t, h, setup, sessionSetup, b, sessionB)
+	b.write(wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindLogout, Session: sessionB}, nil))
+	if err := b.conn.(*net.TCPConn).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	var replies uint64
+	for {
+		frame, err := b.nextAny()
+		if err != nil {
+			t.Fatalf("B: %v after %d of %d replies, before the logout answer", err, replies,
+				last)
+		}
+		switch frame.Kind {
+		case wire.KindReply:
+			replies++
+			continue
+		case wire.KindHeartbeat:
+			continue
+		case wire.KindLogout:
+		default:
+			t.Fatalf("B: %s (status %d), want the logout answer", frame.Kind, frame.Status)
+		}
+		break
+	}
+	if replies != last {
+		t.Fatalf("B: %d replies before the logout answer, want %d", replies, last)
+	}
 }
