@@ -4,8 +4,10 @@ package netio_test
 // session.
 
 import (
+	"bytes"
 	"net"
 	"testing"
+	"time"
 
 	"sequent/netio"
 	"sequent/netio/fakeshard"
@@ -118,5 +120,61 @@ func TestLogoutAnswerReachesClientThatHalfCloses(t *testing.T) {
 	}
 	if replies != last {
 		t.Fatalf("B: %d replies before the logout answer, want %d", replies, last)
+	}
+}
+
+// TestLogoutAnswerReachesClientThatSendsWhileReading: PROTOCOL.md sections 4 and 9
+// (session 41): a client behind on its reading gets everything the server sent before its
+// logout answer, and the answer; meanwhile "frames the client sends are discarded
+// unread". B, behind on its reading, logs out and reads its backlog at a steady pace;
+// like any client it keeps sending (a heartbeat, as section 5 asks of an idle sender)
+// and sends one as soon as the server has closed its side. It must still read
+// everything up to the logout answer.
+//
+// FAILS at main (13918eb): the drain ends when gnet's buffer is empty, not when the
+// client has the bytes: the kernel's send buffer may still hold megabytes. The server
+// closes the socket then, and the kernel answers the next bytes the client sends on a
+// closed socket with a reset (RFC 1122), dropping what it still held: B reads a reset
+// after part of its replies, never the logout answer.
+func TestLogoutAnswerReachesClientThatSendsWhileReading(t *testing.T) {
+	const sessionSetup, sessionB = 1, 7
+	h := newHarness(t, harnessOptions{config: func(config *netio.Config) {
+		config.OutboundBytesMax = 64 << 20 // The unread replies stay within it.
+		config.SilenceTimeout = waitLimit  // Only B's logout may close B.
+	}})
+	setup := dialRaw(t, h.server.Address())
+	b := dialRawSmallReceiveBuffer(t, h.server.Address())
+	b.login(clientAll, 1, secretOne, sessionB)
+	fillUnread(t, h, setup, sessionSetup, b, sessionB)
+	b.write(wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindLogout, Session: sessionB}, nil))
+	answer := wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindLogout, Session: sessionB}, nil)
+
+	var received []byte
+	chunk := make([]byte, 16<<10)
+	heartbeatSent := false
+	deadline := time.Now().Add(waitLimit)
+	var readErr error
+	for time.Now().Before(deadline) {
+		_ = b.conn.SetReadDeadline(deadline)
+		n, err := b.conn.Read(chunk)
+		received = append(received, chunk[:n]...)
+		if err != nil {
+			readErr = err
+			break
+		}
+		if !heartbeatSent && h.server.Stats().ConnectionsOpen == 1 {
+			// The server has closed B's connection: B sends as a client does.
+			heartbeatSent = true
+			_, _ = b.conn.Write(wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindHeartbeat},
+				nil))
+			time.Sleep(20 * time.Millisecond) // Let the server's kernel answer it.
+		}
+		time.Sleep(time.Millisecond) // Behind on its reading: a steady pace.
+	}
+	t.Logf("B read %d bytes then %v; heartbeat sent after the server's close: %v",
+		len(received), readErr, heartbeatSent)
+	if !bytes.HasSuffix(received, answer) {
+		t.Fatalf("B read %d bytes then %v (heartbeat sent after the close: %v), without "+
+			"the logout answer at the end", len(received), readErr, heartbeatSent)
 	}
 }
