@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"sequent/core/model"
 	"sequent/netio"
 	"sequent/netio/fakeshard"
 	"sequent/netio/wire"
@@ -16,22 +17,28 @@ import (
 
 // TestLogoutEndsSessionBeforeItsAnswerIsRead: PROTOCOL.md section 5, cancel-on-disconnect:
 // the server cancels the session's open orders whenever its connection ends, for any
-// reason, logout included, unless another connection has taken the session over. B,
-// logged in with cancel-on-disconnect and behind on its reading, logs out, reads
-// everything up to its logout answer (its connection has ended, as far as it can tell)
-// and logs in to the same session again at once, as a client resuming would. The
-// session must have ended (SessionClosed, cancelling orders) by then, as it had before
-// session 41 (the loop closed the connection right after the logout answer).
+// reason, logout included, unless another connection has taken the session over;
+// section 4: a later login with the same session id resumes it. B, logged in with
+// cancel-on-disconnect and behind on its reading, logs out; once the server has handled
+// the logout, the same session logs in again on a new connection, as a client that
+// resumes at once does (it may read its logout answer first: the drain then ends at
+// the ticker's next check, up to 100 ms later, a window the Go client's 10 ms reconnect
+// falls into). The session must have ended (SessionClosed, cancelling orders), as it
+// had before session 41, when the loop closed the connection right after the answer.
 //
-// FAILS at main (13918eb): the draining connection keeps holding the session in the
-// table until the ticker's check closes it (up to 100 ms after the answer was read);
-// the new login finds it there and takes the session over, so the old connection's
-// close ends nothing: no SessionClosed at all, the orders stay open although the client
-// logged out with cancel-on-disconnect and saw its logout answered. The same holds for
-// an error frame behind unread bytes, after which the Go client reconnects within 10 ms.
+// FAILS at main (13918eb): the draining connection keeps holding the session until its
+// drain ends (here up to 5 s: B reads nothing), so the new login takes the session over
+// and the drained connection's close ends nothing: no SessionClosed at all, the orders
+// stay open although the client logged out with cancel-on-disconnect. The same holds
+// for an error frame written behind unread bytes.
+//
+// Deterministic: one event loop; the server has handled B's logout once D's round trip
+// is answered (B's logout reached the server's socket before D's request did, and the
+// loop reads every ready socket before it runs the tasks that write D's reply).
 func TestLogoutEndsSessionBeforeItsAnswerIsRead(t *testing.T) {
-	const sessionSetup, sessionB = 1, 7
+	const sessionSetup, sessionB, sessionD = 1, 7, 8
 	h := newHarness(t, harnessOptions{config: func(config *netio.Config) {
+		config.EventLoops = 1
 		config.OutboundBytesMax = 64 << 20 // The unread replies stay within it.
 		config.SilenceTimeout = waitLimit  // Only B's logout may close B.
 	}})
@@ -41,34 +48,37 @@ func TestLogoutEndsSessionBeforeItsAnswerIsRead(t *testing.T) {
 	if frame := b.next(); frame.Kind != wire.KindLoginAccepted {
 		t.Fatalf("B login: %s (%s)", frame.Kind, wire.ErrorCode(frame.Status))
 	}
+	d := dialRaw(t, h.server.Address())
+	d.login(clientAll, 1, secretOne, sessionD)
 	fillUnread(t, h, setup, sessionSetup, b, sessionB)
 	b.write(wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindLogout, Session: sessionB}, nil))
-	frame := b.next()
-	for frame.Kind == wire.KindReply || frame.Kind == wire.KindHeartbeat {
-		frame = b.next()
-	}
-	if frame.Kind != wire.KindLogout {
-		t.Fatalf("B: %s (status %d), want the logout answer", frame.Kind, frame.Status)
-	}
-	// B's logout is answered: its connection has ended. Resume the session at once.
+	d.roundTripOn(sessionD, 1, model.OperationLookupAccounts, encodeIDs(1))
+
+	// B's logout is handled: its connection has ended. Resume the session.
 	resumed := dialRaw(t, h.server.Address())
 	resumed.write(resumed.loginFrame(clientAll, 1, secretOne, sessionB,
 		wire.LoginCancelOnDisconnect))
 	if frame := resumed.next(); frame.Kind != wire.KindLoginAccepted {
 		t.Fatalf("resume: %s (%s)", frame.Kind, wire.ErrorCode(frame.Status))
 	}
-	// B's old connection goes (its drain ends once everything is sent).
-	waitFor(t, "B's old connection closed", func() bool {
-		return h.server.Stats().ConnectionsOpen == 2
-	})
 	want := fakeshard.SessionEnd{Client: clientAll, Session: sessionB, CancelOrders: true}
+	ended := false
 	for _, end := range h.backend.SessionEnds() {
-		if end == want {
-			return
-		}
+		ended = ended || end == want
 	}
-	t.Fatalf("session ends %+v: B's logout (cancel-on-disconnect) ended nothing, want %+v",
-		h.backend.SessionEnds(), want)
+	if !ended {
+		t.Fatalf("session ends %+v when the session was resumed: B's logout "+
+			"(cancel-on-disconnect) ended nothing, want %+v", h.backend.SessionEnds(), want)
+	}
+	// B still gets its replies and the logout answer, last.
+	frame := b.next()
+	for frame.Kind == wire.KindReply {
+		frame = b.next()
+	}
+	if frame.Kind != wire.KindLogout {
+		t.Fatalf("B: %s (status %d), want the logout answer", frame.Kind, frame.Status)
+	}
+	expectNothingMore(t, b)
 }
 
 // TestLogoutAnswerReachesClientThatHalfCloses: PROTOCOL.md sections 4 and 9 (session 41):
