@@ -188,3 +188,65 @@ func TestLogoutAnswerReachesClientThatSendsWhileReading(t *testing.T) {
 			"the logout answer at the end", len(received), readErr, heartbeatSent)
 	}
 }
+
+// TestErrorFrameReachesClientThatSendsAfterTheClose: as
+// TestLogoutAnswerReachesClientThatSendsWhileReading, with a backlog that the kernel's
+// buffers take whole (one 1 MiB reply): gnet's buffer is empty when the error frame is
+// written, so the connection closes at once (closeOrDrain), with the reply and the error
+// frame still in the kernel, unacknowledged. B, which sends a heartbeat (section 5) once
+// the server has closed, must still read its reply and the error frame.
+//
+// FAILS at main (13918eb) and before session 41: the heartbeat reaches a closed socket,
+// whose kernel answers it with a reset and drops what it still held, the error frame
+// with it.
+func TestErrorFrameReachesClientThatSendsAfterTheClose(t *testing.T) {
+	const sessionSetup, sessionB = 1, 7
+	h := newHarness(t, harnessOptions{config: func(config *netio.Config) {
+		config.EventLoops = 1
+		config.SilenceTimeout = waitLimit // Only B's bad frame may close B.
+	}})
+	setup := dialRaw(t, h.server.Address())
+	setup.login(clientAll, 1, secretOne, sessionSetup)
+	b := dialRawSmallReceiveBuffer(t, h.server.Address())
+	b.login(clientAll, 1, secretOne, sessionB)
+	const accounts = 8000 // A lookup of all of them: 1 MiB of reply.
+	created := make([]model.Account, accounts)
+	ids := make([]uint64, accounts)
+	for i := range created {
+		created[i], ids[i] = account(uint64(i+1)), uint64(i+1)
+	}
+	setup.roundTripOn(sessionSetup, 1, model.OperationCreateAccounts,
+		encodeAccounts(created...))
+	b.write(requestFrame(sessionB, 1, model.OperationLookupAccounts, encodeIDs(ids...)))
+	// B's reply is written by the loop before setup's (one queue of loop tasks).
+	setup.roundTripOn(sessionSetup, 2, model.OperationLookupAccounts, encodeIDs(1))
+	b.write(wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindHeartbeat, Status: 1}, nil))
+	waitFor(t, "B's bad frame handled", func() bool {
+		return h.server.Stats().ProtocolErrors == 1
+	})
+	// The loop closes B (or lets it drain) in the same OnTraffic that counted the error.
+	time.Sleep(50 * time.Millisecond)
+	if h.server.Stats().ConnectionsOpen != 1 {
+		// Draining: B reads on, as a client behind on its reading does, to its error frame.
+		for {
+			frame, err := b.nextAny()
+			if err != nil {
+				t.Fatalf("B: %v before the error frame", err)
+			}
+			if frame.Kind == wire.KindError {
+				return
+			}
+		}
+	}
+	_, _ = b.conn.Write(wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindHeartbeat}, nil))
+	time.Sleep(20 * time.Millisecond) // Let the server's kernel answer it.
+	for {
+		frame, err := b.nextAny()
+		if err != nil {
+			t.Fatalf("B: %v before the error frame", err)
+		}
+		if frame.Kind == wire.KindError {
+			break
+		}
+	}
+}
