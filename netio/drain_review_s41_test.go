@@ -213,7 +213,7 @@ func TestErrorFrameReachesClientThatSendsAfterTheClose(t *testing.T) {
 	setup.login(clientAll, 1, secretOne, sessionSetup)
 	b := dialRawSmallReceiveBuffer(t, h.server.Address())
 	b.login(clientAll, 1, secretOne, sessionB)
-	const accounts = 8000 // A lookup of all of them: 1 MiB of reply.
+	const accounts = 8000
 	created := make([]model.Account, accounts)
 	ids := make([]uint64, accounts)
 	for i := range created {
