@@ -48,6 +48,8 @@ type connection struct {
 	loginChecksSpared uint8
 	// drainingSince is the clock reading (ns) when draining was set (closeOrDrain).
 	drainingSince int64
+	// sessionEnded: endSession has run (when draining starts, or at OnClose).
+	sessionEnded bool
 
 	// Written on the loop, read by the ticker and the shard goroutine.
 	active       atomic.Bool  // Logged in and not closing: replies and reports are sent.

@@ -124,7 +124,8 @@
 //     is set, every later write on the loop (a reply, report, market-data update or
 //     heartbeat admitted just before the close and lent behind the frame) checks it and
 //     drops its bytes, nothing more is read, and the ticker's check (drainOverdue)
-//     closes the connection once gnet's buffer is empty, or aborts it after
+//     closes the connection once gnet's buffer is empty and the client has acknowledged
+//     what the kernel took (unsentBytes), or aborts it after
 //     closeDrainTimeout. A frame lent after a close finds the connection closed (gnet
 //     refuses the task, a carried buffer finds it out of the table) or draining, and is
 //     dropped.
@@ -133,5 +134,6 @@
 //   - A login spends its connection's nonce whatever the outcome; a connection logs in at
 //     most once.
 //
-// Backend.SessionClosed is called from the event loop (OnClose) and must not block.
+// Backend.SessionClosed is called from the event loop (endSession: OnClose, or when a
+// connection starts draining) and must not block.
 package netio

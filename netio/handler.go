@@ -640,20 +640,32 @@ func (h *eventHandler) OnClose(c gnet.Conn, _ error) gnet.Action {
 			"the connection ended inside a frame"))
 	}
 	s.table.remove(conn)
-	if conn.client != nil {
-		s.unsubscribe(conn)
-		// A session taken over by another connection has not ended: only the connection
-		// still holding it reports the end (and may cancel orders).
-		if s.sessions.CompareAndDelete(sessionKey{client: conn.client.ID,
-			session: conn.session}, conn) {
-			s.backend.SessionClosed(conn.client.ID, conn.session,
-				conn.options&wire.LoginCancelOnDisconnect != 0)
-		}
-		if s.config.Admission != nil {
-			s.config.Admission.LoginEnded(conn.client, conn.remote)
-		}
-	}
+	s.endSession(conn)
 	return gnet.None
+}
+
+// endSession ends conn's part in its session, once, on conn's loop: at OnClose, or
+// earlier, when the connection starts draining (closeOrDrain): its last frame is
+// written, so for its client the connection has ended, and a client that reads that
+// frame and logs in again at once must find the session ended (with
+// cancel-on-disconnect, its orders canceled; PROTOCOL.md section 5), not still held by
+// the draining connection (a takeover, which ends nothing).
+func (s *Server) endSession(conn *connection) {
+	if conn.client == nil || conn.sessionEnded {
+		return
+	}
+	conn.sessionEnded = true
+	s.unsubscribe(conn)
+	// A session taken over by another connection has not ended: only the connection
+	// still holding it reports the end (and may cancel orders).
+	if s.sessions.CompareAndDelete(sessionKey{client: conn.client.ID,
+		session: conn.session}, conn) {
+		s.backend.SessionClosed(conn.client.ID, conn.session,
+			conn.options&wire.LoginCancelOnDisconnect != 0)
+	}
+	if s.config.Admission != nil {
+		s.config.Admission.LoginEnded(conn.client, conn.remote)
+	}
 }
 
 // OnTick runs on gnet's ticker goroutine, not on a loop: it reads atomics only and acts
@@ -867,7 +879,7 @@ func (s *Server) writeLastFrame(c gnet.Conn, err error, frame []byte) error {
 // outbound bound. So when gnet still holds unsent bytes within the bound, the connection
 // drains instead (answer gnet.None): nothing more is read (OnTraffic returns early on a
 // closing connection) or written (every write on the loop checks draining first), and
-// the ticker lends the loop a check that closes it once gnet's buffer is empty, or
+// the ticker lends the loop a check that closes it once the client has everything, or
 // aborts it after closeDrainTimeout (drainOverdue). Past the bound it is aborted as a
 // slow consumer, as before: its buffers are what is full.
 func (s *Server) closeOrDrain(c gnet.Conn, conn *connection) gnet.Action {
@@ -881,20 +893,24 @@ func (s *Server) closeOrDrain(c gnet.Conn, conn *connection) gnet.Action {
 	}
 	conn.drainingSince = s.now()
 	conn.draining.Store(true)
+	s.endSession(conn)
 	return gnet.None
 }
 
 // drainOverdue runs on a draining connection's loop (s.drainOverdueCheck, lent by the
 // ticker): err is nil only if the connection is still open. It closes the connection
-// once gnet has sent everything, the last frame included, and aborts it once
-// closeDrainTimeout has passed: a client that has stopped reading must not hold its
-// connection slot and buffer for ever.
+// once the client has everything, the last frame included: gnet's buffer is empty and
+// the client has acknowledged every byte the kernel took (unsentBytes). Closed while the
+// kernel still holds some, a socket answers whatever the client sends next (a heartbeat,
+// a request; it may not yet know it is closing) with a reset that drops them, the last
+// frame with them. It aborts the connection once closeDrainTimeout has passed: a client
+// that has stopped reading must not hold its connection slot and buffer for ever.
 func (s *Server) drainOverdue(c gnet.Conn, err error) error {
 	if err != nil {
 		return nil
 	}
 	conn, _ := c.Context().(*connection)
-	if conn == nil || c.OutboundBuffered() == 0 {
+	if conn == nil || (c.OutboundBuffered() == 0 && unsentBytes(c.Fd()) == 0) {
 		return c.EventLoop().Close(c)
 	}
 	if s.now()-conn.drainingSince > int64(closeDrainTimeout) {

@@ -12,3 +12,14 @@ func unreadBytes(fd int) int {
 	}
 	return count
 }
+
+// unsentBytes is the number of bytes the kernel holds in socket descriptor fd's send
+// queue, not yet acknowledged by the peer (SIOCOUTQ); 0 when it cannot tell (a draining
+// connection then closes once gnet's own buffer is empty, drainOverdue).
+func unsentBytes(fd int) int {
+	count, err := unix.IoctlGetInt(fd, unix.SIOCOUTQ)
+	if err != nil {
+		return 0
+	}
+	return count
+}
