@@ -334,14 +334,31 @@ func (s *Shard) writeDeferred() {
 // turn was concurrent with it; and the reply waits for the same release as the entry.
 func (s *Shard) answerQueries(slot *parked) {
 	var request core.Request
+	answered := uint64(0) // Clients' reads only (Stats.Queries).
 	for i := range s.queries {
 		meta := &s.queries[i]
 		decodeRequest(s.ring.bytes(meta), &request)
 		s.machine.Query(&request, &slot.output)
 		slot.origins = append(slot.origins, origin{connection: meta.connection,
 			received: meta.received, ticket: meta.ticket})
+		if clientTraffic(meta.connection, request.Client) {
+			answered++
+		}
 	}
-	s.count(func(stats *Stats) { stats.Queries += uint64(len(s.queries)) })
+	if answered > 0 {
+		s.count(func(stats *Stats) { stats.Queries += answered })
+	}
+}
+
+// clientTraffic reports whether a request (its connection and client) came from a client,
+// for the counters that describe client traffic (Stats.Queries, Latencies and so the
+// per-operation metrics). The shard's own requests (a waiter's connection: audit records,
+// the reads of the operators' console, reconciliation and risk rules) and a node router's
+// own (client 0: saga steps, saga lookups, the outbox polls it makes every
+// OutboxInterval even on an idle node) would show as traffic nobody sent. A router's
+// part of a client's request split across shards carries that client, and counts.
+func clientTraffic(connection uint64, client uint64) bool {
+	return connection < backend.ConnectionIDLimit && client != 0
 }
 
 // pulseIfDue writes a pulse entry when a pending transfer's deadline has passed and no
@@ -465,9 +482,7 @@ func (s *Shard) answer(slot *parked) {
 		}
 		s.answers.answer(from.ticket)
 		connection := from.connection
-		if connection < backend.ConnectionIDLimit && reply.Client != 0 {
-			// Client traffic only: the shard's own requests (audit records, the console's
-			// reads, a node router's saga steps) would show as operations nobody sent.
+		if clientTraffic(connection, reply.Client) {
 			s.latencies.record(reply.Operation, reply.Status, now-from.received)
 		}
 		body := slot.output.Body(reply)

@@ -4,9 +4,15 @@ import "time"
 
 // Stats are the shard's counters, published for the admin API (read with Stats()).
 type Stats struct {
-	Entries     uint64 // Entries written.
-	Requests    uint64 // Write requests sequenced.
-	Queries     uint64 // Read requests answered.
+	Entries uint64 // Entries written.
+	// Requests counts the requests written into the log (one op each): clients' writes
+	// and the server's own (grant tables, pulses, snapshot markers, audit records, saga
+	// steps), as a replica counts them from the entries it receives.
+	Requests uint64
+	// Queries counts clients' read requests answered (clientTraffic): the server's own
+	// reads (a node router's saga outbox polls and lookups, the operators' console,
+	// reconciliation) are left out, so an idle shard counts none.
+	Queries     uint64
 	EntryBytes  uint64 // Entry body bytes written.
 	BusyReplies uint64 // Submissions refused because the ring was full.
 	// LogFullRefusals counts writes answered log_unavailable because the log had no room

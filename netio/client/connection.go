@@ -74,9 +74,27 @@ func (c *Client) connectAny(ctx context.Context) (e *established, final bool, er
 	if versionRefused != nil {
 		return nil, true, versionRefused
 	}
-	// One line, so that a command-line tool can print it as is.
-	return nil, false, fmt.Errorf("%w (%s): %w", ErrUnreachable, strings.Join(reasons, "; "),
-		last)
+	return nil, false, &unreachableError{reasons: strings.Join(reasons, "; "), last: last}
+}
+
+// unreachableError is connectAny's error when no address logged in. Its text is one
+// line, so that a command-line tool can print it as is, and names each address's error
+// once (the last one used to follow the list again); it still wraps ErrUnreachable and
+// the last address's error (errors.Is context.Canceled, errors.As *ServerError, ...).
+type unreachableError struct {
+	reasons string // "address: error" for each address tried, in order, "; " between.
+	last    error  // The last address's error (nil when there was none to try).
+}
+
+func (e *unreachableError) Error() string {
+	return fmt.Sprintf("%v (%s)", ErrUnreachable, e.reasons)
+}
+
+func (e *unreachableError) Unwrap() []error {
+	if e.last == nil {
+		return []error{ErrUnreachable}
+	}
+	return []error{ErrUnreachable, e.last}
 }
 
 // loginRefusal decides what a handshake's error frame means (PROTOCOL.md section 13),

@@ -73,9 +73,13 @@ type ShardStats struct {
 	OpsApplied uint64 `json:"ops_applied"`
 	// Entries counts log entries the sequencer wrote (one per batch).
 	Entries uint64 `json:"entries"`
-	// Requests counts write requests sequenced.
+	// Requests counts the requests written into the log, one op each: clients' writes and
+	// the server's own (grant tables, pulses, snapshot markers, audit records, saga steps).
 	Requests uint64 `json:"requests"`
-	// Queries counts read requests answered.
+	// Queries counts clients' read requests answered (a read split across shards counts
+	// once on each shard it asked). The server's own reads (the node's saga outbox polls
+	// and lookups, this console's order books, reconciliation, risk rules) are not
+	// counted: an idle node's stays 0.
 	Queries uint64 `json:"queries"`
 	// BusyReplies counts submissions refused at once because the input ring was full.
 	BusyReplies uint64 `json:"busy_replies"`
