@@ -32,6 +32,9 @@ type Config struct {
 	SilenceTimeout time.Duration
 	// LoginTimeout: the server closes a connection that has not logged in by then.
 	LoginTimeout time.Duration
+	// DrainTimeout: a connection whose last frame waits behind unsent bytes is reset
+	// after this long (default DrainTimeoutDefault; PROTOCOL.md section 9).
+	DrainTimeout time.Duration
 	// OutboundBytesMax bounds a connection's unsent bytes; beyond it the connection is
 	// closed as a slow consumer (default OutboundBytesMaxDefault).
 	OutboundBytesMax int
@@ -69,6 +72,9 @@ func (c Config) withDefaults() Config {
 	if c.LoginTimeout == 0 {
 		c.LoginTimeout = LoginTimeoutDefault
 	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = DrainTimeoutDefault
+	}
 	if c.OutboundBytesMax == 0 {
 		c.OutboundBytesMax = OutboundBytesMaxDefault
 	}
@@ -102,6 +108,8 @@ func (c Config) Validate() error {
 			c.SilenceTimeout, c.HeartbeatInterval)
 	case c.LoginTimeout < time.Millisecond:
 		return fmt.Errorf("netio: LoginTimeout %s below 1ms", c.LoginTimeout)
+	case c.DrainTimeout < time.Millisecond:
+		return fmt.Errorf("netio: DrainTimeout %s below 1ms", c.DrainTimeout)
 	case c.OutboundBytesMax < outboundBytesMaxLeast:
 		return fmt.Errorf("netio: OutboundBytesMax %d below %d (one largest reply)",
 			c.OutboundBytesMax, outboundBytesMaxLeast)

@@ -126,7 +126,7 @@
 //     drops its bytes, nothing more is read, and the ticker's check (drainOverdue)
 //     closes the connection once gnet's buffer is empty and the client has acknowledged
 //     what the kernel took (unsentBytes), or aborts it after
-//     closeDrainTimeout. A frame lent after a close finds the connection closed (gnet
+//     Config.DrainTimeout. A frame lent after a close finds the connection closed (gnet
 //     refuses the task, a carried buffer finds it out of the table) or draining, and is
 //     dropped.
 //   - Every submitted request is counted in flight until its reply is delivered, so

@@ -39,6 +39,7 @@ func TestLogoutEndsSessionBeforeItsAnswerIsRead(t *testing.T) {
 	h := newHarness(t, harnessOptions{config: func(config *netio.Config) {
 		config.EventLoops = 1
 		config.OutboundBytesMax = 64 << 20 // The unread replies stay within it.
+		config.DrainTimeout = waitLimit    // A loaded machine may take seconds to read it all.
 		config.SilenceTimeout = waitLimit  // Only B's logout may close B.
 	}})
 	setup := dialRaw(t, h.server.Address())
@@ -98,6 +99,7 @@ func TestLogoutAnswerReachesClientThatSendsWhileReading(t *testing.T) {
 	const sessionSetup, sessionB = 1, 7
 	h := newHarness(t, harnessOptions{config: func(config *netio.Config) {
 		config.OutboundBytesMax = 64 << 20 // The unread replies stay within it.
+		config.DrainTimeout = waitLimit    // A loaded machine may take seconds to read it all.
 		config.SilenceTimeout = waitLimit  // Only B's logout may close B.
 	}})
 	setup := dialRaw(t, h.server.Address())

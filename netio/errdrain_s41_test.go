@@ -7,6 +7,7 @@ package netio_test
 
 import (
 	"testing"
+	"time"
 
 	"sequent/netio"
 	"sequent/netio/wire"
@@ -31,6 +32,7 @@ func TestLoopLastFrameReachesClientBehindOnReading(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			h := newHarness(t, harnessOptions{config: func(config *netio.Config) {
 				config.OutboundBytesMax = 64 << 20 // The unread replies stay within it.
+				config.DrainTimeout = waitLimit    // A loaded machine may take seconds to read it all.
 				config.SilenceTimeout = waitLimit  // Only B's frame may close B.
 			}})
 			setup := dialRaw(t, h.server.Address())
@@ -66,12 +68,14 @@ func TestLoopLastFrameReachesClientBehindOnReading(t *testing.T) {
 // TestDrainingConnectionClosedWhenUnread: a client that has stopped reading must not keep
 // a draining connection (and gnet's buffer of it) open for ever: B's error frame waits
 // behind 16 MiB of replies B never reads, and the server aborts the connection once
-// closeDrainTimeout (5 s) has passed. FAILS (after the minute of waitFor) without the
-// timeout in drainOverdue. It asserts no duration, only that the close comes.
+// Config.DrainTimeout has passed (here 200 ms; 5 s by default). FAILS (after the minute of
+// waitFor) without the timeout in drainOverdue. It asserts no duration, only that the
+// close comes.
 func TestDrainingConnectionClosedWhenUnread(t *testing.T) {
 	const sessionSetup, sessionB = 1, 7
 	h := newHarness(t, harnessOptions{config: func(config *netio.Config) {
 		config.OutboundBytesMax = 64 << 20
+		config.DrainTimeout = 200 * time.Millisecond
 		config.SilenceTimeout = waitLimit // Only the takeover may close B.
 	}})
 	setup := dialRaw(t, h.server.Address())

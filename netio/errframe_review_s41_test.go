@@ -41,6 +41,7 @@ func TestErrorFrameReachesClientBehindOnReading(t *testing.T) {
 	)
 	h := newHarness(t, harnessOptions{config: func(c *netio.Config) {
 		c.OutboundBytesMax = 64 << 20
+		c.DrainTimeout = waitLimit   // A loaded machine may take seconds to read it all.
 		c.SilenceTimeout = waitLimit // Only the takeover may close B.
 	}})
 	setup := dialRaw(t, h.server.Address())

@@ -60,6 +60,7 @@ func testNothingAfterTheErrorFrame(t *testing.T, partnerFirst, behind bool) {
 		c.SilenceTimeout = waitLimit
 		c.LoginTimeout = waitLimit
 		c.OutboundBytesMax = 64 << 20 // B's earlier replies stay within the bound.
+		c.DrainTimeout = waitLimit    // A loaded machine may take seconds to read it all.
 	}})
 	var armed atomic.Bool
 	entered, proceed := make(chan struct{}), make(chan struct{})

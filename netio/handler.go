@@ -880,7 +880,7 @@ func (s *Server) writeLastFrame(c gnet.Conn, err error, frame []byte) error {
 // drains instead (answer gnet.None): nothing more is read (OnTraffic returns early on a
 // closing connection) or written (every write on the loop checks draining first), and
 // the ticker lends the loop a check that closes it once the client has everything, or
-// aborts it after closeDrainTimeout (drainOverdue). Past the bound it is aborted as a
+// aborts it after Config.DrainTimeout (drainOverdue). Past the bound it is aborted as a
 // slow consumer, as before: its buffers are what is full.
 func (s *Server) closeOrDrain(c gnet.Conn, conn *connection) gnet.Action {
 	buffered := c.OutboundBuffered()
@@ -903,7 +903,7 @@ func (s *Server) closeOrDrain(c gnet.Conn, conn *connection) gnet.Action {
 // the client has acknowledged every byte the kernel took (unsentBytes). Closed while the
 // kernel still holds some, a socket answers whatever the client sends next (a heartbeat,
 // a request; it may not yet know it is closing) with a reset that drops them, the last
-// frame with them. It aborts the connection once closeDrainTimeout has passed: a client
+// frame with them. It aborts the connection once Config.DrainTimeout has passed: a client
 // that has stopped reading must not hold its connection slot and buffer for ever.
 func (s *Server) drainOverdue(c gnet.Conn, err error) error {
 	if err != nil {
@@ -913,7 +913,7 @@ func (s *Server) drainOverdue(c gnet.Conn, err error) error {
 	if conn == nil || (c.OutboundBuffered() == 0 && unsentBytes(c.Fd()) == 0) {
 		return c.EventLoop().Close(c)
 	}
-	if s.now()-conn.drainingSince > int64(closeDrainTimeout) {
+	if s.now()-conn.drainingSince > int64(s.config.DrainTimeout) {
 		s.log.log(slog.LevelWarn, "netio: last frame unread within the drain timeout, aborting",
 			slog.Int("unsent_bytes", c.OutboundBuffered()),
 			slog.String("remote", addressString(conn.remote)))

@@ -35,6 +35,13 @@ const (
 	// LoginTimeoutDefault: a connection must log in within 5 s of its challenge, so idle
 	// unauthenticated sockets cannot hold connection slots.
 	LoginTimeoutDefault = 5 * time.Second
+	// DrainTimeoutDefault bounds how long a connection whose last frame (an error frame or
+	// the logout answer) waits in gnet's outbound buffer behind unsent replies stays open
+	// for its client to read them (closeOrDrain): the buffer holds at most
+	// OutboundBytesMax, which a client reading at all takes well within it. Past it the
+	// connection is aborted; so is a client that has stopped reading, which would
+	// otherwise hold a connection slot and its buffer for ever.
+	DrainTimeoutDefault = 5 * time.Second
 
 	// ReadBufferBytesDefault is gnet's per-loop read buffer: 1 MiB lets one read take a
 	// whole largest request (1,048,192 bytes + header) in one syscall.
@@ -51,14 +58,6 @@ const (
 	// logQueueLength bounds log records waiting for the logging goroutine. Event loops
 	// never wait for the logger: when the queue is full the record is dropped and counted.
 	logQueueLength = 1024
-
-	// closeDrainTimeout bounds how long a connection whose last frame (an error frame or
-	// the logout answer) waits in gnet's outbound buffer behind unsent replies stays open
-	// for its client to read them (closeOrDrain): the buffer holds at most
-	// OutboundBytesMax, which a client reading at all takes well within it. Past it the
-	// connection is aborted; so is a client that has stopped reading, which would
-	// otherwise hold a connection slot and its buffer for ever.
-	closeDrainTimeout = 5 * time.Second
 
 	// tickIntervalMax is the ticker's longest period: heartbeats go out at most 100 ms
 	// late, a tenth of the default interval.
