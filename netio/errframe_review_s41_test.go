@@ -34,8 +34,7 @@ import (
 // frame are still dropped.
 func TestErrorFrameReachesClientBehindOnReading(t *testing.T) {
 	const (
-		accounts     = 8000 // A lookup of all of them: 1 MiB of reply.
-		lookups      = 16
+		lookups      = 16 // Each of all the accounts: 1 MiB of reply.
 		sessionSetup = 1
 		sessionB     = 7
 	)
@@ -45,18 +44,7 @@ func TestErrorFrameReachesClientBehindOnReading(t *testing.T) {
 		c.SilenceTimeout = waitLimit // Only the takeover may close B.
 	}})
 	setup := dialRaw(t, h.server.Address())
-	setup.login(clientAll, 1, secretOne, sessionSetup)
-	created := make([]model.Account, accounts)
-	ids := make([]uint64, accounts)
-	for i := range created {
-		created[i], ids[i] = account(uint64(i+1)), uint64(i+1)
-	}
-	setup.write(requestFrame(sessionSetup, 1, model.OperationCreateAccounts,
-		encodeAccounts(created...)))
-	if frame := setup.next(); frame.Kind != wire.KindReply ||
-		model.Status(frame.Status) != model.StatusOK {
-		t.Fatalf("create accounts: %s status %d", frame.Kind, frame.Status)
-	}
+	ids := createLookupAccounts(t, setup, sessionSetup)
 
 	b := dialRawSmallReceiveBuffer(t, h.server.Address())
 	b.login(clientAll, 1, secretOne, sessionB)
@@ -120,12 +108,5 @@ func dialRawSmallReceiveBuffer(t *testing.T, address string) *rawConn {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { conn.Close() })
-	r := &rawConn{t: t, conn: conn}
-	frame := r.next()
-	if frame.Kind != wire.KindChallenge {
-		t.Fatalf("first frame %s, want challenge", frame.Kind)
-	}
-	r.challenge.Decode(frame.Body)
-	return r
+	return newRawConn(t, conn)
 }

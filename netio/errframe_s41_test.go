@@ -182,19 +182,8 @@ func expectNothingMore(t *testing.T, r *rawConn) {
 func fillUnread(t *testing.T, h *harness, setup *rawConn, setupSession uint64, b *rawConn,
 	session uint64) uint64 {
 	t.Helper()
-	const accounts, lookups = 8000, 16 // A lookup of all the accounts: 1 MiB of reply.
-	setup.login(clientAll, 1, secretOne, setupSession)
-	created := make([]model.Account, accounts)
-	ids := make([]uint64, accounts)
-	for i := range created {
-		created[i], ids[i] = account(uint64(i+1)), uint64(i+1)
-	}
-	setup.write(requestFrame(setupSession, 1, model.OperationCreateAccounts,
-		encodeAccounts(created...)))
-	if frame := setup.next(); frame.Kind != wire.KindReply ||
-		model.Status(frame.Status) != model.StatusOK {
-		t.Fatalf("create accounts: %s status %d", frame.Kind, frame.Status)
-	}
+	const lookups = 16
+	ids := createLookupAccounts(t, setup, setupSession)
 	sent := h.server.Stats().RepliesSent
 	lookup := encodeIDs(ids...)
 	for number := uint64(1); number <= lookups; number++ {
@@ -209,4 +198,26 @@ func fillUnread(t *testing.T, h *harness, setup *rawConn, setupSession uint64, b
 			frame.Number)
 	}
 	return lookups
+}
+
+// lookupAccountsCount accounts looked up whole make a reply of 1 MiB.
+const lookupAccountsCount = 8000
+
+// createLookupAccounts logs setup in on setupSession and creates lookupAccountsCount
+// accounts with ids 1.. in its request 1, returning their ids.
+func createLookupAccounts(t *testing.T, setup *rawConn, setupSession uint64) []uint64 {
+	t.Helper()
+	setup.login(clientAll, 1, secretOne, setupSession)
+	created := make([]model.Account, lookupAccountsCount)
+	ids := make([]uint64, lookupAccountsCount)
+	for i := range created {
+		created[i], ids[i] = account(uint64(i+1)), uint64(i+1)
+	}
+	setup.write(requestFrame(setupSession, 1, model.OperationCreateAccounts,
+		encodeAccounts(created...)))
+	if frame := setup.next(); frame.Kind != wire.KindReply ||
+		model.Status(frame.Status) != model.StatusOK {
+		t.Fatalf("create accounts: %s status %d", frame.Kind, frame.Status)
+	}
+	return ids
 }

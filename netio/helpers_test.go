@@ -147,6 +147,12 @@ func dialRaw(t testing.TB, address string) *rawConn {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return newRawConn(t, conn)
+}
+
+// newRawConn wraps a fresh connection (closed at cleanup) and reads its challenge.
+func newRawConn(t testing.TB, conn net.Conn) *rawConn {
+	t.Helper()
 	t.Cleanup(func() { conn.Close() })
 	r := &rawConn{t: t, conn: conn}
 	frame := r.next()

@@ -245,10 +245,10 @@
 // pending transfers + its reserved total, and per ledger the credits_pending no pending
 // transfer explains equal the reserved totals (CheckReservations, run by Restore and
 // the tests). A lone reservation change (the engine's place, bid move or cancel) may
-// instead go through ChangeSystemReservation, which gives the same status and state
-// without the batch machinery (TestChangeSystemReservationMatchesBatch); its form
-// ChangeSystemReservationAt is told where the two accounts were last found (the engine
-// keeps that per order and per instrument, from AccountAtAs and earlier answers) and
+// instead go through ChangeSystemReservationAt, which gives the same status and state
+// without the batch machinery (TestChangeSystemReservationMatchesBatch); it is told
+// where the two accounts were last found (the engine keeps that per order and per
+// instrument, from AccountAtAs and earlier answers; IndexUnknown when not known) and
 // trusts a place only when the record there has the account's id, so a wrong or stale
 // place costs the lookup, never a different result (accounts are never removed; an
 // undone creation drops the newest records, which the count bounds).

@@ -78,7 +78,11 @@ func (l *Ledger) changeReservation(t *model.Transfer, event int,
 	return model.StatusOK
 }
 
-// ChangeSystemReservation applies one reservation event (flag SystemReserve or
+// IndexUnknown is a position no account has: an account index not known yet
+// (ChangeSystemReservationAt).
+const IndexUnknown = indexNone
+
+// ChangeSystemReservationAt applies one reservation event (flag SystemReserve or
 // SystemRelease, not linked) at timestamp and returns its status: the same checks in the
 // same order, the same codes and the same state after it as CreateSystemTransfers of a
 // batch of that one event, whose result would carry nothing else the matching engine
@@ -87,19 +91,10 @@ func (l *Ledger) changeReservation(t *model.Transfer, event int,
 // entry paid for the batch's checks, the actor, the chain runner, the dispatch of
 // createTransfer and a result carrying both accounts' balances, around a change of four
 // balances. Nothing here depends on the actor, and no result is written.
-func (l *Ledger) ChangeSystemReservation(timestamp uint64, t *model.Transfer) model.Status {
-	debitIndex, creditIndex := IndexUnknown, IndexUnknown
-	return l.ChangeSystemReservationAt(timestamp, t, &debitIndex, &creditIndex)
-}
-
-// IndexUnknown is a position no account has: an account index not known yet
-// (ChangeSystemReservationAt).
-const IndexUnknown = indexNone
-
-// ChangeSystemReservationAt is ChangeSystemReservation given where the ledger stores the
-// two accounts: *debitIndex and *creditIndex say where they were last found (any value,
-// IndexUnknown when not known), and on return say where they are (IndexUnknown for an
-// account that does not exist). The matching engine keeps them per order and per
+//
+// *debitIndex and *creditIndex say where the ledger stored the two accounts when they
+// were last found (any value, IndexUnknown when not known), and on return say where they
+// are (IndexUnknown for an account that does not exist). The matching engine keeps them per order and per
 // instrument: an order's accounts never change, and an account keeps its position for the
 // ledger's life (accounts are never removed; only an undone creation, always the newest,
 // is). A given index is trusted only when the record there has the account's id, so a

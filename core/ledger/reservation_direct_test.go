@@ -9,7 +9,7 @@ import (
 )
 
 // TestChangeSystemReservationMatchesBatch is a differential test of
-// ChangeSystemReservation, the matching engine's direct path for a lone reservation
+// ChangeSystemReservationAt, the matching engine's direct path for a lone reservation
 // change, against CreateSystemTransfers of a batch of that one event. Two ledgers start
 // alike (newPipelineDiff: accounts with every balance-limit flag, two ledgers, an
 // escrow each); seeded random steps apply to both either the same batch through the

@@ -44,24 +44,15 @@ func Advise[T any](s []T) {
 // neighbour's memory changes nothing but how the kernel backs it; at most one huge page
 // per end may become resident sooner than it would have.
 func AdviseCovering[T any](s []T) {
-	if len(s) == 0 {
-		return
-	}
 	var zero T
-	AdviseCoveringRange(unsafe.Pointer(&s[0]), uintptr(len(s))*unsafe.Sizeof(zero))
-}
-
-// AdviseCoveringRange is AdviseCovering for the size bytes at start (one allocation,
-// which the caller keeps reachable until it returns), for code that holds a range rather
-// than a slice.
-func AdviseCoveringRange(start unsafe.Pointer, size uintptr) {
+	size := uintptr(len(s)) * unsafe.Sizeof(zero)
 	if size < pageBytes || os.Getenv("SEQUENT_NO_HUGEPAGE") != "" {
 		return
 	}
-	first := uintptr(start)
+	first := uintptr(unsafe.Pointer(&s[0]))
 	coveredStart := first &^ (pageBytes - 1)
 	coveredEnd := (first + size + pageBytes - 1) &^ (pageBytes - 1)
-	// The covered range reaches past the range, so it is passed as addresses: madvise reads and
+	// The covered range reaches past s, so it is passed as addresses: madvise reads and
 	// writes no memory, it only changes the kernel's policy for the range.
 	_, _, _ = syscall.Syscall(syscall.SYS_MADVISE, coveredStart, coveredEnd-coveredStart,
 		syscall.MADV_HUGEPAGE)

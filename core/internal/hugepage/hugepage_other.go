@@ -10,9 +10,6 @@ func Advise[T any](s []T) {}
 // AdviseCovering does nothing where the platform offers no huge-page advice.
 func AdviseCovering[T any](s []T) {}
 
-// AdviseCoveringRange does nothing where the platform offers no huge-page advice.
-func AdviseCoveringRange(start unsafe.Pointer, size uintptr) {}
-
 // Populate reports ErrPopulateUnsupported: there is no MADV_POPULATE_WRITE here, and the
 // memory is faulted in on first touch.
 func Populate(start unsafe.Pointer, size uintptr) error { return ErrPopulateUnsupported }
