@@ -1,6 +1,7 @@
 package replication
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -8,6 +9,7 @@ import (
 
 	"sequent/core/model"
 	"sequent/core/shard"
+	"sequent/wal"
 )
 
 // TestStartIgnoresASnapshotOfAnotherHistory (review, session 42): a node that starts
@@ -101,5 +103,68 @@ func TestStartIgnoresASnapshotOfAnotherHistory(t *testing.T) {
 	}
 	if fromDirectory.Digest() != fromLog.Digest() {
 		t.Error("the state rebuilt from P's snapshots and log is not the state of P's log")
+	}
+}
+
+// TestPlanOffersNoSnapshotOfAnotherHistory (review, session 42): a snapshot of another
+// history can stay in a node's snapshot directory (TestStartIgnoresASnapshotOfAnotherHistory:
+// recovery skips it, nothing removes it), and that node may be promoted (its primary
+// lost for good). Planning a standby that shares no entry with its log, the primary
+// picked the newest snapshot by op alone and offered that one, chain and all: the
+// standby would start from a state the primary never had. The plan must skip a snapshot
+// whose chain hash differs from the log's at its op (here none is left: ErrDiverged).
+func TestPlanOffersNoSnapshotOfAnotherHistory(t *testing.T) {
+	// Another node's snapshot at op 2 (accounts 5 and 6: not the primary's).
+	otherConfig := nodeConfig(t.TempDir(), freeAddress(t), "")
+	otherConfig.Mode = ModeAsync
+	written := make(chan shard.SnapshotResult, 1)
+	otherConfig.Snapshots = &shard.SnapshotConfig{
+		OnWritten: func(r shard.SnapshotResult) { written <- r }}
+	other := startNode(t, otherConfig)
+	other.submit(t, 1, 1, model.OperationCreateAccounts, accounts(5, 6))
+	other.replies.wait(t, 1)
+	other.Shard().RequestSnapshot()
+	var snapshot shard.SnapshotResult
+	select {
+	case snapshot = <-written:
+		if snapshot.Err != nil {
+			t.Fatal(snapshot.Err)
+		}
+	case <-time.After(waitMax):
+		t.Fatal("no snapshot on the other node")
+	}
+	other.Close()
+	data, err := os.ReadFile(snapshot.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	config := nodeConfig(t.TempDir(), freeAddress(t), "")
+	config.Mode = ModeAsync // Replies need no standby: one entry after the other.
+	primary := startNode(t, config)
+	defer primary.Close()
+	for i := uint64(1); i <= 3; i++ {
+		primary.submit(t, i, i, model.OperationCreateAccounts, accounts(i))
+		primary.replies.wait(t, i)
+	}
+	snapshotDir := config.Groups[0].SnapshotDir
+	if err := os.MkdirAll(snapshotDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(snapshotDir, filepath.Base(snapshot.Path)), data,
+		0o644); err != nil {
+		t.Fatal(err)
+	}
+	if snapshot.Meta.Op > primary.Log().LastOp() {
+		t.Fatalf("the other snapshot at op %d is past the primary's log (%d)", snapshot.Meta.Op,
+			primary.Log().LastOp())
+	}
+	diverged := hello{lastOp: 3, points: []wal.ChainPoint{{LastOp: 3, Chain: [32]byte{9}}}}
+	w, err := primary.primary0().plan(&diverged)
+	if err == nil && w.plan == planSnapshot {
+		t.Fatalf("the primary offered the other history's snapshot at op %d to a standby", w.op)
+	}
+	if !errors.Is(err, ErrDiverged) {
+		t.Fatalf("plan: %+v (%v), want ErrDiverged", w, err)
 	}
 }
