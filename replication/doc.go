@@ -104,7 +104,11 @@
 // truncate the standby's divergent suffix first (a demoted primary's unacknowledged
 // entries); or start over from the primary's newest snapshot when the log the standby
 // needs was retired. The plan is carried out before the standby recovers its state, so
-// the divergent suffix never reaches its machine.
+// the divergent suffix never reaches its machine. A truncation removes the snapshots of
+// the divergent ops (durably) before it cuts the log, so that a crash between the two
+// leaves a log the next handshake truncates again; and recovery uses no snapshot whose
+// chain hash differs from the log's at its op (one received from the primary beside a
+// divergent log that a crash kept).
 //
 // # Divergence detection
 //

@@ -206,10 +206,21 @@ func (g *Group) align(ctx context.Context, epoch uint64) (uint64, error) {
 		"shard", g.index, "plan", w.plan.String(), "op", w.op, "primary_epoch", g.link.PrimaryEpoch)
 	switch w.plan {
 	case planTruncate:
-		if err := g.log.TruncateAfter(w.op); err != nil {
+		// The snapshots of the divergent ops go first (durably), the log after them: a
+		// crash between the two then leaves the divergent log whole, which the next
+		// handshake asks to truncate again. The other order left a snapshot above a log
+		// cut below it, which the next start took for a log that lost its tail
+		// (shard.ErrLogBehindSnapshot) and refused for good, and which no later
+		// handshake asked to remove (the logs then share their last op: plan stream).
+		if err := removeSnapshotsAfter(g.config.SnapshotDir, w.op); err != nil {
 			return 0, err
 		}
-		if err := removeSnapshotsAfter(g.config.SnapshotDir, w.op); err != nil {
+		if testHookTruncatePlanMidway != nil {
+			if err := testHookTruncatePlanMidway(); err != nil {
+				return 0, err
+			}
+		}
+		if err := g.log.TruncateAfter(w.op); err != nil {
 			return 0, err
 		}
 	case planSnapshot:
@@ -219,6 +230,10 @@ func (g *Group) align(ctx context.Context, epoch uint64) (uint64, error) {
 	}
 	return g.link.PrimaryEpoch, nil
 }
+
+// testHookTruncatePlanMidway, when set by a test, runs between the two steps of a
+// truncate plan (align); an error it returns stops the start there, as a crash would.
+var testHookTruncatePlanMidway func() error
 
 // startOverFromSnapshot receives the primary's snapshot and restarts the local log right
 // after it; the old log is kept aside, never deleted. ctx ends the transfer (a shutdown

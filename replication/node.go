@@ -272,18 +272,24 @@ func (n *Node) closeLogs() {
 }
 
 // removeSnapshotsAfter deletes snapshots of ops above op (op 0: all of them): they hold
-// state the primary does not have.
+// state the primary does not have. The removals are durable when it returns (the
+// directory synced), so that a power loss cannot bring one back over a log cut after.
 func removeSnapshotsAfter(dir string, op uint64) error {
 	snapshots, err := wal.ListSnapshots(dir)
 	if err != nil {
 		return err
 	}
+	removed := false
 	for _, info := range snapshots {
 		if op == 0 || info.Meta.Op > op {
 			if err := os.Remove(info.Path); err != nil {
 				return err
 			}
+			removed = true
 		}
+	}
+	if removed {
+		return wal.SyncDirectory(dir)
 	}
 	return nil
 }

@@ -282,6 +282,9 @@ func (p *Primary) plan(h *hello) (welcome, error) {
 	}
 	for _, info := range snapshots {
 		if info.Err == nil && info.Meta.Op <= log.LastOp() && info.Meta.Op+1 >= log.FirstOp() {
+			if chain, ok := log.ChainAt(info.Meta.Op); ok && chain != info.Meta.Chain {
+				continue // Of another history (a leftover that recovery skipped too).
+			}
 			w.plan, w.op, w.chain = planSnapshot, info.Meta.Op, info.Meta.Chain
 			return w, nil
 		}
