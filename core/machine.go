@@ -97,7 +97,9 @@ type Output struct {
 	Replies []Reply
 	Reports []Report
 	// Messages are what the entry's saga steps imply for other shards and for the router
-	// (see core/saga). Like replies, they may leave only once the entry is durable.
+	// (see core/saga). Like replies, they may leave only once the entry is durable. Only
+	// the machine appends to them: its saga book reuses the messages that Reset left in
+	// the capacity without zeroing them (saga's appendMessage).
 	Messages []saga.Message
 	// Events are the committed changes of an applied entry, in order (package event);
 	// Query adds none.

@@ -47,8 +47,9 @@ func (c *Credit) Decode(b []byte) (ok bool) {
 	flags := le.Uint16(b[140:])
 	c.Abort = flags&creditFlagAbort != 0
 	c.Client = le.Uint64(b[144:])
-	return flags&^creditFlagAbort == 0 && model.AllZero(b[142:144]) &&
-		model.AllZero(b[152:model.SagaCreditSize])
+	// The reserved bytes are read as words: model.AllZero's byte loop over these ten
+	// bytes, and the Decision's eight, cost ~125 instructions per cross-shard transfer.
+	return flags&^creditFlagAbort == 0 && le.Uint16(b[142:]) == 0 && le.Uint64(b[152:]) == 0
 }
 
 // Decision is step 3's request: the credit shard's decision, sent to the debit shard.
@@ -98,7 +99,7 @@ func (d *Decision) Decode(b []byte) (ok bool) {
 	d.Credit.Decode(b[32:])
 	d.Timestamp = le.Uint64(b[96:])
 	d.Transfer = model.Uint128LE(b[104:])
-	return model.AllZero(b[120:model.SagaDecisionSize])
+	return le.Uint64(b[120:]) == 0 // Reserved: one word (see Credit.Decode).
 }
 
 // Forget lets a credit shard drop the decisions of debit shard From below Below.
