@@ -338,18 +338,27 @@ func (l *Ledger) confirmAccounts(events []model.Transfer, offset int) {
 	debitHash, creditHash := s.debitHash[offset:end], s.creditHash[offset:end]
 	debitIndex, creditIndex := s.debitIndex[offset:end], s.creditIndex[offset:end]
 	accounts := s.accounts[2*offset : 2*end]
+	growing := l.accountIndex.old != nil
 	for i := range events {
 		// Nearly always the candidate is the account: checked here, that costs no call.
 		event := &events[i]
 		pair := accounts[2*i : 2*i+2 : 2*i+2]
+		// Without a candidate (indexNone) while the table is not growing, there is no
+		// such account, as confirmAccount would answer: tested here, that costs no call
+		// (a post that names no account has two such ids, zeros).
 		if debit := pair[0]; debit == nil || debit.ID != event.DebitAccountID {
-			debitIndex[i] = l.confirmAccount(debitIndex[i], debitHash[i], event.DebitAccountID)
-			pair[0] = l.recordOf(debitIndex[i])
+			if debitIndex[i] != indexNone || growing {
+				debitIndex[i] = l.confirmAccount(debitIndex[i], debitHash[i],
+					event.DebitAccountID)
+				pair[0] = l.recordOf(debitIndex[i])
+			}
 		}
 		if credit := pair[1]; credit == nil || credit.ID != event.CreditAccountID {
-			creditIndex[i] = l.confirmAccount(creditIndex[i], creditHash[i],
-				event.CreditAccountID)
-			pair[1] = l.recordOf(creditIndex[i])
+			if creditIndex[i] != indexNone || growing {
+				creditIndex[i] = l.confirmAccount(creditIndex[i], creditHash[i],
+					event.CreditAccountID)
+				pair[1] = l.recordOf(creditIndex[i])
+			}
 		}
 	}
 	if l.riskActive() {
