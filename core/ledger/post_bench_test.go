@@ -23,7 +23,10 @@ import (
 // the sagas send.
 //
 // postBenchBatch is the only code measured, so that callgrind can count it alone
-// (--toggle-collect='*postBenchBatch').
+// (--toggle-collect='*postBenchBatch'). Every op stores twice its batch in transfers (the
+// pendings and their posts, ~180 B each), so give -benchtime as a count (48x for
+// batches of 8,189: ~140 MB) rather than a time, which at ~150 ns a post would store
+// gigabytes.
 func BenchmarkPostPending(b *testing.B) {
 	for _, accountCount := range []uint32{1_000, benchAccountCount} {
 		for _, kind := range []string{"client", "saga"} {
