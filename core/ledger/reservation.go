@@ -173,8 +173,7 @@ func (l *Ledger) postFromReservation(t *model.Transfer, timestamp uint64, event 
 	credit.CreditsPending = credit.CreditsPending.MustSub(t.Amount)
 	debit.DebitsPosted = debit.DebitsPosted.MustAdd(t.Amount)
 	credit.CreditsPosted = credit.CreditsPosted.MustAdd(t.Amount)
-	l.totals.pendingReleased(debit.Ledger, t.Amount)
-	l.totals.postedAdded(debit.Ledger, t.Amount)
+	l.totals.pendingPosted(debit.Ledger, t.Amount, t.Amount)
 	index, record := l.appendTransfer(hash, position, debit, credit)
 	*record = *t
 	record.Timestamp = timestamp

@@ -250,6 +250,16 @@ func (r *runningTotals) pendingReleased(ledger uint32, amount model.Uint128) {
 	totals.CreditsPending.Sub(amount)
 }
 
+// pendingPosted is pendingReleased then postedAdded with one lookup of the ledger's
+// totals: a post gives back the pending amount and posts amount (at most that).
+func (r *runningTotals) pendingPosted(ledger uint32, released, posted model.Uint128) {
+	totals := r.of(ledger)
+	totals.DebitsPending.Sub(released)
+	totals.CreditsPending.Sub(released)
+	totals.DebitsPosted.Add(posted)
+	totals.CreditsPosted.Add(posted)
+}
+
 func (r *runningTotals) postedAdded(ledger uint32, amount model.Uint128) {
 	totals := r.of(ledger)
 	totals.DebitsPosted.Add(amount)

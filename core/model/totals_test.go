@@ -2,6 +2,7 @@ package model
 
 import (
 	"math/big"
+	"strings"
 	"testing"
 
 	"pgregory.net/rapid"
@@ -87,4 +88,31 @@ func TestWideSumAddEdges(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestWideSumSubAgainstBigInt subtracts a random value from a random sum (small high
+// words often, so that the borrow out of Low into High, and below zero, are common) and
+// compares with math/big: the difference when the sum holds the value, else a panic
+// whose message names the value.
+func TestWideSumSubAgainstBigInt(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		sum := WideSum{Low: genUint128(t, "low"), High: rapid.Uint64Range(0, 2).Draw(t, "high")}
+		value := genUint128(t, "value")
+		want := new(big.Int).Sub(sum.Big(), value.Big())
+		panicked := func() (message string) {
+			defer func() {
+				if r := recover(); r != nil {
+					message = r.(error).Error()
+				}
+			}()
+			sum.Sub(value)
+			return ""
+		}()
+		switch {
+		case want.Sign() < 0 && !strings.Contains(panicked, "below zero subtracting "+value.String()):
+			t.Fatalf("%s - %s: panic %q, want one naming the value", sum.Big(), value, panicked)
+		case want.Sign() >= 0 && (panicked != "" || sum.Big().Cmp(want) != 0):
+			t.Fatalf("difference %s (panic %q), want %s", sum.Big(), panicked, want)
+		}
+	})
 }

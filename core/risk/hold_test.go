@@ -265,3 +265,28 @@ func TestBlockedCounterpartiesPerAccountBound(t *testing.T) {
 		t.Fatalf("page after rule 16: %+v", page)
 	}
 }
+
+// TestHeldTransferNeedsReviewWithoutRules: a held transfer stays held after its rule is
+// removed (the engine inactive): its payer's post is still refused with
+// risk_review_required, and an operator's still posts it. The ledger skips the risk
+// call of a post inline only when neither a hold nor an active rule applies.
+func TestHeldTransferNeedsReviewWithoutRules(t *testing.T) {
+	h := holdHarness(t)
+	held := h.send(sender, model.Transfer{ID: u(500), DebitAccountID: u(1),
+		CreditAccountID: u(3), Amount: u(1000)})[0]
+	h.expect(held, model.StatusRiskHeldForReview, 12)
+	statuses := make([]model.Status, 1)
+	h.ledger.Risk().Remove([]uint32{12}, statuses) // No rules: the engine is inactive.
+	if statuses[0] != model.StatusOK || h.ledger.Risk().Active() {
+		t.Fatalf("removing the rule: %s; the engine active: %t", statuses[0], h.ledger.Risk().Active())
+	}
+	post := model.Transfer{ID: u(501), PendingID: u(500),
+		Amount: model.Uint128{Lo: ^uint64(0), Hi: ^uint64(0)}, Flags: model.TransferPostPending}
+	h.expect(h.send(sender, post)[0], model.StatusRiskReviewRequired, 0)
+	post.ID = u(502)
+	posted := h.send(operator, post)[0]
+	h.expect(posted, model.StatusOK, 0)
+	if posted.DebitAccount.DebitsPosted != u(1200) || !posted.DebitAccount.DebitsPending.IsZero() {
+		t.Fatalf("after the post: %+v, want 1200 posted and nothing pending", posted.DebitAccount)
+	}
+}
