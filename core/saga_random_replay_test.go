@@ -32,7 +32,9 @@ func TestSagaRandomTrafficReplaysAndRestores(t *testing.T) {
 	}
 }
 
-func sagaRandomTraffic(t *testing.T, seed uint64) {
+// sagaRandomTraffic runs the traffic of a seed and returns the two shards that ran it
+// (their entries, for other replays).
+func sagaRandomTraffic(t *testing.T, seed uint64) *pair {
 	random := rand.New(rand.NewPCG(seed, 7))
 	traces := [2]hash.Hash{sha256.New(), sha256.New()}
 	p := &pair{t: t, actor: 1}
@@ -267,6 +269,7 @@ func sagaRandomTraffic(t *testing.T, seed uint64) {
 			t.Fatalf("seed %d: shard %d's replay reaches another state", seed, i)
 		}
 	}
+	return p
 }
 
 // traceOutput hashes what an entry's output shows: replies, saga messages and events.

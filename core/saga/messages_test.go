@@ -88,3 +88,49 @@ func TestAppendMessageReusesSlots(t *testing.T) {
 		}
 	}
 }
+
+// Step 3 compacts the decisions it applies to the front of the batch, and a decision
+// there is no longer copied onto itself (xshard42). Review (session 42): when ignored
+// decisions (another transfer's, a copy) come before applied ones, every saga must still
+// be finished with its own decision: its sequence, amount, status and the credit
+// balances of that decision, in batch order.
+func TestFinishCompactsDecisionsPastIgnoredOnes(t *testing.T) {
+	s := newTwoShards(t)
+	first, second, third := s.start(t, 6001, 10), s.start(t, 6002, 20), s.start(t, 6003, 5)
+	third.Abort = true // Refused on the credit shard: saga_timed_out, voided.
+	decisions := s.decide(first, second, third)
+	if len(decisions) != 3 || decisions[0].Status != model.StatusOK ||
+		decisions[1].Status != model.StatusOK || decisions[2].Status != model.StatusSagaTimedOut {
+		t.Fatalf("step 2: %+v", decisions)
+	}
+	if decisions[0].Credit == decisions[1].Credit {
+		t.Fatal("the two credits' balances are alike: the checks below cannot tell them apart")
+	}
+	foreign := decisions[0]
+	foreign.Transfer = model.U128(6999) // Another history's decision for saga 1's number.
+	finished := s.finish(foreign, decisions[1], decisions[1], decisions[0], decisions[2])
+	want := []struct {
+		id       uint64
+		sequence uint64
+		status   model.Status
+		credit   model.Balance
+	}{{6002, 2, model.StatusOK, decisions[1].Credit}, {6001, 1, model.StatusOK, decisions[0].Credit},
+		{6003, 3, model.StatusSagaTimedOut, model.Balance{}}}
+	if len(finished) != len(want) {
+		t.Fatalf("step 3 finished %d sagas, want %d: %+v", len(finished), len(want), finished)
+	}
+	for i, w := range want {
+		f := &finished[i]
+		if f.ID != model.U128(w.id) || f.Sequence != w.sequence || f.Result.Status != w.status ||
+			f.Result.CreditAccount != w.credit || (w.status != model.StatusOK &&
+			f.Result.DebitAccount != (model.Balance{})) {
+			t.Fatalf("finished %d: %+v, want saga %d (%d) %s, credit %+v", i, *f, w.sequence,
+				w.id, w.status, w.credit)
+		}
+	}
+	accounts := s.debitLedger.LookupAccounts([]model.Uint128{s.from}, nil)
+	if len(accounts) != 1 || accounts[0].DebitsPosted != model.U128(30) ||
+		!accounts[0].DebitsPending.IsZero() {
+		t.Fatalf("debit account after step 3: %+v", accounts)
+	}
+}
