@@ -1,0 +1,102 @@
+package replication
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"sequent/core/model"
+	"sequent/core/shard"
+	"sequent/wal"
+)
+
+// TestInterruptedStartOverKeepsTheStandbysOwnState (review, session 42): a standby told
+// at start to start over from its primary's snapshot (the log it needs was retired on the
+// primary) deleted its own snapshots before the transfer began. Its own log was retired
+// up to its own snapshot, as every node with RetireLog holds it, so that snapshot was half
+// of its only state. When the primary died during the transfer, and stayed down, the
+// restarted node (which starts from its local log after PrimaryWaitAtStart, to be
+// promoted if its primary is lost for good) found a log starting after op 1 and no
+// snapshot: shard.ErrNoUsableState, although its whole state had been on disk until the
+// transfer. Its own state must stay in place until the primary's snapshot is received
+// whole and durable.
+//
+// The primary here is scripted: it asks for a start over, sends one chunk that is not
+// the last one and hangs up (as a primary killed mid-transfer does).
+func TestInterruptedStartOverKeepsTheStandbysOwnState(t *testing.T) {
+	dir := t.TempDir()
+	withSnapshots := func(config NodeConfig) NodeConfig {
+		config.Mode = ModeAsync // Alone, replies need no standby.
+		config.WAL = wal.Options{SegmentBytes: 5 << 19, Compression: wal.CodecNone}
+		config.Snapshots = &shard.SnapshotConfig{RetireLog: true, Keep: 1}
+		return config
+	}
+	// The node's own state: a snapshot, and a log retired up to it with one entry after.
+	aloneConfig := withSnapshots(nodeConfig(dir, freeAddress(t), ""))
+	written := make(chan shard.SnapshotResult, 1)
+	aloneConfig.Snapshots.OnWritten = func(r shard.SnapshotResult) { written <- r }
+	alone := startNode(t, aloneConfig)
+	alone.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
+	alone.replies.wait(t, 1)
+	for i := uint64(0); i < 40; i++ { // 40 requests of 1,000 transfers: ~5 MB, 2+ segments.
+		var body []byte
+		for j := uint64(0); j < 1000; j++ {
+			body = append(body, transfer(1000+i*1000+j, 1, 2, 1)...)
+		}
+		alone.submit(t, 10+i, 2+i, model.OperationCreateTransfers, body)
+		alone.replies.wait(t, 10+i)
+	}
+	alone.Shard().RequestSnapshot()
+	select {
+	case result := <-written:
+		if result.Err != nil {
+			t.Fatal(result.Err)
+		}
+	case <-time.After(waitMax):
+		t.Fatal("no snapshot")
+	}
+	alone.submit(t, 5000, 42, model.OperationCreateTransfers, transfer(9, 2, 1, 5))
+	alone.replies.wait(t, 5000)
+	if alone.Log().FirstOp() <= 1 {
+		t.Fatalf("the log was not retired (first op %d)", alone.Log().FirstOp())
+	}
+	lastOp := alone.Log().LastOp()
+	want := alone.Node.shardDigest(t)
+	alone.Close()
+
+	// A primary asks it to start over and dies during the transfer.
+	address := scriptedPeer(t, func(w *bufio.Writer, r *frameReader) {
+		welcomeWith(welcome{plan: planSnapshot, op: lastOp + 100, address: "p:1"}, false)(w, r)
+		chunk := append(encodeUint64s(0), make([]byte, 8)...) // Offset 0, not the last.
+		writeFrame(w, frameSnapshotChunk, 1, append(chunk, "the first part"...))
+		w.Flush()
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), startWaitMax)
+	defer cancel()
+	if node, err := OpenNode(ctx, withSnapshots(nodeConfig(dir, "", address))); err == nil {
+		node.Close()
+		t.Fatal("the standby started although its start over was cut short")
+	}
+
+	// The primary stays down: the node starts from its own state, to be promoted.
+	restartConfig := withSnapshots(nodeConfig(dir, "", freeAddress(t)))
+	restartConfig.PrimaryWaitAtStart = 100 * time.Millisecond
+	node, err := OpenNode(ctx, restartConfig)
+	if err != nil {
+		if errors.Is(err, shard.ErrNoUsableState) {
+			t.Fatalf("the node's own state is gone after a start over cut short: %v", err)
+		}
+		t.Fatal(err)
+	}
+	restarted := &testNode{Node: node, replies: newCollector(), config: restartConfig}
+	node.Start([]shard.Outputs{shard.RepliesOnly(restarted.replies)})
+	defer restarted.Close()
+	if got := restarted.Log().LastOp(); got != lastOp {
+		t.Fatalf("the restarted node's log ends at op %d, want its own %d", got, lastOp)
+	}
+	if restarted.Node.shardDigest(t) != want {
+		t.Fatal("the restarted node's state is not its own state before the start over")
+	}
+}
