@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -99,4 +101,77 @@ func TestInterruptedStartOverKeepsTheStandbysOwnState(t *testing.T) {
 	if restarted.Node.shardDigest(t) != want {
 		t.Fatal("the restarted node's state is not its own state before the start over")
 	}
+}
+
+// TestStartOverSetsTheOwnStateAside: a node that starts over from its primary's snapshot
+// (here it shares no entry with the primary's log) keeps its own snapshots aside, in a
+// subdirectory of its snapshot directory that no reader lists, beside its old log: its
+// snapshot directory then lists the primary's snapshot only, and its state is the
+// primary's.
+func TestStartOverSetsTheOwnStateAside(t *testing.T) {
+	snapshotAlone := func(dir string, ids ...uint64) (*testNode, shard.SnapshotResult) {
+		config := nodeConfig(dir, freeAddress(t), "")
+		config.Mode = ModeAsync
+		written := make(chan shard.SnapshotResult, 1)
+		config.Snapshots = &shard.SnapshotConfig{
+			OnWritten: func(r shard.SnapshotResult) { written <- r }}
+		n := startNode(t, config)
+		return n, waitSnapshot(t, n, written, ids...)
+	}
+	// The node's own history (accounts 1 and 2, a transfer), with a snapshot of it.
+	nodeDir := t.TempDir()
+	alone, own := snapshotAlone(nodeDir, 1, 2)
+	alone.submit(t, 2, 2, model.OperationCreateTransfers, transfer(9, 1, 2, 5))
+	alone.replies.wait(t, 2)
+	alone.Close()
+	// The primary: another history (accounts 3 and 4), with a snapshot the plan offers.
+	primary, offered := snapshotAlone(t.TempDir(), 3, 4)
+	defer primary.Close()
+
+	standby := startNode(t, nodeConfig(nodeDir, "", primary.config.Listen))
+	defer standby.Close()
+	snapshotDir := standby.config.Groups[0].SnapshotDir
+	snapshots, err := wal.ListSnapshots(snapshotDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snapshots) != 1 || snapshots[0].Err != nil || snapshots[0].Meta != offered.Meta {
+		t.Fatalf("the snapshot directory lists %+v, want the primary's snapshot at op %d only",
+			snapshots, offered.Meta.Op)
+	}
+	kept, err := filepath.Glob(filepath.Join(snapshotDir, "replaced-*",
+		filepath.Base(own.Path)))
+	if err != nil || len(kept) != 1 {
+		t.Fatalf("the node's own snapshot is not kept aside (%v, %v)", kept, err)
+	}
+	if keptAside, err := wal.ListSnapshots(filepath.Dir(kept[0])); err != nil ||
+		len(keptAside) != 1 || keptAside[0].Meta != own.Meta {
+		t.Fatalf("kept aside: %+v (%v), want the node's own snapshot", keptAside, err)
+	}
+	if _, err := os.Stat(filepath.Join(snapshotDir, receivingDirectory)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the receiving directory is left behind (%v)", err)
+	}
+	if got, want := standby.Node.shardDigest(t), primary.Node.shardDigest(t); got != want {
+		t.Fatal("the standby's state after the start over is not the primary's")
+	}
+}
+
+// waitSnapshot creates accounts ids on n, requests a snapshot of its state and returns
+// it (written reports it).
+func waitSnapshot(t *testing.T, n *testNode, written <-chan shard.SnapshotResult,
+	ids ...uint64) shard.SnapshotResult {
+	t.Helper()
+	n.submit(t, 1, 1, model.OperationCreateAccounts, accounts(ids...))
+	n.replies.wait(t, 1)
+	n.Shard().RequestSnapshot()
+	select {
+	case result := <-written:
+		if result.Err != nil {
+			t.Fatal(result.Err)
+		}
+		return result
+	case <-time.After(waitMax):
+		t.Fatal("no snapshot")
+	}
+	return shard.SnapshotResult{}
 }
