@@ -116,10 +116,12 @@
 // neither deleted, and the received snapshot is renamed into place before a new log
 // starts right after it. The received snapshot is never beside the old log: a crash
 // after the log is set aside leaves an empty log, whose start waits for the primary,
-// which plans the start over again. Recovery and change capture still use no snapshot
-// whose chain hash differs from the log's at its op (wal.SnapshotMeta.OfAnotherHistory:
-// one an earlier version left beside a divergent log when a crash cut its start over
-// short, or one copied in by hand).
+// which plans the start over again. A snapshot whose chain hash differs from the log's
+// at its op (wal.SnapshotMeta.OfAnotherHistory: one an earlier version left beside a
+// divergent log when a crash cut its start over short, or one copied in by hand) is set
+// aside at every start before recovery (subdirectory replaced-<stamp>), since the shard's
+// prune and log retirement pick snapshots by op alone; recovery and change capture skip
+// such a snapshot too.
 //
 // # Divergence detection
 //

@@ -109,6 +109,9 @@ func (g *Group) open() error {
 
 // build recovers the machine and creates the shard.
 func (g *Group) build(epoch uint64, role shard.Role) error {
+	if err := g.setAsideSnapshotsOfAnotherHistory(); err != nil {
+		return fmt.Errorf("replication: shard %d: %w", g.index, err)
+	}
 	reports := shard.NewReportStore()
 	machine, report, err := shard.Recover(g.config.Machine, g.log, g.config.SnapshotDir,
 		g.node.config.Logger, func(_ *core.Entry, output *core.Output) { reports.Add(output) })
@@ -329,22 +332,62 @@ func checkReceivedSnapshot(dir string, w welcome) error {
 // setSnapshotsAside moves every snapshot in dir (damaged ones included) into aside, a
 // new subdirectory, durably: the node's own state, kept beside its old log.
 func setSnapshotsAside(dir, aside string) error {
+	_, err := moveSnapshots(dir, aside, func(wal.SnapshotInfo) bool { return true })
+	return err
+}
+
+// setAsideSnapshotsOfAnotherHistory moves the snapshots whose chain hash differs from the
+// log's at their op (wal.SnapshotMeta.OfAnotherHistory) into a new subdirectory
+// replaced-<stamp>, durably, before recovery. Recovery skips them, but the readers that
+// pick a snapshot by op alone would not: the shard's prune keeps the newest at or before
+// capture's held op, and retires the log up to the oldest it keeps, after which the log
+// can no longer place such a snapshot's chain.
+func (g *Group) setAsideSnapshotsOfAnotherHistory() error {
+	dir := g.config.SnapshotDir
+	aside := filepath.Join(dir, fmt.Sprintf("replaced-%d", time.Now().UnixNano()))
+	moved, err := moveSnapshots(dir, aside, func(info wal.SnapshotInfo) bool {
+		return info.Err == nil && info.Meta.OfAnotherHistory(g.log)
+	})
+	for _, path := range moved {
+		g.node.config.Logger.Warn("replication: snapshot of another history set aside (its "+
+			"chain hash differs from the log's at its op)", "shard", g.index, "kept_at", path)
+	}
+	return err
+}
+
+// moveSnapshots moves the snapshots in dir that which selects into aside, a new
+// subdirectory, durably, and returns their new paths.
+func moveSnapshots(dir, aside string, which func(wal.SnapshotInfo) bool) ([]string, error) {
+	if dir == "" {
+		return nil, nil
+	}
 	snapshots, err := wal.ListSnapshots(dir)
-	if err != nil || len(snapshots) == 0 {
-		return err
+	if err != nil {
+		return nil, err
 	}
-	if err := os.Mkdir(aside, 0o755); err != nil {
-		return err
-	}
+	var moved []string
 	for _, info := range snapshots {
-		if err := os.Rename(info.Path, filepath.Join(aside, filepath.Base(info.Path))); err != nil {
-			return err
+		if !which(info) {
+			continue
 		}
+		if len(moved) == 0 {
+			if err := os.Mkdir(aside, 0o755); err != nil {
+				return nil, err
+			}
+		}
+		path := filepath.Join(aside, filepath.Base(info.Path))
+		if err := os.Rename(info.Path, path); err != nil {
+			return moved, err
+		}
+		moved = append(moved, path)
+	}
+	if len(moved) == 0 {
+		return nil, nil
 	}
 	if err := wal.SyncDirectory(aside); err != nil {
-		return err
+		return moved, err
 	}
-	return wal.SyncDirectory(dir)
+	return moved, wal.SyncDirectory(dir)
 }
 
 // startPrimary begins serving this group's standby (reached through the node's gate).

@@ -175,3 +175,65 @@ func waitSnapshot(t *testing.T, n *testNode, written <-chan shard.SnapshotResult
 	}
 	return shard.SnapshotResult{}
 }
+
+// TestStartSetsASnapshotOfAnotherHistoryAside: a snapshot of another history in a node's
+// snapshot directory (one that an earlier version's start over left beside the old log
+// when a crash cut it short, or one copied in by hand) is skipped by recovery, but it
+// stayed listed, where the readers that pick a snapshot by op alone take it for the
+// node's own: the shard's prune (which keeps the newest at or before capture's held op)
+// and its log retirement (up to the oldest snapshot kept), after which the log can no
+// longer place its chain and recovery would take it when the newer ones are damaged. A
+// start sets it aside (a subdirectory replaced-<stamp>, never deleted), so the directory
+// lists the node's own snapshots only.
+func TestStartSetsASnapshotOfAnotherHistoryAside(t *testing.T) {
+	// Another node's snapshot at op 1 (accounts 5 and 6).
+	otherConfig := nodeConfig(t.TempDir(), freeAddress(t), "")
+	otherConfig.Mode = ModeAsync
+	written := make(chan shard.SnapshotResult, 1)
+	otherConfig.Snapshots = &shard.SnapshotConfig{
+		OnWritten: func(r shard.SnapshotResult) { written <- r }}
+	other := startNode(t, otherConfig)
+	foreign := waitSnapshot(t, other, written, 5, 6)
+	other.Close()
+	data, err := os.ReadFile(foreign.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The node's own history: accounts 1 and 2 at op 1, a transfer at op 2.
+	config := nodeConfig(t.TempDir(), freeAddress(t), "")
+	config.Mode = ModeAsync
+	node := startNode(t, config)
+	node.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
+	node.replies.wait(t, 1)
+	node.submit(t, 2, 2, model.OperationCreateTransfers, transfer(9, 1, 2, 5))
+	node.replies.wait(t, 2)
+	node.Close()
+	snapshotDir := config.Groups[0].SnapshotDir
+	if err := os.MkdirAll(snapshotDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	leftover := filepath.Join(snapshotDir, filepath.Base(foreign.Path))
+	if err := os.WriteFile(leftover, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	restarted := startNode(t, config)
+	defer restarted.Close()
+	snapshots, err := wal.ListSnapshots(snapshotDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, info := range snapshots {
+		if info.Meta.OfAnotherHistory(restarted.Log()) {
+			t.Fatalf("the snapshot directory still lists %s, of another history, after a start",
+				info.Path)
+		}
+	}
+	kept, err := filepath.Glob(filepath.Join(snapshotDir, "replaced-*", filepath.Base(foreign.Path)))
+	if err != nil || len(kept) != 1 {
+		t.Fatalf("the snapshot of another history is not kept aside (%v, %v)", kept, err)
+	}
+	if got, want := restarted.Node.shardDigest(t), digestOf(t, restarted.Node); got != want {
+		t.Fatal("the restarted node's state is not that of its own log")
+	}
+}
