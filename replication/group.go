@@ -254,6 +254,10 @@ var testHookTruncatePlanMidway func() error
 // the primary, which plans the start over again.
 func (g *Group) startOverFromSnapshot(ctx context.Context, w welcome) error {
 	snapshotDir := g.config.SnapshotDir
+	if snapshotDir == "" { // Else receiving/ would be relative to the working directory.
+		return fmt.Errorf("replication: shard %d: no snapshot directory to start over in",
+			g.index)
+	}
 	receiving := filepath.Join(snapshotDir, receivingDirectory)
 	if err := os.RemoveAll(receiving); err != nil { // An earlier start's transfer, cut short.
 		return err
