@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"path/filepath"
 	"sync/atomic"
 	"time"
 
@@ -108,6 +109,9 @@ func (g *Group) open() error {
 
 // build recovers the machine and creates the shard.
 func (g *Group) build(epoch uint64, role shard.Role) error {
+	if err := g.setAsideSnapshotsOfAnotherHistory(); err != nil {
+		return fmt.Errorf("replication: shard %d: %w", g.index, err)
+	}
 	reports := shard.NewReportStore()
 	machine, report, err := shard.Recover(g.config.Machine, g.log, g.config.SnapshotDir,
 		g.node.config.Logger, func(_ *core.Entry, output *core.Output) { reports.Add(output) })
@@ -236,14 +240,30 @@ func (g *Group) align(ctx context.Context, epoch uint64) (uint64, error) {
 var testHookTruncatePlanMidway func() error
 
 // startOverFromSnapshot receives the primary's snapshot and restarts the local log right
-// after it; the old log is kept aside, never deleted. ctx ends the transfer (a shutdown
-// at start), which can take minutes for a large state.
+// after it. ctx ends the transfer (a shutdown at start), which can take minutes for a
+// large state. The node's own state (its log and its snapshots) stays in place until the
+// received snapshot is whole and durable: a primary lost during the transfer leaves the
+// node the state it had, to start from (and be promoted from) while its primary is down;
+// a log retired up to its own snapshots is no state without them (shard.ErrNoUsableState).
+// The snapshot is received into receivingDirectory inside the snapshot directory (no
+// reader lists a subdirectory), its header checked against the plan; then the node's own
+// snapshots are set aside (a subdirectory replaced-<stamp>), the log is set aside
+// (<LogDir>.replaced-<stamp>), never deleted, and the received snapshot renamed into
+// place, each step durable before the next. The received snapshot is never beside the
+// old log: a crash after the log is set aside leaves an empty log, whose start waits for
+// the primary, which plans the start over again.
 func (g *Group) startOverFromSnapshot(ctx context.Context, w welcome) error {
-	if err := removeSnapshotsAfter(g.config.SnapshotDir, 0); err != nil {
+	snapshotDir := g.config.SnapshotDir
+	if snapshotDir == "" { // Else receiving/ would be relative to the working directory.
+		return fmt.Errorf("replication: shard %d: no snapshot directory to start over in",
+			g.index)
+	}
+	receiving := filepath.Join(snapshotDir, receivingDirectory)
+	if err := os.RemoveAll(receiving); err != nil { // An earlier start's transfer, cut short.
 		return err
 	}
 	release := closeWhenDone(ctx, g.link.conn)
-	_, err := g.link.ReceiveSnapshot(g.config.SnapshotDir)
+	received, err := g.link.ReceiveSnapshot(receiving)
 	if !release() || ctx.Err() != nil {
 		return fmt.Errorf("replication: stopped while receiving the primary's snapshot: %w",
 			errors.Join(err, ctx.Err()))
@@ -251,20 +271,127 @@ func (g *Group) startOverFromSnapshot(ctx context.Context, w welcome) error {
 	if err != nil {
 		return err
 	}
+	if err := checkReceivedSnapshot(receiving, w); err != nil {
+		return err
+	}
+	stamp := time.Now().UnixNano()
+	snapshotsAside := filepath.Join(snapshotDir, fmt.Sprintf("replaced-%d", stamp))
+	if err := setSnapshotsAside(snapshotDir, snapshotsAside); err != nil {
+		return err
+	}
 	if err := g.log.Close(); err != nil {
 		return err
 	}
-	aside := fmt.Sprintf("%s.replaced-%d", g.config.LogDir, time.Now().UnixNano())
+	aside := fmt.Sprintf("%s.replaced-%d", g.config.LogDir, stamp)
 	if err := os.Rename(g.config.LogDir, aside); err != nil {
 		return err
 	}
+	if err := wal.SyncDirectory(filepath.Dir(g.config.LogDir)); err != nil {
+		return err
+	}
+	if err := wal.RenameDurably(received, filepath.Join(snapshotDir,
+		filepath.Base(received))); err != nil {
+		return err
+	}
+	if err := os.Remove(receiving); err != nil {
+		return err
+	}
 	g.node.config.Logger.Warn("replication: local log replaced by the primary's snapshot",
-		"shard", g.index, "kept_at", aside, "snapshot_op", w.op)
+		"shard", g.index, "kept_at", aside, "snapshots_kept_at", snapshotsAside,
+		"snapshot_op", w.op)
 	if err := g.open(); err != nil {
 		return err
 	}
 	g.link.config.Log = g.log
 	return g.log.StartAfter(w.op, w.chain)
+}
+
+// receivingDirectory is the subdirectory of a snapshot directory that a start over
+// receives the primary's snapshot into (startOverFromSnapshot).
+const receivingDirectory = "receiving"
+
+// checkReceivedSnapshot checks the header of the snapshot received into dir: the op and
+// chain hash the plan named (a snapshot of another op or history must not replace the
+// node's own state).
+func checkReceivedSnapshot(dir string, w welcome) error {
+	snapshots, err := wal.ListSnapshots(dir)
+	if err != nil {
+		return err
+	}
+	if len(snapshots) != 1 || snapshots[0].Err != nil || snapshots[0].Meta.Op != w.op ||
+		snapshots[0].Meta.Chain != w.chain {
+		problem := "not one snapshot"
+		if len(snapshots) == 1 && snapshots[0].Err != nil {
+			problem = snapshots[0].Err.Error()
+		} else if len(snapshots) == 1 {
+			problem = fmt.Sprintf("op %d and a chain hash other than the plan's",
+				snapshots[0].Meta.Op)
+		}
+		return fmt.Errorf("replication: the primary's snapshot for a start over at op %d: %s",
+			w.op, problem)
+	}
+	return nil
+}
+
+// setSnapshotsAside moves every snapshot in dir (damaged ones included) into aside, a
+// new subdirectory, durably: the node's own state, kept beside its old log.
+func setSnapshotsAside(dir, aside string) error {
+	_, err := moveSnapshots(dir, aside, func(wal.SnapshotInfo) bool { return true })
+	return err
+}
+
+// setAsideSnapshotsOfAnotherHistory moves the snapshots whose chain hash differs from the
+// log's at their op (wal.SnapshotMeta.OfAnotherHistory) into a new subdirectory
+// replaced-<stamp>, durably, before recovery. Recovery skips them, but the readers that
+// pick a snapshot by op alone would not: the shard's prune keeps the newest at or before
+// capture's held op, and retires the log up to the oldest it keeps, after which the log
+// can no longer place such a snapshot's chain.
+func (g *Group) setAsideSnapshotsOfAnotherHistory() error {
+	dir := g.config.SnapshotDir
+	aside := filepath.Join(dir, fmt.Sprintf("replaced-%d", time.Now().UnixNano()))
+	moved, err := moveSnapshots(dir, aside, func(info wal.SnapshotInfo) bool {
+		return info.Err == nil && info.Meta.OfAnotherHistory(g.log)
+	})
+	for _, path := range moved {
+		g.node.config.Logger.Warn("replication: snapshot of another history set aside (its "+
+			"chain hash differs from the log's at its op)", "shard", g.index, "kept_at", path)
+	}
+	return err
+}
+
+// moveSnapshots moves the snapshots in dir that which selects into aside, a new
+// subdirectory, durably, and returns their new paths.
+func moveSnapshots(dir, aside string, which func(wal.SnapshotInfo) bool) ([]string, error) {
+	if dir == "" {
+		return nil, nil
+	}
+	snapshots, err := wal.ListSnapshots(dir)
+	if err != nil {
+		return nil, err
+	}
+	var moved []string
+	for _, info := range snapshots {
+		if !which(info) {
+			continue
+		}
+		if len(moved) == 0 {
+			if err := os.Mkdir(aside, 0o755); err != nil {
+				return nil, err
+			}
+		}
+		path := filepath.Join(aside, filepath.Base(info.Path))
+		if err := os.Rename(info.Path, path); err != nil {
+			return moved, err
+		}
+		moved = append(moved, path)
+	}
+	if len(moved) == 0 {
+		return nil, nil
+	}
+	if err := wal.SyncDirectory(aside); err != nil {
+		return moved, err
+	}
+	return moved, wal.SyncDirectory(dir)
 }
 
 // startPrimary begins serving this group's standby (reached through the node's gate).

@@ -396,7 +396,8 @@ func TestSnapshotReceiveAtStartEndsOnShutdown(t *testing.T) {
 	config := nodeConfig(t.TempDir(), freeAddress(t), listener.Addr().String())
 	ctx, cancel := context.WithCancel(context.Background())
 	opened := openInBackground(ctx, config)
-	receiving := filepath.Join(config.Groups[0].SnapshotDir, "snapshot-00000000000000000005.snap.tmp") // wal.WriteFileDurably's temporary file.
+	receiving := filepath.Join(config.Groups[0].SnapshotDir, receivingDirectory,
+		"snapshot-00000000000000000005.snap.tmp") // wal.WriteFileDurably's temporary file.
 	waitFor(t, "the snapshot transfer to be under way", func() bool {
 		info, err := os.Stat(receiving)
 		return err == nil && info.Size() > 0

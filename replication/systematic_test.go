@@ -637,9 +637,10 @@ func TestRecoveryIsReported(t *testing.T) {
 }
 
 // TestFailedStartOverKeepsTheLog: a standby told at start to start over from the
-// primary's snapshot keeps its log where it is when it cannot: when its own snapshots
-// cannot be removed first (even though the primary then sends a whole snapshot), and
-// when the transfer breaks (a chunk at the wrong offset). The open fails with the reason,
+// primary's snapshot keeps its log where it is when it cannot: when what the primary
+// sends whole is not the snapshot the plan names (its header does not read; the node's
+// own snapshots, one of them undeletable, are not touched before that check), and when
+// the transfer breaks (a chunk at the wrong offset). The open fails with the reason,
 // and no log was set aside to be replaced.
 func TestFailedStartOverKeepsTheLog(t *testing.T) {
 	chunk := func(offset uint64, last bool) []byte {

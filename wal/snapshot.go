@@ -53,6 +53,28 @@ type SnapshotMeta struct {
 	Chain     [32]byte // the log's chain hash at Op (ties the snapshot to the history)
 }
 
+// ChainReader tells the chain hash of the entry whose last op is op, if it holds one
+// (Log.ChainAt).
+type ChainReader interface {
+	ChainAt(op uint64) ([32]byte, bool)
+}
+
+// OfAnotherHistory reports whether the snapshot was taken on another history than the
+// one log holds: log has an entry ending at the snapshot's op, and that entry's chain
+// hash differs from the one the snapshot recorded. Such a snapshot meets the log by op
+// number only (a node killed while starting over from its primary's snapshot kept it
+// beside its own divergent log), and the log replayed over it would build a state of
+// neither history. Every reader that picks a snapshot to replay the log from asks this
+// (shard recovery, change capture). A snapshot the log cannot place (its op retired, or
+// no entry ending there) or one recording no chain is not known to be of another history.
+func (m SnapshotMeta) OfAnotherHistory(log ChainReader) bool {
+	if m.Chain == ([32]byte{}) {
+		return false
+	}
+	chain, found := log.ChainAt(m.Op)
+	return found && chain != m.Chain
+}
+
 // MarshalJSON writes the hashes in hex.
 func (m SnapshotMeta) MarshalJSON() ([]byte, error) {
 	return json.Marshal(struct {

@@ -17,11 +17,6 @@ type LogReader interface {
 	LastOp() uint64
 }
 
-// chainReader is what a log offers to tie a snapshot to its history (wal.Log).
-type chainReader interface {
-	ChainAt(op uint64) ([32]byte, bool)
-}
-
 // RecoveryReport says how the state was rebuilt.
 type RecoveryReport struct {
 	SnapshotPath     string        // Snapshot loaded ("" if none).
@@ -134,16 +129,12 @@ func restoreSnapshot(config core.Config, log LogReader, info wal.SnapshotInfo) (
 		return nil, fmt.Errorf("snapshot at op %d does not meet the log (ops %d..%d)", op,
 			log.FirstOp(), log.LastOp())
 	}
-	// Meeting the log by op number is not enough: a node killed while starting over from
-	// its primary's snapshot holds that snapshot beside its own divergent log, and its
-	// entries replayed over it would build a state of neither history. The snapshot's
-	// chain hash at its op ties it to one (a log that cannot tell its chain there, or a
-	// snapshot without one, is not checked).
-	if chains, ok := log.(chainReader); ok && info.Meta.Chain != ([32]byte{}) {
-		if chain, found := chains.ChainAt(info.Meta.Op); found && chain != info.Meta.Chain {
-			return nil, fmt.Errorf("snapshot at op %d is of another history: its chain "+
-				"differs from the log's at that op", info.Meta.Op)
-		}
+	// Meeting the log by op number is not enough: the snapshot's chain hash at its op
+	// ties it to one history (wal.SnapshotMeta.OfAnotherHistory; a log that cannot tell
+	// its chains is not checked).
+	if chains, ok := log.(wal.ChainReader); ok && info.Meta.OfAnotherHistory(chains) {
+		return nil, fmt.Errorf("snapshot at op %d is of another history: its chain "+
+			"differs from the log's at that op", info.Meta.Op)
 	}
 	meta, reader, err := wal.OpenSnapshot(info.Path)
 	if err != nil {

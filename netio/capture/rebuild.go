@@ -113,9 +113,12 @@ func (c *Capture) replay(machine *core.Machine, output *core.Output, stored []by
 // resumes from the oldest snapshot the log continues. A snapshot the log does not
 // continue (older than the log's first op less one: a leftover of the node's life before
 // it was rebuilt from a newer snapshot) is never used: the log could not be replayed
-// from it, and every session would fail on the ops between. Nil without an error: no
-// snapshot the log continues can ever be read (each is damaged), so nothing before the
-// live queue can be rebuilt (skipToLive).
+// from it, and every session would fail on the ops between. Nor is one of another
+// history (wal.SnapshotMeta.OfAnotherHistory: a leftover that shard recovery skips too),
+// which replayed under the log would publish events of neither history; it can never be
+// used, so it counts as damaged. Nil without an error: no snapshot the log continues can
+// ever be read (each is damaged), so nothing before the live queue can be rebuilt
+// (skipToLive).
 func (c *Capture) restore() (*core.Machine, error) {
 	snapshots, err := listSnapshots(c.config.SnapshotDir)
 	if err != nil && c.config.SnapshotDir != "" {
@@ -136,6 +139,10 @@ func (c *Capture) restore() (*core.Machine, error) {
 		}
 		if info.Err != nil {
 			damaged = damaged || !unreadable(info)
+			continue
+		}
+		if info.Meta.OfAnotherHistory(c.config.Log) {
+			damaged = true // Never usable (recovery skips it too): counted as damaged.
 			continue
 		}
 		if !c.replaysPosition(info.Meta.Op) {
