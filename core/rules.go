@@ -41,9 +41,16 @@ const (
 	// the settlement account and step 2 was judged by no rule, so such a transfer crossed
 	// (core/risk_saga_kinds_test.go).
 	rulesVersionPayeeRisk uint32 = 5
+	// rulesVersionReplaceFunding makes a replace_orders event check that its client may
+	// still trade from the order's paying account (package match, replaceFundingStatus):
+	// base_account_not_owned or quote_account_not_owned, as a place would answer, after
+	// order_not_found. Before it a client whose trade grant was withdrawn after it placed
+	// an order on another client's accounts could still grow or reprice that order
+	// (core/match/grant_withdrawn_hunt42b_test.go).
+	rulesVersionReplaceFunding uint32 = 6
 	// RulesVersionCurrent is the newest version this build applies: the one the primary
 	// moves its machine to (upgrade_rules) before it serves writes.
-	RulesVersionCurrent = rulesVersionPayeeRisk
+	RulesVersionCurrent = rulesVersionReplaceFunding
 )
 
 // AcceptsClientLimits reports whether a set_grants request carrying client limits would
@@ -56,6 +63,7 @@ func (m *Machine) setRules(version uint32) {
 	m.rules = version
 	m.match.SetOrderFlagsAccepted(version >= rulesVersionOrderFlags)
 	m.sagas.SetPayeeRisk(version >= rulesVersionPayeeRisk)
+	m.match.SetReplaceFundingChecked(version >= rulesVersionReplaceFunding)
 }
 
 // RulesVersion returns the rules version in force.

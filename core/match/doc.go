@@ -168,7 +168,10 @@
 // not open: order ids are sequential and public, whether an order rests is not), except
 // for an operator, which may cancel any order by its id and look any order up (reports
 // still go to the order's owner). A grant withdrawn later does not cancel resting
-// orders; their owner (or an operator) cancels them.
+// orders; their owner (or an operator) cancels them. A replace commits the order's
+// paying account anew, so it needs the trade right over it again (replaceFundingStatus,
+// from core's rules version 6): the client that placed an order under a grant withdrawn
+// since may cancel it but not grow or reprice it.
 //
 // # Precedence of place_orders results (first that applies wins)
 //
@@ -196,7 +199,9 @@
 //
 // cancel_orders: the key checks, then order_not_found (not open, not the caller's and
 // the caller no operator, or an unknown original client order id). replace_orders: the key checks, reserved_field,
-// order_not_found (also when overdue), price_must_not_be_zero, price_not_on_tick,
+// order_not_found (also when overdue), the paying account's trade right
+// (base_account_not_owned for a sell, quote_account_not_owned for a buy; rules version 6
+// on), price_must_not_be_zero, price_not_on_tick,
 // quantity_not_on_lot, quantity_below_minimum, quantity_above_maximum (of the new total),
 // replace_quantity_invalid (not above the filled quantity), reserve_price_invalid,
 // post_only_would_cross, then the new hold's refusal (only when the amount needed

@@ -114,7 +114,11 @@ type Engine struct {
 	// before the order flags: set by the owner (core's rules version) for a log written
 	// then, so that it replays as it was applied. Not in the snapshot: the owner's.
 	orderFlagsRefused bool
-	outcomeEntry      windowEntry // findOutcome's answer from a ring.
+	// replaceFundingUnchecked skips the check of a replace's paying account
+	// (validateReplace), as before it: set by the owner (core's rules version) for a log
+	// written then. Not in the snapshot: the owner's.
+	replaceFundingUnchecked bool
+	outcomeEntry            windowEntry // findOutcome's answer from a ring.
 	// windowSpanProbes counts the window look-ups of opted-in accounts' keys during their
 	// span (windowBeforeOptIn): observed by tests, never part of the state.
 	windowSpanProbes uint64

@@ -45,6 +45,14 @@ type increasingAccount struct {
 // then, which must replay as it was applied). It is the owner's state, not the engine's.
 func (e *Engine) SetOrderFlagsAccepted(accepted bool) { e.orderFlagsRefused = !accepted }
 
+// SetReplaceFundingChecked says whether a replace checks that its client may still trade
+// from the order's paying account (true, the default of New and Restore: a trade grant
+// withdrawn since the order was placed stops the former delegate from committing the
+// account anew, by a larger quantity or another price) or not, as before that check
+// (false: the owner applies a log written then, which must replay as it was applied).
+// It is the owner's state, not the engine's.
+func (e *Engine) SetReplaceFundingChecked(checked bool) { e.replaceFundingUnchecked = !checked }
+
 // IncreasingAccountCount returns how many trading accounts opted into increasing client
 // order ids: none below the rules version that reads the order flags (package core
 // refuses a snapshot that says otherwise).
