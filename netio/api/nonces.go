@@ -174,18 +174,20 @@ func (c *nonceCache) expire(shard *nonceShard, clock int64) {
 
 // shareOf returns how many nonces a client whose keys file limits it to rate requests a
 // second (0: unlimited) may hold: perClientMax, or for a limited client what its rate can
-// use. The rate limiter admits at most rate × (its one second of burst + the time a
-// nonce stays remembered, twice the window at most) requests whose nonces are still
-// here, so a larger share only serves requests it refuses: every authenticated request
-// stores its nonce before the rate is applied (submit), and two clients limited to one
-// request a second, sending floods that were nearly all refused 429, held the whole
-// cache and got everyone else refused nonce_cache_full
-// (TestRateLimitedClientsCannotFillTheNonceCache). Past its share such a client is
-// refused nonce_cache_full itself, as any client past its half is.
+// use, with room to spare. The rate limiter admits at most rate × (its one second of
+// burst + the time a nonce stays remembered, twice the window at most) requests whose
+// nonces are still here; every authenticated request stores its nonce before the rate
+// is applied (submit), refused ones too, so without a bound of its own two clients
+// limited to one request a second, sending floods that were nearly all refused 429, held
+// the whole cache and got everyone else refused nonce_cache_full
+// (TestRateLimitedClientsCannotFillTheNonceCache). nonceShareRateFactor times that need
+// leaves a client that bursts past its rate its 429s; only one sending many times its
+// rate for a whole window is refused nonce_cache_full itself, as any client past its
+// half is.
 func (c *nonceCache) shareOf(rate float64) int {
 	if rate <= 0 {
 		return c.perClientMax
 	}
-	used := math.Ceil(rate * (1 + 2*float64(c.windowMs)/1000))
+	used := math.Ceil(nonceShareRateFactor * rate * (1 + 2*float64(c.windowMs)/1000))
 	return int(max(1, min(float64(c.perClientMax), used)))
 }
