@@ -75,7 +75,7 @@ func (c *nonceCache) use(client uint64, nonce []byte, timestampMs int64, now tim
 }
 
 // useWithin is use for a client that may hold at most shareMax nonces (at most
-// perClientMax: a rate-limited client's share is what its rate can use, shareOf).
+// perClientMax: a rate-limited client's share follows its rate, shareOf).
 func (c *nonceCache) useWithin(client uint64, shareMax int, nonce []byte, timestampMs int64,
 	now time.Time) (time.Duration, error) {
 	var prefix [8]byte
