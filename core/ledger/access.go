@@ -3,6 +3,7 @@ package ledger
 import (
 	"cmp"
 	"fmt"
+	"math/bits"
 	"slices"
 
 	"sequent/core/model"
@@ -51,6 +52,12 @@ type ownership struct {
 	// (its cached owner was ownerNone). Client 0 is never cached, so a zero slot holds
 	// nobody. Not state: it only saves lookups.
 	actors [actorSlots]actor
+
+	// issuingChecked says whether a client's debit that takes an account without
+	// debits_must_not_exceed_credits below zero needs the issuing right at the time of the
+	// debit (SetIssuingChecked; package core sets it from rules version 6 on). Off, as in
+	// the builds before it, the right was only checked when such an account was created.
+	issuingChecked bool
 }
 
 // actorSlotBits sizes the actor cache: 64 slots, enough for the clients of a busy node
@@ -168,6 +175,32 @@ func (l *Ledger) mayIssue(id model.Uint128, ledger uint32) bool {
 		}
 	}
 	return false
+}
+
+// SetIssuingChecked says whether a client's debit issues money only with the right to
+// (true: package core from rules version 6 on) or not, as before that check (false, the
+// default of New and Restore: the owner applies a log written then, which must replay as
+// it was applied). With it, the part of a debit that takes an account without
+// debits_must_not_exceed_credits above its credits posted (pending and posted debits
+// and the amount together) is issuing money, and a client that has neither the operator
+// scope nor a transfer grant covering the account (mayIssue) is refused with
+// exceeds_credits, the code and the place in the precedence order the account would
+// give with the flag. An account created under a transfer grant therefore stops issuing
+// when the grant is withdrawn. It is the owner's state, not the ledger's.
+func (l *Ledger) SetIssuingChecked(checked bool) { l.own.issuingChecked = checked }
+
+// issues reports whether a debit of amount from the account takes its debits (pending
+// and posted) above its credits posted: whether, on an account without
+// debits_must_not_exceed_credits, it issues money. The caller has ruled out an overflow
+// of the sum (checkDebitSide, or smallAmounts), so the carries out of the top word are
+// dropped. Small enough to inline: a debit within the account's credits costs two
+// additions and a comparison, and only one that issues looks at the grants (mayIssue).
+func issues(amount model.Uint128, debit *model.Account) bool {
+	low, carry := bits.Add64(debit.DebitsPending.Lo, debit.DebitsPosted.Lo, 0)
+	high, _ := bits.Add64(debit.DebitsPending.Hi, debit.DebitsPosted.Hi, carry)
+	low, carry = bits.Add64(low, amount.Lo, 0)
+	high, _ = bits.Add64(high, amount.Hi, carry)
+	return debit.CreditsPosted.Less(model.Uint128{Lo: low, Hi: high})
 }
 
 // ownedByActor reports whether the account at index was created by the actor.

@@ -720,6 +720,13 @@ func (l *Ledger) singleOrPendingTransfer(t *model.Transfer, plain bool, timestam
 			return status
 		}
 	}
+	// Issuing money takes the right to, at the time of the debit (rules version 6 on:
+	// SetIssuingChecked); refused where the flag's exceeds_credits would be.
+	if l.own.issuingChecked && !l.actor.all &&
+		debit.Flags&model.AccountDebitsMustNotExceedCredits == 0 && issues(amount, debit) &&
+		!l.mayIssue(debit.ID, debit.Ledger) {
+		return model.StatusExceedsCredits
+	}
 	if !small {
 		if status := checkAmount(amount, pending, debit, credit); status != model.StatusOK {
 			return status
