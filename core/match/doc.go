@@ -139,9 +139,14 @@
 // whoever sends them, and the span ends even when only opted-in accounts send commands;
 // once no window key is left, an opted-in command costs the window one branch. A
 // trading account shared by several sessions must share one counter. At most
-// IncreasingAccountsMax accounts opt in: beyond, an opting place with a new key is
+// IncreasingAccountsMax accounts opt in, and (SetIncreasingShareChecked; core turns it
+// on from its rules version 6) at most IncreasingAccountsPerClientMax of one client's,
+// the system's and operators' excepted, since an opt-in is kept for good and one client
+// could otherwise take the whole table: beyond either, an opting place with a new key is
 // refused with accounts_limit_reached and not remembered (a remembered key answers as
-// remembered), and the account keeps the window. Accounts
+// remembered), and the account keeps the window. The count per client is derived from
+// the opted-in accounts (increasingByClient), which the snapshot carries, so a restored
+// engine bounds each client as the one that wrote it. Accounts
 // that never opt in (every client written before the flag) see exactly the window's
 // rules, and never any of these statuses.
 //
@@ -180,7 +185,8 @@
 //	opt-in: client_order_id_not_increasing), (key in the window, or in the opted-in
 //	account's ring: client_order_id_reused,
 //	client_order_id_exists_with_different_fields, or the original result), (a new key
-//	opting in beyond IncreasingAccountsMax: accounts_limit_reached),
+//	opting in beyond IncreasingAccountsMax or its client's IncreasingAccountsPerClientMax:
+//	accounts_limit_reached),
 //	timestamp_must_be_zero, reserved_field (also an unknown flag bit), instrument_not_found, side_invalid,
 //	order_type_invalid, time_in_force_invalid (unknown, or GTC/post-only for a market
 //	order), self_trade_mode_invalid, price_must_not_be_zero, price_not_on_tick,
