@@ -21,6 +21,7 @@ import (
 // (nothing created), as the creation of such an account would be now.
 func TestIssuingStopsWhenTheGrantIsWithdrawn(t *testing.T) {
 	h, _ := matrixMachine(t)
+	h.upgradeRules(rulesVersionIssuingRight) // Below it, as before (TestIssuingRightRulesVersion).
 	operator := model.Grant{Client: matrixOperator, Scopes: model.ScopeOperator}
 	issuer := model.Grant{Client: matrixPayer, Scopes: model.ScopeTransfer, Ledger: 2,
 		First: model.U128(3000), Last: model.U128(3999)}

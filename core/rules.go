@@ -48,6 +48,20 @@ const (
 	// an order on another client's accounts could still grow or reprice that order
 	// (core/match/grant_withdrawn_hunt42b_test.go).
 	rulesVersionReplaceFunding uint32 = 6
+	// rulesVersionIssuingRight (the same version: none of it was released apart) makes a
+	// client's debit that takes an account without debits_must_not_exceed_credits above
+	// its credits posted need the right to issue money there at the time of the debit:
+	// the operator scope or a transfer grant covering the account (package ledger,
+	// SetIssuingChecked), or exceeds_credits. Before it the right was checked only when
+	// such an account was created, so a client whose transfer grant was withdrawn kept
+	// issuing with the accounts it had created (core/issuer_revoked_hunt42b_test.go).
+	rulesVersionIssuingRight uint32 = 6
+	// rulesVersionIncreasingShare (the same version) bounds the trading accounts one
+	// client may opt into increasing client order ids on a shard to its share of the
+	// table (package match, IncreasingAccountsPerClientMax; accounts_limit_reached).
+	// Before it one client could take the whole table, for good
+	// (core/match/increasing_share_hunt42b_test.go).
+	rulesVersionIncreasingShare uint32 = 6
 	// RulesVersionCurrent is the newest version this build applies: the one the primary
 	// moves its machine to (upgrade_rules) before it serves writes.
 	RulesVersionCurrent = rulesVersionReplaceFunding
@@ -64,6 +78,8 @@ func (m *Machine) setRules(version uint32) {
 	m.match.SetOrderFlagsAccepted(version >= rulesVersionOrderFlags)
 	m.sagas.SetPayeeRisk(version >= rulesVersionPayeeRisk)
 	m.match.SetReplaceFundingChecked(version >= rulesVersionReplaceFunding)
+	m.ledger.SetIssuingChecked(version >= rulesVersionIssuingRight)
+	m.match.SetIncreasingShareChecked(version >= rulesVersionIncreasingShare)
 }
 
 // RulesVersion returns the rules version in force.
