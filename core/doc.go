@@ -98,7 +98,14 @@
 // as a transfer to the payee where a rule names the other account (blocked
 // counterparties; ledger.CreateSagaTransfersTo), and step 2 on the credit shard by the
 // payee's blocks (ledger.PayeeRisk), a refusal there voiding step 1 with that code; under
-// 1 to 4 step 1 names the settlement account and step 2 is judged by no rule.
+// 1 to 4 step 1 names the settlement account and step 2 is judged by no rule; 6, the
+// rights of a withdrawn grant stop at once where they still acted: a replace_orders
+// event needs the trade right over the order's paying account (package match,
+// replaceFundingStatus), a client's debit that would take an account without
+// debits_must_not_exceed_credits above its credits needs the right to issue money there
+// (package ledger, "Issuing money": exceeds_credits), and a client may opt at most
+// match.IncreasingAccountsPerClientMax trading accounts into increasing client order ids
+// (accounts_limit_reached beyond); under 1 to 5 each is applied as before.
 //
 // Ordering rule (as in etcd raft's Ready): the caller may apply an entry before it is
 // durable, but must not release any reply of that entry, nor of any later read, before the

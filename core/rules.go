@@ -41,9 +41,30 @@ const (
 	// the settlement account and step 2 was judged by no rule, so such a transfer crossed
 	// (core/risk_saga_kinds_test.go).
 	rulesVersionPayeeRisk uint32 = 5
+	// rulesVersionReplaceFunding makes a replace_orders event check that its client may
+	// still trade from the order's paying account (package match, replaceFundingStatus):
+	// base_account_not_owned or quote_account_not_owned, as a place would answer, after
+	// order_not_found. Before it a client whose trade grant was withdrawn after it placed
+	// an order on another client's accounts could still grow or reprice that order
+	// (core/match/grant_withdrawn_hunt42b_test.go).
+	rulesVersionReplaceFunding uint32 = 6
+	// rulesVersionIssuingRight (the same version: none of it was released apart) makes a
+	// client's debit that takes an account without debits_must_not_exceed_credits above
+	// its credits posted need the right to issue money there at the time of the debit:
+	// the operator scope or a transfer grant covering the account (package ledger,
+	// SetIssuingChecked), or exceeds_credits. Before it the right was checked only when
+	// such an account was created, so a client whose transfer grant was withdrawn kept
+	// issuing with the accounts it had created (core/issuer_revoked_hunt42b_test.go).
+	rulesVersionIssuingRight uint32 = 6
+	// rulesVersionIncreasingShare (the same version) bounds the trading accounts one
+	// client may opt into increasing client order ids on a shard to its share of the
+	// table (package match, IncreasingAccountsPerClientMax; accounts_limit_reached).
+	// Before it one client could take the whole table, for good
+	// (core/match/increasing_share_hunt42b_test.go).
+	rulesVersionIncreasingShare uint32 = 6
 	// RulesVersionCurrent is the newest version this build applies: the one the primary
 	// moves its machine to (upgrade_rules) before it serves writes.
-	RulesVersionCurrent = rulesVersionPayeeRisk
+	RulesVersionCurrent = rulesVersionReplaceFunding
 )
 
 // AcceptsClientLimits reports whether a set_grants request carrying client limits would
@@ -56,6 +77,9 @@ func (m *Machine) setRules(version uint32) {
 	m.rules = version
 	m.match.SetOrderFlagsAccepted(version >= rulesVersionOrderFlags)
 	m.sagas.SetPayeeRisk(version >= rulesVersionPayeeRisk)
+	m.match.SetReplaceFundingChecked(version >= rulesVersionReplaceFunding)
+	m.ledger.SetIssuingChecked(version >= rulesVersionIssuingRight)
+	m.match.SetIncreasingShareChecked(version >= rulesVersionIncreasingShare)
 }
 
 // RulesVersion returns the rules version in force.

@@ -110,7 +110,9 @@
 //	the risk rules (risk.go and package core/risk: risk_debit_account_blocked …
 //	risk_anomaly; a hold turns the transfer pending here),
 //	for a client that is not an operator: overflows_debits_pending (pending only),
-//	overflows_debits_posted, overflows_debits, exceeds_credits (its own side first)
+//	overflows_debits_posted, overflows_debits, exceeds_credits (its own side first;
+//	with SetIssuingChecked also on an account without the flag, for a client without the
+//	right to issue there: see "Issuing money")
 //	overflows_debits_pending, overflows_credits_pending (pending only),
 //	overflows_debits_posted, overflows_credits_posted, overflows_debits, overflows_credits,
 //	overflows_timeout, exceeds_credits, exceeds_debits, transfers_limit_reached
@@ -164,7 +166,17 @@
 //     other clients' assets). So a client may create such an account only with a transfer
 //     grant covering it (the operator's say-so that it may move money there); otherwise
 //     debits_must_not_exceed_credits_required. The system and operators create any kind
-//     (banks, the matching engine's escrows).
+//     (banks, the matching engine's escrows). With SetIssuingChecked (package core, rules
+//     version 6 on) the right is also needed at the time of each debit that issues: the
+//     part of a client's debit that would take such an account's debits (pending and
+//     posted, and the amount) above its credits posted needs the operator scope or a
+//     transfer grant covering the account (mayIssue), else exceeds_credits, where the
+//     flag's code stands; so an account created under a grant stops issuing when the
+//     grant is withdrawn (before, the right was checked at creation only). A debit within
+//     the credits, the system's, and a post (it adds no debits: its pending's were
+//     counted when that was created) are not affected; a linked chain's events are
+//     judged one by one on the balances its earlier events left; the first step of a
+//     cross-shard transfer is the client's own pending debit and is judged alike.
 //   - Ids. A create_accounts event whose id is another client's account answers
 //     exists_with_different_owner (exists means "you created this"); a transfer id the
 //     caller may not see (it may read neither account) answers the same, before any field

@@ -715,12 +715,21 @@ func (l *Ledger) singleOrPendingTransfer(t *model.Transfer, plain bool, timestam
 	// Nearly always the amounts are small: then no overflow check can fail, and neither
 	// checkDebitSide's nor checkAmount's is called.
 	small := smallAmounts(amount, debit, credit)
-	if !l.actor.all && (!small || debit.Flags&model.AccountDebitsMustNotExceedCredits != 0) {
+	if !l.actor.all {
+		limited := debit.Flags&model.AccountDebitsMustNotExceedCredits != 0
 		// A client checks its own side first: the credit account's overflow checks
 		// depend on that account's balances, and answering them first to an amount the
 		// payer cannot afford would let it read them by binary search.
-		if status := checkDebitSide(amount, pending, debit); status != model.StatusOK {
-			return status
+		if !small || limited {
+			if status := checkDebitSide(amount, pending, debit); status != model.StatusOK {
+				return status
+			}
+		}
+		// Issuing money takes the right to, at the time of the debit (rules version 6
+		// on: SetIssuingChecked); refused where the flag's exceeds_credits would be.
+		if !limited && l.own.issuingChecked && issues(amount, debit) &&
+			!l.mayIssue(debit.ID, debit.Ledger) {
+			return model.StatusExceedsCredits
 		}
 	}
 	if !small {

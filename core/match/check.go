@@ -66,7 +66,8 @@ func (e *Engine) CheckInvariants() error {
 
 // checkIncreasing checks the trading accounts with increasing client order ids: each is
 // indexed once, holds 1 to ClientOrderIDsPerAccount entries with strictly increasing
-// keys, and its mark is its newest key.
+// keys, and its mark is its newest key; each client's count (increasingByClient) is how
+// many of them are its.
 func (e *Engine) checkIncreasing() error {
 	if e.increasingIndex.count != uint32(len(e.increasing)) ||
 		len(e.increasing) > IncreasingAccountsMax {
@@ -96,6 +97,20 @@ func (e *Engine) checkIncreasing() error {
 		if previous != a.mark {
 			return fmt.Errorf("increasing account %d/%d: mark %d, newest key %d", a.client,
 				a.account, a.mark, previous)
+		}
+	}
+	counted := map[uint64]uint32{}
+	for index := range e.increasing {
+		counted[e.increasing[index].client]++
+	}
+	if len(counted) != len(e.increasingByClient) {
+		return fmt.Errorf("increasing accounts of %d clients, counted for %d", len(counted),
+			len(e.increasingByClient))
+	}
+	for client, count := range counted { // Any order: every entry is compared.
+		if e.increasingByClient[client] != count {
+			return fmt.Errorf("increasing accounts of client %d: %d, counted %d", client,
+				count, e.increasingByClient[client])
 		}
 	}
 	return nil

@@ -139,9 +139,14 @@
 // whoever sends them, and the span ends even when only opted-in accounts send commands;
 // once no window key is left, an opted-in command costs the window one branch. A
 // trading account shared by several sessions must share one counter. At most
-// IncreasingAccountsMax accounts opt in: beyond, an opting place with a new key is
+// IncreasingAccountsMax accounts opt in, and (SetIncreasingShareChecked; core turns it
+// on from its rules version 6) at most IncreasingAccountsPerClientMax of one client's,
+// the system's and operators' excepted, since an opt-in is kept for good and one client
+// could otherwise take the whole table: beyond either, an opting place with a new key is
 // refused with accounts_limit_reached and not remembered (a remembered key answers as
-// remembered), and the account keeps the window. Accounts
+// remembered), and the account keeps the window. The count per client is derived from
+// the opted-in accounts (increasingByClient), which the snapshot carries, so a restored
+// engine bounds each client as the one that wrote it. Accounts
 // that never opt in (every client written before the flag) see exactly the window's
 // rules, and never any of these statuses.
 //
@@ -168,7 +173,10 @@
 // not open: order ids are sequential and public, whether an order rests is not), except
 // for an operator, which may cancel any order by its id and look any order up (reports
 // still go to the order's owner). A grant withdrawn later does not cancel resting
-// orders; their owner (or an operator) cancels them.
+// orders; their owner (or an operator) cancels them. A replace commits the order's
+// paying account anew, so it needs the trade right over it again (replaceFundingStatus,
+// from core's rules version 6): the client that placed an order under a grant withdrawn
+// since may cancel it but not grow or reprice it.
 //
 // # Precedence of place_orders results (first that applies wins)
 //
@@ -177,7 +185,8 @@
 //	opt-in: client_order_id_not_increasing), (key in the window, or in the opted-in
 //	account's ring: client_order_id_reused,
 //	client_order_id_exists_with_different_fields, or the original result), (a new key
-//	opting in beyond IncreasingAccountsMax: accounts_limit_reached),
+//	opting in beyond IncreasingAccountsMax or its client's IncreasingAccountsPerClientMax:
+//	accounts_limit_reached),
 //	timestamp_must_be_zero, reserved_field (also an unknown flag bit), instrument_not_found, side_invalid,
 //	order_type_invalid, time_in_force_invalid (unknown, or GTC/post-only for a market
 //	order), self_trade_mode_invalid, price_must_not_be_zero, price_not_on_tick,
@@ -196,7 +205,9 @@
 //
 // cancel_orders: the key checks, then order_not_found (not open, not the caller's and
 // the caller no operator, or an unknown original client order id). replace_orders: the key checks, reserved_field,
-// order_not_found (also when overdue), price_must_not_be_zero, price_not_on_tick,
+// order_not_found (also when overdue), the paying account's trade right
+// (base_account_not_owned for a sell, quote_account_not_owned for a buy; rules version 6
+// on), price_must_not_be_zero, price_not_on_tick,
 // quantity_not_on_lot, quantity_below_minimum, quantity_above_maximum (of the new total),
 // replace_quantity_invalid (not above the filled quantity), reserve_price_invalid,
 // post_only_would_cross, then the new hold's refusal (only when the amount needed

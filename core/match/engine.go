@@ -114,7 +114,19 @@ type Engine struct {
 	// before the order flags: set by the owner (core's rules version) for a log written
 	// then, so that it replays as it was applied. Not in the snapshot: the owner's.
 	orderFlagsRefused bool
-	outcomeEntry      windowEntry // findOutcome's answer from a ring.
+	// replaceFundingUnchecked skips the check of a replace's paying account
+	// (validateReplace), as before it: set by the owner (core's rules version) for a log
+	// written then. Not in the snapshot: the owner's.
+	replaceFundingUnchecked bool
+	// increasingShareUnchecked lets a client opt in trading accounts up to the table's
+	// bound, as before its share (IncreasingAccountsPerClientMax): set by the owner
+	// (core's rules version) for a log written then. Not in the snapshot: the owner's.
+	increasingShareUnchecked bool
+	// increasingByClient counts the opted-in accounts of each client that has one
+	// (increasingAdd; derived from increasing, which Restore rebuilds it from, so not in
+	// the snapshot). Only looked up, never ranged.
+	increasingByClient map[uint64]uint32
+	outcomeEntry       windowEntry // findOutcome's answer from a ring.
 	// windowSpanProbes counts the window look-ups of opted-in accounts' keys during their
 	// span (windowBeforeOptIn): observed by tests, never part of the state.
 	windowSpanProbes uint64

@@ -45,6 +45,40 @@ type increasingAccount struct {
 // then, which must replay as it was applied). It is the owner's state, not the engine's.
 func (e *Engine) SetOrderFlagsAccepted(accepted bool) { e.orderFlagsRefused = !accepted }
 
+// SetReplaceFundingChecked says whether a replace checks that its client may still trade
+// from the order's paying account (true, the default of New and Restore: a trade grant
+// withdrawn since the order was placed stops the former delegate from committing the
+// account anew, by a larger quantity or another price) or not, as before that check
+// (false: the owner applies a log written then, which must replay as it was applied).
+// It is the owner's state, not the engine's.
+func (e *Engine) SetReplaceFundingChecked(checked bool) { e.replaceFundingUnchecked = !checked }
+
+// SetIncreasingShareChecked says whether a client may opt in at most
+// IncreasingAccountsPerClientMax trading accounts (true, the default of New and Restore:
+// beyond, its opting place with a new key is refused with accounts_limit_reached, as
+// with the table full; the system and operators are not bound) or up to the table's
+// bound, as before the share (false: the owner applies a log written then, which must
+// replay as it was applied). It is the owner's state, not the engine's.
+func (e *Engine) SetIncreasingShareChecked(checked bool) {
+	e.increasingShareUnchecked = !checked
+}
+
+// IncreasingAccountCountOf returns how many trading accounts client opted into
+// increasing client order ids, for tests and tools.
+func (e *Engine) IncreasingAccountCountOf(client uint64) int {
+	return int(e.increasingByClient[client])
+}
+
+// increasingShareTaken reports whether client may opt in no more trading accounts
+// because it has its share of the table (SetIncreasingShareChecked). Asked only of a
+// place that would opt an account in: the count's look-up, then the grants' only for a
+// client at its share.
+func (e *Engine) increasingShareTaken(client uint64) bool {
+	return !e.increasingShareUnchecked &&
+		e.increasingByClient[client] >= IncreasingAccountsPerClientMax &&
+		!e.ledger.IsOperator(client)
+}
+
 // IncreasingAccountCount returns how many trading accounts opted into increasing client
 // order ids: none below the rules version that reads the order flags (package core
 // refuses a snapshot that says otherwise).
@@ -92,8 +126,8 @@ func (e *Engine) increasingFind(a *increasingAccount, clientOrderID uint64) (
 // key is new), or a status other than OK with which the command is refused and not
 // remembered. optIn (a place with OrderFlagClientOrderIDsIncreasing) asks to opt an
 // account that has not yet in: the place is looked up in the window as any other, and
-// opts the account in only if it is accepted (rememberCommand); with the table full a
-// new key is refused at once (a remembered one still answers as remembered). It notes where the command's outcome goes (rememberCommand). An
+// opts the account in only if it is accepted (rememberCommand); with the table full, or
+// the client's share of it taken, a new key is refused at once (a remembered one still answers as remembered). It notes where the command's outcome goes (rememberCommand). An
 // outcome from a ring is copied into e.keyEntry: valid until the next lookup.
 func (e *Engine) lookupKey(client, account, clientOrderID uint64, optIn bool) (
 	*windowEntry, model.Status) {
@@ -104,7 +138,8 @@ func (e *Engine) lookupKey(client, account, clientOrderID uint64, optIn bool) (
 		if found {
 			return entry, model.StatusOK // A resend answers as remembered, full table or not.
 		}
-		if optIn && uint32(len(e.increasing)) >= IncreasingAccountsMax {
+		if optIn && (uint32(len(e.increasing)) >= IncreasingAccountsMax ||
+			e.increasingShareTaken(client)) {
 			return nil, model.StatusAccountsLimitReached
 		}
 		e.keyOptIn = optIn
@@ -183,6 +218,10 @@ func (e *Engine) increasingAdd(client, account uint64, windowPending uint32) uin
 	e.increasing = append(e.increasing, increasingAccount{client: client, account: account,
 		windowUntil: e.window.remembered + uint64(windowPending)})
 	e.increasingIndex.insert(e.increasingTag(client, account), index)
+	if e.increasingByClient == nil {
+		e.increasingByClient = map[uint64]uint32{}
+	}
+	e.increasingByClient[client]++
 	return index
 }
 

@@ -132,10 +132,16 @@ func TestIncreasingOptInOnlyByAcceptedPlace(t *testing.T) {
 
 // TestIncreasingAccountsLimit: beyond IncreasingAccountsMax trading accounts an opting
 // place is refused with accounts_limit_reached and not remembered, unless it is a resend
-// of a remembered one; the account's commands without the flag keep the window.
+// of a remembered one; the account's commands without the flag keep the window. The
+// table is filled by as many clients as it has shares (IncreasingAccountsPerClientMax
+// each), so that the refusal of a seventeenth, which has opted in nothing, is the
+// table's bound and not its share's.
 func TestIncreasingAccountsLimit(t *testing.T) {
 	h := newHarness(t, Config{}, testInstrumentRecord())
-	h.trader(1, 100_000, 1_000_000)
+	const shares = IncreasingAccountsMax / IncreasingAccountsPerClientMax
+	for n := uint64(1); n <= shares+1; n++ {
+		h.trader(n, 100_000, 1_000_000)
+	}
 	// A place with the flag refused before the table is full is remembered in the window:
 	// its resend after must answer the original result like any resend.
 	refused := increasingOrder(1, 7, model.SideBuy, 100, 10)
@@ -144,37 +150,41 @@ func TestIncreasingAccountsLimit(t *testing.T) {
 		model.StatusInstrumentNotFound)
 	events := make([]model.Order, model.EventsPerRequestMax)
 	results := make([]model.OrderResult, len(events))
-	for account := uint64(1); account <= IncreasingAccountsMax; {
-		batch := events[:min(uint64(len(events)), IncreasingAccountsMax+1-account)]
-		for i := range batch {
-			// Accepted, then canceled unfilled: the book stays empty.
-			batch[i] = increasingOrder(1, 1, model.SideBuy, 100, 10)
-			batch[i].TimeInForce, batch[i].Account = model.ImmediateOrCancel, account
-			account++
-		}
-		h.e.PlaceOrders(&h.clock, 1, batch, results, &h.sink)
-		for i := range batch {
-			if results[i].Status != model.StatusOK {
-				t.Fatalf("account %d: %s", batch[i].Account, results[i].Status)
+	for n := uint64(1); n <= shares; n++ {
+		for account := uint64(1); account <= IncreasingAccountsPerClientMax; {
+			batch := events[:min(uint64(len(events)), IncreasingAccountsPerClientMax+1-account)]
+			for i := range batch {
+				// Accepted, then canceled unfilled: the book stays empty.
+				batch[i] = increasingOrder(n, 1, model.SideBuy, 100, 10)
+				batch[i].TimeInForce, batch[i].Account = model.ImmediateOrCancel, account
+				account++
+			}
+			h.e.PlaceOrders(&h.clock, n, batch, results, &h.sink)
+			for i := range batch {
+				if results[i].Status != model.StatusOK {
+					t.Fatalf("client %d, account %d: %s", n, batch[i].Account, results[i].Status)
+				}
 			}
 		}
 	}
 	h.check()
 	expectEqual(t, "opted in", len(h.e.increasing), IncreasingAccountsMax)
-	beyond := increasingOrder(1, 7, model.SideBuy, 100, 10)
+	last := uint64(shares + 1)
+	beyond := increasingOrder(last, 7, model.SideBuy, 100, 10)
 	beyond.Account = IncreasingAccountsMax + 1
 	for range 2 {
-		expectEqual(t, "one account too many", h.place(1, beyond)[0].Status,
+		expectEqual(t, "one account too many", h.place(last, beyond)[0].Status,
 			model.StatusAccountsLimitReached)
 	}
 	expectEqual(t, "its resend once the table is full", h.place(1, refused)[0].Status,
 		model.StatusInstrumentNotFound)
 	plain := beyond
 	plain.Flags = 0
-	expectEqual(t, "without the flag", h.place(1, plain)[0].Status, model.StatusOK)
+	expectEqual(t, "without the flag", h.place(last, plain)[0].Status, model.StatusOK)
 	plain.ClientOrderID = 3
 	plain.Price = 95
-	expectEqual(t, "window: a lower key is new", h.place(1, plain)[0].Status, model.StatusOK)
+	expectEqual(t, "window: a lower key is new", h.place(last, plain)[0].Status,
+		model.StatusOK)
 }
 
 // newIncreasingScenario is the snapshot scenario with two opted-in trading accounts, one

@@ -36,6 +36,17 @@ const (
 	// with accounts_limit_reached): at ~2.6 KiB each, at most ~42 MiB.
 	IncreasingAccountsMax = 16384
 
+	// IncreasingAccountsPerClientMax bounds the trading accounts one client may opt into
+	// increasing client order ids on a shard (rules version 6 on; the system and
+	// operators are not bound): a sixteenth of the table. Opt-ins are kept for good and
+	// trading accounts are numbers a client chooses, so without a share one client could
+	// take the whole table with a few requests of immediate-or-cancel places and shut
+	// every other client out for the life of the log; with it, at least sixteen clients
+	// (keys) must each take their whole share to fill it. 1,024 is still far more trading
+	// accounts than one client's strategies use, and an account's ring costs ~2.6 KiB, so
+	// a share is at most ~2.6 MiB.
+	IncreasingAccountsPerClientMax = IncreasingAccountsMax / 16
+
 	// FillsPerStepMax bounds the fills settled by one ledger chain (one "step" of an
 	// order's matching). A fill costs at most four chain events (the maker's payment from
 	// its reservation, the release of what its rest no longer needs — or, for a legacy

@@ -115,6 +115,9 @@ func (e *Engine) validateReplace(client uint64, r *model.OrderReplace, now uint6
 	if o.expireTimestamp != 0 && o.expireTimestamp <= now {
 		return indexNone, model.StatusOrderNotFound // Overdue: expired, if not yet swept.
 	}
+	if status := e.replaceFundingStatus(client, o); status != model.StatusOK {
+		return slot, status
+	}
 	if status := validatePriceQuantity(x, r.Price, r.Quantity); status != model.StatusOK {
 		return slot, status
 	}
@@ -128,6 +131,30 @@ func (e *Engine) validateReplace(client uint64, r *model.OrderReplace, now uint6
 		return slot, model.StatusPostOnlyWouldCross
 	}
 	return slot, model.StatusOK
+}
+
+// replaceFundingStatus refuses a replace whose client may no longer trade from the
+// order's paying account (base for a sell, quote for a buy) with the code place_orders
+// would answer. A replace commits that account anew (a larger quantity holds more of
+// it, another price spends it at that price), so it takes the right a place takes: a
+// client whose trade grant was withdrawn after it placed the order could otherwise
+// grow the order's hold, or reprice a sell to sell the owner's funds for next to
+// nothing (TestReplaceAfterGrantWithdrawnMovesNoMoreFunds). It may still cancel the
+// order, which only gives the funds back.
+func (e *Engine) replaceFundingStatus(client uint64, o *order) model.Status {
+	if e.replaceFundingUnchecked || e.settlementDisabled {
+		return model.StatusOK
+	}
+	if o.side == model.SideSell {
+		if !e.ledger.AllowedAtAs(client, model.ScopeTrade, o.baseAccountID, &o.payingIndex) {
+			return model.StatusBaseAccountNotOwned
+		}
+		return model.StatusOK
+	}
+	if !e.ledger.AllowedAtAs(client, model.ScopeTrade, o.quoteAccountID, &o.payingIndex) {
+		return model.StatusQuoteAccountNotOwned
+	}
+	return model.StatusOK
 }
 
 // replaceHold replaces the order's hold when the amount the replaced order needs differs

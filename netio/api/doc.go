@@ -18,7 +18,8 @@
 // it). The server refuses a missing or malformed header set, an unknown key, a bad
 // signature, a timestamp outside ClockWindow and a nonce still remembered (until the server's clock passes the request's timestamp plus the window),
 // each with its own error code (401). HMACs are compared in constant time. The nonce
-// cache is bounded (NoncesMaxDefault, and half of it per client): when full, it
+// cache is bounded (NoncesMaxDefault, and half of it per client, less for a client with a
+// requests_per_second limit: ten times what that rate can use, nonceCache.shareOf): when full, it
 // refuses new requests (503 nonce_cache_full with Retry-After) rather than forget a
 // nonce whose replay would then pass. Optional TLS and mutual TLS (Config.TLS) protect
 // the connection; the signature still authenticates every request.

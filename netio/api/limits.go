@@ -28,6 +28,13 @@ const (
 	// signed requests a second with the defaults (8,700 with its clock a window ahead);
 	// beyond, 503 nonce_cache_full.
 	noncesPerClientShare = 2
+	// nonceShareRateFactor scales a rate-limited client's share of the nonce cache: ten
+	// times the nonces its requests_per_second lets through in the time a nonce is kept
+	// (nonceCache.shareOf; 610 for one request a second with the defaults), so that
+	// rate-limited clients cannot fill the cache for everyone else (it takes some 1,700
+	// clients at one request a second), while one that bursts past its rate still gets
+	// 429, not nonce_cache_full.
+	nonceShareRateFactor = 10
 	// nonceShards spreads the nonce cache over this many locks.
 	nonceShards = 64
 	// nonceBytesMin and nonceBytesMax bound Sequent-Nonce: 16 characters of randomness

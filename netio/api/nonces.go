@@ -3,6 +3,7 @@ package api
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"math"
 	"sync"
 	"time"
 )
@@ -70,6 +71,13 @@ func newNonceCache(window time.Duration, capacity int) *nonceCache {
 // before a request is refused.
 func (c *nonceCache) use(client uint64, nonce []byte, timestampMs int64, now time.Time) (
 	time.Duration, error) {
+	return c.useWithin(client, c.perClientMax, nonce, timestampMs, now)
+}
+
+// useWithin is use for a client that may hold at most shareMax nonces (at most
+// perClientMax: a rate-limited client's share follows its rate, shareOf).
+func (c *nonceCache) useWithin(client uint64, shareMax int, nonce []byte, timestampMs int64,
+	now time.Time) (time.Duration, error) {
 	var prefix [8]byte
 	binary.LittleEndian.PutUint64(prefix[:], client)
 	hash := sha256.New()
@@ -79,18 +87,19 @@ func (c *nonceCache) use(client uint64, nonce []byte, timestampMs int64, now tim
 	copy(key[:], hash.Sum(nil))
 	clock := now.UnixMilli()
 	expiresMs := timestampMs + c.windowMs + 1
-	wait, err := c.tryUse(client, key, expiresMs, clock)
+	shareMax = min(shareMax, c.perClientMax)
+	wait, err := c.tryUse(client, shareMax, key, expiresMs, clock)
 	if err == errNonceCacheFull {
 		for i := range c.shards {
 			c.expireLocking(&c.shards[i], clock)
 		}
-		wait, err = c.tryUse(client, key, expiresMs, clock)
+		wait, err = c.tryUse(client, shareMax, key, expiresMs, clock)
 	}
 	return wait, err
 }
 
 // tryUse is use within the nonce's shard.
-func (c *nonceCache) tryUse(client uint64, key nonceKey, expiresMs, clock int64) (
+func (c *nonceCache) tryUse(client uint64, shareMax int, key nonceKey, expiresMs, clock int64) (
 	time.Duration, error) {
 	shard := &c.shards[key[0]%nonceShards]
 	shard.mu.Lock()
@@ -99,7 +108,7 @@ func (c *nonceCache) tryUse(client uint64, key nonceKey, expiresMs, clock int64)
 	if _, seen := shard.seen[key]; seen {
 		return 0, errNonceReplayed
 	}
-	if full := c.reserve(client); full {
+	if full := c.reserve(client, shareMax); full {
 		waitMs := 2*c.windowMs + 1
 		if shard.head < len(shard.queue) {
 			waitMs = shard.queue[shard.head].expiresMs - clock
@@ -112,12 +121,12 @@ func (c *nonceCache) tryUse(client uint64, key nonceKey, expiresMs, clock int64)
 	return 0, nil
 }
 
-// reserve counts one more nonce of client, unless the cache or the client's share is
-// full.
-func (c *nonceCache) reserve(client uint64) (full bool) {
+// reserve counts one more nonce of client, unless the cache or the client's share
+// (shareMax) is full.
+func (c *nonceCache) reserve(client uint64, shareMax int) (full bool) {
 	c.countsMu.Lock()
 	defer c.countsMu.Unlock() // Every lock of the cache is released by defer: see expireLocking.
-	full = c.total >= c.capacity || c.counts[client] >= c.perClientMax
+	full = c.total >= c.capacity || c.counts[client] >= shareMax
 	if !full {
 		c.total++
 		c.counts[client]++
@@ -161,4 +170,24 @@ func (c *nonceCache) expire(shard *nonceShard, clock int64) {
 		shard.queue = append(shard.queue[:0], shard.queue[shard.head:]...)
 		shard.head = 0
 	}
+}
+
+// shareOf returns how many nonces a client whose keys file limits it to rate requests a
+// second (0: unlimited) may hold: perClientMax, or for a limited client what its rate can
+// use, with room to spare. The rate limiter admits at most rate × (its one second of
+// burst + the time a nonce stays remembered, twice the window at most) requests whose
+// nonces are still here; every authenticated request stores its nonce before the rate
+// is applied (submit), refused ones too, so without a bound of its own two clients
+// limited to one request a second, sending floods that were nearly all refused 429, held
+// the whole cache and got everyone else refused nonce_cache_full
+// (TestRateLimitedClientsCannotFillTheNonceCache). nonceShareRateFactor times that need
+// leaves a client that bursts past its rate its 429s; only one sending many times its
+// rate for a whole window is refused nonce_cache_full itself, as any client past its
+// half is.
+func (c *nonceCache) shareOf(rate float64) int {
+	if rate <= 0 {
+		return c.perClientMax
+	}
+	used := math.Ceil(nonceShareRateFactor * rate * (1 + 2*float64(c.windowMs)/1000))
+	return int(max(1, min(float64(c.perClientMax), used)))
 }

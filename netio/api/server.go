@@ -383,7 +383,8 @@ func (s *Server) authenticate(ctx *fasthttp.RequestCtx, body []byte) (*netio.Cli
 		s.authFailed(ctx, err, c.client, true)
 		return nil, false
 	}
-	wait, err := s.nonces.use(c.client, c.nonce, c.timestamp, s.now())
+	wait, err := s.nonces.useWithin(c.client, s.nonces.shareOf(client.Limits.RequestsPerSecond),
+		c.nonce, c.timestamp, s.now())
 	switch {
 	case errors.Is(err, errNonceCacheFull):
 		s.counters.busy.Add(1)
