@@ -293,7 +293,7 @@ func checkWindowAgainstModel(rt *rapid.T, step int, w *clientOrderWindow,
 			}
 			position := p - 1
 			if position >= uint32(len(w.entries)) || seen[position] ||
-				x.buckets[b].tags[i] != windowTag(w.entries[position].hash) {
+				x.buckets[b].tag(i) != windowTag(w.entries[position].hash) {
 				rt.Fatalf("step %d: bucket %d slot %d holds position %d wrongly", step, b, i,
 					position)
 			}

@@ -52,7 +52,7 @@ func checkWindowIndex(t *testing.T, x *windowIndex, entries []windowEntry,
 			}
 			count++
 			position := p - 1
-			if !stored[position] || x.buckets[b].tags[i] != windowTag(entries[position].hash) {
+			if !stored[position] || x.buckets[b].tag(i) != windowTag(entries[position].hash) {
 				t.Fatalf("bucket %d holds position %d (stored %v)", b, position, stored[position])
 			}
 			for h := x.home(entries[position].hash); h != uint64(b); h = (h + 1) & x.mask {
@@ -196,6 +196,62 @@ func TestDigestsAreDigestWords(t *testing.T) {
 		if got, want := replaceDigest(&r), digestWords(r.OrderID, r.OriginalClientOrderID,
 			r.Price, r.Quantity, r.ReservePrice, r.Reserved); got != want {
 			rt.Fatalf("replace digest %#x, digestWords %#x", got, want)
+		}
+	})
+}
+
+// TestTagLanesEqual compares tagLanesEqual with a lane-by-lane comparison on words
+// built to trip a carry or borrow between lanes: lanes equal to the tag, differing from
+// it only in the top bit or only in the lowest, zero and all-ones lanes, beside random
+// ones. A lane equal to the tag that is not marked would make find miss a remembered
+// key; a marked lane that differs would cost a needless entry read.
+func TestTagLanesEqual(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		tag := rapid.Uint16().Draw(rt, "tag")
+		var slots, want uint64
+		for lane := range 4 {
+			var value uint16
+			switch rapid.IntRange(0, 5).Draw(rt, "kind") {
+			case 0:
+				value = tag
+			case 1:
+				value = tag ^ 0x8000
+			case 2:
+				value = tag ^ 1
+			case 3:
+				value = 0
+			case 4:
+				value = 0xffff
+			default:
+				value = rapid.Uint16().Draw(rt, "lane")
+			}
+			slots |= uint64(value) << (16 * lane)
+			if value == tag {
+				want |= 1 << (16*lane + 15)
+			}
+		}
+		if got := tagLanesEqual(slots, tagLanes(tag)); got != want {
+			rt.Fatalf("slots %#016x tag %#04x: lanes %#016x, want %#016x", slots, tag, got,
+				want)
+		}
+	})
+}
+
+// TestWindowBucketTags sets every slot's tag in turn, in random order over stale
+// values, and reads them all back: slot i's tag lives in its own lane of its own word.
+func TestWindowBucketTags(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		var bucket windowBucket
+		var want [windowBucketSlots]uint16
+		for range rapid.IntRange(1, 60).Draw(rt, "writes") {
+			i := rapid.IntRange(0, windowBucketSlots-1).Draw(rt, "slot")
+			want[i] = rapid.Uint16().Draw(rt, "tag")
+			bucket.setTag(i, want[i])
+			for j := range windowBucketSlots {
+				if got := bucket.tag(j); got != want[j] {
+					rt.Fatalf("slot %d: tag %#04x, want %#04x", j, got, want[j])
+				}
+			}
 		}
 	})
 }
