@@ -48,6 +48,10 @@ func checkWindowIndex(t *testing.T, x *windowIndex, entries []windowEntry,
 		for i := range windowBucketSlots {
 			p := x.buckets[b].positions[i]
 			if p == 0 {
+				if x.buckets[b].tag(i) != 0 {
+					t.Fatalf("bucket %d slot %d is free with tag %#04x: place sets tags by an or", b, i,
+						x.buckets[b].tag(i))
+				}
 				continue
 			}
 			count++
@@ -237,21 +241,28 @@ func TestTagLanesEqual(t *testing.T) {
 	})
 }
 
-// TestWindowBucketTags sets every slot's tag in turn, in random order over stale
-// values, and reads them all back: slot i's tag lives in its own lane of its own word.
+// TestWindowBucketTags frees and sets slots' tags in random order, as remove and place
+// do, and reads them all back after each step: slot i's tag lives in its own lane of its
+// own word, and freeing a slot leaves it 0, as setTag requires.
 func TestWindowBucketTags(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
 		var bucket windowBucket
 		var want [windowBucketSlots]uint16
-		for range rapid.IntRange(1, 60).Draw(rt, "writes") {
-			i := rapid.IntRange(0, windowBucketSlots-1).Draw(rt, "slot")
-			want[i] = rapid.Uint16().Draw(rt, "tag")
-			bucket.setTag(i, want[i])
+		check := func(step string) {
 			for j := range windowBucketSlots {
 				if got := bucket.tag(j); got != want[j] {
-					rt.Fatalf("slot %d: tag %#04x, want %#04x", j, got, want[j])
+					rt.Fatalf("after %s: slot %d: tag %#04x, want %#04x", step, j, got, want[j])
 				}
 			}
+		}
+		for range rapid.IntRange(1, 60).Draw(rt, "writes") {
+			i := rapid.IntRange(0, windowBucketSlots-1).Draw(rt, "slot")
+			bucket.clearTag(i)
+			want[i] = 0
+			check("clearTag")
+			want[i] = rapid.Uint16().Draw(rt, "tag")
+			bucket.setTag(i, want[i])
+			check("setTag")
 		}
 	})
 }
