@@ -152,7 +152,15 @@ func (e *Engine) marketDataFlush(now uint64, sink Sink) {
 		return
 	}
 	dirty := s.dirty
-	sortDirty(dirty)
+	switch len(dirty) {
+	case 1:
+	case 2: // Most commands of exchange-core's mix: a replace moves an order between levels.
+		if dirtyAfter(&dirty[0], &dirty[1]) {
+			dirty[0], dirty[1] = dirty[1], dirty[0]
+		}
+	default:
+		sortDirty(dirty)
+	}
 	for i := 0; i < len(dirty); {
 		// A run of entries of one price: a level removed and created again in the same
 		// command has two; publish the one that exists now, if any (the run's last entry

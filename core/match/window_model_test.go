@@ -289,11 +289,15 @@ func checkWindowAgainstModel(rt *rapid.T, step int, w *clientOrderWindow,
 		for i := range windowBucketSlots {
 			p := x.buckets[b].positions[i]
 			if p == 0 {
+				if x.buckets[b].tag(i) != 0 {
+					rt.Fatalf("step %d: bucket %d slot %d is free with tag %#04x: place sets tags "+
+						"by an or", step, b, i, x.buckets[b].tag(i))
+				}
 				continue
 			}
 			position := p - 1
 			if position >= uint32(len(w.entries)) || seen[position] ||
-				x.buckets[b].tags[i] != windowTag(w.entries[position].hash) {
+				x.buckets[b].tag(i) != windowTag(w.entries[position].hash) {
 				rt.Fatalf("step %d: bucket %d slot %d holds position %d wrongly", step, b, i,
 					position)
 			}

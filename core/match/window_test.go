@@ -48,11 +48,15 @@ func checkWindowIndex(t *testing.T, x *windowIndex, entries []windowEntry,
 		for i := range windowBucketSlots {
 			p := x.buckets[b].positions[i]
 			if p == 0 {
+				if x.buckets[b].tag(i) != 0 {
+					t.Fatalf("bucket %d slot %d is free with tag %#04x: place sets tags by an or", b, i,
+						x.buckets[b].tag(i))
+				}
 				continue
 			}
 			count++
 			position := p - 1
-			if !stored[position] || x.buckets[b].tags[i] != windowTag(entries[position].hash) {
+			if !stored[position] || x.buckets[b].tag(i) != windowTag(entries[position].hash) {
 				t.Fatalf("bucket %d holds position %d (stored %v)", b, position, stored[position])
 			}
 			for h := x.home(entries[position].hash); h != uint64(b); h = (h + 1) & x.mask {
@@ -148,6 +152,117 @@ func TestPlaceDigestKeepsReservedBytes(t *testing.T) {
 			binary.LittleEndian.Uint64(b[112:]), o.Timestamp)
 		if got := placeDigest(&o); got != before {
 			rt.Fatalf("digest %#x, before the flags %#x", got, before)
+		}
+	})
+}
+
+// TestDigestsAreDigestWords: placeDigest, cancelDigest and replaceDigest are written out
+// step by step (no variadic call); each must still be digestWords of the words the
+// digest has always mixed, in the same order, or every digest remembered in a snapshot
+// or a replica would stop matching its resends. Every field is drawn over its whole
+// range, the reserved bytes one by one, so a word mixed out of order, dropped, or read
+// from the wrong bytes changes some draw's digest.
+func TestDigestsAreDigestWords(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		word := func(label string) uint64 { return rapid.Uint64().Draw(rt, label) }
+		o := model.Order{BaseAccountID: model.Uint128{Lo: word("base lo"), Hi: word("base hi")},
+			QuoteAccountID: model.Uint128{Lo: word("quote lo"), Hi: word("quote hi")},
+			Price:          word("price"), Quantity: word("quantity"),
+			ReservePrice: word("reserve price"), ExpireTimestamp: word("expire"),
+			Budget:    model.Uint128{Lo: word("budget lo"), Hi: word("budget hi")},
+			Timestamp: word("timestamp"), Instrument: rapid.Uint32().Draw(rt, "instrument"),
+			Side: model.Side(rapid.Uint8().Draw(rt, "side")), Type: model.OrderType(
+				rapid.Uint8().Draw(rt, "type")), TimeInForce: model.TimeInForce(
+				rapid.Uint8().Draw(rt, "time in force")), SelfTrade: model.SelfTradeMode(
+				rapid.Uint8().Draw(rt, "self trade")), Flags: rapid.Uint8().Draw(rt, "flags")}
+		for i := range o.Reserved {
+			o.Reserved[i] = rapid.Uint8().Draw(rt, "reserved byte")
+		}
+		small := uint64(o.Instrument) | uint64(o.Side)<<32 | uint64(o.Type)<<40 |
+			uint64(o.TimeInForce)<<48 | uint64(o.SelfTrade)<<56
+		place := digestWords(o.BaseAccountID.Lo, o.BaseAccountID.Hi, o.QuoteAccountID.Lo,
+			o.QuoteAccountID.Hi, o.Price, o.Quantity, o.ReservePrice, o.ExpireTimestamp,
+			o.Budget.Lo, o.Budget.Hi, small, uint64(o.Flags)|bytesWord(o.Reserved[:7])<<8,
+			bytesWord(o.Reserved[7:]), o.Timestamp)
+		if got := placeDigest(&o); got != place {
+			rt.Fatalf("place digest %#x, digestWords %#x", got, place)
+		}
+		c := model.OrderCancel{ClientOrderID: word("key"), Account: word("account"),
+			OrderID: word("order"), OriginalClientOrderID: word("original key")}
+		if got, want := cancelDigest(&c), digestWords(c.OrderID,
+			c.OriginalClientOrderID); got != want {
+			rt.Fatalf("cancel digest %#x, digestWords %#x", got, want)
+		}
+		r := model.OrderReplace{ClientOrderID: word("key"), Account: word("account"),
+			OrderID: word("order"), OriginalClientOrderID: word("original key"),
+			Price: word("new price"), Quantity: word("new quantity"),
+			ReservePrice: word("new reserve price"), Reserved: word("reserved")}
+		if got, want := replaceDigest(&r), digestWords(r.OrderID, r.OriginalClientOrderID,
+			r.Price, r.Quantity, r.ReservePrice, r.Reserved); got != want {
+			rt.Fatalf("replace digest %#x, digestWords %#x", got, want)
+		}
+	})
+}
+
+// TestTagLanesEqual compares tagLanesEqual with a lane-by-lane comparison on words
+// built to trip a carry or borrow between lanes: lanes equal to the tag, differing from
+// it only in the top bit or only in the lowest, zero and all-ones lanes, beside random
+// ones. A lane equal to the tag that is not marked would make find miss a remembered
+// key; a marked lane that differs would cost a needless entry read.
+func TestTagLanesEqual(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		tag := rapid.Uint16().Draw(rt, "tag")
+		var slots, want uint64
+		for lane := range 4 {
+			var value uint16
+			switch rapid.IntRange(0, 5).Draw(rt, "kind") {
+			case 0:
+				value = tag
+			case 1:
+				value = tag ^ 0x8000
+			case 2:
+				value = tag ^ 1
+			case 3:
+				value = 0
+			case 4:
+				value = 0xffff
+			default:
+				value = rapid.Uint16().Draw(rt, "lane")
+			}
+			slots |= uint64(value) << (16 * lane)
+			if value == tag {
+				want |= 1 << (16*lane + 15)
+			}
+		}
+		if got := tagLanesEqual(slots, tagLanes(tag)); got != want {
+			rt.Fatalf("slots %#016x tag %#04x: lanes %#016x, want %#016x", slots, tag, got,
+				want)
+		}
+	})
+}
+
+// TestWindowBucketTags frees and sets slots' tags in random order, as remove and place
+// do, and reads them all back after each step: slot i's tag lives in its own lane of its
+// own word, and freeing a slot leaves it 0, as setTag requires.
+func TestWindowBucketTags(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		var bucket windowBucket
+		var want [windowBucketSlots]uint16
+		check := func(step string) {
+			for j := range windowBucketSlots {
+				if got := bucket.tag(j); got != want[j] {
+					rt.Fatalf("after %s: slot %d: tag %#04x, want %#04x", step, j, got, want[j])
+				}
+			}
+		}
+		for range rapid.IntRange(1, 60).Draw(rt, "writes") {
+			i := rapid.IntRange(0, windowBucketSlots-1).Draw(rt, "slot")
+			bucket.clearTag(i)
+			want[i] = 0
+			check("clearTag")
+			want[i] = rapid.Uint16().Draw(rt, "tag")
+			bucket.setTag(i, want[i])
+			check("setTag")
 		}
 	})
 }
