@@ -28,7 +28,9 @@ import (
 // Request-level statuses of these operations do not depend on the events (shape is
 // checked here: counts and sizes are whole records; permission, busy, not_primary and
 // session statuses hold for every event of the session alike), so one caller's events
-// cannot fail its neighbours' at request level: per-event failures stay per event.
+// cannot fail its neighbours' at request level: per-event failures stay per event. The
+// exception is rate_limited for the client's events_per_second, charged per request:
+// undone by sending the callers again one request each (splitLocked, below).
 //
 // Exactly-once is the request's: a merged request has one number and one frame, and is
 // resent whole with that number after a reconnect, restart of the server or failover,
