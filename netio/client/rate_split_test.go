@@ -118,7 +118,7 @@ func TestMergedRequestAboveTheBurstGetsEachCallerItsOwnOutcome(t *testing.T) {
 	if errs[3] != nil || !allOK(results[3], 1) {
 		t.Errorf("C (1 event, 1 token left): %v %v, want ok", statuses(results[3]), errs[3])
 	}
-	clockNs.Add(int64(10 * time.Second)) // Room for the lookup (reads are not charged).
+	clockNs.Add(int64(10 * time.Second)) // Room for the lookup: its 4 ids count as events.
 	found, err := c.LookupTransfers(ctx, []model.Uint128{model.U128(504), model.U128(507),
 		model.U128(501), model.U128(508)})
 	if err != nil {
