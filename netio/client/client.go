@@ -60,6 +60,7 @@ type Client struct {
 	writingFrames           [][]byte                // The outbox a writer is writing (frames.go).
 	freeFrames              [][]byte                // Reusable large frame buffers (frames.go).
 	formingFrames           [][]byte                // Reusable smaller buffers of merged requests (frames.go).
+	freeParts               [][]callerPart          // Reusable part lists of merged requests (coalesce.go).
 	rejoinReleased          int                     // Callers the last answered merged request released (coalesce.go).
 	rejoinCall              *Call                   // The forming request an admission holds for them, or nil.
 	rejoinTarget            int                     // The callers it waits to hold.
@@ -244,6 +245,12 @@ type Call struct {
 	// selects on, and the channel the watcher closes; set while forming, under mu.
 	watchDone <-chan struct{}
 	watch     chan struct{}
+	// parts records each caller's share once a second caller joins (nil for a request of
+	// one caller); split is set when the request, refused rate_limited whole, was sent
+	// again one request per caller (splitLocked, coalesce.go). Under mu; split is read
+	// without it once the call is complete.
+	parts []callerPart
+	split bool
 }
 
 // expectedReplyBytes estimates a reply's size from the operation's shape, for the

@@ -28,7 +28,9 @@ import (
 // Request-level statuses of these operations do not depend on the events (shape is
 // checked here: counts and sizes are whole records; permission, busy, not_primary and
 // session statuses hold for every event of the session alike), so one caller's events
-// cannot fail its neighbours' at request level: per-event failures stay per event.
+// cannot fail its neighbours' at request level: per-event failures stay per event. The
+// exception is rate_limited for the client's events_per_second, charged per request:
+// undone by sending the callers again one request each (splitLocked, below).
 //
 // Exactly-once is the request's: a merged request has one number and one frame, and is
 // resent whole with that number after a reconnect, restart of the server or failover,
@@ -42,11 +44,13 @@ type coalesceKey struct {
 	shard     uint16
 }
 
-// part is one caller's share of a request: events [first, first+count).
+// part is one caller's share of a request: events [first, first+count), the index-th
+// caller's (Call.parts).
 type part struct {
 	call        *Call
 	first       int
 	count       int
+	index       int
 	resultBytes int // Bytes of one result (0: the whole reply body is the caller's).
 	// The shared wait (watchLocked): a watcher selects on the request's completion and
 	// its context's end and then closes watch; a follower, whose context ends with the
@@ -139,15 +143,20 @@ func (c *Client) submitRun(ctx context.Context, key coalesceKey, body []byte, co
 		c.insideWindowLocked(call.replyBytes) && c.trySlots(call, needsOpenSlot) {
 		c.admitLocked(call, true)
 	} else {
-		// Behind the requests already waiting for a slot, if any: admitted after them,
-		// so that numbers follow the order of submission (one caller's runs in order).
-		previous, next := c.admitTail, make(chan struct{})
-		c.admitting++
-		c.admitTail = next
-		c.done.Add(1) // Not closed (checked above under mu): shutdown waits for it.
-		go c.admit(call, needsOpenSlot, previous, next)
+		c.queueAdmissionLocked(call, needsOpenSlot)
 	}
 	return p, nil
+}
+
+// queueAdmissionLocked starts the admission of call (admit) behind the requests already
+// waiting for a slot, if any: admitted after them, so that numbers follow the order of
+// submission (one caller's runs in order). Called with mu held, the client not closed.
+func (c *Client) queueAdmissionLocked(call *Call, needsOpenSlot bool) {
+	previous, next := c.admitTail, make(chan struct{})
+	c.admitting++
+	c.admitTail = next
+	c.done.Add(1) // Not closed (checked under mu by the caller): shutdown waits for it.
+	go c.admit(call, needsOpenSlot, previous, next)
 }
 
 // The shared wait. Callers merged into one request usually pass one context (a load
@@ -346,7 +355,12 @@ func (c *Client) joinLocked(key coalesceKey, body []byte, count int, openChain b
 		c.closeFormingLocked(call)
 		return part{}, false
 	}
-	p := part{call: call, first: call.events, count: count, resultBytes: resultBytes}
+	if call.parts == nil { // The second caller: the first one's part is recorded too.
+		call.parts = append(c.partsBufferLocked(), callerPart{end: call.events})
+	}
+	call.parts = append(call.parts, callerPart{end: call.events + count})
+	p := part{call: call, first: call.events, count: count, index: len(call.parts) - 1,
+		resultBytes: resultBytes}
 	if size := len(call.body) + len(body); size > cap(call.body) {
 		call.body = c.growFormingLocked(call.body, size)
 	}
@@ -411,8 +425,23 @@ func (c *Client) encodeRequest(call *Call) []byte {
 // the body cut to the caller's results. When ctx ends first, the caller stops waiting
 // (its error says whether its events may be applied: leave); the request is abandoned
 // only when no caller waits any more.
-// The reply is a value (a pointer would cost each caller an allocation).
+// The reply is a value (a pointer would cost each caller an allocation). A merged
+// request refused rate_limited whole is sent again one request per caller (splitLocked):
+// the caller then waits for its own, and gets its outcome.
 func (p *part) wait(ctx context.Context) (Reply, error) {
+	for {
+		reply, alone, err := p.waitOnce(ctx)
+		if alone == nil {
+			return reply, err
+		}
+		// Its own request now: selected on alone, nothing shared with other callers.
+		*p = part{call: alone, count: p.count, resultBytes: p.resultBytes}
+	}
+}
+
+// waitOnce is wait for the part's request as it stands; alone, when not nil, is the
+// request the caller's events were sent again in (splitLocked): wait for that one.
+func (p *part) waitOnce(ctx context.Context) (Reply, *Call, error) {
 	call := p.call
 	watch := p.watch
 	if call.client.corks.Load() != 0 {
@@ -454,28 +483,43 @@ func (p *part) wait(ctx context.Context) (Reply, error) {
 		}
 	}
 	if ended {
-		if last, err := call.client.leave(call, ctx.Err()); !last {
-			return Reply{}, err
+		last, alone, err := call.client.leave(call, p.index, ctx.Err())
+		if alone != nil {
+			return Reply{}, alone, nil // Split meanwhile: leave that one (its wait).
+		}
+		if !last {
+			return Reply{}, nil, err
 		}
 		<-call.complete
 	}
 	if call.Err != nil {
-		return Reply{}, call.Err
+		return Reply{}, nil, call.Err
 	}
 	reply := call.Reply
 	if reply.Status != model.StatusOK {
-		return Reply{}, &StatusError{Operation: call.Operation, Number: call.Number,
+		if call.split {
+			return Reply{}, call.client.aloneCall(call, p.index), nil
+		}
+		return Reply{}, nil, &StatusError{Operation: call.Operation, Number: call.Number,
 			Status: reply.Status, Primary: primaryOf(&reply)}
 	}
 	if p.resultBytes == 0 {
-		return reply, nil
+		return reply, nil, nil
 	}
 	if len(reply.Body) != call.events*p.resultBytes {
-		return Reply{}, fmt.Errorf("client: %s request %d: %d result bytes for %d events",
+		return Reply{}, nil, fmt.Errorf("client: %s request %d: %d result bytes for %d events",
 			call.Operation, call.Number, len(reply.Body), call.events)
 	}
 	reply.Body = reply.Body[p.first*p.resultBytes : (p.first+p.count)*p.resultBytes]
-	return reply, nil
+	return reply, nil, nil
+}
+
+// aloneCall returns the request the index-th caller of split request call was sent
+// again in (splitLocked).
+func (c *Client) aloneCall(call *Call, index int) *Call {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return call.parts[index].alone
 }
 
 // leave records that one waiter of call stopped waiting because of err (its context
@@ -489,8 +533,19 @@ func (p *part) wait(ctx context.Context) (Reply, error) {
 // unknown, an *OutcomeUnknownError wrapping err. It reports whether the waiter was the
 // last (the call is then completed: with the error returned, unless a reply won, or
 // whoever took it out of the pending set completes it; the waiter waits for that).
-func (c *Client) leave(call *Call, err error) (bool, error) {
+//
+// A waiter of a request split meanwhile (splitLocked) is not counted out of it: alone is
+// the request its events were sent again in, which it leaves instead (wait).
+func (c *Client) leave(call *Call, index int, err error) (bool, *Call, error) {
 	c.mu.Lock()
+	if call.split {
+		alone := call.parts[index].alone
+		c.mu.Unlock()
+		return false, alone, nil
+	}
+	if call.parts != nil {
+		call.parts[index].left = true // Not sent again if the request is split.
+	}
 	call.waiters--
 	last := call.waiters == 0
 	kept, pending := false, call.Number != 0 && c.pending[call.Number] == call
@@ -517,7 +572,7 @@ func (c *Client) leave(call *Call, err error) (bool, error) {
 	case last && !completing:
 		call.fail(err)
 	}
-	return last, err
+	return last, nil, err
 }
 
 // Rejoin: with one merged request open at a time (openRequestsPendingMax), the callers a
@@ -589,4 +644,109 @@ func (c *Client) signalRejoinLocked() {
 	case c.rejoinReady <- struct{}{}:
 	default:
 	}
+}
+
+// Merged requests and the client's rate limit. The server charges a request's events to
+// the client's events_per_second bucket, which holds one second of them, and refuses the
+// whole request rate_limited, applying none of it, when they do not fit (PROTOCOL.md §6):
+// the one request-level status of these operations that depends on the events. Merged,
+// a caller within its rate alone would be refused for its neighbours' events, and a
+// request of more events than the bucket holds would never be admitted. So a merged
+// request refused rate_limited with none of its copies possibly applied (every copy sent
+// answered, each with a refusal at once: none lost with a connection, none answered
+// outcome_unknown) is sent again one request per caller still waiting, in the merged
+// order, each under a new number (the refused number was not recorded by the server: it
+// stays unused, as a skipped one), each with its caller's share of the window's reply
+// bytes; each caller then gets the outcome of its own request, rate_limited included, as
+// had it been sent alone. A merged request whose outcome is unknown cannot be split
+// (a copy may be applied: resending its events under new numbers could apply them twice):
+// resent whole, it is refused for as long as its events do not fit the bucket.
+
+// callerPart is one caller's share of a merged request: where its events end, whether
+// its caller left (then its events are not sent again when the request is split), and
+// the request they were sent again in.
+type callerPart struct {
+	end   int
+	left  bool
+	alone *Call
+}
+
+// callerPartsReuseCountMax bounds the free list of part lists (Client.freeParts), as
+// formingReuseCountMax bounds that of merged frames: the same requests use them.
+const callerPartsReuseCountMax = formingReuseCountMax
+
+// partsBufferLocked returns an empty part list for a request a second caller joins: one
+// a completed request left (keepPartsLocked), so that merged requests in a steady stream
+// allocate none. Called with mu held.
+func (c *Client) partsBufferLocked() []callerPart {
+	last := len(c.freeParts) - 1
+	if last < 0 {
+		return make([]callerPart, 0, coalesceFirstEvents)
+	}
+	parts := c.freeParts[last]
+	c.freeParts[last] = nil
+	c.freeParts = c.freeParts[:last]
+	return parts
+}
+
+// keepPartsLocked puts the part list of a request completed with a reply, not split, on
+// the free list: nothing reads it any more (a late leave finds parts nil). Called with
+// mu held.
+func (c *Client) keepPartsLocked(call *Call) {
+	if call.parts == nil || call.split {
+		return
+	}
+	if len(c.freeParts) < callerPartsReuseCountMax {
+		clear(call.parts)
+		c.freeParts = append(c.freeParts, call.parts[:0])
+	}
+	call.parts = nil
+}
+
+// splittable reports whether call, answered status, is a merged request to send again
+// one request per caller (above): refused rate_limited, with callers waiting, and no copy
+// of it possibly applied. unanswered counts this answer already. Called with mu held.
+func (call *Call) splittable(status model.Status) bool {
+	return status == model.StatusRateLimited && len(call.parts) > 1 && call.waiters > 0 &&
+		!call.abandoned && call.unanswered == 0 && !call.lostCopy && !call.answeredUnknown
+}
+
+// splitLocked takes call, a merged request refused rate_limited whole (splittable), out of
+// the pending set and sends each waiting caller's events again as a request of its own,
+// in order, through the admission queue (admit: a window slot each, numbered when
+// admitted; never written from here, the reader's goroutine). Each new request takes its
+// caller's share of call's reply bytes in windowBytes; call gives back the rest (its
+// callers that left) and its slots when completed. The caller completes call after
+// releasing mu; its waiters find their requests through call.parts (wait). Called with mu
+// held, the client not closed.
+func (c *Client) splitLocked(call *Call) {
+	c.leavePendingLocked(call)
+	info, _ := call.Operation.Info()
+	resultBytes := info.ResultSize
+	if call.flags&requestFlagReplyBalances != 0 {
+		resultBytes = model.EventResultBalancesSize
+	}
+	events := call.frame[wire.HeaderSize:]
+	first := 0
+	for i := range call.parts {
+		share := &call.parts[i]
+		count := share.end - first
+		body := events[first*info.EventSize : share.end*info.EventSize]
+		first = share.end
+		if share.left {
+			continue
+		}
+		weightBytes := min(int64(wire.HeaderSize+count*resultBytes),
+			int64(c.config.InflightBytesMax))
+		call.weightBytes -= weightBytes
+		alone := &Call{Operation: call.Operation, client: c, complete: make(chan struct{}),
+			weightBytes: weightBytes, waiters: 1, flags: call.flags, outboxSlot: -1,
+			events: count, key: call.key, replyBytes: int64(count * resultBytes)}
+		alone.body = c.formingBufferLocked(wire.HeaderSize + len(body))
+		alone.body = append(alone.body[:wire.HeaderSize], body...) // Header when sealed.
+		share.alone = alone
+		c.queueAdmissionLocked(alone, false)
+	}
+	call.split = true
+	c.recycleFrameLocked(call) // Its events are copied out.
 }

@@ -791,6 +791,14 @@ func (c *Client) complete(frame *wire.Frame, generation uint64) {
 		// one, whose answer is the call's (this one may name the node now connected).
 		c.mu.Unlock()
 		return
+	case call.splittable(status) && !c.closed:
+		// A merged request refused for its events, none of it applied: each caller's
+		// events go again in a request of their own (coalesce.go, splitLocked).
+		c.redirects = 0
+		c.splitLocked(call)
+		c.mu.Unlock()
+		call.succeed(Reply{Operation: frame.Operation, Number: frame.Number, Status: status})
+		return
 	case call.write() && call.mayApplyLateLocked() && (status == model.StatusShuttingDown ||
 		status == model.StatusRateLimited ||
 		status == model.StatusNotPrimary && (len(frame.Body) == 0 ||
@@ -842,6 +850,7 @@ func (c *Client) complete(frame *wire.Frame, generation uint64) {
 		return
 	}
 	c.recycleFrameLocked(call) // The one point where a frame is reused (frames.go).
+	c.keepPartsLocked(call)
 	if c.rejoinTimer != nil && call.holdsOpen.Load() {
 		// Read by the next merged request's admission, which counts the callers back
 		// and waits at most RejoinWait from now (rejoin on: rejoinTimer).

@@ -67,9 +67,17 @@
 // up to CoalesceEventsMax events; each caller gets its own results. Outcomes are those of the same calls sent one request each in
 // the merged order: events are evaluated in order, request-level statuses of these
 // operations do not depend on the events, and a call whose events end inside a linked
-// chain closes its request (its chain fails at the request's end, as alone). A merged
+// chain closes its request (its chain fails at the request's end, as alone). The one
+// exception, the client's events_per_second limit (a request's events charged whole to
+// one second of burst), is undone: a merged request refused rate_limited, no copy of it
+// possibly applied, is sent again one request per caller still waiting, in the merged
+// order, under new numbers (the refused one was not recorded), and each caller gets its
+// own request's outcome, rate_limited included (coalesce.go, splitLocked). A merged
 // request has one number and is resent whole, so exactly-once holds per call across
-// reconnects and failover. A caller whose context ends stops waiting (its outcome is
+// reconnects and failover; one whose outcome is unknown (a copy lost with a connection,
+// or answered outcome_unknown) is never split, and a resend of it refused rate_limited is
+// resent whole after a back-off (with more events than the limit's burst, until its
+// callers' contexts end). A caller whose context ends stops waiting (its outcome is
 // unknown: an *OutcomeUnknownError, see Context deadlines); the request goes on for the
 // others. Lookups,
 // queries, the matching operations and Go/Do are never merged. CoalesceEventsMax -1
