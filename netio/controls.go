@@ -73,7 +73,10 @@ type clientControl struct {
 	events      tokenBucket
 }
 
-// tokenBucket allows rate per second with a burst of one second's worth.
+// tokenBucket allows rate per second with a burst of one second's worth, and never less
+// than one token: one second's worth of a rate below one a second (the keys file takes
+// 0.5, one request every two seconds) would hold less than the one token a request
+// takes, and the client could never send anything.
 type tokenBucket struct {
 	tokens float64
 	last   time.Time
@@ -85,10 +88,11 @@ func (b *tokenBucket) has(now time.Time, rate float64, amount float64) bool {
 	if rate <= 0 {
 		return true
 	}
+	burst := max(rate, 1)
 	if b.last.IsZero() {
-		b.tokens = rate
+		b.tokens = burst
 	} else {
-		b.tokens = min(rate, b.tokens+now.Sub(b.last).Seconds()*rate)
+		b.tokens = min(burst, b.tokens+now.Sub(b.last).Seconds()*rate)
 	}
 	b.last = now
 	return b.tokens >= amount
