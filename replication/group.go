@@ -249,8 +249,9 @@ var testHookTruncatePlanMidway func() error
 // reader lists a subdirectory), its header checked against the plan; then the node's own
 // snapshots are set aside (a subdirectory replaced-<stamp>), the log is set aside
 // (<LogDir>.replaced-<stamp>), never deleted, and the received snapshot renamed into
-// place, each step durable before the next. The received snapshot is never beside the
-// old log: a crash after the log is set aside leaves an empty log, whose start waits for
+// place, each step durable before the next; a step that fails before the log is set
+// aside puts the snapshots back (a crash there does not). The received snapshot is never
+// beside the old log: a crash after the log is set aside leaves an empty log, whose start waits for
 // the primary, which plans the start over again.
 func (g *Group) startOverFromSnapshot(ctx context.Context, w welcome) error {
 	snapshotDir := g.config.SnapshotDir
@@ -276,15 +277,17 @@ func (g *Group) startOverFromSnapshot(ctx context.Context, w welcome) error {
 	}
 	stamp := time.Now().UnixNano()
 	snapshotsAside := filepath.Join(snapshotDir, fmt.Sprintf("replaced-%d", stamp))
+	// Until the log is set aside, a step that fails puts the snapshots back: the log of a
+	// node that retires its log is no state without them (shard.ErrNoUsableState).
 	if err := setSnapshotsAside(snapshotDir, snapshotsAside); err != nil {
-		return err
+		return errors.Join(err, putSnapshotsBack(snapshotsAside, snapshotDir))
 	}
 	if err := g.log.Close(); err != nil {
-		return err
+		return errors.Join(err, putSnapshotsBack(snapshotsAside, snapshotDir))
 	}
 	aside := fmt.Sprintf("%s.replaced-%d", g.config.LogDir, stamp)
 	if err := os.Rename(g.config.LogDir, aside); err != nil {
-		return err
+		return errors.Join(err, putSnapshotsBack(snapshotsAside, snapshotDir))
 	}
 	if err := wal.SyncDirectory(filepath.Dir(g.config.LogDir)); err != nil {
 		return err
@@ -338,6 +341,32 @@ func checkReceivedSnapshot(dir string, w welcome) error {
 func setSnapshotsAside(dir, aside string) error {
 	_, err := moveSnapshots(dir, aside, func(wal.SnapshotInfo) bool { return true })
 	return err
+}
+
+// putSnapshotsBack moves the snapshots that setSnapshotsAside moved into aside back into
+// dir, durably, and removes aside (nothing to do if it was not made).
+func putSnapshotsBack(aside, dir string) error {
+	snapshots, err := wal.ListSnapshots(aside) // None if aside was not made.
+	if err != nil {
+		return err
+	}
+	for _, info := range snapshots {
+		if err := os.Rename(info.Path, filepath.Join(dir, filepath.Base(info.Path))); err != nil {
+			return err
+		}
+	}
+	if len(snapshots) > 0 {
+		if err := wal.SyncDirectory(dir); err != nil {
+			return err
+		}
+		if err := wal.SyncDirectory(aside); err != nil {
+			return err
+		}
+	}
+	if err := os.Remove(aside); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
 }
 
 // setAsideSnapshotsOfAnotherHistory moves the snapshots whose chain hash differs from the
