@@ -253,3 +253,116 @@ func TestFailedStartOverPutsTheOwnSnapshotsBack(t *testing.T) {
 		t.Fatal("the restarted node's state is not its own state before the start over")
 	}
 }
+
+// copyTree copies the regular files and directories under from into to (a closed node's
+// data directory: its log, snapshots and epoch).
+func copyTree(t *testing.T, from, to string) {
+	t.Helper()
+	err := filepath.WalkDir(from, func(path string, entry os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		relative, err := filepath.Rel(from, path)
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(to, relative)
+		if entry.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(target, data, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestTruncateBelowTheOnlySnapshotLeavesAUsableState: a primary (retiring its log, one
+// snapshot kept) writes an entry its standby never receives, a snapshot request, takes
+// that snapshot and retires its log up to it, then is lost; the standby is promoted. When
+// the old primary comes back as the new primary's standby, the plan truncates its log
+// after the newest op both share, below its only snapshot: the truncation removes that
+// snapshot (it holds the divergent op) and leaves a log that starts after op 1 with no
+// snapshot under it. The node never starts again (shard.ErrNoUsableState at every start:
+// the next handshake finds the logs equal and plans a stream). It must come up as a
+// standby of the new primary, with its state.
+func TestTruncateBelowTheOnlySnapshotLeavesAUsableState(t *testing.T) {
+	withSnapshots := func(config NodeConfig) NodeConfig {
+		config.Mode = ModeAsync
+		config.WAL = wal.Options{SegmentBytes: 5 << 19, Compression: wal.CodecNone}
+		config.Snapshots = &shard.SnapshotConfig{RetireLog: true, Keep: 1}
+		return config
+	}
+	oldDir, newDir := t.TempDir(), t.TempDir()
+	// The history both share: accounts and 40 requests of 1,000 transfers (2+ segments).
+	shared := startNode(t, withSnapshots(nodeConfig(oldDir, freeAddress(t), "")))
+	shared.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
+	shared.replies.wait(t, 1)
+	for i := uint64(0); i < 40; i++ {
+		var body []byte
+		for j := uint64(0); j < 1000; j++ {
+			body = append(body, transfer(1000+i*1000+j, 1, 2, 1)...)
+		}
+		shared.submit(t, 10+i, 2+i, model.OperationCreateTransfers, body)
+		shared.replies.wait(t, 10+i)
+	}
+	common := shared.Log().LastOp()
+	shared.Close()
+	copyTree(t, oldDir, newDir) // The standby has every entry up to common.
+
+	// The old primary's last entry (the snapshot request), its snapshot and retirement.
+	oldConfig := withSnapshots(nodeConfig(oldDir, freeAddress(t), ""))
+	written := make(chan shard.SnapshotResult, 1)
+	oldConfig.Snapshots.OnWritten = func(r shard.SnapshotResult) { written <- r }
+	old := startNode(t, oldConfig)
+	old.Shard().RequestSnapshot()
+	var snapshot shard.SnapshotResult
+	select {
+	case snapshot = <-written:
+		if snapshot.Err != nil {
+			t.Fatal(snapshot.Err)
+		}
+	case <-time.After(waitMax):
+		t.Fatal("no snapshot")
+	}
+	firstOp, lastOp := old.Log().FirstOp(), old.Log().LastOp()
+	old.Close()
+	t.Logf("common op %d, old primary's log ops %d..%d, its snapshot at op %d", common,
+		firstOp, lastOp, snapshot.Meta.Op)
+	if firstOp <= 1 || snapshot.Meta.Op <= common || firstOp > common+1 {
+		t.Fatalf("setup: want a log retired past op 1 that still holds op %d below its "+
+			"snapshot (ops %d..%d, snapshot at op %d)", common, firstOp, lastOp,
+			snapshot.Meta.Op)
+	}
+
+	// The promoted standby, and the old primary rejoining as its standby.
+	promoted := startNode(t, withSnapshots(nodeConfig(newDir, freeAddress(t), "")))
+	defer promoted.Close()
+	promoted.submit(t, 9000, 100, model.OperationCreateAccounts, accounts(3))
+	promoted.replies.wait(t, 9000)
+	ctx, cancel := context.WithTimeout(context.Background(), startWaitMax)
+	defer cancel()
+	rejoinConfig := withSnapshots(nodeConfig(oldDir, "", promoted.config.Listen))
+	node, err := OpenNode(ctx, rejoinConfig)
+	if err != nil {
+		second, again := OpenNode(ctx, rejoinConfig) // Does a later start do better?
+		if again == nil {
+			second.Close()
+		}
+		t.Fatalf("the old primary cannot start as the new primary's standby: %v (started "+
+			"again: %v)", err, again)
+	}
+	rejoined := &testNode{Node: node, replies: newCollector(), config: rejoinConfig}
+	node.Start([]shard.Outputs{shard.RepliesOnly(rejoined.replies)})
+	defer rejoined.Close()
+	waitFor(t, "the old primary to hold the new primary's state", func() bool {
+		return rejoined.Log().LastOp() == promoted.Log().LastOp()
+	})
+	if digestOfStandby(t, rejoined.Node) != digestOf(t, promoted.Node) {
+		t.Fatal("the rejoined node's state is not the new primary's")
+	}
+}
