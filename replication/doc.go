@@ -106,7 +106,11 @@
 // needs was retired. The plan is carried out before the standby recovers its state, so the
 // divergent suffix never reaches its machine. A truncation removes the snapshots of the
 // divergent ops (durably) before it cuts the log, so that a crash between the two leaves a
-// log the next handshake truncates again. A start over keeps the node's own state in place
+// log the next handshake truncates again. A truncation that would leave a log starting
+// after op 1 with no snapshot under it (the node's only snapshots hold divergent ops: an
+// old primary that snapshotted an entry its standby never received, and retired its log up
+// to it) sets the node's snapshots and then its log aside instead (as a start over does)
+// and aligns again from an empty log. A start over keeps the node's own state in place
 // until the primary's snapshot is received whole and durable (into the snapshot
 // directory's subdirectory receiving/, which no reader lists, its header checked against
 // the plan): a primary lost during the transfer, which can take minutes, leaves the node
