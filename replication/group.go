@@ -314,8 +314,8 @@ var testHookTruncatePlanMidway func() error
 // (<LogDir>.replaced-<stamp>), never deleted, and the received snapshot renamed into
 // place, each step durable before the next; a step that fails before the log is set
 // aside puts the snapshots back (a crash there does not). The received snapshot is never
-// beside the old log: a crash after the log is set aside leaves an empty log, whose start waits for
-// the primary, which plans the start over again.
+// beside the old log: a crash after the log is set aside leaves an empty log, whose
+// start waits for the primary, which plans the start over again.
 func (g *Group) startOverFromSnapshot(ctx context.Context, w welcome) error {
 	snapshotDir := g.config.SnapshotDir
 	if snapshotDir == "" { // Else receiving/ would be relative to the working directory.

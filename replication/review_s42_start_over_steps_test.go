@@ -62,26 +62,31 @@ func startOverPeer(t *testing.T, op uint64, chain [32]byte, snapshot []byte,
 	})
 }
 
-// unmovable makes path impossible to rename into another directory, as a file system
-// that refuses the move does: immutable (root), or, for a directory when not root,
+// unmovableSnapshot puts a snapshot at op into dir that cannot be renamed into another
+// directory, as a file system that refuses the move does, and returns its path: a real
+// snapshot made immutable (root), or, when not root, a directory of the snapshot's name
 // without write permission (moving a directory rewrites its "..").
-func unmovable(t *testing.T, path string) {
+func unmovableSnapshot(t *testing.T, dir string, op uint64) string {
 	t.Helper()
-	if setImmutable(path, true) == nil {
-		t.Cleanup(func() { setImmutable(path, false) })
-		return
+	info, err := wal.WriteSnapshot(dir, wal.SnapshotMeta{Op: op}, strings.NewReader("state"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	if current, err := user.Current(); err == nil && current.Uid != "0" {
-		info, err := os.Stat(path)
-		if err == nil && info.IsDir() {
-			if err := os.Chmod(path, 0o555); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { os.Chmod(path, 0o755) })
-			return
-		}
+	if setImmutable(info.Path, true) == nil {
+		t.Cleanup(func() { setImmutable(info.Path, false) })
+		return info.Path
 	}
-	t.Skipf("cannot make %s unmovable on this file system (no immutable flag)", path)
+	if current, err := user.Current(); err != nil || current.Uid == "0" {
+		t.Skipf("cannot make a snapshot unmovable here (no immutable flag for root: %v)", err)
+	}
+	if err := os.Remove(info.Path); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(info.Path, 0o555); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod(info.Path, 0o755) })
+	return info.Path
 }
 
 // immutableInodeFlag is FS_IMMUTABLE_FL of linux/fs.h (x/sys/unix does not name it).
@@ -120,12 +125,7 @@ func TestStartOverStopsWhenTheOwnSnapshotsCannotBeSetAside(t *testing.T) {
 	dir := t.TempDir()
 	config := nodeConfig(dir, "", address)
 	snapshotDir := config.Groups[0].SnapshotDir
-	own, err := wal.WriteSnapshot(snapshotDir, wal.SnapshotMeta{Op: 3},
-		strings.NewReader("state"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	unmovable(t, own.Path)
+	own := unmovableSnapshot(t, snapshotDir, 3)
 
 	ctx, cancel := context.WithTimeout(context.Background(), startWaitMax)
 	defer cancel()
@@ -147,7 +147,7 @@ func TestStartOverStopsWhenTheOwnSnapshotsCannotBeSetAside(t *testing.T) {
 				entry.Name(), err)
 		}
 	}
-	if _, statErr := os.Stat(own.Path); statErr != nil {
+	if _, statErr := os.Stat(own); statErr != nil {
 		t.Fatalf("the node's own snapshot is not in place: %v", statErr)
 	}
 }
