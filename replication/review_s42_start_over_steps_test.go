@@ -89,6 +89,19 @@ func unmovableSnapshot(t *testing.T, dir string, op uint64) string {
 	return info.Path
 }
 
+// refuseRenames makes dir refuse (on) or accept again (off) renames of its entries:
+// immutable (root), or without write permission (not root).
+func refuseRenames(dir string, on bool) error {
+	if current, err := user.Current(); err == nil && current.Uid != "0" {
+		mode := os.FileMode(0o755)
+		if on {
+			mode = 0o555
+		}
+		return os.Chmod(dir, mode)
+	}
+	return setImmutable(dir, on)
+}
+
 // immutableInodeFlag is FS_IMMUTABLE_FL of linux/fs.h (x/sys/unix does not name it).
 const immutableInodeFlag = 0x10
 
@@ -207,18 +220,18 @@ func TestFailedStartOverPutsTheOwnSnapshotsBack(t *testing.T) {
 	chain := [32]byte{9}
 	refused := make(chan error, 1)
 	address := startOverPeer(t, lastOp+100, chain, snapshotToSend(t, lastOp+100, chain),
-		func() { refused <- setImmutable(dir, true) })
-	t.Cleanup(func() { setImmutable(dir, false) })
+		func() { refused <- refuseRenames(dir, true) })
+	t.Cleanup(func() { refuseRenames(dir, false) })
 	ctx, cancel := context.WithTimeout(context.Background(), startWaitMax)
 	defer cancel()
 	node, err := OpenNode(ctx, withSnapshots(nodeConfig(dir, "", address)))
-	if clearErr := setImmutable(dir, false); clearErr != nil {
+	if clearErr := refuseRenames(dir, false); clearErr != nil {
 		t.Fatal(clearErr)
 	}
 	select {
 	case refusedErr := <-refused:
 		if refusedErr != nil {
-			t.Skipf("no immutable flag here, the log's rename cannot be refused: %v", refusedErr)
+			t.Skipf("the log's rename cannot be refused here: %v", refusedErr)
 		}
 	default:
 		t.Fatalf("the primary was not asked for its snapshot: %v", err)
