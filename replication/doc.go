@@ -103,25 +103,32 @@
 // entries. The primary answers with a plan: stream after the newest op both logs share;
 // truncate the standby's divergent suffix first (a demoted primary's unacknowledged
 // entries); or start over from the primary's newest snapshot when the log the standby
-// needs was retired. The plan is carried out before the standby recovers its state, so
-// the divergent suffix never reaches its machine. A truncation removes the snapshots of
-// the divergent ops (durably) before it cuts the log, so that a crash between the two
-// leaves a log the next handshake truncates again. A start over keeps the node's own
-// state in place until the primary's snapshot is received whole and durable (into the
-// snapshot directory's subdirectory receiving/, which no reader lists, its header checked
-// against the plan): a primary lost during the transfer, which can take minutes, leaves
-// the node its own log and snapshots to start from, and be promoted from, while its
-// primary is down. Then, each step durable before the next, its own snapshots are set
-// aside (subdirectory replaced-<stamp>), its log is set aside (<LogDir>.replaced-<stamp>),
-// neither deleted, and the received snapshot is renamed into place before a new log
-// starts right after it. The received snapshot is never beside the old log: a crash
-// after the log is set aside leaves an empty log, whose start waits for the primary,
-// which plans the start over again. A snapshot whose chain hash differs from the log's
-// at its op (wal.SnapshotMeta.OfAnotherHistory: one an earlier version left beside a
-// divergent log when a crash cut its start over short, or one copied in by hand) is set
-// aside at every start before recovery (subdirectory replaced-<stamp>), since the shard's
-// prune and log retirement pick snapshots by op alone; recovery and change capture skip
-// such a snapshot too.
+// needs was retired. The plan is carried out before the standby recovers its state, so the
+// divergent suffix never reaches its machine. A truncation removes the snapshots of the
+// divergent ops (durably) before it cuts the log, so that a crash between the two leaves a
+// log the next handshake truncates again. A truncation that would leave a log starting
+// after op 1 with no snapshot under it (the node's only snapshots hold divergent ops: an
+// old primary that snapshotted an entry its standby never received, and retired its log up
+// to it) sets the node's snapshots and then its log aside instead (as a start over does)
+// and aligns again from an empty log. A start over keeps the node's own state in place
+// until the primary's snapshot is received whole and durable (into the snapshot
+// directory's subdirectory receiving/, which no reader lists, its header checked against
+// the plan): a primary lost during the transfer, which can take minutes, leaves the node
+// its own log and snapshots to start from, and be promoted from, while its primary is
+// down. Then, each step durable before the next, its own snapshots are set aside
+// (subdirectory replaced-<stamp>), its log is set aside (<LogDir>.replaced-<stamp>),
+// neither deleted, and the received snapshot is renamed into place before a new log starts
+// right after it. A step that fails before the log is set aside puts the own snapshots
+// back (a log retired up to them is no state without them); a crash there leaves them in
+// replaced-<stamp>, and a log retired up to them then starts only with its primary up
+// (which plans the start over again) unless they are moved back by hand. The received
+// snapshot is never beside the old log: a crash after the log is set aside leaves an empty
+// log, whose start waits for the primary, which plans the start over again. A snapshot
+// whose chain hash differs from the log's at its op (wal.SnapshotMeta.OfAnotherHistory:
+// one an earlier version left beside a divergent log when a crash cut its start over
+// short, or one copied in by hand) is set aside at every start before recovery
+// (subdirectory replaced-<stamp>), since the shard's prune and log retirement pick
+// snapshots by op alone; recovery and change capture skip such a snapshot too.
 //
 // # Divergence detection
 //

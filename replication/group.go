@@ -210,6 +210,22 @@ func (g *Group) align(ctx context.Context, epoch uint64) (uint64, error) {
 		"shard", g.index, "plan", w.plan.String(), "op", w.op, "primary_epoch", g.link.PrimaryEpoch)
 	switch w.plan {
 	case planTruncate:
+		keeps, err := g.truncationLeavesAState(w.op)
+		if err != nil {
+			return 0, err
+		}
+		if !keeps {
+			// The log cut after w.op would start after op 1 with no snapshot under it (its
+			// only ones hold divergent ops): no state at any later start. Set the node's
+			// own state aside and align again from an empty log, which the primary streams
+			// from its start or starts over from its snapshot.
+			if err := g.setOwnStateAside(w.op); err != nil {
+				return 0, err
+			}
+			g.link.Close()
+			g.link = nil
+			return g.align(ctx, epoch)
+		}
 		// The snapshots of the divergent ops go first (durably), the log after them: a
 		// crash between the two then leaves the divergent log whole, which the next
 		// handshake asks to truncate again. The other order left a snapshot above a log
@@ -235,6 +251,53 @@ func (g *Group) align(ctx context.Context, epoch uint64) (uint64, error) {
 	return g.link.PrimaryEpoch, nil
 }
 
+// truncationLeavesAState reports whether the log cut after op still rebuilds a state (as
+// shard recovery would): it starts at op 1, or a readable snapshot at or before op, of its
+// history, meets it.
+func (g *Group) truncationLeavesAState(op uint64) (bool, error) {
+	firstOp := g.log.FirstOp()
+	if firstOp <= 1 {
+		return true, nil
+	}
+	snapshots, err := wal.ListSnapshots(g.config.SnapshotDir)
+	if err != nil {
+		return false, err
+	}
+	for _, info := range snapshots {
+		if info.Err == nil && info.Meta.Op <= op && info.Meta.Op+1 >= firstOp &&
+			!info.Meta.OfAnotherHistory(g.log) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// setOwnStateAside sets the node's snapshots (subdirectory replaced-<stamp>) and then its
+// log (<LogDir>.replaced-<stamp>) aside, never deleted, each step durable before the next,
+// and opens an empty log in its place: a truncation after op would leave no state.
+func (g *Group) setOwnStateAside(op uint64) error {
+	stamp := time.Now().UnixNano()
+	snapshotsAside := filepath.Join(g.config.SnapshotDir, fmt.Sprintf("replaced-%d", stamp))
+	if err := setSnapshotsAside(g.config.SnapshotDir, snapshotsAside); err != nil {
+		return errors.Join(err, putSnapshotsBack(snapshotsAside, g.config.SnapshotDir))
+	}
+	if err := g.log.Close(); err != nil {
+		return errors.Join(err, putSnapshotsBack(snapshotsAside, g.config.SnapshotDir))
+	}
+	aside := fmt.Sprintf("%s.replaced-%d", g.config.LogDir, stamp)
+	if err := os.Rename(g.config.LogDir, aside); err != nil {
+		return errors.Join(err, putSnapshotsBack(snapshotsAside, g.config.SnapshotDir))
+	}
+	if err := wal.SyncDirectory(filepath.Dir(g.config.LogDir)); err != nil {
+		return err
+	}
+	g.node.config.Logger.Warn("replication: the primary's truncation would leave no usable "+
+		"state (the log starts after op 1 and every snapshot holds a divergent op): local "+
+		"state set aside, aligning again from an empty log", "shard", g.index,
+		"truncate_after_op", op, "kept_at", aside, "snapshots_kept_at", snapshotsAside)
+	return g.open()
+}
+
 // testHookTruncatePlanMidway, when set by a test, runs between the two steps of a
 // truncate plan (align); an error it returns stops the start there, as a crash would.
 var testHookTruncatePlanMidway func() error
@@ -249,9 +312,10 @@ var testHookTruncatePlanMidway func() error
 // reader lists a subdirectory), its header checked against the plan; then the node's own
 // snapshots are set aside (a subdirectory replaced-<stamp>), the log is set aside
 // (<LogDir>.replaced-<stamp>), never deleted, and the received snapshot renamed into
-// place, each step durable before the next. The received snapshot is never beside the
-// old log: a crash after the log is set aside leaves an empty log, whose start waits for
-// the primary, which plans the start over again.
+// place, each step durable before the next; a step that fails before the log is set
+// aside puts the snapshots back (a crash there does not). The received snapshot is never
+// beside the old log: a crash after the log is set aside leaves an empty log, whose
+// start waits for the primary, which plans the start over again.
 func (g *Group) startOverFromSnapshot(ctx context.Context, w welcome) error {
 	snapshotDir := g.config.SnapshotDir
 	if snapshotDir == "" { // Else receiving/ would be relative to the working directory.
@@ -276,15 +340,17 @@ func (g *Group) startOverFromSnapshot(ctx context.Context, w welcome) error {
 	}
 	stamp := time.Now().UnixNano()
 	snapshotsAside := filepath.Join(snapshotDir, fmt.Sprintf("replaced-%d", stamp))
+	// Until the log is set aside, a step that fails puts the snapshots back: the log of a
+	// node that retires its log is no state without them (shard.ErrNoUsableState).
 	if err := setSnapshotsAside(snapshotDir, snapshotsAside); err != nil {
-		return err
+		return errors.Join(err, putSnapshotsBack(snapshotsAside, snapshotDir))
 	}
 	if err := g.log.Close(); err != nil {
-		return err
+		return errors.Join(err, putSnapshotsBack(snapshotsAside, snapshotDir))
 	}
 	aside := fmt.Sprintf("%s.replaced-%d", g.config.LogDir, stamp)
 	if err := os.Rename(g.config.LogDir, aside); err != nil {
-		return err
+		return errors.Join(err, putSnapshotsBack(snapshotsAside, snapshotDir))
 	}
 	if err := wal.SyncDirectory(filepath.Dir(g.config.LogDir)); err != nil {
 		return err
@@ -338,6 +404,32 @@ func checkReceivedSnapshot(dir string, w welcome) error {
 func setSnapshotsAside(dir, aside string) error {
 	_, err := moveSnapshots(dir, aside, func(wal.SnapshotInfo) bool { return true })
 	return err
+}
+
+// putSnapshotsBack moves the snapshots that setSnapshotsAside moved into aside back into
+// dir, durably, and removes aside (nothing to do if it was not made).
+func putSnapshotsBack(aside, dir string) error {
+	snapshots, err := wal.ListSnapshots(aside) // None if aside was not made.
+	if err != nil {
+		return err
+	}
+	for _, info := range snapshots {
+		if err := os.Rename(info.Path, filepath.Join(dir, filepath.Base(info.Path))); err != nil {
+			return err
+		}
+	}
+	if len(snapshots) > 0 {
+		if err := wal.SyncDirectory(dir); err != nil {
+			return err
+		}
+		if err := wal.SyncDirectory(aside); err != nil {
+			return err
+		}
+	}
+	if err := os.Remove(aside); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
 }
 
 // setAsideSnapshotsOfAnotherHistory moves the snapshots whose chain hash differs from the
