@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -175,5 +177,24 @@ func TestDefinitelyRefusedUnwraps(t *testing.T) {
 	}
 	if _, ok := definitelyRefused(errors.New("connection reset")); ok {
 		t.Error("a plain error read as a refusal")
+	}
+}
+
+// TestReadmeListsEveryJSONField: tools/drill/README.md's field list names every field of
+// the report and of a cycle's report, so a new one (refused_but_stored, unknown) cannot be
+// added without being described.
+func TestReadmeListsEveryJSONField(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, value := range []any{Report{}, Cycle{}, Distribution{}} {
+		kind := reflect.TypeOf(value)
+		for i := range kind.NumField() {
+			name, _, _ := strings.Cut(kind.Field(i).Tag.Get("json"), ",")
+			if name != "" && !strings.Contains(string(readme), "`"+name+"`") {
+				t.Errorf("README.md does not list %s's field `%s`", kind.Name(), name)
+			}
+		}
 	}
 }
