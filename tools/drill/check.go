@@ -12,8 +12,8 @@ import (
 )
 
 // check verifies the outcome: every acknowledged transfer is on the final primary, no
-// definitely refused one is, no transfer was applied twice (balances equal the sum of the transfers stored), and both
-// replicas' logs replay to the same state.
+// definitely refused one is, no transfer was applied twice (balances equal the sum of
+// the transfers stored), and both replicas' logs replay to the same state.
 func (d *drill) check(ctx context.Context) error {
 	primary, standby := d.nodes[d.primary], d.nodes[1-d.primary]
 	bounded, cancel := context.WithTimeout(ctx, failoverTimeout)
@@ -62,7 +62,8 @@ func (d *drill) checkStored(ctx context.Context,
 	}
 	// Read every id handed out back in lookup-sized runs, streaming: each stored transfer
 	// must be the one the drill sent, it counts toward its accounts' expected balances,
-	// and an acknowledged id that is not stored is lost.
+	// and it must not be one whose client was told it was refused; an acknowledged id
+	// that is not stored is lost.
 	debits, credits = map[uint64]uint64{}, map[uint64]uint64{}
 	ids := make([]model.Uint128, 0, model.EventsPerRequestMax)
 	var lostIDs, refusedStoredIDs []uint64

@@ -57,8 +57,8 @@ type batchAck struct {
 // and an id's outcome class costs one bit: acknowledged (created or exists), definitely
 // refused (nothing applied: it must not be stored afterwards), or unknown (it may be
 // either). Every id sent gets exactly one class once its batch returns; ids paced out at
-// halt get none. A 100-cycle drill sends tens of millions of
-// transfers; keeping each in a map took ~500 bytes apiece and exhausted memory.
+// halt get none. A 100-cycle drill sends tens of millions of transfers; keeping each in
+// a map took ~500 bytes apiece and exhausted memory.
 type load struct {
 	client       *client.Client
 	accountCount uint64
