@@ -29,11 +29,12 @@ having acknowledged anything alone,) restarts the old primary as the new standby
 waits for it to catch up.
 
 Afterwards it checks that every transfer whose reply was received is present, that none
-was applied twice (each account's balances equal the sum of its stored transfers), and
+whose client was told it was refused (an event refusal, or busy, not_primary... with no
+copy possibly applied) is present, that none was applied twice (each account's balances equal the sum of its stored transfers), and
 that both replicas' logs replay to the same state digest. It reports per cycle and in
 total: acknowledged, lost, duplicated, RTO (kill to first acknowledged write on the new
 primary) and the rejoined node's catch-up time. Exit status 1 if anything was lost,
-duplicated or diverged.
+refused but stored, duplicated or diverged.
 
 The kill moments come from --seed; without it, from the clock. The seed is printed on
 stderr at the start, so that a drill that found a problem can be rerun as it was.`,
@@ -114,6 +115,8 @@ func printDrill(cmd *cobra.Command, report drill.Report, asJSON bool) error {
 	fmt.Fprintf(out, "drill (%s, fault %s): %d of %d cycles, %d transfers sent, %d acknowledged, %d lost, %d duplicated\n",
 		report.Mode, report.Fault, len(report.CycleReports), report.Cycles, report.Sent,
 		report.Acknowledged, report.Lost, report.Duplicated)
+	fmt.Fprintf(out, "outcome unknown to the client: %d; refused but stored: %d\n", report.Unknown,
+		report.RefusedButStored)
 	fmt.Fprintf(out, "RTO p50 %.0f ms, max %.0f ms; promoted p50 %.0f ms, max %.0f ms; catch-up p50 %.0f ms, max %.0f ms\n",
 		report.RTOMs.P50, report.RTOMs.Max, report.PromotedMs.P50, report.PromotedMs.Max,
 		report.CatchUpMs.P50, report.CatchUpMs.Max)

@@ -12,8 +12,8 @@ import (
 )
 
 // check verifies the outcome: every acknowledged transfer is on the final primary, no
-// transfer was applied twice (balances equal the sum of the transfers stored), and both
-// replicas' logs replay to the same state.
+// definitely refused one is, no transfer was applied twice (balances equal the sum of
+// the transfers stored), and both replicas' logs replay to the same state.
 func (d *drill) check(ctx context.Context) error {
 	primary, standby := d.nodes[d.primary], d.nodes[1-d.primary]
 	bounded, cancel := context.WithTimeout(ctx, failoverTimeout)
@@ -39,28 +39,44 @@ func (d *drill) check(ctx context.Context) error {
 }
 
 func (d *drill) checkTransfers(ctx context.Context) error {
+	debits, credits, err := d.checkStored(ctx, d.load.client.LookupTransfers)
+	if err != nil {
+		return err
+	}
+	return d.checkBalances(ctx, debits, credits)
+}
+
+// checkStored reads every id handed out back through lookup and compares what is stored
+// with what each transfer's client was told: an acknowledged id must be stored (else
+// lost), a definitely refused one must not be (else refused_but_stored: a client told
+// "not applied" for a write that committed), an unknown one may be either. It returns
+// the stored transfers' sums per account for checkBalances.
+func (d *drill) checkStored(ctx context.Context,
+	lookup func(context.Context, []model.Uint128) ([]model.Transfer, error)) (
+	debits, credits map[uint64]uint64, err error) {
 	l := d.load
 	r := &d.report
-	r.Sent, r.Acknowledged = int(l.sentCount), l.ackedCount
+	r.Sent, r.Acknowledged, r.Unknown = int(l.sentCount), l.acknowledged.count, l.unknown.count
 	for status, count := range l.refused {
 		r.Refused[status.String()] = count
 	}
 	// Read every id handed out back in lookup-sized runs, streaming: each stored transfer
 	// must be the one the drill sent, it counts toward its accounts' expected balances,
-	// and an acknowledged id that is not stored is lost.
-	debits, credits := map[uint64]uint64{}, map[uint64]uint64{}
+	// and it must not be one whose client was told it was refused; an acknowledged id
+	// that is not stored is lost.
+	debits, credits = map[uint64]uint64{}, map[uint64]uint64{}
 	ids := make([]model.Uint128, 0, model.EventsPerRequestMax)
-	var lostIDs []uint64
-	lostCount, mismatched, firstMismatch := 0, 0, ""
+	var lostIDs, refusedStoredIDs []uint64
+	lostCount, refusedStoredCount, mismatched, firstMismatch := 0, 0, 0, ""
 	for first := l.firstID + 1; first <= l.nextID; first += model.EventsPerRequestMax {
 		last := min(first+model.EventsPerRequestMax-1, l.nextID)
 		ids = ids[:0]
 		for id := first; id <= last; id++ {
 			ids = append(ids, model.U128(id))
 		}
-		found, err := l.client.LookupTransfers(ctx, ids)
+		found, err := lookup(ctx, ids)
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
 		next := 0 // Lookups answer in request order, omitting ids not found.
 		for id := first; id <= last; id++ {
@@ -75,6 +91,12 @@ func (d *drill) checkTransfers(ctx context.Context) error {
 					}
 					mismatched++
 				}
+				if l.isRefused(id) {
+					refusedStoredCount++
+					if len(refusedStoredIDs) < lostIDsShownMax {
+						refusedStoredIDs = append(refusedStoredIDs, id)
+					}
+				}
 				debits[stored.DebitAccountID.Lo] += stored.Amount.Lo
 				credits[stored.CreditAccountID.Lo] += stored.Amount.Lo
 				continue
@@ -87,10 +109,11 @@ func (d *drill) checkTransfers(ctx context.Context) error {
 			}
 		}
 		if next != len(found) {
-			return fmt.Errorf("lookup of transfers %d..%d answered out of order", first, last)
+			return nil, nil, fmt.Errorf("lookup of transfers %d..%d answered out of order",
+				first, last)
 		}
 	}
-	r.Lost = lostCount
+	r.Lost, r.RefusedButStored = lostCount, refusedStoredCount
 	if mismatched > 0 {
 		r.Problems = append(r.Problems, fmt.Sprintf("%d stored transfers differ from what "+
 			"was sent; the first: %s", mismatched, firstMismatch))
@@ -101,7 +124,27 @@ func (d *drill) checkTransfers(ctx context.Context) error {
 				"(kills at %v)", lostCount, lostIDs,
 			l.acknowledgedAt(lostIDs[0]).Format("15:04:05.000000"), d.kills))
 	}
-	return d.checkBalances(ctx, debits, credits)
+	if refusedStoredCount > 0 {
+		r.Problems = append(r.Problems, fmt.Sprintf(
+			"%d transfers stored although their client was told they were refused, first "+
+				"ids %v, the first %s (kills at %v)", refusedStoredCount, refusedStoredIDs,
+			describeRefusal(l, refusedStoredIDs[0]), d.kills))
+	}
+	return debits, credits, nil
+}
+
+// describeRefusal says what id's client was told and when, if the load kept it.
+func describeRefusal(l *load, id uint64) string {
+	r, kept := l.refusalOf(id)
+	if !kept {
+		return "refused (its status was not kept: more than refusalsKeptMax refusals)"
+	}
+	level := "event status"
+	if r.requestLevel {
+		level = fmt.Sprintf("request status, for batch %d..%d", r.firstID,
+			r.firstID+r.count-1)
+	}
+	return fmt.Sprintf("refused %s (%s) at %s", r.status, level, r.at.Format("15:04:05.000000"))
 }
 
 // checkBalances compares each account's posted balances with the sum of the stored
@@ -210,7 +253,8 @@ func (d *drill) summarize() {
 	}
 	d.report.RTOMs, d.report.CatchUpMs = distribution(rto), distribution(catchUp)
 	d.report.PromotedMs = distribution(promoted)
-	d.report.OK = d.report.Lost == 0 && d.report.Duplicated == 0 && d.report.DigestsEqual &&
+	d.report.OK = d.report.Lost == 0 && d.report.RefusedButStored == 0 &&
+		d.report.Duplicated == 0 && d.report.DigestsEqual &&
 		len(d.report.CycleReports) == d.config.Cycles && len(d.report.Problems) == 0 &&
 		d.report.Reconciled && d.report.SagasInFlight == 0 && d.report.SettlementUnsettled == 0
 }

@@ -5,8 +5,10 @@
 // promotes the standby (manual mode, through the admin API) or lets the witness do it
 // (automatic mode), keeps the load going, restarts the old primary as the new standby,
 // and repeats. Afterwards it checks that every acknowledged transfer is present, that no
-// transfer was applied twice (balances equal the sum of stored transfers), and that both
-// replicas' logs replay to the same state digest.
+// transfer was applied twice (balances equal the sum of stored transfers), that no
+// transfer its client was told was refused is stored (each id sent is filed as
+// acknowledged, definitely refused or unknown, one bit per class: load.go), and that
+// both replicas' logs replay to the same state digest.
 //
 // Goroutines: the load's workers (one client session shared by them), and the drill's
 // own goroutine, which runs the cycles and the checks. Node processes are children; the

@@ -108,6 +108,14 @@ type Report struct {
 	PromotedMs   Distribution   `json:"promoted_ms"`
 	CatchUpMs    Distribution   `json:"catch_up_ms"`
 	Shards       int            `json:"shards"`
+	// RefusedButStored counts transfers stored afterwards although their client was told,
+	// definitely, that they were not applied (an event refusal, or a request-level status
+	// PROTOCOL.md §6 defines as not applied): a client told "failed" for a write that
+	// committed. Must be 0.
+	RefusedButStored int `json:"refused_but_stored"`
+	// Unknown counts transfers whose client could not learn the outcome (outcome_unknown,
+	// a copy lost with a connection, the batch's deadline): stored or not, both are right.
+	Unknown int `json:"unknown"`
 	// SettlementNets and SagasInFlight are the final primary's cross-shard state once the
 	// load stopped and every saga had time to finish (GET /v1/reconcile): pairs that do
 	// not net to zero, and sagas still running. Both must be zero.

@@ -20,6 +20,9 @@ const (
 	startRetryDelay  = 500 * time.Millisecond
 	// lostIDsShownMax bounds the lost ids a report names (the count is always exact).
 	lostIDsShownMax = 16
+	// refusalsKeptMax bounds the refusals the load keeps with their status and time, to
+	// describe refused transfers found stored (each refused id is a bit regardless).
+	refusalsKeptMax = 4096
 	// clientHeartbeatInterval, clientSilenceTimeout and clientDialTimeout tune the load's
 	// client to notice a hung server fast: under the drill's load replies arrive every
 	// few milliseconds, so a second of silence means the server is gone or hung.
