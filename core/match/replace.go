@@ -179,6 +179,11 @@ func (e *Engine) replaceHold(clock *uint64, slot uint32, r *model.OrderReplace) 
 		e.chainReservation(o, slot, o.holdAmount.MustSub(amount), ledger.SystemRelease)
 	}
 	reserving := len(e.scratch.chain.events) - 1
+	if o.holdAmount.Less(amount) {
+		// A hold that grows is the client's commitment, as a place's is (holdCreate); one
+		// that shrinks (a legacy hold's reservation anew included) only gives funds back.
+		ledger.ReserveFor(&e.scratch.chain.events[reserving], o.client)
+	}
 	failed := e.chainSubmit(clock, true)
 	if failed < 0 {
 		o.holdSequence, o.holdAmount = holdReserved, amount
