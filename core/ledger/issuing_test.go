@@ -119,7 +119,8 @@ func TestReservationForAClientNeedsTheRight(t *testing.T) {
 			}
 			escrow := model.U128(4)
 			nearMax := model.Uint128{Hi: ^uint64(0), Lo: ^uint64(0) - 10} // 16 + it overflows.
-			reserved := uint64(16)                                        // Released at the end: 10 and the system's 6.
+			// Released at the end: 10 and the system's 6.
+			reserved := uint64(16)
 			if !checked {
 				reserved = 22 // And alice's 6, not refused.
 			}
