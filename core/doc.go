@@ -103,7 +103,8 @@
 // event needs the trade right over the order's paying account (package match,
 // replaceFundingStatus), a client's debit that would take an account without
 // debits_must_not_exceed_credits above its credits needs the right to issue money there
-// (package ledger, "Issuing money": exceeds_credits), and a client may opt at most
+// (package ledger, "Issuing money": exceeds_credits; an order's hold, or a replace's
+// raise of one, alike: ledger.ReserveFor, insufficient_funds), and a client may opt at most
 // match.IncreasingAccountsPerClientMax trading accounts into increasing client order ids
 // (accounts_limit_reached beyond); under 1 to 5 each is applied as before.
 //

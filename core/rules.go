@@ -55,6 +55,9 @@ const (
 	// SetIssuingChecked), or exceeds_credits. Before it the right was checked only when
 	// such an account was created, so a client whose transfer grant was withdrawn kept
 	// issuing with the accounts it had created (core/issuer_revoked_hunt42b_test.go).
+	// The same switch covers the matching engine's holds made for a client (an order,
+	// a replace's raise: ledger.ReserveFor), refused insufficient_funds; before it such a
+	// client still issued money through orders (core/issuing_orders_test.go).
 	rulesVersionIssuingRight uint32 = 6
 	// rulesVersionIncreasingShare (the same version) bounds the trading accounts one
 	// client may opt into increasing client order ids on a shard to its share of the

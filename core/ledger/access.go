@@ -177,6 +177,24 @@ func (l *Ledger) mayIssue(id model.Uint128, ledger uint32) bool {
 	return false
 }
 
+// mayIssueAs is mayIssue for client (0: the system), keeping the batch's actor: the
+// matching engine's reservations run as the system on behalf of the order's client.
+func (l *Ledger) mayIssueAs(client uint64, id model.Uint128, ledger uint32) bool {
+	batchActor := l.actor
+	l.actAs(client)
+	may := l.mayIssue(id, ledger)
+	l.actor = batchActor
+	return may
+}
+
+// ReserveFor marks a reserving event (flag SystemReserve) as made for client, the one
+// whose order commits the debit account (its UserData64; 0, the default, for the
+// engine's own moves, which the system may always make). With SetIssuingChecked such a
+// reservation that would take an account without debits_must_not_exceed_credits above
+// its credits posted needs client's right to issue money there (mayIssue), else
+// exceeds_credits, as a debit of the client's own would get.
+func ReserveFor(t *model.Transfer, client uint64) { t.UserData64 = client }
+
 // SetIssuingChecked says whether a client's debit issues money only with the right to
 // (true: package core from rules version 6 on) or not, as before that check (false, the
 // default of New and Restore: the owner applies a log written then, which must replay as
@@ -186,7 +204,9 @@ func (l *Ledger) mayIssue(id model.Uint128, ledger uint32) bool {
 // scope nor a transfer grant covering the account (mayIssue) is refused with
 // exceeds_credits, the code and the place in the precedence order the account would
 // give with the flag. An account created under a transfer grant therefore stops issuing
-// when the grant is withdrawn. It is the owner's state, not the ledger's.
+// when the grant is withdrawn. The same holds for a reservation the matching engine
+// makes for a client (ReserveFor: an order's hold), which the engine answers as
+// insufficient_funds. It is the owner's state, not the ledger's.
 func (l *Ledger) SetIssuingChecked(checked bool) { l.own.issuingChecked = checked }
 
 // issues reports whether a debit of amount from the account takes its debits (pending

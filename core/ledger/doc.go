@@ -176,7 +176,9 @@
 //     the credits, the system's, and a post (it adds no debits: its pending's were
 //     counted when that was created) are not affected; a linked chain's events are
 //     judged one by one on the balances its earlier events left; the first step of a
-//     cross-shard transfer is the client's own pending debit and is judged alike.
+//     cross-shard transfer is the client's own pending debit and is judged alike, and
+//     so is a reservation the matching engine makes for a client (ReserveFor: an
+//     order's hold, a replace's raise of one; the engine answers insufficient_funds).
 //   - Ids. A create_accounts event whose id is another client's account answers
 //     exists_with_different_owner (exists means "you created this"); a transfer id the
 //     caller may not see (it may read neither account) answers the same, before any field
@@ -247,8 +249,10 @@
 // a stored pending transfer: a system-only event of CreateSystemTransfers (flag
 // SystemReserve or SystemRelease, inside the engine's linked chains) that moves the
 // trader account's debits_pending and the escrow's credits_pending by an amount, with
-// the checks and codes a pending transfer of that amount would get when reserving, an
-// undo record for chain rollback, and nothing else: no transfer record, no id, no
+// the checks and codes a pending transfer of that amount would get when reserving (and,
+// for a reservation made for a client, ReserveFor: the issuing check that client's own
+// debit would get, with SetIssuingChecked), an undo record for chain rollback, and
+// nothing else: no transfer record, no id, no
 // balance-history entry, no change event. A fill is a stored single-phase transfer with
 // the flag from_reservation (model.TransferFromReservation; clients get
 // reserved_flag_from_reservation): it releases its amount on both accounts, then posts

@@ -39,7 +39,12 @@
 //     credits_pending rise, with no transfer record): a limit buy its reserve price
 //     (default: its price) × quantity / lot in quote, a market buy its budget, a sell its
 //     quantity in base. A reservation the ledger refuses (exceeds_credits) rejects the
-//     order: insufficient_funds.
+//     order: insufficient_funds. A place's reservation, and a replace's that raises the
+//     amount held, are made for the order's client (ledger.ReserveFor), so from rules
+//     version 6 one that would take a paying account without
+//     debits_must_not_exceed_credits above its credits needs that client's right to
+//     issue money there, as its own debit would; the reservations of fills and of the
+//     engine's own moves are the system's.
 //   - Each matching step settles as one linked chain: the reservations of the orders it
 //     ends without trading are released; what the taker pays, and each maker, is one
 //     transfer trader → escrow with the flag from_reservation (it lowers the reservation

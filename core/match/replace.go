@@ -168,13 +168,20 @@ func (e *Engine) replaceHold(clock *uint64, slot uint32, r *model.OrderReplace) 
 		o.holdAmount = amount
 		return model.StatusOK
 	}
+	// A hold that grows is the client's commitment, as a place's is (holdCreate): its
+	// reservation is made for the client (ledger.ReserveFor). One that shrinks only gives
+	// funds back, a legacy hold's reservation anew of a smaller amount included.
 	e.scratch.chain.reset()
 	switch {
 	case legacyHold(o): // Void the pending transfer and reserve instead.
 		e.chainAdd(voidTransfer(o.holdSequence), slot)
 		e.chainReservation(o, slot, amount, ledger.SystemReserve)
+		if o.holdAmount.Less(amount) {
+			ledger.ReserveFor(&e.scratch.chain.events[1], o.client)
+		}
 	case o.holdAmount.Less(amount):
 		e.chainReservation(o, slot, amount.MustSub(o.holdAmount), ledger.SystemReserve)
+		ledger.ReserveFor(&e.scratch.chain.events[0], o.client)
 	default:
 		e.chainReservation(o, slot, o.holdAmount.MustSub(amount), ledger.SystemRelease)
 	}

@@ -289,6 +289,7 @@ func (e *Engine) holdCreate(clock *uint64, slot uint32) model.Status {
 	}
 	e.scratch.chain.reset()
 	e.chainReservation(o, slot, amount, ledger.SystemReserve)
+	ledger.ReserveFor(&e.scratch.chain.events[0], o.client) // The client's own commitment.
 	if failed := e.chainSubmit(clock, false); failed >= 0 {
 		return holdRefusal(e.scratch.chain.results[failed].Status)
 	}
