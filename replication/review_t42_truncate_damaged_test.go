@@ -1,0 +1,140 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"testing"
+	"time"
+
+	"sequent/core/model"
+	"sequent/core/shard"
+	"sequent/wal"
+)
+
+// Review reviewt42 (session 42): truncationLeavesAState, asked whether the log cut by a
+// truncate plan still rebuilds a state, must answer as recovery will.
+
+// TestTruncateKeepsNoSnapshotWhoseBodyIsDamaged: an old primary (retiring its log, two
+// snapshots kept) holds a snapshot A at the newest op it shares with its standby and a
+// newer snapshot B after a divergent op; A's header is sound but its body is damaged
+// (recovery fell back from it to nothing only if B was gone). When it rejoins the
+// promoted standby, the truncate plan cuts after A's op. truncationLeavesAState checked
+// A's header only (wal.ListSnapshots) and answered "a state remains": the truncation
+// removed B and cut the log, and recovery then found A's body checksum wrong and no other
+// snapshot under a log that starts after op 1 (shard.ErrNoUsableState), at this start and
+// at every later one (the logs are equal then: plan stream). The check must read a
+// snapshot whole before it counts it, so that the node sets its state aside and aligns
+// again from an empty log, as it does when no snapshot is under the cut.
+func TestTruncateKeepsNoSnapshotWhoseBodyIsDamaged(t *testing.T) {
+	withSnapshots := func(config NodeConfig) NodeConfig {
+		config.Mode = ModeAsync
+		config.WAL = wal.Options{SegmentBytes: 5 << 19, Compression: wal.CodecNone}
+		config.Snapshots = &shard.SnapshotConfig{RetireLog: true, Keep: 2}
+		return config
+	}
+	snapshotOf := func(t *testing.T, node *testNode, written chan shard.SnapshotResult) wal.SnapshotMeta {
+		t.Helper()
+		node.Shard().RequestSnapshot()
+		select {
+		case result := <-written:
+			if result.Err != nil {
+				t.Fatal(result.Err)
+			}
+			return result.Meta
+		case <-time.After(waitMax):
+			t.Fatal("no snapshot")
+		}
+		return wal.SnapshotMeta{}
+	}
+	oldDir, newDir := t.TempDir(), t.TempDir()
+	// The shared history (2+ segments) and snapshot A at its last op, the log retired to it.
+	sharedConfig := withSnapshots(nodeConfig(oldDir, freeAddress(t), ""))
+	sharedWritten := make(chan shard.SnapshotResult, 1)
+	sharedConfig.Snapshots.OnWritten = func(r shard.SnapshotResult) { sharedWritten <- r }
+	shared := startNode(t, sharedConfig)
+	shared.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
+	shared.replies.wait(t, 1)
+	for i := uint64(0); i < 40; i++ {
+		var body []byte
+		for j := uint64(0); j < 1000; j++ {
+			body = append(body, transfer(1000+i*1000+j, 1, 2, 1)...)
+		}
+		shared.submit(t, 10+i, 2+i, model.OperationCreateTransfers, body)
+		shared.replies.wait(t, 10+i)
+	}
+	snapshotA := snapshotOf(t, shared, sharedWritten)
+	common := shared.Log().LastOp()
+	shared.Close()
+	if snapshotA.Op != common {
+		t.Fatalf("setup: snapshot A at op %d, the shared log ends at op %d", snapshotA.Op, common)
+	}
+	copyTree(t, oldDir, newDir) // The standby has everything up to common, and A.
+
+	// The old primary's divergent entry (a snapshot request) and its snapshot B.
+	oldConfig := withSnapshots(nodeConfig(oldDir, freeAddress(t), ""))
+	oldWritten := make(chan shard.SnapshotResult, 1)
+	oldConfig.Snapshots.OnWritten = func(r shard.SnapshotResult) { oldWritten <- r }
+	old := startNode(t, oldConfig)
+	snapshotB := snapshotOf(t, old, oldWritten)
+	firstOp := old.Log().FirstOp()
+	old.Close()
+	snapshots, err := wal.ListSnapshots(oldConfig.Groups[0].SnapshotDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if firstOp <= 1 || firstOp > common+1 || snapshotB.Op <= common || len(snapshots) != 2 ||
+		snapshots[1].Meta.Op != common {
+		t.Fatalf("setup: want a log retired past op 1 up to A (first op %d, A at %d, B at "+
+			"%d, %d snapshots)", firstOp, common, snapshotB.Op, len(snapshots))
+	}
+	// A's body is damaged on the old primary; its header stays sound.
+	pathA := snapshots[1].Path
+	data, err := os.ReadFile(pathA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)/2] ^= 0xff
+	if err := os.WriteFile(pathA, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if listed, err := wal.ListSnapshots(oldConfig.Groups[0].SnapshotDir); err != nil ||
+		listed[1].Err != nil {
+		t.Fatalf("setup: A's header should still read (%v)", err)
+	}
+	if _, reader, err := wal.OpenSnapshot(pathA); err == nil {
+		_, err = io.Copy(io.Discard, reader)
+		reader.Close()
+		if !errors.Is(err, wal.ErrSnapshotCorrupt) {
+			t.Fatalf("setup: A's body should read as corrupt, got %v", err)
+		}
+	}
+
+	// The promoted standby, and the old primary rejoining as its standby.
+	promoted := startNode(t, withSnapshots(nodeConfig(newDir, freeAddress(t), "")))
+	defer promoted.Close()
+	promoted.submit(t, 9000, 100, model.OperationCreateAccounts, accounts(3))
+	promoted.replies.wait(t, 9000)
+	ctx, cancel := context.WithTimeout(context.Background(), startWaitMax)
+	defer cancel()
+	rejoinConfig := withSnapshots(nodeConfig(oldDir, "", promoted.config.Listen))
+	node, err := OpenNode(ctx, rejoinConfig)
+	if err != nil {
+		second, again := OpenNode(ctx, rejoinConfig) // Does a later start do better?
+		if again == nil {
+			second.Close()
+		}
+		t.Fatalf("the old primary cannot start as the new primary's standby: %v (started "+
+			"again: %v)", err, again)
+	}
+	rejoined := &testNode{Node: node, replies: newCollector(), config: rejoinConfig}
+	node.Start([]shard.Outputs{shard.RepliesOnly(rejoined.replies)})
+	defer rejoined.Close()
+	waitFor(t, "the old primary to hold the new primary's state", func() bool {
+		return rejoined.Log().Durable() >= promoted.Log().LastOp()
+	})
+	if rejoined.Node.shardDigest(t) != promoted.Node.shardDigest(t) {
+		t.Fatal("the rejoined node's state is not the new primary's")
+	}
+}
