@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -253,7 +254,9 @@ func (g *Group) align(ctx context.Context, epoch uint64) (uint64, error) {
 
 // truncationLeavesAState reports whether the log cut after op still rebuilds a state (as
 // shard recovery would): it starts at op 1, or a readable snapshot at or before op, of its
-// history, meets it.
+// history, meets it. Readable means read whole with its body checksum right: recovery
+// falls back from a damaged body, and once the truncation has removed the newer
+// snapshots there is nothing to fall back to (a header that reads is not enough).
 func (g *Group) truncationLeavesAState(op uint64) (bool, error) {
 	firstOp := g.log.FirstOp()
 	if firstOp <= 1 {
@@ -265,11 +268,23 @@ func (g *Group) truncationLeavesAState(op uint64) (bool, error) {
 	}
 	for _, info := range snapshots {
 		if info.Err == nil && info.Meta.Op <= op && info.Meta.Op+1 >= firstOp &&
-			!info.Meta.OfAnotherHistory(g.log) {
+			!info.Meta.OfAnotherHistory(g.log) && snapshotReadsWhole(info.Path) {
 			return true, nil
 		}
 	}
 	return false, nil
+}
+
+// snapshotReadsWhole reports whether the snapshot at path reads to its end with its body
+// checksum and length right (wal.OpenSnapshot's reader checks both at EOF).
+func snapshotReadsWhole(path string) bool {
+	_, reader, err := wal.OpenSnapshot(path)
+	if err != nil {
+		return false
+	}
+	defer reader.Close()
+	_, err = io.Copy(io.Discard, reader)
+	return err == nil
 }
 
 // setOwnStateAside sets the node's snapshots (subdirectory replaced-<stamp>) and then its
