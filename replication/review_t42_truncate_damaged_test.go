@@ -4,7 +4,11 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"os"
+	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -136,5 +140,128 @@ func TestTruncateKeepsNoSnapshotWhoseBodyIsDamaged(t *testing.T) {
 	})
 	if rejoined.Node.shardDigest(t) != promoted.Node.shardDigest(t) {
 		t.Fatal("the rejoined node's state is not the new primary's")
+	}
+}
+
+// lockedLog collects a node's log lines (written from several goroutines).
+type lockedLog struct {
+	mutex sync.Mutex
+	text  strings.Builder
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mutex.Lock()
+	defer l.mutex.Unlock()
+	return l.text.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mutex.Lock()
+	defer l.mutex.Unlock()
+	return l.text.String()
+}
+
+// TestOwnStateSetAsideNamesWhereTheSnapshotsAre: a crash inside setOwnStateAside after the
+// node's snapshots were set aside (subdirectory replaced-<stamp>) and before its log was
+// leaves a divergent log retired past op 1 and no snapshot in the snapshot directory; the
+// next start, its primary up, plans the truncation again and sets the state aside again.
+// Its warning, the operator's only word of where the node's own state went, named as the
+// snapshots' place a new replaced-<stamp> that was never made (no snapshot was left to
+// move), and not the directory that holds them. Every place it names must exist, and the
+// snapshots set aside must be named.
+func TestOwnStateSetAsideNamesWhereTheSnapshotsAre(t *testing.T) {
+	withSnapshots := func(config NodeConfig) NodeConfig {
+		config.Mode = ModeAsync
+		config.WAL = wal.Options{SegmentBytes: 5 << 19, Compression: wal.CodecNone}
+		config.Snapshots = &shard.SnapshotConfig{RetireLog: true, Keep: 1}
+		return config
+	}
+	oldDir, newDir := t.TempDir(), t.TempDir()
+	shared := startNode(t, withSnapshots(nodeConfig(oldDir, freeAddress(t), "")))
+	shared.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
+	shared.replies.wait(t, 1)
+	for i := uint64(0); i < 40; i++ {
+		var body []byte
+		for j := uint64(0); j < 1000; j++ {
+			body = append(body, transfer(1000+i*1000+j, 1, 2, 1)...)
+		}
+		shared.submit(t, 10+i, 2+i, model.OperationCreateTransfers, body)
+		shared.replies.wait(t, 10+i)
+	}
+	shared.Close()
+	copyTree(t, oldDir, newDir)
+
+	// The old primary's divergent snapshot request, its only snapshot, its log retired.
+	oldConfig := withSnapshots(nodeConfig(oldDir, freeAddress(t), ""))
+	written := make(chan shard.SnapshotResult, 1)
+	oldConfig.Snapshots.OnWritten = func(r shard.SnapshotResult) { written <- r }
+	old := startNode(t, oldConfig)
+	old.Shard().RequestSnapshot()
+	select {
+	case result := <-written:
+		if result.Err != nil {
+			t.Fatal(result.Err)
+		}
+	case <-time.After(waitMax):
+		t.Fatal("no snapshot")
+	}
+	firstOp := old.Log().FirstOp()
+	old.Close()
+	if firstOp <= 1 {
+		t.Fatalf("setup: the log was not retired (first op %d)", firstOp)
+	}
+	// What the crash left: the snapshots set aside, the log in place.
+	snapshotDir := oldConfig.Groups[0].SnapshotDir
+	earlier := filepath.Join(snapshotDir, "replaced-1")
+	if err := setSnapshotsAside(snapshotDir, earlier); err != nil {
+		t.Fatal(err)
+	}
+	if listed, err := wal.ListSnapshots(earlier); err != nil || len(listed) != 1 {
+		t.Fatalf("setup: want the snapshot set aside in %s (%d, %v)", earlier, len(listed), err)
+	}
+
+	promoted := startNode(t, withSnapshots(nodeConfig(newDir, freeAddress(t), "")))
+	defer promoted.Close()
+	promoted.submit(t, 9000, 100, model.OperationCreateAccounts, accounts(3))
+	promoted.replies.wait(t, 9000)
+	ctx, cancel := context.WithTimeout(context.Background(), startWaitMax)
+	defer cancel()
+	logged := &lockedLog{}
+	rejoinConfig := withSnapshots(nodeConfig(oldDir, "", promoted.config.Listen))
+	rejoinConfig.Logger = slog.New(slog.NewTextHandler(logged, nil))
+	node, err := OpenNode(ctx, rejoinConfig)
+	if err != nil {
+		t.Fatalf("the old primary cannot start as the new primary's standby: %v", err)
+	}
+	node.Close()
+
+	var warning string
+	for _, line := range strings.Split(logged.String(), "\n") {
+		if strings.Contains(line, "would leave no usable state") {
+			warning = line
+		}
+	}
+	if warning == "" {
+		t.Fatalf("no warning that the state was set aside; the node logged:\n%s", logged)
+	}
+	namesEarlier := false
+	for _, field := range strings.Fields(warning) {
+		key, value, found := strings.Cut(field, "=")
+		if !found || !strings.Contains(key, "kept_at") {
+			continue
+		}
+		for _, path := range strings.Split(strings.Trim(value, `"`), ",") {
+			if path == "" {
+				continue
+			}
+			namesEarlier = namesEarlier || path == earlier
+			if _, err := os.Stat(path); err != nil {
+				t.Errorf("the warning names %s=%s, which does not exist: %v", key, path, err)
+			}
+		}
+	}
+	if !namesEarlier {
+		t.Errorf("the warning does not name %s, where the node's snapshots are: %s", earlier,
+			warning)
 	}
 }
