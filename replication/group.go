@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -306,11 +307,35 @@ func (g *Group) setOwnStateAside(op uint64) error {
 	if err := wal.SyncDirectory(filepath.Dir(g.config.LogDir)); err != nil {
 		return err
 	}
+	// Where the snapshots are: snapshotsAside is not made when there was none to move (a
+	// crash cut an earlier attempt short after it set them aside, in its own replaced-*).
 	g.node.config.Logger.Warn("replication: the primary's truncation would leave no usable "+
 		"state (the log starts after op 1 and every snapshot holds a divergent op): local "+
 		"state set aside, aligning again from an empty log", "shard", g.index,
-		"truncate_after_op", op, "kept_at", aside, "snapshots_kept_at", snapshotsAside)
+		"truncate_after_op", op, "kept_at", aside, "snapshots_kept_at",
+		strings.Join(snapshotsSetAside(g.config.SnapshotDir), ","))
 	return g.open()
+}
+
+// snapshotsSetAside returns the subdirectories replaced-* of dir that hold snapshots:
+// every set-aside state of this node still on disk (none removed by hand), for the
+// operator.
+func snapshotsSetAside(dir string) []string {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var holding []string
+	for _, entry := range entries {
+		if !entry.IsDir() || !strings.HasPrefix(entry.Name(), "replaced-") {
+			continue
+		}
+		path := filepath.Join(dir, entry.Name())
+		if snapshots, err := wal.ListSnapshots(path); err == nil && len(snapshots) > 0 {
+			holding = append(holding, path)
+		}
+	}
+	return holding
 }
 
 // testHookTruncatePlanMidway, when set by a test, runs between the two steps of a
