@@ -265,3 +265,60 @@ func TestOwnStateSetAsideNamesWhereTheSnapshotsAre(t *testing.T) {
 			warning)
 	}
 }
+
+// TestStartOverNamesOnlyPlacesThatExist: a node with a log and no snapshot of its own
+// (it never took one) told to start over from its primary's snapshot. Its warning,
+// which tells the operator where its own state went, named as the snapshots' place a
+// replaced-<stamp> that was never made (there was no snapshot to move). Every place the
+// warning names must exist.
+func TestStartOverNamesOnlyPlacesThatExist(t *testing.T) {
+	nodeDir := t.TempDir()
+	aloneConfig := nodeConfig(nodeDir, freeAddress(t), "")
+	aloneConfig.Mode = ModeAsync
+	alone := startNode(t, aloneConfig)
+	alone.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
+	alone.replies.wait(t, 1)
+	alone.Close()
+	if snapshots, err := wal.ListSnapshots(aloneConfig.Groups[0].SnapshotDir); err != nil ||
+		len(snapshots) != 0 {
+		t.Fatalf("setup: want no snapshot of the node's own (%d, %v)", len(snapshots), err)
+	}
+	// The primary: another history, with a snapshot the plan offers.
+	primaryConfig := nodeConfig(t.TempDir(), freeAddress(t), "")
+	primaryConfig.Mode = ModeAsync
+	written := make(chan shard.SnapshotResult, 1)
+	primaryConfig.Snapshots = &shard.SnapshotConfig{
+		OnWritten: func(r shard.SnapshotResult) { written <- r }}
+	primary := startNode(t, primaryConfig)
+	defer primary.Close()
+	waitSnapshot(t, primary, written, 3, 4)
+
+	logged := &lockedLog{}
+	standbyConfig := nodeConfig(nodeDir, "", primary.config.Listen)
+	standbyConfig.Logger = slog.New(slog.NewTextHandler(logged, nil))
+	standby := startNode(t, standbyConfig)
+	defer standby.Close()
+	var warning string
+	for _, line := range strings.Split(logged.String(), "\n") {
+		if strings.Contains(line, "local log replaced by the primary's snapshot") {
+			warning = line
+		}
+	}
+	if warning == "" {
+		t.Fatalf("no warning that the log was replaced; the node logged:\n%s", logged)
+	}
+	for _, field := range strings.Fields(warning) {
+		key, value, found := strings.Cut(field, "=")
+		if !found || !strings.Contains(key, "kept_at") {
+			continue
+		}
+		for _, path := range strings.Split(strings.Trim(value, `"`), ",") {
+			if path == "" {
+				continue
+			}
+			if _, err := os.Stat(path); err != nil {
+				t.Errorf("the warning names %s=%s, which does not exist: %v", key, path, err)
+			}
+		}
+	}
+}
