@@ -403,8 +403,8 @@ func (g *Group) startOverFromSnapshot(ctx context.Context, w welcome) error {
 		return err
 	}
 	g.node.config.Logger.Warn("replication: local log replaced by the primary's snapshot",
-		"shard", g.index, "kept_at", aside, "snapshots_kept_at", snapshotsAside,
-		"snapshot_op", w.op)
+		"shard", g.index, "kept_at", aside, "snapshots_kept_at",
+		strings.Join(snapshotsSetAside(snapshotDir), ","), "snapshot_op", w.op)
 	if err := g.open(); err != nil {
 		return err
 	}
