@@ -109,8 +109,9 @@
 // log the next handshake truncates again. A truncation that would leave a log starting
 // after op 1 with no snapshot under it (the node's only snapshots hold divergent ops: an
 // old primary that snapshotted an entry its standby never received, and retired its log up
-// to it) sets the node's snapshots and then its log aside instead (as a start over does)
-// and aligns again from an empty log. A start over keeps the node's own state in place
+// to it; or the ones under it do not read whole, body checksum included) sets the node's
+// snapshots and then its log aside instead (as a start over does) and aligns again from an
+// empty log; its warning names every replaced-* subdirectory holding snapshots. A start over keeps the node's own state in place
 // until the primary's snapshot is received whole and durable (into the snapshot
 // directory's subdirectory receiving/, which no reader lists, its header checked against
 // the plan): a primary lost during the transfer, which can take minutes, leaves the node

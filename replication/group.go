@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -253,7 +255,9 @@ func (g *Group) align(ctx context.Context, epoch uint64) (uint64, error) {
 
 // truncationLeavesAState reports whether the log cut after op still rebuilds a state (as
 // shard recovery would): it starts at op 1, or a readable snapshot at or before op, of its
-// history, meets it.
+// history, meets it. Readable means read whole with its body checksum right: recovery
+// falls back from a damaged body, and once the truncation has removed the newer
+// snapshots there is nothing to fall back to (a header that reads is not enough).
 func (g *Group) truncationLeavesAState(op uint64) (bool, error) {
 	firstOp := g.log.FirstOp()
 	if firstOp <= 1 {
@@ -265,11 +269,23 @@ func (g *Group) truncationLeavesAState(op uint64) (bool, error) {
 	}
 	for _, info := range snapshots {
 		if info.Err == nil && info.Meta.Op <= op && info.Meta.Op+1 >= firstOp &&
-			!info.Meta.OfAnotherHistory(g.log) {
+			!info.Meta.OfAnotherHistory(g.log) && snapshotReadsWhole(info.Path) {
 			return true, nil
 		}
 	}
 	return false, nil
+}
+
+// snapshotReadsWhole reports whether the snapshot at path reads to its end with its body
+// checksum and length right (wal.OpenSnapshot's reader checks both at EOF).
+func snapshotReadsWhole(path string) bool {
+	_, reader, err := wal.OpenSnapshot(path)
+	if err != nil {
+		return false
+	}
+	defer reader.Close()
+	_, err = io.Copy(io.Discard, reader)
+	return err == nil
 }
 
 // setOwnStateAside sets the node's snapshots (subdirectory replaced-<stamp>) and then its
@@ -291,11 +307,35 @@ func (g *Group) setOwnStateAside(op uint64) error {
 	if err := wal.SyncDirectory(filepath.Dir(g.config.LogDir)); err != nil {
 		return err
 	}
+	// Where the snapshots are: snapshotsAside is not made when there was none to move (a
+	// crash cut an earlier attempt short after it set them aside, in its own replaced-*).
 	g.node.config.Logger.Warn("replication: the primary's truncation would leave no usable "+
 		"state (the log starts after op 1 and every snapshot holds a divergent op): local "+
 		"state set aside, aligning again from an empty log", "shard", g.index,
-		"truncate_after_op", op, "kept_at", aside, "snapshots_kept_at", snapshotsAside)
+		"truncate_after_op", op, "kept_at", aside, "snapshots_kept_at",
+		strings.Join(snapshotsSetAside(g.config.SnapshotDir), ","))
 	return g.open()
+}
+
+// snapshotsSetAside returns the subdirectories replaced-* of dir that hold snapshots:
+// every set-aside state of this node still on disk (none removed by hand), for the
+// operator.
+func snapshotsSetAside(dir string) []string {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var holding []string
+	for _, entry := range entries {
+		if !entry.IsDir() || !strings.HasPrefix(entry.Name(), "replaced-") {
+			continue
+		}
+		path := filepath.Join(dir, entry.Name())
+		if snapshots, err := wal.ListSnapshots(path); err == nil && len(snapshots) > 0 {
+			holding = append(holding, path)
+		}
+	}
+	return holding
 }
 
 // testHookTruncatePlanMidway, when set by a test, runs between the two steps of a
@@ -363,8 +403,8 @@ func (g *Group) startOverFromSnapshot(ctx context.Context, w welcome) error {
 		return err
 	}
 	g.node.config.Logger.Warn("replication: local log replaced by the primary's snapshot",
-		"shard", g.index, "kept_at", aside, "snapshots_kept_at", snapshotsAside,
-		"snapshot_op", w.op)
+		"shard", g.index, "kept_at", aside, "snapshots_kept_at",
+		strings.Join(snapshotsSetAside(snapshotDir), ","), "snapshot_op", w.op)
 	if err := g.open(); err != nil {
 		return err
 	}

@@ -1,0 +1,324 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"sequent/core/model"
+	"sequent/core/shard"
+	"sequent/wal"
+)
+
+// Review reviewt42 (session 42): truncationLeavesAState, asked whether the log cut by a
+// truncate plan still rebuilds a state, must answer as recovery will.
+
+// TestTruncateKeepsNoSnapshotWhoseBodyIsDamaged: an old primary (retiring its log, two
+// snapshots kept) holds a snapshot A at the newest op it shares with its standby and a
+// newer snapshot B after a divergent op; A's header is sound but its body is damaged
+// (recovery fell back from it to nothing only if B was gone). When it rejoins the
+// promoted standby, the truncate plan cuts after A's op. truncationLeavesAState checked
+// A's header only (wal.ListSnapshots) and answered "a state remains": the truncation
+// removed B and cut the log, and recovery then found A's body checksum wrong and no other
+// snapshot under a log that starts after op 1 (shard.ErrNoUsableState), at this start and
+// at every later one (the logs are equal then: plan stream). The check must read a
+// snapshot whole before it counts it, so that the node sets its state aside and aligns
+// again from an empty log, as it does when no snapshot is under the cut.
+func TestTruncateKeepsNoSnapshotWhoseBodyIsDamaged(t *testing.T) {
+	withSnapshots := func(config NodeConfig) NodeConfig {
+		config.Mode = ModeAsync
+		config.WAL = wal.Options{SegmentBytes: 5 << 19, Compression: wal.CodecNone}
+		config.Snapshots = &shard.SnapshotConfig{RetireLog: true, Keep: 2}
+		return config
+	}
+	snapshotOf := func(t *testing.T, node *testNode, written chan shard.SnapshotResult) wal.SnapshotMeta {
+		t.Helper()
+		node.Shard().RequestSnapshot()
+		select {
+		case result := <-written:
+			if result.Err != nil {
+				t.Fatal(result.Err)
+			}
+			return result.Meta
+		case <-time.After(waitMax):
+			t.Fatal("no snapshot")
+		}
+		return wal.SnapshotMeta{}
+	}
+	oldDir, newDir := t.TempDir(), t.TempDir()
+	// The shared history (2+ segments) and snapshot A at its last op, the log retired to it.
+	sharedConfig := withSnapshots(nodeConfig(oldDir, freeAddress(t), ""))
+	sharedWritten := make(chan shard.SnapshotResult, 1)
+	sharedConfig.Snapshots.OnWritten = func(r shard.SnapshotResult) { sharedWritten <- r }
+	shared := startNode(t, sharedConfig)
+	shared.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
+	shared.replies.wait(t, 1)
+	for i := uint64(0); i < 40; i++ {
+		var body []byte
+		for j := uint64(0); j < 1000; j++ {
+			body = append(body, transfer(1000+i*1000+j, 1, 2, 1)...)
+		}
+		shared.submit(t, 10+i, 2+i, model.OperationCreateTransfers, body)
+		shared.replies.wait(t, 10+i)
+	}
+	snapshotA := snapshotOf(t, shared, sharedWritten)
+	common := shared.Log().LastOp()
+	shared.Close()
+	if snapshotA.Op != common {
+		t.Fatalf("setup: snapshot A at op %d, the shared log ends at op %d", snapshotA.Op, common)
+	}
+	copyTree(t, oldDir, newDir) // The standby has everything up to common, and A.
+
+	// The old primary's divergent entry (a snapshot request) and its snapshot B.
+	oldConfig := withSnapshots(nodeConfig(oldDir, freeAddress(t), ""))
+	oldWritten := make(chan shard.SnapshotResult, 1)
+	oldConfig.Snapshots.OnWritten = func(r shard.SnapshotResult) { oldWritten <- r }
+	old := startNode(t, oldConfig)
+	snapshotB := snapshotOf(t, old, oldWritten)
+	firstOp := old.Log().FirstOp()
+	old.Close()
+	snapshots, err := wal.ListSnapshots(oldConfig.Groups[0].SnapshotDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if firstOp <= 1 || firstOp > common+1 || snapshotB.Op <= common || len(snapshots) != 2 ||
+		snapshots[1].Meta.Op != common {
+		t.Fatalf("setup: want a log retired past op 1 up to A (first op %d, A at %d, B at "+
+			"%d, %d snapshots)", firstOp, common, snapshotB.Op, len(snapshots))
+	}
+	// A's body is damaged on the old primary; its header stays sound.
+	pathA := snapshots[1].Path
+	data, err := os.ReadFile(pathA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)/2] ^= 0xff
+	if err := os.WriteFile(pathA, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if listed, err := wal.ListSnapshots(oldConfig.Groups[0].SnapshotDir); err != nil ||
+		listed[1].Err != nil {
+		t.Fatalf("setup: A's header should still read (%v)", err)
+	}
+	if _, reader, err := wal.OpenSnapshot(pathA); err == nil {
+		_, err = io.Copy(io.Discard, reader)
+		reader.Close()
+		if !errors.Is(err, wal.ErrSnapshotCorrupt) {
+			t.Fatalf("setup: A's body should read as corrupt, got %v", err)
+		}
+	}
+
+	// The promoted standby, and the old primary rejoining as its standby.
+	promoted := startNode(t, withSnapshots(nodeConfig(newDir, freeAddress(t), "")))
+	defer promoted.Close()
+	promoted.submit(t, 9000, 100, model.OperationCreateAccounts, accounts(3))
+	promoted.replies.wait(t, 9000)
+	ctx, cancel := context.WithTimeout(context.Background(), startWaitMax)
+	defer cancel()
+	rejoinConfig := withSnapshots(nodeConfig(oldDir, "", promoted.config.Listen))
+	node, err := OpenNode(ctx, rejoinConfig)
+	if err != nil {
+		second, again := OpenNode(ctx, rejoinConfig) // Does a later start do better?
+		if again == nil {
+			second.Close()
+		}
+		t.Fatalf("the old primary cannot start as the new primary's standby: %v (started "+
+			"again: %v)", err, again)
+	}
+	rejoined := &testNode{Node: node, replies: newCollector(), config: rejoinConfig}
+	node.Start([]shard.Outputs{shard.RepliesOnly(rejoined.replies)})
+	defer rejoined.Close()
+	waitFor(t, "the old primary to hold the new primary's state", func() bool {
+		return rejoined.Log().Durable() >= promoted.Log().LastOp()
+	})
+	if rejoined.Node.shardDigest(t) != promoted.Node.shardDigest(t) {
+		t.Fatal("the rejoined node's state is not the new primary's")
+	}
+}
+
+// lockedLog collects a node's log lines (written from several goroutines).
+type lockedLog struct {
+	mutex sync.Mutex
+	text  strings.Builder
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mutex.Lock()
+	defer l.mutex.Unlock()
+	return l.text.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mutex.Lock()
+	defer l.mutex.Unlock()
+	return l.text.String()
+}
+
+// TestOwnStateSetAsideNamesWhereTheSnapshotsAre: a crash inside setOwnStateAside after the
+// node's snapshots were set aside (subdirectory replaced-<stamp>) and before its log was
+// leaves a divergent log retired past op 1 and no snapshot in the snapshot directory; the
+// next start, its primary up, plans the truncation again and sets the state aside again.
+// Its warning, the operator's only word of where the node's own state went, named as the
+// snapshots' place a new replaced-<stamp> that was never made (no snapshot was left to
+// move), and not the directory that holds them. Every place it names must exist, and the
+// snapshots set aside must be named.
+func TestOwnStateSetAsideNamesWhereTheSnapshotsAre(t *testing.T) {
+	withSnapshots := func(config NodeConfig) NodeConfig {
+		config.Mode = ModeAsync
+		config.WAL = wal.Options{SegmentBytes: 5 << 19, Compression: wal.CodecNone}
+		config.Snapshots = &shard.SnapshotConfig{RetireLog: true, Keep: 1}
+		return config
+	}
+	oldDir, newDir := t.TempDir(), t.TempDir()
+	shared := startNode(t, withSnapshots(nodeConfig(oldDir, freeAddress(t), "")))
+	shared.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
+	shared.replies.wait(t, 1)
+	for i := uint64(0); i < 40; i++ {
+		var body []byte
+		for j := uint64(0); j < 1000; j++ {
+			body = append(body, transfer(1000+i*1000+j, 1, 2, 1)...)
+		}
+		shared.submit(t, 10+i, 2+i, model.OperationCreateTransfers, body)
+		shared.replies.wait(t, 10+i)
+	}
+	shared.Close()
+	copyTree(t, oldDir, newDir)
+
+	// The old primary's divergent snapshot request, its only snapshot, its log retired.
+	oldConfig := withSnapshots(nodeConfig(oldDir, freeAddress(t), ""))
+	written := make(chan shard.SnapshotResult, 1)
+	oldConfig.Snapshots.OnWritten = func(r shard.SnapshotResult) { written <- r }
+	old := startNode(t, oldConfig)
+	old.Shard().RequestSnapshot()
+	select {
+	case result := <-written:
+		if result.Err != nil {
+			t.Fatal(result.Err)
+		}
+	case <-time.After(waitMax):
+		t.Fatal("no snapshot")
+	}
+	firstOp := old.Log().FirstOp()
+	old.Close()
+	if firstOp <= 1 {
+		t.Fatalf("setup: the log was not retired (first op %d)", firstOp)
+	}
+	// What the crash left: the snapshots set aside, the log in place.
+	snapshotDir := oldConfig.Groups[0].SnapshotDir
+	earlier := filepath.Join(snapshotDir, "replaced-1")
+	if err := setSnapshotsAside(snapshotDir, earlier); err != nil {
+		t.Fatal(err)
+	}
+	if listed, err := wal.ListSnapshots(earlier); err != nil || len(listed) != 1 {
+		t.Fatalf("setup: want the snapshot set aside in %s (%d, %v)", earlier, len(listed), err)
+	}
+
+	promoted := startNode(t, withSnapshots(nodeConfig(newDir, freeAddress(t), "")))
+	defer promoted.Close()
+	promoted.submit(t, 9000, 100, model.OperationCreateAccounts, accounts(3))
+	promoted.replies.wait(t, 9000)
+	ctx, cancel := context.WithTimeout(context.Background(), startWaitMax)
+	defer cancel()
+	logged := &lockedLog{}
+	rejoinConfig := withSnapshots(nodeConfig(oldDir, "", promoted.config.Listen))
+	rejoinConfig.Logger = slog.New(slog.NewTextHandler(logged, nil))
+	node, err := OpenNode(ctx, rejoinConfig)
+	if err != nil {
+		t.Fatalf("the old primary cannot start as the new primary's standby: %v", err)
+	}
+	node.Close()
+
+	var warning string
+	for _, line := range strings.Split(logged.String(), "\n") {
+		if strings.Contains(line, "would leave no usable state") {
+			warning = line
+		}
+	}
+	if warning == "" {
+		t.Fatalf("no warning that the state was set aside; the node logged:\n%s", logged)
+	}
+	namesEarlier := false
+	for _, field := range strings.Fields(warning) {
+		key, value, found := strings.Cut(field, "=")
+		if !found || !strings.Contains(key, "kept_at") {
+			continue
+		}
+		for _, path := range strings.Split(strings.Trim(value, `"`), ",") {
+			if path == "" {
+				continue
+			}
+			namesEarlier = namesEarlier || path == earlier
+			if _, err := os.Stat(path); err != nil {
+				t.Errorf("the warning names %s=%s, which does not exist: %v", key, path, err)
+			}
+		}
+	}
+	if !namesEarlier {
+		t.Errorf("the warning does not name %s, where the node's snapshots are: %s", earlier,
+			warning)
+	}
+}
+
+// TestStartOverNamesOnlyPlacesThatExist: a node with a log and no snapshot of its own
+// (it never took one) told to start over from its primary's snapshot. Its warning,
+// which tells the operator where its own state went, named as the snapshots' place a
+// replaced-<stamp> that was never made (there was no snapshot to move). Every place the
+// warning names must exist.
+func TestStartOverNamesOnlyPlacesThatExist(t *testing.T) {
+	nodeDir := t.TempDir()
+	aloneConfig := nodeConfig(nodeDir, freeAddress(t), "")
+	aloneConfig.Mode = ModeAsync
+	alone := startNode(t, aloneConfig)
+	alone.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
+	alone.replies.wait(t, 1)
+	alone.Close()
+	if snapshots, err := wal.ListSnapshots(aloneConfig.Groups[0].SnapshotDir); err != nil ||
+		len(snapshots) != 0 {
+		t.Fatalf("setup: want no snapshot of the node's own (%d, %v)", len(snapshots), err)
+	}
+	// The primary: another history, with a snapshot the plan offers.
+	primaryConfig := nodeConfig(t.TempDir(), freeAddress(t), "")
+	primaryConfig.Mode = ModeAsync
+	written := make(chan shard.SnapshotResult, 1)
+	primaryConfig.Snapshots = &shard.SnapshotConfig{
+		OnWritten: func(r shard.SnapshotResult) { written <- r }}
+	primary := startNode(t, primaryConfig)
+	defer primary.Close()
+	waitSnapshot(t, primary, written, 3, 4)
+
+	logged := &lockedLog{}
+	standbyConfig := nodeConfig(nodeDir, "", primary.config.Listen)
+	standbyConfig.Logger = slog.New(slog.NewTextHandler(logged, nil))
+	standby := startNode(t, standbyConfig)
+	defer standby.Close()
+	var warning string
+	for _, line := range strings.Split(logged.String(), "\n") {
+		if strings.Contains(line, "local log replaced by the primary's snapshot") {
+			warning = line
+		}
+	}
+	if warning == "" {
+		t.Fatalf("no warning that the log was replaced; the node logged:\n%s", logged)
+	}
+	for _, field := range strings.Fields(warning) {
+		key, value, found := strings.Cut(field, "=")
+		if !found || !strings.Contains(key, "kept_at") {
+			continue
+		}
+		for _, path := range strings.Split(strings.Trim(value, `"`), ",") {
+			if path == "" {
+				continue
+			}
+			if _, err := os.Stat(path); err != nil {
+				t.Errorf("the warning names %s=%s, which does not exist: %v", key, path, err)
+			}
+		}
+	}
+}
