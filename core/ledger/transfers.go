@@ -138,7 +138,7 @@ func (l *Ledger) resolveShort(events []model.Transfer) {
 // createTransfer) is prefetched first. A client's batch also reads the accounts'
 // owners, which only the stages prefetch: with it, one-transfer requests on a million
 // accounts took 1.5-1.9x the pipeline's time (4 alternated rounds, cpu-ns/transfer),
-// so they take the stages.
+// so they take resolveOneStaged, which keeps the stages' prefetches.
 func (l *Ledger) resolveOne(event *model.Transfer) {
 	s := &l.batch
 	if !l.isReservation(event) {
