@@ -114,11 +114,19 @@ func (o *ownership) ownerIndex(client uint64, add bool) uint32 {
 }
 
 // actAs makes client the actor of what follows (client 0: the system, unrestricted).
+// Small enough to inline, so that the system (the matching engine's batches, most of
+// them of one transfer) pays its stores and no call.
 func (l *Ledger) actAs(client uint64) {
 	if client == 0 {
 		l.actor = actor{owner: 0, all: true}
 		return
 	}
+	l.actAsClient(client)
+}
+
+// actAsClient is actAs for a client other than the system: from the actor cache when
+// the client's slot holds it, else from the maps (and then cached).
+func (l *Ledger) actAsClient(client uint64) {
 	cached := &l.own.actors[actorSlot(client)]
 	if cached.client == client {
 		l.actor = *cached

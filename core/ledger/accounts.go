@@ -48,8 +48,20 @@ func (l *Ledger) CreateAccountsAs(client uint64, firstTimestamp uint64,
 	}
 }
 
-// checkBatch asserts what the caller guarantees about every batch.
+// checkBatch asserts what the caller guarantees about every batch. Its three tests are
+// one inlined expression (a call of the whole cost ~24 instructions, a sixtieth of a
+// one-transfer client request); batchOutOfRange, reached only when one fails, panics
+// with the message of the first failing one. The timestamp test is the one below it:
+// firstTimestamp-1 wraps to 2^64-1 for 0, and timestampMax-eventCount cannot wrap.
 func checkBatch(firstTimestamp uint64, eventCount int, resultCount int) {
+	if uint(eventCount) > model.EventsPerRequestMax || resultCount < eventCount ||
+		firstTimestamp-1 >= timestampMax-uint64(eventCount) {
+		batchOutOfRange(firstTimestamp, eventCount, resultCount)
+	}
+}
+
+// batchOutOfRange panics with what checkBatch found wrong, in the order it states.
+func batchOutOfRange(firstTimestamp uint64, eventCount int, resultCount int) {
 	if eventCount > model.EventsPerRequestMax {
 		panic(fmt.Sprintf("ledger: batch of %d events", eventCount))
 	}
