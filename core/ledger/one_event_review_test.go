@@ -115,3 +115,43 @@ func TestOneEventClientBatchesWhileAccountsMigrate(t *testing.T) {
 	t.Logf("batches while migrating %d, after %d; statuses %v", migratingBatches,
 		settledBatches, d.statuses)
 }
+
+// TestCheckBatchMatchesItsThreeTests holds checkBatch's folded expression to the three
+// tests it replaced (412492f), written out here as they were: it must panic exactly when
+// one of them fails, at every boundary of each (event counts 0, 1, the largest and one
+// past it, negative ones no caller passes; results one short, exact, one over;
+// timestamps 0, 1, each side of the last one leaving room for the batch, around
+// timestampMax and the top of the uint64 range).
+func TestCheckBatchMatchesItsThreeTests(t *testing.T) {
+	refused := func(firstTimestamp uint64, eventCount, resultCount int) bool {
+		return eventCount > model.EventsPerRequestMax || resultCount < eventCount ||
+			firstTimestamp == 0 || firstTimestamp > timestampMax-uint64(eventCount)
+	}
+	panics := func(firstTimestamp uint64, eventCount, resultCount int) (panicked bool) {
+		defer func() { panicked = recover() != nil }()
+		checkBatch(firstTimestamp, eventCount, resultCount)
+		return false
+	}
+	var cases, refusals int
+	for _, eventCount := range []int{-2, -1, 0, 1, 2, model.EventsPerRequestMax - 1,
+		model.EventsPerRequestMax, model.EventsPerRequestMax + 1} {
+		for _, resultCount := range []int{eventCount - 1, eventCount, eventCount + 1} {
+			room := timestampMax - uint64(eventCount)
+			for _, firstTimestamp := range []uint64{0, 1, 2, room - 1, room, room + 1,
+				timestampMax - 1, timestampMax, timestampMax + 1, 1 << 63, 1<<64 - 1} {
+				want := refused(firstTimestamp, eventCount, resultCount)
+				if got := panics(firstTimestamp, eventCount, resultCount); got != want {
+					t.Errorf("checkBatch(%d, %d, %d): panicked %t, the three tests say %t",
+						firstTimestamp, eventCount, resultCount, got, want)
+				}
+				cases++
+				if want {
+					refusals++
+				}
+			}
+		}
+	}
+	if refusals == 0 || refusals == cases {
+		t.Fatalf("%d of %d cases refused: a side is not reached", refusals, cases)
+	}
+}
