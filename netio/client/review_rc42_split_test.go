@@ -157,3 +157,91 @@ func existing(ctx context.Context, t *testing.T, c *Client, clockNs interface{ A
 	}
 	return count
 }
+
+// TestSplitKeepsACallersRunsInOrder (review rc42): CreateTransfers documents that a
+// batch's requests are numbered and sent in the batch's order, so the server applies
+// them in that order, the one exception being a request answered busy, log_unavailable
+// or outcome_unknown and resent later. A merged request refused rate_limited and split
+// broke it: the split requests are admitted behind everything already queued, the
+// caller's own later runs included. X sends 8,200 transfers: its first run (8,000: the
+// second run is a linked chain of 200, never cut) credits account 2 with 100, and its
+// second run begins with a transfer of 100 out of account 2 (debits must not exceed
+// credits). Y's 100 transfers formed a request behind a held window; X's first run
+// joins it (8,100 events), its second run forms the next request. Client 1 may send
+// 8,100 events a second: the merged request is refused whole (8,099 tokens: the window's
+// holder took one), X's second run is admitted (200 events), and with the bucket refilled
+// while it sits in the paused shard, Y's and X's first run, sent again one request each,
+// are admitted after it. X's call then returned no
+// error, its second run's debit failing exceeds_credits: run 2 applied before run 1, an
+// outcome the batch sent alone can never have. With the fix a run followed by more of
+// its caller's runs is not sent again: its caller gets rate_limited, as a batch one
+// request of which is refused at request level.
+func TestSplitKeepsACallersRunsInOrder(t *testing.T) {
+	s, clockNs := rateLimitedServer(t, 8100)
+	c := s.dial(t, func(config *Config) { config.InflightMax = 1 })
+	createTestAccounts(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	holding, stopHolding := context.WithCancel(ctx)
+	defer stopHolding()
+	key := coalesceKey{model.OperationCreateTransfers, 0, 0}
+
+	clockNs.Add(int64(10 * time.Second)) // 8,100 tokens.
+	s.backend.Pause()
+	blocker := holdWindow(holding, t, c, transfer(900, 1, 3, 1, 0)) // 8,099 left.
+	var y []model.Transfer
+	for id := range uint64(100) {
+		y = append(y, transfer(100_000+id, 1, 3, 1, 0))
+	}
+	yDone := make(chan error, 1)
+	go func() {
+		_, err := c.CreateTransfers(ctx, y)
+		yDone <- err
+	}()
+	waitFor(t, c, "Y to form a request", func() bool {
+		return c.forming[key] != nil && c.forming[key].events == len(y)
+	})
+	x := []model.Transfer{transfer(200_000, 1, 2, 100, 0)} // Run 1: credits account 2.
+	for id := range uint64(7_999) {
+		x = append(x, transfer(200_001+id, 1, 3, 1, 0))
+	}
+	x = append(x, transfer(300_000, 2, 1, 100, model.TransferLinked)) // Run 2: debits it.
+	for id := range uint64(199) {
+		x = append(x, transfer(300_001+id, 1, 3, 1, model.TransferLinked))
+	}
+	x[len(x)-1].Flags = 0 // The chain closes with the batch.
+	var xResults []model.EventResult
+	xDone := make(chan error, 1)
+	go func() {
+		var err error
+		xResults, err = c.CreateTransfers(ctx, x)
+		xDone <- err
+	}()
+	waitFor(t, c, "X's runs to join Y's request and form the next", func() bool {
+		return c.admitting == 2 && c.forming[key] != nil && c.forming[key].events == 200
+	})
+	submitted := s.backend.Submitted()
+	stopHolding() // The window's slot frees: the merged request goes, refused, split.
+	var unknown *OutcomeUnknownError
+	if err := <-blocker; !errors.As(err, &unknown) {
+		t.Fatalf("the blocker, left while in the paused shard: %v", err)
+	}
+	waitFor(t, c, "a request behind the merged one queued in the paused shard", func() bool {
+		return s.backend.Submitted() > submitted
+	})
+	clockNs.Add(int64(10 * time.Second)) // 8,100 tokens again: Y's 100 and X's 8,000.
+	s.backend.Resume()
+	xErr, yErr := <-xDone, <-yDone
+	if yErr != nil && !isRateLimited(yErr) {
+		t.Errorf("Y: %v, want ok or rate_limited", yErr)
+	}
+	switch {
+	case isRateLimited(xErr):
+	case xErr != nil:
+		t.Errorf("X: %v, want ok or rate_limited", xErr)
+	case xResults[8000].Status != model.StatusOK:
+		t.Errorf("X returned no error, but its second run's first transfer is %s: run 2 "+
+			"was applied before run 1 (want the batch's requests applied in order)",
+			xResults[8000].Status)
+	}
+}
