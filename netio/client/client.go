@@ -251,6 +251,9 @@ type Call struct {
 	// without it once the call is complete.
 	parts []callerPart
 	split bool
+	// followed: the caller that formed it has more runs of its batch behind this one
+	// (submitRun); recorded in its callerPart once a second caller joins.
+	followed bool
 }
 
 // expectedReplyBytes estimates a reply's size from the operation's shape, for the

@@ -121,13 +121,14 @@ func (c *Client) submitRun(ctx context.Context, key coalesceKey, body []byte, co
 			c.signalRejoinLocked()
 		}
 	}
-	if p, joined := c.joinLocked(key, body, count, openChain, weightBytes, resultBytes); joined {
+	if p, joined := c.joinLocked(key, body, count, openChain, followed, weightBytes,
+		resultBytes); joined {
 		c.watchLocked(&p, ctx, single)
 		return p, nil
 	}
 	call := &Call{Operation: operation, client: c, complete: make(chan struct{}),
 		weightBytes: weightBytes, waiters: 1, flags: flags, outboxSlot: -1, events: count,
-		key: key}
+		key: key, followed: followed}
 	call.body = c.formingBufferLocked(c.formingCapacity(len(body), info.EventSize))
 	call.body = append(call.body[:wire.HeaderSize], body...) // The header is written when sealed.
 	open := count < c.config.CoalesceEventsMax && !openChain
@@ -338,7 +339,7 @@ func (c *Client) formingCapacity(bodyBytes, eventSize int) int {
 
 // joinLocked appends the events to the forming request of key when it has room and
 // returns the caller's part; false when there is none. Called with mu held.
-func (c *Client) joinLocked(key coalesceKey, body []byte, count int, openChain bool,
+func (c *Client) joinLocked(key coalesceKey, body []byte, count int, openChain, followed bool,
 	weightBytes int64, resultBytes int) (part, bool) {
 	call := c.forming[key]
 	if call == nil {
@@ -356,9 +357,10 @@ func (c *Client) joinLocked(key coalesceKey, body []byte, count int, openChain b
 		return part{}, false
 	}
 	if call.parts == nil { // The second caller: the first one's part is recorded too.
-		call.parts = append(c.partsBufferLocked(), callerPart{end: call.events})
+		call.parts = append(c.partsBufferLocked(),
+			callerPart{end: call.events, followed: call.followed})
 	}
-	call.parts = append(call.parts, callerPart{end: call.events + count})
+	call.parts = append(call.parts, callerPart{end: call.events + count, followed: followed})
 	p := part{call: call, first: call.events, count: count, index: len(call.parts) - 1,
 		resultBytes: resultBytes}
 	if size := len(call.body) + len(body); size > cap(call.body) {
@@ -498,7 +500,10 @@ func (p *part) waitOnce(ctx context.Context) (Reply, *Call, error) {
 	reply := call.Reply
 	if reply.Status != model.StatusOK {
 		if call.split {
-			return Reply{}, call.client.aloneCall(call, p.index), nil
+			if alone := call.client.aloneCall(call, p.index); alone != nil {
+				return Reply{}, alone, nil
+			}
+			// Not sent again (callerPart.followed): the caller gets the refusal.
 		}
 		return Reply{}, nil, &StatusError{Operation: call.Operation, Number: call.Number,
 			Status: reply.Status, Primary: primaryOf(&reply)}
@@ -541,6 +546,9 @@ func (c *Client) leave(call *Call, index int, err error) (bool, *Call, error) {
 	if call.split {
 		alone := call.parts[index].alone
 		c.mu.Unlock()
+		if alone == nil {
+			return false, nil, err // Refused, not sent again (callerPart.followed).
+		}
 		return false, alone, nil
 	}
 	if call.parts != nil {
@@ -663,12 +671,17 @@ func (c *Client) signalRejoinLocked() {
 // resent whole, it is refused for as long as its events do not fit the bucket.
 
 // callerPart is one caller's share of a merged request: where its events end, whether
-// its caller left (then its events are not sent again when the request is split), and
-// the request they were sent again in.
+// its caller left (then its events are not sent again when the request is split), whether
+// they are a run of a batch followed by more of its runs (submitRun), and the request
+// they were sent again in. A followed run is not sent again either: its caller's later
+// runs are formed already, ahead of it in the admission queue, and a batch's requests are
+// applied in its order (CreateTransfers); its caller gets the refusal, rate_limited, as
+// a batch one request of which is refused at request level.
 type callerPart struct {
-	end   int
-	left  bool
-	alone *Call
+	end      int
+	left     bool
+	followed bool
+	alone    *Call
 }
 
 // callerPartsReuseCountMax bounds the free list of part lists (Client.freeParts), as
@@ -712,11 +725,12 @@ func (call *Call) splittable(status model.Status) bool {
 }
 
 // splitLocked takes call, a merged request refused rate_limited whole (splittable), out of
-// the pending set and sends each waiting caller's events again as a request of its own,
-// in order, through the admission queue (admit: a window slot each, numbered when
-// admitted; never written from here, the reader's goroutine). Each new request takes its
-// caller's share of call's reply bytes in windowBytes; call gives back the rest (its
-// callers that left) and its slots when completed. The caller completes call after
+// the pending set and sends each waiting caller's events again as a request of its own
+// (but a followed run's, callerPart), in order, through the admission queue (admit: a
+// window slot each, numbered when admitted; never written from here, the reader's
+// goroutine). Each new request takes its caller's share of call's reply bytes in
+// windowBytes; call gives back the rest (its callers that left, its followed runs) and
+// its slots when completed. The caller completes call after
 // releasing mu; its waiters find their requests through call.parts (wait). Called with mu
 // held, the client not closed.
 func (c *Client) splitLocked(call *Call) {
@@ -733,7 +747,7 @@ func (c *Client) splitLocked(call *Call) {
 		count := share.end - first
 		body := events[first*info.EventSize : share.end*info.EventSize]
 		first = share.end
-		if share.left {
+		if share.left || share.followed {
 			continue
 		}
 		weightBytes := min(int64(wire.HeaderSize+count*resultBytes),

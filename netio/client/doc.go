@@ -72,7 +72,9 @@
 // one second of burst), is undone: a merged request refused rate_limited, no copy of it
 // possibly applied, is sent again one request per caller still waiting, in the merged
 // order, under new numbers (the refused one was not recorded), and each caller gets its
-// own request's outcome, rate_limited included (coalesce.go, splitLocked). A merged
+// own request's outcome, rate_limited included (coalesce.go, splitLocked); a batch's
+// run followed by more of its runs is not sent again (they went ahead of it): its caller
+// gets rate_limited, so a batch's requests stay applied in its order. A merged
 // request has one number and is resent whole, so exactly-once holds per call across
 // reconnects and failover; one whose outcome is unknown (a copy lost with a connection,
 // or answered outcome_unknown) is never split, and a resend of it refused rate_limited is
