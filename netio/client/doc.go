@@ -78,8 +78,11 @@
 // request has one number and is resent whole, so exactly-once holds per call across
 // reconnects and failover; one whose outcome is unknown (a copy lost with a connection,
 // or answered outcome_unknown) is never split, and a resend of it refused rate_limited is
-// resent whole after a back-off (with more events than the limit's burst, until its
-// callers' contexts end). A caller whose context ends stops waiting (its outcome is
+// resent whole after a back-off. With more events than the limit's burst it is never
+// admitted: it stays pending and is resent after every back-off even once its callers
+// have left, holding a window slot and, as the oldest pending number, the exactly-once
+// window, so the client stalls after about 256 more requests (a known limit: README,
+// "Limits and known gaps"). A caller whose context ends stops waiting (its outcome is
 // unknown: an *OutcomeUnknownError, see Context deadlines); the request goes on for the
 // others. Lookups,
 // queries, the matching operations and Go/Do are never merged. CoalesceEventsMax -1
