@@ -692,14 +692,10 @@ const callerPartsReuseCountMax = formingReuseCountMax
 // a completed request left (keepPartsLocked), so that merged requests in a steady stream
 // allocate none. Called with mu held.
 func (c *Client) partsBufferLocked() []callerPart {
-	last := len(c.freeParts) - 1
-	if last < 0 {
-		return make([]callerPart, 0, coalesceFirstEvents)
+	if parts, ok := popFree(&c.freeParts); ok {
+		return parts
 	}
-	parts := c.freeParts[last]
-	c.freeParts[last] = nil
-	c.freeParts = c.freeParts[:last]
-	return parts
+	return make([]callerPart, 0, coalesceFirstEvents)
 }
 
 // keepPartsLocked puts the part list of a request completed with a reply, not split, on

@@ -118,14 +118,24 @@ func (c *Client) frameBufferLocked(size int) []byte {
 	if size < frameReuseBytesMin || size > frameReuseCapacity {
 		return make([]byte, 0, size)
 	}
-	last := len(c.freeFrames) - 1
-	if last < 0 {
-		return make([]byte, 0, frameReuseCapacity)
+	if buffer, ok := popFree(&c.freeFrames); ok {
+		return buffer[:0]
 	}
-	buffer := c.freeFrames[last]
-	c.freeFrames[last] = nil
-	c.freeFrames = c.freeFrames[:last]
-	return buffer[:0]
+	return make([]byte, 0, frameReuseCapacity)
+}
+
+// popFree takes the last buffer off a free list, clearing its slot so that the list's
+// array keeps nothing reachable that the caller now owns.
+func popFree[T any](list *[]T) (T, bool) {
+	var zero T
+	last := len(*list) - 1
+	if last < 0 {
+		return zero, false
+	}
+	item := (*list)[last]
+	(*list)[last] = zero
+	*list = (*list)[:last]
+	return item, true
 }
 
 // recycleFrameLocked returns the frame of a call that has just completed with a reply
