@@ -178,7 +178,11 @@
 //     judged one by one on the balances its earlier events left; the first step of a
 //     cross-shard transfer is the client's own pending debit and is judged alike, and
 //     so is a reservation the matching engine makes for a client (ReserveFor: an
-//     order's hold, a replace's raise of one; the engine answers insufficient_funds).
+//     order's hold, a replace's raise of one; the engine answers insufficient_funds),
+//     except that one the account cannot cover (a debits sum beyond 128 bits counts as
+//     not covered) is refused exceeds_credits before the closed and overflow checks,
+//     with the flag or without the right alike: the order's documented precedence, and
+//     no answer that depends on the escrow's sum of other clients' holds.
 //   - Ids. A create_accounts event whose id is another client's account answers
 //     exists_with_different_owner (exists means "you created this"); a transfer id the
 //     caller may not see (it may read neither account) answers the same, before any field

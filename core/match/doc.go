@@ -203,7 +203,9 @@
 //	account_flags_invalid (credits limit on the receiving account),
 //	orders_limit_reached (resting kinds), post_only_would_cross,
 //	insufficient_funds, account_closed, hold_amount_overflow (the ledger's answer to the
-//	reservation)
+//	reservation; in this order from rules version 6, where the ledger judges a client's
+//	hold on the paying account alone first; before, the ledger's order was
+//	account_closed, hold_amount_overflow, insufficient_funds)
 //
 // The key checks of every order command are the first two, then (an opted-in account)
 // client_order_id_not_increasing, then the resend answers.
