@@ -16,9 +16,9 @@ import (
 // what it holds. Without the check (rules before 6) both are account_closed.
 func TestClosedPayingAccountRaiseByHoldKind(t *testing.T) {
 	cases := []struct {
-		name     string
-		legacy   bool
-		checked  bool
+		name    string
+		legacy  bool
+		checked bool
 		// Was 30 at price 100 (a buy holds price × quantity / lot size 10: 300); the
 		// trader has 5,000 quote.
 		quantity uint64
