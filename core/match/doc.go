@@ -220,7 +220,9 @@
 // post_only_would_cross, then the new hold's refusal (only when the amount needed
 // changes; a reserved order's lower amount is a release, never refused, so it passes on
 // a closed paying account, while a legacy order's voids and reserves anew and gets
-// account_closed: TestReplaceOnClosedPayingAccountByHoldKind). mass_cancel: the key checks,
+// account_closed: TestReplaceOnClosedPayingAccountByHoldKind; from rules version 6 a
+// raise the client cannot afford gets insufficient_funds first, reserved or legacy:
+// TestClosedPayingAccountRaiseByHoldKind). mass_cancel: the key checks,
 // reserved_field, side_invalid, instrument_not_found. create_instruments:
 // timestamp_must_be_zero, reserved_field, reserved_flag_instrument,
 // instrument_id_must_not_be_zero, instrument_exists_with_differences, exists,
