@@ -111,20 +111,6 @@ func (l *Ledger) clientHoldRefused(t *model.Transfer, debit *model.Account) bool
 			!l.mayIssueAs(t.UserData64, debit.ID, debit.Ledger))
 }
 
-// debitsExceedCredits reports whether debit's pending and posted debits plus amount
-// exceed its credits posted, counting a sum beyond 128 bits as exceeding (unlike
-// issues, whose callers have ruled such a sum out).
-func debitsExceedCredits(amount model.Uint128, debit *model.Account) bool {
-	debits, overflow := debit.DebitsPending.Add(debit.DebitsPosted)
-	if overflow {
-		return true
-	}
-	if debits, overflow = debits.Add(amount); overflow {
-		return true
-	}
-	return debit.CreditsPosted.Less(debits)
-}
-
 // IndexUnknown is a position no account has: an account index not known yet
 // (ChangeSystemReservationAt).
 const IndexUnknown = indexNone
