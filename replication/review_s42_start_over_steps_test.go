@@ -176,36 +176,12 @@ func TestStartOverStopsWhenTheOwnSnapshotsCannotBeSetAside(t *testing.T) {
 // stop during the transfer).
 func TestFailedStartOverPutsTheOwnSnapshotsBack(t *testing.T) {
 	dir := t.TempDir()
-	withSnapshots := func(config NodeConfig) NodeConfig {
-		config.Mode = ModeAsync // Alone, replies need no standby.
-		config.WAL = wal.Options{SegmentBytes: 5 << 19, Compression: wal.CodecNone}
-		config.Snapshots = &shard.SnapshotConfig{RetireLog: true, Keep: 1}
-		return config
-	}
 	// The node's own state: a snapshot, and a log retired up to it with one entry after.
-	aloneConfig := withSnapshots(nodeConfig(dir, freeAddress(t), ""))
-	written := make(chan shard.SnapshotResult, 1)
-	aloneConfig.Snapshots.OnWritten = func(r shard.SnapshotResult) { written <- r }
+	aloneConfig := retiringSnapshots(nodeConfig(dir, freeAddress(t), ""), 1)
+	written := reportSnapshots(&aloneConfig)
 	alone := startNode(t, aloneConfig)
-	alone.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
-	alone.replies.wait(t, 1)
-	for i := uint64(0); i < 40; i++ { // 40 requests of 1,000 transfers: ~5 MB, 2+ segments.
-		var body []byte
-		for j := uint64(0); j < 1000; j++ {
-			body = append(body, transfer(1000+i*1000+j, 1, 2, 1)...)
-		}
-		alone.submit(t, 10+i, 2+i, model.OperationCreateTransfers, body)
-		alone.replies.wait(t, 10+i)
-	}
-	alone.Shard().RequestSnapshot()
-	select {
-	case result := <-written:
-		if result.Err != nil {
-			t.Fatal(result.Err)
-		}
-	case <-time.After(waitMax):
-		t.Fatal("no snapshot")
-	}
+	writeSegmentsOfHistory(t, alone)
+	snapshotNow(t, alone, written)
 	alone.submit(t, 5000, 42, model.OperationCreateTransfers, transfer(9, 2, 1, 5))
 	alone.replies.wait(t, 5000)
 	if alone.Log().FirstOp() <= 1 {
@@ -224,7 +200,7 @@ func TestFailedStartOverPutsTheOwnSnapshotsBack(t *testing.T) {
 	t.Cleanup(func() { refuseRenames(dir, false) })
 	ctx, cancel := context.WithTimeout(context.Background(), startWaitMax)
 	defer cancel()
-	node, err := OpenNode(ctx, withSnapshots(nodeConfig(dir, "", address)))
+	node, err := OpenNode(ctx, retiringSnapshots(nodeConfig(dir, "", address), 1))
 	if clearErr := refuseRenames(dir, false); clearErr != nil {
 		t.Fatal(clearErr)
 	}
@@ -246,7 +222,7 @@ func TestFailedStartOverPutsTheOwnSnapshotsBack(t *testing.T) {
 	}
 
 	// The primary stays down: the node starts from its own state, to be promoted.
-	restartConfig := withSnapshots(nodeConfig(dir, "", freeAddress(t)))
+	restartConfig := retiringSnapshots(nodeConfig(dir, "", freeAddress(t)), 1)
 	restartConfig.PrimaryWaitAtStart = 100 * time.Millisecond
 	node, err = OpenNode(ctx, restartConfig)
 	if err != nil {
@@ -304,44 +280,19 @@ func copyTree(t *testing.T, from, to string) {
 // the next handshake finds the logs equal and plans a stream). It must come up as a
 // standby of the new primary, with its state.
 func TestTruncateBelowTheOnlySnapshotLeavesAUsableState(t *testing.T) {
-	withSnapshots := func(config NodeConfig) NodeConfig {
-		config.Mode = ModeAsync
-		config.WAL = wal.Options{SegmentBytes: 5 << 19, Compression: wal.CodecNone}
-		config.Snapshots = &shard.SnapshotConfig{RetireLog: true, Keep: 1}
-		return config
-	}
 	oldDir, newDir := t.TempDir(), t.TempDir()
 	// The history both share: accounts and 40 requests of 1,000 transfers (2+ segments).
-	shared := startNode(t, withSnapshots(nodeConfig(oldDir, freeAddress(t), "")))
-	shared.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
-	shared.replies.wait(t, 1)
-	for i := uint64(0); i < 40; i++ {
-		var body []byte
-		for j := uint64(0); j < 1000; j++ {
-			body = append(body, transfer(1000+i*1000+j, 1, 2, 1)...)
-		}
-		shared.submit(t, 10+i, 2+i, model.OperationCreateTransfers, body)
-		shared.replies.wait(t, 10+i)
-	}
+	shared := startNode(t, retiringSnapshots(nodeConfig(oldDir, freeAddress(t), ""), 1))
+	writeSegmentsOfHistory(t, shared)
 	common := shared.Log().LastOp()
 	shared.Close()
 	copyTree(t, oldDir, newDir) // The standby has every entry up to common.
 
 	// The old primary's last entry (the snapshot request), its snapshot and retirement.
-	oldConfig := withSnapshots(nodeConfig(oldDir, freeAddress(t), ""))
-	written := make(chan shard.SnapshotResult, 1)
-	oldConfig.Snapshots.OnWritten = func(r shard.SnapshotResult) { written <- r }
+	oldConfig := retiringSnapshots(nodeConfig(oldDir, freeAddress(t), ""), 1)
+	written := reportSnapshots(&oldConfig)
 	old := startNode(t, oldConfig)
-	old.Shard().RequestSnapshot()
-	var snapshot shard.SnapshotResult
-	select {
-	case snapshot = <-written:
-		if snapshot.Err != nil {
-			t.Fatal(snapshot.Err)
-		}
-	case <-time.After(waitMax):
-		t.Fatal("no snapshot")
-	}
+	snapshot := snapshotNow(t, old, written)
 	firstOp, lastOp := old.Log().FirstOp(), old.Log().LastOp()
 	old.Close()
 	t.Logf("common op %d, old primary's log ops %d..%d, its snapshot at op %d", common,
@@ -353,13 +304,13 @@ func TestTruncateBelowTheOnlySnapshotLeavesAUsableState(t *testing.T) {
 	}
 
 	// The promoted standby, and the old primary rejoining as its standby.
-	promoted := startNode(t, withSnapshots(nodeConfig(newDir, freeAddress(t), "")))
+	promoted := startNode(t, retiringSnapshots(nodeConfig(newDir, freeAddress(t), ""), 1))
 	defer promoted.Close()
 	promoted.submit(t, 9000, 100, model.OperationCreateAccounts, accounts(3))
 	promoted.replies.wait(t, 9000)
 	ctx, cancel := context.WithTimeout(context.Background(), startWaitMax)
 	defer cancel()
-	rejoinConfig := withSnapshots(nodeConfig(oldDir, "", promoted.config.Listen))
+	rejoinConfig := retiringSnapshots(nodeConfig(oldDir, "", promoted.config.Listen), 1)
 	node, err := OpenNode(ctx, rejoinConfig)
 	if err != nil {
 		second, again := OpenNode(ctx, rejoinConfig) // Does a later start do better?

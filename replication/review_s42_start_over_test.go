@@ -29,36 +29,12 @@ import (
 // the last one and hangs up (as a primary killed mid-transfer does).
 func TestInterruptedStartOverKeepsTheStandbysOwnState(t *testing.T) {
 	dir := t.TempDir()
-	withSnapshots := func(config NodeConfig) NodeConfig {
-		config.Mode = ModeAsync // Alone, replies need no standby.
-		config.WAL = wal.Options{SegmentBytes: 5 << 19, Compression: wal.CodecNone}
-		config.Snapshots = &shard.SnapshotConfig{RetireLog: true, Keep: 1}
-		return config
-	}
 	// The node's own state: a snapshot, and a log retired up to it with one entry after.
-	aloneConfig := withSnapshots(nodeConfig(dir, freeAddress(t), ""))
-	written := make(chan shard.SnapshotResult, 1)
-	aloneConfig.Snapshots.OnWritten = func(r shard.SnapshotResult) { written <- r }
+	aloneConfig := retiringSnapshots(nodeConfig(dir, freeAddress(t), ""), 1)
+	written := reportSnapshots(&aloneConfig)
 	alone := startNode(t, aloneConfig)
-	alone.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
-	alone.replies.wait(t, 1)
-	for i := uint64(0); i < 40; i++ { // 40 requests of 1,000 transfers: ~5 MB, 2+ segments.
-		var body []byte
-		for j := uint64(0); j < 1000; j++ {
-			body = append(body, transfer(1000+i*1000+j, 1, 2, 1)...)
-		}
-		alone.submit(t, 10+i, 2+i, model.OperationCreateTransfers, body)
-		alone.replies.wait(t, 10+i)
-	}
-	alone.Shard().RequestSnapshot()
-	select {
-	case result := <-written:
-		if result.Err != nil {
-			t.Fatal(result.Err)
-		}
-	case <-time.After(waitMax):
-		t.Fatal("no snapshot")
-	}
+	writeSegmentsOfHistory(t, alone)
+	snapshotNow(t, alone, written)
 	alone.submit(t, 5000, 42, model.OperationCreateTransfers, transfer(9, 2, 1, 5))
 	alone.replies.wait(t, 5000)
 	if alone.Log().FirstOp() <= 1 {
@@ -77,13 +53,13 @@ func TestInterruptedStartOverKeepsTheStandbysOwnState(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), startWaitMax)
 	defer cancel()
-	if node, err := OpenNode(ctx, withSnapshots(nodeConfig(dir, "", address))); err == nil {
+	if node, err := OpenNode(ctx, retiringSnapshots(nodeConfig(dir, "", address), 1)); err == nil {
 		node.Close()
 		t.Fatal("the standby started although its start over was cut short")
 	}
 
 	// The primary stays down: the node starts from its own state, to be promoted.
-	restartConfig := withSnapshots(nodeConfig(dir, "", freeAddress(t)))
+	restartConfig := retiringSnapshots(nodeConfig(dir, "", freeAddress(t)), 1)
 	restartConfig.PrimaryWaitAtStart = 100 * time.Millisecond
 	node, err := OpenNode(ctx, restartConfig)
 	if err != nil {
@@ -163,17 +139,7 @@ func waitSnapshot(t *testing.T, n *testNode, written <-chan shard.SnapshotResult
 	t.Helper()
 	n.submit(t, 1, 1, model.OperationCreateAccounts, accounts(ids...))
 	n.replies.wait(t, 1)
-	n.Shard().RequestSnapshot()
-	select {
-	case result := <-written:
-		if result.Err != nil {
-			t.Fatal(result.Err)
-		}
-		return result
-	case <-time.After(waitMax):
-		t.Fatal("no snapshot")
-	}
-	return shard.SnapshotResult{}
+	return snapshotNow(t, n, written)
 }
 
 // TestStartSetsASnapshotOfAnotherHistoryAside: a snapshot of another history in a node's

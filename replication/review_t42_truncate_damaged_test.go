@@ -10,7 +10,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"sequent/core/model"
 	"sequent/core/shard"
@@ -32,43 +31,13 @@ import (
 // snapshot whole before it counts it, so that the node sets its state aside and aligns
 // again from an empty log, as it does when no snapshot is under the cut.
 func TestTruncateKeepsNoSnapshotWhoseBodyIsDamaged(t *testing.T) {
-	withSnapshots := func(config NodeConfig) NodeConfig {
-		config.Mode = ModeAsync
-		config.WAL = wal.Options{SegmentBytes: 5 << 19, Compression: wal.CodecNone}
-		config.Snapshots = &shard.SnapshotConfig{RetireLog: true, Keep: 2}
-		return config
-	}
-	snapshotOf := func(t *testing.T, node *testNode, written chan shard.SnapshotResult) wal.SnapshotMeta {
-		t.Helper()
-		node.Shard().RequestSnapshot()
-		select {
-		case result := <-written:
-			if result.Err != nil {
-				t.Fatal(result.Err)
-			}
-			return result.Meta
-		case <-time.After(waitMax):
-			t.Fatal("no snapshot")
-		}
-		return wal.SnapshotMeta{}
-	}
 	oldDir, newDir := t.TempDir(), t.TempDir()
 	// The shared history (2+ segments) and snapshot A at its last op, the log retired to it.
-	sharedConfig := withSnapshots(nodeConfig(oldDir, freeAddress(t), ""))
-	sharedWritten := make(chan shard.SnapshotResult, 1)
-	sharedConfig.Snapshots.OnWritten = func(r shard.SnapshotResult) { sharedWritten <- r }
+	sharedConfig := retiringSnapshots(nodeConfig(oldDir, freeAddress(t), ""), 2)
+	sharedWritten := reportSnapshots(&sharedConfig)
 	shared := startNode(t, sharedConfig)
-	shared.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
-	shared.replies.wait(t, 1)
-	for i := uint64(0); i < 40; i++ {
-		var body []byte
-		for j := uint64(0); j < 1000; j++ {
-			body = append(body, transfer(1000+i*1000+j, 1, 2, 1)...)
-		}
-		shared.submit(t, 10+i, 2+i, model.OperationCreateTransfers, body)
-		shared.replies.wait(t, 10+i)
-	}
-	snapshotA := snapshotOf(t, shared, sharedWritten)
+	writeSegmentsOfHistory(t, shared)
+	snapshotA := snapshotNow(t, shared, sharedWritten).Meta
 	common := shared.Log().LastOp()
 	shared.Close()
 	if snapshotA.Op != common {
@@ -77,11 +46,10 @@ func TestTruncateKeepsNoSnapshotWhoseBodyIsDamaged(t *testing.T) {
 	copyTree(t, oldDir, newDir) // The standby has everything up to common, and A.
 
 	// The old primary's divergent entry (a snapshot request) and its snapshot B.
-	oldConfig := withSnapshots(nodeConfig(oldDir, freeAddress(t), ""))
-	oldWritten := make(chan shard.SnapshotResult, 1)
-	oldConfig.Snapshots.OnWritten = func(r shard.SnapshotResult) { oldWritten <- r }
+	oldConfig := retiringSnapshots(nodeConfig(oldDir, freeAddress(t), ""), 2)
+	oldWritten := reportSnapshots(&oldConfig)
 	old := startNode(t, oldConfig)
-	snapshotB := snapshotOf(t, old, oldWritten)
+	snapshotB := snapshotNow(t, old, oldWritten).Meta
 	firstOp := old.Log().FirstOp()
 	old.Close()
 	snapshots, err := wal.ListSnapshots(oldConfig.Groups[0].SnapshotDir)
@@ -116,13 +84,13 @@ func TestTruncateKeepsNoSnapshotWhoseBodyIsDamaged(t *testing.T) {
 	}
 
 	// The promoted standby, and the old primary rejoining as its standby.
-	promoted := startNode(t, withSnapshots(nodeConfig(newDir, freeAddress(t), "")))
+	promoted := startNode(t, retiringSnapshots(nodeConfig(newDir, freeAddress(t), ""), 2))
 	defer promoted.Close()
 	promoted.submit(t, 9000, 100, model.OperationCreateAccounts, accounts(3))
 	promoted.replies.wait(t, 9000)
 	ctx, cancel := context.WithTimeout(context.Background(), startWaitMax)
 	defer cancel()
-	rejoinConfig := withSnapshots(nodeConfig(oldDir, "", promoted.config.Listen))
+	rejoinConfig := retiringSnapshots(nodeConfig(oldDir, "", promoted.config.Listen), 2)
 	node, err := OpenNode(ctx, rejoinConfig)
 	if err != nil {
 		second, again := OpenNode(ctx, rejoinConfig) // Does a later start do better?
@@ -170,41 +138,17 @@ func (l *lockedLog) String() string {
 // move), and not the directory that holds them. Every place it names must exist, and the
 // snapshots set aside must be named.
 func TestOwnStateSetAsideNamesWhereTheSnapshotsAre(t *testing.T) {
-	withSnapshots := func(config NodeConfig) NodeConfig {
-		config.Mode = ModeAsync
-		config.WAL = wal.Options{SegmentBytes: 5 << 19, Compression: wal.CodecNone}
-		config.Snapshots = &shard.SnapshotConfig{RetireLog: true, Keep: 1}
-		return config
-	}
 	oldDir, newDir := t.TempDir(), t.TempDir()
-	shared := startNode(t, withSnapshots(nodeConfig(oldDir, freeAddress(t), "")))
-	shared.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
-	shared.replies.wait(t, 1)
-	for i := uint64(0); i < 40; i++ {
-		var body []byte
-		for j := uint64(0); j < 1000; j++ {
-			body = append(body, transfer(1000+i*1000+j, 1, 2, 1)...)
-		}
-		shared.submit(t, 10+i, 2+i, model.OperationCreateTransfers, body)
-		shared.replies.wait(t, 10+i)
-	}
+	shared := startNode(t, retiringSnapshots(nodeConfig(oldDir, freeAddress(t), ""), 1))
+	writeSegmentsOfHistory(t, shared)
 	shared.Close()
 	copyTree(t, oldDir, newDir)
 
 	// The old primary's divergent snapshot request, its only snapshot, its log retired.
-	oldConfig := withSnapshots(nodeConfig(oldDir, freeAddress(t), ""))
-	written := make(chan shard.SnapshotResult, 1)
-	oldConfig.Snapshots.OnWritten = func(r shard.SnapshotResult) { written <- r }
+	oldConfig := retiringSnapshots(nodeConfig(oldDir, freeAddress(t), ""), 1)
+	written := reportSnapshots(&oldConfig)
 	old := startNode(t, oldConfig)
-	old.Shard().RequestSnapshot()
-	select {
-	case result := <-written:
-		if result.Err != nil {
-			t.Fatal(result.Err)
-		}
-	case <-time.After(waitMax):
-		t.Fatal("no snapshot")
-	}
+	snapshotNow(t, old, written)
 	firstOp := old.Log().FirstOp()
 	old.Close()
 	if firstOp <= 1 {
@@ -220,14 +164,14 @@ func TestOwnStateSetAsideNamesWhereTheSnapshotsAre(t *testing.T) {
 		t.Fatalf("setup: want the snapshot set aside in %s (%d, %v)", earlier, len(listed), err)
 	}
 
-	promoted := startNode(t, withSnapshots(nodeConfig(newDir, freeAddress(t), "")))
+	promoted := startNode(t, retiringSnapshots(nodeConfig(newDir, freeAddress(t), ""), 1))
 	defer promoted.Close()
 	promoted.submit(t, 9000, 100, model.OperationCreateAccounts, accounts(3))
 	promoted.replies.wait(t, 9000)
 	ctx, cancel := context.WithTimeout(context.Background(), startWaitMax)
 	defer cancel()
 	logged := &lockedLog{}
-	rejoinConfig := withSnapshots(nodeConfig(oldDir, "", promoted.config.Listen))
+	rejoinConfig := retiringSnapshots(nodeConfig(oldDir, "", promoted.config.Listen), 1)
 	rejoinConfig.Logger = slog.New(slog.NewTextHandler(logged, nil))
 	node, err := OpenNode(ctx, rejoinConfig)
 	if err != nil {
