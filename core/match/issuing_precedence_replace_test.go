@@ -18,40 +18,7 @@ import (
 // does not refuse everything.
 func TestUnaffordableRaiseIsInsufficientFundsWhateverOthersHold(t *testing.T) {
 	for _, limited := range []bool{false, true} {
-		record := model.Instrument{ID: testInstrument, BaseLedger: testBaseLedger,
-			QuoteLedger: testQuoteLedger, TickSize: 1, LotSize: 1, QuantityMin: 1,
-			QuantityMax: ^uint64(0)}
-		h := newHarness(t, Config{}, record)
-		const payer, whale = 5, 6
-		grants := []model.Grant{{Client: whale, Scopes: model.ScopeOperator},
-			{Client: payer, Scopes: model.ScopeTransfer, Ledger: testQuoteLedger,
-				First: traderQuote(payer), Last: traderQuote(payer)}}
-		if err := h.l.SetGrants(grants); err != nil {
-			t.Fatal(err)
-		}
-		for _, n := range []uint64{payer, whale} {
-			quoteFlags := uint16(0)
-			if limited && n == payer {
-				quoteFlags = model.AccountDebitsMustNotExceedCredits
-			}
-			accounts := []model.Account{
-				{ID: traderBase(n), Ledger: testBaseLedger, Code: 3,
-					Flags: model.AccountDebitsMustNotExceedCredits},
-				{ID: traderQuote(n), Ledger: testQuoteLedger, Code: 3, Flags: quoteFlags}}
-			results := make([]model.EventResult, len(accounts))
-			h.l.CreateAccountsAs(n, h.clock+1, accounts, results)
-			h.clock += uint64(len(accounts))
-			for i := range results {
-				if results[i].Status != model.StatusOK {
-					t.Fatalf("trader %d account %d: %s", n, i, results[i].Status)
-				}
-			}
-		}
-		h.deposit(payer, 0, 500)
-		if err := h.l.SetGrants(grants[:1]); err != nil { // The payer's grant withdrawn.
-			t.Fatal(err)
-		}
-		h.l.SetIssuingChecked(true)
+		h, payer, whale := withdrawnIssuer(t, limited)
 		top := ^uint64(0)
 		buy := h.placeOK(payer, limitOrder(payer, 1, model.SideBuy, 100, 1))
 		h.placeOK(whale, limitOrder(whale, 1, model.SideBuy, top, top-4))

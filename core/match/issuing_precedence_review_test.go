@@ -22,44 +22,7 @@ import (
 // checks").
 func TestUnaffordableHoldIsInsufficientFundsWhateverOthersHold(t *testing.T) {
 	for _, limited := range []bool{false, true} {
-		record := model.Instrument{ID: testInstrument, BaseLedger: testBaseLedger,
-			QuoteLedger: testQuoteLedger, TickSize: 1, LotSize: 1, QuantityMin: 1,
-			QuantityMax: ^uint64(0)}
-		h := newHarness(t, Config{}, record)
-		const payer, whale = 5, 6
-		grants := []model.Grant{{Client: whale, Scopes: model.ScopeOperator},
-			{Client: payer, Scopes: model.ScopeTransfer, Ledger: testQuoteLedger,
-				First: traderQuote(payer), Last: traderQuote(payer)}}
-		if err := h.l.SetGrants(grants); err != nil {
-			t.Fatal(err)
-		}
-		quoteFlags := uint16(0)
-		if limited {
-			quoteFlags = model.AccountDebitsMustNotExceedCredits
-		}
-		for _, n := range []uint64{payer, whale} {
-			flags := quoteFlags
-			if n == whale {
-				flags = 0
-			}
-			accounts := []model.Account{
-				{ID: traderBase(n), Ledger: testBaseLedger, Code: 3,
-					Flags: model.AccountDebitsMustNotExceedCredits},
-				{ID: traderQuote(n), Ledger: testQuoteLedger, Code: 3, Flags: flags}}
-			results := make([]model.EventResult, len(accounts))
-			h.l.CreateAccountsAs(n, h.clock+1, accounts, results)
-			h.clock += uint64(len(accounts))
-			for i := range results {
-				if results[i].Status != model.StatusOK {
-					t.Fatalf("trader %d account %d: %s", n, i, results[i].Status)
-				}
-			}
-		}
-		h.deposit(payer, 0, 500)
-		if err := h.l.SetGrants(grants[:1]); err != nil { // The payer's grant withdrawn.
-			t.Fatal(err)
-		}
-		h.l.SetIssuingChecked(true)
+		h, payer, whale := withdrawnIssuer(t, limited)
 		top := ^uint64(0)
 		// Alone, the buy is refused insufficient_funds, as documented.
 		got := h.place(payer, limitOrder(payer, 1, model.SideBuy, top, 8))[0]
@@ -75,4 +38,47 @@ func TestUnaffordableHoldIsInsufficientFundsWhateverOthersHold(t *testing.T) {
 				limited, got.Status)
 		}
 	}
+}
+
+// withdrawnIssuer builds the set-up of the unaffordable-hold tests: trader 5, the payer,
+// with credits 500 on its quote account (with debits_must_not_exceed_credits when
+// limited) and its transfer grant over that account withdrawn; trader 6, an operator, who
+// may issue; the ledger's issuing check on (rules version 6).
+func withdrawnIssuer(t *testing.T, limited bool) (h *harness, payer, whale uint64) {
+	t.Helper()
+	record := model.Instrument{ID: testInstrument, BaseLedger: testBaseLedger,
+		QuoteLedger: testQuoteLedger, TickSize: 1, LotSize: 1, QuantityMin: 1,
+		QuantityMax: ^uint64(0)}
+	h = newHarness(t, Config{}, record)
+	payer, whale = 5, 6
+	grants := []model.Grant{{Client: whale, Scopes: model.ScopeOperator},
+		{Client: payer, Scopes: model.ScopeTransfer, Ledger: testQuoteLedger,
+			First: traderQuote(payer), Last: traderQuote(payer)}}
+	if err := h.l.SetGrants(grants); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []uint64{payer, whale} {
+		quoteFlags := uint16(0)
+		if limited && n == payer {
+			quoteFlags = model.AccountDebitsMustNotExceedCredits
+		}
+		accounts := []model.Account{
+			{ID: traderBase(n), Ledger: testBaseLedger, Code: 3,
+				Flags: model.AccountDebitsMustNotExceedCredits},
+			{ID: traderQuote(n), Ledger: testQuoteLedger, Code: 3, Flags: quoteFlags}}
+		results := make([]model.EventResult, len(accounts))
+		h.l.CreateAccountsAs(n, h.clock+1, accounts, results)
+		h.clock += uint64(len(accounts))
+		for i := range results {
+			if results[i].Status != model.StatusOK {
+				t.Fatalf("trader %d account %d: %s", n, i, results[i].Status)
+			}
+		}
+	}
+	h.deposit(payer, 0, 500)
+	if err := h.l.SetGrants(grants[:1]); err != nil { // The payer's grant withdrawn.
+		t.Fatal(err)
+	}
+	h.l.SetIssuingChecked(true)
+	return h, payer, whale
 }
