@@ -83,7 +83,6 @@ func TestHoldRefusalMatchesReferenceAtEdges(t *testing.T) {
 			}
 			debitIndex, _ := l.findAccount(model.U128(1))
 			creditIndex, _ := l.findAccount(model.U128(2))
-			transferResults := make([]model.TransferResult, 1)
 			for _, debitsPending := range values {
 				for _, debitsPosted := range values {
 					if !fits(debitsPending, debitsPosted) {
@@ -108,15 +107,7 @@ func TestHoldRefusalMatchesReferenceAtEdges(t *testing.T) {
 											CreditAccountID: model.U128(2), Amount: amount, Ledger: 1,
 											Flags: SystemReserve}
 										ReserveFor(&event, client.id)
-										var status model.Status
-										if direct {
-											d, c := IndexUnknown, IndexUnknown
-											status = l.ChangeSystemReservationAt(timestamp, &event, &d, &c)
-										} else {
-											l.CreateSystemTransfers(timestamp, []model.Transfer{event},
-												transferResults)
-											status = transferResults[0].Status
-										}
+										status := reserveOnce(l, timestamp, event, direct)
 										timestamp++
 										compared++
 										if status != want {

@@ -83,15 +83,7 @@ func TestUnaffordableClientHoldIsRefusedFirst(t *testing.T) {
 					CreditAccountID: model.U128(step.credit), Amount: step.amount, Ledger: 1,
 					Flags: SystemReserve}
 				ReserveFor(&event, step.client)
-				var status model.Status
-				if direct {
-					debitIndex, creditIndex := IndexUnknown, IndexUnknown
-					status = l.ChangeSystemReservationAt(timestamp, &event, &debitIndex,
-						&creditIndex)
-				} else {
-					l.CreateSystemTransfers(timestamp, []model.Transfer{event}, transferResults)
-					status = transferResults[0].Status
-				}
+				status := reserveOnce(l, timestamp, event, direct)
 				timestamp++
 				want := step.before
 				if checked {

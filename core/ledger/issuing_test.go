@@ -146,15 +146,7 @@ func TestReservationForAClientNeedsTheRight(t *testing.T) {
 				event := model.Transfer{DebitAccountID: model.U128(1), CreditAccountID: escrow,
 					Amount: step.amount, Ledger: 1, Flags: step.flag}
 				ReserveFor(&event, step.client)
-				var status model.Status
-				if direct {
-					debitIndex, creditIndex := IndexUnknown, IndexUnknown
-					status = l.ChangeSystemReservationAt(timestamp, &event, &debitIndex,
-						&creditIndex)
-				} else {
-					l.CreateSystemTransfers(timestamp, []model.Transfer{event}, transferResults)
-					status = transferResults[0].Status
-				}
+				status := reserveOnce(l, timestamp, event, direct)
 				timestamp++
 				want := step.want
 				if !checked && want == model.StatusExceedsCredits {
@@ -173,4 +165,17 @@ func TestReservationForAClientNeedsTheRight(t *testing.T) {
 			}
 		}
 	}
+}
+
+// reserveOnce applies one reservation event at timestamp through either of the engine's
+// paths (direct: ChangeSystemReservationAt with both accounts looked up; else
+// CreateSystemTransfers of a batch of that one event) and returns its status.
+func reserveOnce(l *Ledger, timestamp uint64, event model.Transfer, direct bool) model.Status {
+	if direct {
+		debitIndex, creditIndex := IndexUnknown, IndexUnknown
+		return l.ChangeSystemReservationAt(timestamp, &event, &debitIndex, &creditIndex)
+	}
+	results := make([]model.TransferResult, 1)
+	l.CreateSystemTransfers(timestamp, []model.Transfer{event}, results)
+	return results[0].Status
 }
