@@ -1,6 +1,7 @@
 package replication
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -62,5 +63,37 @@ func writeSegmentsOfHistory(t *testing.T, n *testNode) {
 		}
 		n.submit(t, 10+i, 2+i, model.OperationCreateTransfers, body)
 		n.replies.wait(t, 10+i)
+	}
+}
+
+// rejoinThePromoted starts newDir's node as the primary promoted after a failover (one
+// write of its own), then oldDir's as its standby, and requires the old primary to start
+// and to come to hold the new primary's state. keep as in retiringSnapshots.
+func rejoinThePromoted(t *testing.T, oldDir, newDir string, keep int) {
+	t.Helper()
+	promoted := startNode(t, retiringSnapshots(nodeConfig(newDir, freeAddress(t), ""), keep))
+	defer promoted.Close()
+	promoted.submit(t, 9000, 100, model.OperationCreateAccounts, accounts(3))
+	promoted.replies.wait(t, 9000)
+	ctx, cancel := context.WithTimeout(context.Background(), startWaitMax)
+	defer cancel()
+	rejoinConfig := retiringSnapshots(nodeConfig(oldDir, "", promoted.config.Listen), keep)
+	node, err := OpenNode(ctx, rejoinConfig)
+	if err != nil {
+		second, again := OpenNode(ctx, rejoinConfig) // Does a later start do better?
+		if again == nil {
+			second.Close()
+		}
+		t.Fatalf("the old primary cannot start as the new primary's standby: %v (started "+
+			"again: %v)", err, again)
+	}
+	rejoined := &testNode{Node: node, replies: newCollector(), config: rejoinConfig}
+	node.Start([]shard.Outputs{shard.RepliesOnly(rejoined.replies)})
+	defer rejoined.Close()
+	waitFor(t, "the old primary to hold the new primary's state", func() bool {
+		return rejoined.Log().Durable() >= promoted.Log().LastOp()
+	})
+	if rejoined.Node.shardDigest(t) != promoted.Node.shardDigest(t) {
+		t.Fatal("the rejoined node's state is not the new primary's")
 	}
 }

@@ -304,29 +304,5 @@ func TestTruncateBelowTheOnlySnapshotLeavesAUsableState(t *testing.T) {
 	}
 
 	// The promoted standby, and the old primary rejoining as its standby.
-	promoted := startNode(t, retiringSnapshots(nodeConfig(newDir, freeAddress(t), ""), 1))
-	defer promoted.Close()
-	promoted.submit(t, 9000, 100, model.OperationCreateAccounts, accounts(3))
-	promoted.replies.wait(t, 9000)
-	ctx, cancel := context.WithTimeout(context.Background(), startWaitMax)
-	defer cancel()
-	rejoinConfig := retiringSnapshots(nodeConfig(oldDir, "", promoted.config.Listen), 1)
-	node, err := OpenNode(ctx, rejoinConfig)
-	if err != nil {
-		second, again := OpenNode(ctx, rejoinConfig) // Does a later start do better?
-		if again == nil {
-			second.Close()
-		}
-		t.Fatalf("the old primary cannot start as the new primary's standby: %v (started "+
-			"again: %v)", err, again)
-	}
-	rejoined := &testNode{Node: node, replies: newCollector(), config: rejoinConfig}
-	node.Start([]shard.Outputs{shard.RepliesOnly(rejoined.replies)})
-	defer rejoined.Close()
-	waitFor(t, "the old primary to hold the new primary's state", func() bool {
-		return rejoined.Log().Durable() >= promoted.Log().LastOp()
-	})
-	if rejoined.Node.shardDigest(t) != promoted.Node.shardDigest(t) {
-		t.Fatal("the rejoined node's state is not the new primary's")
-	}
+	rejoinThePromoted(t, oldDir, newDir, 1)
 }
