@@ -65,18 +65,15 @@ func (p *swallowingProxy) forward(client, server net.Conn) {
 	}
 }
 
-// TestLostMergedRequestAboveTheBurstIsNotResentForEver (review rc42; fails on main and on
-// this branch, left for the coordinator): doc.go now says a merged request of unknown
-// outcome refused rate_limited is resent whole "(with more events than the limit's
-// burst, until its callers' contexts end)". It is not: once its callers have left, a
-// request with a copy lost with a connection is kept pending without a caller
-// (abandonPendingLocked) and resent until a definite reply, which a request above the
-// burst never gets. It holds its window slot and, as the oldest pending number, the
-// exactly-once window (window.go) for good: 256 requests later no request can be
-// numbered and the client is wedged. Client 1 may send 4 events a second; A and B (3
-// transfers each) merge into one request of 6 behind a held window of one; its first
-// copy is lost (the proxy swallows it and closes the connection), every resend is
-// refused rate_limited. Both callers leave; the client must give the request up (no
+// TestLostMergedRequestAboveTheBurstIsNotResentForEver (review rc42; failed until rc43's
+// fix in resendOrDropLocked): once its callers had left, a request with a copy lost with
+// a connection was kept pending without a caller (abandonPendingLocked) and resent
+// until a definite reply, which a request above the burst never gets. It held its window
+// slot and, as the oldest pending number, the exactly-once window (window.go) for good:
+// 256 requests later no request could be numbered and the client was wedged. Client 1
+// may send 4 events a second; A and B (3 transfers each) merge into one request of 6
+// behind a held window of one; its first copy is lost (the proxy swallows it and closes
+// the connection), every resend is refused rate_limited. Both callers leave; the client must give the request up (no
 // longer pending) once they have.
 func TestLostMergedRequestAboveTheBurstIsNotResentForEver(t *testing.T) {
 	s, clockNs := rateLimitedServer(t, 4)
