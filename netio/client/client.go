@@ -426,7 +426,9 @@ func (c *Client) abandon(call *Call, err error) {
 // in the window (window.go) and its slot. Once the copies of the current connection are
 // answered it leaves (resendOrDropLocked) instead of being resent, unless a copy was
 // lost with a connection: that one is never answered, so the call is resent until a
-// definite reply, as before its callers left (PROTOCOL.md §7). A refused call with
+// definite reply, as before its callers left (PROTOCOL.md §7), or until a resend is
+// refused rate_limited with no copy on its way (resendOrDropLocked: a request above the
+// client's burst would be refused so for ever). A refused call with
 // nothing on its way, waiting out its backoff, leaves at once: no copy of it can be
 // applied any more, and it counts as a late reply (lateLocked) for an earlier copy
 // perhaps applied. A call never refused that way and never lost needs nothing more: its

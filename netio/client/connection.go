@@ -784,7 +784,7 @@ func (c *Client) complete(frame *wire.Frame, generation uint64) {
 		// one whose outcome is unknown they say nothing of that copy (they refuse this
 		// one before its number is looked up), and outcome_unknown says nothing either.
 		c.redirects = 0 // Only a primary answers these: the redirects led somewhere.
-		c.resendOrDropLocked(call, generation)
+		c.resendOrDropLocked(call, generation, status)
 		return
 	case status == model.StatusNotPrimary && generation != c.generation:
 		// From a connection already replaced: install resent the request on the current
@@ -816,7 +816,7 @@ func (c *Client) complete(frame *wire.Frame, generation uint64) {
 		// definite reply comes. A read is recorded nowhere: no earlier copy of it can be
 		// applied, so its refusal is its outcome, after a busy as without one (resent, it
 		// looped on a draining server until its caller left).
-		c.resendOrDropLocked(call, generation)
+		c.resendOrDropLocked(call, generation, status)
 		return
 	case status == model.StatusNotPrimary && len(frame.Body) > 0 &&
 		!c.namesConnectedLocked(string(frame.Body)):
@@ -915,11 +915,21 @@ func doubling(first, limit time.Duration, step int) time.Duration {
 // more (abandonPendingLocked), drops it: nobody waits for its outcome, and a resend
 // would only hold a window slot and load a server that is refusing. Called with mu
 // held; returns with it released.
-func (c *Client) resendOrDropLocked(call *Call, generation uint64) {
+//
+// A call a copy of which was lost with a connection is resent until a definite reply
+// even then (PROTOCOL.md §7: the server may still hold that copy in its queue, and the
+// definite reply says it will not be applied after later requests), except after
+// rate_limited: that refusal depends on the request's own size, and one of more events
+// than the client's events_per_second gets it at every attempt, so resending it for no
+// caller held its window slot and, as the oldest pending number, the exactly-once window
+// for good (TestLostMergedRequestAboveTheBurstIsNotResentForEver). It leaves as a late
+// reply (leavePendingLocked), as one refused busy does.
+func (c *Client) resendOrDropLocked(call *Call, generation uint64, status model.Status) {
 	call.busyRetries++ // Counted before the check: this refusal makes a dropped call late.
 	// Refused, it is no longer on its way: the next merged request may go (coalesce.go).
 	call.releaseOpenSlot()
-	if !call.abandoned || call.unanswered > 0 || call.lostCopy {
+	if !call.abandoned || call.unanswered > 0 ||
+		call.lostCopy && status != model.StatusRateLimited {
 		c.retryLocked(call, generation)
 		c.mu.Unlock()
 		return

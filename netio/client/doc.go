@@ -42,7 +42,19 @@
 // (waiting out its backoff) it leaves at once, so abandoned requests do not hold the
 // window against live callers while a server refuses them. One whose copy was left
 // unanswered by a connection that ended (the server may still apply it, after later
-// requests) stays pending, resent until a definite reply. All this holds for writes: a
+// requests) stays pending, resent until a definite reply, which says it will not be
+// applied after them; except that a resend of it refused rate_limited, with no other
+// copy on its way, gives it up: that refusal depends on the request's own size, so it
+// may come at every attempt (a merged request of more events than events_per_second),
+// and resending it for no caller would hold its slot and the exactly-once window for
+// good. The price: the lost copy, admitted before the bucket ran low (for one above the
+// burst, only under a limit raised since: every copy meets the same check), may still
+// wait in a server's queue and be applied after later requests, its reply cached after
+// theirs beyond what the window counts (it counts as a late reply only while requests
+// numbered before it was given up are pending); a later request's resend may then find
+// its own reply evicted, answered request_too_old (an *OutcomeUnknownError, never a
+// wrong outcome). A number given up is never used again, and the server needs nothing
+// of it (numbers may have gaps; PROTOCOL.md §7). All this holds for writes: a
 // read is recorded nowhere, so it is never applied late and its reply is not cached; its
 // callers leaving, it leaves.
 //
@@ -78,13 +90,15 @@
 // request has one number and is resent whole, so exactly-once holds per call across
 // reconnects and failover; one whose outcome is unknown (a copy lost with a connection,
 // or answered outcome_unknown) is never split, and a resend of it refused rate_limited is
-// resent whole after a back-off. With more events than the limit's burst it is never
-// admitted: it stays pending and is resent after every back-off even once its callers
-// have left, holding a window slot and, as the oldest pending number, the exactly-once
-// window, so the client stalls after about 256 more requests (a known limit: README,
-// "Limits and known gaps"). A caller whose context ends stops waiting (its outcome is
-// unknown: an *OutcomeUnknownError, see Context deadlines); the request goes on for the
-// others. Lookups,
+// resent whole after a back-off while a caller waits. With more events than the
+// limit's burst it is never admitted: a caller waiting with no deadline waits for ever,
+// its request holding a window slot and, as the oldest pending number, the exactly-once
+// window, so the client stalls after about 256 more requests until that caller leaves (a
+// known limit: README, "Limits and known gaps"). Once every caller has left, the next
+// rate_limited refusal of it with no copy on its way gives it up (connection.go,
+// resendOrDropLocked; Pipelining). A caller whose context ends stops waiting (its
+// outcome is unknown: an *OutcomeUnknownError, see Context deadlines); the request goes
+// on for the others. Lookups,
 // queries, the matching operations and Go/Do are never merged. CoalesceEventsMax -1
 // turns merging off.
 //

@@ -14,12 +14,24 @@ import (
 // pending without a caller because a copy of it was lost with a connection (PROTOCOL.md
 // §7). Its caller leaves while the client is disconnected, before any refusal (so only
 // the lost copy keeps it). After the reconnect the resend is answered busy, then
-// rate_limited and shutting_down (answers that say nothing of the lost copy, which the
-// server may still apply): the call must stay pending, holding its slot. Then
-// request_too_old, a final answer: the call must leave, give its slot back, count as a
-// late reply once, and leave its caller's error as it was (context.Canceled, not the
-// status). A kept call that never left on a final answer would hold the slot for good.
+// shutting_down (answers that say nothing of the lost copy, which the server may still
+// apply, and that end): the call must stay pending, holding its slot. Then a final
+// answer: request_too_old, or (session 43) rate_limited, which a request of more events
+// than the client's events_per_second gets at every attempt, so that for a call nobody
+// waits for it ends the resends as a final answer does
+// (TestLostMergedRequestAboveTheBurstIsNotResentForEver; before session 43 this test
+// kept the call pending on rate_limited too). The call must leave, give its slot back,
+// count as a late reply once, and leave its caller's error as it was (context.Canceled,
+// not the status). A kept call that never left on a final answer would hold the slot for
+// good.
 func TestKeptLostCallLeavesOnItsFinalAnswer(t *testing.T) {
+	for _, final := range []model.Status{model.StatusRequestTooOld,
+		model.StatusRateLimited} {
+		t.Run(final.String(), func(t *testing.T) { keptLostCallLeavesOn(t, final) })
+	}
+}
+
+func keptLostCallLeavesOn(t *testing.T, final model.Status) {
 	c, second := newWindowOfOneClient(t)
 	defer func() {
 		c.mu.Lock()
@@ -61,8 +73,7 @@ func TestKeptLostCallLeavesOnItsFinalAnswer(t *testing.T) {
 	c.mu.Lock()
 	c.conn, c.generation = second, 2 // Reconnected: install resent it.
 	c.mu.Unlock()
-	for _, status := range []model.Status{model.StatusBusy, model.StatusRateLimited,
-		model.StatusShuttingDown} {
+	for _, status := range []model.Status{model.StatusBusy, model.StatusShuttingDown} {
 		resend()
 		answer(status)
 		if pending, late := keptState(); !pending || late != 0 || c.window.TryAcquire(1) {
@@ -71,11 +82,11 @@ func TestKeptLostCallLeavesOnItsFinalAnswer(t *testing.T) {
 		}
 	}
 	resend()
-	answer(model.StatusRequestTooOld)
+	answer(final)
 	pending, late := keptState()
 	if free := c.window.TryAcquire(1); pending || late != 1 || !free {
-		t.Fatalf("kept call answered request_too_old: pending %v, late replies %d, slot "+
-			"given back %v; want false, 1, true", pending, late, free)
+		t.Fatalf("kept call answered %s: pending %v, late replies %d, slot given back "+
+			"%v; want false, 1, true", final, pending, late, free)
 	}
 	if !errors.Is(call.Err, context.Canceled) {
 		t.Fatalf("the caller's error became %v, want context.Canceled", call.Err)
