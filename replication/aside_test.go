@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"sequent/core/model"
+	"sequent/core/shard"
 	"sequent/wal"
 )
 
@@ -41,7 +42,7 @@ func ownStateRetired(t *testing.T) (dir string, lastOp uint64, digest [32]byte) 
 // (no primary), its state from recovery on its own. Before the log's rename it must be
 // the node's own state (its log and its snapshots); after it, an empty state with the
 // set-aside pair complete (replaced-<stamp> holding the snapshots, <LogDir>.replaced-
-// <stamp> the log), and no half-done set-aside left behind.
+// <stamp> the log), and no half-done set-aside left behind; no set-aside is pruned.
 func TestSetAsideCrashAtEveryStepLeavesAUsableState(t *testing.T) {
 	built, lastOp, want := ownStateRetired(t)
 	const stamp = 17
@@ -51,6 +52,9 @@ func TestSetAsideCrashAtEveryStepLeavesAUsableState(t *testing.T) {
 		t.Fatalf("setup: want one snapshot (%d, %v)", len(snapshots), err)
 	}
 	own := filepath.Base(snapshots[0].Path)
+	// Earlier set-asides, more than are kept: pruned only once a set-aside completes and
+	// its new state is in place (a start, or a crash, removes none).
+	seedSetAsides(t, config.Groups[0], []int64{1, 2, 3, 4}, nil, 10)
 	steps, err := setAside{snapshotDir: config.Groups[0].SnapshotDir,
 		logDir: config.Groups[0].LogDir, stamp: stamp}.steps()
 	if err != nil {
@@ -84,6 +88,11 @@ func TestSetAsideCrashAtEveryStepLeavesAUsableState(t *testing.T) {
 				settingAsidePrefix+"*")); len(leftover) != 0 {
 				t.Fatalf("a half-done set-aside is left behind: %v", leftover)
 			}
+			stamps, _ := setAsideStamps(group.SnapshotDir, group.LogDir)
+			if want := 4 + min(1, max(0, done-logRenameStep)); len(stamps) != want {
+				t.Fatalf("set-asides %v, want %d: none pruned by a crash or a start", stamps,
+					want)
+			}
 			if done <= logRenameStep {
 				if got := restarted.Log().LastOp(); got != lastOp {
 					t.Fatalf("the log ends at op %d, want the node's own %d", got, lastOp)
@@ -105,5 +114,118 @@ func TestSetAsideCrashAtEveryStepLeavesAUsableState(t *testing.T) {
 				t.Fatalf("the node's own log is not kept aside: %v", err)
 			}
 		})
+	}
+}
+
+// seedSetAsides makes set-asides of stamps beside group's log and in its snapshot
+// directory, each with one file of bytesEach bytes on either side: both sides for
+// pairs, the snapshots side only for snapshotsOnly (as a snapshot of another history).
+func seedSetAsides(t *testing.T, group GroupConfig, pairs, snapshotsOnly []int64,
+	bytesEach int) {
+	t.Helper()
+	write := func(dir string) {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "file"), make([]byte, bytesEach),
+			0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, stamp := range append(append([]int64{}, pairs...), snapshotsOnly...) {
+		write(filepath.Join(group.SnapshotDir, fmt.Sprintf("%s%d", replacedPrefix, stamp)))
+	}
+	for _, stamp := range pairs {
+		write(logAsidePath(group.LogDir, stamp))
+	}
+}
+
+// TestPruneKeepsTheNewestSetAsides: set-asides were never removed, so a node that kept
+// being told to start over filled its disk. pruneSetAsides keeps the newest setAsideKept
+// (by stamp, a pair counting once: its log and its snapshots go together) and removes
+// the older ones on both sides; the status counts what is left and its bytes. Whatever
+// else is in the directories (the log, the snapshot directory's receiving/, another
+// log's set-aside) stays.
+func TestPruneKeepsTheNewestSetAsides(t *testing.T) {
+	dir := t.TempDir()
+	group := nodeConfig(dir, "", "").Groups[0]
+	seedSetAsides(t, group, []int64{10, 20, 30, 50}, []int64{40}, 100)
+	untouched := []string{group.LogDir, filepath.Join(group.SnapshotDir, receivingDirectory),
+		filepath.Join(dir, "other.replaced-5")}
+	for _, path := range untouched {
+		if err := os.MkdirAll(path, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := setAsideStatus(group.SnapshotDir, group.LogDir); got !=
+		(SetAsideStatus{Count: 5, Bytes: 900}) {
+		t.Fatalf("before the prune: %+v, want 5 set-asides of 900 bytes", got)
+	}
+	if err := pruneSetAsides(group.SnapshotDir, group.LogDir, testLogger); err != nil {
+		t.Fatal(err)
+	}
+	if got := setAsideStatus(group.SnapshotDir, group.LogDir); got !=
+		(SetAsideStatus{Count: setAsideKept, Bytes: 500}) {
+		t.Fatalf("after the prune: %+v, want %d set-asides of 500 bytes", got, setAsideKept)
+	}
+	for stamp, kept := range map[int64]bool{10: false, 20: false, 30: true, 40: true, 50: true} {
+		paths := []string{filepath.Join(group.SnapshotDir, fmt.Sprintf("%s%d", replacedPrefix,
+			stamp))}
+		if stamp != 40 {
+			paths = append(paths, logAsidePath(group.LogDir, stamp))
+		}
+		for _, path := range paths {
+			if _, err := os.Stat(path); (err == nil) != kept {
+				t.Errorf("%s: kept %v, want %v (%v)", path, err == nil, kept, err)
+			}
+		}
+	}
+	for _, path := range untouched {
+		if _, err := os.Stat(path); err != nil {
+			t.Errorf("%s was removed: %v", path, err)
+		}
+	}
+}
+
+// TestStartOverPrunesOlderSetAsidesOnceDone: a start over that completes (its new log
+// started after the primary's snapshot) keeps the newest setAsideKept set-asides, the
+// one it just made among them, and removes the older ones; Node.Status shows what is
+// kept (count and bytes), summed for the node.
+func TestStartOverPrunesOlderSetAsidesOnceDone(t *testing.T) {
+	snapshotAlone := func(dir string, ids ...uint64) *testNode {
+		config := nodeConfig(dir, freeAddress(t), "")
+		config.Mode = ModeAsync
+		written := make(chan shard.SnapshotResult, 1)
+		config.Snapshots = &shard.SnapshotConfig{
+			OnWritten: func(r shard.SnapshotResult) { written <- r }}
+		n := startNode(t, config)
+		waitSnapshot(t, n, written, ids...)
+		return n
+	}
+	nodeDir := t.TempDir()
+	snapshotAlone(nodeDir, 1, 2).Close() // The node's own history, with a snapshot.
+	primary := snapshotAlone(t.TempDir(), 3, 4)
+	defer primary.Close()
+	config := nodeConfig(nodeDir, "", primary.config.Listen)
+	group := config.Groups[0]
+	seedSetAsides(t, group, []int64{1, 2, 3, 4}, nil, 10) // Older than any time stamp.
+
+	standby := startNode(t, config)
+	defer standby.Close()
+	stamps, paths := setAsideStamps(group.SnapshotDir, group.LogDir)
+	if len(stamps) != setAsideKept || stamps[0] <= 4 || stamps[len(stamps)-1] != 3 {
+		t.Fatalf("set-asides kept: %v, want the start over's and the newest older ones "+
+			"(%d in all)", stamps, setAsideKept)
+	}
+	if len(paths[stamps[0]]) != 2 {
+		t.Fatalf("the start over's set-aside is %v, want its log and its snapshots",
+			paths[stamps[0]])
+	}
+	status := standby.Status()
+	want := setAsideStatus(group.SnapshotDir, group.LogDir)
+	if status.Groups[0].SetAside != want || status.SetAside != want ||
+		want.Count != setAsideKept || want.Bytes <= 40 {
+		t.Fatalf("status shows %+v (node %+v), want %+v: %d set-asides, their files' bytes",
+			status.Groups[0].SetAside, status.SetAside, want, setAsideKept)
 	}
 }
