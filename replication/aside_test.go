@@ -1,10 +1,15 @@
 package replication
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"sequent/core/model"
 	"sequent/core/shard"
@@ -227,5 +232,56 @@ func TestStartOverPrunesOlderSetAsidesOnceDone(t *testing.T) {
 		want.Count != setAsideKept || want.Bytes <= 40 {
 		t.Fatalf("status shows %+v (node %+v), want %+v: %d set-asides, their files' bytes",
 			status.Groups[0].SetAside, status.SetAside, want, setAsideKept)
+	}
+}
+
+// TestEmptyStandbyWaitsAndSaysWhyItCannotBePromoted: a standby whose log is empty (a
+// crash right after a start over set its state aside) holds none of the writes its peers
+// acknowledged, so it must not start alone after PrimaryWaitAtStart (as a node with a
+// log does, to be promoted): promoted, it would serve an empty ledger. It keeps waiting
+// for its primary, and it used to say only "primary not reachable yet", as any standby
+// does: the operator did not learn that this node cannot be promoted, nor why, nor where
+// its state went. Its log must say so once, naming the newest set-aside.
+func TestEmptyStandbyWaitsAndSaysWhyItCannotBePromoted(t *testing.T) {
+	dir := t.TempDir()
+	config := nodeConfig(dir, "", freeAddress(t)) // No primary there.
+	config.PrimaryWaitAtStart = time.Millisecond
+	lines := &lockedLog{}
+	config.Logger = slog.New(slog.NewTextHandler(lines, nil))
+	seedSetAsides(t, config.Groups[0], []int64{7}, nil, 1)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	opened := make(chan error, 1)
+	go func() {
+		node, err := OpenNode(ctx, config)
+		if node != nil {
+			node.Close()
+		}
+		opened <- err
+	}()
+	// Three refused dials: the later ones come after PrimaryWaitAtStart, when a node
+	// with a log of its own would have started alone.
+	deadline := time.Now().Add(waitMax)
+	for strings.Count(lines.String(), "primary not reachable yet") < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the standby did not keep trying its primary:\n%s", lines.String())
+		}
+		select {
+		case err := <-opened:
+			t.Fatalf("the empty standby stopped waiting for its primary (%v)", err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	cancel()
+	if err := <-opened; err == nil || !errors.Is(err, context.Canceled) {
+		t.Fatalf("open: %v, want the wait ended by its context", err)
+	}
+	text := lines.String()
+	if strings.Count(text, "cannot be promoted") != 1 ||
+		!strings.Contains(text, "the local log is empty") ||
+		!strings.Contains(text, logAsidePath(config.Groups[0].LogDir, 7)) {
+		t.Fatalf("the log does not say once why the empty standby cannot be promoted, "+
+			"naming its set-aside state:\n%s", text)
 	}
 }

@@ -184,6 +184,7 @@ func (g *Group) align(ctx context.Context, epoch uint64) (uint64, error) {
 	n := g.node
 	config := g.standbyConfig()
 	giveUp := time.Now().Add(n.config.PrimaryWaitAtStart)
+	emptyReported := false
 	for delay := 50 * time.Millisecond; ; delay = min(2*delay, reconnectDelayMax) {
 		link, err := Dial(ctx, config, epoch)
 		if err == nil {
@@ -204,8 +205,12 @@ func (g *Group) align(ctx context.Context, epoch uint64) (uint64, error) {
 				"local_last_op", g.log.LastOp(), "error", err)
 			return 0, nil
 		}
+		if g.log.LastOp() == 0 && !emptyReported {
+			g.reportEmptyLogWait()
+			emptyReported = true
+		}
 		n.config.Logger.Warn("replication: primary not reachable yet", "address",
-			n.config.StandbyOf, "shard", g.index, "error", err)
+			n.config.StandbyOf, "shard", g.index, "local_last_op", g.log.LastOp(), "error", err)
 		select {
 		case <-ctx.Done():
 			return 0, fmt.Errorf("replication: stopped while waiting for the primary at %s: %w",
@@ -257,6 +262,26 @@ func (g *Group) align(ctx context.Context, epoch uint64) (uint64, error) {
 		}
 	}
 	return g.link.PrimaryEpoch, nil
+}
+
+// reportEmptyLogWait says, once per start, why a group with an empty log waits for its
+// primary with no time limit, and where the state it set aside is, if any. Such a node
+// holds none of the writes its primary acknowledged (a fresh standby, or one whose start
+// over or truncation set its state aside before the crash): started alone, it could be
+// promoted and would serve an empty ledger in place of everything its peers hold. So it
+// does not start unaligned after PrimaryWaitAtStart as a node with a log does, and it
+// cannot be promoted (OpenNode has not returned) until its primary answers.
+func (g *Group) reportEmptyLogWait() {
+	stamps, paths := setAsideStamps(g.config.SnapshotDir, g.config.LogDir)
+	var newest []string
+	if len(stamps) > 0 {
+		newest = paths[stamps[0]]
+	}
+	g.node.config.Logger.Warn("replication: the local log is empty: waiting for the primary "+
+		"with no time limit; this node cannot be promoted meanwhile (it holds none of the "+
+		"writes its peers acknowledged): bring the primary back", "address",
+		g.node.config.StandbyOf, "shard", g.index, "set_aside_states", len(stamps),
+		"newest_set_aside", strings.Join(newest, ","))
 }
 
 // truncationLeavesAState reports whether the log cut after op still rebuilds a state (as
