@@ -285,3 +285,40 @@ func TestEmptyStandbyWaitsAndSaysWhyItCannotBePromoted(t *testing.T) {
 			"naming its set-aside state:\n%s", text)
 	}
 }
+
+// TestEmptyLogBesideASnapshotFollowsAPrimaryThatStreamsFromOpOne: a standby that crashed
+// after a start over put the primary's snapshot in place and before its first entry has
+// one snapshot beside an empty log. It greets its primary with last op 0; a primary
+// whose log still starts at op 1 (another one than planned the start over: a failover
+// since) plans a stream from op 0, not a start over, and recovery then found a snapshot
+// above an empty log (shard.ErrLogBehindSnapshot) at this start and every later one. The
+// log streamed from op 1 rebuilds the state: the snapshot must be set aside first.
+func TestEmptyLogBesideASnapshotFollowsAPrimaryThatStreamsFromOpOne(t *testing.T) {
+	primaryConfig := nodeConfig(t.TempDir(), freeAddress(t), "")
+	primaryConfig.Mode = ModeAsync
+	written := make(chan shard.SnapshotResult, 1)
+	primaryConfig.Snapshots = &shard.SnapshotConfig{
+		OnWritten: func(r shard.SnapshotResult) { written <- r }}
+	primary := startNode(t, primaryConfig)
+	defer primary.Close()
+	snapshot := waitSnapshot(t, primary, written, 1, 2)
+
+	dir := t.TempDir()
+	config := nodeConfig(dir, "", primaryConfig.Listen)
+	if err := os.MkdirAll(config.Groups[0].SnapshotDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(snapshot.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(config.Groups[0].SnapshotDir,
+		filepath.Base(snapshot.Path)), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	standby := startNode(t, config) // Failed with shard.ErrLogBehindSnapshot.
+	defer standby.Close()
+	if got, want := standby.Node.shardDigest(t), primary.Node.shardDigest(t); got != want {
+		t.Fatal("the standby's state is not the primary's")
+	}
+}

@@ -260,6 +260,10 @@ func (g *Group) align(ctx context.Context, epoch uint64) (uint64, error) {
 		if err := g.startOverFromSnapshot(ctx, w); err != nil {
 			return 0, err
 		}
+	case planStream:
+		if err := g.setAsideSnapshotsAboveAnEmptyLog(w.op); err != nil {
+			return 0, err
+		}
 	}
 	return g.link.PrimaryEpoch, nil
 }
@@ -282,6 +286,27 @@ func (g *Group) reportEmptyLogWait() {
 		"writes its peers acknowledged): bring the primary back", "address",
 		g.node.config.StandbyOf, "shard", g.index, "set_aside_states", len(stamps),
 		"newest_set_aside", strings.Join(newest, ","))
+}
+
+// setAsideSnapshotsAboveAnEmptyLog sets every snapshot aside (replaced-<stamp>, durably)
+// when the log is empty and the primary streams it from op 1 (op 0): a start over cut
+// short after it put the primary's snapshot in place leaves one beside an empty log, and
+// a primary whose log starts at op 1 plans a stream, not a start over, for a standby at
+// op 0. Recovery would refuse a snapshot above an empty log (shard.ErrLogBehindSnapshot)
+// at every start; the streamed log rebuilds the state from op 1 instead.
+func (g *Group) setAsideSnapshotsAboveAnEmptyLog(op uint64) error {
+	if op != 0 || g.log.LastOp() != 0 {
+		return nil
+	}
+	aside := filepath.Join(g.config.SnapshotDir, fmt.Sprintf("%s%d", replacedPrefix,
+		time.Now().UnixNano()))
+	moved, err := moveSnapshots(g.config.SnapshotDir, aside,
+		func(wal.SnapshotInfo) bool { return true })
+	if len(moved) > 0 {
+		g.node.config.Logger.Warn("replication: snapshots beside an empty log set aside (the "+
+			"primary streams the log from op 1)", "shard", g.index, "snapshots_kept_at", aside)
+	}
+	return err
 }
 
 // truncationLeavesAState reports whether the log cut after op still rebuilds a state (as
