@@ -318,6 +318,9 @@ func TestEmptyLogBesideASnapshotFollowsAPrimaryThatStreamsFromOpOne(t *testing.T
 	}
 	standby := startNode(t, config) // Failed with shard.ErrLogBehindSnapshot.
 	defer standby.Close()
+	waitFor(t, "the standby to catch up", func() bool {
+		return standby.Log().Durable() >= primary.Log().LastOp()
+	})
 	if got, want := standby.Node.shardDigest(t), primary.Node.shardDigest(t); got != want {
 		t.Fatal("the standby's state is not the primary's")
 	}
