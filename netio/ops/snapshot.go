@@ -118,9 +118,10 @@ type ShardStats struct {
 	// start over from its primary's snapshot, a truncation that would leave no state, a
 	// snapshot of another history): replaced-<stamp> in its snapshot directory and
 	// <log>.replaced-<stamp> beside its log, never used again (only the newest three are
-	// kept, replication's setAsideKept). SetAsideBytes is the size of their files.
+	// kept, replication's setAsideKept).
 	SetAsideStates uint64 `json:"set_aside_states"`
-	SetAsideBytes  uint64 `json:"set_aside_bytes"`
+	// SetAsideBytes is the size of the files of those set-aside states.
+	SetAsideBytes uint64 `json:"set_aside_bytes"`
 }
 
 // LogStats is one write-ahead log's state and counters.
