@@ -365,7 +365,8 @@ func (g *Group) setOwnStateAside(op uint64) error {
 	if err := g.open(); err != nil {
 		return err
 	}
-	return pruneSetAsides(g.config.SnapshotDir, g.config.LogDir, g.node.config.Logger)
+	g.pruneSetAsides()
+	return nil
 }
 
 // snapshotsSetAside returns the subdirectories replaced-* of dir that hold snapshots:
@@ -458,7 +459,19 @@ func (g *Group) startOverFromSnapshot(ctx context.Context, w welcome) error {
 	if err := g.log.StartAfter(w.op, w.chain); err != nil {
 		return err
 	}
-	return pruneSetAsides(snapshotDir, g.config.LogDir, g.node.config.Logger)
+	g.pruneSetAsides()
+	return nil
+}
+
+// pruneSetAsides removes the set-asides beyond the newest setAsideKept, once the state
+// that replaced the newest is in place. A removal that fails is logged and stops no
+// start: the node's state is whole, only disk space is at stake (Status shows it).
+func (g *Group) pruneSetAsides() {
+	logger := g.node.config.Logger
+	if err := pruneSetAsides(g.config.SnapshotDir, g.config.LogDir, logger); err != nil {
+		logger.Warn("replication: older set-aside states not removed", "shard", g.index,
+			"error", err)
+	}
 }
 
 // receivingDirectory is the subdirectory of a snapshot directory that a start over
