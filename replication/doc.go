@@ -110,21 +110,33 @@
 // after op 1 with no snapshot under it (the node's only snapshots hold divergent ops: an
 // old primary that snapshotted an entry its standby never received, and retired its log up
 // to it; or the ones under it do not read whole, body checksum included) sets the node's
-// snapshots and then its log aside instead (as a start over does) and aligns again from an
-// empty log; its warning names every replaced-* subdirectory holding snapshots. A start over keeps the node's own state in place
-// until the primary's snapshot is received whole and durable (into the snapshot
-// directory's subdirectory receiving/, which no reader lists, its header checked against
-// the plan): a primary lost during the transfer, which can take minutes, leaves the node
-// its own log and snapshots to start from, and be promoted from, while its primary is
-// down. Then, each step durable before the next, its own snapshots are set aside
-// (subdirectory replaced-<stamp>), its log is set aside (<LogDir>.replaced-<stamp>),
-// neither deleted, and the received snapshot is renamed into place before a new log starts
-// right after it. A step that fails before the log is set aside puts the own snapshots
-// back (a log retired up to them is no state without them); a crash there leaves them in
-// replaced-<stamp>, and a log retired up to them then starts only with its primary up
-// (which plans the start over again) unless they are moved back by hand. The received
-// snapshot is never beside the old log: a crash after the log is set aside leaves an empty
-// log, whose start waits for the primary, which plans the start over again. A snapshot
+// snapshots and its log aside instead (as a start over does) and aligns again from an
+// empty log; its warning names every replaced-* subdirectory holding snapshots. A start
+// over keeps the node's own state in place until the primary's snapshot is received whole
+// and durable (into the snapshot directory's subdirectory receiving/, which no reader
+// lists, its header checked against the plan): a primary lost during the transfer, which
+// can take minutes, leaves the node its own log and snapshots to start from, and be
+// promoted from, while its primary is down. Then its own state is set aside, never
+// deleted, and the received snapshot is renamed into place before a new log starts right
+// after it.
+//
+// Setting the own state aside (aside.go) is one rename or one directory sync per step:
+// the snapshots move into setting-aside-<stamp> (a subdirectory of the snapshot
+// directory), the log directory is renamed <LogDir>.replaced-<stamp> (the commit point),
+// and setting-aside-<stamp> is renamed replaced-<stamp>. Every open of a group's log
+// first finishes a set-aside cut short (finishSetAsides): with its log aside it completes
+// the last rename; with the log still in place it moves the snapshots back beside it. A
+// crash at any step therefore leaves either the old log with its snapshots or an empty
+// log with the complete set-aside pair; a step that fails is finished the same way. Once
+// the new state is in place (the new log started after the received snapshot, or the
+// empty log opened), set-asides beyond the newest setAsideKept (by stamp; a pair counts
+// once) are removed; Status shows per group how many are kept and their bytes. A group
+// whose log is empty waits for its primary at start with no time limit (a node with a log
+// starts alone after PrimaryWaitAtStart, to be promoted): it holds none of the writes its
+// peers acknowledged, so it must never be promoted, and its log says so once at Warn. An
+// empty log beside a snapshot (a start over cut short after the received snapshot was put
+// in place) that its primary streams from op 0 has the snapshot set aside first, since
+// recovery refuses a snapshot above an empty log (shard.ErrLogBehindSnapshot). A snapshot
 // whose chain hash differs from the log's at its op (wal.SnapshotMeta.OfAnotherHistory:
 // one an earlier version left beside a divergent log when a crash cut its start over
 // short, or one copied in by hand) is set aside at every start before recovery

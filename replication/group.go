@@ -97,8 +97,14 @@ func (g *Group) Log() *wal.Log { return g.log }
 // Recovery returns how the group's state was rebuilt at startup.
 func (g *Group) Recovery() shard.RecoveryReport { return g.recovery }
 
-// open opens the group's log.
+// open opens the group's log, after finishing any set-aside of its state that a crash
+// cut short (finishSetAsides: the log it opens is then either the old one with its
+// snapshots, or the one that replaced it).
 func (g *Group) open() error {
+	if err := finishSetAsides(g.config.SnapshotDir, g.config.LogDir,
+		g.node.config.Logger); err != nil {
+		return fmt.Errorf("replication: shard %d: %w", g.index, err)
+	}
 	options := g.node.config.WAL
 	options.Dir, options.Logger = g.config.LogDir, g.node.config.Logger
 	log, err := wal.Open(options)
@@ -178,6 +184,7 @@ func (g *Group) align(ctx context.Context, epoch uint64) (uint64, error) {
 	n := g.node
 	config := g.standbyConfig()
 	giveUp := time.Now().Add(n.config.PrimaryWaitAtStart)
+	emptyReported := false
 	for delay := 50 * time.Millisecond; ; delay = min(2*delay, reconnectDelayMax) {
 		link, err := Dial(ctx, config, epoch)
 		if err == nil {
@@ -198,8 +205,12 @@ func (g *Group) align(ctx context.Context, epoch uint64) (uint64, error) {
 				"local_last_op", g.log.LastOp(), "error", err)
 			return 0, nil
 		}
+		if g.log.LastOp() == 0 && !emptyReported {
+			g.reportEmptyLogWait()
+			emptyReported = true
+		}
 		n.config.Logger.Warn("replication: primary not reachable yet", "address",
-			n.config.StandbyOf, "shard", g.index, "error", err)
+			n.config.StandbyOf, "shard", g.index, "local_last_op", g.log.LastOp(), "error", err)
 		select {
 		case <-ctx.Done():
 			return 0, fmt.Errorf("replication: stopped while waiting for the primary at %s: %w",
@@ -249,8 +260,53 @@ func (g *Group) align(ctx context.Context, epoch uint64) (uint64, error) {
 		if err := g.startOverFromSnapshot(ctx, w); err != nil {
 			return 0, err
 		}
+	case planStream:
+		if err := g.setAsideSnapshotsAboveAnEmptyLog(w.op); err != nil {
+			return 0, err
+		}
 	}
 	return g.link.PrimaryEpoch, nil
+}
+
+// reportEmptyLogWait says, once per start, why a group with an empty log waits for its
+// primary with no time limit, and where the state it set aside is, if any. Such a node
+// holds none of the writes its primary acknowledged (a fresh standby, or one whose start
+// over or truncation set its state aside before the crash): started alone, it could be
+// promoted and would serve an empty ledger in place of everything its peers hold. So it
+// does not start unaligned after PrimaryWaitAtStart as a node with a log does, and it
+// cannot be promoted (OpenNode has not returned) until its primary answers.
+func (g *Group) reportEmptyLogWait() {
+	stamps, paths := setAsideStamps(g.config.SnapshotDir, g.config.LogDir)
+	var newest []string
+	if len(stamps) > 0 {
+		newest = paths[stamps[0]]
+	}
+	g.node.config.Logger.Warn("replication: the local log is empty: waiting for the primary "+
+		"with no time limit; this node cannot be promoted meanwhile (it holds none of the "+
+		"writes its peers acknowledged): bring the primary back", "address",
+		g.node.config.StandbyOf, "shard", g.index, "set_aside_states", len(stamps),
+		"newest_set_aside", strings.Join(newest, ","))
+}
+
+// setAsideSnapshotsAboveAnEmptyLog sets every snapshot aside (replaced-<stamp>, durably)
+// when the log is empty and the primary streams it from op 1 (op 0): a start over cut
+// short after it put the primary's snapshot in place leaves one beside an empty log, and
+// a primary whose log starts at op 1 plans a stream, not a start over, for a standby at
+// op 0. Recovery would refuse a snapshot above an empty log (shard.ErrLogBehindSnapshot)
+// at every start; the streamed log rebuilds the state from op 1 instead.
+func (g *Group) setAsideSnapshotsAboveAnEmptyLog(op uint64) error {
+	if op != 0 || g.log.LastOp() != 0 {
+		return nil
+	}
+	aside := filepath.Join(g.config.SnapshotDir, fmt.Sprintf("%s%d", replacedPrefix,
+		time.Now().UnixNano()))
+	moved, err := moveSnapshots(g.config.SnapshotDir, aside,
+		func(wal.SnapshotInfo) bool { return true })
+	if len(moved) > 0 {
+		g.node.config.Logger.Warn("replication: snapshots beside an empty log set aside (the "+
+			"primary streams the log from op 1)", "shard", g.index, "snapshots_kept_at", aside)
+	}
+	return err
 }
 
 // truncationLeavesAState reports whether the log cut after op still rebuilds a state (as
@@ -288,33 +344,29 @@ func snapshotReadsWhole(path string) bool {
 	return err == nil
 }
 
-// setOwnStateAside sets the node's snapshots (subdirectory replaced-<stamp>) and then its
-// log (<LogDir>.replaced-<stamp>) aside, never deleted, each step durable before the next,
-// and opens an empty log in its place: a truncation after op would leave no state.
+// setOwnStateAside sets the node's snapshots (subdirectory replaced-<stamp>) and its log
+// (<LogDir>.replaced-<stamp>) aside, never deleted, in crash-safe steps (setAside), and
+// opens an empty log in its place: a truncation after op would leave no state. The
+// oldest set-asides beyond setAsideKept are removed once the empty log is in place.
 func (g *Group) setOwnStateAside(op uint64) error {
-	stamp := time.Now().UnixNano()
-	snapshotsAside := filepath.Join(g.config.SnapshotDir, fmt.Sprintf("replaced-%d", stamp))
-	if err := setSnapshotsAside(g.config.SnapshotDir, snapshotsAside); err != nil {
-		return errors.Join(err, putSnapshotsBack(snapshotsAside, g.config.SnapshotDir))
-	}
 	if err := g.log.Close(); err != nil {
-		return errors.Join(err, putSnapshotsBack(snapshotsAside, g.config.SnapshotDir))
-	}
-	aside := fmt.Sprintf("%s.replaced-%d", g.config.LogDir, stamp)
-	if err := os.Rename(g.config.LogDir, aside); err != nil {
-		return errors.Join(err, putSnapshotsBack(snapshotsAside, g.config.SnapshotDir))
-	}
-	if err := wal.SyncDirectory(filepath.Dir(g.config.LogDir)); err != nil {
 		return err
 	}
-	// Where the snapshots are: snapshotsAside is not made when there was none to move (a
-	// crash cut an earlier attempt short after it set them aside, in its own replaced-*).
+	aside := setAside{snapshotDir: g.config.SnapshotDir, logDir: g.config.LogDir,
+		stamp: time.Now().UnixNano()}
+	if err := aside.run(g.node.config.Logger); err != nil {
+		return err
+	}
 	g.node.config.Logger.Warn("replication: the primary's truncation would leave no usable "+
 		"state (the log starts after op 1 and every snapshot holds a divergent op): local "+
 		"state set aside, aligning again from an empty log", "shard", g.index,
-		"truncate_after_op", op, "kept_at", aside, "snapshots_kept_at",
+		"truncate_after_op", op, "kept_at", aside.logAside(), "snapshots_kept_at",
 		strings.Join(snapshotsSetAside(g.config.SnapshotDir), ","))
-	return g.open()
+	if err := g.open(); err != nil {
+		return err
+	}
+	g.pruneSetAsides()
+	return nil
 }
 
 // snapshotsSetAside returns the subdirectories replaced-* of dir that hold snapshots:
@@ -350,12 +402,13 @@ var testHookTruncatePlanMidway func() error
 // a log retired up to its own snapshots is no state without them (shard.ErrNoUsableState).
 // The snapshot is received into receivingDirectory inside the snapshot directory (no
 // reader lists a subdirectory), its header checked against the plan; then the node's own
-// snapshots are set aside (a subdirectory replaced-<stamp>), the log is set aside
-// (<LogDir>.replaced-<stamp>), never deleted, and the received snapshot renamed into
-// place, each step durable before the next; a step that fails before the log is set
-// aside puts the snapshots back (a crash there does not). The received snapshot is never
-// beside the old log: a crash after the log is set aside leaves an empty log, whose
-// start waits for the primary, which plans the start over again.
+// snapshots and log are set aside (replaced-<stamp>, <LogDir>.replaced-<stamp>), never
+// deleted, in crash-safe steps (setAside: until the log's rename the snapshots go back
+// beside it, at a failure or at the next start), and the received snapshot renamed into
+// place, each step durable before the next. The received snapshot is never beside the
+// old log: a crash after the log is set aside leaves an empty log, whose start waits for
+// the primary, which plans the start over again. Once the new log starts after the
+// snapshot, set-asides beyond the newest setAsideKept are removed.
 func (g *Group) startOverFromSnapshot(ctx context.Context, w welcome) error {
 	snapshotDir := g.config.SnapshotDir
 	if snapshotDir == "" { // Else receiving/ would be relative to the working directory.
@@ -378,21 +431,15 @@ func (g *Group) startOverFromSnapshot(ctx context.Context, w welcome) error {
 	if err := checkReceivedSnapshot(receiving, w); err != nil {
 		return err
 	}
-	stamp := time.Now().UnixNano()
-	snapshotsAside := filepath.Join(snapshotDir, fmt.Sprintf("replaced-%d", stamp))
-	// Until the log is set aside, a step that fails puts the snapshots back: the log of a
-	// node that retires its log is no state without them (shard.ErrNoUsableState).
-	if err := setSnapshotsAside(snapshotDir, snapshotsAside); err != nil {
-		return errors.Join(err, putSnapshotsBack(snapshotsAside, snapshotDir))
-	}
+	// Closed first: the set-aside renames its directory. Until the log is set aside, a
+	// step that fails (or a crash, at the next start) puts the snapshots back: the log
+	// of a node that retires its log is no state without them (shard.ErrNoUsableState).
 	if err := g.log.Close(); err != nil {
-		return errors.Join(err, putSnapshotsBack(snapshotsAside, snapshotDir))
+		return err
 	}
-	aside := fmt.Sprintf("%s.replaced-%d", g.config.LogDir, stamp)
-	if err := os.Rename(g.config.LogDir, aside); err != nil {
-		return errors.Join(err, putSnapshotsBack(snapshotsAside, snapshotDir))
-	}
-	if err := wal.SyncDirectory(filepath.Dir(g.config.LogDir)); err != nil {
+	aside := setAside{snapshotDir: snapshotDir, logDir: g.config.LogDir,
+		stamp: time.Now().UnixNano()}
+	if err := aside.run(g.node.config.Logger); err != nil {
 		return err
 	}
 	if err := wal.RenameDurably(received, filepath.Join(snapshotDir,
@@ -403,13 +450,28 @@ func (g *Group) startOverFromSnapshot(ctx context.Context, w welcome) error {
 		return err
 	}
 	g.node.config.Logger.Warn("replication: local log replaced by the primary's snapshot",
-		"shard", g.index, "kept_at", aside, "snapshots_kept_at",
+		"shard", g.index, "kept_at", aside.logAside(), "snapshots_kept_at",
 		strings.Join(snapshotsSetAside(snapshotDir), ","), "snapshot_op", w.op)
 	if err := g.open(); err != nil {
 		return err
 	}
 	g.link.config.Log = g.log
-	return g.log.StartAfter(w.op, w.chain)
+	if err := g.log.StartAfter(w.op, w.chain); err != nil {
+		return err
+	}
+	g.pruneSetAsides()
+	return nil
+}
+
+// pruneSetAsides removes the set-asides beyond the newest setAsideKept, once the state
+// that replaced the newest is in place. A removal that fails is logged and stops no
+// start: the node's state is whole, only disk space is at stake (Status shows it).
+func (g *Group) pruneSetAsides() {
+	logger := g.node.config.Logger
+	if err := pruneSetAsides(g.config.SnapshotDir, g.config.LogDir, logger); err != nil {
+		logger.Warn("replication: older set-aside states not removed", "shard", g.index,
+			"error", err)
+	}
 }
 
 // receivingDirectory is the subdirectory of a snapshot directory that a start over
@@ -435,39 +497,6 @@ func checkReceivedSnapshot(dir string, w welcome) error {
 		}
 		return fmt.Errorf("replication: the primary's snapshot for a start over at op %d: %s",
 			w.op, problem)
-	}
-	return nil
-}
-
-// setSnapshotsAside moves every snapshot in dir (damaged ones included) into aside, a
-// new subdirectory, durably: the node's own state, kept beside its old log.
-func setSnapshotsAside(dir, aside string) error {
-	_, err := moveSnapshots(dir, aside, func(wal.SnapshotInfo) bool { return true })
-	return err
-}
-
-// putSnapshotsBack moves the snapshots that setSnapshotsAside moved into aside back into
-// dir, durably, and removes aside (nothing to do if it was not made).
-func putSnapshotsBack(aside, dir string) error {
-	snapshots, err := wal.ListSnapshots(aside) // None if aside was not made.
-	if err != nil {
-		return err
-	}
-	for _, info := range snapshots {
-		if err := os.Rename(info.Path, filepath.Join(dir, filepath.Base(info.Path))); err != nil {
-			return err
-		}
-	}
-	if len(snapshots) > 0 {
-		if err := wal.SyncDirectory(dir); err != nil {
-			return err
-		}
-		if err := wal.SyncDirectory(aside); err != nil {
-			return err
-		}
-	}
-	if err := os.Remove(aside); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
 	}
 	return nil
 }

@@ -242,3 +242,11 @@ func TestStartOverNamesOnlyPlacesThatExist(t *testing.T) {
 		}
 	}
 }
+
+// setSnapshotsAside moves every snapshot in dir into aside, a new subdirectory, durably,
+// as setOwnStateAside did before session 43 (a crash before its log was set aside left
+// this: the snapshots in replaced-<stamp>, the log in place).
+func setSnapshotsAside(dir, aside string) error {
+	_, err := moveSnapshots(dir, aside, func(wal.SnapshotInfo) bool { return true })
+	return err
+}

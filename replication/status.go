@@ -19,6 +19,8 @@ type NodeStatus struct {
 	Lease LeaseStats `json:"lease"`
 	// Witness is how this node treats its witness (nil without one).
 	Witness *WitnessStatus `json:"witness,omitempty"`
+	// SetAside sums the groups' set-aside states (their SetAside).
+	SetAside SetAsideStatus `json:"set_aside"`
 }
 
 // WitnessStatus shows how a node with a witness authenticates it: the pin, the
@@ -99,6 +101,9 @@ type GroupStatus struct {
 	DurableOp uint64         `json:"durable_op"`
 	Primary   *PrimaryStats  `json:"replication_primary,omitempty"`
 	Standby   *StandbyStatus `json:"replication_standby,omitempty"`
+	// SetAside: the states this group set aside and keeps on disk (never used again; an
+	// operator may inspect or remove them).
+	SetAside SetAsideStatus `json:"set_aside"`
 }
 
 // Status returns the node's status: the node as a whole (role, epoch, lease), shard 0's
@@ -130,12 +135,15 @@ func (n *Node) Status() NodeStatus {
 		if group.Standby != nil {
 			status.Standby = sumStandby(status.Standby, group.Standby)
 		}
+		status.SetAside.Count += group.SetAside.Count
+		status.SetAside.Bytes += group.SetAside.Bytes
 	}
 	return status
 }
 
 func (g *Group) status(standbyOf string) GroupStatus {
-	status := GroupStatus{Shard: g.index, LastOp: g.log.LastOp(), DurableOp: g.log.Durable()}
+	status := GroupStatus{Shard: g.index, LastOp: g.log.LastOp(), DurableOp: g.log.Durable(),
+		SetAside: setAsideStatus(g.config.SnapshotDir, g.config.LogDir)}
 	primary := g.primary.Load()
 	if primary != nil {
 		stats := primary.Stats()

@@ -31,9 +31,16 @@ type VerifyReport struct {
 	EntriesApplied int64  `json:"entries_applied"`
 	// FinalDigest is the replayed state's digest at LastOp: two replicas whose logs verify
 	// to the same final digest hold the same state.
-	FinalDigest      string          `json:"final_digest"`
-	SnapshotsChecked []SnapshotCheck `json:"snapshots_checked"`
-	SnapshotsSkipped []SnapshotCheck `json:"snapshots_skipped,omitempty"`
+	FinalDigest string `json:"final_digest"`
+	// LogEmptyAfterSnapshot: the log has no entry and the state is its one snapshot's (a
+	// standby's start over put it there and started its log after it, which writes
+	// nothing; a crash before the first entry leaves this). Serve starts from it only as
+	// a standby with its primary up (which plans the start over again); alone it refuses
+	// it (the log ends before the newest snapshot: a log that lost every entry looks the
+	// same).
+	LogEmptyAfterSnapshot bool            `json:"log_empty_after_snapshot,omitempty"`
+	SnapshotsChecked      []SnapshotCheck `json:"snapshots_checked"`
+	SnapshotsSkipped      []SnapshotCheck `json:"snapshots_skipped,omitempty"`
 }
 
 // SnapshotCheck is the outcome for one snapshot.
@@ -50,6 +57,11 @@ func (r *VerifyReport) String() string {
 		r.Segments, r.Entries, r.FirstOp, r.LastOp, r.LastChain)
 	fmt.Fprintf(&b, "replayed %d entries from %s (op %d); final state digest %s\n",
 		r.EntriesApplied, r.ReplayStart, r.ReplayStartOp, r.FinalDigest)
+	if r.LogEmptyAfterSnapshot {
+		fmt.Fprintf(&b, "the log is empty after its one snapshot (a start over cut short "+
+			"before its first entry): a node starts from it only as a standby with its "+
+			"primary up\n")
+	}
 	for _, c := range r.SnapshotsChecked {
 		fmt.Fprintf(&b, "  snapshot op %-12d %s  %s\n", c.Op, c.Result, c.Path)
 	}
@@ -67,7 +79,9 @@ func (r *VerifyReport) String() string {
 // every checksum and restored into r, whose digest must then match the header), so a
 // snapshot that serve would reject never verifies. Any problem (including a torn tail, a
 // damaged snapshot, or a snapshot beyond the end of the log) is an error naming the
-// segment, offset and op, or the snapshot.
+// segment, offset and op, or the snapshot. An empty log beside exactly one snapshot (a
+// start over cut short before its first entry) verifies as that snapshot's state,
+// restored, with LogEmptyAfterSnapshot set.
 func Verify(dir, snapshotDir string, r Replayer) (VerifyReport, error) {
 	v := &verifier{replayer: r}
 	v.report = VerifyReport{Dir: dir, SnapshotDir: snapshotDir}
@@ -253,6 +267,9 @@ func (v *verifier) finish() error {
 	v.report.LastChain = hex.EncodeToString(v.chain[:])
 	digest := v.replayer.Digest()
 	v.report.FinalDigest = hex.EncodeToString(digest[:])
+	if !v.started && len(v.snapshots) == 1 {
+		return v.finishAtTheOnlySnapshot()
+	}
 	if !v.started && len(v.snapshots) > 0 {
 		return fmt.Errorf("%w: the log is empty but snapshots exist (newest at op %d)",
 			ErrCorrupt, v.snapshots[len(v.snapshots)-1].Meta.Op)
@@ -262,5 +279,24 @@ func (v *verifier) finish() error {
 		return fmt.Errorf("%w: snapshot %s at op %d is beyond the log's last op %d: entries are missing",
 			ErrCorrupt, s.Path, s.Meta.Op, v.report.LastOp)
 	}
+	return nil
+}
+
+// finishAtTheOnlySnapshot verifies an empty log beside one snapshot, the state a start
+// over leaves until its first entry: the snapshot restored as serve would load it (every
+// checksum, its digest the header's) is the state, and its chain the log's continuation.
+func (v *verifier) finishAtTheOnlySnapshot() error {
+	s := v.snapshots[0]
+	if err := v.restore(s); err != nil {
+		return err
+	}
+	v.chain = s.Meta.Chain
+	v.report.LastChain = hex.EncodeToString(v.chain[:])
+	digest := v.replayer.Digest()
+	v.report.FinalDigest = hex.EncodeToString(digest[:])
+	v.report.ReplayStart, v.report.ReplayStartOp = s.Path, s.Meta.Op
+	v.report.LogEmptyAfterSnapshot = true
+	v.report.SnapshotsChecked = append(v.report.SnapshotsChecked, SnapshotCheck{s.Path,
+		s.Meta.Op, "restored; digest matches (the log is empty after it)"})
 	return nil
 }

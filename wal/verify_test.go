@@ -252,3 +252,50 @@ func TestVerifyRefusesADamagedSnapshot(t *testing.T) {
 		t.Fatalf("Verify: %v, want ErrSnapshotCorrupt", err)
 	}
 }
+
+// TestVerifyAcceptsAnEmptyLogAfterItsOneSnapshot: a standby that starts over from its
+// primary's snapshot sets its own log and snapshots aside, puts the received snapshot in
+// place and starts an empty log after it (Log.StartAfter, which writes nothing); a crash
+// before its first entry leaves one snapshot beside an empty log, the node's state by
+// design (its next start aligns with its primary from there). Verify called that corrupt
+// ("the log is empty but snapshots exist"). It must restore the snapshot as serve would
+// (a digest its header does not hold is still refused) and report the state it holds,
+// saying that the log is empty after it. Several snapshots beside an empty log are no
+// state a start over leaves, and stay an error (TestVerifyRefusesWhatItCannotReplay).
+func TestVerifyAcceptsAnEmptyLogAfterItsOneSnapshot(t *testing.T) {
+	source, snapshots, ops := snapshotLog(t, 30, 30)
+	source.Close()
+	infos, err := ListSnapshots(snapshots)
+	if err != nil || len(infos) != 1 {
+		t.Fatalf("setup: %d snapshots (%v)", len(infos), err)
+	}
+	empty := t.TempDir()
+	openTest(t, empty).Close()
+	report, err := Verify(empty, snapshots, &sumReplayer{})
+	if err != nil {
+		t.Fatalf("an empty log after its one snapshot: %v", err)
+	}
+	meta := infos[0].Meta
+	if report.ReplayStart != infos[0].Path || report.ReplayStartOp != ops[0] ||
+		report.FinalDigest != hex.EncodeToString(meta.Digest[:]) ||
+		report.LastChain != hex.EncodeToString(meta.Chain[:]) || !report.LogEmptyAfterSnapshot ||
+		report.Entries != 0 || len(report.SnapshotsChecked) != 1 {
+		t.Fatalf("report %+v, want the snapshot at op %d restored as the state", report, ops[0])
+	}
+	if !strings.Contains(report.String(), "log is empty") {
+		t.Fatalf("the report does not say the log is empty:\n%s", report.String())
+	}
+
+	wrong := t.TempDir()
+	meta.Digest[0] ^= 1
+	state := sumReplayer{}
+	if _, err := Verify(source.options.Dir, "", &state); err != nil { // The state at op 30.
+		t.Fatal(err)
+	}
+	if _, err := WriteSnapshot(wrong, meta, &state); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Verify(empty, wrong, &sumReplayer{}); !errors.Is(err, ErrDigestMismatch) {
+		t.Fatalf("an empty log after a snapshot whose state is not its header's: %v", err)
+	}
+}

@@ -149,7 +149,10 @@ func (r *runningNode) opsSnapshot() ops.Snapshot {
 		snapshot.DataDirectoryFilesystemBytes = r.dataUsage()
 	for _, group := range r.groups.Groups() {
 		stats := r.shardStats(group, snapshot.RequestLatencyUs)
-		if replication := status.Groups[group.Index()]; replication.Primary != nil {
+		replication := status.Groups[group.Index()]
+		stats.SetAsideStates, stats.SetAsideBytes = replication.SetAside.Count,
+			replication.SetAside.Bytes
+		if replication.Primary != nil {
 			stats.ReplicationAcknowledgedOp = replication.Primary.AcknowledgedOp
 		} else if replication.Standby != nil {
 			stats.ReplicationAcknowledgedOp = replication.Standby.AcknowledgedOp

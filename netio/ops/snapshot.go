@@ -114,6 +114,14 @@ type ShardStats struct {
 	// has acknowledged; on a standby, the last op it acknowledged (0 without replication).
 	// Every shard replicates over its own link (Replication sums them up).
 	ReplicationAcknowledgedOp uint64 `json:"replication_acknowledged_op"`
+	// SetAsideStates counts the states this shard set aside and keeps on disk (a standby's
+	// start over from its primary's snapshot, a truncation that would leave no state, a
+	// snapshot of another history): replaced-<stamp> in its snapshot directory and
+	// <log>.replaced-<stamp> beside its log, never used again (only the newest three are
+	// kept, replication's setAsideKept).
+	SetAsideStates uint64 `json:"set_aside_states"`
+	// SetAsideBytes is the size of the files of those set-aside states.
+	SetAsideBytes uint64 `json:"set_aside_bytes"`
 }
 
 // LogStats is one write-ahead log's state and counters.

@@ -1,0 +1,257 @@
+package replication
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"sequent/wal"
+)
+
+// setAsideKept is how many set-aside states (a replaced-<stamp> pair: the snapshots
+// subdirectory and <LogDir>.replaced-<stamp>) a group keeps on disk: the newest ones,
+// by stamp. Each start over or truncation that leaves no state sets one aside, so a node
+// that restarts into such a plan repeatedly would otherwise fill its disk with copies of
+// states its primary has overruled; three keep the last few for an operator to inspect.
+const setAsideKept = 3
+
+// replacedPrefix names a completed set-aside (replaced-<stamp>); settingAsidePrefix names
+// the snapshots subdirectory of one whose log is not set aside yet (setting-aside-<stamp>):
+// until the log's rename, the snapshots in it still belong to the log in place.
+const (
+	replacedPrefix     = "replaced-"
+	settingAsidePrefix = "setting-aside-"
+)
+
+// setAside is one setting aside of a group's own state (its snapshots and its log), done
+// in steps, each one rename or one directory sync, so that a crash between any two leaves
+// a state recovery uses on its own:
+//
+//  1. the snapshots move into <SnapshotDir>/setting-aside-<stamp> (made first), durably;
+//  2. the log directory is renamed <LogDir>.replaced-<stamp>, durably: the commit point;
+//  3. setting-aside-<stamp> is renamed replaced-<stamp>, durably.
+//
+// A restart (finishSetAsides, run before the log opens) completes step 3 when the log is
+// aside, and otherwise moves the snapshots back beside the log still in place: before
+// step 2 the node has its old log with its snapshots, after it an empty log with the
+// set-aside pair. The log must be closed before the steps run.
+type setAside struct {
+	snapshotDir string // "": the node keeps no snapshots (only the log moves).
+	logDir      string
+	stamp       int64
+}
+
+func (a setAside) settingAside() string {
+	return filepath.Join(a.snapshotDir, settingAsidePrefix+strconv.FormatInt(a.stamp, 10))
+}
+
+func (a setAside) snapshotsAside() string {
+	return filepath.Join(a.snapshotDir, replacedPrefix+strconv.FormatInt(a.stamp, 10))
+}
+
+func (a setAside) logAside() string { return logAsidePath(a.logDir, a.stamp) }
+
+// logAsidePath is where a set-aside of stamp puts the log of logDir.
+func logAsidePath(logDir string, stamp int64) string {
+	return fmt.Sprintf("%s.%s%d", logDir, replacedPrefix, stamp)
+}
+
+// steps lists the set-aside's steps (one per rename or sync) for the snapshots now in
+// the snapshot directory.
+func (a setAside) steps() ([]func() error, error) {
+	var steps []func() error
+	if a.snapshotDir != "" {
+		snapshots, err := wal.ListSnapshots(a.snapshotDir)
+		if err != nil {
+			return nil, err
+		}
+		if len(snapshots) > 0 {
+			pending := a.settingAside()
+			steps = append(steps, func() error { return os.Mkdir(pending, 0o755) })
+			for _, info := range snapshots { // Damaged ones too: all are the node's own.
+				steps = append(steps, func() error {
+					return os.Rename(info.Path, filepath.Join(pending, filepath.Base(info.Path)))
+				})
+			}
+			steps = append(steps, func() error { return wal.SyncDirectory(pending) },
+				func() error { return wal.SyncDirectory(a.snapshotDir) })
+		}
+	}
+	steps = append(steps, func() error { return os.Rename(a.logDir, a.logAside()) },
+		func() error { return wal.SyncDirectory(filepath.Dir(a.logDir)) })
+	if len(steps) > 2 {
+		steps = append(steps,
+			func() error { return os.Rename(a.settingAside(), a.snapshotsAside()) },
+			func() error { return wal.SyncDirectory(a.snapshotDir) })
+	}
+	return steps, nil
+}
+
+// run carries the set-aside out. A step that fails is finished as a restart would
+// (finishSetAsides): the snapshots go back beside the log if it is still in place.
+func (a setAside) run(logger *slog.Logger) error {
+	steps, err := a.steps()
+	if err != nil {
+		return err
+	}
+	for _, step := range steps {
+		if err := step(); err != nil {
+			return errors.Join(err, finishSetAsides(a.snapshotDir, a.logDir, logger))
+		}
+	}
+	return nil
+}
+
+// finishSetAsides completes or undoes every set-aside of this group that a crash (or a
+// failed step) cut short: one whose log is aside gets its snapshots subdirectory renamed
+// replaced-<stamp>; one whose log is still in place gets its snapshots moved back. Each
+// move is durable before the next, and a crash inside this is finished by the next call.
+func finishSetAsides(snapshotDir, logDir string, logger *slog.Logger) error {
+	if snapshotDir == "" {
+		return nil
+	}
+	entries, err := os.ReadDir(snapshotDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, entry := range entries {
+		stampText, pending := strings.CutPrefix(entry.Name(), settingAsidePrefix)
+		stamp, parseErr := strconv.ParseInt(stampText, 10, 64)
+		if !pending || !entry.IsDir() || parseErr != nil {
+			continue
+		}
+		a := setAside{snapshotDir: snapshotDir, logDir: logDir, stamp: stamp}
+		if _, err := os.Stat(a.logAside()); err == nil {
+			if err := wal.RenameDurably(a.settingAside(), a.snapshotsAside()); err != nil {
+				return err
+			}
+			logger.Warn("replication: a set-aside cut short after its log was set aside: "+
+				"completed", "kept_at", a.logAside(), "snapshots_kept_at", a.snapshotsAside())
+			continue
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		if err := a.putSnapshotsBack(); err != nil {
+			return err
+		}
+		logger.Warn("replication: a set-aside cut short before its log was set aside: "+
+			"the log's snapshots put back beside it", "snapshot_dir", snapshotDir)
+	}
+	return nil
+}
+
+// putSnapshotsBack moves every file of the set-aside's setting-aside-<stamp> back into
+// the snapshot directory, durably, and then removes the subdirectory.
+func (a setAside) putSnapshotsBack() error {
+	pending := a.settingAside()
+	files, err := os.ReadDir(pending)
+	if err != nil {
+		return err
+	}
+	for _, file := range files {
+		if err := os.Rename(filepath.Join(pending, file.Name()),
+			filepath.Join(a.snapshotDir, file.Name())); err != nil {
+			return err
+		}
+	}
+	if len(files) > 0 {
+		if err := wal.SyncDirectory(a.snapshotDir); err != nil {
+			return err
+		}
+		if err := wal.SyncDirectory(pending); err != nil {
+			return err
+		}
+	}
+	if err := os.Remove(pending); err != nil {
+		return err
+	}
+	return wal.SyncDirectory(a.snapshotDir)
+}
+
+// setAsideStamps returns the stamps of the group's completed set-asides, newest first,
+// with their paths: replaced-<stamp> under the snapshot directory, and
+// <LogDir>.replaced-<stamp> beside the log (a set-aside has one of them or both).
+func setAsideStamps(snapshotDir, logDir string) ([]int64, map[int64][]string) {
+	paths := make(map[int64][]string)
+	collect := func(dir, prefix string) {
+		if dir == "" {
+			return
+		}
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			return
+		}
+		for _, entry := range entries {
+			stampText, ok := strings.CutPrefix(entry.Name(), prefix)
+			stamp, err := strconv.ParseInt(stampText, 10, 64)
+			if ok && err == nil && entry.IsDir() {
+				paths[stamp] = append(paths[stamp], filepath.Join(dir, entry.Name()))
+			}
+		}
+	}
+	collect(snapshotDir, replacedPrefix)
+	collect(filepath.Dir(logDir), filepath.Base(logDir)+"."+replacedPrefix)
+	stamps := make([]int64, 0, len(paths))
+	for stamp := range paths {
+		stamps = append(stamps, stamp)
+	}
+	slices.Sort(stamps)
+	slices.Reverse(stamps)
+	return stamps, paths
+}
+
+// pruneSetAsides removes the group's set-asides older than the newest setAsideKept. It
+// runs only once the state that replaced the newest is durable.
+func pruneSetAsides(snapshotDir, logDir string, logger *slog.Logger) error {
+	stamps, paths := setAsideStamps(snapshotDir, logDir)
+	for _, stamp := range stamps[min(len(stamps), setAsideKept):] {
+		for _, path := range paths[stamp] {
+			if err := os.RemoveAll(path); err != nil {
+				return err
+			}
+			if err := wal.SyncDirectory(filepath.Dir(path)); err != nil {
+				return err
+			}
+			logger.Info("replication: an older set-aside state removed", "path", path,
+				"kept", setAsideKept)
+		}
+	}
+	return nil
+}
+
+// SetAsideStatus shows the states a group set aside (start overs, truncations that left
+// no state, snapshots of another history), which it never uses again: Count set-asides
+// (at most setAsideKept after the newest one is made) holding Bytes of files.
+type SetAsideStatus struct {
+	Count uint64 `json:"count"`
+	Bytes uint64 `json:"bytes"`
+}
+
+// setAsideStatus counts the group's set-asides and the bytes of their files.
+func setAsideStatus(snapshotDir, logDir string) SetAsideStatus {
+	stamps, paths := setAsideStamps(snapshotDir, logDir)
+	status := SetAsideStatus{Count: uint64(len(stamps))}
+	for _, stamp := range stamps {
+		for _, path := range paths[stamp] {
+			filepath.WalkDir(path, func(_ string, entry fs.DirEntry, err error) error {
+				if err != nil || entry.IsDir() {
+					return nil
+				}
+				if info, err := entry.Info(); err == nil {
+					status.Bytes += uint64(info.Size())
+				}
+				return nil
+			})
+		}
+	}
+	return status
+}
