@@ -8,13 +8,14 @@ import (
 
 // TestChecksumIsCRC32COfBothPieces: checksum (the CRC32 instruction where the processor
 // has it) equals hash/crc32's Castagnoli checksum of the header prefix followed by the
-// body, for every body length from 0 to 300 bytes and prefixes of 0 to 60 bytes (every
-// split of the 8/4/1-byte steps), random contents, and unaligned starts.
+// body, for every body length from 0 to 600 bytes (both sides of the one-pass bound) and
+// prefixes of 0 to 60 bytes (every split of the 8/4/1-byte steps), random contents, and
+// unaligned starts.
 func TestChecksumIsCRC32COfBothPieces(t *testing.T) {
 	random := rand.New(rand.NewPCG(43, 15))
-	buffer := make([]byte, 400)
+	buffer := make([]byte, 700)
 	for prefix := 0; prefix <= 60; prefix++ {
-		for length := 0; length <= 300; length++ {
+		for length := 0; length <= 600; length++ {
 			for i := range buffer {
 				buffer[i] = byte(random.Uint32())
 			}
