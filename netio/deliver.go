@@ -258,12 +258,21 @@ var testHookDeliveryAdmitted atomic.Pointer[func()]
 func (s *Server) Deliver(replies []backend.Reply) {
 	scratch := s.scratch.Get().(*deliverScratch)
 	dropped := 0
+	// Replies come in runs to one connection (the ring holds requests in the order the
+	// event loop read them, up to a read's worth from one connection in a row), so the
+	// previous reply's connection and batch are kept: a run looks its connection up in the
+	// table and its batch in the scratch's map once. Every reply still checks that its
+	// connection is active (a close clears active before it leaves the table).
+	var conn *connection
+	var batch *outbound
 	for i := range replies {
 		reply := &replies[i]
 		if len(reply.Body) > wire.BodyBytesMax {
 			panic("netio: reply body above model.ReplyBodyBytesMax") // A shard bug.
 		}
-		conn := s.table.find(reply.Connection)
+		if conn == nil || conn.id != reply.Connection {
+			conn, batch = s.table.find(reply.Connection), nil
+		}
 		if conn == nil || !conn.active.Load() {
 			dropped++
 			continue
@@ -278,7 +287,10 @@ func (s *Server) Deliver(replies []backend.Reply) {
 		if reply.Status == model.StatusNotPrimary && len(body) == 0 {
 			body = s.redirect(reply.Status)
 		}
-		scratch.batchFor(s, conn).appendFrame(&frame, body)
+		if batch == nil {
+			batch = scratch.batchFor(s, conn)
+		}
+		batch.appendFrame(&frame, body)
 	}
 	s.counters.repliesSent.Add(uint64(len(replies) - dropped))
 	s.counters.repliesDropped.Add(uint64(dropped))

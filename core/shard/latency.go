@@ -23,6 +23,11 @@ const (
 	latencySignificantDigits = 2
 	// batchRequestsMax bounds the batch-size histogram (requests per entry).
 	batchRequestsMax = 1 << 20
+	// statusesCountedDirectMax: statuses below it are counted in an array indexed by the
+	// status (every status the model defines today is below 256), the rest in a map. A
+	// map increment per released request was ~90 of the ~200 instructions record spent
+	// per request (callgrind, BenchmarkLatencyRecord).
+	statusesCountedDirectMax = 256
 )
 
 // latencyRecorder keeps, per operation, the time from receipt (backend.Request.Received,
@@ -32,8 +37,11 @@ const (
 type latencyRecorder struct {
 	mutex      sync.Mutex
 	operations [256]*hdrhistogram.Histogram // Lazily created per operation.
-	statuses   map[model.Status]uint64      // Request-level statuses released.
-	batches    *hdrhistogram.Histogram      // Requests per log entry.
+	// Request-level statuses released: below statusesCountedDirectMax in statusesDirect,
+	// the others (none the model defines today) in statusesOther.
+	statusesDirect [statusesCountedDirectMax]uint64
+	statusesOther  map[model.Status]uint64
+	batches        *hdrhistogram.Histogram // Requests per log entry.
 }
 
 // recordBatch adds one entry's request count.
@@ -72,10 +80,14 @@ func (r *latencyRecorder) record(operation model.Operation, status model.Status,
 	}
 	microseconds := min(max(nanoseconds/1000, latencyMicrosecondsMin), latencyMicrosecondsMax)
 	histogram.RecordValue(microseconds) // In range by construction.
-	if r.statuses == nil {
-		r.statuses = map[model.Status]uint64{}
+	if status < statusesCountedDirectMax {
+		r.statusesDirect[status]++
+		return
 	}
-	r.statuses[status]++
+	if r.statusesOther == nil {
+		r.statusesOther = map[model.Status]uint64{}
+	}
+	r.statusesOther[status]++
 }
 
 // LatencySummary is a latency distribution in microseconds.
@@ -133,7 +145,12 @@ func (s *Shard) Latencies() (map[string]LatencySummary, map[string]uint64) {
 		}
 	}
 	statuses := map[string]uint64{}
-	for status, count := range r.statuses {
+	for status, count := range r.statusesDirect {
+		if count != 0 {
+			statuses[model.Status(status).String()] = count
+		}
+	}
+	for status, count := range r.statusesOther {
 		statuses[status.String()] = count
 	}
 	return latencies, statuses
