@@ -16,8 +16,8 @@ type Config struct {
 	OrdersMax         uint32 // Most open orders over all books; 0 = OrdersMaxDefault.
 	ClientOrderIDsMax uint32 // Idempotency window; 0 = ClientOrderIDsMaxDefault.
 	// OrdersPerClientMax is how many open orders one client may keep (rules version 7 on;
-	// the system and operators are not bound); 0 (or above OrdersMax) = OrdersMax /
-	// OrdersPerClientDivisor, at least 1. Like OrdersMax it is part of the state's
+	// the system and operators are not bound); 0 = OrdersMax / OrdersPerClientDivisor,
+	// at least 1; above OrdersMax = OrdersMax. Like OrdersMax it is part of the state's
 	// meaning: replicas and restores must use the same.
 	OrdersPerClientMax uint32
 	// ClientOrderIDsPerAccount is how many recent commands of each trading account with
@@ -49,8 +49,11 @@ func (c *Config) withDefaults() Config {
 		result.ClientOrderIDsPerAccount > ClientOrderIDsPerAccountMax {
 		result.ClientOrderIDsPerAccount = ClientOrderIDsPerAccountMax
 	}
-	if result.OrdersPerClientMax == 0 || result.OrdersPerClientMax > result.OrdersMax {
+	switch {
+	case result.OrdersPerClientMax == 0:
 		result.OrdersPerClientMax = max(result.OrdersMax/OrdersPerClientDivisor, 1)
+	case result.OrdersPerClientMax > result.OrdersMax:
+		result.OrdersPerClientMax = result.OrdersMax // No share: the table alone.
 	}
 	result.OrdersCapacity = min(result.OrdersCapacity, result.OrdersMax)
 	result.ClientOrderIDsCapacity = min(result.ClientOrderIDsCapacity, result.ClientOrderIDsMax)
@@ -190,10 +193,7 @@ func New(l *ledger.Ledger, config Config) *Engine {
 	}
 	e.window.init(c.ClientOrderIDsMax, c.ClientOrderIDsCapacity, c.HashSeed^0x27d4eb2f165667c5)
 	e.expiry.items = make([]expiryItem, 0, c.OrdersCapacity)
-	// A client with open orders has a trading account with open orders: sized alike.
-	e.clientEntries = make([]clientEntry, 0, c.OrdersCapacity)
-	e.clientEntryFree = make([]uint32, 0, c.OrdersCapacity)
-	e.clientEntryIndex = newIndexTable(c.OrdersCapacity)
+	e.clientEntryIndex = newIndexTable(0) // Sized when the entries start (share.go).
 	e.scratch.init()
 	return e
 }

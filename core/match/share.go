@@ -67,6 +67,14 @@ func (e *Engine) ordersShareTaken(client uint64) bool {
 // orders takes its client's entry and adds its count to it.
 func (e *Engine) clientsCountStart() {
 	e.clientsCounted = true
+	// A client with open orders has a trading account with open orders: the pools and
+	// the index start at the trading accounts' high-water mark (allocated once, here,
+	// rather than in New for a shard that may never come near a share), and grow as
+	// trading accounts do.
+	capacity := uint32(cap(e.accounts))
+	e.clientEntries = make([]clientEntry, 0, capacity)
+	e.clientEntryFree = make([]uint32, 0, capacity)
+	e.clientEntryIndex = newIndexTable(capacity)
 	for index := range e.accounts {
 		a := &e.accounts[index]
 		if a.count == 0 {
