@@ -106,7 +106,11 @@
 // (package ledger, "Issuing money": exceeds_credits; an order's hold, or a replace's
 // raise of one, alike: ledger.ReserveFor, insufficient_funds), and a client may opt at most
 // match.IncreasingAccountsPerClientMax trading accounts into increasing client order ids
-// (accounts_limit_reached beyond); under 1 to 5 each is applied as before.
+// (accounts_limit_reached beyond); under 1 to 5 each is applied as before; 7, a client
+// may keep at most its share of a shard's open orders (match.Config.OrdersPerClientMax, a
+// sixteenth of OrdersMax by default; the system and operators are not bound): beyond, a
+// place of an order that could rest answers orders_limit_reached, as with the table full;
+// under 1 to 6 only the table's bound applies.
 //
 // Ordering rule (as in etcd raft's Ready): the caller may apply an entry before it is
 // durable, but must not release any reply of that entry, nor of any later read, before the

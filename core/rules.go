@@ -65,9 +65,16 @@ const (
 	// Before it one client could take the whole table, for good
 	// (core/match/increasing_share_hunt42b_test.go).
 	rulesVersionIncreasingShare uint32 = 6
+	// rulesVersionOrdersShare bounds the open orders one client may keep on a shard to its
+	// share of the table (package match, Config.OrdersPerClientMax: a sixteenth of
+	// OrdersMax by default; the system and operators are not bound): beyond, a place of
+	// an order that could rest is refused orders_limit_reached, as with the table full.
+	// Before it one client could fill the table with small orders and have every other
+	// client's resting place refused (core/match/orders_share_test.go).
+	rulesVersionOrdersShare uint32 = 7
 	// RulesVersionCurrent is the newest version this build applies: the one the primary
 	// moves its machine to (upgrade_rules) before it serves writes.
-	RulesVersionCurrent = rulesVersionReplaceFunding
+	RulesVersionCurrent = rulesVersionOrdersShare
 )
 
 // AcceptsClientLimits reports whether a set_grants request carrying client limits would
@@ -83,6 +90,7 @@ func (m *Machine) setRules(version uint32) {
 	m.match.SetReplaceFundingChecked(version >= rulesVersionReplaceFunding)
 	m.ledger.SetIssuingChecked(version >= rulesVersionIssuingRight)
 	m.match.SetIncreasingShareChecked(version >= rulesVersionIncreasingShare)
+	m.match.SetOrdersShareChecked(version >= rulesVersionOrdersShare)
 }
 
 // RulesVersion returns the rules version in force.

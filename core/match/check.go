@@ -55,6 +55,9 @@ func (e *Engine) CheckInvariants() error {
 	if err := e.checkAccounts(); err != nil {
 		return err
 	}
+	if err := e.checkClientEntries(); err != nil {
+		return err
+	}
 	if err := e.checkReservations(); err != nil {
 		return err
 	}
@@ -400,6 +403,63 @@ func (e *Engine) checkExpiry() error {
 		}
 		if i > 0 && h.less(i, (i-1)/2) {
 			return fmt.Errorf("expiry heap out of order at %d", i)
+		}
+	}
+	return nil
+}
+
+// checkClientEntries compares each client's count of open orders (share.go) with a count
+// made afresh over the open orders, and checks that every trading account with open
+// orders points to its client's entry and that every entry is indexed once; before the
+// entries are kept, that there is none and that the open orders are short of a share.
+func (e *Engine) checkClientEntries() error {
+	if !e.clientsCounted {
+		return e.checkClientsUncounted()
+	}
+	counted := map[uint64]uint32{}
+	for slot := range e.orders {
+		// A free slot is zeroed (id 0); the incoming order is not linked yet.
+		if o := &e.orders[slot]; o.id != 0 && o.tradingAccount != indexNone {
+			counted[o.client]++
+		}
+	}
+	if e.clientEntryIndex.count != uint32(len(counted)) ||
+		len(e.clientEntries)-len(e.clientEntryFree) != len(counted) {
+		return fmt.Errorf("open orders of %d clients, %d client entries (%d indexed)",
+			len(counted), len(e.clientEntries)-len(e.clientEntryFree),
+			e.clientEntryIndex.count)
+	}
+	for client, count := range counted { // Any order: every client is compared.
+		index, _, found := e.findClientEntry(client)
+		if !found || e.clientEntries[index].count != count {
+			return fmt.Errorf("client %d: %d open orders, its entry counts %d", client, count,
+				e.OpenOrderCountOf(client))
+		}
+	}
+	for index := range e.accounts {
+		a := &e.accounts[index]
+		if a.count == 0 {
+			continue
+		}
+		if entry, _, _ := e.findClientEntry(a.client); entry != a.clientEntry {
+			return fmt.Errorf("trading account %d/%d: client entry %d, the client's is %d",
+				a.client, a.account, a.clientEntry, entry)
+		}
+	}
+	return nil
+}
+
+// checkClientsUncounted checks an engine that keeps no client entries yet.
+func (e *Engine) checkClientsUncounted() error {
+	if e.openCount >= e.config.OrdersPerClientMax || len(e.clientEntries) != 0 ||
+		e.clientEntryIndex.count != 0 {
+		return fmt.Errorf("%d open orders (share %d), %d client entries, yet not counted",
+			e.openCount, e.config.OrdersPerClientMax, len(e.clientEntries))
+	}
+	for index := range e.accounts {
+		if a := &e.accounts[index]; a.count != 0 && a.clientEntry != indexNone {
+			return fmt.Errorf("trading account %d/%d: client entry %d, yet not counted",
+				a.client, a.account, a.clientEntry)
 		}
 	}
 	return nil

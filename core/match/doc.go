@@ -201,7 +201,8 @@
 //	base_account_ledger_invalid, quote_account_not_found, quote_account_not_owned,
 //	quote_account_ledger_invalid, account_closed,
 //	account_flags_invalid (credits limit on the receiving account),
-//	orders_limit_reached (resting kinds), post_only_would_cross,
+//	orders_limit_reached (resting kinds: the table full, or the client's share of it
+//	kept, SetOrdersShareChecked), post_only_would_cross,
 //	insufficient_funds, account_closed, hold_amount_overflow (the ledger's answer to the
 //	reservation; in this order from rules version 6, where the ledger judges a client's
 //	hold on the paying account alone first; before, the ledger's order was
@@ -230,6 +231,22 @@
 // tick_size_must_not_be_zero, lot_size_must_not_be_zero, quantity_limits_invalid,
 // fee_invalid, fee_account_invalid, accounts_limit_reached.
 //
+// # Each client's share of the open orders
+//
+// Open orders are bounded per shard (Config.OrdersMax), and the table is shared by every
+// client. From core's rules version 7 (SetOrdersShareChecked) a client may keep at most
+// Config.OrdersPerClientMax of them (a sixteenth of the table by default,
+// OrdersPerClientDivisor), the system and operators excepted: beyond, a place of an order
+// that could rest is refused orders_limit_reached, checked where the full table is
+// (placeOrder), so one client cannot shut every other client's resting orders out. A
+// replace never adds an open order, so it is never refused for it. The counts derive
+// from the open orders alone (orderRest and orderClose keep them, whatever closes the
+// order: fill, cancel, mass cancel, cancel-on-disconnect, expiry, self-trade prevention,
+// a replace that trades it out); Restore rebuilds them, the snapshot does not carry them.
+// Below the rules version the bound is the table's alone, as the builds before applied
+// it. Entries are kept only from the first time the open orders come within one order of
+// a share (share.go), so a shard far from any share pays one test per rest and close.
+//
 // # Data structures
 //
 // Orders live in a pool (slice of structs recycled through a free list; indexes, not
@@ -249,7 +266,8 @@
 // stops at the first bucket nothing overflowed). Trading accounts with increasing client
 // order ids are an append-only slice (opt-in order; each holds its mark and a fixed
 // ring array, so remembering never allocates) indexed by (client, account) through
-// another indexTable. Good-till-time orders sit
+// another indexTable. Each client's count of open orders (share.go), once kept, is an
+// entry indexed by client that its trading accounts point to. Good-till-time orders sit
 // in an indexed binary heap by (deadline, order id). Ledger batches, plans and outputs
 // use scratch buffers allocated in New. Every size is bounded by a named constant or
 // Config field (limits.go); pools grow only when the high-water mark rises, so the steady
@@ -266,6 +284,9 @@
 //   - Books: levels strictly ordered, ladder, tree and list agree (a level is in the
 //     ladder exactly when its price is in the ladder's span), queues consistent, never
 //     crossed; every open order is indexed and listed exactly once.
+//   - Shares: once kept, each client's entry counts exactly its open orders (a count made
+//     afresh over the pool) and each trading account points to its client's; before,
+//     there is none and the open orders are short of a share.
 //   - Funds: every open order holds exactly holdRequired, through a reservation or (a
 //     legacy order) a pending system transfer to its escrow; every paying account's
 //     reserved total in the ledger is the sum of its open orders' reservations; every

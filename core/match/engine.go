@@ -15,6 +15,11 @@ type Config struct {
 	InstrumentsMax    uint32 // Most instruments; 0 = InstrumentsMaxDefault.
 	OrdersMax         uint32 // Most open orders over all books; 0 = OrdersMaxDefault.
 	ClientOrderIDsMax uint32 // Idempotency window; 0 = ClientOrderIDsMaxDefault.
+	// OrdersPerClientMax is how many open orders one client may keep (rules version 7 on;
+	// the system and operators are not bound); 0 = OrdersMax / OrdersPerClientDivisor,
+	// at least 1; above OrdersMax = OrdersMax. Like OrdersMax it is part of the state's
+	// meaning: replicas and restores must use the same.
+	OrdersPerClientMax uint32
 	// ClientOrderIDsPerAccount is how many recent commands of each trading account with
 	// increasing client order ids are remembered; 0 (or above the maximum) =
 	// ClientOrderIDsPerAccountMax. Like ClientOrderIDsMax it is part of the state's
@@ -43,6 +48,12 @@ func (c *Config) withDefaults() Config {
 	if result.ClientOrderIDsPerAccount == 0 ||
 		result.ClientOrderIDsPerAccount > ClientOrderIDsPerAccountMax {
 		result.ClientOrderIDsPerAccount = ClientOrderIDsPerAccountMax
+	}
+	switch {
+	case result.OrdersPerClientMax == 0:
+		result.OrdersPerClientMax = max(result.OrdersMax/OrdersPerClientDivisor, 1)
+	case result.OrdersPerClientMax > result.OrdersMax:
+		result.OrdersPerClientMax = result.OrdersMax // No share: the table alone.
 	}
 	result.OrdersCapacity = min(result.OrdersCapacity, result.OrdersMax)
 	result.ClientOrderIDsCapacity = min(result.ClientOrderIDsCapacity, result.ClientOrderIDsMax)
@@ -102,6 +113,14 @@ type Engine struct {
 	window      clientOrderWindow
 	expiry      expiryHeap
 
+	// Open orders per client (share.go): an entry per client with open orders, which
+	// each of its trading accounts points to (tradingAccount.clientEntry), kept from the
+	// first time the open orders reach a client's share (clientsCounted).
+	clientEntries    []clientEntry
+	clientEntryFree  []uint32
+	clientEntryIndex indexTable // Client → clientEntries, while it has open orders.
+	clientsCounted   bool       // The entries are kept (clientsCountStart).
+
 	// Trading accounts with increasing client order ids (increasing.go), in opt-in
 	// order, and their index by (client, account). keyAccount is the account whose ring
 	// the current command's outcome goes to (indexNone: the window), set by lookupKey.
@@ -122,6 +141,10 @@ type Engine struct {
 	// bound, as before its share (IncreasingAccountsPerClientMax): set by the owner
 	// (core's rules version) for a log written then. Not in the snapshot: the owner's.
 	increasingShareUnchecked bool
+	// ordersShareUnchecked lets a client rest orders up to the table's bound, as before
+	// its share (Config.OrdersPerClientMax): set by the owner (core's rules version) for a
+	// log written then. Not in the snapshot: the owner's.
+	ordersShareUnchecked bool
 	// increasingByClient counts the opted-in accounts of each client that has one
 	// (increasingAdd; derived from increasing, which Restore rebuilds it from, so not in
 	// the snapshot). Only looked up, never ranged.
@@ -170,6 +193,7 @@ func New(l *ledger.Ledger, config Config) *Engine {
 	}
 	e.window.init(c.ClientOrderIDsMax, c.ClientOrderIDsCapacity, c.HashSeed^0x27d4eb2f165667c5)
 	e.expiry.items = make([]expiryItem, 0, c.OrdersCapacity)
+	e.clientEntryIndex = newIndexTable(0) // Sized when the entries start (share.go).
 	e.scratch.init()
 	return e
 }

@@ -16,6 +16,17 @@ const (
 	// 100K books on a much larger machine.
 	OrdersMaxDefault = 1 << 20
 
+	// OrdersPerClientDivisor sets the default of Config.OrdersPerClientMax: a client may
+	// keep at most a sixteenth of Config.OrdersMax resting on a shard (rules version 7 on;
+	// the system and operators are not bound). The orders table is shared by every client,
+	// and an order that rests holds only what it may pay (a lot at the lowest tick), so
+	// without a share one client with the funds for OrdersMax small orders could fill the
+	// table and have every other client's resting place refused for as long as it keeps
+	// them; with it, at least sixteen clients (keys) must each take their whole share. At
+	// the default table a share is 65,536 orders: a market maker quoting 20 levels a side
+	// on 1,024 instruments (the most a shard holds) rests 40,960.
+	OrdersPerClientDivisor = 16
+
 	// ClientOrderIDsMaxDefault is the idempotency window: the results of the most recent
 	// this-many order commands are remembered, so a resend within the window answers the
 	// original result. At 1 M commands/s that is about a second of history; clients that

@@ -29,8 +29,11 @@ type naive struct {
 	// opted in, in order; the last perAccount of them are its ring.
 	increasing map[[2]uint64][]uint64
 	perAccount int
-	trades     []trade     // Of the current command.
-	canceled   [][2]uint64 // Of the current command: (order id, reason).
+	// perClientMax is each client's share of the open orders: a place that could rest
+	// beyond it is refused orders_limit_reached.
+	perClientMax int
+	trades       []trade     // Of the current command.
+	canceled     [][2]uint64 // Of the current command: (order id, reason).
 }
 
 type naiveOrder struct {
@@ -57,7 +60,18 @@ func newNaive(x model.Instrument) *naive {
 	return &naive{instrument: x, nextOrderID: 1, nextTradeID: 1,
 		posted: map[[2]uint64]uint64{}, window: map[[3]uint64]naiveEntry{},
 		increasing: map[[2]uint64][]uint64{}, perAccount: ClientOrderIDsPerAccountMax,
-		windowMax: ClientOrderIDsMaxDefault}
+		windowMax: ClientOrderIDsMaxDefault, perClientMax: OrdersMaxDefault / OrdersPerClientDivisor}
+}
+
+// openOf counts the open orders of client.
+func (n *naive) openOf(client uint64) int {
+	count := 0
+	for _, o := range n.open {
+		if o.client == client {
+			count++
+		}
+	}
+	return count
 }
 
 func (n *naive) begin() {
@@ -360,6 +374,10 @@ func (n *naive) place(client uint64, trader uint64, e *model.Order, now uint64) 
 	}
 	if o.side == model.SideBuy && o.orderType == model.OrderLimit && o.reserve == 0 {
 		o.reserve = o.price
+	}
+	if e.Type == model.OrderLimit && (e.TimeInForce == model.GoodTillCancel ||
+		e.TimeInForce == model.PostOnly) && n.openOf(client) >= n.perClientMax {
+		return reject(model.StatusOrdersLimitReached)
 	}
 	if e.TimeInForce == model.PostOnly {
 		if book := n.sorted(opposite(e.Side)); len(book) > 0 && crossesNaive(o, book[0].price) {

@@ -117,6 +117,9 @@ type tradingAccount struct {
 	head    uint32 // Oldest open order, or indexNone.
 	tail    uint32 // Newest open order.
 	count   uint32 // Open orders.
+	// clientEntry is the entry counting the client's open orders (share.go), taken with
+	// the account's first open order while they are counted (else indexNone).
+	clientEntry uint32
 }
 
 func (e *Engine) accountTag(client, account uint64) uint32 {
@@ -137,8 +140,15 @@ func (e *Engine) findTradingAccount(client, account uint64) (uint32, uint64, boo
 // order they were placed (a replace keeps its place), so the list is in order-id order.
 func (e *Engine) accountLink(slot uint32) {
 	o := &e.orders[slot]
+	if !e.clientsCounted && e.openCount+1 >= e.config.OrdersPerClientMax {
+		e.clientsCountStart() // Within one order of a share: counts are needed now.
+	}
 	index, _, found := e.findTradingAccount(o.client, o.account)
 	if !found {
+		clientEntry := indexNone
+		if e.clientsCounted {
+			clientEntry = e.clientEntryTake(o.client)
+		}
 		if count := len(e.accountFree); count > 0 {
 			index = e.accountFree[count-1]
 			e.accountFree = e.accountFree[:count-1]
@@ -147,7 +157,7 @@ func (e *Engine) accountLink(slot uint32) {
 			e.accounts = append(e.accounts, tradingAccount{})
 		}
 		e.accounts[index] = tradingAccount{client: o.client, account: o.account,
-			head: indexNone, tail: indexNone}
+			head: indexNone, tail: indexNone, clientEntry: clientEntry}
 		e.accountIdx.insert(e.accountTag(o.client, o.account), index)
 	}
 	a := &e.accounts[index]
@@ -162,6 +172,9 @@ func (e *Engine) accountLink(slot uint32) {
 	}
 	a.tail = slot
 	a.count++
+	if e.clientsCounted {
+		e.clientEntries[a.clientEntry].count++
+	}
 }
 
 // accountUnlink removes an order from its trading account's list, and the account entry
@@ -181,6 +194,11 @@ func (e *Engine) accountUnlink(slot uint32) {
 		e.orders[o.accountNext].accountPrevious = o.accountPrevious
 	}
 	a.count--
+	if e.clientsCounted {
+		if e.clientEntries[a.clientEntry].count--; e.clientEntries[a.clientEntry].count == 0 {
+			e.clientEntryRemove(a.clientEntry) // The client's last open order.
+		}
+	}
 	o.tradingAccount, o.accountPrevious, o.accountNext = indexNone, indexNone, indexNone
 	if a.count != 0 {
 		return

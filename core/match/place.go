@@ -92,7 +92,11 @@ func (e *Engine) placeOrder(clock *uint64, client uint64, event *model.Order, no
 	if status == model.StatusOK {
 		status, payingIndex = e.validateFunding(client, &e.instruments[instrumentIndex], event)
 	}
-	if status == model.StatusOK && takerRestsKind(event) && e.openCount >= e.config.OrdersMax {
+	// A share is at most the table (Config.OrdersPerClientMax): below it, neither bound
+	// can be reached, and the steady state pays one comparison.
+	if status == model.StatusOK && takerRestsKind(event) &&
+		e.openCount >= e.config.OrdersPerClientMax &&
+		(e.openCount >= e.config.OrdersMax || e.ordersShareTaken(client)) {
 		status = model.StatusOrdersLimitReached
 	}
 	if status == model.StatusOK && event.TimeInForce == model.PostOnly &&

@@ -27,9 +27,11 @@ func propertyInstrument() model.Instrument {
 // random command streams (places of every type, cancels by id and by client order id,
 // replaces, mass cancels, resends, places under used or skipped keys, deposits, time
 // jumps with expiry; trading account 2 of each trader opts into increasing client order
-// ids at a random place, with a ring of one to six commands) and compares after
-// every command: results, trades, cancels with reasons, both sides of the book, and every
-// trader's posted and held balances and the fee accounts. The harness also checks every
+// ids at a random place, with a ring of one to six commands; each client's share of the
+// open orders is one to eight, or the default) and compares after
+// every command: results, trades, cancels with reasons, both sides of the book, every
+// trader's posted and held balances and the fee accounts, and each client's count of
+// open orders (Engine.OpenOrderCountOf) with the naive one's over its open orders. The harness also checks every
 // invariant after each command (escrow = Σ open holds, ledger invariants), and once per
 // run the engine and the ledger are snapshotted, restored and swapped in, so the rest of
 // the run also checks that a restored engine continues exactly as the original.
@@ -70,11 +72,20 @@ func newPropertyRun(rt *rapid.T) *propertyRun {
 	// that it forgets keys of accounts that keep the window and, aged by opted-in
 	// commands too, ends opted-in accounts' spans of keys from before their opt-in.
 	windowMax := rapid.Uint32Range(4, 60).Draw(rt, "window")
+	// A share of one to eight open orders per client, or the default (never reached), so
+	// that places are refused at it and every path that closes an order (fills, cancels,
+	// replaces that cross, mass cancels, self-trade prevention, expiry) must count down
+	// exactly for the next one to be taken.
+	perClientMax := rapid.SampledFrom([]uint32{0, 1, 2, 3, 5, 8}).Draw(rt, "orders per client")
 	p := &propertyRun{rt: rt, h: newHarness(rt, Config{OrdersCapacity: 64,
-		ClientOrderIDsPerAccount: perAccount, ClientOrderIDsMax: windowMax}, x),
+		ClientOrderIDsPerAccount: perAccount, ClientOrderIDsMax: windowMax,
+		OrdersPerClientMax: perClientMax}, x),
 		n: newNaive(x), keys: map[[2]uint64]uint64{}}
 	p.n.perAccount = int(perAccount)
 	p.n.windowMax = uint64(windowMax)
+	if perClientMax != 0 {
+		p.n.perClientMax = int(perClientMax)
+	}
 	for trader := uint64(1); trader <= propertyTraders; trader++ {
 		base := rapid.Uint64Range(0, 300).Draw(rt, "base")
 		quote := rapid.Uint64Range(0, 30_000).Draw(rt, "quote")
@@ -131,6 +142,10 @@ func (p *propertyRun) step(step int) {
 	p.compare(step, "bids", h.book(model.SideBuy), n.book(model.SideBuy))
 	p.compare(step, "asks", h.book(model.SideSell), n.book(model.SideSell))
 	p.compareBalances(step)
+	for trader := uint64(1); trader <= propertyTraders; trader++ {
+		p.compare(step, fmt.Sprintf("open orders of client %d", trader),
+			int(h.e.OpenOrderCountOf(trader)), n.openOf(trader))
+	}
 }
 
 func (p *propertyRun) compare(step int, what string, got, want any) {

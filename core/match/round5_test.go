@@ -111,7 +111,7 @@ func TestRefusalsOfReplacesAndQueries(t *testing.T) {
 // (immediate-or-cancel) is still taken. Mutant: takerRestsKind with PostOnly replaced by
 // GoodTillCancel (place.go), which lets a post-only order rest past the limit.
 func TestOrdersLimitRefusesEveryKindThatRests(t *testing.T) {
-	h := newHarness(t, Config{OrdersMax: 2}, testInstrumentRecord())
+	h := newHarness(t, Config{OrdersMax: 2, OrdersPerClientMax: 2}, testInstrumentRecord())
 	h.trader(1, 10_000, 100_000)
 	h.placeOK(1, limitOrder(1, 1, model.SideSell, 200, 10))
 	h.placeOK(1, limitOrder(1, 2, model.SideSell, 205, 10))
