@@ -181,8 +181,8 @@ func (e *Engine) marketDataFlush(now uint64, sink Sink) {
 		u := e.marketDataUpdate(d.instrument, now)
 		u.Kind, u.Side, u.Price = model.MarketDataLevel, d.side, d.price
 		if levelIndex != indexNone {
-			u.Quantity = e.levels[levelIndex].quantity
-			u.OrderCount = e.levels[levelIndex].orderCount
+			l := &e.levels[levelIndex]
+			u.Quantity, u.OrderCount = l.quantity, l.orderCount
 		}
 		sink.MarketData(u)
 	}
