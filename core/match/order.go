@@ -1,6 +1,8 @@
 package match
 
 import (
+	"math/bits"
+
 	"sequent/core/model"
 )
 
@@ -87,8 +89,8 @@ func (e *Engine) findOrder(id uint64) (uint32, uint64, bool) {
 
 // holdRequired returns what an order's hold must be for its open quantity: a sell holds
 // its leaves (base); a limit buy holds its reserve price times its leaves in lots
-// (quote); a market buy holds what is left of its budget. It reports an overflow of 128
-// bits, which cannot happen for u64 prices and quantities but is checked anyway.
+// (quote); a market buy holds what is left of its budget. A 64-bit price times a 64-bit
+// lot count cannot overflow 128 bits.
 func holdRequired(o *order, lotSize uint64) model.Uint128 {
 	return holdRequiredWith(o, o.leaves, o.reservePrice, o.budget, lotSize)
 }
@@ -104,8 +106,11 @@ func holdRequiredWith(o *order, leaves uint64, reservePrice uint64, budget model
 	if o.orderType == model.OrderMarket {
 		return budget
 	}
-	amount, _ := model.U128(reservePrice).Mul64(leaves / lotSize)
-	return amount
+	// A 64-bit price times a 64-bit lot count fits in 128 bits: bits.Mul64 is
+	// model.Uint128.Mul64 of a price with no high word, whose overflow cannot happen, and
+	// keeps holdRequiredWith within the inlining budget (it runs on every replace and fill).
+	hi, lo := bits.Mul64(reservePrice, leaves/lotSize)
+	return model.Uint128{Hi: hi, Lo: lo}
 }
 
 // tradingAccount is a (client, account) pair with open orders: the list of its open

@@ -40,8 +40,10 @@ func (e *Engine) replaceOrder(clock *uint64, client uint64, r *model.OrderReplac
 		return resend(entry, commandReplace, digest)
 	}
 	slot, status := e.validateReplace(client, r, now)
+	var o *order // The order once found, indexed once for the functions below.
 	if status == model.StatusOK {
-		status = e.replaceHold(clock, slot, r)
+		o = &e.orders[slot]
+		status = e.replaceHold(clock, slot, o, r)
 	}
 	if status != model.StatusOK {
 		orderID, instrumentID := r.OrderID, uint32(0)
@@ -52,7 +54,6 @@ func (e *Engine) replaceOrder(clock *uint64, client uint64, r *model.OrderReplac
 		return e.commandRejected(client, r.Account, r.ClientOrderID, orderID, instrumentID,
 			commandReplace, digest, status, now, sink)
 	}
-	o := &e.orders[slot]
 	orderID := o.id
 	e.rememberCommand(&windowEntry{client: client, account: r.Account,
 		clientOrderID: r.ClientOrderID, orderID: orderID, timestamp: now,
@@ -69,7 +70,7 @@ func (e *Engine) replaceOrder(clock *uint64, client uint64, r *model.OrderReplac
 		e.marketDataFlush(now, sink)
 		return model.OrderResult{OrderID: orderID, Timestamp: now, Status: model.StatusOK}
 	}
-	if e.repriceAlone(slot, r.Price, leaves) {
+	if e.repriceAlone(o, r.Price, leaves) {
 		o.leaves, o.clientOrderID = leaves, r.ClientOrderID
 		o.reservePrice, o.timestamp = replacedReservePrice(o, r), now
 		e.report(o, model.ReportReplaced, model.StatusOK, r.ClientOrderID, now, sink)
@@ -160,8 +161,9 @@ func (e *Engine) replaceFundingStatus(client uint64, o *order) model.Status {
 // replaceHold replaces the order's hold when the amount the replaced order needs differs
 // from its current hold: a linked chain voids the old hold and creates the new one, so
 // that a refused new hold (insufficient funds) leaves the order and its hold unchanged.
-func (e *Engine) replaceHold(clock *uint64, slot uint32, r *model.OrderReplace) model.Status {
-	o := &e.orders[slot]
+// o is the order in slot.
+func (e *Engine) replaceHold(clock *uint64, slot uint32, o *order,
+	r *model.OrderReplace) model.Status {
 	amount := holdRequiredWith(o, r.Quantity-o.filled, replacedReservePrice(o, r), o.budget,
 		e.instruments[o.instrument].record.LotSize)
 	if amount == o.holdAmount || e.settlementDisabled {
@@ -203,8 +205,7 @@ func (e *Engine) replaceHold(clock *uint64, slot uint32, r *model.OrderReplace) 
 // level's price in place: the tree's order and the list are unchanged, so the level need
 // not be removed and created again (two tree walks with rebalancing). The order, alone,
 // keeps no priority over anyone. It reports whether it applied.
-func (e *Engine) repriceAlone(slot uint32, price uint64, leaves uint64) bool {
-	o := &e.orders[slot]
+func (e *Engine) repriceAlone(o *order, price uint64, leaves uint64) bool {
 	l := &e.levels[o.level]
 	if l.orderCount != 1 || e.wouldCross(o.instrument, o.side, price) {
 		return false
