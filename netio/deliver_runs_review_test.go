@@ -2,6 +2,7 @@ package netio_test
 
 import (
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"sequent/core/backend"
@@ -131,5 +132,95 @@ func TestDeliverRunsWhileConnectionsCloseAndSlotsAreReused(t *testing.T) {
 	if dropped := h.server.Stats().RepliesDropped; dropped < uint64(staleReplies) {
 		t.Fatalf("%d replies dropped, want at least the %d to closed connections", dropped,
 			staleReplies)
+	}
+}
+
+// TestDeliverRunToASessionTakenOverDuringTheCall: a run of replies to one connection
+// while another connection takes its session over. The old connection gets a prefix of
+// the run, in order, then the takeover's error frame as its last; the new one gets none
+// of the run (it is addressed to the old connection), only the answer to its own
+// request after. In even rounds the takeover is made inside the call, once the run is
+// admitted and before it is lent to the loop (the test hook): the error frame is then
+// queued ahead of the run, none of which may follow it. In odd rounds it races the call.
+func TestDeliverRunToASessionTakenOverDuringTheCall(t *testing.T) {
+	const rounds, runReplies = 20, 8
+	recorder := &sessionConnections{connections: map[uint64]uint64{}}
+	h := newHarness(t, harnessOptions{config: func(c *netio.Config) { c.EventLoops = 2 },
+		wrap: func(fake *fakeshard.Backend) backend.Backend {
+			recorder.Backend = fake
+			return recorder
+		}})
+	var takeOver atomic.Pointer[func()] // Run once by the next Deliver's hook.
+	netio.SetTestHookDeliveryAdmitted(t, func() {
+		if f := takeOver.Swap(nil); f != nil {
+			(*f)()
+		}
+	})
+	var body [model.EventResultSize]byte
+	for round := range rounds {
+		session := uint64(5000 + round)
+		old := dialRaw(t, h.server.Address())
+		old.login(clientAll, 1, secretOne, session)
+		old.write(requestFrame(session, 1, model.OperationLookupAccounts, encodeIDs(1)))
+		if frame := old.next(); frame.Kind != wire.KindReply || frame.Number != 1 {
+			t.Fatalf("round %d: %s %d, want the reply to request 1", round, frame.Kind,
+				frame.Number)
+		}
+		oldID := recorder.of(session)
+		replies := make([]backend.Reply, runReplies)
+		for j := range replies {
+			replies[j] = backend.Reply{Connection: oldID, Client: clientAll, Session: session,
+				Number: uint64(2 + j), Operation: model.OperationCreateTransfers,
+				Status: model.StatusOK, Op: 1, Body: body[:]}
+		}
+		successor := dialRaw(t, h.server.Address())
+		login := successor.loginFrame(clientAll, 1, secretOne, session, 0)
+		if round%2 == 0 {
+			// The login is answered after the loop has lent the old connection its
+			// error frame (closeAsync, then the answer at the end of OnTraffic).
+			hook := func() { successor.login(clientAll, 1, secretOne, session) }
+			takeOver.Store(&hook)
+			h.server.Deliver(replies)
+			if takeOver.Load() != nil {
+				t.Fatalf("round %d: the hook did not run", round)
+			}
+		} else {
+			loggedIn := make(chan struct{})
+			go func() {
+				defer close(loggedIn)
+				_, _ = successor.conn.Write(login)
+			}()
+			h.server.Deliver(replies)
+			<-loggedIn
+			if frame := successor.next(); frame.Kind != wire.KindLoginAccepted {
+				t.Fatalf("round %d: the takeover's login got %s", round, frame.Kind)
+			}
+		}
+		successor.write(requestFrame(session, 100, model.OperationLookupAccounts,
+			encodeIDs(1)))
+		if frame := successor.next(); frame.Kind != wire.KindReply || frame.Number != 100 {
+			t.Fatalf("round %d: the new connection got %s number %d, want only the reply "+
+				"to its request 100", round, frame.Kind, frame.Number)
+		}
+		for j := 0; ; j++ {
+			frame := old.next()
+			if frame.Kind == wire.KindError {
+				if wire.ErrorCode(frame.Status) != wire.ErrorSessionTakenOver {
+					t.Fatalf("round %d: old connection's error %s", round,
+						wire.ErrorCode(frame.Status))
+				}
+				if round%2 == 0 && j != 0 {
+					t.Fatalf("round %d: %d replies before the error frame queued ahead of "+
+						"them", round, j)
+				}
+				break
+			}
+			if frame.Kind != wire.KindReply || frame.Number != uint64(2+j) || j >= runReplies {
+				t.Fatalf("round %d: old connection's frame %d: %s number %d", round, j,
+					frame.Kind, frame.Number)
+			}
+		}
+		old.expectClosed()
+		_ = successor.conn.Close()
 	}
 }
