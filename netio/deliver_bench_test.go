@@ -1,6 +1,7 @@
 package netio_test
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -50,12 +51,17 @@ func BenchmarkDeliverOneTransferReplies(b *testing.B) {
 			encodeIDs(1)))
 		raws[i].next()
 	}
-	if len(recorder.connections) != connections {
-		b.Fatalf("%d requests seen, want %d", len(recorder.connections), connections)
+	// Copied under the recorder's mutex: Submit wrote them on the event loop, and a reply
+	// read from a socket is no synchronization the race detector sees.
+	recorder.mutex.Lock()
+	seen := slices.Clone(recorder.connections)
+	recorder.mutex.Unlock()
+	if len(seen) != connections {
+		b.Fatalf("%d requests seen, want %d", len(seen), connections)
 	}
 	var body [model.EventResultSize]byte // One result: ok.
 	replies := make([]backend.Reply, 0, connections*perConnection)
-	for i, connection := range recorder.connections {
+	for i, connection := range seen {
 		for j := range perConnection {
 			replies = append(replies, backend.Reply{Connection: connection, Client: clientAll,
 				Session: uint64(100 + i), Number: uint64(2 + j),
