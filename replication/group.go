@@ -299,7 +299,7 @@ func (g *Group) setAsideSnapshotsAboveAnEmptyLog(op uint64) error {
 		return nil
 	}
 	aside := filepath.Join(g.config.SnapshotDir, fmt.Sprintf("%s%d", replacedPrefix,
-		time.Now().UnixNano()))
+		newSetAsideStamp(g.config.SnapshotDir, g.config.LogDir)))
 	moved, err := moveSnapshots(g.config.SnapshotDir, aside,
 		func(wal.SnapshotInfo) bool { return true })
 	if len(moved) > 0 {
@@ -353,7 +353,7 @@ func (g *Group) setOwnStateAside(op uint64) error {
 		return err
 	}
 	aside := setAside{snapshotDir: g.config.SnapshotDir, logDir: g.config.LogDir,
-		stamp: time.Now().UnixNano()}
+		stamp: newSetAsideStamp(g.config.SnapshotDir, g.config.LogDir)}
 	if err := aside.run(g.node.config.Logger); err != nil {
 		return err
 	}
@@ -438,7 +438,7 @@ func (g *Group) startOverFromSnapshot(ctx context.Context, w welcome) error {
 		return err
 	}
 	aside := setAside{snapshotDir: snapshotDir, logDir: g.config.LogDir,
-		stamp: time.Now().UnixNano()}
+		stamp: newSetAsideStamp(snapshotDir, g.config.LogDir)}
 	if err := aside.run(g.node.config.Logger); err != nil {
 		return err
 	}
@@ -509,7 +509,8 @@ func checkReceivedSnapshot(dir string, w welcome) error {
 // can no longer place such a snapshot's chain.
 func (g *Group) setAsideSnapshotsOfAnotherHistory() error {
 	dir := g.config.SnapshotDir
-	aside := filepath.Join(dir, fmt.Sprintf("replaced-%d", time.Now().UnixNano()))
+	aside := filepath.Join(dir, fmt.Sprintf("replaced-%d",
+		newSetAsideStamp(dir, g.config.LogDir)))
 	moved, err := moveSnapshots(dir, aside, func(info wal.SnapshotInfo) bool {
 		return info.Err == nil && info.Meta.OfAnotherHistory(g.log)
 	})
