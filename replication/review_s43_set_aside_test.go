@@ -1,8 +1,11 @@
 package replication
 
 import (
+	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -65,4 +68,80 @@ func TestStartOverAfterTheClockWentBackKeepsItsOwnSetAside(t *testing.T) {
 	if snapshots, err := wal.ListSnapshots(group.SnapshotDir); err != nil || len(snapshots) != 1 {
 		t.Fatalf("the start over left %d snapshots (%v), want the primary's", len(snapshots), err)
 	}
+}
+
+// TestSnapshotBesideAnEmptyLogIsNotDroppedForAnEmptyPrimary: a standby whose log is
+// empty beside one snapshot (a start over cut short before its first entry) holds the
+// state at the snapshot's op, writes its old primary acknowledged. It greets its primary
+// with last op 0, so a primary that holds nothing (started on an empty directory after
+// losing its disk, or the wrong address) plans a stream from op 0, and the standby set
+// its snapshot aside and started following an empty ledger: the acknowledged writes
+// were left only in a replaced-<stamp> that later prunes remove. A standby with the
+// same state in a log is refused by such a primary (ErrDiverged), keeps its state and
+// keeps trying; this one must not give its state up either: its snapshot stays in place
+// and it keeps waiting for a primary that holds that state.
+func TestSnapshotBesideAnEmptyLogIsNotDroppedForAnEmptyPrimary(t *testing.T) {
+	otherConfig := nodeConfig(t.TempDir(), freeAddress(t), "")
+	otherConfig.Mode = ModeAsync
+	written := make(chan shard.SnapshotResult, 1)
+	otherConfig.Snapshots = &shard.SnapshotConfig{
+		OnWritten: func(r shard.SnapshotResult) { written <- r }}
+	old := startNode(t, otherConfig) // The old primary, whose state the snapshot holds.
+	snapshot := waitSnapshot(t, old, written, 1, 2)
+	old.Close()
+
+	emptyConfig := nodeConfig(t.TempDir(), freeAddress(t), "")
+	emptyConfig.Mode = ModeAsync
+	empty := startNode(t, emptyConfig) // A primary that holds nothing.
+	defer empty.Close()
+
+	config := nodeConfig(t.TempDir(), "", emptyConfig.Listen)
+	config.PrimaryWaitAtStart = time.Millisecond
+	lines := &lockedLog{}
+	config.Logger = slog.New(slog.NewTextHandler(lines, nil))
+	kept := filepath.Join(config.Groups[0].SnapshotDir, filepath.Base(snapshot.Path))
+	if err := os.MkdirAll(config.Groups[0].SnapshotDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(snapshot.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(kept, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	opened := make(chan error, 1)
+	go func() {
+		node, err := OpenNode(ctx, config)
+		if node != nil {
+			node.Close()
+		}
+		opened <- err
+	}()
+	deadline := time.Now().Add(waitMax)
+	for strings.Count(lines.String(), "primary not reachable yet") < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the standby neither followed nor kept trying:\n%s", lines.String())
+		}
+		select {
+		case err := <-opened:
+			t.Fatalf("the standby opened (%v) following a primary that holds nothing; "+
+				"its snapshot at op %d is in place: %v\n%s", err, snapshot.Meta.Op,
+				fileExists(kept), lines.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	cancel()
+	<-opened
+	if !fileExists(kept) {
+		t.Fatalf("the standby's snapshot at op %d was set aside", snapshot.Meta.Op)
+	}
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
