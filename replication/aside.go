@@ -46,6 +46,10 @@ type setAside struct {
 	snapshotDir string // "": the node keeps no snapshots (only the log moves).
 	logDir      string
 	stamp       int64
+	// logEmpty: the log holds no entry. With no snapshot either there is nothing to
+	// keep, and no step: a set-aside of it would only push a real one out of the newest
+	// setAsideKept.
+	logEmpty bool
 }
 
 func (a setAside) settingAside() string {
@@ -83,6 +87,9 @@ func (a setAside) steps() ([]func() error, error) {
 			steps = append(steps, func() error { return wal.SyncDirectory(pending) },
 				func() error { return wal.SyncDirectory(a.snapshotDir) })
 		}
+	}
+	if a.logEmpty && len(steps) == 0 {
+		return nil, nil
 	}
 	steps = append(steps, func() error { return os.Rename(a.logDir, a.logAside()) },
 		func() error { return wal.SyncDirectory(filepath.Dir(a.logDir)) })

@@ -130,7 +130,9 @@
 // log with the complete set-aside pair; a step that fails is finished the same way. Once
 // the new state is in place (the new log started after the received snapshot, or the
 // empty log opened), set-asides beyond the newest setAsideKept (by stamp; a pair counts
-// once) are removed; Status shows per group how many are kept and their bytes. A group
+// once) are removed; Status shows per group how many are kept and their bytes. An empty
+// log beside no snapshot (a new standby, or one that just set its state aside) is nothing
+// to keep: its start over sets nothing aside, so it pushes no real set-aside out. A group
 // whose log is empty waits for its primary at start with no time limit (a node with a log
 // starts alone after PrimaryWaitAtStart, to be promoted): it holds none of the writes its
 // peers acknowledged, so it must never be promoted, and its log says so once at Warn. An

@@ -463,9 +463,13 @@ func (g *Group) startOverFromSnapshot(ctx context.Context, w welcome) error {
 		return err
 	}
 	aside := setAside{snapshotDir: snapshotDir, logDir: g.config.LogDir,
-		stamp: newSetAsideStamp(snapshotDir, g.config.LogDir)}
+		stamp: newSetAsideStamp(snapshotDir, g.config.LogDir), logEmpty: g.log.LastOp() == 0}
 	if err := aside.run(g.node.config.Logger); err != nil {
 		return err
+	}
+	keptAt := aside.logAside() // None when there was nothing to set aside.
+	if _, err := os.Stat(keptAt); err != nil {
+		keptAt = ""
 	}
 	if err := wal.RenameDurably(received, filepath.Join(snapshotDir,
 		filepath.Base(received))); err != nil {
@@ -475,7 +479,7 @@ func (g *Group) startOverFromSnapshot(ctx context.Context, w welcome) error {
 		return err
 	}
 	g.node.config.Logger.Warn("replication: local log replaced by the primary's snapshot",
-		"shard", g.index, "kept_at", aside.logAside(), "snapshots_kept_at",
+		"shard", g.index, "kept_at", keptAt, "snapshots_kept_at",
 		strings.Join(snapshotsSetAside(snapshotDir), ","), "snapshot_op", w.op)
 	if err := g.open(); err != nil {
 		return err

@@ -145,3 +145,37 @@ func fileExists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
 }
+
+// TestStartOverOfAnEmptyStandbySetsNothingAside: a standby with nothing of its own (an
+// empty log, no snapshot: a new standby, or one whose truncation just set its state
+// aside and aligns again) starts over from its primary's snapshot when the primary's log
+// is retired. The start over set the empty log aside all the same, as one more
+// set-aside, and the prune that followed removed the oldest real one to keep three: a
+// truncation that left no state cost two of the three places (its own state, then the
+// empty log), and a standby restarted a few times before its first entry pushed every
+// real set-aside out. An empty log beside no snapshot is nothing to keep.
+func TestStartOverOfAnEmptyStandbySetsNothingAside(t *testing.T) {
+	built, _, _ := ownStateRetired(t)
+	primary := startNode(t, retiringSnapshots(nodeConfig(built, freeAddress(t), ""), 1))
+	defer primary.Close()
+	config := nodeConfig(t.TempDir(), "", primary.config.Listen)
+	group := config.Groups[0]
+	seedSetAsides(t, group, []int64{1, 2, 3}, nil, 10)
+
+	standby := startNode(t, config)
+	defer standby.Close()
+	waitFor(t, "the standby to catch up", func() bool {
+		return standby.Log().Durable() >= primary.Log().LastOp()
+	})
+	if got, want := standby.Node.shardDigest(t), primary.Node.shardDigest(t); got != want {
+		t.Fatal("the standby's state is not the primary's")
+	}
+	if standby.Recovery().SnapshotPath == "" {
+		t.Fatal("setup: the standby did not start over from the primary's snapshot")
+	}
+	if stamps, _ := setAsideStamps(group.SnapshotDir, group.LogDir); len(stamps) != 3 ||
+		stamps[0] != 3 || stamps[2] != 1 {
+		t.Fatalf("set-asides %v, want the three seeded ones (3 2 1): nothing to set aside, "+
+			"nothing pruned", stamps)
+	}
+}
