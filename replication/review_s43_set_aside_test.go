@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"sequent/core/model"
 	"sequent/core/shard"
 	"sequent/wal"
 )
@@ -177,5 +178,54 @@ func TestStartOverOfAnEmptyStandbySetsNothingAside(t *testing.T) {
 		stamps[0] != 3 || stamps[2] != 1 {
 		t.Fatalf("set-asides %v, want the three seeded ones (3 2 1): nothing to set aside, "+
 			"nothing pruned", stamps)
+	}
+}
+
+// TestSnapshotBesideAnEmptyLogResumesAfterIt: the standby of the test above, facing a
+// primary that holds the snapshot's op of the same history, resumes right after the
+// snapshot (its log starts at the next op, the snapshot stays where it is, nothing is set
+// aside) instead of setting the snapshot aside and fetching the whole log from op 1.
+func TestSnapshotBesideAnEmptyLogResumesAfterIt(t *testing.T) {
+	primaryConfig := nodeConfig(t.TempDir(), freeAddress(t), "")
+	primaryConfig.Mode = ModeAsync
+	written := make(chan shard.SnapshotResult, 1)
+	primaryConfig.Snapshots = &shard.SnapshotConfig{
+		OnWritten: func(r shard.SnapshotResult) { written <- r }}
+	primary := startNode(t, primaryConfig)
+	defer primary.Close()
+	snapshot := waitSnapshot(t, primary, written, 1, 2)
+	primary.submit(t, 2, 2, model.OperationCreateAccounts, accounts(3))
+	primary.replies.wait(t, 2)
+
+	config := nodeConfig(t.TempDir(), "", primaryConfig.Listen)
+	group := config.Groups[0]
+	if err := os.MkdirAll(group.SnapshotDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(snapshot.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := filepath.Join(group.SnapshotDir, filepath.Base(snapshot.Path))
+	if err := os.WriteFile(kept, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	standby := startNode(t, config)
+	defer standby.Close()
+	waitFor(t, "the standby to catch up", func() bool {
+		return standby.Log().Durable() >= primary.Log().LastOp()
+	})
+	if got, want := standby.Node.shardDigest(t), primary.Node.shardDigest(t); got != want {
+		t.Fatal("the standby's state is not the primary's")
+	}
+	if first := standby.Log().FirstOp(); first != snapshot.Meta.Op+1 {
+		t.Fatalf("the standby's log starts at op %d, want %d (right after its snapshot)",
+			first, snapshot.Meta.Op+1)
+	}
+	if !fileExists(kept) {
+		t.Fatal("the standby's snapshot is no longer in place")
+	}
+	if stamps, _ := setAsideStamps(group.SnapshotDir, group.LogDir); len(stamps) != 0 {
+		t.Fatalf("set-asides %v, want none", stamps)
 	}
 }
