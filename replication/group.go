@@ -459,11 +459,12 @@ func (g *Group) startOverFromSnapshot(ctx context.Context, w welcome) error {
 	// Closed first: the set-aside renames its directory. Until the log is set aside, a
 	// step that fails (or a crash, at the next start) puts the snapshots back: the log
 	// of a node that retires its log is no state without them (shard.ErrNoUsableState).
+	logEmpty := g.log.LastOp() == 0
 	if err := g.log.Close(); err != nil {
 		return err
 	}
 	aside := setAside{snapshotDir: snapshotDir, logDir: g.config.LogDir,
-		stamp: newSetAsideStamp(snapshotDir, g.config.LogDir), logEmpty: g.log.LastOp() == 0}
+		stamp: newSetAsideStamp(snapshotDir, g.config.LogDir), logEmpty: logEmpty}
 	if err := aside.run(g.node.config.Logger); err != nil {
 		return err
 	}
