@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"sequent/wal"
 )
@@ -45,6 +46,10 @@ type setAside struct {
 	snapshotDir string // "": the node keeps no snapshots (only the log moves).
 	logDir      string
 	stamp       int64
+	// logEmpty: the log holds no entry. With no snapshot either there is nothing to
+	// keep, and no step: a set-aside of it would only push a real one out of the newest
+	// setAsideKept.
+	logEmpty bool
 }
 
 func (a setAside) settingAside() string {
@@ -82,6 +87,9 @@ func (a setAside) steps() ([]func() error, error) {
 			steps = append(steps, func() error { return wal.SyncDirectory(pending) },
 				func() error { return wal.SyncDirectory(a.snapshotDir) })
 		}
+	}
+	if a.logEmpty && len(steps) == 0 {
+		return nil, nil
 	}
 	steps = append(steps, func() error { return os.Rename(a.logDir, a.logAside()) },
 		func() error { return wal.SyncDirectory(filepath.Dir(a.logDir)) })
@@ -207,6 +215,19 @@ func setAsideStamps(snapshotDir, logDir string) ([]int64, map[int64][]string) {
 	slices.Sort(stamps)
 	slices.Reverse(stamps)
 	return stamps, paths
+}
+
+// newSetAsideStamp returns the stamp for a new set-aside of the group: the wall clock, or
+// one more than the newest stamp on disk if that is not below it. Pruning keeps the
+// newest by stamp, so a set-aside stamped below older ones (the clock stepped back since
+// they were made) would be the first removed, by the very prune that follows it; and two
+// set-asides must never share a stamp (their directories would collide).
+func newSetAsideStamp(snapshotDir, logDir string) int64 {
+	stamp := time.Now().UnixNano()
+	if stamps, _ := setAsideStamps(snapshotDir, logDir); len(stamps) > 0 && stamps[0] >= stamp {
+		stamp = stamps[0] + 1
+	}
+	return stamp
 }
 
 // pruneSetAsides removes the group's set-asides older than the newest setAsideKept. It

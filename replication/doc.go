@@ -130,13 +130,21 @@
 // log with the complete set-aside pair; a step that fails is finished the same way. Once
 // the new state is in place (the new log started after the received snapshot, or the
 // empty log opened), set-asides beyond the newest setAsideKept (by stamp; a pair counts
-// once) are removed; Status shows per group how many are kept and their bytes. A group
+// once) are removed; Status shows per group how many are kept and their bytes. An empty
+// log beside no snapshot (a new standby, or one that just set its state aside) is nothing
+// to keep: its start over sets nothing aside, so it pushes no real set-aside out. A group
 // whose log is empty waits for its primary at start with no time limit (a node with a log
 // starts alone after PrimaryWaitAtStart, to be promoted): it holds none of the writes its
 // peers acknowledged, so it must never be promoted, and its log says so once at Warn. An
-// empty log beside a snapshot (a start over cut short after the received snapshot was put
-// in place) that its primary streams from op 0 has the snapshot set aside first, since
-// recovery refuses a snapshot above an empty log (shard.ErrLogBehindSnapshot). A snapshot
+// empty log beside one snapshot (a start over cut short after the received snapshot was
+// put in place) holds that snapshot's state: its hello names the snapshot's op and chain
+// as its last op and only point (StandbyConfig.StateAfter), so a primary holding that op
+// of the same history streams after it (the log starts after the snapshot, as the start
+// over would have), and any other plans a start over or refuses it (ErrDiverged), as it
+// would a log holding the same state: an empty primary must not have it give up its
+// state. An empty log beside other snapshots that its primary streams from op 0 has them
+// set aside first, since recovery refuses a snapshot above an empty log
+// (shard.ErrLogBehindSnapshot). A snapshot
 // whose chain hash differs from the log's at its op (wal.SnapshotMeta.OfAnotherHistory:
 // one an earlier version left beside a divergent log when a crash cut its start over
 // short, or one copied in by hand) is set aside at every start before recovery

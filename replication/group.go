@@ -183,6 +183,7 @@ func (g *Group) standbyConfig() StandbyConfig {
 func (g *Group) align(ctx context.Context, epoch uint64) (uint64, error) {
 	n := g.node
 	config := g.standbyConfig()
+	config.StateAfter = g.stateAboveAnEmptyLog()
 	giveUp := time.Now().Add(n.config.PrimaryWaitAtStart)
 	emptyReported := false
 	for delay := 50 * time.Millisecond; ; delay = min(2*delay, reconnectDelayMax) {
@@ -261,7 +262,14 @@ func (g *Group) align(ctx context.Context, epoch uint64) (uint64, error) {
 			return 0, err
 		}
 	case planStream:
-		if err := g.setAsideSnapshotsAboveAnEmptyLog(w.op); err != nil {
+		if config.StateAfter != nil && w.op == config.StateAfter.LastOp &&
+			w.chain == config.StateAfter.Chain {
+			// The primary streams after the snapshot beside the empty log: the log
+			// starts after it, as the start over that put it there would have.
+			if err := g.log.StartAfter(w.op, w.chain); err != nil {
+				return 0, err
+			}
+		} else if err := g.setAsideSnapshotsAboveAnEmptyLog(w.op); err != nil {
 			return 0, err
 		}
 	}
@@ -289,17 +297,19 @@ func (g *Group) reportEmptyLogWait() {
 }
 
 // setAsideSnapshotsAboveAnEmptyLog sets every snapshot aside (replaced-<stamp>, durably)
-// when the log is empty and the primary streams it from op 1 (op 0): a start over cut
-// short after it put the primary's snapshot in place leaves one beside an empty log, and
-// a primary whose log starts at op 1 plans a stream, not a start over, for a standby at
-// op 0. Recovery would refuse a snapshot above an empty log (shard.ErrLogBehindSnapshot)
-// at every start; the streamed log rebuilds the state from op 1 instead.
+// when the log is empty and the primary streams it from op 1 (op 0). One snapshot that
+// reads whole beside an empty log (a start over cut short after it put the primary's
+// snapshot in place) is named in the hello (stateAboveAnEmptyLog), so the primary streams
+// after it or refuses; this is for the rest (several snapshots, or a damaged one), which
+// a primary whose log starts at op 1 streams from op 0. Recovery would refuse a snapshot
+// above an empty log (shard.ErrLogBehindSnapshot) at every start; the streamed log
+// rebuilds the state from op 1 instead.
 func (g *Group) setAsideSnapshotsAboveAnEmptyLog(op uint64) error {
 	if op != 0 || g.log.LastOp() != 0 {
 		return nil
 	}
 	aside := filepath.Join(g.config.SnapshotDir, fmt.Sprintf("%s%d", replacedPrefix,
-		time.Now().UnixNano()))
+		newSetAsideStamp(g.config.SnapshotDir, g.config.LogDir)))
 	moved, err := moveSnapshots(g.config.SnapshotDir, aside,
 		func(wal.SnapshotInfo) bool { return true })
 	if len(moved) > 0 {
@@ -307,6 +317,21 @@ func (g *Group) setAsideSnapshotsAboveAnEmptyLog(op uint64) error {
 			"primary streams the log from op 1)", "shard", g.index, "snapshots_kept_at", aside)
 	}
 	return err
+}
+
+// stateAboveAnEmptyLog returns, for an empty log beside exactly one snapshot that reads
+// whole, that snapshot's op and chain: the state a start over cut short before its first
+// entry left, which the hello names (StandbyConfig.StateAfter). nil otherwise.
+func (g *Group) stateAboveAnEmptyLog() *wal.ChainPoint {
+	if g.log.LastOp() != 0 || g.config.SnapshotDir == "" {
+		return nil
+	}
+	snapshots, err := wal.ListSnapshots(g.config.SnapshotDir)
+	if err != nil || len(snapshots) != 1 || snapshots[0].Err != nil ||
+		!snapshotReadsWhole(snapshots[0].Path) {
+		return nil
+	}
+	return &wal.ChainPoint{LastOp: snapshots[0].Meta.Op, Chain: snapshots[0].Meta.Chain}
 }
 
 // truncationLeavesAState reports whether the log cut after op still rebuilds a state (as
@@ -353,7 +378,7 @@ func (g *Group) setOwnStateAside(op uint64) error {
 		return err
 	}
 	aside := setAside{snapshotDir: g.config.SnapshotDir, logDir: g.config.LogDir,
-		stamp: time.Now().UnixNano()}
+		stamp: newSetAsideStamp(g.config.SnapshotDir, g.config.LogDir)}
 	if err := aside.run(g.node.config.Logger); err != nil {
 		return err
 	}
@@ -434,13 +459,18 @@ func (g *Group) startOverFromSnapshot(ctx context.Context, w welcome) error {
 	// Closed first: the set-aside renames its directory. Until the log is set aside, a
 	// step that fails (or a crash, at the next start) puts the snapshots back: the log
 	// of a node that retires its log is no state without them (shard.ErrNoUsableState).
+	logEmpty := g.log.LastOp() == 0
 	if err := g.log.Close(); err != nil {
 		return err
 	}
 	aside := setAside{snapshotDir: snapshotDir, logDir: g.config.LogDir,
-		stamp: time.Now().UnixNano()}
+		stamp: newSetAsideStamp(snapshotDir, g.config.LogDir), logEmpty: logEmpty}
 	if err := aside.run(g.node.config.Logger); err != nil {
 		return err
+	}
+	keptAt := aside.logAside() // None when there was nothing to set aside.
+	if _, err := os.Stat(keptAt); err != nil {
+		keptAt = ""
 	}
 	if err := wal.RenameDurably(received, filepath.Join(snapshotDir,
 		filepath.Base(received))); err != nil {
@@ -450,7 +480,7 @@ func (g *Group) startOverFromSnapshot(ctx context.Context, w welcome) error {
 		return err
 	}
 	g.node.config.Logger.Warn("replication: local log replaced by the primary's snapshot",
-		"shard", g.index, "kept_at", aside.logAside(), "snapshots_kept_at",
+		"shard", g.index, "kept_at", keptAt, "snapshots_kept_at",
 		strings.Join(snapshotsSetAside(snapshotDir), ","), "snapshot_op", w.op)
 	if err := g.open(); err != nil {
 		return err
@@ -509,7 +539,8 @@ func checkReceivedSnapshot(dir string, w welcome) error {
 // can no longer place such a snapshot's chain.
 func (g *Group) setAsideSnapshotsOfAnotherHistory() error {
 	dir := g.config.SnapshotDir
-	aside := filepath.Join(dir, fmt.Sprintf("replaced-%d", time.Now().UnixNano()))
+	aside := filepath.Join(dir, fmt.Sprintf("replaced-%d",
+		newSetAsideStamp(dir, g.config.LogDir)))
 	moved, err := moveSnapshots(dir, aside, func(info wal.SnapshotInfo) bool {
 		return info.Err == nil && info.Meta.OfAnotherHistory(g.log)
 	})

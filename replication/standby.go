@@ -29,6 +29,13 @@ type StandbyConfig struct {
 	Shards      uint16
 	MapChecksum uint32
 	Logger      *slog.Logger
+	// StateAfter, when the log is empty, is where the standby's state ends: the op and
+	// chain of the one snapshot beside that log (a start over cut short before its first
+	// entry). The hello then names it as the standby's last op and only point, so that
+	// the primary streams after it if it holds that op of the same history, and plans a
+	// start over or refuses (ErrDiverged) otherwise, as for a standby with a log; a hello
+	// of op 0 would have it stream from op 1 whatever it holds, an empty primary too.
+	StateAfter *wal.ChainPoint
 }
 
 // Link is one authenticated connection from a standby to its primary.
@@ -91,6 +98,9 @@ func (l *Link) handshake(epoch uint64) error {
 	h := hello{shard: l.config.Shard, shards: max(l.config.Shards, 1),
 		mapChecksum: l.config.MapChecksum, lastOp: l.config.Log.LastOp(),
 		points: l.config.Log.RecentChains(recentChainsMax)}
+	if after := l.config.StateAfter; after != nil && h.lastOp == 0 {
+		h.lastOp, h.points = after.LastOp, []wal.ChainPoint{*after}
+	}
 	payload := h.encodePayload()
 	body := append(mac(l.config.Key, frameHello, nonce, epoch, payload), payload...)
 	if err := writeFrame(l.writer, frameHello, epoch, body); err != nil {

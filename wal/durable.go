@@ -2,6 +2,7 @@ package wal
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 )
@@ -59,4 +60,32 @@ func SyncDirectory(dir string) error {
 		return err
 	}
 	return errors.Join(d.Sync(), d.Close())
+}
+
+// makeDirectoryDurably makes dir and its missing parents and fsyncs the directory holding
+// each one it made: the log fsyncs its files and its own directory, which keeps nothing
+// if the directory's own entry is lost in a crash (a new node, or a log directory renamed
+// aside by replication and made again under the same name).
+func makeDirectoryDurably(dir string) error {
+	var missing []string
+	for path := filepath.Clean(dir); ; path = filepath.Dir(path) {
+		if _, err := os.Stat(path); err == nil {
+			break
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		missing = append(missing, path)
+		if filepath.Dir(path) == path {
+			break
+		}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for _, path := range missing {
+		if err := SyncDirectory(filepath.Dir(path)); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -212,7 +212,7 @@ func Open(options Options) (*Log, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(options.Dir, 0o755); err != nil {
+	if err := makeDirectoryDurably(options.Dir); err != nil {
 		return nil, err
 	}
 	lock, err := lockDirectory(options.Dir)

@@ -35,7 +35,8 @@ type VerifyReport struct {
 	// LogEmptyAfterSnapshot: the log has no entry and the state is its one snapshot's (a
 	// standby's start over put it there and started its log after it, which writes
 	// nothing; a crash before the first entry leaves this). Serve starts from it only as
-	// a standby with its primary up (which plans the start over again); alone it refuses
+	// a standby with its primary up (which streams after the snapshot if it holds its op
+	// of the same history, else plans a start over or refuses); alone it refuses
 	// it (the log ends before the newest snapshot: a log that lost every entry looks the
 	// same).
 	LogEmptyAfterSnapshot bool            `json:"log_empty_after_snapshot,omitempty"`
