@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"sequent/wal"
@@ -258,6 +259,29 @@ type SetAsideStatus struct {
 }
 
 // setAsideStatus counts the group's set-asides and the bytes of their files.
+// setAsideCacheTime bounds how often Status walks the set-aside states (as the data
+// directory's size is walked at most every ten seconds by the operators' endpoints).
+const setAsideCacheTime = 10 * time.Second
+
+// setAsideCache keeps the last setAsideStatus for setAsideCacheTime.
+type setAsideCache struct {
+	mutex    sync.Mutex
+	status   SetAsideStatus
+	walkedAt time.Time // Zero until the first walk.
+}
+
+// get returns the set-aside status, walking the directories again when the last walk is
+// older than setAsideCacheTime (or none was made). Any goroutine.
+func (c *setAsideCache) get(snapshotDir, logDir string, now time.Time) SetAsideStatus {
+	c.mutex.Lock()
+	defer c.mutex.Unlock()
+	if c.walkedAt.IsZero() || now.Sub(c.walkedAt) >= setAsideCacheTime {
+		c.status = setAsideStatus(snapshotDir, logDir)
+		c.walkedAt = now
+	}
+	return c.status
+}
+
 func setAsideStatus(snapshotDir, logDir string) SetAsideStatus {
 	stamps, paths := setAsideStamps(snapshotDir, logDir)
 	status := SetAsideStatus{Count: uint64(len(stamps))}

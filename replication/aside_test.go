@@ -325,3 +325,29 @@ func TestEmptyLogBesideASnapshotFollowsAPrimaryThatStreamsFromOpOne(t *testing.T
 		t.Fatal("the standby's state is not the primary's")
 	}
 }
+
+// Status walks the set-aside states at most every setAsideCacheTime: a prune between two
+// reads inside that time shows at the first read after it.
+func TestSetAsideStatusIsWalkedAtMostEveryCacheTime(t *testing.T) {
+	dir := t.TempDir()
+	group := nodeConfig(dir, "", "").Groups[0]
+	seedSetAsides(t, group, []int64{10, 20, 30, 50}, []int64{40}, 100)
+	var cache setAsideCache
+	start := time.Unix(1_000, 0)
+	before := SetAsideStatus{Count: 5, Bytes: 900}
+	if got := cache.get(group.SnapshotDir, group.LogDir, start); got != before {
+		t.Fatalf("first read: %+v, want %+v", got, before)
+	}
+	if err := pruneSetAsides(group.SnapshotDir, group.LogDir, testLogger); err != nil {
+		t.Fatal(err)
+	}
+	if got := cache.get(group.SnapshotDir, group.LogDir,
+		start.Add(setAsideCacheTime-time.Nanosecond)); got != before {
+		t.Fatalf("inside the cache time: %+v, want the cached %+v", got, before)
+	}
+	after := SetAsideStatus{Count: setAsideKept, Bytes: 500}
+	if got := cache.get(group.SnapshotDir, group.LogDir,
+		start.Add(setAsideCacheTime)); got != after {
+		t.Fatalf("after the cache time: %+v, want %+v", got, after)
+	}
+}

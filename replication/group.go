@@ -50,6 +50,10 @@ type Group struct {
 	// followStopped: this group's follower stopped for a reason no reconnection cures
 	// (Group.follow's failure): a failed promotion does not restart it. Node.mutex.
 	followStopped bool
+	// setAsideCache: the last walk of the set-aside states, for Status (any goroutine,
+	// its own mutex). Status is read by every /healthz, /readyz and /metrics request, and
+	// the walk reads every file of up to setAsideKept set-aside logs per group.
+	setAsideCache setAsideCache
 }
 
 var _ shard.Acknowledger = (*Group)(nil)

@@ -143,7 +143,7 @@ func (n *Node) Status() NodeStatus {
 
 func (g *Group) status(standbyOf string) GroupStatus {
 	status := GroupStatus{Shard: g.index, LastOp: g.log.LastOp(), DurableOp: g.log.Durable(),
-		SetAside: setAsideStatus(g.config.SnapshotDir, g.config.LogDir)}
+		SetAside: g.setAsideCache.get(g.config.SnapshotDir, g.config.LogDir, time.Now())}
 	primary := g.primary.Load()
 	if primary != nil {
 		stats := primary.Stats()
