@@ -79,6 +79,12 @@ type shareReviewRun struct {
 	// operator: client 3 holds the operator scope; granted: client 2 may trade from
 	// client 1's ledger accounts.
 	operator, granted bool
+	// What the runs reached: refusals at a share, operators' places taken beyond one,
+	// places on another client's accounts taken through the grant.
+	shareRefusals, operatorBeyond, grantedTaken *int
+	// uncountedRestores: restores of the second engine that start uncounted beside a
+	// first engine that is counted.
+	uncountedRestores *int
 }
 
 func (r *shareReviewRun) grants() {
@@ -189,6 +195,16 @@ func (r *shareReviewRun) place(step int, client uint64) {
 			"checked %v) placing %+v answered %s", step, client, operator, kept, openCount,
 			r.a.e.config.OrdersPerClientMax, r.checked, o, resultA[0].Status)
 	}
+	share := r.a.e.config.OrdersPerClientMax
+	switch {
+	case refused && kept >= share && openCount < r.a.e.config.OrdersMax:
+		*r.shareRefusals++
+	case resultA[0].Status == model.StatusOK && operator && rests && kept >= share:
+		*r.operatorBeyond++
+	}
+	if onGrant && resultA[0].Status == model.StatusOK {
+		*r.grantedTaken++
+	}
 	r.compare(step, fmt.Sprintf("place by %d", client), resultA, resultB)
 }
 
@@ -246,6 +262,9 @@ func (r *shareReviewRun) step(step int) {
 		r.compare(step, "trade grant", nil, nil)
 	default:
 		r.b = shareReviewClone(r.t, r.b, r.checked) // The second restarts from itself.
+		if r.a.e.clientsCounted && !r.b.e.clientsCounted {
+			*r.uncountedRestores++
+		}
 		r.compare(step, "restart", nil, nil)
 	}
 	// Forget ids of orders no longer open (fills, cancels, expiry).
@@ -258,6 +277,7 @@ func (r *shareReviewRun) step(step int) {
 
 func TestOrdersShareNeverShowsWhenCountingStarted(t *testing.T) {
 	counted, uncountedRestores := 0, 0
+	shareRefusals, operatorBeyond, grantedTaken := 0, 0, 0
 	for seed := int64(1); seed <= 40; seed++ {
 		random := rand.New(rand.NewSource(seed))
 		share := []uint32{0, 1, 2, 3, 5}[random.Intn(5)]
@@ -267,7 +287,9 @@ func TestOrdersShareNeverShowsWhenCountingStarted(t *testing.T) {
 			a.trader(client, 1_000_000, 1_000_000)
 		}
 		checkedFrom := random.Intn(shareReviewSteps / 2) // Before it: a version-6 log.
-		r := &shareReviewRun{t: t, random: random, a: a, orders: map[uint64][2]uint64{}}
+		r := &shareReviewRun{t: t, random: random, a: a, orders: map[uint64][2]uint64{},
+			shareRefusals: &shareRefusals, operatorBeyond: &operatorBeyond,
+			grantedTaken: &grantedTaken, uncountedRestores: &uncountedRestores}
 		a.e.SetOrdersShareChecked(false)
 		cloneAt := random.Intn(shareReviewSteps / 4)
 		r.b = shareReviewClone(t, a, false)
@@ -290,8 +312,11 @@ func TestOrdersShareNeverShowsWhenCountingStarted(t *testing.T) {
 		}
 	}
 	t.Logf("%d of 40 runs came within one order of a share; %d restores started uncounted "+
-		"beside a counted engine", counted, uncountedRestores)
-	if counted == 0 || uncountedRestores == 0 {
+		"beside a counted engine (then caught up); %d refusals at a share, %d operator places beyond one, "+
+		"%d places through the grant", counted, uncountedRestores, shareRefusals,
+		operatorBeyond, grantedTaken)
+	if counted == 0 || uncountedRestores == 0 || shareRefusals == 0 || operatorBeyond == 0 ||
+		grantedTaken == 0 {
 		t.Fatalf("the runs never reached the case under test")
 	}
 }
