@@ -56,6 +56,10 @@ type benchVariant struct {
 	// precedes the initial book, so every account opts in while the window holds a key:
 	// each has a window span until that key is forgotten.
 	windowFirst bool
+	// ordersPerClientMax, when set, is the engine's per-client share of open orders: low
+	// enough that the book's open orders come within one of it (the clients' entries are
+	// kept from then on), high enough that no trader reaches it.
+	ordersPerClientMax uint32
 }
 
 // BenchmarkMatching measures whole commands: validation, idempotency window, matching,
@@ -192,7 +196,8 @@ func newBench(tb testing.TB, variant benchVariant, transfersCapacity uint32) *be
 	l := ledger.New(ledger.Config{AccountsCapacity: 2*benchTraders + 16,
 		TransfersCapacity: transfersCapacity, HashSeed: 1})
 	e := New(l, Config{OrdersCapacity: 4 * benchRestingOrders,
-		ClientOrderIDsCapacity: ClientOrderIDsMaxDefault, HashSeed: 2})
+		ClientOrderIDsCapacity: ClientOrderIDsMaxDefault, HashSeed: 2,
+		OrdersPerClientMax: variant.ordersPerClientMax})
 	e.settlementDisabled = !variant.settlement
 	bench := &bench{ledger: l, engine: e, variant: variant, clock: 1,
 		keys: make([]uint64, benchTraders+1)}
@@ -455,6 +460,7 @@ func TestSteadyStateAllocatesNothing(t *testing.T) {
 	for _, variant := range []benchVariant{
 		{name: "settled", settlement: true},
 		{name: "settled-increasing-ids", settlement: true, increasingIDs: true},
+		{name: "settled-clients-counted", settlement: true, ordersPerClientMax: 64},
 	} {
 		commands := benchStream(t, warm+measured, variant)
 		bench := newBench(t, variant, 4*(warm+measured))
@@ -474,6 +480,9 @@ func TestSteadyStateAllocatesNothing(t *testing.T) {
 			if key != 0 {
 				active++
 			}
+		}
+		if variant.ordersPerClientMax != 0 && !bench.engine.clientsCounted {
+			t.Fatalf("%s: the clients' open orders were never counted", variant.name)
 		}
 		if variant.increasingIDs && len(bench.engine.increasing) != active {
 			t.Fatalf("%d accounts opted in, want %d", len(bench.engine.increasing), active)
