@@ -22,8 +22,8 @@ const (
 	// and an order that rests holds only what it may pay (a lot at the lowest tick), so
 	// without a share one client with the funds for OrdersMax small orders could fill the
 	// table and have every other client's resting place refused for as long as it keeps
-	// them; with it, at least sixteen clients (keys) must each take their whole share. At
-	// the default table a share is 65,536 orders: a market maker quoting 20 levels a side
+	// them; with it, at least sixteen client ids (not keys: a client's keys share its
+	// share) must each take their whole share. At the default table a share is 65,536 orders: a market maker quoting 20 levels a side
 	// on 1,024 instruments (the most a shard holds) rests 40,960.
 	OrdersPerClientDivisor = 16
 
@@ -52,10 +52,10 @@ const (
 	// operators are not bound): a sixteenth of the table. Opt-ins are kept for good and
 	// trading accounts are numbers a client chooses, so without a share one client could
 	// take the whole table with a few requests of immediate-or-cancel places and shut
-	// every other client out for the life of the log; with it, at least sixteen clients
-	// (keys) must each take their whole share to fill it. 1,024 is still far more trading
-	// accounts than one client's strategies use, and an account's ring costs ~2.6 KiB, so
-	// a share is at most ~2.6 MiB.
+	// every other client out for the life of the log; with it, at least sixteen client ids
+	// (not keys: a client's keys share its share) must each take their whole share to
+	// fill it. 1,024 is still far more trading accounts than one client's strategies
+	// use, and an account's ring costs ~2.6 KiB, so a share is at most ~2.6 MiB.
 	IncreasingAccountsPerClientMax = IncreasingAccountsMax / 16
 
 	// FillsPerStepMax bounds the fills settled by one ledger chain (one "step" of an
