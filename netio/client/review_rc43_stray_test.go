@@ -201,7 +201,9 @@ func dropConnection(c *Client) {
 // copy of G is applied; R2 (900,000 bytes) is numbered (R1 and R2 fit the 2 MiB the
 // client counts: 2,079,216 bytes) and applied: the server's cache now holds R1, G and
 // R2, 2,655,216 bytes, and evicts R1. R1's resend after a reconnect is answered
-// request_too_old. Its caller must get its results (duplicates of those applied).
+// request_too_old. Its caller must get its results (duplicates of those applied): with
+// G counted as a stray (rcfix43), R2 waits for R1's answer instead, and is numbered
+// after the reconnect.
 func TestGivenUpRequestWithinTheBurstCostsALaterCallerItsReply(t *testing.T) {
 	strayCopyAppliedLate(t, false)
 }
