@@ -926,10 +926,10 @@ func doubling(first, limit time.Duration, step int) time.Duration {
 // than the client's events_per_second gets it at every attempt, so resending it for no
 // caller held its window slot and, as the oldest pending number, the exactly-once window
 // for good (TestLostMergedRequestAboveTheBurstIsNotResentForEver). The lost copy may
-// still be applied, after requests numbered since: it leaves as a stray (strayLocked,
+// still be applied, after requests numbered since: it leaves as a stray too (strayLocked,
 // window.go), counted in the window for every pending request numbered above it until
-// none may be applied before it. Any other call leaves as a late reply
-// (leavePendingLocked), as one refused busy does.
+// none may be applied before it. It leaves as a late reply (leavePendingLocked), as one
+// refused busy does.
 func (c *Client) resendOrDropLocked(call *Call, generation uint64, status model.Status) {
 	call.busyRetries++ // Counted before the check: this refusal makes a dropped call late.
 	// Refused, it is no longer on its way: the next merged request may go (coalesce.go).
@@ -942,11 +942,8 @@ func (c *Client) resendOrDropLocked(call *Call, generation uint64, status model.
 	}
 	if call.lostCopy {
 		c.strayLocked(call) // Given up after rate_limited: its lost copy may come later.
-		delete(c.pending, call.Number)
-		c.leftPendingLocked()
-	} else {
-		c.leavePendingLocked(call) // Late: busyRetries counts this refusal.
 	}
+	c.leavePendingLocked(call) // Late: busyRetries counts this refusal.
 	c.mu.Unlock()
 	call.release() // Its callers were answered already (frame left to the collector).
 }

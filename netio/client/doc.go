@@ -52,12 +52,14 @@
 // server applies a request numbered 256 above it; so may the only copy of a write whose
 // callers left while it was on its way (it leaves at once, never refused and never
 // lost), once that connection ends unanswered. Such a stray counts in the window for
-// every pending request numbered above it, less than 256 above: its reply bytes and
-// one cached reply more, so that request's reply stays cached for its resend (window.go,
+// every pending request numbered above it, less than 256 above: its reply bytes, so
+// that request's reply stays within the 2 MiB cached for its resend (window.go,
 // strayReply). A request numbered while nothing is pending is not held back for a stray
-// (nothing would end the wait): if its own reply and the strays' exceed 2 MiB, its
-// resend after a lost reply may still be answered request_too_old (an
-// *OutcomeUnknownError, never a wrong outcome). A number given up is never used again,
+// (nothing would end the wait), and a stray's entry is not counted against the cache's
+// 256 replies: a resend after a lost reply may still be answered request_too_old when
+// a request's own reply and the strays' exceed 2 MiB, or when s strays applied after a
+// request 256 - s numbers behind the next evict it (an *OutcomeUnknownError, never a
+// wrong outcome). A number given up is never used again,
 // and the server needs nothing of it (numbers may have gaps; PROTOCOL.md §7). All this
 // holds for writes: a
 // read is recorded nowhere, so it is never applied late and its reply is not cached; its

@@ -4,7 +4,7 @@ import "testing"
 
 // TestStraysCountOnlyForPendingRequestsAboveThem (rcfix43) pins insideWindowLocked's
 // handling of strays (writes given up or departed whose lost copy may still be applied):
-// their reply bytes and entries count against a pending request numbered above them
+// their reply bytes count against a pending request numbered above them
 // within the exactly-once window, never against a new request when nothing is pending
 // (a waiter would wait for ever: nothing pending means nothing to be answered), and a
 // stray is forgotten once no request pending or numbered from now on can be applied

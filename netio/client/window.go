@@ -36,7 +36,8 @@ const replyCacheBytes = model.SessionReplyBytesDefault
 // insideWindowLocked reports whether a request expecting replyBytes of reply body may
 // take the next number: every pending request stays within exactlyOnceWindow numbers and
 // replyCacheBytes of reply bodies of it, counting as cached after it the replies of the
-// stray requests (strayReply) numbered below it that may still be applied after it.
+// stray requests (strayReply) numbered below it that may still be applied after it (their
+// bytes, not their entries: see strayReply).
 // spanStart and spanBytes are at or below the number and the numberedAt mark of every
 // pending request (both only grow as requests are numbered); they are raised to the
 // oldest pending request's only when the cheap check against them fails, so the pending
@@ -48,11 +49,11 @@ const replyCacheBytes = model.SessionReplyBytesDefault
 // someone still waits for out of the cache. So a waiter never waits for a stray alone:
 // with nothing pending, the scan counts none. Called with mu held.
 func (c *Client) insideWindowLocked(replyBytes int64) bool {
-	inside := func(strays uint64, strayBytes int64) bool {
-		return c.next-c.spanStart+strays < exactlyOnceWindow &&
+	inside := func(strayBytes int64) bool {
+		return c.next-c.spanStart < exactlyOnceWindow &&
 			c.numberedBytes+replyBytes-c.spanBytes+strayBytes <= replyCacheBytes
 	}
-	if inside(uint64(len(c.strays)), c.strayBytes) {
+	if inside(c.strayBytes) {
 		return true
 	}
 	c.spanStart, c.spanBytes = c.next, c.numberedBytes
@@ -74,14 +75,14 @@ func (c *Client) insideWindowLocked(replyBytes int64) bool {
 			c.spanStart, c.spanBytes = late.number, late.numberedAt
 		}
 	}
-	return inside(c.straysBelowSpanLocked())
+	return inside(c.strayBytesBelowSpanLocked())
 }
 
-// straysBelowSpanLocked forgets the strays that no request pending or numbered from now
-// on can be applied before (strayReply), and returns how many of the others, and how
-// many reply bytes, count in the window from spanStart (insideWindowLocked). Called
-// with mu held, after spanStart was set to the oldest pending or late request's.
-func (c *Client) straysBelowSpanLocked() (strays uint64, strayBytes int64) {
+// strayBytesBelowSpanLocked forgets the strays that no request pending or numbered from
+// now on can be applied before (strayReply), and returns the reply bytes of the others
+// that count in the window from spanStart (insideWindowLocked). Called with mu held,
+// after spanStart was set to the oldest pending or late request's.
+func (c *Client) strayBytesBelowSpanLocked() (strayBytes int64) {
 	kept := c.strays[:0]
 	c.strayBytes = 0
 	for _, stray := range c.strays {
@@ -98,13 +99,12 @@ func (c *Client) straysBelowSpanLocked() (strays uint64, strayBytes int64) {
 		kept = append(kept, stray)
 		c.strayBytes += stray.replyBytes
 		if above && stray.number < c.spanStart {
-			strays++
 			strayBytes += stray.replyBytes
 		}
 	}
 	clear(c.strays[len(kept):])
 	c.strays = kept
-	return strays, strayBytes
+	return strayBytes
 }
 
 // strayReply is a write that left the pending set while a copy of it sent on a
@@ -114,9 +114,14 @@ func (c *Client) straysBelowSpanLocked() (strays uint64, strayBytes int64) {
 // the copy is too old to apply). Such a write is one given up (resendOrDropLocked), or
 // one whose callers left while its copy was on its way (departed, abandonPendingLocked)
 // when that connection then ended (lostLocked). For every pending request numbered
-// above it within exactlyOnceWindow, the window counts its reply bytes and one cached
-// reply more (insideWindowLocked): a caller still waiting for that request, applied and
-// its reply lost, gets its reply from the cache on the resend.
+// above it within exactlyOnceWindow, the window counts its reply bytes
+// (insideWindowLocked): a caller still waiting for that request, applied and its reply
+// lost, gets its reply from the cache on the resend, unless the cache's other bound,
+// 256 replies, evicts it first: each stray applied after it is one reply more, which the
+// window does not count (a known gap, README "Limits and known gaps"; counting them
+// limits a client that gave up its last 255 requests to one pending request, and hangs
+// TestThousandsOfLostRequestsAboveTheBurstLeaveNothingHeld, whose callers wait on
+// requests no resend can pass).
 type strayReply struct {
 	number     uint64
 	replyBytes int64 // Its expected reply body (Call.replyBytes).
