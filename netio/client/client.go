@@ -51,6 +51,9 @@ type Client struct {
 	windowQueue             []uint64                // Tickets of callers waiting for room (window.go).
 	windowTicket            uint64                  // Last ticket given out (window.go).
 	late                    []lateReply             // Replies cached out of number order (window.go).
+	strays                  []strayReply            // Lost copies that may still be applied (window.go).
+	strayBytes              int64                   // Their expected reply bodies, summed.
+	departed                []strayReply            // Copies on the current connection of writes no longer pending.
 	pending                 map[uint64]*Call        // Sent (or to send) and not answered, by number.
 	forming                 map[coalesceKey]*Call   // Requests open to more callers (coalesce.go).
 	admitting               int                     // Requests waiting for a window slot in admit.
@@ -231,7 +234,7 @@ type Call struct {
 	answeredUnknown bool
 	finished        atomic.Bool
 	numberedAt      int64  // numberedBytes when it was numbered (window.go).
-	replyBytes      int64  // Expected reply body of a merged request (window.go).
+	replyBytes      int64  // Expected reply body, counted in numberedBytes (window.go).
 	replyBuffer     []byte // Where the reply's body goes (GoInto); nil: a new slice.
 
 	// Coalesced requests (coalesce.go); guarded by the client's mu.
@@ -431,13 +434,19 @@ func (c *Client) abandon(call *Call, err error) {
 // client's burst would be refused so for ever). A refused call with
 // nothing on its way, waiting out its backoff, leaves at once: no copy of it can be
 // applied any more, and it counts as a late reply (lateLocked) for an earlier copy
-// perhaps applied. A call never refused that way and never lost needs nothing more: its
-// only copy is written in number order, and is applied in that order or not at all.
-// Nor does a read (write): it leaves at once. Called with mu held.
+// perhaps applied. A call never refused that way and never lost leaves at once too: its
+// only copy is written in number order, and is applied in that order or not at all while
+// the connection lasts; but should the connection end before answering it, the server
+// may still hold it in its queue, so a copy on its way is recorded as departed, and
+// counted as a stray from that end on (departedLocked, strayReply). A read
+// (write) leaves at once. Called with mu held.
 func (c *Client) abandonPendingLocked(call *Call) bool {
 	if call.write() && (call.lostCopy || call.busyRetries > 0 && call.unanswered > 0) {
 		call.abandoned = true
 		return true
+	}
+	if call.write() && call.unanswered > 0 && c.conn != nil {
+		c.departedLocked(call)
 	}
 	c.leavePendingLocked(call)
 	return false
@@ -719,6 +728,7 @@ func (c *Client) lostLocked(generation uint64, err error) {
 			call.unanswered = 0
 		}
 	}
+	c.departedLostLocked() // Likewise the copies of writes that left (window.go).
 	if c.closed {
 		return // Closing: no reconnect.
 	}

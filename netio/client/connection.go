@@ -762,6 +762,9 @@ func (c *Client) complete(frame *wire.Frame, generation uint64) {
 	}
 	call := c.pending[frame.Number]
 	if call == nil {
+		if len(c.departed) != 0 && generation == c.generation && c.conn != nil {
+			c.departedAnsweredLocked(frame.Number) // It will not be applied late (window.go).
+		}
 		c.mu.Unlock()
 		return // Abandoned, or a second answer to a resent request.
 	}
@@ -922,8 +925,11 @@ func doubling(first, limit time.Duration, step int) time.Duration {
 // rate_limited: that refusal depends on the request's own size, and one of more events
 // than the client's events_per_second gets it at every attempt, so resending it for no
 // caller held its window slot and, as the oldest pending number, the exactly-once window
-// for good (TestLostMergedRequestAboveTheBurstIsNotResentForEver). It leaves as a late
-// reply (leavePendingLocked), as one refused busy does.
+// for good (TestLostMergedRequestAboveTheBurstIsNotResentForEver). The lost copy may
+// still be applied, after requests numbered since: it leaves as a stray too (strayLocked,
+// window.go), counted in the window for every pending request numbered above it until
+// none may be applied before it. It leaves as a late reply (leavePendingLocked), as one
+// refused busy does.
 func (c *Client) resendOrDropLocked(call *Call, generation uint64, status model.Status) {
 	call.busyRetries++ // Counted before the check: this refusal makes a dropped call late.
 	// Refused, it is no longer on its way: the next merged request may go (coalesce.go).
@@ -933,6 +939,9 @@ func (c *Client) resendOrDropLocked(call *Call, generation uint64, status model.
 		c.retryLocked(call, generation)
 		c.mu.Unlock()
 		return
+	}
+	if call.lostCopy {
+		c.strayLocked(call) // Given up after rate_limited: its lost copy may come later.
 	}
 	c.leavePendingLocked(call) // Late: busyRetries counts this refusal.
 	c.mu.Unlock()

@@ -47,14 +47,21 @@
 // copy on its way, gives it up: that refusal depends on the request's own size, so it
 // may come at every attempt (a merged request of more events than events_per_second),
 // and resending it for no caller would hold its slot and the exactly-once window for
-// good. The price: the lost copy, admitted before the bucket ran low (for one above the
-// burst, only under a limit raised since: every copy meets the same check), may still
-// wait in a server's queue and be applied after later requests, its reply cached after
-// theirs beyond what the window counts (it counts as a late reply only while requests
-// numbered before it was given up are pending); a later request's resend may then find
-// its own reply evicted, answered request_too_old (an *OutcomeUnknownError, never a
-// wrong outcome). A number given up is never used again, and the server needs nothing
-// of it (numbers may have gaps; PROTOCOL.md §7). All this holds for writes: a
+// good. The lost copy, admitted before the bucket ran low, may still wait in a server's
+// queue and be applied after later requests, its reply cached after theirs, until the
+// server applies a request numbered 256 above it; so may the only copy of a write whose
+// callers left while it was on its way (it leaves at once, never refused and never
+// lost), once that connection ends unanswered. Such a stray counts in the window for
+// every pending request numbered above it, less than 256 above: its reply bytes, so
+// that request's reply stays within the 2 MiB cached for its resend (window.go,
+// strayReply). A request numbered while nothing is pending is not held back for a stray
+// (nothing would end the wait), and a stray's entry is not counted against the cache's
+// 256 replies: a resend after a lost reply may still be answered request_too_old when
+// a request's own reply and the strays' exceed 2 MiB, or when s strays applied after a
+// request 256 - s numbers behind the next evict it (an *OutcomeUnknownError, never a
+// wrong outcome). A number given up is never used again,
+// and the server needs nothing of it (numbers may have gaps; PROTOCOL.md §7). All this
+// holds for writes: a
 // read is recorded nowhere, so it is never applied late and its reply is not cached; its
 // callers leaving, it leaves.
 //
