@@ -3,12 +3,17 @@ package netio_test
 import (
 	"slices"
 	"testing"
+	"time"
 
+	"sequent/core"
 	"sequent/core/backend"
 	"sequent/core/event"
 	"sequent/core/model"
+	"sequent/core/shard"
 	"sequent/netio"
 	"sequent/netio/client"
+	"sequent/netio/wire"
+	"sequent/wal"
 )
 
 // releaseLevel hands the feed one entry (the next op) holding one level update of
@@ -109,5 +114,106 @@ func TestHunt43ResumeFromTheOpOfAnUpdateTheNewPrimaryLostKeepsTheBookExact(t *te
 	}
 	if status != model.StatusOK && status != model.StatusMarketDataResumeGap {
 		t.Fatalf("status %d", status)
+	}
+}
+
+// TestHunt43StandbyDoesNotClaimAPrimarysReportsWereLost (PROTOCOL.md 8, "After a
+// failover that lost reports"): no failover happens here. The primary gives client 1
+// reports 1 to 3, which it handles; its standby (asynchronous, or a moment behind in
+// sync mode) has not applied them yet. The client's connection to the primary breaks
+// and it reaches the other node, as a client with two addresses does (the Go client
+// tries its Addresses in order), and resumes from 4. The standby takes the
+// subscription (subscribed has no not_primary status) and answers next_sequence 1:
+// by section 8 "the reports 1..3 you handled were lost in a failover, and their
+// sequences now number new reports ... Take them as new". Then the standby applies the
+// primary's entries and sends reports 1 to 3 again, the very ones handled, which the
+// client takes as new: duplicates it cannot detect, and a false loss notice. A standby
+// should not serve (or at least not claim a loss for) a primary's reports it has not
+// caught up with.
+func TestHunt43StandbyDoesNotClaimAPrimarysReportsWereLost(t *testing.T) {
+	dir := t.TempDir()
+	primaryLog, err := wal.Open(wal.Options{Dir: dir + "/primary"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { primaryLog.Close() })
+	standbyLog, err := wal.Open(wal.Options{Dir: dir + "/standby"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { standbyLog.Close() })
+	shipped := make(chan []byte, 1024)
+	primaryLog.SetObserver(func(stored []byte, _ wal.EntryMeta) {
+		shipped <- append([]byte(nil), stored...)
+	})
+	machineConfig := core.Config{RulesVersion: core.RulesVersionCurrent}
+	primary, err := shard.New(shard.Config{Epoch: 1, PulseInterval: time.Hour,
+		CloseTimeout: time.Second, Logger: testLogger()}, core.New(machineConfig), primaryLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	primaryServer, _ := startShardServer(t, primary)
+	standby, err := shard.New(shard.Config{Epoch: 1, Role: shard.RoleStandby,
+		PulseInterval: time.Hour, CloseTimeout: time.Second, Logger: testLogger()},
+		core.New(machineConfig), standbyLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	standbyServer, _ := startShardServer(t, standby)
+
+	subscriber := dialRaw(t, primaryServer.Address())
+	subscriber.login(clientAll, 1, secretOne, 2)
+	subscriber.subscribeReports(2, 1)
+	if frame := subscriber.next(); frame.Kind != wire.KindSubscribed || frame.Status != 0 {
+		t.Fatalf("at the primary: %s status %d, want subscribed", frame.Kind, frame.Status)
+	}
+	trader := dialRaw(t, primaryServer.Address())
+	trader.login(clientAll, 1, secretOne, 1)
+	handled := map[uint64][]byte{}
+	for number := uint64(1); number <= 3; number++ {
+		body := make([]byte, model.OrderSize)
+		(&model.Order{ClientOrderID: number, Account: 1, BaseAccountID: model.U128(1),
+			QuoteAccountID: model.U128(2), Price: 1, Quantity: 1, Instrument: 77,
+			Side: model.SideBuy, Type: model.OrderLimit,
+			TimeInForce: model.GoodTillCancel}).Encode(body)
+		if reply := trader.roundTrip(number, model.OperationPlaceOrders, 0, body); reply.Status != 0 {
+			t.Fatalf("order %d: status %s", number, model.Status(reply.Status))
+		}
+	}
+	for len(handled) < 3 {
+		frame := subscriber.next()
+		if frame.Kind != wire.KindReport {
+			t.Fatalf("at the primary: %s frame, want a report", frame.Kind)
+		}
+		handled[frame.Aux] = frame.Body
+	}
+	subscriber.conn.Close() // Its connection to the primary breaks: the other node next.
+
+	resumed := dialRaw(t, standbyServer.Address())
+	resumed.login(clientAll, 1, secretOne, 2)
+	resumed.subscribeReports(2, 4)
+	answer := resumed.next()
+	if answer.Kind != wire.KindSubscribed {
+		t.Fatalf("at the standby: %s frame, want subscribed", answer.Kind)
+	}
+	if answer.Status != 0 {
+		return // Refused: the client goes back to the primary; nothing was claimed.
+	}
+	// The standby catches up with the primary's entries (its reports are released).
+	go func() {
+		for stored := range shipped {
+			if standby.Replicate(stored) != nil {
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() { close(shipped) })
+	if answer.Aux < 4 {
+		frame := resumed.next() // Reports from next_sequence on follow, "new".
+		t.Fatalf("no failover happened, the primary still holds reports 1..3, yet the "+
+			"standby answered the resumption from 4 with next_sequence %d (section 8: the "+
+			"reports %d..3 you handled were lost in a failover, take the ones that follow as "+
+			"new); then it sent report %d, identical to the one handled: %v",
+			answer.Aux, answer.Aux, frame.Aux, slices.Equal(frame.Body, handled[frame.Aux]))
 	}
 }
