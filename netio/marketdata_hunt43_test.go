@@ -200,14 +200,20 @@ func TestHunt43StandbyDoesNotClaimAPrimarysReportsWereLost(t *testing.T) {
 		return // Refused: the client goes back to the primary; nothing was claimed.
 	}
 	// The standby catches up with the primary's entries (its reports are released).
+	stop := make(chan struct{})
+	t.Cleanup(func() { close(stop) })
 	go func() {
-		for stored := range shipped {
-			if standby.Replicate(stored) != nil {
+		for {
+			select {
+			case stored := <-shipped:
+				if standby.Replicate(stored) != nil {
+					return
+				}
+			case <-stop:
 				return
 			}
 		}
 	}()
-	t.Cleanup(func() { close(shipped) })
 	if answer.Aux < 4 {
 		frame := resumed.next() // Reports from next_sequence on follow, "new".
 		t.Fatalf("no failover happened, the primary still holds reports 1..3, yet the "+
