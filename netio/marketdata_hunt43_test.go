@@ -2,6 +2,7 @@ package netio_test
 
 import (
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -222,4 +223,53 @@ func TestHunt43StandbyDoesNotClaimAPrimarysReportsWereLost(t *testing.T) {
 			"new); then it sent report %d, identical to the one handled: %v",
 			answer.Aux, answer.Aux, frame.Aux, slices.Equal(frame.Body, handled[frame.Aux]))
 	}
+}
+
+// TestHunt43MarketDataSubscriberOfADeposedPrimaryIsTold (PROTOCOL.md 8a: "only the
+// primary serves market data"): a connection subscribed to an instrument while its node
+// was primary stays subscribed once the node stops being primary (fenced: a standby was
+// promoted, or its witness lease ran out), and from then on is sent heartbeats only:
+// no md_stale, no error, no close. The new primary publishes the instrument's updates;
+// this client, which sends no request (a not_primary reply is how a trading client
+// learns of the failover), keeps a book it believes current, with no sign that it is
+// not. Here the node stops serving after op 1, and the test reads up to 30 heartbeats
+// (50 ms apart) for anything telling the subscriber.
+func TestHunt43MarketDataSubscriberOfADeposedPrimaryIsTold(t *testing.T) {
+	var serving atomic.Bool
+	serving.Store(true)
+	h := newHarness(t, harnessOptions{config: func(c *netio.Config) {
+		c.HeartbeatInterval, c.SilenceTimeout = 50*time.Millisecond, time.Minute
+		c.MarketData = netio.MarketDataConfig{HistoryUpdatesMax: 64,
+			Serving: serving.Load}
+	}})
+	feed := newMarketFeed(h)
+	c := dialRaw(t, h.server.Address())
+	c.login(clientAll, 1, secretOne, 7)
+	if _, status, _ := c.resumeLive(7, 5, 0); status != model.StatusOK {
+		t.Fatalf("subscription at the primary: status %d", status)
+	}
+	feed.release(5, 1)
+	if updates := c.nextUpdates(1); updates[0].Op != 1 {
+		t.Fatalf("update %+v, want op 1", updates[0])
+	}
+	serving.Store(false) // Fenced: another node is primary and publishes from here on.
+	// A fresh md_subscribe is refused not_primary now (the node knows it is deposed).
+	other := dialRaw(t, h.server.Address())
+	other.login(clientAll, 1, secretOne, 8)
+	if _, status, _ := other.resumeLive(8, 5, 0); status != model.StatusNotPrimary {
+		t.Fatalf("md_subscribe at the deposed node: status %d, want not_primary", status)
+	}
+	for heartbeats := 0; heartbeats < 30; heartbeats++ {
+		frame, err := c.nextAny()
+		if err != nil {
+			return // Closed: the client reconnects (step 8) and finds the primary.
+		}
+		if frame.Kind != wire.KindHeartbeat {
+			return // Told (md_stale, or an error before a close).
+		}
+		c.write(wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindHeartbeat, Session: 7}, nil))
+	}
+	t.Fatalf("the node stopped being primary after op 1 (md_subscribe answers not_primary " +
+		"there now), yet the connection subscribed before was sent 30 heartbeats and " +
+		"nothing else: its book goes stale without a sign while the new primary trades")
 }
