@@ -65,8 +65,10 @@
 //     in the socket too (a loop stalled inside a task runs the check before it reads).
 //   - report replay goroutines (at most reportReplaysConcurrentMax) serve subscriptions
 //     that ask for retained reports, because Backend.ReplayReports may wait on the shard.
-//     A live subscription (from 0) reads its next_sequence on the event loop with a
-//     from-sequence above any report: that replays nothing and allocates nothing, but
+//     A live subscription (from 0), and a resumption on a node that is not primary
+//     (refused busy while the node is behind the client), reads its next_sequence on
+//     the event loop with a from-sequence above any report: that replays nothing and
+//     allocates nothing, but
 //     takes the shard's report store lock (one for all clients), which a replay holds
 //     only while it copies one batch of up to 256 reports out (never while they are
 //     encoded and queued) and the sequencer while it adds: a short bounded wait.

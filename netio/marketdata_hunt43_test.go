@@ -1,6 +1,7 @@
 package netio_test
 
 import (
+	"context"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -123,14 +124,14 @@ func TestHunt43ResumeFromTheOpOfAnUpdateTheNewPrimaryLostKeepsTheBookExact(t *te
 // reports 1 to 3, which it handles; its standby (asynchronous, or a moment behind in
 // sync mode) has not applied them yet. The client's connection to the primary breaks
 // and it reaches the other node, as a client with two addresses does (the Go client
-// tries its Addresses in order), and resumes from 4. The standby takes the
-// subscription (subscribed has no not_primary status) and answers next_sequence 1:
-// by section 8 "the reports 1..3 you handled were lost in a failover, and their
-// sequences now number new reports ... Take them as new". Then the standby applies the
-// primary's entries and sends reports 1 to 3 again, the very ones handled, which the
-// client takes as new: duplicates it cannot detect, and a false loss notice. A standby
-// should not serve (or at least not claim a loss for) a primary's reports it has not
-// caught up with.
+// tries its Addresses in order), and resumes from 4. Before the fix the standby took
+// the subscription and answered next_sequence 1: by section 8 "the reports 1..3 you
+// handled were lost in a failover, and their sequences now number new reports ... Take
+// them as new"; then it applied the primary's entries and sent reports 1 to 3 again,
+// the very ones handled, which the client took as new (duplicates it cannot detect,
+// and a false loss notice). Now a node that is not primary refuses such a resumption
+// busy until it has caught up: asked again then, it is served from 4 (next_sequence
+// 4), and the first report it sends is the primary's next one, 4.
 func TestHunt43StandbyDoesNotClaimAPrimarysReportsWereLost(t *testing.T) {
 	dir := t.TempDir()
 	primaryLog, err := wal.Open(wal.Options{Dir: dir + "/primary"})
@@ -160,7 +161,9 @@ func TestHunt43StandbyDoesNotClaimAPrimarysReportsWereLost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	standbyServer, _ := startShardServer(t, standby)
+	// Served as cmd/sequent serves a node: primary while its shard's role says so.
+	standbyServer := startShardServerServing(t, standby,
+		func() bool { return standby.Role() == shard.RolePrimary })
 
 	subscriber := dialRaw(t, primaryServer.Address())
 	subscriber.login(clientAll, 1, secretOne, 2)
@@ -170,8 +173,7 @@ func TestHunt43StandbyDoesNotClaimAPrimarysReportsWereLost(t *testing.T) {
 	}
 	trader := dialRaw(t, primaryServer.Address())
 	trader.login(clientAll, 1, secretOne, 1)
-	handled := map[uint64][]byte{}
-	for number := uint64(1); number <= 3; number++ {
+	placeRefused := func(number uint64) {
 		body := make([]byte, model.OrderSize)
 		(&model.Order{ClientOrderID: number, Account: 1, BaseAccountID: model.U128(1),
 			QuoteAccountID: model.U128(2), Price: 1, Quantity: 1, Instrument: 77,
@@ -180,6 +182,10 @@ func TestHunt43StandbyDoesNotClaimAPrimarysReportsWereLost(t *testing.T) {
 		if reply := trader.roundTrip(number, model.OperationPlaceOrders, 0, body); reply.Status != 0 {
 			t.Fatalf("order %d: status %s", number, model.Status(reply.Status))
 		}
+	}
+	handled := map[uint64][]byte{}
+	for number := uint64(1); number <= 3; number++ {
+		placeRefused(number) // An instrument that does not exist: a report each.
 	}
 	for len(handled) < 3 {
 		frame := subscriber.next()
@@ -197,8 +203,15 @@ func TestHunt43StandbyDoesNotClaimAPrimarysReportsWereLost(t *testing.T) {
 	if answer.Kind != wire.KindSubscribed {
 		t.Fatalf("at the standby: %s frame, want subscribed", answer.Kind)
 	}
-	if answer.Status != 0 {
-		return // Refused: the client goes back to the primary; nothing was claimed.
+	if answer.Status == 0 && answer.Aux < 4 {
+		t.Fatalf("no failover happened, the primary still holds reports 1..3, yet the "+
+			"standby answered the resumption from 4 with next_sequence %d (section 8: the "+
+			"reports %d..3 you handled were lost in a failover, take the ones that follow "+
+			"as new, and it sends them again once it applies its primary's entries)",
+			answer.Aux, answer.Aux)
+	}
+	if answer.Status != uint32(model.StatusBusy) {
+		t.Fatalf("at the standby, behind the client: status %d, want busy", answer.Status)
 	}
 	// The standby catches up with the primary's entries (its reports are released).
 	stop := make(chan struct{})
@@ -215,14 +228,50 @@ func TestHunt43StandbyDoesNotClaimAPrimarysReportsWereLost(t *testing.T) {
 			}
 		}
 	}()
-	if answer.Aux < 4 {
-		frame := resumed.next() // Reports from next_sequence on follow, "new".
-		t.Fatalf("no failover happened, the primary still holds reports 1..3, yet the "+
-			"standby answered the resumption from 4 with next_sequence %d (section 8: the "+
-			"reports %d..3 you handled were lost in a failover, take the ones that follow as "+
-			"new); then it sent report %d, identical to the one handled: %v",
-			answer.Aux, answer.Aux, frame.Aux, slices.Equal(frame.Body, handled[frame.Aux]))
+	waitFor(t, "the standby served the resumption from 4", func() bool {
+		resumed.subscribeReports(2, 4)
+		answer = resumed.next()
+		return answer.Kind == wire.KindSubscribed && answer.Status == 0
+	})
+	if answer.Aux != 4 {
+		t.Fatalf("at the standby, caught up: next_sequence %d, want 4", answer.Aux)
 	}
+	placeRefused(4)
+	if frame := resumed.next(); frame.Kind != wire.KindReport || frame.Aux != 4 {
+		t.Fatalf("after the resumption from 4: %s sequence %d, want report 4 (reports 1..3 "+
+			"were handled at the primary)", frame.Kind, frame.Aux)
+	}
+}
+
+// startShardServerServing is startShardServer for a node whose role can change: the
+// server serves as primary while serving says so (netio.MarketDataConfig.Serving).
+func startShardServerServing(t *testing.T, s *shard.Shard, serving func() bool) *netio.Server {
+	t.Helper()
+	keys, err := netio.NewKeyring(testKeysFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err := netio.NewServer(netio.Config{Address: "127.0.0.1:0", Keys: keys,
+		Logger: testLogger(), MarketData: netio.MarketDataConfig{Serving: serving}}, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Start(shard.RepliesOnly(server))
+	if err := server.Start(); err != nil {
+		_ = s.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+		defer cancel()
+		if err := server.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		if err := s.Close(); err != nil {
+			t.Errorf("shard close: %v", err)
+		}
+	})
+	return server
 }
 
 // TestHunt43MarketDataSubscriberOfADeposedPrimaryIsTold (PROTOCOL.md 8a: "only the
