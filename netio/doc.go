@@ -86,6 +86,9 @@
 //     (an instrument moved between feeds by bit 3 leaves the other feed's subscriber
 //     then) and from reading the connection's unsent bytes until it has handed its write
 //     over: one feed's write to a connection at a time, each seeing the others'.
+//     A publisher also checks, every marketDataRecheckInterval, that its node still
+//     serves (MarketDataConfig.Serving): once it does not (deposed), it closes each of
+//     its subscribers' connections with shutting_down (closeAsync) and forgets them.
 //
 // Shared state is atomic or immutable: the connection table (atomic pointers), the session
 // and subscriber maps (sync.Map of values replaced by compare-and-swap), the keyring (an

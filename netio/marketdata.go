@@ -273,10 +273,41 @@ func (m *marketData) run() {
 		case <-m.wake:
 			m.publish()
 		case <-recheck.C:
+			m.dropIfDeposed()
 			m.publish() // Stale subscribers that drained get their notice.
 		}
 	}
 }
+
+// dropIfDeposed closes, with error shutting_down, every connection subscribed to this
+// feed once the node is no longer primary (Serving false: fenced, or its witness lease
+// ran out). Its feed gets no update from then on while the new primary publishes: a
+// connection left subscribed would be sent heartbeats only, and a client that only
+// reads market data would keep a stale book with no sign of it. shutting_down is a
+// code every client already reconnects and resumes on (PROTOCOL.md 13); its resumption
+// reaching this node again is answered not_primary, as a new md_subscribe is here, and
+// sends it to the other node. A node that was never primary holds no subscriber (its
+// md_subscribe frames are refused), so this only ever ends subscriptions taken while
+// the node was primary. Runs on the publisher, which owns the subscribers.
+func (m *marketData) dropIfDeposed() {
+	if len(m.subscribers) == 0 || m.config.Serving == nil || m.config.Serving() {
+		return
+	}
+	for _, s := range m.subscribers {
+		if s.conn.active.Load() {
+			m.server.closeAsync(s.conn, wire.ErrorShuttingDown, deposedMessage)
+		}
+		delete(m.byConn, s.conn.id)
+	}
+	clear(m.subscribers)
+	m.subscribers = m.subscribers[:0]
+	m.count.Store(0)
+}
+
+// deposedMessage is the error frame's text for a market-data subscriber of a node that
+// stopped being primary (dropIfDeposed).
+const deposedMessage = "this node is no longer primary: its market data stopped; " +
+	"reconnect and resume at the primary"
 
 // take swaps out the queued updates and the loss marker.
 func (m *marketData) take() (batch []model.MarketDataUpdate, lost bool, lostFrom, lostUntil uint64) {
