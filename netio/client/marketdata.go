@@ -407,6 +407,10 @@ func (c *Client) marketDataFrame(frame *wire.Frame, generation uint64) {
 		if testHookAnswerApplied != nil {
 			testHookAnswerApplied(frame.Kind)
 		}
+		if retryDelay != 0 && answer.Status == model.StatusNotPrimary &&
+			c.leaveNotPrimary(generation) {
+			return // Resumed on the next connection, at another node first.
+		}
 		if retryDelay != 0 {
 			c.resumeMarketDataLater(s, answer.Instrument, answer.FromOp, retryDelay, generation)
 			return
@@ -639,6 +643,37 @@ func (c *Client) resumeMarketDataLater(s *marketDataSubscription, instrument uin
 		c.outbox = append(c.outbox, s.subscribeFrame(c.session, instrument, channels, fromOp))
 		c.writeLocked()
 	})
+}
+
+// leaveNotPrimary ends connection generation after its node refused a market-data
+// resumption not_primary, when the client knows another address, and reports whether
+// it did. Only the primary serves market data (PROTOCOL.md 8a), and a node that stopped
+// being primary closes its subscribers with shutting_down: the reconnect that follows
+// tries the addresses in order, so it may reach that very node again, whose refusal
+// carries no address to follow. Retried on that connection, the resumption would be
+// refused for as long as the node stays deposed, the book stale all the while. So the
+// connection ends as after a redirect (the same back-off from the second in a row:
+// waitBeforeFollowing), and the next connectAny tries the refusing address last. With
+// no other address (one name, perhaps a proxy in front of the current primary) the
+// resumption is retried on the connection as before.
+func (c *Client) leaveNotPrimary(generation uint64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.generation != generation || c.conn == nil || c.closed {
+		return false
+	}
+	refusing := c.dialed
+	other := c.primary != "" && c.primary != refusing ||
+		slices.ContainsFunc(c.config.Addresses, func(a string) bool { return a != refusing })
+	if !other {
+		return false
+	}
+	c.triedLast = refusing
+	c.redirects++
+	c.redirectedLoss = true
+	c.lostLocked(generation, fmt.Errorf(
+		"client: market data refused not_primary at %s, trying another address", refusing))
+	return true
 }
 
 // marketDataAccepted reports whether an md_subscribed status means the server took the
