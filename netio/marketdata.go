@@ -484,7 +484,7 @@ func (m *marketData) order(order *marketDataOrder) {
 		return
 	}
 	s := m.subscriber(order)
-	delivered := request.Channels & wire.ChannelsKnown // Bit 3 delivers nothing.
+	delivered := request.Channels & wire.ChannelsKnown // Bits 3 and 4 deliver nothing.
 	if request.Instrument == 0 {
 		s.all = delivered
 	} else {
@@ -496,7 +496,7 @@ func (m *marketData) order(order *marketDataOrder) {
 		// history no longer holds: written at once, it would grow the connection's unsent
 		// bytes by up to the whole history (the client rebuilds from a snapshot instead).
 		status = model.StatusMarketDataResumeGap
-		if !m.pastLog(request.FromOp) &&
+		if !m.pastLog(request.FromOp, request.Channels&wire.ChannelFromOpRead != 0) &&
 			m.history.holdsFrom(request.Instrument, request.FromOp) {
 			if positions, fits := m.replayPlan(s, request); fits {
 				if s.staleFromOp != 0 {
@@ -574,10 +574,19 @@ func hold(s *marketDataSubscriber, instrument, channels uint32) {
 //
 // What it cannot see: once this node's log has reached fromOp-1 with other entries, the
 // resumption looks whole (as next_sequence for reports, PROTOCOL.md 8).
-func (m *marketData) pastLog(fromOp uint64) bool {
+//
+// With read (channel bit 4, wire.ChannelFromOpRead) the client says it read an update
+// at fromOp: then fromOp itself must be in this node's log, not only fromOp-1, or the
+// entry it read there was lost (the hunt43 test of a resumption from the op of an
+// update the new primary lost). The bounds above hold for it: every op read is <=
+// consumedOp.
+func (m *marketData) pastLog(fromOp uint64, read bool) bool {
 	m.mutex.Lock()
 	consumed := m.consumedOp
 	m.mutex.Unlock()
+	if read {
+		return fromOp > consumed
+	}
 	return fromOp > consumed+1
 }
 

@@ -46,8 +46,10 @@ func (f *marketFeed) releaseLevel(instrument uint32, price uint64, quantity uint
 // primary's own op 5 gives instrument 5's sequence 5 to another level: the client
 // skips it as a duplicate by sequence (step 5) and keeps the lost level. Its book then
 // differs from the engine's with no sign at all. The server cannot tell this from_op
-// from a live_from_op of 5 (nothing read at op 5) with the frame as it is: the fix is
-// a protocol decision (see the hunt43 report), so this test is left failing.
+// from a live_from_op of 5 (nothing read at op 5) with the frame as it was: the fix is
+// the opt-in channel bit 4, from_op_read (the client read an update at from_op), with
+// which a server whose log ends before from_op answers market_data_resume_gap; step 8
+// now tells a client to set it when its from_op is the op of an update read.
 func TestHunt43ResumeFromTheOpOfAnUpdateTheNewPrimaryLostKeepsTheBookExact(t *testing.T) {
 	const instrument = 5
 	// The old primary: ops 1 to 5, each a level of instrument 5 (sequences 1 to 5).
@@ -90,7 +92,11 @@ func TestHunt43ResumeFromTheOpOfAnUpdateTheNewPrimaryLostKeepsTheBookExact(t *te
 	}
 	c = dialRaw(t, promoted.server.Address())
 	c.login(clientAll, 1, secretOne, 7)
-	replayed, status, _ := c.resumeLive(7, instrument, lastHandledOp)
+	// Step 8, with channel bit 4 (from_op_read): from_op is the op of an update read.
+	c.marketDataSubscribe(7, instrument, wire.ChannelBook|wire.ChannelFromOpRead,
+		lastHandledOp)
+	replayed, answer := c.untilSubscribed()
+	status := model.Status(answer.Status)
 	for i := range replayed {
 		_ = book.Apply(&replayed[i])
 	}
@@ -321,4 +327,36 @@ func TestHunt43MarketDataSubscriberOfADeposedPrimaryIsTold(t *testing.T) {
 	t.Fatalf("the node stopped being primary after op 1 (md_subscribe answers not_primary " +
 		"there now), yet the connection subscribed before was sent 30 heartbeats and " +
 		"nothing else: its book goes stale without a sign while the new primary trades")
+}
+
+// TestFromOpReadAtTheNodeThatPublishedItIsWhole (PROTOCOL.md 8a, channel bit 4): the
+// bit only ever refuses a from_op its server's log does not hold. At the node that
+// published them, a resumption from the op of the last update read (its newest op)
+// with the bit is answered ok and replays from that op; from its newest op + 1 (a
+// live_from_op with nothing read after it, where the bit would be wrong) it is a gap.
+func TestFromOpReadAtTheNodeThatPublishedItIsWhole(t *testing.T) {
+	const instrument = 5
+	h := newHarness(t, harnessOptions{config: func(c *netio.Config) {
+		c.MarketData = netio.MarketDataConfig{HistoryUpdatesMax: 64}
+	}})
+	feed := newMarketFeed(h)
+	for op := range uint64(3) {
+		feed.releaseLevel(instrument, 100+op, 10+op)
+	}
+	c := dialRaw(t, h.server.Address())
+	c.login(clientAll, 1, secretOne, 7)
+	c.marketDataSubscribe(7, instrument, wire.ChannelBook|wire.ChannelFromOpRead, 3)
+	replayed, answer := c.untilSubscribed()
+	if answer.Status != 0 || len(replayed) != 1 || replayed[0].Op != 3 {
+		t.Fatalf("from op 3 read, the node's newest: status %d, replayed %+v; want ok "+
+			"and the update of op 3", answer.Status, replayed)
+	}
+	other := dialRaw(t, h.server.Address())
+	other.login(clientAll, 1, secretOne, 8)
+	other.marketDataSubscribe(8, instrument, wire.ChannelBook|wire.ChannelFromOpRead, 4)
+	if _, answer := other.untilSubscribed(); answer.Status !=
+		uint32(model.StatusMarketDataResumeGap) {
+		t.Fatalf("from op 4 read, past the node's newest op 3: status %d, want %d",
+			answer.Status, model.StatusMarketDataResumeGap)
+	}
 }
