@@ -65,8 +65,10 @@
 //     in the socket too (a loop stalled inside a task runs the check before it reads).
 //   - report replay goroutines (at most reportReplaysConcurrentMax) serve subscriptions
 //     that ask for retained reports, because Backend.ReplayReports may wait on the shard.
-//     A live subscription (from 0) reads its next_sequence on the event loop with a
-//     from-sequence above any report: that replays nothing and allocates nothing, but
+//     A live subscription (from 0), and a resumption on a node that is not primary
+//     (refused busy while the node is behind the client), reads its next_sequence on
+//     the event loop with a from-sequence above any report: that replays nothing and
+//     allocates nothing, but
 //     takes the shard's report store lock (one for all clients), which a replay holds
 //     only while it copies one batch of up to 256 reports out (never while they are
 //     encoded and queued) and the sequencer while it adds: a short bounded wait.
@@ -84,6 +86,9 @@
 //     (an instrument moved between feeds by bit 3 leaves the other feed's subscriber
 //     then) and from reading the connection's unsent bytes until it has handed its write
 //     over: one feed's write to a connection at a time, each seeing the others'.
+//     A publisher also checks, every marketDataRecheckInterval, that its node still
+//     serves (MarketDataConfig.Serving): once it does not (deposed), it closes each of
+//     its subscribers' connections with shutting_down (closeAsync) and forgets them.
 //
 // Shared state is atomic or immutable: the connection table (atomic pointers), the session
 // and subscriber maps (sync.Map of values replaced by compare-and-swap), the keyring (an

@@ -273,10 +273,41 @@ func (m *marketData) run() {
 		case <-m.wake:
 			m.publish()
 		case <-recheck.C:
+			m.dropIfDeposed()
 			m.publish() // Stale subscribers that drained get their notice.
 		}
 	}
 }
+
+// dropIfDeposed closes, with error shutting_down, every connection subscribed to this
+// feed once the node is no longer primary (Serving false: fenced, or its witness lease
+// ran out). Its feed gets no update from then on while the new primary publishes: a
+// connection left subscribed would be sent heartbeats only, and a client that only
+// reads market data would keep a stale book with no sign of it. shutting_down is a
+// code every client already reconnects and resumes on (PROTOCOL.md 13); its resumption
+// reaching this node again is answered not_primary, as a new md_subscribe is here, and
+// sends it to the other node. A node that was never primary holds no subscriber (its
+// md_subscribe frames are refused), so this only ever ends subscriptions taken while
+// the node was primary. Runs on the publisher, which owns the subscribers.
+func (m *marketData) dropIfDeposed() {
+	if len(m.subscribers) == 0 || m.config.Serving == nil || m.config.Serving() {
+		return
+	}
+	for _, s := range m.subscribers {
+		if s.conn.active.Load() {
+			m.server.closeAsync(s.conn, wire.ErrorShuttingDown, deposedMessage)
+		}
+		delete(m.byConn, s.conn.id)
+	}
+	clear(m.subscribers)
+	m.subscribers = m.subscribers[:0]
+	m.count.Store(0)
+}
+
+// deposedMessage is the error frame's text for a market-data subscriber of a node that
+// stopped being primary (dropIfDeposed).
+const deposedMessage = "this node is no longer primary: its market data stopped; " +
+	"reconnect and resume at the primary"
 
 // take swaps out the queued updates and the loss marker.
 func (m *marketData) take() (batch []model.MarketDataUpdate, lost bool, lostFrom, lostUntil uint64) {
@@ -453,7 +484,7 @@ func (m *marketData) order(order *marketDataOrder) {
 		return
 	}
 	s := m.subscriber(order)
-	delivered := request.Channels & wire.ChannelsKnown // Bit 3 delivers nothing.
+	delivered := request.Channels & wire.ChannelsKnown // Bits 3 and 4 deliver nothing.
 	if request.Instrument == 0 {
 		s.all = delivered
 	} else {
@@ -465,7 +496,7 @@ func (m *marketData) order(order *marketDataOrder) {
 		// history no longer holds: written at once, it would grow the connection's unsent
 		// bytes by up to the whole history (the client rebuilds from a snapshot instead).
 		status = model.StatusMarketDataResumeGap
-		if !m.pastLog(request.FromOp) &&
+		if !m.pastLog(request.FromOp, request.Channels&wire.ChannelFromOpRead != 0) &&
 			m.history.holdsFrom(request.Instrument, request.FromOp) {
 			if positions, fits := m.replayPlan(s, request); fits {
 				if s.staleFromOp != 0 {
@@ -543,10 +574,19 @@ func hold(s *marketDataSubscriber, instrument, channels uint32) {
 //
 // What it cannot see: once this node's log has reached fromOp-1 with other entries, the
 // resumption looks whole (as next_sequence for reports, PROTOCOL.md 8).
-func (m *marketData) pastLog(fromOp uint64) bool {
+//
+// With read (channel bit 4, wire.ChannelFromOpRead) the client says it read an update
+// at fromOp: then fromOp itself must be in this node's log, not only fromOp-1, or the
+// entry it read there was lost (the hunt43 test of a resumption from the op of an
+// update the new primary lost). The bounds above hold for it: every op read is <=
+// consumedOp.
+func (m *marketData) pastLog(fromOp uint64, read bool) bool {
 	m.mutex.Lock()
 	consumed := m.consumedOp
 	m.mutex.Unlock()
+	if read {
+		return fromOp > consumed
+	}
 	return fromOp > consumed+1
 }
 

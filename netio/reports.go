@@ -118,6 +118,20 @@ func (s *Server) handleSubscribe(conn *connection, frame *wire.Frame) gnet.Actio
 		}
 	}
 	from := subscribe.FromSequence
+	if from > 0 && !s.reportShardServing(shard) {
+		// A standby (or a deposed primary) that has not given the client the reports
+		// below from yet lags the primary that did: answered, the replay would say that
+		// a failover lost them (next_sequence below from, PROTOCOL.md section 8) and
+		// then send them again as new ones once this node applies its primary's
+		// entries. Refused busy instead: asked again later, it is served once it has
+		// caught up (or, promoted, as the primary it then is). next only grows on a
+		// node, so one read here at or above from stays so for the replay.
+		if _, next := s.replayReports(shard, conn.client.ID, math.MaxUint64,
+			ignoreReports); next < from {
+			s.refuseSubscription(conn, model.StatusBusy, label)
+			return gnet.None
+		}
+	}
 	if from > 0 {
 		select {
 		case s.replaySlots <- struct{}{}:
@@ -162,6 +176,17 @@ func (s *Server) replayReports(shard uint16, client uint64, from uint64,
 		return s.reportShards.ReplayShardReports(shard, client, from, fn)
 	}
 	return s.backend.ReplayReports(client, from, fn)
+}
+
+// reportShardServing reports whether shard's node is primary, as its market-data feed
+// is told (MarketDataConfig.Serving, per shard: failover is node-wide); a server without
+// that word serves as a primary.
+func (s *Server) reportShardServing(shard uint16) bool {
+	feed := s.marketData
+	if int(shard) < len(s.marketDataShards) {
+		feed = s.marketDataShards[shard]
+	}
+	return feed.config.Serving == nil || feed.config.Serving()
 }
 
 // ignoreReports is the replay callback of a live subscription, which asks for none.

@@ -23,7 +23,8 @@ type established struct {
 	timers   wire.Challenge
 }
 
-// connectAny tries the redirect target first, then each address in order, and returns
+// connectAny tries the redirect target first, then each address in order (an address
+// that just refused market data not_primary last: leaveNotPrimary), and returns
 // the first connection that logs in. A login refusal that stops the client
 // (loginRefusal: unknown key, bad signature, damage in a row past its bound) is
 // returned at once, final true; a protocol version the server does not speak
@@ -34,6 +35,13 @@ func (c *Client) connectAny(ctx context.Context) (e *established, final bool, er
 	addresses := slices.Clone(c.config.Addresses)
 	if c.primary != "" {
 		addresses = append([]string{c.primary}, addresses...)
+	}
+	if last := c.triedLast; last != "" {
+		// A node that refused market data not_primary (leaveNotPrimary): the others
+		// first, once; it stays in the list, as the only one perhaps reachable.
+		c.triedLast = ""
+		addresses = slices.DeleteFunc(addresses, func(a string) bool { return a == last })
+		addresses = append(addresses, last)
 	}
 	c.mu.Unlock()
 	var reasons []string

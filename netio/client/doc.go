@@ -317,6 +317,11 @@
 // older handler is answered), an update only after it, so that the ops moved are those
 // of updates the handler is given. A gap callback counts with the connection current
 // when it starts, whichever reader tells it. A refused resumption is retried on the connection that
-// refused it, never on a later one (which sent its own). Subscribe and
+// refused it, never on a later one (which sent its own), except a market-data
+// resumption refused not_primary when the client knows another address: only the
+// primary serves market data, and a deposed node's refusal names nobody, so that
+// connection ends as after a redirect and the next one tries the refusing address last
+// (leaveNotPrimary; a deposed node closes its subscribers with shutting_down, and the
+// reconnect may reach it first). Subscribe and
 // SubscribeMarketData end with ErrClosed once the client is closed.
 package client

@@ -76,6 +76,10 @@ type marketDataSubscription struct {
 	// unknown: it predates the bit, and serves market data of shard 0 only, so frames go
 	// without it until the next connection (resume clears it).
 	shardOpsRefused bool
+	// fromOpReadRefused: the server of the current connection answered invalid_body to
+	// an md_subscribe carrying channel bit 4 (wire.ChannelFromOpRead) and nothing else
+	// unknown: it predates the bit, so frames go without it until the next connection.
+	fromOpReadRefused bool
 	// books are the inboxes of the FollowBook calls running on the client: each is given
 	// every event, as the handler is (nil until a caller gives one: FollowBook needs
 	// none), whatever call set the handler; without them a second FollowBook, or one
@@ -93,9 +97,14 @@ type marketDataSubscription struct {
 // (TestMarketDataResumptionCutShortAsksFromEachInstrumentsOp,
 // TestMarketDataResumptionAfterARefusedOneAsksFromItsOp).
 type marketDataProgress struct {
-	fromOp   uint64 // Every update of the instrument with a lower op reached the handler.
-	answered bool   // Its subscription was answered ok (or resume gap) on this connection.
-	shard    uint16 // The instrument's shard, as its answers name it (0 until answered).
+	fromOp uint64 // Every update of the instrument with a lower op reached the handler.
+	// fromOpRead: fromOp is the op of an update read (from this server or an earlier
+	// one), not a live_from_op with nothing read after it; a resumption from it carries
+	// channel bit 4 (PROTOCOL.md 8a, step 8), so that a new primary whose log ends just
+	// before it, having lost it, answers market_data_resume_gap rather than ok.
+	fromOpRead bool
+	answered   bool   // Its subscription was answered ok (or resume gap) on this connection.
+	shard      uint16 // The instrument's shard, as its answers name it (0 until answered).
 	// acceptedChannels are the channels a server last accepted for the instrument (ok or
 	// resume gap), on any connection; 0: none yet. Not those yet when resume adopted a
 	// caller's change unanswered on the replaced connection: a refusal for good then
@@ -120,11 +129,13 @@ type marketDataProgress struct {
 // resumeOp is the op the instrument's next resumption asks from; an instrument without
 // progress asks from lastOp: one recorded before any answer, or new, asked live (from op
 // 0) and not answered, of which no update was read, so that any op read before is a
-// start (its live updates come after).
-func (s *marketDataSubscription) resumeOp(instrument uint32) uint64 {
+// start (its live updates come after). read says that an update at that op was read
+// (marketDataProgress.fromOpRead); it is false for lastOp, which may be a position in
+// another shard's log.
+func (s *marketDataSubscription) resumeOp(instrument uint32) (fromOp uint64, read bool) {
 	progress, known := s.progress[instrument]
 	if !known {
-		return s.lastOp
+		return s.lastOp, false
 	}
 	if progress.untoldGapFromOp != 0 {
 		// Live only: the next answer tells the gap whatever its status
@@ -132,12 +143,13 @@ func (s *marketDataSubscription) resumeOp(instrument uint32) uint64 {
 		// from an op its log holds, a server replays first, and the handler would take
 		// that replay as exact on top of what was lost
 		// (TestUntoldResumeGapIsToldBeforeAnyUpdateOfTheInstrument).
-		return 0
+		return 0, false
 	}
-	if progress.answered {
-		return max(progress.fromOp, s.connectionOps[progress.shard])
+	if read := s.connectionOps[progress.shard]; progress.answered && read != 0 &&
+		read >= progress.fromOp {
+		return read, true // An update of its shard read at that op, on this connection.
 	}
-	return progress.fromOp
+	return progress.fromOp, progress.fromOpRead
 }
 
 // wantedChannels are the channels the instrument is to have on the current connection:
@@ -206,12 +218,13 @@ func (s *marketDataSubscription) resume(session uint64) [][]byte {
 	replaced := s.asked
 	s.asked = make(map[uint32][]marketDataAsk, len(s.instruments))
 	s.shardOpsRefused = false // A new connection, perhaps to a newer server.
+	s.fromOpReadRefused = false
 	frames := make([][]byte, 0, len(s.instruments))
 	for instrument, channels := range s.instruments {
-		fromOp := s.resumeOp(instrument)
+		fromOp, read := s.resumeOp(instrument)
 		// An untold gap stays untold until an answer for the instrument is handed over
 		// (marketDataFrame): asked again from the same op, the server may answer ok.
-		s.progress[instrument] = marketDataProgress{fromOp: fromOp,
+		s.progress[instrument] = marketDataProgress{fromOp: fromOp, fromOpRead: read,
 			acceptedChannels: s.progress[instrument].acceptedChannels,
 			untoldGapFromOp:  s.progress[instrument].untoldGapFromOp,
 			shard:            s.progress[instrument].shard}
@@ -220,7 +233,7 @@ func (s *marketDataSubscription) resume(session uint64) [][]byte {
 			ask.callers = append(ask.callers, replacedAsk.callers...)
 		}
 		s.asked[instrument] = []marketDataAsk{ask}
-		frames = append(frames, s.subscribeFrame(session, instrument, channels, fromOp))
+		frames = append(frames, s.subscribeFrame(session, instrument, channels, fromOp, read))
 	}
 	clear(s.connectionOps)
 	for instrument, asks := range replaced {
@@ -238,12 +251,17 @@ func (s *marketDataSubscription) resume(session uint64) [][]byte {
 
 // subscribeFrame is an md_subscribe frame; it carries channel bit 3 (the client keeps a
 // resume op per shard: connectionOps, PROTOCOL.md 18) unless the current connection's
-// server refused it. The answer echoes the bit, which marketDataFrame takes off before
-// matching it to its ask: asks hold the caller's channels only.
+// server refused it, and channel bit 4 when read says an update at fromOp was read
+// (resumeOp) unless that server refused bit 4. The answer echoes the bits, which
+// marketDataFrame takes off before matching it to its ask: asks hold the caller's
+// channels only.
 func (s *marketDataSubscription) subscribeFrame(session uint64, instrument, channels uint32,
-	fromOp uint64) []byte {
+	fromOp uint64, read bool) []byte {
 	if !s.shardOpsRefused {
 		channels |= wire.ChannelShardOps
+	}
+	if read && fromOp != 0 && !s.fromOpReadRefused {
+		channels |= wire.ChannelFromOpRead
 	}
 	body := make([]byte, wire.MarketDataSubscribeSize)
 	(&wire.MarketDataSubscribe{Instrument: instrument, Channels: channels,
@@ -284,7 +302,7 @@ func (c *Client) SubscribeMarketData(ctx context.Context, instrument uint32, cha
 // given every event from now on (until forgetBook).
 func (c *Client) subscribeMarketData(ctx context.Context, instrument uint32, channels uint32,
 	handler func(MarketDataEvent), book *bookInbox) (MarketDataSubscribed, error) {
-	channels &^= wire.ChannelShardOps // The client's to set (subscribeFrame), not a channel.
+	channels &^= wire.ChannelShardOps | wire.ChannelFromOpRead // The client's to set (subscribeFrame).
 	c.mu.Lock()
 	if c.closed {
 		err := c.closedError()
@@ -308,7 +326,7 @@ func (c *Client) subscribeMarketData(ctx context.Context, instrument uint32, cha
 	answers := make(chan MarketDataSubscribed, 1)
 	s.asked[instrument] = append(s.asked[instrument], marketDataAsk{channels: channels,
 		callers: []chan MarketDataSubscribed{answers}})
-	c.outbox = append(c.outbox, s.subscribeFrame(c.session, instrument, channels, 0))
+	c.outbox = append(c.outbox, s.subscribeFrame(c.session, instrument, channels, 0, false))
 	c.writeLocked()
 	c.mu.Unlock()
 	select {
@@ -366,12 +384,17 @@ func (c *Client) marketDataFrame(frame *wire.Frame, generation uint64) {
 		answer.MarketDataSubscribed.Decode(frame.Body)
 		event.Subscribed = &answer
 	}
-	// The echo of a frame that carried channel bit 3; refused by a server that predates
-	// it (invalid_body) when it carried no other unknown bit.
-	bitRefused := answer.Status == model.StatusInvalidBody &&
-		answer.Channels&wire.ChannelShardOps != 0 &&
+	// The echo of a frame that carried channel bit 4 or 3; refused by a server that
+	// predates it (invalid_body) when it carried no other unknown bit. Bit 4 is newer:
+	// a frame carrying both, refused, goes again without bit 4 first (a server that
+	// knows bit 3 but not 4 refuses it too), and only a frame without bit 4 refused
+	// tells that the server predates bit 3.
+	fromOpRead := answer.Channels&wire.ChannelFromOpRead != 0
+	refusedUnknown := answer.Status == model.StatusInvalidBody &&
 		answer.Channels&^wire.SubscribeBitsKnown == 0
-	answer.Channels &^= wire.ChannelShardOps
+	readRefused := refusedUnknown && fromOpRead
+	bitRefused := refusedUnknown && !fromOpRead && answer.Channels&wire.ChannelShardOps != 0
+	answer.Channels &^= wire.ChannelShardOps | wire.ChannelFromOpRead
 	c.mu.Lock()
 	if event.Subscribed == nil && !c.handlerTurnLocked(generation) {
 		c.mu.Unlock()
@@ -389,9 +412,10 @@ func (c *Client) marketDataFrame(frame *wire.Frame, generation uint64) {
 		s.lastOp = max(s.lastOp, u.Op)
 		s.connectionOps[u.Shard] = max(s.connectionOps[u.Shard], u.Op)
 	}
-	if bitRefused && s.resendWithoutShardOpsLocked(answer) {
+	if readRefused && s.resendWithoutFromOpReadLocked(answer) ||
+		bitRefused && s.resendWithoutShardOpsLocked(answer) {
 		c.outbox = append(c.outbox, s.subscribeFrame(c.session, answer.Instrument,
-			answer.Channels, answer.FromOp))
+			answer.Channels, answer.FromOp, fromOpRead))
 		c.writeLocked()
 		c.mu.Unlock()
 		return // The frame's ask waits for the answer to the one sent again.
@@ -406,6 +430,10 @@ func (c *Client) marketDataFrame(frame *wire.Frame, generation uint64) {
 	if event.Subscribed != nil {
 		if testHookAnswerApplied != nil {
 			testHookAnswerApplied(frame.Kind)
+		}
+		if retryDelay != 0 && answer.Status == model.StatusNotPrimary &&
+			c.leaveNotPrimary(generation) {
+			return // Resumed on the next connection, at another node first.
 		}
 		if retryDelay != 0 {
 			c.resumeMarketDataLater(s, answer.Instrument, answer.FromOp, retryDelay, generation)
@@ -475,6 +503,17 @@ func (c *Client) forgetBook(book *bookInbox) {
 // with mu held.
 func (s *marketDataSubscription) resendWithoutShardOpsLocked(answer MarketDataSubscribed) bool {
 	s.shardOpsRefused = true
+	return slices.ContainsFunc(s.asked[answer.Instrument], func(ask marketDataAsk) bool {
+		return ask.channels == answer.Channels && ask.fromOp == answer.FromOp
+	})
+}
+
+// resendWithoutFromOpReadLocked records that the current connection's server refused
+// channel bit 4 (answer: its invalid_body to a frame carrying it) and reports whether
+// that frame still waits for an answer, to be sent again without the bit. Called with
+// mu held.
+func (s *marketDataSubscription) resendWithoutFromOpReadLocked(answer MarketDataSubscribed) bool {
+	s.fromOpReadRefused = true
 	return slices.ContainsFunc(s.asked[answer.Instrument], func(ask marketDataAsk) bool {
 		return ask.channels == answer.Channels && ask.fromOp == answer.FromOp
 	})
@@ -570,7 +609,7 @@ func (s *marketDataSubscription) acceptLocked(answer MarketDataSubscribed, resum
 			if answer.Status == model.StatusMarketDataResumeGap {
 				progress.untoldGapFromOp = progress.fromOp // Until its event is handed over.
 			}
-			progress.fromOp = answer.LiveFromOp
+			progress.fromOp, progress.fromOpRead = answer.LiveFromOp, false
 		}
 		s.progress[instrument] = progress
 		return
@@ -587,7 +626,8 @@ func (s *marketDataSubscription) acceptLocked(answer MarketDataSubscribed, resum
 		if fromOp == 0 {
 			fromOp = s.connectionOps[answer.Shard]
 		}
-		progress = marketDataProgress{fromOp: fromOp, answered: true}
+		progress = marketDataProgress{fromOp: fromOp, answered: true,
+			fromOpRead: answer.LiveFromOp == 0 && fromOp != 0}
 	}
 	progress.acceptedChannels, progress.shard = answer.Channels, answer.Shard
 	s.progress[instrument] = progress
@@ -636,9 +676,43 @@ func (c *Client) resumeMarketDataLater(s *marketDataSubscription, instrument uin
 		}
 		s.asked[instrument] = append(s.asked[instrument], marketDataAsk{channels: channels,
 			fromOp: fromOp, resumption: true})
-		c.outbox = append(c.outbox, s.subscribeFrame(c.session, instrument, channels, fromOp))
+		progress := s.progress[instrument] // The refused resumption's, unanswered.
+		read := progress.fromOpRead && progress.fromOp == fromOp
+		c.outbox = append(c.outbox, s.subscribeFrame(c.session, instrument, channels, fromOp,
+			read))
 		c.writeLocked()
 	})
+}
+
+// leaveNotPrimary ends connection generation after its node refused a market-data
+// resumption not_primary, when the client knows another address, and reports whether
+// it did. Only the primary serves market data (PROTOCOL.md 8a), and a node that stopped
+// being primary closes its subscribers with shutting_down: the reconnect that follows
+// tries the addresses in order, so it may reach that very node again, whose refusal
+// carries no address to follow. Retried on that connection, the resumption would be
+// refused for as long as the node stays deposed, the book stale all the while. So the
+// connection ends as after a redirect (the same back-off from the second in a row:
+// waitBeforeFollowing), and the next connectAny tries the refusing address last. With
+// no other address (one name, perhaps a proxy in front of the current primary) the
+// resumption is retried on the connection as before.
+func (c *Client) leaveNotPrimary(generation uint64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.generation != generation || c.conn == nil || c.closed {
+		return false
+	}
+	refusing := c.dialed
+	other := c.primary != "" && c.primary != refusing ||
+		slices.ContainsFunc(c.config.Addresses, func(a string) bool { return a != refusing })
+	if !other {
+		return false
+	}
+	c.triedLast = refusing
+	c.redirects++
+	c.redirectedLoss = true
+	c.lostLocked(generation, fmt.Errorf(
+		"client: market data refused not_primary at %s, trying another address", refusing))
+	return true
 }
 
 // marketDataAccepted reports whether an md_subscribed status means the server took the

@@ -100,13 +100,13 @@ func TestMarketDataShardOpsRefusedByAnOlderServer(t *testing.T) {
 		}
 	}
 
-	const unknown = 1 << 4
+	const unknown = 1 << 5 // Bit 4 is ChannelFromOpRead now.
 	third := call(11, wire.ChannelLevels|unknown)
 	sentSubscribes(c)
 	answer(11, wire.ChannelLevels|unknown|bit, model.StatusInvalidBody)
 	got := returned(third)
 	if got.Status != model.StatusInvalidBody || got.Channels != wire.ChannelLevels|unknown {
-		t.Fatalf("a frame with bit 4 as well: %+v; want invalid_body to the caller", got)
+		t.Fatalf("a frame with bit 5 as well: %+v; want invalid_body to the caller", got)
 	}
 	call(13, wire.ChannelLevels)
 	if sent := sentSubscribes(c); len(sent) != 1 || sent[0].Channels != wire.ChannelLevels|bit {

@@ -34,8 +34,15 @@ const (
 	// update of it comes), as before market data covered every shard: a client written
 	// to the older text keeps one op for every instrument.
 	ChannelShardOps uint32 = 1 << 3
+	// ChannelFromOpRead (bit 4) is no channel but an opt-in: the md_subscribe's from_op
+	// is the op of an update the client read (PROTOCOL.md 8a, step 8), not a
+	// live_from_op it was given. A server whose log ends before that op then lost it in
+	// a failover, and answers market_data_resume_gap; without the bit it cannot tell
+	// from_op = its newest op + 1 (a live_from_op it may have given) from that loss.
+	// A server that predates the bit refuses it invalid_body.
+	ChannelFromOpRead uint32 = 1 << 4
 	// SubscribeBitsKnown is every bit an md_subscribe's channels may carry.
-	SubscribeBitsKnown = ChannelsKnown | ChannelShardOps
+	SubscribeBitsKnown = ChannelsKnown | ChannelShardOps | ChannelFromOpRead
 	// ChannelBook is what a client building a book needs: levels and trades, which
 	// together are every update of the instrument, so its sequence has no gaps.
 	ChannelBook = ChannelLevels | ChannelTrades
