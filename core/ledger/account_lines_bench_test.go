@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"runtime"
 	"testing"
@@ -21,10 +22,6 @@ type lineModelRecord struct {
 	second [8]uint64
 }
 
-// lineModelSlotBits sizes the model's index as the ledger's account table for a
-// million accounts: 2^21 slots of 8 bytes (16 MiB, load 0.48).
-const lineModelSlotBits = 21
-
 // lineModelTransferRingRecords is how many 128-byte new-transfer records the model
 // writes round a ring: 64 MiB, twice the host's L3, so that each is written cold as the
 // ledger's are.
@@ -36,7 +33,7 @@ const lineModelTransferRingRecords = 1 << 19
 // the ledger's ~200 uses of model.Account for it, and what the account table's slot
 // lines cost. Every layout runs the ledger's pipeline shape on the same memory
 // (1,048,576 records of 128 bytes, a 16 MiB slot table, 128-byte new records written
-// round a 64 MiB ring, results of 144 bytes): blocks of 16 transfers, the slots of block
+// round a 64 MiB ring, results of 144 bytes; or 1,024 records, all in cache): blocks of 16 transfers, the slots of block
 // k+2 prefetched, block k+1's slots walked and its records prefetched, block k applied.
 // They differ only in what they touch: both lines of each account read and written (the
 // ledger today); the first line only (the hypothetical layout, whose results would take
@@ -51,25 +48,37 @@ const lineModelTransferRingRecords = 1 << 19
 //
 //	go test ./core/ledger -run '^$' -bench AccountLinesBound -benchtime 300x -count 5
 func BenchmarkAccountLinesBound(b *testing.B) {
-	const accountCount = 1 << 20
+	// 2^10 accounts all in cache (the model's compute alone); 2^20 as the ledger's
+	// benchmark at a million, its slot table 2^21 slots of 8 bytes (16 MiB, load 0.5).
+	for _, slotBits := range []int{11, 21} {
+		b.Run(fmt.Sprintf("accounts=%d", 1<<(slotBits-1)), func(b *testing.B) {
+			benchmarkAccountLines(b, slotBits)
+		})
+	}
+}
+
+// benchmarkAccountLines is BenchmarkAccountLinesBound with 2^(slotBits-1) accounts.
+func benchmarkAccountLines(b *testing.B, slotBits int) {
+	accountCount := 1 << (slotBits - 1)
 	records := make([]lineModelRecord, accountCount)
 	hugepage.AdviseCovering(records)
-	slots := make([]uint64, 1<<lineModelSlotBits)
+	slots := make([]uint64, 1<<slotBits)
 	hugepage.AdviseCovering(slots)
 	ring := make([]lineModelRecord, lineModelTransferRingRecords)
 	hugepage.AdviseCovering(ring)
 	clear(ring)
+	m := lineModel{slotBits: slotBits}
 	for a := range uint64(accountCount) {
 		records[a].first[0] = a + 1 // The id, checked on every lookup.
-		position := lineModelHome(a + 1)
+		position := m.home(a + 1)
 		for slots[position] != 0 {
-			position = (position + 1) & (1<<lineModelSlotBits - 1)
+			position = (position + 1) & (1<<m.slotBits - 1)
 		}
 		slots[position] = a + 1
 	}
-	m := lineModel{records: records, slots: slots, ring: ring,
+	m = lineModel{slotBits: slotBits, records: records, slots: slots, ring: ring,
 		ids:       make([]uint64, 2*model.EventsPerRequestMax),
-		home:      make([]uint64, 2*model.EventsPerRequestMax),
+		homes:     make([]uint64, 2*model.EventsPerRequestMax),
 		found:     make([]*lineModelRecord, 2*model.EventsPerRequestMax),
 		addresses: make([]uintptr, 0, 2*pipelineBlockEvents),
 		results:   make([][18]uint64, model.EventsPerRequestMax)}
@@ -86,7 +95,7 @@ func BenchmarkAccountLinesBound(b *testing.B) {
 			// Fresh accounts for every run: a batch run again right after would find its
 			// 2 MiB of records still in the L3 cache.
 			for i := range m.ids {
-				m.ids[i] = random.Uint64N(accountCount) + 1
+				m.ids[i] = random.Uint64N(uint64(accountCount)) + 1
 			}
 			start := threadcpu.Now()
 			m.batch(which)
@@ -122,20 +131,21 @@ const (
 	lineModelLayouts
 )
 
-// lineModelHome is a model id's home slot (a multiply-shift hash).
-func lineModelHome(id uint64) uint64 {
-	return (id * 0x9e3779b97f4a7c15) >> (64 - lineModelSlotBits)
+// home is a model id's home slot (a multiply-shift hash).
+func (m *lineModel) home(id uint64) uint64 {
+	return (id * 0x9e3779b97f4a7c15) >> (64 - m.slotBits)
 }
 
 // lineModel is BenchmarkAccountLinesBound's state: ids holds, per transfer, the debit
 // account's id then the credit account's.
 type lineModel struct {
+	slotBits  int // The slot table holds 2^slotBits slots.
 	records   []lineModelRecord
 	slots     []uint64
 	ring      []lineModelRecord
 	next      int // Next ring record.
 	ids       []uint64
-	home      []uint64
+	homes     []uint64
 	found     []*lineModelRecord
 	addresses []uintptr
 	results   [][18]uint64
@@ -170,8 +180,8 @@ func (m *lineModel) slotStage(block int, layout int) {
 	addresses := m.addresses[:0]
 	base := uintptr(unsafe.Pointer(unsafe.SliceData(m.slots)))
 	for i := 2 * start; i < 2*end; i++ {
-		m.home[i] = lineModelHome(m.ids[i])
-		addresses = append(addresses, base+uintptr(m.home[i])*slotBytes)
+		m.homes[i] = m.home(m.ids[i])
+		addresses = append(addresses, base+uintptr(m.homes[i])*slotBytes)
 	}
 	prefetch.Lines(addresses)
 }
@@ -187,9 +197,9 @@ func (m *lineModel) recordStage(block int, layout int) {
 			addresses = append(addresses, uintptr(unsafe.Pointer(m.found[i])))
 			continue
 		}
-		position := m.home[i]
+		position := m.homes[i]
 		for m.slots[position] != m.ids[i] {
-			position = (position + 1) & (1<<lineModelSlotBits - 1)
+			position = (position + 1) & (1<<m.slotBits - 1)
 		}
 		record := &m.records[m.slots[position]-1]
 		m.found[i] = record
