@@ -143,12 +143,29 @@ func (b *Buffer) AppendAccount(account *model.Account, owner uint64) {
 }
 
 // AppendTransfer records a transfer event of kind (created, posted, voided, expired)
-// with the balances given. The ledger records its events with AppendTransferOf (the hot
+// with the balances given. The ledger records its events with AppendTransferIn (the hot
 // path, filled in place); this form is for callers that hold balances as values (tests,
 // tools).
 func (b *Buffer) AppendTransfer(kind Kind, transfer *model.Transfer, debit, credit model.Balance) {
 	b.Transfers = append(b.Transfers, Transfer{Transfer: *transfer, Debit: debit, Credit: credit})
 	b.push(kind, len(b.Transfers)-1)
+}
+
+// AppendTransferIn appends a transfer event of kind and returns it for the caller to
+// fill its Debit and Credit balances in place (the ledger, whose in-memory accounts are
+// not model.Account, copies each balance field once this way). The pointer is valid
+// until the next append.
+func (b *Buffer) AppendTransferIn(kind Kind, transfer *model.Transfer) *Transfer {
+	position := len(b.Transfers)
+	if position == cap(b.Transfers) {
+		b.Transfers = append(b.Transfers, Transfer{})
+	} else {
+		b.Transfers = b.Transfers[:position+1]
+	}
+	t := &b.Transfers[position]
+	t.Transfer = *transfer
+	b.push(kind, position)
+	return t
 }
 
 // AppendTransferOf is AppendTransfer with the balances taken from the accounts

@@ -225,7 +225,7 @@ func (l *Ledger) SetIssuingChecked(checked bool) { l.own.issuingChecked = checke
 // out already. Small enough to inline (cost 80 of 80 on Go 1.26): a debit within the
 // account's credits costs four additions and a comparison, and only one that issues
 // looks at the grants (mayIssue).
-func debitsExceedCredits(amount model.Uint128, debit *model.Account) bool {
+func debitsExceedCredits(amount model.Uint128, debit *accountRecord) bool {
 	low, carry := bits.Add64(debit.DebitsPending.Lo, debit.DebitsPosted.Lo, 0)
 	high, overflowPending := bits.Add64(debit.DebitsPending.Hi, debit.DebitsPosted.Hi, carry)
 	low, carry = bits.Add64(low, amount.Lo, 0)

@@ -91,7 +91,10 @@ func (l *Ledger) undoRollback() {
 			account.DebitsPosted = record.balance.DebitsPosted
 			account.CreditsPending = record.balance.CreditsPending
 			account.CreditsPosted = record.balance.CreditsPosted
-			account.Flags = record.flags
+			// The flags saved may hold accountPendingZero of the balances restored:
+			// recomputed from them, as restore does.
+			account.Flags = record.flags &^ accountPendingZero
+			account.markPendingZero()
 		case undoTransferCreated:
 			l.popTransfer(record.index)
 		case undoPendingStatus:
@@ -119,7 +122,7 @@ func (l *Ledger) registerExpiry(item expiryItem) {
 }
 
 // saveAccountState records an account's mutable state before a change, inside a chain.
-func (l *Ledger) saveAccountState(index uint32, account *model.Account) {
+func (l *Ledger) saveAccountState(index uint32, account *accountRecord) {
 	if !l.undo.active {
 		return
 	}
