@@ -106,7 +106,7 @@ func (l *Ledger) changeReservation(t *model.Transfer, event int,
 //
 //go:noinline
 func (l *Ledger) clientHoldRefused(t *model.Transfer, debit *accountRecord) bool {
-	return t.UserData64 != 0 && debitsExceedCredits(t.Amount, debit) &&
+	return t.UserData64 != 0 && debitsExceedCredits(t.Amount, debit.debitsPending(), debit) &&
 		(debit.Flags&model.AccountDebitsMustNotExceedCredits != 0 ||
 			!l.mayIssueAs(t.UserData64, debit.ID, debit.Ledger))
 }

@@ -810,7 +810,7 @@ func (l *Ledger) singleOrPendingTransfer(t *model.Transfer, plain bool, timestam
 		}
 		// Issuing money takes the right to, at the time of the debit (rules version 6
 		// on: SetIssuingChecked); refused where the flag's exceeds_credits would be.
-		if !limited && l.own.issuingChecked && debitsExceedCredits(amount, debit) &&
+		if !limited && l.own.issuingChecked && debitsExceedCredits(amount, debit.debitsPending(), debit) &&
 			!l.mayIssue(debit.ID, debit.Ledger) {
 			return model.StatusExceedsCredits
 		}
