@@ -168,25 +168,6 @@ func (b *Buffer) AppendTransferIn(kind Kind, transfer *model.Transfer) *Transfer
 	return t
 }
 
-// AppendTransferOf is AppendTransfer with the balances taken from the accounts
-// themselves. The ledger records an event per transfer: passing both balances by value
-// built each in a temporary, then copied it into the arguments and again into the event;
-// this copies each field once.
-func (b *Buffer) AppendTransferOf(kind Kind, transfer *model.Transfer, debit,
-	credit *model.Account) {
-	position := len(b.Transfers)
-	if position == cap(b.Transfers) {
-		b.Transfers = append(b.Transfers, Transfer{})
-	} else {
-		b.Transfers = b.Transfers[:position+1]
-	}
-	t := &b.Transfers[position]
-	t.Transfer = *transfer
-	debit.BalanceTo(&t.Debit)
-	credit.BalanceTo(&t.Credit)
-	b.push(kind, position)
-}
-
 // AppendOrder records an order's execution report; a rejection changes nothing and is
 // not an event (it is only told to the sender).
 func (b *Buffer) AppendOrder(report *model.ExecutionReport) {
