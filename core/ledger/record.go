@@ -15,8 +15,9 @@ import (
 // newAccountRecord convert at the edges (lookups, creation, snapshot write and restore).
 //
 // At a million accounts each record line a transfer reads is a cache miss of its own:
-// reading one line per account instead of two took ~22-25% off the cpu time of a plain
-// transfer (PERF-NOTES-ledger43.md).
+// reading one line per account instead of two took ~18% off the cpu time of a plain
+// transfer sent by the system (LL read misses 6.0 -> 3.6 per transfer;
+// PERF-NOTES-ledger43.md).
 type accountRecord struct {
 	// First line.
 	ID            model.Uint128
