@@ -143,7 +143,7 @@ func (b *Buffer) AppendAccount(account *model.Account, owner uint64) {
 }
 
 // AppendTransfer records a transfer event of kind (created, posted, voided, expired)
-// with the balances given. The ledger records its events with AppendTransferOf (the hot
+// with the balances given. The ledger records its events with AppendTransferIn (the hot
 // path, filled in place); this form is for callers that hold balances as values (tests,
 // tools).
 func (b *Buffer) AppendTransfer(kind Kind, transfer *model.Transfer, debit, credit model.Balance) {
@@ -151,12 +151,11 @@ func (b *Buffer) AppendTransfer(kind Kind, transfer *model.Transfer, debit, cred
 	b.push(kind, len(b.Transfers)-1)
 }
 
-// AppendTransferOf is AppendTransfer with the balances taken from the accounts
-// themselves. The ledger records an event per transfer: passing both balances by value
-// built each in a temporary, then copied it into the arguments and again into the event;
-// this copies each field once.
-func (b *Buffer) AppendTransferOf(kind Kind, transfer *model.Transfer, debit,
-	credit *model.Account) {
+// AppendTransferIn appends a transfer event of kind and returns it for the caller to
+// fill its Debit and Credit balances in place (the ledger, whose in-memory accounts are
+// not model.Account, copies each balance field once this way). The pointer is valid
+// until the next append.
+func (b *Buffer) AppendTransferIn(kind Kind, transfer *model.Transfer) *Transfer {
 	position := len(b.Transfers)
 	if position == cap(b.Transfers) {
 		b.Transfers = append(b.Transfers, Transfer{})
@@ -165,9 +164,8 @@ func (b *Buffer) AppendTransferOf(kind Kind, transfer *model.Transfer, debit,
 	}
 	t := &b.Transfers[position]
 	t.Transfer = *transfer
-	debit.BalanceTo(&t.Debit)
-	credit.BalanceTo(&t.Credit)
 	b.push(kind, position)
+	return t
 }
 
 // AppendOrder records an order's execution report; a rejection changes nothing and is

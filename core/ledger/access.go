@@ -225,9 +225,13 @@ func (l *Ledger) SetIssuingChecked(checked bool) { l.own.issuingChecked = checke
 // out already. Small enough to inline (cost 80 of 80 on Go 1.26): a debit within the
 // account's credits costs four additions and a comparison, and only one that issues
 // looks at the grants (mayIssue).
-func debitsExceedCredits(amount model.Uint128, debit *model.Account) bool {
-	low, carry := bits.Add64(debit.DebitsPending.Lo, debit.DebitsPosted.Lo, 0)
-	high, overflowPending := bits.Add64(debit.DebitsPending.Hi, debit.DebitsPosted.Hi, carry)
+//
+// pending is the account's debits_pending, which the callers read with debitsPending
+// (not from the record's second line when the account is marked without pending
+// balances): read here, it cost more than the inlining budget.
+func debitsExceedCredits(amount model.Uint128, pending model.Uint128, debit *accountRecord) bool {
+	low, carry := bits.Add64(pending.Lo, debit.DebitsPosted.Lo, 0)
+	high, overflowPending := bits.Add64(pending.Hi, debit.DebitsPosted.Hi, carry)
 	low, carry = bits.Add64(low, amount.Lo, 0)
 	high, overflowAmount := bits.Add64(high, amount.Hi, carry)
 	credits := &debit.CreditsPosted

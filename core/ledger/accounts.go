@@ -155,7 +155,9 @@ func (l *Ledger) createAccount(a *model.Account, timestamp uint64) (model.Status
 			// Not a retry of the caller's own creation: compare nothing, reveal nothing.
 			return model.StatusExistsWithDifferentOwner, e.Timestamp
 		}
-		return accountExists(a, e), e.Timestamp
+		// Compared as the wire sees it: accountPendingZero is no flag of the account.
+		stored := exportAccount(e)
+		return accountExists(a, &stored), e.Timestamp
 	}
 	if status := validateNewAccount(a); status != model.StatusOK {
 		return status, timestamp
@@ -170,7 +172,7 @@ func (l *Ledger) createAccount(a *model.Account, timestamp uint64) (model.Status
 		return model.StatusAccountsLimitPerClientReached, timestamp
 	}
 	index, record := l.pushAccount()
-	*record = *a
+	*record = newAccountRecord(a) // Pending balances zero (validateNewAccount): marked.
 	record.Timestamp = timestamp
 	l.accountIndex.insertAt(position, hash, index)
 	l.pushOwner(index)
@@ -225,7 +227,7 @@ func validateNewAccount(a *model.Account) model.Status {
 // (it doubles until full, in a ledger sized for fewer accounts), the transfer pipeline's
 // record pointers of earlier batches point into the old copy and would keep it alive
 // (up to 4 MiB per growth, until a batch as long overwrote them): they are dropped.
-func (l *Ledger) pushAccount() (uint32, *model.Account) {
+func (l *Ledger) pushAccount() (uint32, *accountRecord) {
 	first := l.accounts.firstChunk()
 	index, record := l.accounts.push()
 	if l.accounts.firstChunk() != first {

@@ -14,8 +14,11 @@
 //
 // Records live in chunked arrays of 65,536 (they never move; growth allocates one chunk at
 // a time) and are found through open-addressing id tables whose 8-byte slots hold a hash
-// tag and the record index. Per account: the 128-byte record, a 4-byte index of its newest
-// transfer, its 16-byte reserved total (Reservations, below), its 4-byte owner index,
+// tag and the record index. Per account: the 128-byte record (in memory accountRecord,
+// model.Account's fields reordered so that a plain transfer between accounts without
+// pending balances reads and writes only its first cache line, with an in-memory bit
+// saying that both pending balances are zero; record.go), whose reserved field holds the
+// index of its newest transfer, its 16-byte reserved total (Reservations, below), its 4-byte owner index,
 // for an account a client created a 4-byte entry in that client's list of accounts (what
 // get_ledger_totals sums for it), and ~16 bytes of table; per ledger, its running trial
 // balance (totals.go). Per transfer: the 128-byte record, 8 bytes of backward
@@ -217,8 +220,8 @@
 // after the existence checks; but balances, history and fields are never shown.
 //
 // The owner is a side table indexed like the accounts (a 4-byte index into a
-// dictionary of client ids; the 128-byte record is a wire format that clients rely on,
-// and its reserved field already holds the newest-transfer link), snapshotted as the
+// dictionary of client ids; the 128-byte record has no room left: its reserved field
+// holds the newest-transfer link, its first line is full), snapshotted as the
 // client id and part of the digest. The debit account's owner is prefetched with the
 // record a block ahead, so the check costs one compare on the hot path; a grant
 // is scanned (at most model.GrantsPerClientMax) only when the caller is not the owner.

@@ -10,8 +10,8 @@ import (
 // TestTransferEventsCarryBothBalances checks what each transfer event records (kind,
 // transfer, and the debit and credit accounts' balances right after it, in that order)
 // for a created, a pending, a posted and an expired transfer: the hot path copies the
-// balances field by field from the accounts (event.Buffer.AppendTransferOf,
-// model.Account.BalanceTo), so a field swapped or an account mixed up shows here.
+// balances field by field from the accounts (event.Buffer.AppendTransferIn,
+// accountRecord.BalanceTo), so a field swapped or an account mixed up shows here.
 func TestTransferEventsCarryBothBalances(t *testing.T) {
 	f := newFixture(t)
 	var buffer event.Buffer

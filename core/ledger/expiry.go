@@ -83,14 +83,14 @@ func (l *Ledger) Expire(timestamp uint64, expired func(id model.Uint128)) int {
 			panic("ledger: accounts of an expiring transfer are missing")
 		}
 		debit, credit := l.accounts.at(debitIndex), l.accounts.at(creditIndex)
-		debit.DebitsPending = debit.DebitsPending.MustSub(p.Amount)
-		credit.CreditsPending = credit.CreditsPending.MustSub(p.Amount)
+		debit.subDebitsPending(p.Amount)
+		credit.subCreditsPending(p.Amount)
 		l.totals.pendingReleased(debit.Ledger, p.Amount)
 		reopenClosedBy(p, debit, credit)
 		*status = pendingExpired
 		count++
 		if l.events != nil {
-			l.events.AppendTransferOf(event.KindTransferExpired, p, debit, credit)
+			l.appendTransferEventOf(event.KindTransferExpired, p, debit, credit)
 		}
 		if expired != nil {
 			expired(p.ID)

@@ -66,7 +66,9 @@ func TestCheckAmountMatchesReference(t *testing.T) {
 						credit := model.Account{CreditsPending: creditsPending,
 							CreditsPosted: creditsPosted}
 						for _, pending := range []bool{false, true} {
-							got := checkAmount(amount, pending, &debit, &credit)
+							debitRecord := newAccountRecord(&debit)
+							creditRecord := newAccountRecord(&credit)
+							got := checkAmount(amount, pending, &debitRecord, &creditRecord)
 							want := checkAmountReference(amount, pending, &debit, &credit)
 							if got != want {
 								t.Fatalf("amount %s pending %t, debit %s+%s, credit %s+%s: "+

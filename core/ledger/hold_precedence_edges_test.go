@@ -94,13 +94,14 @@ func TestHoldRefusalMatchesReferenceAtEdges(t *testing.T) {
 								for _, flags := range flagSets {
 									for _, client := range clients {
 										debit, credit := l.accounts.at(debitIndex), l.accounts.at(creditIndex)
-										*debit = model.Account{ID: debit.ID, Ledger: 1, Code: 1,
-											Flags: flags.debit, DebitsPending: debitsPending,
-											DebitsPosted: debitsPosted, CreditsPosted: creditsPosted}
-										*credit = model.Account{ID: credit.ID, Ledger: 1, Code: 1,
-											Flags: flags.credit, CreditsPending: creditsPending}
+										*debit = newAccountRecord(&model.Account{ID: debit.ID, Ledger: 1,
+											Code: 1, Flags: flags.debit, DebitsPending: debitsPending,
+											DebitsPosted: debitsPosted, CreditsPosted: creditsPosted})
+										*credit = newAccountRecord(&model.Account{ID: credit.ID,
+											Ledger: 1, Code: 1, Flags: flags.credit,
+											CreditsPending: creditsPending})
 										*l.reservedDebits.at(debitIndex) = model.Uint128{}
-										before, creditBefore := *debit, *credit
+										before, creditBefore := exportAccount(debit), exportAccount(credit)
 										want := holdStatusReference(checked, client.id, client.may,
 											amount, &before, &creditBefore)
 										event := model.Transfer{DebitAccountID: model.U128(1),
@@ -123,11 +124,13 @@ func TestHoldRefusalMatchesReferenceAtEdges(t *testing.T) {
 											wantCredit.CreditsPending = wantCredit.CreditsPending.MustAdd(amount)
 											wantReserved = amount
 										}
-										if *debit != wantDebit || *credit != wantCredit ||
+										if exportAccount(debit) != wantDebit ||
+											exportAccount(credit) != wantCredit ||
 											*l.reservedDebits.at(debitIndex) != wantReserved {
 											t.Fatalf("checked %v direct %v client %d flags %+v amount %s: "+
 												"%s left debit %+v credit %+v reserved %s", checked, direct,
-												client.id, flags, amount, status, *debit, *credit,
+												client.id, flags, amount, status, exportAccount(debit),
+												exportAccount(credit),
 												*l.reservedDebits.at(debitIndex))
 										}
 									}

@@ -82,17 +82,10 @@ type expiryItem struct {
 // cache line the balance update touches anyway instead of a separate array (one cache miss
 // less per account at a million accounts). Every path that hands an account out clears it
 // (exportAccount), and the pair of assertions in tests checks that none leaks.
-func newestTransfer(a *model.Account) uint32 { return a.Reserved - 1 }
+func newestTransfer(a *accountRecord) uint32 { return a.Reserved - 1 }
 
 // setNewestTransfer records index (or indexNone) as the account's newest transfer.
-func setNewestTransfer(a *model.Account, index uint32) { a.Reserved = index + 1 }
-
-// exportAccount returns a copy of a stored account as the wire sees it.
-func exportAccount(a *model.Account) model.Account {
-	result := *a
-	result.Reserved = 0
-	return result
-}
+func setNewestTransfer(a *accountRecord, index uint32) { a.Reserved = index + 1 }
 
 // Ledger is the double-entry state: accounts, transfers, pending transfers, their expiry,
 // balance history and remembered transient failures.
@@ -103,7 +96,7 @@ func exportAccount(a *model.Account) model.Account {
 type Ledger struct {
 	config Config
 
-	accounts     chunked[model.Account]
+	accounts     chunked[accountRecord]
 	accountIndex idTable
 	// reservedDebits is, per account, the part of its debits_pending held by
 	// reservations rather than pending transfers (reservation.go). Not in the 128-byte
@@ -167,7 +160,7 @@ type Ledger struct {
 	// spareAccounts, spareReserved and sparePending are the copy buffers of the last
 	// snapshot view, handed back by SnapshotView.Release (from the snapshot writer's
 	// goroutine).
-	spareAccounts atomic.Pointer[[]model.Account]
+	spareAccounts atomic.Pointer[[]accountRecord]
 	spareReserved atomic.Pointer[[]model.Uint128]
 	sparePending  atomic.Pointer[[]pendingStatus]
 }

@@ -199,9 +199,9 @@ func pendingDeadline(p *model.Transfer) uint64 {
 // resolvePending releases a pending transfer's reservation, posts amount when post, and
 // reopens accounts that a voided closing transfer had closed.
 func (l *Ledger) resolvePending(pendingIndex uint32, p *model.Transfer, debit,
-	credit *model.Account, post bool, amount model.Uint128) {
-	debit.DebitsPending = debit.DebitsPending.MustSub(p.Amount)
-	credit.CreditsPending = credit.CreditsPending.MustSub(p.Amount)
+	credit *accountRecord, post bool, amount model.Uint128) {
+	debit.subDebitsPending(p.Amount)
+	credit.subCreditsPending(p.Amount)
 	status := l.pending.at(pendingIndex)
 	l.undo.push(undoRecord{kind: undoPendingStatus, index: pendingIndex, status: *status})
 	if post {
@@ -217,7 +217,7 @@ func (l *Ledger) resolvePending(pendingIndex uint32, p *model.Transfer, debit,
 }
 
 // reopenClosedBy reopens the accounts a closing pending transfer closed (void, expiry).
-func reopenClosedBy(p *model.Transfer, debit, credit *model.Account) {
+func reopenClosedBy(p *model.Transfer, debit, credit *accountRecord) {
 	if p.Flags&model.TransferClosingDebit != 0 {
 		debit.Flags &^= model.AccountClosed
 	}

@@ -20,7 +20,7 @@ const transfersScanMax = 32
 //
 // Without this, paging an account with n transfers cost n²/(2 × limit) list steps in all
 // (each page walked from the newest transfer down to its bound), on the sequencer.
-func (l *Ledger) transferWalkStart(f *model.AccountFilter, account *model.Account) uint32 {
+func (l *Ledger) transferWalkStart(f *model.AccountFilter, account *accountRecord) uint32 {
 	newest := newestTransfer(account)
 	if f.TimestampMax == 0 || newest == indexNone ||
 		l.transfers.at(newest).Timestamp <= f.TimestampMax {

@@ -267,18 +267,20 @@ func (r *referenceLedger) createTransfer(t model.Transfer, timestamp uint64) mod
 		amount = amount.Min(available)
 	}
 	pending := t.Flags&model.TransferPending != 0
+	// The ledger's own checks, on in-memory records made from the model's accounts.
+	debitRecord, creditRecord := newAccountRecord(&debit), newAccountRecord(&credit)
 	if !r.unrestricted() {
-		if status := checkDebitSide(amount, pending, &debit); status != model.StatusOK {
+		if status := checkDebitSide(amount, pending, &debitRecord); status != model.StatusOK {
 			return status
 		}
 	}
-	if status := checkAmount(amount, pending, &debit, &credit); status != model.StatusOK {
+	if status := checkAmount(amount, pending, &debitRecord, &creditRecord); status != model.StatusOK {
 		return status
 	}
 	if pending && t.Timeout != 0 && timestamp+uint64(t.Timeout)*nanosecondsPerSecond > timestampMax {
 		return model.StatusOverflowsTimeout
 	}
-	if status := checkLimits(amount, &debit, &credit); status != model.StatusOK {
+	if status := checkLimits(amount, &debitRecord, &creditRecord); status != model.StatusOK {
 		return status
 	}
 	if pending {
@@ -380,7 +382,7 @@ func (r *referenceLedger) postOrVoid(t model.Transfer, timestamp uint64) model.S
 		r.status[p.ID] = pendingPosted
 	} else {
 		r.status[p.ID] = pendingVoided
-		reopenClosedBy(&p, &debit, &credit)
+		reopenClosedByReference(&p, &debit, &credit)
 	}
 	t.DebitAccountID, t.CreditAccountID, t.Ledger = p.DebitAccountID, p.CreditAccountID, p.Ledger
 	if t.Code == 0 {
@@ -483,7 +485,7 @@ func (r *referenceLedger) expire(timestamp uint64, limit int) int {
 		debit, credit := r.accounts[p.DebitAccountID], r.accounts[p.CreditAccountID]
 		debit.DebitsPending = debit.DebitsPending.MustSub(p.Amount)
 		credit.CreditsPending = credit.CreditsPending.MustSub(p.Amount)
-		reopenClosedBy(&p, &debit, &credit)
+		reopenClosedByReference(&p, &debit, &credit)
 		r.accounts[debit.ID], r.accounts[credit.ID] = debit, credit
 		r.status[p.ID] = pendingExpired
 	}
@@ -526,4 +528,15 @@ func (r *referenceLedger) accountTransfers(f model.AccountFilter) ([]model.Trans
 		matches = matches[:f.Limit]
 	}
 	return matches, model.StatusOK
+}
+
+// reopenClosedByReference is the model's reopenClosedBy: a void or an expiry reopens the
+// accounts the pending transfer closed.
+func reopenClosedByReference(p *model.Transfer, debit, credit *model.Account) {
+	if p.Flags&model.TransferClosingDebit != 0 {
+		debit.Flags &^= model.AccountClosed
+	}
+	if p.Flags&model.TransferClosingCredit != 0 {
+		credit.Flags &^= model.AccountClosed
+	}
 }

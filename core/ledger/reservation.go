@@ -57,8 +57,8 @@ func (l *Ledger) changeReservation(t *model.Transfer, event int,
 				amount, debit.ID, *reserved))
 		}
 		l.saveReservationState(debitIndex, debit, creditIndex, credit, *reserved)
-		debit.DebitsPending = debit.DebitsPending.MustSub(amount)
-		credit.CreditsPending = credit.CreditsPending.MustSub(amount)
+		debit.subDebitsPending(amount)
+		credit.subCreditsPending(amount)
 		l.totals.pendingReleased(debit.Ledger, amount)
 		*reserved = reserved.MustSub(amount)
 	} else {
@@ -85,8 +85,8 @@ func (l *Ledger) changeReservation(t *model.Transfer, event int,
 			return status
 		}
 		l.saveReservationState(debitIndex, debit, creditIndex, credit, *reserved)
-		debit.DebitsPending = debit.DebitsPending.MustAdd(amount)
-		credit.CreditsPending = credit.CreditsPending.MustAdd(amount)
+		debit.addDebitsPending(amount)
+		credit.addCreditsPending(amount)
 		l.totals.pendingAdded(debit.Ledger, amount)
 		*reserved = reserved.MustAdd(amount)
 	}
@@ -105,8 +105,8 @@ func (l *Ledger) changeReservation(t *model.Transfer, event int,
 // reservation for the system (client 0) is never refused here.
 //
 //go:noinline
-func (l *Ledger) clientHoldRefused(t *model.Transfer, debit *model.Account) bool {
-	return t.UserData64 != 0 && debitsExceedCredits(t.Amount, debit) &&
+func (l *Ledger) clientHoldRefused(t *model.Transfer, debit *accountRecord) bool {
+	return t.UserData64 != 0 && debitsExceedCredits(t.Amount, debit.debitsPending(), debit) &&
 		(debit.Flags&model.AccountDebitsMustNotExceedCredits != 0 ||
 			!l.mayIssueAs(t.UserData64, debit.ID, debit.Ledger))
 }
@@ -157,8 +157,8 @@ func (l *Ledger) ChangeSystemReservationAt(timestamp uint64, t *model.Transfer,
 
 // saveReservationState records, inside a chain, both accounts' balances and the debit
 // account's reserved total before a reservation changes them.
-func (l *Ledger) saveReservationState(debitIndex uint32, debit *model.Account,
-	creditIndex uint32, credit *model.Account, reserved model.Uint128) {
+func (l *Ledger) saveReservationState(debitIndex uint32, debit *accountRecord,
+	creditIndex uint32, credit *accountRecord, reserved model.Uint128) {
 	l.saveAccountState(debitIndex, debit)
 	l.saveAccountState(creditIndex, credit)
 	if l.undo.active {
@@ -203,8 +203,8 @@ func (l *Ledger) postFromReservation(t *model.Transfer, timestamp uint64, event 
 	}
 	l.saveReservationState(debitIndex, debit, creditIndex, credit, *reserved)
 	*reserved = reserved.MustSub(t.Amount)
-	debit.DebitsPending = debit.DebitsPending.MustSub(t.Amount)
-	credit.CreditsPending = credit.CreditsPending.MustSub(t.Amount)
+	debit.subDebitsPending(t.Amount)
+	credit.subCreditsPending(t.Amount)
 	debit.DebitsPosted = debit.DebitsPosted.MustAdd(t.Amount)
 	credit.CreditsPosted = credit.CreditsPosted.MustAdd(t.Amount)
 	l.totals.pendingPosted(debit.Ledger, t.Amount, t.Amount)
@@ -258,7 +258,9 @@ func (l *Ledger) Reservations() func(yield func(id, reserved model.Uint128) bool
 // transfers): every account's debits_pending is the sum of its active pending transfers
 // (debit side) plus its reserved total, and for every ledger the credits_pending that no
 // pending transfer explains add up to the reserved totals (each reservation moved both
-// sides by the same amount).
+// sides by the same amount). It also checks the in-memory marker of pending balances
+// known to be zero (accountPendingZero): set only on accounts whose pending balances are
+// both zero.
 func (l *Ledger) CheckReservations() error {
 	count := l.accounts.count
 	debitsPending := make([]model.Uint128, count)
@@ -285,6 +287,10 @@ func (l *Ledger) CheckReservations() error {
 	perLedger := map[uint32]*sums{}
 	for i := uint32(0); i < count; i++ {
 		a := l.accounts.at(i)
+		if !checkPendingZero(a) {
+			return fmt.Errorf("account %s: marked without pending balances, has %s and %s",
+				a.ID, a.DebitsPending, a.CreditsPending)
+		}
 		reserved := *l.reservedDebits.at(i)
 		want, overflow := debitsPending[i].Add(reserved)
 		if overflow || want != a.DebitsPending {

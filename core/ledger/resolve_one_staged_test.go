@@ -11,7 +11,7 @@ import (
 type resolvedEvent struct {
 	transferHash          uint64
 	debitIndex, creditIdx uint32
-	debit, credit         *model.Account
+	debit, credit         *accountRecord
 }
 
 func scratchOfOne(l *Ledger) resolvedEvent {

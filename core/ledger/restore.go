@@ -124,7 +124,9 @@ func (l *Ledger) restoreAccounts(r io.Reader, count uint32) error {
 			return fmt.Errorf("%w: account id %s twice", ErrSnapshotInvalid, a.ID)
 		}
 		index, record := l.pushAccount()
-		*record = a // Reserved is 0, which newestTransfer reads as "none".
+		// Reserved is 0, which newestTransfer reads as "none"; accountPendingZero is set
+		// from the balances.
+		*record = newAccountRecord(&a)
 		l.accountIndex.insertAt(position, hash, index)
 		l.pushReserved(index)
 		l.totals.accountAdded(record)

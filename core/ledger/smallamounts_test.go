@@ -17,11 +17,11 @@ func TestSmallAmountsImplyCheckAmountOK(t *testing.T) {
 	largest := model.Uint128{Lo: ^uint64(0), Hi: smallAmountHighWordLimit - 1}
 	tooLarge := model.Uint128{Hi: smallAmountHighWordLimit}
 	accounts := func(debitPending, debitPosted, creditPending, creditPosted model.Uint128) (
-		*model.Account, *model.Account) {
-		return &model.Account{DebitsPending: debitPending, DebitsPosted: debitPosted},
-			&model.Account{CreditsPending: creditPending, CreditsPosted: creditPosted}
+		*accountRecord, *accountRecord) {
+		return &accountRecord{DebitsPending: debitPending, DebitsPosted: debitPosted},
+			&accountRecord{CreditsPending: creditPending, CreditsPosted: creditPosted}
 	}
-	check := func(amount model.Uint128, debit, credit *model.Account) {
+	check := func(amount model.Uint128, debit, credit *accountRecord) {
 		t.Helper()
 		if !smallAmounts(amount, debit, credit) {
 			return

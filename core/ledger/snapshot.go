@@ -57,7 +57,7 @@ var ErrSnapshotInvalid = errors.New("ledger: invalid snapshot")
 // chunks.
 type SnapshotView struct {
 	owner          *Ledger // Gets the copy buffers back on Release.
-	accounts       []model.Account
+	accounts       []accountRecord
 	pending        []pendingStatus
 	transferChunks [][]model.Transfer
 	transferCount  uint32
@@ -145,8 +145,9 @@ func (v *SnapshotView) WriteTo(w io.Writer) (int64, error) {
 	writer.write(header[:])
 	var record [model.TransferSize]byte
 	for i := range v.accounts {
-		v.accounts[i].Reserved = 0 // The view's own copy: clear the in-memory link.
-		v.accounts[i].Encode(record[:])
+		// The wire record, without the in-memory link and accountPendingZero.
+		account := exportAccount(&v.accounts[i])
+		account.Encode(record[:])
 		writer.write(record[:])
 	}
 	for i := range uint32(len(v.accounts)) {

@@ -98,7 +98,7 @@ func (l *Ledger) ownedTotals(filter *model.LedgerFilter, whole []uint32,
 	for i := uint32(0); owned != nil && i < owned.count; i++ {
 		account := l.accounts.at(*owned.at(i))
 		if inFilter(filter, account.Ledger) && !slices.Contains(whole, account.Ledger) {
-			sums.of(account.Ledger).Add(account)
+			countAccount(sums.of(account.Ledger), account)
 		}
 	}
 	return sums.appendSorted(out, filter.Limit)
@@ -113,7 +113,7 @@ func (l *Ledger) scanTotals(filter *model.LedgerFilter,
 		if !inFilter(filter, account.Ledger) || !l.allowed(model.ScopeRead, i) {
 			continue
 		}
-		sums.of(account.Ledger).Add(account)
+		countAccount(sums.of(account.Ledger), account)
 	}
 	return sums.appendSorted(out, filter.Limit)
 }
@@ -207,19 +207,19 @@ func (r *runningTotals) of(ledger uint32) *model.LedgerTotals {
 }
 
 // accountAdded counts a new account (with its balances: Restore's accounts have some).
-func (r *runningTotals) accountAdded(a *model.Account) {
+func (r *runningTotals) accountAdded(a *accountRecord) {
 	totals := r.of(a.Ledger)
 	if totals == nil {
 		totals = &model.LedgerTotals{Ledger: a.Ledger}
 		r.ledgers.put(a.Ledger, totals)
 		r.order.insert(a.Ledger)
 	}
-	totals.Add(a)
+	countAccount(totals, a)
 }
 
 // accountRemoved uncounts an undone account, whose balances are zero again by then (the
 // undo log restores balances before it pops the account that had them).
-func (r *runningTotals) accountRemoved(a *model.Account) {
+func (r *runningTotals) accountRemoved(a *accountRecord) {
 	if !a.DebitsPending.IsZero() || !a.DebitsPosted.IsZero() ||
 		!a.CreditsPending.IsZero() || !a.CreditsPosted.IsZero() {
 		panic("ledger: undo of an account that still has balances")
@@ -268,7 +268,7 @@ func (r *runningTotals) postedAdded(ledger uint32, amount model.Uint128) {
 
 // balanceRestored records an undo that sets an account's balances from now back to
 // previous (one account at a time: its counterpart gets its own record).
-func (r *runningTotals) balanceRestored(a *model.Account, previous *model.Balance) {
+func (r *runningTotals) balanceRestored(a *accountRecord, previous *model.Balance) {
 	totals := r.of(a.Ledger)
 	totals.DebitsPending.Sub(a.DebitsPending)
 	totals.DebitsPending.Add(previous.DebitsPending)
@@ -369,4 +369,14 @@ func (o *ledgerOrder) from(first uint32, fn func(ledger uint32) bool) {
 			}
 		}
 	}
+}
+
+// countAccount adds an account and its balances to a ledger's totals, as
+// model.LedgerTotals.Add does for a wire account.
+func countAccount(t *model.LedgerTotals, a *accountRecord) {
+	t.Accounts++
+	t.DebitsPending.Add(a.DebitsPending)
+	t.DebitsPosted.Add(a.DebitsPosted)
+	t.CreditsPending.Add(a.CreditsPending)
+	t.CreditsPosted.Add(a.CreditsPosted)
 }

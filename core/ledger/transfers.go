@@ -22,7 +22,7 @@ type batchScratch struct {
 	// so that neither the confirmation nor the apply looks a record up by index again
 	// (two loads and two bounds checks each; six such lookups were ~8% of a transfer's
 	// instructions). Valid for the batch: no account is created or moved during one.
-	accounts  []*model.Account
+	accounts  []*accountRecord
 	sink      uint64    // Keeps the prefetch loads from being optimized away.
 	addresses []uintptr // Lines one pipeline stage prefetches (prefetch.Lines).
 }
@@ -33,7 +33,7 @@ func (s *batchScratch) init() {
 	s.creditHash = make([]uint64, model.EventsPerRequestMax)
 	s.debitIndex = make([]uint32, model.EventsPerRequestMax)
 	s.creditIndex = make([]uint32, model.EventsPerRequestMax)
-	s.accounts = make([]*model.Account, 2*model.EventsPerRequestMax)
+	s.accounts = make([]*accountRecord, 2*model.EventsPerRequestMax)
 	s.addresses = make([]uintptr, 0, pipelineBlockEvents*pipelineLinesPerEventMax)
 }
 
@@ -222,7 +222,7 @@ func (l *Ledger) resolveOneStaged(event *model.Transfer) {
 }
 
 // recordIn is recordOf given the account chunks and count (loop-invariant locals).
-func recordIn(chunks [][]model.Account, count uint32, index uint32) *model.Account {
+func recordIn(chunks [][]accountRecord, count uint32, index uint32) *accountRecord {
 	if index < count {
 		return &chunks[index>>chunkShift][index&chunkMask]
 	}
@@ -230,7 +230,7 @@ func recordIn(chunks [][]model.Account, count uint32, index uint32) *model.Accou
 }
 
 // recordOf returns the record of the account at index, or nil for indexNone.
-func (l *Ledger) recordOf(index uint32) *model.Account {
+func (l *Ledger) recordOf(index uint32) *accountRecord {
 	if index < l.accounts.count {
 		return l.accounts.at(index)
 	}
@@ -435,14 +435,14 @@ func (l *Ledger) confirmAccounts(events []model.Transfer, offset int) {
 // balances only when the request asked for them, and only those its sender may read,
 // while an event is the committed change itself, the same whoever sent the request.
 // It is small enough to inline, so that a ledger without events pays a test, not a call.
-func (l *Ledger) transferEvent(record *model.Transfer, debit, credit *model.Account) {
+func (l *Ledger) transferEvent(record *model.Transfer, debit, credit *accountRecord) {
 	if l.events != nil {
 		l.appendTransferEvent(record, debit, credit)
 	}
 }
 
 // appendTransferEvent is transferEvent's append.
-func (l *Ledger) appendTransferEvent(record *model.Transfer, debit, credit *model.Account) {
+func (l *Ledger) appendTransferEvent(record *model.Transfer, debit, credit *accountRecord) {
 	kind := event.KindTransferCreated
 	switch {
 	case record.Flags&model.TransferPostPending != 0:
@@ -450,7 +450,17 @@ func (l *Ledger) appendTransferEvent(record *model.Transfer, debit, credit *mode
 	case record.Flags&model.TransferVoidPending != 0:
 		kind = event.KindTransferVoided
 	}
-	l.events.AppendTransferOf(kind, record, debit, credit)
+	l.appendTransferEventOf(kind, record, debit, credit)
+}
+
+// appendTransferEventOf appends a transfer event of kind with both accounts' balances,
+// filled in place (event.Buffer.AppendTransferIn), each account's second line read only
+// when it may have pending balances.
+func (l *Ledger) appendTransferEventOf(kind event.Kind, record *model.Transfer,
+	debit, credit *accountRecord) {
+	e := l.events.AppendTransferIn(kind, record)
+	debit.BalanceTo(&e.Debit)
+	credit.BalanceTo(&e.Credit)
 }
 
 // CreateSystemTransfers is CreateTransfers for Sequent's own transfers (the matching
@@ -800,7 +810,7 @@ func (l *Ledger) singleOrPendingTransfer(t *model.Transfer, plain bool, timestam
 		}
 		// Issuing money takes the right to, at the time of the debit (rules version 6
 		// on: SetIssuingChecked); refused where the flag's exceeds_credits would be.
-		if !limited && l.own.issuingChecked && debitsExceedCredits(amount, debit) &&
+		if !limited && l.own.issuingChecked && debitsExceedCredits(amount, debit.debitsPending(), debit) &&
 			!l.mayIssue(debit.ID, debit.Ledger) {
 			return model.StatusExceedsCredits
 		}
@@ -826,8 +836,8 @@ func (l *Ledger) singleOrPendingTransfer(t *model.Transfer, plain bool, timestam
 	l.saveAccountState(debitIndex, debit)
 	l.saveAccountState(creditIndex, credit)
 	if pending {
-		debit.DebitsPending = debit.DebitsPending.MustAdd(amount)
-		credit.CreditsPending = credit.CreditsPending.MustAdd(amount)
+		debit.addDebitsPending(amount)
+		credit.addCreditsPending(amount)
 		l.totals.pendingAdded(debit.Ledger, amount)
 	} else {
 		debit.DebitsPosted = debit.DebitsPosted.MustAdd(amount)
@@ -890,7 +900,7 @@ func (l *Ledger) sagaDebitRefusal(t *model.Transfer, debitIndex uint32) model.St
 // accountsStatus holds the checks of a transfer's two accounts that come after their
 // existence and ownership: the same ledger as each other and as the transfer, neither
 // closed.
-func accountsStatus(t *model.Transfer, debit, credit *model.Account) model.Status {
+func accountsStatus(t *model.Transfer, debit, credit *accountRecord) model.Status {
 	switch {
 	case debit.Ledger != credit.Ledger:
 		return model.StatusAccountsMustHaveTheSameLedger
@@ -923,7 +933,7 @@ func (l *Ledger) checkOwnership(t *model.Transfer, debitIndex, creditIndex uint3
 // from exceeding its counterpart (the flag works whatever the account's limit flags). It
 // is small enough to inline: a transfer that balances neither side (nearly all) costs a
 // test instead of a call.
-func balancedAmount(t *model.Transfer, debit, credit *model.Account) model.Uint128 {
+func balancedAmount(t *model.Transfer, debit, credit *accountRecord) model.Uint128 {
 	if t.Flags&(model.TransferBalancingDebit|model.TransferBalancingCredit) == 0 {
 		return t.Amount
 	}
@@ -931,7 +941,7 @@ func balancedAmount(t *model.Transfer, debit, credit *model.Account) model.Uint1
 }
 
 // clampedAmount is balancedAmount for a balancing transfer.
-func clampedAmount(t *model.Transfer, debit, credit *model.Account) model.Uint128 {
+func clampedAmount(t *model.Transfer, debit, credit *accountRecord) model.Uint128 {
 	amount := t.Amount
 	if t.Flags&model.TransferBalancingDebit != 0 {
 		debits := debit.DebitsPosted.MustAdd(debit.DebitsPending)
@@ -955,15 +965,24 @@ const smallAmountHighWordLimit = 1 << 62
 // checks (its limit check aside). One test on the high words, where checkAmount's common
 // case takes two 128-bit additions, two overflow tests and a call. When it answers
 // false, those functions decide exactly.
-func smallAmounts(amount model.Uint128, debit, credit *model.Account) bool {
-	return amount.Hi|debit.DebitsPending.Hi|debit.DebitsPosted.Hi|
-		credit.CreditsPending.Hi|credit.CreditsPosted.Hi < smallAmountHighWordLimit
+//
+// A pending balance marked zero (accountPendingZero) is not read: a plain transfer
+// between accounts without pending balances reads only their records' first lines.
+func smallAmounts(amount model.Uint128, debit, credit *accountRecord) bool {
+	high := amount.Hi | debit.DebitsPosted.Hi | credit.CreditsPosted.Hi
+	if !debit.pendingZero() {
+		high |= debit.DebitsPending.Hi
+	}
+	if !credit.pendingZero() {
+		high |= credit.CreditsPending.Hi
+	}
+	return high < smallAmountHighWordLimit
 }
 
 // checkAmount refuses any amount that would overflow a balance. It also keeps the
 // invariant that pending + posted never overflows on either side, which the other
 // arithmetic relies on (MustAdd).
-func checkAmount(amount model.Uint128, pending bool, debit, credit *model.Account) model.Status {
+func checkAmount(amount model.Uint128, pending bool, debit, credit *accountRecord) model.Status {
 	// Each side's pending + posted is at least either part, so an amount that fits on top
 	// of both sums fits on top of every balance (nearly always): two tests instead of six
 	// (four for a single-phase transfer). Otherwise the checks below find which code.
@@ -995,7 +1014,7 @@ func checkAmount(amount model.Uint128, pending bool, debit, credit *model.Accoun
 // checkDebitSide holds the checks of checkAmount and checkLimits that concern the
 // debit account alone, in their order: what a client that is not an operator is told
 // before anything that depends on the credit account (doc.go, "Ownership").
-func checkDebitSide(amount model.Uint128, pending bool, debit *model.Account) model.Status {
+func checkDebitSide(amount model.Uint128, pending bool, debit *accountRecord) model.Status {
 	debits := debit.DebitsPending.MustAdd(debit.DebitsPosted)
 	switch {
 	case pending && amount.AddOverflows(debit.DebitsPending):
@@ -1014,7 +1033,7 @@ func checkDebitSide(amount model.Uint128, pending bool, debit *model.Account) mo
 // checkLimits applies the accounts' balance flags. Pending amounts count against the
 // limit, so a pending transfer can never be posted into an overdraft. It is small enough
 // to inline: between accounts without a limit flag it costs a test instead of a call.
-func checkLimits(amount model.Uint128, debit, credit *model.Account) model.Status {
+func checkLimits(amount model.Uint128, debit, credit *accountRecord) model.Status {
 	if debit.Flags&model.AccountDebitsMustNotExceedCredits == 0 &&
 		credit.Flags&model.AccountCreditsMustNotExceedDebits == 0 {
 		return model.StatusOK
@@ -1023,7 +1042,7 @@ func checkLimits(amount model.Uint128, debit, credit *model.Account) model.Statu
 }
 
 // limitsStatus is checkLimits when either account has a limit flag.
-func limitsStatus(amount model.Uint128, debit, credit *model.Account) model.Status {
+func limitsStatus(amount model.Uint128, debit, credit *accountRecord) model.Status {
 	if debit.Flags&model.AccountDebitsMustNotExceedCredits != 0 {
 		debits := debit.DebitsPending.MustAdd(debit.DebitsPosted).MustAdd(amount)
 		if debit.CreditsPosted.Less(debits) {
@@ -1043,7 +1062,7 @@ func limitsStatus(amount model.Uint128, debit, credit *model.Account) model.Stat
 // links it into both accounts' lists. The callers hold the accounts already (looking
 // them up again by index cost two chunk lookups per transfer).
 func (l *Ledger) appendTransfer(hash uint64, position uint64,
-	debit, credit *model.Account) (uint32, *model.Transfer) {
+	debit, credit *accountRecord) (uint32, *model.Transfer) {
 	index, record, ok := l.transfers.pushInPlace()
 	if !ok {
 		index, record = l.transfers.push()
@@ -1068,7 +1087,7 @@ func (l *Ledger) appendTransfer(hash uint64, position uint64,
 // recordHistory appends a balance-history entry when the account has the history flag.
 // It is small enough to inline, so that the accounts without the flag (nearly all) cost
 // a test instead of a call; appendHistory does the work.
-func (l *Ledger) recordHistory(accountIndex uint32, account *model.Account, transfer uint32,
+func (l *Ledger) recordHistory(accountIndex uint32, account *accountRecord, transfer uint32,
 	timestamp uint64) {
 	if account.Flags&model.AccountHistory != 0 {
 		l.appendHistory(accountIndex, account, transfer, timestamp)
@@ -1076,7 +1095,7 @@ func (l *Ledger) recordHistory(accountIndex uint32, account *model.Account, tran
 }
 
 // appendHistory is recordHistory's append.
-func (l *Ledger) appendHistory(accountIndex uint32, account *model.Account, transfer uint32,
+func (l *Ledger) appendHistory(accountIndex uint32, account *accountRecord, transfer uint32,
 	timestamp uint64) {
 	index, record := l.history.push()
 	record.balance = model.AccountBalance{Balance: account.Balance(), Timestamp: timestamp}
