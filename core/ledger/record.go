@@ -54,8 +54,9 @@ const (
 // accountPendingZero, set in an in-memory record's flags, says that both of its pending
 // balances are zero, so that a transfer need not read the record's second line for them.
 // It is conservative: set, both are zero for certain; clear, they may be anything. Every
-// addition to a pending balance clears it (addPending); it is set only where both are
-// seen to be zero (newAccountRecord, and markPendingZero after a subtraction or an undo).
+// addition to a pending balance clears it (addDebitsPending, addCreditsPending); it is
+// set only where both are seen to be zero (newAccountRecord, and markPendingZero after a
+// subtraction or an undo).
 // It never leaves the ledger: exportAccount masks it, as it clears the link, and snapshots
 // and events carry model.Account and model.Balance values. It is a bit no account flag
 // uses (creation and restore refuse unknown flags, so no stored account brings it in).
