@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"sequent/core/model"
-	"sequent/core/shard"
 	"sequent/wal"
 )
 
@@ -198,13 +197,7 @@ func TestPruneKeepsTheNewestSetAsides(t *testing.T) {
 // kept (count and bytes), summed for the node.
 func TestStartOverPrunesOlderSetAsidesOnceDone(t *testing.T) {
 	snapshotAlone := func(dir string, ids ...uint64) *testNode {
-		config := nodeConfig(dir, freeAddress(t), "")
-		config.Mode = ModeAsync
-		written := make(chan shard.SnapshotResult, 1)
-		config.Snapshots = &shard.SnapshotConfig{
-			OnWritten: func(r shard.SnapshotResult) { written <- r }}
-		n := startNode(t, config)
-		waitSnapshot(t, n, written, ids...)
+		n, _, _ := startSnapshotted(t, dir, ids...)
 		return n
 	}
 	nodeDir := t.TempDir()
@@ -294,14 +287,8 @@ func TestEmptyStandbyWaitsAndSaysWhyItCannotBePromoted(t *testing.T) {
 // above an empty log (shard.ErrLogBehindSnapshot) at this start and every later one. The
 // log streamed from op 1 rebuilds the state: the snapshot must be set aside first.
 func TestEmptyLogBesideASnapshotFollowsAPrimaryThatStreamsFromOpOne(t *testing.T) {
-	primaryConfig := nodeConfig(t.TempDir(), freeAddress(t), "")
-	primaryConfig.Mode = ModeAsync
-	written := make(chan shard.SnapshotResult, 1)
-	primaryConfig.Snapshots = &shard.SnapshotConfig{
-		OnWritten: func(r shard.SnapshotResult) { written <- r }}
-	primary := startNode(t, primaryConfig)
+	primary, primaryConfig, snapshot := startSnapshotted(t, t.TempDir(), 1, 2)
 	defer primary.Close()
-	snapshot := waitSnapshot(t, primary, written, 1, 2)
 
 	dir := t.TempDir()
 	config := nodeConfig(dir, "", primaryConfig.Listen)
@@ -318,12 +305,7 @@ func TestEmptyLogBesideASnapshotFollowsAPrimaryThatStreamsFromOpOne(t *testing.T
 	}
 	standby := startNode(t, config) // Failed with shard.ErrLogBehindSnapshot.
 	defer standby.Close()
-	waitFor(t, "the standby to catch up", func() bool {
-		return standby.Log().Durable() >= primary.Log().LastOp()
-	})
-	if got, want := standby.Node.shardDigest(t), primary.Node.shardDigest(t); got != want {
-		t.Fatal("the standby's state is not the primary's")
-	}
+	waitCaughtUp(t, standby, primary)
 }
 
 // Status walks the set-aside states at most every setAsideCacheTime: a prune between two

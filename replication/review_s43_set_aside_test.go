@@ -23,13 +23,7 @@ import (
 // clock says, and it must survive its own prune.
 func TestStartOverAfterTheClockWentBackKeepsItsOwnSetAside(t *testing.T) {
 	snapshotAlone := func(dir string, ids ...uint64) *testNode {
-		config := nodeConfig(dir, freeAddress(t), "")
-		config.Mode = ModeAsync
-		written := make(chan shard.SnapshotResult, 1)
-		config.Snapshots = &shard.SnapshotConfig{
-			OnWritten: func(r shard.SnapshotResult) { written <- r }}
-		n := startNode(t, config)
-		waitSnapshot(t, n, written, ids...)
+		n, _, _ := startSnapshotted(t, dir, ids...)
 		return n
 	}
 	nodeDir := t.TempDir()
@@ -165,12 +159,7 @@ func TestStartOverOfAnEmptyStandbySetsNothingAside(t *testing.T) {
 
 	standby := startNode(t, config)
 	defer standby.Close()
-	waitFor(t, "the standby to catch up", func() bool {
-		return standby.Log().Durable() >= primary.Log().LastOp()
-	})
-	if got, want := standby.Node.shardDigest(t), primary.Node.shardDigest(t); got != want {
-		t.Fatal("the standby's state is not the primary's")
-	}
+	waitCaughtUp(t, standby, primary)
 	if standby.Recovery().SnapshotPath == "" {
 		t.Fatal("setup: the standby did not start over from the primary's snapshot")
 	}
@@ -186,14 +175,8 @@ func TestStartOverOfAnEmptyStandbySetsNothingAside(t *testing.T) {
 // snapshot (its log starts at the next op, the snapshot stays where it is, nothing is set
 // aside) instead of setting the snapshot aside and fetching the whole log from op 1.
 func TestSnapshotBesideAnEmptyLogResumesAfterIt(t *testing.T) {
-	primaryConfig := nodeConfig(t.TempDir(), freeAddress(t), "")
-	primaryConfig.Mode = ModeAsync
-	written := make(chan shard.SnapshotResult, 1)
-	primaryConfig.Snapshots = &shard.SnapshotConfig{
-		OnWritten: func(r shard.SnapshotResult) { written <- r }}
-	primary := startNode(t, primaryConfig)
+	primary, primaryConfig, snapshot := startSnapshotted(t, t.TempDir(), 1, 2)
 	defer primary.Close()
-	snapshot := waitSnapshot(t, primary, written, 1, 2)
 	primary.submit(t, 2, 2, model.OperationCreateAccounts, accounts(3))
 	primary.replies.wait(t, 2)
 
@@ -212,12 +195,7 @@ func TestSnapshotBesideAnEmptyLogResumesAfterIt(t *testing.T) {
 	}
 	standby := startNode(t, config)
 	defer standby.Close()
-	waitFor(t, "the standby to catch up", func() bool {
-		return standby.Log().Durable() >= primary.Log().LastOp()
-	})
-	if got, want := standby.Node.shardDigest(t), primary.Node.shardDigest(t); got != want {
-		t.Fatal("the standby's state is not the primary's")
-	}
+	waitCaughtUp(t, standby, primary)
 	if first := standby.Log().FirstOp(); first != snapshot.Meta.Op+1 {
 		t.Fatalf("the standby's log starts at op %d, want %d (right after its snapshot)",
 			first, snapshot.Meta.Op+1)
