@@ -117,44 +117,13 @@ func TestThousandsOfLostRequestsAboveTheBurstLeaveNothingHeld(t *testing.T) {
 // outcome unknown, PROTOCOL.md §7 mandates the resends), B still waiting; once B leaves
 // too it is given up, and B gets an *OutcomeUnknownError.
 func TestLostRequestAboveTheBurstIsResentWhileACallerWaits(t *testing.T) {
-	s, clockNs := rateLimitedServer(t, 4)
-	proxy := startSwallowingProxy(t, s.server.Address())
-	c := dialTestClient(t, proxy.listener.Addr().String(), func(config *Config) {
-		config.InflightMax = 1
-		config.BusyRetryDelay = time.Millisecond
-	})
-	createTestAccounts(t, c)
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
-	holding, stopHolding := context.WithCancel(ctx)
-	defer stopHolding()
 	leavingA, leaveA := context.WithCancel(ctx)
 	defer leaveA()
 	leavingB, leaveB := context.WithCancel(ctx)
 	defer leaveB()
-
-	clockNs.Add(int64(10 * time.Second))
-	s.backend.Pause()
-	blocker := holdWindow(holding, t, c, transfer(800, 1, 2, 1, 0))
-	wait := mergeCalls(t, c, []context.Context{leavingA, leavingB}, [][]model.Transfer{
-		{transfer(801, 1, 2, 1, 0), transfer(802, 1, 2, 1, 0), transfer(803, 1, 2, 1, 0)},
-		{transfer(804, 1, 2, 1, 0), transfer(805, 1, 2, 1, 0), transfer(806, 1, 2, 1, 0)},
-	})
-	clockNs.Add(int64(10 * time.Second))
-	proxy.swallow.Store(true)
-	stopHolding() // The merged request goes; the proxy swallows it.
-	<-blocker
-	s.backend.Resume()
-	var request *Call
-	waitFor(t, c, "the merged request's resend refused", func() bool {
-		for _, call := range c.pending {
-			if call.events == 6 && call.lostCopy && call.busyRetries > 0 {
-				request = call
-				return true
-			}
-		}
-		return false
-	})
+	c, request, wait := sendLostMergedRequest(t, ctx, 800, leavingA, leavingB)
 	leaveA()
 	waitFor(t, c, "A to leave the request", func() bool { return request.waiters == 1 })
 	c.mu.Lock()

@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"io"
 	"log/slog"
@@ -16,7 +15,6 @@ import (
 	"sequent/core/model"
 	"sequent/core/shard"
 	"sequent/netio"
-	"sequent/wal"
 )
 
 // holdingShard is a real shard (exactly-once window, 2 MiB reply cache) that, for one
@@ -120,45 +118,17 @@ func (m *mutingReplier) repliesOf(number uint64) int {
 func startHoldingShardServer(t *testing.T, eventsPerSecond float64) (*holdingShard,
 	*mutingReplier, *netio.Server, *atomic.Int64) {
 	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
-	s, err := shard.New(shard.Config{Logger: discard}, core.New(core.Config{}),
-		wal.NewMemoryLog())
-	if err != nil {
-		t.Fatal(err)
-	}
-	operator := model.AppendGrants(nil, []model.Grant{{Client: 1, Scopes: model.ScopeOperator}})
-	if err := s.SetGrants(operator); err != nil {
-		t.Fatal(err)
-	}
-	keys, err := netio.NewKeyring(netio.KeysFile{Version: netio.KeysFileVersion,
-		Clients: []netio.KeysFileClient{{ID: 1, Name: "all",
-			Permissions: []string{"read", "transfer", "trade", "admin"},
-			Keys:        []netio.KeysFileKey{{ID: 1, Secret: hex.EncodeToString(testSecret)}},
-			Limits:      netio.ClientLimits{EventsPerSecond: eventsPerSecond}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	clockNs := new(atomic.Int64)
-	clockNs.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
-	now := func() time.Time { return time.Unix(0, clockNs.Load()) }
+	s := newOperatorShard(t, core.Config{}, discard)
+	keys := rateLimitedKeys(t, eventsPerSecond)
+	clockNs, admission := rateLimitedAdmission()
 	holding := &holdingShard{Shard: s}
 	server, err := netio.NewServer(netio.Config{Address: "127.0.0.1:0", Keys: keys,
-		Logger: discard, Admission: netio.NewControls(netio.ControlsConfig{Now: now})},
-		holding)
+		Logger: discard, Admission: admission}, holding)
 	if err != nil {
 		t.Fatal(err)
 	}
 	replier := &mutingReplier{Replier: server.Replier(), seen: map[uint64]int{}}
-	s.Start(shard.RepliesOnly(replier))
-	if err := server.Start(); err != nil {
-		_ = s.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
-		defer cancel()
-		_ = server.Shutdown(ctx)
-		_ = s.Close()
-	})
+	serveShard(t, s, server, replier)
 	t.Cleanup(holding.release) // Before the shutdown: the server waits for its reply.
 	return holding, replier, server, clockNs
 }
