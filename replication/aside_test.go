@@ -228,6 +228,41 @@ func TestStartOverPrunesOlderSetAsidesOnceDone(t *testing.T) {
 	}
 }
 
+// openWhileDialing opens a node of config in a goroutine (closing it at once if it
+// opens) and returns once lines holds three refused dials of its primary ("primary not
+// reachable yet"): the node is still waiting. It fails the test with notTrying and the
+// log if they do not come within waitMax, and calls opened (which fails the test) if
+// the open returns first. stop ends the wait and returns the open's error.
+func openWhileDialing(t *testing.T, config NodeConfig, lines *lockedLog, notTrying string,
+	opened func(err error)) (stop func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	result := make(chan error, 1)
+	go func() {
+		node, err := OpenNode(ctx, config)
+		if node != nil {
+			node.Close()
+		}
+		result <- err
+	}()
+	deadline := time.Now().Add(waitMax)
+	for strings.Count(lines.String(), "primary not reachable yet") < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s:\n%s", notTrying, lines.String())
+		}
+		select {
+		case err := <-result:
+			opened(err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return func() error {
+		cancel()
+		return <-result
+	}
+}
+
 // TestEmptyStandbyWaitsAndSaysWhyItCannotBePromoted: a standby whose log is empty (a
 // crash right after a start over set its state aside) holds none of the writes its peers
 // acknowledged, so it must not start alone after PrimaryWaitAtStart (as a node with a
@@ -243,31 +278,11 @@ func TestEmptyStandbyWaitsAndSaysWhyItCannotBePromoted(t *testing.T) {
 	config.Logger = slog.New(slog.NewTextHandler(lines, nil))
 	seedSetAsides(t, config.Groups[0], []int64{7}, nil, 1)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	opened := make(chan error, 1)
-	go func() {
-		node, err := OpenNode(ctx, config)
-		if node != nil {
-			node.Close()
-		}
-		opened <- err
-	}()
 	// Three refused dials: the later ones come after PrimaryWaitAtStart, when a node
 	// with a log of its own would have started alone.
-	deadline := time.Now().Add(waitMax)
-	for strings.Count(lines.String(), "primary not reachable yet") < 3 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the standby did not keep trying its primary:\n%s", lines.String())
-		}
-		select {
-		case err := <-opened:
-			t.Fatalf("the empty standby stopped waiting for its primary (%v)", err)
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-	cancel()
-	if err := <-opened; err == nil || !errors.Is(err, context.Canceled) {
+	stop := openWhileDialing(t, config, lines, "the standby did not keep trying its primary",
+		func(err error) { t.Fatalf("the empty standby stopped waiting for its primary (%v)", err) })
+	if err := stop(); err == nil || !errors.Is(err, context.Canceled) {
 		t.Fatalf("open: %v, want the wait ended by its context", err)
 	}
 	text := lines.String()

@@ -1,16 +1,13 @@
 package replication
 
 import (
-	"context"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"sequent/core/model"
-	"sequent/core/shard"
 	"sequent/wal"
 )
 
@@ -76,13 +73,8 @@ func TestStartOverAfterTheClockWentBackKeepsItsOwnSetAside(t *testing.T) {
 // keeps trying; this one must not give its state up either: its snapshot stays in place
 // and it keeps waiting for a primary that holds that state.
 func TestSnapshotBesideAnEmptyLogIsNotDroppedForAnEmptyPrimary(t *testing.T) {
-	otherConfig := nodeConfig(t.TempDir(), freeAddress(t), "")
-	otherConfig.Mode = ModeAsync
-	written := make(chan shard.SnapshotResult, 1)
-	otherConfig.Snapshots = &shard.SnapshotConfig{
-		OnWritten: func(r shard.SnapshotResult) { written <- r }}
-	old := startNode(t, otherConfig) // The old primary, whose state the snapshot holds.
-	snapshot := waitSnapshot(t, old, written, 1, 2)
+	// The old primary, whose state the snapshot holds.
+	old, _, snapshot := startSnapshotted(t, t.TempDir(), 1, 2)
 	old.Close()
 
 	emptyConfig := nodeConfig(t.TempDir(), freeAddress(t), "")
@@ -106,31 +98,13 @@ func TestSnapshotBesideAnEmptyLogIsNotDroppedForAnEmptyPrimary(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	opened := make(chan error, 1)
-	go func() {
-		node, err := OpenNode(ctx, config)
-		if node != nil {
-			node.Close()
-		}
-		opened <- err
-	}()
-	deadline := time.Now().Add(waitMax)
-	for strings.Count(lines.String(), "primary not reachable yet") < 3 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the standby neither followed nor kept trying:\n%s", lines.String())
-		}
-		select {
-		case err := <-opened:
+	stop := openWhileDialing(t, config, lines, "the standby neither followed nor kept trying",
+		func(err error) {
 			t.Fatalf("the standby opened (%v) following a primary that holds nothing; "+
 				"its snapshot at op %d is in place: %v\n%s", err, snapshot.Meta.Op,
 				fileExists(kept), lines.String())
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-	cancel()
-	<-opened
+		})
+	_ = stop()
 	if !fileExists(kept) {
 		t.Fatalf("the standby's snapshot at op %d was set aside", snapshot.Meta.Op)
 	}
