@@ -133,16 +133,6 @@ func startHoldingShardServer(t *testing.T, eventsPerSecond float64) (*holdingSha
 	return holding, replier, server, clockNs
 }
 
-// balancesBody encodes count transfers from id first (account 1 to 3, amount 1).
-func balancesBody(first uint64, count int) []byte {
-	body := make([]byte, count*model.TransferSize)
-	for i := range count {
-		one := transfer(first+uint64(i), 1, 3, 1, 0)
-		one.Encode(body[i*model.TransferSize:])
-	}
-	return body
-}
-
 // dropConnection ends the client's current connection as a network fault would; the
 // client reconnects and resends what is pending.
 func dropConnection(c *Client) {
@@ -211,12 +201,12 @@ func strayCopyAppliedLate(t *testing.T, leftInFlight bool) {
 	defer leave()
 	holding.hold.Store(c.NextNumber())
 	g := c.Go(leaving, model.OperationCreateTransfers, requestFlagReplyBalances,
-		balancesBody(100_000, 4000), nil)
+		transfersBody(100_000, 4000, 3), nil)
 	waitFor(t, c, "G's first copy held in the server's queue", func() bool {
 		return holding.holding()
 	})
 	if reply, err := c.Do(ctx, model.OperationCreateTransfers, 0,
-		balancesBody(200_000, 3000)); err != nil || !allOK(appendEventResults(nil,
+		transfersBody(200_000, 3000, 3)); err != nil || !allOK(appendEventResults(nil,
 		reply.Body), 3000) {
 		t.Fatalf("D: %v", err)
 	}
@@ -252,7 +242,7 @@ func strayCopyAppliedLate(t *testing.T, leftInFlight bool) {
 	r1Number := c.NextNumber()
 	replier.mute.Store(r1Number)
 	r1 := c.Go(ctx, model.OperationCreateTransfers, requestFlagReplyBalances,
-		balancesBody(300_000, model.EventsPerRequestMax), nil)
+		transfersBody(300_000, model.EventsPerRequestMax, 3), nil)
 	waitFor(t, c, "R1 applied, its reply lost", func() bool { return replier.repliesOf(r1Number) > 0 })
 
 	refill()
@@ -269,7 +259,7 @@ func strayCopyAppliedLate(t *testing.T, leftInFlight bool) {
 	r2Sent := make(chan *Call, 1) // Go waits for room in the window before it returns.
 	go func() {
 		r2Sent <- c.Go(ctx, model.OperationCreateTransfers, requestFlagReplyBalances,
-			balancesBody(400_000, 6250), nil)
+			transfersBody(400_000, 6250, 3), nil)
 	}()
 	waitFor(t, c, "R2 applied, or waiting for room in the window", func() bool {
 		return replier.repliesOf(r2Number) > 0 || len(c.windowQueue) > 0
