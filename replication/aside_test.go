@@ -191,20 +191,26 @@ func TestPruneKeepsTheNewestSetAsides(t *testing.T) {
 	}
 }
 
+// startOverSetup builds a node's own history (accounts 1 and 2, snapshotted) in a new
+// directory and starts a primary of another history (accounts 3 and 4, snapshotted),
+// which plans a start over for that node: it returns the node's configuration, a
+// standby of the primary, and the primary, which the caller closes.
+func startOverSetup(t *testing.T) (NodeConfig, *testNode) {
+	t.Helper()
+	nodeDir := t.TempDir()
+	own, _, _ := startSnapshotted(t, nodeDir, 1, 2)
+	own.Close()
+	primary, _, _ := startSnapshotted(t, t.TempDir(), 3, 4)
+	return nodeConfig(nodeDir, "", primary.config.Listen), primary
+}
+
 // TestStartOverPrunesOlderSetAsidesOnceDone: a start over that completes (its new log
 // started after the primary's snapshot) keeps the newest setAsideKept set-asides, the
 // one it just made among them, and removes the older ones; Node.Status shows what is
 // kept (count and bytes), summed for the node.
 func TestStartOverPrunesOlderSetAsidesOnceDone(t *testing.T) {
-	snapshotAlone := func(dir string, ids ...uint64) *testNode {
-		n, _, _ := startSnapshotted(t, dir, ids...)
-		return n
-	}
-	nodeDir := t.TempDir()
-	snapshotAlone(nodeDir, 1, 2).Close() // The node's own history, with a snapshot.
-	primary := snapshotAlone(t.TempDir(), 3, 4)
+	config, primary := startOverSetup(t)
 	defer primary.Close()
-	config := nodeConfig(nodeDir, "", primary.config.Listen)
 	group := config.Groups[0]
 	seedSetAsides(t, group, []int64{1, 2, 3, 4}, nil, 10) // Older than any time stamp.
 

@@ -72,18 +72,14 @@ func TestInterruptedStartOverKeepsTheStandbysOwnState(t *testing.T) {
 // snapshot directory then lists the primary's snapshot only, and its state is the
 // primary's.
 func TestStartOverSetsTheOwnStateAside(t *testing.T) {
-	snapshotAlone := func(dir string, ids ...uint64) (*testNode, shard.SnapshotResult) {
-		n, _, snapshot := startSnapshotted(t, dir, ids...)
-		return n, snapshot
-	}
 	// The node's own history (accounts 1 and 2, a transfer), with a snapshot of it.
 	nodeDir := t.TempDir()
-	alone, own := snapshotAlone(nodeDir, 1, 2)
+	alone, _, own := startSnapshotted(t, nodeDir, 1, 2)
 	alone.submit(t, 2, 2, model.OperationCreateTransfers, transfer(9, 1, 2, 5))
 	alone.replies.wait(t, 2)
 	alone.Close()
 	// The primary: another history (accounts 3 and 4), with a snapshot the plan offers.
-	primary, offered := snapshotAlone(t.TempDir(), 3, 4)
+	primary, _, offered := startSnapshotted(t, t.TempDir(), 3, 4)
 	defer primary.Close()
 
 	standby := startNode(t, nodeConfig(nodeDir, "", primary.config.Listen))

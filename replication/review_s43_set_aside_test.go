@@ -19,15 +19,8 @@ import (
 // the three stale ones. The newest set-aside must be the one just made, whatever the
 // clock says, and it must survive its own prune.
 func TestStartOverAfterTheClockWentBackKeepsItsOwnSetAside(t *testing.T) {
-	snapshotAlone := func(dir string, ids ...uint64) *testNode {
-		n, _, _ := startSnapshotted(t, dir, ids...)
-		return n
-	}
-	nodeDir := t.TempDir()
-	snapshotAlone(nodeDir, 1, 2).Close() // The node's own history, with a snapshot.
-	primary := snapshotAlone(t.TempDir(), 3, 4)
+	config, primary := startOverSetup(t)
 	defer primary.Close()
-	config := nodeConfig(nodeDir, "", primary.config.Listen)
 	group := config.Groups[0]
 	ownSegments, err := filepath.Glob(filepath.Join(group.LogDir, "*"))
 	if err != nil || len(ownSegments) == 0 {
