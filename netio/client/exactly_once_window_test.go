@@ -60,7 +60,7 @@ func startBusyShardServer(t *testing.T) (*netio.Server, *busyShard) {
 // startBusyShardServerWith is startBusyShardServer with a machine configured so.
 func startBusyShardServerWith(t *testing.T, machine core.Config) (*netio.Server, *busyShard) {
 	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
-	s := newOperatorShard(t, machine, discard)
+	s := newOperatorShard(t, shard.Config{Logger: discard}, machine)
 	busy := &busyShard{Shard: s}
 	server, err := netio.NewServer(netio.Config{Address: "127.0.0.1:0",
 		Keys: pipelineKeys(t), Logger: discard}, busy)
@@ -87,10 +87,10 @@ func serveShard(t *testing.T, s *shard.Shard, server *netio.Server, replier back
 	})
 }
 
-// newOperatorShard is a real shard (not started) of a machine configured so, over an
-// in-memory log, in which client 1 holds the operator scopes.
-func newOperatorShard(t *testing.T, machine core.Config, logger *slog.Logger) *shard.Shard {
-	s, err := shard.New(shard.Config{Logger: logger}, core.New(machine), wal.NewMemoryLog())
+// newOperatorShard is a real shard (not started), configured so, of a machine configured
+// so, over an in-memory log, in which client 1 holds the operator scopes.
+func newOperatorShard(t *testing.T, config shard.Config, machine core.Config) *shard.Shard {
+	s, err := shard.New(config, core.New(machine), wal.NewMemoryLog())
 	if err != nil {
 		t.Fatal(err)
 	}

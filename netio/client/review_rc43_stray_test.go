@@ -118,7 +118,7 @@ func (m *mutingReplier) repliesOf(number uint64) int {
 func startHoldingShardServer(t *testing.T, eventsPerSecond float64) (*holdingShard,
 	*mutingReplier, *netio.Server, *atomic.Int64) {
 	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
-	s := newOperatorShard(t, core.Config{}, discard)
+	s := newOperatorShard(t, shard.Config{Logger: discard}, core.Config{})
 	keys := rateLimitedKeys(t, eventsPerSecond)
 	clockNs, admission := rateLimitedAdmission()
 	holding := &holdingShard{Shard: s}
