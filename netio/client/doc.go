@@ -104,9 +104,8 @@
 // rate_limited refusal of it with no copy on its way gives it up (connection.go,
 // resendOrDropLocked; Pipelining). A caller whose context ends stops waiting (its
 // outcome is unknown: an *OutcomeUnknownError, see Context deadlines); the request goes
-// on for the others. Lookups,
-// queries, the matching operations and Go/Do are never merged. CoalesceEventsMax -1
-// turns merging off.
+// on for the others. Lookups, queries, the matching operations and Go/Do are never
+// merged. CoalesceEventsMax -1 turns merging off.
 //
 // After a merged request of many callers (rejoinCallersMin) is answered, the next one
 // is not sent until as many callers have called again (they rejoin it), it is full, or
