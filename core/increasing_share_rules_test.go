@@ -1,7 +1,6 @@
 package core
 
 import (
-	"bytes"
 	"testing"
 
 	"sequent/core/match"
@@ -35,6 +34,25 @@ func orderStatuses(out *Output) []model.Status {
 	return statuses
 }
 
+// beyondShare fails the test unless statuses holds the results of share+1 entries
+// (what names one: "place", "opt-in"), the first share of them ok and the last want.
+func beyondShare(t *testing.T, version uint32, what string, statuses []model.Status,
+	share int, want model.Status) {
+	t.Helper()
+	if len(statuses) != share+1 {
+		t.Fatalf("version %d: %d results", version, len(statuses))
+	}
+	for i, status := range statuses[:share] {
+		if status != model.StatusOK {
+			t.Fatalf("version %d: %s %d: %s", version, what, i+1, status)
+		}
+	}
+	if statuses[share] != want {
+		t.Errorf("version %d: the %s beyond the share answered %s, want %s", version, what,
+			statuses[share], want)
+	}
+}
+
 // TestIncreasingShareRulesVersion: through Apply, as the server runs it. Client 7 opts
 // IncreasingAccountsPerClientMax + 1 trading accounts into increasing client order ids
 // in one request: from rules version 6 the last is refused accounts_limit_reached (the
@@ -45,35 +63,16 @@ func TestIncreasingShareRulesVersion(t *testing.T) {
 	const share = match.IncreasingAccountsPerClientMax
 	for _, version := range []uint32{rulesVersionIncreasingShare - 1, rulesVersionIncreasingShare} {
 		h := newTradingHarness(t, version)
-		statuses := orderStatuses(h.apply(optInRequest(1, 1, share+1)))
-		if len(statuses) != share+1 {
-			t.Fatalf("version %d: %d results", version, len(statuses))
-		}
-		for i, status := range statuses[:share] {
-			if status != model.StatusOK {
-				t.Fatalf("version %d: opt-in %d: %s", version, i+1, status)
-			}
-		}
 		want := model.StatusAccountsLimitReached
 		if version < rulesVersionIncreasingShare {
 			want = model.StatusOK
 		}
-		if statuses[share] != want {
-			t.Errorf("version %d: the opt-in beyond the share answered %s, want %s", version,
-				statuses[share], want)
-		}
+		beyondShare(t, version, "opt-in", orderStatuses(h.apply(optInRequest(1, 1, share+1))),
+			share, want)
 		if version < rulesVersionIncreasingShare {
 			continue
 		}
-		var snapshot bytes.Buffer
-		if _, err := h.machine.Snapshot().WriteTo(&snapshot); err != nil {
-			t.Fatal(err)
-		}
-		restored, err := Restore(Config{}, bytes.NewReader(snapshot.Bytes()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		h.machine = restored
+		h.restore(Config{})
 		if status := orderStatuses(h.apply(optInRequest(2, share+2, 1)))[0]; status !=
 			model.StatusAccountsLimitReached {
 			t.Errorf("restored: the opt-in beyond the share answered %s", status)

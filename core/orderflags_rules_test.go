@@ -25,15 +25,7 @@ func TestOrderFlagsFollowRulesVersion(t *testing.T) {
 		t.Fatalf("flagged place at rules version 3: %s, want reserved_field as applied then",
 			result.Status)
 	}
-	var snapshot bytes.Buffer
-	if _, err := h.machine.Snapshot().WriteTo(&snapshot); err != nil {
-		t.Fatal(err)
-	}
-	restored, err := Restore(Config{}, bytes.NewReader(snapshot.Bytes()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.machine = restored
+	h.restore(Config{})
 	if result := place(11); result.Status != model.StatusReservedField {
 		t.Fatalf("flagged place at rules version 3 after a restore: %s", result.Status)
 	}
@@ -49,7 +41,12 @@ func TestOrderFlagsFollowRulesVersion(t *testing.T) {
 // newTradingHarness is a machine at rules version rules with operator 9, the trading
 // accounts, their funds and the instrument of the matching tests.
 func newTradingHarness(t *testing.T, rules uint32) *harness {
-	h := newHarness(t, Config{})
+	return newTradingHarnessWith(t, Config{}, rules)
+}
+
+// newTradingHarnessWith is newTradingHarness over a machine configured so.
+func newTradingHarnessWith(t *testing.T, config Config, rules uint32) *harness {
+	h := newHarness(t, config)
 	h.operators(9)
 	h.apply(tradingAccountRequests()...)
 	h.apply(Request{Client: 9, Session: 1, Number: 2, Operation: model.OperationCreateTransfers,
@@ -58,6 +55,21 @@ func newTradingHarness(t *testing.T, rules uint32) *harness {
 		Body: encodeRecords(model.InstrumentSize, tradingInstrument())})
 	h.upgradeRules(rules)
 	return h
+}
+
+// restore replaces the harness's machine with one restored, under config, from a
+// snapshot of it (as a node restarting from its snapshot does).
+func (h *harness) restore(config Config) {
+	h.t.Helper()
+	var snapshot bytes.Buffer
+	if _, err := h.machine.Snapshot().WriteTo(&snapshot); err != nil {
+		h.t.Fatal(err)
+	}
+	restored, err := Restore(config, bytes.NewReader(snapshot.Bytes()))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.machine = restored
 }
 
 // placeFlagged has client 7 place (request number) a sell with the increasing client

@@ -1,7 +1,6 @@
 package core
 
 import (
-	"bytes"
 	"testing"
 
 	"sequent/core/match"
@@ -12,19 +11,6 @@ import (
 var ordersShareConfig = Config{Match: match.Config{OrdersMax: 64}}
 
 const ordersShare = 64 / match.OrdersPerClientDivisor
-
-// newOrdersShareHarness is newTradingHarness over ordersShareConfig.
-func newOrdersShareHarness(t *testing.T, rules uint32) *harness {
-	h := newHarness(t, ordersShareConfig)
-	h.operators(9)
-	h.apply(tradingAccountRequests()...)
-	h.apply(Request{Client: 9, Session: 1, Number: 2, Operation: model.OperationCreateTransfers,
-		Body: encodeRecords(model.TransferSize, tradingFunds()...)})
-	h.apply(Request{Client: 9, Session: 1, Number: 3, Operation: model.OperationCreateInstruments,
-		Body: encodeRecords(model.InstrumentSize, tradingInstrument())})
-	h.upgradeRules(rules)
-	return h
-}
 
 // restingSells is client 7's place_orders request (session 4) of count good-till-cancel
 // sells of one unit, at prices from 100 on (none crosses: nobody buys), under keys from
@@ -57,35 +43,16 @@ func cancelByKey(number, key, original uint64) Request {
 // canceled down below its share.
 func TestOrdersShareRulesVersion(t *testing.T) {
 	for _, version := range []uint32{rulesVersionOrdersShare - 1, rulesVersionOrdersShare} {
-		h := newOrdersShareHarness(t, version)
-		statuses := orderStatuses(h.apply(restingSells(1, 1, ordersShare+1)))
-		if len(statuses) != ordersShare+1 {
-			t.Fatalf("version %d: %d results", version, len(statuses))
-		}
-		for i, status := range statuses[:ordersShare] {
-			if status != model.StatusOK {
-				t.Fatalf("version %d: place %d: %s", version, i+1, status)
-			}
-		}
+		h := newTradingHarnessWith(t, ordersShareConfig, version)
 		want := model.StatusOrdersLimitReached
 		if version < rulesVersionOrdersShare {
 			want = model.StatusOK
 		}
-		if statuses[ordersShare] != want {
-			t.Errorf("version %d: the place beyond the share answered %s, want %s", version,
-				statuses[ordersShare], want)
-		}
-		var snapshot bytes.Buffer
-		if _, err := h.machine.Snapshot().WriteTo(&snapshot); err != nil {
-			t.Fatal(err)
-		}
-		restored, err := Restore(ordersShareConfig, bytes.NewReader(snapshot.Bytes()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		h.machine = restored
-		if restored.RulesVersion() != version {
-			t.Fatalf("restored at version %d, want %d", restored.RulesVersion(), version)
+		beyondShare(t, version, "place", orderStatuses(h.apply(restingSells(1, 1, ordersShare+1))),
+			ordersShare, want)
+		h.restore(ordersShareConfig)
+		if got := h.machine.RulesVersion(); got != version {
+			t.Fatalf("restored at version %d, want %d", got, version)
 		}
 		if status := orderStatuses(h.apply(restingSells(2, 10, 1)))[0]; status != want {
 			t.Errorf("version %d restored: the place beyond the share answered %s, want %s",

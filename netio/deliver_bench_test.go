@@ -13,18 +13,32 @@ import (
 	"sequent/netio/wire"
 )
 
-// connectionRecorder is the fake shard, remembering each request's connection id.
+// connectionRecorder is the fake shard, remembering each request's connection id, in
+// order, and the connection each session's requests last came on.
 type connectionRecorder struct {
 	*fakeshard.Backend
 	mutex       sync.Mutex
 	connections []uint64
+	sessions    map[uint64]uint64 // Session → backend.Request.Connection.
+}
+
+func newConnectionRecorder() *connectionRecorder {
+	return &connectionRecorder{sessions: map[uint64]uint64{}}
 }
 
 func (r *connectionRecorder) Submit(request *backend.Request) model.Status {
 	r.mutex.Lock()
 	r.connections = append(r.connections, request.Connection)
+	r.sessions[request.Session] = request.Connection
 	r.mutex.Unlock()
 	return r.Backend.Submit(request)
+}
+
+// of is the connection session's requests last came on (0: none yet).
+func (r *connectionRecorder) of(session uint64) uint64 {
+	r.mutex.Lock()
+	defer r.mutex.Unlock()
+	return r.sessions[session]
 }
 
 // BenchmarkDeliverOneTransferReplies is what a shard's goroutine spends in Deliver per
@@ -40,7 +54,8 @@ func BenchmarkDeliverOneTransferReplies(b *testing.B) {
 	var recorder *connectionRecorder
 	h := newHarness(b, harnessOptions{config: func(c *netio.Config) { c.EventLoops = 1 },
 		wrap: func(fake *fakeshard.Backend) backend.Backend {
-			recorder = &connectionRecorder{Backend: fake}
+			recorder = newConnectionRecorder()
+			recorder.Backend = fake
 			return recorder
 		}})
 	raws := make([]*rawConn, connections)

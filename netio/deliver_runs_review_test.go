@@ -1,7 +1,6 @@
 package netio_test
 
 import (
-	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -11,27 +10,6 @@ import (
 	"sequent/netio/fakeshard"
 	"sequent/netio/wire"
 )
-
-// sessionConnections is the fake shard, remembering the connection each session's
-// requests came on.
-type sessionConnections struct {
-	*fakeshard.Backend
-	mutex       sync.Mutex
-	connections map[uint64]uint64 // Session → backend.Request.Connection.
-}
-
-func (r *sessionConnections) Submit(request *backend.Request) model.Status {
-	r.mutex.Lock()
-	r.connections[request.Session] = request.Connection
-	r.mutex.Unlock()
-	return r.Backend.Submit(request)
-}
-
-func (r *sessionConnections) of(session uint64) uint64 {
-	r.mutex.Lock()
-	defer r.mutex.Unlock()
-	return r.connections[session]
-}
 
 // TestDeliverRunsWhileConnectionsCloseAndSlotsAreReused: Deliver, which keeps a run's
 // connection from one reply to the next, writes each reply to the connection it names
@@ -45,7 +23,7 @@ func (r *sessionConnections) of(session uint64) uint64 {
 // the wrong connection, or twice, or out of order, shows up on the way.
 func TestDeliverRunsWhileConnectionsCloseAndSlotsAreReused(t *testing.T) {
 	const connectionSlots, connectionsPerRound, rounds, runReplies = 4, 3, 30, 6
-	recorder := &sessionConnections{connections: map[uint64]uint64{}}
+	recorder := newConnectionRecorder()
 	h := newHarness(t, harnessOptions{config: func(c *netio.Config) {
 		c.ConnectionsMax = connectionSlots
 		c.EventLoops = 2
@@ -144,7 +122,7 @@ func TestDeliverRunsWhileConnectionsCloseAndSlotsAreReused(t *testing.T) {
 // queued ahead of the run, none of which may follow it. In odd rounds it races the call.
 func TestDeliverRunToASessionTakenOverDuringTheCall(t *testing.T) {
 	const rounds, runReplies = 20, 8
-	recorder := &sessionConnections{connections: map[uint64]uint64{}}
+	recorder := newConnectionRecorder()
 	h := newHarness(t, harnessOptions{config: func(c *netio.Config) { c.EventLoops = 2 },
 		wrap: func(fake *fakeshard.Backend) backend.Backend {
 			recorder.Backend = fake

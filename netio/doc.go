@@ -68,10 +68,10 @@
 //     A live subscription (from 0), and a resumption on a node that is not primary
 //     (refused busy while the node is behind the client), reads its next_sequence on
 //     the event loop with a from-sequence above any report: that replays nothing and
-//     allocates nothing, but
-//     takes the shard's report store lock (one for all clients), which a replay holds
-//     only while it copies one batch of up to 256 reports out (never while they are
-//     encoded and queued) and the sequencer while it adds: a short bounded wait.
+//     allocates nothing, but takes the shard's report store lock (one for all clients),
+//     which a replay holds only while it copies one batch of up to 256 reports out
+//     (never while they are encoded and queued) and the sequencer while it adds: a short
+//     bounded wait.
 //   - the market-data publishers (marketdata.go), one per shard of the node (a feed per
 //     shard: MarketDataConfig.Shards), each own their feed's history and subscribers:
 //     a shard's sequencer only copies its updates into its feed's bounded queue

@@ -57,8 +57,11 @@ func (a setAside) settingAside() string {
 	return filepath.Join(a.snapshotDir, settingAsidePrefix+strconv.FormatInt(a.stamp, 10))
 }
 
-func (a setAside) snapshotsAside() string {
-	return filepath.Join(a.snapshotDir, replacedPrefix+strconv.FormatInt(a.stamp, 10))
+func (a setAside) snapshotsAside() string { return snapshotsAsidePath(a.snapshotDir, a.stamp) }
+
+// snapshotsAsidePath is where a set-aside of stamp puts the snapshots of snapshotDir.
+func snapshotsAsidePath(snapshotDir string, stamp int64) string {
+	return filepath.Join(snapshotDir, replacedPrefix+strconv.FormatInt(stamp, 10))
 }
 
 func (a setAside) logAside() string { return logAsidePath(a.logDir, a.stamp) }

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"sequent/core/model"
-	"sequent/core/shard"
 	"sequent/wal"
 )
 
@@ -192,26 +191,26 @@ func TestPruneKeepsTheNewestSetAsides(t *testing.T) {
 	}
 }
 
+// startOverSetup builds a node's own history (accounts 1 and 2, snapshotted) in a new
+// directory and starts a primary of another history (accounts 3 and 4, snapshotted),
+// which plans a start over for that node: it returns the node's configuration, a
+// standby of the primary, and the primary, which the caller closes.
+func startOverSetup(t *testing.T) (NodeConfig, *testNode) {
+	t.Helper()
+	nodeDir := t.TempDir()
+	own, _, _ := startSnapshotted(t, nodeDir, 1, 2)
+	own.Close()
+	primary, _, _ := startSnapshotted(t, t.TempDir(), 3, 4)
+	return nodeConfig(nodeDir, "", primary.config.Listen), primary
+}
+
 // TestStartOverPrunesOlderSetAsidesOnceDone: a start over that completes (its new log
 // started after the primary's snapshot) keeps the newest setAsideKept set-asides, the
 // one it just made among them, and removes the older ones; Node.Status shows what is
 // kept (count and bytes), summed for the node.
 func TestStartOverPrunesOlderSetAsidesOnceDone(t *testing.T) {
-	snapshotAlone := func(dir string, ids ...uint64) *testNode {
-		config := nodeConfig(dir, freeAddress(t), "")
-		config.Mode = ModeAsync
-		written := make(chan shard.SnapshotResult, 1)
-		config.Snapshots = &shard.SnapshotConfig{
-			OnWritten: func(r shard.SnapshotResult) { written <- r }}
-		n := startNode(t, config)
-		waitSnapshot(t, n, written, ids...)
-		return n
-	}
-	nodeDir := t.TempDir()
-	snapshotAlone(nodeDir, 1, 2).Close() // The node's own history, with a snapshot.
-	primary := snapshotAlone(t.TempDir(), 3, 4)
+	config, primary := startOverSetup(t)
 	defer primary.Close()
-	config := nodeConfig(nodeDir, "", primary.config.Listen)
 	group := config.Groups[0]
 	seedSetAsides(t, group, []int64{1, 2, 3, 4}, nil, 10) // Older than any time stamp.
 
@@ -235,6 +234,41 @@ func TestStartOverPrunesOlderSetAsidesOnceDone(t *testing.T) {
 	}
 }
 
+// openWhileDialing opens a node of config in a goroutine (closing it at once if it
+// opens) and returns once lines holds three refused dials of its primary ("primary not
+// reachable yet"): the node is still waiting. It fails the test with notTrying and the
+// log if they do not come within waitMax, and calls opened (which fails the test) if
+// the open returns first. stop ends the wait and returns the open's error.
+func openWhileDialing(t *testing.T, config NodeConfig, lines *lockedLog, notTrying string,
+	opened func(err error)) (stop func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	result := make(chan error, 1)
+	go func() {
+		node, err := OpenNode(ctx, config)
+		if node != nil {
+			node.Close()
+		}
+		result <- err
+	}()
+	deadline := time.Now().Add(waitMax)
+	for strings.Count(lines.String(), "primary not reachable yet") < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s:\n%s", notTrying, lines.String())
+		}
+		select {
+		case err := <-result:
+			opened(err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return func() error {
+		cancel()
+		return <-result
+	}
+}
+
 // TestEmptyStandbyWaitsAndSaysWhyItCannotBePromoted: a standby whose log is empty (a
 // crash right after a start over set its state aside) holds none of the writes its peers
 // acknowledged, so it must not start alone after PrimaryWaitAtStart (as a node with a
@@ -250,31 +284,11 @@ func TestEmptyStandbyWaitsAndSaysWhyItCannotBePromoted(t *testing.T) {
 	config.Logger = slog.New(slog.NewTextHandler(lines, nil))
 	seedSetAsides(t, config.Groups[0], []int64{7}, nil, 1)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	opened := make(chan error, 1)
-	go func() {
-		node, err := OpenNode(ctx, config)
-		if node != nil {
-			node.Close()
-		}
-		opened <- err
-	}()
 	// Three refused dials: the later ones come after PrimaryWaitAtStart, when a node
 	// with a log of its own would have started alone.
-	deadline := time.Now().Add(waitMax)
-	for strings.Count(lines.String(), "primary not reachable yet") < 3 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the standby did not keep trying its primary:\n%s", lines.String())
-		}
-		select {
-		case err := <-opened:
-			t.Fatalf("the empty standby stopped waiting for its primary (%v)", err)
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-	cancel()
-	if err := <-opened; err == nil || !errors.Is(err, context.Canceled) {
+	stop := openWhileDialing(t, config, lines, "the standby did not keep trying its primary",
+		func(err error) { t.Fatalf("the empty standby stopped waiting for its primary (%v)", err) })
+	if err := stop(); err == nil || !errors.Is(err, context.Canceled) {
 		t.Fatalf("open: %v, want the wait ended by its context", err)
 	}
 	text := lines.String()
@@ -294,14 +308,8 @@ func TestEmptyStandbyWaitsAndSaysWhyItCannotBePromoted(t *testing.T) {
 // above an empty log (shard.ErrLogBehindSnapshot) at this start and every later one. The
 // log streamed from op 1 rebuilds the state: the snapshot must be set aside first.
 func TestEmptyLogBesideASnapshotFollowsAPrimaryThatStreamsFromOpOne(t *testing.T) {
-	primaryConfig := nodeConfig(t.TempDir(), freeAddress(t), "")
-	primaryConfig.Mode = ModeAsync
-	written := make(chan shard.SnapshotResult, 1)
-	primaryConfig.Snapshots = &shard.SnapshotConfig{
-		OnWritten: func(r shard.SnapshotResult) { written <- r }}
-	primary := startNode(t, primaryConfig)
+	primary, primaryConfig, snapshot := startSnapshotted(t, t.TempDir(), 1, 2)
 	defer primary.Close()
-	snapshot := waitSnapshot(t, primary, written, 1, 2)
 
 	dir := t.TempDir()
 	config := nodeConfig(dir, "", primaryConfig.Listen)
@@ -318,12 +326,7 @@ func TestEmptyLogBesideASnapshotFollowsAPrimaryThatStreamsFromOpOne(t *testing.T
 	}
 	standby := startNode(t, config) // Failed with shard.ErrLogBehindSnapshot.
 	defer standby.Close()
-	waitFor(t, "the standby to catch up", func() bool {
-		return standby.Log().Durable() >= primary.Log().LastOp()
-	})
-	if got, want := standby.Node.shardDigest(t), primary.Node.shardDigest(t); got != want {
-		t.Fatal("the standby's state is not the primary's")
-	}
+	waitCaughtUp(t, standby, primary)
 }
 
 // Status walks the set-aside states at most every setAsideCacheTime: a prune between two

@@ -312,8 +312,8 @@ func (g *Group) setAsideSnapshotsAboveAnEmptyLog(op uint64) error {
 	if op != 0 || g.log.LastOp() != 0 {
 		return nil
 	}
-	aside := filepath.Join(g.config.SnapshotDir, fmt.Sprintf("%s%d", replacedPrefix,
-		newSetAsideStamp(g.config.SnapshotDir, g.config.LogDir)))
+	aside := snapshotsAsidePath(g.config.SnapshotDir,
+		newSetAsideStamp(g.config.SnapshotDir, g.config.LogDir))
 	moved, err := moveSnapshots(g.config.SnapshotDir, aside,
 		func(wal.SnapshotInfo) bool { return true })
 	if len(moved) > 0 {
@@ -408,7 +408,7 @@ func snapshotsSetAside(dir string) []string {
 	}
 	var holding []string
 	for _, entry := range entries {
-		if !entry.IsDir() || !strings.HasPrefix(entry.Name(), "replaced-") {
+		if !entry.IsDir() || !strings.HasPrefix(entry.Name(), replacedPrefix) {
 			continue
 		}
 		path := filepath.Join(dir, entry.Name())
@@ -543,8 +543,7 @@ func checkReceivedSnapshot(dir string, w welcome) error {
 // can no longer place such a snapshot's chain.
 func (g *Group) setAsideSnapshotsOfAnotherHistory() error {
 	dir := g.config.SnapshotDir
-	aside := filepath.Join(dir, fmt.Sprintf("replaced-%d",
-		newSetAsideStamp(dir, g.config.LogDir)))
+	aside := snapshotsAsidePath(dir, newSetAsideStamp(dir, g.config.LogDir))
 	moved, err := moveSnapshots(dir, aside, func(info wal.SnapshotInfo) bool {
 		return info.Err == nil && info.Meta.OfAnotherHistory(g.log)
 	})

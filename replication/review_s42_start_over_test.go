@@ -28,21 +28,8 @@ import (
 // The primary here is scripted: it asks for a start over, sends one chunk that is not
 // the last one and hangs up (as a primary killed mid-transfer does).
 func TestInterruptedStartOverKeepsTheStandbysOwnState(t *testing.T) {
-	dir := t.TempDir()
 	// The node's own state: a snapshot, and a log retired up to it with one entry after.
-	aloneConfig := retiringSnapshots(nodeConfig(dir, freeAddress(t), ""), 1)
-	written := reportSnapshots(&aloneConfig)
-	alone := startNode(t, aloneConfig)
-	writeSegmentsOfHistory(t, alone)
-	snapshotNow(t, alone, written)
-	alone.submit(t, 5000, 42, model.OperationCreateTransfers, transfer(9, 2, 1, 5))
-	alone.replies.wait(t, 5000)
-	if alone.Log().FirstOp() <= 1 {
-		t.Fatalf("the log was not retired (first op %d)", alone.Log().FirstOp())
-	}
-	lastOp := alone.Log().LastOp()
-	want := alone.Node.shardDigest(t)
-	alone.Close()
+	dir, lastOp, want := ownStateRetired(t)
 
 	// A primary asks it to start over and dies during the transfer.
 	address := scriptedPeer(t, func(w *bufio.Writer, r *frameReader) {
@@ -85,23 +72,14 @@ func TestInterruptedStartOverKeepsTheStandbysOwnState(t *testing.T) {
 // snapshot directory then lists the primary's snapshot only, and its state is the
 // primary's.
 func TestStartOverSetsTheOwnStateAside(t *testing.T) {
-	snapshotAlone := func(dir string, ids ...uint64) (*testNode, shard.SnapshotResult) {
-		config := nodeConfig(dir, freeAddress(t), "")
-		config.Mode = ModeAsync
-		written := make(chan shard.SnapshotResult, 1)
-		config.Snapshots = &shard.SnapshotConfig{
-			OnWritten: func(r shard.SnapshotResult) { written <- r }}
-		n := startNode(t, config)
-		return n, waitSnapshot(t, n, written, ids...)
-	}
 	// The node's own history (accounts 1 and 2, a transfer), with a snapshot of it.
 	nodeDir := t.TempDir()
-	alone, own := snapshotAlone(nodeDir, 1, 2)
+	alone, _, own := startSnapshotted(t, nodeDir, 1, 2)
 	alone.submit(t, 2, 2, model.OperationCreateTransfers, transfer(9, 1, 2, 5))
 	alone.replies.wait(t, 2)
 	alone.Close()
 	// The primary: another history (accounts 3 and 4), with a snapshot the plan offers.
-	primary, offered := snapshotAlone(t.TempDir(), 3, 4)
+	primary, _, offered := startSnapshotted(t, t.TempDir(), 3, 4)
 	defer primary.Close()
 
 	standby := startNode(t, nodeConfig(nodeDir, "", primary.config.Listen))
@@ -142,6 +120,33 @@ func waitSnapshot(t *testing.T, n *testNode, written <-chan shard.SnapshotResult
 	return snapshotNow(t, n, written)
 }
 
+// startSnapshotted starts an async node alone in dir, listening on a free address, has it
+// create accounts ids at op 1 and snapshot that (waitSnapshot); it returns the node, its
+// configuration and the snapshot. The caller closes the node.
+func startSnapshotted(t *testing.T, dir string, ids ...uint64) (*testNode, NodeConfig,
+	shard.SnapshotResult) {
+	t.Helper()
+	config := nodeConfig(dir, freeAddress(t), "")
+	config.Mode = ModeAsync
+	written := make(chan shard.SnapshotResult, 1)
+	config.Snapshots = &shard.SnapshotConfig{
+		OnWritten: func(r shard.SnapshotResult) { written <- r }}
+	n := startNode(t, config)
+	return n, config, waitSnapshot(t, n, written, ids...)
+}
+
+// waitCaughtUp waits for standby's durable log to reach primary's last op, and fails
+// the test unless both then hold the same state.
+func waitCaughtUp(t *testing.T, standby, primary *testNode) {
+	t.Helper()
+	waitFor(t, "the standby to catch up", func() bool {
+		return standby.Log().Durable() >= primary.Log().LastOp()
+	})
+	if got, want := standby.Node.shardDigest(t), primary.Node.shardDigest(t); got != want {
+		t.Fatal("the standby's state is not the primary's")
+	}
+}
+
 // TestStartSetsASnapshotOfAnotherHistoryAside: a snapshot of another history in a node's
 // snapshot directory (one that an earlier version's start over left beside the old log
 // when a crash cut it short, or one copied in by hand) is skipped by recovery, but it
@@ -153,13 +158,7 @@ func waitSnapshot(t *testing.T, n *testNode, written <-chan shard.SnapshotResult
 // lists the node's own snapshots only.
 func TestStartSetsASnapshotOfAnotherHistoryAside(t *testing.T) {
 	// Another node's snapshot at op 1 (accounts 5 and 6).
-	otherConfig := nodeConfig(t.TempDir(), freeAddress(t), "")
-	otherConfig.Mode = ModeAsync
-	written := make(chan shard.SnapshotResult, 1)
-	otherConfig.Snapshots = &shard.SnapshotConfig{
-		OnWritten: func(r shard.SnapshotResult) { written <- r }}
-	other := startNode(t, otherConfig)
-	foreign := waitSnapshot(t, other, written, 5, 6)
+	other, _, foreign := startSnapshotted(t, t.TempDir(), 5, 6)
 	other.Close()
 	data, err := os.ReadFile(foreign.Path)
 	if err != nil {

@@ -1,16 +1,13 @@
 package replication
 
 import (
-	"context"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"sequent/core/model"
-	"sequent/core/shard"
 	"sequent/wal"
 )
 
@@ -22,21 +19,8 @@ import (
 // the three stale ones. The newest set-aside must be the one just made, whatever the
 // clock says, and it must survive its own prune.
 func TestStartOverAfterTheClockWentBackKeepsItsOwnSetAside(t *testing.T) {
-	snapshotAlone := func(dir string, ids ...uint64) *testNode {
-		config := nodeConfig(dir, freeAddress(t), "")
-		config.Mode = ModeAsync
-		written := make(chan shard.SnapshotResult, 1)
-		config.Snapshots = &shard.SnapshotConfig{
-			OnWritten: func(r shard.SnapshotResult) { written <- r }}
-		n := startNode(t, config)
-		waitSnapshot(t, n, written, ids...)
-		return n
-	}
-	nodeDir := t.TempDir()
-	snapshotAlone(nodeDir, 1, 2).Close() // The node's own history, with a snapshot.
-	primary := snapshotAlone(t.TempDir(), 3, 4)
+	config, primary := startOverSetup(t)
 	defer primary.Close()
-	config := nodeConfig(nodeDir, "", primary.config.Listen)
 	group := config.Groups[0]
 	ownSegments, err := filepath.Glob(filepath.Join(group.LogDir, "*"))
 	if err != nil || len(ownSegments) == 0 {
@@ -82,13 +66,8 @@ func TestStartOverAfterTheClockWentBackKeepsItsOwnSetAside(t *testing.T) {
 // keeps trying; this one must not give its state up either: its snapshot stays in place
 // and it keeps waiting for a primary that holds that state.
 func TestSnapshotBesideAnEmptyLogIsNotDroppedForAnEmptyPrimary(t *testing.T) {
-	otherConfig := nodeConfig(t.TempDir(), freeAddress(t), "")
-	otherConfig.Mode = ModeAsync
-	written := make(chan shard.SnapshotResult, 1)
-	otherConfig.Snapshots = &shard.SnapshotConfig{
-		OnWritten: func(r shard.SnapshotResult) { written <- r }}
-	old := startNode(t, otherConfig) // The old primary, whose state the snapshot holds.
-	snapshot := waitSnapshot(t, old, written, 1, 2)
+	// The old primary, whose state the snapshot holds.
+	old, _, snapshot := startSnapshotted(t, t.TempDir(), 1, 2)
 	old.Close()
 
 	emptyConfig := nodeConfig(t.TempDir(), freeAddress(t), "")
@@ -112,31 +91,13 @@ func TestSnapshotBesideAnEmptyLogIsNotDroppedForAnEmptyPrimary(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	opened := make(chan error, 1)
-	go func() {
-		node, err := OpenNode(ctx, config)
-		if node != nil {
-			node.Close()
-		}
-		opened <- err
-	}()
-	deadline := time.Now().Add(waitMax)
-	for strings.Count(lines.String(), "primary not reachable yet") < 3 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the standby neither followed nor kept trying:\n%s", lines.String())
-		}
-		select {
-		case err := <-opened:
+	stop := openWhileDialing(t, config, lines, "the standby neither followed nor kept trying",
+		func(err error) {
 			t.Fatalf("the standby opened (%v) following a primary that holds nothing; "+
 				"its snapshot at op %d is in place: %v\n%s", err, snapshot.Meta.Op,
 				fileExists(kept), lines.String())
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-	cancel()
-	<-opened
+		})
+	_ = stop()
 	if !fileExists(kept) {
 		t.Fatalf("the standby's snapshot at op %d was set aside", snapshot.Meta.Op)
 	}
@@ -165,12 +126,7 @@ func TestStartOverOfAnEmptyStandbySetsNothingAside(t *testing.T) {
 
 	standby := startNode(t, config)
 	defer standby.Close()
-	waitFor(t, "the standby to catch up", func() bool {
-		return standby.Log().Durable() >= primary.Log().LastOp()
-	})
-	if got, want := standby.Node.shardDigest(t), primary.Node.shardDigest(t); got != want {
-		t.Fatal("the standby's state is not the primary's")
-	}
+	waitCaughtUp(t, standby, primary)
 	if standby.Recovery().SnapshotPath == "" {
 		t.Fatal("setup: the standby did not start over from the primary's snapshot")
 	}
@@ -186,14 +142,8 @@ func TestStartOverOfAnEmptyStandbySetsNothingAside(t *testing.T) {
 // snapshot (its log starts at the next op, the snapshot stays where it is, nothing is set
 // aside) instead of setting the snapshot aside and fetching the whole log from op 1.
 func TestSnapshotBesideAnEmptyLogResumesAfterIt(t *testing.T) {
-	primaryConfig := nodeConfig(t.TempDir(), freeAddress(t), "")
-	primaryConfig.Mode = ModeAsync
-	written := make(chan shard.SnapshotResult, 1)
-	primaryConfig.Snapshots = &shard.SnapshotConfig{
-		OnWritten: func(r shard.SnapshotResult) { written <- r }}
-	primary := startNode(t, primaryConfig)
+	primary, primaryConfig, snapshot := startSnapshotted(t, t.TempDir(), 1, 2)
 	defer primary.Close()
-	snapshot := waitSnapshot(t, primary, written, 1, 2)
 	primary.submit(t, 2, 2, model.OperationCreateAccounts, accounts(3))
 	primary.replies.wait(t, 2)
 
@@ -212,12 +162,7 @@ func TestSnapshotBesideAnEmptyLogResumesAfterIt(t *testing.T) {
 	}
 	standby := startNode(t, config)
 	defer standby.Close()
-	waitFor(t, "the standby to catch up", func() bool {
-		return standby.Log().Durable() >= primary.Log().LastOp()
-	})
-	if got, want := standby.Node.shardDigest(t), primary.Node.shardDigest(t); got != want {
-		t.Fatal("the standby's state is not the primary's")
-	}
+	waitCaughtUp(t, standby, primary)
 	if first := standby.Log().FirstOp(); first != snapshot.Meta.Op+1 {
 		t.Fatalf("the standby's log starts at op %d, want %d (right after its snapshot)",
 			first, snapshot.Meta.Op+1)

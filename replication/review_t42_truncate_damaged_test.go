@@ -12,7 +12,6 @@ import (
 	"testing"
 
 	"sequent/core/model"
-	"sequent/core/shard"
 	"sequent/wal"
 )
 
@@ -204,14 +203,8 @@ func TestStartOverNamesOnlyPlacesThatExist(t *testing.T) {
 		t.Fatalf("setup: want no snapshot of the node's own (%d, %v)", len(snapshots), err)
 	}
 	// The primary: another history, with a snapshot the plan offers.
-	primaryConfig := nodeConfig(t.TempDir(), freeAddress(t), "")
-	primaryConfig.Mode = ModeAsync
-	written := make(chan shard.SnapshotResult, 1)
-	primaryConfig.Snapshots = &shard.SnapshotConfig{
-		OnWritten: func(r shard.SnapshotResult) { written <- r }}
-	primary := startNode(t, primaryConfig)
+	primary, _, _ := startSnapshotted(t, t.TempDir(), 3, 4)
 	defer primary.Close()
-	waitSnapshot(t, primary, written, 3, 4)
 
 	logged := &lockedLog{}
 	standbyConfig := nodeConfig(nodeDir, "", primary.config.Listen)

@@ -263,11 +263,11 @@ func (v *verifier) checkSnapshots(scan *segmentScan, e *scannedEntry) error {
 	return nil
 }
 
-// finish reports snapshots the log does not reach: their ops are missing from the log.
+// finish reports the final state, and snapshots the log does not reach: their ops are
+// missing from the log (except the one snapshot beside an empty log:
+// finishAtTheOnlySnapshot).
 func (v *verifier) finish() error {
-	v.report.LastChain = hex.EncodeToString(v.chain[:])
-	digest := v.replayer.Digest()
-	v.report.FinalDigest = hex.EncodeToString(digest[:])
+	v.reportFinalState()
 	if !v.started && len(v.snapshots) == 1 {
 		return v.finishAtTheOnlySnapshot()
 	}
@@ -292,12 +292,18 @@ func (v *verifier) finishAtTheOnlySnapshot() error {
 		return err
 	}
 	v.chain = s.Meta.Chain
-	v.report.LastChain = hex.EncodeToString(v.chain[:])
-	digest := v.replayer.Digest()
-	v.report.FinalDigest = hex.EncodeToString(digest[:])
+	v.reportFinalState()
 	v.report.ReplayStart, v.report.ReplayStartOp = s.Path, s.Meta.Op
 	v.report.LogEmptyAfterSnapshot = true
 	v.report.SnapshotsChecked = append(v.report.SnapshotsChecked, SnapshotCheck{s.Path,
 		s.Meta.Op, "restored; digest matches (the log is empty after it)"})
 	return nil
+}
+
+// reportFinalState sets the report's last chain and final digest from the verifier's
+// chain and the replayed state.
+func (v *verifier) reportFinalState() {
+	v.report.LastChain = hex.EncodeToString(v.chain[:])
+	digest := v.replayer.Digest()
+	v.report.FinalDigest = hex.EncodeToString(digest[:])
 }

@@ -59,11 +59,10 @@
 // 256 replies: a resend after a lost reply may still be answered request_too_old when
 // a request's own reply and the strays' exceed 2 MiB, or when s strays applied after a
 // request 256 - s numbers behind the next evict it (an *OutcomeUnknownError, never a
-// wrong outcome). A number given up is never used again,
-// and the server needs nothing of it (numbers may have gaps; PROTOCOL.md §7). All this
-// holds for writes: a
-// read is recorded nowhere, so it is never applied late and its reply is not cached; its
-// callers leaving, it leaves.
+// wrong outcome). A number given up is never used again, and the server needs nothing
+// of it (numbers may have gaps; PROTOCOL.md §7). All this holds for writes: a read is
+// recorded nowhere, so it is never applied late and its reply is not cached; its callers
+// leaving, it leaves.
 //
 // One goroutine issuing many requests in a row (a load generator refilling its
 // pipeline, a gateway forwarding a burst) has no one to share syscalls with: each Go
@@ -105,9 +104,8 @@
 // rate_limited refusal of it with no copy on its way gives it up (connection.go,
 // resendOrDropLocked; Pipelining). A caller whose context ends stops waiting (its
 // outcome is unknown: an *OutcomeUnknownError, see Context deadlines); the request goes
-// on for the others. Lookups,
-// queries, the matching operations and Go/Do are never merged. CoalesceEventsMax -1
-// turns merging off.
+// on for the others. Lookups, queries, the matching operations and Go/Do are never
+// merged. CoalesceEventsMax -1 turns merging off.
 //
 // After a merged request of many callers (rejoinCallersMin) is answered, the next one
 // is not sent until as many callers have called again (they rejoin it), it is full, or

@@ -60,22 +60,21 @@ func startBusyShardServer(t *testing.T) (*netio.Server, *busyShard) {
 // startBusyShardServerWith is startBusyShardServer with a machine configured so.
 func startBusyShardServerWith(t *testing.T, machine core.Config) (*netio.Server, *busyShard) {
 	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
-	s, err := shard.New(shard.Config{Logger: discard}, core.New(machine),
-		wal.NewMemoryLog())
-	if err != nil {
-		t.Fatal(err)
-	}
-	operator := model.AppendGrants(nil, []model.Grant{{Client: 1, Scopes: model.ScopeOperator}})
-	if err := s.SetGrants(operator); err != nil {
-		t.Fatal(err)
-	}
+	s := newOperatorShard(t, shard.Config{Logger: discard}, machine)
 	busy := &busyShard{Shard: s}
 	server, err := netio.NewServer(netio.Config{Address: "127.0.0.1:0",
 		Keys: pipelineKeys(t), Logger: discard}, busy)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.Start(shard.RepliesOnly(server.Replier()))
+	serveShard(t, s, server, server.Replier())
+	return server, busy
+}
+
+// serveShard starts s, its replies going to replier, and server; both stop when the
+// test ends (the server first: its shutdown waits for the shard's replies).
+func serveShard(t *testing.T, s *shard.Shard, server *netio.Server, replier backend.Replier) {
+	s.Start(shard.RepliesOnly(replier))
 	if err := server.Start(); err != nil {
 		_ = s.Close()
 		t.Fatal(err)
@@ -86,7 +85,20 @@ func startBusyShardServerWith(t *testing.T, machine core.Config) (*netio.Server,
 		_ = server.Shutdown(ctx)
 		_ = s.Close()
 	})
-	return server, busy
+}
+
+// newOperatorShard is a real shard (not started), configured so, of a machine configured
+// so, over an in-memory log, in which client 1 holds the operator scopes.
+func newOperatorShard(t *testing.T, config shard.Config, machine core.Config) *shard.Shard {
+	s, err := shard.New(config, core.New(machine), wal.NewMemoryLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	operator := model.AppendGrants(nil, []model.Grant{{Client: 1, Scopes: model.ScopeOperator}})
+	if err := s.SetGrants(operator); err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 // TestBusyRequestStaysInsideTheExactlyOnceWindow: a request the server keeps answering

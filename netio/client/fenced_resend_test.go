@@ -16,7 +16,6 @@ import (
 	"sequent/core/shard"
 	"sequent/netio"
 	"sequent/netio/wire"
-	"sequent/wal"
 )
 
 // TestUnknownOutcomeThenEmptyNotPrimaryIsResent: a primary that fences itself (its
@@ -149,31 +148,14 @@ func startCountingShardServer(t *testing.T, config shard.Config) (*netio.Server,
 	*shard.Shard, *refusalCountingShard) {
 	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
 	config.Logger = discard
-	node, err := shard.New(config, core.New(core.Config{}), wal.NewMemoryLog())
-	if err != nil {
-		t.Fatal(err)
-	}
-	operator := model.AppendGrants(nil, []model.Grant{{Client: 1, Scopes: model.ScopeOperator}})
-	if err := node.SetGrants(operator); err != nil {
-		t.Fatal(err)
-	}
+	node := newOperatorShard(t, config, core.Config{})
 	counting := &refusalCountingShard{Shard: node}
 	server, err := netio.NewServer(netio.Config{Address: "127.0.0.1:0",
 		Keys: pipelineKeys(t), Logger: discard, PrimaryAddress: node.PrimaryAddress}, counting)
 	if err != nil {
 		t.Fatal(err)
 	}
-	node.Start(shard.RepliesOnly(server.Replier()))
-	if err := server.Start(); err != nil {
-		_ = node.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
-		defer cancel()
-		_ = server.Shutdown(ctx)
-		_ = node.Close()
-	})
+	serveShard(t, node, server, server.Replier())
 	return server, node, counting
 }
 

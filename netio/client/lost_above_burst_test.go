@@ -9,16 +9,14 @@ import (
 	"sequent/core/model"
 )
 
-// aboveBurstBody encodes transfers first to first+count-1 (1 to 2, amount 1): with
-// count above the client's events_per_second, the server refuses the request
-// rate_limited at every attempt.
-func aboveBurstBody(first uint64, count int) []byte {
-	body := make([]byte, count*model.TransferSize)
-	for i := range count {
-		one := transfer(first+uint64(i), 1, 2, 1, 0)
-		one.Encode(body[i*model.TransferSize:])
+// transfersBody encodes count transfers, ids first to first+count-1, from account 1 to
+// account credit, amount 1 each.
+func transfersBody(first uint64, count int, credit uint64) []byte {
+	transfers := make([]model.Transfer, count)
+	for i := range transfers {
+		transfers[i] = transfer(first+uint64(i), 1, credit, 1, 0)
 	}
-	return body
+	return encodeTransfers(transfers)
 }
 
 // TestThousandsOfLostRequestsAboveTheBurstLeaveNothingHeld: 2,000 requests of 6 events,
@@ -56,7 +54,7 @@ func TestThousandsOfLostRequestsAboveTheBurstLeaveNothingHeld(t *testing.T) {
 		for i := range calls {
 			id := uint64(10_000 + (round*requestsPerRound+i)*eventsPerRequest)
 			calls[i] = c.Go(leaving, model.OperationCreateTransfers, 0,
-				aboveBurstBody(id, eventsPerRequest), nil)
+				transfersBody(id, eventsPerRequest, 2), nil)
 		}
 		c.Uncork()
 		waitFor(t, c, "every request's resend refused", func() bool {
@@ -96,7 +94,7 @@ func TestThousandsOfLostRequestsAboveTheBurstLeaveNothingHeld(t *testing.T) {
 		c.windowBytes.Release(int64(c.config.InflightBytesMax))
 	}
 	clockNs.Add(int64(10 * time.Second)) // A full bucket: the transfer below fits.
-	call := c.Go(ctx, model.OperationCreateTransfers, 0, aboveBurstBody(1_000, 1), nil)
+	call := c.Go(ctx, model.OperationCreateTransfers, 0, transfersBody(1_000, 1, 2), nil)
 	if call.Number < first+rounds*requestsPerRound {
 		t.Fatalf("transfer numbered %d, want above %d", call.Number,
 			first+rounds*requestsPerRound)
@@ -117,44 +115,13 @@ func TestThousandsOfLostRequestsAboveTheBurstLeaveNothingHeld(t *testing.T) {
 // outcome unknown, PROTOCOL.md §7 mandates the resends), B still waiting; once B leaves
 // too it is given up, and B gets an *OutcomeUnknownError.
 func TestLostRequestAboveTheBurstIsResentWhileACallerWaits(t *testing.T) {
-	s, clockNs := rateLimitedServer(t, 4)
-	proxy := startSwallowingProxy(t, s.server.Address())
-	c := dialTestClient(t, proxy.listener.Addr().String(), func(config *Config) {
-		config.InflightMax = 1
-		config.BusyRetryDelay = time.Millisecond
-	})
-	createTestAccounts(t, c)
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
-	holding, stopHolding := context.WithCancel(ctx)
-	defer stopHolding()
 	leavingA, leaveA := context.WithCancel(ctx)
 	defer leaveA()
 	leavingB, leaveB := context.WithCancel(ctx)
 	defer leaveB()
-
-	clockNs.Add(int64(10 * time.Second))
-	s.backend.Pause()
-	blocker := holdWindow(holding, t, c, transfer(800, 1, 2, 1, 0))
-	wait := mergeCalls(t, c, []context.Context{leavingA, leavingB}, [][]model.Transfer{
-		{transfer(801, 1, 2, 1, 0), transfer(802, 1, 2, 1, 0), transfer(803, 1, 2, 1, 0)},
-		{transfer(804, 1, 2, 1, 0), transfer(805, 1, 2, 1, 0), transfer(806, 1, 2, 1, 0)},
-	})
-	clockNs.Add(int64(10 * time.Second))
-	proxy.swallow.Store(true)
-	stopHolding() // The merged request goes; the proxy swallows it.
-	<-blocker
-	s.backend.Resume()
-	var request *Call
-	waitFor(t, c, "the merged request's resend refused", func() bool {
-		for _, call := range c.pending {
-			if call.events == 6 && call.lostCopy && call.busyRetries > 0 {
-				request = call
-				return true
-			}
-		}
-		return false
-	})
+	c, request, wait := sendLostMergedRequest(t, ctx, 800, leavingA, leavingB)
 	leaveA()
 	waitFor(t, c, "A to leave the request", func() bool { return request.waiters == 1 })
 	c.mu.Lock()

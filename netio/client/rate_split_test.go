@@ -17,22 +17,56 @@ import (
 // rateLimitedServer starts a test server whose client 1 may send eventsPerSecond events
 // a second, on a clock the test moves (clockNs, Unix nanoseconds).
 func rateLimitedServer(t *testing.T, eventsPerSecond float64) (*testServer, *atomic.Int64) {
+	clockNs, admission := rateLimitedAdmission()
+	s := startTestServerWith(t, func(config *netio.Config) {
+		config.Keys = rateLimitedKeys(t, eventsPerSecond)
+		config.Admission = admission
+	})
+	return s, clockNs
+}
+
+// rateLimitedKeys is a keyring of client 1 (every permission, key 1 of testSecret)
+// allowed eventsPerSecond events a second.
+func rateLimitedKeys(t *testing.T, eventsPerSecond float64) *netio.Keyring {
+	keys, err := netio.NewKeyring(netio.KeysFile{Version: netio.KeysFileVersion,
+		Clients: []netio.KeysFileClient{{ID: 1, Name: "all",
+			Permissions: []string{"read", "transfer", "trade", "admin"},
+			Keys:        []netio.KeysFileKey{{ID: 1, Secret: hex.EncodeToString(testSecret)}},
+			Limits:      netio.ClientLimits{EventsPerSecond: eventsPerSecond}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys
+}
+
+// rateLimitedAdmission is admission control on a clock the test moves (clockNs, Unix
+// nanoseconds, from 2026-01-01): a rate bucket refills only when the test says.
+func rateLimitedAdmission() (*atomic.Int64, *netio.Controls) {
 	clockNs := new(atomic.Int64)
 	clockNs.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
 	now := func() time.Time { return time.Unix(0, clockNs.Load()) }
-	s := startTestServerWith(t, func(config *netio.Config) {
-		keys, err := netio.NewKeyring(netio.KeysFile{Version: netio.KeysFileVersion,
-			Clients: []netio.KeysFileClient{{ID: 1, Name: "all",
-				Permissions: []string{"read", "transfer", "trade", "admin"},
-				Keys:        []netio.KeysFileKey{{ID: 1, Secret: hex.EncodeToString(testSecret)}},
-				Limits:      netio.ClientLimits{EventsPerSecond: eventsPerSecond}}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		config.Keys = keys
-		config.Admission = netio.NewControls(netio.ControlsConfig{Now: now})
-	})
-	return s, clockNs
+	return clockNs, netio.NewControls(netio.ControlsConfig{Now: now})
+}
+
+// mergeBehindHeldWindow pauses s's shard and fills c's window (of one) with transfer
+// blockerID until holding ends (holdWindow); behind it callers A and B, with contexts[0]
+// and contexts[1], merge 3 transfers each (blockerID+1 to +3, +4 to +6, account 1 to 2)
+// into one request of 6 events (mergeCalls). The clock moves 10 s before the blocker
+// and again before returning: the rate bucket is full when the merged request goes. It
+// returns the blocker's outcome and the wait for A and B.
+func mergeBehindHeldWindow(t *testing.T, s *testServer, clockNs *atomic.Int64, c *Client,
+	holding context.Context, blockerID uint64,
+	contexts []context.Context) (<-chan error, func() ([][]model.EventResult, []error)) {
+	clockNs.Add(int64(10 * time.Second))
+	s.backend.Pause()
+	blocker := holdWindow(holding, t, c, transfer(blockerID, 1, 2, 1, 0))
+	calls := [][]model.Transfer{make([]model.Transfer, 3), make([]model.Transfer, 3)}
+	for i := range 6 {
+		calls[i/3][i%3] = transfer(blockerID+1+uint64(i), 1, 2, 1, 0)
+	}
+	wait := mergeCalls(t, c, contexts, calls)
+	clockNs.Add(int64(10 * time.Second))
+	return blocker, wait
 }
 
 // mergeCalls starts one CreateTransfers call per entry of calls, each with its context
@@ -157,14 +191,9 @@ func TestSplitRequestsKeepExactlyOnceAcrossAReconnect(t *testing.T) {
 	holding, stopHolding := context.WithCancel(ctx)
 	defer stopHolding()
 
-	clockNs.Add(int64(10 * time.Second))
-	s.backend.Pause()
-	blocker := holdWindow(holding, t, c, transfer(600, 1, 2, 1, 0))
-	wait := mergeCalls(t, c, []context.Context{ctx, ctx}, [][]model.Transfer{
-		{transfer(601, 1, 2, 1, 0), transfer(602, 1, 2, 1, 0), transfer(603, 1, 2, 1, 0)},
-		{transfer(604, 1, 2, 1, 0), transfer(605, 1, 2, 1, 0), transfer(606, 1, 2, 1, 0)},
-	})
-	clockNs.Add(int64(10 * time.Second)) // 4 tokens: the blocker took 1 before.
+	// 4 tokens when the merged request goes: the blocker took 1 before.
+	blocker, wait := mergeBehindHeldWindow(t, s, clockNs, c, holding, 600,
+		[]context.Context{ctx, ctx})
 	submitted := s.backend.Submitted()
 	stopHolding() // Its slot frees: the merged request goes, refused, split.
 	var unknown *OutcomeUnknownError

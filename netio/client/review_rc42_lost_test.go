@@ -76,42 +76,11 @@ func (p *swallowingProxy) forward(client, server net.Conn) {
 // the connection), every resend is refused rate_limited. Both callers leave; the client must give the request up (no
 // longer pending) once they have.
 func TestLostMergedRequestAboveTheBurstIsNotResentForEver(t *testing.T) {
-	s, clockNs := rateLimitedServer(t, 4)
-	proxy := startSwallowingProxy(t, s.server.Address())
-	c := dialTestClient(t, proxy.listener.Addr().String(), func(config *Config) {
-		config.InflightMax = 1
-		config.BusyRetryDelay = time.Millisecond
-	})
-	createTestAccounts(t, c)
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
-	holding, stopHolding := context.WithCancel(ctx)
-	defer stopHolding()
 	leaving, leave := context.WithCancel(ctx)
 	defer leave()
-
-	clockNs.Add(int64(10 * time.Second))
-	s.backend.Pause()
-	blocker := holdWindow(holding, t, c, transfer(700, 1, 2, 1, 0))
-	wait := mergeCalls(t, c, []context.Context{leaving, leaving}, [][]model.Transfer{
-		{transfer(701, 1, 2, 1, 0), transfer(702, 1, 2, 1, 0), transfer(703, 1, 2, 1, 0)},
-		{transfer(704, 1, 2, 1, 0), transfer(705, 1, 2, 1, 0), transfer(706, 1, 2, 1, 0)},
-	})
-	clockNs.Add(int64(10 * time.Second))
-	proxy.swallow.Store(true)
-	stopHolding() // The merged request goes; the proxy swallows it.
-	<-blocker
-	s.backend.Resume()
-	var number uint64
-	waitFor(t, c, "the merged request's resend refused", func() bool {
-		for _, call := range c.pending {
-			if call.events == 6 && call.lostCopy && call.busyRetries > 0 {
-				number = call.Number
-				return true
-			}
-		}
-		return false
-	})
+	c, request, wait := sendLostMergedRequest(t, ctx, 700, leaving, leaving)
 	leave()
 	_, errs := wait()
 	var unknown *OutcomeUnknownError
@@ -121,6 +90,44 @@ func TestLostMergedRequestAboveTheBurstIsNotResentForEver(t *testing.T) {
 		}
 	}
 	waitFor(t, c, "the request its callers left to be given up", func() bool {
-		return c.pending[number] == nil
+		return c.pending[request.Number] == nil
 	})
+}
+
+// sendLostMergedRequest starts a server whose client 1 may send 4 events a second and a
+// client (window of one, resends 1 ms after a refusal) behind a swallowingProxy; behind
+// a window held by transfer blockerID, callers A (leavingA) and B (leavingB) merge 3
+// transfers each into one request of 6 events (mergeBehindHeldWindow). The merged
+// request's first copy is lost (the proxy swallows it and closes the connection); it
+// returns once a resend of it has been refused rate_limited: the client, the request
+// (pending, lostCopy) and the wait for A and B.
+func sendLostMergedRequest(t *testing.T, ctx context.Context, blockerID uint64,
+	leavingA, leavingB context.Context) (*Client, *Call,
+	func() ([][]model.EventResult, []error)) {
+	s, clockNs := rateLimitedServer(t, 4)
+	proxy := startSwallowingProxy(t, s.server.Address())
+	c := dialTestClient(t, proxy.listener.Addr().String(), func(config *Config) {
+		config.InflightMax = 1
+		config.BusyRetryDelay = time.Millisecond
+	})
+	createTestAccounts(t, c)
+	holding, stopHolding := context.WithCancel(ctx)
+	defer stopHolding()
+	blocker, wait := mergeBehindHeldWindow(t, s, clockNs, c, holding, blockerID,
+		[]context.Context{leavingA, leavingB})
+	proxy.swallow.Store(true)
+	stopHolding() // The merged request goes; the proxy swallows it.
+	<-blocker
+	s.backend.Resume()
+	var request *Call
+	waitFor(t, c, "the merged request's resend refused", func() bool {
+		for _, call := range c.pending {
+			if call.events == 6 && call.lostCopy && call.busyRetries > 0 {
+				request = call
+				return true
+			}
+		}
+		return false
+	})
+	return c, request, wait
 }

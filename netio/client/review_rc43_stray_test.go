@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"io"
 	"log/slog"
@@ -16,7 +15,6 @@ import (
 	"sequent/core/model"
 	"sequent/core/shard"
 	"sequent/netio"
-	"sequent/wal"
 )
 
 // holdingShard is a real shard (exactly-once window, 2 MiB reply cache) that, for one
@@ -120,57 +118,19 @@ func (m *mutingReplier) repliesOf(number uint64) int {
 func startHoldingShardServer(t *testing.T, eventsPerSecond float64) (*holdingShard,
 	*mutingReplier, *netio.Server, *atomic.Int64) {
 	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
-	s, err := shard.New(shard.Config{Logger: discard}, core.New(core.Config{}),
-		wal.NewMemoryLog())
-	if err != nil {
-		t.Fatal(err)
-	}
-	operator := model.AppendGrants(nil, []model.Grant{{Client: 1, Scopes: model.ScopeOperator}})
-	if err := s.SetGrants(operator); err != nil {
-		t.Fatal(err)
-	}
-	keys, err := netio.NewKeyring(netio.KeysFile{Version: netio.KeysFileVersion,
-		Clients: []netio.KeysFileClient{{ID: 1, Name: "all",
-			Permissions: []string{"read", "transfer", "trade", "admin"},
-			Keys:        []netio.KeysFileKey{{ID: 1, Secret: hex.EncodeToString(testSecret)}},
-			Limits:      netio.ClientLimits{EventsPerSecond: eventsPerSecond}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	clockNs := new(atomic.Int64)
-	clockNs.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
-	now := func() time.Time { return time.Unix(0, clockNs.Load()) }
+	s := newOperatorShard(t, shard.Config{Logger: discard}, core.Config{})
+	keys := rateLimitedKeys(t, eventsPerSecond)
+	clockNs, admission := rateLimitedAdmission()
 	holding := &holdingShard{Shard: s}
 	server, err := netio.NewServer(netio.Config{Address: "127.0.0.1:0", Keys: keys,
-		Logger: discard, Admission: netio.NewControls(netio.ControlsConfig{Now: now})},
-		holding)
+		Logger: discard, Admission: admission}, holding)
 	if err != nil {
 		t.Fatal(err)
 	}
 	replier := &mutingReplier{Replier: server.Replier(), seen: map[uint64]int{}}
-	s.Start(shard.RepliesOnly(replier))
-	if err := server.Start(); err != nil {
-		_ = s.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
-		defer cancel()
-		_ = server.Shutdown(ctx)
-		_ = s.Close()
-	})
+	serveShard(t, s, server, replier)
 	t.Cleanup(holding.release) // Before the shutdown: the server waits for its reply.
 	return holding, replier, server, clockNs
-}
-
-// balancesBody encodes count transfers from id first (account 1 to 3, amount 1).
-func balancesBody(first uint64, count int) []byte {
-	body := make([]byte, count*model.TransferSize)
-	for i := range count {
-		one := transfer(first+uint64(i), 1, 3, 1, 0)
-		one.Encode(body[i*model.TransferSize:])
-	}
-	return body
 }
 
 // dropConnection ends the client's current connection as a network fault would; the
@@ -241,12 +201,12 @@ func strayCopyAppliedLate(t *testing.T, leftInFlight bool) {
 	defer leave()
 	holding.hold.Store(c.NextNumber())
 	g := c.Go(leaving, model.OperationCreateTransfers, requestFlagReplyBalances,
-		balancesBody(100_000, 4000), nil)
+		transfersBody(100_000, 4000, 3), nil)
 	waitFor(t, c, "G's first copy held in the server's queue", func() bool {
 		return holding.holding()
 	})
 	if reply, err := c.Do(ctx, model.OperationCreateTransfers, 0,
-		balancesBody(200_000, 3000)); err != nil || !allOK(appendEventResults(nil,
+		transfersBody(200_000, 3000, 3)); err != nil || !allOK(appendEventResults(nil,
 		reply.Body), 3000) {
 		t.Fatalf("D: %v", err)
 	}
@@ -282,7 +242,7 @@ func strayCopyAppliedLate(t *testing.T, leftInFlight bool) {
 	r1Number := c.NextNumber()
 	replier.mute.Store(r1Number)
 	r1 := c.Go(ctx, model.OperationCreateTransfers, requestFlagReplyBalances,
-		balancesBody(300_000, model.EventsPerRequestMax), nil)
+		transfersBody(300_000, model.EventsPerRequestMax, 3), nil)
 	waitFor(t, c, "R1 applied, its reply lost", func() bool { return replier.repliesOf(r1Number) > 0 })
 
 	refill()
@@ -299,7 +259,7 @@ func strayCopyAppliedLate(t *testing.T, leftInFlight bool) {
 	r2Sent := make(chan *Call, 1) // Go waits for room in the window before it returns.
 	go func() {
 		r2Sent <- c.Go(ctx, model.OperationCreateTransfers, requestFlagReplyBalances,
-			balancesBody(400_000, 6250), nil)
+			transfersBody(400_000, 6250, 3), nil)
 	}()
 	waitFor(t, c, "R2 applied, or waiting for room in the window", func() bool {
 		return replier.repliesOf(r2Number) > 0 || len(c.windowQueue) > 0

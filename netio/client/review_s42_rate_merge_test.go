@@ -2,16 +2,13 @@ package client
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"sequent/core/model"
-	"sequent/netio"
 )
 
 // TestMergedCallsKeepTheirOwnEventRate (review, session 42): the package doc promises
@@ -28,21 +25,7 @@ import (
 // caller is refused too, for its neighbour's events (and a merged request above the
 // burst would be refused at every attempt, however long the caller waits).
 func TestMergedCallsKeepTheirOwnEventRate(t *testing.T) {
-	var clockNs atomic.Int64
-	clockNs.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
-	now := func() time.Time { return time.Unix(0, clockNs.Load()) }
-	s := startTestServerWith(t, func(config *netio.Config) {
-		keys, err := netio.NewKeyring(netio.KeysFile{Version: netio.KeysFileVersion,
-			Clients: []netio.KeysFileClient{{ID: 1, Name: "all",
-				Permissions: []string{"read", "transfer", "trade", "admin"},
-				Keys:        []netio.KeysFileKey{{ID: 1, Secret: hex.EncodeToString(testSecret)}},
-				Limits:      netio.ClientLimits{EventsPerSecond: 4}}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		config.Keys = keys
-		config.Admission = netio.NewControls(netio.ControlsConfig{Now: now})
-	})
+	s, clockNs := rateLimitedServer(t, 4)
 	c := s.dial(t, func(config *Config) { config.InflightMax = 1 })
 	createTestAccounts(t, c) // 4 events: the bucket is empty after them.
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)

@@ -127,11 +127,22 @@ type strayReply struct {
 	replyBytes int64 // Its expected reply body (Call.replyBytes).
 }
 
+// strayOf is call's entry among the strays or the departed copies.
+func strayOf(call *Call) strayReply {
+	return strayReply{number: call.Number, replyBytes: call.replyBytes}
+}
+
 // strayLocked records call, which leaves the pending set while a lost copy of it may
 // still be applied, as a stray (strayReply). Called with mu held.
 func (c *Client) strayLocked(call *Call) {
-	c.strays = append(c.strays, strayReply{number: call.Number, replyBytes: call.replyBytes})
-	c.strayBytes += call.replyBytes
+	c.addStrayLocked(strayOf(call))
+}
+
+// addStrayLocked appends stray to the strays, keeping strayBytes their sum (the cheap
+// check of insideWindowLocked). Called with mu held.
+func (c *Client) addStrayLocked(stray strayReply) {
+	c.strays = append(c.strays, stray)
+	c.strayBytes += stray.replyBytes
 }
 
 // departedLocked records call, a write leaving the pending set with a copy queued or
@@ -139,8 +150,7 @@ func (c *Client) strayLocked(call *Call) {
 // in number order or not at all while the connection lasts, but becomes a stray if the
 // connection ends before answering it (lostLocked). Called with mu held.
 func (c *Client) departedLocked(call *Call) {
-	c.departed = append(c.departed, strayReply{number: call.Number,
-		replyBytes: call.replyBytes})
+	c.departed = append(c.departed, strayOf(call))
 }
 
 // departedAnsweredLocked forgets the departed copy numbered number once the current
@@ -155,8 +165,7 @@ func (c *Client) departedAnsweredLocked(number uint64) {
 // unanswered. Called with mu held, by lostLocked.
 func (c *Client) departedLostLocked() {
 	for _, departed := range c.departed {
-		c.strays = append(c.strays, departed)
-		c.strayBytes += departed.replyBytes
+		c.addStrayLocked(departed)
 	}
 	clear(c.departed)
 	c.departed = c.departed[:0]
