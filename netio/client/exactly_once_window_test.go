@@ -19,36 +19,50 @@ import (
 	"sequent/wal"
 )
 
+// interceptedShard is a real shard whose two ways in from netio, Submit and
+// SubmitDeferred (taken when the backend's inline turns are on, the shard's default),
+// both ask intercept first: with answered true the request goes no further and its
+// answer is status. Wrappers that answer some requests themselves embed it, so that
+// neither way in can bypass them.
+type interceptedShard struct {
+	*shard.Shard
+	intercept func(request *backend.Request) (status model.Status, answered bool)
+}
+
+func (s *interceptedShard) Submit(request *backend.Request) model.Status {
+	if status, answered := s.intercept(request); answered {
+		return status
+	}
+	return s.Shard.Submit(request)
+}
+
+func (s *interceptedShard) SubmitDeferred(request *backend.Request) model.Status {
+	if status, answered := s.intercept(request); answered {
+		return status
+	}
+	return s.Shard.SubmitDeferred(request)
+}
+
 // busyShard is a shard that answers busy to one request number while told to (as a
 // shard with a full input ring would), without queueing it.
 type busyShard struct {
-	*shard.Shard
+	interceptedShard
 	held    atomic.Uint64 // The number answered busy; 0: none.
 	refused atomic.Int64  // Busy answers given.
 }
 
-func (b *busyShard) Submit(request *backend.Request) model.Status {
-	if b.refuse(request) {
-		return model.StatusBusy
-	}
-	return b.Shard.Submit(request)
+func newBusyShard(s *shard.Shard) *busyShard {
+	busy := &busyShard{}
+	busy.interceptedShard = interceptedShard{Shard: s, intercept: busy.refuse}
+	return busy
 }
 
-// SubmitDeferred is the path netio takes when the backend's inline turns are on (the
-// shard's default): the embedded shard's method would bypass the refusal above.
-func (b *busyShard) SubmitDeferred(request *backend.Request) model.Status {
-	if b.refuse(request) {
-		return model.StatusBusy
-	}
-	return b.Shard.SubmitDeferred(request)
-}
-
-func (b *busyShard) refuse(request *backend.Request) bool {
+func (b *busyShard) refuse(request *backend.Request) (model.Status, bool) {
 	if request.Number != 0 && request.Number == b.held.Load() {
 		b.refused.Add(1)
-		return true
+		return model.StatusBusy, true
 	}
-	return false
+	return model.StatusOK, false
 }
 
 // startBusyShardServer starts a netio server in front of a real shard (with its
@@ -61,7 +75,7 @@ func startBusyShardServer(t *testing.T) (*netio.Server, *busyShard) {
 func startBusyShardServerWith(t *testing.T, machine core.Config) (*netio.Server, *busyShard) {
 	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
 	s := newOperatorShard(t, shard.Config{Logger: discard}, machine)
-	busy := &busyShard{Shard: s}
+	busy := newBusyShard(s)
 	server, err := netio.NewServer(netio.Config{Address: "127.0.0.1:0",
 		Keys: pipelineKeys(t), Logger: discard}, busy)
 	if err != nil {

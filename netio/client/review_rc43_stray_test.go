@@ -23,26 +23,20 @@ import (
 // client's connection ended, and applies it after requests sent since (PROTOCOL.md §7
 // says a server may).
 type holdingShard struct {
-	*shard.Shard
+	interceptedShard
 	hold     atomic.Uint64 // The number whose first copy is held; 0: none.
 	mutex    sync.Mutex
 	held     *backend.Request // The copy held, body copied; nil until taken.
 	released bool
 }
 
-func (h *holdingShard) Submit(request *backend.Request) model.Status {
-	if h.take(request) {
-		return model.StatusOK
-	}
-	return h.Shard.Submit(request)
-}
-
-// SubmitDeferred is netio's path with the shard's inline turns on (its default).
-func (h *holdingShard) SubmitDeferred(request *backend.Request) model.Status {
-	if h.take(request) {
-		return model.StatusOK
-	}
-	return h.Shard.SubmitDeferred(request)
+func newHoldingShard(s *shard.Shard) *holdingShard {
+	holding := &holdingShard{}
+	holding.interceptedShard = interceptedShard{Shard: s,
+		intercept: func(request *backend.Request) (model.Status, bool) {
+			return model.StatusOK, holding.take(request) // Held: answered ok, queued.
+		}}
+	return holding
 }
 
 func (h *holdingShard) take(request *backend.Request) bool {
@@ -121,7 +115,7 @@ func startHoldingShardServer(t *testing.T, eventsPerSecond float64) (*holdingSha
 	s := newOperatorShard(t, shard.Config{Logger: discard}, core.Config{})
 	keys := rateLimitedKeys(t, eventsPerSecond)
 	clockNs, admission := rateLimitedAdmission()
-	holding := &holdingShard{Shard: s}
+	holding := newHoldingShard(s)
 	server, err := netio.NewServer(netio.Config{Address: "127.0.0.1:0", Keys: keys,
 		Logger: discard, Admission: admission}, holding)
 	if err != nil {
