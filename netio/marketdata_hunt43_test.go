@@ -1,7 +1,6 @@
 package netio_test
 
 import (
-	"context"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -168,8 +167,8 @@ func TestHunt43StandbyDoesNotClaimAPrimarysReportsWereLost(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Served as cmd/sequent serves a node: primary while its shard's role says so.
-	standbyServer := startShardServerServing(t, standby,
-		func() bool { return standby.Role() == shard.RolePrimary })
+	standbyServer, _ := startShardServerWith(t, standby, netio.MarketDataConfig{
+		Serving: func() bool { return standby.Role() == shard.RolePrimary }})
 
 	subscriber := dialRaw(t, primaryServer.Address())
 	subscriber.login(clientAll, 1, secretOne, 2)
@@ -247,37 +246,6 @@ func TestHunt43StandbyDoesNotClaimAPrimarysReportsWereLost(t *testing.T) {
 		t.Fatalf("after the resumption from 4: %s sequence %d, want report 4 (reports 1..3 "+
 			"were handled at the primary)", frame.Kind, frame.Aux)
 	}
-}
-
-// startShardServerServing is startShardServer for a node whose role can change: the
-// server serves as primary while serving says so (netio.MarketDataConfig.Serving).
-func startShardServerServing(t *testing.T, s *shard.Shard, serving func() bool) *netio.Server {
-	t.Helper()
-	keys, err := netio.NewKeyring(testKeysFile())
-	if err != nil {
-		t.Fatal(err)
-	}
-	server, err := netio.NewServer(netio.Config{Address: "127.0.0.1:0", Keys: keys,
-		Logger: testLogger(), MarketData: netio.MarketDataConfig{Serving: serving}}, s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Start(shard.RepliesOnly(server))
-	if err := server.Start(); err != nil {
-		_ = s.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
-		defer cancel()
-		if err := server.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-		if err := s.Close(); err != nil {
-			t.Errorf("shard close: %v", err)
-		}
-	})
-	return server
 }
 
 // TestHunt43MarketDataSubscriberOfADeposedPrimaryIsTold (PROTOCOL.md 8a: "only the

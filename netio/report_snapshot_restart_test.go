@@ -17,12 +17,20 @@ import (
 // closes the shard (the log stays open: the caller owns it).
 func startShardServer(t *testing.T, s *shard.Shard) (server *netio.Server, stop func()) {
 	t.Helper()
+	return startShardServerWith(t, s, netio.MarketDataConfig{})
+}
+
+// startShardServerWith is startShardServer with marketData as the server's market-data
+// configuration (its Serving word for a node whose role can change).
+func startShardServerWith(t *testing.T, s *shard.Shard,
+	marketData netio.MarketDataConfig) (server *netio.Server, stop func()) {
+	t.Helper()
 	keys, err := netio.NewKeyring(testKeysFile())
 	if err != nil {
 		t.Fatal(err)
 	}
 	server, err = netio.NewServer(netio.Config{Address: "127.0.0.1:0", Keys: keys,
-		Logger: testLogger()}, s)
+		Logger: testLogger(), MarketData: marketData}, s)
 	if err != nil {
 		t.Fatal(err)
 	}
