@@ -126,20 +126,13 @@ func (r *accountRecord) subCreditsPending(amount model.Uint128) {
 	r.markPendingZero()
 }
 
-// debitsPending and creditsPending read a pending balance, without touching the second
-// line when accountPendingZero says it is zero.
+// debitsPending reads the debits pending, without touching the second line when
+// accountPendingZero says it is zero (the issuing check's sum).
 func (r *accountRecord) debitsPending() model.Uint128 {
 	if r.pendingZero() {
 		return model.Uint128{}
 	}
 	return r.DebitsPending
-}
-
-func (r *accountRecord) creditsPending() model.Uint128 {
-	if r.pendingZero() {
-		return model.Uint128{}
-	}
-	return r.CreditsPending
 }
 
 // storedBalance returns the four balances as stored, reading both lines (for the undo
