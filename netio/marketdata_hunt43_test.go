@@ -285,10 +285,20 @@ func TestHunt43MarketDataSubscriberOfADeposedPrimaryIsTold(t *testing.T) {
 	for heartbeats := 0; heartbeats < 30; heartbeats++ {
 		frame, err := c.nextAny()
 		if err != nil {
-			return // Closed: the client reconnects (step 8) and finds the primary.
+			t.Fatalf("the connection ended without the error frame shutting_down: %v", err)
+		}
+		if frame.Kind == wire.KindError {
+			if code := wire.ErrorCode(frame.Status); code != wire.ErrorShuttingDown {
+				t.Fatalf("error frame %d, want shutting_down (reconnect and resume)", code)
+			}
+			if _, err := c.nextAny(); err == nil {
+				t.Fatal("the connection stayed open after its error frame")
+			}
+			return // Told, then closed: the client reconnects and finds the primary.
 		}
 		if frame.Kind != wire.KindHeartbeat {
-			return // Told (md_stale, or an error before a close).
+			t.Fatalf("a %s frame from a node that is no longer primary, want the error "+
+				"frame shutting_down", frame.Kind)
 		}
 		c.write(wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindHeartbeat, Session: 7}, nil))
 	}
