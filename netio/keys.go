@@ -532,9 +532,11 @@ func buildClient(entry *KeysFileClient) (*Client, error) {
 		entry.Limits.ConnectionsMax < 0 || entry.Limits.AccountsMax < 0 {
 		return nil, errors.New("limits must not be negative")
 	}
-	if entry.Limits.AccountsMax > ClientAccountsMax {
+	// Compared as int64 so that the check builds where int has 32 bits (there no int
+	// can exceed the bound, and the untyped constant would not fit an int).
+	if int64(entry.Limits.AccountsMax) > ClientAccountsMax {
 		return nil, fmt.Errorf("limits.accounts_max %d, at most %d", entry.Limits.AccountsMax,
-			ClientAccountsMax)
+			int64(ClientAccountsMax))
 	}
 	for _, network := range entry.AllowedNetworks {
 		prefix, err := netip.ParsePrefix(network)

@@ -112,5 +112,5 @@ func threadFaults(b *testing.B) int64 {
 	if err := syscall.Getrusage(rusageThread, &usage); err != nil {
 		b.Fatal(err)
 	}
-	return usage.Minflt
+	return int64(usage.Minflt) // int32 on 32-bit Linux
 }

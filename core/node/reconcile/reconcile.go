@@ -7,6 +7,7 @@
 package reconcile
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 
@@ -115,17 +116,19 @@ func (r *Reconciliation) collect(totals map[uint32]*LedgerTotals,
 	for _, t := range totals {
 		r.Ledgers = append(r.Ledgers, *t)
 	}
-	slices.SortFunc(r.Ledgers, func(a, b LedgerTotals) int { return int(a.Ledger) - int(b.Ledger) })
+	slices.SortFunc(r.Ledgers, func(a, b LedgerTotals) int { return cmp.Compare(a.Ledger, b.Ledger) })
 	for _, p := range pairs {
 		r.Pairs = append(r.Pairs, *p)
 	}
 	slices.SortFunc(r.Pairs, func(a, b SettlementPair) int {
-		return cmpPair(a.From, a.To, a.Ledger) - cmpPair(b.From, b.To, b.Ledger)
+		return cmp.Compare(pairKey(a.From, a.To, a.Ledger), pairKey(b.From, b.To, b.Ledger))
 	})
 }
 
-func cmpPair(from, to uint16, ledger uint32) int {
-	return int(from)<<40 | int(to)<<32 | int(ledger)
+// pairKey orders settlement pairs by (from, to, ledger); uint64 so that it holds the
+// 64 bits on every platform.
+func pairKey(from, to uint16, ledger uint32) uint64 {
+	return uint64(from)<<48 | uint64(to)<<32 | uint64(ledger)
 }
 
 func addTotals(totals map[uint32]*LedgerTotals, a *model.Account) {
