@@ -24,8 +24,15 @@ func (e *Engine) matchTaker(clock *uint64, taker uint32, now uint64, sink Sink) 
 		return
 	}
 	p := &e.scratch.plan
-	for attempts := 0; e.orders[taker].leaves > 0; attempts++ {
-		if attempts > 2*FillsPerStepMax+CancelsPerStepMax+2 {
+	// refusals counts the chains the ledger refused since the last step applied. Each
+	// refusal names a maker not refused before in this step (canceled when planning again)
+	// or the fee account (once), so a step is settled within this bound; it is counted per
+	// step, not per command: an order may cross any number of refused makers, step after
+	// step (TestManyRefusedMakersDoNotStopMatching), and every applied step makes progress
+	// (a fill or a cancel).
+	refusals := 0
+	for e.orders[taker].leaves > 0 {
+		if refusals > 2*FillsPerStepMax+CancelsPerStepMax+2 {
 			panic("match: matching did not converge")
 		}
 		e.planMatch(taker, now)
@@ -47,8 +54,10 @@ func (e *Engine) matchTaker(clock *uint64, taker uint32, now uint64, sink Sink) 
 				e.takerEnd(clock, taker, model.StatusCanceledAccount, now, sink)
 				return
 			}
+			refusals++
 			continue // A maker or the fee account was refused: plan again without it.
 		}
+		refusals = 0
 		e.stepApply(taker, now, sink)
 		e.marketDataFlush(now, sink)
 		if p.takerCancel != model.StatusOK {

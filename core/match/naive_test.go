@@ -478,6 +478,9 @@ func (n *naive) replace(client uint64, r *model.OrderReplace, now uint64) model.
 	after.leaves = r.Quantity - o.filled
 	if o.side == model.SideBuy {
 		after.reserve = r.Price
+		if r.ReservePrice != 0 {
+			after.reserve = r.ReservePrice
+		}
 	}
 	available := n.available(o.trader, paysLedger(o.side)) + n.hold(o)
 	if n.hold(&after) != n.hold(o) && n.hold(&after) > available {

@@ -25,8 +25,8 @@ func propertyInstrument() model.Instrument {
 
 // TestAgainstNaive drives the engine and the naive matcher (naive_test.go) with the same
 // random command streams (places of every type, cancels by id and by client order id,
-// replaces, mass cancels, resends, places under used or skipped keys, deposits, time
-// jumps with expiry; trading account 2 of each trader opts into increasing client order
+// replaces (a buy's with a reserve price at times), mass cancels, resends, places under
+// used or skipped keys, deposits, time jumps with expiry; trading account 2 of each trader opts into increasing client order
 // ids at a random place, with a ring of one to six commands; each client's share of the
 // open orders is one to eight, or the default) and compares after
 // every command: results, trades, cancels with reasons, both sides of the book, every
@@ -296,6 +296,9 @@ func (p *propertyRun) replace(now uint64) (any, any) {
 		r.Price = o.price // Same price: reduce, keep or raise.
 	case 3:
 		r.OrderID, r.OriginalClientOrderID = 0, o.clientOrderID
+	}
+	if o.side == model.SideBuy && r.Price%5 == 0 && rapid.IntRange(0, 2).Draw(p.rt, "replace reserve") == 0 {
+		r.ReservePrice = r.Price + 5*rapid.Uint64Range(0, 4).Draw(p.rt, "replace reserve ticks")
 	}
 	r.ClientOrderID = p.key(o.client, o.account)
 	got := p.h.replace(o.client, r)[0]
