@@ -80,6 +80,9 @@ func checkKeys(data []byte) error {
 		case json.Delim:
 			switch value {
 			case '{', '[':
+				if len(stack) == jsonDepthMax {
+					return fmt.Errorf("json: nested more than %d deep", jsonDepthMax)
+				}
 				stack = append(stack, level{object: value == '{', expectKey: value == '{'})
 			default:
 				stack = stack[:top]

@@ -89,6 +89,14 @@ const (
 	// takes (a conversion request) has 15, so more cannot be valid, and checkKeys's
 	// duplicate scan stays short however a body is made.
 	objectKeysMax = 32
+	// jsonDepthMax bounds how deeply a body's arrays and objects nest: the deepest the
+	// API takes is 2 (an array of objects, an object holding an array of ids). checkKeys
+	// keeps a level (32 bytes) per open array or object and encoding/json's tokenizer
+	// another word, so without a bound a 4 MiB body of '[' held some 200 MB while it was
+	// checked (about 1 GB allocated), fifty times the body budget
+	// (TestHunt44aDeepBodyIsRefusedCheaply); the decoder's own limit (10,000) applies
+	// only after checkKeys.
+	jsonDepthMax = 8
 
 	// pageLimitDefault is the page size of account transfer and balance listings when
 	// the query gives none.
