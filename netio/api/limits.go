@@ -49,6 +49,12 @@ const (
 	InFlightMaxDefault = 128
 	// InFlightMaxLimit is the largest InFlightMax accepted (see above: below 256).
 	InFlightMaxLimit = 250
+	// autoResubmitsMax bounds how often a request of the server's own session is
+	// submitted again under a new number after request_too_old (a handler descheduled
+	// between numbering and submitting while 256 later requests of its client went
+	// through, Server.submit): once is nearly always enough; the bound keeps a handler
+	// from looping on a machine so loaded that it happens again and again.
+	autoResubmitsMax = 3
 
 	// ReplyTimeoutDefault bounds the wait for a submitted request's reply (durable, and
 	// acknowledged by the standby in sync mode). A request still unanswered then is
