@@ -47,3 +47,28 @@ func TestHunt44aSettleBookingTwiceForOneWindow(t *testing.T) {
 		t.Fatalf("a refused booking exited 0:\n%s", output)
 	}
 }
+
+// TestHunt44aSettleOfAnIDOnTwoLedgersIsNotHalfCounted: with accounts placed by ledger, one
+// id may name an account on each of two ledgers, on two shards (README, "Risk rules on a
+// node of several shards"). The node answers an account's transfers from the first shard
+// that knows the id, so `sequent settle --partner 50` reported ledger 1's position alone
+// (net 40 payable) and left out ledger 3's 15 owed to the same partner, while the
+// operators' endpoint refused the query: the command and the endpoint must not differ, and
+// neither may report a partial position as the partner's.
+func TestHunt44aSettleOfAnIDOnTwoLedgersIsNotHalfCounted(t *testing.T) {
+	running, _, run, common := twoShardNode(t) // Ledgers 1, 2 on shard 0; 3, 4 on shard 1.
+	run("create-accounts", "50", "--ledger", "1", "--code", "1")
+	run("create-accounts", "50", "--ledger", "3", "--code", "1")
+	run("transfer", "--id", "1", "--debit", "11", "--credit", "50", "--amount", "40",
+		"--ledger", "1", "--code", "1")
+	run("transfer", "--id", "2", "--debit", "13", "--credit", "50", "--amount", "15",
+		"--ledger", "3", "--code", "1")
+	if report, err := settlementOf(t, running, []uint64{50}, "", "now"); err == nil {
+		t.Errorf("the endpoint reported\n%s", positionFigures(report))
+	}
+	output, err := runRoot(t, append([]string{"settle", "--partner", "50", "--until", "now"},
+		common...)...)
+	if err == nil && !strings.Contains(output, "ledger 3") {
+		t.Fatalf("the command reported a position without ledger 3's 15:\n%s", output)
+	}
+}

@@ -90,6 +90,9 @@ func (o *settleOptions) run(cmd *cobra.Command) error {
 		return err
 	}
 	return o.connection.run(cmd, func(ctx context.Context, c *client.Client) error {
+		if err := clearing.RefuseSharedIDs(ctx, c, query.Partners); err != nil {
+			return err
+		}
 		report, err := clearing.Net(ctx, c, ledgers, query)
 		if err != nil {
 			return err

@@ -143,6 +143,31 @@ func Net(ctx context.Context, reader Reader, ledgers *Ledgers, query NettingQuer
 	return n.report(ledgers), nil
 }
 
+// RefuseSharedIDs refuses a partner id that names accounts on two ledgers, before Net
+// reads through a node's router (`sequent settle`): with accounts placed by ledger, one id
+// may be created on a ledger of each of two shards, and an account's transfers (the
+// filter names no ledger) are then read from one of them only: the router answers from
+// the first shard that knows the id, so the other ledger's position would be left out
+// without a word (TestHunt44aSettleOfAnIDOnTwoLedgersIsNotHalfCounted). ShardedReader
+// (the operators' endpoint) refuses such an id by itself.
+func RefuseSharedIDs(ctx context.Context, reader Reader, partners []model.Uint128) error {
+	accounts, err := reader.LookupAccounts(ctx, partners)
+	if err != nil {
+		return err
+	}
+	ledgers := map[model.Uint128]uint32{}
+	for _, account := range accounts {
+		if ledger, seen := ledgers[account.ID]; seen {
+			return fmt.Errorf("%w: account %s is on ledgers %d and %d (one id on two shards "+
+				"of a node placing accounts by ledger): its transfers cannot be read as one "+
+				"account's; name accounts whose ids are unique", ErrNettingQuery, account.ID,
+				ledger, account.Ledger)
+		}
+		ledgers[account.ID] = account.Ledger
+	}
+	return nil
+}
+
 func (q *NettingQuery) validate() error {
 	problem := ""
 	switch {
