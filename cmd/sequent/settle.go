@@ -90,6 +90,9 @@ func (o *settleOptions) run(cmd *cobra.Command) error {
 		return err
 	}
 	return o.connection.run(cmd, func(ctx context.Context, c *client.Client) error {
+		if err := clearing.RefuseSharedIDs(ctx, c, query.Partners); err != nil {
+			return err
+		}
 		report, err := clearing.Net(ctx, c, ledgers, query)
 		if err != nil {
 			return err
@@ -97,7 +100,8 @@ func (o *settleOptions) run(cmd *cobra.Command) error {
 		var booked []model.Transfer
 		var results []model.EventResult
 		if o.book {
-			if booked, results, err = o.bookSettlements(cmd, ctx, c, report); err != nil {
+			if booked, results, err = o.bookSettlements(cmd, ctx, c, ledgers, query,
+				report); err != nil {
 				return err
 			}
 		}
@@ -132,11 +136,16 @@ func (o *settleOptions) query(cmd *cobra.Command) (clearing.NettingQuery, *clear
 
 // bookSettlements books the report's settlements as pending transfers.
 func (o *settleOptions) bookSettlements(cmd *cobra.Command, ctx context.Context,
-	c *client.Client, report *clearing.NettingReport) ([]model.Transfer,
-	[]model.EventResult, error) {
+	c *client.Client, ledgers *clearing.Ledgers, query clearing.NettingQuery,
+	report *clearing.NettingReport) ([]model.Transfer, []model.EventResult, error) {
 	booking := clearing.Booking{Via: map[uint32]model.Uint128{}, Code: o.code,
 		Timeout: o.timeout}
 	var err error
+	// A settlement is booked after its window's cut-off: look there for one in flight.
+	if booking.InFlightAfter, err = clearing.SettlementsInFlightAfter(ctx, c, ledgers,
+		query.Partners, report.Until, uint64(time.Now().UnixNano())); err != nil {
+		return nil, nil, err
+	}
 	if booking.FirstID, err = parseID(cmd, "settlement-id", o.firstID); err != nil {
 		return nil, nil, err
 	}

@@ -43,7 +43,9 @@
 // retry, even after a restart of the server, gets the original reply
 // (Idempotency-Replayed: true). Without one, the server numbers the request in a
 // session of its own per client and process; a retry then relies on the ledger's own
-// idempotency (the same transfer ids answer "exists").
+// idempotency (the same transfer ids answer "exists"). Such a number is used once, so a
+// request_too_old for it means the request reached the shard after 256 later ones of its
+// client and was not applied: it is submitted again under a new number (Server.submit).
 //
 // # Overload
 //

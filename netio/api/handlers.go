@@ -68,6 +68,7 @@ func checkKeys(data []byte) error {
 		object    bool
 		expectKey bool
 		keys      []string
+		elements  int // Of an array.
 	}
 	var stack []level
 	for {
@@ -76,10 +77,21 @@ func checkKeys(data []byte) error {
 			return nil // io.EOF, or a syntax error the decoder reports.
 		}
 		top := len(stack) - 1
+		if closing := token == json.Delim(']'); top >= 0 && !stack[top].object && !closing {
+			// A value in an array: an array longer than a request's events cannot be
+			// valid, and decoding one into records costs some hundred bytes per element
+			// (a 4 MiB body of {} held ~190 MB of empty transfers before checkCount).
+			if stack[top].elements++; stack[top].elements > model.EventsPerRequestMax {
+				return errTooManyElements
+			}
+		}
 		switch value := token.(type) {
 		case json.Delim:
 			switch value {
 			case '{', '[':
+				if len(stack) == jsonDepthMax {
+					return fmt.Errorf("json: nested more than %d deep", jsonDepthMax)
+				}
 				stack = append(stack, level{object: value == '{', expectKey: value == '{'})
 			default:
 				stack = stack[:top]
@@ -110,6 +122,11 @@ func checkKeys(data []byte) error {
 	}
 }
 
+// errTooManyElements is checkKeys's refusal of an array of more elements than a request
+// has events (answered too_many_events, as checkCount would).
+var errTooManyElements = fmt.Errorf("json: an array of more than %d elements",
+	model.EventsPerRequestMax)
+
 // checkKey refuses a key outside [a-z0-9_] or one already in keys.
 func checkKey(key string, keys []string) error {
 	for i := 0; i < len(key); i++ {
@@ -127,6 +144,10 @@ func checkKey(key string, keys []string) error {
 
 // badRequest answers 400 for a body or query that does not parse.
 func (r *request) badRequest(err error) {
+	if errors.Is(err, errTooManyElements) {
+		r.statusRefusal(model.StatusTooManyEvents)
+		return
+	}
 	r.server.refuse(r.ctx, fasthttp.StatusBadRequest, "bad_request", truncate(err.Error(), 512))
 }
 
@@ -309,7 +330,7 @@ func (r *request) lookupTransfers() { r.lookup(model.OperationLookupTransfers) }
 func (r *request) lookup(operation model.Operation) {
 	var body idsBody
 	if err := decodeStrict(r.body, &body); err != nil {
-		r.badRequest(fmt.Errorf(`the body must be {"ids": ["…", …]}: %v`, err))
+		r.badRequest(fmt.Errorf(`the body must be {"ids": ["…", …]}: %w`, err))
 		return
 	}
 	if !r.checkCount(len(body.IDs)) {

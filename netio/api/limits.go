@@ -49,6 +49,12 @@ const (
 	InFlightMaxDefault = 128
 	// InFlightMaxLimit is the largest InFlightMax accepted (see above: below 256).
 	InFlightMaxLimit = 250
+	// autoResubmitsMax bounds how often a request of the server's own session is
+	// submitted again under a new number after request_too_old (a handler descheduled
+	// between numbering and submitting while 256 later requests of its client went
+	// through, Server.submit): once is nearly always enough; the bound keeps a handler
+	// from looping on a machine so loaded that it happens again and again.
+	autoResubmitsMax = 3
 
 	// ReplyTimeoutDefault bounds the wait for a submitted request's reply (durable, and
 	// acknowledged by the standby in sync mode). A request still unanswered then is
@@ -89,6 +95,14 @@ const (
 	// takes (a conversion request) has 15, so more cannot be valid, and checkKeys's
 	// duplicate scan stays short however a body is made.
 	objectKeysMax = 32
+	// jsonDepthMax bounds how deeply a body's arrays and objects nest: the deepest the
+	// API takes is 2 (an array of objects, an object holding an array of ids). checkKeys
+	// keeps a level (32 bytes) per open array or object and encoding/json's tokenizer
+	// another word, so without a bound a 4 MiB body of '[' held some 200 MB while it was
+	// checked (about 1 GB allocated), fifty times the body budget
+	// (TestHunt44aDeepBodyIsRefusedCheaply); the decoder's own limit (10,000) applies
+	// only after checkKeys.
+	jsonDepthMax = 8
 
 	// pageLimitDefault is the page size of account transfer and balance listings when
 	// the query gives none.

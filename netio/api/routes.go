@@ -203,8 +203,11 @@ var statusMessages = map[model.Status]string{
 		"it may or may not be applied; retry with the same Idempotency-Key or ids",
 	model.StatusRequestTooOld: "this Idempotency-Key was applied too long ago for its reply " +
 		"to be kept; look the ids up",
+	// Not "nothing applied": on a node of several shards only the shards that applied
+	// the key refuse; the events for the others are applied (PROTOCOL.md section 7).
 	model.StatusRequestNumberReused: "this Idempotency-Key was used for another request " +
-		"(another body or route): nothing applied",
+		"(another body or route): refused; on a node of several shards the events for " +
+		"shards that never applied this key were applied: look the ids up",
 	model.StatusTooManyEvents:    "more events than the operation allows (8,189)",
 	model.StatusEmptyRequest:     "no events",
 	model.StatusAccountNotFound:  "no such account (or not one this client may read)",

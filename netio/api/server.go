@@ -534,57 +534,71 @@ func (r *request) submit(operation model.Operation, flags uint8, body []byte,
 		return answer{}, false
 	}
 	defer func() { <-s.inFlight }()
-	session, number, ok := r.sessionAndNumber()
+	session, number, auto, ok := r.sessionAndNumber()
 	if !ok {
-		return answer{}, false
-	}
-	id, channel := s.waiters.add()
-	submitted := &backend.Request{Connection: id, Client: r.client.ID,
-		Session: session, Number: number, Operation: operation, Flags: flags, Body: body}
-	var status model.Status
-	// Unguarded: a panic in the shard's Submit may leave its input ring locked (its
-	// mutex is not released by defer on that path); recovering it would hang every
-	// client of the node, the binary ones too, so it ends the process instead.
-	httpguard.Unguarded(func() { status = s.backend.Submit(submitted) })
-	if status != model.StatusOK {
-		s.waiters.take(id)
-		r.statusRefusal(status)
 		return answer{}, false
 	}
 	timer := time.NewTimer(s.config.ReplyTimeout)
 	defer timer.Stop()
-	select {
-	case reply := <-channel:
-		return reply, true
-	case <-timer.C:
-		if _, pending := s.waiters.take(id); !pending {
-			return <-channel, true // Delivered as the timer fired.
+	for resubmits := 0; ; resubmits++ {
+		id, channel := s.waiters.add()
+		submitted := &backend.Request{Connection: id, Client: r.client.ID,
+			Session: session, Number: number, Operation: operation, Flags: flags, Body: body}
+		var status model.Status
+		// Unguarded: a panic in the shard's Submit may leave its input ring locked (its
+		// mutex is not released by defer on that path); recovering it would hang every
+		// client of the node, the binary ones too, so it ends the process instead.
+		httpguard.Unguarded(func() { status = s.backend.Submit(submitted) })
+		if status != model.StatusOK {
+			s.waiters.take(id)
+			r.statusRefusal(status)
+			return answer{}, false
 		}
-		s.counters.timeouts.Add(1)
-		retryAfter(r.ctx, time.Second)
-		writeError(r.ctx, fasthttp.StatusServiceUnavailable, "outcome_unknown",
-			"no reply within "+s.config.ReplyTimeout.String()+": the request may yet be "+
-				"applied; retry it with the same Idempotency-Key or the same ids")
-		return answer{}, false
+		var reply answer
+		select {
+		case reply = <-channel:
+		case <-timer.C:
+			if _, pending := s.waiters.take(id); !pending {
+				return <-channel, true // Delivered as the timer fired.
+			}
+			s.counters.timeouts.Add(1)
+			retryAfter(r.ctx, time.Second)
+			writeError(r.ctx, fasthttp.StatusServiceUnavailable, "outcome_unknown",
+				"no reply within "+s.config.ReplyTimeout.String()+": the request may yet be "+
+					"applied; retry it with the same Idempotency-Key or the same ids")
+			return answer{}, false
+		}
+		// A number of the server's own session is used once, so request_too_old means
+		// this request reached the shard after 256 later ones of its client (its handler
+		// was descheduled between numbering and submitting it) and was not applied
+		// there: it is submitted again under a new number (a part another shard of a
+		// node applied answers by its ids, exists, as any keyless retry does), rather
+		// than answered "applied too long ago" (TestHunt44aKeylessRequestNeverAnsweredTooOld).
+		if auto == nil || reply.status != model.StatusRequestTooOld ||
+			resubmits == autoResubmitsMax {
+			return reply, true
+		}
+		number = auto.number.Add(1)
 	}
 }
 
 // sessionAndNumber returns the exactly-once session and number of a request: those of
-// its Idempotency-Key, or the next of the server's own session for the client.
-func (r *request) sessionAndNumber() (uint64, uint64, bool) {
+// its Idempotency-Key, or the next of the server's own session for the client (auto, nil
+// for a key).
+func (r *request) sessionAndNumber() (session, number uint64, auto *autoSession, ok bool) {
 	if key := r.ctx.Request.Header.Peek(HeaderIdempotencyKey); len(key) != 0 {
 		session, number, ok := parseIdempotencyKey(key)
 		if !ok {
 			r.server.refuse(r.ctx, fasthttp.StatusBadRequest, "bad_idempotency_key",
 				"Idempotency-Key must be SESSION:NUMBER, two decimal numbers above 0")
 		}
-		return session, number, ok
+		return session, number, nil, ok
 	}
 	s := r.server
 	value, ok := s.sessions.Load(r.client.ID)
 	if !ok {
 		value, _ = s.sessions.LoadOrStore(r.client.ID, &autoSession{id: randomSession()})
 	}
-	auto := value.(*autoSession)
-	return auto.id, auto.number.Add(1), true
+	auto = value.(*autoSession)
+	return auto.id, auto.number.Add(1), auto, true
 }

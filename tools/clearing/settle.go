@@ -143,6 +143,31 @@ func Net(ctx context.Context, reader Reader, ledgers *Ledgers, query NettingQuer
 	return n.report(ledgers), nil
 }
 
+// RefuseSharedIDs refuses a partner id that names accounts on two ledgers, before Net
+// reads through a node's router (`sequent settle`): with accounts placed by ledger, one id
+// may be created on a ledger of each of two shards, and an account's transfers (the
+// filter names no ledger) are then read from one of them only: the router answers from
+// the first shard that knows the id, so the other ledger's position would be left out
+// without a word (TestHunt44aSettleOfAnIDOnTwoLedgersIsNotHalfCounted). ShardedReader
+// (the operators' endpoint) refuses such an id by itself.
+func RefuseSharedIDs(ctx context.Context, reader Reader, partners []model.Uint128) error {
+	accounts, err := reader.LookupAccounts(ctx, partners)
+	if err != nil {
+		return err
+	}
+	ledgers := map[model.Uint128]uint32{}
+	for _, account := range accounts {
+		if ledger, seen := ledgers[account.ID]; seen {
+			return fmt.Errorf("%w: account %s is on ledgers %d and %d (one id on two shards "+
+				"of a node placing accounts by ledger): its transfers cannot be read as one "+
+				"account's; name accounts whose ids are unique", ErrNettingQuery, account.ID,
+				ledger, account.Ledger)
+		}
+		ledgers[account.ID] = account.Ledger
+	}
+	return nil
+}
+
 func (q *NettingQuery) validate() error {
 	problem := ""
 	switch {
@@ -393,6 +418,32 @@ type Booking struct {
 	Code      uint16                   // Transfer code; not 0.
 	Timeout   uint32                   // Seconds until an unconfirmed settlement expires; 0 never.
 	Reference model.Uint128            // user_data_128; 0: the cut-off timestamp.
+	// InFlightAfter is, per ledger, the booked settlements still in flight that were made
+	// after the report's cut-off (SettlementsInFlightAfter): a settlement is booked after
+	// its window, so the report's own SettlementInFlight never shows the one booked for
+	// it, and booking the same window again would pay the partner twice.
+	InFlightAfter map[uint32]model.WideSum
+}
+
+// SettlementsInFlightAfter returns, per ledger, the settlements booked on the partners'
+// accounts after cutoff and still in flight at now (for Booking.InFlightAfter).
+func SettlementsInFlightAfter(ctx context.Context, reader Reader, ledgers *Ledgers,
+	partners []model.Uint128, cutoff, now uint64) (map[uint32]model.WideSum, error) {
+	if now <= cutoff {
+		return nil, nil
+	}
+	later, err := Net(ctx, reader, ledgers, NettingQuery{Partners: partners,
+		Window: Window{From: cutoff + 1, Until: now}})
+	if err != nil {
+		return nil, err
+	}
+	inFlight := map[uint32]model.WideSum{}
+	for _, p := range later.Positions {
+		if p.SettlementInFlight != (model.WideSum{}) {
+			inFlight[p.Ledger] = p.SettlementInFlight
+		}
+	}
+	return inFlight, nil
 }
 
 // ErrBooking is wrapped by the errors of SettlementTransfers.
@@ -426,6 +477,10 @@ func (r *NettingReport) SettlementTransfers(b Booking) ([]model.Transfer, error)
 		case p.SettlementInFlight != (model.WideSum{}):
 			return nil, fmt.Errorf("%w: ledger %d has a settlement of %s in flight: post or "+
 				"void it first", ErrBooking, p.Ledger, p.SettlementInFlight)
+		case b.InFlightAfter[p.Ledger] != (model.WideSum{}):
+			return nil, fmt.Errorf("%w: ledger %d has a settlement of %s in flight, booked "+
+				"after the window's cut-off: post or void it first", ErrBooking, p.Ledger,
+				b.InFlightAfter[p.Ledger])
 		case p.magnitude.High != 0:
 			return nil, fmt.Errorf("%w: ledger %d's net does not fit one transfer", ErrBooking,
 				p.Ledger)
