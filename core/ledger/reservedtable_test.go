@@ -1,6 +1,8 @@
 package ledger
 
 import (
+	"bytes"
+	"encoding/binary"
 	"math/rand/v2"
 	"testing"
 
@@ -157,5 +159,73 @@ func TestAccountsHoldNoReservedTotalEach(t *testing.T) {
 	if l.reserved.count != 0 || len(l.reserved.slots) != reservedSlotsMin {
 		t.Fatalf("reserved totals: %d entries in %d slots before any reservation",
 			l.reserved.count, len(l.reserved.slots))
+	}
+}
+
+// TestReservedSnapshotIsByAccountIndex: with many accounts reserving in a shuffled order
+// (so the table's slot order is not the accounts' order) and some releasing again, the
+// snapshot's reserved section lists exactly the accounts with a total, by strictly
+// increasing index, with their totals; it restores; and a ledger that reached the same
+// totals in another order (another table layout) has the same digest.
+func TestReservedSnapshotIsByAccountIndex(t *testing.T) {
+	const traders = 3000
+	build := func(seed uint64) *Ledger {
+		l, timestamp := newBenchLedger(t, traders+1, 0) // Account traders+1 is the escrow.
+		escrow := model.U128(traders + 1)
+		random := rand.New(rand.NewPCG(seed, 44))
+		order := random.Perm(traders)
+		events := make([]model.Transfer, 0, 2*traders)
+		for _, i := range order {
+			events = append(events, reservation(SystemReserve, uint64(i+1), escrow,
+				uint64(i+1)))
+		}
+		for _, i := range order {
+			if i%3 == 0 { // Every third account releases what it reserved.
+				events = append(events, reservation(SystemRelease, uint64(i+1), escrow,
+					uint64(i+1)))
+			}
+		}
+		random.Shuffle(len(events[traders:]), func(a, b int) {
+			events[traders+a], events[traders+b] = events[traders+b], events[traders+a]
+		})
+		results := make([]model.TransferResult, len(events))
+		l.CreateSystemTransfers(timestamp, events, results)
+		for i := range results {
+			if results[i].Status != model.StatusOK {
+				t.Fatalf("event %d %+v: %s", i, events[i], results[i].Status)
+			}
+		}
+		if err := l.CheckReservations(); err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	l := build(1)
+	encoded := encodeView(t, l.Snapshot())
+	wantCount := traders - (traders+2)/3
+	section := encoded[len(encoded)-4-wantCount*reservedRecordSize:]
+	if count := binary.LittleEndian.Uint32(section); count != uint32(wantCount) {
+		t.Fatalf("reserved section count %d, want %d", count, wantCount)
+	}
+	previous := -1
+	for i := range wantCount {
+		record := section[4+i*reservedRecordSize:]
+		index, total := int(binary.LittleEndian.Uint32(record)), model.Uint128LE(record[4:20])
+		if index <= previous || index%3 == 0 || total != model.U128(uint64(index+1)) {
+			t.Fatalf("reserved record %d: account index %d (after %d) with %s", i, index,
+				previous, total)
+		}
+		previous = index
+	}
+	restored, err := Restore(Config{HashSeed: 9}, bytes.NewReader(encoded))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if restored.Digest() != l.Digest() {
+		t.Fatal("the restored ledger has another digest")
+	}
+	other := build(2)
+	if other.Digest() != l.Digest() {
+		t.Fatal("the same totals reached in another order give another digest")
 	}
 }
