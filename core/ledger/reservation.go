@@ -60,7 +60,9 @@ func (l *Ledger) changeReservation(t *model.Transfer, event int,
 		debit.subDebitsPending(amount)
 		credit.subCreditsPending(amount)
 		l.totals.pendingReleased(debit.Ledger, amount)
-		l.reserved.store(reservedAt, debitIndex, reserved.MustSub(amount))
+		if total := reserved.MustSub(amount); !l.reserved.update(reservedAt, total) {
+			l.reserved.storeChange(reservedAt, debitIndex, total) // Starts or ends the entry.
+		}
 	} else {
 		// A client's hold that the client cannot afford is refused before anything else
 		// (rules version 6 on): PROTOCOL.md section 12 puts insufficient_funds before
@@ -88,7 +90,9 @@ func (l *Ledger) changeReservation(t *model.Transfer, event int,
 		debit.addDebitsPending(amount)
 		credit.addCreditsPending(amount)
 		l.totals.pendingAdded(debit.Ledger, amount)
-		l.reserved.store(reservedAt, debitIndex, reserved.MustAdd(amount))
+		if total := reserved.MustAdd(amount); !l.reserved.update(reservedAt, total) {
+			l.reserved.storeChange(reservedAt, debitIndex, total) // Starts or ends the entry.
+		}
 	}
 	if l.resultBalances {
 		debit.BalanceTo(&result.DebitAccount)
@@ -202,7 +206,9 @@ func (l *Ledger) postFromReservation(t *model.Transfer, timestamp uint64, event 
 		return model.StatusTransfersLimitReached
 	}
 	l.saveReservationState(debitIndex, debit, creditIndex, credit, reserved)
-	l.reserved.store(reservedAt, debitIndex, reserved.MustSub(t.Amount))
+	if total := reserved.MustSub(t.Amount); !l.reserved.update(reservedAt, total) {
+		l.reserved.storeChange(reservedAt, debitIndex, total) // Starts or ends the entry.
+	}
 	debit.subDebitsPending(t.Amount)
 	credit.subCreditsPending(t.Amount)
 	debit.DebitsPosted = debit.DebitsPosted.MustAdd(t.Amount)

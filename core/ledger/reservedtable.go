@@ -90,12 +90,29 @@ func (t *reservedTotals) get(account uint32) model.Uint128 {
 
 // store sets the account's total at the slot lookup returned for it, with no change to
 // the table in between: it updates the entry, inserts one (a total that is not zero),
-// or deletes it (zero).
+// or deletes it (zero). The reservation paths call update and storeChange themselves,
+// so that the common change (an entry stays, with another total) costs no call.
 func (t *reservedTotals) store(position uint64, account uint32, total model.Uint128) {
+	if !t.update(position, total) {
+		t.storeChange(position, account, total)
+	}
+}
+
+// update stores a total that is not zero into the entry at position, if there is one,
+// and reports whether it did.
+func (t *reservedTotals) update(position uint64, total model.Uint128) bool {
 	slot := &t.slots[position]
-	switch {
-	case slot.account != 0 && !total.IsZero():
-		slot.total = total
+	if slot.account == 0 || total.Lo|total.Hi == 0 {
+		return false
+	}
+	slot.total = total
+	return true
+}
+
+// storeChange is store for what update does not do: a total that starts or ends an
+// entry (or neither: zero stored where there is no entry).
+func (t *reservedTotals) storeChange(position uint64, account uint32, total model.Uint128) {
+	switch slot := &t.slots[position]; {
 	case slot.account != 0:
 		t.deleteAt(position)
 	case !total.IsZero():
