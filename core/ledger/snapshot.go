@@ -76,7 +76,7 @@ type SnapshotView struct {
 
 // Snapshot captures the state. It must be called between batches (no open chain). Its
 // cost is a copy of the accounts (128 bytes each), one byte per transfer, and a scan of
-// the reserved totals' table (24 bytes per slot; its live entries are copied).
+// the reserved totals' slots (their entries are copied: only accounts that reserve).
 func (l *Ledger) Snapshot() *SnapshotView {
 	if l.undo.active {
 		panic("ledger: Snapshot inside a linked chain")
