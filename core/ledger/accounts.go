@@ -176,7 +176,6 @@ func (l *Ledger) createAccount(a *model.Account, timestamp uint64) (model.Status
 	record.Timestamp = timestamp
 	l.accountIndex.insertAt(position, hash, index)
 	l.pushOwner(index)
-	l.pushReserved(index)
 	l.totals.accountAdded(record)
 	l.undo.push(undoRecord{kind: undoAccountCreated, index: index})
 	return model.StatusOK, timestamp

@@ -100,7 +100,7 @@ func TestHoldRefusalMatchesReferenceAtEdges(t *testing.T) {
 										*credit = newAccountRecord(&model.Account{ID: credit.ID,
 											Ledger: 1, Code: 1, Flags: flags.credit,
 											CreditsPending: creditsPending})
-										*l.reservedDebits.at(debitIndex) = model.Uint128{}
+										l.reserved.set(debitIndex, model.Uint128{})
 										before, creditBefore := exportAccount(debit), exportAccount(credit)
 										want := holdStatusReference(checked, client.id, client.may,
 											amount, &before, &creditBefore)
@@ -126,12 +126,12 @@ func TestHoldRefusalMatchesReferenceAtEdges(t *testing.T) {
 										}
 										if exportAccount(debit) != wantDebit ||
 											exportAccount(credit) != wantCredit ||
-											*l.reservedDebits.at(debitIndex) != wantReserved {
+											l.reserved.get(debitIndex) != wantReserved {
 											t.Fatalf("checked %v direct %v client %d flags %+v amount %s: "+
 												"%s left debit %+v credit %+v reserved %s", checked, direct,
 												client.id, flags, amount, status, exportAccount(debit),
 												exportAccount(credit),
-												*l.reservedDebits.at(debitIndex))
+												l.reserved.get(debitIndex))
 										}
 									}
 								}

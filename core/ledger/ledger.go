@@ -98,10 +98,11 @@ type Ledger struct {
 
 	accounts     chunked[accountRecord]
 	accountIndex idTable
-	// reservedDebits is, per account, the part of its debits_pending held by
-	// reservations rather than pending transfers (reservation.go). Not in the 128-byte
-	// record, which is the wire format.
-	reservedDebits chunked[model.Uint128]
+	// reserved is, per account that has one, the part of its debits_pending held by
+	// reservations rather than pending transfers (reservation.go): a sparse table, as
+	// only trading accounts with open orders have one (reservedtable.go). Not in the
+	// 128-byte record, which is the wire format.
+	reserved reservedTotals
 
 	transfers     chunked[model.Transfer]
 	transferLinks chunked[transferLinks]
@@ -161,7 +162,7 @@ type Ledger struct {
 	// snapshot view, handed back by SnapshotView.Release (from the snapshot writer's
 	// goroutine).
 	spareAccounts atomic.Pointer[[]accountRecord]
-	spareReserved atomic.Pointer[[]model.Uint128]
+	spareReserved atomic.Pointer[[]reservedSlot]
 	sparePending  atomic.Pointer[[]pendingStatus]
 }
 
@@ -174,10 +175,10 @@ func New(config Config) *Ledger {
 		transferIndex: newIDTable(c.TransfersCapacity, c.HashSeed^0x5bd1e995, true),
 		failedIndex:   newIDTable(0, c.HashSeed^0x27d4eb2f, true),
 		historyLast:   map[uint32]uint32{},
+		reserved:      newReservedTotals(),
 	}
 	l.accounts.reserve(c.AccountsCapacity)
 	l.own.owners.reserve(c.AccountsCapacity)
-	l.reservedDebits.reserve(c.AccountsCapacity)
 	l.own.init()
 	l.actAs(0)
 	l.transfers.reserve(c.TransfersCapacity)
@@ -288,7 +289,7 @@ func (l *Ledger) rememberFailed(id model.Uint128) {
 // counted whole, including unused tails, so this is what the process really holds).
 func (l *Ledger) MemoryBytes() (accountBytes, transferBytes uint64) {
 	accountBytes = l.accounts.bytes(model.AccountSize) + l.accountIndex.bytes() +
-		l.own.owners.bytes(4) + l.own.ownedBytes() + l.reservedDebits.bytes(16)
+		l.own.owners.bytes(4) + l.own.ownedBytes() + l.reserved.bytes()
 	transferBytes = l.transfers.bytes(model.TransferSize) + l.transferLinks.bytes(8) +
 		l.pending.bytes(1) + l.transferIndex.bytes()
 	return accountBytes, transferBytes

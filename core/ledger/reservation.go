@@ -12,8 +12,8 @@ import (
 // moves debits_pending of its debit account (the trader's paying account) and
 // credits_pending of its credit account (the escrow) by its amount, up
 // (SystemReserve) or down (SystemRelease). It stores no transfer, inserts no id and
-// writes no history entry or change event; the ledger keeps, per account, the total its
-// debit side has reserved (reservedDebits), so that an account's debits_pending is the
+// writes no history entry or change event; the ledger keeps, per account that has one,
+// the total its debit side has reserved (reservedTotals, a sparse table), so that an account's debits_pending is the
 // sum of its active pending transfers plus that total (CheckReservations).
 //
 // Both flags are internal to the engine's calls: they are never stored, never on the
@@ -49,18 +49,20 @@ func (l *Ledger) changeReservation(t *model.Transfer, event int,
 	if debit.Ledger != credit.Ledger || t.Ledger != debit.Ledger || debitIndex == creditIndex {
 		panic(fmt.Sprintf("ledger: reservation event across ledgers: %+v", *t))
 	}
-	reserved := l.reservedDebits.at(debitIndex)
+	reserved, reservedAt := l.reserved.lookup(debitIndex)
 	amount := t.Amount
 	if t.Flags&SystemRelease != 0 {
 		if reserved.Less(amount) || credit.CreditsPending.Less(amount) {
 			panic(fmt.Sprintf("ledger: releasing %s of account %s, which reserves %s",
-				amount, debit.ID, *reserved))
+				amount, debit.ID, reserved))
 		}
-		l.saveReservationState(debitIndex, debit, creditIndex, credit, *reserved)
+		l.saveReservationState(debitIndex, debit, creditIndex, credit, reserved)
 		debit.subDebitsPending(amount)
 		credit.subCreditsPending(amount)
 		l.totals.pendingReleased(debit.Ledger, amount)
-		*reserved = reserved.MustSub(amount)
+		if total := reserved.MustSub(amount); !l.reserved.update(reservedAt, total) {
+			l.reserved.storeChange(reservedAt, debitIndex, total) // Starts or ends the entry.
+		}
 	} else {
 		// A client's hold that the client cannot afford is refused before anything else
 		// (rules version 6 on): PROTOCOL.md section 12 puts insufficient_funds before
@@ -84,11 +86,13 @@ func (l *Ledger) changeReservation(t *model.Transfer, event int,
 		if status := checkLimits(amount, debit, credit); status != model.StatusOK {
 			return status
 		}
-		l.saveReservationState(debitIndex, debit, creditIndex, credit, *reserved)
+		l.saveReservationState(debitIndex, debit, creditIndex, credit, reserved)
 		debit.addDebitsPending(amount)
 		credit.addCreditsPending(amount)
 		l.totals.pendingAdded(debit.Ledger, amount)
-		*reserved = reserved.MustAdd(amount)
+		if total := reserved.MustAdd(amount); !l.reserved.update(reservedAt, total) {
+			l.reserved.storeChange(reservedAt, debitIndex, total) // Starts or ends the entry.
+		}
 	}
 	if l.resultBalances {
 		debit.BalanceTo(&result.DebitAccount)
@@ -193,16 +197,18 @@ func (l *Ledger) postFromReservation(t *model.Transfer, timestamp uint64, event 
 	if status := accountsStatus(t, debit, credit); status != model.StatusOK {
 		return status
 	}
-	reserved := l.reservedDebits.at(debitIndex)
+	reserved, reservedAt := l.reserved.lookup(debitIndex)
 	if reserved.Less(t.Amount) || credit.CreditsPending.Less(t.Amount) {
 		panic(fmt.Sprintf("ledger: posting %s from account %s, which reserves %s",
-			t.Amount, debit.ID, *reserved))
+			t.Amount, debit.ID, reserved))
 	}
 	if l.transfers.count >= l.config.TransfersMax {
 		return model.StatusTransfersLimitReached
 	}
-	l.saveReservationState(debitIndex, debit, creditIndex, credit, *reserved)
-	*reserved = reserved.MustSub(t.Amount)
+	l.saveReservationState(debitIndex, debit, creditIndex, credit, reserved)
+	if total := reserved.MustSub(t.Amount); !l.reserved.update(reservedAt, total) {
+		l.reserved.storeChange(reservedAt, debitIndex, total) // Starts or ends the entry.
+	}
 	debit.subDebitsPending(t.Amount)
 	credit.subCreditsPending(t.Amount)
 	debit.DebitsPosted = debit.DebitsPosted.MustAdd(t.Amount)
@@ -221,15 +227,6 @@ func (l *Ledger) postFromReservation(t *model.Transfer, timestamp uint64, event 
 	return model.StatusOK
 }
 
-// pushReserved starts the reserved total of the account just pushed at index.
-func (l *Ledger) pushReserved(index uint32) {
-	position, reserved := l.reservedDebits.push()
-	if position != index {
-		panic(fmt.Sprintf("ledger: reserved total of account %d pushed at %d", index, position))
-	}
-	*reserved = model.Uint128{}
-}
-
 // Reserved returns the total the account's debit side has reserved (0 for an unknown
 // account): the part of its debits_pending that no pending transfer explains.
 func (l *Ledger) Reserved(id model.Uint128) model.Uint128 {
@@ -237,7 +234,7 @@ func (l *Ledger) Reserved(id model.Uint128) model.Uint128 {
 	if !found {
 		return model.Uint128{}
 	}
-	return *l.reservedDebits.at(index)
+	return l.reserved.get(index)
 }
 
 // Reservations iterates the accounts with a reservation, in creation order, with their
@@ -245,7 +242,7 @@ func (l *Ledger) Reserved(id model.Uint128) model.Uint128 {
 func (l *Ledger) Reservations() func(yield func(id, reserved model.Uint128) bool) {
 	return func(yield func(id, reserved model.Uint128) bool) {
 		for i := uint32(0); i < l.accounts.count; i++ {
-			if reserved := *l.reservedDebits.at(i); !reserved.IsZero() {
+			if reserved := l.reserved.get(i); !reserved.IsZero() {
 				if !yield(l.accounts.at(i).ID, reserved) {
 					return
 				}
@@ -263,6 +260,9 @@ func (l *Ledger) Reservations() func(yield func(id, reserved model.Uint128) bool
 // both zero.
 func (l *Ledger) CheckReservations() error {
 	count := l.accounts.count
+	if err := l.reserved.check(count); err != nil {
+		return err
+	}
 	debitsPending := make([]model.Uint128, count)
 	creditsPending := make([]model.Uint128, count)
 	for i := uint32(0); i < l.transfers.count; i++ {
@@ -291,7 +291,7 @@ func (l *Ledger) CheckReservations() error {
 			return fmt.Errorf("account %s: marked without pending balances, has %s and %s",
 				a.ID, a.DebitsPending, a.CreditsPending)
 		}
-		reserved := *l.reservedDebits.at(i)
+		reserved := l.reserved.get(i)
 		want, overflow := debitsPending[i].Add(reserved)
 		if overflow || want != a.DebitsPending {
 			return fmt.Errorf("account %s: debits pending %s, pending transfers %s + reserved %s",

@@ -154,7 +154,7 @@ func TestCheckReservationsCatchesADrift(t *testing.T) {
 	f, escrow := reservationFixture(t)
 	f.expect(model.StatusOK, pending(70, 1, 2, 5, 0))
 	f.system(reservation(SystemReserve, 3, escrow, 40))
-	*f.ledger.reservedDebits.at(2) = model.U128(39)
+	f.ledger.reserved.set(2, model.U128(39))
 	if f.ledger.CheckReservations() == nil {
 		t.Fatal("a reserved total below debits_pending passed")
 	}

@@ -128,7 +128,6 @@ func (l *Ledger) restoreAccounts(r io.Reader, count uint32) error {
 		// from the balances.
 		*record = newAccountRecord(&a)
 		l.accountIndex.insertAt(position, hash, index)
-		l.pushReserved(index)
 		l.totals.accountAdded(record)
 		return nil
 	}
@@ -341,7 +340,7 @@ func (l *Ledger) restoreReserved(r io.Reader) error {
 			return fmt.Errorf("%w: reserved total %d is not valid", ErrSnapshotInvalid, i)
 		}
 		next = index + 1
-		*l.reservedDebits.at(index) = reserved
+		l.reserved.set(index, reserved)
 		return nil
 	})
 }

@@ -68,15 +68,15 @@ type SnapshotView struct {
 	ownerChunks    [][]uint32 // Per account: index into ownerClients.
 	ownerClients   []uint64   // A prefix of the owner dictionary (entries never change).
 	grants         []model.Grant
-	// reserved is every account's reserved total, by index (most are zero): copied
-	// whole like the accounts, so that the sequencer's pause is a memory copy; WriteTo
-	// keeps only the non-zero ones, as the format wants.
-	reserved []model.Uint128
+	// reserved is the reserved totals' entries (reservedTotals.copyEntries): only the
+	// accounts that have one, in slot order until WriteTo sorts them by account index,
+	// as the format wants (the sort runs on the writer's goroutine, not the sequencer's).
+	reserved []reservedSlot
 }
 
 // Snapshot captures the state. It must be called between batches (no open chain). Its
-// cost is a copy of the accounts (128 bytes each, plus 16 bytes of reserved total) and
-// one byte per transfer.
+// cost is a copy of the accounts (128 bytes each), one byte per transfer, and a scan of
+// the reserved totals' slots (their entries are copied: only accounts that reserve).
 func (l *Ledger) Snapshot() *SnapshotView {
 	if l.undo.active {
 		panic("ledger: Snapshot inside a linked chain")
@@ -84,7 +84,6 @@ func (l *Ledger) Snapshot() *SnapshotView {
 	view := &SnapshotView{
 		owner:          l,
 		accounts:       reuse(&l.spareAccounts, int(l.accounts.count)),
-		reserved:       reuse(&l.spareReserved, int(l.accounts.count)),
 		pending:        reuse(&l.sparePending, int(l.pending.count)),
 		transferChunks: l.transfers.chunkList(),
 		transferCount:  l.transfers.count,
@@ -97,7 +96,7 @@ func (l *Ledger) Snapshot() *SnapshotView {
 		grants:         l.own.grants, // Replaced whole by SetGrants, never modified.
 	}
 	copyChunks(view.accounts, l.accounts.chunks)
-	copyChunks(view.reserved, l.reservedDebits.chunks)
+	view.reserved = l.reserved.copyEntries(reuse(&l.spareReserved, int(l.reserved.count)))
 	copyChunks(view.pending, l.pending.chunks)
 	return view
 }
@@ -131,7 +130,8 @@ func copyChunks[T any](target []T, chunks [][]T) {
 	}
 }
 
-// WriteTo writes the view in the snapshot format. Safe to call from any goroutine.
+// WriteTo writes the view in the snapshot format. Safe to call from any goroutine, but
+// from one at a time: it puts the view's copy of the reserved totals in order in place.
 func (v *SnapshotView) WriteTo(w io.Writer) (int64, error) {
 	writer := countingWriter{w: bufio.NewWriterSize(w, snapshotBufferBytes)}
 	var header [snapshotHeaderSize]byte
@@ -188,23 +188,15 @@ func (v *SnapshotView) WriteTo(w io.Writer) (int64, error) {
 }
 
 // writeReserved writes the reserved section: the count of non-zero totals, then one
-// record per such account, by index. It scans the view's copy twice (count, then
-// records) rather than collecting the entries, so the writer allocates nothing.
+// record per such account, by index. It sorts the view's copy of the entries in place
+// (the view owns it), so the writer allocates nothing.
 func (v *SnapshotView) writeReserved(writer *countingWriter, record []byte) {
-	count := uint32(0)
-	for i := range v.reserved {
-		if !v.reserved[i].IsZero() {
-			count++
-		}
-	}
-	binary.LittleEndian.PutUint32(record[:4], count)
+	sortEntries(v.reserved)
+	binary.LittleEndian.PutUint32(record[:4], uint32(len(v.reserved)))
 	writer.write(record[:4])
 	for i := range v.reserved {
-		if v.reserved[i].IsZero() {
-			continue
-		}
-		binary.LittleEndian.PutUint32(record[:4], uint32(i))
-		v.reserved[i].PutLE(record[4:reservedRecordSize])
+		binary.LittleEndian.PutUint32(record[:4], v.reserved[i].account-1)
+		v.reserved[i].total.PutLE(record[4:reservedRecordSize])
 		writer.write(record[:reservedRecordSize])
 	}
 }

@@ -44,10 +44,11 @@ func encodeView(t *testing.T, view *SnapshotView) []byte {
 	return encoded.Bytes()
 }
 
-// TestSnapshotBytesMatchTheGolden: the capture copies every reserved total and the
-// writer keeps the non-zero ones; the file is byte for byte what the writer produced
-// when the capture filtered them, its reserved section lists accounts 1 and 3 only,
-// and it restores to the same state.
+// TestSnapshotBytesMatchTheGolden: the capture copies the sparse table's entries and
+// the writer sorts them by account; the file is byte for byte what the writer produced
+// when the capture filtered a dense array of totals (and when it copied that array
+// whole), its reserved section lists accounts 1 and 3 only, and it restores to the same
+// state.
 func TestSnapshotBytesMatchTheGolden(t *testing.T) {
 	f, _ := reservedSnapshotState(t)
 	encoded := encodeView(t, f.ledger.Snapshot())

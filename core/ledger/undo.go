@@ -102,7 +102,7 @@ func (l *Ledger) undoRollback() {
 		case undoHistoryCreated:
 			l.popHistory(record.index)
 		case undoReserved:
-			*l.reservedDebits.at(record.index) = record.balance.DebitsPending
+			l.reserved.set(record.index, record.balance.DebitsPending)
 		default:
 			panic("ledger: unknown undo record")
 		}
@@ -144,7 +144,6 @@ func (l *Ledger) popAccount(index uint32) {
 	l.own.removeOwned(*l.own.owners.at(index), index)
 	l.accounts.pop()
 	l.own.owners.pop()
-	l.reservedDebits.pop()
 }
 
 // popTransfer removes the newest transfer, which is also the newest in both of its
