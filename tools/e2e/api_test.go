@@ -44,11 +44,12 @@ func (c *apiClient) do(method, uri, body string, headers ...string) apiAnswer {
 		c.t.Fatal(err)
 	}
 	request.Header.Set("Content-Type", "application/json")
-	if err := c.signer.Sign(request.Header, method, uri, []byte(body)); err != nil {
-		c.t.Fatal(err)
-	}
+	// Set before signing: the signature (version 2) covers the Idempotency-Key.
 	for i := 0; i+1 < len(headers); i += 2 {
 		request.Header.Set(headers[i], headers[i+1])
+	}
+	if err := c.signer.Sign(request.Header, method, uri, []byte(body)); err != nil {
+		c.t.Fatal(err)
 	}
 	return c.send(request)
 }
