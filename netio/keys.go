@@ -61,7 +61,7 @@ const (
 //	      "permissions": ["read", "transfer", "trade"],
 //	      "keys": [
 //	        {"id": 1, "secret": "<32 to 128 hex digits>"},
-//	        {"id": 2, "secret": "<the next key during a rotation>"}
+//	        {"id": 2, "secret": "<the next key during a rotation>", "signature_version_min": 2}
 //	      ],
 //	      "limits": {"requests_per_second": 0, "events_per_second": 0, "connections_max": 0,
 //	                 "accounts_max": 0},
