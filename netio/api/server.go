@@ -385,7 +385,7 @@ func (s *Server) authenticate(ctx *fasthttp.RequestCtx, body []byte) (*netio.Cli
 		return nil, false
 	}
 	// The Idempotency-Key signed is the one sessionAndNumber reads (the first such header).
-	stringToSign := appendStringToSign(make([]byte, 0, 256), c.version, ctx.Method(),
+	stringToSign := appendStringToSign(make([]byte, 0, stringToSignBytesHint), c.version, ctx.Method(),
 		ctx.RequestURI(), c.client, c.key, c.timestamp, c.nonce, body,
 		ctx.Request.Header.Peek(HeaderIdempotencyKey))
 	if err := verify(client, &c, stringToSign); err != nil {
