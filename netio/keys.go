@@ -44,6 +44,10 @@ const (
 	AdminTokenBytesMin = 16
 	// KeysFileVersion is the format version this package reads and writes.
 	KeysFileVersion = 1
+	// SignatureVersionMax is the newest version of the JSON HTTP API's request signature
+	// (netio/api, README "Signing a request"): the largest signature_version_min a key
+	// may ask for.
+	SignatureVersionMax = 2
 )
 
 // KeysFile is the JSON document of a keys file:
@@ -57,7 +61,7 @@ const (
 //	      "permissions": ["read", "transfer", "trade"],
 //	      "keys": [
 //	        {"id": 1, "secret": "<32 to 128 hex digits>"},
-//	        {"id": 2, "secret": "<the next key during a rotation>"}
+//	        {"id": 2, "secret": "<the next key during a rotation>", "signature_version_min": 2}
 //	      ],
 //	      "limits": {"requests_per_second": 0, "events_per_second": 0, "connections_max": 0,
 //	                 "accounts_max": 0},
@@ -133,6 +137,12 @@ type KeysFileKey struct {
 	// PublicKey is a P-256 public key: a PEM "PUBLIC KEY" block, or the base64 of its DER
 	// (SubjectPublicKeyInfo), e.g. `openssl ec -in key.pem -pubout -outform DER | base64`.
 	PublicKey string `json:"public_key,omitempty"`
+	// SignatureVersionMin is the oldest version of the JSON HTTP API's request signature
+	// the server accepts from this key, 1..SignatureVersionMax (0 or absent: 1, every
+	// version). 2 refuses requests signed with version 1, whose string to sign leaves
+	// the Idempotency-Key unprotected, once the key's integrators sign version 2. The
+	// binary login does not look at it.
+	SignatureVersionMin int `json:"signature_version_min,omitempty"`
 }
 
 // ClientLimits are a client's configured limits; zero means unlimited.
@@ -171,6 +181,8 @@ type clientKey struct {
 	id     uint32
 	secret []byte           // HMAC key; nil for a public key.
 	public *ecdsa.PublicKey // P-256 public key; nil for a secret.
+	// signatureVersionMin is KeysFileKey.SignatureVersionMin, 1 when absent.
+	signatureVersionMin int
 }
 
 // Secret returns the secret of key id and whether the client has a secret with that id
@@ -192,6 +204,18 @@ func (c *Client) PublicKey(key uint32) (*ecdsa.PublicKey, bool) {
 		}
 	}
 	return nil, false
+}
+
+// SignatureVersionMin returns the oldest API signature version the key with id key
+// accepts (1 unless its keys file entry says signature_version_min), and whether the
+// client has such a key.
+func (c *Client) SignatureVersionMin(key uint32) (int, bool) {
+	for i := 0; i < c.keyCount; i++ {
+		if c.keys[i].id == key {
+			return c.keys[i].signatureVersionMin, true
+		}
+	}
+	return 0, false
 }
 
 // hasKey reports whether the client has a key (of either kind) with id key.
@@ -555,19 +579,24 @@ func buildClient(entry *KeysFileClient) (*Client, error) {
 	return client, nil
 }
 
-// buildKey checks one key: an id, and exactly one of a secret and a public key.
+// buildKey checks one key: an id, exactly one of a secret and a public key, and a
+// signature_version_min the server knows (absent: 1).
 func buildKey(key KeysFileKey) (clientKey, error) {
+	versionMin := max(key.SignatureVersionMin, 1)
 	switch {
 	case key.ID == 0:
 		return clientKey{}, errors.New("key id must not be 0")
 	case (key.Secret == "") == (key.PublicKey == ""):
 		return clientKey{}, fmt.Errorf("key %d: give exactly one of secret and public_key", key.ID)
+	case key.SignatureVersionMin < 0 || key.SignatureVersionMin > SignatureVersionMax:
+		return clientKey{}, fmt.Errorf("key %d: signature_version_min %d, want 1..%d", key.ID,
+			key.SignatureVersionMin, SignatureVersionMax)
 	case key.PublicKey != "":
 		public, err := ParsePublicKey(key.PublicKey)
 		if err != nil {
 			return clientKey{}, fmt.Errorf("key %d: %v", key.ID, err)
 		}
-		return clientKey{id: key.ID, public: public}, nil
+		return clientKey{id: key.ID, public: public, signatureVersionMin: versionMin}, nil
 	}
 	secret, err := hex.DecodeString(key.Secret)
 	switch {
@@ -577,7 +606,7 @@ func buildKey(key KeysFileKey) (clientKey, error) {
 		return clientKey{}, fmt.Errorf("key %d: secret of %d bytes, want %d..%d", key.ID,
 			len(secret), SecretBytesMin, SecretBytesMax)
 	}
-	return clientKey{id: key.ID, secret: secret}, nil
+	return clientKey{id: key.ID, secret: secret, signatureVersionMin: versionMin}, nil
 }
 
 // ParsePublicKey reads a P-256 public key from a PEM "PUBLIC KEY" block or the base64

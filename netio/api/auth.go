@@ -17,7 +17,7 @@ import (
 )
 
 // Authentication of every request (README "HTTP API"; docs in openapi.json and
-// PROTOCOL.md section 15). The client sends five headers:
+// PROTOCOL.md section 15). The client sends five headers, and a sixth for version 2:
 //
 //	Sequent-Client:    its client id (decimal)
 //	Sequent-Key:       the key id (decimal)
@@ -26,10 +26,13 @@ import (
 //	Sequent-Signature: over the string to sign below: for a secret, hex HMAC-SHA256 with
 //	                   the secret's bytes; for a public key, base64 of the ASN.1 DER
 //	                   ECDSA P-256 signature of its SHA-256
+//	Sequent-Signature-Version: "2" for version 2; absent (or "1"): version 1; any other
+//	                   value is malformed
 //
-// The string to sign is eight lines joined by "\n" (no newline after the last):
+// The string to sign is lines joined by "\n" (no newline after the last): for version
+// 1 eight lines, for version 2 nine:
 //
-//	SEQUENT-API-1
+//	SEQUENT-API-1 or SEQUENT-API-2
 //	<method>                           GET, POST
 //	<request URI>                      path and query exactly as sent: /v1/transfers?x=1
 //	<client id>
@@ -37,9 +40,19 @@ import (
 //	<timestamp>
 //	<nonce>
 //	<hex SHA-256 of the body>          of the empty string for no body
+//	<Idempotency-Key>                  version 2 only: its value, empty when absent
 //
 // Binding the client and key ids and the body's hash means a signature is good for one
 // request only, and the nonce (remembered until the server's clock passes timestamp + window) means it is good once.
+// Version 2 also binds the one header that changes what a request does, the
+// Idempotency-Key (the exactly-once session and number it is applied under): under
+// version 1 whoever relays a request may change or remove it (TestHunt44aIdempotencyKeyIsBoundBySignature).
+// The other headers the server reads do not change a request's meaning: Content-Length
+// only frames the body, which is hashed, and chunked bodies are refused. The version is
+// bound by the first line, so removing Sequent-Signature-Version from a version-2
+// request makes the server check a version-1 string, which the signature does not match.
+// A key whose keys file entry says signature_version_min 2 refuses version 1
+// (signature_version_too_old).
 
 // Header names.
 const (
@@ -48,11 +61,26 @@ const (
 	HeaderTimestamp = "Sequent-Timestamp"
 	HeaderNonce     = "Sequent-Nonce"
 	HeaderSignature = "Sequent-Signature"
+	// HeaderSignatureVersion says which string to sign the signature covers: "2", or
+	// absent (or "1") for version 1.
+	HeaderSignatureVersion = "Sequent-Signature-Version"
 	// HeaderServerTime is on every answer: the server's clock in Unix milliseconds, so a
 	// client refused for its timestamp can see how far off it is.
 	HeaderServerTime = "Sequent-Server-Time"
-	// signingVersion is the first line of the string to sign.
-	signingVersion = "SEQUENT-API-1"
+)
+
+// Signature versions: the first line of each version's string to sign.
+const (
+	SignatureVersion1 = 1
+	SignatureVersion2 = 2
+	// SignatureVersionLatest is what Signer signs by default.
+	SignatureVersionLatest = netio.SignatureVersionMax
+	signingVersion1        = "SEQUENT-API-1"
+	signingVersion2        = "SEQUENT-API-2"
+	// stringToSignBytesHint is the capacity the server builds a string to sign in, so
+	// that a usual request needs one allocation: about 160 bytes of fixed lines (a
+	// 24-character nonce), the request URI and, in version 2, the Idempotency-Key.
+	stringToSignBytesHint = 384
 )
 
 // Authentication failures, each with its own documented error code.
@@ -64,6 +92,9 @@ var (
 	errClockWindow    = errors.New("timestamp_out_of_window")
 	errNonceReplayed  = errors.New("nonce_replayed")
 	errNonceCacheFull = errors.New("nonce_cache_full")
+	// errSignatureVersionTooOld: a version-1 signature with a key whose keys file entry
+	// asks for signature_version_min 2.
+	errSignatureVersionTooOld = errors.New("signature_version_too_old")
 )
 
 // credentials are the parsed authentication headers of a request.
@@ -73,11 +104,13 @@ type credentials struct {
 	timestamp int64 // Unix ms.
 	nonce     []byte
 	signature []byte // As sent (hex or base64 text).
+	version   int    // SignatureVersion1 or SignatureVersion2.
 }
 
-// parseCredentials reads the five headers, strictly: decimal numbers without sign or
-// leading zeros beyond "0", a nonce of the allowed alphabet and length, a signature of
-// printable base64 or hex characters.
+// parseCredentials reads the five headers and the signature version, strictly: decimal
+// numbers without sign or leading zeros beyond "0", a nonce of the allowed alphabet and
+// length, a signature of printable base64 or hex characters, a version "1" or "2" or
+// none (1).
 func parseCredentials(header *fasthttp.RequestHeader) (credentials, error) {
 	var c credentials
 	client, key := header.Peek(HeaderClient), header.Peek(HeaderKey)
@@ -109,6 +142,14 @@ func parseCredentials(header *fasthttp.RequestHeader) (credentials, error) {
 		return c, errAuthMalformed
 	}
 	c.signature = signature
+	switch version := header.Peek(HeaderSignatureVersion); string(version) {
+	case "", "1":
+		c.version = SignatureVersion1
+	case "2":
+		c.version = SignatureVersion2
+	default:
+		return c, errAuthMalformed
+	}
 	return c, nil
 }
 
@@ -150,17 +191,33 @@ func signatureAlphabet(text []byte) bool {
 	return true
 }
 
-// StringToSign returns the string a request's signature covers.
+// StringToSign returns the string a version-1 signature covers (it leaves the
+// Idempotency-Key out: StringToSignVersion2 binds it).
 func StringToSign(method, requestURI string, client uint64, key uint32, timestampMs int64,
 	nonce string, body []byte) []byte {
-	return appendStringToSign(nil, []byte(method), []byte(requestURI), client, key,
-		timestampMs, []byte(nonce), body)
+	return appendStringToSign(nil, SignatureVersion1, []byte(method), []byte(requestURI),
+		client, key, timestampMs, []byte(nonce), body, nil)
 }
 
-func appendStringToSign(b []byte, method, uri []byte, client uint64, key uint32,
-	timestamp int64, nonce []byte, body []byte) []byte {
+// StringToSignVersion2 returns the string a version-2 signature covers: version 1's
+// lines under the first line SEQUENT-API-2, then the Idempotency-Key's value ("" when
+// the request has none).
+func StringToSignVersion2(method, requestURI string, client uint64, key uint32,
+	timestampMs int64, nonce string, body []byte, idempotencyKey string) []byte {
+	return appendStringToSign(nil, SignatureVersion2, []byte(method), []byte(requestURI),
+		client, key, timestampMs, []byte(nonce), body, []byte(idempotencyKey))
+}
+
+// appendStringToSign appends the string to sign of version (SignatureVersion1 or
+// SignatureVersion2; idempotencyKey is used by version 2 only).
+func appendStringToSign(b []byte, version int, method, uri []byte, client uint64, key uint32,
+	timestamp int64, nonce []byte, body []byte, idempotencyKey []byte) []byte {
 	digest := sha256.Sum256(body)
-	b = append(b, signingVersion...)
+	if version == SignatureVersion2 {
+		b = append(b, signingVersion2...)
+	} else {
+		b = append(b, signingVersion1...)
+	}
 	b = append(append(b, '\n'), method...)
 	b = append(append(b, '\n'), uri...)
 	b = strconv.AppendUint(append(b, '\n'), client, 10)
@@ -168,7 +225,11 @@ func appendStringToSign(b []byte, method, uri []byte, client uint64, key uint32,
 	b = strconv.AppendInt(append(b, '\n'), timestamp, 10)
 	b = append(append(b, '\n'), nonce...)
 	b = append(b, '\n')
-	return hex.AppendEncode(b, digest[:])
+	b = hex.AppendEncode(b, digest[:])
+	if version == SignatureVersion2 {
+		b = append(append(b, '\n'), idempotencyKey...)
+	}
+	return b
 }
 
 // SignHMAC returns the Sequent-Signature of a request signed with a secret.

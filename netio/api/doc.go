@@ -13,11 +13,16 @@
 //
 // Every request but GET /v1/openapi.json and GET /v1/time is signed (auth.go): the
 // client signs method, request URI, client and key ids, a timestamp, a nonce and the
-// SHA-256 of the body, with an HMAC-SHA256 secret or an ECDSA P-256 private key whose
-// public key is in the keys file (the same Keyring as the binary port, reloaded with
-// it). The server refuses a missing or malformed header set, an unknown key, a bad
-// signature, a timestamp outside ClockWindow and a nonce still remembered (until the server's clock passes the request's timestamp plus the window),
-// each with its own error code (401). HMACs are compared in constant time. The nonce
+// SHA-256 of the body, and under signature version 2 (Sequent-Signature-Version: 2,
+// what Signer sends) the Idempotency-Key, with an HMAC-SHA256 secret or an ECDSA P-256
+// private key whose public key is in the keys file (the same Keyring as the binary
+// port, reloaded with it). Version 1 (no version header) is still accepted, unless the
+// key's signature_version_min is 2; it leaves the Idempotency-Key to whoever relays the
+// request. The version is the first line of the string to sign, so removing the header
+// cannot downgrade a version-2 request. The server refuses a missing or malformed
+// header set, an unknown key, a version below the key's minimum, a bad signature, a
+// timestamp outside ClockWindow and a nonce still remembered (until the server's clock
+// passes the request's timestamp plus the window), each with its own error code (401). HMACs are compared in constant time. The nonce
 // cache is bounded (NoncesMaxDefault, and half of it per client, less for a client with a
 // requests_per_second limit: ten times what that rate can use, nonceCache.shareOf): when full, it
 // refuses new requests (503 nonce_cache_full with Retry-After) rather than forget a

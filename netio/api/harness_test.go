@@ -202,13 +202,14 @@ func (h *harness) do(signer *Signer, method, uri, body string, headers ...string
 	if body != "" {
 		request.Header.Set("Content-Type", "application/json")
 	}
+	// Set before signing: the signature (version 2) covers the Idempotency-Key.
+	for i := 0; i+1 < len(headers); i += 2 {
+		request.Header.Set(headers[i], headers[i+1])
+	}
 	if signer != nil {
 		if err := signer.Sign(request.Header, method, uri, []byte(body)); err != nil {
 			h.t.Fatal(err)
 		}
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		request.Header.Set(headers[i], headers[i+1])
 	}
 	return h.send(request)
 }

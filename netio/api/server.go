@@ -377,8 +377,17 @@ func (s *Server) authenticate(ctx *fasthttp.RequestCtx, body []byte) (*netio.Cli
 		s.authFailed(ctx, errClockWindow, c.client, false)
 		return nil, false
 	}
-	stringToSign := appendStringToSign(make([]byte, 0, 256), ctx.Method(), ctx.RequestURI(),
-		c.client, c.key, c.timestamp, c.nonce, body)
+	// A key that asks for a newer signature refuses an older one before checking it: its
+	// operator has said that version 1, which leaves the Idempotency-Key unsigned, is no
+	// longer to be trusted from this key. Not counted: nothing was guessed.
+	if versionMin, ok := client.SignatureVersionMin(c.key); ok && c.version < versionMin {
+		s.authFailed(ctx, errSignatureVersionTooOld, c.client, false)
+		return nil, false
+	}
+	// The Idempotency-Key signed is the one sessionAndNumber reads (the first such header).
+	stringToSign := appendStringToSign(make([]byte, 0, stringToSignBytesHint), c.version, ctx.Method(),
+		ctx.RequestURI(), c.client, c.key, c.timestamp, c.nonce, body,
+		ctx.Request.Header.Peek(HeaderIdempotencyKey))
 	if err := verify(client, &c, stringToSign); err != nil {
 		s.authFailed(ctx, err, c.client, true)
 		return nil, false
@@ -470,6 +479,8 @@ var authMessages = map[error]string{
 	errBadSignature:  "the signature does not verify",
 	errClockWindow:   "Sequent-Timestamp is outside the server's window (see Sequent-Server-Time)",
 	errNonceReplayed: "this nonce was already used: a replayed request",
+	errSignatureVersionTooOld: "this key refuses this Sequent-Signature-Version (its keys " +
+		"file entry sets signature_version_min): sign with a newer one",
 }
 
 // authFailed answers 401 with the error's code; failures that may be guessing (counted

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -19,14 +20,27 @@ type Signer struct {
 	Secret  []byte            // For an HMAC key.
 	Private *ecdsa.PrivateKey // For an ECDSA key (Secret nil).
 	Now     func() time.Time  // Nil: time.Now.
+	// Version is the signature version: 0 (SignatureVersionLatest) or SignatureVersion2
+	// signs the Idempotency-Key too; SignatureVersion1 is the older string to sign,
+	// which leaves it unprotected (for clients of servers that predate version 2).
+	Version int
 }
 
-// Sign sets the five authentication headers of a request with this method, request URI
-// (path and query, exactly as sent) and body, with a fresh random nonce.
+// Sign sets the authentication headers of a request with this method, request URI
+// (path and query, exactly as sent) and body, with a fresh random nonce. Under version
+// 2 it signs the header's Idempotency-Key as it is when Sign is called (its first
+// value, the one the server reads): set that header first, and do not change it after.
 func (s *Signer) Sign(header http.Header, method, requestURI string, body []byte) error {
 	now := time.Now
 	if s.Now != nil {
 		now = s.Now
+	}
+	version := s.Version
+	if version == 0 {
+		version = SignatureVersionLatest
+	}
+	if version != SignatureVersion1 && version != SignatureVersion2 {
+		return errors.New("api: Signer.Version " + strconv.Itoa(version) + ", want 1 or 2")
 	}
 	var random [18]byte
 	if _, err := rand.Read(random[:]); err != nil {
@@ -34,7 +48,8 @@ func (s *Signer) Sign(header http.Header, method, requestURI string, body []byte
 	}
 	nonce := base64.RawURLEncoding.EncodeToString(random[:]) // 24 characters.
 	timestamp := now().UnixMilli()
-	message := StringToSign(method, requestURI, s.Client, s.Key, timestamp, nonce, body)
+	message := appendStringToSign(nil, version, []byte(method), []byte(requestURI), s.Client,
+		s.Key, timestamp, []byte(nonce), body, []byte(header.Get(HeaderIdempotencyKey)))
 	signature := ""
 	if s.Private != nil {
 		digest := sha256.Sum256(message)
@@ -51,5 +66,10 @@ func (s *Signer) Sign(header http.Header, method, requestURI string, body []byte
 	header.Set(HeaderTimestamp, strconv.FormatInt(timestamp, 10))
 	header.Set(HeaderNonce, nonce)
 	header.Set(HeaderSignature, signature)
+	if version == SignatureVersion1 {
+		header.Del(HeaderSignatureVersion) // Absent: what clients before version 2 send.
+	} else {
+		header.Set(HeaderSignatureVersion, strconv.Itoa(version))
+	}
 	return nil
 }

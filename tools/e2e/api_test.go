@@ -44,11 +44,12 @@ func (c *apiClient) do(method, uri, body string, headers ...string) apiAnswer {
 		c.t.Fatal(err)
 	}
 	request.Header.Set("Content-Type", "application/json")
-	if err := c.signer.Sign(request.Header, method, uri, []byte(body)); err != nil {
-		c.t.Fatal(err)
-	}
+	// Set before signing: the signature (version 2) covers the Idempotency-Key.
 	for i := 0; i+1 < len(headers); i += 2 {
 		request.Header.Set(headers[i], headers[i+1])
+	}
+	if err := c.signer.Sign(request.Header, method, uri, []byte(body)); err != nil {
+		c.t.Fatal(err)
 	}
 	return c.send(request)
 }
@@ -97,7 +98,8 @@ func TestAPIAgainstARealServer(t *testing.T) {
 	hmacClient := keyClient(1, secret, "read", "transfer")
 	hmacClient.Grants = operator
 	ecdsaClient := netio.KeysFileClient{ID: 2, Name: "ecdsa", Permissions: []string{"read", "transfer"},
-		Keys:   []netio.KeysFileKey{{ID: 3, PublicKey: base64.StdEncoding.EncodeToString(der)}},
+		Keys: []netio.KeysFileKey{{ID: 3, PublicKey: base64.StdEncoding.EncodeToString(der),
+			SignatureVersionMin: api.SignatureVersion2}},
 		Grants: operator}
 	writeKeys(t, keys, hmacClient, ecdsaClient)
 	apiAddress := freePort(t)
@@ -115,6 +117,26 @@ func TestAPIAgainstARealServer(t *testing.T) {
 	first.expect(t, "transfer", 201, `"status":"ok"`)
 	signed.do("POST", "/v1/transfers", `{"id":"11","debit_account_id":"1","credit_account_id":"2","amount":"5","ledger":1,"code":1}`).
 		expect(t, "ECDSA-signed transfer", 201, `"status":"ok"`)
+
+	// Signature version 2 (the signer's default) binds the Idempotency-Key: a relay that
+	// moves the write to another number is refused. Version 1, which does not, still
+	// verifies for the HMAC key, and the ECDSA key's signature_version_min 2 (read from
+	// the keys file) refuses it.
+	moved, _ := http.NewRequest("POST", c.base+"/v1/transfers", strings.NewReader(transfer))
+	moved.Header.Set("Content-Type", "application/json")
+	moved.Header.Set(api.HeaderIdempotencyKey, "9:1")
+	if err := c.signer.Sign(moved.Header, "POST", "/v1/transfers", []byte(transfer)); err != nil {
+		t.Fatal(err)
+	}
+	moved.Header.Set(api.HeaderIdempotencyKey, "9:100000")
+	c.send(moved).expect(t, "Idempotency-Key changed in transit", 401, `"bad_signature"`)
+	version1 := &apiClient{t: t, base: c.base, http: c.http,
+		signer: &api.Signer{Client: 1, Key: 1, Secret: raw, Version: api.SignatureVersion1}}
+	version1.do("GET", "/v1/accounts/1", "").expect(t, "version 1", 200, `"id":"1"`)
+	version1ECDSA := &apiClient{t: t, base: c.base, http: c.http,
+		signer: &api.Signer{Client: 2, Key: 3, Private: private, Version: api.SignatureVersion1}}
+	version1ECDSA.do("GET", "/v1/accounts/1", "").expect(t, "version 1, signature_version_min 2",
+		401, `"signature_version_too_old"`)
 
 	// A bad signature and a replayed request are refused, each with its own code.
 	request, _ := http.NewRequest("GET", c.base+"/v1/accounts/1", nil)
