@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"sequent/core"
-	"sequent/core/model"
 	"sequent/core/shard"
 	"sequent/netio"
 	"sequent/netio/wire"
@@ -45,7 +44,8 @@ func TestReportSubscriberOfAFencedPrimaryIsTold(t *testing.T) {
 	server, err := netio.NewServer(netio.Config{Address: "127.0.0.1:0", Keys: keys,
 		Logger: testLogger(), HeartbeatInterval: 50 * time.Millisecond,
 		SilenceTimeout: time.Minute, MarketData: netio.MarketDataConfig{
-			Serving: func() bool { return primary.Role() == shard.RolePrimary }}}, primary)
+			Serving: func() bool { return primary.Role() == shard.RolePrimary },
+			Fenced:  func() bool { return primary.Role() == shard.RoleFenced }}}, primary)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,20 +75,25 @@ func TestReportSubscriberOfAFencedPrimaryIsTold(t *testing.T) {
 	other := dialRaw(t, server.Address())
 	other.login(clientAll, 1, secretOne, 8)
 	other.subscribeReports(8, 5)
-	if frame := other.next(); frame.Kind != wire.KindSubscribed ||
-		frame.Status != uint32(model.StatusBusy) {
-		t.Fatalf("a report resumption at the fenced node: %s status %d, want busy",
-			frame.Kind, frame.Status)
-	}
+	// The resumption at the fenced node is told as its subscribers are (report44: it was
+	// refused busy, for ever at a fenced node): the error frame shutting_down, then the
+	// close, so that the client tries its other addresses.
+	expectShuttingDownThenClose(t, other, "a report resumption at the fenced node")
 	for heartbeats := 0; heartbeats < 30; heartbeats++ {
 		frame, err := c.nextAny()
 		if err != nil {
-			return // Closed: the client reconnects and resumes at the primary.
+			t.Fatalf("the connection ended without the error frame shutting_down: %v", err)
+		}
+		if frame.Kind == wire.KindError {
+			if code := wire.ErrorCode(frame.Status); code != wire.ErrorShuttingDown {
+				t.Fatalf("error frame %d, want shutting_down (reconnect and resume)", code)
+			}
+			if _, err := c.nextAny(); err == nil {
+				t.Fatal("the connection stayed open after its error frame")
+			}
+			return // Told, then closed: the client reconnects and resumes at the primary.
 		}
 		if frame.Kind != wire.KindHeartbeat {
-			if frame.Kind == wire.KindError {
-				return // Told before the close.
-			}
 			t.Fatalf("unexpected %s frame", frame.Kind)
 		}
 		c.write(wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindHeartbeat, Session: 7}, nil))
@@ -96,4 +101,22 @@ func TestReportSubscriberOfAFencedPrimaryIsTold(t *testing.T) {
 	t.Fatalf("the node's shard was fenced (it refuses report resumptions busy now), yet " +
 		"the connection subscribed to reports before was sent 30 heartbeats and nothing " +
 		"else: its reports stop without a sign while the new primary numbers them")
+}
+
+// expectShuttingDownThenClose reads c's next frame, which must be the error frame
+// shutting_down, and then the end of the connection.
+func expectShuttingDownThenClose(t *testing.T, c *rawConn, what string) {
+	t.Helper()
+	frame, err := c.nextAny()
+	if err != nil {
+		t.Fatalf("%s: the connection ended without the error frame shutting_down: %v",
+			what, err)
+	}
+	if frame.Kind != wire.KindError || wire.ErrorCode(frame.Status) != wire.ErrorShuttingDown {
+		t.Fatalf("%s: %s frame status %d, want the error frame shutting_down", what,
+			frame.Kind, frame.Status)
+	}
+	if frame, err := c.nextAny(); err == nil {
+		t.Fatalf("%s: a %s frame after the error frame, want the close", what, frame.Kind)
+	}
 }
