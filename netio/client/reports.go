@@ -928,3 +928,32 @@ func (c *Client) olderServerLocked() {
 		}
 	}
 }
+
+// leaveShuttingDown makes the reconnect that follows the error frame shutting_down on
+// connection generation try the address that sent it last, when the client holds a
+// report subscription and knows another address. A fenced node (a deposed primary)
+// closes its report subscribers so, and answers a report subscribe there the same way
+// (PROTOCOL.md section 8): it numbers no report again, while the primary, at another
+// address, does. The reconnect tries the addresses in order, so without this it may
+// reach that very node again, and be closed again, for as long as the node stays
+// fenced, the reports stopped all the while. As after a redirect (leaveNotPrimary), the
+// second such loss in a row with no reply between waits before the reconnect
+// (waitBeforeFollowing): a fenced node that is the only one reachable is not logged in
+// to in a tight loop. With no other address it is retried as before.
+func (c *Client) leaveShuttingDown(generation uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.generation != generation || c.conn == nil || c.closed ||
+		c.subscription == nil && len(c.shardSubscriptions) == 0 {
+		return
+	}
+	closing := c.dialed
+	other := c.primary != "" && c.primary != closing ||
+		slices.ContainsFunc(c.config.Addresses, func(a string) bool { return a != closing })
+	if !other {
+		return
+	}
+	c.triedLast = closing
+	c.redirects++
+	c.redirectedLoss = true
+}
