@@ -354,7 +354,7 @@ func (c *Client) maintain() {
 			return
 		case <-c.lost:
 		}
-		if !c.waitBeforeFollowing() || !c.waitAfterDamage() {
+		if !c.waitBeforeFollowing() || !c.waitAfterDamage() || !c.waitAfterReportsShutDown() {
 			return
 		}
 		delay := ReconnectDelayMin
