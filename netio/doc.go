@@ -89,6 +89,11 @@
 //     A publisher also checks, every marketDataRecheckInterval, that its node still
 //     serves (MarketDataConfig.Serving): once it does not (deposed), it closes each of
 //     its subscribers' connections with shutting_down (closeAsync) and forgets them.
+//     While its node is fenced (MarketDataConfig.Fenced: deposed for good, unlike a
+//     standby, whose report streams stay live) it also closes, the same way, every
+//     connection subscribed to its shard's execution reports, read from the client
+//     subscriber lists (closeFencedReportSubscribers; it changes no report state), and
+//     the event loops answer a report subscribe there with shutting_down too.
 //
 // Shared state is atomic or immutable: the connection table (atomic pointers), the session
 // and subscriber maps (sync.Map of values replaced by compare-and-swap), the keyring (an

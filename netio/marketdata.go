@@ -85,9 +85,17 @@ type MarketDataConfig struct {
 	// Serving reports whether subscriptions are taken (the node is primary): a standby
 	// must not show updates that its primary has not released. Nil: always.
 	Serving func() bool
+	// Fenced reports whether the node is fenced: deposed for good (it saw a higher epoch,
+	// or fenced itself), it applies and numbers nothing more until restarted as a
+	// standby. A node that is not Serving but not Fenced is a standby, whose report
+	// streams are live (it delivers reports as it applies its primary's entries); a
+	// fenced node's are dead, so it closes its report subscribers with shutting_down and
+	// answers a report subscribe likewise (PROTOCOL.md section 8), as it does its
+	// market-data subscribers. Nil: never fenced.
+	Fenced func() bool
 	// Shards, on a node of several shards, gives each shard's feed (index = shard) its
-	// StartOp and Serving; StartOp and Serving above are then not used. Empty: one feed
-	// (shard 0), from StartOp and Serving.
+	// StartOp, Serving and Fenced; those above are then not used. Empty: one feed
+	// (shard 0), from StartOp, Serving and Fenced.
 	Shards []MarketDataShard
 	// InstrumentShard names the shard of an instrument (the node's shard map), whose feed
 	// serves its subscriptions; required with more than one entry in Shards.
@@ -98,6 +106,7 @@ type MarketDataConfig struct {
 type MarketDataShard struct {
 	StartOp uint64      // That shard's recovered last op + 1 (its log's positions).
 	Serving func() bool // As MarketDataConfig.Serving (failover is node-wide).
+	Fenced  func() bool // As MarketDataConfig.Fenced.
 }
 
 // feedConfigs returns the configuration of each shard's feed, in shard order.
@@ -108,7 +117,8 @@ func (c MarketDataConfig) feedConfigs() []MarketDataConfig {
 	feeds := make([]MarketDataConfig, len(c.Shards))
 	for index, shard := range c.Shards {
 		feed := c
-		feed.StartOp, feed.Serving, feed.Shards = shard.StartOp, shard.Serving, nil
+		feed.StartOp, feed.Serving, feed.Fenced, feed.Shards = shard.StartOp, shard.Serving,
+			shard.Fenced, nil
 		feeds[index] = feed
 	}
 	return feeds
@@ -288,8 +298,14 @@ func (m *marketData) run() {
 // reaching this node again is answered not_primary, as a new md_subscribe is here, and
 // sends it to the other node. A node that was never primary holds no subscriber (its
 // md_subscribe frames are refused), so this only ever ends subscriptions taken while
-// the node was primary. Runs on the publisher, which owns the subscribers.
+// the node was primary. A fenced node (Fenced) closes the connections subscribed to
+// this shard's execution reports the same way (closeFencedReportSubscribers): it numbers
+// no report again, while a standby's report streams stay live. Runs on the publisher,
+// which owns the market-data subscribers.
 func (m *marketData) dropIfDeposed() {
+	if m.config.Fenced != nil && m.config.Fenced() {
+		m.server.closeFencedReportSubscribers(m.shard)
+	}
 	if len(m.subscribers) == 0 || m.config.Serving == nil || m.config.Serving() {
 		return
 	}

@@ -111,6 +111,14 @@ func (s *Server) handleSubscribe(conn *connection, frame *wire.Frame) gnet.Actio
 	if conn.reports.stream(shard) != nil {
 		return s.fail(conn, wire.ErrorUnexpectedFrame, 0, "already subscribed")
 	}
+	if s.reportShardFenced(shard) {
+		// A fenced node numbers no report again: a subscription here would get
+		// heartbeats only, and a resumption refused busy would be refused for ever (it
+		// never catches up). Told as its subscribers are (closeFencedReportSubscribers):
+		// the error frame shutting_down and the close, on which a client resumes at
+		// another address (PROTOCOL.md section 8).
+		return s.closeShuttingDown(conn, fencedReportsMessage)
+	}
 	if s.config.Admission != nil {
 		if status := s.config.Admission.AdmitSubscription(client); status != model.StatusOK {
 			s.refuseSubscription(conn, status, label)
@@ -119,10 +127,10 @@ func (s *Server) handleSubscribe(conn *connection, frame *wire.Frame) gnet.Actio
 	}
 	from := subscribe.FromSequence
 	if from > 0 && !s.reportShardServing(shard) {
-		// A standby (or a deposed primary) that has not given the client the reports
-		// below from yet lags the primary that did: answered, the replay would say that
-		// a failover lost them (next_sequence below from, PROTOCOL.md section 8) and
-		// then send them again as new ones once this node applies its primary's
+		// A standby (a fenced node was closed above) that has not given the client the
+		// reports below from yet lags the primary that did: answered, the replay would
+		// say that a failover lost them (next_sequence below from, PROTOCOL.md section
+		// 8) and then send them again as new ones once this node applies its primary's
 		// entries. Refused busy instead: asked again later, it is served once it has
 		// caught up (or, promoted, as the primary it then is). next only grows on a
 		// node, so one read here at or above from stays so for the replay.
@@ -187,6 +195,54 @@ func (s *Server) reportShardServing(shard uint16) bool {
 		feed = s.marketDataShards[shard]
 	}
 	return feed.config.Serving == nil || feed.config.Serving()
+}
+
+// reportShardFenced reports whether shard's node is fenced (MarketDataConfig.Fenced, per
+// shard as Serving); a server without that word is never fenced.
+func (s *Server) reportShardFenced(shard uint16) bool {
+	feed := s.marketData
+	if int(shard) < len(s.marketDataShards) {
+		feed = s.marketDataShards[shard]
+	}
+	return feed.config.Fenced != nil && feed.config.Fenced()
+}
+
+// closeFencedReportSubscribers closes, with error shutting_down, every connection
+// subscribed to shard's execution reports, once shard's node is fenced: it numbers no
+// report again while the new primary numbers them, and a subscriber left open would be
+// sent heartbeats only. Run by shard's market-data publisher at each recheck while the
+// node is fenced (dropIfDeposed), so that a subscription accepted just before the fence
+// was seen is closed at the next one; a connection closed already is skipped (closeAsync
+// claims a close once, and clears active).
+func (s *Server) closeFencedReportSubscribers(shard uint16) {
+	s.subscribers.Range(func(_, list any) bool {
+		for _, conn := range list.(*subscriberList).connections.load() {
+			if conn.active.Load() && conn.reports.stream(shard) != nil {
+				s.closeAsync(conn, wire.ErrorShuttingDown, fencedReportsMessage)
+			}
+		}
+		return true
+	})
+}
+
+// fencedReportsMessage is the error frame's text for a report subscriber (or subscribe)
+// at a fenced node.
+const fencedReportsMessage = "this node is fenced: it numbers no execution report " +
+	"again; reconnect and resume at another address"
+
+// closeShuttingDown answers a frame on the connection's loop with the error frame
+// shutting_down and closes the connection after it, as fail does, but counts no
+// protocol error: the client did nothing wrong.
+func (s *Server) closeShuttingDown(conn *connection, message string) gnet.Action {
+	s.log.log(slog.LevelInfo, "netio: closing connection",
+		slog.String("code", wire.ErrorShuttingDown.String()), slog.String("detail", message),
+		slog.String("remote", addressString(conn.remote)))
+	conn.immediate = errorFrame(conn.immediate, wire.ErrorShuttingDown, conn.session, 0,
+		message)
+	conn.phase = phaseClosing
+	conn.active.Store(false)
+	conn.closing.Store(true)
+	return gnet.Close
 }
 
 // ignoreReports is the replay callback of a live subscription, which asks for none.

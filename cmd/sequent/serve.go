@@ -351,15 +351,18 @@ func startNode(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) (
 }
 
 // marketDataConfig gives each shard its own market-data feed: from the op after its
-// recovered log, serving while the node is primary (failover is node-wide), with the
-// instruments' subscriptions routed by the shard map.
+// recovered log, serving while the node is primary (failover is node-wide), fenced
+// while its shard is (a deposed primary, not a standby), with the instruments'
+// subscriptions routed by the shard map.
 func marketDataConfig(groups *replication.Node, placement *shardmap.Map) netio.MarketDataConfig {
 	config := netio.MarketDataConfig{InstrumentShard: placement.InstrumentShard}
 	for _, group := range groups.Groups() {
 		s := group.Shard()
 		config.Shards = append(config.Shards, netio.MarketDataShard{
 			StartOp: group.Recovery().OpLast + 1,
-			Serving: func() bool { return s.Role() == shard.RolePrimary }})
+			Serving: func() bool { return s.Role() == shard.RolePrimary },
+			// Fenced, unlike a standby: its report streams are dead (netio closes them).
+			Fenced: func() bool { return s.Role() == shard.RoleFenced }})
 	}
 	return config
 }

@@ -75,10 +75,12 @@ type Client struct {
 	fatal                   error                   // Why the client stopped, when not by Close.
 	primary                 string                  // Address from the last not_primary, tried first.
 	dialed                  string                  // The address dialed for conn (namesConnectedLocked).
-	triedLast               string                  // An address the next connectAny tries last (leaveNotPrimary).
+	triedLast               string                  // An address the next connectAny tries last (leaveNotPrimary, leaveShuttingDown).
 	dialedFollowed          bool                    // dialed followed a redirect; no write taken since.
 	redirects               int                     // not_primary redirects followed since the last other reply.
 	redirectedLoss          bool                    // The last connection was ended by a redirect.
+	reportsShutDown         int                     // Connections ended shutting_down with reports held, in a row (leaveShuttingDown).
+	reportsShutDownLoss     bool                    // The last connection was one of them (waitAfterReportsShutDown).
 	refusedAsDamaged        int                     // Damaged-frame errors in a row (damageRefused, waitAfterDamage).
 	damagedLoss             bool                    // The current connection was refused a damaged frame (waitAfterDamage).
 	loginsRefusedBadVersion int                     // Logins refused bad_version since one was accepted (loginRefusal).

@@ -354,7 +354,7 @@ func (c *Client) maintain() {
 			return
 		case <-c.lost:
 		}
-		if !c.waitBeforeFollowing() || !c.waitAfterDamage() {
+		if !c.waitBeforeFollowing() || !c.waitAfterDamage() || !c.waitAfterReportsShutDown() {
 			return
 		}
 		delay := ReconnectDelayMin
@@ -567,6 +567,8 @@ func (c *Client) handle(frame *wire.Frame, generation uint64) error {
 			c.failFatal(refused)
 		case !code.Retryable() && !c.failCall(frame.Number, refused):
 			c.failFatal(refused) // A protocol error not tied to one request.
+		case code == wire.ErrorShuttingDown:
+			c.leaveShuttingDown(generation)
 		}
 		// The server closes the connection; the reconnect resends the other requests.
 		return refused

@@ -594,6 +594,7 @@ func (c *Client) subscribedLocked(s *subscription, status model.Status, next uin
 		return outcome
 	}
 	outcome.subscribed = subscribedAnswer(s, body, next, resumed)
+	c.reportsShutDown = 0 // A node that takes report subscriptions (leaveShuttingDown).
 	// The reports replayed before this answer were handled already (report), so the
 	// first one a loss can name is after the last handled: a replay that the server's
 	// window overran stops there (PROTOCOL.md section 8), below oldest_sequence.
@@ -927,4 +928,53 @@ func (c *Client) olderServerLocked() {
 		default:
 		}
 	}
+}
+
+// leaveShuttingDown makes the reconnect that follows the error frame shutting_down on
+// connection generation try the address that sent it last, when the client holds a
+// report subscription and knows another address. A fenced node (a deposed primary)
+// closes its report subscribers so, and answers a report subscribe there the same way
+// (PROTOCOL.md section 8): it numbers no report again, while the primary, at another
+// address, does. The reconnect tries the addresses in order, so without this it may
+// reach that very node again, and be closed again, for as long as the node stays
+// fenced, the reports stopped all the while. The fenced address stays in the list, last:
+// it may be the only one reachable. Such losses are counted (reportsShutDown) whether or
+// not there is another address, so that the second in a row with no report
+// subscription accepted between waits before the reconnect (waitAfterReportsShutDown):
+// a fenced node that is the only one reachable (one address, or the others down) would
+// otherwise be logged in to and subscribed at in a tight loop.
+func (c *Client) leaveShuttingDown(generation uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.generation != generation || c.conn == nil || c.closed ||
+		c.subscription == nil && len(c.shardSubscriptions) == 0 {
+		return
+	}
+	c.reportsShutDown++
+	c.reportsShutDownLoss = true
+	closing := c.dialed
+	other := c.primary != "" && c.primary != closing ||
+		slices.ContainsFunc(c.config.Addresses, func(a string) bool { return a != closing })
+	if other {
+		c.triedLast = closing
+	}
+}
+
+// waitAfterReportsShutDown delays a reconnect that follows the second and later
+// connections in a row ended by shutting_down while report subscriptions were held
+// (leaveShuttingDown) with no report subscription accepted between, doubling from
+// ReconnectDelayMin up to ReconnectDelayMax (PROTOCOL.md section 9's back-off for a
+// reconnect). The first reconnects at once, so a failover costs no latency. It reports
+// false when the client is closed while waiting.
+func (c *Client) waitAfterReportsShutDown() bool {
+	c.mu.Lock()
+	repeats, shutDown := c.reportsShutDown, c.reportsShutDownLoss
+	c.reportsShutDownLoss = false
+	c.mu.Unlock()
+	if !shutDown {
+		return true
+	}
+	return c.backOffAfterRepeats(repeats, ReconnectDelayMin, ReconnectDelayMax,
+		"client: report subscriptions closed shutting_down again, waiting before "+
+			"reconnecting", "closed")
 }
