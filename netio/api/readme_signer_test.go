@@ -32,10 +32,14 @@ func readmeShellSigner(t *testing.T) string {
 // openssl) against a server: what an integrator copies must sign version 2 as the
 // server checks it, with an Idempotency-Key given as a curl argument (a retry is answered
 // from the session) and without one (the string to sign then ends with a newline, which
-// a $(...) capture would drop). Skipped where bash, curl or openssl is missing.
+// a $(...) capture would drop). Skipped where bash, curl or openssl is missing, except
+// under SEQUENT_REQUIRE_TOOLS=1 (set by .ci/run, which installs them): there it fails.
 func TestReadmeShellSignerAgainstServer(t *testing.T) {
 	for _, tool := range []string{"bash", "curl", "openssl", "date"} {
 		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("SEQUENT_REQUIRE_TOOLS") == "1" {
+				t.Fatalf("%s not found (required under SEQUENT_REQUIRE_TOOLS=1): %v", tool, err)
+			}
 			t.Skipf("%s not found: %v", tool, err)
 		}
 	}
