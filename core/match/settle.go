@@ -293,6 +293,54 @@ func (e *Engine) chainSubmit(clock *uint64, linked bool) int {
 	return -1
 }
 
+// reserveAlone applies, on its own, the reservation change of amount (flag
+// ledger.SystemReserve or SystemRelease) for order o, made for client (ledger.ReserveFor;
+// 0 for the engine's own moves), and returns the ledger's status: the same event at the
+// same timestamp, through the same ledger call (ChangeSystemReservationAt, at the
+// places the engine keeps), as chainSubmit of a chain of that one event built by
+// chainReservation, without building the chain (a 128-byte event zeroed and filled, its
+// owner appended, the chain's checks and dispatch): most commands of a trading book
+// change one order's reservation alone (a place, a bid moved to a new price, a cancel).
+func (e *Engine) reserveAlone(clock *uint64, o *order, amount model.Uint128, flag uint16,
+	client uint64) model.Status {
+	t := &e.scratch.reservation
+	e.holdTransferTo(t, o, amount)
+	t.Flags = flag
+	ledger.ReserveFor(t, client)
+	first := *clock + 1
+	if first > timestampMax-1 {
+		panic(fmt.Sprintf("match: clock %d out of range", *clock))
+	}
+	*clock = first
+	return e.ledger.ChangeSystemReservationAt(first, t, &o.payingIndex,
+		escrowPlace(&e.instruments[o.instrument], o.side))
+}
+
+// releaseAlone ends order o's hold on its own, as a chain of chainRelease alone would:
+// the release of its reservation (nothing when it reserves nothing), or for a legacy
+// hold the void, through the chain. A release is never refused.
+func (e *Engine) releaseAlone(clock *uint64, slot uint32) {
+	o := &e.orders[slot]
+	var status model.Status
+	switch {
+	case legacyHold(o):
+		e.scratch.chain.reset()
+		e.chainRelease(slot)
+		if failed := e.chainSubmit(clock, false); failed < 0 {
+			return
+		}
+		status = e.scratch.chain.results[0].Status
+	case o.holdSequence == holdReserved && !o.holdAmount.IsZero():
+		status = e.reserveAlone(clock, o, o.holdAmount, ledger.SystemRelease, 0)
+		if status == model.StatusOK {
+			return
+		}
+	default:
+		return
+	}
+	panic(fmt.Sprintf("match: the ledger refused to void a hold: %s", status))
+}
+
 // holdTransfer returns the pending transfer that holds amount for an order (a legacy
 // hold; chainReservation and chainPaid write theirs with holdTransferTo): from the trader's
 // paying account (quote for a buy, base for a sell) to the instrument's escrow.
@@ -364,11 +412,10 @@ func (e *Engine) holdCreate(clock *uint64, slot uint32) model.Status {
 		o.holdSequence, o.holdAmount = holdReserved, amount
 		return model.StatusOK
 	}
-	e.scratch.chain.reset()
-	e.chainReservation(o, slot, amount, ledger.SystemReserve)
-	ledger.ReserveFor(&e.scratch.chain.events[0], o.client) // The client's own commitment.
-	if failed := e.chainSubmit(clock, false); failed >= 0 {
-		return holdRefusal(e.scratch.chain.results[failed].Status)
+	// The client's own commitment: reserved for the client.
+	if status := e.reserveAlone(clock, o, amount, ledger.SystemReserve, o.client); status !=
+		model.StatusOK {
+		return holdRefusal(status)
 	}
 	o.holdSequence, o.holdAmount = holdReserved, amount
 	return model.StatusOK
