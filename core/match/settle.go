@@ -156,10 +156,10 @@ func escrowPlace(x *instrument, side model.Side) *uint32 {
 	return &x.escrowBaseIndex
 }
 
-// payoutPlaces returns where the engine keeps the places of the accounts payTransferTo's
-// transfers for side name besides the trader's: the escrow of the asset that side
-// receives (base for a buy, quote for a sell), which pays out, and the fee account of
-// that asset.
+// payoutPlaces returns where the engine keeps the places of the accounts that
+// payTransferTo's transfers for an order of side name besides the trader's: the escrow
+// of the asset that side receives (base for a buy, quote for a sell), which pays out,
+// and the fee account of that asset.
 func payoutPlaces(x *instrument, side model.Side) (escrow, fee *uint32) {
 	if side == model.SideBuy {
 		return &x.escrowBaseIndex, &x.feeBaseIndex
