@@ -275,10 +275,14 @@
 // instead go through ChangeSystemReservationAt, which gives the same status and state
 // without the batch machinery (TestChangeSystemReservationMatchesBatch); it is told
 // where the two accounts were last found (the engine keeps that per order and per
-// instrument, from AccountAtAs and earlier answers; IndexUnknown when not known) and
+// instrument, from AccountTermsAtAs and earlier answers; IndexUnknown when not known) and
 // trusts a place only when the record there has the account's id, so a wrong or stale
 // place costs the lookup, never a different result (accounts are never removed; an
-// undone creation drops the newest records, which the count bounds).
+// undone creation drops the newest records, which the count bounds). The engine's
+// longer chains (a fill's) go through CreateSystemTransfersAt, told the places of every
+// event's accounts the same way: the same statuses, state and events as
+// CreateSystemTransfers, without its pipeline stages and without balances in the results
+// (TestSystemTransfersAtMatchesBatch).
 // A system void (the engine ending a legacy hold: an order restored from before
 // reservations) is not refused for the transfers limit, as a release stores nothing:
 // a cancel must always end an order.

@@ -9,9 +9,10 @@ import (
 )
 
 // TestAccountIndexGuessesChangeNothing: the engine keeps, per order and per instrument,
-// where the ledger stores the paying account and the escrows (order.payingIndex,
-// instrument.escrowBaseIndex and escrowQuoteIndex), and the ledger trusts such a place
-// only when the record there has the account's id. transcriptRun's workload (places
+// where the ledger stores the paying account, the escrows and the fee accounts
+// (order.payingIndex, instrument.escrowBaseIndex, escrowQuoteIndex, feeBaseIndex and
+// feeQuoteIndex, and the chain's placeElsewhere for the accounts fills pay into), and
+// the ledger trusts such a place only when the record there has the account's id. transcriptRun's workload (places
 // refused and accepted, replaces, cancels, fills, fees, closed accounts, snapshots) is run
 // once as it is and once with every guess overwritten before each command by another
 // account's place, a place past the last account, or any value: the outputs must be
@@ -19,8 +20,22 @@ import (
 // before the guesses were overwritten (which is what saves the lookups).
 func TestAccountIndexGuessesChangeNothing(t *testing.T) {
 	var want, got bytes.Buffer
-	resting, learnt := 0, 0
+	resting, learnt, feesLearnt := 0, 0, 0
 	transcriptEachStep = func(h *harness) {
+		for i := range h.e.instruments {
+			x := &h.e.instruments[i]
+			for _, fee := range []struct {
+				id    model.Uint128
+				index uint32
+			}{{x.record.FeeBaseAccountID, x.feeBaseIndex},
+				{x.record.FeeQuoteAccountID, x.feeQuoteIndex}} {
+				// Index 0 is where every place starts: learnt only when it is another.
+				if index, _, found := h.l.ResolveAccount(fee.id); found && index != 0 &&
+					index == fee.index {
+					feesLearnt++
+				}
+			}
+		}
 		for slot := range h.e.orders {
 			o := &h.e.orders[slot]
 			if o.level == indexNone || o.holdSequence != holdReserved {
@@ -44,6 +59,9 @@ func TestAccountIndexGuessesChangeNothing(t *testing.T) {
 		t.Fatalf("%d of %d resting orders' paying accounts at the place the engine knew",
 			learnt, resting)
 	}
+	if feesLearnt == 0 {
+		t.Fatal("no fee account's place learnt from the fills' chains")
+	}
 	random := rand.New(rand.NewPCG(7, 41))
 	transcriptEachStep = func(h *harness) {
 		count := h.l.AccountCount()
@@ -62,7 +80,9 @@ func TestAccountIndexGuessesChangeNothing(t *testing.T) {
 		for i := range h.e.instruments {
 			x := &h.e.instruments[i]
 			x.escrowBaseIndex, x.escrowQuoteIndex = guess(), guess()
+			x.feeBaseIndex, x.feeQuoteIndex = guess(), guess()
 		}
+		h.e.scratch.chain.placeElsewhere = guess()
 	}
 	transcriptRun(t, &got)
 	if !bytes.Equal(got.Bytes(), want.Bytes()) {

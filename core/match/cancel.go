@@ -31,7 +31,11 @@ func (e *Engine) endQueueFlush(clock *uint64, now uint64, sink Sink) {
 	if len(items) == 0 {
 		return
 	}
-	if !e.settlementDisabled {
+	switch {
+	case e.settlementDisabled:
+	case len(items) == 1: // A lone cancel: its release alone, as a chain of it would be.
+		e.releaseAlone(clock, items[0].slot)
+	default:
 		e.scratch.chain.reset()
 		for _, item := range items {
 			e.chainRelease(item.slot)

@@ -78,6 +78,8 @@ type instrument struct {
 	marketDataSequence uint64 // Last market-data sequence number published.
 	escrowBaseIndex    uint32 // The escrows' ledger indexes as last found (guesses,
 	escrowQuoteIndex   uint32 // checked: see order.payingIndex); 0 until first used.
+	feeBaseIndex       uint32 // The fee accounts' ledger indexes as last found (guesses
+	feeQuoteIndex      uint32 // too: chain.homes); 0 until first used.
 }
 
 // side returns the book side of the given side.

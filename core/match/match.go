@@ -109,12 +109,7 @@ func (e *Engine) takerEnd(clock *uint64, slot uint32, reason model.Status, now u
 	sink Sink) {
 	o := &e.orders[slot]
 	if o.holdSequence != 0 && !e.settlementDisabled {
-		e.scratch.chain.reset()
-		e.chainRelease(slot)
-		if failed := e.chainSubmit(clock, false); failed >= 0 {
-			panic(fmt.Sprintf("match: the ledger refused to void a hold: %s",
-				e.scratch.chain.results[failed].Status))
-		}
+		e.releaseAlone(clock, slot)
 	}
 	o.holdSequence, o.holdAmount = 0, model.Uint128{}
 	e.report(o, model.ReportCanceled, reason, o.clientOrderID, now, sink)

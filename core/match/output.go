@@ -24,6 +24,10 @@ type scratch struct {
 	restHint     uint32   // A level near where the next resting order goes, or indexNone.
 	report       model.ExecutionReport
 	update       model.MarketDataUpdate
+	// reservation is the ledger event of a lone reservation change (reserveAlone): only
+	// the fields holdTransferTo, the flag and ReserveFor write are ever set, so its id,
+	// pending id, timeout and timestamp stay zero, as a chain's new event's are.
+	reservation model.Transfer
 }
 
 func (s *scratch) init() {

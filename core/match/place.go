@@ -241,31 +241,33 @@ func (e *Engine) validateFunding(client uint64, x *instrument, o *model.Order) (
 	if model.IsSystemID(o.BaseAccountID) || model.IsSystemID(o.QuoteAccountID) {
 		return model.StatusAccountIDReserved, ledger.IndexUnknown
 	}
-	base, baseIndex, allowed := e.ledger.AccountAtAs(client, model.ScopeTrade, o.BaseAccountID)
+	// Only each account's ledger and flags are read: AccountTermsAtAs answers those
+	// without copying the account.
+	baseLedger, baseFlags, baseIndex, allowed := e.ledger.AccountTermsAtAs(client,
+		model.ScopeTrade, o.BaseAccountID)
 	switch {
 	case baseIndex == ledger.IndexUnknown:
 		return model.StatusBaseAccountNotFound, ledger.IndexUnknown
 	case !allowed:
 		return model.StatusBaseAccountNotOwned, ledger.IndexUnknown
-	case base.Ledger != x.record.BaseLedger:
+	case baseLedger != x.record.BaseLedger:
 		return model.StatusBaseAccountLedgerInvalid, ledger.IndexUnknown
 	}
-	baseFlags := base.Flags
-	quote, quoteIndex, allowed := e.ledger.AccountAtAs(client, model.ScopeTrade,
-		o.QuoteAccountID)
+	quoteLedger, quoteFlags, quoteIndex, allowed := e.ledger.AccountTermsAtAs(client,
+		model.ScopeTrade, o.QuoteAccountID)
 	switch {
 	case quoteIndex == ledger.IndexUnknown:
 		return model.StatusQuoteAccountNotFound, ledger.IndexUnknown
 	case !allowed:
 		return model.StatusQuoteAccountNotOwned, ledger.IndexUnknown
-	case quote.Ledger != x.record.QuoteLedger:
+	case quoteLedger != x.record.QuoteLedger:
 		return model.StatusQuoteAccountLedgerInvalid, ledger.IndexUnknown
-	case (baseFlags|quote.Flags)&model.AccountClosed != 0:
+	case (baseFlags|quoteFlags)&model.AccountClosed != 0:
 		return model.StatusAccountClosed, ledger.IndexUnknown
 	}
 	receivingFlags, payingIndex := baseFlags, quoteIndex
 	if o.Side == model.SideSell {
-		receivingFlags, payingIndex = quote.Flags, baseIndex
+		receivingFlags, payingIndex = quoteFlags, baseIndex
 	}
 	if receivingFlags&model.AccountCreditsMustNotExceedDebits != 0 {
 		return model.StatusAccountFlagsInvalid, ledger.IndexUnknown

@@ -159,9 +159,9 @@ func (e *Engine) replaceFundingStatus(client uint64, o *order) model.Status {
 }
 
 // replaceHold replaces the order's hold when the amount the replaced order needs differs
-// from its current hold: a linked chain voids the old hold and creates the new one, so
-// that a refused new hold (insufficient funds) leaves the order and its hold unchanged.
-// o is the order in slot.
+// from its current hold: one reservation change of the difference (a legacy hold: a
+// linked chain voids it and reserves anew), so that a refused new hold (insufficient
+// funds) leaves the order and its hold unchanged. o is the order in slot.
 func (e *Engine) replaceHold(clock *uint64, slot uint32, o *order,
 	r *model.OrderReplace) model.Status {
 	amount := holdRequiredWith(o, r.Quantity-o.filled, replacedReservePrice(o, r), o.budget,
@@ -173,28 +173,42 @@ func (e *Engine) replaceHold(clock *uint64, slot uint32, o *order,
 	// A hold that grows is the client's commitment, as a place's is (holdCreate): its
 	// reservation is made for the client (ledger.ReserveFor). One that shrinks only gives
 	// funds back, a legacy hold's reservation anew of a smaller amount included.
-	e.scratch.chain.reset()
-	switch {
-	case legacyHold(o): // Void the pending transfer and reserve instead.
-		e.chainAdd(voidTransfer(o.holdSequence), slot)
-		e.chainReservation(o, slot, amount, ledger.SystemReserve)
-		if o.holdAmount.Less(amount) {
-			ledger.ReserveFor(&e.scratch.chain.events[1], o.client)
-		}
-	case o.holdAmount.Less(amount):
-		e.chainReservation(o, slot, amount.MustSub(o.holdAmount), ledger.SystemReserve)
-		ledger.ReserveFor(&e.scratch.chain.events[0], o.client)
-	default:
-		e.chainReservation(o, slot, o.holdAmount.MustSub(amount), ledger.SystemRelease)
+	if legacyHold(o) {
+		return e.replaceLegacyHold(clock, slot, o, amount)
 	}
-	reserving := len(e.scratch.chain.events) - 1
+	// A reservation's change is one event, applied alone (reserveAlone) as a chain of it
+	// alone would be: a refused increase leaves the order and its hold unchanged.
+	if o.holdAmount.Less(amount) {
+		if status := e.reserveAlone(clock, o, amount.MustSub(o.holdAmount),
+			ledger.SystemReserve, o.client); status != model.StatusOK {
+			return holdRefusal(status)
+		}
+	} else if status := e.reserveAlone(clock, o, o.holdAmount.MustSub(amount),
+		ledger.SystemRelease, 0); status != model.StatusOK {
+		panic(fmt.Sprintf("match: the ledger refused to release a hold: %s", status))
+	}
+	o.holdSequence, o.holdAmount = holdReserved, amount
+	return model.StatusOK
+}
+
+// replaceLegacyHold is replaceHold for an order whose funds a legacy hold holds: a
+// linked chain voids the pending transfer and reserves amount instead, so that a refused
+// reservation (insufficient funds) leaves the order and its hold unchanged.
+func (e *Engine) replaceLegacyHold(clock *uint64, slot uint32, o *order,
+	amount model.Uint128) model.Status {
+	e.scratch.chain.reset()
+	e.chainAdd(voidTransfer(o.holdSequence), slot)
+	e.chainReservation(o, slot, amount, ledger.SystemReserve)
+	if o.holdAmount.Less(amount) {
+		ledger.ReserveFor(&e.scratch.chain.events[1], o.client)
+	}
 	failed := e.chainSubmit(clock, true)
 	if failed < 0 {
 		o.holdSequence, o.holdAmount = holdReserved, amount
 		return model.StatusOK
 	}
-	if failed != reserving || e.scratch.chain.events[failed].Flags&ledger.SystemReserve == 0 {
-		panic(fmt.Sprintf("match: the ledger refused to release a hold: %s",
+	if failed != 1 {
+		panic(fmt.Sprintf("match: the ledger refused to void a hold: %s",
 			e.scratch.chain.results[failed].Status))
 	}
 	return holdRefusal(e.scratch.chain.results[failed].Status)

@@ -53,6 +53,14 @@ type chain struct {
 	events  []model.Transfer
 	owners  []uint32
 	results []model.TransferResult
+	// homes[2i] and homes[2i+1] point to where the engine keeps the ledger's place of
+	// events[i]'s debit and credit account (an order's payingIndex, an instrument's
+	// escrow or fee account index), or to placeElsewhere for an account it keeps no
+	// place of (a trader's receiving account, a legacy post's or void's zero ids).
+	// chainSubmit hands the places to the ledger in places and writes its answers back.
+	homes          []*uint32
+	places         []uint32
+	placeElsewhere uint32 // A guess like any other: the last such account's place.
 }
 
 func (c *chain) init() {
@@ -60,6 +68,8 @@ func (c *chain) init() {
 	c.events = make([]model.Transfer, 0, size)
 	c.owners = make([]uint32, 0, size)
 	c.results = make([]model.TransferResult, size)
+	c.homes = make([]*uint32, 2*size)
+	c.places = make([]uint32, 2*size)
 }
 
 func (c *chain) reset() {
@@ -96,6 +106,65 @@ func (e *Engine) chainNext(owner uint32) *model.Transfer {
 	*t = model.Transfer{}
 	c.owners = append(c.owners, owner)
 	return t
+}
+
+// chainHomes fills the chain's homes (chain.homes) and places for its count events, for
+// CreateSystemTransfersAt. Every event of a chain moves funds of one instrument's orders
+// (a step's taker, makers and planned cancels; a replace's or cancel's order), so a fee
+// event, owned by no order, takes the instrument of the order before it. A home that
+// names another account than the event's (it cannot, but nothing depends on it) costs
+// the ledger one lookup, never a different result: the ledger checks every place.
+func (e *Engine) chainHomes(c *chain, count int) {
+	homes, places := c.homes[:2*count], c.places[:2*count]
+	owners := c.owners[:count]
+	elsewhere := &c.placeElsewhere
+	var x *instrument
+	for i := range c.events[:count] {
+		t := &c.events[i]
+		debit, credit := elsewhere, elsewhere
+		if owner := owners[i]; owner != ownerFee {
+			o := &e.orders[owner]
+			x = &e.instruments[o.instrument]
+			switch {
+			case t.Flags&(reservationFlags|model.TransferFromReservation) != 0:
+				debit, credit = &o.payingIndex, escrowPlace(x, o.side)
+			case t.Code == TransferCodeProceeds:
+				debit, _ = payoutPlaces(x, o.side)
+			}
+		} else if x != nil {
+			// A fee: from the escrow of what the order receives to the fee account.
+			side := model.SideSell
+			if t.DebitAccountID == x.escrowBase {
+				side = model.SideBuy
+			}
+			debit, credit = payoutPlaces(x, side)
+		}
+		pair := homes[2*i : 2*i+2 : 2*i+2]
+		pair[0], pair[1] = debit, credit
+		known := places[2*i : 2*i+2 : 2*i+2]
+		known[0], known[1] = *debit, *credit
+	}
+}
+
+// escrowPlace returns where the engine keeps the place of instrument x's escrow of the
+// asset that side pays (quote for a buy, base for a sell): what holdTransferTo's
+// transfers credit.
+func escrowPlace(x *instrument, side model.Side) *uint32 {
+	if side == model.SideBuy {
+		return &x.escrowQuoteIndex
+	}
+	return &x.escrowBaseIndex
+}
+
+// payoutPlaces returns where the engine keeps the places of the accounts that
+// payTransferTo's transfers for an order of side name besides the trader's: the escrow
+// of the asset that side receives (base for a buy, quote for a sell), which pays out,
+// and the fee account of that asset.
+func payoutPlaces(x *instrument, side model.Side) (escrow, fee *uint32) {
+	if side == model.SideBuy {
+		return &x.escrowBaseIndex, &x.feeBaseIndex
+	}
+	return &x.escrowQuoteIndex, &x.feeQuoteIndex
 }
 
 // chainAddNext is chainNext for a transfer with an id: it gives the event the next
@@ -203,7 +272,15 @@ func (e *Engine) chainSubmit(clock *uint64, linked bool) int {
 		}
 		return -1
 	}
-	e.ledger.CreateSystemTransfers(first, c.events, results)
+	// Longer chains (a fill's) through the ledger's entry told where the accounts were
+	// last found, as the lone change above; its results carry only statuses, all this
+	// reads. The answers go back where the engine keeps them.
+	e.chainHomes(c, count)
+	homes, places := c.homes[:2*count], c.places[:2*count]
+	e.ledger.CreateSystemTransfersAt(first, c.events, places, results)
+	for i, home := range homes {
+		*home = places[i]
+	}
 	for i := range results {
 		status := results[i].Status
 		if status != model.StatusOK && status != model.StatusLinkedEventFailed {
@@ -214,6 +291,54 @@ func (e *Engine) chainSubmit(clock *uint64, linked bool) int {
 		}
 	}
 	return -1
+}
+
+// reserveAlone applies, on its own, the reservation change of amount (flag
+// ledger.SystemReserve or SystemRelease) for order o, made for client (ledger.ReserveFor;
+// 0 for the engine's own moves), and returns the ledger's status: the same event at the
+// same timestamp, through the same ledger call (ChangeSystemReservationAt, at the
+// places the engine keeps), as chainSubmit of a chain of that one event built by
+// chainReservation, without building the chain (a 128-byte event zeroed and filled, its
+// owner appended, the chain's checks and dispatch): most commands of a trading book
+// change one order's reservation alone (a place, a bid moved to a new price, a cancel).
+func (e *Engine) reserveAlone(clock *uint64, o *order, amount model.Uint128, flag uint16,
+	client uint64) model.Status {
+	t := &e.scratch.reservation
+	e.holdTransferTo(t, o, amount)
+	t.Flags = flag
+	ledger.ReserveFor(t, client)
+	first := *clock + 1
+	if first > timestampMax-1 {
+		panic(fmt.Sprintf("match: clock %d out of range", *clock))
+	}
+	*clock = first
+	return e.ledger.ChangeSystemReservationAt(first, t, &o.payingIndex,
+		escrowPlace(&e.instruments[o.instrument], o.side))
+}
+
+// releaseAlone ends order o's hold on its own, as a chain of chainRelease alone would:
+// the release of its reservation (nothing when it reserves nothing), or for a legacy
+// hold the void, through the chain. A release is never refused.
+func (e *Engine) releaseAlone(clock *uint64, slot uint32) {
+	o := &e.orders[slot]
+	var status model.Status
+	switch {
+	case legacyHold(o):
+		e.scratch.chain.reset()
+		e.chainRelease(slot)
+		if failed := e.chainSubmit(clock, false); failed < 0 {
+			return
+		}
+		status = e.scratch.chain.results[0].Status
+	case o.holdSequence == holdReserved && !o.holdAmount.IsZero():
+		status = e.reserveAlone(clock, o, o.holdAmount, ledger.SystemRelease, 0)
+		if status == model.StatusOK {
+			return
+		}
+	default:
+		return
+	}
+	panic(fmt.Sprintf("match: the ledger refused to void a hold: %s", status))
 }
 
 // holdTransfer returns the pending transfer that holds amount for an order (a legacy
@@ -287,11 +412,10 @@ func (e *Engine) holdCreate(clock *uint64, slot uint32) model.Status {
 		o.holdSequence, o.holdAmount = holdReserved, amount
 		return model.StatusOK
 	}
-	e.scratch.chain.reset()
-	e.chainReservation(o, slot, amount, ledger.SystemReserve)
-	ledger.ReserveFor(&e.scratch.chain.events[0], o.client) // The client's own commitment.
-	if failed := e.chainSubmit(clock, false); failed >= 0 {
-		return holdRefusal(e.scratch.chain.results[failed].Status)
+	// The client's own commitment: reserved for the client.
+	if status := e.reserveAlone(clock, o, amount, ledger.SystemReserve, o.client); status !=
+		model.StatusOK {
+		return holdRefusal(status)
 	}
 	o.holdSequence, o.holdAmount = holdReserved, amount
 	return model.StatusOK
