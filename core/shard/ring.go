@@ -177,9 +177,10 @@ const cancelsPendingMax = 1 << 17
 // before every request queued after it, so that it cancels what the ended session
 // placed and nothing its client places later. With no room now it waits in the ring's
 // list and the ring refuses every other request (busy) until release has queued it;
-// it is never dropped while the ring takes requests. It returns StatusOK once queued or
-// waiting, StatusShuttingDown once the ring is closed, and StatusBusy only when
-// cancelsPendingMax other clients wait already (see there: not with a valid keys file).
+// it is dropped only when the ring closes or the log fails (dropCancels). It returns
+// StatusOK once queued or waiting, StatusShuttingDown once the ring is closed, and
+// StatusBusy only when cancelsPendingMax other clients wait already (see there: not
+// with a valid keys file).
 func (r *inputRing) pushCancel(client uint64) model.Status {
 	r.mutex.Lock()
 	defer r.mutex.Unlock()
@@ -307,8 +308,7 @@ func (r *inputRing) takeUpTo(into []requestMeta, limit int, bytesMax int,
 		into = append(into, meta)
 		r.taken++
 	}
-	// Cancels still waiting (pushCancel) are queued by the release of what was taken.
-	return into, r.closed && r.taken == r.reserved && len(r.cancels) == 0
+	return into, r.closed && r.taken == r.reserved
 }
 
 // bytes returns the encoded request of meta.
@@ -335,11 +335,30 @@ func (r *inputRing) cancelsWaiting() int {
 	return len(r.cancels) - r.cancelsFirst
 }
 
-// close refuses further submissions; queued requests are still taken.
+// close refuses further submissions; queued requests are still taken. Cancels still
+// waiting for room are dropped (dropCancels): they were not queued, like a request
+// refused shutting_down.
 func (r *inputRing) close() {
 	r.mutex.Lock()
 	r.closed = true
+	r.dropCancelsLocked()
 	r.mutex.Unlock()
+}
+
+// dropCancels drops the cancels waiting for room (pushCancel) and returns how many: the
+// sequencer will not log them (its log failed), and while they wait the ring would
+// refuse every request, the reads it still answers included.
+func (r *inputRing) dropCancels() int {
+	r.mutex.Lock()
+	defer r.mutex.Unlock()
+	return r.dropCancelsLocked()
+}
+
+func (r *inputRing) dropCancelsLocked() int {
+	dropped := len(r.cancels) - r.cancelsFirst
+	r.cancels, r.cancelsFirst = r.cancels[:0], 0
+	clear(r.cancelsHeld)
+	return dropped
 }
 
 // queuedBytes returns the bytes of the requests queued and not yet taken.

@@ -22,8 +22,7 @@ func cancelClientOf(ring *inputRing, meta *requestMeta) uint64 {
 // TestRingCancelWaitsInPlace: a cancel-on-disconnect that finds the ring full waits in
 // it; until it is queued every other request is refused (busy), a second one of the same
 // client adds nothing, and the release of what was taken queues the waiting cancels, in
-// the order their sessions ended, before any later request. A closed ring counts as
-// drained only once they were taken.
+// the order their sessions ended, before any later request.
 func TestRingCancelWaitsInPlace(t *testing.T) {
 	ring := newInputRing(1<<16, 2)
 	for tag := uint64(1); tag <= 2; tag++ {
@@ -50,19 +49,40 @@ func TestRingCancelWaitsInPlace(t *testing.T) {
 	if status := ring.push(ringRequest(4, 100), true); status != model.StatusBusy {
 		t.Fatalf("push while cancels wait: %s, want busy", status)
 	}
-	ring.close()
-	if _, done := ring.take(nil, 8, 1<<20); done {
-		t.Fatal("closed ring drained with cancels still waiting")
-	}
 	ring.release(&taken[1])
 	if waiting := ring.cancelsWaiting(); waiting != 0 {
 		t.Fatalf("%d cancels still waiting after the release", waiting)
 	}
-	taken, done := ring.take(taken[:0], 8, 1<<20)
+	taken, _ = ring.take(taken[:0], 8, 1<<20)
 	if len(taken) != 2 || cancelClientOf(ring, &taken[0]) != 7 ||
-		cancelClientOf(ring, &taken[1]) != 9 || !done {
-		t.Fatalf("took %d requests (done %v), want the cancels of clients 7 then 9", len(taken),
-			done)
+		cancelClientOf(ring, &taken[1]) != 9 {
+		t.Fatalf("took %d requests, want the cancels of clients 7 then 9", len(taken))
+	}
+	ring.release(&taken[1])
+	if status := ring.push(ringRequest(4, 100), true); status != model.StatusOK {
+		t.Fatalf("push once the cancels were queued: %s", status)
+	}
+}
+
+// TestRingCloseDropsWaitingCancels: a closed ring drops the cancels still waiting for
+// room (never queued, as a request refused shutting_down), so that it drains: the
+// sequencer's answerQueued at Close waits for that and would spin for ever.
+func TestRingCloseDropsWaitingCancels(t *testing.T) {
+	ring := newInputRing(1<<16, 1)
+	if status := ring.push(ringRequest(1, 100), true); status != model.StatusOK {
+		t.Fatalf("push: %s", status)
+	}
+	if status := ring.pushCancel(7); status != model.StatusOK {
+		t.Fatalf("cancel: %s", status)
+	}
+	ring.close()
+	taken, done := ring.take(nil, 8, 1<<20)
+	if len(taken) != 1 || !done {
+		t.Fatalf("took %d requests (done %v), want the one queued, drained", len(taken), done)
+	}
+	ring.release(&taken[0])
+	if taken, _ = ring.take(taken[:0], 8, 1<<20); len(taken) != 0 {
+		t.Fatal("a cancel was queued after the close")
 	}
 	if status := ring.pushCancel(11); status != model.StatusShuttingDown {
 		t.Fatalf("cancel into the closed ring: %s", status)
