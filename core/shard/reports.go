@@ -198,9 +198,9 @@ func (s *Shard) ReplayReports(client uint64, fromSequence uint64,
 // it must not block). With cancelOrders, the client's open orders are canceled by an
 // internal log entry, so every replica cancels them at the same point. That entry goes
 // into the ring at once, or, with the ring full, waits in it (inputRing.pushCancel) until
-// the sequencer makes room, while the ring refuses every other request: it is never
-// dropped, and whatever the client sends after this call (from a new session) comes
-// after it. Only the primary logs it; a shard that is not (or stops being primary
+// the sequencer makes room, while the ring refuses every other request: it is dropped
+// only when the ring closes or the log fails, and whatever the client sends after this
+// call (from a new session) comes after it. Only the primary logs it; a shard that is not (or stops being primary
 // before the entry is logged) cancels nothing: PROTOCOL.md section 5 tells the client.
 func (s *Shard) SessionClosed(client uint64, session uint64, cancelOrders bool) {
 	if !cancelOrders || s.Role() != RolePrimary {
