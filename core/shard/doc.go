@@ -49,6 +49,14 @@
 // "Rules version"), or of a set_grants entry carrying client limits, which need version
 // 3. Replicas apply them like any entry.
 //
+// A cancel_session goes into the ring when its session ends (SessionClosed, on an event
+// loop), so it comes after every request queued before and before every request queued
+// after. With the ring full it waits in the ring (inputRing.pushCancel, at most
+// cancelsPendingMax clients) and the ring refuses every other request (busy) until the
+// sequencer's next release has made room and queued it: it cannot cancel what the client
+// placed after (PROTOCOL.md section 5), and is dropped only when the ring closes or the
+// log fails (nothing more is logged then).
+//
 // The sequencer checks this promise: the ring counts the requests it accepts, the
 // sequencer the answers it gives, and the two must match when it stops; with the
 // invariants (or race) build tag every request is also tracked from the moment it is taken,

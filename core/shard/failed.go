@@ -35,6 +35,12 @@ func (s *Shard) failAndServe(err error) {
 	s.answerRequests(s.failedTurn, model.StatusLogUnavailable)
 	s.failedTurn = s.failedTurn[:0]
 	for {
+		// A cancel-on-disconnect waiting for room cannot be logged now; waiting, it would
+		// have the ring refuse the reads answered here (SessionClosed wakes this loop).
+		if dropped := s.ring.dropCancels(); dropped > 0 {
+			s.config.Logger.Error("shard: cancel-on-disconnect not logged: the log failed",
+				"clients", dropped)
+		}
 		s.answerQueuedAfterFailure()
 		select {
 		case <-s.wake:

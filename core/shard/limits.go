@@ -51,9 +51,9 @@ const (
 	// reportReplayBatch is how many reports a replay hands over at once.
 	reportReplayBatch = 256
 
-	// cancelSessionRetryTime bounds the retries of a cancel-on-disconnect entry when the
-	// input ring is full.
-	cancelSessionRetryTime = 5 * time.Second
+	// cancelSessionRetryInterval spaces the retries of a cancel-on-disconnect that found
+	// cancelsPendingMax others waiting (SessionClosed): each retry takes the ring's mutex.
+	cancelSessionRetryInterval = 10 * time.Millisecond
 
 	// CloseTimeoutDefault bounds the wait for releases at shutdown.
 	CloseTimeoutDefault = 5 * time.Second

@@ -1,7 +1,6 @@
 package shard
 
 import (
-	"encoding/binary"
 	"sync"
 	"time"
 
@@ -197,29 +196,35 @@ func (s *Shard) ReplayReports(client uint64, fromSequence uint64,
 
 // SessionClosed is told when a client session ends (called from a network event loop:
 // it must not block). With cancelOrders, the client's open orders are canceled by an
-// internal log entry, so every replica cancels them at the same point.
+// internal log entry, so every replica cancels them at the same point. That entry goes
+// into the ring at once, or, with the ring full, waits in it (inputRing.pushCancel) until
+// the sequencer makes room, while the ring refuses every other request: it is dropped
+// only when the ring closes or the log fails, and whatever the client sends after this
+// call (from a new session) comes after it. Only the primary logs it; a shard that is not (or stops being primary
+// before the entry is logged) cancels nothing: PROTOCOL.md section 5 tells the client.
 func (s *Shard) SessionClosed(client uint64, session uint64, cancelOrders bool) {
 	if !cancelOrders || s.Role() != RolePrimary {
 		return
 	}
-	body := binary.LittleEndian.AppendUint64(nil, client)
-	request := &backend.Request{Operation: model.OperationCancelSession, Body: body}
-	if s.ring.push(request, true) == model.StatusOK {
+	if s.ring.pushCancel(client) == model.StatusOK {
 		s.wakeUp()
 		return
 	}
-	go func() { // The ring is full right now: keep trying off the event loop, bounded.
-		for deadline := time.Now().Add(cancelSessionRetryTime); time.Now().Before(deadline); {
-			time.Sleep(10 * time.Millisecond)
-			switch s.ring.push(request, true) {
+	// Busy: cancelsPendingMax other clients wait, more than a keys file can name. Keep
+	// trying off the event loop until the ring takes it or closes.
+	go func() {
+		for {
+			time.Sleep(cancelSessionRetryInterval)
+			switch s.ring.pushCancel(client) {
 			case model.StatusOK:
 				s.wakeUp()
 				return
 			case model.StatusShuttingDown:
+				s.config.Logger.Error("shard: closed before logging cancel-on-disconnect",
+					"client", client)
 				return
 			}
 		}
-		s.config.Logger.Error("shard: could not log cancel-on-disconnect", "client", client)
 	}()
 }
 

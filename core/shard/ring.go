@@ -1,6 +1,7 @@
 package shard
 
 import (
+	"encoding/binary"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -35,6 +36,15 @@ type inputRing struct {
 	taken     uint64        // Metadata records taken by the consumer.
 	closed    bool          // No more submissions.
 	accepted  uint64        // Requests queued with a connection: each is owed one answer.
+	// cancels are the clients whose cancel-on-disconnect found no room (pushCancel), in
+	// the order their sessions ended; cancelsHeld has the same clients, for lookups.
+	// While any is pending the ring takes nothing else, so each goes into the ring at
+	// the place its session ended (release queues them as soon as there is room): after
+	// every request queued before, before every request queued after. Both are nil
+	// until a cancel first waits.
+	cancels      []uint64
+	cancelsHeld  map[uint64]struct{}
+	cancelsFirst int // cancels[cancelsFirst:] wait; the ones before it were queued.
 	// barriers counts the calls of barrier. It has a cache line of its own, so that the
 	// sequencer's load of it every turn does not share the line that the producers
 	// write at every push (the fields above).
@@ -87,40 +97,21 @@ func (r *inputRing) push(request *backend.Request, write bool) model.Status {
 // sequencer shares, cost a cache miss per request.
 func (r *inputRing) pushCounting(request *backend.Request, write bool) (model.Status, int) {
 	length := core.EncodedRequestSize(len(request.Body))
-	size := uint64(len(r.buffer))
 	received := receivedAt(request)
 	r.mutex.Lock()
 	if r.closed {
 		r.mutex.Unlock()
 		return model.StatusShuttingDown, 0
 	}
-	start := r.head
-	if r.tail == r.head && start%size != 0 {
-		// Nothing is queued or being read: begin again at the front of the buffer, whose
-		// lines the last requests left in the cache. Going on into memory the ring last
-		// used a lap ago made the copy of a full batch miss the cache on every line
-		// (p50 0.07 ms, p90 1.8-3.8 ms with 1 request of 8,189 transfers in flight; at the
-		// front, p50 0.03 ms, p90 0.08-0.15 ms).
-		start += size - start%size
-		r.tail = start
-	}
-	if offset := start % size; offset+uint64(length) > size {
-		start += size - offset // Skip the tail: a request never wraps.
-	}
-	end := start + uint64(length)
-	if end-r.tail > size || r.reserved-r.taken == uint64(len(r.metadata)) {
+	if len(r.cancels) > 0 { // Nothing may overtake a waiting cancel-on-disconnect.
 		r.mutex.Unlock()
 		return model.StatusBusy, 0
 	}
-	r.head = end
-	slot := r.reserved
-	r.reserved++
-	if request.Connection != 0 {
-		r.accepted++
+	slot, start, ok := r.reserveLocked(request.Connection, length, write, received)
+	if !ok {
+		r.mutex.Unlock()
+		return model.StatusBusy, 0
 	}
-	r.metadata[slot%uint64(len(r.metadata))] = requestMeta{connection: request.Connection,
-		start: start, end: end, length: uint32(length), write: write, received: received,
-		ticket: slot, barriers: r.barriers.Load()}
 	if length <= ringCopyUnderLockBytesMax {
 		r.encode(start, length, request)
 		r.publishLocked(slot)
@@ -137,6 +128,115 @@ func (r *inputRing) pushCounting(request *backend.Request, write bool) (model.St
 	depth := int(r.reserved - r.taken)
 	r.mutex.Unlock()
 	return model.StatusOK, depth
+}
+
+// reserveLocked reserves room for an encoded request of length bytes and its metadata
+// slot, and returns the slot and where its bytes start; ok false: no room. Called with
+// the mutex held.
+func (r *inputRing) reserveLocked(connection uint64, length int, write bool,
+	received int64) (slot uint64, start uint64, ok bool) {
+	size := uint64(len(r.buffer))
+	start = r.head
+	if r.tail == r.head && start%size != 0 {
+		// Nothing is queued or being read: begin again at the front of the buffer, whose
+		// lines the last requests left in the cache. Going on into memory the ring last
+		// used a lap ago made the copy of a full batch miss the cache on every line
+		// (p50 0.07 ms, p90 1.8-3.8 ms with 1 request of 8,189 transfers in flight; at the
+		// front, p50 0.03 ms, p90 0.08-0.15 ms).
+		start += size - start%size
+		r.tail = start
+	}
+	if offset := start % size; offset+uint64(length) > size {
+		start += size - offset // Skip the tail: a request never wraps.
+	}
+	end := start + uint64(length)
+	if end-r.tail > size || r.reserved-r.taken == uint64(len(r.metadata)) {
+		return 0, 0, false
+	}
+	r.head = end
+	slot = r.reserved
+	r.reserved++
+	if connection != 0 {
+		r.accepted++
+	}
+	r.metadata[slot%uint64(len(r.metadata))] = requestMeta{connection: connection,
+		start: start, end: end, length: uint32(length), write: write, received: received,
+		ticket: slot, barriers: r.barriers.Load()}
+	return slot, start, true
+}
+
+// cancelsPendingMax bounds the clients whose cancel-on-disconnect may wait for room in
+// one shard's ring at once (pushCancel; 1 MiB of ids at most, allocated only when a
+// cancel first waits). A client waits once however many of its sessions end meanwhile,
+// and only a client of the keys file can log in: a keys file (4 MiB at most, a secret
+// of 32 hex digits at least per client) names fewer clients than this.
+const cancelsPendingMax = 1 << 17
+
+// pushCancel queues the internal request that cancels client's open orders
+// (cancel_session) at the ring's current end: after every request queued before it,
+// before every request queued after it, so that it cancels what the ended session
+// placed and nothing its client places later. With no room now it waits in the ring's
+// list and the ring refuses every other request (busy) until release has queued it;
+// it is dropped only when the ring closes or the log fails (dropCancels). It returns
+// StatusOK once queued or waiting, StatusShuttingDown once the ring is closed, and
+// StatusBusy only when cancelsPendingMax other clients wait already (see there: not
+// with a valid keys file).
+func (r *inputRing) pushCancel(client uint64) model.Status {
+	r.mutex.Lock()
+	defer r.mutex.Unlock()
+	if r.closed {
+		return model.StatusShuttingDown
+	}
+	if len(r.cancels) == 0 && r.queueCancelLocked(client) {
+		return model.StatusOK
+	}
+	if _, waiting := r.cancelsHeld[client]; waiting {
+		// Nothing was queued since its cancel began to wait: that one cancels all of it.
+		return model.StatusOK
+	}
+	if len(r.cancels)-r.cancelsFirst == cancelsPendingMax {
+		return model.StatusBusy
+	}
+	if r.cancelsHeld == nil {
+		r.cancelsHeld = make(map[uint64]struct{})
+	}
+	if r.cancelsFirst > 0 && len(r.cancels) == cap(r.cancels) {
+		// Reuse the room of those queued already rather than grow.
+		r.cancels = r.cancels[:copy(r.cancels, r.cancels[r.cancelsFirst:])]
+		r.cancelsFirst = 0
+	}
+	r.cancels = append(r.cancels, client)
+	r.cancelsHeld[client] = struct{}{}
+	return model.StatusOK
+}
+
+// queueCancelLocked queues client's cancel_session request if there is room. Called
+// with the mutex held; its 8-byte body is copied under it.
+func (r *inputRing) queueCancelLocked(client uint64) bool {
+	var body [8]byte
+	binary.LittleEndian.PutUint64(body[:], client)
+	request := backend.Request{Operation: model.OperationCancelSession, Body: body[:]}
+	length := core.EncodedRequestSize(len(body))
+	slot, start, ok := r.reserveLocked(0, length, true, monotonicNow())
+	if !ok {
+		return false
+	}
+	r.encode(start, length, &request)
+	r.publishLocked(slot)
+	return true
+}
+
+// queueWaitingCancelsLocked queues the waiting cancels, in order, as far as there is
+// room; the ring takes other requests again once none is left. Called with the mutex
+// held.
+func (r *inputRing) queueWaitingCancelsLocked() {
+	for r.cancelsFirst < len(r.cancels) && r.queueCancelLocked(r.cancels[r.cancelsFirst]) {
+		delete(r.cancelsHeld, r.cancels[r.cancelsFirst])
+		r.cancelsFirst++
+	}
+	if r.cancelsFirst == len(r.cancels) {
+		r.cancels, r.cancelsFirst = r.cancels[:0], 0
+	}
 }
 
 // receivedAt returns when request was received on the monotonicNow scale: from its
@@ -217,18 +317,48 @@ func (r *inputRing) bytes(meta *requestMeta) []byte {
 	return r.buffer[offset : offset+uint64(meta.length)]
 }
 
-// release frees the ring space up to and including meta.
+// release frees the ring space up to and including meta, and queues the waiting
+// cancels (pushCancel) into the room it made.
 func (r *inputRing) release(meta *requestMeta) {
 	r.mutex.Lock()
 	r.tail = meta.end
+	if len(r.cancels) > 0 {
+		r.queueWaitingCancelsLocked()
+	}
 	r.mutex.Unlock()
 }
 
-// close refuses further submissions; queued requests are still taken.
+// cancelsWaiting returns how many cancels wait for room (pushCancel), for tests.
+func (r *inputRing) cancelsWaiting() int {
+	r.mutex.Lock()
+	defer r.mutex.Unlock()
+	return len(r.cancels) - r.cancelsFirst
+}
+
+// close refuses further submissions; queued requests are still taken. Cancels still
+// waiting for room are dropped (dropCancels): they were not queued, like a request
+// refused shutting_down.
 func (r *inputRing) close() {
 	r.mutex.Lock()
 	r.closed = true
+	r.dropCancelsLocked()
 	r.mutex.Unlock()
+}
+
+// dropCancels drops the cancels waiting for room (pushCancel) and returns how many: the
+// sequencer will not log them (its log failed), and while they wait the ring would
+// refuse every request, the reads it still answers included.
+func (r *inputRing) dropCancels() int {
+	r.mutex.Lock()
+	defer r.mutex.Unlock()
+	return r.dropCancelsLocked()
+}
+
+func (r *inputRing) dropCancelsLocked() int {
+	dropped := len(r.cancels) - r.cancelsFirst
+	r.cancels, r.cancelsFirst = r.cancels[:0], 0
+	clear(r.cancelsHeld)
+	return dropped
 }
 
 // queuedBytes returns the bytes of the requests queued and not yet taken.

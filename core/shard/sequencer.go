@@ -36,6 +36,11 @@ func (s *Shard) run() {
 			}
 		default:
 		}
+		// With the in-flight window full the turn takes nothing, and the release after it
+		// may open the window: what waits in the ring was announced by wake-ups this
+		// goroutine has consumed already, so it must go round and take it (else it slept
+		// until the next submission or pulse).
+		windowFull := len(s.parked) >= s.config.InFlightEntriesMax
 		drained, closed, err := s.iterate(true)
 		if err != nil {
 			s.failAndServe(err)
@@ -48,7 +53,7 @@ func (s *Shard) run() {
 		if closed && closing == nil {
 			closing = time.After(s.config.CloseTimeout)
 		}
-		if drained && len(s.parked) < s.config.InFlightEntriesMax {
+		if (drained || windowFull) && len(s.parked) < s.config.InFlightEntriesMax {
 			continue // More input may be waiting: go round without sleeping.
 		}
 		var acknowledged, durable <-chan struct{}
