@@ -8,6 +8,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -29,7 +30,9 @@ type Signer struct {
 // Sign sets the authentication headers of a request with this method, request URI
 // (path and query, exactly as sent) and body, with a fresh random nonce. Under version
 // 2 it signs the header's Idempotency-Key as it is when Sign is called (its first
-// value, the one the server reads): set that header first, and do not change it after.
+// value, the one the server reads) without the spaces or tabs around it, as the README
+// says: net/http trims them when it sends the header and the server when it reads it.
+// Set that header first, and do not change it after.
 func (s *Signer) Sign(header http.Header, method, requestURI string, body []byte) error {
 	now := time.Now
 	if s.Now != nil {
@@ -48,8 +51,9 @@ func (s *Signer) Sign(header http.Header, method, requestURI string, body []byte
 	}
 	nonce := base64.RawURLEncoding.EncodeToString(random[:]) // 24 characters.
 	timestamp := now().UnixMilli()
+	idempotencyKey := strings.Trim(header.Get(HeaderIdempotencyKey), " \t")
 	message := appendStringToSign(nil, version, []byte(method), []byte(requestURI), s.Client,
-		s.Key, timestamp, []byte(nonce), body, []byte(header.Get(HeaderIdempotencyKey)))
+		s.Key, timestamp, []byte(nonce), body, []byte(idempotencyKey))
 	signature := ""
 	if s.Private != nil {
 		digest := sha256.Sum256(message)
