@@ -101,6 +101,9 @@ type Position struct {
 
 	negative  bool          // Net < 0.
 	magnitude model.WideSum // |Net|.
+	// settlementPosted is the part of the window's booked settlements that a post in the
+	// window confirmed (SettlementsBookedAfter).
+	settlementPosted model.WideSum
 }
 
 // Directions of a position.
@@ -209,8 +212,8 @@ type netter struct {
 	counted   int
 	listed    []NettedTransfer
 	// resolved holds the pending ids that a post or void of the account's window
-	// resolved, until the pending transfer itself is seen (or the account ends: then it
-	// was made before the window).
+	// resolved (true: a post), until the pending transfer itself is seen (or the account
+	// ends: then it was made before the window).
 	resolved map[model.Uint128]bool
 }
 
@@ -252,7 +255,7 @@ func (n *netter) add(account model.Uint128, t *model.Transfer) {
 	case t.Flags&model.TransferPending != 0:
 		n.setState(line, n.pendingState(p, t, credit))
 	case t.Flags&model.TransferVoidPending != 0:
-		n.resolved[t.PendingID] = true
+		n.resolved[t.PendingID] = false
 		n.setState(line, "voided")
 	default: // Single-phase, or a post (its amount is what was posted).
 		if t.Flags&model.TransferPostPending != 0 {
@@ -267,8 +270,11 @@ func (n *netter) add(account model.Uint128, t *model.Transfer) {
 // or voided in the window, already counted through its post), expired (its deadline at or
 // before the cut-off), or in flight.
 func (n *netter) pendingState(p *Position, t *model.Transfer, credit bool) string {
-	if n.resolved[t.ID] {
+	if posted, resolved := n.resolved[t.ID]; resolved {
 		delete(n.resolved, t.ID)
+		if posted && isSettlement(t) {
+			p.settlementPosted.Add(t.Amount)
+		}
 		return "resolved"
 	}
 	if ExpiredBy(t, n.query.Window.Until) {
@@ -418,16 +424,18 @@ type Booking struct {
 	Code      uint16                   // Transfer code; not 0.
 	Timeout   uint32                   // Seconds until an unconfirmed settlement expires; 0 never.
 	Reference model.Uint128            // user_data_128; 0: the cut-off timestamp.
-	// InFlightAfter is, per ledger, the booked settlements still in flight that were made
-	// after the report's cut-off (SettlementsInFlightAfter): a settlement is booked after
-	// its window, so the report's own SettlementInFlight never shows the one booked for
-	// it, and booking the same window again would pay the partner twice.
-	InFlightAfter map[uint32]model.WideSum
+	// BookedAfter is, per ledger, the settlements booked on the partner's accounts after
+	// the report's cut-off and still in flight or confirmed (SettlementsBookedAfter): a
+	// settlement is booked after its window, so the report never shows the one booked for
+	// it, and booking the same window (or one cut before that settlement) again would pay
+	// the partner twice, whether the first is still pending or already posted.
+	BookedAfter map[uint32]model.WideSum
 }
 
-// SettlementsInFlightAfter returns, per ledger, the settlements booked on the partners'
-// accounts after cutoff and still in flight at now (for Booking.InFlightAfter).
-func SettlementsInFlightAfter(ctx context.Context, reader Reader, ledgers *Ledgers,
+// SettlementsBookedAfter returns, per ledger, the settlements booked on the partners'
+// accounts after cutoff that are in flight at now or were posted by then (voided and
+// expired ones are left out: the window may be booked again), for Booking.BookedAfter.
+func SettlementsBookedAfter(ctx context.Context, reader Reader, ledgers *Ledgers,
 	partners []model.Uint128, cutoff, now uint64) (map[uint32]model.WideSum, error) {
 	if now <= cutoff {
 		return nil, nil
@@ -437,13 +445,15 @@ func SettlementsInFlightAfter(ctx context.Context, reader Reader, ledgers *Ledge
 	if err != nil {
 		return nil, err
 	}
-	inFlight := map[uint32]model.WideSum{}
+	booked := map[uint32]model.WideSum{}
 	for _, p := range later.Positions {
-		if p.SettlementInFlight != (model.WideSum{}) {
-			inFlight[p.Ledger] = p.SettlementInFlight
+		sum := p.SettlementInFlight
+		sum.AddSum(p.settlementPosted)
+		if sum != (model.WideSum{}) {
+			booked[p.Ledger] = sum
 		}
 	}
-	return inFlight, nil
+	return booked, nil
 }
 
 // ErrBooking is wrapped by the errors of SettlementTransfers.
@@ -477,10 +487,10 @@ func (r *NettingReport) SettlementTransfers(b Booking) ([]model.Transfer, error)
 		case p.SettlementInFlight != (model.WideSum{}):
 			return nil, fmt.Errorf("%w: ledger %d has a settlement of %s in flight: post or "+
 				"void it first", ErrBooking, p.Ledger, p.SettlementInFlight)
-		case b.InFlightAfter[p.Ledger] != (model.WideSum{}):
-			return nil, fmt.Errorf("%w: ledger %d has a settlement of %s in flight, booked "+
-				"after the window's cut-off: post or void it first", ErrBooking, p.Ledger,
-				b.InFlightAfter[p.Ledger])
+		case b.BookedAfter[p.Ledger] != (model.WideSum{}):
+			return nil, fmt.Errorf("%w: ledger %d has settlements of %s booked after the "+
+				"window's cut-off, in flight or confirmed: void one in flight, or book a "+
+				"cut-off after them", ErrBooking, p.Ledger, b.BookedAfter[p.Ledger])
 		case p.magnitude.High != 0:
 			return nil, fmt.Errorf("%w: ledger %d's net does not fit one transfer", ErrBooking,
 				p.Ledger)
