@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 
 	"sequent/core/model"
@@ -49,6 +50,9 @@ type NettingQuery struct {
 	Partners []model.Uint128 // The partner's settlement accounts.
 	Window   Window          // Window.Until is the cut-off.
 	ListMax  int             // Most transfers listed in the report (all are counted).
+	// expiredAt is when a pending transfer's deadline is judged (ExpiredBy); 0: at the
+	// cut-off. SettlementsBookedAfter reads past any clock and judges at its now.
+	expiredAt uint64
 }
 
 // Bounds of one netting query.
@@ -277,7 +281,11 @@ func (n *netter) pendingState(p *Position, t *model.Transfer, credit bool) strin
 		}
 		return "resolved"
 	}
-	if ExpiredBy(t, n.query.Window.Until) {
+	expiredAt := n.query.Window.Until
+	if n.query.expiredAt != 0 {
+		expiredAt = n.query.expiredAt
+	}
+	if ExpiredBy(t, expiredAt) {
 		return "expired"
 	}
 	addSide(&p.InFlightCredits, &p.InFlightDebits, credit, t.Amount)
@@ -433,15 +441,20 @@ type Booking struct {
 }
 
 // SettlementsBookedAfter returns, per ledger, the settlements booked on the partners'
-// accounts after cutoff that are in flight at now or were posted by then (voided and
-// expired ones are left out: the window may be booked again), for Booking.BookedAfter.
+// accounts after cutoff that are in flight or were posted (voided ones, and those whose
+// deadline has passed at now, are left out: the window may be booked again), for
+// Booking.BookedAfter. It reads every transfer after the cut-off, not only those up to
+// now: now is the caller's clock, the timestamps are the log's, which may run ahead of it
+// (another machine's clock; log time never goes back after a failover), and a settlement
+// stamped after the caller's now must count too
+// (TestReviewa44SettlementBookedAfterTheCommandsClock).
 func SettlementsBookedAfter(ctx context.Context, reader Reader, ledgers *Ledgers,
 	partners []model.Uint128, cutoff, now uint64) (map[uint32]model.WideSum, error) {
-	if now <= cutoff {
+	if cutoff == math.MaxUint64 {
 		return nil, nil
 	}
 	later, err := Net(ctx, reader, ledgers, NettingQuery{Partners: partners,
-		Window: Window{From: cutoff + 1, Until: now}})
+		Window: Window{From: cutoff + 1, Until: math.MaxUint64}, expiredAt: max(now, 1)})
 	if err != nil {
 		return nil, err
 	}
