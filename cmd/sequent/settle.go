@@ -141,8 +141,9 @@ func (o *settleOptions) bookSettlements(cmd *cobra.Command, ctx context.Context,
 	booking := clearing.Booking{Via: map[uint32]model.Uint128{}, Code: o.code,
 		Timeout: o.timeout}
 	var err error
-	// A settlement is booked after its window's cut-off: look there for one in flight.
-	if booking.InFlightAfter, err = clearing.SettlementsInFlightAfter(ctx, c, ledgers,
+	// A settlement is booked after its window's cut-off: look there for one in flight or
+	// confirmed.
+	if booking.BookedAfter, err = clearing.SettlementsBookedAfter(ctx, c, ledgers,
 		query.Partners, report.Until, uint64(time.Now().UnixNano())); err != nil {
 		return nil, nil, err
 	}

@@ -51,6 +51,8 @@
 // idempotency (the same transfer ids answer "exists"). Such a number is used once, so a
 // request_too_old for it means the request reached the shard after 256 later ones of its
 // client and was not applied: it is submitted again under a new number (Server.submit).
+// On a node of several shards another shard may have applied its part of it, so a
+// resubmission that is refused is answered outcome_unknown, never "not applied".
 //
 // # Overload
 //

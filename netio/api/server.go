@@ -562,7 +562,11 @@ func (r *request) submit(operation model.Operation, flags uint8, body []byte,
 		httpguard.Unguarded(func() { status = s.backend.Submit(submitted) })
 		if status != model.StatusOK {
 			s.waiters.take(id)
-			r.statusRefusal(status)
+			if resubmits > 0 {
+				r.resubmissionRefused(status)
+			} else {
+				r.statusRefusal(status)
+			}
 			return answer{}, false
 		}
 		var reply answer
@@ -585,12 +589,34 @@ func (r *request) submit(operation model.Operation, flags uint8, body []byte,
 		// there: it is submitted again under a new number (a part another shard of a
 		// node applied answers by its ids, exists, as any keyless retry does), rather
 		// than answered "applied too long ago" (TestHunt44aKeylessRequestNeverAnsweredTooOld).
+		if resubmits > 0 && reply.status != model.StatusOK &&
+			reply.status != model.StatusRequestTooOld &&
+			reply.status != model.StatusOutcomeUnknown {
+			r.resubmissionRefused(reply.status)
+			return answer{}, false
+		}
 		if auto == nil || reply.status != model.StatusRequestTooOld ||
 			resubmits == autoResubmitsMax {
 			return reply, true
 		}
 		number = auto.number.Add(1)
 	}
+}
+
+// resubmissionRefused answers a request submitted again after request_too_old whose
+// resubmission was refused (busy, log_unavailable, not_primary…): such a refusal says
+// "not applied" of the resubmission only. On a node of several shards the first
+// submission's request_too_old may come from one shard while another applied its part
+// (core/node/router mergedStatus), so the outcome is unknown, never "not applied"
+// (TestReviewa44ResubmissionNeverSaysNotAppliedOfAnAppliedPart).
+func (r *request) resubmissionRefused(status model.Status) {
+	r.server.counters.refused.Add(1)
+	retryAfter(r.ctx, time.Second)
+	writeJSON(r.ctx, fasthttp.StatusServiceUnavailable, Error{
+		Error: model.StatusOutcomeUnknown.String(), Code: uint32(model.StatusOutcomeUnknown),
+		Message: "submitted again after request_too_old and then refused (" +
+			status.String() + "); a part of the first submission may have been applied " +
+			"on a shard of this node: retry with the same ids to learn the outcome"})
 }
 
 // sessionAndNumber returns the exactly-once session and number of a request: those of

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 
 	"sequent/core/model"
@@ -49,6 +50,9 @@ type NettingQuery struct {
 	Partners []model.Uint128 // The partner's settlement accounts.
 	Window   Window          // Window.Until is the cut-off.
 	ListMax  int             // Most transfers listed in the report (all are counted).
+	// expiredAt is when a pending transfer's deadline is judged (ExpiredBy); 0: at the
+	// cut-off. SettlementsBookedAfter reads past any clock and judges at its now.
+	expiredAt uint64
 }
 
 // Bounds of one netting query.
@@ -101,6 +105,9 @@ type Position struct {
 
 	negative  bool          // Net < 0.
 	magnitude model.WideSum // |Net|.
+	// settlementPosted is the part of the window's booked settlements that a post in the
+	// window confirmed (SettlementsBookedAfter).
+	settlementPosted model.WideSum
 }
 
 // Directions of a position.
@@ -209,8 +216,8 @@ type netter struct {
 	counted   int
 	listed    []NettedTransfer
 	// resolved holds the pending ids that a post or void of the account's window
-	// resolved, until the pending transfer itself is seen (or the account ends: then it
-	// was made before the window).
+	// resolved (true: a post), until the pending transfer itself is seen (or the account
+	// ends: then it was made before the window).
 	resolved map[model.Uint128]bool
 }
 
@@ -252,7 +259,7 @@ func (n *netter) add(account model.Uint128, t *model.Transfer) {
 	case t.Flags&model.TransferPending != 0:
 		n.setState(line, n.pendingState(p, t, credit))
 	case t.Flags&model.TransferVoidPending != 0:
-		n.resolved[t.PendingID] = true
+		n.resolved[t.PendingID] = false
 		n.setState(line, "voided")
 	default: // Single-phase, or a post (its amount is what was posted).
 		if t.Flags&model.TransferPostPending != 0 {
@@ -267,11 +274,18 @@ func (n *netter) add(account model.Uint128, t *model.Transfer) {
 // or voided in the window, already counted through its post), expired (its deadline at or
 // before the cut-off), or in flight.
 func (n *netter) pendingState(p *Position, t *model.Transfer, credit bool) string {
-	if n.resolved[t.ID] {
+	if posted, resolved := n.resolved[t.ID]; resolved {
 		delete(n.resolved, t.ID)
+		if posted && isSettlement(t) {
+			p.settlementPosted.Add(t.Amount)
+		}
 		return "resolved"
 	}
-	if ExpiredBy(t, n.query.Window.Until) {
+	expiredAt := n.query.Window.Until
+	if n.query.expiredAt != 0 {
+		expiredAt = n.query.expiredAt
+	}
+	if ExpiredBy(t, expiredAt) {
 		return "expired"
 	}
 	addSide(&p.InFlightCredits, &p.InFlightDebits, credit, t.Amount)
@@ -418,32 +432,41 @@ type Booking struct {
 	Code      uint16                   // Transfer code; not 0.
 	Timeout   uint32                   // Seconds until an unconfirmed settlement expires; 0 never.
 	Reference model.Uint128            // user_data_128; 0: the cut-off timestamp.
-	// InFlightAfter is, per ledger, the booked settlements still in flight that were made
-	// after the report's cut-off (SettlementsInFlightAfter): a settlement is booked after
-	// its window, so the report's own SettlementInFlight never shows the one booked for
-	// it, and booking the same window again would pay the partner twice.
-	InFlightAfter map[uint32]model.WideSum
+	// BookedAfter is, per ledger, the settlements booked on the partner's accounts after
+	// the report's cut-off and still in flight or confirmed (SettlementsBookedAfter): a
+	// settlement is booked after its window, so the report never shows the one booked for
+	// it, and booking the same window (or one cut before that settlement) again would pay
+	// the partner twice, whether the first is still pending or already posted.
+	BookedAfter map[uint32]model.WideSum
 }
 
-// SettlementsInFlightAfter returns, per ledger, the settlements booked on the partners'
-// accounts after cutoff and still in flight at now (for Booking.InFlightAfter).
-func SettlementsInFlightAfter(ctx context.Context, reader Reader, ledgers *Ledgers,
+// SettlementsBookedAfter returns, per ledger, the settlements booked on the partners'
+// accounts after cutoff that are in flight or were posted (voided ones, and those whose
+// deadline has passed at now, are left out: the window may be booked again), for
+// Booking.BookedAfter. It reads every transfer after the cut-off, not only those up to
+// now: now is the caller's clock, the timestamps are the log's, which may run ahead of it
+// (another machine's clock; log time never goes back after a failover), and a settlement
+// stamped after the caller's now must count too
+// (TestReviewa44SettlementBookedAfterTheCommandsClock).
+func SettlementsBookedAfter(ctx context.Context, reader Reader, ledgers *Ledgers,
 	partners []model.Uint128, cutoff, now uint64) (map[uint32]model.WideSum, error) {
-	if now <= cutoff {
+	if cutoff == math.MaxUint64 {
 		return nil, nil
 	}
 	later, err := Net(ctx, reader, ledgers, NettingQuery{Partners: partners,
-		Window: Window{From: cutoff + 1, Until: now}})
+		Window: Window{From: cutoff + 1, Until: math.MaxUint64}, expiredAt: max(now, 1)})
 	if err != nil {
 		return nil, err
 	}
-	inFlight := map[uint32]model.WideSum{}
+	booked := map[uint32]model.WideSum{}
 	for _, p := range later.Positions {
-		if p.SettlementInFlight != (model.WideSum{}) {
-			inFlight[p.Ledger] = p.SettlementInFlight
+		sum := p.SettlementInFlight
+		sum.AddSum(p.settlementPosted)
+		if sum != (model.WideSum{}) {
+			booked[p.Ledger] = sum
 		}
 	}
-	return inFlight, nil
+	return booked, nil
 }
 
 // ErrBooking is wrapped by the errors of SettlementTransfers.
@@ -477,10 +500,10 @@ func (r *NettingReport) SettlementTransfers(b Booking) ([]model.Transfer, error)
 		case p.SettlementInFlight != (model.WideSum{}):
 			return nil, fmt.Errorf("%w: ledger %d has a settlement of %s in flight: post or "+
 				"void it first", ErrBooking, p.Ledger, p.SettlementInFlight)
-		case b.InFlightAfter[p.Ledger] != (model.WideSum{}):
-			return nil, fmt.Errorf("%w: ledger %d has a settlement of %s in flight, booked "+
-				"after the window's cut-off: post or void it first", ErrBooking, p.Ledger,
-				b.InFlightAfter[p.Ledger])
+		case b.BookedAfter[p.Ledger] != (model.WideSum{}):
+			return nil, fmt.Errorf("%w: ledger %d has settlements of %s booked after the "+
+				"window's cut-off, in flight or confirmed: void one in flight, or book a "+
+				"cut-off after them", ErrBooking, p.Ledger, b.BookedAfter[p.Ledger])
 		case p.magnitude.High != 0:
 			return nil, fmt.Errorf("%w: ledger %d's net does not fit one transfer", ErrBooking,
 				p.Ledger)
