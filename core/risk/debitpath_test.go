@@ -51,8 +51,12 @@ func checkDebitPath(t *testing.T, anomalyThreshold uint32) {
 		Ledger: 2, Amount: model.U128(1)}
 	debit, general := New(resolve), New(resolve)
 	statuses := make([]model.Status, len(rules)+1)
-	for engine, sender := range map[*Engine]uint64{debit: otherClient, general: client} {
-		sixth.Client = sender
+	for _, side := range []struct {
+		engine *Engine
+		client uint64
+	}{{debit, otherClient}, {general, client}} {
+		engine := side.engine
+		sixth.Client = side.client
 		engine.Set(append(append([]model.RiskRule(nil), rules...), sixth), 1, statuses)
 		for i, status := range statuses {
 			if status != model.StatusOK {

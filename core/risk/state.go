@@ -1,9 +1,6 @@
 package risk
 
-import (
-	"sequent/core/internal/hugepage"
-	"sequent/core/model"
-)
+import "sequent/core/model"
 
 // window is a rolling window of model.RiskWindowBuckets buckets of bucketNs each: at time
 // t it holds the transfers of buckets t/bucketNs−3 … t/bucketNs. Time only moves forward
@@ -210,15 +207,10 @@ func (c *cells[T]) peek(index uint32) *T {
 	return &c.chunks[index>>cellChunkShift][index&cellChunkMask]
 }
 
-// grow covers count accounts. Each chunk is advised for huge pages before it is touched,
-// as the ledger's account chunks are: the cells are read at random by account index, like
-// the records, and in 4 KiB pages most such reads of a large ledger's cells would add a
-// TLB miss to the cache miss.
+// grow covers count accounts.
 func (c *cells[T]) grow(count uint32) {
 	for uint64(len(c.chunks))<<cellChunkShift < uint64(count) {
-		chunk := make([]T, 1<<cellChunkShift)
-		hugepage.AdviseCovering(chunk)
-		c.chunks = append(c.chunks, chunk)
+		c.chunks = append(c.chunks, make([]T, 1<<cellChunkShift))
 	}
 	c.count = max(c.count, count)
 }
