@@ -125,7 +125,7 @@ func (l *Ledger) CreateTransferAheadAs(client uint64, balances bool, firstTimest
 	s.creditIndex[0] = l.confirmAhead(ahead.creditCandidate, ahead.creditHash, ahead.creditID)
 	s.accounts[0], s.accounts[1] = l.recordOf(s.debitIndex[0]), l.recordOf(s.creditIndex[0])
 	if l.riskActive() {
-		s.sink += l.risk.Prefetch(s.debitIndex[:1]) // As confirmAccounts does.
+		l.risk.Prefetch(s.debitIndex[:1]) // As prefetchRecords does.
 	}
 	runner := chainRunner{ledger: l, count: 1}
 	l.applyTransfers(&runner, firstTimestamp, events, results, 0, 1)

@@ -65,16 +65,18 @@ func (l *Ledger) PayeeRisk(client uint64, payer, payee model.Uint128, ledger uin
 	return l.risk.Payee(client, index, ledger, payer, payee)
 }
 
-// checkRisk evaluates a single-phase or pending transfer with the amount it would move.
+// checkRisk evaluates a single-phase or pending transfer with the amount it would move;
+// credit is the credit account's record (creditIndex's), which the caller holds.
 // It returns the refusal, or StatusOK with held set when an anomaly rule holds it.
 func (l *Ledger) checkRisk(t *model.Transfer, event int, debitIndex, creditIndex uint32,
-	amount model.Uint128, timestamp uint64, result *model.TransferResult) (model.Status, bool) {
+	credit *accountRecord, amount model.Uint128, timestamp uint64, result *model.TransferResult,
+) (model.Status, bool) {
 	if !l.riskActive() {
 		return model.StatusOK, false
 	}
 	l.riskTransfer = risk.Transfer{DebitIndex: debitIndex, CreditIndex: creditIndex,
 		DebitID: t.DebitAccountID, CreditID: t.CreditAccountID,
-		CreditCreated: l.accounts.at(creditIndex).Timestamp, Ledger: t.Ledger,
+		CreditCreated: credit.Timestamp, Ledger: t.Ledger,
 		Amount: amount, Timestamp: timestamp, InChain: l.undo.active}
 	if l.saga {
 		// Step 1 of a cross-shard transfer credits Sequent's settlement account; the payee

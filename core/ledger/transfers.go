@@ -217,7 +217,7 @@ func (l *Ledger) resolveOneStaged(event *model.Transfer) {
 	s.debitIndex[0], s.creditIndex[0] = debit, credit
 	s.accounts[0], s.accounts[1] = debitRecord, creditRecord
 	if l.riskActive() {
-		s.sink += l.risk.Prefetch(s.debitIndex[:1]) // As confirmAccounts does.
+		l.risk.Prefetch(s.debitIndex[:1]) // As prefetchRecords does.
 	}
 }
 
@@ -393,6 +393,9 @@ func (l *Ledger) prefetchRecords(events []model.Transfer, block int) {
 		}
 		prefetch.Lines(addresses)
 	}
+	if l.riskActive() {
+		l.risk.Prefetch(debitIndex) // The rules' counters, a block ahead as the records.
+	}
 }
 
 // prefetch.LinePairs brings in the 128 bytes from each address: an account record's
@@ -424,9 +427,6 @@ func (l *Ledger) confirmAccounts(events []model.Transfer, offset int) {
 				event.CreditAccountID)
 			pair[1] = l.recordOf(creditIndex[i])
 		}
-	}
-	if l.riskActive() {
-		s.sink += l.risk.Prefetch(debitIndex) // The rules' counters.
 	}
 }
 
@@ -789,7 +789,8 @@ func (l *Ledger) singleOrPendingTransfer(t *model.Transfer, plain bool, timestam
 	held := false
 	if l.riskActive() {
 		var status model.Status
-		status, held = l.checkRisk(t, event, debitIndex, creditIndex, amount, timestamp, result)
+		status, held = l.checkRisk(t, event, debitIndex, creditIndex, credit, amount, timestamp,
+			result)
 		if status != model.StatusOK {
 			return status
 		}

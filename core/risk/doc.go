@@ -21,11 +21,17 @@
 // account's), and each client's list. Per transfer the engine reads the debit account's
 // profile (a dense per-account index, then its ledger's profile through a one-entry
 // cache), its per-account cells (velocity window, averages: dense arrays by account
-// index, prefetched with the ledger's own lookups) and the sending client's rules
+// index) and the sending client's rules
 // (resolved once per batch by Begin: the only map lookup). A window keeps its running
 // totals, so checking one is a compare per limit. Counters are stamped with the
 // generation of the rule they belong to: a replaced rule starts with empty counters
-// without walking the accounts.
+// without walking the accounts. When no rule blocks accounts and the batch's client has
+// no rules of its own (the usual case), Evaluate checks the debit profile's rules alone,
+// without the client's loops; at the first check not passed it runs the general path
+// from the start, so refusals, holds and their explanations have one implementation
+// (TestDebitPathMatchesGeneralPath holds the two paths to the same decisions and
+// counters). The cells are prefetched (prefetch instructions, a hint) a block of
+// transfers ahead, with the account records.
 //
 // Cooling-off judges the payee account's age (its creation timestamp, already in the
 // account record) rather than the history of each (payer, payee) pair: a pair table

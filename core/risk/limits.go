@@ -21,4 +21,8 @@ const (
 	// cellChunkShift sets the per-account cell arrays' chunks to 65,536 accounts.
 	cellChunkShift = 16
 	cellChunkMask  = 1<<cellChunkShift - 1
+	// prefetchAddressesMax bounds the addresses Prefetch hands the CPU at a time (four
+	// per account: two cells of at most two lines each): the ledger's blocks of 16
+	// transfers fit in one call.
+	prefetchAddressesMax = 64
 )

@@ -17,11 +17,17 @@ type window struct {
 }
 
 // advance moves the window to the bucket holding timestamp, emptying the buckets it
-// passes.
+// passes. Small enough to inline: nearly always the newest bucket still holds timestamp,
+// and then the check is all it costs.
 func (w *window) advance(timestamp uint64, bucketNs uint64) {
 	if timestamp < w.end {
 		return
 	}
+	w.moveTo(timestamp, bucketNs)
+}
+
+// moveTo is advance past the newest bucket's end.
+func (w *window) moveTo(timestamp uint64, bucketNs uint64) {
 	bucket := timestamp / bucketNs
 	if bucket > w.newest {
 		if bucket-w.newest >= model.RiskWindowBuckets {
