@@ -23,7 +23,30 @@ func (e *Engine) matchTaker(clock *uint64, taker uint32, now uint64, sink Sink) 
 		e.takerFinish(clock, taker, now, sink)
 		return
 	}
+	e.matchSteps(clock, taker, now, sink)
+	if e.refusalShrinksSteps {
+		// A refusal counts for the incoming order that met it: the next one tries the
+		// resting order anew (refused ones it did not reach are still open).
+		e.scratch.refused = e.scratch.refused[:0]
+	}
+}
+
+// matchSteps is matchTaker's loop over the steps of an incoming order that crosses.
+//
+// From core's rules version 8 (SetRefusalShrinksSteps) a step the ledger refuses for a
+// resting order is planned again with at most min(j, n/2) fills, where n is the fills
+// the refused step could plan and j the refused order's place among its fills, and each
+// step applied doubles the bound again, up to FillsPerStepMax (a fill-or-kill keeps
+// FillsPerStepMax: it settles in one step or not at all). So a refused chain costs at
+// most twice the fills of the step applied before it (or FillsPerStepMax once per
+// incoming order), and the refused chains in a row halve: the ledger events an incoming
+// order costs grow linearly with the resting orders it meets, refused or not, instead of
+// FillsPerStepMax per refused order (TestRefusedMakersCostLinearEvents). Before it every
+// refused chain was planned again with FillsPerStepMax fills.
+func (e *Engine) matchSteps(clock *uint64, taker uint32, now uint64, sink Sink) {
 	p := &e.scratch.plan
+	shrinks := e.refusalShrinksSteps && e.orders[taker].timeInForce != model.FillOrKill
+	fillsMax := FillsPerStepMax
 	// refusals counts the chains the ledger refused since the last step applied. Each
 	// refusal names a maker not refused before in this step (canceled when planning again)
 	// or the fee account (once), so a step is settled within this bound; it is counted per
@@ -35,6 +58,7 @@ func (e *Engine) matchTaker(clock *uint64, taker uint32, now uint64, sink Sink) 
 		if refusals > 2*FillsPerStepMax+CancelsPerStepMax+2 {
 			panic("match: matching did not converge")
 		}
+		p.fillsMax = fillsMax
 		e.planMatch(taker, now)
 		t := &e.orders[taker]
 		if t.timeInForce == model.FillOrKill &&
@@ -49,16 +73,23 @@ func (e *Engine) matchTaker(clock *uint64, taker uint32, now uint64, sink Sink) 
 		if p.empty() {
 			break
 		}
+		refusedBefore := len(e.scratch.refused)
 		if !e.stepSettle(clock, taker) {
 			if e.scratch.takerRefused {
 				e.takerEnd(clock, taker, model.StatusCanceledAccount, now, sink)
 				return
 			}
 			refusals++
+			if shrinks && len(e.scratch.refused) > refusedBefore {
+				fillsMax = stepFillsAfterRefusal(p, e.scratch.refused[refusedBefore], fillsMax)
+			}
 			continue // A maker or the fee account was refused: plan again without it.
 		}
 		refusals = 0
 		e.stepApply(taker, now, sink)
+		if shrinks {
+			fillsMax = min(FillsPerStepMax, 2*max(fillsMax, 1))
+		}
 		e.marketDataFlush(now, sink)
 		if p.takerCancel != model.StatusOK {
 			e.takerEnd(clock, taker, p.takerCancel, now, sink)
@@ -69,6 +100,30 @@ func (e *Engine) matchTaker(clock *uint64, taker uint32, now uint64, sink Sink) 
 		}
 	}
 	e.takerFinish(clock, taker, now, sink)
+}
+
+// SetRefusalShrinksSteps says whether a step the ledger refused for a resting order is
+// planned again with fewer fills (true: matchSteps, core's rules version 8 on) or with
+// FillsPerStepMax as before (false, the default of New and Restore, so that the owner
+// applies a log written before as it was applied). It changes the transfer ids and
+// timestamps the refused chains take and how fills group into steps, never which orders
+// trade or are canceled. It is the owner's state, not the engine's.
+func (e *Engine) SetRefusalShrinksSteps(shrinks bool) { e.refusalShrinksSteps = shrinks }
+
+// stepFillsAfterRefusal returns the most fills of the step planned after the ledger
+// refused the planned one (p) for the resting order in slot maker, when the refused step
+// could plan fillsMax: the fills before the maker's, at most half of fillsMax. The maker
+// is canceled in the step that reaches it (planMaker, refused); with fewer fills than
+// those before it, a later step does, the refusal kept until then (stepApply).
+func stepFillsAfterRefusal(p *plan, maker uint32, fillsMax int) int {
+	before := len(p.fills)
+	for i := range p.fills {
+		if p.fills[i].maker == maker {
+			before = i
+			break
+		}
+	}
+	return min(before, fillsMax/2)
 }
 
 // takerRests reports whether the order rests when it has quantity left.
@@ -292,7 +347,19 @@ func (e *Engine) stepApply(taker uint32, now uint64, sink Sink) {
 	}
 	t := &e.orders[taker]
 	t.holdSequence, t.holdAmount = p.holdSequence, p.holdAmount
-	e.scratch.refused = e.scratch.refused[:0]
+	if !e.refusalShrinksSteps {
+		e.scratch.refused = e.scratch.refused[:0]
+		return
+	}
+	// A shortened step may end before a refused order it did not reach (matchSteps):
+	// keep those still open, not the ones it canceled (their slots released: id 0).
+	kept := e.scratch.refused[:0]
+	for _, slot := range e.scratch.refused {
+		if e.orders[slot].id != 0 {
+			kept = append(kept, slot)
+		}
+	}
+	e.scratch.refused = kept
 }
 
 // fillApply applies one settled fill to the maker, the taker and the book.

@@ -38,6 +38,9 @@ type plan struct {
 	budgetSpent  bool          // A market buy's budget cannot buy one more lot.
 	holdSequence uint64        // The taker's new hold, when it keeps one.
 	holdAmount   model.Uint128
+	// fillsMax is the most fills this step may plan: FillsPerStepMax, or fewer after a
+	// step the ledger refused (matchTaker sets it before each plan; reset leaves it).
+	fillsMax int
 }
 
 func (p *plan) reset() {
@@ -101,6 +104,13 @@ func (e *Engine) planMaker(t *order, maker uint32, price uint64, now uint64,
 	}
 	if m.client == t.client && m.account == t.account {
 		return e.planSelfTrade(t, maker)
+	}
+	if len(p.fills) == p.fillsMax {
+		// A step shortened after a refusal (below FillsPerStepMax, which the test above
+		// caught first): the resting orders met before the next fill are still canceled in
+		// it, the refused one among them.
+		p.more = true
+		return false
 	}
 	lotSize := e.instruments[t.instrument].record.LotSize
 	quantity := min(*remaining, m.leaves)
