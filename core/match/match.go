@@ -11,6 +11,18 @@ import (
 // out of its level) step by step, then rests what is left or ends it. Each step is
 // planned on the unchanged book, settled in the ledger as one linked chain, and only then
 // applied to the book, so the ledger and the book never disagree.
+//
+// From core's rules version 8 (SetRefusalShrinksSteps) a step the ledger refuses for a
+// resting order is planned again with at most min(j, n/2) fills, where n is the fills
+// the refused step could plan and j the refused order's place among its fills, and each
+// step applied doubles the bound again, up to FillsPerStepMax (a fill-or-kill keeps
+// FillsPerStepMax: it settles in one step or not at all). So a refused chain costs at
+// most twice the fills of the step applied before it (or FillsPerStepMax, once per
+// incoming order), and refused chains in a row halve: the ledger events an incoming
+// order costs grow linearly with the resting orders it meets, refused or not, instead of
+// up to FillsPerStepMax fills' worth per refused order
+// (TestRefusedMakersCostLinearEvents). Before it every refused step was planned again
+// with FillsPerStepMax fills.
 func (e *Engine) matchTaker(clock *uint64, taker uint32, now uint64, sink Sink) {
 	// Most takers do not cross the book (passive orders, and nearly every move): their
 	// first plan would stop at the opposite side's best level with nothing to do, and the
@@ -23,27 +35,6 @@ func (e *Engine) matchTaker(clock *uint64, taker uint32, now uint64, sink Sink) 
 		e.takerFinish(clock, taker, now, sink)
 		return
 	}
-	e.matchSteps(clock, taker, now, sink)
-	if e.refusalShrinksSteps {
-		// A refusal counts for the incoming order that met it: the next one tries the
-		// resting order anew (refused ones it did not reach are still open).
-		e.scratch.refused = e.scratch.refused[:0]
-	}
-}
-
-// matchSteps is matchTaker's loop over the steps of an incoming order that crosses.
-//
-// From core's rules version 8 (SetRefusalShrinksSteps) a step the ledger refuses for a
-// resting order is planned again with at most min(j, n/2) fills, where n is the fills
-// the refused step could plan and j the refused order's place among its fills, and each
-// step applied doubles the bound again, up to FillsPerStepMax (a fill-or-kill keeps
-// FillsPerStepMax: it settles in one step or not at all). So a refused chain costs at
-// most twice the fills of the step applied before it (or FillsPerStepMax once per
-// incoming order), and the refused chains in a row halve: the ledger events an incoming
-// order costs grow linearly with the resting orders it meets, refused or not, instead of
-// FillsPerStepMax per refused order (TestRefusedMakersCostLinearEvents). Before it every
-// refused chain was planned again with FillsPerStepMax fills.
-func (e *Engine) matchSteps(clock *uint64, taker uint32, now uint64, sink Sink) {
 	p := &e.scratch.plan
 	shrinks := e.refusalShrinksSteps && e.orders[taker].timeInForce != model.FillOrKill
 	fillsMax := FillsPerStepMax
@@ -103,11 +94,15 @@ func (e *Engine) matchSteps(clock *uint64, taker uint32, now uint64, sink Sink) 
 }
 
 // SetRefusalShrinksSteps says whether a step the ledger refused for a resting order is
-// planned again with fewer fills (true: matchSteps, core's rules version 8 on) or with
+// planned again with fewer fills (true: matchTaker, core's rules version 8 on) or with
 // FillsPerStepMax as before (false, the default of New and Restore, so that the owner
-// applies a log written before as it was applied). It changes the transfer ids and
-// timestamps the refused chains take and how fills group into steps, never which orders
-// trade or are canceled. It is the owner's state, not the engine's.
+// applies a log written before as it was applied, and the tests pinned on that rule stay
+// as they were). It changes the transfer ids and timestamps the refused chains take and
+// how fills group into steps (so the order of the reports of a step's cancels and fills,
+// package doc "Matching"); the trades and the resting orders canceled are the same
+// (TestRefusedStepsShrinkKeepsTheOutcome), except that a refusal of the incoming order's
+// own settlement, or of a fee, ends it or waives fees from another step on. It is the
+// owner's state, not the engine's.
 func (e *Engine) SetRefusalShrinksSteps(shrinks bool) { e.refusalShrinksSteps = shrinks }
 
 // stepFillsAfterRefusal returns the most fills of the step planned after the ledger
@@ -351,7 +346,7 @@ func (e *Engine) stepApply(taker uint32, now uint64, sink Sink) {
 		e.scratch.refused = e.scratch.refused[:0]
 		return
 	}
-	// A shortened step may end before a refused order it did not reach (matchSteps):
+	// A shortened step may end before a refused order it did not reach (matchTaker):
 	// keep those still open, not the ones it canceled (their slots released: id 0).
 	kept := e.scratch.refused[:0]
 	for _, slot := range e.scratch.refused {
