@@ -15,14 +15,17 @@ import (
 // From core's rules version 8 (SetRefusalShrinksSteps) a step the ledger refuses for a
 // resting order is planned again with at most min(j, n/2) fills, where n is the fills
 // the refused step could plan and j the refused order's place among its fills, and each
-// step applied doubles the bound again, up to FillsPerStepMax (a fill-or-kill keeps
-// FillsPerStepMax: it settles in one step or not at all). So a refused chain costs at
-// most twice the fills of the step applied before it (or FillsPerStepMax, once per
+// step applied doubles the bound again, up to FillsPerStepMax. So a refused chain costs
+// at most twice the fills of the step applied before it (or FillsPerStepMax, once per
 // incoming order), and refused chains in a row halve: the ledger events an incoming
 // order costs grow linearly with the resting orders it meets, refused or not, instead of
 // up to FillsPerStepMax fills' worth per refused order
-// (TestRefusedMakersCostLinearEvents). Before it every refused step was planned again
-// with FillsPerStepMax fills.
+// (TestRefusedMakersCostLinearEvents). A fill-or-kill settles in one step or not at all,
+// so it keeps FillsPerStepMax; after its first refusal it plans every resting order with
+// a closed ledger account as refused (accountsClosed: the ledger refuses any fill with
+// it), so that the makers refused for that reason cost it one more chain, not one each
+// (TestRefusedMakersFillOrKillCost). Before it every refused step was planned again with
+// FillsPerStepMax fills.
 func (e *Engine) matchTaker(clock *uint64, taker uint32, now uint64, sink Sink) {
 	// Most takers do not cross the book (passive orders, and nearly every move): their
 	// first plan would stop at the opposite side's best level with nothing to do, and the
@@ -37,7 +40,7 @@ func (e *Engine) matchTaker(clock *uint64, taker uint32, now uint64, sink Sink) 
 	}
 	p := &e.scratch.plan
 	shrinks := e.refusalShrinksSteps && e.orders[taker].timeInForce != model.FillOrKill
-	fillsMax := FillsPerStepMax
+	fillsMax, closedRefused := FillsPerStepMax, false
 	// refusals counts the chains the ledger refused since the last step applied. Each
 	// refusal names a maker not refused before in this step (canceled when planning again)
 	// or the fee account (once), so a step is settled within this bound; it is counted per
@@ -49,7 +52,7 @@ func (e *Engine) matchTaker(clock *uint64, taker uint32, now uint64, sink Sink) 
 		if refusals > 2*FillsPerStepMax+CancelsPerStepMax+2 {
 			panic("match: matching did not converge")
 		}
-		p.fillsMax = fillsMax
+		p.fillsMax, p.makersClosedRefused = fillsMax, closedRefused
 		e.planMatch(taker, now)
 		t := &e.orders[taker]
 		if t.timeInForce == model.FillOrKill &&
@@ -71,8 +74,13 @@ func (e *Engine) matchTaker(clock *uint64, taker uint32, now uint64, sink Sink) 
 				return
 			}
 			refusals++
-			if shrinks && len(e.scratch.refused) > refusedBefore {
-				fillsMax = stepFillsAfterRefusal(p, e.scratch.refused[refusedBefore], fillsMax)
+			if e.refusalShrinksSteps && len(e.scratch.refused) > refusedBefore {
+				if shrinks {
+					fillsMax = stepFillsAfterRefusal(p, e.scratch.refused[refusedBefore],
+						fillsMax)
+				} else {
+					closedRefused = true // A fill-or-kill: one step, shortened never.
+				}
 			}
 			continue // A maker or the fee account was refused: plan again without it.
 		}
@@ -94,7 +102,8 @@ func (e *Engine) matchTaker(clock *uint64, taker uint32, now uint64, sink Sink) 
 }
 
 // SetRefusalShrinksSteps says whether a step the ledger refused for a resting order is
-// planned again with fewer fills (true: matchTaker, core's rules version 8 on) or with
+// planned again with fewer fills, and a fill-or-kill's with every resting order with a
+// closed account as refused (true: matchTaker, core's rules version 8 on), or with
 // FillsPerStepMax as before (false, the default of New and Restore, so that the owner
 // applies a log written before as it was applied, and the tests pinned on that rule stay
 // as they were). It changes the transfer ids and timestamps the refused chains take and

@@ -41,6 +41,10 @@ type plan struct {
 	// fillsMax is the most fills this step may plan: FillsPerStepMax, or fewer after a
 	// step the ledger refused (matchTaker sets it before each plan; reset leaves it).
 	fillsMax int
+	// makersClosedRefused treats a resting order with a closed ledger account as refused
+	// without a chain (a fill-or-kill after its first refusal, matchTaker; reset leaves
+	// it).
+	makersClosedRefused bool
 }
 
 func (p *plan) reset() {
@@ -98,7 +102,7 @@ func (e *Engine) planMaker(t *order, maker uint32, price uint64, now uint64,
 		p.cancels = append(p.cancels, planCancel{slot: maker, reason: model.StatusExpired})
 		return true
 	}
-	if e.refused(maker) {
+	if e.refused(maker) || (p.makersClosedRefused && e.accountsClosed(m)) {
 		p.cancels = append(p.cancels, planCancel{slot: maker, reason: model.StatusCanceledAccount})
 		return true
 	}
@@ -184,6 +188,17 @@ func paidBy(side model.Side, quantity uint64, notional model.Uint128) model.Uint
 		return notional
 	}
 	return model.U128(quantity)
+}
+
+// accountsClosed reports whether one of the order's ledger accounts is closed: the ledger
+// then refuses what it pays (from its reservation) or is paid, so any fill with it.
+func (e *Engine) accountsClosed(o *order) bool {
+	for _, id := range [2]model.Uint128{o.baseAccountID, o.quoteAccountID} {
+		if a, found := e.lookupAccount(id); found && a.Flags&model.AccountClosed != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // refused reports whether the ledger refused to settle a fill with the order earlier in

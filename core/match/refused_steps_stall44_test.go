@@ -90,6 +90,69 @@ func TestRefusedMakersCostLinearEvents(t *testing.T) {
 	}
 }
 
+// TestRefusedMakersFillOrKillCost: a fill-or-kill settles in one step, so it cannot
+// shorten its steps; before rules version 8 each resting order refused under it cost a
+// chain of its whole step again, and a fill-or-kill that then fails cancels nothing, so
+// the next request's paid the same (1,000 refused sells ahead of 999 good ones: 2.5 M
+// ledger events per fill-or-kill buy of 1,000 lots). From version 8, after its first
+// refusal it plans every resting order with a closed account as refused: one more chain.
+// The outcomes stay: the buy of 1,000 lots is canceled_fill_or_kill with the book
+// unchanged (twice: the refused sells stay), the buy of 999 lots fills against the good
+// sells and cancels every refused one canceled_account.
+func TestRefusedMakersFillOrKillCost(t *testing.T) {
+	const refused, good = 1_000, 999
+	x := testInstrumentRecord()
+	x.QuantityMax = 10 << 30
+	h := newHarness(t, Config{OrdersMax: 8192, OrdersPerClientMax: 4096,
+		ClientOrderIDsMax: 16384}, x)
+	h.e.SetRefusalShrinksSteps(true)
+	h.trader(1, 10*refused, 0)
+	h.trader(2, 0, 110*(refused+good))
+	h.trader(3, 10*good, 0)
+	results := make([]model.OrderResult, 1)
+	for i := range refused + good { // The refused sells first in time.
+		client := uint64(1)
+		if i >= refused {
+			client = 3
+		}
+		h.e.PlaceOrders(&h.clock, client, []model.Order{limitOrder(client, uint64(i+1),
+			model.SideSell, 110, 10)}, results, &h.sink)
+		if results[0].Status != model.StatusOK {
+			t.Fatalf("sell %d: %s", i, results[0].Status)
+		}
+	}
+	h.check()
+	h.closeAccount(traderQuote(1), testQuoteLedger, bankQuoteID)
+	asks := h.book(model.SideSell)
+	for key, lots := range []uint64{good + 1, good + 1, good} {
+		h.sink.reset()
+		buy := limitOrder(2, uint64(key+1), model.SideBuy, 110, 10*lots)
+		buy.TimeInForce = model.FillOrKill
+		before := h.clock
+		result := h.place(2, buy)[0]
+		events := h.clock - before
+		t.Logf("fill-or-kill of %d lots: %d ledger events", lots, events)
+		if events > 3*chainEventsMax {
+			t.Fatalf("fill-or-kill of %d lots over %d refused sells cost %d ledger events, "+
+				"more than %d", lots, refused, events, 3*chainEventsMax)
+		}
+		if result.Status != model.StatusOK {
+			t.Fatalf("fill-or-kill of %d lots: %s", lots, result.Status)
+		}
+		if lots > good {
+			expectEqual(t, "canceled", h.canceled(),
+				[][2]uint64{{result.OrderID, uint64(model.StatusCanceledFillOrKill)}})
+			expectEqual(t, "asks", h.book(model.SideSell), asks)
+			continue
+		}
+		if len(h.canceled()) != refused || len(h.trades()) != good {
+			t.Fatalf("fill-or-kill of %d lots: %d canceled, %d trades", lots,
+				len(h.canceled()), len(h.trades()))
+		}
+		expectEqual(t, "asks", h.book(model.SideSell), [][3]uint64(nil))
+	}
+}
+
 // TestRefusedStepsShrinkKeepsTheOutcome compares, over random books where some makers'
 // accounts (paid into or paying from) are closed, an engine with SetRefusalShrinksSteps
 // (rules version 8) and one without (as before): the incoming orders (limit, IOC, FOK,
