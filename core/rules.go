@@ -79,9 +79,11 @@ const (
 	// to FillsPerStepMax. Before it every refused step was planned again whole, so each
 	// refused order cost a chain of up to ~2,300 ledger events built and undone: one buy
 	// crossing 4,000 sells whose payee account their client closed took 9.2 M events and
-	// seconds of the sequencer (core/match/refused_steps_stall44_test.go). The same orders
-	// trade and are canceled; the refused chains take fewer transfer ids and timestamps,
-	// and the fills group into other steps.
+	// seconds of the sequencer (core/match/refused_steps_stall44_test.go). A fill-or-kill
+	// (one step) instead takes, after its first refusal, every resting order with a closed
+	// account as refused at once. The same orders trade and are canceled; the refused
+	// chains take fewer transfer ids and timestamps, and the fills group into other
+	// steps.
 	rulesVersionRefusedSteps uint32 = 8
 	// RulesVersionCurrent is the newest version this build applies: the one the primary
 	// moves its machine to (upgrade_rules) before it serves writes.
