@@ -102,7 +102,7 @@ func (e *Engine) planMaker(t *order, maker uint32, price uint64, now uint64,
 		p.cancels = append(p.cancels, planCancel{slot: maker, reason: model.StatusExpired})
 		return true
 	}
-	if e.refused(maker) || (p.makersClosedRefused && e.accountsClosed(m)) {
+	if e.refused(maker) {
 		p.cancels = append(p.cancels, planCancel{slot: maker, reason: model.StatusCanceledAccount})
 		return true
 	}
@@ -128,6 +128,15 @@ func (e *Engine) planMaker(t *order, maker uint32, price uint64, now uint64,
 		if quantity == 0 {
 			return false
 		}
+	}
+	if p.makersClosedRefused && e.accountsClosed(m) {
+		// A fill the ledger would refuse, known without a chain: where a chain would have
+		// found it (a fill planned: not expired, no self-trade, a quantity), canceled as a
+		// refused order is, and the budget not spent on it (it was not spent before: the
+		// walk stops once it is).
+		p.budgetSpent = false
+		p.cancels = append(p.cancels, planCancel{slot: maker, reason: model.StatusCanceledAccount})
+		return true
 	}
 	e.planFill(t, maker, price, quantity)
 	*remaining -= quantity

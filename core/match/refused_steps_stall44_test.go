@@ -265,3 +265,56 @@ func TestRefusedStepsShrinkKeepsTheOutcome(t *testing.T) {
 		}
 	})
 }
+
+// TestFillOrKillClosedMakerSelfTrade: the fill-or-kill's pre-check of closed accounts
+// (rules version 8) must judge a resting order only where a chain would: after
+// self-trade prevention. Client 1's fill-or-kill buy (cancel oldest) meets a sell of
+// client 3 whose payee account is closed (refused: the pre-check goes on), then client
+// 1's own sell on the same trading account but other ledger accounts, closed too, then
+// client 4's good sell. Before version 8 (and from it) its own sell is canceled
+// canceled_self_trade, not canceled_account, client 3's canceled_account, and the buy
+// fills against client 4's.
+func TestFillOrKillClosedMakerSelfTrade(t *testing.T) {
+	var outcomes [2]string
+	for i, shrinks := range []bool{false, true} {
+		h := newHarness(t, Config{}, testInstrumentRecord())
+		h.e.SetRefusalShrinksSteps(shrinks)
+		h.trader(1, 0, 100_000)
+		h.trader(3, 1_000, 0)
+		h.trader(4, 1_000, 0)
+		limit := model.AccountDebitsMustNotExceedCredits
+		results := make([]model.EventResult, 2)
+		h.l.CreateAccountsAs(1, h.clock+1, []model.Account{ // Client 1's other pair.
+			{ID: traderBase(9), Ledger: testBaseLedger, Code: 3, Flags: limit},
+			{ID: traderQuote(9), Ledger: testQuoteLedger, Code: 3, Flags: limit}}, results)
+		h.clock += 2
+		if results[0].Status != model.StatusOK || results[1].Status != model.StatusOK {
+			t.Fatalf("client 1's other accounts: %s, %s", results[0].Status, results[1].Status)
+		}
+		h.deposit(9, 1_000, 0)
+		h.placeOK(3, limitOrder(3, 1, model.SideSell, 110, 10))
+		own := limitOrder(1, 1, model.SideSell, 110, 10)
+		own.BaseAccountID, own.QuoteAccountID = traderBase(9), traderQuote(9)
+		h.placeOK(1, own)
+		h.placeOK(4, limitOrder(4, 1, model.SideSell, 110, 20))
+		h.closeAccount(traderQuote(3), testQuoteLedger, bankQuoteID)
+		h.closeAccount(traderQuote(9), testQuoteLedger, bankQuoteID)
+		h.sink.reset()
+		buy := limitOrder(1, 2, model.SideBuy, 110, 20)
+		buy.TimeInForce, buy.SelfTrade = model.FillOrKill, model.SelfTradeCancelOldest
+		result := h.place(1, buy)[0]
+		if result.Status != model.StatusOK {
+			t.Fatalf("buy: %s", result.Status)
+		}
+		outcomes[i] = fmt.Sprintf("trades %v canceled %v asks %v", h.trades(), h.canceled(),
+			h.book(model.SideSell))
+	}
+	want := fmt.Sprintf("trades %v canceled %v asks %v", []trade{{3, 4, 110, 20}},
+		[][2]uint64{{1, uint64(model.StatusCanceledAccount)},
+			{2, uint64(model.StatusCanceledSelfTrade)}}, [][3]uint64(nil))
+	for i, outcome := range outcomes {
+		if outcome != want {
+			t.Errorf("rules version %d: %s, want %s", 7+i, outcome, want)
+		}
+	}
+}
