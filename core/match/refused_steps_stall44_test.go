@@ -156,11 +156,12 @@ func TestRefusedMakersFillOrKillCost(t *testing.T) {
 // TestRefusedStepsShrinkKeepsTheOutcome compares, over random books where some makers'
 // accounts (paid into or paying from) are closed, an engine with SetRefusalShrinksSteps
 // (rules version 8) and one without (as before): the incoming orders (limit, IOC, FOK,
-// market buys with a budget, never of a closed account) must get the same results, the
-// same trades in the same order (maker, taker, price, quantity), the same cancels with
-// their reasons (the results' timestamps aside), the same books and the same balances (posted and held) of every trader
-// and fee account. Only the transfer ids and timestamps the refused chains take, and how
-// fills group into steps, may differ; the invariants are checked after every command.
+// market buys with a budget, never of a closed account) must get the same results (their
+// timestamps aside: the refused chains before took other counts of them), the same trades
+// in the same order (maker, taker, price, quantity), the same cancels with their reasons,
+// the same books and the same balances (posted and held) of every trader and fee account.
+// Only the transfer ids and timestamps the refused chains take, and how fills group into
+// steps, may differ; the invariants are checked after every command.
 // FillsPerStepMax is far above these books, so the shortened steps (a refused maker
 // first, between fills or last, several in a row) are what is compared.
 func TestRefusedStepsShrinkKeepsTheOutcome(t *testing.T) {
