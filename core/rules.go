@@ -72,9 +72,22 @@ const (
 	// Before it one client could fill the table with small orders and have every other
 	// client's resting place refused (core/match/orders_share_test.go).
 	rulesVersionOrdersShare uint32 = 7
+	// rulesVersionRefusedSteps bounds what a resting order the ledger refuses to settle
+	// with costs an incoming order (package match, SetRefusalShrinksSteps): the refused
+	// step is planned again with at most half as many fills (the fills before the refused
+	// order's, fewer when those are more than half), each step applied doubling them back
+	// to FillsPerStepMax. Before it every refused step was planned again whole, so each
+	// refused order cost a chain of up to ~2,300 ledger events built and undone: one buy
+	// crossing 4,000 sells whose payee account their client closed took 9.2 M events and
+	// seconds of the sequencer (core/match/refused_steps_stall44_test.go). A fill-or-kill
+	// (one step) instead takes, after its first refusal, every resting order with a closed
+	// account as refused at once. The same orders trade and are canceled; the refused
+	// chains take fewer transfer ids and timestamps, and the fills group into other
+	// steps.
+	rulesVersionRefusedSteps uint32 = 8
 	// RulesVersionCurrent is the newest version this build applies: the one the primary
 	// moves its machine to (upgrade_rules) before it serves writes.
-	RulesVersionCurrent = rulesVersionOrdersShare
+	RulesVersionCurrent = rulesVersionRefusedSteps
 )
 
 // AcceptsClientLimits reports whether a set_grants request carrying client limits would
@@ -91,6 +104,7 @@ func (m *Machine) setRules(version uint32) {
 	m.ledger.SetIssuingChecked(version >= rulesVersionIssuingRight)
 	m.match.SetIncreasingShareChecked(version >= rulesVersionIncreasingShare)
 	m.match.SetOrdersShareChecked(version >= rulesVersionOrdersShare)
+	m.match.SetRefusalShrinksSteps(version >= rulesVersionRefusedSteps)
 }
 
 // RulesVersion returns the rules version in force.

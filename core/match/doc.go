@@ -89,7 +89,18 @@
 // ledger refuses an event of the chain (a resting order's account was closed since it
 // rested, say), it undoes the whole chain; the engine cancels the culprit (reason
 // canceled_account) or waives fees, and plans again. A step has at most FillsPerStepMax
-// fills; a larger order continues in further steps, each consistent on its own.
+// fills; a larger order continues in further steps, each consistent on its own. From
+// core's rules version 8 (SetRefusalShrinksSteps) the step planned after a resting order
+// was refused has at most the fills before that order's and half the refused step's,
+// and each applied step doubles the bound back to FillsPerStepMax (matchTaker), so the
+// ledger events an incoming order costs grow linearly with the resting orders it meets;
+// before it each refused order cost a chain of up to FillsPerStepMax fills built and
+// undone (4,000 of them: 9.2 M ledger events in one command). The same orders trade and
+// are canceled (unless the incoming order's own settlement or a fee is refused too); the
+// steps, and so the order of a step's reports, differ. A fill-or-kill keeps one step;
+// after its first refusal it plans every resting order with a closed ledger account as
+// refused (the ledger would refuse any fill with it) instead of finding them one chain
+// each.
 //
 // Self-trade prevention applies between orders of the same client and trading account:
 // cancel newest (the incoming order's rest; the default), cancel oldest (the resting

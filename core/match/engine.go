@@ -147,6 +147,13 @@ type Engine struct {
 	// its share (Config.OrdersPerClientMax): set by the owner (core's rules version) for a
 	// log written then. Not in the snapshot: the owner's.
 	ordersShareUnchecked bool
+	// refusalShrinksSteps makes a step the ledger refused for a resting order be planned
+	// again with fewer fills (matchTaker, stepFillsAfterRefusal), so that each such order
+	// costs a bounded amount of work: set by the owner (core's rules version 8 on). The
+	// zero value is the rule before it, so that a log written then replays as it was
+	// applied (and the tests pinned on it stay as they were). Not in the snapshot: the
+	// owner's.
+	refusalShrinksSteps bool
 	// increasingByClient counts the opted-in accounts of each client that has one
 	// (increasingAdd; derived from increasing, which Restore rebuilds it from, so not in
 	// the snapshot). Only looked up, never ranged.

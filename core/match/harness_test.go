@@ -264,5 +264,6 @@ func (h *harness) restoreRoundTrip() {
 	if e.Digest() != h.e.Digest() || l.Digest() != h.l.Digest() {
 		h.t.Fatalf("restored digests differ")
 	}
+	e.SetRefusalShrinksSteps(h.e.refusalShrinksSteps) // The owner's, not in the snapshot.
 	h.l, h.e = l, e
 }

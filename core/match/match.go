@@ -11,6 +11,21 @@ import (
 // out of its level) step by step, then rests what is left or ends it. Each step is
 // planned on the unchanged book, settled in the ledger as one linked chain, and only then
 // applied to the book, so the ledger and the book never disagree.
+//
+// From core's rules version 8 (SetRefusalShrinksSteps) a step the ledger refuses for a
+// resting order is planned again with at most min(j, n/2) fills, where n is the fills
+// the refused step could plan and j the refused order's place among its fills, and each
+// step applied doubles the bound again, up to FillsPerStepMax. So a refused chain costs
+// at most twice the fills of the step applied before it (or FillsPerStepMax, once per
+// incoming order), and refused chains in a row halve: the ledger events an incoming
+// order costs grow linearly with the resting orders it meets, refused or not, instead of
+// up to FillsPerStepMax fills' worth per refused order
+// (TestRefusedMakersCostLinearEvents). A fill-or-kill settles in one step or not at all,
+// so it keeps FillsPerStepMax; after its first refusal it plans every resting order with
+// a closed ledger account as refused (accountsClosed: the ledger refuses any fill with
+// it), so that the makers refused for that reason cost it one more chain, not one each
+// (TestRefusedMakersFillOrKillCost). Before it every refused step was planned again with
+// FillsPerStepMax fills.
 func (e *Engine) matchTaker(clock *uint64, taker uint32, now uint64, sink Sink) {
 	// Most takers do not cross the book (passive orders, and nearly every move): their
 	// first plan would stop at the opposite side's best level with nothing to do, and the
@@ -24,6 +39,8 @@ func (e *Engine) matchTaker(clock *uint64, taker uint32, now uint64, sink Sink) 
 		return
 	}
 	p := &e.scratch.plan
+	shrinks := e.refusalShrinksSteps && e.orders[taker].timeInForce != model.FillOrKill
+	fillsMax, closedRefused := FillsPerStepMax, false
 	// refusals counts the chains the ledger refused since the last step applied. Each
 	// refusal names a maker not refused before in this step (canceled when planning again)
 	// or the fee account (once), so a step is settled within this bound; it is counted per
@@ -35,6 +52,7 @@ func (e *Engine) matchTaker(clock *uint64, taker uint32, now uint64, sink Sink) 
 		if refusals > 2*FillsPerStepMax+CancelsPerStepMax+2 {
 			panic("match: matching did not converge")
 		}
+		p.fillsMax, p.makersClosedRefused = fillsMax, closedRefused
 		e.planMatch(taker, now)
 		t := &e.orders[taker]
 		if t.timeInForce == model.FillOrKill &&
@@ -49,16 +67,28 @@ func (e *Engine) matchTaker(clock *uint64, taker uint32, now uint64, sink Sink) 
 		if p.empty() {
 			break
 		}
+		refusedBefore := len(e.scratch.refused)
 		if !e.stepSettle(clock, taker) {
 			if e.scratch.takerRefused {
 				e.takerEnd(clock, taker, model.StatusCanceledAccount, now, sink)
 				return
 			}
 			refusals++
+			if e.refusalShrinksSteps && len(e.scratch.refused) > refusedBefore {
+				if shrinks {
+					fillsMax = stepFillsAfterRefusal(p, e.scratch.refused[refusedBefore],
+						fillsMax)
+				} else {
+					closedRefused = true // A fill-or-kill: one step, shortened never.
+				}
+			}
 			continue // A maker or the fee account was refused: plan again without it.
 		}
 		refusals = 0
 		e.stepApply(taker, now, sink)
+		if shrinks {
+			fillsMax = min(FillsPerStepMax, 2*max(fillsMax, 1))
+		}
 		e.marketDataFlush(now, sink)
 		if p.takerCancel != model.StatusOK {
 			e.takerEnd(clock, taker, p.takerCancel, now, sink)
@@ -69,6 +99,35 @@ func (e *Engine) matchTaker(clock *uint64, taker uint32, now uint64, sink Sink) 
 		}
 	}
 	e.takerFinish(clock, taker, now, sink)
+}
+
+// SetRefusalShrinksSteps says whether a step the ledger refused for a resting order is
+// planned again with fewer fills, and a fill-or-kill's with every resting order with a
+// closed account as refused (true: matchTaker, core's rules version 8 on), or with
+// FillsPerStepMax as before (false, the default of New and Restore, so that the owner
+// applies a log written before as it was applied, and the tests pinned on that rule stay
+// as they were). It changes the transfer ids and timestamps the refused chains take and
+// how fills group into steps (so the order of the reports of a step's cancels and fills,
+// package doc "Matching"); the trades and the resting orders canceled are the same
+// (TestRefusedStepsShrinkKeepsTheOutcome), except that a refusal of the incoming order's
+// own settlement, or of a fee, ends it or waives fees from another step on. It is the
+// owner's state, not the engine's.
+func (e *Engine) SetRefusalShrinksSteps(shrinks bool) { e.refusalShrinksSteps = shrinks }
+
+// stepFillsAfterRefusal returns the most fills of the step planned after the ledger
+// refused the planned one (p) for the resting order in slot maker, when the refused step
+// could plan fillsMax: the fills before the maker's, at most half of fillsMax. The maker
+// is canceled in the step that reaches it (planMaker, refused); with fewer fills than
+// those before it, a later step does, the refusal kept until then (stepApply).
+func stepFillsAfterRefusal(p *plan, maker uint32, fillsMax int) int {
+	before := len(p.fills)
+	for i := range p.fills {
+		if p.fills[i].maker == maker {
+			before = i
+			break
+		}
+	}
+	return min(before, fillsMax/2)
 }
 
 // takerRests reports whether the order rests when it has quantity left.
@@ -287,7 +346,19 @@ func (e *Engine) stepApply(taker uint32, now uint64, sink Sink) {
 	}
 	t := &e.orders[taker]
 	t.holdSequence, t.holdAmount = p.holdSequence, p.holdAmount
-	e.scratch.refused = e.scratch.refused[:0]
+	if !e.refusalShrinksSteps {
+		e.scratch.refused = e.scratch.refused[:0]
+		return
+	}
+	// A shortened step may end before a refused order it did not reach (matchTaker):
+	// keep those still open, not the ones it canceled (their slots released: id 0).
+	kept := e.scratch.refused[:0]
+	for _, slot := range e.scratch.refused {
+		if e.orders[slot].id != 0 {
+			kept = append(kept, slot)
+		}
+	}
+	e.scratch.refused = kept
 }
 
 // fillApply applies one settled fill to the maker, the taker and the book.

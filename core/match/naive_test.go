@@ -34,6 +34,10 @@ type naive struct {
 	perClientMax int
 	trades       []trade     // Of the current command.
 	canceled     [][2]uint64 // Of the current command: (order id, reason).
+	// closed holds the traders that closed a ledger account: the ledger refuses every
+	// settlement of their resting orders, which are canceled canceled_account where an
+	// incoming order would trade with them (they send no command that needs a hold).
+	closed map[uint64]bool
 }
 
 type naiveOrder struct {
@@ -58,7 +62,7 @@ func (n *naive) live(entry naiveEntry) bool { return n.sequence-entry.at < n.win
 
 func newNaive(x model.Instrument) *naive {
 	return &naive{instrument: x, nextOrderID: 1, nextTradeID: 1,
-		posted: map[[2]uint64]uint64{}, window: map[[3]uint64]naiveEntry{},
+		posted: map[[2]uint64]uint64{}, window: map[[3]uint64]naiveEntry{}, closed: map[uint64]bool{},
 		increasing: map[[2]uint64][]uint64{}, perAccount: ClientOrderIDsPerAccountMax,
 		windowMax: ClientOrderIDsMaxDefault, perClientMax: OrdersMaxDefault / OrdersPerClientDivisor}
 }
@@ -190,6 +194,9 @@ func (n *naive) feasible(t *naiveOrder, now uint64) bool {
 			return false
 		}
 		quantity, spent := n.quantityAgainst(t, leaves, m.leaves, budget, m.price)
+		if n.closed[m.trader] && quantity > 0 {
+			continue // Refused, then canceled if the order fills.
+		}
 		leaves -= quantity
 		budget -= m.price * (quantity / n.instrument.LotSize)
 		if leaves == 0 || spent {
@@ -226,6 +233,10 @@ func (n *naive) match(t *naiveOrder, now uint64) {
 			return
 		}
 		quantity, spent := n.quantityAgainst(t, t.leaves, m.leaves, t.budget, m.price)
+		if n.closed[m.trader] && quantity > 0 {
+			n.cancel(m, model.StatusCanceledAccount) // The ledger refused its settlement.
+			continue
+		}
 		if quantity > 0 {
 			n.fill(m, t, quantity)
 		}

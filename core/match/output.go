@@ -11,7 +11,7 @@ import (
 type scratch struct {
 	chain        chain
 	plan         plan
-	refused      []uint32 // Makers whose settlement the ledger refused this step.
+	refused      []uint32 // Makers whose settlement the ledger refused this step (matchTaker).
 	feesWaived   bool     // The fee account refused a fee: no fees for this command.
 	takerRefused bool     // The ledger refused the taker's own settlement.
 	ending       []endItem
@@ -34,6 +34,7 @@ func (s *scratch) init() {
 	s.chain.init()
 	s.plan.fills = make([]planFill, 0, FillsPerStepMax)
 	s.plan.cancels = make([]planCancel, 0, CancelsPerStepMax)
+	s.plan.fillsMax = FillsPerStepMax
 	s.refused = make([]uint32, 0, FillsPerStepMax+CancelsPerStepMax)
 	s.ending = make([]endItem, 0, voidsPerBatchMax)
 	s.dirty = make([]dirtyLevel, 0, marketDataDirtyMax+voidsPerBatchMax)

@@ -38,6 +38,13 @@ type plan struct {
 	budgetSpent  bool          // A market buy's budget cannot buy one more lot.
 	holdSequence uint64        // The taker's new hold, when it keeps one.
 	holdAmount   model.Uint128
+	// fillsMax is the most fills this step may plan: FillsPerStepMax, or fewer after a
+	// step the ledger refused (matchTaker sets it before each plan; reset leaves it).
+	fillsMax int
+	// makersClosedRefused treats a resting order with a closed ledger account as refused
+	// without a chain (a fill-or-kill after its first refusal, matchTaker; reset leaves
+	// it).
+	makersClosedRefused bool
 }
 
 func (p *plan) reset() {
@@ -102,6 +109,13 @@ func (e *Engine) planMaker(t *order, maker uint32, price uint64, now uint64,
 	if m.client == t.client && m.account == t.account {
 		return e.planSelfTrade(t, maker)
 	}
+	if len(p.fills) == p.fillsMax {
+		// A step shortened after a refusal (below FillsPerStepMax, which the test above
+		// caught first): the resting orders met before the next fill are still canceled in
+		// it, the refused one among them.
+		p.more = true
+		return false
+	}
 	lotSize := e.instruments[t.instrument].record.LotSize
 	quantity := min(*remaining, m.leaves)
 	marketBuy := t.orderType == model.OrderMarket && t.side == model.SideBuy
@@ -114,6 +128,15 @@ func (e *Engine) planMaker(t *order, maker uint32, price uint64, now uint64,
 		if quantity == 0 {
 			return false
 		}
+	}
+	if p.makersClosedRefused && e.accountsClosed(m) {
+		// A fill the ledger would refuse, known without a chain: where a chain would have
+		// found it (a fill planned: not expired, no self-trade, a quantity), canceled as a
+		// refused order is, and the budget not spent on it (it was not spent before: the
+		// walk stops once it is).
+		p.budgetSpent = false
+		p.cancels = append(p.cancels, planCancel{slot: maker, reason: model.StatusCanceledAccount})
+		return true
 	}
 	e.planFill(t, maker, price, quantity)
 	*remaining -= quantity
@@ -174,6 +197,17 @@ func paidBy(side model.Side, quantity uint64, notional model.Uint128) model.Uint
 		return notional
 	}
 	return model.U128(quantity)
+}
+
+// accountsClosed reports whether one of the order's ledger accounts is closed: the ledger
+// then refuses what it pays (from its reservation) or is paid, so any fill with it.
+func (e *Engine) accountsClosed(o *order) bool {
+	for _, id := range [2]model.Uint128{o.baseAccountID, o.quoteAccountID} {
+		if a, found := e.lookupAccount(id); found && a.Flags&model.AccountClosed != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // refused reports whether the ledger refused to settle a fill with the order earlier in

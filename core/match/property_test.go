@@ -28,7 +28,11 @@ func propertyInstrument() model.Instrument {
 // replaces (a buy's with a reserve price at times), mass cancels, resends, places under
 // used or skipped keys, deposits, time jumps with expiry; trading account 2 of each trader opts into increasing client order
 // ids at a random place, with a ring of one to six commands; each client's share of the
-// open orders is one to eight, or the default) and compares after
+// open orders is one to eight, or the default; traders 3 and 4 may close a ledger
+// account, after which the ledger refuses every settlement of their resting orders, which
+// the orders crossing them cancel canceled_account, and they only cancel; matching under
+// the rule of rules version 8 (SetRefusalShrinksSteps: refused steps planned again with
+// fewer fills) or before it, drawn per run) and compares after
 // every command: results, trades, cancels with reasons, both sides of the book, every
 // trader's posted and held balances and the fee accounts, and each client's count of
 // open orders (Engine.OpenOrderCountOf) with the naive one's over its open orders. The harness also checks every
@@ -57,6 +61,7 @@ type propertyRun struct {
 	placed []placedEvent        // For resends.
 	// optInRefused keeps places from opting into increasing client order ids.
 	optInRefused bool
+	closed       map[model.Uint128]bool // Ledger accounts closed (traders 3 and 4 only).
 }
 
 type placedEvent struct {
@@ -80,7 +85,8 @@ func newPropertyRun(rt *rapid.T) *propertyRun {
 	p := &propertyRun{rt: rt, h: newHarness(rt, Config{OrdersCapacity: 64,
 		ClientOrderIDsPerAccount: perAccount, ClientOrderIDsMax: windowMax,
 		OrdersPerClientMax: perClientMax}, x),
-		n: newNaive(x), keys: map[[2]uint64]uint64{}}
+		n: newNaive(x), keys: map[[2]uint64]uint64{}, closed: map[model.Uint128]bool{}}
+	p.h.e.SetRefusalShrinksSteps(rapid.Bool().Draw(rt, "rules version 8"))
 	p.n.perAccount = int(perAccount)
 	p.n.windowMax = uint64(windowMax)
 	if perClientMax != 0 {
@@ -128,8 +134,13 @@ func (p *propertyRun) step(step int) {
 		got = h.e.Expire(&h.clock, timestamp, &h.sink)
 		want = n.expire(timestamp)
 		h.check()
+	case kind == 96:
+		p.closeAccount()
 	default:
 		trader := rapid.Uint64Range(1, propertyTraders).Draw(rt, "trader")
+		if n.closed[trader] {
+			break // The ledger refuses deposits into a closed account.
+		}
 		base := rapid.Uint64Range(0, 100).Draw(rt, "deposit base")
 		quote := rapid.Uint64Range(0, 5_000).Draw(rt, "deposit quote")
 		h.deposit(trader, base, quote)
@@ -180,6 +191,9 @@ func (p *propertyRun) compareBalances(step int) {
 func (p *propertyRun) drawOrder(now uint64) (uint64, model.Order) {
 	rt := p.rt
 	trader := rapid.Uint64Range(1, propertyTraders).Draw(rt, "trader")
+	if p.n.closed[trader] {
+		trader -= 2 // Traders 1 and 2 never close an account.
+	}
 	account := rapid.Uint64Range(1, 2).Draw(rt, "account")
 	side := model.Side(rapid.IntRange(1, 2).Draw(rt, "side"))
 	price := 80 + 5*rapid.Uint64Range(0, 8).Draw(rt, "tick")
@@ -236,6 +250,9 @@ func (p *propertyRun) resend(now uint64) (any, any) {
 		return p.place(now)
 	}
 	event := p.placed[rapid.IntRange(0, len(p.placed)-1).Draw(p.rt, "resend")]
+	if p.n.closed[event.client] {
+		return p.place(now)
+	}
 	got := p.h.place(event.client, event.order)[0]
 	want := p.n.place(event.client, event.client, &event.order, now)
 	got.Timestamp, want.Timestamp = 0, 0
@@ -282,7 +299,7 @@ func (p *propertyRun) cancel(now uint64) (any, any) {
 
 func (p *propertyRun) replace(now uint64) (any, any) {
 	o := p.pickOpen()
-	if o == nil {
+	if o == nil || p.n.closed[o.trader] {
 		return p.place(now)
 	}
 	r := model.OrderReplace{Account: o.account, OrderID: o.id,
@@ -317,4 +334,21 @@ func (p *propertyRun) massCancel() (any, any) {
 	p.h.check()
 	results[0].Timestamp = 0
 	return results[0], p.n.massCancel(client, &m)
+}
+
+// closeAccount closes trader 3's or 4's base or quote account (a pending closing_debit
+// transfer), unless closed already: from then on that trader's resting orders cannot
+// settle, and it sends no command that needs a hold.
+func (p *propertyRun) closeAccount() {
+	trader := rapid.Uint64Range(3, propertyTraders).Draw(p.rt, "closing trader")
+	id, ledger, bank := traderQuote(trader), uint32(testQuoteLedger), uint64(bankQuoteID)
+	if rapid.Bool().Draw(p.rt, "close base") {
+		id, ledger, bank = traderBase(trader), testBaseLedger, bankBaseID
+	}
+	if p.closed[id] {
+		return
+	}
+	p.closed[id] = true
+	p.n.closed[trader] = true
+	p.h.closeAccount(id, ledger, bank)
 }
