@@ -16,8 +16,12 @@ import (
 //	bits 0-63    instrument id (escrows) or transfer sequence (transfers)
 //
 // Escrow ids derive from the instrument id, which is unique; transfer ids from a
-// sequence that only increases (a rolled-back chain's ids are never reused, because the
-// ledger remembers ids that failed for transient reasons). So ids never collide.
+// sequence that only increases, whatever the ledger answers (chainAdd and chainAddNext
+// take the next one when an event is built, and a rolled-back chain does not give its
+// ids back; the sequence is in the engine's snapshot). So ids never collide. The
+// ledger does not remember a system transfer's failure (in core/ledger,
+// TestFailedSystemTransfersAreNotRemembered): an id of a rolled-back chain could be
+// sent again and would be applied, but the engine never sends it again.
 const (
 	systemIDHigh          = 1<<63 | 0x6d<<48
 	systemKindEscrowBase  = 1 << 40
