@@ -272,8 +272,12 @@ func (l *Ledger) applyTransfers(runner *chainRunner, firstTimestamp uint64,
 		event, result := &events[i], &results[i]
 		timestamp := firstTimestamp + uint64(i)
 		linked := event.Flags&model.TransferLinked != 0
-		*result = model.TransferResult{}
-		result.Timestamp = timestamp
+		// Part by part: the whole 216 bytes at once compiled to a loop (~25 instructions
+		// per transfer, callgrind), the parts to straight stores.
+		result.EventResult = model.EventResult{Timestamp: timestamp}
+		result.DebitAccount = model.Balance{}
+		result.CreditAccount = model.Balance{}
+		result.Risk = model.RiskDetail{}
 		// The status in a local, stored once (createTransfer fills the result's other
 		// fields, never its status).
 		status := model.StatusOK
