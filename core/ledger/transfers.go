@@ -302,6 +302,15 @@ func (l *Ledger) applyTransfers(runner *chainRunner, firstTimestamp uint64,
 	}
 }
 
+// applyTransfers clears a result by its four parts: these fail to compile if
+// model.TransferResult gains a field they leave out.
+const (
+	_ uintptr = unsafe.Sizeof(model.TransferResult{}) - (unsafe.Sizeof(model.EventResult{}) +
+		2*unsafe.Sizeof(model.Balance{}) + unsafe.Sizeof(model.RiskDetail{}))
+	_ uintptr = unsafe.Sizeof(model.EventResult{}) + 2*unsafe.Sizeof(model.Balance{}) +
+		unsafe.Sizeof(model.RiskDetail{}) - unsafe.Sizeof(model.TransferResult{})
+)
+
 // blockRange returns the events of pipeline block number block, or an empty range past
 // the end of the batch.
 func blockRange(count int, block int) (start, end int) {
