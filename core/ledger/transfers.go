@@ -358,8 +358,9 @@ func (l *Ledger) prefetchSlots(events []model.Transfer, block int) {
 	transferSlots := uintptr(unsafe.Pointer(unsafe.SliceData(transferTable.slots)))
 	transferMask, transferKeys := transferTable.mask, transferTable.hashKeys()
 	groupMask := transferTable.groupMask
+	mixedMask, keptMask := ^groupMask, ^(groupMask << 32)
 	for i := range events {
-		transfer := hashWith(events[i].ID, transferKeys, groupMask)
+		transfer := hashMasked(events[i].ID, transferKeys, groupMask, mixedMask, keptMask)
 		transferHash[i] = transfer
 		slots[i][2] = transferSlots + uintptr(home(transfer, transferMask))*slotBytes
 	}
