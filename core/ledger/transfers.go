@@ -62,8 +62,9 @@ func (l *Ledger) CreateTransfers(firstTimestamp uint64, events []model.Transfer,
 //
 //  1. prefetchSlots hashes the three ids of every event and prefetches their home slots;
 //  2. prefetchRecords (a block later) walks each account's probe run by tag to its
-//     candidate index and prefetches both cache lines of each candidate record;
-//  3. confirmAccounts (a block later again) confirms each candidate against the full id,
+//     candidate index and prefetches the first cache line of each candidate record;
+//  3. confirmAccounts (a block later again) confirms each candidate against the full id
+//     and prefetches the second line of an account that may have pending balances,
 //     then the events run strictly in order.
 //
 // Accounts cannot be created inside a transfers batch, so resolved account indexes stay
@@ -368,8 +369,8 @@ func (l *Ledger) prefetchSlots(events []model.Transfer, block int) {
 }
 
 // prefetchRecords is the second stage: it walks each account's probe run (its slots
-// prefetched a block earlier) to the candidate index, and prefetches both cache lines of
-// each candidate record (and its owner, when the batch reads owners). The candidates'
+// prefetched a block earlier) to the candidate index, and prefetches the first cache
+// line of each candidate record (and its owner, when the batch reads owners). The candidates'
 // records go into the scratch's accounts, which is also the list of what to prefetch
 // (a nil one, of a run without a candidate, prefetches nothing).
 func (l *Ledger) prefetchRecords(events []model.Transfer, block int) {
@@ -391,7 +392,14 @@ func (l *Ledger) prefetchRecords(events []model.Transfer, block int) {
 		pair := accounts[2*i : 2*i+2 : 2*i+2]
 		pair[0], pair[1] = recordIn(chunks, count, debit), recordIn(chunks, count, credit)
 	}
-	prefetch.RecordPairs(accounts) // Both lines of each record.
+	// The first line of each record: all a plain transfer between accounts without
+	// pending balances reads (accountRecord). confirmAccounts asks for the second line
+	// of an account that may have pending balances, once the first line says so.
+	if !l.bothRecordLinesPrefetched {
+		prefetch.RecordLines(accounts)
+	} else {
+		prefetch.RecordPairs(accounts)
+	}
 	// The ownership check reads the debit account's owner; hiding the credit account's
 	// balances (when the results carry balances) reads the credit account's.
 	if !l.actor.all {
@@ -417,8 +425,12 @@ const (
 )
 
 // confirmAccounts is the last stage before a block is applied: it confirms each
-// candidate against the full id (the records were prefetched a block earlier), and
-// leaves each account's index and record (nil when absent) in the scratch.
+// candidate against the full id (the records' first lines were prefetched a block
+// earlier), and leaves each account's index and record (nil when absent) in the scratch.
+// An account that may have pending balances (accountPendingZero clear) gets its second
+// line prefetched here, the first line having told so: prefetchRecords asks for first
+// lines only, where both lines of every record were as many prefetches again for lines
+// that a plain transfer between accounts without pending balances never reads.
 func (l *Ledger) confirmAccounts(events []model.Transfer, offset int) {
 	s := &l.batch
 	end := offset + len(events)
@@ -426,21 +438,42 @@ func (l *Ledger) confirmAccounts(events []model.Transfer, offset int) {
 	debitIndex, creditIndex := s.debitIndex[offset:end], s.creditIndex[offset:end]
 	accounts := s.accounts[2*offset : 2*end]
 	for i := range events {
-		// Nearly always the candidate is the account: checked here, that costs no call.
+		// Nearly always both candidates are the accounts: checked here, that costs no
+		// call, and one test of both flags finds that neither has pending balances.
 		event := &events[i]
 		pair := accounts[2*i : 2*i+2 : 2*i+2]
-		if debit := pair[0]; debit == nil || debit.ID != event.DebitAccountID {
+		debit, credit := pair[0], pair[1]
+		if debit != nil && credit != nil && debit.ID == event.DebitAccountID &&
+			credit.ID == event.CreditAccountID {
+			if debit.Flags&credit.Flags&accountPendingZero == 0 {
+				prefetchPendingLines(debit, credit)
+			}
+			continue
+		}
+		if debit == nil || debit.ID != event.DebitAccountID {
 			debitIndex[i] = l.confirmAccount(debitIndex[i], debitHash[i], event.DebitAccountID)
 			pair[0] = l.recordOf(debitIndex[i])
 		}
-		if credit := pair[1]; credit == nil || credit.ID != event.CreditAccountID {
+		if credit == nil || credit.ID != event.CreditAccountID {
 			creditIndex[i] = l.confirmAccount(creditIndex[i], creditHash[i],
 				event.CreditAccountID)
 			pair[1] = l.recordOf(creditIndex[i])
 		}
+		prefetchPendingLines(pair[0], pair[1])
 	}
 	if l.riskActive() {
 		s.sink += l.risk.Prefetch(debitIndex) // The rules' counters.
+	}
+}
+
+// prefetchPendingLines prefetches the second line of each of the two account records
+// (nil: none) that may have pending balances, which a transfer reads there.
+func prefetchPendingLines(debit, credit *accountRecord) {
+	if debit != nil && !debit.pendingZero() {
+		prefetch.Line(uintptr(unsafe.Pointer(debit)) + accountLineBytes)
+	}
+	if credit != nil && !credit.pendingZero() {
+		prefetch.Line(uintptr(unsafe.Pointer(credit)) + accountLineBytes)
 	}
 }
 
