@@ -5,9 +5,9 @@ import (
 	"unsafe"
 )
 
-// TestPrefetchChangesNothing prefetches lines (and pairs of lines) of live memory, an
-// empty list and a nil one: the calls must return, leave the memory as it was and
-// allocate nothing.
+// TestPrefetchChangesNothing prefetches lines (and pairs of lines, and records' first
+// lines) of live memory, an empty list and a nil one: the calls must return, leave the
+// memory as it was and allocate nothing.
 func TestPrefetchChangesNothing(t *testing.T) {
 	memory := make([]uint64, 64)
 	for i := range memory {
@@ -27,6 +27,8 @@ func TestPrefetchChangesNothing(t *testing.T) {
 		LinePairs(nil)
 		RecordPairs(records) // Two lines each, and a nil pointer.
 		RecordPairs[[16]uint64](nil)
+		RecordLines(records) // The first line of each, and a nil pointer.
+		RecordLines[[16]uint64](nil)
 	})
 	if allocs != 0 {
 		t.Fatalf("prefetching allocated %v times per run", allocs)
