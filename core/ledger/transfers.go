@@ -23,7 +23,6 @@ type batchScratch struct {
 	// (two loads and two bounds checks each; six such lookups were ~8% of a transfer's
 	// instructions). Valid for the batch: no account is created or moved during one.
 	accounts  []*accountRecord
-	sink      uint64    // Keeps the prefetch loads from being optimized away.
 	addresses []uintptr // Lines one pipeline stage prefetches (prefetch.Lines).
 }
 
