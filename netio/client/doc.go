@@ -322,7 +322,8 @@
 // (leaveNotPrimary; a deposed node closes its subscribers with shutting_down, and the
 // reconnect may reach it first). Likewise a connection ended by the error frame
 // shutting_down while the client holds a report subscription makes the next connectAny
-// try that address last (leaveShuttingDown): a fenced node closes its report
+// try that address last, after the others that did so since a report subscription was
+// last accepted (leaveShuttingDown, reportsShutDownAt): a fenced node closes its report
 // subscribers, and answers a report subscribe, so (and for ever); from the second such
 // loss in a row the reconnect waits (waitAfterReportsShutDown). Subscribe and
 // SubscribeMarketData end with ErrClosed once the client is closed.
