@@ -91,7 +91,8 @@
 //     its subscribers' connections with shutting_down (closeAsync) and forgets them.
 //     While its node is fenced (MarketDataConfig.Fenced: deposed for good, unlike a
 //     standby, whose report streams stay live) it also closes, the same way, every
-//     connection subscribed to its shard's execution reports, read from the client
+//     connection subscribed to its shard's execution reports (with one feed for a node
+//     of several report shards, every shard's: reportFeed), read from the client
 //     subscriber lists (closeFencedReportSubscribers; it changes no report state), and
 //     the event loops answer a report subscribe there with shutting_down too.
 //

@@ -304,7 +304,7 @@ func (m *marketData) run() {
 // which owns the market-data subscribers.
 func (m *marketData) dropIfDeposed() {
 	if m.config.Fenced != nil && m.config.Fenced() {
-		m.server.closeFencedReportSubscribers(m.shard)
+		m.server.closeFencedReportSubscribers(m)
 	}
 	if len(m.subscribers) == 0 || m.config.Serving == nil || m.config.Serving() {
 		return

@@ -190,39 +190,63 @@ func (s *Server) replayReports(shard uint16, client uint64, from uint64,
 // is told (MarketDataConfig.Serving, per shard: failover is node-wide); a server without
 // that word serves as a primary.
 func (s *Server) reportShardServing(shard uint16) bool {
-	feed := s.marketData
-	if int(shard) < len(s.marketDataShards) {
-		feed = s.marketDataShards[shard]
-	}
+	feed := s.reportFeed(shard)
 	return feed.config.Serving == nil || feed.config.Serving()
+}
+
+// reportFeed is the market-data feed whose words (Serving, Fenced) speak for shard's
+// reports: that shard's own, or shard 0's when the server has fewer feeds than report
+// shards (MarketDataConfig without Shards: one feed for the whole node).
+func (s *Server) reportFeed(shard uint16) *marketData {
+	if int(shard) < len(s.marketDataShards) {
+		return s.marketDataShards[shard]
+	}
+	return s.marketData
 }
 
 // reportShardFenced reports whether shard's node is fenced (MarketDataConfig.Fenced, per
 // shard as Serving); a server without that word is never fenced.
 func (s *Server) reportShardFenced(shard uint16) bool {
-	feed := s.marketData
-	if int(shard) < len(s.marketDataShards) {
-		feed = s.marketDataShards[shard]
-	}
+	feed := s.reportFeed(shard)
 	return feed.config.Fenced != nil && feed.config.Fenced()
 }
 
 // closeFencedReportSubscribers closes, with error shutting_down, every connection
-// subscribed to shard's execution reports, once shard's node is fenced: it numbers no
-// report again while the new primary numbers them, and a subscriber left open would be
-// sent heartbeats only. Run by shard's market-data publisher at each recheck while the
+// subscribed to the execution reports of a shard whose feed is feed (reportFeed: its
+// own shard, and with one feed for the node every shard), once feed's node is fenced:
+// it numbers no report again while the new primary numbers them, and a subscriber left
+// open would be sent heartbeats only. Run by feed's publisher at each recheck while the
 // node is fenced (dropIfDeposed), so that a subscription accepted just before the fence
 // was seen is closed at the next one; a connection closed already is skipped (closeAsync
 // claims a close once, and clears active).
-func (s *Server) closeFencedReportSubscribers(shard uint16) {
+func (s *Server) closeFencedReportSubscribers(feed *marketData) {
 	s.subscribers.Range(func(_, list any) bool {
 		for _, conn := range list.(*subscriberList).connections.load() {
-			if conn.active.Load() && conn.reports.stream(shard) != nil {
+			if conn.active.Load() && s.subscribedThrough(conn, feed) {
 				s.closeAsync(conn, wire.ErrorShuttingDown, fencedReportsMessage)
 			}
 		}
 		return true
 	})
+}
+
+// subscribedThrough reports whether conn holds a report subscription of a shard whose
+// feed is feed (reportFeed): feed's own shard, and for shard 0's feed every shard past
+// the last feed (none when each shard has its own, as cmd/sequent serves a node). conn
+// is a subscriber: its streams slots are fixed (reportState).
+func (s *Server) subscribedThrough(conn *connection, feed *marketData) bool {
+	if conn.reports.stream(feed.shard) != nil {
+		return true
+	}
+	if feed != s.marketData {
+		return false
+	}
+	for shard := len(s.marketDataShards); shard < len(conn.reports.streams); shard++ {
+		if conn.reports.streams[shard].Load() != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // fencedReportsMessage is the error frame's text for a report subscriber (or subscribe)

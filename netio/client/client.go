@@ -81,6 +81,7 @@ type Client struct {
 	redirectedLoss          bool                    // The last connection was ended by a redirect.
 	reportsShutDown         int                     // Connections ended shutting_down with reports held, in a row (leaveShuttingDown).
 	reportsShutDownLoss     bool                    // The last connection was one of them (waitAfterReportsShutDown).
+	leftAddresses           []string                // Nodes left since a subscription was accepted, oldest first: tried last (leaveAddressLocked).
 	refusedAsDamaged        int                     // Damaged-frame errors in a row (damageRefused, waitAfterDamage).
 	damagedLoss             bool                    // The current connection was refused a damaged frame (waitAfterDamage).
 	loginsRefusedBadVersion int                     // Logins refused bad_version since one was accepted (loginRefusal).

@@ -43,6 +43,16 @@ func (c *Client) connectAny(ctx context.Context) (e *established, final bool, er
 		addresses = slices.DeleteFunc(addresses, func(a string) bool { return a == last })
 		addresses = append(addresses, last)
 	}
+	for _, left := range c.leftAddresses {
+		// Every node left since a subscription was last accepted (leaveAddressLocked),
+		// not only the last: with two deposed nodes listed before the primary, moving
+		// one of them last left the other first every time, and the primary was never
+		// dialed. Oldest first, so that they are taken in turn when none other logs in.
+		if slices.Contains(addresses, left) {
+			addresses = slices.DeleteFunc(addresses, func(a string) bool { return a == left })
+			addresses = append(addresses, left)
+		}
+	}
 	c.mu.Unlock()
 	var reasons []string
 	var last, versionRefused error

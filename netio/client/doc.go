@@ -322,7 +322,10 @@
 // (leaveNotPrimary; a deposed node closes its subscribers with shutting_down, and the
 // reconnect may reach it first). Likewise a connection ended by the error frame
 // shutting_down while the client holds a report subscription makes the next connectAny
-// try that address last (leaveShuttingDown): a fenced node closes its report
+// try that address last (leaveShuttingDown). Either way every address so left since a
+// subscription was last accepted is tried last, not only the latest
+// (leaveAddressLocked: two deposed nodes would otherwise take turns being first, and
+// the primary after them never be dialed): a fenced node closes its report
 // subscribers, and answers a report subscribe, so (and for ever); from the second such
 // loss in a row the reconnect waits (waitAfterReportsShutDown). Subscribe and
 // SubscribeMarketData end with ErrClosed once the client is closed.

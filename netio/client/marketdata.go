@@ -423,6 +423,9 @@ func (c *Client) marketDataFrame(frame *wire.Frame, generation uint64) {
 	entered := false
 	if event.Subscribed != nil {
 		retryDelay = s.answerLocked(answer)
+		if marketDataAccepted(answer.Status) {
+			c.leftAddresses = c.leftAddresses[:0] // A node that serves (leaveAddressLocked).
+		}
 	} else {
 		entered = c.enterHandlerLocked(generation) // Its turn, taken above: no wait.
 	}
@@ -692,7 +695,8 @@ func (c *Client) resumeMarketDataLater(s *marketDataSubscription, instrument uin
 // carries no address to follow. Retried on that connection, the resumption would be
 // refused for as long as the node stays deposed, the book stale all the while. So the
 // connection ends as after a redirect (the same back-off from the second in a row:
-// waitBeforeFollowing), and the next connectAny tries the refusing address last. With
+// waitBeforeFollowing), and the next connectAny tries the refusing address last, after
+// the others left so since a subscription was accepted (leaveAddressLocked). With
 // no other address (one name, perhaps a proxy in front of the current primary) the
 // resumption is retried on the connection as before.
 func (c *Client) leaveNotPrimary(generation uint64) bool {
@@ -708,6 +712,7 @@ func (c *Client) leaveNotPrimary(generation uint64) bool {
 		return false
 	}
 	c.triedLast = refusing
+	c.leaveAddressLocked(refusing)
 	c.redirects++
 	c.redirectedLoss = true
 	c.lostLocked(generation, fmt.Errorf(

@@ -595,6 +595,7 @@ func (c *Client) subscribedLocked(s *subscription, status model.Status, next uin
 	}
 	outcome.subscribed = subscribedAnswer(s, body, next, resumed)
 	c.reportsShutDown = 0 // A node that takes report subscriptions (leaveShuttingDown).
+	c.leftAddresses = c.leftAddresses[:0]
 	// The reports replayed before this answer were handled already (report), so the
 	// first one a loss can name is after the last handled: a replay that the server's
 	// window overran stops there (PROTOCOL.md section 8), below oldest_sequence.
@@ -937,8 +938,10 @@ func (c *Client) olderServerLocked() {
 // (PROTOCOL.md section 8): it numbers no report again, while the primary, at another
 // address, does. The reconnect tries the addresses in order, so without this it may
 // reach that very node again, and be closed again, for as long as the node stays
-// fenced, the reports stopped all the while. The fenced address stays in the list, last:
-// it may be the only one reachable. Such losses are counted (reportsShutDown) whether or
+// fenced, the reports stopped all the while. Every address closed so in the row is
+// kept (leaveAddressLocked) and tried last, not only the latest: two primaries deposed
+// in turn are both fenced, and moving one last put the other first. The fenced
+// addresses stay in the list, last: one may be the only one reachable. Such losses are counted (reportsShutDown) whether or
 // not there is another address, so that the second in a row with no report
 // subscription accepted between waits before the reconnect (waitAfterReportsShutDown):
 // a fenced node that is the only one reachable (one address, or the others down) would
@@ -953,6 +956,7 @@ func (c *Client) leaveShuttingDown(generation uint64) {
 	c.reportsShutDown++
 	c.reportsShutDownLoss = true
 	closing := c.dialed
+	c.leaveAddressLocked(closing)
 	other := c.primary != "" && c.primary != closing ||
 		slices.ContainsFunc(c.config.Addresses, func(a string) bool { return a != closing })
 	if other {
@@ -977,4 +981,20 @@ func (c *Client) waitAfterReportsShutDown() bool {
 	return c.backOffAfterRepeats(repeats, ReconnectDelayMin, ReconnectDelayMax,
 		"client: report subscriptions closed shutting_down again, waiting before "+
 			"reconnecting", "closed")
+}
+
+// leaveAddressLocked adds address to the nodes the reconnects try last (connectAny)
+// until a subscription is accepted again (reports: subscribedLocked; market data:
+// marketDataFrame): one that closed the report subscriptions shutting_down
+// (leaveShuttingDown) or refused the market-data resumption not_primary naming nobody
+// (leaveNotPrimary). Each address once, the latest last; at most one more than the
+// configured addresses (the oldest is dropped), a redirect's being the one more.
+// Called with mu held.
+func (c *Client) leaveAddressLocked(address string) {
+	c.leftAddresses = slices.DeleteFunc(c.leftAddresses,
+		func(a string) bool { return a == address })
+	if len(c.leftAddresses) > len(c.config.Addresses) {
+		c.leftAddresses = slices.Delete(c.leftAddresses, 0, 1)
+	}
+	c.leftAddresses = append(c.leftAddresses, address)
 }
