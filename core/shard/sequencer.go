@@ -140,7 +140,8 @@ func (s *Shard) replicate(entry storedEntry) bool {
 
 // turn takes what the ring holds (as much as fits one entry and the in-flight bound),
 // writes one entry for the writes, applies it, answers the queries, and parks the replies.
-// It reports whether it took anything and whether the ring is closed and empty.
+// It reports whether it took anything (or logged a grant table that filled the in-flight
+// window) and whether the ring is closed and empty.
 func (s *Shard) turn() (drained bool, closed bool, err error) {
 	if len(s.parked) >= s.config.InFlightEntriesMax {
 		_, closed = s.ring.take(nil, 0, 0)
@@ -167,7 +168,10 @@ func (s *Shard) turn() (drained bool, closed bool, err error) {
 		return false, false, err
 	}
 	if len(s.parked) >= s.config.InFlightEntriesMax {
-		return false, false, nil
+		// The grant table's entry filled the window. Reported as work done, so that the
+		// sequencer goes round once the release after this turn has opened the window:
+		// the ring's wake-ups were consumed, and nothing else would come for what waits.
+		return true, false, nil
 	}
 	if s.holdForGroupCommit() {
 		_, closed = s.ring.take(nil, 0, 0)
