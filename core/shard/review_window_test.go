@@ -1,9 +1,11 @@
 package shard
 
 import (
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"sequent/core"
 	"sequent/core/backend"
 	"sequent/core/model"
 	"sequent/wal"
@@ -58,6 +60,73 @@ func TestGrantTableFillingTheWindowStrandsNoRequest(t *testing.T) {
 	}
 	waitWakeUpsConsumed(t, s) // The window is still full: those turns take nothing.
 	log.Release()             // Every entry durable from now on, at its append.
+	for _, reply := range replier.waitFor(t, 3)[1:] {
+		if reply.Status != model.StatusOK {
+			t.Fatalf("write %d answered %s", reply.Number, reply.Status)
+		}
+	}
+}
+
+// syncEndingLog is a memory log whose held entries become durable at one chosen moment:
+// the first Durable call made, once armed, while the shard's ring holds a request. It
+// answers that call with the durability from before, as a sync ending just after the
+// read would.
+type syncEndingLog struct {
+	*wal.MemoryLog
+	shard *Shard
+	armed atomic.Bool
+}
+
+func (l *syncEndingLog) Durable() uint64 {
+	durable := l.MemoryLog.Durable()
+	if l.armed.Load() && l.shard.ring.depth() > 0 && l.armed.CompareAndSwap(true, false) {
+		l.MemoryLog.Release()
+	}
+	return durable
+}
+
+// TestGroupCommitHoldStrandsNoRequest: a turn that leaves the ring alone for group
+// commit (an entry appended, not durable yet: what arrives meanwhile makes the next
+// entry) must take the ring once that entry is durable. When the sync ends between the
+// hold's look at the log and the same round's release, the release delivers the entry,
+// nothing is parked any more, and the sequencer slept without watching durability, the
+// request's wake-up consumed: it waited for the next submission or pulse (an hour here,
+// so the test waits out its hang guard; 100 ms by default).
+func TestGroupCommitHoldStrandsNoRequest(t *testing.T) {
+	log := &syncEndingLog{MemoryLog: wal.NewMemoryLog()}
+	s, err := New(Config{UndurableEntriesMax: 1, PulseInterval: time.Hour},
+		core.New(testMachineConfig), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.shard = s
+	replier := newRecordingReplier()
+	s.Start(RepliesOnly(replier))
+	t.Cleanup(func() { s.Close() })
+	submit := func(number uint64) {
+		t.Helper()
+		if status := s.Submit(&backend.Request{Connection: 1, Client: 7, Session: 1,
+			Number: number, Operation: model.OperationCreateAccounts,
+			Body: accountsBody(number)}); status != model.StatusOK {
+			t.Fatalf("write %d: %s", number, status)
+		}
+	}
+	submit(1)
+	replier.waitFor(t, 1)
+	log.Hold()
+	before := log.LastOp()
+	submit(2)
+	for log.LastOp() == before {
+		time.Sleep(time.Millisecond) // Appended, not durable: the next turn holds.
+	}
+	// Wait until the sequencer waits (it holds turns otherwise), so that the next
+	// Durable call with a request queued is the hold's.
+	for !s.turns.TryLock() {
+		time.Sleep(time.Millisecond)
+	}
+	s.turns.Unlock()
+	log.armed.Store(true)
+	submit(3)
 	for _, reply := range replier.waitFor(t, 3)[1:] {
 		if reply.Status != model.StatusOK {
 			t.Fatalf("write %d answered %s", reply.Number, reply.Status)

@@ -53,7 +53,11 @@ func (s *Shard) run() {
 		if closed && closing == nil {
 			closing = time.After(s.config.CloseTimeout)
 		}
-		if (drained || windowFull) && len(s.parked) < s.config.InFlightEntriesMax {
+		// Likewise a turn that left the ring for group commit: when the sync ended before
+		// the release after it, nothing may be parked any more, and durability, which
+		// the hold waits for, is not watched then.
+		held := s.heldForGroupCommit && !s.holdForGroupCommit()
+		if (drained || windowFull || held) && len(s.parked) < s.config.InFlightEntriesMax {
 			continue // More input may be waiting: go round without sleeping.
 		}
 		var acknowledged, durable <-chan struct{}
@@ -143,6 +147,7 @@ func (s *Shard) replicate(entry storedEntry) bool {
 // It reports whether it took anything (or logged a grant table that filled the in-flight
 // window) and whether the ring is closed and empty.
 func (s *Shard) turn() (drained bool, closed bool, err error) {
+	s.heldForGroupCommit = false
 	if len(s.parked) >= s.config.InFlightEntriesMax {
 		_, closed = s.ring.take(nil, 0, 0)
 		return false, closed, nil
@@ -173,7 +178,8 @@ func (s *Shard) turn() (drained bool, closed bool, err error) {
 		// the ring's wake-ups were consumed, and nothing else would come for what waits.
 		return true, false, nil
 	}
-	if s.holdForGroupCommit() {
+	s.heldForGroupCommit = s.holdForGroupCommit()
+	if s.heldForGroupCommit {
 		_, closed = s.ring.take(nil, 0, 0)
 		return false, closed, nil
 	}

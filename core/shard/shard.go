@@ -272,6 +272,8 @@ type Shard struct {
 	// process died first): they count as released once release finds them covered, like
 	// any entry, so that no consumer goes beyond what a failover keeps.
 	recoveredOp uint64
+	// heldForGroupCommit: the last turn left the ring alone (holdForGroupCommit).
+	heldForGroupCommit bool
 
 	ready      backend.Ready // Reused for every Consume call.
 	answers    answerCheck   // Every accepted request answered once.
