@@ -337,12 +337,12 @@ func (r *inputRing) cancelsWaiting() int {
 
 // close refuses further submissions; queued requests are still taken. Cancels still
 // waiting for room are dropped (dropCancels): they were not queued, like a request
-// refused shutting_down.
-func (r *inputRing) close() {
+// refused shutting_down. It returns how many were dropped.
+func (r *inputRing) close() int {
 	r.mutex.Lock()
+	defer r.mutex.Unlock()
 	r.closed = true
-	r.dropCancelsLocked()
-	r.mutex.Unlock()
+	return r.dropCancelsLocked()
 }
 
 // dropCancels drops the cancels waiting for room (pushCancel) and returns how many: the

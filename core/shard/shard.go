@@ -452,7 +452,11 @@ func (s *Shard) Err() error {
 // Close stops accepting requests, sequences and releases what was queued, and stops.
 func (s *Shard) Close() error {
 	s.closeOnce.Do(func() {
-		s.ring.close()
+		if dropped := s.ring.close(); dropped > 0 {
+			// Their clients' orders stay open: say so, as failAndServe does.
+			s.config.Logger.Error("shard: cancel-on-disconnect not logged: the shard closed",
+				"clients", dropped)
+		}
 		close(s.stop)
 	})
 	// A shard that was never started (its server failed to start) has no sequencer to

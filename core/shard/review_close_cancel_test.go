@@ -1,0 +1,34 @@
+package shard
+
+import (
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"sequent/core/model"
+)
+
+// TestCancelDroppedAtCloseIsLogged: a cancel-on-disconnect still waiting for room in the
+// ring when the shard closes is dropped (PROTOCOL.md section 5: not applied when the
+// server stops), and the operators are told which, as when the log fails or when the
+// bound's retry meets the close: the client's orders stay open and nothing else records
+// it. Before, the drop at Close was silent.
+func TestCancelDroppedAtCloseIsLogged(t *testing.T) {
+	errors := make(errorLines, 8)
+	ts := startTradingShard(t, slog.New(errors))
+	ts.mustWrite(traderClient, 1, model.OperationPlaceOrders, orderBody(1))
+	ts.fillRing()
+	ts.shard.SessionClosed(traderClient, 1, true)
+	if waiting := ts.shard.ring.cancelsWaiting(); waiting != 1 {
+		t.Fatalf("%d cancels waiting, want 1", waiting)
+	}
+	ts.shard.config.CloseTimeout = time.Millisecond // Durability stays held: abandon.
+	ts.shard.Close()
+	for len(errors) > 0 {
+		if message := <-errors; strings.Contains(message, "cancel-on-disconnect") {
+			return
+		}
+	}
+	t.Fatal("the cancel dropped at Close was not logged")
+}
