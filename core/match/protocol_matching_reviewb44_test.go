@@ -301,3 +301,101 @@ func TestProtocolReplacePriorityAndKeys(t *testing.T) {
 	expectEqual(t, "cancel report key", h.reportsOf(first), [][3]uint64{
 		{uint64(model.ReportCanceled), uint64(model.StatusCanceledByClient), 6}})
 }
+
+// TestProtocolDeadlines: only good-till-cancel and post-only orders take a deadline (an
+// immediate-or-cancel one is expire_timestamp_invalid); a replace keeps it, also one that
+// sends the order to the back at a new price; Expire at the deadline expires the order
+// (report kind expired, status expired) carrying its current key.
+func TestProtocolDeadlines(t *testing.T) {
+	h := newHarness(t, Config{}, testInstrumentRecord())
+	h.trader(1, 10_000, 0)
+	ioc := limitOrder(1, 1, model.SideSell, 110, 10)
+	ioc.TimeInForce, ioc.ExpireTimestamp = model.ImmediateOrCancel, h.clock+1000
+	expectEqual(t, "ioc deadline", h.place(1, ioc)[0].Status, model.StatusExpireTimestampInvalid)
+	gtc := limitOrder(1, 2, model.SideSell, 110, 10)
+	gtc.ExpireTimestamp = h.clock + 1000
+	id := h.placeOK(1, gtc)
+	h.placeOK(1, limitOrder(1, 3, model.SideSell, 120, 10))
+	expectEqual(t, "replace", h.replace(1, model.OrderReplace{ClientOrderID: 4, Account: 1,
+		OrderID: id, Price: 120, Quantity: 20})[0].Status, model.StatusOK)
+	h.sink.reset()
+	if count := h.e.Expire(&h.clock, gtc.ExpireTimestamp-1, &h.sink); count != 0 {
+		t.Fatalf("%d expired before the deadline", count)
+	}
+	if count := h.e.Expire(&h.clock, gtc.ExpireTimestamp, &h.sink); count != 1 {
+		t.Fatalf("%d expired at the deadline", count)
+	}
+	expectEqual(t, "expired", h.reportsOf(id), [][3]uint64{{uint64(model.ReportExpired),
+		uint64(model.StatusExpired), 4}})
+}
+
+// TestProtocolFillOrKillKilledLeavesTheBook: a fill-or-kill that cannot fill completely
+// changes nothing of the book, not even a resting order whose settlement the ledger
+// refused on the way (its account closed), which stays until an order that does trade
+// meets it; one that can fill completely past such an order cancels it
+// (canceled_account) and fills.
+func TestProtocolFillOrKillKilledLeavesTheBook(t *testing.T) {
+	h := newHarness(t, Config{}, testInstrumentRecord())
+	h.trader(1, 10, 0)
+	h.trader(2, 0, 100_000)
+	h.trader(3, 10, 0)
+	closed := h.placeOK(1, limitOrder(1, 1, model.SideSell, 110, 10))
+	live := h.placeOK(3, limitOrder(3, 1, model.SideSell, 110, 10))
+	h.closeAccount(traderQuote(1), testQuoteLedger, bankQuoteID)
+	h.sink.reset()
+	fok := limitOrder(2, 1, model.SideBuy, 110, 20)
+	fok.TimeInForce = model.FillOrKill
+	id := h.placeOK(2, fok)
+	expectEqual(t, "killed", h.canceled(), [][2]uint64{{id,
+		uint64(model.StatusCanceledFillOrKill)}})
+	expectEqual(t, "asks", h.book(model.SideSell), [][3]uint64{{closed, 110, 10},
+		{live, 110, 10}})
+	h.sink.reset()
+	fok.ClientOrderID, fok.Quantity = 2, 10
+	id = h.placeOK(2, fok)
+	expectEqual(t, "canceled", h.canceled(), [][2]uint64{{closed,
+		uint64(model.StatusCanceledAccount)}})
+	expectEqual(t, "trades", h.trades(), []trade{{live, id, 110, 10}})
+}
+
+// TestProtocolCanceledReportKeys: the canceled report of a mass_cancel carries the mass
+// cancel's key, of an operator's cancel of another client's order the operator's key
+// (the report going to the owner), of cancel-on-disconnect the order's own key; a
+// refused cancel's rejected report carries the refused command's key.
+func TestProtocolCanceledReportKeys(t *testing.T) {
+	const operator = 9
+	h := newHarness(t, Config{}, testInstrumentRecord())
+	h.trader(1, 10_000, 0)
+	if err := h.l.SetGrants([]model.Grant{{Client: operator,
+		Scopes: model.ScopeOperator}}); err != nil {
+		t.Fatal(err)
+	}
+	massed := h.placeOK(1, limitOrder(1, 1, model.SideSell, 110, 10))
+	h.sink.reset()
+	results := make([]model.MassCancelResult, 1)
+	h.e.MassCancel(&h.clock, 1, []model.MassCancel{{ClientOrderID: 2, Account: 1}}, results,
+		&h.sink)
+	h.check()
+	expectEqual(t, "mass cancel", h.reportsOf(massed), [][3]uint64{
+		{uint64(model.ReportCanceled), uint64(model.StatusCanceledMass), 2}})
+	byOperator := h.placeOK(1, limitOrder(1, 3, model.SideSell, 110, 10))
+	h.sink.reset()
+	expectEqual(t, "operator cancel", h.cancel(operator, model.OrderCancel{ClientOrderID: 77,
+		Account: 5, OrderID: byOperator})[0].Status, model.StatusOK)
+	expectEqual(t, "operator report", h.reportsOf(byOperator), [][3]uint64{
+		{uint64(model.ReportCanceled), uint64(model.StatusCanceledByClient), 77}})
+	if owner := h.sink.reports[0].Client; owner != 1 {
+		t.Fatalf("operator's cancel reported to client %d", owner)
+	}
+	disconnected := h.placeOK(1, limitOrder(1, 4, model.SideSell, 110, 10))
+	h.sink.reset()
+	h.e.CancelAllForClient(&h.clock, 1, &h.sink)
+	h.check()
+	expectEqual(t, "disconnect", h.reportsOf(disconnected), [][3]uint64{
+		{uint64(model.ReportCanceled), uint64(model.StatusCanceledDisconnect), 4}})
+	h.sink.reset()
+	expectEqual(t, "refused cancel", h.cancel(1, model.OrderCancel{ClientOrderID: 5,
+		Account: 1, OrderID: disconnected})[0].Status, model.StatusOrderNotFound)
+	expectEqual(t, "rejected report", h.reportsOf(disconnected), [][3]uint64{
+		{uint64(model.ReportRejected), uint64(model.StatusOrderNotFound), 5}})
+}
