@@ -399,3 +399,38 @@ func TestProtocolCanceledReportKeys(t *testing.T) {
 	expectEqual(t, "rejected report", h.reportsOf(disconnected), [][3]uint64{
 		{uint64(model.ReportRejected), uint64(model.StatusOrderNotFound), 5}})
 }
+
+// TestProtocolExpiryPerEntryBound: at most 8,189 orders expire per log entry (one Expire
+// call: core calls it once at the start of each entry); the rest expire with the next.
+func TestProtocolExpiryPerEntryBound(t *testing.T) {
+	if ExpiriesPerPulseMax != 8189 {
+		t.Fatalf("ExpiriesPerPulseMax %d, PROTOCOL.md says 8,189", ExpiriesPerPulseMax)
+	}
+	const count = ExpiriesPerPulseMax + 1
+	h := newHarness(t, Config{}, testInstrumentRecord())
+	h.trader(1, 10*count, 0)
+	deadline := h.clock + 1_000_000
+	for first := 0; first < count; first += model.EventsPerRequestMax {
+		orders := make([]model.Order, min(model.EventsPerRequestMax, count-first))
+		for i := range orders {
+			orders[i] = limitOrder(1, uint64(first+i+1), model.SideSell, 110, 10)
+			orders[i].ExpireTimestamp = deadline
+		}
+		for i, result := range h.place(1, orders...) {
+			if result.Status != model.StatusOK {
+				t.Fatalf("order %d: %s", first+i, result.Status)
+			}
+		}
+	}
+	h.sink.reset()
+	expectEqual(t, "first entry", h.e.Expire(&h.clock, deadline, &h.sink), ExpiriesPerPulseMax)
+	expectEqual(t, "open", h.e.OpenOrderCount(), 1)
+	expectEqual(t, "second entry", h.e.Expire(&h.clock, deadline+1, &h.sink), 1)
+	expired := 0
+	for _, r := range h.sink.reports {
+		if r.Kind == model.ReportExpired && r.Status == model.StatusExpired {
+			expired++
+		}
+	}
+	expectEqual(t, "expired reports", expired, count)
+}
