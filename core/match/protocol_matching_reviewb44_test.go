@@ -434,3 +434,26 @@ func TestProtocolExpiryPerEntryBound(t *testing.T) {
 	}
 	expectEqual(t, "expired reports", expired, count)
 }
+
+// TestProtocolCancelsReportedFirstInAStep: within a step the resting orders it cancels
+// are reported before its fills, even one met after a fill (cancel oldest here).
+func TestProtocolCancelsReportedFirstInAStep(t *testing.T) {
+	h := newHarness(t, Config{}, testInstrumentRecord())
+	h.trader(1, 10_000, 100_000)
+	h.trader(3, 10_000, 0)
+	first := h.placeOK(3, limitOrder(3, 1, model.SideSell, 110, 10))
+	own := h.placeOK(1, limitOrder(1, 1, model.SideSell, 110, 10))
+	last := h.placeOK(3, limitOrder(3, 2, model.SideSell, 110, 10))
+	h.sink.reset()
+	buy := limitOrder(1, 2, model.SideBuy, 110, 20)
+	buy.SelfTrade = model.SelfTradeCancelOldest
+	id := h.placeOK(1, buy)
+	var sequence [][3]uint64 // (order id, kind, status)
+	for _, r := range h.sink.reports {
+		sequence = append(sequence, [3]uint64{r.OrderID, uint64(r.Kind), uint64(r.Status)})
+	}
+	fill := uint64(model.ReportFill)
+	expectEqual(t, "reports", sequence, [][3]uint64{{id, uint64(model.ReportAccepted), 0},
+		{own, uint64(model.ReportCanceled), uint64(model.StatusCanceledSelfTrade)},
+		{first, fill, 0}, {id, fill, 0}, {last, fill, 0}, {id, fill, 0}})
+}
