@@ -457,3 +457,45 @@ func TestProtocolCancelsReportedFirstInAStep(t *testing.T) {
 		{own, uint64(model.ReportCanceled), uint64(model.StatusCanceledSelfTrade)},
 		{first, fill, 0}, {id, fill, 0}, {last, fill, 0}, {id, fill, 0}})
 }
+
+// TestRefusedMakersCostLedgerWorkLinearInMakers: the loop fixed by hunt44b ends, but each
+// refusal undoes and submits again the whole step's chain (and plans the step again), so
+// one command crossing a step's worth of makers whose payee account is closed costs the
+// ledger a number of events quadratic in the makers of a step. The engine takes one
+// timestamp per event it submits, refused chains included (chainSubmit), so the clock
+// counts that work exactly. Crossing 256 live makers takes 2 timestamps per maker; 256
+// refused makers take 387.5 per maker on main (1,539.5 at 1,024, 2,306.8 at 4,096: 9.4
+// million events, ~12 s of the sequencer for one place of one order on this host while
+// loaded; a client's share of the table is 65,536 orders by default, and a replay or a
+// replica pays it again). Any trading client can set it up: rest sells from one trading
+// account, close the account they are paid into, cross them from another.
+func TestRefusedMakersCostLedgerWorkLinearInMakers(t *testing.T) {
+	const makers, timestampsPerMakerMax = 256, 8
+	for _, closed := range []bool{false, true} {
+		h := newHarness(t, Config{}, testInstrumentRecord())
+		h.trader(1, 10*makers, 0)
+		h.trader(2, 0, 110*makers)
+		sells := make([]model.Order, makers)
+		for i := range sells {
+			sells[i] = limitOrder(1, uint64(i+1), model.SideSell, 110, 10)
+		}
+		h.place(1, sells...)
+		if closed {
+			h.closeAccount(traderQuote(1), testQuoteLedger, bankQuoteID)
+		}
+		before := h.clock
+		result := h.place(2, limitOrder(2, 1, model.SideBuy, 110, 10*makers))[0]
+		open := uint32(0) // Filled by the live makers; resting when every maker was canceled.
+		if closed {
+			open = 1
+		}
+		if result.Status != model.StatusOK || h.e.OpenOrderCount() != open {
+			t.Fatalf("closed %v: buy %s, %d open", closed, result.Status, h.e.OpenOrderCount())
+		}
+		if used := h.clock - before; used > timestampsPerMakerMax*makers {
+			t.Fatalf("payee account closed %v: %d ledger events (timestamps) for %d makers, "+
+				"%.1f per maker (at most %d expected)", closed, used, makers,
+				float64(used)/makers, timestampsPerMakerMax)
+		}
+	}
+}
