@@ -19,7 +19,8 @@ import (
 //
 // Growth is incremental, so that no insert ever waits for a whole table to be rehashed
 // or faulted in (at tens of millions of keys either took a second or more): from a load
-// of three eighths, the next table (twice the size) is allocated and every insert faults
+// of three eighths, the next table (twice the size; the same size when the keys without
+// tombstones fill at most a quarter, see nextSlots) is allocated and every insert faults
 // in a few of its pages; when the load passes one half it takes over, empty, beside the
 // old one; every later insert moves
 // migrationSlotsPerInsert of the old slots across, and lookups search the new table, then
@@ -250,7 +251,7 @@ func (t *idTable) prepareGrowth() {
 	used := uint64(t.count+t.tombstones) + 1
 	growAt := uint64(len(t.slots)) * idTableLoadMax / 256
 	if t.next == nil && used > t.prepareFrom {
-		t.next = allocateSlots(2*uint64(len(t.slots)), false)
+		t.next = allocateSlots(t.nextSlots(growAt-min(used, growAt)+1), false)
 		t.nextTouched = 0
 		t.offerNext()
 	}
@@ -266,7 +267,7 @@ func (t *idTable) prepareGrowth() {
 		t.migrate(uint64(len(t.old))) // Unreachable at 8 per insert; kept for safety.
 	}
 	if t.next == nil { // Only if prepareFrom was at the growth point.
-		t.next = allocateSlots(2*uint64(len(t.slots)), false)
+		t.next = allocateSlots(t.nextSlots(0), false)
 		t.nextTouched = 0
 	}
 	t.skipPopulated()
@@ -276,6 +277,20 @@ func (t *idTable) prepareGrowth() {
 	t.mask = uint64(len(t.slots) - 1)
 	t.tombstones = 0
 	t.prepareFrom = uint64(len(t.slots)) * idTablePrepareLoad / 256
+}
+
+// nextSlots returns the size of the table the next growth moves into: twice this one's,
+// or this one's own when its keys, with insertsLeft more before the move, fill at most a
+// quarter of it. Tombstones (undone inserts of linked chains) count against the load but
+// are not moved, so a table the load limit was reached by tombstones is rebuilt at its
+// size: doubling it would let a chain that fails, resent again and again, grow the index
+// without bound while storing nothing (TestUndoneChainsDoNotGrowTheTransferIndex).
+func (t *idTable) nextSlots(insertsLeft uint64) uint64 {
+	slots := uint64(len(t.slots))
+	if uint64(t.count)+insertsLeft <= slots/4 {
+		return slots
+	}
+	return 2 * slots
 }
 
 // offerNext offers the next table, just allocated, to the populater (when one is
