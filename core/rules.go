@@ -85,6 +85,14 @@ const (
 	// chains take fewer transfer ids and timestamps, and the fills group into other
 	// steps.
 	rulesVersionRefusedSteps uint32 = 8
+	// rulesVersionRuleOnlyWhenHeld (the same version: none of it was released apart) names
+	// a holding anomaly rule in a transfer's result only when the transfer is created held
+	// (package ledger, SetRuleOnlyWhenHeld). Before it a transfer the rule would hold that
+	// the ledger's later checks then refused (exceeds_credits …) answered that refusal
+	// with the rule's id beside it, where PROTOCOL.md's EventResult says rule is 0 outside
+	// the risk statuses (core/risk/held_refused_test.go). Only results change (the
+	// session table remembers them, so the digest does); nothing else of the state.
+	rulesVersionRuleOnlyWhenHeld uint32 = 8
 	// RulesVersionCurrent is the newest version this build applies: the one the primary
 	// moves its machine to (upgrade_rules) before it serves writes.
 	RulesVersionCurrent = rulesVersionRefusedSteps
@@ -105,6 +113,7 @@ func (m *Machine) setRules(version uint32) {
 	m.match.SetIncreasingShareChecked(version >= rulesVersionIncreasingShare)
 	m.match.SetOrdersShareChecked(version >= rulesVersionOrdersShare)
 	m.match.SetRefusalShrinksSteps(version >= rulesVersionRefusedSteps)
+	m.ledger.SetRuleOnlyWhenHeld(version >= rulesVersionRuleOnlyWhenHeld)
 }
 
 // RulesVersion returns the rules version in force.

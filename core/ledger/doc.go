@@ -113,7 +113,9 @@
 //	debit_account_already_closed, credit_account_already_closed,
 //	(balancing flags clamp the amount here)
 //	the risk rules (risk.go and package core/risk: risk_debit_account_blocked …
-//	risk_anomaly; a hold turns the transfer pending here),
+//	risk_anomaly; a hold turns the transfer pending here, a pending one keeping its
+//	client's timeout; with SetRuleOnlyWhenHeld the holding rule's id goes into the
+//	result only once the transfer is created held, not beside a refusal below),
 //	for a client that is not an operator: overflows_debits_pending (pending only),
 //	overflows_debits_posted, overflows_debits, exceeds_credits (its own side first;
 //	with SetIssuingChecked also on an account without the flag, for a client without the

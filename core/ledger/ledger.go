@@ -138,6 +138,12 @@ type Ledger struct {
 	// while no rule is in force, and the hot path then skips it with one branch.
 	risk         *risk.Engine
 	riskTransfer risk.Transfer // The transfer being evaluated (the engine keeps a pointer).
+	// ruleOnlyWhenHeld says whether a holding anomaly rule's id goes into the result only
+	// once the held transfer is created (SetRuleOnlyWhenHeld; package core sets it from
+	// rules version 8 on). Off, as in the builds before it, the id went in as soon as the
+	// rule decided to hold, and stayed beside a later refusal of the ledger's own checks.
+	// It is the owner's state, not the ledger's (no snapshot carries it).
+	ruleOnlyWhenHeld bool
 
 	// fresh links the arrays and tables that allocate ahead to the populater, if any
 	// (SetPopulater).

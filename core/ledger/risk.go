@@ -93,7 +93,11 @@ func (l *Ledger) checkRisk(t *model.Transfer, event int, debitIndex, creditIndex
 	}
 	status := l.risk.Evaluate(&l.riskTransfer, &result.Risk)
 	if status == model.StatusRiskHeldForReview {
-		result.Rule = result.Risk.Rule
+		if !l.ruleOnlyWhenHeld {
+			// Before rules version 8: named now, and left there if the ledger's checks
+			// after the rules then refuse the transfer (logs written then replay so).
+			result.Rule = result.Risk.Rule
+		}
 		return model.StatusOK, true
 	}
 	if status != model.StatusOK {
@@ -101,6 +105,16 @@ func (l *Ledger) checkRisk(t *model.Transfer, event int, debitIndex, creditIndex
 	}
 	return status, false
 }
+
+// SetRuleOnlyWhenHeld says whether a transfer a holding anomaly rule decided to hold
+// names the rule in its result only once it is created held (true: package core from
+// rules version 8 on), so that a refusal by the ledger's checks after the rules (the
+// overflow and balance-limit checks, exceeds_credits …) carries rule 0, as PROTOCOL.md's
+// EventResult says of every status outside 300–319. Off (the default of New and Restore),
+// the rule's id stays beside such a refusal, as the builds before it answered: the owner
+// applies a log written then, whose results (remembered by the session table) must replay
+// byte for byte.
+func (l *Ledger) SetRuleOnlyWhenHeld(only bool) { l.ruleOnlyWhenHeld = only }
 
 // commitRisk counts a created transfer that checkRisk passed.
 func (l *Ledger) commitRisk() {

@@ -921,6 +921,9 @@ func (l *Ledger) singleOrPendingTransfer(t *model.Transfer, plain bool, timestam
 		}
 	}
 	if held {
+		// Created held: the holding rule decided the outcome (checkRisk left its id in
+		// the detail; before rules version 8 it named it in the result already).
+		result.Rule = result.Risk.Rule
 		return model.StatusRiskHeldForReview
 	}
 	return model.StatusOK
