@@ -165,13 +165,34 @@ func TestExpiry(t *testing.T) {
 func (h *harness) closeAccount(id model.Uint128, ledger uint32, bank uint64) {
 	h.t.Helper()
 	results := make([]model.TransferResult, 1)
-	h.l.CreateTransfers(h.clock+1, []model.Transfer{{ID: model.U128(h.clock + 1),
+	transfer := model.U128(h.clock + 1)
+	h.l.CreateTransfers(h.clock+1, []model.Transfer{{ID: transfer,
 		DebitAccountID: id, CreditAccountID: model.U128(bank), Ledger: ledger, Code: 1,
 		Flags: model.TransferPending | model.TransferClosingDebit}}, results)
 	h.clock++
 	if results[0].Status != model.StatusOK {
 		h.t.Fatalf("close %s: %s", id, results[0].Status)
 	}
+	h.closings = append(h.closings, closing{account: id, transfer: transfer, ledger: ledger,
+		bank: bank})
+}
+
+// reopenClosed voids every closing transfer closeAccount made, in reverse order, and
+// returns the closings it undid (the harness forgets them until they are closed again).
+func (h *harness) reopenClosed() []closing {
+	h.t.Helper()
+	undone := h.closings
+	h.closings = nil
+	results := make([]model.TransferResult, 1)
+	for i := len(undone) - 1; i >= 0; i-- {
+		h.l.CreateTransfers(h.clock+1, []model.Transfer{{ID: model.U128(h.clock + 1),
+			PendingID: undone[i].transfer, Flags: model.TransferVoidPending}}, results)
+		h.clock++
+		if results[0].Status != model.StatusOK {
+			h.t.Fatalf("reopen %s: %s", undone[i].account, results[0].Status)
+		}
+	}
+	return undone
 }
 
 // TestMakerAccountClosed: a resting order whose owner closed an account since cannot

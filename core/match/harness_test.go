@@ -58,6 +58,16 @@ type harness struct {
 	config Config
 	clock  uint64
 	sink   recordingSink
+	// closings are the accounts closeAccount closed, each with its pending closing
+	// transfer, in closing order: toLegacy reopens them to build its holds.
+	closings []closing
+}
+
+// closing is one account closed by a pending closing_debit transfer to a bank account.
+type closing struct {
+	account, transfer model.Uint128
+	ledger            uint32
+	bank              uint64
 }
 
 // testInstrumentRecord is the instrument most tests trade: lots of 10 base units, ticks of

@@ -111,3 +111,44 @@ func expectSameEnd(t *testing.T, original, legacy *harness) {
 		t.Fatalf("account %s still reserves %s", id, reserved)
 	}
 }
+
+// TestLegacyHoldOnAccountClosedBeforeUpgrade: an older server made a resting order's hold
+// when the order was placed, so the order's owner could close the account the hold pays
+// from (or is paid into) while the order rested. Restored from version-2 files, such an
+// order holds a pending transfer on a closed account: it cannot settle, so a taker
+// crossing it cancels it (its hold voided) and trades with the next maker, as the engine
+// does with an order reserved from the start (TestMakerAccountClosed). toLegacy must build
+// that state; it made the hold after the close and the ledger refused it
+// (debit_account_already_closed) when the closed account was the one the hold pays from.
+func TestLegacyHoldOnAccountClosedBeforeUpgrade(t *testing.T) {
+	for _, closeQuote := range []bool{true, false} {
+		h := newHarness(t, Config{}, testInstrumentRecord())
+		h.trader(1, 10_000, 100_000)
+		h.trader(2, 10_000, 100_000)
+		h.trader(3, 10_000, 100_000)
+		h.placeOK(1, limitOrder(1, 1, model.SideSell, 110, 10))
+		h.placeOK(3, limitOrder(3, 1, model.SideSell, 110, 10))
+		if closeQuote { // The account the sell is paid into.
+			h.closeAccount(traderQuote(1), testQuoteLedger, bankQuoteID)
+		} else { // The account the sell pays from.
+			h.closeAccount(traderBase(1), testBaseLedger, bankBaseID)
+		}
+		h.versionTwoRoundTrip()
+		if reserved := h.l.Reserved(traderBase(1)); !reserved.IsZero() {
+			t.Fatalf("close quote %v: reserved %s after the round trip", closeQuote, reserved)
+		}
+		if _, pending := h.balance(traderBase(1)); pending != 10 {
+			t.Fatalf("close quote %v: legacy hold of %d, want 10", closeQuote, pending)
+		}
+		h.sink.reset()
+		h.placeOK(2, limitOrder(2, 1, model.SideBuy, 110, 10))
+		expectEqual(t, "trades", h.trades(), []trade{{2, 3, 110, 10}})
+		expectEqual(t, "canceled", h.canceled(),
+			[][2]uint64{{1, uint64(model.StatusCanceledAccount)}})
+		h.expectIdle(1)
+		h.expectIdle(2)
+		// Still closed after the round trip: a new order on it is refused.
+		expectEqual(t, "closed", h.place(1, limitOrder(1, 2, model.SideSell, 110, 10))[0].Status,
+			model.StatusAccountClosed)
+	}
+}

@@ -253,9 +253,17 @@ func TestRecordLayouts(t *testing.T) {
 // toLegacy turns every open order's reservation into the pending hold transfer the
 // engine made before reservations (snapshot version 2), through the engine's own chain
 // builders: the state an older server would have left.
+//
+// An older server made an order's hold when the order was placed, so an order resting
+// from an account closed since holds a pending transfer that was made before the close
+// (the ledger lets a closing transfer close an account with pending debits). Making the
+// hold now, after the close, is refused (debit_account_already_closed), so the closed
+// accounts are reopened (their closing transfers voided) while the holds are made and
+// closed again afterwards: the same order of events as on the older server.
 func (h *harness) toLegacy() {
 	h.t.Helper()
 	e := h.e
+	reopened := h.reopenClosed()
 	e.eachReservation(func(_ model.Uint128, o *order) {
 		slot, _, found := e.findOrder(o.id)
 		if !found {
@@ -269,6 +277,9 @@ func (h *harness) toLegacy() {
 		}
 		o.holdSequence = sequence
 	})
+	for _, c := range reopened {
+		h.closeAccount(c.account, c.ledger, c.bank)
+	}
 	h.check()
 }
 
