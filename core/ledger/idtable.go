@@ -57,6 +57,10 @@ type idTable struct {
 	next        []uint64
 	nextTouched uint64
 	prepareFrom uint64
+	// capacity is the keys the table was sized for (newIDTable): preparing never starts
+	// below it, also in a table rebuilt at its size (nextSlots), which would otherwise
+	// allocate and fault in a table twice its size for keys within that capacity.
+	capacity uint64
 	// ahead is the ledger's populater link; nextFresh is next as the populater took it
 	// (offerNext), or nil: touchNext then skips what the populater has faulted in.
 	ahead     *freshSink
@@ -106,7 +110,7 @@ func newIDTable(capacity uint32, seed uint64, grouped bool) idTable {
 	prepareFrom := max(uint64(capacity), slots*idTablePrepareLoad/256)
 	keys := idHashKeys{first: seed ^ 0xa0761d6478bd642f, second: seed ^ 0x589965cc75374cc3}
 	table := idTable{slots: allocateSlots(slots, true), mask: slots - 1, seed: seed,
-		keys: keys, prepareFrom: prepareFrom}
+		keys: keys, prepareFrom: prepareFrom, capacity: uint64(capacity)}
 	if grouped {
 		table.groupMask = idTableGroupMask
 	}
@@ -276,7 +280,9 @@ func (t *idTable) prepareGrowth() {
 	t.slots, t.next, t.nextFresh = t.next, nil, nil
 	t.mask = uint64(len(t.slots) - 1)
 	t.tombstones = 0
-	t.prepareFrom = uint64(len(t.slots)) * idTablePrepareLoad / 256
+	// The capacity matters only to a table rebuilt at its first size: one twice as large
+	// prepares from above it already.
+	t.prepareFrom = max(t.capacity, uint64(len(t.slots))*idTablePrepareLoad/256)
 }
 
 // nextSlots returns the size of the table the next growth moves into: twice this one's,

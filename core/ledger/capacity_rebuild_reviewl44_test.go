@@ -1,0 +1,56 @@
+package ledger
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"sequent/core/model"
+)
+
+// TestIDTableRebuiltKeepsItsCapacity: a table sized for a capacity prepares no second
+// table while its keys stay within that capacity (newIDTable: prepareFrom is the
+// capacity). Undone chains that leave enough tombstones get it rebuilt at its own size
+// (nextSlots), which is right; but the rebuilt table then prepared its growth from three
+// eighths of its slots, below the capacity, so filling it up to the capacity it was
+// given allocated (and faulted in, on the sequencer) a table twice its size that nothing
+// ever moves into: for a ledger sized at startup, three times the index's memory where
+// it had planned for one.
+func TestIDTableRebuiltKeepsItsCapacity(t *testing.T) {
+	for _, grouped := range []bool{true, false} {
+		const capacity = 100_000
+		random := rand.New(rand.NewPCG(44, 12))
+		m := newIDTableModel(t, 12, grouped)
+		m.table = newIDTable(capacity, 12, grouped)
+		slots := len(m.table.slots)
+		next := uint64(1)
+		// Chains of 1,000 undone until their tombstones get the table rebuilt.
+		for m.table.old == nil {
+			for range 1000 {
+				m.insert(model.U128(next))
+				next++
+			}
+			for len(m.ids) > 0 {
+				m.popNewest()
+			}
+		}
+		if len(m.table.slots) != slots {
+			t.Fatalf("grouped %v: rebuilt at %d slots, was %d", grouped, len(m.table.slots), slots)
+		}
+		// Then keys kept, up to the capacity with the few tombstones left (the last
+		// chain's inserts after the rebuild began), as a ledger sized for it may store.
+		for uint64(m.table.count+m.table.tombstones) < capacity {
+			m.insert(model.U128(next))
+			next++
+		}
+		if m.table.old != nil || m.table.tombstones > 1000 {
+			t.Fatalf("grouped %v: %d keys and %d tombstones in %d slots", grouped,
+				m.table.count, m.table.tombstones, slots)
+		}
+		m.check(random)
+		if len(m.table.next) != 0 || len(m.table.slots) != slots {
+			t.Fatalf("grouped %v: %d keys (with the tombstones, the capacity) in a table of %d slots, and a next "+
+				"table of %d slots allocated", grouped, len(m.ids), len(m.table.slots),
+				len(m.table.next))
+		}
+	}
+}
