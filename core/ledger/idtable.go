@@ -85,10 +85,12 @@ const (
 	idTableSlotsMin = 1024
 	// idTableGroupMask selects the id bits that pick a slot within a cache line of eight.
 	idTableGroupMask = 7
-	// migrationSlotsPerInsert is how many old slots each insert moves while growing. The
-	// new table holds twice the old one's slots, so it reaches its own growth point after
-	// as many inserts as the old table has slots; moving 8 per insert drains the old table
-	// in an eighth of that, even if chains (which do not migrate) take many inserts.
+	// migrationSlotsPerInsert is how many old slots each insert moves while growing. A
+	// new table twice the old one's size reaches its own growth point after as many
+	// inserts as the old table has slots, and one rebuilt at the old one's size (keys
+	// filling at most a quarter, nextSlots) after a quarter as many; moving 8 per insert
+	// drains the old table in an eighth, within either, even if chains (which do not
+	// migrate) take many inserts.
 	migrationSlotsPerInsert = 8
 	// idTablePrepareLoad is the load (in 1/256ths) from which the next table is allocated
 	// and faulted in, unless the table was sized for a capacity above it (then preparing
