@@ -54,3 +54,59 @@ func TestIDTableRebuiltKeepsItsCapacity(t *testing.T) {
 		}
 	}
 }
+
+// TestLedgerRebuiltTransferIndexKeepsItsCapacity is TestIDTableRebuiltKeepsItsCapacity
+// through the ledger: with TransfersCapacity 100,000, linked chains that fail get the
+// transfer index rebuilt; the transfers then stored, up to that capacity, must not make
+// it allocate a second table.
+func TestLedgerRebuiltTransferIndexKeepsItsCapacity(t *testing.T) {
+	const capacity, chainLength = 100_000, 1000
+	l := New(Config{HashSeed: 7, TransfersCapacity: capacity})
+	accountResults := make([]model.EventResult, 2)
+	l.CreateAccounts(1, []model.Account{{ID: model.U128(1), Ledger: 1, Code: 10},
+		{ID: model.U128(2), Ledger: 1, Code: 10}}, accountResults)
+	if accountResults[0].Status != model.StatusOK || accountResults[1].Status != model.StatusOK {
+		t.Fatalf("accounts: %v", accountResults)
+	}
+	timestamp, next := uint64(1_000), uint64(1)
+	batch := make([]model.Transfer, chainLength)
+	results := make([]model.TransferResult, chainLength)
+	apply := func() {
+		l.CreateTransfers(timestamp, batch, results)
+		timestamp += uint64(len(batch))
+	}
+	slots := len(l.transferIndex.slots)
+	for l.transferIndex.old == nil { // Failed chains until the index is rebuilt.
+		for i := range batch {
+			batch[i] = transfer(next, 1, 2, 1)
+			batch[i].Flags = model.TransferLinked
+			next++
+		}
+		batch[chainLength-1] = transfer(next, 1, 1, 1) // accounts_must_be_different
+		next++
+		apply()
+		if results[chainLength-1].Status != model.StatusAccountsMustBeDifferent {
+			t.Fatalf("chain's last event: %s", results[chainLength-1].Status)
+		}
+	}
+	if len(l.transferIndex.slots) != slots || l.TransferCount() != 0 {
+		t.Fatalf("rebuilt at %d slots (was %d), %d transfers", len(l.transferIndex.slots),
+			slots, l.TransferCount())
+	}
+	index := &l.transferIndex
+	for uint64(index.count+index.tombstones)+chainLength <= capacity { // Stored, not undone.
+		for i := range batch {
+			batch[i] = transfer(next, 1, 2, 1)
+			next++
+		}
+		apply()
+		if results[chainLength-1].Status != model.StatusOK {
+			t.Fatalf("transfer: %s", results[chainLength-1].Status)
+		}
+	}
+	if len(index.next) != 0 || len(index.slots) != slots {
+		t.Fatalf("%d transfers (%d tombstones) within the capacity of %d: index of %d slots "+
+			"and a next table of %d", l.TransferCount(), index.tombstones, capacity,
+			len(index.slots), len(index.next))
+	}
+}
