@@ -48,9 +48,9 @@ func TestIDTableRebuiltKeepsItsCapacity(t *testing.T) {
 		}
 		m.check(random)
 		if len(m.table.next) != 0 || len(m.table.slots) != slots {
-			t.Fatalf("grouped %v: %d keys (with the tombstones, the capacity) in a table of %d slots, and a next "+
-				"table of %d slots allocated", grouped, len(m.ids), len(m.table.slots),
-				len(m.table.next))
+			t.Fatalf("grouped %v: %d keys (with the tombstones, the capacity) in a table "+
+				"of %d slots, and a next table of %d slots allocated", grouped, len(m.ids),
+				len(m.table.slots), len(m.table.next))
 		}
 	}
 }

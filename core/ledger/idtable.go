@@ -57,7 +57,7 @@ type idTable struct {
 	next        []uint64
 	nextTouched uint64
 	prepareFrom uint64
-	// capacity is the keys the table was sized for (newIDTable): preparing never starts
+	// capacity is how many keys the table was sized for (newIDTable): preparing never starts
 	// below it, also in a table rebuilt at its size (nextSlots), which would otherwise
 	// allocate and fault in a table twice its size for keys within that capacity.
 	capacity uint64
