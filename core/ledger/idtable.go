@@ -57,6 +57,10 @@ type idTable struct {
 	next        []uint64
 	nextTouched uint64
 	prepareFrom uint64
+	// capacity is how many keys the table was sized for (newIDTable): preparing never starts
+	// below it, also in a table rebuilt at its size (nextSlots), which would otherwise
+	// allocate and fault in a table twice its size for keys within that capacity.
+	capacity uint64
 	// ahead is the ledger's populater link; nextFresh is next as the populater took it
 	// (offerNext), or nil: touchNext then skips what the populater has faulted in.
 	ahead     *freshSink
@@ -81,10 +85,12 @@ const (
 	idTableSlotsMin = 1024
 	// idTableGroupMask selects the id bits that pick a slot within a cache line of eight.
 	idTableGroupMask = 7
-	// migrationSlotsPerInsert is how many old slots each insert moves while growing. The
-	// new table holds twice the old one's slots, so it reaches its own growth point after
-	// as many inserts as the old table has slots; moving 8 per insert drains the old table
-	// in an eighth of that, even if chains (which do not migrate) take many inserts.
+	// migrationSlotsPerInsert is how many old slots each insert moves while growing. A
+	// new table twice the old one's size reaches its own growth point after as many
+	// inserts as the old table has slots, and one rebuilt at the old one's size (keys
+	// filling at most a quarter, nextSlots) after a quarter as many; moving 8 per insert
+	// drains the old table in an eighth, within either, even if chains (which do not
+	// migrate) take many inserts.
 	migrationSlotsPerInsert = 8
 	// idTablePrepareLoad is the load (in 1/256ths) from which the next table is allocated
 	// and faulted in, unless the table was sized for a capacity above it (then preparing
@@ -106,7 +112,7 @@ func newIDTable(capacity uint32, seed uint64, grouped bool) idTable {
 	prepareFrom := max(uint64(capacity), slots*idTablePrepareLoad/256)
 	keys := idHashKeys{first: seed ^ 0xa0761d6478bd642f, second: seed ^ 0x589965cc75374cc3}
 	table := idTable{slots: allocateSlots(slots, true), mask: slots - 1, seed: seed,
-		keys: keys, prepareFrom: prepareFrom}
+		keys: keys, prepareFrom: prepareFrom, capacity: uint64(capacity)}
 	if grouped {
 		table.groupMask = idTableGroupMask
 	}
@@ -276,7 +282,9 @@ func (t *idTable) prepareGrowth() {
 	t.slots, t.next, t.nextFresh = t.next, nil, nil
 	t.mask = uint64(len(t.slots) - 1)
 	t.tombstones = 0
-	t.prepareFrom = uint64(len(t.slots)) * idTablePrepareLoad / 256
+	// The capacity matters only to a table rebuilt at its first size: one twice as large
+	// prepares from above it already.
+	t.prepareFrom = max(t.capacity, uint64(len(t.slots))*idTablePrepareLoad/256)
 }
 
 // nextSlots returns the size of the table the next growth moves into: twice this one's,
