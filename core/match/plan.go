@@ -199,15 +199,29 @@ func paidBy(side model.Side, quantity uint64, notional model.Uint128) model.Uint
 	return model.U128(quantity)
 }
 
-// accountsClosed reports whether one of the order's ledger accounts is closed: the ledger
-// then refuses what it pays (from its reservation) or is paid, so any fill with it.
+// accountsClosed reports whether a ledger account that any fill with the resting order
+// moves funds of is closed, so that the ledger refuses every such fill: the account it
+// pays from (from its reservation; it always pays something), and the one it is paid
+// into unless the maker fee takes all it receives (a fee of FeeBasisPointsMax, not
+// waived: chainPay then pays the order nothing, and its fill settles with that account
+// closed, as it does under the rule before version 8).
 func (e *Engine) accountsClosed(o *order) bool {
-	for _, id := range [2]model.Uint128{o.baseAccountID, o.quoteAccountID} {
-		if a, found := e.lookupAccount(id); found && a.Flags&model.AccountClosed != 0 {
-			return true
-		}
+	paying, receiving := o.quoteAccountID, o.baseAccountID
+	if o.side == model.SideSell {
+		paying, receiving = o.baseAccountID, o.quoteAccountID
 	}
-	return false
+	if e.accountClosed(paying) {
+		return true
+	}
+	x := &e.instruments[o.instrument].record
+	return (x.MakerFeeBasisPoints != FeeBasisPointsMax || e.scratch.feesWaived) &&
+		e.accountClosed(receiving)
+}
+
+// accountClosed reports whether the ledger account with the id is closed.
+func (e *Engine) accountClosed(id model.Uint128) bool {
+	a, found := e.lookupAccount(id)
+	return found && a.Flags&model.AccountClosed != 0
 }
 
 // refused reports whether the ledger refused to settle a fill with the order earlier in
