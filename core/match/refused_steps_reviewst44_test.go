@@ -55,3 +55,70 @@ func TestFillOrKillWholeMakerFeeClosedPayee(t *testing.T) {
 		}
 	}
 }
+
+// fillOrKillPastRefusedMakers rests, at one price, client 1's sell of 4,022 lots and
+// 1,022 one-lot sells (the account they are paid into closed: the ledger refuses each)
+// ahead of client 3's five sells of 1,000 lots, and returns what client 2's fill-or-kill
+// buy of 4,022 lots does: its cancel reason (0 when filled), the count of trades and of
+// resting orders canceled canceled_account, and the asks left.
+func fillOrKillPastRefusedMakers(t *testing.T, shrinks bool) string {
+	const small, large, lots = 1_022, 1_000, 4_022
+	x := testInstrumentRecord()
+	x.QuantityMax = 10 << 30
+	h := newHarness(t, Config{OrdersMax: 8192, OrdersPerClientMax: 4096,
+		ClientOrderIDsMax: 16384}, x)
+	h.e.SetRefusalShrinksSteps(shrinks)
+	h.trader(1, 10*(lots+small), 0)
+	h.trader(2, 0, 110*lots)
+	h.trader(3, 10*5*large, 0)
+	results := make([]model.OrderResult, 1)
+	place := func(client, key, lots uint64) {
+		h.e.PlaceOrders(&h.clock, client, []model.Order{limitOrder(client, key,
+			model.SideSell, 110, 10*lots)}, results, &h.sink)
+		if results[0].Status != model.StatusOK {
+			t.Fatalf("client %d's sell %d: %s", client, key, results[0].Status)
+		}
+	}
+	place(1, 1, lots)
+	for i := range uint64(small) {
+		place(1, i+2, 1)
+	}
+	for i := range uint64(5) {
+		place(3, i+1, large)
+	}
+	h.check()
+	h.closeAccount(traderQuote(1), testQuoteLedger, bankQuoteID)
+	h.sink.reset()
+	buy := limitOrder(2, 1, model.SideBuy, 110, 10*lots)
+	buy.TimeInForce = model.FillOrKill
+	result := h.place(2, buy)[0]
+	if result.Status != model.StatusOK {
+		t.Fatalf("buy: %s", result.Status)
+	}
+	reason, refused := uint64(0), 0
+	for _, c := range h.canceled() {
+		switch {
+		case c[0] == result.OrderID:
+			reason = c[1]
+		case c[1] == uint64(model.StatusCanceledAccount):
+			refused++
+		}
+	}
+	return fmt.Sprintf("buy canceled %d, %d trades, %d canceled_account, %d asks left",
+		reason, len(h.trades()), refused, len(h.book(model.SideSell)))
+}
+
+// TestFillOrKillPastRefusedMakersKeepsTheOutcome: PROTOCOL.md section 10 ("Refused
+// settlements") says that from rules version 8 the orders that trade and the resting
+// orders canceled stay as under earlier versions (a fee's or the incoming order's own
+// refusal aside). A fill-or-kill that needs 5 fills and meets 1,023 resting orders the
+// ledger refuses (fewer than 1,024 to cancel) was answered too_many_fills before version
+// 8: its plan after the first refusal counted the 1,022 refused one-lot sells not yet
+// found as fills (1,025 of them). From version 8 the pre-check cancels them all at once
+// and the buy fills: the outcome differs.
+func TestFillOrKillPastRefusedMakersKeepsTheOutcome(t *testing.T) {
+	before, after := fillOrKillPastRefusedMakers(t, false), fillOrKillPastRefusedMakers(t, true)
+	if before != after {
+		t.Errorf("rules version 7: %s; version 8: %s", before, after)
+	}
+}
