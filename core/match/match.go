@@ -110,7 +110,9 @@ func (e *Engine) matchTaker(clock *uint64, taker uint32, now uint64, sink Sink) 
 // how fills group into steps (so the order of the reports of a step's cancels and fills,
 // package doc "Matching"); the trades and the resting orders canceled are the same
 // (TestRefusedStepsShrinkKeepsTheOutcome), except that a refusal of the incoming order's
-// own settlement, or of a fee, ends it or waives fees from another step on. It is the
+// own settlement, or of a fee, ends it or waives fees from another step on, and that a
+// fill-or-kill answered too_many_fills before only because the refused orders not yet
+// found counted as fills may fill (TestFillOrKillPastRefusedMakersOutcome). It is the
 // owner's state, not the engine's.
 func (e *Engine) SetRefusalShrinksSteps(shrinks bool) { e.refusalShrinksSteps = shrinks }
 
