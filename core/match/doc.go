@@ -98,9 +98,10 @@
 // undone (4,000 of them: 9.2 M ledger events in one command). The same orders trade and
 // are canceled (unless the incoming order's own settlement or a fee is refused too); the
 // steps, and so the order of a step's reports, differ. A fill-or-kill keeps one step;
-// after its first refusal it plans every resting order with a closed ledger account as
-// refused (the ledger would refuse any fill with it) instead of finding them one chain
-// each.
+// after its first refusal it plans every resting order with a closed ledger account that
+// its fills move funds of as refused (the ledger would refuse any fill with it; not the
+// account it is paid into when a maker fee of FeeBasisPointsMax pays it nothing) instead
+// of finding them one chain each.
 //
 // Self-trade prevention applies between orders of the same client and trading account:
 // cancel newest (the incoming order's rest; the default), cancel oldest (the resting
