@@ -83,7 +83,9 @@ const (
 	// (one step) instead takes, after its first refusal, every resting order with a closed
 	// account as refused at once. The same orders trade and are canceled; the refused
 	// chains take fewer transfer ids and timestamps, and the fills group into other
-	// steps.
+	// steps. The same switch cancels (canceled_account) the resting orders refused before
+	// an incoming order whose own settlement is then refused, which before stayed resting
+	// (core/match TestRefusedMakerCanceledWhenTheTakerIsRefusedToo).
 	rulesVersionRefusedSteps uint32 = 8
 	// rulesVersionRuleOnlyWhenHeld (the same version: none of it was released apart) names
 	// a holding anomaly rule in a transfer's result only when the transfer is created held

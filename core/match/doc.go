@@ -97,7 +97,10 @@
 // before it each refused order cost a chain of up to FillsPerStepMax fills built and
 // undone (4,000 of them: 9.2 M ledger events in one command). The same orders trade and
 // are canceled (unless the incoming order's own settlement or a fee is refused too); the
-// steps, and so the order of a step's reports, differ. A fill-or-kill keeps one step;
+// steps, and so the order of a step's reports, differ. When the incoming order's own
+// settlement is refused, it ends (canceled_account); from version 8 the resting orders
+// refused before it and not yet canceled by an applied step end first (refusedEnd),
+// where before they stayed resting until another order met them. A fill-or-kill keeps one step;
 // after its first refusal it plans every resting order with a closed ledger account that
 // its fills move funds of as refused (the ledger would refuse any fill with it; not the
 // account it is paid into when a maker fee of FeeBasisPointsMax pays it nothing) instead

@@ -70,6 +70,9 @@ func (e *Engine) matchTaker(clock *uint64, taker uint32, now uint64, sink Sink) 
 		refusedBefore := len(e.scratch.refused)
 		if !e.stepSettle(clock, taker) {
 			if e.scratch.takerRefused {
+				if e.refusalShrinksSteps {
+					e.refusedEnd(clock, now, sink)
+				}
 				e.takerEnd(clock, taker, model.StatusCanceledAccount, now, sink)
 				return
 			}
@@ -112,8 +115,10 @@ func (e *Engine) matchTaker(clock *uint64, taker uint32, now uint64, sink Sink) 
 // (TestRefusedStepsShrinkKeepsTheOutcome), except that a refusal of the incoming order's
 // own settlement, or of a fee, ends it or waives fees from another step on, and that a
 // fill-or-kill answered too_many_fills before only because the refused orders not yet
-// found counted as fills may fill (TestFillOrKillPastRefusedMakersOutcome). It is the
-// owner's state, not the engine's.
+// found counted as fills may fill (TestFillOrKillPastRefusedMakersOutcome). With it on,
+// an incoming order ended on the refusal of its own settlement also cancels the resting
+// orders refused before it that no applied step canceled (refusedEnd); before, they
+// stayed resting. It is the owner's state, not the engine's.
 func (e *Engine) SetRefusalShrinksSteps(shrinks bool) { e.refusalShrinksSteps = shrinks }
 
 // stepFillsAfterRefusal returns the most fills of the step planned after the ledger
@@ -130,6 +135,24 @@ func stepFillsAfterRefusal(p *plan, maker uint32, fillsMax int) int {
 		}
 	}
 	return min(before, fillsMax/2)
+}
+
+// refusedEnd cancels (canceled_account) the resting orders the ledger refused to settle
+// with and no applied step canceled yet, in the order they were refused, when the
+// incoming order ends on the refusal of its own settlement (matchTaker, from core's rules
+// version 8): PROTOCOL.md §10 says a refused resting order is canceled, and no later step
+// of this order would reach it. Every one is still open (stepApply keeps only those), so
+// its hold is intact: voided with the batch's others. Before version 8 they stayed
+// resting until another order met them (TestRefusedMakerCanceledWhenTheTakerIsRefusedToo).
+func (e *Engine) refusedEnd(clock *uint64, now uint64, sink Sink) {
+	for _, slot := range e.scratch.refused {
+		e.endQueue(slot, model.StatusCanceledAccount, 0)
+		if len(e.scratch.ending) == cap(e.scratch.ending) {
+			e.endQueueFlush(clock, now, sink)
+		}
+	}
+	e.endQueueFlush(clock, now, sink)
+	e.scratch.refused = e.scratch.refused[:0]
 }
 
 // takerRests reports whether the order rests when it has quantity left.

@@ -1,6 +1,7 @@
 package match
 
 import (
+	"fmt"
 	"testing"
 
 	"sequent/core/model"
@@ -36,6 +37,71 @@ func overdueThenFillable(t *testing.T, overdue int, livePrice uint64) (*harness,
 	h.clock = deadline // The next command's timestamp is past every deadline.
 	h.sink.reset()
 	return h, live
+}
+
+// TestRefusedMakerCanceledWhenTheTakerIsRefusedToo: PROTOCOL.md, "Refused settlements":
+// "When the ledger refuses to settle a fill with a resting order (one of its accounts
+// was closed since it rested, say), that order is canceled (canceled_account) and
+// matching goes on with the next; when it refuses the incoming order's own settlement,
+// the incoming order's rest is canceled (canceled_account)". Client 2's resting buy,
+// whose base account (the one it is paid into) it closed since, is replaced to buy 20 and
+// cross two sells of 10 at 110: client 1's (its quote account closed too) and client
+// 3's, in either order. The ledger refuses the fill with client 1's sell (makers' payouts come before
+// the taker's in the chain), then, planning again, the taker's own payout.
+//
+// From rules version 8 (SetRefusalShrinksSteps) the engine cancels client 1's sell,
+// then the taker, both canceled_account, and voids the sell's hold, whichever sell is
+// first. Without refusedEnd the sell behind client 3's stayed resting there: the step
+// after the refusal holds one fill (client 3's, the one before it) and the refused
+// sell's cancel, and is refused for the taker, so that cancel was never applied (with
+// client 1's sell first, the shortened step of no fill cancels it before the taker's
+// refusal). Under version 7 (logs written before replay so) the refused sell stays
+// resting with its hold in both orders. Either way every escrow's pending credits equal
+// the holds of the open orders (h.replace runs the invariant checks).
+func TestRefusedMakerCanceledWhenTheTakerIsRefusedToo(t *testing.T) {
+	for _, refusedFirst := range []bool{true, false} {
+		for _, version8 := range []bool{false, true} {
+			h := newHarness(t, Config{}, testInstrumentRecord())
+			h.e.SetRefusalShrinksSteps(version8)
+			h.trader(1, 10, 0)
+			h.trader(2, 0, 100_000)
+			h.trader(3, 10, 0)
+			buy := h.placeOK(2, limitOrder(2, 1, model.SideBuy, 100, 10))
+			var refusedSell, liveSell uint64
+			if refusedFirst {
+				refusedSell = h.placeOK(1, limitOrder(1, 1, model.SideSell, 110, 10))
+				liveSell = h.placeOK(3, limitOrder(3, 1, model.SideSell, 110, 10))
+			} else {
+				liveSell = h.placeOK(3, limitOrder(3, 1, model.SideSell, 110, 10))
+				refusedSell = h.placeOK(1, limitOrder(1, 1, model.SideSell, 110, 10))
+			}
+			h.closeAccount(traderQuote(1), testQuoteLedger, bankQuoteID)
+			h.closeAccount(traderBase(2), testBaseLedger, bankBaseID)
+			h.sink.reset()
+			result := h.replace(2, model.OrderReplace{ClientOrderID: 2, Account: 1,
+				OrderID: buy, Price: 110, Quantity: 20})[0]
+			name := fmt.Sprintf("refused first %v, version 8 %v: ", refusedFirst, version8)
+			expectEqual(t, name+"replace", result.Status, model.StatusOK)
+			expectEqual(t, name+"trades", h.trades(), []trade(nil))
+			wantCanceled := [][2]uint64{{buy, uint64(model.StatusCanceledAccount)}}
+			wantAsks := [][3]uint64{{refusedSell, 110, 10}, {liveSell, 110, 10}}
+			if !refusedFirst {
+				wantAsks[0], wantAsks[1] = wantAsks[1], wantAsks[0]
+			}
+			wantSellHeld := uint64(10)
+			if version8 {
+				wantCanceled = [][2]uint64{
+					{refusedSell, uint64(model.StatusCanceledAccount)},
+					{buy, uint64(model.StatusCanceledAccount)}}
+				wantAsks = [][3]uint64{{liveSell, 110, 10}}
+				wantSellHeld = 0
+			}
+			expectEqual(t, name+"canceled", h.canceled(), wantCanceled)
+			expectEqual(t, name+"asks", h.book(model.SideSell), wantAsks)
+			_, held := h.balance(traderBase(1))
+			expectEqual(t, name+"refused sell's base held", held, wantSellHeld)
+		}
+	}
 }
 
 // reportsOf returns (kind, status, client order id) of every report about order id.
