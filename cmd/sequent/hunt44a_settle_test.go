@@ -46,13 +46,20 @@ func TestHunt44aSettleOfAnIDOnTwoLedgersIsNotHalfCounted(t *testing.T) {
 		"--ledger", "1", "--code", "1")
 	run("transfer", "--id", "2", "--debit", "13", "--credit", "50", "--amount", "15",
 		"--ledger", "3", "--code", "1")
+	// Each refuses the query, naming the shared id: a refusal for any other reason (a
+	// node that did not start, a flag misread) shows nothing about this case.
 	if report, err := settlementOf(t, running, []uint64{50}, "", "now"); err == nil {
 		t.Errorf("the endpoint reported\n%s", positionFigures(report))
+	} else if !strings.Contains(err.Error(), "account 50 is on shards 0 and 1") {
+		t.Errorf("the endpoint refused the query, not for the shared id: %v", err)
 	}
 	output, err := runRoot(t, append([]string{"settle", "--partner", "50", "--until", "now"},
 		common...)...)
 	if err == nil && !strings.Contains(output, "ledger 3") {
 		t.Fatalf("the command reported a position without ledger 3's 15:\n%s", output)
+	}
+	if err != nil && !strings.Contains(err.Error(), "account 50 is on ledgers 1 and 3") {
+		t.Fatalf("the command failed, not for the shared id: %v\n%s", err, output)
 	}
 }
 
