@@ -1,7 +1,6 @@
 package netio_test
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -37,33 +36,13 @@ func TestReportSubscriberOfAFencedPrimaryIsTold(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, err := netio.NewKeyring(testKeysFile())
-	if err != nil {
-		t.Fatal(err)
-	}
-	server, err := netio.NewServer(netio.Config{Address: "127.0.0.1:0", Keys: keys,
-		Logger: testLogger(), HeartbeatInterval: 50 * time.Millisecond,
-		SilenceTimeout: time.Minute, MarketData: netio.MarketDataConfig{
-			Serving: func() bool { return primary.Role() == shard.RolePrimary },
-			Fenced:  func() bool { return primary.Role() == shard.RoleFenced }}}, primary)
-	if err != nil {
-		t.Fatal(err)
-	}
-	primary.Start(shard.RepliesOnly(server))
-	if err := server.Start(); err != nil {
-		_ = primary.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
-		defer cancel()
-		if err := server.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-		if err := primary.Close(); err != nil {
-			t.Errorf("shard close: %v", err)
-		}
-	})
+	server, _ := startShardServerWith(t, primary, netio.MarketDataConfig{
+		Serving: func() bool { return primary.Role() == shard.RolePrimary },
+		Fenced:  func() bool { return primary.Role() == shard.RoleFenced }},
+		func(config *netio.Config) {
+			config.HeartbeatInterval = 50 * time.Millisecond
+			config.SilenceTimeout = time.Minute
+		})
 
 	c := dialRaw(t, server.Address())
 	c.login(clientAll, 1, secretOne, 7)
@@ -98,7 +77,7 @@ func TestReportSubscriberOfAFencedPrimaryIsTold(t *testing.T) {
 		}
 		c.write(wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindHeartbeat, Session: 7}, nil))
 	}
-	t.Fatalf("the node's shard was fenced (it refuses report resumptions busy now), yet " +
+	t.Fatalf("the node's shard was fenced (it closes report resumptions now), yet " +
 		"the connection subscribed to reports before was sent 30 heartbeats and nothing " +
 		"else: its reports stop without a sign while the new primary numbers them")
 }
