@@ -20,6 +20,9 @@ func TestHunt44aIdempotencyKeyIsBoundBySignature(t *testing.T) {
 	request.Header.Set(HeaderIdempotencyKey, "7:100000")
 	altered := h.send(request)
 	if altered.code == 401 {
+		if code := altered.errorCode(t); code != "bad_signature" {
+			t.Fatalf("refused 401 %s, want bad_signature (the signature binds the key)", code)
+		}
 		return // The signature binds the key.
 	}
 	next := `{"id":"11","debit_account_id":"1","credit_account_id":"2","amount":"5","ledger":1,"code":1}`
