@@ -58,24 +58,8 @@ func TestReportSubscriberOfAFencedPrimaryIsTold(t *testing.T) {
 	// refused busy, for ever at a fenced node): the error frame shutting_down, then the
 	// close, so that the client tries its other addresses.
 	expectShuttingDownThenClose(t, other, "a report resumption at the fenced node")
-	for heartbeats := 0; heartbeats < 30; heartbeats++ {
-		frame, err := c.nextAny()
-		if err != nil {
-			t.Fatalf("the connection ended without the error frame shutting_down: %v", err)
-		}
-		if frame.Kind == wire.KindError {
-			if code := wire.ErrorCode(frame.Status); code != wire.ErrorShuttingDown {
-				t.Fatalf("error frame %d, want shutting_down (reconnect and resume)", code)
-			}
-			if _, err := c.nextAny(); err == nil {
-				t.Fatal("the connection stayed open after its error frame")
-			}
-			return // Told, then closed: the client reconnects and resumes at the primary.
-		}
-		if frame.Kind != wire.KindHeartbeat {
-			t.Fatalf("unexpected %s frame", frame.Kind)
-		}
-		c.write(wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindHeartbeat, Session: 7}, nil))
+	if shutDownWithinHeartbeats(t, c, 7, 30) {
+		return // Told, then closed: the client reconnects and resumes at the primary.
 	}
 	t.Fatalf("the node's shard was fenced (it closes report resumptions now), yet " +
 		"the connection subscribed to reports before was sent 30 heartbeats and nothing " +
@@ -98,4 +82,34 @@ func expectShuttingDownThenClose(t *testing.T, c *rawConn, what string) {
 	if frame, err := c.nextAny(); err == nil {
 		t.Fatalf("%s: a %s frame after the error frame, want the close", what, frame.Kind)
 	}
+}
+
+// shutDownWithinHeartbeats reads c's frames, answering each heartbeat in session, until
+// the error frame shutting_down, which must be followed by the close, and reports true;
+// false once heartbeatsMax heartbeats came first. The end of the connection before the
+// error frame, another error code or any other frame fails the test.
+func shutDownWithinHeartbeats(t *testing.T, c *rawConn, session uint64,
+	heartbeatsMax int) bool {
+	t.Helper()
+	for heartbeats := 0; heartbeats < heartbeatsMax; heartbeats++ {
+		frame, err := c.nextAny()
+		if err != nil {
+			t.Fatalf("the connection ended without the error frame shutting_down: %v", err)
+		}
+		if frame.Kind == wire.KindError {
+			if code := wire.ErrorCode(frame.Status); code != wire.ErrorShuttingDown {
+				t.Fatalf("error frame %s, want shutting_down (reconnect and resume)", code)
+			}
+			if _, err := c.nextAny(); err == nil {
+				t.Fatal("the connection stayed open after its error frame")
+			}
+			return true
+		}
+		if frame.Kind != wire.KindHeartbeat {
+			t.Fatalf("unexpected %s frame", frame.Kind)
+		}
+		c.write(wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindHeartbeat, Session: session},
+			nil))
+	}
+	return false
 }
