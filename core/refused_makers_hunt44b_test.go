@@ -37,28 +37,42 @@ func TestClosedPayeeAccountUnderManyOrdersCannotStopTheMachine(t *testing.T) {
 	if h.machine.Match().OpenOrderCount() != sells {
 		t.Fatalf("%d sells rest", h.machine.Match().OpenOrderCount())
 	}
-	closing := model.Transfer{ID: model.U128(500), DebitAccountID: model.U128(12),
-		CreditAccountID: model.U128(2), Ledger: 2, Code: 1,
-		Flags: model.TransferPending | model.TransferClosingDebit}
-	if status := h.transferStatus(7, closing); status != model.StatusOK {
-		t.Fatalf("client 7 closing its quote account: %s", status)
-	}
+	h.closeQuoteAccountOf7()
 	out = h.apply(Request{Client: 8, Session: 1, Number: 1, Operation: model.OperationPlaceOrders,
 		Body: encodeRecords(model.OrderSize, tradingOrder(model.SideBuy, 1, 50, sells))})
 	var result model.OrderResult
 	result.Decode(out.Body(&out.Replies[0]))
-	canceled := 0
-	for i := range out.Reports {
-		var report model.ExecutionReport
-		report.Decode(out.ReportBody(&out.Reports[i]))
-		if report.Client == 7 && report.Kind == model.ReportCanceled &&
-			report.Status == model.StatusCanceledAccount {
-			canceled++
-		}
-	}
+	canceled := canceledAccountReports(out, 7)
 	if result.Status != model.StatusOK || canceled != sells ||
 		h.machine.Match().OpenOrderCount() != 1 {
 		t.Fatalf("buy %s, %d sells canceled_account, %d open orders", result.Status, canceled,
 			h.machine.Match().OpenOrderCount())
 	}
+}
+
+// closeQuoteAccountOf7 has client 7 close account 12, the quote account its sells are
+// paid into (tradingAccountRequests), by a pending closing_debit transfer of 0 from it.
+func (h *harness) closeQuoteAccountOf7() {
+	h.t.Helper()
+	closing := model.Transfer{ID: model.U128(500), DebitAccountID: model.U128(12),
+		CreditAccountID: model.U128(2), Ledger: 2, Code: 1,
+		Flags: model.TransferPending | model.TransferClosingDebit}
+	if status := h.transferStatus(7, closing); status != model.StatusOK {
+		h.t.Fatalf("client 7 closing its quote account: %s", status)
+	}
+}
+
+// canceledAccountReports counts out's reports to client that cancel an order
+// canceled_account.
+func canceledAccountReports(out *Output, client uint64) int {
+	canceled := 0
+	for i := range out.Reports {
+		var report model.ExecutionReport
+		report.Decode(out.ReportBody(&out.Reports[i]))
+		if report.Client == client && report.Kind == model.ReportCanceled &&
+			report.Status == model.StatusCanceledAccount {
+			canceled++
+		}
+	}
+	return canceled
 }

@@ -40,12 +40,7 @@ func TestRefusedStepsRulesVersion(t *testing.T) {
 		h.apply(Request{Client: 7, Session: 1, Number: 1,
 			Operation: model.OperationPlaceOrders,
 			Body:      encodeRecords(model.OrderSize, orders...)})
-		closing := model.Transfer{ID: model.U128(500), DebitAccountID: model.U128(12),
-			CreditAccountID: model.U128(2), Ledger: 2, Code: 1,
-			Flags: model.TransferPending | model.TransferClosingDebit}
-		if status := h.transferStatus(7, closing); status != model.StatusOK {
-			t.Fatalf("client 7 closing its quote account: %s", status)
-		}
+		h.closeQuoteAccountOf7()
 		h.restore(Config{})
 		if got := h.machine.RulesVersion(); got != version {
 			t.Fatalf("restored at version %d, want %d", got, version)
@@ -58,15 +53,7 @@ func TestRefusedStepsRulesVersion(t *testing.T) {
 		var buy, next model.OrderResult
 		buy.Decode(out.Body(&out.Replies[0]))
 		next.Decode(out.Body(&out.Replies[1]))
-		canceled := 0
-		for i := range out.Reports {
-			var report model.ExecutionReport
-			report.Decode(out.ReportBody(&out.Reports[i]))
-			if report.Client == 7 && report.Kind == model.ReportCanceled &&
-				report.Status == model.StatusCanceledAccount {
-				canceled++
-			}
-		}
+		canceled := canceledAccountReports(out, 7)
 		if buy.Status != model.StatusOK || next.Status != model.StatusOK ||
 			canceled != sells || h.machine.Match().OpenOrderCount() != 2 {
 			t.Fatalf("version %d: buy %s, next %s, %d sells canceled_account, %d open orders",

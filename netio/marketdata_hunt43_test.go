@@ -138,34 +138,7 @@ func TestHunt43ResumeFromTheOpOfAnUpdateTheNewPrimaryLostKeepsTheBookExact(t *te
 // busy until it has caught up: asked again then, it is served from 4 (next_sequence
 // 4), and the first report it sends is the primary's next one, 4.
 func TestHunt43StandbyDoesNotClaimAPrimarysReportsWereLost(t *testing.T) {
-	dir := t.TempDir()
-	primaryLog, err := wal.Open(wal.Options{Dir: dir + "/primary"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { primaryLog.Close() })
-	standbyLog, err := wal.Open(wal.Options{Dir: dir + "/standby"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { standbyLog.Close() })
-	shipped := make(chan []byte, 1024)
-	primaryLog.SetObserver(func(stored []byte, _ wal.EntryMeta) {
-		shipped <- append([]byte(nil), stored...)
-	})
-	machineConfig := core.Config{RulesVersion: core.RulesVersionCurrent}
-	primary, err := shard.New(shard.Config{Epoch: 1, PulseInterval: time.Hour,
-		CloseTimeout: time.Second, Logger: testLogger()}, core.New(machineConfig), primaryLog)
-	if err != nil {
-		t.Fatal(err)
-	}
-	primaryServer, _ := startShardServer(t, primary)
-	standby, err := shard.New(shard.Config{Epoch: 1, Role: shard.RoleStandby,
-		PulseInterval: time.Hour, CloseTimeout: time.Second, Logger: testLogger()},
-		core.New(machineConfig), standbyLog)
-	if err != nil {
-		t.Fatal(err)
-	}
+	primaryServer, standby, shipped := primaryAndStandby(t)
 	// Served as cmd/sequent serves a node: primary while its shard's role says so.
 	standbyServer, _ := startShardServerWith(t, standby, netio.MarketDataConfig{
 		Serving: func() bool { return standby.Role() == shard.RolePrimary }})
@@ -219,20 +192,7 @@ func TestHunt43StandbyDoesNotClaimAPrimarysReportsWereLost(t *testing.T) {
 		t.Fatalf("at the standby, behind the client: status %d, want busy", answer.Status)
 	}
 	// The standby catches up with the primary's entries (its reports are released).
-	stop := make(chan struct{})
-	t.Cleanup(func() { close(stop) })
-	go func() {
-		for {
-			select {
-			case stored := <-shipped:
-				if standby.Replicate(stored) != nil {
-					return
-				}
-			case <-stop:
-				return
-			}
-		}
-	}()
+	shipToStandby(t, standby, shipped)
 	waitFor(t, "the standby served the resumption from 4", func() bool {
 		resumed.subscribeReports(2, 4)
 		answer = resumed.next()
@@ -337,4 +297,61 @@ func TestFromOpReadAtTheNodeThatPublishedItIsWhole(t *testing.T) {
 		t.Fatalf("from op 4 read, past the node's newest op 3: status %d, want %d",
 			answer.Status, model.StatusMarketDataResumeGap)
 	}
+}
+
+// primaryAndStandby starts two shards of epoch 1 on logs in a temporary directory: a
+// primary, served (its server returned), and a standby, not served (the test serves it
+// as it needs). Every entry the primary stores is copied to shipped, which the standby
+// applies once shipToStandby is called.
+func primaryAndStandby(t *testing.T) (primaryServer *netio.Server, standby *shard.Shard,
+	shipped chan []byte) {
+	t.Helper()
+	dir := t.TempDir()
+	primaryLog, err := wal.Open(wal.Options{Dir: dir + "/primary"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { primaryLog.Close() })
+	standbyLog, err := wal.Open(wal.Options{Dir: dir + "/standby"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { standbyLog.Close() })
+	shipped = make(chan []byte, 1024)
+	primaryLog.SetObserver(func(stored []byte, _ wal.EntryMeta) {
+		shipped <- append([]byte(nil), stored...)
+	})
+	machineConfig := core.Config{RulesVersion: core.RulesVersionCurrent}
+	primary, err := shard.New(shard.Config{Epoch: 1, PulseInterval: time.Hour,
+		CloseTimeout: time.Second, Logger: testLogger()}, core.New(machineConfig), primaryLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	primaryServer, _ = startShardServer(t, primary)
+	standby, err = shard.New(shard.Config{Epoch: 1, Role: shard.RoleStandby,
+		PulseInterval: time.Hour, CloseTimeout: time.Second, Logger: testLogger()},
+		core.New(machineConfig), standbyLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return primaryServer, standby, shipped
+}
+
+// shipToStandby has the standby apply the primary's shipped entries, from a goroutine,
+// until the test ends or an entry is refused.
+func shipToStandby(t *testing.T, standby *shard.Shard, shipped <-chan []byte) {
+	stop := make(chan struct{})
+	t.Cleanup(func() { close(stop) })
+	go func() {
+		for {
+			select {
+			case stored := <-shipped:
+				if standby.Replicate(stored) != nil {
+					return
+				}
+			case <-stop:
+				return
+			}
+		}
+	}()
 }

@@ -21,16 +21,21 @@ func startShardServer(t *testing.T, s *shard.Shard) (server *netio.Server, stop 
 }
 
 // startShardServerWith is startShardServer with marketData as the server's market-data
-// configuration (its Serving word for a node whose role can change).
-func startShardServerWith(t *testing.T, s *shard.Shard,
-	marketData netio.MarketDataConfig) (server *netio.Server, stop func()) {
+// configuration (its Serving word for a node whose role can change), and the server's
+// configuration then changed by each of adjust (heartbeats, timeouts).
+func startShardServerWith(t *testing.T, s *shard.Shard, marketData netio.MarketDataConfig,
+	adjust ...func(*netio.Config)) (server *netio.Server, stop func()) {
 	t.Helper()
 	keys, err := netio.NewKeyring(testKeysFile())
 	if err != nil {
 		t.Fatal(err)
 	}
-	server, err = netio.NewServer(netio.Config{Address: "127.0.0.1:0", Keys: keys,
-		Logger: testLogger(), MarketData: marketData}, s)
+	config := netio.Config{Address: "127.0.0.1:0", Keys: keys, Logger: testLogger(),
+		MarketData: marketData}
+	for _, change := range adjust {
+		change(&config)
+	}
+	server, err = netio.NewServer(config, s)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package netio_test
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -37,33 +36,13 @@ func TestReportSubscriberOfAFencedPrimaryIsTold(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, err := netio.NewKeyring(testKeysFile())
-	if err != nil {
-		t.Fatal(err)
-	}
-	server, err := netio.NewServer(netio.Config{Address: "127.0.0.1:0", Keys: keys,
-		Logger: testLogger(), HeartbeatInterval: 50 * time.Millisecond,
-		SilenceTimeout: time.Minute, MarketData: netio.MarketDataConfig{
-			Serving: func() bool { return primary.Role() == shard.RolePrimary },
-			Fenced:  func() bool { return primary.Role() == shard.RoleFenced }}}, primary)
-	if err != nil {
-		t.Fatal(err)
-	}
-	primary.Start(shard.RepliesOnly(server))
-	if err := server.Start(); err != nil {
-		_ = primary.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
-		defer cancel()
-		if err := server.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-		if err := primary.Close(); err != nil {
-			t.Errorf("shard close: %v", err)
-		}
-	})
+	server, _ := startShardServerWith(t, primary, netio.MarketDataConfig{
+		Serving: func() bool { return primary.Role() == shard.RolePrimary },
+		Fenced:  func() bool { return primary.Role() == shard.RoleFenced }},
+		func(config *netio.Config) {
+			config.HeartbeatInterval = 50 * time.Millisecond
+			config.SilenceTimeout = time.Minute
+		})
 
 	c := dialRaw(t, server.Address())
 	c.login(clientAll, 1, secretOne, 7)
@@ -79,26 +58,10 @@ func TestReportSubscriberOfAFencedPrimaryIsTold(t *testing.T) {
 	// refused busy, for ever at a fenced node): the error frame shutting_down, then the
 	// close, so that the client tries its other addresses.
 	expectShuttingDownThenClose(t, other, "a report resumption at the fenced node")
-	for heartbeats := 0; heartbeats < 30; heartbeats++ {
-		frame, err := c.nextAny()
-		if err != nil {
-			t.Fatalf("the connection ended without the error frame shutting_down: %v", err)
-		}
-		if frame.Kind == wire.KindError {
-			if code := wire.ErrorCode(frame.Status); code != wire.ErrorShuttingDown {
-				t.Fatalf("error frame %d, want shutting_down (reconnect and resume)", code)
-			}
-			if _, err := c.nextAny(); err == nil {
-				t.Fatal("the connection stayed open after its error frame")
-			}
-			return // Told, then closed: the client reconnects and resumes at the primary.
-		}
-		if frame.Kind != wire.KindHeartbeat {
-			t.Fatalf("unexpected %s frame", frame.Kind)
-		}
-		c.write(wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindHeartbeat, Session: 7}, nil))
+	if shutDownWithinHeartbeats(t, c, 7, 30) {
+		return // Told, then closed: the client reconnects and resumes at the primary.
 	}
-	t.Fatalf("the node's shard was fenced (it refuses report resumptions busy now), yet " +
+	t.Fatalf("the node's shard was fenced (it closes report resumptions now), yet " +
 		"the connection subscribed to reports before was sent 30 heartbeats and nothing " +
 		"else: its reports stop without a sign while the new primary numbers them")
 }
@@ -119,4 +82,34 @@ func expectShuttingDownThenClose(t *testing.T, c *rawConn, what string) {
 	if frame, err := c.nextAny(); err == nil {
 		t.Fatalf("%s: a %s frame after the error frame, want the close", what, frame.Kind)
 	}
+}
+
+// shutDownWithinHeartbeats reads c's frames, answering each heartbeat in session, until
+// the error frame shutting_down, which must be followed by the close, and reports true;
+// false once heartbeatsMax heartbeats came first. The end of the connection before the
+// error frame, another error code or any other frame fails the test.
+func shutDownWithinHeartbeats(t *testing.T, c *rawConn, session uint64,
+	heartbeatsMax int) bool {
+	t.Helper()
+	for heartbeats := 0; heartbeats < heartbeatsMax; heartbeats++ {
+		frame, err := c.nextAny()
+		if err != nil {
+			t.Fatalf("the connection ended without the error frame shutting_down: %v", err)
+		}
+		if frame.Kind == wire.KindError {
+			if code := wire.ErrorCode(frame.Status); code != wire.ErrorShuttingDown {
+				t.Fatalf("error frame %s, want shutting_down (reconnect and resume)", code)
+			}
+			if _, err := c.nextAny(); err == nil {
+				t.Fatal("the connection stayed open after its error frame")
+			}
+			return true
+		}
+		if frame.Kind != wire.KindHeartbeat {
+			t.Fatalf("unexpected %s frame", frame.Kind)
+		}
+		c.write(wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindHeartbeat, Session: session},
+			nil))
+	}
+	return false
 }

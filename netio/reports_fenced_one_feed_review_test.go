@@ -70,24 +70,8 @@ func TestReviewr44FencedNodeOfOneFeedClosesEveryShardsReportSubscribers(t *testi
 	late.expectError(wire.ErrorShuttingDown)
 	shardZero.expectError(wire.ErrorShuttingDown)
 
-	for heartbeats := 0; heartbeats < 30; heartbeats++ {
-		frame, err := shardOne.nextAny()
-		if err != nil {
-			t.Fatalf("the shard-1 subscriber's connection ended without the error frame "+
-				"shutting_down: %v", err)
-		}
-		if frame.Kind == wire.KindError {
-			if code := wire.ErrorCode(frame.Status); code != wire.ErrorShuttingDown {
-				t.Fatalf("error frame %s, want shutting_down", code)
-			}
-			shardOne.expectClosed()
-			return
-		}
-		if frame.Kind != wire.KindHeartbeat {
-			t.Fatalf("unexpected %s frame", frame.Kind)
-		}
-		shardOne.write(wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindHeartbeat,
-			Session: 2}, nil))
+	if shutDownWithinHeartbeats(t, shardOne, 2, 30) {
+		return
 	}
 	t.Fatal("the node is fenced (it answers a shard-1 subscribe shutting_down, and has " +
 		"closed its shard-0 subscriber), yet the connection subscribed to shard 1's " +

@@ -3,14 +3,11 @@ package netio_test
 import (
 	"sync/atomic"
 	"testing"
-	"time"
 
-	"sequent/core"
 	"sequent/core/model"
 	"sequent/core/shard"
 	"sequent/netio"
 	"sequent/netio/wire"
-	"sequent/wal"
 )
 
 // TestReportStreamsOfAStandbyThatIsNotFencedStayLive (PROTOCOL.md section 8, report44):
@@ -25,34 +22,7 @@ import (
 // primary's entry the subscriber gets that report live, the first frame after the
 // answers.
 func TestReportStreamsOfAStandbyThatIsNotFencedStayLive(t *testing.T) {
-	dir := t.TempDir()
-	primaryLog, err := wal.Open(wal.Options{Dir: dir + "/primary"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { primaryLog.Close() })
-	standbyLog, err := wal.Open(wal.Options{Dir: dir + "/standby"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { standbyLog.Close() })
-	shipped := make(chan []byte, 1024)
-	primaryLog.SetObserver(func(stored []byte, _ wal.EntryMeta) {
-		shipped <- append([]byte(nil), stored...)
-	})
-	machineConfig := core.Config{RulesVersion: core.RulesVersionCurrent}
-	primary, err := shard.New(shard.Config{Epoch: 1, PulseInterval: time.Hour,
-		CloseTimeout: time.Second, Logger: testLogger()}, core.New(machineConfig), primaryLog)
-	if err != nil {
-		t.Fatal(err)
-	}
-	primaryServer, _ := startShardServer(t, primary)
-	standby, err := shard.New(shard.Config{Epoch: 1, Role: shard.RoleStandby,
-		PulseInterval: time.Hour, CloseTimeout: time.Second, Logger: testLogger()},
-		core.New(machineConfig), standbyLog)
-	if err != nil {
-		t.Fatal(err)
-	}
+	primaryServer, standby, shipped := primaryAndStandby(t)
 	// Every read of either word is counted: the publisher's recheck reads Fenced (and
 	// would read Serving, were it to close report subscribers of a node not serving).
 	var wordReads atomic.Int64
@@ -98,20 +68,7 @@ func TestReportStreamsOfAStandbyThatIsNotFencedStayLive(t *testing.T) {
 	if reply := trader.roundTrip(1, model.OperationPlaceOrders, 0, body); reply.Status != 0 {
 		t.Fatalf("order: status %s", model.Status(reply.Status)) // Refused: a report.
 	}
-	stop := make(chan struct{})
-	t.Cleanup(func() { close(stop) })
-	go func() {
-		for {
-			select {
-			case stored := <-shipped:
-				if standby.Replicate(stored) != nil {
-					return
-				}
-			case <-stop:
-				return
-			}
-		}
-	}()
+	shipToStandby(t, standby, shipped)
 	for {
 		frame, err := live.nextAny()
 		if err != nil {

@@ -1,11 +1,8 @@
 package main
 
 import (
-	"context"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"sequent/core/model"
 )
@@ -17,27 +14,9 @@ import (
 // settlement lies after the cut-off, and books the partner's payable a second time: the
 // partner is paid 7.00 twice for one window.
 func TestReviewa44SettleWindowBookedAgainAfterItsSettlementPosted(t *testing.T) {
-	_, c, common := settleNode(t, 1)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	results, err := c.CreateTransfers(ctx, []model.Transfer{{ID: model.U128(1),
-		DebitAccountID: model.U128(10), CreditAccountID: model.U128(50),
-		Amount: model.U128(700), Ledger: 1, Code: 1}})
-	if err != nil || results[0].Status != model.StatusOK {
-		t.Fatalf("transfer: %v %+v", err, results)
-	}
-	time.Sleep(time.Millisecond) // The cut-off after the transfer's timestamp.
-	cutoff := strconv.FormatInt(time.Now().UnixNano(), 10)
-	time.Sleep(time.Millisecond) // The booking after the cut-off, as it would be.
-	book := func(id string) (string, error) {
-		return runRoot(t, append([]string{"settle", "--partner", "50", "--until", cutoff,
-			"--book", "--via", "90", "--settlement-id", id, "--code", "9"}, common...)...)
-	}
-	if output, err := book("900"); err != nil || !strings.Contains(output, "settlement 900") {
-		t.Fatalf("first booking: %v\n%s", err, output)
-	}
+	ctx, c, book := windowBookedOnce(t)
 	// The partner confirms the settlement: 7.00 paid out.
-	results, err = c.CreateTransfers(ctx, []model.Transfer{{ID: model.U128(901),
+	results, err := c.CreateTransfers(ctx, []model.Transfer{{ID: model.U128(901),
 		PendingID: model.U128(900), Amount: model.Uint128Max,
 		Flags: model.TransferPostPending}})
 	if err != nil || results[0].Status != model.StatusOK {
@@ -58,26 +37,8 @@ func TestReviewa44SettleWindowBookedAgainAfterItsSettlementPosted(t *testing.T) 
 // refuse a legitimate booking: a settlement the partner disputed (voided) paid nothing,
 // so the same window is booked again.
 func TestReviewa44SettleWindowBookedAgainAfterItsSettlementVoided(t *testing.T) {
-	_, c, common := settleNode(t, 1)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	results, err := c.CreateTransfers(ctx, []model.Transfer{{ID: model.U128(1),
-		DebitAccountID: model.U128(10), CreditAccountID: model.U128(50),
-		Amount: model.U128(700), Ledger: 1, Code: 1}})
-	if err != nil || results[0].Status != model.StatusOK {
-		t.Fatalf("transfer: %v %+v", err, results)
-	}
-	time.Sleep(time.Millisecond)
-	cutoff := strconv.FormatInt(time.Now().UnixNano(), 10)
-	time.Sleep(time.Millisecond)
-	book := func(id string) (string, error) {
-		return runRoot(t, append([]string{"settle", "--partner", "50", "--until", cutoff,
-			"--book", "--via", "90", "--settlement-id", id, "--code", "9"}, common...)...)
-	}
-	if output, err := book("900"); err != nil || !strings.Contains(output, "settlement 900") {
-		t.Fatalf("first booking: %v\n%s", err, output)
-	}
-	results, err = c.CreateTransfers(ctx, []model.Transfer{{ID: model.U128(901),
+	ctx, c, book := windowBookedOnce(t)
+	results, err := c.CreateTransfers(ctx, []model.Transfer{{ID: model.U128(901),
 		PendingID: model.U128(900), Flags: model.TransferVoidPending}})
 	if err != nil || results[0].Status != model.StatusOK {
 		t.Fatalf("void: %v %+v", err, results)

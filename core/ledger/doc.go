@@ -22,12 +22,12 @@
 // 4-byte entry in that client's list of accounts (what get_ledger_totals sums for it),
 // and ~16 bytes of table; only for an account with a reservation (Reservations, below),
 // a 24-byte slot of the sparse table of reserved totals, at most half full and never
-// shrinking (48 bytes or more per such account; reservedtable.go); per ledger, its running trial
-// balance (totals.go). Per transfer: the 128-byte record, 8 bytes of backward links (one
-// per account), 1 byte of pending status and 16-32 bytes of table. Past the
-// capacity it was sized for, a table grows without a pause: it prepares (allocates and
-// faults in) its successor a little per insert, then drains into it 8 slots per insert
-// (see idTable), so the worst batch while growing from 2 M to 33 M transfers is ~20-30 ms
+// shrinking (48 bytes or more per such account; reservedtable.go); per ledger, its
+// running trial balance (totals.go). Per transfer: the 128-byte record, 8 bytes of
+// backward links (one per account), 1 byte of pending status and 16-32 bytes of table.
+// Past the capacity it was sized for, a table grows without a pause: it prepares
+// (allocates and faults in) its successor a little per insert, then drains into it 8
+// slots per insert (see idTable), so the worst batch while growing from 2 M to 33 M transfers is ~20-30 ms
 // instead of the seconds a stop-the-world rehash took (BenchmarkGrowth).
 // create_transfers resolves the ids of a batch a block or two ahead of applying the
 // events in order, prefetching the slots and records they need (a software pipeline, see
@@ -270,11 +270,12 @@
 // it. The ledger keeps the reserved total of each account that has one in a sparse
 // table keyed by account index (reservedTotals: no entry means nothing reserved, so
 // the accounts that never trade pay nothing for it; snapshotted since version 3; only
-// reservation events, their undo, snapshots and Restore read it), so that every
-// account's debits_pending = its active pending transfers + its reserved total, and per
-// ledger the credits_pending no pending transfer explains equal the reserved totals
-// (CheckReservations, run by Restore and the tests, which also checks the table). A lone reservation change (the engine's place, bid move or cancel) may
-// instead go through ChangeSystemReservationAt, which gives the same status and state
+// reservation events, their undo and Restore change it, and a plain transfer never
+// reads it), so that every account's debits_pending = its active pending transfers +
+// its reserved total, and per ledger the credits_pending no pending transfer explains
+// equal the reserved totals (CheckReservations, run by Restore and the tests, which also
+// checks the table). A lone reservation change (the engine's place, bid move or cancel)
+// may instead go through ChangeSystemReservationAt, which gives the same status and state
 // without the batch machinery (TestChangeSystemReservationMatchesBatch); it is told
 // where the two accounts were last found (the engine keeps that per order and per
 // instrument, from AccountTermsAtAs and earlier answers; IndexUnknown when not known) and

@@ -19,38 +19,15 @@ func TestCancelOnDisconnectOnEveryShard(t *testing.T) {
 	placement.Instruments = []shardmap.InstrumentEntry{{Instrument: 6, Shard: 1}}
 	parts, logs := freshParts(placement)
 	// Shard 1's ring can be held full: one entry in flight, four requests queued.
-	local, err := NewLocal(placement, shard.Config{CloseTimeout: 300 * time.Millisecond,
-		RingBytes: 2 * shard.EntryBytesMaxDefault, RingRequests: 4, InFlightEntriesMax: 1}, parts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	operator := model.AppendGrants(nil, []model.Grant{{Client: 1, Scopes: model.ScopeOperator}})
-	for _, s := range local.Shards() {
-		if err := s.SetGrants(operator); err != nil {
-			t.Fatal(err)
-		}
-	}
-	node, err := New(Config{Map: placement, TickInterval: time.Millisecond}, local)
-	if err != nil {
-		t.Fatal(err)
-	}
+	node := buildNodeOf(t, placement, shard.Config{CloseTimeout: 300 * time.Millisecond,
+		RingBytes: 2 * shard.EntryBytesMaxDefault, RingRequests: 4, InFlightEntriesMax: 1},
+		parts, Config{TickInterval: time.Millisecond})
 	replies := newReportReplies()
 	tn := &testNode{t: t, node: node, replies: replies.clientReplies}
 	node.Start(replies)
 	defer node.Close()
 
-	accounts := make([]byte, 4*model.AccountSize)
-	for i, id := range []uint64{10, 20, 110, 120} {
-		(&model.Account{ID: model.U128(id), Ledger: uint32(1 + i%2), Code: 1}).Encode(
-			accounts[i*model.AccountSize:])
-	}
-	tn.call(1, 1, model.OperationCreateAccounts, 0, accounts)
-	instruments := make([]byte, 2*model.InstrumentSize)
-	for i, id := range []uint32{5, 6} {
-		(&model.Instrument{ID: id, BaseLedger: 1, QuoteLedger: 2, TickSize: 1, LotSize: 1,
-			QuantityMin: 1, QuantityMax: 1000}).Encode(instruments[i*model.InstrumentSize:])
-	}
-	tn.call(2, 2, model.OperationCreateInstruments, 0, instruments)
+	createTwoShardMarket(tn)
 	order := func(clientOrderID uint64, instrument uint32, base, quote uint64) []byte {
 		body := make([]byte, model.OrderSize)
 		(&model.Order{ClientOrderID: clientOrderID, Account: 1, BaseAccountID: model.U128(base),

@@ -38,21 +38,7 @@ func TestReportsOfEveryShardReachTheReplier(t *testing.T) {
 	tn := &testNode{t: t, node: node, replies: replies.clientReplies}
 	node.Start(replies)
 	defer node.Close()
-	accounts := make([]byte, 4*model.AccountSize)
-	for i, id := range []uint64{10, 20, 110, 120} {
-		(&model.Account{ID: model.U128(id), Ledger: uint32(1 + i%2), Code: 1}).Encode(
-			accounts[i*model.AccountSize:])
-	}
-	tn.call(1, 1, model.OperationCreateAccounts, 0, accounts)
-	instruments := make([]byte, 2*model.InstrumentSize)
-	for i, id := range []uint32{5, 6} {
-		(&model.Instrument{ID: id, BaseLedger: 1, QuoteLedger: 2, TickSize: 1, LotSize: 1,
-			QuantityMin: 1, QuantityMax: 1000}).Encode(instruments[i*model.InstrumentSize:])
-	}
-	if got := statuses(tn.call(2, 2, model.OperationCreateInstruments, 0, instruments).Body,
-		model.EventResultSize); !equalStatuses(got, []model.Status{model.StatusOK, model.StatusOK}) {
-		t.Fatalf("instruments: %v", got)
-	}
+	createTwoShardMarket(tn)
 	for i, c := range []struct {
 		instrument  uint32
 		base, quote uint64
@@ -97,5 +83,32 @@ func TestReportsOfEveryShardReachTheReplier(t *testing.T) {
 			t.Fatalf("shard %d replay: oldest %d, next %d, reports %+v (instrument %d)", shard,
 				oldest, next, replayed, decoded.Instrument)
 		}
+	}
+}
+
+// createTwoShardMarket creates, as client 1 (its requests 1 and 2), accounts 10 and 110
+// on ledger 1 and 20 and 120 on ledger 2 (ids below 100 on shard 0, the rest on shard 1
+// with shardmap.ByRange at 100), and instruments 5 and 6 trading ledger 1 against 2 (6
+// listed on shard 1, 5 on the default instrument shard 0).
+func createTwoShardMarket(tn *testNode) {
+	tn.t.Helper()
+	accounts := make([]byte, 4*model.AccountSize)
+	for i, id := range []uint64{10, 20, 110, 120} {
+		(&model.Account{ID: model.U128(id), Ledger: uint32(1 + i%2), Code: 1}).Encode(
+			accounts[i*model.AccountSize:])
+	}
+	if got := statuses(tn.call(1, 1, model.OperationCreateAccounts, 0, accounts).Body,
+		model.EventResultSize); !equalStatuses(got, []model.Status{model.StatusOK,
+		model.StatusOK, model.StatusOK, model.StatusOK}) {
+		tn.t.Fatalf("accounts: %v", got)
+	}
+	instruments := make([]byte, 2*model.InstrumentSize)
+	for i, id := range []uint32{5, 6} {
+		(&model.Instrument{ID: id, BaseLedger: 1, QuoteLedger: 2, TickSize: 1, LotSize: 1,
+			QuantityMin: 1, QuantityMax: 1000}).Encode(instruments[i*model.InstrumentSize:])
+	}
+	if got := statuses(tn.call(2, 2, model.OperationCreateInstruments, 0, instruments).Body,
+		model.EventResultSize); !equalStatuses(got, []model.Status{model.StatusOK, model.StatusOK}) {
+		tn.t.Fatalf("instruments: %v", got)
 	}
 }

@@ -81,7 +81,15 @@ func freshParts(placement *shardmap.Map) ([]Part, []*wal.MemoryLog) {
 // buildNode builds (does not start) a node over parts, client 1 being the operator.
 func buildNode(t *testing.T, placement *shardmap.Map, parts []Part, config Config) *Node {
 	t.Helper()
-	local, err := NewLocal(placement, shard.Config{CloseTimeout: 300 * time.Millisecond}, parts)
+	return buildNodeOf(t, placement, shard.Config{CloseTimeout: 300 * time.Millisecond}, parts,
+		config)
+}
+
+// buildNodeOf is buildNode with its shards configured by shardConfig.
+func buildNodeOf(t *testing.T, placement *shardmap.Map, shardConfig shard.Config, parts []Part,
+	config Config) *Node {
+	t.Helper()
+	local, err := NewLocal(placement, shardConfig, parts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,9 +16,7 @@ import (
 func TestCancelOnDisconnectSurvivesALongFullRing(t *testing.T) {
 	errors := make(errorLines, 1)
 	ts := startTradingShard(t, slog.New(errors))
-	ts.mustWrite(traderClient, 1, model.OperationPlaceOrders, orderBody(1))
-	ts.fillRing()
-	ts.shard.SessionClosed(traderClient, 1, true)
+	ts.disconnectWithTheRingFull()
 	// The ring stays full longer than the 5 s the cancel used to be retried for (a disk
 	// stall, a slow standby in sync mode); an error logged sooner ends the wait.
 	select {
@@ -42,9 +40,7 @@ func TestCancelOnDisconnectSurvivesALongFullRing(t *testing.T) {
 // ahead of it and canceled.
 func TestCancelOnDisconnectNeverCancelsTheNextSession(t *testing.T) {
 	ts := startTradingShard(t, nil)
-	ts.mustWrite(traderClient, 1, model.OperationPlaceOrders, orderBody(1))
-	ts.fillRing()
-	ts.shard.SessionClosed(traderClient, 1, true)
+	ts.disconnectWithTheRingFull()
 	// The client reconnects in session 2 and places order 2 as soon as the shard takes it.
 	if status := ts.submit(traderClient, 2, model.OperationPlaceOrders, orderBody(2)); status !=
 		model.StatusBusy {
@@ -68,4 +64,14 @@ func TestCancelOnDisconnectNeverCancelsTheNextSession(t *testing.T) {
 		t.Fatalf("orders canceled by the disconnect: %v, want [1] (session 2's order 2 "+
 			"placed after it, open)", canceled)
 	}
+}
+
+// disconnectWithTheRingFull has the trader place order 1 (client order id 1) in session
+// 1, fills the ring (fillRing: durability held), and ends session 1 with
+// cancel-on-disconnect: the cancel waits for room in the ring.
+func (ts *tradingShard) disconnectWithTheRingFull() {
+	ts.t.Helper()
+	ts.mustWrite(traderClient, 1, model.OperationPlaceOrders, orderBody(1))
+	ts.fillRing()
+	ts.shard.SessionClosed(traderClient, 1, true)
 }

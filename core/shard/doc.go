@@ -55,7 +55,9 @@
 // cancelsPendingMax clients) and the ring refuses every other request (busy) until the
 // sequencer's next release has made room and queued it: it cannot cancel what the client
 // placed after (PROTOCOL.md section 5), and is dropped only when the ring closes or the
-// log fails (nothing more is logged then).
+// log fails (nothing more is logged then). Past cancelsPendingMax waiting clients, more
+// than a keys file names, a goroutine of its own retries the push every
+// cancelSessionRetryInterval, and that ordering is not kept.
 //
 // The sequencer checks this promise: the ring counts the requests it accepts, the
 // sequencer the answers it gives, and the two must match when it stops; with the

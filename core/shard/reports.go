@@ -200,8 +200,10 @@ func (s *Shard) ReplayReports(client uint64, fromSequence uint64,
 // into the ring at once, or, with the ring full, waits in it (inputRing.pushCancel) until
 // the sequencer makes room, while the ring refuses every other request: it is dropped
 // only when the ring closes or the log fails, and whatever the client sends after this
-// call (from a new session) comes after it. Only the primary logs it; a shard that is not (or stops being primary
-// before the entry is logged) cancels nothing: PROTOCOL.md section 5 tells the client.
+// call (from a new session) comes after it. Past cancelsPendingMax waiting clients a
+// goroutine retries it every cancelSessionRetryInterval, and that order is no longer
+// kept. Only the primary logs it; a shard that is not (or stops being primary before the
+// entry is logged) cancels nothing: PROTOCOL.md section 5 tells the client.
 func (s *Shard) SessionClosed(client uint64, session uint64, cancelOrders bool) {
 	if !cancelOrders || s.Role() != RolePrimary {
 		return

@@ -5,8 +5,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"sequent/core/model"
 )
 
 // TestCancelDroppedAtCloseIsLogged: a cancel-on-disconnect still waiting for room in the
@@ -17,9 +15,7 @@ import (
 func TestCancelDroppedAtCloseIsLogged(t *testing.T) {
 	errors := make(errorLines, 8)
 	ts := startTradingShard(t, slog.New(errors))
-	ts.mustWrite(traderClient, 1, model.OperationPlaceOrders, orderBody(1))
-	ts.fillRing()
-	ts.shard.SessionClosed(traderClient, 1, true)
+	ts.disconnectWithTheRingFull()
 	if waiting := ts.shard.ring.cancelsWaiting(); waiting != 1 {
 		t.Fatalf("%d cancels waiting, want 1", waiting)
 	}

@@ -24,6 +24,37 @@ func waitWakeUpsConsumed(t *testing.T, s *Shard) {
 	}
 }
 
+// submitAccount submits client 7's write number (session 1), which creates account
+// number, and fails the test if the shard refuses it.
+func submitAccount(t *testing.T, s *Shard, number uint64) {
+	t.Helper()
+	if status := s.Submit(&backend.Request{Connection: 1, Client: 7, Session: 1,
+		Number: number, Operation: model.OperationCreateAccounts,
+		Body: accountsBody(number)}); status != model.StatusOK {
+		t.Fatalf("write %d: %s", number, status)
+	}
+}
+
+// secondWriteAppended submits write 1 and waits for its reply, then holds log's
+// durability and submits write 2, and returns once write 2 is appended (durable only at
+// log.Release).
+func secondWriteAppended(t *testing.T, s *Shard, replier *recordingReplier,
+	log *wal.MemoryLog) {
+	t.Helper()
+	submitAccount(t, s, 1)
+	replier.waitFor(t, 1)
+	log.Hold()
+	before := log.LastOp()
+	submitAccount(t, s, 2)
+	deadline := time.Now().Add(waitMax)
+	for log.LastOp() == before {
+		if time.Now().After(deadline) {
+			t.Fatal("write 2 was never appended")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // TestGrantTableFillingTheWindowStrandsNoRequest: a request queued while the in-flight
 // window is full is taken once the window opens, also when the first entry written then
 // is a new grant table (a keys reload) that fills the window again and becomes durable
@@ -36,23 +67,8 @@ func waitWakeUpsConsumed(t *testing.T, s *Shard) {
 func TestGrantTableFillingTheWindowStrandsNoRequest(t *testing.T) {
 	log := wal.NewMemoryLog()
 	s, replier := startShard(t, Config{InFlightEntriesMax: 1, PulseInterval: time.Hour}, log)
-	submit := func(number uint64) {
-		t.Helper()
-		if status := s.Submit(&backend.Request{Connection: 1, Client: 7, Session: 1,
-			Number: number, Operation: model.OperationCreateAccounts,
-			Body: accountsBody(number)}); status != model.StatusOK {
-			t.Fatalf("write %d: %s", number, status)
-		}
-	}
-	submit(1)
-	replier.waitFor(t, 1)
-	log.Hold()
-	before := log.LastOp()
-	submit(2)
-	for log.LastOp() == before {
-		time.Sleep(time.Millisecond) // Let it park: the window (one entry) is full.
-	}
-	submit(3) // Waits in the ring.
+	secondWriteAppended(t, s, replier, log) // Then it parks: the window (one entry) is full.
+	submitAccount(t, s, 3)                  // Waits in the ring.
 	// A keys reload: logged before any request submitted after it, after the one above.
 	if err := s.SetGrants(model.AppendGrants(nil,
 		[]model.Grant{{Client: 7, Scopes: model.ScopeOperator}})); err != nil {
@@ -103,22 +119,7 @@ func TestGroupCommitHoldStrandsNoRequest(t *testing.T) {
 	replier := newRecordingReplier()
 	s.Start(RepliesOnly(replier))
 	t.Cleanup(func() { s.Close() })
-	submit := func(number uint64) {
-		t.Helper()
-		if status := s.Submit(&backend.Request{Connection: 1, Client: 7, Session: 1,
-			Number: number, Operation: model.OperationCreateAccounts,
-			Body: accountsBody(number)}); status != model.StatusOK {
-			t.Fatalf("write %d: %s", number, status)
-		}
-	}
-	submit(1)
-	replier.waitFor(t, 1)
-	log.Hold()
-	before := log.LastOp()
-	submit(2)
-	for log.LastOp() == before {
-		time.Sleep(time.Millisecond) // Appended, not durable: the next turn holds.
-	}
+	secondWriteAppended(t, s, replier, log.MemoryLog) // Not durable: the next turn holds.
 	// Wait until the sequencer waits (it holds turns otherwise), so that the next
 	// Durable call with a request queued is the hold's.
 	for !s.turns.TryLock() {
@@ -126,7 +127,7 @@ func TestGroupCommitHoldStrandsNoRequest(t *testing.T) {
 	}
 	s.turns.Unlock()
 	log.armed.Store(true)
-	submit(3)
+	submitAccount(t, s, 3)
 	for _, reply := range replier.waitFor(t, 3)[1:] {
 		if reply.Status != model.StatusOK {
 			t.Fatalf("write %d answered %s", reply.Number, reply.Status)

@@ -22,12 +22,13 @@
 // cannot downgrade a version-2 request. The server refuses a missing or malformed
 // header set, an unknown key, a version below the key's minimum, a bad signature, a
 // timestamp outside ClockWindow and a nonce still remembered (until the server's clock
-// passes the request's timestamp plus the window), each with its own error code (401). HMACs are compared in constant time. The nonce
-// cache is bounded (NoncesMaxDefault, and half of it per client, less for a client with a
-// requests_per_second limit: ten times what that rate can use, nonceCache.shareOf): when full, it
-// refuses new requests (503 nonce_cache_full with Retry-After) rather than forget a
-// nonce whose replay would then pass. Optional TLS and mutual TLS (Config.TLS) protect
-// the connection; the signature still authenticates every request.
+// passes the request's timestamp plus the window), each with its own error code (401).
+// HMACs are compared in constant time. The nonce cache is bounded (NoncesMaxDefault,
+// and half of it per client, less for a client with a requests_per_second limit: ten
+// times what that rate can use, nonceCache.shareOf): when full, it refuses new requests
+// (503 nonce_cache_full with Retry-After) rather than forget a nonce whose replay would
+// then pass. Optional TLS and mutual TLS (Config.TLS) protect the connection; the
+// signature still authenticates every request.
 //
 // # What it reuses from the binary port
 //
@@ -50,7 +51,7 @@
 // session of its own per client and process; a retry then relies on the ledger's own
 // idempotency (the same transfer ids answer "exists"). Such a number is used once, so a
 // request_too_old for it means the request reached the shard after 256 later ones of its
-// client and was not applied: it is submitted again under a new number (Server.submit).
+// client and was not applied: it is submitted again under a new number (request.submit).
 // On a node of several shards another shard may have applied its part of it, so a
 // resubmission that is refused is answered outcome_unknown, never "not applied".
 //

@@ -125,6 +125,14 @@ func (c *testClock) advance(d time.Duration) {
 
 func newHarness(t testing.TB, adjust ...func(*Config)) *harness {
 	t.Helper()
+	return wrappedHarness(t, nil, adjust...)
+}
+
+// wrappedHarness is newHarness with the server's backend wrap(shard) (nil wrap: the
+// shard itself), for a test that places a fault between the API and the shard.
+func wrappedHarness(t testing.TB, wrap func(backend.Submitter) backend.Submitter,
+	adjust ...func(*Config)) *harness {
+	t.Helper()
 	log := wal.NewMemoryLog()
 	s, err := shard.New(shard.Config{}, core.New(core.Config{}), log)
 	if err != nil {
@@ -141,7 +149,11 @@ func newHarness(t testing.TB, adjust ...func(*Config)) *harness {
 	for _, change := range adjust {
 		change(&config)
 	}
-	server, err := New(config, s)
+	submitter := backend.Submitter(s)
+	if wrap != nil {
+		submitter = wrap(s)
+	}
+	server, err := New(config, submitter)
 	if err != nil {
 		t.Fatal(err)
 	}

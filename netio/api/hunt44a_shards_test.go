@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"sequent/core"
+	"sequent/core/backend"
 	"sequent/core/model"
 	"sequent/core/node"
 	"sequent/core/shard"
@@ -20,8 +21,8 @@ import (
 )
 
 // nodeHarness is an API server on a node of two shards (ids below 100 on shard 0, the
-// rest on shard 1), memory logs.
-func nodeHarness(t *testing.T) *harness {
+// rest on shard 1), memory logs; the server's backend is wrap(node) (nil wrap: the node).
+func nodeHarness(t *testing.T, wrap func(backend.Submitter) backend.Submitter) *harness {
 	t.Helper()
 	placement := shardmap.ByRange(model.U128(0), model.U128(100))
 	keys, private := testKeys(t)
@@ -44,10 +45,14 @@ func nodeHarness(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	submitter := backend.Submitter(n)
+	if wrap != nil {
+		submitter = wrap(n)
+	}
 	clock := &testClock{}
 	server, err := New(Config{Address: "127.0.0.1:0", Keys: keys, Now: clock.now,
 		Admission: netio.NewControls(netio.ControlsConfig{LoginAttemptsPerMinute: 20}),
-		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil))}, n)
+		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil))}, submitter)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +77,7 @@ func nodeHarness(t *testing.T) *harness {
 // section promises a plain refusal. A client that believes it books the transfer again
 // under new ids: paid twice.
 func TestHunt44aReusedKeyOnTwoShardsSaysNothingApplied(t *testing.T) {
-	h := nodeHarness(t)
+	h := nodeHarness(t, nil)
 	h.createAccounts("1", "2", "101", "102") // 1, 2 on shard 0; 101, 102 on shard 1.
 	first := `{"id":"10","debit_account_id":"1","credit_account_id":"2","amount":"100","ledger":1,"code":1}`
 	h.expect(h.operator("POST", "/v1/transfers", first, HeaderIdempotencyKey, "7:1"), 201, "")

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"net/http"
 	"strings"
 	"testing"
 )
@@ -16,20 +15,14 @@ import (
 func TestHunt44aIdempotencyKeyIsBoundBySignature(t *testing.T) {
 	h := newHarness(t)
 	h.createAccounts("1", "2")
-	transfer := `{"id":"10","debit_account_id":"1","credit_account_id":"2","amount":"100","ledger":1,"code":1}`
-	request, err := http.NewRequest("POST", h.base+"/v1/transfers", strings.NewReader(transfer))
-	if err != nil {
-		t.Fatal(err)
-	}
-	request.Header.Set("Content-Type", "application/json")
-	request.Header.Set(HeaderIdempotencyKey, "7:1") // What the client signs and sends.
-	if err := h.signer(operatorClient).Sign(request.Header, "POST", "/v1/transfers",
-		[]byte(transfer)); err != nil {
-		t.Fatal(err)
-	}
-	request.Header.Set(HeaderIdempotencyKey, "7:100000") // What a relay forwards instead.
+	// Transfer 10 signed under 7:1, what the client sends; a relay forwards 7:100000.
+	request := signedTransfer(h, h.signer(operatorClient), "7:1")
+	request.Header.Set(HeaderIdempotencyKey, "7:100000")
 	altered := h.send(request)
 	if altered.code == 401 {
+		if code := altered.errorCode(t); code != "bad_signature" {
+			t.Fatalf("refused 401 %s, want bad_signature (the signature binds the key)", code)
+		}
 		return // The signature binds the key.
 	}
 	next := `{"id":"11","debit_account_id":"1","credit_account_id":"2","amount":"5","ledger":1,"code":1}`

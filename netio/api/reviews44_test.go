@@ -1,9 +1,6 @@
 package api
 
 import (
-	"encoding/hex"
-	"os"
-	"os/exec"
 	"testing"
 )
 
@@ -45,25 +42,12 @@ func TestReviews44SignerSignsIdempotencyKeyAsServerReadsIt(t *testing.T) {
 // spaces only (tr -d ' '), so a key written with a tab after the colon was signed with
 // the tab and refused 401 bad_signature.
 func TestReviews44ReadmeShellSignerTrimsTabs(t *testing.T) {
-	for _, tool := range []string{"bash", "curl", "openssl", "date"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("SEQUENT_REQUIRE_TOOLS") != "" {
-				t.Fatalf("%s not found: %v", tool, err)
-			}
-			t.Skipf("%s not found: %v", tool, err)
-		}
-	}
 	h := newHarness(t)
 	h.createAccounts("1", "2")
-	transfer := `{"id":"10","debit_account_id":"1","credit_account_id":"2","amount":"100","ledger":1,"code":1}`
-	script := readmeShellSigner(t) + `
+	output, err := runReadmeShellSigner(t, h, `
 sequent_api POST /v1/transfers "$T" -H $'Idempotency-Key:\t7:1\t' -o /dev/null -w '%{http_code}\n'
 sequent_api POST /v1/transfers "$T" -H 'Idempotency-Key: 7:1' -i | tr -d '\r' | grep -i '^idempotency-replayed'
-`
-	command := exec.Command("bash", "-c", script)
-	command.Env = append(os.Environ(), "SEQUENT_API="+h.base, "SEQUENT_CLIENT=1",
-		"SEQUENT_KEY=1", "SEQUENT_SECRET="+hex.EncodeToString(testSecret), "T="+transfer)
-	output, err := command.CombinedOutput()
+`)
 	if want := "201\nIdempotency-Replayed: true\n"; err != nil || string(output) != want {
 		t.Fatalf("the README's function, key with tabs around it: %v\n%s\nwant\n%s", err,
 			output, want)

@@ -20,31 +20,19 @@ import (
 func TestMarketDataLeavesADeposedNodeForTheOtherAddress(t *testing.T) {
 	const refusalsMax = 3
 	outcome := make(chan string, 4)
-	answer := func(peer *scriptedPeer, request wire.Frame, status model.Status) bool {
-		if len(request.Body) != wire.MarketDataSubscribeSize {
-			return false
-		}
-		var subscribe wire.MarketDataSubscribe
-		subscribe.Decode(request.Body)
-		frame := marketDataSubscribedFrame(subscribe.Instrument, wire.ChannelBook,
-			subscribe.FromOp)
-		frame.Status = uint32(status)
-		_, err := peer.conn.Write(wire.AppendFrame(nil, frame, frame.Body))
-		return err == nil
-	}
 	deposed := startScriptedServer(t, func(connection int, peer *scriptedPeer) {
 		request, ok := peer.frameOf(wire.KindMarketDataSubscribe)
 		if !ok {
 			return
 		}
 		if connection == 0 {
-			if answer(peer, request, model.StatusOK) {
+			if answerMarketDataSubscribe(peer, request, model.StatusOK) {
 				peer.refuse(wire.ErrorShuttingDown, 0) // Deposed: the subscriber is told.
 			}
 			return
 		}
 		for refusals := 1; ; refusals++ {
-			if !answer(peer, request, model.StatusNotPrimary) {
+			if !answerMarketDataSubscribe(peer, request, model.StatusNotPrimary) {
 				return
 			}
 			if request, ok = peer.frameOf(wire.KindMarketDataSubscribe); !ok {
@@ -63,7 +51,7 @@ func TestMarketDataLeavesADeposedNodeForTheOtherAddress(t *testing.T) {
 			return
 		}
 		outcome <- "resumed at the new primary"
-		answer(peer, request, model.StatusOK)
+		answerMarketDataSubscribe(peer, request, model.StatusOK)
 		peer.drain()
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
@@ -88,4 +76,20 @@ func TestMarketDataLeavesADeposedNodeForTheOtherAddress(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("the subscription was never resumed at node A or node B")
 	}
+}
+
+// answerMarketDataSubscribe answers the md_subscribe request with status (its book
+// channel, from the op asked) and reports whether it could: false for a request of
+// another size or a connection already closed.
+func answerMarketDataSubscribe(peer *scriptedPeer, request wire.Frame, status model.Status) bool {
+	if len(request.Body) != wire.MarketDataSubscribeSize {
+		return false
+	}
+	var subscribe wire.MarketDataSubscribe
+	subscribe.Decode(request.Body)
+	frame := marketDataSubscribedFrame(subscribe.Instrument, wire.ChannelBook,
+		subscribe.FromOp)
+	frame.Status = uint32(status)
+	_, err := peer.conn.Write(wire.AppendFrame(nil, frame, frame.Body))
+	return err == nil
 }

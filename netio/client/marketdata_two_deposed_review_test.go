@@ -26,18 +26,6 @@ func TestReviewr44MarketDataPassesTwoDeposedNodesToReachThePrimary(t *testing.T)
 	const refusalsMax = 8
 	outcome := make(chan string, 4)
 	var refusals atomic.Int32
-	answer := func(peer *scriptedPeer, request wire.Frame, status model.Status) bool {
-		if len(request.Body) != wire.MarketDataSubscribeSize {
-			return false
-		}
-		var subscribe wire.MarketDataSubscribe
-		subscribe.Decode(request.Body)
-		frame := marketDataSubscribedFrame(subscribe.Instrument, wire.ChannelBook,
-			subscribe.FromOp)
-		frame.Status = uint32(status)
-		_, err := peer.conn.Write(wire.AppendFrame(nil, frame, frame.Body))
-		return err == nil
-	}
 	deposed := func(first bool) func(int, *scriptedPeer) {
 		return func(connection int, peer *scriptedPeer) {
 			for {
@@ -46,7 +34,7 @@ func TestReviewr44MarketDataPassesTwoDeposedNodesToReachThePrimary(t *testing.T)
 					return
 				}
 				if first && connection == 0 {
-					if answer(peer, request, model.StatusOK) {
+					if answerMarketDataSubscribe(peer, request, model.StatusOK) {
 						peer.refuse(wire.ErrorShuttingDown, 0) // Deposed: told.
 					}
 					return
@@ -54,7 +42,7 @@ func TestReviewr44MarketDataPassesTwoDeposedNodesToReachThePrimary(t *testing.T)
 				if refusals.Add(1) == refusalsMax {
 					outcome <- "refused not_primary by the two deposed nodes, again and again"
 				}
-				if !answer(peer, request, model.StatusNotPrimary) {
+				if !answerMarketDataSubscribe(peer, request, model.StatusNotPrimary) {
 					return
 				}
 			}
@@ -68,7 +56,7 @@ func TestReviewr44MarketDataPassesTwoDeposedNodesToReachThePrimary(t *testing.T)
 			return
 		}
 		outcome <- "resumed at the primary"
-		answer(peer, request, model.StatusOK)
+		answerMarketDataSubscribe(peer, request, model.StatusOK)
 		peer.drain()
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
