@@ -9,24 +9,6 @@ import (
 	"sequent/core/model"
 )
 
-// BenchmarkAccountTableHash compares, in one process, the account table's spread hash
-// (idTable.hash without groups, what the ledger uses) with the grouped hash of the
-// transfer table (what the account table used before): two ledgers of 1,000,000 accounts with
-// ids 1..1,000,000, differing only in that, apply the same batches of 8,189 transfers
-// between random accounts, alternating which goes first every op, each batch timed by
-// the thread's CPU clock. Both halves see the same noise from the rest of the machine,
-// which alternating test binaries cannot promise on a shared VM. It reports cpu-ns per
-// transfer of each and spread-change-% (negative: the spread hash is faster).
-//
-//	go test ./core/ledger -run '^$' -bench AccountTableHash -benchtime 300x -count 5
-func BenchmarkAccountTableHash(b *testing.B) {
-	// 0: spread (the ledger's), 1: grouped. Set before any account is inserted: 0
-	// spreads, idTableGroupMask groups.
-	benchmarkAlternatedLedgers(b, func(i int, l *Ledger) {
-		l.accountIndex.groupMask = uint64(i) * idTableGroupMask
-	}, "cpu-ns/transfer-spread", "cpu-ns/transfer-grouped", "spread-change-%")
-}
-
 // benchmarkAlternatedLedgers has two ledgers of benchAccountCount accounts (ids
 // 1..benchAccountCount), alike but for what adjust(i, ledger i) sets before their
 // accounts are created, apply the same batches of model.EventsPerRequestMax transfers
