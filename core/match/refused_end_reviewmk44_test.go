@@ -75,9 +75,19 @@ func TestRefusedEndLegacyHoldsAndMarketData(t *testing.T) {
 // of overflowing, so the ledger refuses its own payout. The ledger refuses client 1's
 // sell first; the fill-or-kill then counts client 4's as refused too and plans the fill
 // with client 3's, whose settlement is refused for the taker. Both sells the order
-// counted as refused must be canceled (canceled_account) before the taker; on main only
-// the one the ledger named is, and client 4's stays resting with its funds held.
+// counted as refused must be canceled (canceled_account) before the taker, as an
+// immediate-or-cancel buy of the same book cancels both (in shorter steps the ledger
+// refuses each, and steps that cancel them settle before the taker's own payout); on
+// main the fill-or-kill cancels only the one the ledger named, and client 4's stays
+// resting with its funds held.
 func TestFillOrKillCountedRefusedCanceledWhenTheTakerIsRefused(t *testing.T) {
+	for _, timeInForce := range []model.TimeInForce{model.ImmediateOrCancel, model.FillOrKill} {
+		countedRefusedCase(t, timeInForce)
+	}
+}
+
+func countedRefusedCase(t *testing.T, timeInForce model.TimeInForce) {
+	name := fmt.Sprintf("time in force %d: ", timeInForce)
 	h := newHarness(t, Config{}, testInstrumentRecord())
 	h.e.SetRefusalShrinksSteps(true)
 	h.trader(1, 10, 0)
@@ -105,15 +115,15 @@ func TestFillOrKillCountedRefusedCanceledWhenTheTakerIsRefused(t *testing.T) {
 	h.closeAccount(traderQuote(1), testQuoteLedger, bankQuoteID)
 	h.closeAccount(traderQuote(4), testQuoteLedger, bankQuoteID)
 	h.sink.reset()
-	fok := limitOrder(2, 1, model.SideBuy, 110, 10)
-	fok.TimeInForce = model.FillOrKill
-	id := h.placeOK(2, fok)
-	expectEqual(t, "trades", h.trades(), []trade(nil))
-	expectEqual(t, "canceled", h.canceled(), [][2]uint64{
+	buy := limitOrder(2, 1, model.SideBuy, 110, 10)
+	buy.TimeInForce = timeInForce
+	id := h.placeOK(2, buy)
+	expectEqual(t, name+"trades", h.trades(), []trade(nil))
+	expectEqual(t, name+"canceled", h.canceled(), [][2]uint64{
 		{first, uint64(model.StatusCanceledAccount)},
 		{second, uint64(model.StatusCanceledAccount)},
 		{id, uint64(model.StatusCanceledAccount)}})
-	expectEqual(t, "asks", h.book(model.SideSell), [][3]uint64{{live, 110, 10}})
+	expectEqual(t, name+"asks", h.book(model.SideSell), [][3]uint64{{live, 110, 10}})
 	_, held := h.balance(traderBase(4))
-	expectEqual(t, "client 4's sell's base held", held, uint64(0))
+	expectEqual(t, name+"client 4's sell's base held", held, uint64(0))
 }
