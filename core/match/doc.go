@@ -99,7 +99,8 @@
 // are canceled (unless the incoming order's own settlement or a fee is refused too); the
 // steps, and so the order of a step's reports, differ. When the incoming order's own
 // settlement is refused, it ends (canceled_account); from version 8 the resting orders
-// refused before it and not yet canceled by an applied step end first (refusedEnd),
+// refused before it and not yet canceled by an applied step end first (refusedEnd; a
+// fill-or-kill's also those it counted as refused),
 // where before they stayed resting until another order met them. A fill-or-kill keeps one step;
 // after its first refusal it plans every resting order with a closed ledger account that
 // its fills move funds of as refused (the ledger would refuse any fill with it; not the

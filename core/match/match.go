@@ -71,7 +71,7 @@ func (e *Engine) matchTaker(clock *uint64, taker uint32, now uint64, sink Sink) 
 		if !e.stepSettle(clock, taker) {
 			if e.scratch.takerRefused {
 				if e.refusalShrinksSteps {
-					e.refusedEnd(clock, now, sink)
+					e.refusedEnd(clock, now, closedRefused, sink)
 				}
 				e.takerEnd(clock, taker, model.StatusCanceledAccount, now, sink)
 				return
@@ -144,15 +144,36 @@ func stepFillsAfterRefusal(p *plan, maker uint32, fillsMax int) int {
 // of this order would reach it. Every one is still open (stepApply keeps only those), so
 // its hold is intact: voided with the batch's others. Before version 8 they stayed
 // resting until another order met them (TestRefusedMakerCanceledWhenTheTakerIsRefusedToo).
-func (e *Engine) refusedEnd(clock *uint64, now uint64, sink Sink) {
+//
+// A fill-or-kill past its first refusal (closedRefused) also counts as refused every
+// resting order with a closed account its refused step planned to cancel (PROTOCOL.md
+// §10): those end too, after the ones the ledger named, in book order; an
+// immediate-or-cancel order meeting the same book cancels them all before its own
+// refusal (TestFillOrKillCountedRefusedCanceledWhenTheTakerIsRefused).
+func (e *Engine) refusedEnd(clock *uint64, now uint64, closedRefused bool, sink Sink) {
 	for _, slot := range e.scratch.refused {
-		e.endQueue(slot, model.StatusCanceledAccount, 0)
-		if len(e.scratch.ending) == cap(e.scratch.ending) {
-			e.endQueueFlush(clock, now, sink)
+		e.refusedEndQueue(clock, slot, now, sink)
+	}
+	if closedRefused {
+		p := &e.scratch.plan
+		for i := range p.cancels {
+			c := &p.cancels[i]
+			if c.reason == model.StatusCanceledAccount && !e.refused(c.slot) {
+				e.refusedEndQueue(clock, c.slot, now, sink)
+			}
 		}
 	}
 	e.endQueueFlush(clock, now, sink)
 	e.scratch.refused = e.scratch.refused[:0]
+}
+
+// refusedEndQueue queues a refused resting order's cancel for refusedEnd, flushing the
+// queue when it is full.
+func (e *Engine) refusedEndQueue(clock *uint64, slot uint32, now uint64, sink Sink) {
+	e.endQueue(slot, model.StatusCanceledAccount, 0)
+	if len(e.scratch.ending) == cap(e.scratch.ending) {
+		e.endQueueFlush(clock, now, sink)
+	}
 }
 
 // takerRests reports whether the order rests when it has quantity left.
