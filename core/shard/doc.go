@@ -55,7 +55,12 @@
 // cancelsPendingMax clients) and the ring refuses every other request (busy) until the
 // sequencer's next release has made room and queued it: it cannot cancel what the client
 // placed after (PROTOCOL.md section 5), and is dropped only when the ring closes or the
-// log fails (nothing more is logged then).
+// log fails (nothing more is logged then). A cancel_session a full log refuses (its turn
+// answered log_unavailable) is kept by the holder of turns (refusedCancels, one per
+// client, at most cancelsPendingMax) and logged before any other write of a later turn;
+// while one is kept and the log refuses it, that turn's writes are refused
+// log_unavailable without trying the log, so none is logged ahead of it. Reads are
+// answered as before. A standby drops kept cancels.
 //
 // The sequencer checks this promise: the ring counts the requests it accepts, the
 // sequencer the answers it gives, and the two must match when it stops; with the
