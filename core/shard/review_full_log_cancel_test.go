@@ -2,6 +2,7 @@ package shard
 
 import (
 	"testing"
+	"time"
 
 	"sequent/core/model"
 )
@@ -33,5 +34,59 @@ func TestCancelOnDisconnectWithTheLogFull(t *testing.T) {
 	if canceled := ts.replies.canceled(); len(canceled) != 1 || canceled[0] != 1 {
 		t.Fatalf("orders canceled by the disconnect: %v, want [1] (client order id 1)",
 			canceled)
+	}
+}
+
+// TestCancelOnDisconnectWithTheLogFullKeepsItsPlace: a cancel-on-disconnect refused
+// while the log is full is logged once the log has room, before anything the client
+// sends later: an order of its new session refused meanwhile (log_unavailable) and one
+// placed once there is room, which the cancel must not end. A cancel queued again at the
+// ring's end once refused would come after the order placed once there is room, and
+// cancel it too.
+func TestCancelOnDisconnectWithTheLogFullKeepsItsPlace(t *testing.T) {
+	ts := startTradingShard(t, nil)
+	ts.mustWrite(traderClient, 1, model.OperationPlaceOrders, orderBody(1))
+	ts.log.SetFull(true)
+	ts.shard.SessionClosed(traderClient, 1, true)
+	// The client's new session places order 2 while the log is full: refused, like the
+	// cancel queued before it.
+	if status := ts.submit(traderClient, 2, model.OperationPlaceOrders, orderBody(2)); status !=
+		model.StatusOK {
+		t.Fatalf("order with the log full: %s", status)
+	}
+	if reply := ts.replies.waitFor(t, ts.expected)[ts.expected-1]; reply.Status !=
+		model.StatusLogUnavailable {
+		t.Fatalf("order with the log full answered %s, want log_unavailable", reply.Status)
+	}
+	if canceled := ts.replies.canceled(); len(canceled) != 0 {
+		t.Fatalf("canceled with the log full: %v", canceled)
+	}
+	opBefore := ts.log.LastOp()
+	ts.log.SetFull(false)
+	// A turn that found the log full just before it had room refuses the order without
+	// trying the log (the cancel is still kept): the client retries, as after any
+	// log_unavailable.
+	deadline := time.Now().Add(waitMax)
+	for {
+		if status := ts.submit(traderClient, 2, model.OperationPlaceOrders, orderBody(3)); status !=
+			model.StatusOK {
+			t.Fatalf("order once the log has room: %s", status)
+		}
+		reply := ts.replies.waitFor(t, ts.expected)[ts.expected-1]
+		if reply.Status == model.StatusOK {
+			break
+		}
+		if reply.Status != model.StatusLogUnavailable || time.Now().After(deadline) {
+			t.Fatalf("order once the log has room answered %s", reply.Status)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if canceled := ts.replies.canceled(); len(canceled) != 1 || canceled[0] != 1 {
+		t.Fatalf("orders canceled by the disconnect: %v, want [1] (order 3 placed after "+
+			"it, open; order 2 refused)", canceled)
+	}
+	// The cancel and order 3, each once: nothing refused was logged.
+	if logged := ts.log.LastOp() - opBefore; logged != 2 {
+		t.Fatalf("%d ops logged once the log had room, want 2 (the cancel, order 3)", logged)
 	}
 }
