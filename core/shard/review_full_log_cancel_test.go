@@ -90,3 +90,48 @@ func TestCancelOnDisconnectWithTheLogFullKeepsItsPlace(t *testing.T) {
 		t.Fatalf("%d ops logged once the log had room, want 2 (the cancel, order 3)", logged)
 	}
 }
+
+// TestCancelOnDisconnectWithTheLogFullAndAGrantTableDue: with a grant table waiting for
+// room (a keys reload while the log is full), every turn refuses what the ring holds
+// before taking it into an entry (refuseQueued); a cancel-on-disconnect refused there is
+// kept too, and logged once the log has room.
+func TestCancelOnDisconnectWithTheLogFullAndAGrantTableDue(t *testing.T) {
+	ts := startTradingShard(t, nil)
+	ts.mustWrite(traderClient, 1, model.OperationPlaceOrders, orderBody(1))
+	ts.log.SetFull(true)
+	// A table that differs from the one in force (one more client), so that it is due.
+	if err := ts.shard.SetGrants(model.AppendGrants(nil, []model.Grant{
+		{Client: traderClient, Scopes: model.ScopeOperator},
+		{Client: fillerClient + 1, Scopes: model.ScopeTransfer, Ledger: 1}})); err != nil {
+		t.Fatal(err)
+	}
+	ts.shard.SessionClosed(traderClient, 1, true)
+	if status := ts.submit(fillerClient, 1, model.OperationCreateAccounts,
+		accountsBody(2001)); status != model.StatusOK {
+		t.Fatalf("write with the log full: %s", status)
+	}
+	if reply := ts.replies.waitFor(t, ts.expected)[ts.expected-1]; reply.Status !=
+		model.StatusLogUnavailable {
+		t.Fatalf("write with the log full answered %s, want log_unavailable", reply.Status)
+	}
+	ts.log.SetFull(false)
+	deadline := time.Now().Add(waitMax)
+	for {
+		if status := ts.submit(fillerClient, 1, model.OperationCreateAccounts,
+			accountsBody(2002)); status != model.StatusOK {
+			t.Fatalf("write once the log has room: %s", status)
+		}
+		reply := ts.replies.waitFor(t, ts.expected)[ts.expected-1]
+		if reply.Status == model.StatusOK {
+			break
+		}
+		if reply.Status != model.StatusLogUnavailable || time.Now().After(deadline) {
+			t.Fatalf("write once the log has room answered %s", reply.Status)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if canceled := ts.replies.canceled(); len(canceled) != 1 || canceled[0] != 1 {
+		t.Fatalf("orders canceled by the disconnect: %v, want [1] (client order id 1)",
+			canceled)
+	}
+}
