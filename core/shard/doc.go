@@ -57,7 +57,12 @@
 // placed after (PROTOCOL.md section 5), and is dropped only when the ring closes or the
 // log fails (nothing more is logged then). Past cancelsPendingMax waiting clients, more
 // than a keys file names, a goroutine of its own retries the push every
-// cancelSessionRetryInterval, and that ordering is not kept.
+// cancelSessionRetryInterval, and that ordering is not kept. A cancel_session a full log
+// refuses (its turn answered log_unavailable) is kept by the holder of turns
+// (refusedCancels, one per client, at most cancelsPendingMax) and logged before any
+// other write of a later turn; while one is kept and the log refuses it, that turn's
+// writes are refused log_unavailable without trying the log, so none is logged ahead of
+// it. Reads are answered as before. A standby drops kept cancels.
 //
 // The sequencer checks this promise: the ring counts the requests it accepts, the
 // sequencer the answers it gives, and the two must match when it stops; with the

@@ -178,6 +178,17 @@ func (s *Shard) turn() (drained bool, closed bool, err error) {
 		// the ring's wake-ups were consumed, and nothing else would come for what waits.
 		return true, false, nil
 	}
+	// Cancels a full log refused go before every write taken from now on (refusedCancels).
+	parkedBefore := len(s.parked)
+	cancelsWaiting, err := s.writeRefusedCancels()
+	if err != nil {
+		s.failedTurn = s.failedTurn[:0]
+		return true, false, err
+	}
+	if len(s.parked) >= s.config.InFlightEntriesMax {
+		return true, false, nil // As after a grant table's entry, above.
+	}
+	cancelsLogged := len(s.parked) > parkedBefore
 	s.heldForGroupCommit = s.holdForGroupCommit()
 	if s.heldForGroupCommit {
 		_, closed = s.ring.take(nil, 0, 0)
@@ -186,7 +197,7 @@ func (s *Shard) turn() (drained bool, closed bool, err error) {
 	s.taken, closed = s.ring.takeUpTo(s.taken[:0], s.config.RingRequests, s.entryBytesBudget(),
 		!standby, barriers)
 	if len(s.taken) == 0 {
-		return false, closed, nil
+		return cancelsLogged, closed, nil
 	}
 	s.answers.taken(s.taken)
 	s.entry, s.queries = s.entry[:0], s.queries[:0]
@@ -207,7 +218,12 @@ func (s *Shard) turn() (drained bool, closed bool, err error) {
 		writes++
 	}
 	if writes > 0 {
-		err := s.appendAndApply(writes, slot)
+		// With refused cancels still waiting the log was full a moment ago: these writes
+		// are refused without trying it, since with room now they would go before them.
+		err := wal.ErrLogFull
+		if !cancelsWaiting {
+			err = s.appendAndApply(writes, slot)
+		}
 		switch {
 		case errors.Is(err, wal.ErrLogFull):
 			// Nothing was appended or applied: the writes are refused, not lost, and the
@@ -257,6 +273,7 @@ func (s *Shard) refuseQueued(status model.Status) (drained bool, closed bool, er
 		return false, closed, nil
 	}
 	s.answers.taken(s.taken)
+	s.keepRefusedCancels(s.taken)
 	s.answerRequests(s.taken, status)
 	s.ring.release(&s.taken[len(s.taken)-1])
 	s.count(func(stats *Stats) { stats.LogFullRefusals += uint64(len(s.taken)) })
@@ -272,6 +289,7 @@ func (s *Shard) refuseWrites(slot *parked, status model.Status) {
 			s.refused = append(s.refused, s.taken[i])
 		}
 	}
+	s.keepRefusedCancels(s.refused)
 	s.answerRequests(s.refused, status)
 	slot.origins = slot.origins[:0]
 	s.count(func(stats *Stats) { stats.LogFullRefusals += uint64(len(s.refused)) })

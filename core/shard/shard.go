@@ -251,10 +251,11 @@ type Shard struct {
 	populater *populater
 
 	// Sequencer state.
-	opLast    uint64
-	timestamp uint64
-	deferred  bool   // An entry went to AppendDeferred: WriteDeferred before waiting.
-	entry     []byte // Entry body being built.
+	cancelsRefused refusedCancels // Cancel-on-disconnects a full log refused.
+	opLast         uint64
+	timestamp      uint64
+	deferred       bool   // An entry went to AppendDeferred: WriteDeferred before waiting.
+	entry          []byte // Entry body being built.
 	// applying is the entry appendAndApply hands to the machine, reused: a local one
 	// escaped (OnApplied takes its address), one allocation per entry.
 	applying   core.Entry
