@@ -23,14 +23,7 @@ func TestKeptCancelsOverSeveralEntriesWithAOneEntryWindow(t *testing.T) {
 		ts.replies.waitFor(t, ts.expected)
 	}
 	ts.shard.SessionClosed(traderClient, 1, true)
-	if status := ts.submit(fillerClient, 1, model.OperationCreateAccounts,
-		accountsBody(2001)); status != model.StatusOK {
-		t.Fatalf("write with the log full: %s", status)
-	}
-	if reply := ts.replies.waitFor(t, ts.expected)[ts.expected-1]; reply.Status !=
-		model.StatusLogUnavailable {
-		t.Fatalf("write with the log full answered %s, want log_unavailable", reply.Status)
-	}
+	ts.writeRefusedLogFull(fillerClient, 1, 2001)
 	opBefore := ts.log.LastOp()
 	ts.log.SetFull(false)
 	ts.mustWrite(fillerClient, 2, model.OperationCreateAccounts, accountsBody(2002))
@@ -61,14 +54,7 @@ func TestCancelWaitingInTheRingThenKeptIsLoggedOnce(t *testing.T) {
 	ts.log.Release()
 	ts.replies.waitFor(t, queued)
 	ts.shard.SessionClosed(traderClient, 2, true)
-	if status := ts.submit(fillerClient, 2, model.OperationCreateAccounts,
-		accountsBody(3001)); status != model.StatusOK {
-		t.Fatalf("write with the log full: %s", status)
-	}
-	if reply := ts.replies.waitFor(t, ts.expected)[ts.expected-1]; reply.Status !=
-		model.StatusLogUnavailable {
-		t.Fatalf("write with the log full answered %s, want log_unavailable", reply.Status)
-	}
+	ts.writeRefusedLogFull(fillerClient, 2, 3001)
 	if canceled := ts.replies.canceled(); len(canceled) != 0 {
 		t.Fatalf("canceled with the log full: %v", canceled)
 	}

@@ -21,14 +21,7 @@ func TestCancelOnDisconnectWithTheLogFull(t *testing.T) {
 	ts.log.SetFull(true)
 	ts.shard.SessionClosed(traderClient, 1, true)
 	// A write queued after the cancel, answered: the turn that took the cancel has run.
-	if status := ts.submit(fillerClient, 1, model.OperationCreateAccounts,
-		accountsBody(2001)); status != model.StatusOK {
-		t.Fatalf("write with the log full: %s", status)
-	}
-	if reply := ts.replies.waitFor(t, ts.expected)[ts.expected-1]; reply.Status !=
-		model.StatusLogUnavailable {
-		t.Fatalf("write with the log full answered %s, want log_unavailable", reply.Status)
-	}
+	ts.writeRefusedLogFull(fillerClient, 1, 2001)
 	ts.log.SetFull(false)
 	ts.mustWrite(fillerClient, 2, model.OperationCreateAccounts, accountsBody(2002))
 	if canceled := ts.replies.canceled(); len(canceled) != 1 || canceled[0] != 1 {
@@ -106,14 +99,7 @@ func TestCancelOnDisconnectWithTheLogFullAndAGrantTableDue(t *testing.T) {
 		t.Fatal(err)
 	}
 	ts.shard.SessionClosed(traderClient, 1, true)
-	if status := ts.submit(fillerClient, 1, model.OperationCreateAccounts,
-		accountsBody(2001)); status != model.StatusOK {
-		t.Fatalf("write with the log full: %s", status)
-	}
-	if reply := ts.replies.waitFor(t, ts.expected)[ts.expected-1]; reply.Status !=
-		model.StatusLogUnavailable {
-		t.Fatalf("write with the log full answered %s, want log_unavailable", reply.Status)
-	}
+	ts.writeRefusedLogFull(fillerClient, 1, 2001)
 	ts.log.SetFull(false)
 	deadline := time.Now().Add(waitMax)
 	for {

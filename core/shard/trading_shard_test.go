@@ -116,6 +116,20 @@ func (ts *tradingShard) submit(client, session uint64, operation model.Operation
 	return status
 }
 
+// writeRefusedLogFull sends one account creation of (client, session) while the log is
+// full and requires it queued and answered log_unavailable (its turn has run).
+func (ts *tradingShard) writeRefusedLogFull(client, session uint64, account uint64) {
+	ts.t.Helper()
+	if status := ts.submit(client, session, model.OperationCreateAccounts,
+		accountsBody(account)); status != model.StatusOK {
+		ts.t.Fatalf("write with the log full: %s", status)
+	}
+	if reply := ts.replies.waitFor(ts.t, ts.expected)[ts.expected-1]; reply.Status !=
+		model.StatusLogUnavailable {
+		ts.t.Fatalf("write with the log full answered %s, want log_unavailable", reply.Status)
+	}
+}
+
 // mustWrite sends one request, again while the shard answers busy (bounded), and waits
 // until it (and everything before) is answered ok.
 func (ts *tradingShard) mustWrite(client, session uint64, operation model.Operation,
