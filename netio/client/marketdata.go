@@ -706,9 +706,7 @@ func (c *Client) leaveNotPrimary(generation uint64) bool {
 		return false
 	}
 	refusing := c.dialed
-	other := c.primary != "" && c.primary != refusing ||
-		slices.ContainsFunc(c.config.Addresses, func(a string) bool { return a != refusing })
-	if !other {
+	if !c.otherAddressLocked(refusing) {
 		return false
 	}
 	c.triedLast = refusing

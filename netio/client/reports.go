@@ -957,9 +957,7 @@ func (c *Client) leaveShuttingDown(generation uint64) {
 	c.reportsShutDownLoss = true
 	closing := c.dialed
 	c.leaveAddressLocked(closing)
-	other := c.primary != "" && c.primary != closing ||
-		slices.ContainsFunc(c.config.Addresses, func(a string) bool { return a != closing })
-	if other {
+	if c.otherAddressLocked(closing) {
 		c.triedLast = closing
 	}
 }
@@ -981,6 +979,14 @@ func (c *Client) waitAfterReportsShutDown() bool {
 	return c.backOffAfterRepeats(repeats, ReconnectDelayMin, ReconnectDelayMax,
 		"client: report subscriptions closed shutting_down again, waiting before "+
 			"reconnecting", "closed")
+}
+
+// otherAddressLocked reports whether the client knows an address other than address to
+// reconnect to (the redirect target or a configured one): without one, leaving address
+// (leaveShuttingDown, leaveNotPrimary) would only come back to it. Called with mu held.
+func (c *Client) otherAddressLocked(address string) bool {
+	return c.primary != "" && c.primary != address ||
+		slices.ContainsFunc(c.config.Addresses, func(a string) bool { return a != address })
 }
 
 // leaveAddressLocked adds address to the nodes the reconnects try last (connectAny)
