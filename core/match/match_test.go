@@ -42,6 +42,19 @@ func (h *harness) canceled() [][2]uint64 {
 	return result
 }
 
+// canceledAccount counts the cancels reported canceled_account to client: its resting
+// orders the ledger refused to settle (the account they are paid into closed).
+func (h *harness) canceledAccount(client uint64) int {
+	count := 0
+	for _, r := range h.sink.reports {
+		if r.Kind == model.ReportCanceled && r.Client == client &&
+			r.Status == model.StatusCanceledAccount {
+			count++
+		}
+	}
+	return count
+}
+
 func expectEqual[T any](t *testing.T, what string, got, want T) {
 	t.Helper()
 	if !reflect.DeepEqual(got, want) {

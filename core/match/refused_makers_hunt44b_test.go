@@ -38,13 +38,7 @@ func TestManyRefusedMakersDoNotStopMatching(t *testing.T) {
 	if result.Status != model.StatusOK {
 		t.Fatalf("buy: %s", result.Status)
 	}
-	canceled := 0
-	for _, r := range h.sink.reports {
-		if r.Kind == model.ReportCanceled && r.Client == 1 &&
-			r.Status == model.StatusCanceledAccount {
-			canceled++
-		}
-	}
+	canceled := h.canceledAccount(1)
 	if canceled != makers || len(h.sink.fills()) != 0 {
 		t.Fatalf("canceled_account %d of %d sells, %d fill reports", canceled, makers,
 			len(h.sink.fills()))

@@ -47,13 +47,7 @@ func refusedMakersEvents(t *testing.T, makers, good int, shrinks bool) uint64 {
 	if result.Status != model.StatusOK {
 		t.Fatalf("buy: %s", result.Status)
 	}
-	canceled := 0
-	for _, r := range h.sink.reports {
-		if r.Kind == model.ReportCanceled && r.Client == 1 &&
-			r.Status == model.StatusCanceledAccount {
-			canceled++
-		}
-	}
+	canceled := h.canceledAccount(1)
 	if canceled != refused || len(h.sink.fills()) != 2*(makers-refused) {
 		t.Fatalf("canceled_account %d of %d sells, %d fill reports of %d", canceled, refused,
 			len(h.sink.fills()), 2*(makers-refused))

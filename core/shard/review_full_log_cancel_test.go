@@ -2,7 +2,6 @@ package shard
 
 import (
 	"testing"
-	"time"
 
 	"sequent/core/model"
 )
@@ -59,21 +58,7 @@ func TestCancelOnDisconnectWithTheLogFullKeepsItsPlace(t *testing.T) {
 	// A turn that found the log full just before it had room refuses the order without
 	// trying the log (the cancel is still kept): the client retries, as after any
 	// log_unavailable.
-	deadline := time.Now().Add(waitMax)
-	for {
-		if status := ts.submit(traderClient, 2, model.OperationPlaceOrders, orderBody(3)); status !=
-			model.StatusOK {
-			t.Fatalf("order once the log has room: %s", status)
-		}
-		reply := ts.replies.waitFor(t, ts.expected)[ts.expected-1]
-		if reply.Status == model.StatusOK {
-			break
-		}
-		if reply.Status != model.StatusLogUnavailable || time.Now().After(deadline) {
-			t.Fatalf("order once the log has room answered %s", reply.Status)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	ts.writeOnceTheLogHasRoom(traderClient, 2, model.OperationPlaceOrders, orderBody(3))
 	if canceled := ts.replies.canceled(); len(canceled) != 1 || canceled[0] != 1 {
 		t.Fatalf("orders canceled by the disconnect: %v, want [1] (order 3 placed after "+
 			"it, open; order 2 refused)", canceled)
@@ -101,21 +86,7 @@ func TestCancelOnDisconnectWithTheLogFullAndAGrantTableDue(t *testing.T) {
 	ts.shard.SessionClosed(traderClient, 1, true)
 	ts.writeRefusedLogFull(fillerClient, 1, 2001)
 	ts.log.SetFull(false)
-	deadline := time.Now().Add(waitMax)
-	for {
-		if status := ts.submit(fillerClient, 1, model.OperationCreateAccounts,
-			accountsBody(2002)); status != model.StatusOK {
-			t.Fatalf("write once the log has room: %s", status)
-		}
-		reply := ts.replies.waitFor(t, ts.expected)[ts.expected-1]
-		if reply.Status == model.StatusOK {
-			break
-		}
-		if reply.Status != model.StatusLogUnavailable || time.Now().After(deadline) {
-			t.Fatalf("write once the log has room answered %s", reply.Status)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	ts.writeOnceTheLogHasRoom(fillerClient, 1, model.OperationCreateAccounts, accountsBody(2002))
 	if canceled := ts.replies.canceled(); len(canceled) != 1 || canceled[0] != 1 {
 		t.Fatalf("orders canceled by the disconnect: %v, want [1] (client order id 1)",
 			canceled)

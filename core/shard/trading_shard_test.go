@@ -151,6 +151,29 @@ func (ts *tradingShard) mustWrite(client, session uint64, operation model.Operat
 	}
 }
 
+// writeOnceTheLogHasRoom sends one request of (client, session) after the log was full,
+// again while it is answered log_unavailable (a turn that found the log full just before
+// it had room refuses without trying the log; the client retries, as after any
+// log_unavailable), bounded by waitMax, until it is answered ok.
+func (ts *tradingShard) writeOnceTheLogHasRoom(client, session uint64,
+	operation model.Operation, body []byte) {
+	ts.t.Helper()
+	deadline := time.Now().Add(waitMax)
+	for {
+		if status := ts.submit(client, session, operation, body); status != model.StatusOK {
+			ts.t.Fatalf("%s once the log has room: %s", operation, status)
+		}
+		reply := ts.replies.waitFor(ts.t, ts.expected)[ts.expected-1]
+		if reply.Status == model.StatusOK {
+			return
+		}
+		if reply.Status != model.StatusLogUnavailable || time.Now().After(deadline) {
+			ts.t.Fatalf("%s once the log has room answered %s", operation, reply.Status)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // orderBody is a resting sell order of the trader, told apart by its client order id.
 func orderBody(clientOrderID uint64) []byte {
 	body := make([]byte, model.OrderSize)

@@ -46,7 +46,7 @@ import (
 // request only, and the nonce (remembered until the server's clock passes timestamp + window) means it is good once.
 // Version 2 also binds the one header that changes what a request does, the
 // Idempotency-Key (the exactly-once session and number it is applied under): under
-// version 1 whoever relays a request may change or remove it (TestHunt44aIdempotencyKeyIsBoundBySignature).
+// version 1 whoever relays a request may change or remove it (TestSignatureVersion2BindsIdempotencyKey).
 // The other headers the server reads do not change a request's meaning: Content-Length
 // only frames the body, which is hashed, and chunked bodies are refused. The version is
 // bound by the first line, so removing Sequent-Signature-Version from a version-2
