@@ -3,6 +3,7 @@ package core
 import (
 	"testing"
 
+	"sequent/core/ledger"
 	"sequent/core/model"
 )
 
@@ -143,5 +144,36 @@ func TestHunt45aCrossShardTransferSeenByItsPayerOnly(t *testing.T) {
 			t.Fatalf("the payee retries transfer %s: %s, want %s", retry.transfer.ID,
 				result.Status, retry.want)
 		}
+	}
+}
+
+// TestHunt45aCreditShardAtItsAccountsLimit pins PROTOCOL.md section 18's sentence on
+// accounts_limit_reached for a cross-shard transfer refused on its credit shard: that
+// shard cannot create the pair's settlement account, the debit is voided (nothing moves)
+// and the id stays taken: a retry answers the same code.
+func TestHunt45aCreditShardAtItsAccountsLimit(t *testing.T) {
+	p := &pair{t: t, actor: 1}
+	for i := range p.shards {
+		config := Config{Shard: ShardConfig{Map: twoShards, Index: uint16(i)}}
+		if i == 1 {
+			config.Ledger = ledger.Config{AccountsMax: 1} // Account 100 fills it.
+		}
+		p.shards[i] = newHarness(t, config)
+		p.shards[i].upgradeRules(RulesVersionCurrent)
+	}
+	p.accounts(map[uint64]uint16{1: 0, 100: 0})
+	first, messages := p.transfer(simpleTransfer(7, 1, 100, 30))
+	if first.Status != model.StatusSagaInFlight {
+		t.Fatalf("step 1: %s", first.Status)
+	}
+	if final := p.settle(messages)[0].Finished.Result; final.Status != model.StatusAccountsLimitReached {
+		t.Fatalf("a credit shard that cannot create the settlement account: %s", final.Status)
+	}
+	if payer, payee := p.account(1), p.account(100); payer.Balance() != (model.Balance{}) ||
+		payee.Balance() != (model.Balance{}) {
+		t.Fatalf("something moved: payer %+v, payee %+v", payer.Balance(), payee.Balance())
+	}
+	if retry, _ := p.transfer(simpleTransfer(7, 1, 100, 30)); retry.Status != model.StatusAccountsLimitReached {
+		t.Fatalf("a retry: %s", retry.Status)
 	}
 }
