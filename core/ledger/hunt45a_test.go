@@ -34,3 +34,62 @@ func TestHunt45aPostRetryComparesTheAmountEvenWhenZero(t *testing.T) {
 	f.expect(model.StatusExists, post(10, 9, model.Uint128{}))
 	f.expect(model.StatusExistsWithDifferentAmount, post(10, 9, model.Uint128Max))
 }
+
+// TestHunt45aOverduePendingHoldsItsAmountUntilSwept pins PROTOCOL.md section 10's
+// "Timeouts" paragraph: past its deadline a pending transfer answers
+// pending_transfer_expired to a post or void at once, but its amount is released only by
+// the sweep at the start of a log entry whose timestamp reaches the deadline (Expire), at
+// most ExpiriesPerPulseMax per entry, earliest deadline first; until then it still
+// counts in the payer's debits_pending and balance limit.
+func TestHunt45aOverduePendingHoldsItsAmountUntilSwept(t *testing.T) {
+	f := newFixture(t)
+	f.expect(model.StatusOK, transfer(7, 1, 3, 50)) // Account 3 (debit-limited) holds 50.
+	f.expect(model.StatusOK, pending(8, 3, 2, 50, 1))
+	f.timestamp += 2 * second // Past the deadline, before any sweep.
+	f.expect(model.StatusPendingTransferExpired, post(9, 8, model.Uint128Max))
+	if b := f.balance(3); b.DebitsPending != model.U128(50) {
+		t.Fatalf("overdue, not swept: %+v", b)
+	}
+	f.expect(model.StatusExceedsCredits, transfer(10, 3, 2, 1))
+	if expired := f.tick(0); expired != 1 {
+		t.Fatalf("the sweep expired %d", expired)
+	}
+	f.expect(model.StatusOK, transfer(11, 3, 2, 50))
+
+	// An expiry adds no entry to an account's balance history (account 4 keeps one).
+	f.expect(model.StatusOK, pending(12, 4, 2, 5, 1))
+	f.tick(2 * second)
+	filter := model.AccountFilter{AccountID: model.U128(4), Limit: 10,
+		Flags: model.FilterDebits | model.FilterCredits}
+	history, status := f.ledger.GetAccountBalances(&filter, nil)
+	if b := f.balance(4); status != model.StatusOK || len(history) != 1 ||
+		history[0].DebitsPending != model.U128(5) || !b.DebitsPending.IsZero() {
+		t.Fatalf("history %+v (%s) of an account now %+v", history, status, b)
+	}
+
+	// More than one sweep's worth due at once: the first sweep takes the earliest
+	// ExpiriesPerPulseMax, the next entry's sweep the rest.
+	g := newFixture(t)
+	g.expect(model.StatusOK, transfer(7, 1, 2, 1))
+	due := make([]model.Transfer, model.EventsPerRequestMax)
+	for batch := range 2 {
+		for i := range due {
+			due[i] = pending(uint64(1000+batch*len(due)+i), 1, 2, 1, 1)
+		}
+		for i, result := range g.transfers(due...) {
+			if result.Status != model.StatusOK {
+				t.Fatalf("pending %d: %s", i, result.Status)
+			}
+		}
+	}
+	g.timestamp += 2 * second
+	if expired := g.tick(0); expired != ExpiriesPerPulseMax {
+		t.Fatalf("first sweep: %d", expired)
+	}
+	if b := g.balance(1); b.DebitsPending != model.U128(uint64(2*len(due)-ExpiriesPerPulseMax)) {
+		t.Fatalf("after the first sweep: %+v", b)
+	}
+	if expired := g.tick(1); expired != 2*len(due)-ExpiriesPerPulseMax {
+		t.Fatalf("second sweep: %d", expired)
+	}
+}
