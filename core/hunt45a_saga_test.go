@@ -177,3 +177,38 @@ func TestHunt45aCreditShardAtItsAccountsLimit(t *testing.T) {
 		t.Fatalf("a retry: %s", retry.Status)
 	}
 }
+
+// TestHunt45aRefusedCrossShardTransferShowsItsSteps pins PROTOCOL.md section 18 on a
+// cross-shard transfer that its credit side refused: the payer's get_account_transfers
+// shows step 1 under the client's id and its void, while lookup_transfers finds no
+// transfer with that id (a refused transfer is not stored).
+func TestHunt45aRefusedCrossShardTransferShowsItsSteps(t *testing.T) {
+	p := newPair(t)
+	p.accounts(map[uint64]uint16{1: 0})
+	_, messages := p.transfer(simpleTransfer(7, 1, 100, 30)) // Account 100 does not exist.
+	if final := p.settle(messages)[0].Finished.Result; final.Status != model.StatusCreditAccountNotFound {
+		t.Fatalf("final %s", final.Status)
+	}
+	body := make([]byte, model.AccountFilterSize)
+	filter := model.AccountFilter{AccountID: model.U128(1), Limit: 10,
+		Flags: model.FilterDebits | model.FilterCredits}
+	filter.Encode(body)
+	out := p.client(0, model.OperationGetAccountTransfers, 0, body)
+	reply := out.Body(&out.Replies[0])
+	if out.Replies[0].Status != model.StatusOK || len(reply) != 2*model.TransferSize {
+		t.Fatalf("get_account_transfers: %s, %d bytes", out.Replies[0].Status, len(reply))
+	}
+	var step, void model.Transfer
+	step.Decode(reply)
+	void.Decode(reply[model.TransferSize:])
+	if step.ID != model.U128(7) || step.Flags&model.TransferPending == 0 ||
+		void.PendingID != model.U128(7) || void.Flags&model.TransferVoidPending == 0 {
+		t.Fatalf("steps shown: %+v, %+v", step, void)
+	}
+	for shard := range p.shards {
+		out := p.client(shard, model.OperationLookupTransfers, 0, idBody(7))
+		if found := out.Body(&out.Replies[0]); len(found) != 0 {
+			t.Fatalf("shard %d's lookup_transfers finds the refused transfer", shard)
+		}
+	}
+}
