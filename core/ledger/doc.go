@@ -97,7 +97,8 @@
 //	transfer: nothing else is compared)
 //	exists_with_different_flags, _pending_id, _timeout, _debit_account_id,
 //	_credit_account_id, _amount, _user_data_128, _user_data_64, _user_data_32, _ledger,
-//	_code, exists            (for a post/void, zero fields of the retry match anything)
+//	_code, exists            (for a post/void, zero fields of the retry match anything
+//	                         but a post's amount: 0 posts nothing)
 //	id_already_failed
 //
 // then for a single-phase or pending transfer:
