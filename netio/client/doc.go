@@ -105,7 +105,9 @@
 // resendOrDropLocked; Pipelining). A caller whose context ends stops waiting (its
 // outcome is unknown: an *OutcomeUnknownError, see Context deadlines); the request goes
 // on for the others. Lookups, queries, the matching operations and Go/Do are never
-// merged. CoalesceEventsMax -1 turns merging off.
+// merged. CoalesceEventsMax -1 turns merging off. A merged call of one transfer (the
+// common caller) skips the batching of several runs (ledger.go, createTransfer): same
+// request, same outcome and errors, about 560 fewer instructions per call.
 //
 // After a merged request of many callers (rejoinCallersMin) is answered, the next one
 // is not sent until as many callers have called again (they rejoin it), it is full, or

@@ -193,6 +193,13 @@ func (c *Client) CreateTransfersInto(ctx context.Context, transfers []model.Tran
 		return fmt.Errorf("client: room for %d results for %d transfers", len(results),
 			len(transfers))
 	}
+	if len(transfers) == 1 && c.coalescing(model.OperationCreateTransfers) {
+		result, err := c.createTransfer(ctx, transfers, 0, model.EventResultSize)
+		if err == nil {
+			results[0].Decode(result)
+		}
+		return err
+	}
 	return c.createTransfers(ctx, transfers, 0, model.EventResultSize,
 		func(i int, result []byte) { results[i].Decode(result) })
 }
@@ -202,6 +209,15 @@ func (c *Client) CreateTransfersInto(ctx context.Context, transfers []model.Tran
 func (c *Client) CreateTransfersWithBalances(ctx context.Context,
 	transfers []model.Transfer) ([]model.TransferResult, error) {
 	results := make([]model.TransferResult, len(transfers))
+	if len(transfers) == 1 && c.coalescing(model.OperationCreateTransfers) {
+		result, err := c.createTransfer(ctx, transfers, requestFlagReplyBalances,
+			model.EventResultBalancesSize)
+		if err != nil {
+			return nil, err
+		}
+		results[0].DecodeWithBalances(result)
+		return results, nil
+	}
 	if err := c.createTransfers(ctx, transfers, requestFlagReplyBalances,
 		model.EventResultBalancesSize,
 		func(i int, result []byte) { results[i].DecodeWithBalances(result) }); err != nil {
@@ -267,6 +283,39 @@ func (c *Client) createTransfers(ctx context.Context, transfers []model.Transfer
 		err = fmt.Errorf("client: %d results for %d transfers", done, len(transfers))
 	}
 	return err
+}
+
+// createTransfer is createTransfers for a batch of one transfer (one) with merging on,
+// the one-event caller that merging is for (hundreds of them per request), and returns
+// its result (resultSize bytes, a slice of the shared reply: decode it, do not keep it).
+// It sends and fails exactly as createTransfers does with one run (batch): a run that is
+// never sent returns submit's error, a sent one the error of its wait, already an
+// *OutcomeUnknownError wherever the transfer may be applied (mayBeAppliedError would
+// return it as it is). What it leaves out is the general path's machinery, about 500
+// instructions of a call that is mostly parking and waking (bench/PERFORMANCE.md, issue
+// 15): the run list, the five function values and the pooled encoding buffer (one
+// transfer is encoded on the stack: submit copies it into the request's frame).
+func (c *Client) createTransfer(ctx context.Context, one []model.Transfer, flags uint8,
+	resultSize int) ([]byte, error) {
+	routed, err := c.routeTransfers(ctx, one) // One transfer: its debit shard, no order.
+	if err != nil {
+		return nil, err
+	}
+	var body [model.TransferSize]byte
+	one[0].Encode(body[:])
+	p, err := c.submitRun(ctx, coalesceKey{model.OperationCreateTransfers, flags, routed.shard},
+		body[:], 1, one[0].Flags&model.TransferLinked != 0, false, true)
+	if err != nil {
+		return nil, err
+	}
+	reply, err := p.wait(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(reply.Body) < resultSize {
+		return nil, errors.New("client: 0 results for 1 transfers")
+	}
+	return reply.Body[:resultSize], nil
 }
 
 // smallEncodeBuffers holds the buffers CreateTransfers encodes small runs into.
