@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -18,14 +19,15 @@ import (
 // TestStandbyWaitingForItsPrimaryAnswersProbes starts a standby with an empty log whose
 // primary is not up (it waits for it without a time limit): its operators' HTTP answers
 // all the same, with what is true (healthy, not ready: not_primary and no_shards, role
-// standby, waiting_for_primary, the sequent_ready gauge 0), while its binary port is not
-// open yet. Once the primary starts, the standby attaches and the same HTTP port serves
-// its full status (shards open, no longer waiting). Before session 45 the port answered
+// standby, waiting_for_primary, the sequent_ready gauge 0; promote refused 409), while
+// its binary port is not open yet. Once the primary starts, the standby attaches and the
+// same HTTP port serves its full status (shards open, no longer waiting). Before session 45 the port answered
 // nothing during the wait, and an orchestrator's probe killed the standby.
 func TestStandbyWaitingForItsPrimaryAnswersProbes(t *testing.T) {
 	primaryReplication, standbyHTTP, standbyAddress := freePort(t), freePort(t), freePort(t)
+	standbyData := t.TempDir()
 	output := &testlog.Buffer{}
-	command := exec.Command(binary, "serve", "--data", t.TempDir(), "--addr", standbyAddress,
+	command := exec.Command(binary, "serve", "--data", standbyData, "--addr", standbyAddress,
 		"--http", standbyHTTP, "--replication-listen", freePort(t),
 		"--standby-of", primaryReplication, "--replication-key", replicationTestKey)
 	command.Stdout, command.Stderr = output, output
@@ -66,6 +68,16 @@ func TestStandbyWaitingForItsPrimaryAnswersProbes(t *testing.T) {
 	if code, body := fetch(base + ops.PathMetrics); code != http.StatusOK ||
 		!strings.Contains(body, "\nsequent_ready 0\n") || !strings.Contains(body, "\nsequent_healthy 1\n") {
 		t.Fatalf("metrics while waiting: %d\n%s", code, body)
+	}
+	promote, err := http.NewRequest("POST", base+ops.PathPromote, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	promote.Header.Set("Authorization", "Bearer "+adminTokenOf(t, filepath.Join(standbyData, "keys.json")))
+	if answer, err := (&http.Client{Timeout: 5 * time.Second}).Do(promote); err != nil {
+		t.Fatal(err)
+	} else if answer.Body.Close(); answer.StatusCode != http.StatusConflict {
+		t.Fatalf("promote while waiting: HTTP %d, want 409", answer.StatusCode)
 	}
 	if conn, err := net.DialTimeout("tcp", standbyAddress, time.Second); err == nil {
 		conn.Close()
