@@ -63,8 +63,13 @@
 // with the same Idempotency-Key or ids to learn the outcome). Request bodies are read
 // by readBody within bodyBytesInFlightMax bytes for all requests together and
 // bodyBytesPerPeerMax for those of one peer address (503 busy before reading a body that
-// does not fit); one peer holds at most connectionsPerPeerMax of the connectionsMax
-// connections (newPeerListener: peer.Listener). Nothing waits or grows unbounded.
+// does not fit). A request whose authentication headers already fail (authenticateHeaders:
+// none, malformed, unknown key, timestamp out of the window, a version below the key's
+// minimum, too many failed attempts) is answered before its body is read, beyond the
+// first 8 KiB fasthttp reads with the headers, and its connection closed; the signature
+// and the nonce are checked once the body is read. One peer holds at most
+// connectionsPerPeerMax of the connectionsMax connections (newPeerListener:
+// peer.Listener). Nothing waits or grows unbounded.
 //
 // # Goroutines
 //
