@@ -80,6 +80,10 @@ const (
 	// unread, after the answer, before it reuses the connection (its
 	// maxUnreadStreamBodySize); beyond it, it closes the connection instead.
 	fasthttpUnreadBodyMax = 256 << 10
+	// drainingMax bounds the connections that drop the rest of a refused request's body
+	// at once (Server.discardBodyAfterAnswer), each a goroutine for up to readTimeout:
+	// as many as fasthttp serves.
+	drainingMax = connectionsMax
 	// headerBytesMax bounds the request line and headers (fasthttp's read buffer).
 	headerBytesMax = 8 << 10
 	// readTimeout, writeTimeout and idleTimeout bound a connection's reading a request,

@@ -140,6 +140,9 @@ type Server struct {
 	// request signed before then could be one a previous process accepted: it is refused
 	// (timestamp_out_of_window), which makes a replay across a restart impossible.
 	startedMs int64
+	// draining counts the connections discardBodyAfterAnswer is draining (hijacked:
+	// fasthttp's Concurrency no longer counts them); at most drainingMax.
+	draining atomic.Int64
 }
 
 type counters struct {
@@ -342,7 +345,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	var client *netio.Client
 	if !route.public {
 		if c, client, ok = s.authenticateHeaders(ctx); !ok {
-			discardBodyAfterAnswer(ctx, length)
+			s.discardBodyAfterAnswer(ctx, length)
 			return
 		}
 	}
@@ -371,13 +374,20 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 // sending its body could lose the answer. Up to fasthttpUnreadBodyMax (length, which is
 // above what is left after fasthttp's pre-read), fasthttp itself drops the rest once the
 // answer is flushed and keeps the connection; above it, a hijack drops it through a
-// small buffer (io.Discard), for at most readTimeout, then closes the connection.
-func discardBodyAfterAnswer(ctx *fasthttp.RequestCtx, length int) {
+// small buffer (io.Discard), for at most readTimeout, then closes the connection. At
+// most drainingMax connections drain at once (counted once the hijack runs, so that
+// none is counted if fasthttp could not write the answer); past it one is closed at
+// once, its rest unread.
+func (s *Server) discardBodyAfterAnswer(ctx *fasthttp.RequestCtx, length int) {
 	stream := ctx.RequestBodyStream()
 	if length <= fasthttpUnreadBodyMax || stream == nil {
 		return
 	}
 	ctx.Hijack(func(conn net.Conn) {
+		defer s.draining.Add(-1)
+		if s.draining.Add(1) > drainingMax {
+			return
+		}
 		if conn.SetReadDeadline(time.Now().Add(readTimeout)) == nil {
 			_, _ = io.Copy(io.Discard, stream) // The stream ends at the body's length.
 		}
