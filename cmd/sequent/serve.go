@@ -289,7 +289,9 @@ func startNode(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) (
 	if err != nil {
 		return nil, err
 	}
+	waiting := startWaitingOps(o, keyring, logger) // A standby's wait: probes answered.
 	groups, err := replication.OpenNode(ctx, nodeConfig)
+	waiting.stop(logger)
 	if err != nil {
 		return nil, err
 	}

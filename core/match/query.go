@@ -30,8 +30,13 @@ func (e *Engine) LookupOrders(client uint64, ids []uint64,
 }
 
 // AccountOrders appends to out the open orders of the caller's trading account that
-// match the filter, in placement (order id) order, at most filter.Limit. Work is
-// proportional to the account's open orders up to the last one returned.
+// match the filter, in placement (order id) order, at most filter.Limit. A page starts
+// where the previous one ended: when filter.AfterOrderID is still open in the account's
+// list (the last order of the previous page, the usual cursor) it starts right after it,
+// so paging through N orders costs O(N) in all, not O(N²). Otherwise (that order was
+// filled, canceled or never was the account's) it looks for the first order past the
+// cursor from both ends of the list. The pages are those a walk from the list's head
+// gives (the list is in id order): only the work differs.
 func (e *Engine) AccountOrders(client uint64, f *model.OrderFilter, out []model.OrderState) (
 	[]model.OrderState, model.Status) {
 	switch {
@@ -55,15 +60,42 @@ func (e *Engine) AccountOrders(client uint64, f *model.OrderFilter, out []model.
 		return out, model.StatusOK
 	}
 	count := uint32(0)
-	for slot := e.accounts[account].head; slot != indexNone && count < f.Limit; {
+	for slot := e.accountOrderAfter(account, f.AfterOrderID); slot != indexNone && count < f.Limit; {
 		o := &e.orders[slot]
-		if o.id > f.AfterOrderID && (instrumentIndex == indexNone || o.instrument == instrumentIndex) {
+		if instrumentIndex == indexNone || o.instrument == instrumentIndex {
 			out = append(out, e.orderState(slot))
 			count++
 		}
 		slot = o.accountNext
 	}
 	return out, model.StatusOK
+}
+
+// accountOrderAfter returns the first order of trading account index whose id is above
+// after, or indexNone. The account's list is in ascending id order (accountLink refuses
+// anything else), so when the order with id after is in it, the answer is the next one;
+// else the walks from the head (ids above after?) and from the tail (ids at most after?)
+// alternate, and the first to cross the boundary finds it: steps at most twice the
+// smaller side of the boundary.
+func (e *Engine) accountOrderAfter(index uint32, after uint64) uint32 {
+	a := &e.accounts[index]
+	if after == 0 {
+		return a.head
+	}
+	if slot, _, found := e.findOrder(after); found && e.orders[slot].tradingAccount == index {
+		return e.orders[slot].accountNext
+	}
+	forward, backward := a.head, a.tail
+	for forward != indexNone { // Both are indexNone or neither: the list is empty or not.
+		if e.orders[forward].id > after {
+			return forward // Every order before it was checked to be at most after.
+		}
+		if e.orders[backward].id <= after {
+			return e.orders[backward].accountNext // Every order after it is above after.
+		}
+		forward, backward = e.orders[forward].accountNext, e.orders[backward].accountPrevious
+	}
+	return indexNone
 }
 
 // Depth appends to out the best filter.Levels levels of the bids (best first), then of

@@ -466,7 +466,7 @@ func TestReconcileReadsEveryShard(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(reconciliation.Ledgers) != 1 || reconciliation.Ledgers[0].Accounts != 4 ||
-		reconciliation.Ledgers[0].DebitsPosted != model.U128(10) {
+		reconciliation.Ledgers[0].DebitsPosted != (model.WideSum{Low: model.U128(10)}) {
 		t.Fatalf("ledgers %+v", reconciliation.Ledgers)
 	}
 	if len(reconciliation.Pairs) != 1 || reconciliation.Pairs[0].From != 0 ||

@@ -14,8 +14,10 @@ import (
 // TestOnePeerCannotTakeTheBodyBudget: one peer address that announces maximal bodies on
 // many connections and sends them slowly (here: 64 KiB of each, then nothing) holds at most
 // its share of the server's budget of body bytes, so another address's signed request
-// with a body is still served. The peer needs no credentials: bodies are read before the
-// signature over them can be checked. Before the fix sixteen such connections held the
+// with a body is still served. The peer needs no secret, only a client's ids and a
+// timestamp in the window (headers that fail are refused before the body is read:
+// TestHeaderRefusalsComeBeforeTheBody): bodies are read before the signature over them
+// can be checked. Before the fix sixteen such connections held the
 // whole 64 MiB budget (for as long as the read timeout let each wait, and again after
 // reconnecting), and every request with a body from anyone was refused 503 busy.
 //
@@ -39,8 +41,9 @@ func TestOnePeerCannotTakeTheBodyBudget(t *testing.T) {
 		// The first 64 KiB of the body: more than fasthttp reads ahead before it runs the
 		// handler, which then waits for the rest.
 		head := fmt.Sprintf("POST /v1/transfers HTTP/1.1\r\nHost: test\r\n"+
-			"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
-			requestBodyBytesMax, strings.Repeat(" ", 64<<10))
+			"Content-Type: application/json\r\nContent-Length: %d\r\n%s\r\n%s",
+			requestBodyBytesMax, authenticationLines(t, h, "POST", "/v1/transfers"),
+			strings.Repeat(" ", 64<<10))
 		if _, err := conn.Write([]byte(head)); err != nil {
 			t.Fatal(err)
 		}

@@ -63,8 +63,13 @@
 // with the same Idempotency-Key or ids to learn the outcome). Request bodies are read
 // by readBody within bodyBytesInFlightMax bytes for all requests together and
 // bodyBytesPerPeerMax for those of one peer address (503 busy before reading a body that
-// does not fit); one peer holds at most connectionsPerPeerMax of the connectionsMax
-// connections (newPeerListener: peer.Listener). Nothing waits or grows unbounded.
+// does not fit). A request whose authentication headers already fail (authenticateHeaders:
+// none, malformed, unknown key, timestamp out of the window, a version below the key's
+// minimum, too many failed attempts) is answered before its body is read, beyond the
+// first 8 KiB fasthttp reads with the headers, and its connection closed; the signature
+// and the nonce are checked once the body is read. One peer holds at most
+// connectionsPerPeerMax of the connectionsMax connections (newPeerListener:
+// peer.Listener). Nothing waits or grows unbounded.
 //
 // # Goroutines
 //
@@ -72,7 +77,10 @@
 // waits on its own buffered channel for its reply. The shard goroutine calls
 // Replier.Deliver, which never blocks: it copies the reply body into the waiter's
 // channel (capacity one) or drops it if the handler gave up. The nonce cache and the
-// waiters are sharded maps under their own mutexes. A handler's panic is recovered by
+// waiters are sharded maps under their own mutexes. The rest (over 256 KiB) of the body
+// of a request refused from its headers is read and dropped by the goroutine fasthttp
+// starts for a hijacked connection (Server.discardBodyAfterAnswer: at most drainingMax at
+// once, each for at most readTimeout, then the connection is closed). A handler's panic is recovered by
 // netio/httpguard: 500 internal (a write's outcome unknown), logged with its stack (up to
 // a bound per minute), counted (Stats.Panics); one out of the shard's Submit is not, and
 // ends the process.

@@ -76,6 +76,14 @@ const (
 	// bodies and sent them slowly would otherwise hold the whole budget, and everyone's
 	// requests with a body would be refused busy.
 	bodyBytesPerPeerMax = bodyBytesInFlightMax / 4
+	// fasthttpUnreadBodyMax is what fasthttp reads and drops of a body its handler left
+	// unread, after the answer, before it reuses the connection (its
+	// maxUnreadStreamBodySize); beyond it, it closes the connection instead.
+	fasthttpUnreadBodyMax = 256 << 10
+	// drainingMax bounds the connections that drop the rest of a refused request's body
+	// at once (Server.discardBodyAfterAnswer), each a goroutine for up to readTimeout:
+	// as many as fasthttp serves.
+	drainingMax = connectionsMax
 	// headerBytesMax bounds the request line and headers (fasthttp's read buffer).
 	headerBytesMax = 8 << 10
 	// readTimeout, writeTimeout and idleTimeout bound a connection's reading a request,

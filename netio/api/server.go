@@ -140,6 +140,9 @@ type Server struct {
 	// request signed before then could be one a previous process accepted: it is refused
 	// (timestamp_out_of_window), which makes a replay across a restart impossible.
 	startedMs int64
+	// draining counts the connections discardBodyAfterAnswer is draining (hijacked:
+	// fasthttp's Concurrency no longer counts them); at most drainingMax.
+	draining atomic.Int64
 }
 
 type counters struct {
@@ -330,15 +333,29 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		s.refuse(ctx, status, "method_not_allowed", "this route does not take "+string(ctx.Method()))
 		return
 	}
-	body, release, ok := s.readBody(ctx, peer.Bucket(address))
+	length, release, ok := s.takeBody(ctx, peer.Bucket(address))
 	if !ok {
 		return
 	}
 	defer release()
+	// What the headers alone can refuse is refused before the body is read, so that an
+	// unauthenticated peer cannot make the server read and hold its body; the answers
+	// and their order are those of the checks made after the read before session 45.
+	var c credentials
+	var client *netio.Client
+	if !route.public {
+		if c, client, ok = s.authenticateHeaders(ctx); !ok {
+			s.discardBodyAfterAnswer(ctx, length)
+			return
+		}
+	}
+	body, ok := s.readBody(ctx, length)
+	if !ok {
+		return
+	}
 	request := &request{ctx: ctx, server: s, parameters: parameters, body: body}
 	if !route.public {
-		client, ok := s.authenticate(ctx, body)
-		if !ok {
+		if !s.authenticateBody(ctx, &c, client, body) {
 			return
 		}
 		if !netio.AddressAllowed(address, client.AllowedNetworks) {
@@ -351,13 +368,41 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	route.handler(request)
 }
 
-// authenticate checks a request's signature, timestamp and nonce, in that order of
-// cost, and answers the refusal itself.
-func (s *Server) authenticate(ctx *fasthttp.RequestCtx, body []byte) (*netio.Client, bool) {
+// discardBodyAfterAnswer lets the body of length bytes of a request answered from its
+// headers arrive after the answer, and drops it unread by the handler and unheld: a
+// connection closed with bytes unread makes the kernel reset it, and a client still
+// sending its body could lose the answer. Up to fasthttpUnreadBodyMax (length, which is
+// above what is left after fasthttp's pre-read), fasthttp itself drops the rest once the
+// answer is flushed and keeps the connection; above it, a hijack drops it through a
+// small buffer (io.Discard), for at most readTimeout, then closes the connection. At
+// most drainingMax connections drain at once (counted once the hijack runs, so that
+// none is counted if fasthttp could not write the answer); past it one is closed at
+// once, its rest unread.
+func (s *Server) discardBodyAfterAnswer(ctx *fasthttp.RequestCtx, length int) {
+	stream := ctx.RequestBodyStream()
+	if length <= fasthttpUnreadBodyMax || stream == nil {
+		return
+	}
+	ctx.Hijack(func(conn net.Conn) {
+		defer s.draining.Add(-1)
+		if s.draining.Add(1) > drainingMax {
+			return
+		}
+		if conn.SetReadDeadline(time.Now().Add(readTimeout)) == nil {
+			_, _ = io.Copy(io.Discard, stream) // The stream ends at the body's length.
+		}
+	})
+}
+
+// authenticateHeaders makes the checks of a request's authentication that need no body,
+// answering a refusal itself: the headers' form, the failed-attempts limit, the key, the
+// timestamp's window and the key's oldest signature version. authenticateBody then makes
+// the rest.
+func (s *Server) authenticateHeaders(ctx *fasthttp.RequestCtx) (credentials, *netio.Client, bool) {
 	c, err := parseCredentials(&ctx.Request.Header)
 	if err != nil {
 		s.authFailed(ctx, err, 0, false)
-		return nil, false
+		return c, nil, false
 	}
 	client, known := s.config.Keys.Client(c.client)
 	if admission := s.config.Admission; admission != nil {
@@ -366,31 +411,39 @@ func (s *Server) authenticate(ctx *fasthttp.RequestCtx, body []byte) (*netio.Cli
 			retryAfter(ctx, wait)
 			writeError(ctx, fasthttp.StatusTooManyRequests, "too_many_attempts",
 				"too many failed authentications for this client from this address")
-			return nil, false
+			return c, nil, false
 		}
 	}
 	if !known {
 		s.authFailed(ctx, errUnknownKey, c.client, true)
-		return nil, false
+		return c, nil, false
 	}
 	if !inWindow(c.timestamp, s.now(), s.config.ClockWindow) || c.timestamp < s.startedMs {
 		s.authFailed(ctx, errClockWindow, c.client, false)
-		return nil, false
+		return c, nil, false
 	}
 	// A key that asks for a newer signature refuses an older one before checking it: its
 	// operator has said that version 1, which leaves the Idempotency-Key unsigned, is no
 	// longer to be trusted from this key. Not counted: nothing was guessed.
 	if versionMin, ok := client.SignatureVersionMin(c.key); ok && c.version < versionMin {
 		s.authFailed(ctx, errSignatureVersionTooOld, c.client, false)
-		return nil, false
+		return c, nil, false
 	}
+	return c, client, true
+}
+
+// authenticateBody checks the signature of a request whose headers passed
+// authenticateHeaders, then its nonce (in that order of cost), answering a refusal
+// itself.
+func (s *Server) authenticateBody(ctx *fasthttp.RequestCtx, c *credentials, client *netio.Client,
+	body []byte) bool {
 	// The Idempotency-Key signed is the one sessionAndNumber reads (the first such header).
 	stringToSign := appendStringToSign(make([]byte, 0, stringToSignBytesHint), c.version, ctx.Method(),
 		ctx.RequestURI(), c.client, c.key, c.timestamp, c.nonce, body,
 		ctx.Request.Header.Peek(HeaderIdempotencyKey))
-	if err := verify(client, &c, stringToSign); err != nil {
+	if err := verify(client, c, stringToSign); err != nil {
 		s.authFailed(ctx, err, c.client, true)
-		return nil, false
+		return false
 	}
 	wait, err := s.nonces.useWithin(c.client, s.nonces.shareOf(client.Limits.RequestsPerSecond),
 		c.nonce, c.timestamp, s.now())
@@ -400,37 +453,37 @@ func (s *Server) authenticate(ctx *fasthttp.RequestCtx, body []byte) (*netio.Cli
 		retryAfter(ctx, wait)
 		writeError(ctx, fasthttp.StatusServiceUnavailable, err.Error(),
 			"too many recent requests to remember their nonces; retry later")
-		return nil, false
+		return false
 	case err != nil:
 		s.authFailed(ctx, err, c.client, true)
-		return nil, false
+		return false
 	}
-	return client, true
+	return true
 }
 
-// readBody reads a request's body within the budget of body bytes in flight
+// takeBody takes a request's body's length out of the budget of body bytes in flight
 // (bodyBytesInFlightMax) and the share of it that one peer may hold
-// (bodyBytesPerPeerMax): a body must announce its length (no chunked encoding: 411), at
-// most requestBodyBytesMax (413); when the budget or the peer's share is spent the
-// request is refused at once (503 busy, Retry-After) before its body is read. release
-// returns both.
-func (s *Server) readBody(ctx *fasthttp.RequestCtx, bucket netip.Addr) (body []byte,
+// (bodyBytesPerPeerMax), before readBody reads it: a body must announce its length (no
+// chunked encoding: 411), at most requestBodyBytesMax (413); when the budget or the
+// peer's share is spent the request is refused at once (503 busy, Retry-After). release
+// gives both back.
+func (s *Server) takeBody(ctx *fasthttp.RequestCtx, bucket netip.Addr) (length int,
 	release func(), ok bool) {
-	length := ctx.Request.Header.ContentLength()
+	length = ctx.Request.Header.ContentLength()
 	nothing := func() {}
 	switch {
 	case length == 0 || length == -2: // -2: neither length nor chunked: no body.
-		return nil, nothing, true
+		return 0, nothing, true
 	case length < 0:
 		ctx.SetConnectionClose()
 		s.refuse(ctx, fasthttp.StatusLengthRequired, "length_required",
 			"send the body with a Content-Length (chunked bodies are not accepted)")
-		return nil, nothing, false
+		return 0, nothing, false
 	case length > requestBodyBytesMax:
 		ctx.SetConnectionClose()
 		s.refuse(ctx, fasthttp.StatusRequestEntityTooLarge, "too_large",
 			"request body over "+strconv.Itoa(requestBodyBytesMax)+" bytes")
-		return nil, nothing, false
+		return 0, nothing, false
 	}
 	if !s.peers.Take(bucket, int64(length)) {
 		ctx.SetConnectionClose()
@@ -439,7 +492,7 @@ func (s *Server) readBody(ctx *fasthttp.RequestCtx, bucket netip.Addr) (body []b
 		s.refuse(ctx, fasthttp.StatusServiceUnavailable, model.StatusBusy.String(),
 			"this address is sending as many request bodies as one address may at once; "+
 				"retry after Retry-After")
-		return nil, nothing, false
+		return 0, nothing, false
 	}
 	if !s.bodies.TryAcquire(int64(length)) {
 		s.peers.Give(bucket, int64(length))
@@ -448,13 +501,21 @@ func (s *Server) readBody(ctx *fasthttp.RequestCtx, bucket netip.Addr) (body []b
 		retryAfter(ctx, time.Second)
 		s.refuse(ctx, fasthttp.StatusServiceUnavailable, model.StatusBusy.String(),
 			"the server is reading as many request bodies as it holds at once; retry after Retry-After")
-		return nil, nothing, false
+		return 0, nothing, false
 	}
-	release = func() {
+	return length, func() {
 		s.bodies.Release(int64(length))
 		s.peers.Give(bucket, int64(length))
+	}, true
+}
+
+// readBody reads the body of length bytes takeBody took (nil for none); a body that
+// ends early or is not received in time is refused (400).
+func (s *Server) readBody(ctx *fasthttp.RequestCtx, length int) ([]byte, bool) {
+	if length == 0 {
+		return nil, true
 	}
-	body = make([]byte, length)
+	body := make([]byte, length)
 	var err error
 	if stream := ctx.RequestBodyStream(); stream != nil {
 		_, err = io.ReadFull(stream, body)
@@ -462,13 +523,12 @@ func (s *Server) readBody(ctx *fasthttp.RequestCtx, bucket netip.Addr) (body []b
 		err = io.ErrUnexpectedEOF
 	}
 	if err != nil {
-		release()
 		ctx.SetConnectionClose()
 		s.refuse(ctx, fasthttp.StatusBadRequest, "bad_request",
 			"the body ended before its Content-Length or was not received in time")
-		return nil, nothing, false
+		return nil, false
 	}
-	return body, release, true
+	return body, true
 }
 
 // authMessages are the documented authentication errors.

@@ -597,8 +597,9 @@ func TestStatsCountEachOutcome(t *testing.T) {
 	}
 }
 
-// TestBodyOfExactlyTheMaximumIsRead: a body of exactly requestBodyBytesMax is read (and
-// then refused for its missing authentication), not 413 (one byte more: TestBodyLimits).
+// TestBodyOfExactlyTheMaximumIsRead: a body of exactly requestBodyBytesMax is taken (and
+// refused for its missing authentication, its body then dropped unread by the handler:
+// discardBodyAfterAnswer), not 413 (one byte more: TestBodyLimits).
 func TestBodyOfExactlyTheMaximumIsRead(t *testing.T) {
 	h := newHarness(t)
 	headers := "POST /v1/accounts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: "

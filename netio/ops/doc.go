@@ -87,6 +87,8 @@
 //	primary whose log failed (I/O error)                503      log_failed
 //	standby, or fenced old primary                      503      not_primary
 //	starting (no shard yet)                             503      no_shards
+//	standby waiting for its primary at start (shards    503      not_primary, no_shards
+//	  not open; status: waiting_for_primary)                     (healthz: 200)
 //
 // "Standby acknowledging" (standby_attached) means frames from it arrive: heard within
 // the last second and, while entries wait for it, its acknowledgement advancing; a hung

@@ -166,6 +166,10 @@ type ReplicationStats struct {
 	StandbyAttached bool `json:"standby_attached"`
 	// PrimaryConnected is true on a standby while it is connected to its primary.
 	PrimaryConnected bool `json:"primary_connected"`
+	// WaitingForPrimary is true on a standby still starting: opening its log and waiting
+	// for its primary (up to 10 s with a log of its own, without limit with an empty
+	// one). Its shards are not open yet, so Shards is empty. Absent once started.
+	WaitingForPrimary bool `json:"waiting_for_primary,omitempty"`
 	// AcknowledgedOp is the last op the standby has acknowledged as durable (on a
 	// standby: the last op it has acknowledged).
 	AcknowledgedOp uint64 `json:"acknowledged_op"`

@@ -9,6 +9,7 @@ package reconcile
 import (
 	"cmp"
 	"fmt"
+	"math/bits"
 	"slices"
 
 	"sequent/core"
@@ -16,26 +17,43 @@ import (
 	"sequent/core/saga"
 )
 
-// LedgerTotals are one ledger's sums over every account of every shard.
+// LedgerTotals are one ledger's sums over every account of every shard, exact: each is
+// high·2^128 + low (model.WideSum), so totals past 2^128 over several shards are neither
+// wrapped nor dropped. A sum past 2^192 cannot be held: the ledger is then marked
+// overflowed, and Check reports it instead of comparing wrapped sums.
 type LedgerTotals struct {
 	Ledger                                                     uint32
 	Accounts                                                   uint64
-	DebitsPosted, CreditsPosted, DebitsPending, CreditsPending model.Uint128
+	DebitsPosted, CreditsPosted, DebitsPending, CreditsPending model.WideSum
+	// overflowed is set when one of the sums passed 2^192 (its value is then wrong).
+	overflowed bool
 }
 
-// add adds one shard's totals of the ledger (from get_ledger_totals: exact sums whose
-// high words are zero for any real ledger).
+// add adds one shard's totals of the ledger (from get_ledger_totals: exact sums, with
+// their high words).
 func (t *LedgerTotals) add(shard *model.LedgerTotals) {
 	t.Accounts += shard.Accounts
-	t.DebitsPosted = t.DebitsPosted.MustAdd(shard.DebitsPosted.Low)
-	t.CreditsPosted = t.CreditsPosted.MustAdd(shard.CreditsPosted.Low)
-	t.DebitsPending = t.DebitsPending.MustAdd(shard.DebitsPending.Low)
-	t.CreditsPending = t.CreditsPending.MustAdd(shard.CreditsPending.Low)
+	t.addSum(&t.DebitsPosted, shard.DebitsPosted)
+	t.addSum(&t.CreditsPosted, shard.CreditsPosted)
+	t.addSum(&t.DebitsPending, shard.DebitsPending)
+	t.addSum(&t.CreditsPending, shard.CreditsPending)
 }
 
-// Balanced reports whether debits equal credits, posted and pending.
+// addSum adds x to sum in 192 bits, noting a carry out of them: model.WideSum.AddSum
+// assumes it cannot happen (true of any real node), but a shard's reply is read here,
+// and a reconciliation must not pass by wrapping.
+func (t *LedgerTotals) addSum(sum *model.WideSum, x model.WideSum) {
+	var carry uint64
+	sum.Low.Lo, carry = bits.Add64(sum.Low.Lo, x.Low.Lo, 0)
+	sum.Low.Hi, carry = bits.Add64(sum.Low.Hi, x.Low.Hi, carry)
+	sum.High, carry = bits.Add64(sum.High, x.High, carry)
+	t.overflowed = t.overflowed || carry != 0
+}
+
+// Balanced reports whether debits equal credits, posted and pending (never for sums
+// that overflowed).
 func (t *LedgerTotals) Balanced() bool {
-	return t.DebitsPosted == t.CreditsPosted && t.DebitsPending == t.CreditsPending
+	return !t.overflowed && t.DebitsPosted == t.CreditsPosted && t.DebitsPending == t.CreditsPending
 }
 
 // SettlementPair is one ordered pair of shards on one ledger: what the debit shard's
@@ -138,10 +156,10 @@ func addTotals(totals map[uint32]*LedgerTotals, a *model.Account) {
 		totals[a.Ledger] = t
 	}
 	t.Accounts++
-	t.DebitsPosted = t.DebitsPosted.MustAdd(a.DebitsPosted)
-	t.CreditsPosted = t.CreditsPosted.MustAdd(a.CreditsPosted)
-	t.DebitsPending = t.DebitsPending.MustAdd(a.DebitsPending)
-	t.CreditsPending = t.CreditsPending.MustAdd(a.CreditsPending)
+	t.addSum(&t.DebitsPosted, model.WideSum{Low: a.DebitsPosted})
+	t.addSum(&t.CreditsPosted, model.WideSum{Low: a.CreditsPosted})
+	t.addSum(&t.DebitsPending, model.WideSum{Low: a.DebitsPending})
+	t.addSum(&t.CreditsPending, model.WideSum{Low: a.CreditsPending})
 }
 
 // Check returns the first broken invariant: a ledger whose debits and credits differ
@@ -153,7 +171,12 @@ func addTotals(totals map[uint32]*LedgerTotals, a *model.Account) {
 // and the debit shard's posts read first against the credit shard's debits read later.
 func (r *Reconciliation) Check(quiet bool) error {
 	for i := range r.Ledgers {
-		if t := &r.Ledgers[i]; !t.Balanced() {
+		t := &r.Ledgers[i]
+		if t.overflowed {
+			return fmt.Errorf("ledger %d: totals over the shards pass 2^192 and cannot be "+
+				"compared", t.Ledger)
+		}
+		if !t.Balanced() {
 			return fmt.Errorf("ledger %d: debits %s/%s (posted/pending) != credits %s/%s",
 				t.Ledger, t.DebitsPosted, t.DebitsPending, t.CreditsPosted, t.CreditsPending)
 		}

@@ -89,7 +89,7 @@ func TestReconcile(t *testing.T) {
 		t.Fatalf("after step 3: %v", err)
 	}
 	if len(r.Pairs) != 1 || r.Pairs[0].Credited != model.U128(30) || r.Pairs[0].Debited != model.U128(30) ||
-		len(r.Ledgers) != 1 || r.Ledgers[0].DebitsPosted != model.U128(60) {
+		len(r.Ledgers) != 1 || r.Ledgers[0].DebitsPosted != (model.WideSum{Low: model.U128(60)}) {
 		t.Fatalf("reconciliation %+v", r)
 	}
 	// A credit shard paying out a saga its debit shard never reserved (a forged message)
@@ -190,5 +190,99 @@ func TestGatherAcrossAMovingSaga(t *testing.T) {
 	}
 	if err := gathered.earlier.Check(false); err == nil {
 		t.Fatal("the first reading alone passed: the test does not show what the two readings are for")
+	}
+}
+
+// transferOn posts amount from debit to credit, two accounts of one shard.
+func (n *node) transferOn(shard int, id, debit, credit uint64, amount model.Uint128) {
+	n.t.Helper()
+	body := make([]byte, model.TransferSize)
+	(&model.Transfer{ID: model.U128(id), DebitAccountID: model.U128(debit),
+		CreditAccountID: model.U128(credit), Amount: amount, Ledger: 1, Code: 1}).Encode(body)
+	n.apply(shard, 1, model.OperationCreateTransfers, body)
+}
+
+// Two shards each holding 2^127 + 1 of debits and credits on one ledger: the node's
+// totals are 2^128 + 2 on each side, exact (not wrapped, not a panic), and balanced,
+// whether read through the shards (Gather) or over the machines (Compute).
+func TestTotalsPastTwoTo128OverTwoShards(t *testing.T) {
+	n := newNode(t)
+	half := model.Uint128{Hi: 1 << 63, Lo: 1}
+	n.account(0, 1)
+	n.account(0, 2)
+	n.account(1, 100)
+	n.account(1, 101)
+	n.transferOn(0, 7, 1, 2, half)
+	n.transferOn(1, 8, 100, 101, half)
+	want := model.WideSum{Low: model.U128(2), High: 1}
+	gathered, err := Gather(&machineReads{n: n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, r := range map[string]*Reconciliation{"gathered": gathered,
+		"computed": Compute(n.machines)} {
+		if len(r.Ledgers) != 1 || r.Ledgers[0].DebitsPosted != want ||
+			r.Ledgers[0].CreditsPosted != want {
+			t.Fatalf("%s: ledgers %+v, want debits and credits %s", name, r.Ledgers, want)
+		}
+		if err := r.Check(true); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if report := r.Report(0); report.Ledgers[0].DebitsPosted != "340282366920938463463374607431768211458" {
+			t.Fatalf("%s: report %+v", name, report.Ledgers[0])
+		}
+	}
+}
+
+// shiftedTotals is a Reader that adds to the high words of get_ledger_totals replies:
+// debitsHigh to every shard's debits posted, creditsHigh to their credits posted.
+type shiftedTotals struct {
+	*machineReads
+	debitsHigh, creditsHigh uint64
+}
+
+func (r *shiftedTotals) Query(index int, operation model.Operation, body []byte) (model.Status,
+	[]byte, error) {
+	status, reply, err := r.machineReads.Query(index, operation, body)
+	if operation == model.OperationGetLedgerTotals {
+		for offset := 0; offset+model.LedgerTotalsSize <= len(reply); offset += model.LedgerTotalsSize {
+			var totals model.LedgerTotals
+			totals.Decode(reply[offset:])
+			totals.DebitsPosted.High += r.debitsHigh
+			totals.CreditsPosted.High += r.creditsHigh
+			totals.Encode(reply[offset:])
+		}
+	}
+	return status, reply, err
+}
+
+// Sums that differ only in their high words are unbalanced (adding low words alone
+// called them balanced), and sums past 2^192 are reported as such, not compared wrapped.
+func TestTotalsHighWordsCount(t *testing.T) {
+	n := newNode(t)
+	n.account(0, 1)
+	n.account(0, 2)
+	n.account(1, 100)
+	n.transferOn(0, 7, 1, 2, model.U128(5))
+	gathered, err := Gather(&shiftedTotals{machineReads: &machineReads{n: n}, debitsHigh: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gathered.Check(false); err == nil || !strings.Contains(err.Error(), "ledger 1: debits") {
+		t.Fatalf("debits 2×2^128 + 5 against credits 5 passed: %v", err)
+	}
+	// Both sides' high words pass 2^64 over the two shards: equal after a wrap, but not
+	// a total anyone can compare.
+	gathered, err = Gather(&shiftedTotals{machineReads: &machineReads{n: n},
+		debitsHigh: 1 << 63, creditsHigh: 1 << 63})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = gathered.Check(false)
+	if err == nil || !strings.Contains(err.Error(), "pass 2^192") {
+		t.Fatalf("totals past 2^192: %v", err)
+	}
+	if report := gathered.Report(0); report.OK || report.Ledgers[0].Balanced {
+		t.Fatalf("report of totals past 2^192: %+v", report)
 	}
 }
