@@ -25,8 +25,14 @@ func TestCancelOnDisconnectSurvivesALongFullRing(t *testing.T) {
 	case <-time.After(6 * time.Second):
 	}
 	ts.log.Release()
-	// A later write, answered, is queued behind anything SessionClosed queued.
+	// A later write, answered, is queued behind anything SessionClosed queued. Its reply
+	// may leave in the same entry as the cancel's reports, which the release hands out
+	// after that entry's replies: wait for them (bounded), as the next test does.
 	ts.mustWrite(fillerClient, 2, model.OperationCreateAccounts, accountsBody(2001))
+	deadline := time.Now().Add(waitMax)
+	for len(ts.replies.canceled()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
 	if canceled := ts.replies.canceled(); len(canceled) != 1 || canceled[0] != 1 {
 		t.Fatalf("orders canceled by the disconnect: %v, want [1] (client order id 1)",
 			canceled)

@@ -59,7 +59,7 @@
 // than a keys file names, a goroutine of its own retries the push every
 // cancelSessionRetryInterval, and that ordering is not kept. A cancel_session a full log
 // refuses (its turn answered log_unavailable) is kept by the holder of turns
-// (refusedCancels, one per client, at most cancelsPendingMax) and logged before any
+// (Shard.cancelsRefused, one per client, at most cancelsPendingMax) and logged before any
 // other write of a later turn; while one is kept and the log refuses it, that turn's
 // writes are refused log_unavailable without trying the log, so none is logged ahead of
 // it. Reads are answered as before. A standby drops kept cancels.

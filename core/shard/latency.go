@@ -35,9 +35,20 @@ const (
 // or Submit when the request has no stamp) to release of every request (what a client
 // waits for, minus the network), and counts result statuses. The
 // sequencer records (holding the mutex once per release); Latencies reads.
+//
+// A release records every reply of an entry at one clock reading, and the event loop
+// stamps every request of one socket read with one, so neighbouring replies often have
+// the same latency to the nanosecond: record counts such a run (run*) and adds it to
+// the histogram once, when a different value comes or the mutex is released (unlock),
+// so that a reader, which takes the mutex, sees every release recorded.
 type latencyRecorder struct {
 	mutex      sync.Mutex
 	operations [256]*hdrhistogram.Histogram // Lazily created per operation.
+	// The run of equal latencies not yet in the histogram: runCount requests of
+	// runOperation, runNanoseconds each.
+	runOperation   model.Operation
+	runNanoseconds int64
+	runCount       int64
 	// Request-level statuses released: below statusesCountedDirectMax in statusesDirect,
 	// the others (none the model defines today) in statusesOther.
 	statusesDirect [statusesCountedDirectMax]uint64
@@ -68,19 +79,23 @@ func (s *Shard) BatchRequests() LatencySummary {
 // EventStatusCounts returns per-event result counts by status name. Any goroutine.
 func (s *Shard) EventStatusCounts() map[string]uint64 { return s.machine.EventStatusCounts() }
 
-func (r *latencyRecorder) lock()   { r.mutex.Lock() }
-func (r *latencyRecorder) unlock() { r.mutex.Unlock() }
+func (r *latencyRecorder) lock() { r.mutex.Lock() }
+
+// unlock adds the pending run to its histogram and releases the mutex.
+func (r *latencyRecorder) unlock() {
+	if r.runCount > 0 {
+		r.flushRun()
+	}
+	r.mutex.Unlock()
+}
 
 // record adds one release. The caller holds the lock.
 func (r *latencyRecorder) record(operation model.Operation, status model.Status, nanoseconds int64) {
-	histogram := r.operations[operation]
-	if histogram == nil {
-		histogram = hdrhistogram.New(latencyMicrosecondsMin, latencyMicrosecondsMax,
-			latencySignificantDigits)
-		r.operations[operation] = histogram
+	if r.runCount > 0 && (nanoseconds != r.runNanoseconds || operation != r.runOperation) {
+		r.flushRun()
 	}
-	microseconds := min(max(nanoseconds/1000, latencyMicrosecondsMin), latencyMicrosecondsMax)
-	histogram.RecordValue(microseconds) // In range by construction.
+	r.runOperation, r.runNanoseconds = operation, nanoseconds
+	r.runCount++
 	if status < statusesCountedDirectMax {
 		r.statusesDirect[status]++
 		return
@@ -89,6 +104,21 @@ func (r *latencyRecorder) record(operation model.Operation, status model.Status,
 		r.statusesOther = map[model.Status]uint64{}
 	}
 	r.statusesOther[status]++
+}
+
+// flushRun adds the pending run of equal latencies to its operation's histogram. The
+// caller holds the lock.
+func (r *latencyRecorder) flushRun() {
+	histogram := r.operations[r.runOperation]
+	if histogram == nil {
+		histogram = hdrhistogram.New(latencyMicrosecondsMin, latencyMicrosecondsMax,
+			latencySignificantDigits)
+		r.operations[r.runOperation] = histogram
+	}
+	microseconds := min(max(r.runNanoseconds/1000, latencyMicrosecondsMin),
+		latencyMicrosecondsMax)
+	histogram.RecordValues(microseconds, r.runCount) // In range by construction.
+	r.runCount = 0
 }
 
 // LatencySummary is a latency distribution in microseconds.

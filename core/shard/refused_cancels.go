@@ -9,51 +9,15 @@ import (
 	"sequent/wal"
 )
 
-// refusedCancels keeps the cancel_session requests (cancel-on-disconnect) that a full
-// log refused (refuseWrites, refuseQueued): they have no connection, so nobody would
-// retry them. The sequencer logs them again, in the order they were queued, before any
-// other write (writeRefusedCancels): every request queued after one of them came later in
-// the ring, so the log's order is still the ring's. Nothing was logged since the first of
-// them was refused, so a second cancel of the same client adds nothing and is kept once:
-// at most one per client, bounded like the ring's waiting cancels (cancelsPendingMax).
-// Owned by the holder of Shard.turns; both fields are nil until a cancel is first refused.
-type refusedCancels struct {
-	clients []uint64 // In the order they were queued.
-	held    map[uint64]struct{}
-}
-
-// keep records client's refused cancel; false when cancelsPendingMax others are kept
-// already (not with a valid keys file, see cancelsPendingMax).
-func (c *refusedCancels) keep(client uint64) bool {
-	if _, kept := c.held[client]; kept {
-		return true
-	}
-	if len(c.clients) == cancelsPendingMax {
-		return false
-	}
-	if c.held == nil {
-		c.held = make(map[uint64]struct{})
-	}
-	c.clients = append(c.clients, client)
-	c.held[client] = struct{}{}
-	return true
-}
-
-// logged forgets the first count clients: their cancels are in the log.
-func (c *refusedCancels) logged(count int) {
-	for _, client := range c.clients[:count] {
-		delete(c.held, client)
-	}
-	c.clients = c.clients[:copy(c.clients, c.clients[count:])]
-}
-
-// drop forgets every kept cancel and returns how many there were.
-func (c *refusedCancels) drop() int {
-	dropped := len(c.clients)
-	c.clients = c.clients[:0]
-	clear(c.held)
-	return dropped
-}
+// Cancels a full log refused (Shard.cancelsRefused, owned by the holder of Shard.turns).
+//
+// A cancel_session request (cancel-on-disconnect) that a full log refused (refuseWrites,
+// refuseQueued) has no connection, so nobody would retry it: the shard keeps it. The
+// sequencer logs the kept ones again, in the order they were queued, before any other
+// write (writeRefusedCancels): every request queued after one of them came later in the
+// ring, so the log's order is still the ring's. Nothing was logged since the first of
+// them was refused, so a second cancel of the same client adds nothing and is kept once
+// (waitingCancels: at most one per client, at most cancelsPendingMax).
 
 // keepRefusedCancels keeps the cancel_session requests among metas, which were refused
 // (the log was full), for writeRefusedCancels.
@@ -69,7 +33,7 @@ func (s *Shard) keepRefusedCancels(metas []requestMeta) {
 			continue
 		}
 		client := binary.LittleEndian.Uint64(request.Body)
-		if !s.cancelsRefused.keep(client) {
+		if !s.cancelsRefused.add(client) {
 			s.config.Logger.Error("shard: cancel-on-disconnect refused by the full log "+
 				"and not kept: too many kept already", "client", client,
 				"kept", cancelsPendingMax)
@@ -77,15 +41,15 @@ func (s *Shard) keepRefusedCancels(metas []requestMeta) {
 	}
 }
 
-// writeRefusedCancels logs and applies the kept cancels (refusedCancels), as many per
-// entry as fit, each encoded as the ring encoded it. It reports whether some still wait
-// because the log is full (the caller then refuses every write of its turn without
+// writeRefusedCancels logs and applies the kept cancels (Shard.cancelsRefused), as many
+// per entry as fit, each encoded as the ring encoded it. It reports whether some still
+// wait because the log is full (the caller then refuses every write of its turn without
 // trying the log, which would put them ahead of these cancels if it had room now), or
 // because the in-flight window filled (the caller takes nothing then). A standby drops
 // them: it logs nothing of its own, and the new primary cancels nothing for connections
 // it never had (PROTOCOL.md 5); a fenced shard keeps them and logs none.
 func (s *Shard) writeRefusedCancels() (waiting bool, err error) {
-	if len(s.cancelsRefused.clients) == 0 {
+	if !s.cancelsRefused.any() {
 		return false, nil
 	}
 	if s.Role() == RoleStandby {
@@ -98,7 +62,7 @@ func (s *Shard) writeRefusedCancels() (waiting bool, err error) {
 	}
 	var body [8]byte
 	cancelBytes := core.EncodedRequestSize(len(body))
-	for len(s.cancelsRefused.clients) > 0 {
+	for s.cancelsRefused.any() {
 		if len(s.parked) >= s.config.InFlightEntriesMax {
 			return true, nil
 		}
@@ -112,9 +76,9 @@ func (s *Shard) writeRefusedCancels() (waiting bool, err error) {
 			slot.origins = append(slot.origins, origin{})
 			writes++
 		}
-		count := min(len(s.cancelsRefused.clients), s.entryBytesBudget()/cancelBytes,
+		count := min(s.cancelsRefused.count(), s.entryBytesBudget()/cancelBytes,
 			s.config.RingRequests)
-		for _, client := range s.cancelsRefused.clients[:count] {
+		for _, client := range s.cancelsRefused.waiting()[:count] {
 			binary.LittleEndian.PutUint64(body[:], client)
 			s.entry = core.AppendRequest(s.entry, &core.Request{
 				Operation: model.OperationCancelSession, Body: body[:]})
@@ -128,7 +92,7 @@ func (s *Shard) writeRefusedCancels() (waiting bool, err error) {
 			}
 			return true, err
 		}
-		s.cancelsRefused.logged(count)
+		s.cancelsRefused.done(count)
 		slot.op = s.opLast
 		s.parked = append(s.parked, slot)
 	}

@@ -37,14 +37,11 @@ type inputRing struct {
 	closed    bool          // No more submissions.
 	accepted  uint64        // Requests queued with a connection: each is owed one answer.
 	// cancels are the clients whose cancel-on-disconnect found no room (pushCancel), in
-	// the order their sessions ended; cancelsHeld has the same clients, for lookups.
-	// While any is pending the ring takes nothing else, so each goes into the ring at
-	// the place its session ended (release queues them as soon as there is room): after
-	// every request queued before, before every request queued after. Both are nil
-	// until a cancel first waits.
-	cancels      []uint64
-	cancelsHeld  map[uint64]struct{}
-	cancelsFirst int // cancels[cancelsFirst:] wait; the ones before it were queued.
+	// the order their sessions ended. While any is pending the ring takes nothing else,
+	// so each goes into the ring at the place its session ended (release queues them as
+	// soon as there is room): after every request queued before, before every request
+	// queued after.
+	cancels waitingCancels
 	// barriers counts the calls of barrier. It has a cache line of its own, so that the
 	// sequencer's load of it every turn does not share the line that the producers
 	// write at every push (the fields above).
@@ -103,7 +100,7 @@ func (r *inputRing) pushCounting(request *backend.Request, write bool) (model.St
 		r.mutex.Unlock()
 		return model.StatusShuttingDown, 0
 	}
-	if len(r.cancels) > 0 { // Nothing may overtake a waiting cancel-on-disconnect.
+	if r.cancels.any() { // Nothing may overtake a waiting cancel-on-disconnect.
 		r.mutex.Unlock()
 		return model.StatusBusy, 0
 	}
@@ -165,13 +162,6 @@ func (r *inputRing) reserveLocked(connection uint64, length int, write bool,
 	return slot, start, true
 }
 
-// cancelsPendingMax bounds the clients whose cancel-on-disconnect may wait for room in
-// one shard's ring at once (pushCancel; 1 MiB of ids at most, allocated only when a
-// cancel first waits). A client waits once however many of its sessions end meanwhile,
-// and only a client of the keys file can log in: a keys file (4 MiB at most, a secret
-// of 32 hex digits at least per client) names fewer clients than this.
-const cancelsPendingMax = 1 << 17
-
 // pushCancel queues the internal request that cancels client's open orders
 // (cancel_session) at the ring's current end: after every request queued before it,
 // before every request queued after it, so that it cancels what the ended session
@@ -187,26 +177,12 @@ func (r *inputRing) pushCancel(client uint64) model.Status {
 	if r.closed {
 		return model.StatusShuttingDown
 	}
-	if len(r.cancels) == 0 && r.queueCancelLocked(client) {
+	if !r.cancels.any() && r.queueCancelLocked(client) {
 		return model.StatusOK
 	}
-	if _, waiting := r.cancelsHeld[client]; waiting {
-		// Nothing was queued since its cancel began to wait: that one cancels all of it.
-		return model.StatusOK
-	}
-	if len(r.cancels)-r.cancelsFirst == cancelsPendingMax {
+	if !r.cancels.add(client) {
 		return model.StatusBusy
 	}
-	if r.cancelsHeld == nil {
-		r.cancelsHeld = make(map[uint64]struct{})
-	}
-	if r.cancelsFirst > 0 && len(r.cancels) == cap(r.cancels) {
-		// Reuse the room of those queued already rather than grow.
-		r.cancels = r.cancels[:copy(r.cancels, r.cancels[r.cancelsFirst:])]
-		r.cancelsFirst = 0
-	}
-	r.cancels = append(r.cancels, client)
-	r.cancelsHeld[client] = struct{}{}
 	return model.StatusOK
 }
 
@@ -230,13 +206,14 @@ func (r *inputRing) queueCancelLocked(client uint64) bool {
 // room; the ring takes other requests again once none is left. Called with the mutex
 // held.
 func (r *inputRing) queueWaitingCancelsLocked() {
-	for r.cancelsFirst < len(r.cancels) && r.queueCancelLocked(r.cancels[r.cancelsFirst]) {
-		delete(r.cancelsHeld, r.cancels[r.cancelsFirst])
-		r.cancelsFirst++
+	queued := 0
+	for _, client := range r.cancels.waiting() {
+		if !r.queueCancelLocked(client) {
+			break
+		}
+		queued++
 	}
-	if r.cancelsFirst == len(r.cancels) {
-		r.cancels, r.cancelsFirst = r.cancels[:0], 0
-	}
+	r.cancels.done(queued)
 }
 
 // receivedAt returns when request was received on the monotonicNow scale: from its
@@ -322,7 +299,7 @@ func (r *inputRing) bytes(meta *requestMeta) []byte {
 func (r *inputRing) release(meta *requestMeta) {
 	r.mutex.Lock()
 	r.tail = meta.end
-	if len(r.cancels) > 0 {
+	if r.cancels.any() {
 		r.queueWaitingCancelsLocked()
 	}
 	r.mutex.Unlock()
@@ -332,7 +309,7 @@ func (r *inputRing) release(meta *requestMeta) {
 func (r *inputRing) cancelsWaiting() int {
 	r.mutex.Lock()
 	defer r.mutex.Unlock()
-	return len(r.cancels) - r.cancelsFirst
+	return r.cancels.count()
 }
 
 // close refuses further submissions; queued requests are still taken. Cancels still
@@ -342,7 +319,7 @@ func (r *inputRing) close() int {
 	r.mutex.Lock()
 	defer r.mutex.Unlock()
 	r.closed = true
-	return r.dropCancelsLocked()
+	return r.cancels.drop()
 }
 
 // dropCancels drops the cancels waiting for room (pushCancel) and returns how many: the
@@ -351,14 +328,7 @@ func (r *inputRing) close() int {
 func (r *inputRing) dropCancels() int {
 	r.mutex.Lock()
 	defer r.mutex.Unlock()
-	return r.dropCancelsLocked()
-}
-
-func (r *inputRing) dropCancelsLocked() int {
-	dropped := len(r.cancels) - r.cancelsFirst
-	r.cancels, r.cancelsFirst = r.cancels[:0], 0
-	clear(r.cancelsHeld)
-	return dropped
+	return r.cancels.drop()
 }
 
 // queuedBytes returns the bytes of the requests queued and not yet taken.

@@ -178,7 +178,7 @@ func (s *Shard) turn() (drained bool, closed bool, err error) {
 		// the ring's wake-ups were consumed, and nothing else would come for what waits.
 		return true, false, nil
 	}
-	// Cancels a full log refused go before every write taken from now on (refusedCancels).
+	// Cancels a full log refused go before every write taken from now on (refused_cancels.go).
 	parkedBefore := len(s.parked)
 	cancelsWaiting, err := s.writeRefusedCancels()
 	if err != nil {

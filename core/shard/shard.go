@@ -251,7 +251,7 @@ type Shard struct {
 	populater *populater
 
 	// Sequencer state.
-	cancelsRefused refusedCancels // Cancel-on-disconnects a full log refused.
+	cancelsRefused waitingCancels // Cancel-on-disconnects a full log refused.
 	opLast         uint64
 	timestamp      uint64
 	deferred       bool   // An entry went to AppendDeferred: WriteDeferred before waiting.
