@@ -40,21 +40,22 @@ const (
 // as a void of an unknown hold would be.
 func (l *Ledger) changeReservation(t *model.Transfer, event int,
 	result *model.TransferResult) model.Status {
-	return l.changeReservationOf(t, l.batch.debitIndex[event], l.batch.creditIndex[event],
-		result)
+	debitIndex, creditIndex := l.batch.debitIndex[event], l.batch.creditIndex[event]
+	return l.changeReservationOf(t, debitIndex, creditIndex, l.recordOf(debitIndex),
+		l.recordOf(creditIndex), result)
 }
 
-// changeReservationOf is changeReservation given the two accounts' indexes, so that the
-// lone entry (ChangeSystemReservationAt) passes them without storing them in the batch.
-// It writes the two balances into result only when result is not nil and the batch asks
+// changeReservationOf is changeReservation given the two accounts' indexes and records
+// (recordOf: nil for indexNone), so that the lone entry (ChangeSystemReservationAt)
+// passes the ones it found without storing them in the batch or indexing the records
+// again. It writes the two balances into result only when result is not nil and the batch asks
 // for them (l.resultBalances): the lone entry's nil result needs no flag saved and reset.
 func (l *Ledger) changeReservationOf(t *model.Transfer, debitIndex, creditIndex uint32,
-	result *model.TransferResult) model.Status {
+	debit, credit *accountRecord, result *model.TransferResult) model.Status {
 	if debitIndex == indexNone || creditIndex == indexNone || t.Flags&reservationFlags ==
 		reservationFlags || t.Flags&^(reservationFlags|model.TransferLinked) != 0 {
 		panic(fmt.Sprintf("ledger: reservation event invalid: %+v", *t))
 	}
-	debit, credit := l.accounts.at(debitIndex), l.accounts.at(creditIndex)
 	if debit.Ledger != credit.Ledger || t.Ledger != debit.Ledger || debitIndex == creditIndex {
 		panic(fmt.Sprintf("ledger: reservation event across ledgers: %+v", *t))
 	}
@@ -161,13 +162,18 @@ func (l *Ledger) ChangeSystemReservationAt(timestamp uint64, t *model.Transfer,
 	if t.Flags&reservationFlags == 0 || t.Flags&model.TransferLinked != 0 {
 		panic(fmt.Sprintf("ledger: not a lone reservation event: %+v", *t))
 	}
-	if !l.accountIsAt(*debitIndex, t.DebitAccountID) {
+	// As accountIsAt, keeping the record found.
+	debit := l.recordOf(*debitIndex)
+	if debit == nil || debit.ID != t.DebitAccountID {
 		*debitIndex = l.resolveAccount(t.DebitAccountID)
+		debit = l.recordOf(*debitIndex)
 	}
-	if !l.accountIsAt(*creditIndex, t.CreditAccountID) {
+	credit := l.recordOf(*creditIndex)
+	if credit == nil || credit.ID != t.CreditAccountID {
 		*creditIndex = l.resolveAccount(t.CreditAccountID)
+		credit = l.recordOf(*creditIndex)
 	}
-	return l.changeReservationOf(t, *debitIndex, *creditIndex, nil)
+	return l.changeReservationOf(t, *debitIndex, *creditIndex, debit, credit, nil)
 }
 
 // saveReservationState records, inside a chain, both accounts' balances and the debit
