@@ -11,7 +11,8 @@ import (
 // TestAccountIndexGuessesChangeNothing: the engine keeps, per order and per instrument,
 // where the ledger stores the paying account, the escrows and the fee accounts
 // (order.payingIndex, instrument.escrowBaseIndex, escrowQuoteIndex, feeBaseIndex and
-// feeQuoteIndex, and the chain's placeElsewhere for the accounts fills pay into), and
+// feeQuoteIndex, the chain's receivingPlaces for the accounts fills pay into, and its
+// placeElsewhere for a legacy hold's post or void), and
 // the ledger trusts such a place only when the record there has the account's id. transcriptRun's workload (places
 // refused and accepted, replaces, cancels, fills, fees, closed accounts, snapshots) is run
 // once as it is and once with every guess overwritten before each command by another
@@ -20,7 +21,7 @@ import (
 // before the guesses were overwritten (which is what saves the lookups).
 func TestAccountIndexGuessesChangeNothing(t *testing.T) {
 	var want, got bytes.Buffer
-	resting, learnt, feesLearnt := 0, 0, 0
+	resting, learnt, feesLearnt, receivingLearnt := 0, 0, 0, 0
 	transcriptEachStep = func(h *harness) {
 		for i := range h.e.instruments {
 			x := &h.e.instruments[i]
@@ -41,13 +42,19 @@ func TestAccountIndexGuessesChangeNothing(t *testing.T) {
 			if o.level == indexNone || o.holdSequence != holdReserved {
 				continue // Not a resting order whose funds are reserved.
 			}
-			paying := o.quoteAccountID
+			paying, receiving := o.quoteAccountID, o.baseAccountID
 			if o.side == model.SideSell {
-				paying = o.baseAccountID
+				paying, receiving = o.baseAccountID, o.quoteAccountID
 			}
 			resting++
 			if index, _, found := h.l.ResolveAccount(paying); found && index == o.payingIndex {
 				learnt++
+			}
+			// The place's funding checks wrote it (validateFunding); no two of this
+			// workload's accounts share an entry of the table.
+			if index, _, found := h.l.ResolveAccount(receiving); found &&
+				index == *h.e.scratch.chain.receivingPlace(receiving) {
+				receivingLearnt++
 			}
 		}
 	}
@@ -58,6 +65,10 @@ func TestAccountIndexGuessesChangeNothing(t *testing.T) {
 		// and reserved, by this engine.
 		t.Fatalf("%d of %d resting orders' paying accounts at the place the engine knew",
 			learnt, resting)
+	}
+	if receivingLearnt != resting {
+		t.Fatalf("%d of %d resting orders' receiving accounts at the place the engine knew",
+			receivingLearnt, resting)
 	}
 	if feesLearnt == 0 {
 		t.Fatal("no fee account's place learnt from the fills' chains")
@@ -83,6 +94,9 @@ func TestAccountIndexGuessesChangeNothing(t *testing.T) {
 			x.feeBaseIndex, x.feeQuoteIndex = guess(), guess()
 		}
 		h.e.scratch.chain.placeElsewhere = guess()
+		for i := range h.e.scratch.chain.receivingPlaces {
+			h.e.scratch.chain.receivingPlaces[i] = guess()
+		}
 	}
 	transcriptRun(t, &got)
 	if !bytes.Equal(got.Bytes(), want.Bytes()) {

@@ -266,12 +266,16 @@ func (e *Engine) validateFunding(client uint64, x *instrument, o *model.Order) (
 		return model.StatusAccountClosed, ledger.IndexUnknown
 	}
 	receivingFlags, payingIndex := baseFlags, quoteIndex
+	receivingID, receivingIndex := o.BaseAccountID, baseIndex
 	if o.Side == model.SideSell {
 		receivingFlags, payingIndex = quoteFlags, baseIndex
+		receivingID, receivingIndex = o.QuoteAccountID, quoteIndex
 	}
 	if receivingFlags&model.AccountCreditsMustNotExceedDebits != 0 {
 		return model.StatusAccountFlagsInvalid, ledger.IndexUnknown
 	}
+	// Where its fills' proceeds go, for their chains (chain.receivingPlaces: a guess).
+	*e.scratch.chain.receivingPlace(receivingID) = receivingIndex
 	return model.StatusOK, payingIndex
 }
 
