@@ -279,7 +279,8 @@
 // may instead go through ChangeSystemReservationAt, which gives the same status and state
 // without the batch machinery (TestChangeSystemReservationMatchesBatch); it is told
 // where the two accounts were last found (the engine keeps that per order and per
-// instrument, from AccountTermsAtAs and earlier answers; IndexUnknown when not known) and
+// instrument, from AccountTermsPlacedAs and earlier answers; IndexUnknown when not
+// known; AccountTermsPlacedAs, the funding checks of a new order, is told places too) and
 // trusts a place only when the record there has the account's id, so a wrong or stale
 // place costs the lookup, never a different result (accounts are never removed; an
 // undone creation drops the newest records, which the count bounds). The engine's

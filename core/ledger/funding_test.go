@@ -35,6 +35,21 @@ func TestAccountTermsAtAsMatchesAccountAtAs(t *testing.T) {
 							"allowed %t", round, id, client, scope, ledger, flags, index,
 							allowed, account.Ledger, account.Flags, wantIndex, wantAllowed)
 					}
+					// Told any place (right, unknown, another account's, past the end,
+					// arbitrary), AccountTermsPlacedAs answers the same.
+					for _, place := range []uint32{index, IndexUnknown, d.random.Uint32N(
+						d.pipe.AccountCount()), d.pipe.AccountCount(), d.random.Uint32()} {
+						placedLedger, placedFlags, placedIndex, placedAllowed :=
+							d.pipe.AccountTermsPlacedAs(client, scope, id, place)
+						if placedLedger != ledger || placedFlags != flags ||
+							placedIndex != index || placedAllowed != allowed {
+							t.Fatalf("round %d, account %s, client %d, scope %d, told %d: "+
+								"ledger %d, flags %#x, at %d, allowed %t; AccountTermsAtAs: "+
+								"ledger %d, flags %#x, at %d, allowed %t", round, id, client,
+								scope, place, placedLedger, placedFlags, placedIndex,
+								placedAllowed, ledger, flags, index, allowed)
+						}
+					}
 					checked++
 					if index != IndexUnknown && allowed {
 						allowedSeen++

@@ -41,11 +41,21 @@ const (
 func (l *Ledger) changeReservation(t *model.Transfer, event int,
 	result *model.TransferResult) model.Status {
 	debitIndex, creditIndex := l.batch.debitIndex[event], l.batch.creditIndex[event]
+	return l.changeReservationOf(t, debitIndex, creditIndex, l.recordOf(debitIndex),
+		l.recordOf(creditIndex), result)
+}
+
+// changeReservationOf is changeReservation given the two accounts' indexes and records
+// (recordOf: nil for indexNone), so that the lone entry (ChangeSystemReservationAt)
+// passes the ones it found without storing them in the batch or indexing the records
+// again. It writes the two balances into result only when result is not nil and the batch asks
+// for them (l.resultBalances): the lone entry's nil result needs no flag saved and reset.
+func (l *Ledger) changeReservationOf(t *model.Transfer, debitIndex, creditIndex uint32,
+	debit, credit *accountRecord, result *model.TransferResult) model.Status {
 	if debitIndex == indexNone || creditIndex == indexNone || t.Flags&reservationFlags ==
 		reservationFlags || t.Flags&^(reservationFlags|model.TransferLinked) != 0 {
 		panic(fmt.Sprintf("ledger: reservation event invalid: %+v", *t))
 	}
-	debit, credit := l.accounts.at(debitIndex), l.accounts.at(creditIndex)
 	if debit.Ledger != credit.Ledger || t.Ledger != debit.Ledger || debitIndex == creditIndex {
 		panic(fmt.Sprintf("ledger: reservation event across ledgers: %+v", *t))
 	}
@@ -56,7 +66,9 @@ func (l *Ledger) changeReservation(t *model.Transfer, event int,
 			panic(fmt.Sprintf("ledger: releasing %s of account %s, which reserves %s",
 				amount, debit.ID, reserved))
 		}
-		l.saveReservationState(debitIndex, debit, creditIndex, credit, reserved)
+		if l.undo.active { // Outside a chain there is nothing to save: no call.
+			l.saveReservationState(debitIndex, debit, creditIndex, credit, reserved)
+		}
 		debit.subDebitsPending(amount)
 		credit.subCreditsPending(amount)
 		l.totals.pendingReleased(debit.Ledger, amount)
@@ -80,21 +92,27 @@ func (l *Ledger) changeReservation(t *model.Transfer, event int,
 		case credit.Flags&model.AccountClosed != 0:
 			return model.StatusCreditAccountAlreadyClosed
 		}
-		if status := checkAmount(amount, true, debit, credit); status != model.StatusOK {
-			return status
+		// Nearly always the amounts are small: then checkAmount would answer ok (a
+		// transfer skips it so too: smallAmounts), and its call is not made.
+		if !smallAmounts(amount, debit, credit) {
+			if status := checkAmount(amount, true, debit, credit); status != model.StatusOK {
+				return status
+			}
 		}
 		if status := checkLimits(amount, debit, credit); status != model.StatusOK {
 			return status
 		}
-		l.saveReservationState(debitIndex, debit, creditIndex, credit, reserved)
+		if l.undo.active {
+			l.saveReservationState(debitIndex, debit, creditIndex, credit, reserved)
+		}
 		debit.addDebitsPending(amount)
 		credit.addCreditsPending(amount)
-		l.totals.pendingAdded(debit.Ledger, amount)
+		pendingAddedTo(l.totals.of(debit.Ledger), amount) // Inlined, as a transfer's is.
 		if total := reserved.MustAdd(amount); !l.reserved.update(reservedAt, total) {
 			l.reserved.storeChange(reservedAt, debitIndex, total) // Starts or ends the entry.
 		}
 	}
-	if l.resultBalances {
+	if result != nil && l.resultBalances {
 		debit.BalanceTo(&result.DebitAccount)
 		credit.BalanceTo(&result.CreditAccount)
 	}
@@ -144,19 +162,18 @@ func (l *Ledger) ChangeSystemReservationAt(timestamp uint64, t *model.Transfer,
 	if t.Flags&reservationFlags == 0 || t.Flags&model.TransferLinked != 0 {
 		panic(fmt.Sprintf("ledger: not a lone reservation event: %+v", *t))
 	}
-	s := &l.batch
-	if !l.accountIsAt(*debitIndex, t.DebitAccountID) {
+	// As accountIsAt, keeping the record found.
+	debit := l.recordOf(*debitIndex)
+	if debit == nil || debit.ID != t.DebitAccountID {
 		*debitIndex = l.resolveAccount(t.DebitAccountID)
+		debit = l.recordOf(*debitIndex)
 	}
-	if !l.accountIsAt(*creditIndex, t.CreditAccountID) {
+	credit := l.recordOf(*creditIndex)
+	if credit == nil || credit.ID != t.CreditAccountID {
 		*creditIndex = l.resolveAccount(t.CreditAccountID)
+		credit = l.recordOf(*creditIndex)
 	}
-	s.debitIndex[0], s.creditIndex[0] = *debitIndex, *creditIndex
-	balances := l.resultBalances
-	l.resultBalances = false // changeReservation then writes no result (nil here).
-	status := l.changeReservation(t, 0, nil)
-	l.resultBalances = balances
-	return status
+	return l.changeReservationOf(t, *debitIndex, *creditIndex, debit, credit, nil)
 }
 
 // saveReservationState records, inside a chain, both accounts' balances and the debit

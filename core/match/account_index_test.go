@@ -11,16 +11,18 @@ import (
 // TestAccountIndexGuessesChangeNothing: the engine keeps, per order and per instrument,
 // where the ledger stores the paying account, the escrows and the fee accounts
 // (order.payingIndex, instrument.escrowBaseIndex, escrowQuoteIndex, feeBaseIndex and
-// feeQuoteIndex, and the chain's placeElsewhere for the accounts fills pay into), and
-// the ledger trusts such a place only when the record there has the account's id. transcriptRun's workload (places
-// refused and accepted, replaces, cancels, fills, fees, closed accounts, snapshots) is run
-// once as it is and once with every guess overwritten before each command by another
-// account's place, a place past the last account, or any value: the outputs must be
-// the same, byte for byte. It also checks that the engine had learnt the right places
-// before the guesses were overwritten (which is what saves the lookups).
+// feeQuoteIndex), in the chain's traderPlaces where it stores the traders' accounts
+// (which new orders' funding checks read and fills pay into), and in placeElsewhere a
+// legacy hold's post's or void's; the ledger trusts such a place only when the record
+// there has the account's id. transcriptRun's workload (places refused and accepted,
+// replaces, cancels, fills, fees, closed accounts, snapshots) is run once as it is and
+// once with every guess overwritten before each command by another account's place, a
+// place past the last account, or any value: the outputs must be the same, byte for
+// byte. It also checks that the engine had learnt the right places before the guesses
+// were overwritten (which is what saves the lookups).
 func TestAccountIndexGuessesChangeNothing(t *testing.T) {
 	var want, got bytes.Buffer
-	resting, learnt, feesLearnt := 0, 0, 0
+	resting, learnt, feesLearnt, tradersLearnt := 0, 0, 0, 0
 	transcriptEachStep = func(h *harness) {
 		for i := range h.e.instruments {
 			x := &h.e.instruments[i]
@@ -41,13 +43,21 @@ func TestAccountIndexGuessesChangeNothing(t *testing.T) {
 			if o.level == indexNone || o.holdSequence != holdReserved {
 				continue // Not a resting order whose funds are reserved.
 			}
-			paying := o.quoteAccountID
+			paying, receiving := o.quoteAccountID, o.baseAccountID
 			if o.side == model.SideSell {
-				paying = o.baseAccountID
+				paying, receiving = o.baseAccountID, o.quoteAccountID
 			}
 			resting++
 			if index, _, found := h.l.ResolveAccount(paying); found && index == o.payingIndex {
 				learnt++
+			}
+			// The place's funding checks wrote both (validateFunding); no two of this
+			// workload's accounts share an entry of the table.
+			payingAt, _, payingFound := h.l.ResolveAccount(paying)
+			if index, _, found := h.l.ResolveAccount(receiving); found && payingFound &&
+				index == *h.e.scratch.chain.traderPlace(receiving) &&
+				payingAt == *h.e.scratch.chain.traderPlace(paying) {
+				tradersLearnt++
 			}
 		}
 	}
@@ -58,6 +68,10 @@ func TestAccountIndexGuessesChangeNothing(t *testing.T) {
 		// and reserved, by this engine.
 		t.Fatalf("%d of %d resting orders' paying accounts at the place the engine knew",
 			learnt, resting)
+	}
+	if tradersLearnt != resting {
+		t.Fatalf("%d of %d resting orders' two accounts at the places the engine knew",
+			tradersLearnt, resting)
 	}
 	if feesLearnt == 0 {
 		t.Fatal("no fee account's place learnt from the fills' chains")
@@ -83,6 +97,9 @@ func TestAccountIndexGuessesChangeNothing(t *testing.T) {
 			x.feeBaseIndex, x.feeQuoteIndex = guess(), guess()
 		}
 		h.e.scratch.chain.placeElsewhere = guess()
+		for i := range h.e.scratch.chain.traderPlaces {
+			h.e.scratch.chain.traderPlaces[i] = guess()
+		}
 	}
 	transcriptRun(t, &got)
 	if !bytes.Equal(got.Bytes(), want.Bytes()) {

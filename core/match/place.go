@@ -241,10 +241,13 @@ func (e *Engine) validateFunding(client uint64, x *instrument, o *model.Order) (
 	if model.IsSystemID(o.BaseAccountID) || model.IsSystemID(o.QuoteAccountID) {
 		return model.StatusAccountIDReserved, ledger.IndexUnknown
 	}
-	// Only each account's ledger and flags are read: AccountTermsAtAs answers those
-	// without copying the account.
-	baseLedger, baseFlags, baseIndex, allowed := e.ledger.AccountTermsAtAs(client,
-		model.ScopeTrade, o.BaseAccountID)
+	// Only each account's ledger and flags are read: AccountTermsPlacedAs answers those
+	// without copying the account, starting from where the account was last found
+	// (chain.traderPlaces), which then keeps where it is.
+	basePlace := e.scratch.chain.traderPlace(o.BaseAccountID)
+	baseLedger, baseFlags, baseIndex, allowed := e.ledger.AccountTermsPlacedAs(client,
+		model.ScopeTrade, o.BaseAccountID, *basePlace)
+	*basePlace = baseIndex
 	switch {
 	case baseIndex == ledger.IndexUnknown:
 		return model.StatusBaseAccountNotFound, ledger.IndexUnknown
@@ -253,8 +256,10 @@ func (e *Engine) validateFunding(client uint64, x *instrument, o *model.Order) (
 	case baseLedger != x.record.BaseLedger:
 		return model.StatusBaseAccountLedgerInvalid, ledger.IndexUnknown
 	}
-	quoteLedger, quoteFlags, quoteIndex, allowed := e.ledger.AccountTermsAtAs(client,
-		model.ScopeTrade, o.QuoteAccountID)
+	quotePlace := e.scratch.chain.traderPlace(o.QuoteAccountID)
+	quoteLedger, quoteFlags, quoteIndex, allowed := e.ledger.AccountTermsPlacedAs(client,
+		model.ScopeTrade, o.QuoteAccountID, *quotePlace)
+	*quotePlace = quoteIndex
 	switch {
 	case quoteIndex == ledger.IndexUnknown:
 		return model.StatusQuoteAccountNotFound, ledger.IndexUnknown

@@ -59,12 +59,39 @@ type chain struct {
 	results []model.TransferResult
 	// homes[2i] and homes[2i+1] point to where the engine keeps the ledger's place of
 	// events[i]'s debit and credit account (an order's payingIndex, an instrument's
-	// escrow or fee account index), or to placeElsewhere for an account it keeps no
-	// place of (a trader's receiving account, a legacy post's or void's zero ids).
-	// chainSubmit hands the places to the ledger in places and writes its answers back.
+	// escrow or fee account index, a trader's receiving account's entry of
+	// traderPlaces), or to placeElsewhere for an account it keeps no place of (a legacy
+	// post's or void's zero ids). chainSubmit hands the places to the ledger in places
+	// and writes its answers back.
 	homes          []*uint32
 	places         []uint32
 	placeElsewhere uint32 // A guess like any other: the last such account's place.
+	// traderPlaces holds the places of traders' accounts (an order's base and quote
+	// accounts), direct-mapped by the account id (traderPlace): a new order's funding
+	// checks start from them (ledger.AccountTermsPlacedAs) and write what they found,
+	// and a proceeds event's receiving account, which the 192-byte order has no room
+	// for, takes its place from there (the ledger's answers after a chain are written
+	// back as every home's are). Two accounts sharing an entry only cost each other
+	// lookups: the ledger trusts a place only where the record there has the account's
+	// id, so no guess, right or wrong, changes a result, and the table is not state
+	// (never logged, snapshotted or restored).
+	traderPlaces *[traderPlacesCount]uint32
+}
+
+// traderPlacesBits sizes chain.traderPlaces: 4,096 entries (16 KiB), enough for each
+// of a couple of thousand active traders' two accounts to keep its own entry most of
+// the time.
+const (
+	traderPlacesBits  = 12
+	traderPlacesCount = 1 << traderPlacesBits
+)
+
+// traderPlace returns the entry of chain.traderPlaces for the account id: a
+// multiplicative (Fibonacci) hash of the id's words, which spreads consecutive ids over
+// the table.
+func (c *chain) traderPlace(id model.Uint128) *uint32 {
+	const multiplier uint64 = 0x9e3779b97f4a7c15 // 2^64 divided by the golden ratio.
+	return &c.traderPlaces[((id.Lo^id.Hi)*multiplier)>>(64-traderPlacesBits)]
 }
 
 func (c *chain) init() {
@@ -74,6 +101,10 @@ func (c *chain) init() {
 	c.results = make([]model.TransferResult, size)
 	c.homes = make([]*uint32, 2*size)
 	c.places = make([]uint32, 2*size)
+	c.traderPlaces = new([traderPlacesCount]uint32)
+	for i := range c.traderPlaces {
+		c.traderPlaces[i] = ledger.IndexUnknown
+	}
 }
 
 func (c *chain) reset() {
@@ -134,6 +165,7 @@ func (e *Engine) chainHomes(c *chain, count int) {
 				debit, credit = &o.payingIndex, escrowPlace(x, o.side)
 			case t.Code == TransferCodeProceeds:
 				debit, _ = payoutPlaces(x, o.side)
+				credit = c.traderPlace(t.CreditAccountID)
 			}
 		} else if x != nil {
 			// A fee: from the escrow of what the order receives to the fee account.
