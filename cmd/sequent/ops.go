@@ -319,7 +319,8 @@ func (r *runningNode) networkStats() ops.NetworkStats {
 		ConnectionsAccepted: n.ConnectionsAccepted, ConnectionsRefused: n.ConnectionsRefused,
 		LoginsAccepted: n.LoginsAccepted, LoginsRejected: n.LoginsRejected,
 		BytesReceived: n.BytesReceived, BytesSent: n.BytesQueued, BusyReplies: n.BusyReplies,
-		ProtocolErrors: n.ProtocolErrors, SlowConsumers: n.SlowConsumers,
+		RateLimitedReplies: n.RateLimitedReplies,
+		ProtocolErrors:     n.ProtocolErrors, SlowConsumers: n.SlowConsumers,
 		RequestsInflight: uint64(max(n.RequestsInflight, 0))}
 }
 
