@@ -343,9 +343,12 @@ func (r *runningNode) problems(snapshot *ops.Snapshot, status *replication.NodeS
 			list = append(list, ops.Problem{Code: ops.ProblemLogFailed,
 				Detail: name(index, err.Error())})
 		}
-		if errors := snapshot.Shards[index].SnapshotErrors; errors > 0 {
+		// The latest snapshot, not any since start: one that succeeds after a failure
+		// (space freed) clears the problem; sequent_shard_snapshot_errors_total keeps count.
+		if s.Stats().SnapshotFailing {
 			list = append(list, ops.Problem{Code: ops.ProblemSnapshotFailed,
-				Detail: name(index, fmt.Sprintf("%d snapshots failed", errors))})
+				Detail: name(index, fmt.Sprintf("the latest snapshot failed (%d since start)",
+					snapshot.Shards[index].SnapshotErrors))})
 		}
 	}
 	if available := snapshot.DataDirectoryAvailableBytes; available != 0 && available < freeBytesWarning {

@@ -197,6 +197,9 @@ func (s *Shard) reportSnapshot(result SnapshotResult) {
 		stats.SnapshotPauseLast = result.Pause
 		if result.Err != nil {
 			stats.SnapshotErrors++
+			stats.SnapshotFailing = true
+		} else if !result.Superseded {
+			stats.SnapshotFailing = false
 		}
 	})
 	if result.Err != nil {
