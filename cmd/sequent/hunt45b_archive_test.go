@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"io/fs"
@@ -133,16 +132,11 @@ func retiringNode(t *testing.T, shards int) (string, []uint64) {
 func TestWalVerifyReadsAnArchive(t *testing.T) {
 	archive, _ := retiringNode(t, 1)
 	for _, subcommand := range []string{"inspect", "verify"} {
-		root := newRootCommand()
-		root.AddCommand(newWalCommand())
-		var out bytes.Buffer
-		root.SetOut(&out)
-		root.SetErr(&out)
-		root.SetArgs([]string{"wal", subcommand, archive})
-		if err := root.ExecuteContext(context.Background()); err != nil {
-			t.Errorf("sequent wal %s ARCHIVE: %v\n%s", subcommand, err, out.String())
-		} else if subcommand == "verify" && !strings.Contains(out.String(), "verify: ok") {
-			t.Errorf("sequent wal verify ARCHIVE:\n%s", out.String())
+		out, err := runWal(subcommand, archive)
+		if err != nil {
+			t.Errorf("sequent wal %s ARCHIVE: %v\n%s", subcommand, err, out)
+		} else if subcommand == "verify" && !strings.Contains(out, "verify: ok") {
+			t.Errorf("sequent wal verify ARCHIVE:\n%s", out)
 		}
 	}
 }

@@ -46,15 +46,21 @@ func TestRunbookWalCommandsRun(t *testing.T) {
 	running, _, _ := startDevNode(t, shardmap.Spec{})
 	for _, command := range commands {
 		path := running.data + strings.TrimPrefix(command[2], runbookDataDirectory)
-		root := newRootCommand()
-		root.AddCommand(newWalCommand())
-		var out bytes.Buffer
-		root.SetOut(&out)
-		root.SetErr(&out)
-		root.SetArgs([]string{"wal", command[1], path})
-		if err := root.ExecuteContext(context.Background()); err != nil {
+		if out, err := runWal(command[1], path); err != nil {
 			t.Errorf("runbook command %q on a node's data directory: %v\n%s", command[0], err,
-				out.String())
+				out)
 		}
 	}
+}
+
+// runWal runs `sequent wal args...` in process and returns its output and error.
+func runWal(args ...string) (string, error) {
+	root := newRootCommand()
+	root.AddCommand(newWalCommand())
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetArgs(append([]string{"wal"}, args...))
+	err := root.ExecuteContext(context.Background())
+	return out.String(), err
 }
