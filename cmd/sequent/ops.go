@@ -351,7 +351,10 @@ func (r *runningNode) problems(snapshot *ops.Snapshot, status *replication.NodeS
 					snapshot.Shards[index].SnapshotErrors))})
 		}
 	}
-	if available := snapshot.DataDirectoryAvailableBytes; available != 0 && available < freeBytesWarning {
+	// The space is unknown when the file system's size is (no statfs); a known size with 0
+	// left is a full file system, the lowest of all.
+	if available := snapshot.DataDirectoryAvailableBytes; snapshot.DataDirectoryFilesystemBytes != 0 &&
+		available < freeBytesWarning {
 		list = append(list, ops.Problem{Code: ops.ProblemDiskSpaceLow,
 			Detail: fmt.Sprintf("%d bytes left on the data directory's file system, warning below %d",
 				available, freeBytesWarning)})
