@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"io/fs"
 	"regexp"
 	"strings"
@@ -54,13 +52,4 @@ func TestRunbookWalCommandsRun(t *testing.T) {
 }
 
 // runWal runs `sequent wal args...` in process and returns its output and error.
-func runWal(args ...string) (string, error) {
-	root := newRootCommand()
-	root.AddCommand(newWalCommand())
-	var out bytes.Buffer
-	root.SetOut(&out)
-	root.SetErr(&out)
-	root.SetArgs(append([]string{"wal"}, args...))
-	err := root.ExecuteContext(context.Background())
-	return out.String(), err
-}
+func runWal(args ...string) (string, error) { return runSubcommand(newWalCommand(), args...) }
