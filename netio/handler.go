@@ -554,6 +554,7 @@ func (s *Server) refuse(conn *connection, frame *wire.Frame, status model.Status
 	if status == model.StatusBusy {
 		s.counters.busyReplies.Add(1)
 	}
+	s.countRateLimited(status)
 	reply := wire.Frame{Kind: wire.KindReply, Operation: frame.Operation,
 		Status: uint32(status), Session: conn.session, Number: frame.Number}
 	conn.immediate = wire.AppendFrame(conn.immediate, &reply, s.redirect(status))
@@ -1002,4 +1003,13 @@ func addressString(address net.Addr) string {
 		return ""
 	}
 	return address.String()
+}
+
+// countRateLimited counts an answer of rate_limited (Stats.RateLimitedReplies: a request
+// or subscription frame refused by the client's limits), so that operators see the
+// limits at work (sequent_network_rate_limited_replies_total).
+func (s *Server) countRateLimited(status model.Status) {
+	if status == model.StatusRateLimited {
+		s.counters.rateLimitedReplies.Add(1)
+	}
 }

@@ -740,6 +740,7 @@ func (s *Server) handleMarketDataSubscribe(conn *connection, frame *wire.Frame) 
 			status = model.StatusBusy
 		}
 	}
+	s.countRateLimited(status)
 	var body [wire.MarketDataSubscribedSize]byte
 	(&wire.MarketDataSubscribed{Instrument: order.subscribe.Instrument,
 		Channels: order.subscribe.Channels, FromOp: order.subscribe.FromOp}).Encode(body[:])

@@ -277,6 +277,7 @@ func ignoreReports([]backend.Report) {}
 // the subscribe frame's label in number (its shard field, 0 above shardmap.ShardsMax):
 // nothing was subscribed.
 func (s *Server) refuseSubscription(conn *connection, status model.Status, label uint16) {
+	s.countRateLimited(status)
 	var body [wire.SubscribedSize]byte
 	conn.immediate = wire.AppendFrame(conn.immediate, &wire.Frame{Kind: wire.KindSubscribed,
 		Status: uint32(status), Session: conn.session, Number: uint64(label)}, body[:])

@@ -307,6 +307,7 @@ type counters struct {
 	requestsSubmitted   atomic.Uint64
 	requestsRefused     atomic.Uint64
 	busyReplies         atomic.Uint64
+	rateLimitedReplies  atomic.Uint64
 	protocolErrors      atomic.Uint64
 	slowConsumers       atomic.Uint64
 	silenceTimeouts     atomic.Uint64
@@ -331,6 +332,7 @@ type Stats struct {
 	RequestsSubmitted   uint64 // Requests the backend accepted.
 	RequestsRefused     uint64 // Requests answered at once with a non-ok status.
 	BusyReplies         uint64 // Of those, answered busy.
+	RateLimitedReplies  uint64 // Requests and subscriptions answered rate_limited (client limits).
 	RequestsInflight    int64  // Submitted, reply not yet delivered.
 	ProtocolErrors      uint64 // Error frames sent for malformed or unexpected frames.
 	SlowConsumers       uint64 // Connections closed for exceeding OutboundBytesMax.
@@ -355,6 +357,7 @@ func (s *Server) Stats() Stats {
 		RequestsSubmitted:   c.requestsSubmitted.Load(),
 		RequestsRefused:     c.requestsRefused.Load(),
 		BusyReplies:         c.busyReplies.Load(),
+		RateLimitedReplies:  c.rateLimitedReplies.Load(),
 		RequestsInflight:    s.inflight.Load(),
 		ProtocolErrors:      c.protocolErrors.Load(),
 		SlowConsumers:       c.slowConsumers.Load(),

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -16,6 +17,10 @@ import (
 	"sequent/core/shard"
 	"sequent/wal"
 )
+
+// archiveShardPrefix names shard n's subdirectory (n ≥ 1) of the log archive
+// (SnapshotConfig.ArchiveDir), as core/node's layout names its data: shard-n.
+const archiveShardPrefix = "shard-"
 
 // GroupConfig is one shard group's part of a NodeConfig: where its log and snapshots are
 // and how its state machine is sized (its Shard field says which shard of which map).
@@ -137,6 +142,12 @@ func (g *Group) build(epoch uint64, role shard.Role) error {
 	if g.node.config.Snapshots != nil {
 		snapshots := *g.node.config.Snapshots
 		snapshots.Dir = g.config.SnapshotDir
+		if snapshots.ArchiveDir != "" && g.index > 0 {
+			// Every shard numbers its segments from 1: in one directory, shard n's would be
+			// renamed over shard 0's. Shard n ≥ 1 archives into shard-n, as its data does.
+			snapshots.ArchiveDir = filepath.Join(snapshots.ArchiveDir, archiveShardPrefix+
+				strconv.Itoa(int(g.index)))
+		}
 		user := snapshots.OnWritten
 		snapshots.OnWritten = func(result shard.SnapshotResult) {
 			g.snapshotWritten(result)

@@ -29,7 +29,7 @@ type NodeConfig struct {
 	EpochPath     string                // File holding the persisted epoch (one per node).
 	WAL           wal.Options           // Log options (Dir is each group's LogDir).
 	Shard         shard.Config          // Shard options (Epoch, Role and Acknowledger are the node's).
-	Snapshots     *shard.SnapshotConfig // Snapshot policy (Dir is each group's SnapshotDir); nil = off.
+	Snapshots     *shard.SnapshotConfig // Snapshot policy (Dir: each group's SnapshotDir; shard n ≥ 1 archives in ArchiveDir/shard-n); nil = off.
 	Listen        string                // Replication listen address ("" = no replication).
 	StandbyOf     string                // Start as the standby of this replication address.
 	Peer          string                // The other node's replication address, fenced on promotion.

@@ -109,7 +109,8 @@ type GroupStatus struct {
 // Status returns the node's status: the node as a whole (role, epoch, lease), shard 0's
 // log positions and replication at the top level (a one-shard node's as before), every
 // group's in Groups, and in Primary and Standby the node's replication summed up: attached
-// or connected only if every group is, degraded if any is, lags and counters the worst
+// or connected only if every group is, degraded if any is, releasing alone if every group
+// is attached or releasing alone and one is releasing alone, lags and counters the worst
 // or the sum. Any goroutine.
 func (n *Node) Status() NodeStatus {
 	n.mutex.Lock()
@@ -172,6 +173,11 @@ func sumPrimary(sum, group *PrimaryStats) *PrimaryStats {
 		copied := *group
 		return &copied
 	}
+	// Releasing alone, for the node: every group takes writes (attached or releasing
+	// alone) and one at least releases alone, so that Attached || ReleasingAlone (what
+	// /readyz reads) holds exactly when no group's replies wait for a standby.
+	sum.ReleasingAlone = (sum.Attached || sum.ReleasingAlone) &&
+		(group.Attached || group.ReleasingAlone) && (sum.ReleasingAlone || group.ReleasingAlone)
 	sum.Attached = sum.Attached && group.Attached
 	sum.Degraded = sum.Degraded || group.Degraded
 	sum.LagOps, sum.LagMs = max(sum.LagOps, group.LagOps), max(sum.LagMs, group.LagMs)

@@ -65,7 +65,7 @@ Exit codes: 0 done; 1 the server refused or the action failed (the reason is pri
 	flags := command.PersistentFlags()
 	flags.StringVar(&options.address, "http", envOr("SEQUENT_HTTP", ops.AddressDefault),
 		"operators' server: host:port or http(s)://host:port (SEQUENT_HTTP)")
-	flags.StringVar(&options.token, "token", os.Getenv("SEQUENT_ADMIN_TOKEN"),
+	secretVar(flags, &options.token, "token", "SEQUENT_ADMIN_TOKEN",
 		"admin bearer token (SEQUENT_ADMIN_TOKEN)")
 	flags.BoolVar(&options.useTLS, "tls", false, "use HTTPS with a host:port address")
 	flags.StringVar(&options.ca, "ca", "", "PEM file of the CA to trust for the server's "+

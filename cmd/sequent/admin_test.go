@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -84,14 +83,7 @@ func startAdminTestServer(t *testing.T, certFile, keyFile string) (*adminTestNod
 // runAdmin runs `sequent admin args...` and returns its output and error.
 func runAdmin(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	root := newRootCommand()
-	root.AddCommand(newAdminCommand())
-	var out bytes.Buffer
-	root.SetOut(&out)
-	root.SetErr(&out)
-	root.SetArgs(append([]string{"admin"}, args...))
-	err := root.ExecuteContext(context.Background())
-	return out.String(), err
+	return runSubcommand(newAdminCommand(), args...)
 }
 
 func isUsage(err error) bool {

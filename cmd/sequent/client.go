@@ -98,6 +98,26 @@ func usage(cmd *cobra.Command, format string, args ...any) error {
 		append(args, cmd.CommandPath())...)}
 }
 
+// secretFlag is a string flag that never shows its value: --help prints every flag's
+// default, and a secret's default comes from the environment (secretVar).
+type secretFlag struct{ value *string }
+
+func (f secretFlag) String() string { return "" }
+
+func (f secretFlag) Set(value string) error {
+	*f.value = value
+	return nil
+}
+
+func (f secretFlag) Type() string { return "string" }
+
+// secretVar defines a secret string flag whose default is the environment variable
+// environment, read now as the other flags' are, and never printed.
+func secretVar(flags *pflag.FlagSet, target *string, name, environment, usage string) {
+	*target = os.Getenv(environment)
+	flags.Var(secretFlag{target}, name, usage)
+}
+
 // addConnectionFlags defines where and as whom to connect: --addr, --client-id, --key-id,
 // --secret and --keys, each defaulting to its SEQUENT_* variable (shared by client and
 // bench).
@@ -108,7 +128,7 @@ func (o *clientOptions) addConnectionFlags(flags *pflag.FlagSet) {
 		"client id (SEQUENT_CLIENT_ID; default: the keys file's only client)")
 	flags.Uint32Var(&o.keyID, "key-id", uint32(envUint("SEQUENT_KEY_ID")),
 		"key id (SEQUENT_KEY_ID; default: the client's newest key)")
-	flags.StringVar(&o.secret, "secret", os.Getenv("SEQUENT_SECRET"),
+	secretVar(flags, &o.secret, "secret", "SEQUENT_SECRET",
 		"the key's secret in hex (SEQUENT_SECRET; default: from the keys file)")
 	flags.StringVar(&o.keys, "keys", envOr("SEQUENT_KEYS", node.Layout{Dir: "sequent-data"}.KeysPath()),
 		"keys file to read the secret from (SEQUENT_KEYS)")

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"sequent/netio"
 	"sequent/netio/fakeshard"
 	"sequent/netio/jsonview"
@@ -49,12 +51,18 @@ func startTestServer(t *testing.T) (string, string) {
 // runClient runs `sequent client args...` and returns its output and error.
 func runClient(t *testing.T, args ...string) (string, error) {
 	t.Helper()
+	return runSubcommand(newClientCommand(), args...)
+}
+
+// runSubcommand runs `sequent NAME args...` for a subcommand named NAME in process and
+// returns its output (standard output and error together) and error.
+func runSubcommand(command *cobra.Command, args ...string) (string, error) {
 	root := newRootCommand()
-	root.AddCommand(newClientCommand())
+	root.AddCommand(command)
 	var out bytes.Buffer
 	root.SetOut(&out)
 	root.SetErr(&out)
-	root.SetArgs(append([]string{"client"}, args...))
+	root.SetArgs(append([]string{command.Name()}, args...))
 	err := root.ExecuteContext(context.Background())
 	return out.String(), err
 }

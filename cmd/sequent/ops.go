@@ -319,7 +319,8 @@ func (r *runningNode) networkStats() ops.NetworkStats {
 		ConnectionsAccepted: n.ConnectionsAccepted, ConnectionsRefused: n.ConnectionsRefused,
 		LoginsAccepted: n.LoginsAccepted, LoginsRejected: n.LoginsRejected,
 		BytesReceived: n.BytesReceived, BytesSent: n.BytesQueued, BusyReplies: n.BusyReplies,
-		ProtocolErrors: n.ProtocolErrors, SlowConsumers: n.SlowConsumers,
+		RateLimitedReplies: n.RateLimitedReplies,
+		ProtocolErrors:     n.ProtocolErrors, SlowConsumers: n.SlowConsumers,
 		RequestsInflight: uint64(max(n.RequestsInflight, 0))}
 }
 
@@ -342,12 +343,18 @@ func (r *runningNode) problems(snapshot *ops.Snapshot, status *replication.NodeS
 			list = append(list, ops.Problem{Code: ops.ProblemLogFailed,
 				Detail: name(index, err.Error())})
 		}
-		if errors := snapshot.Shards[index].SnapshotErrors; errors > 0 {
+		// The latest snapshot, not any since start: one that succeeds after a failure
+		// (space freed) clears the problem; sequent_shard_snapshot_errors_total keeps count.
+		if s.Stats().SnapshotFailing {
 			list = append(list, ops.Problem{Code: ops.ProblemSnapshotFailed,
-				Detail: name(index, fmt.Sprintf("%d snapshots failed", errors))})
+				Detail: name(index, fmt.Sprintf("the latest snapshot failed (%d since start)",
+					snapshot.Shards[index].SnapshotErrors))})
 		}
 	}
-	if available := snapshot.DataDirectoryAvailableBytes; available != 0 && available < freeBytesWarning {
+	// The space is unknown when the file system's size is (no statfs); a known size with 0
+	// left is a full file system, the lowest of all.
+	if available := snapshot.DataDirectoryAvailableBytes; snapshot.DataDirectoryFilesystemBytes != 0 &&
+		available < freeBytesWarning {
 		list = append(list, ops.Problem{Code: ops.ProblemDiskSpaceLow,
 			Detail: fmt.Sprintf("%d bytes left on the data directory's file system, warning below %d",
 				available, freeBytesWarning)})

@@ -154,7 +154,7 @@ func addServeFlags(flags *pflag.FlagSet, o *serveOptions) {
 	flags.DurationVar(&o.syncInterval, "sync-interval", 0, "with --sync interval: the sync period (default 2ms)")
 	flags.Uint64Var(&o.snapshotEvery, "snapshot-every", 5_000_000, "ops between snapshots (0: only on demand)")
 	flags.IntVar(&o.snapshotsKept, "snapshots-keep", 2, "snapshot files kept (older ones are deleted)")
-	flags.StringVar(&o.walArchive, "wal-archive", "", "move log segments fully covered by the oldest kept snapshot here instead of deleting them")
+	flags.StringVar(&o.walArchive, "wal-archive", "", "move log segments fully covered by the oldest kept snapshot here instead of deleting them (shard n ≥ 1 of a node of several: into DIR/shard-n)")
 	flags.BoolVar(&o.walKeepAll, "wal-keep-all", false, "never retire log segments (the log grows without bound)")
 	flags.Int64Var(&o.dataFreeBytesWarn, "data-free-bytes-warn", dataFreeBytesWarnDefault, "report the problem disk_space_low (/healthz 503) when the data directory's file system has fewer bytes left than this (0: never); writes are refused with log_unavailable once the next log segment cannot be created")
 	flags.Int64Var(&o.walSegmentBytes, "wal-segment-bytes", wal.SegmentBytesDefault, fmt.Sprintf("tuning: size of each preallocated log segment file, from %d (one largest entry) to %d; applies to segments created from now on", wal.SegmentBytesMin, wal.SegmentBytesMax))

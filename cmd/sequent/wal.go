@@ -2,7 +2,11 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -29,7 +33,8 @@ func newWalCommand() *cobra.Command {
 		Long: `Inspect a data directory (the --data of 'sequent serve') offline: for every shard,
 every log segment with its entries, op range, epochs, stored and raw sizes, compression
 ratio and time span, and every snapshot. It reads only; run it on a stopped server or a
-copy. With --json: one object for a one-shard directory, else {"shards": [...]}.`,
+copy. With --json: one object for a one-shard directory, else {"shards": [...]}. A
+directory of segment files without a log of its own (--wal-archive) is read as one log.`,
 		Example: `  sequent wal inspect ./sequent-data
   sequent wal inspect ./sequent-data --json`,
 		Args: exactArgs(1),
@@ -40,8 +45,8 @@ copy. With --json: one object for a one-shard directory, else {"shards": [...]}.
 			}
 			reports := make([]wal.Report, placement.Shards)
 			for index := range reports {
-				if reports[index], err = wal.Inspect(layout.LogDir(index),
-					layout.SnapshotDir(index)); err != nil {
+				if reports[index], err = wal.Inspect(layout.logDir(index),
+					layout.snapshotDir(index)); err != nil {
 					return fmt.Errorf("shard %d: %w", index, err)
 				}
 			}
@@ -60,7 +65,9 @@ later snapshot's; every snapshot is also loaded as 'serve' would load it (body
 checksums, decoding, restored digest). With several shards, the replayed states are then
 reconciled: every ledger must balance over all shards and every settlement pair be
 consistent (sagas may be in flight in a directory of a node that was running). Exits
-non-zero with a message naming the shard, segment, offset and op of the first problem.`,
+non-zero with a message naming the shard, segment, offset and op of the first problem.
+A directory of segment files without a log of its own (--wal-archive DIR, or DIR/shard-n)
+is read as one log without snapshots, replayed from op 1.`,
 		Example: `  sequent wal verify ./sequent-data`,
 		Args:    exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -73,7 +80,7 @@ non-zero with a message naming the shard, segment, offset and op of the first pr
 			for index := range reports {
 				replayer := &tools.MachineReplayer{Config: core.Config{
 					Shard: core.ShardConfig{Map: placement, Index: uint16(index)}}}
-				if reports[index], err = wal.Verify(layout.LogDir(index), layout.SnapshotDir(index),
+				if reports[index], err = wal.Verify(layout.logDir(index), layout.snapshotDir(index),
 					replayer); err != nil {
 					return fmt.Errorf("shard %d: %w", index, err)
 				}
@@ -102,18 +109,45 @@ non-zero with a message naming the shard, segment, offset and op of the first pr
 	return command
 }
 
+// walDirectories is what `sequent wal` reads: a data directory's shards (its layout), or
+// an archive of retired segments (--wal-archive DIR, or DIR/shard-n: segment files only)
+// as one log without snapshots.
+type walDirectories struct {
+	layout  node.Layout
+	archive bool // The directory holds segments itself: read it as one log.
+}
+
+func (w walDirectories) logDir(index int) string {
+	if w.archive {
+		return w.layout.Dir
+	}
+	return w.layout.LogDir(index)
+}
+
+func (w walDirectories) snapshotDir(index int) string {
+	if w.archive {
+		return "" // An archive holds no snapshots: a replay starts from op 1.
+	}
+	return w.layout.SnapshotDir(index)
+}
+
 // walLayout returns a data directory's layout and shard map (one shard for a directory
-// without a recorded map).
-func walLayout(dir string) (node.Layout, *shardmap.Map, error) {
+// without a recorded map), or, for a directory without a log of its own that holds
+// segment files (an archive), that directory as one log.
+func walLayout(dir string) (walDirectories, *shardmap.Map, error) {
 	layout := node.Layout{Dir: dir}
 	placement, err := layout.ReadShardMap()
 	if err != nil {
-		return layout, nil, err
+		return walDirectories{layout: layout}, nil, err
 	}
 	if placement == nil {
 		placement = shardmap.Single()
+		if _, err := os.Stat(layout.LogDir(0)); errors.Is(err, fs.ErrNotExist) {
+			segments, _ := filepath.Glob(filepath.Join(dir, "*.wal"))
+			return walDirectories{layout: layout, archive: len(segments) > 0}, placement, nil
+		}
 	}
-	return layout, placement, nil
+	return walDirectories{layout: layout}, placement, nil
 }
 
 // printShardReports prints one report per shard (a one-shard directory's as before, the

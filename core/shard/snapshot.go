@@ -147,6 +147,15 @@ func (s *Shard) writeSnapshot(view *core.Snapshot, meta wal.SnapshotMeta, pause 
 			return
 		}
 	}
+	if durable := s.log.Durable(); durable < meta.Op {
+		// The log failed first: the state holds ops it never made durable, and a snapshot
+		// past the log's end would make the restart refuse to start (ErrLogBehindSnapshot).
+		result.Err = fmt.Errorf("shard: snapshot at op %d not written: the log failed at "+
+			"durable op %d: %w", meta.Op, durable, s.log.Err())
+		result.Write = time.Since(start)
+		s.reportSnapshot(result)
+		return
+	}
 	result.Meta.Chain, _ = s.log.ChainAt(meta.Op)
 	result.Meta.Digest = view.Digest()
 	info, err := wal.WriteSnapshot(s.snapshots.config.Dir, result.Meta, view)
@@ -188,6 +197,9 @@ func (s *Shard) reportSnapshot(result SnapshotResult) {
 		stats.SnapshotPauseLast = result.Pause
 		if result.Err != nil {
 			stats.SnapshotErrors++
+			stats.SnapshotFailing = true
+		} else if !result.Superseded {
+			stats.SnapshotFailing = false
 		}
 	})
 	if result.Err != nil {

@@ -28,6 +28,9 @@ type Stats struct {
 	Snapshots         uint64        // Snapshots taken (or skipped).
 	SnapshotErrors    uint64        // Snapshots that failed to write.
 	SnapshotPauseLast time.Duration // Sequencer pause of the latest snapshot capture.
+	// SnapshotFailing: the latest snapshot written or attempted failed (a skipped one
+	// changes nothing); the next that succeeds clears it.
+	SnapshotFailing bool
 }
 
 // Stats returns a copy of the counters.

@@ -157,7 +157,8 @@ func nodeDefinitions() []metricDefinition[Snapshot] {
 			"Size of the files in the data directory (logs, snapshots, keys).", noLabels,
 			func(s *Snapshot) float64 { return float64(s.DataDirectoryUsageBytes) }),
 		gauge("sequent_data_directory_available_bytes",
-			"Space left for the node on the data directory's file system (0: unknown).",
+			"Space left for the node on the data directory's file system (unknown when "+
+				"sequent_data_directory_filesystem_size_bytes is 0).",
 			noLabels, func(s *Snapshot) float64 { return float64(s.DataDirectoryAvailableBytes) }),
 		gauge("sequent_data_directory_filesystem_size_bytes",
 			"Size of the data directory's file system (0: unknown).", noLabels,

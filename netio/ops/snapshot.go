@@ -22,7 +22,8 @@ type Snapshot struct {
 	// snapshots, keys).
 	DataDirectoryUsageBytes uint64 `json:"data_directory_usage_bytes"`
 	// DataDirectoryAvailableBytes is the space left on the data directory's file system
-	// for an unprivileged process (what the log's next segment can use); 0: unknown.
+	// for an unprivileged process (what the log's next segment can use); 0 with a
+	// DataDirectoryFilesystemBytes of 0: unknown, else the file system is full.
 	DataDirectoryAvailableBytes uint64 `json:"data_directory_available_bytes"`
 	// DataDirectoryFilesystemBytes is the size of that file system; 0: unknown.
 	DataDirectoryFilesystemBytes uint64 `json:"data_directory_filesystem_bytes"`
