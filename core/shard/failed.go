@@ -34,10 +34,7 @@ func (s *Shard) failAndServe(err error) {
 	s.answerParked(model.StatusOutcomeUnknown)
 	s.answerRequests(s.failedTurn, model.StatusLogUnavailable)
 	s.failedTurn = s.failedTurn[:0]
-	if dropped := s.cancelsRefused.drop(); dropped > 0 {
-		s.config.Logger.Error("shard: cancel-on-disconnect refused by the full log not "+
-			"logged: the log failed", "clients", dropped)
-	}
+	s.dropRefusedCancels("the log failed")
 	for {
 		// A cancel-on-disconnect waiting for room cannot be logged now; waiting, it would
 		// have the ring refuse the reads answered here (SessionClosed wakes this loop).

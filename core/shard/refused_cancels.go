@@ -53,8 +53,7 @@ func (s *Shard) writeRefusedCancels() (waiting bool, err error) {
 		return false, nil
 	}
 	if s.Role() == RoleStandby {
-		s.config.Logger.Error("shard: cancel-on-disconnect refused by the full log not "+
-			"logged: no longer primary", "clients", s.cancelsRefused.drop())
+		s.dropRefusedCancels("no longer primary")
 		return false, nil
 	}
 	if s.Role() != RolePrimary {
@@ -97,4 +96,14 @@ func (s *Shard) writeRefusedCancels() (waiting bool, err error) {
 		s.parked = append(s.parked, slot)
 	}
 	return false, nil
+}
+
+// dropRefusedCancels forgets the kept cancels (Shard.cancelsRefused) and logs how many
+// with reason, when there were some: their clients' orders stay open, and nothing else
+// records it. The caller holds turns.
+func (s *Shard) dropRefusedCancels(reason string) {
+	if dropped := s.cancelsRefused.drop(); dropped > 0 {
+		s.config.Logger.Error("shard: cancel-on-disconnect refused by the full log not "+
+			"logged: "+reason, "clients", dropped)
+	}
 }
