@@ -32,6 +32,7 @@ func (s *Shard) failAndServe(err error) {
 	s.readsSafe.Store(s.releasedOp.Load() == s.opLast)
 	s.fail(err)
 	s.answerParked(model.StatusOutcomeUnknown)
+	s.logDroppedCancels(s.failedTurn, "the log failed")
 	s.answerRequests(s.failedTurn, model.StatusLogUnavailable)
 	s.failedTurn = s.failedTurn[:0]
 	s.dropRefusedCancels("the log failed")
@@ -80,6 +81,7 @@ func (s *Shard) answerQueuedAfterFailure() {
 				s.queries = append(s.queries, meta)
 			}
 		}
+		s.logDroppedCancels(s.refused, "the log failed")
 		s.answerRequests(s.refused, model.StatusLogUnavailable)
 		if len(s.queries) > 0 {
 			slot := s.acquire()

@@ -633,6 +633,7 @@ func (s *Shard) answerQueued(status model.Status) {
 		s.taken, done = s.ring.take(s.taken[:0], s.config.RingRequests, math.MaxInt)
 		s.answers.taken(s.taken)
 		if len(s.taken) > 0 {
+			s.logDroppedCancels(s.taken, "the shard closed")
 			s.answerRequests(s.taken, status)
 			s.ring.release(&s.taken[len(s.taken)-1])
 		}
