@@ -62,7 +62,9 @@
 // (Shard.cancelsRefused, one per client, at most cancelsPendingMax) and logged before any
 // other write of a later turn; while one is kept and the log refuses it, that turn's
 // writes are refused log_unavailable without trying the log, so none is logged ahead of
-// it. Reads are answered as before. A standby drops kept cancels.
+// it. Reads are answered as before. A standby drops kept cancels. Every cancel_session
+// dropped (waiting, queued, in a failed turn or kept, when the shard closes, its log
+// fails or it becomes a standby) is logged at error level: its client's orders stay open.
 //
 // The sequencer checks this promise: the ring counts the requests it accepts, the
 // sequencer the answers it gives, and the two must match when it stops; with the
