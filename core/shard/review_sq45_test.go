@@ -3,7 +3,6 @@ package shard
 import (
 	"errors"
 	"log/slog"
-	"strings"
 	"testing"
 	"time"
 
@@ -30,12 +29,9 @@ func TestKeptCancelDroppedAtCloseIsLogged(t *testing.T) {
 	if canceled := ts.replies.canceled(); len(canceled) != 0 {
 		t.Fatalf("canceled with the log full: %v", canceled)
 	}
-	for len(lines) > 0 {
-		if message := <-lines; strings.Contains(message, "cancel-on-disconnect") {
-			return
-		}
+	if !lines.saw("cancel-on-disconnect") {
+		t.Fatal("the kept cancel dropped at Close was not logged")
 	}
-	t.Fatal("the kept cancel dropped at Close was not logged")
 }
 
 // TestCancelRefusedByAFailedLogIsLogged: a cancel-on-disconnect taken into a turn whose
@@ -64,12 +60,9 @@ func TestCancelRefusedByAFailedLogIsLogged(t *testing.T) {
 		t.Fatalf("read after the failure: %s", status)
 	}
 	ts.replies.waitFor(t, ts.expected)
-	for len(lines) > 0 {
-		if message := <-lines; strings.Contains(message, "cancel-on-disconnect") {
-			return
-		}
+	if !lines.saw("cancel-on-disconnect") {
+		t.Fatal("the cancel a failed log refused was not logged")
 	}
-	t.Fatal("the cancel a failed log refused was not logged")
 }
 
 // TestCancelQueuedAtAbandonedCloseIsLogged: a cancel-on-disconnect that found room in the
@@ -104,10 +97,7 @@ func TestCancelQueuedAtAbandonedCloseIsLogged(t *testing.T) {
 	if canceled := ts.replies.canceled(); len(canceled) != 0 {
 		t.Fatalf("canceled: %v", canceled)
 	}
-	for len(lines) > 0 {
-		if message := <-lines; strings.Contains(message, "cancel-on-disconnect") {
-			return
-		}
+	if !lines.saw("cancel-on-disconnect") {
+		t.Fatal("the queued cancel dropped at Close was not logged")
 	}
-	t.Fatal("the queued cancel dropped at Close was not logged")
 }
