@@ -47,13 +47,7 @@ func TestCancelRefusedByAFailedLogIsLogged(t *testing.T) {
 	ts.mustWrite(traderClient, 1, model.OperationPlaceOrders, orderBody(1))
 	ts.log.Fail(errors.New("fdatasync: EIO"))
 	ts.shard.SessionClosed(traderClient, 1, true) // Its turn's append fails.
-	deadline := time.Now().Add(waitMax)
-	for ts.shard.Err() == nil {
-		if time.Now().After(deadline) {
-			t.Fatal("the shard never met the log failure")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitUntil(t, "the log failure", func() bool { return ts.shard.Err() != nil })
 	// A read queued now is answered by the failure loop, after the failed turn's requests.
 	if status := ts.submit(traderClient, 2, model.OperationLookupAccounts,
 		model.U128(110).Append(nil)); status != model.StatusOK {
@@ -81,13 +75,7 @@ func TestCancelQueuedAtAbandonedCloseIsLogged(t *testing.T) {
 		accountsBody(2001)); status != model.StatusOK {
 		t.Fatalf("write: %s", status)
 	}
-	deadline := time.Now().Add(waitMax)
-	for ts.log.LastOp() == before {
-		if time.Now().After(deadline) {
-			t.Fatal("the write was never logged")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitUntil(t, "the write logged", func() bool { return ts.log.LastOp() != before })
 	ts.shard.SessionClosed(traderClient, 1, true)
 	if waiting := ts.shard.ring.cancelsWaiting(); waiting != 0 {
 		t.Fatalf("%d cancels waiting for room, want the cancel queued", waiting)
