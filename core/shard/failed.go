@@ -32,12 +32,10 @@ func (s *Shard) failAndServe(err error) {
 	s.readsSafe.Store(s.releasedOp.Load() == s.opLast)
 	s.fail(err)
 	s.answerParked(model.StatusOutcomeUnknown)
+	s.logDroppedCancels(s.failedTurn, "the log failed")
 	s.answerRequests(s.failedTurn, model.StatusLogUnavailable)
 	s.failedTurn = s.failedTurn[:0]
-	if dropped := s.cancelsRefused.drop(); dropped > 0 {
-		s.config.Logger.Error("shard: cancel-on-disconnect refused by the full log not "+
-			"logged: the log failed", "clients", dropped)
-	}
+	s.dropRefusedCancels("the log failed")
 	for {
 		// A cancel-on-disconnect waiting for room cannot be logged now; waiting, it would
 		// have the ring refuse the reads answered here (SessionClosed wakes this loop).
@@ -83,6 +81,7 @@ func (s *Shard) answerQueuedAfterFailure() {
 				s.queries = append(s.queries, meta)
 			}
 		}
+		s.logDroppedCancels(s.refused, "the log failed")
 		s.answerRequests(s.refused, model.StatusLogUnavailable)
 		if len(s.queries) > 0 {
 			slot := s.acquire()

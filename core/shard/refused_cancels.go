@@ -22,17 +22,11 @@ import (
 // keepRefusedCancels keeps the cancel_session requests among metas, which were refused
 // (the log was full), for writeRefusedCancels.
 func (s *Shard) keepRefusedCancels(metas []requestMeta) {
-	var request core.Request
 	for i := range metas {
-		meta := &metas[i]
-		if !meta.write || meta.connection != 0 {
+		client, cancel := s.cancelClient(&metas[i])
+		if !cancel {
 			continue
 		}
-		decodeRequest(s.ring.bytes(meta), &request)
-		if request.Operation != model.OperationCancelSession || len(request.Body) != 8 {
-			continue
-		}
-		client := binary.LittleEndian.Uint64(request.Body)
 		if !s.cancelsRefused.add(client) {
 			s.config.Logger.Error("shard: cancel-on-disconnect refused by the full log "+
 				"and not kept: too many kept already", "client", client,
@@ -53,8 +47,7 @@ func (s *Shard) writeRefusedCancels() (waiting bool, err error) {
 		return false, nil
 	}
 	if s.Role() == RoleStandby {
-		s.config.Logger.Error("shard: cancel-on-disconnect refused by the full log not "+
-			"logged: no longer primary", "clients", s.cancelsRefused.drop())
+		s.dropRefusedCancels("no longer primary")
 		return false, nil
 	}
 	if s.Role() != RolePrimary {
@@ -97,4 +90,40 @@ func (s *Shard) writeRefusedCancels() (waiting bool, err error) {
 		s.parked = append(s.parked, slot)
 	}
 	return false, nil
+}
+
+// dropRefusedCancels forgets the kept cancels (Shard.cancelsRefused) and logs how many
+// with reason, when there were some: their clients' orders stay open, and nothing else
+// records it. The caller holds turns.
+func (s *Shard) dropRefusedCancels(reason string) {
+	if dropped := s.cancelsRefused.drop(); dropped > 0 {
+		s.config.Logger.Error("shard: cancel-on-disconnect refused by the full log not "+
+			"logged: "+reason, "clients", dropped)
+	}
+}
+
+// cancelClient returns the client of a cancel_session request (cancel-on-disconnect, the
+// shard's own, with no connection) taken from the ring; false for any other request.
+func (s *Shard) cancelClient(meta *requestMeta) (client uint64, cancel bool) {
+	if !meta.write || meta.connection != 0 {
+		return 0, false
+	}
+	var request core.Request
+	decodeRequest(s.ring.bytes(meta), &request)
+	if request.Operation != model.OperationCancelSession || len(request.Body) != 8 {
+		return 0, false
+	}
+	return binary.LittleEndian.Uint64(request.Body), true
+}
+
+// logDroppedCancels logs the cancel_session requests among metas, which are answered
+// without being logged (the log failed, or the shard closed), with reason: nobody is
+// answered for them, and nothing else records that their clients' orders stay open.
+func (s *Shard) logDroppedCancels(metas []requestMeta, reason string) {
+	for i := range metas {
+		if client, cancel := s.cancelClient(&metas[i]); cancel {
+			s.config.Logger.Error("shard: cancel-on-disconnect not logged: "+reason,
+				"client", client)
+		}
+	}
 }

@@ -20,6 +20,9 @@ func (s *Shard) run() {
 	defer close(s.done)
 	defer s.stopPopulater()
 	defer s.checkAllAnswered()
+	// Cancels a full log refused and still kept when the sequencer stops (it closed with
+	// the log full, or fenced) are never logged: say so, as for the ring's at Close.
+	defer s.dropRefusedCancels("the shard closed")
 	pulse := time.NewTicker(s.config.PulseInterval)
 	defer pulse.Stop()
 	stop := s.stop
@@ -630,6 +633,7 @@ func (s *Shard) answerQueued(status model.Status) {
 		s.taken, done = s.ring.take(s.taken[:0], s.config.RingRequests, math.MaxInt)
 		s.answers.taken(s.taken)
 		if len(s.taken) > 0 {
+			s.logDroppedCancels(s.taken, "the shard closed")
 			s.answerRequests(s.taken, status)
 			s.ring.release(&s.taken[len(s.taken)-1])
 		}

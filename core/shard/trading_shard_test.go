@@ -3,6 +3,7 @@ package shard
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -56,6 +57,18 @@ func (e errorLines) Handle(_ context.Context, record slog.Record) error {
 	}
 	return nil
 }
+
+// saw reports whether one of the lines logged so far (and still buffered) contains
+// substring; it consumes them.
+func (e errorLines) saw(substring string) bool {
+	for len(e) > 0 {
+		if strings.Contains(<-e, substring) {
+			return true
+		}
+	}
+	return false
+}
+
 func (e errorLines) WithAttrs([]slog.Attr) slog.Handler { return e }
 func (e errorLines) WithGroup(string) slog.Handler      { return e }
 
