@@ -66,8 +66,10 @@
 // does not fit). A request whose authentication headers already fail (authenticateHeaders:
 // none, malformed, unknown key, timestamp out of the window, a version below the key's
 // minimum, too many failed attempts) is answered before its body is read, beyond the
-// first 8 KiB fasthttp reads with the headers, and its connection closed; the signature
-// and the nonce are checked once the body is read. One peer holds at most
+// first 8 KiB fasthttp reads with the headers, and the rest of its body dropped
+// (discardBodyAfterAnswer); once the body is read, the header checks are made again (a
+// reload may have removed the key, the clock left the window while the body came), then
+// the signature and the nonce. One peer holds at most
 // connectionsPerPeerMax of the connectionsMax connections (newPeerListener:
 // peer.Listener). Nothing waits or grows unbounded.
 //

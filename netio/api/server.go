@@ -355,6 +355,17 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	}
 	request := &request{ctx: ctx, server: s, parameters: parameters, body: body}
 	if !route.public {
+		// The body may have taken up to readTimeout to arrive: the header checks are made
+		// again next to the signature and the nonce, as they were before session 45. The
+		// nonce cache forgets a nonce once its timestamp leaves the window, so a copy whose
+		// window was checked before a slow body would be accepted after it
+		// (TestReviewLF45ReplayHeldPastTheWindowIsRefused); and a key removed by a reload
+		// meanwhile refuses the request (TestReviewLF45KeyRemovedWhileTheBodyIsReadIsRefused).
+		if length > 0 {
+			if c, client, ok = s.authenticateHeaders(ctx); !ok {
+				return
+			}
+		}
 		if !s.authenticateBody(ctx, &c, client, body) {
 			return
 		}
