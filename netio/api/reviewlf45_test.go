@@ -157,3 +157,54 @@ func TestReviewLF45KeyRemovedWhileTheBodyIsReadIsRefused(t *testing.T) {
 			"unknown_key", code, errorCode)
 	}
 }
+
+// TestReviewLF45DrainedConnectionSaysItCloses: a request refused from its headers whose
+// body is over fasthttp's unread-body limit (256 KiB) has its body drained by a hijacked
+// connection, which is then closed. Its answer must say so (Connection: close), or a
+// keep-alive client sends its next request on a connection the server closes without
+// reading it, and cannot tell whether that request was served. Here the next request
+// (GET /v1/time) is pipelined behind the body: it must either be answered, or the
+// refusal must have said that the connection closes. Before the fix the refusal said
+// nothing and the next request went unanswered.
+func TestReviewLF45DrainedConnectionSaysItCloses(t *testing.T) {
+	h := newHarness(t)
+	conn, err := net.DialTimeout("tcp", h.server.Address(), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.SetDeadline(time.Now().Add(waitMax)); err != nil {
+		t.Fatal(err)
+	}
+	announced := fasthttpUnreadBodyMax + 64<<10
+	requests := fmt.Sprintf("POST /v1/accounts HTTP/1.1\r\nHost: test\r\n"+
+		"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"+
+		"GET /v1/time HTTP/1.1\r\nHost: test\r\n\r\n", announced, strings.Repeat(" ", announced))
+	written := make(chan error, 1)
+	go func() { // The server answers before it reads the body: write while reading.
+		_, err := conn.Write([]byte(requests))
+		written <- err
+	}()
+	reader := bufio.NewReader(conn)
+	refusal, err := http.ReadResponse(reader, nil)
+	if err != nil {
+		t.Fatalf("the refusal: %v", err)
+	}
+	_, _ = io.Copy(io.Discard, refusal.Body)
+	refusal.Body.Close()
+	if refusal.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("the refusal: HTTP %d, want 401", refusal.StatusCode)
+	}
+	if err := <-written; err != nil {
+		t.Fatalf("writing the body and the next request: %v", err)
+	}
+	if refusal.Close {
+		return // Said: the client does not send a next request on this connection.
+	}
+	next, err := http.ReadResponse(reader, nil)
+	if err != nil {
+		t.Fatalf("the refusal kept the connection (no Connection: close), but the next "+
+			"request on it went unanswered: %v", err)
+	}
+	next.Body.Close()
+}
