@@ -85,9 +85,14 @@ func (w *waitingOps) stop(logger *slog.Logger) {
 	if w == nil {
 		return
 	}
+	// Closed first, not only by the server's shutdown: fasthttp's Shutdown returns at once
+	// when Serve has not registered the listener yet (a wait that ended at once), and
+	// Serve would then accept on the port for ever beside the full server; from a closed
+	// lent listener its first Accept returns (TestReviewLF45WaitingOpsStoppedAtOnceLeavesNoServer).
+	closeErr := w.listener.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), waitingOpsShutdownTimeout)
 	defer cancel()
-	if err := errors.Join(w.server.Shutdown(ctx), w.listener.giveBack()); err != nil {
+	if err := errors.Join(closeErr, w.server.Shutdown(ctx), w.listener.giveBack()); err != nil {
 		logger.Warn("sequent: stopping the operators' HTTP served while waiting", "error", err)
 	}
 }
