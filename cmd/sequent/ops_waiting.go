@@ -66,7 +66,10 @@ func startWaitingOps(o *serveOptions, keyring *netio.Keyring, logger *slog.Logge
 		// Every action is refused without changing anything: there is nothing to audit.
 		Audit:       func(ops.AuditRecord) error { return nil },
 		Promote:     func() (uint64, error) { return 0, refused() },
-		SnapshotNow: refused, ReloadKeys: refused})
+		SnapshotNow: refused, ReloadKeys: refused,
+		// Refused like the others (README: 409 until started), not left out: a missing
+		// source answers 501 "this node does not offer log-level".
+		SetLogLevel: func(string) error { return refused() }})
 	if err == nil {
 		err = server.Start()
 	}

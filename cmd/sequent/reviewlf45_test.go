@@ -69,3 +69,47 @@ func TestReviewLF45WaitingOpsStoppedAtOnceLeavesNoServer(t *testing.T) {
 	t.Fatalf("the waiting server still accepts on the port given back to the full server; "+
 		"it answered /v1/status with %s", answer)
 }
+
+// TestReviewLF45WaitingStandbyRefusesEveryAdminAction: README says a standby waiting for
+// its primary refuses admin actions with 409 until it has started; log-level was answered
+// 501 not_implemented ("this node does not offer log-level"), which tells an operator
+// that the build lacks the action rather than that the node is still starting.
+func TestReviewLF45WaitingStandbyRefusesEveryAdminAction(t *testing.T) {
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer listener.Close()
+	token := strings.Repeat("ab", 32)
+	keyring, err := netio.NewKeyring(netio.KeysFile{Version: netio.KeysFileVersion,
+		AdminTokens: []netio.KeysFileAdminToken{{Name: "ops", Token: token}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := &serveOptions{standbyOf: "127.0.0.1:1", httpListener: listener,
+		http: listener.Addr().String(), data: t.TempDir()}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	waiting := startWaitingOps(o, keyring, logger)
+	if waiting == nil {
+		t.Fatal("no waiting server")
+	}
+	defer waiting.stop(logger)
+	client := &http.Client{Timeout: 30 * time.Second}
+	for _, path := range []string{"/v1/admin/promote", "/v1/admin/snapshot",
+		"/v1/admin/reload-keys", "/v1/admin/log-level?level=debug"} {
+		request, err := http.NewRequest("POST", "http://"+listener.Addr().String()+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		request.Header.Set("Authorization", "Bearer "+token)
+		answer, err := client.Do(request)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(answer.Body)
+		answer.Body.Close()
+		if answer.StatusCode != http.StatusConflict {
+			t.Errorf("%s while waiting: HTTP %d %s, want 409", path, answer.StatusCode, body)
+		}
+	}
+}
