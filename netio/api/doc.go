@@ -81,8 +81,9 @@
 // channel (capacity one) or drops it if the handler gave up. The nonce cache and the
 // waiters are sharded maps under their own mutexes. The rest (over 256 KiB) of the body
 // of a request refused from its headers is read and dropped by the goroutine fasthttp
-// starts for a hijacked connection (Server.discardBodyAfterAnswer: at most drainingMax at
-// once, each for at most readTimeout, then the connection is closed). A handler's panic is recovered by
+// starts for a hijacked connection, which first writes the refusal itself (with
+// Connection: close, within writeTimeout) (Server.discardBodyAfterAnswer: at most
+// drainingMax at once, each for at most readTimeout, then the connection is closed). A handler's panic is recovered by
 // netio/httpguard: 500 internal (a write's outcome unknown), logged with its stack (up to
 // a bound per minute), counted (Stats.Panics); one out of the shard's Submit is not, and
 // ends the process.
