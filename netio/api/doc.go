@@ -66,8 +66,10 @@
 // does not fit). A request whose authentication headers already fail (authenticateHeaders:
 // none, malformed, unknown key, timestamp out of the window, a version below the key's
 // minimum, too many failed attempts) is answered before its body is read, beyond the
-// first 8 KiB fasthttp reads with the headers, and its connection closed; the signature
-// and the nonce are checked once the body is read. One peer holds at most
+// first 8 KiB fasthttp reads with the headers, and the rest of its body dropped
+// (discardBodyAfterAnswer); once the body is read, the header checks are made again (a
+// reload may have removed the key, the clock left the window while the body came), then
+// the signature and the nonce. One peer holds at most
 // connectionsPerPeerMax of the connectionsMax connections (newPeerListener:
 // peer.Listener). Nothing waits or grows unbounded.
 //
@@ -79,8 +81,9 @@
 // channel (capacity one) or drops it if the handler gave up. The nonce cache and the
 // waiters are sharded maps under their own mutexes. The rest (over 256 KiB) of the body
 // of a request refused from its headers is read and dropped by the goroutine fasthttp
-// starts for a hijacked connection (Server.discardBodyAfterAnswer: at most drainingMax at
-// once, each for at most readTimeout, then the connection is closed). A handler's panic is recovered by
+// starts for a hijacked connection, which first writes the refusal itself (with
+// Connection: close, within writeTimeout) (Server.discardBodyAfterAnswer: at most
+// drainingMax at once, each for at most readTimeout, then the connection is closed). A handler's panic is recovered by
 // netio/httpguard: 500 internal (a write's outcome unknown), logged with its stack (up to
 // a bound per minute), counted (Stats.Panics); one out of the shard's Submit is not, and
 // ends the process.

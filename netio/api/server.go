@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -355,6 +356,17 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	}
 	request := &request{ctx: ctx, server: s, parameters: parameters, body: body}
 	if !route.public {
+		// The body may have taken up to readTimeout to arrive: the header checks are made
+		// again next to the signature and the nonce, as they were before session 45. The
+		// nonce cache forgets a nonce once its timestamp leaves the window, so a copy whose
+		// window was checked before a slow body would be accepted after it
+		// (TestReviewLF45ReplayHeldPastTheWindowIsRefused); and a key removed by a reload
+		// meanwhile refuses the request (TestReviewLF45KeyRemovedWhileTheBodyIsReadIsRefused).
+		if length > 0 {
+			if c, client, ok = s.authenticateHeaders(ctx); !ok {
+				return
+			}
+		}
 		if !s.authenticateBody(ctx, &c, client, body) {
 			return
 		}
@@ -374,18 +386,26 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 // sending its body could lose the answer. Up to fasthttpUnreadBodyMax (length, which is
 // above what is left after fasthttp's pre-read), fasthttp itself drops the rest once the
 // answer is flushed and keeps the connection; above it, a hijack drops it through a
-// small buffer (io.Discard), for at most readTimeout, then closes the connection. At
-// most drainingMax connections drain at once (counted once the hijack runs, so that
-// none is counted if fasthttp could not write the answer); past it one is closed at
-// once, its rest unread.
+// small buffer (io.Discard), for at most readTimeout, then closes the connection. That
+// answer says Connection: close, so that a keep-alive client does not send its next
+// request on a connection that ends unread (TestReviewLF45DrainedConnectionSaysItCloses);
+// fasthttp would close at once, the body unread, on a response saying so, so the hijack
+// writes the answer itself (within writeTimeout) before the drain. At most drainingMax
+// connections drain at once (counted inside the hijack); past it one is closed after
+// its answer, its rest unread.
 func (s *Server) discardBodyAfterAnswer(ctx *fasthttp.RequestCtx, length int) {
 	stream := ctx.RequestBodyStream()
 	if length <= fasthttpUnreadBodyMax || stream == nil {
 		return
 	}
+	ctx.Response.Header.SetConnectionClose()
+	ctx.HijackSetNoResponse(true)
 	ctx.Hijack(func(conn net.Conn) {
 		defer s.draining.Add(-1)
-		if s.draining.Add(1) > drainingMax {
+		over := s.draining.Add(1) > drainingMax
+		writer := bufio.NewWriter(conn)
+		if conn.SetWriteDeadline(time.Now().Add(writeTimeout)) != nil ||
+			ctx.Response.Write(writer) != nil || writer.Flush() != nil || over {
 			return
 		}
 		if conn.SetReadDeadline(time.Now().Add(readTimeout)) == nil {
