@@ -30,17 +30,20 @@ type Engine struct {
 
 	actor []*ruleState // The client-scope rules of the batch's client.
 
-	velocity cells[velocityCell]
-	anomaly  cells[anomalyCell]
+	// cells holds each account's window and averages (accountCell). velocityCount and
+	// anomalyCount are the accounts each kind has covered (one past the highest index
+	// judged under a rule of the kind, or restored): the snapshot's two sections.
+	cells         cells[accountCell]
+	velocityCount uint32
+	anomalyCount  uint32
 
 	// pending is what the last Evaluate found applicable, for Commit.
 	pending evaluation
 	undo    undoLog
 
-	// prefetchAddresses is Prefetch's scratch: the first and last byte of each cell,
-	// flushed when full. That names every line of a cell: a velocity cell is two lines
-	// (128 bytes, in chunks allocated whole, which start on a page), an anomaly cell of
-	// 40 bytes one or two.
+	// prefetchAddresses is Prefetch's scratch: the two lines of each account cell a
+	// transfer touches (its first two: cells are three lines, in chunks allocated whole,
+	// which start on a page), flushed when full.
 	prefetchAddresses [prefetchAddressesMax]uintptr
 }
 
@@ -100,15 +103,14 @@ type Transfer struct {
 
 // evaluation is what Evaluate found applicable, kept for Commit.
 type evaluation struct {
-	transfer       *Transfer     // The caller's, unchanged until Commit.
-	velocity       *velocityCell // The debit account's window, or nil.
-	velocityBucket uint64
-	anomaly        *anomalyCell
-	anomalyShift   uint8
-	daily          *ruleState // The ledger's daily rule, or nil.
-	held           bool
-	clients        [RulesPerClientMax]*ruleState // The client's rules that count this transfer.
-	clientCount    int
+	transfer     *Transfer    // The caller's, unchanged until Commit.
+	velocity     *accountCell // The debit account's cell when its window counts the transfer, or nil.
+	anomaly      *accountCell // The debit account's cell when its averages do, or nil.
+	anomalyShift uint8
+	daily        *ruleState // The ledger's daily rule, or nil.
+	held         bool
+	clients      [RulesPerClientMax]*ruleState // The client's rules that count this transfer.
+	clientCount  int
 }
 
 // profileOf returns the profile of an account: its own, else its ledger's (nil: none).
@@ -337,9 +339,10 @@ func (e *Engine) checkVelocity(t *Transfer, debit *profile, detail *model.RiskDe
 // accountVelocity checks the debit account's window under rule (its cell emptied first
 // if it counted for another rule), and keeps the cell for Commit when the transfer passes.
 func (e *Engine) accountVelocity(t *Transfer, rule *ruleState, detail *model.RiskDetail) model.Status {
-	cell := e.velocity.at(t.DebitIndex)
-	if cell.generation != rule.generation {
-		*cell = velocityCell{generation: rule.generation}
+	cell := e.cells.at(t.DebitIndex)
+	e.velocityCount = max(e.velocityCount, t.DebitIndex+1)
+	if cell.velocityGeneration != rule.generation {
+		cell.velocityGeneration, cell.window = rule.generation, window{}
 	}
 	if status := e.checkWindow(t, rule, &cell.window, model.StatusRiskAccountVelocityAmount,
 		model.StatusRiskAccountVelocityCount, detail); status != model.StatusOK {
@@ -428,9 +431,10 @@ func (e *Engine) checkAnomaly(t *Transfer, debit *profile, detail *model.RiskDet
 // the transfer is refused. It returns StatusOK, the refusal or the hold; the hold itself
 // is recorded by checkAnomaly, which has the client's verdicts too.
 func (e *Engine) accountAnomaly(t *Transfer, rule *ruleState, detail *model.RiskDetail) model.Status {
-	cell := e.anomaly.at(t.DebitIndex)
-	if cell.generation != rule.generation {
-		*cell = anomalyCell{generation: rule.generation}
+	cell := e.cells.at(t.DebitIndex)
+	e.anomalyCount = max(e.anomalyCount, t.DebitIndex+1)
+	if cell.anomalyGeneration != rule.generation {
+		cell.anomalyGeneration, cell.averages = rule.generation, averages{}
 	}
 	verdict := score(t, rule, &cell.averages, detail)
 	if verdict != model.StatusRiskAnomaly {
@@ -462,7 +466,7 @@ func (e *Engine) Commit() {
 	p := &e.pending
 	t := p.transfer
 	if cell := p.velocity; cell != nil {
-		e.undo.saveVelocity(t.DebitIndex, cell)
+		e.undo.saveVelocity(cell)
 		cell.window.add(t.Amount)
 	}
 	if rule := p.daily; rule != nil {
@@ -485,33 +489,29 @@ func (e *Engine) Commit() {
 		}
 	}
 	if cell := p.anomaly; cell != nil && !p.held {
-		e.undo.saveAnomaly(t.DebitIndex, cell)
+		e.undo.saveAnomaly(cell)
 		cell.averages.update(t.Amount, p.anomalyShift)
 	}
 }
 
-// Prefetch asks the CPU for the per-account counters (the velocity window and the
-// averages, every line of each) of the debit accounts of a block of transfers before
-// they are evaluated one by one, so that their cache misses overlap with other work
-// (the ledger calls it from its prefetch phase, a block ahead, with the candidate
-// indexes: a wrong or absent one costs a wasted prefetch, never a wrong result). A
-// prefetch is a hint: it changes nothing the engine or the ledger can observe.
+// Prefetch asks the CPU for the per-account counters (the two lines of the account cell
+// a transfer touches: the velocity window and the averages) of the debit accounts of a
+// block of transfers before they are evaluated one by one, so that their cache misses
+// overlap with other work (the ledger calls it from its prefetch phase, a block ahead,
+// with the candidate indexes: a wrong or absent one costs a wasted prefetch, never a
+// wrong result). A prefetch is a hint: it changes nothing the engine or the ledger can
+// observe.
 func (e *Engine) Prefetch(debitIndexes []uint32) {
 	addresses := &e.prefetchAddresses
 	count := 0
 	for _, index := range debitIndexes {
-		if count > len(addresses)-4 {
+		if count > len(addresses)-2 {
 			prefetch.Lines(addresses[:count])
 			count = 0
 		}
-		if v := e.velocity.peek(index); v != nil {
-			first := uintptr(unsafe.Pointer(v))
-			addresses[count], addresses[count+1] = first, first+unsafe.Sizeof(*v)-1
-			count += 2
-		}
-		if a := e.anomaly.peek(index); a != nil {
-			first := uintptr(unsafe.Pointer(a))
-			addresses[count], addresses[count+1] = first, first+unsafe.Sizeof(*a)-1
+		if cell := e.cells.peek(index); cell != nil {
+			first := uintptr(unsafe.Pointer(cell))
+			addresses[count], addresses[count+1] = first, first+accountCellHotBytes-1
 			count += 2
 		}
 	}

@@ -21,8 +21,11 @@ const (
 	// cellChunkShift sets the per-account cell arrays' chunks to 65,536 accounts.
 	cellChunkShift = 16
 	cellChunkMask  = 1<<cellChunkShift - 1
-	// prefetchAddressesMax bounds the addresses Prefetch hands the CPU at a time (four
-	// per account: two cells of at most two lines each): the ledger's blocks of 16
-	// transfers fit in one call.
+	// prefetchAddressesMax bounds the addresses Prefetch hands the CPU at a time (two
+	// per account: the two lines of its cell a transfer touches): the ledger's blocks of
+	// 16 transfers fit in one call, with room for blocks twice that size.
 	prefetchAddressesMax = 64
+	// accountCellHotBytes is the part of an account cell every transfer under its rules
+	// reads or writes: its first two cache lines (accountCell).
+	accountCellHotBytes = 128
 )

@@ -7,14 +7,27 @@ import "sequent/core/model"
 // (entry timestamps), so advancing drops whole buckets and never looks back. The window
 // keeps its running totals, so that checking it is one compare per limit and moving it
 // on costs a compare until its newest bucket ends.
+//
+// The newest bucket (the one a transfer adds to) is kept in fixed fields and the older
+// ones by age, and the fields are in the order they are used: what every transfer reads
+// and writes (end, the totals, the newest bucket) first, then what only moving on to a
+// later bucket touches (the older buckets and the newest bucket's number). In an account
+// cell that puts everything a transfer touches in the cell's first two cache lines
+// (accountCell). The snapshot writes the buckets by slot (bucket number modulo
+// model.RiskWindowBuckets), as the layout before this one kept them (encodeWindow).
 type window struct {
-	newest  uint64        // Number of the newest bucket (timestamp / bucketNs).
-	end     uint64        // When the newest bucket ends ((newest+1) × bucketNs; 0: not known yet).
-	amount  model.Uint128 // Σ amounts (saturating at 2^128−1).
-	count   uint64        // Σ counts.
-	amounts [model.RiskWindowBuckets]model.Uint128
-	counts  [model.RiskWindowBuckets]uint32
+	end          uint64        // When the newest bucket ends ((newest+1) × bucketNs; 0: not known yet).
+	amount       model.Uint128 // Σ amounts (saturating at 2^128−1).
+	count        uint64        // Σ counts.
+	newestAmount model.Uint128 // The newest bucket's amount and count.
+	newestCount  uint32
+	olderCounts  [windowOlderBuckets]uint32 // Bucket newest−1−i at i.
+	newest       uint64                     // Number of the newest bucket (timestamp / bucketNs).
+	olderAmounts [windowOlderBuckets]model.Uint128
 }
+
+// windowOlderBuckets is the buckets of a window before its newest.
+const windowOlderBuckets = model.RiskWindowBuckets - 1
 
 // advance moves the window to the bucket holding timestamp, emptying the buckets it
 // passes. Small enough to inline: nearly always the newest bucket still holds timestamp,
@@ -28,41 +41,66 @@ func (w *window) advance(timestamp uint64, bucketNs uint64) {
 
 // moveTo is advance past the newest bucket's end.
 func (w *window) moveTo(timestamp uint64, bucketNs uint64) {
-	bucket := timestamp / bucketNs
-	if bucket > w.newest {
-		if bucket-w.newest >= model.RiskWindowBuckets {
-			w.amounts, w.counts = [model.RiskWindowBuckets]model.Uint128{},
-				[model.RiskWindowBuckets]uint32{}
-		} else {
-			for b := w.newest + 1; b <= bucket; b++ {
-				w.amounts[b%model.RiskWindowBuckets] = model.Uint128{}
-				w.counts[b%model.RiskWindowBuckets] = 0
-			}
-		}
+	if bucket := timestamp / bucketNs; bucket > w.newest {
+		w.age(bucket - w.newest)
 		w.newest = bucket
 		w.total()
 	}
 	w.end = (w.newest + 1) * bucketNs
 }
 
+// age makes every bucket steps (at least 1) buckets older, dropping those that leave the
+// window, and starts an empty newest bucket. The older buckets are rewritten oldest
+// first, so that each reads a younger one not yet rewritten.
+func (w *window) age(steps uint64) {
+	if steps >= model.RiskWindowBuckets {
+		w.olderAmounts, w.olderCounts = [windowOlderBuckets]model.Uint128{},
+			[windowOlderBuckets]uint32{}
+	} else {
+		for older := windowOlderBuckets - 1; older >= 0; older-- {
+			// Bucket newest−1−older after the move was newest−1−older+steps before it.
+			switch before := uint64(older+1) - steps; {
+			case uint64(older+1) < steps:
+				w.olderAmounts[older], w.olderCounts[older] = model.Uint128{}, 0
+			case before == 0:
+				w.olderAmounts[older], w.olderCounts[older] = w.newestAmount, w.newestCount
+			default:
+				w.olderAmounts[older], w.olderCounts[older] = w.olderAmounts[before-1],
+					w.olderCounts[before-1]
+			}
+		}
+	}
+	w.newestAmount, w.newestCount = model.Uint128{}, 0
+}
+
 // total recomputes the running totals from the buckets.
 func (w *window) total() {
-	w.amount, w.count = model.Uint128{}, 0
-	for i := range w.amounts {
-		w.amount = saturatingAdd(w.amount, w.amounts[i])
-		w.count += uint64(w.counts[i])
+	w.amount, w.count = w.newestAmount, uint64(w.newestCount)
+	for i := range w.olderAmounts {
+		w.amount = saturatingAdd(w.amount, w.olderAmounts[i]) // Order does not matter: see add.
+		w.count += uint64(w.olderCounts[i])
 	}
 }
 
 // add counts one transfer of amount in the newest bucket.
 func (w *window) add(amount model.Uint128) {
-	slot := w.newest % model.RiskWindowBuckets
-	w.amounts[slot] = saturatingAdd(w.amounts[slot], amount)
+	w.newestAmount = saturatingAdd(w.newestAmount, amount)
 	w.amount = saturatingAdd(w.amount, amount) // Saturating sums of non-negatives associate.
-	if w.counts[slot] != ^uint32(0) {
-		w.counts[slot]++
+	if w.newestCount != ^uint32(0) {
+		w.newestCount++
 		w.count++
 	}
+}
+
+// slot returns the amount and count of the bucket in slot (bucket number modulo
+// model.RiskWindowBuckets), the order the snapshot lists them in.
+func (w *window) slot(slot int) (*model.Uint128, *uint32) {
+	// Its age; 2^64 is a multiple of the bucket count, so wrapping below 0 keeps it exact.
+	age := (w.newest - uint64(slot)) % model.RiskWindowBuckets
+	if age == 0 {
+		return &w.newestAmount, &w.newestCount
+	}
+	return &w.olderAmounts[age-1], &w.olderCounts[age-1]
 }
 
 // daily is one UTC day's total.
@@ -170,18 +208,24 @@ func shiftRight(x model.Uint128, shift uint8) model.Uint128 {
 	return model.Uint128{Lo: x.Lo>>shift | x.Hi<<(64-shift), Hi: x.Hi >> shift}
 }
 
-// velocityCell is one account's window under the velocity rule that applies to it;
-// generation says which rule (a cell of another generation is empty).
-type velocityCell struct {
-	generation uint32
-	window     window
+// accountCell is one account's counters under the velocity and anomaly rules that apply
+// to it: its window and its averages, each stamped with the generation of its rule (a
+// part of another generation is empty). One record per account, 192 bytes (three cache
+// lines, chunks start on a page): the generations, the averages and the window's hot
+// fields (its end, totals and newest bucket) fill the first two lines, so a transfer
+// under both rules touches two lines; the window's older buckets, read and written only
+// when it moves on to a later bucket, fill the third (TestAccountCellLayout).
+type accountCell struct {
+	velocityGeneration uint32
+	anomalyGeneration  uint32
+	averages           averages
+	window             window
+	_                  [accountCellPadding]byte
 }
 
-// anomalyCell is one account's averages under its anomaly rule.
-type anomalyCell struct {
-	generation uint32
-	averages   averages
-}
+// accountCellPadding rounds accountCell (168 bytes of fields) up to three cache lines, so
+// that every record starts on a line.
+const accountCellPadding = 24
 
 // cells is a per-account array in chunks of 2^cellChunkShift, grown to cover an index
 // when needed (growth allocates one chunk; records never move, so a snapshot can copy

@@ -10,14 +10,18 @@ type undoLog struct {
 	rules    []ruleUndo
 }
 
+// velocityUndo and anomalyUndo each save their own part of an account cell (one
+// transfer may change both parts of one cell, saved apart and restored apart).
 type velocityUndo struct {
-	cell  *velocityCell
-	saved velocityCell
+	cell       *accountCell
+	generation uint32
+	window     window
 }
 
 type anomalyUndo struct {
-	cell  *anomalyCell
-	saved anomalyCell
+	cell       *accountCell
+	generation uint32
+	averages   averages
 }
 
 type ruleUndo struct {
@@ -27,15 +31,17 @@ type ruleUndo struct {
 	averages averages
 }
 
-func (u *undoLog) saveVelocity(_ uint32, cell *velocityCell) {
+func (u *undoLog) saveVelocity(cell *accountCell) {
 	if u.active {
-		u.velocity = append(u.velocity, velocityUndo{cell: cell, saved: *cell})
+		u.velocity = append(u.velocity, velocityUndo{cell: cell,
+			generation: cell.velocityGeneration, window: cell.window})
 	}
 }
 
-func (u *undoLog) saveAnomaly(_ uint32, cell *anomalyCell) {
+func (u *undoLog) saveAnomaly(cell *accountCell) {
 	if u.active {
-		u.anomaly = append(u.anomaly, anomalyUndo{cell: cell, saved: *cell})
+		u.anomaly = append(u.anomaly, anomalyUndo{cell: cell,
+			generation: cell.anomalyGeneration, averages: cell.averages})
 	}
 }
 
@@ -61,10 +67,12 @@ func (e *Engine) CommitChain() { e.undo.reset() }
 func (e *Engine) RollbackChain() {
 	u := &e.undo
 	for i := len(u.velocity) - 1; i >= 0; i-- {
-		*u.velocity[i].cell = u.velocity[i].saved
+		saved := &u.velocity[i]
+		saved.cell.velocityGeneration, saved.cell.window = saved.generation, saved.window
 	}
 	for i := len(u.anomaly) - 1; i >= 0; i-- {
-		*u.anomaly[i].cell = u.anomaly[i].saved
+		saved := &u.anomaly[i]
+		saved.cell.anomalyGeneration, saved.cell.averages = saved.generation, saved.averages
 	}
 	for i := len(u.rules) - 1; i >= 0; i-- {
 		r := &u.rules[i]
