@@ -184,3 +184,21 @@ func TestAccountCellLayout(t *testing.T) {
 		}
 	}
 }
+
+// TestLimit64MatchesLimit128: the anomaly limit's 64-bit path gives the 128-bit path's
+// value for every mean and deviation below 2^64, at the edges (zero deviation, a
+// deviation under the mean's floor, the largest words and thresholds) and at random.
+func TestLimit64MatchesLimit128(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		word := rapid.OneOf(rapid.Uint64(), rapid.Uint64Range(0, 1<<20),
+			rapid.SampledFrom([]uint64{0, 1, 15, 16, 17, 1 << 63, ^uint64(0) - 1, ^uint64(0)}))
+		mean, deviation := word.Draw(t, "mean"), word.Draw(t, "deviation")
+		threshold := rapid.OneOf(rapid.Uint32(),
+			rapid.SampledFrom([]uint32{0, 1, 15, 16, 17, 1 << 20, ^uint32(0)})).Draw(t, "threshold")
+		got := limit64(mean, deviation, threshold)
+		if want := limit128(model.U128(mean), model.U128(deviation), threshold); got != want {
+			t.Fatalf("mean %d deviation %d threshold %d: 64-bit %s, 128-bit %s", mean, deviation,
+				threshold, got, want)
+		}
+	})
+}

@@ -41,9 +41,9 @@ type Engine struct {
 	pending evaluation
 	undo    undoLog
 
-	// prefetchAddresses is Prefetch's scratch: the two lines of each account cell a
-	// transfer touches (its first two: cells are three lines, in chunks allocated whole,
-	// which start on a page), flushed when full.
+	// prefetchAddresses is Prefetch's scratch: the first byte of each account cell, for
+	// prefetch.LinePairs (a transfer touches the cell's first two lines: cells are three
+	// lines, in chunks allocated whole, which start on a page), flushed when full.
 	prefetchAddresses [prefetchAddressesMax]uintptr
 }
 
@@ -179,8 +179,22 @@ func (e *Engine) evaluateDebit(t *Transfer, debit *profile, detail *model.RiskDe
 	if rule := debit.coolingOff; rule != nil && !coolingOffPasses(t, rule, detail) {
 		return e.evaluateAll(t, debit, detail)
 	}
-	if rule := debit.velocity; rule != nil && e.accountVelocity(t, rule, detail) != model.StatusOK {
-		return e.evaluateAll(t, debit, detail)
+	velocity, anomaly := debit.velocity, debit.anomaly
+	var cell *accountCell // The debit account's, read once for both kinds.
+	if velocity != nil || anomaly != nil {
+		cell = e.cells.at(t.DebitIndex)
+	}
+	if velocity != nil {
+		// accountVelocity and checkWindow without the explanation.
+		e.velocityCount = max(e.velocityCount, t.DebitIndex+1)
+		if cell.velocityGeneration != velocity.generation {
+			cell.velocityGeneration, cell.window = velocity.generation, window{}
+		}
+		cell.window.advance(t.Timestamp, velocity.rule.WindowNs/model.RiskWindowBuckets)
+		if !cell.window.passes(&velocity.rule, t.Amount) {
+			return e.evaluateAll(t, debit, detail)
+		}
+		e.pending.velocity = cell
 	}
 	if rule := debit.daily; rule != nil {
 		if !dailyPasses(t, rule, detail) {
@@ -188,8 +202,17 @@ func (e *Engine) evaluateDebit(t *Transfer, debit *profile, detail *model.RiskDe
 		}
 		e.pending.daily = rule
 	}
-	if rule := debit.anomaly; rule != nil && e.accountAnomaly(t, rule, detail) != model.StatusOK {
-		return e.evaluateAll(t, debit, detail)
+	if anomaly != nil {
+		// accountAnomaly and score without the explanation.
+		e.anomalyCount = max(e.anomalyCount, t.DebitIndex+1)
+		if cell.anomalyGeneration != anomaly.generation {
+			cell.anomalyGeneration, cell.averages = anomaly.generation, averages{}
+		}
+		if cell.averages.count >= uint32(anomaly.rule.Warmup) &&
+			cell.averages.limit(anomaly.rule.Threshold).Less(t.Amount) {
+			return e.evaluateAll(t, debit, detail)
+		}
+		e.pending.anomaly, e.pending.anomalyShift = cell, anomaly.rule.Shift
 	}
 	return model.StatusOK
 }
@@ -355,15 +378,15 @@ func (e *Engine) accountVelocity(t *Transfer, rule *ruleState, detail *model.Ris
 func (e *Engine) checkWindow(t *Transfer, rule *ruleState, w *window, amountStatus,
 	countStatus model.Status, detail *model.RiskDetail) model.Status {
 	w.advance(t.Timestamp, rule.rule.WindowNs/model.RiskWindowBuckets)
-	if limit := rule.rule.Amount; !limit.IsZero() && limit.Less(saturatingAdd(w.amount, t.Amount)) {
-		explain(detail, rule, limit, w.amount, t.Amount, w.end)
+	if w.passes(&rule.rule, t.Amount) {
+		return model.StatusOK
+	}
+	if !w.amountPasses(&rule.rule, t.Amount) {
+		explain(detail, rule, rule.rule.Amount, w.amount, t.Amount, w.end)
 		return amountStatus
 	}
-	if limit := rule.rule.Count; limit != 0 && w.count >= limit {
-		explain(detail, rule, model.U128(limit), model.U128(w.count), t.Amount, w.end)
-		return countStatus
-	}
-	return model.StatusOK
+	explain(detail, rule, model.U128(rule.rule.Count), model.U128(w.count), t.Amount, w.end)
+	return countStatus
 }
 
 // checkDaily checks the ledger's total of the day, then the client's.
@@ -505,17 +528,16 @@ func (e *Engine) Prefetch(debitIndexes []uint32) {
 	addresses := &e.prefetchAddresses
 	count := 0
 	for _, index := range debitIndexes {
-		if count > len(addresses)-2 {
-			prefetch.Lines(addresses[:count])
+		if count == len(addresses) {
+			prefetch.LinePairs(addresses[:count])
 			count = 0
 		}
 		if cell := e.cells.peek(index); cell != nil {
-			first := uintptr(unsafe.Pointer(cell))
-			addresses[count], addresses[count+1] = first, first+accountCellHotBytes-1
-			count += 2
+			addresses[count] = uintptr(unsafe.Pointer(cell))
+			count++
 		}
 	}
-	prefetch.Lines(addresses[:count])
+	prefetch.LinePairs(addresses[:count])
 }
 
 // Blocked applies the blocking rules alone (accounts, the client), for a post of a

@@ -1,5 +1,7 @@
 package risk
 
+import "sequent/core/internal/prefetch"
+
 // Bounds of the risk engine. Each bounds memory or the work of one transfer.
 const (
 	// RulesMax bounds the rules in force: they are resolved into profiles on every change
@@ -21,11 +23,11 @@ const (
 	// cellChunkShift sets the per-account cell arrays' chunks to 65,536 accounts.
 	cellChunkShift = 16
 	cellChunkMask  = 1<<cellChunkShift - 1
-	// prefetchAddressesMax bounds the addresses Prefetch hands the CPU at a time (two
-	// per account: the two lines of its cell a transfer touches): the ledger's blocks of
-	// 16 transfers fit in one call, with room for blocks twice that size.
+	// prefetchAddressesMax bounds the addresses Prefetch hands the CPU at a time (one
+	// per account, for the two lines of its cell a transfer touches): the ledger's blocks
+	// of 16 transfers fit in one call.
 	prefetchAddressesMax = 64
 	// accountCellHotBytes is the part of an account cell every transfer under its rules
-	// reads or writes: its first two cache lines (accountCell).
-	accountCellHotBytes = 128
+	// reads or writes: its first two cache lines (accountCell), what Prefetch asks for.
+	accountCellHotBytes = prefetch.LinePairBytes
 )

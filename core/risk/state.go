@@ -1,6 +1,10 @@
 package risk
 
-import "sequent/core/model"
+import (
+	"math/bits"
+
+	"sequent/core/model"
+)
 
 // window is a rolling window of model.RiskWindowBuckets buckets of bucketNs each: at time
 // t it holds the transfers of buckets t/bucketNs−3 … t/bucketNs. Time only moves forward
@@ -92,6 +96,19 @@ func (w *window) add(amount model.Uint128) {
 	}
 }
 
+// passes reports whether one more transfer of amount stays within rule's limits: the
+// window's amount plus amount within the amount limit, and its count plus one within the
+// count limit (a zero limit is none). The window must have been moved to the transfer's
+// time.
+func (w *window) passes(rule *model.RiskRule, amount model.Uint128) bool {
+	return w.amountPasses(rule, amount) && (rule.Count == 0 || w.count < rule.Count)
+}
+
+// amountPasses is passes' amount limit alone.
+func (w *window) amountPasses(rule *model.RiskRule, amount model.Uint128) bool {
+	return rule.Amount.IsZero() || !rule.Amount.Less(saturatingAdd(w.amount, amount))
+}
+
 // slot returns the amount and count of the bucket in slot (bucket number modulo
 // model.RiskWindowBuckets), the order the snapshot lists them in.
 func (w *window) slot(slot int) (*model.Uint128, *uint32) {
@@ -129,8 +146,15 @@ type averages struct {
 // deviation above the mean; the deviation is at least the mean >> deviationFloorShift,
 // and at least 1).
 func (a *averages) limit(threshold uint32) model.Uint128 {
-	deviation := a.deviation
-	if floor := shiftRight(a.mean, deviationFloorShift); deviation.Less(floor) {
+	if a.mean.Hi|a.deviation.Hi == 0 {
+		return limit64(a.mean.Lo, a.deviation.Lo, threshold)
+	}
+	return limit128(a.mean, a.deviation, threshold)
+}
+
+// limit128 is limit in 128-bit arithmetic, for any mean and deviation.
+func limit128(mean, deviation model.Uint128, threshold uint32) model.Uint128 {
+	if floor := shiftRight(mean, deviationFloorShift); deviation.Less(floor) {
 		deviation = floor
 	}
 	if deviation.IsZero() {
@@ -142,7 +166,18 @@ func (a *averages) limit(threshold uint32) model.Uint128 {
 	if overflow {
 		return maxUint128
 	}
-	return saturatingAdd(a.mean, shiftRight(product, thresholdShift))
+	return saturatingAdd(mean, shiftRight(product, thresholdShift))
+}
+
+// limit64 is limit for a mean and a deviation below 2^64 (the usual case), in 64-bit
+// words: the same value, since the product (below 2^96) cannot overflow and the sum
+// (below 2^93) cannot saturate.
+func limit64(mean, deviation uint64, threshold uint32) model.Uint128 {
+	deviation = max(deviation, mean>>deviationFloorShift, 1)
+	high, low := bits.Mul64(deviation, uint64(threshold))
+	scaled := low>>thresholdShift | high<<(64-thresholdShift)
+	sum, carry := bits.Add64(mean, scaled, 0)
+	return model.Uint128{Lo: sum, Hi: high>>thresholdShift + carry}
 }
 
 // update folds amount into the averages with weight 2^-shift.
