@@ -20,9 +20,9 @@
 // one per account with rules of its own (its ledger's rules, each kind replaced by the
 // account's), and each client's list. Per transfer the engine reads the debit account's
 // profile (a dense per-account index, then its ledger's profile through a one-entry
-// cache), its account cell (velocity window and averages in one 192-byte record, in a
-// dense array by account index: a transfer touches its first two cache lines, the
-// window's older buckets in the third only when the window moves on) and the sending
+// cache), its account cell (velocity window and averages in one record of two cache
+// lines, in a dense array by account index; the window's older amounts, written only
+// when it moves on with amounts to carry, in a cold array beside it) and the sending
 // client's rules (resolved once per batch by Begin: the only map lookup). A window keeps its running
 // totals, so checking one is a compare per limit. Counters are stamped with the
 // generation of the rule they belong to: a replaced rule starts with empty counters
@@ -31,7 +31,7 @@
 // without the client's loops; at the first check not passed it runs the general path
 // from the start, so refusals, holds and their explanations have one implementation
 // (TestDebitPathMatchesGeneralPath holds the two paths to the same decisions and
-// counters). The cells' two hot lines are prefetched (prefetch instructions, a hint) a
+// counters). The cells' two lines are prefetched (prefetch instructions, a hint) a
 // block of transfers ahead, with the account records.
 //
 // Cooling-off judges the payee account's age (its creation timestamp, already in the

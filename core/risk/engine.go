@@ -34,6 +34,7 @@ type Engine struct {
 	// anomalyCount are the accounts each kind has covered (one past the highest index
 	// judged under a rule of the kind, or restored): the snapshot's two sections.
 	cells         cells[accountCell]
+	older         cells[olderAmounts] // Each account window's older amounts (window.olderKept).
 	velocityCount uint32
 	anomalyCount  uint32
 
@@ -41,9 +42,9 @@ type Engine struct {
 	pending evaluation
 	undo    undoLog
 
-	// prefetchAddresses is Prefetch's scratch: the first byte of each account cell, for
-	// prefetch.LinePairs (a transfer touches the cell's first two lines: cells are three
-	// lines, in chunks allocated whole, which start on a page), flushed when full.
+	// prefetchAddresses is Prefetch's scratch: the first byte of each account cell (two
+	// lines, in chunks allocated whole, which start on a page), for prefetch.LinePairs;
+	// flushed when full.
 	prefetchAddresses [prefetchAddressesMax]uintptr
 }
 
@@ -54,6 +55,7 @@ type ruleState struct {
 	rule       model.RiskRule
 	generation uint32 // Unique per setting of a rule; counters of another generation are void.
 	window     window
+	older      olderAmounts // The window's older amounts.
 	daily      daily
 	averages   averages
 }
@@ -190,7 +192,10 @@ func (e *Engine) evaluateDebit(t *Transfer, debit *profile, detail *model.RiskDe
 		if cell.velocityGeneration != velocity.generation {
 			cell.velocityGeneration, cell.window = velocity.generation, window{}
 		}
-		cell.window.advance(t.Timestamp, velocity.rule.WindowNs/model.RiskWindowBuckets)
+		if cell.window.due(t.Timestamp) {
+			cell.window.moveTo(t.Timestamp, velocity.rule.WindowNs/model.RiskWindowBuckets,
+				e.older.at(t.DebitIndex))
+		}
 		if !cell.window.passes(&velocity.rule, t.Amount) {
 			return e.evaluateAll(t, debit, detail)
 		}
@@ -349,6 +354,7 @@ func (e *Engine) checkVelocity(t *Transfer, debit *profile, detail *model.RiskDe
 		if rule.rule.Kind != model.RiskVelocity || !rule.appliesTo(t.Ledger) {
 			continue
 		}
+		rule.window.advance(t.Timestamp, rule.rule.WindowNs/model.RiskWindowBuckets, &rule.older)
 		if status := e.checkWindow(t, rule, &rule.window, model.StatusRiskClientVelocityAmount,
 			model.StatusRiskClientVelocityCount, detail); status != model.StatusOK {
 			return status
@@ -367,6 +373,10 @@ func (e *Engine) accountVelocity(t *Transfer, rule *ruleState, detail *model.Ris
 	if cell.velocityGeneration != rule.generation {
 		cell.velocityGeneration, cell.window = rule.generation, window{}
 	}
+	if cell.window.due(t.Timestamp) {
+		cell.window.moveTo(t.Timestamp, rule.rule.WindowNs/model.RiskWindowBuckets,
+			e.older.at(t.DebitIndex))
+	}
 	if status := e.checkWindow(t, rule, &cell.window, model.StatusRiskAccountVelocityAmount,
 		model.StatusRiskAccountVelocityCount, detail); status != model.StatusOK {
 		return status
@@ -375,9 +385,9 @@ func (e *Engine) accountVelocity(t *Transfer, rule *ruleState, detail *model.Ris
 	return model.StatusOK
 }
 
+// checkWindow checks a window moved to the transfer's time, and explains a refusal.
 func (e *Engine) checkWindow(t *Transfer, rule *ruleState, w *window, amountStatus,
 	countStatus model.Status, detail *model.RiskDetail) model.Status {
-	w.advance(t.Timestamp, rule.rule.WindowNs/model.RiskWindowBuckets)
 	if w.passes(&rule.rule, t.Amount) {
 		return model.StatusOK
 	}
@@ -489,7 +499,7 @@ func (e *Engine) Commit() {
 	p := &e.pending
 	t := p.transfer
 	if cell := p.velocity; cell != nil {
-		e.undo.saveVelocity(cell)
+		e.undo.saveVelocity(cell, &e.older, t.DebitIndex)
 		cell.window.add(t.Amount)
 	}
 	if rule := p.daily; rule != nil {

@@ -27,7 +27,8 @@ const (
 	// per account, for the two lines of its cell a transfer touches): the ledger's blocks
 	// of 16 transfers fit in one call.
 	prefetchAddressesMax = 64
-	// accountCellHotBytes is the part of an account cell every transfer under its rules
-	// reads or writes: its first two cache lines (accountCell), what Prefetch asks for.
+	// accountCellHotBytes is the size of an account cell, all of which a transfer under
+	// the velocity and anomaly rules may read or write: two cache lines (accountCell),
+	// what Prefetch asks for.
 	accountCellHotBytes = prefetch.LinePairBytes
 )

@@ -51,8 +51,9 @@ type SnapshotView struct {
 	rules         []ruleState
 	generation    uint32
 	cells         []accountCell
-	velocityCount uint32 // The first velocityCount cells make the velocity section.
-	anomalyCount  uint32 // And the first anomalyCount the anomaly section.
+	older         []olderAmounts // Each cell's window's older amounts (as far as the engine has them).
+	velocityCount uint32         // The first velocityCount cells make the velocity section.
+	anomalyCount  uint32         // And the first anomalyCount the anomaly section.
 }
 
 // Snapshot copies the state; call it between batches (no open chain).
@@ -61,6 +62,7 @@ func (e *Engine) Snapshot() *SnapshotView {
 		panic("risk: Snapshot inside a linked chain")
 	}
 	view := &SnapshotView{generation: e.generation, cells: copyCells(&e.cells),
+		older:         copyCells(&e.older),
 		velocityCount: e.velocityCount, anomalyCount: e.anomalyCount}
 	for _, state := range e.rules {
 		view.rules = append(view.rules, *state)
@@ -100,7 +102,11 @@ func (v *SnapshotView) WriteTo(w io.Writer) (int64, error) {
 	for i := range v.cells[:v.velocityCount] {
 		binary.LittleEndian.PutUint32(record[0:], v.cells[i].velocityGeneration)
 		binary.LittleEndian.PutUint32(record[4:], 0)
-		encodeWindow(record[8:], &v.cells[i].window)
+		older := &olderAmounts{} // Not read unless the window keeps older amounts, which are then there.
+		if i < len(v.older) {
+			older = &v.older[i]
+		}
+		encodeWindow(record[8:], &v.cells[i].window, older)
 		write(record[:velocityCellSize])
 	}
 	for i := range v.cells[:v.anomalyCount] {
@@ -116,7 +122,7 @@ func encodeRuleState(b []byte, state *ruleState) {
 	b = b[model.RiskRuleSize:]
 	binary.LittleEndian.PutUint32(b[0:], state.generation)
 	binary.LittleEndian.PutUint32(b[4:], state.averages.count)
-	encodeWindow(b[8:], &state.window)
+	encodeWindow(b[8:], &state.window, &state.older)
 	encodeDaily(b[8+windowSize:], &state.daily)
 	state.averages.mean.PutLE(b[8+windowSize+dailySize:])
 	state.averages.deviation.PutLE(b[8+windowSize+dailySize+16:])
@@ -127,33 +133,45 @@ func decodeRuleState(b []byte, state *ruleState) bool {
 	b = b[model.RiskRuleSize:]
 	state.generation = binary.LittleEndian.Uint32(b[0:])
 	state.averages.count = binary.LittleEndian.Uint32(b[4:])
-	decodeWindow(b[8:], &state.window)
+	state.older = decodeWindow(b[8:], &state.window)
 	decodeDaily(b[8+windowSize:], &state.daily)
 	state.averages.mean = model.Uint128LE(b[8+windowSize+dailySize:])
 	state.averages.deviation = model.Uint128LE(b[8+windowSize+dailySize+16:])
 	return reservedZero
 }
 
-// encodeWindow writes a window's newest bucket number and its buckets by slot.
-func encodeWindow(b []byte, w *window) {
+// encodeWindow writes a window's newest bucket number and its buckets by slot; older
+// holds its older amounts.
+func encodeWindow(b []byte, w *window, older *olderAmounts) {
 	binary.LittleEndian.PutUint64(b[0:], w.newest)
 	for slot := range model.RiskWindowBuckets {
-		amount, count := w.slot(slot)
+		amount, count := w.newestAmount, w.newestCount
+		if age := w.slot(slot); age != 0 {
+			amount, count = w.olderAmount(age-1, older), w.olderCounts[age-1]
+		}
 		amount.PutLE(b[8+16*slot:])
-		binary.LittleEndian.PutUint32(b[8+16*model.RiskWindowBuckets+4*slot:], *count)
+		binary.LittleEndian.PutUint32(b[8+16*model.RiskWindowBuckets+4*slot:], count)
 	}
 }
 
-// decodeWindow reads a window; its running totals and bucket end are derived (the end is
-// found again by the first advance).
-func decodeWindow(b []byte, w *window) {
+// decodeWindow reads a window and returns its older amounts (olderKept says whether any
+// is not zero); its running totals and bucket end are derived (the end is found again
+// by the first advance).
+func decodeWindow(b []byte, w *window) olderAmounts {
+	var older olderAmounts
 	w.newest, w.end = binary.LittleEndian.Uint64(b[0:]), 0
 	for slot := range model.RiskWindowBuckets {
-		amount, count := w.slot(slot)
-		*amount = model.Uint128LE(b[8+16*slot:])
-		*count = binary.LittleEndian.Uint32(b[8+16*model.RiskWindowBuckets+4*slot:])
+		amount := model.Uint128LE(b[8+16*slot:])
+		count := binary.LittleEndian.Uint32(b[8+16*model.RiskWindowBuckets+4*slot:])
+		if age := w.slot(slot); age == 0 {
+			w.newestAmount, w.newestCount = amount, count
+		} else {
+			older[age-1], w.olderCounts[age-1] = amount, count
+		}
 	}
-	w.total()
+	w.olderKept = older != olderAmounts{}
+	w.total(&older)
+	return older
 }
 
 func encodeDaily(b []byte, d *daily) {
@@ -259,7 +277,9 @@ func (e *Engine) restoreCells(r io.Reader, velocityCount, anomalyCount uint32) e
 		cell := e.cells.at(i)
 		e.velocityCount = i + 1
 		cell.velocityGeneration = binary.LittleEndian.Uint32(record[0:])
-		decodeWindow(record[8:], &cell.window)
+		if older := decodeWindow(record[8:], &cell.window); cell.window.olderKept {
+			*e.older.at(i) = older
+		}
 		if cell.velocityGeneration > e.generation || binary.LittleEndian.Uint32(record[4:]) != 0 {
 			return fmt.Errorf("%w: velocity cell %d", ErrSnapshotInvalid, i)
 		}

@@ -13,12 +13,14 @@ import (
 // on costs a compare until its newest bucket ends.
 //
 // The newest bucket (the one a transfer adds to) is kept in fixed fields and the older
-// ones by age, and the fields are in the order they are used: what every transfer reads
-// and writes (end, the totals, the newest bucket) first, then what only moving on to a
-// later bucket touches (the older buckets and the newest bucket's number). In an account
-// cell that puts everything a transfer touches in the cell's first two cache lines
-// (accountCell). The snapshot writes the buckets by slot (bucket number modulo
-// model.RiskWindowBuckets), as the layout before this one kept them (encodeWindow).
+// ones by age. Their amounts, touched only when the window moves on to a later bucket
+// with amounts to carry, live apart (olderAmounts: beside a rule's window, in a cold
+// per-account array for an account's), so that an account cell holds only what a
+// transfer touches (accountCell). olderKept says whether they hold anything: when not,
+// they are all zero whatever the array holds, so a window is emptied (a rule replaced,
+// or every bucket passed) without writing them. The snapshot writes the buckets by slot
+// (bucket number modulo model.RiskWindowBuckets), as the layout before this one kept
+// them (encodeWindow).
 type window struct {
 	end          uint64        // When the newest bucket ends ((newest+1) × bucketNs; 0: not known yet).
 	amount       model.Uint128 // Σ amounts (saturating at 2^128−1).
@@ -27,61 +29,82 @@ type window struct {
 	newestCount  uint32
 	olderCounts  [windowOlderBuckets]uint32 // Bucket newest−1−i at i.
 	newest       uint64                     // Number of the newest bucket (timestamp / bucketNs).
-	olderAmounts [windowOlderBuckets]model.Uint128
+	olderKept    bool                       // The olderAmounts hold the older buckets' amounts (else all zero).
 }
+
+// olderAmounts are the amounts of a window's older buckets, bucket newest−1−i at i.
+type olderAmounts [windowOlderBuckets]model.Uint128
 
 // windowOlderBuckets is the buckets of a window before its newest.
 const windowOlderBuckets = model.RiskWindowBuckets - 1
 
-// advance moves the window to the bucket holding timestamp, emptying the buckets it
-// passes. Small enough to inline: nearly always the newest bucket still holds timestamp,
-// and then the check is all it costs.
-func (w *window) advance(timestamp uint64, bucketNs uint64) {
-	if timestamp < w.end {
-		return
+// due reports whether timestamp is past the newest bucket's end: moveTo must run before
+// the window is checked or added to.
+func (w *window) due(timestamp uint64) bool { return timestamp >= w.end }
+
+// advance moves the window to the bucket holding timestamp (see moveTo). Small enough to
+// inline: nearly always the newest bucket still holds timestamp, and then the check is
+// all it costs.
+func (w *window) advance(timestamp uint64, bucketNs uint64, older *olderAmounts) {
+	if w.due(timestamp) {
+		w.moveTo(timestamp, bucketNs, older)
 	}
-	w.moveTo(timestamp, bucketNs)
 }
 
-// moveTo is advance past the newest bucket's end.
-func (w *window) moveTo(timestamp uint64, bucketNs uint64) {
+// moveTo moves the window to the bucket holding timestamp, emptying the buckets it
+// passes; older holds its older buckets' amounts.
+func (w *window) moveTo(timestamp uint64, bucketNs uint64, older *olderAmounts) {
 	if bucket := timestamp / bucketNs; bucket > w.newest {
-		w.age(bucket - w.newest)
+		w.age(bucket-w.newest, older)
 		w.newest = bucket
-		w.total()
+		w.total(older)
 	}
 	w.end = (w.newest + 1) * bucketNs
 }
 
+// olderAmount returns the amount of the bucket newest−1−i.
+func (w *window) olderAmount(i int, older *olderAmounts) model.Uint128 {
+	if !w.olderKept {
+		return model.Uint128{}
+	}
+	return older[i]
+}
+
 // age makes every bucket steps (at least 1) buckets older, dropping those that leave the
 // window, and starts an empty newest bucket. The older buckets are rewritten oldest
-// first, so that each reads a younger one not yet rewritten.
-func (w *window) age(steps uint64) {
-	if steps >= model.RiskWindowBuckets {
-		w.olderAmounts, w.olderCounts = [windowOlderBuckets]model.Uint128{},
-			[windowOlderBuckets]uint32{}
-	} else {
-		for older := windowOlderBuckets - 1; older >= 0; older-- {
-			// Bucket newest−1−older after the move was newest−1−older+steps before it.
-			switch before := uint64(older+1) - steps; {
-			case uint64(older+1) < steps:
-				w.olderAmounts[older], w.olderCounts[older] = model.Uint128{}, 0
+// first, so that each reads a younger one not yet rewritten; their amounts are written
+// only when one is not zero.
+func (w *window) age(steps uint64, older *olderAmounts) {
+	var amounts olderAmounts
+	if steps < model.RiskWindowBuckets {
+		for i := windowOlderBuckets - 1; i >= 0; i-- {
+			// Bucket newest−1−i after the move was newest−1−i+steps before it.
+			switch before := uint64(i+1) - steps; {
+			case uint64(i+1) < steps:
+				amounts[i], w.olderCounts[i] = model.Uint128{}, 0
 			case before == 0:
-				w.olderAmounts[older], w.olderCounts[older] = w.newestAmount, w.newestCount
+				amounts[i], w.olderCounts[i] = w.newestAmount, w.newestCount
 			default:
-				w.olderAmounts[older], w.olderCounts[older] = w.olderAmounts[before-1],
+				amounts[i], w.olderCounts[i] = w.olderAmount(int(before-1), older),
 					w.olderCounts[before-1]
 			}
 		}
+	} else {
+		w.olderCounts = [windowOlderBuckets]uint32{}
+	}
+	w.olderKept = amounts != olderAmounts{}
+	if w.olderKept {
+		*older = amounts
 	}
 	w.newestAmount, w.newestCount = model.Uint128{}, 0
 }
 
 // total recomputes the running totals from the buckets.
-func (w *window) total() {
+func (w *window) total(older *olderAmounts) {
 	w.amount, w.count = w.newestAmount, uint64(w.newestCount)
-	for i := range w.olderAmounts {
-		w.amount = saturatingAdd(w.amount, w.olderAmounts[i]) // Order does not matter: see add.
+	for i := range windowOlderBuckets {
+		// Order does not matter: see add.
+		w.amount = saturatingAdd(w.amount, w.olderAmount(i, older))
 		w.count += uint64(w.olderCounts[i])
 	}
 }
@@ -109,15 +132,12 @@ func (w *window) amountPasses(rule *model.RiskRule, amount model.Uint128) bool {
 	return rule.Amount.IsZero() || !rule.Amount.Less(saturatingAdd(w.amount, amount))
 }
 
-// slot returns the amount and count of the bucket in slot (bucket number modulo
-// model.RiskWindowBuckets), the order the snapshot lists them in.
-func (w *window) slot(slot int) (*model.Uint128, *uint32) {
-	// Its age; 2^64 is a multiple of the bucket count, so wrapping below 0 keeps it exact.
-	age := (w.newest - uint64(slot)) % model.RiskWindowBuckets
-	if age == 0 {
-		return &w.newestAmount, &w.newestCount
-	}
-	return &w.olderAmounts[age-1], &w.olderCounts[age-1]
+// slot returns the age of the bucket in slot (bucket number modulo
+// model.RiskWindowBuckets, the order the snapshot lists them in): 0 for the newest,
+// i+1 for older bucket i.
+func (w *window) slot(slot int) int {
+	// 2^64 is a multiple of the bucket count, so wrapping below 0 keeps it exact.
+	return int((w.newest - uint64(slot)) % model.RiskWindowBuckets)
 }
 
 // daily is one UTC day's total.
@@ -245,22 +265,16 @@ func shiftRight(x model.Uint128, shift uint8) model.Uint128 {
 
 // accountCell is one account's counters under the velocity and anomaly rules that apply
 // to it: its window and its averages, each stamped with the generation of its rule (a
-// part of another generation is empty). One record per account, 192 bytes (three cache
-// lines, chunks start on a page): the generations, the averages and the window's hot
-// fields (its end, totals and newest bucket) fill the first two lines, so a transfer
-// under both rules touches two lines; the window's older buckets, read and written only
-// when it moves on to a later bucket, fill the third (TestAccountCellLayout).
+// part of another generation is empty). One record per account of two cache lines
+// (chunks start on a page), what a transfer under both rules touches; its window's older
+// amounts, written only when the window moves on with amounts to carry, are in the
+// engine's cold array (TestAccountCellLayout).
 type accountCell struct {
 	velocityGeneration uint32
 	anomalyGeneration  uint32
 	averages           averages
 	window             window
-	_                  [accountCellPadding]byte
 }
-
-// accountCellPadding rounds accountCell (168 bytes of fields) up to three cache lines, so
-// that every record starts on a line.
-const accountCellPadding = 24
 
 // cells is a per-account array in chunks of 2^cellChunkShift, grown to cover an index
 // when needed (growth allocates one chunk; records never move, so a snapshot can copy

@@ -11,11 +11,15 @@ type undoLog struct {
 }
 
 // velocityUndo and anomalyUndo each save their own part of an account cell (one
-// transfer may change both parts of one cell, saved apart and restored apart).
+// transfer may change both parts of one cell, saved apart and restored apart). A
+// window's older amounts are saved too when it keeps any: a later transfer of the chain
+// may move the window on and rewrite them.
 type velocityUndo struct {
 	cell       *accountCell
 	generation uint32
 	window     window
+	older      *olderAmounts // Where the older amounts live (nil unless window.olderKept).
+	amounts    olderAmounts
 }
 
 type anomalyUndo struct {
@@ -27,15 +31,23 @@ type anomalyUndo struct {
 type ruleUndo struct {
 	rule     *ruleState
 	window   window
+	older    olderAmounts
 	daily    daily
 	averages averages
 }
 
-func (u *undoLog) saveVelocity(cell *accountCell) {
-	if u.active {
-		u.velocity = append(u.velocity, velocityUndo{cell: cell,
-			generation: cell.velocityGeneration, window: cell.window})
+// saveVelocity saves the window part of cell, account index's (older holds its older
+// amounts).
+func (u *undoLog) saveVelocity(cell *accountCell, older *cells[olderAmounts], index uint32) {
+	if !u.active {
+		return
 	}
+	saved := velocityUndo{cell: cell, generation: cell.velocityGeneration, window: cell.window}
+	if cell.window.olderKept {
+		saved.older = older.at(index)
+		saved.amounts = *saved.older
+	}
+	u.velocity = append(u.velocity, saved)
 }
 
 func (u *undoLog) saveAnomaly(cell *accountCell) {
@@ -47,8 +59,8 @@ func (u *undoLog) saveAnomaly(cell *accountCell) {
 
 func (u *undoLog) saveRule(rule *ruleState) {
 	if u.active {
-		u.rules = append(u.rules, ruleUndo{rule: rule, window: rule.window, daily: rule.daily,
-			averages: rule.averages})
+		u.rules = append(u.rules, ruleUndo{rule: rule, window: rule.window, older: rule.older,
+			daily: rule.daily, averages: rule.averages})
 	}
 }
 
@@ -69,6 +81,9 @@ func (e *Engine) RollbackChain() {
 	for i := len(u.velocity) - 1; i >= 0; i-- {
 		saved := &u.velocity[i]
 		saved.cell.velocityGeneration, saved.cell.window = saved.generation, saved.window
+		if saved.older != nil {
+			*saved.older = saved.amounts
+		}
 	}
 	for i := len(u.anomaly) - 1; i >= 0; i-- {
 		saved := &u.anomaly[i]
@@ -76,7 +91,8 @@ func (e *Engine) RollbackChain() {
 	}
 	for i := len(u.rules) - 1; i >= 0; i-- {
 		r := &u.rules[i]
-		r.rule.window, r.rule.daily, r.rule.averages = r.window, r.daily, r.averages
+		r.rule.window, r.rule.older, r.rule.daily, r.rule.averages = r.window, r.older, r.daily,
+			r.averages
 	}
 	u.reset()
 }
