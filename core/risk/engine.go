@@ -188,15 +188,7 @@ func (e *Engine) evaluateDebit(t *Transfer, debit *profile, detail *model.RiskDe
 	}
 	if velocity != nil {
 		// accountVelocity and checkWindow without the explanation.
-		e.velocityCount = max(e.velocityCount, t.DebitIndex+1)
-		if cell.velocityGeneration != velocity.generation {
-			cell.velocityGeneration, cell.window = velocity.generation, window{}
-		}
-		if cell.window.due(t.Timestamp) {
-			cell.window.moveTo(t.Timestamp, velocity.rule.WindowNs/model.RiskWindowBuckets,
-				e.older.at(t.DebitIndex))
-		}
-		if !cell.window.passes(&velocity.rule, t.Amount) {
+		if !e.accountWindow(t, velocity, cell).passes(&velocity.rule, t.Amount) {
 			return e.evaluateAll(t, debit, detail)
 		}
 		e.pending.velocity = cell
@@ -209,12 +201,8 @@ func (e *Engine) evaluateDebit(t *Transfer, debit *profile, detail *model.RiskDe
 	}
 	if anomaly != nil {
 		// accountAnomaly and score without the explanation.
-		e.anomalyCount = max(e.anomalyCount, t.DebitIndex+1)
-		if cell.anomalyGeneration != anomaly.generation {
-			cell.anomalyGeneration, cell.averages = anomaly.generation, averages{}
-		}
-		if cell.averages.count >= uint32(anomaly.rule.Warmup) &&
-			cell.averages.limit(anomaly.rule.Threshold).Less(t.Amount) {
+		if a := e.accountAverages(t, anomaly, cell); a.count >= uint32(anomaly.rule.Warmup) &&
+			a.limit(anomaly.rule.Threshold).Less(t.Amount) {
 			return e.evaluateAll(t, debit, detail)
 		}
 		e.pending.anomaly, e.pending.anomalyShift = cell, anomaly.rule.Shift
@@ -369,6 +357,18 @@ func (e *Engine) checkVelocity(t *Transfer, debit *profile, detail *model.RiskDe
 // if it counted for another rule), and keeps the cell for Commit when the transfer passes.
 func (e *Engine) accountVelocity(t *Transfer, rule *ruleState, detail *model.RiskDetail) model.Status {
 	cell := e.cells.at(t.DebitIndex)
+	if status := e.checkWindow(t, rule, e.accountWindow(t, rule, cell), model.StatusRiskAccountVelocityAmount,
+		model.StatusRiskAccountVelocityCount, detail); status != model.StatusOK {
+		return status
+	}
+	e.pending.velocity = cell
+	return model.StatusOK
+}
+
+// accountWindow returns the debit account's window (cell) under rule, moved to the
+// transfer's time: emptied first if it counted for another rule, and counted in the
+// velocity section of snapshots.
+func (e *Engine) accountWindow(t *Transfer, rule *ruleState, cell *accountCell) *window {
 	e.velocityCount = max(e.velocityCount, t.DebitIndex+1)
 	if cell.velocityGeneration != rule.generation {
 		cell.velocityGeneration, cell.window = rule.generation, window{}
@@ -377,12 +377,7 @@ func (e *Engine) accountVelocity(t *Transfer, rule *ruleState, detail *model.Ris
 		cell.window.moveTo(t.Timestamp, rule.rule.WindowNs/model.RiskWindowBuckets,
 			e.older.at(t.DebitIndex))
 	}
-	if status := e.checkWindow(t, rule, &cell.window, model.StatusRiskAccountVelocityAmount,
-		model.StatusRiskAccountVelocityCount, detail); status != model.StatusOK {
-		return status
-	}
-	e.pending.velocity = cell
-	return model.StatusOK
+	return &cell.window
 }
 
 // checkWindow checks a window moved to the transfer's time, and explains a refusal.
@@ -465,15 +460,21 @@ func (e *Engine) checkAnomaly(t *Transfer, debit *profile, detail *model.RiskDet
 // is recorded by checkAnomaly, which has the client's verdicts too.
 func (e *Engine) accountAnomaly(t *Transfer, rule *ruleState, detail *model.RiskDetail) model.Status {
 	cell := e.cells.at(t.DebitIndex)
-	e.anomalyCount = max(e.anomalyCount, t.DebitIndex+1)
-	if cell.anomalyGeneration != rule.generation {
-		cell.anomalyGeneration, cell.averages = rule.generation, averages{}
-	}
-	verdict := score(t, rule, &cell.averages, detail)
+	verdict := score(t, rule, e.accountAverages(t, rule, cell), detail)
 	if verdict != model.StatusRiskAnomaly {
 		e.pending.anomaly, e.pending.anomalyShift = cell, rule.rule.Shift
 	}
 	return verdict
+}
+
+// accountAverages returns the debit account's averages (cell) under rule: emptied first
+// if they counted for another rule, and counted in the anomaly section of snapshots.
+func (e *Engine) accountAverages(t *Transfer, rule *ruleState, cell *accountCell) *averages {
+	e.anomalyCount = max(e.anomalyCount, t.DebitIndex+1)
+	if cell.anomalyGeneration != rule.generation {
+		cell.anomalyGeneration, cell.averages = rule.generation, averages{}
+	}
+	return &cell.averages
 }
 
 // score returns StatusOK when the amount is within rule's limit over averages (or the
