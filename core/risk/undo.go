@@ -37,11 +37,14 @@ type ruleUndo struct {
 }
 
 // saveVelocity saves the window part of cell, account index's (older holds its older
-// amounts).
+// amounts). Small enough to inline: outside a chain the check is all it costs.
 func (u *undoLog) saveVelocity(cell *accountCell, older *cells[olderAmounts], index uint32) {
-	if !u.active {
-		return
+	if u.active {
+		u.recordVelocity(cell, older, index)
 	}
+}
+
+func (u *undoLog) recordVelocity(cell *accountCell, older *cells[olderAmounts], index uint32) {
 	saved := velocityUndo{cell: cell, generation: cell.velocityGeneration, window: cell.window}
 	if cell.window.olderKept {
 		saved.older = older.at(index)
