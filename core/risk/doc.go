@@ -20,9 +20,10 @@
 // one per account with rules of its own (its ledger's rules, each kind replaced by the
 // account's), and each client's list. Per transfer the engine reads the debit account's
 // profile (a dense per-account index, then its ledger's profile through a one-entry
-// cache), its per-account cells (velocity window, averages: dense arrays by account
-// index) and the sending client's rules
-// (resolved once per batch by Begin: the only map lookup). A window keeps its running
+// cache), its account cell (velocity window and averages in one record of two cache
+// lines, in a dense array by account index; the window's older amounts, written only
+// when it moves on with amounts to carry, in a cold array beside it) and the sending
+// client's rules (resolved once per batch by Begin: the only map lookup). A window keeps its running
 // totals, so checking one is a compare per limit. Counters are stamped with the
 // generation of the rule they belong to: a replaced rule starts with empty counters
 // without walking the accounts. When no rule blocks accounts and the batch's client has
@@ -30,8 +31,8 @@
 // without the client's loops; at the first check not passed it runs the general path
 // from the start, so refusals, holds and their explanations have one implementation
 // (TestDebitPathMatchesGeneralPath holds the two paths to the same decisions and
-// counters). The cells are prefetched (prefetch instructions, a hint) a block of
-// transfers ahead, with the account records.
+// counters). The cells' two lines are prefetched (prefetch instructions, a hint) a
+// block of transfers ahead, with the account records.
 //
 // Cooling-off judges the payee account's age (its creation timestamp, already in the
 // account record) rather than the history of each (payer, payee) pair: a pair table

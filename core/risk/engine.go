@@ -30,17 +30,21 @@ type Engine struct {
 
 	actor []*ruleState // The client-scope rules of the batch's client.
 
-	velocity cells[velocityCell]
-	anomaly  cells[anomalyCell]
+	// cells holds each account's window and averages (accountCell). velocityCount and
+	// anomalyCount are the accounts each kind has covered (one past the highest index
+	// judged under a rule of the kind, or restored): the snapshot's two sections.
+	cells         cells[accountCell]
+	older         cells[olderAmounts] // Each account window's older amounts (window.olderKept).
+	velocityCount uint32
+	anomalyCount  uint32
 
 	// pending is what the last Evaluate found applicable, for Commit.
 	pending evaluation
 	undo    undoLog
 
-	// prefetchAddresses is Prefetch's scratch: the first and last byte of each cell,
-	// flushed when full. That names every line of a cell: a velocity cell is two lines
-	// (128 bytes, in chunks allocated whole, which start on a page), an anomaly cell of
-	// 40 bytes one or two.
+	// prefetchAddresses is Prefetch's scratch: the first byte of each account cell (two
+	// lines, in chunks allocated whole, which start on a page), for prefetch.LinePairs;
+	// flushed when full.
 	prefetchAddresses [prefetchAddressesMax]uintptr
 }
 
@@ -51,6 +55,7 @@ type ruleState struct {
 	rule       model.RiskRule
 	generation uint32 // Unique per setting of a rule; counters of another generation are void.
 	window     window
+	older      olderAmounts // The window's older amounts.
 	daily      daily
 	averages   averages
 }
@@ -100,15 +105,14 @@ type Transfer struct {
 
 // evaluation is what Evaluate found applicable, kept for Commit.
 type evaluation struct {
-	transfer       *Transfer     // The caller's, unchanged until Commit.
-	velocity       *velocityCell // The debit account's window, or nil.
-	velocityBucket uint64
-	anomaly        *anomalyCell
-	anomalyShift   uint8
-	daily          *ruleState // The ledger's daily rule, or nil.
-	held           bool
-	clients        [RulesPerClientMax]*ruleState // The client's rules that count this transfer.
-	clientCount    int
+	transfer     *Transfer    // The caller's, unchanged until Commit.
+	velocity     *accountCell // The debit account's cell when its window counts the transfer, or nil.
+	anomaly      *accountCell // The debit account's cell when its averages do, or nil.
+	anomalyShift uint8
+	daily        *ruleState // The ledger's daily rule, or nil.
+	held         bool
+	clients      [RulesPerClientMax]*ruleState // The client's rules that count this transfer.
+	clientCount  int
 }
 
 // profileOf returns the profile of an account: its own, else its ledger's (nil: none).
@@ -177,8 +181,17 @@ func (e *Engine) evaluateDebit(t *Transfer, debit *profile, detail *model.RiskDe
 	if rule := debit.coolingOff; rule != nil && !coolingOffPasses(t, rule, detail) {
 		return e.evaluateAll(t, debit, detail)
 	}
-	if rule := debit.velocity; rule != nil && e.accountVelocity(t, rule, detail) != model.StatusOK {
-		return e.evaluateAll(t, debit, detail)
+	velocity, anomaly := debit.velocity, debit.anomaly
+	var cell *accountCell // The debit account's, read once for both kinds.
+	if velocity != nil || anomaly != nil {
+		cell = e.cells.at(t.DebitIndex)
+	}
+	if velocity != nil {
+		// accountVelocity and checkWindow without the explanation.
+		if !e.accountWindow(t, velocity, cell).passes(&velocity.rule, t.Amount) {
+			return e.evaluateAll(t, debit, detail)
+		}
+		e.pending.velocity = cell
 	}
 	if rule := debit.daily; rule != nil {
 		if !dailyPasses(t, rule, detail) {
@@ -186,8 +199,13 @@ func (e *Engine) evaluateDebit(t *Transfer, debit *profile, detail *model.RiskDe
 		}
 		e.pending.daily = rule
 	}
-	if rule := debit.anomaly; rule != nil && e.accountAnomaly(t, rule, detail) != model.StatusOK {
-		return e.evaluateAll(t, debit, detail)
+	if anomaly != nil {
+		// accountAnomaly and score without the explanation.
+		if a := e.accountAverages(t, anomaly, cell); a.count >= uint32(anomaly.rule.Warmup) &&
+			a.limit(anomaly.rule.Threshold).Less(t.Amount) {
+			return e.evaluateAll(t, debit, detail)
+		}
+		e.pending.anomaly, e.pending.anomalyShift = cell, anomaly.rule.Shift
 	}
 	return model.StatusOK
 }
@@ -324,6 +342,7 @@ func (e *Engine) checkVelocity(t *Transfer, debit *profile, detail *model.RiskDe
 		if rule.rule.Kind != model.RiskVelocity || !rule.appliesTo(t.Ledger) {
 			continue
 		}
+		rule.window.advance(t.Timestamp, rule.rule.WindowNs/model.RiskWindowBuckets, &rule.older)
 		if status := e.checkWindow(t, rule, &rule.window, model.StatusRiskClientVelocityAmount,
 			model.StatusRiskClientVelocityCount, detail); status != model.StatusOK {
 			return status
@@ -337,11 +356,8 @@ func (e *Engine) checkVelocity(t *Transfer, debit *profile, detail *model.RiskDe
 // accountVelocity checks the debit account's window under rule (its cell emptied first
 // if it counted for another rule), and keeps the cell for Commit when the transfer passes.
 func (e *Engine) accountVelocity(t *Transfer, rule *ruleState, detail *model.RiskDetail) model.Status {
-	cell := e.velocity.at(t.DebitIndex)
-	if cell.generation != rule.generation {
-		*cell = velocityCell{generation: rule.generation}
-	}
-	if status := e.checkWindow(t, rule, &cell.window, model.StatusRiskAccountVelocityAmount,
+	cell := e.cells.at(t.DebitIndex)
+	if status := e.checkWindow(t, rule, e.accountWindow(t, rule, cell), model.StatusRiskAccountVelocityAmount,
 		model.StatusRiskAccountVelocityCount, detail); status != model.StatusOK {
 		return status
 	}
@@ -349,18 +365,33 @@ func (e *Engine) accountVelocity(t *Transfer, rule *ruleState, detail *model.Ris
 	return model.StatusOK
 }
 
+// accountWindow returns the debit account's window (cell) under rule, moved to the
+// transfer's time: emptied first if it counted for another rule, and counted in the
+// velocity section of snapshots.
+func (e *Engine) accountWindow(t *Transfer, rule *ruleState, cell *accountCell) *window {
+	e.velocityCount = max(e.velocityCount, t.DebitIndex+1)
+	if cell.velocityGeneration != rule.generation {
+		cell.velocityGeneration, cell.window = rule.generation, window{}
+	}
+	if cell.window.due(t.Timestamp) {
+		cell.window.moveTo(t.Timestamp, rule.rule.WindowNs/model.RiskWindowBuckets,
+			e.older.at(t.DebitIndex))
+	}
+	return &cell.window
+}
+
+// checkWindow checks a window moved to the transfer's time, and explains a refusal.
 func (e *Engine) checkWindow(t *Transfer, rule *ruleState, w *window, amountStatus,
 	countStatus model.Status, detail *model.RiskDetail) model.Status {
-	w.advance(t.Timestamp, rule.rule.WindowNs/model.RiskWindowBuckets)
-	if limit := rule.rule.Amount; !limit.IsZero() && limit.Less(saturatingAdd(w.amount, t.Amount)) {
-		explain(detail, rule, limit, w.amount, t.Amount, w.end)
+	if w.passes(&rule.rule, t.Amount) {
+		return model.StatusOK
+	}
+	if !w.amountPasses(&rule.rule, t.Amount) {
+		explain(detail, rule, rule.rule.Amount, w.amount, t.Amount, w.end)
 		return amountStatus
 	}
-	if limit := rule.rule.Count; limit != 0 && w.count >= limit {
-		explain(detail, rule, model.U128(limit), model.U128(w.count), t.Amount, w.end)
-		return countStatus
-	}
-	return model.StatusOK
+	explain(detail, rule, model.U128(rule.rule.Count), model.U128(w.count), t.Amount, w.end)
+	return countStatus
 }
 
 // checkDaily checks the ledger's total of the day, then the client's.
@@ -428,15 +459,22 @@ func (e *Engine) checkAnomaly(t *Transfer, debit *profile, detail *model.RiskDet
 // the transfer is refused. It returns StatusOK, the refusal or the hold; the hold itself
 // is recorded by checkAnomaly, which has the client's verdicts too.
 func (e *Engine) accountAnomaly(t *Transfer, rule *ruleState, detail *model.RiskDetail) model.Status {
-	cell := e.anomaly.at(t.DebitIndex)
-	if cell.generation != rule.generation {
-		*cell = anomalyCell{generation: rule.generation}
-	}
-	verdict := score(t, rule, &cell.averages, detail)
+	cell := e.cells.at(t.DebitIndex)
+	verdict := score(t, rule, e.accountAverages(t, rule, cell), detail)
 	if verdict != model.StatusRiskAnomaly {
 		e.pending.anomaly, e.pending.anomalyShift = cell, rule.rule.Shift
 	}
 	return verdict
+}
+
+// accountAverages returns the debit account's averages (cell) under rule: emptied first
+// if they counted for another rule, and counted in the anomaly section of snapshots.
+func (e *Engine) accountAverages(t *Transfer, rule *ruleState, cell *accountCell) *averages {
+	e.anomalyCount = max(e.anomalyCount, t.DebitIndex+1)
+	if cell.anomalyGeneration != rule.generation {
+		cell.anomalyGeneration, cell.averages = rule.generation, averages{}
+	}
+	return &cell.averages
 }
 
 // score returns StatusOK when the amount is within rule's limit over averages (or the
@@ -462,7 +500,7 @@ func (e *Engine) Commit() {
 	p := &e.pending
 	t := p.transfer
 	if cell := p.velocity; cell != nil {
-		e.undo.saveVelocity(t.DebitIndex, cell)
+		e.undo.saveVelocity(cell, &e.older, t.DebitIndex)
 		cell.window.add(t.Amount)
 	}
 	if rule := p.daily; rule != nil {
@@ -485,37 +523,32 @@ func (e *Engine) Commit() {
 		}
 	}
 	if cell := p.anomaly; cell != nil && !p.held {
-		e.undo.saveAnomaly(t.DebitIndex, cell)
+		e.undo.saveAnomaly(cell)
 		cell.averages.update(t.Amount, p.anomalyShift)
 	}
 }
 
-// Prefetch asks the CPU for the per-account counters (the velocity window and the
-// averages, every line of each) of the debit accounts of a block of transfers before
-// they are evaluated one by one, so that their cache misses overlap with other work
-// (the ledger calls it from its prefetch phase, a block ahead, with the candidate
-// indexes: a wrong or absent one costs a wasted prefetch, never a wrong result). A
-// prefetch is a hint: it changes nothing the engine or the ledger can observe.
+// Prefetch asks the CPU for the per-account counters (the two lines of the account cell
+// a transfer touches: the velocity window and the averages) of the debit accounts of a
+// block of transfers before they are evaluated one by one, so that their cache misses
+// overlap with other work (the ledger calls it from its prefetch phase, a block ahead,
+// with the candidate indexes: a wrong or absent one costs a wasted prefetch, never a
+// wrong result). A prefetch is a hint: it changes nothing the engine or the ledger can
+// observe.
 func (e *Engine) Prefetch(debitIndexes []uint32) {
 	addresses := &e.prefetchAddresses
 	count := 0
 	for _, index := range debitIndexes {
-		if count > len(addresses)-4 {
-			prefetch.Lines(addresses[:count])
+		if count == len(addresses) {
+			prefetch.LinePairs(addresses[:count])
 			count = 0
 		}
-		if v := e.velocity.peek(index); v != nil {
-			first := uintptr(unsafe.Pointer(v))
-			addresses[count], addresses[count+1] = first, first+unsafe.Sizeof(*v)-1
-			count += 2
-		}
-		if a := e.anomaly.peek(index); a != nil {
-			first := uintptr(unsafe.Pointer(a))
-			addresses[count], addresses[count+1] = first, first+unsafe.Sizeof(*a)-1
-			count += 2
+		if cell := e.cells.peek(index); cell != nil {
+			addresses[count] = uintptr(unsafe.Pointer(cell))
+			count++
 		}
 	}
-	prefetch.Lines(addresses[:count])
+	prefetch.LinePairs(addresses[:count])
 }
 
 // Blocked applies the blocking rules alone (accounts, the client), for a post of a

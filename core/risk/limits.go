@@ -1,5 +1,7 @@
 package risk
 
+import "sequent/core/internal/prefetch"
+
 // Bounds of the risk engine. Each bounds memory or the work of one transfer.
 const (
 	// RulesMax bounds the rules in force: they are resolved into profiles on every change
@@ -21,8 +23,12 @@ const (
 	// cellChunkShift sets the per-account cell arrays' chunks to 65,536 accounts.
 	cellChunkShift = 16
 	cellChunkMask  = 1<<cellChunkShift - 1
-	// prefetchAddressesMax bounds the addresses Prefetch hands the CPU at a time (four
-	// per account: two cells of at most two lines each): the ledger's blocks of 16
-	// transfers fit in one call.
+	// prefetchAddressesMax bounds the addresses Prefetch hands the CPU at a time (one
+	// per account, for the two lines of its cell a transfer touches): the ledger's blocks
+	// of 16 transfers fit in one call.
 	prefetchAddressesMax = 64
+	// accountCellHotBytes is the size of an account cell, all of which a transfer under
+	// the velocity and anomaly rules may read or write: two cache lines (accountCell),
+	// what Prefetch asks for.
+	accountCellHotBytes = prefetch.LinePairBytes
 )

@@ -25,7 +25,12 @@ import (
 //	window    newest bucket u64 | 4 × amount u128 | 4 × count u32          = 88
 //	daily     day u64 | amount u128                                        = 24
 //
-// Profiles are derived, rebuilt on load.
+// A window's buckets are listed by slot, bucket number modulo 4 (the newest bucket's
+// slot is its number modulo 4, the one before it the slot before, cyclically); in memory
+// the engine keeps them by age (window), and one account's velocity and anomaly
+// counters in one record (accountCell): the sections are written from that layout, byte
+// for byte as the engine wrote them when it kept the buckets by slot and the two kinds
+// in two arrays. Profiles are derived, rebuilt on load.
 const (
 	snapshotMagic      = "SQRISK\x00\x00"
 	snapshotVersion    = 1
@@ -43,10 +48,12 @@ var ErrSnapshotInvalid = errors.New("risk: invalid snapshot")
 // SnapshotView is the engine's state copied at one moment (on the owning goroutine), to
 // be written from another.
 type SnapshotView struct {
-	rules      []ruleState
-	generation uint32
-	velocity   []velocityCell
-	anomaly    []anomalyCell
+	rules         []ruleState
+	generation    uint32
+	cells         []accountCell
+	older         []olderAmounts // Each cell's window's older amounts (as far as the engine has them).
+	velocityCount uint32         // The first velocityCount cells make the velocity section.
+	anomalyCount  uint32         // And the first anomalyCount the anomaly section.
 }
 
 // Snapshot copies the state; call it between batches (no open chain).
@@ -54,8 +61,9 @@ func (e *Engine) Snapshot() *SnapshotView {
 	if e.undo.active {
 		panic("risk: Snapshot inside a linked chain")
 	}
-	view := &SnapshotView{generation: e.generation,
-		velocity: copyCells(&e.velocity), anomaly: copyCells(&e.anomaly)}
+	view := &SnapshotView{generation: e.generation, cells: copyCells(&e.cells),
+		older:         copyCells(&e.older),
+		velocityCount: e.velocityCount, anomalyCount: e.anomalyCount}
 	for _, state := range e.rules {
 		view.rules = append(view.rules, *state)
 	}
@@ -78,8 +86,8 @@ func (v *SnapshotView) WriteTo(w io.Writer) (int64, error) {
 	binary.LittleEndian.PutUint32(header[8:], snapshotVersion)
 	binary.LittleEndian.PutUint32(header[12:], uint32(len(v.rules)))
 	binary.LittleEndian.PutUint32(header[16:], v.generation)
-	binary.LittleEndian.PutUint32(header[20:], uint32(len(v.velocity)))
-	binary.LittleEndian.PutUint32(header[24:], uint32(len(v.anomaly)))
+	binary.LittleEndian.PutUint32(header[20:], v.velocityCount)
+	binary.LittleEndian.PutUint32(header[24:], v.anomalyCount)
 	written := int64(0)
 	write := func(b []byte) {
 		n, _ := writer.Write(b) // The first error sticks in the writer; Flush reports it.
@@ -91,15 +99,19 @@ func (v *SnapshotView) WriteTo(w io.Writer) (int64, error) {
 		encodeRuleState(record[:], &v.rules[i])
 		write(record[:ruleStateSize])
 	}
-	for i := range v.velocity {
-		binary.LittleEndian.PutUint32(record[0:], v.velocity[i].generation)
+	for i := range v.cells[:v.velocityCount] {
+		binary.LittleEndian.PutUint32(record[0:], v.cells[i].velocityGeneration)
 		binary.LittleEndian.PutUint32(record[4:], 0)
-		encodeWindow(record[8:], &v.velocity[i].window)
+		older := &olderAmounts{} // Not read unless the window keeps older amounts, which are then there.
+		if i < len(v.older) {
+			older = &v.older[i]
+		}
+		encodeWindow(record[8:], &v.cells[i].window, older)
 		write(record[:velocityCellSize])
 	}
-	for i := range v.anomaly {
-		binary.LittleEndian.PutUint32(record[0:], v.anomaly[i].generation)
-		encodeAverages(record[4:], &v.anomaly[i].averages)
+	for i := range v.cells[:v.anomalyCount] {
+		binary.LittleEndian.PutUint32(record[0:], v.cells[i].anomalyGeneration)
+		encodeAverages(record[4:], &v.cells[i].averages)
 		write(record[:anomalyCellSize])
 	}
 	return written, writer.Flush()
@@ -110,7 +122,7 @@ func encodeRuleState(b []byte, state *ruleState) {
 	b = b[model.RiskRuleSize:]
 	binary.LittleEndian.PutUint32(b[0:], state.generation)
 	binary.LittleEndian.PutUint32(b[4:], state.averages.count)
-	encodeWindow(b[8:], &state.window)
+	encodeWindow(b[8:], &state.window, &state.older)
 	encodeDaily(b[8+windowSize:], &state.daily)
 	state.averages.mean.PutLE(b[8+windowSize+dailySize:])
 	state.averages.deviation.PutLE(b[8+windowSize+dailySize+16:])
@@ -121,34 +133,45 @@ func decodeRuleState(b []byte, state *ruleState) bool {
 	b = b[model.RiskRuleSize:]
 	state.generation = binary.LittleEndian.Uint32(b[0:])
 	state.averages.count = binary.LittleEndian.Uint32(b[4:])
-	decodeWindow(b[8:], &state.window)
+	state.older = decodeWindow(b[8:], &state.window)
 	decodeDaily(b[8+windowSize:], &state.daily)
 	state.averages.mean = model.Uint128LE(b[8+windowSize+dailySize:])
 	state.averages.deviation = model.Uint128LE(b[8+windowSize+dailySize+16:])
 	return reservedZero
 }
 
-func encodeWindow(b []byte, w *window) {
+// encodeWindow writes a window's newest bucket number and its buckets by slot; older
+// holds its older amounts.
+func encodeWindow(b []byte, w *window, older *olderAmounts) {
 	binary.LittleEndian.PutUint64(b[0:], w.newest)
-	for i := range w.amounts {
-		w.amounts[i].PutLE(b[8+16*i:])
-	}
-	for i := range w.counts {
-		binary.LittleEndian.PutUint32(b[8+16*model.RiskWindowBuckets+4*i:], w.counts[i])
+	for slot := range model.RiskWindowBuckets {
+		amount, count := w.newestAmount, w.newestCount
+		if age := w.slot(slot); age != 0 {
+			amount, count = w.olderAmount(age-1, older), w.olderCounts[age-1]
+		}
+		amount.PutLE(b[8+16*slot:])
+		binary.LittleEndian.PutUint32(b[8+16*model.RiskWindowBuckets+4*slot:], count)
 	}
 }
 
-// decodeWindow reads a window; its running totals and bucket end are derived (the end is
-// found again by the first advance).
-func decodeWindow(b []byte, w *window) {
+// decodeWindow reads a window and returns its older amounts (olderKept says whether any
+// is not zero); its running totals and bucket end are derived (the end is found again
+// by the first advance).
+func decodeWindow(b []byte, w *window) olderAmounts {
+	var older olderAmounts
 	w.newest, w.end = binary.LittleEndian.Uint64(b[0:]), 0
-	for i := range w.amounts {
-		w.amounts[i] = model.Uint128LE(b[8+16*i:])
+	for slot := range model.RiskWindowBuckets {
+		amount := model.Uint128LE(b[8+16*slot:])
+		count := binary.LittleEndian.Uint32(b[8+16*model.RiskWindowBuckets+4*slot:])
+		if age := w.slot(slot); age == 0 {
+			w.newestAmount, w.newestCount = amount, count
+		} else {
+			older[age-1], w.olderCounts[age-1] = amount, count
+		}
 	}
-	for i := range w.counts {
-		w.counts[i] = binary.LittleEndian.Uint32(b[8+16*model.RiskWindowBuckets+4*i:])
-	}
-	w.total()
+	w.olderKept = older != olderAmounts{}
+	w.total(&older)
+	return older
 }
 
 func encodeDaily(b []byte, d *daily) {
@@ -251,10 +274,13 @@ func (e *Engine) restoreCells(r io.Reader, velocityCount, anomalyCount uint32) e
 		if _, err := io.ReadFull(r, record[:]); err != nil {
 			return fmt.Errorf("%w: velocity cell %d: %v", ErrSnapshotInvalid, i, err)
 		}
-		cell := e.velocity.at(i)
-		cell.generation = binary.LittleEndian.Uint32(record[0:])
-		decodeWindow(record[8:], &cell.window)
-		if cell.generation > e.generation || binary.LittleEndian.Uint32(record[4:]) != 0 {
+		cell := e.cells.at(i)
+		e.velocityCount = i + 1
+		cell.velocityGeneration = binary.LittleEndian.Uint32(record[0:])
+		if older := decodeWindow(record[8:], &cell.window); cell.window.olderKept {
+			*e.older.at(i) = older
+		}
+		if cell.velocityGeneration > e.generation || binary.LittleEndian.Uint32(record[4:]) != 0 {
 			return fmt.Errorf("%w: velocity cell %d", ErrSnapshotInvalid, i)
 		}
 	}
@@ -262,10 +288,11 @@ func (e *Engine) restoreCells(r io.Reader, velocityCount, anomalyCount uint32) e
 		if _, err := io.ReadFull(r, record[:anomalyCellSize]); err != nil {
 			return fmt.Errorf("%w: anomaly cell %d: %v", ErrSnapshotInvalid, i, err)
 		}
-		cell := e.anomaly.at(i)
-		cell.generation = binary.LittleEndian.Uint32(record[0:])
+		cell := e.cells.at(i)
+		e.anomalyCount = i + 1
+		cell.anomalyGeneration = binary.LittleEndian.Uint32(record[0:])
 		decodeAverages(record[4:], &cell.averages)
-		if cell.generation > e.generation {
+		if cell.anomalyGeneration > e.generation {
 			return fmt.Errorf("%w: anomaly cell %d", ErrSnapshotInvalid, i)
 		}
 	}
