@@ -75,7 +75,7 @@ type batchScratch struct {
 	records   []*record              // Step 3: the saga each decision finishes.
 	pendings  []uint32               // Step 3: the ledger index of each saga's step 1.
 	readers   []uint64               // Step 2: who sent each ledger event's transfer.
-	bounded   []bool                 // Step 2: the ledger event may credit at most its amount.
+	bounded   []int                  // Step 2: the ledger events that may credit at most their amount.
 }
 
 // sized returns s with length n, allocating the largest batch's capacity once.
@@ -339,7 +339,8 @@ func (b *Book) StartRun(l *ledger.Ledger, client uint64, events []model.Transfer
 			steps[i] = events[i]
 			steps[i].CreditAccountID = SettlementAccountID(b.self, credits[i], events[i].Ledger)
 			steps[i].Flags = model.TransferPending | events[i].Flags&model.TransferBalancingDebit
-			if b.payerBounds(l, client, &events[i]) {
+			if b.payerBound && events[i].Flags&model.TransferBalancingCredit != 0 &&
+				b.payerBounds(l, client, &events[i]) {
 				steps[i].Flags |= model.TransferBalancingDebit // The payer's bound (SetPayerBound).
 			}
 		}
@@ -461,7 +462,11 @@ func (b *Book) started(l *ledger.Ledger, client uint64, t *model.Transfer, credi
 	b.stepIndexes = append(b.stepIndexes, index)
 	b.running = append(b.running, sequence)
 	b.runs++
-	b.fillCredit(&appendMessage(messages, MessageCredit, credit).Credit, sequence)
+	c := &appendMessage(messages, MessageCredit, credit).Credit
+	b.fillCredit(c, sequence)
+	if t.Flags&model.TransferBalancingCredit != 0 {
+		c.PayerBound = payerBound(r)
+	}
 	return model.StatusSagaInFlight
 }
 
@@ -469,6 +474,7 @@ func (b *Book) started(l *ledger.Ledger, client uint64, t *model.Transfer, credi
 func (b *Book) credit(sequence uint64) Credit {
 	var c Credit
 	b.fillCredit(&c, sequence)
+	c.PayerBound = payerBound(b.at(sequence))
 	return c
 }
 
@@ -478,11 +484,17 @@ func (b *Book) fillCredit(c *Credit, sequence uint64) {
 	c.Transfer = r.original
 	c.Transfer.Amount = r.reserved
 	c.Sequence, c.From, c.To, c.Client = sequence, b.self, r.credit, r.client
-	c.Abort = false // Every field: c may be a reused message's (appendMessage).
-	// Only SetPayerBound's step 1 lowers a balancing_credit transfer without
-	// balancing_debit: derived from the record, so the outbox and a restored book say it too.
+	// Every field: c may be a reused message's (appendMessage). PayerBound is set by the
+	// callers, outside this function so that it stays inlined (~50 instructions per saga).
+	c.Abort, c.PayerBound = false, false
+}
+
+// payerBound reports whether step 1 lowered a balancing_credit transfer without
+// balancing_debit: only SetPayerBound's step 1 does. Derived from the record, so the
+// outbox and a restored book say it too (Credit.PayerBound).
+func payerBound(r *record) bool {
 	balancing := model.TransferBalancingDebit | model.TransferBalancingCredit
-	c.PayerBound = r.original.Flags&balancing == model.TransferBalancingCredit &&
+	return r.original.Flags&balancing == model.TransferBalancingCredit &&
 		r.reserved.Less(r.original.Amount)
 }
 
@@ -646,7 +658,6 @@ func (b *Book) ApplyCredits(l *ledger.Ledger, clock *uint64, credits []Credit, m
 	results := sized(&b.batch.results, len(credits))
 	positions := sized(&b.batch.positions, len(credits))
 	readers := sized(&b.batch.readers, len(credits))
-	bounded := sized(&b.batch.bounded, len(credits))
 	first, count := *clock+1, 0 // One timestamp per decision taken, in order.
 	for i := range credits {
 		if kinds[i] < creditAbort {
@@ -655,32 +666,58 @@ func (b *Book) ApplyCredits(l *ledger.Ledger, clock *uint64, credits []Credit, m
 		d, _ := b.decided[credits[i].From].find(slots[i])
 		d.Timestamp = first + uint64(count)
 		steps[count] = model.Transfer{} // No ledger event (abort, missing account).
-		bounded[count] = false
 		if kinds[i] == creditTransfer {
 			steps[count] = b.creditTransfer(&credits[i])
 			readers[count] = credits[i].Client
-			bounded[count] = credits[i].PayerBound &&
-				steps[count].Flags&model.TransferBalancingCredit != 0
+			if credits[i].PayerBound && steps[count].Flags&model.TransferBalancingCredit != 0 {
+				b.batch.bounded = append(b.batch.bounded, count) // Rare: see creditRuns.
+			}
 		}
 		positions[i] = count
 		count++
 	}
 	*clock += uint64(count)
+	if len(b.batch.bounded) > 0 {
+		b.creditRuns(l, first, steps[:count], readers, results)
+	} else {
+		for start := 0; start < count; {
+			end := start
+			for end < count && !steps[end].ID.IsZero() {
+				end++
+			}
+			if end > start {
+				l.CreateSagaCredits(first+uint64(start), steps[start:end], readers[start:end],
+					results[start:end])
+			}
+			start = end + 1
+		}
+	}
+	b.decide(l, credits, kinds, slots, positions, steps, results, messages)
+}
+
+// creditRuns is ApplyCredits' ledger calls when some of the batch's steps are bounded by
+// what their payer may pay (b.batch.bounded, their positions, ascending): each of those is
+// judged at its turn (creditBounded), after the steps before it are applied. It empties
+// b.batch.bounded, which is empty between calls (the batches without one pay a test).
+func (b *Book) creditRuns(l *ledger.Ledger, first uint64, steps []model.Transfer,
+	readers []uint64, results []model.TransferResult) {
+	bounded, count := b.batch.bounded, len(steps)
 	for start := 0; start < count; {
 		end := start
-		for end < count && !steps[end].ID.IsZero() && !bounded[end] {
+		for end < count && !steps[end].ID.IsZero() && (len(bounded) == 0 || bounded[0] != end) {
 			end++
 		}
 		if end > start {
 			l.CreateSagaCredits(first+uint64(start), steps[start:end], readers[start:end],
 				results[start:end])
 		}
-		if end < count && bounded[end] { // At its turn: the events before it are applied.
+		if len(bounded) > 0 && bounded[0] == end {
 			b.creditBounded(l, first+uint64(end), &steps[end], readers[end], &results[end])
+			bounded = bounded[1:]
 		}
 		start = end + 1
 	}
-	b.decide(l, credits, kinds, slots, positions, steps, results, messages)
+	b.batch.bounded = b.batch.bounded[:0]
 }
 
 // creditBounded applies step 2 of a Credit whose debit shard reserved only what the payer
