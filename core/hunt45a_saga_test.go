@@ -126,3 +126,56 @@ func TestHunt45aRefusedCrossShardTransferShowsItsSteps(t *testing.T) {
 		}
 	}
 }
+
+// TestHunt45aCrossShardBalancingCreditJudgesTheClampedAmount: a balancing_credit transfer
+// lowers its amount to what the credit account can take, and the payer's
+// debits_must_not_exceed_credits limit is judged on that lowered amount (ledger doc,
+// precedence: "balancing flags clamp the amount here", before exceeds_credits). A payer
+// with 100 paying "at most 1,000" into an account that can take 30 moves 30, locally.
+// Across shards the same transfer must answer the same. Before rules version 9 step 1
+// reserved the unclamped 1,000 on the payer (the credit account's balances are on the
+// other shard) and so refused it with exceeds_credits; from version 9 step 1 reserves
+// what the payer may pay and step 2 credits the clamp within it (package saga,
+// SetPayerBound; both versions: TestPayerBoundRulesVersion).
+func TestHunt45aCrossShardBalancingCreditJudgesTheClampedAmount(t *testing.T) {
+	p := newPair(t)
+	// 1: the payer, debit-limited, on shard 0. 2 funds it. 3 (shard 0) and 102 (shard 1)
+	// are payees that owe 30 each (debits 30, no credits): a balancing_credit into either
+	// moves at most 30. 100 is 102's counterpart on shard 1.
+	p.accounts(map[uint64]uint16{1: model.AccountDebitsMustNotExceedCredits, 2: 0, 3: 0,
+		100: 0, 102: 0})
+	for _, funding := range []model.Transfer{simpleTransfer(1, 2, 1, 100),
+		simpleTransfer(2, 3, 2, 30)} {
+		if result, _ := p.transfer(funding); result.Status != model.StatusOK {
+			t.Fatalf("funding %s: %s", funding.ID, result.Status)
+		}
+	}
+	if result, messages := p.transfer(simpleTransfer(3, 102, 100, 30)); result.Status != model.StatusOK ||
+		len(messages) != 0 {
+		t.Fatalf("funding on shard 1: %s", result.Status)
+	}
+	atMost := func(id, credit uint64) model.Transfer {
+		return with(simpleTransfer(id, 1, credit, 1000), func(t *model.Transfer) {
+			t.Flags = model.TransferBalancingCredit
+		})
+	}
+
+	// The local transfer: clamped to 30, within the payer's 100.
+	local, _ := p.transfer(atMost(10, 3))
+	if payee := p.account(3); local.Status != model.StatusOK || payee.CreditsPosted != model.U128(30) {
+		t.Fatalf("local balancing_credit: %s, payee %+v", local.Status, payee.Balance())
+	}
+	// The payer has 70 left: the same transfer across shards moves 30 as well.
+	first, messages := p.transfer(atMost(11, 102))
+	if first.Status != model.StatusSagaInFlight {
+		t.Fatalf("cross-shard balancing_credit, step 1: %s (the local transfer was %s; "+
+			"the payer can pay the 30 it moves, not the 1000 it names)", first.Status, local.Status)
+	}
+	final := p.settle(messages)[0].Finished.Result
+	payee, payer := p.account(102), p.account(1)
+	if final.Status != model.StatusOK || payee.CreditsPosted != model.U128(30) ||
+		payer.DebitsPosted != model.U128(60) || !payer.DebitsPending.IsZero() {
+		t.Fatalf("cross-shard balancing_credit: %s, payee %+v, payer %+v", final.Status,
+			payee.Balance(), payer.Balance())
+	}
+}

@@ -95,9 +95,19 @@ const (
 	// the risk statuses (core/risk/held_refused_test.go). Only results change (the
 	// session table remembers them, so the digest does); nothing else of the state.
 	rulesVersionRuleOnlyWhenHeld uint32 = 8
+	// rulesVersionPayerBound judges a cross-shard balancing_credit transfer (without
+	// balancing_debit) by the payer's limit on the amount it moves, as a local one is
+	// (package saga, SetPayerBound): when the debit account has
+	// debits_must_not_exceed_credits, or its client may not issue money there, step 1
+	// reserves at most what the payer may pay, and step 2 refuses exceeds_credits when the
+	// credit account would take more than that. Before it step 1 reserved the amount
+	// named, so a payer with 100 paying "at most 1,000" into an account that takes 30 was
+	// refused exceeds_credits across shards where the same transfer moves 30 on one shard
+	// (core/payer_bound_rules_test.go).
+	rulesVersionPayerBound uint32 = 9
 	// RulesVersionCurrent is the newest version this build applies: the one the primary
 	// moves its machine to (upgrade_rules) before it serves writes.
-	RulesVersionCurrent = rulesVersionRefusedSteps
+	RulesVersionCurrent = rulesVersionPayerBound
 )
 
 // AcceptsClientLimits reports whether a set_grants request carrying client limits would
@@ -116,6 +126,7 @@ func (m *Machine) setRules(version uint32) {
 	m.match.SetOrdersShareChecked(version >= rulesVersionOrdersShare)
 	m.match.SetRefusalShrinksSteps(version >= rulesVersionRefusedSteps)
 	m.ledger.SetRuleOnlyWhenHeld(version >= rulesVersionRuleOnlyWhenHeld)
+	m.sagas.SetPayerBound(version >= rulesVersionPayerBound)
 }
 
 // RulesVersion returns the rules version in force.

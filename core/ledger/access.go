@@ -195,6 +195,15 @@ func (l *Ledger) mayIssueAs(client uint64, id model.Uint128, ledger uint32) bool
 	return may
 }
 
+// MayIssueAs reports whether client (0: the system) may take an account without
+// debits_must_not_exceed_credits above its credits posted (issue money there): what a
+// client's debit needs from rules version 6 on (SetIssuingChecked). core/saga asks it at
+// step 1 of a cross-shard balancing_credit transfer, which may reserve only what its
+// client may pay (Book.SetPayerBound).
+func (l *Ledger) MayIssueAs(client uint64, id model.Uint128, ledger uint32) bool {
+	return l.mayIssueAs(client, id, ledger)
+}
+
 // ReserveFor marks a reserving event (flag SystemReserve) as made for client, the one
 // whose order commits the debit account (its UserData64; 0, the default, for the
 // engine's own moves, which the system may always make). With SetIssuingChecked such a

@@ -8,11 +8,15 @@
 // # Steps (transfer X of amount v from a on shard A to b on shard B, ledger L)
 //
 //	A  step 1  Start      pending X: a → S(A→B, L), amount v (balancing_debit may lower
-//	                      it to v1); saga seq = A's next; result saga_in_flight;
-//	                      message Credit{X, v1, seq} to B
+//	                      it to v1, and so may, from rules version 9, balancing_credit
+//	                      alone when a is debit-limited or its client may not issue
+//	                      there: SetPayerBound); saga seq = A's next; result
+//	                      saga_in_flight; message Credit{X, v1, seq} to B
 //	B  step 2  Credit     unless (A, seq) was decided or forgotten: transfer C(A, seq):
 //	                      S(A→B, L) → b, amount v1 (balancing_credit may lower it to v2),
-//	                      or, for an abort, nothing; decision (status, v2, b's balances)
+//	                      or, for an abort, nothing (nor when the Credit says v1 is the
+//	                      payer's bound and b would take more: exceeds_credits);
+//	                      decision (status, v2, b's balances)
 //	                      recorded under (A, seq); message Decision to A (again for every
 //	                      copy of the Credit)
 //	A  step 3  Finish     if seq still runs: post X with v2 (id P(B, seq)) when B created
@@ -42,7 +46,9 @@
 // # Records (little-endian; the bodies of the saga operations, 90..94)
 //
 //	Credit (160):   transfer 128 (the client's, amount = v1, timestamp = step 1's) |
-//	                seq u64 | from u16 | to u16 | flags u16 (bit 0 abort) | 2 zero |
+//	                seq u64 | from u16 | to u16 | flags u16 (bit 0 abort, bit 1 payer
+//	                bound: amount is what the payer may pay, rules version 9 on; a
+//	                record with bit 1 set is skipped below version 9) | 2 zero |
 //	                client u64 (who sent the transfer) | 8 zero
 //	Decision (128): seq u64 | from u16 (credit shard) | to u16 | status u32 |
 //	                amount u128 | credit balances 64 | timestamp u64 |

@@ -14,10 +14,18 @@ type Credit struct {
 	From     uint16         // Debit shard.
 	To       uint16         // Credit shard.
 	Abort    bool           // Decide "refused: saga_timed_out" unless decided already.
-	Client   uint64         // Who sent the transfer: step 2 checks and masks on its behalf.
+	// PayerBound: step 1 lowered the amount to what the payer may pay (a balancing_credit
+	// transfer, rules version 9: Book.SetPayerBound); step 2 refuses exceeds_credits
+	// rather than credit more than Transfer.Amount. Flags bit 1; records written before
+	// it have the bit clear.
+	PayerBound bool
+	Client     uint64 // Who sent the transfer: step 2 checks and masks on its behalf.
 }
 
-const creditFlagAbort = 1 << 0
+const (
+	creditFlagAbort      = 1 << 0
+	creditFlagPayerBound = 1 << 1
+)
 
 // Encode writes the record into b[0:160].
 func (c *Credit) Encode(b []byte) {
@@ -30,6 +38,9 @@ func (c *Credit) Encode(b []byte) {
 	flags := uint16(0)
 	if c.Abort {
 		flags |= creditFlagAbort
+	}
+	if c.PayerBound {
+		flags |= creditFlagPayerBound
 	}
 	le.PutUint16(b[140:], flags)
 	clear(b[142:144])
@@ -46,10 +57,11 @@ func (c *Credit) Decode(b []byte) (ok bool) {
 	c.From, c.To = le.Uint16(b[136:]), le.Uint16(b[138:])
 	flags := le.Uint16(b[140:])
 	c.Abort = flags&creditFlagAbort != 0
+	c.PayerBound = flags&creditFlagPayerBound != 0
 	c.Client = le.Uint64(b[144:])
 	// The reserved bytes are read as words: model.AllZero's byte loop over these ten
 	// bytes, and the Decision's eight, cost ~125 instructions per cross-shard transfer.
-	return flags&^creditFlagAbort == 0 && le.Uint16(b[142:]) == 0 && le.Uint64(b[152:]) == 0
+	return flags&^(creditFlagAbort|creditFlagPayerBound) == 0 && le.Uint16(b[142:]) == 0 && le.Uint64(b[152:]) == 0
 }
 
 // Decision is step 3's request: the credit shard's decision, sent to the debit shard.

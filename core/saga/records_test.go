@@ -37,7 +37,7 @@ type recordCodec struct {
 
 func recordCodecs() []recordCodec {
 	credit := Credit{Transfer: filledTransfer(1), Sequence: 0x9192939495969798, From: 0xa1a2,
-		To: 0xb1b2, Abort: true, Client: 0xc1c2c3c4c5c6c7c8}
+		To: 0xb1b2, Abort: true, PayerBound: true, Client: 0xc1c2c3c4c5c6c7c8}
 	decision := Decision{Sequence: 0x9192939495969798, From: 0xa1a2, To: 0xb1b2,
 		Status: model.StatusExceedsCredits, Amount: filled(3), Credit: filledBalance(4),
 		Timestamp: 0xd1d2d3d4d5d6d7d8, Transfer: filled(9)}
@@ -50,7 +50,7 @@ func recordCodecs() []recordCodec {
 				return c == credit, ok
 			},
 			reserved: func(i, bit int) bool {
-				return (i == 140 && bit > 0) || i == 141 || i == 142 || i == 143 || i >= 152
+				return (i == 140 && bit > 1) || i == 141 || i == 142 || i == 143 || i >= 152
 			}},
 		{name: "decision", size: model.SagaDecisionSize, encode: decision.Encode,
 			decode: func(b []byte) (bool, bool) {
