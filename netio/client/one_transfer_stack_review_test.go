@@ -58,15 +58,7 @@ func TestLeftOneTransferCallerCallingAgainKeepsItsMergedBytes(t *testing.T) {
 	}
 	waitFor(t, c, "A's second call joining the same request", forming(3))
 
-	s.backend.Resume()
-	waitFor(t, c, "the merged request in flight", func() bool {
-		return merged.Number != 0 && merged.outboxSlot < 0
-	})
-	s.backend.Pause()
-	c.mu.Lock()
-	c.lostLocked(c.generation, errors.New("test: connection dropped"))
-	c.mu.Unlock()
-	s.backend.Resume()
+	dropWithMergedInFlight(t, s, c, merged)
 	for name, done := range map[string]chan error{"B": stayed, "A's second call": again} {
 		if err := <-done; err != nil {
 			t.Errorf("%s: %v", name, err)
