@@ -307,15 +307,7 @@ func TestCoalescedRequestIsResentWhole(t *testing.T) {
 		merged = c.forming[key]
 		return merged != nil && merged.waiters == 3
 	})
-	s.backend.Resume()
-	waitFor(t, c, "the merged request in flight", func() bool {
-		return merged.Number != 0 && merged.outboxSlot < 0
-	})
-	s.backend.Pause()
-	c.mu.Lock()
-	c.lostLocked(c.generation, errors.New("test: connection dropped"))
-	c.mu.Unlock()
-	s.backend.Resume()
+	dropWithMergedInFlight(t, s, c, merged)
 	group.Wait()
 	if err := <-blocker; err != nil {
 		t.Fatal(err)
@@ -328,6 +320,21 @@ func TestCoalescedRequestIsResentWhole(t *testing.T) {
 	if applied := s.backend.Applications(1, c.Session(), merged.Number); applied != 1 {
 		t.Errorf("merged request %d applied %d times, want once", merged.Number, applied)
 	}
+}
+
+// dropWithMergedInFlight resumes the paused shard until the merged request is sent, then
+// drops the connection with the shard paused again (the request is resent with its number
+// after the reconnect) and resumes it.
+func dropWithMergedInFlight(t *testing.T, s *testServer, c *Client, merged *Call) {
+	s.backend.Resume()
+	waitFor(t, c, "the merged request in flight", func() bool {
+		return merged.Number != 0 && merged.outboxSlot < 0
+	})
+	s.backend.Pause()
+	c.mu.Lock()
+	c.lostLocked(c.generation, errors.New("test: connection dropped"))
+	c.mu.Unlock()
+	s.backend.Resume()
 }
 
 // TestCoalescingMatchesOneByOne is the property: callers' calls (random transfers over
