@@ -179,3 +179,32 @@ func TestHunt45aCrossShardBalancingCreditJudgesTheClampedAmount(t *testing.T) {
 			payee.Balance(), payer.Balance())
 	}
 }
+
+// TestSettlementVolumeRefusesLaterCrossShardTransfers pins PROTOCOL.md section 18's
+// limit (hunt45a; the fix is not built): every transfer from shard 0 to shard 1 on a
+// ledger passes through one settlement account per shard, whose posted totals only grow,
+// so once one client has moved 2^128 - 2 across (legal: amounts are u128), another
+// client's transfer of 5 between two empty accounts on that pair and ledger is refused
+// overflows_credits_posted at step 1, while a local transfer between empty accounts is
+// not affected.
+func TestSettlementVolumeRefusesLaterCrossShardTransfers(t *testing.T) {
+	p := ownedPair(t) // Client 1: 1 (shard 0), 101 (shard 1); client 2: 2 and 100.
+	huge := simpleTransfer(7, 1, 101, 0)
+	huge.Amount = model.Uint128Max.SaturatingSub(model.U128(1))
+	first, messages := p.transfer(huge)
+	if first.Status != model.StatusSagaInFlight {
+		t.Fatalf("client 1's transfer, step 1: %s", first.Status)
+	}
+	if final := p.settle(messages)[0].Finished.Result; final.Status != model.StatusOK {
+		t.Fatalf("client 1's transfer: %s", final.Status)
+	}
+	p.actor = 2
+	if result, _ := p.transfer(simpleTransfer(8, 2, 100, 5)); result.Status != model.StatusOverflowsCreditsPosted {
+		t.Fatalf("client 2's cross-shard transfer between two empty accounts: %s, want %s "+
+			"(PROTOCOL.md section 18: the settlement account's totals)", result.Status,
+			model.StatusOverflowsCreditsPosted)
+	}
+	if result, _ := p.transfer(simpleTransfer(9, 2, 1, 5)); result.Status != model.StatusOK {
+		t.Fatalf("client 2's local transfer of 5 into account 1: %s", result.Status)
+	}
+}
