@@ -17,7 +17,7 @@ import (
 // At a million accounts each record line a transfer reads is a cache miss of its own:
 // reading one line per account instead of two took ~18% off the cpu time of a plain
 // transfer sent by the system (LL read misses 6.0 -> 3.6 per transfer;
-// PERF-NOTES-ledger43.md).
+// bench/PERFORMANCE.md, session 43, helper ledger43).
 type accountRecord struct {
 	// First line.
 	ID            model.Uint128
