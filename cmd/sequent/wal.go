@@ -203,7 +203,7 @@ func walLayout(dir string) (walDirectories, *shardmap.Map, error) {
 // and those of each shard-n subdirectory, by shard; nil when it holds none.
 func archivedLogs(dir string) []archivedLog {
 	var logs []archivedLog
-	if segments, _ := filepath.Glob(filepath.Join(dir, "*.wal")); len(segments) > 0 {
+	if holdsSegments(dir) {
 		logs = append(logs, archivedLog{shard: 0, dir: dir})
 	}
 	entries, _ := os.ReadDir(dir)
@@ -214,13 +214,24 @@ func archivedLogs(dir string) []archivedLog {
 		if !ok || err != nil || shard < 1 || !entry.IsDir() {
 			continue
 		}
-		path := filepath.Join(dir, entry.Name())
-		if segments, _ := filepath.Glob(filepath.Join(path, "*.wal")); len(segments) > 0 {
+		if path := filepath.Join(dir, entry.Name()); holdsSegments(path) {
 			shards = append(shards, archivedLog{shard: shard, dir: path})
 		}
 	}
 	slices.SortFunc(shards, func(a, b archivedLog) int { return a.shard - b.shard })
 	return append(logs, shards...)
+}
+
+// holdsSegments says whether dir holds a segment file (*.wal; read as a directory, not
+// a glob pattern, which a path with '[' would break).
+func holdsSegments(dir string) bool {
+	entries, _ := os.ReadDir(dir)
+	for _, entry := range entries {
+		if !entry.IsDir() && strings.HasSuffix(entry.Name(), ".wal") {
+			return true
+		}
+	}
+	return false
 }
 
 // printShardReports prints one report per shard (a one-shard directory's as before, the
