@@ -39,3 +39,18 @@ func TestWalVerifyOfAnArchiveChecksEveryShard(t *testing.T) {
 		t.Fatalf("sequent wal verify ARCHIVE failed without naming shard 1's archive: %v", err)
 	}
 }
+
+// TestWalVerifyReadsAnArchiveWhateverItsPath (review hb45): hunt45b recognised an archive
+// by globbing DIR/*.wal, so an archive whose path holds a glob metacharacter ('[', as in
+// /backup/sequent[a]) matched no file and was taken for a data directory: "open
+// DIR/log: no such file or directory".
+func TestWalVerifyReadsAnArchiveWhateverItsPath(t *testing.T) {
+	archive, _ := retiringNode(t, 1)
+	bracketed := filepath.Join(t.TempDir(), "sequent[a]")
+	if err := os.Rename(archive, bracketed); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runWal("verify", bracketed); err != nil || !strings.Contains(out, "verify: ok") {
+		t.Fatalf("sequent wal verify %s (%v):\n%s", bracketed, err, out)
+	}
+}
