@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -34,7 +36,8 @@ func newWalCommand() *cobra.Command {
 every log segment with its entries, op range, epochs, stored and raw sizes, compression
 ratio and time span, and every snapshot. It reads only; run it on a stopped server or a
 copy. With --json: one object for a one-shard directory, else {"shards": [...]}. A
-directory of segment files without a log of its own (--wal-archive) is read as one log.`,
+directory of segment files without a log of its own (--wal-archive DIR) is read as an
+archive: its own segments as shard 0's log, each DIR/shard-n's as shard n's.`,
 		Example: `  sequent wal inspect ./sequent-data
   sequent wal inspect ./sequent-data --json`,
 		Args: exactArgs(1),
@@ -43,14 +46,14 @@ directory of segment files without a log of its own (--wal-archive) is read as o
 			if err != nil {
 				return err
 			}
-			reports := make([]wal.Report, placement.Shards)
+			reports := make([]wal.Report, layout.count(placement))
 			for index := range reports {
 				if reports[index], err = wal.Inspect(layout.logDir(index),
 					layout.snapshotDir(index)); err != nil {
-					return fmt.Errorf("shard %d: %w", index, err)
+					return layout.shardError(index, err)
 				}
 			}
-			return printShardReports(cmd, asJSON, reports, func(r *wal.Report) string {
+			return printShardReports(cmd, asJSON, reports, layout.shard, func(r *wal.Report) string {
 				return r.String()
 			}, "")
 		},
@@ -66,8 +69,10 @@ checksums, decoding, restored digest). With several shards, the replayed states 
 reconciled: every ledger must balance over all shards and every settlement pair be
 consistent (sagas may be in flight in a directory of a node that was running). Exits
 non-zero with a message naming the shard, segment, offset and op of the first problem.
-A directory of segment files without a log of its own (--wal-archive DIR, or DIR/shard-n)
-is read as one log without snapshots, replayed from op 1.`,
+A directory of segment files without a log of its own (--wal-archive DIR) is read as an
+archive: its own segments as shard 0's log and each DIR/shard-n's as shard n's, every
+one without snapshots, replayed alone from op 1 (not reconciled: an archive records no
+shard map). DIR/shard-n alone is read as one log.`,
 		Example: `  sequent wal verify ./sequent-data`,
 		Args:    exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -75,14 +80,14 @@ is read as one log without snapshots, replayed from op 1.`,
 			if err != nil {
 				return err
 			}
-			reports := make([]wal.VerifyReport, placement.Shards)
-			machines := make([]*core.Machine, placement.Shards)
+			reports := make([]wal.VerifyReport, layout.count(placement))
+			machines := make([]*core.Machine, len(reports))
 			for index := range reports {
 				replayer := &tools.MachineReplayer{Config: core.Config{
-					Shard: core.ShardConfig{Map: placement, Index: uint16(index)}}}
+					Shard: core.ShardConfig{Map: placement, Index: layout.replayIndex(index)}}}
 				if reports[index], err = wal.Verify(layout.logDir(index), layout.snapshotDir(index),
 					replayer); err != nil {
-					return fmt.Errorf("shard %d: %w", index, err)
+					return layout.shardError(index, err)
 				}
 				machines[index] = replayer.Machine()
 			}
@@ -97,7 +102,7 @@ is read as one log without snapshots, replayed from op 1.`,
 					len(reconciliation.Ledgers), len(reconciliation.Pairs),
 					len(reconciliation.Running))
 			}
-			return printShardReports(cmd, asJSON, reports, func(r *wal.VerifyReport) string {
+			return printShardReports(cmd, asJSON, reports, layout.shard, func(r *wal.VerifyReport) string {
 				return r.String()
 			}, summary)
 		},
@@ -109,31 +114,76 @@ is read as one log without snapshots, replayed from op 1.`,
 	return command
 }
 
+// archiveShardPrefix names shard n's subdirectory of an archive (n ≥ 1), as replication
+// archives it (--wal-archive DIR/shard-n).
+const archiveShardPrefix = "shard-"
+
 // walDirectories is what `sequent wal` reads: a data directory's shards (its layout), or
-// an archive of retired segments (--wal-archive DIR, or DIR/shard-n: segment files only)
-// as one log without snapshots.
+// an archive of retired segments (--wal-archive DIR: shard 0's segments in DIR, shard
+// n's in DIR/shard-n), each of its logs read as one log without snapshots.
 type walDirectories struct {
 	layout  node.Layout
-	archive bool // The directory holds segments itself: read it as one log.
+	archive []archivedLog // The archive's logs, by shard; nil for a data directory.
+}
+
+// archivedLog is one shard's log in an archive.
+type archivedLog struct {
+	shard int
+	dir   string
+}
+
+// count returns how many logs there are to read (placement: the data directory's map).
+func (w walDirectories) count(placement *shardmap.Map) int {
+	if w.archive != nil {
+		return len(w.archive)
+	}
+	return int(placement.Shards)
+}
+
+// shard returns the shard number of the index-th log read.
+func (w walDirectories) shard(index int) int {
+	if w.archive != nil {
+		return w.archive[index].shard
+	}
+	return index
+}
+
+// replayIndex is the shard index the index-th log is replayed as: an archive's logs each
+// as the one shard of the one-shard map (its map is not recorded).
+func (w walDirectories) replayIndex(index int) uint16 {
+	if w.archive != nil {
+		return 0
+	}
+	return uint16(index)
 }
 
 func (w walDirectories) logDir(index int) string {
-	if w.archive {
-		return w.layout.Dir
+	if w.archive != nil {
+		return w.archive[index].dir
 	}
 	return w.layout.LogDir(index)
 }
 
 func (w walDirectories) snapshotDir(index int) string {
-	if w.archive {
+	if w.archive != nil {
 		return "" // An archive holds no snapshots: a replay starts from op 1.
 	}
 	return w.layout.SnapshotDir(index)
 }
 
+// shardError names the log a problem was found in: its shard, and for an archive its
+// directory (shard n's is DIR/shard-n).
+func (w walDirectories) shardError(index int, err error) error {
+	if w.archive != nil {
+		return fmt.Errorf("shard %d (%s): %w", w.archive[index].shard, w.archive[index].dir, err)
+	}
+	return fmt.Errorf("shard %d: %w", index, err)
+}
+
 // walLayout returns a data directory's layout and shard map (one shard for a directory
 // without a recorded map), or, for a directory without a log of its own that holds
-// segment files (an archive), that directory as one log.
+// segment files (an archive: DIR, DIR/shard-n), its logs with the one-shard map (each is
+// replayed alone: an archive records no map, and its shards' logs end at different ops).
 func walLayout(dir string) (walDirectories, *shardmap.Map, error) {
 	layout := node.Layout{Dir: dir}
 	placement, err := layout.ReadShardMap()
@@ -143,17 +193,51 @@ func walLayout(dir string) (walDirectories, *shardmap.Map, error) {
 	if placement == nil {
 		placement = shardmap.Single()
 		if _, err := os.Stat(layout.LogDir(0)); errors.Is(err, fs.ErrNotExist) {
-			segments, _ := filepath.Glob(filepath.Join(dir, "*.wal"))
-			return walDirectories{layout: layout, archive: len(segments) > 0}, placement, nil
+			return walDirectories{layout: layout, archive: archivedLogs(dir)}, placement, nil
 		}
 	}
 	return walDirectories{layout: layout}, placement, nil
 }
 
+// archivedLogs lists the logs of an archive directory: its own segment files (shard 0)
+// and those of each shard-n subdirectory, by shard; nil when it holds none.
+func archivedLogs(dir string) []archivedLog {
+	var logs []archivedLog
+	if holdsSegments(dir) {
+		logs = append(logs, archivedLog{shard: 0, dir: dir})
+	}
+	entries, _ := os.ReadDir(dir)
+	var shards []archivedLog
+	for _, entry := range entries {
+		number, ok := strings.CutPrefix(entry.Name(), archiveShardPrefix)
+		shard, err := strconv.Atoi(number)
+		if !ok || err != nil || shard < 1 || !entry.IsDir() {
+			continue
+		}
+		if path := filepath.Join(dir, entry.Name()); holdsSegments(path) {
+			shards = append(shards, archivedLog{shard: shard, dir: path})
+		}
+	}
+	slices.SortFunc(shards, func(a, b archivedLog) int { return a.shard - b.shard })
+	return append(logs, shards...)
+}
+
+// holdsSegments says whether dir holds a segment file (*.wal; read as a directory, not
+// a glob pattern, which a path with '[' would break).
+func holdsSegments(dir string) bool {
+	entries, _ := os.ReadDir(dir)
+	for _, entry := range entries {
+		if !entry.IsDir() && strings.HasSuffix(entry.Name(), ".wal") {
+			return true
+		}
+	}
+	return false
+}
+
 // printShardReports prints one report per shard (a one-shard directory's as before, the
 // shards' under a header each), then summary (if any) as the last line.
 func printShardReports[R any](cmd *cobra.Command, asJSON bool, reports []R,
-	text func(*R) string, summary string) error {
+	shard func(index int) int, text func(*R) string, summary string) error {
 	if asJSON {
 		if len(reports) == 1 {
 			return printReport(cmd, true, &reports[0], "")
@@ -163,7 +247,7 @@ func printShardReports[R any](cmd *cobra.Command, asJSON bool, reports []R,
 	var out strings.Builder
 	for index := range reports {
 		if len(reports) > 1 {
-			fmt.Fprintf(&out, "== shard %d\n", index)
+			fmt.Fprintf(&out, "== shard %d\n", shard(index))
 		}
 		out.WriteString(text(&reports[index]))
 	}
