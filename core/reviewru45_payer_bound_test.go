@@ -3,6 +3,7 @@ package core
 import (
 	"testing"
 
+	"sequent/core/event"
 	"sequent/core/model"
 )
 
@@ -77,4 +78,32 @@ func TestRulesVersion9AgreesAwayFromThePayerBound(t *testing.T) {
 				}
 			}
 		}, true)
+}
+
+// TestReviewru45PayerBoundStepOneEvent pins what the change stream shows of step 1 of a
+// payer-bound transfer (README, "A cross-shard transfer appears as its saga's steps"):
+// transfer_created X, pending with balancing_debit although the client set only
+// balancing_credit, of the amount reserved (what the payer holds, 100), not the 1,000
+// named. The README said balancing_debit shows only when the client set it.
+func TestReviewru45PayerBoundStepOneEvent(t *testing.T) {
+	p := pairAt(t, rulesVersionPayerBound)
+	p.accounts(map[uint64]uint16{1: model.AccountDebitsMustNotExceedCredits, 2: 0, 102: 0})
+	if result, _ := p.transfer(simpleTransfer(1, 2, 1, 100)); result.Status != model.StatusOK {
+		t.Fatalf("funding: %s", result.Status)
+	}
+	atMost := with(simpleTransfer(10, 1, 102, 1000), func(t *model.Transfer) {
+		t.Flags = model.TransferBalancingCredit
+	})
+	out := p.client(0, model.OperationCreateTransfers, 0, transfersBody(atMost))
+	var created []model.Transfer
+	for _, e := range flatten(out) {
+		if e.Kind == event.KindTransferCreated && e.Transfer.Transfer.ID == atMost.ID {
+			created = append(created, e.Transfer.Transfer)
+		}
+	}
+	if len(created) != 1 || created[0].Flags != model.TransferPending|model.TransferBalancingDebit ||
+		created[0].Amount != model.U128(100) {
+		t.Fatalf("step 1's transfer_created events: %+v (want one, pending|balancing_debit, "+
+			"amount 100)", created)
+	}
 }
