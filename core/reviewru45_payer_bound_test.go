@@ -161,3 +161,50 @@ func TestReviewru45PayerBoundReservesOnlyWhatMoves(t *testing.T) {
 			p.account(4).DebitsPosted)
 	}
 }
+
+// TestReviewru45PayerBoundCreditChecksComeFirst: step 2 of a payer-bound transfer answers
+// the credit account's own checks before the bound, as a local transfer answers them
+// before its clamp and the payer's limit: a payee that could take more than the payer
+// holds (30 against 10) but is closed answers credit_account_already_closed, and a
+// missing one credit_account_not_found, on one shard and across shards alike (no test
+// held creditBounded's checks before this one: dropping them failed nothing).
+func TestReviewru45PayerBoundCreditChecksComeFirst(t *testing.T) {
+	p := pairAt(t, rulesVersionPayerBound)
+	limited := model.AccountDebitsMustNotExceedCredits
+	// Payers 1 and 4 (limited, shard 0) hold 10. Payees 3 (shard 0) and 102 (shard 1)
+	// owe 30 and are then closed by a pending closing_credit transfer of 1 (room 29).
+	p.accounts(map[uint64]uint16{1: limited, 4: limited, 2: 0, 3: 0, 100: 0, 102: 0})
+	closing := func(id, debit, credit uint64) model.Transfer {
+		return with(simpleTransfer(id, debit, credit, 1), func(t *model.Transfer) {
+			t.Flags = model.TransferPending | model.TransferClosingCredit
+		})
+	}
+	for _, setup := range []model.Transfer{simpleTransfer(1, 2, 1, 10),
+		simpleTransfer(2, 2, 4, 10), simpleTransfer(3, 3, 2, 30),
+		simpleTransfer(4, 102, 100, 30), closing(5, 2, 3), closing(6, 100, 102)} {
+		if result, messages := p.transfer(setup); result.Status != model.StatusOK || len(messages) != 0 {
+			t.Fatalf("setup %s: %s", setup.ID, result.Status)
+		}
+	}
+	atMost := func(id, payer, payee uint64) model.Transfer {
+		return with(simpleTransfer(id, payer, payee, 1000), func(t *model.Transfer) {
+			t.Flags = model.TransferBalancingCredit
+		})
+	}
+	for _, c := range []struct {
+		name                   string
+		localPayee, crossPayee uint64
+		want                   model.Status
+	}{{"closed payee", 3, 102, model.StatusCreditAccountAlreadyClosed},
+		{"missing payee", 7, 107, model.StatusCreditAccountNotFound}} {
+		local, _ := p.crossFinal(atMost(10+c.localPayee, 1, c.localPayee))
+		cross, ran := p.crossFinal(atMost(10+c.crossPayee, 4, c.crossPayee))
+		if local.Status != c.want || cross.Status != c.want || !ran {
+			t.Errorf("%s: %s on one shard, %s across shards (saga ran: %v), want %s", c.name,
+				local.Status, cross.Status, ran, c.want)
+		}
+	}
+	if pending := p.account(4).DebitsPending; !pending.IsZero() {
+		t.Errorf("payer keeps %s pending", pending)
+	}
+}
