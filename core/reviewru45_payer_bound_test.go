@@ -257,3 +257,39 @@ func TestReviewru45PayerBoundBitSkippedLeavesNoTrace(t *testing.T) {
 			decisions[0], decisions[1], digests[0] == digests[1])
 	}
 }
+
+// TestReviewru45SagaStartedAtVersion8FinishesAtVersion9: a balancing_credit saga that
+// step 1 started under rules version 8 (an issuing payer: nothing bounded, 1,000 reserved)
+// and whose shards then move to version 9 (a new build's first writes) is resent without
+// the PayerBound bit (the outbox derives it from the stored record) and finishes as it
+// would have at version 8: the payee's clamp, 30, moves, and the rest of the reserve
+// comes back to the payer.
+func TestReviewru45SagaStartedAtVersion8FinishesAtVersion9(t *testing.T) {
+	p := pairAt(t, rulesVersionPayerBound-1)
+	p.accounts(map[uint64]uint16{1: 0, 100: 0, 102: 0})
+	if result, _ := p.transfer(simpleTransfer(1, 102, 100, 30)); result.Status != model.StatusOK {
+		t.Fatalf("setup: %s", result.Status)
+	}
+	first, sent := p.transfer(with(simpleTransfer(10, 1, 102, 1000), func(t *model.Transfer) {
+		t.Flags = model.TransferBalancingCredit
+	}))
+	if first.Status != model.StatusSagaInFlight || len(sent) != 1 {
+		t.Fatalf("step 1 at version 8: %s, %d messages", first.Status, len(sent))
+	}
+	for _, h := range p.shards {
+		h.upgradeRules(rulesVersionPayerBound)
+	}
+	var resent []saga.Credit
+	p.shards[0].machine.sagas.Running(func(c *saga.Credit) { resent = append(resent, *c) })
+	if len(resent) != 1 || resent[0] != sent[0].Credit || resent[0].PayerBound {
+		t.Fatalf("resent after the upgrade: %+v, sent %+v", resent, sent[0].Credit)
+	}
+	finished := p.settle([]saga.Message{{Kind: saga.MessageCredit, To: 1, Credit: resent[0]}})
+	payer := p.account(1)
+	if result := finished[0].Finished.Result; result.Status != model.StatusOK ||
+		payer.DebitsPosted != model.U128(30) || !payer.DebitsPending.IsZero() ||
+		p.account(102).CreditsPosted != model.U128(30) {
+		t.Fatalf("finished at version 9: %s, payer %+v, payee credited %s", result.Status,
+			payer.Balance(), p.account(102).CreditsPosted)
+	}
+}
