@@ -123,49 +123,13 @@ func randomCrossShardBatch(random *rand.Rand, ids *uint64) []model.Transfer {
 // RULES_VERSIONS_SEED picks the seed (a failure prints it), RULES_VERSIONS_STEPS the
 // number of batches (default 2,000; -short 300).
 func TestRulesVersionsAgreeOnEveryStatus(t *testing.T) {
-	seed := rulesEnv(t, "RULES_VERSIONS_SEED", 20261205)
-	steps := rulesEnv(t, "RULES_VERSIONS_STEPS", 2_000)
-	if testing.Short() && os.Getenv("RULES_VERSIONS_STEPS") == "" {
-		steps = 300
-	}
-	random := rand.New(rand.NewPCG(seed, seed^0x5eed))
-	config := Config{Shard: ShardConfig{Map: twoShards, Index: 0}}
-	v1, v2 := newHarness(t, config), newHarness(t, config)
-	v1.apply(Request{Operation: model.OperationPulse}) // Keeps ops aligned.
 	// Version 8, the last whose step 1 reserves what a balancing_credit transfer names:
 	// from version 9 a debit-limited payer's is judged on the amount it moves, which may
-	// start a saga where version 1 refuses exceeds_credits (TestPayerBoundRulesVersion).
-	v2.upgradeRules(rulesVersionPayerBound - 1)
-	rulesPropertySetup(t, v1)
-	rulesPropertySetup(t, v2)
-	numbers := map[uint64]uint64{1: 2, 2: 1, 3: 1}
-	ids := uint64(999)
-	for step := range steps {
-		client := 1 + random.Uint64N(4)
-		numbers[client]++
-		body := transfersBody(randomCrossShardBatch(random, &ids)...)
-		request := Request{Client: client, Session: 1, Number: numbers[client],
-			Operation: model.OperationCreateTransfers, Body: body}
-		out1, out2 := v1.apply(request), v2.apply(request)
-		if out1.Replies[0].Status != out2.Replies[0].Status {
-			t.Fatalf("seed %d step %d: request status %s under version 1, %s under 2", seed,
-				step, out1.Replies[0].Status, out2.Replies[0].Status)
-		}
-		want := eventStatuses(t, out1.Body(&out1.Replies[0]))
-		got := eventStatuses(t, out2.Body(&out2.Replies[0]))
-		if len(got) != len(want) {
-			t.Fatalf("seed %d step %d: %d event results under version 1, %d under 2", seed,
-				step, len(want), len(got))
-		}
-		for i := range want {
-			if got[i] != want[i] {
-				var transfer model.Transfer
-				transfer.Decode(body[i*model.TransferSize:])
-				t.Fatalf("seed %d step %d: client %d event %d %+v: %s under version 1, %s "+
-					"under 2", seed, step, client, i, transfer, want[i], got[i])
-			}
-		}
-	}
+	// start a saga where version 1 refuses exceeds_credits (TestPayerBoundRulesVersion;
+	// TestRulesVersion9AgreesAwayFromThePayerBound compares 8 with 9).
+	// The messages differ: version 1 creates settlement accounts before the checks, so
+	// the timestamps of step 1 (in each Credit) after a refused transfer do.
+	v1, v2, seed := rulesVersionsAgree(t, RulesVersionFirst, rulesVersionPayerBound-1, nil, false)
 	accounts1, accounts2 := v1.machine.Ledger().AccountCount(),
 		v2.machine.Ledger().AccountCount()
 	if accounts2 > accounts1 {
@@ -174,6 +138,71 @@ func TestRulesVersionsAgreeOnEveryStatus(t *testing.T) {
 	}
 	t.Logf("seed %d: %d accounts under version 1, %d under version 2", seed, accounts1,
 		accounts2)
+}
+
+// rulesVersionsAgree applies the same random batches of cross-shard transfers
+// (randomCrossShardBatch, each passed through adjust when it is not nil) to two machines
+// of shard 0, one at rules version older and one at newer, and fails at the first
+// request or event status where they differ, or, with sameMessages, the first messages (a
+// Credit, bit for bit). It returns
+// both harnesses and the seed (RULES_VERSIONS_SEED; RULES_VERSIONS_STEPS batches, default
+// 2,000, -short 300).
+func rulesVersionsAgree(t *testing.T, older, newer uint32, adjust func([]model.Transfer),
+	sameMessages bool) (a, b *harness, seed uint64) {
+	t.Helper()
+	seed = rulesEnv(t, "RULES_VERSIONS_SEED", 20261205)
+	steps := rulesEnv(t, "RULES_VERSIONS_STEPS", 2_000)
+	if testing.Short() && os.Getenv("RULES_VERSIONS_STEPS") == "" {
+		steps = 300
+	}
+	random := rand.New(rand.NewPCG(seed, seed^0x5eed))
+	config := Config{Shard: ShardConfig{Map: twoShards, Index: 0}}
+	a, b = newHarness(t, config), newHarness(t, config)
+	for i, h := range []*harness{a, b} {
+		version := []uint32{older, newer}[i]
+		if version == RulesVersionFirst {
+			h.apply(Request{Operation: model.OperationPulse}) // Keeps ops aligned.
+		} else {
+			h.upgradeRules(version)
+		}
+	}
+	rulesPropertySetup(t, a)
+	rulesPropertySetup(t, b)
+	numbers := map[uint64]uint64{1: 2, 2: 1, 3: 1}
+	ids := uint64(999)
+	for step := range steps {
+		client := 1 + random.Uint64N(4)
+		numbers[client]++
+		batch := randomCrossShardBatch(random, &ids)
+		if adjust != nil {
+			adjust(batch)
+		}
+		body := transfersBody(batch...)
+		request := Request{Client: client, Session: 1, Number: numbers[client],
+			Operation: model.OperationCreateTransfers, Body: body}
+		out1, out2 := a.apply(request), b.apply(request)
+		if out1.Replies[0].Status != out2.Replies[0].Status {
+			t.Fatalf("seed %d step %d: request status %s under version %d, %s under %d", seed,
+				step, out1.Replies[0].Status, older, out2.Replies[0].Status, newer)
+		}
+		want := eventStatuses(t, out1.Body(&out1.Replies[0]))
+		got := eventStatuses(t, out2.Body(&out2.Replies[0]))
+		if len(got) != len(want) {
+			t.Fatalf("seed %d step %d: %d event results under version %d, %d under %d", seed,
+				step, len(want), older, len(got), newer)
+		}
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("seed %d step %d: client %d event %d %+v: %s under version %d, %s "+
+					"under %d", seed, step, client, i, batch[i], want[i], older, got[i], newer)
+			}
+		}
+		if sameMessages && !slices.Equal(out1.Messages, out2.Messages) {
+			t.Fatalf("seed %d step %d: messages %+v under version %d, %+v under %d", seed,
+				step, out1.Messages, older, out2.Messages, newer)
+		}
+	}
+	return a, b, seed
 }
 
 // TestSagasAcrossShardsAtDifferentRulesVersions holds that a node whose shards upgrade
