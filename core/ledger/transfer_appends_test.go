@@ -9,7 +9,7 @@ import (
 )
 
 // TestTransferAppendsAcrossChunks: a transfer appends to three arrays at once
-// (pushTransferInPlace: records, links, pending statuses), falling back to each array's
+// (appendTransfer: records, links, pending statuses), falling back to each array's
 // push where the first chunk grows and where a new chunk is taken. Across those places,
 // and after a failed chain popped its transfers there, the three counts stay equal and
 // each transfer's link and status are its own: an account whose transfers lie on every
