@@ -17,21 +17,18 @@ import (
 // posted and then not posted again, while the single-phase transfers stored where a
 // failed chain's pending ones were undone cannot be, and a snapshot of it all restores.
 func TestTransferAppendsAcrossChunks(t *testing.T) {
-	l := New(Config{}) // No capacity: the first chunk starts at chunkRecordCountFirst.
-	var timestamp uint64 = 1
-	accounts := make([]model.Account, 4)
-	for i := range accounts {
-		accounts[i] = model.Account{ID: model.U128(uint64(i) + 1), Ledger: 1, Code: 1}
-	}
-	accountResults := make([]model.EventResult, len(accounts))
-	l.CreateAccounts(timestamp, accounts, accountResults)
-	timestamp += uint64(len(accounts))
+	// The fixture's ledger has no capacity: the first chunk starts at
+	// chunkRecordCountFirst. Accounts 7 and 8 take only the watched transfers.
+	f := newFixture(t)
+	f.accounts(model.StatusOK, model.Account{ID: model.U128(7), Ledger: 1, Code: 1},
+		model.Account{ID: model.U128(8), Ledger: 1, Code: 1})
+	l := f.ledger
 	// Indexes where an append crosses from one chunk size or chunk to the next.
 	boundaries := []uint64{chunkRecordCountFirst - 1, chunkRecordCountFirst,
 		2*chunkRecordCountFirst - 1, 2 * chunkRecordCountFirst, chunkRecordCount - 1,
 		chunkRecordCount, chunkRecordCount + 1}
 	total := uint64(chunkRecordCount + 50)
-	// The watched account 3 pays account 4 at each boundary: pending, but for two
+	// The watched account 7 pays account 8 at each boundary: pending, but for two
 	// single-phase ones, so that both kinds lie at even and at odd indexes.
 	var watched []model.Uint128
 	pendingAt := map[uint64]bool{}
@@ -40,9 +37,7 @@ func TestTransferAppendsAcrossChunks(t *testing.T) {
 	}
 	apply := func(events []model.Transfer, want model.Status) {
 		t.Helper()
-		results := make([]model.TransferResult, len(events))
-		l.CreateTransfers(timestamp, events, results)
-		timestamp += uint64(len(events))
+		results := f.transfers(events...)
 		for i := range results {
 			if results[i].Status != want && (want == model.StatusOK ||
 				results[i].Status != model.StatusLinkedEventFailed) {
@@ -79,7 +74,7 @@ func TestTransferAppendsAcrossChunks(t *testing.T) {
 			index := created + uint64(i)
 			events[i] = transfer(index+1, 1, 2, 1)
 			if pending, ok := pendingAt[index]; ok {
-				events[i] = transfer(index+1, 3, 4, 1)
+				events[i] = transfer(index+1, 7, 8, 1)
 				if pending {
 					events[i].Flags = model.TransferPending
 				}
@@ -95,7 +90,7 @@ func TestTransferAppendsAcrossChunks(t *testing.T) {
 			l.transferLinks.count, l.pending.count, total)
 	}
 	listed := make([]model.Transfer, 0, 16)
-	listed, status := l.GetAccountTransfers(&model.AccountFilter{AccountID: model.U128(3),
+	listed, status := l.GetAccountTransfers(&model.AccountFilter{AccountID: model.U128(7),
 		Limit: 16, Flags: model.FilterDebits | model.FilterCredits | model.FilterReversed},
 		listed)
 	if status != model.StatusOK {
@@ -107,7 +102,7 @@ func TestTransferAppendsAcrossChunks(t *testing.T) {
 	}
 	slices.Reverse(watched)
 	if !slices.Equal(ids, watched) {
-		t.Fatalf("account 3 lists %v, want %v", ids, watched)
+		t.Fatalf("account 7 lists %v, want %v", ids, watched)
 	}
 	for index := uint64(chunkRecordCount - 8); index < chunkRecordCount+8; index++ {
 		if _, ok := pendingAt[index]; ok {
