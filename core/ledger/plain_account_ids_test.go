@@ -8,7 +8,7 @@ import (
 
 // TestPlainTransferAccountIDsValidated: createTransfer's plain test leaves the account
 // ids' checks (neither zero, the two different) to singleOrPendingTransfer, which runs
-// the static validation only when an account is not found or both indexes are the same.
+// the static validation only when an account is not found or both are the same account.
 // A transfer plain in every other field, with a zero or repeated account id, must still
 // get the validation's code (which comes before the accounts' existence), whether the
 // repeated account exists or not, single-phase or pending, alone, in a short batch and

@@ -707,7 +707,7 @@ func plainTransfer(t *model.Transfer) bool {
 // its live values around it. A transfer it calls plain passes transferHeaderStatus, and
 // validateTransfer unless an account id is zero or both are the same. No account has the
 // id zero (creation and restore refuse it), so then an account is not found or both
-// indexes are the same, which singleOrPendingTransfer tests anyway; only there does it
+// records are the same, which singleOrPendingTransfer tests anyway; only there does it
 // run validateTransfer for such a transfer, whose codes come before both accounts'.
 func plainIgnoringAccountIDs(t *model.Transfer) bool {
 	mustBeZero := t.Timestamp | t.PendingID.Lo | t.PendingID.Hi | uint64(t.Timeout) |
