@@ -41,7 +41,9 @@ func (s *Shard) keepRefusedCancels(metas []requestMeta) {
 // trying the log, which would put them ahead of these cancels if it had room now), or
 // because the in-flight window filled (the caller takes nothing then). A standby drops
 // them: it logs nothing of its own, and the new primary cancels nothing for connections
-// it never had (PROTOCOL.md 5); a fenced shard keeps them and logs none.
+// it never had (PROTOCOL.md 5). A fenced shard does not get here: its turn drops them
+// (refuseFenced); one fenced since that check keeps them and logs none, and its next turn
+// drops them.
 func (s *Shard) writeRefusedCancels() (waiting bool, err error) {
 	if !s.cancelsRefused.any() {
 		return false, nil

@@ -155,6 +155,9 @@ func (s *Shard) turn() (drained bool, closed bool, err error) {
 		_, closed = s.ring.take(nil, 0, 0)
 		return false, closed, nil
 	}
+	if s.Role() == RoleFenced {
+		return s.refuseFenced()
+	}
 	// Read before the grant table's check, which decides as a standby if this does: a
 	// write in the ring then was admitted by a promotion since, and is left for the next
 	// turn, which checks the table as the primary first (else the write would be logged
@@ -280,6 +283,28 @@ func (s *Shard) refuseQueued(status model.Status) (drained bool, closed bool, er
 	s.answerRequests(s.taken, status)
 	s.ring.release(&s.taken[len(s.taken)-1])
 	s.count(func(stats *Stats) { stats.LogFullRefusals += uint64(len(s.taken)) })
+	return true, closed, nil
+}
+
+// refuseFenced answers what the ring holds outcome_unknown, with no body, taking nothing
+// of it into the log or the state, and drops the cancels a full log refused: a fenced
+// shard logs nothing more (a deposed primary's entries could only lengthen the suffix its
+// rejoin truncates, and released on its own durability they would be acknowledged writes
+// the new primary never had). outcome_unknown is what a fenced server answers the
+// requests it accepted (PROTOCOL.md section 6): the client resends and follows
+// not_primary. A cancel-on-disconnect among them (or waiting in the ring for room, which
+// the release below queues for the next turn) is logged as dropped: the new primary
+// cancels nothing for connections it never had (section 5), and nothing else records it.
+func (s *Shard) refuseFenced() (drained bool, closed bool, err error) {
+	s.dropRefusedCancels("no longer primary")
+	s.taken, closed = s.ring.take(s.taken[:0], s.config.RingRequests, math.MaxInt)
+	if len(s.taken) == 0 {
+		return false, closed, nil
+	}
+	s.answers.taken(s.taken)
+	s.logDroppedCancels(s.taken, "no longer primary")
+	s.answerRequests(s.taken, model.StatusOutcomeUnknown)
+	s.ring.release(&s.taken[len(s.taken)-1])
 	return true, closed, nil
 }
 
