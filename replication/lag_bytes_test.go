@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"sequent/core/model"
 	"sequent/wal"
 )
 
@@ -122,5 +123,52 @@ func TestAttachedStandbyNeverSilentForLong(t *testing.T) {
 		if silence > standbySilenceMax+time.Second && stats.Attached {
 			t.Fatalf("standby silent for %v counted as attached", silence)
 		}
+	}
+}
+
+// TestLagBytesOfALiveStandby: with a real link (an async pair on loopback), a standby that
+// has acknowledged everything is 0 bytes behind, and once it is gone the primary's lag in
+// bytes is exactly the stored entries its log wrote after the op the standby last
+// acknowledged (summed here from the log itself), the acknowledged op's end found among
+// those the live stream recorded.
+func TestLagBytesOfALiveStandby(t *testing.T) {
+	primaryAddress := freeAddress(t)
+	config := nodeConfig(t.TempDir(), primaryAddress, "")
+	config.Mode = ModeAsync
+	primary := startNode(t, config)
+	defer primary.Close()
+	standby := startNode(t, nodeConfig(t.TempDir(), freeAddress(t), primaryAddress))
+	primary.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
+	primary.replies.wait(t, 1)
+	for i := uint64(2); i <= 12; i++ {
+		primary.submit(t, i, i, model.OperationCreateTransfers, transfer(i, 1, 2, i))
+		primary.replies.wait(t, i)
+	}
+	waitFor(t, "the standby to acknowledge the whole log", func() bool {
+		stats := primary.primary0().Stats()
+		return stats.Attached && stats.AcknowledgedOp == primary.Log().LastOp()
+	})
+	if lag := primary.Status().Primary.LagBytes; lag != 0 {
+		t.Fatalf("a standby that acknowledged every op: lag_bytes %d", lag)
+	}
+	standby.Close()
+	for i := uint64(13); i <= 20; i++ {
+		primary.submit(t, i, i, model.OperationCreateTransfers, transfer(i, 1, 2, i))
+		primary.replies.wait(t, i)
+	}
+	acknowledged := primary.primary0().Stats().AcknowledgedOp
+	var want uint64
+	err := primary.Log().ReadStored(acknowledged, func(stored []byte, meta wal.EntryMeta) error {
+		want += uint64(len(stored))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	status := primary.Status()
+	if want == 0 || status.Primary.LagBytes != want || status.Groups[0].Primary.LagBytes != want {
+		t.Fatalf("standby gone at op %d, log at op %d: lag_bytes %d (shard 0: %d), the log "+
+			"stores %d bytes after op %d", acknowledged, primary.Log().LastOp(),
+			status.Primary.LagBytes, status.Groups[0].Primary.LagBytes, want, acknowledged)
 	}
 }
