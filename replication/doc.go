@@ -221,6 +221,15 @@
 // died starts in that degraded state (there is no standby yet) and returns to sync the
 // same way when the old primary rejoins.
 //
+// Lag in bytes (PrimaryStats.LagBytes, sequent_replication_lag_bytes): the entry bytes the
+// primary's log holds after the acknowledged op. An acknowledgement names an op, not a
+// place in the log, so the sender records where each entry it sends ends (lag_bytes.go:
+// sentEndRing, pushed by the sender and popped by the ack reader, both under waitMutex,
+// at most sentEndsMax) and the acknowledgement takes its op's end from there; Stats then
+// sums the segment index after it (wal.Log.StoredBytesAfter, no I/O). An op whose end
+// was not recorded (acknowledged before the session sent anything, or beyond the ring)
+// counts its whole segment until a later acknowledgement finds its end.
+//
 // # Goroutines
 //
 // Primary: the gate's accept loop and one goroutine per connection; per group, one sender

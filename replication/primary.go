@@ -86,6 +86,11 @@ type Primary struct {
 	// clear it with an entry still waiting, and a standby that stops acknowledging then
 	// would count as acknowledging for ever. The readers stay lock-free.
 	waitMutex sync.Mutex
+	// sentEnds and ackedAt (guarded by waitMutex) say where the sent entries and the
+	// acknowledged op end in the log, for lag_bytes (lag_bytes.go); ackedAt is the zero
+	// Position when acked's end is not known.
+	sentEnds sentEndRing
+	ackedAt  wal.Position
 	// caughtUpAt is the log's last op when the current standby attached: once it has
 	// acknowledged that far, everything released while degraded is on the standby too,
 	// and sync mode resumes.
@@ -245,6 +250,7 @@ func (p *Primary) handleHello(conn net.Conn, reader *frameReader, writer *bufio.
 	// acknowledged yet waits from now.
 	p.waitMutex.Lock()
 	session.sentOp.Store(w.op)
+	p.sentEnds.reset()
 	p.waitingSince.Store(0)
 	if p.acked.Load() < w.op {
 		p.waitingSince.Store(time.Now().UnixNano())
@@ -395,6 +401,7 @@ func (p *Primary) acknowledge(op, sent uint64) {
 		return
 	}
 	p.acked.Store(op)
+	p.ackedAt = p.sentEnds.acknowledge(op)
 	if s := p.current.Load(); s != nil {
 		sent = max(sent, s.sentOp.Load())
 	}

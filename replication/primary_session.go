@@ -58,7 +58,7 @@ func (p *Primary) stream(s *primarySession, op uint64) error {
 	defer heartbeat.Stop()
 	for {
 		gap, err := tail.Drain(func(stored []byte, meta wal.EntryMeta) error {
-			return p.sendEntry(s, stored, meta.FirstOp, meta.FirstOp+uint64(meta.Count)-1)
+			return p.sendEntryAt(s, stored, meta.FirstOp, meta.FirstOp+uint64(meta.Count)-1, &meta)
 		})
 		if errors.Is(err, wal.ErrCompacted) {
 			return fmt.Errorf("standby fell behind the retained log: %w (reconnect for a snapshot)", err)
@@ -97,6 +97,13 @@ func (p *Primary) stream(s *primarySession, op uint64) error {
 }
 
 func (p *Primary) sendEntry(s *primarySession, stored []byte, firstOp, lastOp uint64) error {
+	return p.sendEntryAt(s, stored, firstOp, lastOp, nil)
+}
+
+// sendEntryAt sends an entry of the log described by meta (nil: where it lies is not
+// known, and lag_bytes counts segments for its acknowledgement).
+func (p *Primary) sendEntryAt(s *primarySession, stored []byte, firstOp, lastOp uint64,
+	meta *wal.EntryMeta) error {
 	sent := s.sentOp.Load()
 	if lastOp <= sent {
 		return nil
@@ -111,6 +118,14 @@ func (p *Primary) sendEntry(s *primarySession, stored []byte, firstOp, lastOp ui
 	if p.acked.Load() >= sent {
 		// Nothing was waiting for the standby: the wait starts now.
 		p.waitingSince.Store(time.Now().UnixNano())
+	}
+	if meta != nil {
+		// Recorded with sentOp, under the lock the acknowledgement takes: an ack of this
+		// entry, clamped to sentOp, always finds its end.
+		if p.sentEnds.count == 0 { // Where the op before it ends: where this one starts.
+			p.sentEnds.push(sent, wal.Position{Segment: meta.Segment, Offset: meta.Offset})
+		}
+		p.sentEnds.push(lastOp, wal.EndOf(meta))
 	}
 	s.sentOp.Store(lastOp)
 	p.waitMutex.Unlock()
@@ -145,7 +160,11 @@ type PrimaryStats struct {
 	AcknowledgedOp uint64 `json:"acknowledged_op"`
 	SentOp         uint64 `json:"sent_op"`
 	LagOps         uint64 `json:"lag_ops"` // Log's last op minus acknowledged.
-	LagMs          int64  `json:"lag_ms"`  // Since the standby was last heard.
+	// LagBytes: the log's entry bytes (headers included, as stored) written after the
+	// acknowledged op, which the standby does not hold yet (see sentEndsMax for when it
+	// counts a segment too many).
+	LagBytes       uint64 `json:"lag_bytes"`
+	LagMs          int64  `json:"lag_ms"` // Since the standby was last heard.
 	EntriesSent    uint64 `json:"entries_sent"`
 	BytesSent      uint64 `json:"bytes_sent"`
 	Sessions       uint64 `json:"sessions"`
@@ -155,7 +174,10 @@ type PrimaryStats struct {
 
 // Stats returns a snapshot of the counters. Any goroutine.
 func (p *Primary) Stats() PrimaryStats {
-	acked, last := p.acked.Load(), p.config.Log.LastOp()
+	p.waitMutex.Lock() // acked and where it ends, as one.
+	acked, ackedAt := p.acked.Load(), p.ackedAt
+	p.waitMutex.Unlock()
+	last := p.config.Log.LastOp()
 	stats := PrimaryStats{Mode: p.config.Mode.String(),
 		Attached: p.standbyQuietSince(time.Now().UnixNano()) == 0,
 		Degraded: p.Degraded(), ReleasingAlone: p.Acknowledged() == math.MaxUint64,
@@ -171,6 +193,8 @@ func (p *Primary) Stats() PrimaryStats {
 	if last > acked {
 		stats.LagOps = last - acked
 	}
+	lagBytes, _ := p.config.Log.StoredBytesAfter(acked, ackedAt)
+	stats.LagBytes = uint64(max(lagBytes, 0))
 	if contact := p.stats.lastContactNs.Load(); contact != 0 {
 		stats.LagMs = time.Since(time.Unix(0, contact)).Milliseconds()
 	}

@@ -181,6 +181,7 @@ func sumPrimary(sum, group *PrimaryStats) *PrimaryStats {
 	sum.Attached = sum.Attached && group.Attached
 	sum.Degraded = sum.Degraded || group.Degraded
 	sum.LagOps, sum.LagMs = max(sum.LagOps, group.LagOps), max(sum.LagMs, group.LagMs)
+	sum.LagBytes += group.LagBytes // Every shard's standby holds its own bytes: they add up.
 	sum.EntriesSent += group.EntriesSent
 	sum.BytesSent += group.BytesSent
 	sum.Sessions += group.Sessions

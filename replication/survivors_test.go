@@ -219,19 +219,21 @@ func TestStandbyHangsUpAStreamItEnded(t *testing.T) {
 // degraded if any is.
 func TestNodeStatusSumsTheShards(t *testing.T) {
 	groups := []PrimaryStats{
-		{Attached: true, Degraded: false, LagOps: 3, LagMs: 40, EntriesSent: 10, BytesSent: 100,
+		{Attached: true, Degraded: false, LagOps: 3, LagBytes: 300, LagMs: 40, EntriesSent: 10, BytesSent: 100,
 			Sessions: 1, Degradations: 2, QueueOverflows: 4},
-		{Attached: true, Degraded: true, LagOps: 7, LagMs: 20, EntriesSent: 20, BytesSent: 200,
+		{Attached: true, Degraded: true, LagOps: 7, LagBytes: 700, LagMs: 20, EntriesSent: 20, BytesSent: 200,
 			Sessions: 2, Degradations: 3, QueueOverflows: 5},
-		{Attached: false, Degraded: false, LagOps: 1, LagMs: 90, EntriesSent: 30, BytesSent: 300,
+		{Attached: false, Degraded: false, LagOps: 1, LagBytes: 100, LagMs: 90, EntriesSent: 30, BytesSent: 300,
 			Sessions: 4, Degradations: 5, QueueOverflows: 6},
 	}
 	var primary *PrimaryStats
 	for i := range groups {
 		primary = sumPrimary(primary, &groups[i])
 	}
-	if want := (PrimaryStats{Attached: false, Degraded: true, LagOps: 7, LagMs: 90,
-		EntriesSent: 60, BytesSent: 600, Sessions: 7, Degradations: 10,
+	// Lag in bytes adds up (every shard's standby lacks its own bytes); lag in ops is the
+	// worst shard's (ops of different shards do not add up to a position).
+	if want := (PrimaryStats{Attached: false, Degraded: true, LagOps: 7, LagBytes: 1100,
+		LagMs: 90, EntriesSent: 60, BytesSent: 600, Sessions: 7, Degradations: 10,
 		QueueOverflows: 15}); *primary != want {
 		t.Fatalf("summed primary stats %+v, want %+v", *primary, want)
 	}

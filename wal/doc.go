@@ -20,6 +20,7 @@
 //	any goroutine:
 //	    Durable, DurableNotify, Err, LastOp, FirstOp, LastChain, ChainAt, Stats,
 //	    Read (replication catch-up runs it concurrently with Append), Retire, BytesAfter,
+//	    StoredBytesAfter,
 //	    Follow (each Tail then belongs to one follower goroutine)
 //	background goroutines owned by the Log:
 //	    encoders (EncoderCount): compress + CRC32C + SHA-256 of large bodies

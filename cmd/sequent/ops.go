@@ -304,6 +304,7 @@ func replicationStats(status *replication.NodeStatus, mode string) ops.Replicati
 			p.Degraded, p.Degradations
 		result.ReleasingAlone = p.ReleasingAlone
 		result.EntriesSent, result.BytesSent = p.EntriesSent, p.BytesSent
+		result.LagBytes = p.LagBytes
 	}
 	if s := status.Standby; s != nil {
 		result.PrimaryConnected, result.AcknowledgedOp, result.LagOps = s.Connected,

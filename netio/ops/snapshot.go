@@ -176,7 +176,9 @@ type ReplicationStats struct {
 	AcknowledgedOp uint64 `json:"acknowledged_op"`
 	// LagOps is how many ops the standby is behind the primary's log.
 	LagOps uint64 `json:"lag_ops"`
-	// LagBytes is how many stored log bytes the standby is behind.
+	// LagBytes is how many stored log bytes the standby is behind: on a primary, its log's
+	// entry bytes (as stored, headers included) written after the op the standby
+	// acknowledged, summed over the shards; 0 on a standby.
 	LagBytes uint64 `json:"lag_bytes"`
 	// LagMs is the time since the other side was last heard from, in milliseconds.
 	LagMs uint64 `json:"lag_ms"`
