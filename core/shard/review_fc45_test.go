@@ -104,3 +104,39 @@ func TestWriteDurableAfterTheFenceIsNotReleasedOk(t *testing.T) {
 			"outcome_unknown", reply.Status)
 	}
 }
+
+// TestFencedShardAnswersInRequestOrder: write 1 of a connection is parked (sync mode,
+// its standby gone) and write 2 queued behind it in the ring when the shard is fenced.
+// Both are answered outcome_unknown, which PROTOCOL.md section 6 lists among the statuses
+// answered after processing: those arrive in the order the requests were sent (and
+// doc.go: one reply each, in log order per shard). refuseFenced answered the ring at the
+// start of the turn, and answerFenced the parked write only after it, so write 2's reply
+// overtook write 1's. Before cancel45 write 2 was parked behind write 1 and answered
+// after it.
+func TestFencedShardAnswersInRequestOrder(t *testing.T) {
+	log := wal.NewMemoryLog()
+	s, replier := startShard(t, Config{PulseInterval: time.Hour,
+		Acknowledger: &goneStandby{notify: make(chan struct{})}}, log)
+	write := func(number uint64, account uint64) {
+		t.Helper()
+		if status := s.Submit(&backend.Request{Connection: 1, Client: 7, Session: 1,
+			Number: number, Operation: model.OperationCreateAccounts,
+			Body: accountsBody(account)}); status != model.StatusOK {
+			t.Fatalf("submit %d: %s", number, status)
+		}
+	}
+	write(1, 1)
+	waitUntil(t, "write 1 in the log", func() bool { return log.LastOp() > 0 })
+	waitUntilParked(t, s)
+	s.turns.Lock() // Write 2 stays in the ring until the sequencer sees the fence.
+	write(2, 2)
+	s.Fence(s.Epoch()+1, "127.0.0.1:9999")
+	s.turns.Unlock()
+	replies := replier.waitFor(t, 2)
+	for i, reply := range replies {
+		if reply.Number != uint64(i+1) || reply.Status != model.StatusOutcomeUnknown {
+			t.Fatalf("reply %d of a fenced shard: number %d, %s; want number %d, "+
+				"outcome_unknown (replies in request order)", i, reply.Number, reply.Status, i+1)
+		}
+	}
+}
