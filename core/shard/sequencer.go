@@ -234,8 +234,10 @@ func (s *Shard) turn() (drained bool, closed bool, err error) {
 		}
 		switch {
 		case errors.Is(err, errFenced):
-			// Fenced since the check above: the turn is answered as refuseFenced answers.
+			// Fenced since the check above: the turn is answered as refuseFenced answers,
+			// after what is parked (reply order).
 			s.recycle(slot)
+			s.answerParked(model.StatusOutcomeUnknown)
 			s.logDroppedCancels(s.taken, "no longer primary")
 			s.answerRequests(s.taken, model.StatusOutcomeUnknown)
 			s.ring.release(&s.taken[len(s.taken)-1])
@@ -304,7 +306,10 @@ func (s *Shard) refuseQueued(status model.Status) (drained bool, closed bool, er
 // not_primary. A cancel-on-disconnect among them (or waiting in the ring for room, which
 // the release below queues for the next turn) is logged as dropped: the new primary
 // cancels nothing for connections it never had (section 5), and nothing else records it.
+// What is parked is answered first (as answerFenced does), so that the replies keep the
+// requests' order: the ring holds only requests queued after the parked ones.
 func (s *Shard) refuseFenced() (drained bool, closed bool, err error) {
+	s.answerParked(model.StatusOutcomeUnknown)
 	s.dropRefusedCancels("no longer primary")
 	s.taken, closed = s.ring.take(s.taken[:0], s.config.RingRequests, math.MaxInt)
 	if len(s.taken) == 0 {
