@@ -63,8 +63,10 @@
 // other write of a later turn; while one is kept and the log refuses it, that turn's
 // writes are refused log_unavailable without trying the log, so none is logged ahead of
 // it. Reads are answered as before. A standby drops kept cancels. A fenced shard logs
-// nothing more of its own (refuseFenced): every turn answers what the ring holds
-// outcome_unknown without logging it, and drops the kept cancels. A cancel_session
+// nothing more of its own (refuseFenced, and appendAndApply, for a fence that lands
+// after the turn's check) and releases nothing (release): every turn answers what is
+// parked, then what the ring holds, outcome_unknown without logging it, and drops the
+// kept cancels. A cancel_session
 // dropped when the shard closes, its log fails or it is fenced (waiting for room, queued,
 // in the failed turn, or kept) or kept when it becomes a standby is logged at error
 // level: its client's orders stay open, and nothing else records it.

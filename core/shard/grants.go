@@ -76,7 +76,7 @@ func (s *Shard) writeGrantsIfDue() error {
 	slot.origins = append(slot.origins, origin{})
 	if err := s.appendAndApply(len(slot.origins), slot); err != nil {
 		s.recycle(slot)
-		if errors.Is(err, wal.ErrLogFull) {
+		if errors.Is(err, wal.ErrLogFull) || errors.Is(err, errFenced) {
 			s.grants.checked = nil // Not logged: try again at the next turn.
 		}
 		return err

@@ -42,8 +42,8 @@ func (s *Shard) keepRefusedCancels(metas []requestMeta) {
 // because the in-flight window filled (the caller takes nothing then). A standby drops
 // them: it logs nothing of its own, and the new primary cancels nothing for connections
 // it never had (PROTOCOL.md 5). A fenced shard does not get here: its turn drops them
-// (refuseFenced); one fenced since that check keeps them and logs none, and its next turn
-// drops them.
+// (refuseFenced); one fenced since that check logs none of them, and drops them at once
+// when its append sees the fence, else at its next turn.
 func (s *Shard) writeRefusedCancels() (waiting bool, err error) {
 	if !s.cancelsRefused.any() {
 		return false, nil
@@ -84,6 +84,10 @@ func (s *Shard) writeRefusedCancels() (waiting bool, err error) {
 			s.recycle(slot)
 			if errors.Is(err, wal.ErrLogFull) {
 				return true, nil
+			}
+			if errors.Is(err, errFenced) { // Fenced since the check above.
+				s.dropRefusedCancels("no longer primary")
+				return false, nil
 			}
 			return true, err
 		}

@@ -175,6 +175,8 @@ func (s *Shard) turn() (drained bool, closed bool, err error) {
 	// A new grant table goes first, so that the requests taken below are decided by it.
 	if err := s.writeGrantsIfDue(); errors.Is(err, wal.ErrLogFull) {
 		return s.refuseQueued(model.StatusLogUnavailable)
+	} else if errors.Is(err, errFenced) {
+		return s.refuseFenced()
 	} else if err != nil {
 		return false, false, err
 	}
@@ -231,6 +233,15 @@ func (s *Shard) turn() (drained bool, closed bool, err error) {
 			err = s.appendAndApply(writes, slot)
 		}
 		switch {
+		case errors.Is(err, errFenced):
+			// Fenced since the check above: the turn is answered as refuseFenced answers,
+			// after what is parked (reply order).
+			s.recycle(slot)
+			s.answerParked(model.StatusOutcomeUnknown)
+			s.logDroppedCancels(s.taken, "no longer primary")
+			s.answerRequests(s.taken, model.StatusOutcomeUnknown)
+			s.ring.release(&s.taken[len(s.taken)-1])
+			return true, closed, nil
 		case errors.Is(err, wal.ErrLogFull):
 			// Nothing was appended or applied: the writes are refused, not lost, and the
 			// turn's reads go on against the unchanged state.
@@ -295,7 +306,10 @@ func (s *Shard) refuseQueued(status model.Status) (drained bool, closed bool, er
 // not_primary. A cancel-on-disconnect among them (or waiting in the ring for room, which
 // the release below queues for the next turn) is logged as dropped: the new primary
 // cancels nothing for connections it never had (section 5), and nothing else records it.
+// What is parked is answered first (as answerFenced does), so that the replies keep the
+// requests' order: the ring holds only requests queued after the parked ones.
 func (s *Shard) refuseFenced() (drained bool, closed bool, err error) {
+	s.answerParked(model.StatusOutcomeUnknown)
 	s.dropRefusedCancels("no longer primary")
 	s.taken, closed = s.ring.take(s.taken[:0], s.config.RingRequests, math.MaxInt)
 	if len(s.taken) == 0 {
@@ -307,6 +321,10 @@ func (s *Shard) refuseFenced() (drained bool, closed bool, err error) {
 	s.ring.release(&s.taken[len(s.taken)-1])
 	return true, closed, nil
 }
+
+// errFenced is appendAndApply's refusal of an entry once the shard is fenced: nothing was
+// appended or applied.
+var errFenced = errors.New("shard: fenced: the entry was not logged")
 
 // refuseWrites answers the writes of this turn with status (nothing of them was appended
 // or applied) and forgets their origins, so that slot keeps only the turn's reads.
@@ -324,13 +342,20 @@ func (s *Shard) refuseWrites(slot *parked, status model.Status) {
 }
 
 // appendAndApply writes the entry to the log and applies it to the machine. An error
-// wrapping wal.ErrLogFull means nothing happened: neither appended nor applied.
+// wrapping wal.ErrLogFull, or errFenced, means nothing happened: neither appended nor
+// applied.
 func (s *Shard) appendAndApply(count int, slot *parked) error {
 	timestamp := max(s.timestamp+1, s.config.Clock())
 	entry := &s.applying
 	*entry = core.Entry{FirstOp: s.opLast + 1, Timestamp: timestamp, Body: s.entry}
-	// Read once: the consumers must get the epoch the log got.
-	epoch := s.Epoch()
+	// Read once: the consumers must get the epoch the log got. Fence swaps the role from
+	// any goroutine: one that landed since the caller's check of the role is seen here, so
+	// that nothing is logged under the old epoch after it (only one landing during the
+	// append itself still is; release then sends none of it).
+	role, epoch := s.roleAndEpoch()
+	if role == RoleFenced {
+		return errFenced
+	}
 	if err := s.append(wal.Entry{Epoch: epoch, FirstOp: entry.FirstOp,
 		Count: uint32(count), Timestamp: entry.Timestamp, Body: entry.Body}); err != nil {
 		return fmt.Errorf("shard: log append at op %d: %w", entry.FirstOp, err)
@@ -439,7 +464,7 @@ func (s *Shard) writePulse() error {
 	slot.origins = append(slot.origins, origin{})
 	if err := s.appendAndApply(1, slot); err != nil {
 		s.recycle(slot)
-		if errors.Is(err, wal.ErrLogFull) {
+		if errors.Is(err, wal.ErrLogFull) || errors.Is(err, errFenced) {
 			return nil // Expiry waits for room; the next pulse tries again.
 		}
 		return err
@@ -481,8 +506,14 @@ func (s *Shard) release() error {
 	if len(s.parked) > 0 {
 		reads = s.readsAllowed()
 	}
+	// A fenced shard releases nothing more (it can no longer acknowledge a write, role.go):
+	// every caller answers what is parked outcome_unknown next (answerFenced, or
+	// failAndServe). Checked here and not only by the turn: Fence swaps the role from any
+	// goroutine, so it may land after the turn's check, before its append, or while an
+	// entry waits for its sync, which alone would have released it ok.
+	fenced := len(s.parked) > 0 && s.Role() == RoleFenced
 	count := 0
-	for count < len(s.parked) && s.parked[count].op <= released &&
+	for !fenced && count < len(s.parked) && s.parked[count].op <= released &&
 		(reads || !s.parked[count].reads) {
 		slot := s.parked[count]
 		s.answer(slot)
@@ -635,7 +666,8 @@ func (s *Shard) answerParked(status model.Status) {
 }
 
 // answerFenced answers outcome_unknown to everything parked once the shard is fenced
-// (after release, which sent what was acknowledged before): a fenced primary never
+// (after release, which sends nothing once it sees the fence, even what the log or the
+// standby had confirmed: outcome_unknown is true of it too): a fenced primary never
 // releases again, while its standby, now the primary, may hold these entries or not.
 // Left parked until Close, their replies never came, and a client whose window was
 // full of them, its connection kept up by heartbeats, sent nothing more that could be

@@ -89,7 +89,7 @@ func (s *Shard) writeSnapshotRequest() error {
 	slot.origins = append(slot.origins, origin{})
 	if err := s.appendAndApply(1, slot); err != nil {
 		s.recycle(slot)
-		if errors.Is(err, wal.ErrLogFull) {
+		if errors.Is(err, wal.ErrLogFull) || errors.Is(err, errFenced) {
 			return nil // Still due: it goes in once the log has room again.
 		}
 		return err
