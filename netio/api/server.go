@@ -356,13 +356,14 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	}
 	request := &request{ctx: ctx, server: s, parameters: parameters, body: body}
 	if !route.public {
-		// The body may have taken up to readTimeout to arrive: the header checks are made
-		// again next to the signature and the nonce, as they were before session 45. The
-		// nonce cache forgets a nonce once its timestamp leaves the window, so a copy whose
-		// window was checked before a slow body would be accepted after it
-		// (TestReviewLF45ReplayHeldPastTheWindowIsRefused); and a key removed by a reload
-		// meanwhile refuses the request (TestReviewLF45KeyRemovedWhileTheBodyIsReadIsRefused).
-		// The credentials parsed then still stand: the headers have not changed.
+		// The body may have taken up to readTimeout to arrive: the checks against the
+		// server's state (admitCredentials) are made again next to the signature and the
+		// nonce, as they were before session 45; the credentials parsed before still stand
+		// (the headers have not changed). The nonce cache forgets a nonce once its
+		// timestamp leaves the window, so a copy whose window was checked before a slow
+		// body would be accepted after it (TestReviewLF45ReplayHeldPastTheWindowIsRefused);
+		// and a key removed by a reload meanwhile refuses the request
+		// (TestReviewLF45KeyRemovedWhileTheBodyIsReadIsRefused).
 		if length > 0 {
 			if client, ok = s.admitCredentials(ctx, &c); !ok {
 				return
