@@ -55,16 +55,7 @@ func TestLentListenerStopsAcceptAndKeepsThePort(t *testing.T) {
 // is the lowest of all, not "unknown"; only a size of 0 (no statfs) is.
 func TestWaitingSnapshotReportsAFullFileSystemLow(t *testing.T) {
 	o := &serveOptions{data: t.TempDir(), dataFreeBytesWarn: dataFreeBytesWarnDefault}
-	for _, c := range []struct {
-		name                  string
-		available, filesystem uint64
-		low                   bool
-	}{
-		{"full", 0, 64 << 30, true},
-		{"nearly full", 4096, 64 << 30, true},
-		{"roomy", 32 << 30, 64 << 30, false},
-		{"unknown (no statfs)", 0, 0, false},
-	} {
+	for _, c := range diskSpaceCases {
 		low := false
 		for _, problem := range waitingSnapshot(o, time.Second, c.available, c.filesystem).Problems {
 			low = low || problem.Code == ops.ProblemDiskSpaceLow
