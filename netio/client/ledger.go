@@ -291,9 +291,10 @@ func (c *Client) createTransfers(ctx context.Context, transfers []model.Transfer
 // It sends and fails exactly as createTransfers does with one run (batch): a run that is
 // never sent returns submit's error, a sent one the error of its wait, already an
 // *OutcomeUnknownError wherever the transfer may be applied (mayBeAppliedError would
-// return it as it is). What it leaves out is the general path's machinery, about 500
-// instructions of a call that is mostly parking and waking (bench/PERFORMANCE.md, issue
-// 15): the run list, the five function values and the pooled encoding buffer (one
+// return it as it is). What it leaves out is the general path's machinery, about 560
+// of the client package's instructions per call (1,275 → 715, callgrind;
+// bench/PERFORMANCE.md, session 45 callers45, issue 15), in a call that is mostly parking
+// and waking: the run list, the five function values and the pooled encoding buffer (one
 // transfer is encoded on the stack: submit copies it into the request's frame).
 func (c *Client) createTransfer(ctx context.Context, one []model.Transfer,
 	flags uint8) ([]byte, error) {
