@@ -341,4 +341,10 @@ func TestSubscriptionFramesDrawOnTheRateLimit(t *testing.T) {
 	if _, answer := other.untilSubscribed(); answer.Status != 0 {
 		t.Fatalf("another client's md_subscribe: %s", model.Status(answer.Status))
 	}
+	// Each refusal is counted where it is answered, before its frame is written
+	// (sequent_network_rate_limited_replies_total): two md_subscribed, the reply, the
+	// subscribed.
+	if got := h.server.Stats().RateLimitedReplies; got != 4 {
+		t.Fatalf("RateLimitedReplies %d, want 4 (md_subscribe ×2, request, subscribe)", got)
+	}
 }

@@ -17,16 +17,7 @@ import (
 func TestAFullFileSystemIsReportedLow(t *testing.T) {
 	running, _, _ := startDevNode(t, shardmap.Spec{})
 	status := running.groups.Status()
-	for _, c := range []struct {
-		name                  string
-		available, filesystem uint64
-		low                   bool
-	}{
-		{"full", 0, 64 << 30, true},
-		{"nearly full", 4096, 64 << 30, true},
-		{"roomy", 32 << 30, 64 << 30, false},
-		{"unknown (no statfs)", 0, 0, false},
-	} {
+	for _, c := range diskSpaceCases {
 		snapshot := running.opsSnapshot()
 		snapshot.DataDirectoryAvailableBytes = c.available
 		snapshot.DataDirectoryFilesystemBytes = c.filesystem
@@ -39,4 +30,17 @@ func TestAFullFileSystemIsReportedLow(t *testing.T) {
 				c.available, c.filesystem, low, c.low)
 		}
 	}
+}
+
+// diskSpaceCases are the data directory's space left (of a file system's size) and
+// whether disk_space_low is due at --data-free-bytes-warn's default (1 GiB).
+var diskSpaceCases = []struct {
+	name                  string
+	available, filesystem uint64
+	low                   bool
+}{
+	{"full", 0, 64 << 30, true},
+	{"nearly full", 4096, 64 << 30, true},
+	{"roomy", 32 << 30, 64 << 30, false},
+	{"unknown (no statfs)", 0, 0, false},
 }

@@ -325,6 +325,20 @@ func (r *runningNode) networkStats() ops.NetworkStats {
 		RequestsInflight: uint64(max(n.RequestsInflight, 0))}
 }
 
+// appendDiskSpaceLow appends disk_space_low to list when the snapshot's data directory
+// has fewer than warningBytes left (0: never), for the running node and for a standby
+// waiting for its primary alike. The space is unknown when the file system's size is (no
+// statfs); a known size with 0 left is a full file system, the lowest of all.
+func appendDiskSpaceLow(list []ops.Problem, snapshot *ops.Snapshot, warningBytes uint64) []ops.Problem {
+	if available := snapshot.DataDirectoryAvailableBytes; snapshot.DataDirectoryFilesystemBytes != 0 &&
+		available < warningBytes {
+		list = append(list, ops.Problem{Code: ops.ProblemDiskSpaceLow,
+			Detail: fmt.Sprintf("%d bytes left on the data directory's file system, warning below %d",
+				available, warningBytes)})
+	}
+	return list
+}
+
 // problems lists the conditions an operator must look at, for the node and every shard
 // (a shard's problem names it).
 func (r *runningNode) problems(snapshot *ops.Snapshot, status *replication.NodeStatus) []ops.Problem {
@@ -352,14 +366,7 @@ func (r *runningNode) problems(snapshot *ops.Snapshot, status *replication.NodeS
 					snapshot.Shards[index].SnapshotErrors))})
 		}
 	}
-	// The space is unknown when the file system's size is (no statfs); a known size with 0
-	// left is a full file system, the lowest of all.
-	if available := snapshot.DataDirectoryAvailableBytes; snapshot.DataDirectoryFilesystemBytes != 0 &&
-		available < freeBytesWarning {
-		list = append(list, ops.Problem{Code: ops.ProblemDiskSpaceLow,
-			Detail: fmt.Sprintf("%d bytes left on the data directory's file system, warning below %d",
-				available, freeBytesWarning)})
-	}
+	list = appendDiskSpaceLow(list, snapshot, freeBytesWarning)
 	if status.Failure != "" {
 		list = append(list, ops.Problem{Code: ops.ProblemReplicationFailed, Detail: status.Failure})
 	}

@@ -41,18 +41,8 @@ func startWaitingOps(o *serveOptions, keyring *netio.Keyring, logger *slog.Logge
 	}
 	started := time.Now()
 	snapshot := func() ops.Snapshot {
-		s := ops.Snapshot{Version: versionString(), Role: ops.RoleStandby,
-			UptimeSeconds: time.Since(started).Seconds(), DataDirectory: o.data,
-			Replication:      ops.ReplicationStats{Mode: o.replicationMode, WaitingForPrimary: true},
-			RequestLatencyUs: map[string]ops.Quantiles{}, Problems: []ops.Problem{}}
-		s.DataDirectoryAvailableBytes, s.DataDirectoryFilesystemBytes = filesystemSpace(o.data)
-		if available := s.DataDirectoryAvailableBytes; available != 0 &&
-			available < uint64(o.dataFreeBytesWarn) {
-			s.Problems = append(s.Problems, ops.Problem{Code: ops.ProblemDiskSpaceLow,
-				Detail: fmt.Sprintf("%d bytes left on the data directory's file system, "+
-					"warning below %d", available, o.dataFreeBytesWarn)})
-		}
-		return s
+		available, size := filesystemSpace(o.data)
+		return waitingSnapshot(o, time.Since(started), available, size)
 	}
 	refused := func() error {
 		return fmt.Errorf("%w: the node is waiting for its primary at start", ops.ErrRefused)
@@ -79,6 +69,19 @@ func startWaitingOps(o *serveOptions, keyring *netio.Keyring, logger *slog.Logge
 		return nil
 	}
 	return &waitingOps{server: server, listener: lent}
+}
+
+// waitingSnapshot is what the waiting server reports after uptime, with availableBytes of
+// filesystemBytes left on the data directory's file system.
+func waitingSnapshot(o *serveOptions, uptime time.Duration, availableBytes,
+	filesystemBytes uint64) ops.Snapshot {
+	s := ops.Snapshot{Version: versionString(), Role: ops.RoleStandby,
+		UptimeSeconds: uptime.Seconds(), DataDirectory: o.data,
+		Replication:      ops.ReplicationStats{Mode: o.replicationMode, WaitingForPrimary: true},
+		RequestLatencyUs: map[string]ops.Quantiles{}, Problems: []ops.Problem{},
+		DataDirectoryAvailableBytes: availableBytes, DataDirectoryFilesystemBytes: filesystemBytes}
+	s.Problems = appendDiskSpaceLow(s.Problems, &s, uint64(o.dataFreeBytesWarn))
+	return s
 }
 
 // stop ends the waiting server and gives the port back, open, for the full server. A

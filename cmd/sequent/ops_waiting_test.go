@@ -5,6 +5,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"sequent/netio/ops"
 )
 
 // A lent listener's Close stops an Accept blocked on it (net.ErrClosed, as a closed
@@ -46,4 +48,21 @@ func TestLentListenerStopsAcceptAndKeepsThePort(t *testing.T) {
 		t.Fatalf("the port after it was given back: %v", err)
 	}
 	conn.Close()
+}
+
+// A standby waiting for its primary reports disk_space_low as the running node does
+// (TestAFullFileSystemIsReportedLow): a full file system (0 bytes left of a known size)
+// is the lowest of all, not "unknown"; only a size of 0 (no statfs) is.
+func TestWaitingSnapshotReportsAFullFileSystemLow(t *testing.T) {
+	o := &serveOptions{data: t.TempDir(), dataFreeBytesWarn: dataFreeBytesWarnDefault}
+	for _, c := range diskSpaceCases {
+		low := false
+		for _, problem := range waitingSnapshot(o, time.Second, c.available, c.filesystem).Problems {
+			low = low || problem.Code == ops.ProblemDiskSpaceLow
+		}
+		if low != c.low {
+			t.Errorf("%s (%d of %d bytes left): disk_space_low %v, want %v", c.name,
+				c.available, c.filesystem, low, c.low)
+		}
+	}
 }

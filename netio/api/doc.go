@@ -60,16 +60,17 @@
 // At most InFlightMax requests wait for the shard; beyond it, or when the shard's ring
 // is full, the answer is 503 busy with Retry-After at once; a client over its rate gets
 // 429. A reply not released within ReplyTimeout is answered 503 outcome_unknown (retry
-// with the same Idempotency-Key or ids to learn the outcome). Request bodies are read
-// by readBody within bodyBytesInFlightMax bytes for all requests together and
+// with the same Idempotency-Key or ids to learn the outcome). A request body's length is
+// taken (takeBody) out of bodyBytesInFlightMax bytes for all requests together and
 // bodyBytesPerPeerMax for those of one peer address (503 busy before reading a body that
-// does not fit). A request whose authentication headers already fail (authenticateHeaders:
-// none, malformed, unknown key, timestamp out of the window, a version below the key's
-// minimum, too many failed attempts) is answered before its body is read, beyond the
-// first 8 KiB fasthttp reads with the headers, and the rest of its body dropped
-// (discardBodyAfterAnswer); once the body is read, the header checks are made again (a
-// reload may have removed the key, the clock left the window while the body came), then
-// the signature and the nonce. One peer holds at most
+// does not fit), then the body is read (readBody). A request whose authentication
+// headers already fail (authenticateHeaders: none, malformed, unknown key, timestamp out
+// of the window, a version below the key's minimum, too many failed attempts) is
+// answered before its body is read, beyond the first 8 KiB fasthttp reads with the
+// headers, and the rest of its body dropped (discardBodyAfterAnswer); once the body is
+// read, the credentials parsed before it are checked again against the server's state
+// (admitCredentials: a reload may have removed the key, the clock left the window while
+// the body came), then the signature and the nonce. One peer holds at most
 // connectionsPerPeerMax of the connectionsMax connections (newPeerListener:
 // peer.Listener). Nothing waits or grows unbounded.
 //
@@ -83,8 +84,8 @@
 // of a request refused from its headers is read and dropped by the goroutine fasthttp
 // starts for a hijacked connection, which first writes the refusal itself (with
 // Connection: close, within writeTimeout) (Server.discardBodyAfterAnswer: at most
-// drainingMax at once, each for at most readTimeout, then the connection is closed). A handler's panic is recovered by
-// netio/httpguard: 500 internal (a write's outcome unknown), logged with its stack (up to
-// a bound per minute), counted (Stats.Panics); one out of the shard's Submit is not, and
-// ends the process.
+// drainingMax at once, each for at most readTimeout, then the connection is closed).
+// A handler's panic is recovered by netio/httpguard: 500 internal (a write's outcome
+// unknown), logged with its stack (up to a bound per minute), counted (Stats.Panics); one
+// out of the shard's Submit is not, and ends the process.
 package api

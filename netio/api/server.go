@@ -356,14 +356,16 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	}
 	request := &request{ctx: ctx, server: s, parameters: parameters, body: body}
 	if !route.public {
-		// The body may have taken up to readTimeout to arrive: the header checks are made
-		// again next to the signature and the nonce, as they were before session 45. The
-		// nonce cache forgets a nonce once its timestamp leaves the window, so a copy whose
-		// window was checked before a slow body would be accepted after it
-		// (TestReviewLF45ReplayHeldPastTheWindowIsRefused); and a key removed by a reload
-		// meanwhile refuses the request (TestReviewLF45KeyRemovedWhileTheBodyIsReadIsRefused).
+		// The body may have taken up to readTimeout to arrive: the checks against the
+		// server's state (admitCredentials) are made again next to the signature and the
+		// nonce, as they were before session 45; the credentials parsed before still stand
+		// (the headers have not changed). The nonce cache forgets a nonce once its
+		// timestamp leaves the window, so a copy whose window was checked before a slow
+		// body would be accepted after it (TestReviewLF45ReplayHeldPastTheWindowIsRefused);
+		// and a key removed by a reload meanwhile refuses the request
+		// (TestReviewLF45KeyRemovedWhileTheBodyIsReadIsRefused).
 		if length > 0 {
-			if c, client, ok = s.authenticateHeaders(ctx); !ok {
+			if client, ok = s.admitCredentials(ctx, &c); !ok {
 				return
 			}
 		}
@@ -415,15 +417,22 @@ func (s *Server) discardBodyAfterAnswer(ctx *fasthttp.RequestCtx, length int) {
 }
 
 // authenticateHeaders makes the checks of a request's authentication that need no body,
-// answering a refusal itself: the headers' form, the failed-attempts limit, the key, the
-// timestamp's window and the key's oldest signature version. authenticateBody then makes
-// the rest.
+// answering a refusal itself: the headers' form (parseCredentials), then admitCredentials.
+// authenticateBody then makes the rest.
 func (s *Server) authenticateHeaders(ctx *fasthttp.RequestCtx) (credentials, *netio.Client, bool) {
 	c, err := parseCredentials(&ctx.Request.Header)
 	if err != nil {
 		s.authFailed(ctx, err, 0, false)
 		return c, nil, false
 	}
+	client, ok := s.admitCredentials(ctx, &c)
+	return c, client, ok
+}
+
+// admitCredentials checks parsed credentials against the server's state now, answering a
+// refusal itself: the failed-attempts limit, the key, the timestamp's window and the
+// key's oldest signature version.
+func (s *Server) admitCredentials(ctx *fasthttp.RequestCtx, c *credentials) (*netio.Client, bool) {
 	client, known := s.config.Keys.Client(c.client)
 	if admission := s.config.Admission; admission != nil {
 		if refusal, wait := admission.AdmitAuthentication(ctx.RemoteAddr(), c.client, known); refusal != 0 {
@@ -431,25 +440,25 @@ func (s *Server) authenticateHeaders(ctx *fasthttp.RequestCtx) (credentials, *ne
 			retryAfter(ctx, wait)
 			writeError(ctx, fasthttp.StatusTooManyRequests, "too_many_attempts",
 				"too many failed authentications for this client from this address")
-			return c, nil, false
+			return nil, false
 		}
 	}
 	if !known {
 		s.authFailed(ctx, errUnknownKey, c.client, true)
-		return c, nil, false
+		return nil, false
 	}
 	if !inWindow(c.timestamp, s.now(), s.config.ClockWindow) || c.timestamp < s.startedMs {
 		s.authFailed(ctx, errClockWindow, c.client, false)
-		return c, nil, false
+		return nil, false
 	}
 	// A key that asks for a newer signature refuses an older one before checking it: its
 	// operator has said that version 1, which leaves the Idempotency-Key unsigned, is no
 	// longer to be trusted from this key. Not counted: nothing was guessed.
 	if versionMin, ok := client.SignatureVersionMin(c.key); ok && c.version < versionMin {
 		s.authFailed(ctx, errSignatureVersionTooOld, c.client, false)
-		return c, nil, false
+		return nil, false
 	}
-	return c, client, true
+	return client, true
 }
 
 // authenticateBody checks the signature of a request whose headers passed
