@@ -54,9 +54,11 @@ func TestVelocityCountersHeapPerAccount(t *testing.T) {
 			"(the account cell; no window carried older amounts)", perAccount,
 			cellBytes+slackBytes)
 	}
-	if perAccount < cellBytes-slackBytes {
+	if perAccount < cellBytes/2 {
+		// The cells are 128 bytes on 64-bit machines (120 where a 128-bit amount is
+		// 4-byte aligned): far less means the test measured nothing.
 		t.Fatalf("%.1f heap bytes per account: the cells were not allocated as this test "+
-			"expects (%d bytes each)", perAccount, cellBytes)
+			"expects (about %d bytes each)", perAccount, cellBytes)
 	}
 }
 
