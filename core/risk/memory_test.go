@@ -49,6 +49,7 @@ func TestVelocityCountersHeapPerAccount(t *testing.T) {
 	}
 	perAccount := float64(heapBytes()-before) / accountCount
 	runtime.KeepAlive(engine)
+	t.Logf("%.1f heap bytes per account", perAccount)
 	if perAccount > cellBytes+slackBytes {
 		t.Fatalf("%.1f heap bytes per account after one transfer each, want at most %d "+
 			"(the account cell; no window carried older amounts)", perAccount,
