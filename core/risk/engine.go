@@ -373,9 +373,16 @@ func (e *Engine) accountWindow(t *Transfer, rule *ruleState, cell *accountCell) 
 	if cell.velocityGeneration != rule.generation {
 		cell.velocityGeneration, cell.window = rule.generation, window{}
 	}
-	if cell.window.due(t.Timestamp) {
-		cell.window.moveTo(t.Timestamp, rule.rule.WindowNs/model.RiskWindowBuckets,
-			e.older.at(t.DebitIndex))
+	if w := &cell.window; w.due(t.Timestamp) {
+		// The move reads the older amounts only when the window keeps some, and writes them
+		// only when it carries one (its newest amount or a kept one): otherwise it touches
+		// none, and the cold array is not grown to cover the account (a window's first move,
+		// from its empty start, is one of those).
+		var older *olderAmounts
+		if w.olderKept || !w.newestAmount.IsZero() {
+			older = e.older.at(t.DebitIndex)
+		}
+		w.moveTo(t.Timestamp, rule.rule.WindowNs/model.RiskWindowBuckets, older)
 	}
 	return &cell.window
 }

@@ -52,7 +52,8 @@ func (w *window) advance(timestamp uint64, bucketNs uint64, older *olderAmounts)
 }
 
 // moveTo moves the window to the bucket holding timestamp, emptying the buckets it
-// passes; older holds its older buckets' amounts.
+// passes; older holds its older buckets' amounts (it may be nil when the window keeps
+// none and its newest amount is zero: then the move reads and writes none).
 func (w *window) moveTo(timestamp uint64, bucketNs uint64, older *olderAmounts) {
 	if bucket := timestamp / bucketNs; bucket > w.newest {
 		w.age(bucket-w.newest, older)
