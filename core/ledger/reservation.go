@@ -40,9 +40,11 @@ const (
 // as a void of an unknown hold would be.
 func (l *Ledger) changeReservation(t *model.Transfer, event int,
 	result *model.TransferResult) model.Status {
-	debitIndex, creditIndex := l.batch.debitIndex[event], l.batch.creditIndex[event]
-	return l.changeReservationOf(t, debitIndex, creditIndex, l.recordOf(debitIndex),
-		l.recordOf(creditIndex), result)
+	// The records the stages resolved with the indexes (batchScratch.accounts), as a
+	// transfer takes them: not indexed again.
+	pair := l.batch.accounts[2*event : 2*event+2 : 2*event+2]
+	return l.changeReservationOf(t, l.batch.debitIndex[event], l.batch.creditIndex[event],
+		pair[0], pair[1], result)
 }
 
 // changeReservationOf is changeReservation given the two accounts' indexes and records
