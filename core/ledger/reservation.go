@@ -48,10 +48,11 @@ func (l *Ledger) changeReservation(t *model.Transfer, event int,
 }
 
 // changeReservationOf is changeReservation given the two accounts' indexes and records
-// (recordOf: nil for indexNone), so that the lone entry (ChangeSystemReservationAt)
-// passes the ones it found without storing them in the batch or indexing the records
-// again. It writes the two balances into result only when result is not nil and the batch asks
-// for them (l.resultBalances): the lone entry's nil result needs no flag saved and reset.
+// (nil for indexNone): the batch's as the stages resolved them, or those the lone entry
+// (ChangeSystemReservationAt) found, which it passes without storing them in the batch
+// or indexing the records again. It writes the two balances into result only when
+// result is not nil and the batch asks for them (l.resultBalances): the lone entry's nil
+// result needs no flag saved and reset.
 func (l *Ledger) changeReservationOf(t *model.Transfer, debitIndex, creditIndex uint32,
 	debit, credit *accountRecord, result *model.TransferResult) model.Status {
 	if debitIndex == indexNone || creditIndex == indexNone || t.Flags&reservationFlags ==
