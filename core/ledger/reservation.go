@@ -69,7 +69,10 @@ func (l *Ledger) changeReservationOf(t *model.Transfer, debitIndex, creditIndex 
 			panic(fmt.Sprintf("ledger: releasing %s of account %s, which reserves %s",
 				amount, debit.ID, reserved))
 		}
-		if l.undo.active { // Outside a chain there is nothing to save: no call.
+		// Outside a chain there is nothing to save: no call (here and below). It tests
+		// what saveReservationState would, which does not inline: the two calls cost ~18
+		// instructions per settled matching command (callgrind).
+		if l.undo.active {
 			l.saveReservationState(debitIndex, debit, creditIndex, credit, reserved)
 		}
 		debit.subDebitsPending(amount)
