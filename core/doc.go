@@ -110,7 +110,17 @@
 // may keep at most its share of a shard's open orders (match.Config.OrdersPerClientMax, a
 // sixteenth of OrdersMax by default; the system and operators are not bound): beyond, a
 // place of an order that could rest answers orders_limit_reached, as with the table full;
-// under 1 to 6 only the table's bound applies.
+// under 1 to 6 only the table's bound applies; 8, after the ledger refuses to settle a
+// fill with a resting order, matching goes on in shorter steps (match.Engine's
+// SetRefusalShrinksSteps), and a transfer a holding anomaly rule would hold but a later
+// check of the ledger refuses names no rule in its result (ledger.SetRuleOnlyWhenHeld);
+// under 1 to 7 each refused fill was followed by a whole step built and undone again,
+// and the refusal named the holding rule; 9, a cross-shard balancing_credit transfer
+// without balancing_debit, from a debit-limited account or one its client may not issue
+// money in, is judged on the amount it moves (package saga, SetPayerBound: step 1
+// reserves at most what the payer may pay, and its Credit's payer-bound bit makes step 2
+// refuse exceeds_credits rather than credit more); under 1 to 8 step 1 reserved the
+// amount named, and a Credit with that bit is skipped as malformed.
 //
 // Ordering rule (as in etcd raft's Ready): the caller may apply an entry before it is
 // durable, but must not release any reply of that entry, nor of any later read, before the

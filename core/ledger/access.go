@@ -350,7 +350,7 @@ func (l *Ledger) AccountAs(client uint64, scope model.Scope, id model.Uint128) (
 
 // AccountAtAs is AccountAs that also says where the ledger stores the account
 // (IndexUnknown when it does not exist). The matching engine checks a new order's
-// accounts with AccountTermsAtAs (funding.go), which gives the same answers for the
+// accounts with AccountTermsPlacedAs (funding.go), which gives the same answers for the
 // fields it reads (TestAccountTermsAtAsMatchesAccountAtAs), and keeps the place for
 // ChangeSystemReservationAt, so that reserving needs no other lookup.
 func (l *Ledger) AccountAtAs(client uint64, scope model.Scope, id model.Uint128) (

@@ -109,11 +109,10 @@ func (c *chunked[T]) allocateAheadOfFullChunk() {
 }
 
 // pushInPlace is push when the record fits in the chunks already allocated (ok false,
-// and nothing pushed, otherwise). It is small enough to inline, where push, which may
-// allocate, is not: hot paths call it first and push only when it fails, which saves
-// a call per array appended to (a transfer appends three). It reads the chunk table and
-// the chunk once, into locals: read through c after the count's store, they were loaded
-// and bounds-checked again.
+// and nothing pushed, otherwise): push's first step. It reads the chunk table and the
+// chunk once, into locals: read through c after the count's store, they were loaded and
+// bounds-checked again. (A transfer's three appends do its test once for all three
+// arrays: appendTransfer.)
 func (c *chunked[T]) pushInPlace() (index uint32, record *T, ok bool) {
 	index = c.count
 	chunks := c.chunks

@@ -40,16 +40,19 @@ const (
 // as a void of an unknown hold would be.
 func (l *Ledger) changeReservation(t *model.Transfer, event int,
 	result *model.TransferResult) model.Status {
-	debitIndex, creditIndex := l.batch.debitIndex[event], l.batch.creditIndex[event]
-	return l.changeReservationOf(t, debitIndex, creditIndex, l.recordOf(debitIndex),
-		l.recordOf(creditIndex), result)
+	// The records the stages resolved with the indexes (batchScratch.accounts), as a
+	// transfer takes them: not indexed again.
+	pair := l.batch.accounts[2*event : 2*event+2 : 2*event+2]
+	return l.changeReservationOf(t, l.batch.debitIndex[event], l.batch.creditIndex[event],
+		pair[0], pair[1], result)
 }
 
 // changeReservationOf is changeReservation given the two accounts' indexes and records
-// (recordOf: nil for indexNone), so that the lone entry (ChangeSystemReservationAt)
-// passes the ones it found without storing them in the batch or indexing the records
-// again. It writes the two balances into result only when result is not nil and the batch asks
-// for them (l.resultBalances): the lone entry's nil result needs no flag saved and reset.
+// (nil for indexNone): the batch's as the stages resolved them, or those the lone entry
+// (ChangeSystemReservationAt) found, which it passes without storing them in the batch
+// or indexing the records again. It writes the two balances into result only when
+// result is not nil and the batch asks for them (l.resultBalances): the lone entry's nil
+// result needs no flag saved and reset.
 func (l *Ledger) changeReservationOf(t *model.Transfer, debitIndex, creditIndex uint32,
 	debit, credit *accountRecord, result *model.TransferResult) model.Status {
 	if debitIndex == indexNone || creditIndex == indexNone || t.Flags&reservationFlags ==
@@ -66,7 +69,10 @@ func (l *Ledger) changeReservationOf(t *model.Transfer, debitIndex, creditIndex 
 			panic(fmt.Sprintf("ledger: releasing %s of account %s, which reserves %s",
 				amount, debit.ID, reserved))
 		}
-		if l.undo.active { // Outside a chain there is nothing to save: no call.
+		// Outside a chain there is nothing to save: no call (here and below). It tests
+		// what saveReservationState would, which does not inline: the two calls cost ~18
+		// instructions per settled matching command (callgrind).
+		if l.undo.active {
 			l.saveReservationState(debitIndex, debit, creditIndex, credit, reserved)
 		}
 		debit.subDebitsPending(amount)

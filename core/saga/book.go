@@ -75,7 +75,7 @@ type batchScratch struct {
 	records   []*record              // Step 3: the saga each decision finishes.
 	pendings  []uint32               // Step 3: the ledger index of each saga's step 1.
 	readers   []uint64               // Step 2: who sent each ledger event's transfer.
-	bounded   []int                  // Step 2: the ledger events that may credit at most their amount.
+	bounded   []int                  // Step 2: the payer-bound events (creditRuns).
 }
 
 // sized returns s with length n, allocating the largest batch's capacity once.

@@ -61,7 +61,8 @@ func (c *Credit) Decode(b []byte) (ok bool) {
 	c.Client = le.Uint64(b[144:])
 	// The reserved bytes are read as words: model.AllZero's byte loop over these ten
 	// bytes, and the Decision's eight, cost ~125 instructions per cross-shard transfer.
-	return flags&^(creditFlagAbort|creditFlagPayerBound) == 0 && le.Uint16(b[142:]) == 0 && le.Uint64(b[152:]) == 0
+	return flags&^(creditFlagAbort|creditFlagPayerBound) == 0 && le.Uint16(b[142:]) == 0 &&
+		le.Uint64(b[152:]) == 0
 }
 
 // Decision is step 3's request: the credit shard's decision, sent to the debit shard.
