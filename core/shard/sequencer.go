@@ -509,12 +509,12 @@ func (s *Shard) release() error {
 	// A fenced shard releases nothing more (it can no longer acknowledge a write, role.go):
 	// every caller answers what is parked outcome_unknown next (answerFenced, or
 	// failAndServe). Checked here and not only by the turn: Fence swaps the role from any
-	// goroutine, so it may land after the turn's check, before its append, or while an
-	// entry waits for its sync, which alone would have released it ok.
-	fenced := len(s.parked) > 0 && s.Role() == RoleFenced
+	// goroutine, so it may land after the turn's check, before its append, while an
+	// entry waits for its sync, which alone would have released it ok, or between two
+	// slots of this loop (the Replier and the consumers run in it): hence once per slot.
 	count := 0
-	for !fenced && count < len(s.parked) && s.parked[count].op <= released &&
-		(reads || !s.parked[count].reads) {
+	for count < len(s.parked) && s.parked[count].op <= released &&
+		(reads || !s.parked[count].reads) && s.Role() != RoleFenced {
 		slot := s.parked[count]
 		s.answer(slot)
 		if len(slot.output.Messages) > 0 {
