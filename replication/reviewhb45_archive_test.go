@@ -19,7 +19,9 @@ import (
 // an empty log numbered from segment 1 again. Its next retirement renamed that new 1.wal
 // over the archived 1.wal of its own history: the archive silently lost what it had been
 // given (hunt45b fixed the same clash between shards, not within one shard's lives).
-// Every segment archived before the start over must still be there, byte for byte.
+// Every segment archived before the start over must still be there, byte for byte: set
+// aside with the log's history, in the archive's replaced-<stamp> (arch45), while the
+// archive's own segments are the new history's, retired without a refusal.
 func TestStartOverKeepsTheArchivedLog(t *testing.T) {
 	archive := t.TempDir()
 	withArchive := func(config NodeConfig) NodeConfig {
@@ -60,18 +62,29 @@ func TestStartOverKeepsTheArchivedLog(t *testing.T) {
 	select {
 	case result := <-standbyWritten:
 		if result.Err != nil {
-			t.Logf("the standby's snapshot: %v", result.Err) // A refusal is fine; a loss is not.
+			t.Errorf("the standby's snapshot (and retirement): %v", result.Err)
 		}
 	case <-time.After(waitMax): // A hang guard, not a timing assertion.
 		t.Fatal("the standby wrote no snapshot")
 	}
 
-	now := segmentFiles(t, archive)
+	asides, err := filepath.Glob(filepath.Join(archive, replacedPrefix+"*"))
+	if err != nil || len(asides) != 1 {
+		t.Fatalf("archive set-asides %v (%v), want one", asides, err)
+	}
+	setAside, now := segmentFiles(t, asides[0]), segmentFiles(t, archive)
 	for name, data := range archived {
-		if !bytes.Equal(now[name], data) {
+		if !bytes.Equal(setAside[name], data) {
 			t.Errorf("archived segment %s of the node's first history was replaced or removed "+
 				"after its start over", name)
 		}
+		if bytes.Equal(now[name], data) {
+			t.Errorf("archived segment %s of the node's first history is still in the "+
+				"archive beside the new history's", name)
+		}
+	}
+	if len(now) == 0 {
+		t.Error("the standby's new history retired nothing into the archive")
 	}
 }
 
