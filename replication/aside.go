@@ -45,9 +45,9 @@ const (
 //  4. setting-aside-<stamp> is renamed replaced-<stamp>, durably.
 //
 // A restart (finishSetAsides, run before the log opens) completes steps 3 and 4 when the
-// log is aside, and otherwise moves the snapshots back beside the log still in place: before
-// step 2 the node has its old log with its snapshots, after it an empty log with the
-// set-aside pair. The log must be closed before the steps run.
+// log is aside, and otherwise moves the snapshots back beside the log still in place:
+// before step 2 the node has its old log with its snapshots, after it an empty log with
+// the set-aside pair. The log must be closed before the steps run.
 type setAside struct {
 	snapshotDir string // "": the node keeps no snapshots (only the log moves).
 	logDir      string
@@ -152,9 +152,10 @@ func (a setAside) run(logger *slog.Logger) error {
 }
 
 // finishSetAsides completes or undoes every set-aside of this group that a crash (or a
-// failed step) cut short: one whose log is aside gets its snapshots subdirectory renamed
-// replaced-<stamp>; one whose log is still in place gets its snapshots moved back. Each
-// move is durable before the next, and a crash inside this is finished by the next call.
+// failed step) cut short: one whose log is aside gets the archive's segments moved aside
+// (archiveDir; "": none) and its snapshots subdirectory renamed replaced-<stamp>; one
+// whose log is still in place gets its snapshots moved back. Each move is durable before
+// the next, and a crash inside this is finished by the next call.
 func finishSetAsides(snapshotDir, logDir, archiveDir string, logger *slog.Logger) error {
 	if snapshotDir == "" {
 		return nil
