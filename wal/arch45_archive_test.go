@@ -76,6 +76,23 @@ func TestRetireMakesANewArchiveDirectoryDurable(t *testing.T) {
 	root := t.TempDir()
 	l := retiringLog(t, filepath.Join(root, "log"))
 	archive := filepath.Join(root, "archive", "shard-1")
+	syncedSoFar := recordDirectorySyncs(t)
+	if retired, err := l.Retire(l.segments[0].LastOp, archive); err != nil || retired != 1 {
+		t.Fatalf("retired %d (%v), want 1", retired, err)
+	}
+	synced := syncedSoFar()
+	for _, parent := range []string{filepath.Dir(archive), root} {
+		if !slices.Contains(synced, parent) {
+			t.Errorf("Retire made a directory in %s but did not fsync it (synced %v)",
+				parent, synced)
+		}
+	}
+}
+
+// recordDirectorySyncs records every directory SyncDirectory fsyncs until the test ends;
+// the function returned gives those recorded so far.
+func recordDirectorySyncs(t *testing.T) func() []string {
+	t.Helper()
 	var mutex sync.Mutex
 	var synced []string
 	hook := func(at string) error {
@@ -86,16 +103,10 @@ func TestRetireMakesANewArchiveDirectoryDurable(t *testing.T) {
 	}
 	testHookSyncDirectory.Store(&hook)
 	t.Cleanup(func() { testHookSyncDirectory.Store(nil) })
-	if retired, err := l.Retire(l.segments[0].LastOp, archive); err != nil || retired != 1 {
-		t.Fatalf("retired %d (%v), want 1", retired, err)
-	}
-	mutex.Lock()
-	defer mutex.Unlock()
-	for _, parent := range []string{filepath.Dir(archive), root} {
-		if !slices.Contains(synced, parent) {
-			t.Errorf("Retire made a directory in %s but did not fsync it (synced %v)",
-				parent, synced)
-		}
+	return func() []string {
+		mutex.Lock()
+		defer mutex.Unlock()
+		return slices.Clone(synced)
 	}
 }
 
