@@ -37,15 +37,21 @@ const (
 //
 //  1. the snapshots move into <SnapshotDir>/setting-aside-<stamp> (made first), durably;
 //  2. the log directory is renamed <LogDir>.replaced-<stamp>, durably: the commit point;
-//  3. setting-aside-<stamp> is renamed replaced-<stamp>, durably.
+//  3. the segments archived from the old log (archiveDir, --wal-archive) move into
+//     <archiveDir>/replaced-<stamp>, durably: the new log numbers its segments from 1
+//     again, and its retirements must not meet the old history's (wal.Retire refuses to
+//     replace one, which would stop retention). The archive's set-asides are never
+//     pruned: keeping retired segments is the archive's whole point;
+//  4. setting-aside-<stamp> is renamed replaced-<stamp>, durably.
 //
-// A restart (finishSetAsides, run before the log opens) completes step 3 when the log is
-// aside, and otherwise moves the snapshots back beside the log still in place: before
-// step 2 the node has its old log with its snapshots, after it an empty log with the
-// set-aside pair. The log must be closed before the steps run.
+// A restart (finishSetAsides, run before the log opens) completes steps 3 and 4 when the
+// log is aside, and otherwise moves the snapshots back beside the log still in place:
+// before step 2 the node has its old log with its snapshots, after it an empty log with
+// the set-aside pair. The log must be closed before the steps run.
 type setAside struct {
 	snapshotDir string // "": the node keeps no snapshots (only the log moves).
 	logDir      string
+	archiveDir  string // The group's archive of retired segments; "": none.
 	stamp       int64
 	// logEmpty: the log holds no entry. With no snapshot either there is nothing to
 	// keep, and no step: a set-aside of it would only push a real one out of the newest
@@ -65,6 +71,21 @@ func snapshotsAsidePath(snapshotDir string, stamp int64) string {
 }
 
 func (a setAside) logAside() string { return logAsidePath(a.logDir, a.stamp) }
+
+// archiveAside is where the set-aside puts the archive's segments of the old history: a
+// subdirectory the archive readers (`sequent wal verify|inspect DIR`, which read DIR's
+// own segments and DIR/shard-n's) never take for a log.
+func (a setAside) archiveAside() string {
+	return filepath.Join(a.archiveDir, replacedPrefix+strconv.FormatInt(a.stamp, 10))
+}
+
+// setArchiveAside moves the archive's segments of the old history aside (step 3).
+func (a setAside) setArchiveAside() error {
+	if a.archiveDir == "" {
+		return nil
+	}
+	return wal.SetArchivedSegmentsAside(a.archiveDir, a.archiveAside())
+}
 
 // logAsidePath is where a set-aside of stamp puts the log of logDir.
 func logAsidePath(logDir string, stamp int64) string {
@@ -95,9 +116,18 @@ func (a setAside) steps() ([]func() error, error) {
 	if a.logEmpty && len(steps) == 0 {
 		return nil, nil
 	}
+	snapshotsMoved := len(steps) > 0
+	// Without snapshots to mark the set-aside (setting-aside-<stamp>), a crash between the
+	// log's rename and step 3 leaves the old segments in the archive: the first
+	// retirement of the new log then stops on them (wal.ErrArchivedSegmentDiffers)
+	// rather than replace them. A node that archives retires only after snapshots, so it
+	// has some.
 	steps = append(steps, func() error { return os.Rename(a.logDir, a.logAside()) },
 		func() error { return wal.SyncDirectory(filepath.Dir(a.logDir)) })
-	if len(steps) > 2 {
+	if a.archiveDir != "" {
+		steps = append(steps, a.setArchiveAside)
+	}
+	if snapshotsMoved {
 		steps = append(steps,
 			func() error { return os.Rename(a.settingAside(), a.snapshotsAside()) },
 			func() error { return wal.SyncDirectory(a.snapshotDir) })
@@ -114,17 +144,19 @@ func (a setAside) run(logger *slog.Logger) error {
 	}
 	for _, step := range steps {
 		if err := step(); err != nil {
-			return errors.Join(err, finishSetAsides(a.snapshotDir, a.logDir, logger))
+			return errors.Join(err, finishSetAsides(a.snapshotDir, a.logDir, a.archiveDir,
+				logger))
 		}
 	}
 	return nil
 }
 
 // finishSetAsides completes or undoes every set-aside of this group that a crash (or a
-// failed step) cut short: one whose log is aside gets its snapshots subdirectory renamed
-// replaced-<stamp>; one whose log is still in place gets its snapshots moved back. Each
-// move is durable before the next, and a crash inside this is finished by the next call.
-func finishSetAsides(snapshotDir, logDir string, logger *slog.Logger) error {
+// failed step) cut short: one whose log is aside gets the archive's segments moved aside
+// (archiveDir; "": none) and its snapshots subdirectory renamed replaced-<stamp>; one
+// whose log is still in place gets its snapshots moved back. Each move is durable before
+// the next, and a crash inside this is finished by the next call.
+func finishSetAsides(snapshotDir, logDir, archiveDir string, logger *slog.Logger) error {
 	if snapshotDir == "" {
 		return nil
 	}
@@ -141,8 +173,12 @@ func finishSetAsides(snapshotDir, logDir string, logger *slog.Logger) error {
 		if !pending || !entry.IsDir() || parseErr != nil {
 			continue
 		}
-		a := setAside{snapshotDir: snapshotDir, logDir: logDir, stamp: stamp}
+		a := setAside{snapshotDir: snapshotDir, logDir: logDir, archiveDir: archiveDir,
+			stamp: stamp}
 		if _, err := os.Stat(a.logAside()); err == nil {
+			if err := a.setArchiveAside(); err != nil {
+				return err
+			}
 			if err := wal.RenameDurably(a.settingAside(), a.snapshotsAside()); err != nil {
 				return err
 			}

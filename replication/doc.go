@@ -123,9 +123,11 @@
 // Setting the own state aside (aside.go) is one rename or one directory sync per step:
 // the snapshots move into setting-aside-<stamp> (a subdirectory of the snapshot
 // directory), the log directory is renamed <LogDir>.replaced-<stamp> (the commit point),
-// and setting-aside-<stamp> is renamed replaced-<stamp>. Every open of a group's log
-// first finishes a set-aside cut short (finishSetAsides): with its log aside it completes
-// the last rename; with the log still in place it moves the snapshots back beside it. A
+// the segments the old log archived (--wal-archive: the group's archive directory) move
+// into <archive>/replaced-<stamp> (the new log numbers segments from 1 again; archive
+// set-asides are never pruned), and setting-aside-<stamp> is renamed replaced-<stamp>.
+// Every open of a group's log first finishes a set-aside cut short (finishSetAsides):
+// with its log aside it completes the archive's move and the last rename; with the log still in place it moves the snapshots back beside it. A
 // crash at any step therefore leaves either the old log with its snapshots or an empty
 // log with the complete set-aside pair; a step that fails is finished the same way. Once
 // the new state is in place (the new log started after the received snapshot, or the

@@ -110,7 +110,7 @@ func (g *Group) Recovery() shard.RecoveryReport { return g.recovery }
 // cut short (finishSetAsides: the log it opens is then either the old one with its
 // snapshots, or the one that replaced it).
 func (g *Group) open() error {
-	if err := finishSetAsides(g.config.SnapshotDir, g.config.LogDir,
+	if err := finishSetAsides(g.config.SnapshotDir, g.config.LogDir, g.archiveDir(),
 		g.node.config.Logger); err != nil {
 		return fmt.Errorf("replication: shard %d: %w", g.index, err)
 	}
@@ -142,12 +142,7 @@ func (g *Group) build(epoch uint64, role shard.Role) error {
 	if g.node.config.Snapshots != nil {
 		snapshots := *g.node.config.Snapshots
 		snapshots.Dir = g.config.SnapshotDir
-		if snapshots.ArchiveDir != "" && g.index > 0 {
-			// Every shard numbers its segments from 1: in one directory, shard n's would be
-			// renamed over shard 0's. Shard n ≥ 1 archives into shard-n, as its data does.
-			snapshots.ArchiveDir = filepath.Join(snapshots.ArchiveDir, archiveShardPrefix+
-				strconv.Itoa(int(g.index)))
-		}
+		snapshots.ArchiveDir = g.archiveDir()
 		user := snapshots.OnWritten
 		snapshots.OnWritten = func(result shard.SnapshotResult) {
 			g.snapshotWritten(result)
@@ -164,6 +159,20 @@ func (g *Group) build(epoch uint64, role shard.Role) error {
 		g.shard.SetPrimaryAddress(g.link.Welcome.address)
 	}
 	return nil
+}
+
+// archiveDir returns the directory the group's retired segments are archived in ("":
+// none). Every shard numbers its segments from 1: in one directory, shard n's would be
+// renamed over shard 0's. Shard n ≥ 1 archives into shard-n, as its data does.
+func (g *Group) archiveDir() string {
+	snapshots := g.node.config.Snapshots
+	if snapshots == nil || snapshots.ArchiveDir == "" {
+		return ""
+	}
+	if g.index == 0 {
+		return snapshots.ArchiveDir
+	}
+	return filepath.Join(snapshots.ArchiveDir, archiveShardPrefix+strconv.Itoa(int(g.index)))
 }
 
 // snapshotWritten pairs snapshot digests with the other replica's.
@@ -393,7 +402,7 @@ func (g *Group) setOwnStateAside(op uint64) error {
 		return err
 	}
 	aside := setAside{snapshotDir: g.config.SnapshotDir, logDir: g.config.LogDir,
-		stamp: newSetAsideStamp(g.config.SnapshotDir, g.config.LogDir)}
+		archiveDir: g.archiveDir(), stamp: newSetAsideStamp(g.config.SnapshotDir, g.config.LogDir)}
 	if err := aside.run(g.node.config.Logger); err != nil {
 		return err
 	}
@@ -479,7 +488,7 @@ func (g *Group) startOverFromSnapshot(ctx context.Context, w welcome) error {
 		return err
 	}
 	aside := setAside{snapshotDir: snapshotDir, logDir: g.config.LogDir,
-		stamp: newSetAsideStamp(snapshotDir, g.config.LogDir), logEmpty: logEmpty}
+		archiveDir: g.archiveDir(), stamp: newSetAsideStamp(snapshotDir, g.config.LogDir), logEmpty: logEmpty}
 	if err := aside.run(g.node.config.Logger); err != nil {
 		return err
 	}

@@ -78,6 +78,12 @@
 //     (temporary file, fsync, rename, directory fsync).
 //   - Open fdatasyncs the active segment before publishing Durable: entries recovered from
 //     a crashed process's page cache were not necessarily on disk yet.
+//   - Retire into an archive directory never replaces a file there: an identical one (a
+//     crash between a cross-device copy and the delete) is kept and the segment only
+//     deleted, a different one (a segment of another history of the log, numbered from 1
+//     again after a start over) stops the retirement (ErrArchivedSegmentDiffers). A
+//     directory it makes has its parent fsynced. SetArchivedSegmentsAside moves an
+//     archive's segments into a subdirectory when the log's history is set aside.
 //
 // # Directory layout
 //

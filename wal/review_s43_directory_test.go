@@ -3,7 +3,6 @@ package wal
 import (
 	"path/filepath"
 	"slices"
-	"sync"
 	"testing"
 )
 
@@ -17,23 +16,13 @@ import (
 func TestOpenMakesANewLogDirectoryDurable(t *testing.T) {
 	root := t.TempDir()
 	dir := filepath.Join(root, "data", "log")
-	var mutex sync.Mutex
-	var synced []string
-	hook := func(at string) error {
-		mutex.Lock()
-		defer mutex.Unlock()
-		synced = append(synced, at)
-		return nil
-	}
-	testHookSyncDirectory.Store(&hook)
-	t.Cleanup(func() { testHookSyncDirectory.Store(nil) })
+	syncedSoFar := recordDirectorySyncs(t)
 	l, err := Open(Options{Dir: dir, SegmentBytes: testSegmentBytes, Logger: discardLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	mutex.Lock()
-	defer mutex.Unlock()
+	synced := syncedSoFar()
 	for _, parent := range []string{filepath.Dir(dir), root} {
 		if !slices.Contains(synced, parent) {
 			t.Errorf("Open made a directory in %s but did not fsync it (synced %v)",
