@@ -126,3 +126,23 @@ func TestFencedShardDropsTheCancelAFullLogRefused(t *testing.T) {
 	}
 	ts.checkNothingLoggedAfterTheFence(opFenced, errors, true)
 }
+
+// TestSessionEndedOnAFencedShardLogsTheCancelNotLogged: a session with
+// cancel-on-disconnect that ends after its shard was fenced cannot have its orders
+// cancelled by anyone (the new primary never had the connection), like the cancels the
+// fence dropped; the shard says so at error level. It returned silently.
+func TestSessionEndedOnAFencedShardLogsTheCancelNotLogged(t *testing.T) {
+	errors := make(errorLines, 8)
+	ts := startTradingShard(t, slog.New(errors))
+	ts.mustWrite(traderClient, 1, model.OperationPlaceOrders, orderBody(1))
+	opFenced := ts.log.LastOp()
+	ts.shard.Fence(ts.shard.Epoch()+1, "127.0.0.1:9999")
+	ts.shard.SessionClosed(traderClient, 1, true)
+	if !errors.saw("no longer primary") {
+		t.Error("the session's cancel-on-disconnect was dropped without a line")
+	}
+	ts.shard.Close()
+	if op := ts.log.LastOp(); op != opFenced {
+		t.Errorf("the fenced shard logged ops %d to %d of its own after the fence", opFenced+1, op)
+	}
+}

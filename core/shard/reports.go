@@ -205,8 +205,19 @@ func (s *Shard) ReplayReports(client uint64, fromSequence uint64,
 // kept. Only the primary logs it; a shard that is not (or stops being primary before the
 // entry is logged) cancels nothing: PROTOCOL.md section 5 tells the client.
 func (s *Shard) SessionClosed(client uint64, session uint64, cancelOrders bool) {
-	if !cancelOrders || s.Role() != RolePrimary {
+	if !cancelOrders {
 		return
+	}
+	switch s.Role() {
+	case RolePrimary:
+	case RoleFenced:
+		// The new primary never had this connection, so nothing will cancel the client's
+		// orders (PROTOCOL.md section 5): say so, as for the cancels the fence dropped.
+		s.config.Logger.Error("shard: cancel-on-disconnect not logged: no longer primary",
+			"client", client)
+		return
+	default:
+		return // A standby: its sessions place no orders.
 	}
 	if s.ring.pushCancel(client) == model.StatusOK {
 		s.wakeUp()
