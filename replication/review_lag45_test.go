@@ -35,14 +35,17 @@ func TestLagBytesCountsWhatAReplacedStandbyLacks(t *testing.T) {
 	waitFor(t, "the first standby to detach", func() bool { return p.current.Load() == nil })
 
 	holds, _ := primary.Log().StoredBytesAfter(0, wal.Position{})
-	conn, _, answer := dialHello(t, primaryAddress, primary.Epoch(),
+	conn, reader, answer := dialHello(t, primaryAddress, primary.Epoch(),
 		hello{shards: primary.shards(), mapChecksum: primary.mapChecksum(), lastOp: 0})
 	defer conn.Close()
 	if answer.kind != frameWelcome {
 		t.Fatalf("the new standby's hello was answered with frame %d (%q)", answer.kind,
 			answer.body)
 	}
-	waitFor(t, "the new standby to attach", func() bool { return p.current.Load() != nil })
+	// The primary streams once the attach is complete (the welcome goes before it).
+	if first, err := reader.read(); err != nil || first.kind != frameEntry {
+		t.Fatalf("after the welcome: frame %d (%v), want the first entry", first.kind, err)
+	}
 	// It acknowledges nothing (it has written nothing yet): it lacks the whole log.
 	stats := p.Stats()
 	if stats.LagBytes != uint64(holds) {
