@@ -16,12 +16,8 @@ import (
 // so the loss window in async mode was reported empty and SequentStandbyLagging stayed
 // quiet however long the new standby took to catch up.
 func TestLagBytesCountsWhatAReplacedStandbyLacks(t *testing.T) {
-	primaryAddress := freeAddress(t)
-	config := nodeConfig(t.TempDir(), primaryAddress, "")
-	config.Mode = ModeAsync
-	primary := startNode(t, config)
+	primary, standby, primaryAddress := startAsyncPair(t)
 	defer primary.Close()
-	standby := startNode(t, nodeConfig(t.TempDir(), freeAddress(t), primaryAddress))
 	for i := uint64(1); i <= 5; i++ {
 		primary.submit(t, i, i, model.OperationCreateAccounts, accounts(10*i, 10*i+1))
 		primary.replies.wait(t, i)
@@ -53,4 +49,16 @@ func TestLagBytesCountsWhatAReplacedStandbyLacks(t *testing.T) {
 			"lag_bytes %d (lag_ops %d, acknowledged op %d, the previous standby's)", holds,
 			stats.LagBytes, stats.LagOps, stats.AcknowledgedOp)
 	}
+}
+
+// startAsyncPair starts an async primary and its standby on fresh loopback addresses and
+// returns them with the primary's replication address. The caller closes both.
+func startAsyncPair(t *testing.T) (primary, standby *testNode, primaryAddress string) {
+	t.Helper()
+	primaryAddress = freeAddress(t)
+	config := nodeConfig(t.TempDir(), primaryAddress, "")
+	config.Mode = ModeAsync
+	primary = startNode(t, config)
+	standby = startNode(t, nodeConfig(t.TempDir(), freeAddress(t), primaryAddress))
+	return primary, standby, primaryAddress
 }
