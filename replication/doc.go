@@ -230,7 +230,9 @@
 // at most sentEndsMax) and the acknowledgement takes its op's end from there; Stats then
 // sums the segment index after it (wal.Log.StoredBytesAfter, no I/O). An op whose end
 // was not recorded (acknowledged before the session sent anything, or beyond the ring)
-// counts its whole segment until a later acknowledgement finds its end.
+// counts its whole segment until a later acknowledgement finds its end. Both lags count
+// from acked, or from less while a standby that attached holding less than acked (a
+// rebuilt or replaced one) catches up to it (Primary.lagOp).
 //
 // # Goroutines
 //

@@ -132,12 +132,8 @@ func TestAttachedStandbyNeverSilentForLong(t *testing.T) {
 // acknowledged (summed here from the log itself), the acknowledged op's end found among
 // those the live stream recorded.
 func TestLagBytesOfALiveStandby(t *testing.T) {
-	primaryAddress := freeAddress(t)
-	config := nodeConfig(t.TempDir(), primaryAddress, "")
-	config.Mode = ModeAsync
-	primary := startNode(t, config)
+	primary, standby, _ := startAsyncPair(t)
 	defer primary.Close()
-	standby := startNode(t, nodeConfig(t.TempDir(), freeAddress(t), primaryAddress))
 	primary.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
 	primary.replies.wait(t, 1)
 	for i := uint64(2); i <= 12; i++ {

@@ -86,11 +86,15 @@ type Primary struct {
 	// clear it with an entry still waiting, and a standby that stops acknowledging then
 	// would count as acknowledging for ever. The readers stay lock-free.
 	waitMutex sync.Mutex
-	// sentEnds and ackedAt (guarded by waitMutex) say where the sent entries and the
-	// acknowledged op end in the log, for lag_bytes (lag_bytes.go); ackedAt is the zero
-	// Position when acked's end is not known.
+	// sentEnds (guarded by waitMutex) says where the sent entries end in the log, for
+	// lag_bytes (lag_bytes.go). lagOp and lagAt (guarded by waitMutex too) are what the
+	// lags count from: the op the attached standby is known to hold and where it ends
+	// (the zero Position when not known). That is acked, except after a standby holding
+	// less than acked attached (one rebuilt from an empty directory, or a new machine):
+	// acked gates releases and never goes down, but that standby lacks what it lacks.
 	sentEnds sentEndRing
-	ackedAt  wal.Position
+	lagOp    uint64
+	lagAt    wal.Position
 	// caughtUpAt is the log's last op when the current standby attached: once it has
 	// acknowledged that far, everything released while degraded is on the standby too,
 	// and sync mode resumes.
@@ -251,6 +255,9 @@ func (p *Primary) handleHello(conn net.Conn, reader *frameReader, writer *bufio.
 	p.waitMutex.Lock()
 	session.sentOp.Store(w.op)
 	p.sentEnds.reset()
+	if w.op < p.lagOp { // It holds less than its predecessor acknowledged.
+		p.lagOp, p.lagAt = w.op, wal.Position{}
+	}
 	p.waitingSince.Store(0)
 	if p.acked.Load() < w.op {
 		p.waitingSince.Store(time.Now().UnixNano())
@@ -396,12 +403,14 @@ func (p *Primary) readAcks(s *primarySession, reader *frameReader) {
 // may have sent more since, which then waits.
 func (p *Primary) acknowledge(op, sent uint64) {
 	p.waitMutex.Lock()
+	if op > p.lagOp { // At most acked (raised below): a replaced standby catching up.
+		p.lagOp, p.lagAt = op, p.sentEnds.acknowledge(op)
+	}
 	if op <= p.acked.Load() {
 		p.waitMutex.Unlock()
 		return
 	}
 	p.acked.Store(op)
-	p.ackedAt = p.sentEnds.acknowledge(op)
 	if s := p.current.Load(); s != nil {
 		sent = max(sent, s.sentOp.Load())
 	}

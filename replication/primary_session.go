@@ -159,7 +159,9 @@ type PrimaryStats struct {
 	ReleasingAlone bool   `json:"releasing_alone"`
 	AcknowledgedOp uint64 `json:"acknowledged_op"`
 	SentOp         uint64 `json:"sent_op"`
-	LagOps         uint64 `json:"lag_ops"` // Log's last op minus acknowledged.
+	// LagOps: the log's last op minus what the standby holds (the acknowledged op, or
+	// less for a standby that attached holding less: see Primary.lagOp).
+	LagOps uint64 `json:"lag_ops"`
 	// LagBytes: the log's entry bytes (headers included, as stored) written after the
 	// acknowledged op, which the standby does not hold yet (see sentEndsMax for when it
 	// counts a segment too many).
@@ -174,8 +176,8 @@ type PrimaryStats struct {
 
 // Stats returns a snapshot of the counters. Any goroutine.
 func (p *Primary) Stats() PrimaryStats {
-	p.waitMutex.Lock() // acked and where it ends, as one.
-	acked, ackedAt := p.acked.Load(), p.ackedAt
+	p.waitMutex.Lock() // What the lags count from and where it ends, as one.
+	acked, lagOp, lagAt := p.acked.Load(), p.lagOp, p.lagAt
 	p.waitMutex.Unlock()
 	last := p.config.Log.LastOp()
 	stats := PrimaryStats{Mode: p.config.Mode.String(),
@@ -190,10 +192,10 @@ func (p *Primary) Stats() PrimaryStats {
 			stats.QueueOverflows += tail.Stats().Overflows
 		}
 	}
-	if last > acked {
-		stats.LagOps = last - acked
+	if last > lagOp {
+		stats.LagOps = last - lagOp
 	}
-	lagBytes, _ := p.config.Log.StoredBytesAfter(acked, ackedAt)
+	lagBytes, _ := p.config.Log.StoredBytesAfter(lagOp, lagAt)
 	stats.LagBytes = uint64(max(lagBytes, 0))
 	if contact := p.stats.lastContactNs.Load(); contact != 0 {
 		stats.LagMs = time.Since(time.Unix(0, contact)).Milliseconds()

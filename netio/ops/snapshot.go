@@ -178,7 +178,8 @@ type ReplicationStats struct {
 	LagOps uint64 `json:"lag_ops"`
 	// LagBytes is how many stored log bytes the standby is behind: on a primary, its log's
 	// entry bytes (as stored, headers included) written after the op the standby
-	// acknowledged, summed over the shards; 0 on a standby.
+	// acknowledged (or holds, if it attached holding less), summed over the shards; 0 on
+	// a standby.
 	LagBytes uint64 `json:"lag_bytes"`
 	// LagMs is the time since the other side was last heard from, in milliseconds.
 	LagMs uint64 `json:"lag_ms"`
