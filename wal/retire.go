@@ -30,6 +30,13 @@ var ErrArchivedSegmentDiffers = errors.New("wal: the archive already holds a dif
 func (l *Log) Retire(coveredOp uint64, archiveDir string) (int, error) {
 	l.maintenanceMutex.Lock()
 	defer l.maintenanceMutex.Unlock()
+	// Checked under maintenanceMutex, which Close passes through after marking the log
+	// closed: a closed log's directory may already hold another log (replication renames
+	// it aside and opens a new one numbered from 1 under the same name), whose segments
+	// have the paths this one remembers.
+	if l.closed.Load() {
+		return 0, ErrClosed
+	}
 	l.segmentsMutex.Lock()
 	lastWithEntries := -1
 	for i := range l.segments {

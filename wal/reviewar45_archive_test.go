@@ -110,3 +110,38 @@ func TestRetireSyncsTheArchiveBeforeDeletingACopiedSegment(t *testing.T) {
 		t.Error("the archive directory was not fsynced before the log's copy was deleted")
 	}
 }
+
+// TestRetireAfterCloseLeavesTheDirectoryAlone (review ar45): the shard's snapshot writer
+// runs on its own goroutine, which Shard.Close does not wait for, and calls Retire after
+// its snapshot is written. Replication's start over closes the shard and the log, renames
+// the log directory aside and opens a new log under the same name, numbered from 1 again:
+// a Retire of the closed log, still holding the old segment paths, then moved the new
+// log's segment 1 into the archive (and, with the archive's own set-aside already done,
+// mixed histories in it again). A closed log must not retire.
+func TestRetireAfterCloseLeavesTheDirectoryAlone(t *testing.T) {
+	root := t.TempDir()
+	dir, archive := filepath.Join(root, "log"), filepath.Join(root, "archive")
+	old := retiringLog(t, dir)
+	covered := old.segments[1].LastOp
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(dir, dir+".replaced-1"); err != nil {
+		t.Fatal(err)
+	}
+	fresh := openTest(t, dir)
+	t.Cleanup(func() { fresh.Close() })
+	waitDurable(t, fresh, appendEntries(t, fresh, 10))
+	firstOfFresh := fresh.segments[0].Path
+	before, err := os.ReadFile(firstOfFresh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	retired, err := old.Retire(covered, archive)
+	if retired != 0 || !errors.Is(err, ErrClosed) {
+		t.Errorf("the closed log retired %d (%v), want 0 and ErrClosed", retired, err)
+	}
+	if now, err := os.ReadFile(firstOfFresh); err != nil || !bytes.Equal(now, before) {
+		t.Errorf("the new log's first segment was taken by the closed log's Retire (%v)", err)
+	}
+}
