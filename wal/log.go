@@ -333,6 +333,10 @@ func (l *Log) Close() error {
 	if !l.closed.CompareAndSwap(false, true) {
 		return ErrClosed
 	}
+	// Wait for a Retire (or TruncateAfter) already running: once Close returns, the
+	// caller may move the directory and reuse its name; later ones see closed.
+	l.maintenanceMutex.Lock()
+	l.maintenanceMutex.Unlock() //nolint:staticcheck // A barrier, not a critical section.
 	reply := l.request(controlRequest{kind: controlClose})
 	close(l.pipeline.encodeQueue)
 	l.encoders.Wait()

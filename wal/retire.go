@@ -30,6 +30,13 @@ var ErrArchivedSegmentDiffers = errors.New("wal: the archive already holds a dif
 func (l *Log) Retire(coveredOp uint64, archiveDir string) (int, error) {
 	l.maintenanceMutex.Lock()
 	defer l.maintenanceMutex.Unlock()
+	// Checked under maintenanceMutex, which Close passes through after marking the log
+	// closed: a closed log's directory may already hold another log (replication renames
+	// it aside and opens a new one numbered from 1 under the same name), whose segments
+	// have the paths this one remembers.
+	if l.closed.Load() {
+		return 0, ErrClosed
+	}
 	l.segmentsMutex.Lock()
 	lastWithEntries := -1
 	for i := range l.segments {
@@ -98,11 +105,28 @@ func retireFile(path, archiveDir string) error {
 	if !errors.Is(err, syscall.EXDEV) {
 		return err
 	}
-	if err := copyFileSynced(path, target); err != nil {
+	// Copied under a name that is no segment's and renamed into place once whole and
+	// synced: a copy cut short (a full disk, a crash) must not leave a part of the segment
+	// under its name, which every later retirement would refuse as a different segment.
+	// The archive directory is synced before the delete, so that the copy's entry is
+	// durable before the log's is gone.
+	partial := target + archivePartialSuffix
+	if err := copyFileSynced(path, partial); err != nil {
+		os.Remove(partial)
+		return err
+	}
+	if err := os.Rename(partial, target); err != nil {
+		return err
+	}
+	if err := SyncDirectory(archiveDir); err != nil {
 		return err
 	}
 	return os.Remove(path)
 }
+
+// archivePartialSuffix marks a copy into an archive on another file system that is not
+// whole yet; listSegments ignores such names, and the next retirement truncates it.
+const archivePartialSuffix = ".partial"
 
 // sameContentChunkBytes bounds the memory sameContent reads with (a segment is tens of
 // MiB).
