@@ -677,28 +677,15 @@ func (b *Book) ApplyCredits(l *ledger.Ledger, clock *uint64, credits []Credit, m
 		count++
 	}
 	*clock += uint64(count)
-	if len(b.batch.bounded) > 0 {
-		b.creditRuns(l, first, steps[:count], readers, results)
-	} else {
-		for start := 0; start < count; {
-			end := start
-			for end < count && !steps[end].ID.IsZero() {
-				end++
-			}
-			if end > start {
-				l.CreateSagaCredits(first+uint64(start), steps[start:end], readers[start:end],
-					results[start:end])
-			}
-			start = end + 1
-		}
-	}
+	b.creditRuns(l, first, steps[:count], readers, results)
 	b.decide(l, credits, kinds, slots, positions, steps, results, messages)
 }
 
-// creditRuns is ApplyCredits' ledger calls when some of the batch's steps are bounded by
-// what their payer may pay (b.batch.bounded, their positions, ascending): each of those is
-// judged at its turn (creditBounded), after the steps before it are applied. It empties
-// b.batch.bounded, which is empty between calls (the batches without one pay a test).
+// creditRuns is ApplyCredits' ledger calls: each run of steps with a ledger event goes
+// to the ledger in one call, and a step bounded by what its payer may pay
+// (b.batch.bounded, their positions, ascending; rare) is judged at its turn
+// (creditBounded), after the steps before it are applied. It empties b.batch.bounded,
+// which is empty between calls.
 func (b *Book) creditRuns(l *ledger.Ledger, first uint64, steps []model.Transfer,
 	readers []uint64, results []model.TransferResult) {
 	bounded, count := b.batch.bounded, len(steps)
