@@ -203,10 +203,10 @@ func walLayout(dir string) (walDirectories, *shardmap.Map, error) {
 // and those of each shard-n subdirectory, by shard; nil when it holds none.
 func archivedLogs(dir string) []archivedLog {
 	var logs []archivedLog
-	if holdsSegments(dir) {
+	entries, _ := os.ReadDir(dir) // Read once: for its own segments and its shard-n.
+	if holdsSegments(entries) {
 		logs = append(logs, archivedLog{shard: 0, dir: dir})
 	}
-	entries, _ := os.ReadDir(dir)
 	var shards []archivedLog
 	for _, entry := range entries {
 		number, ok := strings.CutPrefix(entry.Name(), archiveShardPrefix)
@@ -214,7 +214,8 @@ func archivedLogs(dir string) []archivedLog {
 		if !ok || err != nil || shard < 1 || !entry.IsDir() {
 			continue
 		}
-		if path := filepath.Join(dir, entry.Name()); holdsSegments(path) {
+		path := filepath.Join(dir, entry.Name())
+		if subdirectory, _ := os.ReadDir(path); holdsSegments(subdirectory) {
 			shards = append(shards, archivedLog{shard: shard, dir: path})
 		}
 	}
@@ -222,10 +223,10 @@ func archivedLogs(dir string) []archivedLog {
 	return append(logs, shards...)
 }
 
-// holdsSegments says whether dir holds a segment file (*.wal; read as a directory, not
-// a glob pattern, which a path with '[' would break).
-func holdsSegments(dir string) bool {
-	entries, _ := os.ReadDir(dir)
+// holdsSegments says whether a directory's entries hold a segment file (*.wal; the
+// directory read as one, not matched by a glob pattern, which a path with '[' would
+// break).
+func holdsSegments(entries []os.DirEntry) bool {
 	for _, entry := range entries {
 		if !entry.IsDir() && strings.HasSuffix(entry.Name(), ".wal") {
 			return true
