@@ -96,10 +96,6 @@ func (p *Primary) stream(s *primarySession, op uint64) error {
 	}
 }
 
-func (p *Primary) sendEntry(s *primarySession, stored []byte, firstOp, lastOp uint64) error {
-	return p.sendEntryAt(s, stored, firstOp, lastOp, nil)
-}
-
 // sendEntryAt sends an entry of the log described by meta (nil: where it lies is not
 // known, and lag_bytes counts segments for its acknowledgement).
 func (p *Primary) sendEntryAt(s *primarySession, stored []byte, firstOp, lastOp uint64,

@@ -80,3 +80,9 @@ func newTestShard(t *testing.T) *shard.Shard {
 	}
 	return sh
 }
+
+// sendEntry sends an entry whose place in the log is not known (the tests' entries are
+// no log's): lag_bytes counts segments for its acknowledgement.
+func (p *Primary) sendEntry(s *primarySession, stored []byte, firstOp, lastOp uint64) error {
+	return p.sendEntryAt(s, stored, firstOp, lastOp, nil)
+}

@@ -66,10 +66,7 @@ func (s *Shard) writeGrantsIfDue() error {
 		// the current version first, as the first writes of a turn would
 		// (openWithRulesUpgrade), so that the table is applied whole at this op by every
 		// replica. A table without limits is written alone, as before limits existed.
-		s.entry = core.AppendRequest(s.entry, &core.Request{
-			Operation: model.OperationUpgradeRules,
-			Body:      core.AppendUpgradeRules(nil, core.RulesVersionCurrent)})
-		slot.origins = append(slot.origins, origin{})
+		s.appendRulesUpgrade(slot)
 	}
 	s.entry = core.AppendRequest(s.entry,
 		&core.Request{Operation: model.OperationSetGrants, Body: table.body})

@@ -65,10 +65,7 @@ func (s *Shard) writeRefusedCancels() (waiting bool, err error) {
 		s.entry = s.entry[:0]
 		writes := 0
 		if s.machine.RulesVersion() < core.RulesVersionCurrent {
-			s.entry = core.AppendRequest(s.entry, &core.Request{
-				Operation: model.OperationUpgradeRules,
-				Body:      core.AppendUpgradeRules(nil, core.RulesVersionCurrent)})
-			slot.origins = append(slot.origins, origin{})
+			s.appendRulesUpgrade(slot)
 			writes++
 		}
 		count := min(s.cancelsRefused.count(), s.entryBytesBudget()/cancelBytes,

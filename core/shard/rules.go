@@ -43,9 +43,15 @@ func (s *Shard) openWithRulesUpgrade(slot *parked) bool {
 	if !writes {
 		return false
 	}
+	s.appendRulesUpgrade(slot)
+	return true
+}
+
+// appendRulesUpgrade adds to the entry being built the upgrade_rules request that moves
+// the machine to the current rules version, with its origin in slot (the shard's own).
+func (s *Shard) appendRulesUpgrade(slot *parked) {
 	s.entry = core.AppendRequest(s.entry, &core.Request{
 		Operation: model.OperationUpgradeRules,
 		Body:      core.AppendUpgradeRules(nil, core.RulesVersionCurrent)})
 	slot.origins = append(slot.origins, origin{})
-	return true
 }
