@@ -162,7 +162,12 @@ func (r *runningNode) opsSnapshot() ops.Snapshot {
 	snapshot.Replication = replicationStats(&status, r.replicationMode)
 	snapshot.Network = r.networkStats()
 	if r.api != nil {
-		snapshot.APIPanics = r.api.Stats().Panics
+		stats := r.api.Stats()
+		snapshot.APIPanics = stats.Panics
+		snapshot.API = &ops.APIStats{Requests: stats.Requests,
+			AuthFailures: stats.AuthFailures, Refused: stats.Refused, Busy: stats.Busy,
+			RateLimited: stats.RateLimited, Timeouts: stats.Timeouts,
+			InFlight: uint64(stats.InFlight)}
 	}
 	snapshot.Problems = r.problems(&snapshot, &status)
 	r.streamsSnapshot(&snapshot)

@@ -162,8 +162,11 @@ func (r *request) statusRefusal(status model.Status) {
 	if status == model.StatusNotPrimary && r.server.config.PrimaryAddress != nil {
 		body.Primary = r.server.config.PrimaryAddress()
 	}
-	if status == model.StatusBusy {
+	switch status {
+	case model.StatusBusy:
 		r.server.counters.busy.Add(1)
+	case model.StatusRateLimited:
+		r.server.counters.rateLimited.Add(1)
 	}
 	r.server.counters.refused.Add(1)
 	writeJSON(r.ctx, statusCode, body)

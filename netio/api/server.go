@@ -151,6 +151,7 @@ type counters struct {
 	authFailures   atomic.Uint64
 	refused        atomic.Uint64
 	busy           atomic.Uint64
+	rateLimited    atomic.Uint64
 	repliesDropped atomic.Uint64
 	timeouts       atomic.Uint64
 }
@@ -161,6 +162,7 @@ type Stats struct {
 	AuthFailures   uint64 // Refused for their authentication (401, 429 too_many_attempts).
 	Refused        uint64 // Refused after authentication (403, 400, 429, 503 at once).
 	Busy           uint64 // Of those, 503 busy (in-flight bound or the shard's ring).
+	RateLimited    uint64 // Of those, 429 rate_limited (the client's configured rate).
 	Timeouts       uint64 // 503 outcome_unknown: no reply within ReplyTimeout.
 	Panics         uint64 // 500 internal: a handler panicked (recovered, logged).
 	RepliesDropped uint64 // Replies that came after their handler gave up.
@@ -171,7 +173,8 @@ type Stats struct {
 func (s *Server) Stats() Stats {
 	return Stats{Requests: s.counters.requests.Load(), AuthFailures: s.counters.authFailures.Load(),
 		Refused: s.counters.refused.Load(), Busy: s.counters.busy.Load(),
-		Timeouts: s.counters.timeouts.Load(), RepliesDropped: s.counters.repliesDropped.Load(),
+		RateLimited: s.counters.rateLimited.Load(),
+		Timeouts:    s.counters.timeouts.Load(), RepliesDropped: s.counters.repliesDropped.Load(),
 		Panics: s.guard.Panics(), InFlight: len(s.inFlight)}
 }
 

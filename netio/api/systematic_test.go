@@ -565,8 +565,8 @@ func TestSignatureEncodings(t *testing.T) {
 }
 
 // TestStatsCountEachOutcome: each answer counts once in Requests, an authentication
-// failure in AuthFailures, a refusal after it in Refused (busy ones in Busy too), and a
-// reply that does not come in Timeouts.
+// failure in AuthFailures, a refusal after it in Refused (busy ones in Busy too,
+// rate_limited ones in RateLimited), and a reply that does not come in Timeouts.
 func TestStatsCountEachOutcome(t *testing.T) {
 	h := newHarness(t)
 	h.expect(h.do(nil, "GET", "/v1/time", ""), 200, "")
@@ -585,12 +585,17 @@ func TestStatsCountEachOutcome(t *testing.T) {
 		code   string
 	}{
 		{model.StatusBusy, Stats{Requests: 1, Refused: 1, Busy: 1}, "busy"},
+		{model.StatusRateLimited, Stats{Requests: 1, Refused: 1, RateLimited: 1}, "rate_limited"},
 		{model.StatusOK, Stats{Requests: 1, Timeouts: 1}, "outcome_unknown"}, // Never answers.
 	} {
 		server := startServer(t, Config{Address: "127.0.0.1:0", Keys: keys, ReplyTimeout: 20 * time.Millisecond},
 			heldBackend{status: c.status})
 		other := &harness{t: t, server: server, base: "http://" + server.Address(), clock: h.clock, http: h.http}
-		other.expect(other.operator("GET", "/v1/accounts/1", ""), 503, c.code)
+		statusCode := 503
+		if c.status == model.StatusRateLimited {
+			statusCode = 429
+		}
+		other.expect(other.operator("GET", "/v1/accounts/1", ""), statusCode, c.code)
 		if got := server.Stats(); got != c.want {
 			t.Errorf("%s: stats %+v, want %+v", c.code, got, c.want)
 		}

@@ -113,6 +113,8 @@ func primarySnapshot() Snapshot {
 			ConnectionsRefused: 3, LoginsAccepted: 38, LoginsRejected: 5, BytesReceived: 7777,
 			BytesSent: 8888, BusyReplies: 9, RateLimitedReplies: 10, ProtocolErrors: 11,
 			SlowConsumers: 12, RequestsInflight: 13},
+		API: &APIStats{Requests: 500, AuthFailures: 21, Refused: 22, Busy: 23, RateLimited: 24,
+			Timeouts: 25, InFlight: 26},
 		RequestLatencyUs: map[string]Quantiles{
 			"create_transfers": {Count: 900, Sum: 450000, P50: 350, P90: 600, P99: 1200,
 				P999: 3000, Max: 9000},

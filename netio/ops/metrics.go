@@ -68,6 +68,7 @@ type snapshotCollector struct {
 	node        []metricDefinition[Snapshot]
 	replication []metricDefinition[ReplicationStats]
 	network     []metricDefinition[NetworkStats]
+	api         []metricDefinition[APIStats]
 	shard       []metricDefinition[ShardStats]
 	log         []metricDefinition[LogStats]
 	streams     []metricDefinition[StreamStats]
@@ -98,6 +99,7 @@ func newSnapshotCollector(snapshot func() Snapshot, opsPanics func() uint64) *sn
 	c.node = nodeDefinitions()
 	c.replication = replicationDefinitions()
 	c.network = networkDefinitions()
+	c.api = apiDefinitions()
 	c.shard = shardDefinitions()
 	c.log = logDefinitions()
 	c.streams, c.capture = streamDefinitions(), captureDefinitions()
@@ -209,6 +211,34 @@ func replicationDefinitions() []metricDefinition[ReplicationStats] {
 		counter("sequent_replication_lease_losses_total",
 			"Witness leases this node lost as a primary (ran out or went to the other node); "+
 				"each fenced it.", noLabels, func(s *r) float64 { return float64(s.LeaseLosses) }),
+	}
+}
+
+func apiDefinitions() []metricDefinition[APIStats] {
+	type a = APIStats
+	return []metricDefinition[a]{
+		counter("sequent_api_requests_total",
+			"Requests the integrators' JSON API answered, whatever the outcome.", noLabels,
+			func(s *a) float64 { return float64(s.Requests) }),
+		counter("sequent_api_auth_failures_total",
+			"JSON API requests refused for their authentication (401, 429 too_many_attempts).",
+			noLabels, func(s *a) float64 { return float64(s.AuthFailures) }),
+		counter("sequent_api_refused_total",
+			"JSON API requests refused after authentication (403, 4xx, 429, 503 at once).",
+			noLabels, func(s *a) float64 { return float64(s.Refused) }),
+		counter("sequent_api_busy_total",
+			"JSON API requests refused busy (of sequent_api_refused_total).", noLabels,
+			func(s *a) float64 { return float64(s.Busy) }),
+		counter("sequent_api_rate_limited_total",
+			"JSON API requests refused rate_limited by the client's configured rate "+
+				"(of sequent_api_refused_total).", noLabels,
+			func(s *a) float64 { return float64(s.RateLimited) }),
+		counter("sequent_api_timeouts_total",
+			"JSON API requests answered outcome_unknown: no reply within the reply timeout.",
+			noLabels, func(s *a) float64 { return float64(s.Timeouts) }),
+		gauge("sequent_api_requests_inflight",
+			"JSON API requests waiting for their shard now.", noLabels,
+			func(s *a) float64 { return float64(s.InFlight) }),
 	}
 }
 
@@ -329,6 +359,7 @@ func (c *snapshotCollector) Describe(ch chan<- *prometheus.Desc) {
 	describe(ch, c.node)
 	describe(ch, c.replication)
 	describe(ch, c.network)
+	describe(ch, c.api)
 	describe(ch, c.shard)
 	describe(ch, c.log)
 	describe(ch, c.streams)
@@ -361,6 +392,9 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 	collect(ch, c.node, &snapshot)
 	collect(ch, c.replication, &snapshot.Replication)
 	collect(ch, c.network, &snapshot.Network)
+	if snapshot.API != nil { // A node without the JSON API sends none of its series.
+		collect(ch, c.api, snapshot.API)
+	}
 	ch <- constant(c.buildInfo, prometheus.GaugeValue, 1, snapshot.Version)
 	ch <- constant(c.panics, prometheus.CounterValue, float64(snapshot.APIPanics), "api")
 	ch <- constant(c.panics, prometheus.CounterValue, float64(c.opsPanics()), "ops")

@@ -164,6 +164,13 @@ var primarySeries = []struct {
 	{"sequent_network_sent_bytes_total", nil, 8888},
 	{"sequent_network_busy_replies_total", nil, 9},
 	{"sequent_network_rate_limited_replies_total", nil, 10},
+	{"sequent_api_requests_total", nil, 500},
+	{"sequent_api_auth_failures_total", nil, 21},
+	{"sequent_api_refused_total", nil, 22},
+	{"sequent_api_busy_total", nil, 23},
+	{"sequent_api_rate_limited_total", nil, 24},
+	{"sequent_api_timeouts_total", nil, 25},
+	{"sequent_api_requests_inflight", nil, 26},
 	{"sequent_request_latency_seconds",
 		[]string{"operation", "create_transfers", "quantile", "0.999"}, 3000e-6},
 	{"sequent_request_latency_seconds_count", []string{"operation", "create_transfers"},
@@ -339,6 +346,21 @@ func TestMetricsStreamsPerShard(t *testing.T) {
 	} {
 		if got := value(t, families, check.name, check.labels...); got != check.want {
 			t.Errorf("%s%v = %v, want %v", check.name, check.labels, got, check.want)
+		}
+	}
+}
+
+// TestMetricsWithoutAPISendNoAPISeries: a node without the JSON API (Snapshot.API nil)
+// sends none of the sequent_api_ series, rather than zeros that would read as an idle API.
+func TestMetricsWithoutAPISendNoAPISeries(t *testing.T) {
+	fake := newFakeSources()
+	without := primarySnapshot()
+	without.API = nil
+	fake.setSnapshot(without)
+	server := startServer(t, Config{}, fake.sources())
+	for name := range scrape(t, server) {
+		if strings.HasPrefix(name, "sequent_api_") {
+			t.Errorf("%s sent without an API", name)
 		}
 	}
 }

@@ -37,6 +37,8 @@ type Snapshot struct {
 	// APIPanics counts the integrators' HTTP API's handler panics, each recovered and
 	// answered 500 (netio/api Stats.Panics); 0 without an API.
 	APIPanics uint64 `json:"api_panics"`
+	// API is the integrators' HTTP API's counters (netio/api Stats); nil without an API.
+	API *APIStats `json:"api,omitempty"`
 	// RequestLatencyUs is the latency of requests by operation name ("create_transfers"),
 	// from arrival at the server to the reply leaving, in microseconds.
 	RequestLatencyUs map[string]Quantiles `json:"request_latency_us"`
@@ -261,6 +263,29 @@ type WitnessStats struct {
 	// RatchetPath is the ratchet's marker: stop the node and remove it to lower the
 	// ratchet (absent: kept in memory only).
 	RatchetPath string `json:"ratchet_path,omitempty"`
+}
+
+// APIStats are the integrators' HTTP API's counters since the process started (netio/api
+// Stats), for operators: how many requests it answered, and how many it refused, by kind.
+type APIStats struct {
+	// Requests counts requests answered, whatever the outcome.
+	Requests uint64 `json:"requests"`
+	// AuthFailures counts requests refused for their authentication (401, and 429
+	// too_many_attempts after repeated failures).
+	AuthFailures uint64 `json:"auth_failures"`
+	// Refused counts requests refused after authentication (403, 4xx, 429, 503 at once).
+	Refused uint64 `json:"refused"`
+	// Busy counts the refusals answered 503 busy (of Refused): the API's in-flight bound,
+	// the bodies' budget or the shard's input ring.
+	Busy uint64 `json:"busy"`
+	// RateLimited counts the refusals answered 429 rate_limited (of Refused): the
+	// client's configured rate.
+	RateLimited uint64 `json:"rate_limited"`
+	// Timeouts counts requests answered 503 outcome_unknown because their reply did not
+	// come within the API's reply timeout.
+	Timeouts uint64 `json:"timeouts"`
+	// InFlight is the number of requests waiting for their shard now.
+	InFlight uint64 `json:"in_flight"`
 }
 
 // NetworkStats is the binary protocol server's counters.
