@@ -524,3 +524,83 @@ func docTransfer(id, debit, credit, amount uint64) []byte {
 func eventStatus(body []byte, index int) uint32 {
 	return endian.LittleEndian.Uint32(body[index*docEventResultBytes+8:])
 }
+
+// docStatusNotPrimary is section 12's not_primary.
+const docStatusNotPrimary = 201
+
+// TestHunt46bStandbyAnswers: what a client sees at a hot standby. Section 6:
+// "not_primary (201): ... the body is the current primary's host:port in ASCII", with
+// aux 0, after the checks before the shard's own ("permission, flags, shape, rate, then
+// the shard's own": an undefined flag is still invalid_body there); section 8a: "201
+// not_primary (only the primary serves market data ...)", an md_subscribed with aux 0 and
+// the request echoed; section 8: a standby "keeps its report subscribers", so a live
+// subscribe is accepted; and, as section 6 now says, a standby answers reads from its
+// state (behind its primary's at most by what it has not applied yet).
+func TestHunt46bStandbyAnswers(t *testing.T) {
+	dir := t.TempDir()
+	secretHex := "44556677445566774455667744556677445566774455667744556677445566aa"
+	keys := filepath.Join(dir, "keys.json")
+	file := `{"version": 1, "clients": [
+ {"id": 1, "name": "operator", "permissions": ["read", "transfer"],
+  "keys": [{"id": 1, "secret": "` + secretHex + `"}], "grants": [{"scopes": ["operator"]}]}]}`
+	if err := os.WriteFile(keys, []byte(file), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	secret, err := hex.DecodeString(secretHex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	primaryReplication := freePort(t)
+	primary := startServer(t, filepath.Join(dir, "primary"), freePort(t), "--keys", keys,
+		"--replication-listen", primaryReplication, "--replication-key", replicationTestKey)
+	standby := startServer(t, filepath.Join(dir, "standby"), freePort(t), "--keys", keys,
+		"--replication-listen", freePort(t), "--standby-of", primaryReplication,
+		"--replication-key", replicationTestKey)
+
+	writer := docLoginAs(t, primary.address, 1, 1, secret, 4607)
+	if reply := writer.request(docOperationCreateAccounts, 0, 1, docAccount(4_607_001)); reply.status != docStatusOK {
+		t.Fatalf("create_accounts at the primary: status %d", reply.status)
+	}
+	reader := docLoginAs(t, standby.address, 1, 1, secret, 4608)
+	number := uint64(0)
+	eventually(t, "the standby's lookup finding the primary's account", func() bool {
+		number++
+		return len(reader.request(docOperationLookupAccounts, 0, number,
+			docIDs(4_607_001)).body) == 128
+	})
+	number++
+	refused := reader.request(docOperationCreateAccounts, 0, number, docAccount(4_607_002))
+	if refused.status != docStatusNotPrimary || refused.aux != 0 ||
+		string(refused.body) != primary.address {
+		t.Fatalf("a write at the standby: status %d aux %d body %q, want not_primary, aux 0, "+
+			"body %q", refused.status, refused.aux, refused.body, primary.address)
+	}
+	number++
+	if reply := reader.request(docOperationCreateAccounts, 2, number, docAccount(4_607_002)); reply.status != docStatusInvalidBody {
+		t.Fatalf("a write with flag bit 1 at the standby: status %d, want invalid_body "+
+			"(flags are checked before the shard's own refusals)", reply.status)
+	}
+	expectSubscribed(t, "a live subscribe at the standby", reader.subscribe(0, 0), docStatusOK, 0)
+	reader.write(docMarketDataSubscribe(reader.session, 5, 3, 0))
+	answer := reader.next()
+	if answer.kind != docKindMDSubscribed || answer.status != docStatusNotPrimary ||
+		answer.aux != 0 || len(answer.body) != 32 ||
+		endian.LittleEndian.Uint32(answer.body) != 5 ||
+		endian.LittleEndian.Uint32(answer.body[4:]) != 3 {
+		t.Fatalf("md_subscribe at the standby: kind %d status %d aux %d body %x, want "+
+			"md_subscribed not_primary, aux 0, instrument 5 and channels 3 echoed", answer.kind,
+			answer.status, answer.aux, answer.body)
+	}
+}
+
+// docOperationLookupAccounts is the operation lookup_accounts (section 11).
+const docOperationLookupAccounts = 3
+
+// docIDs encodes ids as section 10's Id events (u128, little-endian).
+func docIDs(ids ...uint64) []byte {
+	body := make([]byte, 16*len(ids))
+	for i, id := range ids {
+		endian.LittleEndian.PutUint64(body[16*i:], id)
+	}
+	return body
+}
