@@ -239,7 +239,11 @@ func (r *Router) finish(req *request) {
 			reply.Status, reply.Body = chooseQuery(req)
 		}
 	} else {
-		reply.Duplicate = false
+		// A refusal names no op and is no duplicate (PROTOCOL.md section 3, aux: "0 for
+		// ... every other status"), although a part answered ok from its cache or applied
+		// now put its op above: request_number_reused and request_too_old of a split
+		// request carried that part's op.
+		reply.Duplicate, reply.Op = false, 0
 	}
 	if len(req.parts) == 0 {
 		reply.Duplicate = false

@@ -251,7 +251,8 @@ func (rig *cacheRig) bigReplies(session, firstNumber uint64) {
 // never outcome_unknown, which would make a client resend for ever; the shard that still
 // caches its part answers it from the cache (not applied again), and the shard that
 // evicted refuses it. PROTOCOL.md §7 tells the client what then holds: look the ids up,
-// or send the events again under a new number, answered exists (the ledger's ids).
+// or send the events again under a new number, answered exists (the ledger's ids). The
+// refusal carried shard 1's op until session 46 (hunt46b).
 func TestSplitResendAfterOneShardEvictedItsReply(t *testing.T) {
 	rig := newCacheRig(t, 0)
 	rig.accounts(1, 1)
@@ -262,9 +263,13 @@ func TestSplitResendAfterOneShardEvictedItsReply(t *testing.T) {
 	for attempt := range 3 {
 		before := len(rig.parts)
 		reply = rig.do(1, 1, 2, model.OperationCreateTransfers, 0, body)
-		if reply.Status != model.StatusRequestTooOld || len(reply.Body) != 0 || reply.Duplicate {
-			t.Fatalf("resend %d: %s (duplicate %v, %d bytes), want request_too_old without a body",
-				attempt, reply.Status, reply.Duplicate, len(reply.Body))
+		// No op either: PROTOCOL.md section 3 gives aux (the op) 0 for every status but
+		// ok, although shard 1 answered its part ok from its cache, with its op.
+		if reply.Status != model.StatusRequestTooOld || len(reply.Body) != 0 || reply.Duplicate ||
+			reply.Op != 0 {
+			t.Fatalf("resend %d: %s (duplicate %v, %d bytes, op %d), want request_too_old "+
+				"without a body or an op", attempt, reply.Status, reply.Duplicate,
+				len(reply.Body), reply.Op)
 		}
 		for _, seen := range rig.parts[before:] {
 			switch {
