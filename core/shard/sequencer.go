@@ -612,7 +612,10 @@ func (s *Shard) answer(slot *parked) {
 		}
 		s.answers.answer(from.ticket)
 		connection := from.connection
-		if clientTraffic(connection, reply.Client) {
+		// A full log's refusals (parkRefusal: log_unavailable, which the machine never
+		// answers) are counted in LogFullRefusals, as the refusals answered at once are,
+		// not as requests handled.
+		if clientTraffic(connection, reply.Client) && reply.Status != model.StatusLogUnavailable {
 			s.latencies.record(reply.Operation, reply.Status, now-from.received)
 		}
 		body := slot.output.Body(reply)
