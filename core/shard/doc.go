@@ -28,7 +28,9 @@
 // and writes go through again once the log has room. A new grant table that finds no
 // room is retried every turn and pulse; until it is logged, every request taken from the
 // ring (reads included, since nothing may be decided under the old table) is answered
-// log_unavailable. A failed log (a sticky I/O error)
+// log_unavailable. These refusals are parked like an entry's replies, in the order the
+// turn took the requests, so they leave after the replies parked before them: a
+// connection's replies keep its requests' order (PROTOCOL.md section 6). A failed log (a sticky I/O error)
 // is final for this process, which stays up to say so: release first hands out every
 // reply the log had made durable (and the standby acknowledged) before failing, the rest
 // of the parked replies get outcome_unknown, and from then on the sequencer answers

@@ -246,6 +246,10 @@ func (s *Shard) turn() (drained bool, closed bool, err error) {
 			// Nothing was appended or applied: the writes are refused, not lost, and the
 			// turn's reads go on against the unchanged state.
 			s.refuseWrites(slot, model.StatusLogUnavailable)
+			s.ring.release(&s.taken[len(s.taken)-1])
+			slot.op = s.opLast
+			s.parked = append(s.parked, slot)
+			return true, closed, nil
 		case err != nil:
 			// These requests left the ring but will never be parked: keep them so that
 			// the failure handling answers them (their bytes stay in the ring, which is
@@ -284,6 +288,8 @@ func (s *Shard) holdForGroupCommit() bool {
 // refuseQueued answers what the ring holds with status, taking nothing of it into the
 // log or the state: a new grant table the log had no room for must decide these
 // requests, and the one it replaces may not (a revoked grant would still be honoured).
+// The replies are parked, like refuseWrites', behind what is parked already. The turn
+// checked the in-flight window before the grant table, which parked nothing.
 func (s *Shard) refuseQueued(status model.Status) (drained bool, closed bool, err error) {
 	s.taken, closed = s.ring.take(s.taken[:0], s.config.RingRequests, s.config.EntryBytesMax)
 	if len(s.taken) == 0 {
@@ -291,8 +297,14 @@ func (s *Shard) refuseQueued(status model.Status) (drained bool, closed bool, er
 	}
 	s.answers.taken(s.taken)
 	s.keepRefusedCancels(s.taken)
-	s.answerRequests(s.taken, status)
+	slot := s.acquire()
+	var request core.Request
+	for i := range s.taken {
+		s.parkRefusal(slot, &s.taken[i], &request, status)
+	}
 	s.ring.release(&s.taken[len(s.taken)-1])
+	slot.op = s.opLast
+	s.parked = append(s.parked, slot)
 	s.count(func(stats *Stats) { stats.LogFullRefusals += uint64(len(s.taken)) })
 	return true, closed, nil
 }
@@ -327,18 +339,40 @@ func (s *Shard) refuseFenced() (drained bool, closed bool, err error) {
 var errFenced = errors.New("shard: fenced: the entry was not logged")
 
 // refuseWrites answers the writes of this turn with status (nothing of them was appended
-// or applied) and forgets their origins, so that slot keeps only the turn's reads.
+// or applied) and its reads against the unchanged state, all in slot, in the order the
+// turn took them: parked behind the entries parked before, the refusals leave after
+// their replies, as the replies to a connection's processed requests must (PROTOCOL.md
+// section 6, "Order"). Answered at once, a refusal overtook an earlier write of its
+// connection still waiting for durability.
 func (s *Shard) refuseWrites(slot *parked, status model.Status) {
+	slot.origins = slot.origins[:0]
 	s.refused = s.refused[:0]
+	var request core.Request
 	for i := range s.taken {
-		if s.taken[i].write {
-			s.refused = append(s.refused, s.taken[i])
+		meta := &s.taken[i]
+		if meta.write {
+			s.refused = append(s.refused, *meta)
+			s.parkRefusal(slot, meta, &request, status)
+		} else {
+			s.queries = append(s.queries[:0], *meta)
+			s.answerQueries(slot)
+			slot.reads = true
 		}
 	}
 	s.keepRefusedCancels(s.refused)
-	s.answerRequests(s.refused, status)
-	slot.origins = slot.origins[:0]
 	s.count(func(stats *Stats) { stats.LogFullRefusals += uint64(len(s.refused)) })
+}
+
+// parkRefusal adds to slot the reply with status and no body to the request of meta
+// (request is scratch), which nothing applied: release delivers it in its place.
+func (s *Shard) parkRefusal(slot *parked, meta *requestMeta, request *core.Request,
+	status model.Status) {
+	decodeRequest(s.ring.bytes(meta), request)
+	slot.output.Replies = append(slot.output.Replies, core.Reply{Client: request.Client,
+		Session: request.Session, Number: request.Number, Operation: request.Operation,
+		Status: status})
+	slot.origins = append(slot.origins, origin{connection: meta.connection,
+		received: meta.received, ticket: meta.ticket})
 }
 
 // appendAndApply writes the entry to the log and applies it to the machine. An error
@@ -512,6 +546,10 @@ func (s *Shard) release() error {
 	// goroutine, so it may land after the turn's check, before its append, while an
 	// entry waits for its sync, which alone would have released it ok, or between two
 	// slots of this loop (the Replier and the consumers run in it): hence once per slot.
+	// One landing while a slot's replies are being handed out lets them go: they were
+	// released before it, on what the log (and in sync mode the standby, which the fence's
+	// promotion made the primary) had made durable (replication's
+	// TestFenceDuringDeliveryLosesNoAcknowledgedWrite).
 	count := 0
 	for count < len(s.parked) && s.parked[count].op <= released &&
 		(reads || !s.parked[count].reads) && s.Role() != RoleFenced {
@@ -574,7 +612,10 @@ func (s *Shard) answer(slot *parked) {
 		}
 		s.answers.answer(from.ticket)
 		connection := from.connection
-		if clientTraffic(connection, reply.Client) {
+		// A full log's refusals (parkRefusal: log_unavailable, which the machine never
+		// answers) are counted in LogFullRefusals, as the refusals answered at once are,
+		// not as requests handled.
+		if clientTraffic(connection, reply.Client) && reply.Status != model.StatusLogUnavailable {
 			s.latencies.record(reply.Operation, reply.Status, now-from.received)
 		}
 		body := slot.output.Body(reply)

@@ -281,8 +281,13 @@ type Shard struct {
 	stats      Stats
 	statsMutex sync.Mutex
 	closeOnce  sync.Once
-	started    atomic.Bool // Start ran: the consumer list is fixed.
-	startOnce  sync.Once   // Start runs the sequencer at most once; Close after no Start ends it.
+	// snapshotWriters counts the snapshot writer goroutines (snapshot.go); Close waits
+	// for them, so that none writes into the snapshot directory, or retires the log,
+	// after Close returned (the log is closed then, and a start over in the same process
+	// may have set the directory's snapshots aside).
+	snapshotWriters sync.WaitGroup
+	started         atomic.Bool // Start ran: the consumer list is fixed.
+	startOnce       sync.Once   // Start runs the sequencer at most once; Close after no Start ends it.
 }
 
 // New returns a shard around a recovered machine and an open log whose last op is the
@@ -450,7 +455,9 @@ func (s *Shard) Err() error {
 	return nil
 }
 
-// Close stops accepting requests, sequences and releases what was queued, and stops.
+// Close stops accepting requests, sequences and releases what was queued, and stops; it
+// returns once a snapshot being written has been written (or given up), so the caller may
+// close the log and reuse the snapshot directory.
 func (s *Shard) Close() error {
 	s.closeOnce.Do(func() {
 		if dropped := s.ring.close(); dropped > 0 {
@@ -464,6 +471,13 @@ func (s *Shard) Close() error {
 	// close done; starting it now would sequence nothing, so mark it stopped instead.
 	s.startOnce.Do(func() { close(s.done) })
 	<-s.done
+	// A writer started before the sequencer stopped (turns are kept for good then, so no
+	// inline turn starts one after): one waiting for durability sees done and gives up;
+	// one past that wait finishes its snapshot, with the log still open.
+	if hook := testHookCloseWaitsForSnapshots.Load(); hook != nil {
+		(*hook)()
+	}
+	s.snapshotWriters.Wait()
 	return s.Err()
 }
 

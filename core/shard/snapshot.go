@@ -3,6 +3,7 @@ package shard
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"sequent/core"
@@ -130,8 +131,20 @@ func (s *Shard) snapshotIfRequested(entry *core.Entry, epoch uint64, output *cor
 	view := s.machine.Snapshot()
 	pause := time.Since(start)
 	meta := wal.SnapshotMeta{Op: op, Epoch: epoch, Timestamp: entry.Timestamp}
-	go s.writeSnapshot(view, meta, pause)
+	s.snapshotWriters.Add(1) // On the goroutine holding turns: before Close's Wait.
+	go func() {
+		defer s.snapshotWriters.Done()
+		s.writeSnapshot(view, meta, pause)
+	}()
 }
+
+// testHookSnapshotWriting, when set by a test, runs in the snapshot writer once its op is
+// durable, before it writes; testHookCloseWaitsForSnapshots runs in Close once the
+// sequencer has stopped, before it waits for the writers.
+var (
+	testHookSnapshotWriting        atomic.Pointer[func()]
+	testHookCloseWaitsForSnapshots atomic.Pointer[func()]
+)
 
 // writeSnapshot runs on its own goroutine: wait until the op is durable (a snapshot must
 // never run ahead of the log), digest the state, write the file, prune and retire.
@@ -155,6 +168,9 @@ func (s *Shard) writeSnapshot(view *core.Snapshot, meta wal.SnapshotMeta, pause 
 		result.Write = time.Since(start)
 		s.reportSnapshot(result)
 		return
+	}
+	if hook := testHookSnapshotWriting.Load(); hook != nil {
+		(*hook)()
 	}
 	result.Meta.Chain, _ = s.log.ChainAt(meta.Op)
 	result.Meta.Digest = view.Digest()
