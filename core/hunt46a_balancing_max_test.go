@@ -188,3 +188,34 @@ func TestHunt46aRefusedCrossShardTransferHoldsItsReserveMeanwhile(t *testing.T) 
 func TestRulesVersion10AgreesAwayFromTheHeadroom(t *testing.T) {
 	rulesVersionsAgree(t, rulesVersionHeadroomBound-1, rulesVersionHeadroomBound, nil, true)
 }
+
+// While a sweep's saga runs, its reserve (all the payer's debits can take, from rules
+// version 10) holds: the same payer's other debits meanwhile, a later event of the same
+// request here, get an overflow code, where one shard moves both (PROTOCOL.md section 18
+// says so). Once the saga is final, the payer pays again.
+func TestHunt46aSweepReserveHoldsThePayersOtherDebits(t *testing.T) {
+	p := newPair(t)
+	p.accounts(map[uint64]uint16{1: 0, 2: 0, 100: 0, 101: 0})
+	for _, setup := range []model.Transfer{simpleTransfer(1, 1, 2, 10),
+		simpleTransfer(2, 100, 101, 50)} {
+		if got, _ := p.crossFinal(setup); got.Status != model.StatusOK {
+			t.Fatalf("setup %s: %s", setup.ID, got.Status)
+		}
+	}
+	sweep := simpleTransfer(3, 1, 100, 0)
+	sweep.Amount, sweep.Flags = model.Uint128Max, model.TransferBalancingCredit
+	out := p.client(0, model.OperationCreateTransfers, 0,
+		transfersBody(sweep, simpleTransfer(4, 1, 2, 5)))
+	statuses := eventStatuses(t, out.Body(&out.Replies[0]))
+	if statuses[0] != model.StatusSagaInFlight || statuses[1] != model.StatusOverflowsDebits {
+		t.Fatalf("request: %v", statuses)
+	}
+	finished := p.settle(append([]saga.Message(nil), out.Messages...))
+	if final := finished[0].Finished.Result; final.Status != model.StatusOK ||
+		final.CreditAccount.CreditsPosted != model.U128(50) {
+		t.Fatalf("sweep: %s, payee credits %s", final.Status, final.CreditAccount.CreditsPosted)
+	}
+	if got, _ := p.crossFinal(simpleTransfer(5, 1, 2, 5)); got.Status != model.StatusOK {
+		t.Fatalf("after the sweep: %s", got.Status)
+	}
+}
