@@ -16,8 +16,8 @@ import (
 // on the payer's debits and the settlement account's credits. So the transfer was refused
 // overflows_debits_posted once the payer had any debit posted, or overflows_credits_posted
 // once the pair of shards had carried any amount, where one shard moves what the payee
-// takes. Rules version 10 (rulesVersionHeadroomBound) reserves at most what both can
-// still take, as the payer's bound.
+// takes. Rules version 10 (rulesVersionHeadroomBound) reserves at most half of what both
+// can still take, as the payer's bound.
 
 // hunt46aSingle is a machine of one shard with a pair's accounts and grants: the
 // reference, what a node of one shard answers.
@@ -125,9 +125,9 @@ func TestHunt46aBalancingCreditOfTheMostCrossesShardsAsOnOne(t *testing.T) {
 	}
 }
 
-// The bound is a bound: when the payee would take more than the payer's debits can still
-// take, the transfer is refused (exceeds_credits, the payer's bound; one shard answers an
-// overflow code) and nothing moves; an amount named within the headroom moves what the
+// The bound is a bound: when the payee would take more than half of what the payer's
+// debits can still take, the transfer is refused (exceeds_credits, the payer's bound; one
+// shard answers an overflow code here, the payee taking nearly 2^128) and nothing moves; an amount named within the headroom moves what the
 // payee takes, as before.
 func TestHunt46aHeadroomBoundRefusesWhatCannotBeReserved(t *testing.T) {
 	almost := model.Uint128Max.MustSub(model.U128(5)) // 2^128-6.
@@ -189,33 +189,37 @@ func TestRulesVersion10AgreesAwayFromTheHeadroom(t *testing.T) {
 	rulesVersionsAgree(t, rulesVersionHeadroomBound-1, rulesVersionHeadroomBound, nil, true)
 }
 
-// While a sweep's saga runs, its reserve (all the payer's debits can take, from rules
-// version 10) holds: the same payer's other debits meanwhile, a later event of the same
-// request here, get an overflow code, where one shard moves both (PROTOCOL.md section 18
-// says so). Once the saga is final, the payer pays again.
-func TestHunt46aSweepReserveHoldsThePayersOtherDebits(t *testing.T) {
+// While a sweep's saga runs, its reserve (from rules version 10, half of what the payer's
+// debits can take) holds, and the payer's other debits meanwhile keep the other half: a
+// later event of the same request moves as on one shard, and so does a second sweep.
+func TestHunt46aSweepReserveLeavesThePayersOtherDebits(t *testing.T) {
 	p := newPair(t)
-	p.accounts(map[uint64]uint16{1: 0, 2: 0, 100: 0, 101: 0})
+	p.accounts(map[uint64]uint16{1: 0, 2: 0, 100: 0, 101: 0, 102: 0})
 	for _, setup := range []model.Transfer{simpleTransfer(1, 1, 2, 10),
-		simpleTransfer(2, 100, 101, 50)} {
+		simpleTransfer(2, 100, 101, 50), simpleTransfer(3, 102, 101, 7)} {
 		if got, _ := p.crossFinal(setup); got.Status != model.StatusOK {
 			t.Fatalf("setup %s: %s", setup.ID, got.Status)
 		}
 	}
-	sweep := simpleTransfer(3, 1, 100, 0)
-	sweep.Amount, sweep.Flags = model.Uint128Max, model.TransferBalancingCredit
+	sweep := func(id, payee uint64) model.Transfer {
+		transfer := simpleTransfer(id, 1, payee, 0)
+		transfer.Amount, transfer.Flags = model.Uint128Max, model.TransferBalancingCredit
+		return transfer
+	}
 	out := p.client(0, model.OperationCreateTransfers, 0,
-		transfersBody(sweep, simpleTransfer(4, 1, 2, 5)))
+		transfersBody(sweep(4, 100), simpleTransfer(5, 1, 2, 5), sweep(6, 102)))
 	statuses := eventStatuses(t, out.Body(&out.Replies[0]))
-	if statuses[0] != model.StatusSagaInFlight || statuses[1] != model.StatusOverflowsDebits {
+	if statuses[0] != model.StatusSagaInFlight || statuses[1] != model.StatusOK ||
+		statuses[2] != model.StatusSagaInFlight {
 		t.Fatalf("request: %v", statuses)
 	}
-	finished := p.settle(append([]saga.Message(nil), out.Messages...))
-	if final := finished[0].Finished.Result; final.Status != model.StatusOK ||
-		final.CreditAccount.CreditsPosted != model.U128(50) {
-		t.Fatalf("sweep: %s, payee credits %s", final.Status, final.CreditAccount.CreditsPosted)
+	for _, finished := range p.settle(append([]saga.Message(nil), out.Messages...)) {
+		if final := finished.Finished.Result; final.Status != model.StatusOK {
+			t.Fatalf("sweep %s: %s", finished.Finished.ID, final.Status)
+		}
 	}
-	if got, _ := p.crossFinal(simpleTransfer(5, 1, 2, 5)); got.Status != model.StatusOK {
-		t.Fatalf("after the sweep: %s", got.Status)
+	if payer := p.account(1); payer.DebitsPosted != model.U128(10+5+50+7) ||
+		!payer.DebitsPending.IsZero() {
+		t.Fatalf("payer: %+v", payer.Balance())
 	}
 }

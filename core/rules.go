@@ -106,9 +106,10 @@ const (
 	// (core/payer_bound_rules_test.go).
 	rulesVersionPayerBound uint32 = 9
 	// rulesVersionHeadroomBound makes step 1 of a cross-shard balancing_credit transfer
-	// (without balancing_debit) from a payer that may issue money reserve at most what the
-	// payer's debits and the settlement account's credits can take without overflowing
-	// (package saga, SetHeadroomBound); step 2 then refuses exceeds_credits when the credit
+	// (without balancing_debit) from a payer that may issue money reserve at most half of
+	// what the payer's debits and the settlement account's credits can take without
+	// overflowing (package saga, SetHeadroomBound: the other half stays for the payer's
+	// other debits meanwhile); step 2 then refuses exceeds_credits when the credit
 	// account would take more. Before it step 1 reserved the amount named, so such a
 	// transfer naming 2^128-1 ("as much as the payee takes") was refused
 	// overflows_debits_posted once its payer had any debit posted, or

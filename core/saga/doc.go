@@ -10,8 +10,9 @@
 //	A  step 1  Start      pending X: a → S(A→B, L), amount v (balancing_debit may lower
 //	                      it to v1, and so may, from rules version 9, balancing_credit
 //	                      alone when a is debit-limited or its client may not issue
-//	                      there: SetPayerBound, and from version 10 otherwise to what
-//	                      a's debits and S's credits can take: SetHeadroomBound);
+//	                      there: SetPayerBound, and from version 10 otherwise to half
+//	                      of what a's debits and S's credits can take:
+//	                      SetHeadroomBound);
 //	                      saga seq = A's next; result
 //	                      saga_in_flight; message Credit{X, v1, seq} to B
 //	B  step 2  Credit     unless (A, seq) was decided or forgotten: transfer C(A, seq):
