@@ -120,7 +120,12 @@
 // money in, is judged on the amount it moves (package saga, SetPayerBound: step 1
 // reserves at most what the payer may pay, and its Credit's payer-bound bit makes step 2
 // refuse exceeds_credits rather than credit more); under 1 to 8 step 1 reserved the
-// amount named, and a Credit with that bit is skipped as malformed.
+// amount named, and a Credit with that bit is skipped as malformed; 10, such a transfer
+// from a payer that may issue money reserves at most half of what the payer's debits and
+// the settlement account's credits can still take without overflowing (package saga,
+// SetHeadroomBound), as the payer's bound; under 1 to 9 it reserved the amount named,
+// which overflowed for an amount such as 2^128-1 once the payer or the pair had any
+// amount posted.
 //
 // Ordering rule (as in etcd raft's Ready): the caller may apply an entry before it is
 // durable, but must not release any reply of that entry, nor of any later read, before the

@@ -105,9 +105,20 @@ const (
 	// refused exceeds_credits across shards where the same transfer moves 30 on one shard
 	// (core/payer_bound_rules_test.go).
 	rulesVersionPayerBound uint32 = 9
+	// rulesVersionHeadroomBound makes step 1 of a cross-shard balancing_credit transfer
+	// (without balancing_debit) from a payer that may issue money reserve at most half of
+	// what the payer's debits and the settlement account's credits can take without
+	// overflowing (package saga, SetHeadroomBound: the other half stays for the payer's
+	// other debits meanwhile); step 2 then refuses exceeds_credits when the credit
+	// account would take more. Before it step 1 reserved the amount named, so such a
+	// transfer naming 2^128-1 ("as much as the payee takes") was refused
+	// overflows_debits_posted once its payer had any debit posted, or
+	// overflows_credits_posted once the pair of shards had carried any amount, where one
+	// shard moves what the payee takes (core/hunt46a_balancing_max_test.go).
+	rulesVersionHeadroomBound uint32 = 10
 	// RulesVersionCurrent is the newest version this build applies: the one the primary
 	// moves its machine to (upgrade_rules) before it serves writes.
-	RulesVersionCurrent = rulesVersionPayerBound
+	RulesVersionCurrent = rulesVersionHeadroomBound
 )
 
 // AcceptsClientLimits reports whether a set_grants request carrying client limits would
@@ -127,6 +138,7 @@ func (m *Machine) setRules(version uint32) {
 	m.match.SetRefusalShrinksSteps(version >= rulesVersionRefusedSteps)
 	m.ledger.SetRuleOnlyWhenHeld(version >= rulesVersionRuleOnlyWhenHeld)
 	m.sagas.SetPayerBound(version >= rulesVersionPayerBound)
+	m.sagas.SetHeadroomBound(version >= rulesVersionHeadroomBound)
 }
 
 // RulesVersion returns the rules version in force.

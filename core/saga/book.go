@@ -40,6 +40,9 @@ type Book struct {
 	self       uint16
 	payeeRisk  bool // Step 2 judges the payee's risk rules (SetPayeeRisk).
 	payerBound bool // Step 1 reserves what a balancing_credit's payer may pay (SetPayerBound).
+	// Step 1 reserves what a balancing_credit's payer and settlement account can take
+	// without overflowing (SetHeadroomBound).
+	headroomBound bool
 
 	chunks [][]record
 	count  uint64 // Sagas started; saga n is at index n-1.
@@ -116,6 +119,43 @@ func (b *Book) SetPayeeRisk(on bool) { b.payeeRisk = on }
 // step 1 reserved the amount the client named, so a payer that could pay the clamped
 // amount but not the named one was refused exceeds_credits.
 func (b *Book) SetPayerBound(on bool) { b.payerBound = on }
+
+// SetHeadroomBound makes step 1 of a balancing_credit transfer (without balancing_debit)
+// that SetPayerBound leaves at the amount named (a payer that may issue money) reserve no
+// more than half of what the debit account's debits and the settlement account's credits
+// can still take without overflowing (rules version 10 on; core's rules.go). A local
+// transfer clamps its amount to the credit account before its overflow checks, so naming
+// 2^128-1 ("as much as the payee takes") moves what the payee takes; step 1 cannot know
+// that amount and reserved the one named, which overflowed as soon as the payer had a
+// debit posted or the pair of shards had carried any amount (core's
+// hunt46a_balancing_max_test.go). Half, so that the payer's other debits while the saga
+// runs (and other such transfers) keep the other half: with balances far below 2^127
+// nothing else is refused for the reserve. The lowered reserve travels as the payer's
+// bound (Credit.PayerBound): step 2 refuses exceeds_credits when the payee would take
+// more. Requires SetPayerBound (version 10 includes 9).
+func (b *Book) SetHeadroomBound(on bool) { b.headroomBound = on }
+
+// headroom returns the most of step 1's amount that SetHeadroomBound reserves: half of
+// what its debit account's debits and its settlement account's credits (pending and
+// posted, which the ledger keeps from overflowing together) can still take, so that the
+// ledger's overflow checks pass, now and for the payer's next debits.
+func (b *Book) headroom(l *ledger.Ledger, step *model.Transfer) model.Uint128 {
+	taken := model.Uint128{}
+	b.ids[0] = step.DebitAccountID
+	if b.foundAccts = l.LookupAccounts(b.ids[:], b.foundAccts[:0]); len(b.foundAccts) == 1 {
+		debit := &b.foundAccts[0]
+		taken = debit.DebitsPosted.MustAdd(debit.DebitsPending)
+	}
+	b.ids[0] = step.CreditAccountID
+	if b.foundAccts = l.LookupAccounts(b.ids[:], b.foundAccts[:0]); len(b.foundAccts) == 1 {
+		settlement := &b.foundAccts[0]
+		if credits := settlement.CreditsPosted.MustAdd(settlement.CreditsPending); taken.Less(credits) {
+			taken = credits
+		}
+	}
+	room, _ := model.Uint128Max.MustSub(taken).DivMod64(2)
+	return step.Amount.Min(room)
+}
 
 // payerBounds reports whether step 1 of t must reserve at most what client may pay
 // (SetPayerBound): a balancing_credit transfer without balancing_debit from an account
@@ -339,9 +379,13 @@ func (b *Book) StartRun(l *ledger.Ledger, client uint64, events []model.Transfer
 			steps[i] = events[i]
 			steps[i].CreditAccountID = SettlementAccountID(b.self, credits[i], events[i].Ledger)
 			steps[i].Flags = model.TransferPending | events[i].Flags&model.TransferBalancingDebit
-			if b.payerBound && events[i].Flags&model.TransferBalancingCredit != 0 &&
-				b.payerBounds(l, client, &events[i]) {
-				steps[i].Flags |= model.TransferBalancingDebit // The payer's bound (SetPayerBound).
+			if b.payerBound && events[i].Flags&model.TransferBalancingCredit != 0 {
+				switch {
+				case b.payerBounds(l, client, &events[i]):
+					steps[i].Flags |= model.TransferBalancingDebit // The payer's bound (SetPayerBound).
+				case b.headroomBound && events[i].Flags&model.TransferBalancingDebit == 0:
+					steps[i].Amount = b.headroom(l, &steps[i]) // SetHeadroomBound.
+				}
 			}
 		}
 	}

@@ -10,7 +10,10 @@
 //	A  step 1  Start      pending X: a → S(A→B, L), amount v (balancing_debit may lower
 //	                      it to v1, and so may, from rules version 9, balancing_credit
 //	                      alone when a is debit-limited or its client may not issue
-//	                      there: SetPayerBound); saga seq = A's next; result
+//	                      there: SetPayerBound, and from version 10 otherwise to half
+//	                      of what a's debits and S's credits can take:
+//	                      SetHeadroomBound);
+//	                      saga seq = A's next; result
 //	                      saga_in_flight; message Credit{X, v1, seq} to B
 //	B  step 2  Credit     unless (A, seq) was decided or forgotten: transfer C(A, seq):
 //	                      S(A→B, L) → b, amount v1 (balancing_credit may lower it to v2),

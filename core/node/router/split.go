@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 
 	"sequent/core/model"
+	"sequent/core/saga"
 	"sequent/core/shardmap"
 )
 
@@ -68,6 +69,9 @@ func split(m *shardmap.Map, operation model.Operation, body []byte) plan {
 	if operation == model.OperationCreateAccounts || operation == model.OperationCreateTransfers {
 		refuseSpanningChains(body, info.EventSize, targets)
 	}
+	if keyedByAccount(operation) {
+		askEveryShardForSettlements(body, info.EventSize, targets)
+	}
 	byShard := make([]int, m.Shards) // Part index + 1 of each shard.
 	every := false
 	for i, target := range targets {
@@ -100,6 +104,30 @@ func split(m *shardmap.Map, operation model.Operation, body []byte) plan {
 		p.passThrough, p.shard = true, p.parts[0].shard
 	}
 	return p
+}
+
+// keyedByAccount reports whether each event of operation starts with an account id that
+// places it (lookup_accounts; the filter of get_account_transfers and
+// get_account_balances).
+func keyedByAccount(operation model.Operation) bool {
+	return operation == model.OperationLookupAccounts ||
+		operation == model.OperationGetAccountTransfers ||
+		operation == model.OperationGetAccountBalances
+}
+
+// askEveryShardForSettlements sends the events that name a settlement account S(A→B, L)
+// to every shard: S has one id and a copy on each shard of its pair, whichever shard the
+// map places the id on (one of the pair, or another). Asked of the map's shard alone, a
+// lookup found one copy, or none, or (with ids of both shards in the request, whose parts
+// carry the whole body) both: now a lookup finds both, in shard order, and a query
+// answers from the lower shard of the pair, whatever else the request asks (PROTOCOL.md
+// section 18).
+func askEveryShardForSettlements(body []byte, eventSize int, targets []shardmap.Target) {
+	for i := range targets {
+		if _, _, _, ok := saga.SettlementAccount(model.Uint128LE(body[i*eventSize:])); ok {
+			targets[i] = shardmap.Target{Every: true}
+		}
+	}
 }
 
 // refuseSpanningChains refuses every linked chain whose events are not all local to one
