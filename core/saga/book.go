@@ -918,6 +918,7 @@ func (b *Book) ApplyFinishes(l *ledger.Ledger, clock *uint64, decisions []Decisi
 	for i := range count {
 		b.finished(records[i], &decisions[i], first+uint64(i), &results[i], messages)
 	}
+	b.finishRunning(uint64(count))
 }
 
 // phaseFinishing marks, within one ApplyFinishes, a saga whose step 3 is on its way.
@@ -943,20 +944,24 @@ func (b *Book) finished(r *record, d *Decision, timestamp uint64, result *model.
 		r.result.DebitAccount, r.result.CreditAccount = model.Balance{}, model.Balance{}
 	}
 	r.phase = PhaseFinal
-	b.finishRunning()
 	finished := &appendMessage(messages, MessageFinished, b.self).Finished
 	finished.ID = r.original.ID // One assignment each: a tuple copied the result twice.
 	finished.Sequence = d.Sequence
 	finished.Result = r.result
 }
 
-// finishRunning updates the running list after a saga became final: finals leave the
-// front at once and the rest when they make up half of it.
-func (b *Book) finishRunning() {
-	b.runs--
-	for len(b.running) > 0 && b.at(b.running[0]).phase != PhaseRunning {
-		b.running = b.running[1:]
+// finishRunning updates the running list after one ApplyFinishes made finished sagas
+// final: finals leave the front at once and the rest when they make up half of it. The
+// list is read only through the records' phases (Summary, Outbox, Running), so which
+// final entries it still holds is not state: updating it once per batch rather than once
+// per saga gives the same answers, and ~40 instructions less per saga (callgrind).
+func (b *Book) finishRunning(finished uint64) {
+	b.runs -= finished
+	front := 0
+	for front < len(b.running) && b.at(b.running[front]).phase != PhaseRunning {
+		front++
 	}
+	b.running = b.running[front:]
 	if uint64(len(b.running)) > 2*b.runs+64 {
 		kept := b.running[:0]
 		for _, sequence := range b.running {
