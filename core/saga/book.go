@@ -185,32 +185,39 @@ func (b *Book) pushZero() *record {
 	return b.at(b.count)
 }
 
-// appendMessage appends a Message of a kind to *messages and returns it; the caller
-// writes every field of that kind's payload (Credit, Decision or Finished), and leaves the
-// other payloads alone. A Message is ~540 bytes, and zeroing one per message was ~70
-// instructions (three per cross-shard transfer, callgrind). So a slot that the slice's
-// capacity still holds from an earlier entry (core.Output.Reset keeps it) is reused
-// without zeroing it all: it holds zero, or a Message this function made, whose only
-// payload set is its own kind's. Clearing that payload when the kind changes gives the
-// same value as a zero Message filled in, bit for bit (TestAppendMessageReusesSlots).
-func appendMessage(messages *[]Message, kind MessageKind, to uint16) *Message {
-	s := *messages
-	if len(s) == cap(s) {
-		s = append(s, Message{}) // Growth: the new capacity beyond it is zero too.
-	} else {
-		s = s[:len(s)+1]
-		if s[len(s)-1].Kind != kind {
-			s[len(s)-1].clearPayload()
+// reserveMessages returns the n slots past the length of *messages, for messages of one
+// kind: a step writes its k messages into the first k of them, then extends *messages by
+// k (as if it had appended them). Each slot then holds that kind, and no payload of
+// another kind; the step writes To and every field of the kind's payload (Credit,
+// Decision or Finished). A Message is ~580 bytes: zeroing one per message was ~70
+// instructions, and appending them one by one through a call ~35 more each (three
+// messages per cross-shard transfer, callgrind). So a slot that the slice's capacity
+// still holds from an earlier entry (core.Output.Reset keeps it) is reused without
+// zeroing it all: it holds zero, or a Message made here, whose only payload set is its
+// own kind's. Clearing that payload when the kind changes gives the same value as a zero
+// Message filled in, bit for bit (TestAppendMessageReusesSlots). Slots reserved but not
+// written stay beyond the length, of the kind, which keeps that promise.
+func reserveMessages(messages *[]Message, kind MessageKind, n int) []Message {
+	// Growth copies the messages and leaves the new capacity zero.
+	s := slices.Grow(*messages, n)
+	*messages = s
+	slots := s[len(s) : len(s)+n]
+	for i := range slots {
+		if slots[i].Kind != kind {
+			slots[i].clearPayload()
+			slots[i].Kind = kind
 		}
 	}
-	*messages = s
-	m := &s[len(s)-1]
-	m.Kind, m.To = kind, to
-	return m
+	return slots
+}
+
+// keepMessages extends *messages by the first sent slots that reserveMessages returned.
+func keepMessages(messages *[]Message, sent int) {
+	*messages = (*messages)[:len(*messages)+sent]
 }
 
 // clearPayload clears, in a reused slot, the payload of the message's kind: the only one
-// that appendMessage's messages set.
+// that reserveMessages' messages set.
 func (m *Message) clearPayload() {
 	switch m.Kind {
 	case MessageCredit:
@@ -219,7 +226,7 @@ func (m *Message) clearPayload() {
 		m.Decision = Decision{}
 	case MessageFinished:
 		m.Finished = Finished{}
-	default: // Zero, or not made by appendMessage: nothing is known of its payloads.
+	default: // Zero, or not made by reserveMessages: nothing is known of its payloads.
 		*m = Message{}
 	}
 }
@@ -370,15 +377,20 @@ func (b *Book) StartRun(l *ledger.Ledger, client uint64, events []model.Transfer
 		}
 		start = end + 1
 	}
+	slots, sent := reserveMessages(messages, MessageCredit, len(events)), 0
 	for i := range events {
 		if passing[i] {
 			results[i].Status = b.started(l, client, &events[i], credits[i], first+uint64(i),
-				stepResults[i].Status, indexes[i], &results[i], messages)
+				stepResults[i].Status, indexes[i], &results[i], &slots[sent])
+			if stepResults[i].Status == model.StatusOK { // Started: its Credit is written.
+				sent++
+			}
 			if stepResults[i].Rule != 0 { // A risk refusal: which rule, which limit.
 				results[i].Rule, results[i].Risk = stepResults[i].Rule, stepResults[i].Risk
 			}
 		}
 	}
+	keepMessages(messages, sent)
 }
 
 // precheck runs the checks of a cross-shard transfer that precede its ledger call, in
@@ -427,11 +439,12 @@ func (b *Book) precheck(l *ledger.Ledger, client uint64, t *model.Transfer, cred
 }
 
 // started finishes step 1 of one transfer after its ledger call: a created step starts
-// the saga; an id found taken is answered as a retry (of a saga started earlier in this
-// run, or of whatever holds the id); any other refusal as a local transfer's.
+// the saga and writes its Credit into message (a reserveMessages slot); an id found taken
+// is answered as a retry (of a saga started earlier in this run, or of whatever holds the
+// id); any other refusal as a local transfer's.
 func (b *Book) started(l *ledger.Ledger, client uint64, t *model.Transfer, credit uint16,
 	timestamp uint64, status model.Status, index uint32, result *model.TransferResult,
-	messages *[]Message) model.Status {
+	message *Message) model.Status {
 	switch {
 	case status == model.StatusOK:
 	case status == model.StatusExists || existsWithDifference(status):
@@ -462,7 +475,8 @@ func (b *Book) started(l *ledger.Ledger, client uint64, t *model.Transfer, credi
 	b.stepIndexes = append(b.stepIndexes, index)
 	b.running = append(b.running, sequence)
 	b.runs++
-	c := &appendMessage(messages, MessageCredit, credit).Credit
+	message.To = credit
+	c := &message.Credit
 	b.fillCredit(c, sequence)
 	if t.Flags&model.TransferBalancingCredit != 0 {
 		c.PayerBound = payerBound(r)
@@ -484,7 +498,7 @@ func (b *Book) fillCredit(c *Credit, sequence uint64) {
 	c.Transfer = r.original
 	c.Transfer.Amount = r.reserved
 	c.Sequence, c.From, c.To, c.Client = sequence, b.self, r.credit, r.client
-	// Every field: c may be a reused message's (appendMessage). PayerBound is set by the
+	// Every field: c may be a reused message's (reserveMessages). PayerBound is set by the
 	// callers, outside this function so that it stays inlined (~50 instructions per saga).
 	c.Abort, c.PayerBound = false, false
 }
@@ -792,11 +806,15 @@ func (b *Book) creditTransfer(c *Credit) model.Transfer {
 func (b *Book) decide(l *ledger.Ledger, credits []Credit, kinds []creditKind,
 	sequences []uint64, positions []int, steps []model.Transfer,
 	results []model.TransferResult, messages *[]Message) {
+	slots, sent := reserveMessages(messages, MessageDecision, len(credits)), 0
 	for i := range credits {
 		c := &credits[i]
 		if kinds[i] == creditIgnore {
 			continue
 		}
+		message := &slots[sent]
+		sent++
+		message.To = c.From
 		if kinds[i] == creditUnknown || kinds[i] == creditForgotten {
 			// Answered, never recorded: the slot keeps the other transfer's decision (or
 			// none), so every copy gets this answer again.
@@ -805,7 +823,7 @@ func (b *Book) decide(l *ledger.Ledger, credits []Credit, kinds []creditKind,
 			if kinds[i] == creditForgotten {
 				b.forgottenDecision(l, c, &d)
 			}
-			appendMessage(messages, MessageDecision, c.From).Decision = d
+			message.Decision = d
 			continue
 		}
 		d, _ := b.decided[c.From].find(sequences[i])
@@ -823,8 +841,9 @@ func (b *Book) decide(l *ledger.Ledger, credits []Credit, kinds []creditKind,
 				b.credited(l, c, d, &steps[positions[i]], &results[positions[i]])
 			}
 		}
-		appendMessage(messages, MessageDecision, c.From).Decision = *d
+		message.Decision = *d
 	}
+	keepMessages(messages, sent)
 }
 
 // forgottenDecision answers a Credit whose decision was forgotten from what the ledger
@@ -915,18 +934,21 @@ func (b *Book) ApplyFinishes(l *ledger.Ledger, clock *uint64, decisions []Decisi
 	first := *clock + 1
 	*clock += uint64(count)
 	l.CreateSagaFinishes(first, steps[:count], pendings[:count], results[:count])
+	slots := reserveMessages(messages, MessageFinished, count)
 	for i := range count {
-		b.finished(records[i], &decisions[i], first+uint64(i), &results[i], messages)
+		b.finished(records[i], &decisions[i], first+uint64(i), &results[i], &slots[i])
 	}
+	keepMessages(messages, count)
 	b.finishRunning(uint64(count))
 }
 
 // phaseFinishing marks, within one ApplyFinishes, a saga whose step 3 is on its way.
 const phaseFinishing Phase = 3
 
-// finished makes a saga final after its step 3.
+// finished makes a saga final after its step 3 and writes its Finished into message (a
+// reserveMessages slot).
 func (b *Book) finished(r *record, d *Decision, timestamp uint64, result *model.TransferResult,
-	messages *[]Message) {
+	message *Message) {
 	if result.Status != model.StatusOK {
 		panic(fmt.Sprintf("saga: step 3 of %d/%d refused: %s", b.self, d.Sequence, result.Status))
 	}
@@ -944,7 +966,8 @@ func (b *Book) finished(r *record, d *Decision, timestamp uint64, result *model.
 		r.result.DebitAccount, r.result.CreditAccount = model.Balance{}, model.Balance{}
 	}
 	r.phase = PhaseFinal
-	finished := &appendMessage(messages, MessageFinished, b.self).Finished
+	message.To = b.self
+	finished := &message.Finished
 	finished.ID = r.original.ID // One assignment each: a tuple copied the result twice.
 	finished.Sequence = d.Sequence
 	finished.Result = r.result
