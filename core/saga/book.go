@@ -477,7 +477,7 @@ func (b *Book) started(l *ledger.Ledger, client uint64, t *model.Transfer, credi
 	b.runs++
 	message.To = credit
 	c := &message.Credit
-	b.fillCredit(c, sequence)
+	b.fillCredit(c, r, sequence) // r: the record just pushed (at would find it again).
 	if t.Flags&model.TransferBalancingCredit != 0 {
 		c.PayerBound = payerBound(r)
 	}
@@ -487,14 +487,15 @@ func (b *Book) started(l *ledger.Ledger, client uint64, t *model.Transfer, credi
 // credit returns the Credit record of a saga.
 func (b *Book) credit(sequence uint64) Credit {
 	var c Credit
-	b.fillCredit(&c, sequence)
-	c.PayerBound = payerBound(b.at(sequence))
+	r := b.at(sequence)
+	b.fillCredit(&c, r, sequence)
+	c.PayerBound = payerBound(r)
 	return c
 }
 
-// fillCredit writes the Credit record of a saga into c, every field.
-func (b *Book) fillCredit(c *Credit, sequence uint64) {
-	r := b.at(sequence)
+// fillCredit writes the Credit record of saga sequence, whose record is r, into c,
+// every field.
+func (b *Book) fillCredit(c *Credit, r *record, sequence uint64) {
 	c.Transfer = r.original
 	c.Transfer.Amount = r.reserved
 	c.Sequence, c.From, c.To, c.Client = sequence, b.self, r.credit, r.client
@@ -679,8 +680,9 @@ func (b *Book) ApplyCredits(l *ledger.Ledger, clock *uint64, credits []Credit, m
 		}
 		d, _ := b.decided[credits[i].From].find(slots[i])
 		d.Timestamp = first + uint64(count)
-		steps[count] = model.Transfer{} // No ledger event (abort, missing account).
-		if kinds[i] == creditTransfer {
+		if kinds[i] != creditTransfer {
+			steps[count] = model.Transfer{} // No ledger event (abort, missing account).
+		} else {
 			steps[count] = b.creditTransfer(&credits[i])
 			readers[count] = credits[i].Client
 			if credits[i].PayerBound && steps[count].Flags&model.TransferBalancingCredit != 0 {
@@ -911,16 +913,19 @@ func (b *Book) ApplyFinishes(l *ledger.Ledger, clock *uint64, decisions []Decisi
 			continue // A copy, or another transfer's (or more than reserved: none is made).
 		}
 		r.phase = phaseFinishing // A copy later in the batch is ignored.
-		steps[count] = model.Transfer{PendingID: r.original.ID,
-			DebitAccountID:  r.original.DebitAccountID,
-			CreditAccountID: SettlementAccountID(b.self, r.credit, r.original.Ledger)}
+		// Zeroed and filled in place: a literal was built aside and copied in (~15
+		// instructions more per saga, callgrind).
+		step := &steps[count]
+		*step = model.Transfer{}
+		step.PendingID, step.DebitAccountID = r.original.ID, r.original.DebitAccountID
+		step.CreditAccountID = SettlementAccountID(b.self, r.credit, r.original.Ledger)
 		pendings[count] = b.stepIndexes[d.Sequence-1]
 		if d.Status == model.StatusOK {
-			steps[count].ID, steps[count].Amount = PostTransferID(r.credit, d.Sequence), d.Amount
-			steps[count].Flags = model.TransferPostPending
+			step.ID, step.Amount = PostTransferID(r.credit, d.Sequence), d.Amount
+			step.Flags = model.TransferPostPending
 		} else {
-			steps[count].ID = VoidTransferID(r.credit, d.Sequence)
-			steps[count].Flags = model.TransferVoidPending
+			step.ID = VoidTransferID(r.credit, d.Sequence)
+			step.Flags = model.TransferVoidPending
 		}
 		records[count] = r
 		if count != i { // Compact: decisions[:count] are applied (a copy is 128 bytes).
