@@ -980,7 +980,15 @@ func (b *Book) finished(r *record, d *Decision, timestamp uint64, result *model.
 	finished := &message.Finished
 	finished.ID = r.original.ID // One assignment each: a tuple copied the result twice.
 	finished.Sequence = d.Sequence
-	finished.Result = r.result
+	// The result but Risk (~80 bytes, ~18 instructions of a whole copy, callgrind): Risk is
+	// zero in every record, as above, and so in every Finished, and the slot's Risk is
+	// zero too (a cleared slot, or a Finished made here: reserveMessages).
+	finished.Result.EventResult = r.result.EventResult
+	finished.Result.DebitAccount = r.result.DebitAccount
+	finished.Result.CreditAccount = r.result.CreditAccount
+	if invariants.Enabled && (finished.Result.Risk != r.result.Risk) {
+		panic(fmt.Sprintf("saga: Finished of %d/%d holds a stale risk detail", b.self, d.Sequence))
+	}
 }
 
 // finishRunning updates the running list after one ApplyFinishes made finished sagas
