@@ -99,7 +99,7 @@ type Output struct {
 	// Messages are what the entry's saga steps imply for other shards and for the router
 	// (see core/saga). Like replies, they may leave only once the entry is durable. Only
 	// the machine appends to them: its saga book reuses the messages that Reset left in
-	// the capacity without zeroing them (saga's appendMessage).
+	// the capacity without zeroing them (saga's reserveMessages).
 	Messages []saga.Message
 	// Events are the committed changes of an applied entry, in order (package event);
 	// Query adds none.

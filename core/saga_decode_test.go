@@ -10,7 +10,7 @@ import (
 	"sequent/core/saga"
 )
 
-// decodeRecords decodes into reused slots without zeroing them first, which is right
+// decodeCredits and decodeDecisions decode into reused slots without zeroing them first, which is right
 // only while Decode sets every field of its record. Method: random bodies of Credit and
 // Decision records (a few malformed, so that slots are skipped and reused) are decoded
 // into slots whose every byte is 1 and into fresh zero slots; the two must be equal. A
@@ -36,19 +36,19 @@ func TestDecodeRecordsOverwriteEveryField(t *testing.T) {
 		return b
 	}
 	credits := body(20, model.SagaCreditSize, 152)
-	want := decodeRecords[saga.Credit](nil, credits, model.SagaCreditSize)
+	want := decodeCredits(nil, credits)
 	used := make([]saga.Credit, 20)
 	fill(unsafe.Slice((*byte)(unsafe.Pointer(&used[0])), len(used)*int(unsafe.Sizeof(used[0]))))
-	got := decodeRecords(used, credits, model.SagaCreditSize)
+	got := decodeCredits(used, credits)
 	if len(want) != 16 || !reflect.DeepEqual(got, want) {
 		t.Fatalf("credits: %d decoded, reused slots differ: %t", len(want), !reflect.DeepEqual(got, want))
 	}
 	decisions := body(20, model.SagaDecisionSize, 120)
-	wantDecisions := decodeRecords[saga.Decision](nil, decisions, model.SagaDecisionSize)
+	wantDecisions := decodeDecisions(nil, decisions)
 	usedDecisions := make([]saga.Decision, 20)
 	fill(unsafe.Slice((*byte)(unsafe.Pointer(&usedDecisions[0])),
 		len(usedDecisions)*int(unsafe.Sizeof(usedDecisions[0]))))
-	gotDecisions := decodeRecords(usedDecisions, decisions, model.SagaDecisionSize)
+	gotDecisions := decodeDecisions(usedDecisions, decisions)
 	if len(wantDecisions) != 16 || !reflect.DeepEqual(gotDecisions, wantDecisions) {
 		t.Fatalf("decisions: %d decoded, reused slots differ: %t", len(wantDecisions),
 			!reflect.DeepEqual(gotDecisions, wantDecisions))

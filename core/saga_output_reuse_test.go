@@ -7,7 +7,7 @@ import (
 
 // A shard runtime reuses its Outputs for entry after entry, and the saga book appends an
 // entry's messages into the slots that the capacity keeps from earlier ones without
-// zeroing them (saga's appendMessage clears only the payload of a slot's earlier kind).
+// zeroing them (saga's reserveMessages clears only the payload of a slot's earlier kind).
 // So a long-running primary appends into slots holding Credits, Decisions and Finisheds
 // of its history, while a replica restarted from the same log appends into new memory:
 // both must produce the same messages, every field of every payload (the ones of other

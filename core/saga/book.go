@@ -70,7 +70,7 @@ type batchScratch struct {
 	results   []model.TransferResult // Their results.
 	passing   []bool                 // Step 1: the event goes to the ledger.
 	indexes   []uint32               // Step 1: the ledger index of each created step.
-	slots     []uint64               // Step 2: the sequence of the Credit's saga.
+	decisions []*Decision            // Step 2: the Credit's decision slot (classifyCredit).
 	positions []int                  // Step 2: the decision's place among the ledger events.
 	kinds     []creditKind           // Step 2: what to do with the Credit.
 	refusals  []model.Status         // Step 2: the payee's risk refusal (creditPayeeRisk).
@@ -225,32 +225,42 @@ func (b *Book) pushZero() *record {
 	return b.at(b.count)
 }
 
-// appendMessage appends a Message of a kind to *messages and returns it; the caller
-// writes every field of that kind's payload (Credit, Decision or Finished), and leaves the
-// other payloads alone. A Message is ~540 bytes, and zeroing one per message was ~70
-// instructions (three per cross-shard transfer, callgrind). So a slot that the slice's
-// capacity still holds from an earlier entry (core.Output.Reset keeps it) is reused
-// without zeroing it all: it holds zero, or a Message this function made, whose only
-// payload set is its own kind's. Clearing that payload when the kind changes gives the
-// same value as a zero Message filled in, bit for bit (TestAppendMessageReusesSlots).
-func appendMessage(messages *[]Message, kind MessageKind, to uint16) *Message {
+// reserveMessages returns the n slots past the length of *messages, for messages of one
+// kind: a step writes its k messages into the first k of them, then extends *messages by
+// k (as if it had appended them). Each slot then holds that kind, and no payload of
+// another kind; the step writes To and every field of the kind's payload (Credit,
+// Decision or Finished). A Message is ~580 bytes: zeroing one per message was ~70
+// instructions, and appending them one by one through a call ~35 more each (three
+// messages per cross-shard transfer, callgrind). So a slot that the slice's capacity
+// still holds from an earlier entry (core.Output.Reset keeps it) is reused without
+// zeroing it all: it holds zero, or a Message made here, whose only payload set is its
+// own kind's. Clearing that payload when the kind changes gives the same value as a zero
+// Message filled in, bit for bit (TestAppendMessageReusesSlots). Slots reserved but not
+// written stay beyond the length, of the kind, which keeps that promise.
+func reserveMessages(messages *[]Message, kind MessageKind, n int) []Message {
 	s := *messages
-	if len(s) == cap(s) {
-		s = append(s, Message{}) // Growth: the new capacity beyond it is zero too.
-	} else {
-		s = s[:len(s)+1]
-		if s[len(s)-1].Kind != kind {
-			s[len(s)-1].clearPayload()
+	if cap(s)-len(s) < n {
+		// Growth copies the messages and leaves the new capacity zero.
+		s = slices.Grow(s, n)
+		*messages = s
+	}
+	slots := s[len(s) : len(s)+n]
+	for i := range slots {
+		if slots[i].Kind != kind {
+			slots[i].clearPayload()
+			slots[i].Kind = kind
 		}
 	}
-	*messages = s
-	m := &s[len(s)-1]
-	m.Kind, m.To = kind, to
-	return m
+	return slots
+}
+
+// keepMessages extends *messages by the first sent slots that reserveMessages returned.
+func keepMessages(messages *[]Message, sent int) {
+	*messages = (*messages)[:len(*messages)+sent]
 }
 
 // clearPayload clears, in a reused slot, the payload of the message's kind: the only one
-// that appendMessage's messages set.
+// that reserveMessages' messages set.
 func (m *Message) clearPayload() {
 	switch m.Kind {
 	case MessageCredit:
@@ -259,7 +269,7 @@ func (m *Message) clearPayload() {
 		m.Decision = Decision{}
 	case MessageFinished:
 		m.Finished = Finished{}
-	default: // Zero, or not made by appendMessage: nothing is known of its payloads.
+	default: // Zero, or not made by reserveMessages: nothing is known of its payloads.
 		*m = Message{}
 	}
 }
@@ -414,15 +424,20 @@ func (b *Book) StartRun(l *ledger.Ledger, client uint64, events []model.Transfer
 		}
 		start = end + 1
 	}
+	slots, sent := reserveMessages(messages, MessageCredit, len(events)), 0
 	for i := range events {
 		if passing[i] {
 			results[i].Status = b.started(l, client, &events[i], credits[i], first+uint64(i),
-				stepResults[i].Status, indexes[i], &results[i], messages)
+				stepResults[i].Status, indexes[i], &results[i], &slots[sent])
+			if stepResults[i].Status == model.StatusOK { // Started: its Credit is written.
+				sent++
+			}
 			if stepResults[i].Rule != 0 { // A risk refusal: which rule, which limit.
 				results[i].Rule, results[i].Risk = stepResults[i].Rule, stepResults[i].Risk
 			}
 		}
 	}
+	keepMessages(messages, sent)
 }
 
 // precheck runs the checks of a cross-shard transfer that precede its ledger call, in
@@ -471,11 +486,12 @@ func (b *Book) precheck(l *ledger.Ledger, client uint64, t *model.Transfer, cred
 }
 
 // started finishes step 1 of one transfer after its ledger call: a created step starts
-// the saga; an id found taken is answered as a retry (of a saga started earlier in this
-// run, or of whatever holds the id); any other refusal as a local transfer's.
+// the saga and writes its Credit into message (a reserveMessages slot); an id found taken
+// is answered as a retry (of a saga started earlier in this run, or of whatever holds the
+// id); any other refusal as a local transfer's.
 func (b *Book) started(l *ledger.Ledger, client uint64, t *model.Transfer, credit uint16,
 	timestamp uint64, status model.Status, index uint32, result *model.TransferResult,
-	messages *[]Message) model.Status {
+	message *Message) model.Status {
 	switch {
 	case status == model.StatusOK:
 	case status == model.StatusExists || existsWithDifference(status):
@@ -506,8 +522,9 @@ func (b *Book) started(l *ledger.Ledger, client uint64, t *model.Transfer, credi
 	b.stepIndexes = append(b.stepIndexes, index)
 	b.running = append(b.running, sequence)
 	b.runs++
-	c := &appendMessage(messages, MessageCredit, credit).Credit
-	b.fillCredit(c, sequence)
+	message.To = credit
+	c := &message.Credit
+	b.fillCredit(c, r, sequence) // r: the record just pushed (at would find it again).
 	if t.Flags&model.TransferBalancingCredit != 0 {
 		c.PayerBound = payerBound(r)
 	}
@@ -517,18 +534,19 @@ func (b *Book) started(l *ledger.Ledger, client uint64, t *model.Transfer, credi
 // credit returns the Credit record of a saga.
 func (b *Book) credit(sequence uint64) Credit {
 	var c Credit
-	b.fillCredit(&c, sequence)
-	c.PayerBound = payerBound(b.at(sequence))
+	r := b.at(sequence)
+	b.fillCredit(&c, r, sequence)
+	c.PayerBound = payerBound(r)
 	return c
 }
 
-// fillCredit writes the Credit record of a saga into c, every field.
-func (b *Book) fillCredit(c *Credit, sequence uint64) {
-	r := b.at(sequence)
+// fillCredit writes the Credit record of saga sequence, whose record is r, into c,
+// every field.
+func (b *Book) fillCredit(c *Credit, r *record, sequence uint64) {
 	c.Transfer = r.original
 	c.Transfer.Amount = r.reserved
 	c.Sequence, c.From, c.To, c.Client = sequence, b.self, r.credit, r.client
-	// Every field: c may be a reused message's (appendMessage). PayerBound is set by the
+	// Every field: c may be a reused message's (reserveMessages). PayerBound is set by the
 	// callers, outside this function so that it stays inlined (~50 instructions per saga).
 	c.Abort, c.PayerBound = false, false
 }
@@ -672,11 +690,11 @@ const (
 // is a malformed one. New credits go to the ledger in as few calls as possible.
 func (b *Book) ApplyCredits(l *ledger.Ledger, clock *uint64, credits []Credit, messages *[]Message) {
 	kinds := sized(&b.batch.kinds, len(credits))
-	slots := sized(&b.batch.slots, len(credits))
+	decisions := sized(&b.batch.decisions, len(credits))
 	refusals := sized(&b.batch.refusals, len(credits))
 	var ensured model.Uint128 // Credits of one pair and ledger come in runs.
 	for i := range credits {
-		kinds[i], slots[i] = b.classifyCredit(l, &credits[i])
+		kinds[i], decisions[i] = b.classifyCredit(l, &credits[i])
 		if kinds[i] == creditTransfer && b.payeeRisk {
 			c := &credits[i]
 			refusals[i] = l.PayeeRisk(c.Client, c.Transfer.DebitAccountID,
@@ -707,10 +725,10 @@ func (b *Book) ApplyCredits(l *ledger.Ledger, clock *uint64, credits []Credit, m
 		if kinds[i] < creditAbort {
 			continue
 		}
-		d, _ := b.decided[credits[i].From].find(slots[i])
-		d.Timestamp = first + uint64(count)
-		steps[count] = model.Transfer{} // No ledger event (abort, missing account).
-		if kinds[i] == creditTransfer {
+		decisions[i].Timestamp = first + uint64(count)
+		if kinds[i] != creditTransfer {
+			steps[count] = model.Transfer{} // No ledger event (abort, missing account).
+		} else {
 			steps[count] = b.creditTransfer(&credits[i])
 			readers[count] = credits[i].Client
 			if credits[i].PayerBound && steps[count].Flags&model.TransferBalancingCredit != 0 {
@@ -722,7 +740,7 @@ func (b *Book) ApplyCredits(l *ledger.Ledger, clock *uint64, credits []Credit, m
 	}
 	*clock += uint64(count)
 	b.creditRuns(l, first, steps[:count], readers, results)
-	b.decide(l, credits, kinds, slots, positions, steps, results, messages)
+	b.decide(l, credits, kinds, decisions, positions, steps, results, messages)
 }
 
 // creditRuns is ApplyCredits' ledger calls: each run of steps with a ledger event goes
@@ -780,33 +798,36 @@ func (b *Book) creditBounded(l *ledger.Ledger, timestamp uint64, step *model.Tra
 }
 
 // classifyCredit decides what step 2 does with a Credit and, for a new one, reserves its
-// decision's slot (so that a copy later in the batch finds it).
-func (b *Book) classifyCredit(l *ledger.Ledger, c *Credit) (creditKind, uint64) {
+// decision's slot (so that a copy later in the batch finds it). It returns that slot, or
+// the decided one, for the rest of the batch: finding it again by sequence was two more
+// window lookups per Credit (~25 instructions, callgrind); nil for a Credit ignored or
+// forgotten, whose decision is not kept.
+func (b *Book) classifyCredit(l *ledger.Ledger, c *Credit) (creditKind, *Decision) {
 	if c.To != b.self || c.From == b.self || c.From >= b.placement.Shards || c.Sequence == 0 ||
 		c.PayerBound && !b.payerBound {
 		// Malformed. Before rules version 9 the PayerBound bit was reserved, and a record
 		// with it set was skipped as this one is: an old log replays as it was applied.
-		return creditIgnore, 0
+		return creditIgnore, nil
 	}
 	if c.Sequence < b.decided[c.From].base {
 		// Forgotten: its debit shard had made the saga final, but a failover (async or
 		// degraded replication) may have lost that on the debit shard's side.
-		return creditForgotten, c.Sequence
+		return creditForgotten, nil
 	}
 	if !b.decided[c.From].fits(c.Sequence) {
-		return creditIgnore, 0 // Beyond the window (see WindowSpanMax).
+		return creditIgnore, nil // Beyond the window (see WindowSpanMax).
 	}
 	w := &b.decided[c.From]
 	if d, ok := w.find(c.Sequence); ok {
 		if !d.Matches(c.Transfer.ID) {
-			return creditUnknown, c.Sequence
+			return creditUnknown, nil // Another transfer's decision: not this Credit's.
 		}
-		return creditDecided, c.Sequence
+		return creditDecided, d
 	}
 	d := w.add(c.Sequence)
 	d.From, d.To, d.Transfer = b.self, c.From, c.Transfer.ID
 	if c.Abort {
-		return creditAbort, c.Sequence
+		return creditAbort, d
 	}
 	if c.Transfer.Flags&model.TransferBalancingCredit != 0 {
 		// Clamping the amount to the credit account's balance acts on that account: the
@@ -814,10 +835,10 @@ func (b *Book) classifyCredit(l *ledger.Ledger, c *Credit) (creditKind, uint64) 
 		// "Ownership"), checked right after the account is found to exist.
 		if _, found, allowed := l.AccountAs(c.Client, model.ScopeTransfer,
 			c.Transfer.CreditAccountID); found && !allowed {
-			return creditNotOwned, c.Sequence
+			return creditNotOwned, d
 		}
 	}
-	return creditTransfer, c.Sequence
+	return creditTransfer, d
 }
 
 // creditTransfer is step 2's transfer: from the pair's settlement account to the client's
@@ -834,13 +855,17 @@ func (b *Book) creditTransfer(c *Credit) model.Transfer {
 // decide records the batch's decisions from the ledger's results and emits one Decision
 // per Credit (copies included), in order.
 func (b *Book) decide(l *ledger.Ledger, credits []Credit, kinds []creditKind,
-	sequences []uint64, positions []int, steps []model.Transfer,
+	decisions []*Decision, positions []int, steps []model.Transfer,
 	results []model.TransferResult, messages *[]Message) {
+	slots, sent := reserveMessages(messages, MessageDecision, len(credits)), 0
 	for i := range credits {
 		c := &credits[i]
 		if kinds[i] == creditIgnore {
 			continue
 		}
+		message := &slots[sent]
+		sent++
+		message.To = c.From
 		if kinds[i] == creditUnknown || kinds[i] == creditForgotten {
 			// Answered, never recorded: the slot keeps the other transfer's decision (or
 			// none), so every copy gets this answer again.
@@ -849,10 +874,14 @@ func (b *Book) decide(l *ledger.Ledger, credits []Credit, kinds []creditKind,
 			if kinds[i] == creditForgotten {
 				b.forgottenDecision(l, c, &d)
 			}
-			appendMessage(messages, MessageDecision, c.From).Decision = d
+			message.Decision = d
 			continue
 		}
-		d, _ := b.decided[c.From].find(sequences[i])
+		// The window's pages stay where they are while a batch runs, so the pointer held
+		// since classifyCredit; dropped here, so that the scratch keeps no page that a
+		// saga_forget later drops (clear(decisions) cost ~30 instructions an entry).
+		d := decisions[i]
+		decisions[i] = nil
 		if kinds[i] != creditDecided {
 			switch kinds[i] {
 			case creditAbort:
@@ -867,8 +896,9 @@ func (b *Book) decide(l *ledger.Ledger, credits []Credit, kinds []creditKind,
 				b.credited(l, c, d, &steps[positions[i]], &results[positions[i]])
 			}
 		}
-		appendMessage(messages, MessageDecision, c.From).Decision = *d
+		message.Decision = *d
 	}
+	keepMessages(messages, sent)
 }
 
 // forgottenDecision answers a Credit whose decision was forgotten from what the ledger
@@ -936,16 +966,19 @@ func (b *Book) ApplyFinishes(l *ledger.Ledger, clock *uint64, decisions []Decisi
 			continue // A copy, or another transfer's (or more than reserved: none is made).
 		}
 		r.phase = phaseFinishing // A copy later in the batch is ignored.
-		steps[count] = model.Transfer{PendingID: r.original.ID,
-			DebitAccountID:  r.original.DebitAccountID,
-			CreditAccountID: SettlementAccountID(b.self, r.credit, r.original.Ledger)}
+		// Zeroed and filled in place: a literal was built aside and copied in (~15
+		// instructions more per saga, callgrind).
+		step := &steps[count]
+		*step = model.Transfer{}
+		step.PendingID, step.DebitAccountID = r.original.ID, r.original.DebitAccountID
+		step.CreditAccountID = SettlementAccountID(b.self, r.credit, r.original.Ledger)
 		pendings[count] = b.stepIndexes[d.Sequence-1]
 		if d.Status == model.StatusOK {
-			steps[count].ID, steps[count].Amount = PostTransferID(r.credit, d.Sequence), d.Amount
-			steps[count].Flags = model.TransferPostPending
+			step.ID, step.Amount = PostTransferID(r.credit, d.Sequence), d.Amount
+			step.Flags = model.TransferPostPending
 		} else {
-			steps[count].ID = VoidTransferID(r.credit, d.Sequence)
-			steps[count].Flags = model.TransferVoidPending
+			step.ID = VoidTransferID(r.credit, d.Sequence)
+			step.Flags = model.TransferVoidPending
 		}
 		records[count] = r
 		if count != i { // Compact: decisions[:count] are applied (a copy is 128 bytes).
@@ -959,17 +992,21 @@ func (b *Book) ApplyFinishes(l *ledger.Ledger, clock *uint64, decisions []Decisi
 	first := *clock + 1
 	*clock += uint64(count)
 	l.CreateSagaFinishes(first, steps[:count], pendings[:count], results[:count])
+	slots := reserveMessages(messages, MessageFinished, count)
 	for i := range count {
-		b.finished(records[i], &decisions[i], first+uint64(i), &results[i], messages)
+		b.finished(records[i], &decisions[i], first+uint64(i), &results[i], &slots[i])
 	}
+	keepMessages(messages, count)
+	b.finishRunning(uint64(count))
 }
 
 // phaseFinishing marks, within one ApplyFinishes, a saga whose step 3 is on its way.
 const phaseFinishing Phase = 3
 
-// finished makes a saga final after its step 3.
+// finished makes a saga final after its step 3 and writes its Finished into message (a
+// reserveMessages slot).
 func (b *Book) finished(r *record, d *Decision, timestamp uint64, result *model.TransferResult,
-	messages *[]Message) {
+	message *Message) {
 	if result.Status != model.StatusOK {
 		panic(fmt.Sprintf("saga: step 3 of %d/%d refused: %s", b.self, d.Sequence, result.Status))
 	}
@@ -987,20 +1024,33 @@ func (b *Book) finished(r *record, d *Decision, timestamp uint64, result *model.
 		r.result.DebitAccount, r.result.CreditAccount = model.Balance{}, model.Balance{}
 	}
 	r.phase = PhaseFinal
-	b.finishRunning()
-	finished := &appendMessage(messages, MessageFinished, b.self).Finished
+	message.To = b.self
+	finished := &message.Finished
 	finished.ID = r.original.ID // One assignment each: a tuple copied the result twice.
 	finished.Sequence = d.Sequence
-	finished.Result = r.result
+	// The result but Risk (~80 bytes, ~18 instructions of a whole copy, callgrind): Risk is
+	// zero in every record, as above, and so in every Finished, and the slot's Risk is
+	// zero too (a cleared slot, or a Finished made here: reserveMessages).
+	finished.Result.EventResult = r.result.EventResult
+	finished.Result.DebitAccount = r.result.DebitAccount
+	finished.Result.CreditAccount = r.result.CreditAccount
+	if invariants.Enabled && (finished.Result.Risk != r.result.Risk) {
+		panic(fmt.Sprintf("saga: Finished of %d/%d holds a stale risk detail", b.self, d.Sequence))
+	}
 }
 
-// finishRunning updates the running list after a saga became final: finals leave the
-// front at once and the rest when they make up half of it.
-func (b *Book) finishRunning() {
-	b.runs--
-	for len(b.running) > 0 && b.at(b.running[0]).phase != PhaseRunning {
-		b.running = b.running[1:]
+// finishRunning updates the running list after one ApplyFinishes made finished sagas
+// final: finals leave the front at once and the rest when they make up half of it. The
+// list is read only through the records' phases (Summary, Outbox, Running), so which
+// final entries it still holds is not state: updating it once per batch rather than once
+// per saga gives the same answers, and ~40 instructions less per saga (callgrind).
+func (b *Book) finishRunning(finished uint64) {
+	b.runs -= finished
+	front := 0
+	for front < len(b.running) && b.at(b.running[front]).phase != PhaseRunning {
+		front++
 	}
+	b.running = b.running[front:]
 	if uint64(len(b.running)) > 2*b.runs+64 {
 		kept := b.running[:0]
 		for _, sequence := range b.running {

@@ -9,7 +9,7 @@ import (
 // staleMessages returns messages as an earlier entry leaves them in an output's capacity:
 // each kind with its payload set in full (a Credit with Abort, which the Book never sets,
 // so that a reused Credit slot must clear it), and a Forget whose other payloads are set
-// too (not made by appendMessage: the slot is cleared whole).
+// too (not made by reserveMessages: the slot is cleared whole).
 func staleMessages() []Message {
 	balance := model.Balance{DebitsPending: model.U128(3), CreditsPosted: model.U128(4)}
 	credit := Credit{Transfer: model.Transfer{ID: model.U128(77), Amount: model.U128(5),
@@ -27,7 +27,7 @@ func staleMessages() []Message {
 }
 
 // The Book appends its messages into slots that the slice's capacity still holds
-// (appendMessage): the messages must be the ones it makes into a fresh slice, bit for
+// (reserveMessages): the messages must be the ones it makes into a fresh slice, bit for
 // bit. Two identical pairs of shards run the same sagas, four per step, one into fresh
 // slices, one into slices that hold a stale message of each kind, in an order rotated at
 // each step: every kind of message lands on a slot of every kind.
