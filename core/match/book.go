@@ -311,26 +311,6 @@ func (e *Engine) levelAppend(levelIndex uint32, slot uint32) {
 	l.quantity = l.quantity.MustAdd(model.U128(o.leaves))
 }
 
-// levelUnlink takes an order out of its level's queue (O(1)), keeping the level even when
-// it becomes empty.
-func (e *Engine) levelUnlink(slot uint32) {
-	o := &e.orders[slot]
-	l := &e.levels[o.level]
-	if o.levelPrevious == indexNone {
-		l.head = o.levelNext
-	} else {
-		e.orders[o.levelPrevious].levelNext = o.levelNext
-	}
-	if o.levelNext == indexNone {
-		l.tail = o.levelPrevious
-	} else {
-		e.orders[o.levelNext].levelPrevious = o.levelPrevious
-	}
-	l.orderCount--
-	l.quantity = l.quantity.MustSub(model.U128(o.leaves))
-	o.level, o.levelPrevious, o.levelNext = indexNone, indexNone, indexNone
-}
-
 // levelNearSteps bounds the list walk of levelForPrice: a moved order usually rests a few
 // levels from where it was, and beyond a few steps the tree is cheaper.
 const levelNearSteps = 4
