@@ -326,7 +326,19 @@ func (e *Engine) levelForPrice(side *bookSide, price uint64, hint uint32) uint32
 		if found := side.ladder.levels[offset]; found != indexNone {
 			return found
 		}
-		return e.levelInsert(side, price)
+		// levelNeighbours' first answer, from the offset known here: when the ladder
+		// holds a level on each side of it, those are the neighbours (the tree's levels
+		// lie outside the span, further away), and its two calls and the offset's second
+		// computation are spared.
+		d := &side.ladder
+		lower, higher := d.level(d.below(offset)), d.level(d.above(offset))
+		if lower == indexNone || higher == indexNone {
+			return e.levelInsert(side, price)
+		}
+		if side.side == model.SideBuy {
+			return e.levelInsertBetween(side, price, higher, lower)
+		}
+		return e.levelInsertBetween(side, price, lower, higher) // Asks: lower is better.
 	}
 	if hint != indexNone && e.levels[hint].orderCount > 0 {
 		if found, better, worse, ok := e.levelNear(side, price, hint); ok {
