@@ -181,7 +181,8 @@ func (e *Engine) refusedEndQueue(clock *uint64, slot uint32, now uint64, sink Si
 // would then take its first test's way to takerFinish, which rests it: the callers that
 // know their order is such (a place, a move; they test its quantity too) call orderRest
 // themselves and spare the two calls (most commands of exchange-core's mix are moves
-// that do not cross; core/match/README.md, session 46). Small enough to inline.
+// that do not cross; bench/PERFORMANCE.md, session 46, helper book46). Small enough
+// to inline.
 func (e *Engine) restsUncrossed(t *order) bool {
 	return takerRests(t) && !e.wouldCross(t.instrument, t.side, t.price)
 }
