@@ -311,26 +311,6 @@ func (e *Engine) levelAppend(levelIndex uint32, slot uint32) {
 	l.quantity = l.quantity.MustAdd(model.U128(o.leaves))
 }
 
-// levelUnlink takes an order out of its level's queue (O(1)), keeping the level even when
-// it becomes empty.
-func (e *Engine) levelUnlink(slot uint32) {
-	o := &e.orders[slot]
-	l := &e.levels[o.level]
-	if o.levelPrevious == indexNone {
-		l.head = o.levelNext
-	} else {
-		e.orders[o.levelPrevious].levelNext = o.levelNext
-	}
-	if o.levelNext == indexNone {
-		l.tail = o.levelPrevious
-	} else {
-		e.orders[o.levelNext].levelPrevious = o.levelPrevious
-	}
-	l.orderCount--
-	l.quantity = l.quantity.MustSub(model.U128(o.leaves))
-	o.level, o.levelPrevious, o.levelNext = indexNone, indexNone, indexNone
-}
-
 // levelNearSteps bounds the list walk of levelForPrice: a moved order usually rests a few
 // levels from where it was, and beyond a few steps the tree is cheaper.
 const levelNearSteps = 4
@@ -346,7 +326,19 @@ func (e *Engine) levelForPrice(side *bookSide, price uint64, hint uint32) uint32
 		if found := side.ladder.levels[offset]; found != indexNone {
 			return found
 		}
-		return e.levelInsert(side, price)
+		// levelNeighbours' first answer, from the offset known here: when the ladder
+		// holds a level on each side of it, those are the neighbours (the tree's levels
+		// lie outside the span, further away), and its two calls and the offset's second
+		// computation are spared.
+		d := &side.ladder
+		lower, higher := d.level(d.below(offset)), d.level(d.above(offset))
+		if lower == indexNone || higher == indexNone {
+			return e.levelInsert(side, price)
+		}
+		if side.side == model.SideBuy {
+			return e.levelInsertBetween(side, price, higher, lower)
+		}
+		return e.levelInsertBetween(side, price, lower, higher) // Asks: lower is better.
 	}
 	if hint != indexNone && e.levels[hint].orderCount > 0 {
 		if found, better, worse, ok := e.levelNear(side, price, hint); ok {

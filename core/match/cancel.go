@@ -121,7 +121,10 @@ func (e *Engine) findOwnedOrder(client, account, orderID, originalClientOrderID 
 		}
 		orderID = entry.orderID
 	}
-	slot, _, found := e.findOrder(orderID)
+	// findOrder's lookup, written here: as a call it cost ~23 instructions per book-only
+	// command more (callgrind, session 46).
+	_, slot, found := e.orderIndex.find(tagOf(hash64(orderID, e.seed)),
+		func(slot uint32) bool { return e.orders[slot].id == orderID })
 	if !found {
 		return indexNone, false
 	}

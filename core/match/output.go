@@ -183,8 +183,15 @@ func (e *Engine) marketDataFlush(now uint64, sink Sink) {
 				levelIndex = dirty[i].level
 			}
 		}
-		u := e.marketDataUpdate(d.instrument, now)
+		// marketDataUpdate, written out with its top of book inlined: the call, and the
+		// values the loop keeps across it, cost ~15 instructions an update more.
+		x := &e.instruments[d.instrument]
+		x.marketDataSequence++
+		u := &s.update
+		*u = model.MarketDataUpdate{}
+		u.Sequence, u.Timestamp, u.Instrument = x.marketDataSequence, now, x.record.ID
 		u.Kind, u.Side, u.Price = model.MarketDataLevel, d.side, d.price
+		e.topOfBook(u, x)
 		if levelIndex != indexNone {
 			l := &e.levels[levelIndex]
 			u.Quantity, u.OrderCount = l.quantity, l.orderCount
@@ -255,6 +262,13 @@ func (e *Engine) marketDataUpdate(instrumentIndex uint32, now uint64) *model.Mar
 	u := &e.scratch.update
 	*u = model.MarketDataUpdate{Sequence: x.marketDataSequence, Timestamp: now,
 		Instrument: x.record.ID}
+	e.topOfBook(u, x)
+	return u
+}
+
+// topOfBook writes the instrument's best bid and ask into u (left zero for an empty
+// side). Small enough to inline, into marketDataUpdate and the flush's level loop.
+func (e *Engine) topOfBook(u *model.MarketDataUpdate, x *instrument) {
 	if best := x.bids.best; best != indexNone {
 		l := &e.levels[best]
 		u.BidPrice, u.BidQuantity, u.BidOrderCount = l.price, l.quantity, l.orderCount
@@ -263,5 +277,4 @@ func (e *Engine) marketDataUpdate(instrumentIndex uint32, now uint64) *model.Mar
 		l := &e.levels[best]
 		u.AskPrice, u.AskQuantity, u.AskOrderCount = l.price, l.quantity, l.orderCount
 	}
-	return u
 }

@@ -70,7 +70,9 @@ func (e *Engine) replaceOrder(clock *uint64, client uint64, r *model.OrderReplac
 		e.marketDataFlush(now, sink)
 		return model.OrderResult{OrderID: orderID, Timestamp: now, Status: model.StatusOK}
 	}
-	if e.repriceAlone(o, r.Price, leaves) {
+	// The test repriceAlone starts with is made here, sparing its call for a moved order
+	// that shares its level (callgrind: −1.8 instructions per book-only command).
+	if e.levels[o.level].orderCount == 1 && e.repriceAlone(o, r.Price, leaves) {
 		o.leaves, o.clientOrderID = leaves, r.ClientOrderID
 		o.reservePrice, o.timestamp = replacedReservePrice(o, r), now
 		e.report(o, model.ReportReplaced, model.StatusOK, r.ClientOrderID, now, sink)
@@ -83,7 +85,11 @@ func (e *Engine) replaceOrder(clock *uint64, client uint64, r *model.OrderReplac
 	o.price, o.leaves, o.clientOrderID = r.Price, leaves, r.ClientOrderID
 	o.reservePrice, o.timestamp = replacedReservePrice(o, r), now
 	e.report(o, model.ReportReplaced, model.StatusOK, r.ClientOrderID, now, sink)
-	e.matchTaker(clock, slot, now, sink)
+	if o.leaves > 0 && e.restsUncrossed(o) {
+		e.orderRest(slot) // What matchTaker would do, without its two calls.
+	} else {
+		e.matchTaker(clock, slot, now, sink)
+	}
 	e.marketDataFlush(now, sink)
 	return model.OrderResult{OrderID: orderID, Timestamp: now, Status: model.StatusOK}
 }
