@@ -308,13 +308,12 @@ func (r *inputRing) takeFrom(into []requestMeta, limit int, bytesMax int, writes
 			meta.barriers > barriersSeen {
 			break
 		}
-		if inOrder {
+		if inOrder && !meta.write {
 			bit := meta.connection % readingConnectionsBits
-			word, mask := bit/64, uint64(1)<<(bit%64)
-			if !meta.write {
-				reading[word] |= mask
-				anyReading = true
-			} else if anyReading && reading[word]&mask != 0 {
+			reading[bit/64] |= 1 << (bit % 64)
+			anyReading = true
+		} else if anyReading {
+			if bit := meta.connection % readingConnectionsBits; reading[bit/64]&(1<<(bit%64)) != 0 {
 				ordered = true
 				break
 			}
