@@ -420,7 +420,9 @@ func (s *Shard) writeDeferred() {
 
 // answerQueries runs the turn's reads against the state after the entry. That is
 // linearizable: each read arrived before the turn ended, so every write applied in the
-// turn was concurrent with it; and the reply waits for the same release as the entry.
+// turn was concurrent with it, except one its own connection sent after it, which the
+// take leaves for a later turn (takeUpTo: one connection's requests are processed and
+// answered in order); and the reply waits for the same release as the entry.
 func (s *Shard) answerQueries(slot *parked) {
 	var request core.Request
 	answered := uint64(0) // Clients' reads only (Stats.Queries).
