@@ -11,14 +11,13 @@ import "testing"
 // client pipelines, in one write, pairs of lookup_accounts of an id followed by the
 // create_accounts of that id. Each lookup was received before the create of its id, so
 // it must find nothing, and its reply must come before the create's. The shard's
-// sequencer (core/shard sequencer.go, the turn) puts every write it takes in one turn
-// into the entry and answers the turn's reads afterwards, against the state after the
+// sequencer (core/shard sequencer.go, the turn) put every write it took in one turn
+// into the entry and answered the turn's reads afterwards, against the state after the
 // whole entry: each lookup found the account a later request created, and every write's
-// reply overtook the reads sent before it. Not fixed here (core/shard is another
-// helper's): stopping the turn's take (inputRing.takeUpTo) before a write that follows a
-// read taken in the same turn (or, finer, a read of the same connection) makes this pass
-// and keeps core/shard's tests passing (tried and reverted in session 46); a turn then
-// holds its writes before its reads, which it answers last, as now.
+// reply overtook the reads sent before it. Fixed in session 46 (helper order46): the
+// turn's take (inputRing.takeUpTo) stops before a write of a connection with a read
+// taken, so a turn holds, per connection, its writes and then its reads, which it
+// answers last; core/shard's read_write_order_test.go pins it in the package.
 func TestHunt46bPipelinedReadBeforeWrite(t *testing.T) {
 	data := t.TempDir()
 	address := freePort(t)
