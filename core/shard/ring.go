@@ -248,9 +248,12 @@ func (r *inputRing) publishLocked(slot uint64) {
 }
 
 // take returns up to limit published requests (in order) and whether the ring is closed.
-// The caller reads their bytes with bytes() and must call release with the last one.
+// The caller reads their bytes with bytes() and must call release with the last one. It
+// keeps no read-before-write order (takeUpTo does): its callers answer everything they
+// take with one status at once, in the ring's order.
 func (r *inputRing) take(into []requestMeta, limit int, bytesMax int) ([]requestMeta, bool) {
-	return r.takeUpTo(into, limit, bytesMax, true, anyBarriers)
+	into, closed, _ := r.takeFrom(into, limit, bytesMax, true, anyBarriers, false)
+	return into, closed
 }
 
 // barrier orders what its caller did before it (SetGrants: a new grant table) before
@@ -266,12 +269,36 @@ func (r *inputRing) barrier() { r.barriers.Add(1) }
 // barrierCount returns how many barriers were set so far.
 func (r *inputRing) barrierCount() uint64 { return r.barriers.Load() }
 
-// takeUpTo is take that, with writes false, stops before the first write: it stays
-// queued, first, for the next take; and that stops before the first request queued
-// after a barrier set since its caller read barriersSeen (barrierCount), unless that is
-// anyBarriers.
+// takeUpTo is the sequencer's take for a turn. With writes false it stops before the
+// first write: it stays queued, first, for the next take. It stops before the first
+// request queued after a barrier set since its caller read barriersSeen (barrierCount),
+// unless that is anyBarriers. And it stops before a write whose connection has a read
+// among the requests taken (ordered reports that it did): the turn answers its reads
+// against the state after its whole entry, and after the entry's replies, so a read
+// taken with a later write of its own connection would see that write and be answered
+// after it (PROTOCOL.md section 6: one connection's requests are processed, and
+// answered, in the order received). A turn thus holds, per connection, its writes and
+// then its reads. Writes of other connections are taken on: no order is promised
+// between connections, and a read concurrent with a write may see it (linearizable).
 func (r *inputRing) takeUpTo(into []requestMeta, limit int, bytesMax int,
-	writes bool, barriersSeen uint64) ([]requestMeta, bool) {
+	writes bool, barriersSeen uint64) (taken []requestMeta, closed bool, ordered bool) {
+	return r.takeFrom(into, limit, bytesMax, writes, barriersSeen, true)
+}
+
+// readingConnectionsBits is the size of takeFrom's set of the connections that have a
+// read among the requests taken, a bitmap indexed by the connection id modulo its size.
+// Two connections that share a bit cost at most a needless stop (an entry ended early),
+// never a missed one. The network layer's ids hold their connection table's slot in
+// their low bits and a node router's are consecutive, so up to this many connections at
+// once never share one. 1,024 bits: 128 bytes zeroed per take.
+const readingConnectionsBits = 1024
+
+// takeFrom is take and takeUpTo; inOrder keeps one connection's reads before its writes
+// (takeUpTo), and ordered reports a stop for that.
+func (r *inputRing) takeFrom(into []requestMeta, limit int, bytesMax int, writes bool,
+	barriersSeen uint64, inOrder bool) (taken []requestMeta, closed bool, ordered bool) {
+	var reading [readingConnectionsBits / 64]uint64
+	anyReading := false
 	r.mutex.Lock()
 	defer r.mutex.Unlock()
 	total := 0
@@ -281,11 +308,21 @@ func (r *inputRing) takeUpTo(into []requestMeta, limit int, bytesMax int,
 			meta.barriers > barriersSeen {
 			break
 		}
+		if inOrder && !meta.write {
+			bit := meta.connection % readingConnectionsBits
+			reading[bit/64] |= 1 << (bit % 64)
+			anyReading = true
+		} else if anyReading {
+			if bit := meta.connection % readingConnectionsBits; reading[bit/64]&(1<<(bit%64)) != 0 {
+				ordered = true
+				break
+			}
+		}
 		total += int(meta.length)
 		into = append(into, meta)
 		r.taken++
 	}
-	return into, r.closed && r.taken == r.reserved
+	return into, r.closed && r.taken == r.reserved, ordered
 }
 
 // bytes returns the encoded request of meta.

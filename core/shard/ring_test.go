@@ -151,17 +151,17 @@ func TestRingTakeStopsAtABarrierSetSinceItsCount(t *testing.T) {
 	ring.push(before, true)
 	ring.barrier()
 	ring.push(after, true)
-	taken, _ := ring.takeUpTo(nil, 8, 1<<20, true, seen)
+	taken, _, _ := ring.takeUpTo(nil, 8, 1<<20, true, seen)
 	if len(taken) != 1 {
 		t.Fatalf("took %d requests with a count older than the barrier, want 1 (the one "+
 			"queued before it)", len(taken))
 	}
 	checkRingBytes(t, ring, &taken[0], before)
 	ring.release(&taken[0])
-	if taken, _ := ring.takeUpTo(nil, 8, 1<<20, true, seen); len(taken) != 0 {
+	if taken, _, _ := ring.takeUpTo(nil, 8, 1<<20, true, seen); len(taken) != 0 {
 		t.Fatalf("took %d requests queued after a barrier with the older count", len(taken))
 	}
-	taken, _ = ring.takeUpTo(nil, 8, 1<<20, true, ring.barrierCount())
+	taken, _, _ = ring.takeUpTo(nil, 8, 1<<20, true, ring.barrierCount())
 	if len(taken) != 1 {
 		t.Fatalf("took %d requests with the barrier counted, want 1", len(taken))
 	}

@@ -197,13 +197,16 @@ func (s *Shard) turn() (drained bool, closed bool, err error) {
 		return true, false, nil // As after a grant table's entry, above.
 	}
 	cancelsLogged := len(s.parked) > parkedBefore
-	s.heldForGroupCommit = s.holdForGroupCommit()
+	// After a take that stopped to keep a connection's read before its write, what it left
+	// is taken at once, as an entry of its own, not held: it was ready for the entry just
+	// appended, and held it would wait a whole sync, for each such stop.
+	s.heldForGroupCommit = !s.takeStoppedForOrder && s.holdForGroupCommit()
 	if s.heldForGroupCommit {
 		_, closed = s.ring.take(nil, 0, 0)
 		return false, closed, nil
 	}
-	s.taken, closed = s.ring.takeUpTo(s.taken[:0], s.config.RingRequests, s.entryBytesBudget(),
-		!standby, barriers)
+	s.taken, closed, s.takeStoppedForOrder = s.ring.takeUpTo(s.taken[:0], s.config.RingRequests,
+		s.entryBytesBudget(), !standby, barriers)
 	if len(s.taken) == 0 {
 		return cancelsLogged, closed, nil
 	}
@@ -451,7 +454,9 @@ func (s *Shard) writeDeferred() {
 
 // answerQueries runs the turn's reads against the state after the entry. That is
 // linearizable: each read arrived before the turn ended, so every write applied in the
-// turn was concurrent with it; and the reply waits for the same release as the entry.
+// turn was concurrent with it, except one its own connection sent after it, which the
+// take leaves for a later turn (takeUpTo: one connection's requests are processed and
+// answered in order); and the reply waits for the same release as the entry.
 func (s *Shard) answerQueries(slot *parked) {
 	var request core.Request
 	answered := uint64(0) // Clients' reads only (Stats.Queries).

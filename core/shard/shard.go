@@ -275,6 +275,9 @@ type Shard struct {
 	recoveredOp uint64
 	// heldForGroupCommit: the last turn left the ring alone (holdForGroupCommit).
 	heldForGroupCommit bool
+	// takeStoppedForOrder: the last turn's take stopped before a write of a connection
+	// with a read taken (inputRing.takeUpTo); the next turn takes the rest without holding.
+	takeStoppedForOrder bool
 
 	ready      backend.Ready // Reused for every Consume call.
 	answers    answerCheck   // Every accepted request answered once.
