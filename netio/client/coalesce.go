@@ -74,8 +74,9 @@ func (c *Client) coalescing(operation model.Operation) bool {
 // with hundreds of one-event callers, one allocation per caller less.
 //
 // A new request takes a window slot at once when one is free. When the window is full
-// it still forms (so callers arriving meanwhile join it) and a goroutine of its own
-// waits for the slot, bounded by the client's life rather than one caller's context:
+// it still forms (so callers arriving meanwhile join it) and the client's admission
+// goroutine (admitter) waits for the slot, bounded by the client's life rather than one
+// caller's context:
 // the request belongs to every caller in it. A request formed open to more callers (not
 // full, no open chain) also needs a slot of openRequests: at most
 // openRequestsPendingMax of them are admitted and unanswered at once, so while one is
