@@ -58,7 +58,8 @@ type Client struct {
 	forming                 map[coalesceKey]*Call   // Requests open to more callers (coalesce.go).
 	formingRecent           *Call                   // The last put in forming, while still there; else nil.
 	admitting               int                     // Requests waiting for a window slot in admit.
-	admitQueue              []admission             // Of them, those the admitter has not taken yet, in order.
+	admitQueue              []admission             // Of them, those the admitter has not taken yet, in order, from admitHead.
+	admitHead               int                     // The first of admitQueue not taken yet.
 	admitterRunning         bool                    // The admitter goroutine runs (coalesce.go).
 	admitWake               chan struct{}           // Signalled (buffered, one) when a request joins admitQueue.
 	outbox                  [][]byte                // Frames waiting for the writer, in order.

@@ -201,14 +201,14 @@ type admission struct {
 // callers and one merged request open at a time (openRequestsPendingMax), every merged
 // request goes through this queue, and a goroutine per request cost its creation and,
 // as it writes the request (admitLocked), the growth of a new goroutine's stack twice,
-// about 100 instructions per call, where the kept goroutine's stack has grown once
+// about 150 instructions per call, where the kept goroutine's stack has grown once
 // (callgrind, bench/PERFORMANCE.md, issue 15, session 46). It returns once the client is
 // closed and the queue empty: every request queued before is admitted or failed.
 func (c *Client) admitter() {
 	defer c.done.Done()
 	c.mu.Lock()
 	for {
-		for len(c.admitQueue) == 0 {
+		for c.admitHead == len(c.admitQueue) {
 			if c.closed {
 				c.admitterRunning = false
 				c.mu.Unlock()
@@ -221,14 +221,29 @@ func (c *Client) admitter() {
 			}
 			c.mu.Lock()
 		}
-		next := c.admitQueue[0]
-		copy(c.admitQueue, c.admitQueue[1:])
-		c.admitQueue[len(c.admitQueue)-1] = admission{}
-		c.admitQueue = c.admitQueue[:len(c.admitQueue)-1]
+		next := c.popAdmissionLocked()
 		c.mu.Unlock()
 		c.admit(next.call, next.needsOpenSlot)
 		c.mu.Lock()
 	}
+}
+
+// popAdmissionLocked takes the first request of the admission queue, which is not empty.
+// In constant time, amortised: a request split one per caller (splitLocked) queues up
+// to a full request's callers at once. Called with mu held.
+func (c *Client) popAdmissionLocked() admission {
+	next := c.admitQueue[c.admitHead]
+	c.admitQueue[c.admitHead] = admission{}
+	c.admitHead++
+	switch {
+	case c.admitHead == len(c.admitQueue): // Empty: the array is reused from its start.
+		c.admitQueue, c.admitHead = c.admitQueue[:0], 0
+	case c.admitHead > len(c.admitQueue)/2: // Keeps the array within twice the queue.
+		kept := copy(c.admitQueue, c.admitQueue[c.admitHead:])
+		clear(c.admitQueue[kept:])
+		c.admitQueue, c.admitHead = c.admitQueue[:kept], 0
+	}
+	return next
 }
 
 // The shared wait. Callers merged into one request usually pass one context (a load
