@@ -3,6 +3,8 @@ package client
 import (
 	"context"
 	"errors"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 
@@ -143,4 +145,54 @@ func TestCallersRequestsNumberedInOrderUnderContention(t *testing.T) {
 		})
 	}
 	group.Wait()
+}
+
+// goroutinesHolding counts the goroutines whose stack holds frame.
+func goroutinesHolding(frame string) int {
+	buffer := make([]byte, 1<<20)
+	n := runtime.Stack(buffer, true)
+	count := 0
+	for _, stack := range strings.Split(string(buffer[:n]), "\n\n") {
+		if strings.Contains(stack, frame) {
+			count++
+		}
+	}
+	return count
+}
+
+// TestQueuedAdmissionsShareOneGoroutine: six requests queued behind a full window wait
+// for their slots on one goroutine (admitter), not on one each; once they are answered
+// that goroutine stays, idle, for the next queue, and it ends with the client.
+func TestQueuedAdmissionsShareOneGoroutine(t *testing.T) {
+	s, c, ctx, blocker := heldWindowConfigured(t, 950, oneEventRequests)
+	parts := make([]part, 6)
+	for i := range parts {
+		var err error
+		if parts[i], err = submitOne(ctx, c, 951+uint64(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitForGoroutine(t, "the first queued request waiting for its slot", "(*Client).admit(")
+	if admitting := goroutinesHolding("(*Client).admit"); admitting != 1 {
+		t.Fatalf("%d goroutines admit the 6 queued requests, want 1", admitting)
+	}
+	s.backend.Resume()
+	if err := <-blocker; err != nil {
+		t.Fatal(err)
+	}
+	for i := range parts {
+		if _, err := parts[i].wait(ctx); err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+	}
+	waitFor(t, c, "the queue empty", func() bool { return c.admitting == 0 })
+	if kept := goroutinesHolding("(*Client).admitter("); kept != 1 {
+		t.Fatalf("%d admitters once the queue is empty, want 1 (kept)", kept)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if left := goroutinesHolding("(*Client).admitter("); left != 0 {
+		t.Fatalf("%d admitters after Close, want 0", left)
+	}
 }

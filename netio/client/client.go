@@ -56,8 +56,12 @@ type Client struct {
 	departed                []strayReply            // Copies on the current connection of writes no longer pending.
 	pending                 map[uint64]*Call        // Sent (or to send) and not answered, by number.
 	forming                 map[coalesceKey]*Call   // Requests open to more callers (coalesce.go).
+	formingRecent           *Call                   // The last put in forming, while still there; else nil.
 	admitting               int                     // Requests waiting for a window slot in admit.
-	admitTail               chan struct{}           // Closed once the last of them is admitted or dropped.
+	admitQueue              []admission             // Of them, those the admitter has not taken yet, in order, from admitHead.
+	admitHead               int                     // The first of admitQueue not taken yet.
+	admitterRunning         bool                    // The admitter goroutine runs (coalesce.go).
+	admitWake               chan struct{}           // Signalled (buffered, one) when a request joins admitQueue.
 	outbox                  [][]byte                // Frames waiting for the writer, in order.
 	spare                   [][]byte                // The writer's other outbox array.
 	writingFrames           [][]byte                // The outbox a writer is writing (frames.go).
@@ -252,6 +256,10 @@ type Call struct {
 	// selects on, and the channel the watcher closes; set while forming, under mu.
 	watchDone <-chan struct{}
 	watch     chan struct{}
+	// watchCompleted: the watcher closed watch because the request completed (not
+	// because its context ended, nor resigning). Written by the watcher alone before it
+	// closes watch; read by followers once watch is closed.
+	watchCompleted bool
 	// parts records each caller's share once a second caller joins (nil for a request of
 	// one caller); split is set when the request, refused rate_limited whole, was sent
 	// again one request per caller (splitLocked, coalesce.go). Under mu; split is read

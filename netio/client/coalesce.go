@@ -74,8 +74,9 @@ func (c *Client) coalescing(operation model.Operation) bool {
 // with hundreds of one-event callers, one allocation per caller less.
 //
 // A new request takes a window slot at once when one is free. When the window is full
-// it still forms (so callers arriving meanwhile join it) and a goroutine of its own
-// waits for the slot, bounded by the client's life rather than one caller's context:
+// it still forms (so callers arriving meanwhile join it) and the client's admission
+// goroutine (admitter) waits for the slot, bounded by the client's life rather than one
+// caller's context:
 // the request belongs to every caller in it. A request formed open to more callers (not
 // full, no open chain) also needs a slot of openRequests: at most
 // openRequestsPendingMax of them are admitted and unanswered at once, so while one is
@@ -99,20 +100,19 @@ func (c *Client) submit(ctx context.Context, key coalesceKey, body []byte, count
 func (c *Client) submitRun(ctx context.Context, key coalesceKey, body []byte, count int,
 	openChain, followed, single bool) (part, error) {
 	operation, flags := key.operation, key.flags
-	info, _ := operation.Info()
-	resultBytes := info.ResultSize
-	if flags&requestFlagReplyBalances != 0 {
-		resultBytes = model.EventResultBalancesSize
-	}
+	resultBytes := mergedResultBytes(operation, flags)
 	weightBytes := min(int64(wire.HeaderSize+count*resultBytes), int64(c.config.InflightBytesMax))
 	if err := c.acquire(ctx, c.windowBytes, weightBytes); err != nil {
 		return part{}, err
 	}
+	// mu is released on each return below rather than deferred: this runs once per
+	// call, and a deferred unlock cost about 20 instructions more (session 46).
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.closed {
 		c.windowBytes.Release(weightBytes)
-		return part{}, c.closedError()
+		err := c.closedError()
+		c.mu.Unlock()
+		return part{}, err
 	}
 	if c.rejoinTimer != nil { // Rejoin on: count the callers back.
 		c.rejoinArrived++
@@ -124,8 +124,10 @@ func (c *Client) submitRun(ctx context.Context, key coalesceKey, body []byte, co
 	if p, joined := c.joinLocked(key, body, count, openChain, followed, weightBytes,
 		resultBytes); joined {
 		c.watchLocked(&p, ctx, single)
+		c.mu.Unlock()
 		return p, nil
 	}
+	info, _ := operation.Info()
 	call := &Call{Operation: operation, client: c, complete: make(chan struct{}),
 		weightBytes: weightBytes, waiters: 1, flags: flags, outboxSlot: -1, events: count,
 		key: key, followed: followed}
@@ -135,6 +137,7 @@ func (c *Client) submitRun(ctx context.Context, key coalesceKey, body []byte, co
 	p := part{call: call, first: 0, count: count, resultBytes: resultBytes}
 	if open {
 		c.forming[key] = call
+		c.formingRecent = call
 		c.watchLocked(&p, ctx, single) // Nobody can join a request formed closed.
 	}
 	needsOpenSlot := open && !followed && c.openRequests != nil
@@ -146,18 +149,101 @@ func (c *Client) submitRun(ctx context.Context, key coalesceKey, body []byte, co
 	} else {
 		c.queueAdmissionLocked(call, needsOpenSlot)
 	}
+	c.mu.Unlock()
 	return p, nil
 }
 
-// queueAdmissionLocked starts the admission of call (admit) behind the requests already
+// mergedResultBytes is the size of one result of a merged operation's event, with the
+// request's flags: a direct answer for the two operations merged (coalescing) rather
+// than a copy of the operation's whole model.OperationInfo on every call.
+func mergedResultBytes(operation model.Operation, flags uint8) int {
+	switch {
+	case flags&requestFlagReplyBalances != 0:
+		return model.EventResultBalancesSize
+	case operation == model.OperationCreateTransfers || operation == model.OperationCreateAccounts:
+		return model.EventResultSize
+	}
+	info, _ := operation.Info()
+	return info.ResultSize
+}
+
+// queueAdmissionLocked queues the admission of call (admit) behind the requests already
 // waiting for a slot, if any: admitted after them, so that numbers follow the order of
 // submission (one caller's runs in order). Called with mu held, the client not closed.
 func (c *Client) queueAdmissionLocked(call *Call, needsOpenSlot bool) {
-	previous, next := c.admitTail, make(chan struct{})
 	c.admitting++
-	c.admitTail = next
-	c.done.Add(1) // Not closed (checked under mu by the caller): shutdown waits for it.
-	go c.admit(call, needsOpenSlot, previous, next)
+	c.admitQueue = append(c.admitQueue, admission{call: call, needsOpenSlot: needsOpenSlot})
+	if !c.admitterRunning {
+		if c.admitWake == nil {
+			c.admitWake = make(chan struct{}, 1)
+		}
+		c.admitterRunning = true
+		c.done.Add(1) // Not closed (checked under mu by the caller): shutdown waits for it.
+		go c.admitter()
+		return
+	}
+	select {
+	case c.admitWake <- struct{}{}:
+	default: // A wake-up is pending already.
+	}
+}
+
+// admission is a request in the admission queue (Client.admitQueue): it waits for a
+// window slot and, with needsOpenSlot, a slot of openRequests.
+type admission struct {
+	call          *Call
+	needsOpenSlot bool
+}
+
+// admitter admits the queued requests one at a time, in the order they were queued
+// (admit), for the client's life. One goroutine for them all, started with the first
+// and kept, rather than one per request chained to the one before: with 512 one-transfer
+// callers and one merged request open at a time (openRequestsPendingMax), every merged
+// request goes through this queue, and a goroutine per request cost its creation and,
+// as it writes the request (admitLocked), the growth of a new goroutine's stack twice,
+// about 150 instructions per call, where the kept goroutine's stack has grown once
+// (callgrind, bench/PERFORMANCE.md, issue 15, session 46). It returns once the client is
+// closed and the queue empty: every request queued before is admitted or failed.
+func (c *Client) admitter() {
+	defer c.done.Done()
+	c.mu.Lock()
+	for {
+		for c.admitHead == len(c.admitQueue) {
+			if c.closed {
+				c.admitterRunning = false
+				c.mu.Unlock()
+				return
+			}
+			c.mu.Unlock()
+			select {
+			case <-c.admitWake:
+			case <-c.lifetime.Done(): // Ends only once the client is closed (shutdown).
+			}
+			c.mu.Lock()
+		}
+		next := c.popAdmissionLocked()
+		c.mu.Unlock()
+		c.admit(next.call, next.needsOpenSlot)
+		c.mu.Lock()
+	}
+}
+
+// popAdmissionLocked takes the first request of the admission queue, which is not empty.
+// In constant time, amortised: a request split one per caller (splitLocked) queues up
+// to a full request's callers at once. Called with mu held.
+func (c *Client) popAdmissionLocked() admission {
+	next := c.admitQueue[c.admitHead]
+	c.admitQueue[c.admitHead] = admission{}
+	c.admitHead++
+	switch {
+	case c.admitHead == len(c.admitQueue): // Empty: the array is reused from its start.
+		c.admitQueue, c.admitHead = c.admitQueue[:0], 0
+	case c.admitHead > len(c.admitQueue)/2: // Keeps the array within twice the queue.
+		kept := copy(c.admitQueue, c.admitQueue[c.admitHead:])
+		clear(c.admitQueue[kept:])
+		c.admitQueue, c.admitHead = c.admitQueue[:kept], 0
+	}
+	return next
 }
 
 // The shared wait. Callers merged into one request usually pass one context (a load
@@ -197,15 +283,8 @@ func (c *Client) watchLocked(p *part, ctx context.Context, single bool) {
 // admit waits for a window slot (and, with needsOpenSlot, a slot of openRequests) for a
 // request that could not take them when formed, then numbers and queues it (or drops
 // it when every caller left meanwhile). Such requests are admitted one at a time in the
-// order they were formed: each waits for the one before (previous closed) before taking
-// its slots, and closes next once it is done.
-func (c *Client) admit(call *Call, needsOpenSlot bool, previous <-chan struct{},
-	next chan struct{}) {
-	defer c.done.Done()
-	defer close(next)
-	if previous != nil {
-		<-previous // It ends with the client's lifetime at the latest.
-	}
+// order they were formed (admitter).
+func (c *Client) admit(call *Call, needsOpenSlot bool) {
 	err := c.acquireSlots(call, needsOpenSlot)
 	c.mu.Lock()
 	if err == nil && call.waiters > 0 {
@@ -341,7 +420,10 @@ func (c *Client) formingCapacity(bodyBytes, eventSize int) int {
 // returns the caller's part; false when there is none. Called with mu held.
 func (c *Client) joinLocked(key coalesceKey, body []byte, count int, openChain, followed bool,
 	weightBytes int64, resultBytes int) (part, bool) {
-	call := c.forming[key]
+	call := c.formingRecent // Most often the one sought: one key in use (no map lookup).
+	if call == nil || call.key != key {
+		call = c.forming[key]
+	}
 	if call == nil {
 		return part{}, false
 	}
@@ -385,6 +467,9 @@ func (c *Client) joinLocked(key coalesceKey, body []byte, count int, openChain, 
 func (c *Client) closeFormingLocked(call *Call) {
 	if c.forming[call.key] == call {
 		delete(c.forming, call.key)
+	}
+	if c.formingRecent == call {
+		c.formingRecent = nil
 	}
 	if call == c.rejoinCall {
 		c.signalRejoinLocked() // Nobody can join it any more.
@@ -463,15 +548,20 @@ func (p *part) waitOnce(ctx context.Context) (Reply, *Call, error) {
 		<-call.complete // A context that never ends: a receive is cheaper than a select.
 	case p.follower:
 		// Closed by the watcher once the request completed or the context ended, or when
-		// it resigned (above): then this caller selects on its own.
+		// it resigned (above): then this caller selects on its own. When the watcher saw
+		// the completion (watchCompleted, written before the close), there is nothing to
+		// find out: no look at complete, whose lock the request's hundreds of followers
+		// would otherwise each take in turn, on both cores (session 46).
 		<-watch
-		select {
-		case <-call.complete:
-		default:
+		if !call.watchCompleted {
 			select {
 			case <-call.complete:
-			case <-done:
-				ended = true
+			default:
+				select {
+				case <-call.complete:
+				case <-done:
+					ended = true
+				}
 			}
 		}
 	default:
@@ -481,6 +571,7 @@ func (p *part) waitOnce(ctx context.Context) (Reply, *Call, error) {
 			ended = true
 		}
 		if watch != nil {
+			call.watchCompleted = !ended
 			close(watch) // The watcher: its followers find out why.
 		}
 	}
