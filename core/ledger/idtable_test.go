@@ -224,3 +224,34 @@ func TestPrefetchSlotsHashes(t *testing.T) {
 		}
 	}
 }
+
+// TestSlotIndexMatchesTagAndLive holds slotIndex, the probe loops' one-compare test, to
+// the two tests it replaced (the slot is live, and its high half is the hash's tag) and
+// to the index they returned (the low half minus one), on the edges of the encoding:
+// empty slots, tombstones, index parts 0, 1 and 2^32-1, the tags next to the hash's
+// (above and below, wrapping at both ends), and random slots and hashes.
+func TestSlotIndexMatchesTagAndLive(t *testing.T) {
+	random := rand.New(rand.NewPCG(46, 1))
+	hashes := []uint64{0, 1, 0xffffffff, 1 << 32, 0xfffffffe << 32, 0xffffffff << 32,
+		0xffffffff<<32 | 0xffffffff}
+	for range 200 {
+		hashes = append(hashes, random.Uint64())
+	}
+	for _, hash := range hashes {
+		tag := tagOf(hash)
+		slots := []uint64{0, tombstone, tombstone | 1, ^uint64(0), random.Uint64()}
+		for _, near := range []uint64{tag - 2<<32, tag - 1<<32, tag, tag + 1<<32, tag + 2<<32} {
+			for _, part := range []uint64{0, 1, 2, 0x7fffffff, 0xfffffffe, 0xffffffff} {
+				slots = append(slots, near|part)
+			}
+		}
+		for _, slot := range slots {
+			index, ok := slotIndex(slot, firstOf(hash))
+			want := live(slot) && slot&^0xffffffff == tag
+			if ok != want || ok && index != uint32(slot)-1 {
+				t.Fatalf("slot %#x, hash %#x: slotIndex (%d, %v), want (%d, %v)", slot, hash,
+					index, ok, uint32(slot)-1, want)
+			}
+		}
+	}
+}
