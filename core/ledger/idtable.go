@@ -232,6 +232,16 @@ func (t *idTable) nextCandidate(position uint64, hash uint64) (uint32, uint64) {
 	}
 }
 
+// emptyHome returns hash's home position in the new table and whether the slot there is
+// empty while the table is not growing: then no key with the hash is stored, and a
+// lookup (Ledger.probeTransfer) would answer not found, with that position as the
+// insertion slot. It is small enough to inline, so that a caller can skip the lookup's
+// call in that case (TestIDTableGrowthAndUndo checks it: idTableModel.checkEmptyHome).
+func (t *idTable) emptyHome(hash uint64) (uint64, bool) {
+	position := home(hash, t.mask)
+	return position, t.slots[position] == 0 && t.old == nil
+}
+
 // candidateIn is candidate given the table's slots and mask (loop-invariant locals in a
 // caller resolving many hashes): the same probe as nextCandidate's.
 //

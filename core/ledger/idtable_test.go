@@ -41,6 +41,7 @@ func (m *idTableModel) insert(id model.Uint128) bool {
 		m.grewCount++
 	}
 	index, position, found := m.lookup(id)
+	m.checkEmptyHome(id, position, found)
 	want, inModel := m.indexOf[id]
 	if found != inModel || (found && index != want) {
 		m.t.Fatalf("lookup(%s) before insert = (%d, %v), model (%d, %v)", id, index, found,
@@ -54,6 +55,18 @@ func (m *idTableModel) insert(id model.Uint128) bool {
 	m.table.insertAt(position, m.table.hash(id), index)
 	m.indexOf[id] = index
 	return true
+}
+
+// checkEmptyHome holds emptyHome, the transfer lookup's shortcut, to the lookup's
+// answer for id (position and found): when it says the home slot is empty in a table
+// that is not growing, the lookup must have found nothing, at that position
+// (run by TestIDTableGrowthAndUndo at every insert and check, through migrations).
+func (m *idTableModel) checkEmptyHome(id model.Uint128, position uint64, found bool) {
+	home, absent := m.table.emptyHome(m.table.hash(id))
+	if absent && (found || home != position) {
+		m.t.Fatalf("emptyHome(%s) = (%d, absent), lookup (%d, found %v), old table %v", id,
+			home, position, found, m.table.old != nil)
+	}
 }
 
 // popNewest removes the newest record, as a linked chain's undo does.
@@ -71,7 +84,8 @@ func (m *idTableModel) check(random *rand.Rand) {
 		m.t.Fatalf("count %d, model %d", m.table.count, len(m.indexOf))
 	}
 	for id, want := range m.indexOf {
-		index, _, found := m.lookup(id)
+		index, position, found := m.lookup(id)
+		m.checkEmptyHome(id, position, found)
 		if !found || index != want {
 			m.t.Fatalf("lookup(%s) = (%d, %v), want (%d, true)", id, index, found, want)
 		}

@@ -684,7 +684,14 @@ func (l *Ledger) createTransfer(t *model.Transfer, timestamp uint64, event int,
 	}
 	l.transferIndex.prepareInsert()
 	hash := l.batch.transferHash[event]
-	existing, position, found := l.probeTransfer(hash, t.ID)
+	// A new transfer's id nearly always finds its home slot empty: then probeTransfer
+	// would answer not found at that position, which costs a test here instead of its
+	// call (idTable.emptyHome).
+	position, absent := l.transferIndex.emptyHome(hash)
+	existing, found := indexNone, false
+	if !absent {
+		existing, position, found = l.probeTransfer(hash, t.ID)
+	}
 	if found {
 		e := l.transfers.at(existing)
 		result.Timestamp = e.Timestamp
