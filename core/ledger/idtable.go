@@ -186,6 +186,24 @@ func mixID(lo, hi uint64, keys idHashKeys) uint64 {
 
 func tagOf(hash uint64) uint64 { return hash >> 32 << 32 }
 
+// slotIndexCount is how many index parts a live slot may hold (1 to 2^32-1).
+const slotIndexCount = 1<<32 - 1
+
+// firstOf returns the smallest live slot with hash's tag (its index part 1: index 0),
+// which the probe loops give slotIndex.
+func firstOf(hash uint64) uint64 { return tagOf(hash) + 1 }
+
+// slotIndex reports whether slot is live with the tag whose smallest live slot is
+// first (firstOf), and then the index it holds. Those slots are first to first +
+// slotIndexCount - 1, so one unsigned subtraction and one compare decide (a slot below
+// first wraps around to the top; one of the next tag up is at least slotIndexCount
+// above first), and the difference is the index: where the live test and the tag test
+// took two instructions each and the index a third (TestSlotIndexMatchesTagAndLive).
+func slotIndex(slot, first uint64) (uint32, bool) {
+	index := slot - first
+	return uint32(index), index < slotIndexCount
+}
+
 // home returns the hash's home position in a table with the given mask.
 func home(hash uint64, mask uint64) uint64 { return hash >> 32 & mask }
 
@@ -202,29 +220,42 @@ func (t *idTable) candidate(hash uint64) uint32 {
 // empty slot's position. It is the hot path's probe loop: callers confirm each candidate
 // against the full id inline (a closure would cost an indirect call per probe).
 func (t *idTable) nextCandidate(position uint64, hash uint64) (uint32, uint64) {
-	tag := tagOf(hash)
+	first := firstOf(hash)
 	for ; ; position = (position + 1) & t.mask {
 		slot := t.slots[position]
 		if slot == 0 {
 			return indexNone, position
 		}
-		if live(slot) && slot&^0xffffffff == tag {
-			return uint32(slot) - 1, position
+		if index, ok := slotIndex(slot, first); ok {
+			return index, position
 		}
 	}
 }
 
+// emptyHome returns hash's home position in the new table and whether the slot there is
+// empty while the table is not growing: then no key with the hash is stored, and a
+// lookup (Ledger.probeTransfer) would answer not found, with that position as the
+// insertion slot. It is small enough to inline, so that a caller can skip the lookup's
+// call in that case (TestIDTableGrowthAndUndo checks it: idTableModel.checkEmptyHome).
+func (t *idTable) emptyHome(hash uint64) (uint64, bool) {
+	position := home(hash, t.mask)
+	return position, t.slots[position] == 0 && t.old == nil
+}
+
 // candidateIn is candidate given the table's slots and mask (loop-invariant locals in a
 // caller resolving many hashes): the same probe as nextCandidate's.
+//
+// It spells out firstOf and slotIndex: their calls, though inlined, took it over the
+// compiler's inlining budget.
 func candidateIn(slots []uint64, mask uint64, hash uint64) uint32 {
-	tag := tagOf(hash)
-	for position := home(hash, mask); ; position = (position + 1) & mask {
+	first := hash>>32<<32 + 1
+	for position := hash >> 32 & mask; ; position = (position + 1) & mask {
 		slot := slots[position]
 		if slot == 0 {
 			return indexNone
 		}
-		if live(slot) && slot&^0xffffffff == tag {
-			return uint32(slot) - 1
+		if index := slot - first; index < slotIndexCount {
+			return uint32(index)
 		}
 	}
 }

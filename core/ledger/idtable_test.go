@@ -41,6 +41,7 @@ func (m *idTableModel) insert(id model.Uint128) bool {
 		m.grewCount++
 	}
 	index, position, found := m.lookup(id)
+	m.checkEmptyHome(id, position, found)
 	want, inModel := m.indexOf[id]
 	if found != inModel || (found && index != want) {
 		m.t.Fatalf("lookup(%s) before insert = (%d, %v), model (%d, %v)", id, index, found,
@@ -54,6 +55,18 @@ func (m *idTableModel) insert(id model.Uint128) bool {
 	m.table.insertAt(position, m.table.hash(id), index)
 	m.indexOf[id] = index
 	return true
+}
+
+// checkEmptyHome holds emptyHome, the transfer lookup's shortcut, to the lookup's
+// answer for id (position and found): when it says the home slot is empty in a table
+// that is not growing, the lookup must have found nothing, at that position
+// (run by TestIDTableGrowthAndUndo at every insert and check, through migrations).
+func (m *idTableModel) checkEmptyHome(id model.Uint128, position uint64, found bool) {
+	home, absent := m.table.emptyHome(m.table.hash(id))
+	if absent && (found || home != position) {
+		m.t.Fatalf("emptyHome(%s) = (%d, absent), lookup (%d, found %v), old table %v", id,
+			home, position, found, m.table.old != nil)
+	}
 }
 
 // popNewest removes the newest record, as a linked chain's undo does.
@@ -71,7 +84,8 @@ func (m *idTableModel) check(random *rand.Rand) {
 		m.t.Fatalf("count %d, model %d", m.table.count, len(m.indexOf))
 	}
 	for id, want := range m.indexOf {
-		index, _, found := m.lookup(id)
+		index, position, found := m.lookup(id)
+		m.checkEmptyHome(id, position, found)
 		if !found || index != want {
 			m.t.Fatalf("lookup(%s) = (%d, %v), want (%d, true)", id, index, found, want)
 		}
@@ -220,6 +234,37 @@ func TestPrefetchSlotsHashes(t *testing.T) {
 							address, slot)
 					}
 				}
+			}
+		}
+	}
+}
+
+// TestSlotIndexMatchesTagAndLive holds slotIndex, the probe loops' one-compare test, to
+// the two tests it replaced (the slot is live, and its high half is the hash's tag) and
+// to the index they returned (the low half minus one), on the edges of the encoding:
+// empty slots, tombstones, index parts 0, 1 and 2^32-1, the tags next to the hash's
+// (above and below, wrapping at both ends), and random slots and hashes.
+func TestSlotIndexMatchesTagAndLive(t *testing.T) {
+	random := rand.New(rand.NewPCG(46, 1))
+	hashes := []uint64{0, 1, 0xffffffff, 1 << 32, 0xfffffffe << 32, 0xffffffff << 32,
+		0xffffffff<<32 | 0xffffffff}
+	for range 200 {
+		hashes = append(hashes, random.Uint64())
+	}
+	for _, hash := range hashes {
+		tag := tagOf(hash)
+		slots := []uint64{0, tombstone, tombstone | 1, ^uint64(0), random.Uint64()}
+		for _, near := range []uint64{tag - 2<<32, tag - 1<<32, tag, tag + 1<<32, tag + 2<<32} {
+			for _, part := range []uint64{0, 1, 2, 0x7fffffff, 0xfffffffe, 0xffffffff} {
+				slots = append(slots, near|part)
+			}
+		}
+		for _, slot := range slots {
+			index, ok := slotIndex(slot, firstOf(hash))
+			want := live(slot) && slot&^0xffffffff == tag
+			if ok != want || ok && index != uint32(slot)-1 {
+				t.Fatalf("slot %#x, hash %#x: slotIndex (%d, %v), want (%d, %v)", slot, hash,
+					index, ok, uint32(slot)-1, want)
 			}
 		}
 	}

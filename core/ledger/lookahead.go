@@ -123,7 +123,7 @@ func (l *Ledger) CreateTransferAheadAs(client uint64, balances bool, firstTimest
 		ahead.creditHash
 	s.debitIndex[0] = l.confirmAhead(ahead.debitCandidate, ahead.debitHash, ahead.debitID)
 	s.creditIndex[0] = l.confirmAhead(ahead.creditCandidate, ahead.creditHash, ahead.creditID)
-	s.accounts[0], s.accounts[1] = l.recordOf(s.debitIndex[0]), l.recordOf(s.creditIndex[0])
+	s.accounts[0] = accountPair{l.recordOf(s.debitIndex[0]), l.recordOf(s.creditIndex[0])}
 	if l.riskActive() {
 		l.risk.Prefetch(s.debitIndex[:1]) // As prefetchRecords does.
 	}

@@ -42,9 +42,9 @@ func (l *Ledger) changeReservation(t *model.Transfer, event int,
 	result *model.TransferResult) model.Status {
 	// The records the stages resolved with the indexes (batchScratch.accounts), as a
 	// transfer takes them: not indexed again.
-	pair := l.batch.accounts[2*event : 2*event+2 : 2*event+2]
+	pair := &l.batch.accounts[event]
 	return l.changeReservationOf(t, l.batch.debitIndex[event], l.batch.creditIndex[event],
-		pair[0], pair[1], result)
+		pair.debit, pair.credit, result)
 }
 
 // changeReservationOf is changeReservation given the two accounts' indexes and records

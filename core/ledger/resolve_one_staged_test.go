@@ -17,7 +17,7 @@ type resolvedEvent struct {
 func scratchOfOne(l *Ledger) resolvedEvent {
 	s := &l.batch
 	return resolvedEvent{transferHash: s.transferHash[0], debitIndex: s.debitIndex[0],
-		creditIdx: s.creditIndex[0], debit: s.accounts[0], credit: s.accounts[1]}
+		creditIdx: s.creditIndex[0], debit: s.accounts[0].debit, credit: s.accounts[0].credit}
 }
 
 // TestResolveOneStagedMatchesStages holds resolveOneStaged, the straight-line resolution
@@ -40,7 +40,7 @@ func TestResolveOneStagedMatchesStages(t *testing.T) {
 				s := &l.batch
 				s.transferHash[0], s.debitHash[0], s.creditHash[0] = 1, 2, 3
 				s.debitIndex[0], s.creditIndex[0] = 7, 7
-				s.accounts[0], s.accounts[1] = l.recordOf(0), l.recordOf(0)
+				s.accounts[0] = accountPair{l.recordOf(0), l.recordOf(0)}
 			}
 			var found, missing, wrongCandidate int
 			for step := range 4000 {

@@ -56,7 +56,7 @@ func (l *Ledger) resolveAt(events []model.Transfer, places []uint32) {
 	places = places[:2*count]
 	debitIndex, creditIndex := s.debitIndex[:count], s.creditIndex[:count]
 	transferHash := s.transferHash[:count]
-	accounts := s.accounts[:2*count]
+	accounts := s.accounts[:count]
 	// The tables in locals (loop-invariant: no account is created during a batch).
 	chunks, accountCount := l.accounts.chunks, l.accounts.count
 	transferTable := &l.transferIndex
@@ -84,7 +84,6 @@ func (l *Ledger) resolveAt(events []model.Transfer, places []uint32) {
 			credit = recordIn(chunks, accountCount, pair[1])
 		}
 		debitIndex[i], creditIndex[i] = pair[0], pair[1]
-		records := accounts[2*i : 2*i+2 : 2*i+2]
-		records[0], records[1] = debit, credit
+		accounts[i] = accountPair{debit, credit}
 	}
 }

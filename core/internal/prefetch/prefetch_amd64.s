@@ -1,17 +1,37 @@
 #include "textflag.h"
 
 // func Lines(addresses []uintptr)
+//
+// Four addresses per turn of the loop while four are left, then one per turn: the
+// ledger's pipeline passes 32 or 48 at a time, and the loop's own add, count and branch
+// were three of each address's five instructions (3 per address here, callgrind).
 TEXT ·Lines(SB), NOSPLIT, $0-24
 	MOVQ addresses_base+0(FP), SI
 	MOVQ addresses_len+8(FP), CX
+	CMPQ CX, $4
+	JB tail
+quad:
+	MOVQ (SI), AX
+	MOVQ 8(SI), BX
+	MOVQ 16(SI), DX
+	MOVQ 24(SI), DI
+	PREFETCHT0 (AX)
+	PREFETCHT0 (BX)
+	PREFETCHT0 (DX)
+	PREFETCHT0 (DI)
+	ADDQ $32, SI
+	SUBQ $4, CX
+	CMPQ CX, $4
+	JAE quad
+tail:
 	TESTQ CX, CX
 	JEQ done
-loop:
+one:
 	MOVQ (SI), AX
 	PREFETCHT0 (AX)
 	ADDQ $8, SI
 	DECQ CX
-	JNZ loop
+	JNZ one
 done:
 	RET
 
