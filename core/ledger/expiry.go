@@ -142,7 +142,8 @@ func (h *expiryHeap) remove(transfer uint32) {
 
 // bytes returns the memory the heap holds: its items' capacity and its position pages.
 func (h *expiryHeap) bytes() uint64 {
-	total := uint64(cap(h.items))*uint64(unsafe.Sizeof(expiryItem{})) + uint64(cap(h.positions))*8
+	total := uint64(cap(h.items))*uint64(unsafe.Sizeof(expiryItem{})) +
+		uint64(cap(h.positions))*uint64(unsafe.Sizeof([]uint32(nil)))
 	for _, page := range h.positions {
 		total += uint64(len(page)) * 4
 	}
