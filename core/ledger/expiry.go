@@ -75,9 +75,16 @@ func (x *expiryItem) before(y *expiryItem) bool {
 	return x.transfer < y.transfer
 }
 
+// push adds item. Its common case, an item expiring after its parent (transfers created
+// in deadline order: one timeout), stays at the end without calling up.
 func (h *expiryHeap) push(item expiryItem) {
+	slot := len(h.items)
 	h.items = append(h.items, item)
-	h.up(len(h.items)-1, item)
+	if slot > 0 && item.before(&h.items[(slot-1)/2]) {
+		h.up(slot, item)
+		return
+	}
+	*h.position(item.transfer) = uint32(slot) + 1
 }
 
 // up places item at slot or above it, moving the parents that expire after it down (the
