@@ -17,7 +17,8 @@ import (
 // sweeps past their deadline (expirySweepBenchBatch), which expires none of them. The
 // expiry heap's work falls in the posts (taking each item out) or in the sweep (popping
 // the items of resolved transfers, as before session 46): callgrind counts the three
-// functions apart (--toggle-collect on each), and cpu-ns/post is the posts' alone.
+// functions apart (--toggle-collect on each); cpu-ns/post is the posts' thread CPU time
+// alone, sweep-cpu-ns/post the sweeps' (per post swept).
 // Give -benchtime as a count (each op stores twice its batch in transfers).
 func BenchmarkPostTimedPending(b *testing.B) {
 	for _, batch := range []int{model.EventsPerRequestMax, 1} {
@@ -72,7 +73,7 @@ func benchmarkPostTimedPending(b *testing.B, accountCount uint32, batchLength in
 	defer runtime.UnlockOSThread()
 	b.ReportAllocs()
 	b.ResetTimer()
-	var cpu int64
+	var cpu, sweepCPU int64
 	for n := 0; n < b.N; n++ {
 		round := n % expiryRoundBatches
 		if round == 0 {
@@ -93,7 +94,10 @@ func benchmarkPostTimedPending(b *testing.B, accountCount uint32, batchLength in
 		if round == expiryRoundBatches-1 {
 			b.StopTimer()
 			timestamp += 2 * nanosecondsPerSecond
-			if expired := expirySweepBenchBatch(l, timestamp); expired != 0 {
+			cpuStart := threadcpu.Now()
+			expired := expirySweepBenchBatch(l, timestamp)
+			sweepCPU += threadcpu.Now() - cpuStart
+			if expired != 0 {
 				b.Fatalf("%d posted transfers expired", expired)
 			}
 			b.StartTimer()
@@ -101,6 +105,12 @@ func benchmarkPostTimedPending(b *testing.B, accountCount uint32, batchLength in
 	}
 	b.StopTimer()
 	reportThreadCPU(b, cpu, float64(b.N)*float64(batchLength), "post")
+	if threadcpu.Supported && b.N >= expiryRoundBatches {
+		// The sweeps' time per post: what the heap's work costs where it falls after the
+		// posts (only whole rounds are swept).
+		swept := float64(b.N/expiryRoundBatches) * float64(roundLength)
+		b.ReportMetric(float64(sweepCPU)/swept, "sweep-cpu-ns/post")
+	}
 }
 
 // timedPendingBenchBatch creates BenchmarkPostTimedPending's pending transfers (not
