@@ -24,7 +24,10 @@
 // a 24-byte slot of the sparse table of reserved totals, at most half full and never
 // shrinking (48 bytes or more per such account; reservedtable.go); per ledger, its
 // running trial balance (totals.go). Per transfer: the 128-byte record, 8 bytes of
-// backward links (one per account), 1 byte of pending status and 16-32 bytes of table.
+// backward links (one per account), 1 byte of pending status and 16-32 bytes of table;
+// for an active pending transfer with a timeout, a 16-byte item of the expiry heap, and
+// 4 bytes of heap position per transfer in each range of 4,096 transfers that holds one
+// (expiry.go).
 // Past the capacity it was sized for, a table grows without a pause: it prepares
 // (allocates and faults in) its successor a little per insert, then drains into it 8
 // slots per insert (see idTable), so the worst batch while growing from 2 M to 33 M transfers is ~20-30 ms

@@ -301,7 +301,7 @@ func (l *Ledger) MemoryBytes() (accountBytes, transferBytes uint64) {
 	accountBytes = l.accounts.bytes(model.AccountSize) + l.accountIndex.bytes() +
 		l.own.owners.bytes(4) + l.own.ownedBytes() + l.reserved.bytes()
 	transferBytes = l.transfers.bytes(model.TransferSize) + l.transferLinks.bytes(8) +
-		l.pending.bytes(1) + l.transferIndex.bytes()
+		l.pending.bytes(1) + l.transferIndex.bytes() + l.expiry.bytes()
 	return accountBytes, transferBytes
 }
 

@@ -197,11 +197,16 @@ func pendingDeadline(p *model.Transfer) uint64 {
 }
 
 // resolvePending releases a pending transfer's reservation, posts amount when post, and
-// reopens accounts that a voided closing transfer had closed.
+// reopens accounts that a voided closing transfer had closed. A transfer with a timeout
+// leaves the expiry heap here (O(log n)), or inside a linked chain when the chain commits
+// (undoCommit), so that a rollback has nothing to put back.
 func (l *Ledger) resolvePending(pendingIndex uint32, p *model.Transfer, debit,
 	credit *accountRecord, post bool, amount model.Uint128) {
 	debit.subDebitsPending(p.Amount)
 	credit.subCreditsPending(p.Amount)
+	if p.Timeout != 0 && !l.undo.active {
+		l.expiry.remove(pendingIndex)
+	}
 	status := l.pending.at(pendingIndex)
 	l.undo.push(undoRecord{kind: undoPendingStatus, index: pendingIndex, status: *status})
 	if post {

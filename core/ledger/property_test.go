@@ -491,6 +491,7 @@ func compareWithReference(t *rapid.T, l *Ledger, r *referenceLedger) {
 	if l.failed.count != uint32(len(r.failed)) {
 		t.Fatalf("%d remembered failures, reference %d", l.failed.count, len(r.failed))
 	}
+	checkExpiryHeap(t, l) // Exactly the active timed pending transfers are scheduled.
 }
 
 // TestSnapshotRoundTripProperty restores random ledgers from their snapshot and requires

@@ -26,9 +26,10 @@ type undoRecord struct {
 }
 
 // undoLog records the changes of the open linked chain so that a failure anywhere in the
-// chain can revert all of it. Events outside a chain write no undo records. Expiry
-// registrations of a chain are held back until the chain commits, because the expiry
-// heap cannot remove arbitrary items cheaply.
+// chain can revert all of it. Events outside a chain write no undo records. The expiry
+// heap changes only when the chain commits: its expiry registrations are held back, and
+// the pending transfers it posts or voids leave the heap then (found from their
+// undoPendingStatus records), so a rollback has nothing to undo there.
 type undoLog struct {
 	records  []undoRecord // Capacity fixed at init; never grows.
 	expiries []expiryItem // Held-back expiry registrations of the open chain.
@@ -63,8 +64,17 @@ func (l *Ledger) undoCommit() {
 	if !u.active {
 		panic("ledger: undo commit without a chain")
 	}
+	if len(l.expiry.items) != 0 {
+		for i := range u.records {
+			if record := &u.records[i]; record.kind == undoPendingStatus {
+				l.expiry.remove(record.index)
+			}
+		}
+	}
 	for _, item := range u.expiries {
-		l.expiry.push(item)
+		if *l.pending.at(item.transfer) == pendingActive { // Not resolved in its own chain.
+			l.expiry.push(item)
+		}
 	}
 	l.risk.CommitChain()
 	u.records = u.records[:0]
