@@ -372,7 +372,7 @@ func (s *Shard) parkRefusal(slot *parked, meta *requestMeta, request *core.Reque
 		Session: request.Session, Number: request.Number, Operation: request.Operation,
 		Status: status})
 	slot.origins = append(slot.origins, origin{connection: meta.connection,
-		received: meta.received, ticket: meta.ticket})
+		received: meta.received, ticket: meta.ticket, refused: true})
 }
 
 // appendAndApply writes the entry to the log and applies it to the machine. An error
@@ -612,10 +612,10 @@ func (s *Shard) answer(slot *parked) {
 		}
 		s.answers.answer(from.ticket)
 		connection := from.connection
-		// A full log's refusals (parkRefusal: log_unavailable, which the machine never
-		// answers) are counted in LogFullRefusals, as the refusals answered at once are,
-		// not as requests handled.
-		if clientTraffic(connection, reply.Client) && reply.Status != model.StatusLogUnavailable {
+		// A full log's refusals (parkRefusal) are counted in LogFullRefusals, as the
+		// refusals answered at once are, not as requests handled: also when a fence, a
+		// failure or Close answers them outcome_unknown (answerParked).
+		if clientTraffic(connection, reply.Client) && !from.refused {
 			s.latencies.record(reply.Operation, reply.Status, now-from.received)
 		}
 		body := slot.output.Body(reply)
