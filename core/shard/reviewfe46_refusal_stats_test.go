@@ -1,10 +1,13 @@
 package shard
 
 import (
+	"errors"
 	"testing"
+	"time"
 
 	"sequent/core/backend"
 	"sequent/core/model"
+	"sequent/wal"
 )
 
 // TestParkedFullLogRefusalIsNotCountedAsHandledWhenFenced (reviewfe46): a full log's
@@ -61,5 +64,62 @@ func TestParkedFullLogRefusalIsNotCountedAsHandled(t *testing.T) {
 	}
 	if got := latencies[model.OperationCreateAccounts.String()].Count; got != 1 {
 		t.Errorf("%d create_accounts latencies, want 1 (write 1; write 2 was refused)", got)
+	}
+}
+
+// TestParkedFullLogRefusalStaysLogUnavailableWhenTheLogFails (reviewfe46): a full log's
+// refusal, parked behind an earlier write (fence46), was never sequenced: when the log
+// then fails, it must still be answered log_unavailable ("never appended: not applied",
+// doc.go; outcome_unknown means sequenced, PROTOCOL.md section 6), as it was when it
+// went out at once. answerParked turned it into outcome_unknown with the parked write.
+// Here write 1 is parked (its log held), write 2 refused by the full log, the log fails,
+// and write 3 finds it failed: 1 outcome_unknown, 2 and 3 log_unavailable, in order.
+func TestParkedFullLogRefusalStaysLogUnavailableWhenTheLogFails(t *testing.T) {
+	s, replier, log := submitBehindAParkedWrite(t)
+	log.SetFull(true)
+	if status := s.Submit(&backend.Request{Connection: 1, Client: 7, Session: 1, Number: 2,
+		Operation: model.OperationCreateAccounts, Body: accountsBody(2)}); status != model.StatusOK {
+		t.Fatalf("submit 2: %s", status)
+	}
+	waitUntil(t, "the full log's turn", func() bool { return s.Stats().LogFullRefusals == 1 })
+	log.SetFull(false)
+	log.Fail(errors.New("reviewfe46: fdatasync failed"))
+	s.Submit(&backend.Request{Connection: 1, Client: 7, Session: 1, Number: 3,
+		Operation: model.OperationCreateAccounts, Body: accountsBody(3)})
+	replies := replier.waitFor(t, 3)
+	for i, want := range []model.Status{model.StatusOutcomeUnknown,
+		model.StatusLogUnavailable, model.StatusLogUnavailable} {
+		if replies[i].Number != uint64(i+1) || replies[i].Status != want {
+			t.Fatalf("reply %d: number %d %s, want number %d %s", i, replies[i].Number,
+				replies[i].Status, i+1, want)
+		}
+	}
+}
+
+// TestParkedFullLogRefusalStaysLogUnavailableAtTheCloseTimeout (reviewfe46): the same
+// at Close, past CloseTimeout with write 1 never durable: write 1 is answered
+// outcome_unknown (applied, not released), the refused write 2 log_unavailable (never
+// sequenced), in order.
+func TestParkedFullLogRefusalStaysLogUnavailableAtTheCloseTimeout(t *testing.T) {
+	log := wal.NewMemoryLog()
+	s, replier := startShard(t, Config{PulseInterval: time.Hour,
+		UndurableEntriesMax: heldEntriesMax, CloseTimeout: 50 * time.Millisecond}, log)
+	log.Hold()
+	s.Submit(&backend.Request{Connection: 1, Client: 7, Session: 1, Number: 1,
+		Operation: model.OperationCreateAccounts, Body: accountsBody(1)})
+	waitUntil(t, "the first write to be appended", func() bool { return log.LastOp() == 1 })
+	log.SetFull(true)
+	s.Submit(&backend.Request{Connection: 1, Client: 7, Session: 1, Number: 2,
+		Operation: model.OperationCreateAccounts, Body: accountsBody(2)})
+	waitUntil(t, "the full log's turn", func() bool { return s.Stats().LogFullRefusals == 1 })
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	replies := replier.waitFor(t, 2)
+	for i, want := range []model.Status{model.StatusOutcomeUnknown, model.StatusLogUnavailable} {
+		if replies[i].Number != uint64(i+1) || replies[i].Status != want {
+			t.Fatalf("reply %d: number %d %s, want number %d %s", i, replies[i].Number,
+				replies[i].Status, i+1, want)
+		}
 	}
 }
