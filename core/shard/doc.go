@@ -30,7 +30,9 @@
 // ring (reads included, since nothing may be decided under the old table) is answered
 // log_unavailable. These refusals are parked like an entry's replies, in the order the
 // turn took the requests, so they leave after the replies parked before them: a
-// connection's replies keep its requests' order (PROTOCOL.md section 6). A failed log (a sticky I/O error)
+// connection's replies keep its requests' order (PROTOCOL.md section 6). They stay
+// log_unavailable if the log fails or Close gives up before then (a fence answers them
+// outcome_unknown, as everything it holds). A failed log (a sticky I/O error)
 // is final for this process, which stays up to say so: release first hands out every
 // reply the log had made durable (and the standby acknowledged) before failing, the rest
 // of the parked replies get outcome_unknown, and from then on the sequencer answers

@@ -16,7 +16,8 @@ var errLogFailed = errors.New("shard: the log has failed; restart the node")
 // tested path, decides what the log holds.
 //
 //   - Parked requests (applied, not released) get outcome_unknown: their entries may be
-//     on disk and be applied at the restart, or not. Everything the log had made durable
+//     on disk and be applied at the restart, or not. A full log's refusals parked among
+//     them stay log_unavailable (never sequenced). Everything the log had made durable
 //     (and the standby acknowledged) before failing was released first (release).
 //   - The requests of a turn whose append failed, and everything queued or submitted
 //     later, get log_unavailable: nothing of them was applied.
@@ -31,7 +32,7 @@ func (s *Shard) failAndServe(err error) {
 	s.release()
 	s.readsSafe.Store(s.releasedOp.Load() == s.opLast)
 	s.fail(err)
-	s.answerParked(model.StatusOutcomeUnknown)
+	s.answerParked(model.StatusOutcomeUnknown, false)
 	s.logDroppedCancels(s.failedTurn, "the log failed")
 	s.answerRequests(s.failedTurn, model.StatusLogUnavailable)
 	s.failedTurn = s.failedTurn[:0]

@@ -240,7 +240,7 @@ func (s *Shard) turn() (drained bool, closed bool, err error) {
 			// Fenced since the check above: the turn is answered as refuseFenced answers,
 			// after what is parked (reply order).
 			s.recycle(slot)
-			s.answerParked(model.StatusOutcomeUnknown)
+			s.answerParked(model.StatusOutcomeUnknown, true)
 			s.logDroppedCancels(s.taken, "no longer primary")
 			s.answerRequests(s.taken, model.StatusOutcomeUnknown)
 			s.ring.release(&s.taken[len(s.taken)-1])
@@ -324,7 +324,7 @@ func (s *Shard) refuseQueued(status model.Status) (drained bool, closed bool, er
 // What is parked is answered first (as answerFenced does), so that the replies keep the
 // requests' order: the ring holds only requests queued after the parked ones.
 func (s *Shard) refuseFenced() (drained bool, closed bool, err error) {
-	s.answerParked(model.StatusOutcomeUnknown)
+	s.answerParked(model.StatusOutcomeUnknown, true)
 	s.dropRefusedCancels("no longer primary")
 	s.taken, closed = s.ring.take(s.taken[:0], s.config.RingRequests, math.MaxInt)
 	if len(s.taken) == 0 {
@@ -375,7 +375,7 @@ func (s *Shard) parkRefusal(slot *parked, meta *requestMeta, request *core.Reque
 		Session: request.Session, Number: request.Number, Operation: request.Operation,
 		Status: status})
 	slot.origins = append(slot.origins, origin{connection: meta.connection,
-		received: meta.received, ticket: meta.ticket})
+		received: meta.received, ticket: meta.ticket, refused: true})
 }
 
 // appendAndApply writes the entry to the log and applies it to the machine. An error
@@ -617,10 +617,10 @@ func (s *Shard) answer(slot *parked) {
 		}
 		s.answers.answer(from.ticket)
 		connection := from.connection
-		// A full log's refusals (parkRefusal: log_unavailable, which the machine never
-		// answers) are counted in LogFullRefusals, as the refusals answered at once are,
-		// not as requests handled.
-		if clientTraffic(connection, reply.Client) && reply.Status != model.StatusLogUnavailable {
+		// A full log's refusals (parkRefusal) are counted in LogFullRefusals, as the
+		// refusals answered at once are, not as requests handled: also when a fence, a
+		// failure or Close answers them outcome_unknown (answerParked).
+		if clientTraffic(connection, reply.Client) && !from.refused {
 			s.latencies.record(reply.Operation, reply.Status, now-from.received)
 		}
 		body := slot.output.Body(reply)
@@ -688,21 +688,27 @@ func (s *Shard) recycle(slot *parked) { s.free = append(s.free, slot) }
 // CloseTimeout): the parked ones outcome_unknown (applied, not released: maybe durable,
 // then applied again at a restart from the log, maybe acknowledged by the standby, then
 // applied after a failover; the client resends until a definite answer), the queued ones
-// with status (shutting_down: never sequenced, nothing of them applied, PROTOCOL.md §6).
+// with status (shutting_down: never sequenced, nothing of them applied, PROTOCOL.md §6);
+// a full log's refusals parked among them stay log_unavailable (never sequenced either).
 // Exactly-once makes the resends safe either way.
 func (s *Shard) abandonWith(status model.Status) {
 	s.ring.close()
-	s.answerParked(model.StatusOutcomeUnknown)
+	s.answerParked(model.StatusOutcomeUnknown, false)
 	s.answerRequests(s.failedTurn, status)
 	s.failedTurn = s.failedTurn[:0]
 	s.answerQueued(status)
 }
 
 // answerParked answers every parked request with status and no body, reports withheld.
-func (s *Shard) answerParked(status model.Status) {
+// A full log's refusal (parkRefusal) was never sequenced and keeps its log_unavailable
+// (not applied: doc.go, PROTOCOL.md section 6), as when it was answered at once, unless
+// refusalsToo: a fenced shard answers everything it holds outcome_unknown (section 6).
+func (s *Shard) answerParked(status model.Status, refusalsToo bool) {
 	for _, slot := range s.parked {
 		for i := range slot.output.Replies {
-			slot.output.Replies[i].Status = status
+			if refusalsToo || !slot.origins[i].refused {
+				slot.output.Replies[i].Status = status
+			}
 		}
 		slot.output.Reports = slot.output.Reports[:0] // Not released: never shown.
 		slot.output.Messages = slot.output.Messages[:0]
@@ -721,7 +727,7 @@ func (s *Shard) answerParked(status model.Status) {
 // new primary answers them from its replicated cache or applies them once.
 func (s *Shard) answerFenced() {
 	if len(s.parked) > 0 && s.Role() == RoleFenced {
-		s.answerParked(model.StatusOutcomeUnknown)
+		s.answerParked(model.StatusOutcomeUnknown, true)
 	}
 }
 

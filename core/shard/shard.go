@@ -201,6 +201,10 @@ type origin struct {
 	connection uint64 // 0: nobody (internal or replicated); >= ConnectionIDLimit: a waiter.
 	received   int64  // Monotonic ns (since process start) when Submit queued it.
 	ticket     uint64 // The request's ring ticket (answerCheck).
+	// refused: a full log's refusal (parkRefusal), never sequenced: counted in
+	// LogFullRefusals, not in Latencies, whatever status it is answered with (a fence or
+	// a failure turns it into outcome_unknown).
+	refused bool
 }
 
 // Shard is one shard's runtime. Submit may be called from any goroutine; everything else
