@@ -119,9 +119,10 @@ func keyedByAccount(operation model.Operation) bool {
 // to every shard: S has one id and a copy on each shard of its pair, whichever shard the
 // map places the id on (one of the pair, or another). Asked of the map's shard alone, a
 // lookup found one copy, or none, or (with ids of both shards in the request, whose parts
-// carry the whole body) both: now a lookup finds both, in shard order, and a query
-// answers from the lower shard of the pair, whatever else the request asks (PROTOCOL.md
-// section 18).
+// carry the whole body) both: now a lookup finds every copy, in shard order, and a query
+// answers from the lowest shard holding one (the credit shard's copy exists only once a
+// credit reached it: core/node TestReviewha46SettlementAccountWithOneCopy), whatever else
+// the request asks (PROTOCOL.md section 18).
 func askEveryShardForSettlements(body []byte, eventSize int, targets []shardmap.Target) {
 	for i := range targets {
 		if _, _, _, ok := saga.SettlementAccount(model.Uint128LE(body[i*eventSize:])); ok {
