@@ -52,7 +52,8 @@
 //     ledger's undo log; across shards it would need two-phase commit of every event.
 //   - Lookups by id go to the owning shard (accounts) or to every shard (transfers: a
 //     transfer id says nothing about placement; with ledger placement, account ids do not
-//     either), and the records found are merged in the order of the ids asked.
+//     either; nor do the ids of Sequent's own accounts, settlement accounts and escrows),
+//     and the records found are merged in the order of the ids asked.
 //   - Instrument-addressed matching commands go to the instrument's shard. Commands that
 //     name only an order (cancel, replace, lookup_orders, get_account_orders, mass_cancel
 //     of every instrument) go to the instruments' shard when the map puts every

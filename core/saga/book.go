@@ -78,7 +78,7 @@ type batchScratch struct {
 	records   []*record              // Step 3: the saga each decision finishes.
 	pendings  []uint32               // Step 3: the ledger index of each saga's step 1.
 	readers   []uint64               // Step 2: who sent each ledger event's transfer.
-	bounded   []int                  // Step 2: the payer-bound events (creditRuns).
+	bounded   []int                  // Bounded steps 2 (creditRuns) or steps 1 (StartRun).
 }
 
 // sized returns s with length n, allocating the largest batch's capacity once.
@@ -132,7 +132,10 @@ func (b *Book) SetPayerBound(on bool) { b.payerBound = on }
 // runs (and other such transfers) keep the other half: with balances far below 2^127
 // nothing else is refused for the reserve. The lowered reserve travels as the payer's
 // bound (Credit.PayerBound): step 2 refuses exceeds_credits when the payee would take
-// more. Requires SetPayerBound (version 10 includes 9).
+// more. The headroom is read at the step's turn, after the steps before it in the run
+// are applied: read before the run, two adjacent sweeps from one payer took all of it
+// (core's TestReviewha46AdjacentSweepsLeaveThePayersOtherDebits). Requires SetPayerBound
+// (version 10 includes 9).
 func (b *Book) SetHeadroomBound(on bool) { b.headroomBound = on }
 
 // headroom returns the most of step 1's amount that SetHeadroomBound reserves: half of
@@ -380,6 +383,7 @@ func (b *Book) StartRun(l *ledger.Ledger, client uint64, events []model.Transfer
 	steps := sized(&b.batch.steps, len(events))
 	stepResults := sized(&b.batch.results, len(events))
 	passing := sized(&b.batch.passing, len(events))
+	b.batch.bounded = b.batch.bounded[:0]
 	for i := range events {
 		results[i] = model.TransferResult{}
 		results[i].Timestamp = first + uint64(i)
@@ -394,36 +398,30 @@ func (b *Book) StartRun(l *ledger.Ledger, client uint64, events []model.Transfer
 				case b.payerBounds(l, client, &events[i]):
 					steps[i].Flags |= model.TransferBalancingDebit // The payer's bound (SetPayerBound).
 				case b.headroomBound && events[i].Flags&model.TransferBalancingDebit == 0:
-					steps[i].Amount = b.headroom(l, &steps[i]) // SetHeadroomBound.
+					// SetHeadroomBound: its amount is set at its turn (below).
+					b.batch.bounded = append(b.batch.bounded, i)
 				}
 			}
 		}
 	}
 	indexes := sized(&b.batch.indexes, len(events))
+	bounded := b.batch.bounded
 	for start := 0; start < len(events); {
 		end := start
-		for end < len(events) && passing[end] {
+		for end < len(events) && passing[end] && (len(bounded) == 0 || bounded[0] != end) {
 			end++
 		}
-		if end > start {
-			next := l.TransferCount()  // Each created step is stored next, in order.
-			var payees []model.Uint128 // Rules version 5 on: the rules see each payee.
-			if b.payeeRisk {
-				payees = sized(&b.batch.payees, end-start)
-				for i := range payees {
-					payees[i] = events[start+i].CreditAccountID
-				}
-			}
-			l.CreateSagaTransfersTo(client, first+uint64(start), steps[start:end], payees,
-				stepResults[start:end])
-			for i := start; i < end; i++ {
-				if stepResults[i].Status == model.StatusOK {
-					indexes[i], next = next, next+1
-				}
-			}
+		b.createSteps(l, client, events, first, start, end, steps, stepResults, indexes)
+		if len(bounded) > 0 && bounded[0] == end {
+			// The headroom left after the steps before it (an earlier sweep of the run
+			// from the same payer included), so that each sweep leaves half of it.
+			steps[end].Amount = b.headroom(l, &steps[end])
+			b.createSteps(l, client, events, first, end, end+1, steps, stepResults, indexes)
+			bounded = bounded[1:]
 		}
 		start = end + 1
 	}
+	b.batch.bounded = b.batch.bounded[:0]
 	slots, sent := reserveMessages(messages, MessageCredit, len(events)), 0
 	for i := range events {
 		if passing[i] {
@@ -438,6 +436,32 @@ func (b *Book) StartRun(l *ledger.Ledger, client uint64, events []model.Transfer
 		}
 	}
 	keepMessages(messages, sent)
+}
+
+// createSteps gives the ledger steps[start:end] of StartRun (every one passing its
+// prechecks; none when start == end) in one call, and records where each created step is
+// stored.
+func (b *Book) createSteps(l *ledger.Ledger, client uint64, events []model.Transfer,
+	first uint64, start, end int, steps []model.Transfer, stepResults []model.TransferResult,
+	indexes []uint32) {
+	if end <= start {
+		return
+	}
+	next := l.TransferCount()  // Each created step is stored next, in order.
+	var payees []model.Uint128 // Rules version 5 on: the rules see each payee.
+	if b.payeeRisk {
+		payees = sized(&b.batch.payees, end-start)
+		for i := range payees {
+			payees[i] = events[start+i].CreditAccountID
+		}
+	}
+	l.CreateSagaTransfersTo(client, first+uint64(start), steps[start:end], payees,
+		stepResults[start:end])
+	for i := start; i < end; i++ {
+		if stepResults[i].Status == model.StatusOK {
+			indexes[i], next = next, next+1
+		}
+	}
 }
 
 // precheck runs the checks of a cross-shard transfer that precede its ledger call, in

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 
 	"sequent/core/model"
-	"sequent/core/saga"
 	"sequent/core/shardmap"
 )
 
@@ -70,7 +69,7 @@ func split(m *shardmap.Map, operation model.Operation, body []byte) plan {
 		refuseSpanningChains(body, info.EventSize, targets)
 	}
 	if keyedByAccount(operation) {
-		askEveryShardForSettlements(body, info.EventSize, targets)
+		askEveryShardForSystemAccounts(body, info.EventSize, targets)
 	}
 	byShard := make([]int, m.Shards) // Part index + 1 of each shard.
 	every := false
@@ -115,16 +114,21 @@ func keyedByAccount(operation model.Operation) bool {
 		operation == model.OperationGetAccountBalances
 }
 
-// askEveryShardForSettlements sends the events that name a settlement account S(A→B, L)
-// to every shard: S has one id and a copy on each shard of its pair, whichever shard the
-// map places the id on (one of the pair, or another). Asked of the map's shard alone, a
-// lookup found one copy, or none, or (with ids of both shards in the request, whose parts
-// carry the whole body) both: now a lookup finds both, in shard order, and a query
-// answers from the lower shard of the pair, whatever else the request asks (PROTOCOL.md
-// section 18).
-func askEveryShardForSettlements(body []byte, eventSize int, targets []shardmap.Target) {
+// askEveryShardForSystemAccounts sends the events that name one of Sequent's own accounts
+// (an id in the reserved range, model.IsSystemID) to every shard: the map places client
+// ids, not these. A settlement account S(A→B, L) has one id and a copy on each shard of
+// its pair, whichever shard the map places the id on (one of the pair, or another). Asked
+// of the map's shard alone, a lookup found one copy, or none, or (with ids of both shards
+// in the request, whose parts carry the whole body) both: now a lookup finds every copy,
+// in shard order, and a query answers from the lowest shard holding one (the credit
+// shard's copy exists only once a credit reached it: core/node
+// TestReviewha46SettlementAccountWithOneCopy), whatever else the request asks. An
+// instrument's escrow accounts live with the instrument, which the id does not place
+// either: asked of the map's shard, a lookup found nothing (core/node
+// TestReviewha46EscrowAccountLookupOnTwoShards). PROTOCOL.md section 18.
+func askEveryShardForSystemAccounts(body []byte, eventSize int, targets []shardmap.Target) {
 	for i := range targets {
-		if _, _, _, ok := saga.SettlementAccount(model.Uint128LE(body[i*eventSize:])); ok {
+		if model.IsSystemID(model.Uint128LE(body[i*eventSize:])) {
 			targets[i] = shardmap.Target{Every: true}
 		}
 	}
