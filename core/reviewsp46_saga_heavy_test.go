@@ -15,9 +15,9 @@ import (
 // reviewsp46HeavyPinnedSHA256 is the SHA-256 of reviewsp46HeavyTraffic's output as main
 // at 89bb638f produced it (see reviewsp46SagaPinnedSHA256 for what session 46's xshard46
 // changed). Its traffic is built for xshard46's edges: requests of 40 cross-shard
-// transfers, so that each shard runs a thousand sagas and more and a saga_credit batch of
-// a hundred Credits grows its window past a page (256 decisions) while it holds the
-// decisions it took; batches that withhold a third of the messages, so that sagas finish
+// transfers, so that each shard runs over 2,000 sagas and saga_credit batches of dozens
+// of Credits add window pages (256 decisions each) while they hold the decisions they
+// took; batches that withhold a third of the messages, so that sagas finish
 // out of order and the running list keeps finals behind a running front (and is
 // compacted); one entry holding a saga_credit, a saga_finish, a create_transfers and a
 // saga_forget; copies, aborts, another transfer's decision; every entry's output into an

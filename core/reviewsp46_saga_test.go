@@ -21,7 +21,8 @@ import (
 // sequence the previous page ended at: its summary, lowest running saga and Credits)
 // after every entry must be as before, over random traffic (sagaRandomTraffic: batches
 // of credits and decisions mixing many sagas, copies, aborts, another transfer's
-// decision, malformed records, forgets) whose windows grow past a page within a batch.
+// decision, malformed records, forgets; TestReviewsp46HeavySagaTrafficPinned has the
+// volume that grows windows by pages within a batch).
 // Regenerate only for an intended change.
 const reviewsp46SagaPinnedSHA256 = "a1caeff1989a13dce7528af78960d801d721b9a361621b999f1c9236c5e0fa7b"
 
