@@ -35,12 +35,18 @@ func TestSagaRandomTrafficReplaysAndRestores(t *testing.T) {
 // sagaRandomTraffic runs the traffic of a seed and returns the two shards that ran it
 // (their entries, for other replays).
 func sagaRandomTraffic(t *testing.T, seed uint64) *pair {
+	return sagaRandomTrafficAt(t, seed, RulesVersionCurrent)
+}
+
+// sagaRandomTrafficAt is sagaRandomTraffic on shards upgraded to rules version (a
+// released version's traffic answers the same in every later build).
+func sagaRandomTrafficAt(t *testing.T, seed uint64, version uint32) *pair {
 	random := rand.New(rand.NewPCG(seed, 7))
 	traces := [2]hash.Hash{sha256.New(), sha256.New()}
 	p := &pair{t: t, actor: 1}
 	for i := range p.shards {
 		p.shards[i] = newHarness(t, sagaTrafficConfig(seed, i))
-		p.shards[i].upgradeRules(RulesVersionCurrent)
+		p.shards[i].upgradeRules(version)
 	}
 	// Grants: client c may transfer from accounts [c*10+1, c*10+9] and [100+c*10+1,
 	// 100+c*10+9]; client 3 may read client 1's shard-1 accounts.
