@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"sequent/core"
 	"sequent/core/backend"
 	"sequent/core/model"
 	"sequent/wal"
@@ -153,4 +154,56 @@ func TestTakeOrderKeepsEveryWordOfTheConnectionSet(t *testing.T) {
 			ordered)
 	}
 	ring.release(&taken[len(taken)-1])
+}
+
+// TestHoldForGroupCommitResumesAfterAnOrderedTake: the turn after a take that stopped for
+// a connection's order skips the group-commit hold once; the turn after that holds again
+// as before (a flag left set would give up group commit for good). Turns are run by the
+// test, the sequencer not started.
+func TestHoldForGroupCommitResumesAfterAnOrderedTake(t *testing.T) {
+	log := wal.NewMemoryLog()
+	log.Hold()
+	s, err := New(Config{PulseInterval: time.Hour, UndurableEntriesMax: 1},
+		core.New(testMachineConfig), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	submit := func(connection uint64, number uint64, write bool, id uint64) {
+		t.Helper()
+		request := backend.Request{Connection: connection, Client: 7, Session: connection,
+			Number: number, Operation: model.OperationLookupAccounts,
+			Body: model.U128(id).Append(nil)}
+		if write {
+			request.Operation, request.Body = model.OperationCreateAccounts, accountsBody(id)
+		}
+		if status := s.Submit(&request); status != model.StatusOK {
+			t.Fatalf("submit: %s", status)
+		}
+	}
+	turn := func() {
+		t.Helper()
+		if _, _, err := s.turn(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	submit(1, 1, true, 60)
+	submit(1, 2, false, 61)
+	submit(1, 3, true, 61)
+	turn() // The create and the lookup; stops before connection 1's second create.
+	if !s.takeStoppedForOrder || s.ring.depth() != 1 {
+		t.Fatalf("first turn: stopped for order %v, %d left, want true, 1",
+			s.takeStoppedForOrder, s.ring.depth())
+	}
+	turn() // Not held: takes the second create.
+	if s.heldForGroupCommit || s.ring.depth() != 0 || s.takeStoppedForOrder {
+		t.Fatalf("second turn: held %v, %d left, stopped for order %v; want false, 0, false",
+			s.heldForGroupCommit, s.ring.depth(), s.takeStoppedForOrder)
+	}
+	submit(2, 1, true, 62)
+	turn() // Two entries wait for their sync: held again.
+	if !s.heldForGroupCommit || s.ring.depth() != 1 {
+		t.Fatalf("third turn: held %v, %d left; want true, 1 (group commit)",
+			s.heldForGroupCommit, s.ring.depth())
+	}
 }
