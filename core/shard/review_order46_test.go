@@ -207,3 +207,36 @@ func TestHoldForGroupCommitResumesAfterAnOrderedTake(t *testing.T) {
 			s.heldForGroupCommit, s.ring.depth())
 	}
 }
+
+// TestInlineTurnKeepsReadBeforeWrite: an event loop's turn (TurnInline) on an idle shard
+// takes a lookup and the later create of its account of one connection: the lookup finds
+// nothing and is answered first, the create after it (the sequencer, woken, takes it).
+func TestInlineTurnKeepsReadBeforeWrite(t *testing.T) {
+	s, replier := startShard(t, Config{PulseInterval: time.Hour}, wal.NewMemoryLog())
+	waitUntilParked(t, s)
+	for _, request := range []backend.Request{
+		{Number: 1, Operation: model.OperationLookupAccounts, Body: model.U128(80).Append(nil)},
+		{Number: 2, Operation: model.OperationCreateAccounts, Body: accountsBody(80)},
+	} {
+		request.Connection, request.Client, request.Session = 1, 7, 1
+		if status := s.SubmitDeferred(&request); status != model.StatusOK {
+			t.Fatalf("submit %d: %s", request.Number, status)
+		}
+	}
+	s.TurnInline()
+	replies := replier.waitFor(t, 2)
+	replier.mutex.Lock()
+	bodies := append([][]byte(nil), replier.bodies...)
+	replier.mutex.Unlock()
+	for i, reply := range replies {
+		if reply.Number != uint64(i+1) || reply.Status != model.StatusOK {
+			t.Fatalf("reply %d: number %d %s", i, reply.Number, reply.Status)
+		}
+	}
+	if len(bodies[0]) != 0 {
+		t.Fatalf("the lookup found %d bytes: it saw the create sent after it", len(bodies[0]))
+	}
+	if inline := s.Stats().InlineTurns; inline == 0 {
+		t.Fatal("no turn ran inline: the test did not cover the loop's turn")
+	}
+}
