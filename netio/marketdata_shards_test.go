@@ -4,6 +4,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"sequent/core/model"
 	"sequent/netio"
@@ -116,7 +117,13 @@ func TestMarketDataOfEveryShard(t *testing.T) {
 	if u := got[2]; u.Op != 41 || u.Shard != 0 || u.Sequence != 41 {
 		t.Fatalf("live update of instrument 2: %+v, want op 41 of shard 0, sequence 41", u)
 	}
+	// The feed counts an op handled once it has fanned the op's updates out (publish), so
+	// the client may hold the update before the count moves: wait for it, bounded.
 	stats := h.server.MarketDataShardStats()
+	for deadline := time.Now().Add(time.Minute); len(stats) == 2 && stats[1].HandledOp < 6 &&
+		time.Now().Before(deadline); stats = h.server.MarketDataShardStats() {
+		time.Sleep(time.Millisecond)
+	}
 	if len(stats) != 2 || stats[0].Subscribers != 1 || stats[1].Subscribers != 1 ||
 		stats[1].HandledOp < 6 {
 		t.Fatalf("per-shard stats %+v", stats)

@@ -3,6 +3,7 @@ package shard
 import (
 	"errors"
 
+	"sequent/core"
 	"sequent/core/model"
 )
 
@@ -72,24 +73,26 @@ func (s *Shard) answerQueuedAfterFailure() {
 			return
 		}
 		s.answers.taken(s.taken)
-		s.refused, s.queries = s.refused[:0], s.queries[:0]
+		s.refused = s.refused[:0]
 		reads := s.readsSafe.Load() && s.readsAllowed()
+		// One slot, in the order taken: a connection's read and its later write refused
+		// here are answered in its requests' order (PROTOCOL.md section 6, "Order"); the
+		// refusals sent first overtook the reads queued before them.
+		slot := s.acquire()
+		var request core.Request
 		for i := range s.taken {
-			meta := s.taken[i]
+			meta := &s.taken[i]
 			if meta.write || !reads {
-				s.refused = append(s.refused, meta)
+				s.refused = append(s.refused, *meta)
+				s.parkRefusal(slot, meta, &request, model.StatusLogUnavailable)
 			} else {
-				s.queries = append(s.queries, meta)
+				s.queries = append(s.queries[:0], *meta)
+				s.answerQueries(slot)
 			}
 		}
 		s.logDroppedCancels(s.refused, "the log failed")
-		s.answerRequests(s.refused, model.StatusLogUnavailable)
-		if len(s.queries) > 0 {
-			slot := s.acquire()
-			s.answerQueries(slot)
-			slot.op = s.opLast
-			s.deliver(slot)
-		}
+		slot.op = s.opLast
+		s.deliver(slot)
 		s.ring.release(&s.taken[len(s.taken)-1])
 	}
 }
