@@ -2,9 +2,13 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestMisspeltSubcommandIsAUsageError runs command lines a user mistypes and requires
@@ -59,6 +63,61 @@ func TestGroupAloneShowsHelp(t *testing.T) {
 		}
 		if !strings.Contains(output.String(), "Available Commands:") {
 			t.Errorf("sequent %s: shows no help: %q", strings.Join(arguments, " "), output.String())
+		}
+	}
+}
+
+// TestServeRefusesBadStartFlagsBeforeCreatingAnything: serve's flags that cannot work are
+// refused before the data directory is created or a development key generated. A bad
+// port in --addr used to be found only when the binary protocol listened, after recovery
+// (the directory, a printed development key and a log left behind); an explicit keys file
+// that cannot be loaded left a directory holding only SHARDMAP; --shards below 1 started
+// a node of one shard without a word.
+func TestServeRefusesBadStartFlagsBeforeCreatingAnything(t *testing.T) {
+	directory := t.TempDir()
+	openKeys := filepath.Join(directory, "open-keys.json")
+	if err := os.WriteFile(openKeys, []byte(`{"version": 1}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	brokenKeys := filepath.Join(directory, "broken-keys.json")
+	if err := os.WriteFile(brokenKeys, []byte(`{broken`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, test := range []struct {
+		flags []string
+		want  string
+	}{
+		{[]string{"--addr", "127.0.0.1:99999"}, "--addr"},
+		{[]string{"--addr", "127.0.0.1:abc"}, "--addr"},
+		{[]string{"--advertise", "10.0.0.1:70000"}, "--advertise"},
+		{[]string{"--shards", "-3"}, "--shards -3"},
+		{[]string{"--shards", "0"}, "--shards 0"},
+		{[]string{"--shards", "257"}, "--shards 257"},
+		{[]string{"--keys", filepath.Join(directory, "missing.json")}, "missing.json"},
+		{[]string{"--keys", openKeys}, "open-keys.json"},
+		{[]string{"--keys", brokenKeys}, "broken-keys.json"},
+	} {
+		data := filepath.Join(directory, "data")
+		arguments := append([]string{"serve", "--data", data, "--http", "",
+			"--addr", "127.0.0.1:0"}, test.flags...)
+		root := newRootCommand()
+		var output bytes.Buffer
+		root.SetOut(&output)
+		root.SetErr(&output)
+		root.SetArgs(arguments)
+		// Bounds the run should a flag be accepted and the node start.
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		err := root.ExecuteContext(ctx)
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), test.want) {
+			t.Errorf("serve %s: error %v, want one naming %s", strings.Join(test.flags, " "),
+				err, test.want)
+		}
+		if _, statErr := os.Stat(data); !errors.Is(statErr, os.ErrNotExist) {
+			entries, _ := os.ReadDir(data)
+			t.Errorf("serve %s: left the data directory behind (%d entries)",
+				strings.Join(test.flags, " "), len(entries))
+			os.RemoveAll(data)
 		}
 	}
 }

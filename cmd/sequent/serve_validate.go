@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"time"
 
 	"sequent/replication"
@@ -37,11 +38,11 @@ func (o *serveOptions) validate() error {
 	if o.data == "" {
 		problem("--data is empty")
 	}
-	if _, _, err := net.SplitHostPort(o.address); err != nil {
+	if err := checkHostPort(o.address); err != nil {
 		problem("--addr %q: %v", o.address, err)
 	}
 	if o.advertise != "" {
-		if _, _, err := net.SplitHostPort(o.advertise); err != nil {
+		if err := checkHostPort(o.advertise); err != nil {
 			problem("--advertise %q: %v", o.advertise, err)
 		}
 	}
@@ -50,6 +51,20 @@ func (o *serveOptions) validate() error {
 	o.validateNetwork(problem)
 	o.capture.validate(problem)
 	return errors.Join(problems...)
+}
+
+// checkHostPort refuses an address the binary protocol's listener would refuse only
+// after recovery, once the data directory exists and a development key has been
+// generated: a missing port, or a port that is not a number from 0 to 65535.
+func checkHostPort(address string) error {
+	_, port, err := net.SplitHostPort(address)
+	if err != nil {
+		return err
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("port %q is not a number from 0 to 65535", port)
+	}
+	return nil
 }
 
 // validateLog checks the log and snapshot flags.
