@@ -588,6 +588,15 @@ func newAccountQueryCommand(options *clientOptions, name string) *cobra.Command 
 			if err != nil {
 				return err
 			}
+			// The server would answer invalid_filter (69), exit 1, naming no flag.
+			switch {
+			case limit < 1 || limit > model.EventsPerRequestMax:
+				return usage(cmd, "--limit %d: want 1 to %d", limit, model.EventsPerRequestMax)
+			case to != 0 && from > to:
+				return usage(cmd, "--from %d is after --to %d", from, to)
+			case debitsOnly && creditsOnly:
+				return usage(cmd, "give at most one of --debits and --credits (neither: both sides)")
+			}
 			filter := model.AccountFilter{AccountID: id, Limit: limit, TimestampMin: from,
 				TimestampMax: to, Flags: model.FilterDebits | model.FilterCredits}
 			if debitsOnly {
@@ -1078,6 +1087,13 @@ func newOrderListCommand(options *clientOptions) *cobra.Command {
   sequent client order list --account 1 --instrument 1 --after 17 --limit 50   # next page`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// The server would answer account_must_not_be_zero or invalid_filter_match, exit 1.
+			switch {
+			case filter.Account == 0:
+				return usage(cmd, "--account is required")
+			case filter.Limit < 1 || filter.Limit > model.EventsPerRequestMax:
+				return usage(cmd, "--limit %d: want 1 to %d", filter.Limit, model.EventsPerRequestMax)
+			}
 			return options.run(cmd, func(ctx context.Context, c *client.Client) error {
 				orders, err := c.GetAccountOrders(ctx, filter)
 				if err != nil {
@@ -1088,10 +1104,10 @@ func newOrderListCommand(options *clientOptions) *cobra.Command {
 		},
 	}
 	flags := cmd.Flags()
-	flags.Uint64Var(&filter.Account, "account", 0, "trading account")
+	flags.Uint64Var(&filter.Account, "account", 0, "trading account (required)")
 	flags.Uint64Var(&filter.AfterOrderID, "after", 0, "only orders with a larger id (paging)")
 	flags.Uint32Var(&filter.Instrument, "instrument", 0, "only this instrument (0 all)")
-	flags.Uint32Var(&filter.Limit, "limit", 100, "most results")
+	flags.Uint32Var(&filter.Limit, "limit", 100, "most results (1 to 8189)")
 	return cmd
 }
 

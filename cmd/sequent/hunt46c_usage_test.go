@@ -121,3 +121,37 @@ func TestServeRefusesBadStartFlagsBeforeCreatingAnything(t *testing.T) {
 		}
 	}
 }
+
+// TestClientQueryFlagsCheckedBeforeSending: query flags the server can only refuse are
+// refused by the client as usage errors naming the flag. They used to be sent, and the
+// answer was 'invalid_filter (69)' or 'invalid_filter_match (154)', exit 1, naming no
+// flag; --debits with --credits silently listed only the credits.
+func TestClientQueryFlagsCheckedBeforeSending(t *testing.T) {
+	for _, test := range []struct {
+		arguments []string
+		want      string
+	}{
+		{[]string{"account-transfers", "1", "--limit", "0"}, "--limit 0"},
+		{[]string{"account-transfers", "1", "--limit", "8190"}, "--limit 8190"},
+		{[]string{"balance-history", "1", "--limit", "0"}, "--limit 0"},
+		{[]string{"account-transfers", "1", "--from", "5", "--to", "3"}, "--from 5"},
+		{[]string{"account-transfers", "1", "--debits", "--credits"}, "--debits and --credits"},
+		{[]string{"order", "list", "--account", "1", "--limit", "0"}, "--limit 0"},
+		{[]string{"order", "list", "--account", "1", "--limit", "9000"}, "--limit 9000"},
+		{[]string{"order", "list"}, "--account"},
+	} {
+		root := newRootCommand()
+		var output bytes.Buffer
+		root.SetOut(&output)
+		root.SetErr(&output)
+		// No server listens on port 1: a request sent fails to connect instead.
+		root.SetArgs(append([]string{"client", "--addr", "127.0.0.1:1", "--client-id", "1",
+			"--key-id", "1", "--secret", strings.Repeat("ab", 32)}, test.arguments...))
+		err := root.Execute()
+		var usage usageError
+		if !errors.As(err, &usage) || !strings.Contains(err.Error(), test.want) {
+			t.Errorf("client %s: error %v, want a usage error naming %s",
+				strings.Join(test.arguments, " "), err, test.want)
+		}
+	}
+}
